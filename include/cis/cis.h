@@ -1,0 +1,375 @@
+/*
+ * cis.h -- the public C API of libcis, a sandboxed WebAssembly runtime.
+ *
+ * This header is the manual: if a function is not declared here (or in
+ * another header under include/cis/), it is not a published API.
+ *
+ * Concepts
+ *   engine    configuration and default limits; shared caches. Create it
+ *             once, configure it, then share it between threads.
+ *   module    a decoded and validated WebAssembly 2.0 binary. Immutable, so
+ *             it may be shared between threads and instantiated many times.
+ *   imports   a set of named externals (host functions, other instances'
+ *             exports, standalone memories/tables/globals) used to link.
+ *   instance  a module linked with its imports, with its own memory, tables
+ *             and globals. An instance belongs to ONE thread at a time; only
+ *             cis_instance_cancel() may be called from another thread.
+ *
+ * Errors
+ *   Every fallible function returns a cis_result: CIS_OK (0) or a negative
+ *   code from include/cis/errors.def. Traps, timeouts and limit hits are
+ *   ordinary codes. The detailed message of the last error is kept on the
+ *   handle that failed and read with cis_errmsg(handle). Errors of
+ *   functions that create a handle (module load, instantiate) are kept on
+ *   the engine, per calling thread.
+ *
+ * Values
+ *   Wasm values cross the API as cis_val (tagged) or, in host functions, as
+ *   raw 64-bit cis_slot (untagged; the signature says the types).
+ */
+#ifndef CIS_CIS_H
+#define CIS_CIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CIS_EXTERN __attribute__((visibility("default")))
+#else
+#define CIS_EXTERN
+#endif
+
+/* ---------------------------------------------------------------- version */
+
+#define CIS_VERSION_MAJOR 0
+#define CIS_VERSION_MINOR 1
+#define CIS_VERSION_PATCH 0
+#define CIS_VERSION_STRING "0.1.0"
+#define CIS_VERSION_NUM \
+  ((CIS_VERSION_MAJOR << 16) | (CIS_VERSION_MINOR << 8) | CIS_VERSION_PATCH)
+
+/* Returns CIS_VERSION_STRING of the library actually linked. */
+CIS_EXTERN const char *cis_version(void);
+
+/* ----------------------------------------------------------------- errors */
+
+typedef int cis_result;
+
+enum {
+  CIS_OK = 0,
+#define CIS_ERR(name, code, msg) CIS_##name = (code),
+#include "cis/errors.def"
+#undef CIS_ERR
+};
+
+/* Human-readable text of a code ("out of bounds memory access"). Never NULL. */
+CIS_EXTERN const char *cis_strerror(cis_result r);
+/* Symbolic name of a code ("CIS_TRAP_MEM_OOB"). Never NULL. */
+CIS_EXTERN const char *cis_errname(cis_result r);
+/* True when r is a trap (the CIS_TRAP_* range). */
+CIS_EXTERN bool cis_is_trap(cis_result r);
+
+/* Detailed message of the last error on a handle (engine, module or
+ * instance). Never NULL; "" when there was none. Valid until the next call
+ * on that handle. */
+CIS_EXTERN const char *cis_errmsg(const void *handle);
+
+/* ----------------------------------------------------------------- values */
+
+typedef enum cis_valtype {
+  CIS_I32 = 0x7f,
+  CIS_I64 = 0x7e,
+  CIS_F32 = 0x7d,
+  CIS_F64 = 0x7c,
+  CIS_V128 = 0x7b,
+  CIS_FUNCREF = 0x70,
+  CIS_EXTERNREF = 0x6f,
+} cis_valtype;
+
+typedef struct cis_func cis_func; /* a function: wasm or host; funcref values */
+
+/* A raw value slot: 8 bytes, little-endian; i32/f32 live in the low half.
+ * Floats keep their exact bits (NaN payloads included). */
+typedef union cis_slot {
+  int32_t i32;
+  uint32_t u32;
+  int64_t i64;
+  uint64_t u64;
+  float f32;
+  double f64;
+  cis_func *funcref;   /* NULL is ref.null func */
+  void *externref;     /* NULL is ref.null extern */
+} cis_slot;
+
+/* A tagged value. */
+typedef struct cis_val {
+  cis_valtype type;
+  cis_slot of;
+} cis_val;
+
+/* ----------------------------------------------------------------- limits */
+
+#define CIS_DEFAULT_TIMEOUT_MS 30000u                 /* seeds' figure */
+#define CIS_DEFAULT_MAX_MEMORY (512ull * 1024 * 1024) /* 8192 pages */
+#define CIS_DEFAULT_MAX_CALL_DEPTH 10000u
+#define CIS_DEFAULT_MAX_STACK_BYTES (8ull * 1024 * 1024) /* value stack */
+
+/* Hard limits applied to every call into an instance. */
+typedef struct cis_limits {
+  uint64_t timeout_ms;       /* wall-clock deadline per top-level call; 0 = none */
+  uint64_t max_memory_bytes; /* cap on each linear memory; grow past it returns -1 */
+  uint32_t max_call_depth;   /* nested wasm calls before "call stack exhausted" */
+  uint64_t max_stack_bytes;  /* value-stack size of an instance */
+  uint64_t fuel;             /* instruction budget per top-level call; 0 = unlimited */
+  uint64_t max_table_elems;  /* cap on each table's size; 0 = 10,000,000 */
+} cis_limits;
+
+/* Fills *l with the defaults above. */
+CIS_EXTERN void cis_limits_default(cis_limits *l);
+
+/* ----------------------------------------------------------------- engine */
+
+typedef struct cis_engine cis_engine;
+
+typedef struct cis_engine_config {
+  cis_limits limits;   /* defaults for new instances */
+  const char *engine;  /* "interp" (default); later "aot" */
+} cis_engine_config;
+
+CIS_EXTERN void cis_engine_config_default(cis_engine_config *c);
+/* cfg may be NULL for defaults. */
+CIS_EXTERN cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out);
+CIS_EXTERN void cis_engine_free(cis_engine *e);
+
+/* ----------------------------------------------------------------- module */
+
+typedef struct cis_module cis_module;
+
+typedef enum cis_extern_kind {
+  CIS_EXTERN_FUNC = 0,
+  CIS_EXTERN_TABLE = 1,
+  CIS_EXTERN_MEMORY = 2,
+  CIS_EXTERN_GLOBAL = 3,
+} cis_extern_kind;
+
+/* Decodes and validates a binary module. The bytes are copied. On failure
+ * the message (with the byte offset) is cis_errmsg(engine), and the code is
+ * in the decode (CIS_EMALFORMED..) or validate (CIS_EINVALID..) range. */
+CIS_EXTERN cis_result cis_module_new(cis_engine *e, const uint8_t *bytes,
+                                     size_t len, cis_module **out);
+/* Decode only (no validation): for tools that inspect broken modules. */
+CIS_EXTERN cis_result cis_module_decode_only(cis_engine *e, const uint8_t *bytes,
+                                             size_t len, cis_module **out);
+/* Modules are reference counted; free drops one reference. */
+CIS_EXTERN cis_module *cis_module_ref(cis_module *m);
+CIS_EXTERN void cis_module_free(cis_module *m);
+
+/* Describes one import or export of a module. Strings are length-counted
+ * (names may contain NUL) and live as long as the module. */
+typedef struct cis_extern_desc {
+  cis_extern_kind kind;
+  const char *module;  size_t module_len; /* imports only */
+  const char *name;    size_t name_len;
+  /* func: the signature */
+  uint32_t nparams, nresults;
+  const cis_valtype *params, *results;
+  /* table: elem type; global: value type */
+  cis_valtype type;
+  bool mutable_;      /* global */
+  uint64_t min, max;  /* table (elems) / memory (pages) limits */
+  bool has_max;
+} cis_extern_desc;
+
+CIS_EXTERN uint32_t cis_module_import_count(const cis_module *m);
+CIS_EXTERN uint32_t cis_module_export_count(const cis_module *m);
+CIS_EXTERN cis_result cis_module_import(const cis_module *m, uint32_t i, cis_extern_desc *out);
+CIS_EXTERN cis_result cis_module_export(const cis_module *m, uint32_t i, cis_extern_desc *out);
+
+/* ------------------------------------------------------- host functions */
+
+typedef struct cis_instance cis_instance;
+typedef struct cis_call cis_call; /* the context of one host-function call */
+
+/* A host function. args and results are laid out as the signature says.
+ * Return CIS_OK, or any error: it ends the whole wasm call with that code
+ * (use cis_call_fail for a message). */
+typedef cis_result (*cis_host_fn)(cis_call *call, const cis_slot *args,
+                                  cis_slot *results);
+
+/* Declares one host function. The signature string lists the parameter
+ * types in parentheses, then the results:
+ *   i = i32, I = i64, f = f32, F = f64, r = externref, R = funcref
+ * e.g. "(ii)i", "(I)", "()iI". */
+typedef struct cis_host_func_def {
+  const char *module;    /* import module name, e.g. "env" */
+  const char *name;      /* import field name */
+  const char *signature; /* see above */
+  cis_host_fn fn;
+  void *user;            /* returned by cis_call_user() */
+} cis_host_func_def;
+
+/* What a host function may ask of its call. */
+CIS_EXTERN cis_instance *cis_call_instance(cis_call *c);
+CIS_EXTERN void *cis_call_user(cis_call *c);
+/* Milliseconds left until the call's deadline; UINT64_MAX when none. Host
+ * functions that block (network, database, sleep) must not wait longer. */
+CIS_EXTERN uint64_t cis_call_remaining_ms(cis_call *c);
+/* Sets the instance's message and returns code, for `return cis_call_fail(...)`. */
+CIS_EXTERN cis_result cis_call_fail(cis_call *c, cis_result code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* A standalone host function object (for funcref values, tables, imports).
+ * Reference counted: cis_func_free drops the creator's reference. */
+CIS_EXTERN cis_result cis_func_new_host(cis_engine *e, const cis_host_func_def *def,
+                                        cis_func **out);
+CIS_EXTERN void cis_func_free(cis_func *f);
+
+/* --------------------------------------- standalone memories/tables/globals */
+
+typedef struct cis_memory cis_memory;
+typedef struct cis_table cis_table;
+typedef struct cis_global cis_global;
+
+/* Reference counted; each *_free drops one reference. Instances that import
+ * or export them hold their own references. */
+CIS_EXTERN cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages,
+                                     bool has_max, cis_memory **out);
+CIS_EXTERN void cis_memory_free(cis_memory *m);
+CIS_EXTERN cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min,
+                                    uint32_t max, bool has_max, cis_table **out);
+CIS_EXTERN void cis_table_free(cis_table *t);
+CIS_EXTERN cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_,
+                                     cis_global **out);
+CIS_EXTERN void cis_global_free(cis_global *g);
+CIS_EXTERN cis_val cis_global_get(const cis_global *g);
+CIS_EXTERN cis_result cis_global_set(cis_global *g, cis_val v);
+
+/* Size in bytes of a memory and its base address. The base is stable for
+ * the memory's life (it is reserved up front), but re-check the size after
+ * anything that may grow it. */
+CIS_EXTERN uint64_t cis_memory_size(const cis_memory *m);
+CIS_EXTERN uint8_t *cis_memory_data(cis_memory *m);
+/* Grows by delta pages; returns the old size in pages, or -1. */
+CIS_EXTERN int64_t cis_memory_grow(cis_memory *m, uint32_t delta);
+
+/* ---------------------------------------------------------------- imports */
+
+typedef struct cis_imports cis_imports;
+
+CIS_EXTERN cis_result cis_imports_new(cis_engine *e, cis_imports **out);
+CIS_EXTERN void cis_imports_free(cis_imports *im);
+/* Adds n host functions (copied; the strings are copied too). */
+CIS_EXTERN cis_result cis_imports_add_host_funcs(cis_imports *im, const cis_host_func_def *defs,
+                                                 size_t n);
+/* Makes every export of inst importable under module name `as` (the spec's
+ * `register`). The imports keep a reference to inst. */
+CIS_EXTERN cis_result cis_imports_add_instance(cis_imports *im, const char *as, size_t as_len,
+                                               cis_instance *inst);
+/* Adds one external under (module, name). Strings are length-counted. */
+CIS_EXTERN cis_result cis_imports_add_func(cis_imports *im, const char *mod, size_t mod_len,
+                                           const char *name, size_t name_len, cis_func *f);
+CIS_EXTERN cis_result cis_imports_add_memory(cis_imports *im, const char *mod, size_t mod_len,
+                                             const char *name, size_t name_len, cis_memory *m);
+CIS_EXTERN cis_result cis_imports_add_table(cis_imports *im, const char *mod, size_t mod_len,
+                                            const char *name, size_t name_len, cis_table *t);
+CIS_EXTERN cis_result cis_imports_add_global(cis_imports *im, const char *mod, size_t mod_len,
+                                             const char *name, size_t name_len, cis_global *g);
+
+/* --------------------------------------------------------------- instance */
+
+/* Links m with imports (may be NULL) and instantiates it: allocates memory,
+ * tables and globals, writes segments and runs the start function, all under
+ * the limits (NULL = the engine's). On failure *out is NULL, the message is
+ * cis_errmsg(engine) and the code is CIS_EUNKNOWNIMPORT / CIS_EIMPORTTYPE,
+ * CIS_EMEMLIMIT, or a trap from a segment or the start function. Segments
+ * written before a trap stay written in imported memories and tables. */
+CIS_EXTERN cis_result cis_instance_new(cis_module *m, const cis_imports *imports,
+                                       const cis_limits *limits, cis_instance **out);
+/* Instances are reference counted (other instances that import from this
+ * one hold references). */
+CIS_EXTERN cis_instance *cis_instance_ref(cis_instance *inst);
+CIS_EXTERN void cis_instance_free(cis_instance *inst);
+CIS_EXTERN cis_module *cis_instance_module(cis_instance *inst);
+
+/* Replaces the limits used by the next calls. max_memory_bytes applies to
+ * later growth only. */
+CIS_EXTERN void cis_instance_set_limits(cis_instance *inst, const cis_limits *l);
+CIS_EXTERN void cis_instance_get_limits(const cis_instance *inst, cis_limits *l);
+
+/* Embedder data attached to an instance (host functions read it). */
+CIS_EXTERN void cis_instance_set_user(cis_instance *inst, void *user);
+CIS_EXTERN void *cis_instance_user(const cis_instance *inst);
+
+/* An export of an instance. */
+typedef struct cis_extern {
+  cis_extern_kind kind;
+  union {
+    cis_func *func;
+    cis_table *table;
+    cis_memory *memory;
+    cis_global *global;
+  } of;
+} cis_extern;
+
+/* Looks up an export by (length-counted) name. CIS_ENOTFOUND when absent.
+ * The returned objects are owned by the instance. */
+CIS_EXTERN cis_result cis_instance_export(cis_instance *inst, const char *name, size_t len,
+                                          cis_extern *out);
+/* Shorthand for the function export `name` (NUL-terminated); NULL if none. */
+CIS_EXTERN cis_func *cis_instance_func(cis_instance *inst, const char *name);
+/* Memory 0 of the instance, or NULL. */
+CIS_EXTERN cis_memory *cis_instance_memory(cis_instance *inst);
+
+/* Signature of a function. Arrays are owned by the function. */
+CIS_EXTERN void cis_func_type(const cis_func *f, uint32_t *nparams, const cis_valtype **params,
+                              uint32_t *nresults, const cis_valtype **results);
+
+/* Calls f (an export of inst, or any function reachable from it) with typed
+ * arguments, under the instance's limits: a fresh deadline and fuel budget
+ * per top-level call. Argument count and types must match (CIS_EINVAL).
+ * Returns CIS_OK or the trap / limit code; details in cis_errmsg(inst).
+ * When a host function ended the call with CIS_EEXIT, cis_instance_exit_code
+ * gives the code. */
+CIS_EXTERN cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args,
+                                    size_t nargs, cis_val *results, size_t nresults);
+/* The same with untyped slots, for embedders that know the signature. */
+CIS_EXTERN cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
+                                          cis_slot *results);
+
+/* Stops the current (or next) call of inst with CIS_ECANCELED as soon as it
+ * reaches a loop back-edge or a call. Safe from any thread; affects only
+ * this instance. The flag is cleared when a new top-level call starts. */
+CIS_EXTERN void cis_instance_cancel(cis_instance *inst);
+
+/* Fuel left after the last call (meaningful when limits.fuel != 0). */
+CIS_EXTERN uint64_t cis_instance_fuel_left(const cis_instance *inst);
+
+/* Exit code set by a host function that returned CIS_EEXIT (WASI
+ * proc_exit); the host function sets it with cis_instance_set_exit_code. */
+CIS_EXTERN int cis_instance_exit_code(const cis_instance *inst);
+CIS_EXTERN void cis_instance_set_exit_code(cis_instance *inst, int code);
+
+/* --------------------------------------------- bounds-checked guest memory */
+
+/* Pointer to [off, off+len) of the instance's memory 0, or NULL when the
+ * range is not entirely inside it (or there is no memory). Re-fetch after
+ * anything that can grow memory. */
+CIS_EXTERN void *cis_instance_mem(cis_instance *inst, uint64_t off, uint64_t len);
+/* Copies between host and guest memory 0; CIS_TRAP_MEM_OOB when outside. */
+CIS_EXTERN cis_result cis_instance_mem_read(cis_instance *inst, uint64_t off, void *dst,
+                                            uint64_t len);
+CIS_EXTERN cis_result cis_instance_mem_write(cis_instance *inst, uint64_t off, const void *src,
+                                             uint64_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIS_CIS_H */

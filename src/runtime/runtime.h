@@ -1,0 +1,190 @@
+/*
+ * This file defines the runtime's objects (engine, module handle, memory,
+ * table, global, function, instance) and the engine ops table that an
+ * execution engine (src/interp/, later src/aot/) implements.
+ *
+ * Who uses it: src/runtime/ implements everything here except the engine
+ * ops; engines read these structs directly on their fast paths. Nothing in
+ * here knows about skills, KV, AI, HTTP or WASI.
+ *
+ * Execution model: one top-level call (cis_func_call) creates a cis__exec
+ * that carries the call's deadline, fuel, cancel flag, depth counter and
+ * value stack. Every wasm or host function reached from that call, in any
+ * instance, runs under that same cis__exec.
+ */
+#ifndef CIS_RUNTIME_RUNTIME_H
+#define CIS_RUNTIME_RUNTIME_H
+
+#include <stdatomic.h>
+#include <pthread.h>
+
+#include "common/internal.h"
+#include "wasm/module.h"
+
+#define CIS__PAGE_SIZE 65536u
+
+typedef struct cis__exec cis__exec;
+
+/* ------------------------------------------------------------ engine ops */
+
+/* An execution engine. Instance, memory, linker and host code never ask
+ * which engine is running; they go through this table. */
+typedef struct cis__engine_ops {
+  const char *name; /* "interp", "aot" */
+  /* Translate or compile every function body of mod once, after
+   * validation; store the result in mod->engine_data. May set a message on
+   * mod's handle. */
+  cis_result (*prepare)(cis_module *mod);
+  /* Free mod->engine_data. */
+  void (*unprepare)(cis_module *mod);
+  /* Run wasm function f (f->kind == CIS__FUNC_WASM) under ex. args_results
+   * holds the parameters on entry and receives the results (slots, as many
+   * as max(nparams, nresults)). Returns CIS_OK, a trap or a limit code, with
+   * the message set on ex->top (the top-level instance). */
+  cis_result (*call)(cis__exec *ex, cis_func *f, cis_slot *args_results);
+} cis__engine_ops;
+
+/* The interpreter's ops (src/interp/). */
+extern const cis__engine_ops cis__interp_ops;
+
+/* ---------------------------------------------------------------- engine */
+
+struct cis_engine {
+  cis__handle hdr;              /* errors of module load/instantiate, per thread */
+  cis_engine_config cfg;        /* copied at creation */
+  const cis__engine_ops *ops;   /* the execution engine in use */
+  pthread_mutex_t types_lock;   /* guards the canonical type table */
+  uint32_t ntypes, cap_types;   /* canonical function types */
+  cis__functype *types;         /* index = canonical type id */
+};
+
+/* Canonical id of a function type within the engine (interned; thread
+ * safe). Two types are equal iff their ids are equal. */
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id);
+
+/* ---------------------------------------------------------------- module */
+
+struct cis_module {
+  cis__handle hdr;          /* message of failures inside the engine's prepare */
+  atomic_uint refs;         /* reference count */
+  cis_engine *engine;       /* creator */
+  cis__module *m;           /* decoded, validated module */
+  uint32_t *type_ids;       /* canonical id of each m->types[i] */
+  void *engine_data;        /* the engine's translated code (ops->prepare) */
+};
+
+/* ---------------------------------------------------------------- objects */
+
+struct cis_memory {
+  atomic_uint refs;          /* reference count */
+  uint8_t *base;             /* start of the reservation; never moves */
+  uint64_t size;             /* current size in bytes (pages * 64 KiB) */
+  uint64_t reserved;         /* bytes reserved (mapped PROT_NONE past size) */
+  uint32_t max_pages;        /* effective maximum: type's max capped by the limit */
+  bool has_max;              /* the type declared a maximum */
+  uint32_t type_max;         /* declared maximum (for import matching) */
+};
+
+struct cis_table {
+  atomic_uint refs;          /* reference count */
+  uint8_t elem;              /* CIS__FUNCREF or CIS__EXTERNREF */
+  uint32_t size;             /* current number of elements */
+  uint32_t max;              /* declared maximum, when has_max */
+  bool has_max;              /* the type declared a maximum */
+  uint32_t limit;            /* effective cap on growth */
+  uint32_t capacity;         /* allocated elements */
+  void **elems;              /* cis_func* or externref; NULL is null */
+};
+
+struct cis_global {
+  atomic_uint refs;          /* reference count */
+  uint8_t type;              /* value type */
+  bool mutable_;             /* mut flag */
+  cis_slot val;              /* current value */
+};
+
+enum { CIS__FUNC_WASM = 0, CIS__FUNC_HOST = 1 };
+
+struct cis_func {
+  uint8_t kind;              /* CIS__FUNC_WASM or CIS__FUNC_HOST */
+  uint32_t type_id;          /* canonical type id (engine-wide) */
+  const cis__functype *type; /* its signature */
+  /* wasm functions */
+  cis_instance *inst;        /* owning instance (not a counted reference) */
+  uint32_t index;            /* function index in inst's module */
+  void *code;                /* engine's translated code for it, or NULL */
+  /* host functions */
+  cis_host_fn fn;            /* callback */
+  void *user;                /* its user data */
+  atomic_uint refs;          /* standalone host functions only */
+  cis__functype own_type;    /* storage for a host function's signature */
+};
+
+/* -------------------------------------------------------------- instance */
+
+struct cis_instance {
+  cis__handle hdr;           /* message of the last failed call */
+  atomic_uint refs;          /* reference count */
+  cis_module *module;        /* counted reference */
+  const cis__module *m;      /* module->m, for the fast paths */
+  cis_engine *engine;        /* module's engine */
+
+  cis_func **funcs;          /* nfuncs: imports (borrowed) then own_funcs */
+  cis_func *own_funcs;       /* the module's defined functions */
+  cis_memory **memories;     /* counted references */
+  cis_table **tables;        /* counted references */
+  cis_global **globals;      /* counted references */
+  uint8_t *elem_dropped;     /* per element segment: dropped (elem.drop or active) */
+  uint8_t *data_dropped;     /* per data segment: dropped */
+
+  cis_instance **deps;       /* instances we import from (counted) */
+  uint32_t ndeps;
+
+  cis_limits limits;         /* applied to each top-level call */
+  atomic_int cancel;         /* set by cis_instance_cancel from any thread */
+  uint64_t fuel_left;        /* after the last call */
+  int exit_code;             /* set with CIS_EEXIT */
+  void *user;                /* embedder data */
+
+  cis_slot *stack;           /* value stack, allocated on first call */
+  size_t stack_slots;        /* its size in slots */
+  cis__exec *active;         /* the running call, for re-entry from host calls */
+};
+
+/* ------------------------------------------------------------ execution */
+
+/* How many fuel units run between two checks of the clock and the cancel
+ * flag: bounds the latency of a deadline or cancel. */
+#define CIS__TICK_QUANTUM 20000
+
+struct cis__exec {
+  cis_instance *top;         /* instance of the top-level call: its limits,
+                                cancel flag and value stack apply */
+  uint64_t deadline_ns;      /* absolute, cis__now_ns clock; UINT64_MAX none */
+  uint64_t fuel;             /* remaining budget; UINT64_MAX unlimited */
+  int64_t ticks;             /* units left before the next slow check */
+  uint32_t depth;            /* current wasm call depth */
+  uint32_t max_depth;        /* top->limits.max_call_depth */
+  cis_slot *stack;           /* value stack base */
+  cis_slot *stack_end;       /* one past its end */
+  cis_slot *sp;              /* first free slot (for re-entrant calls) */
+};
+
+/* The slow path behind the engines' tick counter: charges the units used
+ * since the last check to the fuel, then checks cancel and the deadline.
+ * Returns CIS_OK (and refills ex->ticks), CIS_EFUEL, CIS_ECANCELED or
+ * CIS_ETIMEOUT. */
+cis_result cis__exec_check(cis__exec *ex);
+
+/* Calls any function (wasm in any instance, or host) from an engine. The
+ * caller is the instance whose code makes the call (host functions see it
+ * as cis_call_instance). Same slot convention as ops->call. */
+cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f,
+                          cis_slot *args_results);
+
+/* memory.grow semantics under the instance limits: returns old pages or -1. */
+int64_t cis__memory_grow(cis_memory *mem, uint32_t delta_pages);
+/* table.grow: returns old size or -1. */
+int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init);
+
+#endif /* CIS_RUNTIME_RUNTIME_H */

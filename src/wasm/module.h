@@ -1,0 +1,228 @@
+/*
+ * This file defines the decoded module format that the decoder fills, the
+ * validator checks, and every engine (interpreter, later AOT) reads. It is
+ * the one description of a module inside cis; nothing above src/wasm/ parses
+ * bytes again except the engines' translation of function bodies.
+ *
+ * Ownership: a cis__module owns everything it points to, including a
+ * private copy of the binary (`bytes`); code bodies, names and data segments
+ * point into that copy. Index spaces (funcs, tables, memories, globals) put
+ * imports first, then definitions, as the spec does.
+ */
+#ifndef CIS_WASM_MODULE_H
+#define CIS_WASM_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cis/cis.h"
+
+/* Value type bytes as in the binary format (same values as cis_valtype). */
+enum {
+  CIS__I32 = 0x7f,
+  CIS__I64 = 0x7e,
+  CIS__F32 = 0x7d,
+  CIS__F64 = 0x7c,
+  CIS__V128 = 0x7b,
+  CIS__FUNCREF = 0x70,
+  CIS__EXTERNREF = 0x6f,
+};
+
+/* Implementation limits, checked by the decoder with a typed error. */
+#define CIS__MAX_TYPES 1000000u
+#define CIS__MAX_FUNCS 1000000u
+#define CIS__MAX_PARAMS 1000u
+#define CIS__MAX_RESULTS 1000u
+#define CIS__MAX_LOCALS 50000u      /* per function, params included */
+#define CIS__MAX_FUNC_SIZE (7654321u)
+#define CIS__MAX_MEMORY_PAGES 65536u /* 4 GiB: wasm32 */
+#define CIS__MAX_TABLE_SIZE 0xffffffffu
+
+typedef struct cis__functype {
+  uint32_t nparams;  /* number of parameters */
+  uint32_t nresults; /* number of results */
+  uint8_t *types;    /* nparams parameter types, then nresults result types */
+} cis__functype;
+
+typedef struct cis__limits {
+  uint32_t min;  /* initial size (pages or elements) */
+  uint32_t max;  /* maximum, meaningful when has_max */
+  bool has_max;  /* max present in the binary */
+} cis__limits;
+
+typedef struct cis__tabletype {
+  uint8_t elem;       /* CIS__FUNCREF or CIS__EXTERNREF */
+  cis__limits limits; /* in elements */
+} cis__tabletype;
+
+typedef struct cis__globaltype {
+  uint8_t type;  /* value type */
+  bool mutable_; /* mut flag */
+} cis__globaltype;
+
+/* A constant expression (global init, segment offset, element item): the
+ * raw bytes, including the final `end`. After validation it is exactly one
+ * constant instruction then `end`; cis__constexpr_decode reads it. */
+typedef struct cis__expr {
+  const uint8_t *code; /* into module->bytes */
+  uint32_t len;        /* bytes, including the end opcode */
+} cis__expr;
+
+/* The decoded form of a validated constant expression. */
+typedef struct cis__constexpr {
+  uint8_t op;      /* 0x41 i32.const, 0x42 i64.const, 0x43 f32.const, 0x44
+                      f64.const, 0xd0 ref.null, 0xd2 ref.func, 0x23 global.get */
+  uint8_t type;    /* result value type */
+  uint64_t bits;   /* the constant's bits; i32/f32 zero-extended to 64 */
+  uint32_t index;  /* func index for ref.func, global index for global.get */
+} cis__constexpr;
+
+typedef struct cis__import {
+  const char *module;   /* into bytes; not NUL-terminated */
+  uint32_t module_len;
+  const char *name;     /* into bytes; not NUL-terminated */
+  uint32_t name_len;
+  uint8_t kind;         /* cis_extern_kind */
+  union {
+    uint32_t type_idx;        /* func: index into types */
+    cis__tabletype table;     /* table */
+    cis__limits memory;       /* memory, in pages */
+    cis__globaltype global;   /* global */
+  } desc;
+} cis__import;
+
+typedef struct cis__export {
+  const char *name;   /* into bytes; not NUL-terminated */
+  uint32_t name_len;
+  uint8_t kind;       /* cis_extern_kind */
+  uint32_t index;     /* into that kind's index space */
+} cis__export;
+
+typedef struct cis__global {
+  cis__globaltype type; /* type and mutability */
+  cis__expr init;       /* initializer */
+} cis__global;
+
+typedef struct cis__code {
+  uint32_t nlocals;       /* declared locals, params excluded */
+  uint8_t *local_types;   /* nlocals types (expanded from the run-length form) */
+  const uint8_t *body;    /* instructions after the locals, into bytes; ends with end (0x0b) */
+  uint32_t body_len;      /* bytes of body */
+  uint32_t body_offset;   /* offset of body in the binary, for error messages */
+} cis__code;
+
+enum { CIS__SEG_ACTIVE = 0, CIS__SEG_PASSIVE = 1, CIS__SEG_DECLARATIVE = 2 };
+
+typedef struct cis__elem {
+  uint8_t mode;        /* CIS__SEG_* */
+  uint8_t type;        /* CIS__FUNCREF or CIS__EXTERNREF */
+  uint32_t table;      /* active only */
+  cis__expr offset;    /* active only */
+  uint32_t count;      /* number of items */
+  uint32_t *funcs;     /* item function indices (legacy form), or NULL */
+  cis__expr *exprs;    /* item expressions (expression form), or NULL */
+} cis__elem;
+
+typedef struct cis__data {
+  uint8_t mode;         /* CIS__SEG_ACTIVE or CIS__SEG_PASSIVE */
+  uint32_t memory;      /* active only */
+  cis__expr offset;     /* active only */
+  const uint8_t *bytes; /* into module bytes */
+  uint32_t len;         /* bytes */
+} cis__data;
+
+typedef struct cis__module {
+  uint8_t *bytes;            /* private copy of the binary */
+  size_t nbytes;             /* its length */
+
+  uint32_t ntypes;           /* type section */
+  cis__functype *types;
+
+  uint32_t nimports;         /* import section, in order */
+  cis__import *imports;
+
+  /* Index spaces: imports first, then definitions. */
+  uint32_t nfuncs, nfunc_imports;     /* all functions, imported ones */
+  uint32_t *func_type;                /* nfuncs type indices */
+  uint32_t ntables, ntable_imports;
+  cis__tabletype *tables;             /* ntables */
+  uint32_t nmemories, nmemory_imports;
+  cis__limits *memories;              /* nmemories, in pages */
+  uint32_t nglobals, nglobal_imports;
+  cis__global *globals;               /* nglobals; init empty for imports */
+
+  uint32_t nexports;
+  cis__export *exports;
+
+  bool has_start;                     /* start section present */
+  uint32_t start;                     /* start function index */
+
+  uint32_t nelems;
+  cis__elem *elems;
+
+  bool has_datacount;                 /* data count section present */
+  uint32_t datacount;                 /* its value */
+  uint32_t ndatas;
+  cis__data *datas;
+
+  uint32_t ncodes;                    /* = nfuncs - nfunc_imports */
+  cis__code *codes;
+
+  /* Declared function references (C.refs): indices that may appear in
+   * ref.func inside function bodies. Filled by the validator. */
+  uint8_t *func_declared;             /* nfuncs flags, or NULL */
+
+  /* From the custom "name" section; NULL entries when absent or malformed
+   * (a malformed name section is ignored, as the spec allows). */
+  const char *module_name; uint32_t module_name_len;
+  const char **func_names;            /* nfuncs, or NULL */
+  uint32_t *func_name_lens;           /* nfuncs, or NULL */
+} cis__module;
+
+/* Error report of the decoder and validator: a cis_result plus a message
+ * that starts with the spec's wording and includes the byte offset. */
+typedef struct cis__diag {
+  cis_result code;   /* CIS_OK when none */
+  size_t offset;     /* byte offset in the binary */
+  char msg[256];     /* e.g. "unexpected end (at 0x1f)" */
+} cis__diag;
+
+/* Decodes bytes (copied) into *out. On failure returns the code, fills *d
+ * and leaves *out NULL. Does not validate function bodies' typing. */
+cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out,
+                              cis__diag *d);
+/* Validates a decoded module (types, indices, bodies, constant
+ * expressions); fills func_declared. */
+cis_result cis__module_validate(cis__module *m, cis__diag *d);
+/* Frees everything the module owns. NULL is fine. */
+void cis__module_free(cis__module *m);
+
+/* Reads a validated constant expression. */
+void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out);
+
+/* The type of function idx (imports included). */
+static inline const cis__functype *cis__module_func_type(const cis__module *m, uint32_t idx) {
+  return &m->types[m->func_type[idx]];
+}
+
+/* Block types: decodes a blocktype immediate (empty, value type or type
+ * index) into parameter and result arity. Used by the validator and by the
+ * engines' translators. Returns false if malformed. */
+typedef struct cis__blocktype {
+  uint32_t nparams, nresults;
+  const uint8_t *params, *results; /* types; point into a functype or a static */
+} cis__blocktype;
+
+/* Fills *out for a blocktype read as a signed LEB128 (s33): -64 (0x40) is
+ * empty, -1..-17 a value type, >= 0 a type index. False if unknown. */
+bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out);
+
+/* LEB128 readers over [*p, end). On success advance *p and return true;
+ * false on overrun, overlong encodings or values out of range. */
+bool cis__read_u32(const uint8_t **p, const uint8_t *end, uint32_t *out);
+bool cis__read_s32(const uint8_t **p, const uint8_t *end, int32_t *out);
+bool cis__read_s33(const uint8_t **p, const uint8_t *end, int64_t *out);
+bool cis__read_s64(const uint8_t **p, const uint8_t *end, int64_t *out);
+
+#endif /* CIS_WASM_MODULE_H */
