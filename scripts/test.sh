@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs the whole cis test suite twice: a plain optimised build, then a build
+# under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on).
+# Exits non-zero if anything fails; the last line printed is ctest's summary.
+set -u
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" = 0 ]; then ./scripts/install-deps.sh || exit 1; fi
+JOBS=${JOBS:-2}
+rc=0
+
+build() { # dir, extra cmake args...
+  dir=$1; shift
+  cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j"$JOBS" >"$dir.build.log" 2>&1 || { tail -80 "$dir.build.log"; return 1; }
+}
+
+echo "== build (sanitizers: address, undefined) =="
+build build-asan -DCIS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
+echo "== build (release) =="
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || rc=1
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "== ctest under ASan+UBSan =="
+(cd build-asan && ctest --output-on-failure -j"$JOBS" --timeout 1500) || rc=1
+echo "== ctest (release) =="
+(cd build && ctest --output-on-failure -j"$JOBS" --timeout 1500) || rc=1
+exit $rc
