@@ -132,6 +132,16 @@ typedef struct cis_limits {
 /* Fills *l with the defaults above. */
 CIS_EXTERN void cis_limits_default(cis_limits *l);
 
+/* -------------------------------------------------------------- principal */
+
+/* Whom a service call (KV, AI, HTTP, log) is made for. Services use it for
+ * policy, accounting and log lines. The strings are borrowed for the
+ * duration of the call and must be NUL-terminated. */
+typedef struct cis_principal {
+  const char *tenant; /* owning tenant; NULL or "" = the default tenant */
+  const char *skill;  /* skill name; NULL or "" = not inside a skill */
+} cis_principal;
+
 /* ----------------------------------------------------------------- engine */
 
 typedef struct cis_engine cis_engine;
