@@ -229,6 +229,10 @@ CIS_EXTERN void *cis_call_user(cis_call *c);
 /* Milliseconds left until the call's deadline; UINT64_MAX when none. Host
  * functions that block (network, database, sleep) must not wait longer. */
 CIS_EXTERN uint64_t cis_call_remaining_ms(cis_call *c);
+/* CIS_OK while the call may go on; CIS_ECANCELED or CIS_ETIMEOUT once it
+ * was cancelled or its deadline passed. Host functions that wait (sleep,
+ * poll, network) check it between short waits. */
+CIS_EXTERN cis_result cis_call_check(cis_call *c);
 /* Sets the instance's message and returns code, for `return cis_call_fail(...)`. */
 CIS_EXTERN cis_result cis_call_fail(cis_call *c, cis_result code, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -1,0 +1,132 @@
+/*
+ * This file tests the skill manifest parser: a full valid manifest, the
+ * defaults, and one test per class of error, each checking that the
+ * message names the offending field.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skill/manifest.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static cis_result parse(const char *json, cis_manifest **m, char *err) {
+  return cis__manifest_parse(json, strlen(json), m, err, 256);
+}
+
+static void full_manifest(void **state) {
+  (void)state;
+  const char *j =
+      "{\"name\":\"notes\",\"version\":\"1.2.0\",\"description\":\"d\","
+      "\"wasm\":{\"path\":\"notes.wasm\",\"sha256\":\"" SHA "\"},"
+      "\"abi\":\"cis_v1\",\"entry\":\"cis_main\","
+      "\"permissions\":{\"kv\":{\"namespace\":\"ns1\",\"max_keys\":10,\"max_bytes\":\"1MiB\"},"
+      "\"ai\":{\"models\":[\"m1\"]},\"http\":{\"allow\":[\"https://api.example.com\",\"*.example.org\"]},"
+      "\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"mem\",\"mode\":\"rw\",\"max_bytes\":1024}]},"
+      "\"env\":[\"A=1\"],\"log\":false},"
+      "\"limits\":{\"timeout_ms\":1000,\"memory\":\"128MiB\",\"call_depth\":500,\"fuel\":100}}";
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse(j, &m, err), CIS_OK);
+  assert_string_equal(m->name, "notes");
+  assert_int_equal(m->abi, CIS_ABI_V1);
+  assert_true(m->kv);
+  assert_string_equal(m->kv_namespace, "ns1");
+  assert_int_equal(m->kv_max_bytes, 1024 * 1024);
+  assert_int_equal(m->n_http_allow, 2);
+  assert_string_equal(m->http_allow[1], "*.example.org");
+  assert_int_equal(m->n_mounts, 1);
+  assert_int_equal(m->mounts[0].max_bytes, 1024);
+  assert_false(m->log);
+  assert_int_equal(m->memory_bytes, 128u * 1024 * 1024);
+  assert_int_equal(m->call_depth, 500);
+  char *out = cis__manifest_to_json(m, NULL);
+  assert_non_null(out);
+  assert_non_null(strstr(out, "\"ns1\""));
+  free(out);
+  cis__manifest_free(m);
+}
+
+static void defaults(void **state) {
+  (void)state;
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("{\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA "\"}}",
+                         &m, err),
+                   CIS_OK);
+  assert_int_equal(m->abi, CIS_ABI_AUTO);
+  assert_false(m->kv);
+  assert_false(m->ai);
+  assert_true(m->log);
+  cis_limits l = {.timeout_ms = 30000, .max_memory_bytes = 512u << 20};
+  char *out = cis__manifest_to_json(m, &l);
+  assert_non_null(strstr(out, "30000"));
+  free(out);
+  cis__manifest_free(m);
+}
+
+/* Each bad manifest must fail with the given code and name the field. */
+static void expect_error(const char *json, cis_result code, const char *field) {
+  cis_manifest *m = (cis_manifest *)1;
+  char err[256];
+  cis_result rc = parse(json, &m, err);
+  if (rc != code || !strstr(err, field)) fprintf(stderr, "json %s -> %d '%s'\n", json, rc, err);
+  assert_int_equal(rc, code);
+  assert_null(m);
+  assert_non_null(strstr(err, field));
+}
+
+#define BASE "\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA "\"}"
+
+static void errors(void **state) {
+  (void)state;
+  expect_error("{", CIS_EJSON, "malformed JSON");
+  expect_error("[1]", CIS_EMANIFEST, "not a JSON object");
+  expect_error("{\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA "\"}}", CIS_EMANIFEST, "name: missing");
+  expect_error("{" BASE ",\"colour\":1}", CIS_EMANIFEST, "colour: unknown field");
+  expect_error("{" BASE ",\"name\":\"b\"}", CIS_EMANIFEST, "name: duplicate");
+  expect_error("{\"name\":\"Bad Name\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA "\"}}", CIS_EMANIFEST, "name:");
+  expect_error("{\"name\":\"a\",\"version\":\"1\"}", CIS_EMANIFEST, "wasm: missing");
+  expect_error("{\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"xyz\"}}", CIS_EMANIFEST, "wasm.sha256");
+  expect_error("{\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"../a.wasm\",\"sha256\":\"" SHA "\"}}", CIS_EMANIFEST, "wasm.path");
+  expect_error("{\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\"}}", CIS_EMANIFEST, "wasm.sha256: missing");
+  expect_error("{" BASE ",\"abi\":\"cobol\"}", CIS_EMANIFEST, "abi:");
+  expect_error("{" BASE ",\"permissions\":{\"kv\":{\"quota\":1}}}", CIS_EMANIFEST, "permissions.kv.quota: unknown field");
+  expect_error("{" BASE ",\"permissions\":{\"kv\":3}}", CIS_EMANIFEST, "permissions.kv:");
+  expect_error("{" BASE ",\"permissions\":{\"http\":{\"allow\":[\"ok\",5]}}}", CIS_EMANIFEST, "permissions.http.allow[1]");
+  expect_error("{" BASE ",\"permissions\":{\"env\":[\"=x\"]}}", CIS_EMANIFEST, "permissions.env[0]");
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/a/../b\",\"type\":\"mem\"}]}}}", CIS_EMANIFEST, "mounts[0].guest");
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/a\",\"type\":\"host\"}]}}}", CIS_EMANIFEST, "mounts[0].source");
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/a\",\"type\":\"mem\",\"mode\":\"rx\"}]}}}", CIS_EMANIFEST, "mounts[0].mode");
+  expect_error("{" BASE ",\"limits\":{\"timeout_ms\":-1}}", CIS_EMANIFEST, "limits.timeout_ms");
+  expect_error("{" BASE ",\"limits\":{\"memory\":\"12XB\"}}", CIS_EMANIFEST, "limits.memory");
+  expect_error("{" BASE ",\"limits\":{\"memory\":100}}", CIS_EMANIFEST, "limits.memory");
+  expect_error("{" BASE ",\"limits\":{\"fuel\":1.5}}", CIS_EMANIFEST, "limits.fuel");
+  expect_error("{" BASE ",\"limits\":{\"stack\":1}}", CIS_EMANIFEST, "limits.stack: unknown field");
+}
+
+static void oversized(void **state) {
+  (void)state;
+  size_t n = CIS_MANIFEST_MAX_BYTES + 10;
+  char *big = malloc(n);
+  memset(big, ' ', n);
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(cis__manifest_parse(big, n, &m, err, sizeof err), CIS_ETOOBIG);
+  free(big);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(full_manifest),
+      cmocka_unit_test(defaults),
+      cmocka_unit_test(errors),
+      cmocka_unit_test(oversized),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
