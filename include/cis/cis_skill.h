@@ -1,0 +1,143 @@
+/*
+ * cis_skill.h -- skills as a product: install, list, show, run, remove.
+ *
+ * A skill is an untrusted .wasm module plus a manifest (skill.json) that
+ * names its entry ABI, the permissions it is granted and its limits. A
+ * cis_skills host keeps the registry (content-addressed by sha256 under
+ * CIS_HOME, metadata in SQLite), a cache of decoded modules keyed by
+ * sha256, and the services calls may use: KV, AI, HTTP and log. The `cis
+ * skill` command line is a thin user of this header.
+ *
+ * Services are pluggable through the same tables the built-in ones use:
+ * pass your own cis_kv (built from a cis_kv_methods table), cis_ai (from a
+ * cis_ai_provider table) or log sink in cis_skills_config.
+ *
+ * Thread safety: a cis_skills may be shared by threads; each invocation
+ * runs in its own instance on the calling thread.
+ */
+#ifndef CIS_CIS_SKILL_H
+#define CIS_CIS_SKILL_H
+
+#include "cis/cis.h"
+#include "cis/cis_ai.h"
+#include "cis/cis_kv.h"
+#include "cis/cis_log.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CIS_SKILL_DEFAULT_MAX_JSON (16u * 1024 * 1024) /* input and output */
+
+typedef struct cis_skills cis_skills;
+
+typedef struct cis_skills_config {
+  const char *home;          /* registry folder; NULL = $CIS_HOME, else
+                                ~/.local/share/cis */
+  const char *kv_spec;       /* "sqlite:PATH" or "postgres:CONNSTR"; NULL =
+                                sqlite:<home>/kv.db. Ignored when kv is set */
+  cis_kv *kv;                /* an embedder's KV service (borrowed), or NULL */
+  cis_ai *ai;                /* an embedder's AI service (borrowed); NULL =
+                                built from CIS_AI_BASE_URL, CIS_AI_MODEL and
+                                CIS_AI_KEY_ENV when set, else no provider */
+  const cis_log_sink *log_sink; /* where skill log lines go besides the
+                                call's own capture; NULL = stderr */
+  cis_log_format log_format; /* text or JSON lines */
+  cis_limits limits;         /* defaults for skills whose manifest is silent;
+                                all-zero = cis_limits_default */
+  size_t max_input;          /* JSON input cap; 0 = 16 MiB */
+  size_t max_output;         /* JSON output cap; 0 = 16 MiB */
+} cis_skills_config;
+
+CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
+/* Opens (creating when needed) the registry and the services. Errors:
+ * CIS_EIO (home not writable), CIS_EKVDOWN, CIS_EINVAL; there is no handle
+ * to hold the message yet, so it is written to err (may be NULL). */
+CIS_EXTERN cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err,
+                                      size_t errcap);
+CIS_EXTERN void cis_skills_close(cis_skills *s);
+/* Message of the calling thread's last failed call on s. */
+CIS_EXTERN const char *cis_skills_errmsg(const cis_skills *s);
+
+/* ----------------------------------------------------------- registry */
+
+/* Installs from a folder holding skill.json, or a skill.json path. The
+ * module's sha256 must match the manifest (CIS_EHASH), and it is validated
+ * once here. Reinstalling a name replaces it. name_out (may be NULL)
+ * receives the skill name. */
+CIS_EXTERN cis_result cis_skills_install(cis_skills *s, const char *path, char *name_out,
+                                         size_t name_cap);
+/* Registers from memory: module bytes and manifest text (its wasm.path is
+ * ignored, its sha256 must match the bytes). */
+CIS_EXTERN cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
+                                          const char *manifest, size_t manifest_len);
+CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
+
+typedef struct cis_skill_info {
+  char name[65];           /* skill name */
+  char version[65];        /* version */
+  char sha256[65];         /* module hash */
+  char description[256];   /* first 255 bytes */
+  int64_t installed_at;    /* unix seconds */
+} cis_skill_info;
+
+/* Lists installed skills, sorted by name. Free *out with free(). */
+CIS_EXTERN cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n);
+/* The manifest of NAME with its effective limits and permissions, as JSON
+ * (caller frees with free()). CIS_ENOTFOUND when not installed. */
+CIS_EXTERN cis_result cis_skills_show(cis_skills *s, const char *name, char **json);
+
+/* ----------------------------------------------------------- invocation */
+
+typedef struct cis_invoke_options {
+  const char *tenant;        /* NULL = "default" */
+  uint64_t timeout_ms;       /* 0 = the skill's limit */
+  const char *call_id;       /* NULL = generated */
+  /* Extra grants for a skill run without a manifest (cis skill run --wasm): */
+  const char *const *allow_hosts; /* HTTP allow rules */
+  size_t nallow_hosts;
+  bool allow_kv;             /* grant KV under the module's sha256 namespace */
+  bool allow_ai;             /* grant AI */
+  const char *abi;           /* "auto" (default), "cis_v1", "seed001", "seed000", "wasi" */
+  uint64_t max_memory;       /* 0 = the skill's limit */
+} cis_invoke_options;
+
+typedef struct cis_invoke_stats {
+  uint64_t wall_ns;          /* from start of instantiation to output */
+  uint64_t instantiate_ns;   /* instantiation alone */
+  uint32_t kv_gets, kv_sets, kv_deletes;
+  uint32_t ai_calls;
+  uint64_t ai_tokens;
+  uint32_t http_calls;
+  uint32_t log_lines;
+  uint64_t fuel_left;        /* when a fuel limit applies */
+} cis_invoke_stats;
+
+typedef struct cis_invoke_result {
+  cis_result status;         /* same as the return value */
+  char *output;              /* validated JSON output (malloc'd), or NULL */
+  size_t output_len;
+  char *logs;                /* the call's log lines (malloc'd), or NULL */
+  size_t logs_len;
+  int exit_code;             /* WASI skills: the exit code */
+  char error[512];           /* what went wrong, when status != CIS_OK */
+  cis_invoke_stats stats;
+} cis_invoke_result;
+
+/* Runs installed skill NAME with JSON input. The input is validated before
+ * the guest starts (CIS_EJSON, CIS_ETOOBIG); the output after it returns.
+ * The call's KV writes commit only when it succeeds. */
+CIS_EXTERN cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
+                                        size_t input_len, const cis_invoke_options *opt,
+                                        cis_invoke_result *res);
+/* Runs a module without a manifest (default limits, permissions only from
+ * opt). */
+CIS_EXTERN cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
+                                             const char *input, size_t input_len,
+                                             const cis_invoke_options *opt, cis_invoke_result *res);
+CIS_EXTERN void cis_invoke_result_free(cis_invoke_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIS_CIS_SKILL_H */

@@ -1,0 +1,633 @@
+/*
+ * This file implements the skill host (cis_skills) and one invocation:
+ * validate the JSON input, pick the entry ABI, grant exactly what the
+ * manifest permits (KV namespace, AI, HTTP rules, log), instantiate under
+ * the skill's limits, call the entry, collect and validate the output, and
+ * commit the call's KV writes only when it succeeded. It is the only place
+ * that decides what a skill may do.
+ */
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cis/cis_wasi.h"
+#include "common/internal.h"
+#include "host/host.h"
+#include "skill/skill_internal.h"
+
+static _Thread_local char skills_errmsg[512];
+
+cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...) {
+  (void)s;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(skills_errmsg, sizeof skills_errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *cis_skills_errmsg(const cis_skills *s) {
+  (void)s;
+  return skills_errmsg;
+}
+
+void cis_skills_config_default(cis_skills_config *c) {
+  memset(c, 0, sizeof *c);
+  c->log_format = CIS_LOG_TEXT;
+}
+
+/* The AI service from the environment: CIS_AI_BASE_URL, CIS_AI_MODEL and
+ * CIS_AI_KEY_ENV (the NAME of the variable holding the key). Without a
+ * base URL there is no provider, and AI calls fail with CIS_ENOPROVIDER. */
+static cis_result ai_from_env(cis_ai **out, char *err, size_t errcap) {
+  cis_ai_config cfg;
+  cis_ai_config_default(&cfg);
+  const char *url = getenv("CIS_AI_BASE_URL");
+  if (url && *url) {
+    cis_ai_openai_config oc;
+    cis_ai_openai_config_default(&oc);
+    oc.base_url = url;
+    oc.model = getenv("CIS_AI_MODEL") && *getenv("CIS_AI_MODEL") ? getenv("CIS_AI_MODEL") : "default";
+    oc.api_key_env = getenv("CIS_AI_KEY_ENV") && *getenv("CIS_AI_KEY_ENV") ? getenv("CIS_AI_KEY_ENV") : NULL;
+    cis_result rc = cis_ai_provider_openai(&oc, &cfg.provider, err, errcap);
+    if (rc != CIS_OK) return rc;
+  }
+  return cis_ai_new(&cfg, out);
+}
+
+cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err, size_t errcap) {
+  cis_skills_config def;
+  if (!cfg) {
+    cis_skills_config_default(&def);
+    cfg = &def;
+  }
+  if (!out) return CIS_EINVAL;
+  *out = NULL;
+  if (err && errcap) err[0] = 0;
+  cis_skills *s = calloc(1, sizeof *s);
+  if (!s) return CIS_ENOMEM;
+  pthread_mutex_init(&s->cache_lock, NULL);
+  cis_result rc;
+  if (cfg->home && *cfg->home) snprintf(s->home, sizeof s->home, "%s", cfg->home);
+  else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(s->home, sizeof s->home, "%s", getenv("CIS_HOME"));
+  else if (getenv("HOME")) snprintf(s->home, sizeof s->home, "%s/.local/share/cis", getenv("HOME"));
+  else {
+    rc = cis__skills_fail(s, CIS_EINVAL, "no CIS_HOME and no HOME");
+    goto fail;
+  }
+  cis_limits_default(&s->limits);
+  if (cfg->limits.timeout_ms || cfg->limits.max_memory_bytes) s->limits = cfg->limits;
+  s->max_input = cfg->max_input ? cfg->max_input : CIS_SKILL_DEFAULT_MAX_JSON;
+  s->max_output = cfg->max_output ? cfg->max_output : CIS_SKILL_DEFAULT_MAX_JSON;
+  s->log_format = cfg->log_format;
+  if (cfg->log_sink) s->sink = *cfg->log_sink;
+  else cis_log_sink_stderr(&s->sink);
+  cis_engine_config ec;
+  cis_engine_config_default(&ec);
+  ec.limits = s->limits;
+  if ((rc = cis_engine_new(&ec, &s->engine)) != CIS_OK) {
+    cis__skills_fail(s, rc, "engine: %s", cis_strerror(rc));
+    goto fail;
+  }
+  if ((rc = cis__registry_open(s)) != CIS_OK) goto fail;
+  if (cfg->kv) s->kv = cfg->kv;
+  else {
+    char spec[4200];
+    if (cfg->kv_spec) snprintf(spec, sizeof spec, "%s", cfg->kv_spec);
+    else snprintf(spec, sizeof spec, "sqlite:%s/kv.db", s->home);
+    cis_kv_config kc;
+    cis_kv_config_default(&kc);
+    kc.spec = spec;
+    if ((rc = cis_kv_open(&kc, &s->kv)) != CIS_OK) {
+      cis__skills_fail(s, rc, "kv %s: %s", spec, cis_kv_errmsg(NULL));
+      goto fail;
+    }
+    s->own_kv = true;
+  }
+  if (cfg->ai) s->ai = cfg->ai;
+  else {
+    char aerr[256] = "";
+    if ((rc = ai_from_env(&s->ai, aerr, sizeof aerr)) != CIS_OK) {
+      cis__skills_fail(s, rc, "ai: %s", aerr);
+      goto fail;
+    }
+    s->own_ai = true;
+  }
+  if ((rc = cis_http_new(NULL, &s->http)) != CIS_OK) {
+    cis__skills_fail(s, rc, "http client: %s", cis_strerror(rc));
+    goto fail;
+  }
+  *out = s;
+  return CIS_OK;
+fail:
+  if (err && errcap) snprintf(err, errcap, "%s", skills_errmsg);
+  cis_skills_close(s);
+  return rc;
+}
+
+void cis_skills_close(cis_skills *s) {
+  if (!s) return;
+  for (cache_entry *e = s->cache, *n; e; e = n) {
+    n = e->next;
+    cis_module_free(e->module);
+    free(e);
+  }
+  if (s->own_kv) cis_kv_close(s->kv);
+  if (s->own_ai) cis_ai_free(s->ai);
+  cis_http_free(s->http);
+  if (s->db) sqlite3_close(s->db);
+  cis_engine_free(s->engine);
+  pthread_mutex_destroy(&s->cache_lock);
+  free(s);
+}
+
+/* ------------------------------------------------------------ logging */
+
+/* A call's log goes both to its own capture and to the host's sink. */
+typedef struct tee_sink {
+  cis_log_sink capture; /* the call's buffer */
+  cis_log_sink *global; /* the host's sink */
+} tee_sink;
+
+static void tee_write(void *u, const cis_log_record *rec, const char *line, size_t len) {
+  tee_sink *t = u;
+  t->capture.write(t->capture.user, rec, line, len);
+  if (t->global && t->global->write) t->global->write(t->global->user, rec, line, len);
+}
+
+/* ------------------------------------------------------------ KV glue */
+
+static cis_result kv_get(void *txn, const void *k, size_t kl, uint8_t **v, size_t *vl) {
+  void *val = NULL;
+  cis_result rc = cis_kv_get(txn, k, kl, &val, vl);
+  if (rc != CIS_OK) return rc;
+  /* The host frees with free(); hand over a copy from the KV allocator. */
+  uint8_t *copy = malloc(*vl ? *vl : 1);
+  if (!copy) {
+    cis_kv_free(val);
+    return CIS_ENOMEM;
+  }
+  memcpy(copy, val, *vl);
+  cis_kv_free(val);
+  *v = copy;
+  return CIS_OK;
+}
+static cis_result kv_set(void *txn, const void *k, size_t kl, const void *v, size_t vl) {
+  return cis_kv_set(txn, k, kl, v, vl);
+}
+static cis_result kv_del(void *txn, const void *k, size_t kl) { return cis_kv_delete(txn, k, kl); }
+
+/* ------------------------------------------------------------ entry ABIs */
+
+static bool has_export(cis_module *m, const char *name, cis_extern_kind kind) {
+  uint32_t n = cis_module_export_count(m);
+  for (uint32_t i = 0; i < n; i++) {
+    cis_extern_desc d;
+    if (cis_module_export(m, i, &d) == CIS_OK && d.kind == kind && d.name_len == strlen(name) &&
+        !memcmp(d.name, name, d.name_len))
+      return true;
+  }
+  return false;
+}
+
+static cis_skill_abi detect_abi(cis_module *m) {
+  if (has_export(m, "cis_main", CIS_EXTERN_FUNC)) return CIS_ABI_V1;
+  if (has_export(m, "execute", CIS_EXTERN_FUNC)) return CIS_ABI_SEED001;
+  if (has_export(m, "_start", CIS_EXTERN_FUNC)) return CIS_ABI_WASI;
+  if (has_export(m, "main", CIS_EXTERN_FUNC)) return CIS_ABI_SEED000;
+  return CIS_ABI_AUTO;
+}
+
+static bool imports_module(cis_module *m, const char *mod) {
+  uint32_t n = cis_module_import_count(m);
+  for (uint32_t i = 0; i < n; i++) {
+    cis_extern_desc d;
+    if (cis_module_import(m, i, &d) == CIS_OK && d.module_len == strlen(mod) &&
+        !memcmp(d.module, mod, d.module_len))
+      return true;
+  }
+  return false;
+}
+
+/* A module that imports env.memory (seed 001) gets one sized by the limit. */
+static cis_result provide_memory(cis_skills *s, cis_module *m, uint64_t cap_bytes, cis_imports *im,
+                                 cis_memory **mem, cis_invoke_result *res) {
+  uint32_t n = cis_module_import_count(m);
+  for (uint32_t i = 0; i < n; i++) {
+    cis_extern_desc d;
+    if (cis_module_import(m, i, &d) != CIS_OK || d.kind != CIS_EXTERN_MEMORY) continue;
+    uint64_t cap_pages = cap_bytes / 65536;
+    uint64_t max = d.has_max && d.max < cap_pages ? d.max : cap_pages;
+    if (d.min > max) {
+      snprintf(res->error, sizeof res->error, "imported memory needs %" PRIu64 " pages, the limit allows %" PRIu64,
+               d.min, max);
+      return CIS_EMEMLIMIT;
+    }
+    cis_result rc = cis_memory_new(s->engine, (uint32_t)d.min, (uint32_t)max, true, mem);
+    if (rc != CIS_OK) return rc;
+    return cis_imports_add_memory(im, d.module, d.module_len, d.name, d.name_len, *mem);
+  }
+  return CIS_OK;
+}
+
+/* Reads a NUL-terminated string at ptr, at most cap bytes. */
+static cis_result read_cstr(cis_instance *inst, uint32_t ptr, size_t cap, char **out, size_t *len) {
+  cis_memory *mem = cis_instance_memory(inst);
+  if (!mem) return CIS_EABI;
+  uint64_t size = cis_memory_size(mem);
+  if (ptr >= size) return CIS_EABI;
+  const uint8_t *base = cis_memory_data(mem) + ptr;
+  size_t lim = size - ptr < cap ? (size_t)(size - ptr) : cap;
+  const uint8_t *nul = memchr(base, 0, lim);
+  if (!nul) return lim == cap ? CIS_ETOOBIG : CIS_EABI;
+  *len = (size_t)(nul - base);
+  *out = malloc(*len + 1);
+  if (!*out) return CIS_ENOMEM;
+  memcpy(*out, base, *len + 1);
+  return CIS_OK;
+}
+
+static cis_result read_packed(cis_instance *inst, uint64_t packed, size_t cap, char **out, size_t *len) {
+  uint32_t ptr = (uint32_t)(packed >> 32), l = (uint32_t)packed;
+  if (l > cap) return CIS_ETOOBIG;
+  const void *p = cis_instance_mem(inst, ptr, l);
+  if (!p) return CIS_EABI;
+  *out = malloc((size_t)l + 1);
+  if (!*out) return CIS_ENOMEM;
+  memcpy(*out, p, l);
+  (*out)[l] = 0;
+  *len = l;
+  return CIS_OK;
+}
+
+/* Calls export name; fills res->error on failure. */
+static cis_result call_export(cis_instance *inst, const char *name, const cis_val *args, size_t nargs,
+                              cis_val *results, size_t nres, cis_invoke_result *res) {
+  cis_func *f = cis_instance_func(inst, name);
+  if (!f) {
+    snprintf(res->error, sizeof res->error, "the module exports no function %s", name);
+    return CIS_EABI;
+  }
+  uint32_t np, nr;
+  const cis_valtype *pt, *rt;
+  cis_func_type(f, &np, &pt, &nr, &rt);
+  if (np != nargs || nr != nres) {
+    snprintf(res->error, sizeof res->error, "%s has %u parameters and %u results, the ABI expects %zu and %zu",
+             name, np, nr, nargs, nres);
+    return CIS_EABI;
+  }
+  cis_result rc = cis_func_call(inst, f, args, nargs, results, nres);
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s: %s", cis_errname(rc), cis_errmsg(inst));
+  return rc;
+}
+
+static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, char **out, size_t *len,
+                              cis_invoke_result *res) {
+  cis_val a = {.type = CIS_I32, .of.i32 = (int32_t)(h->input_len + 1)}, p;
+  cis_result rc = call_export(inst, "alloc", &a, 1, &p, 1, res);
+  if (rc != CIS_OK) return rc;
+  uint32_t in = p.of.u32;
+  uint8_t *dst = cis_instance_mem(inst, in, h->input_len + 1);
+  if (!in || !dst) {
+    snprintf(res->error, sizeof res->error, "alloc returned an unusable pointer 0x%x", in);
+    return CIS_EABI;
+  }
+  memcpy(dst, h->input, h->input_len);
+  dst[h->input_len] = 0;
+  cis_func *ex = cis_instance_func(inst, "execute");
+  uint32_t np, nr;
+  const cis_valtype *pt, *rt;
+  if (!ex) return CIS_EABI;
+  cis_func_type(ex, &np, &pt, &nr, &rt);
+  cis_val arg = {.type = CIS_I32, .of.u32 = in}, r;
+  rc = call_export(inst, "execute", &arg, 1, &r, 1, res);
+  if (rc != CIS_OK) return rc;
+  if (rt[0] == CIS_I64) rc = read_packed(inst, r.of.u64, cap, out, len);
+  else rc = read_cstr(inst, r.of.u32, cap, out, len);
+  if (rc != CIS_OK) {
+    snprintf(res->error, sizeof res->error, "execute returned an output pointer that is not a %s within %zu bytes",
+             rt[0] == CIS_I64 ? "packed range" : "NUL-terminated string", cap);
+    return rc;
+  }
+  cis_func *dealloc = cis_instance_func(inst, "dealloc");
+  if (dealloc) {
+    cis_val da[2] = {{.type = CIS_I32, .of.u32 = in}, {.type = CIS_I32, .of.i32 = (int32_t)(h->input_len + 1)}};
+    cis_func_call(inst, dealloc, da, 2, NULL, 0);
+  }
+  return CIS_OK;
+}
+
+/* --------------------------------------------------------------- invoke */
+
+static cis_result validate_json(const char *text, size_t len, const char *what, cis_invoke_result *res) {
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
+  if (!j) {
+    snprintf(res->error, sizeof res->error, "%s: malformed JSON near byte %zu", what,
+             end && end >= text ? (size_t)(end - text) : 0);
+    return CIS_EJSON;
+  }
+  /* Trailing bytes after the value (other than blanks) are malformed too. */
+  size_t used = end ? (size_t)(end - text) : len;
+  for (size_t i = used; i < len; i++)
+    if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') {
+      cJSON_Delete(j);
+      snprintf(res->error, sizeof res->error, "%s: trailing bytes after the JSON value at byte %zu", what, i);
+      return CIS_EJSON;
+    }
+  cJSON_Delete(j);
+  return CIS_OK;
+}
+
+static atomic_uint_fast64_t call_counter;
+
+static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, const char *skill_name,
+                         const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
+                         cis_invoke_result *res) {
+  cis_result rc = CIS_OK;
+  uint64_t t0 = cis__now_ns();
+  cis_imports *im = NULL;
+  cis_instance *inst = NULL;
+  cis_memory *mem = NULL;
+  cis_wasi *wasi = NULL;
+  cis_kv_txn *txn = NULL;
+  cis_http_policy *policy = NULL;
+  cis_log *log = NULL;
+  cis_log_buffer *logbuf = NULL;
+  cis_log_call *lc = NULL;
+  char *out = NULL;
+  size_t out_len = 0;
+  cis__host_ctx h;
+  cis__host_kv hkv;
+  tee_sink tee; /* lives as long as the call's logger */
+  memset(&h, 0, sizeof h);
+
+  if (input_len > s->max_input) {
+    snprintf(res->error, sizeof res->error, "input: %zu bytes, above the %zu-byte cap", input_len, s->max_input);
+    return res->status = CIS_ETOOBIG;
+  }
+  if ((rc = validate_json(input, input_len, "input", res)) != CIS_OK) return res->status = rc;
+
+  /* Limits: the manifest, then the options, over the host's defaults. */
+  cis_limits lim = s->limits;
+  if (m && m->timeout_ms) lim.timeout_ms = m->timeout_ms;
+  if (m && m->memory_bytes) lim.max_memory_bytes = m->memory_bytes;
+  if (m && m->call_depth) lim.max_call_depth = m->call_depth;
+  if (m && m->fuel) lim.fuel = m->fuel;
+  if (opt && opt->timeout_ms) lim.timeout_ms = opt->timeout_ms;
+  if (opt && opt->max_memory) lim.max_memory_bytes = opt->max_memory;
+
+  cis_skill_abi abi = m ? m->abi : CIS_ABI_AUTO;
+  if (opt && opt->abi && strcmp(opt->abi, "auto")) {
+    const char *names[] = {"auto", "cis_v1", "seed001", "seed000", "wasi"};
+    abi = CIS_ABI_AUTO;
+    for (int i = 1; i < 5; i++)
+      if (!strcmp(opt->abi, names[i])) abi = (cis_skill_abi)i;
+    if (abi == CIS_ABI_AUTO) {
+      snprintf(res->error, sizeof res->error, "unknown ABI %s", opt->abi);
+      return res->status = CIS_EINVAL;
+    }
+  }
+  if (abi == CIS_ABI_AUTO) abi = detect_abi(mod);
+  if (abi == CIS_ABI_AUTO) {
+    snprintf(res->error, sizeof res->error,
+             "no entry point: the module exports none of cis_main, execute, _start, main");
+    return res->status = CIS_EABI;
+  }
+
+  /* Grants. */
+  const char *tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : "default";
+  h.who.tenant = tenant;
+  h.who.skill = skill_name;
+  h.input = (const uint8_t *)input;
+  h.input_len = input_len;
+  h.max_output = s->max_output;
+  h.max_result = s->max_output;
+  uint64_t budget = lim.timeout_ms ? lim.timeout_ms : UINT64_MAX;
+  if ((m && m->kv) || (opt && opt->allow_kv)) {
+    cis_principal ns = {tenant, kv_ns};
+    if ((rc = cis_kv_begin(s->kv, &ns, budget, &txn)) != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "kv: %s", cis_kv_errmsg(s->kv));
+      goto done;
+    }
+    hkv = (cis__host_kv){txn, kv_get, kv_set, kv_del};
+    h.kv = &hkv;
+  }
+  if ((m && m->ai) || (opt && opt->allow_ai)) h.ai = s->ai;
+  size_t nrules = (m ? m->n_http_allow : 0) + (opt ? opt->nallow_hosts : 0);
+  if (nrules) {
+    if ((rc = cis_http_policy_new(&policy)) != CIS_OK) goto done;
+    for (size_t i = 0; m && i < m->n_http_allow; i++)
+      if ((rc = cis_http_policy_add(policy, m->http_allow[i])) != CIS_OK) {
+        snprintf(res->error, sizeof res->error, "permissions.http.allow[%zu]: %s", i, cis_errmsg(policy));
+        goto done;
+      }
+    for (size_t i = 0; opt && i < opt->nallow_hosts; i++)
+      if ((rc = cis_http_policy_add(policy, opt->allow_hosts[i])) != CIS_OK) {
+        snprintf(res->error, sizeof res->error, "allow-host %s: %s", opt->allow_hosts[i], cis_errmsg(policy));
+        goto done;
+      }
+    h.http = s->http;
+    h.http_policy = policy;
+  }
+  if (!m || m->log) {
+    if ((rc = cis_log_buffer_new(0, &logbuf)) != CIS_OK) goto done;
+    cis_log_config lcfg;
+    cis_log_config_default(&lcfg);
+    lcfg.format = s->log_format;
+    lcfg.min_level = CIS_LOG_DEBUG;
+    cis_log_sink_buffer(logbuf, &tee.capture);
+    tee.global = &s->sink;
+    lcfg.sink = (cis_log_sink){.version = CIS_LOG_SINK_VERSION, .user = &tee, .write = tee_write};
+    if ((rc = cis_log_new(&lcfg, &log)) != CIS_OK) goto done;
+    char call_id[40];
+    if (opt && opt->call_id) snprintf(call_id, sizeof call_id, "%s", opt->call_id);
+    else snprintf(call_id, sizeof call_id, "%llx-%llx", (unsigned long long)time(NULL),
+                  (unsigned long long)atomic_fetch_add(&call_counter, 1));
+    if ((rc = cis_log_call_begin(log, &h.who, call_id, &lc)) != CIS_OK) goto done;
+    h.log = lc;
+  }
+
+  /* Imports: every host module (unused ones cost nothing), WASI when the
+   * module wants it, and env.memory when it imports one. */
+  if ((rc = cis_imports_new(s->engine, &im)) != CIS_OK) goto done;
+  if ((rc = cis__host_add_imports(im, CIS__ABI_MOD_ALL)) != CIS_OK) goto done;
+  if ((rc = provide_memory(s, mod, lim.max_memory_bytes, im, &mem, res)) != CIS_OK) goto done;
+  if (abi == CIS_ABI_WASI || imports_module(mod, "wasi_snapshot_preview1")) {
+    cis_wasi_config wc;
+    cis_wasi_config_default(&wc);
+    wc.caps = CIS_WASI_CAP_CLOCK | CIS_WASI_CAP_RANDOM | CIS_WASI_CAP_ARGS | CIS_WASI_CAP_ENV;
+    const char *argv0 = skill_name;
+    wc.argc = 1;
+    wc.argv = &argv0;
+    wc.envc = m ? m->n_env : 0;
+    wc.envp = m ? (const char *const *)m->env : NULL;
+    wc.stdio[0] = CIS_WASI_STDIO_BUFFER;
+    wc.stdio[1] = CIS_WASI_STDIO_BUFFER;
+    wc.stdio[2] = CIS_WASI_STDIO_BUFFER;
+    wc.stdin_data = (const uint8_t *)input;
+    wc.stdin_len = input_len;
+    wc.capture_cap = s->max_output;
+    if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) goto done;
+    if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
+  }
+  uint64_t ti = cis__now_ns();
+  rc = cis_instance_new(mod, im, &lim, &inst);
+  res->stats.instantiate_ns = cis__now_ns() - ti;
+  if (rc != CIS_OK) {
+    snprintf(res->error, sizeof res->error, "instantiate: %s", cis_errmsg(s->engine));
+    goto done;
+  }
+  cis_instance_set_user(inst, &h);
+
+  switch (abi) {
+  case CIS_ABI_V1: {
+    cis_val r;
+    rc = call_export(inst, m && m->entry ? m->entry : "cis_main", NULL, 0, &r, 1, res);
+    if (rc == CIS_OK && r.of.i32 != 0) {
+      rc = CIS_ESKILL;
+      snprintf(res->error, sizeof res->error, "the skill returned error %d%s%s", r.of.i32, h.errmsg[0] ? ": " : "",
+               h.errmsg);
+    }
+    if (rc == CIS_OK) {
+      out = malloc(h.output_len + 1);
+      if (!out) rc = CIS_ENOMEM;
+      else {
+        memcpy(out, h.output, h.output_len);
+        out[h.output_len] = 0;
+        out_len = h.output_len;
+      }
+    }
+    break;
+  }
+  case CIS_ABI_SEED001: rc = run_seed001(inst, &h, s->max_output, &out, &out_len, res); break;
+  case CIS_ABI_SEED000: {
+    cis_val r;
+    rc = call_export(inst, m && m->entry ? m->entry : "main", NULL, 0, &r, 1, res);
+    if (rc == CIS_OK && (rc = read_cstr(inst, r.of.u32, s->max_output, &out, &out_len)) != CIS_OK)
+      snprintf(res->error, sizeof res->error, "main returned a pointer that is not a NUL-terminated string");
+    break;
+  }
+  case CIS_ABI_WASI: {
+    int code = 0;
+    rc = cis_wasi_run(wasi, inst, &code);
+    res->exit_code = code;
+    if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s: %s", cis_errname(rc), cis_errmsg(inst));
+    else if (code != 0) {
+      rc = CIS_ESKILL;
+      snprintf(res->error, sizeof res->error, "the skill exited with code %d", code);
+    } else {
+      size_t n;
+      const uint8_t *o = cis_wasi_output(wasi, 1, &n);
+      out = malloc(n + 1);
+      if (!out) rc = CIS_ENOMEM;
+      else {
+        if (n) memcpy(out, o, n);
+        out[n] = 0;
+        out_len = n;
+      }
+    }
+    break;
+  }
+  default: rc = CIS_EABI; break;
+  }
+  if (rc == CIS_OK) rc = validate_json(out, out_len, "output", res);
+  if (rc == CIS_OK && txn) {
+    rc = cis_kv_commit(txn);
+    txn = NULL;
+    if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "kv commit: %s", cis_kv_errmsg(s->kv));
+  }
+  if (inst) res->stats.fuel_left = cis_instance_fuel_left(inst);
+
+done:
+  if (txn) cis_kv_rollback(txn); /* trap, timeout, cancel or error: nothing persists */
+  if (rc == CIS_OK) {
+    res->output = out;
+    res->output_len = out_len;
+    out = NULL;
+  }
+  free(out);
+  res->stats.kv_gets = h.stats.kv_gets;
+  res->stats.kv_sets = h.stats.kv_sets;
+  res->stats.kv_deletes = h.stats.kv_deletes;
+  res->stats.ai_calls = h.stats.ai_calls;
+  res->stats.ai_tokens = h.stats.ai_tokens;
+  res->stats.http_calls = h.stats.http_calls;
+  res->stats.log_lines = h.stats.log_lines;
+  cis__host_ctx_release(&h);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_memory_free(mem);
+  cis_wasi_free(wasi);
+  cis_http_policy_free(policy);
+  cis_log_call_end(lc);
+  cis_log_free(log);
+  if (logbuf) {
+    size_t n = cis_log_buffer_read(logbuf, NULL, 0);
+    res->logs = malloc(n + 1);
+    if (res->logs) {
+      cis_log_buffer_read(logbuf, res->logs, n + 1);
+      res->logs[n] = 0;
+      res->logs_len = n;
+    }
+    cis_log_buffer_free(logbuf);
+  }
+  res->stats.wall_ns = cis__now_ns() - t0;
+  if (rc != CIS_OK && !res->error[0]) snprintf(res->error, sizeof res->error, "%s", cis_strerror(rc));
+  return res->status = rc;
+}
+
+cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input, size_t input_len,
+                             const cis_invoke_options *opt, cis_invoke_result *res) {
+  if (!res) return CIS_EINVAL;
+  memset(res, 0, sizeof *res);
+  if (!s || !name || !input) return res->status = CIS_EINVAL;
+  cis_manifest *m;
+  cis_result rc = cis__registry_get(s, name, &m);
+  if (rc != CIS_OK) {
+    snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+    return res->status = rc;
+  }
+  cis_module *mod;
+  rc = cis__module_cached(s, m->sha256, NULL, 0, &mod);
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+  else {
+    rc = invoke(s, m, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
+    cis_module_free(mod);
+  }
+  cis__manifest_free(m);
+  return res->status = rc;
+}
+
+cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t wasm_len, const char *input,
+                                  size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res) {
+  if (!res) return CIS_EINVAL;
+  memset(res, 0, sizeof *res);
+  if (!s || !wasm || !input) return res->status = CIS_EINVAL;
+  char sha[65];
+  cis__sha256_hex(wasm, wasm_len, sha);
+  cis_module *mod;
+  cis_result rc = cis__module_cached(s, sha, wasm, wasm_len, &mod);
+  if (rc != CIS_OK) {
+    snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+    return res->status = rc;
+  }
+  /* Without a manifest the module's hash names it and its KV namespace. */
+  char name[24];
+  snprintf(name, sizeof name, "wasm-%.12s", sha);
+  rc = invoke(s, NULL, mod, name, name, input, input_len, opt, res);
+  cis_module_free(mod);
+  return rc;
+}
+
+void cis_invoke_result_free(cis_invoke_result *res) {
+  if (!res) return;
+  free(res->output);
+  free(res->logs);
+  res->output = res->logs = NULL;
+}
