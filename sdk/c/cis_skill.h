@@ -96,6 +96,69 @@ static inline int64_t cis_input_all(char *buf, int32_t cap) {
   return n;
 }
 
+/* Finds the string value of "key" in a flat JSON object text and copies
+ * it (unescaped, NUL-terminated) to dst. Returns its length, or -1 when
+ * absent or not a string, or CIS_SKILL_ETOO_LARGE when it does not fit. */
+static inline int32_t cis_json_get_string(const char *json, const char *key, char *dst, int32_t cap) {
+  size_t kl = cis_strlen(key);
+  for (const char *p = json; *p; p++) {
+    if (*p != '"') continue;
+    size_t i = 0;
+    while (i < kl && p[1 + i] == key[i]) i++;
+    if (i != kl || p[1 + kl] != '"') continue;
+    const char *q = p + 2 + kl;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+    if (*q++ != ':') continue;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') q++;
+    if (*q++ != '"') return -1;
+    int32_t n = 0;
+    while (*q && *q != '"') {
+      char ch = *q++;
+      if (ch == '\\' && *q) {
+        ch = *q++;
+        if (ch == 'n') ch = '\n';
+        else if (ch == 't') ch = '\t';
+        else if (ch == 'r') ch = '\r';
+      }
+      if (n + 1 >= cap) return CIS_SKILL_ETOO_LARGE;
+      dst[n++] = ch;
+    }
+    dst[n] = 0;
+    return n;
+  }
+  return -1;
+}
+
+/* Appends src[0..len) to dst as the body of a JSON string (quotes not
+ * included), escaping what JSON requires. Returns bytes written, or -1
+ * when it does not fit in cap. */
+static inline int32_t cis_json_escape(const char *src, int32_t len, char *dst, int32_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  int32_t n = 0;
+  for (int32_t i = 0; i < len; i++) {
+    unsigned char ch = (unsigned char)src[i];
+    char esc = 0;
+    if (ch == '"') esc = '"';
+    else if (ch == '\\') esc = '\\';
+    else if (ch == '\n') esc = 'n';
+    else if (ch == '\t') esc = 't';
+    else if (ch == '\r') esc = 'r';
+    if (esc) {
+      if (n + 2 > cap) return -1;
+      dst[n++] = '\\';
+      dst[n++] = esc;
+    } else if (ch < 0x20) {
+      if (n + 6 > cap) return -1;
+      dst[n++] = '\\'; dst[n++] = 'u'; dst[n++] = '0'; dst[n++] = '0';
+      dst[n++] = hex[ch >> 4]; dst[n++] = hex[ch & 15];
+    } else {
+      if (n + 1 > cap) return -1;
+      dst[n++] = (char)ch;
+    }
+  }
+  return n;
+}
+
 #ifdef CIS_SKILL_SEED_ABIS
 /* ----------------------------------------- seed 001: module `cis` */
 CIS__IMPORT("cis", "ai_prompt") int32_t cis_seed_ai_prompt(const char *p, int32_t pl, char *r, int32_t rc);

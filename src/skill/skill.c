@@ -484,6 +484,10 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, 
     goto done;
   }
   cis_instance_set_user(inst, &h);
+  /* A WASI reactor initialises its libc in _initialize, before any entry. */
+  if (cis_instance_func(inst, "_initialize") &&
+      (rc = call_export(inst, "_initialize", NULL, 0, NULL, 0, res)) != CIS_OK)
+    goto done;
 
   switch (abi) {
   case CIS_ABI_V1: {

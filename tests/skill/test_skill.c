@@ -1,0 +1,415 @@
+/*
+ * This file tests skills end to end through the public skill API: the
+ * seeds' four acceptance tests (1+1=2 as JSON; KV surviving two processes;
+ * an AI call answered by a real local server; limits: deadline and memory
+ * cap), every entry ABI, and the typed errors of bad input.
+ *
+ * Usage: test_skill MODULE_DIR [KV_SPEC]
+ *   MODULE_DIR holds the test skills built from tests/skill/skills/*.c
+ *   KV_SPEC    defaults to an SQLite file in a fresh temporary folder;
+ *              "postgres:..." runs the same cases on PostgreSQL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cis/cis_skill.h"
+#include "net/mock_llm.h"
+#include "skill/skill_internal.h" /* cis__sha256_hex */
+
+static const char *g_dir;      /* built skills */
+static char g_home[256];       /* registry home for this run */
+static char g_kv[512];         /* KV spec */
+static const char *g_self;     /* argv[0], for the second process */
+
+static uint8_t *slurp(const char *name, size_t *len) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", g_dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 1);
+  *len = fread(b, 1, (size_t)n, f);
+  fclose(f);
+  return b;
+}
+
+static cis_skills *open_host(cis_ai *ai) {
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = g_home;
+  c.kv_spec = g_kv;
+  c.ai = ai;
+  cis_log_sink null;
+  cis_log_sink_null(&null);
+  c.log_sink = &null;
+  cis_skills *s;
+  char err[512];
+  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
+  if (rc != CIS_OK) fprintf(stderr, "open: %s\n", err);
+  assert_int_equal(rc, CIS_OK);
+  return s;
+}
+
+/* Registers module FILE as skill NAME with the given extra manifest text. */
+static cis_result install(cis_skills *s, const char *name, const char *file, const char *extra) {
+  size_t len;
+  uint8_t *wasm = slurp(file, &len);
+  assert_non_null(wasm);
+  char sha[65];
+  cis__sha256_hex(wasm, len, sha);
+  char man[4096];
+  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}",
+           name, file, sha, extra && *extra ? "," : "", extra ? extra : "");
+  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
+  free(wasm);
+  return rc;
+}
+
+static cis_result run(cis_skills *s, const char *name, const char *input, cis_invoke_result *r,
+                      const cis_invoke_options *o) {
+  cis_result rc = cis_skills_invoke(s, name, input, strlen(input), o, r);
+  if (rc != CIS_OK) fprintf(stderr, "[%s] %s: %s\n", name, cis_errname(rc), r->error);
+  return rc;
+}
+
+/* Seed acceptance 1: a skill computes 1+1=2 and returns JSON. */
+static void one_plus_one(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "hello", "hello.wasm", ""), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "hello", "{}", &r, NULL), CIS_OK);
+  assert_string_equal(r.output, "{\"result\":2}");
+  assert_non_null(strstr(r.logs, "computed 1+1"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Seed acceptance 2: KV set, get and delete survive across processes. */
+static int child(const char *input, char *out, size_t cap) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' --child '%s' '%s' '%s' '%s'", g_self, g_dir, g_home, g_kv, input);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t n = fread(out, 1, cap - 1, p);
+  out[n] = 0;
+  return pclose(p);
+}
+
+static void kv_two_processes(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "notes", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_skills_close(s);
+  char out[4096];
+  assert_int_equal(child("{\"op\":\"set\",\"key\":\"a\",\"value\":\"persisted\"}", out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"rc\":0"));
+  assert_int_equal(child("{\"op\":\"get\",\"key\":\"a\"}", out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"value\":\"persisted\""));
+  assert_int_equal(child("{\"op\":\"del\",\"key\":\"a\"}", out, sizeof out), 0);
+  assert_int_equal(child("{\"op\":\"get\",\"key\":\"a\"}", out, sizeof out), 0);
+  assert_non_null(strstr(out, "\"rc\":-1")); /* NOT_FOUND */
+}
+
+/* A trapping call's writes are rolled back. */
+static void kv_rollback_on_trap(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "notes2", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "notes2", "{\"op\":\"trap\",\"key\":\"t\",\"value\":\"x\"}", 37, NULL, &r);
+  assert_int_equal(rc, CIS_TRAP_UNREACHABLE);
+  cis_invoke_result_free(&r);
+  assert_int_equal(run(s, "notes2", "{\"op\":\"get\",\"key\":\"t\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"rc\":-1"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* KV not granted: the guest gets DENIED (-2). */
+static void kv_denied(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "nokv", "v1_kv.wasm", ""), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "nokv", "{\"op\":\"set\",\"key\":\"a\",\"value\":\"b\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"rc\":-2"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* A guest pointer outside memory ends the call with a typed trap. */
+static void bad_pointer(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "badptr", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "badptr", "{\"op\":\"badptr\"}", 15, NULL, &r);
+  assert_int_equal(rc, CIS_TRAP_MEM_OOB);
+  assert_non_null(strstr(r.error, "cis_v1.kv_set"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Seed acceptance 3: an AI call returns the local server's real reply. */
+static void ai_real_reply(void **st) {
+  (void)st;
+  cis_mock_llm_config mc;
+  memset(&mc, 0, sizeof mc);
+  mc.api_key = "sekret";
+  cis_mock_server *srv = cis_mock_llm_start(&mc, 0);
+  assert_non_null(srv);
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/v1", cis_mock_port(srv));
+  setenv("CIS_TEST_AI_KEY", "sekret", 1);
+  cis_ai_openai_config oc;
+  cis_ai_openai_config_default(&oc);
+  oc.base_url = url;
+  oc.model = "mock";
+  oc.api_key_env = "CIS_TEST_AI_KEY";
+  cis_ai_config ac;
+  cis_ai_config_default(&ac);
+  char err[256];
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, err, sizeof err), CIS_OK);
+  cis_ai *ai;
+  assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
+  cis_skills *s = open_host(ai);
+  assert_int_equal(install(s, "asker", "v1_net.wasm", "\"permissions\":{\"ai\":true}"), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "asker", "{\"prompt\":\"what is two\"}", &r, NULL), CIS_OK);
+  assert_string_equal(r.output, "{\"answer\":\"echo: what is two\"}");
+  assert_int_equal(r.stats.ai_calls, 1); /* the retry was served from the kept answer */
+  cis_invoke_result_free(&r);
+  /* Not granted: DENIED, and the server sees nothing. */
+  assert_int_equal(install(s, "noai", "v1_net.wasm", ""), CIS_OK);
+  unsigned before = cis_mock_requests(srv);
+  assert_int_equal(run(s, "noai", "{\"prompt\":\"x\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"error\":-2"));
+  assert_int_equal(cis_mock_requests(srv), before);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+  cis_ai_free(ai);
+  cis_mock_stop(srv);
+}
+
+/* No provider configured: a typed NO_PROVIDER, never a made-up answer. */
+static void ai_no_provider(void **st) {
+  (void)st;
+  unsetenv("CIS_AI_BASE_URL");
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "asker2", "v1_net.wasm", "\"permissions\":{\"ai\":true}"), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "asker2", "{\"prompt\":\"x\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"error\":-7"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Seed acceptance 4a: an infinite loop is stopped at the deadline. */
+static void deadline(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "spin", "v1_limits.wasm", "\"limits\":{\"timeout_ms\":1000}"), CIS_OK);
+  cis_invoke_result r;
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  cis_result rc = cis_skills_invoke(s, "spin", "{\"op\":\"spin\"}", 13, NULL, &r);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+  assert_int_equal(rc, CIS_ETIMEOUT);
+  assert_true(ms >= 950 && ms < 1500);
+  cis_invoke_result_free(&r);
+  char *json;
+  assert_int_equal(cis_skills_show(s, "spin", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"timeout_ms\":\t1000"));
+  free(json);
+  /* Without a limit in the manifest, show says the seeds' 30 s. */
+  assert_int_equal(install(s, "spin2", "v1_limits.wasm", ""), CIS_OK);
+  assert_int_equal(cis_skills_show(s, "spin2", &json), CIS_OK);
+  assert_non_null(strstr(json, "30000"));
+  free(json);
+  cis_skills_close(s);
+}
+
+/* Seed acceptance 4b: growing past the cap fails inside the guest. */
+static void memory_cap(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "hog", "v1_limits.wasm", "\"limits\":{\"memory\":\"128MiB\"}"), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "hog", "{\"op\":\"grow\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"grow_failed\":true"));
+  assert_non_null(strstr(r.output, "\"pages\":2048")); /* 128 MiB exactly */
+  cis_invoke_result_free(&r);
+  /* Default cap: 512 MiB = 8192 pages. */
+  assert_int_equal(install(s, "hog2", "v1_limits.wasm", ""), CIS_OK);
+  assert_int_equal(run(s, "hog2", "{\"op\":\"grow\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"pages\":8192"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+static void recursion(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "deep", "v1_limits.wasm", ""), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(s, "deep", "{\"op\":\"recurse\"}", 16, NULL, &r), CIS_TRAP_STACK);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Every entry ABI. */
+static void abi_seed001(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "s1", "seed001.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "s1", "{\"value\":\"abc\"}", &r, NULL), CIS_OK);
+  assert_string_equal(r.output, "{\"abi\":\"seed001\",\"set_error\":0,\"value\":\"abc\",\"needed\":3}");
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+static void abi_seed002(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "s2", "seed002.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "s2", "{}", &r, NULL), CIS_OK);
+  assert_string_equal(r.output,
+                      "{\"abi\":\"seed002\",\"set\":0,\"got\":\"hello\",\"del\":0,\"missing\":-1,\"ai\":-2}");
+  assert_non_null(strstr(r.logs, "seed002 warn"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+static void abi_wasi(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "echo", "wasi_echo.wasm", ""), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "echo", "{\"a\":[1,2]}", &r, NULL), CIS_OK);
+  assert_string_equal(r.output, "{\"echo\":{\"a\":[1,2]}}\n");
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Bad input: each gets its typed error, and the guest never starts. */
+static void bad_inputs(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "hello2", "hello.wasm", ""), CIS_OK);
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(s, "hello2", "{\"a\":", 5, NULL, &r), CIS_EJSON);
+  assert_int_equal(r.stats.log_lines, 0);
+  cis_invoke_result_free(&r);
+  assert_int_equal(cis_skills_invoke(s, "hello2", "{} x", 4, NULL, &r), CIS_EJSON);
+  cis_invoke_result_free(&r);
+  size_t big = CIS_SKILL_DEFAULT_MAX_JSON + 1;
+  char *huge = malloc(big);
+  memset(huge, ' ', big);
+  assert_int_equal(cis_skills_invoke(s, "hello2", huge, big, NULL, &r), CIS_ETOOBIG);
+  free(huge);
+  cis_invoke_result_free(&r);
+  assert_int_equal(cis_skills_invoke(s, "nosuch", "{}", 2, NULL, &r), CIS_ENOTFOUND);
+  cis_invoke_result_free(&r);
+  /* A wrong sha256. */
+  size_t len;
+  uint8_t *wasm = slurp("hello.wasm", &len);
+  const char *man = "{\"name\":\"x\",\"version\":\"1\",\"wasm\":{\"path\":\"x.wasm\",\"sha256\":"
+                    "\"0000000000000000000000000000000000000000000000000000000000000000\"}}";
+  assert_int_equal(cis_skills_register(s, wasm, len, man, strlen(man)), CIS_EHASH);
+  /* A manifest with an unknown field, or a missing one. */
+  assert_int_equal(install(s, "y", "hello.wasm", "\"colour\":\"red\""), CIS_EMANIFEST);
+  assert_non_null(strstr(cis_skills_errmsg(s), "colour"));
+  const char *noversion = "{\"name\":\"z\",\"wasm\":{\"path\":\"z.wasm\",\"sha256\":"
+                          "\"0000000000000000000000000000000000000000000000000000000000000000\"}}";
+  assert_int_equal(cis_skills_register(s, wasm, len, noversion, strlen(noversion)), CIS_EMANIFEST);
+  assert_non_null(strstr(cis_skills_errmsg(s), "version"));
+  free(wasm);
+  /* Not wasm at all. */
+  const uint8_t junk[] = "not a wasm module";
+  assert_true(cis_skills_invoke_wasm(s, junk, sizeof junk, "{}", 2, NULL, &r) != CIS_OK);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* seed 002 without an allocator export: NO_ALLOCATOR for results. */
+static void missing_allocator(void **st) {
+  (void)st;
+  cis_skills *s = open_host(NULL);
+  size_t len;
+  uint8_t *wasm = slurp("noalloc.wasm", &len);
+  assert_non_null(wasm);
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.allow_kv = true;
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke_wasm(s, wasm, len, "{}", 2, &o, &r), CIS_OK);
+  assert_string_equal(r.output, "{\"get\":-10}");
+  cis_invoke_result_free(&r);
+  free(wasm);
+  cis_skills_close(s);
+}
+
+static int child_main(int argc, char **argv) {
+  if (argc < 7) return 2;
+  g_dir = argv[2];
+  snprintf(g_home, sizeof g_home, "%s", argv[3]);
+  snprintf(g_kv, sizeof g_kv, "%s", argv[4]);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = g_home;
+  c.kv_spec = g_kv;
+  cis_log_sink null;
+  cis_log_sink_null(&null);
+  c.log_sink = &null;
+  cis_skills *s;
+  if (cis_skills_open(&c, &s, NULL, 0) != CIS_OK) return 3;
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "notes", argv[5], strlen(argv[5]), NULL, &r);
+  if (rc == CIS_OK) fputs(r.output, stdout);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+  return rc == CIS_OK ? 0 : 4;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && !strcmp(argv[1], "--child")) return child_main(argc, argv);
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_skill MODULE_DIR [KV_SPEC]\n");
+    return 2;
+  }
+  g_self = argv[0];
+  g_dir = argv[1];
+  snprintf(g_home, sizeof g_home, "/tmp/cis-test-skill-XXXXXX");
+  if (!mkdtemp(g_home)) return 2;
+  if (argc > 2) snprintf(g_kv, sizeof g_kv, "%s", argv[2]);
+  else snprintf(g_kv, sizeof g_kv, "sqlite:%s/kv.db", g_home);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(one_plus_one),   cmocka_unit_test(kv_two_processes),
+      cmocka_unit_test(kv_rollback_on_trap), cmocka_unit_test(kv_denied),
+      cmocka_unit_test(bad_pointer),    cmocka_unit_test(ai_real_reply),
+      cmocka_unit_test(ai_no_provider), cmocka_unit_test(deadline),
+      cmocka_unit_test(memory_cap),     cmocka_unit_test(recursion),
+      cmocka_unit_test(abi_seed001),    cmocka_unit_test(abi_seed002),
+      cmocka_unit_test(abi_wasi),       cmocka_unit_test(bad_inputs),
+      cmocka_unit_test(missing_allocator),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_home);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_home);
+  return rc;
+}
