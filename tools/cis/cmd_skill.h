@@ -1,0 +1,6 @@
+/* `cis skill ...`: argv[0] is the subcommand (install, list, show, run,
+ * remove). Returns the process exit code. */
+#ifndef CIS_TOOLS_CMD_SKILL_H
+#define CIS_TOOLS_CMD_SKILL_H
+int cis_cmd_skill(int argc, char **argv);
+#endif
