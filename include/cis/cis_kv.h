@@ -1,0 +1,341 @@
+/*
+ * cis_kv.h -- the key-value store service: a skill's persistent memory.
+ *
+ * A skill reads and writes its memory through host bindings; the bindings
+ * call this service. The service knows nothing of WebAssembly: it takes
+ * plain byte buffers, a time budget and a principal, and returns a
+ * cis_result.
+ *
+ * Concepts
+ *   cis_kv          the store: one backend, the limits, a pool of backend
+ *                   connections. Shared between threads: any number of
+ *                   threads may run transactions on it at the same time.
+ *   cis_kv_txn      the transaction of ONE call (one skill invocation),
+ *                   bound to one namespace and one deadline. Used by one
+ *                   thread at a time.
+ *   namespace       a (tenant, skill) pair, taken from the cis_principal
+ *                   given to cis_kv_begin. Keys of different namespaces
+ *                   never meet: tenant A cannot see tenant B, and skill X
+ *                   cannot see skill Y of the same tenant.
+ *   cis_kv_methods  a backend: a versioned method table in the style of
+ *                   sqlite3_vfs. The built-in backends are SQLite and
+ *                   PostgreSQL; an embedder plugs in its own the same way.
+ *
+ * Keys and values are binary-safe, length-counted byte strings: they may
+ * hold NUL bytes. Keys are ordered byte-wise (memcmp, then shorter first).
+ * A key is 1..max_key_bytes bytes; a value may be empty.
+ *
+ * Transactions
+ *   Writes (set, delete) of a call are kept in the transaction and reach
+ *   the backend only in cis_kv_commit, all in one backend transaction: they
+ *   become visible together or not at all. cis_kv_rollback drops them
+ *   without touching the backend, so it cannot fail, even when the
+ *   database is down. The host commits when the guest's call succeeds and
+ *   rolls back when it traps, times out or is cancelled.
+ *   Reads see the committed data of the moment (read committed) plus the
+ *   call's own pending writes. Concurrent calls that write the same key:
+ *   the later commit wins. Because the backend transaction lasts only as
+ *   long as the commit, a slow call (a 20 s AI request) holds no database
+ *   lock and no connection while it waits.
+ *
+ * Limits
+ *   max_key_bytes, max_value_bytes   a single key or value above them is
+ *                   refused with CIS_ETOOBIG: retrying never helps.
+ *   max_keys, max_bytes              the namespace quota (keys, and bytes
+ *                   of keys plus values) is checked at cis_kv_set against
+ *                   the committed usage plus the call's pending writes, and
+ *                   checked again inside the commit (another call may have
+ *                   filled the namespace meanwhile). Exceeding it gives
+ *                   CIS_EKVLIMIT; deleting keys makes room again. Writes
+ *                   that do not grow the usage are never refused, even in a
+ *                   namespace already above a lowered quota.
+ *   The message of either error names the limit ("max_value_bytes").
+ *
+ * Deadlines
+ *   cis_kv_begin takes the time left before the call's deadline
+ *   (cis_call_remaining_ms); UINT64_MAX means none, 0 means it has passed.
+ *   Every backend operation of the transaction, commit included, is bounded
+ *   by the time left (SQLite's busy timeout and progress handler;
+ *   PostgreSQL's connect and query waits, with a cancel request when time
+ *   runs out) and by op_timeout_ms. Past the deadline every call returns
+ *   CIS_ETIMEOUT; a commit that times out has applied nothing, unless the
+ *   time ran out during the backend's final COMMIT (see CIS_EKVDOWN below).
+ *
+ * Errors
+ *   CIS_EINVAL      NULL or malformed arguments, empty key, unknown backend
+ *                   spec, a malformed connection string, a method table
+ *                   with version < 1 or a method missing
+ *   CIS_ENOTFOUND   get / delete of a key that does not exist
+ *   CIS_ETOOBIG     a key or value above its limit; cis_kv_get_into with a
+ *                   buffer too small (the needed size is still reported)
+ *   CIS_EKVLIMIT    a namespace quota (max_keys, max_bytes)
+ *   CIS_ETIMEOUT    the deadline passed, or a lock wait outlasted it
+ *   CIS_EKVDOWN     the backend is unreachable: connection refused or
+ *                   lost (any failed connect, a refused password
+ *                   included), server shutting down, disk I/O error, the
+ *                   database file cannot be opened or written, disk full.
+ *                   The store stays usable and reconnects on a later call.
+ *                   A commit that fails with it applied nothing or, when
+ *                   the connection was lost during the final COMMIT,
+ *                   everything: never a part.
+ *   CIS_EKV         any other backend failure (corrupt database file, a
+ *                   SQL error, a broken user backend)
+ *   CIS_ENOMEM      out of host memory
+ * The detail is cis_kv_errmsg(kv) on the calling thread.
+ */
+#ifndef CIS_CIS_KV_H
+#define CIS_CIS_KV_H
+
+#include "cis/cis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================================================================ backends */
+
+/* A namespace as backends see it: the tenant and skill of a principal,
+ * length-counted, never NULL ("" for the default tenant). */
+typedef struct cis_kv_ns {
+  const char *tenant; /* bytes of the tenant name */
+  size_t tenant_len;  /* 0 = the default tenant */
+  const char *skill;  /* bytes of the skill name */
+  size_t skill_len;   /* 0 = outside a skill */
+} cis_kv_ns;
+
+typedef struct cis_kv_methods cis_kv_methods;
+
+#define CIS_KV_CONN_ERRMSG_MAX 256
+
+/* The base of every backend connection. A backend's own connection struct
+ * embeds it as its FIRST member, so the store can hold any connection as a
+ * cis_kv_conn *:
+ *
+ *   typedef struct my_conn { cis_kv_conn base; MYDB *db; } my_conn;
+ *
+ * The store uses a connection from one thread at a time. */
+typedef struct cis_kv_conn {
+  const cis_kv_methods *methods;        /* the table that opened it; the store sets it
+                                           after open */
+  uint64_t timeout_ms;                  /* time the method now running may take, in ms;
+                                           set by the store before every call; never 0 */
+  char errmsg[CIS_KV_CONN_ERRMSG_MAX];  /* detail of the last failure, written by the
+                                           backend; the store copies it out */
+} cis_kv_conn;
+
+/* Receives one key of a listing; anything but CIS_OK stops the listing,
+ * and list returns that code. */
+typedef cis_result (*cis_kv_key_fn)(void *ctx, const void *key, size_t klen);
+
+#define CIS_KV_METHODS_VERSION 1
+
+/* A backend. The store copies the table, so it need not outlive the
+ * store, but `user` must. Fill it with named initialisers; every method is
+ * required, and version must be at least 1. Methods return CIS_OK or a
+ * code from the "Errors" list above, with a detail in c->errmsg; the store
+ * adds the backend's name.
+ *
+ * Transactions: begin / commit / rollback bracket the writes of one commit.
+ * set and del are only called between begin and commit (or rollback).
+ * get, stat, usage and list are also called outside a transaction, and
+ * then each sees the latest committed data. After commit or rollback
+ * returns, whatever it returned, the connection is outside a transaction.
+ * After CIS_EKVDOWN the store closes the connection and opens a new one
+ * when it needs one.
+ *
+ * Usage accounting: usage() reports the number of keys of a namespace and
+ * the sum of their key and value bytes, counting the writes of the open
+ * transaction. Inside a transaction a backend must make set / del / usage
+ * of one namespace consistent against concurrent transactions (lock the
+ * namespace), because the store checks the quota with it before commit. */
+struct cis_kv_methods {
+  int version;      /* CIS_KV_METHODS_VERSION */
+  const char *name; /* short name for messages: "sqlite", "postgres" */
+  void *user;       /* the backend's own state; read it through c->methods */
+
+  /* Opens a connection. arg is the part of the store's spec the backend
+   * reads (a path, a connection string); m is the store's copy of the
+   * table. Must finish within timeout_ms. On failure *out is NULL and err
+   * (errcap bytes) says why. */
+  cis_result (*open)(const cis_kv_methods *m, const char *arg, uint64_t timeout_ms,
+                     cis_kv_conn **out, char *err, size_t errcap);
+  /* Closes c and frees it; rolls back an open transaction. c may be broken. */
+  void (*close)(cis_kv_conn *c);
+
+  cis_result (*begin)(cis_kv_conn *c);
+  cis_result (*commit)(cis_kv_conn *c);
+  cis_result (*rollback)(cis_kv_conn *c);
+
+  /* Reads a value into *val (malloc'd; the store frees it with free()) and
+   * *vlen. An empty value may come back as *val == NULL. CIS_ENOTFOUND
+   * when the key does not exist. */
+  cis_result (*get)(cis_kv_conn *c, const cis_kv_ns *ns, const void *key, size_t klen,
+                    void **val, size_t *vlen);
+  /* Length of a key's value, without reading it. CIS_ENOTFOUND when none. */
+  cis_result (*stat)(cis_kv_conn *c, const cis_kv_ns *ns, const void *key, size_t klen,
+                     uint64_t *vlen);
+  /* Inserts or replaces a value and updates the namespace's usage. val
+   * may be NULL when vlen is 0 (an empty value, which is not a NULL). */
+  cis_result (*set)(cis_kv_conn *c, const cis_kv_ns *ns, const void *key, size_t klen,
+                    const void *val, size_t vlen);
+  /* Deletes a key and updates the usage. CIS_ENOTFOUND when none. */
+  cis_result (*del)(cis_kv_conn *c, const cis_kv_ns *ns, const void *key, size_t klen);
+  /* Keys in the namespace and bytes of their keys plus values. */
+  cis_result (*usage)(cis_kv_conn *c, const cis_kv_ns *ns, uint64_t *keys, uint64_t *bytes);
+  /* Calls emit for at most `limit` keys of the namespace that start with
+   * prefix (plen may be 0) and sort after `after` (alen 0 = from the
+   * first), in ascending byte order. The store checks the order and the
+   * range, and fails the listing with CIS_EKV when they are broken. */
+  cis_result (*list)(cis_kv_conn *c, const cis_kv_ns *ns, const void *prefix, size_t plen,
+                     const void *after, size_t alen, size_t limit, cis_kv_key_fn emit,
+                     void *ctx);
+};
+
+/* The built-in backends' tables, for embedders that wrap them (a shim that
+ * counts, traces or delays, like an SQLite VFS shim). */
+CIS_EXTERN const cis_kv_methods *cis_kv_methods_sqlite(void);
+CIS_EXTERN const cis_kv_methods *cis_kv_methods_postgres(void);
+
+/* ============================================================== the store */
+
+typedef struct cis_kv cis_kv;
+typedef struct cis_kv_txn cis_kv_txn;
+
+#define CIS_KV_DEFAULT_MAX_KEY_BYTES 1024u
+#define CIS_KV_DEFAULT_MAX_VALUE_BYTES (1024u * 1024u)
+#define CIS_KV_DEFAULT_MAX_KEYS 10000u
+#define CIS_KV_DEFAULT_MAX_BYTES (64ull * 1024 * 1024)
+#define CIS_KV_DEFAULT_MAX_CONNECTIONS 8u
+#define CIS_KV_DEFAULT_OP_TIMEOUT_MS 30000u
+#define CIS_KV_MAX_NAME_BYTES 255u /* longest tenant or skill name */
+
+typedef struct cis_kv_limits {
+  size_t max_key_bytes;   /* longest key; 0 = the default */
+  size_t max_value_bytes; /* longest value; 0 = the default */
+  uint64_t max_keys;      /* keys per namespace; 0 = the default */
+  uint64_t max_bytes;     /* key + value bytes per namespace; 0 = the default */
+} cis_kv_limits;
+
+typedef struct cis_kv_config {
+  /* Which backend, and where:
+   *   "sqlite:PATH"                  an SQLite file (created when missing)
+   *   "postgres:CONNSTR"             a libpq connection string, e.g.
+   *                                  "postgres:host=db port=5432 dbname=cis"
+   *   "postgres://..." / "postgresql://..."   a libpq URI, as is
+   * With `methods` set, the whole spec goes to methods->open unchanged. */
+  const char *spec;
+  const cis_kv_methods *methods; /* an embedder's backend; NULL = by spec */
+  cis_kv_limits limits;          /* per key, value and namespace */
+  uint32_t max_connections;      /* pool size; calls beyond it wait (within their
+                                    deadline) for a free connection; 0 = default */
+  uint64_t op_timeout_ms;        /* cap on any one backend operation, whatever the
+                                    deadline; also bounds cis_kv_open; 0 = default */
+} cis_kv_config;
+
+/* Fills *c with the defaults above and spec = NULL. */
+CIS_EXTERN void cis_kv_config_default(cis_kv_config *c);
+
+/* Opens a store: validates the configuration and opens one connection, so
+ * a wrong path or an unreachable server shows up here (the backend creates
+ * its schema when missing). The configuration is copied.
+ * Errors: CIS_EINVAL (NULL, unknown spec, bad method table), CIS_EKVDOWN,
+ * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM. On failure *out is NULL and the detail
+ * is cis_kv_errmsg(NULL) on this thread. */
+CIS_EXTERN cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out);
+/* Closes every connection and frees kv. No other thread may be inside a
+ * cis_kv_* call on kv; a transaction still open may only be rolled back
+ * afterwards. NULL is a no-op. */
+CIS_EXTERN void cis_kv_close(cis_kv *kv);
+
+/* Detail of the last error of a cis_kv_* call on this thread (kv may be
+ * NULL). Never NULL; valid until the next call on this thread. */
+CIS_EXTERN const char *cis_kv_errmsg(const cis_kv *kv);
+
+/* Starts the transaction of one call in the namespace of `who` (tenant and
+ * skill; NULL or "" are the defaults; each at most CIS_KV_MAX_NAME_BYTES).
+ * timeout_ms is the time left before the call's deadline. No backend work
+ * happens here. Errors: CIS_EINVAL, CIS_ETIMEOUT (timeout_ms == 0),
+ * CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
+                                   cis_kv_txn **out);
+/* Moves the transaction's deadline: now + timeout_ms (UINT64_MAX = none). */
+CIS_EXTERN void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms);
+
+/* Reads a value: *val is malloc'd (free it with cis_kv_free; it holds one
+ * extra NUL byte after the value, for convenience) and *vlen its length.
+ * Errors: CIS_ENOTFOUND, CIS_EINVAL, CIS_ETOOBIG (key), CIS_ETIMEOUT,
+ * CIS_EKVDOWN, CIS_EKV, CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_kv_get(cis_kv_txn *t, const void *key, size_t klen, void **val,
+                                 size_t *vlen);
+/* Reads a value into dst (cap bytes). *vlen is the value's length whether
+ * or not it fits. When it does not fit nothing is copied and the result is
+ * CIS_ETOOBIG, so the caller can retry with a larger buffer. Other errors
+ * as cis_kv_get. */
+CIS_EXTERN cis_result cis_kv_get_into(cis_kv_txn *t, const void *key, size_t klen, void *dst,
+                                      size_t cap, size_t *vlen);
+/* Writes a value (kept in the transaction until commit; the bytes are
+ * copied). Errors: CIS_EINVAL, CIS_ETOOBIG (key or value), CIS_EKVLIMIT,
+ * CIS_ETIMEOUT, CIS_EKVDOWN / CIS_EKV (reading the current usage),
+ * CIS_ENOMEM. A refused write leaves the transaction as it was. */
+CIS_EXTERN cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *val,
+                                 size_t vlen);
+/* Deletes a key (at commit). CIS_ENOTFOUND when it does not exist (neither
+ * committed nor written by this transaction). Other errors as cis_kv_get. */
+CIS_EXTERN cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen);
+
+/* One page of a key listing. */
+typedef struct cis_kv_key {
+  uint8_t *key; /* malloc'd bytes (plus a NUL after them) */
+  size_t len;   /* bytes in key */
+} cis_kv_key;
+
+typedef struct cis_kv_keys {
+  cis_kv_key *keys; /* ascending byte order */
+  size_t n;         /* keys in this page */
+  bool more;        /* further keys follow: list again with after = the last key */
+} cis_kv_keys;
+
+/* Lists up to `limit` keys (0 = 1000) that start with prefix (plen 0 = all)
+ * and sort after `after` (NULL / alen 0 = from the first), committed keys
+ * and this transaction's pending writes merged. Free the page with
+ * cis_kv_keys_free. Errors: CIS_EINVAL, CIS_ETIMEOUT, CIS_EKVDOWN, CIS_EKV,
+ * CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen,
+                                  const void *after, size_t alen, size_t limit,
+                                  cis_kv_keys *out);
+CIS_EXTERN void cis_kv_keys_free(cis_kv_keys *k);
+
+/* Keys and bytes the namespace would hold if the transaction committed
+ * now. Errors as cis_kv_get. */
+CIS_EXTERN cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes);
+
+/* Applies the pending writes in one backend transaction, re-checking the
+ * namespace quota inside it, and ends the transaction: t is freed whatever
+ * the result. A transaction without writes commits without backend work.
+ * Errors: CIS_ETIMEOUT, CIS_EKVLIMIT, CIS_EKVDOWN, CIS_EKV, CIS_ENOMEM; on
+ * any of them nothing was applied, except as told for CIS_EKVDOWN above.
+ * A lost connection before the final COMMIT is retried once on a new one. */
+CIS_EXTERN cis_result cis_kv_commit(cis_kv_txn *t);
+/* Drops the pending writes and frees t. Never touches the backend. NULL is
+ * a no-op. */
+CIS_EXTERN void cis_kv_rollback(cis_kv_txn *t);
+
+/* Frees a value returned by cis_kv_get. */
+CIS_EXTERN void cis_kv_free(void *p);
+
+/* ------------------------------------------------------------- testing */
+
+/* Fault injection: after `skip` more backend method calls succeed, the
+ * next `count` calls fail with `code` (e.g. CIS_EKVDOWN) without reaching
+ * the backend. Every method counts (open, begin, set, commit, ...) except
+ * close and the rollback after a failed commit, which clean up. count 0
+ * turns injection off. Safe from any thread. */
+CIS_EXTERN void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code);
+/* Backend method calls made so far (open included, close excluded): lets a
+ * test prove that a path did, or did not, reach the backend. */
+CIS_EXTERN uint64_t cis_kv_backend_calls(cis_kv *kv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIS_CIS_KV_H */

@@ -1,0 +1,1041 @@
+/*
+ * This file implements the key-value store's front (include/cis/cis_kv.h):
+ * the one place between callers and backends. It picks the backend from
+ * the spec, keeps a pool of backend connections, holds a transaction's
+ * pending writes, and is the only code that applies limits, namespaces,
+ * deadlines and injected faults. Backends are reached only through the
+ * wrappers below (bk_enter / bk_leave around every method call).
+ *
+ * A transaction keeps its writes in a sorted array of pending entries and
+ * applies them in cis_kv_commit inside one short backend transaction, in
+ * key order (so concurrent commits lock rows in the same order). Reads
+ * merge the pending entries over the backend's committed data. Each
+ * pending entry remembers what the backend held for its key when the
+ * transaction first touched it; the transaction's effect on the
+ * namespace's usage is the sum of (new - base) over its entries, which is
+ * what the quota checks add to the committed usage.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kv/kv_internal.h"
+
+/* Errors of every cis_kv_* call go to this thread's message slot (the
+ * store is shared between threads, and cis_kv_open has no handle yet). */
+static cis__handle kv_msg = {.kind = CIS__H_ENGINE};
+
+struct cis_kv {
+  cis__handle h;             /* lets cis_errmsg(kv) read the same per-thread slot */
+  cis_kv_methods m;          /* copy of the backend's table */
+  char *arg;                 /* what m.open receives: path, connection string */
+  cis_kv_limits lim;         /* with defaults filled in */
+  uint64_t op_timeout_ms;    /* cap on one backend operation */
+  uint32_t max_conns;        /* pool size */
+  pthread_mutex_t lock;      /* guards the pool, the fault counters and calls */
+  pthread_cond_t freed;      /* a connection went back to the pool or closed */
+  cis_kv_conn **idle;        /* idle connections, max_conns slots */
+  uint32_t nidle;            /* connections in idle */
+  uint32_t nopen;            /* connections open: idle, in use, or being opened */
+  uint32_t fault_skip;       /* calls to let through before injecting */
+  uint32_t fault_count;      /* calls still to fail */
+  cis_result fault_code;     /* what they fail with */
+  uint64_t calls;            /* backend method calls so far */
+};
+
+typedef struct kv_pend {
+  uint8_t *key;       /* owned key bytes */
+  size_t klen;        /* bytes in key */
+  uint8_t *val;       /* owned new value when live; NULL when empty or deleted */
+  size_t vlen;        /* bytes in val */
+  bool live;          /* true: set to val; false: deleted */
+  bool base_exists;   /* the backend held the key when the transaction first touched it */
+  uint64_t base_vlen; /* the length of that committed value */
+} kv_pend;
+
+struct cis_kv_txn {
+  cis_kv *kv;            /* the store */
+  char *tenant;          /* owned copy of the namespace's tenant ("" = default) */
+  char *skill;           /* owned copy of the skill ("" = none) */
+  cis_kv_ns ns;          /* points into tenant and skill */
+  uint64_t deadline_ns;  /* cis__now_ns() time the call ends; UINT64_MAX = none */
+  kv_pend *p;            /* pending writes, sorted by key */
+  size_t np;             /* entries in p */
+  size_t cap;            /* slots allocated in p */
+  int64_t dkeys;         /* the pending writes' change to the namespace's key count */
+  int64_t dbytes;        /* ... and to its key + value bytes */
+  bool usage_known;      /* base_keys/base_bytes were read from the backend */
+  uint64_t base_keys;    /* committed keys of the namespace when last read */
+  uint64_t base_bytes;   /* committed bytes of the namespace when last read */
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static cis_result kv_fail(cis_result code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static cis_result kv_fail(cis_result code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  cis__vfail(&kv_msg, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->errmsg, sizeof c->errmsg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int cis__kv_ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
+
+/* Byte-wise key order: memcmp over the common part, then shorter first.
+ * SQLite's BLOB and PostgreSQL's bytea order agree with it. */
+static int keycmp(const void *a, size_t al, const void *b, size_t bl) {
+  size_t n = al < bl ? al : bl;
+  int c = n ? memcmp(a, b, n) : 0;
+  if (c) return c;
+  return al < bl ? -1 : al > bl;
+}
+
+static bool has_prefix(const void *key, size_t klen, const void *prefix, size_t plen) {
+  return klen >= plen && (plen == 0 || memcmp(key, prefix, plen) == 0);
+}
+
+/* Copies n bytes plus a NUL; NULL only when out of memory. */
+static uint8_t *dup_bytes(const void *src, size_t n) {
+  uint8_t *d = malloc(n + 1);
+  if (!d) return NULL;
+  if (n) memcpy(d, src, n);
+  d[n] = 0;
+  return d;
+}
+
+/* ---------------------------------------------------------------- time */
+
+/* Milliseconds the next backend operation of t may take (t may be NULL for
+ * store-level work): the time left before the deadline, capped by
+ * op_timeout_ms, at least 1. CIS_ETIMEOUT once the deadline has passed. */
+static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
+  uint64_t cap = kv->op_timeout_ms;
+  if (!t || t->deadline_ns == UINT64_MAX) {
+    *ms = cap;
+    return CIS_OK;
+  }
+  uint64_t now = cis__now_ns();
+  if (now >= t->deadline_ns) return kv_fail(CIS_ETIMEOUT, "kv: the call's deadline has passed");
+  uint64_t left = (t->deadline_ns - now + 999999) / 1000000;
+  *ms = left < cap ? left : cap;
+  if (*ms == 0) *ms = 1;
+  return CIS_OK;
+}
+
+/* -------------------------------------------------- backend call wrappers */
+
+/* Counts one backend method call and applies fault injection. Returns the
+ * injected code (with a message) or CIS_OK. */
+static cis_result count_call(cis_kv *kv, const char *what) {
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&kv->lock);
+  kv->calls++;
+  if (kv->fault_count) {
+    if (kv->fault_skip) {
+      kv->fault_skip--;
+    } else {
+      kv->fault_count--;
+      rc = kv->fault_code;
+    }
+  }
+  pthread_mutex_unlock(&kv->lock);
+  if (rc != CIS_OK) return kv_fail(rc, "kv (%s): %s: injected fault", kv->m.name, what);
+  return CIS_OK;
+}
+
+/* Prepares a method call on c: the time budget, the fault hook, a clean
+ * message. Returns CIS_OK, or the timeout / injected code to return
+ * without calling the backend. */
+static cis_result bk_enter(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn *c, const char *what) {
+  uint64_t ms = 0;
+  cis_result rc = time_left(kv, t, &ms);
+  if (rc != CIS_OK) return rc;
+  rc = count_call(kv, what);
+  if (rc != CIS_OK) return rc;
+  c->timeout_ms = ms;
+  c->errmsg[0] = '\0';
+  return CIS_OK;
+}
+
+/* Records a backend failure as this thread's message, naming the backend
+ * and the operation, and returns the code (a positive code, which no
+ * backend may return, becomes CIS_EKV). */
+static cis_result bk_fail(cis_kv *kv, cis_result rc, const char *what, const char *detail) {
+  if (rc > 0) rc = CIS_EKV; /* a backend returned garbage; keep the contract */
+  if (!detail || !detail[0]) detail = cis_strerror(rc);
+  size_t n = strlen(what);
+  if (strncmp(detail, what, n) == 0 && detail[n] == ':') /* the backend named it already */
+    return kv_fail(rc, "kv (%s): %s", kv->m.name, detail);
+  return kv_fail(rc, "kv (%s): %s: %s", kv->m.name, what, detail);
+}
+
+/* Turns a method's result into the caller's. CIS_OK and CIS_ENOTFOUND
+ * pass through without a message (the caller words a missing key). */
+static cis_result bk_leave(cis_kv *kv, cis_kv_conn *c, cis_result rc, const char *what) {
+  if (rc == CIS_OK || rc == CIS_ENOTFOUND) return rc;
+  return bk_fail(kv, rc, what, c->errmsg);
+}
+
+/* ----------------------------------------------------------------- pool */
+
+/* Takes an idle connection or opens a new one, waiting (within t's time)
+ * while max_conns are in use. The caller gives it back with pool_put.
+ * Errors: CIS_ETIMEOUT, the backend's open errors. */
+static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
+  uint64_t ms = 0;
+  cis_result rc = CIS_OK;
+  *out = NULL;
+  CIS_TRY(time_left(kv, t, &ms));
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += (time_t)(ms / 1000);
+  until.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&kv->lock);
+  while (kv->nidle == 0 && kv->nopen >= kv->max_conns) {
+    if (pthread_cond_timedwait(&kv->freed, &kv->lock, &until) == ETIMEDOUT &&
+        kv->nidle == 0 && kv->nopen >= kv->max_conns) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(CIS_ETIMEOUT, "kv: all %u connections stayed busy until the deadline",
+                     kv->max_conns);
+    }
+  }
+  if (kv->nidle) {
+    *out = kv->idle[--kv->nidle];
+    pthread_mutex_unlock(&kv->lock);
+    return CIS_OK;
+  }
+  kv->nopen++;
+  pthread_mutex_unlock(&kv->lock);
+
+  rc = count_call(kv, "connect");
+  if (rc == CIS_OK) {
+    char err[CIS_KV_CONN_ERRMSG_MAX] = "";
+    rc = kv->m.open(&kv->m, kv->arg, ms, out, err, sizeof err);
+    if (rc == CIS_OK && !*out) {
+      rc = CIS_EKV;
+      snprintf(err, sizeof err, "open returned no connection");
+    }
+    if (rc != CIS_OK) {
+      if (*out) kv->m.close(*out);
+      *out = NULL;
+      rc = bk_fail(kv, rc, "connect", err);
+    } else {
+      (*out)->methods = &kv->m;
+    }
+  }
+  if (rc != CIS_OK) {
+    pthread_mutex_lock(&kv->lock);
+    kv->nopen--;
+    pthread_cond_signal(&kv->freed);
+    pthread_mutex_unlock(&kv->lock);
+  }
+fail:
+  return rc;
+}
+
+/* Gives c back. A connection whose last result says the backend went away
+ * is closed instead, so the next call starts on a fresh one. */
+static void pool_put(cis_kv *kv, cis_kv_conn *c, cis_result last) {
+  if (!c) return;
+  if (last == CIS_EKVDOWN) {
+    kv->m.close(c);
+    pthread_mutex_lock(&kv->lock);
+    kv->nopen--;
+  } else {
+    pthread_mutex_lock(&kv->lock);
+    kv->idle[kv->nidle++] = c;
+  }
+  pthread_cond_signal(&kv->freed);
+  pthread_mutex_unlock(&kv->lock);
+}
+
+/* ---------------------------------------------------------------- open */
+
+void cis_kv_config_default(cis_kv_config *c) {
+  if (!c) return;
+  memset(c, 0, sizeof *c);
+  c->limits.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
+  c->limits.max_value_bytes = CIS_KV_DEFAULT_MAX_VALUE_BYTES;
+  c->limits.max_keys = CIS_KV_DEFAULT_MAX_KEYS;
+  c->limits.max_bytes = CIS_KV_DEFAULT_MAX_BYTES;
+  c->max_connections = CIS_KV_DEFAULT_MAX_CONNECTIONS;
+  c->op_timeout_ms = CIS_KV_DEFAULT_OP_TIMEOUT_MS;
+}
+
+const cis_kv_methods *cis_kv_methods_sqlite(void) { return &cis__kv_sqlite_methods; }
+const cis_kv_methods *cis_kv_methods_postgres(void) { return &cis__kv_postgres_methods; }
+
+static bool starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* Chooses the backend table and its argument from cfg. The messages never
+ * quote the spec past its scheme: a connection string may hold a password.
+ * Errors: CIS_EINVAL. */
+static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **m,
+                               const char **arg) {
+  const char *s = cfg->spec;
+  if (cfg->methods) {
+    const cis_kv_methods *u = cfg->methods;
+    if (u->version < 1) return kv_fail(CIS_EINVAL, "kv: method table version %d", u->version);
+    if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
+        !u->stat || !u->set || !u->del || !u->usage || !u->list)
+      return kv_fail(CIS_EINVAL, "kv: the method table lacks a method");
+    *m = u;
+    *arg = s ? s : "";
+    return CIS_OK;
+  }
+  if (!s) return kv_fail(CIS_EINVAL, "kv: no backend spec (sqlite:PATH or postgres:CONNSTR)");
+  if (starts_with(s, "sqlite:")) {
+    *m = &cis__kv_sqlite_methods;
+    *arg = s + strlen("sqlite:");
+    if (!**arg) return kv_fail(CIS_EINVAL, "kv: sqlite: spec without a path");
+    return CIS_OK;
+  }
+  if (starts_with(s, "postgres://") || starts_with(s, "postgresql://")) {
+    *m = &cis__kv_postgres_methods;
+    *arg = s;
+    return CIS_OK;
+  }
+  if (starts_with(s, "postgres:") || starts_with(s, "postgresql:")) {
+    *m = &cis__kv_postgres_methods;
+    *arg = strchr(s, ':') + 1;
+    return CIS_OK;
+  }
+  const char *colon = strchr(s, ':');
+  int n = colon ? (int)(colon - s) : (int)strlen(s);
+  if (n > 32) n = 32;
+  return kv_fail(CIS_EINVAL, "kv: unknown backend \"%.*s\" (expected sqlite:PATH or postgres:CONNSTR)",
+                 n, s);
+}
+
+/* Opens a store: see cis_kv.h. The store owns copies of the table and the
+ * argument; the first connection goes into the pool. */
+cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
+  cis_result rc = CIS_OK;
+  cis_kv *kv = NULL;
+  const cis_kv_methods *m = NULL;
+  const char *arg = NULL;
+  cis_kv_conn *c = NULL;
+  bool locks = false;
+
+  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL out");
+  *out = NULL;
+  if (!cfg) return kv_fail(CIS_EINVAL, "kv: NULL config");
+  CIS_TRY(pick_backend(cfg, &m, &arg));
+
+  kv = calloc(1, sizeof *kv);
+  if (!kv) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  cis__handle_init(&kv->h, CIS__H_ENGINE);
+  kv->m = *m;
+  if (!kv->m.name) kv->m.name = "user";
+  kv->lim = cfg->limits;
+  if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
+  if (!kv->lim.max_value_bytes) kv->lim.max_value_bytes = CIS_KV_DEFAULT_MAX_VALUE_BYTES;
+  if (!kv->lim.max_keys) kv->lim.max_keys = CIS_KV_DEFAULT_MAX_KEYS;
+  if (!kv->lim.max_bytes) kv->lim.max_bytes = CIS_KV_DEFAULT_MAX_BYTES;
+  kv->max_conns = cfg->max_connections ? cfg->max_connections : CIS_KV_DEFAULT_MAX_CONNECTIONS;
+  kv->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : CIS_KV_DEFAULT_OP_TIMEOUT_MS;
+  kv->arg = strdup(arg);
+  kv->idle = calloc(kv->max_conns, sizeof *kv->idle);
+  if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&kv->freed, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&kv->lock, NULL);
+  locks = true;
+
+  CIS_TRY(pool_get(kv, NULL, &c));
+  pool_put(kv, c, CIS_OK);
+  cis__clear_error(&kv_msg);
+  *out = kv;
+  return CIS_OK;
+
+fail:
+  if (kv) {
+    if (locks) {
+      pthread_cond_destroy(&kv->freed);
+      pthread_mutex_destroy(&kv->lock);
+    }
+    free(kv->idle);
+    free(kv->arg);
+    free(kv);
+  }
+  return rc;
+}
+
+void cis_kv_close(cis_kv *kv) {
+  if (!kv) return;
+  for (uint32_t i = 0; i < kv->nidle; i++) kv->m.close(kv->idle[i]);
+  pthread_cond_destroy(&kv->freed);
+  pthread_mutex_destroy(&kv->lock);
+  free(kv->idle);
+  free(kv->arg);
+  free(kv);
+}
+
+const char *cis_kv_errmsg(const cis_kv *kv) {
+  (void)kv;
+  return cis_errmsg(&kv_msg);
+}
+
+void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code) {
+  if (!kv) return;
+  pthread_mutex_lock(&kv->lock);
+  kv->fault_skip = skip;
+  kv->fault_count = count;
+  kv->fault_code = code;
+  pthread_mutex_unlock(&kv->lock);
+}
+
+uint64_t cis_kv_backend_calls(cis_kv *kv) {
+  if (!kv) return 0;
+  pthread_mutex_lock(&kv->lock);
+  uint64_t n = kv->calls;
+  pthread_mutex_unlock(&kv->lock);
+  return n;
+}
+
+void cis_kv_free(void *p) { free(p); }
+
+/* ---------------------------------------------------------- transactions */
+
+static uint64_t deadline_after(uint64_t timeout_ms) {
+  if (timeout_ms == UINT64_MAX) return UINT64_MAX;
+  uint64_t now = cis__now_ns();
+  if (timeout_ms > (UINT64_MAX - now) / 1000000) return UINT64_MAX;
+  return now + timeout_ms * 1000000;
+}
+
+/* Starts a transaction: see cis_kv.h. Copies the namespace's names. */
+cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
+                        cis_kv_txn **out) {
+  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL out");
+  *out = NULL;
+  if (!kv) return kv_fail(CIS_EINVAL, "kv: NULL store");
+  if (timeout_ms == 0) return kv_fail(CIS_ETIMEOUT, "kv: no time left before the deadline");
+  const char *tenant = who && who->tenant ? who->tenant : "";
+  const char *skill = who && who->skill ? who->skill : "";
+  size_t tl = strlen(tenant), sl = strlen(skill);
+  if (tl > CIS_KV_MAX_NAME_BYTES || sl > CIS_KV_MAX_NAME_BYTES)
+    return kv_fail(CIS_EINVAL, "kv: tenant or skill name above %u bytes", CIS_KV_MAX_NAME_BYTES);
+  cis_result rc = CIS_OK;
+  cis_kv_txn *t = calloc(1, sizeof *t);
+  if (!t) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  t->tenant = strdup(tenant);
+  t->skill = strdup(skill);
+  if (!t->tenant || !t->skill) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  t->kv = kv;
+  t->ns = (cis_kv_ns){.tenant = t->tenant, .tenant_len = tl, .skill = t->skill, .skill_len = sl};
+  t->deadline_ns = deadline_after(timeout_ms);
+  *out = t;
+  return CIS_OK;
+
+fail:
+  if (t) {
+    free(t->tenant);
+    free(t->skill);
+    free(t);
+  }
+  return rc;
+}
+
+void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
+  if (t) t->deadline_ns = deadline_after(timeout_ms);
+}
+
+static void txn_free(cis_kv_txn *t) {
+  for (size_t i = 0; i < t->np; i++) {
+    free(t->p[i].key);
+    free(t->p[i].val);
+  }
+  free(t->p);
+  free(t->tenant);
+  free(t->skill);
+  free(t);
+}
+
+void cis_kv_rollback(cis_kv_txn *t) {
+  if (t) txn_free(t);
+}
+
+/* Index of the first pending entry whose key is >= key (or > key when
+ * `after`); *found says whether p[index] equals key. */
+static size_t pend_find(const cis_kv_txn *t, const void *key, size_t klen, bool after,
+                        bool *found) {
+  size_t lo = 0, hi = t->np;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = keycmp(t->p[mid].key, t->p[mid].klen, key, klen);
+    if (c < 0 || (after && c == 0)) lo = mid + 1;
+    else hi = mid;
+  }
+  if (found) *found = lo < t->np && keycmp(t->p[lo].key, t->p[lo].klen, key, klen) == 0;
+  return lo;
+}
+
+static int64_t keys_now(const kv_pend *e) { return e->live ? 1 : 0; }
+static int64_t bytes_now(const kv_pend *e) { return e->live ? (int64_t)(e->klen + e->vlen) : 0; }
+static int64_t keys_base(const kv_pend *e) { return e->base_exists ? 1 : 0; }
+static int64_t bytes_base(const kv_pend *e) {
+  return e->base_exists ? (int64_t)(e->klen + e->base_vlen) : 0;
+}
+
+/* Checks the arguments every keyed call shares, and the deadline. */
+static cis_result check_key(cis_kv_txn *t, const void *key, size_t klen) {
+  if (!t) return kv_fail(CIS_EINVAL, "kv: NULL transaction");
+  if (klen == 0) return kv_fail(CIS_EINVAL, "kv: empty key");
+  if (!key) return kv_fail(CIS_EINVAL, "kv: NULL key");
+  if (klen > t->kv->lim.max_key_bytes)
+    return kv_fail(CIS_ETOOBIG, "kv: key of %zu bytes is above max_key_bytes (%zu)", klen,
+                   t->kv->lim.max_key_bytes);
+  uint64_t ms = 0;
+  return time_left(t->kv, t, &ms);
+}
+
+/* Looks key up in the backend outside a transaction: whether it exists and
+ * its value's length. Takes a connection from the pool when *c is NULL and
+ * leaves it in *c for the caller's pool_put. */
+static cis_result bk_stat(cis_kv_txn *t, cis_kv_conn **c, const void *key, size_t klen,
+                          bool *exists, uint64_t *vlen) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  if (!*c) CIS_TRY(pool_get(kv, t, c));
+  CIS_TRY(bk_enter(kv, t, *c, "stat"));
+  rc = bk_leave(kv, *c, kv->m.stat(*c, &t->ns, key, klen, vlen), "stat");
+  if (rc == CIS_ENOTFOUND) {
+    *exists = false;
+    *vlen = 0;
+    return CIS_OK;
+  }
+  CIS_TRY(rc);
+  *exists = true;
+fail:
+  return rc;
+}
+
+/* Reads the namespace's committed usage into t's base, as bk_stat. */
+static cis_result bk_usage(cis_kv_txn *t, cis_kv_conn **c) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  uint64_t keys = 0, bytes = 0;
+  if (!*c) CIS_TRY(pool_get(kv, t, c));
+  CIS_TRY(bk_enter(kv, t, *c, "usage"));
+  CIS_TRY(bk_leave(kv, *c, kv->m.usage(*c, &t->ns, &keys, &bytes), "usage"));
+  t->base_keys = keys;
+  t->base_bytes = bytes;
+  t->usage_known = true;
+fail:
+  return rc;
+}
+
+/* Reads the committed value of key (malloc'd, NUL-terminated copy). */
+static cis_result bk_get(cis_kv_txn *t, const void *key, size_t klen, uint8_t **val,
+                         size_t *vlen) {
+  cis_kv *kv = t->kv;
+  cis_kv_conn *c = NULL;
+  void *v = NULL;
+  size_t n = 0;
+  cis_result rc = CIS_OK;
+  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(bk_enter(kv, t, c, "get"));
+  CIS_TRY(bk_leave(kv, c, kv->m.get(c, &t->ns, key, klen, &v, &n), "get"));
+  *val = dup_bytes(v, n);
+  if (!*val) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  *vlen = n;
+fail:
+  free(v);
+  pool_put(kv, c, rc);
+  return rc;
+}
+
+static cis_result not_found(size_t klen) {
+  return kv_fail(CIS_ENOTFOUND, "kv: no such key (%zu bytes)", klen);
+}
+
+/* Reads a value: the pending write when the transaction wrote the key,
+ * else the committed one. See cis_kv.h. */
+cis_result cis_kv_get(cis_kv_txn *t, const void *key, size_t klen, void **val, size_t *vlen) {
+  cis_result rc = CIS_OK;
+  if (!val || !vlen) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  *val = NULL;
+  *vlen = 0;
+  CIS_TRY(check_key(t, key, klen));
+  bool found;
+  size_t i = pend_find(t, key, klen, false, &found);
+  if (found) {
+    const kv_pend *e = &t->p[i];
+    if (!e->live) return not_found(klen);
+    *val = dup_bytes(e->val, e->vlen);
+    if (!*val) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    *vlen = e->vlen;
+    return CIS_OK;
+  }
+  uint8_t *v = NULL;
+  rc = bk_get(t, key, klen, &v, vlen);
+  if (rc == CIS_ENOTFOUND) return not_found(klen);
+  CIS_TRY(rc);
+  *val = v;
+fail:
+  return rc;
+}
+
+/* Reads a value into the caller's buffer: see cis_kv.h. */
+cis_result cis_kv_get_into(cis_kv_txn *t, const void *key, size_t klen, void *dst, size_t cap,
+                           size_t *vlen) {
+  void *v = NULL;
+  size_t n = 0;
+  if (!vlen || (!dst && cap)) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  *vlen = 0;
+  cis_result rc = cis_kv_get(t, key, klen, &v, &n);
+  if (rc != CIS_OK) return rc;
+  *vlen = n;
+  if (n > cap) {
+    free(v);
+    return kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes does not fit in %zu", n, cap);
+  }
+  if (n) memcpy(dst, v, n);
+  free(v);
+  return CIS_OK;
+}
+
+/* Makes room for one more pending entry at index i. */
+static cis_result pend_insert(cis_kv_txn *t, size_t i) {
+  if (t->np == t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 8;
+    kv_pend *p = realloc(t->p, cap * sizeof *p);
+    if (!p) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    t->p = p;
+    t->cap = cap;
+  }
+  memmove(&t->p[i + 1], &t->p[i], (t->np - i) * sizeof *t->p);
+  t->np++;
+  memset(&t->p[i], 0, sizeof t->p[i]);
+  return CIS_OK;
+}
+
+static void pend_remove(cis_kv_txn *t, size_t i) {
+  free(t->p[i].key);
+  free(t->p[i].val);
+  memmove(&t->p[i], &t->p[i + 1], (t->np - i - 1) * sizeof *t->p);
+  t->np--;
+}
+
+static uint64_t add_delta(uint64_t base, int64_t d) {
+  if (d < 0 && (uint64_t)-d > base) return 0;
+  return base + (uint64_t)d;
+}
+
+/* Checks the namespace quota for a write that changes the pending deltas
+ * from (t->dkeys, t->dbytes) to (nk, nb); reads the committed usage when
+ * the write grows it and it is not known yet. Errors: CIS_EKVLIMIT, and
+ * those of the usage read. */
+static cis_result check_quota(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_t nb) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  if (nk <= t->dkeys && nb <= t->dbytes) return CIS_OK;
+  if (!t->usage_known) CIS_TRY(bk_usage(t, c));
+  uint64_t keys = add_delta(t->base_keys, nk), bytes = add_delta(t->base_bytes, nb);
+  if (nk > t->dkeys && keys > kv->lim.max_keys)
+    CIS_TRY(kv_fail(CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
+                    (unsigned long long)keys, (unsigned long long)kv->lim.max_keys));
+  if (nb > t->dbytes && bytes > kv->lim.max_bytes)
+    CIS_TRY(kv_fail(CIS_EKVLIMIT,
+                    "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
+                    (unsigned long long)bytes, (unsigned long long)kv->lim.max_bytes));
+fail:
+  return rc;
+}
+
+/* Records a write in the transaction: see cis_kv.h. The backend is asked
+ * only for what the quota check needs (the key's committed size the first
+ * time the transaction touches it, the namespace's usage once). */
+cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *val,
+                      size_t vlen) {
+  cis_result rc = CIS_OK;
+  cis_kv_conn *c = NULL;
+  uint8_t *kcopy = NULL, *vcopy = NULL;
+  CIS_TRY(check_key(t, key, klen));
+  cis_kv *kv = t->kv;
+  if (!val && vlen) CIS_TRY(kv_fail(CIS_EINVAL, "kv: NULL value"));
+  if (vlen > kv->lim.max_value_bytes)
+    CIS_TRY(kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
+                    kv->lim.max_value_bytes));
+
+  bool found;
+  size_t i = pend_find(t, key, klen, false, &found);
+  kv_pend tmp = {.klen = klen, .vlen = vlen, .live = true};
+  if (found) {
+    tmp.base_exists = t->p[i].base_exists;
+    tmp.base_vlen = t->p[i].base_vlen;
+  } else {
+    CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
+  }
+  int64_t nk = t->dkeys + keys_now(&tmp) - (found ? keys_now(&t->p[i]) : keys_base(&tmp));
+  int64_t nb = t->dbytes + bytes_now(&tmp) - (found ? bytes_now(&t->p[i]) : bytes_base(&tmp));
+  CIS_TRY(check_quota(t, &c, nk, nb));
+
+  if (vlen) {
+    vcopy = dup_bytes(val, vlen);
+    if (!vcopy) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  }
+  if (!found) {
+    kcopy = dup_bytes(key, klen);
+    if (!kcopy) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    CIS_TRY(pend_insert(t, i));
+    tmp.key = kcopy;
+    kcopy = NULL;
+    t->p[i] = tmp;
+  }
+  free(t->p[i].val);
+  t->p[i].val = vcopy;
+  t->p[i].vlen = vlen;
+  t->p[i].live = true;
+  vcopy = NULL;
+  t->dkeys = nk;
+  t->dbytes = nb;
+fail:
+  free(kcopy);
+  free(vcopy);
+  if (c) pool_put(t->kv, c, rc);
+  return rc;
+}
+
+/* Records a delete: a key the transaction created just disappears from
+ * the pending writes; a committed key gets a pending delete. See
+ * cis_kv.h. */
+cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
+  cis_result rc = CIS_OK;
+  cis_kv_conn *c = NULL;
+  CIS_TRY(check_key(t, key, klen));
+  bool found;
+  size_t i = pend_find(t, key, klen, false, &found);
+  if (found) {
+    kv_pend *e = &t->p[i];
+    if (!e->live) CIS_TRY(not_found(klen));
+    t->dkeys -= keys_now(e) - keys_base(e);
+    t->dbytes -= bytes_now(e) - bytes_base(e);
+    if (!e->base_exists) {
+      /* Nothing committed to delete: the entry just goes away. */
+      pend_remove(t, i);
+    } else {
+      free(e->val);
+      e->val = NULL;
+      e->vlen = 0;
+      e->live = false;
+      t->dkeys -= 1;
+      t->dbytes -= bytes_base(e);
+    }
+    return CIS_OK;
+  }
+  kv_pend tmp = {.klen = klen};
+  CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
+  if (!tmp.base_exists) CIS_TRY(not_found(klen));
+  tmp.key = dup_bytes(key, klen);
+  if (!tmp.key) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  rc = pend_insert(t, i);
+  if (rc != CIS_OK) {
+    free(tmp.key);
+    goto fail;
+  }
+  t->p[i] = tmp;
+  t->dkeys -= 1;
+  t->dbytes -= bytes_base(&tmp);
+fail:
+  if (c) pool_put(t->kv, c, rc);
+  return rc;
+}
+
+/* Committed usage read fresh, plus the pending writes' effect. */
+cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes) {
+  cis_result rc = CIS_OK;
+  cis_kv_conn *c = NULL;
+  if (!t || !keys || !bytes) return kv_fail(CIS_EINVAL, "kv: NULL argument");
+  *keys = *bytes = 0;
+  CIS_TRY(bk_usage(t, &c));
+  *keys = add_delta(t->base_keys, t->dkeys);
+  *bytes = add_delta(t->base_bytes, t->dbytes);
+fail:
+  if (c) pool_put(t->kv, c, rc);
+  return rc;
+}
+
+/* ----------------------------------------------------------------- list */
+
+typedef struct key_vec {
+  cis_kv_key *k; /* keys, owned */
+  size_t n;      /* keys held */
+  size_t cap;    /* slots allocated */
+} key_vec;
+
+static cis_result vec_push(key_vec *v, const void *key, size_t klen) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    cis_kv_key *k = realloc(v->k, cap * sizeof *k);
+    if (!k) return CIS_ENOMEM;
+    v->k = k;
+    v->cap = cap;
+  }
+  uint8_t *d = dup_bytes(key, klen);
+  if (!d) return CIS_ENOMEM;
+  v->k[v->n++] = (cis_kv_key){.key = d, .len = klen};
+  return CIS_OK;
+}
+
+static void vec_free(key_vec *v) {
+  for (size_t i = 0; i < v->n; i++) free(v->k[i].key);
+  free(v->k);
+  memset(v, 0, sizeof *v);
+}
+
+/* What a backend's listing feeds: every key is checked (in order, in
+ * range) and becomes the next page's cursor; keys the transaction has not
+ * written go to `keep`. */
+typedef struct list_ctx {
+  const cis_kv_txn *t;  /* whose pending entries shadow backend keys */
+  const void *prefix;   /* the listing's prefix */
+  size_t plen;          /* bytes in prefix */
+  const uint8_t *after; /* the page's starting cursor (not owned); NULL = none */
+  size_t after_len;     /* bytes in after */
+  key_vec keep;         /* committed keys not shadowed by a pending entry */
+  uint8_t *last;        /* last key of this page (owned) */
+  size_t last_len;      /* bytes in last */
+  size_t raw;           /* keys seen in this page */
+  bool bad;             /* the backend broke order or range */
+} list_ctx;
+
+static cis_result list_emit(void *ctxp, const void *key, size_t klen) {
+  list_ctx *x = ctxp;
+  const uint8_t *prev = x->last ? x->last : x->after;
+  size_t prev_len = x->last ? x->last_len : x->after_len;
+  if (!key || !klen || (prev && keycmp(key, klen, prev, prev_len) <= 0) ||
+      !has_prefix(key, klen, x->prefix, x->plen)) {
+    x->bad = true;
+    return CIS_EKV;
+  }
+  uint8_t *d = dup_bytes(key, klen);
+  if (!d) return CIS_ENOMEM;
+  free(x->last);
+  x->last = d;
+  x->last_len = klen;
+  x->raw++;
+  bool shadowed;
+  pend_find(x->t, key, klen, false, &shadowed);
+  if (shadowed) return CIS_OK;
+  return vec_push(&x->keep, key, klen);
+}
+
+/* Lists keys: see cis_kv.h. Pages through the backend until it has
+ * limit + 1 committed keys the transaction does not shadow (or the end),
+ * then merges them with the pending live keys in the range it covers. */
+cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const void *after,
+                       size_t alen, size_t limit, cis_kv_keys *out) {
+  cis_result rc = CIS_OK;
+  cis_kv_conn *c = NULL;
+  list_ctx x = {.t = t, .prefix = prefix, .plen = plen};
+  key_vec res = {0};
+  uint8_t *cur = NULL; /* where the next page starts (owned); NULL = at the prefix */
+  size_t cur_len = 0;  /* bytes in cur */
+  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  memset(out, 0, sizeof *out);
+  if (!t || (!prefix && plen) || (!after && alen)) return kv_fail(CIS_EINVAL, "kv: NULL argument");
+  cis_kv *kv = t->kv;
+  if (limit == 0) limit = 1000;
+  if (limit > SIZE_MAX / 2) limit = SIZE_MAX / 2;
+  size_t need = limit + 1;
+  CIS_TRY(pool_get(kv, t, &c));
+
+  if (alen) {
+    cur = dup_bytes(after, alen);
+    if (!cur) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    cur_len = alen;
+  }
+  bool done = false;
+  while (!done && x.keep.n < need) {
+    x.raw = 0;
+    x.after = cur;
+    x.after_len = cur_len;
+    CIS_TRY(bk_enter(kv, t, c, "list"));
+    rc = kv->m.list(c, &t->ns, prefix, plen, cur, cur_len, need, list_emit, &x);
+    if (rc == CIS_ENOMEM && !c->errmsg[0]) snprintf(c->errmsg, sizeof c->errmsg, "out of memory");
+    if (x.bad) snprintf(c->errmsg, sizeof c->errmsg, "listing returned keys out of order or range");
+    if (rc == CIS_OK && x.raw > need) {
+      rc = CIS_EKV;
+      snprintf(c->errmsg, sizeof c->errmsg, "listing returned more keys than asked");
+    }
+    CIS_TRY(bk_leave(kv, c, rc, "list"));
+    if (x.raw < need) done = true;
+    if (x.last) {
+      free(cur);
+      cur = x.last;
+      cur_len = x.last_len;
+      x.last = NULL;
+    }
+  }
+
+  /* Merge with the pending live keys up to where the backend was read. */
+  size_t i = pend_find(t, prefix, plen, false, NULL);
+  if (alen) {
+    size_t j = pend_find(t, after, alen, true, NULL);
+    if (j > i) i = j;
+  }
+  size_t b = 0;
+  while (res.n < need) {
+    const kv_pend *e = NULL;
+    while (i < t->np) {
+      e = &t->p[i];
+      if (!has_prefix(e->key, e->klen, prefix, plen) ||
+          (!done && keycmp(e->key, e->klen, cur, cur_len) > 0)) {
+        e = NULL;
+        i = t->np;
+        break;
+      }
+      if (e->live) break;
+      i++;
+      e = NULL;
+    }
+    const cis_kv_key *k = b < x.keep.n ? &x.keep.k[b] : NULL;
+    if (!e && !k) break;
+    if (e && (!k || keycmp(e->key, e->klen, k->key, k->len) < 0)) {
+      rc = vec_push(&res, e->key, e->klen);
+      i++;
+    } else {
+      rc = vec_push(&res, k->key, k->len);
+      b++;
+    }
+    if (rc != CIS_OK) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  }
+  if (res.n == need) {
+    free(res.k[--res.n].key);
+    out->more = true;
+  }
+  out->keys = res.k;
+  out->n = res.n;
+  res = (key_vec){0};
+fail:
+  if (c) pool_put(kv, c, rc);
+  vec_free(&res);
+  vec_free(&x.keep);
+  free(x.last);
+  free(cur);
+  return rc;
+}
+
+void cis_kv_keys_free(cis_kv_keys *k) {
+  if (!k) return;
+  for (size_t i = 0; i < k->n; i++) free(k->keys[i].key);
+  free(k->keys);
+  memset(k, 0, sizeof *k);
+}
+
+/* --------------------------------------------------------------- commit */
+
+/* One attempt at applying t's writes on c inside a backend transaction.
+ * *reached_commit tells whether the backend's commit method was called
+ * (after which a lost connection leaves the outcome to the backend). */
+static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  bool open = false;
+  *reached_commit = false;
+  CIS_TRY(bk_enter(kv, t, c, "begin"));
+  CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
+  open = true;
+  for (size_t i = 0; i < t->np; i++) {
+    const kv_pend *e = &t->p[i];
+    CIS_TRY(bk_enter(kv, t, c, e->live ? "set" : "delete"));
+    if (e->live) {
+      CIS_TRY(bk_leave(kv, c, kv->m.set(c, &t->ns, e->key, e->klen, e->val, e->vlen), "set"));
+    } else {
+      rc = bk_leave(kv, c, kv->m.del(c, &t->ns, e->key, e->klen), "delete");
+      if (rc == CIS_ENOTFOUND) rc = CIS_OK; /* another call deleted it first */
+      CIS_TRY(rc);
+    }
+  }
+  if (t->dkeys > 0 || t->dbytes > 0) {
+    uint64_t keys = 0, bytes = 0;
+    CIS_TRY(bk_enter(kv, t, c, "usage"));
+    CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &keys, &bytes), "usage"));
+    if (t->dkeys > 0 && keys > kv->lim.max_keys)
+      CIS_TRY(kv_fail(CIS_EKVLIMIT,
+                      "kv: commit would leave %llu keys in the namespace, above max_keys (%llu)",
+                      (unsigned long long)keys, (unsigned long long)kv->lim.max_keys));
+    if (t->dbytes > 0 && bytes > kv->lim.max_bytes)
+      CIS_TRY(kv_fail(CIS_EKVLIMIT,
+                      "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
+                      (unsigned long long)bytes, (unsigned long long)kv->lim.max_bytes));
+  }
+  /* A timeout or injected fault here still leaves the transaction open,
+   * so it is rolled back below like any earlier failure. */
+  CIS_TRY(bk_enter(kv, t, c, "commit"));
+  *reached_commit = true;
+  open = false;
+  CIS_TRY(bk_leave(kv, c, kv->m.commit(c), "commit"));
+  return CIS_OK;
+
+fail:
+  if (open) {
+    /* Keep the first error: a rollback on a dead connection fails too. The
+     * rollback gets its own budget even past the deadline, so that the
+     * connection goes back to the pool clean. */
+    char msg[CIS_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
+    c->timeout_ms = kv->op_timeout_ms < 5000 ? kv->op_timeout_ms : 5000;
+    c->errmsg[0] = '\0';
+    pthread_mutex_lock(&kv->lock);
+    kv->calls++;
+    pthread_mutex_unlock(&kv->lock);
+    if (kv->m.rollback(c) == CIS_EKVDOWN && rc != CIS_EKVDOWN) rc = CIS_EKVDOWN;
+    kv_fail(rc, "%s", msg);
+  }
+  return rc;
+}
+
+/* Commits: see cis_kv.h. A connection lost before the backend's commit
+ * was called leaves nothing applied, so the whole apply is tried once more
+ * on a fresh connection. */
+cis_result cis_kv_commit(cis_kv_txn *t) {
+  cis_result rc = CIS_OK;
+  if (!t) return kv_fail(CIS_EINVAL, "kv: NULL transaction");
+  cis_kv *kv = t->kv;
+  bool reached = false;
+  for (int attempt = 0; t->np > 0; attempt++) {
+    cis_kv_conn *c = NULL;
+    rc = pool_get(kv, t, &c);
+    if (rc != CIS_OK) break;
+    rc = apply(t, c, &reached);
+    pool_put(kv, c, rc);
+    if (rc != CIS_EKVDOWN || reached || attempt == 1) break;
+  }
+  if (rc == CIS_EKVDOWN) {
+    char msg[CIS_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
+    kv_fail(rc, "%s (%s)", msg,
+            reached ? "lost during COMMIT: either all writes were applied or none"
+                    : "nothing was applied");
+  }
+  txn_free(t);
+  return rc;
+}

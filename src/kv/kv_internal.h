@@ -1,0 +1,26 @@
+/*
+ * This file declares what the key-value store's files share: the built-in
+ * backends' method tables and the error helpers they use.
+ */
+#ifndef CIS_KV_INTERNAL_H
+#define CIS_KV_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "cis/cis_kv.h"
+#include "common/internal.h"
+
+extern const cis_kv_methods cis__kv_sqlite_methods;
+extern const cis_kv_methods cis__kv_postgres_methods;
+
+/* Writes a formatted detail into c->errmsg and returns code. */
+cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Milliseconds, clamped to what an int holds (SQLite and poll take int). */
+int cis__kv_ms_int(uint64_t ms);
+
+#endif /* CIS_KV_INTERNAL_H */

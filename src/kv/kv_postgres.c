@@ -1,0 +1,666 @@
+/*
+ * This file implements the PostgreSQL backend of the key-value store
+ * ("postgres:CONNSTR", or a postgres:// URI) on libpq. The schema matches
+ * the SQLite backend's: table cis_kv keyed by (tenant, skill, key), all
+ * bytea, and cis_kv_usage with each namespace's key count and bytes. A
+ * connection creates both when missing (under an advisory lock, so two
+ * processes starting together do not race).
+ *
+ * Time: every wait is bounded by the time the store allows for the method
+ * now running. The connection is made with libpq's non-blocking connect
+ * and poll(); queries are sent non-blocking and their results awaited with
+ * poll(). When time runs out a cancel request goes to the server, the
+ * result is drained briefly (or the connection dropped) and the method
+ * returns CIS_ETIMEOUT. A transaction also sets statement_timeout (SET
+ * LOCAL), so the server gives up on its own even if the client vanished.
+ *
+ * Concurrency: inside a transaction, the first write to a namespace locks
+ * its usage row (an upsert that touches it), so writers of one namespace
+ * take turns and the usage they read is exact; writers of different
+ * namespaces do not wait for each other.
+ *
+ * Lost connections: a method that finds its connection broken reconnects
+ * once. Outside a transaction a read that fails because the connection
+ * was lost (a server restart) is retried once on the new connection.
+ * Inside a transaction a lost connection means the transaction is gone:
+ * the method returns CIS_EKVDOWN and the store decides whether to retry.
+ *
+ * Errors: connect failures, SQLSTATE classes 08 (connection), 53
+ * (insufficient resources: disk full, too many connections), 58 (system
+ * I/O) and 57P01-57P03 (shutdown, crash, not yet accepting) become
+ * CIS_EKVDOWN; 57014 (query cancelled) CIS_ETIMEOUT; a malformed
+ * connection string CIS_EINVAL; the rest CIS_EKV. Messages never contain
+ * the connection string (it may hold a password).
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kv_internal.h"
+
+#define BYTEA_OID 17
+#define INT8_OID 20
+#define CANCEL_GRACE_NS 2000000000ull /* how long a cancelled query may take to end */
+
+enum {
+  S_GET,
+  S_STAT,
+  S_LOCK,
+  S_SET,
+  S_DEL,
+  S_USAGE,
+  S_LIST,
+  S_LIST_UPTO,
+  S_COUNT
+};
+
+typedef struct pg_stmt {
+  const char *name; /* server-side name of the prepared statement */
+  const char *sql;  /* its text */
+  int nparams;      /* parameters; the first are bytea, a 5th is int8 */
+} pg_stmt;
+
+static const pg_stmt stmts[S_COUNT] = {
+    [S_GET] = {"cis_kv_get", "SELECT value FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3", 3},
+    [S_STAT] = {"cis_kv_stat",
+                "SELECT octet_length(value) FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3",
+                3},
+    [S_LOCK] = {"cis_kv_lock",
+                "INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
+                "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
+                2},
+    [S_SET] = {"cis_kv_set",
+               "WITH old AS (SELECT octet_length(value) AS n FROM cis_kv "
+               "WHERE tenant=$1 AND skill=$2 AND key=$3), "
+               "up AS (INSERT INTO cis_kv(tenant,skill,key,value) VALUES($1,$2,$3,$4) "
+               "ON CONFLICT (tenant,skill,key) DO UPDATE SET value=EXCLUDED.value) "
+               "UPDATE cis_kv_usage SET "
+               "keys = keys + CASE WHEN EXISTS (SELECT 1 FROM old) THEN 0 ELSE 1 END, "
+               "bytes = bytes + octet_length($4) - COALESCE((SELECT n FROM old), -octet_length($3)) "
+               "WHERE tenant=$1 AND skill=$2",
+               4},
+    [S_DEL] = {"cis_kv_del",
+               "WITH d AS (DELETE FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3 "
+               "RETURNING octet_length(key) + octet_length(value) AS n) "
+               "UPDATE cis_kv_usage SET keys = keys - (SELECT count(*) FROM d), "
+               "bytes = bytes - COALESCE((SELECT sum(n) FROM d), 0) "
+               "WHERE tenant=$1 AND skill=$2 RETURNING (SELECT count(*) FROM d)",
+               3},
+    [S_USAGE] = {"cis_kv_usage", "SELECT keys, bytes FROM cis_kv_usage WHERE tenant=$1 AND skill=$2",
+                 2},
+    [S_LIST] = {"cis_kv_list",
+                "SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
+                "ORDER BY key LIMIT $5",
+                5},
+    [S_LIST_UPTO] = {"cis_kv_list_upto",
+                     "SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
+                     "AND key<$6 ORDER BY key LIMIT $5",
+                     6},
+};
+
+static const char schema_sql[] =
+    "BEGIN;"
+    "SELECT pg_advisory_xact_lock(7162999125);"
+    "CREATE TABLE IF NOT EXISTS cis_kv ("
+    " tenant bytea NOT NULL, skill bytea NOT NULL, key bytea NOT NULL, value bytea NOT NULL,"
+    " PRIMARY KEY (tenant, skill, key));"
+    "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
+    " tenant bytea NOT NULL, skill bytea NOT NULL, keys bigint NOT NULL, bytes bigint NOT NULL,"
+    " PRIMARY KEY (tenant, skill));"
+    "COMMIT;";
+
+typedef struct pg_conn {
+  cis_kv_conn base;      /* must stay first: the store sees only this */
+  PGconn *pg;            /* the live connection; NULL after it was dropped */
+  char *conninfo;        /* owned copy of the connection string, for reconnects */
+  uint32_t prepared;     /* bit i: stmts[i] is prepared on pg */
+  bool in_txn;           /* a transaction is open on pg */
+  bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
+  char *locked;          /* tenant, NUL, skill of that namespace (owned) */
+  size_t locked_len;     /* bytes in locked */
+  uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
+} pg_conn;
+
+/* ------------------------------------------------------------- helpers */
+
+static void pg_arm(pg_conn *c) {
+  uint64_t ms = c->base.timeout_ms, now = cis__now_ns();
+  c->deadline_ns = ms >= (UINT64_MAX - now) / 1000000 ? UINT64_MAX : now + ms * 1000000;
+}
+
+/* Copies libpq's message (several lines, trailing newline) as one line. */
+static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const char *msg) {
+  char buf[CIS_KV_CONN_ERRMSG_MAX];
+  snprintf(buf, sizeof buf, "%s", msg && *msg ? msg : cis_strerror(code));
+  for (char *p = buf; *p; p++)
+    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == ' ') buf[--n] = '\0';
+  return cis__kv_conn_fail(&c->base, code, "%s: %s", what, buf);
+}
+
+/* Forgets the connection; the next method reconnects. */
+static void pg_drop(pg_conn *c) {
+  if (c->pg) PQfinish(c->pg);
+  c->pg = NULL;
+  c->prepared = 0;
+  c->in_txn = false;
+  c->ns_locked = false;
+}
+
+/* Waits until the socket is ready for `events` or the deadline (`until`,
+ * cis__now_ns() time) passes. Errors: CIS_ETIMEOUT, CIS_EKVDOWN. */
+static cis_result pg_wait(pg_conn *c, short events, uint64_t until) {
+  int fd = PQsocket(c->pg);
+  if (fd < 0) return pg_fail(c, CIS_EKVDOWN, "wait", "no socket");
+  for (;;) {
+    int ms = -1;
+    if (until != UINT64_MAX) {
+      uint64_t now = cis__now_ns();
+      if (now >= until) return CIS_ETIMEOUT;
+      ms = cis__kv_ms_int((until - now + 999999) / 1000000);
+    }
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, ms);
+    if (r > 0) return CIS_OK;
+    if (r == 0) return CIS_ETIMEOUT;
+    if (errno != EINTR) return pg_fail(c, CIS_EKVDOWN, "poll", strerror(errno));
+  }
+}
+
+/* Connects with libpq's non-blocking connect, within the deadline.
+ * Errors: CIS_EINVAL (malformed connection string), CIS_EKVDOWN,
+ * CIS_ETIMEOUT, CIS_ENOMEM. */
+static cis_result pg_connect(pg_conn *c) {
+  static const char *const keys[] = {"application_name", "dbname", NULL};
+  const char *vals[] = {"cis-kv", c->conninfo, NULL};
+  pg_drop(c);
+  c->pg = PQconnectStartParams(keys, vals, 1);
+  if (!c->pg) return cis__kv_conn_fail(&c->base, CIS_ENOMEM, "connect: out of memory");
+  if (PQstatus(c->pg) == CONNECTION_BAD) {
+    cis_result rc = pg_fail(c, CIS_EINVAL, "connection string", PQerrorMessage(c->pg));
+    pg_drop(c);
+    return rc;
+  }
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) {
+      cis_result rc = pg_fail(c, CIS_EKVDOWN, "connect", PQerrorMessage(c->pg));
+      pg_drop(c);
+      return rc;
+    }
+    cis_result rc = pg_wait(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, c->deadline_ns);
+    if (rc != CIS_OK) {
+      if (rc == CIS_ETIMEOUT) pg_fail(c, rc, "connect", "no connection before the deadline");
+      pg_drop(c);
+      return rc;
+    }
+    st = PQconnectPoll(c->pg);
+  }
+  if (PQsetnonblocking(c->pg, 1) != 0) {
+    cis_result rc = pg_fail(c, CIS_EKVDOWN, "connect", PQerrorMessage(c->pg));
+    pg_drop(c);
+    return rc;
+  }
+  return CIS_OK;
+}
+
+/* Maps a failed result to a cis_result by its SQLSTATE. */
+static cis_result classify(pg_conn *c, const PGresult *r) {
+  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (!s || strlen(s) != 5) return PQstatus(c->pg) == CONNECTION_OK ? CIS_EKV : CIS_EKVDOWN;
+  if (strcmp(s, "57014") == 0) return CIS_ETIMEOUT;
+  if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
+      strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0)
+    return CIS_EKVDOWN;
+  return CIS_EKV;
+}
+
+/* Sends a cancel request for the running query and drains it for a short
+ * grace period; a connection that still will not settle is dropped. */
+static void pg_cancel(pg_conn *c) {
+  char buf[256];
+  PGcancel *cn = PQgetCancel(c->pg);
+  if (cn) {
+    PQcancel(cn, buf, sizeof buf);
+    PQfreeCancel(cn);
+  }
+  uint64_t until = cis__now_ns() + CANCEL_GRACE_NS;
+  for (;;) {
+    while (PQisBusy(c->pg)) {
+      if (pg_wait(c, POLLIN, until) != CIS_OK || !PQconsumeInput(c->pg)) {
+        pg_drop(c);
+        return;
+      }
+    }
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) return;
+    PQclear(r);
+  }
+}
+
+/* Waits for every result of the query just sent. The first successful
+ * result goes to *out (when out is not NULL; the caller PQclears it); the
+ * first failure decides the return code. On a timeout the query is
+ * cancelled; on a lost connection the connection is dropped. */
+static cis_result pg_collect(pg_conn *c, PGresult **out, const char *what) {
+  cis_result rc = CIS_OK;
+  PGresult *keep = NULL;
+  /* Push out what libpq still buffers (a large value). */
+  for (;;) {
+    int f = PQflush(c->pg);
+    if (f == 0) break;
+    if (f < 0) {
+      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+      goto lost;
+    }
+    rc = pg_wait(c, POLLOUT | POLLIN, c->deadline_ns);
+    if (rc == CIS_ETIMEOUT) goto timeout;
+    if (rc != CIS_OK) goto lost;
+    if (!PQconsumeInput(c->pg)) {
+      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+      goto lost;
+    }
+  }
+  for (;;) {
+    while (PQisBusy(c->pg)) {
+      rc = pg_wait(c, POLLIN, c->deadline_ns);
+      if (rc == CIS_ETIMEOUT) goto timeout;
+      if (rc != CIS_OK) goto lost;
+      if (!PQconsumeInput(c->pg)) {
+        rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+        goto lost;
+      }
+    }
+    PGresult *r = PQgetResult(c->pg);
+    if (!r) break;
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      if (out && !keep && rc == CIS_OK) keep = r;
+      else PQclear(r);
+    } else {
+      if (rc == CIS_OK) rc = pg_fail(c, classify(c, r), what, PQresultErrorMessage(r));
+      PQclear(r);
+    }
+  }
+  if (rc == CIS_OK && PQstatus(c->pg) != CONNECTION_OK)
+    rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+  if (rc == CIS_EKVDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
+  if (rc != CIS_OK) {
+    PQclear(keep);
+    return rc;
+  }
+  if (out) *out = keep;
+  return CIS_OK;
+
+timeout:
+  pg_cancel(c);
+  PQclear(keep);
+  return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
+lost:
+  PQclear(keep);
+  pg_drop(c);
+  return rc;
+}
+
+/* Runs a simple (possibly multi-statement) query. */
+static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const char *what) {
+  if (!PQsendQuery(c->pg, sql)) {
+    cis_result rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+    pg_drop(c);
+    return rc;
+  }
+  return pg_collect(c, out, what);
+}
+
+/* Runs prepared statement id (preparing it on this connection first).
+ * vals/lens are the bytea parameters; limit, when the statement has a 5th
+ * parameter, is it. Results come back in binary when `binary`. */
+static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const size_t *lens,
+                          long long limit, bool binary, PGresult **out, const char *what) {
+  const pg_stmt *s = &stmts[id];
+  cis_result rc;
+  if (!(c->prepared & (1u << id))) {
+    Oid types[6];
+    for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
+    if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, types)) {
+      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+      pg_drop(c);
+      return rc;
+    }
+    rc = pg_collect(c, NULL, what);
+    if (rc != CIS_OK) return rc;
+    c->prepared |= 1u << id;
+  }
+  const char *pv[6];
+  int pl[6], pf[6];
+  char lim[32];
+  for (int i = 0; i < s->nparams; i++) {
+    if (i == 4) {
+      snprintf(lim, sizeof lim, "%lld", limit);
+      pv[i] = lim;
+      pl[i] = 0;
+      pf[i] = 0;
+    } else {
+      /* libpq wants a non-NULL pointer for an empty, non-NULL parameter. */
+      pv[i] = lens[i] ? vals[i] : "";
+      pl[i] = (int)lens[i];
+      pf[i] = 1;
+    }
+  }
+  if (!PQsendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0)) {
+    rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
+    pg_drop(c);
+    return rc;
+  }
+  return pg_collect(c, out, what);
+}
+
+/* Makes sure there is a live connection, reconnecting once when it was
+ * lost. Inside a transaction a lost connection cannot be repaired. */
+static cis_result pg_ready(pg_conn *c, const char *what) {
+  if (c->pg && PQstatus(c->pg) == CONNECTION_OK) return CIS_OK;
+  if (c->in_txn) {
+    pg_drop(c);
+    return pg_fail(c, CIS_EKVDOWN, what, "connection lost inside the transaction");
+  }
+  return pg_connect(c);
+}
+
+/* Runs a read (outside or inside a transaction): one reconnect and retry
+ * when a lost connection made it fail outside a transaction. */
+static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const size_t *lens,
+                          long long limit, bool binary, PGresult **out, const char *what) {
+  pg_arm(c);
+  cis_result rc = pg_ready(c, what);
+  if (rc != CIS_OK) return rc;
+  bool outside = !c->in_txn;
+  rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
+  if (rc == CIS_EKVDOWN && outside && !c->pg) {
+    rc = pg_connect(c);
+    if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
+  }
+  if (rc != CIS_OK && c->in_txn && !c->pg) c->in_txn = false;
+  return rc;
+}
+
+/* ------------------------------------------------------------- methods */
+
+static void pq_close(cis_kv_conn *base) {
+  pg_conn *c = (pg_conn *)base;
+  if (!c) return;
+  pg_drop(c);
+  free(c->conninfo);
+  free(c->locked);
+  free(c);
+}
+
+/* Connects and creates the schema when missing. Errors: CIS_EINVAL,
+ * CIS_EKVDOWN, CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM. */
+static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_t timeout_ms,
+                          cis_kv_conn **out, char *err, size_t errcap) {
+  (void)m;
+  cis_result rc = CIS_OK;
+  PGresult *r = NULL;
+  *out = NULL;
+  pg_conn *c = calloc(1, sizeof *c);
+  if (!c || !(c->conninfo = strdup(conninfo))) {
+    free(c);
+    snprintf(err, errcap, "out of memory");
+    return CIS_ENOMEM;
+  }
+  c->base.timeout_ms = timeout_ms;
+  pg_arm(c);
+  CIS_TRY(pg_connect(c));
+  CIS_TRY(pg_simple(c,
+                    "SELECT to_regclass('cis_kv') IS NOT NULL AND "
+                    "to_regclass('cis_kv_usage') IS NOT NULL",
+                    &r, "read schema"));
+  bool have = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  PQclear(r);
+  r = NULL;
+  if (!have) {
+    rc = pg_simple(c, schema_sql, NULL, "create schema");
+    if (rc != CIS_OK && c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
+    CIS_TRY(rc);
+  }
+  *out = &c->base;
+  return CIS_OK;
+
+fail:
+  snprintf(err, errcap, "%s", c->base.errmsg);
+  pq_close(&c->base);
+  return rc;
+}
+
+static cis_result pq_begin(cis_kv_conn *base) {
+  pg_conn *c = (pg_conn *)base;
+  char sql[96];
+  pg_arm(c);
+  if (c->in_txn) return pg_fail(c, CIS_EKV, "begin", "a transaction is already open");
+  /* The server-side limit backs up the client's own deadline. */
+  snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
+           cis__kv_ms_int(base->timeout_ms));
+  cis_result rc = pg_ready(c, "begin");
+  if (rc != CIS_OK) return rc;
+  rc = pg_simple(c, sql, NULL, "begin");
+  if (rc == CIS_EKVDOWN && !c->pg) {
+    /* A stale pooled connection (the server restarted): nothing was open
+     * yet, so one fresh connection may try again. */
+    rc = pg_connect(c);
+    if (rc == CIS_OK) rc = pg_simple(c, sql, NULL, "begin");
+  }
+  if (rc != CIS_OK) {
+    if (c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
+    return rc;
+  }
+  c->in_txn = true;
+  c->ns_locked = false;
+  return CIS_OK;
+}
+
+static cis_result pq_commit(cis_kv_conn *base) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  pg_arm(c);
+  if (!c->in_txn) return pg_fail(c, CIS_EKV, "commit", "no transaction is open");
+  cis_result rc = pg_ready(c, "commit");
+  if (rc == CIS_OK) rc = pg_simple(c, "COMMIT", &r, "commit");
+  /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
+  if (rc == CIS_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+    rc = pg_fail(c, CIS_EKV, "commit", "the transaction was rolled back by the server");
+  PQclear(r);
+  if (rc == CIS_ETIMEOUT && c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
+  c->in_txn = false;
+  c->ns_locked = false;
+  return rc;
+}
+
+static cis_result pq_rollback(cis_kv_conn *base) {
+  pg_conn *c = (pg_conn *)base;
+  pg_arm(c);
+  c->ns_locked = false;
+  if (!c->in_txn) return CIS_OK;
+  c->in_txn = false;
+  /* A dropped connection took its transaction with it. */
+  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+    pg_drop(c);
+    return CIS_OK;
+  }
+  return pg_simple(c, "ROLLBACK", NULL, "rollback");
+}
+
+static cis_result pq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                         void **val, size_t *vlen) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  const void *v[3] = {ns->tenant, ns->skill, key};
+  size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
+  *val = NULL;
+  *vlen = 0;
+  cis_result rc = pg_read(c, S_GET, v, l, 0, true, &r, "get");
+  if (rc != CIS_OK) return rc;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return CIS_ENOTFOUND;
+  }
+  int n = PQgetlength(r, 0, 0);
+  if (n > 0) {
+    *val = malloc((size_t)n);
+    if (!*val) {
+      PQclear(r);
+      return cis__kv_conn_fail(base, CIS_ENOMEM, "get: out of memory");
+    }
+    memcpy(*val, PQgetvalue(r, 0, 0), (size_t)n);
+    *vlen = (size_t)n;
+  }
+  PQclear(r);
+  return CIS_OK;
+}
+
+static cis_result pq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                          uint64_t *vlen) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  const void *v[3] = {ns->tenant, ns->skill, key};
+  size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
+  *vlen = 0;
+  cis_result rc = pg_read(c, S_STAT, v, l, 0, false, &r, "stat");
+  if (rc != CIS_OK) return rc;
+  if (PQntuples(r) == 0) rc = CIS_ENOTFOUND;
+  else *vlen = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return rc;
+}
+
+/* Takes the namespace's lock for the open transaction (once). */
+static cis_result lock_ns(pg_conn *c, const cis_kv_ns *ns, const char *what) {
+  size_t n = ns->tenant_len + 1 + ns->skill_len;
+  if (c->ns_locked && c->locked_len == n && memcmp(c->locked, ns->tenant, ns->tenant_len) == 0 &&
+      memcmp(c->locked + ns->tenant_len + 1, ns->skill, ns->skill_len) == 0)
+    return CIS_OK;
+  const void *v[2] = {ns->tenant, ns->skill};
+  size_t l[2] = {ns->tenant_len, ns->skill_len};
+  cis_result rc = pg_exec(c, S_LOCK, v, l, 0, false, NULL, what);
+  if (rc != CIS_OK) return rc;
+  char *copy = malloc(n);
+  if (copy) {
+    memcpy(copy, ns->tenant, ns->tenant_len);
+    copy[ns->tenant_len] = '\0';
+    memcpy(copy + ns->tenant_len + 1, ns->skill, ns->skill_len);
+    free(c->locked);
+    c->locked = copy;
+    c->locked_len = n;
+    c->ns_locked = true;
+  }
+  return CIS_OK;
+}
+
+/* Shared start of set and del: inside a transaction, connected, locked. */
+static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what) {
+  pg_arm(c);
+  if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
+  cis_result rc = pg_ready(c, what);
+  if (rc == CIS_OK) rc = lock_ns(c, ns, what);
+  if (rc != CIS_OK && !c->pg) c->in_txn = false;
+  return rc;
+}
+
+static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                         const void *val, size_t vlen) {
+  pg_conn *c = (pg_conn *)base;
+  cis_result rc = write_start(c, ns, "set");
+  if (rc != CIS_OK) return rc;
+  const void *v[4] = {ns->tenant, ns->skill, key, val};
+  size_t l[4] = {ns->tenant_len, ns->skill_len, klen, vlen};
+  rc = pg_exec(c, S_SET, v, l, 0, false, NULL, "set");
+  if (rc != CIS_OK && !c->pg) c->in_txn = false;
+  return rc;
+}
+
+static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  cis_result rc = write_start(c, ns, "delete");
+  if (rc != CIS_OK) return rc;
+  const void *v[3] = {ns->tenant, ns->skill, key};
+  size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
+  rc = pg_exec(c, S_DEL, v, l, 0, false, &r, "delete");
+  if (rc != CIS_OK) {
+    if (!c->pg) c->in_txn = false;
+    return rc;
+  }
+  if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
+  PQclear(r);
+  return rc;
+}
+
+static cis_result pq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *keys,
+                           uint64_t *bytes) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  const void *v[2] = {ns->tenant, ns->skill};
+  size_t l[2] = {ns->tenant_len, ns->skill_len};
+  *keys = *bytes = 0;
+  cis_result rc = pg_read(c, S_USAGE, v, l, 0, false, &r, "usage");
+  if (rc != CIS_OK) return rc;
+  if (PQntuples(r) == 1) {
+    long long k = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    long long b = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  }
+  PQclear(r);
+  return CIS_OK;
+}
+
+/* As in the SQLite backend: the smallest string above every string with
+ * prefix p; 0 when there is none. */
+static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
+  while (n && p[n - 1] == 0xff) n--;
+  if (!n) return 0;
+  memcpy(out, p, n);
+  out[n - 1]++;
+  return n;
+}
+
+static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *prefix,
+                          size_t plen, const void *after, size_t alen, size_t limit,
+                          cis_kv_key_fn emit, void *ctx) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  uint8_t *upto = plen ? malloc(plen) : NULL;
+  if (plen && !upto) return cis__kv_conn_fail(base, CIS_ENOMEM, "list: out of memory");
+  size_t ulen = plen ? prefix_end(prefix, plen, upto) : 0;
+  const void *v[6] = {ns->tenant, ns->skill, prefix, after, NULL, upto};
+  size_t l[6] = {ns->tenant_len, ns->skill_len, plen, alen, 0, ulen};
+  long long lim = limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit;
+  cis_result rc = pg_read(c, ulen ? S_LIST_UPTO : S_LIST, v, l, lim, true, &r, "list");
+  free(upto);
+  if (rc != CIS_OK) return rc;
+  int n = PQntuples(r);
+  for (int i = 0; i < n && rc == CIS_OK; i++)
+    rc = emit(ctx, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+  PQclear(r);
+  return rc;
+}
+
+const cis_kv_methods cis__kv_postgres_methods = {
+    .version = CIS_KV_METHODS_VERSION,
+    .name = "postgres",
+    .user = NULL,
+    .open = pq_open,
+    .close = pq_close,
+    .begin = pq_begin,
+    .commit = pq_commit,
+    .rollback = pq_rollback,
+    .get = pq_get,
+    .stat = pq_stat,
+    .set = pq_set,
+    .del = pq_del,
+    .usage = pq_usage,
+    .list = pq_list,
+};

@@ -1,0 +1,428 @@
+/*
+ * This file implements the SQLite backend of the key-value store
+ * ("sqlite:PATH"). One table holds every namespace's keys, keyed by
+ * (tenant, skill, key), all BLOBs so names, keys and values stay
+ * binary-safe; a second table keeps each namespace's key count and bytes
+ * so quota checks cost one row read. The file runs in WAL mode (readers do
+ * not wait for the writer) with synchronous=FULL (a commit that returned
+ * is on disk). Statements are prepared once per connection and cached.
+ *
+ * Time: before every method the connection's busy timeout is set to the
+ * time the store allows (so lock waits end at the deadline) and a progress
+ * handler interrupts a statement that runs past it.
+ *
+ * Errors: SQLITE_BUSY / LOCKED / INTERRUPT become CIS_ETIMEOUT; CANTOPEN,
+ * IOERR, READONLY, FULL, PERM, NOLFS and PROTOCOL become CIS_EKVDOWN (the
+ * file cannot be reached or written); NOMEM becomes CIS_ENOMEM; anything
+ * else (CORRUPT, NOTADB, ...) CIS_EKV.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kv_internal.h"
+
+enum {
+  ST_GET,
+  ST_STAT,
+  ST_UPSERT,
+  ST_DELETE,
+  ST_USAGE,
+  ST_USAGE_ADD,
+  ST_LIST,
+  ST_LIST_UPTO,
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_COUNT
+};
+
+static const char *const sql_text[ST_COUNT] = {
+    [ST_GET] = "SELECT value FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key=?3",
+    [ST_STAT] = "SELECT length(value) FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key=?3",
+    [ST_UPSERT] = "INSERT INTO cis_kv(tenant,skill,key,value) VALUES(?1,?2,?3,?4) "
+                  "ON CONFLICT(tenant,skill,key) DO UPDATE SET value=excluded.value",
+    [ST_DELETE] = "DELETE FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key=?3",
+    [ST_USAGE] = "SELECT keys, bytes FROM cis_kv_usage WHERE tenant=?1 AND skill=?2",
+    [ST_USAGE_ADD] = "INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES(?1,?2,?3,?4) "
+                     "ON CONFLICT(tenant,skill) DO UPDATE SET keys=keys+excluded.keys, "
+                     "bytes=bytes+excluded.bytes",
+    [ST_LIST] = "SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key>=?3 AND key>?4 "
+                "ORDER BY key LIMIT ?5",
+    [ST_LIST_UPTO] = "SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key>=?3 "
+                     "AND key>?4 AND key<?6 ORDER BY key LIMIT ?5",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+};
+
+static const char schema_sql[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE IF NOT EXISTS cis_kv ("
+    " tenant BLOB NOT NULL, skill BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
+    " PRIMARY KEY (tenant, skill, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
+    " tenant BLOB NOT NULL, skill BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant, skill)) WITHOUT ROWID;"
+    "COMMIT;";
+
+typedef struct sq_conn {
+  cis_kv_conn base;                /* must stay first: the store sees only this */
+  sqlite3 *db;                     /* the connection */
+  sqlite3_stmt *st[ST_COUNT];      /* prepared on first use, kept until close */
+  uint64_t deadline_ns;            /* the progress handler interrupts past it */
+} sq_conn;
+
+/* Maps an SQLite result code to a cis_result and words the detail. */
+static cis_result sq_fail(sq_conn *c, int rc, const char *what) {
+  cis_result code;
+  switch (rc & 0xff) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+  case SQLITE_INTERRUPT: code = CIS_ETIMEOUT; break;
+  case SQLITE_NOMEM: code = CIS_ENOMEM; break;
+  case SQLITE_CANTOPEN:
+  case SQLITE_IOERR:
+  case SQLITE_READONLY:
+  case SQLITE_FULL:
+  case SQLITE_PERM:
+  case SQLITE_NOLFS:
+  case SQLITE_PROTOCOL: code = CIS_EKVDOWN; break;
+  default: code = CIS_EKV; break;
+  }
+  const char *msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+  if ((rc & 0xff) == SQLITE_INTERRUPT) msg = "deadline exceeded";
+  else if ((rc & 0xff) == SQLITE_BUSY) msg = "database locked until the deadline";
+  return cis__kv_conn_fail(&c->base, code, "%s: %s", what, msg);
+}
+
+static int progress(void *p) {
+  const sq_conn *c = p;
+  return cis__now_ns() >= c->deadline_ns;
+}
+
+/* Arms the busy timeout and the progress deadline for one method call. */
+static void sq_arm(sq_conn *c) {
+  uint64_t ms = c->base.timeout_ms;
+  sqlite3_busy_timeout(c->db, cis__kv_ms_int(ms));
+  uint64_t now = cis__now_ns();
+  c->deadline_ns = ms >= (UINT64_MAX - now) / 1000000 ? UINT64_MAX : now + ms * 1000000;
+}
+
+/* Returns the cached statement `id`, prepared on first use, reset and with
+ * bindings cleared. */
+static cis_result sq_stmt(sq_conn *c, int id, sqlite3_stmt **out) {
+  if (!c->st[id]) {
+    int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
+                                NULL);
+    if (rc != SQLITE_OK) return sq_fail(c, rc, "prepare");
+  }
+  sqlite3_reset(c->st[id]);
+  sqlite3_clear_bindings(c->st[id]);
+  *out = c->st[id];
+  return CIS_OK;
+}
+
+/* Binds n bytes as a BLOB. An empty one is bound as a zero-length BLOB,
+ * never as NULL (sqlite3_bind_blob with a NULL pointer binds NULL). */
+static int bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t n) {
+  if (n == 0) return sqlite3_bind_zeroblob(s, i, 0);
+  return sqlite3_bind_blob64(s, i, p, (sqlite3_uint64)n, SQLITE_STATIC);
+}
+
+/* Prepares statement id with the namespace bound to ?1 and ?2 and, when
+ * key is not NULL, the key to ?3. */
+static cis_result sq_ns_stmt(sq_conn *c, int id, const cis_kv_ns *ns, const void *key,
+                             size_t klen, sqlite3_stmt **out) {
+  sqlite3_stmt *s;
+  cis_result rc = sq_stmt(c, id, &s);
+  if (rc != CIS_OK) return rc;
+  int r = bind_bytes(s, 1, ns->tenant, ns->tenant_len);
+  if (r == SQLITE_OK) r = bind_bytes(s, 2, ns->skill, ns->skill_len);
+  if (r == SQLITE_OK && key) r = bind_bytes(s, 3, key, klen);
+  if (r != SQLITE_OK) return sq_fail(c, r, "bind");
+  *out = s;
+  return CIS_OK;
+}
+
+/* Runs a statement that returns no rows; resets it. */
+static cis_result sq_run(sq_conn *c, sqlite3_stmt *s, const char *what) {
+  int r = sqlite3_step(s);
+  cis_result rc = r == SQLITE_DONE || r == SQLITE_ROW ? CIS_OK : sq_fail(c, r, what);
+  sqlite3_reset(s);
+  return rc;
+}
+
+static void sq_close(cis_kv_conn *base) {
+  sq_conn *c = (sq_conn *)base;
+  if (!c) return;
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->st[i]);
+  if (c->db && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close_v2(c->db);
+  free(c);
+}
+
+/* Opens the file (creating it), switches it to WAL and creates the schema
+ * when it is missing. Errors: CIS_EKVDOWN (cannot open or write the file),
+ * CIS_EKV (not a database, corrupt), CIS_ETIMEOUT, CIS_ENOMEM. */
+static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t timeout_ms,
+                          cis_kv_conn **out, char *err, size_t errcap) {
+  (void)m;
+  cis_result rc = CIS_OK;
+  *out = NULL;
+  sq_conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    snprintf(err, errcap, "out of memory");
+    return CIS_ENOMEM;
+  }
+  c->base.timeout_ms = timeout_ms;
+  int r = sqlite3_open_v2(path, &c->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                              SQLITE_OPEN_EXRESCODE,
+                          NULL);
+  if (r != SQLITE_OK) {
+    rc = sq_fail(c, r, "open");
+    goto fail;
+  }
+  sqlite3_progress_handler(c->db, 1000, progress, c);
+  sq_arm(c);
+
+  /* Reading the schema is the first access to the file: a file that is
+   * not a database fails here. */
+  sqlite3_stmt *s = NULL;
+  r = sqlite3_prepare_v2(c->db,
+                         "SELECT count(*) FROM sqlite_schema WHERE name IN ('cis_kv','cis_kv_usage')",
+                         -1, &s, NULL);
+  int have = 0;
+  if (r == SQLITE_OK) {
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+      have = sqlite3_column_int(s, 0);
+      r = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(s);
+  if (r != SQLITE_OK) {
+    rc = sq_fail(c, r, "read schema");
+    goto fail;
+  }
+
+  s = NULL;
+  r = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+  if (r == SQLITE_OK) {
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) r = SQLITE_OK;
+  }
+  sqlite3_finalize(s);
+  if (r != SQLITE_OK) {
+    rc = sq_fail(c, r, "enable WAL");
+    goto fail;
+  }
+  r = sqlite3_exec(c->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+  if (r == SQLITE_OK && have < 2) {
+    r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+    if (r != SQLITE_OK && !sqlite3_get_autocommit(c->db))
+      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  if (r != SQLITE_OK) {
+    rc = sq_fail(c, r, "create schema");
+    goto fail;
+  }
+  *out = &c->base;
+  return CIS_OK;
+
+fail:
+  snprintf(err, errcap, "%s: %s", path, c->base.errmsg);
+  sq_close(&c->base);
+  return rc;
+}
+
+static cis_result sq_tx(cis_kv_conn *base, int id, const char *what) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s;
+  sq_arm(c);
+  cis_result rc = sq_stmt(c, id, &s);
+  if (rc == CIS_OK) rc = sq_run(c, s, what);
+  /* After a failed COMMIT SQLite may keep the transaction open; the
+   * contract is that commit always ends it. */
+  if (rc != CIS_OK && id != ST_BEGIN && !sqlite3_get_autocommit(c->db))
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static cis_result sq_begin(cis_kv_conn *c) { return sq_tx(c, ST_BEGIN, "begin"); }
+static cis_result sq_commit(cis_kv_conn *c) { return sq_tx(c, ST_COMMIT, "commit"); }
+
+static cis_result sq_rollback(cis_kv_conn *base) {
+  sq_conn *c = (sq_conn *)base;
+  if (sqlite3_get_autocommit(c->db)) return CIS_OK;
+  return sq_tx(base, ST_ROLLBACK, "rollback");
+}
+
+static cis_result sq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                         void **val, size_t *vlen) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s;
+  *val = NULL;
+  *vlen = 0;
+  sq_arm(c);
+  cis_result rc = sq_ns_stmt(c, ST_GET, ns, key, klen, &s);
+  if (rc != CIS_OK) return rc;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    const void *p = sqlite3_column_blob(s, 0);
+    int n = sqlite3_column_bytes(s, 0);
+    if (n > 0) {
+      *val = malloc((size_t)n);
+      if (!*val) rc = cis__kv_conn_fail(base, CIS_ENOMEM, "out of memory");
+      else memcpy(*val, p, (size_t)n);
+    }
+    *vlen = rc == CIS_OK ? (size_t)n : 0;
+  } else if (r == SQLITE_DONE) {
+    rc = CIS_ENOTFOUND;
+  } else {
+    rc = sq_fail(c, r, "get");
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+static cis_result sq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                          uint64_t *vlen) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s;
+  *vlen = 0;
+  sq_arm(c);
+  cis_result rc = sq_ns_stmt(c, ST_STAT, ns, key, klen, &s);
+  if (rc != CIS_OK) return rc;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) *vlen = (uint64_t)sqlite3_column_int64(s, 0);
+  else if (r == SQLITE_DONE) rc = CIS_ENOTFOUND;
+  else rc = sq_fail(c, r, "stat");
+  sqlite3_reset(s);
+  return rc;
+}
+
+/* Adds (dk, db) to the namespace's usage row, creating it. */
+static cis_result usage_add(sq_conn *c, const cis_kv_ns *ns, int64_t dk, int64_t db) {
+  sqlite3_stmt *s;
+  cis_result rc = sq_ns_stmt(c, ST_USAGE_ADD, ns, NULL, 0, &s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_bind_int64(s, 3, dk);
+  sqlite3_bind_int64(s, 4, db);
+  return sq_run(c, s, "update usage");
+}
+
+static cis_result sq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
+                         const void *val, size_t vlen) {
+  sq_conn *c = (sq_conn *)base;
+  uint64_t old = 0;
+  bool existed = true;
+  cis_result rc = sq_stat(base, ns, key, klen, &old);
+  if (rc == CIS_ENOTFOUND) existed = false;
+  else if (rc != CIS_OK) return rc;
+  sqlite3_stmt *s;
+  rc = sq_ns_stmt(c, ST_UPSERT, ns, key, klen, &s);
+  if (rc != CIS_OK) return rc;
+  int r = bind_bytes(s, 4, val, vlen);
+  if (r != SQLITE_OK) return sq_fail(c, r, "bind");
+  rc = sq_run(c, s, "set");
+  if (rc != CIS_OK) return rc;
+  int64_t dk = existed ? 0 : 1;
+  int64_t db = (int64_t)vlen - (int64_t)old + (existed ? 0 : (int64_t)klen);
+  return usage_add(c, ns, dk, db);
+}
+
+static cis_result sq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen) {
+  sq_conn *c = (sq_conn *)base;
+  uint64_t old = 0;
+  cis_result rc = sq_stat(base, ns, key, klen, &old);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *s;
+  rc = sq_ns_stmt(c, ST_DELETE, ns, key, klen, &s);
+  if (rc != CIS_OK) return rc;
+  rc = sq_run(c, s, "delete");
+  if (rc != CIS_OK) return rc;
+  return usage_add(c, ns, -1, -(int64_t)(klen + old));
+}
+
+static cis_result sq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *keys,
+                           uint64_t *bytes) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s;
+  *keys = *bytes = 0;
+  sq_arm(c);
+  cis_result rc = sq_ns_stmt(c, ST_USAGE, ns, NULL, 0, &s);
+  if (rc != CIS_OK) return rc;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    sqlite3_int64 k = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  } else if (r != SQLITE_DONE) {
+    rc = sq_fail(c, r, "usage");
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
+/* The smallest byte string above every string that starts with p: p with
+ * trailing 0xff bytes dropped and its last byte incremented. Returns the
+ * length, 0 when there is none (p empty or all 0xff). */
+static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
+  while (n && p[n - 1] == 0xff) n--;
+  if (!n) return 0;
+  memcpy(out, p, n);
+  out[n - 1]++;
+  return n;
+}
+
+static cis_result sq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *prefix,
+                          size_t plen, const void *after, size_t alen, size_t limit,
+                          cis_kv_key_fn emit, void *ctx) {
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s;
+  uint8_t *upto = plen ? malloc(plen) : NULL;
+  if (plen && !upto) return cis__kv_conn_fail(base, CIS_ENOMEM, "out of memory");
+  size_t ulen = plen ? prefix_end(prefix, plen, upto) : 0;
+  sq_arm(c);
+  cis_result rc = sq_ns_stmt(c, ulen ? ST_LIST_UPTO : ST_LIST, ns, NULL, 0, &s);
+  if (rc != CIS_OK) goto done;
+  int r = bind_bytes(s, 3, prefix, plen);
+  if (r == SQLITE_OK) r = bind_bytes(s, 4, after, alen);
+  if (r == SQLITE_OK) r = sqlite3_bind_int64(s, 5, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+  if (r == SQLITE_OK && ulen) r = bind_bytes(s, 6, upto, ulen);
+  if (r != SQLITE_OK) {
+    rc = sq_fail(c, r, "bind");
+    goto done;
+  }
+  while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    const void *k = sqlite3_column_blob(s, 0);
+    int n = sqlite3_column_bytes(s, 0);
+    rc = emit(ctx, k, (size_t)n);
+    if (rc != CIS_OK) break;
+  }
+  if (rc == CIS_OK && r != SQLITE_DONE) rc = sq_fail(c, r, "list");
+  sqlite3_reset(s);
+done:
+  free(upto);
+  return rc;
+}
+
+const cis_kv_methods cis__kv_sqlite_methods = {
+    .version = CIS_KV_METHODS_VERSION,
+    .name = "sqlite",
+    .user = NULL,
+    .open = sq_open,
+    .close = sq_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .get = sq_get,
+    .stat = sq_stat,
+    .set = sq_set,
+    .del = sq_del,
+    .usage = sq_usage,
+    .list = sq_list,
+};

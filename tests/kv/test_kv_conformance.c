@@ -1,0 +1,1735 @@
+/*
+ * This file implements the conformance tests of the key-value store
+ * (include/cis/cis_kv.h): one set of cases that every backend must pass,
+ * run against each backend in turn by the mode given on the command line:
+ *
+ *   sqlite   WORKDIR         the SQLite backend, on a fresh file in WORKDIR
+ *   custom   WORKDIR         an embedder's method table: a shim that
+ *                            forwards to the SQLite backend
+ *   postgres CONNSTR_FILE    the PostgreSQL backend on the shared test
+ *                            server (tests/support); skipped (77) when the
+ *                            file is missing, unless CI=true
+ *   pgdown   PGDIR PG_SH     a dead database: a private PostgreSQL server
+ *                            that the cases stop, crash and restart
+ *
+ * Durability and crash cases re-execute this binary as a child process
+ * ("child ACTION TENANT", backend from the environment) that writes and
+ * exits, or dies in the middle of a commit; the parent then checks what
+ * the store holds. Backend-specific cases (a lock held by another
+ * connection, a corrupt file, a refused connection) use the backend's own
+ * client library.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include "cis/cis_kv.h"
+
+/* ------------------------------------------------------------ the backend */
+
+enum { K_SQLITE, K_POSTGRES };
+
+static struct {
+  const char *mode;          /* sqlite, custom, postgres, pgdown */
+  int kind;                  /* K_SQLITE or K_POSTGRES: the real backend */
+  char spec[2100];           /* what cis_kv_open gets for this mode */
+  char arg[2048];            /* the backend's own argument (spec without "scheme:") */
+  const cis_kv_methods *methods; /* the shim in custom mode, else NULL */
+  char path[1024];           /* SQLite file */
+  char pgdir[1024];          /* pgdown: the private server's directory */
+  char pgsh[1024];           /* pgdown: the harness script */
+  char run[32];              /* makes tenants unique per run */
+} g;
+
+/* ------------------------------------------------------------------ shim */
+
+/* An embedder's backend: forwards every method to a real one, and can
+ * sleep, count, or run an action at chosen points (to kill a database or
+ * the process in the middle of a commit). */
+static struct {
+  const cis_kv_methods *base; /* the backend it forwards to */
+  int sets;                   /* set calls seen */
+  int act_at_set;             /* run action before this set call (1-based); 0 = never */
+  bool act_after_commit;      /* run action after a successful commit */
+  void (*action)(void);       /* what to run */
+  unsigned get_sleep_ms;      /* sleep in every get (holds a connection) */
+  volatile int sleeping;      /* gets now asleep */
+} shim;
+
+static cis_result shim_open(const cis_kv_methods *m, const char *arg, uint64_t ms,
+                            cis_kv_conn **out, char *err, size_t cap) {
+  (void)m;
+  return shim.base->open(shim.base, arg, ms, out, err, cap);
+}
+static void shim_close(cis_kv_conn *c) { shim.base->close(c); }
+static cis_result shim_begin(cis_kv_conn *c) { return shim.base->begin(c); }
+static cis_result shim_commit(cis_kv_conn *c) {
+  cis_result rc = shim.base->commit(c);
+  if (rc == CIS_OK && shim.act_after_commit && shim.action) shim.action();
+  return rc;
+}
+static cis_result shim_rollback(cis_kv_conn *c) { return shim.base->rollback(c); }
+static cis_result shim_get(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
+                           void **v, size_t *vl) {
+  if (shim.get_sleep_ms) {
+    __atomic_add_fetch(&shim.sleeping, 1, __ATOMIC_SEQ_CST);
+    usleep(shim.get_sleep_ms * 1000);
+    __atomic_sub_fetch(&shim.sleeping, 1, __ATOMIC_SEQ_CST);
+  }
+  return shim.base->get(c, ns, k, kl, v, vl);
+}
+static cis_result shim_stat(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
+                            uint64_t *vl) {
+  return shim.base->stat(c, ns, k, kl, vl);
+}
+static cis_result shim_set(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
+                           const void *v, size_t vl) {
+  shim.sets++;
+  if (shim.act_at_set && shim.sets == shim.act_at_set && shim.action) shim.action();
+  return shim.base->set(c, ns, k, kl, v, vl);
+}
+static cis_result shim_del(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl) {
+  return shim.base->del(c, ns, k, kl);
+}
+static cis_result shim_usage(cis_kv_conn *c, const cis_kv_ns *ns, uint64_t *k, uint64_t *b) {
+  return shim.base->usage(c, ns, k, b);
+}
+static cis_result shim_list(cis_kv_conn *c, const cis_kv_ns *ns, const void *p, size_t pl,
+                            const void *a, size_t al, size_t lim, cis_kv_key_fn fn, void *ctx) {
+  return shim.base->list(c, ns, p, pl, a, al, lim, fn, ctx);
+}
+
+static const cis_kv_methods shim_methods = {
+    .version = CIS_KV_METHODS_VERSION,
+    .name = "shim",
+    .open = shim_open,
+    .close = shim_close,
+    .begin = shim_begin,
+    .commit = shim_commit,
+    .rollback = shim_rollback,
+    .get = shim_get,
+    .stat = shim_stat,
+    .set = shim_set,
+    .del = shim_del,
+    .usage = shim_usage,
+    .list = shim_list,
+};
+
+static void shim_reset(void) {
+  memset(&shim, 0, sizeof shim);
+  shim.base = g.kind == K_SQLITE ? cis_kv_methods_sqlite() : cis_kv_methods_postgres();
+}
+
+/* --------------------------------------------------------------- helpers */
+
+#define OK(x)                                                                              \
+  do {                                                                                     \
+    cis_result r_ = (x);                                                                   \
+    if (r_ != CIS_OK)                                                                      \
+      fail_msg("%s:%d: %s -> %s (%s)", __FILE__, __LINE__, #x, cis_errname(r_),            \
+               cis_kv_errmsg(NULL));                                                       \
+  } while (0)
+
+#define ERR(code, x)                                                                       \
+  do {                                                                                     \
+    cis_result r_ = (x);                                                                   \
+    if (r_ != (code))                                                                      \
+      fail_msg("%s:%d: %s -> %s, expected %s (%s)", __FILE__, __LINE__, #x,                \
+               cis_errname(r_), cis_errname(code), cis_kv_errmsg(NULL));                   \
+  } while (0)
+
+#define MSG_HAS(s)                                                                         \
+  do {                                                                                     \
+    if (!strstr(cis_kv_errmsg(NULL), (s)))                                                 \
+      fail_msg("%s:%d: message \"%s\" lacks \"%s\"", __FILE__, __LINE__,                   \
+               cis_kv_errmsg(NULL), (s));                                                  \
+  } while (0)
+
+#define LONG_MS 20000u
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Opens the store of this mode with the given limits (NULL = defaults),
+ * pool size (0 = default) and method table (NULL = the mode's). */
+static cis_kv *open_with(const cis_kv_limits *lim, uint32_t conns, const cis_kv_methods *m) {
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = m ? g.arg : g.spec;
+  cfg.methods = m ? m : g.methods;
+  if (m == NULL && g.methods) cfg.spec = g.arg;
+  if (lim) cfg.limits = *lim;
+  if (conns) cfg.max_connections = conns;
+  cis_kv *kv = NULL;
+  OK(cis_kv_open(&cfg, &kv));
+  assert_non_null(kv);
+  return kv;
+}
+
+static cis_kv *open_kv(void) { return open_with(NULL, 0, NULL); }
+
+/* A namespace unique to this run and case. */
+typedef struct ns_buf {
+  char tenant[128];     /* storage for the tenant name */
+  cis_principal who;    /* points into tenant */
+} ns_buf;
+
+static const cis_principal *mk_ns(ns_buf *b, const char *tenant, const char *skill) {
+  snprintf(b->tenant, sizeof b->tenant, "%s-%s", g.run, tenant);
+  b->who.tenant = b->tenant;
+  b->who.skill = skill;
+  return &b->who;
+}
+
+static void put(cis_kv *kv, const cis_principal *who, const char *k, const char *v) {
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, k, strlen(k), v, strlen(v)));
+  OK(cis_kv_commit(t));
+}
+
+/* Reads key k in its own transaction into out (NUL-terminated). */
+static cis_result get_str(cis_kv *kv, const cis_principal *who, const char *k, char *out,
+                          size_t cap) {
+  cis_kv_txn *t;
+  size_t n = 0;
+  out[0] = '\0';
+  cis_result rc = cis_kv_begin(kv, who, LONG_MS, &t);
+  if (rc != CIS_OK) return rc;
+  rc = cis_kv_get_into(t, k, strlen(k), out, cap - 1, &n);
+  if (rc == CIS_OK) out[n] = '\0';
+  cis_kv_rollback(t);
+  return rc;
+}
+
+static void expect_kv(cis_kv *kv, const cis_principal *who, const char *k, const char *v) {
+  char buf[256];
+  OK(get_str(kv, who, k, buf, sizeof buf));
+  assert_string_equal(buf, v);
+}
+
+static void expect_gone(cis_kv *kv, const cis_principal *who, const char *k) {
+  char buf[256];
+  ERR(CIS_ENOTFOUND, get_str(kv, who, k, buf, sizeof buf));
+}
+
+static void usage_of(cis_kv *kv, const cis_principal *who, uint64_t *keys, uint64_t *bytes) {
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_usage(t, keys, bytes));
+  cis_kv_rollback(t);
+}
+
+/* Runs the harness script on the pgdown server. */
+static void pg_ctl(const char *what) {
+  char cmd[2300];
+  snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null", g.pgsh, what, g.pgdir);
+  int rc = system(cmd);
+  if (rc != 0) fail_msg("pg.sh %s failed (%d)", what, rc);
+}
+
+static void pg_kill_action(void) { pg_ctl("kill"); }
+
+/* Re-executes this binary as a child: child ACTION TENANT. Returns its
+ * exit status (or 128 + signal). */
+static int run_child(const char *action, const char *tenant) {
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    setenv("CIS_KV_TEST_MODE", g.mode, 1);
+    setenv("CIS_KV_TEST_SPEC", g.spec, 1);
+    setenv("CIS_KV_TEST_ARG", g.arg, 1);
+    setenv("CIS_KV_TEST_KIND", g.kind == K_SQLITE ? "sqlite" : "postgres", 1);
+    execl("/proc/self/exe", "test_kv_conformance", "child", action, tenant, (char *)NULL);
+    _exit(126);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  return 128 + WTERMSIG(st);
+}
+
+/* =================================================================== cases */
+
+static void test_set_get_delete_overwrite(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "basic", "notes");
+  cis_kv *kv = open_kv();
+  put(kv, who, "greeting", "hello");
+  expect_kv(kv, who, "greeting", "hello");
+  put(kv, who, "greeting", "bonjour"); /* overwrite */
+  expect_kv(kv, who, "greeting", "bonjour");
+
+  cis_kv_txn *t;
+  void *v = NULL;
+  size_t n = 0;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_get(t, "greeting", 8, &v, &n));
+  assert_int_equal(n, 7);
+  assert_memory_equal(v, "bonjour", 7);
+  assert_int_equal(((char *)v)[7], '\0'); /* the convenience NUL */
+  cis_kv_free(v);
+  OK(cis_kv_delete(t, "greeting", 8));
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "greeting", 8, &v, &n));
+  assert_null(v);
+  OK(cis_kv_commit(t));
+  expect_gone(kv, who, "greeting");
+
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 0);
+  assert_int_equal(bytes, 0);
+  cis_kv_close(kv);
+}
+
+static void test_binary_keys_and_values(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "binary", "blob");
+  cis_kv *kv = open_kv();
+  const uint8_t k1[] = {0, 1, 0, 0xff, 0x80};
+  const uint8_t k2[] = {0, 1, 0}; /* a prefix of k1: must stay a different key */
+  const uint8_t v1[] = {0xff, 0, 0, 7, 0, 0xfe};
+  uint8_t big[4096];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 31 + 7);
+
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, k1, sizeof k1, v1, sizeof v1));
+  OK(cis_kv_set(t, k2, sizeof k2, big, sizeof big));
+  OK(cis_kv_set(t, "empty", 5, NULL, 0)); /* an empty value is a value */
+  OK(cis_kv_commit(t));
+
+  void *v = NULL;
+  size_t n = 0;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_get(t, k1, sizeof k1, &v, &n));
+  assert_int_equal(n, sizeof v1);
+  assert_memory_equal(v, v1, sizeof v1);
+  cis_kv_free(v);
+  OK(cis_kv_get(t, k2, sizeof k2, &v, &n));
+  assert_int_equal(n, sizeof big);
+  assert_memory_equal(v, big, sizeof big);
+  cis_kv_free(v);
+  OK(cis_kv_get(t, "empty", 5, &v, &n));
+  assert_int_equal(n, 0);
+  assert_non_null(v);
+  cis_kv_free(v);
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, k1, 2, &v, &n)); /* shorter prefix: another key */
+  cis_kv_rollback(t);
+
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 3);
+  assert_int_equal(bytes, sizeof k1 + sizeof v1 + sizeof k2 + sizeof big + 5);
+  cis_kv_close(kv);
+}
+
+static void test_missing_key(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "missing", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t;
+  void *v = (void *)1;
+  size_t n = 99;
+  char buf[8];
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "nope", 4, &v, &n));
+  assert_null(v);
+  assert_int_equal(n, 0);
+  MSG_HAS("no such key");
+  ERR(CIS_ENOTFOUND, cis_kv_get_into(t, "nope", 4, buf, sizeof buf, &n));
+  ERR(CIS_ENOTFOUND, cis_kv_delete(t, "nope", 4));
+  /* Deleting twice in one transaction: the second finds nothing. */
+  OK(cis_kv_set(t, "once", 4, "x", 1));
+  OK(cis_kv_delete(t, "once", 4));
+  ERR(CIS_ENOTFOUND, cis_kv_delete(t, "once", 4));
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+}
+
+static void test_get_into_buffer_sizes(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "getinto", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "k", "0123456789");
+  cis_kv_txn *t;
+  char buf[16];
+  size_t n = 0;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  memset(buf, '#', sizeof buf);
+  ERR(CIS_ETOOBIG, cis_kv_get_into(t, "k", 1, buf, 4, &n));
+  assert_int_equal(n, 10); /* the needed size, so the caller can retry */
+  assert_int_equal(buf[0], '#'); /* nothing copied */
+  OK(cis_kv_get_into(t, "k", 1, buf, 10, &n));
+  assert_int_equal(n, 10);
+  assert_memory_equal(buf, "0123456789", 10);
+  /* Pending writes are read the same way. */
+  OK(cis_kv_set(t, "p", 1, "abc", 3));
+  ERR(CIS_ETOOBIG, cis_kv_get_into(t, "p", 1, buf, 2, &n));
+  assert_int_equal(n, 3);
+  OK(cis_kv_get_into(t, "p", 1, buf, 3, &n));
+  assert_memory_equal(buf, "abc", 3);
+  ERR(CIS_EINVAL, cis_kv_get_into(t, "p", 1, NULL, 3, &n));
+  ERR(CIS_EINVAL, cis_kv_get_into(t, "p", 1, buf, 3, NULL));
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+}
+
+static void test_limit_key_and_value_bytes(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "sizes", "s");
+  cis_kv_limits lim = {.max_key_bytes = 8, .max_value_bytes = 16};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "12345678", 8, "0123456789abcdef", 16)); /* both at their limit */
+  ERR(CIS_ETOOBIG, cis_kv_set(t, "123456789", 9, "v", 1));
+  MSG_HAS("max_key_bytes");
+  ERR(CIS_ETOOBIG, cis_kv_get(t, "123456789", 9, &v, &n));
+  MSG_HAS("max_key_bytes");
+  ERR(CIS_ETOOBIG, cis_kv_delete(t, "123456789", 9));
+  ERR(CIS_ETOOBIG, cis_kv_set(t, "k", 1, "0123456789abcdefg", 17));
+  MSG_HAS("max_value_bytes");
+  /* A refused write leaves the transaction as it was. */
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "k", 1, &v, &n));
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "12345678", "0123456789abcdef");
+  cis_kv_close(kv);
+
+  /* The defaults: 1 KiB keys, 1 MiB values, and such a value round-trips. */
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  assert_int_equal(cfg.limits.max_key_bytes, 1024);
+  assert_int_equal(cfg.limits.max_value_bytes, 1024 * 1024);
+  kv = open_kv();
+  size_t big_n = 1024 * 1024;
+  uint8_t *big = malloc(big_n + 1);
+  assert_non_null(big);
+  for (size_t i = 0; i < big_n + 1; i++) big[i] = (uint8_t)(i ^ (i >> 8));
+  char key[1025];
+  memset(key, 'k', sizeof key);
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  ERR(CIS_ETOOBIG, cis_kv_set(t, "big", 3, big, big_n + 1));
+  ERR(CIS_ETOOBIG, cis_kv_set(t, key, 1025, "v", 1));
+  OK(cis_kv_set(t, key, 1024, "v", 1));
+  OK(cis_kv_set(t, "big", 3, big, big_n));
+  OK(cis_kv_commit(t));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_get(t, "big", 3, &v, &n));
+  assert_int_equal(n, big_n);
+  assert_memory_equal(v, big, big_n);
+  cis_kv_free(v);
+  OK(cis_kv_get(t, key, 1024, &v, &n));
+  assert_int_equal(n, 1);
+  cis_kv_free(v);
+  cis_kv_rollback(t);
+  free(big);
+  cis_kv_close(kv);
+}
+
+static void test_limit_max_keys(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "maxkeys", "s");
+  cis_kv_limits lim = {.max_keys = 3};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "a", 1, "1", 1));
+  OK(cis_kv_set(t, "b", 1, "1", 1));
+  OK(cis_kv_set(t, "c", 1, "1", 1));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "d", 1, "1", 1));
+  MSG_HAS("max_keys");
+  OK(cis_kv_set(t, "a", 1, "22", 2)); /* an overwrite adds no key */
+  OK(cis_kv_delete(t, "b", 1));       /* deleting makes room */
+  OK(cis_kv_set(t, "d", 1, "1", 1));
+  OK(cis_kv_commit(t));
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 3);
+  assert_int_equal(bytes, 3 + 2 + 2); /* a=22, c=1, d=1 */
+
+  /* Committed keys count against the next call too. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "e", 1, "1", 1));
+  OK(cis_kv_delete(t, "a", 1));
+  OK(cis_kv_set(t, "e", 1, "1", 1));
+  OK(cis_kv_commit(t));
+  expect_gone(kv, who, "a");
+  expect_kv(kv, who, "e", "1");
+  cis_kv_close(kv);
+}
+
+static void test_limit_max_bytes(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "maxbytes", "s");
+  cis_kv_limits lim = {.max_bytes = 40};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "k1", 2, "0123456789abcdef", 16)); /* 18 */
+  OK(cis_kv_set(t, "k2", 2, "0123456789abcdef", 16)); /* 36 */
+  OK(cis_kv_set(t, "k3", 2, "12", 2));                /* 40: exactly the limit */
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "k4", 2, NULL, 0)); /* 42 */
+  MSG_HAS("max_bytes");
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "k3", 2, "123", 3)); /* growing a value counts too */
+  OK(cis_kv_set(t, "k1", 2, "x", 1));                  /* shrinking: 25 */
+  OK(cis_kv_set(t, "k4", 2, NULL, 0));                 /* 27 */
+  OK(cis_kv_commit(t));
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 4);
+  assert_int_equal(bytes, 27);
+  cis_kv_close(kv);
+}
+
+/* Two calls that each fit the quota but not together: the later commit
+ * re-checks inside its backend transaction and applies nothing. */
+static void test_limit_rechecked_at_commit(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "recheck", "s");
+  cis_kv_limits lim = {.max_keys = 2, .max_bytes = 1000};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t1, *t2;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t1));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t2));
+  OK(cis_kv_set(t1, "a", 1, "1", 1));
+  OK(cis_kv_set(t2, "b", 1, "1", 1));
+  OK(cis_kv_set(t2, "c", 1, "1", 1));
+  OK(cis_kv_commit(t1));
+  ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
+  MSG_HAS("max_keys");
+  expect_kv(kv, who, "a", "1");
+  expect_gone(kv, who, "b");
+  expect_gone(kv, who, "c");
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 1);
+  assert_int_equal(bytes, 2);
+  cis_kv_close(kv);
+
+  /* The same for bytes. */
+  cis_kv_limits lim2 = {.max_keys = 100, .max_bytes = 10};
+  kv = open_with(&lim2, 0, NULL);
+  OK(cis_kv_begin(kv, who, LONG_MS, &t1));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t2));
+  OK(cis_kv_set(t1, "x", 1, "123456", 6)); /* 2 + 7 = 9 */
+  OK(cis_kv_set(t2, "y", 1, "12", 2));     /* 2 + 3 = 5 */
+  OK(cis_kv_commit(t1));
+  ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
+  MSG_HAS("max_bytes");
+  expect_gone(kv, who, "y");
+  cis_kv_close(kv);
+}
+
+/* A namespace above a lowered quota may still shrink. */
+static void test_limit_lowered_quota_allows_shrinking(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "lowered", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "a", "0123456789");
+  put(kv, who, "b", "0123456789");
+  put(kv, who, "c", "0123456789");
+  cis_kv_close(kv);
+  cis_kv_limits lim = {.max_keys = 2, .max_bytes = 20};
+  kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "a", 1, "0", 1)); /* smaller: allowed although 3 keys > 2 */
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "d", 1, "0", 1));
+  OK(cis_kv_delete(t, "b", 1));
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "a", "0");
+  expect_gone(kv, who, "b");
+  cis_kv_close(kv);
+}
+
+static void test_namespace_isolation(void **state) {
+  (void)state;
+  ns_buf na, nb, nay, n1, n2;
+  const cis_principal *a = mk_ns(&na, "tenantA", "x");
+  const cis_principal *b = mk_ns(&nb, "tenantB", "x");
+  const cis_principal *ay = mk_ns(&nay, "tenantA", "y");
+  /* (tenant "..a", skill "bc") and ("..ab", "c") must not meet. */
+  const cis_principal *p1 = mk_ns(&n1, "a", "bc");
+  const cis_principal *p2 = mk_ns(&n2, "ab", "c");
+  cis_kv *kv = open_kv();
+  put(kv, a, "k", "A");
+  expect_gone(kv, b, "k");
+  expect_gone(kv, ay, "k");
+  put(kv, b, "k", "B");
+  put(kv, ay, "k", "AY");
+  expect_kv(kv, a, "k", "A");
+  expect_kv(kv, b, "k", "B");
+  expect_kv(kv, ay, "k", "AY");
+  put(kv, p1, "k", "1");
+  expect_gone(kv, p2, "k");
+
+  /* Deleting in one namespace leaves the others alone. */
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, b, LONG_MS, &t));
+  OK(cis_kv_delete(t, "k", 1));
+  OK(cis_kv_commit(t));
+  expect_kv(kv, a, "k", "A");
+  expect_gone(kv, b, "k");
+
+  /* Listing and usage see only their own namespace. */
+  cis_kv_keys page;
+  OK(cis_kv_begin(kv, a, LONG_MS, &t));
+  OK(cis_kv_list(t, NULL, 0, NULL, 0, 0, &page));
+  assert_int_equal(page.n, 1);
+  assert_memory_equal(page.keys[0].key, "k", 1);
+  cis_kv_keys_free(&page);
+  cis_kv_rollback(t);
+  uint64_t keys, bytes;
+  usage_of(kv, ay, &keys, &bytes);
+  assert_int_equal(keys, 1);
+  assert_int_equal(bytes, 3);
+
+  /* NULL and "" name the same (default) namespace. */
+  char key[64];
+  snprintf(key, sizeof key, "%s-default", g.run);
+  cis_principal dnull = {NULL, NULL}, dempty = {"", ""};
+  put(kv, &dnull, key, "D");
+  expect_kv(kv, &dempty, key, "D");
+  expect_kv(kv, NULL, key, "D");
+  OK(cis_kv_begin(kv, &dempty, LONG_MS, &t));
+  OK(cis_kv_delete(t, key, strlen(key)));
+  OK(cis_kv_commit(t));
+  cis_kv_close(kv);
+}
+
+static void test_commit_and_rollback(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "txn", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t, *other;
+  void *v;
+  size_t n;
+
+  /* Writes are visible to their own call at once, to others on commit. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "k", 1, "v1", 2));
+  OK(cis_kv_get(t, "k", 1, &v, &n));
+  assert_memory_equal(v, "v1", 2);
+  cis_kv_free(v);
+  OK(cis_kv_begin(kv, who, LONG_MS, &other));
+  ERR(CIS_ENOTFOUND, cis_kv_get(other, "k", 1, &v, &n));
+  cis_kv_rollback(other);
+  uint64_t calls = cis_kv_backend_calls(kv);
+  cis_kv_rollback(t); /* the guest trapped */
+  assert_int_equal(cis_kv_backend_calls(kv), calls); /* rollback never touches the backend */
+  expect_gone(kv, who, "k");
+
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "k", 1, "v2", 2));
+  OK(cis_kv_set(t, "j", 1, "w", 1));
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "k", "v2");
+  expect_kv(kv, who, "j", "w");
+
+  /* A rolled-back delete leaves the key; a committed one removes it. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_delete(t, "k", 1));
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "k", 1, &v, &n));
+  cis_kv_rollback(t);
+  expect_kv(kv, who, "k", "v2");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_delete(t, "k", 1));
+  OK(cis_kv_set(t, "j", 1, "w2", 2));
+  OK(cis_kv_delete(t, "j", 1));
+  OK(cis_kv_set(t, "j", 1, "w3", 2)); /* deleted then written again */
+  OK(cis_kv_commit(t));
+  expect_gone(kv, who, "k");
+  expect_kv(kv, who, "j", "w3");
+
+  /* A call that wrote nothing net commits without backend work. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "tmp", 3, "x", 1));
+  OK(cis_kv_delete(t, "tmp", 3));
+  calls = cis_kv_backend_calls(kv);
+  OK(cis_kv_commit(t));
+  assert_int_equal(cis_kv_backend_calls(kv), calls);
+  expect_gone(kv, who, "tmp");
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 1);
+  assert_int_equal(bytes, 3);
+
+  /* cis_kv_usage counts pending writes. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "new", 3, "12345", 5));
+  OK(cis_kv_delete(t, "j", 1));
+  OK(cis_kv_usage(t, &keys, &bytes));
+  assert_int_equal(keys, 1);
+  assert_int_equal(bytes, 8);
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+}
+
+/* Compares a page with the expected keys (lengths given). */
+static void expect_page(const cis_kv_keys *p, const char *const *keys, const size_t *lens,
+                        size_t n, bool more) {
+  if (p->n != n) fail_msg("page has %zu keys, expected %zu", p->n, n);
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(p->keys[i].len, lens[i]);
+    assert_memory_equal(p->keys[i].key, keys[i], lens[i]);
+  }
+  assert_int_equal(p->more, more);
+}
+
+static void test_list_prefix_and_cursor(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "list", "s");
+  cis_kv *kv = open_kv();
+  static const char *const all[] = {"\xff", "\xff\x01", "a", "a\0", "a\xff", "a\xff\xff", "ab", "b"};
+  static const size_t all_len[] = {1, 2, 1, 2, 2, 3, 2, 1};
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  for (size_t i = 0; i < 8; i++) OK(cis_kv_set(t, all[i], all_len[i], "v", 1));
+  OK(cis_kv_commit(t));
+
+  /* Byte order: "a" < "a\0" < "ab" < "a\xff" < "a\xff\xff" < "b" < "\xff" < "\xff\x01". */
+  static const char *const sorted[] = {"a", "a\0", "ab", "a\xff", "a\xff\xff", "b", "\xff", "\xff\x01"};
+  static const size_t sorted_len[] = {1, 2, 2, 2, 3, 1, 1, 2};
+  cis_kv_keys p;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
+  expect_page(&p, sorted, sorted_len, 8, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a", 1, NULL, 0, 0, &p));
+  expect_page(&p, sorted, sorted_len, 5, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a\xff", 2, NULL, 0, 0, &p)); /* prefix ending in 0xff */
+  expect_page(&p, sorted + 3, sorted_len + 3, 2, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "\xff", 1, NULL, 0, 0, &p)); /* no upper bound exists */
+  expect_page(&p, sorted + 6, sorted_len + 6, 2, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "zz", 2, NULL, 0, 0, &p));
+  assert_int_equal(p.n, 0);
+  assert_false(p.more);
+  cis_kv_keys_free(&p);
+
+  /* Paging with a cursor. */
+  OK(cis_kv_list(t, NULL, 0, NULL, 0, 3, &p));
+  expect_page(&p, sorted, sorted_len, 3, true);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, NULL, 0, "ab", 2, 3, &p));
+  expect_page(&p, sorted + 3, sorted_len + 3, 3, true);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, NULL, 0, "b", 1, 3, &p));
+  expect_page(&p, sorted + 6, sorted_len + 6, 2, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a", 1, "a\0", 2, 2, &p));
+  expect_page(&p, sorted + 2, sorted_len + 2, 2, true);
+  cis_kv_keys_free(&p);
+
+  /* Pending writes merge in: "ab" deleted, "aa" added, "a" overwritten. */
+  OK(cis_kv_delete(t, "ab", 2));
+  OK(cis_kv_set(t, "aa", 2, "new", 3));
+  OK(cis_kv_set(t, "a", 1, "new", 3));
+  static const char *const merged[] = {"a", "a\0", "aa", "a\xff", "a\xff\xff"};
+  static const size_t merged_len[] = {1, 2, 2, 2, 3};
+  OK(cis_kv_list(t, "a", 1, NULL, 0, 0, &p));
+  expect_page(&p, merged, merged_len, 5, false);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a", 1, NULL, 0, 2, &p));
+  expect_page(&p, merged, merged_len, 2, true);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a", 1, "a\0", 2, 2, &p));
+  expect_page(&p, merged + 2, merged_len + 2, 2, true);
+  cis_kv_keys_free(&p);
+  OK(cis_kv_list(t, "a", 1, "a\xff", 2, 2, &p));
+  expect_page(&p, merged + 4, merged_len + 4, 1, false);
+  cis_kv_keys_free(&p);
+
+  /* Most committed keys deleted: the listing pages past them. */
+  for (size_t i = 0; i < 8; i++)
+    if (!(all_len[i] == 1 && all[i][0] == 'b')) cis_kv_delete(t, all[i], all_len[i]);
+  OK(cis_kv_delete(t, "aa", 2));
+  OK(cis_kv_list(t, NULL, 0, NULL, 0, 1, &p));
+  expect_page(&p, sorted + 5, sorted_len + 5, 1, false);
+  cis_kv_keys_free(&p);
+  cis_kv_rollback(t);
+
+  /* Many keys: pages of 7 over 50 keys see each exactly once. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  char key[16];
+  for (int i = 0; i < 50; i++) {
+    snprintf(key, sizeof key, "m%03d", i);
+    OK(cis_kv_set(t, key, 4, "v", 1));
+  }
+  OK(cis_kv_commit(t));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  for (int i = 10; i < 20; i++) { /* and some pending changes among them */
+    snprintf(key, sizeof key, "m%03d", i);
+    OK(cis_kv_delete(t, key, 4));
+  }
+  OK(cis_kv_set(t, "m0105", 5, "v", 1));
+  uint8_t cursor[16];
+  size_t clen = 0;
+  int seen = 0;
+  bool more = true;
+  while (more) {
+    OK(cis_kv_list(t, "m", 1, cursor, clen, 7, &p));
+    for (size_t i = 0; i < p.n; i++) {
+      assert_true(p.keys[i].len <= sizeof cursor);
+      if (clen) assert_true(memcmp(p.keys[i].key, cursor, clen < p.keys[i].len ? clen : p.keys[i].len) >= 0);
+      memcpy(cursor, p.keys[i].key, p.keys[i].len);
+      clen = p.keys[i].len;
+      seen++;
+    }
+    more = p.more;
+    cis_kv_keys_free(&p);
+  }
+  assert_int_equal(seen, 50 - 10 + 1);
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+}
+
+static void test_invalid_arguments(void **state) {
+  (void)state;
+  cis_kv *kv = (cis_kv *)1;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  ERR(CIS_EINVAL, cis_kv_open(NULL, &kv));
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, NULL));
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv)); /* no spec */
+  assert_null(kv);
+  cfg.spec = "mysql:host=db password=hunter2";
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+  MSG_HAS("mysql");
+  assert_null(strstr(cis_kv_errmsg(NULL), "hunter2")); /* never echo a connection string */
+  cfg.spec = "sqlite:";
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+  cfg.spec = "nocolon";
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+
+  /* A method table of no known version, or with a method missing. */
+  cis_kv_methods m = *cis_kv_methods_sqlite();
+  cfg.spec = "/nonexistent";
+  cfg.methods = &m;
+  m.version = 0;
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+  MSG_HAS("version");
+  m.version = CIS_KV_METHODS_VERSION;
+  m.list = NULL;
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+  MSG_HAS("lacks");
+
+  kv = open_kv();
+  cis_kv_txn *t = (cis_kv_txn *)1;
+  ERR(CIS_EINVAL, cis_kv_begin(NULL, NULL, LONG_MS, &t));
+  ERR(CIS_EINVAL, cis_kv_begin(kv, NULL, LONG_MS, NULL));
+  char longname[300];
+  memset(longname, 'n', sizeof longname);
+  longname[256] = '\0';
+  cis_principal who = {longname, "s"};
+  ERR(CIS_EINVAL, cis_kv_begin(kv, &who, LONG_MS, &t));
+  assert_null(t);
+  longname[255] = '\0'; /* exactly CIS_KV_MAX_NAME_BYTES */
+  OK(cis_kv_begin(kv, &who, LONG_MS, &t));
+  cis_kv_rollback(t);
+  who.tenant = "t";
+  who.skill = longname;
+  longname[255] = 'n';
+  ERR(CIS_EINVAL, cis_kv_begin(kv, &who, LONG_MS, &t));
+
+  ns_buf nb;
+  OK(cis_kv_begin(kv, mk_ns(&nb, "inval", "s"), LONG_MS, &t));
+  void *v;
+  size_t n;
+  uint64_t a, b;
+  cis_kv_keys page;
+  ERR(CIS_EINVAL, cis_kv_set(t, "", 0, "v", 1));
+  MSG_HAS("empty key");
+  ERR(CIS_EINVAL, cis_kv_set(t, NULL, 3, "v", 1));
+  ERR(CIS_EINVAL, cis_kv_set(t, "k", 1, NULL, 1));
+  ERR(CIS_EINVAL, cis_kv_set(NULL, "k", 1, "v", 1));
+  ERR(CIS_EINVAL, cis_kv_get(t, "", 0, &v, &n));
+  ERR(CIS_EINVAL, cis_kv_get(t, "k", 1, NULL, &n));
+  ERR(CIS_EINVAL, cis_kv_get(t, "k", 1, &v, NULL));
+  ERR(CIS_EINVAL, cis_kv_get(NULL, "k", 1, &v, &n));
+  ERR(CIS_EINVAL, cis_kv_delete(t, NULL, 0));
+  ERR(CIS_EINVAL, cis_kv_delete(NULL, "k", 1));
+  ERR(CIS_EINVAL, cis_kv_list(t, NULL, 0, NULL, 0, 0, NULL));
+  ERR(CIS_EINVAL, cis_kv_list(t, NULL, 2, NULL, 0, 0, &page));
+  ERR(CIS_EINVAL, cis_kv_list(t, NULL, 0, NULL, 2, 0, &page));
+  ERR(CIS_EINVAL, cis_kv_list(NULL, NULL, 0, NULL, 0, 0, &page));
+  ERR(CIS_EINVAL, cis_kv_usage(t, NULL, &b));
+  ERR(CIS_EINVAL, cis_kv_usage(NULL, &a, &b));
+  ERR(CIS_EINVAL, cis_kv_commit(NULL));
+  cis_kv_rollback(t);
+  cis_kv_rollback(NULL);
+  cis_kv_keys_free(NULL);
+  cis_kv_txn_set_timeout(NULL, 5);
+  cis_kv_inject_fault(NULL, 0, 1, CIS_EKV);
+  assert_int_equal(cis_kv_backend_calls(NULL), 0);
+  cis_kv_close(kv);
+  cis_kv_close(NULL);
+  cis_kv_config_default(NULL);
+}
+
+static void test_deadline(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "deadline", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  cis_kv_keys p;
+  uint64_t a, b;
+
+  ERR(CIS_ETIMEOUT, cis_kv_begin(kv, who, 0, &t)); /* no time left at all */
+  assert_null(t);
+
+  OK(cis_kv_begin(kv, who, 600, &t));
+  OK(cis_kv_set(t, "k", 1, "v", 1));
+  usleep(650 * 1000);
+  uint64_t calls = cis_kv_backend_calls(kv);
+  ERR(CIS_ETIMEOUT, cis_kv_get(t, "other", 5, &v, &n));
+  MSG_HAS("deadline");
+  ERR(CIS_ETIMEOUT, cis_kv_set(t, "k2", 2, "v", 1));
+  ERR(CIS_ETIMEOUT, cis_kv_delete(t, "k", 1));
+  ERR(CIS_ETIMEOUT, cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
+  ERR(CIS_ETIMEOUT, cis_kv_usage(t, &a, &b));
+  ERR(CIS_ETIMEOUT, cis_kv_commit(t)); /* nothing applied */
+  assert_int_equal(cis_kv_backend_calls(kv), calls); /* none reached the backend */
+  expect_gone(kv, who, "k");
+
+  /* The host may move the deadline (a fresh budget per host call). */
+  OK(cis_kv_begin(kv, who, 20, &t));
+  usleep(40 * 1000);
+  ERR(CIS_ETIMEOUT, cis_kv_set(t, "k", 1, "v", 1));
+  cis_kv_txn_set_timeout(t, LONG_MS);
+  OK(cis_kv_set(t, "k", 1, "v", 1));
+  cis_kv_txn_set_timeout(t, UINT64_MAX); /* no deadline */
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "k", "v");
+  cis_kv_close(kv);
+}
+
+/* Another client holds the lock the commit needs: the commit gives up at
+ * the call's deadline with CIS_ETIMEOUT, applies nothing, and works once
+ * the lock is gone. */
+static void test_lock_wait_ends_at_deadline(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "lockwait", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "k", "old");
+
+  sqlite3 *db = NULL;
+  PGconn *pg = NULL;
+  if (g.kind == K_SQLITE) {
+    assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  } else {
+    pg = PQconnectdb(g.arg);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    PGresult *r = PQexec(pg, "BEGIN");
+    PQclear(r);
+    const char *params[1] = {nb.tenant};
+    r = PQexecParams(pg,
+                     "SELECT 1 FROM cis_kv_usage WHERE tenant = convert_to($1, 'UTF8') "
+                     "AND skill = convert_to('s', 'UTF8') FOR UPDATE",
+                     1, NULL, params, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+  }
+
+  /* Reads do not wait for the lock. */
+  expect_kv(kv, who, "k", "old");
+
+  cis_kv_txn *t;
+  uint64_t t0 = now_ms();
+  OK(cis_kv_begin(kv, who, 600, &t));
+  OK(cis_kv_set(t, "k", 1, "new", 3));
+  ERR(CIS_ETIMEOUT, cis_kv_commit(t));
+  uint64_t took = now_ms() - t0;
+  if (took < 550 || took > 4000)
+    fail_msg("commit gave up after %llu ms for a 600 ms deadline", (unsigned long long)took);
+
+  if (db) {
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+  } else {
+    PQclear(PQexec(pg, "ROLLBACK"));
+    PQfinish(pg);
+  }
+  expect_kv(kv, who, "k", "old");
+  put(kv, who, "k", "new");
+  expect_kv(kv, who, "k", "new");
+  cis_kv_close(kv);
+}
+
+/* Every backend call can fail: each error comes back typed, the
+ * transaction stays usable, and a failed commit applies nothing. */
+static void test_fault_injection(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "faults", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "base", "1");
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  cis_kv_keys p;
+  uint64_t a, b;
+
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_get(t, "base", 4, &v, &n));
+  MSG_HAS("injected");
+  OK(cis_kv_get(t, "base", 4, &v, &n)); /* the next call works again */
+  cis_kv_free(v);
+  cis_kv_inject_fault(kv, 0, 1, CIS_EKV);
+  ERR(CIS_EKV, cis_kv_set(t, "new", 3, "v", 1)); /* the key's size lookup failed */
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "new", 3, &v, &n)); /* so nothing was recorded */
+  cis_kv_inject_fault(kv, 1, 1, CIS_EKVDOWN);      /* size lookup passes, usage read fails */
+  ERR(CIS_EKVDOWN, cis_kv_set(t, "new", 3, "v", 1));
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "new", 3, &v, &n));
+  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_delete(t, "base", 4));
+  OK(cis_kv_get(t, "base", 4, &v, &n)); /* not deleted */
+  cis_kv_free(v);
+  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
+  assert_null(p.keys);
+  cis_kv_inject_fault(kv, 0, 1, CIS_ENOMEM);
+  ERR(CIS_ENOMEM, cis_kv_usage(t, &a, &b));
+  cis_kv_rollback(t);
+
+  /* Commit: a lost connection before COMMIT is retried once. The calls of
+   * a commit are begin, set..., usage (quota), commit. */
+  for (uint32_t at = 0; at < 5; at++) {
+    char key[16];
+    snprintf(key, sizeof key, "retry%u", at);
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    OK(cis_kv_set(t, key, strlen(key), "a", 1));
+    OK(cis_kv_set(t, "zz", 2, key, strlen(key)));
+    cis_kv_inject_fault(kv, at, 1, CIS_EKVDOWN);
+    OK(cis_kv_commit(t));
+    expect_kv(kv, who, key, "a");
+    expect_kv(kv, who, "zz", key);
+  }
+  /* ... but only once: then nothing is applied. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "gone1", 5, "a", 1));
+  OK(cis_kv_set(t, "gone2", 5, "a", 1));
+  cis_kv_inject_fault(kv, 1, 100, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_commit(t));
+  MSG_HAS("nothing was applied");
+  cis_kv_inject_fault(kv, 0, 0, CIS_OK);
+  expect_gone(kv, who, "gone1");
+  expect_gone(kv, who, "gone2");
+  /* Any other failure mid-commit is not retried, and rolls back the part
+   * already applied (the first set), at every position. */
+  for (uint32_t at = 0; at < 5; at++) {
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    OK(cis_kv_set(t, "half1", 5, "a", 1));
+    OK(cis_kv_set(t, "half2", 5, "a", 1));
+    OK(cis_kv_delete(t, "base", 4));
+    cis_kv_inject_fault(kv, at, 1, CIS_EKV);
+    ERR(CIS_EKV, cis_kv_commit(t));
+    expect_gone(kv, who, "half1");
+    expect_gone(kv, who, "half2");
+    expect_kv(kv, who, "base", "1");
+  }
+  cis_kv_close(kv);
+}
+
+typedef struct thread_arg {
+  cis_kv *kv;                 /* shared store */
+  const cis_principal *who;   /* shared namespace */
+  int id;                     /* thread number */
+  int fails;                  /* calls that failed */
+} thread_arg;
+
+static void *writer(void *p) {
+  thread_arg *a = p;
+  for (int i = 0; i < 15; i++) {
+    char k1[32], k2[32];
+    snprintf(k1, sizeof k1, "t%d-%d-a", a->id, i);
+    snprintf(k2, sizeof k2, "t%d-%d-b", a->id, i);
+    cis_kv_txn *t;
+    if (cis_kv_begin(a->kv, a->who, LONG_MS, &t) != CIS_OK) {
+      a->fails++;
+      continue;
+    }
+    if (cis_kv_set(t, k1, strlen(k1), k2, strlen(k2)) != CIS_OK ||
+        cis_kv_set(t, k2, strlen(k2), k1, strlen(k1)) != CIS_OK) {
+      a->fails++;
+      cis_kv_rollback(t);
+      continue;
+    }
+    if (cis_kv_commit(t) != CIS_OK) a->fails++;
+  }
+  return NULL;
+}
+
+/* One store, four threads, two connections: every commit lands. */
+static void test_threads_share_one_store(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "threads", "s");
+  cis_kv *kv = open_with(NULL, 2, NULL);
+  pthread_t th[4];
+  thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (thread_arg){.kv = kv, .who = who, .id = i};
+    assert_int_equal(pthread_create(&th[i], NULL, writer, &args[i]), 0);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(th[i], NULL);
+    if (args[i].fails) fail_msg("thread %d: %d calls failed", i, args[i].fails);
+  }
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 4 * 15 * 2);
+  expect_kv(kv, who, "t3-14-a", "t3-14-b");
+  cis_kv_close(kv);
+}
+
+typedef struct sleeper_arg {
+  cis_kv *kv;               /* the store whose only connection it holds */
+  const cis_principal *who; /* namespace */
+} sleeper_arg;
+
+static void *slow_get(void *p) {
+  sleeper_arg *a = p;
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  if (cis_kv_begin(a->kv, a->who, LONG_MS, &t) == CIS_OK) {
+    if (cis_kv_get(t, "k", 1, &v, &n) == CIS_OK) cis_kv_free(v);
+    cis_kv_rollback(t);
+  }
+  return NULL;
+}
+
+/* Waits until the other thread sits inside a slow get, holding its
+ * connection. */
+static void wait_for_sleeper(void) {
+  for (int i = 0; i < 1000 && __atomic_load_n(&shim.sleeping, __ATOMIC_SEQ_CST) == 0; i++)
+    usleep(5000);
+  assert_true(__atomic_load_n(&shim.sleeping, __ATOMIC_SEQ_CST) > 0);
+}
+
+/* With every pooled connection busy, a call waits for one only until its
+ * deadline. */
+static void test_pool_wait_ends_at_deadline(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "pool", "s");
+  shim_reset();
+  cis_kv *kv = open_with(NULL, 1, &shim_methods);
+  put(kv, who, "k", "v");
+  shim.get_sleep_ms = 600;
+  sleeper_arg a = {kv, who};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, slow_get, &a), 0);
+  wait_for_sleeper();
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  OK(cis_kv_begin(kv, who, 100, &t));
+  ERR(CIS_ETIMEOUT, cis_kv_get(t, "k", 1, &v, &n));
+  MSG_HAS("busy");
+  cis_kv_rollback(t);
+  pthread_join(th, NULL);
+  shim.get_sleep_ms = 0;
+  expect_kv(kv, who, "k", "v");
+  cis_kv_close(kv);
+
+  /* With two connections, the busy one makes the pool open another; a
+   * failing open is a typed error too, and the pool recovers. */
+  kv = open_with(NULL, 2, &shim_methods);
+  a.kv = kv;
+  shim.get_sleep_ms = 400;
+  assert_int_equal(pthread_create(&th, NULL, slow_get, &a), 0);
+  wait_for_sleeper();
+  shim.get_sleep_ms = 0;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  ERR(CIS_EKVDOWN, cis_kv_get(t, "k", 1, &v, &n));
+  MSG_HAS("connect");
+  OK(cis_kv_get(t, "k", 1, &v, &n));
+  cis_kv_free(v);
+  cis_kv_rollback(t);
+  pthread_join(th, NULL);
+  cis_kv_close(kv);
+}
+
+/* Written in one process, read in another; a process that dies before
+ * or during its commit leaves nothing behind. */
+static void test_durability_across_processes(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "durable", "s");
+  assert_int_equal(run_child("write", nb.tenant), 0);
+  cis_kv *kv = open_kv();
+  for (int i = 0; i < 5; i++) {
+    char k[16], v[16];
+    snprintf(k, sizeof k, "k%d", i);
+    snprintf(v, sizeof v, "v%d", i);
+    expect_kv(kv, who, k, v);
+  }
+  /* Written but never committed: the process exits first. */
+  assert_int_equal(run_child("exit-uncommitted", nb.tenant), 0);
+  expect_gone(kv, who, "uncommitted");
+  /* Killed in the middle of applying a commit (before its third set). */
+  assert_int_equal(run_child("die-mid-commit", nb.tenant), 9);
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "mid%d", i);
+    expect_gone(kv, who, k);
+  }
+  expect_kv(kv, who, "k0", "v0"); /* earlier data intact */
+  /* This process writes, the next one reads. */
+  put(kv, who, "from-parent", "hello child");
+  assert_int_equal(run_child("read", nb.tenant), 0);
+  cis_kv_close(kv);
+}
+
+/* ---------------------------------------------- backend-specific errors */
+
+static void test_sqlite_unusable_files(void **state) {
+  (void)state;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cis_kv *kv = NULL;
+  cfg.spec = "sqlite:/nonexistent-dir/cis/kv.db";
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv));
+  assert_null(kv);
+  MSG_HAS("sqlite");
+  cfg.spec = "sqlite:/proc/self/cis-kv.db"; /* a place no file can be made */
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv));
+
+  char dir[1200];
+  snprintf(dir, sizeof dir, "sqlite:%s.d", g.path);
+  mkdir(dir + 7, 0755);
+  cfg.spec = dir; /* a directory */
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv));
+  rmdir(dir + 7);
+
+  /* A file that is not a database. */
+  char bad[1200];
+  snprintf(bad, sizeof bad, "%s.corrupt", g.path);
+  FILE *f = fopen(bad, "wb");
+  assert_non_null(f);
+  for (int i = 0; i < 8192; i++) fputc((i * 7919) & 0xff, f);
+  fclose(f);
+  char spec[1300];
+  snprintf(spec, sizeof spec, "sqlite:%s", bad);
+  cfg.spec = spec;
+  ERR(CIS_EKV, cis_kv_open(&cfg, &kv));
+  MSG_HAS("not a database");
+  unlink(bad);
+}
+
+/* A database file the store used, overwritten afterwards: opening it
+ * again fails with CIS_EKV instead of reading garbage. */
+static void test_sqlite_corrupted_after_use(void **state) {
+  (void)state;
+  char path[1200], spec[1300];
+  snprintf(path, sizeof path, "%s.later", g.path);
+  unlink(path);
+  snprintf(spec, sizeof spec, "sqlite:%s", path);
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = spec;
+  cis_kv *kv = NULL;
+  OK(cis_kv_open(&cfg, &kv));
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "corrupt", "s");
+  put(kv, who, "k", "v");
+  cis_kv_close(kv);
+  /* Checkpointed into the main file; now overwrite its pages. */
+  FILE *f = fopen(path, "r+b");
+  assert_non_null(f);
+  for (int i = 0; i < 4096 * 3; i++) fputc(0xa5, f);
+  fclose(f);
+  ERR(CIS_EKV, cis_kv_open(&cfg, &kv));
+  unlink(path);
+}
+
+/* An SQLite VFS that forwards to the default one but fails every write
+ * and sync while `faulty.fail` is set: a disk that stopped working. */
+typedef struct faulty_file {
+  sqlite3_file base;  /* our methods */
+  sqlite3_file *real; /* the default VFS's file, right after this struct */
+} faulty_file;
+
+static struct {
+  sqlite3_vfs *real;        /* the default VFS */
+  sqlite3_vfs vfs;          /* the faulty one */
+  sqlite3_io_methods io;    /* its file methods */
+  volatile int fail;        /* fail writes and syncs now */
+} faulty;
+
+#define REAL(f) (((faulty_file *)(f))->real)
+static int ff_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (faulty.fail) return SQLITE_IOERR_WRITE;
+  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n) {
+  if (faulty.fail) return SQLITE_IOERR_TRUNCATE;
+  return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int ff_sync(sqlite3_file *f, int fl) {
+  if (faulty.fail) return SQLITE_IOERR_FSYNC;
+  return REAL(f)->pMethods->xSync(REAL(f), fl);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int ff_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int ff_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int ff_check(sqlite3_file *f, int *o) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o); }
+static int ff_fcntl(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int ff_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int ff_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int ff_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp) {
+  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
+}
+static int ff_shmlock(sqlite3_file *f, int o, int n, int fl) {
+  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void ff_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int ff_shmunmap(sqlite3_file *f, int d) { return REAL(f)->pMethods->xShmUnmap(REAL(f), d); }
+#undef REAL
+
+static int ff_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *out) {
+  (void)v;
+  faulty_file *ff = (faulty_file *)f;
+  ff->real = (sqlite3_file *)(ff + 1);
+  int rc = faulty.real->xOpen(faulty.real, name, ff->real, flags, out);
+  ff->base.pMethods = rc == SQLITE_OK && ff->real->pMethods ? &faulty.io : NULL;
+  return rc;
+}
+
+static void faulty_install(void) {
+  faulty.real = sqlite3_vfs_find(NULL);
+  faulty.vfs = *faulty.real;
+  faulty.vfs.zName = "cis-test-faulty";
+  faulty.vfs.szOsFile = (int)sizeof(faulty_file) + faulty.real->szOsFile;
+  faulty.vfs.xOpen = ff_open;
+  faulty.vfs.pNext = NULL;
+  faulty.io = (sqlite3_io_methods){
+      .iVersion = 2, .xClose = ff_close, .xRead = ff_read, .xWrite = ff_write,
+      .xTruncate = ff_truncate, .xSync = ff_sync, .xFileSize = ff_size, .xLock = ff_lock,
+      .xUnlock = ff_unlock, .xCheckReservedLock = ff_check, .xFileControl = ff_fcntl,
+      .xSectorSize = ff_sector, .xDeviceCharacteristics = ff_dev, .xShmMap = ff_shmmap,
+      .xShmLock = ff_shmlock, .xShmBarrier = ff_shmbarrier, .xShmUnmap = ff_shmunmap};
+  assert_int_equal(sqlite3_vfs_register(&faulty.vfs, 1), SQLITE_OK);
+}
+
+/* The disk fails under an open store: the commit fails with CIS_EKVDOWN
+ * and applies nothing, the process goes on, and once the disk works again
+ * the committed data is intact. */
+static void test_sqlite_disk_io_error(void **state) {
+  (void)state;
+  char path[1200], spec[1300];
+  snprintf(path, sizeof path, "%s.io", g.path);
+  unlink(path);
+  snprintf(spec, sizeof spec, "sqlite:%s", path);
+  faulty_install();
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = spec;
+  cis_kv *kv = NULL;
+  OK(cis_kv_open(&cfg, &kv));
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "io", "s");
+  put(kv, who, "kept", "1");
+
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "lost1", 5, "v", 1));
+  OK(cis_kv_set(t, "lost2", 5, "v", 1));
+  OK(cis_kv_set(t, "kept", 4, "changed", 7));
+  faulty.fail = 1;
+  ERR(CIS_EKVDOWN, cis_kv_commit(t));
+  MSG_HAS("I/O");
+  faulty.fail = 0;
+  expect_kv(kv, who, "kept", "1");
+  expect_gone(kv, who, "lost1");
+  expect_gone(kv, who, "lost2");
+  put(kv, who, "after", "2"); /* and the store works again */
+  expect_kv(kv, who, "after", "2");
+  cis_kv_close(kv);
+  sqlite3_vfs_unregister(&faulty.vfs);
+  assert_ptr_equal(sqlite3_vfs_find(NULL), faulty.real);
+  unlink(path);
+}
+
+static void test_postgres_unreachable_or_misconfigured(void **state) {
+  (void)state;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cis_kv *kv = NULL;
+  cfg.spec = "postgres:host=127.0.0.1 port=1 dbname=none";
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv)); /* connection refused */
+  assert_null(kv);
+  MSG_HAS("postgres");
+  cfg.spec = "postgres:host=127.0.0.1 port= = =";
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+
+  /* A wrong password: refused, and the message does not echo it. */
+  char spec[2300];
+  const char *pw = strstr(g.arg, "password=");
+  assert_non_null(pw);
+  snprintf(spec, sizeof spec, "postgres:%.*spassword=wrong-secret-xyz%s", (int)(pw - g.arg), g.arg,
+           strchr(pw, ' ') ? strchr(pw, ' ') : "");
+  cfg.spec = spec;
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv));
+  MSG_HAS("password");
+  assert_null(strstr(cis_kv_errmsg(NULL), "wrong-secret-xyz"));
+
+  /* The URI form reaches the same server. */
+  char host[64] = "", port[16] = "", pass[128] = "";
+  const char *p = strstr(g.arg, "port=");
+  assert_non_null(p);
+  sscanf(p, "port=%15s", port);
+  sscanf(pw, "password=%127s", pass);
+  p = strstr(g.arg, "host=");
+  sscanf(p, "host=%63s", host);
+  snprintf(spec, sizeof spec, "postgresql://postgres:%s@%s:%s/postgres", pass, host, port);
+  cfg.spec = spec;
+  OK(cis_kv_open(&cfg, &kv));
+  cis_kv_close(kv);
+}
+
+/* ------------------------------------------------------- a dead database */
+
+/* The server restarts between two calls: the pooled connection is stale,
+ * and the next call reconnects without an error. */
+static void test_pg_restart_between_calls(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "restart", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "a", "1");
+  pg_ctl("restart");
+  expect_kv(kv, who, "a", "1");
+  pg_ctl("restart");
+  put(kv, who, "b", "2");
+  expect_kv(kv, who, "b", "2");
+  cis_kv_close(kv);
+}
+
+/* The server is down: every call fails with CIS_EKVDOWN, the process goes
+ * on, and after a restart the committed data is there and the failed call
+ * left nothing. */
+static void test_pg_server_down(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "down", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "committed", "yes");
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  cis_kv_keys p;
+  uint64_t a, b;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "committed", 9, "changed", 7));
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "b%d", i);
+    OK(cis_kv_set(t, k, strlen(k), "v", 1));
+  }
+  pg_ctl("stop");
+  ERR(CIS_EKVDOWN, cis_kv_commit(t));
+  MSG_HAS("nothing was applied");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  ERR(CIS_EKVDOWN, cis_kv_get(t, "committed", 9, &v, &n));
+  ERR(CIS_EKVDOWN, cis_kv_set(t, "new", 3, "v", 1));
+  ERR(CIS_EKVDOWN, cis_kv_delete(t, "committed", 9));
+  ERR(CIS_EKVDOWN, cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
+  ERR(CIS_EKVDOWN, cis_kv_usage(t, &a, &b));
+  cis_kv_rollback(t); /* the guest's call ends; rollback cannot fail */
+  cis_kv *kv2 = NULL;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = g.spec;
+  ERR(CIS_EKVDOWN, cis_kv_open(&cfg, &kv2));
+  assert_null(kv2);
+
+  pg_ctl("restart");
+  expect_kv(kv, who, "committed", "yes");
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "b%d", i);
+    expect_gone(kv, who, k);
+  }
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 1);
+  cis_kv_close(kv);
+}
+
+/* The server crashes in the middle of a commit (before its third write):
+ * the commit fails with CIS_EKVDOWN and, after the restart, none of its
+ * writes exist. When it crashes right after COMMIT returned, all exist. */
+static void test_pg_crash_mid_commit(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "crash", "s");
+  shim_reset();
+  cis_kv *kv = open_with(NULL, 0, &shim_methods);
+  put(kv, who, "before", "1");
+  shim.sets = 0;
+  shim.act_at_set = 3;
+  shim.action = pg_kill_action;
+  cis_kv_txn *t;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "c%d", i);
+    OK(cis_kv_set(t, k, strlen(k), "v", 1));
+  }
+  ERR(CIS_EKVDOWN, cis_kv_commit(t));
+  shim.act_at_set = 0;
+  pg_ctl("restart");
+  int present = 0;
+  char buf[16];
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "c%d", i);
+    if (get_str(kv, who, k, buf, sizeof buf) == CIS_OK) present++;
+  }
+  assert_int_equal(present, 0);
+  expect_kv(kv, who, "before", "1");
+
+  shim.act_after_commit = true;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "d%d", i);
+    OK(cis_kv_set(t, k, strlen(k), "v", 1));
+  }
+  OK(cis_kv_commit(t));
+  shim.act_after_commit = false;
+  pg_ctl("restart");
+  for (int i = 0; i < 5; i++) {
+    char k[16];
+    snprintf(k, sizeof k, "d%d", i);
+    expect_kv(kv, who, k, "v");
+  }
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 6);
+  cis_kv_close(kv);
+}
+
+/* ------------------------------------------------------------ the child */
+
+static void child_exit_action(void) { _exit(9); }
+
+/* What a child process does: write, write without committing, die in the
+ * middle of a commit, or read what the parent wrote. */
+static int child_main(const char *action, const char *tenant) {
+  const char *mode = getenv("CIS_KV_TEST_MODE"), *spec = getenv("CIS_KV_TEST_SPEC");
+  const char *arg = getenv("CIS_KV_TEST_ARG"), *kind = getenv("CIS_KV_TEST_KIND");
+  if (!mode || !spec || !arg || !kind) return 2;
+  g.kind = strcmp(kind, "sqlite") == 0 ? K_SQLITE : K_POSTGRES;
+  shim_reset();
+  bool use_shim = strcmp(mode, "custom") == 0 || strcmp(action, "die-mid-commit") == 0;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = use_shim ? arg : spec;
+  cfg.methods = use_shim ? &shim_methods : NULL;
+  cis_kv *kv = NULL;
+  if (cis_kv_open(&cfg, &kv) != CIS_OK) {
+    fprintf(stderr, "child: open: %s\n", cis_kv_errmsg(NULL));
+    return 3;
+  }
+  cis_principal who = {tenant, "s"};
+  cis_kv_txn *t;
+  if (cis_kv_begin(kv, &who, LONG_MS, &t) != CIS_OK) return 4;
+  if (strcmp(action, "write") == 0) {
+    for (int i = 0; i < 5; i++) {
+      char k[16], v[16];
+      snprintf(k, sizeof k, "k%d", i);
+      snprintf(v, sizeof v, "v%d", i);
+      if (cis_kv_set(t, k, strlen(k), v, strlen(v)) != CIS_OK) return 5;
+    }
+    if (cis_kv_commit(t) != CIS_OK) return 6;
+  } else if (strcmp(action, "exit-uncommitted") == 0) {
+    if (cis_kv_set(t, "uncommitted", 11, "v", 1) != CIS_OK) return 5;
+    _exit(0); /* no commit, no clean-up: the process just ends */
+  } else if (strcmp(action, "die-mid-commit") == 0) {
+    for (int i = 0; i < 5; i++) {
+      char k[16];
+      snprintf(k, sizeof k, "mid%d", i);
+      if (cis_kv_set(t, k, strlen(k), "v", 1) != CIS_OK) return 5;
+    }
+    shim.act_at_set = 3;
+    shim.action = child_exit_action;
+    cis_kv_commit(t);
+    return 7; /* not reached */
+  } else if (strcmp(action, "read") == 0) {
+    char buf[64];
+    size_t n = 0;
+    if (cis_kv_get_into(t, "from-parent", 11, buf, sizeof buf, &n) != CIS_OK) return 8;
+    if (n != 11 || memcmp(buf, "hello child", 11) != 0) return 9;
+    cis_kv_rollback(t);
+  } else {
+    return 2;
+  }
+  cis_kv_close(kv);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+/* Reads the connection string the harness wrote; 77 (skip) when missing
+ * unless CI=true. */
+static int read_connstr(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) {
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0) {
+      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
+      return 1;
+    }
+    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n",
+            file);
+    return 77;
+  }
+  if (!fgets(g.arg, sizeof g.arg, f)) g.arg[0] = '\0';
+  fclose(f);
+  g.arg[strcspn(g.arg, "\r\n")] = '\0';
+  if (!g.arg[0]) return 1;
+  snprintf(g.spec, sizeof g.spec, "postgres:%s", g.arg);
+  return 0;
+}
+
+static void sqlite_file(const char *dir) {
+  mkdir(dir, 0755);
+  snprintf(g.path, sizeof g.path, "%s/kv-%s.db", dir, g.mode);
+  char p[1100];
+  unlink(g.path);
+  snprintf(p, sizeof p, "%s-wal", g.path);
+  unlink(p);
+  snprintf(p, sizeof p, "%s-shm", g.path);
+  unlink(p);
+  snprintf(g.arg, sizeof g.arg, "%s", g.path);
+  snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "child") == 0) return child_main(argv[2], argv[3]);
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s sqlite|custom WORKDIR | postgres CONNSTR_FILE | pgdown DIR PG_SH\n",
+            argv[0]);
+    return 2;
+  }
+  g.mode = argv[1];
+  snprintf(g.run, sizeof g.run, "%s%ld-%ld", g.mode, (long)getpid(), (long)time(NULL) % 100000);
+
+  const struct CMUnitTest common[] = {
+      cmocka_unit_test(test_set_get_delete_overwrite),
+      cmocka_unit_test(test_binary_keys_and_values),
+      cmocka_unit_test(test_missing_key),
+      cmocka_unit_test(test_get_into_buffer_sizes),
+      cmocka_unit_test(test_limit_key_and_value_bytes),
+      cmocka_unit_test(test_limit_max_keys),
+      cmocka_unit_test(test_limit_max_bytes),
+      cmocka_unit_test(test_limit_rechecked_at_commit),
+      cmocka_unit_test(test_limit_lowered_quota_allows_shrinking),
+      cmocka_unit_test(test_namespace_isolation),
+      cmocka_unit_test(test_commit_and_rollback),
+      cmocka_unit_test(test_list_prefix_and_cursor),
+      cmocka_unit_test(test_invalid_arguments),
+      cmocka_unit_test(test_deadline),
+      cmocka_unit_test(test_lock_wait_ends_at_deadline),
+      cmocka_unit_test(test_fault_injection),
+      cmocka_unit_test(test_threads_share_one_store),
+      cmocka_unit_test(test_pool_wait_ends_at_deadline),
+      cmocka_unit_test(test_durability_across_processes),
+  };
+  const struct CMUnitTest sqlite_only[] = {
+      cmocka_unit_test(test_sqlite_unusable_files),
+      cmocka_unit_test(test_sqlite_corrupted_after_use),
+      cmocka_unit_test(test_sqlite_disk_io_error),
+  };
+  const struct CMUnitTest postgres_only[] = {
+      cmocka_unit_test(test_postgres_unreachable_or_misconfigured),
+  };
+  const struct CMUnitTest pgdown[] = {
+      cmocka_unit_test(test_pg_restart_between_calls),
+      cmocka_unit_test(test_pg_server_down),
+      cmocka_unit_test(test_pg_crash_mid_commit),
+  };
+
+  int failed = 0;
+  if (strcmp(g.mode, "sqlite") == 0 || strcmp(g.mode, "custom") == 0) {
+    g.kind = K_SQLITE;
+    sqlite_file(argv[2]);
+    if (strcmp(g.mode, "custom") == 0) {
+      shim_reset();
+      g.methods = &shim_methods;
+    }
+    failed += cmocka_run_group_tests_name(g.mode, common, NULL, NULL);
+    if (!g.methods) failed += cmocka_run_group_tests_name("sqlite files", sqlite_only, NULL, NULL);
+  } else if (strcmp(g.mode, "postgres") == 0) {
+    g.kind = K_POSTGRES;
+    int rc = read_connstr(argv[2]);
+    if (rc) return rc;
+    failed += cmocka_run_group_tests_name("postgres", common, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgres connections", postgres_only, NULL, NULL);
+  } else if (strcmp(g.mode, "pgdown") == 0 && argc == 4) {
+    g.kind = K_POSTGRES;
+    snprintf(g.pgdir, sizeof g.pgdir, "%s", argv[2]);
+    snprintf(g.pgsh, sizeof g.pgsh, "%s", argv[3]);
+    char file[1100];
+    snprintf(file, sizeof file, "%s/connstr", g.pgdir);
+    int rc = read_connstr(file);
+    if (rc) return rc;
+    failed += cmocka_run_group_tests_name("postgres down", pgdown, NULL, NULL);
+  } else {
+    fprintf(stderr, "unknown mode %s\n", g.mode);
+    return 2;
+  }
+  return failed ? 1 : 0;
+}
