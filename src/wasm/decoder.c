@@ -1,0 +1,908 @@
+/*
+ * This file implements the WebAssembly 2.0 binary decoder: LEB128 readers
+ * with the spec's overlong and range checks, every section into the
+ * cis__module format of module.h, UTF-8 checks of names, section order and
+ * size checks, the lenient custom "name" section, and an opcode-by-opcode
+ * scan of every function body so that everything malformed is reported
+ * here, with the spec's wording and the byte offset.
+ *
+ * Hostile input: vector counts are checked against the bytes that remain
+ * before anything is allocated, and nothing recurses on input depth.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm/module.h"
+
+/* ----------------------------------------------------------------- LEB128 */
+
+/* Reads an unsigned LEB128 of at most `bits` bits. Returns 0 on success,
+ * 1 on overrun, 2 when too long, 3 when too large. */
+static int leb_u(const uint8_t **pp, const uint8_t *end, unsigned bits, uint64_t *out) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  unsigned shift = 0, maxbytes = (bits + 6) / 7;
+  for (unsigned i = 0;; i++) {
+    if (p >= end) return 1;
+    uint8_t b = *p++;
+    if (i == maxbytes - 1) {
+      if (b & 0x80) return 2;
+      unsigned used = bits - shift; /* bits the last byte may carry */
+      if (used < 7 && (b >> used) != 0) return 3;
+      v |= (uint64_t)b << shift;
+      break;
+    }
+    v |= (uint64_t)(b & 0x7f) << shift;
+    shift += 7;
+    if (!(b & 0x80)) break;
+  }
+  *out = v;
+  *pp = p;
+  return 0;
+}
+
+static int leb_s(const uint8_t **pp, const uint8_t *end, unsigned bits, int64_t *out) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  unsigned shift = 0, maxbytes = (bits + 6) / 7;
+  uint8_t b = 0;
+  for (unsigned i = 0;; i++) {
+    if (p >= end) return 1;
+    b = *p++;
+    if (i == maxbytes - 1) {
+      if (b & 0x80) return 2;
+      unsigned used = bits - shift; /* value bits in this byte, sign included */
+      if (used < 7) {
+        /* The unused high bits must repeat the sign bit. */
+        uint8_t sign = (b >> (used - 1)) & 1;
+        uint8_t rest = (uint8_t)(b >> used) & (uint8_t)((1u << (7 - used)) - 1);
+        if (rest != (sign ? (uint8_t)((1u << (7 - used)) - 1) : 0)) return 3;
+      }
+      v |= (uint64_t)(b & 0x7f) << shift;
+      shift += 7;
+      break;
+    }
+    v |= (uint64_t)(b & 0x7f) << shift;
+    shift += 7;
+    if (!(b & 0x80)) break;
+  }
+  if (shift < 64 && (b & 0x40)) v |= ~0ull << shift;
+  *out = (int64_t)v;
+  *pp = p;
+  return 0;
+}
+
+bool cis__read_u32(const uint8_t **p, const uint8_t *end, uint32_t *out) {
+  uint64_t v;
+  if (leb_u(p, end, 32, &v)) return false;
+  *out = (uint32_t)v;
+  return true;
+}
+bool cis__read_s32(const uint8_t **p, const uint8_t *end, int32_t *out) {
+  int64_t v;
+  if (leb_s(p, end, 32, &v)) return false;
+  *out = (int32_t)v;
+  return true;
+}
+bool cis__read_s33(const uint8_t **p, const uint8_t *end, int64_t *out) { return leb_s(p, end, 33, out) == 0; }
+bool cis__read_s64(const uint8_t **p, const uint8_t *end, int64_t *out) { return leb_s(p, end, 64, out) == 0; }
+
+/* ----------------------------------------------------------------- reader */
+
+typedef struct rd {
+  const uint8_t *p;     /* next byte */
+  const uint8_t *end;   /* end of the current region */
+  const uint8_t *base;  /* start of the binary, for offsets */
+  bool whole;           /* the region is the whole binary (else a section/body) */
+  cis__diag *d;         /* where errors go */
+} rd;
+
+static bool fail_at(rd *r, const uint8_t *at, cis_result code, const char *msg) {
+  if (r->d->code == CIS_OK) {
+    r->d->code = code;
+    r->d->offset = (size_t)(at - r->base);
+    snprintf(r->d->msg, sizeof r->d->msg, "%s (at 0x%zx)", msg, r->d->offset);
+  }
+  return false;
+}
+static bool fail(rd *r, cis_result code, const char *msg) { return fail_at(r, r->p, code, msg); }
+
+static bool eof(rd *r) {
+  return fail(r, CIS_EEOF, r->whole ? "unexpected end" : "unexpected end of section or function");
+}
+
+static bool u8(rd *r, uint8_t *out) {
+  if (r->p >= r->end) return eof(r);
+  *out = *r->p++;
+  return true;
+}
+
+static bool leb_err(rd *r, int e) {
+  if (e == 1) return eof(r);
+  if (e == 2) return fail(r, CIS_ELEB, "integer representation too long");
+  return fail(r, CIS_ELEB, "integer too large");
+}
+
+static bool u32(rd *r, uint32_t *out) {
+  uint64_t v;
+  int e = leb_u(&r->p, r->end, 32, &v);
+  if (e) return leb_err(r, e);
+  *out = (uint32_t)v;
+  return true;
+}
+
+static bool s32(rd *r, int32_t *out) {
+  int64_t v;
+  int e = leb_s(&r->p, r->end, 32, &v);
+  if (e) return leb_err(r, e);
+  *out = (int32_t)v;
+  return true;
+}
+
+static bool s33(rd *r, int64_t *out) {
+  int e = leb_s(&r->p, r->end, 33, out);
+  return e ? leb_err(r, e) : true;
+}
+
+static bool s64(rd *r, int64_t *out) {
+  int e = leb_s(&r->p, r->end, 64, out);
+  return e ? leb_err(r, e) : true;
+}
+
+static bool skip(rd *r, size_t n) {
+  if ((size_t)(r->end - r->p) < n) return eof(r);
+  r->p += n;
+  return true;
+}
+
+/* A vector count: each item takes at least min_item bytes, so a count the
+ * remaining bytes cannot hold is refused before any allocation. */
+static bool count(rd *r, uint32_t *n, size_t min_item) {
+  if (!u32(r, n)) return false;
+  if (min_item && (uint64_t)*n * min_item > (uint64_t)(r->end - r->p))
+    return r->whole ? fail(r, CIS_EEOF, "unexpected end") : fail(r, CIS_EEOF, "length out of bounds");
+  return true;
+}
+
+static bool utf8_ok(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+    else return false;
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+static bool name(rd *r, const char **s, uint32_t *len) {
+  if (!u32(r, len)) return false;
+  if (*len > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, r->whole ? "unexpected end" : "length out of bounds");
+  if (!utf8_ok(r->p, *len)) return fail(r, CIS_EUTF8, "malformed UTF-8 encoding");
+  *s = (const char *)r->p;
+  r->p += *len;
+  return true;
+}
+
+static bool valtype(rd *r, uint8_t *t) {
+  const uint8_t *at = r->p;
+  if (!u8(r, t)) return false;
+  switch (*t) {
+  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64: case CIS__FUNCREF: case CIS__EXTERNREF:
+    return true;
+  default: return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
+  }
+}
+
+static bool reftype(rd *r, uint8_t *t) {
+  const uint8_t *at = r->p;
+  if (!u8(r, t)) return false;
+  if (*t != CIS__FUNCREF && *t != CIS__EXTERNREF) return fail_at(r, at, CIS_EMALFORMED, "malformed reference type");
+  return true;
+}
+
+static bool limits(rd *r, cis__limits *l) {
+  const uint8_t *at = r->p;
+  uint8_t flag;
+  if (!u8(r, &flag)) return false;
+  if (flag > 1) return fail_at(r, at, CIS_ELEB, "integer too large");
+  l->has_max = flag == 1;
+  if (!u32(r, &l->min)) return false;
+  l->max = 0;
+  if (l->has_max && !u32(r, &l->max)) return false;
+  return true;
+}
+
+static bool tabletype(rd *r, cis__tabletype *t) { return reftype(r, &t->elem) && limits(r, &t->limits); }
+
+static bool globaltype(rd *r, cis__globaltype *g) {
+  uint8_t mut;
+  if (!valtype(r, &g->type)) return false;
+  const uint8_t *at = r->p;
+  if (!u8(r, &mut)) return false;
+  if (mut > 1) return fail_at(r, at, CIS_EMALFORMED, "malformed mutability");
+  g->mutable_ = mut == 1;
+  return true;
+}
+
+/* ------------------------------------------------------ instruction scan */
+
+/* Set when code uses a data index (memory.init, data.drop) while there is
+ * no data count section: malformed only if a data section follows (without
+ * one the index is simply unknown, a validation error). */
+static _Thread_local bool tl_uses_data_without_count;
+
+/* Skips the immediates of one instruction (opcode already read). Used for
+ * function bodies and constant expressions. depth tracks block nesting. */
+static bool scan_instr(rd *r, uint8_t op, const uint8_t *at, bool has_datacount, int64_t *depth) {
+  uint32_t x;
+  int64_t bt;
+  int32_t i32;
+  int64_t i64;
+  uint8_t b;
+  switch (op) {
+  case 0x00: case 0x01: case 0x0f: case 0x1a: case 0x1b: case 0xd1: return true;
+  case 0x02: case 0x03: case 0x04:
+    if (!s33(r, &bt)) return false;
+    if (bt < 0 && bt != -64 && !(bt >= -17 && bt <= -1 && (0x80 + bt == CIS__I32 || 0x80 + bt == CIS__I64 ||
+                                                           0x80 + bt == CIS__F32 || 0x80 + bt == CIS__F64 ||
+                                                           0x80 + bt == CIS__FUNCREF || 0x80 + bt == CIS__EXTERNREF)))
+      return fail_at(r, at + 1, CIS_EMALFORMED, "malformed value type");
+    (*depth)++;
+    return true;
+  case 0x05: return true;
+  case 0x0b: (*depth)--; return true;
+  case 0x0c: case 0x0d: case 0x10: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
+  case 0xd2:
+    return u32(r, &x);
+  case 0x0e: {
+    uint32_t n;
+    if (!count(r, &n, 1)) return false;
+    for (uint32_t i = 0; i <= n; i++)
+      if (!u32(r, &x)) return false;
+    return true;
+  }
+  case 0x11: return u32(r, &x) && u32(r, &x);
+  case 0x1c: {
+    uint32_t n;
+    if (!count(r, &n, 1)) return false;
+    for (uint32_t i = 0; i < n; i++)
+      if (!valtype(r, &b)) return false;
+    return true;
+  }
+  case 0x3f: case 0x40:
+    if (!u8(r, &b)) return false;
+    if (b != 0) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+    return true;
+  case 0x41: return s32(r, &i32);
+  case 0x42: return s64(r, &i64);
+  case 0x43: return skip(r, 4);
+  case 0x44: return skip(r, 8);
+  case 0xd0: return reftype(r, &b);
+  case 0xfc: {
+    if (!u32(r, &x)) return false;
+    switch (x) {
+    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: return true;
+    case 8:
+      if (!has_datacount) tl_uses_data_without_count = true;
+      if (!u32(r, &x) || !u8(r, &b)) return false;
+      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+      return true;
+    case 9:
+      if (!has_datacount) tl_uses_data_without_count = true;
+      return u32(r, &x);
+    case 10:
+      if (!u8(r, &b)) return false;
+      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+      if (!u8(r, &b)) return false;
+      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+      return true;
+    case 11:
+      if (!u8(r, &b)) return false;
+      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+      return true;
+    case 12: case 14: return u32(r, &x) && u32(r, &x);
+    case 13: case 15: case 16: case 17: return u32(r, &x);
+    default: return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+    }
+  }
+  default:
+    if (op >= 0x28 && op <= 0x3e) { /* memarg */
+      if (!u32(r, &x)) return false;
+      if (x >= 32) return fail_at(r, at + 1, CIS_EMALFORMED, "malformed memop flags");
+      return u32(r, &x);
+    }
+    if (op >= 0x45 && op <= 0xc4) return true;
+    return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+  }
+}
+
+/* Reads a constant expression up to and including its end. */
+static bool expr(rd *r, cis__expr *e, bool has_datacount) {
+  const uint8_t *start = r->p;
+  int64_t depth = 0;
+  for (;;) {
+    const uint8_t *at = r->p;
+    uint8_t op;
+    if (!u8(r, &op)) return false;
+    if (!scan_instr(r, op, at, has_datacount, &depth)) return false;
+    if (op == 0x0b && depth < 0) break;
+  }
+  e->code = start;
+  e->len = (uint32_t)(r->p - start);
+  return true;
+}
+
+/* --------------------------------------------------------------- sections */
+
+static bool sec_type(rd *r, cis__module *m) {
+  uint32_t n;
+  if (!count(r, &n, 3)) return false;
+  if (n > CIS__MAX_TYPES) return fail(r, CIS_EMALFORMED, "too many types");
+  m->types = calloc(n ? n : 1, sizeof *m->types);
+  if (!m->types) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *at = r->p;
+    uint8_t form;
+    if (!u8(r, &form)) return false;
+    if (form != 0x60) return fail_at(r, at, CIS_EMALFORMED, "integer representation too long");
+    uint32_t np, nr;
+    if (!count(r, &np, 1)) return false;
+    if (np > CIS__MAX_PARAMS) return fail(r, CIS_EMALFORMED, "too many parameters");
+    const uint8_t *pstart = r->p;
+    uint8_t t;
+    for (uint32_t k = 0; k < np; k++)
+      if (!valtype(r, &t)) return false;
+    if (!count(r, &nr, 1)) return false;
+    if (nr > CIS__MAX_RESULTS) return fail(r, CIS_EMALFORMED, "too many results");
+    const uint8_t *rstart = r->p;
+    for (uint32_t k = 0; k < nr; k++)
+      if (!valtype(r, &t)) return false;
+    uint8_t *types = malloc((size_t)np + nr + 1);
+    if (!types) return fail(r, CIS_ENOMEM, "out of memory");
+    memcpy(types, pstart, np);
+    memcpy(types + np, rstart, nr);
+    m->types[i] = (cis__functype){np, nr, types};
+    m->ntypes = i + 1;
+  }
+  return true;
+}
+
+static bool sec_import(rd *r, cis__module *m) {
+  uint32_t n;
+  if (!count(r, &n, 4)) return false;
+  m->imports = calloc(n ? n : 1, sizeof *m->imports);
+  if (!m->imports) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    cis__import *im = &m->imports[i];
+    if (!name(r, &im->module, &im->module_len) || !name(r, &im->name, &im->name_len)) return false;
+    const uint8_t *at = r->p;
+    if (!u8(r, &im->kind)) return false;
+    switch (im->kind) {
+    case CIS_EXTERN_FUNC: if (!u32(r, &im->desc.type_idx)) return false; m->nfunc_imports++; break;
+    case CIS_EXTERN_TABLE: if (!tabletype(r, &im->desc.table)) return false; m->ntable_imports++; break;
+    case CIS_EXTERN_MEMORY: if (!limits(r, &im->desc.memory)) return false; m->nmemory_imports++; break;
+    case CIS_EXTERN_GLOBAL: if (!globaltype(r, &im->desc.global)) return false; m->nglobal_imports++; break;
+    default: return fail_at(r, at, CIS_EMALFORMED, "malformed import kind");
+    }
+    m->nimports = i + 1;
+  }
+  return true;
+}
+
+static bool sec_function(rd *r, cis__module *m, uint32_t **decl, uint32_t *ndecl) {
+  uint32_t n;
+  if (!count(r, &n, 1)) return false;
+  if ((uint64_t)n + m->nfunc_imports > CIS__MAX_FUNCS) return fail(r, CIS_EMALFORMED, "too many functions");
+  *decl = malloc(((size_t)n + 1) * sizeof **decl);
+  if (!*decl) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++)
+    if (!u32(r, &(*decl)[i])) return false;
+  *ndecl = n;
+  return true;
+}
+
+static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n) {
+  if (!count(r, n, 3)) return false;
+  *out = calloc(*n ? *n : 1, sizeof **out);
+  if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < *n; i++)
+    if (!tabletype(r, &(*out)[i])) return false;
+  return true;
+}
+
+static bool sec_memory(rd *r, cis__limits **out, uint32_t *n) {
+  if (!count(r, n, 2)) return false;
+  *out = calloc(*n ? *n : 1, sizeof **out);
+  if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < *n; i++)
+    if (!limits(r, &(*out)[i])) return false;
+  return true;
+}
+
+static bool sec_global(rd *r, cis__global **out, uint32_t *n, bool has_dc) {
+  if (!count(r, n, 3)) return false;
+  *out = calloc(*n ? *n : 1, sizeof **out);
+  if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < *n; i++)
+    if (!globaltype(r, &(*out)[i].type) || !expr(r, &(*out)[i].init, has_dc)) return false;
+  return true;
+}
+
+static bool sec_export(rd *r, cis__module *m) {
+  uint32_t n;
+  if (!count(r, &n, 3)) return false;
+  m->exports = calloc(n ? n : 1, sizeof *m->exports);
+  if (!m->exports) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    cis__export *e = &m->exports[i];
+    if (!name(r, &e->name, &e->name_len)) return false;
+    const uint8_t *at = r->p;
+    if (!u8(r, &e->kind)) return false;
+    if (e->kind > 3) return fail_at(r, at, CIS_EMALFORMED, "malformed export kind");
+    if (!u32(r, &e->index)) return false;
+    m->nexports = i + 1;
+  }
+  return true;
+}
+
+static bool func_indices(rd *r, cis__elem *e) {
+  if (!count(r, &e->count, 1)) return false;
+  e->funcs = malloc(((size_t)e->count + 1) * sizeof *e->funcs);
+  if (!e->funcs) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < e->count; i++)
+    if (!u32(r, &e->funcs[i])) return false;
+  return true;
+}
+
+static bool elem_exprs(rd *r, cis__elem *e, bool has_dc) {
+  if (!count(r, &e->count, 2)) return false;
+  e->exprs = calloc((size_t)e->count + 1, sizeof *e->exprs);
+  if (!e->exprs) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < e->count; i++)
+    if (!expr(r, &e->exprs[i], has_dc)) return false;
+  return true;
+}
+
+static bool elemkind(rd *r) {
+  const uint8_t *at = r->p;
+  uint8_t k;
+  if (!u8(r, &k)) return false;
+  if (k != 0) return fail_at(r, at, CIS_EMALFORMED, "malformed element kind");
+  return true;
+}
+
+static bool sec_elem(rd *r, cis__module *m, bool has_dc) {
+  uint32_t n;
+  if (!count(r, &n, 2)) return false;
+  m->elems = calloc(n ? n : 1, sizeof *m->elems);
+  if (!m->elems) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    cis__elem *e = &m->elems[i];
+    m->nelems = i + 1;
+    const uint8_t *at = r->p;
+    uint32_t flags;
+    if (!u32(r, &flags)) return false;
+    e->type = CIS__FUNCREF;
+    switch (flags) {
+    case 0: e->mode = CIS__SEG_ACTIVE; if (!expr(r, &e->offset, has_dc) || !func_indices(r, e)) return false; break;
+    case 1: e->mode = CIS__SEG_PASSIVE; if (!elemkind(r) || !func_indices(r, e)) return false; break;
+    case 2:
+      e->mode = CIS__SEG_ACTIVE;
+      if (!u32(r, &e->table) || !expr(r, &e->offset, has_dc) || !elemkind(r) || !func_indices(r, e)) return false;
+      break;
+    case 3: e->mode = CIS__SEG_DECLARATIVE; if (!elemkind(r) || !func_indices(r, e)) return false; break;
+    case 4: e->mode = CIS__SEG_ACTIVE; if (!expr(r, &e->offset, has_dc) || !elem_exprs(r, e, has_dc)) return false; break;
+    case 5: e->mode = CIS__SEG_PASSIVE; if (!reftype(r, &e->type) || !elem_exprs(r, e, has_dc)) return false; break;
+    case 6:
+      e->mode = CIS__SEG_ACTIVE;
+      if (!u32(r, &e->table) || !expr(r, &e->offset, has_dc) || !reftype(r, &e->type) || !elem_exprs(r, e, has_dc))
+        return false;
+      break;
+    case 7: e->mode = CIS__SEG_DECLARATIVE; if (!reftype(r, &e->type) || !elem_exprs(r, e, has_dc)) return false; break;
+    default: return fail_at(r, at, CIS_EMALFORMED, "malformed elements segment kind");
+    }
+  }
+  return true;
+}
+
+static bool sec_code(rd *r, cis__module *m, bool has_dc) {
+  uint32_t n;
+  if (!count(r, &n, 2)) return false;
+  if (n != m->nfuncs - m->nfunc_imports)
+    return fail(r, CIS_EMALFORMED, "function and code section have inconsistent lengths");
+  m->codes = calloc(n ? n : 1, sizeof *m->codes);
+  if (!m->codes) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    cis__code *c = &m->codes[i];
+    m->ncodes = i + 1;
+    uint32_t size;
+    if (!u32(r, &size)) return false;
+    if (size > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, "unexpected end of section or function");
+    rd b = {r->p, r->p + size, r->base, false, r->d};
+    r->p += size;
+    uint32_t ngroups;
+    if (!count(&b, &ngroups, 2)) return false;
+    /* Count first (the total may not exceed the limit), then expand. */
+    const uint8_t *groups = b.p;
+    uint64_t total = 0;
+    uint8_t t;
+    for (uint32_t g = 0; g < ngroups; g++) {
+      uint32_t k;
+      if (!u32(&b, &k)) return false;
+      total += k;
+      if (total > CIS__MAX_LOCALS) return fail(&b, CIS_EMALFORMED, "too many locals");
+      if (!valtype(&b, &t)) return false;
+    }
+    c->nlocals = (uint32_t)total;
+    c->local_types = malloc(total ? total : 1);
+    if (!c->local_types) return fail(r, CIS_ENOMEM, "out of memory");
+    b.p = groups;
+    size_t at = 0;
+    for (uint32_t g = 0; g < ngroups; g++) {
+      uint32_t k;
+      u32(&b, &k);
+      u8(&b, &t);
+      memset(c->local_types + at, t, k);
+      at += k;
+    }
+    c->body = b.p;
+    c->body_offset = (uint32_t)(b.p - r->base);
+    int64_t depth = 0;
+    for (;;) {
+      const uint8_t *ip = b.p;
+      uint8_t op;
+      if (b.p >= b.end) return fail(&b, CIS_EEOF, "END opcode expected");
+      u8(&b, &op);
+      if (!scan_instr(&b, op, ip, has_dc, &depth)) return false;
+      if (op == 0x0b && depth < 0) break;
+    }
+    if (b.p != b.end) return fail(&b, CIS_ESECTION, "section size mismatch");
+    c->body_len = (uint32_t)(b.p - c->body);
+  }
+  return true;
+}
+
+static bool sec_data(rd *r, cis__module *m, bool has_dc) {
+  uint32_t n;
+  if (!count(r, &n, 2)) return false;
+  if (has_dc && n != m->datacount)
+    return fail(r, CIS_EMALFORMED, "data count and data section have inconsistent lengths");
+  m->datas = calloc(n ? n : 1, sizeof *m->datas);
+  if (!m->datas) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < n; i++) {
+    cis__data *d = &m->datas[i];
+    m->ndatas = i + 1;
+    const uint8_t *at = r->p;
+    uint32_t flags;
+    if (!u32(r, &flags)) return false;
+    if (flags == 0) d->mode = CIS__SEG_ACTIVE;
+    else if (flags == 1) d->mode = CIS__SEG_PASSIVE;
+    else if (flags == 2) {
+      d->mode = CIS__SEG_ACTIVE;
+      if (!u32(r, &d->memory)) return false;
+    } else return fail_at(r, at, CIS_EMALFORMED, "malformed data segment kind");
+    if (d->mode == CIS__SEG_ACTIVE && !expr(r, &d->offset, has_dc)) return false;
+    if (!u32(r, &d->len)) return false;
+    if (d->len > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, "unexpected end of section or function");
+    d->bytes = r->p;
+    r->p += d->len;
+  }
+  return true;
+}
+
+/* The "name" custom section: module and function names. Any problem makes
+ * us drop the names, never the module (custom sections do not affect
+ * validity). */
+static void sec_names(const uint8_t *p, const uint8_t *end, cis__module *m) {
+  cis__diag scratch = {0};
+  rd r = {p, end, p, false, &scratch};
+  while (r.p < r.end) {
+    uint8_t id;
+    uint32_t size;
+    if (!u8(&r, &id) || !u32(&r, &size) || size > (size_t)(r.end - r.p)) return;
+    rd s = {r.p, r.p + size, p, false, &scratch};
+    r.p += size;
+    if (id == 0) {
+      const char *nm;
+      uint32_t nl;
+      if (name(&s, &nm, &nl)) {
+        m->module_name = nm;
+        m->module_name_len = nl;
+      }
+    } else if (id == 1 && m->nfuncs) {
+      uint32_t n;
+      if (!count(&s, &n, 2)) return;
+      if (!m->func_names) {
+        m->func_names = calloc(m->nfuncs, sizeof *m->func_names);
+        m->func_name_lens = calloc(m->nfuncs, sizeof *m->func_name_lens);
+        if (!m->func_names || !m->func_name_lens) return;
+      }
+      for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx, nl;
+        const char *nm;
+        if (!u32(&s, &idx) || !name(&s, &nm, &nl)) return;
+        if (idx < m->nfuncs) {
+          m->func_names[idx] = nm;
+          m->func_name_lens[idx] = nl;
+        }
+      }
+    }
+  }
+}
+
+/* Section ids in the order the binary format requires them. */
+static int section_rank(uint8_t id) {
+  static const int rank[13] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 10};
+  return id <= 12 ? rank[id] : -1;
+}
+
+cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out, cis__diag *d) {
+  memset(d, 0, sizeof *d);
+  *out = NULL;
+  cis__module *m = calloc(1, sizeof *m);
+  if (!m) return d->code = CIS_ENOMEM;
+  m->bytes = malloc(len ? len : 1);
+  if (!m->bytes) {
+    free(m);
+    return d->code = CIS_ENOMEM;
+  }
+  if (len) memcpy(m->bytes, bytes, len);
+  m->nbytes = len;
+  rd r = {m->bytes, m->bytes + len, m->bytes, true, d};
+  uint32_t *decl = NULL, ndecl = 0;
+  cis__tabletype *tables = NULL;
+  cis__limits *mems = NULL;
+  cis__global *globals = NULL;
+  uint32_t ntables = 0, nmems = 0, nglobals = 0;
+  bool ok = true;
+
+  if (len < 4 || memcmp(m->bytes, "\0asm", 4) != 0) {
+    fail(&r, CIS_EMAGIC, "magic header not detected");
+    goto done;
+  }
+  r.p += 4;
+  if (len < 8) {
+    r.p = r.end;
+    fail(&r, CIS_EEOF, "unexpected end");
+    goto done;
+  }
+  if (memcmp(m->bytes + 4, "\1\0\0\0", 4) != 0) {
+    fail(&r, CIS_EVERSION, "unknown binary version");
+    goto done;
+  }
+  r.p += 4;
+  int last = 0;
+  bool seen_function = false, seen_data = false;
+  tl_uses_data_without_count = false;
+  while (ok && r.p < r.end) {
+    const uint8_t *at = r.p;
+    uint8_t id;
+    uint32_t size;
+    if (!u8(&r, &id)) break;
+    if (id > 12) {
+      fail_at(&r, at, CIS_ESECTION, "malformed section id");
+      break;
+    }
+    if (!u32(&r, &size)) break;
+    if (size > (size_t)(r.end - r.p)) {
+      fail(&r, CIS_EEOF, "unexpected end of section or function");
+      break;
+    }
+    rd s = {r.p, r.p + size, m->bytes, false, d};
+    r.p += size;
+    if (id != 0) {
+      int rank = section_rank(id);
+      if (rank <= last) {
+        fail_at(&r, at, CIS_ESECTION, "unexpected content after last section");
+        break;
+      }
+      last = rank;
+    }
+    switch (id) {
+    case 0: {
+      const char *nm;
+      uint32_t nl;
+      ok = name(&s, &nm, &nl);
+      if (ok && nl == 4 && !memcmp(nm, "name", 4)) sec_names(s.p, s.end, m);
+      s.p = s.end;
+      break;
+    }
+    case 1: ok = sec_type(&s, m); break;
+    case 2: ok = sec_import(&s, m); break;
+    case 3: ok = sec_function(&s, m, &decl, &ndecl); seen_function = true; break;
+    case 4: ok = sec_table(&s, &tables, &ntables); break;
+    case 5: ok = sec_memory(&s, &mems, &nmems); break;
+    case 6: ok = sec_global(&s, &globals, &nglobals, m->has_datacount); break;
+    case 7: ok = sec_export(&s, m); break;
+    case 8: ok = u32(&s, &m->start); m->has_start = ok; break;
+    case 9: ok = sec_elem(&s, m, m->has_datacount); break;
+    case 12: ok = u32(&s, &m->datacount); m->has_datacount = ok; break;
+    case 10:
+      /* Function index space is complete once the function section is read. */
+      if (!m->func_type) {
+        m->nfuncs = m->nfunc_imports + ndecl;
+      }
+      ok = sec_code(&s, m, m->has_datacount);
+      break;
+    case 11: ok = sec_data(&s, m, m->has_datacount); seen_data = true; break;
+    }
+    if (ok && s.p != s.end) ok = fail(&s, CIS_ESECTION, "section size mismatch");
+    (void)seen_function;
+  }
+  if (d->code != CIS_OK) goto done;
+
+  if (tl_uses_data_without_count && seen_data) {
+    r.p = r.end;
+    fail(&r, CIS_EMALFORMED, "data count section required");
+    goto done;
+  }
+  /* Index spaces: imports first, then definitions. */
+  m->nfuncs = m->nfunc_imports + ndecl;
+  if (ndecl != m->ncodes) {
+    r.p = r.end;
+    fail(&r, CIS_EMALFORMED, "function and code section have inconsistent lengths");
+    goto done;
+  }
+  if (m->has_datacount && m->datacount != m->ndatas) {
+    r.p = r.end;
+    fail(&r, CIS_EMALFORMED, "data count and data section have inconsistent lengths");
+    goto done;
+  }
+  m->func_type = malloc(((size_t)m->nfuncs + 1) * sizeof *m->func_type);
+  m->ntables = m->ntable_imports + ntables;
+  m->tables = calloc((size_t)m->ntables + 1, sizeof *m->tables);
+  m->nmemories = m->nmemory_imports + nmems;
+  m->memories = calloc((size_t)m->nmemories + 1, sizeof *m->memories);
+  m->nglobals = m->nglobal_imports + nglobals;
+  m->globals = calloc((size_t)m->nglobals + 1, sizeof *m->globals);
+  if (!m->func_type || !m->tables || !m->memories || !m->globals) {
+    d->code = CIS_ENOMEM;
+    goto done;
+  }
+  uint32_t fi = 0, ti = 0, mi = 0, gi = 0;
+  for (uint32_t i = 0; i < m->nimports; i++) {
+    const cis__import *im = &m->imports[i];
+    switch (im->kind) {
+    case CIS_EXTERN_FUNC: m->func_type[fi++] = im->desc.type_idx; break;
+    case CIS_EXTERN_TABLE: m->tables[ti++] = im->desc.table; break;
+    case CIS_EXTERN_MEMORY: m->memories[mi++] = im->desc.memory; break;
+    case CIS_EXTERN_GLOBAL: m->globals[gi++].type = im->desc.global; break;
+    }
+  }
+  for (uint32_t i = 0; i < ndecl; i++) m->func_type[fi++] = decl[i];
+  for (uint32_t i = 0; i < ntables; i++) m->tables[ti++] = tables[i];
+  for (uint32_t i = 0; i < nmems; i++) m->memories[mi++] = mems[i];
+  for (uint32_t i = 0; i < nglobals; i++) m->globals[gi++] = globals[i];
+  /* Names were read before the function count was known; re-read them. */
+  if (m->func_names) {
+    free(m->func_names);
+    free(m->func_name_lens);
+    m->func_names = NULL;
+    m->func_name_lens = NULL;
+  }
+  {
+    /* Find the name section again now that nfuncs is known. */
+    rd s2 = {m->bytes + 8, m->bytes + len, m->bytes, true, &(cis__diag){0}};
+    while (s2.p < s2.end) {
+      uint8_t id;
+      uint32_t size;
+      if (!u8(&s2, &id) || !u32(&s2, &size) || size > (size_t)(s2.end - s2.p)) break;
+      const uint8_t *sec = s2.p, *sec_end = s2.p + size;
+      s2.p += size;
+      if (id != 0) continue;
+      rd n = {sec, sec_end, m->bytes, false, &(cis__diag){0}};
+      const char *nm;
+      uint32_t nl;
+      if (name(&n, &nm, &nl) && nl == 4 && !memcmp(nm, "name", 4)) sec_names(n.p, n.end, m);
+    }
+  }
+
+done:
+  free(decl);
+  free(tables);
+  free(mems);
+  free(globals);
+  if (d->code != CIS_OK) {
+    cis__module_free(m);
+    return d->code;
+  }
+  *out = m;
+  return CIS_OK;
+}
+
+void cis__module_free(cis__module *m) {
+  if (!m) return;
+  for (uint32_t i = 0; m->types && i < m->ntypes; i++) free(m->types[i].types);
+  free(m->types);
+  free(m->imports);
+  free(m->func_type);
+  free(m->tables);
+  free(m->memories);
+  free(m->globals);
+  free(m->exports);
+  for (uint32_t i = 0; m->elems && i < m->nelems; i++) {
+    free(m->elems[i].funcs);
+    free(m->elems[i].exprs);
+  }
+  free(m->elems);
+  free(m->datas);
+  for (uint32_t i = 0; m->codes && i < m->ncodes; i++) free(m->codes[i].local_types);
+  free(m->codes);
+  free(m->func_declared);
+  free(m->func_names);
+  free(m->func_name_lens);
+  free(m->bytes);
+  free(m);
+}
+
+void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
+  const uint8_t *p = e->code, *end = e->code + e->len;
+  memset(out, 0, sizeof *out);
+  if (p >= end) return;
+  out->op = *p++;
+  int64_t v;
+  uint32_t x;
+  switch (out->op) {
+  case 0x41: {
+    int32_t w = 0;
+    out->type = CIS__I32;
+    cis__read_s32(&p, end, &w);
+    out->bits = (uint32_t)w;
+    break;
+  }
+  case 0x42: out->type = CIS__I64; cis__read_s64(&p, end, &v); out->bits = (uint64_t)v; break;
+  case 0x43: out->type = CIS__F32; if (end - p >= 4) { uint32_t b; memcpy(&b, p, 4); out->bits = b; } break;
+  case 0x44: out->type = CIS__F64; if (end - p >= 8) memcpy(&out->bits, p, 8); break;
+  case 0xd0: out->type = p < end ? *p : CIS__FUNCREF; break;
+  case 0xd2: out->type = CIS__FUNCREF; cis__read_u32(&p, end, &x); out->index = x; break;
+  case 0x23: cis__read_u32(&p, end, &x); out->index = x; break;
+  }
+}
+
+static const uint8_t vt_i32[] = {CIS__I32}, vt_i64[] = {CIS__I64}, vt_f32[] = {CIS__F32}, vt_f64[] = {CIS__F64},
+                     vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF};
+
+bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
+  memset(out, 0, sizeof *out);
+  if (bt == -64) return true;
+  if (bt >= 0) {
+    if ((uint64_t)bt >= m->ntypes) return false;
+    const cis__functype *t = &m->types[bt];
+    out->nparams = t->nparams;
+    out->nresults = t->nresults;
+    out->params = t->types;
+    out->results = t->types + t->nparams;
+    return true;
+  }
+  const uint8_t *r = NULL;
+  switch ((uint8_t)(0x80 + bt)) {
+  case CIS__I32: r = vt_i32; break;
+  case CIS__I64: r = vt_i64; break;
+  case CIS__F32: r = vt_f32; break;
+  case CIS__F64: r = vt_f64; break;
+  case CIS__FUNCREF: r = vt_fref; break;
+  case CIS__EXTERNREF: r = vt_eref; break;
+  default: return false;
+  }
+  out->nresults = 1;
+  out->results = r;
+  return true;
+}

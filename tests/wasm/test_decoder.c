@@ -1,0 +1,125 @@
+/*
+ * This file tests the decoder and validator on hand-made binaries: LEB128
+ * edge cases, one case per class of malformed binary, and a few invalid
+ * modules, each checking the code and the spec's wording.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "wasm/module.h"
+
+static void leb128(void **st) {
+  (void)st;
+  const uint8_t max_u32[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+  const uint8_t big_u32[] = {0xff, 0xff, 0xff, 0xff, 0x1f};
+  const uint8_t long_u32[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x00};
+  const uint8_t overlong_ok[] = {0x80, 0x80, 0x80, 0x80, 0x00};
+  const uint8_t min_s32[] = {0x80, 0x80, 0x80, 0x80, 0x78};
+  const uint8_t bad_s32[] = {0x80, 0x80, 0x80, 0x80, 0x70};
+  const uint8_t neg1_s64[] = {0x7f};
+  const uint8_t bad_s64[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x41};
+  const uint8_t *p;
+  uint32_t u;
+  int32_t s;
+  int64_t l;
+  p = max_u32;
+  assert_true(cis__read_u32(&p, max_u32 + 5, &u));
+  assert_int_equal(u, 0xffffffffu);
+  p = big_u32;
+  assert_false(cis__read_u32(&p, big_u32 + 5, &u));
+  p = long_u32;
+  assert_false(cis__read_u32(&p, long_u32 + 6, &u));
+  p = overlong_ok;
+  assert_true(cis__read_u32(&p, overlong_ok + 5, &u));
+  assert_int_equal(u, 0);
+  p = min_s32;
+  assert_true(cis__read_s32(&p, min_s32 + 5, &s));
+  assert_int_equal(s, INT32_MIN);
+  p = bad_s32;
+  assert_false(cis__read_s32(&p, bad_s32 + 5, &s));
+  p = neg1_s64;
+  assert_true(cis__read_s64(&p, neg1_s64 + 1, &l));
+  assert_int_equal(l, -1);
+  p = bad_s64;
+  assert_false(cis__read_s64(&p, bad_s64 + 10, &l));
+  p = max_u32;
+  assert_false(cis__read_u32(&p, max_u32 + 2, &u)); /* overrun */
+}
+
+static void expect(const uint8_t *b, size_t n, cis_result code, const char *prefix) {
+  cis__module *m = NULL;
+  cis__diag d;
+  cis_result rc = cis__module_decode(b, n, &m, &d);
+  if (rc == CIS_OK) {
+    rc = cis__module_validate(m, &d);
+    cis__module_free(m);
+  } else {
+    assert_null(m);
+  }
+  assert_int_equal(rc, code);
+  if (prefix) assert_true(strncmp(d.msg, prefix, strlen(prefix)) == 0);
+}
+
+#define HDR 0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00
+
+static void malformed(void **st) {
+  (void)st;
+  const uint8_t empty[] = {HDR};
+  expect(empty, sizeof empty, CIS_OK, NULL);
+  const uint8_t magic[] = {0x00, 0x61, 0x73, 0x6e, 0x01, 0, 0, 0};
+  expect(magic, sizeof magic, CIS_EMAGIC, "magic header not detected");
+  const uint8_t version[] = {0x00, 0x61, 0x73, 0x6d, 0x02, 0, 0, 0};
+  expect(version, sizeof version, CIS_EVERSION, "unknown binary version");
+  const uint8_t short_hdr[] = {0x00, 0x61, 0x73, 0x6d, 0x01};
+  expect(short_hdr, sizeof short_hdr, CIS_EEOF, "unexpected end");
+  const uint8_t bad_id[] = {HDR, 0x0d, 0x00};
+  expect(bad_id, sizeof bad_id, CIS_ESECTION, "malformed section id");
+  const uint8_t order[] = {HDR, 0x03, 0x01, 0x00, 0x01, 0x01, 0x00};
+  expect(order, sizeof order, CIS_ESECTION, "unexpected content after last section");
+  const uint8_t size_mismatch[] = {HDR, 0x01, 0x02, 0x00, 0x00};
+  expect(size_mismatch, sizeof size_mismatch, CIS_ESECTION, "section size mismatch");
+  const uint8_t sec_overrun[] = {HDR, 0x01, 0x05, 0x00};
+  expect(sec_overrun, sizeof sec_overrun, CIS_EEOF, "unexpected end");
+  /* A huge vector count must be refused before any allocation. */
+  const uint8_t huge_count[] = {HDR, 0x01, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f};
+  expect(huge_count, sizeof huge_count, CIS_EEOF, NULL);
+  const uint8_t utf8[] = {HDR, 0x00, 0x02, 0x01, 0xff};
+  expect(utf8, sizeof utf8, CIS_EUTF8, "malformed UTF-8 encoding");
+  const uint8_t import_kind[] = {HDR, 0x02, 0x05, 0x01, 0x00, 0x00, 0x05, 0x00};
+  expect(import_kind, sizeof import_kind, CIS_EMALFORMED, "malformed import kind");
+  /* type () -> (), func 0, code without its end opcode */
+  const uint8_t no_end[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                            0x0a, 0x04, 0x01, 0x02, 0x00, 0x01};
+  expect(no_end, sizeof no_end, CIS_EEOF, "END opcode expected");
+  const uint8_t illegal[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                             0x0a, 0x05, 0x01, 0x03, 0x00, 0x06, 0x0b};
+  expect(illegal, sizeof illegal, CIS_EMALFORMED, "illegal opcode");
+  const uint8_t func_code[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00};
+  expect(func_code, sizeof func_code, CIS_EMALFORMED, "function and code section have inconsistent lengths");
+}
+
+static void invalid(void **st) {
+  (void)st;
+  /* (func (result i32)) with an empty body: type mismatch. */
+  const uint8_t result[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00,
+                            0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b};
+  expect(result, sizeof result, CIS_ETYPE, "type mismatch");
+  /* local.get 0 with no locals. */
+  const uint8_t local[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                           0x0a, 0x07, 0x01, 0x05, 0x00, 0x20, 0x00, 0x1a, 0x0b};
+  expect(local, sizeof local, CIS_EINVALID, "unknown local");
+  /* Two memories. */
+  const uint8_t mems[] = {HDR, 0x05, 0x05, 0x02, 0x00, 0x01, 0x00, 0x01};
+  expect(mems, sizeof mems, CIS_EINVALID, "multiple memories");
+  /* Memory min above max. */
+  const uint8_t lim[] = {HDR, 0x05, 0x04, 0x01, 0x01, 0x02, 0x01};
+  expect(lim, sizeof lim, CIS_EINVALID, "size minimum must not be greater than maximum");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid)};
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
