@@ -113,6 +113,7 @@ static bool eof(rd *r) {
 }
 
 static bool u8(rd *r, uint8_t *out) {
+  *out = 0;
   if (r->p >= r->end) return eof(r);
   *out = *r->p++;
   return true;
@@ -125,7 +126,8 @@ static bool leb_err(rd *r, int e) {
 }
 
 static bool u32(rd *r, uint32_t *out) {
-  uint64_t v;
+  uint64_t v = 0;
+  *out = 0;
   int e = leb_u(&r->p, r->end, 32, &v);
   if (e) return leb_err(r, e);
   *out = (uint32_t)v;
@@ -133,7 +135,8 @@ static bool u32(rd *r, uint32_t *out) {
 }
 
 static bool s32(rd *r, int32_t *out) {
-  int64_t v;
+  int64_t v = 0;
+  *out = 0;
   int e = leb_s(&r->p, r->end, 32, &v);
   if (e) return leb_err(r, e);
   *out = (int32_t)v;
@@ -141,11 +144,13 @@ static bool s32(rd *r, int32_t *out) {
 }
 
 static bool s33(rd *r, int64_t *out) {
+  *out = 0;
   int e = leb_s(&r->p, r->end, 33, out);
   return e ? leb_err(r, e) : true;
 }
 
 static bool s64(rd *r, int64_t *out) {
+  *out = 0;
   int e = leb_s(&r->p, r->end, 64, out);
   return e ? leb_err(r, e) : true;
 }
@@ -193,6 +198,7 @@ static bool utf8_ok(const uint8_t *s, size_t n) {
 }
 
 static bool name(rd *r, const char **s, uint32_t *len) {
+  *s = NULL;
   if (!u32(r, len)) return false;
   if (*len > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, r->whole ? "unexpected end" : "length out of bounds");
   if (!utf8_ok(r->p, *len)) return fail(r, CIS_EUTF8, "malformed UTF-8 encoding");

@@ -70,6 +70,7 @@ static bool push(vx *v, uint8_t t) {
 }
 
 static bool pop(vx *v, uint8_t *t) {
+  *t = UNK;
   frame *f = &v->ctrls[v->nctrl - 1];
   if (v->nvals == f->height) {
     if (f->unreachable) {
