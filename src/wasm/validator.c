@@ -212,7 +212,7 @@ static bool instr(vx *v, bool *done) {
   case 0x0b:
     if (!pop_ctrl(v, &f)) return false;
     /* An if without else passes its parameters through as results. */
-    if (f.op == 0x04 && (f.np != f.nr || memcmp(f.params, f.results, f.np) != 0)) return mismatch(v);
+    if (f.op == 0x04 && (f.np != f.nr || (f.np && memcmp(f.params, f.results, f.np) != 0))) return mismatch(v);
     if (v->nctrl == 0) {
       *done = true;
       return true;

@@ -119,7 +119,17 @@ static void invalid(void **st) {
   expect(lim, sizeof lim, CIS_EINVALID, "size minimum must not be greater than maximum");
 }
 
+/* Found by fuzzing: an `if` without `else` and with an empty block type
+ * compared two NULL type lists with memcmp (undefined behaviour). */
+static void regression_if_without_else_empty_blocktype(void **st) {
+  (void)st;
+  const uint8_t b[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7d,
+                       0x03, 0x02, 0x01, 0x00, 0x0a, 0x09, 0x01, 0x07, 0x00, 0x41, 0x00, 0x04, 0x40, 0x0b, 0x0b};
+  expect(b, sizeof b, CIS_ETYPE, "type mismatch");
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid),
+                                     cmocka_unit_test(regression_if_without_else_empty_blocktype)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
