@@ -182,6 +182,12 @@ cis_result cis__exec_check(cis__exec *ex);
 cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f,
                           cis_slot *args_results);
 
+/* Writes "function 3 (name)" for a wasm function (the name from the name
+ * section, when there is one) or "host function env.f" into buf: the
+ * wording trap messages use, e.g. "out of bounds memory access in
+ * function 3 (name)". */
+void cis__fmt_func(char *buf, size_t n, const cis_func *f);
+
 /* memory.grow semantics under the instance limits: returns old pages or -1. */
 int64_t cis__memory_grow(cis_memory *mem, uint32_t delta_pages);
 /* table.grow: returns old size or -1. */

@@ -5,7 +5,7 @@
  * cap), every entry ABI, and the typed errors of bad input.
  *
  * Usage: test_skill MODULE_DIR [KV_SPEC]
- *   MODULE_DIR holds the test skills built from tests/skill/skills/*.c
+ *   MODULE_DIR holds the test skills built from the C files in tests/skill/skills
  *   KV_SPEC    defaults to an SQLite file in a fresh temporary folder;
  *              "postgres:..." runs the same cases on PostgreSQL.
  */
@@ -127,7 +127,8 @@ static void kv_rollback_on_trap(void **st) {
   cis_skills *s = open_host(NULL);
   assert_int_equal(install(s, "notes2", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
   cis_invoke_result r;
-  cis_result rc = cis_skills_invoke(s, "notes2", "{\"op\":\"trap\",\"key\":\"t\",\"value\":\"x\"}", 37, NULL, &r);
+  const char *trap = "{\"op\":\"trap\",\"key\":\"t\",\"value\":\"x\"}";
+  cis_result rc = cis_skills_invoke(s, "notes2", trap, strlen(trap), NULL, &r);
   assert_int_equal(rc, CIS_TRAP_UNREACHABLE);
   cis_invoke_result_free(&r);
   assert_int_equal(run(s, "notes2", "{\"op\":\"get\",\"key\":\"t\"}", &r, NULL), CIS_OK);
@@ -364,7 +365,7 @@ static void missing_allocator(void **st) {
 }
 
 static int child_main(int argc, char **argv) {
-  if (argc < 7) return 2;
+  if (argc < 6) return 2;
   g_dir = argv[2];
   snprintf(g_home, sizeof g_home, "%s", argv[3]);
   snprintf(g_kv, sizeof g_kv, "%s", argv[4]);

@@ -25,6 +25,7 @@ __attribute__((export_name("cis_main"))) int cis_main(void) {
   if (!strcmp(op, "grow")) {
     long pages = __builtin_wasm_memory_size(0);
     while (__builtin_wasm_memory_grow(0, 16) != (__SIZE_TYPE__)-1) pages += 16;
+    while (__builtin_wasm_memory_grow(0, 1) != (__SIZE_TYPE__)-1) pages += 1;
     snprintf(out, sizeof out, "{\"grow_failed\":true,\"pages\":%ld}", pages);
     return cis_output(out);
   }

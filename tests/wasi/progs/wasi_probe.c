@@ -362,7 +362,8 @@ static void quota(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *what = argc > 1 ? argv[1] : "files";
+  /* Without the args capability argc is 0: that is the "denied" run. */
+  const char *what = argc > 1 ? argv[1] : argc == 0 ? "denied" : "files";
   if (!strcmp(what, "files")) files();
   else if (!strcmp(what, "dirs")) dirs(argc > 2 ? atoi(argv[2]) : 1000);
   else if (!strcmp(what, "links")) links();

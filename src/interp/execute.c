@@ -1,0 +1,913 @@
+/*
+ * This file implements the interpreter's executor: the loop that runs the
+ * internal code translate.c produces (formats in ops.def and interp.h).
+ *
+ * Dispatch is direct threading with labels as values: each instruction's
+ * first unit is the offset of its handler from a base label, and every
+ * handler ends by jumping to the next one. With CIS_INTERP_SWITCH the same
+ * handlers become the cases of a switch.
+ *
+ * Calls between functions of the same instance stay inside this loop: a
+ * call pushes a return record and continues at the callee's first
+ * instruction, so wasm recursion never grows the C stack. Calls to host
+ * functions and to other instances go through cis__exec_call, which bounds
+ * that (rarer) C recursion. Before such a call the executor hands the free
+ * part of the value stack to the callee by moving ex->sp up past its frame
+ * and ex->stack_end down to its return records, and restores both after.
+ *
+ * The memory's base never moves (runtime.h), so only its size is cached,
+ * and reloaded after everything that can grow it: memory.grow and calls
+ * that leave the loop.
+ *
+ * Numeric semantics follow the spec exactly: the operations that are pure
+ * bit manipulations (neg, abs, copysign, loads, stores, reinterpret) never
+ * pass a value through a floating-point register operation, so NaN
+ * payloads survive; arithmetic relies on IEEE 754 hardware, whose NaN
+ * results are the arithmetic NaNs the spec allows.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "interp/interp.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the interpreter keeps wasm values in little-endian slots"
+#endif
+
+#if defined(__GNUC__)
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LIKELY(x) (x)
+#define UNLIKELY(x) (x)
+#endif
+
+/* ------------------------------------------------------------ helpers */
+
+static inline uint64_t imm64(const uint32_t *p) { return (uint64_t)p[0] | ((uint64_t)p[1] << 32); }
+
+static inline uint64_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+static inline uint64_t f64_bits(double d) {
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+/* min/max: NaN if either is NaN, and -0 < +0. The sum of a NaN and
+ * anything is a quiet NaN (canonical when the NaN input was). */
+static inline float fmin32(float a, float b) {
+  if (isnan(a) || isnan(b)) return a + b;
+  if (a == b) return signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+static inline float fmax32(float a, float b) {
+  if (isnan(a) || isnan(b)) return a + b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+static inline double fmin64(double a, double b) {
+  if (isnan(a) || isnan(b)) return a + b;
+  if (a == b) return signbit(a) ? a : b;
+  return a < b ? a : b;
+}
+static inline double fmax64(double a, double b) {
+  if (isnan(a) || isnan(b)) return a + b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+
+/* Rounding functions of the C library may return a signalling NaN as it
+ * came; wasm wants it quiet (an arithmetic NaN), which adding gives. */
+static inline float quiet32(float x, float r) { return isnan(x) ? x + x : r; }
+static inline double quiet64(double x, double r) { return isnan(x) ? x + x : r; }
+
+static inline uint32_t rotl32(uint32_t a, uint32_t b) {
+  b &= 31;
+  return (a << b) | (a >> ((32 - b) & 31));
+}
+static inline uint32_t rotr32(uint32_t a, uint32_t b) {
+  b &= 31;
+  return (a >> b) | (a << ((32 - b) & 31));
+}
+static inline uint64_t rotl64(uint64_t a, uint64_t b) {
+  b &= 63;
+  return (a << b) | (a >> ((64 - b) & 63));
+}
+static inline uint64_t rotr64(uint64_t a, uint64_t b) {
+  b &= 63;
+  return (a >> b) | (a << ((64 - b) & 63));
+}
+
+static inline uint32_t clz32(uint32_t a) { return a ? (uint32_t)__builtin_clz(a) : 32; }
+static inline uint32_t ctz32(uint32_t a) { return a ? (uint32_t)__builtin_ctz(a) : 32; }
+static inline uint64_t clz64(uint64_t a) { return a ? (uint64_t)__builtin_clzll(a) : 64; }
+static inline uint64_t ctz64(uint64_t a) { return a ? (uint64_t)__builtin_ctzll(a) : 64; }
+
+/* Saturating truncations: NaN gives 0, out-of-range values the bound. */
+static inline uint32_t sat_i32_s(double x) {
+  if (isnan(x)) return 0;
+  if (x <= -2147483649.0) return (uint32_t)INT32_MIN;
+  if (x >= 2147483648.0) return (uint32_t)INT32_MAX;
+  return (uint32_t)(int32_t)x;
+}
+static inline uint32_t sat_i32_u(double x) {
+  if (isnan(x) || x <= -1.0) return 0;
+  if (x >= 4294967296.0) return UINT32_MAX;
+  return (uint32_t)x;
+}
+static inline uint64_t sat_i64_s(double x) {
+  if (isnan(x)) return 0;
+  if (x < -9223372036854775808.0) return (uint64_t)INT64_MIN;
+  if (x >= 9223372036854775808.0) return (uint64_t)INT64_MAX;
+  return (uint64_t)(int64_t)x;
+}
+static inline uint64_t sat_i64_u(double x) {
+  if (isnan(x) || x <= -1.0) return 0;
+  if (x >= 18446744073709551616.0) return UINT64_MAX;
+  return (uint64_t)x;
+}
+
+/* Sets the trap message on the top-level instance and returns rc, in the
+ * runtime's wording: "integer divide by zero in function 3 ("name")". */
+static cis_result trap(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_result rc) {
+  char fn[192];
+  cis__fmt_func(fn, sizeof fn, inst->funcs[f->index]);
+  return cis__fail(ex->top, rc, "%s in %s", cis_strerror(rc), fn);
+}
+
+/* The slow path of the tick counter. */
+static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
+  ex->ticks = *ticks;
+  cis_result rc = cis__exec_check(ex);
+  *ticks = ex->ticks;
+  return rc;
+}
+
+/* ------------------------------------------------- tables and segments */
+
+/* Item k of element segment s, as a table element of inst. */
+static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
+  if (s->funcs) return inst->funcs[s->funcs[k]];
+  cis__constexpr c;
+  cis__constexpr_decode(&s->exprs[k], &c);
+  switch (c.op) {
+  case 0xd2: return inst->funcs[c.index];
+  case 0x23: return inst->globals[c.index]->val.funcref;
+  default: return NULL; /* ref.null */
+  }
+}
+
+static cis_result table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d,
+                             uint32_t s, uint32_t n) {
+  const cis__elem *e = &inst->m->elems[seg];
+  cis_table *t = inst->tables[ti];
+  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = elem_item(inst, e, s + k);
+  return CIS_OK;
+}
+
+static cis_result table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d,
+                             uint32_t s, uint32_t n) {
+  cis_table *a = inst->tables[dt], *b = inst->tables[st];
+  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
+  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
+  return CIS_OK;
+}
+
+static cis_result table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
+  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
+  return CIS_OK;
+}
+
+static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s,
+                              uint32_t n) {
+  const cis__data *ds = &inst->m->datas[seg];
+  cis_memory *mem = inst->memories[0];
+  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memcpy(mem->base + d, ds->bytes + s, n);
+  return CIS_OK;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+#if !CIS_INTERP_SWITCH
+#define CASE(name) L_##name:
+#define NEXT() goto *(const void *)((const char *)&&L_unreachable + (int32_t)*pc)
+#else
+#define CASE(name) case CIS__IOP_##name:
+#define NEXT() goto dispatch
+#endif
+
+/* Operand k of the current instruction as a frame slot. */
+#define SL(k) fp[pc[k]]
+
+#define TRAP(code)  \
+  do {              \
+    rc = (code);    \
+    goto trapped;   \
+  } while (0)
+
+#define TICK(cost)                                 \
+  do {                                             \
+    ticks -= (int64_t)(cost);                      \
+    if (UNLIKELY(ticks < 0)) {                     \
+      rc = tick_slow(ex, &ticks);                  \
+      if (rc != CIS_OK) goto leave;                \
+    }                                              \
+  } while (0)
+
+/* Conditional branches: the offset is at unit k (relative to that unit),
+ * a back edge's fuel cost at unit k+1. */
+#define BR_IF(c, k)                       \
+  do {                                    \
+    if (c) {                              \
+      pc += (k) + (int32_t)pc[k];         \
+      NEXT();                             \
+    }                                     \
+    pc += (k) + 1;                        \
+    NEXT();                               \
+  } while (0)
+#define BR_IF_BACK(c, k)                  \
+  do {                                    \
+    if (c) {                              \
+      TICK(pc[(k) + 1]);                  \
+      pc += (k) + (int32_t)pc[k];         \
+      NEXT();                             \
+    }                                     \
+    pc += (k) + 2;                        \
+    NEXT();                               \
+  } while (0)
+
+/* i32 results are stored zero-extended, so both halves of a slot are
+ * always defined. */
+#define I32_BIN(name, EXPR)                                   \
+  CASE(name##_ss) {                                           \
+    uint32_t a = SL(2).u32, b = SL(3).u32;                    \
+    SL(1).u64 = (uint32_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_si) {                                           \
+    uint32_t a = SL(2).u32, b = pc[3];                        \
+    SL(1).u64 = (uint32_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define I32_DIV(name, CHECK, EXPR)                            \
+  CASE(name##_ss) {                                           \
+    uint32_t a = SL(2).u32, b = SL(3).u32;                    \
+    CHECK;                                                    \
+    SL(1).u64 = (uint32_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_si) {                                           \
+    uint32_t a = SL(2).u32, b = pc[3];                        \
+    CHECK;                                                    \
+    SL(1).u64 = (uint32_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define I64_BIN(name, EXPR)                                   \
+  CASE(name##_ss) {                                           \
+    uint64_t a = SL(2).u64, b = SL(3).u64;                    \
+    SL(1).u64 = (uint64_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_si) {                                           \
+    uint64_t a = SL(2).u64, b = imm64(pc + 3);                \
+    SL(1).u64 = (uint64_t)(EXPR);                             \
+    pc += 5;                                                  \
+    NEXT();                                                   \
+  }
+#define I64_DIV(name, CHECK, EXPR)                            \
+  CASE(name##_ss) {                                           \
+    uint64_t a = SL(2).u64, b = SL(3).u64;                    \
+    CHECK;                                                    \
+    SL(1).u64 = (uint64_t)(EXPR);                             \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_si) {                                           \
+    uint64_t a = SL(2).u64, b = imm64(pc + 3);                    \
+    CHECK;                                                    \
+    SL(1).u64 = (uint64_t)(EXPR);                             \
+    pc += 5;                                                  \
+    NEXT();                                                   \
+  }
+#define UN(name, EXPR)                                        \
+  CASE(name) {                                                \
+    cis_slot a = SL(2);                                       \
+    SL(1).u64 = (uint64_t)(EXPR);                             \
+    pc += 3;                                                  \
+    NEXT();                                                   \
+  }
+#define F32_BIN(name, EXPR)                                   \
+  CASE(name) {                                                \
+    float a = SL(2).f32, b = SL(3).f32;                       \
+    SL(1).u64 = f32_bits(EXPR);                               \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define F64_BIN(name, EXPR)                                   \
+  CASE(name) {                                                \
+    double a = SL(2).f64, b = SL(3).f64;                      \
+    SL(1).u64 = f64_bits(EXPR);                               \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define F32_CMP(name, OP)                                     \
+  CASE(name) {                                                \
+    float a = SL(2).f32, b = SL(3).f32;                       \
+    SL(1).u64 = a OP b;                                       \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define F64_CMP(name, OP)                                     \
+  CASE(name) {                                                \
+    double a = SL(2).f64, b = SL(3).f64;                      \
+    SL(1).u64 = a OP b;                                       \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+/* Compare and branch, forward and back-edge forms. */
+#define BR_CMP(name, T, OP)                                                  \
+  CASE(bi32_##name##_ss) BR_IF((T)SL(1).u32 OP (T)SL(2).u32, 3);             \
+  CASE(bi32_##name##_si) BR_IF((T)SL(1).u32 OP (T)pc[2], 3);                 \
+  CASE(bi32_##name##_back_ss) BR_IF_BACK((T)SL(1).u32 OP (T)SL(2).u32, 3);   \
+  CASE(bi32_##name##_back_si) BR_IF_BACK((T)SL(1).u32 OP (T)pc[2], 3);
+/* Loads and stores: the effective address is 33 bits wide, checked whole. */
+#define LOAD(name, T, CONV)                                   \
+  CASE(name) {                                                \
+    uint64_t ea = (uint64_t)SL(2).u32 + pc[3];                \
+    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    T v;                                                      \
+    memcpy(&v, mbase + ea, sizeof v);                         \
+    SL(1).u64 = (CONV);                                       \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+#define STORE(name, T)                                        \
+  CASE(name) {                                                \
+    uint64_t ea = (uint64_t)SL(1).u32 + pc[3];                \
+    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    T v = (T)SL(2).u64;                                       \
+    memcpy(mbase + ea, &v, sizeof v);                         \
+    pc += 4;                                                  \
+    NEXT();                                                   \
+  }
+/* The same with the address (base + imm) mod 2^32, as i32.add computed it. */
+#define LOAD_ADD(name, T, CONV)                               \
+  CASE(name##_add) {                                          \
+    uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + pc[3]) + pc[4]; \
+    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    T v;                                                      \
+    memcpy(&v, mbase + ea, sizeof v);                         \
+    SL(1).u64 = (CONV);                                       \
+    pc += 5;                                                  \
+    NEXT();                                                   \
+  }
+#define STORE_ADD(name, T)                                    \
+  CASE(name##_add) {                                          \
+    uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + pc[3]) + pc[4]; \
+    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    T v = (T)SL(2).u64;                                       \
+    memcpy(mbase + ea, &v, sizeof v);                         \
+    pc += 5;                                                  \
+    NEXT();                                                   \
+  }
+/* Trapping float-to-int truncations: NaN is an invalid conversion, a
+ * value whose integer part does not fit is an overflow. LO and HI are the
+ * exclusive bounds, both exactly representable. */
+#define TRUNC(name, FT, IT, UT, LO, HI)                       \
+  CASE(name) {                                                \
+    FT x = SL(2).FT##_field;                                  \
+    if (UNLIKELY(isnan(x))) TRAP(CIS_TRAP_CONVERSION);        \
+    if (UNLIKELY(!(x > (LO) && x < (HI)))) TRAP(CIS_TRAP_INT_OVERFLOW); \
+    SL(1).u64 = (UT)(IT)x;                                    \
+    pc += 3;                                                  \
+    NEXT();                                                   \
+  }
+#define float_field f32
+#define double_field f64
+
+/* The one loop. With table != NULL it only reports the handler words. */
+/* Label differences in a static table require that the function is never
+ * inlined or cloned. */
+#if defined(__clang__)
+#define RUN_ATTRS __attribute__((noinline, hot))
+#elif defined(__GNUC__)
+#define RUN_ATTRS __attribute__((noinline, noclone, hot))
+#else
+#define RUN_ATTRS
+#endif
+
+RUN_ATTRS static cis_result
+run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp, const int32_t **table) {
+#if !CIS_INTERP_SWITCH
+  static const int32_t handlers[] = {
+#define OP(name) (int32_t)(&&L_##name - &&L_unreachable),
+#include "interp/ops.def"
+#undef OP
+  };
+#else
+  static const int32_t handlers[] = {
+#define OP(name) CIS__IOP_##name,
+#include "interp/ops.def"
+#undef OP
+  };
+#endif
+  if (table) {
+    *table = handlers;
+    return CIS_OK;
+  }
+
+  const cis__icode *ic = inst->module->engine_data;
+  const cis__ifunc *const funcs = ic->funcs;
+  cis_global **const globals = inst->globals;
+  cis_memory *const mem = inst->m->nmemories ? inst->memories[0] : NULL;
+  uint8_t *const mbase = mem ? mem->base : NULL;
+  uint64_t msize = mem ? mem->size : 0;
+  const uint32_t *pc = cur->code;
+  cis__iret *rec = (cis__iret *)(void *)ex->stack_end;
+  cis__iret *const rec_base = rec;
+  int64_t ticks = ex->ticks;
+  uint32_t depth = ex->depth;
+  const uint32_t depth0 = depth, max_depth = ex->max_depth;
+  cis_slot *const sp0 = ex->sp, *const end0 = ex->stack_end;
+  cis_result rc = CIS_OK;
+  const cis__ifunc *nf;  /* callee of a call within the instance */
+  cis_slot *nfp;         /* its frame */
+  cis_func *g;           /* callee of a call that leaves the loop */
+  cis_slot *args;        /* its arguments and results */
+
+#if !CIS_INTERP_SWITCH
+  NEXT();
+#else
+dispatch:
+  switch ((int32_t)*pc) {
+#endif
+
+  /* ------------------------------------------------------- control */
+  CASE(unreachable) TRAP(CIS_TRAP_UNREACHABLE);
+  CASE(br) {
+    pc += 1 + (int32_t)pc[1];
+    NEXT();
+  }
+  CASE(br_back) {
+    TICK(pc[2]);
+    pc += 1 + (int32_t)pc[1];
+    NEXT();
+  }
+  CASE(br_if) BR_IF(SL(1).u32 != 0, 2);
+  CASE(br_if_back) BR_IF_BACK(SL(1).u32 != 0, 2);
+  CASE(br_unless) BR_IF(SL(1).u32 == 0, 2);
+  CASE(br_unless_back) BR_IF_BACK(SL(1).u32 == 0, 2);
+  CASE(br_table) {
+    uint32_t i = SL(1).u32, n = pc[2];
+    if (i > n) i = n;
+    pc += 3 + i + (int32_t)pc[3 + i];
+    NEXT();
+  }
+  CASE(return) {
+    if (UNLIKELY(rec == rec_base)) goto done;
+    pc = rec->pc;
+    fp = rec->fp;
+    cur = rec->fn;
+    rec++;
+    depth--;
+    NEXT();
+  }
+  CASE(call) {
+    nf = &funcs[pc[1]];
+    nfp = fp + pc[2];
+    pc += 3;
+    goto enter;
+  }
+  CASE(call_import) {
+    g = inst->funcs[pc[1]];
+    args = fp + pc[2];
+    pc += 3;
+    goto leave_loop;
+  }
+  CASE(call_indirect) {
+    cis_table *t = inst->tables[pc[2]];
+    uint32_t i = SL(3).u32;
+    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_UNDEF_ELEM);
+    g = t->elems[i];
+    if (UNLIKELY(!g)) TRAP(CIS_TRAP_UNINIT_ELEM);
+    if (UNLIKELY(g->type_id != pc[1])) TRAP(CIS_TRAP_SIG_MISMATCH);
+    args = fp + pc[4];
+    pc += 5;
+    if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
+      nf = &funcs[g->index - ic->nimports];
+      nfp = args;
+      goto enter;
+    }
+    goto leave_loop;
+  }
+
+  BR_CMP(eq, uint32_t, ==)
+  BR_CMP(ne, uint32_t, !=)
+  BR_CMP(lt_s, int32_t, <)
+  BR_CMP(lt_u, uint32_t, <)
+  BR_CMP(gt_s, int32_t, >)
+  BR_CMP(gt_u, uint32_t, >)
+  BR_CMP(le_s, int32_t, <=)
+  BR_CMP(le_u, uint32_t, <=)
+  BR_CMP(ge_s, int32_t, >=)
+  BR_CMP(ge_u, uint32_t, >=)
+
+  /* ------------------------------------------- moves and variables */
+  CASE(mov) {
+    SL(1) = SL(2);
+    pc += 3;
+    NEXT();
+  }
+  CASE(mov2) {
+    SL(1) = SL(2);
+    SL(3) = SL(4);
+    pc += 5;
+    NEXT();
+  }
+  CASE(const32) {
+    SL(1).u64 = pc[2];
+    pc += 3;
+    NEXT();
+  }
+  CASE(const64) {
+    SL(1).u64 = imm64(pc + 2);
+    pc += 4;
+    NEXT();
+  }
+  CASE(select) {
+    cis_slot v = SL(4).u32 ? SL(2) : SL(3);
+    SL(1) = v;
+    pc += 5;
+    NEXT();
+  }
+  CASE(global_get) {
+    SL(1) = globals[pc[2]]->val;
+    pc += 3;
+    NEXT();
+  }
+  CASE(global_set) {
+    globals[pc[1]]->val = SL(2);
+    pc += 3;
+    NEXT();
+  }
+
+  /* --------------------------------------------------------- memory */
+  LOAD(ld8_u, uint8_t, v)
+  LOAD(ld16_u, uint16_t, v)
+  LOAD(ld32_u, uint32_t, v)
+  LOAD(ld64, uint64_t, v)
+  LOAD(ld8_s32, int8_t, (uint32_t)(int32_t)v)
+  LOAD(ld16_s32, int16_t, (uint32_t)(int32_t)v)
+  LOAD(ld8_s64, int8_t, (uint64_t)(int64_t)v)
+  LOAD(ld16_s64, int16_t, (uint64_t)(int64_t)v)
+  LOAD(ld32_s64, int32_t, (uint64_t)(int64_t)v)
+  STORE(st8, uint8_t)
+  STORE(st16, uint16_t)
+  STORE(st32, uint32_t)
+  STORE(st64, uint64_t)
+  LOAD_ADD(ld8_u, uint8_t, v)
+  LOAD_ADD(ld16_u, uint16_t, v)
+  LOAD_ADD(ld32_u, uint32_t, v)
+  LOAD_ADD(ld64, uint64_t, v)
+  LOAD_ADD(ld8_s32, int8_t, (uint32_t)(int32_t)v)
+  LOAD_ADD(ld16_s32, int16_t, (uint32_t)(int32_t)v)
+  LOAD_ADD(ld8_s64, int8_t, (uint64_t)(int64_t)v)
+  LOAD_ADD(ld16_s64, int16_t, (uint64_t)(int64_t)v)
+  LOAD_ADD(ld32_s64, int32_t, (uint64_t)(int64_t)v)
+  STORE_ADD(st8, uint8_t)
+  STORE_ADD(st16, uint16_t)
+  STORE_ADD(st32, uint32_t)
+  STORE_ADD(st64, uint64_t)
+  CASE(memory_size) {
+    SL(1).u64 = (uint32_t)(mem->size / CIS__PAGE_SIZE);
+    pc += 2;
+    NEXT();
+  }
+  CASE(memory_grow) {
+    int64_t r = cis__memory_grow(mem, SL(2).u32);
+    msize = mem->size;
+    SL(1).u64 = (uint32_t)(int32_t)r;
+    pc += 3;
+    NEXT();
+  }
+  CASE(memory_init) {
+    rc = memory_init(inst, pc[1], SL(2).u32, SL(3).u32, SL(4).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    pc += 5;
+    NEXT();
+  }
+  CASE(data_drop) {
+    inst->data_dropped[pc[1]] = 1;
+    pc += 2;
+    NEXT();
+  }
+  CASE(memory_copy) {
+    uint64_t d = SL(1).u32, s = SL(2).u32, n = SL(3).u32;
+    if (UNLIKELY(d + n > msize || s + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    if (n) memmove(mbase + d, mbase + s, (size_t)n);
+    pc += 4;
+    NEXT();
+  }
+  CASE(memory_fill) {
+    uint64_t d = SL(1).u32, n = SL(3).u32;
+    if (UNLIKELY(d + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    if (n) memset(mbase + d, (int)(uint8_t)SL(2).u32, (size_t)n);
+    pc += 4;
+    NEXT();
+  }
+
+  /* ---------------------------------------------- references, tables */
+  CASE(ref_func) {
+    SL(1).u64 = (uint64_t)(uintptr_t)inst->funcs[pc[2]];
+    pc += 3;
+    NEXT();
+  }
+  CASE(table_get) {
+    cis_table *t = inst->tables[pc[2]];
+    uint32_t i = SL(3).u32;
+    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
+    SL(1).u64 = (uint64_t)(uintptr_t)t->elems[i];
+    pc += 4;
+    NEXT();
+  }
+  CASE(table_set) {
+    cis_table *t = inst->tables[pc[1]];
+    uint32_t i = SL(2).u32;
+    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
+    t->elems[i] = (void *)(uintptr_t)SL(3).u64;
+    pc += 4;
+    NEXT();
+  }
+  CASE(table_size) {
+    SL(1).u64 = inst->tables[pc[2]]->size;
+    pc += 3;
+    NEXT();
+  }
+  CASE(table_grow) {
+    int64_t r = cis__table_grow(inst->tables[pc[2]], SL(4).u32, (void *)(uintptr_t)SL(3).u64);
+    SL(1).u64 = (uint32_t)(int32_t)r;
+    pc += 5;
+    NEXT();
+  }
+  CASE(table_fill) {
+    rc = table_fill(inst->tables[pc[1]], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    pc += 5;
+    NEXT();
+  }
+  CASE(table_copy) {
+    rc = table_copy(inst, pc[1], pc[2], SL(3).u32, SL(4).u32, SL(5).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    pc += 6;
+    NEXT();
+  }
+  CASE(table_init) {
+    rc = table_init(inst, pc[1], pc[2], SL(3).u32, SL(4).u32, SL(5).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    pc += 6;
+    NEXT();
+  }
+  CASE(elem_drop) {
+    inst->elem_dropped[pc[1]] = 1;
+    pc += 2;
+    NEXT();
+  }
+
+  /* ------------------------------------------------------------ i32 */
+  UN(i32_eqz, a.u32 == 0)
+  UN(i32_clz, clz32(a.u32))
+  UN(i32_ctz, ctz32(a.u32))
+  UN(i32_popcnt, (uint32_t)__builtin_popcount(a.u32))
+  UN(i32_extend8_s, (uint32_t)(int32_t)(int8_t)a.u32)
+  UN(i32_extend16_s, (uint32_t)(int32_t)(int16_t)a.u32)
+  I32_BIN(i32_eq, a == b)
+  I32_BIN(i32_ne, a != b)
+  I32_BIN(i32_lt_s, (int32_t)a < (int32_t)b)
+  I32_BIN(i32_lt_u, a < b)
+  I32_BIN(i32_gt_s, (int32_t)a > (int32_t)b)
+  I32_BIN(i32_gt_u, a > b)
+  I32_BIN(i32_le_s, (int32_t)a <= (int32_t)b)
+  I32_BIN(i32_le_u, a <= b)
+  I32_BIN(i32_ge_s, (int32_t)a >= (int32_t)b)
+  I32_BIN(i32_ge_u, a >= b)
+  I32_BIN(i32_add, a + b)
+  I32_BIN(i32_sub, a - b)
+  I32_BIN(i32_mul, a * b)
+  I32_DIV(i32_div_s,
+          if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO);
+          if (UNLIKELY(a == 0x80000000u && b == 0xffffffffu)) TRAP(CIS_TRAP_INT_OVERFLOW),
+          (int32_t)a / (int32_t)b)
+  I32_DIV(i32_div_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a / b)
+  I32_DIV(i32_rem_s, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO),
+          b == 0xffffffffu ? 0 : (int32_t)a % (int32_t)b)
+  I32_DIV(i32_rem_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a % b)
+  I32_BIN(i32_and, a & b)
+  I32_BIN(i32_or, a | b)
+  I32_BIN(i32_xor, a ^ b)
+  I32_BIN(i32_shl, a << (b & 31))
+  I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
+  I32_BIN(i32_shr_u, a >> (b & 31))
+  I32_BIN(i32_rotl, rotl32(a, b))
+  I32_BIN(i32_rotr, rotr32(a, b))
+
+  /* ------------------------------------------------------------ i64 */
+  UN(i64_eqz, a.u64 == 0)
+  UN(i64_clz, clz64(a.u64))
+  UN(i64_ctz, ctz64(a.u64))
+  UN(i64_popcnt, (uint64_t)__builtin_popcountll(a.u64))
+  UN(i64_extend8_s, (uint64_t)(int64_t)(int8_t)a.u64)
+  UN(i64_extend16_s, (uint64_t)(int64_t)(int16_t)a.u64)
+  UN(i64_extend32_s, (uint64_t)(int64_t)(int32_t)a.u64)
+  UN(i64_extend_i32_u, a.u32)
+  I64_BIN(i64_eq, a == b)
+  I64_BIN(i64_ne, a != b)
+  I64_BIN(i64_lt_s, (int64_t)a < (int64_t)b)
+  I64_BIN(i64_lt_u, a < b)
+  I64_BIN(i64_gt_s, (int64_t)a > (int64_t)b)
+  I64_BIN(i64_gt_u, a > b)
+  I64_BIN(i64_le_s, (int64_t)a <= (int64_t)b)
+  I64_BIN(i64_le_u, a <= b)
+  I64_BIN(i64_ge_s, (int64_t)a >= (int64_t)b)
+  I64_BIN(i64_ge_u, a >= b)
+  I64_BIN(i64_add, a + b)
+  I64_BIN(i64_sub, a - b)
+  I64_BIN(i64_mul, a * b)
+  I64_DIV(i64_div_s,
+          if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO);
+          if (UNLIKELY(a == 0x8000000000000000ull && b == UINT64_MAX))
+              TRAP(CIS_TRAP_INT_OVERFLOW),
+          (int64_t)a / (int64_t)b)
+  I64_DIV(i64_div_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a / b)
+  I64_DIV(i64_rem_s, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO),
+          b == UINT64_MAX ? 0 : (int64_t)a % (int64_t)b)
+  I64_DIV(i64_rem_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a % b)
+  I64_BIN(i64_and, a & b)
+  I64_BIN(i64_or, a | b)
+  I64_BIN(i64_xor, a ^ b)
+  I64_BIN(i64_shl, a << (b & 63))
+  I64_BIN(i64_shr_s, (int64_t)a >> (b & 63))
+  I64_BIN(i64_shr_u, a >> (b & 63))
+  I64_BIN(i64_rotl, rotl64(a, b))
+  I64_BIN(i64_rotr, rotr64(a, b))
+
+  /* ------------------------------------------------------------ f32 */
+  F32_CMP(f32_eq, ==)
+  F32_CMP(f32_ne, !=)
+  F32_CMP(f32_lt, <)
+  F32_CMP(f32_gt, >)
+  F32_CMP(f32_le, <=)
+  F32_CMP(f32_ge, >=)
+  UN(f32_abs, a.u32 & 0x7fffffffu)
+  UN(f32_neg, a.u32 ^ 0x80000000u)
+  UN(f32_ceil, f32_bits(quiet32(a.f32, ceilf(a.f32))))
+  UN(f32_floor, f32_bits(quiet32(a.f32, floorf(a.f32))))
+  UN(f32_trunc, f32_bits(quiet32(a.f32, truncf(a.f32))))
+  UN(f32_nearest, f32_bits(quiet32(a.f32, rintf(a.f32))))
+  UN(f32_sqrt, f32_bits(sqrtf(a.f32)))
+  F32_BIN(f32_add, a + b)
+  F32_BIN(f32_sub, a - b)
+  F32_BIN(f32_mul, a * b)
+  F32_BIN(f32_div, a / b)
+  F32_BIN(f32_min, fmin32(a, b))
+  F32_BIN(f32_max, fmax32(a, b))
+  CASE(f32_copysign) {
+    uint32_t a = SL(2).u32, b = SL(3).u32;
+    SL(1).u64 = (a & 0x7fffffffu) | (b & 0x80000000u);
+    pc += 4;
+    NEXT();
+  }
+
+  /* ------------------------------------------------------------ f64 */
+  F64_CMP(f64_eq, ==)
+  F64_CMP(f64_ne, !=)
+  F64_CMP(f64_lt, <)
+  F64_CMP(f64_gt, >)
+  F64_CMP(f64_le, <=)
+  F64_CMP(f64_ge, >=)
+  UN(f64_abs, a.u64 & 0x7fffffffffffffffull)
+  UN(f64_neg, a.u64 ^ 0x8000000000000000ull)
+  UN(f64_ceil, f64_bits(quiet64(a.f64, ceil(a.f64))))
+  UN(f64_floor, f64_bits(quiet64(a.f64, floor(a.f64))))
+  UN(f64_trunc, f64_bits(quiet64(a.f64, trunc(a.f64))))
+  UN(f64_nearest, f64_bits(quiet64(a.f64, rint(a.f64))))
+  UN(f64_sqrt, f64_bits(sqrt(a.f64)))
+  F64_BIN(f64_add, a + b)
+  F64_BIN(f64_sub, a - b)
+  F64_BIN(f64_mul, a * b)
+  F64_BIN(f64_div, a / b)
+  F64_BIN(f64_min, fmin64(a, b))
+  F64_BIN(f64_max, fmax64(a, b))
+  CASE(f64_copysign) {
+    uint64_t a = SL(2).u64, b = SL(3).u64;
+    SL(1).u64 = (a & 0x7fffffffffffffffull) | (b & 0x8000000000000000ull);
+    pc += 4;
+    NEXT();
+  }
+
+  /* ---------------------------------------------------- conversions */
+  TRUNC(i32_trunc_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f)
+  TRUNC(i32_trunc_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f)
+  TRUNC(i32_trunc_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0)
+  TRUNC(i32_trunc_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0)
+  TRUNC(i64_trunc_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f,
+        9223372036854775808.0f)
+  TRUNC(i64_trunc_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f)
+  TRUNC(i64_trunc_f64_s, double, int64_t, uint64_t, -9223372036854777856.0,
+        9223372036854775808.0)
+  TRUNC(i64_trunc_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0)
+  UN(i32_trunc_sat_f32_s, sat_i32_s(a.f32))
+  UN(i32_trunc_sat_f32_u, sat_i32_u(a.f32))
+  UN(i32_trunc_sat_f64_s, sat_i32_s(a.f64))
+  UN(i32_trunc_sat_f64_u, sat_i32_u(a.f64))
+  UN(i64_trunc_sat_f32_s, sat_i64_s(a.f32))
+  UN(i64_trunc_sat_f32_u, sat_i64_u(a.f32))
+  UN(i64_trunc_sat_f64_s, sat_i64_s(a.f64))
+  UN(i64_trunc_sat_f64_u, sat_i64_u(a.f64))
+  UN(f32_convert_i32_s, f32_bits((float)a.i32))
+  UN(f32_convert_i32_u, f32_bits((float)a.u32))
+  UN(f32_convert_i64_s, f32_bits((float)a.i64))
+  UN(f32_convert_i64_u, f32_bits((float)a.u64))
+  UN(f64_convert_i32_s, f64_bits((double)a.i32))
+  UN(f64_convert_i32_u, f64_bits((double)a.u32))
+  UN(f64_convert_i64_s, f64_bits((double)a.i64))
+  UN(f64_convert_i64_u, f64_bits((double)a.u64))
+  UN(f32_demote_f64, f32_bits((float)a.f64))
+  UN(f64_promote_f32, f64_bits((double)a.f32))
+
+#if CIS_INTERP_SWITCH
+  default:
+    rc = cis__fail(ex->top, CIS_ESTATE, "corrupt interpreter code in function %u", cur->index);
+    goto leave;
+  }
+#endif
+
+  /* ------------------------------------------- calls and the way out */
+enter:
+  /* nf's frame at nfp, resuming at pc afterwards. */
+  if (UNLIKELY((size_t)((char *)rec - (char *)nfp) < nf->need || depth >= max_depth)) {
+    cur = nf;
+    TRAP(CIS_TRAP_STACK);
+  }
+  TICK(nf->cost);
+  for (uint32_t i = 0; i < nf->ninit; i++) nfp[nf->nparams + i] = nf->init[i];
+  --rec;
+  rec->pc = pc;
+  rec->fp = fp;
+  rec->fn = cur;
+  depth++;
+  fp = nfp;
+  cur = nf;
+  pc = nf->code;
+  NEXT();
+
+leave_loop:
+  /* g (host or another instance) with its arguments at args. */
+  TICK(1);
+  ex->ticks = ticks;
+  ex->depth = depth;
+  ex->sp = fp + cur->nslots;
+  ex->stack_end = (cis_slot *)(void *)rec;
+  rc = cis__exec_call(ex, inst, g, args);
+  ticks = ex->ticks;
+  ex->depth = depth0;
+  ex->sp = sp0;
+  ex->stack_end = end0;
+  msize = mem ? mem->size : 0;
+  if (UNLIKELY(rc != CIS_OK)) goto leave;
+  NEXT();
+
+trapped:
+  ex->ticks = ticks;
+  return trap(ex, inst, cur, rc);
+leave:
+  ex->ticks = ticks;
+  return rc;
+done:
+  ex->ticks = ticks;
+  return CIS_OK;
+}
+
+cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_slot *fp) {
+  return run(ex, inst, f, fp, NULL);
+}
+
+const int32_t *cis__interp_handlers(void) {
+  const int32_t *t = NULL;
+  run(NULL, NULL, NULL, NULL, &t);
+  return t;
+}

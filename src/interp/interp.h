@@ -1,0 +1,101 @@
+/*
+ * This file declares what the interpreter's files share: the internal code
+ * a module's function bodies are translated into, the per-function
+ * descriptors, and the entry points of the translator (translate.c) and
+ * the executor (execute.c). Nothing outside src/interp/ includes it; the
+ * runtime sees only cis__interp_ops.
+ *
+ * Frames. A function runs on a flat frame of 8-byte slots inside the call's
+ * value stack: parameters first, then declared locals, then the constants
+ * that code inside loops reads (filled on entry, so a loop reads them for
+ * free), then one slot per operand-stack position the translator found
+ * the body can reach. An
+ * internal instruction names its operands by slot number, so the wasm
+ * operand stack never moves at run time. A call passes its arguments in
+ * place: the callee's frame starts at the caller's slot of the first
+ * argument, and the callee leaves its results in its first slots, where the
+ * caller expects them.
+ *
+ * Return records (where to resume the caller) grow down from the top of the
+ * value stack while frames grow up from the bottom; the call traps with
+ * CIS_TRAP_STACK when they would meet.
+ *
+ * Fuel. The unit is one wasm instruction. A function charges, on entry, the
+ * number of instructions in its body (a loop body counted once), and every
+ * taken back edge of a loop charges the number of instructions in that
+ * loop's body (nested loops counted once). This is an approximation that
+ * depends only on the path taken, so it is deterministic. Calls that leave
+ * the interpreter (host functions, other instances) charge 1.
+ */
+#ifndef CIS_INTERP_INTERP_H
+#define CIS_INTERP_INTERP_H
+
+#include "runtime/runtime.h"
+
+/* Direct threading needs labels as values (GCC, clang). Build with
+ * -DCIS_INTERP_SWITCH=1 for the portable switch dispatch. */
+#ifndef CIS_INTERP_SWITCH
+#if defined(__GNUC__)
+#define CIS_INTERP_SWITCH 0
+#else
+#define CIS_INTERP_SWITCH 1
+#endif
+#endif
+
+/* Internal operation numbers (ops.def). */
+enum {
+#define OP(name) CIS__IOP_##name,
+#include "interp/ops.def"
+#undef OP
+  CIS__IOP_COUNT
+};
+
+/* One translated function. */
+typedef struct cis__ifunc {
+  const uint32_t *code; /* first instruction, into the module's code */
+  const cis_slot *init; /* what slots nparams .. nparams+ninit-1 start with */
+  uint32_t ninit;       /* declared locals (zero) then constants used in loops */
+  uint32_t index;       /* function index in the module (imports included) */
+  uint32_t nparams;     /* parameters: slots 0 .. nparams-1 */
+  uint32_t nresults;    /* results, left in slots 0 .. nresults-1 */
+  uint32_t nslots;      /* frame size in slots (locals, constants, operand stack) */
+  uint32_t cost;        /* fuel charged on entry */
+  size_t need;          /* bytes a call needs: frame plus one return record */
+} cis__ifunc;
+
+/* A module's translated code, kept in cis_module.engine_data. */
+typedef struct cis__icode {
+  uint32_t *code;        /* all functions' internal code, back to back */
+  size_t ncode;          /* units of code */
+  cis_slot *init;        /* all functions' initial slots, back to back */
+  cis__ifunc *funcs;     /* one per defined function */
+  uint32_t nfuncs;       /* defined functions */
+  uint32_t nimports;     /* imported functions: index i is funcs[i - nimports] */
+} cis__icode;
+
+/* Where a frame resumes its caller, kept at the top of the value stack. */
+typedef struct cis__iret {
+  const uint32_t *pc;        /* caller's next instruction */
+  cis_slot *fp;              /* caller's frame */
+  const cis__ifunc *fn;      /* caller, for trap messages */
+} cis__iret;
+
+/* Translates every function body of mod (validated) into a new cis__icode.
+ * Errors: CIS_ENOMEM; CIS_ETOOBIG when a function's frame cannot be
+ * addressed; CIS_EINVALID when a body does not decode as the validator
+ * promised. The message is set on mod. */
+cis_result cis__interp_translate(cis_module *mod, cis__icode **out);
+/* Frees a translation; NULL is fine. */
+void cis__interp_free(cis__icode *ic);
+
+/* The code word of each internal operation, as the executor dispatches it:
+ * a label offset with direct threading, the op number with the switch. */
+const int32_t *cis__interp_handlers(void);
+
+/* Runs f of inst with its frame at fp: parameters already in place and
+ * the slots after them filled from f->init. Results are left in fp[0 .. nresults-1]. Return
+ * records go below ex->stack_end. Returns CIS_OK, a trap (message on
+ * ex->top) or a limit code from cis__exec_check / cis__exec_call. */
+cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_slot *fp);
+
+#endif /* CIS_INTERP_INTERP_H */

@@ -1,0 +1,1607 @@
+/*
+ * This file implements the interpreter's translator: it turns every
+ * function body of a validated module, once, into the internal code that
+ * execute.c runs (format in ops.def, frames in interp.h).
+ *
+ * The translator walks a body with a compile-time model of the wasm
+ * operand stack. Each entry says where its value is: in the entry's own
+ * frame slot (the slot of its stack position), still in a local (a
+ * local.get not yet copied), or a constant not yet written anywhere. An
+ * instruction that consumes entries names their slots directly, or carries
+ * a constant as an immediate, so `local.get a; i32.const 1; i32.add` is one
+ * internal instruction. Deferred entries are written to their slots
+ * ("materialized") only when something requires it: a local.set/tee of the
+ * same local while an older read of it is still on the stack, a block
+ * boundary (every entry is materialized on block/loop/if entry, so no
+ * deferred read crosses a label), a call (arguments must sit in
+ * consecutive slots), or an operation without an immediate form.
+ *
+ * Further rewrites: a local.set/tee right after the instruction that
+ * produced the value retargets that instruction's destination to the local
+ * instead of copying; an i32 compare (or eqz) right before br_if/if becomes
+ * one compare-and-branch; i32.wrap_i64 and extensions of constants are
+ * folded; reinterpretations cost nothing.
+ *
+ * Control flow: branch offsets are resolved here (forward ones patched at
+ * the label), a branch that carries values copies them into the target's
+ * slots first, and code after an unconditional branch is skipped up to the
+ * end of its block.
+ *
+ * The module was validated, so the translator trusts its typing, but it
+ * still checks every index and read it relies on itself and reports
+ * CIS_EINVALID instead of reading out of bounds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/interp.h"
+
+#define NONE ((size_t)-1)
+
+/* Loads and stores have a base + imm form in the same order (ops.def). */
+_Static_assert(CIS__IOP_st64 - CIS__IOP_ld8_u == CIS__IOP_st64_add - CIS__IOP_ld8_u_add,
+               "the _add memory ops must mirror the plain ones");
+
+/* ----------------------------------------------------------- structures */
+
+enum { V_SLOT = 0, V_LOCAL = 1, V_CONST = 2, V_ADD = 3 };
+
+/* One entry of the compile-time operand stack. */
+typedef struct vent {
+  uint8_t kind;   /* V_SLOT, V_LOCAL, V_CONST or V_ADD (i32 base + bits) */
+  uint32_t local; /* V_LOCAL: the local holding the value; V_ADD: the base
+                     slot, a local or the entry's own slot */
+  uint64_t bits;  /* V_CONST: the value (i32/f32 zero-extended); V_ADD: the
+                     addend */
+} vent;
+
+enum { C_FUNC = 0, C_BLOCK = 1, C_LOOP = 2, C_IF = 3 };
+
+/* One open control construct. */
+typedef struct ctl {
+  uint8_t kind;        /* C_FUNC, C_BLOCK, C_LOOP or C_IF */
+  uint32_t height;     /* operand height below the construct's parameters */
+  uint32_t nparams;    /* block type parameters */
+  uint32_t nresults;   /* block type results */
+  size_t label;        /* C_LOOP: code position of the header */
+  uint32_t fwd;        /* patch list: forward branch offsets to the end */
+  uint32_t back;       /* C_LOOP: patch list of back-edge fuel costs */
+  size_t else_site;    /* C_IF: offset of the jump taken when false, or NONE */
+  uint64_t count0;     /* C_LOOP: instruction count at the header */
+} ctl;
+
+/* A decoded instruction with its immediates. */
+typedef struct ins {
+  uint32_t op;         /* opcode; 0xfc00 | sub-opcode for the 0xfc prefix */
+  uint32_t a, b;       /* index immediates; memarg: a = align, b = offset */
+  int64_t bt;          /* block type */
+  uint64_t bits;       /* constants, zero-extended */
+  const uint8_t *tab;  /* br_table: first label, re-read when translating */
+  uint32_t ntab;       /* br_table: labels before the default */
+} ins;
+
+/* A branch condition taken off the stack: a plain slot, or the operands of
+ * a compare (or eqz) whose code was just withdrawn to be fused. */
+typedef struct cond {
+  int kind;            /* K_SLOT, K_CMP or K_EQZ */
+  uint32_t cmp;        /* K_CMP: compare number (CMP_*) */
+  bool imm;            /* K_CMP: b is an immediate */
+  uint32_t a, b;       /* operands */
+} cond;
+
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2 };
+
+/* The translator's state for one module. */
+typedef struct tr {
+  cis_module *mod;           /* module handle, for messages and type ids */
+  const cis__module *m;      /* decoded module */
+  const int32_t *optab;      /* code word of each internal op */
+
+  uint32_t *code;            /* code of all functions so far */
+  size_t ncode, capcode;     /* units used and allocated */
+
+  vent *vs;                  /* compile-time operand stack */
+  uint32_t nvs, capvs;       /* entries used and allocated */
+  uint32_t maxh;             /* highest operand height seen */
+  uint32_t defer_lo;         /* no deferred entry below this position */
+  ctl *cs;                   /* control stack */
+  uint32_t ncs, capcs;       /* entries used and allocated */
+  uint32_t *refcnt;          /* per local: deferred reads on the stack */
+  uint32_t caprc;            /* allocated refcnt entries */
+
+  size_t *ppos;              /* patch pool: code position of each site */
+  uint32_t *pnext;           /* patch pool: next site of the same list */
+  uint32_t npatch, cappatch; /* pool entries used (entry 0 unused) and allocated */
+
+  uint32_t *stub_gen;        /* br_table: stamp per label depth */
+  size_t *stub_at;           /* br_table: stub position per label depth */
+  uint32_t capstub, gen;     /* allocated depths; current stamp */
+
+  size_t last_start;         /* start of the last instruction, or NONE */
+  size_t last_dest;          /* position of its destination operand, or NONE */
+  int last_op;               /* its op number */
+
+  cis_slot *init;            /* initial slots of all functions so far */
+  size_t ninit, capinit;     /* entries used and allocated */
+  uint64_t *kval;            /* constant of each constant slot */
+  uint32_t *khash;           /* constant slot + 1 by hash of the value; 0 = free */
+  uint32_t kmax, kused;      /* constant slots reserved and used */
+  uint32_t capk;             /* allocated kval entries (khash has twice as many) */
+  uint32_t loops;            /* loops open at the current position */
+
+  uint32_t func;             /* function index being translated */
+  uint32_t nl;               /* its parameters plus declared locals */
+  uint32_t sbase;            /* slot of operand-stack position 0 */
+  uint64_t count;            /* wasm instructions translated in it */
+  bool dead;                 /* the current position is unreachable */
+  uint32_t dead_nest;        /* blocks opened inside unreachable code */
+  const uint8_t *p, *end;    /* body reader */
+  const uint8_t *body;       /* body start, for offsets in messages */
+} tr;
+
+/* ---------------------------------------------------------- the op tables */
+
+/* i32 compares in ops.def order; each has an _ss and an _si form. */
+enum { CMP_EQ, CMP_NE, CMP_LT_S, CMP_LT_U, CMP_GT_S, CMP_GT_U, CMP_LE_S, CMP_LE_U, CMP_GE_S,
+       CMP_GE_U, NCMP };
+/* The compare that is true exactly when the given one is false. */
+static const uint8_t cmp_negate[NCMP] = {CMP_NE,   CMP_EQ,   CMP_GE_S, CMP_GE_U, CMP_LE_S,
+                                         CMP_LE_U, CMP_GT_S, CMP_GT_U, CMP_LT_S, CMP_LT_U};
+
+/* How a numeric wasm opcode translates. */
+typedef struct numop {
+  uint8_t arity; /* 1 or 2; 0 when not a plain numeric opcode */
+  int16_t ss;    /* op with slot operands */
+  int16_t si;    /* op with an immediate second operand, or -1 */
+  int16_t swp;   /* op with the operands swapped and the first immediate, or -1 */
+  bool wide;     /* immediates are 64-bit */
+} numop;
+
+#define N1(c, n) [c] = {1, CIS__IOP_##n, -1, -1, false}
+#define N2(c, n) [c] = {2, CIS__IOP_##n, -1, -1, false}
+#define NI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, false}
+#define NC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, false}
+#define NM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, false}
+#define LI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, true}
+#define LC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, true}
+#define LM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, true}
+
+static const numop numops[256] = {
+    N1(0x45, i32_eqz),
+    NC(0x46, i32_eq), NC(0x47, i32_ne),
+    NM(0x48, i32_lt_s, i32_gt_s), NM(0x49, i32_lt_u, i32_gt_u),
+    NM(0x4a, i32_gt_s, i32_lt_s), NM(0x4b, i32_gt_u, i32_lt_u),
+    NM(0x4c, i32_le_s, i32_ge_s), NM(0x4d, i32_le_u, i32_ge_u),
+    NM(0x4e, i32_ge_s, i32_le_s), NM(0x4f, i32_ge_u, i32_le_u),
+    N1(0x50, i64_eqz),
+    LC(0x51, i64_eq), LC(0x52, i64_ne),
+    LM(0x53, i64_lt_s, i64_gt_s), LM(0x54, i64_lt_u, i64_gt_u),
+    LM(0x55, i64_gt_s, i64_lt_s), LM(0x56, i64_gt_u, i64_lt_u),
+    LM(0x57, i64_le_s, i64_ge_s), LM(0x58, i64_le_u, i64_ge_u),
+    LM(0x59, i64_ge_s, i64_le_s), LM(0x5a, i64_ge_u, i64_le_u),
+    N2(0x5b, f32_eq), N2(0x5c, f32_ne), N2(0x5d, f32_lt), N2(0x5e, f32_gt), N2(0x5f, f32_le),
+    N2(0x60, f32_ge),
+    N2(0x61, f64_eq), N2(0x62, f64_ne), N2(0x63, f64_lt), N2(0x64, f64_gt), N2(0x65, f64_le),
+    N2(0x66, f64_ge),
+    N1(0x67, i32_clz), N1(0x68, i32_ctz), N1(0x69, i32_popcnt),
+    NC(0x6a, i32_add), NI(0x6b, i32_sub), NC(0x6c, i32_mul),
+    NI(0x6d, i32_div_s), NI(0x6e, i32_div_u), NI(0x6f, i32_rem_s), NI(0x70, i32_rem_u),
+    NC(0x71, i32_and), NC(0x72, i32_or), NC(0x73, i32_xor),
+    NI(0x74, i32_shl), NI(0x75, i32_shr_s), NI(0x76, i32_shr_u), NI(0x77, i32_rotl),
+    NI(0x78, i32_rotr),
+    N1(0x79, i64_clz), N1(0x7a, i64_ctz), N1(0x7b, i64_popcnt),
+    LC(0x7c, i64_add), LI(0x7d, i64_sub), LC(0x7e, i64_mul),
+    LI(0x7f, i64_div_s), LI(0x80, i64_div_u), LI(0x81, i64_rem_s), LI(0x82, i64_rem_u),
+    LC(0x83, i64_and), LC(0x84, i64_or), LC(0x85, i64_xor),
+    LI(0x86, i64_shl), LI(0x87, i64_shr_s), LI(0x88, i64_shr_u), LI(0x89, i64_rotl),
+    LI(0x8a, i64_rotr),
+    N1(0x8b, f32_abs), N1(0x8c, f32_neg), N1(0x8d, f32_ceil), N1(0x8e, f32_floor),
+    N1(0x8f, f32_trunc), N1(0x90, f32_nearest), N1(0x91, f32_sqrt),
+    N2(0x92, f32_add), N2(0x93, f32_sub), N2(0x94, f32_mul), N2(0x95, f32_div),
+    N2(0x96, f32_min), N2(0x97, f32_max), N2(0x98, f32_copysign),
+    N1(0x99, f64_abs), N1(0x9a, f64_neg), N1(0x9b, f64_ceil), N1(0x9c, f64_floor),
+    N1(0x9d, f64_trunc), N1(0x9e, f64_nearest), N1(0x9f, f64_sqrt),
+    N2(0xa0, f64_add), N2(0xa1, f64_sub), N2(0xa2, f64_mul), N2(0xa3, f64_div),
+    N2(0xa4, f64_min), N2(0xa5, f64_max), N2(0xa6, f64_copysign),
+    N1(0xa8, i32_trunc_f32_s), N1(0xa9, i32_trunc_f32_u), N1(0xaa, i32_trunc_f64_s),
+    N1(0xab, i32_trunc_f64_u),
+    N1(0xae, i64_trunc_f32_s), N1(0xaf, i64_trunc_f32_u), N1(0xb0, i64_trunc_f64_s),
+    N1(0xb1, i64_trunc_f64_u),
+    N1(0xb2, f32_convert_i32_s), N1(0xb3, f32_convert_i32_u), N1(0xb4, f32_convert_i64_s),
+    N1(0xb5, f32_convert_i64_u), N1(0xb6, f32_demote_f64),
+    N1(0xb7, f64_convert_i32_s), N1(0xb8, f64_convert_i32_u), N1(0xb9, f64_convert_i64_s),
+    N1(0xba, f64_convert_i64_u), N1(0xbb, f64_promote_f32),
+    N1(0xc0, i32_extend8_s), N1(0xc1, i32_extend16_s),
+    N1(0xc2, i64_extend8_s), N1(0xc3, i64_extend16_s), N1(0xc4, i64_extend32_s),
+};
+
+/* The saturating truncations, 0xfc 0..7. */
+static const int16_t satops[8] = {
+    CIS__IOP_i32_trunc_sat_f32_s, CIS__IOP_i32_trunc_sat_f32_u, CIS__IOP_i32_trunc_sat_f64_s,
+    CIS__IOP_i32_trunc_sat_f64_u, CIS__IOP_i64_trunc_sat_f32_s, CIS__IOP_i64_trunc_sat_f32_u,
+    CIS__IOP_i64_trunc_sat_f64_s, CIS__IOP_i64_trunc_sat_f64_u,
+};
+
+/* Loads 0x28..0x35 and stores 0x36..0x3e. */
+static const int16_t memops[0x3f - 0x28] = {
+    CIS__IOP_ld32_u,   CIS__IOP_ld64,     CIS__IOP_ld32_u,   CIS__IOP_ld64,     /* i32 i64 f32 f64 */
+    CIS__IOP_ld8_s32,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s32, CIS__IOP_ld16_u,   /* i32 narrow */
+    CIS__IOP_ld8_s64,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s64, CIS__IOP_ld16_u,   /* i64 narrow */
+    CIS__IOP_ld32_s64, CIS__IOP_ld32_u,
+    CIS__IOP_st32,     CIS__IOP_st64,     CIS__IOP_st32,     CIS__IOP_st64,     /* i32 i64 f32 f64 */
+    CIS__IOP_st8,      CIS__IOP_st16,     CIS__IOP_st8,      CIS__IOP_st16,     CIS__IOP_st32,
+};
+
+/* ------------------------------------------------------------- helpers */
+
+static cis_result bad(tr *t, const char *what) {
+  size_t off = t->p && t->body ? (size_t)(t->p - t->body) : 0;
+  return cis__fail(t->mod, CIS_EINVALID, "function %u: %s (body offset 0x%zx)", t->func, what,
+                   off);
+}
+
+static cis_result oom(tr *t) {
+  return cis__fail(t->mod, CIS_ENOMEM, "out of memory translating function %u", t->func);
+}
+
+/* Grows an array to hold at least `need` elements. */
+static bool grow(void **arr, uint32_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return true;
+  size_t ncap = *cap ? (size_t)*cap * 2 : 16;
+  while (ncap < need) ncap *= 2;
+  if (ncap > UINT32_MAX) {
+    if (need > UINT32_MAX) return false;
+    ncap = UINT32_MAX;
+  }
+  void *n = realloc(*arr, ncap * elem);
+  if (!n) return false;
+  *arr = n;
+  *cap = (uint32_t)ncap;
+  return true;
+}
+
+/* Makes room for n more code units. Every instruction reserves its worst
+ * case first, so the emitters below never fail. */
+static cis_result reserve(tr *t, size_t n) {
+  if (t->ncode + n <= t->capcode) return CIS_OK;
+  size_t ncap = t->capcode ? t->capcode * 2 : 4096;
+  while (ncap < t->ncode + n) ncap *= 2;
+  uint32_t *c = realloc(t->code, ncap * sizeof *c);
+  if (!c) return oom(t);
+  t->code = c;
+  t->capcode = ncap;
+  return CIS_OK;
+}
+
+/* Makes room for n more operand-stack entries. */
+static cis_result reserve_vs(tr *t, size_t n) {
+  if (!grow((void **)&t->vs, &t->capvs, (size_t)t->nvs + n, sizeof *t->vs)) return oom(t);
+  return CIS_OK;
+}
+
+static inline uint32_t slot_of(const tr *t, uint32_t pos) { return t->sbase + pos; }
+
+/* The local an entry reads, or UINT32_MAX: deferred reads of a local
+ * are counted so that a write to it can find them. */
+static inline uint32_t reads_local(const tr *t, const vent *e) {
+  if (e->kind == V_LOCAL || (e->kind == V_ADD && e->local < t->nl)) return e->local;
+  return UINT32_MAX;
+}
+
+static inline void put(tr *t, uint32_t u) { t->code[t->ncode++] = u; }
+
+static inline void put64(tr *t, uint64_t v) {
+  put(t, (uint32_t)v);
+  put(t, (uint32_t)(v >> 32));
+}
+
+/* Starts an instruction without a destination. */
+static void op(tr *t, int id) {
+  t->last_start = t->ncode;
+  t->last_dest = NONE;
+  t->last_op = id;
+  put(t, (uint32_t)t->optab[id]);
+}
+
+/* Starts an instruction whose destination d is unit 1. */
+static void op_d(tr *t, int id, uint32_t d) {
+  op(t, id);
+  t->last_dest = t->ncode;
+  put(t, d);
+}
+
+/* d = s; a move right after another move joins it as mov2. */
+static void emit_mov(tr *t, uint32_t d, uint32_t s) {
+  if (t->last_op == CIS__IOP_mov && t->last_start + 3 == t->ncode) {
+    t->code[t->last_start] = (uint32_t)t->optab[CIS__IOP_mov2];
+    t->last_op = CIS__IOP_mov2;
+    t->last_dest = t->ncode;
+    put(t, d);
+    put(t, s);
+    return;
+  }
+  op_d(t, CIS__IOP_mov, d);
+  put(t, s);
+}
+
+/* d = base + imm (i32). */
+static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
+  if (imm == 0) {
+    if (d != base) emit_mov(t, d, base);
+    return;
+  }
+  op_d(t, CIS__IOP_i32_add_si, d);
+  put(t, base);
+  put(t, imm);
+}
+
+/* Forgets the last instruction: a label was bound after it, so it can no
+ * longer be rewritten. */
+static void barrier(tr *t) {
+  t->last_start = NONE;
+  t->last_dest = NONE;
+  t->last_op = -1;
+}
+
+static void emit_const(tr *t, uint32_t d, uint64_t bits) {
+  if (bits <= UINT32_MAX) {
+    op_d(t, CIS__IOP_const32, d);
+    put(t, (uint32_t)bits);
+  } else {
+    op_d(t, CIS__IOP_const64, d);
+    put64(t, bits);
+  }
+}
+
+/* Adds a code position to a patch list. */
+static cis_result patch_add(tr *t, uint32_t *list, size_t pos) {
+  if (t->npatch == 0) t->npatch = 1; /* entry 0 ends lists */
+  uint32_t cap = t->cappatch;
+  if (!grow((void **)&t->ppos, &cap, (size_t)t->npatch + 1, sizeof *t->ppos)) return oom(t);
+  uint32_t cap2 = t->cappatch;
+  if (!grow((void **)&t->pnext, &cap2, (size_t)t->npatch + 1, sizeof *t->pnext)) return oom(t);
+  t->cappatch = cap < cap2 ? cap : cap2;
+  t->ppos[t->npatch] = pos;
+  t->pnext[t->npatch] = *list;
+  *list = t->npatch++;
+  return CIS_OK;
+}
+
+/* Points the branch offset at `site` to the current position. */
+static cis_result bind(tr *t, size_t site) {
+  size_t d = t->ncode - site;
+  if (d > INT32_MAX)
+    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+  t->code[site] = (uint32_t)d;
+  return CIS_OK;
+}
+
+static cis_result bind_list(tr *t, uint32_t list) {
+  for (uint32_t i = list; i; i = t->pnext[i]) {
+    cis_result rc = bind(t, t->ppos[i]);
+    if (rc != CIS_OK) return rc;
+  }
+  return CIS_OK;
+}
+
+/* -------------------------------------------------- the operand stack */
+
+static void push_entry(tr *t, vent e) {
+  uint32_t p = t->nvs++;
+  t->vs[p] = e;
+  if (t->nvs > t->maxh) t->maxh = t->nvs;
+  uint32_t l = reads_local(t, &e);
+  if (l != UINT32_MAX) t->refcnt[l]++;
+  if (e.kind != V_SLOT && p < t->defer_lo) t->defer_lo = p;
+}
+
+/* Pushes a value that an instruction writes into its slot; returns the slot. */
+static uint32_t push_slot(tr *t) {
+  vent e = {V_SLOT, 0, 0};
+  push_entry(t, e);
+  return slot_of(t, t->nvs - 1);
+}
+
+static void push_const(tr *t, uint64_t bits) {
+  vent e = {V_CONST, 0, bits};
+  push_entry(t, e);
+}
+
+static void pop(tr *t, uint32_t n) {
+  while (n-- && t->nvs) {
+    vent *e = &t->vs[--t->nvs];
+    uint32_t l = reads_local(t, e);
+    if (l != UINT32_MAX) t->refcnt[l]--;
+  }
+  if (t->defer_lo > t->nvs) t->defer_lo = t->nvs;
+}
+
+/* Writes entry p into slot d (its value, wherever it is now). */
+static void emit_value(tr *t, uint32_t d, const vent *e, uint32_t p) {
+  switch (e->kind) {
+  case V_LOCAL:
+    if (e->local != d) emit_mov(t, d, e->local);
+    break;
+  case V_CONST:
+    emit_const(t, d, e->bits);
+    break;
+  case V_ADD:
+    emit_add(t, d, e->local, (uint32_t)e->bits);
+    break;
+  default:
+    if (slot_of(t, p) != d) emit_mov(t, d, slot_of(t, p));
+    break;
+  }
+}
+
+/* Writes entry p into its own slot. */
+static void materialize(tr *t, uint32_t p) {
+  vent *e = &t->vs[p];
+  if (e->kind == V_SLOT) return;
+  uint32_t l = reads_local(t, e);
+  emit_value(t, slot_of(t, p), e, p);
+  if (l != UINT32_MAX) t->refcnt[l]--;
+  e->kind = V_SLOT;
+}
+
+/* The constant slot holding bits, allocating it on first use; UINT32_MAX
+ * when all reserved slots are taken. */
+static uint32_t const_slot(tr *t, uint64_t bits) {
+  if (!t->kmax) return UINT32_MAX;
+  uint32_t mask = 2 * t->kmax - 1; /* khash has 2*kmax entries, a power of two */
+  uint64_t h = bits * 0x9E3779B97F4A7C15ull;
+  for (uint32_t i = (uint32_t)(h >> 40) & mask;; i = (i + 1) & mask) {
+    uint32_t k = t->khash[i];
+    if (k == 0) {
+      if (t->kused == t->kmax) return UINT32_MAX;
+      t->kval[t->kused] = bits;
+      t->khash[i] = ++t->kused;
+      return t->nl + t->kused - 1;
+    }
+    if (t->kval[k - 1] == bits) return t->nl + k - 1;
+  }
+}
+
+/* Materializes every entry: done on entering a block, so that no deferred
+ * read crosses a label. */
+static void materialize_all(tr *t) {
+  for (uint32_t p = t->defer_lo; p < t->nvs; p++) materialize(t, p);
+  t->defer_lo = t->nvs;
+}
+
+/* The slot to read entry p from. Inside a loop a constant is read from its
+ * constant slot; elsewhere, and for a deferred add, the value is
+ * materialized. */
+static uint32_t use(tr *t, uint32_t p) {
+  vent *e = &t->vs[p];
+  if (e->kind == V_CONST && t->loops) {
+    uint32_t k = const_slot(t, e->bits);
+    if (k != UINT32_MAX) return k;
+  }
+  if (e->kind == V_CONST || e->kind == V_ADD) materialize(t, p);
+  return e->kind == V_LOCAL ? e->local : slot_of(t, p);
+}
+
+/* Code units the worst-case materialization of n entries needs. */
+static size_t mat_units(uint32_t n) { return (size_t)n * 4; }
+
+/* -------------------------------------------------------- value moves */
+
+/* Frame slot entry p is read from, or NONE when it is computed. */
+static size_t src_slot(const tr *t, uint32_t p) {
+  const vent *e = &t->vs[p];
+  if (e->kind == V_LOCAL) return e->local;
+  if (e->kind == V_SLOT) return slot_of(t, p);
+  if (e->kind == V_ADD) return e->local;
+  return NONE;
+}
+
+/* Before copying the top n entries to slots dst.., materializes deferred
+ * locals that an earlier copy would overwrite (only a return, whose
+ * targets are the first slots of the frame, can have such a clash). */
+static void prepare_moves(tr *t, uint32_t dst, uint32_t n) {
+  uint32_t base = t->nvs - n;
+  for (uint32_t k = 0; k < n; k++) {
+    size_t s = src_slot(t, base + k);
+    if (t->vs[base + k].kind != V_SLOT && s != NONE && s >= dst && s < (size_t)dst + k) {
+      for (uint32_t j = 0; j < n; j++) materialize(t, base + j);
+      return;
+    }
+  }
+}
+
+/* Copies the top n entries to slots dst .. dst+n-1, lowest first; the
+ * entries stay as they are (a conditional branch falls through with
+ * them). Sources sit at or above their targets, so ascending order never
+ * overwrites a value still to be copied. */
+static void emit_moves(tr *t, uint32_t dst, uint32_t n) {
+  uint32_t base = t->nvs - n;
+  for (uint32_t k = 0; k < n; k++) emit_value(t, dst + k, &t->vs[base + k], base + k);
+}
+
+/* True when the top n entries already sit in slots dst .. dst+n-1. */
+static bool in_place(const tr *t, uint32_t dst, uint32_t n) {
+  uint32_t base = t->nvs - n;
+  for (uint32_t k = 0; k < n; k++)
+    if (t->vs[base + k].kind != V_SLOT || slot_of(t, base + k) != dst + k) return false;
+  return true;
+}
+
+/* ------------------------------------------------------------ branches */
+
+static uint32_t label_arity(const ctl *c) {
+  return c->kind == C_LOOP ? c->nparams : c->nresults;
+}
+
+/* Puts the offset unit (and for a loop the cost unit) of a branch to c
+ * and registers it for patching. */
+static cis_result put_target(tr *t, ctl *c) {
+  if (c->kind == C_LOOP) {
+    size_t back = t->ncode - c->label;
+    if (back > INT32_MAX)
+      return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+    put(t, (uint32_t)-(int32_t)back);
+    cis_result rc = patch_add(t, &c->back, t->ncode);
+    put(t, 0);
+    return rc;
+  }
+  cis_result rc = patch_add(t, &c->fwd, t->ncode);
+  put(t, 0);
+  return rc;
+}
+
+/* Copies the top `arity` entries to the frame's first slots and returns. */
+static void emit_return(tr *t) {
+  uint32_t n = t->cs[0].nresults;
+  prepare_moves(t, 0, n);
+  emit_moves(t, 0, n);
+  op(t, CIS__IOP_return);
+}
+
+/* An unconditional branch to c, values included. */
+static cis_result emit_br(tr *t, ctl *c) {
+  if (c->kind == C_FUNC) {
+    emit_return(t);
+    return CIS_OK;
+  }
+  uint32_t n = label_arity(c);
+  emit_moves(t, slot_of(t, c->height), n);
+  op(t, c->kind == C_LOOP ? CIS__IOP_br_back : CIS__IOP_br);
+  return put_target(t, c);
+}
+
+/* Takes the branch condition off the stack. When the value was produced
+ * by the instruction just emitted and that was an i32 compare or eqz, the
+ * instruction is withdrawn and its operands kept, to be fused into the
+ * branch. */
+static void take_cond(tr *t, cond *c) {
+  uint32_t p = t->nvs - 1;
+  const vent *e = &t->vs[p];
+  int lo = t->last_op;
+  if (e->kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p)) {
+    if (lo >= CIS__IOP_i32_eq_ss && lo <= CIS__IOP_i32_ge_u_si) {
+      c->kind = K_CMP;
+      c->cmp = (uint32_t)(lo - CIS__IOP_i32_eq_ss) / 2;
+      c->imm = (lo - CIS__IOP_i32_eq_ss) % 2 == 1;
+      c->a = t->code[t->last_start + 2];
+      c->b = t->code[t->last_start + 3];
+      t->ncode = t->last_start;
+      barrier(t);
+      pop(t, 1);
+      return;
+    }
+    if (lo == CIS__IOP_i32_eqz) {
+      c->kind = K_EQZ;
+      c->a = t->code[t->last_start + 2];
+      t->ncode = t->last_start;
+      barrier(t);
+      pop(t, 1);
+      return;
+    }
+  }
+  c->kind = K_SLOT;
+  c->a = use(t, p);
+  pop(t, 1);
+}
+
+/* Emits a jump taken when the condition is `when`, to a back edge when
+ * back. Returns the position of its offset unit; the cost unit follows. */
+static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
+  switch (c->kind) {
+  case K_CMP: {
+    uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
+    int base = back ? CIS__IOP_bi32_eq_back_ss : CIS__IOP_bi32_eq_ss;
+    op(t, base + (int)k * 2 + (c->imm ? 1 : 0));
+    put(t, c->a);
+    put(t, c->b);
+    break;
+  }
+  case K_EQZ:
+    op(t, when ? (back ? CIS__IOP_br_unless_back : CIS__IOP_br_unless)
+               : (back ? CIS__IOP_br_if_back : CIS__IOP_br_if));
+    put(t, c->a);
+    break;
+  default:
+    op(t, when ? (back ? CIS__IOP_br_if_back : CIS__IOP_br_if)
+               : (back ? CIS__IOP_br_unless_back : CIS__IOP_br_unless));
+    put(t, c->a);
+    break;
+  }
+  size_t site = t->ncode;
+  put(t, 0);
+  if (back) put(t, 0);
+  return site;
+}
+
+/* br_if to c: a single conditional jump when the values need no copying,
+ * else a jump over [copies; br]. */
+static cis_result emit_br_if(tr *t, ctl *c) {
+  cond cd;
+  take_cond(t, &cd);
+  uint32_t n = label_arity(c);
+  if (c->kind != C_FUNC && in_place(t, slot_of(t, c->height), n)) {
+    size_t site = emit_cond_jump(t, &cd, true, c->kind == C_LOOP);
+    if (c->kind == C_LOOP) {
+      size_t back = site - c->label;
+      if (back > INT32_MAX)
+        return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate",
+                         t->func);
+      t->code[site] = (uint32_t)-(int32_t)back;
+      return patch_add(t, &c->back, site + 1);
+    }
+    return patch_add(t, &c->fwd, site);
+  }
+  if (c->kind == C_FUNC) prepare_moves(t, 0, n);
+  size_t skip = emit_cond_jump(t, &cd, false, false);
+  cis_result rc = emit_br(t, c);
+  if (rc != CIS_OK) return rc;
+  rc = bind(t, skip);
+  barrier(t);
+  return rc;
+}
+
+/* br_table: targets whose values need copying, loops (whose back edge
+ * charges fuel) and returns go through a stub emitted after the table;
+ * one stub per distinct target. */
+static cis_result emit_br_table(tr *t, const ins *in) {
+  cis_result rc = CIS_OK;
+  uint32_t idx = use(t, t->nvs - 1);
+  pop(t, 1);
+  ctl *def = &t->cs[t->ncs - 1 - in->a];
+  uint32_t n = label_arity(def);
+  if (n > t->nvs) return bad(t, "br_table operands missing");
+  for (uint32_t p = t->nvs - n; p < t->nvs; p++) materialize(t, p);
+  op(t, CIS__IOP_br_table);
+  put(t, idx);
+  put(t, in->ntab);
+  size_t sites = t->ncode;
+  for (uint32_t i = 0; i <= in->ntab; i++) put(t, 0);
+  if (++t->gen == 0) { /* stamps wrapped: forget every old one */
+    memset(t->stub_gen, 0, (size_t)t->capstub * sizeof *t->stub_gen);
+    t->gen = 1;
+  }
+  const uint8_t *q = in->tab;
+  for (uint32_t i = 0; i <= in->ntab; i++) {
+    uint32_t depth = in->a;
+    if (i < in->ntab && !cis__read_u32(&q, t->end, &depth)) return bad(t, "br_table truncated");
+    if (depth >= t->ncs) return bad(t, "br_table label out of range");
+    ctl *c = &t->cs[t->ncs - 1 - depth];
+    if (label_arity(c) != n) return bad(t, "br_table arity mismatch");
+    if (c->kind != C_FUNC && c->kind != C_LOOP && in_place(t, slot_of(t, c->height), n)) {
+      CIS_TRY(patch_add(t, &c->fwd, sites + i));
+      continue;
+    }
+    if (t->stub_gen[depth] != t->gen) {
+      CIS_TRY(reserve(t, 16 + mat_units(n) + 2 * (size_t)n));
+      t->stub_gen[depth] = t->gen;
+      t->stub_at[depth] = t->ncode;
+      CIS_TRY(emit_br(t, c));
+    }
+    t->code[sites + i] = (uint32_t)(t->stub_at[depth] - (sites + i));
+  }
+fail:
+  return rc;
+}
+
+/* -------------------------------------------------------------- locals */
+
+/* local.set / local.tee x. Older deferred reads of x are materialized
+ * first; the value is then moved in, or the instruction that just produced
+ * it is retargeted to write x directly. */
+static void set_local(tr *t, uint32_t x, bool tee) {
+  uint32_t p = t->nvs - 1;
+  vent e = t->vs[p];
+  if (e.kind == V_LOCAL && e.local == x) { /* x = x */
+    if (!tee) pop(t, 1);
+    return;
+  }
+  uint32_t left = t->refcnt[x] - (reads_local(t, &e) == x ? 1 : 0);
+  for (uint32_t q = p; left && q-- > t->defer_lo;) {
+    if (reads_local(t, &t->vs[q]) == x) {
+      materialize(t, q);
+      left--;
+    }
+  }
+  if (e.kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p))
+    t->code[t->last_dest] = x;
+  else
+    emit_value(t, x, &e, p);
+  /* The value no longer lives in slot p: never retarget again. */
+  t->last_dest = NONE;
+  pop(t, 1);
+  if (tee) {
+    if (e.kind == V_CONST) {
+      push_const(t, e.bits);
+    } else {
+      vent l = {V_LOCAL, x, 0};
+      push_entry(t, l);
+    }
+  }
+}
+
+/* ------------------------------------------------------------ numerics */
+
+static void unop(tr *t, int id) {
+  uint32_t p = t->nvs - 1;
+  uint32_t a = use(t, p);
+  pop(t, 1);
+  uint32_t d = push_slot(t);
+  op_d(t, id, d);
+  put(t, a);
+}
+
+/* i32.add or i32.sub of a constant: the sum stays deferred (V_ADD), so
+ * that a load or store can take it as base + displacement. A base in a
+ * stack slot stays in the slot of the entry's position. False when the
+ * operands do not qualify. */
+static bool defer_add(tr *t, uint32_t wasm_op) {
+  uint32_t pb = t->nvs - 1, pa = t->nvs - 2;
+  const vent *a = &t->vs[pa], *b = &t->vs[pb];
+  vent x, r;
+  uint32_t c;
+  if (b->kind == V_CONST && a->kind != V_CONST) {
+    x = *a;
+    c = wasm_op == 0x6a ? (uint32_t)b->bits : (uint32_t)-(uint32_t)b->bits;
+  } else if (wasm_op == 0x6a && a->kind == V_CONST &&
+             (b->kind == V_LOCAL || (b->kind == V_ADD && b->local < t->nl))) {
+    x = *b; /* a local-based value may change position */
+    c = (uint32_t)a->bits;
+  } else {
+    return false;
+  }
+  r.kind = V_ADD;
+  r.local = x.kind == V_SLOT ? slot_of(t, pa) : x.local;
+  r.bits = x.kind == V_ADD ? (uint32_t)(x.bits + c) : c;
+  pop(t, 2);
+  push_entry(t, r);
+  return true;
+}
+
+static void binop(tr *t, const numop *n) {
+  uint32_t pb = t->nvs - 1, pa = t->nvs - 2;
+  const vent *a = &t->vs[pa], *b = &t->vs[pb];
+  uint32_t d = slot_of(t, pa);
+  if (n->si >= 0 && b->kind == V_CONST) {
+    uint64_t imm = b->bits;
+    uint32_t sa = use(t, pa);
+    op_d(t, n->si, d);
+    put(t, sa);
+    if (n->wide) put64(t, imm);
+    else put(t, (uint32_t)imm);
+  } else if (n->swp >= 0 && a->kind == V_CONST) {
+    uint64_t imm = a->bits;
+    uint32_t sb = use(t, pb);
+    op_d(t, n->swp, d);
+    put(t, sb);
+    if (n->wide) put64(t, imm);
+    else put(t, (uint32_t)imm);
+  } else {
+    uint32_t sa = use(t, pa);
+    uint32_t sb = use(t, pb);
+    op_d(t, n->ss, d);
+    put(t, sa);
+    put(t, sb);
+  }
+  pop(t, 2);
+  push_slot(t);
+}
+
+/* ------------------------------------------------------------- decoding */
+
+static bool rd_u32(tr *t, uint32_t *v) { return cis__read_u32(&t->p, t->end, v); }
+
+static bool rd_byte(tr *t, uint8_t *b) {
+  if (t->p >= t->end) return false;
+  *b = *t->p++;
+  return true;
+}
+
+/* Reads one instruction and its immediates. False when the bytes do not
+ * form one (the validator should have refused them). */
+static bool read_ins(tr *t, ins *in) {
+  uint8_t b, r;
+  if (!rd_byte(t, &b)) return false;
+  in->op = b;
+  switch (b) {
+  case 0x02: case 0x03: case 0x04:
+    return cis__read_s33(&t->p, t->end, &in->bt);
+  case 0x0c: case 0x0d: case 0x10: case 0xd2:
+  case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
+    return rd_u32(t, &in->a);
+  case 0x0e: {
+    uint32_t n, x;
+    if (!rd_u32(t, &n)) return false;
+    in->ntab = n;
+    in->tab = t->p;
+    for (uint32_t i = 0; i < n; i++)
+      if (!rd_u32(t, &x)) return false;
+    return rd_u32(t, &in->a);
+  }
+  case 0x11:
+    return rd_u32(t, &in->a) && rd_u32(t, &in->b);
+  case 0x1c: {
+    uint32_t n;
+    if (!rd_u32(t, &n) || n > (size_t)(t->end - t->p)) return false;
+    t->p += n;
+    return true;
+  }
+  case 0x3f: case 0x40: case 0xd0:
+    return rd_byte(t, &r);
+  case 0x41: {
+    int32_t v;
+    if (!cis__read_s32(&t->p, t->end, &v)) return false;
+    in->bits = (uint32_t)v;
+    return true;
+  }
+  case 0x42: {
+    int64_t v;
+    if (!cis__read_s64(&t->p, t->end, &v)) return false;
+    in->bits = (uint64_t)v;
+    return true;
+  }
+  case 0x43: case 0x44: {
+    unsigned n = b == 0x43 ? 4 : 8;
+    if ((size_t)(t->end - t->p) < n) return false;
+    in->bits = 0;
+    for (unsigned i = 0; i < n; i++) in->bits |= (uint64_t)t->p[i] << (8 * i);
+    t->p += n;
+    return true;
+  }
+  case 0xfd: /* SIMD: refused by the caller before any immediate matters */
+    return true;
+  case 0xfc: {
+    uint32_t sub;
+    if (!rd_u32(t, &sub) || sub > 17) return false;
+    in->op = 0xfc00 | sub;
+    switch (sub) {
+    case 8: return rd_u32(t, &in->a) && rd_byte(t, &r);
+    case 9: case 13: case 15: case 16: case 17: return rd_u32(t, &in->a);
+    case 10: return rd_byte(t, &r) && rd_byte(t, &r);
+    case 11: return rd_byte(t, &r);
+    case 12: case 14: return rd_u32(t, &in->a) && rd_u32(t, &in->b);
+    default: return true;
+    }
+  }
+  default:
+    if (b >= 0x28 && b <= 0x3e) return rd_u32(t, &in->a) && rd_u32(t, &in->b);
+    return true;
+  }
+}
+
+/* ---------------------------------------------------------- structure */
+
+static cis_result push_ctl(tr *t, uint8_t kind, int64_t bt) {
+  cis__blocktype b;
+  if (!cis__blocktype_get(t->m, bt, &b)) return bad(t, "unknown block type");
+  if (b.nparams > t->nvs) return bad(t, "block parameters missing");
+  if (!grow((void **)&t->cs, &t->capcs, (size_t)t->ncs + 1, sizeof *t->cs)) return oom(t);
+  ctl *c = &t->cs[t->ncs++];
+  memset(c, 0, sizeof *c);
+  c->kind = kind;
+  c->height = t->nvs - b.nparams;
+  c->nparams = b.nparams;
+  c->nresults = b.nresults;
+  c->label = NONE;
+  c->else_site = NONE;
+  return CIS_OK;
+}
+
+/* Leaves the operand stack of construct c at its height plus n values,
+ * all in their slots (after end: results; after else: parameters). */
+static cis_result reset_stack(tr *t, const ctl *c, uint32_t n) {
+  pop(t, t->nvs - c->height);
+  cis_result rc = reserve_vs(t, n);
+  if (rc != CIS_OK) return rc;
+  for (uint32_t i = 0; i < n; i++) push_slot(t);
+  return CIS_OK;
+}
+
+static cis_result do_else(tr *t) {
+  ctl *c = &t->cs[t->ncs - 1];
+  cis_result rc = CIS_OK;
+  if (c->kind != C_IF || c->else_site == NONE) return bad(t, "else without if");
+  if (!t->dead) {
+    if (t->nvs < c->height + c->nresults) return bad(t, "if results missing");
+    emit_moves(t, slot_of(t, c->height), c->nresults);
+    op(t, CIS__IOP_br);
+    CIS_TRY(put_target(t, c));
+  }
+  CIS_TRY(bind(t, c->else_site));
+  c->else_site = NONE;
+  barrier(t);
+  t->dead = false;
+  return reset_stack(t, c, c->nparams);
+fail:
+  return rc;
+}
+
+static cis_result do_end(tr *t) {
+  ctl *c = &t->cs[t->ncs - 1];
+  cis_result rc = CIS_OK;
+  bool reach = !t->dead;
+  if (!t->dead && t->nvs < c->height + c->nresults) return bad(t, "block results missing");
+  if (c->kind == C_FUNC) {
+    if (!t->dead) emit_return(t);
+    t->ncs--;
+    return CIS_OK;
+  }
+  if (!t->dead) emit_moves(t, slot_of(t, c->height), c->nresults);
+  if (c->kind == C_IF && c->else_site != NONE) { /* no else: false skips here */
+    CIS_TRY(bind(t, c->else_site));
+    reach = true;
+  }
+  if (c->fwd) {
+    CIS_TRY(bind_list(t, c->fwd));
+    reach = true;
+  }
+  if (c->kind == C_LOOP) {
+    t->loops--;
+    uint64_t cost = t->count - c->count0;
+    if (cost == 0) cost = 1;
+    if (cost > UINT32_MAX) cost = UINT32_MAX;
+    for (uint32_t i = c->back; i; i = t->pnext[i]) t->code[t->ppos[i]] = (uint32_t)cost;
+  }
+  barrier(t);
+  CIS_TRY(reset_stack(t, c, c->nresults));
+  t->ncs--;
+  t->dead = !reach;
+fail:
+  return rc;
+}
+
+/* ------------------------------------------------------ one instruction */
+
+#define NEED(n)                                                   \
+  do {                                                            \
+    if (t->nvs < (uint32_t)(n)) return bad(t, "operand missing"); \
+  } while (0)
+
+static cis_result need_memory(tr *t) {
+  return t->m->nmemories ? CIS_OK : bad(t, "memory instruction without a memory");
+}
+
+static cis_result need_table(tr *t, uint32_t i) {
+  return i < t->m->ntables ? CIS_OK : bad(t, "unknown table");
+}
+
+/* Translates the 0xfc-prefixed instructions. */
+static cis_result translate_fc(tr *t, const ins *in) {
+  const cis__module *m = t->m;
+  uint32_t sub = in->op & 0xff;
+  cis_result rc = CIS_OK;
+  if (sub < 8) {
+    NEED(1);
+    unop(t, satops[sub]);
+    return CIS_OK;
+  }
+  switch (sub) {
+  case 8: { /* memory.init */
+    NEED(3);
+    CIS_TRY(need_memory(t));
+    if (in->a >= m->ndatas) return bad(t, "unknown data segment");
+    uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
+    op(t, CIS__IOP_memory_init);
+    put(t, in->a);
+    put(t, d);
+    put(t, s);
+    put(t, n);
+    pop(t, 3);
+    break;
+  }
+  case 9: /* data.drop */
+    if (in->a >= m->ndatas) return bad(t, "unknown data segment");
+    op(t, CIS__IOP_data_drop);
+    put(t, in->a);
+    break;
+  case 10: case 11: { /* memory.copy, memory.fill */
+    NEED(3);
+    CIS_TRY(need_memory(t));
+    uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
+    op(t, sub == 10 ? CIS__IOP_memory_copy : CIS__IOP_memory_fill);
+    put(t, d);
+    put(t, s);
+    put(t, n);
+    pop(t, 3);
+    break;
+  }
+  case 12: { /* table.init seg table */
+    NEED(3);
+    if (in->a >= m->nelems) return bad(t, "unknown element segment");
+    CIS_TRY(need_table(t, in->b));
+    uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
+    op(t, CIS__IOP_table_init);
+    put(t, in->a);
+    put(t, in->b);
+    put(t, d);
+    put(t, s);
+    put(t, n);
+    pop(t, 3);
+    break;
+  }
+  case 13: /* elem.drop */
+    if (in->a >= m->nelems) return bad(t, "unknown element segment");
+    op(t, CIS__IOP_elem_drop);
+    put(t, in->a);
+    break;
+  case 14: { /* table.copy dst src */
+    NEED(3);
+    CIS_TRY(need_table(t, in->a));
+    CIS_TRY(need_table(t, in->b));
+    uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
+    op(t, CIS__IOP_table_copy);
+    put(t, in->a);
+    put(t, in->b);
+    put(t, d);
+    put(t, s);
+    put(t, n);
+    pop(t, 3);
+    break;
+  }
+  case 15: { /* table.grow */
+    NEED(2);
+    CIS_TRY(need_table(t, in->a));
+    uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2);
+    uint32_t d = slot_of(t, t->nvs - 2);
+    op_d(t, CIS__IOP_table_grow, d);
+    put(t, in->a);
+    put(t, v);
+    put(t, n);
+    pop(t, 2);
+    push_slot(t);
+    break;
+  }
+  case 16: /* table.size */
+    CIS_TRY(need_table(t, in->a));
+    op_d(t, CIS__IOP_table_size, push_slot(t));
+    put(t, in->a);
+    break;
+  case 17: { /* table.fill */
+    NEED(3);
+    CIS_TRY(need_table(t, in->a));
+    uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2), i = use(t, t->nvs - 3);
+    op(t, CIS__IOP_table_fill);
+    put(t, in->a);
+    put(t, i);
+    put(t, v);
+    put(t, n);
+    pop(t, 3);
+    break;
+  }
+  default:
+    return bad(t, "unknown 0xfc instruction");
+  }
+fail:
+  return rc;
+}
+
+/* Translates one reachable instruction. */
+static cis_result translate_ins(tr *t, const ins *in) {
+  const cis__module *m = t->m;
+  cis_result rc = CIS_OK;
+  uint32_t op_ = in->op;
+
+  if (op_ < 256 && numops[op_].arity) {
+    const numop *n = &numops[op_];
+    NEED(n->arity);
+    if (n->arity == 1) unop(t, n->ss);
+    else if (!((op_ == 0x6a || op_ == 0x6b) && defer_add(t, op_))) binop(t, n);
+    return CIS_OK;
+  }
+  if (op_ >= 0x28 && op_ <= 0x3e) {
+    CIS_TRY(need_memory(t));
+    int id = memops[op_ - 0x28];
+    int add = id - CIS__IOP_ld8_u + CIS__IOP_ld8_u_add; /* the base + imm form */
+    if (op_ <= 0x35) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
+      NEED(1);
+      const vent *e = &t->vs[t->nvs - 1];
+      if (e->kind == V_ADD) {
+        uint32_t base = e->local, imm = (uint32_t)e->bits;
+        pop(t, 1);
+        op_d(t, add, push_slot(t));
+        put(t, base);
+        put(t, imm);
+      } else {
+        uint32_t a = use(t, t->nvs - 1);
+        pop(t, 1);
+        op_d(t, id, push_slot(t));
+        put(t, a);
+      }
+      put(t, in->b);
+    } else { /* store: [op][addr][value][offset] or [op][base][value][imm][offset] */
+      NEED(2);
+      const vent *e = &t->vs[t->nvs - 2];
+      uint32_t v = use(t, t->nvs - 1);
+      if (e->kind == V_ADD) {
+        op(t, add);
+        put(t, e->local);
+        put(t, v);
+        put(t, (uint32_t)e->bits);
+      } else {
+        uint32_t a = use(t, t->nvs - 2);
+        op(t, id);
+        put(t, a);
+        put(t, v);
+      }
+      put(t, in->b);
+      pop(t, 2);
+    }
+    return CIS_OK;
+  }
+
+  switch (op_) {
+  case 0x00: /* unreachable */
+    op(t, CIS__IOP_unreachable);
+    t->dead = true;
+    break;
+  case 0x01: /* nop */
+    break;
+  case 0x02: /* block */
+    materialize_all(t);
+    CIS_TRY(push_ctl(t, C_BLOCK, in->bt));
+    break;
+  case 0x03: { /* loop */
+    materialize_all(t);
+    CIS_TRY(push_ctl(t, C_LOOP, in->bt));
+    ctl *c = &t->cs[t->ncs - 1];
+    c->label = t->ncode;
+    c->count0 = t->count;
+    t->loops++;
+    barrier(t);
+    break;
+  }
+  case 0x04: { /* if */
+    NEED(1);
+    cond cd;
+    take_cond(t, &cd);
+    materialize_all(t);
+    size_t site = emit_cond_jump(t, &cd, false, false);
+    CIS_TRY(push_ctl(t, C_IF, in->bt));
+    t->cs[t->ncs - 1].else_site = site;
+    break;
+  }
+  case 0x05: /* else */
+    return do_else(t);
+  case 0x0b: /* end */
+    return do_end(t);
+  case 0x0c: /* br */
+    if (in->a >= t->ncs) return bad(t, "branch label out of range");
+    NEED(label_arity(&t->cs[t->ncs - 1 - in->a]));
+    CIS_TRY(emit_br(t, &t->cs[t->ncs - 1 - in->a]));
+    t->dead = true;
+    break;
+  case 0x0d: /* br_if */
+    if (in->a >= t->ncs) return bad(t, "branch label out of range");
+    NEED(1 + label_arity(&t->cs[t->ncs - 1 - in->a]));
+    return emit_br_if(t, &t->cs[t->ncs - 1 - in->a]);
+  case 0x0e: /* br_table */
+    NEED(1);
+    if (in->a >= t->ncs) return bad(t, "branch label out of range");
+    CIS_TRY(emit_br_table(t, in));
+    t->dead = true;
+    break;
+  case 0x0f: /* return */
+    NEED(t->cs[0].nresults);
+    emit_return(t);
+    t->dead = true;
+    break;
+  case 0x10: case 0x11: { /* call, call_indirect */
+    uint32_t extra = op_ == 0x11 ? 1 : 0;
+    const cis__functype *ft;
+    if (op_ == 0x10) {
+      if (in->a >= m->nfuncs || m->func_type[in->a] >= m->ntypes)
+        return bad(t, "unknown function");
+      ft = cis__module_func_type(m, in->a);
+    } else {
+      if (in->a >= m->ntypes) return bad(t, "unknown type");
+      CIS_TRY(need_table(t, in->b));
+      ft = &m->types[in->a];
+    }
+    NEED((size_t)ft->nparams + extra);
+    uint32_t elem = extra ? use(t, t->nvs - 1) : 0;
+    uint32_t base = t->nvs - extra - ft->nparams;
+    for (uint32_t p = base; p < base + ft->nparams; p++) materialize(t, p);
+    if (op_ == 0x10) {
+      bool imported = in->a < m->nfunc_imports;
+      op(t, imported ? CIS__IOP_call_import : CIS__IOP_call);
+      put(t, imported ? in->a : in->a - m->nfunc_imports);
+    } else {
+      op(t, CIS__IOP_call_indirect);
+      put(t, t->mod->type_ids[in->a]);
+      put(t, in->b);
+      put(t, elem);
+    }
+    put(t, slot_of(t, base));
+    pop(t, ft->nparams + extra);
+    CIS_TRY(reserve_vs(t, ft->nresults));
+    for (uint32_t i = 0; i < ft->nresults; i++) push_slot(t);
+    break;
+  }
+  case 0x1a: /* drop */
+    NEED(1);
+    pop(t, 1);
+    break;
+  case 0x1b: case 0x1c: { /* select */
+    NEED(3);
+    uint32_t c = use(t, t->nvs - 1), b = use(t, t->nvs - 2), a = use(t, t->nvs - 3);
+    uint32_t d = slot_of(t, t->nvs - 3);
+    op_d(t, CIS__IOP_select, d);
+    put(t, a);
+    put(t, b);
+    put(t, c);
+    pop(t, 3);
+    push_slot(t);
+    break;
+  }
+  case 0x20: { /* local.get */
+    if (in->a >= t->nl) return bad(t, "unknown local");
+    vent e = {V_LOCAL, in->a, 0};
+    push_entry(t, e);
+    break;
+  }
+  case 0x21: case 0x22: /* local.set, local.tee */
+    if (in->a >= t->nl) return bad(t, "unknown local");
+    NEED(1);
+    set_local(t, in->a, op_ == 0x22);
+    break;
+  case 0x23: /* global.get */
+    if (in->a >= m->nglobals) return bad(t, "unknown global");
+    op_d(t, CIS__IOP_global_get, push_slot(t));
+    put(t, in->a);
+    break;
+  case 0x24: { /* global.set */
+    if (in->a >= m->nglobals) return bad(t, "unknown global");
+    NEED(1);
+    uint32_t s = use(t, t->nvs - 1);
+    op(t, CIS__IOP_global_set);
+    put(t, in->a);
+    put(t, s);
+    pop(t, 1);
+    break;
+  }
+  case 0x25: { /* table.get */
+    CIS_TRY(need_table(t, in->a));
+    NEED(1);
+    uint32_t i = use(t, t->nvs - 1);
+    pop(t, 1);
+    op_d(t, CIS__IOP_table_get, push_slot(t));
+    put(t, in->a);
+    put(t, i);
+    break;
+  }
+  case 0x26: { /* table.set */
+    CIS_TRY(need_table(t, in->a));
+    NEED(2);
+    uint32_t v = use(t, t->nvs - 1), i = use(t, t->nvs - 2);
+    op(t, CIS__IOP_table_set);
+    put(t, in->a);
+    put(t, i);
+    put(t, v);
+    pop(t, 2);
+    break;
+  }
+  case 0x3f: /* memory.size */
+    CIS_TRY(need_memory(t));
+    op_d(t, CIS__IOP_memory_size, push_slot(t));
+    break;
+  case 0x40: { /* memory.grow */
+    CIS_TRY(need_memory(t));
+    NEED(1);
+    uint32_t s = use(t, t->nvs - 1);
+    pop(t, 1);
+    op_d(t, CIS__IOP_memory_grow, push_slot(t));
+    put(t, s);
+    break;
+  }
+  case 0x41: case 0x42: case 0x43: case 0x44: /* constants */
+    push_const(t, in->bits);
+    break;
+  case 0xa7: /* i32.wrap_i64: keep the slot zero-extended */
+  case 0xad: /* i64.extend_i32_u */
+    NEED(1);
+    if (t->vs[t->nvs - 1].kind == V_CONST) t->vs[t->nvs - 1].bits &= 0xffffffffu;
+    else unop(t, CIS__IOP_i64_extend_i32_u);
+    break;
+  case 0xac: /* i64.extend_i32_s */
+    NEED(1);
+    if (t->vs[t->nvs - 1].kind == V_CONST)
+      t->vs[t->nvs - 1].bits = (uint64_t)(int64_t)(int32_t)(uint32_t)t->vs[t->nvs - 1].bits;
+    else unop(t, CIS__IOP_i64_extend32_s);
+    break;
+  case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations: same bits */
+    NEED(1);
+    break;
+  case 0xd0: /* ref.null */
+    push_const(t, 0);
+    break;
+  case 0xd1: /* ref.is_null */
+    NEED(1);
+    unop(t, CIS__IOP_i64_eqz);
+    break;
+  case 0xd2: /* ref.func */
+    if (in->a >= m->nfuncs) return bad(t, "unknown function");
+    op_d(t, CIS__IOP_ref_func, push_slot(t));
+    put(t, in->a);
+    break;
+  default:
+    if ((op_ & 0xff00) == 0xfc00) return translate_fc(t, in);
+    return bad(t, "unknown or unsupported instruction");
+  }
+fail:
+  return rc;
+}
+
+/* Worst-case code units one instruction can emit, before br_table stubs. */
+static size_t worst_units(const tr *t, const ins *in) {
+  size_t n = 32 + 2 * mat_units(t->nvs);
+  if (in->op == 0x0e) n += (size_t)in->ntab + 1;
+  return n;
+}
+
+/* ----------------------------------------------------------- functions */
+
+/* Gives the br_table stub bookkeeping an entry per open construct; new
+ * entries carry no stamp. */
+static cis_result stub_room(tr *t) {
+  if (t->ncs <= t->capstub) return CIS_OK;
+  size_t ncap = t->capstub ? (size_t)t->capstub * 2 : 16;
+  while (ncap < t->ncs) ncap *= 2;
+  uint32_t *g = realloc(t->stub_gen, ncap * sizeof *g);
+  if (!g) return oom(t);
+  t->stub_gen = g;
+  size_t *a = realloc(t->stub_at, ncap * sizeof *a);
+  if (!a) return oom(t);
+  t->stub_at = a;
+  memset(g + t->capstub, 0, (ncap - t->capstub) * sizeof *g);
+  t->capstub = (uint32_t)ncap;
+  return CIS_OK;
+}
+
+/* Counts the constants that code inside loops may read (an upper bound of
+ * the constant slots the function needs), in one pass over the body. */
+static cis_result count_loop_consts(tr *t, uint32_t *out) {
+  uint32_t n = 0, depth = 0, ndepth = 0;
+  uint32_t *loopdepth = NULL; /* per open construct: 1 when it is a loop */
+  uint32_t cap = 0, loops = 0;
+  ins in;
+  const uint8_t *save = t->p;
+  cis_result rc = CIS_OK;
+  depth = 1;
+  while (depth > 0) {
+    if (!read_ins(t, &in)) break; /* translation proper reports it */
+    if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
+      if (!grow((void **)&loopdepth, &cap, (size_t)ndepth + 1, sizeof *loopdepth)) {
+        rc = oom(t);
+        break;
+      }
+      loopdepth[ndepth++] = in.op == 0x03;
+      loops += in.op == 0x03;
+      depth++;
+    } else if (in.op == 0x0b) {
+      depth--;
+      if (ndepth) loops -= loopdepth[--ndepth];
+    } else if (loops && ((in.op >= 0x41 && in.op <= 0x44) || in.op == 0xd0)) {
+      n++;
+    }
+  }
+  free(loopdepth);
+  t->p = save;
+  *out = n > 4096 ? 4096 : n; /* beyond that, constants are written inline */
+  return rc;
+}
+
+/* Reserves the constant slots and their lookup table for one function. */
+static cis_result setup_consts(tr *t) {
+  uint32_t n = 0;
+  cis_result rc = count_loop_consts(t, &n);
+  if (rc != CIS_OK) return rc;
+  uint32_t kmax = 1;
+  while (kmax < n) kmax *= 2; /* a power of two, so the table masks */
+  if (n == 0) kmax = 0;
+  if (kmax > t->capk) {
+    uint64_t *kv = realloc(t->kval, (size_t)kmax * sizeof *kv);
+    if (!kv) return oom(t);
+    t->kval = kv;
+    uint32_t *kh = realloc(t->khash, (size_t)kmax * 2 * sizeof *kh);
+    if (!kh) return oom(t);
+    t->khash = kh;
+    t->capk = kmax;
+  }
+  if (kmax) memset(t->khash, 0, (size_t)kmax * 2 * sizeof *t->khash);
+  t->kmax = kmax;
+  t->kused = 0;
+  return CIS_OK;
+}
+
+/* Appends a function's initial slots (zeroed declared locals, then its
+ * constants) to the pool; returns their position there in *at. */
+static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
+  size_t n = (size_t)nzero + t->kused;
+  if (t->ninit + n > t->capinit) {
+    size_t ncap = t->capinit ? t->capinit * 2 : 256;
+    while (ncap < t->ninit + n) ncap *= 2;
+    cis_slot *ni = realloc(t->init, ncap * sizeof *ni);
+    if (!ni) return oom(t);
+    t->init = ni;
+    t->capinit = ncap;
+  }
+  *at = t->ninit;
+  memset(t->init + t->ninit, 0, (size_t)nzero * sizeof *t->init);
+  for (uint32_t k = 0; k < t->kused; k++) t->init[t->ninit + nzero + k].u64 = t->kval[k];
+  t->ninit += n;
+  return CIS_OK;
+}
+
+/* Translates defined function i into t->code and fills *f. */
+static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
+  const cis__module *m = t->m;
+  const cis__code *body = &m->codes[i];
+  uint32_t fidx = m->nfunc_imports + i;
+  cis_result rc = CIS_OK;
+  ins in;
+
+  t->func = fidx;
+  t->p = t->body = NULL;
+  if (m->func_type[fidx] >= m->ntypes) return bad(t, "unknown type");
+  const cis__functype *ft = cis__module_func_type(m, fidx);
+  if ((uint64_t)ft->nparams + body->nlocals > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS)
+    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: too many locals", fidx);
+  t->nl = ft->nparams + body->nlocals;
+  if (!grow((void **)&t->refcnt, &t->caprc, (size_t)t->nl + 1, sizeof *t->refcnt)) return oom(t);
+  memset(t->refcnt, 0, ((size_t)t->nl + 1) * sizeof *t->refcnt);
+  t->nvs = t->maxh = t->defer_lo = 0;
+  t->ncs = 0;
+  t->npatch = 1;
+  t->count = 0;
+  t->dead = false;
+  t->dead_nest = 0;
+  t->loops = 0;
+  t->body = body->body;
+  t->p = body->body;
+  t->end = body->body + body->body_len;
+  barrier(t);
+  CIS_TRY(setup_consts(t));
+  t->sbase = t->nl + t->kmax;
+  CIS_TRY(reserve_vs(t, 16));
+  if (!grow((void **)&t->cs, &t->capcs, 16, sizeof *t->cs)) return oom(t);
+  memset(&t->cs[0], 0, sizeof t->cs[0]);
+  t->cs[0].kind = C_FUNC;
+  t->cs[0].nresults = ft->nresults;
+  t->cs[0].label = t->cs[0].else_site = NONE;
+  t->ncs = 1;
+  size_t start = t->ncode;
+
+  while (t->ncs > 0) {
+    if (!read_ins(t, &in)) return bad(t, "malformed instruction");
+    if (in.op == 0xfd)
+      return cis__fail(t->mod, CIS_EUNSUPPORTED, "function %u: SIMD instructions are not supported",
+                       fidx);
+    if (t->dead) { /* skip to the else/end of the current construct */
+      if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
+        t->dead_nest++;
+        continue;
+      }
+      if (in.op == 0x05 && t->dead_nest) continue;
+      if (in.op == 0x0b && t->dead_nest) {
+        t->dead_nest--;
+        continue;
+      }
+      if (in.op != 0x05 && in.op != 0x0b) continue;
+    }
+    t->count++;
+    CIS_TRY(reserve(t, worst_units(t, &in)));
+    CIS_TRY(reserve_vs(t, 2));
+    if (in.op == 0x0e) CIS_TRY(stub_room(t));
+    CIS_TRY(translate_ins(t, &in));
+  }
+  if (t->p != t->end) return bad(t, "code after the end of the function");
+
+  uint64_t nslots = (uint64_t)t->sbase + t->maxh;
+  if (nslots < ft->nresults) nslots = ft->nresults;
+  if (nslots > UINT32_MAX / 2)
+    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: frame too large", fidx);
+  size_t at = 0;
+  CIS_TRY(add_init(t, body->nlocals, &at));
+  /* Offsets for now; made pointers once code and pool are final. */
+  f->code = (const uint32_t *)(uintptr_t)start;
+  f->init = (const cis_slot *)(uintptr_t)at;
+  f->ninit = body->nlocals + t->kused;
+  f->index = fidx;
+  f->nparams = ft->nparams;
+  f->nresults = ft->nresults;
+  f->nslots = (uint32_t)nslots;
+  f->cost = t->count > UINT32_MAX ? UINT32_MAX : (uint32_t)t->count;
+  f->need = (size_t)nslots * sizeof(cis_slot) + sizeof(cis__iret);
+fail:
+  return rc;
+}
+
+static void tr_free(tr *t) {
+  free(t->code);
+  free(t->vs);
+  free(t->cs);
+  free(t->refcnt);
+  free(t->ppos);
+  free(t->pnext);
+  free(t->stub_gen);
+  free(t->stub_at);
+  free(t->init);
+  free(t->kval);
+  free(t->khash);
+}
+
+cis_result cis__interp_translate(cis_module *mod, cis__icode **out) {
+  const cis__module *m = mod->m;
+  cis_result rc = CIS_OK;
+  tr t;
+  cis__icode *ic = NULL;
+  *out = NULL;
+  memset(&t, 0, sizeof t);
+  t.mod = mod;
+  t.m = m;
+  t.optab = cis__interp_handlers();
+  barrier(&t);
+
+  ic = calloc(1, sizeof *ic);
+  if (!ic) return cis__fail(mod, CIS_ENOMEM, "out of memory translating the module");
+  ic->nimports = m->nfunc_imports;
+  ic->nfuncs = m->ncodes;
+  ic->funcs = calloc((size_t)m->ncodes + 1, sizeof *ic->funcs);
+  if (!ic->funcs) {
+    rc = cis__fail(mod, CIS_ENOMEM, "out of memory translating the module");
+    goto fail;
+  }
+  if (m->ncodes != m->nfuncs - m->nfunc_imports) {
+    rc = cis__fail(mod, CIS_EINVALID, "function and code counts differ");
+    goto fail;
+  }
+  for (uint32_t i = 0; i < m->ncodes; i++) CIS_TRY(translate_func(&t, i, &ic->funcs[i]));
+
+  ic->code = t.code;
+  ic->ncode = t.ncode;
+  t.code = NULL;
+  if (ic->ncode < t.capcode) { /* give back the slack */
+    uint32_t *c = realloc(ic->code, (ic->ncode ? ic->ncode : 1) * sizeof *c);
+    if (c) ic->code = c;
+  }
+  ic->init = t.init;
+  t.init = NULL;
+  for (uint32_t i = 0; i < ic->nfuncs; i++) {
+    ic->funcs[i].code = ic->code + (uintptr_t)ic->funcs[i].code;
+    ic->funcs[i].init = ic->init + (uintptr_t)ic->funcs[i].init;
+  }
+  tr_free(&t);
+  *out = ic;
+  return CIS_OK;
+fail:
+  tr_free(&t);
+  cis__interp_free(ic);
+  return rc;
+}
+
+void cis__interp_free(cis__icode *ic) {
+  if (!ic) return;
+  free(ic->code);
+  free(ic->init);
+  free(ic->funcs);
+  free(ic);
+}

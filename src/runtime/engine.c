@@ -1,0 +1,235 @@
+/*
+ * This file implements the engine: its configuration and default limits,
+ * the choice of execution engine, the engine-wide table of canonical
+ * function types, and the list of pinned instances that live until the
+ * engine is freed. It also holds the small hash index the runtime's other
+ * tables use.
+ *
+ * Canonical types make function-type equality one integer compare, for the
+ * linker (imported functions) and for call_indirect across instances. The
+ * table only grows: a type once seen stays until the engine is freed, which
+ * bounds it by the number of distinct signatures ever loaded.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/rt_internal.h"
+
+/* ------------------------------------------------------------ hash index */
+
+uint64_t cis__hash_bytes(uint64_t h, const void *p, size_t n) {
+  /* FNV-1a: short keys, no adversarial-collision requirement beyond
+   * staying correct (lookups compare the keys). */
+  const uint8_t *b = p;
+  if (h == 0) h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++) {
+    h ^= b[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/* Places entry in the first free slot of its probe sequence. */
+static void index_put(cis__index_slot *slots, uint32_t cap, uint32_t hash, uint32_t entry) {
+  uint32_t i = hash & (cap - 1);
+  while (slots[i].entry) i = (i + 1) & (cap - 1);
+  slots[i].entry = entry + 1;
+  slots[i].hash = hash;
+}
+
+cis_result cis__index_add(cis__index *ix, uint64_t hash, uint32_t entry) {
+  if ((uint64_t)(ix->count + 1) * 4 > (uint64_t)ix->cap * 3) {
+    uint32_t ncap = ix->cap ? ix->cap * 2 : 16;
+    if (ncap == 0 || ncap > (1u << 30)) return CIS_ENOMEM;
+    cis__index_slot *ns = calloc(ncap, sizeof *ns);
+    if (!ns) return CIS_ENOMEM;
+    for (uint32_t i = 0; i < ix->cap; i++)
+      if (ix->slots[i].entry) index_put(ns, ncap, ix->slots[i].hash, ix->slots[i].entry - 1);
+    free(ix->slots);
+    ix->slots = ns;
+    ix->cap = ncap;
+  }
+  index_put(ix->slots, ix->cap, (uint32_t)hash, entry);
+  ix->count++;
+  return CIS_OK;
+}
+
+uint32_t cis__index_find(const cis__index *ix, uint64_t hash,
+                         bool (*match)(const void *ctx, uint32_t entry), const void *ctx) {
+  if (!ix->cap) return UINT32_MAX;
+  uint32_t h = (uint32_t)hash;
+  for (uint32_t i = h & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+    const cis__index_slot *s = &ix->slots[i];
+    if (!s->entry) return UINT32_MAX;
+    if (s->hash == h && match(ctx, s->entry - 1)) return s->entry - 1;
+  }
+}
+
+void cis__index_free(cis__index *ix) {
+  free(ix->slots);
+  ix->slots = NULL;
+  ix->cap = ix->count = 0;
+}
+
+/* ---------------------------------------------------------------- limits */
+
+void cis_limits_default(cis_limits *l) {
+  if (!l) return;
+  memset(l, 0, sizeof *l);
+  l->timeout_ms = CIS_DEFAULT_TIMEOUT_MS;
+  l->max_memory_bytes = CIS_DEFAULT_MAX_MEMORY;
+  l->max_call_depth = CIS_DEFAULT_MAX_CALL_DEPTH;
+  l->max_stack_bytes = CIS_DEFAULT_MAX_STACK_BYTES;
+  l->fuel = 0;
+  l->max_table_elems = 0;
+}
+
+void cis_engine_config_default(cis_engine_config *c) {
+  if (!c) return;
+  memset(c, 0, sizeof *c);
+  cis_limits_default(&c->limits);
+  c->engine = "interp";
+}
+
+/* ---------------------------------------------------------------- engine */
+
+/* The execution engines this build knows, by configuration name. */
+static const cis__engine_ops *find_ops(const char *name) {
+  if (!name || strcmp(name, "interp") == 0) return &cis__interp_ops;
+  return NULL;
+}
+
+cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
+  if (!out) return CIS_EINVAL;
+  *out = NULL;
+  cis_engine_config def;
+  if (!cfg) {
+    cis_engine_config_default(&def);
+    cfg = &def;
+  }
+  const cis__engine_ops *ops = find_ops(cfg->engine);
+  if (!ops) return CIS_EUNSUPPORTED;
+  cis__engine_rt *r = calloc(1, sizeof *r);
+  if (!r) return CIS_ENOMEM;
+  cis_engine *e = &r->pub;
+  cis__handle_init(&e->hdr, CIS__H_ENGINE);
+  e->cfg = *cfg;
+  e->cfg.engine = ops->name; /* the caller's string need not outlive us */
+  e->ops = ops;
+  pthread_mutex_init(&e->types_lock, NULL);
+  pthread_mutex_init(&r->pin_lock, NULL);
+  *out = e;
+  return CIS_OK;
+}
+
+bool cis__engine_pin(cis_engine *e, cis_instance *inst) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  bool ok = true;
+  pthread_mutex_lock(&r->pin_lock);
+  if (r->closing) {
+    ok = false;
+  } else if (r->npinned == r->cap_pinned) {
+    size_t ncap = r->cap_pinned ? r->cap_pinned * 2 : 8;
+    cis_instance **np = realloc(r->pinned, ncap * sizeof *np);
+    if (np) {
+      r->pinned = np;
+      r->cap_pinned = ncap;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) r->pinned[r->npinned++] = inst;
+  pthread_mutex_unlock(&r->pin_lock);
+  return ok;
+}
+
+/* Frees the engine. Every module, instance, imports set and standalone
+ * object made from it must have been freed before; instances pinned by the
+ * runtime itself are freed here. */
+void cis_engine_free(cis_engine *e) {
+  if (!e) return;
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  /* Destroying a pinned instance can release others (its dependencies);
+   * with closing set they are destroyed at once instead of pinned. */
+  pthread_mutex_lock(&r->pin_lock);
+  r->closing = true;
+  cis_instance **pinned = r->pinned;
+  size_t n = r->npinned;
+  r->pinned = NULL;
+  r->npinned = r->cap_pinned = 0;
+  pthread_mutex_unlock(&r->pin_lock);
+  for (size_t i = 0; i < n; i++) cis__instance_destroy(pinned[i]);
+  free(pinned);
+
+  for (uint32_t i = 0; i < e->ntypes; i++) free(e->types[i].types);
+  free(e->types);
+  cis__index_free(&r->type_index);
+  pthread_mutex_destroy(&e->types_lock);
+  pthread_mutex_destroy(&r->pin_lock);
+  free(r);
+}
+
+/* ------------------------------------------------------- canonical types */
+
+static uint64_t type_hash(const cis__functype *t) {
+  uint32_t counts[2] = {t->nparams, t->nresults};
+  uint64_t h = cis__hash_bytes(0, counts, sizeof counts);
+  return cis__hash_bytes(h, t->types, (size_t)t->nparams + t->nresults);
+}
+
+static bool type_equal(const cis__functype *a, const cis__functype *b) {
+  return a->nparams == b->nparams && a->nresults == b->nresults &&
+         memcmp(a->types, b->types, (size_t)a->nparams + a->nresults) == 0;
+}
+
+typedef struct type_key {
+  const cis_engine *e;     /* whose table */
+  const cis__functype *t;  /* the type looked up */
+} type_key;
+
+static bool type_match(const void *ctx, uint32_t entry) {
+  const type_key *k = ctx;
+  return type_equal(&k->e->types[entry], k->t);
+}
+
+/* Adds t (copied) as a new canonical type; types_lock is held. */
+static cis_result add_type_locked(cis_engine *e, const cis__functype *t, uint64_t h,
+                                  uint32_t *id) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  cis_result rc = CIS_OK;
+  size_t n = (size_t)t->nparams + t->nresults;
+  uint8_t *copy = NULL;
+  if (e->ntypes == UINT32_MAX - 1) return CIS_ETOOBIG;
+  if (e->ntypes == e->cap_types) {
+    uint32_t ncap = e->cap_types ? e->cap_types * 2 : 64;
+    cis__functype *nt = realloc(e->types, (size_t)ncap * sizeof *nt);
+    if (!nt) return CIS_ENOMEM;
+    e->types = nt;
+    e->cap_types = ncap;
+  }
+  copy = malloc(n ? n : 1);
+  if (!copy) return CIS_ENOMEM;
+  if (n) memcpy(copy, t->types, n);
+  CIS_TRY(cis__index_add(&r->type_index, h, e->ntypes));
+  e->types[e->ntypes] = (cis__functype){t->nparams, t->nresults, copy};
+  *id = e->ntypes++;
+  return CIS_OK;
+fail:
+  free(copy);
+  return rc;
+}
+
+/* Interns t (copied) and returns its id in *id. Thread safe. Errors:
+ * CIS_ENOMEM, CIS_ETOOBIG when the table is full. */
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  cis_result rc = CIS_OK;
+  uint64_t h = type_hash(t);
+  type_key key = {e, t};
+  pthread_mutex_lock(&e->types_lock);
+  uint32_t found = cis__index_find(&r->type_index, h, type_match, &key);
+  if (found != UINT32_MAX) *id = found;
+  else rc = add_type_locked(e, t, h, id);
+  pthread_mutex_unlock(&e->types_lock);
+  return rc;
+}

@@ -1,0 +1,364 @@
+/*
+ * This file implements calls: the public call functions, the cis__exec that
+ * carries one top-level call's limits, the slow-path check behind the
+ * engines' tick counter, dispatch to host functions and engines, what a host
+ * function may ask of its call, and cancellation.
+ *
+ * One top-level call gets one deadline, one fuel budget and one depth
+ * counter, shared by everything it reaches: wasm in any instance, host
+ * functions, and wasm that host functions call back into (on the same
+ * thread, found through a thread-local pointer). A re-entrant call
+ * therefore cannot reset the deadline, and cancelling the top-level
+ * instance stops the whole chain.
+ *
+ * Fuel accounting: ex->fuel holds the units not yet handed to the engine
+ * and ex->ticks those handed out and not yet used, so the budget left is
+ * always fuel + ticks. An engine may overshoot (ticks < 0) by the cost of
+ * what it was doing; the overshoot is charged at the next check.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/rt_internal.h"
+
+/* Stack room left below the guard for host functions and the engine's own
+ * frames between two calls through cis__exec_call. */
+#define CSTACK_MARGIN (256u * 1024u)
+
+/* Values up to this many slots are passed without a heap allocation. */
+#define SMALL_SLOTS 16
+
+/* The private part of a running call. */
+typedef struct exec_rt {
+  cis__exec pub;          /* first: what engines see */
+  uintptr_t cstack_limit; /* native stack addresses below this trap */
+  uint64_t fuel_given;    /* limits.fuel at the start, for messages */
+  uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
+} exec_rt;
+
+/* What a host function may ask of its call (cis.h). */
+struct cis_call {
+  cis__exec *ex;          /* the running call */
+  cis_instance *caller;   /* instance whose code made the call */
+  cis_func *f;            /* the host function being run */
+};
+
+/* The call running on this thread, if any: host functions that call back
+ * into wasm join it instead of starting a new one. */
+static _Thread_local cis__exec *tl_exec;
+/* Lowest native stack address this thread may use, computed once. */
+static _Thread_local uintptr_t tl_stack_limit;
+
+/* Where the calling thread's native stack must stop, leaving a margin.
+ * 0 when it cannot be found: then only the depth limit applies. */
+static uintptr_t native_stack_limit(void) {
+  if (tl_stack_limit) return tl_stack_limit == 1 ? 0 : tl_stack_limit;
+  uintptr_t lim = 1;
+  pthread_attr_t a;
+  if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_attr_getstack(&a, &lo, &size) == 0 && lo && size) {
+      size_t margin = size / 4 < CSTACK_MARGIN ? size / 4 : CSTACK_MARGIN;
+      lim = (uintptr_t)lo + margin;
+    }
+    pthread_attr_destroy(&a);
+  }
+  tl_stack_limit = lim;
+  return lim == 1 ? 0 : lim;
+}
+
+/* ------------------------------------------------------------- checks */
+
+static bool fuel_limited(const cis__exec *ex) { return ex->fuel != UINT64_MAX; }
+
+static cis_result fail_fuel(cis__exec *ex) {
+  ex->fuel = 0;
+  ex->ticks = 0;
+  return cis__fail(ex->top, CIS_EFUEL, "fuel exhausted: the call used all %llu units",
+                   (unsigned long long)((exec_rt *)ex)->fuel_given);
+}
+
+/* Cancel flag, then deadline; the message goes on the top instance. */
+static cis_result check_stop(cis__exec *ex) {
+  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed))
+    return cis__fail(ex->top, CIS_ECANCELED, "call cancelled");
+  if (ex->deadline_ns != UINT64_MAX && cis__now_ns() >= ex->deadline_ns)
+    return cis__fail(ex->top, CIS_ETIMEOUT, "deadline exceeded: the call ran past %llu ms",
+                     (unsigned long long)((exec_rt *)ex)->timeout_ms);
+  return CIS_OK;
+}
+
+cis_result cis__exec_check(cis__exec *ex) {
+  if (fuel_limited(ex)) {
+    if (ex->ticks < 0) {
+      uint64_t over = (uint64_t)-ex->ticks;
+      if (over > ex->fuel) return fail_fuel(ex);
+      ex->fuel -= over;
+      ex->ticks = 0;
+    }
+    if (ex->ticks == 0 && ex->fuel == 0) return fail_fuel(ex);
+  }
+  cis_result rc = check_stop(ex);
+  if (rc != CIS_OK) return rc;
+  if (ex->ticks <= 0) {
+    if (fuel_limited(ex)) {
+      uint64_t give = ex->fuel < CIS__TICK_QUANTUM ? ex->fuel : CIS__TICK_QUANTUM;
+      ex->fuel -= give;
+      ex->ticks = (int64_t)give;
+    } else {
+      ex->ticks = CIS__TICK_QUANTUM;
+    }
+  }
+  return CIS_OK;
+}
+
+/* Budget left: units not handed out plus those handed out and unused,
+ * less any overshoot not charged yet. */
+static uint64_t fuel_left(const cis__exec *ex) {
+  if (!fuel_limited(ex)) return UINT64_MAX;
+  if (ex->ticks >= 0) return ex->fuel + (uint64_t)ex->ticks;
+  uint64_t over = (uint64_t)-ex->ticks;
+  return over > ex->fuel ? 0 : ex->fuel - over;
+}
+
+/* ---------------------------------------------------------- dispatch */
+
+static cis_result stack_exhausted(cis__exec *ex, const cis_func *f) {
+  char fn[192];
+  cis__fmt_func(fn, sizeof fn, f);
+  return cis__fail(ex->top, CIS_TRAP_STACK, "call stack exhausted in %s", fn);
+}
+
+/* Runs host function f. Its arguments are copied out first because the
+ * callback receives args and results as two arrays while the engine hands
+ * us one: a callback writing results[0] before reading args[1] must not
+ * see its own output. Results it leaves unwritten read as zero. */
+static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
+  const cis__functype *t = f->type;
+  cis_slot small[SMALL_SLOTS];
+  cis_slot *args = small;
+  cis_result rc = check_stop(ex);
+  if (rc != CIS_OK) return rc;
+  if (t->nparams > SMALL_SLOTS) {
+    args = malloc((size_t)t->nparams * sizeof *args);
+    if (!args) return cis__fail(ex->top, CIS_ENOMEM, "out of memory calling a host function");
+  }
+  if (t->nparams) memcpy(args, ar, (size_t)t->nparams * sizeof *args);
+  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
+  /* A message left by an earlier, handled failure must not be mistaken
+   * for this call's own. */
+  cis__clear_error(ex->top);
+  cis_call c = {ex, caller, f};
+  rc = f->fn(&c, args, ar);
+  if (args != small) free(args);
+  if (rc == CIS_OK) return CIS_OK;
+  char fn[192];
+  cis__fmt_func(fn, sizeof fn, f);
+  if (rc > 0)
+    return cis__fail(ex->top, CIS_TRAP_HOST, "%s returned %d, which is not a result code", fn,
+                     rc);
+  if (!cis_errmsg(ex->top)[0]) {
+    if (rc == CIS_EEXIT)
+      cis__fail(ex->top, rc, "guest exited with code %d", caller ? caller->exit_code : 0);
+    else
+      cis__fail(ex->top, rc, "%s failed: %s", fn, cis_strerror(rc));
+  }
+  return rc;
+}
+
+cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
+  if (!f) return cis__fail(ex->top, CIS_TRAP_UNINIT_ELEM, "call of a null function");
+  /* Each nested call passes here, so this bounds native recursion through
+   * host functions and engines alike. */
+  uintptr_t lim = ((exec_rt *)ex)->cstack_limit;
+  if (lim && (uintptr_t)__builtin_frame_address(0) < lim) return stack_exhausted(ex, f);
+  if (f->kind == CIS__FUNC_HOST) return call_host(ex, caller, f, ar);
+  if (ex->depth >= ex->max_depth) return stack_exhausted(ex, f);
+  ex->depth++;
+  cis_result rc = f->inst->engine->ops->call(ex, f, ar);
+  ex->depth--;
+  return rc;
+}
+
+/* ------------------------------------------------------- entry points */
+
+/* Gives inst its value stack, sized by its limits, before a top-level
+ * call. Kept between calls; replaced when the limit changed. */
+static cis_result ensure_stack(cis_instance *inst) {
+  uint64_t bytes = inst->limits.max_stack_bytes ? inst->limits.max_stack_bytes
+                                                : CIS_DEFAULT_MAX_STACK_BYTES;
+  uint64_t slots = bytes / sizeof(cis_slot);
+  if (slots == 0) slots = 1;
+  if (slots > SIZE_MAX / sizeof(cis_slot)) slots = SIZE_MAX / sizeof(cis_slot);
+  if (inst->stack && inst->stack_slots == slots) return CIS_OK;
+  cis_slot *s = malloc((size_t)slots * sizeof *s);
+  if (!s)
+    return cis__fail(inst, CIS_ENOMEM, "cannot allocate a value stack of %llu bytes",
+                     (unsigned long long)bytes);
+  free(inst->stack);
+  inst->stack = s;
+  inst->stack_slots = (size_t)slots;
+  return CIS_OK;
+}
+
+/* Starts a top-level call of f on inst: fresh deadline, fuel and depth,
+ * cancel flag cleared. The message of a failure is on inst. */
+static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
+  const cis_limits *l = &inst->limits;
+  exec_rt x;
+  if (inst->active)
+    return cis__fail(inst, CIS_ESTATE, "instance is already running a call on another thread");
+  cis_result rc = ensure_stack(inst);
+  if (rc != CIS_OK) return rc;
+  memset(&x, 0, sizeof x);
+  cis__exec *ex = &x.pub;
+  ex->top = inst;
+  uint64_t now = cis__now_ns();
+  uint64_t span = l->timeout_ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX
+                                                                  : l->timeout_ms * 1000000u;
+  ex->deadline_ns = l->timeout_ms == 0 || span == UINT64_MAX ? UINT64_MAX : now + span;
+  ex->fuel = l->fuel ? l->fuel : UINT64_MAX;
+  if (ex->fuel == UINT64_MAX) {
+    ex->ticks = CIS__TICK_QUANTUM;
+  } else {
+    uint64_t give = ex->fuel < CIS__TICK_QUANTUM ? ex->fuel : CIS__TICK_QUANTUM;
+    ex->fuel -= give;
+    ex->ticks = (int64_t)give;
+  }
+  ex->depth = 0;
+  ex->max_depth = l->max_call_depth ? l->max_call_depth : CIS_DEFAULT_MAX_CALL_DEPTH;
+  ex->stack = inst->stack;
+  ex->stack_end = inst->stack + inst->stack_slots;
+  ex->sp = inst->stack;
+  x.cstack_limit = native_stack_limit();
+  x.fuel_given = l->fuel;
+  x.timeout_ms = l->timeout_ms;
+
+  atomic_store(&inst->cancel, 0);
+  cis__clear_error(inst);
+  inst->active = ex;
+  tl_exec = ex;
+  rc = cis__exec_call(ex, inst, f, ar);
+  tl_exec = NULL;
+  inst->active = NULL;
+  inst->fuel_left = fuel_left(ex);
+  if (rc != CIS_OK && !cis_errmsg(inst)[0]) cis__fail(inst, rc, "%s", cis_strerror(rc));
+  return rc;
+}
+
+/* Joins the call already running on this thread (a host function calling
+ * back into wasm). The message of a failure is on the top-level instance;
+ * it is copied to inst too when that is another instance. */
+static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, cis_slot *ar) {
+  cis_result rc = cis__exec_call(ex, inst, f, ar);
+  if (rc != CIS_OK && inst != ex->top) cis__fail(inst, rc, "%s", cis_errmsg(ex->top));
+  return rc;
+}
+
+cis_result cis__call_internal(cis_instance *inst, cis_func *f, cis_slot *ar) {
+  return tl_exec ? call_nested(tl_exec, inst, f, ar) : call_top(inst, f, ar);
+}
+
+cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
+                               cis_slot *results) {
+  if (!inst) return CIS_EINVAL;
+  if (!f) return cis__fail(inst, CIS_EINVAL, "function is NULL");
+  const cis__functype *t = f->type;
+  if ((t->nparams && !args) || (t->nresults && !results))
+    return cis__fail(inst, CIS_EINVAL, "argument or result array is NULL");
+  size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;
+  cis_slot small[SMALL_SLOTS];
+  cis_slot *ar = small;
+  if (n > SMALL_SLOTS) {
+    ar = malloc(n * sizeof *ar);
+    if (!ar) return cis__fail(inst, CIS_ENOMEM, "out of memory for call arguments");
+  }
+  if (t->nparams) memcpy(ar, args, (size_t)t->nparams * sizeof *ar);
+  cis_result rc = cis__call_internal(inst, f, ar);
+  if (rc == CIS_OK && t->nresults) memcpy(results, ar, (size_t)t->nresults * sizeof *ar);
+  if (ar != small) free(ar);
+  return rc;
+}
+
+/* Types a cis_val can carry: v128 does not fit a slot. */
+static bool api_type(uint8_t t) {
+  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 ||
+         t == CIS__FUNCREF || t == CIS__EXTERNREF;
+}
+
+cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, size_t nargs,
+                         cis_val *results, size_t nresults) {
+  if (!inst) return CIS_EINVAL;
+  if (!f) return cis__fail(inst, CIS_EINVAL, "function is NULL");
+  const cis__functype *t = f->type;
+  if (nargs != t->nparams)
+    return cis__fail(inst, CIS_EINVAL, "function takes %u arguments, %zu given", t->nparams,
+                     nargs);
+  if (nresults != t->nresults)
+    return cis__fail(inst, CIS_EINVAL, "function returns %u results, room for %zu given",
+                     t->nresults, nresults);
+  if ((nargs && !args) || (nresults && !results))
+    return cis__fail(inst, CIS_EINVAL, "argument or result array is NULL");
+  for (uint32_t i = 0; i < t->nparams + t->nresults; i++)
+    if (!api_type(t->types[i]))
+      return cis__fail(inst, CIS_EINVAL, "value type 0x%02x cannot cross the API",
+                       t->types[i]);
+  for (size_t i = 0; i < nargs; i++)
+    if ((unsigned)args[i].type != t->types[i])
+      return cis__fail(inst, CIS_EINVAL, "argument %zu has type 0x%02x, the function wants 0x%02x",
+                       i, (unsigned)args[i].type, t->types[i]);
+  size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;
+  cis_slot small[SMALL_SLOTS];
+  cis_slot *ar = small;
+  if (n > SMALL_SLOTS) {
+    ar = malloc(n * sizeof *ar);
+    if (!ar) return cis__fail(inst, CIS_ENOMEM, "out of memory for call arguments");
+  }
+  for (size_t i = 0; i < nargs; i++) {
+    ar[i] = args[i].of;
+    /* i32 and f32 live in the low half; keep the high half zero. */
+    if (t->types[i] == CIS__I32 || t->types[i] == CIS__F32) ar[i].u64 = ar[i].u32;
+  }
+  cis_result rc = cis__call_internal(inst, f, ar);
+  if (rc == CIS_OK)
+    for (size_t i = 0; i < nresults; i++) {
+      uint8_t rt = t->types[t->nparams + i];
+      results[i].type = (cis_valtype)rt;
+      results[i].of = ar[i];
+      if (rt == CIS__I32 || rt == CIS__F32) results[i].of.u64 = ar[i].u32;
+    }
+  if (ar != small) free(ar);
+  return rc;
+}
+
+/* ------------------------------------------------- cancel and fuel */
+
+void cis_instance_cancel(cis_instance *inst) {
+  if (inst) atomic_store(&inst->cancel, 1);
+}
+
+uint64_t cis_instance_fuel_left(const cis_instance *inst) { return inst ? inst->fuel_left : 0; }
+
+/* ------------------------------------------------- host call context */
+
+cis_instance *cis_call_instance(cis_call *c) { return c ? c->caller : NULL; }
+void *cis_call_user(cis_call *c) { return c ? c->f->user : NULL; }
+
+uint64_t cis_call_remaining_ms(cis_call *c) {
+  if (!c || c->ex->deadline_ns == UINT64_MAX) return UINT64_MAX;
+  uint64_t now = cis__now_ns();
+  if (now >= c->ex->deadline_ns) return 0;
+  return (c->ex->deadline_ns - now + 999999u) / 1000000u;
+}
+
+cis_result cis_call_check(cis_call *c) { return c ? check_stop(c->ex) : CIS_EINVAL; }
+
+cis_result cis_call_fail(cis_call *c, cis_result code, const char *fmt, ...) {
+  if (!c) return code;
+  va_list ap;
+  va_start(ap, fmt);
+  cis__vfail(c->ex->top, code, fmt, ap);
+  va_end(ap);
+  return code;
+}

@@ -1,0 +1,527 @@
+/*
+ * This file implements instances: linking a module with its imports,
+ * instantiation in exactly the order Wasm 2.0 gives, exports, the
+ * bounds-checked guest-memory accessors, per-instance limits, user data,
+ * the exit code, and the instance's lifetime.
+ *
+ * Instantiation order (spec 2.0, "instantiate"): resolve every import and
+ * check its type; allocate memories, tables, functions; evaluate globals in
+ * order; then run element segments in order (active ones are table.init +
+ * elem.drop, declarative ones elem.drop), then data segments in order
+ * (memory.init + data.drop), and finally the start function. A segment out
+ * of bounds traps, and what earlier segments wrote stays written: in an
+ * imported table or memory that is visible to its other users.
+ *
+ * Lifetime: an instance holds counted references to its module, to every
+ * object it imports, and to every instance that defined an imported
+ * function, table or global (the "deps"), because those may hold that
+ * instance's functions. The reverse edge cannot be counted without cycles,
+ * so when an instance is released while its own functions still sit in a
+ * table or funcref global it imported (an elem segment of a failed
+ * instantiation, or a table.set), it is pinned to the engine and freed with
+ * it instead of leaving dangling functions behind.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/rt_internal.h"
+
+/* ---------------------------------------------------------------- deps */
+
+/* Records that inst must keep owner alive. */
+static cis_result add_dep(cis_instance *inst, cis_instance *owner) {
+  if (!owner || owner == inst) return CIS_OK;
+  for (uint32_t i = 0; i < inst->ndeps; i++)
+    if (inst->deps[i] == owner) return CIS_OK;
+  /* Capacity is ndeps rounded up to a power of two. */
+  if (inst->ndeps == 0 || (inst->ndeps & (inst->ndeps - 1)) == 0) {
+    size_t ncap = inst->ndeps ? (size_t)inst->ndeps * 2 : 1;
+    cis_instance **nd = realloc(inst->deps, ncap * sizeof *nd);
+    if (!nd) return CIS_ENOMEM;
+    inst->deps = nd;
+  }
+  inst->deps[inst->ndeps++] = cis_instance_ref(owner);
+  return CIS_OK;
+}
+
+/* ------------------------------------------------------------- linking */
+
+static const char *kind_name(unsigned k) {
+  switch (k) {
+  case CIS_EXTERN_FUNC: return "function";
+  case CIS_EXTERN_TABLE: return "table";
+  case CIS_EXTERN_MEMORY: return "memory";
+  case CIS_EXTERN_GLOBAL: return "global";
+  default: return "external";
+  }
+}
+
+/* Limits subtyping (spec 2.0, "import matching"): the provided object's
+ * current size must reach the import's minimum, and when the import names
+ * a maximum the object must declare one no larger. Writes the reason to
+ * why and returns false on mismatch. */
+static bool limits_match(const char *what, uint64_t cur, bool has_max, uint64_t max,
+                         const cis__limits *want, char *why, size_t n) {
+  if (cur < want->min) {
+    snprintf(why, n, "%s size %llu is below the minimum %u", what, (unsigned long long)cur,
+             want->min);
+    return false;
+  }
+  if (want->has_max && !has_max) {
+    snprintf(why, n, "%s has no maximum, the import needs one of at most %u", what, want->max);
+    return false;
+  }
+  if (want->has_max && max > want->max) {
+    snprintf(why, n, "%s maximum %llu exceeds the import's %u", what, (unsigned long long)max,
+             want->max);
+    return false;
+  }
+  return true;
+}
+
+/* Checks that x fits import im of module mod. False with a reason. */
+static bool import_matches(const cis_module *mod, const cis__import *im, const cis_extern *x,
+                           char *why, size_t n) {
+  if ((unsigned)x->kind != im->kind) {
+    snprintf(why, n, "expected a %s, found a %s", kind_name(im->kind), kind_name(x->kind));
+    return false;
+  }
+  switch (im->kind) {
+  case CIS_EXTERN_FUNC:
+    if (x->of.func->type_id != mod->type_ids[im->desc.type_idx]) {
+      snprintf(why, n, "function type differs");
+      return false;
+    }
+    return true;
+  case CIS_EXTERN_TABLE: {
+    const cis_table *t = x->of.table;
+    if (t->elem != im->desc.table.elem) {
+      snprintf(why, n, "table element type differs");
+      return false;
+    }
+    return limits_match("table", t->size, t->has_max, t->max, &im->desc.table.limits, why, n);
+  }
+  case CIS_EXTERN_MEMORY: {
+    const cis_memory *m = x->of.memory;
+    return limits_match("memory", m->size / CIS__PAGE_SIZE, m->has_max, m->type_max,
+                        &im->desc.memory, why, n);
+  }
+  case CIS_EXTERN_GLOBAL: {
+    const cis_global *g = x->of.global;
+    if (g->type != im->desc.global.type) {
+      snprintf(why, n, "global value type differs");
+      return false;
+    }
+    if (g->mutable_ != im->desc.global.mutable_) {
+      snprintf(why, n, "global mutability differs");
+      return false;
+    }
+    return true;
+  }
+  default: snprintf(why, n, "unknown import kind"); return false;
+  }
+}
+
+/* Resolves and checks every import in order, filling the imported part of
+ * the index spaces with counted references. Errors (on the engine):
+ * CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE, CIS_ENOMEM. */
+static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
+  const cis__module *m = inst->m;
+  cis_engine *e = inst->engine;
+  uint32_t fi = 0, ti = 0, mi = 0, gi = 0;
+  for (uint32_t i = 0; i < m->nimports; i++) {
+    const cis__import *im = &m->imports[i];
+    char a[96], b[96], why[160];
+    cis_extern x;
+    cis_result rc = CIS_OK;
+    if (cis__imports_find(imports, im->module, im->module_len, im->name, im->name_len, &x) !=
+        CIS_OK)
+      rc = CIS_EUNKNOWNIMPORT;
+    else if (!import_matches(inst->module, im, &x, why, sizeof why))
+      rc = CIS_EIMPORTTYPE;
+    if (rc != CIS_OK) {
+      cis__fmt_name(a, sizeof a, im->module, im->module_len);
+      cis__fmt_name(b, sizeof b, im->name, im->name_len);
+      if (rc == CIS_EUNKNOWNIMPORT) return cis__fail(e, rc, "unknown import %s.%s", a, b);
+      return cis__fail(e, rc, "incompatible import type %s.%s: %s", a, b, why);
+    }
+    cis_instance *owner = NULL;
+    switch (im->kind) {
+    case CIS_EXTERN_FUNC:
+      inst->funcs[fi++] = cis__func_ref(x.of.func);
+      if (x.of.func->kind == CIS__FUNC_WASM) owner = x.of.func->inst;
+      break;
+    case CIS_EXTERN_TABLE:
+      inst->tables[ti++] = cis__table_ref(x.of.table);
+      owner = cis__table_owner(x.of.table);
+      break;
+    case CIS_EXTERN_MEMORY: inst->memories[mi++] = cis__memory_ref(x.of.memory); break;
+    case CIS_EXTERN_GLOBAL:
+      inst->globals[gi++] = cis__global_ref(x.of.global);
+      owner = cis__global_owner(x.of.global);
+      break;
+    }
+    if (add_dep(inst, owner) != CIS_OK)
+      return cis__fail(e, CIS_ENOMEM, "out of memory linking import %u", i);
+  }
+  return CIS_OK;
+}
+
+/* ------------------------------------------------------- instantiation */
+
+/* The value of a validated constant expression in this instance. Only
+ * imported globals, and globals defined before the one being initialised,
+ * can be read: the validator guarantees the index is below `nglobals`. */
+static cis_slot const_value(const cis_instance *inst, const cis__expr *x) {
+  cis__constexpr c;
+  cis_slot v;
+  cis__constexpr_decode(x, &c);
+  v.u64 = 0;
+  switch (c.op) {
+  case 0x23: v = inst->globals[c.index]->val; break;       /* global.get */
+  case 0xd2: v.funcref = inst->funcs[c.index]; break;      /* ref.func */
+  case 0xd0: v.u64 = 0; break;                             /* ref.null */
+  default: v.u64 = c.bits; break;                          /* t.const */
+  }
+  return v;
+}
+
+static cis_result alloc_memories(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++) {
+    cis_result rc = cis__memory_create(inst->engine, &m->memories[i],
+                                       inst->limits.max_memory_bytes, &inst->memories[i]);
+    if (rc != CIS_OK) return rc;
+  }
+  return CIS_OK;
+}
+
+static cis_result alloc_tables(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {
+    cis_result rc = cis__table_create(inst->engine, m->tables[i].elem, &m->tables[i].limits,
+                                      inst->limits.max_table_elems, inst, &inst->tables[i]);
+    if (rc != CIS_OK) return rc;
+  }
+  return CIS_OK;
+}
+
+static void init_funcs(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->nfunc_imports; i < m->nfuncs; i++) {
+    cis_func *f = &inst->own_funcs[i - m->nfunc_imports];
+    f->kind = CIS__FUNC_WASM;
+    f->type_id = inst->module->type_ids[m->func_type[i]];
+    f->type = cis__module_func_type(m, i);
+    f->inst = inst;
+    f->index = i;
+    inst->funcs[i] = f;
+  }
+}
+
+static cis_result init_globals(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) {
+    const cis__global *g = &m->globals[i];
+    cis_result rc = cis__global_create(g->type.type, g->type.mutable_,
+                                       const_value(inst, &g->init), inst, &inst->globals[i]);
+    if (rc == CIS_EUNSUPPORTED)
+      return cis__fail(inst->engine, rc, "global %u: value type 0x%02x is not supported", i,
+                       g->type.type);
+    if (rc != CIS_OK) return cis__fail(inst->engine, rc, "out of memory creating globals");
+  }
+  return CIS_OK;
+}
+
+/* Item k of element segment s as a table element. */
+static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
+  if (s->funcs) return inst->funcs[s->funcs[k]];
+  cis_slot v = const_value(inst, &s->exprs[k]);
+  return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
+}
+
+/* Element segments, then data segments, in order. A trap leaves earlier
+ * writes in place (they may be in imported objects). */
+static cis_result init_segments(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = 0; i < m->nelems; i++) {
+    const cis__elem *s = &m->elems[i];
+    if (s->mode == CIS__SEG_ACTIVE) {
+      cis_table *t = inst->tables[s->table];
+      uint32_t off = const_value(inst, &s->offset).u32;
+      if ((uint64_t)off + s->count > t->size)
+        return cis__fail(inst->engine, CIS_TRAP_TABLE_OOB,
+                         "out of bounds table access: element segment %u writes %u elements "
+                         "at %u, table %u has %u",
+                         i, s->count, off, s->table, t->size);
+      for (uint32_t k = 0; k < s->count; k++) t->elems[off + k] = elem_item(inst, s, k);
+    }
+    if (s->mode != CIS__SEG_PASSIVE) inst->elem_dropped[i] = 1;
+  }
+  for (uint32_t i = 0; i < m->ndatas; i++) {
+    const cis__data *d = &m->datas[i];
+    if (d->mode != CIS__SEG_ACTIVE) continue;
+    cis_memory *mem = inst->memories[d->memory];
+    uint32_t off = const_value(inst, &d->offset).u32;
+    if ((uint64_t)off + d->len > mem->size)
+      return cis__fail(inst->engine, CIS_TRAP_MEM_OOB,
+                       "out of bounds memory access: data segment %u writes %u bytes at %u, "
+                       "memory %u has %llu",
+                       i, d->len, off, d->memory, (unsigned long long)mem->size);
+    if (d->len) memcpy(mem->base + off, d->bytes, d->len);
+    inst->data_dropped[i] = 1;
+  }
+  return CIS_OK;
+}
+
+static cis_result run_start(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  if (!m->has_start) return CIS_OK;
+  cis_slot none[1] = {{0}};
+  cis_result rc = cis__call_internal(inst, inst->funcs[m->start], none);
+  if (rc != CIS_OK) {
+    const char *msg = cis_errmsg(inst);
+    return cis__fail(inst->engine, rc, "%s", msg[0] ? msg : cis_strerror(rc));
+  }
+  return CIS_OK;
+}
+
+/* Allocates the instance and its index-space arrays, all empty. */
+static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, cis_instance **out) {
+  const cis__module *m = mod->m;
+  cis_instance *inst = calloc(1, sizeof *inst);
+  if (!inst) return CIS_ENOMEM;
+  cis__handle_init(&inst->hdr, CIS__H_INSTANCE);
+  atomic_init(&inst->refs, 1);
+  atomic_init(&inst->cancel, 0);
+  inst->module = cis_module_ref(mod);
+  inst->m = m;
+  inst->engine = mod->engine;
+  inst->limits = limits ? *limits : mod->engine->cfg.limits;
+  *out = inst;
+  /* +1 keeps every request non-zero, so NULL always means failure. */
+  inst->funcs = calloc((size_t)m->nfuncs + 1, sizeof *inst->funcs);
+  inst->own_funcs = calloc((size_t)(m->nfuncs - m->nfunc_imports) + 1, sizeof *inst->own_funcs);
+  inst->memories = calloc((size_t)m->nmemories + 1, sizeof *inst->memories);
+  inst->tables = calloc((size_t)m->ntables + 1, sizeof *inst->tables);
+  inst->globals = calloc((size_t)m->nglobals + 1, sizeof *inst->globals);
+  inst->elem_dropped = calloc((size_t)m->nelems + 1, 1);
+  inst->data_dropped = calloc((size_t)m->ndatas + 1, 1);
+  if (!inst->funcs || !inst->own_funcs || !inst->memories || !inst->tables || !inst->globals ||
+      !inst->elem_dropped || !inst->data_dropped)
+    return CIS_ENOMEM;
+  return CIS_OK;
+}
+
+cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
+                            const cis_limits *limits, cis_instance **out) {
+  cis_result rc = CIS_OK;
+  cis_instance *inst = NULL;
+  if (!out) return mod ? cis__fail(mod->engine, CIS_EINVAL, "output pointer is NULL")
+                       : CIS_EINVAL;
+  *out = NULL;
+  if (!mod) return CIS_EINVAL;
+  cis_engine *e = mod->engine;
+  if (!cis__mod_rt(mod)->validated)
+    return cis__fail(e, CIS_ESTATE, "module was decoded without validation and cannot be "
+                                    "instantiated");
+  rc = instance_alloc(mod, limits, &inst);
+  if (rc != CIS_OK) {
+    cis__fail(e, rc, "out of memory creating an instance");
+    goto fail;
+  }
+  CIS_TRY(link_imports(inst, imports));
+  CIS_TRY(alloc_memories(inst));
+  CIS_TRY(alloc_tables(inst));
+  init_funcs(inst);
+  CIS_TRY(init_globals(inst));
+  CIS_TRY(init_segments(inst));
+  CIS_TRY(run_start(inst));
+  cis__clear_error(e);
+  cis__clear_error(inst);
+  *out = inst;
+  return CIS_OK;
+fail:
+  cis_instance_free(inst);
+  return rc;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+cis_instance *cis_instance_ref(cis_instance *inst) {
+  if (inst) atomic_fetch_add(&inst->refs, 1);
+  return inst;
+}
+
+/* True when one of inst's functions sits in a table or global that inst
+ * imported, so that something else may still call it. */
+static bool functions_escaped(const cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = 0; i < m->ntable_imports; i++) {
+    const cis_table *t = inst->tables[i];
+    if (!t || t->elem != CIS__FUNCREF) continue;
+    for (uint32_t k = 0; k < t->size; k++) {
+      const cis_func *f = t->elems[k];
+      if (f && f->kind == CIS__FUNC_WASM && f->inst == inst) return true;
+    }
+  }
+  for (uint32_t i = 0; i < m->nglobal_imports; i++) {
+    const cis_global *g = inst->globals[i];
+    if (!g || g->type != CIS__FUNCREF || !g->val.funcref) continue;
+    const cis_func *f = g->val.funcref;
+    if (f->kind == CIS__FUNC_WASM && f->inst == inst) return true;
+  }
+  return false;
+}
+
+void cis__instance_destroy(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  if (inst->funcs)
+    for (uint32_t i = 0; i < m->nfunc_imports; i++) cis_func_free(inst->funcs[i]);
+  if (inst->memories)
+    for (uint32_t i = 0; i < m->nmemories; i++) cis_memory_free(inst->memories[i]);
+  if (inst->tables)
+    for (uint32_t i = 0; i < m->ntables; i++) {
+      if (!inst->tables[i]) continue;
+      if (i >= m->ntable_imports) cis__table_disown(inst->tables[i]);
+      cis_table_free(inst->tables[i]);
+    }
+  if (inst->globals)
+    for (uint32_t i = 0; i < m->nglobals; i++) {
+      if (!inst->globals[i]) continue;
+      if (i >= m->nglobal_imports) cis__global_disown(inst->globals[i]);
+      cis_global_free(inst->globals[i]);
+    }
+  free(inst->funcs);
+  free(inst->own_funcs);
+  free(inst->memories);
+  free(inst->tables);
+  free(inst->globals);
+  free(inst->elem_dropped);
+  free(inst->data_dropped);
+  free(inst->stack);
+  for (uint32_t i = 0; i < inst->ndeps; i++) cis_instance_free(inst->deps[i]);
+  free(inst->deps);
+  cis_module_free(inst->module);
+  free(inst);
+}
+
+void cis_instance_free(cis_instance *inst) {
+  if (!inst) return;
+  if (atomic_fetch_sub(&inst->refs, 1) != 1) return;
+  if (functions_escaped(inst) && cis__engine_pin(inst->engine, inst)) return;
+  cis__instance_destroy(inst);
+}
+
+cis_module *cis_instance_module(cis_instance *inst) { return inst ? inst->module : NULL; }
+
+/* -------------------------------------------------------------- limits */
+
+void cis_instance_set_limits(cis_instance *inst, const cis_limits *l) {
+  if (!inst || !l) return;
+  inst->limits = *l;
+  /* Caps bind the objects this instance defined; imported ones follow the
+   * limits of whoever created them. */
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++)
+    cis__memory_set_cap(inst->memories[i], l->max_memory_bytes);
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++)
+    cis__table_set_cap(inst->tables[i], l->max_table_elems);
+}
+
+void cis_instance_get_limits(const cis_instance *inst, cis_limits *l) {
+  if (!l) return;
+  if (inst) *l = inst->limits;
+  else cis_limits_default(l);
+}
+
+void cis_instance_set_user(cis_instance *inst, void *user) {
+  if (inst) inst->user = user;
+}
+void *cis_instance_user(const cis_instance *inst) { return inst ? inst->user : NULL; }
+
+int cis_instance_exit_code(const cis_instance *inst) { return inst ? inst->exit_code : 0; }
+void cis_instance_set_exit_code(cis_instance *inst, int code) {
+  if (inst) inst->exit_code = code;
+}
+
+/* ------------------------------------------------------------- exports */
+
+cis_result cis__instance_export(const cis_instance *inst, const char *name, size_t len,
+                                cis_extern *out) {
+  uint32_t i = cis__module_find_export(inst->module, name, len);
+  if (i == UINT32_MAX) return CIS_ENOTFOUND;
+  const cis__export *x = &inst->m->exports[i];
+  out->kind = (cis_extern_kind)x->kind;
+  switch (x->kind) {
+  case CIS_EXTERN_FUNC: out->of.func = inst->funcs[x->index]; break;
+  case CIS_EXTERN_TABLE: out->of.table = inst->tables[x->index]; break;
+  case CIS_EXTERN_MEMORY: out->of.memory = inst->memories[x->index]; break;
+  case CIS_EXTERN_GLOBAL: out->of.global = inst->globals[x->index]; break;
+  default: return CIS_ENOTFOUND;
+  }
+  return CIS_OK;
+}
+
+cis_result cis_instance_export(cis_instance *inst, const char *name, size_t len,
+                               cis_extern *out) {
+  if (!inst) return CIS_EINVAL;
+  if (!out || (!name && len)) return cis__fail(inst, CIS_EINVAL, "export name or output is NULL");
+  cis_result rc = cis__instance_export(inst, name ? name : "", len, out);
+  if (rc != CIS_OK) {
+    char n[128];
+    cis__fmt_name(n, sizeof n, name ? name : "", len);
+    return cis__fail(inst, rc, "no export named %s", n);
+  }
+  return CIS_OK;
+}
+
+cis_func *cis_instance_func(cis_instance *inst, const char *name) {
+  cis_extern x;
+  if (!inst || !name) return NULL;
+  if (cis__instance_export(inst, name, strlen(name), &x) != CIS_OK) return NULL;
+  return x.kind == CIS_EXTERN_FUNC ? x.of.func : NULL;
+}
+
+cis_memory *cis_instance_memory(cis_instance *inst) {
+  return inst && inst->m->nmemories ? inst->memories[0] : NULL;
+}
+
+/* ------------------------------------------------------- guest memory */
+
+void *cis_instance_mem(cis_instance *inst, uint64_t off, uint64_t len) {
+  cis_memory *m = cis_instance_memory(inst);
+  /* Written so that no sum can wrap: off <= size, then len <= size - off. */
+  if (!m || off > m->size || len > m->size - off) return NULL;
+  return m->base + off;
+}
+
+cis_result cis_instance_mem_read(cis_instance *inst, uint64_t off, void *dst, uint64_t len) {
+  if (!inst) return CIS_EINVAL;
+  const void *src = cis_instance_mem(inst, off, len);
+  if (!src)
+    return cis__fail(inst, CIS_TRAP_MEM_OOB,
+                     "out of bounds memory access: host read of %llu bytes at %llu",
+                     (unsigned long long)len, (unsigned long long)off);
+  if (len) {
+    if (!dst) return cis__fail(inst, CIS_EINVAL, "destination buffer is NULL");
+    memcpy(dst, src, (size_t)len);
+  }
+  return CIS_OK;
+}
+
+cis_result cis_instance_mem_write(cis_instance *inst, uint64_t off, const void *src,
+                                  uint64_t len) {
+  if (!inst) return CIS_EINVAL;
+  void *dst = cis_instance_mem(inst, off, len);
+  if (!dst)
+    return cis__fail(inst, CIS_TRAP_MEM_OOB,
+                     "out of bounds memory access: host write of %llu bytes at %llu",
+                     (unsigned long long)len, (unsigned long long)off);
+  if (len) {
+    if (!src) return cis__fail(inst, CIS_EINVAL, "source buffer is NULL");
+    memcpy(dst, src, (size_t)len);
+  }
+  return CIS_OK;
+}

@@ -1,0 +1,184 @@
+/*
+ * This file declares what the runtime's own files share and nobody else
+ * needs: the private extensions of the objects in runtime.h, a small hash
+ * index, the name formatting used in link errors, and the helpers that
+ * create and release instance-owned objects.
+ *
+ * Private state rides in structs that embed the shared struct first (as a
+ * SQLite backend embeds sqlite3_file), so engines keep reading runtime.h's
+ * view while the runtime keeps its bookkeeping to itself. Only objects the
+ * runtime allocates one by one are extended this way; a module's defined
+ * functions stay a plain cis_func array because engines index it.
+ */
+#ifndef CIS_RUNTIME_RT_INTERNAL_H
+#define CIS_RUNTIME_RT_INTERNAL_H
+
+#include "runtime/runtime.h"
+
+/* ------------------------------------------------------------ hash index */
+
+/* An open-addressing index from a 64-bit key hash to an entry number of an
+ * array the caller owns. Slots keep the hash, so growing needs no callback;
+ * lookups compare candidates through the caller's match function. */
+typedef struct cis__index_slot {
+  uint32_t entry; /* entry number + 1; 0 = empty */
+  uint32_t hash;  /* low bits of the key's hash, to skip most compares */
+} cis__index_slot;
+
+typedef struct cis__index {
+  cis__index_slot *slots; /* cap slots, or NULL while empty */
+  uint32_t cap;           /* power of two, or 0 */
+  uint32_t count;         /* used slots */
+} cis__index;
+
+/* FNV-1a of p[0..n), continuing from h (0 starts a new hash). */
+uint64_t cis__hash_bytes(uint64_t h, const void *p, size_t n);
+/* Adds entry under hash; the caller has checked it is not there yet.
+ * CIS_ENOMEM when the table cannot grow. */
+cis_result cis__index_add(cis__index *ix, uint64_t hash, uint32_t entry);
+/* Finds the entry whose key matches: match(ctx, entry) decides. Returns the
+ * entry number or UINT32_MAX. */
+uint32_t cis__index_find(const cis__index *ix, uint64_t hash,
+                         bool (*match)(const void *ctx, uint32_t entry), const void *ctx);
+void cis__index_free(cis__index *ix);
+
+/* ---------------------------------------------------------------- engine */
+
+typedef struct cis__engine_rt {
+  struct cis_engine pub;      /* first: the shared view */
+  cis__index type_index;      /* canonical types by content, under types_lock */
+  pthread_mutex_t pin_lock;   /* guards pinned */
+  cis_instance **pinned;      /* freed instances whose functions escaped */
+  size_t npinned, cap_pinned; /* entries and allocated entries */
+  bool closing;               /* cis_engine_free is running: free, never pin */
+} cis__engine_rt;
+
+/* Keeps a released instance alive until the engine is freed, because its
+ * functions still sit in tables or globals it does not own (see
+ * instance.c). Returns false if it could not be recorded. */
+bool cis__engine_pin(cis_engine *e, cis_instance *inst);
+
+/* ---------------------------------------------------------------- module */
+
+typedef struct cis__module_rt {
+  struct cis_module pub;     /* first: the shared view */
+  bool validated;            /* passed cis__module_validate: may be instantiated */
+  bool prepared;             /* ops->prepare succeeded: unprepare on free */
+  cis_valtype *valtypes;     /* every type's params then results, back to back */
+  uint32_t *valtype_off;     /* per type: where its entries start in valtypes */
+  cis__index exports;        /* export name -> export number */
+} cis__module_rt;
+
+static inline cis__module_rt *cis__mod_rt(const cis_module *m) { return (cis__module_rt *)m; }
+
+/* The cis_valtype view of type index ti of module m: params, then results. */
+static inline const cis_valtype *cis__module_valtypes(const cis_module *m, uint32_t ti) {
+  const cis__module_rt *r = cis__mod_rt(m);
+  return r->valtypes + r->valtype_off[ti];
+}
+
+/* Export number of name in m, or UINT32_MAX. */
+uint32_t cis__module_find_export(const cis_module *m, const char *name, size_t len);
+
+/* ------------------------------------------------- tables, globals, funcs */
+
+/* Tables and globals remember the instance that defined them (not a
+ * counted reference), so that whoever imports them can keep that instance
+ * alive: a table's elements and a funcref global's value may be that
+ * instance's functions. */
+typedef struct cis__table_rt {
+  struct cis_table pub;     /* first: the shared view */
+  cis_instance *owner;      /* defining instance, or NULL when standalone */
+} cis__table_rt;
+
+typedef struct cis__global_rt {
+  struct cis_global pub;    /* first: the shared view */
+  cis_instance *owner;      /* defining instance, or NULL when standalone */
+} cis__global_rt;
+
+static inline cis_instance *cis__table_owner(const cis_table *t) {
+  return ((const cis__table_rt *)t)->owner;
+}
+static inline cis_instance *cis__global_owner(const cis_global *g) {
+  return ((const cis__global_rt *)g)->owner;
+}
+
+/* Host functions carry their cis_valtype view and a label for messages. */
+typedef struct cis__host_func {
+  struct cis_func pub;      /* first: the shared view; pub.kind == CIS__FUNC_HOST */
+  cis_valtype *vtypes;      /* params then results, for cis_func_type */
+  char *label;              /* "module.name" of the definition, for messages */
+} cis__host_func;
+
+/* Creates a host function with one reference (the caller's); its type is
+ * interned in e. Errors, with the message on msg_handle: CIS_EINVAL for a
+ * missing callback or a bad signature, CIS_ENOMEM. */
+cis_result cis__host_func_new(cis_engine *e, const cis_host_func_def *def, void *msg_handle,
+                              cis_func **out);
+/* One more reference to a host function; a module's own functions are not
+ * counted (their instance owns them) and are returned unchanged. */
+cis_func *cis__func_ref(cis_func *f);
+
+/* Parses a signature string ("(ii)I") into types, a new array of nparams
+ * then nresults value-type bytes owned by the caller. CIS_EINVAL when the
+ * string is malformed, CIS_ENOMEM. */
+cis_result cis__sig_parse(const char *sig, cis__functype *out);
+
+/* Create a table, memory or global with one reference, owned by `owner`
+ * (NULL for standalone ones). Errors, with the message on msg_handle:
+ * CIS_EINVAL for impossible limits or types, CIS_EMEMLIMIT when the
+ * minimum exceeds the cap (max_elems / max_bytes, 0 = default),
+ * CIS_ENOMEM. cis__global_create sets no message and returns
+ * CIS_EUNSUPPORTED for a type a slot cannot hold (v128). */
+cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *lim,
+                             uint64_t max_elems, cis_instance *owner, cis_table **out);
+cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
+                              cis_memory **out);
+cis_result cis__global_create(uint8_t type, bool mutable_, cis_slot val, cis_instance *owner,
+                              cis_global **out);
+/* Take one more reference each. */
+cis_memory *cis__memory_ref(cis_memory *m);
+cis_table *cis__table_ref(cis_table *t);
+cis_global *cis__global_ref(cis_global *g);
+/* Forgets the owner of an object whose owner is being freed. */
+void cis__table_disown(cis_table *t);
+void cis__global_disown(cis_global *g);
+
+/* Pages a byte cap allows (0 = no cap beyond wasm32's 65536). */
+uint32_t cis__cap_pages(uint64_t max_bytes);
+/* Elements a table cap allows (0 = the default of 10,000,000). */
+uint32_t cis__cap_elems(uint64_t max_elems);
+/* Applies a new byte cap to a memory's later growth. */
+void cis__memory_set_cap(cis_memory *m, uint64_t max_bytes);
+void cis__table_set_cap(cis_table *t, uint64_t max_elems);
+
+/* ------------------------------------------------------------- imports */
+
+/* Resolves (module, name) in im: direct entries first, then the exports
+ * of instances registered under that module name (the latest first). On
+ * success fills *out. CIS_ENOTFOUND when absent. */
+cis_result cis__imports_find(const cis_imports *im, const char *mod, size_t mod_len,
+                             const char *name, size_t name_len, cis_extern *out);
+
+/* ------------------------------------------------------------ instance */
+
+/* cis_instance_export without a message on inst: CIS_ENOTFOUND. */
+cis_result cis__instance_export(const cis_instance *inst, const char *name, size_t len,
+                                cis_extern *out);
+
+/* Frees an instance whose count reached zero and drops what it holds.
+ * cis_instance_free decides first whether to pin it instead (instance.c);
+ * the engine's close destroys the pinned ones. */
+void cis__instance_destroy(cis_instance *inst);
+
+/* ------------------------------------------------------------ messages */
+
+/* Writes a name as a quoted, escaped string ("env"."f\00") into buf. */
+void cis__fmt_name(char *buf, size_t n, const char *s, size_t len);
+
+/* Runs f as a call from inside the runtime (the start function): nested
+ * under the thread's running call if there is one, else top-level under
+ * inst's limits. Message on inst. */
+cis_result cis__call_internal(cis_instance *inst, cis_func *f, cis_slot *args_results);
+
+#endif /* CIS_RUNTIME_RT_INTERNAL_H */

@@ -1,0 +1,665 @@
+/*
+ * This file implements the interpreter's unit tests: each fixture in
+ * tests/interp/wat/ exercises one tricky part of the translator or the
+ * executor (deferred local reads against writes, values carried by
+ * branches across stack heights, br_table stubs, parameters of loops and
+ * ifs, calls in and out of the interpreter, every trap code, NaN bits,
+ * bulk memory and table bounds, the fuel unit), through the public API.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cis/cis.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static cis_engine *engine_with(uint64_t fuel) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.limits.fuel = fuel;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  return e;
+}
+
+static cis_module *load(cis_engine *e, const char *name) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s.wasm", CIS_INTERP_WASM_DIR, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open fixture %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  cis_module *m = NULL;
+  cis_result rc = cis_module_new(e, buf, (size_t)n, &m);
+  free(buf);
+  if (rc != CIS_OK) fail_msg("loading %s: %s: %s", name, cis_errname(rc), cis_errmsg(e));
+  return m;
+}
+
+/* A fixture instantiated on its own engine, freed by done(). */
+typedef struct fx {
+  cis_engine *e;      /* engine */
+  cis_module *m;      /* the fixture's module */
+  cis_instance *inst; /* its instance */
+} fx;
+
+static fx open_fx(const char *name, const cis_imports *im, uint64_t fuel) {
+  fx x;
+  x.e = engine_with(fuel);
+  x.m = load(x.e, name);
+  x.inst = NULL;
+  cis_result rc = cis_instance_new(x.m, im, NULL, &x.inst);
+  if (rc != CIS_OK) fail_msg("instantiating %s: %s: %s", name, cis_errname(rc), cis_errmsg(x.e));
+  return x;
+}
+
+static void done(fx *x) {
+  cis_instance_free(x->inst);
+  cis_module_free(x->m);
+  cis_engine_free(x->e);
+}
+
+static cis_val vi32(int32_t v) { cis_val r = {CIS_I32, {.u64 = (uint32_t)v}}; return r; }
+static cis_val vi64(int64_t v) { cis_val r = {CIS_I64, {.i64 = v}}; return r; }
+static cis_val vf32(float v) { cis_val r = {CIS_F32, {.u64 = 0}}; r.of.f32 = v; return r; }
+static cis_val vf64(double v) { cis_val r = {CIS_F64, {.f64 = v}}; return r; }
+static cis_val vf32b(uint32_t bits) { cis_val r = {CIS_F32, {.u64 = bits}}; return r; }
+
+static cis_result call(cis_instance *inst, const char *name, const cis_val *args, size_t na,
+                       cis_val *res, size_t nr) {
+  cis_func *f = cis_instance_func(inst, name);
+  if (!f) fail_msg("no export %s", name);
+  return cis_func_call(inst, f, args, na, res, nr);
+}
+
+/* Calls name and fails the test unless it returns CIS_OK. */
+static cis_val ok1(cis_instance *inst, const char *name, const cis_val *args, size_t na) {
+  cis_val r;
+  memset(&r, 0, sizeof r);
+  cis_result rc = call(inst, name, args, na, &r, 1);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
+  return r;
+}
+
+static void ok0(cis_instance *inst, const char *name, const cis_val *args, size_t na) {
+  cis_result rc = call(inst, name, args, na, NULL, 0);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
+}
+
+#define ARGS(...) ((const cis_val[]){__VA_ARGS__}), (sizeof((const cis_val[]){__VA_ARGS__}) / sizeof(cis_val))
+
+/* i32 result of name(args). */
+#define I32(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.i32)
+#define I64(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.i64)
+#define U32(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.u32)
+#define U64(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.u64)
+#define F32(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.f32)
+#define F64(inst, name, ...) (ok1((inst), (name), ARGS(__VA_ARGS__)).of.f64)
+
+/* The call must fail with code; the message must contain `text`. */
+static void expect_fail(cis_instance *inst, const char *name, const cis_val *args, size_t na,
+                        size_t nr, cis_result code, const char *text) {
+  cis_val r[4];
+  cis_result rc = call(inst, name, args, na, r, nr);
+  if (rc != code)
+    fail_msg("%s: got %s (%s), wanted %s", name, cis_errname(rc), cis_errmsg(inst),
+             cis_errname(code));
+  if (text && !strstr(cis_errmsg(inst), text))
+    fail_msg("%s: message \"%s\" lacks \"%s\"", name, cis_errmsg(inst), text);
+}
+
+#define TRAPS(inst, name, nr, code, ...) expect_fail((inst), (name), ARGS(__VA_ARGS__), (nr), (code), NULL)
+#define TRAPS0(inst, name, nr, code) expect_fail((inst), (name), NULL, 0, (nr), (code), NULL)
+
+static uint32_t f32_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+static uint64_t f64_bits(double d) {
+  uint64_t u;
+  memcpy(&u, &d, 8);
+  return u;
+}
+
+/* ------------------------------------------------------------ aliasing */
+
+static void deferred_local_reads(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "get_then_set", vi32(10)), -1);
+  assert_int_equal(I32(in, "get_then_tee", vi32(7)), 7);
+  assert_int_equal(I32(in, "get_across_block", vi32(150)), 50);
+  assert_int_equal(I32(in, "get_across_skip", vi32(150), vi32(1)), 0);
+  assert_int_equal(I32(in, "get_across_skip", vi32(150), vi32(0)), 50);
+  assert_int_equal(I32(in, "swap", vi32(3), vi32(4)), 4003);
+  assert_int_equal(I32(in, "const_set", vi32(5)), 57);
+  assert_int_equal(I32(in, "chain", vi32(1), vi32(2), vi32(3)), 10203);
+  assert_int_equal(I32(in, "tee_square", vi32(4)), 25);
+  assert_int_equal(I32(in, "sum_below", vi32(10)), 45);
+  assert_int_equal(I32(in, "ret_if", vi32(-5)), -5);
+  assert_int_equal(I32(in, "ret_if", vi32(4)), 8);
+  assert_int_equal(I64(in, "get_then_set64", vi64(5)), -0x100000000ll);
+  assert_true(F64(in, "fswap", vf64(1.5), vf64(4.0)) == 2.5);
+  done(&x);
+}
+
+static void return_moves_do_not_clobber_params(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_val r[3];
+  assert_int_equal(call(x.inst, "ret_swap", ARGS(vi32(1), vi32(2)), r, 2), CIS_OK);
+  assert_int_equal(r[0].of.i32, 2);
+  assert_int_equal(r[1].of.i32, 1);
+  assert_int_equal(call(x.inst, "ret_rotate", ARGS(vi32(1), vi32(2), vi32(3)), r, 3), CIS_OK);
+  assert_int_equal(r[0].of.i32, 3);
+  assert_int_equal(r[1].of.i32, 1);
+  assert_int_equal(r[2].of.i32, 2);
+  done(&x);
+}
+
+/* --------------------------------------------------------- multi-value */
+
+static void multi_value_blocks(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  cis_val r[2];
+  assert_int_equal(I32(in, "block_params", vi32(10), vi32(3)), 7);
+  assert_int_equal(call(in, "br_values", ARGS(vi32(5)), r, 2), CIS_OK);
+  assert_int_equal(r[0].of.i32, 1);
+  assert_int_equal(r[1].of.i32, 15);
+  assert_int_equal(I32(in, "br_if_values", vi32(5)), 6);
+  assert_int_equal(I32(in, "br_if_values", vi32(0)), -1);
+  assert_int_equal(call(in, "br_deferred", ARGS(vi32(9)), r, 2), CIS_OK);
+  assert_int_equal(r[0].of.i32, 9);
+  assert_int_equal(r[1].of.i32, 42);
+  assert_int_equal(I32(in, "typed_block", vi32(21)), 42);
+  assert_int_equal(I32(in, "divmod", vi32(17), vi32(5)), 2003);
+  assert_int_equal(I32(in, "dead_code", vi32(9)), 9);
+  assert_int_equal(I32(in, "if_br", vi32(1)), 11);
+  assert_int_equal(I32(in, "if_br", vi32(0)), 22);
+  assert_int_equal(I32(in, "const_left", vi32(7)), 103);
+  assert_int_equal(I32(in, "const_left", vi32(3)), 97);
+  assert_int_equal(I32(in, "select", vi32(1), vi32(2), vi32(1)), 1);
+  assert_int_equal(I32(in, "select", vi32(1), vi32(2), vi32(0)), 2);
+  assert_int_equal(I64(in, "select_t", vi64(1ll << 40), vi64(3), vi32(0)), 3);
+  assert_int_equal(I64(in, "select_t", vi64(1ll << 40), vi64(3), vi32(9)), 1ll << 40);
+  done(&x);
+}
+
+static void br_table_values_and_stubs(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "br_table_values", vi32(0)), 3);
+  assert_int_equal(I32(in, "br_table_values", vi32(1)), 12);
+  assert_int_equal(I32(in, "br_table_values", vi32(2)), 20);
+  assert_int_equal(I32(in, "br_table_values", vi32(7)), 70);
+  assert_int_equal(I32(in, "br_table_values", vi32(-1)), -10); /* unsigned: default */
+  assert_int_equal(I32(in, "loop_table", vi32(3)), 6003);
+  assert_int_equal(I32(in, "loop_table", vi32(1)), 1001);
+  done(&x);
+}
+
+static void loops_and_ifs_with_params(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "loop_params", vi32(10)), 55);
+  assert_int_equal(I32(in, "loop_params", vi32(1)), 1);
+  assert_int_equal(I32(in, "if_params", vi32(3), vi32(4)), 7);
+  assert_int_equal(I32(in, "if_params", vi32(-3), vi32(4)), -7);
+  assert_int_equal(I32(in, "if_noelse", vi32(5)), 105);
+  assert_int_equal(I32(in, "if_noelse", vi32(20)), 20);
+  assert_int_equal(I32(in, "count_odd", vi32(10)), 5);
+  assert_int_equal(I32(in, "count_odd", vi32(0)), 0);
+  done(&x);
+}
+
+/* ---------------------------------------------------------------- traps */
+
+static void integer_traps(void **state) {
+  (void)state;
+  fx x = open_fx("traps", NULL, 0);
+  cis_instance *in = x.inst;
+  expect_fail(in, "unreachable", NULL, 0, 0, CIS_TRAP_UNREACHABLE, "unreachable in function 0 (\"boom\")");
+  TRAPS(in, "div_s", 1, CIS_TRAP_DIV_ZERO, vi32(7), vi32(0));
+  TRAPS(in, "div_s", 1, CIS_TRAP_INT_OVERFLOW, vi32(INT32_MIN), vi32(-1));
+  assert_int_equal(I32(in, "div_s", vi32(-7), vi32(2)), -3);
+  assert_int_equal(I32(in, "rem_s", vi32(INT32_MIN), vi32(-1)), 0);
+  assert_int_equal(I32(in, "rem_s", vi32(-7), vi32(2)), -1);
+  TRAPS(in, "rem_s", 1, CIS_TRAP_DIV_ZERO, vi32(7), vi32(0));
+  TRAPS(in, "div_u", 1, CIS_TRAP_DIV_ZERO, vi32(7), vi32(0));
+  assert_int_equal(I32(in, "div_u", vi32(-1), vi32(2)), 0x7fffffff);
+  assert_int_equal(U32(in, "rem_u", vi32(-1), vi32(10)), 5);
+  TRAPS(in, "rem_u", 1, CIS_TRAP_DIV_ZERO, vi32(7), vi32(0));
+  TRAPS(in, "div_s_by0", 1, CIS_TRAP_DIV_ZERO, vi32(1));
+  TRAPS(in, "div_s_bym1", 1, CIS_TRAP_INT_OVERFLOW, vi32(INT32_MIN));
+  assert_int_equal(I32(in, "div_s_bym1", vi32(5)), -5);
+  assert_int_equal(I32(in, "rem_s_bym1", vi32(INT32_MIN)), 0);
+  TRAPS(in, "div_s64", 1, CIS_TRAP_INT_OVERFLOW, vi64(INT64_MIN), vi64(-1));
+  TRAPS(in, "div_s64", 1, CIS_TRAP_DIV_ZERO, vi64(1), vi64(0));
+  assert_int_equal(I64(in, "rem_s64", vi64(INT64_MIN), vi64(-1)), 0);
+  TRAPS(in, "div_u64_by0", 1, CIS_TRAP_DIV_ZERO, vi64(9));
+  assert_int_equal(I64(in, "rem_s64_bym1", vi64(INT64_MIN)), 0);
+  done(&x);
+}
+
+static void conversion_traps(void **state) {
+  (void)state;
+  fx x = open_fx("traps", NULL, 0);
+  cis_instance *in = x.inst;
+  TRAPS(in, "trunc_f32_s", 1, CIS_TRAP_CONVERSION, vf32(NAN));
+  TRAPS(in, "trunc_f32_s", 1, CIS_TRAP_INT_OVERFLOW, vf32(2147483648.0f));
+  TRAPS(in, "trunc_f32_s", 1, CIS_TRAP_INT_OVERFLOW, vf32(-2147483904.0f));
+  TRAPS(in, "trunc_f32_s", 1, CIS_TRAP_INT_OVERFLOW, vf32(INFINITY));
+  assert_int_equal(I32(in, "trunc_f32_s", vf32(-2147483648.0f)), INT32_MIN);
+  assert_int_equal(I32(in, "trunc_f32_s", vf32(2147483520.0f)), 2147483520);
+  assert_int_equal(I32(in, "trunc_f32_s", vf32(-1.9f)), -1);
+  assert_int_equal(I32(in, "trunc_f32_u", vf32(-0.9f)), 0);
+  TRAPS(in, "trunc_f32_u", 1, CIS_TRAP_INT_OVERFLOW, vf32(-1.0f));
+  assert_int_equal(U32(in, "trunc_f32_u", vf32(4294967040.0f)), 4294967040u);
+  TRAPS(in, "trunc_f32_u", 1, CIS_TRAP_INT_OVERFLOW, vf32(4294967296.0f));
+  assert_int_equal(I32(in, "trunc_f64_s", vf64(-2147483648.9)), INT32_MIN);
+  TRAPS(in, "trunc_f64_s", 1, CIS_TRAP_INT_OVERFLOW, vf64(-2147483649.0));
+  assert_int_equal(I32(in, "trunc_f64_s", vf64(2147483647.9)), INT32_MAX);
+  TRAPS(in, "trunc_f64_s", 1, CIS_TRAP_INT_OVERFLOW, vf64(2147483648.0));
+  assert_int_equal(U32(in, "trunc_f64_u", vf64(4294967295.9)), 0xffffffffu);
+  TRAPS(in, "trunc_f64_u", 1, CIS_TRAP_INT_OVERFLOW, vf64(4294967296.0));
+  assert_int_equal(I32(in, "trunc_f64_u", vf64(-0.99)), 0);
+  assert_int_equal(I64(in, "trunc64_f32_s", vf32(-9223372036854775808.0f)), INT64_MIN);
+  TRAPS(in, "trunc64_f32_s", 1, CIS_TRAP_INT_OVERFLOW, vf32(9223372036854775808.0f));
+  assert_int_equal(I64(in, "trunc64_f64_s", vf64(-9223372036854775808.0)), INT64_MIN);
+  TRAPS(in, "trunc64_f64_s", 1, CIS_TRAP_INT_OVERFLOW, vf64(-9223372036854777856.0));
+  assert_int_equal(I64(in, "trunc64_f64_s", vf64(9223372036854774784.0)), 9223372036854774784ll);
+  assert_true(U64(in, "trunc64_f64_u", vf64(18446744073709549568.0)) == 18446744073709549568ull);
+  TRAPS(in, "trunc64_f64_u", 1, CIS_TRAP_INT_OVERFLOW, vf64(18446744073709551616.0));
+  TRAPS(in, "trunc64_f64_u", 1, CIS_TRAP_CONVERSION, vf64(NAN));
+  assert_int_equal(I32(in, "sat_f64_s", vf64(NAN)), 0);
+  assert_int_equal(I32(in, "sat_f64_s", vf64(1e10)), INT32_MAX);
+  assert_int_equal(I32(in, "sat_f64_s", vf64(-1e10)), INT32_MIN);
+  assert_int_equal(I32(in, "sat_f64_s", vf64(-3.7)), -3);
+  assert_true(U64(in, "sat64_f32_u", vf32(-5.0f)) == 0);
+  assert_true(U64(in, "sat64_f32_u", vf32(INFINITY)) == UINT64_MAX);
+  assert_true(U64(in, "sat64_f32_u", vf32(1e30f)) == UINT64_MAX);
+  done(&x);
+}
+
+static void memory_bounds_traps(void **state) {
+  (void)state;
+  fx x = open_fx("traps", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "load", vi32(65532)), 0);
+  TRAPS(in, "load", 1, CIS_TRAP_MEM_OOB, vi32(65533));
+  TRAPS(in, "load", 1, CIS_TRAP_MEM_OOB, vi32(-1));
+  /* The effective address is 33 bits: offset 0xffffffff never wraps. */
+  TRAPS(in, "load_max_offset", 1, CIS_TRAP_MEM_OOB, vi32(0));
+  TRAPS(in, "load_max_offset", 1, CIS_TRAP_MEM_OOB, vi32(1));
+  assert_int_equal(I32(in, "load8", vi32(0)), 0);
+  TRAPS(in, "load8", 1, CIS_TRAP_MEM_OOB, vi32(1));
+  /* A store that does not fit writes nothing. */
+  expect_fail(in, "store64", ARGS(vi32(65530), vi64(0x1122334455667788ll)), 0, CIS_TRAP_MEM_OOB,
+              "out of bounds memory access");
+  for (int a = 65530; a < 65536; a++) assert_int_equal(I32(in, "byte", vi32(a)), 0);
+  ok0(in, "store64", ARGS(vi32(65528), vi64(0x1122334455667788ll)));
+  assert_int_equal(I32(in, "byte", vi32(65535)), 0x11);
+  assert_int_equal(I32(in, "byte", vi32(65528)), 0x88);
+  done(&x);
+}
+
+static void trap_names_the_function(void **state) {
+  (void)state;
+  fx x = open_fx("traps", NULL, 0);
+  expect_fail(x.inst, "deep_trap", ARGS(vi32(0)), 1, CIS_TRAP_DIV_ZERO,
+              "integer divide by zero in function");
+  assert_non_null(strstr(cis_errmsg(x.inst), "(\"inner\")"));
+  /* The instance stays usable after a trap. */
+  assert_int_equal(I32(x.inst, "deep_trap", vi32(1)), 1);
+  done(&x);
+}
+
+static void deep_recursion(void **state) {
+  (void)state;
+  fx x = open_fx("traps", NULL, 0);
+  assert_int_equal(I32(x.inst, "depth", vi32(5000)), 5000);
+  expect_fail(x.inst, "forever", ARGS(vi32(0)), 1, CIS_TRAP_STACK, "call stack exhausted");
+  assert_int_equal(I32(x.inst, "depth", vi32(100)), 100);
+  done(&x);
+}
+
+/* ------------------------------------------------------------------ NaN */
+
+static void nan_bits_survive(void **state) {
+  (void)state;
+  fx x = open_fx("nan", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(U32(in, "f32_neg", vi32(0x7fa00001)), 0xffa00001u);
+  assert_int_equal(U32(in, "f32_abs", vi32((int32_t)0xffc00123u)), 0x7fc00123u);
+  assert_int_equal(U32(in, "f32_copysign", vi32(0x7fa00001), vi32((int32_t)0xbf800000u)),
+                   0xffa00001u);
+  assert_int_equal(U32(in, "f32_copysign", vi32((int32_t)0xffa00001u), vi32(0)), 0x7fa00001u);
+  assert_true(U64(in, "f64_neg", vi64(0x7ff0000000000001ll)) == 0xfff0000000000001ull);
+  assert_true(U64(in, "f64_abs", vi64((int64_t)0xfff4000000000001ull)) == 0x7ff4000000000001ull);
+  assert_true(U64(in, "f64_copysign", vi64(0x7ff0000000000001ll), vi64(INT64_MIN)) ==
+              0xfff0000000000001ull);
+  assert_int_equal(U32(in, "f32_mem", vi32(0x7f800001)), 0x7f800001u);
+  assert_true(U64(in, "f64_mem", vi64(0x7ff0000000000001ll)) == 0x7ff0000000000001ull);
+  assert_int_equal(U32(in, "f32_local", vi32(0x7f800001), vi32(0)), 0x7f800001u);
+  assert_int_equal(U32(in, "f32_const"), 0x7fa00001u);
+  assert_true(U64(in, "f64_const_neg") == 0x7ff4000000000001ull);
+  assert_int_equal(U32(in, "f32_param", vf32b(0x7f800001)), 0x7f800001u);
+  done(&x);
+}
+
+static void float_edge_cases(void **state) {
+  (void)state;
+  fx x = open_fx("nan", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(f32_bits(F32(in, "f32_min", vf32(-0.0f), vf32(0.0f))), 0x80000000u);
+  assert_int_equal(f32_bits(F32(in, "f32_min", vf32(0.0f), vf32(-0.0f))), 0x80000000u);
+  assert_int_equal(f32_bits(F32(in, "f32_max", vf32(-0.0f), vf32(0.0f))), 0);
+  assert_int_equal(f32_bits(F32(in, "f32_max", vf32(0.0f), vf32(-0.0f))), 0);
+  assert_true(isnan(F32(in, "f32_min", vf32(NAN), vf32(1.0f))));
+  assert_true(isnan(F32(in, "f32_max", vf32(1.0f), vf32(NAN))));
+  assert_true(f64_bits(F64(in, "f64_min", vf64(0.0), vf64(-0.0))) == 0x8000000000000000ull);
+  assert_true(f64_bits(F64(in, "f64_max", vf64(-0.0), vf64(0.0))) == 0);
+  assert_true(isnan(F64(in, "f64_max", vf64(NAN), vf64(-INFINITY))));
+  assert_true(F32(in, "f32_nearest", vf32(2.5f)) == 2.0f);
+  assert_true(F32(in, "f32_nearest", vf32(3.5f)) == 4.0f);
+  assert_true(F32(in, "f32_nearest", vf32(-2.5f)) == -2.0f);
+  assert_int_equal(f32_bits(F32(in, "f32_nearest", vf32(-0.5f))), 0x80000000u);
+  assert_true(F64(in, "f64_nearest", vf64(0.49999999999999994)) == 0.0);
+  assert_true(F64(in, "f64_nearest", vf64(4503599627370497.0)) == 4503599627370497.0);
+  assert_true(F64(in, "f64_nearest", vf64(-1.5)) == -2.0);
+  /* Arithmetic on a signalling NaN gives a quiet one. */
+  uint32_t q = f32_bits(F32(in, "f32_add", vf32b(0x7f800001), vf32(1.0f)));
+  assert_int_equal(q & 0x7fc00000u, 0x7fc00000u);
+  assert_true(isnan(F32(in, "f32_demote", vf64(NAN))));
+  /* Correct rounding of u64 conversions (no double rounding). */
+  assert_true(F64(in, "f64_convert_u64", vi64(-1)) == 18446744073709551616.0);
+  assert_true(F32(in, "f32_convert_u64", vi64(-1)) == 18446744073709551616.0f);
+  assert_true(F32(in, "f32_convert_u64", vi64((int64_t)0x8000008000000001ull)) ==
+              9223373136366403584.0f);
+  done(&x);
+}
+
+/* --------------------------------------------------------- bulk memory */
+
+static int byte_at(cis_instance *in, int a) { return I32(in, "load8", vi32(a)); }
+
+static void memory_copy_overlap(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  static const int fwd[10] = {0, 1, 0, 1, 2, 3, 4, 7, 8, 9};
+  static const int bwd[10] = {2, 3, 4, 5, 6, 5, 6, 7, 8, 9};
+  ok0(in, "init_bytes", NULL, 0);
+  ok0(in, "copy", ARGS(vi32(2), vi32(0), vi32(5)));
+  for (int i = 0; i < 10; i++) assert_int_equal(byte_at(in, i), fwd[i]);
+  ok0(in, "init_bytes", NULL, 0);
+  ok0(in, "copy", ARGS(vi32(0), vi32(2), vi32(5)));
+  for (int i = 0; i < 10; i++) assert_int_equal(byte_at(in, i), bwd[i]);
+  done(&x);
+}
+
+static void bulk_memory_bounds(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  ok0(in, "init_bytes", NULL, 0);
+  /* Out of range: trap before writing anything. */
+  TRAPS(in, "copy", 0, CIS_TRAP_MEM_OOB, vi32(65530), vi32(0), vi32(10));
+  for (int a = 65530; a < 65536; a++) assert_int_equal(byte_at(in, a), 0);
+  TRAPS(in, "copy", 0, CIS_TRAP_MEM_OOB, vi32(0), vi32(65530), vi32(10));
+  assert_int_equal(byte_at(in, 0), 0);
+  assert_int_equal(byte_at(in, 1), 1);
+  /* Zero length at the very end is fine, one past it is not. */
+  ok0(in, "copy", ARGS(vi32(65536), vi32(65536), vi32(0)));
+  TRAPS(in, "copy", 0, CIS_TRAP_MEM_OOB, vi32(65537), vi32(0), vi32(0));
+  TRAPS(in, "copy", 0, CIS_TRAP_MEM_OOB, vi32(0), vi32(65537), vi32(0));
+  TRAPS(in, "fill", 0, CIS_TRAP_MEM_OOB, vi32(65535), vi32(0xaa), vi32(2));
+  assert_int_equal(byte_at(in, 65535), 0);
+  ok0(in, "fill", ARGS(vi32(65535), vi32(0x1aa), vi32(1)));
+  assert_int_equal(byte_at(in, 65535), 0xaa);
+  ok0(in, "fill", ARGS(vi32(65536), vi32(0), vi32(0)));
+  /* Passive segment: bounds on both sides, then dropped. */
+  ok0(in, "init", ARGS(vi32(100), vi32(1), vi32(3)));
+  assert_int_equal(byte_at(in, 100), 2);
+  assert_int_equal(byte_at(in, 102), 4);
+  TRAPS(in, "init", 0, CIS_TRAP_MEM_OOB, vi32(0), vi32(4), vi32(2));
+  assert_int_equal(byte_at(in, 0), 0);
+  ok0(in, "init", ARGS(vi32(65536), vi32(5), vi32(0)));
+  TRAPS(in, "init", 0, CIS_TRAP_MEM_OOB, vi32(0), vi32(6), vi32(0));
+  TRAPS(in, "init", 0, CIS_TRAP_MEM_OOB, vi32(65535), vi32(0), vi32(2));
+  ok0(in, "drop", NULL, 0);
+  ok0(in, "init", ARGS(vi32(0), vi32(0), vi32(0)));
+  TRAPS(in, "init", 0, CIS_TRAP_MEM_OOB, vi32(0), vi32(0), vi32(1));
+  done(&x);
+}
+
+static void memory_grow_and_widths(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "size"), 1);
+  assert_int_equal(I32(in, "grow", vi32(1)), 1);
+  assert_int_equal(I32(in, "size"), 2);
+  assert_int_equal(byte_at(in, 65536 + 5), 0); /* the new page is usable at once */
+  assert_int_equal(I32(in, "grow", vi32(3)), -1);
+  assert_int_equal(I32(in, "grow", vi32(2)), 2);
+  assert_int_equal(I32(in, "size"), 4);
+  TRAPS(in, "load8", 1, CIS_TRAP_MEM_OOB, vi32(4 * 65536));
+  ok0(in, "fill", ARGS(vi32(0), vi32(0xff), vi32(8)));
+  assert_int_equal(I32(in, "load16_s", vi32(0)), -1);
+  assert_int_equal(I64(in, "load32_u64", vi32(0)), 0xffffffffll);
+  assert_int_equal(I64(in, "load32_s64", vi32(0)), -1);
+  ok0(in, "fill", ARGS(vi32(0), vi32(0x80), vi32(1)));
+  assert_int_equal(I64(in, "load8_s64", vi32(0)), -128);
+  ok0(in, "store16", ARGS(vi32(0), vi32(0x12345)));
+  assert_int_equal(I32(in, "load16_s", vi32(0)), 0x2345);
+  ok0(in, "store32_64", ARGS(vi32(8), vi64(0x123456789ll)));
+  assert_int_equal(I64(in, "load64", vi32(8)), 0x23456789ll);
+  done(&x);
+}
+
+/* --------------------------------------------------------------- tables */
+
+static void table_instructions(void **state) {
+  (void)state;
+  fx x = open_fx("tables", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "size"), 3);
+  TRAPS(in, "call", 1, CIS_TRAP_UNINIT_ELEM, vi32(0), vi32(5));
+  ok0(in, "init", ARGS(vi32(0), vi32(0), vi32(3)));
+  assert_int_equal(I32(in, "call", vi32(0), vi32(5)), 6);
+  assert_int_equal(I32(in, "call", vi32(1), vi32(5)), 4);
+  TRAPS(in, "call", 1, CIS_TRAP_UNDEF_ELEM, vi32(3), vi32(5));
+  TRAPS(in, "init", 0, CIS_TRAP_TABLE_OOB, vi32(2), vi32(0), vi32(2));
+  assert_int_equal(I32(in, "call", vi32(2), vi32(5)), 6); /* unchanged */
+  TRAPS(in, "init", 0, CIS_TRAP_TABLE_OOB, vi32(0), vi32(2), vi32(2));
+  ok0(in, "init", ARGS(vi32(3), vi32(3), vi32(0)));
+  ok0(in, "drop", NULL, 0);
+  TRAPS(in, "init", 0, CIS_TRAP_TABLE_OOB, vi32(0), vi32(0), vi32(1));
+  ok0(in, "init", ARGS(vi32(0), vi32(0), vi32(0)));
+  assert_int_equal(I32(in, "grow", vi32(2)), 3);
+  assert_int_equal(I32(in, "size"), 5);
+  assert_int_equal(I32(in, "call", vi32(4), vi32(10)), 9);
+  assert_int_equal(I32(in, "grow", vi32(6)), -1);
+  ok0(in, "fill", ARGS(vi32(1), vi32(2)));
+  assert_int_equal(I32(in, "is_null", vi32(1)), 1);
+  assert_int_equal(I32(in, "is_null", vi32(0)), 0);
+  TRAPS(in, "fill", 0, CIS_TRAP_TABLE_OOB, vi32(4), vi32(2));
+  assert_int_equal(I32(in, "is_null", vi32(4)), 0);
+  ok0(in, "copy", ARGS(vi32(0), vi32(3), vi32(2)));
+  assert_int_equal(I32(in, "call", vi32(0), vi32(10)), 9);
+  TRAPS(in, "copy", 0, CIS_TRAP_TABLE_OOB, vi32(4), vi32(0), vi32(2));
+  ok0(in, "set_dec", ARGS(vi32(1)));
+  assert_int_equal(I32(in, "call", vi32(1), vi32(3)), 2);
+  TRAPS(in, "set_dec", 0, CIS_TRAP_TABLE_OOB, vi32(5));
+  TRAPS(in, "is_null", 1, CIS_TRAP_TABLE_OOB, vi32(5));
+  int token = 0;
+  cis_val ext = {CIS_EXTERNREF, {.externref = &token}};
+  ok0(in, "set_ext", ARGS(vi32(1), ext));
+  assert_ptr_equal(ok1(in, "get_ext", ARGS(vi32(1))).of.externref, &token);
+  assert_null(ok1(in, "get_ext", ARGS(vi32(0))).of.externref);
+  TRAPS(in, "get_ext", 1, CIS_TRAP_TABLE_OOB, vi32(2));
+  assert_int_equal(I32(in, "null_ext"), 1);
+  done(&x);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+static cis_result host_twice(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)c;
+  r[0].u64 = (uint32_t)(a[0].i32 * 2);
+  return CIS_OK;
+}
+
+static cis_result host_reenter(cis_call *c, const cis_slot *a, cis_slot *r) {
+  cis_instance *inst = cis_call_instance(c);
+  cis_val arg = {CIS_I32, {.u64 = a[0].u32}}, res;
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, "double"), &arg, 1, &res, 1);
+  if (rc != CIS_OK) return rc;
+  r[0].u64 = (uint32_t)(res.of.i32 + 100);
+  return CIS_OK;
+}
+
+static cis_result host_fail(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)a;
+  (void)r;
+  return cis_call_fail(c, CIS_EDENIED, "the host said no");
+}
+
+static cis_imports *call_imports(cis_engine *e) {
+  static const cis_host_func_def defs[] = {
+      {"host", "twice", "(i)i", host_twice, NULL},
+      {"host", "reenter", "(i)i", host_reenter, NULL},
+      {"host", "fail", "()", host_fail, NULL},
+  };
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(im, defs, 3), CIS_OK);
+  return im;
+}
+
+static void call_indirect_checks(void **state) {
+  (void)state;
+  cis_engine *e = engine_with(0);
+  cis_imports *im = call_imports(e);
+  cis_module *m = load(e, "calls");
+  cis_instance *in = NULL;
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  assert_int_equal(I32(in, "dispatch", vi32(0), vi32(21)), 42);
+  expect_fail(in, "dispatch", ARGS(vi32(1), vi32(5)), 1, CIS_TRAP_SIG_MISMATCH,
+              "indirect call type mismatch");
+  TRAPS(in, "dispatch", 1, CIS_TRAP_UNINIT_ELEM, vi32(4), vi32(5));
+  TRAPS(in, "dispatch", 1, CIS_TRAP_UNDEF_ELEM, vi32(5), vi32(5));
+  TRAPS(in, "dispatch", 1, CIS_TRAP_UNDEF_ELEM, vi32(-1), vi32(5));
+  assert_int_equal(I32(in, "dispatch", vi32(3), vi32(21)), 42); /* a host function */
+  assert_int_equal(I32(in, "dispatch_v", vi32(1)), 42);
+  TRAPS(in, "dispatch_v", 1, CIS_TRAP_SIG_MISMATCH, vi32(0));
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+static void host_calls_and_reentry(void **state) {
+  (void)state;
+  cis_engine *e = engine_with(0);
+  cis_imports *im = call_imports(e);
+  cis_module *m = load(e, "calls");
+  cis_instance *in = NULL;
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  assert_int_equal(I32(in, "host_loop", vi32(10)), 90);
+  assert_int_equal(I32(in, "via_host", vi32(4)), 111);
+  expect_fail(in, "call_fail", NULL, 0, 1, CIS_EDENIED, "the host said no");
+  assert_int_equal(I32(in, "fib", vi32(20)), 6765);
+  assert_int_equal(I64(in, "fac", vi64(20)), 2432902008176640000ll);
+  assert_int_equal(I32(in, "fresh_locals"), 12);
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+static void calls_across_instances(void **state) {
+  (void)state;
+  cis_engine *e = engine_with(0);
+  cis_imports *im = call_imports(e);
+  cis_module *m = load(e, "calls");
+  cis_module *um = load(e, "user");
+  cis_instance *in = NULL, *user = NULL;
+  assert_int_equal(cis_instance_new(m, im, NULL, &in), CIS_OK);
+  cis_imports *im2 = NULL;
+  assert_int_equal(cis_imports_new(e, &im2), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(im2, "calls", 5, in), CIS_OK);
+  assert_int_equal(cis_instance_new(um, im2, NULL, &user), CIS_OK);
+  assert_int_equal(I32(user, "use", vi32(8)), 16);
+  assert_int_equal(I32(user, "via_table", vi32(0), vi32(21)), 42);
+  /* user's own function now sits in calls' table. */
+  assert_int_equal(I32(in, "dispatch", vi32(4), vi32(1)), 1001);
+  assert_int_equal(I32(user, "via_table", vi32(4), vi32(2)), 1002);
+  cis_instance_free(user);
+  cis_instance_free(in);
+  cis_module_free(um);
+  cis_module_free(m);
+  cis_imports_free(im2);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+/* ----------------------------------------------------------------- fuel */
+
+/* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
+ * body 14, and the loop's back edge is taken n times. */
+static void fuel_counts_wasm_instructions(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 100000);
+  assert_int_equal(I32(x.inst, "sum_below", vi32(10)), 45);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 100000 - (19 + 14 * 10));
+  assert_int_equal(I32(x.inst, "sum_below", vi32(0)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 100000 - 19);
+  done(&x);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(deferred_local_reads),
+      cmocka_unit_test(return_moves_do_not_clobber_params),
+      cmocka_unit_test(multi_value_blocks),
+      cmocka_unit_test(br_table_values_and_stubs),
+      cmocka_unit_test(loops_and_ifs_with_params),
+      cmocka_unit_test(integer_traps),
+      cmocka_unit_test(conversion_traps),
+      cmocka_unit_test(memory_bounds_traps),
+      cmocka_unit_test(trap_names_the_function),
+      cmocka_unit_test(deep_recursion),
+      cmocka_unit_test(nan_bits_survive),
+      cmocka_unit_test(float_edge_cases),
+      cmocka_unit_test(memory_copy_overlap),
+      cmocka_unit_test(bulk_memory_bounds),
+      cmocka_unit_test(memory_grow_and_widths),
+      cmocka_unit_test(table_instructions),
+      cmocka_unit_test(call_indirect_checks),
+      cmocka_unit_test(host_calls_and_reentry),
+      cmocka_unit_test(calls_across_instances),
+      cmocka_unit_test(fuel_counts_wasm_instructions),
+  };
+  return cmocka_run_group_tests_name("interp", tests, NULL, NULL);
+}

@@ -1,0 +1,154 @@
+;; Multi-value blocks, branches that carry values across stack heights,
+;; br_table stubs, loops and ifs with parameters, block types by type index.
+(module
+  (type $pair (func (param i32) (result i32 i32)))
+
+  (func (export "block_params") (param i32 i32) (result i32)
+    local.get 0
+    local.get 1
+    (block (param i32 i32) (result i32) i32.sub))
+
+  ;; (1, p + 10): the block's results are taken from above junk values.
+  (func (export "br_values") (param i32) (result i32 i32)
+    i32.const 1
+    (block (result i32 i32)
+      i32.const 7
+      i32.const 8
+      local.get 0
+      i32.const 10
+      br 0)
+    i32.add)
+
+  ;; p != 0: p + 1, else -1.
+  (func (export "br_if_values") (param i32) (result i32)
+    (block (result i32)
+      i32.const 99
+      (i32.add (local.get 0) (i32.const 1))
+      local.get 0
+      br_if 0
+      drop
+      drop
+      i32.const -1))
+
+  ;; p=0: 0+1+2, p=1: 10+2, p>=2: 10p.
+  (func (export "br_table_values") (param i32) (result i32)
+    (block $a (result i32)
+      (block $b (result i32)
+        (block $c (result i32)
+          i32.const 100
+          (i32.mul (local.get 0) (i32.const 10))
+          local.get 0
+          br_table $c $b $a)
+        i32.const 1
+        i32.add)
+      i32.const 2
+      i32.add))
+
+  ;; Values that are still constants and locals when the branch copies them.
+  (func (export "br_deferred") (param i32) (result i32 i32)
+    (block (result i32 i32)
+      i32.const 5
+      i32.const 6
+      i32.const 7
+      local.get 0
+      i32.const 42
+      br 0))
+
+  ;; n + (n-1) + ... + 1 with the accumulator and counter as loop params.
+  (func (export "loop_params") (param $n i32) (result i32)
+    (local $i i32)
+    i32.const 0
+    local.get $n
+    (loop $l (param i32 i32) (result i32 i32)
+      local.tee $i
+      i32.add
+      (i32.sub (local.get $i) (i32.const 1))
+      local.tee $i
+      local.get $i
+      br_if $l)
+    drop)
+
+  ;; A br_table that jumps back to a loop with a parameter: counts n down
+  ;; to 0, summing into $s; returns s*1000 + iterations.
+  (func (export "loop_table") (param $n i32) (result i32)
+    (local $s i32) (local $k i32)
+    (block $out (result i32)
+      local.get $n
+      (loop $l (param i32) (result i32)
+        local.tee $n
+        local.get $s
+        i32.add
+        local.set $s
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (i32.sub (local.get $n) (i32.const 1))
+        (i32.le_s (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))
+        br_table $l $out))
+    drop
+    (i32.add (i32.mul (local.get $s) (i32.const 1000)) (local.get $k)))
+
+  (func (export "if_params") (param i32 i32) (result i32)
+    local.get 0
+    local.get 1
+    (i32.gt_s (local.get 0) (i32.const 0))
+    (if (param i32 i32) (result i32) (then i32.add) (else i32.sub)))
+
+  (func (export "if_noelse") (param i32) (result i32)
+    local.get 0
+    (i32.lt_s (local.get 0) (i32.const 10))
+    (if (param i32) (result i32) (then i32.const 100 i32.add)))
+
+  ;; Block type given by type index: the block turns x into (3x, x),
+  ;; then 3x - x = 2x.
+  (func (export "typed_block") (param i32) (result i32)
+    local.get 0
+    (block (type $pair) local.tee 0 i32.const 3 i32.mul local.get 0)
+    i32.sub)
+
+  ;; A two-result function called and consumed.
+  (func $divmod (param i32 i32) (result i32 i32)
+    (i32.div_u (local.get 0) (local.get 1))
+    (i32.rem_u (local.get 0) (local.get 1)))
+  (func (export "divmod") (param i32 i32) (result i32)
+    (call $divmod (local.get 0) (local.get 1))
+    i32.const 1000
+    i32.mul
+    i32.add)
+
+  ;; Unreachable code after branches, with nested blocks and ifs inside it.
+  (func (export "dead_code") (param i32) (result i32)
+    (block $b (result i32)
+      local.get 0
+      br $b
+      (block (if (i32.const 1) (then (loop (br 0))) (else unreachable)))
+      i32.const 5
+      i32.add))
+
+  ;; else reached after a branch in the then arm.
+  (func (export "if_br") (param i32) (result i32)
+    (block $b (result i32)
+      (if (result i32) (local.get 0)
+        (then (br $b (i32.const 11)))
+        (else (i32.const 22)))))
+
+  ;; if as the last thing before a loop back edge, compare fused.
+  (func (export "count_odd") (param $n i32) (result i32)
+    (local $i i32) (local $c i32)
+    (loop $l
+      (if (i32.and (local.get $i) (i32.const 1))
+        (then (local.set $c (i32.add (local.get $c) (i32.const 1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    local.get $c)
+
+  ;; Compare with the constant on the left (operands swapped).
+  (func (export "const_left") (param i32) (result i32)
+    (i32.add
+      (i32.mul (i32.lt_s (i32.const 5) (local.get 0)) (i32.const 10))
+      (i32.sub (i32.const 100) (local.get 0))))
+
+  ;; select with typed and untyped forms, deferred operands.
+  (func (export "select") (param i32 i32 i32) (result i32)
+    (select (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "select_t") (param i64 i64 i32) (result i64)
+    (select (result i64) (local.get 0) (local.get 1) (local.get 2)))
+)

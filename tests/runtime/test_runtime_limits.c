@@ -1,0 +1,326 @@
+/*
+ * This file implements the acceptance tests of the engine core's limits:
+ * a deadline stops an infinite loop on time, cancelling from another thread
+ * stops only the targeted instance, memory growth stops at the cap,
+ * runaway recursion ends in "call stack exhausted" without crashing (also
+ * with large frames and on a thread with a small native stack), and fuel
+ * runs out deterministically.
+ */
+#include "runtime/rt_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Per-instance state of a spinning call, reached through the user data. */
+typedef struct spinner {
+  cis_instance *inst;  /* the instance spun on */
+  atomic_int started;  /* its wasm is running (host "started" was called) */
+  atomic_int done;     /* the call returned */
+  cis_result rc;       /* what it returned */
+  double ms;           /* how long it ran */
+} spinner;
+
+static cis_result host_started(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)a;
+  (void)r;
+  spinner *s = cis_instance_user(cis_call_instance(c));
+  if (s) atomic_store(&s->started, 1);
+  return CIS_OK;
+}
+
+static cis_imports *spin_imports(cis_engine *e) {
+  cis_host_func_def d = {"host", "started", "()", host_started, NULL};
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
+  return im;
+}
+
+static cis_result call0(cis_instance *inst, const char *name) {
+  cis_func *f = cis_instance_func(inst, name);
+  assert_non_null(f);
+  return cis_func_call(inst, f, NULL, 0, NULL, 0);
+}
+
+static int32_t call_i32(cis_instance *inst, const char *name, int32_t x) {
+  cis_val a = {CIS_I32, {.i32 = x}}, r;
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &r, 1);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
+  return r.of.i32;
+}
+
+static int64_t global_count(cis_instance *inst) {
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "count"), NULL, 0, &r, 1),
+                   CIS_OK);
+  return r.of.i64;
+}
+
+/* -------------------------------------------------------------- deadline */
+
+static void timeout_200(cis_limits *l) { l->timeout_ms = 200; }
+
+static void deadline_stops_infinite_loop(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(timeout_200);
+  cis_imports *im = spin_imports(e);
+  cis_module *mod = rt_load(e, "spin");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, NULL, &inst), CIS_OK);
+  for (int round = 0; round < 2; round++) { /* each call gets a fresh deadline */
+    double t0 = rt_now_ms();
+    cis_result rc = call0(inst, "spin");
+    double ms = rt_now_ms() - t0;
+    assert_int_equal(rc, CIS_ETIMEOUT);
+    assert_non_null(strstr(cis_errmsg(inst), "deadline exceeded"));
+    if (ms < 200.0 || ms >= 250.0) fail_msg("round %d: stopped after %.1f ms", round, ms);
+  }
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+/* ---------------------------------------------------------------- cancel */
+
+static void *spin_thread(void *arg) {
+  spinner *s = arg;
+  double t0 = rt_now_ms();
+  cis_func *f = cis_instance_func(s->inst, "spin_signal");
+  s->rc = cis_func_call(s->inst, f, NULL, 0, NULL, 0);
+  s->ms = rt_now_ms() - t0;
+  atomic_store(&s->done, 1);
+  return NULL;
+}
+
+static void timeout_10s(cis_limits *l) { l->timeout_ms = 10000; }
+
+/* Waits up to ms for *flag; true when it was set. */
+static bool wait_flag(atomic_int *flag, int ms) {
+  for (int i = 0; i < ms && !atomic_load(flag); i++) sleep_ms(1);
+  return atomic_load(flag) != 0;
+}
+
+static void cancel_stops_only_its_instance(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(timeout_10s);
+  cis_imports *im = spin_imports(e);
+  cis_module *mod = rt_load(e, "spin");
+  spinner s[2];
+  pthread_t th[2];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(cis_instance_new(mod, im, NULL, &s[i].inst), CIS_OK);
+    cis_instance_set_user(s[i].inst, &s[i]);
+    assert_int_equal(pthread_create(&th[i], NULL, spin_thread, &s[i]), 0);
+  }
+  assert_true(wait_flag(&s[0].started, 5000));
+  assert_true(wait_flag(&s[1].started, 5000));
+
+  double t0 = rt_now_ms();
+  cis_instance_cancel(s[0].inst);
+  assert_true(wait_flag(&s[0].done, 2000));
+  double stop_ms = rt_now_ms() - t0;
+  pthread_join(th[0], NULL);
+  assert_int_equal(s[0].rc, CIS_ECANCELED);
+  assert_non_null(strstr(cis_errmsg(s[0].inst), "cancelled"));
+  if (stop_ms > 500.0) fail_msg("cancel took %.1f ms", stop_ms);
+
+  /* The other instance keeps running. */
+  sleep_ms(100);
+  assert_false(atomic_load(&s[1].done));
+  cis_instance_cancel(s[1].inst);
+  pthread_join(th[1], NULL);
+  assert_int_equal(s[1].rc, CIS_ECANCELED);
+  assert_true(s[1].ms < 5000.0); /* stopped by the cancel, not the deadline */
+  /* Both counted, each in its own global. */
+  assert_true(global_count(s[0].inst) > 0);
+  assert_true(global_count(s[1].inst) > 0);
+
+  /* A cancel between calls is cleared when the next call starts. */
+  cis_instance_cancel(s[0].inst);
+  assert_true(global_count(s[0].inst) > 0);
+  for (int i = 0; i < 2; i++) cis_instance_free(s[i].inst);
+  cis_module_free(mod);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+/* ------------------------------------------------------------ memory cap */
+
+static void cap_128m(cis_limits *l) { l->max_memory_bytes = 128ull * 1024 * 1024; }
+
+static void memory_cap(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(cap_128m);
+  cis_module *mod = rt_load(e, "grow");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &inst), CIS_OK);
+  assert_int_equal(call_i32(inst, "grow", 2048), -1); /* 2049 pages: one too many */
+  assert_int_equal(call_i32(inst, "grow", 2047), 1);
+  cis_val pages;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "size"), NULL, 0, &pages, 1),
+                   CIS_OK);
+  assert_int_equal(pages.of.i32, 2048);
+  assert_int_equal(call_i32(inst, "grow", 1), -1);
+  assert_int_equal(call_i32(inst, "grow", 0), 2048);
+  /* The last byte under the cap is usable. */
+  uint8_t *last = cis_instance_mem(inst, 128ull * 1024 * 1024 - 1, 1);
+  assert_non_null(last);
+  *last = 0x5a;
+  assert_null(cis_instance_mem(inst, 128ull * 1024 * 1024, 1));
+  cis_instance_free(inst);
+
+  cis_module *big = rt_load(e, "bigmin");
+  inst = (cis_instance *)1;
+  assert_int_equal(cis_instance_new(big, NULL, NULL, &inst), CIS_EMEMLIMIT);
+  assert_null(inst);
+  assert_non_null(strstr(cis_errmsg(e), "2049 pages exceeds the limit of 2048"));
+  /* With a larger cap, passed per instance, it fits. */
+  cis_limits l;
+  cis_limits_default(&l);
+  assert_int_equal(cis_instance_new(big, NULL, &l, &inst), CIS_OK);
+  cis_instance_free(inst);
+  cis_module_free(big);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+/* ----------------------------------------------------------------- stack */
+
+static void expect_stack_trap(cis_instance *inst, const char *name, cis_valtype t) {
+  cis_val a = {t, {.u64 = 0}}, r;
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &r, 1);
+  if (rc != CIS_TRAP_STACK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
+  assert_non_null(strstr(cis_errmsg(inst), "call stack exhausted"));
+  cis_val ok;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "ok"), NULL, 0, &ok, 1), CIS_OK);
+  assert_int_equal(ok.of.i32, 42);
+}
+
+static void small_value_stack(cis_limits *l) { l->max_stack_bytes = 64 * 1024; }
+
+static void runaway_recursion(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *mod = rt_load(e, "recurse");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &inst), CIS_OK);
+  expect_stack_trap(inst, "down", CIS_I32);
+  expect_stack_trap(inst, "fat", CIS_I64);
+  cis_instance_free(inst);
+
+  /* A small value stack runs out long before the depth limit. */
+  cis_limits l;
+  cis_limits_default(&l);
+  small_value_stack(&l);
+  assert_int_equal(cis_instance_new(mod, NULL, &l, &inst), CIS_OK);
+  expect_stack_trap(inst, "fat", CIS_I64);
+  expect_stack_trap(inst, "down", CIS_I32);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+typedef struct small_stack_run {
+  cis_instance *inst; /* instance of recurse.wat */
+  bool ok;            /* both traps came out right */
+} small_stack_run;
+
+static void *recurse_thread(void *arg) {
+  small_stack_run *r = arg;
+  cis_val a = {CIS_I32, {.u64 = 0}}, res;
+  cis_result rc1 = cis_func_call(r->inst, cis_instance_func(r->inst, "down"), &a, 1, &res, 1);
+  a.type = CIS_I64;
+  cis_result rc2 = cis_func_call(r->inst, cis_instance_func(r->inst, "fat"), &a, 1, &res, 1);
+  r->ok = rc1 == CIS_TRAP_STACK && rc2 == CIS_TRAP_STACK;
+  return NULL;
+}
+
+/* The default depth on a thread whose native stack is only 256 KiB. */
+static void recursion_on_small_thread(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *mod = rt_load(e, "recurse");
+  small_stack_run r = {NULL, false};
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &r.inst), CIS_OK);
+  pthread_attr_t a;
+  pthread_t th;
+  pthread_attr_init(&a);
+  pthread_attr_setstacksize(&a, 256 * 1024);
+  assert_int_equal(pthread_create(&th, &a, recurse_thread, &r), 0);
+  pthread_join(th, NULL);
+  pthread_attr_destroy(&a);
+  assert_true(r.ok);
+  cis_instance_free(r.inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+/* ------------------------------------------------------------------ fuel */
+
+static void fuel_100k(cis_limits *l) { l->fuel = 100000; }
+
+static void fuel_runs_out_deterministically(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(fuel_100k);
+  cis_module *mod = rt_load(e, "fuel");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &inst), CIS_OK);
+  int64_t counts[2];
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(call0(inst, "reset"), CIS_OK);
+    assert_int_equal(call0(inst, "run"), CIS_EFUEL);
+    assert_non_null(strstr(cis_errmsg(inst), "fuel exhausted"));
+    assert_int_equal(cis_instance_fuel_left(inst), 0);
+    counts[i] = global_count(inst);
+  }
+  assert_true(counts[0] > 0);
+  assert_true(counts[0] <= 100000); /* each iteration costs fuel */
+  assert_int_equal(counts[0], counts[1]);
+
+  /* A short loop finishes and leaves the same fuel each time. */
+  uint64_t left[2];
+  for (int i = 0; i < 2; i++) {
+    cis_val a = {CIS_I64, {.i64 = 100}}, r;
+    assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "count_to"), &a, 1, &r, 1),
+                     CIS_OK);
+    assert_int_equal(r.of.i64, 100);
+    left[i] = cis_instance_fuel_left(inst);
+  }
+  assert_true(left[0] > 0 && left[0] < 100000);
+  assert_int_equal(left[0], left[1]);
+  /* A long one runs out. */
+  cis_val a = {CIS_I64, {.i64 = 1000000000}}, r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "count_to"), &a, 1, &r, 1),
+                   CIS_EFUEL);
+
+  /* Another instance with the same budget stops at the same count. */
+  cis_instance *twin = NULL;
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &twin), CIS_OK);
+  assert_int_equal(call0(twin, "run"), CIS_EFUEL);
+  assert_int_equal(global_count(twin), counts[0]);
+  cis_instance_free(twin);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(deadline_stops_infinite_loop),
+      cmocka_unit_test(cancel_stops_only_its_instance),
+      cmocka_unit_test(memory_cap),
+      cmocka_unit_test(runaway_recursion),
+      cmocka_unit_test(recursion_on_small_thread),
+      cmocka_unit_test(fuel_runs_out_deterministically),
+  };
+  return cmocka_run_group_tests_name("runtime_limits", tests, NULL, NULL);
+}

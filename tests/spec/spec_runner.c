@@ -1,0 +1,1033 @@
+/*
+ * This file implements the WebAssembly spec-suite runner: it reads the JSON
+ * command lists that wast2json made from the official .wast scripts and
+ * runs every command against libcis through its public API only
+ * (include/cis/cis.h). The format and the comparison rules are those of
+ * ../shared/wasm-testsuite/README.md.
+ *
+ *   spec_runner [DIR | FILE.json] [NAME...]
+ *
+ * DIR holds one folder per script (core/i32/i32.json, ...) or flat .json
+ * files; NAMEs limit the run to those scripts. Each JSON file runs in a
+ * child process with a fresh engine, a fresh `spectest` host module and a
+ * fresh registry, so an engine crash costs one file, not the whole run:
+ * the child reports its counts through a shared page and the parent counts
+ * whatever the crash left unrun as failed.
+ *
+ * Output: one line per failed command (`file:line: expected ..., got ...`),
+ * a count line per file, and a last line `spec: N passed, M failed, K
+ * skipped`. Exit 0 when nothing failed, 1 otherwise, 77 when the suite is
+ * missing (unless CI=true, where a missing suite is a failure).
+ *
+ * Skipped commands are only the text-format assert_malformed ones (.wat
+ * modules), which need a text parser that a binary engine does not have.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cis/cis.h"
+
+#ifndef CIS_SPEC_DEFAULT_DIR
+#define CIS_SPEC_DEFAULT_DIR "../shared/wasm-testsuite/core"
+#endif
+
+/* A script gets this long (wall clock) before its child is killed; one
+ * call is bounded by the engine's own deadline well before that. */
+#define SPEC_FILE_SECONDS 600
+
+/* Counts one script reports to the parent through a shared page. */
+typedef struct spec_counts {
+  uint64_t passed;   /* commands that did what the script asked */
+  uint64_t failed;   /* commands that did not */
+  uint64_t skipped;  /* text-module assert_malformed commands */
+  uint64_t total;    /* commands in the script; what a crash leaves unrun is failed */
+  uint64_t done;     /* commands finished so far */
+  uint64_t line;     /* .wast line of the command in progress, for crash reports */
+} spec_counts;
+
+/* One instance a script created, kept until the script ends. */
+typedef struct spec_inst {
+  char *name;          /* "$M1", or NULL for an anonymous module */
+  size_t name_len;     /* length of name */
+  cis_instance *inst;  /* our reference */
+} spec_inst;
+
+/* The state of one script run. */
+typedef struct spec_script {
+  const char *dir;          /* folder of the JSON file; module files are relative to it */
+  char wast[256];           /* "<name>.wast", the prefix of failure lines */
+  cis_engine *engine;       /* fresh per script */
+  cis_imports *imports;     /* spectest plus every registered instance */
+  cis_memory *st_memory;    /* spectest.memory, shared by all modules of the script */
+  cis_table *st_table;      /* spectest.table */
+  cis_global *st_globals[4];/* spectest.global_{i32,i64,f32,f64} */
+  cis_instance *current;    /* the current module, or NULL when the last one failed */
+  spec_inst *insts;         /* every instance created, named or not */
+  size_t ninsts, cap_insts; /* used / allocated entries of insts */
+  spec_counts *counts;      /* shared with the parent */
+  int line;                 /* line of the command being run */
+} spec_script;
+
+/* ------------------------------------------------------------ reporting */
+
+/* Prints one failure line for the command in progress and counts it. */
+static void fail(spec_script *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(spec_script *s, const char *fmt, ...) {
+  va_list ap;
+  printf("%s:%d: ", s->wast, s->line);
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\n');
+  fflush(stdout);
+  s->counts->failed++;
+}
+
+static void pass(spec_script *s) { s->counts->passed++; }
+
+/* Writes "CIS_X (text): detail" for an engine code into buf. */
+static const char *describe_rc(cis_result rc, const char *detail, char *buf, size_t len) {
+  if (detail && *detail)
+    snprintf(buf, len, "%s (%s): %s", cis_errname(rc), cis_strerror(rc), detail);
+  else
+    snprintf(buf, len, "%s (%s)", cis_errname(rc), cis_strerror(rc));
+  return buf;
+}
+
+/* ------------------------------------------------------- JSON and names */
+
+/* cJSON decodes "\u0000" into a NUL byte inside a NUL-terminated string,
+ * which loses the length of names such as those of names.wast. Before
+ * parsing we therefore rewrite, inside JSON strings only, the escape
+ * \u0000 as \u0001 followed by '0' and the escape \u0001 as \u0001
+ * followed by '1'. The encoding is injective (a raw 0x01 byte cannot occur
+ * in JSON text), and unescape_name() reverses it on the decoded bytes.
+ * Returns a malloc'd NUL-terminated copy, or NULL when out of memory. */
+static char *protect_nul_escapes(const char *text, size_t len) {
+  char *out = malloc(len + len / 6 + 2);
+  if (!out) return NULL;
+  size_t o = 0;
+  int in_string = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    if (!in_string) {
+      if (c == '"') in_string = 1;
+      out[o++] = c;
+      continue;
+    }
+    if (c == '"') {
+      in_string = 0;
+      out[o++] = c;
+    } else if (c == '\\' && i + 1 < len) {
+      if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "000", 3) &&
+          (text[i + 5] == '0' || text[i + 5] == '1')) {
+        memcpy(out + o, "\\u0001", 6);
+        o += 6;
+        out[o++] = text[i + 5];
+        i += 5;
+      } else {
+        out[o++] = c;
+        out[o++] = text[++i];
+      }
+    } else {
+      out[o++] = c;
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* A length-counted name decoded from a protected JSON string. */
+typedef struct spec_name {
+  char *bytes; /* malloc'd, NUL-terminated for printing, may hold NULs */
+  size_t len;  /* length in bytes without the terminator */
+} spec_name;
+
+/* Decodes the protected string s (see protect_nul_escapes) into *out.
+ * Returns false when s is NULL or out of memory. */
+static bool unescape_name(const char *s, spec_name *out) {
+  out->bytes = NULL;
+  out->len = 0;
+  if (!s) return false;
+  size_t n = strlen(s);
+  char *b = malloc(n + 1);
+  if (!b) return false;
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\x01' && (s[i + 1] == '0' || s[i + 1] == '1')) {
+      b[o++] = (char)(s[i + 1] - '0');
+      i++;
+    } else {
+      b[o++] = s[i];
+    }
+  }
+  b[o] = '\0';
+  out->bytes = b;
+  out->len = o;
+  return true;
+}
+
+/* Prints a name for a failure line, with bytes outside printable ASCII as
+ * \xx, into buf (truncated). */
+static const char *show_name(const spec_name *n, char *buf, size_t len) {
+  size_t o = 0;
+  for (size_t i = 0; i < n->len && o + 5 < len; i++) {
+    unsigned char c = (unsigned char)n->bytes[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      buf[o++] = (char)c;
+    else
+      o += (size_t)snprintf(buf + o, len - o, "\\%02x", c);
+  }
+  buf[o < len ? o : len - 1] = '\0';
+  return buf;
+}
+
+static const char *jstr(const cJSON *obj, const char *key) {
+  return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+}
+
+/* Reads a whole file. Returns a malloc'd buffer (NUL-terminated, for JSON)
+ * and its length, or NULL with errno set. */
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *b = malloc(cap + 1);
+  while (b) {
+    if (n == cap) {
+      uint8_t *nb = realloc(b, cap * 2 + 1);
+      if (!nb) {
+        free(b);
+        b = NULL;
+        break;
+      }
+      b = nb;
+      cap *= 2;
+    }
+    size_t got = fread(b + n, 1, cap - n, f);
+    if (!got) break;
+    n += got;
+  }
+  int err = ferror(f);
+  fclose(f);
+  if (!b || err) {
+    free(b);
+    errno = err ? EIO : ENOMEM;
+    return NULL;
+  }
+  b[n] = 0;
+  *len = n;
+  return b;
+}
+
+/* --------------------------------------------------------------- values */
+
+/* Host reference N (the script's ref.extern N) crosses the API as the
+ * pointer value N+1: distinct per N, never NULL, and reversible. */
+static void *extern_of(uint64_t n) { return (void *)(uintptr_t)(n + 1); }
+
+static bool parse_u64(const char *s, uint64_t *out) {
+  if (!s || !*s || *s == '-') return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+static bool type_of_name(const char *t, cis_valtype *out) {
+  static const struct {
+    const char *name;
+    cis_valtype type;
+  } map[] = {{"i32", CIS_I32},         {"i64", CIS_I64},         {"f32", CIS_F32},
+             {"f64", CIS_F64},         {"v128", CIS_V128},       {"funcref", CIS_FUNCREF},
+             {"externref", CIS_EXTERNREF}};
+  for (size_t i = 0; t && i < sizeof map / sizeof map[0]; i++)
+    if (!strcmp(t, map[i].name)) {
+      *out = map[i].type;
+      return true;
+    }
+  return false;
+}
+
+static const char *type_name(cis_valtype t) {
+  switch (t) {
+  case CIS_I32: return "i32";
+  case CIS_I64: return "i64";
+  case CIS_F32: return "f32";
+  case CIS_F64: return "f64";
+  case CIS_V128: return "v128";
+  case CIS_FUNCREF: return "funcref";
+  case CIS_EXTERNREF: return "externref";
+  }
+  return "?";
+}
+
+/* Parses an argument value {"type": T, "value": V} into *out. Returns
+ * false (with the reason in err) for anything this runner cannot pass. */
+static bool parse_arg(const cJSON *j, cis_val *out, char *err, size_t errlen) {
+  const char *t = jstr(j, "type"), *v = jstr(j, "value");
+  uint64_t bits = 0;
+  memset(out, 0, sizeof *out);
+  if (!type_of_name(t, &out->type) || out->type == CIS_V128) {
+    snprintf(err, errlen, "unsupported argument type %s", t ? t : "(none)");
+    return false;
+  }
+  if (out->type == CIS_FUNCREF || out->type == CIS_EXTERNREF) {
+    if (v && !strcmp(v, "null")) return true; /* of.u64 is already 0: a null ref */
+    if (out->type == CIS_EXTERNREF && parse_u64(v, &bits) && bits != UINT64_MAX) {
+      out->of.externref = extern_of(bits);
+      return true;
+    }
+    snprintf(err, errlen, "unsupported %s argument %s", t, v ? v : "(none)");
+    return false;
+  }
+  if (!parse_u64(v, &bits) ||
+      ((out->type == CIS_I32 || out->type == CIS_F32) && bits > UINT32_MAX)) {
+    snprintf(err, errlen, "bad %s argument %s", t, v ? v : "(none)");
+    return false;
+  }
+  if (out->type == CIS_I32 || out->type == CIS_F32)
+    out->of.u32 = (uint32_t)bits;
+  else
+    out->of.u64 = bits;
+  return true;
+}
+
+/* Formats a value for failure lines: type, bits, and a readable form. */
+static const char *show_val(const cis_val *v, char *buf, size_t len) {
+  switch (v->type) {
+  case CIS_I32:
+    snprintf(buf, len, "i32:%" PRIu32 " (0x%08" PRIx32 ")", v->of.u32, v->of.u32);
+    break;
+  case CIS_I64:
+    snprintf(buf, len, "i64:%" PRIu64 " (0x%016" PRIx64 ")", v->of.u64, v->of.u64);
+    break;
+  case CIS_F32:
+    snprintf(buf, len, "f32:0x%08" PRIx32 " (%.9g)", v->of.u32, (double)v->of.f32);
+    break;
+  case CIS_F64:
+    snprintf(buf, len, "f64:0x%016" PRIx64 " (%.17g)", v->of.u64, v->of.f64);
+    break;
+  case CIS_FUNCREF:
+    if (v->of.funcref)
+      snprintf(buf, len, "funcref:%p", (void *)v->of.funcref);
+    else
+      snprintf(buf, len, "funcref:null");
+    break;
+  case CIS_EXTERNREF:
+    if (!v->of.externref)
+      snprintf(buf, len, "externref:null");
+    else
+      snprintf(buf, len, "externref:%" PRIuPTR, (uintptr_t)v->of.externref - 1);
+    break;
+  default:
+    snprintf(buf, len, "type 0x%02x", (unsigned)v->type);
+  }
+  return buf;
+}
+
+/* Checks one result against an expected value {"type", "value"}, by the
+ * README's rules: bitwise, NaN patterns for floats, identity for host
+ * references, null for funcref. Returns true on a match; otherwise writes
+ * the expected form into want. */
+static bool match_val(const cJSON *j, const cis_val *got, char *want, size_t wantlen) {
+  const char *t = jstr(j, "type"), *v = jstr(j, "value");
+  cis_valtype type;
+  snprintf(want, wantlen, "%s:%s", t ? t : "?", v ? v : "?");
+  if (!type_of_name(t, &type) || type == CIS_V128 || !v) return false;
+  if (got->type != type) return false;
+  uint64_t bits;
+  switch (type) {
+  case CIS_I32:
+    return parse_u64(v, &bits) && bits == got->of.u32;
+  case CIS_I64:
+    return parse_u64(v, &bits) && bits == got->of.u64;
+  case CIS_F32:
+    if (!strcmp(v, "nan:canonical")) return (got->of.u32 & 0x7fffffffu) == 0x7fc00000u;
+    if (!strcmp(v, "nan:arithmetic")) return (got->of.u32 & 0x7fc00000u) == 0x7fc00000u;
+    return parse_u64(v, &bits) && bits == got->of.u32;
+  case CIS_F64:
+    if (!strcmp(v, "nan:canonical"))
+      return (got->of.u64 & 0x7fffffffffffffffull) == 0x7ff8000000000000ull;
+    if (!strcmp(v, "nan:arithmetic"))
+      return (got->of.u64 & 0x7ff8000000000000ull) == 0x7ff8000000000000ull;
+    return parse_u64(v, &bits) && bits == got->of.u64;
+  case CIS_FUNCREF:
+    return !strcmp(v, "null") && got->of.funcref == NULL;
+  case CIS_EXTERNREF:
+    if (!strcmp(v, "null")) return got->of.externref == NULL;
+    return parse_u64(v, &bits) && bits != UINT64_MAX && got->of.externref == extern_of(bits);
+  default:
+    return false;
+  }
+}
+
+/* ------------------------------------------------------------- spectest */
+
+static cis_result spectest_print(cis_call *call, const cis_slot *args, cis_slot *results) {
+  (void)call, (void)args, (void)results;
+  return CIS_OK;
+}
+
+/* Builds the script's `spectest` module into s->imports: the print
+ * functions as no-ops, the four immutable globals (666, 666.6), a funcref
+ * table 10..20 and a memory of 1..2 pages. The runner keeps its own
+ * references to the objects until the script ends. */
+static cis_result spectest_new(spec_script *s) {
+  static const cis_host_func_def prints[] = {
+      {"spectest", "print", "()", spectest_print, NULL},
+      {"spectest", "print_i32", "(i)", spectest_print, NULL},
+      {"spectest", "print_i64", "(I)", spectest_print, NULL},
+      {"spectest", "print_f32", "(f)", spectest_print, NULL},
+      {"spectest", "print_f64", "(F)", spectest_print, NULL},
+      {"spectest", "print_i32_f32", "(if)", spectest_print, NULL},
+      {"spectest", "print_f64_f64", "(FF)", spectest_print, NULL},
+  };
+  static const char *gnames[4] = {"global_i32", "global_i64", "global_f32", "global_f64"};
+  cis_val gvals[4];
+  memset(gvals, 0, sizeof gvals);
+  gvals[0].type = CIS_I32, gvals[0].of.u32 = 666;
+  gvals[1].type = CIS_I64, gvals[1].of.u64 = 666;
+  gvals[2].type = CIS_F32, gvals[2].of.u32 = 0x4426a666u;
+  gvals[3].type = CIS_F64, gvals[3].of.u64 = 0x4084d4cccccccccdull;
+
+  cis_result rc = cis_imports_new(s->engine, &s->imports);
+  if (rc) return rc;
+  rc = cis_imports_add_host_funcs(s->imports, prints, sizeof prints / sizeof prints[0]);
+  if (rc) return rc;
+  for (int i = 0; i < 4; i++) {
+    rc = cis_global_new(s->engine, gvals[i], false, &s->st_globals[i]);
+    if (rc) return rc;
+    rc = cis_imports_add_global(s->imports, "spectest", 8, gnames[i], strlen(gnames[i]),
+                                s->st_globals[i]);
+    if (rc) return rc;
+  }
+  rc = cis_table_new(s->engine, CIS_FUNCREF, 10, 20, true, &s->st_table);
+  if (rc) return rc;
+  rc = cis_imports_add_table(s->imports, "spectest", 8, "table", 5, s->st_table);
+  if (rc) return rc;
+  rc = cis_memory_new(s->engine, 1, 2, true, &s->st_memory);
+  if (rc) return rc;
+  return cis_imports_add_memory(s->imports, "spectest", 8, "memory", 6, s->st_memory);
+}
+
+/* ------------------------------------------------------------- instances */
+
+static bool remember(spec_script *s, const char *name, cis_instance *inst) {
+  if (s->ninsts == s->cap_insts) {
+    size_t cap = s->cap_insts ? 2 * s->cap_insts : 16;
+    spec_inst *n = realloc(s->insts, cap * sizeof *n);
+    if (!n) return false;
+    s->insts = n;
+    s->cap_insts = cap;
+  }
+  spec_inst *e = &s->insts[s->ninsts++];
+  e->name = NULL;
+  e->name_len = 0;
+  e->inst = inst;
+  if (name) {
+    spec_name n;
+    if (!unescape_name(name, &n)) return false;
+    e->name = n.bytes;
+    e->name_len = n.len;
+  }
+  return true;
+}
+
+/* The instance a command refers to: module `name` (the latest of that
+ * name), or the current module when name is NULL. NULL when there is none. */
+static cis_instance *find_inst(spec_script *s, const char *name) {
+  if (!name) return s->current;
+  spec_name n;
+  if (!unescape_name(name, &n)) return NULL;
+  cis_instance *found = NULL;
+  for (size_t i = s->ninsts; i-- > 0;) {
+    if (s->insts[i].name && s->insts[i].name_len == n.len &&
+        !memcmp(s->insts[i].name, n.bytes, n.len)) {
+      found = s->insts[i].inst;
+      break;
+    }
+  }
+  free(n.bytes);
+  return found;
+}
+
+/* Reads and decodes+validates module file `filename` of the script. A file
+ * that cannot be read is a failed command (reported here, *read_ok false);
+ * otherwise returns the engine's code, with *out set on success. */
+static cis_result load_module(spec_script *s, const char *filename, cis_module **out,
+                              bool *read_ok) {
+  char path[PATH_MAX];
+  *out = NULL;
+  *read_ok = false;
+  if (!filename || (size_t)snprintf(path, sizeof path, "%s/%s", s->dir, filename) >= sizeof path) {
+    fail(s, "command has no usable module filename");
+    return CIS_EINVAL;
+  }
+  size_t len = 0;
+  uint8_t *bytes = read_file(path, &len);
+  if (!bytes) {
+    fail(s, "cannot read %s: %s", path, strerror(errno));
+    return CIS_EIO;
+  }
+  *read_ok = true;
+  cis_result rc = cis_module_new(s->engine, bytes, len, out);
+  free(bytes);
+  if (rc == CIS_OK && !*out) rc = CIS_ESTATE; /* defend against a broken contract */
+  return rc;
+}
+
+/* ---------------------------------------------------------------- actions */
+
+/* What an action produced. */
+typedef struct spec_outcome {
+  cis_result rc;           /* CIS_OK or the engine's code */
+  char msg[512];           /* cis_errmsg of the failing handle */
+  cis_val *results;        /* malloc'd, nresults entries */
+  uint32_t nresults;       /* results the function declares */
+} spec_outcome;
+
+/* Performs an action (invoke or get) of the script. Returns false when the
+ * action could not even be attempted (unknown module or export, bad
+ * arguments): that is reported as a failure here. Otherwise fills *o, whose
+ * results the caller frees. */
+static bool run_action(spec_script *s, const cJSON *action, spec_outcome *o) {
+  memset(o, 0, sizeof *o);
+  const char *type = jstr(action, "type");
+  const char *modname = jstr(action, "module");
+  spec_name field;
+  char shown[256];
+  if (!type || !unescape_name(jstr(action, "field"), &field)) {
+    fail(s, "action without type or field");
+    return false;
+  }
+  bool ok = false;
+  cis_val *args = NULL;
+  cis_instance *inst = find_inst(s, modname);
+  if (!inst) {
+    fail(s, "action on %s, but there is no such module (an earlier module failed?)",
+         modname ? modname : "the current module");
+    goto done;
+  }
+  cis_extern ext;
+  cis_result rc = cis_instance_export(inst, field.bytes, field.len, &ext);
+  if (rc) {
+    fail(s, "export \"%s\" not found: %s", show_name(&field, shown, sizeof shown),
+         cis_errname(rc));
+    goto done;
+  }
+  if (!strcmp(type, "get")) {
+    if (ext.kind != CIS_EXTERN_GLOBAL) {
+      fail(s, "export \"%s\" is not a global", show_name(&field, shown, sizeof shown));
+      goto done;
+    }
+    o->results = calloc(1, sizeof *o->results);
+    if (!o->results) goto oom;
+    o->results[0] = cis_global_get(ext.of.global);
+    o->nresults = 1;
+    ok = true;
+    goto done;
+  }
+  if (strcmp(type, "invoke")) {
+    fail(s, "unknown action type %s", type);
+    goto done;
+  }
+  if (ext.kind != CIS_EXTERN_FUNC) {
+    fail(s, "export \"%s\" is not a function", show_name(&field, shown, sizeof shown));
+    goto done;
+  }
+  uint32_t np = 0, nr = 0;
+  const cis_valtype *pt = NULL, *rt = NULL;
+  cis_func_type(ext.of.func, &np, &pt, &nr, &rt);
+  const cJSON *jargs = cJSON_GetObjectItemCaseSensitive(action, "args");
+  int nargs = cJSON_GetArraySize(jargs);
+  if (nargs < 0 || (uint32_t)nargs != np) {
+    fail(s, "\"%s\" takes %" PRIu32 " arguments, the script passes %d",
+         show_name(&field, shown, sizeof shown), np, nargs);
+    goto done;
+  }
+  args = calloc(np ? np : 1, sizeof *args);
+  o->results = calloc(nr ? nr : 1, sizeof *o->results);
+  if (!args || !o->results) goto oom;
+  o->nresults = nr;
+  for (uint32_t i = 0; i < np; i++) {
+    char err[256];
+    if (!parse_arg(cJSON_GetArrayItem(jargs, (int)i), &args[i], err, sizeof err)) {
+      fail(s, "argument %" PRIu32 ": %s", i, err);
+      goto done;
+    }
+    if (args[i].type != pt[i]) {
+      fail(s, "argument %" PRIu32 " is %s, the function takes %s", i, type_name(args[i].type),
+           type_name(pt[i]));
+      goto done;
+    }
+  }
+  o->rc = cis_func_call(inst, ext.of.func, args, np, o->results, nr);
+  if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", cis_errmsg(inst));
+  ok = true;
+  goto done;
+oom:
+  fail(s, "out of host memory");
+done:
+  if (!ok) {
+    free(o->results);
+    o->results = NULL;
+  }
+  free(args);
+  free(field.bytes);
+  return ok;
+}
+
+/* Does trap code rc stand for the spec's message text? Our texts are the
+ * spec's, so the code's text must be a prefix of the expected one
+ * ("uninitialized element" matches "uninitialized element 2"). */
+static bool code_matches_text(cis_result rc, const char *text) {
+  const char *mine = cis_strerror(rc);
+  return text && !strncmp(text, mine, strlen(mine));
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static void cmd_module(spec_script *s, const cJSON *c) {
+  char buf[640];
+  bool read_ok;
+  cis_module *m = NULL;
+  s->current = NULL;
+  cis_result rc = load_module(s, jstr(c, "filename"), &m, &read_ok);
+  if (!read_ok) return;
+  if (rc) {
+    fail(s, "module %s should load, got %s", jstr(c, "filename"),
+         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+    return;
+  }
+  cis_instance *inst = NULL;
+  rc = cis_instance_new(m, s->imports, NULL, &inst);
+  cis_module_free(m);
+  if (rc || !inst) {
+    fail(s, "module %s should instantiate, got %s", jstr(c, "filename"),
+         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+    if (inst) cis_instance_free(inst);
+    return;
+  }
+  if (!remember(s, jstr(c, "name"), inst)) {
+    cis_instance_free(inst);
+    fail(s, "out of host memory");
+    return;
+  }
+  s->current = inst;
+  pass(s);
+}
+
+static void cmd_register(spec_script *s, const cJSON *c) {
+  const char *name = jstr(c, "name");
+  spec_name as;
+  cis_instance *inst = find_inst(s, name);
+  if (!inst) {
+    fail(s, "register of %s, but there is no such module", name ? name : "the current module");
+    return;
+  }
+  if (!unescape_name(jstr(c, "as"), &as)) {
+    fail(s, "register without \"as\"");
+    return;
+  }
+  cis_result rc = cis_imports_add_instance(s->imports, as.bytes, as.len, inst);
+  if (rc) {
+    char buf[640];
+    fail(s, "register as \"%s\" failed: %s", as.bytes,
+         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+  } else {
+    pass(s);
+  }
+  free(as.bytes);
+}
+
+/* action, assert_return, assert_trap and assert_exhaustion. */
+static void cmd_action(spec_script *s, const cJSON *c, const char *type) {
+  const cJSON *action = cJSON_GetObjectItemCaseSensitive(c, "action");
+  spec_outcome o;
+  char buf[640], want[128], got[128];
+  if (!run_action(s, action, &o)) return;
+  spec_name field;
+  char what[256] = "?";
+  if (unescape_name(jstr(action, "field"), &field)) {
+    show_name(&field, what, sizeof what);
+    free(field.bytes);
+  }
+  if (!strcmp(type, "assert_return") || !strcmp(type, "action")) {
+    if (o.rc) {
+      fail(s, "%s \"%s\": expected results, got %s", type, what,
+           describe_rc(o.rc, o.msg, buf, sizeof buf));
+      goto done;
+    }
+    if (!strcmp(type, "action")) {
+      pass(s);
+      goto done;
+    }
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "expected");
+    int n = cJSON_GetArraySize(exp);
+    if (n < 0 || (uint32_t)n != o.nresults) {
+      fail(s, "assert_return \"%s\": expected %d results, the function returns %" PRIu32, what, n,
+           o.nresults);
+      goto done;
+    }
+    for (int i = 0; i < n; i++) {
+      if (!match_val(cJSON_GetArrayItem(exp, i), &o.results[i], want, sizeof want)) {
+        fail(s, "assert_return \"%s\": result %d: expected %s, got %s", what, i, want,
+             show_val(&o.results[i], got, sizeof got));
+        goto done;
+      }
+    }
+    pass(s);
+    goto done;
+  }
+  const char *text = jstr(c, "text");
+  if (!strcmp(type, "assert_exhaustion")) {
+    if (o.rc != CIS_TRAP_STACK)
+      fail(s, "assert_exhaustion \"%s\": expected CIS_TRAP_STACK (%s), got %s", what,
+           text ? text : "", o.rc ? describe_rc(o.rc, o.msg, buf, sizeof buf) : "results");
+    else
+      pass(s);
+    goto done;
+  }
+  /* assert_trap */
+  if (!o.rc) {
+    fail(s, "assert_trap \"%s\": expected trap \"%s\", got results", what, text ? text : "");
+  } else if (!cis_is_trap(o.rc) || !code_matches_text(o.rc, text)) {
+    fail(s, "assert_trap \"%s\": expected trap \"%s\", got %s", what, text ? text : "",
+         describe_rc(o.rc, o.msg, buf, sizeof buf));
+  } else {
+    pass(s);
+  }
+done:
+  free(o.results);
+}
+
+/* assert_malformed and assert_invalid: the module must fail to load with a
+ * code in [lo, hi]. Text modules of assert_malformed are skipped. */
+static void cmd_bad_module(spec_script *s, const cJSON *c, const char *type, int lo, int hi) {
+  const char *mt = jstr(c, "module_type"), *text = jstr(c, "text");
+  if (mt && !strcmp(mt, "text")) {
+    s->counts->skipped++;
+    return;
+  }
+  char buf[640];
+  bool read_ok;
+  cis_module *m = NULL;
+  cis_result rc = load_module(s, jstr(c, "filename"), &m, &read_ok);
+  if (!read_ok) return;
+  if (rc == CIS_OK) {
+    fail(s, "%s %s: expected \"%s\", but the module loaded", type, jstr(c, "filename"),
+         text ? text : "");
+    cis_module_free(m);
+  } else if (rc < lo || rc > hi) {
+    fail(s, "%s %s: expected \"%s\" (a code in %d..%d), got %s", type, jstr(c, "filename"),
+         text ? text : "", hi, lo, describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+  } else {
+    pass(s);
+  }
+}
+
+/* assert_unlinkable and assert_uninstantiable: the module loads, and
+ * instantiation must fail as text says (a link code, or a trap). */
+static void cmd_bad_instance(spec_script *s, const cJSON *c, const char *type) {
+  const char *text = jstr(c, "text"), *file = jstr(c, "filename");
+  bool unlinkable = !strcmp(type, "assert_unlinkable");
+  char buf[640];
+  bool read_ok;
+  cis_module *m = NULL;
+  cis_result rc = load_module(s, file, &m, &read_ok);
+  if (!read_ok) return;
+  if (rc) {
+    fail(s, "%s %s: the module should load, got %s", type, file,
+         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+    return;
+  }
+  cis_instance *inst = NULL;
+  rc = cis_instance_new(m, s->imports, NULL, &inst);
+  cis_module_free(m);
+  if (rc == CIS_OK) {
+    fail(s, "%s %s: expected \"%s\", but it instantiated", type, file, text ? text : "");
+    if (inst) cis_instance_free(inst);
+    return;
+  }
+  bool right_class = unlinkable ? (rc == CIS_EUNKNOWNIMPORT || rc == CIS_EIMPORTTYPE)
+                                : cis_is_trap(rc);
+  if (!right_class || !code_matches_text(rc, text))
+    fail(s, "%s %s: expected \"%s\", got %s", type, file, text ? text : "",
+         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+  else
+    pass(s);
+}
+
+static void run_command(spec_script *s, const cJSON *c) {
+  const char *type = jstr(c, "type");
+  const cJSON *line = cJSON_GetObjectItemCaseSensitive(c, "line");
+  s->line = cJSON_IsNumber(line) ? line->valueint : 0;
+  s->counts->line = (uint64_t)s->line;
+  if (!type) {
+    fail(s, "command without a type");
+  } else if (!strcmp(type, "module")) {
+    cmd_module(s, c);
+  } else if (!strcmp(type, "register")) {
+    cmd_register(s, c);
+  } else if (!strcmp(type, "action") || !strcmp(type, "assert_return") ||
+             !strcmp(type, "assert_trap") || !strcmp(type, "assert_exhaustion")) {
+    cmd_action(s, c, type);
+  } else if (!strcmp(type, "assert_malformed")) {
+    cmd_bad_module(s, c, type, -199, -100);
+  } else if (!strcmp(type, "assert_invalid")) {
+    cmd_bad_module(s, c, type, -299, -200);
+  } else if (!strcmp(type, "assert_unlinkable") || !strcmp(type, "assert_uninstantiable")) {
+    cmd_bad_instance(s, c, type);
+  } else {
+    fail(s, "unknown command type %s", type);
+  }
+  s->counts->done++;
+}
+
+/* Runs every command of one JSON script, counting into *counts. Used in the
+ * child process (or in-process with --no-fork). */
+static void run_script(const char *json_path, spec_counts *counts) {
+  spec_script s;
+  memset(&s, 0, sizeof s);
+  s.counts = counts;
+  char *dir = strdup(json_path);
+  char *slash = dir ? strrchr(dir, '/') : NULL;
+  if (slash) *slash = '\0';
+  s.dir = slash ? dir : ".";
+  const char *base = strrchr(json_path, '/');
+  snprintf(s.wast, sizeof s.wast, "%s", base ? base + 1 : json_path);
+
+  size_t len = 0;
+  char *raw = (char *)read_file(json_path, &len);
+  int read_errno = raw ? 0 : errno;
+  char *prot = raw ? protect_nul_escapes(raw, len) : NULL;
+  cJSON *root = prot ? cJSON_Parse(prot) : NULL;
+  free(raw);
+  free(prot);
+  const cJSON *cmds = cJSON_GetObjectItemCaseSensitive(root, "commands");
+  const char *src = jstr(root, "source_filename");
+  if (src) snprintf(s.wast, sizeof s.wast, "%s", src);
+  if (!cJSON_IsArray(cmds)) {
+    fail(&s, "%s: cannot read a command list (%s)", json_path,
+         read_errno ? strerror(read_errno) : "bad JSON");
+    goto out;
+  }
+  counts->total = (uint64_t)cJSON_GetArraySize(cmds);
+
+  cis_result rc = cis_engine_new(NULL, &s.engine);
+  if (rc == CIS_OK) rc = spectest_new(&s);
+  if (rc) {
+    char buf[640];
+    fail(&s, "cannot set up the engine and spectest: %s",
+         describe_rc(rc, s.engine ? cis_errmsg(s.engine) : "", buf, sizeof buf));
+    counts->failed += counts->total - 1;
+    goto out;
+  }
+  const cJSON *c;
+  cJSON_ArrayForEach(c, cmds) run_command(&s, c);
+
+out:
+  cis_imports_free(s.imports);
+  for (size_t i = 0; i < s.ninsts; i++) {
+    cis_instance_free(s.insts[i].inst);
+    free(s.insts[i].name);
+  }
+  free(s.insts);
+  for (int i = 0; i < 4; i++)
+    if (s.st_globals[i]) cis_global_free(s.st_globals[i]);
+  if (s.st_table) cis_table_free(s.st_table);
+  if (s.st_memory) cis_memory_free(s.st_memory);
+  if (s.engine) cis_engine_free(s.engine);
+  cJSON_Delete(root);
+  free(dir);
+}
+
+/* ---------------------------------------------------------------- driver */
+
+/* Run-wide options and totals. */
+typedef struct spec_run {
+  bool fork;            /* isolate each script in a child process */
+  uint64_t passed;      /* totals over every script */
+  uint64_t failed;      /* " */
+  uint64_t skipped;     /* " */
+  unsigned scripts;     /* scripts run */
+  spec_counts *shared;  /* the page children write their counts to */
+} spec_run;
+
+/* Runs one script (in a child unless --no-fork) and adds its counts. A
+ * child that dies (signal, or its wall-clock alarm) fails the command it
+ * was running and every command it did not reach. */
+static void run_one(spec_run *r, const char *json_path, const char *label) {
+  spec_counts *c = r->shared;
+  memset(c, 0, sizeof *c);
+  fflush(stdout);
+  if (!r->fork) {
+    run_script(json_path, c);
+  } else {
+    pid_t pid = fork();
+    if (pid < 0) {
+      printf("%s: cannot fork: %s\n", label, strerror(errno));
+      c->failed = 1;
+    } else if (pid == 0) {
+      alarm(SPEC_FILE_SECONDS);
+      run_script(json_path, c);
+      fflush(stdout);
+      _exit(0);
+    } else {
+      int st = 0;
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        char why[128];
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+          snprintf(why, sizeof why, "took longer than %d s", SPEC_FILE_SECONDS);
+        else if (WIFSIGNALED(st))
+          snprintf(why, sizeof why, "killed by signal %d, %s", WTERMSIG(st),
+                   strsignal(WTERMSIG(st)));
+        else
+          snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(st));
+        printf("%s:%" PRIu64 ": the script's process %s after %" PRIu64 " of %" PRIu64
+               " commands; the command in progress and the rest count as failed\n",
+               label, c->line, why, c->done, c->total);
+        uint64_t rest = c->total > c->done ? c->total - c->done : 1;
+        c->failed += rest;
+      }
+    }
+  }
+  printf("%-28s %6" PRIu64 " passed, %4" PRIu64 " failed, %4" PRIu64 " skipped\n", label,
+         c->passed, c->failed, c->skipped);
+  fflush(stdout);
+  r->passed += c->passed;
+  r->failed += c->failed;
+  r->skipped += c->skipped;
+  r->scripts++;
+}
+
+static bool is_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), m = strlen(suffix);
+  return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Is script `name` selected by the NAME arguments (all when none)? */
+static bool selected(const char *name, char **names, int nnames) {
+  if (nnames == 0) return true;
+  for (int i = 0; i < nnames; i++)
+    if (!strcmp(name, names[i])) return true;
+  return false;
+}
+
+/* Runs every script under dir in name order: dir/<n>/<n>.json folders
+ * and flat dir/<n>.json files. Returns the number of scripts found. */
+static unsigned run_dir(spec_run *r, const char *dir, char **names, int nnames) {
+  struct dirent **ents = NULL;
+  int n = scandir(dir, &ents, NULL, alphasort);
+  unsigned found = 0;
+  for (int i = 0; i < n; i++) {
+    const char *e = ents[i]->d_name;
+    char path[PATH_MAX], label[256];
+    if (e[0] == '.') goto next;
+    if (ends_with(e, ".json")) {
+      snprintf(label, sizeof label, "%.*s", (int)(strlen(e) - 5), e);
+      if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e) >= sizeof path || !is_file(path))
+        goto next;
+    } else {
+      snprintf(label, sizeof label, "%s", e);
+      if ((size_t)snprintf(path, sizeof path, "%s/%s/%s.json", dir, e, e) >= sizeof path ||
+          !is_file(path))
+        goto next;
+    }
+    if (!selected(label, names, nnames)) goto next;
+    found++;
+    run_one(r, path, label);
+  next:
+    free(ents[i]);
+  }
+  free(ents);
+  return found;
+}
+
+static int usage(void) {
+  fprintf(stderr, "usage: spec_runner [--no-fork] [DIR | FILE.json] [NAME...]\n"
+                  "  DIR defaults to %s\n",
+          CIS_SPEC_DEFAULT_DIR);
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  spec_run r;
+  memset(&r, 0, sizeof r);
+  r.fork = true;
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "--no-fork"))
+      r.fork = false;
+    else
+      return usage();
+  }
+  const char *target = i < argc ? argv[i++] : CIS_SPEC_DEFAULT_DIR;
+  bool ci = getenv("CI") && !strcmp(getenv("CI"), "true");
+  setvbuf(stdout, NULL, _IOLBF, 0);
+
+  r.shared = mmap(NULL, sizeof(spec_counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                  -1, 0);
+  if (r.shared == MAP_FAILED) {
+    fprintf(stderr, "spec_runner: mmap: %s\n", strerror(errno));
+    return 1;
+  }
+
+  unsigned found = 0;
+  if (is_file(target) && ends_with(target, ".json")) {
+    const char *b = strrchr(target, '/');
+    char label[256];
+    snprintf(label, sizeof label, "%s", b ? b + 1 : target);
+    label[strlen(label) - 5] = '\0';
+    run_one(&r, target, label);
+    found = 1;
+  } else if (is_dir(target)) {
+    found = run_dir(&r, target, argv + i, argc - i);
+  }
+  if (found == 0 && i < argc) {
+    fprintf(stderr, "spec_runner: no script matches the names given under %s\n", target);
+    return 1;
+  }
+  if (found == 0) {
+    if (ci) {
+      fprintf(stderr, "spec_runner: FAILED: no spec scripts at %s (CI=true needs the suite)\n",
+              target);
+      return 1;
+    }
+    printf("spec_runner: SKIPPED: no spec scripts at %s; put the WebAssembly spec suite "
+           "there (see ../shared/wasm-testsuite/README.md) or pass its folder\n",
+           target);
+    return 77;
+  }
+  printf("spec: %" PRIu64 " passed, %" PRIu64 " failed, %" PRIu64 " skipped\n", r.passed,
+         r.failed, r.skipped);
+  return r.failed ? 1 : 0;
+}

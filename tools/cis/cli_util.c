@@ -1,0 +1,226 @@
+/*
+ * This file implements what the `cis` subcommands share besides option
+ * parsing: reading typed values from the command line and printing them
+ * back, printing names and errors, and reading module files.
+ *
+ * Values are printed so that they read back exactly: integers as signed
+ * decimal, floats with the fewest digits that parse to the same bits, and
+ * NaNs with a payload other than the canonical one as `nan:0xPAYLOAD`.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CLI_MAX_FILE (1ull << 30) /* a module larger than this is refused unread */
+
+static bool is_hex_digit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool cli_parse_u64(const char *s, uint64_t *out) {
+  int base = 10;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s += 2;
+  }
+  /* strtoull would skip spaces and take a sign: insist on a digit first. */
+  if (base == 16 ? !is_hex_digit(*s) : !(*s >= '0' && *s <= '9')) return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, base);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+/* Parses an integer of `bits` bits: an optional sign, then cli_parse_u64.
+ * Negative values go down to -2^(bits-1); positive ones up to 2^bits - 1,
+ * so both -1 and 0xffffffff spell the i32 with all bits set. */
+static bool parse_int(const char *s, unsigned bits, uint64_t *out) {
+  bool neg = false;
+  if (*s == '-' || *s == '+') neg = *s++ == '-';
+  uint64_t mag;
+  if (!cli_parse_u64(s, &mag)) return false;
+  uint64_t umax = bits == 32 ? UINT32_MAX : UINT64_MAX;
+  uint64_t nmax = bits == 32 ? (1ull << 31) : (1ull << 63);
+  if (neg) {
+    if (mag > nmax) return false;
+    *out = (0 - mag) & umax;
+  } else {
+    if (mag > umax) return false;
+    *out = mag;
+  }
+  return true;
+}
+
+bool cli_parse_val(cis_valtype t, const char *text, cis_val *out) {
+  memset(out, 0, sizeof *out);
+  out->type = t;
+  if (!text || !*text || isspace((unsigned char)text[0])) return false;
+  uint64_t bits;
+  char *end;
+  switch (t) {
+  case CIS_I32:
+    if (!parse_int(text, 32, &bits)) return false;
+    out->of.u32 = (uint32_t)bits;
+    return true;
+  case CIS_I64:
+    if (!parse_int(text, 64, &bits)) return false;
+    out->of.u64 = bits;
+    return true;
+  case CIS_F32: {
+    errno = 0;
+    float f = strtof(text, &end);
+    if (*end || (errno == ERANGE && isinf(f))) return false; /* 1e99 is a typo, not inf */
+    out->of.f32 = f;
+    return true;
+  }
+  case CIS_F64: {
+    errno = 0;
+    double d = strtod(text, &end);
+    if (*end || (errno == ERANGE && isinf(d))) return false;
+    out->of.f64 = d;
+    return true;
+  }
+  case CIS_FUNCREF:
+  case CIS_EXTERNREF:
+    return !strcmp(text, "null"); /* of is already zero: the null reference */
+  case CIS_V128:
+    return false;
+  }
+  return false;
+}
+
+/* Formats a float (given as a double plus its bits) with the fewest digits
+ * that read back to the same bits: at most 9 for f32, 17 for f64. */
+static void format_float(double d, uint64_t bits, bool is32, char *buf, size_t len) {
+  bool neg = is32 ? (bits >> 31) & 1 : (bits >> 63) & 1;
+  if (isnan(d)) {
+    uint64_t payload = is32 ? bits & 0x7fffffu : bits & 0xfffffffffffffull;
+    uint64_t canon = is32 ? 0x400000u : 0x8000000000000ull;
+    if (payload == canon)
+      snprintf(buf, len, "%snan", neg ? "-" : "");
+    else
+      snprintf(buf, len, "%snan:0x%" PRIx64, neg ? "-" : "", payload);
+    return;
+  }
+  if (isinf(d)) {
+    snprintf(buf, len, "%sinf", neg ? "-" : "");
+    return;
+  }
+  for (int p = 1; p <= (is32 ? 9 : 17); p++) {
+    snprintf(buf, len, "%.*g", p, d);
+    if (is32) {
+      float back = strtof(buf, NULL);
+      uint32_t b;
+      memcpy(&b, &back, sizeof b);
+      if (b == (uint32_t)bits) return;
+    } else {
+      double back = strtod(buf, NULL);
+      uint64_t b;
+      memcpy(&b, &back, sizeof b);
+      if (b == bits) return;
+    }
+  }
+}
+
+void cli_format_val(const cis_val *v, char *buf, size_t len) {
+  switch (v->type) {
+  case CIS_I32:
+    snprintf(buf, len, "%" PRId32, v->of.i32);
+    return;
+  case CIS_I64:
+    snprintf(buf, len, "%" PRId64, v->of.i64);
+    return;
+  case CIS_F32:
+    format_float((double)v->of.f32, v->of.u32, true, buf, len);
+    return;
+  case CIS_F64:
+    format_float(v->of.f64, v->of.u64, false, buf, len);
+    return;
+  case CIS_FUNCREF:
+    snprintf(buf, len, "%s", v->of.funcref ? "ref" : "null");
+    return;
+  case CIS_EXTERNREF:
+    snprintf(buf, len, "%s", v->of.externref ? "ref" : "null");
+    return;
+  case CIS_V128:
+    break;
+  }
+  snprintf(buf, len, "<%s value>", cli_type_name(v->type));
+}
+
+const char *cli_type_name(cis_valtype t) {
+  switch (t) {
+  case CIS_I32: return "i32";
+  case CIS_I64: return "i64";
+  case CIS_F32: return "f32";
+  case CIS_F64: return "f64";
+  case CIS_V128: return "v128";
+  case CIS_FUNCREF: return "funcref";
+  case CIS_EXTERNREF: return "externref";
+  }
+  return "?";
+}
+
+void cli_print_name(FILE *f, const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      fputc(c, f);
+    else
+      fprintf(f, "\\%02x", c);
+  }
+}
+
+void cli_error(const char *context, cis_result rc, const char *detail) {
+  fprintf(stderr, "cis: %s: %s: %s", context, cis_errname(rc), cis_strerror(rc));
+  if (detail && *detail) fprintf(stderr, ": %s", detail);
+  fputc('\n', stderr);
+}
+
+uint8_t *cli_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    fprintf(stderr, "cis: %s: cannot open: %s\n", path, strerror(errno));
+    return NULL;
+  }
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *b = malloc(cap);
+  const char *why = NULL;
+  while (b && !why) {
+    if (n == cap) {
+      if (cap >= CLI_MAX_FILE) {
+        why = "file larger than 1 GiB";
+        break;
+      }
+      uint8_t *nb = realloc(b, cap * 2);
+      if (!nb) {
+        why = "out of memory";
+        break;
+      }
+      b = nb;
+      cap *= 2;
+    }
+    size_t got = fread(b + n, 1, cap - n, f);
+    if (got == 0) {
+      if (ferror(f)) why = strerror(errno ? errno : EIO);
+      break;
+    }
+    n += got;
+  }
+  fclose(f);
+  if (!b && !why) why = "out of memory";
+  if (why) {
+    fprintf(stderr, "cis: %s: cannot read: %s\n", path, why);
+    free(b);
+    return NULL;
+  }
+  *len = n;
+  return b;
+}
