@@ -69,7 +69,7 @@ static char *read_input(const char *arg, size_t *len) {
 }
 
 static int report(cis_result rc, cis_invoke_result *r) {
-  if (r->logs && r->logs_len) fwrite(r->logs, 1, r->logs_len, stderr);
+  /* Log lines already went to stderr through the host's sink. */
   if (rc == CIS_OK) {
     fwrite(r->output, 1, r->output_len, stdout);
     if (!r->output_len || r->output[r->output_len - 1] != '\n') fputc('\n', stdout);
