@@ -1445,7 +1445,7 @@ static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
     t->capinit = ncap;
   }
   *at = t->ninit;
-  memset(t->init + t->ninit, 0, (size_t)nzero * sizeof *t->init);
+  if (nzero) memset(t->init + t->ninit, 0, (size_t)nzero * sizeof *t->init);
   for (uint32_t k = 0; k < t->kused; k++) t->init[t->ninit + nzero + k].u64 = t->kval[k];
   t->ninit += n;
   return CIS_OK;
