@@ -98,9 +98,13 @@ static void fail(spec_script *s, const char *fmt, ...) {
 
 static void pass(spec_script *s) { s->counts->passed++; }
 
-/* Writes "CIS_X (text): detail" for an engine code into buf. */
+/* Writes "CIS_X (text): detail" for an engine code into buf, or
+ * "CIS_X: detail" when detail opens with the text anyway. */
 static const char *describe_rc(cis_result rc, const char *detail, char *buf, size_t len) {
-  if (detail && *detail)
+  const char *text = cis_strerror(rc);
+  if (detail && *detail && !strncmp(detail, text, strlen(text)))
+    snprintf(buf, len, "%s: %s", cis_errname(rc), detail); /* detail already says it */
+  else if (detail && *detail)
     snprintf(buf, len, "%s (%s): %s", cis_errname(rc), cis_strerror(rc), detail);
   else
     snprintf(buf, len, "%s (%s)", cis_errname(rc), cis_strerror(rc));

@@ -82,7 +82,8 @@ void cli_print_name(FILE *f, const char *s, size_t len);
 /* Reads a whole file (at most 1 GiB). Returns a malloc'd buffer or NULL
  * after printing the reason. */
 uint8_t *cli_read_file(const char *path, size_t *len);
-/* Prints "cis: CONTEXT: CIS_NAME: text[: detail]" on stderr. */
+/* Prints "cis: CONTEXT: CIS_NAME: text[: detail]" on stderr; when detail
+ * already opens with the code's text, "cis: CONTEXT: CIS_NAME: detail". */
 void cli_error(const char *context, cis_result rc, const char *detail);
 
 /* ------------------------------------------------------------ commands */

@@ -179,9 +179,14 @@ void cli_print_name(FILE *f, const char *s, size_t len) {
 }
 
 void cli_error(const char *context, cis_result rc, const char *detail) {
-  fprintf(stderr, "cis: %s: %s: %s", context, cis_errname(rc), cis_strerror(rc));
-  if (detail && *detail) fprintf(stderr, ": %s", detail);
-  fputc('\n', stderr);
+  const char *text = cis_strerror(rc);
+  /* Engine messages often open with the code's own text; say it once. */
+  if (detail && *detail && !strncmp(detail, text, strlen(text)))
+    fprintf(stderr, "cis: %s: %s: %s\n", context, cis_errname(rc), detail);
+  else if (detail && *detail)
+    fprintf(stderr, "cis: %s: %s: %s: %s\n", context, cis_errname(rc), text, detail);
+  else
+    fprintf(stderr, "cis: %s: %s: %s\n", context, cis_errname(rc), text);
 }
 
 uint8_t *cli_read_file(const char *path, size_t *len) {

@@ -54,22 +54,22 @@ static void print_desc(const cis_extern_desc *d, bool import) {
     putchar('.');
   }
   cli_print_name(stdout, d->name, d->name_len);
-  putchar(' ');
   switch (d->kind) {
   case CIS_EXTERN_FUNC:
+    putchar(' ');
     print_types(d->nparams, d->params);
     printf(" -> ");
     print_types(d->nresults, d->results);
     break;
   case CIS_EXTERN_TABLE:
-    printf("%s", cli_type_name(d->type));
+    printf(" %s", cli_type_name(d->type));
     print_limits(d, NULL);
     break;
   case CIS_EXTERN_MEMORY:
     print_limits(d, "pages");
     break;
   case CIS_EXTERN_GLOBAL:
-    printf("%s %s", d->mutable_ ? "mut" : "const", cli_type_name(d->type));
+    printf(" %s %s", d->mutable_ ? "mut" : "const", cli_type_name(d->type));
     break;
   }
   putchar('\n');
