@@ -1587,7 +1587,8 @@ cis_result cis__interp_translate(cis_module *mod, cis__icode **out) {
   t.init = NULL;
   for (uint32_t i = 0; i < ic->nfuncs; i++) {
     ic->funcs[i].code = ic->code + (uintptr_t)ic->funcs[i].code;
-    ic->funcs[i].init = ic->init + (uintptr_t)ic->funcs[i].init;
+    /* No function may need initial slots at all: then the pool is NULL. */
+    ic->funcs[i].init = ic->init ? ic->init + (uintptr_t)ic->funcs[i].init : NULL;
   }
   tr_free(&t);
   *out = ic;
