@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# run.sh -- CPU benchmarks of cis against native code, V8 and wabt.
+#
+# This file implements the benchmark driver: it builds every workload in
+# bench/workloads/ natively (gcc -O2) and for wasm32 (clang -O2, no libc)
+# into bench/out/, runs each on every engine N times, checks that all
+# engines print the same checksum, and prints the median wall time of each
+# engine as a ratio to native, with a geometric mean per engine. The table
+# is also written as markdown to bench/out/results.md.
+#
+#   bench/run.sh [-n RUNS] [-e ENGINES] [WORKLOAD...]
+#
+#   -n RUNS      repetitions per engine and workload (default 5)
+#   -e ENGINES   comma-separated subset of: native,cis,node,wasm-interp
+#                (default: all of them; native is always run, as baseline)
+#   WORKLOAD     names from bench/workloads/*.c (default: all)
+#
+# Environment:
+#   CIS                path of the cis binary (default build/tools/cis/cis)
+#   CIS_FLAGS          extra options for `cis run`, e.g. an engine choice
+#   NODE_FLAGS         options for node (default --no-liftoff, see docs)
+#   NATIVE_RUNS CIS_RUNS NODE_RUNS WASM_INTERP_RUNS
+#                      per-engine repetitions (default RUNS; wasm-interp 1)
+#   BENCH_TIMEOUT      seconds before one run is killed (default 600)
+#   CC_NATIVE CC_WASM  compilers (default gcc, clang)
+#
+# Exit status: 0 when every engine that produced a checksum agreed with
+# native; 1 on any checksum disagreement; 2 on a usage or build error.
+# An engine that fails to run a workload is reported, not fatal.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+out=$here/out
+
+runs=5
+engines_arg=native,cis,node,wasm-interp
+usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
+while getopts "n:e:h" opt; do
+  case $opt in
+    n) runs=$OPTARG ;;
+    e) engines_arg=$OPTARG ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+case $runs in '' | *[!0-9]* | 0) echo "run.sh: -n wants a positive number" >&2; exit 2 ;; esac
+
+# Engines, in table order; native always first because it is the baseline.
+engines=(native)
+IFS=, read -r -a wanted <<<"$engines_arg"
+for e in cis node wasm-interp; do
+  for w in "${wanted[@]}"; do [ "$w" = "$e" ] && engines+=("$e"); done
+done
+for w in "${wanted[@]}"; do
+  case $w in native | cis | node | wasm-interp) ;;
+    *) echo "run.sh: unknown engine '$w' (native, cis, node, wasm-interp)" >&2; exit 2 ;;
+  esac
+done
+
+if [ $# -gt 0 ]; then
+  workloads=("$@")
+else
+  workloads=()
+  for f in "$here"/workloads/*.c; do workloads+=("$(basename "$f" .c)"); done
+fi
+for w in "${workloads[@]}"; do
+  [ -f "$here/workloads/$w.c" ] || { echo "run.sh: no workload bench/workloads/$w.c" >&2; exit 2; }
+done
+
+runs_for() { # engine -> repetitions
+  local v
+  case $1 in
+    native) v=${NATIVE_RUNS:-$runs} ;;
+    cis) v=${CIS_RUNS:-$runs} ;;
+    node) v=${NODE_RUNS:-$runs} ;;
+    wasm-interp) v=${WASM_INTERP_RUNS:-1} ;;
+  esac
+  echo "$v"
+}
+
+# ------------------------------------------------------------------ build
+cc_native=${CC_NATIVE:-gcc}
+cc_wasm=${CC_WASM:-clang}
+native_flags=(-O2 -fno-math-errno -Wall -Wextra -Werror)
+# No libc: the workloads use static arrays for memory and their own helpers;
+# wasm_rt.c supplies the memset/memcpy a compiler may still call.
+# shellcheck disable=SC2054 # the commas belong to -Wl options
+wasm_flags=(--target=wasm32 -O2 -ffreestanding -fno-math-errno -nostdlib -Wall -Wextra -Werror
+  -Wl,--no-entry -Wl,--export=run -Wl,--gc-sections -Wl,-z,stack-size=262144)
+
+mkdir -p "$out"
+stale() { # target sources... : true when target is missing or older
+  local t=$1 s
+  shift
+  [ -e "$t" ] || return 0
+  for s in "$@"; do [ "$s" -nt "$t" ] && return 0; done
+  return 1
+}
+build() { # target, then the command that makes it
+  local t=$1
+  shift
+  if ! "$@" 2>"$t.log"; then
+    echo "run.sh: building $(basename "$t") failed:" >&2
+    cat "$t.log" >&2
+    exit 2
+  fi
+}
+
+if stale "$out/timeit" "$here/timeit.c"; then
+  build "$out/timeit" "$cc_native" -O2 -Wall -Wextra -Werror -o "$out/timeit" "$here/timeit.c"
+fi
+for w in "${workloads[@]}"; do
+  src=$here/workloads/$w.c
+  deps=("$src" "$here/workloads/bench.h" "$0")
+  if stale "$out/$w" "${deps[@]}" "$here/native_main.c"; then
+    build "$out/$w" "$cc_native" "${native_flags[@]}" -o "$out/$w" "$src" "$here/native_main.c"
+  fi
+  if stale "$out/$w.wasm" "${deps[@]}" "$here/wasm_rt.c"; then
+    build "$out/$w.wasm" "$cc_wasm" "${wasm_flags[@]}" -o "$out/$w.wasm" "$src" "$here/wasm_rt.c"
+  fi
+done
+
+# ---------------------------------------------------------------- engines
+cis_bin=${CIS:-$root/build/tools/cis/cis}
+node_flags=${NODE_FLAGS---no-liftoff}
+declare -A missing # engine -> why it cannot run at all
+[ -x "$cis_bin" ] || missing[cis]="no cis binary at $cis_bin (set CIS)"
+command -v node >/dev/null 2>&1 || missing[node]="node not installed"
+command -v wasm-interp >/dev/null 2>&1 || missing[wasm-interp]="wasm-interp (wabt) not installed"
+
+# Sets cmd to the command line of one run: engine workload. The *_FLAGS
+# variables are option strings and are split on blanks on purpose.
+# shellcheck disable=SC2206
+set_cmd() {
+  case $1 in
+    native) cmd=("$out/$2") ;;
+    cis) cmd=("$cis_bin" run ${CIS_FLAGS:-} --invoke run "$out/$2.wasm") ;;
+    node) cmd=(node $node_flags "$here/run_node.mjs" "$out/$2.wasm") ;;
+    wasm-interp) cmd=(wasm-interp "$out/$2.wasm" --run-all-exports) ;;
+  esac
+}
+
+# The checksum an engine printed, or nothing. wasm-interp prints
+# "run() => i64:N"; the others print the number on a line of its own.
+checksum_of() { # engine, stdout file
+  if [ "$1" = wasm-interp ]; then
+    sed -n 's/^run() => i64:\(-\{0,1\}[0-9][0-9]*\)$/\1/p' "$2" | tail -n 1
+  else
+    grep -E '^-?[0-9]+$' "$2" | tail -n 1
+  fi
+}
+
+median() { # numbers... -> median
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+    END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# ------------------------------------------------------------------- runs
+timeout=${BENCH_TIMEOUT:-600}
+declare -A med sum state note # key "workload engine"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+rc=0
+
+for w in "${workloads[@]}"; do
+  for e in "${engines[@]}"; do
+    k="$w $e"
+    if [ -n "${missing[$e]:-}" ]; then
+      state[$k]=na
+      continue
+    fi
+    n=$(runs_for "$e")
+    case $n in
+      '' | *[!0-9]* | 0)
+        state[$k]=na
+        missing[$e]="skipped (runs: '$n')"
+        continue ;;
+    esac
+    times=()
+    state[$k]=ok
+    set_cmd "$e" "$w"
+    for ((i = 1; i <= n; i++)); do
+      read -r secs status < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "${cmd[@]}")
+      got=$(checksum_of "$e" "$tmp/out")
+      if [ "$status" != 0 ] || [ -z "$got" ]; then
+        why=$(grep -m1 . "$tmp/err" || true)
+        [ -z "$why" ] && why=$(grep -m1 . "$tmp/out" || true)
+        case $status in
+          142) why="killed after ${timeout}s" ;;
+          127) why="could not start ${cmd[0]}" ;;
+        esac
+        state[$k]=fail
+        note[$k]="exit $status${why:+: $why}"
+        break
+      fi
+      if [ -n "${sum[$k]:-}" ] && [ "${sum[$k]}" != "$got" ]; then
+        state[$k]=unstable
+        note[$k]="printed ${sum[$k]}, then $got"
+        break
+      fi
+      sum[$k]=$got
+      times+=("$secs")
+    done
+    if [ "${state[$k]}" = ok ]; then
+      med[$k]=$(median "${times[@]}")
+      printf '%-10s %-12s %8.3f s  (%d runs)  %s\n' "$w" "$e" "${med[$k]}" "$n" "${sum[$k]}" >&2
+    else
+      printf '%-10s %-12s %s: %s\n' "$w" "$e" "${state[$k]}" "${note[$k]}" >&2
+    fi
+  done
+
+  # Every checksum must equal native's. A wrong answer is never a result.
+  ref=${sum["$w native"]:-}
+  for e in "${engines[@]}"; do
+    k="$w $e"
+    [ "${state[$k]}" = unstable ] && rc=1
+    [ "${state[$k]}" = ok ] || continue
+    if [ -n "$ref" ] && [ "${sum[$k]}" != "$ref" ]; then
+      state[$k]=wrong
+      note[$k]="checksum ${sum[$k]}, native ${ref}"
+      echo "!!! CHECKSUM MISMATCH: $w on $e printed ${sum[$k]}, native printed $ref" >&2
+      rc=1
+    fi
+  done
+done
+
+# ------------------------------------------------------------------ table
+label() { # engine -> column heading
+  case $1 in native) echo "native (s)" ;; *) echo "$1" ;; esac
+}
+cell() { # workload engine -> table cell
+  local k="$1 $2"
+  case ${state[$k]} in
+    ok)
+      if [ "$2" = native ]; then
+        printf '%.3f' "${med[$k]}"
+      elif [ "${state["$1 native"]}" = ok ]; then
+        awk -v a="${med[$k]}" -v b="${med["$1 native"]}" 'BEGIN { printf "%.2fx", a / b }'
+      else
+        printf '%.3fs' "${med[$k]}"
+      fi ;;
+    na) printf 'n/a' ;;
+    fail) printf 'failed' ;;
+    wrong) printf 'WRONG' ;;
+    unstable) printf 'UNSTABLE' ;;
+  esac
+}
+geomean() { # engine -> "G.GGx" or "G.GGx (k/n)" over the workloads it ran
+  local e=$1 w logs=() total=0
+  for w in "${workloads[@]}"; do
+    total=$((total + 1))
+    if [ "${state["$w $e"]}" != ok ] || [ "${state["$w native"]}" != ok ]; then continue; fi
+    logs+=("${med["$w $e"]} ${med["$w native"]}")
+  done
+  if [ ${#logs[@]} -eq 0 ]; then printf -- '-'; return; fi
+  printf '%s\n' "${logs[@]}" | awk -v total="$total" -v native="$([ "$e" = native ] && echo 1)" '
+    { s += log($1 / $2); n++ }
+    END {
+      if (native) printf "1.00x"; else printf "%.2fx", exp(s / n)
+      if (n < total) printf " (%d/%d)", n, total
+    }'
+}
+
+rows=()
+header=("workload")
+for e in "${engines[@]}"; do header+=("$(label "$e")"); done
+for w in "${workloads[@]}"; do
+  row=("$w")
+  for e in "${engines[@]}"; do row+=("$(cell "$w" "$e")"); done
+  rows+=("$(IFS=$'\t'; echo "${row[*]}")")
+done
+row=("geomean")
+for e in "${engines[@]}"; do row+=("$(geomean "$e")"); done
+rows+=("$(IFS=$'\t'; echo "${row[*]}")")
+
+runs_line="runs: native $(runs_for native)"
+for e in "${engines[@]}"; do [ "$e" = native ] || runs_line+=", $e $(runs_for "$e")"; done
+caption="Median wall time per workload: native in seconds, other engines as a
+ratio to native (lower is better). Times are whole processes, so the ratios
+include process start-up (node's is tens of milliseconds). $runs_line."
+
+{
+  echo
+  echo "$caption"
+  echo
+  printf '%s\n' "$(IFS=$'\t'; echo "${header[*]}")" "${rows[@]}" |
+    awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > wd[i]) wd[i] = length($i) }
+                  if (NF > nf) nf = NF }
+      END { for (r = 1; r <= NR; r++) { line = ""
+              for (i = 1; i <= nf; i++)
+                line = line (i == 1 ? sprintf("%-" wd[i] "s", c[r, i]) : sprintf("  %" wd[i] "s", c[r, i]))
+              print line
+              if (r == 1) { line = ""; for (i = 1; i <= nf; i++) { d = sprintf("%" wd[i] "s", ""); gsub(/ /, "-", d); line = line (i == 1 ? d : "  " d) }
+                            print line } } }'
+} | tee "$tmp/table"
+
+notes=()
+for w in "${workloads[@]}"; do
+  for e in "${engines[@]}"; do
+    k="$w $e"
+    case ${state[$k]} in fail | wrong | unstable) notes+=("$w on $e: ${state[$k]}: ${note[$k]}") ;; esac
+  done
+done
+for e in "${engines[@]}"; do
+  [ -n "${missing[$e]:-}" ] && notes+=("$e: n/a: ${missing[$e]}")
+done
+if [ ${#notes[@]} -gt 0 ]; then
+  echo
+  printf '%s\n' "${notes[@]}"
+fi
+if [ $rc -ne 0 ]; then
+  echo
+  echo "!!! CHECKSUM MISMATCH: some engine computed a different result (see above)."
+  echo "!!! Its times are not shown: a wrong answer is not a benchmark result."
+fi
+
+# ------------------------------------------------------------- markdown
+{
+  echo "# cis benchmark results"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'),"
+  echo "$(nproc 2>/dev/null) cores; $("$cc_native" --version | head -n1); $("$cc_wasm" --version | head -n1);"
+  echo "node $(node --version 2>/dev/null || echo n/a); wasm-interp $(wasm-interp --version 2>/dev/null || echo n/a);"
+  echo "cis $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') ($cis_bin)."
+  echo
+  echo "$caption" | tr '\n' ' ' | sed 's/ $//'
+  echo
+  echo
+  hdr=$(IFS=$'\t'; echo "${header[*]}")
+  printf '| %s |\n' "${hdr//$'\t'/ | }"
+  printf '|%s\n' "$(for _ in "${header[@]}"; do printf -- '---|'; done)"
+  for r in "${rows[@]}"; do printf '| %s |\n' "${r//$'\t'/ | }"; done
+  echo
+  echo "Median seconds per engine:"
+  echo
+  printf '| workload |%s\n' "$(for e in "${engines[@]}"; do printf ' %s |' "$e"; done)"
+  printf '|---|%s\n' "$(for _ in "${engines[@]}"; do printf -- '---|'; done)"
+  for w in "${workloads[@]}"; do
+    printf '| %s |' "$w"
+    for e in "${engines[@]}"; do
+      if [ "${state["$w $e"]}" = ok ]; then printf ' %.3f |' "${med["$w $e"]}"; else printf ' %s |' "$(cell "$w" "$e")"; fi
+    done
+    echo
+  done
+  if [ ${#notes[@]} -gt 0 ]; then
+    echo
+    printf -- '- %s\n' "${notes[@]}"
+  fi
+  [ $rc -ne 0 ] && printf '\n**Checksum mismatch**: see the notes above.\n'
+} >"$out/results.md"
+echo
+echo "(written to ${out#"$root"/}/results.md)"
+exit $rc

@@ -1,0 +1,132 @@
+#!/bin/sh
+# fuzz.sh -- builds and runs one of cis's libFuzzer targets for a while.
+#
+# This file implements the fuzzing entry point: it configures and builds a
+# clang build with -DCIS_FUZZ=ON in build-fuzz/, seeds a corpus from the
+# WebAssembly spec suite, runs the target for SECONDS, and prints a summary
+# line with the number of executions and crashes.
+#
+#   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
+#
+#   TARGET   decode or run (fuzz_decode / fuzz_run are accepted too)
+#
+# The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
+# seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE).
+# Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
+# libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
+#
+# Environment: FUZZ_BUILD_DIR (default build-fuzz), JOBS (default 2),
+# FUZZ_FORK=1 to keep going after a finding (libFuzzer's -fork=1 mode),
+# FUZZ_VERBOSE=1 to show libFuzzer's whole output.
+# Exit status: 0 no findings, 1 findings, 2 usage or build error.
+set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
+[ $# -ge 2 ] || { usage >&2; exit 2; }
+target=${1#fuzz_}
+secs=$2
+shift 2
+case $target in decode | run) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run)" >&2; exit 2 ;; esac
+case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
+
+build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+jobs=${JOBS:-2}
+bin=$build/fuzz/fuzz_$target
+log=$build/fuzz-$target.log
+mkdir -p "$build"
+
+# Configure every time: cheap, and it picks up subsystems added since.
+if ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1; then
+  cat "$build/configure.log" >&2
+  echo "fuzz.sh: configuring $build failed" >&2
+  exit 2
+fi
+if ! cmake --build "$build" --target "fuzz_$target" -j"$jobs" >"$build/build.log" 2>&1; then
+  tail -n 60 "$build/build.log" >&2
+  grep -h '^CMake Warning' -A2 "$build/configure.log" >&2 || true
+  echo "fuzz.sh: building fuzz_$target failed (log: $build/build.log)" >&2
+  exit 2
+fi
+
+# Seed corpus: the spec suite's modules, valid and invalid alike. Copied,
+# never linked, because libFuzzer adds and removes files in this folder.
+corpus=$root/fuzz/corpus-$target
+mkdir -p "$corpus"
+suite=${CIS_TESTSUITE:-$root/../shared/wasm-testsuite}
+if [ -d "$suite/core" ]; then
+  for f in "$suite"/core/*/*.wasm; do
+    [ -e "$f" ] || continue
+    dest=$corpus/spec-$(basename "$(dirname "$f")")-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+else
+  echo "fuzz.sh: no spec suite at $suite; starting from the current corpus only" >&2
+fi
+
+prefix=$root/fuzz/crash-$target-
+list_findings() {
+  for f in "$prefix"*; do
+    case $f in *"*" | *-slow-unit-*) ;; *) echo "$f" ;; esac
+  done
+}
+corpus_size() { find "$corpus" -type f | wc -l; }
+before=$(list_findings)
+
+set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  -artifact_prefix="$prefix" -dict="$root/fuzz/wasm.dict" "$@"
+if [ "${FUZZ_FORK:-0}" = 1 ]; then
+  set -- -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@"
+fi
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+
+echo "fuzz.sh: fuzz_$target for ${secs}s on $(corpus_size) corpus files (log: ${log#"$root"/})"
+status=0
+start=$(date +%s)
+if [ "${FUZZ_VERBOSE:-0}" = 1 ]; then
+  "$bin" "$@" "$corpus" 2>&1 | tee "$log" || true
+else
+  "$bin" "$@" "$corpus" >"$log" 2>&1 || status=$?
+fi
+
+took=$(($(date +%s) - start))
+
+# Executions: libFuzzer's final stats, or in fork mode its last status line.
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+[ -z "$execs" ] && execs=$(sed -n 's/^#\([0-9][0-9]*\).*/\1/p' "$log" | tail -n 1)
+[ -z "$execs" ] && execs=0
+
+# Findings. A single run stops at the first and names its file (which may
+# be one found before: the name is the input's hash). Fork mode counts
+# them on its status lines, where a leak counts as a crash.
+if [ "${FUZZ_FORK:-0}" = 1 ]; then
+  counts=$(sed -n 's|^#.*oom/timeout/crash: *\([0-9]*\)/\([0-9]*\)/\([0-9]*\).*|\1 \2 \3|p' "$log" | tail -n 1)
+  # shellcheck disable=SC2086 # three numbers, split on purpose
+  set -- ${counts:-0 0 0}
+  n_oom=$1 n_timeout=$2 n_crash=$3 n_leak=0
+  found=$(list_findings | grep -vxF -e "$before" -e '' || true)
+else
+  found=$(sed -n 's/.*Test unit written to //p' "$log" | grep -v -- '-slow-unit-' || true)
+  kind() { printf '%s\n' "$found" | grep -c -- "^$prefix$1-" || true; }
+  n_crash=$(kind crash) n_leak=$(kind leak) n_timeout=$(kind timeout) n_oom=$(kind oom)
+fi
+n_total=$((n_crash + n_timeout + n_oom + n_leak))
+
+if [ "$n_total" -gt 0 ] && [ "${FUZZ_VERBOSE:-0}" != 1 ] && [ "${FUZZ_FORK:-0}" != 1 ]; then
+  # The sanitizer's report, without the shadow-memory dump.
+  sed -n '/^==[0-9]*== \{0,1\}ERROR\|runtime error:\|ALARM: working on the last Unit\|out-of-memory (/,/^SUMMARY:/p' "$log" |
+    head -n 60
+  echo
+fi
+if [ "$n_total" -eq 0 ] && [ "$status" -ne 0 ]; then
+  tail -n 30 "$log"
+  echo "fuzz.sh: fuzz_$target exited with status $status without a finding" >&2
+fi
+printf '%s\n' "$found" | sed '/^$/d; s|^'"$root"'/|finding: |' | sed '10{s/.*/.../;q}'
+echo "fuzz_$target: $execs executions in ${took}s, $n_total crashes" \
+  "(crash $n_crash, leak $n_leak, timeout $n_timeout, oom $n_oom);" \
+  "corpus $(corpus_size) files"
+[ "$n_total" -eq 0 ] || exit 1
+exit 0
