@@ -85,6 +85,38 @@ static bool take_pending(cis__host_ctx *h, uint64_t key, uint8_t **ans, size_t *
   return true;
 }
 
+/* KV get into a caller-provided buffer (cis_v1.kv_get, cis.memory_get):
+ * the full length, written when it fits, or a guest error code. */
+static int64_t kv_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint32_t kl, uint32_t dst,
+                           uint32_t cap) {
+  uint8_t *v;
+  size_t vl;
+  cis_result rc = cis__host_kv_get(h, k, kl, &v, &vl);
+  if (rc != CIS_OK) return cis__host_guest_code(rc);
+  if (vl <= cap) memcpy(cis_instance_mem(cis_call_instance(c), dst, vl), v, vl);
+  free(v);
+  return (int64_t)vl;
+}
+
+/* An AI (method NULL) or HTTP answer for a caller-provided buffer: a retry
+ * of the same request is served from the kept answer. Returns the value
+ * for the guest; *trapped when the destination was outside memory. */
+static int64_t answer_into(cis_call *c, cis__host_ctx *h, const char *fn, const char *method, const uint8_t *a1,
+                           uint32_t l1, const uint8_t *body, uint32_t bl, uint32_t dst, uint32_t cap,
+                           bool *trapped) {
+  *trapped = false;
+  uint64_t key = method ? request_key(2, a1, l1, body, bl) ^ request_key(3, method, strlen(method), NULL, 0)
+                        : request_key(1, a1, l1, NULL, 0);
+  uint8_t *ans;
+  size_t len;
+  if (!take_pending(h, key, &ans, &len)) {
+    cis_result rc = method ? cis__host_http(h, c, method, (const char *)a1, l1, body, bl, &ans, &len)
+                           : cis__host_ai(h, c, (const char *)a1, l1, &ans, &len);
+    if (rc != CIS_OK) return cis__host_guest_code(rc);
+  }
+  return deliver(c, h, key, ans, len, dst, cap, fn, trapped);
+}
+
 /* ================================================== module `cis_v1` */
 
 HOST_FN(v1_input_len) {
@@ -122,16 +154,7 @@ HOST_FN(v1_kv_get) {
   CTX(h);
   RANGE(k, "cis_v1.kv_get", a[0].u32, a[1].u32);
   if (!range(c, "cis_v1.kv_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  uint8_t *v;
-  size_t vl;
-  cis_result rc = cis__host_kv_get(h, k, a[1].u32, &v, &vl);
-  if (rc != CIS_OK) {
-    r[0].i64 = cis__host_guest_code(rc);
-    return CIS_OK;
-  }
-  if (vl <= a[3].u32) memcpy(cis_instance_mem(cis_call_instance(c), a[2].u32, vl), v, vl);
-  free(v);
-  r[0].i64 = (int64_t)vl;
+  r[0].i64 = kv_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
   return CIS_OK;
 }
 
@@ -154,18 +177,8 @@ HOST_FN(v1_ai_chat) {
   CTX(h);
   RANGE(p, "cis_v1.ai_chat", a[0].u32, a[1].u32);
   if (!range(c, "cis_v1.ai_chat", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  uint64_t key = request_key(1, p, a[1].u32, NULL, 0);
-  uint8_t *ans;
-  size_t len;
-  if (!take_pending(h, key, &ans, &len)) {
-    cis_result rc = cis__host_ai(h, c, (const char *)p, a[1].u32, &ans, &len);
-    if (rc != CIS_OK) {
-      r[0].i64 = cis__host_guest_code(rc);
-      return CIS_OK;
-    }
-  }
   bool trapped;
-  r[0].i64 = deliver(c, h, key, ans, len, a[2].u32, a[3].u32, "cis_v1.ai_chat", &trapped);
+  r[0].i64 = answer_into(c, h, "cis_v1.ai_chat", NULL, p, a[1].u32, NULL, 0, a[2].u32, a[3].u32, &trapped);
   return trapped ? CIS_TRAP_MEM_OOB : CIS_OK;
 }
 
@@ -182,18 +195,9 @@ HOST_FN(v1_http_request) {
   }
   memcpy(method, m, a[1].u32);
   method[a[1].u32] = 0;
-  uint64_t key = request_key(2, u, a[3].u32, b, a[5].u32) ^ request_key(3, method, a[1].u32, NULL, 0);
-  uint8_t *ans;
-  size_t len;
-  if (!take_pending(h, key, &ans, &len)) {
-    cis_result rc = cis__host_http(h, c, method, (const char *)u, a[3].u32, b, a[5].u32, &ans, &len);
-    if (rc != CIS_OK) {
-      r[0].i64 = cis__host_guest_code(rc);
-      return CIS_OK;
-    }
-  }
   bool trapped;
-  r[0].i64 = deliver(c, h, key, ans, len, a[6].u32, a[7].u32, "cis_v1.http_request", &trapped);
+  r[0].i64 = answer_into(c, h, "cis_v1.http_request", method, u, a[3].u32, b, a[5].u32, a[6].u32, a[7].u32,
+                         &trapped);
   return trapped ? CIS_TRAP_MEM_OOB : CIS_OK;
 }
 
@@ -230,23 +234,9 @@ HOST_FN(s1_ai_prompt) {
   CTX(h);
   RANGE(p, "cis.ai_prompt", a[0].u32, a[1].u32);
   if (!range(c, "cis.ai_prompt", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  uint64_t key = request_key(1, p, a[1].u32, NULL, 0);
-  uint8_t *ans;
-  size_t len;
-  if (!take_pending(h, key, &ans, &len)) {
-    cis_result rc = cis__host_ai(h, c, (const char *)p, a[1].u32, &ans, &len);
-    if (rc != CIS_OK) {
-      r[0].i32 = cis__host_guest_code(rc);
-      return CIS_OK;
-    }
-  }
-  if (len > INT32_MAX) {
-    free(ans);
-    r[0].i32 = CIS_G_TOO_LARGE;
-    return CIS_OK;
-  }
   bool trapped;
-  r[0].i32 = (int32_t)deliver(c, h, key, ans, len, a[2].u32, a[3].u32, "cis.ai_prompt", &trapped);
+  int64_t n = answer_into(c, h, "cis.ai_prompt", NULL, p, a[1].u32, NULL, 0, a[2].u32, a[3].u32, &trapped);
+  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
   return trapped ? CIS_TRAP_MEM_OOB : CIS_OK;
 }
 
@@ -254,16 +244,8 @@ HOST_FN(s1_memory_get) {
   CTX(h);
   RANGE(k, "cis.memory_get", a[0].u32, a[1].u32);
   if (!range(c, "cis.memory_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  uint8_t *v;
-  size_t vl;
-  cis_result rc = cis__host_kv_get(h, k, a[1].u32, &v, &vl);
-  if (rc != CIS_OK) {
-    r[0].i32 = cis__host_guest_code(rc);
-    return CIS_OK;
-  }
-  if (vl <= a[3].u32) memcpy(cis_instance_mem(cis_call_instance(c), a[2].u32, vl), v, vl);
-  free(v);
-  r[0].i32 = vl > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)vl;
+  int64_t n = kv_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
+  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
   return CIS_OK;
 }
 
@@ -288,24 +270,10 @@ HOST_FN(s1_http_request) {
   RANGE(u, "cis.http_request", a[0].u32, a[1].u32);
   RANGE(b, "cis.http_request", a[2].u32, a[3].u32);
   if (!range(c, "cis.http_request", a[4].u32, a[5].u32)) return CIS_TRAP_MEM_OOB;
-  const char *method = a[3].u32 ? "POST" : "GET";
-  uint64_t key = request_key(2, u, a[1].u32, b, a[3].u32);
-  uint8_t *ans;
-  size_t len;
-  if (!take_pending(h, key, &ans, &len)) {
-    cis_result rc = cis__host_http(h, c, method, (const char *)u, a[1].u32, b, a[3].u32, &ans, &len);
-    if (rc != CIS_OK) {
-      r[0].i32 = cis__host_guest_code(rc);
-      return CIS_OK;
-    }
-  }
-  if (len > INT32_MAX) {
-    free(ans);
-    r[0].i32 = CIS_G_TOO_LARGE;
-    return CIS_OK;
-  }
   bool trapped;
-  r[0].i32 = (int32_t)deliver(c, h, key, ans, len, a[4].u32, a[5].u32, "cis.http_request", &trapped);
+  int64_t n = answer_into(c, h, "cis.http_request", a[3].u32 ? "POST" : "GET", u, a[1].u32, b, a[3].u32, a[4].u32,
+                          a[5].u32, &trapped);
+  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
   return trapped ? CIS_TRAP_MEM_OOB : CIS_OK;
 }
 
