@@ -2,10 +2,10 @@
  * This file implements the interpreter's executor: the loop that runs the
  * internal code translate.c produces (formats in ops.def and interp.h).
  *
- * Dispatch is direct threading with labels as values: each instruction's
- * first unit is the offset of its handler from a base label, and every
- * handler ends by jumping to the next one. With CIS_INTERP_SWITCH the same
- * handlers become the cases of a switch.
+ * Dispatch is direct threading with labels as values: each instruction
+ * starts with its handler's address (two code units), and every handler
+ * ends by jumping to the next one. With CIS_INTERP_SWITCH the same handlers
+ * become the cases of a switch on the op number kept there instead.
  *
  * Calls between functions of the same instance stay inside this loop: a
  * call pushes a return record and continues at the callee's first
@@ -18,6 +18,13 @@
  * The memory's base never moves (runtime.h), so only its size is cached,
  * and reloaded after everything that can grow it: memory.grow and calls
  * that leave the loop.
+ *
+ * Values flow through frame slots, and a handler that produces a value
+ * also leaves it in one of two C variables, iacc and dacc, that the
+ * compiler keeps in registers. The _as/_ai/_a/_v variants read it from
+ * there, which removes a store-to-load round trip from most dependency
+ * chains; the translator only selects them where the producer is the
+ * instruction executed just before.
  *
  * Numeric semantics follow the spec exactly: the operations that are pure
  * bit manipulations (neg, abs, copysign, loads, stores, reinterpret) never
@@ -198,16 +205,29 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
 
 /* ------------------------------------------------------------ dispatch */
 
+/* An instruction starts with its handler word, HEAD units wide: the
+ * handler's address with direct threading, the op number with the switch. */
+#define HEAD 2
+/* Operand unit k (1-based, as numbered in ops.def's layouts). */
+#define P(k) pc[HEAD - 1 + (k)]
+/* Steps past an instruction of n units counting the handler word as one. */
+#define ADV(n) (pc += HEAD - 1 + (n))
+
 #if !CIS_INTERP_SWITCH
 #define CASE(name) L_##name:
-#define NEXT() goto *(const void *)((const char *)&&L_unreachable + (int32_t)*pc)
+#define NEXT()                                  \
+  do {                                          \
+    const void *next_;                          \
+    memcpy(&next_, pc, sizeof next_);           \
+    goto *next_;                                \
+  } while (0)
 #else
 #define CASE(name) case CIS__IOP_##name:
 #define NEXT() goto dispatch
 #endif
 
 /* Operand k of the current instruction as a frame slot. */
-#define SL(k) fp[pc[k]]
+#define SL(k) fp[P(k)]
 
 #define TRAP(code)  \
   do {              \
@@ -229,162 +249,224 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
 #define BR_IF(c, k)                       \
   do {                                    \
     if (c) {                              \
-      pc += (k) + (int32_t)pc[k];         \
+      pc += (k) + HEAD - 1 + (int32_t)P(k);         \
       NEXT();                             \
     }                                     \
-    pc += (k) + 1;                        \
+    ADV((k) + 1);                         \
     NEXT();                               \
   } while (0)
 #define BR_IF_BACK(c, k)                  \
   do {                                    \
     if (c) {                              \
-      TICK(pc[(k) + 1]);                  \
-      pc += (k) + (int32_t)pc[k];         \
+      TICK(P((k) + 1));                  \
+      pc += (k) + HEAD - 1 + (int32_t)P(k);         \
       NEXT();                             \
     }                                     \
-    pc += (k) + 2;                        \
+    ADV((k) + 2);                         \
     NEXT();                               \
   } while (0)
 
-/* i32 results are stored zero-extended, so both halves of a slot are
- * always defined. */
-#define I32_BIN(name, EXPR)                                   \
+/* Results. i32 results are stored zero-extended, so both halves of a slot
+ * are always defined. Integer producers also leave the value in iacc, f64
+ * producers in dacc (ops.def, "The accumulators"). */
+#define OUT_I32(EXPR)                   \
+  do {                                  \
+    uint64_t r_ = (uint32_t)(EXPR);     \
+    SL(1).u64 = r_;                     \
+    iacc = r_;                          \
+  } while (0)
+#define OUT_I64(EXPR)                   \
+  do {                                  \
+    uint64_t r_ = (uint64_t)(EXPR);     \
+    SL(1).u64 = r_;                     \
+    iacc = r_;                          \
+  } while (0)
+#define OUT_F64(EXPR)                   \
+  do {                                  \
+    double r_ = (EXPR);                 \
+    SL(1).u64 = f64_bits(r_);           \
+    dacc = r_;                          \
+  } while (0)
+
+/* A binary op in its four forms: operand a from a slot or the accumulator,
+ * b from a slot or an immediate. CHECK may trap. */
+#define I32_BIN4(name, CHECK, EXPR)                           \
   CASE(name##_ss) {                                           \
     uint32_t a = SL(2).u32, b = SL(3).u32;                    \
-    SL(1).u64 = (uint32_t)(EXPR);                             \
-    pc += 4;                                                  \
-    NEXT();                                                   \
-  }                                                           \
-  CASE(name##_si) {                                           \
-    uint32_t a = SL(2).u32, b = pc[3];                        \
-    SL(1).u64 = (uint32_t)(EXPR);                             \
-    pc += 4;                                                  \
-    NEXT();                                                   \
-  }
-#define I32_DIV(name, CHECK, EXPR)                            \
-  CASE(name##_ss) {                                           \
-    uint32_t a = SL(2).u32, b = SL(3).u32;                    \
     CHECK;                                                    \
-    SL(1).u64 = (uint32_t)(EXPR);                             \
-    pc += 4;                                                  \
+    OUT_I32(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }                                                           \
   CASE(name##_si) {                                           \
-    uint32_t a = SL(2).u32, b = pc[3];                        \
+    uint32_t a = SL(2).u32, b = P(3);                         \
     CHECK;                                                    \
-    SL(1).u64 = (uint32_t)(EXPR);                             \
-    pc += 4;                                                  \
-    NEXT();                                                   \
-  }
-#define I64_BIN(name, EXPR)                                   \
-  CASE(name##_ss) {                                           \
-    uint64_t a = SL(2).u64, b = SL(3).u64;                    \
-    SL(1).u64 = (uint64_t)(EXPR);                             \
-    pc += 4;                                                  \
+    OUT_I32(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }                                                           \
-  CASE(name##_si) {                                           \
-    uint64_t a = SL(2).u64, b = imm64(pc + 3);                \
-    SL(1).u64 = (uint64_t)(EXPR);                             \
-    pc += 5;                                                  \
+  CASE(name##_as) {                                           \
+    uint32_t a = (uint32_t)iacc, b = SL(3).u32;               \
+    CHECK;                                                    \
+    OUT_I32(EXPR);                                            \
+    ADV(4);                                                   \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_ai) {                                           \
+    uint32_t a = (uint32_t)iacc, b = P(3);                    \
+    CHECK;                                                    \
+    OUT_I32(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }
-#define I64_DIV(name, CHECK, EXPR)                            \
+#define I64_BIN4(name, CHECK, EXPR)                           \
   CASE(name##_ss) {                                           \
     uint64_t a = SL(2).u64, b = SL(3).u64;                    \
     CHECK;                                                    \
-    SL(1).u64 = (uint64_t)(EXPR);                             \
-    pc += 4;                                                  \
+    OUT_I64(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }                                                           \
   CASE(name##_si) {                                           \
-    uint64_t a = SL(2).u64, b = imm64(pc + 3);                    \
+    uint64_t a = SL(2).u64, b = imm64(&P(3));                 \
     CHECK;                                                    \
-    SL(1).u64 = (uint64_t)(EXPR);                             \
-    pc += 5;                                                  \
+    OUT_I64(EXPR);                                            \
+    ADV(5);                                                   \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_as) {                                           \
+    uint64_t a = iacc, b = SL(3).u64;                         \
+    CHECK;                                                    \
+    OUT_I64(EXPR);                                            \
+    ADV(4);                                                   \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_ai) {                                           \
+    uint64_t a = iacc, b = imm64(&P(3));                      \
+    CHECK;                                                    \
+    OUT_I64(EXPR);                                            \
+    ADV(5);                                                   \
     NEXT();                                                   \
   }
+#define NOCHECK (void)0
+#define I32_BIN(name, EXPR) I32_BIN4(name, NOCHECK, EXPR)
+#define I32_DIV(name, CHECK, EXPR) I32_BIN4(name, CHECK, EXPR)
+#define I64_BIN(name, EXPR) I64_BIN4(name, NOCHECK, EXPR)
+#define I64_DIV(name, CHECK, EXPR) I64_BIN4(name, CHECK, EXPR)
+
+/* Unary ops: UN_I produces an integer (iacc), UN_F64 an f64 (dacc), UN
+ * neither (its result is rarely the next instruction's operand). */
 #define UN(name, EXPR)                                        \
   CASE(name) {                                                \
     cis_slot a = SL(2);                                       \
     SL(1).u64 = (uint64_t)(EXPR);                             \
-    pc += 3;                                                  \
+    ADV(3);                                                   \
+    NEXT();                                                   \
+  }
+#define UN_I(name, EXPR)                                      \
+  CASE(name) {                                                \
+    cis_slot a = SL(2);                                       \
+    OUT_I64(EXPR);                                            \
+    ADV(3);                                                   \
+    NEXT();                                                   \
+  }
+#define UN_F64(name, EXPR)                                    \
+  CASE(name) {                                                \
+    cis_slot a = SL(2);                                       \
+    OUT_F64(EXPR);                                            \
+    ADV(3);                                                   \
     NEXT();                                                   \
   }
 #define F32_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     float a = SL(2).f32, b = SL(3).f32;                       \
     SL(1).u64 = f32_bits(EXPR);                               \
-    pc += 4;                                                  \
+    ADV(4);                                                   \
+    NEXT();                                                   \
+  }
+/* f64 arithmetic: name, name_as (a from dacc), name_sa (b from dacc). */
+#define F64_BIN3(name, EXPR)                                  \
+  CASE(name) {                                                \
+    double a = SL(2).f64, b = SL(3).f64;                      \
+    OUT_F64(EXPR);                                            \
+    ADV(4);                                                   \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_as) {                                           \
+    double a = dacc, b = SL(3).f64;                           \
+    OUT_F64(EXPR);                                            \
+    ADV(4);                                                   \
+    NEXT();                                                   \
+  }                                                           \
+  CASE(name##_sa) {                                           \
+    double a = SL(2).f64, b = dacc;                           \
+    OUT_F64(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }
 #define F64_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
-    SL(1).u64 = f64_bits(EXPR);                               \
-    pc += 4;                                                  \
+    OUT_F64(EXPR);                                            \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }
 #define F32_CMP(name, OP)                                     \
   CASE(name) {                                                \
     float a = SL(2).f32, b = SL(3).f32;                       \
-    SL(1).u64 = a OP b;                                       \
-    pc += 4;                                                  \
+    OUT_I32(a OP b);                                          \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }
 #define F64_CMP(name, OP)                                     \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
-    SL(1).u64 = a OP b;                                       \
-    pc += 4;                                                  \
+    OUT_I32(a OP b);                                          \
+    ADV(4);                                                   \
     NEXT();                                                   \
   }
-/* Compare and branch, forward and back-edge forms. */
-#define BR_CMP(name, T, OP)                                                  \
-  CASE(bi32_##name##_ss) BR_IF((T)SL(1).u32 OP (T)SL(2).u32, 3);             \
-  CASE(bi32_##name##_si) BR_IF((T)SL(1).u32 OP (T)pc[2], 3);                 \
-  CASE(bi32_##name##_back_ss) BR_IF_BACK((T)SL(1).u32 OP (T)SL(2).u32, 3);   \
-  CASE(bi32_##name##_back_si) BR_IF_BACK((T)SL(1).u32 OP (T)pc[2], 3);
-/* Loads and stores: the effective address is 33 bits wide, checked whole. */
-#define LOAD(name, T, CONV)                                   \
-  CASE(name) {                                                \
-    uint64_t ea = (uint64_t)SL(2).u32 + pc[3];                \
+/* Compare and branch: the four operand forms, forward and back edge. */
+#define BR_CMP(name, T, OP)                                                      \
+  CASE(bi32_##name##_ss) BR_IF((T)SL(1).u32 OP (T)SL(2).u32, 3);                 \
+  CASE(bi32_##name##_si) BR_IF((T)SL(1).u32 OP (T)P(2), 3);                      \
+  CASE(bi32_##name##_as) BR_IF((T)(uint32_t)iacc OP (T)SL(2).u32, 3);            \
+  CASE(bi32_##name##_ai) BR_IF((T)(uint32_t)iacc OP (T)P(2), 3);                 \
+  CASE(bi32_##name##_back_ss) BR_IF_BACK((T)SL(1).u32 OP (T)SL(2).u32, 3);       \
+  CASE(bi32_##name##_back_si) BR_IF_BACK((T)SL(1).u32 OP (T)P(2), 3);            \
+  CASE(bi32_##name##_back_as) BR_IF_BACK((T)(uint32_t)iacc OP (T)SL(2).u32, 3);  \
+  CASE(bi32_##name##_back_ai) BR_IF_BACK((T)(uint32_t)iacc OP (T)P(2), 3);
+/* Loads: the effective address is 33 bits wide, checked whole; in the
+ * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
+ * names the accumulator the value goes to. */
+#define LOAD_AT(EA, T, CONV, OUT, N)                          \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
     if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
     T v;                                                      \
     memcpy(&v, mbase + ea, sizeof v);                         \
-    SL(1).u64 = (CONV);                                       \
-    pc += 4;                                                  \
+    OUT(CONV);                                                \
+    ADV(N);                                                   \
     NEXT();                                                   \
   }
-#define STORE(name, T)                                        \
-  CASE(name) {                                                \
-    uint64_t ea = (uint64_t)SL(1).u32 + pc[3];                \
+#define LOAD(name, T, CONV, OUT)                                                        \
+  CASE(name) LOAD_AT((uint64_t)SL(2).u32 + P(3), T, CONV, OUT, 4)                       \
+  CASE(name##_a) LOAD_AT((uint64_t)(uint32_t)iacc + P(3), T, CONV, OUT, 4)              \
+  CASE(name##_add) LOAD_AT((uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4), T, CONV, OUT, 5) \
+  CASE(name##_add_a) LOAD_AT((uint64_t)(uint32_t)((uint32_t)iacc + P(3)) + P(4), T, CONV, OUT, 5)
+#define STORE_AT(EA, T, VAL, N)                               \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
     if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
-    T v = (T)SL(2).u64;                                       \
+    T v = (T)(VAL);                                           \
     memcpy(mbase + ea, &v, sizeof v);                         \
-    pc += 4;                                                  \
+    ADV(N);                                                   \
     NEXT();                                                   \
   }
-/* The same with the address (base + imm) mod 2^32, as i32.add computed it. */
-#define LOAD_ADD(name, T, CONV)                               \
-  CASE(name##_add) {                                          \
-    uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + pc[3]) + pc[4]; \
-    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
-    T v;                                                      \
-    memcpy(&v, mbase + ea, sizeof v);                         \
-    SL(1).u64 = (CONV);                                       \
-    pc += 5;                                                  \
-    NEXT();                                                   \
-  }
-#define STORE_ADD(name, T)                                    \
-  CASE(name##_add) {                                          \
-    uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + pc[3]) + pc[4]; \
-    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
-    T v = (T)SL(2).u64;                                       \
-    memcpy(mbase + ea, &v, sizeof v);                         \
-    pc += 5;                                                  \
-    NEXT();                                                   \
-  }
+#define STORE(name, T)                                                                  \
+  CASE(name) STORE_AT((uint64_t)SL(1).u32 + P(3), T, SL(2).u64, 4)                      \
+  CASE(name##_v) STORE_AT((uint64_t)SL(1).u32 + P(3), T, iacc, 4)                       \
+  CASE(name##_add) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, SL(2).u64, 5) \
+  CASE(name##_add_v) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, iacc, 5)
 /* Trapping float-to-int truncations: NaN is an invalid conversion, a
  * value whose integer part does not fit is an overflow. LO and HI are the
  * exclusive bounds, both exactly representable. */
@@ -394,15 +476,16 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
     if (UNLIKELY(isnan(x))) TRAP(CIS_TRAP_CONVERSION);        \
     if (UNLIKELY(!(x > (LO) && x < (HI)))) TRAP(CIS_TRAP_INT_OVERFLOW); \
     SL(1).u64 = (UT)(IT)x;                                    \
-    pc += 3;                                                  \
+    ADV(3);                                                  \
     NEXT();                                                   \
   }
 #define float_field f32
 #define double_field f64
 
 /* The one loop. With table != NULL it only reports the handler words. */
-/* Label differences in a static table require that the function is never
- * inlined or cloned. */
+_Static_assert(sizeof(void *) == HEAD * sizeof(uint32_t), "a handler word is two code units");
+/* The static table of label addresses belongs to one copy of the function:
+ * it must never be inlined or cloned. */
 #if defined(__clang__)
 #define RUN_ATTRS __attribute__((noinline, hot))
 #elif defined(__GNUC__)
@@ -412,16 +495,17 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
 #endif
 
 RUN_ATTRS static cis_result
-run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp, const int32_t **table) {
+run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
+    const void *const **table) {
 #if !CIS_INTERP_SWITCH
-  static const int32_t handlers[] = {
-#define OP(name) (int32_t)(&&L_##name - &&L_unreachable),
+  static const void *const handlers[] = {
+#define OP(name, fmt) &&L_##name,
 #include "interp/ops.def"
 #undef OP
   };
 #else
-  static const int32_t handlers[] = {
-#define OP(name) CIS__IOP_##name,
+  static const void *const handlers[] = {
+#define OP(name, fmt) (const void *)(uintptr_t)CIS__IOP_##name,
 #include "interp/ops.def"
 #undef OP
   };
@@ -449,33 +533,39 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp, cons
   cis_slot *nfp;         /* its frame */
   cis_func *g;           /* callee of a call that leaves the loop */
   cis_slot *args;        /* its arguments and results */
+  uint64_t iacc = 0;     /* the integer accumulator (ops.def) */
+  double dacc = 0;       /* the f64 accumulator */
 
 #if !CIS_INTERP_SWITCH
   NEXT();
 #else
 dispatch:
-  switch ((int32_t)*pc) {
+  switch (*pc) {
 #endif
 
   /* ------------------------------------------------------- control */
   CASE(unreachable) TRAP(CIS_TRAP_UNREACHABLE);
   CASE(br) {
-    pc += 1 + (int32_t)pc[1];
+    pc += 1 + HEAD - 1 + (int32_t)P(1);
     NEXT();
   }
   CASE(br_back) {
-    TICK(pc[2]);
-    pc += 1 + (int32_t)pc[1];
+    TICK(P(2));
+    pc += 1 + HEAD - 1 + (int32_t)P(1);
     NEXT();
   }
   CASE(br_if) BR_IF(SL(1).u32 != 0, 2);
   CASE(br_if_back) BR_IF_BACK(SL(1).u32 != 0, 2);
   CASE(br_unless) BR_IF(SL(1).u32 == 0, 2);
   CASE(br_unless_back) BR_IF_BACK(SL(1).u32 == 0, 2);
+  CASE(br_if_a) BR_IF((uint32_t)iacc != 0, 2);
+  CASE(br_if_back_a) BR_IF_BACK((uint32_t)iacc != 0, 2);
+  CASE(br_unless_a) BR_IF((uint32_t)iacc == 0, 2);
+  CASE(br_unless_back_a) BR_IF_BACK((uint32_t)iacc == 0, 2);
   CASE(br_table) {
-    uint32_t i = SL(1).u32, n = pc[2];
+    uint32_t i = SL(1).u32, n = P(2);
     if (i > n) i = n;
-    pc += 3 + i + (int32_t)pc[3 + i];
+    pc += 3 + i + HEAD - 1 + (int32_t)P(3 + i);
     NEXT();
   }
   CASE(return) {
@@ -488,26 +578,26 @@ dispatch:
     NEXT();
   }
   CASE(call) {
-    nf = &funcs[pc[1]];
-    nfp = fp + pc[2];
-    pc += 3;
+    nf = &funcs[P(1)];
+    nfp = fp + P(2);
+    ADV(3);
     goto enter;
   }
   CASE(call_import) {
-    g = inst->funcs[pc[1]];
-    args = fp + pc[2];
-    pc += 3;
+    g = inst->funcs[P(1)];
+    args = fp + P(2);
+    ADV(3);
     goto leave_loop;
   }
   CASE(call_indirect) {
-    cis_table *t = inst->tables[pc[2]];
+    cis_table *t = inst->tables[P(2)];
     uint32_t i = SL(3).u32;
     if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_UNDEF_ELEM);
     g = t->elems[i];
     if (UNLIKELY(!g)) TRAP(CIS_TRAP_UNINIT_ELEM);
-    if (UNLIKELY(g->type_id != pc[1])) TRAP(CIS_TRAP_SIG_MISMATCH);
-    args = fp + pc[4];
-    pc += 5;
+    if (UNLIKELY(g->type_id != P(1))) TRAP(CIS_TRAP_SIG_MISMATCH);
+    args = fp + P(4);
+    ADV(5);
     if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
       nf = &funcs[g->index - ic->nimports];
       nfp = args;
@@ -530,171 +620,176 @@ dispatch:
   /* ------------------------------------------- moves and variables */
   CASE(mov) {
     SL(1) = SL(2);
-    pc += 3;
+    ADV(3);
     NEXT();
   }
   CASE(mov2) {
     SL(1) = SL(2);
     SL(3) = SL(4);
-    pc += 5;
+    ADV(5);
     NEXT();
   }
   CASE(const32) {
-    SL(1).u64 = pc[2];
-    pc += 3;
+    SL(1).u64 = P(2);
+    ADV(3);
     NEXT();
   }
   CASE(const64) {
-    SL(1).u64 = imm64(pc + 2);
-    pc += 4;
+    SL(1).u64 = imm64(&P(2));
+    ADV(4);
     NEXT();
   }
   CASE(select) {
     cis_slot v = SL(4).u32 ? SL(2) : SL(3);
     SL(1) = v;
-    pc += 5;
+    ADV(5);
     NEXT();
   }
   CASE(global_get) {
-    SL(1) = globals[pc[2]]->val;
-    pc += 3;
+    iacc = globals[P(2)]->val.u64;
+    SL(1).u64 = iacc;
+    ADV(3);
     NEXT();
   }
   CASE(global_set) {
-    globals[pc[1]]->val = SL(2);
-    pc += 3;
+    globals[P(1)]->val = SL(2);
+    ADV(3);
     NEXT();
   }
 
   /* --------------------------------------------------------- memory */
-  LOAD(ld8_u, uint8_t, v)
-  LOAD(ld16_u, uint16_t, v)
-  LOAD(ld32_u, uint32_t, v)
-  LOAD(ld64, uint64_t, v)
-  LOAD(ld8_s32, int8_t, (uint32_t)(int32_t)v)
-  LOAD(ld16_s32, int16_t, (uint32_t)(int32_t)v)
-  LOAD(ld8_s64, int8_t, (uint64_t)(int64_t)v)
-  LOAD(ld16_s64, int16_t, (uint64_t)(int64_t)v)
-  LOAD(ld32_s64, int32_t, (uint64_t)(int64_t)v)
+  LOAD(ld8_u, uint8_t, v, OUT_I64)
+  LOAD(ld16_u, uint16_t, v, OUT_I64)
+  LOAD(ld32_u, uint32_t, v, OUT_I64)
+  LOAD(ld64, uint64_t, v, OUT_I64)
+  LOAD(ld8_s32, int8_t, (uint32_t)(int32_t)v, OUT_I64)
+  LOAD(ld16_s32, int16_t, (uint32_t)(int32_t)v, OUT_I64)
+  LOAD(ld8_s64, int8_t, (uint64_t)(int64_t)v, OUT_I64)
+  LOAD(ld16_s64, int16_t, (uint64_t)(int64_t)v, OUT_I64)
+  LOAD(ld32_s64, int32_t, (uint64_t)(int64_t)v, OUT_I64)
+  LOAD(ldf64, double, v, OUT_F64)
   STORE(st8, uint8_t)
   STORE(st16, uint16_t)
   STORE(st32, uint32_t)
   STORE(st64, uint64_t)
-  LOAD_ADD(ld8_u, uint8_t, v)
-  LOAD_ADD(ld16_u, uint16_t, v)
-  LOAD_ADD(ld32_u, uint32_t, v)
-  LOAD_ADD(ld64, uint64_t, v)
-  LOAD_ADD(ld8_s32, int8_t, (uint32_t)(int32_t)v)
-  LOAD_ADD(ld16_s32, int16_t, (uint32_t)(int32_t)v)
-  LOAD_ADD(ld8_s64, int8_t, (uint64_t)(int64_t)v)
-  LOAD_ADD(ld16_s64, int16_t, (uint64_t)(int64_t)v)
-  LOAD_ADD(ld32_s64, int32_t, (uint64_t)(int64_t)v)
-  STORE_ADD(st8, uint8_t)
-  STORE_ADD(st16, uint16_t)
-  STORE_ADD(st32, uint32_t)
-  STORE_ADD(st64, uint64_t)
+  CASE(stf64_v) {
+    uint64_t ea = (uint64_t)SL(1).u32 + P(3);
+    if (UNLIKELY(ea + 8 > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    double v = dacc;
+    memcpy(mbase + ea, &v, sizeof v);
+    ADV(4);
+    NEXT();
+  }
+  CASE(stf64_add_v) {
+    uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4);
+    if (UNLIKELY(ea + 8 > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    double v = dacc;
+    memcpy(mbase + ea, &v, sizeof v);
+    ADV(5);
+    NEXT();
+  }
   CASE(memory_size) {
     SL(1).u64 = (uint32_t)(mem->size / CIS__PAGE_SIZE);
-    pc += 2;
+    ADV(2);
     NEXT();
   }
   CASE(memory_grow) {
     int64_t r = cis__memory_grow(mem, SL(2).u32);
     msize = mem->size;
     SL(1).u64 = (uint32_t)(int32_t)r;
-    pc += 3;
+    ADV(3);
     NEXT();
   }
   CASE(memory_init) {
-    rc = memory_init(inst, pc[1], SL(2).u32, SL(3).u32, SL(4).u32);
+    rc = memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    pc += 5;
+    ADV(5);
     NEXT();
   }
   CASE(data_drop) {
-    inst->data_dropped[pc[1]] = 1;
-    pc += 2;
+    inst->data_dropped[P(1)] = 1;
+    ADV(2);
     NEXT();
   }
   CASE(memory_copy) {
     uint64_t d = SL(1).u32, s = SL(2).u32, n = SL(3).u32;
     if (UNLIKELY(d + n > msize || s + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
     if (n) memmove(mbase + d, mbase + s, (size_t)n);
-    pc += 4;
+    ADV(4);
     NEXT();
   }
   CASE(memory_fill) {
     uint64_t d = SL(1).u32, n = SL(3).u32;
     if (UNLIKELY(d + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
     if (n) memset(mbase + d, (int)(uint8_t)SL(2).u32, (size_t)n);
-    pc += 4;
+    ADV(4);
     NEXT();
   }
 
   /* ---------------------------------------------- references, tables */
   CASE(ref_func) {
-    SL(1).u64 = (uint64_t)(uintptr_t)inst->funcs[pc[2]];
-    pc += 3;
+    SL(1).u64 = (uint64_t)(uintptr_t)inst->funcs[P(2)];
+    ADV(3);
     NEXT();
   }
   CASE(table_get) {
-    cis_table *t = inst->tables[pc[2]];
+    cis_table *t = inst->tables[P(2)];
     uint32_t i = SL(3).u32;
     if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
     SL(1).u64 = (uint64_t)(uintptr_t)t->elems[i];
-    pc += 4;
+    ADV(4);
     NEXT();
   }
   CASE(table_set) {
-    cis_table *t = inst->tables[pc[1]];
+    cis_table *t = inst->tables[P(1)];
     uint32_t i = SL(2).u32;
     if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
     t->elems[i] = (void *)(uintptr_t)SL(3).u64;
-    pc += 4;
+    ADV(4);
     NEXT();
   }
   CASE(table_size) {
-    SL(1).u64 = inst->tables[pc[2]]->size;
-    pc += 3;
+    SL(1).u64 = inst->tables[P(2)]->size;
+    ADV(3);
     NEXT();
   }
   CASE(table_grow) {
-    int64_t r = cis__table_grow(inst->tables[pc[2]], SL(4).u32, (void *)(uintptr_t)SL(3).u64);
+    int64_t r = cis__table_grow(inst->tables[P(2)], SL(4).u32, (void *)(uintptr_t)SL(3).u64);
     SL(1).u64 = (uint32_t)(int32_t)r;
-    pc += 5;
+    ADV(5);
     NEXT();
   }
   CASE(table_fill) {
-    rc = table_fill(inst->tables[pc[1]], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
+    rc = table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    pc += 5;
+    ADV(5);
     NEXT();
   }
   CASE(table_copy) {
-    rc = table_copy(inst, pc[1], pc[2], SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    pc += 6;
+    ADV(6);
     NEXT();
   }
   CASE(table_init) {
-    rc = table_init(inst, pc[1], pc[2], SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    pc += 6;
+    ADV(6);
     NEXT();
   }
   CASE(elem_drop) {
-    inst->elem_dropped[pc[1]] = 1;
-    pc += 2;
+    inst->elem_dropped[P(1)] = 1;
+    ADV(2);
     NEXT();
   }
 
   /* ------------------------------------------------------------ i32 */
-  UN(i32_eqz, a.u32 == 0)
-  UN(i32_clz, clz32(a.u32))
-  UN(i32_ctz, ctz32(a.u32))
-  UN(i32_popcnt, (uint32_t)__builtin_popcount(a.u32))
-  UN(i32_extend8_s, (uint32_t)(int32_t)(int8_t)a.u32)
-  UN(i32_extend16_s, (uint32_t)(int32_t)(int16_t)a.u32)
+  UN_I(i32_eqz, a.u32 == 0)
+  UN_I(i32_clz, clz32(a.u32))
+  UN_I(i32_ctz, ctz32(a.u32))
+  UN_I(i32_popcnt, (uint32_t)__builtin_popcount(a.u32))
+  UN_I(i32_extend8_s, (uint32_t)(int32_t)(int8_t)a.u32)
+  UN_I(i32_extend16_s, (uint32_t)(int32_t)(int16_t)a.u32)
   I32_BIN(i32_eq, a == b)
   I32_BIN(i32_ne, a != b)
   I32_BIN(i32_lt_s, (int32_t)a < (int32_t)b)
@@ -726,14 +821,14 @@ dispatch:
   I32_BIN(i32_rotr, rotr32(a, b))
 
   /* ------------------------------------------------------------ i64 */
-  UN(i64_eqz, a.u64 == 0)
-  UN(i64_clz, clz64(a.u64))
-  UN(i64_ctz, ctz64(a.u64))
-  UN(i64_popcnt, (uint64_t)__builtin_popcountll(a.u64))
-  UN(i64_extend8_s, (uint64_t)(int64_t)(int8_t)a.u64)
-  UN(i64_extend16_s, (uint64_t)(int64_t)(int16_t)a.u64)
-  UN(i64_extend32_s, (uint64_t)(int64_t)(int32_t)a.u64)
-  UN(i64_extend_i32_u, a.u32)
+  UN_I(i64_eqz, a.u64 == 0)
+  UN_I(i64_clz, clz64(a.u64))
+  UN_I(i64_ctz, ctz64(a.u64))
+  UN_I(i64_popcnt, (uint64_t)__builtin_popcountll(a.u64))
+  UN_I(i64_extend8_s, (uint64_t)(int64_t)(int8_t)a.u64)
+  UN_I(i64_extend16_s, (uint64_t)(int64_t)(int16_t)a.u64)
+  UN_I(i64_extend32_s, (uint64_t)(int64_t)(int32_t)a.u64)
+  UN_I(i64_extend_i32_u, a.u32)
   I64_BIN(i64_eq, a == b)
   I64_BIN(i64_ne, a != b)
   I64_BIN(i64_lt_s, (int64_t)a < (int64_t)b)
@@ -788,7 +883,7 @@ dispatch:
   CASE(f32_copysign) {
     uint32_t a = SL(2).u32, b = SL(3).u32;
     SL(1).u64 = (a & 0x7fffffffu) | (b & 0x80000000u);
-    pc += 4;
+    ADV(4);
     NEXT();
   }
 
@@ -805,17 +900,17 @@ dispatch:
   UN(f64_floor, f64_bits(quiet64(a.f64, floor(a.f64))))
   UN(f64_trunc, f64_bits(quiet64(a.f64, trunc(a.f64))))
   UN(f64_nearest, f64_bits(quiet64(a.f64, rint(a.f64))))
-  UN(f64_sqrt, f64_bits(sqrt(a.f64)))
-  F64_BIN(f64_add, a + b)
-  F64_BIN(f64_sub, a - b)
-  F64_BIN(f64_mul, a * b)
-  F64_BIN(f64_div, a / b)
+  UN_F64(f64_sqrt, sqrt(a.f64))
+  F64_BIN3(f64_add, a + b)
+  F64_BIN3(f64_sub, a - b)
+  F64_BIN3(f64_mul, a * b)
+  F64_BIN3(f64_div, a / b)
   F64_BIN(f64_min, fmin64(a, b))
   F64_BIN(f64_max, fmax64(a, b))
   CASE(f64_copysign) {
     uint64_t a = SL(2).u64, b = SL(3).u64;
     SL(1).u64 = (a & 0x7fffffffffffffffull) | (b & 0x8000000000000000ull);
-    pc += 4;
+    ADV(4);
     NEXT();
   }
 
@@ -842,12 +937,12 @@ dispatch:
   UN(f32_convert_i32_u, f32_bits((float)a.u32))
   UN(f32_convert_i64_s, f32_bits((float)a.i64))
   UN(f32_convert_i64_u, f32_bits((float)a.u64))
-  UN(f64_convert_i32_s, f64_bits((double)a.i32))
-  UN(f64_convert_i32_u, f64_bits((double)a.u32))
-  UN(f64_convert_i64_s, f64_bits((double)a.i64))
-  UN(f64_convert_i64_u, f64_bits((double)a.u64))
+  UN_F64(f64_convert_i32_s, (double)a.i32)
+  UN_F64(f64_convert_i32_u, (double)a.u32)
+  UN_F64(f64_convert_i64_s, (double)a.i64)
+  UN_F64(f64_convert_i64_u, (double)a.u64)
   UN(f32_demote_f64, f32_bits((float)a.f64))
-  UN(f64_promote_f32, f64_bits((double)a.f32))
+  UN_F64(f64_promote_f32, (double)a.f32)
 
 #if CIS_INTERP_SWITCH
   default:
@@ -906,8 +1001,8 @@ cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *
   return run(ex, inst, f, fp, NULL);
 }
 
-const int32_t *cis__interp_handlers(void) {
-  const int32_t *t = NULL;
+const void *const *cis__interp_handlers(void) {
+  const void *const *t = NULL;
   run(NULL, NULL, NULL, NULL, &t);
   return t;
 }

@@ -30,6 +30,8 @@
 #ifndef CIS_INTERP_INTERP_H
 #define CIS_INTERP_INTERP_H
 
+#include <stdio.h>
+
 #include "runtime/runtime.h"
 
 /* Direct threading needs labels as values (GCC, clang). Build with
@@ -44,7 +46,7 @@
 
 /* Internal operation numbers (ops.def). */
 enum {
-#define OP(name) CIS__IOP_##name,
+#define OP(name, fmt) CIS__IOP_##name,
 #include "interp/ops.def"
 #undef OP
   CIS__IOP_COUNT
@@ -88,14 +90,26 @@ cis_result cis__interp_translate(cis_module *mod, cis__icode **out);
 /* Frees a translation; NULL is fine. */
 void cis__interp_free(cis__icode *ic);
 
-/* The code word of each internal operation, as the executor dispatches it:
- * a label offset with direct threading, the op number with the switch. */
-const int32_t *cis__interp_handlers(void);
+/* Code units of an instruction's handler word. */
+#define CIS__IHEAD 2
+/* The handler word of each internal operation, as the executor dispatches
+ * it: the handler's address with direct threading, the op number with the
+ * switch. Stored in the first CIS__IHEAD units of an instruction. */
+const void *const *cis__interp_handlers(void);
 
 /* Runs f of inst with its frame at fp: parameters already in place and
  * the slots after them filled from f->init. Results are left in fp[0 .. nresults-1]. Return
  * records go below ex->stack_end. Returns CIS_OK, a trap (message on
  * ex->top) or a limit code from cis__exec_check / cis__exec_call. */
 cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_slot *fp);
+
+/* Disassembler (dump.c), for debugging and tests. */
+/* Writes defined function i of ic, one instruction a line. */
+void cis__interp_dump(const cis__icode *ic, uint32_t i, FILE *out);
+/* Length in units of the instruction at code[at] (its op in *op), or -1
+ * when the word there is no instruction or it overruns ncode. */
+int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op);
+/* Name of op number op ("i32_add_si"). */
+const char *cis__interp_op_name(int op);
 
 #endif /* CIS_INTERP_INTERP_H */

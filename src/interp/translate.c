@@ -6,20 +6,27 @@
  * The translator walks a body with a compile-time model of the wasm
  * operand stack. Each entry says where its value is: in the entry's own
  * frame slot (the slot of its stack position), still in a local (a
- * local.get not yet copied), or a constant not yet written anywhere. An
- * instruction that consumes entries names their slots directly, or carries
- * a constant as an immediate, so `local.get a; i32.const 1; i32.add` is one
- * internal instruction. Deferred entries are written to their slots
- * ("materialized") only when something requires it: a local.set/tee of the
- * same local while an older read of it is still on the stack, a block
- * boundary (every entry is materialized on block/loop/if entry, so no
- * deferred read crosses a label), a call (arguments must sit in
- * consecutive slots), or an operation without an immediate form.
+ * local.get not yet copied), a constant not yet written anywhere, or an
+ * i32 "base + constant" not yet added (V_ADD). An instruction that
+ * consumes entries names their slots directly, or carries a constant as an
+ * immediate, so `local.get a; i32.const 1; i32.add` is one internal
+ * instruction, and a load or store takes a V_ADD as base + displacement.
+ * Deferred entries are written to their slots ("materialized") only when
+ * something requires it: a local.set/tee of a local that an older deferred
+ * entry still reads, a block boundary (every entry is materialized on
+ * block/loop/if entry, so no deferred value crosses a label), a call
+ * (arguments must sit in consecutive slots), or an operation without an
+ * immediate form. Inside loops a constant operand is read from a constant
+ * slot that the call fills on entry, instead of being written every
+ * iteration.
  *
  * Further rewrites: a local.set/tee right after the instruction that
  * produced the value retargets that instruction's destination to the local
- * instead of copying; an i32 compare (or eqz) right before br_if/if becomes
- * one compare-and-branch; i32.wrap_i64 and extensions of constants are
+ * instead of copying (and a returned value to the result slot); an i32
+ * compare (or eqz) right before br_if/if becomes one compare-and-branch;
+ * two moves in a row become one; an operand that the previous instruction
+ * just produced is read from the accumulator register (ops.def) unless a
+ * label lies between them; i32.wrap_i64 and extensions of constants are
  * folded; reinterpretations cost nothing.
  *
  * Control flow: branch offsets are resolved here (forward ones patched at
@@ -38,9 +45,28 @@
 
 #define NONE ((size_t)-1)
 
-/* Loads and stores have a base + imm form in the same order (ops.def). */
-_Static_assert(CIS__IOP_st64 - CIS__IOP_ld8_u == CIS__IOP_st64_add - CIS__IOP_ld8_u_add,
-               "the _add memory ops must mirror the plain ones");
+/* The layouts of the op families that the translator computes with. */
+_Static_assert(CIS__IOP_bi32_ne_ss - CIS__IOP_bi32_eq_ss == 8 &&
+                   CIS__IOP_bi32_ge_u_back_ai - CIS__IOP_bi32_eq_ss == 8 * 10 - 1 &&
+                   CIS__IOP_bi32_eq_back_ss - CIS__IOP_bi32_eq_ss == 4,
+               "compare-and-branch ops: ss si as ai, then the back edges, per compare");
+_Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
+               "i32 compares: ss si as ai per compare");
+_Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
+                   CIS__IOP_i64_add_ai - CIS__IOP_i64_add_si == 2,
+               "binary ops: the accumulator forms follow at +2");
+_Static_assert(CIS__IOP_ld8_u_a - CIS__IOP_ld8_u == 1 && CIS__IOP_ld8_u_add - CIS__IOP_ld8_u == 2 &&
+                   CIS__IOP_ldf64_add_a - CIS__IOP_ldf64 == 3 &&
+                   CIS__IOP_st8_v - CIS__IOP_st8 == 1 && CIS__IOP_st64_add_v - CIS__IOP_st64 == 3,
+               "memory ops: plain, accumulator, base + imm, both");
+_Static_assert(CIS__IOP_f64_add_as - CIS__IOP_f64_add == 1 &&
+                   CIS__IOP_f64_div_sa - CIS__IOP_f64_div == 2,
+               "f64 ops: plain, _as, _sa");
+
+/* Offsets within a memory op family. */
+enum { M_ACC = 1, M_ADD = 2 };
+/* What an op leaves in an accumulator. */
+enum { ACC_NONE = 0, ACC_I = 1, ACC_D = 2 };
 
 /* ----------------------------------------------------------- structures */
 
@@ -95,7 +121,7 @@ enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2 };
 typedef struct tr {
   cis_module *mod;           /* module handle, for messages and type ids */
   const cis__module *m;      /* decoded module */
-  const int32_t *optab;      /* code word of each internal op */
+  const void *const *optab;  /* handler word of each internal op */
 
   uint32_t *code;            /* code of all functions so far */
   size_t ncode, capcode;     /* units used and allocated */
@@ -120,6 +146,12 @@ typedef struct tr {
   size_t last_start;         /* start of the last instruction, or NONE */
   size_t last_dest;          /* position of its destination operand, or NONE */
   int last_op;               /* its op number */
+  uint8_t prod[CIS__IOP_COUNT]; /* per op: the accumulator it fills (ACC_*) */
+  uint32_t acc_slot;         /* slot whose value the accumulator holds after
+                                the last instruction, or UINT32_MAX */
+  uint8_t acc_kind;          /* which accumulator (ACC_*) */
+  uint32_t prev_acc_slot;    /* the same before the last instruction */
+  uint8_t prev_acc_kind;     /* which accumulator that was */
 
   cis_slot *init;            /* initial slots of all functions so far */
   size_t ninit, capinit;     /* entries used and allocated */
@@ -147,24 +179,30 @@ enum { CMP_EQ, CMP_NE, CMP_LT_S, CMP_LT_U, CMP_GT_S, CMP_GT_U, CMP_LE_S, CMP_LE_
 /* The compare that is true exactly when the given one is false. */
 static const uint8_t cmp_negate[NCMP] = {CMP_NE,   CMP_EQ,   CMP_GE_S, CMP_GE_U, CMP_LE_S,
                                          CMP_LE_U, CMP_GT_S, CMP_GT_U, CMP_LT_S, CMP_LT_U};
+/* The compare with its operands swapped: a < b is b > a. */
+static const uint8_t cmp_mirror[NCMP] = {CMP_EQ,   CMP_NE,   CMP_GT_S, CMP_GT_U, CMP_LT_S,
+                                         CMP_LT_U, CMP_GE_S, CMP_GE_U, CMP_LE_S, CMP_LE_U};
 
 /* How a numeric wasm opcode translates. */
 typedef struct numop {
   uint8_t arity; /* 1 or 2; 0 when not a plain numeric opcode */
   int16_t ss;    /* op with slot operands */
-  int16_t si;    /* op with an immediate second operand, or -1 */
+  int16_t si;    /* op with an immediate second operand, or -1 (then there is
+                    an accumulator form ss+1 (_as) and ss+2 (_sa) when f64) */
   int16_t swp;   /* op with the operands swapped and the first immediate, or -1 */
   bool wide;     /* immediates are 64-bit */
+  bool f64acc;   /* an f64 op with _as and _sa forms */
 } numop;
 
-#define N1(c, n) [c] = {1, CIS__IOP_##n, -1, -1, false}
-#define N2(c, n) [c] = {2, CIS__IOP_##n, -1, -1, false}
-#define NI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, false}
-#define NC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, false}
-#define NM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, false}
-#define LI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, true}
-#define LC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, true}
-#define LM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, true}
+#define N1(c, n) [c] = {1, CIS__IOP_##n, -1, -1, false, false}
+#define N2(c, n) [c] = {2, CIS__IOP_##n, -1, -1, false, false}
+#define NF(c, n) [c] = {2, CIS__IOP_##n, -1, -1, false, true}
+#define NI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, false, false}
+#define NC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, false, false}
+#define NM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, false, false}
+#define LI(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, -1, true, false}
+#define LC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, true, false}
+#define LM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, true, false}
 
 static const numop numops[256] = {
     N1(0x45, i32_eqz),
@@ -201,7 +239,7 @@ static const numop numops[256] = {
     N2(0x96, f32_min), N2(0x97, f32_max), N2(0x98, f32_copysign),
     N1(0x99, f64_abs), N1(0x9a, f64_neg), N1(0x9b, f64_ceil), N1(0x9c, f64_floor),
     N1(0x9d, f64_trunc), N1(0x9e, f64_nearest), N1(0x9f, f64_sqrt),
-    N2(0xa0, f64_add), N2(0xa1, f64_sub), N2(0xa2, f64_mul), N2(0xa3, f64_div),
+    NF(0xa0, f64_add), NF(0xa1, f64_sub), NF(0xa2, f64_mul), NF(0xa3, f64_div),
     N2(0xa4, f64_min), N2(0xa5, f64_max), N2(0xa6, f64_copysign),
     N1(0xa8, i32_trunc_f32_s), N1(0xa9, i32_trunc_f32_u), N1(0xaa, i32_trunc_f64_s),
     N1(0xab, i32_trunc_f64_u),
@@ -222,9 +260,9 @@ static const int16_t satops[8] = {
     CIS__IOP_i64_trunc_sat_f64_s, CIS__IOP_i64_trunc_sat_f64_u,
 };
 
-/* Loads 0x28..0x35 and stores 0x36..0x3e. */
+/* Loads 0x28..0x35 and stores 0x36..0x3e (the plain op of each family). */
 static const int16_t memops[0x3f - 0x28] = {
-    CIS__IOP_ld32_u,   CIS__IOP_ld64,     CIS__IOP_ld32_u,   CIS__IOP_ld64,     /* i32 i64 f32 f64 */
+    CIS__IOP_ld32_u,   CIS__IOP_ld64,     CIS__IOP_ld32_u,   CIS__IOP_ldf64,    /* i32 i64 f32 f64 */
     CIS__IOP_ld8_s32,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s32, CIS__IOP_ld16_u,   /* i32 narrow */
     CIS__IOP_ld8_s64,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s64, CIS__IOP_ld16_u,   /* i64 narrow */
     CIS__IOP_ld32_s64, CIS__IOP_ld32_u,
@@ -295,25 +333,88 @@ static inline void put64(tr *t, uint64_t v) {
   put(t, (uint32_t)(v >> 32));
 }
 
+/* Writes op id's handler word at code position at. */
+static void put_head(tr *t, size_t at, int id) {
+  uint64_t w = (uint64_t)(uintptr_t)t->optab[id];
+  t->code[at] = (uint32_t)w;
+  t->code[at + 1] = (uint32_t)(w >> 32);
+}
+
 /* Starts an instruction without a destination. */
 static void op(tr *t, int id) {
   t->last_start = t->ncode;
   t->last_dest = NONE;
   t->last_op = id;
-  put(t, (uint32_t)t->optab[id]);
+  t->prev_acc_slot = t->acc_slot;
+  t->prev_acc_kind = t->acc_kind;
+  t->acc_slot = UINT32_MAX;
+  t->acc_kind = ACC_NONE;
+  put_head(t, t->ncode, id);
+  t->ncode += CIS__IHEAD;
 }
 
-/* Starts an instruction whose destination d is unit 1. */
+/* Starts an instruction whose destination d is its first operand. */
 static void op_d(tr *t, int id, uint32_t d) {
   op(t, id);
   t->last_dest = t->ncode;
+  if (t->prod[id]) {
+    t->acc_slot = d;
+    t->acc_kind = t->prod[id];
+  }
   put(t, d);
+}
+
+/* True when the value of slot s is in accumulator kind right now. */
+static inline bool in_acc(const tr *t, uint32_t s, uint8_t kind) {
+  return t->acc_kind == kind && t->acc_slot == s;
+}
+
+/* Fills the table of what each op leaves in an accumulator; it must agree
+ * with the OUT_* uses in execute.c. */
+static void init_prod(uint8_t *prod) {
+  memset(prod, ACC_NONE, CIS__IOP_COUNT);
+#define OP(name, fmt)
+#define OP_BIN(n) \
+  prod[CIS__IOP_##n##_ss] = prod[CIS__IOP_##n##_si] = prod[CIS__IOP_##n##_as] = \
+      prod[CIS__IOP_##n##_ai] = ACC_I;
+#define OP_BIN64(n) OP_BIN(n)
+#define OP_FBIN(n) prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_as] = prod[CIS__IOP_##n##_sa] = ACC_D;
+#define OP_LOAD(n) \
+  prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
+      prod[CIS__IOP_##n##_add_a] = ACC_I;
+#define OP_STORE(n)
+#define OP_BRCMP(n)
+#include "interp/ops.def"
+#undef OP
+#undef OP_BIN
+#undef OP_BIN64
+#undef OP_FBIN
+#undef OP_LOAD
+#undef OP_STORE
+#undef OP_BRCMP
+  for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
+  static const int16_t ints[] = {
+      CIS__IOP_global_get, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
+      CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
+      CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
+      CIS__IOP_f32_eq, CIS__IOP_f32_ne, CIS__IOP_f32_lt, CIS__IOP_f32_gt, CIS__IOP_f32_le,
+      CIS__IOP_f32_ge, CIS__IOP_f64_eq, CIS__IOP_f64_ne, CIS__IOP_f64_lt, CIS__IOP_f64_gt,
+      CIS__IOP_f64_le, CIS__IOP_f64_ge,
+  };
+  static const int16_t f64s[] = {
+      CIS__IOP_f64_sqrt, CIS__IOP_f64_min, CIS__IOP_f64_max, CIS__IOP_f64_convert_i32_s,
+      CIS__IOP_f64_convert_i32_u, CIS__IOP_f64_convert_i64_s, CIS__IOP_f64_convert_i64_u,
+      CIS__IOP_f64_promote_f32,
+  };
+  for (size_t i = 0; i < CIS_ARRAY_LEN(ints); i++) prod[ints[i]] = ACC_I;
+  for (size_t i = 0; i < CIS_ARRAY_LEN(f64s); i++) prod[f64s[i]] = ACC_D;
 }
 
 /* d = s; a move right after another move joins it as mov2. */
 static void emit_mov(tr *t, uint32_t d, uint32_t s) {
-  if (t->last_op == CIS__IOP_mov && t->last_start + 3 == t->ncode) {
-    t->code[t->last_start] = (uint32_t)t->optab[CIS__IOP_mov2];
+  if (t->last_op == CIS__IOP_mov && t->last_start + CIS__IHEAD + 2 == t->ncode) {
+    put_head(t, t->last_start, CIS__IOP_mov2);
     t->last_op = CIS__IOP_mov2;
     t->last_dest = t->ncode;
     put(t, d);
@@ -330,17 +431,32 @@ static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
     if (d != base) emit_mov(t, d, base);
     return;
   }
-  op_d(t, CIS__IOP_i32_add_si, d);
+  op_d(t, in_acc(t, base, ACC_I) ? CIS__IOP_i32_add_ai : CIS__IOP_i32_add_si, d);
   put(t, base);
   put(t, imm);
 }
 
 /* Forgets the last instruction: a label was bound after it, so it can no
- * longer be rewritten. */
+ * longer be rewritten, and the accumulators are unknown there. */
 static void barrier(tr *t) {
   t->last_start = NONE;
   t->last_dest = NONE;
   t->last_op = -1;
+  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+}
+
+/* Takes back the last instruction (its code is gone); the accumulators are
+ * again what the one before left. */
+static void withdraw(tr *t) {
+  t->ncode = t->last_start;
+  t->last_start = NONE;
+  t->last_dest = NONE;
+  t->last_op = -1;
+  t->acc_slot = t->prev_acc_slot;
+  t->acc_kind = t->prev_acc_kind;
+  t->prev_acc_slot = UINT32_MAX;
+  t->prev_acc_kind = ACC_NONE;
 }
 
 static void emit_const(tr *t, uint32_t d, uint64_t bits) {
@@ -483,7 +599,7 @@ static uint32_t use(tr *t, uint32_t p) {
 }
 
 /* Code units the worst-case materialization of n entries needs. */
-static size_t mat_units(uint32_t n) { return (size_t)n * 4; }
+static size_t mat_units(uint32_t n) { return (size_t)n * (CIS__IHEAD + 3); }
 
 /* -------------------------------------------------------- value moves */
 
@@ -550,11 +666,18 @@ static cis_result put_target(tr *t, ctl *c) {
   return rc;
 }
 
-/* Copies the top `arity` entries to the frame's first slots and returns. */
+/* Copies the function's results to the frame's first slots and returns.
+ * A single result that the last instruction just computed is written
+ * there directly: nothing runs between it and the return. */
 static void emit_return(tr *t) {
   uint32_t n = t->cs[0].nresults;
-  prepare_moves(t, 0, n);
-  emit_moves(t, 0, n);
+  if (n == 1 && t->vs[t->nvs - 1].kind == V_SLOT && t->last_dest != NONE &&
+      t->code[t->last_dest] == slot_of(t, t->nvs - 1)) {
+    t->code[t->last_dest] = 0;
+  } else {
+    prepare_moves(t, 0, n);
+    emit_moves(t, 0, n);
+  }
   op(t, CIS__IOP_return);
 }
 
@@ -579,22 +702,20 @@ static void take_cond(tr *t, cond *c) {
   const vent *e = &t->vs[p];
   int lo = t->last_op;
   if (e->kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p)) {
-    if (lo >= CIS__IOP_i32_eq_ss && lo <= CIS__IOP_i32_ge_u_si) {
-      c->kind = K_CMP;
-      c->cmp = (uint32_t)(lo - CIS__IOP_i32_eq_ss) / 2;
+    if (lo >= CIS__IOP_i32_eq_ss && lo <= CIS__IOP_i32_ge_u_ai) {
+      c->kind = K_CMP; /* any of ss si as ai: the operand units are the same */
+      c->cmp = (uint32_t)(lo - CIS__IOP_i32_eq_ss) / 4;
       c->imm = (lo - CIS__IOP_i32_eq_ss) % 2 == 1;
-      c->a = t->code[t->last_start + 2];
-      c->b = t->code[t->last_start + 3];
-      t->ncode = t->last_start;
-      barrier(t);
+      c->a = t->code[t->last_start + CIS__IHEAD + 1]; /* after the destination */
+      c->b = t->code[t->last_start + CIS__IHEAD + 2];
+      withdraw(t);
       pop(t, 1);
       return;
     }
     if (lo == CIS__IOP_i32_eqz) {
       c->kind = K_EQZ;
-      c->a = t->code[t->last_start + 2];
-      t->ncode = t->last_start;
-      barrier(t);
+      c->a = t->code[t->last_start + CIS__IHEAD + 1];
+      withdraw(t);
       pop(t, 1);
       return;
     }
@@ -610,22 +731,31 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
   switch (c->kind) {
   case K_CMP: {
     uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
-    int base = back ? CIS__IOP_bi32_eq_back_ss : CIS__IOP_bi32_eq_ss;
-    op(t, base + (int)k * 2 + (c->imm ? 1 : 0));
-    put(t, c->a);
-    put(t, c->b);
+    uint32_t a = c->a, b = c->b;
+    bool acc = in_acc(t, a, ACC_I);
+    if (!acc && !c->imm && in_acc(t, b, ACC_I)) { /* b < a, with b from the accumulator */
+      k = cmp_mirror[k];
+      a = c->b;
+      b = c->a;
+      acc = true;
+    }
+    op(t, CIS__IOP_bi32_eq_ss + (int)k * 8 + (back ? 4 : 0) + (acc ? 2 : 0) + (c->imm ? 1 : 0));
+    put(t, a);
+    put(t, b);
     break;
   }
   case K_EQZ:
-    op(t, when ? (back ? CIS__IOP_br_unless_back : CIS__IOP_br_unless)
-               : (back ? CIS__IOP_br_if_back : CIS__IOP_br_if));
+  default: {
+    bool acc = in_acc(t, c->a, ACC_I);
+    bool jump_if_true = c->kind == K_EQZ ? !when : when;
+    int id = jump_if_true ? (back ? CIS__IOP_br_if_back : CIS__IOP_br_if)
+                          : (back ? CIS__IOP_br_unless_back : CIS__IOP_br_unless);
+    if (acc) id = jump_if_true ? (back ? CIS__IOP_br_if_back_a : CIS__IOP_br_if_a)
+                               : (back ? CIS__IOP_br_unless_back_a : CIS__IOP_br_unless_a);
+    op(t, id);
     put(t, c->a);
     break;
-  default:
-    op(t, when ? (back ? CIS__IOP_br_if_back : CIS__IOP_br_if)
-               : (back ? CIS__IOP_br_unless_back : CIS__IOP_br_unless));
-    put(t, c->a);
-    break;
+  }
   }
   size_t site = t->ncode;
   put(t, 0);
@@ -692,7 +822,7 @@ static cis_result emit_br_table(tr *t, const ins *in) {
       continue;
     }
     if (t->stub_gen[depth] != t->gen) {
-      CIS_TRY(reserve(t, 16 + mat_units(n) + 2 * (size_t)n));
+      CIS_TRY(reserve(t, 16 + 2 * mat_units(n)));
       t->stub_gen[depth] = t->gen;
       t->stub_at[depth] = t->ncode;
       CIS_TRY(emit_br(t, c));
@@ -722,10 +852,12 @@ static void set_local(tr *t, uint32_t x, bool tee) {
       left--;
     }
   }
-  if (e.kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p))
+  if (e.kind == V_SLOT && t->last_dest != NONE && t->code[t->last_dest] == slot_of(t, p)) {
     t->code[t->last_dest] = x;
-  else
+    if (t->acc_slot == slot_of(t, p)) t->acc_slot = x; /* the value now lives in x */
+  } else {
     emit_value(t, x, &e, p);
+  }
   /* The value no longer lives in slot p: never retarget again. */
   t->last_dest = NONE;
   pop(t, 1);
@@ -777,6 +909,9 @@ static bool defer_add(tr *t, uint32_t wasm_op) {
   return true;
 }
 
+/* A binary op. The first operand is read from the integer accumulator
+ * (the _as/_ai forms, ops.def) when the instruction just emitted left it
+ * there; for f64 either operand may come from the f64 accumulator. */
 static void binop(tr *t, const numop *n) {
   uint32_t pb = t->nvs - 1, pa = t->nvs - 2;
   const vent *a = &t->vs[pa], *b = &t->vs[pb];
@@ -784,21 +919,35 @@ static void binop(tr *t, const numop *n) {
   if (n->si >= 0 && b->kind == V_CONST) {
     uint64_t imm = b->bits;
     uint32_t sa = use(t, pa);
-    op_d(t, n->si, d);
+    op_d(t, n->si + (in_acc(t, sa, ACC_I) ? 2 : 0), d);
     put(t, sa);
     if (n->wide) put64(t, imm);
     else put(t, (uint32_t)imm);
   } else if (n->swp >= 0 && a->kind == V_CONST) {
     uint64_t imm = a->bits;
     uint32_t sb = use(t, pb);
-    op_d(t, n->swp, d);
+    op_d(t, n->swp + (in_acc(t, sb, ACC_I) ? 2 : 0), d);
     put(t, sb);
     if (n->wide) put64(t, imm);
     else put(t, (uint32_t)imm);
   } else {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
-    op_d(t, n->ss, d);
+    int id = n->ss;
+    if (n->si >= 0) {
+      if (in_acc(t, sa, ACC_I)) {
+        id += 2;
+      } else if (n->swp >= 0 && in_acc(t, sb, ACC_I)) { /* swapped: b from the accumulator */
+        id = n->swp + 1;
+        uint32_t tmp = sa;
+        sa = sb;
+        sb = tmp;
+      }
+    } else if (n->f64acc) {
+      if (in_acc(t, sa, ACC_D)) id += 1;
+      else if (in_acc(t, sb, ACC_D)) id += 2;
+    }
+    op_d(t, id, d);
     put(t, sa);
     put(t, sb);
   }
@@ -1109,19 +1258,20 @@ static cis_result translate_ins(tr *t, const ins *in) {
   }
   if (op_ >= 0x28 && op_ <= 0x3e) {
     CIS_TRY(need_memory(t));
-    int id = memops[op_ - 0x28];
-    int add = id - CIS__IOP_ld8_u + CIS__IOP_ld8_u_add; /* the base + imm form */
+    int id = memops[op_ - 0x28]; /* family: +M_ACC, +M_ADD (ops.def) */
     if (op_ <= 0x35) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
       const vent *e = &t->vs[t->nvs - 1];
       if (e->kind == V_ADD) {
         uint32_t base = e->local, imm = (uint32_t)e->bits;
+        id += M_ADD + (in_acc(t, base, ACC_I) ? M_ACC : 0);
         pop(t, 1);
-        op_d(t, add, push_slot(t));
+        op_d(t, id, push_slot(t));
         put(t, base);
         put(t, imm);
       } else {
         uint32_t a = use(t, t->nvs - 1);
+        id += in_acc(t, a, ACC_I) ? M_ACC : 0;
         pop(t, 1);
         op_d(t, id, push_slot(t));
         put(t, a);
@@ -1131,17 +1281,19 @@ static cis_result translate_ins(tr *t, const ins *in) {
       NEED(2);
       const vent *e = &t->vs[t->nvs - 2];
       uint32_t v = use(t, t->nvs - 1);
-      if (e->kind == V_ADD) {
-        op(t, add);
-        put(t, e->local);
-        put(t, v);
-        put(t, (uint32_t)e->bits);
+      bool add = e->kind == V_ADD;
+      uint32_t a = add ? e->local : use(t, t->nvs - 2);
+      if (in_acc(t, v, ACC_I)) { /* value from the integer accumulator */
+        id += M_ACC + (add ? M_ADD : 0);
+      } else if (id == CIS__IOP_st64 && in_acc(t, v, ACC_D)) { /* an f64 just computed */
+        id = add ? CIS__IOP_stf64_add_v : CIS__IOP_stf64_v;
       } else {
-        uint32_t a = use(t, t->nvs - 2);
-        op(t, id);
-        put(t, a);
-        put(t, v);
+        id += add ? M_ADD : 0;
       }
+      op(t, id);
+      put(t, a);
+      put(t, v);
+      if (add) put(t, (uint32_t)e->bits);
       put(t, in->b);
       pop(t, 2);
     }
@@ -1352,7 +1504,7 @@ fail:
 
 /* Worst-case code units one instruction can emit, before br_table stubs. */
 static size_t worst_units(const tr *t, const ins *in) {
-  size_t n = 32 + 2 * mat_units(t->nvs);
+  size_t n = 48 + 2 * mat_units(t->nvs);
   if (in->op == 0x0e) n += (size_t)in->ntab + 1;
   return n;
 }
@@ -1559,6 +1711,7 @@ cis_result cis__interp_translate(cis_module *mod, cis__icode **out) {
   t.mod = mod;
   t.m = m;
   t.optab = cis__interp_handlers();
+  init_prod(t.prod);
   barrier(&t);
 
   ic = calloc(1, sizeof *ic);

@@ -4,7 +4,9 @@
  * executor (deferred local reads against writes, values carried by
  * branches across stack heights, br_table stubs, parameters of loops and
  * ifs, calls in and out of the interpreter, every trap code, NaN bits,
- * bulk memory and table bounds, the fuel unit), through the public API.
+ * bulk memory and table bounds, the fuel unit), through the public API,
+ * and, through the disassembler, what the translator emits for a few
+ * bodies whose shape the superinstructions depend on.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include <cmocka.h>
 
 #include "cis/cis.h"
+#include "interp/interp.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -624,6 +627,125 @@ static void calls_across_instances(void **state) {
   cis_engine_free(e);
 }
 
+/* ------------------------------------------------- deferred additions */
+
+static void deferred_add_against_writes(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "add_then_set", vi32(10)), -82);
+  assert_int_equal(I32(in, "slot_base", vi32(3)), 23);
+  assert_int_equal(I32(in, "const_plus", vi32(5)), 14);
+  assert_int_equal(I32(in, "add_chain", vi32(1)), 13);
+  assert_int_equal(I32(in, "add_chain", vi32(-12)), 0);
+  done(&x);
+}
+
+static void folded_address_wraps_at_32_bits(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  TRAPS(in, "load_wrapped", 1, CIS_TRAP_MEM_OOB, vi32(4));
+  TRAPS(in, "store_wrapped", 0, CIS_TRAP_MEM_OOB, vi32(4), vi32(9));
+  ok0(in, "store_wrapped", ARGS(vi32(16), vi32(0x01020304)));
+  assert_int_equal(I32(in, "load_wrapped", vi32(16)), 0x01020304);
+  assert_int_equal(byte_at(in, 16), 4);
+  assert_int_equal(I32(in, "store_base_rewritten", vi32(100)), 507);
+  assert_int_equal(I32(in, "slot_based", vi32(3)), 0x1234);
+  assert_int_equal(byte_at(in, 214), 0x34);
+  done(&x);
+}
+
+static void loop_constants_per_frame(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  assert_true(F64(x.inst, "loop_consts", vi32(4)) == 3.75);
+  assert_true(F64(x.inst, "loop_consts", vi32(1)) == 0.375);
+  assert_int_equal(U32(x.inst, "loop_nan", vi32(3)), 0x7fa00001u);
+  done(&x);
+}
+
+/* ---------------------------------------------------------- accumulators */
+
+static void accumulators_respect_labels(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(I32(in, "acc_loop_header", vi32(1)), 20);
+  assert_int_equal(I32(in, "acc_loop_header", vi32(10)), 31);
+  assert_int_equal(I32(in, "acc_if_merge", vi32(0)), 11);
+  assert_int_equal(I32(in, "acc_if_merge", vi32(1)), 71);
+  assert_int_equal(I32(in, "acc_mirror", vi32(10)), 5);
+  assert_int_equal(I32(in, "acc_mirror", vi32(0)), 1);
+  assert_true(F64(in, "f64_chain", vf64(10.0), vf64(2.0), vf64(3.0)) == 4.0 / 3.0);
+  done(&x);
+  x = open_fx("mem", NULL, 0);
+  assert_true(F64(x.inst, "f64_store_load", vf64(1.5), vf64(2.25)) == 7.5);
+  assert_int_equal(I32(x.inst, "i32_store_load", vi32(5), vi32(0x1234)), 0x12cc);
+  assert_int_equal(byte_at(x.inst, 20), 0xcb);
+  done(&x);
+}
+
+/* --------------------------------------------- what the translator emits */
+
+/* Counts the internal instructions of export `name` whose op name starts
+ * with prefix; *total gets the number of instructions. */
+static int count_ops(cis_instance *inst, const char *name, const char *prefix, int *total) {
+  cis_func *f = cis_instance_func(inst, name);
+  assert_non_null(f);
+  const cis__icode *ic = cis_instance_module(inst)->engine_data;
+  uint32_t i = f->index - ic->nimports;
+  size_t at = (size_t)(ic->funcs[i].code - ic->code);
+  size_t end = i + 1 < ic->nfuncs ? (size_t)(ic->funcs[i + 1].code - ic->code) : ic->ncode;
+  int n = 0, all = 0;
+  while (at < end) {
+    int op;
+    int len = cis__interp_next(ic->code, end, at, &op);
+    assert_true(len > 0);
+    if (strncmp(cis__interp_op_name(op), prefix, strlen(prefix)) == 0) n++;
+    all++;
+    at += (size_t)len;
+  }
+  if (total) *total = all;
+  return n;
+}
+
+/* sum_below's loop: the compare and br_if are one instruction, the two
+ * updates write their locals directly, the back edge charges fuel. */
+static void translator_fuses_loop_control(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  int total = 0;
+  assert_int_equal(count_ops(x.inst, "sum_below", "bi32_ge_s", &total), 1);
+  assert_int_equal(count_ops(x.inst, "sum_below", "i32_ge_s", NULL), 0);
+  assert_int_equal(count_ops(x.inst, "sum_below", "mov", NULL), 1); /* the result */
+  assert_int_equal(count_ops(x.inst, "sum_below", "br_back", NULL), 1);
+  assert_true(total <= 6);
+  done(&x);
+}
+
+/* A value consumed by the very next instruction is read from the
+ * accumulator: the doubled counter feeds the (mirrored) compare. */
+static void translator_uses_accumulator(void **state) {
+  (void)state;
+  fx x = open_fx("multi", NULL, 0);
+  assert_int_equal(count_ops(x.inst, "acc_mirror", "bi32_lt_u_back_as", NULL), 1);
+  assert_int_equal(count_ops(x.inst, "f64_chain", "f64_sub_sa", NULL), 1);
+  assert_int_equal(count_ops(x.inst, "f64_chain", "f64_div_as", NULL), 0); /* not adjacent */
+  done(&x);
+}
+
+/* base + constant feeding a load or store becomes its address operand. */
+static void translator_folds_address_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  assert_int_equal(count_ops(x.inst, "load_wrapped", "ld32_u_add", NULL), 1);
+  assert_int_equal(count_ops(x.inst, "load_wrapped", "i32_add", NULL), 0);
+  assert_int_equal(count_ops(x.inst, "store_wrapped", "st32_add", NULL), 1);
+  assert_int_equal(count_ops(x.inst, "store_wrapped", "i32_", NULL), 0);
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -659,6 +781,13 @@ int main(void) {
       cmocka_unit_test(call_indirect_checks),
       cmocka_unit_test(host_calls_and_reentry),
       cmocka_unit_test(calls_across_instances),
+      cmocka_unit_test(deferred_add_against_writes),
+      cmocka_unit_test(folded_address_wraps_at_32_bits),
+      cmocka_unit_test(loop_constants_per_frame),
+      cmocka_unit_test(translator_fuses_loop_control),
+      cmocka_unit_test(translator_folds_address_add),
+      cmocka_unit_test(accumulators_respect_labels),
+      cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);

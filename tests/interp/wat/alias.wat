@@ -111,4 +111,24 @@
     local.set $a
     local.set $b
     (f64.sub (local.get $a) (local.get $b)))
+;; Deferred base + constant (kept as one operand until used) against
+  ;; writes of its base.
+  (func (export "add_then_set") (param $x i32) (result i32)
+    (i32.add (local.get $x) (i32.const 8))
+    (local.set $x (i32.const 100))
+    local.get $x
+    i32.sub)
+  ;; The base is a computed value in a stack slot, with pushes above it.
+  (func (export "slot_base") (param $x i32) (result i32)
+    (i32.add (i32.mul (local.get $x) (i32.const 2)) (i32.const 8))
+    (i32.mul (local.get $x) (i32.const 3))
+    i32.add)
+  ;; Constant first, then the base is rewritten by a tee: (8 + old) + 1.
+  (func (export "const_plus") (param $x i32) (result i32)
+    (i32.add (i32.const 8) (local.get $x))
+    (local.tee $x (i32.const 1))
+    i32.add)
+  ;; A chain of constants on one base: x + 5 - 3 + 10.
+  (func (export "add_chain") (param $x i32) (result i32)
+    (i32.add (i32.sub (i32.add (local.get $x) (i32.const 5)) (i32.const 3)) (i32.const 10)))
 )

@@ -26,4 +26,28 @@
   (func (export "store16") (param i32 i32) (i32.store16 (local.get 0) (local.get 1)))
   (func (export "store32_64") (param i32 i64) (i64.store32 (local.get 0) (local.get 1)))
   (func (export "load64") (param i32) (result i64) (i64.load (local.get 0)))
+;; Address arithmetic wraps at 32 bits before the offset is added: with
+  ;; p = 4, (p - 8) is 0xfffffffc and offset 8 takes it past 4 GiB.
+  (func (export "load_wrapped") (param $p i32) (result i32)
+    (i32.load offset=8 (i32.add (local.get $p) (i32.const -8))))
+  (func (export "store_wrapped") (param $p i32) (param $v i32)
+    (i32.store offset=8 (i32.sub (local.get $p) (i32.const 8)) (local.get $v)))
+  ;; The store's address is taken before the value rewrites its base.
+  (func (export "store_base_rewritten") (param $p i32) (result i32)
+    (i32.store (i32.add (local.get $p) (i32.const 4))
+               (i32.add (local.tee $p (i32.const 500)) (i32.const 7)))
+    (i32.load (i32.const 104)))
+  ;; Base in a stack slot, used by a load and a store.
+  (func (export "slot_based") (param $i i32) (result i32)
+    (i32.store16 offset=2 (i32.add (i32.mul (local.get $i) (i32.const 4)) (i32.const 200))
+                 (i32.const 0x1234))
+    (i32.load16_u offset=2 (i32.add (i32.mul (local.get $i) (i32.const 4)) (i32.const 200))))
+;; An f64 computed and stored, then loaded and used at once.
+  (func (export "f64_store_load") (param f64 f64) (result f64)
+    (f64.store (i32.const 64) (f64.add (local.get 0) (local.get 1)))
+    (f64.mul (f64.load (i32.const 64)) (f64.const 2)))
+  ;; An integer computed and stored through a computed address.
+  (func (export "i32_store_load") (param $i i32) (param $v i32) (result i32)
+    (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.xor (local.get $v) (i32.const 0xff)))
+    (i32.add (i32.load (i32.shl (local.get $i) (i32.const 2))) (i32.const 1)))
 )

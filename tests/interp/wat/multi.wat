@@ -151,4 +151,52 @@
     (select (local.get 0) (local.get 1) (local.get 2)))
   (func (export "select_t") (param i64 i64 i32) (result i64)
     (select (result i64) (local.get 0) (local.get 1) (local.get 2)))
+;; Constants read inside loops come from slots filled on entry; the
+  ;; recursion checks that every frame gets its own, bit-exact.
+  (func $loop_consts (export "loop_consts") (param $n i32) (result f64)
+    (local $i i32) (local $s f64)
+    (loop $l
+      (local.set $s (f64.add (local.get $s) (f64.const 0.5)))
+      (local.set $s (f64.sub (local.get $s)
+        (f64.reinterpret_i64 (i64.and (i64.const 0x3fc0000000000000) (i64.const -1)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (if (result f64) (i32.gt_u (local.get $n) (i32.const 1))
+      (then (f64.add (local.get $s) (call $loop_consts (i32.sub (local.get $n) (i32.const 1)))))
+      (else (local.get $s))))
+  (func (export "loop_nan") (param $n i32) (result i32)
+    (local $i i32) (local $r i32)
+    (loop $l
+      (local.set $r (i32.reinterpret_f32 (f32.abs (f32.const -nan:0x200001))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    local.get $r)
+;; The accumulators (a value kept in a register for the next instruction)
+  ;; must not be trusted at a label: a loop header is also reached from the
+  ;; back edge, the end of an if from both arms.
+  (func (export "acc_loop_header") (param i32) (result i32)
+    (local $x i32)
+    (local.set $x (i32.mul (local.get 0) (i32.const 3)))
+    (loop $l
+      (local.set $x (i32.add (local.get $x) (i32.const 1)))
+      (drop (i32.mul (local.get $x) (i32.const 100)))
+      (br_if $l (i32.lt_s (local.get $x) (i32.const 20))))
+    (local.get $x))
+  (func (export "acc_if_merge") (param i32) (result i32)
+    (local $x i32)
+    (local.set $x (i32.const 10))
+    (if (local.get 0) (then (local.set $x (i32.mul (local.get $x) (i32.const 7)))))
+    (i32.add (local.get $x) (i32.const 1)))
+  ;; The compare's second operand is the value just computed: n > 2i runs
+  ;; as 2i < n with 2i from the accumulator.
+  (func (export "acc_mirror") (param $n i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.gt_u (local.get $n) (i32.mul (local.get $i) (i32.const 2)))))
+    local.get $i)
+  ;; f64 values passed along in the f64 accumulator, either operand.
+  (func (export "f64_chain") (param f64 f64 f64) (result f64)
+    (f64.div (f64.sub (local.get 0) (f64.mul (local.get 1) (local.get 2)))
+             (f64.add (local.get 1) (f64.const 1))))
 )

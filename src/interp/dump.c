@@ -1,0 +1,93 @@
+/*
+ * This file implements a disassembler for the interpreter's internal code:
+ * one line per instruction with its operands decoded by the layouts in
+ * ops.def. It serves debugging and the tests that pin down what the
+ * translator emits for a given body; the executor never uses it.
+ */
+#include <inttypes.h>
+
+#include "interp/interp.h"
+
+static const char *const op_names[] = {
+#define OP(name, fmt) #name,
+#include "interp/ops.def"
+#undef OP
+};
+
+static const char *const op_fmts[] = {
+#define OP(name, fmt) fmt,
+#include "interp/ops.def"
+#undef OP
+};
+
+/* Maps the handler word at code[at] back to its op number; -1 when none. */
+static int op_of(const uint32_t *code, size_t at) {
+  const void *const *h = cis__interp_handlers();
+  uint64_t w = (uint64_t)code[at] | ((uint64_t)code[at + 1] << 32);
+  for (int i = 0; i < CIS__IOP_COUNT; i++)
+    if ((uint64_t)(uintptr_t)h[i] == w) return i;
+  return -1;
+}
+
+const char *cis__interp_op_name(int op) {
+  return op >= 0 && op < CIS__IOP_COUNT ? op_names[op] : "?";
+}
+
+int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op) {
+  if (at + CIS__IHEAD > ncode) return -1;
+  int o = op_of(code, at);
+  *op = o;
+  if (o < 0) return -1;
+  size_t n = CIS__IHEAD;
+  for (const char *f = op_fmts[o]; *f; f++) {
+    if (*f == 'I') n += 2;
+    else if (*f == 'T') n += at + n < ncode ? 2 + (size_t)code[at + n] : 1;
+    else n++;
+  }
+  return at + n <= ncode ? (int)n : -1;
+}
+
+void cis__interp_dump(const cis__icode *ic, uint32_t i, FILE *out) {
+  const cis__ifunc *f = &ic->funcs[i];
+  size_t start = (size_t)(f->code - ic->code);
+  size_t end = i + 1 < ic->nfuncs ? (size_t)(ic->funcs[i + 1].code - ic->code) : ic->ncode;
+  fprintf(out, "function %u: %u params, %u init slots, %u slots, cost %u\n", f->index,
+          f->nparams, f->ninit, f->nslots, f->cost);
+  for (size_t at = start; at < end;) {
+    int op;
+    int n = cis__interp_next(ic->code, end, at, &op);
+    if (n < 0) {
+      fprintf(out, "%6zu  ??? %08" PRIx32 "\n", at - start, ic->code[at]);
+      return;
+    }
+    fprintf(out, "%6zu  %s", at - start, op_names[op]);
+    const uint32_t *u = ic->code + at + CIS__IHEAD;
+    for (const char *fm = op_fmts[op]; *fm; fm++) {
+      switch (*fm) {
+      case 'I':
+        fprintf(out, " #0x%" PRIx64, (uint64_t)u[0] | ((uint64_t)u[1] << 32));
+        u += 2;
+        break;
+      case 'o':
+        fprintf(out, " ->%zu", (size_t)(u - ic->code) + (size_t)(int32_t)u[0] - start);
+        u++;
+        break;
+      case 'T': {
+        uint32_t cnt = u[0];
+        fprintf(out, " [%u]", cnt);
+        for (uint32_t k = 0; k <= cnt; k++)
+          fprintf(out, " ->%zu", (size_t)(u + 1 + k - ic->code) + (size_t)(int32_t)u[1 + k] - start);
+        u += 2 + cnt;
+        break;
+      }
+      case 'd': fprintf(out, " s%u <-", *u++); break;
+      case 's': case 'a': fprintf(out, " s%u", *u++); break;
+      case 'i': fprintf(out, " #%d", (int32_t)*u++); break;
+      case 'c': fprintf(out, " cost=%u", *u++); break;
+      default: fprintf(out, " %c%u", *fm, *u++); break;
+      }
+    }
+    fputc('\n', out);
+    at += (size_t)n;
+  }
+}
