@@ -28,6 +28,12 @@
  *   CIS_VFS_FOLLOW. Paths longer than CIS_VFS_PATH_MAX bytes, components
  *   longer than CIS_VFS_NAME_MAX bytes and paths holding a NUL byte are
  *   refused (ENAMETOOLONG, EINVAL) before any backend call.
+ *   "." and "" name the base itself. A path that ends with '/' must name a
+ *   directory (ENOTDIR otherwise); for lookups (openat, statat,
+ *   set_timesat) such a final symlink is followed, for changes (mkdir,
+ *   rmdir, unlink, rename, symlink, link) it is not, so rmdirat("link/")
+ *   is ENOTDIR as on Linux. An intermediate component that is not a
+ *   directory gives ENOTDIR.
  *
  * Errors
  *   Path and file operations return 0 or a positive error number: the
@@ -36,7 +42,8 @@
  *   EINVAL, EBADF, EPERM, ...) plus the two below, which have no POSIX
  *   twin. WASI hands them to the guest as its errno; cis_vfs_result() turns
  *   them into a cis_result for hosts. The detail of the last failure is
- *   cis_vfs_errmsg(fs).
+ *   cis_vfs_errmsg(fs). A NULL file, or one detached by cis_vfs_unmount,
+ *   gives EBADF; NULL output pointers give EINVAL.
  *
  * Threads: a mount and its files are used by one thread at a time (the
  *   thread running the instance they are preopened in). Different mounts
@@ -88,7 +95,12 @@ typedef struct cis_vfs_stat {
  * 0 starts a listing, `next` continues after this entry. A cookie stays
  * valid while the directory is open, even after entries are added or
  * removed (an entry added meanwhile may or may not be listed; none is
- * listed twice). */
+ * listed twice).
+ *
+ * cis_vfs_readdir's cookies: 0 lists ".", 1 lists "..", and c >= 2 is the
+ * backend's cookie c - 2 (the backend's `next` plus 2). A backend's cookies
+ * therefore start at 0 like every listing, and its `next` values must be
+ * at most UINT64_MAX - 2 (the wrappers fail with EIO otherwise). */
 typedef struct cis_vfs_dirent {
   uint64_t next;                      /* cookie of the entry after this one */
   uint64_t ino;                       /* as in cis_vfs_stat */
@@ -103,8 +115,8 @@ enum {
   CIS_VFS_WRITE = 1u << 1,     /* open for writing */
   CIS_VFS_CREAT = 1u << 2,     /* create a regular file when missing */
   CIS_VFS_EXCL = 1u << 3,      /* with CREAT: EEXIST when it exists */
-  CIS_VFS_TRUNC = 1u << 4,     /* truncate to 0 (needs WRITE) */
-  CIS_VFS_DIRECTORY = 1u << 5, /* ENOTDIR unless it is a directory */
+  CIS_VFS_TRUNC = 1u << 4,     /* truncate to 0 (needs WRITE: EINVAL without) */
+  CIS_VFS_DIRECTORY = 1u << 5, /* ENOTDIR unless it is a directory (EINVAL with CREAT) */
   CIS_VFS_FOLLOW = 1u << 6,    /* path calls: follow a symlink in the last
                                   component (backends never see it) */
 };
@@ -172,7 +184,12 @@ struct cis_vfs_methods {
   /* Stat of dir/name itself (a symlink is not followed). */
   int (*lookup)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st);
   /* Opens dir/name: CIS_VFS_READ/WRITE/CREAT/EXCL/TRUNC/DIRECTORY. A
-   * directory opens only without WRITE/CREAT/TRUNC (EISDIR). */
+   * directory opens only without WRITE/CREAT/TRUNC (EISDIR). Flags may hold
+   * neither READ nor WRITE: the wrappers open each directory of a path
+   * with just DIRECTORY to walk through it, and a node with 0 to set its
+   * times; such a node needs stat, set_times and use as `dir` to work.
+   * dir/name a symlink: ELOOP (with DIRECTORY, ENOTDIR is accepted too);
+   * with CREAT|EXCL: EEXIST. */
   int (*open)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
               cis_vfs_node **out);
   int (*mkdir)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name);
@@ -214,7 +231,8 @@ struct cis_vfs_methods {
   /* Makes written data durable. */
   int (*sync)(cis_vfs_backend *b, cis_vfs_node *n);
   /* The first entry at or after `cookie` (0 = the first), "." and ".."
-   * excluded (the wrappers add them). ENOENT at the end. */
+   * excluded (the wrappers add them). ENOENT at the end. ent->next must be
+   * at most UINT64_MAX - 2 (see cis_vfs_dirent). */
   int (*readdir)(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie, cis_vfs_dirent *ent);
 };
 
@@ -223,12 +241,23 @@ struct cis_vfs_methods {
 /* A host directory, confined: every component is opened relative to its
  * parent's descriptor with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
  * RESOLVE_NO_MAGICLINKS) where the kernel has it, and openat(O_NOFOLLOW)
- * where it does not. No host path or descriptor leaves the backend.
+ * where it does not (CIS_VFS_HOST_NO_OPENAT2=1 in the environment when the
+ * backend is created forces the latter, for tests). No host path or
+ * descriptor leaves the backend. Errors of its methods are the host's
+ * errno values. Special files (FIFOs, devices, sockets) list and stat as
+ * CIS_VFS_UNKNOWN and cannot be opened (EACCES). A node opened without
+ * READ/WRITE that the host will not let us read is an O_PATH descriptor:
+ * it can be walked through and stat'ed, not read, listed or touched.
+ * A hard link placed in the directory before mounting to a file outside
+ * IS that file: whoever prepares the directory must not make one (the
+ * guest cannot, as it cannot name anything outside).
  * Errors: CIS_EINVAL, CIS_ENOTFOUND (no such directory), CIS_EVFS,
  * CIS_ENOMEM; the detail is cis_vfs_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_host_new(const char *host_dir, cis_vfs_backend **out);
 
-/* Scratch space in memory, gone when the mount is freed. */
+/* Scratch space in memory, gone when the mount is freed. Files up to
+ * 64 GiB (EFBIG above), and at most 2 GiB allocated for all files
+ * together (ENOSPC above); set max_bytes to bound it further. */
 CIS_EXTERN cis_result cis_vfs_mem_new(cis_vfs_backend **out);
 
 /* The layered database filesystem ("Tarbox"). Files, directories and
@@ -239,11 +268,20 @@ CIS_EXTERN cis_result cis_vfs_mem_new(cis_vfs_backend **out);
  * Layers: the base layer (id 1) is read-only. Writes go to the top layer,
  * copying on write whatever they change from the layers below.
  * cis_vfs_db_snapshot freezes the top layer and opens a new one above it;
- * cis_vfs_db_rollback drops every layer above a frozen one. */
+ * cis_vfs_db_rollback drops every layer above a frozen one.
+ *
+ * Each method that changes something is one database transaction: it
+ * lands whole or not at all. An unreachable database, a lost connection,
+ * an SQLite file that cannot be opened or written (or stays locked), and
+ * any operation that outlasts op_timeout_ms fail with CIS_VFS_EDOWN; the
+ * next call reconnects. A full disk gives ENOSPC, corrupt data EIO. Hard
+ * links are not supported (EPERM): one name per node is a Tarbox design
+ * limitation. */
 typedef struct cis_vfs_db_config {
   const char *spec;       /* "sqlite:PATH", "postgres:CONNSTR", "postgres://..." */
   const char *tenant;     /* 1..255 bytes; required */
-  uint32_t block_size;    /* bytes per data block; 0 = 64 KiB */
+  uint32_t block_size;    /* bytes per data block, 512..16 MiB; 0 = 64 KiB; set when
+                             the tenant is created, later opens keep the tenant's */
   uint64_t op_timeout_ms; /* cap on one database operation; 0 = 30 000 */
 } cis_vfs_db_config;
 
@@ -262,14 +300,29 @@ typedef struct cis_vfs_layer {
 
 /* Layer operations on a mount whose backend is the database (else
  * CIS_EUNSUPPORTED). No file of the mount may be open during a rollback
- * (CIS_ESTATE). */
+ * (CIS_ESTATE). A database down: CIS_EVFSDOWN. */
+/* name: at most 63 bytes (CIS_EINVAL), NULL = "". *layer_id (may be NULL)
+ * receives the id of the layer just frozen: the one to roll back to. */
 CIS_EXTERN cis_result cis_vfs_db_snapshot(cis_vfs *fs, const char *name, uint64_t *layer_id);
 /* *out is malloc'd (free with free()), bottom layer first. */
 CIS_EXTERN cis_result cis_vfs_db_layers(cis_vfs *fs, cis_vfs_layer **out, size_t *n);
+/* Deletes every layer above the frozen layer layer_id and opens a new
+ * writable top above it (ids are never reused); refreshes the mount's
+ * usage. CIS_ENOTFOUND: no such layer; CIS_EINVAL: it is the writable top. */
 CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id);
 
 /* =============================================================== mounts */
 
+/* Quotas: the mount reads the backend's usage once, then counts every
+ * change itself. A write, truncate or create that would pass a quota fails
+ * with EDQUOT before the backend is called, so nothing changes. Counted:
+ * the bytes of regular files (each inode once, not per link; not symlinks
+ * or directories) and nodes of every kind (files, directories, symlinks;
+ * the root excluded). A hard link counts nothing: it is no new node and no
+ * new bytes, and only the removal of an inode's last link frees it. A
+ * regular file unlinked (or renamed over) while open keeps its node and
+ * bytes, and may grow, until the last file open on it closes. Writes that
+ * do not grow anything are never refused, even above a lowered quota. */
 typedef struct cis_vfs_options {
   bool read_only;     /* every change fails with EROFS */
   uint64_t max_bytes; /* bytes in regular files; 0 = no limit */
@@ -277,11 +330,16 @@ typedef struct cis_vfs_options {
 } cis_vfs_options;
 
 /* Mounts a backend, which the mount then owns (also on failure). Reads the
- * backend's usage for the quotas. Errors: CIS_EINVAL, CIS_ENOMEM, or the
- * backend's error as a cis_result. */
+ * backend's usage for the quotas. Errors: CIS_EINVAL (NULL arguments, a
+ * method table with version < 1 or a method missing), CIS_ENOMEM, or the
+ * backend's usage error as a cis_result; the detail is
+ * cis_vfs_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts,
                                     cis_vfs **out);
-/* Frees the mount and its backend. Every file must be closed. */
+/* Frees the mount and its backend. Files still open are detached, not
+ * freed: their backend nodes close now, every later call on them fails
+ * with EBADF (cis_vfs_file_mount gives NULL), and cis_vfs_close still
+ * frees them. */
 CIS_EXTERN void cis_vfs_unmount(cis_vfs *fs);
 
 /* Detail of the last failure on fs (NULL: of the last backend
@@ -300,37 +358,52 @@ CIS_EXTERN void cis_vfs_usage(const cis_vfs *fs, uint64_t *bytes, uint64_t *node
 
 /* Opens the mount's root directory. */
 CIS_EXTERN int cis_vfs_open_root(cis_vfs *fs, cis_vfs_file **out);
-/* Opens base/path with CIS_VFS_* flags. "." and "" name the base itself. */
+/* Opens base/path with CIS_VFS_* flags. "." and "" name the base itself
+ * (a new file of the same node; EISDIR with WRITE/CREAT/TRUNC, EEXIST with
+ * CREAT|EXCL). A final symlink: ELOOP unless FOLLOW (CREAT|FOLLOW on a
+ * dangling one creates its target). Unknown flags: EINVAL. Files of a
+ * read-only mount cannot be opened with WRITE/CREAT/TRUNC (EROFS). */
 CIS_EXTERN int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t flags,
                               cis_vfs_file **out);
 /* Stat; flags may hold CIS_VFS_FOLLOW. */
 CIS_EXTERN int cis_vfs_statat(cis_vfs_file *base, const char *path, size_t len, uint32_t flags,
                               cis_vfs_stat *st);
+/* "." or the base: EEXIST. */
 CIS_EXTERN int cis_vfs_mkdirat(cis_vfs_file *base, const char *path, size_t len);
+/* A final "." gives EINVAL, ".." ENOTEMPTY, the base itself EBUSY. */
 CIS_EXTERN int cis_vfs_rmdirat(cis_vfs_file *base, const char *path, size_t len);
+/* A directory (also ".", ".." or the base): EISDIR. */
 CIS_EXTERN int cis_vfs_unlinkat(cis_vfs_file *base, const char *path, size_t len);
-/* EXDEV when the two bases are on different mounts. */
+/* EXDEV when the two bases are on different mounts. ".", ".." or a base
+ * on either side: EBUSY. */
 CIS_EXTERN int cis_vfs_renameat(cis_vfs_file *obase, const char *opath, size_t olen,
                                 cis_vfs_file *nbase, const char *npath, size_t nlen);
 /* Creates base/path as a symlink to target (which may point anywhere: it
  * is checked when it is followed, not when it is made). */
 CIS_EXTERN int cis_vfs_symlinkat(const char *target, size_t tlen, cis_vfs_file *base,
                                  const char *path, size_t len);
+/* The target in buf (not NUL-terminated), its length in *outlen. ERANGE
+ * when cap is too small (*outlen says how much is needed); EINVAL when
+ * the path is not a symlink. */
 CIS_EXTERN int cis_vfs_readlinkat(cis_vfs_file *base, const char *path, size_t len, char *buf,
                                   size_t cap, size_t *outlen);
 /* flags may hold CIS_VFS_FOLLOW (for the source). EXDEV across mounts. */
 CIS_EXTERN int cis_vfs_linkat(cis_vfs_file *obase, const char *opath, size_t olen,
                               uint32_t flags, cis_vfs_file *nbase, const char *npath,
                               size_t nlen);
-/* flags: CIS_VFS_FOLLOW plus the CIS_VFS_ATIM.. set_times flags. */
+/* flags: CIS_VFS_FOLLOW plus the CIS_VFS_ATIM.. set_times flags (a time
+ * both given and _NOW: EINVAL). The times of a symlink itself (no FOLLOW)
+ * cannot be set: ENOTSUP. */
 CIS_EXTERN int cis_vfs_set_timesat(cis_vfs_file *base, const char *path, size_t len,
                                    uint32_t flags, uint64_t atim, uint64_t mtim);
 
 /* ---- open files ---- */
 
+/* A file not opened with READ: EBADF; a directory: EISDIR. */
 CIS_EXTERN int cis_vfs_pread(cis_vfs_file *f, void *buf, size_t len, uint64_t off, size_t *got);
 /* off CIS_VFS_APPEND appends. All or nothing: a write that would pass a
- * quota fails with EDQUOT and changes nothing. */
+ * quota fails with EDQUOT and changes nothing. Not opened with WRITE:
+ * EBADF; past offset INT64_MAX: EFBIG. */
 CIS_EXTERN int cis_vfs_pwrite(cis_vfs_file *f, const void *buf, size_t len, uint64_t off,
                               size_t *put);
 CIS_EXTERN int cis_vfs_fstat(cis_vfs_file *f, cis_vfs_stat *st);
@@ -338,7 +411,8 @@ CIS_EXTERN int cis_vfs_ftruncate(cis_vfs_file *f, uint64_t size);
 CIS_EXTERN int cis_vfs_fset_times(cis_vfs_file *f, uint32_t flags, uint64_t atim, uint64_t mtim);
 CIS_EXTERN int cis_vfs_fsync(cis_vfs_file *f);
 /* The entry at cookie, "." (cookie 0) and ".." (cookie 1) first; ENOENT at
- * the end. */
+ * the end. The parent of an open directory is not known, so ".." carries
+ * the directory's own ino. */
 CIS_EXTERN int cis_vfs_readdir(cis_vfs_file *dir, uint64_t cookie, cis_vfs_dirent *ent);
 /* The mount a file belongs to. */
 CIS_EXTERN cis_vfs *cis_vfs_file_mount(const cis_vfs_file *f);
@@ -347,10 +421,11 @@ CIS_EXTERN void cis_vfs_close(cis_vfs_file *f);
 /* ---- testing ---- */
 
 /* Fault injection: after `skip` more backend calls succeed, the next
- * `count` fail with `err` (an error number, e.g. EIO or CIS_VFS_EDOWN)
- * without reaching the backend. count 0 turns it off. */
+ * `count` fail with `err` (an error number, e.g. EIO or CIS_VFS_EDOWN; 0
+ * means EIO) without reaching the backend. count 0 turns it off. close
+ * cannot fail, so it is never a faulty call (nor counted in skip). */
 CIS_EXTERN void cis_vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err);
-/* Backend calls made so far. */
+/* Backend calls made so far (close included). */
 CIS_EXTERN uint64_t cis_vfs_backend_calls(const cis_vfs *fs);
 
 #ifdef __cplusplus

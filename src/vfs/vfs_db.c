@@ -1,0 +1,1396 @@
+/*
+ * This file implements the layered database filesystem ("Tarbox"), the
+ * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
+ * directories and symlinks live in SQLite or PostgreSQL, and its public
+ * layer operations (cis_vfs_db_snapshot, _layers, _rollback). The SQL
+ * dialects behind it are vfs_db_sqlite.c and vfs_db_postgres.c; this file
+ * holds every statement's text and all of the layering logic, once.
+ *
+ * Schema (every table starts with tenant_id, and every statement below
+ * names it as ?1, except the two that find a tenant by name):
+ *   cis_vfs_tenants  (tenant_id, name, block_size, top_layer, next_layer,
+ *                     next_ino, next_eid): one row per tenant; the
+ *                     counters hand out layer ids, inode numbers and
+ *                     directory entry ids, and the row is the tenant's
+ *                     write lock.
+ *   cis_vfs_layers   (tenant_id, layer_id, parent, name, created,
+ *                     writable): the chain, base (1) at the bottom.
+ *   cis_vfs_entries  (tenant_id, parent_ino, name, layer_id, eid, ino,
+ *                     type): directory entries; type 0 is a whiteout.
+ *   cis_vfs_inodes   (tenant_id, ino, layer_id, type, nlink, size, atim,
+ *                     mtim, ctim, parent, target): node metadata;
+ *                     `parent` is a directory's parent, `target` a
+ *                     symlink's target; nlink 0 marks a removed node.
+ *   cis_vfs_blocks   (tenant_id, ino, blk, layer_id, data): file data in
+ *                     block_size blocks. data may be shorter than a block
+ *                     (the rest reads as zeros) or NULL (a block
+ *                     whiteout: all zeros, hiding lower layers' block).
+ *
+ * Layers form one chain: a tenant's layers are exactly the layers a
+ * rollback has not deleted, each the parent of the next, and only the top
+ * one is writable. So "resolve through the chain" is simply "the row with
+ * the highest layer_id": the top wins, a whiteout entry hides a name of a
+ * lower layer, a block whiteout hides a lower layer's block. Writes go to
+ * the top layer only: a node whose metadata changes gets its row copied
+ * up first, and a write copies up only the blocks it touches (a partial
+ * block is read from whichever layer holds it, merged, and written to the
+ * top). Lower layers' rows are never changed, only deleted by a rollback.
+ *
+ * Files are never read whole: read and write touch only the blocks they
+ * cover, one block (or one batch of at most 1 MiB of blocks) at a time.
+ * Invariant that keeps this cheap: bytes past a file's size read as
+ * zeros in every visible block, because a shrinking truncate trims the
+ * block at the new end and whites out every block past it.
+ *
+ * Transactions: every method that changes something runs in one database
+ * transaction that starts by locking the tenant's row (SQLite: the
+ * database's write lock), so it lands whole or not at all, and writers of
+ * one tenant take turns while different tenants' writers do not wait for
+ * each other (PostgreSQL). Reads of several statements run in a read
+ * transaction, so they see one state.
+ *
+ * Directory listings are ordered by entry id (eid), which a tenant hands
+ * out in increasing order whenever a name is made or moved. A cookie is
+ * the eid to resume at: a removed entry is skipped, a new one comes after
+ * every older one, and no entry has two eids, so a listing resumed from
+ * any cookie lists each remaining entry once.
+ *
+ * Removing an open file: the name goes at once, but the node's data stays
+ * until the last handle of this backend closes (POSIX semantics within a
+ * mount). Handles in other processes on the same tenant are not tracked:
+ * after the name is removed they read whatever the lower layers hold.
+ *
+ * Hard links are not supported (a Tarbox design limitation: one entry per
+ * node, so a node's parent is known and a rollback cannot orphan a link):
+ * link() fails with EPERM.
+ *
+ * Directory times are not updated when entries come and go (only by
+ * set_times); file times follow writes and truncates. atim is not changed
+ * by reads.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/internal.h"
+#include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_internal.h"
+
+#define DEFAULT_BLOCK 65536u
+#define MIN_BLOCK 512u
+#define MAX_BLOCK (16u * 1024 * 1024)
+#define DEFAULT_TIMEOUT_MS 30000u
+#define RANGE_BYTES (1u << 20) /* most block bytes one read statement fetches */
+#define ROOT_INO 1
+#define BASE_LAYER 1
+#define T_WHITEOUT 0 /* entries.type of a whiteout */
+
+/* ============================================================ statements */
+
+enum {
+  Q_TENANT_GET,
+  Q_TENANT_ADD,
+  Q_LAYER_ADD,
+  Q_LOCK,
+  Q_COUNTERS,
+  Q_SET_TOP,
+  Q_ENT_GET,
+  Q_ENT_LOWER,
+  Q_ENT_PUT,
+  Q_ENT_DEL,
+  Q_ENT_LIST,
+  Q_LOOKUP,
+  Q_INO_GET,
+  Q_INO_NEW,
+  Q_INO_COPY,
+  Q_INO_SET,
+  Q_INO_TARGET,
+  Q_BLK_GET,
+  Q_BLK_RANGE,
+  Q_BLK_PUT,
+  Q_BLK_CUT,
+  Q_BLK_WHITEOUT,
+  Q_BLK_DROP,
+  Q_USAGE,
+  Q_LAYERS,
+  Q_LAYER_GET,
+  Q_LAYER_FREEZE,
+  Q_DROP_ENTRIES,
+  Q_DROP_INODES,
+  Q_DROP_BLOCKS,
+  Q_DROP_LAYERS,
+  Q_COUNT
+};
+
+_Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches are too small");
+
+/* The rows of entries that are visible: no row of a higher layer for the
+ * same name. */
+#define VISIBLE(e)                                                                 \
+  "NOT EXISTS (SELECT 1 FROM cis_vfs_entries h WHERE h.tenant_id=?1 AND "          \
+  "h.parent_ino=" e ".parent_ino AND h.name=" e ".name AND h.layer_id>" e ".layer_id)"
+
+static const cis__vdb_sql sql[Q_COUNT] = {
+    [Q_TENANT_GET] = {"SELECT tenant_id, block_size FROM cis_vfs_tenants WHERE name=?1", NULL},
+    [Q_TENANT_ADD] = {"INSERT INTO cis_vfs_tenants(name, block_size, top_layer, next_layer, "
+                      "next_ino, next_eid) VALUES(?1, ?2, 2, 3, 2, 1) "
+                      "ON CONFLICT(name) DO NOTHING RETURNING tenant_id",
+                      NULL},
+    [Q_LAYER_ADD] = {"INSERT INTO cis_vfs_layers(tenant_id, layer_id, parent, name, created, "
+                     "writable) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                     NULL},
+    [Q_LOCK] = {"SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
+                "WHERE tenant_id=?1",
+                "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
+                "WHERE tenant_id=?1 FOR UPDATE"},
+    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1",
+                    NULL},
+    [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
+                   NULL},
+    [Q_ENT_GET] = {"SELECT ino, type, layer_id FROM cis_vfs_entries WHERE tenant_id=?1 AND "
+                   "parent_ino=?2 AND name=?3 ORDER BY layer_id DESC LIMIT 1",
+                   NULL},
+    [Q_ENT_LOWER] = {"SELECT 1 FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
+                     "name=?3 AND layer_id<?4 LIMIT 1",
+                     NULL},
+    [Q_ENT_PUT] = {"INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "
+                   "type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                   "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
+                   "eid=excluded.eid, ino=excluded.ino, type=excluded.type",
+                   NULL},
+    [Q_ENT_DEL] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
+                   "name=?3 AND layer_id=?4",
+                   NULL},
+    [Q_ENT_LIST] = {"SELECT e.eid, e.name, e.ino, e.type FROM cis_vfs_entries e "
+                    "WHERE e.tenant_id=?1 AND e.parent_ino=?2 AND e.eid>=?3 AND e.type<>0 "
+                    "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1",
+                    NULL},
+    [Q_LOOKUP] = {"SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim "
+                  "FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=("
+                  "SELECT e.ino FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND "
+                  "e.parent_ino=?2 AND e.name=?3 ORDER BY e.layer_id DESC LIMIT 1) "
+                  "ORDER BY i.layer_id DESC LIMIT 1",
+                  NULL},
+    [Q_INO_GET] = {"SELECT type, nlink, size, atim, mtim, ctim, parent, layer_id "
+                   "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
+                   "ORDER BY layer_id DESC LIMIT 1",
+                   NULL},
+    [Q_INO_NEW] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                   "atim, mtim, ctim, parent, target) "
+                   "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?6, ?7, ?8)",
+                   NULL},
+    [Q_INO_COPY] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                    "atim, mtim, ctim, parent, target) "
+                    "SELECT tenant_id, ino, ?3, type, nlink, size, atim, mtim, ctim, parent, "
+                    "target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 AND layer_id=?4",
+                    NULL},
+    [Q_INO_SET] = {"UPDATE cis_vfs_inodes SET nlink=?4, size=?5, atim=?6, mtim=?7, ctim=?8, "
+                   "parent=?9 WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
+                   NULL},
+    [Q_INO_TARGET] = {"SELECT target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
+                      "ORDER BY layer_id DESC LIMIT 1",
+                      NULL},
+    [Q_BLK_GET] = {"SELECT data FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND blk=?3 "
+                   "ORDER BY layer_id DESC LIMIT 1",
+                   NULL},
+    [Q_BLK_RANGE] = {"SELECT b.blk, b.data FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
+                     "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
+                     "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
+                     "m.ino=?2 AND m.blk=b.blk) ORDER BY b.blk",
+                     NULL},
+    [Q_BLK_PUT] = {"INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tenant_id, ino, blk, layer_id) "
+                   "DO UPDATE SET data=excluded.data",
+                   NULL},
+    [Q_BLK_CUT] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3 "
+                   "AND blk>=?4",
+                   NULL},
+    /* One whiteout per block of a lower layer at or past ?4 (run after
+     * Q_BLK_CUT, so the top holds none of them). */
+    [Q_BLK_WHITEOUT] = {"INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
+                        "SELECT ?1, ?2, b.blk, ?3, NULL FROM cis_vfs_blocks b WHERE "
+                        "b.tenant_id=?1 AND b.ino=?2 AND b.layer_id<?3 AND b.blk>=?4 "
+                        "GROUP BY b.blk",
+                        "INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
+                        "SELECT ?1, ?2, b.blk, ?3, CAST(NULL AS bytea) FROM cis_vfs_blocks b "
+                        "WHERE b.tenant_id=?1 AND b.ino=?2 AND b.layer_id<?3 AND b.blk>=?4 "
+                        "GROUP BY b.blk"},
+    [Q_BLK_DROP] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
+                    NULL},
+    [Q_USAGE] = {"SELECT count(*), CAST(coalesce(sum(CASE WHEN v.type=1 THEN ("
+                 "SELECT i.size FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=v.ino "
+                 "ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 END), 0) AS bigint) "
+                 "FROM cis_vfs_entries v WHERE v.tenant_id=?1 AND v.type<>0 AND " VISIBLE("v"),
+                 NULL},
+    [Q_LAYERS] = {"SELECT layer_id, parent, name, created, writable FROM cis_vfs_layers "
+                  "WHERE tenant_id=?1 ORDER BY layer_id",
+                  NULL},
+    [Q_LAYER_GET] = {"SELECT writable FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id=?2",
+                     NULL},
+    [Q_LAYER_FREEZE] = {"UPDATE cis_vfs_layers SET writable=0, name=?3 WHERE tenant_id=?1 AND "
+                        "layer_id=?2",
+                        NULL},
+    [Q_DROP_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND layer_id>?2", NULL},
+    [Q_DROP_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND layer_id>?2", NULL},
+    [Q_DROP_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id>?2", NULL},
+    [Q_DROP_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id>?2", NULL},
+};
+
+/* ================================================================ types */
+
+typedef struct vdb_node {
+  cis_vfs_node base;     /* must stay first: the wrappers see only this */
+  uint64_t ino;          /* the node */
+  cis_vfs_type type;     /* CIS_VFS_REG or CIS_VFS_DIR */
+  bool orphan;           /* its name was removed while open: its top-layer blocks
+                            go when the last handle closes */
+  struct vdb_node *next; /* the backend's open nodes */
+  struct vdb_node *prev; /* same, backwards */
+} vdb_node;
+
+typedef struct vdb_fs {
+  cis_vfs_backend base;           /* must stay first: the wrappers see only this */
+  const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
+  cis__vdb_conn *c;               /* this backend's own connection */
+  int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
+  uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
+  uint64_t timeout_ms;            /* budget of one method */
+  uint8_t *blk;                   /* one block of scratch for partial-block merges */
+  vdb_node *open;                 /* open nodes, for unlink-while-open */
+  /* The write transaction now open (valid between tx_begin and tx_end). */
+  int64_t top;                    /* the writable top layer */
+  int64_t next_layer;             /* next layer id to hand out */
+  int64_t next_ino;               /* next inode number */
+  int64_t next_eid;               /* next directory entry id */
+  bool counters_dirty;            /* next_ino / next_eid moved: write them back */
+} vdb_fs;
+
+/* A node's visible metadata (its highest-layer row). */
+typedef struct vdb_inode {
+  uint64_t ino;    /* the node */
+  int type;        /* cis_vfs_type */
+  uint64_t nlink;  /* 1, or 0 once removed */
+  uint64_t size;   /* bytes (symlink: target length) */
+  uint64_t atim;   /* ns since the epoch */
+  uint64_t mtim;   /* ns */
+  uint64_t ctim;   /* ns */
+  uint64_t parent; /* a directory's parent directory */
+  int64_t layer;   /* the layer the row is in */
+} vdb_inode;
+
+/* A visible directory entry. */
+typedef struct vdb_ent {
+  uint64_t ino;  /* the node it names */
+  int type;      /* cis_vfs_type */
+  int64_t layer; /* the layer the row is in */
+} vdb_ent;
+
+static const cis_vfs_methods db_methods;
+
+/* ============================================================== helpers */
+
+int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, ...) {
+  int k = snprintf(errmsg, CIS_VFS_ERRMSG_MAX, "%s: ", dialect);
+  if (k < 0 || k >= CIS_VFS_ERRMSG_MAX) return err;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errmsg + k, CIS_VFS_ERRMSG_MAX - (size_t)k, fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+int cis__vdb_ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
+
+uint64_t cis__vdb_deadline(uint64_t timeout_ms) {
+  uint64_t now = cis__now_ns();
+  if (timeout_ms >= (UINT64_MAX - now) / 1000000) return UINT64_MAX;
+  return now + timeout_ms * 1000000;
+}
+
+static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
+  static const char prefix[] = "db: ";
+  memcpy(fs->base.errmsg, prefix, sizeof prefix);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(fs->base.errmsg + sizeof prefix - 1, sizeof fs->base.errmsg - (sizeof prefix - 1),
+            fmt, ap);
+  va_end(ap);
+  return err;
+}
+
+static uint64_t wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static cis__vdb_val I(int64_t v) { return (cis__vdb_val){.kind = CIS__VDB_INT, .i = v}; }
+static cis__vdb_val B(const void *p, size_t n) {
+  return (cis__vdb_val){.kind = CIS__VDB_BLOB, .p = p, .n = n};
+}
+/* A byte string that is never an SQL NULL, even when empty. */
+static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
+
+/* Runs statement id; the caller steps through rows and calls done(). */
+static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  return fs->d->query(fs->c, id, &sql[id], a, n, r);
+}
+
+/* Runs statement id and ignores any rows. */
+static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
+  cis__vdb_rows r;
+  int err = run(fs, id, a, n, &r);
+  fs->d->done(&r);
+  return err;
+}
+
+/* Runs statement id and moves to its first row: *have says whether there
+ * is one. The caller reads it and calls done(), also when !*have. */
+static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
+                 bool *have) {
+  *have = false;
+  int err = run(fs, id, a, n, r);
+  if (!err) err = fs->d->step(r, have);
+  if (err) fs->d->done(r);
+  return err;
+}
+
+#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* ---- transactions ---- */
+
+/* Opens the write transaction of one method: locks the tenant's row and
+ * reads the top layer and the counters. */
+static int tx_begin(vdb_fs *fs) {
+  int err = fs->d->begin(fs->c, true);
+  if (err) return err;
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  bool have;
+  err = first(fs, Q_LOCK, a, NARGS(a), &r, &have);
+  if (err) goto fail;
+  if (!have) {
+    fs->d->done(&r);
+    err = fs_fail(fs, EIO, "tenant %lld vanished from the database", (long long)fs->tenant);
+    goto fail;
+  }
+  fs->top = fs->d->col_int(&r, 0);
+  fs->next_layer = fs->d->col_int(&r, 1);
+  fs->next_ino = fs->d->col_int(&r, 2);
+  fs->next_eid = fs->d->col_int(&r, 3);
+  fs->counters_dirty = false;
+  fs->d->done(&r);
+  return 0;
+fail:
+  fs->d->rollback(fs->c);
+  return err;
+}
+
+/* Ends the write transaction: commits when err is 0 (writing the counters
+ * back first), rolls back otherwise. Returns the final error. */
+static int tx_end(vdb_fs *fs, int err) {
+  if (!err && fs->counters_dirty) {
+    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
+    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+  }
+  if (!err) return fs->d->commit(fs->c);
+  fs->d->rollback(fs->c);
+  return err;
+}
+
+/* ---- entries ---- */
+
+/* The visible entry dir/name. ENOENT when there is none (or a whiteout). */
+static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name)};
+  cis__vdb_rows r;
+  bool have;
+  int err = first(fs, Q_ENT_GET, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    e->ino = (uint64_t)fs->d->col_int(&r, 0);
+    e->type = (int)fs->d->col_int(&r, 1);
+    e->layer = fs->d->col_int(&r, 2);
+  }
+  fs->d->done(&r);
+  return have && e->type != T_WHITEOUT ? 0 : ENOENT;
+}
+
+/* Makes dir/name name ino in the top layer, with a new entry id. */
+static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int type) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
+                      I(fs->next_eid++), I((int64_t)ino), I(type)};
+  fs->counters_dirty = true;
+  return exec(fs, Q_ENT_PUT, a, NARGS(a));
+}
+
+/* Removes the name dir/name from the view of the top layer: a whiteout
+ * when a lower layer has the name, else just the top layer's row. */
+static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
+  cis__vdb_rows r;
+  bool lower;
+  int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
+  if (err) return err;
+  fs->d->done(&r);
+  if (!lower) return exec(fs, Q_ENT_DEL, a, NARGS(a));
+  cis__vdb_val w[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
+                      I(0),          I(0),            I(T_WHITEOUT)};
+  return exec(fs, Q_ENT_PUT, w, NARGS(w));
+}
+
+/* The first visible entry of dir with an id at or after `from`. ENOENT
+ * when there is none. */
+static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir),
+                      I(from > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)from)};
+  cis__vdb_rows r;
+  bool have;
+  int err = first(fs, Q_ENT_LIST, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (!have) {
+    fs->d->done(&r);
+    return ENOENT;
+  }
+  if (ent) {
+    size_t n;
+    const void *p = fs->d->col_blob(&r, 1, &n);
+    if (!p || n > CIS_VFS_NAME_MAX) {
+      fs->d->done(&r);
+      return fs_fail(fs, EIO, "directory %llu holds a malformed name", (unsigned long long)dir);
+    }
+    ent->next = (uint64_t)fs->d->col_int(&r, 0) + 1;
+    ent->ino = (uint64_t)fs->d->col_int(&r, 2);
+    ent->type = (cis_vfs_type)fs->d->col_int(&r, 3);
+    ent->namelen = n;
+    memcpy(ent->name, p, n);
+    ent->name[n] = '\0';
+  }
+  fs->d->done(&r);
+  return 0;
+}
+
+/* ---- inodes ---- */
+
+/* The visible metadata of ino. ENOENT when no layer has it. */
+static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino)};
+  cis__vdb_rows r;
+  bool have;
+  int err = first(fs, Q_INO_GET, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    in->ino = ino;
+    in->type = (int)fs->d->col_int(&r, 0);
+    in->nlink = (uint64_t)fs->d->col_int(&r, 1);
+    in->size = (uint64_t)fs->d->col_int(&r, 2);
+    in->atim = (uint64_t)fs->d->col_int(&r, 3);
+    in->mtim = (uint64_t)fs->d->col_int(&r, 4);
+    in->ctim = (uint64_t)fs->d->col_int(&r, 5);
+    in->parent = (uint64_t)fs->d->col_int(&r, 6);
+    in->layer = fs->d->col_int(&r, 7);
+  }
+  fs->d->done(&r);
+  return have ? 0 : ENOENT;
+}
+
+/* Writes in's metadata to the top layer, copying the row up first when it
+ * lives in a lower layer (the lower row stays as it was). */
+static int ino_put(vdb_fs *fs, vdb_inode *in) {
+  int err;
+  if (in->layer != fs->top) {
+    cis__vdb_val c[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I(in->layer)};
+    err = exec(fs, Q_INO_COPY, c, NARGS(c));
+    if (err) return err;
+    in->layer = fs->top;
+  }
+  cis__vdb_val a[] = {I(fs->tenant),        I((int64_t)in->ino),   I(fs->top),
+                      I((int64_t)in->nlink), I((int64_t)in->size),  I((int64_t)in->atim),
+                      I((int64_t)in->mtim),  I((int64_t)in->ctim),  I((int64_t)in->parent)};
+  return exec(fs, Q_INO_SET, a, NARGS(a));
+}
+
+/* Creates a node in the top layer and returns its new number. */
+static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, uint64_t *ino) {
+  *ino = (uint64_t)fs->next_ino++;
+  fs->counters_dirty = true;
+  size_t tlen = target ? strlen(target) : 0;
+  cis__vdb_val a[] = {I(fs->tenant),   I((int64_t)*ino),       I(fs->top),
+                      I(type),         I((int64_t)tlen),       I((int64_t)wall_ns()),
+                      I((int64_t)parent), target ? B(target, tlen) : B(NULL, 0)};
+  return exec(fs, Q_INO_NEW, a, NARGS(a));
+}
+
+/* ENOENT unless directory ino still exists (it may have been removed while
+ * a handle of it stayed open). */
+static int dir_alive(vdb_fs *fs, uint64_t ino) {
+  vdb_inode in;
+  int err = ino_get(fs, ino, &in);
+  if (err) return err;
+  return in.nlink > 0 && in.type == CIS_VFS_DIR ? 0 : ENOENT;
+}
+
+static bool is_open(vdb_fs *fs, uint64_t ino, const vdb_node *except) {
+  for (vdb_node *n = fs->open; n; n = n->next)
+    if (n != except && n->ino == ino) return true;
+  return false;
+}
+
+/* Removes node ino (its name is going): marks it removed in the top layer
+ * and drops its top-layer blocks, unless a handle of this backend still
+ * has it open (then the last close does). */
+static int node_kill(vdb_fs *fs, uint64_t ino) {
+  vdb_inode in;
+  int err = ino_get(fs, ino, &in);
+  if (err) return err == ENOENT ? fs_fail(fs, EIO, "node %llu has no metadata",
+                                          (unsigned long long)ino)
+                                : err;
+  in.nlink = 0;
+  in.ctim = wall_ns();
+  err = ino_put(fs, &in);
+  if (err || in.type != CIS_VFS_REG) return err;
+  if (is_open(fs, ino, NULL)) {
+    /* Set even if the transaction then fails: close checks nlink again. */
+    for (vdb_node *n = fs->open; n; n = n->next)
+      if (n->ino == ino) n->orphan = true;
+    return 0;
+  }
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(fs->top)};
+  return exec(fs, Q_BLK_DROP, a, NARGS(a));
+}
+
+/* ---- blocks ---- */
+
+/* Loads the visible block blk of ino into fs->blk (zero-filled past the
+ * stored bytes) and sets *len to the stored bytes. */
+static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I((int64_t)blk)};
+  cis__vdb_rows r;
+  bool have;
+  *len = 0;
+  memset(fs->blk, 0, fs->bs);
+  int err = first(fs, Q_BLK_GET, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    size_t n;
+    const void *p = fs->d->col_blob(&r, 0, &n);
+    if (p && n > fs->bs) {
+      fs->d->done(&r);
+      return fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
+                     (unsigned long long)blk, (unsigned long long)ino, n);
+    }
+    if (p) {
+      memcpy(fs->blk, p, n);
+      *len = n;
+    }
+  }
+  fs->d->done(&r);
+  return 0;
+}
+
+/* Writes n bytes as block blk of ino in the top layer. */
+static int blk_store(vdb_fs *fs, uint64_t ino, uint64_t blk, const void *p, size_t n) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I((int64_t)blk), I(fs->top),
+                      B(n ? p : "", n)};
+  return exec(fs, Q_BLK_PUT, a, NARGS(a));
+}
+
+/* Sets the size of ino (open transaction). Shrinking deletes the top
+ * layer's blocks past the end, whites out lower layers' blocks there and
+ * trims the block the new end falls in, so growing later reads zeros. */
+static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
+  if (size > (uint64_t)INT64_MAX) return fs_fail(fs, EFBIG, "size %llu too large",
+                                                 (unsigned long long)size);
+  if (size == in->size) return 0;
+  if (size < in->size) {
+    uint64_t cut = size / fs->bs + (size % fs->bs ? 1 : 0);
+    cis__vdb_val a[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I((int64_t)cut)};
+    int err = exec(fs, Q_BLK_CUT, a, NARGS(a));
+    if (!err) err = exec(fs, Q_BLK_WHITEOUT, a, NARGS(a));
+    if (err) return err;
+    if (size % fs->bs) {
+      size_t len, keep = (size_t)(size % fs->bs);
+      err = blk_load(fs, in->ino, size / fs->bs, &len);
+      if (!err && len > keep) err = blk_store(fs, in->ino, size / fs->bs, fs->blk, keep);
+      if (err) return err;
+    }
+  }
+  in->size = size;
+  in->mtim = in->ctim = wall_ns();
+  return ino_put(fs, in);
+}
+
+/* ============================================================== methods */
+
+static vdb_fs *FS(cis_vfs_backend *b) { return (vdb_fs *)b; }
+static vdb_node *N(cis_vfs_node *n) { return (vdb_node *)n; }
+
+/* Starts a method's time budget. */
+static void arm(vdb_fs *fs) {
+  fs->base.errmsg[0] = '\0';
+  fs->d->arm(fs->c, fs->timeout_ms);
+}
+
+static void fill_stat(const vdb_fs *fs, const vdb_inode *in, cis_vfs_stat *st) {
+  memset(st, 0, sizeof *st);
+  st->dev = (uint64_t)fs->tenant;
+  st->ino = in->ino;
+  st->type = (cis_vfs_type)in->type;
+  st->nlink = in->nlink;
+  st->size = in->type == CIS_VFS_DIR ? 0 : in->size;
+  st->atim = in->atim;
+  st->mtim = in->mtim;
+  st->ctim = in->ctim;
+}
+
+static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **out) {
+  vdb_node *n = calloc(1, sizeof *n);
+  if (!n) return fs_fail(fs, ENOMEM, "out of memory");
+  n->base.fs = &fs->base;
+  n->ino = ino;
+  n->type = type;
+  n->next = fs->open;
+  if (fs->open) fs->open->prev = n;
+  fs->open = n;
+  *out = &n->base;
+  return 0;
+}
+
+static void db_destroy(cis_vfs_backend *b) {
+  vdb_fs *fs = FS(b);
+  if (!fs) return;
+  if (fs->c) fs->d->close(fs->c);
+  free(fs->blk);
+  free(fs);
+}
+
+static int db_root(cis_vfs_backend *b, cis_vfs_node **out) {
+  return new_node(FS(b), ROOT_INO, CIS_VFS_DIR, out);
+}
+
+static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
+  vdb_fs *fs = FS(b);
+  arm(fs);
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  bool have;
+  *bytes = *nodes = 0;
+  int err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    int64_t n = fs->d->col_int(&r, 0), s = fs->d->col_int(&r, 1);
+    *nodes = n > 0 ? (uint64_t)n : 0;
+    *bytes = s > 0 ? (uint64_t)s : 0;
+  }
+  fs->d->done(&r);
+  return 0;
+}
+
+static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
+  vdb_fs *fs = FS(b);
+  arm(fs);
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)N(dir)->ino), S(name)};
+  cis__vdb_rows r;
+  bool have;
+  int err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    vdb_inode in = {
+        .ino = (uint64_t)fs->d->col_int(&r, 0),
+        .type = (int)fs->d->col_int(&r, 1),
+        .nlink = (uint64_t)fs->d->col_int(&r, 2),
+        .size = (uint64_t)fs->d->col_int(&r, 3),
+        .atim = (uint64_t)fs->d->col_int(&r, 4),
+        .mtim = (uint64_t)fs->d->col_int(&r, 5),
+        .ctim = (uint64_t)fs->d->col_int(&r, 6),
+    };
+    fill_stat(fs, &in, st);
+  }
+  fs->d->done(&r);
+  return have ? 0 : ENOENT;
+}
+
+/* The body of open inside its transaction (or none, when nothing can
+ * change). */
+static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, uint64_t *ino,
+                   cis_vfs_type *type) {
+  vdb_ent e;
+  int err = ent_get(fs, dir, name, &e);
+  if (err == ENOENT) {
+    if (!(flags & CIS_VFS_CREAT)) return ENOENT;
+    if (flags & CIS_VFS_DIRECTORY) return EINVAL; /* creates only regular files */
+    err = dir_alive(fs, dir);
+    if (!err) err = ino_new(fs, CIS_VFS_REG, dir, NULL, ino);
+    if (!err) err = ent_put(fs, dir, name, *ino, CIS_VFS_REG);
+    *type = CIS_VFS_REG;
+    return err;
+  }
+  if (err) return err;
+  if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) return EEXIST;
+  if (e.type == CIS_VFS_SYMLINK) return ELOOP;
+  if (e.type == CIS_VFS_DIR) {
+    if (flags & (CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC)) return EISDIR;
+  } else if (flags & CIS_VFS_DIRECTORY) {
+    return ENOTDIR;
+  }
+  *ino = e.ino;
+  *type = (cis_vfs_type)e.type;
+  if ((flags & CIS_VFS_TRUNC) && e.type == CIS_VFS_REG) {
+    vdb_inode in;
+    err = ino_get(fs, e.ino, &in);
+    if (!err) err = do_truncate(fs, &in, 0);
+  }
+  return err;
+}
+
+static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
+                   cis_vfs_node **out) {
+  vdb_fs *fs = FS(b);
+  uint64_t ino = 0;
+  cis_vfs_type type = CIS_VFS_UNKNOWN;
+  *out = NULL;
+  arm(fs);
+  if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
+  bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  int err = writes ? tx_begin(fs) : 0;
+  if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
+  if (writes) err = tx_end(fs, err);
+  if (err) return err;
+  return new_node(fs, ino, type, out);
+}
+
+/* Creates dir/name as a node of `type` (a directory or a symlink). */
+static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const char *target) {
+  arm(fs);
+  int err = tx_begin(fs);
+  if (err) return err;
+  vdb_ent e;
+  uint64_t ino;
+  err = ent_get(fs, dir, name, &e);
+  if (err == 0) err = EEXIST;
+  else if (err == ENOENT) err = dir_alive(fs, dir);
+  if (!err) err = ino_new(fs, type, dir, target, &ino);
+  if (!err) err = ent_put(fs, dir, name, ino, type);
+  return tx_end(fs, err);
+}
+
+static int db_mkdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
+  return make_node(FS(b), N(dir)->ino, name, CIS_VFS_DIR, NULL);
+}
+
+static int db_symlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                      const char *target) {
+  return make_node(FS(b), N(dir)->ino, name, CIS_VFS_SYMLINK, target);
+}
+
+/* Removes dir/name: a directory when `want_dir` (empty, else ENOTEMPTY),
+ * else a non-directory (EISDIR for a directory). */
+static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir) {
+  arm(fs);
+  int err = tx_begin(fs);
+  if (err) return err;
+  vdb_ent e;
+  err = ent_get(fs, dir, name, &e);
+  if (!err) {
+    if (want_dir && e.type != CIS_VFS_DIR) err = ENOTDIR;
+    else if (!want_dir && e.type == CIS_VFS_DIR) err = EISDIR;
+  }
+  if (!err && want_dir) {
+    err = ent_next(fs, e.ino, 0, NULL);
+    err = err == ENOENT ? 0 : err ? err : ENOTEMPTY;
+  }
+  if (!err) err = node_kill(fs, e.ino);
+  if (!err) err = ent_remove(fs, dir, name);
+  return tx_end(fs, err);
+}
+
+static int db_rmdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
+  return remove_node(FS(b), N(dir)->ino, name, true);
+}
+
+static int db_unlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
+  return remove_node(FS(b), N(dir)->ino, name, false);
+}
+
+/* EINVAL when directory `dir` is `moved` or lies below it. */
+static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
+  /* Each step climbs one level; a path cannot hold more levels than this,
+   * so a longer walk means a cycle in corrupt data. */
+  for (int depth = 0; depth <= CIS_VFS_PATH_MAX; depth++) {
+    if (dir == moved)
+      return fs_fail(fs, EINVAL, "cannot move a directory into itself");
+    if (dir == ROOT_INO) return 0;
+    vdb_inode in;
+    int err = ino_get(fs, dir, &in);
+    if (err) return err;
+    dir = in.parent;
+  }
+  return fs_fail(fs, EIO, "directory parents form a cycle");
+}
+
+static int rename_in(vdb_fs *fs, uint64_t odir, const char *oname, uint64_t ndir,
+                     const char *nname) {
+  vdb_ent src, dst;
+  int err = ent_get(fs, odir, oname, &src);
+  if (err) return err;
+  err = dir_alive(fs, ndir);
+  if (err) return err;
+  err = ent_get(fs, ndir, nname, &dst);
+  bool have_dst = err == 0;
+  if (err && err != ENOENT) return err;
+  if (have_dst && dst.ino == src.ino) return 0; /* the same node: nothing to do */
+  if (src.type == CIS_VFS_DIR) {
+    err = check_not_below(fs, ndir, src.ino);
+    if (err) return err;
+  }
+  if (have_dst) {
+    if (src.type == CIS_VFS_DIR && dst.type != CIS_VFS_DIR) return ENOTDIR;
+    if (src.type != CIS_VFS_DIR && dst.type == CIS_VFS_DIR) return EISDIR;
+    if (dst.type == CIS_VFS_DIR) {
+      err = ent_next(fs, dst.ino, 0, NULL);
+      if (err != ENOENT) return err ? err : ENOTEMPTY;
+    }
+    err = node_kill(fs, dst.ino);
+    if (err) return err;
+  }
+  err = ent_put(fs, ndir, nname, src.ino, src.type);
+  if (!err) err = ent_remove(fs, odir, oname);
+  if (err) return err;
+  vdb_inode in;
+  err = ino_get(fs, src.ino, &in);
+  if (err) return err;
+  in.parent = src.type == CIS_VFS_DIR ? ndir : in.parent;
+  in.ctim = wall_ns();
+  return ino_put(fs, &in);
+}
+
+static int db_rename(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname,
+                     cis_vfs_node *ndir, const char *nname) {
+  vdb_fs *fs = FS(b);
+  arm(fs);
+  int err = tx_begin(fs);
+  if (!err) err = rename_in(fs, N(odir)->ino, oname, N(ndir)->ino, nname);
+  return tx_end(fs, err);
+}
+
+static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, char *buf,
+                       size_t cap, size_t *len) {
+  vdb_fs *fs = FS(b);
+  vdb_ent e;
+  *len = 0;
+  arm(fs);
+  int err = ent_get(fs, N(dir)->ino, name, &e);
+  if (err) return err;
+  if (e.type != CIS_VFS_SYMLINK) return EINVAL;
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)e.ino)};
+  cis__vdb_rows r;
+  bool have;
+  err = first(fs, Q_INO_TARGET, a, NARGS(a), &r, &have);
+  if (err) return err;
+  size_t n = 0;
+  const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
+  if (!p) {
+    err = fs_fail(fs, EIO, "symlink %s has no target", name);
+  } else {
+    *len = n;
+    if (n > cap) err = ERANGE;
+    else if (n) memcpy(buf, p, n);
+  }
+  fs->d->done(&r);
+  return err;
+}
+
+static int db_link(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname, cis_vfs_node *ndir,
+                   const char *nname) {
+  (void)odir, (void)oname, (void)ndir, (void)nname;
+  return fs_fail(FS(b), EPERM, "hard links are not supported (Tarbox design limitation)");
+}
+
+static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
+  vdb_fs *fs = FS(b);
+  vdb_node *n = N(node);
+  if (n->prev) n->prev->next = n->next;
+  else fs->open = n->next;
+  if (n->next) n->next->prev = n->prev;
+  if (n->orphan && !is_open(fs, n->ino, NULL)) {
+    /* The last handle of a removed file: its data may go now, unless the
+     * removal did not commit after all. A failure leaves the blocks as
+     * garbage no name reaches. */
+    arm(fs);
+    vdb_inode in;
+    int err = tx_begin(fs);
+    if (!err) err = ino_get(fs, n->ino, &in);
+    if (!err && in.nlink == 0) {
+      cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I(fs->top)};
+      err = exec(fs, Q_BLK_DROP, a, NARGS(a));
+    }
+    tx_end(fs, err);
+  }
+  free(n);
+}
+
+/* A node opened earlier whose metadata is gone (another mount of the
+ * tenant rolled its layer back): EBADF, as for a descriptor of nothing. */
+static int gone(vdb_fs *fs, const vdb_node *n) {
+  return fs_fail(fs, EBADF, "node %llu no longer exists", (unsigned long long)n->ino);
+}
+
+static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
+  vdb_fs *fs = FS(b);
+  vdb_inode in;
+  arm(fs);
+  int err = ino_get(fs, N(node)->ino, &in);
+  if (err == ENOENT) return gone(fs, N(node));
+  if (!err) fill_stat(fs, &in, st);
+  return err;
+}
+
+static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len, uint64_t off,
+                   size_t *got) {
+  vdb_fs *fs = FS(b);
+  vdb_node *n = N(node);
+  vdb_inode in;
+  *got = 0;
+  arm(fs);
+  if (n->type == CIS_VFS_DIR) return EISDIR;
+  int err = fs->d->begin(fs->c, false);
+  if (err) return err;
+  err = ino_get(fs, n->ino, &in);
+  if (err || off >= in.size || len == 0) goto done;
+  uint64_t want = in.size - off < len ? in.size - off : len;
+  memset(buf, 0, (size_t)want);
+  uint64_t bs = fs->bs, end = off + want, last = (end - 1) / bs;
+  uint64_t batch = RANGE_BYTES / bs ? RANGE_BYTES / bs : 1;
+  for (uint64_t blk = off / bs; blk <= last && !err; blk += batch) {
+    uint64_t to = blk + batch <= last + 1 ? blk + batch : last + 1; /* only what it covers */
+    cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)to)};
+    cis__vdb_rows r;
+    err = run(fs, Q_BLK_RANGE, a, NARGS(a), &r);
+    bool have = false;
+    while (!err && !(err = fs->d->step(&r, &have)) && have) {
+      uint64_t k = (uint64_t)fs->d->col_int(&r, 0);
+      size_t dl;
+      const uint8_t *p = fs->d->col_blob(&r, 1, &dl);
+      if (!p || !dl) continue; /* a hole or a whiteout: zeros */
+      if (dl > bs) {
+        err = fs_fail(fs, EIO, "block %llu of node %llu holds more than a block",
+                      (unsigned long long)k, (unsigned long long)n->ino);
+        break;
+      }
+      uint64_t s = k * bs, e = s + dl; /* the bytes this block holds */
+      uint64_t from = s > off ? s : off, until = e < end ? e : end;
+      if (from < until) memcpy((uint8_t *)buf + (from - off), p + (from - s), until - from);
+    }
+    fs->d->done(&r);
+  }
+  if (!err) *got = (size_t)want;
+done:
+  if (err) {
+    fs->d->rollback(fs->c);
+    return err == ENOENT ? gone(fs, n) : err;
+  }
+  err = fs->d->commit(fs->c);
+  if (err) *got = 0;
+  return err;
+}
+
+/* The body of write inside its transaction. */
+static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off) {
+  vdb_inode in;
+  int err = ino_get(fs, n->ino, &in);
+  if (err == ENOENT) return gone(fs, n);
+  if (err) return err;
+  if (off == CIS_VFS_APPEND) off = in.size;
+  if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+    return fs_fail(fs, EFBIG, "write past the largest file size");
+  uint64_t bs = fs->bs, end = off + len;
+  for (uint64_t blk = off / bs; blk * bs < end; blk++) {
+    uint64_t s = blk * bs;
+    size_t from = (size_t)((off > s ? off : s) - s);
+    size_t until = (size_t)((end < s + bs ? end : s + bs) - s);
+    const uint8_t *src = buf + (s + from - off);
+    if (from == 0 && until == bs) {
+      err = blk_store(fs, n->ino, blk, src, until);
+    } else {
+      /* A partial block: merge into what it holds now, from whichever
+       * layer. Past the old end it holds zeros (the invariant). */
+      size_t held = 0;
+      if (s < in.size) err = blk_load(fs, n->ino, blk, &held);
+      else memset(fs->blk, 0, bs);
+      if (err) return err;
+      memcpy(fs->blk + from, src, until - from);
+      err = blk_store(fs, n->ino, blk, fs->blk, held > until ? held : until);
+    }
+    if (err) return err;
+  }
+  if (end > in.size) in.size = end;
+  in.mtim = in.ctim = wall_ns();
+  return ino_put(fs, &in);
+}
+
+static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, size_t len,
+                    uint64_t off, size_t *put) {
+  vdb_fs *fs = FS(b);
+  *put = 0;
+  arm(fs);
+  if (N(node)->type == CIS_VFS_DIR) return EISDIR;
+  if (len == 0) return 0;
+  int err = tx_begin(fs);
+  if (!err) err = write_in(fs, N(node), buf, len, off);
+  err = tx_end(fs, err);
+  if (!err) *put = len;
+  return err;
+}
+
+static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
+  vdb_fs *fs = FS(b);
+  vdb_inode in;
+  arm(fs);
+  if (N(node)->type == CIS_VFS_DIR) return EISDIR;
+  int err = tx_begin(fs);
+  if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
+  if (!err) err = do_truncate(fs, &in, size);
+  return tx_end(fs, err);
+}
+
+static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, uint64_t mtim,
+                        uint32_t flags) {
+  vdb_fs *fs = FS(b);
+  vdb_inode in;
+  arm(fs);
+  int err = tx_begin(fs);
+  if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
+  if (!err) {
+    uint64_t now = wall_ns();
+    if (flags & CIS_VFS_ATIM_NOW) in.atim = now;
+    else if (flags & CIS_VFS_ATIM) in.atim = atim;
+    if (flags & CIS_VFS_MTIM_NOW) in.mtim = now;
+    else if (flags & CIS_VFS_MTIM) in.mtim = mtim;
+    in.ctim = now;
+    err = ino_put(fs, &in);
+  }
+  return tx_end(fs, err);
+}
+
+/* Every change committed before its method returned (SQLite with
+ * synchronous=FULL, PostgreSQL's commit): nothing is left to flush. */
+static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
+  (void)b, (void)node;
+  return 0;
+}
+
+static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
+                      cis_vfs_dirent *ent) {
+  vdb_fs *fs = FS(b);
+  arm(fs);
+  /* Entry ids start at 1, so cookie 0 ("the first") needs no mapping. */
+  return ent_next(fs, N(dir)->ino, cookie, ent);
+}
+
+static const cis_vfs_methods db_methods = {
+    .version = CIS_VFS_METHODS_VERSION,
+    .name = "db",
+    .destroy = db_destroy,
+    .root = db_root,
+    .usage = db_usage,
+    .lookup = db_lookup,
+    .open = db_open,
+    .mkdir = db_mkdir,
+    .rmdir = db_rmdir,
+    .unlink = db_unlink,
+    .rename = db_rename,
+    .symlink = db_symlink,
+    .readlink = db_readlink,
+    .link = db_link,
+    .close = db_close,
+    .stat = db_stat,
+    .read = db_read,
+    .write = db_write,
+    .truncate = db_truncate,
+    .set_times = db_set_times,
+    .sync = db_sync,
+    .readdir = db_readdir,
+};
+
+/* ============================================================ public API */
+
+void cis_vfs_db_config_default(cis_vfs_db_config *c) {
+  if (!c) return;
+  memset(c, 0, sizeof *c);
+  c->block_size = DEFAULT_BLOCK;
+  c->op_timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+/* The cis_result of a dialect's error number at construction. */
+static cis_result ctor_result(int err) {
+  switch (err) {
+  case EINVAL: return CIS_EINVAL;
+  case ENOMEM: return CIS_ENOMEM;
+  case CIS_VFS_EDOWN: return CIS_EVFSDOWN;
+  default: return CIS_EVFS;
+  }
+}
+
+/* Finds the tenant's row, creating it with its base layer (holding the
+ * root directory) and a writable top layer above when it is new. */
+static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
+  int err = fs->d->begin(fs->c, true);
+  if (err) return err;
+  cis__vdb_rows r;
+  bool have;
+  cis__vdb_val get[] = {S(tenant)};
+  err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+  if (err) goto fail;
+  if (!have) {
+    fs->d->done(&r);
+    cis__vdb_val add[] = {S(tenant), I(block_size)};
+    err = first(fs, Q_TENANT_ADD, add, NARGS(add), &r, &have);
+    if (err) goto fail;
+    if (have) { /* ours: lay out the base */
+      fs->tenant = fs->d->col_int(&r, 0);
+      fs->bs = block_size;
+      fs->d->done(&r);
+      uint64_t now = wall_ns();
+      cis__vdb_val base[] = {I(fs->tenant), I(BASE_LAYER), I(0), S("base"), I((int64_t)now),
+                             I(0)};
+      cis__vdb_val top[] = {I(fs->tenant), I(BASE_LAYER + 1), I(BASE_LAYER), S(""),
+                            I((int64_t)now), I(1)};
+      err = exec(fs, Q_LAYER_ADD, base, NARGS(base));
+      if (!err) err = exec(fs, Q_LAYER_ADD, top, NARGS(top));
+      fs->top = BASE_LAYER;
+      fs->next_ino = ROOT_INO;
+      uint64_t root;
+      if (!err) err = ino_new(fs, CIS_VFS_DIR, ROOT_INO, NULL, &root);
+      if (err) goto fail;
+      return fs->d->commit(fs->c);
+    }
+    /* Another connection created it meanwhile. */
+    fs->d->done(&r);
+    err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+    if (err) goto fail;
+    if (!have) {
+      fs->d->done(&r);
+      err = fs_fail(fs, EIO, "tenant row neither created nor found");
+      goto fail;
+    }
+  }
+  fs->tenant = fs->d->col_int(&r, 0);
+  int64_t bs = fs->d->col_int(&r, 1);
+  fs->d->done(&r);
+  if (bs < (int64_t)MIN_BLOCK || bs > (int64_t)MAX_BLOCK) {
+    err = fs_fail(fs, EIO, "tenant has a block size of %lld", (long long)bs);
+    goto fail;
+  }
+  fs->bs = (uint32_t)bs;
+  return fs->d->commit(fs->c);
+fail:
+  fs->d->rollback(fs->c);
+  return err;
+}
+
+/* Checks the configuration, connects (the dialect creates the schema when
+ * missing) and finds or makes the tenant. The backend owns its connection
+ * and a one-block scratch buffer; the mount that takes it frees both
+ * through destroy. Errors as in cis_vfs.h, the detail in
+ * cis_vfs_errmsg(NULL). */
+cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
+  if (out) *out = NULL;
+  if (!cfg || !out || !cfg->spec) {
+    cis__vfs_set_ctor_error("db: a configuration with a spec is required");
+    return CIS_EINVAL;
+  }
+  const cis__vdb_dialect *d;
+  const char *arg;
+  if (strncmp(cfg->spec, "sqlite:", 7) == 0) {
+    d = &cis__vdb_sqlite;
+    arg = cfg->spec + 7;
+  } else if (strncmp(cfg->spec, "postgres://", 11) == 0 ||
+             strncmp(cfg->spec, "postgresql://", 13) == 0) {
+    d = &cis__vdb_postgres;
+    arg = cfg->spec;
+  } else if (strncmp(cfg->spec, "postgres:", 9) == 0) {
+    d = &cis__vdb_postgres;
+    arg = cfg->spec + 9;
+  } else {
+    cis__vfs_set_ctor_error("db: unknown spec (want sqlite:PATH, postgres:CONNSTR or a "
+                            "postgres:// URI)");
+    return CIS_EINVAL;
+  }
+  if (!*arg) {
+    cis__vfs_set_ctor_error("db: the spec names no database");
+    return CIS_EINVAL;
+  }
+  size_t tlen = cfg->tenant ? strlen(cfg->tenant) : 0;
+  if (tlen == 0 || tlen > 255) {
+    cis__vfs_set_ctor_error("db: a tenant of 1..255 bytes is required");
+    return CIS_EINVAL;
+  }
+  uint32_t bs = cfg->block_size ? cfg->block_size : DEFAULT_BLOCK;
+  if (bs < MIN_BLOCK || bs > MAX_BLOCK) {
+    cis__vfs_set_ctor_error("db: block_size %u outside %u..%u", bs, MIN_BLOCK, MAX_BLOCK);
+    return CIS_EINVAL;
+  }
+
+  vdb_fs *fs = calloc(1, sizeof *fs);
+  if (!fs) {
+    cis__vfs_set_ctor_error("db: out of memory");
+    return CIS_ENOMEM;
+  }
+  fs->base.methods = &db_methods;
+  fs->d = d;
+  fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
+  int err = d->open(arg, fs->timeout_ms, fs->base.errmsg, &fs->c);
+  if (!err) {
+    d->arm(fs->c, fs->timeout_ms);
+    err = tenant_setup(fs, cfg->tenant, bs);
+  }
+  if (!err && !(fs->blk = malloc(fs->bs))) err = fs_fail(fs, ENOMEM, "out of memory");
+  if (err) {
+    cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
+    db_destroy(&fs->base);
+    return ctor_result(err);
+  }
+  fs->base.errmsg[0] = '\0';
+  *out = &fs->base;
+  return CIS_OK;
+}
+
+/* The database backend of a mount, or NULL. */
+static vdb_fs *db_of(cis_vfs *mount) {
+  cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
+  return b && b->methods == &db_methods ? FS(b) : NULL;
+}
+
+/* Freezes the top layer under `name` and opens a new writable top above
+ * it, in one transaction (another mount of the tenant may be writing: the
+ * tenant's lock orders them). */
+cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  if (!name) name = "";
+  if (strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)) {
+    fs_fail(fs, EINVAL, "snapshot name longer than 63 bytes");
+    return CIS_EINVAL;
+  }
+  arm(fs);
+  int err = tx_begin(fs);
+  int64_t frozen = fs->top, next = fs->next_layer;
+  if (!err) {
+    cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
+    cis__vdb_val add[] = {I(fs->tenant), I(next), I(frozen), S(""), I((int64_t)wall_ns()),
+                          I(1)};
+    cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
+    err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
+    if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
+    if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
+  }
+  err = tx_end(fs, err);
+  if (err) return cis_vfs_result(err);
+  if (layer_id) *layer_id = (uint64_t)frozen;
+  return CIS_OK;
+}
+
+/* Lists the tenant's layers, bottom first, into a malloc'd array. */
+cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
+  if (out) *out = NULL;
+  if (n) *n = 0;
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  if (!out || !n) return CIS_EINVAL;
+  arm(fs);
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  int err = run(fs, Q_LAYERS, a, NARGS(a), &r);
+  cis_vfs_layer *v = NULL;
+  size_t count = 0, cap = 0;
+  bool have = false;
+  while (!err && !(err = fs->d->step(&r, &have)) && have) {
+    if (count == cap) {
+      cap = cap ? cap * 2 : 8;
+      cis_vfs_layer *grown = realloc(v, cap * sizeof *v);
+      if (!grown) {
+        err = fs_fail(fs, ENOMEM, "out of memory");
+        break;
+      }
+      v = grown;
+    }
+    cis_vfs_layer *l = &v[count++];
+    memset(l, 0, sizeof *l);
+    l->id = (uint64_t)fs->d->col_int(&r, 0);
+    l->parent = (uint64_t)fs->d->col_int(&r, 1);
+    size_t nl;
+    const void *p = fs->d->col_blob(&r, 2, &nl);
+    if (p && nl < sizeof l->name) memcpy(l->name, p, nl);
+    l->created = (uint64_t)fs->d->col_int(&r, 3);
+    l->writable = fs->d->col_int(&r, 4) != 0;
+  }
+  fs->d->done(&r);
+  if (err) {
+    free(v);
+    return cis_vfs_result(err);
+  }
+  *out = v;
+  *n = count;
+  return CIS_OK;
+}
+
+/* Deletes every row of the layers above frozen layer `layer_id` and opens
+ * a new writable top above it, in one transaction, then re-reads the
+ * mount's usage. Needs every file of the mount closed: a node of a
+ * deleted layer would name nothing. */
+cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  if (cis__vfs_open_files(mount) > 0) {
+    fs_fail(fs, EBUSY, "a rollback needs every file of the mount closed");
+    return CIS_ESTATE;
+  }
+  if (layer_id > (uint64_t)INT64_MAX) return CIS_ENOTFOUND;
+  arm(fs);
+  int err = tx_begin(fs);
+  if (err) return cis_vfs_result(err);
+  cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
+  cis__vdb_rows r;
+  bool have;
+  cis_result rc = CIS_OK;
+  err = first(fs, Q_LAYER_GET, get, NARGS(get), &r, &have);
+  if (!err) {
+    bool writable = have && fs->d->col_int(&r, 0) != 0;
+    fs->d->done(&r);
+    if (!have) {
+      rc = CIS_ENOTFOUND;
+      fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
+    } else if (writable) {
+      rc = CIS_EINVAL;
+      fs_fail(fs, EINVAL, "layer %llu is the writable top; roll back to a frozen layer",
+              (unsigned long long)layer_id);
+    }
+  }
+  if (err || rc != CIS_OK) {
+    fs->d->rollback(fs->c);
+    return err ? cis_vfs_result(err) : rc;
+  }
+  static const int drops[] = {Q_DROP_BLOCKS, Q_DROP_INODES, Q_DROP_ENTRIES, Q_DROP_LAYERS};
+  for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++)
+    err = exec(fs, drops[i], get, NARGS(get));
+  int64_t next = fs->next_layer;
+  cis__vdb_val add[] = {I(fs->tenant), I(next), I((int64_t)layer_id), S(""),
+                        I((int64_t)wall_ns()), I(1)};
+  cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
+  if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
+  if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
+  err = tx_end(fs, err);
+  if (err) return cis_vfs_result(err);
+  /* The rollback has committed. Should the database go away right now,
+   * the mount keeps its old usage and this returns the failure: the
+   * layers are as asked, the quotas not yet; the next mount reads them. */
+  err = cis__vfs_refresh_usage(mount);
+  if (err) fs_fail(fs, err, "rolled back to layer %llu, but reading the usage failed",
+                   (unsigned long long)layer_id);
+  return err ? cis_vfs_result(err) : CIS_OK;
+}

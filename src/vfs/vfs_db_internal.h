@@ -1,0 +1,127 @@
+/*
+ * This file declares the seam between the layered database filesystem
+ * ("Tarbox", vfs_db.c) and its SQL dialects (vfs_db_sqlite.c,
+ * vfs_db_postgres.c). The layering logic and every statement's text live
+ * once, in vfs_db.c (which also describes the schema); a dialect only
+ * knows how to connect and create the schema in its own DDL, run a
+ * numbered statement with bound values, walk its rows, bracket
+ * transactions, and turn its database's failures into the error numbers
+ * of include/cis/cis_vfs.h.
+ *
+ * Statements are written once with SQLite's "?N" placeholders; the
+ * PostgreSQL dialect rewrites them to "$N" when it prepares them. Where the
+ * two SQLs really differ (DDL, row locks) the statement table carries a
+ * PostgreSQL text of its own.
+ *
+ * Values are 64-bit integers or byte strings (BLOB / bytea), nothing else,
+ * so names and data stay binary-safe and neither side has to agree on a
+ * text encoding.
+ */
+#ifndef CIS_VFS_DB_INTERNAL_H
+#define CIS_VFS_DB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cis/cis_vfs.h"
+
+typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque here) */
+
+/* A value bound to a statement parameter. */
+typedef enum cis__vdb_kind {
+  CIS__VDB_INT = 1,  /* i */
+  CIS__VDB_BLOB = 2, /* p, n; p NULL with n 0 is an SQL NULL */
+} cis__vdb_kind;
+
+typedef struct cis__vdb_val {
+  cis__vdb_kind kind; /* which of the fields below is meant */
+  int64_t i;          /* the integer */
+  const void *p;      /* the bytes (borrowed for the call); NULL = SQL NULL */
+  size_t n;           /* bytes at p */
+} cis__vdb_val;
+
+/* One statement of the statement table (vfs_db.c). */
+typedef struct cis__vdb_sql {
+  const char *text;    /* shared text, "?N" placeholders */
+  const char *pg_text; /* PostgreSQL's own text, or NULL to use `text` */
+} cis__vdb_sql;
+
+/* The rows of a statement being run. A dialect keeps at most one open at a
+ * time per connection; the caller ends it with done() before the next
+ * statement. */
+typedef struct cis__vdb_rows {
+  cis__vdb_conn *c; /* the connection running it */
+  void *impl;       /* the dialect's handle (sqlite3_stmt *, PGresult *) */
+  int row;          /* index of the current row (dialects that fetch all rows) */
+  int nrows;        /* rows fetched (same) */
+} cis__vdb_rows;
+
+/* A dialect. Every int-returning method returns 0 or an error number of
+ * cis_vfs.h: CIS_VFS_EDOWN (unreachable, lost, timed out, cannot write
+ * its file), ENOSPC (disk full), ENOMEM, EIO (anything else: corrupt
+ * data, an SQL error), with the detail written to the errmsg buffer the
+ * connection was opened with. */
+typedef struct cis__vdb_dialect {
+  const char *name; /* "sqlite", "postgres": the prefix of messages */
+
+  /* Connects to `arg` (a path, a connection string) within timeout_ms and
+   * creates the schema when it is missing. errmsg (CIS_VFS_ERRMSG_MAX
+   * bytes) receives every later failure's detail and must outlive the
+   * connection. Besides the errors above, EINVAL for a malformed
+   * connection string. On failure *out is NULL and errmsg says why. */
+  int (*open)(const char *arg, uint64_t timeout_ms, char *errmsg, cis__vdb_conn **out);
+  /* Rolls back whatever is open and frees the connection. */
+  void (*close)(cis__vdb_conn *c);
+  /* Starts the time budget of one backend method: every statement until
+   * the next arm must finish within timeout_ms of now. */
+  void (*arm)(cis__vdb_conn *c, uint64_t timeout_ms);
+
+  /* Opens a transaction. A write transaction takes the database's write
+   * lock where the dialect has one (SQLite) and sees the latest data; a
+   * read transaction sees one consistent snapshot. A connection found
+   * broken here is replaced once, since nothing has happened yet. */
+  int (*begin)(cis__vdb_conn *c, bool write);
+  /* Commits. After it returns, whatever it returned, no transaction is
+   * open. EDOWN from a connection lost during COMMIT means the outcome is
+   * unknown: all of it or none of it applied. */
+  int (*commit)(cis__vdb_conn *c);
+  /* Rolls back the open transaction, if any; cannot fail. */
+  void (*rollback)(cis__vdb_conn *c);
+
+  /* Runs statement `id` (text from `sql`, prepared once per connection)
+   * with args bound to ?1..?n. Rows, if any, are read with step/col_* and
+   * the statement ended with done(), also on error. Outside a transaction
+   * a statement that failed because the connection was lost is retried
+   * once on a new one. */
+  int (*query)(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+               int nargs, cis__vdb_rows *rows);
+  /* Moves to the next row: *have is false at the end. */
+  int (*step)(cis__vdb_rows *r, bool *have);
+  /* Column i of the current row as an integer (NULL reads as 0). */
+  int64_t (*col_int)(cis__vdb_rows *r, int i);
+  /* Column i as bytes: NULL for an SQL NULL, else a pointer valid until
+   * the next step/done (non-NULL also when empty). */
+  const void *(*col_blob)(cis__vdb_rows *r, int i, size_t *n);
+  /* Ends the statement (resets or frees it). Safe on a zeroed rows. */
+  void (*done)(cis__vdb_rows *r);
+} cis__vdb_dialect;
+
+extern const cis__vdb_dialect cis__vdb_sqlite;
+extern const cis__vdb_dialect cis__vdb_postgres;
+
+/* Number of statements in vfs_db.c's table, for the dialects' caches. */
+#define CIS__VDB_MAX_STMTS 64
+
+/* Writes a formatted detail into errmsg (CIS_VFS_ERRMSG_MAX bytes),
+ * prefixed by the dialect's name, and returns err. */
+int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Milliseconds, clamped to what an int holds (SQLite and poll take int). */
+int cis__vdb_ms_int(uint64_t ms);
+
+/* cis__now_ns() time timeout_ms from now; UINT64_MAX when it overflows. */
+uint64_t cis__vdb_deadline(uint64_t timeout_ms);
+
+#endif /* CIS_VFS_DB_INTERNAL_H */

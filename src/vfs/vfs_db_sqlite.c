@@ -1,0 +1,307 @@
+/*
+ * This file implements the SQLite dialect of the layered database
+ * filesystem ("sqlite:PATH", the embedded default): the connection, the
+ * schema's DDL, numbered statements prepared once per connection, and the
+ * mapping of SQLite's result codes to the error numbers of cis_vfs.h. The
+ * layering logic is vfs_db.c's; see vfs_db_internal.h for the seam.
+ *
+ * The file runs in WAL mode (readers never wait for the writer, so two
+ * mounts of different tenants in two threads only take turns to write)
+ * with synchronous=FULL (a write that returned is on disk). Write
+ * transactions are BEGIN IMMEDIATE: the write lock is taken up front, so
+ * two writers never deadlock upgrading read locks, and the lock wait is
+ * bounded by the busy timeout.
+ *
+ * Time: arm() sets the busy timeout to the method's budget and a progress
+ * handler interrupts a statement that runs past it.
+ *
+ * Errors: BUSY / LOCKED / INTERRUPT (the budget ran out), CANTOPEN, IOERR,
+ * READONLY, PERM, NOLFS, PROTOCOL and AUTH become CIS_VFS_EDOWN: the file
+ * cannot be reached or written now, which is what "the database is down"
+ * means for an embedded database. FULL becomes ENOSPC, NOMEM ENOMEM,
+ * anything else (CORRUPT, NOTADB, an SQL error) EIO.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "vfs/vfs_db_internal.h"
+
+#define DIALECT "sqlite"
+
+/* The schema. Blocks live in a rowid table (large BLOB rows are what a
+ * rowid table is for); the small, key-ordered tables are WITHOUT ROWID so
+ * a lookup is one b-tree descent. tenant_id is AUTOINCREMENT: a plain
+ * INTEGER PRIMARY KEY hands the highest freed id out again, and a tenant
+ * removed by hand (its row deleted, its other rows perhaps not) must never
+ * lend its rows to the next tenant. */
+static const char schema_sql[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE IF NOT EXISTS cis_vfs_tenants ("
+    " tenant_id INTEGER PRIMARY KEY AUTOINCREMENT, name BLOB NOT NULL UNIQUE,"
+    " block_size INTEGER NOT NULL,"
+    " top_layer INTEGER NOT NULL, next_layer INTEGER NOT NULL, next_ino INTEGER NOT NULL,"
+    " next_eid INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cis_vfs_layers ("
+    " tenant_id INTEGER NOT NULL, layer_id INTEGER NOT NULL, parent INTEGER NOT NULL,"
+    " name BLOB NOT NULL, created INTEGER NOT NULL, writable INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant_id, layer_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cis_vfs_entries ("
+    " tenant_id INTEGER NOT NULL, parent_ino INTEGER NOT NULL, name BLOB NOT NULL,"
+    " layer_id INTEGER NOT NULL, eid INTEGER NOT NULL, ino INTEGER NOT NULL,"
+    " type INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant_id, parent_ino, name, layer_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS cis_vfs_entries_eid"
+    " ON cis_vfs_entries (tenant_id, parent_ino, eid);"
+    "CREATE TABLE IF NOT EXISTS cis_vfs_inodes ("
+    " tenant_id INTEGER NOT NULL, ino INTEGER NOT NULL, layer_id INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, nlink INTEGER NOT NULL, size INTEGER NOT NULL,"
+    " atim INTEGER NOT NULL, mtim INTEGER NOT NULL, ctim INTEGER NOT NULL,"
+    " parent INTEGER NOT NULL, target BLOB,"
+    " PRIMARY KEY (tenant_id, ino, layer_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cis_vfs_blocks ("
+    " tenant_id INTEGER NOT NULL, ino INTEGER NOT NULL, blk INTEGER NOT NULL,"
+    " layer_id INTEGER NOT NULL, data BLOB,"
+    " PRIMARY KEY (tenant_id, ino, blk, layer_id));"
+    "COMMIT;";
+
+struct cis__vdb_conn {
+  sqlite3 *db;                            /* the connection */
+  sqlite3_stmt *st[CIS__VDB_MAX_STMTS];   /* prepared on first use, kept until close */
+  char *errmsg;                           /* the backend's detail buffer (not owned) */
+  uint64_t deadline_ns;                   /* the progress handler interrupts past it */
+};
+
+/* Maps an SQLite result code to an error number and words the detail. */
+static int sq_fail(cis__vdb_conn *c, int rc, const char *what) {
+  int err;
+  const char *msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    err = CIS_VFS_EDOWN;
+    msg = "database locked until the deadline";
+    break;
+  case SQLITE_INTERRUPT:
+    err = CIS_VFS_EDOWN;
+    msg = "deadline exceeded";
+    break;
+  case SQLITE_CANTOPEN:
+  case SQLITE_IOERR:
+  case SQLITE_READONLY:
+  case SQLITE_PERM:
+  case SQLITE_NOLFS:
+  case SQLITE_PROTOCOL:
+  case SQLITE_AUTH: err = CIS_VFS_EDOWN; break;
+  case SQLITE_FULL: err = ENOSPC; break;
+  case SQLITE_NOMEM: err = ENOMEM; break;
+  default: err = EIO; break;
+  }
+  return cis__vdb_fail(c->errmsg, DIALECT, err, "%s: %s", what, msg);
+}
+
+static int progress(void *p) {
+  const cis__vdb_conn *c = p;
+  return cis__now_ns() >= c->deadline_ns;
+}
+
+static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
+  sqlite3_busy_timeout(c->db, cis__vdb_ms_int(timeout_ms));
+  c->deadline_ns = cis__vdb_deadline(timeout_ms);
+}
+
+static void sq_rollback(cis__vdb_conn *c) {
+  if (c->db && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void sq_close(cis__vdb_conn *c) {
+  if (!c) return;
+  for (int i = 0; i < CIS__VDB_MAX_STMTS; i++) sqlite3_finalize(c->st[i]);
+  sq_rollback(c);
+  sqlite3_close_v2(c->db);
+  free(c);
+}
+
+/* Runs one statement that may return a row and ignores the row. */
+static int exec1(cis__vdb_conn *c, const char *sql, const char *what, int *first_int) {
+  sqlite3_stmt *s = NULL;
+  int r = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+  if (r == SQLITE_OK) {
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+      if (first_int) *first_int = sqlite3_column_int(s, 0);
+      r = SQLITE_OK;
+    } else if (r == SQLITE_DONE) {
+      r = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(s);
+  return r == SQLITE_OK ? 0 : sq_fail(c, r, what);
+}
+
+/* Opens the file (creating it), switches it to WAL and creates the schema
+ * when it is missing. The first read of sqlite_schema is the first access
+ * to the file, so a file that is not a database fails there (EIO). */
+static int sq_open(const char *path, uint64_t timeout_ms, char *errmsg, cis__vdb_conn **out) {
+  *out = NULL;
+  cis__vdb_conn *c = calloc(1, sizeof *c);
+  if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
+  c->errmsg = errmsg;
+  int err = 0;
+  int r = sqlite3_open_v2(path, &c->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                              SQLITE_OPEN_EXRESCODE,
+                          NULL);
+  if (r != SQLITE_OK) {
+    err = sq_fail(c, r, "open");
+    goto fail;
+  }
+  sqlite3_progress_handler(c->db, 1000, progress, c);
+  sq_arm(c, timeout_ms);
+  int have = 0;
+  err = exec1(c,
+              "SELECT count(*) FROM sqlite_schema WHERE name IN ('cis_vfs_tenants',"
+              "'cis_vfs_layers','cis_vfs_entries','cis_vfs_entries_eid','cis_vfs_inodes',"
+              "'cis_vfs_blocks')",
+              "read schema", &have);
+  if (err) goto fail;
+  err = exec1(c, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
+  if (err) goto fail;
+  err = exec1(c, "PRAGMA synchronous=FULL", "set synchronous", NULL);
+  if (err) goto fail;
+  if (have < 6) {
+    r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+    if (r != SQLITE_OK) {
+      err = sq_fail(c, r, "create schema");
+      sq_rollback(c);
+      goto fail;
+    }
+  }
+  *out = c;
+  return 0;
+
+fail:
+  sq_close(c);
+  return err;
+}
+
+static int sq_begin(cis__vdb_conn *c, bool write) {
+  int r = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+  if (r != SQLITE_OK) {
+    int err = sq_fail(c, r, "begin");
+    sq_rollback(c);
+    return err;
+  }
+  return 0;
+}
+
+static int sq_commit(cis__vdb_conn *c) {
+  int r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+  if (r == SQLITE_OK) return 0;
+  int err = sq_fail(c, r, "commit");
+  /* A failed COMMIT may leave the transaction open; the contract is that
+   * commit always ends it. */
+  sq_rollback(c);
+  return err;
+}
+
+/* Binds one value. An empty BLOB is bound as a zero-length BLOB, never as
+ * NULL (sqlite3_bind_blob with a NULL pointer binds NULL). */
+static int bind_val(sqlite3_stmt *s, int i, const cis__vdb_val *v) {
+  if (v->kind == CIS__VDB_INT) return sqlite3_bind_int64(s, i, v->i);
+  if (!v->p) return sqlite3_bind_null(s, i);
+  if (v->n == 0) return sqlite3_bind_zeroblob(s, i, 0);
+  return sqlite3_bind_blob64(s, i, v->p, (sqlite3_uint64)v->n, SQLITE_STATIC);
+}
+
+/* Prepares (once), binds and takes the first step, so a statement without
+ * rows has run completely when this returns. rows->nrows remembers
+ * whether that first step found a row, rows->row that it is not yet
+ * consumed. */
+static int sq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                    int nargs, cis__vdb_rows *rows) {
+  memset(rows, 0, sizeof *rows);
+  if (id < 0 || id >= CIS__VDB_MAX_STMTS)
+    return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
+  if (!c->st[id]) {
+    int r = sqlite3_prepare_v3(c->db, sql->text, -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
+    if (r != SQLITE_OK) return sq_fail(c, r, "prepare");
+  }
+  sqlite3_stmt *s = c->st[id];
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  for (int i = 0; i < nargs; i++) {
+    int r = bind_val(s, i + 1, &args[i]);
+    if (r != SQLITE_OK) return sq_fail(c, r, "bind");
+  }
+  rows->c = c;
+  rows->impl = s;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    rows->nrows = 1;
+  } else if (r != SQLITE_DONE) {
+    int err = sq_fail(c, r, "query");
+    sqlite3_reset(s);
+    rows->impl = NULL;
+    return err;
+  }
+  return 0;
+}
+
+static int sq_step(cis__vdb_rows *rows, bool *have) {
+  sqlite3_stmt *s = rows->impl;
+  *have = false;
+  if (!s) return 0;
+  if (rows->row == 0) { /* the step query() took */
+    rows->row = 1;
+    *have = rows->nrows == 1;
+    return 0;
+  }
+  if (rows->nrows == 0) return 0;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    *have = true;
+    return 0;
+  }
+  rows->nrows = 0;
+  if (r == SQLITE_DONE) return 0;
+  return sq_fail(rows->c, r, "step");
+}
+
+static int64_t sq_col_int(cis__vdb_rows *rows, int i) {
+  return sqlite3_column_int64(rows->impl, i);
+}
+
+static const void *sq_col_blob(cis__vdb_rows *rows, int i, size_t *n) {
+  sqlite3_stmt *s = rows->impl;
+  *n = 0;
+  if (sqlite3_column_type(s, i) == SQLITE_NULL) return NULL;
+  const void *p = sqlite3_column_blob(s, i);
+  int len = sqlite3_column_bytes(s, i);
+  if (!p || len <= 0) return ""; /* empty, but not NULL */
+  *n = (size_t)len;
+  return p;
+}
+
+static void sq_done(cis__vdb_rows *rows) {
+  if (rows->impl) sqlite3_reset(rows->impl);
+  rows->impl = NULL;
+}
+
+const cis__vdb_dialect cis__vdb_sqlite = {
+    .name = DIALECT,
+    .open = sq_open,
+    .close = sq_close,
+    .arm = sq_arm,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .query = sq_query,
+    .step = sq_step,
+    .col_int = sq_col_int,
+    .col_blob = sq_col_blob,
+    .done = sq_done,
+};

@@ -1,0 +1,24 @@
+/*
+ * This file declares what the parts of the virtual filesystem share
+ * beyond include/cis/cis_vfs.h: access from a mount to its backend, for
+ * backend-specific public calls such as the database's layer operations.
+ */
+#ifndef CIS_VFS_INTERNAL_H
+#define CIS_VFS_INTERNAL_H
+
+#include "cis/cis_vfs.h"
+
+/* The backend a mount owns. */
+cis_vfs_backend *cis__vfs_backend(cis_vfs *fs);
+/* Files of the mount open now (a rollback needs none). */
+size_t cis__vfs_open_files(const cis_vfs *fs);
+/* Re-reads the backend's usage for the quotas (after a rollback). */
+int cis__vfs_refresh_usage(cis_vfs *fs);
+/* Whether a host backend opens with openat2 (false: openat(O_NOFOLLOW),
+ * as when CIS_VFS_HOST_NO_OPENAT2=1 or the kernel lacks it; false for any
+ * other backend). For the tests. */
+bool cis__vfs_host_uses_openat2(const cis_vfs_backend *b);
+/* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
+void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* CIS_VFS_INTERNAL_H */

@@ -1,0 +1,595 @@
+/*
+ * This file implements the host backend's own tests (src/vfs/vfs_host.c):
+ * hostile trees on a real directory. Next to the mounted directory lies
+ * `outside/`, which the guest must never reach; inside the mount are
+ * symlinks to it (absolute, relative, chained, a loop), a hard link made
+ * before mounting to a file of `outside2/`, a FIFO and an unreadable
+ * directory. Every case ends by comparing a SHA-256 of the outside tree
+ * (names, kinds, sizes, modes, contents, symlink targets; not link
+ * counts, which a guest's unlink of a pre-made hard link changes) with the one
+ * taken before it.
+ *
+ *   test_vfs_host WORKDIR
+ *
+ * The backend uses openat2 unless CIS_VFS_HOST_NO_OPENAT2=1 is set; CTest
+ * runs this file both ways, and each run checks that the path it meant to
+ * test is the one in use.
+ *
+ * What a hard link made before mounting means: it IS the outside file
+ * under an inside name (one inode), so the guest can read and write it
+ * through that name; the mount cannot tell it apart from any other file.
+ * Whoever prepares the directory must not put such links there. The guest
+ * itself can never make one: it cannot name anything outside to link to.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "cis/cis_vfs.h"
+#include "vfs/vfs_internal.h"
+
+#define P(s) (s), strlen(s)
+#define NC CIS_VFS_ENOTCAPABLE
+
+static struct {
+  char base[1024];    /* WORKDIR/<run>: this run's tree */
+  char mnt[1100];     /* base/mount: the mounted directory */
+  char out[1100];     /* base/outside: must stay untouched */
+  char out2[1100];    /* base/outside2: holds the file hard-linked inside */
+  bool no_openat2;    /* CIS_VFS_HOST_NO_OPENAT2 is set for this run */
+  uint8_t hash[32];   /* SHA-256 of outside/ when the case began */
+} g;
+
+/* --------------------------------------------------------------- tree */
+
+static void mk(const char *dir, const char *rel, const char *content) {
+  char p[2300];
+  snprintf(p, sizeof p, "%s/%s", dir, rel);
+  FILE *f = fopen(p, "w");
+  if (!f) fail_msg("create %s: %s", p, strerror(errno));
+  fputs(content, f);
+  fclose(f);
+}
+
+static void mkd(const char *dir, const char *rel) {
+  char p[2300];
+  snprintf(p, sizeof p, "%s/%s", dir, rel);
+  if (mkdir(p, 0755) != 0 && errno != EEXIST) fail_msg("mkdir %s: %s", p, strerror(errno));
+}
+
+static void mkl(const char *target, const char *dir, const char *rel) {
+  char p[2300];
+  snprintf(p, sizeof p, "%s/%s", dir, rel);
+  if (symlink(target, p) != 0) fail_msg("symlink %s: %s", p, strerror(errno));
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  chmod(path, 0755); /* an unreadable directory must become removable */
+  return remove(path);
+}
+
+static int chmod_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)ftw;
+  if (flag == FTW_D || flag == FTW_DNR || (S_ISDIR(st->st_mode))) chmod(path, 0755);
+  return 0;
+}
+
+static void rm_rf(const char *path) {
+  nftw(path, chmod_one, 16, FTW_PHYS);
+  nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Adds dir (relative name rel) and what is below it to the hash, in name
+ * order. */
+static void hash_tree(EVP_MD_CTX *h, const char *path, const char *rel) {
+  struct stat st;
+  if (lstat(path, &st) != 0) fail_msg("lstat %s: %s", path, strerror(errno));
+  char line[2400];
+  int n = snprintf(line, sizeof line, "%s|%o|%lld\n", rel, (unsigned)st.st_mode,
+                   (long long)st.st_size);
+  EVP_DigestUpdate(h, line, (size_t)n);
+  if (S_ISLNK(st.st_mode)) {
+    char t[4096];
+    ssize_t k = readlink(path, t, sizeof t);
+    if (k > 0) EVP_DigestUpdate(h, t, (size_t)k);
+  } else if (S_ISREG(st.st_mode)) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("open %s: %s", path, strerror(errno));
+    char buf[4096];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(h, buf, k);
+    fclose(f);
+  } else if (S_ISDIR(st.st_mode)) {
+    struct dirent **names = NULL;
+    int m = scandir(path, &names, NULL, alphasort);
+    if (m < 0) fail_msg("scandir %s: %s", path, strerror(errno));
+    for (int i = 0; i < m; i++) {
+      if (strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, "..")) {
+        char sub[2300], subrel[2300];
+        snprintf(sub, sizeof sub, "%s/%s", path, names[i]->d_name);
+        snprintf(subrel, sizeof subrel, "%s/%s", rel, names[i]->d_name);
+        hash_tree(h, sub, subrel);
+      }
+      free(names[i]);
+    }
+    free(names);
+  }
+}
+
+static void hash_outside(uint8_t out[32]) {
+  EVP_MD_CTX *h = EVP_MD_CTX_new();
+  unsigned len = 32;
+  assert_non_null(h);
+  assert_int_equal(EVP_DigestInit_ex(h, EVP_sha256(), NULL), 1);
+  hash_tree(h, g.out, "outside");
+  hash_tree(h, g.out2, "outside2");
+  assert_int_equal(EVP_DigestFinal_ex(h, out, &len), 1);
+  EVP_MD_CTX_free(h);
+}
+
+/* Builds the tree afresh for each case (cases may change the inside). */
+static int setup(void **state) {
+  (void)state;
+  rm_rf(g.base);
+  if (mkdir(g.base, 0777) != 0) fail_msg("mkdir %s: %s", g.base, strerror(errno));
+  chmod(g.base, 0777);
+  mkd(g.base, "outside");
+  mkd(g.base, "outside2");
+  mkd(g.base, "mount");
+  chmod(g.mnt, 0777);
+  mk(g.out, "secret.txt", "top secret");
+  mkd(g.out, "sub");
+  mk(g.out, "sub/deep.txt", "deeper secret");
+  mk(g.out2, "linked.txt", "linked from inside");
+  char abs[2300], p1[2300], p2[2300];
+  snprintf(abs, sizeof abs, "%s/secret.txt", g.out);
+  mkl(abs, g.mnt, "abs");
+  mkl(g.out, g.mnt, "absdir");
+  mkl("../outside/secret.txt", g.mnt, "rel");
+  mkl("../outside", g.mnt, "reldir");
+  mkl("c2", g.mnt, "c1");
+  mkl("c3", g.mnt, "c2");
+  mkl("../outside", g.mnt, "c3");
+  mkl("loop", g.mnt, "loop");
+  mkd(g.mnt, "d");
+  mkl("../../outside", g.mnt, "d/up");
+  mkl("/proc/self/root/etc", g.mnt, "magic");
+  mk(g.mnt, "f", "inside");
+  snprintf(p1, sizeof p1, "%s/linked.txt", g.out2);
+  snprintf(p2, sizeof p2, "%s/hl", g.mnt);
+  if (link(p1, p2) != 0) fail_msg("link: %s", strerror(errno));
+  snprintf(p2, sizeof p2, "%s/fifo", g.mnt);
+  if (mkfifo(p2, 0666) != 0) fail_msg("mkfifo: %s", strerror(errno));
+  hash_outside(g.hash);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  uint8_t now[32];
+  hash_outside(now);
+  assert_memory_equal(now, g.hash, 32); /* nothing outside changed */
+  return 0;
+}
+
+/* A case's mount over g.mnt. */
+typedef struct T {
+  cis_vfs *fs;        /* the mount */
+  cis_vfs_file *root; /* its root */
+} T;
+
+static void mount_host(T *t, const cis_vfs_options *o) {
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_host_new(g.mnt, &b);
+  if (rc != CIS_OK) fail_msg("host_new: %s", cis_vfs_errmsg(NULL));
+  assert_int_equal(cis__vfs_host_uses_openat2(b), !g.no_openat2);
+  assert_int_equal(cis_vfs_mount(b, o, &t->fs), CIS_OK);
+  assert_int_equal(cis_vfs_open_root(t->fs, &t->root), 0);
+}
+
+static void unmount(T *t) {
+  cis_vfs_close(t->root);
+  cis_vfs_unmount(t->fs);
+}
+
+static int stat_err(cis_vfs_file *base, const char *path, uint32_t flags) {
+  cis_vfs_stat st;
+  return cis_vfs_statat(base, P(path), flags, &st);
+}
+
+static int open_err(cis_vfs_file *base, const char *path, uint32_t flags) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(base, P(path), flags, &f);
+  if (e == 0) cis_vfs_close(f);
+  return e;
+}
+
+static size_t read_all(cis_vfs_file *base, const char *path, uint32_t flags, char *buf,
+                       size_t cap) {
+  cis_vfs_file *f = NULL;
+  size_t k = 0;
+  int e = cis_vfs_openat(base, P(path), CIS_VFS_READ | flags, &f);
+  if (e) fail_msg("open %s: %s", path, strerror(e));
+  assert_int_equal(cis_vfs_pread(f, buf, cap - 1, 0, &k), 0);
+  buf[k] = '\0';
+  cis_vfs_close(f);
+  return k;
+}
+
+/* Descriptors this process holds: a backend that leaks one shows here. */
+static int count_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  while (readdir(d)) n++;
+  closedir(d);
+  return n;
+}
+
+/* --------------------------------------------------------------- cases */
+
+static void test_symlinks_out_are_refused(void **state) {
+  (void)state;
+  T t;
+  mount_host(&t, NULL);
+  const uint32_t R = CIS_VFS_READ, FOL = CIS_VFS_FOLLOW;
+  const uint32_t WCT = CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC;
+  /* Followed: refused, whichever way they point. */
+  assert_int_equal(open_err(t.root, "abs", R | FOL), NC);
+  assert_int_equal(open_err(t.root, "absdir/secret.txt", R), NC);
+  assert_int_equal(open_err(t.root, "rel", R | FOL), NC);
+  assert_int_equal(open_err(t.root, "reldir/secret.txt", R), NC);
+  assert_int_equal(open_err(t.root, "reldir/sub/deep.txt", R), NC);
+  assert_int_equal(open_err(t.root, "c1", R | FOL), NC);
+  assert_int_equal(open_err(t.root, "c1/secret.txt", R), NC);
+  assert_int_equal(open_err(t.root, "d/up/secret.txt", R), NC);
+  assert_int_equal(open_err(t.root, "magic/passwd", R), NC);
+  assert_int_equal(open_err(t.root, "loop", R | FOL), ELOOP);
+  assert_int_equal(open_err(t.root, "loop/x", R), ELOOP);
+  assert_int_equal(open_err(t.root, "../outside/secret.txt", R), NC);
+  assert_int_equal(open_err(t.root, "d/../../outside/secret.txt", R), NC);
+  /* Writing through them, following or not, changes nothing outside. */
+  assert_int_equal(open_err(t.root, "abs", WCT), ELOOP);
+  assert_int_equal(open_err(t.root, "rel", WCT), ELOOP);
+  assert_int_equal(open_err(t.root, "abs", WCT | FOL), NC);
+  assert_int_equal(open_err(t.root, "rel", WCT | FOL), NC);
+  assert_int_equal(open_err(t.root, "reldir/new.txt", WCT), NC);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("c1/newdir")), NC);
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("reldir/secret.txt")), NC);
+  assert_int_equal(cis_vfs_rmdirat(t.root, P("absdir/sub")), NC);
+  assert_int_equal(cis_vfs_symlinkat(P("x"), t.root, P("reldir/planted")), NC);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("rel"), CIS_VFS_FOLLOW | CIS_VFS_MTIM, 0, 1), NC);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("reldir/secret.txt"), CIS_VFS_MTIM, 0, 1), NC);
+  cis_vfs_stat st;
+  assert_int_equal(cis_vfs_statat(t.root, P("rel"), 0, &st), 0); /* the link itself is inside */
+  assert_int_equal(st.type, CIS_VFS_SYMLINK);
+  /* Renames out of the mount, or through a link that leads out. */
+  assert_int_equal(cis_vfs_renameat(t.root, P("f"), t.root, P("../outside/f")), NC);
+  assert_int_equal(cis_vfs_renameat(t.root, P("f"), t.root, P("reldir/f")), NC);
+  assert_int_equal(cis_vfs_renameat(t.root, P("f"), t.root, P("absdir/f")), NC);
+  assert_int_equal(cis_vfs_renameat(t.root, P("reldir/secret.txt"), t.root, P("stolen")), NC);
+  /* Renaming over a link that points out replaces the link, not its target. */
+  assert_int_equal(cis_vfs_renameat(t.root, P("f"), t.root, P("rel")), 0);
+  assert_int_equal(cis_vfs_statat(t.root, P("rel"), 0, &st), 0);
+  assert_int_equal(st.type, CIS_VFS_REG);
+  /* Links: nothing outside can be named, so none can be made to it. */
+  assert_int_equal(cis_vfs_linkat(t.root, P("abs"), CIS_VFS_FOLLOW, t.root, P("h1")), NC);
+  assert_int_equal(cis_vfs_linkat(t.root, P("reldir/secret.txt"), 0, t.root, P("h2")), NC);
+  assert_int_equal(cis_vfs_linkat(t.root, P("../outside/secret.txt"), 0, t.root, P("h3")), NC);
+  assert_int_equal(cis_vfs_linkat(t.root, P("abs"), 0, t.root, P("h4")), 0); /* the link itself */
+  assert_int_equal(cis_vfs_statat(t.root, P("h4"), 0, &st), 0);
+  assert_int_equal(st.type, CIS_VFS_SYMLINK);
+  /* A link the guest makes to the outside is harmless until followed. */
+  char abs[2300];
+  snprintf(abs, sizeof abs, "%s/secret.txt", g.out);
+  assert_int_equal(cis_vfs_symlinkat(P(abs), t.root, P("mine")), 0);
+  assert_int_equal(open_err(t.root, "mine", R | FOL), NC);
+  assert_int_equal(cis_vfs_symlinkat(P("../outside/secret.txt"), t.root, P("mine2")), 0);
+  assert_int_equal(open_err(t.root, "mine2", WCT | FOL), NC);
+  /* Removing the links removes only the links. */
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("abs")), 0);
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("reldir")), 0);
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("absdir")), 0);
+  assert_int_equal(cis_vfs_rmdirat(t.root, P("c1/")), ENOTDIR);
+  unmount(&t);
+}
+
+static void test_prelinked_hard_link(void **state) {
+  (void)state;
+  T t;
+  mount_host(&t, NULL);
+  char buf[64];
+  /* The same inode as outside2/linked.txt: readable under its inside name. */
+  read_all(t.root, "hl", 0, buf, sizeof buf);
+  assert_string_equal(buf, "linked from inside");
+  cis_vfs_stat st;
+  assert_int_equal(cis_vfs_statat(t.root, P("hl"), 0, &st), 0);
+  assert_int_equal(st.nlink, 2);
+  /* Unlinking the inside name leaves the outside file as it was. */
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("hl")), 0);
+  assert_int_equal(stat_err(t.root, "hl", 0), ENOENT);
+  unmount(&t);
+  char p[2300];
+  struct stat s;
+  snprintf(p, sizeof p, "%s/linked.txt", g.out2);
+  assert_int_equal(lstat(p, &s), 0);
+  assert_int_equal(s.st_nlink, 1);
+  /* ... and its content is untouched. */
+  char buf2[64];
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  assert_non_null(fgets(buf2, sizeof buf2, f));
+  fclose(f);
+  assert_string_equal(buf2, "linked from inside");
+}
+
+static void test_special_files(void **state) {
+  (void)state;
+  T t;
+  mount_host(&t, NULL);
+  cis_vfs_stat st;
+  assert_int_equal(cis_vfs_statat(t.root, P("fifo"), 0, &st), 0);
+  assert_int_equal(st.type, CIS_VFS_UNKNOWN);
+  assert_int_equal(open_err(t.root, "fifo", CIS_VFS_READ), EACCES); /* and it did not block */
+  assert_int_equal(open_err(t.root, "fifo", CIS_VFS_WRITE), ENXIO);  /* no reader: never blocks */
+  /* Listed, as UNKNOWN. */
+  cis_vfs_dirent ent;
+  bool seen = false;
+  for (uint64_t c = 0; cis_vfs_readdir(t.root, c, &ent) == 0; c = ent.next)
+    if (strcmp(ent.name, "fifo") == 0) seen = ent.type == CIS_VFS_UNKNOWN;
+  assert_true(seen);
+  assert_int_equal(cis_vfs_unlinkat(t.root, P("fifo")), 0);
+  unmount(&t);
+}
+
+/* The backend refuses anything but one component, whoever calls it. */
+static void test_backend_refuses_bad_names(void **state) {
+  (void)state;
+  cis_vfs_backend *b = NULL;
+  cis_vfs_node *root = NULL, *n = NULL;
+  cis_vfs_stat st;
+  char buf[16];
+  size_t len;
+  assert_int_equal(cis_vfs_host_new(g.mnt, &b), CIS_OK);
+  const cis_vfs_methods *m = b->methods;
+  assert_int_equal(m->root(b, &root), 0);
+  const char *bad[] = {"..", ".", "", "../outside", "d/up", "/etc"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(m->lookup(b, root, bad[i], &st), EINVAL);
+    assert_int_equal(m->open(b, root, bad[i], CIS_VFS_READ, &n), EINVAL);
+    assert_int_equal(m->mkdir(b, root, bad[i]), EINVAL);
+    assert_int_equal(m->rmdir(b, root, bad[i]), EINVAL);
+    assert_int_equal(m->unlink(b, root, bad[i]), EINVAL);
+    assert_int_equal(m->rename(b, root, "f", root, bad[i]), EINVAL);
+    assert_int_equal(m->rename(b, root, bad[i], root, "x"), EINVAL);
+    assert_int_equal(m->symlink(b, root, bad[i], "x"), EINVAL);
+    assert_int_equal(m->readlink(b, root, bad[i], buf, sizeof buf, &len), EINVAL);
+    assert_int_equal(m->link(b, root, bad[i], root, "x"), EINVAL);
+    assert_int_equal(m->link(b, root, "f", root, bad[i]), EINVAL);
+  }
+  /* A symlink is never opened, not even as O_PATH. */
+  assert_int_equal(m->open(b, root, "abs", 0, &n), ELOOP);
+  assert_int_equal(m->open(b, root, "abs", CIS_VFS_DIRECTORY, &n) != 0, 1);
+  /* A readdir cookie no lseek can take. */
+  cis_vfs_dirent ent;
+  assert_int_equal(m->readdir(b, root, (uint64_t)INT64_MAX + 1, &ent), EINVAL);
+  m->close(b, root);
+  m->destroy(b);
+}
+
+static void test_constructor_errors(void **state) {
+  (void)state;
+  cis_vfs_backend *b = (cis_vfs_backend *)&b;
+  char p[2300];
+  assert_int_equal(cis_vfs_host_new(NULL, &b), CIS_EINVAL);
+  assert_null(b);
+  assert_int_equal(cis_vfs_host_new("", &b), CIS_EINVAL);
+  assert_int_equal(cis_vfs_host_new(g.mnt, NULL), CIS_EINVAL);
+  snprintf(p, sizeof p, "%s/missing", g.base);
+  assert_int_equal(cis_vfs_host_new(p, &b), CIS_ENOTFOUND);
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "missing"));
+  snprintf(p, sizeof p, "%s/f", g.mnt);
+  assert_int_equal(cis_vfs_host_new(p, &b), CIS_ENOTFOUND); /* a file, not a directory */
+  /* The usage of a tree counts a file with two links inside once. */
+  char a[2300], c[2300];
+  snprintf(a, sizeof a, "%s/d/twice", g.mnt);
+  snprintf(c, sizeof c, "%s/d/twice2", g.mnt);
+  mk(g.mnt, "d/twice", "12345");
+  assert_int_equal(link(a, c), 0);
+  T t;
+  mount_host(&t, NULL);
+  uint64_t bytes, nodes;
+  cis_vfs_usage(t.fs, &bytes, &nodes);
+  /* f(6) + hl(18) + twice(5); abs absdir rel reldir c1 c2 c3 loop d d/up
+   * magic f hl fifo twice = 15 nodes */
+  assert_int_equal(bytes, 6 + 18 + 5);
+  assert_int_equal(nodes, 15);
+  unmount(&t);
+}
+
+/* A write the host stops half-way (here: RLIMIT_FSIZE) is cut back to the
+ * file's old size. */
+static void test_half_write_is_undone(void **state) {
+  (void)state;
+  T t;
+  mount_host(&t, NULL);
+  cis_vfs_file *f = NULL;
+  size_t k;
+  static char data[20000];
+  memset(data, 'z', sizeof data);
+  assert_int_equal(cis_vfs_openat(t.root, P("grow"), CIS_VFS_WRITE | CIS_VFS_CREAT, &f), 0);
+  assert_int_equal(cis_vfs_pwrite(f, "abc", 3, 0, &k), 0);
+  struct rlimit old, lim;
+  getrlimit(RLIMIT_FSIZE, &old);
+  lim = old;
+  lim.rlim_cur = 10000;
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  int e = cis_vfs_pwrite(f, data, sizeof data, 0, &k);
+  setrlimit(RLIMIT_FSIZE, &old);
+  signal(SIGXFSZ, prev);
+  assert_int_equal(e, EFBIG);
+  cis_vfs_stat st;
+  assert_int_equal(cis_vfs_fstat(f, &st), 0);
+  assert_int_equal(st.size, 3);
+  uint64_t bytes;
+  cis_vfs_usage(t.fs, &bytes, NULL);
+  assert_int_equal(bytes, 6 + 18 + 3);
+  cis_vfs_close(f);
+  unmount(&t);
+}
+
+/* A directory the process may search but not list: walked through with
+ * an O_PATH descriptor. Runs as an unprivileged user (a forked child that
+ * drops root) so the permission bits count. */
+static int unreadable_child(void) {
+  T t;
+  cis_vfs_backend *b = NULL;
+  if (cis_vfs_host_new(g.mnt, &b) != CIS_OK || cis_vfs_mount(b, NULL, &t.fs) != CIS_OK) return 10;
+  if (cis_vfs_open_root(t.fs, &t.root) != 0) return 11;
+  char buf[32];
+  cis_vfs_file *f = NULL;
+  size_t k = 0;
+  if (cis_vfs_openat(t.root, P("noread/inner.txt"), CIS_VFS_READ, &f) != 0) return 12;
+  if (cis_vfs_pread(f, buf, sizeof buf, 0, &k) != 0 || k != 5) return 13;
+  cis_vfs_close(f);
+  cis_vfs_file *d = NULL;
+  if (cis_vfs_openat(t.root, P("noread"), CIS_VFS_READ, &d) != EACCES) return 14;
+  cis_vfs_stat st;
+  if (cis_vfs_statat(t.root, P("noread"), 0, &st) != 0 || st.type != CIS_VFS_DIR) return 15;
+  if (cis_vfs_set_timesat(t.root, P("noread/inner.txt"), CIS_VFS_ATIM_NOW | CIS_VFS_MTIM_NOW, 0,
+                          0) != 0)
+    return 16;
+  /* Only looking at it: an O_PATH node, which stats but cannot list. */
+  if (cis_vfs_openat(t.root, P("noread"), 0, &d) != 0) return 17;
+  if (cis_vfs_fstat(d, &st) != 0 || st.type != CIS_VFS_DIR) return 18;
+  cis_vfs_dirent ent;
+  if (cis_vfs_readdir(d, 2, &ent) != EBADF) return 19;
+  cis_vfs_close(d);
+  cis_vfs_close(t.root);
+  cis_vfs_unmount(t.fs);
+  return 0;
+}
+
+static void test_unreadable_directory(void **state) {
+  (void)state;
+  mkd(g.mnt, "noread");
+  mk(g.mnt, "noread/inner.txt", "hello");
+  char p[2300];
+  snprintf(p, sizeof p, "%s/noread/inner.txt", g.mnt);
+  chmod(p, 0666);
+  snprintf(p, sizeof p, "%s/noread", g.mnt);
+  chmod(p, 0311);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(9);
+    _exit(unreadable_child());
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  chmod(p, 0755);
+}
+
+/* A listing of a large directory on the host, resumed at every cookie. */
+static void test_large_directory_cookies(void **state) {
+  (void)state;
+  T t;
+  mount_host(&t, NULL);
+  cis_vfs_file *d = NULL;
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("many")), 0);
+  assert_int_equal(cis_vfs_openat(t.root, P("many"), CIS_VFS_READ, &d), 0);
+  enum { N = 3000 };
+  char name[32];
+  for (int i = 0; i < N; i++) {
+    cis_vfs_file *f = NULL;
+    snprintf(name, sizeof name, "entry-with-a-longer-name-%05d", i);
+    assert_int_equal(cis_vfs_openat(d, P(name), CIS_VFS_WRITE | CIS_VFS_CREAT, &f), 0);
+    cis_vfs_close(f);
+  }
+  static uint64_t cookies[N + 3];
+  static char names[N + 2][40];
+  int n = 0;
+  cis_vfs_dirent ent;
+  for (uint64_t c = 0; cis_vfs_readdir(d, c, &ent) == 0; c = ent.next) {
+    assert_true(n < N + 2);
+    cookies[n] = c;
+    snprintf(names[n], sizeof names[0], "%.39s", ent.name);
+    n++;
+  }
+  assert_int_equal(n, N + 2);
+  /* Any cookie, in any order, gives the same entry again. */
+  for (int i = n - 1; i >= 0; i -= 7) {
+    assert_int_equal(cis_vfs_readdir(d, cookies[i], &ent), 0);
+    assert_string_equal(ent.name, names[i]);
+  }
+  /* A second open directory lists independently of the first. */
+  cis_vfs_file *d2 = NULL;
+  assert_int_equal(cis_vfs_openat(t.root, P("many"), CIS_VFS_READ, &d2), 0);
+  assert_int_equal(cis_vfs_readdir(d2, cookies[100], &ent), 0);
+  assert_string_equal(ent.name, names[100]);
+  assert_int_equal(cis_vfs_readdir(d, cookies[2000], &ent), 0);
+  assert_string_equal(ent.name, names[2000]);
+  assert_int_equal(cis_vfs_readdir(d2, ent.next, &ent), 0); /* d2 seeks, not d's position */
+  assert_string_equal(ent.name, names[2001]);
+  cis_vfs_close(d2);
+  cis_vfs_close(d);
+  unmount(&t);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+    return 2;
+  }
+  const char *no2 = getenv("CIS_VFS_HOST_NO_OPENAT2");
+  g.no_openat2 = no2 && no2[0] && strcmp(no2, "0") != 0;
+  mkdir(argv[1], 0755);
+  snprintf(g.base, sizeof g.base, "%s/host%s-%ld", argv[1], g.no_openat2 ? "-noopenat2" : "",
+           (long)getpid());
+  snprintf(g.mnt, sizeof g.mnt, "%s/mount", g.base);
+  snprintf(g.out, sizeof g.out, "%s/outside", g.base);
+  snprintf(g.out2, sizeof g.out2, "%s/outside2", g.base);
+  const struct CMUnitTest cases[] = {
+      cmocka_unit_test_setup_teardown(test_symlinks_out_are_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_prelinked_hard_link, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_special_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backend_refuses_bad_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_constructor_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_half_write_is_undone, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unreadable_directory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_directory_cookies, setup, teardown),
+  };
+  int fds = count_fds();
+  int failed = cmocka_run_group_tests_name(g.no_openat2 ? "host (openat O_NOFOLLOW)" : "host (openat2)",
+                                           cases, NULL, NULL);
+  if (count_fds() != fds) {
+    fprintf(stderr, "descriptors leaked: %d before the cases, %d after\n", fds, count_fds());
+    failed++;
+  }
+  if (!failed) rm_rf(g.base);
+  return failed ? 1 : 0;
+}

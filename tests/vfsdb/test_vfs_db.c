@@ -1,0 +1,2305 @@
+/*
+ * This file implements the tests of the layered database filesystem
+ * ("Tarbox", src/vfs/vfs_db*.c) beyond what the shared conformance suite
+ * (tests/vfs) checks of every backend: layers, copy-on-write per block,
+ * tenant isolation, large files in blocks, atomic writes, and a database
+ * that breaks or dies. The same cases run on each database, chosen by the
+ * command line:
+ *
+ *   sqlite   WORKDIR         an SQLite file in WORKDIR (made fresh)
+ *   postgres CONNSTR_FILE    the shared test server (tests/support);
+ *                            skipped (77) when the file is missing,
+ *                            unless CI=true
+ *   pgdown   PGDIR PG_SH     a private PostgreSQL server that the cases
+ *                            stop, crash, freeze and restart
+ *
+ * Cases look at the database itself (with sqlite3 / libpq) where the
+ * public API cannot show what they check: which layer holds which block,
+ * that a lower layer's rows did not change, how many blocks a file has.
+ * A crash case re-executes this binary as a child ("child write-loop
+ * TENANT FD") that the parent kills in the middle of its writes.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include "cis/cis_vfs.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HAVE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HAVE_ASAN 1
+#endif
+#endif
+#ifdef HAVE_ASAN
+/* From <sanitizer/allocator_interface.h>, which GCC does not install. */
+int __sanitizer_install_malloc_and_free_hooks(void (*on_malloc)(const volatile void *, size_t),
+                                              void (*on_free)(const volatile void *));
+#endif
+
+/* ------------------------------------------------------------- the setup */
+
+enum { K_SQLITE, K_POSTGRES };
+
+static struct {
+  const char *mode;    /* sqlite, postgres, pgdown */
+  int kind;            /* K_SQLITE or K_POSTGRES */
+  char spec[2200];     /* what cis_vfs_db_new gets */
+  char conninfo[2048]; /* PostgreSQL: the libpq connection string */
+  char path[1024];     /* SQLite: the database file */
+  char pgdir[1024];    /* pgdown: the private server's directory */
+  char pgsh[1024];     /* pgdown: the harness script */
+  char run[48];        /* makes tenant names unique per run */
+} g;
+
+#define LONG_MS 20000u
+
+#define OK(x)                                                                          \
+  do {                                                                                 \
+    int ok_e_ = (int)(x);                                                              \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, last_msg());                   \
+  } while (0)
+#define ERR(want, x)                                                                   \
+  do {                                                                                 \
+    int err_e_ = (int)(x);                                                             \
+    if (err_e_ != (int)(want))                                                         \
+      fail_msg("%s = %d, want %s = %d (%s)", #x, err_e_, #want, (int)(want), last_msg()); \
+  } while (0)
+#define MSG_HAS(fs, s)                                                                 \
+  do {                                                                                 \
+    const char *m_ = cis_vfs_errmsg(fs);                                               \
+    if (!strstr(m_, s)) fail_msg("message \"%s\" lacks \"%s\"", m_, s);               \
+  } while (0)
+
+/* The mount whose message a failing check prints. */
+static cis_vfs *g_last_fs;
+static const char *last_msg(void) { return cis_vfs_errmsg(g_last_fs); }
+
+/* A mount of one tenant with its root open. */
+typedef struct mnt {
+  cis_vfs *fs;        /* the mount */
+  cis_vfs_file *root; /* its root directory */
+  char tenant[160];   /* the tenant's full name */
+} mnt;
+
+static void tenant_name(char *out, size_t cap, const char *suffix) {
+  snprintf(out, cap, "%s-%s", g.run, suffix);
+}
+
+static cis_result mnt_try(mnt *m, const char *suffix, uint32_t bs, uint64_t timeout_ms) {
+  memset(m, 0, sizeof *m);
+  tenant_name(m->tenant, sizeof m->tenant, suffix);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = m->tenant;
+  if (bs) cfg.block_size = bs;
+  if (timeout_ms) cfg.op_timeout_ms = timeout_ms;
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_db_new(&cfg, &b);
+  if (rc != CIS_OK) return rc;
+  rc = cis_vfs_mount(b, NULL, &m->fs);
+  if (rc != CIS_OK) return rc;
+  g_last_fs = m->fs;
+  int e = cis_vfs_open_root(m->fs, &m->root);
+  if (e) {
+    cis_vfs_unmount(m->fs);
+    m->fs = NULL;
+    return cis_vfs_result(e);
+  }
+  return CIS_OK;
+}
+
+static void mnt_open(mnt *m, const char *suffix) {
+  cis_result rc = mnt_try(m, suffix, 0, LONG_MS);
+  if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), cis_vfs_errmsg(NULL));
+}
+
+static void mnt_close(mnt *m) {
+  if (m->root) cis_vfs_close(m->root);
+  if (m->fs) cis_vfs_unmount(m->fs);
+  if (g_last_fs == m->fs) g_last_fs = NULL;
+  memset(m, 0, sizeof *m);
+}
+
+/* ----------------------------------------------------------- file helpers */
+
+static int put(cis_vfs_file *dir, const char *path, const void *data, size_t len) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(dir, path, strlen(path),
+                         CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
+  if (e) return e;
+  size_t n = 0;
+  if (len) e = cis_vfs_pwrite(f, data, len, 0, &n);
+  cis_vfs_close(f);
+  return e;
+}
+
+static void put_str(cis_vfs_file *dir, const char *path, const char *s) {
+  OK(put(dir, path, s, strlen(s)));
+}
+
+/* Reads the whole (small) file into buf. */
+static int get(cis_vfs_file *dir, const char *path, void *buf, size_t cap, size_t *len) {
+  cis_vfs_file *f = NULL;
+  *len = 0;
+  int e = cis_vfs_openat(dir, path, strlen(path), CIS_VFS_READ, &f);
+  if (e) return e;
+  size_t got = 0;
+  e = cis_vfs_pread(f, buf, cap, 0, &got);
+  cis_vfs_close(f);
+  *len = got;
+  return e;
+}
+
+static void expect_str(cis_vfs_file *dir, const char *path, const char *want) {
+  char buf[4096];
+  size_t n = 0;
+  OK(get(dir, path, buf, sizeof buf - 1, &n));
+  buf[n] = '\0';
+  assert_string_equal(buf, want);
+}
+
+static int stat_of(cis_vfs_file *dir, const char *path, cis_vfs_stat *st) {
+  return cis_vfs_statat(dir, path, strlen(path), 0, st);
+}
+
+/* FNV-1a of a file's content, read 64 KiB at a time. */
+static uint64_t file_hash(cis_vfs_file *dir, const char *path, uint64_t *size) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(dir, path, strlen(path), CIS_VFS_READ, &f));
+  static uint8_t buf[65536];
+  uint64_t h = 1469598103934665603ull, off = 0;
+  for (;;) {
+    size_t got = 0;
+    OK(cis_vfs_pread(f, buf, sizeof buf, off, &got));
+    if (!got) break;
+    for (size_t i = 0; i < got; i++) h = (h ^ buf[i]) * 1099511628211ull;
+    off += got;
+  }
+  cis_vfs_close(f);
+  *size = off;
+  return h;
+}
+
+typedef struct strbuf {
+  char *p;    /* NUL-terminated text */
+  size_t n;   /* bytes used */
+  size_t cap; /* bytes allocated */
+} strbuf;
+
+static void sb_add(strbuf *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char line[1024];
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  assert_true(n >= 0 && (size_t)n < sizeof line);
+  if (s->n + (size_t)n + 1 > s->cap) {
+    s->cap = (s->n + (size_t)n + 1) * 2;
+    s->p = realloc(s->p, s->cap);
+    assert_non_null(s->p);
+  }
+  memcpy(s->p + s->n, line, (size_t)n + 1);
+  s->n += (size_t)n;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in a directory (without "." and ".."), sorted; free with
+ * free_names. */
+static char **list_names(cis_vfs_file *dir, size_t *n) {
+  char **v = NULL;
+  size_t cnt = 0;
+  cis_vfs_dirent ent;
+  uint64_t cookie = 2;
+  int e;
+  while ((e = cis_vfs_readdir(dir, cookie, &ent)) == 0) {
+    v = realloc(v, (cnt + 1) * sizeof *v);
+    assert_non_null(v);
+    v[cnt++] = strdup(ent.name);
+    cookie = ent.next;
+  }
+  ERR(ENOENT, e);
+  if (cnt) qsort(v, cnt, sizeof *v, cmp_str);
+  *n = cnt;
+  return v;
+}
+
+static void free_names(char **v, size_t n) {
+  for (size_t i = 0; i < n; i++) free(v[i]);
+  free(v);
+}
+
+/* Appends one line per node below dir: path, kind, size and content hash
+ * or symlink target, in name order. Two trees are the same exactly when
+ * their dumps are. */
+static void dump_tree(cis_vfs_file *dir, const char *prefix, strbuf *out) {
+  size_t n;
+  char **names = list_names(dir, &n);
+  for (size_t i = 0; i < n; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s", prefix, names[i]);
+    cis_vfs_stat st;
+    OK(stat_of(dir, names[i], &st));
+    if (st.type == CIS_VFS_REG) {
+      uint64_t size;
+      uint64_t h = file_hash(dir, names[i], &size);
+      assert_int_equal(size, st.size);
+      sb_add(out, "%s f %llu %016llx\n", path, (unsigned long long)size, (unsigned long long)h);
+    } else if (st.type == CIS_VFS_SYMLINK) {
+      char t[512];
+      size_t tl = 0;
+      OK(cis_vfs_readlinkat(dir, names[i], strlen(names[i]), t, sizeof t, &tl));
+      sb_add(out, "%s l %.*s\n", path, (int)tl, t);
+    } else {
+      sb_add(out, "%s d\n", path);
+      cis_vfs_file *sub = NULL;
+      OK(cis_vfs_openat(dir, names[i], strlen(names[i]), CIS_VFS_READ | CIS_VFS_DIRECTORY, &sub));
+      char p2[1100];
+      snprintf(p2, sizeof p2, "%s/", path);
+      dump_tree(sub, p2, out);
+      cis_vfs_close(sub);
+    }
+  }
+  free_names(names, n);
+}
+
+static char *tree_of(mnt *m) {
+  strbuf s = {0};
+  sb_add(&s, "%s", "");
+  dump_tree(m->root, "", &s);
+  return s.p;
+}
+
+/* A deterministic pattern: byte i of stream `seed`. */
+static uint8_t pat(uint64_t seed, uint64_t i) {
+  uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed * 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 29;
+  return (uint8_t)(x * 0x94d049bb133111ebull >> 56);
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed, uint64_t from) {
+  for (size_t i = 0; i < n; i++) p[i] = pat(seed, from + i);
+}
+
+/* ------------------------------------------------------ the database, raw */
+
+/* Runs query q on the database with its own connection and reads column
+ * 0 of the first row: as an integer into *iv, or its bytes into blob (cap
+ * bytes, *blen set). Returns false when there is no row or the value is
+ * NULL. */
+static bool sql_row(const char *q, int64_t *iv, void *blob, size_t cap, size_t *blen) {
+  bool have = false;
+  if (g.kind == K_SQLITE) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_stmt *s = NULL;
+    int r = sqlite3_prepare_v2(db, q, -1, &s, NULL);
+    if (r != SQLITE_OK) fail_msg("%s: %s", q, sqlite3_errmsg(db));
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+      have = true;
+      if (iv) *iv = sqlite3_column_int64(s, 0);
+      if (blob) {
+        int n = sqlite3_column_bytes(s, 0);
+        assert_true((size_t)n <= cap);
+        if (n) memcpy(blob, sqlite3_column_blob(s, 0), (size_t)n);
+        *blen = (size_t)n;
+      }
+    } else if (r != SQLITE_ROW && r != SQLITE_DONE) {
+      fail_msg("%s: %s", q, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+  } else {
+    PGconn *pg = PQconnectdb(g.conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
+    PGresult *r = PQexecParams(pg, q, 0, NULL, NULL, NULL, NULL, 1);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+      have = true;
+      const unsigned char *p = (const unsigned char *)PQgetvalue(r, 0, 0);
+      int n = PQgetlength(r, 0, 0);
+      if (iv) {
+        uint64_t v = 0;
+        for (int i = 0; i < n; i++) v = v << 8 | p[i];
+        if (n > 0 && n < 8 && (p[0] & 0x80)) v |= ~0ull << (8 * n);
+        *iv = (int64_t)v;
+      }
+      if (blob) {
+        assert_true((size_t)n <= cap);
+        memcpy(blob, p, (size_t)n);
+        *blen = (size_t)n;
+      }
+    }
+    PQclear(r);
+    PQfinish(pg);
+  }
+  return have;
+}
+
+/* Column 0 of the first row of a formatted query as an integer (cast to
+ * bigint in the query, for PostgreSQL's binary rows), -1 when none. */
+static int64_t sql_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int64_t sql_int(const char *fmt, ...) {
+  char q[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q, sizeof q, fmt, ap);
+  va_end(ap);
+  int64_t v = -1;
+  if (!sql_row(q, &v, NULL, 0, NULL)) v = -1;
+  return v;
+}
+
+/* Column 0 of the first row as bytes; false when none (or NULL). */
+static bool sql_blob(void *blob, size_t cap, size_t *blen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool sql_blob(void *blob, size_t cap, size_t *blen, const char *fmt, ...) {
+  char q[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q, sizeof q, fmt, ap);
+  va_end(ap);
+  return sql_row(q, NULL, blob, cap, blen);
+}
+
+/* Runs a statement without rows (DDL, a lock). */
+static void sql_exec(const char *q) {
+  if (g.kind == K_SQLITE) {
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char *err = NULL;
+    if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", q, err);
+    sqlite3_close(db);
+  } else {
+    PGconn *pg = PQconnectdb(g.conninfo);
+    if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
+    PGresult *r = PQexec(pg, q);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(pg);
+  }
+}
+
+/* The tenant_id of a tenant (names here are plain ASCII). */
+static int64_t tid(const char *tenant) {
+  if (g.kind == K_SQLITE)
+    return sql_int("SELECT tenant_id FROM cis_vfs_tenants WHERE name=CAST('%s' AS BLOB)", tenant);
+  return sql_int("SELECT tenant_id FROM cis_vfs_tenants WHERE name=convert_to('%s','UTF8')",
+                 tenant);
+}
+
+/* An SQL expression for n bytes of 'a' (0x61). */
+static const char *bytes_expr(size_t n, char *out, size_t cap) {
+  if (g.kind == K_SQLITE) snprintf(out, cap, "CAST(replace(hex(zeroblob(%zu)),'00','a') AS BLOB)", n);
+  else snprintf(out, cap, "decode(repeat('61', %zu), 'hex')", n);
+  return out;
+}
+
+/* An SQL literal for the bytes of a plain ASCII name. */
+static const char *name_lit(const char *name, char *out, size_t cap) {
+  if (g.kind == K_SQLITE) snprintf(out, cap, "CAST('%s' AS BLOB)", name);
+  else snprintf(out, cap, "convert_to('%s','UTF8')", name);
+  return out;
+}
+
+/* Rows of `table` for a tenant, with an extra condition. */
+static int64_t rows_of(const char *table, int64_t tenant, const char *where) {
+  return sql_int("SELECT CAST(count(*) AS bigint) FROM %s WHERE tenant_id=%lld AND %s", table,
+                 (long long)tenant, where);
+}
+
+/* ------------------------------------------------------------ processes */
+
+/* Runs the harness script on the pgdown server. */
+static void pg_ctl(const char *what) {
+  char cmd[2300];
+  snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null", g.pgsh, what, g.pgdir);
+  int rc = system(cmd);
+  if (rc != 0) fail_msg("pg.sh %s failed (%d)", what, rc);
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* ================================================================= cases */
+
+static void test_config_and_arguments(void **state) {
+  (void)state;
+  cis_vfs_db_config cfg;
+  memset(&cfg, 0xab, sizeof cfg);
+  cis_vfs_db_config_default(&cfg);
+  assert_null(cfg.spec);
+  assert_null(cfg.tenant);
+  assert_int_equal(cfg.block_size, 65536);
+  assert_int_equal(cfg.op_timeout_ms, 30000);
+  cis_vfs_db_config_default(NULL); /* harmless */
+
+  cis_vfs_backend *b = (cis_vfs_backend *)&cfg;
+  ERR(CIS_EINVAL, cis_vfs_db_new(NULL, &b));
+  assert_null(b);
+  cfg.tenant = "t";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b)); /* no spec */
+  cfg.spec = "mysql:db";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "unknown spec"));
+  cfg.spec = "sqlite:";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  cfg.spec = g.spec;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, NULL));
+  cfg.tenant = NULL;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  cfg.tenant = "";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  char longname[300];
+  memset(longname, 'x', 256);
+  longname[256] = '\0';
+  cfg.tenant = longname;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "tenant"));
+  longname[255] = '\0'; /* 255 bytes is allowed */
+  cfg.block_size = 100;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  cfg.block_size = 32u * 1024 * 1024;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  cfg.block_size = 0; /* the default */
+  cfg.tenant = longname;
+  OK(cis_vfs_db_new(&cfg, &b));
+  assert_non_null(b);
+  assert_string_equal(b->methods->name, "db");
+  b->methods->destroy(b);
+
+  /* The layer calls refuse a mount of another backend, and NULL. */
+  cis_vfs_backend *mb = NULL;
+  OK(cis_vfs_mem_new(&mb));
+  cis_vfs *mfs = NULL;
+  OK(cis_vfs_mount(mb, NULL, &mfs));
+  uint64_t id = 7;
+  cis_vfs_layer *ls = (cis_vfs_layer *)&cfg;
+  size_t n = 5;
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_snapshot(mfs, "x", &id));
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_layers(mfs, &ls, &n));
+  assert_null(ls);
+  assert_int_equal(n, 0);
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_rollback(mfs, 1));
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_snapshot(NULL, "x", &id));
+  cis_vfs_unmount(mfs);
+
+  mnt m;
+  mnt_open(&m, "args");
+  char name64[65];
+  memset(name64, 'n', 64);
+  name64[64] = '\0';
+  ERR(CIS_EINVAL, cis_vfs_db_snapshot(m.fs, name64, &id));
+  ERR(CIS_EINVAL, cis_vfs_db_layers(m.fs, NULL, &n));
+  name64[63] = '\0';
+  OK(cis_vfs_db_snapshot(m.fs, name64, &id)); /* 63 bytes fits */
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_int_equal(n, 3);
+  assert_string_equal(ls[1].name, name64);
+  free(ls);
+  OK(cis_vfs_db_snapshot(m.fs, NULL, &id)); /* no name */
+  OK(cis_vfs_db_snapshot(m.fs, "no id wanted", NULL));
+  mnt_close(&m);
+}
+
+/* Everyday operations, to see that the layering logic is plain POSIX from
+ * the outside (the conformance suite checks much more). */
+static void test_basic_tree(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "basic");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  ERR(EEXIST, cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(m.root, "d/f", "hello");
+  expect_str(m.root, "d/f", "hello");
+  OK(cis_vfs_symlinkat("d/f", 3, m.root, "l", 1));
+  char t[16];
+  size_t tl = 0;
+  OK(cis_vfs_readlinkat(m.root, "l", 1, t, sizeof t, &tl));
+  assert_int_equal(tl, 3);
+  assert_memory_equal(t, "d/f", 3);
+  ERR(ERANGE, cis_vfs_readlinkat(m.root, "l", 1, t, 2, &tl));
+  assert_int_equal(tl, 3);
+  ERR(EINVAL, cis_vfs_readlinkat(m.root, "d", 1, t, sizeof t, &tl));
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "l", &st));
+  assert_int_equal(st.type, CIS_VFS_SYMLINK);
+  assert_int_equal(st.size, 3);
+  OK(cis_vfs_statat(m.root, "l", 1, CIS_VFS_FOLLOW, &st));
+  assert_int_equal(st.type, CIS_VFS_REG);
+  assert_int_equal(st.size, 5);
+  assert_int_equal(st.nlink, 1);
+  cis_vfs_file *lf = NULL;
+  ERR(ELOOP, cis_vfs_openat(m.root, "l", 1, CIS_VFS_READ, &lf));
+  OK(cis_vfs_openat(m.root, "l", 1, CIS_VFS_READ | CIS_VFS_FOLLOW, &lf)); /* through the link */
+  char lb[8];
+  size_t ln = 0;
+  OK(cis_vfs_pread(lf, lb, sizeof lb, 0, &ln));
+  assert_int_equal(ln, 5);
+  assert_memory_equal(lb, "hello", 5);
+  cis_vfs_close(lf);
+
+  /* Hard links: not supported, and the message says so. */
+  ERR(EPERM, cis_vfs_linkat(m.root, "d/f", 3, 0, m.root, "hard", 4));
+  MSG_HAS(m.fs, "hard links are not supported");
+
+  /* rename: over a file, a directory into itself, onto a non-empty dir. */
+  put_str(m.root, "g", "gee");
+  OK(cis_vfs_renameat(m.root, "g", 1, m.root, "d/f", 3));
+  expect_str(m.root, "d/f", "gee");
+  ERR(ENOENT, stat_of(m.root, "g", &st));
+  OK(cis_vfs_mkdirat(m.root, "d/sub", 5));
+  ERR(EINVAL, cis_vfs_renameat(m.root, "d", 1, m.root, "d/sub/x", 7));
+  OK(cis_vfs_mkdirat(m.root, "e", 1));
+  ERR(ENOTEMPTY, cis_vfs_renameat(m.root, "e", 1, m.root, "d", 1));
+  ERR(EISDIR, cis_vfs_renameat(m.root, "d/f", 3, m.root, "e", 1));
+  ERR(ENOTDIR, cis_vfs_renameat(m.root, "e", 1, m.root, "d/f", 3));
+  OK(cis_vfs_renameat(m.root, "d", 1, m.root, "e", 1)); /* over an empty dir */
+  expect_str(m.root, "e/f", "gee");
+  OK(cis_vfs_renameat(m.root, "e/f", 3, m.root, "e/f", 3)); /* onto itself */
+  expect_str(m.root, "e/f", "gee");
+  ERR(ENOTEMPTY, cis_vfs_rmdirat(m.root, "e", 1));
+  ERR(ENOTDIR, cis_vfs_rmdirat(m.root, "e/f", 3));
+  ERR(EISDIR, cis_vfs_unlinkat(m.root, "e", 1));
+  ERR(ENOENT, cis_vfs_unlinkat(m.root, "nothing", 7));
+
+  /* open flags */
+  cis_vfs_file *f = NULL;
+  ERR(EEXIST, cis_vfs_openat(m.root, "e/f", 3, CIS_VFS_CREAT | CIS_VFS_EXCL | CIS_VFS_WRITE, &f));
+  ERR(ENOTDIR, cis_vfs_openat(m.root, "e/f", 3, CIS_VFS_READ | CIS_VFS_DIRECTORY, &f));
+  ERR(EISDIR, cis_vfs_openat(m.root, "e", 1, CIS_VFS_WRITE, &f));
+  ERR(ENOENT, cis_vfs_openat(m.root, "e/none", 6, CIS_VFS_READ, &f));
+
+  /* truncate, append, times */
+  OK(cis_vfs_openat(m.root, "e/f", 3, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, "!!", 2, CIS_VFS_APPEND, &n));
+  assert_int_equal(n, 2);
+  OK(cis_vfs_ftruncate(f, 10));
+  char buf[32];
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &n));
+  assert_int_equal(n, 10);
+  assert_memory_equal(buf, "gee!!\0\0\0\0\0", 10);
+  OK(cis_vfs_ftruncate(f, 2));
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &n));
+  assert_int_equal(n, 2);
+  OK(cis_vfs_pread(f, buf, sizeof buf, 100, &n));
+  assert_int_equal(n, 0);
+  OK(cis_vfs_fset_times(f, CIS_VFS_ATIM | CIS_VFS_MTIM, 1234, 5678));
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.atim, 1234);
+  assert_int_equal(st.mtim, 5678);
+  assert_true(st.ctim > 5678);
+  OK(cis_vfs_fsync(f));
+  cis_vfs_close(f);
+
+  /* usage: e, e/f (2 bytes), e/sub, l */
+  uint64_t bytes, nodes;
+  cis_vfs_usage(m.fs, &bytes, &nodes);
+  assert_int_equal(nodes, 4);
+  assert_int_equal(bytes, 2);
+  mnt_close(&m);
+  /* A fresh mount reads the same usage from the database. */
+  mnt_open(&m, "basic");
+  cis_vfs_usage(m.fs, &bytes, &nodes);
+  assert_int_equal(nodes, 4);
+  assert_int_equal(bytes, 2);
+  expect_str(m.root, "e/f", "ge");
+  mnt_close(&m);
+}
+
+/* Snapshots, the layer list and rollback: the tree comes back exactly. */
+static void test_layers_snapshot_rollback(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "layers");
+  int64_t t = tid(m.tenant);
+  assert_true(t > 0);
+
+  cis_vfs_layer *ls = NULL;
+  size_t n = 0;
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_int_equal(n, 2);
+  assert_int_equal(ls[0].id, 1);
+  assert_int_equal(ls[0].parent, 0);
+  assert_string_equal(ls[0].name, "base");
+  assert_false(ls[0].writable);
+  assert_int_equal(ls[1].id, 2);
+  assert_int_equal(ls[1].parent, 1);
+  assert_true(ls[1].writable);
+  assert_true(ls[1].created >= ls[0].created && ls[0].created > 0);
+  free(ls);
+
+  /* The first tree. */
+  static uint8_t big[200000];
+  fill(big, sizeof big, 1, 0);
+  OK(cis_vfs_mkdirat(m.root, "a", 1));
+  put_str(m.root, "a/f1", "one");
+  put_str(m.root, "a/f2", "two");
+  OK(put(m.root, "big", big, sizeof big));
+  OK(cis_vfs_symlinkat("a/f1", 4, m.root, "link", 4));
+  OK(cis_vfs_mkdirat(m.root, "empty", 5));
+  char *tree1 = tree_of(&m);
+  uint64_t b1, n1;
+  cis_vfs_usage(m.fs, &b1, &n1);
+  assert_int_equal(n1, 6);
+  assert_int_equal(b1, 6 + sizeof big);
+
+  uint64_t s1 = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "s1", &s1));
+  assert_int_equal(s1, 2);
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_int_equal(n, 3);
+  assert_string_equal(ls[1].name, "s1");
+  assert_false(ls[1].writable);
+  assert_int_equal(ls[2].id, 3);
+  assert_int_equal(ls[2].parent, 2);
+  assert_true(ls[2].writable);
+  assert_string_equal(ls[2].name, "");
+  free(ls);
+  char *same = tree_of(&m); /* a snapshot changes nothing visible */
+  assert_string_equal(same, tree1);
+  free(same);
+
+  /* Change, delete, add. */
+  put_str(m.root, "a/f1", "ONE!");
+  OK(cis_vfs_unlinkat(m.root, "a/f2", 4));
+  put_str(m.root, "a/f3", "three");
+  OK(cis_vfs_mkdirat(m.root, "c", 1));
+  OK(cis_vfs_renameat(m.root, "big", 3, m.root, "c/big2", 6));
+  OK(cis_vfs_rmdirat(m.root, "empty", 5));
+  OK(cis_vfs_unlinkat(m.root, "link", 4));
+  OK(cis_vfs_symlinkat("c", 1, m.root, "link", 4)); /* same name, new target */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "c/big2", 6, CIS_VFS_WRITE, &f));
+  size_t put_n;
+  OK(cis_vfs_pwrite(f, "X", 1, 70000, &put_n));
+  OK(cis_vfs_ftruncate(f, 150000));
+  cis_vfs_close(f);
+  char *tree2 = tree_of(&m);
+  assert_string_not_equal(tree2, tree1);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(m.root, "a/f2", &st));
+  ERR(ENOENT, stat_of(m.root, "big", &st));
+  ERR(ENOENT, stat_of(m.root, "empty", &st));
+  expect_str(m.root, "a/f1", "ONE!");
+  OK(stat_of(m.root, "c/big2", &st));
+  assert_int_equal(st.size, 150000);
+
+  uint64_t s2 = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "s2", &s2));
+  assert_int_equal(s2, 3);
+  /* More changes on top of s2. */
+  OK(cis_vfs_unlinkat(m.root, "c/big2", 6));
+  OK(cis_vfs_unlinkat(m.root, "link", 4));
+  OK(cis_vfs_rmdirat(m.root, "c", 1));
+  put_str(m.root, "later", "x");
+
+  /* Roll back to s2: exactly tree2. A file open refuses it. */
+  OK(cis_vfs_openat(m.root, "later", 5, CIS_VFS_READ, &f));
+  ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2));
+  cis_vfs_close(f);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, s2));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  char *back2 = tree_of(&m);
+  assert_string_equal(back2, tree2);
+  free(back2);
+
+  /* Then to s1: exactly tree1, and the quota usage with it. */
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, s1));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  char *back1 = tree_of(&m);
+  assert_string_equal(back1, tree1);
+  free(back1);
+  uint64_t b, nn;
+  cis_vfs_usage(m.fs, &b, &nn);
+  assert_int_equal(b, b1);
+  assert_int_equal(nn, n1);
+
+  /* s2 and the layers above it are gone; a new top sits on s1. */
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_int_equal(n, 3);
+  assert_int_equal(ls[0].id, 1);
+  assert_int_equal(ls[1].id, s1);
+  assert_false(ls[1].writable);
+  assert_true(ls[2].id > s2); /* ids are never reused */
+  assert_int_equal(ls[2].parent, s1);
+  assert_true(ls[2].writable);
+  uint64_t top = ls[2].id;
+  free(ls);
+  assert_int_equal(rows_of("cis_vfs_entries", t, "layer_id>2"), 0);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, "layer_id>2"), 0);
+
+  /* Rolling back to the writable top, or to no layer: refused. */
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  ERR(CIS_EINVAL, cis_vfs_db_rollback(m.fs, top));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, s2));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, 999));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, UINT64_MAX));
+
+  /* The layers survive the mount. */
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  mnt_close(&m);
+  mnt_open(&m, "layers");
+  char *again = tree_of(&m);
+  assert_string_equal(again, tree1);
+  free(again);
+
+  /* The base layer is read-only: it still holds just the root, whatever
+   * happened above it; rolling back to it empties the tree. */
+  assert_int_equal(rows_of("cis_vfs_inodes", t, "layer_id=1"), 1);
+  assert_int_equal(rows_of("cis_vfs_entries", t, "layer_id=1"), 0);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, "layer_id=1"), 0);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, 1));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  char *empty = tree_of(&m);
+  assert_string_equal(empty, "");
+  free(empty);
+  cis_vfs_usage(m.fs, &b, &nn);
+  assert_int_equal(b, 0);
+  assert_int_equal(nn, 0);
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_int_equal(n, 2);
+  assert_int_equal(ls[0].id, 1);
+  assert_true(ls[1].writable);
+  assert_int_equal(ls[1].parent, 1);
+  free(ls);
+  /* Writing now lands in the new top, never in the base. */
+  OK(cis_vfs_fset_times(m.root, CIS_VFS_MTIM, 0, 42));
+  put_str(m.root, "fresh", "new");
+  assert_int_equal(rows_of("cis_vfs_inodes", t, "layer_id=1"), 1);
+  assert_int_equal(rows_of("cis_vfs_entries", t, "layer_id=1"), 0);
+  assert_int_not_equal(sql_int("SELECT mtim FROM cis_vfs_inodes WHERE tenant_id=%lld AND ino=1 "
+                               "AND layer_id=1",
+                               (long long)t),
+                       42);
+  cis_vfs_stat rst;
+  OK(cis_vfs_fstat(m.root, &rst));
+  assert_int_equal(rst.mtim, 42);
+  expect_str(m.root, "fresh", "new");
+  free(tree1);
+  free(tree2);
+  mnt_close(&m);
+}
+
+/* A change copies up only the blocks it touches; the lower layer's rows
+ * stay byte for byte as they were. */
+static void test_copy_on_write_per_block(void **state) {
+  (void)state;
+  mnt m;
+  const uint32_t bs = 4096;
+  cis_result rc = mnt_try(&m, "cow", bs, LONG_MS);
+  OK(rc);
+  int64_t t = tid(m.tenant);
+  static uint8_t data[4 * 4096], back[4 * 4096 + 10];
+  fill(data, sizeof data, 2, 0);
+  OK(put(m.root, "f", data, sizeof data));
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "f", &st));
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "before", &s));
+  char where[128];
+  snprintf(where, sizeof where, "ino=%llu AND layer_id=%llu", (unsigned long long)st.ino,
+           (unsigned long long)s);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 4);
+  /* The lower layer's blocks as they are now. */
+  static uint8_t lower[4][4096];
+  for (int k = 0; k < 4; k++) {
+    size_t len = 0;
+    assert_true(sql_blob(lower[k], sizeof lower[k], &len,
+                        "SELECT data FROM cis_vfs_blocks WHERE tenant_id=%lld AND ino=%llu AND "
+                        "layer_id=%llu AND blk=%d",
+                        (long long)t, (unsigned long long)st.ino, (unsigned long long)s, k));
+    assert_int_equal(len, bs);
+    assert_memory_equal(lower[k], data + k * bs, bs);
+  }
+
+  /* One byte in block 2: one block and one metadata row in the top. */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  size_t n;
+  OK(cis_vfs_pwrite(f, "Z", 1, 2 * bs + 100, &n));
+  data[2 * bs + 100] = 'Z';
+  uint64_t top = s + 1;
+  snprintf(where, sizeof where, "ino=%llu AND layer_id=%llu", (unsigned long long)st.ino,
+           (unsigned long long)top);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 1);
+  char w2[160];
+  snprintf(w2, sizeof w2, "%s AND blk=2", where);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, w2), 1);
+  assert_int_equal(rows_of("cis_vfs_inodes", t, where), 1); /* metadata copied up */
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+
+  /* A write spanning blocks 0 and 1 (partial both): two more blocks. */
+  OK(cis_vfs_pwrite(f, "0123456789", 10, bs - 5, &n));
+  memcpy(data + bs - 5, "0123456789", 10);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 3);
+
+  /* Shrink into block 1, then grow again: the lower layer's old bytes must
+   * not come back. Blocks 2 and 3 get whiteouts (block 2's top copy goes),
+   * block 1 is trimmed. */
+  OK(cis_vfs_ftruncate(f, bs + 1000));
+  OK(cis_vfs_ftruncate(f, 4 * bs));
+  memset(data + bs + 1000, 0, 3 * bs - 1000);
+  snprintf(w2, sizeof w2, "%s AND data IS NULL", where);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, w2), 2);
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+  /* Writing into a whited-out block fills it with zeros around the bytes. */
+  OK(cis_vfs_pwrite(f, "W", 1, 3 * bs + 7, &n));
+  data[3 * bs + 7] = 'W';
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, data, sizeof data);
+  cis_vfs_close(f);
+
+  /* The lower layer did not change at all. */
+  snprintf(where, sizeof where, "ino=%llu AND layer_id=%llu", (unsigned long long)st.ino,
+           (unsigned long long)s);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 4);
+  for (int k = 0; k < 4; k++) {
+    uint8_t now[4096];
+    size_t len = 0;
+    assert_true(sql_blob(now, sizeof now, &len,
+                        "SELECT data FROM cis_vfs_blocks WHERE tenant_id=%lld AND ino=%llu AND "
+                        "layer_id=%llu AND blk=%d",
+                        (long long)t, (unsigned long long)st.ino, (unsigned long long)s, k));
+    assert_int_equal(len, bs);
+    assert_memory_equal(now, lower[k], bs);
+  }
+  assert_int_equal(sql_int("SELECT size FROM cis_vfs_inodes WHERE tenant_id=%lld AND ino=%llu "
+                           "AND layer_id=%llu",
+                           (long long)t, (unsigned long long)st.ino, (unsigned long long)s),
+                   4 * bs);
+
+  /* Removing the file in the top leaves the lower rows; rollback brings
+   * the original back. */
+  OK(cis_vfs_unlinkat(m.root, "f", 1));
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 4);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, s));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  fill(data, sizeof data, 2, 0);
+  size_t got;
+  OK(get(m.root, "f", back, sizeof back, &got));
+  assert_int_equal(got, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+  mnt_close(&m);
+}
+
+/* Tenant B can reach nothing of tenant A by any path, and the same names
+ * in both stay separate. */
+static void test_tenant_isolation(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "iso-a");
+  mnt_open(&b, "iso-b");
+  OK(cis_vfs_mkdirat(a.root, "secret", 6));
+  put_str(a.root, "secret/x", "A's data");
+  put_str(a.root, "same", "from A");
+  OK(cis_vfs_symlinkat("secret/x", 8, a.root, "ln", 2));
+
+  cis_vfs_stat st;
+  cis_vfs_file *f = NULL;
+  ERR(ENOENT, stat_of(b.root, "secret", &st));
+  ERR(ENOENT, stat_of(b.root, "secret/x", &st));
+  ERR(ENOENT, stat_of(b.root, "ln", &st));
+  ERR(ENOENT, cis_vfs_openat(b.root, "secret/x", 8, CIS_VFS_READ, &f));
+  ERR(ENOENT, cis_vfs_openat(b.root, "same", 4, CIS_VFS_READ, &f));
+  ERR(ENOENT, cis_vfs_renameat(b.root, "secret", 6, b.root, "mine", 4));
+  ERR(ENOENT, cis_vfs_unlinkat(b.root, "same", 4));
+  ERR(ENOENT, cis_vfs_rmdirat(b.root, "secret", 6));
+  char t[32];
+  size_t tl;
+  ERR(ENOENT, cis_vfs_readlinkat(b.root, "ln", 2, t, sizeof t, &tl));
+  /* Escapes fail before any storage is asked. */
+  ERR(CIS_VFS_ENOTCAPABLE, stat_of(b.root, "../secret", &st));
+  ERR(CIS_VFS_ENOTCAPABLE, cis_vfs_openat(b.root, "/secret/x", 9, CIS_VFS_READ, &f));
+  OK(cis_vfs_symlinkat("../iso-a/secret", 15, b.root, "esc", 3));
+  ERR(CIS_VFS_ENOTCAPABLE, cis_vfs_openat(b.root, "esc/x", 5, CIS_VFS_READ, &f));
+  OK(cis_vfs_unlinkat(b.root, "esc", 3));
+  size_t n;
+  char **names = list_names(b.root, &n);
+  assert_int_equal(n, 0);
+  free_names(names, n);
+
+  /* The same names in B: separate files; overwriting B's changes nothing
+   * of A's. */
+  OK(cis_vfs_mkdirat(b.root, "secret", 6));
+  put_str(b.root, "secret/x", "B's data");
+  put_str(b.root, "same", "from B");
+  expect_str(a.root, "secret/x", "A's data");
+  expect_str(a.root, "same", "from A");
+  expect_str(b.root, "secret/x", "B's data");
+  OK(cis_vfs_renameat(b.root, "same", 4, b.root, "secret/x", 8));
+  OK(cis_vfs_unlinkat(b.root, "secret/x", 8));
+  OK(cis_vfs_rmdirat(b.root, "secret", 6));
+  expect_str(a.root, "secret/x", "A's data");
+  expect_str(a.root, "same", "from A");
+  names = list_names(a.root, &n);
+  assert_int_equal(n, 3);
+  free_names(names, n);
+
+  /* Usage and layers are per tenant; B's rollback leaves A alone. */
+  uint64_t bytes, nodes;
+  put_str(b.root, "only-b", "bbbb");
+  cis_vfs_usage(b.fs, &bytes, &nodes);
+  assert_int_equal(nodes, 1);
+  assert_int_equal(bytes, 4);
+  mnt_close(&b);
+  mnt_open(&b, "iso-b");
+  cis_vfs_usage(b.fs, &bytes, &nodes);
+  assert_int_equal(nodes, 1);
+  assert_int_equal(bytes, 4);
+  uint64_t sa;
+  OK(cis_vfs_db_snapshot(a.fs, "a-snap", &sa));
+  cis_vfs_layer *ls;
+  OK(cis_vfs_db_layers(b.fs, &ls, &n));
+  assert_int_equal(n, 2); /* B does not see A's snapshot */
+  free(ls);
+  cis_vfs_close(b.root);
+  b.root = NULL;
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(b.fs, sa + 5)); /* no such layer in B */
+  OK(cis_vfs_db_rollback(b.fs, 1));
+  OK(cis_vfs_open_root(b.fs, &b.root));
+  expect_str(a.root, "secret/x", "A's data");
+  OK(cis_vfs_db_layers(a.fs, &ls, &n));
+  assert_int_equal(n, 3);
+  free(ls);
+
+  /* Inode numbers are per tenant: both roots are 1, and B's first file
+   * may carry an A file's number without reaching it. */
+  cis_vfs_stat ra, rb;
+  OK(cis_vfs_fstat(a.root, &ra));
+  OK(cis_vfs_fstat(b.root, &rb));
+  assert_int_equal(ra.ino, rb.ino);
+  assert_int_not_equal(ra.dev, rb.dev);
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* The backend's methods called directly, without the wrappers in front:
+ * the checks the wrappers usually make first hold in the backend too. */
+static void test_backend_methods_direct(void **state) {
+  (void)state;
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  char tn[160];
+  tenant_name(tn, sizeof tn, "direct");
+  cfg.spec = g.spec;
+  cfg.tenant = tn;
+  cis_vfs_backend *b = NULL;
+  OK(cis_vfs_db_new(&cfg, &b));
+  const cis_vfs_methods *m = b->methods;
+  assert_int_equal(m->version, CIS_VFS_METHODS_VERSION);
+  cis_vfs_node *root = NULL, *f = NULL, *d = NULL;
+  OK(m->root(b, &root));
+  ERR(EINVAL, m->open(b, root, "f", CIS_VFS_READ | CIS_VFS_TRUNC, &f));
+  assert_null(f);
+  ERR(EINVAL, m->open(b, root, "f", CIS_VFS_CREAT | CIS_VFS_DIRECTORY, &f));
+  OK(m->open(b, root, "f", CIS_VFS_READ | CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  size_t n = 7;
+  OK(m->write(b, f, "", 0, 0, &n));
+  assert_int_equal(n, 0);
+  ERR(EFBIG, m->write(b, f, "x", 1, (uint64_t)INT64_MAX, &n));
+  assert_non_null(strstr(b->errmsg, "largest file"));
+  ERR(EFBIG, m->truncate(b, f, (uint64_t)INT64_MAX + 1));
+  OK(m->write(b, f, "abc", 3, CIS_VFS_APPEND, &n));
+  OK(m->write(b, f, "de", 2, CIS_VFS_APPEND, &n));
+  char buf[8];
+  OK(m->read(b, f, buf, sizeof buf, 0, &n));
+  assert_int_equal(n, 5);
+  assert_memory_equal(buf, "abcde", 5);
+  OK(m->sync(b, f));
+  OK(m->mkdir(b, root, "d"));
+  OK(m->open(b, root, "d", CIS_VFS_DIRECTORY, &d)); /* a walk-only open */
+  ERR(EISDIR, m->read(b, d, buf, sizeof buf, 0, &n));
+  ERR(EISDIR, m->write(b, d, "x", 1, 0, &n));
+  ERR(EISDIR, m->truncate(b, d, 0));
+  OK(m->set_times(b, d, 0, 99, CIS_VFS_MTIM));
+  cis_vfs_stat st;
+  OK(m->stat(b, d, &st));
+  assert_int_equal(st.mtim, 99);
+  assert_int_equal(st.type, CIS_VFS_DIR);
+  assert_int_equal(st.size, 0);
+  ERR(EPERM, m->link(b, root, "f", root, "g"));
+  cis_vfs_dirent ent;
+  OK(m->readdir(b, root, 0, &ent)); /* the backend's own cookies: 0 is the first */
+  assert_true(ent.next > 0);
+  assert_int_equal(ent.namelen, 1);
+  uint64_t c = 0;
+  int names = 0;
+  while (m->readdir(b, root, c, &ent) == 0) {
+    names++;
+    c = ent.next;
+  }
+  assert_int_equal(names, 2);
+  ERR(ENOENT, m->readdir(b, root, c, &ent));
+  ERR(ENOENT, m->readdir(b, root, UINT64_MAX, &ent));
+  uint64_t bytes, nodes;
+  OK(m->usage(b, &bytes, &nodes));
+  assert_int_equal(bytes, 5);
+  assert_int_equal(nodes, 2);
+  m->close(b, d);
+  m->close(b, f);
+  m->close(b, root);
+  m->destroy(b);
+}
+
+/* Rows that are not what the backend wrote fail with EIO and a message,
+ * never with a crash or garbage. */
+static void test_corrupt_rows(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "corrupt", 4096, LONG_MS));
+  int64_t t = tid(m.tenant);
+  char q[1024], e1[128], e2[128];
+  static uint8_t data[3 * 4096];
+  fill(data, sizeof data, 9, 0);
+  OK(put(m.root, "f", data, sizeof data));
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "f", &st));
+
+  /* A block longer than a block: reading and a partial write refuse it. */
+  snprintf(q, sizeof q, "UPDATE cis_vfs_blocks SET data=%s WHERE tenant_id=%lld AND ino=%llu "
+           "AND blk=1", bytes_expr(4097, e1, sizeof e1), (long long)t, (unsigned long long)st.ino);
+  sql_exec(q);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  static uint8_t back[3 * 4096];
+  size_t n;
+  ERR(EIO, cis_vfs_pread(f, back, sizeof back, 0, &n));
+  MSG_HAS(m.fs, "more than a block");
+  ERR(EIO, cis_vfs_pwrite(f, "x", 1, 4096 + 10, &n));
+  OK(cis_vfs_pread(f, back, 100, 0, &n)); /* block 0 is fine */
+  OK(cis_vfs_pwrite(f, data + 4096, 4096, 4096, &n)); /* a whole block replaces it */
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, data, sizeof data);
+  cis_vfs_close(f);
+
+  /* A name longer than a name. */
+  put_str(m.root, "victim", "v");
+  snprintf(q, sizeof q, "UPDATE cis_vfs_entries SET name=%s WHERE tenant_id=%lld AND name=%s",
+           bytes_expr(300, e1, sizeof e1), (long long)t, name_lit("victim", e2, sizeof e2));
+  sql_exec(q);
+  cis_vfs_dirent ent;
+  uint64_t cookie = 2;
+  int e;
+  while ((e = cis_vfs_readdir(m.root, cookie, &ent)) == 0) cookie = ent.next;
+  ERR(EIO, e);
+  MSG_HAS(m.fs, "malformed name");
+  snprintf(q, sizeof q, "DELETE FROM cis_vfs_entries WHERE tenant_id=%lld AND name=%s",
+           (long long)t, bytes_expr(300, e1, sizeof e1));
+  sql_exec(q);
+
+  /* A symlink without its target. */
+  OK(cis_vfs_symlinkat("f", 1, m.root, "ln", 2));
+  OK(stat_of(m.root, "ln", &st));
+  snprintf(q, sizeof q, "UPDATE cis_vfs_inodes SET target=NULL WHERE tenant_id=%lld AND ino=%llu",
+           (long long)t, (unsigned long long)st.ino);
+  sql_exec(q);
+  char tb[16];
+  size_t tl;
+  ERR(EIO, cis_vfs_readlinkat(m.root, "ln", 2, tb, sizeof tb, &tl));
+  MSG_HAS(m.fs, "no target");
+
+  /* A name whose node has no metadata: unlink refuses, nothing changes. */
+  put_str(m.root, "ghost", "g");
+  OK(stat_of(m.root, "ghost", &st));
+  snprintf(q, sizeof q, "DELETE FROM cis_vfs_inodes WHERE tenant_id=%lld AND ino=%llu",
+           (long long)t, (unsigned long long)st.ino);
+  sql_exec(q);
+  ERR(ENOENT, stat_of(m.root, "ghost", &st));
+  {
+    /* The wrappers look a name up before removing it, so only the backend
+     * itself meets this. */
+    cis_vfs_db_config cfg;
+    cis_vfs_db_config_default(&cfg);
+    cfg.spec = g.spec;
+    cfg.tenant = m.tenant;
+    cis_vfs_backend *b = NULL;
+    OK(cis_vfs_db_new(&cfg, &b));
+    cis_vfs_node *root = NULL;
+    OK(b->methods->root(b, &root));
+    ERR(EIO, b->methods->unlink(b, root, "ghost"));
+    assert_non_null(strstr(b->errmsg, "no metadata"));
+    ERR(EIO, b->methods->rename(b, root, "f", root, "ghost"));
+    b->methods->close(b, root);
+    b->methods->destroy(b);
+  }
+  size_t got; /* the rename into the ghost's name changed nothing */
+  OK(get(m.root, "f", back, sizeof back, &got));
+  assert_int_equal(got, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+
+  /* Directories whose parents form a cycle: moving a directory below them
+   * ends with EIO instead of walking forever. */
+  OK(cis_vfs_mkdirat(m.root, "a", 1));
+  OK(cis_vfs_mkdirat(m.root, "a/b", 3));
+  OK(cis_vfs_mkdirat(m.root, "x", 1));
+  cis_vfs_stat sa, sb;
+  OK(stat_of(m.root, "a", &sa));
+  OK(stat_of(m.root, "a/b", &sb));
+  snprintf(q, sizeof q, "UPDATE cis_vfs_inodes SET parent=%llu WHERE tenant_id=%lld AND ino=%llu",
+           (unsigned long long)sb.ino, (long long)t, (unsigned long long)sa.ino);
+  sql_exec(q);
+  ERR(EIO, cis_vfs_renameat(m.root, "x", 1, m.root, "a/b/x", 5));
+  MSG_HAS(m.fs, "cycle");
+  OK(stat_of(m.root, "x", &st)); /* still where it was */
+
+  /* The tenant's row gone: every change fails, typed, with a message. */
+  mnt_close(&m);
+  mnt_open(&m, "corrupt");
+  snprintf(q, sizeof q, "UPDATE cis_vfs_tenants SET block_size=7 WHERE tenant_id=%lld",
+           (long long)t);
+  sql_exec(q);
+  mnt fresh;
+  ERR(CIS_EVFS, mnt_try(&fresh, "corrupt", 0, LONG_MS));
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "block size"));
+  snprintf(q, sizeof q, "DELETE FROM cis_vfs_tenants WHERE tenant_id=%lld", (long long)t);
+  sql_exec(q);
+  ERR(EIO, cis_vfs_mkdirat(m.root, "late", 4));
+  MSG_HAS(m.fs, "vanished");
+  uint64_t id;
+  ERR(CIS_EVFS, cis_vfs_db_snapshot(m.fs, "s", &id));
+  mnt_close(&m);
+}
+
+/* A block size applies when its tenant is made; later opens keep it. */
+static void test_block_size_is_the_tenants(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "bs", 1024, LONG_MS));
+  int64_t t = tid(m.tenant);
+  static uint8_t data[10000];
+  fill(data, sizeof data, 11, 0);
+  OK(put(m.root, "f", data, sizeof data));
+  mnt_close(&m);
+  OK(mnt_try(&m, "bs", 65536, LONG_MS)); /* asks for another size */
+  OK(put(m.root, "g", data, sizeof data));
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "g", &st));
+  char where[64];
+  snprintf(where, sizeof where, "ino=%llu", (unsigned long long)st.ino);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 10); /* 1 KiB blocks */
+  size_t n;
+  static uint8_t back[10000];
+  OK(get(m.root, "f", back, sizeof back, &n));
+  assert_int_equal(n, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+  mnt_close(&m);
+}
+
+/* Two mounts of one tenant: a rollback through one takes away a file the
+ * other has open; that file then fails with EBADF, and nothing crashes. */
+static void test_rollback_under_another_mount(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "shared");
+  put_str(a.root, "old", "old");
+  uint64_t s;
+  OK(cis_vfs_db_snapshot(a.fs, "s", &s));
+  put_str(a.root, "new", "new");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(a.root, "new", 3, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  mnt_open(&b, "shared");
+  expect_str(b.root, "new", "new"); /* the same tenant: the same files */
+  cis_vfs_close(b.root);
+  b.root = NULL;
+  OK(cis_vfs_db_rollback(b.fs, s));
+  char buf[8];
+  size_t n;
+  ERR(EBADF, cis_vfs_pread(f, buf, sizeof buf, 0, &n));
+  MSG_HAS(a.fs, "no longer exists");
+  ERR(EBADF, cis_vfs_pwrite(f, "x", 1, 0, &n));
+  cis_vfs_stat st;
+  ERR(EBADF, cis_vfs_fstat(f, &st));
+  ERR(EBADF, cis_vfs_ftruncate(f, 0));
+  ERR(EBADF, cis_vfs_fset_times(f, CIS_VFS_MTIM, 0, 1));
+  cis_vfs_close(f);
+  ERR(ENOENT, stat_of(a.root, "new", &st));
+  expect_str(a.root, "old", "old");
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* ---- big files ---- */
+
+#ifdef HAVE_ASAN
+static volatile size_t track_max; /* largest single allocation while tracking */
+static volatile int tracking;     /* 1 while the big-file case runs */
+static void on_malloc(const volatile void *p, size_t size) {
+  (void)p;
+  if (tracking && size > track_max) track_max = size;
+}
+static void on_free(const volatile void *p) { (void)p; }
+#endif
+
+static long max_rss_kb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+/* 64 MiB written in 1 MiB pieces and read back: it is stored as 1024
+ * blocks, and no step holds anything near the whole file in memory. */
+static void test_big_file_in_blocks(void **state) {
+  (void)state;
+  const size_t chunk = 1u << 20, total = 64u << 20;
+  uint8_t *buf = malloc(chunk), *want = malloc(chunk);
+  assert_non_null(buf);
+  assert_non_null(want);
+  mnt m;
+  mnt_open(&m, "big");
+  int64_t t = tid(m.tenant);
+  long rss0 = max_rss_kb();
+#ifdef HAVE_ASAN
+  static int hooked;
+  if (!hooked) hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
+  assert_true(hooked); /* else the memory check below would check nothing */
+  track_max = 0;
+  tracking = 1;
+#endif
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "big", 3, CIS_VFS_WRITE | CIS_VFS_READ | CIS_VFS_CREAT, &f));
+  for (size_t off = 0; off < total; off += chunk) {
+    fill(buf, chunk, 64, off);
+    size_t n = 0;
+    OK(cis_vfs_pwrite(f, buf, chunk, off, &n));
+    assert_int_equal(n, chunk);
+  }
+  /* An unaligned overwrite across a block border. */
+  fill(buf, 100000, 65, 0);
+  size_t n;
+  OK(cis_vfs_pwrite(f, buf, 100000, 33 * 65536 - 5000, &n));
+  cis_vfs_stat st;
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.size, total);
+  for (size_t off = 0; off < total; off += chunk) {
+    OK(cis_vfs_pread(f, buf, chunk, off, &n));
+    assert_int_equal(n, chunk);
+    fill(want, chunk, 64, off);
+    uint64_t lo = 33 * 65536 - 5000, hi = lo + 100000;
+    for (uint64_t i = off > lo ? off : lo; i < hi && i < off + chunk; i++) want[i - off] = pat(65, i - lo);
+    if (memcmp(buf, want, chunk) != 0) fail_msg("content differs in the MiB at %zu", off);
+  }
+  /* A read across the end returns what is there. */
+  OK(cis_vfs_pread(f, buf, chunk, total - 10, &n));
+  assert_int_equal(n, 10);
+#ifdef HAVE_ASAN
+  tracking = 0;
+  if (hooked && track_max >= 8u << 20)
+    fail_msg("a single allocation of %zu bytes while writing and reading 64 MiB", track_max);
+#else
+  long grown = max_rss_kb() - rss0;
+  if (grown > 40 * 1024) fail_msg("peak memory grew by %ld KiB for a 64 MiB file", grown);
+#endif
+  (void)rss0;
+  char where[64];
+  snprintf(where, sizeof where, "ino=%llu", (unsigned long long)st.ino);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 1024);
+  assert_int_equal(sql_int("SELECT CAST(max(blk) AS bigint) FROM cis_vfs_blocks WHERE "
+                           "tenant_id=%lld AND %s",
+                           (long long)t, where),
+                   1023);
+  cis_vfs_close(f);
+  uint64_t bytes, nodes;
+  cis_vfs_usage(m.fs, &bytes, &nodes);
+  assert_int_equal(bytes, total);
+  OK(cis_vfs_unlinkat(m.root, "big", 3));
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 0); /* the space is freed */
+  free(buf);
+  free(want);
+  mnt_close(&m);
+}
+
+/* A removed file stays readable through a handle that has it open; its
+ * blocks go when that handle closes. */
+static void test_unlink_while_open(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "unlink-open");
+  int64_t t = tid(m.tenant);
+  static uint8_t data[150000];
+  fill(data, sizeof data, 3, 0);
+  OK(put(m.root, "f", data, sizeof data));
+  cis_vfs_file *f = NULL, *f2 = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ, &f));
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ, &f2));
+  cis_vfs_stat st;
+  OK(cis_vfs_fstat(f, &st));
+  OK(cis_vfs_unlinkat(m.root, "f", 1));
+  ERR(ENOENT, stat_of(m.root, "f", &st));
+  static uint8_t back[150000];
+  size_t n;
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, sizeof data);
+  assert_memory_equal(back, data, sizeof data);
+  cis_vfs_stat fst;
+  OK(cis_vfs_fstat(f, &fst));
+  assert_int_equal(fst.nlink, 0);
+  char where[64];
+  snprintf(where, sizeof where, "ino=%llu", (unsigned long long)st.ino);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 3);
+  cis_vfs_close(f);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 3); /* f2 still has it */
+  OK(cis_vfs_pread(f2, back, 10, 140000, &n));
+  assert_memory_equal(back, data + 140000, 10);
+  cis_vfs_close(f2);
+  assert_int_equal(rows_of("cis_vfs_blocks", t, where), 0);
+
+  /* A file replaced by rename while open: the same. */
+  put_str(m.root, "old", "old content");
+  put_str(m.root, "new", "new content");
+  OK(cis_vfs_openat(m.root, "old", 3, CIS_VFS_READ, &f));
+  OK(cis_vfs_renameat(m.root, "new", 3, m.root, "old", 3));
+  char b[32];
+  OK(cis_vfs_pread(f, b, sizeof b, 0, &n));
+  assert_int_equal(n, 11);
+  assert_memory_equal(b, "old content", 11);
+  cis_vfs_close(f);
+  expect_str(m.root, "old", "new content");
+
+  /* A removed directory that stays open cannot get new entries. */
+  OK(cis_vfs_mkdirat(m.root, "gone", 4));
+  cis_vfs_file *d = NULL;
+  OK(cis_vfs_openat(m.root, "gone", 4, CIS_VFS_READ | CIS_VFS_DIRECTORY, &d));
+  OK(cis_vfs_rmdirat(m.root, "gone", 4));
+  ERR(ENOENT, cis_vfs_openat(d, "x", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  ERR(ENOENT, cis_vfs_mkdirat(d, "y", 1));
+  cis_vfs_dirent ent;
+  ERR(ENOENT, cis_vfs_readdir(d, 2, &ent));
+  cis_vfs_close(d);
+  mnt_close(&m);
+}
+
+/* 1 000 entries list once each, from cookie 0 and resumed from any
+ * cookie, also while entries come and go. */
+static void test_readdir_thousand(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "dir1000");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  cis_vfs_file *d = NULL;
+  OK(cis_vfs_openat(m.root, "d", 1, CIS_VFS_READ | CIS_VFS_DIRECTORY, &d));
+  enum { N = 1000 };
+  for (int i = 0; i < N; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "entry-%04d", (i * 7919) % N);
+    cis_vfs_file *f = NULL;
+    OK(cis_vfs_openat(d, name, strlen(name), CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_EXCL, &f));
+    cis_vfs_close(f);
+  }
+  /* A snapshot in the middle of the history: entries of two layers. */
+  uint64_t s;
+  OK(cis_vfs_db_snapshot(m.fs, "half", &s));
+  OK(cis_vfs_unlinkat(d, "entry-0000", 10));
+  OK(cis_vfs_mkdirat(d, "entry-0000", 10)); /* replaced by a directory */
+
+  /* The full listing, with the cookie before each entry. */
+  static char names[N + 2][32];
+  static uint64_t before[N + 2];
+  int cnt = 0;
+  uint64_t cookie = 0;
+  cis_vfs_dirent ent;
+  int e;
+  while ((e = cis_vfs_readdir(d, cookie, &ent)) == 0) {
+    if (cookie >= 2) {
+      assert_true(cnt < N);
+      before[cnt] = cookie;
+      assert_true(ent.namelen < sizeof names[cnt]);
+      memcpy(names[cnt], ent.name, ent.namelen + 1);
+      if (strcmp(ent.name, "entry-0000") == 0) assert_int_equal(ent.type, CIS_VFS_DIR);
+      else assert_int_equal(ent.type, CIS_VFS_REG);
+      cnt++;
+    }
+    assert_true(ent.next > cookie);
+    cookie = ent.next;
+  }
+  ERR(ENOENT, e);
+  assert_int_equal(cnt, N);
+  char *seen = calloc(N, 1);
+  for (int i = 0; i < N; i++) {
+    int k = atoi(names[i] + 6);
+    assert_true(k >= 0 && k < N);
+    assert_false(seen[k]);
+    seen[k] = 1;
+  }
+  free(seen);
+  /* Resumed from every 37th cookie: the rest of the same listing. */
+  for (int i = 0; i < N; i += 37) {
+    cookie = before[i];
+    for (int j = i; j < N; j++) {
+      OK(cis_vfs_readdir(d, cookie, &ent));
+      assert_string_equal(ent.name, names[j]);
+      cookie = ent.next;
+    }
+    ERR(ENOENT, cis_vfs_readdir(d, cookie, &ent));
+  }
+  /* Changes in the middle of a listing: removed entries ahead are not
+   * listed, none is listed twice. */
+  cookie = before[500];
+  OK(cis_vfs_unlinkat(d, names[600], strlen(names[600])));
+  OK(cis_vfs_unlinkat(d, names[100], strlen(names[100])));
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(d, "late", 4, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  cis_vfs_close(f);
+  int rest = 0, late = 0;
+  while ((e = cis_vfs_readdir(d, cookie, &ent)) == 0) {
+    assert_string_not_equal(ent.name, names[600]);
+    if (strcmp(ent.name, "late") == 0) late++;
+    rest++;
+    cookie = ent.next;
+  }
+  ERR(ENOENT, e);
+  assert_true(late <= 1);
+  assert_int_equal(rest, N - 500 - 1 + late);
+  cis_vfs_close(d);
+  mnt_close(&m);
+}
+
+/* A write that fails in the middle of its transaction (a trigger refuses
+ * its third block) changes nothing: every method is one transaction. */
+static void test_failed_write_changes_nothing(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "atomic", 4096, LONG_MS));
+  int64_t t = tid(m.tenant);
+  static uint8_t old[5 * 4096], neu[5 * 4096], back[5 * 4096];
+  fill(old, sizeof old, 4, 0);
+  fill(neu, sizeof neu, 5, 0);
+  OK(put(m.root, "f", old, 3 * 4096)); /* 3 blocks, then grown by the write */
+  char ddl[1024];
+  if (g.kind == K_SQLITE) {
+    snprintf(ddl, sizeof ddl,
+             "CREATE TRIGGER cis_test_fail BEFORE INSERT ON cis_vfs_blocks "
+             "WHEN NEW.tenant_id=%lld AND NEW.blk=3 BEGIN SELECT RAISE(ABORT, 'injected'); END",
+             (long long)t);
+  } else {
+    snprintf(ddl, sizeof ddl,
+             "CREATE FUNCTION cis_test_fail_%lld() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "IF NEW.tenant_id=%lld AND NEW.blk=3 THEN RAISE EXCEPTION 'injected'; END IF; "
+             "RETURN NEW; END $$; CREATE TRIGGER cis_test_fail_%lld BEFORE INSERT ON "
+             "cis_vfs_blocks FOR EACH ROW EXECUTE FUNCTION cis_test_fail_%lld()",
+             (long long)t, (long long)t, (long long)t, (long long)t);
+  }
+  sql_exec(ddl);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  size_t n = 99;
+  ERR(EIO, cis_vfs_pwrite(f, neu, sizeof neu, 0, &n));
+  assert_int_equal(n, 0);
+  MSG_HAS(m.fs, "injected");
+  ERR(CIS_EVFS, cis_vfs_result(EIO));
+  cis_vfs_stat st;
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.size, 3 * 4096);
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, 3 * 4096);
+  assert_memory_equal(back, old, 3 * 4096);
+  /* A truncate that grows, then a write refused after its first blocks. */
+  OK(cis_vfs_ftruncate(f, 5 * 4096));
+  ERR(EIO, cis_vfs_pwrite(f, neu, sizeof neu, 0, &n));
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, 5 * 4096);
+  assert_memory_equal(back, old, 3 * 4096);
+  if (g.kind == K_SQLITE) {
+    sql_exec("DROP TRIGGER cis_test_fail");
+  } else {
+    snprintf(ddl, sizeof ddl,
+             "DROP TRIGGER cis_test_fail_%lld ON cis_vfs_blocks; DROP FUNCTION "
+             "cis_test_fail_%lld()",
+             (long long)t, (long long)t);
+    sql_exec(ddl);
+  }
+  OK(cis_vfs_pwrite(f, neu, sizeof neu, 0, &n));
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, neu, sizeof neu);
+  cis_vfs_close(f);
+
+  /* A fault injected by the wrappers: a typed error, the content stays. */
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  cis_vfs_inject_fault(m.fs, 0, 1, CIS_VFS_EDOWN);
+  ERR(CIS_VFS_EDOWN, cis_vfs_pwrite(f, old, sizeof old, 0, &n));
+  ERR(CIS_EVFSDOWN, cis_vfs_result(CIS_VFS_EDOWN));
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, neu, sizeof neu);
+  cis_vfs_close(f);
+  mnt_close(&m);
+}
+
+/* Two mounts of different tenants on one database, each in its own
+ * thread, working at the same time. */
+typedef struct worker {
+  const char *suffix; /* tenant */
+  int failures;       /* checks that failed */
+  char why[256];      /* the first failure */
+} worker;
+
+static void *work(void *p) {
+  worker *w = p;
+  mnt m;
+  char tn[160];
+  tenant_name(tn, sizeof tn, w->suffix);
+  cis_result rc = mnt_try(&m, w->suffix, 0, LONG_MS);
+  if (rc != CIS_OK) {
+    w->failures++;
+    snprintf(w->why, sizeof w->why, "mount: %s", cis_vfs_errmsg(NULL));
+    return NULL;
+  }
+  static _Thread_local uint8_t data[20000], back[20000];
+  for (int i = 0; i < 60 && !w->failures; i++) {
+    char name[32], moved[32];
+    snprintf(name, sizeof name, "f%d", i);
+    snprintf(moved, sizeof moved, "m%d", i);
+    fill(data, sizeof data, (uint64_t)i * 31 + (w->suffix[1] == 'x'), 0);
+    int e = put(m.root, name, data, sizeof data);
+    size_t n = 0;
+    if (!e) e = cis_vfs_renameat(m.root, name, strlen(name), m.root, moved, strlen(moved));
+    if (!e) e = get(m.root, moved, back, sizeof back, &n);
+    if (!e && (n != sizeof data || memcmp(back, data, n) != 0)) e = -1;
+    if (!e && i % 2) e = cis_vfs_unlinkat(m.root, moved, strlen(moved));
+    if (e) {
+      w->failures++;
+      snprintf(w->why, sizeof w->why, "step %d: %d %s", i, e, cis_vfs_errmsg(m.fs));
+    }
+  }
+  uint64_t bytes, nodes;
+  cis_vfs_usage(m.fs, &bytes, &nodes);
+  if (!w->failures && (nodes != 30 || bytes != 30 * sizeof data)) {
+    w->failures++;
+    snprintf(w->why, sizeof w->why, "usage %llu nodes %llu bytes", (unsigned long long)nodes,
+             (unsigned long long)bytes);
+  }
+  cis_vfs_close(m.root);
+  cis_vfs_unmount(m.fs);
+  return NULL;
+}
+
+static void test_two_threads_two_tenants(void **state) {
+  (void)state;
+  worker w[2] = {{.suffix = "tx"}, {.suffix = "ty"}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 2; i++)
+    if (w[i].failures) fail_msg("thread %s: %s", w[i].suffix, w[i].why);
+}
+
+/* ---- a writer killed in the middle of its writes ---- */
+
+#define CRASH_SIZE (2u << 20)
+
+/* The child: rewrites file "f" whole, again and again, each time with
+ * another byte value, in one pwrite (one transaction). Reports the first
+ * finished write on fd. */
+static int child_write_loop(const char *suffix, int fd) {
+  mnt m;
+  if (mnt_try(&m, suffix, 0, LONG_MS) != CIS_OK) return 3;
+  uint8_t *buf = malloc(CRASH_SIZE);
+  if (!buf) return 4;
+  cis_vfs_file *f = NULL;
+  if (cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f)) return 5;
+  for (unsigned v = 1;; v++) {
+    memset(buf, (int)(v & 0xff), CRASH_SIZE);
+    size_t n;
+    if (cis_vfs_pwrite(f, buf, CRASH_SIZE, 0, &n)) return 6;
+    if (v == 1 && write(fd, "1", 1) != 1) return 7;
+  }
+}
+
+/* Checks that file f of the tenant holds CRASH_SIZE bytes of one value. */
+static void expect_whole_version(cis_vfs_file *root, int *version) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(root, "f", 1, CIS_VFS_READ, &f));
+  cis_vfs_stat st;
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.size, CRASH_SIZE);
+  static uint8_t buf[65536];
+  int v = -1;
+  for (uint64_t off = 0; off < CRASH_SIZE; off += sizeof buf) {
+    size_t n;
+    OK(cis_vfs_pread(f, buf, sizeof buf, off, &n));
+    assert_int_equal(n, sizeof buf);
+    if (v < 0) v = buf[0];
+    for (size_t i = 0; i < n; i++)
+      if (buf[i] != v) fail_msg("byte %llu is %d, byte 0 is %d: a torn write",
+                                (unsigned long long)(off + i), buf[i], v);
+  }
+  cis_vfs_close(f);
+  *version = v;
+}
+
+static void test_writer_killed_mid_write(void **state) {
+  (void)state;
+  for (int round = 0; round < 3; round++) {
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "crash%d", round);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      close(p[0]);
+      char fd[16];
+      snprintf(fd, sizeof fd, "%d", p[1]);
+      setenv("CIS_VFSDB_TEST_SPEC", g.spec, 1);
+      execl("/proc/self/exe", "test_vfs_db", "child", "write-loop", suffix, fd, (char *)NULL);
+      _exit(126);
+    }
+    close(p[1]);
+    char c;
+    ssize_t r = read(p[0], &c, 1);
+    close(p[0]);
+    if (r != 1) {
+      int st;
+      waitpid(pid, &st, 0);
+      fail_msg("the writer died before its first write (status %d)", st);
+    }
+    sleep_ms(30 + 70u * (unsigned)round); /* somewhere inside a later write */
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    mnt m;
+    mnt_open(&m, suffix);
+    int v;
+    expect_whole_version(m.root, &v);
+    assert_true(v >= 1);
+    mnt_close(&m);
+  }
+}
+
+/* ---- SQLite: files that cannot serve ---- */
+
+static void test_sqlite_unusable_files(void **state) {
+  (void)state;
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.tenant = "t";
+  cis_vfs_backend *b = NULL;
+  cfg.spec = "sqlite:/nonexistent-dir/cis/fs.db";
+  ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+  assert_null(b);
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "sqlite"));
+  cfg.spec = "sqlite:/proc/self/cis-fs.db"; /* nowhere a file can be made */
+  ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+  char spec[1200];
+  snprintf(spec, sizeof spec, "sqlite:%s.d", g.path);
+  mkdir(spec + 7, 0755);
+  cfg.spec = spec; /* a directory */
+  ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+  rmdir(spec + 7);
+
+  /* Not a database. */
+  snprintf(spec, sizeof spec, "sqlite:%s.garbage", g.path);
+  FILE *f = fopen(spec + 7, "wb");
+  assert_non_null(f);
+  for (int i = 0; i < 8192; i++) fputc((i * 7919) & 0xff, f);
+  fclose(f);
+  ERR(CIS_EVFS, cis_vfs_db_new(&cfg, &b));
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "not a database"));
+  unlink(spec + 7);
+
+  /* A database that was used, then overwritten. */
+  snprintf(spec, sizeof spec, "sqlite:%s.later", g.path);
+  unlink(spec + 7);
+  OK(cis_vfs_db_new(&cfg, &b));
+  cis_vfs *fs = NULL;
+  OK(cis_vfs_mount(b, NULL, &fs));
+  cis_vfs_file *root;
+  OK(cis_vfs_open_root(fs, &root));
+  put_str(root, "x", "data");
+  cis_vfs_close(root);
+  cis_vfs_unmount(fs); /* checkpoints into the main file */
+  f = fopen(spec + 7, "r+b");
+  assert_non_null(f);
+  for (int i = 0; i < 4096 * 3; i++) fputc(0xa5, f);
+  fclose(f);
+  ERR(CIS_EVFS, cis_vfs_db_new(&cfg, &b));
+  unlink(spec + 7);
+}
+
+/* The write lock held elsewhere past the time budget: EDOWN ("locked"),
+ * and the mount works again once the lock is gone. */
+static void test_sqlite_locked_database(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "locked", 0, 300));
+  put_str(m.root, "f", "before");
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  ERR(CIS_VFS_EDOWN, put(m.root, "f", "after", 5));
+  MSG_HAS(m.fs, "locked");
+  ERR(CIS_VFS_EDOWN, cis_vfs_mkdirat(m.root, "d", 1));
+  /* Readers do not wait for the writer (WAL). */
+  expect_str(m.root, "f", "before");
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  put_str(m.root, "f", "after");
+  expect_str(m.root, "f", "after");
+  mnt_close(&m);
+}
+
+/* An SQLite VFS that forwards to the default one but fails every write and
+ * sync while `faulty.fail` is set: a disk that stopped working. */
+typedef struct faulty_file {
+  sqlite3_file base;  /* our methods */
+  sqlite3_file *real; /* the default VFS's file, right after this struct */
+} faulty_file;
+
+static struct {
+  sqlite3_vfs *real;     /* the default VFS */
+  sqlite3_vfs vfs;       /* the faulty one */
+  sqlite3_io_methods io; /* its file methods */
+  volatile int fail;     /* 1: fail writes and syncs now; 2: writes find the disk full */
+} faulty;
+
+#define REAL(f) (((faulty_file *)(f))->real)
+static int ff_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (faulty.fail == 2) return SQLITE_FULL;
+  if (faulty.fail) return SQLITE_IOERR_WRITE;
+  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 n) {
+  if (faulty.fail) return SQLITE_IOERR_TRUNCATE;
+  return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int ff_sync(sqlite3_file *f, int fl) {
+  if (faulty.fail) return SQLITE_IOERR_FSYNC;
+  return REAL(f)->pMethods->xSync(REAL(f), fl);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *n) {
+  return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int ff_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int ff_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int ff_check(sqlite3_file *f, int *o) {
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
+}
+static int ff_fcntl(sqlite3_file *f, int op, void *a) {
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int ff_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int ff_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int ff_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp) {
+  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
+}
+static int ff_shmlock(sqlite3_file *f, int o, int n, int fl) {
+  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void ff_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int ff_shmunmap(sqlite3_file *f, int del) {
+  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int fv_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out) {
+  (void)v;
+  faulty_file *ff = (faulty_file *)f;
+  ff->real = (sqlite3_file *)(ff + 1);
+  int rc = faulty.real->xOpen(faulty.real, name, ff->real, flags, out);
+  ff->base.pMethods = rc == SQLITE_OK ? &faulty.io : NULL;
+  return rc;
+}
+static int fv_delete(sqlite3_vfs *v, const char *n, int s) {
+  (void)v;
+  return faulty.real->xDelete(faulty.real, n, s);
+}
+static int fv_access(sqlite3_vfs *v, const char *n, int fl, int *o) {
+  (void)v;
+  return faulty.real->xAccess(faulty.real, n, fl, o);
+}
+static int fv_full(sqlite3_vfs *v, const char *n, int c, char *o) {
+  (void)v;
+  return faulty.real->xFullPathname(faulty.real, n, c, o);
+}
+static int fv_random(sqlite3_vfs *v, int n, char *o) {
+  (void)v;
+  return faulty.real->xRandomness(faulty.real, n, o);
+}
+static int fv_sleep(sqlite3_vfs *v, int us) {
+  (void)v;
+  return faulty.real->xSleep(faulty.real, us);
+}
+static int fv_time(sqlite3_vfs *v, double *t) {
+  (void)v;
+  return faulty.real->xCurrentTime(faulty.real, t);
+}
+static int fv_lasterr(sqlite3_vfs *v, int n, char *o) {
+  (void)v;
+  return faulty.real->xGetLastError ? faulty.real->xGetLastError(faulty.real, n, o) : 0;
+}
+
+/* Makes the faulty VFS the default, so the backend's next open uses it. */
+static void faulty_install(void) {
+  faulty.real = sqlite3_vfs_find(NULL);
+  assert_non_null(faulty.real);
+  faulty.vfs = (sqlite3_vfs){
+      .iVersion = 1,
+      .szOsFile = (int)sizeof(faulty_file) + faulty.real->szOsFile,
+      .mxPathname = faulty.real->mxPathname,
+      .zName = "cis-vfsdb-faulty",
+      .xOpen = fv_open,
+      .xDelete = fv_delete,
+      .xAccess = fv_access,
+      .xFullPathname = fv_full,
+      .xRandomness = fv_random,
+      .xSleep = fv_sleep,
+      .xCurrentTime = fv_time,
+      .xGetLastError = fv_lasterr,
+  };
+  faulty.io = (sqlite3_io_methods){
+      .iVersion = 2,
+      .xClose = ff_close,
+      .xRead = ff_read,
+      .xWrite = ff_write,
+      .xTruncate = ff_truncate,
+      .xSync = ff_sync,
+      .xFileSize = ff_size,
+      .xLock = ff_lock,
+      .xUnlock = ff_unlock,
+      .xCheckReservedLock = ff_check,
+      .xFileControl = ff_fcntl,
+      .xSectorSize = ff_sector,
+      .xDeviceCharacteristics = ff_dev,
+      .xShmMap = ff_shmmap,
+      .xShmLock = ff_shmlock,
+      .xShmBarrier = ff_shmbarrier,
+      .xShmUnmap = ff_shmunmap,
+  };
+  assert_int_equal(sqlite3_vfs_register(&faulty.vfs, 1), SQLITE_OK);
+}
+
+static void faulty_remove(void) {
+  sqlite3_vfs_unregister(&faulty.vfs);
+  sqlite3_vfs_register(faulty.real, 1);
+}
+
+/* The disk fails under an open mount: writes fail with EDOWN and change
+ * nothing; once the disk works again, so does the mount. */
+static void test_sqlite_disk_io_error(void **state) {
+  (void)state;
+  faulty_install();
+  mnt m;
+  cis_result rc = mnt_try(&m, "diskerr", 4096, LONG_MS);
+  faulty_remove(); /* the open connection keeps using it */
+  OK(rc);
+  static uint8_t old[3 * 4096], neu[3 * 4096], back[3 * 4096];
+  fill(old, sizeof old, 6, 0);
+  fill(neu, sizeof neu, 7, 0);
+  OK(put(m.root, "f", old, sizeof old));
+  faulty.fail = 1;
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  size_t n;
+  ERR(CIS_VFS_EDOWN, cis_vfs_pwrite(f, neu, sizeof neu, 0, &n));
+  MSG_HAS(m.fs, "sqlite");
+  ERR(CIS_VFS_EDOWN, cis_vfs_mkdirat(m.root, "d", 1));
+  faulty.fail = 0;
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_int_equal(n, sizeof old);
+  assert_memory_equal(back, old, sizeof old);
+  OK(cis_vfs_pwrite(f, neu, sizeof neu, 0, &n));
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, neu, sizeof neu);
+
+  /* A full disk: ENOSPC (a quota error for hosts), nothing changes. */
+  faulty.fail = 2;
+  ERR(ENOSPC, cis_vfs_pwrite(f, old, sizeof old, 0, &n));
+  ERR(CIS_EQUOTA, cis_vfs_result(ENOSPC));
+  faulty.fail = 0;
+  OK(cis_vfs_pread(f, back, sizeof back, 0, &n));
+  assert_memory_equal(back, neu, sizeof neu);
+  cis_vfs_close(f);
+  mnt_close(&m);
+}
+
+/* ---- PostgreSQL: servers that cannot serve ---- */
+
+/* The value of key in a "k=v k=v" connection string. */
+static void conn_get(const char *key, char *out, size_t cap) {
+  out[0] = '\0';
+  size_t kl = strlen(key);
+  for (const char *p = g.conninfo; *p;) {
+    while (*p == ' ') p++;
+    if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
+      p += kl + 1;
+      size_t n = strcspn(p, " ");
+      snprintf(out, cap, "%.*s", (int)n, p);
+      return;
+    }
+    p += strcspn(p, " ");
+  }
+}
+
+static void test_postgres_connections(void **state) {
+  (void)state;
+  char host[64], port[16], user[64], pw[128], dbname[64], spec[600];
+  conn_get("host", host, sizeof host);
+  conn_get("port", port, sizeof port);
+  conn_get("user", user, sizeof user);
+  conn_get("password", pw, sizeof pw);
+  conn_get("dbname", dbname, sizeof dbname);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  char tn[160];
+  tenant_name(tn, sizeof tn, "uri");
+  cfg.tenant = tn;
+  cis_vfs_backend *b = NULL;
+
+  /* The URI forms reach the same server. */
+  snprintf(spec, sizeof spec, "postgresql://%s:%s@%s:%s/%s", user, pw, host, port, dbname);
+  cfg.spec = spec;
+  OK(cis_vfs_db_new(&cfg, &b));
+  b->methods->destroy(b);
+  snprintf(spec, sizeof spec, "postgres://%s:%s@%s:%s/%s", user, pw, host, port, dbname);
+  OK(cis_vfs_db_new(&cfg, &b));
+  b->methods->destroy(b);
+
+  /* Nobody listening: down, quickly, and the password is never shown. */
+  snprintf(spec, sizeof spec, "postgres:host=127.0.0.1 port=1 user=%s password=%s dbname=%s",
+           user, pw, dbname);
+  ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+  assert_null(b);
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "postgres"));
+  assert_null(strstr(cis_vfs_errmsg(NULL), pw));
+  /* A wrong password: down too (the store cannot be reached). */
+  snprintf(spec, sizeof spec, "postgres:host=%s port=%s user=%s password=wrong dbname=%s", host,
+           port, user, dbname);
+  ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+  /* A connection string libpq cannot parse: invalid. */
+  cfg.spec = "postgres:this is not=a connection string";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  cfg.spec = "postgres:nosuchkey=1";
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+}
+
+/* ---- the dead database (pgdown) ---- */
+
+typedef struct stopper {
+  unsigned delay_ms; /* wait this long, then */
+  const char *what;  /* run pg.sh this (stop, kill) */
+} stopper;
+
+static void *stop_later(void *p) {
+  stopper *s = p;
+  sleep_ms(s->delay_ms);
+  char cmd[2300];
+  snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null", g.pgsh, s->what, g.pgdir);
+  if (system(cmd) != 0) fprintf(stderr, "pg.sh %s failed\n", s->what);
+  return NULL;
+}
+
+/* The server stops (fast shutdown, then a crash) in the middle of a
+ * sequence of large writes: the write in flight fails with EDOWN, the
+ * process carries on, and after a restart the file holds one whole
+ * version; the next call reconnects by itself. */
+static void test_pg_dies_mid_writes(void **state) {
+  (void)state;
+  static const char *const how[] = {"stop", "kill"};
+  uint8_t *buf = malloc(CRASH_SIZE);
+  assert_non_null(buf);
+  for (int round = 0; round < 2; round++) {
+    /* The stop must land inside a write's transaction (a statement or the
+     * COMMIT of the backend's write failing), not between two writes;
+     * timing decides, so a round tries again a few times. */
+    bool inside = false;
+    for (int attempt = 0; attempt < 4 && !inside; attempt++) {
+      char suffix[48];
+      snprintf(suffix, sizeof suffix, "dies-%s-%d", how[round], attempt);
+      mnt m;
+      mnt_open(&m, suffix);
+      cis_vfs_file *f = NULL;
+      OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_READ | CIS_VFS_CREAT, &f));
+      memset(buf, 1, CRASH_SIZE);
+      size_t n;
+      OK(cis_vfs_pwrite(f, buf, CRASH_SIZE, 0, &n));
+      stopper s = {.delay_ms = 150 + 40u * (unsigned)attempt, .what = how[round]};
+      pthread_t th;
+      assert_int_equal(pthread_create(&th, NULL, stop_later, &s), 0);
+      int e = 0, last_ok = 1;
+      for (int v = 2; v < 100000; v++) {
+        memset(buf, v & 0xff, CRASH_SIZE);
+        e = cis_vfs_pwrite(f, buf, CRASH_SIZE, 0, &n);
+        if (e) break;
+        last_ok = v;
+      }
+      pthread_join(th, NULL);
+      ERR(CIS_VFS_EDOWN, e);
+      const char *msg = cis_vfs_errmsg(m.fs);
+      inside = strstr(msg, "write: postgres: query") || strstr(msg, "write: postgres: commit");
+      /* For the log: where in the write the server went away. */
+      fprintf(stderr, "pg.sh %s after %d whole writes: %s\n", how[round], last_ok, msg);
+      assert_int_equal(n, 0);
+      ERR(CIS_EVFSDOWN, cis_vfs_result(e));
+      MSG_HAS(m.fs, "postgres");
+      /* Still down: every call says so, nothing crashes. */
+      cis_vfs_stat st;
+      ERR(CIS_VFS_EDOWN, stat_of(m.root, "f", &st));
+      ERR(CIS_VFS_EDOWN, cis_vfs_pread(f, buf, 10, 0, &n));
+      ERR(CIS_VFS_EDOWN, cis_vfs_mkdirat(m.root, "d", 1));
+      cis_vfs_backend *b = NULL;
+      cis_vfs_db_config cfg;
+      cis_vfs_db_config_default(&cfg);
+      cfg.spec = g.spec;
+      cfg.tenant = m.tenant;
+      cfg.op_timeout_ms = 3000;
+      ERR(CIS_EVFSDOWN, cis_vfs_db_new(&cfg, &b));
+      assert_null(b);
+      assert_non_null(strstr(cis_vfs_errmsg(NULL), "postgres"));
+      uint64_t id;
+      cis_vfs_layer *ls = NULL;
+      size_t nl = 0;
+      ERR(CIS_EVFSDOWN, cis_vfs_db_snapshot(m.fs, "down", &id));
+      ERR(CIS_EVFSDOWN, cis_vfs_db_layers(m.fs, &ls, &nl));
+      assert_null(ls);
+      cis_vfs_close(f);
+      cis_vfs_close(m.root);
+      m.root = NULL;
+      ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, 1));
+      ERR(CIS_VFS_EDOWN, cis_vfs_open_root(m.fs, &m.root)); /* it stats the root */
+
+      pg_ctl("restart");
+      /* The same mount works again, and the file holds one whole version:
+       * the last that returned, or the one that failed when the server
+       * went away during its COMMIT. */
+      OK(cis_vfs_open_root(m.fs, &m.root));
+      int v;
+      expect_whole_version(m.root, &v);
+      assert_true(v == (last_ok & 0xff) || v == ((last_ok + 1) & 0xff));
+      OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_READ, &f));
+      memset(buf, 0x5a, CRASH_SIZE);
+      OK(cis_vfs_pwrite(f, buf, CRASH_SIZE, 0, &n));
+      cis_vfs_close(f);
+      expect_whole_version(m.root, &v);
+      assert_int_equal(v, 0x5a);
+      mnt_close(&m);
+    }
+    if (!inside) fail_msg("pg.sh %s never landed inside a write in 4 tries", how[round]);
+  }
+  free(buf);
+}
+
+/* A restart between two calls is invisible: the stale connection is
+ * replaced on the next call, read or write. */
+static void test_pg_restart_between_calls(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "restart");
+  put_str(m.root, "f", "kept");
+  pg_ctl("restart");
+  expect_str(m.root, "f", "kept"); /* a read first */
+  pg_ctl("restart");
+  put_str(m.root, "g", "written"); /* a write first */
+  expect_str(m.root, "g", "written");
+  pg_ctl("restart");
+  uint64_t id;
+  OK(cis_vfs_db_snapshot(m.fs, "after-restart", &id)); /* a layer call first */
+  /* A file open across restarts: a read, then a write, each first. */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "g", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  pg_ctl("restart");
+  char buf[16];
+  size_t n;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &n));
+  assert_int_equal(n, 7);
+  assert_memory_equal(buf, "written", 7);
+  pg_ctl("restart");
+  OK(cis_vfs_pwrite(f, "W", 1, 0, &n));
+  pg_ctl("kill"); /* a crash this time */
+  pg_ctl("restart");
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &n));
+  assert_memory_equal(buf, "Written", 7);
+  cis_vfs_close(f);
+  mnt_close(&m);
+}
+
+/* The server hangs (its backend process frozen): a call ends at the time
+ * budget with EDOWN, and works again once the server does. */
+static void test_pg_hung_server_deadline(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "hung", 0, 700));
+  put_str(m.root, "f", "x");
+  /* Find the backend serving this mount. */
+  int64_t pid = sql_int("SELECT CAST(pid AS bigint) FROM pg_stat_activity WHERE "
+                        "application_name='cis-vfs' AND datname=current_database() "
+                        "ORDER BY backend_start DESC LIMIT 1");
+  assert_true(pid > 0);
+  assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cis_vfs_stat st;
+  int e = stat_of(m.root, "f", &st);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  kill((pid_t)pid, SIGCONT);
+  ERR(CIS_VFS_EDOWN, e);
+  MSG_HAS(m.fs, "deadline");
+  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+  if (ms < 600 || ms > 3000) fail_msg("a 700 ms budget ended after %ld ms", ms);
+  OK(stat_of(m.root, "f", &st));
+  expect_str(m.root, "f", "x");
+  mnt_close(&m);
+}
+
+/* --------------------------------------------------------------- children */
+
+static int child_main(int argc, char **argv) {
+  const char *spec = getenv("CIS_VFSDB_TEST_SPEC");
+  if (!spec || argc != 5) return 2;
+  snprintf(g.spec, sizeof g.spec, "%s", spec);
+  snprintf(g.run, sizeof g.run, "%s", getenv("CIS_VFSDB_TEST_RUN") ? getenv("CIS_VFSDB_TEST_RUN") : "");
+  if (strcmp(argv[2], "write-loop") == 0) return child_write_loop(argv[3], atoi(argv[4]));
+  return 2;
+}
+
+/* ------------------------------------------------------------------- main */
+
+/* Reads the connection string the harness wrote; 77 (skip) when missing
+ * unless CI=true. */
+static int read_connstr(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) {
+    const char *ci = getenv("CI");
+    if (ci && strcmp(ci, "true") == 0) {
+      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
+      return 1;
+    }
+    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n",
+            file);
+    return 77;
+  }
+  if (!fgets(g.conninfo, sizeof g.conninfo, f)) g.conninfo[0] = '\0';
+  fclose(f);
+  g.conninfo[strcspn(g.conninfo, "\r\n")] = '\0';
+  if (!g.conninfo[0]) return 1;
+  snprintf(g.spec, sizeof g.spec, "postgres:%s", g.conninfo);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "child") == 0) return child_main(argc, argv);
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s sqlite WORKDIR | postgres CONNSTR_FILE | pgdown DIR PG_SH\n",
+            argv[0]);
+    return 2;
+  }
+  g.mode = argv[1];
+  snprintf(g.run, sizeof g.run, "%s%ld-%ld", g.mode, (long)getpid(), (long)time(NULL) % 100000);
+  setenv("CIS_VFSDB_TEST_RUN", g.run, 1);
+  /* CIS_VFSDB_FILTER=test_name* runs only the matching cases. */
+  if (getenv("CIS_VFSDB_FILTER")) cmocka_set_test_filter(getenv("CIS_VFSDB_FILTER"));
+
+  const struct CMUnitTest common[] = {
+      cmocka_unit_test(test_config_and_arguments),
+      cmocka_unit_test(test_basic_tree),
+      cmocka_unit_test(test_backend_methods_direct),
+      cmocka_unit_test(test_corrupt_rows),
+      cmocka_unit_test(test_block_size_is_the_tenants),
+      cmocka_unit_test(test_rollback_under_another_mount),
+      cmocka_unit_test(test_layers_snapshot_rollback),
+      cmocka_unit_test(test_copy_on_write_per_block),
+      cmocka_unit_test(test_tenant_isolation),
+      cmocka_unit_test(test_big_file_in_blocks),
+      cmocka_unit_test(test_unlink_while_open),
+      cmocka_unit_test(test_readdir_thousand),
+      cmocka_unit_test(test_failed_write_changes_nothing),
+      cmocka_unit_test(test_two_threads_two_tenants),
+      cmocka_unit_test(test_writer_killed_mid_write),
+  };
+  const struct CMUnitTest sqlite_only[] = {
+      cmocka_unit_test(test_sqlite_unusable_files),
+      cmocka_unit_test(test_sqlite_locked_database),
+      cmocka_unit_test(test_sqlite_disk_io_error),
+  };
+  const struct CMUnitTest postgres_only[] = {
+      cmocka_unit_test(test_postgres_connections),
+  };
+  const struct CMUnitTest pgdown[] = {
+      cmocka_unit_test(test_pg_restart_between_calls),
+      cmocka_unit_test(test_pg_hung_server_deadline),
+      cmocka_unit_test(test_pg_dies_mid_writes),
+  };
+
+  int failed = 0;
+  if (strcmp(g.mode, "sqlite") == 0) {
+    g.kind = K_SQLITE;
+    mkdir(argv[2], 0755);
+    snprintf(g.path, sizeof g.path, "%s/vfsdb-test.db", argv[2]);
+    char p[1100];
+    unlink(g.path);
+    snprintf(p, sizeof p, "%s-wal", g.path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", g.path);
+    unlink(p);
+    snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
+    failed += cmocka_run_group_tests_name("db on sqlite", common, NULL, NULL);
+    failed += cmocka_run_group_tests_name("sqlite files", sqlite_only, NULL, NULL);
+  } else if (strcmp(g.mode, "postgres") == 0) {
+    g.kind = K_POSTGRES;
+    int rc = read_connstr(argv[2]);
+    if (rc) return rc;
+    failed += cmocka_run_group_tests_name("db on postgres", common, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgres connections", postgres_only, NULL, NULL);
+  } else if (strcmp(g.mode, "pgdown") == 0 && argc == 4) {
+    g.kind = K_POSTGRES;
+    snprintf(g.pgdir, sizeof g.pgdir, "%s", argv[2]);
+    snprintf(g.pgsh, sizeof g.pgsh, "%s", argv[3]);
+    char file[1100];
+    snprintf(file, sizeof file, "%s/connstr", g.pgdir);
+    int rc = read_connstr(file);
+    if (rc) return rc;
+    failed += cmocka_run_group_tests_name("postgres down", pgdown, NULL, NULL);
+  } else {
+    fprintf(stderr, "unknown mode %s\n", g.mode);
+    return 2;
+  }
+  return failed ? 1 : 0;
+}
