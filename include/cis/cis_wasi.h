@@ -8,8 +8,10 @@
  * Nothing else is reachable: there is no host path or host descriptor
  * behind a guest file descriptor, only VFS handles.
  *
- * Use: create it, add preopens, add its 46 functions to a cis_imports with
- * cis_wasi_add_imports, instantiate, then run `_start` with cis_wasi_run.
+ * Use: create it, add preopens (cis_wasi_preopen), add its 46 functions to
+ * a cis_imports with cis_wasi_add_imports, instantiate, then run `_start`
+ * with cis_wasi_run. Free it with cis_wasi_free BEFORE unmounting the
+ * mounts it preopens.
  * One cis_wasi serves ONE instance (the fd table is per instance) and, like
  * the instance, belongs to one thread at a time.
  *
@@ -21,6 +23,7 @@
 #define CIS_CIS_WASI_H
 
 #include "cis/cis.h"
+#include "cis/cis_vfs.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +70,38 @@ CIS_EXTERN cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out);
 /* Closes every descriptor and frees. The mounts of preopens stay the
  * embedder's. */
 CIS_EXTERN void cis_wasi_free(cis_wasi *w);
+
+/* ------------------------------------------------------------- preopens */
+
+/* Preopens the root of the mount fs as a directory the guest sees as
+ * guest_path (such as "/work" or "."; wasi-libc resolves the guest's paths
+ * against the preopens by prefix). Preopens take the lowest free
+ * descriptors, so calls made before the instance runs give 3, 4, ... in
+ * order. The descriptor holds every directory right and may hand every
+ * file and directory right on to what is opened through it; what the
+ * mount itself refuses it refuses with the VFS's answer (a read-only mount:
+ * EROFS; a quota: EDQUOT). The mount stays the embedder's: it must outlive
+ * w (unmount it after cis_wasi_free); several preopens may share a mount.
+ * Errors: CIS_EINVAL (NULL argument, empty guest_path), CIS_ESTATE (the
+ * descriptor table is full: max_fds), CIS_ENOMEM, or the VFS's failure to
+ * open the root as a cis_result (CIS_EVFSDOWN, ...; the detail in
+ * cis_wasi_last_vfs_error). */
+CIS_EXTERN cis_result cis_wasi_preopen(cis_wasi *w, cis_vfs *fs, const char *guest_path);
+
+/* The last failure of a VFS call made for w's guest (or by
+ * cis_wasi_preopen), as a cis_result (see cis_vfs_result: CIS_ENOTFOUND,
+ * CIS_EPATH, CIS_EQUOTA, CIS_EROFS, CIS_EVFSDOWN, ...), and its detail in
+ * *msg ("fd_write: <the mount's message>"; "" when none), valid until the
+ * next call on w. CIS_OK when no VFS call has failed.
+ *
+ * The guest saw the failure as a WASI errno; for a failure of the storage
+ * itself it saw only EIO, and this is how the host tells "database down"
+ * (CIS_EVFSDOWN) from the rest. Such a failure (every one the guest saw as
+ * EIO) is kept until cis_wasi_clear_vfs_error, so the ordinary failures a
+ * program meets afterwards (ENOENT on a probe, ...) do not hide it. */
+CIS_EXTERN cis_result cis_wasi_last_vfs_error(const cis_wasi *w, const char **msg);
+/* Forgets the last VFS failure. */
+CIS_EXTERN void cis_wasi_clear_vfs_error(cis_wasi *w);
 
 /* Adds the wasi_snapshot_preview1 functions, bound to w, to im. */
 CIS_EXTERN cis_result cis_wasi_add_imports(cis_wasi *w, cis_imports *im);

@@ -4,7 +4,8 @@
  * buffered), args and environment, clocks, random_get, poll_oneoff,
  * proc_exit/proc_raise, sched_yield, the sock_* functions, and the
  * descriptor-level calls shared by every kind of descriptor (fd_read,
- * fd_write, fd_close, fd_fdstat_*, fd_prestat_*, fd_renumber).
+ * fd_write, fd_pread, fd_pwrite, fd_close, fd_fdstat_*, fd_prestat_*,
+ * fd_renumber), which hand files over to wasi_fs.c.
  *
  * Every function checks its guest pointers before touching memory and
  * answers EFAULT when a range is outside; errors are WASI errno values in
@@ -130,7 +131,9 @@ wasi_fd *wasi_fd_get(cis_wasi *w, uint32_t fd) {
 }
 
 int wasi_fd_alloc(cis_wasi *w, uint32_t *fd) {
-  for (uint32_t i = 0; i < w->nfds; i++)
+  /* The first table has 8 slots, which may be more than max_fds allows. */
+  uint32_t usable = w->nfds < w->cfg.max_fds ? w->nfds : w->cfg.max_fds;
+  for (uint32_t i = 0; i < usable; i++)
     if (w->fds[i].kind == WASI_FD_FREE) {
       *fd = i;
       return WASI_ESUCCESS;
@@ -368,14 +371,17 @@ static int iovs_check(cis_call *c, uint32_t iovs, uint32_t n, uint8_t **arr) {
   return WASI_ESUCCESS;
 }
 
-/* Reads into the iovecs; at < 0 reads at the current position. */
-static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, int64_t at,
-                   uint32_t nread_ptr) {
+/* Reads into the iovecs: at `at` when `positioned` (fd_pread), else at the
+ * descriptor's offset (fd_read). Stops at the first short read; an error
+ * after some bytes were read reports those bytes (the error shows again on
+ * the next call). */
+static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool positioned,
+                   uint64_t at, uint32_t nread_ptr) {
   cis_wasi *w = WASI_SELF;
   wasi_fd *f = wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
   if (!(f->rights & WASI_R_FD_READ)) return WASI_ENOTCAPABLE;
-  if (at >= 0 && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
+  if (positioned && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
   if (f->kind == WASI_FD_DIR) return WASI_EISDIR;
   if (!wasi_mem(c, nread_ptr, 4)) return WASI_EFAULT;
   uint8_t *arr;
@@ -388,7 +394,7 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, int64_t 
     size_t got = 0;
     uint8_t *dst = wasi_mem(c, p, l);
     if (f->kind == WASI_FD_STDIO) e = stdio_read(w, f->stdio, dst, l, &got);
-    else e = cis__wasi_fs_read(w, f, dst, l, at < 0 ? -1 : at + (int64_t)total, &got);
+    else e = cis__wasi_fs_read(w, f, dst, l, positioned, at + total, &got);
     if (e) {
       if (total) break; /* report what was read before the error */
       return e;
@@ -400,52 +406,59 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, int64_t 
   return wasi_store_u32(c, nread_ptr, (uint32_t)total);
 }
 
-static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, int64_t at,
-                    uint32_t nwritten_ptr) {
+/* Writes the iovecs: at `at` when `positioned` (fd_pwrite), else at the
+ * descriptor's offset or end (fd_write). */
+static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool positioned,
+                    uint64_t at, uint32_t nwritten_ptr) {
   cis_wasi *w = WASI_SELF;
   wasi_fd *f = wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
   if (!(f->rights & WASI_R_FD_WRITE)) return WASI_ENOTCAPABLE;
-  if (at >= 0 && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
+  if (positioned && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
   if (f->kind == WASI_FD_DIR) return WASI_EISDIR;
   if (!wasi_mem(c, nwritten_ptr, 4)) return WASI_EFAULT;
   uint8_t *arr;
   int e = iovs_check(c, iovs, n, &arr);
   if (e) return e;
   uint64_t total = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    uint32_t p = wasi_get_u32(arr + 8 * i), l = wasi_get_u32(arr + 8 * i + 4);
-    if (!l) continue;
-    const uint8_t *src = wasi_mem(c, p, l);
-    size_t put = l;
-    if (f->kind == WASI_FD_STDIO) e = stdio_write(w, f->stdio, src, l);
-    else e = cis__wasi_fs_write(w, f, src, l, at < 0 ? -1 : at + (int64_t)total, &put);
-    if (e) {
-      if (total) break;
-      return e;
+  if (f->kind == WASI_FD_FILE) {
+    e = cis__wasi_fs_writev(c, f, arr, n, positioned, at, &total);
+    if (e) return e;
+  } else {
+    for (uint32_t i = 0; i < n; i++) {
+      uint32_t p = wasi_get_u32(arr + 8 * i), l = wasi_get_u32(arr + 8 * i + 4);
+      if (!l) continue;
+      e = stdio_write(w, f->stdio, wasi_mem(c, p, l), l);
+      if (e) {
+        if (total) break;
+        return e;
+      }
+      total += l;
     }
-    total += put;
-    if (put < l) break;
   }
   if (total > UINT32_MAX) total = UINT32_MAX;
   return wasi_store_u32(c, nwritten_ptr, (uint32_t)total);
 }
 
-WASI_FN(fd_read) { WASI_RET(do_read(c, a[0].u32, a[1].u32, a[2].u32, -1, a[3].u32)); }
-WASI_FN(fd_write) { WASI_RET(do_write(c, a[0].u32, a[1].u32, a[2].u32, -1, a[3].u32)); }
+WASI_FN(fd_read) { WASI_RET(do_read(c, a[0].u32, a[1].u32, a[2].u32, false, 0, a[3].u32)); }
+WASI_FN(fd_write) { WASI_RET(do_write(c, a[0].u32, a[1].u32, a[2].u32, false, 0, a[3].u32)); }
 
+/* Offsets are u64 in witx but files end below 2^63 (POSIX off_t), so a
+ * larger offset is EINVAL, as pread(2) answers a negative one. */
 WASI_FN(fd_pread) {
-  if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
   wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
-  if (f && f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
-  WASI_RET(do_read(c, a[0].u32, a[1].u32, a[2].u32, a[3].i64, a[4].u32));
+  if (!f) WASI_RET(WASI_EBADF);
+  if (f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
+  if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
+  WASI_RET(do_read(c, a[0].u32, a[1].u32, a[2].u32, true, a[3].u64, a[4].u32));
 }
 
 WASI_FN(fd_pwrite) {
-  if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
   wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
-  if (f && f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
-  WASI_RET(do_write(c, a[0].u32, a[1].u32, a[2].u32, a[3].i64, a[4].u32));
+  if (!f) WASI_RET(WASI_EBADF);
+  if (f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
+  if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
+  WASI_RET(do_write(c, a[0].u32, a[1].u32, a[2].u32, true, a[3].u64, a[4].u32));
 }
 
 /* ---------------------------------------------------- descriptor calls */

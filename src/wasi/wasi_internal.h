@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "cis/cis_vfs.h"
 #include "cis/cis_wasi.h"
 #include "common/internal.h"
 
@@ -102,17 +103,23 @@ typedef enum wasi_fd_kind {
   WASI_FD_DIR = 3,   /* an open VFS directory (preopens included) */
 } wasi_fd_kind;
 
-struct wasi_fs_node; /* the filesystem side, see wasi_fs.c */
-
 typedef struct wasi_fd {
   wasi_fd_kind kind;           /* what the slot holds */
   uint64_t rights;             /* fs_rights_base */
   uint64_t inheriting;         /* fs_rights_inheriting */
   uint16_t fdflags;            /* WASI_FDF_* */
   int stdio;                   /* WASI_FD_STDIO: 0, 1 or 2 */
-  struct wasi_fs_node *node;   /* WASI_FD_FILE / WASI_FD_DIR */
+  cis_vfs_file *file;          /* WASI_FD_FILE / WASI_FD_DIR: the open VFS node (owned) */
+  uint64_t pos;                /* WASI_FD_FILE: offset of fd_read/fd_write/fd_seek */
+  bool pos_at_end;             /* WASI_FD_FILE: an append left the offset at the end of
+                                  file, whose size is read only when the offset is next
+                                  needed (appends need no stat) */
+  struct wasi_cookies *cookies; /* WASI_FD_DIR: readdir cookies too large for a guest's
+                                   telldir, mapped to small ones (wasi_fs.c); NULL until needed */
   char *preopen_name;          /* guest path of a preopen, else NULL */
 } wasi_fd;
+
+#define WASI_VFS_MSG_MAX 320 /* room for "call: " + a VFS message */
 
 struct cis_wasi {
   cis_wasi_config cfg;         /* copy; argv/envp/stdin point into the copies below */
@@ -123,6 +130,9 @@ struct cis_wasi {
   wasi_buf out[3];             /* captured stdout (1) and stderr (2) */
   wasi_fd *fds;                /* descriptor table */
   uint32_t nfds;               /* slots in fds */
+  cis_result vfs_err;          /* last VFS failure (cis_wasi_last_vfs_error), CIS_OK: none */
+  bool vfs_err_sticky;         /* vfs_err was seen by the guest as EIO: keep it */
+  char vfs_msg[WASI_VFS_MSG_MAX]; /* its detail */
 };
 
 /* Guest memory of the calling instance: [ptr, ptr+len) or NULL. */
@@ -150,12 +160,23 @@ extern const size_t cis__wasi_core_nfuncs;
 extern const cis_host_func_def cis__wasi_fs_funcs[];
 extern const size_t cis__wasi_fs_nfuncs;
 
-/* Closes the filesystem side of a descriptor (wasi_fs.c). */
+/* Closes the VFS node of a file or directory descriptor and frees what
+ * the filesystem side keeps for it (wasi_fs.c). */
 void cis__wasi_fs_close(wasi_fd *f);
-/* fd_read/fd_write/fd_pread/fd_pwrite/fd_seek on files (wasi_fs.c). */
-int cis__wasi_fs_read(cis_wasi *w, wasi_fd *f, uint8_t *dst, size_t len, int64_t at,
-                      size_t *got);
-int cis__wasi_fs_write(cis_wasi *w, wasi_fd *f, const uint8_t *src, size_t len, int64_t at,
-                       size_t *put);
+/* Reads into one guest buffer of a file descriptor: at `off` when
+ * `positioned` (fd_pread), else at the descriptor's offset, which it
+ * advances (fd_read). *got < len only at the end of file. Returns a WASI
+ * errno. */
+int cis__wasi_fs_read(cis_wasi *w, wasi_fd *f, uint8_t *dst, size_t len, bool positioned,
+                      uint64_t off, size_t *got);
+/* Writes the guest's iovec array `arr` (n entries, every buffer already
+ * checked to lie in memory) to a file descriptor: at `off` when
+ * `positioned` (fd_pwrite), else at the descriptor's offset or, with
+ * FDF_APPEND, at the end (fd_write). Small arrays are gathered into one
+ * VFS write, so a writev of up to 64 KiB is all or nothing. *put is the
+ * number of bytes written. Returns a WASI errno (0 when *put > 0 and a
+ * later iovec failed: the error shows on the next call). */
+int cis__wasi_fs_writev(cis_call *c, wasi_fd *f, const uint8_t *arr, uint32_t n,
+                        bool positioned, uint64_t off, uint64_t *put);
 
 #endif /* CIS_WASI_INTERNAL_H */

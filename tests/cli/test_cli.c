@@ -1,23 +1,28 @@
 /*
  * This file implements the tests of the `cis` command line: it runs the
  * built program on the .wat fixtures of this folder (compiled to .wasm by
- * the build) and checks stdout, stderr and the exit code of `validate`,
- * `inspect`, `run` with each value type, traps, the limit flags and bad
- * usage.
+ * the build) and on cli_wasi.wasm (progs/cli_wasi.c, a WASI command) and
+ * checks stdout, stderr and the exit code of `validate`, `inspect`, `run`
+ * with each value type, traps, the limit flags and bad usage, and `run` of
+ * a WASI command: arguments, environment, stdio, exit codes, and --dir
+ * mounts on the host, memory and database filesystems.
  *
  *   test_cli CIS_BINARY FIXTURE_DIR
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +34,7 @@ extern char **environ;
 static const char *cis_bin;     /* the program under test */
 static const char *fixtures;    /* folder of the compiled .wasm fixtures */
 static char tmpdir[] = "/tmp/cis-cli-XXXXXX"; /* files the tests write */
+static const char *stdin_path = "/dev/null";  /* what the next run reads on stdin */
 
 /* What one run of the program produced. */
 typedef struct cli_result {
@@ -69,7 +75,7 @@ static cli_result *run_cis(const char *first, ...) {
   snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path, O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   cli_result *r = calloc(1, sizeof *r);
@@ -158,6 +164,12 @@ static void test_version_and_help(void **state) {
   r = run_cis("run", "--help", NULL);
   expect(r, 0, NULL);
   assert_contains(r->out, "--fuel");
+  assert_contains(r->out, "--dir HOST[::GUEST][:ro]");
+  assert_contains(r->out, "--vfs");
+  assert_contains(r->out, "--env");
+  free(r);
+  r = run_cis("run", "--dir", "/tmp", "--help", NULL); /* help after a list option */
+  expect(r, 0, NULL);
   free(r);
 }
 
@@ -430,13 +442,24 @@ static void test_run_bad_arguments(void **state) {
       {"--invoke", "isnull", "F", "7", NULL},
       /* flags */
       {"--timeout", "abc", "--invoke", "add", "F", NULL},
+      {"--dir", NULL},
+      {"--dir", "::/x", "F", NULL},
+      {"--dir", "/tmp::", "F", NULL},
+      {"--dir", ":ro", "F", NULL},
+      {"--dir-ro", "::", "F", NULL},
+      {"--vfs", "bogus", "F", NULL},
+      {"--vfs", "db:sqlite:/tmp/x.db", "F", NULL},
+      {"--vfs", "db:", "--tenant", "t", "F", NULL},
+      {"--tenant", "t", "F", NULL},
+      {"--vfs", "mem", "--tenant", "t", "F", NULL},
+      {"--env", "=x", "F", NULL},
+      {"--env", "", "F", NULL},
       {"--timeout", "-5", "--invoke", "add", "F", NULL},
       {"--fuel", "F", NULL},
       {"--bogus", "--invoke", "add", "F", NULL},
       {"--invoke", "", "F", NULL},
       {"--invoke", NULL},
       {"--invoke=add", NULL},
-      {"F", "1", NULL},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char *a[6];
@@ -461,9 +484,220 @@ static void test_run_bad_arguments(void **state) {
   expect(r, 1, "");
   assert_contains(r->err, "_start");
   free(r);
+  /* Without --invoke, arguments are the program's: no _start, no run. */
+  r = run_cis("run", fx("values"), "1", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "_start");
+  free(r);
   r = run_cis("run", "--invoke", "add", "/nonexistent.wasm", "1", "2", NULL);
   expect(r, 1, "");
   assert_contains(r->err, "cannot open");
+  free(r);
+}
+
+/* ------------------------------------------------------------ run: WASI */
+
+/* Path of tmpdir/NAME (static buffer per slot). */
+static const char *tmp(const char *name) {
+  static char buf[4][256];
+  static int slot;
+  char *b = buf[slot++ & 3];
+  snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
+  return b;
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+}
+
+static bool host_exists(const char *path) { return access(path, F_OK) == 0; }
+
+/* A WASI command gets its arguments (argv[0] = the module as given, then
+ * everything after it, "-5" included), stdio and exit code. */
+static void test_wasi_command(void **state) {
+  (void)state;
+  const char *prog = fx("cli_wasi");
+  cli_result *r = run_cis("run", prog, "args", "a", "b c", "-5", NULL);
+  char want[1400];
+  snprintf(want, sizeof want, "argv[0]=%s\nargv[1]=args\nargv[2]=a\nargv[3]=b c\nargv[4]=-5\n",
+           prog);
+  expect(r, 0, want);
+  assert_string_equal(r->err, "");
+  free(r);
+  r = run_cis("run", prog, "exit", "7", NULL);
+  expect(r, 7, "");
+  free(r);
+  r = run_cis("run", "--", prog, "exit", "0", NULL);
+  expect(r, 0, "");
+  free(r);
+  r = run_cis("run", prog, "stderr", "to stderr", NULL);
+  expect(r, 0, "");
+  assert_string_equal(r->err, "to stderr\n");
+  free(r);
+  write_text(tmp("input"), "line one\nline two\n");
+  stdin_path = tmp("input");
+  r = run_cis("run", prog, "cat", NULL);
+  stdin_path = "/dev/null";
+  expect(r, 0, "line one\nline two\n");
+  free(r);
+  /* A trap is 1 with the error, whatever was printed before. */
+  r = run_cis("run", prog, "trap", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: _start: CIS_TRAP_UNREACHABLE");
+  free(r);
+  /* --invoke calls an export of the same module, WASI linked, argv[0] only. */
+  r = run_cis("run", "--invoke", "_start", prog, NULL);
+  snprintf(want, sizeof want, "argv[0]=%s\n", prog);
+  expect(r, 0, want);
+  free(r);
+  r = run_cis("run", "--timeout", "5000", "--fuel", "100", prog, "args", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "CIS_EFUEL");
+  free(r);
+}
+
+/* --env NAME=VALUE sets, --env NAME passes this process's value on (or
+ * nothing when unset); nothing else of the environment is visible. */
+static void test_wasi_env(void **state) {
+  (void)state;
+  setenv("CIS_CLI_INHERITED", "from the host", 1);
+  unsetenv("CIS_CLI_UNSET");
+  cli_result *r = run_cis("run", "--env", "A=1", "--env=B=x=y", "--env", "CIS_CLI_INHERITED",
+                          "--env", "CIS_CLI_UNSET", fx("cli_wasi"), "env", "A", "B",
+                          "CIS_CLI_INHERITED", "CIS_CLI_UNSET", "PATH", NULL);
+  expect(r, 0,
+         "A=1\nB=x=y\nCIS_CLI_INHERITED=from the host\nCIS_CLI_UNSET=(unset)\nPATH=(unset)\n");
+  free(r);
+}
+
+/* --dir on the host: the program reads and writes the directory at its
+ * guest path and nothing outside; :ro and --dir-ro refuse writes with
+ * EROFS (69); two mounts are two devices (EXDEV, 75). */
+static void test_wasi_dir_host(void **state) {
+  (void)state;
+  const char *prog = fx("cli_wasi");
+  char d[300], spec[400], d2[300];
+  snprintf(d, sizeof d, "%s", tmp("hostdir"));
+  snprintf(d2, sizeof d2, "%s", tmp("hostdir2"));
+  assert_int_equal(mkdir(d, 0755), 0);
+  assert_int_equal(mkdir(d2, 0755), 0);
+  write_text(tmp("secret"), "secret\n");
+  snprintf(spec, sizeof spec, "%s::/work", d);
+  cli_result *r = run_cis("run", "--dir", spec, prog, "write", "/work/a.txt", "hello", NULL);
+  expect(r, 0, "");
+  free(r);
+  char p[400];
+  snprintf(p, sizeof p, "%s/a.txt", d);
+  char buf[64];
+  slurp(p, buf, sizeof buf);
+  assert_string_equal(buf, "hello");
+  r = run_cis("run", "--dir", spec, prog, "read", "/work/a.txt", NULL);
+  expect(r, 0, "hello");
+  free(r);
+  /* GUEST defaults to HOST as written. */
+  snprintf(p, sizeof p, "%s/a.txt", d);
+  r = run_cis("run", "--dir", d, prog, "read", p, NULL);
+  expect(r, 0, "hello");
+  free(r);
+  /* Nothing above the directory is reachable. */
+  r = run_cis("run", "--dir", spec, prog, "read", "/work/../secret", NULL);
+  expect(r, 3, "errno 76\n");
+  free(r);
+  r = run_cis("run", "--dir", spec, prog, "read", tmp("secret"), NULL);
+  expect(r, 3, NULL);
+  free(r);
+  /* Read-only, two ways. */
+  char ro[400];
+  snprintf(ro, sizeof ro, "%s::/work:ro", d);
+  r = run_cis("run", "--dir", ro, prog, "write", "/work/b.txt", "x", NULL);
+  expect(r, 3, "errno 69\n");
+  free(r);
+  r = run_cis("run", "--dir-ro", spec, prog, "write", "/work/b.txt", "x", NULL);
+  expect(r, 3, "errno 69\n");
+  free(r);
+  snprintf(p, sizeof p, "%s/b.txt", d);
+  assert_false(host_exists(p));
+  r = run_cis("run", "--dir", ro, prog, "ls", "/work", NULL);
+  expect(r, 0, "a.txt\n");
+  free(r);
+  /* Two mounts: a rename across them is EXDEV. */
+  char spec2[400];
+  snprintf(spec2, sizeof spec2, "%s::/other", d2);
+  r = run_cis("run", "--dir", spec, "--dir", spec2, prog, "mv", "/work/a.txt", "/other/a.txt",
+              NULL);
+  expect(r, 3, "errno 75\n");
+  free(r);
+  r = run_cis("run", "--dir", spec, prog, "mv", "/work/a.txt", "/work/c.txt", NULL);
+  expect(r, 0, "");
+  free(r);
+  snprintf(p, sizeof p, "%s/c.txt", d);
+  assert_true(host_exists(p));
+  /* A directory that is not there. */
+  r = run_cis("run", "--dir", "/nonexistent/cis-cli::/work", prog, "args", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: --dir /nonexistent/cis-cli::/work: CIS_ENOTFOUND");
+  free(r);
+}
+
+/* --vfs mem: an empty filesystem per --dir and per run. */
+static void test_wasi_vfs_mem(void **state) {
+  (void)state;
+  const char *prog = fx("cli_wasi");
+  cli_result *r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "write", "/work/a.txt",
+                          "x", NULL);
+  expect(r, 0, "");
+  free(r);
+  r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "read", "/work/a.txt", NULL);
+  expect(r, 3, "errno 44\n");
+  free(r);
+  r = run_cis("run", "--vfs", "mem", "--dir", "/work:ro", prog, "write", "/work/a.txt", "x",
+              NULL);
+  expect(r, 3, "errno 69\n");
+  free(r);
+  r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "ls", "/work", NULL);
+  expect(r, 0, "");
+  free(r);
+}
+
+/* --vfs db: the tenant's filesystem persists across runs and is the
+ * tenant's alone; an unreachable database is a typed error. */
+static void test_wasi_vfs_db(void **state) {
+  (void)state;
+  const char *prog = fx("cli_wasi");
+  char spec[300];
+  snprintf(spec, sizeof spec, "db:sqlite:%s", tmp("fs.db"));
+  cli_result *r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog,
+                          "write", "/work/a.txt", "one", NULL);
+  expect(r, 0, "");
+  free(r);
+  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/data", prog, "read",
+              "/data/a.txt", NULL);
+  expect(r, 0, "one");
+  free(r);
+  r = run_cis("run", "--vfs", spec, "--tenant", "t2", "--dir", "/work", prog, "read",
+              "/work/a.txt", NULL);
+  expect(r, 3, "errno 44\n");
+  free(r);
+  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir-ro", "/work", prog, "write",
+              "/work/b.txt", "x", NULL);
+  expect(r, 3, "errno 69\n");
+  free(r);
+  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog, "ls", "/work",
+              NULL);
+  expect(r, 0, "a.txt\n");
+  free(r);
+  r = run_cis("run", "--vfs", "db:postgres:host=127.0.0.1 port=1 connect_timeout=5", "--tenant",
+              "t1", "--dir", "/work", prog, "args", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: --dir /work::/work: CIS_EVFSDOWN");
+  free(r);
+  r = run_cis("run", "--vfs", "db:sqlite:/nonexistent/dir/fs.db", "--tenant", "t1", "--dir",
+              "/work", prog, "args", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: --dir /work::/work: CIS_E");
   free(r);
 }
 
@@ -472,16 +706,14 @@ static int setup(void **state) {
   return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(p);
+}
+
 static int teardown(void **state) {
   (void)state;
-  static const char *files[] = {"stdout", "stderr", "trunc.wasm", "text.wasm",
-                                "text2.wasm", "empty.wasm", "v2.wasm"};
-  char p[256];
-  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-    snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
-    unlink(p);
-  }
-  rmdir(tmpdir);
+  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   return 0;
 }
 
@@ -508,6 +740,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_run_fuel),
       cmocka_unit_test(test_run_max_memory),
       cmocka_unit_test(test_run_bad_arguments),
+      cmocka_unit_test(test_wasi_command),
+      cmocka_unit_test(test_wasi_env),
+      cmocka_unit_test(test_wasi_dir_host),
+      cmocka_unit_test(test_wasi_vfs_mem),
+      cmocka_unit_test(test_wasi_vfs_db),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,19 +1,32 @@
 /*
  * This file implements `cis run`: instantiate a module under the limits the
- * flags give and call one export with arguments from the command line.
+ * flags give, with WASI preview1 linked, and run it as a WASI command or
+ * call one export with arguments from the command line.
  *
  *   cis run [--invoke NAME] [--timeout MS] [--max-memory BYTES] [--fuel N]
+ *           [--dir HOST[::GUEST][:ro]]... [--dir-ro HOST[::GUEST]]...
+ *           [--env NAME[=VALUE]]... [--vfs mem|host|db:SPEC] [--tenant ID]
  *           FILE.wasm [ARGS...]
  *
- * ARGS are read by the parameter types of the export (cli_parse_val) and
- * each result is printed on its own line (cli_format_val). Without
- * --invoke the module's `_start` is called, with no arguments.
+ * Without --invoke the module's `_start` runs as a WASI command: ARGS are
+ * its argv after argv[0] = FILE, stdio is the process's own, and the
+ * guest's exit code (proc_exit, or 0 when _start returns) is the process's.
+ * With --invoke, ARGS are read by the parameter types of the export
+ * (cli_parse_val) and each result is printed on its own line
+ * (cli_format_val); WASI is linked all the same, with argv = FILE.
  *
- * Exit codes: 0 the call returned; 1 the module failed to load, link or
- * instantiate, or the call trapped or hit a limit (the code's name, its
- * text and the engine's message on stderr); 2 bad flags or arguments. When
- * a host function ends the call with CIS_EEXIT (WASI proc_exit), the exit
- * code is the guest's.
+ * Directories: each --dir preopens a virtual filesystem mount at GUEST
+ * (default: HOST as written, as wasmtime does). What the mount is made of
+ * is --vfs: `host` (the default) confines the guest to the host directory
+ * HOST; `mem` is an empty scratch filesystem per --dir, gone at exit;
+ * `db:sqlite:PATH` / `db:postgres:CONNSTR` is the tenant's (--tenant)
+ * layered database filesystem. `:ro` at the end, or --dir-ro, mounts it
+ * read-only (writes fail with EROFS).
+ *
+ * Exit codes: the guest's when _start ran; otherwise 0 the call returned;
+ * 1 the module failed to load, link or instantiate, a mount could not be
+ * made, or the call trapped or hit a limit (the code's name, its text and
+ * the engine's message on stderr); 2 bad flags or arguments.
  *
  * Extending: options are rows of run_opts[]; imports a module may link
  * against are added in run_link().
@@ -21,7 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cis/cis_vfs.h"
+#include "cis/cis_wasi.h"
 #include "cli.h"
+
+/* One --dir or --dir-ro, parsed. */
+typedef struct run_dir {
+  char *host;     /* HOST (malloc'd copy of the spec, cut at "::" and ":ro") */
+  char *guest;    /* GUEST, pointing into host's allocation or host itself */
+  bool read_only; /* ":ro" or --dir-ro */
+} run_dir;
 
 /* Everything one `cis run` works with. */
 typedef struct run_ctx {
@@ -32,9 +54,20 @@ typedef struct run_ctx {
   bool has_timeout;       /* --timeout was given */
   bool has_max_memory;    /* --max-memory was given */
   bool has_fuel;          /* --fuel was given */
+  cli_strlist dir_specs;  /* --dir, in order */
+  cli_strlist ro_specs;   /* --dir-ro, in order */
+  cli_strlist env_specs;  /* --env NAME=VALUE or NAME */
+  const char *vfs;        /* --vfs: "mem", "host" or "db:SPEC"; NULL = host */
+  const char *tenant;     /* --tenant: the database filesystem's tenant */
   const char *path;       /* FILE.wasm */
   char **args;            /* ARGS, borrowed from argv */
   int nargs;              /* number of ARGS */
+  run_dir *dirs;          /* the parsed --dir and --dir-ro, --dir first */
+  size_t ndirs;           /* entries in dirs */
+  char **env;             /* "NAME=VALUE" for the guest, malloc'd strings */
+  size_t nenv;            /* entries in env */
+  cis_wasi *wasi;         /* owned; freed before the mounts */
+  cis_vfs **mounts;       /* owned, one per dir (NULL until made) */
   cis_limits limits;      /* engine defaults with the flags applied */
   cis_engine *engine;     /* owned */
   cis_module *module;     /* owned */
@@ -44,17 +77,173 @@ typedef struct run_ctx {
 
 static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
   fprintf(f, "usage: cis run [OPTIONS] FILE.wasm [ARGS...]\n"
-             "Instantiates FILE.wasm and calls an export with ARGS, read by the export's\n"
-             "parameter types: i32/i64 as decimal or 0x hex (negative allowed), f32/f64 as\n"
-             "decimal floats, nan or inf, references only as null. Prints each result on\n"
-             "its own line. Without --invoke, calls _start.\n"
+             "Instantiates FILE.wasm with WASI preview1 linked. Without --invoke, runs\n"
+             "_start as a WASI command: ARGS are its arguments, stdio is this process's,\n"
+             "and the exit code is the program's. With --invoke, calls that export with\n"
+             "ARGS read by its parameter types: i32/i64 as decimal or 0x hex (negative\n"
+             "allowed), f32/f64 as decimal floats, nan or inf, references only as null,\n"
+             "and prints each result on its own line.\n"
+             "Directories: --dir HOST[::GUEST][:ro] makes a mount visible to the program\n"
+             "at GUEST (default HOST); --vfs says what it is: host (the directory HOST),\n"
+             "mem (empty, in memory) or db:sqlite:PATH / db:postgres:CONNSTR (the\n"
+             "--tenant's database filesystem).\n"
              "Options:\n");
   cli_print_opts(f, opts, nopts);
 }
 
-/* Adds the externals FILE may import. No host module is linked yet, so a
- * module with imports fails in cis_instance_new with the import's name. */
-static cis_result run_link(run_ctx *c) { return cis_imports_new(c->engine, &c->imports); }
+/* Parses one --dir spec HOST[::GUEST][:ro] into d. Returns false (having
+ * said why) when a part is empty. */
+static bool parse_dir(const char *spec, bool read_only, run_dir *d) {
+  size_t len = strlen(spec);
+  d->read_only = read_only;
+  d->host = strdup(spec);
+  if (!d->host) {
+    fprintf(stderr, "cis run: out of memory\n");
+    return false;
+  }
+  if (len >= 3 && !strcmp(d->host + len - 3, ":ro")) {
+    d->host[len - 3] = '\0';
+    d->read_only = true;
+  }
+  char *sep = strstr(d->host, "::");
+  d->guest = d->host;
+  if (sep) {
+    *sep = '\0';
+    d->guest = sep + 2;
+  }
+  if (!*d->host || !*d->guest) {
+    fprintf(stderr, "cis run: --dir \"%s\": HOST and GUEST must not be empty\n", spec);
+    return false;
+  }
+  return true;
+}
+
+/* Makes the guest's environment from --env: NAME=VALUE as given, a bare
+ * NAME takes the value this process has (and is left out when unset). */
+static int parse_env(run_ctx *c) {
+  c->env = calloc(c->env_specs.n + 1, sizeof *c->env);
+  if (!c->env) return CLI_EXIT_FAIL;
+  for (size_t i = 0; i < c->env_specs.n; i++) {
+    const char *e = c->env_specs.items[i];
+    const char *eq = strchr(e, '=');
+    if (e[0] == '\0' || e[0] == '=') {
+      fprintf(stderr, "cis run: --env \"%s\": needs NAME=VALUE or NAME\n", e);
+      return CLI_EXIT_USAGE;
+    }
+    char *s;
+    if (eq) {
+      s = strdup(e);
+    } else {
+      const char *v = getenv(e);
+      if (!v) continue;
+      s = malloc(strlen(e) + strlen(v) + 2);
+      if (s) sprintf(s, "%s=%s", e, v);
+    }
+    if (!s) return CLI_EXIT_FAIL;
+    c->env[c->nenv++] = s;
+  }
+  return CLI_EXIT_OK;
+}
+
+/* Checks --vfs, --tenant and the --dir specs. Returns an exit code. */
+static int parse_fs(run_ctx *c) {
+  const char *v = c->vfs ? c->vfs : "host";
+  if (strcmp(v, "host") && strcmp(v, "mem") && strncmp(v, "db:", 3)) {
+    fprintf(stderr, "cis run: --vfs must be mem, host or db:SPEC, not \"%s\"\n", v);
+    return CLI_EXIT_USAGE;
+  }
+  bool db = !strncmp(v, "db:", 3);
+  if (db && (!v[3] || !c->tenant || !*c->tenant)) {
+    fprintf(stderr, "cis run: --vfs db:SPEC needs a SPEC (sqlite:PATH or postgres:CONNSTR) "
+                    "and --tenant ID\n");
+    return CLI_EXIT_USAGE;
+  }
+  if (!db && c->tenant) {
+    fprintf(stderr, "cis run: --tenant is for --vfs db:SPEC\n");
+    return CLI_EXIT_USAGE;
+  }
+  size_t n = c->dir_specs.n + c->ro_specs.n;
+  c->dirs = calloc(n ? n : 1, sizeof *c->dirs);
+  c->mounts = calloc(n ? n : 1, sizeof *c->mounts);
+  if (!c->dirs || !c->mounts) return CLI_EXIT_FAIL;
+  for (size_t i = 0; i < n; i++) {
+    bool ro = i >= c->dir_specs.n;
+    const char *spec = ro ? c->ro_specs.items[i - c->dir_specs.n] : c->dir_specs.items[i];
+    if (!parse_dir(spec, ro, &c->dirs[c->ndirs++])) return CLI_EXIT_USAGE;
+  }
+  return CLI_EXIT_OK;
+}
+
+/* Makes the backend of one --dir under --vfs. */
+static cis_result make_backend(const run_ctx *c, const run_dir *d, cis_vfs_backend **b) {
+  const char *v = c->vfs ? c->vfs : "host";
+  if (!strcmp(v, "mem")) return cis_vfs_mem_new(b);
+  if (!strcmp(v, "host")) return cis_vfs_host_new(d->host, b);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = v + 3;
+  cfg.tenant = c->tenant;
+  return cis_vfs_db_new(&cfg, b);
+}
+
+/* Creates the cis_wasi (argv, env, inherited stdio, clocks and random)
+ * and preopens every --dir. Returns an exit code, having printed any
+ * failure. */
+static int run_wasi(run_ctx *c) {
+  cis_wasi_config wc;
+  cis_wasi_config_default(&wc);
+  wc.caps = CIS_WASI_CAP_ARGS | CIS_WASI_CAP_ENV | CIS_WASI_CAP_CLOCK | CIS_WASI_CAP_RANDOM;
+  int nargv = c->invoke ? 1 : 1 + c->nargs;
+  const char **argv = calloc((size_t)nargv, sizeof *argv);
+  if (!argv) {
+    cli_error("run", CIS_ENOMEM, NULL);
+    return CLI_EXIT_FAIL;
+  }
+  argv[0] = c->path;
+  for (int i = 1; i < nargv; i++) argv[i] = c->args[i - 1];
+  wc.argc = (size_t)nargv;
+  wc.argv = argv;
+  wc.envc = c->nenv;
+  wc.envp = (const char *const *)c->env;
+  for (int i = 0; i < 3; i++) wc.stdio[i] = CIS_WASI_STDIO_INHERIT;
+  cis_result rc = cis_wasi_new(&wc, &c->wasi);
+  free(argv);
+  if (rc != CIS_OK) {
+    cli_error("wasi", rc, NULL);
+    return CLI_EXIT_FAIL;
+  }
+  for (size_t i = 0; i < c->ndirs; i++) {
+    const run_dir *d = &c->dirs[i];
+    char ctx[600];
+    snprintf(ctx, sizeof ctx, "--dir %.280s::%.280s", d->host, d->guest);
+    cis_vfs_backend *b = NULL;
+    rc = make_backend(c, d, &b);
+    if (rc == CIS_OK) {
+      cis_vfs_options o = {.read_only = d->read_only};
+      rc = cis_vfs_mount(b, &o, &c->mounts[i]);
+    }
+    if (rc != CIS_OK) {
+      cli_error(ctx, rc, cis_vfs_errmsg(NULL));
+      return CLI_EXIT_FAIL;
+    }
+    rc = cis_wasi_preopen(c->wasi, c->mounts[i], d->guest);
+    if (rc != CIS_OK) {
+      const char *msg = "";
+      cis_wasi_last_vfs_error(c->wasi, &msg);
+      cli_error(ctx, rc, msg);
+      return CLI_EXIT_FAIL;
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
+/* Adds the externals FILE may import: WASI preview1. Any other import
+ * fails in cis_instance_new with the import's name. */
+static cis_result run_link(run_ctx *c) {
+  cis_result rc = cis_imports_new(c->engine, &c->imports);
+  if (rc == CIS_OK) rc = cis_wasi_add_imports(c->wasi, c->imports);
+  return rc;
+}
 
 /* Loads, links and instantiates c->path under c->limits. Returns an exit
  * code, having printed any failure. */
@@ -77,6 +266,8 @@ static int run_setup(run_ctx *c) {
     cli_error(c->path, rc, cis_errmsg(c->engine));
     return CLI_EXIT_FAIL;
   }
+  int code = run_wasi(c);
+  if (code != CLI_EXIT_OK) return code;
   rc = run_link(c);
   if (rc != CIS_OK) {
     cli_error("imports", rc, cis_errmsg(c->engine));
@@ -109,6 +300,17 @@ static int run_call(run_ctx *c) {
     else
       fprintf(stderr, "cis: %s: exports no _start function; name one with --invoke\n", c->path);
     return CLI_EXIT_FAIL;
+  }
+  if (!c->invoke) {
+    /* A WASI command: its exit code is ours; a trap or limit is 1. */
+    int exit_code = 0;
+    fflush(stdout);
+    rc = cis_wasi_run(c->wasi, c->inst, &exit_code);
+    if (rc != CIS_OK) {
+      cli_error(name, rc, cis_errmsg(c->inst));
+      return CLI_EXIT_FAIL;
+    }
+    return exit_code;
   }
   uint32_t np, nr;
   const cis_valtype *pt, *rt;
@@ -159,6 +361,15 @@ int cli_cmd_run(int argc, char **argv) {
   memset(&c, 0, sizeof c);
   const cli_opt run_opts[] = {
       {"--invoke", CLI_OPT_STR, &c.invoke, NULL, "NAME", "export to call (default: _start)"},
+      {"--dir", CLI_OPT_LIST, &c.dir_specs, NULL, "HOST[::GUEST][:ro]",
+       "preopen a directory at GUEST (default HOST); :ro = read-only"},
+      {"--dir-ro", CLI_OPT_LIST, &c.ro_specs, NULL, "HOST[::GUEST]",
+       "preopen a directory read-only"},
+      {"--env", CLI_OPT_LIST, &c.env_specs, NULL, "NAME[=VALUE]",
+       "set a variable for the program (NAME alone: this process's value)"},
+      {"--vfs", CLI_OPT_STR, &c.vfs, NULL, "KIND",
+       "what --dir mounts are: host (default), mem, db:sqlite:PATH, db:postgres:CONNSTR"},
+      {"--tenant", CLI_OPT_STR, &c.tenant, NULL, "ID", "tenant of the --vfs db filesystem"},
       {"--timeout", CLI_OPT_U64, &c.timeout_ms, &c.has_timeout, "MS",
        "wall-clock deadline of the call in ms; 0 = none"},
       {"--max-memory", CLI_OPT_U64, &c.max_memory, &c.has_max_memory, "BYTES",
@@ -172,24 +383,25 @@ int cli_cmd_run(int argc, char **argv) {
   int code = cli_parse_opts("run", run_opts, nopts, argc, argv, &pos, &help);
   if (code == CLI_EXIT_OK && help) {
     usage(stdout, run_opts, nopts);
-    return CLI_EXIT_OK;
+    goto done;
   }
   if (code != CLI_EXIT_OK || pos >= argc) {
     if (code == CLI_EXIT_OK) fprintf(stderr, "cis run: no module file given\n");
     usage(stderr, run_opts, nopts);
-    return code == CLI_EXIT_FAIL ? code : CLI_EXIT_USAGE;
+    code = code == CLI_EXIT_FAIL ? code : CLI_EXIT_USAGE;
+    goto done;
   }
   if (c.invoke && !*c.invoke) {
     fprintf(stderr, "cis run: --invoke needs a name\n");
-    return CLI_EXIT_USAGE;
+    code = CLI_EXIT_USAGE;
+    goto done;
   }
   c.path = argv[pos];
   c.args = argv + pos + 1;
   c.nargs = argc - pos - 1;
-  if (!c.invoke && c.nargs) {
-    fprintf(stderr, "cis run: arguments need --invoke NAME\n");
-    usage(stderr, run_opts, nopts);
-    return CLI_EXIT_USAGE;
+  if ((code = parse_fs(&c)) != CLI_EXIT_OK || (code = parse_env(&c)) != CLI_EXIT_OK) {
+    if (code == CLI_EXIT_FAIL) cli_error("run", CIS_ENOMEM, NULL);
+    goto done;
   }
 
   cis_limits_default(&c.limits);
@@ -200,8 +412,21 @@ int cli_cmd_run(int argc, char **argv) {
   code = run_setup(&c);
   if (code == CLI_EXIT_OK) code = run_call(&c);
   fflush(stdout);
+done:
   if (c.inst) cis_instance_free(c.inst);
   if (c.imports) cis_imports_free(c.imports);
+  cis_wasi_free(c.wasi); /* closes the guest's files before the mounts go */
+  for (size_t i = 0; i < c.ndirs; i++) {
+    cis_vfs_unmount(c.mounts[i]);
+    free(c.dirs[i].host);
+  }
+  for (size_t i = 0; i < c.nenv; i++) free(c.env[i]);
+  free(c.env);
+  free(c.dirs);
+  free(c.mounts);
+  cli_strlist_free(&c.dir_specs);
+  cli_strlist_free(&c.ro_specs);
+  cli_strlist_free(&c.env_specs);
   if (c.module) cis_module_free(c.module);
   if (c.engine) cis_engine_free(c.engine);
   return code;

@@ -35,7 +35,7 @@ static int cmd_skill(int argc, char **argv) { return cis_cmd_skill(argc - 1, arg
 #endif
 
 static const cli_command commands[] = {
-    {"run", cli_cmd_run, "call an export of a module with arguments"},
+    {"run", cli_cmd_run, "run a WASI command, or call an export of a module with arguments"},
     {"validate", cli_cmd_validate, "decode and validate a module"},
     {"inspect", cli_cmd_inspect, "list a module's imports and exports"},
 #if CIS_CLI_SKILL
