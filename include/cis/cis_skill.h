@@ -37,6 +37,10 @@ typedef struct cis_skills_config {
   const char *kv_spec;       /* "sqlite:PATH" or "postgres:CONNSTR"; NULL =
                                 sqlite:<home>/kv.db. Ignored when kv is set */
   cis_kv *kv;                /* an embedder's KV service (borrowed), or NULL */
+  const char *vfs_db_spec;   /* database of the layered filesystem that "db"
+                                mounts (permissions.fs.mounts) use, one tree
+                                per tenant: "sqlite:PATH" or
+                                "postgres:CONNSTR"; NULL = sqlite:<home>/fs.db */
   cis_ai *ai;                /* an embedder's AI service (borrowed); NULL =
                                 built from CIS_AI_BASE_URL, CIS_AI_MODEL and
                                 CIS_AI_KEY_ENV when set, else no provider */

@@ -114,6 +114,17 @@ cis_result cis__registry_open(cis_skills *s) {
     sqlite3_free(err);
     return rc;
   }
+  /* `dir`, the folder a skill was installed from (host mounts name their
+   * source relative to it), came after the first registries were made:
+   * add it to those. The error of a second ALTER is "duplicate column". */
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT dir FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+  } else if (sqlite3_exec(s->db, "ALTER TABLE skills ADD COLUMN dir TEXT", NULL, NULL, &err) != SQLITE_OK) {
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
   return CIS_OK;
 }
 
@@ -160,13 +171,43 @@ cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *byt
   return CIS_OK;
 }
 
-cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
-                               const char *manifest, size_t manifest_len) {
+/* Checks the host mounts' sources: relative ones need the folder the skill
+ * came from (dir, NULL when registered from memory), and every source must
+ * be a directory now, so a typo shows at install rather than at a call. */
+static cis_result check_host_mounts(cis_skills *s, const cis_manifest *m, const char *dir) {
+  for (size_t i = 0; i < m->n_mounts; i++) {
+    const cis_manifest_mount *mt = &m->mounts[i];
+    if (strcmp(mt->type, "host")) continue;
+    if (mt->source[0] != '/' && !dir)
+      return cis__skills_fail(s, CIS_EMANIFEST,
+                              "permissions.fs.mounts[%zu].source: relative, but the skill is registered from "
+                              "memory (no folder to resolve it in): give an absolute path",
+                              i);
+    char path[8400];
+    cis__mount_source_path(dir, mt->source, path, sizeof path);
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+      return cis__skills_fail(s, CIS_EMANIFEST, "permissions.fs.mounts[%zu].source: %s is not a directory", i,
+                              path);
+  }
+  return CIS_OK;
+}
+
+void cis__mount_source_path(const char *dir, const char *source, char *out, size_t cap) {
+  if (source[0] == '/' || !dir) snprintf(out, cap, "%s", source);
+  else snprintf(out, cap, "%s/%s", dir, source);
+}
+
+/* Registers a skill; dir is the absolute folder it was installed from, or
+ * NULL. */
+static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm_len, const char *manifest,
+                                 size_t manifest_len, const char *dir) {
   if (!s || !wasm || !manifest) return CIS_EINVAL;
   char err[512];
   cis_manifest *m;
   cis_result rc = cis__manifest_parse(manifest, manifest_len, &m, err, sizeof err);
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s", err);
+  if ((rc = check_host_mounts(s, m, dir)) != CIS_OK) goto done;
   char sha[65];
   cis__sha256_hex(wasm, wasm_len, sha);
   if (strcmp(sha, m->sha256)) {
@@ -189,8 +230,8 @@ cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_l
   }
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db,
-                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at)"
-                         " VALUES(?,?,?,?,?,?)",
+                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir)"
+                         " VALUES(?,?,?,?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK) {
     rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
     goto done;
@@ -201,11 +242,18 @@ cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_l
   sqlite3_bind_text(st, 4, m->description, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 5, manifest, (int)manifest_len, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+  if (dir) sqlite3_bind_text(st, 7, dir, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 7);
   if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_finalize(st);
 done:
   cis__manifest_free(m);
   return rc;
+}
+
+cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
+                               const char *manifest, size_t manifest_len) {
+  return register_skill(s, wasm, wasm_len, manifest, manifest_len, NULL);
 }
 
 cis_result cis_skills_install(cis_skills *s, const char *path, char *name_out, size_t name_cap) {
@@ -238,7 +286,12 @@ cis_result cis_skills_install(cis_skills *s, const char *path, char *name_out, s
   snprintf(wpath, sizeof wpath, "%s/%s", dir, m->wasm_path);
   rc = cis__read_file(wpath, CIS__MAX_MODULE_BYTES, &wasm, &wasmlen);
   if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "%s: %s", wpath, cis_strerror(rc));
-  else rc = cis_skills_register(s, wasm, wasmlen, (const char *)man, manlen);
+  else {
+    char *absdir = realpath(dir, NULL);
+    if (!absdir) rc = cis__skills_fail(s, CIS_EIO, "%s: %s", dir, strerror(errno));
+    else rc = register_skill(s, wasm, wasmlen, (const char *)man, manlen, absdir);
+    free(absdir);
+  }
   if (rc == CIS_OK && name_out && name_cap) snprintf(name_out, name_cap, "%s", m->name);
   cis__manifest_free(m);
   free(man);
@@ -299,10 +352,11 @@ cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   return rc;
 }
 
-cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m) {
+cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir) {
   *m = NULL;
+  if (dir) *dir = NULL;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT manifest FROM skills WHERE name=?", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir FROM skills WHERE name=?", -1, &st, NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
   cis_result rc;
@@ -311,6 +365,12 @@ cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m) 
     rc = cis__manifest_parse((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), m,
                              err, sizeof err);
     if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "stored manifest of %s: %s", name, err);
+    const unsigned char *d = sqlite3_column_text(st, 1);
+    if (rc == CIS_OK && dir && d && !(*dir = strdup((const char *)d))) {
+      cis__manifest_free(*m);
+      *m = NULL;
+      rc = CIS_ENOMEM;
+    }
   } else {
     rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   }
@@ -322,7 +382,7 @@ cis_result cis_skills_show(cis_skills *s, const char *name, char **json) {
   if (!s || !name || !json) return CIS_EINVAL;
   *json = NULL;
   cis_manifest *m;
-  cis_result rc = cis__registry_get(s, name, &m);
+  cis_result rc = cis__registry_get(s, name, &m, NULL);
   if (rc != CIS_OK) return rc;
   *json = cis__manifest_to_json(m, &s->limits);
   cis__manifest_free(m);

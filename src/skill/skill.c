@@ -104,7 +104,8 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     cis_kv_config_default(&kc);
     kc.spec = spec;
     if ((rc = cis_kv_open(&kc, &s->kv)) != CIS_OK) {
-      cis__skills_fail(s, rc, "kv %s: %s", spec, cis_kv_errmsg(NULL));
+      /* Only the scheme: a connection string may hold a password. */
+      cis__skills_fail(s, rc, "kv %.*s: %s", (int)strcspn(spec, ":"), spec, cis_kv_errmsg(NULL));
       goto fail;
     }
     s->own_kv = true;
@@ -121,6 +122,15 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if ((rc = cis_http_new(NULL, &s->http)) != CIS_OK) {
     cis__skills_fail(s, rc, "http client: %s", cis_strerror(rc));
     goto fail;
+  }
+  {
+    char spec[4200];
+    if (cfg->vfs_db_spec) snprintf(spec, sizeof spec, "%s", cfg->vfs_db_spec);
+    else snprintf(spec, sizeof spec, "sqlite:%s/fs.db", s->home);
+    if (!(s->vfs_db_spec = strdup(spec))) {
+      rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+      goto fail;
+    }
   }
   *out = s;
   return CIS_OK;
@@ -143,6 +153,7 @@ void cis_skills_close(cis_skills *s) {
   if (s->db) sqlite3_close(s->db);
   cis_engine_free(s->engine);
   pthread_mutex_destroy(&s->cache_lock);
+  free(s->vfs_db_spec);
   free(s);
 }
 
@@ -346,8 +357,52 @@ static cis_result validate_json(const char *text, size_t len, const char *what, 
 
 static atomic_uint_fast64_t call_counter;
 
-static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, const char *skill_name,
-                         const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
+/* Mounts the manifest's filesystem mounts and preopens each at its guest
+ * path. A "mem" mount is scratch space of this call only; a "host" mount
+ * is its source folder (relative to the folder the skill was installed
+ * from, dir); a "db" mount is the tenant's layered filesystem in the
+ * host's database. fss (m->n_mounts slots) receives the mounts, which the
+ * caller unmounts after freeing w. */
+static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const char *tenant, cis_wasi *w,
+                           cis_vfs **fss, cis_invoke_result *res) {
+  for (size_t i = 0; i < m->n_mounts; i++) {
+    const cis_manifest_mount *mt = &m->mounts[i];
+    cis_vfs_backend *b = NULL;
+    cis_result rc;
+    if (!strcmp(mt->type, "mem")) {
+      rc = cis_vfs_mem_new(&b);
+    } else if (!strcmp(mt->type, "host")) {
+      char path[8400];
+      cis__mount_source_path(dir, mt->source, path, sizeof path);
+      rc = cis_vfs_host_new(path, &b);
+    } else {
+      cis_vfs_db_config dc;
+      cis_vfs_db_config_default(&dc);
+      dc.spec = s->vfs_db_spec;
+      dc.tenant = tenant;
+      rc = cis_vfs_db_new(&dc, &b);
+    }
+    if (rc != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type, cis_vfs_errmsg(NULL));
+      return rc;
+    }
+    cis_vfs_options o = {.read_only = mt->read_only, .max_bytes = mt->max_bytes, .max_files = mt->max_files};
+    if ((rc = cis_vfs_mount(b, &o, &fss[i])) != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(NULL));
+      return rc;
+    }
+    if ((rc = cis_wasi_preopen(w, fss[i], mt->guest)) != CIS_OK) {
+      const char *msg = "";
+      cis_wasi_last_vfs_error(w, &msg);
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, *msg ? msg : cis_strerror(rc));
+      return rc;
+    }
+  }
+  return CIS_OK;
+}
+
+static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, cis_module *mod,
+                         const char *skill_name, const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
                          cis_invoke_result *res) {
   cis_result rc = CIS_OK;
   uint64_t t0 = cis__now_ns();
@@ -355,6 +410,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, 
   cis_instance *inst = NULL;
   cis_memory *mem = NULL;
   cis_wasi *wasi = NULL;
+  cis_vfs **fss = NULL; /* the manifest's mounts, m->n_mounts of them */
   cis_kv_txn *txn = NULL;
   cis_http_policy *policy = NULL;
   cis_log *log = NULL;
@@ -474,6 +530,13 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, 
     wc.stdin_len = input_len;
     wc.capture_cap = s->max_output;
     if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) goto done;
+    if (m && m->n_mounts) {
+      if (!(fss = calloc(m->n_mounts, sizeof *fss))) {
+        rc = CIS_ENOMEM;
+        goto done;
+      }
+      if ((rc = mount_fs(s, m, dir, tenant, wasi, fss, res)) != CIS_OK) goto done;
+    }
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
   uint64_t ti = cis__now_ns();
@@ -540,6 +603,15 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, cis_module *mod, 
   }
   default: rc = CIS_EABI; break;
   }
+  /* A guest sees a dead filesystem backend only as EIO, and may then fail
+   * in its own words: the host gets the typed cause. */
+  if (rc != CIS_OK && wasi) {
+    const char *msg = "";
+    if (cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
+      rc = CIS_EVFSDOWN;
+      snprintf(res->error, sizeof res->error, "%s", msg);
+    }
+  }
   if (rc == CIS_OK) rc = validate_json(out, out_len, "output", res);
   if (rc == CIS_OK && txn) {
     rc = cis_kv_commit(txn);
@@ -568,6 +640,8 @@ done:
   cis_imports_free(im);
   cis_memory_free(mem);
   cis_wasi_free(wasi);
+  for (size_t i = 0; fss && i < m->n_mounts; i++) cis_vfs_unmount(fss[i]);
+  free(fss);
   cis_http_policy_free(policy);
   cis_log_call_end(lc);
   cis_log_free(log);
@@ -592,7 +666,8 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   memset(res, 0, sizeof *res);
   if (!s || !name || !input) return res->status = CIS_EINVAL;
   cis_manifest *m;
-  cis_result rc = cis__registry_get(s, name, &m);
+  char *dir;
+  cis_result rc = cis__registry_get(s, name, &m, &dir);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
     return res->status = rc;
@@ -601,10 +676,11 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   rc = cis__module_cached(s, m->sha256, NULL, 0, &mod);
   if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
   else {
-    rc = invoke(s, m, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
+    rc = invoke(s, m, dir, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
     cis_module_free(mod);
   }
   cis__manifest_free(m);
+  free(dir);
   return res->status = rc;
 }
 
@@ -624,7 +700,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   /* Without a manifest the module's hash names it and its KV namespace. */
   char name[24];
   snprintf(name, sizeof name, "wasm-%.12s", sha);
-  rc = invoke(s, NULL, mod, name, name, input, input_len, opt, res);
+  rc = invoke(s, NULL, NULL, mod, name, name, input, input_len, opt, res);
   cis_module_free(mod);
   return rc;
 }

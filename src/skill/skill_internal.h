@@ -35,6 +35,7 @@ struct cis_skills {
   cis_log_format log_format;  /* text or JSON */
   cis_limits limits;          /* defaults */
   size_t max_input, max_output; /* JSON caps */
+  char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
 };
 
 /* Sets the calling thread's message for s and returns code. */
@@ -47,7 +48,12 @@ cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...
 void cis__sha256_hex(const uint8_t *data, size_t len, char out[65]);
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 cis_result cis__registry_open(cis_skills *s);
-cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m);
+/* The manifest of an installed skill and (dir may be NULL) the folder it
+ * was installed from (malloc'd; NULL when registered from memory). */
+cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir);
+/* Where a host mount's source is: source itself when absolute (or dir is
+ * NULL), else dir/source. */
+void cis__mount_source_path(const char *dir, const char *source, char *out, size_t cap);
 /* A decoded module by sha256 (bytes NULL: read from the store). The
  * caller frees its reference. */
 cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *bytes, size_t len,

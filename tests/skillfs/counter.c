@@ -1,0 +1,36 @@
+/*
+ * This file implements the test skill of test_skill_fs, a WASI command: it
+ * reads {"file": PATH} on stdin, reads a decimal count from PATH (0 when
+ * the file is missing), writes count + 1 back and prints {"count": N}.
+ * It exits 3 when the file cannot be written, 4 when it cannot be read.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(void) {
+  static char in[4096], path[1024];
+  size_t n = fread(in, 1, sizeof in - 1, stdin);
+  in[n] = 0;
+  const char *k = strstr(in, "\"file\"");
+  if (!k || !(k = strchr(k + 6, '"'))) return 2;
+  const char *e = strchr(k + 1, '"');
+  if (!e || (size_t)(e - k - 1) >= sizeof path) return 2;
+  memcpy(path, k + 1, (size_t)(e - k - 1));
+  path[e - k - 1] = 0;
+  long count = 0;
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fscanf(f, "%ld", &count) != 1) count = 0;
+    fclose(f);
+  } else if (errno != ENOENT) {
+    return 4;
+  }
+  f = fopen(path, "w");
+  if (!f) return 3;
+  fprintf(f, "%ld\n", count + 1);
+  if (fclose(f) != 0) return 3;
+  printf("{\"count\":%ld}\n", count + 1);
+  return 0;
+}
