@@ -267,9 +267,17 @@ static cis_result pg_collect(pg_conn *c, PGresult **out, const char *what) {
   }
   for (;;) {
     while (PQisBusy(c->pg)) {
-      rc = pg_wait(c, POLLIN, c->deadline_ns);
-      if (rc == CIS_ETIMEOUT) goto timeout;
-      if (rc != CIS_OK) goto lost;
+      /* Its own variable: rc may already hold the failure of an earlier
+       * result, which must not be overwritten by a successful wait. */
+      cis_result w = pg_wait(c, POLLIN, c->deadline_ns);
+      if (w == CIS_ETIMEOUT) {
+        rc = w;
+        goto timeout;
+      }
+      if (w != CIS_OK) {
+        rc = w;
+        goto lost;
+      }
       if (!PQconsumeInput(c->pg)) {
         rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
         goto lost;

@@ -425,6 +425,10 @@ uint64_t cis_vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
 
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs) { return fs ? fs->b : NULL; }
 
+void cis__vfs_take_backend_error(cis_vfs *fs) {
+  if (fs && fs->b) snprintf(fs->errmsg, sizeof fs->errmsg, "%s", fs->b->errmsg);
+}
+
 size_t cis__vfs_open_files(const cis_vfs *fs) { return fs ? fs->nfiles : 0; }
 
 int cis__vfs_refresh_usage(cis_vfs *fs) {

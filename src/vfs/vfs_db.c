@@ -1269,7 +1269,7 @@ static vdb_fs *db_of(cis_vfs *mount) {
 /* Freezes the top layer under `name` and opens a new writable top above
  * it, in one transaction (another mount of the tenant may be writing: the
  * tenant's lock orders them). */
-cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
+static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
   vdb_fs *fs = db_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
   if (!name) name = "";
@@ -1296,7 +1296,7 @@ cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer
 }
 
 /* Lists the tenant's layers, bottom first, into a malloc'd array. */
-cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
+static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
   if (out) *out = NULL;
   if (n) *n = 0;
   vdb_fs *fs = db_of(mount);
@@ -1343,14 +1343,17 @@ cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
  * a new writable top above it, in one transaction, then re-reads the
  * mount's usage. Needs every file of the mount closed: a node of a
  * deleted layer would name nothing. */
-cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
+static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
   vdb_fs *fs = db_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
   if (cis__vfs_open_files(mount) > 0) {
     fs_fail(fs, EBUSY, "a rollback needs every file of the mount closed");
     return CIS_ESTATE;
   }
-  if (layer_id > (uint64_t)INT64_MAX) return CIS_ENOTFOUND;
+  if (layer_id > (uint64_t)INT64_MAX) {
+    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
+    return CIS_ENOTFOUND;
+  }
   arm(fs);
   int err = tx_begin(fs);
   if (err) return cis_vfs_result(err);
@@ -1393,4 +1396,23 @@ cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
   if (err) fs_fail(fs, err, "rolled back to layer %llu, but reading the usage failed",
                    (unsigned long long)layer_id);
   return err ? cis_vfs_result(err) : CIS_OK;
+}
+
+/* The public layer calls: each failure's detail, kept by the backend, is
+ * handed to the mount so cis_vfs_errmsg(mount) tells it. */
+static cis_result layer_result(cis_vfs *mount, cis_result rc) {
+  if (rc != CIS_OK && rc != CIS_EUNSUPPORTED && mount) cis__vfs_take_backend_error(mount);
+  return rc;
+}
+
+cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
+  return layer_result(mount, db_snapshot(mount, name, layer_id));
+}
+
+cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
+  return layer_result(mount, db_layers(mount, out, n));
+}
+
+cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
+  return layer_result(mount, db_rollback(mount, layer_id));
 }

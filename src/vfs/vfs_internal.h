@@ -12,6 +12,9 @@
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs);
 /* Files of the mount open now (a rollback needs none). */
 size_t cis__vfs_open_files(const cis_vfs *fs);
+/* Makes the backend's last message the mount's (cis_vfs_errmsg), for
+ * backend-specific calls that do not go through the wrappers. */
+void cis__vfs_take_backend_error(cis_vfs *fs);
 /* Re-reads the backend's usage for the quotas (after a rollback). */
 int cis__vfs_refresh_usage(cis_vfs *fs);
 /* Whether a host backend opens with openat2 (false: openat(O_NOFOLLOW),

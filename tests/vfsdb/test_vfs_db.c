@@ -521,6 +521,7 @@ static void test_config_and_arguments(void **state) {
   memset(name64, 'n', 64);
   name64[64] = '\0';
   ERR(CIS_EINVAL, cis_vfs_db_snapshot(m.fs, name64, &id));
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "longer than 63 bytes")); /* on the mount */
   ERR(CIS_EINVAL, cis_vfs_db_layers(m.fs, NULL, &n));
   name64[63] = '\0';
   OK(cis_vfs_db_snapshot(m.fs, name64, &id)); /* 63 bytes fits */
@@ -729,6 +730,7 @@ static void test_layers_snapshot_rollback(void **state) {
   /* Roll back to s2: exactly tree2. A file open refuses it. */
   OK(cis_vfs_openat(m.root, "later", 5, CIS_VFS_READ, &f));
   ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2));
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "every file of the mount closed"));
   cis_vfs_close(f);
   cis_vfs_close(m.root);
   m.root = NULL;
