@@ -414,6 +414,9 @@ CIS_EXTERN int cis_vfs_fsync(cis_vfs_file *f);
  * the end. The parent of an open directory is not known, so ".." carries
  * the directory's own ino. */
 CIS_EXTERN int cis_vfs_readdir(cis_vfs_file *dir, uint64_t cookie, cis_vfs_dirent *ent);
+/* The kind of node a file is (known from its open: no backend call);
+ * CIS_VFS_UNKNOWN for NULL or a file detached by an unmount. */
+CIS_EXTERN cis_vfs_type cis_vfs_file_type(const cis_vfs_file *f);
 /* The mount a file belongs to. */
 CIS_EXTERN cis_vfs *cis_vfs_file_mount(const cis_vfs_file *f);
 CIS_EXTERN void cis_vfs_close(cis_vfs_file *f);

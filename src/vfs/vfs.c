@@ -470,6 +470,8 @@ static cis_vfs *file_fs(const cis_vfs_file *f) { return f && f->fs && f->v ? f->
 
 cis_vfs *cis_vfs_file_mount(const cis_vfs_file *f) { return file_fs(f); }
 
+cis_vfs_type cis_vfs_file_type(const cis_vfs_file *f) { return file_fs(f) ? f->type : CIS_VFS_UNKNOWN; }
+
 void cis_vfs_close(cis_vfs_file *f) {
   if (!f) return;
   cis_vfs *fs = f->fs;
@@ -1014,7 +1016,13 @@ int cis_vfs_linkat(cis_vfs_file *obase, const char *opath, size_t olen, uint32_t
   if (ow->last != LAST_NAME) e = vfs_fail(fs, EPERM, "linkat: cannot link a directory");
   else if (nw->last != LAST_NAME) e = vfs_fail(fs, EEXIST, "linkat: the new name exists");
   else if (nw->trailing) e = vfs_fail(fs, ENOENT, "linkat: the new name ends with '/'");
-  else e = bk_link(fs, top(ow), ow->name, top(nw), nw->name);
+  /* POSIX's order of errors, also for backends that have no hard links
+   * (EPERM): a missing source is ENOENT and a taken name EEXIST first. */
+  else if ((e = final_stat(ow))) {
+    if (e == ENOENT) vfs_fail(fs, ENOENT, "linkat: '%s' does not exist", ow->name);
+  } else if (ow->st.type == CIS_VFS_DIR) e = vfs_fail(fs, EPERM, "linkat: cannot link a directory");
+  else if ((e = final_stat(nw)) == 0) e = vfs_fail(fs, EEXIST, "linkat: '%s' exists", nw->name);
+  else if (e == ENOENT) e = bk_link(fs, top(ow), ow->name, top(nw), nw->name);
 done:
   walk_free(ow);
   walk_free(nw);

@@ -755,17 +755,7 @@ WASI_FN(path_open) {
   cis_vfs_file *nf;
   int err = cis_vfs_openat(d->file, p, a[3].u32, vf, &nf);
   if (err) WASI_RET(file_fail(w, d->file, "path_open", err));
-  bool is_dir = (oflags & WASI_O_DIRECTORY) != 0;
-  if (!is_dir) {
-    cis_vfs_stat st;
-    err = cis_vfs_fstat(nf, &st);
-    if (err) {
-      e = file_fail(w, nf, "path_open", err);
-      cis_vfs_close(nf);
-      WASI_RET(e);
-    }
-    is_dir = st.type == CIS_VFS_DIR;
-  }
+  bool is_dir = (oflags & WASI_O_DIRECTORY) || cis_vfs_file_type(nf) == CIS_VFS_DIR;
   uint32_t fd;
   e = wasi_fd_alloc(w, &fd); /* may move the table: d is stale from here */
   if (e) {
