@@ -4,10 +4,14 @@
  * an AI call answered by a real local server; limits: deadline and memory
  * cap), every entry ABI, and the typed errors of bad input.
  *
- * Usage: test_skill MODULE_DIR [KV_SPEC]
- *   MODULE_DIR holds the test skills built from the C files in tests/skill/skills
- *   KV_SPEC    defaults to an SQLite file in a fresh temporary folder;
- *              "postgres:..." runs the same cases on PostgreSQL.
+ * Usage: test_skill MODULE_DIR [KV_SPEC | @CONNSTR_FILE]
+ *   MODULE_DIR   holds the test skills built from the C files in tests/skill/skills
+ *   KV_SPEC      defaults to an SQLite file in a fresh temporary folder;
+ *                "postgres:..." runs the same cases on PostgreSQL.
+ *   @CONNSTR_FILE  PostgreSQL with the libpq connection string in FILE, as
+ *                the tests/support `pg` fixture writes it
+ *                (test_skill_postgres); a missing FILE skips (77) unless
+ *                CI=true.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -364,6 +368,49 @@ static void missing_allocator(void **st) {
   cis_skills_close(s);
 }
 
+/* A KV backend that cannot open: the message names the backend but never
+ * echoes the connection string, which may hold a password. */
+static void kv_open_error_hides_secret(void **st) {
+  (void)st;
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = g_home;
+  c.kv_spec = "postgres:host=127.0.0.1 port=1 user=u password=hunter2-secret dbname=none connect_timeout=2";
+  cis_skills *s = NULL;
+  char err[1024] = "";
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EKVDOWN);
+  assert_null(s);
+  assert_non_null(strstr(err, "postgres"));
+  if (strstr(err, "hunter2")) fprintf(stderr, "leaked: %s\n", err);
+  assert_null(strstr(err, "hunter2"));
+}
+
+/* Sets g_kv to PostgreSQL from the connection string in file. Returns 0,
+ * 77 (skip) when the file is missing, or 1 when it is missing under
+ * CI=true or empty. */
+static int read_connstr(const char *file) {
+  FILE *f = fopen(file, "r");
+  if (!f) {
+    const char *ci = getenv("CI");
+    if (ci && !strcmp(ci, "true")) {
+      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
+      return 1;
+    }
+    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n", file);
+    return 77;
+  }
+  char line[400] = "";
+  if (!fgets(line, sizeof line, f)) line[0] = 0;
+  fclose(f);
+  line[strcspn(line, "\r\n")] = 0;
+  if (!line[0]) {
+    fprintf(stderr, "empty connection string in %s\n", file);
+    return 1;
+  }
+  snprintf(g_kv, sizeof g_kv, "postgres:%s", line);
+  return 0;
+}
+
 static int child_main(int argc, char **argv) {
   if (argc < 6) return 2;
   g_dir = argv[2];
@@ -396,7 +443,13 @@ int main(int argc, char **argv) {
   g_dir = argv[1];
   snprintf(g_home, sizeof g_home, "/tmp/cis-test-skill-XXXXXX");
   if (!mkdtemp(g_home)) return 2;
-  if (argc > 2) snprintf(g_kv, sizeof g_kv, "%s", argv[2]);
+  if (argc > 2 && argv[2][0] == '@') {
+    int rc = read_connstr(argv[2] + 1);
+    if (rc != 0) {
+      rmdir(g_home);
+      return rc;
+    }
+  } else if (argc > 2) snprintf(g_kv, sizeof g_kv, "%s", argv[2]);
   else snprintf(g_kv, sizeof g_kv, "sqlite:%s/kv.db", g_home);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(one_plus_one),   cmocka_unit_test(kv_two_processes),
@@ -406,7 +459,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(memory_cap),     cmocka_unit_test(recursion),
       cmocka_unit_test(abi_seed001),    cmocka_unit_test(abi_seed002),
       cmocka_unit_test(abi_wasi),       cmocka_unit_test(bad_inputs),
-      cmocka_unit_test(missing_allocator),
+      cmocka_unit_test(missing_allocator), cmocka_unit_test(kv_open_error_hides_secret),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
