@@ -135,7 +135,7 @@ static int bind_bytes(sqlite3_stmt *s, int i, const void *p, size_t n) {
  * key is not NULL, the key to ?3. */
 static cis_result sq_ns_stmt(sq_conn *c, int id, const cis_kv_ns *ns, const void *key,
                              size_t klen, sqlite3_stmt **out) {
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   cis_result rc = sq_stmt(c, id, &s);
   if (rc != CIS_OK) return rc;
   int r = bind_bytes(s, 1, ns->tenant, ns->tenant_len);
@@ -240,7 +240,7 @@ fail:
 
 static cis_result sq_tx(cis_kv_conn *base, int id, const char *what) {
   sq_conn *c = (sq_conn *)base;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   sq_arm(c);
   cis_result rc = sq_stmt(c, id, &s);
   if (rc == CIS_OK) rc = sq_run(c, s, what);
@@ -263,7 +263,7 @@ static cis_result sq_rollback(cis_kv_conn *base) {
 static cis_result sq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
                          void **val, size_t *vlen) {
   sq_conn *c = (sq_conn *)base;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   *val = NULL;
   *vlen = 0;
   sq_arm(c);
@@ -291,7 +291,7 @@ static cis_result sq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
 static cis_result sq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
                           uint64_t *vlen) {
   sq_conn *c = (sq_conn *)base;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   *vlen = 0;
   sq_arm(c);
   cis_result rc = sq_ns_stmt(c, ST_STAT, ns, key, klen, &s);
@@ -306,7 +306,7 @@ static cis_result sq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *ke
 
 /* Adds (dk, db) to the namespace's usage row, creating it. */
 static cis_result usage_add(sq_conn *c, const cis_kv_ns *ns, int64_t dk, int64_t db) {
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   cis_result rc = sq_ns_stmt(c, ST_USAGE_ADD, ns, NULL, 0, &s);
   if (rc != CIS_OK) return rc;
   sqlite3_bind_int64(s, 3, dk);
@@ -322,7 +322,7 @@ static cis_result sq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   cis_result rc = sq_stat(base, ns, key, klen, &old);
   if (rc == CIS_ENOTFOUND) existed = false;
   else if (rc != CIS_OK) return rc;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   rc = sq_ns_stmt(c, ST_UPSERT, ns, key, klen, &s);
   if (rc != CIS_OK) return rc;
   int r = bind_bytes(s, 4, val, vlen);
@@ -339,7 +339,7 @@ static cis_result sq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   uint64_t old = 0;
   cis_result rc = sq_stat(base, ns, key, klen, &old);
   if (rc != CIS_OK) return rc;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   rc = sq_ns_stmt(c, ST_DELETE, ns, key, klen, &s);
   if (rc != CIS_OK) return rc;
   rc = sq_run(c, s, "delete");
@@ -350,7 +350,7 @@ static cis_result sq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
 static cis_result sq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *keys,
                            uint64_t *bytes) {
   sq_conn *c = (sq_conn *)base;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   *keys = *bytes = 0;
   sq_arm(c);
   cis_result rc = sq_ns_stmt(c, ST_USAGE, ns, NULL, 0, &s);
@@ -382,7 +382,7 @@ static cis_result sq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
                           size_t plen, const void *after, size_t alen, size_t limit,
                           cis_kv_key_fn emit, void *ctx) {
   sq_conn *c = (sq_conn *)base;
-  sqlite3_stmt *s;
+  sqlite3_stmt *s = NULL;
   uint8_t *upto = plen ? malloc(plen) : NULL;
   if (plen && !upto) return cis__kv_conn_fail(base, CIS_ENOMEM, "out of memory");
   size_t ulen = plen ? prefix_end(prefix, plen, upto) : 0;

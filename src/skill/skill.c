@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cis/cis_wasi.h"
 #include "common/internal.h"
@@ -335,7 +336,67 @@ static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, 
 
 /* --------------------------------------------------------------- invoke */
 
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not
+ * well-formed (overlong forms, surrogates and code points above U+10FFFF
+ * included). */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+  unsigned c = p[0];
+  size_t k;
+  unsigned min, cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) k = 2, min = 0x80, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef) k = 3, min = 0x800, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4) k = 4, min = 0x10000, cp = c & 0x07;
+  else return 0;
+  if (n < k) return 0;
+  for (size_t i = 1; i < k; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return k;
+}
+
+/* What RFC 8259 forbids and cJSON lets through: raw control characters
+ * inside strings, bytes that are not UTF-8, and numbers with leading
+ * zeros. Returns the offending byte's offset, or len when there is none.
+ * Structure is cJSON's to check. */
+static size_t json_strict_check(const char *text, size_t len) {
+  const unsigned char *t = (const unsigned char *)text;
+  bool in_str = false;
+  for (size_t i = 0; i < len;) {
+    unsigned c = t[i];
+    if (in_str) {
+      if (c < 0x20) return i;
+      if (c == '\\') {
+        i += 2;
+        continue;
+      }
+      if (c == '"') in_str = false;
+    } else if (c == '"') {
+      in_str = true;
+    } else if (c == '0' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9' &&
+               (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.' || t[i - 1] == 'e' ||
+                            t[i - 1] == 'E' || t[i - 1] == '+' || (t[i - 1] == '-' && i >= 2 &&
+                            (t[i - 2] == 'e' || t[i - 2] == 'E'))))) {
+      return i; /* a number's integer part starting with 0 and more digits */
+    }
+    size_t k = utf8_len(t + i, len - i);
+    if (!k) return i;
+    i += k;
+  }
+  return len;
+}
+
 static cis_result validate_json(const char *text, size_t len, const char *what, cis_invoke_result *res) {
+  size_t bad = json_strict_check(text, len);
+  if (bad < len) {
+    snprintf(res->error, sizeof res->error,
+             "%s: malformed JSON at byte %zu (a control character in a string, bytes that are not UTF-8, or a "
+             "number with a leading zero)",
+             what, bad);
+    return CIS_EJSON;
+  }
   const char *end = NULL;
   cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
   if (!j) {
@@ -503,7 +564,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     if ((rc = cis_log_new(&lcfg, &log)) != CIS_OK) goto done;
     char call_id[40];
     if (opt && opt->call_id) snprintf(call_id, sizeof call_id, "%s", opt->call_id);
-    else snprintf(call_id, sizeof call_id, "%llx-%llx", (unsigned long long)time(NULL),
+    /* Seconds, process and a per-process counter: unique across the
+     * processes of one host, also when they start in the same second. */
+    else snprintf(call_id, sizeof call_id, "%llx-%x-%llx", (unsigned long long)time(NULL), (unsigned)getpid(),
                   (unsigned long long)atomic_fetch_add(&call_counter, 1));
     if ((rc = cis_log_call_begin(log, &h.who, call_id, &lc)) != CIS_OK) goto done;
     h.log = lc;

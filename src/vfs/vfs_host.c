@@ -73,7 +73,8 @@ typedef struct host_node {
 } host_node;
 
 static int host_err(cis_vfs_backend *b, int err, const char *what, const char *name) {
-  if (name && name[0]) snprintf(b->errmsg, sizeof b->errmsg, "%s '%s': %s", what, name, strerror(err));
+  if (name && name[0])
+    snprintf(b->errmsg, sizeof b->errmsg, "%s '%.200s': %s", what, name, strerror(err));
   else snprintf(b->errmsg, sizeof b->errmsg, "%s: %s", what, strerror(err));
   return err;
 }

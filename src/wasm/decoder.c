@@ -864,8 +864,8 @@ void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
   memset(out, 0, sizeof *out);
   if (p >= end) return;
   out->op = *p++;
-  int64_t v;
-  uint32_t x;
+  int64_t v = 0;
+  uint32_t x = 0;
   switch (out->op) {
   case 0x41: {
     int32_t w = 0;

@@ -321,6 +321,32 @@ static void bad_inputs(void **st) {
   cis_invoke_result_free(&r);
   assert_int_equal(cis_skills_invoke(s, "hello2", "{} x", 4, NULL, &r), CIS_EJSON);
   cis_invoke_result_free(&r);
+  /* What cJSON alone would let through, RFC 8259 forbids. */
+  static const char *const strict[] = {
+      "{\"a\":\"x\ty\"}",   /* raw tab in a string */
+      "{\"a\":\"\x01\"}",    /* raw control character */
+      "{\"a\":\"\xff\"}",    /* not UTF-8 */
+      "{\"a\":\"\xc0\xaf\"}", /* overlong UTF-8 */
+      "{\"a\":\"\xed\xa0\x80\"}", /* a surrogate in UTF-8 */
+      "{\"a\":01}",          /* leading zero */
+      "[-007]",              /* leading zeros, negative */
+  };
+  for (size_t i = 0; i < sizeof strict / sizeof *strict; i++) {
+    assert_int_equal(cis_skills_invoke(s, "hello2", strict[i], strlen(strict[i]), NULL, &r), CIS_EJSON);
+    assert_non_null(strstr(r.error, "malformed JSON"));
+    assert_int_equal(r.stats.log_lines, 0);
+    cis_invoke_result_free(&r);
+  }
+  /* ... and these are fine: escapes, real UTF-8, zeros where allowed. */
+  static const char *const fine[] = {
+      "{\"a\":\"x\\ty\\\"\\u0001\"}", "{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+      "[0, -0, 0.05, 10, 1e05, 1E-007, 2.50, \"01\"]",
+  };
+  for (size_t i = 0; i < sizeof fine / sizeof *fine; i++) {
+    cis_result rc = cis_skills_invoke(s, "hello2", fine[i], strlen(fine[i]), NULL, &r);
+    assert_true(rc != CIS_EJSON);
+    cis_invoke_result_free(&r);
+  }
   size_t big = CIS_SKILL_DEFAULT_MAX_JSON + 1;
   char *huge = malloc(big);
   memset(huge, ' ', big);
