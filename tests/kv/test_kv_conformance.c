@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "support/pg_connstr.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -1622,26 +1624,11 @@ static int child_main(const char *action, const char *tenant) {
 
 /* ------------------------------------------------------------------ main */
 
-/* Reads the connection string the harness wrote; 77 (skip) when missing
- * unless CI=true. */
+/* Sets g.spec from the connection string the harness wrote. */
 static int read_connstr(const char *file) {
-  FILE *f = fopen(file, "r");
-  if (!f) {
-    const char *ci = getenv("CI");
-    if (ci && strcmp(ci, "true") == 0) {
-      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
-      return 1;
-    }
-    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n",
-            file);
-    return 77;
-  }
-  if (!fgets(g.arg, sizeof g.arg, f)) g.arg[0] = '\0';
-  fclose(f);
-  g.arg[strcspn(g.arg, "\r\n")] = '\0';
-  if (!g.arg[0]) return 1;
-  snprintf(g.spec, sizeof g.spec, "postgres:%s", g.arg);
-  return 0;
+  int rc = cis_test_read_connstr(file, g.arg, sizeof g.arg);
+  if (rc == 0) snprintf(g.spec, sizeof g.spec, "postgres:%s", g.arg);
+  return rc;
 }
 
 static void sqlite_file(const char *dir) {

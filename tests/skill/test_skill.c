@@ -17,6 +17,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+
+#include "support/pg_connstr.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,30 +413,12 @@ static void kv_open_error_hides_secret(void **st) {
   assert_null(strstr(err, "hunter2"));
 }
 
-/* Sets g_kv to PostgreSQL from the connection string in file. Returns 0,
- * 77 (skip) when the file is missing, or 1 when it is missing under
- * CI=true or empty. */
+/* Sets g_kv to PostgreSQL from the connection string the harness wrote. */
 static int read_connstr(const char *file) {
-  FILE *f = fopen(file, "r");
-  if (!f) {
-    const char *ci = getenv("CI");
-    if (ci && !strcmp(ci, "true")) {
-      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
-      return 1;
-    }
-    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n", file);
-    return 77;
-  }
-  char line[400] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  fclose(f);
-  line[strcspn(line, "\r\n")] = 0;
-  if (!line[0]) {
-    fprintf(stderr, "empty connection string in %s\n", file);
-    return 1;
-  }
-  snprintf(g_kv, sizeof g_kv, "postgres:%s", line);
-  return 0;
+  char line[400];
+  int rc = cis_test_read_connstr(file, line, sizeof line);
+  if (rc == 0) snprintf(g_kv, sizeof g_kv, "postgres:%s", line);
+  return rc;
 }
 
 static int child_main(int argc, char **argv) {

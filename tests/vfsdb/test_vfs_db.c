@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "support/pg_connstr.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -2204,26 +2206,11 @@ static int child_main(int argc, char **argv) {
 
 /* ------------------------------------------------------------------- main */
 
-/* Reads the connection string the harness wrote; 77 (skip) when missing
- * unless CI=true. */
+/* Sets g.spec from the connection string the harness wrote. */
 static int read_connstr(const char *file) {
-  FILE *f = fopen(file, "r");
-  if (!f) {
-    const char *ci = getenv("CI");
-    if (ci && strcmp(ci, "true") == 0) {
-      fprintf(stderr, "no PostgreSQL connection string at %s (CI=true: failing)\n", file);
-      return 1;
-    }
-    fprintf(stderr, "SKIPPED: no PostgreSQL connection string at %s (is postgresql installed?)\n",
-            file);
-    return 77;
-  }
-  if (!fgets(g.conninfo, sizeof g.conninfo, f)) g.conninfo[0] = '\0';
-  fclose(f);
-  g.conninfo[strcspn(g.conninfo, "\r\n")] = '\0';
-  if (!g.conninfo[0]) return 1;
-  snprintf(g.spec, sizeof g.spec, "postgres:%s", g.conninfo);
-  return 0;
+  int rc = cis_test_read_connstr(file, g.conninfo, sizeof g.conninfo);
+  if (rc == 0) snprintf(g.spec, sizeof g.spec, "postgres:%s", g.conninfo);
+  return rc;
 }
 
 int main(int argc, char **argv) {
