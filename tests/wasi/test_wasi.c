@@ -8,15 +8,23 @@
  *
  * The filesystem scenarios run once per backend (memory, host directory,
  * layered database on SQLite), each on a fresh mount, as test cases named
- * SCENARIO-BACKEND. On the host-directory backend the mount is a
- * directory inside a scratch tree that also holds files the guest must
- * never reach; after every scenario a SHA-256 over everything outside the
- * mount (names, types, sizes, times, contents, link targets) must be what
- * it was before. The "tree" scenario runs the same C program on every
+ * SCENARIO-BACKEND. Given a PostgreSQL connection string, the run is the
+ * database backend on PostgreSQL instead: the filesystem scenarios on it
+ * (SCENARIO-postgres, each on a tenant of its own) and the "tree"
+ * comparison across all four backends.
+ *
+ * On the host-directory backend the mount is a directory inside a scratch
+ * tree that also holds files the guest must never reach; after every
+ * scenario a SHA-256 over everything outside the mount (names, types,
+ * sizes, times, contents, link targets) must be what it was before. The "tree" scenario runs the same C program on every
  * backend and requires the same stdout and the same resulting tree, read
  * back through the cis_vfs API as a canonical listing with content hashes.
  *
- * Usage: test_wasi PROBE.wasm
+ * Usage: test_wasi PROBE.wasm [@CONNSTR_FILE]
+ *   @CONNSTR_FILE  the layered database on PostgreSQL, with the libpq
+ *                  connection string in FILE (the shared test server of
+ *                  tests/support: test_wasi_postgres); a missing FILE
+ *                  skips (77) unless CI=true
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +33,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+
+#include "support/pg_connstr.h"
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,8 +118,27 @@ static void config(cis_wasi_config *c, uint32_t caps, size_t argc, const char **
 
 /* ============================================================ backends */
 
-typedef enum backend_kind { BK_MEM = 0, BK_HOST = 1, BK_DB = 2, BK_COUNT = 3 } backend_kind;
-static const char *const bk_names[BK_COUNT] = {"mem", "host", "db"};
+/* BK_DB is the layered database on SQLite, BK_PG the same on PostgreSQL
+ * (only with a connection string: see main). */
+typedef enum backend_kind {
+  BK_MEM = 0,
+  BK_HOST = 1,
+  BK_DB = 2,
+  BK_PG = 3,
+  BK_COUNT = 4
+} backend_kind;
+static const char *const bk_names[BK_COUNT] = {"mem", "host", "db", "postgres"};
+
+/* "postgres:CONNSTR" when the run has a PostgreSQL server, else "". */
+static char g_pg_spec[2048];
+/* Makes tenant names unique per run: the shared server outlives runs and
+ * serves other tests at the same time. */
+static char g_run[64];
+static unsigned g_tenants;
+
+/* Whether a backend has hard links (the database's link() is EPERM by
+ * design). */
+static bool bk_hardlinks(backend_kind k) { return k != BK_DB && k != BK_PG; }
 
 /* One backend instance for one test: its scratch place on the host and,
  * once mounted, the mount. */
@@ -134,6 +163,16 @@ static void write_host_file(const char *path, const char *text) {
  * touch. */
 static cis_result new_backend(fixture *fx, cis_vfs_backend **b) {
   if (fx->kind == BK_MEM) return cis_vfs_mem_new(b);
+  if (fx->kind == BK_PG) {
+    assert_true(g_pg_spec[0] != '\0');
+    char tenant[128];
+    snprintf(tenant, sizeof tenant, "wasi-%s-%u", g_run, ++g_tenants);
+    cis_vfs_db_config cfg;
+    cis_vfs_db_config_default(&cfg);
+    cfg.spec = g_pg_spec;
+    cfg.tenant = tenant;
+    return cis_vfs_db_new(&cfg, b);
+  }
   strcpy(fx->scratch, "/tmp/cis-wasi-XXXXXX");
   assert_non_null(mkdtemp(fx->scratch));
   if (fx->kind == BK_HOST) {
@@ -525,7 +564,7 @@ static void run_fs(fixture *fx, const char *scenario, const char *arg, run_out *
                    cis_wasi **keep) {
   const char *argv[] = {"probe", scenario, arg};
   /* The database backend has no hard links (link is EPERM by design). */
-  const char *envp[] = {fx->kind == BK_DB ? "HARDLINKS=0" : "HARDLINKS=1"};
+  const char *envp[] = {bk_hardlinks(fx->kind) ? "HARDLINKS=1" : "HARDLINKS=0"};
   cis_wasi_config c;
   config(&c, FS_CAPS, arg ? 3 : 2, argv);
   c.envc = 1;
@@ -880,11 +919,12 @@ static void two_mounts(void **st) {
 }
 
 /* The same program leaves the same tree and prints the same on every
- * backend. */
+ * backend (PostgreSQL included when the run has a server). */
 static void same_tree_everywhere(void **st) {
   (void)st;
+  int nkinds = g_pg_spec[0] ? BK_COUNT : BK_PG;
   char *outs[BK_COUNT] = {0}, *trees[BK_COUNT] = {0};
-  for (int k = 0; k < BK_COUNT; k++) {
+  for (int k = 0; k < nkinds; k++) {
     fixture fx;
     fixture_open(&fx, (backend_kind)k, NULL, false);
     run_out *o = malloc(sizeof *o);
@@ -913,7 +953,7 @@ static void same_tree_everywhere(void **st) {
   assert_non_null(strstr(trees[0], "f /proj/copy.c 28 1 "));
   assert_null(strstr(trees[0], "f5.c"));
   assert_non_null(strstr(outs[0], "file /work/proj/README 14 nlink=1 first=\"# proj 1\"\n"));
-  for (int k = 0; k < BK_COUNT; k++) {
+  for (int k = 0; k < nkinds; k++) {
     free(outs[k]);
     free(trees[k]);
   }
@@ -999,16 +1039,22 @@ static void fault_sweep(void **st) {
 
 static fs_case g_cases[64];
 static size_t g_ncases;
+/* The backends the filesystem scenarios run on: mem, host and db, or
+ * postgres alone. */
+static backend_kind g_case_kinds[BK_COUNT];
+static size_t g_ncase_kinds;
 
 static void add_case(const char *scenario, const char *arg, void (*prepare)(fixture *),
                      const cis_vfs_options *opts, bool seed,
                      void (*after)(fixture *, const run_out *)) {
-  for (int k = 0; k < BK_COUNT; k++) {
+  for (size_t i = 0; i < g_ncase_kinds; i++) {
+    backend_kind k = g_case_kinds[i];
+    assert_true(g_ncases < sizeof g_cases / sizeof g_cases[0]);
     fs_case *c = &g_cases[g_ncases++];
     snprintf(c->name, sizeof c->name, "%s-%s", scenario, bk_names[k]);
     c->scenario = scenario;
     c->arg = arg;
-    c->kind = (backend_kind)k;
+    c->kind = k;
     c->prepare = prepare;
     if (opts) c->opts = *opts;
     c->seed = seed;
@@ -1016,11 +1062,29 @@ static void add_case(const char *scenario, const char *arg, void (*prepare)(fixt
   }
 }
 
+/* Sets g_pg_spec from the connection string pg.sh wrote. */
+static int read_connstr(const char *file) {
+  char line[1900];
+  int rc = cis_test_read_connstr(file, line, sizeof line);
+  if (rc == 0) snprintf(g_pg_spec, sizeof g_pg_spec, "postgres:%s", line);
+  return rc;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "usage: test_wasi PROBE.wasm\n");
+  if (argc < 2 || argc > 3 || (argc == 3 && argv[2][0] != '@')) {
+    fprintf(stderr, "usage: test_wasi PROBE.wasm [@CONNSTR_FILE]\n");
     return 2;
   }
+  if (argc == 3) {
+    int rc = read_connstr(argv[2] + 1);
+    if (rc) return rc;
+    g_case_kinds[g_ncase_kinds++] = BK_PG;
+  } else {
+    g_case_kinds[g_ncase_kinds++] = BK_MEM;
+    g_case_kinds[g_ncase_kinds++] = BK_HOST;
+    g_case_kinds[g_ncase_kinds++] = BK_DB;
+  }
+  snprintf(g_run, sizeof g_run, "%ld-%ld", (long)getpid(), (long)time(NULL));
   FILE *f = fopen(argv[1], "rb");
   if (!f) return 2;
   fseek(f, 0, SEEK_END);
@@ -1053,9 +1117,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(two_mounts),          cmocka_unit_test(same_tree_everywhere),
       cmocka_unit_test(big_cookies),         cmocka_unit_test(fault_sweep),
   };
-  size_t nfixed = sizeof fixed / sizeof fixed[0];
+  /* On PostgreSQL: the filesystem scenarios and the comparison only. */
+  const struct CMUnitTest on_postgres[] = {cmocka_unit_test(same_tree_everywhere)};
+  const struct CMUnitTest *first = g_pg_spec[0] ? on_postgres : fixed;
+  size_t nfixed = g_pg_spec[0] ? sizeof on_postgres / sizeof on_postgres[0]
+                               : sizeof fixed / sizeof fixed[0];
   struct CMUnitTest *tests = calloc(nfixed + g_ncases, sizeof *tests);
-  memcpy(tests, fixed, sizeof fixed);
+  memcpy(tests, first, nfixed * sizeof *first);
   for (size_t i = 0; i < g_ncases; i++) {
     tests[nfixed + i].name = g_cases[i].name;
     tests[nfixed + i].test_func = run_fs_case;
@@ -1063,7 +1131,8 @@ int main(int argc, char **argv) {
   }
   /* CIS_TEST_FILTER (a cmocka pattern such as "files-mem") runs only the matching tests. */
   if (getenv("CIS_TEST_FILTER")) cmocka_set_test_filter(getenv("CIS_TEST_FILTER"));
-  int rc = _cmocka_run_group_tests("test_wasi", tests, nfixed + g_ncases, NULL, NULL);
+  int rc = _cmocka_run_group_tests(g_pg_spec[0] ? "test_wasi_postgres" : "test_wasi", tests,
+                                   nfixed + g_ncases, NULL, NULL);
   free(tests);
   cis_module_free(g_module);
   cis_engine_free(g_engine);
