@@ -9,10 +9,13 @@
  * Time: every wait is bounded by the time the store allows for the method
  * now running. The connection is made with libpq's non-blocking connect
  * and poll(); queries are sent non-blocking and their results awaited with
- * poll(). When time runs out a cancel request goes to the server, the
- * result is drained briefly (or the connection dropped) and the method
- * returns CIS_ETIMEOUT. A transaction also sets statement_timeout (SET
+ * poll(). When time runs out a cancel request goes to the server from a
+ * thread of its own, the connection is dropped and the method returns
+ * CIS_ETIMEOUT at once. A transaction also sets statement_timeout (SET
  * LOCAL), so the server gives up on its own even if the client vanished.
+ * The waiting itself (connect, poll, draining results) is
+ * common/pgwire.c's, shared with the filesystem's PostgreSQL dialect;
+ * this file maps its outcomes to cis_result codes.
  *
  * Concurrency: inside a transaction, the first write to a namespace locks
  * its usage row (an upsert that touches it), so writers of one namespace
@@ -32,18 +35,20 @@
  * connection string CIS_EINVAL; the rest CIS_EKV. Messages never contain
  * the connection string (it may hold a password).
  */
-#include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/pgwire.h"
 #include "kv/kv_internal.h"
 
 #define BYTEA_OID 17
 #define INT8_OID 20
-#define CANCEL_GRACE_NS 2000000000ull /* how long a cancelled query may take to end */
+
+/* pgwire's copy of a detail must hold all that fits in a message here. */
+_Static_assert(CIS_KV_CONN_ERRMSG_MAX <= CIS__PGWIRE_MSG_MAX, "pgwire's detail is too short");
 
 enum {
   S_GET,
@@ -134,11 +139,7 @@ static void pg_arm(pg_conn *c) {
 /* Copies libpq's message (several lines, trailing newline) as one line. */
 static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const char *msg) {
   char buf[CIS_KV_CONN_ERRMSG_MAX];
-  snprintf(buf, sizeof buf, "%s", msg && *msg ? msg : cis_strerror(code));
-  for (char *p = buf; *p; p++)
-    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-  size_t n = strlen(buf);
-  while (n && buf[n - 1] == ' ') buf[--n] = '\0';
+  cis__pgwire_oneline(buf, sizeof buf, msg, cis_strerror(code));
   return cis__kv_conn_fail(&c->base, code, "%s: %s", what, buf);
 }
 
@@ -151,177 +152,70 @@ static void pg_drop(pg_conn *c) {
   c->ns_locked = false;
 }
 
-/* Waits until the socket is ready for `events` or the deadline (`until`,
- * cis__now_ns() time) passes. Errors: CIS_ETIMEOUT, CIS_EKVDOWN. */
-static cis_result pg_wait(pg_conn *c, short events, uint64_t until) {
-  int fd = PQsocket(c->pg);
-  if (fd < 0) return pg_fail(c, CIS_EKVDOWN, "wait", "no socket");
-  for (;;) {
-    int ms = -1;
-    if (until != UINT64_MAX) {
-      uint64_t now = cis__now_ns();
-      if (now >= until) return CIS_ETIMEOUT;
-      ms = cis__kv_ms_int((until - now + 999999) / 1000000);
-    }
-    struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, ms);
-    if (r > 0) return CIS_OK;
-    if (r == 0) return CIS_ETIMEOUT;
-    if (errno != EINTR) return pg_fail(c, CIS_EKVDOWN, "poll", strerror(errno));
-  }
-}
-
 /* Connects with libpq's non-blocking connect, within the deadline.
  * Errors: CIS_EINVAL (malformed connection string), CIS_EKVDOWN,
  * CIS_ETIMEOUT, CIS_ENOMEM. */
 static cis_result pg_connect(pg_conn *c) {
-  static const char *const keys[] = {"application_name", "dbname", NULL};
-  const char *vals[] = {"cis-kv", c->conninfo, NULL};
+  cis__pgwire_report rep;
   pg_drop(c);
-  c->pg = PQconnectStartParams(keys, vals, 1);
-  if (!c->pg) return cis__kv_conn_fail(&c->base, CIS_ENOMEM, "connect: out of memory");
-  if (PQstatus(c->pg) == CONNECTION_BAD) {
-    cis_result rc = pg_fail(c, CIS_EINVAL, "connection string", PQerrorMessage(c->pg));
+  cis__pgwire_outcome o = cis__pgwire_connect(&c->pg, "cis-kv", c->conninfo, c->deadline_ns, &rep);
+  if (o == CIS__PGWIRE_DONE) return CIS_OK;
+  cis_result rc = o == CIS__PGWIRE_REJECTED ? CIS_EINVAL
+                  : o == CIS__PGWIRE_NOMEM  ? CIS_ENOMEM
+                  : o == CIS__PGWIRE_TIMEOUT ? CIS_ETIMEOUT
+                                             : CIS_EKVDOWN;
+  return pg_fail(c, rc, rep.what, rep.msg);
+}
+
+/* Maps a failed result's SQLSTATE class to a cis_result: a cancelled
+ * query is our own deadline, and a full disk (class 53) is a server that
+ * cannot serve. */
+static cis_result sql_code(cis__pgwire_sqlclass k) {
+  switch (k) {
+  case CIS__PGWIRE_SQL_CANCELLED: return CIS_ETIMEOUT;
+  case CIS__PGWIRE_SQL_DOWN:
+  case CIS__PGWIRE_SQL_DISK_FULL: return CIS_EKVDOWN;
+  default: return CIS_EKV;
+  }
+}
+
+/* Waits for every result of what was just sent (`sent`: what the PQsend*
+ * call returned). The first successful result goes to *out (when out is
+ * not NULL; the caller PQclears it); the first failed result decides the
+ * return code, unless the deadline or the connection went after it. On a
+ * timeout the query is cancelled; on a lost connection the connection is
+ * dropped. Errors: CIS_ETIMEOUT, CIS_EKVDOWN, CIS_EKV. */
+static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *what) {
+  cis__pgwire_report rep;
+  cis_result rc;
+  switch (cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep)) {
+  case CIS__PGWIRE_DONE:
+    return CIS_OK;
+  case CIS__PGWIRE_FAILED:
+    rc = pg_fail(c, sql_code(rep.sqlclass), what, rep.sqlmsg);
+    if (rc == CIS_EKVDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
+    return rc;
+  case CIS__PGWIRE_TIMEOUT:
+    /* The method's budget ran out: the statement is cancelled on the
+     * server without waiting for it (a blocking PQcancel or a grace
+     * period would both overrun the caller's deadline), and the
+     * connection, whose state is now unknown, is dropped; the next method
+     * opens a new one. */
+    cis__pgwire_cancel_async(c->pg);
+    pg_drop(c);
+    return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
+  default:
+    /* Lost: the connection and whatever it held are gone, which outranks
+     * an earlier failed result. */
+    rc = pg_fail(c, CIS_EKVDOWN, rep.what ? rep.what : what, rep.msg);
     pg_drop(c);
     return rc;
   }
-  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED) {
-      cis_result rc = pg_fail(c, CIS_EKVDOWN, "connect", PQerrorMessage(c->pg));
-      pg_drop(c);
-      return rc;
-    }
-    cis_result rc = pg_wait(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, c->deadline_ns);
-    if (rc != CIS_OK) {
-      if (rc == CIS_ETIMEOUT) pg_fail(c, rc, "connect", "no connection before the deadline");
-      pg_drop(c);
-      return rc;
-    }
-    st = PQconnectPoll(c->pg);
-  }
-  if (PQsetnonblocking(c->pg, 1) != 0) {
-    cis_result rc = pg_fail(c, CIS_EKVDOWN, "connect", PQerrorMessage(c->pg));
-    pg_drop(c);
-    return rc;
-  }
-  return CIS_OK;
-}
-
-/* Maps a failed result to a cis_result by its SQLSTATE. */
-static cis_result classify(pg_conn *c, const PGresult *r) {
-  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (!s || strlen(s) != 5) return PQstatus(c->pg) == CONNECTION_OK ? CIS_EKV : CIS_EKVDOWN;
-  if (strcmp(s, "57014") == 0) return CIS_ETIMEOUT;
-  if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
-      strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0)
-    return CIS_EKVDOWN;
-  return CIS_EKV;
-}
-
-/* Sends a cancel request for the running query and drains it for a short
- * grace period; a connection that still will not settle is dropped. */
-static void pg_cancel(pg_conn *c) {
-  char buf[256];
-  PGcancel *cn = PQgetCancel(c->pg);
-  if (cn) {
-    PQcancel(cn, buf, sizeof buf);
-    PQfreeCancel(cn);
-  }
-  uint64_t until = cis__now_ns() + CANCEL_GRACE_NS;
-  for (;;) {
-    while (PQisBusy(c->pg)) {
-      if (pg_wait(c, POLLIN, until) != CIS_OK || !PQconsumeInput(c->pg)) {
-        pg_drop(c);
-        return;
-      }
-    }
-    PGresult *r = PQgetResult(c->pg);
-    if (!r) return;
-    PQclear(r);
-  }
-}
-
-/* Waits for every result of the query just sent. The first successful
- * result goes to *out (when out is not NULL; the caller PQclears it); the
- * first failure decides the return code. On a timeout the query is
- * cancelled; on a lost connection the connection is dropped. */
-static cis_result pg_collect(pg_conn *c, PGresult **out, const char *what) {
-  cis_result rc = CIS_OK;
-  PGresult *keep = NULL;
-  /* Push out what libpq still buffers (a large value). */
-  for (;;) {
-    int f = PQflush(c->pg);
-    if (f == 0) break;
-    if (f < 0) {
-      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-      goto lost;
-    }
-    rc = pg_wait(c, POLLOUT | POLLIN, c->deadline_ns);
-    if (rc == CIS_ETIMEOUT) goto timeout;
-    if (rc != CIS_OK) goto lost;
-    if (!PQconsumeInput(c->pg)) {
-      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-      goto lost;
-    }
-  }
-  for (;;) {
-    while (PQisBusy(c->pg)) {
-      /* Its own variable: rc may already hold the failure of an earlier
-       * result, which must not be overwritten by a successful wait. */
-      cis_result w = pg_wait(c, POLLIN, c->deadline_ns);
-      if (w == CIS_ETIMEOUT) {
-        rc = w;
-        goto timeout;
-      }
-      if (w != CIS_OK) {
-        rc = w;
-        goto lost;
-      }
-      if (!PQconsumeInput(c->pg)) {
-        rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-        goto lost;
-      }
-    }
-    PGresult *r = PQgetResult(c->pg);
-    if (!r) break;
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      if (out && !keep && rc == CIS_OK) keep = r;
-      else PQclear(r);
-    } else {
-      if (rc == CIS_OK) rc = pg_fail(c, classify(c, r), what, PQresultErrorMessage(r));
-      PQclear(r);
-    }
-  }
-  if (rc == CIS_OK && PQstatus(c->pg) != CONNECTION_OK)
-    rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-  if (rc == CIS_EKVDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
-  if (rc != CIS_OK) {
-    PQclear(keep);
-    return rc;
-  }
-  if (out) *out = keep;
-  return CIS_OK;
-
-timeout:
-  pg_cancel(c);
-  PQclear(keep);
-  return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
-lost:
-  PQclear(keep);
-  pg_drop(c);
-  return rc;
 }
 
 /* Runs a simple (possibly multi-statement) query. */
 static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const char *what) {
-  if (!PQsendQuery(c->pg, sql)) {
-    cis_result rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-    pg_drop(c);
-    return rc;
-  }
-  return pg_collect(c, out, what);
+  return pg_collect(c, PQsendQuery(c->pg, sql), out, what);
 }
 
 /* Runs prepared statement id (preparing it on this connection first).
@@ -334,12 +228,7 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
   if (!(c->prepared & (1u << id))) {
     Oid types[6];
     for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
-    if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, types)) {
-      rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-      pg_drop(c);
-      return rc;
-    }
-    rc = pg_collect(c, NULL, what);
+    rc = pg_collect(c, PQsendPrepare(c->pg, s->name, s->sql, s->nparams, types), NULL, what);
     if (rc != CIS_OK) return rc;
     c->prepared |= 1u << id;
   }
@@ -359,12 +248,8 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
       pf[i] = 1;
     }
   }
-  if (!PQsendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0)) {
-    rc = pg_fail(c, CIS_EKVDOWN, what, PQerrorMessage(c->pg));
-    pg_drop(c);
-    return rc;
-  }
-  return pg_collect(c, out, what);
+  return pg_collect(c, PQsendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0),
+                    out, what);
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was

@@ -21,7 +21,9 @@
  * against an unreachable host it would outlast the budget by minutes.
  * The session's statement_timeout (the same budget) ends the statement on
  * the server instead, which then rolls back and, finding its client gone,
- * releases its locks.
+ * releases its locks. The waiting itself (connect, poll, draining results)
+ * is common/pgwire.c's, shared with the key-value store's PostgreSQL
+ * backend; this file maps its outcomes to error numbers.
  *
  * Lost connections: a connection found broken is dropped; the next
  * statement or transaction outside a transaction reconnects, and a
@@ -40,18 +42,21 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/internal.h"
+#include "common/pgwire.h"
 #include "vfs/vfs_db_internal.h"
 
 #define DIALECT "postgres"
 #define BYTEA_OID 17
 #define INT8_OID 20
 #define MAX_PARAMS 12                 /* most parameters of any statement */
+
+/* pgwire's copy of a detail must hold all that fits in a message here. */
+_Static_assert(CIS_VFS_ERRMSG_MAX <= CIS__PGWIRE_MSG_MAX, "pgwire's detail is too short");
 
 static const char schema_sql[] =
     "BEGIN;"
@@ -97,11 +102,7 @@ struct cis__vdb_conn {
 /* Copies libpq's message (several lines, trailing newline) as one line. */
 static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg) {
   char buf[CIS_VFS_ERRMSG_MAX];
-  snprintf(buf, sizeof buf, "%s", msg && *msg ? msg : "failed");
-  for (char *p = buf; *p; p++)
-    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
-  size_t n = strlen(buf);
-  while (n && buf[n - 1] == ' ') buf[--n] = '\0';
+  cis__pgwire_oneline(buf, sizeof buf, msg, "failed");
   return cis__vdb_fail(c->errmsg, DIALECT, err, "%s: %s", what, buf);
 }
 
@@ -114,108 +115,52 @@ static void pg_drop(cis__vdb_conn *c) {
   c->in_txn = false;
 }
 
-/* Waits until the socket is ready for `events` or the deadline passes.
- * Returns 0, ETIMEDOUT, or EDOWN (a broken socket). */
-static int pg_wait(cis__vdb_conn *c, short events, uint64_t until) {
-  int fd = PQsocket(c->pg);
-  if (fd < 0) return pg_fail(c, CIS_VFS_EDOWN, "wait", "no socket");
-  for (;;) {
-    int ms = -1;
-    if (until != UINT64_MAX) {
-      uint64_t now = cis__now_ns();
-      if (now >= until) return ETIMEDOUT;
-      ms = cis__vdb_ms_int((until - now + 999999) / 1000000);
-    }
-    struct pollfd p = {.fd = fd, .events = events};
-    int r = poll(&p, 1, ms);
-    if (r > 0) return 0;
-    if (r == 0) return ETIMEDOUT;
-    if (errno != EINTR) return pg_fail(c, CIS_VFS_EDOWN, "poll", strerror(errno));
+/* Maps a failed result's SQLSTATE class to an error number: a full disk
+ * is the guest's ENOSPC; a cancelled statement is the deadline, and like
+ * every other sign of an unavailable server, EDOWN. */
+static int sql_err(cis__pgwire_sqlclass k) {
+  switch (k) {
+  case CIS__PGWIRE_SQL_DISK_FULL: return ENOSPC;
+  case CIS__PGWIRE_SQL_DOWN:
+  case CIS__PGWIRE_SQL_CANCELLED: return CIS_VFS_EDOWN;
+  default: return EIO;
   }
 }
 
-/* Maps a failed result to an error number by its SQLSTATE. */
-static int classify(cis__vdb_conn *c, const PGresult *r) {
-  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-  if (!s || strlen(s) != 5) return PQstatus(c->pg) == CONNECTION_OK ? EIO : CIS_VFS_EDOWN;
-  if (strcmp(s, "53100") == 0) return ENOSPC;
-  if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
-      strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0 ||
-      strcmp(s, "57014") == 0)
-    return CIS_VFS_EDOWN;
-  return EIO;
-}
-
-/* Waits for every result of what was just sent. The first successful
- * result goes to *out (when out is not NULL; the caller PQclears it); the
- * first failure decides the return. On a timeout or a lost connection the
- * connection is dropped (see the top of the file). */
-static int pg_collect(cis__vdb_conn *c, PGresult **out, const char *what) {
-  int err = 0, w;
-  PGresult *keep = NULL;
-  /* Push out what libpq still buffers (a large block). */
-  for (;;) {
-    int f = PQflush(c->pg);
-    if (f == 0) break;
-    if (f < 0) {
-      err = pg_fail(c, CIS_VFS_EDOWN, what, PQerrorMessage(c->pg));
-      goto lost;
-    }
-    w = pg_wait(c, POLLOUT | POLLIN, c->deadline_ns);
-    if (w == ETIMEDOUT) goto timeout;
-    if (w) {
-      err = w;
-      goto lost;
-    }
-    if (!PQconsumeInput(c->pg)) {
-      err = pg_fail(c, CIS_VFS_EDOWN, what, PQerrorMessage(c->pg));
-      goto lost;
-    }
-  }
-  /* Every result until libpq has none left. The first failure is kept in
-   * err while the rest drains (a waiting loop must not overwrite it). */
-  for (;;) {
-    while (PQisBusy(c->pg)) {
-      w = pg_wait(c, POLLIN, c->deadline_ns);
-      if (w == ETIMEDOUT) goto timeout;
-      if (w) {
-        if (!err) err = w;
-        goto lost;
-      }
-      if (!PQconsumeInput(c->pg)) {
-        if (!err) err = pg_fail(c, CIS_VFS_EDOWN, what, PQerrorMessage(c->pg));
-        goto lost;
-      }
-    }
-    PGresult *r = PQgetResult(c->pg);
-    if (!r) break;
-    ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-      if (out && !keep && !err) keep = r;
-      else PQclear(r);
-    } else {
-      if (!err) err = pg_fail(c, classify(c, r), what, PQresultErrorMessage(r));
-      PQclear(r);
-    }
-  }
-  if (!err && PQstatus(c->pg) != CONNECTION_OK)
-    err = pg_fail(c, CIS_VFS_EDOWN, what, PQerrorMessage(c->pg));
-  if (err == CIS_VFS_EDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
-  if (err) {
-    PQclear(keep);
+/* Waits for every result of what was just sent (`sent`: what the PQsend*
+ * call returned). The first successful result goes to *out (when out is
+ * not NULL; the caller PQclears it); the first failed result decides the
+ * return, also when the connection was lost after it. On a timeout or a
+ * lost connection the connection is dropped (see the top of the file). */
+static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *what) {
+  cis__pgwire_report rep;
+  int err;
+  switch (cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep)) {
+  case CIS__PGWIRE_DONE:
+    return 0;
+  case CIS__PGWIRE_FAILED:
+    err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
+    if (err == CIS_VFS_EDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
+    return err;
+  case CIS__PGWIRE_TIMEOUT:
+    /* Cancelled without waiting (PQcancel's blocking connect could
+     * outlast the budget by minutes), and dropped; statement_timeout ends
+     * the statement on the server should the cancel not arrive. */
+    cis__pgwire_cancel_async(c->pg);
+    pg_drop(c);
+    return pg_fail(c, CIS_VFS_EDOWN, what, "deadline exceeded (connection dropped)");
+  default:
+    /* Lost. A failed result before it keeps its error number; the detail
+     * is the socket's when the wait broke, else that result's. */
+    if (rep.sqlclass == CIS__PGWIRE_SQL_NONE)
+      err = pg_fail(c, CIS_VFS_EDOWN, rep.what ? rep.what : what, rep.msg);
+    else if (rep.what)
+      err = pg_fail(c, sql_err(rep.sqlclass), rep.what, rep.msg);
+    else
+      err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
+    pg_drop(c);
     return err;
   }
-  if (out) *out = keep;
-  return 0;
-
-timeout:
-  PQclear(keep);
-  pg_drop(c);
-  return pg_fail(c, CIS_VFS_EDOWN, what, "deadline exceeded (connection dropped)");
-lost:
-  PQclear(keep);
-  pg_drop(c);
-  return err;
 }
 
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what);
@@ -234,50 +179,22 @@ static void pg_abort(cis__vdb_conn *c) {
 
 /* Runs a simple (possibly multi-statement) query. */
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what) {
-  if (!PQsendQuery(c->pg, sql)) {
-    int err = pg_fail(c, CIS_VFS_EDOWN, what, PQerrorMessage(c->pg));
-    pg_drop(c);
-    return err;
-  }
-  return pg_collect(c, out, what);
+  return pg_collect(c, PQsendQuery(c->pg, sql), out, what);
 }
 
 /* Connects with libpq's non-blocking connect within the deadline and sets
  * the session's statement_timeout. Errors: EINVAL (malformed connection
  * string), EDOWN, ENOMEM. */
 static int pg_connect(cis__vdb_conn *c) {
-  static const char *const keys[] = {"application_name", "dbname", NULL};
-  const char *vals[] = {"cis-vfs", c->conninfo, NULL};
+  cis__pgwire_report rep;
   pg_drop(c);
-  c->pg = PQconnectStartParams(keys, vals, 1);
-  if (!c->pg) return cis__vdb_fail(c->errmsg, DIALECT, ENOMEM, "connect: out of memory");
-  if (PQstatus(c->pg) == CONNECTION_BAD) {
-    int err = pg_fail(c, EINVAL, "connection string", PQerrorMessage(c->pg));
-    pg_drop(c);
-    return err;
-  }
-  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-  while (st != PGRES_POLLING_OK) {
-    if (st == PGRES_POLLING_FAILED) {
-      int err = pg_fail(c, CIS_VFS_EDOWN, "connect", PQerrorMessage(c->pg));
-      pg_drop(c);
-      return err;
-    }
-    int err = pg_wait(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, c->deadline_ns);
-    if (err) {
-      if (err == ETIMEDOUT)
-        err = pg_fail(c, CIS_VFS_EDOWN, "connect", "no connection before the deadline");
-      pg_drop(c);
-      return err;
-    }
-    st = PQconnectPoll(c->pg);
-  }
+  cis__pgwire_outcome o = cis__pgwire_connect(&c->pg, "cis-vfs", c->conninfo, c->deadline_ns, &rep);
+  if (o != CIS__PGWIRE_DONE)
+    return pg_fail(c, o == CIS__PGWIRE_REJECTED ? EINVAL
+                      : o == CIS__PGWIRE_NOMEM  ? ENOMEM
+                                                : CIS_VFS_EDOWN,
+                   rep.what, rep.msg);
   PQsetNoticeProcessor(c->pg, quiet, NULL);
-  if (PQsetnonblocking(c->pg, 1) != 0) {
-    int err = pg_fail(c, CIS_VFS_EDOWN, "connect", PQerrorMessage(c->pg));
-    pg_drop(c);
-    return err;
-  }
   char sql[96];
   snprintf(sql, sizeof sql, "SET statement_timeout = %d", cis__vdb_ms_int(c->stmt_ms));
   return pg_simple(c, sql, NULL, "connect");
@@ -405,13 +322,7 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   for (int i = 0; i < nargs; i++) types[i] = args[i].kind == CIS__VDB_INT ? INT8_OID : BYTEA_OID;
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
-  int err = 0;
-  if (!PQsendPrepare(c->pg, name, t, nargs, types)) {
-    err = pg_fail(c, CIS_VFS_EDOWN, "prepare", PQerrorMessage(c->pg));
-    pg_drop(c);
-  } else {
-    err = pg_collect(c, NULL, "prepare");
-  }
+  int err = pg_collect(c, PQsendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
   free(t);
   if (!err) c->prepared |= 1ull << id;
   return err;
@@ -444,13 +355,8 @@ static int pg_run(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__
   }
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
-  if (!PQsendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1)) {
-    err = pg_fail(c, CIS_VFS_EDOWN, "query", PQerrorMessage(c->pg));
-    pg_drop(c);
-    return err;
-  }
   PGresult *r = NULL;
-  err = pg_collect(c, &r, "query");
+  err = pg_collect(c, PQsendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1), &r, "query");
   if (err) return err;
   rows->c = c;
   rows->impl = r;

@@ -984,7 +984,9 @@ static void test_lock_wait_ends_at_deadline(void **state) {
   OK(cis_kv_set(t, "k", 1, "new", 3));
   ERR(CIS_ETIMEOUT, cis_kv_commit(t));
   uint64_t took = now_ms() - t0;
-  if (took < 550 || took > 4000)
+  /* Returns at the deadline, not after a grace period for the cancelled
+   * statement (the cancel goes out without being waited for). */
+  if (took < 550 || took > 1500)
     fail_msg("commit gave up after %llu ms for a 600 ms deadline", (unsigned long long)took);
 
   if (db) {

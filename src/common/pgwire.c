@@ -1,0 +1,205 @@
+/*
+ * This file implements the non-blocking libpq plumbing of pgwire.h, which
+ * both PostgreSQL backends use: connect within a deadline
+ * (PQconnectStartParams, PQconnectPoll and poll()), wait on the socket,
+ * collect every result of a query, and classify a failed result's
+ * SQLSTATE. Every wait is a poll() on PQsocket bounded by the caller's
+ * deadline, so no wait outlasts it (libpq's own host name lookup, which
+ * PQconnectStartParams does blocking, is outside our reach).
+ *
+ * It reports what happened and leaves the decisions to the backend: a
+ * timeout does not cancel or drop anything here, because the two backends
+ * answer it differently (kv cancels the query, vfs_db drops the
+ * connection; each says why).
+ */
+#include "common/pgwire.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/internal.h"
+
+/* Records how the call ended: outcome, the failing step and libpq's
+ * detail (copied, since libpq's buffer goes with the next call or the
+ * connection). Returns the outcome. */
+static cis__pgwire_outcome note(cis__pgwire_report *rep, cis__pgwire_outcome o, const char *what,
+                                const char *msg) {
+  rep->outcome = o;
+  rep->what = what;
+  snprintf(rep->msg, sizeof rep->msg, "%s", msg ? msg : "");
+  return o;
+}
+
+static void report_init(cis__pgwire_report *rep) {
+  rep->outcome = CIS__PGWIRE_DONE;
+  rep->what = NULL;
+  rep->msg[0] = '\0';
+  rep->sqlclass = CIS__PGWIRE_SQL_NONE;
+  rep->sqlmsg[0] = '\0';
+}
+
+/* Maps a failed result to its class by its SQLSTATE. A result without one
+ * (libpq's own, such as a lost connection) is DOWN when the connection is
+ * no longer up. */
+static cis__pgwire_sqlclass classify(const PGconn *pg, const PGresult *r) {
+  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  if (!s || strlen(s) != 5)
+    return PQstatus(pg) == CONNECTION_OK ? CIS__PGWIRE_SQL_ERROR : CIS__PGWIRE_SQL_DOWN;
+  if (strcmp(s, "57014") == 0) return CIS__PGWIRE_SQL_CANCELLED;
+  if (strcmp(s, "53100") == 0) return CIS__PGWIRE_SQL_DISK_FULL;
+  if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
+      strcmp(s, "57P01") == 0 || strcmp(s, "57P02") == 0 || strcmp(s, "57P03") == 0)
+    return CIS__PGWIRE_SQL_DOWN;
+  return CIS__PGWIRE_SQL_ERROR;
+}
+
+void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fallback) {
+  snprintf(buf, cap, "%s", msg && *msg ? msg : fallback);
+  for (char *p = buf; *p; p++)
+    if (*p == '\n' || *p == '\r' || *p == '\t') *p = ' ';
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == ' ') buf[--n] = '\0';
+}
+
+cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
+                                     cis__pgwire_report *rep) {
+  report_init(rep);
+  int fd = PQsocket(pg);
+  if (fd < 0) return note(rep, CIS__PGWIRE_LOST, "wait", "no socket");
+  for (;;) {
+    int ms = -1;
+    if (until != UINT64_MAX) {
+      uint64_t now = cis__now_ns();
+      if (now >= until) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
+      uint64_t left = (until - now + 999999) / 1000000;
+      ms = left > (uint64_t)INT32_MAX ? INT32_MAX : (int)left; /* poll takes an int */
+    }
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, ms);
+    if (r > 0) return CIS__PGWIRE_DONE;
+    if (r == 0) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
+    if (errno != EINTR) return note(rep, CIS__PGWIRE_LOST, "poll", strerror(errno));
+  }
+}
+
+cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
+                                        uint64_t until, cis__pgwire_report *rep) {
+  static const char *const keys[] = {"application_name", "dbname", NULL};
+  const char *vals[] = {appname, conninfo, NULL};
+  report_init(rep);
+  *out = NULL;
+  /* expand_dbname: conninfo may be a whole connection string or URI. */
+  PGconn *pg = PQconnectStartParams(keys, vals, 1);
+  if (!pg) return note(rep, CIS__PGWIRE_NOMEM, "connect", "out of memory");
+  if (PQstatus(pg) == CONNECTION_BAD) {
+    note(rep, CIS__PGWIRE_REJECTED, "connection string", PQerrorMessage(pg));
+    goto fail;
+  }
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK) {
+    if (st == PGRES_POLLING_FAILED) {
+      note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
+      goto fail;
+    }
+    cis__pgwire_outcome o =
+        cis__pgwire_wait(pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until, rep);
+    if (o == CIS__PGWIRE_TIMEOUT)
+      note(rep, CIS__PGWIRE_TIMEOUT, "connect", "no connection before the deadline");
+    if (o != CIS__PGWIRE_DONE) goto fail;
+    st = PQconnectPoll(pg);
+  }
+  if (PQsetnonblocking(pg, 1) != 0) {
+    note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
+    goto fail;
+  }
+  *out = pg;
+  return CIS__PGWIRE_DONE;
+
+fail:
+  PQfinish(pg);
+  return rep->outcome;
+}
+
+cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
+                                        cis__pgwire_report *rep) {
+  cis__pgwire_outcome o;
+  PGresult *keep = NULL;
+  report_init(rep);
+  if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+  /* Push out what libpq still buffers (a large value or block). */
+  for (;;) {
+    int f = PQflush(pg);
+    if (f == 0) break;
+    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+    o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
+    if (o != CIS__PGWIRE_DONE) return o;
+    if (!PQconsumeInput(pg)) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+  }
+  /* Every result until libpq has none left. A wait reports into a report
+   * of its own: the first failure lives in rep, and a wait that succeeds
+   * after it must not wipe it out (a failed read would pass for an empty
+   * one). */
+  for (;;) {
+    while (PQisBusy(pg)) {
+      cis__pgwire_report w;
+      o = cis__pgwire_wait(pg, POLLIN, until, &w);
+      if (o != CIS__PGWIRE_DONE) {
+        note(rep, o, w.what, w.msg);
+        goto end;
+      }
+      if (!PQconsumeInput(pg)) {
+        o = note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+        goto end;
+      }
+    }
+    PGresult *r = PQgetResult(pg);
+    if (!r) break;
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      if (out && !keep && rep->sqlclass == CIS__PGWIRE_SQL_NONE) keep = r;
+      else PQclear(r);
+    } else {
+      if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
+        rep->sqlclass = classify(pg, r);
+        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", PQresultErrorMessage(r));
+      }
+      PQclear(r);
+    }
+  }
+  if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) o = note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
+  else if (PQstatus(pg) != CONNECTION_OK) o = note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+  else o = CIS__PGWIRE_DONE;
+
+end:
+  if (o == CIS__PGWIRE_DONE && out) *out = keep;
+  else PQclear(keep);
+  return o;
+}
+
+/* The detached thread of cis__pgwire_cancel_async: one blocking request. */
+static void *cancel_thread(void *arg) {
+  PGcancel *cn = arg;
+  char buf[256];
+  PQcancel(cn, buf, sizeof buf); /* its outcome has no one to go to */
+  PQfreeCancel(cn);
+  return NULL;
+}
+
+bool cis__pgwire_cancel_async(PGconn *pg) {
+  PGcancel *cn = pg ? PQgetCancel(pg) : NULL;
+  if (!cn) return false;
+  pthread_attr_t attr;
+  pthread_t t;
+  bool started = false;
+  if (pthread_attr_init(&attr) == 0) {
+    if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+        pthread_create(&t, &attr, cancel_thread, cn) == 0)
+      started = true;
+    pthread_attr_destroy(&attr);
+  }
+  if (!started) PQfreeCancel(cn);
+  return started;
+}

@@ -1,0 +1,121 @@
+/*
+ * This file declares the non-blocking libpq plumbing that the PostgreSQL
+ * backends (kv/kv_postgres.c, vfs/vfs_db_postgres.c) share: a connect
+ * bounded by a deadline, a wait on the connection's socket, the collection
+ * of every result of what was just sent, and the classes of SQLSTATE that
+ * tell a dead server from a bad statement.
+ *
+ * It speaks neutral outcomes, never a backend's error vocabulary: each
+ * backend maps an outcome to its own codes (cis_result in kv, errno values
+ * in vfs_db), writes its own message and keeps its own policy on what to do
+ * with the connection afterwards. So nothing here closes a connection it
+ * was given or sends a cancel request: a timeout or a loss is reported,
+ * and what to do about it is the backend's decision.
+ *
+ * Built as the library cis_pgwire, so that cis_common does not depend on
+ * libpq.
+ */
+#ifndef CIS_COMMON_PGWIRE_H
+#define CIS_COMMON_PGWIRE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Room for a failure's detail, at least a backend's whole message buffer
+ * (each backend checks this with a static assertion), so that what a
+ * backend makes of the detail does not depend on the copy kept here. */
+#define CIS__PGWIRE_MSG_MAX 256
+
+/* How a call ended. */
+typedef enum cis__pgwire_outcome {
+  CIS__PGWIRE_DONE = 0, /* finished: connected, ready, or every result arrived and none failed */
+  CIS__PGWIRE_FAILED,   /* every result arrived, the connection is up, and one failed */
+  CIS__PGWIRE_TIMEOUT,  /* the deadline passed first */
+  CIS__PGWIRE_LOST,     /* the connection broke, or could not be made */
+  CIS__PGWIRE_REJECTED, /* connect: libpq failed before the first wait (see below) */
+  CIS__PGWIRE_NOMEM,    /* connect: libpq could not allocate the connection */
+} cis__pgwire_outcome;
+
+/* What the SQLSTATE of a failed result says about the server. */
+typedef enum cis__pgwire_sqlclass {
+  CIS__PGWIRE_SQL_NONE = 0,  /* no result failed */
+  CIS__PGWIRE_SQL_ERROR,     /* the statement's own failure (syntax, constraint, no SQLSTATE) */
+  CIS__PGWIRE_SQL_DOWN,      /* 08, 53 (but 53100), 58, 57P01-57P03, or none on a broken link */
+  CIS__PGWIRE_SQL_DISK_FULL, /* 53100: the server's disk is full */
+  CIS__PGWIRE_SQL_CANCELLED, /* 57014: cancelled (statement_timeout or a cancel request) */
+} cis__pgwire_sqlclass;
+
+/* What a call found, for the backend to put in its own words. Filled in
+ * by every call that takes one; meaningful until the next. */
+typedef struct cis__pgwire_report {
+  cis__pgwire_outcome outcome;      /* how the call ended (also its return value) */
+  const char *what;                 /* the step that failed ("connect", "wait", "poll",
+                                       "connection string"), or NULL: the caller's own */
+  char msg[CIS__PGWIRE_MSG_MAX];    /* libpq's detail as given (several lines, possibly
+                                       cut short); "" when it gave none, and for a query's
+                                       timeout, whose wording is the caller's */
+  cis__pgwire_sqlclass sqlclass;    /* the first failed result's class; also set when a
+                                       timeout or a loss came after that failure */
+  char sqlmsg[CIS__PGWIRE_MSG_MAX]; /* that result's message, as msg */
+} cis__pgwire_report;
+
+/* Copies msg (libpq's: several lines with a trailing newline) into buf
+ * (cap bytes) as one line: line breaks and tabs become spaces, trailing
+ * spaces go. fallback stands in for a NULL or empty msg. */
+void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fallback);
+
+/* Connects with libpq's non-blocking connect, as application `appname`,
+ * to `conninfo` (a connection string or URI), waiting no later than
+ * `until` (cis__now_ns() time; UINT64_MAX: no limit), and makes the
+ * connection non-blocking. On DONE *out is the connection (the caller
+ * PQfinishes it); otherwise *out is NULL and rep says why: REJECTED,
+ * NOMEM, TIMEOUT or LOST, with rep->what always set.
+ *
+ * REJECTED is libpq failing inside PQconnectStartParams: a malformed
+ * string, but also whatever its first connect step meets there, such as
+ * a host name that does not resolve (resolved there, blocking) or a Unix
+ * socket that is not there. LOST is a failure met while polling: a
+ * refused connection, a failed authentication. */
+cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
+                                        uint64_t until, cis__pgwire_report *rep);
+
+/* Waits until pg's socket is ready for `events` (POLLIN, POLLOUT) or
+ * `until` passes. Returns DONE, TIMEOUT (rep->msg empty) or LOST (no
+ * socket, or poll failed: rep->what is "wait" or "poll"). */
+cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
+                                     cis__pgwire_report *rep);
+
+/* Collects every result of what was just sent: call it straight after a
+ * PQsend* function, passing what that returned (0, libpq could not send,
+ * is a LOST connection). It first pushes out what libpq still buffers,
+ * then drains every result, waiting no later than `until`.
+ *
+ * The first successful result goes to *out when out is not NULL and no
+ * failure came before it; the caller PQclears it. Any other outcome than
+ * DONE leaves *out alone and frees every result.
+ *
+ * The first failed result is remembered (rep->sqlclass, rep->sqlmsg) and
+ * nothing later erases it: not the results after it, nor a wait that
+ * succeeds. When every result has arrived that is FAILED. A timeout or a
+ * lost connection after it still ends the call as TIMEOUT or LOST (with
+ * rep->what and rep->msg saying how it was lost; rep->what NULL when libpq
+ * reported the loss itself, "wait" or "poll" when the socket did), and the
+ * earlier failure stays in the report, for backends that let it decide.
+ * All results in without a failure but the connection gone is LOST. */
+cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
+                                        cis__pgwire_report *rep);
+
+/* Asks the server to cancel the statement running on pg, without waiting:
+ * the cancel request is sent from a detached thread, because libpq's
+ * PQcancel connects to the server blocking, which against an unreachable
+ * host could outlast any deadline. The caller then drops pg (the request
+ * does not need it) and returns at once; the server stops the statement
+ * and releases its locks when the request arrives, and statement_timeout
+ * stops it anyway when it does not. Returns false when no request could
+ * be started (no cancel handle, no thread): the caller drops pg all the
+ * same. */
+bool cis__pgwire_cancel_async(PGconn *pg);
+
+#endif /* CIS_COMMON_PGWIRE_H */

@@ -1,0 +1,455 @@
+/*
+ * This file implements the unit tests of the libpq plumbing the PostgreSQL
+ * backends share (src/common/pgwire.c), against a fake server: a thread
+ * that speaks just enough of the PostgreSQL protocol (startup, then a
+ * scripted reply to each simple query) to put libpq's results and waits in
+ * an exact order, which a real server cannot be made to do on demand.
+ *
+ * What they guard: a failed result seen first is kept even when the wait
+ * for the next message succeeds (a failed read must not pass for an empty
+ * one); a success before a failure is not handed out; SQLSTATEs map to
+ * their classes; a timeout or a lost connection after a failure still
+ * reports that failure; connect's own outcomes. The backends' mapping of
+ * these outcomes to their errors is tested by their own suites on a real
+ * server (tests/kv, tests/vfsdb).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/internal.h"
+#include "common/pgwire.h"
+
+/* ------------------------------------------------------ the fake server */
+
+/* A reply is a space-separated list of steps, one string per query:
+ *   E<sqlstate>  ErrorResponse with that SQLSTATE ("E-": with none)
+ *   C<tag>       CommandComplete (a PGRES_COMMAND_OK result)
+ *   Z            ReadyForQuery (the end of the query's results)
+ *   W<ms>        a pause, so that libpq has to wait for what follows
+ *   X            close the connection
+ *   H            answer nothing more (until the client goes) */
+typedef struct fake {
+  int lfd;                    /* listening socket, 127.0.0.1 */
+  int port;                   /* its port */
+  pthread_t thread;           /* serves one connection */
+  const char *const *replies; /* one per query, in order; NULL-terminated */
+} fake;
+
+static int write_all(int fd, const void *p, size_t n) {
+  const char *b = p;
+  while (n) {
+    ssize_t k = write(fd, b, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return -1;
+    b += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+static int read_all(int fd, void *p, size_t n) {
+  char *b = p;
+  while (n) {
+    ssize_t k = read(fd, b, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return -1;
+    b += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* Sends one message: type, then its length (itself included), then body. */
+static int send_msg(int fd, char type, const void *body, size_t n) {
+  char head[5];
+  uint32_t len = htonl((uint32_t)(n + 4));
+  head[0] = type;
+  memcpy(head + 1, &len, 4);
+  return write_all(fd, head, 5) || (n && write_all(fd, body, n)) ? -1 : 0;
+}
+
+/* Appends a NUL-terminated field to body at *n. */
+static void put_str(char *body, size_t *n, const char *s) {
+  size_t k = strlen(s) + 1;
+  memcpy(body + *n, s, k);
+  *n += k;
+}
+
+static int send_error(int fd, const char *sqlstate) {
+  char body[256], msg[64];
+  size_t n = 0;
+  put_str(body, &n, "SERROR");
+  put_str(body, &n, "VERROR");
+  if (strcmp(sqlstate, "-") != 0) {
+    body[n++] = 'C';
+    put_str(body, &n, sqlstate);
+  }
+  snprintf(msg, sizeof msg, "Mfake failure %s", sqlstate);
+  put_str(body, &n, msg);
+  body[n++] = '\0';
+  return send_msg(fd, 'E', body, n);
+}
+
+static int send_handshake(int fd) {
+  static const char *const params[][2] = {
+      {"server_version", "15.0"},
+      {"client_encoding", "UTF8"},
+      {"standard_conforming_strings", "on"},
+  };
+  uint32_t auth_ok = 0, key[2] = {htonl(4242), htonl(7)};
+  if (send_msg(fd, 'R', &auth_ok, 4)) return -1;
+  for (size_t i = 0; i < CIS_ARRAY_LEN(params); i++) {
+    char body[64];
+    size_t n = 0;
+    put_str(body, &n, params[i][0]);
+    put_str(body, &n, params[i][1]);
+    if (send_msg(fd, 'S', body, n)) return -1;
+  }
+  return send_msg(fd, 'K', key, 8) || send_msg(fd, 'Z', "I", 1) ? -1 : 0;
+}
+
+/* Plays one reply. Returns 1 to keep serving, 0 to stop. */
+static int play(int fd, const char *reply) {
+  char steps[256];
+  snprintf(steps, sizeof steps, "%s", reply);
+  for (char *save = NULL, *s = strtok_r(steps, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
+    int bad = 0;
+    switch (s[0]) {
+    case 'E': bad = send_error(fd, s + 1); break;
+    case 'C': bad = send_msg(fd, 'C', s + 1, strlen(s + 1) + 1); break;
+    case 'Z': bad = send_msg(fd, 'Z', "I", 1); break;
+    case 'W': {
+      struct timespec ts = {0, atol(s + 1) * 1000000L};
+      nanosleep(&ts, NULL);
+      break;
+    }
+    case 'X': return 0;
+    case 'H': return 1;
+    default: return 0;
+    }
+    if (bad) return 0;
+  }
+  return 1;
+}
+
+/* Serves one connection: the handshake, then each query's reply, until
+ * the client terminates or goes away. */
+static void *serve(void *arg) {
+  fake *f = arg;
+  int fd = accept(f->lfd, NULL, NULL);
+  if (fd < 0) return NULL;
+  uint32_t len;
+  char buf[1024];
+  /* The startup packet: its length, then the rest. */
+  if (read_all(fd, &len, 4) || ntohl(len) < 8 || ntohl(len) > sizeof buf ||
+      read_all(fd, buf, ntohl(len) - 4) || send_handshake(fd))
+    goto done;
+  for (size_t q = 0;;) {
+    char type;
+    if (read_all(fd, &type, 1) || read_all(fd, &len, 4) || ntohl(len) < 4) break;
+    size_t n = ntohl(len) - 4;
+    if (n > sizeof buf || read_all(fd, buf, n)) break;
+    if (type == 'X') break;
+    if (type != 'Q') continue;
+    const char *reply = f->replies && f->replies[q] ? f->replies[q++] : "Z";
+    if (!play(fd, reply)) break;
+  }
+done:
+  close(fd);
+  return NULL;
+}
+
+/* Listens on a free port of 127.0.0.1 (without accepting). */
+static void fake_listen(fake *f) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(f->lfd >= 0);
+  assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(f->lfd, 4), 0);
+  assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &al), 0);
+  f->port = ntohs(a.sin_port);
+}
+
+static void conninfo(const fake *f, char *out, size_t cap) {
+  snprintf(out, cap,
+           "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable gssencmode=disable", f->port);
+}
+
+static uint64_t in_ms(uint64_t ms) { return cis__now_ns() + ms * 1000000ull; }
+
+/* Starts a fake server with these replies and connects to it. */
+static PGconn *fake_start(fake *f, const char *const *replies) {
+  char ci[160];
+  cis__pgwire_report rep;
+  PGconn *pg = NULL;
+  memset(f, 0, sizeof *f);
+  f->replies = replies;
+  fake_listen(f);
+  assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);
+  conninfo(f, ci, sizeof ci);
+  cis__pgwire_outcome o = cis__pgwire_connect(&pg, "cis-test", ci, in_ms(5000), &rep);
+  if (o != CIS__PGWIRE_DONE) fail_msg("connect: %d %s: %s", o, rep.what, rep.msg);
+  assert_non_null(pg);
+  assert_int_equal(PQisnonblocking(pg), 1);
+  return pg;
+}
+
+static void fake_stop(fake *f, PGconn *pg) {
+  PQfinish(pg);
+  pthread_join(f->thread, NULL);
+  close(f->lfd);
+}
+
+/* Sends sql and collects its results within ms. */
+static cis__pgwire_outcome run(PGconn *pg, uint64_t ms, PGresult **out, cis__pgwire_report *rep) {
+  return cis__pgwire_collect(pg, PQsendQuery(pg, "SELECT 1"), in_ms(ms), out, rep);
+}
+
+/* ----------------------------------------------------------------- cases */
+
+/* The regression a8afafa fixed in kv (and vfs_db had right): the error
+ * arrives, then libpq waits for ReadyForQuery and that wait succeeds. The
+ * failure must survive it; a DONE here would read as "no rows". */
+static void test_failure_kept_across_a_successful_wait(void **state) {
+  (void)state;
+  static const char *const replies[] = {"E22012 W200 Z", "CSET Z", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_FAILED);
+  assert_int_equal(rep.outcome, CIS__PGWIRE_FAILED);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_non_null(strstr(rep.sqlmsg, "fake failure 22012"));
+  assert_null(r);
+  /* The connection is still good for the next query. */
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_DONE);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_NONE);
+  assert_non_null(r);
+  assert_string_equal(PQcmdStatus(r), "SET");
+  PQclear(r);
+  fake_stop(&f, pg);
+}
+
+/* A success before the failure is not handed out (nor leaked). */
+static void test_success_then_failure(void **state) {
+  (void)state;
+  static const char *const replies[] = {"CSET W100 E42601 W100 Z", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_FAILED);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_null(r);
+  fake_stop(&f, pg);
+}
+
+/* Each SQLSTATE lands in its class; the connection stays up throughout. */
+static void test_sqlstate_classes(void **state) {
+  (void)state;
+  static const struct {
+    const char *reply;
+    cis__pgwire_sqlclass want;
+  } cases[] = {
+      {"E57014 Z", CIS__PGWIRE_SQL_CANCELLED}, {"E53100 Z", CIS__PGWIRE_SQL_DISK_FULL},
+      {"E53300 Z", CIS__PGWIRE_SQL_DOWN},      {"E08006 Z", CIS__PGWIRE_SQL_DOWN},
+      {"E58030 Z", CIS__PGWIRE_SQL_DOWN},      {"E57P01 Z", CIS__PGWIRE_SQL_DOWN},
+      {"E57P02 Z", CIS__PGWIRE_SQL_DOWN},      {"E57P03 Z", CIS__PGWIRE_SQL_DOWN},
+      {"E57P04 Z", CIS__PGWIRE_SQL_ERROR},     {"E57000 Z", CIS__PGWIRE_SQL_ERROR},
+      {"E42601 Z", CIS__PGWIRE_SQL_ERROR},     {"E- Z", CIS__PGWIRE_SQL_ERROR},
+  };
+  const char *replies[CIS_ARRAY_LEN(cases) + 1];
+  for (size_t i = 0; i < CIS_ARRAY_LEN(cases); i++) replies[i] = cases[i].reply;
+  replies[CIS_ARRAY_LEN(cases)] = NULL;
+  fake f;
+  cis__pgwire_report rep;
+  PGconn *pg = fake_start(&f, replies);
+  for (size_t i = 0; i < CIS_ARRAY_LEN(cases); i++) {
+    if (run(pg, 5000, NULL, &rep) != CIS__PGWIRE_FAILED || rep.sqlclass != cases[i].want)
+      fail_msg("%s: outcome %d class %d, want class %d", cases[i].reply, rep.outcome,
+               rep.sqlclass, cases[i].want);
+  }
+  fake_stop(&f, pg);
+}
+
+/* A connection lost after a failure: LOST (libpq said so itself, so no
+ * step is named), with the failure still in the report. */
+static void test_lost_after_failure(void **state) {
+  (void)state;
+  static const char *const replies[] = {"E22012 W100 X", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_LOST);
+  assert_null(rep.what);
+  assert_true(rep.msg[0] != '\0');
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_non_null(strstr(rep.sqlmsg, "22012"));
+  assert_null(r);
+  fake_stop(&f, pg);
+}
+
+/* Lost with no failure before it, and a query libpq could not send. */
+static void test_lost(void **state) {
+  (void)state;
+  static const char *const replies[] = {"X", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(run(pg, 5000, NULL, &rep), CIS__PGWIRE_LOST);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_NONE);
+  assert_true(rep.msg[0] != '\0');
+  fake_stop(&f, pg);
+
+  assert_int_equal(cis__pgwire_collect(NULL, 0, UINT64_MAX, NULL, &rep), CIS__PGWIRE_LOST);
+  assert_null(rep.what);
+  assert_true(rep.msg[0] != '\0');
+}
+
+/* The deadline after a failure: TIMEOUT, on time, with the failure kept
+ * and no wording of its own (the backend says what it did about it). */
+static void test_timeout_after_failure(void **state) {
+  (void)state;
+  static const char *const replies[] = {"E22012 H", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  PGconn *pg = fake_start(&f, replies);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(run(pg, 300, &r, &rep), CIS__PGWIRE_TIMEOUT);
+  uint64_t took = (cis__now_ns() - t0) / 1000000;
+  if (took < 250 || took > 3000)
+    fail_msg("timed out after %llu ms for 300", (unsigned long long)took);
+  assert_null(rep.what);
+  assert_string_equal(rep.msg, "");
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_null(r);
+  fake_stop(&f, pg);
+}
+
+/* A statement that does not end: the cancel request goes out without the
+ * caller waiting for it (PQcancel itself blocks until the server closes,
+ * which here is only after the call has returned), and it is the right
+ * one: CancelRequest with the key the server gave at startup. */
+static void test_cancel_async(void **state) {
+  (void)state;
+  static const char *const replies[] = {"H", NULL};
+  fake f;
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(PQsendQuery(pg, "SELECT pg_sleep(1000)"), 1);
+  uint64_t t0 = cis__now_ns();
+  assert_true(cis__pgwire_cancel_async(pg));
+  uint64_t took = (cis__now_ns() - t0) / 1000000;
+  if (took > 200) fail_msg("cancel_async took %llu ms", (unsigned long long)took);
+  struct pollfd p = {.fd = f.lfd, .events = POLLIN};
+  assert_int_equal(poll(&p, 1, 5000), 1);
+  int fd = accept(f.lfd, NULL, NULL);
+  assert_true(fd >= 0);
+  uint32_t req[4];
+  assert_int_equal(read_all(fd, req, sizeof req), 0);
+  assert_int_equal(ntohl(req[0]), 16);
+  assert_int_equal(ntohl(req[1]), 80877102); /* the CancelRequest code */
+  assert_int_equal(ntohl(req[2]), 4242);     /* the backend key of send_handshake */
+  assert_int_equal(ntohl(req[3]), 7);
+  close(fd);
+  assert_false(cis__pgwire_cancel_async(NULL));
+  fake_stop(&f, pg);
+}
+
+/* A server that accepts (the kernel does, from the backlog) but never
+ * answers the startup packet: connect gives up at the deadline. */
+static void test_connect_deadline(void **state) {
+  (void)state;
+  fake f;
+  char ci[160];
+  cis__pgwire_report rep;
+  PGconn *pg = (PGconn *)&f; /* must come back NULL */
+  memset(&f, 0, sizeof f);
+  fake_listen(&f);
+  conninfo(&f, ci, sizeof ci);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(cis__pgwire_connect(&pg, "cis-test", ci, in_ms(300), &rep),
+                   CIS__PGWIRE_TIMEOUT);
+  uint64_t took = (cis__now_ns() - t0) / 1000000;
+  if (took < 250 || took > 3000)
+    fail_msg("gave up after %llu ms for 300", (unsigned long long)took);
+  assert_null(pg);
+  assert_string_equal(rep.what, "connect");
+  assert_string_equal(rep.msg, "no connection before the deadline");
+  close(f.lfd);
+}
+
+/* Nobody listening is LOST; a string libpq cannot parse is REJECTED. */
+static void test_connect_refused_and_rejected(void **state) {
+  (void)state;
+  fake f;
+  char ci[160];
+  cis__pgwire_report rep;
+  PGconn *pg = NULL;
+  memset(&f, 0, sizeof f);
+  fake_listen(&f);
+  close(f.lfd); /* the port is free again: refused */
+  conninfo(&f, ci, sizeof ci);
+  assert_int_equal(cis__pgwire_connect(&pg, "cis-test", ci, in_ms(5000), &rep), CIS__PGWIRE_LOST);
+  assert_null(pg);
+  assert_string_equal(rep.what, "connect");
+  assert_true(rep.msg[0] != '\0');
+
+  assert_int_equal(cis__pgwire_connect(&pg, "cis-test", "this is not=a connection string",
+                                       in_ms(5000), &rep),
+                   CIS__PGWIRE_REJECTED);
+  assert_null(pg);
+  assert_string_equal(rep.what, "connection string");
+  assert_true(rep.msg[0] != '\0');
+}
+
+static void test_oneline(void **state) {
+  (void)state;
+  char buf[32];
+  cis__pgwire_oneline(buf, sizeof buf, "ERROR:  boom\nDETAIL:\tx\r\n", "fb");
+  assert_string_equal(buf, "ERROR:  boom DETAIL: x");
+  cis__pgwire_oneline(buf, sizeof buf, NULL, "fb");
+  assert_string_equal(buf, "fb");
+  cis__pgwire_oneline(buf, sizeof buf, "", "fb");
+  assert_string_equal(buf, "fb");
+  /* Only line breaks: not empty as given, so no fallback, but blank. */
+  cis__pgwire_oneline(buf, sizeof buf, "\n", "fb");
+  assert_string_equal(buf, "");
+  /* Cut to the buffer first, then trailing spaces trimmed. */
+  cis__pgwire_oneline(buf, 8, "abc\n\n\n\n\nxyz", "fb");
+  assert_string_equal(buf, "abc");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_failure_kept_across_a_successful_wait),
+      cmocka_unit_test(test_success_then_failure),
+      cmocka_unit_test(test_sqlstate_classes),
+      cmocka_unit_test(test_lost_after_failure),
+      cmocka_unit_test(test_lost),
+      cmocka_unit_test(test_timeout_after_failure),
+      cmocka_unit_test(test_cancel_async),
+      cmocka_unit_test(test_connect_deadline),
+      cmocka_unit_test(test_connect_refused_and_rejected),
+      cmocka_unit_test(test_oneline),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
