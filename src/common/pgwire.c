@@ -95,7 +95,17 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
   PGconn *pg = PQconnectStartParams(keys, vals, 1);
   if (!pg) return note(rep, CIS__PGWIRE_NOMEM, "connect", "out of memory");
   if (PQstatus(pg) == CONNECTION_BAD) {
-    note(rep, CIS__PGWIRE_REJECTED, "connection string", PQerrorMessage(pg));
+    /* libpq fails here both for a malformed string and for a first step
+     * that could not start (a host name that does not resolve, a missing
+     * socket file). Only the first is the caller's mistake; the second is
+     * a database out of reach, like a refused connection. */
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    bool malformed = !opts;
+    PQconninfoFree(opts);
+    PQfreemem(perr);
+    if (malformed) note(rep, CIS__PGWIRE_REJECTED, "connection string", PQerrorMessage(pg));
+    else note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
     goto fail;
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;

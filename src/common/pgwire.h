@@ -34,7 +34,7 @@ typedef enum cis__pgwire_outcome {
   CIS__PGWIRE_FAILED,   /* every result arrived, the connection is up, and one failed */
   CIS__PGWIRE_TIMEOUT,  /* the deadline passed first */
   CIS__PGWIRE_LOST,     /* the connection broke, or could not be made */
-  CIS__PGWIRE_REJECTED, /* connect: libpq failed before the first wait (see below) */
+  CIS__PGWIRE_REJECTED, /* connect: the connection string is malformed */
   CIS__PGWIRE_NOMEM,    /* connect: libpq could not allocate the connection */
 } cis__pgwire_outcome;
 
@@ -73,11 +73,12 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
  * PQfinishes it); otherwise *out is NULL and rep says why: REJECTED,
  * NOMEM, TIMEOUT or LOST, with rep->what always set.
  *
- * REJECTED is libpq failing inside PQconnectStartParams: a malformed
- * string, but also whatever its first connect step meets there, such as
- * a host name that does not resolve (resolved there, blocking) or a Unix
- * socket that is not there. LOST is a failure met while polling: a
- * refused connection, a failed authentication. */
+ * REJECTED is a connection string that does not parse. LOST is a
+ * database out of reach: a refused connection, a failed authentication,
+ * and also what libpq's first step meets inside PQconnectStartParams,
+ * such as a host name that does not resolve (looked up there, blocking:
+ * that lookup is the one wait not bounded by `until`) or a Unix socket
+ * that is not there. */
 cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
                                         uint64_t until, cis__pgwire_report *rep);
 

@@ -397,7 +397,8 @@ static void test_connect_deadline(void **state) {
   close(f.lfd);
 }
 
-/* Nobody listening is LOST; a string libpq cannot parse is REJECTED. */
+/* Nobody listening, or no socket file, is LOST; a string libpq cannot
+ * parse is REJECTED. */
 static void test_connect_refused_and_rejected(void **state) {
   (void)state;
   fake f;
@@ -412,6 +413,14 @@ static void test_connect_refused_and_rejected(void **state) {
   assert_null(pg);
   assert_string_equal(rep.what, "connect");
   assert_true(rep.msg[0] != '\0');
+
+  /* Failing inside libpq's first step, before any wait, is still a
+   * database out of reach, not a malformed string. */
+  assert_int_equal(cis__pgwire_connect(&pg, "cis-test", "host=/nonexistent/cis-test port=5 dbname=d",
+                                       in_ms(5000), &rep),
+                   CIS__PGWIRE_LOST);
+  assert_null(pg);
+  assert_string_equal(rep.what, "connect");
 
   assert_int_equal(cis__pgwire_connect(&pg, "cis-test", "this is not=a connection string",
                                        in_ms(5000), &rep),
