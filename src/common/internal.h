@@ -54,5 +54,15 @@ void cis__handle_init(cis__handle *h, uint32_t kind);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t cis__now_ns(void);
+/* Absolute deadline (cis__now_ns() time) for a call given the caller's
+ * remaining time in ms (UINT64_MAX = none) and a service's own cap (0 =
+ * none); UINT64_MAX when there is none or it would overflow. */
+uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms);
+/* Milliseconds left before deadline_ns, rounded up; 0 when past,
+ * UINT64_MAX for no deadline. */
+uint64_t cis__ms_left(uint64_t deadline_ns);
+/* Milliseconds clamped to what an int holds, for APIs that take one
+ * (poll, SQLite's busy timeout). */
+static inline int cis__ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
 
 #endif /* CIS_COMMON_INTERNAL_H */

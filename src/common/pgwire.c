@@ -72,10 +72,9 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
   for (;;) {
     int ms = -1;
     if (until != UINT64_MAX) {
-      uint64_t now = cis__now_ns();
-      if (now >= until) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
-      uint64_t left = (until - now + 999999) / 1000000;
-      ms = left > (uint64_t)INT32_MAX ? INT32_MAX : (int)left; /* poll takes an int */
+      uint64_t left = cis__ms_left(until);
+      if (left == 0) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
+      ms = cis__ms_int(left);
     }
     struct pollfd p = {.fd = fd, .events = events};
     int r = poll(&p, 1, ms);

@@ -61,18 +61,3 @@ void cis__buf_free(cis__buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
-
-uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms) {
-  uint64_t ms = timeout_ms;
-  if (cap_ms && cap_ms < ms) ms = cap_ms;
-  uint64_t now = cis__now_ns();
-  if (ms >= (UINT64_MAX - now) / 1000000u) return UINT64_MAX;
-  return now + ms * 1000000u;
-}
-
-uint64_t cis__ms_left(uint64_t deadline_ns) {
-  if (deadline_ns == UINT64_MAX) return UINT64_MAX;
-  uint64_t now = cis__now_ns();
-  if (now >= deadline_ns) return 0;
-  return (deadline_ns - now + 999999u) / 1000000u;
-}

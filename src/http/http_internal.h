@@ -93,10 +93,5 @@ size_t cis__buf_write(char *ptr, size_t size, size_t n, void *user);
 bool cis__buf_finish(cis__buf *b);
 void cis__buf_free(cis__buf *b);
 
-/* Absolute deadline (monotonic ns) for a call given the caller's remaining
- * time (UINT64_MAX = none) and the service's own cap (0 = none). */
-uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms);
-/* Milliseconds left before deadline_ns, rounded up; 0 when past. */
-uint64_t cis__ms_left(uint64_t deadline_ns);
 
 #endif /* CIS_HTTP_INTERNAL_H */

@@ -96,8 +96,6 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
   return code;
 }
 
-int cis__kv_ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
-
 /* Byte-wise key order: memcmp over the common part, then shorter first.
  * SQLite's BLOB and PostgreSQL's bytea order agree with it. */
 static int keycmp(const void *a, size_t al, const void *b, size_t bl) {
@@ -422,13 +420,6 @@ void cis_kv_free(void *p) { free(p); }
 
 /* ---------------------------------------------------------- transactions */
 
-static uint64_t deadline_after(uint64_t timeout_ms) {
-  if (timeout_ms == UINT64_MAX) return UINT64_MAX;
-  uint64_t now = cis__now_ns();
-  if (timeout_ms > (UINT64_MAX - now) / 1000000) return UINT64_MAX;
-  return now + timeout_ms * 1000000;
-}
-
 /* Starts a transaction: see cis_kv.h. Copies the namespace's names. */
 cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
                         cis_kv_txn **out) {
@@ -449,7 +440,7 @@ cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_m
   if (!t->tenant || !t->skill) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
   t->kv = kv;
   t->ns = (cis_kv_ns){.tenant = t->tenant, .tenant_len = tl, .skill = t->skill, .skill_len = sl};
-  t->deadline_ns = deadline_after(timeout_ms);
+  t->deadline_ns = cis__deadline_after(timeout_ms, 0);
   *out = t;
   return CIS_OK;
 
@@ -463,7 +454,7 @@ fail:
 }
 
 void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
-  if (t) t->deadline_ns = deadline_after(timeout_ms);
+  if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
 static void txn_free(cis_kv_txn *t) {

@@ -20,7 +20,4 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
 #endif
     ;
 
-/* Milliseconds, clamped to what an int holds (SQLite and poll take int). */
-int cis__kv_ms_int(uint64_t ms);
-
 #endif /* CIS_KV_INTERNAL_H */

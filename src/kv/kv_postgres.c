@@ -132,8 +132,7 @@ typedef struct pg_conn {
 /* ------------------------------------------------------------- helpers */
 
 static void pg_arm(pg_conn *c) {
-  uint64_t ms = c->base.timeout_ms, now = cis__now_ns();
-  c->deadline_ns = ms >= (UINT64_MAX - now) / 1000000 ? UINT64_MAX : now + ms * 1000000;
+  c->deadline_ns = cis__deadline_after(c->base.timeout_ms, 0);
 }
 
 /* Copies libpq's message (several lines, trailing newline) as one line. */
@@ -336,7 +335,7 @@ static cis_result pq_begin(cis_kv_conn *base) {
   if (c->in_txn) return pg_fail(c, CIS_EKV, "begin", "a transaction is already open");
   /* The server-side limit backs up the client's own deadline. */
   snprintf(sql, sizeof sql, "BEGIN; SET LOCAL statement_timeout = %d",
-           cis__kv_ms_int(base->timeout_ms));
+           cis__ms_int(base->timeout_ms));
   cis_result rc = pg_ready(c, "begin");
   if (rc != CIS_OK) return rc;
   rc = pg_simple(c, sql, NULL, "begin");

@@ -105,9 +105,8 @@ static int progress(void *p) {
 /* Arms the busy timeout and the progress deadline for one method call. */
 static void sq_arm(sq_conn *c) {
   uint64_t ms = c->base.timeout_ms;
-  sqlite3_busy_timeout(c->db, cis__kv_ms_int(ms));
-  uint64_t now = cis__now_ns();
-  c->deadline_ns = ms >= (UINT64_MAX - now) / 1000000 ? UINT64_MAX : now + ms * 1000000;
+  sqlite3_busy_timeout(c->db, cis__ms_int(ms));
+  c->deadline_ns = cis__deadline_after(ms, 0);
 }
 
 /* Returns the cached statement `id`, prepared on first use, reset and with

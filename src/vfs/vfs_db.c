@@ -302,14 +302,6 @@ int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, .
   return err;
 }
 
-int cis__vdb_ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }
-
-uint64_t cis__vdb_deadline(uint64_t timeout_ms) {
-  uint64_t now = cis__now_ns();
-  if (timeout_ms >= (UINT64_MAX - now) / 1000000) return UINT64_MAX;
-  return now + timeout_ms * 1000000;
-}
-
 static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {

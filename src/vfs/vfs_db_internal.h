@@ -118,10 +118,5 @@ extern const cis__vdb_dialect cis__vdb_postgres;
 int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Milliseconds, clamped to what an int holds (SQLite and poll take int). */
-int cis__vdb_ms_int(uint64_t ms);
-
-/* cis__now_ns() time timeout_ms from now; UINT64_MAX when it overflows. */
-uint64_t cis__vdb_deadline(uint64_t timeout_ms);
 
 #endif /* CIS_VFS_DB_INTERNAL_H */

@@ -196,7 +196,7 @@ static int pg_connect(cis__vdb_conn *c) {
                    rep.what, rep.msg);
   PQsetNoticeProcessor(c->pg, quiet, NULL);
   char sql[96];
-  snprintf(sql, sizeof sql, "SET statement_timeout = %d", cis__vdb_ms_int(c->stmt_ms));
+  snprintf(sql, sizeof sql, "SET statement_timeout = %d", cis__ms_int(c->stmt_ms));
   return pg_simple(c, sql, NULL, "connect");
 }
 
@@ -214,7 +214,7 @@ static int pg_ready(cis__vdb_conn *c, const char *what) {
 /* ------------------------------------------------------------- methods */
 
 static void pq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
-  c->deadline_ns = cis__vdb_deadline(timeout_ms);
+  c->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
 static void pq_close(cis__vdb_conn *c) {

@@ -109,8 +109,8 @@ static int progress(void *p) {
 }
 
 static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
-  sqlite3_busy_timeout(c->db, cis__vdb_ms_int(timeout_ms));
-  c->deadline_ns = cis__vdb_deadline(timeout_ms);
+  sqlite3_busy_timeout(c->db, cis__ms_int(timeout_ms));
+  c->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
 static void sq_rollback(cis__vdb_conn *c) {
