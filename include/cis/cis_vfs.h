@@ -147,6 +147,11 @@ typedef struct cis_vfs_backend {
   const cis_vfs_methods *methods;   /* the backend's table */
   char errmsg[CIS_VFS_ERRMSG_MAX];  /* detail of the last failure, written by the
                                        backend; the wrappers copy it out */
+  uint64_t deadline_ns;             /* set by the wrappers before each method: the
+                                       CLOCK_MONOTONIC time (ns) the method must end
+                                       by, UINT64_MAX for none (cis_vfs_set_timeout).
+                                       A backend that waits (on a database, a lock)
+                                       stops waiting then and fails the method */
 } cis_vfs_backend;
 
 /* The base of every open node (file or directory) a backend hands out; the
@@ -350,6 +355,15 @@ CIS_EXTERN const char *cis_vfs_errmsg(const cis_vfs *fs);
  * CIS_ENOTFOUND, EEXIST -> CIS_EEXIST, EINVAL/ENAMETOOLONG -> CIS_EINVAL,
  * ENOMEM -> CIS_ENOMEM, others -> CIS_EVFS. */
 CIS_EXTERN cis_result cis_vfs_result(int err);
+
+/* Bounds the backend work of the calls made on fs from now on, until the
+ * next cis_vfs_set_timeout, to end within timeout_ms from now (UINT64_MAX:
+ * no bound besides the backend's own, the default). For running a mount
+ * under a call's deadline: WASI sets it to the time left in the guest's
+ * call before each filesystem call it makes, and lifts it when the run
+ * ends. A backend that runs out of it fails the method (the database:
+ * CIS_VFS_EDOWN, "deadline exceeded"). */
+CIS_EXTERN void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms);
 
 /* Bytes and nodes the mount holds now, as the quotas count them. */
 CIS_EXTERN void cis_vfs_usage(const cis_vfs *fs, uint64_t *bytes, uint64_t *nodes);

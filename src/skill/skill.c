@@ -424,8 +424,8 @@ static atomic_uint_fast64_t call_counter;
  * from, dir); a "db" mount is the tenant's layered filesystem in the
  * host's database. fss (m->n_mounts slots) receives the mounts, which the
  * caller unmounts after freeing w. */
-static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const char *tenant, cis_wasi *w,
-                           cis_vfs **fss, cis_invoke_result *res) {
+static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const char *tenant,
+                           uint64_t deadline_ns, cis_wasi *w, cis_vfs **fss, cis_invoke_result *res) {
   for (size_t i = 0; i < m->n_mounts; i++) {
     const cis_manifest_mount *mt = &m->mounts[i];
     cis_vfs_backend *b = NULL;
@@ -441,7 +441,12 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       cis_vfs_db_config_default(&dc);
       dc.spec = s->vfs_db_spec;
       dc.tenant = tenant;
+      /* Opening the tenant's tree is part of the call: its deadline bounds
+       * it (a database locked by another writer, a server not answering). */
+      uint64_t left = cis__ms_left(deadline_ns);
+      if (left < 30000) dc.op_timeout_ms = left ? left : 1;
       rc = cis_vfs_db_new(&dc, &b);
+      if (rc == CIS_EVFSDOWN && cis__ms_left(deadline_ns) == 0) rc = CIS_ETIMEOUT;
     }
     if (rc != CIS_OK) {
       snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type, cis_vfs_errmsg(NULL));
@@ -526,6 +531,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   h.max_output = s->max_output;
   h.max_result = s->max_output;
   uint64_t budget = lim.timeout_ms ? lim.timeout_ms : UINT64_MAX;
+  uint64_t call_deadline = cis__deadline_after(budget, 0); /* for the set-up's own waits */
   if ((m && m->kv) || (opt && opt->allow_kv)) {
     cis_principal ns = {tenant, kv_ns};
     if ((rc = cis_kv_begin(s->kv, &ns, budget, &txn)) != CIS_OK) {
@@ -598,7 +604,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
         rc = CIS_ENOMEM;
         goto done;
       }
-      if ((rc = mount_fs(s, m, dir, tenant, wasi, fss, res)) != CIS_OK) goto done;
+      if ((rc = mount_fs(s, m, dir, tenant, call_deadline, wasi, fss, res)) != CIS_OK) goto done;
     }
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
@@ -667,8 +673,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   default: rc = CIS_EABI; break;
   }
   /* A guest sees a dead filesystem backend only as EIO, and may then fail
-   * in its own words: the host gets the typed cause. */
-  if (rc != CIS_OK && wasi) {
+   * in its own words: the host gets the typed cause. A deadline or a cancel
+   * that cut the backend's work short stays what it is. */
+  if (rc != CIS_OK && rc != CIS_ETIMEOUT && rc != CIS_ECANCELED && wasi) {
     const char *msg = "";
     if (cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
       rc = CIS_EVFSDOWN;

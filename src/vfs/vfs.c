@@ -48,6 +48,7 @@ struct cis_vfs {
   int fault_err;               /* what they fail with */
   size_t nfiles;               /* files open now */
   cis_vfs_file *files;         /* those files, a doubly linked list (for unmount) */
+  uint64_t deadline_ns;        /* backend work must end by then (cis_vfs_set_timeout) */
   char errmsg[CIS_ERRMSG_MAX]; /* detail of the last failure; "" when none */
 };
 
@@ -125,6 +126,7 @@ static int vfs_fail(cis_vfs *fs, int err, const char *fmt, ...) {
 static int enter(cis_vfs *fs, const char *what, const char *name) {
   fs->calls++;
   fs->b->errmsg[0] = '\0';
+  fs->b->deadline_ns = fs->deadline_ns;
   if (fs->fault_count) {
     if (fs->fault_skip) {
       fs->fault_skip--;
@@ -376,6 +378,8 @@ cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts, cis_vf
     return CIS_ENOMEM;
   }
   fs->b = b;
+  fs->deadline_ns = UINT64_MAX;
+  b->deadline_ns = UINT64_MAX;
   fs->m = m;
   fs->name = m->name ? m->name : "backend";
   if (opts) fs->opts = *opts;
@@ -422,6 +426,12 @@ void cis_vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) {
 }
 
 uint64_t cis_vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
+
+void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms) {
+  if (fs) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);
+}
+
+uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? fs->deadline_ns : UINT64_MAX; }
 
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs) { return fs ? fs->b : NULL; }
 

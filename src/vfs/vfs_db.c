@@ -623,9 +623,18 @@ static vdb_fs *FS(cis_vfs_backend *b) { return (vdb_fs *)b; }
 static vdb_node *N(cis_vfs_node *n) { return (vdb_node *)n; }
 
 /* Starts a method's time budget. */
+/* Bounds the next database work by the backend's own op_timeout_ms and
+ * by the deadline the wrappers passed down (the guest's call), whichever
+ * comes first. A deadline already gone leaves 1 ms: the work fails at
+ * once rather than not being bounded at all. */
 static void arm(vdb_fs *fs) {
   fs->base.errmsg[0] = '\0';
-  fs->d->arm(fs->c, fs->timeout_ms);
+  uint64_t ms = fs->timeout_ms;
+  if (fs->base.deadline_ns != UINT64_MAX) {
+    uint64_t left = cis__ms_left(fs->base.deadline_ns);
+    if (left < ms) ms = left ? left : 1;
+  }
+  fs->d->arm(fs->c, ms);
 }
 
 static void fill_stat(const vdb_fs *fs, const vdb_inode *in, cis_vfs_stat *st) {
@@ -1234,6 +1243,7 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     return CIS_ENOMEM;
   }
   fs->base.methods = &db_methods;
+  fs->base.deadline_ns = UINT64_MAX; /* until a mount's wrappers pass one down */
   fs->d = d;
   fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
   int err = d->open(arg, fs->timeout_ms, fs->base.errmsg, &fs->c);
@@ -1264,6 +1274,7 @@ static vdb_fs *db_of(cis_vfs *mount) {
 static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
   vdb_fs *fs = db_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
   if (!name) name = "";
   if (strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)) {
     fs_fail(fs, EINVAL, "snapshot name longer than 63 bytes");
@@ -1293,6 +1304,7 @@ static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
   if (n) *n = 0;
   vdb_fs *fs = db_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
   if (!out || !n) return CIS_EINVAL;
   arm(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
@@ -1338,6 +1350,7 @@ static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
 static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
   vdb_fs *fs = db_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
   if (cis__vfs_open_files(mount) > 0) {
     fs_fail(fs, EBUSY, "a rollback needs every file of the mount closed");
     return CIS_ESTATE;

@@ -10,6 +10,9 @@
 
 /* The backend a mount owns. */
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs);
+/* The deadline cis_vfs_set_timeout set (UINT64_MAX: none), for backend
+ * calls that do not go through the wrappers. */
+uint64_t cis__vfs_deadline(const cis_vfs *fs);
 /* Files of the mount open now (a rollback needs none). */
 size_t cis__vfs_open_files(const cis_vfs *fs);
 /* Makes the backend's last message the mount's (cis_vfs_errmsg), for

@@ -104,6 +104,8 @@ inval:
 
 void cis_wasi_free(cis_wasi *w) {
   if (!w) return;
+  cis__wasi_disarm(w);
+  free(w->armed);
   for (uint32_t i = 0; w->fds && i < w->nfds; i++) {
     if (w->fds[i].kind == WASI_FD_FILE || w->fds[i].kind == WASI_FD_DIR) cis__wasi_fs_close(&w->fds[i]);
     free(w->fds[i].preopen_name);
@@ -387,6 +389,7 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool pos
   uint8_t *arr;
   int e = iovs_check(c, iovs, n, &arr);
   if (e) return e;
+  cis__wasi_arm(c, f);
   uint64_t total = 0;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t p = wasi_get_u32(arr + 8 * i), l = wasi_get_u32(arr + 8 * i + 4);
@@ -420,6 +423,7 @@ static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool po
   uint8_t *arr;
   int e = iovs_check(c, iovs, n, &arr);
   if (e) return e;
+  cis__wasi_arm(c, f);
   uint64_t total = 0;
   if (f->kind == WASI_FD_FILE) {
     e = cis__wasi_fs_writev(c, f, arr, n, positioned, at, &total);
@@ -753,6 +757,7 @@ cis_result cis_wasi_run(cis_wasi *w, cis_instance *inst, int *exit_code) {
   if (!start) return CIS_ENOTFOUND;
   cis_instance_set_exit_code(inst, 0);
   cis_result rc = cis_func_call(inst, start, NULL, 0, NULL, 0);
+  cis__wasi_disarm(w);
   if (rc == CIS_EEXIT) {
     *exit_code = cis_instance_exit_code(inst);
     return CIS_OK;

@@ -209,6 +209,30 @@ static int cookie_from_guest(const wasi_fd *f, uint64_t g, uint64_t *out) {
   return WASI_ESUCCESS;
 }
 
+void cis__wasi_arm(cis_call *c, wasi_fd *f) {
+  cis_vfs *fs = f->file ? cis_vfs_file_mount(f->file) : NULL;
+  if (!fs) return;
+  cis_wasi *w = WASI_SELF;
+  size_t i = 0;
+  while (i < w->narmed && w->armed[i] != fs) i++;
+  if (i == w->narmed) {
+    if (w->narmed == w->armedcap) {
+      size_t cap = w->armedcap ? w->armedcap * 2 : 4;
+      cis_vfs **a = realloc(w->armed, cap * sizeof *a);
+      if (!a) return; /* unbounded by the call, still by the backend's own timeout */
+      w->armed = a;
+      w->armedcap = cap;
+    }
+    w->armed[w->narmed++] = fs;
+  }
+  cis_vfs_set_timeout(fs, cis_call_remaining_ms(c));
+}
+
+void cis__wasi_disarm(cis_wasi *w) {
+  for (size_t i = 0; i < w->narmed; i++) cis_vfs_set_timeout(w->armed[i], UINT64_MAX);
+  w->narmed = 0;
+}
+
 void cis__wasi_fs_close(wasi_fd *f) {
   if (f->file) cis_vfs_close(f->file);
   f->file = NULL;
@@ -225,6 +249,7 @@ static int fd_for(cis_call *c, uint32_t fd, uint64_t right, int stdio_errno, was
   if (!f) return WASI_EBADF;
   if (right && !(f->rights & right)) return WASI_ENOTCAPABLE;
   if (f->kind == WASI_FD_STDIO && stdio_errno) return stdio_errno;
+  cis__wasi_arm(c, f);
   *out = f;
   return WASI_ESUCCESS;
 }
@@ -235,6 +260,7 @@ static int dir_for(cis_call *c, uint32_t fd, uint64_t rights, wasi_fd **out) {
   if (!f) return WASI_EBADF;
   if (f->kind != WASI_FD_DIR) return WASI_ENOTDIR;
   if ((f->rights & rights) != rights) return WASI_ENOTCAPABLE;
+  cis__wasi_arm(c, f);
   *out = f;
   return WASI_ESUCCESS;
 }

@@ -133,6 +133,9 @@ struct cis_wasi {
   cis_result vfs_err;          /* last VFS failure (cis_wasi_last_vfs_error), CIS_OK: none */
   bool vfs_err_sticky;         /* vfs_err was seen by the guest as EIO: keep it */
   char vfs_msg[WASI_VFS_MSG_MAX]; /* its detail */
+  cis_vfs **armed;             /* mounts whose timeout a guest's call set (cis__wasi_arm) */
+  size_t narmed;               /* entries in armed */
+  size_t armedcap;             /* slots in armed */
 };
 
 /* Guest memory of the calling instance: [ptr, ptr+len) or NULL. */
@@ -159,6 +162,13 @@ extern const cis_host_func_def cis__wasi_core_funcs[];
 extern const size_t cis__wasi_core_nfuncs;
 extern const cis_host_func_def cis__wasi_fs_funcs[];
 extern const size_t cis__wasi_fs_nfuncs;
+
+/* Bounds the backend work of f's mount by the time left in the guest's
+ * call (cis_vfs_set_timeout), before a filesystem call. */
+void cis__wasi_arm(cis_call *c, wasi_fd *f);
+/* Lifts the bound from every mount cis__wasi_arm set it on: the run is
+ * over, and the embedder's own calls on the mounts are not the guest's. */
+void cis__wasi_disarm(cis_wasi *w);
 
 /* Closes the VFS node of a file or directory descriptor and frees what
  * the filesystem side keeps for it (wasi_fs.c). */

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,11 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cis/cis_skill.h"
+#include "cis/cis_wasi.h"
 
 static const char *wasm_path;
 static const char *work;
@@ -69,16 +72,20 @@ static cis_skills *open_home(const char *name, const char *db) {
   return s;
 }
 
-/* A manifest for counter.wasm with the given mounts JSON list. */
-static char *manifest(const char *name, const char *mounts) {
-  char *m = malloc(4096);
+/* A manifest for counter.wasm with the given mounts JSON list and, when
+ * timeout_ms is not 0, that deadline. */
+static char *manifest_limited(const char *name, const char *mounts, unsigned timeout_ms) {
+  char *m = malloc(4096), limits[64] = "";
   assert_non_null(m);
+  if (timeout_ms) snprintf(limits, sizeof limits, ",\"limits\":{\"timeout_ms\":%u}", timeout_ms);
   snprintf(m, 4096,
            "{\"name\":\"%s\",\"version\":\"1\",\"wasm\":{\"path\":\"counter.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":%s}}}",
-           name, sha, mounts);
+           "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":%s}}%s}",
+           name, sha, mounts, limits);
   return m;
 }
+
+static char *manifest(const char *name, const char *mounts) { return manifest_limited(name, mounts, 0); }
 
 static void reg(cis_skills *s, const char *name, const char *mounts) {
   char *m = manifest(name, mounts);
@@ -215,6 +222,115 @@ static void mount_errors_are_typed(void **state) {
   cis_skills_close(s);
 }
 
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The database of a "db" mount is locked by another writer for longer
+ * than the skill's deadline: the skill's filesystem calls stop waiting at
+ * the deadline (not at the backend's own 30 s operation timeout), the call
+ * ends as CIS_ETIMEOUT, and works again once the lock is gone. */
+static void db_wait_ends_at_call_deadline(void **state) {
+  (void)state;
+  cis_skills *s = open_home("dbdeadline", NULL);
+  char *m = manifest_limited("slow", "[{\"guest\":\"/work\",\"type\":\"db\"}]", 800);
+  assert_int_equal(cis_skills_register(s, wasm, wasm_len, m, strlen(m)), CIS_OK);
+  free(m);
+  assert_int_equal(count_of(s, "slow", "t", "/work/n"), 1); /* the tenant exists */
+  char path[1100];
+  snprintf(path, sizeof path, "%s/dbdeadline/fs.db", work);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  long n;
+  char err[512];
+  uint64_t t0 = now_ms();
+  cis_result rc = run(s, "slow", "t", "/work/n", &n, err, sizeof err);
+  uint64_t took = now_ms() - t0;
+  if (rc != CIS_ETIMEOUT) fail_msg("expected CIS_ETIMEOUT, got %s: %s", cis_errname(rc), err);
+  if (took < 700 || took > 3000) fail_msg("the call ended after %llu ms for an 800 ms deadline", (unsigned long long)took);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(db);
+  assert_int_equal(count_of(s, "slow", "t", "/work/n"), 2); /* nothing half-done */
+  cis_skills_close(s);
+}
+
+/* The same below the skill layer: the mount is made and preopened first,
+ * then the lock is taken, so it is the guest's own filesystem calls that
+ * must stop waiting at the call's deadline. After the run the bound is
+ * lifted: the embedder's own calls on the mount are not the guest's. */
+static void wasi_calls_end_at_call_deadline(void **state) {
+  (void)state;
+  char path[1100];
+  snprintf(path, sizeof path, "%s/wasi-deadline.db", work);
+  remove(path);
+  char spec[1200];
+  snprintf(spec, sizeof spec, "sqlite:%s", path);
+  cis_vfs_db_config dc;
+  cis_vfs_db_config_default(&dc);
+  dc.spec = spec;
+  dc.tenant = "t";
+  cis_vfs_backend *b;
+  assert_int_equal(cis_vfs_db_new(&dc, &b), CIS_OK);
+  cis_vfs *fs;
+  assert_int_equal(cis_vfs_mount(b, NULL, &fs), CIS_OK);
+
+  cis_engine *e;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  cis_module *mod;
+  assert_int_equal(cis_module_new(e, wasm, wasm_len, &mod), CIS_OK);
+  static const char input[] = "{\"file\":\"/work/n\"}";
+  cis_wasi_config wc;
+  cis_wasi_config_default(&wc);
+  wc.caps = CIS_WASI_CAP_CLOCK;
+  wc.stdio[0] = wc.stdio[1] = wc.stdio[2] = CIS_WASI_STDIO_BUFFER;
+  wc.stdin_data = (const uint8_t *)input;
+  wc.stdin_len = sizeof input - 1;
+  cis_wasi *w;
+  assert_int_equal(cis_wasi_new(&wc, &w), CIS_OK);
+  assert_int_equal(cis_wasi_preopen(w, fs, "/work"), CIS_OK);
+  cis_imports *im;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_wasi_add_imports(w, im), CIS_OK);
+  cis_limits lim;
+  cis_limits_default(&lim);
+  lim.timeout_ms = 800;
+  cis_instance *inst;
+  assert_int_equal(cis_instance_new(mod, im, &lim, &inst), CIS_OK);
+
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  int code = 0;
+  uint64_t t0 = now_ms();
+  cis_result rc = cis_wasi_run(w, inst, &code);
+  uint64_t took = now_ms() - t0;
+  if (rc != CIS_ETIMEOUT) fail_msg("expected CIS_ETIMEOUT, got %s (exit %d)", cis_errname(rc), code);
+  if (took < 700 || took > 3000) fail_msg("the run ended after %llu ms for an 800 ms deadline", (unsigned long long)took);
+  const char *msg = "";
+  assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFSDOWN);
+  assert_non_null(strstr(msg, "deadline"));
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(db);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_wasi_free(w);
+
+  /* Unbounded again: the embedder reads the tree right away. */
+  cis_vfs_file *root, *f;
+  assert_int_equal(cis_vfs_open_root(fs, &root), 0);
+  assert_int_equal(cis_vfs_openat(root, "n", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f), 0);
+  size_t put;
+  assert_int_equal(cis_vfs_pwrite(f, "7\n", 2, 0, &put), 0);
+  cis_vfs_close(f);
+  cis_vfs_close(root);
+  cis_vfs_unmount(fs);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_fs counter.wasm WORKDIR\n");
@@ -233,6 +349,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(db_mount_persists_per_tenant),
       cmocka_unit_test(host_mount_relative_to_skill),
       cmocka_unit_test(mount_errors_are_typed),
+      cmocka_unit_test(db_wait_ends_at_call_deadline),
+      cmocka_unit_test(wasi_calls_end_at_call_deadline),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(wasm);
