@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "support/skill_host.h"
 #include <cjson/cJSON.h>
 
 #include "cis/cis_skill.h"
@@ -82,19 +84,7 @@ static bool is_rust(void) { return !strcmp(g_lang, "rust"); }
 static cis_skills *open_host(const char *home, cis_ai *ai) {
   char dir[256];
   snprintf(dir, sizeof dir, "%s/%s", g_tmp, home);
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = dir;
-  c.ai = ai;
-  cis_log_sink null;
-  cis_log_sink_null(&null);
-  c.log_sink = &null;
-  cis_skills *s = NULL;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) fprintf(stderr, "open %s: %s\n", dir, err);
-  assert_int_equal(rc, CIS_OK);
-  return s;
+  return cis_test_skills_open(dir, NULL, ai);
 }
 
 /* Runs the probe with input (printf-style) and options; returns the

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "support/skill_host.h"
+
 #include "support/pg_connstr.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,22 +51,7 @@ static uint8_t *slurp(const char *name, size_t *len) {
   return b;
 }
 
-static cis_skills *open_host(cis_ai *ai) {
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = g_home;
-  c.kv_spec = g_kv;
-  c.ai = ai;
-  cis_log_sink null;
-  cis_log_sink_null(&null);
-  c.log_sink = &null;
-  cis_skills *s;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) fprintf(stderr, "open: %s\n", err);
-  assert_int_equal(rc, CIS_OK);
-  return s;
-}
+static cis_skills *open_host(cis_ai *ai) { return cis_test_skills_open(g_home, g_kv, ai); }
 
 /* Registers module FILE as skill NAME with the given extra manifest text. */
 static cis_result install(cis_skills *s, const char *name, const char *file, const char *extra) {

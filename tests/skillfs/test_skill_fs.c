@@ -331,6 +331,47 @@ static void wasi_calls_end_at_call_deadline(void **state) {
   cis_engine_free(e);
 }
 
+/* A registry made before skills remembered their install folder (no
+ * `dir` column) opens, gains the column, keeps its skills, and takes new
+ * ones with host mounts. */
+static void old_registry_is_upgraded(void **state) {
+  (void)state;
+  char home[1024], path[2200];
+  snprintf(home, sizeof home, "%s/oldreg", work);
+  snprintf(path, sizeof path, "rm -rf '%s' && mkdir -p '%s'", home, home);
+  assert_int_equal(system(path), 0);
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "CREATE TABLE skills(name TEXT PRIMARY KEY, version TEXT NOT NULL,"
+                                " sha256 TEXT NOT NULL, description TEXT NOT NULL, manifest TEXT NOT NULL,"
+                                " installed_at INTEGER NOT NULL);"
+                                "INSERT INTO skills VALUES('old','1','x','','{}',0);",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  cis_skills *s = NULL;
+  char err[512];
+  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open: %s", err);
+  cis_skill_info *list = NULL;
+  size_t n = 0;
+  assert_int_equal(cis_skills_list(s, &list, &n), CIS_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].name, "old");
+  free(list);
+  reg(s, "scratch", "[{\"guest\":\"/tmp\",\"type\":\"mem\"}]");
+  assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
+  cis_skills_close(s);
+  /* Opened again: the column is there, nothing to add. */
+  assert_int_equal(cis_skills_open(&c, &s, NULL, 0), CIS_OK);
+  assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
+  cis_skills_close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_fs counter.wasm WORKDIR\n");
@@ -351,6 +392,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mount_errors_are_typed),
       cmocka_unit_test(db_wait_ends_at_call_deadline),
       cmocka_unit_test(wasi_calls_end_at_call_deadline),
+      cmocka_unit_test(old_registry_is_upgraded),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(wasm);

@@ -32,9 +32,7 @@
 #include <cmocka.h>
 
 #include "cis/cis_vfs.h"
-
-/* A path argument: the bytes and their length. */
-#define P(s) (s), strlen(s)
+#include "vfs/vfs_test.h"
 
 enum { K_MEM, K_HOST, K_DB };
 
@@ -50,15 +48,6 @@ static struct {
 } g;
 
 /* ------------------------------------------------------------ backends */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* A backend over fresh storage, or (same) over the storage of the last one
  * (NULL for the memory backend, whose storage dies with it). */
@@ -94,12 +83,6 @@ static cis_vfs_backend *new_backend(bool same) {
   return b;
 }
 
-/* A case's mount and its root directory. */
-typedef struct T {
-  cis_vfs *fs;        /* the mount */
-  cis_vfs_file *root; /* its root, open */
-} T;
-
 static void mount_on(T *t, cis_vfs_backend *b, const cis_vfs_options *o) {
   cis_result rc = cis_vfs_mount(b, o, &t->fs);
   if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
@@ -107,13 +90,6 @@ static void mount_on(T *t, cis_vfs_backend *b, const cis_vfs_options *o) {
 }
 
 static void mount_new(T *t, const cis_vfs_options *o) { mount_on(t, new_backend(false), o); }
-
-static void unmount(T *t) {
-  cis_vfs_close(t->root);
-  cis_vfs_unmount(t->fs);
-  t->root = NULL;
-  t->fs = NULL;
-}
 
 /* Writes a whole file (created or truncated). */
 static void put(cis_vfs_file *base, const char *path, const void *data, size_t n) {
@@ -128,18 +104,6 @@ static void put(cis_vfs_file *base, const char *path, const void *data, size_t n
 
 static void puts_(cis_vfs_file *base, const char *path, const char *s) { put(base, path, s, strlen(s)); }
 
-/* Reads a whole file (up to cap bytes) into buf; returns its length. */
-static size_t get(cis_vfs_file *base, const char *path, uint32_t extra, char *buf, size_t cap) {
-  cis_vfs_file *f = NULL;
-  size_t k = 0;
-  int e = cis_vfs_openat(base, P(path), CIS_VFS_READ | extra, &f);
-  if (e) fail_msg("get %s: %s (%s)", path, strerror(e), cis_vfs_errmsg(cis_vfs_file_mount(base)));
-  assert_int_equal(cis_vfs_pread(f, buf, cap, 0, &k), 0);
-  cis_vfs_close(f);
-  if (k < cap) buf[k] = '\0';
-  return k;
-}
-
 static void assert_content(cis_vfs_file *base, const char *path, const char *want) {
   char buf[4096];
   size_t n = get(base, path, 0, buf, sizeof buf - 1);
@@ -152,19 +116,6 @@ static cis_vfs_stat stat_of(cis_vfs_file *base, const char *path, uint32_t flags
   int e = cis_vfs_statat(base, P(path), flags, &st);
   if (e) fail_msg("stat %s: %s", path, strerror(e));
   return st;
-}
-
-static int stat_err(cis_vfs_file *base, const char *path, uint32_t flags) {
-  cis_vfs_stat st;
-  return cis_vfs_statat(base, P(path), flags, &st);
-}
-
-static int open_err(cis_vfs_file *base, const char *path, uint32_t flags) {
-  cis_vfs_file *f = NULL;
-  int e = cis_vfs_openat(base, P(path), flags, &f);
-  if (e == 0) cis_vfs_close(f);
-  else assert_null(f);
-  return e;
 }
 
 /* A macro, so a failure names the case's line. */
@@ -1549,16 +1500,6 @@ static void test_mem_limits(void **state) {
 }
 
 /* ---------------------------------------------------------------- main */
-
-/* Descriptors this process holds: a backend that leaks one shows here. */
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
-}
 
 static int read_file(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "r");

@@ -44,8 +44,8 @@
 
 #include "cis/cis_vfs.h"
 #include "vfs/vfs_internal.h"
+#include "vfs/vfs_test.h"
 
-#define P(s) (s), strlen(s)
 #define NC CIS_VFS_ENOTCAPABLE
 
 static struct {
@@ -78,25 +78,6 @@ static void mkl(const char *target, const char *dir, const char *rel) {
   char p[2300];
   snprintf(p, sizeof p, "%s/%s", dir, rel);
   if (symlink(target, p) != 0) fail_msg("symlink %s: %s", p, strerror(errno));
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  chmod(path, 0755); /* an unreadable directory must become removable */
-  return remove(path);
-}
-
-static int chmod_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)ftw;
-  if (flag == FTW_D || flag == FTW_DNR || (S_ISDIR(st->st_mode))) chmod(path, 0755);
-  return 0;
-}
-
-static void rm_rf(const char *path) {
-  nftw(path, chmod_one, 16, FTW_PHYS);
-  nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Adds dir (relative name rel) and what is below it to the hash, in name
@@ -192,12 +173,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* A case's mount over g.mnt. */
-typedef struct T {
-  cis_vfs *fs;        /* the mount */
-  cis_vfs_file *root; /* its root */
-} T;
-
 static void mount_host(T *t, const cis_vfs_options *o) {
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_host_new(g.mnt, &b);
@@ -205,45 +180,6 @@ static void mount_host(T *t, const cis_vfs_options *o) {
   assert_int_equal(cis__vfs_host_uses_openat2(b), !g.no_openat2);
   assert_int_equal(cis_vfs_mount(b, o, &t->fs), CIS_OK);
   assert_int_equal(cis_vfs_open_root(t->fs, &t->root), 0);
-}
-
-static void unmount(T *t) {
-  cis_vfs_close(t->root);
-  cis_vfs_unmount(t->fs);
-}
-
-static int stat_err(cis_vfs_file *base, const char *path, uint32_t flags) {
-  cis_vfs_stat st;
-  return cis_vfs_statat(base, P(path), flags, &st);
-}
-
-static int open_err(cis_vfs_file *base, const char *path, uint32_t flags) {
-  cis_vfs_file *f = NULL;
-  int e = cis_vfs_openat(base, P(path), flags, &f);
-  if (e == 0) cis_vfs_close(f);
-  return e;
-}
-
-static size_t read_all(cis_vfs_file *base, const char *path, uint32_t flags, char *buf,
-                       size_t cap) {
-  cis_vfs_file *f = NULL;
-  size_t k = 0;
-  int e = cis_vfs_openat(base, P(path), CIS_VFS_READ | flags, &f);
-  if (e) fail_msg("open %s: %s", path, strerror(e));
-  assert_int_equal(cis_vfs_pread(f, buf, cap - 1, 0, &k), 0);
-  buf[k] = '\0';
-  cis_vfs_close(f);
-  return k;
-}
-
-/* Descriptors this process holds: a backend that leaks one shows here. */
-static int count_fds(void) {
-  int n = 0;
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  while (readdir(d)) n++;
-  closedir(d);
-  return n;
 }
 
 /* --------------------------------------------------------------- cases */
@@ -320,7 +256,7 @@ static void test_prelinked_hard_link(void **state) {
   mount_host(&t, NULL);
   char buf[64];
   /* The same inode as outside2/linked.txt: readable under its inside name. */
-  read_all(t.root, "hl", 0, buf, sizeof buf);
+  get(t.root, "hl", 0, buf, sizeof buf - 1);
   assert_string_equal(buf, "linked from inside");
   cis_vfs_stat st;
   assert_int_equal(cis_vfs_statat(t.root, P("hl"), 0, &st), 0);
