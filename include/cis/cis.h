@@ -119,10 +119,44 @@ typedef struct cis_val {
 #define CIS_DEFAULT_MAX_CALL_DEPTH 10000u
 #define CIS_DEFAULT_MAX_STACK_BYTES (8ull * 1024 * 1024) /* value stack */
 
-/* Hard limits applied to every call into an instance. */
+/* Hard limits applied to an instance and to every call into it.
+ *
+ * The memory account (max_memory_bytes = L). Each instance has one
+ * account, which bounds every byte the guest can make the host allocate
+ * for it:
+ *   - linear memories charged to it: their current size (64 KiB a page);
+ *   - tables charged to it: their allocated elements x 8 bytes;
+ *   - the instance's own bookkeeping, whose size its module decides: the
+ *     function, memory, table and global index spaces, the global cells,
+ *     the segment flags (charged once, at instantiation).
+ * The rule: linear memories together stay within L, and everything
+ * together within L + CIS_MEMORY_SLACK. The slack lets a memory still
+ * reach exactly L beside the small tables and bookkeeping every module
+ * has; it is not per table, so ten tables share it too.
+ * A memory or table is charged, for its whole life, to exactly one
+ * account: that of the instance that defined it, or, for one made with
+ * cis_memory_new / cis_table_new, that of the first instance that imports
+ * it (which must afford its size then). Whoever grows the object (the
+ * defining instance, an importer, cis_memory_grow) draws on that account,
+ * and the account outlives its instance while an object charged to it
+ * lives. An object imported from another instance is therefore charged to
+ * that instance, not to the importer. Standalone objects that no instance
+ * imported yet are bounded only by the engine's limits.
+ * Instantiation that would pass the account fails with CIS_EMEMLIMIT;
+ * memory.grow and table.grow (and cis_memory_grow) that would pass it
+ * return -1, as the spec lets them, without trapping. L = 0: no account
+ * limit.
+ * Not charged: the module's decoded and translated code (shared by all of
+ * its instances, bounded by the module's size), the value stack (its own
+ * fixed limit, max_stack_bytes) and the native stack.
+ *
+ * max_memory_bytes also caps each memory alone (its reachable size, and
+ * address space reserved), and max_table_elems each table alone. */
+#define CIS_MEMORY_SLACK (1024u * 1024u)
+
 typedef struct cis_limits {
   uint64_t timeout_ms;       /* wall-clock deadline per top-level call; 0 = none */
-  uint64_t max_memory_bytes; /* cap on each linear memory; grow past it returns -1 */
+  uint64_t max_memory_bytes; /* the instance's memory account (above); 0 = none */
   uint32_t max_call_depth;   /* nested wasm calls before "call stack exhausted" */
   uint64_t max_stack_bytes;  /* value-stack size of an instance */
   uint64_t fuel;             /* instruction budget per top-level call; 0 = unlimited */
@@ -271,7 +305,8 @@ CIS_EXTERN cis_result cis_global_set(cis_global *g, cis_val v);
  * anything that may grow it. */
 CIS_EXTERN uint64_t cis_memory_size(const cis_memory *m);
 CIS_EXTERN uint8_t *cis_memory_data(cis_memory *m);
-/* Grows by delta pages; returns the old size in pages, or -1. */
+/* Grows by delta pages; returns the old size in pages, or -1 (past its
+ * maximum, its cap, or the memory account that pays for it). */
 CIS_EXTERN int64_t cis_memory_grow(cis_memory *m, uint32_t delta);
 
 /* ---------------------------------------------------------------- imports */
@@ -314,9 +349,11 @@ CIS_EXTERN void cis_instance_free(cis_instance *inst);
 CIS_EXTERN cis_module *cis_instance_module(cis_instance *inst);
 
 /* Replaces the limits used by the next calls. max_memory_bytes applies to
- * later growth only. */
+ * later growth only (what is already charged stays). */
 CIS_EXTERN void cis_instance_set_limits(cis_instance *inst, const cis_limits *l);
 CIS_EXTERN void cis_instance_get_limits(const cis_instance *inst, cis_limits *l);
+/* Bytes charged to the instance's memory account (see cis_limits). */
+CIS_EXTERN uint64_t cis_instance_memory_used(const cis_instance *inst);
 
 /* Embedder data attached to an instance (host functions read it). */
 CIS_EXTERN void cis_instance_set_user(cis_instance *inst, void *user);

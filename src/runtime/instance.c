@@ -124,8 +124,9 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
 }
 
 /* Resolves and checks every import in order, filling the imported part of
- * the index spaces with counted references. Errors (on the engine):
- * CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE, CIS_ENOMEM. */
+ * the index spaces with counted references; a standalone memory or table
+ * nobody pays for yet is charged to this instance. Errors (on the engine):
+ * CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE, CIS_EMEMLIMIT, CIS_ENOMEM. */
 static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
   const cis__module *m = inst->m;
   cis_engine *e = inst->engine;
@@ -155,12 +156,24 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
     case CIS_EXTERN_TABLE:
       inst->tables[ti++] = cis__table_ref(x.of.table);
       owner = cis__table_owner(x.of.table);
+      rc = cis__table_adopt(e, x.of.table, inst->acct);
       break;
-    case CIS_EXTERN_MEMORY: inst->memories[mi++] = cis__memory_ref(x.of.memory); break;
+    case CIS_EXTERN_MEMORY:
+      inst->memories[mi++] = cis__memory_ref(x.of.memory);
+      rc = cis__memory_adopt(e, x.of.memory, inst->acct);
+      break;
     case CIS_EXTERN_GLOBAL:
       inst->globals[gi++] = cis__global_ref(x.of.global);
       owner = cis__global_owner(x.of.global);
       break;
+    }
+    if (rc != CIS_OK) {
+      /* A standalone object this instance would have to pay for. */
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s", cis_errmsg(e));
+      cis__fmt_name(a, sizeof a, im->module, im->module_len);
+      cis__fmt_name(b, sizeof b, im->name, im->name_len);
+      return cis__fail(e, rc, "import %s.%s: %s", a, b, msg);
     }
     if (add_dep(inst, owner) != CIS_OK)
       return cis__fail(e, CIS_ENOMEM, "out of memory linking import %u", i);
@@ -191,7 +204,8 @@ static cis_result alloc_memories(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++) {
     cis_result rc = cis__memory_create(inst->engine, &m->memories[i],
-                                       inst->limits.max_memory_bytes, &inst->memories[i]);
+                                       inst->limits.max_memory_bytes, inst->acct,
+                                       &inst->memories[i]);
     if (rc != CIS_OK) return rc;
   }
   return CIS_OK;
@@ -201,7 +215,8 @@ static cis_result alloc_tables(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {
     cis_result rc = cis__table_create(inst->engine, m->tables[i].elem, &m->tables[i].limits,
-                                      inst->limits.max_table_elems, inst, &inst->tables[i]);
+                                      inst->limits.max_table_elems, inst, inst->acct,
+                                      &inst->tables[i]);
     if (rc != CIS_OK) return rc;
   }
   return CIS_OK;
@@ -287,7 +302,27 @@ static cis_result run_start(cis_instance *inst) {
   return CIS_OK;
 }
 
-/* Allocates the instance and its index-space arrays, all empty. */
+/* Bytes of host memory an instance of m needs for its own bookkeeping:
+ * everything instance_alloc, init_globals and link_imports allocate, and
+ * the structs of the memories and tables it defines. A module decides
+ * these counts, so they are charged to the account like its memories. */
+static uint64_t instance_footprint(const cis__module *m) {
+  uint64_t own_funcs = (uint64_t)(m->nfuncs - m->nfunc_imports) + 1;
+  uint64_t own_globals = (uint64_t)(m->nglobals - m->nglobal_imports);
+  uint64_t own_tables = (uint64_t)(m->ntables - m->ntable_imports);
+  uint64_t own_mems = (uint64_t)(m->nmemories - m->nmemory_imports);
+  return sizeof(cis_instance) + ((uint64_t)m->nfuncs + 1) * sizeof(cis_func *) +
+         own_funcs * sizeof(cis_func) + ((uint64_t)m->nmemories + 1) * sizeof(cis_memory *) +
+         ((uint64_t)m->ntables + 1) * sizeof(cis_table *) +
+         ((uint64_t)m->nglobals + 1) * sizeof(cis_global *) +
+         own_globals * sizeof(cis__global_rt) + own_tables * sizeof(cis__table_rt) +
+         own_mems * sizeof(cis_memory) + (uint64_t)m->nelems + 1 + (uint64_t)m->ndatas + 1 +
+         (uint64_t)m->nimports * sizeof(cis_instance *);
+}
+
+/* Allocates the instance, its account and its index-space arrays, all
+ * empty. CIS_ENOMEM, or CIS_EMEMLIMIT (message on the engine) when the
+ * bookkeeping alone passes the memory limit. */
 static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, cis_instance **out) {
   const cis__module *m = mod->m;
   cis_instance *inst = calloc(1, sizeof *inst);
@@ -300,6 +335,15 @@ static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, cis_
   inst->engine = mod->engine;
   inst->limits = limits ? *limits : mod->engine->cfg.limits;
   *out = inst;
+  inst->acct = cis__account_new(inst->limits.max_memory_bytes);
+  if (!inst->acct) return CIS_ENOMEM;
+  uint64_t need = instance_footprint(m);
+  if (!cis__account_charge(inst->acct, need, CIS__CHARGE_OTHER))
+    return cis__fail(mod->engine, CIS_EMEMLIMIT,
+                     "the instance's own bookkeeping needs %llu bytes, more than the memory "
+                     "limit of %llu bytes allows",
+                     (unsigned long long)need, (unsigned long long)inst->limits.max_memory_bytes);
+  inst->footprint = need;
   /* +1 keeps every request non-zero, so NULL always means failure. */
   inst->funcs = calloc((size_t)m->nfuncs + 1, sizeof *inst->funcs);
   inst->own_funcs = calloc((size_t)(m->nfuncs - m->nfunc_imports) + 1, sizeof *inst->own_funcs);
@@ -327,10 +371,8 @@ cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
     return cis__fail(e, CIS_ESTATE, "module was decoded without validation and cannot be "
                                     "instantiated");
   rc = instance_alloc(mod, limits, &inst);
-  if (rc != CIS_OK) {
-    cis__fail(e, rc, "out of memory creating an instance");
-    goto fail;
-  }
+  if (rc == CIS_ENOMEM) cis__fail(e, rc, "out of memory creating an instance");
+  if (rc != CIS_OK) goto fail;
   CIS_TRY(link_imports(inst, imports));
   CIS_TRY(alloc_memories(inst));
   CIS_TRY(alloc_tables(inst));
@@ -375,7 +417,18 @@ static bool functions_escaped(const cis_instance *inst) {
   return false;
 }
 
-void cis__instance_destroy(cis_instance *inst) {
+/* Drops one reference: true when it was the last and inst must be
+ * destroyed now (false also when it was pinned instead). */
+static bool release(cis_instance *inst) {
+  if (atomic_fetch_sub(&inst->refs, 1) != 1) return false;
+  return !(functions_escaped(inst) && cis__engine_pin(inst->engine, inst));
+}
+
+/* Frees inst and what it holds; the dependencies whose last reference it
+ * held are pushed on *list instead of being destroyed from here, so a long
+ * chain of instances importing from each other is freed in a loop, not by
+ * recursion as deep as the chain. */
+static void destroy_one(cis_instance *inst, cis_instance **list) {
   const cis__module *m = inst->m;
   if (inst->funcs)
     for (uint32_t i = 0; i < m->nfunc_imports; i++) cis_func_free(inst->funcs[i]);
@@ -401,17 +454,30 @@ void cis__instance_destroy(cis_instance *inst) {
   free(inst->elem_dropped);
   free(inst->data_dropped);
   free(inst->stack);
-  for (uint32_t i = 0; i < inst->ndeps; i++) cis_instance_free(inst->deps[i]);
+  for (uint32_t i = 0; i < inst->ndeps; i++)
+    if (release(inst->deps[i])) {
+      inst->deps[i]->next_free = *list;
+      *list = inst->deps[i];
+    }
   free(inst->deps);
   cis_module_free(inst->module);
+  cis__account_uncharge(inst->acct, inst->footprint, CIS__CHARGE_OTHER);
+  cis__account_free(inst->acct);
   free(inst);
 }
 
+void cis__instance_destroy(cis_instance *inst) {
+  cis_instance *list = inst;
+  inst->next_free = NULL;
+  while (list) {
+    cis_instance *next = list;
+    list = next->next_free;
+    destroy_one(next, &list);
+  }
+}
+
 void cis_instance_free(cis_instance *inst) {
-  if (!inst) return;
-  if (atomic_fetch_sub(&inst->refs, 1) != 1) return;
-  if (functions_escaped(inst) && cis__engine_pin(inst->engine, inst)) return;
-  cis__instance_destroy(inst);
+  if (inst && release(inst)) cis__instance_destroy(inst);
 }
 
 cis_module *cis_instance_module(cis_instance *inst) { return inst ? inst->module : NULL; }
@@ -421,6 +487,7 @@ cis_module *cis_instance_module(cis_instance *inst) { return inst ? inst->module
 void cis_instance_set_limits(cis_instance *inst, const cis_limits *l) {
   if (!inst || !l) return;
   inst->limits = *l;
+  cis__account_set_limit(inst->acct, l->max_memory_bytes);
   /* Caps bind the objects this instance defined; imported ones follow the
    * limits of whoever created them. */
   const cis__module *m = inst->m;
@@ -428,6 +495,10 @@ void cis_instance_set_limits(cis_instance *inst, const cis_limits *l) {
     cis__memory_set_cap(inst->memories[i], l->max_memory_bytes);
   for (uint32_t i = m->ntable_imports; i < m->ntables; i++)
     cis__table_set_cap(inst->tables[i], l->max_table_elems);
+}
+
+uint64_t cis_instance_memory_used(const cis_instance *inst) {
+  return inst ? cis__account_used(inst->acct) : 0;
 }
 
 void cis_instance_get_limits(const cis_instance *inst, cis_limits *l) {

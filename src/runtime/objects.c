@@ -10,8 +10,14 @@
  * the smallest of the declared maximum, wasm32's 4 GiB and the memory cap
  * at creation; a cap raised later is honoured by extending the reservation
  * in place when the address space just past it is free.
+ *
+ * Memory accounts (the rule is in cis.h, cis_limits): a memory charges its
+ * size, a table its allocated elements, to the account that pays for it,
+ * before committing or allocating anything, and gives the charge back when
+ * it is freed. Growth past the account answers -1 like growth past a cap.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +38,93 @@ uint32_t cis__cap_elems(uint64_t max_elems) {
   return max_elems > UINT32_MAX ? UINT32_MAX : (uint32_t)max_elems;
 }
 
+/* --------------------------------------------------------------- account */
+
+cis__account *cis__account_new(uint64_t limit) {
+  cis__account *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  atomic_init(&a->refs, 1);
+  pthread_mutex_init(&a->lock, NULL);
+  a->limit = limit;
+  return a;
+}
+
+cis__account *cis__account_ref(cis__account *a) {
+  if (a) atomic_fetch_add(&a->refs, 1);
+  return a;
+}
+
+void cis__account_free(cis__account *a) {
+  if (!a || atomic_fetch_sub(&a->refs, 1) != 1) return;
+  pthread_mutex_destroy(&a->lock);
+  free(a);
+}
+
+/* What a charge of `kind` may still take; the lock is held. */
+static uint64_t left_locked(const cis__account *a, int kind) {
+  if (!a->limit) return UINT64_MAX;
+  uint64_t all = a->limit > UINT64_MAX - CIS_MEMORY_SLACK ? UINT64_MAX
+                                                          : a->limit + CIS_MEMORY_SLACK;
+  uint64_t left = a->used >= all ? 0 : all - a->used;
+  if (kind == CIS__CHARGE_MEMORY) {
+    uint64_t mleft = a->mem >= a->limit ? 0 : a->limit - a->mem;
+    if (mleft < left) left = mleft;
+  }
+  return left;
+}
+
+bool cis__account_charge(cis__account *a, uint64_t n, int kind) {
+  if (!a || n == 0) return true;
+  pthread_mutex_lock(&a->lock);
+  bool ok = n <= left_locked(a, kind);
+  if (ok) {
+    a->used += n;
+    if (kind == CIS__CHARGE_MEMORY) a->mem += n;
+  }
+  pthread_mutex_unlock(&a->lock);
+  return ok;
+}
+
+void cis__account_uncharge(cis__account *a, uint64_t n, int kind) {
+  if (!a || n == 0) return;
+  pthread_mutex_lock(&a->lock);
+  a->used -= n;
+  if (kind == CIS__CHARGE_MEMORY) a->mem -= n;
+  pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t cis__account_left(cis__account *a, int kind) {
+  if (!a) return UINT64_MAX;
+  pthread_mutex_lock(&a->lock);
+  uint64_t left = left_locked(a, kind);
+  pthread_mutex_unlock(&a->lock);
+  return left;
+}
+
+uint64_t cis__account_used(cis__account *a) {
+  if (!a) return 0;
+  pthread_mutex_lock(&a->lock);
+  uint64_t used = a->used;
+  pthread_mutex_unlock(&a->lock);
+  return used;
+}
+
+void cis__account_set_limit(cis__account *a, uint64_t limit) {
+  pthread_mutex_lock(&a->lock);
+  a->limit = limit;
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* The failure of a charge of `need` bytes of `kind` for `what`. */
+static cis_result over_account(void *msg_handle, cis__account *a, const char *what,
+                               uint64_t need, int kind) {
+  return cis__fail(msg_handle, CIS_EMEMLIMIT,
+                   "%s needs %llu bytes, more than the memory limit of %llu bytes leaves "
+                   "(%llu)",
+                   what, (unsigned long long)need, (unsigned long long)a->limit,
+                   (unsigned long long)cis__account_left(a, kind));
+}
+
 /* ---------------------------------------------------------------- memory */
 
 /* Bytes of address space to keep for a memory that may reach `pages`;
@@ -42,7 +135,7 @@ static size_t reserve_bytes(uint32_t pages) {
 }
 
 cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
-                              cis_memory **out) {
+                              cis__account *acct, cis_memory **out) {
   uint32_t cap = cis__cap_pages(max_bytes);
   *out = NULL;
   if (lim->min > CIS__MAX_MEMORY_PAGES || (lim->has_max && lim->max > CIS__MAX_MEMORY_PAGES))
@@ -53,14 +146,24 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
   if (lim->min > cap)
     return cis__fail(msg_handle, CIS_EMEMLIMIT,
                      "memory minimum of %u pages exceeds the limit of %u pages", lim->min, cap);
+  uint64_t charge = (uint64_t)lim->min * CIS__PAGE_SIZE;
+  if (!cis__account_charge(acct, charge, CIS__CHARGE_MEMORY)) {
+    char what[64];
+    snprintf(what, sizeof what, "a memory of %u pages", lim->min);
+    return over_account(msg_handle, acct, what, charge, CIS__CHARGE_MEMORY);
+  }
   cis_memory *m = calloc(1, sizeof *m);
-  if (!m) return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a memory");
+  if (!m) {
+    cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
+    return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a memory");
+  }
   uint32_t reach = lim->has_max && lim->max < cap ? lim->max : cap;
   m->reserved = reserve_bytes(reach);
   void *p = mmap(NULL, m->reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
                  0);
   if (p == MAP_FAILED) {
     free(m);
+    cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
     return cis__fail(msg_handle, CIS_ENOMEM, "cannot reserve %llu bytes for a memory: %s",
                      (unsigned long long)reserve_bytes(reach), strerror(errno));
   }
@@ -69,6 +172,7 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
   if (m->size && mprotect(m->base, m->size, PROT_READ | PROT_WRITE) != 0) {
     munmap(m->base, m->reserved);
     free(m);
+    cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
     return cis__fail(msg_handle, CIS_ENOMEM, "cannot commit %u pages: %s", lim->min,
                      strerror(errno));
   }
@@ -76,7 +180,22 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
   m->has_max = lim->has_max;
   m->type_max = lim->has_max ? lim->max : CIS__MAX_MEMORY_PAGES;
   m->max_pages = m->type_max < cap ? m->type_max : cap;
+  atomic_init(&m->acct, cis__account_ref(acct));
   *out = m;
+  return CIS_OK;
+}
+
+cis_result cis__memory_adopt(void *msg_handle, cis_memory *m, cis__account *a) {
+  if (atomic_load(&m->acct) || !a) return CIS_OK;
+  uint64_t charge = m->size;
+  if (!cis__account_charge(a, charge, CIS__CHARGE_MEMORY))
+    return over_account(msg_handle, a, "an imported memory", charge, CIS__CHARGE_MEMORY);
+  cis__account *none = NULL;
+  if (!atomic_compare_exchange_strong(&m->acct, &none, cis__account_ref(a))) {
+    /* Another instance adopted it meanwhile: that one pays. */
+    cis__account_uncharge(a, charge, CIS__CHARGE_MEMORY);
+    cis__account_free(a);
+  }
   return CIS_OK;
 }
 
@@ -115,9 +234,13 @@ int64_t cis__memory_grow(cis_memory *m, uint32_t delta) {
   uint64_t new_pages = old_pages + delta;
   if (new_pages > m->max_pages) return -1;
   uint64_t new_size = new_pages * CIS__PAGE_SIZE;
-  if (!reserve_more(m, new_size)) return -1;
-  if (mprotect(m->base + m->size, (size_t)(new_size - m->size), PROT_READ | PROT_WRITE) != 0)
+  cis__account *acct = atomic_load(&m->acct);
+  if (!cis__account_charge(acct, new_size - m->size, CIS__CHARGE_MEMORY)) return -1;
+  if (!reserve_more(m, new_size) ||
+      mprotect(m->base + m->size, (size_t)(new_size - m->size), PROT_READ | PROT_WRITE) != 0) {
+    cis__account_uncharge(acct, new_size - m->size, CIS__CHARGE_MEMORY);
     return -1;
+  }
   m->size = new_size;
   return (int64_t)old_pages;
 }
@@ -128,12 +251,15 @@ cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages,
   *out = NULL;
   if (!e) return CIS_EINVAL;
   cis__limits lim = {min_pages, max_pages, has_max};
-  return cis__memory_create(e, &lim, e->cfg.limits.max_memory_bytes, out);
+  return cis__memory_create(e, &lim, e->cfg.limits.max_memory_bytes, NULL, out);
 }
 
 void cis_memory_free(cis_memory *m) {
   if (!m) return;
   if (atomic_fetch_sub(&m->refs, 1) != 1) return;
+  cis__account *acct = atomic_load(&m->acct);
+  cis__account_uncharge(acct, m->size, CIS__CHARGE_MEMORY);
+  cis__account_free(acct);
   munmap(m->base, m->reserved);
   free(m);
 }
@@ -147,7 +273,8 @@ int64_t cis_memory_grow(cis_memory *m, uint32_t delta) {
 /* ----------------------------------------------------------------- table */
 
 cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *lim,
-                             uint64_t max_elems, cis_instance *owner, cis_table **out) {
+                             uint64_t max_elems, cis_instance *owner, cis__account *acct,
+                             cis_table **out) {
   uint32_t cap = cis__cap_elems(max_elems);
   *out = NULL;
   if (elem != CIS__FUNCREF && elem != CIS__EXTERNREF)
@@ -160,12 +287,19 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
     return cis__fail(msg_handle, CIS_EMEMLIMIT,
                      "table minimum of %u elements exceeds the limit of %u elements", lim->min,
                      cap);
+  uint64_t charge = (uint64_t)lim->min * sizeof(void *);
+  if (!cis__account_charge(acct, charge, CIS__CHARGE_OTHER)) {
+    char what[64];
+    snprintf(what, sizeof what, "a table of %u elements", lim->min);
+    return over_account(msg_handle, acct, what, charge, CIS__CHARGE_OTHER);
+  }
   cis__table_rt *r = calloc(1, sizeof *r);
-  if (!r) return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a table");
-  cis_table *t = &r->pub;
-  t->elems = calloc(lim->min ? lim->min : 1, sizeof *t->elems);
-  if (!t->elems) {
+  cis_table *t = r ? &r->pub : NULL;
+  if (t) t->elems = calloc(lim->min ? lim->min : 1, sizeof *t->elems);
+  if (!t || !t->elems) {
     free(r);
+    cis__account_uncharge(acct, charge, CIS__CHARGE_OTHER);
+    if (!t) return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a table");
     return cis__fail(msg_handle, CIS_ENOMEM, "out of memory for a table of %u elements",
                      lim->min);
   }
@@ -175,8 +309,22 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
   t->max = lim->max;
   t->has_max = lim->has_max;
   t->limit = lim->has_max && lim->max < cap ? lim->max : cap;
+  atomic_init(&t->acct, cis__account_ref(acct));
   r->owner = owner;
   *out = t;
+  return CIS_OK;
+}
+
+cis_result cis__table_adopt(void *msg_handle, cis_table *t, cis__account *a) {
+  if (atomic_load(&t->acct) || !a) return CIS_OK;
+  uint64_t charge = (uint64_t)t->capacity * sizeof(void *);
+  if (!cis__account_charge(a, charge, CIS__CHARGE_OTHER))
+    return over_account(msg_handle, a, "an imported table", charge, CIS__CHARGE_OTHER);
+  cis__account *none = NULL;
+  if (!atomic_compare_exchange_strong(&t->acct, &none, cis__account_ref(a))) {
+    cis__account_uncharge(a, charge, CIS__CHARGE_OTHER);
+    cis__account_free(a);
+  }
   return CIS_OK;
 }
 
@@ -192,20 +340,29 @@ void cis__table_set_cap(cis_table *t, uint64_t max_elems) {
   t->limit = t->has_max && t->max < cap ? t->max : cap;
 }
 
-/* table.grow: the old size, or -1 past the maximum or cap or when out of
- * host memory. The element array may move: engines re-read t->elems. */
+/* table.grow: the old size, or -1 past the maximum, the cap or the
+ * account, or when out of host memory. The element array may move:
+ * engines re-read t->elems. */
 int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init) {
   uint32_t old = t->size;
   uint64_t want = (uint64_t)old + delta;
   if (want > t->limit) return -1;
   if (want > t->capacity) {
-    /* Grow geometrically (within the cap) so repeated table.grow 1 stays
-     * linear overall. */
+    /* Grow geometrically (within the cap and what the account has left)
+     * so repeated table.grow 1 stays linear overall. */
+    cis__account *acct = atomic_load(&t->acct);
     uint64_t ncap = (uint64_t)t->capacity * 2;
+    uint64_t afford = cis__account_left(acct, CIS__CHARGE_OTHER) / sizeof(void *);
     if (ncap < want) ncap = want;
     if (ncap > t->limit) ncap = t->limit;
+    if (ncap - t->capacity > afford) ncap = t->capacity + afford;
+    if (ncap < want || !cis__account_charge(acct, (ncap - t->capacity) * sizeof(void *), CIS__CHARGE_OTHER))
+      return -1;
     void **ne = realloc(t->elems, (size_t)ncap * sizeof *ne);
-    if (!ne) return -1;
+    if (!ne) {
+      cis__account_uncharge(acct, (ncap - t->capacity) * sizeof(void *), CIS__CHARGE_OTHER);
+      return -1;
+    }
     t->elems = ne;
     t->capacity = (uint32_t)ncap;
   }
@@ -220,14 +377,18 @@ cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t
   *out = NULL;
   if (!e) return CIS_EINVAL;
   cis__limits lim = {min, max, has_max};
-  return cis__table_create(e, (uint8_t)elem, &lim, e->cfg.limits.max_table_elems, NULL, out);
+  return cis__table_create(e, (uint8_t)elem, &lim, e->cfg.limits.max_table_elems, NULL, NULL,
+                           out);
 }
 
 void cis_table_free(cis_table *t) {
   if (!t) return;
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+  cis__account *acct = atomic_load(&t->acct);
+  cis__account_uncharge(acct, (uint64_t)t->capacity * sizeof(void *), CIS__CHARGE_OTHER);
+  cis__account_free(acct);
   free(t->elems);
-  free(t);
+  free((cis__table_rt *)t);
 }
 
 /* ---------------------------------------------------------------- global */

@@ -80,6 +80,45 @@ static inline const cis_valtype *cis__module_valtypes(const cis_module *m, uint3
 /* Export number of name in m, or UINT32_MAX. */
 uint32_t cis__module_find_export(const cis_module *m, const char *name, size_t len);
 
+/* -------------------------------------------------------- memory account */
+
+/* One instance's memory account (the rule is in cis.h, cis_limits): all
+ * charges together stay within limit + CIS_MEMORY_SLACK, linear memories
+ * alone within limit. It is counted by the instance and by every memory
+ * or table charged to it, so a shared object that outlives its instance
+ * keeps drawing on the same limit. A lock, because objects of one account
+ * may be grown from different threads when instances share them. */
+struct cis__account {
+  atomic_uint refs;          /* the instance, and each object charged here */
+  pthread_mutex_t lock;      /* guards the three fields below */
+  uint64_t used;             /* bytes charged: memories, tables, bookkeeping */
+  uint64_t mem;              /* of which linear memories */
+  uint64_t limit;            /* max_memory_bytes; 0 = none */
+};
+
+/* What a charge is for: linear memory, or anything else (tables and the
+ * instance's bookkeeping), which may also use the slack. */
+enum { CIS__CHARGE_MEMORY = 1, CIS__CHARGE_OTHER = 0 };
+
+/* A new account with one reference, or NULL when out of memory. */
+cis__account *cis__account_new(uint64_t limit);
+cis__account *cis__account_ref(cis__account *a);
+void cis__account_free(cis__account *a);
+/* Adds n bytes of the given kind unless that would pass the limit: true
+ * when charged. A NULL account (nobody pays) accepts everything. */
+bool cis__account_charge(cis__account *a, uint64_t n, int kind);
+void cis__account_uncharge(cis__account *a, uint64_t n, int kind);
+/* Bytes a charge of that kind could take now (UINT64_MAX without limit). */
+uint64_t cis__account_left(cis__account *a, int kind);
+uint64_t cis__account_used(cis__account *a);
+void cis__account_set_limit(cis__account *a, uint64_t limit);
+/* Makes a the payer of a memory or table that has none yet (a standalone
+ * object being imported), charging its current size. CIS_OK when the
+ * object already had a payer or a could afford it; CIS_EMEMLIMIT (message
+ * on msg_handle) when not. */
+cis_result cis__memory_adopt(void *msg_handle, cis_memory *m, cis__account *a);
+cis_result cis__table_adopt(void *msg_handle, cis_table *t, cis__account *a);
+
 /* ------------------------------------------------- tables, globals, funcs */
 
 /* Tables and globals remember the instance that defined them (not a
@@ -125,15 +164,17 @@ cis_func *cis__func_ref(cis_func *f);
 cis_result cis__sig_parse(const char *sig, cis__functype *out);
 
 /* Create a table, memory or global with one reference, owned by `owner`
- * (NULL for standalone ones). Errors, with the message on msg_handle:
- * CIS_EINVAL for impossible limits or types, CIS_EMEMLIMIT when the
- * minimum exceeds the cap (max_elems / max_bytes, 0 = default),
- * CIS_ENOMEM. cis__global_create sets no message and returns
- * CIS_EUNSUPPORTED for a type a slot cannot hold (v128). */
+ * (NULL for standalone ones) and charged to acct (NULL: nobody pays yet).
+ * Errors, with the message on msg_handle: CIS_EINVAL for impossible limits
+ * or types, CIS_EMEMLIMIT when the minimum exceeds the cap (max_elems /
+ * max_bytes, 0 = default) or what acct has left, CIS_ENOMEM.
+ * cis__global_create sets no message and returns CIS_EUNSUPPORTED for a
+ * type a slot cannot hold (v128). */
 cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *lim,
-                             uint64_t max_elems, cis_instance *owner, cis_table **out);
+                             uint64_t max_elems, cis_instance *owner, cis__account *acct,
+                             cis_table **out);
 cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
-                              cis_memory **out);
+                              cis__account *acct, cis_memory **out);
 cis_result cis__global_create(uint8_t type, bool mutable_, cis_slot val, cis_instance *owner,
                               cis_global **out);
 /* Take one more reference each. */

@@ -24,6 +24,7 @@
 #define CIS__PAGE_SIZE 65536u
 
 typedef struct cis__exec cis__exec;
+typedef struct cis__account cis__account; /* an instance's memory account (rt_internal.h) */
 
 /* ------------------------------------------------------------ engine ops */
 
@@ -83,6 +84,7 @@ struct cis_memory {
   uint32_t max_pages;        /* effective maximum: type's max capped by the limit */
   bool has_max;              /* the type declared a maximum */
   uint32_t type_max;         /* declared maximum (for import matching) */
+  cis__account *_Atomic acct; /* account charged for size; NULL until one pays */
 };
 
 struct cis_table {
@@ -94,6 +96,7 @@ struct cis_table {
   uint32_t limit;            /* effective cap on growth */
   uint32_t capacity;         /* allocated elements */
   void **elems;              /* cis_func* or externref; NULL is null */
+  cis__account *_Atomic acct; /* account charged for capacity; NULL until one pays */
 };
 
 struct cis_global {
@@ -141,6 +144,9 @@ struct cis_instance {
   uint32_t ndeps;
 
   cis_limits limits;         /* applied to each top-level call */
+  cis__account *acct;        /* memory account (counted reference) */
+  uint64_t footprint;        /* bookkeeping bytes charged to acct at creation */
+  cis_instance *next_free;   /* link in cis_instance_free's list of instances to destroy */
   atomic_int cancel;         /* set by cis_instance_cancel from any thread */
   uint64_t fuel_left;        /* after the last call */
   int exit_code;             /* set with CIS_EEXIT */
@@ -188,9 +194,10 @@ cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f,
  * function 3 (name)". */
 void cis__fmt_func(char *buf, size_t n, const cis_func *f);
 
-/* memory.grow semantics under the instance limits: returns old pages or -1. */
+/* memory.grow under the memory's cap and the account that pays for it:
+ * returns old pages or -1. */
 int64_t cis__memory_grow(cis_memory *mem, uint32_t delta_pages);
-/* table.grow: returns old size or -1. */
+/* table.grow under the table's cap and its account: returns old size or -1. */
 int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init);
 
 #endif /* CIS_RUNTIME_RUNTIME_H */
