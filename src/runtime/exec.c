@@ -22,8 +22,15 @@
 #include "runtime/rt_internal.h"
 
 /* Stack room left below the guard for host functions and the engine's own
- * frames between two calls through cis__exec_call. */
-#define CSTACK_MARGIN (256u * 1024u)
+ * frames between two calls through cis__exec_call: a quarter of the
+ * thread's stack, within these bounds, and never more than half of it. */
+#define CSTACK_MARGIN_MAX (256u * 1024u)
+#define CSTACK_MARGIN_MIN (64u * 1024u)
+/* Native stack a top-level call may use when it does not run on its
+ * thread's own stack (a coroutine or fiber stack the embedder switched
+ * to), whose size cannot be known: nested calls stop this far below the
+ * frame the call entered at. */
+#define CSTACK_UNKNOWN_BUDGET (64u * 1024u)
 
 /* Values up to this many slots are passed without a heap allocation. */
 #define SMALL_SLOTS 16
@@ -46,26 +53,41 @@ struct cis_call {
 /* The call running on this thread, if any: host functions that call back
  * into wasm join it instead of starting a new one. */
 static _Thread_local cis__exec *tl_exec;
-/* Lowest native stack address this thread may use, computed once. */
-static _Thread_local uintptr_t tl_stack_limit;
+/* This thread's own native stack, [lo, hi), found once (reading it can
+ * mean parsing /proc/self/maps for the main thread); lo == 1 when it
+ * could not be found. */
+static _Thread_local uintptr_t tl_stack_lo, tl_stack_hi;
 
-/* Where the calling thread's native stack must stop, leaving a margin.
- * 0 when it cannot be found: then only the depth limit applies. */
-static uintptr_t native_stack_limit(void) {
-  if (tl_stack_limit) return tl_stack_limit == 1 ? 0 : tl_stack_limit;
-  uintptr_t lim = 1;
+static void find_thread_stack(void) {
   pthread_attr_t a;
-  if (pthread_getattr_np(pthread_self(), &a) == 0) {
-    void *lo = NULL;
-    size_t size = 0;
-    if (pthread_attr_getstack(&a, &lo, &size) == 0 && lo && size) {
-      size_t margin = size / 4 < CSTACK_MARGIN ? size / 4 : CSTACK_MARGIN;
-      lim = (uintptr_t)lo + margin;
-    }
-    pthread_attr_destroy(&a);
+  tl_stack_lo = 1;
+  if (pthread_getattr_np(pthread_self(), &a) != 0) return;
+  void *lo = NULL;
+  size_t size = 0;
+  if (pthread_attr_getstack(&a, &lo, &size) == 0 && lo && size) {
+    tl_stack_lo = (uintptr_t)lo;
+    tl_stack_hi = (uintptr_t)lo + size;
   }
-  tl_stack_limit = lim;
-  return lim == 1 ? 0 : lim;
+  pthread_attr_destroy(&a);
+}
+
+/* Where the native stack of a top-level call entering at frame `sp` must
+ * stop. On the thread's own stack: its low end plus a margin. Elsewhere
+ * (a switched stack), or when the thread's stack cannot be found: a fixed
+ * budget below sp, so that the check never lets a call run off a stack of
+ * unknown size, nor refuses every call because sp lies outside the
+ * thread's stack. */
+static uintptr_t native_stack_limit(uintptr_t sp) {
+  if (!tl_stack_lo) find_thread_stack();
+  if (tl_stack_lo > 1 && sp > tl_stack_lo && sp <= tl_stack_hi) {
+    size_t size = tl_stack_hi - tl_stack_lo;
+    size_t margin = size / 4;
+    if (margin > CSTACK_MARGIN_MAX) margin = CSTACK_MARGIN_MAX;
+    if (margin < CSTACK_MARGIN_MIN) margin = CSTACK_MARGIN_MIN;
+    if (margin > size / 2) margin = size / 2;
+    return tl_stack_lo + margin;
+  }
+  return sp > CSTACK_UNKNOWN_BUDGET ? sp - CSTACK_UNKNOWN_BUDGET : 0;
 }
 
 /* ------------------------------------------------------------- checks */
@@ -231,7 +253,7 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   ex->stack = inst->stack;
   ex->stack_end = inst->stack + inst->stack_slots;
   ex->sp = inst->stack;
-  x.cstack_limit = native_stack_limit();
+  x.cstack_limit = native_stack_limit((uintptr_t)__builtin_frame_address(0));
   x.fuel_given = l->fuel;
   x.timeout_ms = l->timeout_ms;
 
