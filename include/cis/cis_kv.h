@@ -33,10 +33,31 @@
  *   database is down. The host commits when the guest's call succeeds and
  *   rolls back when it traps, times out or is cancelled.
  *   Reads see the committed data of the moment (read committed) plus the
- *   call's own pending writes. Concurrent calls that write the same key:
- *   the later commit wins. Because the backend transaction lasts only as
- *   long as the commit, a slow call (a 20 s AI request) holds no database
- *   lock and no connection while it waits.
+ *   call's own pending writes. Concurrent calls that write the same key
+ *   with plain sets: the later commit wins. Because the backend
+ *   transaction lasts only as long as the commit, a slow call (a 20 s AI
+ *   request) holds no database lock and no connection while it waits.
+ *
+ * Atomic operations (cis_kv_increment, cis_kv_cas)
+ *   A read-modify-write done with get + set can lose updates: two calls
+ *   read the same value and the later commit wins. The atomic operations
+ *   cannot: the first one of a transaction opens the backend transaction
+ *   at once, on a connection the transaction then keeps (every later
+ *   operation of the call runs on it), and takes the namespace's write
+ *   lock (the backend's lock method: SQLite's BEGIN IMMEDIATE holds the
+ *   database's, PostgreSQL locks the namespace's usage row). The lock is
+ *   held until the call commits or rolls back, so the atomic operations
+ *   of concurrent calls on one namespace take turns, each sees the result
+ *   of the one before, and a value read by an atomic operation cannot
+ *   change before the call commits. Their writes stay part of the call's
+ *   transaction: a call that traps after an increment leaves nothing, and
+ *   the next call sees the old value. The price: from its first atomic
+ *   operation to its end, a call holds a connection and blocks the other
+ *   writers of its namespace (on SQLite, every writer of the file), so a
+ *   skill should do its slow work (AI, HTTP) before its atomic operations.
+ *   Plain sets of other calls are not atomic operations: a plain set of a
+ *   key that an atomic operation also changes still follows "the later
+ *   commit wins".
  *
  * Limits
  *   max_key_bytes, max_value_bytes   a single key or value above them is
@@ -49,6 +70,9 @@
  *                   CIS_EKVLIMIT; deleting keys makes room again. Writes
  *                   that do not grow the usage are never refused, even in a
  *                   namespace already above a lowered quota.
+ *   A transaction may carry a tighter namespace quota of its own
+ *   (cis_kv_txn_set_quota: a skill's manifest), checked the same way and
+ *   failing with the same CIS_EKVLIMIT.
  *   The message of either error names the limit ("max_value_bytes").
  *
  * Deadlines
@@ -80,6 +104,8 @@
  *                   everything: never a part.
  *   CIS_EKV         any other backend failure (corrupt database file, a
  *                   SQL error, a broken user backend)
+ *   CIS_EUNSUPPORTED an atomic operation on a backend without a lock
+ *                   method (a version 1 table)
  *   CIS_ENOMEM      out of host memory
  * The detail is cis_kv_errmsg(kv) on the calling thread.
  */
@@ -127,11 +153,13 @@ typedef struct cis_kv_conn {
  * and list returns that code. */
 typedef cis_result (*cis_kv_key_fn)(void *ctx, const void *key, size_t klen);
 
-#define CIS_KV_METHODS_VERSION 1
+#define CIS_KV_METHODS_VERSION 2
 
 /* A backend. The store copies the table, so it need not outlive the
  * store, but `user` must. Fill it with named initialisers; every method is
- * required, and version must be at least 1. Methods return CIS_OK or a
+ * required (lock from version 2 on), and version must be at least 1. A
+ * version 1 table works for everything but the atomic operations, which
+ * then fail with CIS_EUNSUPPORTED. Methods return CIS_OK or a
  * code from the "Errors" list above, with a detail in c->errmsg; the store
  * adds the backend's name.
  *
@@ -189,6 +217,18 @@ struct cis_kv_methods {
   cis_result (*list)(cis_kv_conn *c, const cis_kv_ns *ns, const void *prefix, size_t plen,
                      const void *after, size_t alen, size_t limit, cis_kv_key_fn emit,
                      void *ctx);
+
+  /* ---- version 2 */
+
+  /* Inside a transaction (after begin): takes the write lock of the
+   * namespace, held until commit or rollback, so that no other
+   * transaction writes to the namespace meanwhile and every read on c
+   * from now on sees the latest committed data. Waits for a transaction
+   * that holds it, within timeout_ms (CIS_ETIMEOUT). The store calls it
+   * once, right after begin, before an atomic operation reads. A backend
+   * whose begin already shuts out every other writer (SQLite's BEGIN
+   * IMMEDIATE) returns CIS_OK and does nothing. */
+  cis_result (*lock)(cis_kv_conn *c, const cis_kv_ns *ns);
 };
 
 /* The built-in backends' tables, for embedders that wrap them (a shim that
@@ -260,6 +300,12 @@ CIS_EXTERN cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_
                                    cis_kv_txn **out);
 /* Moves the transaction's deadline: now + timeout_ms (UINT64_MAX = none). */
 CIS_EXTERN void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms);
+/* Gives the transaction a namespace quota of its own (a skill's manifest:
+ * permissions.kv.max_keys / max_bytes; 0 = not set). The tighter of it and
+ * the store's limits applies, at cis_kv_set and again at commit, with the
+ * same CIS_EKVLIMIT; it only ever tightens. Call it before the first
+ * write. */
+CIS_EXTERN void cis_kv_txn_set_quota(cis_kv_txn *t, uint64_t max_keys, uint64_t max_bytes);
 
 /* Reads a value: *val is malloc'd (free it with cis_kv_free; it holds one
  * extra NUL byte after the value, for convenience) and *vlen its length.
@@ -305,6 +351,30 @@ CIS_EXTERN cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen
                                   cis_kv_keys *out);
 CIS_EXTERN void cis_kv_keys_free(cis_kv_keys *k);
 
+/* ---------------------------------------------------- atomic operations */
+
+/* Longest text an integer value of cis_kv_increment takes ("-9223372036854775808"). */
+#define CIS_KV_INT_MAX_BYTES 20u
+
+/* Adds delta to the integer value of key and returns the new value in
+ * *out. The value is stored as its decimal text ("42", "-7": ASCII, no
+ * sign for positives, no leading zeros), so cis_kv_get reads it as such;
+ * an absent key counts as 0. delta 0 reads the value under the lock.
+ * Atomic against the atomic operations of concurrent calls (see "Atomic
+ * operations" above); the new value is written like cis_kv_set (quota
+ * included) and commits or vanishes with the call. Errors: CIS_EINVAL
+ * (the value is not such an integer, or the sum overflows int64), those
+ * of cis_kv_set, CIS_EUNSUPPORTED. */
+CIS_EXTERN cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen,
+                                       int64_t delta, int64_t *out);
+/* Compare-and-swap: when key holds exactly `expect` (elen bytes; expect
+ * NULL = the key must be absent, and elen must be 0), writes val as
+ * cis_kv_set would and sets *swapped; otherwise writes nothing and clears
+ * *swapped (not an error). Atomic as cis_kv_increment. Errors: those of
+ * cis_kv_set, CIS_EUNSUPPORTED. */
+CIS_EXTERN cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *expect,
+                                 size_t elen, const void *val, size_t vlen, bool *swapped);
+
 /* Keys and bytes the namespace would hold if the transaction committed
  * now. Errors as cis_kv_get. */
 CIS_EXTERN cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes);
@@ -316,8 +386,9 @@ CIS_EXTERN cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *byte
  * any of them nothing was applied, except as told for CIS_EKVDOWN above.
  * A lost connection before the final COMMIT is retried once on a new one. */
 CIS_EXTERN cis_result cis_kv_commit(cis_kv_txn *t);
-/* Drops the pending writes and frees t. Never touches the backend. NULL is
- * a no-op. */
+/* Drops the pending writes and frees t. Touches the backend only when an
+ * atomic operation opened the backend transaction (it is rolled back, and
+ * a failure only closes that connection). NULL is a no-op. */
 CIS_EXTERN void cis_kv_rollback(cis_kv_txn *t);
 
 /* Frees a value returned by cis_kv_get. */

@@ -55,6 +55,26 @@ CIS__IMPORT("cis_v1", "kv_get") int64_t cis_kv_get(const void *key, int32_t key_
 CIS__IMPORT("cis_v1", "kv_set") int32_t cis_kv_set(const void *key, int32_t key_len, const void *val,
                                                    int32_t val_len);
 CIS__IMPORT("cis_v1", "kv_delete") int32_t cis_kv_delete(const void *key, int32_t key_len);
+
+/* Atomic read-modify-write (docs/kv.md, "Consistency"): use these, not
+ * cis_kv_get + cis_kv_set, for counters, ids and anything concurrent calls
+ * update. Both hold the skill's KV lock until the call ends, and commit or
+ * vanish with the call like every other write.
+ *
+ * cis_kv_increment adds delta to the integer stored as decimal text under
+ * key (absent = 0) and writes the new value to *out; 0 or an error code
+ * (CIS_SKILL_EINVALID when the value is not such an integer or the sum
+ * overflows). delta 0 just reads it under the lock. */
+CIS__IMPORT("cis_v1", "kv_increment")
+int32_t cis_kv_increment(const void *key, int32_t key_len, int64_t delta, int64_t *out);
+/* Pass as expect_len to cis_kv_cas: the key must be absent. */
+#define CIS_KV_CAS_ABSENT (-1)
+/* Sets key to val only if it now holds exactly expect[0..expect_len)
+ * (or is absent, with CIS_KV_CAS_ABSENT): 1 swapped, 0 not, or an error
+ * code. */
+CIS__IMPORT("cis_v1", "kv_cas")
+int32_t cis_kv_cas(const void *key, int32_t key_len, const void *expect, int32_t expect_len,
+                   const void *val, int32_t val_len);
 CIS__IMPORT("cis_v1", "ai_chat") int64_t cis_ai_chat(const void *prompt, int32_t prompt_len,
                                                      void *out, int32_t out_cap);
 CIS__IMPORT("cis_v1", "http_request")
@@ -96,9 +116,25 @@ static inline int64_t cis_input_all(char *buf, int32_t cap) {
   return n;
 }
 
+/* Reads 4 hex digits; -1 when they are not. */
+static inline int32_t cis__hex4(const char *p) {
+  int32_t v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 /* Finds the string value of "key" in a flat JSON object text and copies
- * it (unescaped, NUL-terminated) to dst. Returns its length, or -1 when
- * absent or not a string, or CIS_SKILL_ETOO_LARGE when it does not fit. */
+ * it (unescaped, NUL-terminated) to dst. Every JSON escape is decoded:
+ * \uXXXX becomes its UTF-8 bytes, a surrogate pair one 4-byte character.
+ * Returns its length, or -1 when absent or not a string,
+ * CIS_SKILL_ETOO_LARGE when it does not fit, or CIS_SKILL_EINVALID for a
+ * malformed escape, a lone surrogate, or \u0000 (which a NUL-terminated
+ * result could not hold). */
 static inline int32_t cis_json_get_string(const char *json, const char *key, char *dst, int32_t cap) {
   size_t kl = cis_strlen(key);
   for (const char *p = json; *p; p++) {
@@ -113,16 +149,55 @@ static inline int32_t cis_json_get_string(const char *json, const char *key, cha
     if (*q++ != '"') return -1;
     int32_t n = 0;
     while (*q && *q != '"') {
-      char ch = *q++;
-      if (ch == '\\' && *q) {
-        ch = *q++;
-        if (ch == 'n') ch = '\n';
-        else if (ch == 't') ch = '\t';
-        else if (ch == 'r') ch = '\r';
+      char enc[4];
+      int32_t el = 1;
+      enc[0] = *q++;
+      if (enc[0] == '\\') {
+        char e = *q++;
+        if (e == 'n') enc[0] = '\n';
+        else if (e == 't') enc[0] = '\t';
+        else if (e == 'r') enc[0] = '\r';
+        else if (e == 'b') enc[0] = '\b';
+        else if (e == 'f') enc[0] = '\f';
+        else if (e == '"' || e == '\\' || e == '/') enc[0] = e;
+        else if (e == 'u') {
+          int32_t cp = cis__hex4(q);
+          if (cp < 0) return CIS_SKILL_EINVALID;
+          q += 4;
+          if (cp >= 0xdc00 && cp <= 0xdfff) return CIS_SKILL_EINVALID; /* a lone low surrogate */
+          if (cp >= 0xd800 && cp <= 0xdbff) {
+            int32_t lo = q[0] == '\\' && q[1] == 'u' ? cis__hex4(q + 2) : -1;
+            if (lo < 0xdc00 || lo > 0xdfff) return CIS_SKILL_EINVALID; /* high without low */
+            q += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          }
+          if (cp == 0) return CIS_SKILL_EINVALID;
+          if (cp < 0x80) {
+            enc[0] = (char)cp;
+          } else if (cp < 0x800) {
+            enc[0] = (char)(0xc0 | (cp >> 6));
+            enc[1] = (char)(0x80 | (cp & 0x3f));
+            el = 2;
+          } else if (cp < 0x10000) {
+            enc[0] = (char)(0xe0 | (cp >> 12));
+            enc[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            enc[2] = (char)(0x80 | (cp & 0x3f));
+            el = 3;
+          } else {
+            enc[0] = (char)(0xf0 | (cp >> 18));
+            enc[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+            enc[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+            enc[3] = (char)(0x80 | (cp & 0x3f));
+            el = 4;
+          }
+        } else {
+          return CIS_SKILL_EINVALID; /* an unknown escape, or the text ends */
+        }
       }
-      if (n + 1 >= cap) return CIS_SKILL_ETOO_LARGE;
-      dst[n++] = ch;
+      if (n + el >= cap) return CIS_SKILL_ETOO_LARGE;
+      for (int32_t j = 0; j < el; j++) dst[n++] = enc[j];
     }
+    if (*q != '"') return CIS_SKILL_EINVALID; /* unterminated */
     dst[n] = 0;
     return n;
   }
@@ -165,6 +240,10 @@ CIS__IMPORT("cis", "ai_prompt") int32_t cis_seed_ai_prompt(const char *p, int32_
 CIS__IMPORT("cis", "memory_get") int32_t cis_seed_memory_get(const char *k, int32_t kl, char *v, int32_t vc);
 CIS__IMPORT("cis", "memory_set") void cis_seed_memory_set(const char *k, int32_t kl, const char *v, int32_t vl);
 CIS__IMPORT("cis", "memory_delete") int32_t cis_seed_memory_delete(const char *k, int32_t kl);
+CIS__IMPORT("cis", "memory_increment")
+int32_t cis_seed_memory_increment(const char *k, int32_t kl, int64_t delta, int64_t *out);
+CIS__IMPORT("cis", "memory_cas")
+int32_t cis_seed_memory_cas(const char *k, int32_t kl, const char *e, int32_t el, const char *v, int32_t vl);
 CIS__IMPORT("cis", "http_request")
 int32_t cis_seed_http_request(const char *u, int32_t ul, const char *b, int32_t bl, char *r, int32_t rc);
 CIS__IMPORT("cis", "log") void cis_seed_log(int32_t level, const char *m, int32_t ml);
@@ -174,6 +253,10 @@ CIS__IMPORT("cis", "last_error") int32_t cis_seed_last_error(void);
 CIS__IMPORT("env", "host_memory_get") int64_t host_memory_get(const char *k, int32_t kl);
 CIS__IMPORT("env", "host_memory_set") int32_t host_memory_set(const char *k, int32_t kl, const char *v, int32_t vl);
 CIS__IMPORT("env", "host_memory_delete") int32_t host_memory_delete(const char *k, int32_t kl);
+CIS__IMPORT("env", "host_memory_increment")
+int32_t host_memory_increment(const char *k, int32_t kl, int64_t delta, int64_t *out);
+CIS__IMPORT("env", "host_memory_cas")
+int32_t host_memory_cas(const char *k, int32_t kl, const char *e, int32_t el, const char *v, int32_t vl);
 CIS__IMPORT("env", "host_ai_chat") int64_t host_ai_chat(const char *p, int32_t pl);
 CIS__IMPORT("env", "host_log") void host_log(int32_t level, const char *m, int32_t ml);
 CIS__IMPORT("env", "host_http_post") int64_t host_http_post(const char *u, int32_t ul, const char *b, int32_t bl);

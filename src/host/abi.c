@@ -98,6 +98,41 @@ static int64_t kv_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint
   return (int64_t)vl;
 }
 
+/* Atomic increment, the same in every module: (key_ptr, key_len, delta,
+ * out_ptr) -> i32. The new value goes to out_ptr as 8 bytes, little-endian
+ * (a return value could not tell a negative value from an error code);
+ * the result is 0 or an error code. */
+static cis_result kv_increment_at(cis_call *c, const char *fn, const cis_slot *a, cis_slot *r) {
+  CTX(h);
+  RANGE(k, fn, a[0].u32, a[1].u32);
+  if (!range(c, fn, a[3].u32, 8)) return CIS_TRAP_MEM_OOB;
+  int64_t v = 0;
+  cis_result rc = cis__host_kv_increment(h, k, a[1].u32, a[2].i64, &v);
+  if (rc == CIS_OK) {
+    uint8_t *d = cis_instance_mem(cis_call_instance(c), a[3].u32, 8);
+    for (int i = 0; i < 8; i++) d[i] = (uint8_t)((uint64_t)v >> (8 * i));
+  }
+  r[0].i32 = cis__host_guest_code(rc);
+  return CIS_OK;
+}
+
+/* Atomic compare-and-swap, the same in every module: (key_ptr, key_len,
+ * expect_ptr, expect_len, new_ptr, new_len) -> i32: 1 swapped, 0 not (the
+ * key did not hold the expected value), or an error code. expect_len
+ * 0xffffffff (-1) expects the key to be absent. */
+#define CAS_ABSENT UINT32_MAX
+static cis_result kv_cas_at(cis_call *c, const char *fn, const cis_slot *a, cis_slot *r) {
+  CTX(h);
+  RANGE(k, fn, a[0].u32, a[1].u32);
+  const uint8_t *e = NULL;
+  if (a[3].u32 != CAS_ABSENT && !(e = range(c, fn, a[2].u32, a[3].u32))) return CIS_TRAP_MEM_OOB;
+  RANGE(v, fn, a[4].u32, a[5].u32);
+  bool swapped = false;
+  cis_result rc = cis__host_kv_cas(h, k, a[1].u32, e, e ? a[3].u32 : 0, v, a[5].u32, &swapped);
+  r[0].i32 = rc != CIS_OK ? cis__host_guest_code(rc) : swapped ? 1 : 0;
+  return CIS_OK;
+}
+
 /* An AI (method NULL) or HTTP answer for a caller-provided buffer: a retry
  * of the same request is served from the kept answer. Returns the value
  * for the guest; *trapped when the destination was outside memory. */
@@ -172,6 +207,9 @@ HOST_FN(v1_kv_delete) {
   r[0].i32 = cis__host_guest_code(cis__host_kv_delete(h, k, a[1].u32));
   return CIS_OK;
 }
+
+HOST_FN(v1_kv_increment) { return kv_increment_at(c, "cis_v1.kv_increment", a, r); }
+HOST_FN(v1_kv_cas) { return kv_cas_at(c, "cis_v1.kv_cas", a, r); }
 
 HOST_FN(v1_ai_chat) {
   CTX(h);
@@ -265,6 +303,9 @@ HOST_FN(s1_memory_delete) {
   return CIS_OK;
 }
 
+HOST_FN(s1_memory_increment) { return kv_increment_at(c, "cis.memory_increment", a, r); }
+HOST_FN(s1_memory_cas) { return kv_cas_at(c, "cis.memory_cas", a, r); }
+
 HOST_FN(s1_http_request) {
   CTX(h);
   RANGE(u, "cis.http_request", a[0].u32, a[1].u32);
@@ -352,6 +393,9 @@ HOST_FN(s2_memory_delete) {
   return CIS_OK;
 }
 
+HOST_FN(s2_memory_increment) { return kv_increment_at(c, "env.host_memory_increment", a, r); }
+HOST_FN(s2_memory_cas) { return kv_cas_at(c, "env.host_memory_cas", a, r); }
+
 HOST_FN(s2_ai_chat) {
   CTX(h);
   RANGE(p, "env.host_ai_chat", a[0].u32, a[1].u32);
@@ -400,6 +444,8 @@ static const cis_host_func_def v1_funcs[] = {
     {"cis_v1", "kv_get", "(iiii)I", v1_kv_get, NULL},
     {"cis_v1", "kv_set", "(iiii)i", v1_kv_set, NULL},
     {"cis_v1", "kv_delete", "(ii)i", v1_kv_delete, NULL},
+    {"cis_v1", "kv_increment", "(iiIi)i", v1_kv_increment, NULL},
+    {"cis_v1", "kv_cas", "(iiiiii)i", v1_kv_cas, NULL},
     {"cis_v1", "ai_chat", "(iiii)I", v1_ai_chat, NULL},
     {"cis_v1", "http_request", "(iiiiiiii)I", v1_http_request, NULL},
     {"cis_v1", "log", "(iii)i", v1_log, NULL},
@@ -412,6 +458,8 @@ static const cis_host_func_def seed001_funcs[] = {
     {"cis", "memory_get", "(iiii)i", s1_memory_get, NULL},
     {"cis", "memory_set", "(iiii)", s1_memory_set, NULL},
     {"cis", "memory_delete", "(ii)i", s1_memory_delete, NULL},
+    {"cis", "memory_increment", "(iiIi)i", s1_memory_increment, NULL},
+    {"cis", "memory_cas", "(iiiiii)i", s1_memory_cas, NULL},
     {"cis", "http_request", "(iiiiii)i", s1_http_request, NULL},
     {"cis", "log", "(iii)", s1_log, NULL},
     {"cis", "last_error", "()i", s1_last_error, NULL},
@@ -421,6 +469,8 @@ static const cis_host_func_def seed002_funcs[] = {
     {"env", "host_memory_get", "(ii)I", s2_memory_get, NULL},
     {"env", "host_memory_set", "(iiii)i", s2_memory_set, NULL},
     {"env", "host_memory_delete", "(ii)i", s2_memory_delete, NULL},
+    {"env", "host_memory_increment", "(iiIi)i", s2_memory_increment, NULL},
+    {"env", "host_memory_cas", "(iiiiii)i", s2_memory_cas, NULL},
     {"env", "host_ai_chat", "(ii)I", s2_ai_chat, NULL},
     {"env", "host_log", "(iii)", s2_log, NULL},
     {"env", "host_http_post", "(iiii)I", s2_http_post, NULL},

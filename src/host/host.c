@@ -84,6 +84,24 @@ cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl) {
   return note(h, h->kv->del(h->kv->txn, k, kl), "kv_delete");
 }
 
+cis_result cis__host_kv_increment(cis__host_ctx *h, const void *k, size_t kl, int64_t delta,
+                                  int64_t *out) {
+  *out = 0;
+  if (!h->kv) return deny(h, "kv_increment");
+  if (!h->kv->incr) return note(h, CIS_EUNSUPPORTED, "kv_increment");
+  h->stats.kv_sets++;
+  return note(h, h->kv->incr(h->kv->txn, k, kl, delta, out), "kv_increment");
+}
+
+cis_result cis__host_kv_cas(cis__host_ctx *h, const void *k, size_t kl, const void *expect,
+                            size_t elen, const void *v, size_t vl, bool *swapped) {
+  *swapped = false;
+  if (!h->kv) return deny(h, "kv_cas");
+  if (!h->kv->cas) return note(h, CIS_EUNSUPPORTED, "kv_cas");
+  h->stats.kv_sets++;
+  return note(h, h->kv->cas(h->kv->txn, k, kl, expect, elen, v, vl, swapped), "kv_cas");
+}
+
 cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_t len,
                         uint8_t **out, size_t *out_len) {
   *out = NULL;

@@ -40,6 +40,10 @@ typedef struct cis__host_kv {
   cis_result (*get)(void *txn, const void *key, size_t klen, uint8_t **val, size_t *vlen);
   cis_result (*set)(void *txn, const void *key, size_t klen, const void *val, size_t vlen);
   cis_result (*del)(void *txn, const void *key, size_t klen);
+  /* Atomic operations (cis_kv_increment, cis_kv_cas; expect NULL = absent). */
+  cis_result (*incr)(void *txn, const void *key, size_t klen, int64_t delta, int64_t *out);
+  cis_result (*cas)(void *txn, const void *key, size_t klen, const void *expect, size_t elen,
+                    const void *val, size_t vlen, bool *swapped);
 } cis__host_kv;
 
 /* Counters of one call, reported to the embedder. */
@@ -103,6 +107,10 @@ int32_t cis__host_guest_code(cis_result rc);
 cis_result cis__host_kv_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl);
 cis_result cis__host_kv_set(cis__host_ctx *h, const void *k, size_t kl, const void *v, size_t vl);
 cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl);
+cis_result cis__host_kv_increment(cis__host_ctx *h, const void *k, size_t kl, int64_t delta,
+                                  int64_t *out);
+cis_result cis__host_kv_cas(cis__host_ctx *h, const void *k, size_t kl, const void *expect,
+                            size_t elen, const void *v, size_t vl, bool *swapped);
 cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_t len,
                         uint8_t **out, size_t *out_len);
 cis_result cis__host_http(cis__host_ctx *h, cis_call *c, const char *method, const char *url,

@@ -14,9 +14,20 @@
  * transaction first touched it; the transaction's effect on the
  * namespace's usage is the sum of (new - base) over its entries, which is
  * what the quota checks add to the committed usage.
+ *
+ * Atomic operations (increment, compare-and-swap) cannot wait for the
+ * commit: their answer depends on the latest value. The first one of a
+ * transaction "pins" a connection: it opens the backend transaction there
+ * and takes the namespace's write lock (the backend's lock method); every
+ * later operation of the transaction runs on that connection, and the
+ * commit applies the pending writes in that same backend transaction. So
+ * the lock covers the read of the value and the write of the result, and
+ * still nothing is applied unless the call commits.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +81,12 @@ struct cis_kv_txn {
   bool usage_known;      /* base_keys/base_bytes were read from the backend */
   uint64_t base_keys;    /* committed keys of the namespace when last read */
   uint64_t base_bytes;   /* committed bytes of the namespace when last read */
+  uint64_t max_keys;     /* this transaction's key quota: the tighter of store and caller */
+  uint64_t max_bytes;    /* ... and its byte quota */
+  cis_kv_conn *pin;      /* connection holding the backend transaction and namespace lock
+                            that the first atomic operation opened; NULL = none */
+  cis_result pin_rc;     /* the first failure on pin, after which the backend transaction
+                            is gone or aborted and the call can only roll back; CIS_OK = none */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -298,6 +315,8 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
     if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
         !u->stat || !u->set || !u->del || !u->usage || !u->list)
       return kv_fail(CIS_EINVAL, "kv: the method table lacks a method");
+    if (u->version >= 2 && !u->lock)
+      return kv_fail(CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
@@ -344,7 +363,10 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv = calloc(1, sizeof *kv);
   if (!kv) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
   cis__handle_init(&kv->h, CIS__H_ENGINE);
-  kv->m = *m;
+  /* A version 1 table may come from a build whose struct ends before
+   * lock: copy only what its version has. */
+  if (m->version >= 2) kv->m = *m;
+  else memcpy(&kv->m, m, offsetof(cis_kv_methods, lock));
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
   if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
@@ -441,6 +463,8 @@ cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_m
   t->kv = kv;
   t->ns = (cis_kv_ns){.tenant = t->tenant, .tenant_len = tl, .skill = t->skill, .skill_len = sl};
   t->deadline_ns = cis__deadline_after(timeout_ms, 0);
+  t->max_keys = kv->lim.max_keys;
+  t->max_bytes = kv->lim.max_bytes;
   *out = t;
   return CIS_OK;
 
@@ -457,6 +481,12 @@ void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
   if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
+void cis_kv_txn_set_quota(cis_kv_txn *t, uint64_t max_keys, uint64_t max_bytes) {
+  if (!t) return;
+  if (max_keys && max_keys < t->max_keys) t->max_keys = max_keys;
+  if (max_bytes && max_bytes < t->max_bytes) t->max_bytes = max_bytes;
+}
+
 static void txn_free(cis_kv_txn *t) {
   for (size_t i = 0; i < t->np; i++) {
     free(t->p[i].key);
@@ -468,8 +498,59 @@ static void txn_free(cis_kv_txn *t) {
   free(t);
 }
 
+/* Rolls back the backend transaction on c after a failure (or for a call
+ * that did not commit), keeping the caller's message. The rollback gets
+ * its own budget even past the deadline, so that the connection goes back
+ * to the pool clean; returns what it returned. */
+static cis_result bk_rollback(cis_kv *kv, cis_kv_conn *c) {
+  char msg[CIS_ERRMSG_MAX];
+  snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
+  c->timeout_ms = kv->op_timeout_ms < 5000 ? kv->op_timeout_ms : 5000;
+  c->errmsg[0] = '\0';
+  pthread_mutex_lock(&kv->lock);
+  kv->calls++;
+  pthread_mutex_unlock(&kv->lock);
+  cis_result rc = kv->m.rollback(c);
+  cis__fail(&kv_msg, CIS_OK, "%s", msg);
+  return rc;
+}
+
+/* Drops the pending writes; a pinned backend transaction is rolled back
+ * (a connection whose rollback failed is closed, not pooled). */
 void cis_kv_rollback(cis_kv_txn *t) {
-  if (t) txn_free(t);
+  if (!t) return;
+  if (t->pin) {
+    cis_result rc = bk_rollback(t->kv, t->pin);
+    pool_put(t->kv, t->pin, rc == CIS_OK ? CIS_OK : CIS_EKVDOWN);
+    t->pin = NULL;
+  }
+  txn_free(t);
+}
+
+/* The connection for one operation of t: the pinned one, or one from the
+ * pool (*c stays NULL on failure). */
+static cis_result conn_get(cis_kv_txn *t, cis_kv_conn **c) {
+  if (t->pin) {
+    if (t->pin_rc != CIS_OK)
+      return kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+                     cis_strerror(t->pin_rc));
+    *c = t->pin;
+    return CIS_OK;
+  }
+  return pool_get(t->kv, t, c);
+}
+
+/* Gives back what conn_get gave. A backend failure on the pinned
+ * connection ends its backend transaction (PostgreSQL aborts it or drops
+ * the connection), so it is remembered: the call can only roll back. */
+static void conn_put(cis_kv_txn *t, cis_kv_conn *c, cis_result rc) {
+  if (!c) return;
+  if (c != t->pin) {
+    pool_put(t->kv, c, rc);
+    return;
+  }
+  if ((rc == CIS_EKVDOWN || rc == CIS_EKV || rc == CIS_ETIMEOUT) && t->pin_rc == CIS_OK)
+    t->pin_rc = rc;
 }
 
 /* Index of the first pending entry whose key is >= key (or > key when
@@ -513,7 +594,7 @@ static cis_result bk_stat(cis_kv_txn *t, cis_kv_conn **c, const void *key, size_
                           bool *exists, uint64_t *vlen) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
-  if (!*c) CIS_TRY(pool_get(kv, t, c));
+  if (!*c) CIS_TRY(conn_get(t, c));
   CIS_TRY(bk_enter(kv, t, *c, "stat"));
   rc = bk_leave(kv, *c, kv->m.stat(*c, &t->ns, key, klen, vlen), "stat");
   if (rc == CIS_ENOTFOUND) {
@@ -532,7 +613,7 @@ static cis_result bk_usage(cis_kv_txn *t, cis_kv_conn **c) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
   uint64_t keys = 0, bytes = 0;
-  if (!*c) CIS_TRY(pool_get(kv, t, c));
+  if (!*c) CIS_TRY(conn_get(t, c));
   CIS_TRY(bk_enter(kv, t, *c, "usage"));
   CIS_TRY(bk_leave(kv, *c, kv->m.usage(*c, &t->ns, &keys, &bytes), "usage"));
   t->base_keys = keys;
@@ -550,7 +631,7 @@ static cis_result bk_get(cis_kv_txn *t, const void *key, size_t klen, uint8_t **
   void *v = NULL;
   size_t n = 0;
   cis_result rc = CIS_OK;
-  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(conn_get(t, &c));
   CIS_TRY(bk_enter(kv, t, c, "get"));
   CIS_TRY(bk_leave(kv, c, kv->m.get(c, &t->ns, key, klen, &v, &n), "get"));
   *val = dup_bytes(v, n);
@@ -558,7 +639,7 @@ static cis_result bk_get(cis_kv_txn *t, const void *key, size_t klen, uint8_t **
   *vlen = n;
 fail:
   free(v);
-  pool_put(kv, c, rc);
+  conn_put(t, c, rc);
   return rc;
 }
 
@@ -644,18 +725,17 @@ static uint64_t add_delta(uint64_t base, int64_t d) {
  * the write grows it and it is not known yet. Errors: CIS_EKVLIMIT, and
  * those of the usage read. */
 static cis_result check_quota(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_t nb) {
-  cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
   if (nk <= t->dkeys && nb <= t->dbytes) return CIS_OK;
   if (!t->usage_known) CIS_TRY(bk_usage(t, c));
   uint64_t keys = add_delta(t->base_keys, nk), bytes = add_delta(t->base_bytes, nb);
-  if (nk > t->dkeys && keys > kv->lim.max_keys)
+  if (nk > t->dkeys && keys > t->max_keys)
     CIS_TRY(kv_fail(CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
-                    (unsigned long long)keys, (unsigned long long)kv->lim.max_keys));
-  if (nb > t->dbytes && bytes > kv->lim.max_bytes)
+                    (unsigned long long)keys, (unsigned long long)t->max_keys));
+  if (nb > t->dbytes && bytes > t->max_bytes)
     CIS_TRY(kv_fail(CIS_EKVLIMIT,
                     "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
-                    (unsigned long long)bytes, (unsigned long long)kv->lim.max_bytes));
+                    (unsigned long long)bytes, (unsigned long long)t->max_bytes));
 fail:
   return rc;
 }
@@ -710,7 +790,7 @@ cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *v
 fail:
   free(kcopy);
   free(vcopy);
-  if (c) pool_put(t->kv, c, rc);
+  conn_put(t, c, rc);
   return rc;
 }
 
@@ -755,7 +835,7 @@ cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
   t->dkeys -= 1;
   t->dbytes -= bytes_base(&tmp);
 fail:
-  if (c) pool_put(t->kv, c, rc);
+  conn_put(t, c, rc);
   return rc;
 }
 
@@ -769,7 +849,146 @@ cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes) {
   *keys = add_delta(t->base_keys, t->dkeys);
   *bytes = add_delta(t->base_bytes, t->dbytes);
 fail:
-  if (c) pool_put(t->kv, c, rc);
+  conn_put(t, c, rc);
+  return rc;
+}
+
+/* ---------------------------------------------------- atomic operations */
+
+/* Pins a connection for t (once): opens the backend transaction on it and
+ * takes the namespace's write lock, held until t commits or rolls back.
+ * Past this point every operation of t runs on the pinned connection.
+ * Errors: CIS_EUNSUPPORTED (no lock method), CIS_ETIMEOUT (the lock was
+ * not free before the deadline), the backend's begin / lock errors. */
+static cis_result pin_lock(cis_kv_txn *t) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  cis_kv_conn *c = NULL;
+  if (t->pin) {
+    if (t->pin_rc == CIS_OK) return CIS_OK;
+    return kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+                   cis_strerror(t->pin_rc));
+  }
+  if (!kv->m.lock)
+    return kv_fail(CIS_EUNSUPPORTED,
+                   "kv (%s): a version %d backend has no lock method: no atomic operations",
+                   kv->m.name, kv->m.version);
+  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(bk_enter(kv, t, c, "begin"));
+  CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
+  rc = bk_enter(kv, t, c, "lock");
+  if (rc == CIS_OK) rc = bk_leave(kv, c, kv->m.lock(c, &t->ns), "lock");
+  if (rc != CIS_OK) {
+    cis_result rb = bk_rollback(kv, c);
+    pool_put(kv, c, rb == CIS_OK ? rc : CIS_EKVDOWN);
+    return rc;
+  }
+  t->pin = c;
+  t->usage_known = false; /* read again under the lock when a quota check needs it */
+  return CIS_OK;
+fail:
+  if (c) pool_put(kv, c, rc);
+  return rc;
+}
+
+/* The value key has for t under the lock: t's own pending write, else the
+ * latest committed one. *val is malloc'd (NULL when absent). */
+static cis_result locked_read(cis_kv_txn *t, const void *key, size_t klen, uint8_t **val,
+                              size_t *vlen, bool *exists) {
+  *val = NULL;
+  *vlen = 0;
+  *exists = false;
+  bool found;
+  size_t i = pend_find(t, key, klen, false, &found);
+  if (found) {
+    const kv_pend *e = &t->p[i];
+    if (!e->live) return CIS_OK;
+    *val = dup_bytes(e->val, e->vlen);
+    if (!*val) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    *vlen = e->vlen;
+    *exists = true;
+    return CIS_OK;
+  }
+  cis_result rc = bk_get(t, key, klen, val, vlen);
+  if (rc == CIS_ENOTFOUND) return CIS_OK;
+  if (rc == CIS_OK) *exists = true;
+  return rc;
+}
+
+/* Parses the decimal text of an int64 as cis_kv_increment stores it:
+ * "0", or an optional '-' and digits without a leading zero. */
+static bool parse_int(const uint8_t *p, size_t n, int64_t *out) {
+  size_t i = 0;
+  bool neg = n > 0 && p[0] == '-';
+  if (neg) i++;
+  if (i == n || n - i > 19 || (p[i] == '0' && (n - i > 1 || neg))) return false;
+  uint64_t v = 0;
+  for (; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9') return false;
+    uint64_t d = (uint64_t)(p[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX) return false;
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+  return true;
+}
+
+/* Atomic increment: see cis_kv.h. */
+cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen, int64_t delta,
+                            int64_t *out) {
+  cis_result rc = CIS_OK;
+  uint8_t *v = NULL;
+  size_t vl = 0;
+  bool exists = false;
+  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  *out = 0;
+  CIS_TRY(check_key(t, key, klen));
+  CIS_TRY(pin_lock(t));
+  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
+  int64_t cur = 0, sum = 0;
+  if (exists && !parse_int(v, vl, &cur))
+    CIS_TRY(kv_fail(CIS_EINVAL, "kv: increment: the value (%zu bytes) is not a decimal integer",
+                    vl));
+  if (__builtin_add_overflow(cur, delta, &sum))
+    CIS_TRY(kv_fail(CIS_EINVAL, "kv: increment: %" PRId64 " + %" PRId64 " overflows int64", cur,
+                    delta));
+  if (delta != 0) {
+    char text[CIS_KV_INT_MAX_BYTES + 1];
+    int n = snprintf(text, sizeof text, "%" PRId64, sum);
+    CIS_TRY(cis_kv_set(t, key, klen, text, (size_t)n));
+  }
+  *out = sum;
+fail:
+  free(v);
+  return rc;
+}
+
+/* Atomic compare-and-swap: see cis_kv.h. */
+cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *expect,
+                      size_t elen, const void *val, size_t vlen, bool *swapped) {
+  cis_result rc = CIS_OK;
+  uint8_t *v = NULL;
+  size_t vl = 0;
+  bool exists = false;
+  if (!swapped) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  *swapped = false;
+  if (!expect && elen) return kv_fail(CIS_EINVAL, "kv: cas: NULL expected value");
+  if (!val && vlen) return kv_fail(CIS_EINVAL, "kv: NULL value");
+  CIS_TRY(check_key(t, key, klen));
+  if (vlen > t->kv->lim.max_value_bytes)
+    CIS_TRY(kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
+                    t->kv->lim.max_value_bytes));
+  CIS_TRY(pin_lock(t));
+  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
+  bool match = expect ? exists && vl == elen && (elen == 0 || memcmp(v, expect, elen) == 0)
+                      : !exists;
+  if (match) {
+    CIS_TRY(cis_kv_set(t, key, klen, val, vlen));
+    *swapped = true;
+  }
+fail:
+  free(v);
   return rc;
 }
 
@@ -856,7 +1075,7 @@ cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const voi
   if (limit == 0) limit = 1000;
   if (limit > SIZE_MAX / 2) limit = SIZE_MAX / 2;
   size_t need = limit + 1;
-  CIS_TRY(pool_get(kv, t, &c));
+  CIS_TRY(conn_get(t, &c));
 
   if (alen) {
     cur = dup_bytes(after, alen);
@@ -926,7 +1145,7 @@ cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const voi
   out->n = res.n;
   res = (key_vec){0};
 fail:
-  if (c) pool_put(kv, c, rc);
+  conn_put(t, c, rc);
   vec_free(&res);
   vec_free(&x.keep);
   free(x.last);
@@ -943,7 +1162,8 @@ void cis_kv_keys_free(cis_kv_keys *k) {
 
 /* --------------------------------------------------------------- commit */
 
-/* One attempt at applying t's writes on c inside a backend transaction.
+/* One attempt at applying t's writes on c inside a backend transaction
+ * (the one already open on c when c is t's pinned connection).
  * *reached_commit tells whether the backend's commit method was called
  * (after which a lost connection leaves the outcome to the backend). */
 static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
@@ -951,8 +1171,10 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
   cis_result rc = CIS_OK;
   bool open = false;
   *reached_commit = false;
-  CIS_TRY(bk_enter(kv, t, c, "begin"));
-  CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
+  if (c != t->pin) {
+    CIS_TRY(bk_enter(kv, t, c, "begin"));
+    CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
+  }
   open = true;
   for (size_t i = 0; i < t->np; i++) {
     const kv_pend *e = &t->p[i];
@@ -969,14 +1191,14 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
     uint64_t keys = 0, bytes = 0;
     CIS_TRY(bk_enter(kv, t, c, "usage"));
     CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &keys, &bytes), "usage"));
-    if (t->dkeys > 0 && keys > kv->lim.max_keys)
+    if (t->dkeys > 0 && keys > t->max_keys)
       CIS_TRY(kv_fail(CIS_EKVLIMIT,
                       "kv: commit would leave %llu keys in the namespace, above max_keys (%llu)",
-                      (unsigned long long)keys, (unsigned long long)kv->lim.max_keys));
-    if (t->dbytes > 0 && bytes > kv->lim.max_bytes)
+                      (unsigned long long)keys, (unsigned long long)t->max_keys));
+    if (t->dbytes > 0 && bytes > t->max_bytes)
       CIS_TRY(kv_fail(CIS_EKVLIMIT,
                       "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
-                      (unsigned long long)bytes, (unsigned long long)kv->lim.max_bytes));
+                      (unsigned long long)bytes, (unsigned long long)t->max_bytes));
   }
   /* A timeout or injected fault here still leaves the transaction open,
    * so it is rolled back below like any earlier failure. */
@@ -987,20 +1209,8 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
   return CIS_OK;
 
 fail:
-  if (open) {
-    /* Keep the first error: a rollback on a dead connection fails too. The
-     * rollback gets its own budget even past the deadline, so that the
-     * connection goes back to the pool clean. */
-    char msg[CIS_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
-    c->timeout_ms = kv->op_timeout_ms < 5000 ? kv->op_timeout_ms : 5000;
-    c->errmsg[0] = '\0';
-    pthread_mutex_lock(&kv->lock);
-    kv->calls++;
-    pthread_mutex_unlock(&kv->lock);
-    if (kv->m.rollback(c) == CIS_EKVDOWN && rc != CIS_EKVDOWN) rc = CIS_EKVDOWN;
-    kv_fail(rc, "%s", msg);
-  }
+  /* Keep the first error: a rollback on a dead connection fails too. */
+  if (open && bk_rollback(kv, c) == CIS_EKVDOWN) rc = CIS_EKVDOWN;
   return rc;
 }
 
@@ -1012,13 +1222,28 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   if (!t) return kv_fail(CIS_EINVAL, "kv: NULL transaction");
   cis_kv *kv = t->kv;
   bool reached = false;
-  for (int attempt = 0; t->np > 0; attempt++) {
-    cis_kv_conn *c = NULL;
-    rc = pool_get(kv, t, &c);
-    if (rc != CIS_OK) break;
-    rc = apply(t, c, &reached);
+  if (t->pin) {
+    /* The lock taken by an atomic operation cannot move to another
+     * connection: no retry. */
+    cis_kv_conn *c = t->pin;
+    if (t->pin_rc != CIS_OK) {
+      rc = kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+                   cis_strerror(t->pin_rc));
+      if (bk_rollback(kv, c) != CIS_OK) rc = CIS_EKVDOWN;
+    } else {
+      rc = apply(t, c, &reached);
+    }
+    t->pin = NULL;
     pool_put(kv, c, rc);
-    if (rc != CIS_EKVDOWN || reached || attempt == 1) break;
+  } else {
+    for (int attempt = 0; t->np > 0; attempt++) {
+      cis_kv_conn *c = NULL;
+      rc = pool_get(kv, t, &c);
+      if (rc != CIS_OK) break;
+      rc = apply(t, c, &reached);
+      pool_put(kv, c, rc);
+      if (rc != CIS_EKVDOWN || reached || attempt == 1) break;
+    }
   }
   if (rc == CIS_EKVDOWN) {
     char msg[CIS_ERRMSG_MAX];

@@ -20,7 +20,8 @@
  * Concurrency: inside a transaction, the first write to a namespace locks
  * its usage row (an upsert that touches it), so writers of one namespace
  * take turns and the usage they read is exact; writers of different
- * namespaces do not wait for each other.
+ * namespaces do not wait for each other. The lock method (the store's
+ * atomic operations) takes the same row lock before anything is read.
  *
  * Lost connections: a method that finds its connection broken reconnects
  * once. Outside a transaction a read that fails because the connection
@@ -461,6 +462,15 @@ static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what)
   return rc;
 }
 
+/* The namespace's write lock is the row lock on its usage row that every
+ * write takes anyway (lock_ns): held until commit or rollback, it makes
+ * the writers of the namespace take turns, and reads after it see what
+ * the previous holder committed (read committed: each statement sees the
+ * data committed before it started). */
+static cis_result pq_lock(cis_kv_conn *base, const cis_kv_ns *ns) {
+  return write_start((pg_conn *)base, ns, "lock");
+}
+
 static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
                          const void *val, size_t vlen) {
   pg_conn *c = (pg_conn *)base;
@@ -555,4 +565,5 @@ const cis_kv_methods cis__kv_postgres_methods = {
     .del = pq_del,
     .usage = pq_usage,
     .list = pq_list,
+    .lock = pq_lock,
 };

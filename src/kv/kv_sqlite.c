@@ -259,6 +259,15 @@ static cis_result sq_rollback(cis_kv_conn *base) {
   return sq_tx(base, ST_ROLLBACK, "rollback");
 }
 
+/* BEGIN IMMEDIATE already holds the file's write lock, which shuts out
+ * every other writer of every namespace until commit or rollback. */
+static cis_result sq_lock(cis_kv_conn *base, const cis_kv_ns *ns) {
+  sq_conn *c = (sq_conn *)base;
+  (void)ns;
+  if (sqlite3_get_autocommit(c->db)) return cis__kv_conn_fail(base, CIS_EKV, "lock: no transaction is open");
+  return CIS_OK;
+}
+
 static cis_result sq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen,
                          void **val, size_t *vlen) {
   sq_conn *c = (sq_conn *)base;
@@ -424,4 +433,5 @@ const cis_kv_methods cis__kv_sqlite_methods = {
     .del = sq_del,
     .usage = sq_usage,
     .list = sq_list,
+    .lock = sq_lock,
 };

@@ -193,6 +193,13 @@ static cis_result kv_set(void *txn, const void *k, size_t kl, const void *v, siz
   return cis_kv_set(txn, k, kl, v, vl);
 }
 static cis_result kv_del(void *txn, const void *k, size_t kl) { return cis_kv_delete(txn, k, kl); }
+static cis_result kv_incr(void *txn, const void *k, size_t kl, int64_t delta, int64_t *out) {
+  return cis_kv_increment(txn, k, kl, delta, out);
+}
+static cis_result kv_cas(void *txn, const void *k, size_t kl, const void *e, size_t el,
+                         const void *v, size_t vl, bool *swapped) {
+  return cis_kv_cas(txn, k, kl, e, el, v, vl, swapped);
+}
 
 /* ------------------------------------------------------------ entry ABIs */
 
@@ -538,7 +545,10 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
       snprintf(res->error, sizeof res->error, "kv: %s", cis_kv_errmsg(s->kv));
       goto done;
     }
-    hkv = (cis__host_kv){txn, kv_get, kv_set, kv_del};
+    /* The manifest's quota holds per namespace, the tighter of it and the
+     * store's own. */
+    if (m) cis_kv_txn_set_quota(txn, m->kv_max_keys, m->kv_max_bytes);
+    hkv = (cis__host_kv){txn, kv_get, kv_set, kv_del, kv_incr, kv_cas};
     h.kv = &hkv;
   }
   if ((m && m->ai) || (opt && opt->allow_ai)) h.ai = s->ai;

@@ -115,10 +115,30 @@ static cis_result shim_list(cis_kv_conn *c, const cis_kv_ns *ns, const void *p, 
                             const void *a, size_t al, size_t lim, cis_kv_key_fn fn, void *ctx) {
   return shim.base->list(c, ns, p, pl, a, al, lim, fn, ctx);
 }
+static cis_result shim_lock(cis_kv_conn *c, const cis_kv_ns *ns) { return shim.base->lock(c, ns); }
 
 static const cis_kv_methods shim_methods = {
     .version = CIS_KV_METHODS_VERSION,
     .name = "shim",
+    .open = shim_open,
+    .close = shim_close,
+    .begin = shim_begin,
+    .commit = shim_commit,
+    .rollback = shim_rollback,
+    .get = shim_get,
+    .stat = shim_stat,
+    .set = shim_set,
+    .del = shim_del,
+    .usage = shim_usage,
+    .list = shim_list,
+    .lock = shim_lock,
+};
+
+/* The same shim as a version 1 table (no lock method): an embedder's
+ * backend written before the atomic operations. */
+static const cis_kv_methods shim_v1_methods = {
+    .version = 1,
+    .name = "shim-v1",
     .open = shim_open,
     .close = shim_close,
     .begin = shim_begin,
@@ -550,6 +570,71 @@ static void test_limit_rechecked_at_commit(void **state) {
   ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
   MSG_HAS("max_bytes");
   expect_gone(kv, who, "y");
+  cis_kv_close(kv);
+}
+
+/* A transaction's own quota (a skill manifest's permissions.kv.max_keys
+ * and max_bytes) holds per namespace like the store's: checked at set and
+ * again at commit, with the same CIS_EKVLIMIT; the tighter of the two
+ * applies. */
+static void test_limit_txn_quota_from_manifest(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "txnquota", "s");
+  cis_kv_limits lim = {.max_keys = 5, .max_bytes = 1000};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t, *t2;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 2, 0); /* tighter keys; bytes not set */
+  OK(cis_kv_set(t, "a", 1, "1", 1));
+  OK(cis_kv_set(t, "b", 1, "1", 1));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "c", 1, "1", 1));
+  MSG_HAS("max_keys (2)");
+  OK(cis_kv_commit(t));
+
+  /* The next call with the same quota: committed keys count. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 2, 0);
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "c", 1, "1", 1));
+  OK(cis_kv_set(t, "a", 1, "22", 2)); /* an overwrite adds no key */
+  OK(cis_kv_commit(t));
+
+  /* A looser quota than the store's does not loosen it. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 100, 100000);
+  OK(cis_kv_set(t, "c", 1, "1", 1));
+  OK(cis_kv_set(t, "d", 1, "1", 1));
+  OK(cis_kv_set(t, "e", 1, "1", 1));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "f", 1, "1", 1));
+  MSG_HAS("max_keys (5)");
+  OK(cis_kv_commit(t));
+
+  /* Bytes: the namespace holds a=22,b,c,d,e = 3 + 4*2 = 11 bytes. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 0, 14);
+  OK(cis_kv_set(t, "a", 1, "4444", 4)); /* 13 */
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "b", 1, "333", 3));
+  MSG_HAS("max_bytes (14)");
+  OK(cis_kv_commit(t));
+
+  /* Re-checked inside the commit: two calls that each fit but not together. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t2));
+  cis_kv_txn_set_quota(t, 0, 14);
+  cis_kv_txn_set_quota(t2, 0, 14);
+  OK(cis_kv_set(t, "b", 1, "2", 1)); /* 13: same size */
+  OK(cis_kv_set(t2, "c", 1, "x", 1));
+  OK(cis_kv_set(t, "c", 1, "y", 1));
+  OK(cis_kv_set(t, "d", 1, "zz", 2)); /* 14 */
+  OK(cis_kv_set(t2, "e", 1, "ww", 2)); /* 14 as t2 sees it */
+  OK(cis_kv_commit(t));
+  ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
+  MSG_HAS("max_bytes (14)");
+  expect_kv(kv, who, "e", "1");
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 5);
+  assert_int_equal(bytes, 14);
   cis_kv_close(kv);
 }
 
@@ -1130,6 +1215,314 @@ static void test_threads_share_one_store(void **state) {
   cis_kv_close(kv);
 }
 
+/* -------------------------------------------------- atomic operations */
+
+/* Increment and compare-and-swap: the values they read and write, and
+ * that they stay part of the call's transaction. */
+static void test_atomic_increment_and_cas(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomic", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t;
+  int64_t v = -1;
+  bool sw = true;
+
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "n", 1, 0, &v)); /* delta 0 reads; an absent key is 0 */
+  assert_int_equal(v, 0);
+  OK(cis_kv_increment(t, "n", 1, 5, &v));
+  assert_int_equal(v, 5);
+  OK(cis_kv_increment(t, "n", 1, -7, &v));
+  assert_int_equal(v, -2);
+  char buf[64];
+  size_t n = 0;
+  OK(cis_kv_get_into(t, "n", 1, buf, sizeof buf, &n)); /* the decimal text */
+  assert_int_equal(n, 2);
+  assert_memory_equal(buf, "-2", 2);
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "n", "-2");
+  uint64_t keys = 0, bytes = 0;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, 1); /* delta 0 on "absent" wrote nothing */
+
+  /* A trap (rollback) after an increment leaves nothing. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "n", 1, 100, &v));
+  assert_int_equal(v, 98);
+  OK(cis_kv_increment(t, "fresh", 5, 1, &v));
+  cis_kv_rollback(t);
+  expect_kv(kv, who, "n", "-2");
+  expect_gone(kv, who, "fresh");
+
+  /* The call's own pending write is what the increment starts from. */
+  put(kv, who, "text", "not a number");
+  put(kv, who, "big", "9223372036854775807");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "n", 1, "40", 2));
+  OK(cis_kv_increment(t, "n", 1, 2, &v));
+  assert_int_equal(v, 42);
+  ERR(CIS_EINVAL, cis_kv_increment(t, "text", 4, 1, &v));
+  MSG_HAS("not a decimal integer");
+  ERR(CIS_EINVAL, cis_kv_increment(t, "big", 3, 1, &v));
+  MSG_HAS("overflow");
+  OK(cis_kv_increment(t, "big", 3, -1, &v));
+  assert_int_equal(v, INT64_MAX - 1);
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "n", "42");
+  expect_kv(kv, who, "text", "not a number");
+  expect_kv(kv, who, "big", "9223372036854775806");
+
+  /* Text that is not the canonical form is not an integer. */
+  static const char *const bad[] = {"", "-", "+1", "01", "-0", " 1", "1 ", "1x",
+                                    "99999999999999999999", "-9223372036854775809"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    put(kv, who, "odd", bad[i]);
+    OK(cis_kv_begin(kv, who, LONG_MS, &t));
+    if (cis_kv_increment(t, "odd", 3, 1, &v) != CIS_EINVAL) fail_msg("\"%s\" was taken as an integer", bad[i]);
+    cis_kv_rollback(t);
+  }
+  put(kv, who, "odd", "-9223372036854775808");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_increment(t, "odd", 3, 0, &v));
+  assert_true(v == INT64_MIN);
+  ERR(CIS_EINVAL, cis_kv_increment(t, "odd", 3, -1, &v));
+  cis_kv_rollback(t);
+
+  /* Compare-and-swap. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_cas(t, "c", 1, NULL, 0, "v1", 2, &sw)); /* expect absent */
+  assert_true(sw);
+  OK(cis_kv_cas(t, "c", 1, NULL, 0, "v2", 2, &sw)); /* no longer absent */
+  assert_false(sw);
+  OK(cis_kv_cas(t, "c", 1, "v0", 2, "v2", 2, &sw)); /* wrong value */
+  assert_false(sw);
+  OK(cis_kv_cas(t, "c", 1, "v", 1, "v2", 2, &sw)); /* a prefix is not equal */
+  assert_false(sw);
+  OK(cis_kv_cas(t, "c", 1, "v1", 2, "", 0, &sw)); /* to an empty value */
+  assert_true(sw);
+  OK(cis_kv_cas(t, "c", 1, "", 0, "v3\0x", 4, &sw)); /* from the empty value; binary */
+  assert_true(sw);
+  ERR(CIS_EINVAL, cis_kv_cas(t, "c", 1, NULL, 3, "v", 1, &sw));
+  OK(cis_kv_commit(t));
+  char got[16];
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_get_into(t, "c", 1, got, sizeof got, &n));
+  assert_int_equal(n, 4);
+  assert_memory_equal(got, "v3\0x", 4);
+  OK(cis_kv_cas(t, "c", 1, "v3\0x", 4, "v4", 2, &sw)); /* against the committed value */
+  assert_true(sw);
+  cis_kv_rollback(t); /* ... which then vanishes */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_delete(t, "c", 1));
+  OK(cis_kv_cas(t, "c", 1, NULL, 0, "back", 4, &sw)); /* deleted in this call = absent */
+  assert_true(sw);
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "c", "back");
+  cis_kv_close(kv);
+}
+
+/* The atomic operations write like cis_kv_set: the namespace quota (the
+ * store's and the transaction's) and the value limit hold for them. */
+static void test_atomic_respects_quota(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomicquota", "s");
+  cis_kv_limits lim = {.max_keys = 3, .max_value_bytes = 8};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  int64_t v;
+  bool sw;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_txn_set_quota(t, 2, 0);
+  OK(cis_kv_increment(t, "a", 1, 1, &v));
+  OK(cis_kv_cas(t, "b", 1, NULL, 0, "x", 1, &sw));
+  ERR(CIS_EKVLIMIT, cis_kv_increment(t, "c", 1, 1, &v));
+  ERR(CIS_EKVLIMIT, cis_kv_cas(t, "c", 1, NULL, 0, "x", 1, &sw));
+  assert_false(sw);
+  ERR(CIS_ETOOBIG, cis_kv_cas(t, "b", 1, "x", 1, "123456789", 9, &sw));
+  OK(cis_kv_increment(t, "a", 1, 1, &v)); /* an existing key grows by nothing */
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "a", "2");
+  expect_kv(kv, who, "b", "x");
+  cis_kv_close(kv);
+}
+
+/* From its first atomic operation to its end, a call holds the
+ * namespace's write lock: another call's atomic operation waits for it
+ * (here until its own deadline), then sees what the first one committed. */
+static void test_atomic_lock_held_until_call_ends(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomiclock", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t1, *t2;
+  int64_t v;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t1));
+  OK(cis_kv_increment(t1, "ctr", 3, 1, &v));
+  assert_int_equal(v, 1);
+  OK(cis_kv_begin(kv, who, 300, &t2));
+  ERR(CIS_ETIMEOUT, cis_kv_increment(t2, "ctr", 3, 1, &v));
+  cis_kv_rollback(t2);
+  /* Plain reads do not wait, and do not see the pending increment. */
+  expect_gone(kv, who, "ctr");
+  OK(cis_kv_commit(t1));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t2));
+  OK(cis_kv_increment(t2, "ctr", 3, 1, &v));
+  assert_int_equal(v, 2);
+  OK(cis_kv_commit(t2));
+  expect_kv(kv, who, "ctr", "2");
+
+  /* A call whose pinned transaction rolled back releases the lock. */
+  OK(cis_kv_begin(kv, who, LONG_MS, &t1));
+  OK(cis_kv_increment(t1, "ctr", 3, 10, &v));
+  cis_kv_rollback(t1);
+  OK(cis_kv_begin(kv, who, 2000, &t2));
+  OK(cis_kv_increment(t2, "ctr", 3, 1, &v));
+  assert_int_equal(v, 3);
+  OK(cis_kv_commit(t2));
+  cis_kv_close(kv);
+}
+
+/* A version 1 method table has no lock: atomic operations are refused
+ * with a typed error, everything else still works. */
+static void test_atomic_unsupported_on_v1_backend(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomicv1", "s");
+  shim_reset();
+  cis_kv *kv = open_with(NULL, 0, &shim_v1_methods);
+  cis_kv_txn *t;
+  int64_t v;
+  bool sw;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "k", 1, "1", 1));
+  ERR(CIS_EUNSUPPORTED, cis_kv_increment(t, "k", 1, 1, &v));
+  MSG_HAS("lock");
+  ERR(CIS_EUNSUPPORTED, cis_kv_cas(t, "k", 1, "1", 1, "2", 1, &sw));
+  OK(cis_kv_commit(t));
+  expect_kv(kv, who, "k", "1");
+  cis_kv_close(kv);
+}
+
+typedef struct atomic_arg {
+  cis_kv *kv;               /* shared store */
+  const cis_principal *who; /* one namespace for every thread */
+  int id;                   /* thread number */
+  int rounds;               /* calls to make */
+  int acked;                /* calls that committed */
+  int cas_acked;            /* CAS-loop calls that committed */
+  int fails;                /* calls that failed */
+} atomic_arg;
+
+#define ATOMIC_THREADS 8
+#define ATOMIC_ROUNDS 40
+#define CAS_RETRIES 1000
+
+/* Each call: take a ticket with increment, store an item under it, count
+ * it with a second increment; then, in another call, bump a counter with
+ * a compare-and-swap loop (bounded). */
+static void *atomic_worker(void *p) {
+  atomic_arg *a = p;
+  for (int i = 0; i < a->rounds; i++) {
+    cis_kv_txn *t;
+    int64_t ticket = 0, cnt = 0;
+    if (cis_kv_begin(a->kv, a->who, LONG_MS, &t) != CIS_OK) {
+      a->fails++;
+      continue;
+    }
+    char key[32], val[32];
+    int kl = 0, vl = snprintf(val, sizeof val, "t%d-%d", a->id, i);
+    if (cis_kv_increment(t, "next", 4, 1, &ticket) != CIS_OK ||
+        (kl = snprintf(key, sizeof key, "item:%lld", (long long)ticket)) <= 0 ||
+        cis_kv_set(t, key, (size_t)kl, val, (size_t)vl) != CIS_OK ||
+        cis_kv_increment(t, "count", 5, 1, &cnt) != CIS_OK) {
+      a->fails++;
+      cis_kv_rollback(t);
+      continue;
+    }
+    if (cis_kv_commit(t) == CIS_OK) a->acked++;
+    else a->fails++;
+
+    if (cis_kv_begin(a->kv, a->who, LONG_MS, &t) != CIS_OK) {
+      a->fails++;
+      continue;
+    }
+    bool done = false, sw = false;
+    for (int r = 0; r < CAS_RETRIES && !done; r++) {
+      char cur[32], next[32];
+      size_t n = 0;
+      cis_result rc = cis_kv_get_into(t, "cas", 3, cur, sizeof cur - 1, &n);
+      long long c = 0;
+      if (rc == CIS_OK) {
+        cur[n] = 0;
+        c = atoll(cur);
+      } else if (rc != CIS_ENOTFOUND) {
+        break;
+      }
+      int nl = snprintf(next, sizeof next, "%lld", c + 1);
+      rc = cis_kv_cas(t, "cas", 3, rc == CIS_OK ? cur : NULL, rc == CIS_OK ? n : 0, next,
+                      (size_t)nl, &sw);
+      if (rc != CIS_OK) break;
+      done = sw;
+    }
+    if (done && cis_kv_commit(t) == CIS_OK) {
+      a->cas_acked++;
+    } else {
+      if (!done) cis_kv_rollback(t);
+      a->fails++;
+    }
+  }
+  return NULL;
+}
+
+/* The lost-update finding: concurrent read-modify-write calls on one
+ * namespace. With the atomic operations no acknowledged update is lost:
+ * every ticket is unique, every item is stored, and both counters equal
+ * the number of calls that committed. */
+static void test_atomic_ops_lose_no_update_under_threads(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomicthreads", "s");
+  cis_kv *kv = open_with(NULL, 4, NULL); /* fewer connections than threads */
+  pthread_t th[ATOMIC_THREADS];
+  atomic_arg args[ATOMIC_THREADS];
+  for (int i = 0; i < ATOMIC_THREADS; i++) {
+    args[i] = (atomic_arg){.kv = kv, .who = who, .id = i, .rounds = ATOMIC_ROUNDS};
+    assert_int_equal(pthread_create(&th[i], NULL, atomic_worker, &args[i]), 0);
+  }
+  int acked = 0, cas_acked = 0;
+  for (int i = 0; i < ATOMIC_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    if (args[i].fails) fail_msg("thread %d: %d calls failed", i, args[i].fails);
+    acked += args[i].acked;
+    cas_acked += args[i].cas_acked;
+  }
+  assert_int_equal(acked, ATOMIC_THREADS * ATOMIC_ROUNDS);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%d", acked);
+  expect_kv(kv, who, "count", buf);
+  expect_kv(kv, who, "next", buf);
+  snprintf(buf, sizeof buf, "%d", cas_acked);
+  expect_kv(kv, who, "cas", buf);
+  /* Every ticket 1..acked holds an item, and each thread's items are all there. */
+  int seen[ATOMIC_THREADS] = {0};
+  for (int i = 1; i <= acked; i++) {
+    char key[32], val[64];
+    snprintf(key, sizeof key, "item:%d", i);
+    OK(get_str(kv, who, key, val, sizeof val));
+    int tid = -1, round = -1;
+    assert_int_equal(sscanf(val, "t%d-%d", &tid, &round), 2);
+    assert_true(tid >= 0 && tid < ATOMIC_THREADS);
+    seen[tid]++;
+  }
+  for (int i = 0; i < ATOMIC_THREADS; i++) assert_int_equal(seen[i], ATOMIC_ROUNDS);
+  uint64_t keys, bytes;
+  usage_of(kv, who, &keys, &bytes);
+  assert_int_equal(keys, (uint64_t)acked + 3);
+  cis_kv_close(kv);
+}
+
 typedef struct sleeper_arg {
   cis_kv *kv;               /* the store whose only connection it holds */
   const cis_principal *who; /* namespace */
@@ -1666,6 +2059,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_limit_max_bytes),
       cmocka_unit_test(test_limit_rechecked_at_commit),
       cmocka_unit_test(test_limit_lowered_quota_allows_shrinking),
+      cmocka_unit_test(test_limit_txn_quota_from_manifest),
+      cmocka_unit_test(test_atomic_increment_and_cas),
+      cmocka_unit_test(test_atomic_respects_quota),
+      cmocka_unit_test(test_atomic_lock_held_until_call_ends),
+      cmocka_unit_test(test_atomic_unsupported_on_v1_backend),
+      cmocka_unit_test(test_atomic_ops_lose_no_update_under_threads),
       cmocka_unit_test(test_namespace_isolation),
       cmocka_unit_test(test_commit_and_rollback),
       cmocka_unit_test(test_list_prefix_and_cursor),

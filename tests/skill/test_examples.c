@@ -23,6 +23,7 @@
  *                 tests/support `pg` fixture writes one) and runs on
  *                 PostgreSQL. A missing FILE skips (77) unless CI=true.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@
 #include "support/skill_host.h"
 #include <cjson/cJSON.h>
 
+#include "cis/cis_kv.h"
 #include "cis/cis_skill.h"
 #include "net/mock_llm.h"
 #include "skill/skill_internal.h" /* cis__read_file */
@@ -351,6 +353,212 @@ static void notes_kept(void **st) {
   notes_step("{\"op\":\"list\"}", "{\"notes\":[]}");
 }
 
+/* Writes a copy of the built notes folder whose permissions.kv is `kv`
+ * and returns its path. */
+static const char *notes_with_kv(const char *kv) {
+  static char dir[512];
+  snprintf(dir, sizeof dir, "%s/notes-kv", g_tmp);
+  mkdir(dir, 0755);
+  char src[1024], dst[1024];
+  uint8_t *bytes;
+  size_t len;
+  snprintf(src, sizeof src, "%s/notes/notes.wasm", g_examples);
+  assert_int_equal(cis__read_file(src, 1u << 26, &bytes, &len), CIS_OK);
+  snprintf(dst, sizeof dst, "%s/notes.wasm", dir);
+  FILE *f = fopen(dst, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(bytes, 1, len, f), len);
+  fclose(f);
+  free(bytes);
+  snprintf(src, sizeof src, "%s/notes/skill.json", g_examples);
+  assert_int_equal(cis__read_file(src, 1u << 20, &bytes, &len), CIS_OK);
+  char *at = strstr((char *)bytes, "\"kv\":");
+  assert_non_null(at);
+  char *end = strchr(at, '}');
+  assert_non_null(end);
+  snprintf(dst, sizeof dst, "%s/skill.json", dir);
+  f = fopen(dst, "wb");
+  assert_non_null(f);
+  fprintf(f, "%.*s\"kv\": %s%s", (int)(at - (char *)bytes), (char *)bytes, kv, end + 1);
+  fclose(f);
+  free(bytes);
+  return dir;
+}
+
+/* Adds a note as tenant; returns the call's result, the error text in err. */
+static cis_result notes_add(cis_skills *s, const char *tenant, const char *note, char *err, size_t cap) {
+  char in[256];
+  int n = snprintf(in, sizeof in, "{\"op\":\"add\",\"note\":\"%s\"}", note);
+  cis_invoke_options o = {.tenant = tenant};
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "notes", in, (size_t)n, &o, &r);
+  snprintf(err, cap, "%s", rc == CIS_OK ? "" : r.error);
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* The manifest-quota finding: permissions.kv.max_keys / max_bytes were
+ * parsed but only the store's defaults applied (max_keys 2 stored 10
+ * keys). Now they hold per namespace and the guest sees QUOTA (-9), which
+ * notes passes on as its own error. */
+static void notes_manifest_kv_quota_holds(void **st) {
+  (void)st;
+  char tenant[96], err[512];
+  /* count + note:0 are two keys; note:1 would be the third. */
+  cis_skills *s = open_host("notes-quota-keys", NULL);
+  char got[64];
+  assert_int_equal(cis_skills_install(s, notes_with_kv("{ \"max_keys\": 2 }"), got, sizeof got), CIS_OK);
+  snprintf(tenant, sizeof tenant, "%s-qk", g_tenant);
+  assert_int_equal(notes_add(s, tenant, "one", err, sizeof err), CIS_OK);
+  assert_int_equal(notes_add(s, tenant, "two", err, sizeof err), CIS_ESKILL);
+  if (!strstr(err, "returned error -9")) fail_msg("expected the guest's QUOTA (-9): %s", err);
+  assert_int_equal(notes_add(s, tenant, "three", err, sizeof err), CIS_ESKILL);
+  cis_invoke_options o = {.tenant = tenant};
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(s, "notes", "{\"op\":\"list\"}", 13, &o, &r), CIS_OK);
+  assert_string_equal(r.output, "{\"notes\":[\"one\"]}"); /* and count stayed 1 */
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+
+  /* Bytes: "count"+"1" = 6, "note:0"+10 = 16: 22 of 40; a second 10-byte
+   * note (+16, and count stays 1 byte) would make 38, a third 54. */
+  s = open_host("notes-quota-bytes", NULL);
+  assert_int_equal(cis_skills_install(s, notes_with_kv("{ \"max_bytes\": 40 }"), got, sizeof got), CIS_OK);
+  snprintf(tenant, sizeof tenant, "%s-qb", g_tenant);
+  assert_int_equal(notes_add(s, tenant, "0123456789", err, sizeof err), CIS_OK);
+  assert_int_equal(notes_add(s, tenant, "abcdefghij", err, sizeof err), CIS_OK);
+  assert_int_equal(notes_add(s, tenant, "ABCDEFGHIJ", err, sizeof err), CIS_ESKILL);
+  if (!strstr(err, "returned error -9")) fail_msg("expected the guest's QUOTA (-9): %s", err);
+  o.tenant = tenant;
+  assert_int_equal(cis_skills_invoke(s, "notes", "{\"op\":\"list\"}", 13, &o, &r), CIS_OK);
+  assert_string_equal(r.output, "{\"notes\":[\"0123456789\",\"abcdefghij\"]}");
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* The lost-update finding: `notes` called from 8 threads at once on one
+ * notebook kept 268 of 2,000 acknowledged notes, and its count ended below
+ * the number stored. Now every acknowledged note must be stored, under
+ * its own index, and count must equal the number stored. */
+#define NOTES_THREADS 8
+#define NOTES_ADDS 250
+
+typedef struct notes_arg {
+  cis_skills *s;      /* one host shared by the threads */
+  const char *tenant; /* the notebook */
+  int id;             /* thread number */
+  int acked;          /* adds that returned {"added":true,...} */
+  bool ok[NOTES_ADDS]; /* which of them */
+  int failed;         /* adds that returned an error (none expected) */
+  char err[640];      /* the first error */
+} notes_arg;
+
+static void *notes_adder(void *p) {
+  notes_arg *a = p;
+  cis_invoke_options o = {.tenant = a->tenant};
+  for (int i = 0; i < NOTES_ADDS; i++) {
+    char in[96];
+    int n = snprintf(in, sizeof in, "{\"op\":\"add\",\"note\":\"t%d-%d\"}", a->id, i);
+    cis_invoke_result r;
+    cis_result rc = cis_skills_invoke(a->s, "notes", in, (size_t)n, &o, &r);
+    if (rc == CIS_OK && r.output && strstr(r.output, "\"added\":true")) {
+      a->acked++;
+      a->ok[i] = true;
+    } else {
+      if (!a->failed++) snprintf(a->err, sizeof a->err, "%s: %s", cis_errname(rc), r.error);
+    }
+    cis_invoke_result_free(&r);
+  }
+  return NULL;
+}
+
+static void notes_concurrent_adds_lose_nothing(void **st) {
+  (void)st;
+  char tenant[96];
+  snprintf(tenant, sizeof tenant, "%s-conc", g_tenant);
+  cis_skills *s = open_host("notes-conc", NULL);
+  install_example(s, "notes");
+  pthread_t th[NOTES_THREADS];
+  notes_arg args[NOTES_THREADS];
+  for (int i = 0; i < NOTES_THREADS; i++) {
+    args[i] = (notes_arg){.s = s, .tenant = tenant, .id = i};
+    assert_int_equal(pthread_create(&th[i], NULL, notes_adder, &args[i]), 0);
+  }
+  int acked = 0;
+  for (int i = 0; i < NOTES_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    if (args[i].failed) fprintf(stderr, "thread %d: %d adds failed, first: %s\n", i, args[i].failed, args[i].err);
+    acked += args[i].acked;
+  }
+
+  /* What the notebook holds, read by the skill itself. */
+  cis_invoke_result r;
+  cis_invoke_options o = {.tenant = tenant};
+  assert_int_equal(cis_skills_invoke(s, "notes", "{\"op\":\"list\"}", 13, &o, &r), CIS_OK);
+  cJSON *j = cJSON_Parse(r.output);
+  assert_non_null(j);
+  cJSON *notes = cJSON_GetObjectItemCaseSensitive(j, "notes");
+  assert_true(cJSON_IsArray(notes));
+  static bool seen[NOTES_THREADS][NOTES_ADDS];
+  memset(seen, 0, sizeof seen);
+  int listed = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, notes) {
+    int tid = -1, k = -1;
+    assert_true(cJSON_IsString(it));
+    assert_int_equal(sscanf(it->valuestring, "t%d-%d", &tid, &k), 2);
+    assert_true(tid >= 0 && tid < NOTES_THREADS && k >= 0 && k < NOTES_ADDS);
+    assert_false(seen[tid][k]); /* no note twice */
+    seen[tid][k] = true;
+    listed++;
+  }
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+
+  /* What the store holds, read beside the skill: count and the note:
+   * keys of the notebook's namespace (tenant, "notes"). */
+  cis_kv_config kc;
+  cis_kv_config_default(&kc);
+  kc.spec = g_kv;
+  cis_kv *kv = NULL;
+  assert_int_equal(cis_kv_open(&kc, &kv), CIS_OK);
+  cis_principal ns = {tenant, "notes"};
+  cis_kv_txn *t = NULL;
+  assert_int_equal(cis_kv_begin(kv, &ns, 20000, &t), CIS_OK);
+  char cbuf[32];
+  size_t cl = 0;
+  assert_int_equal(cis_kv_get_into(t, "count", 5, cbuf, sizeof cbuf - 1, &cl), CIS_OK);
+  cbuf[cl] = 0;
+  long count = atol(cbuf);
+  long stored = 0;
+  cis_kv_keys page = {0};
+  size_t alen = 0;
+  char after[64] = "";
+  do {
+    assert_int_equal(cis_kv_list(t, "note:", 5, alen ? after : NULL, alen, 500, &page), CIS_OK);
+    stored += (long)page.n;
+    if (page.n) {
+      alen = page.keys[page.n - 1].len < sizeof after ? page.keys[page.n - 1].len : sizeof after - 1;
+      memcpy(after, page.keys[page.n - 1].key, alen);
+    }
+    bool more = page.more;
+    cis_kv_keys_free(&page);
+    if (!more) break;
+  } while (stored < 100000);
+  cis_kv_rollback(t);
+  cis_kv_close(kv);
+
+  fprintf(stderr, "notes: %d acknowledged, %d listed, %ld stored, count %ld\n", acked, listed, stored, count);
+  for (int i = 0; i < NOTES_THREADS; i++)
+    for (int k = 0; k < NOTES_ADDS; k++)
+      if (args[i].ok[k] && !seen[i][k]) fail_msg("acknowledged note t%d-%d is not stored", i, k);
+  assert_int_equal(acked, NOTES_THREADS * NOTES_ADDS);
+  assert_int_equal(listed, acked);
+  assert_int_equal(stored, acked);
+  assert_int_equal(count, stored);
+}
+
 /* ---------------------------------------------------------------- files */
 
 /* Checks a files call failed with the skill's exit code `code`. */
@@ -522,7 +730,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(summarise_answers), cmocka_unit_test(summarise_without_provider),
         cmocka_unit_test(webfetch_allowed),  cmocka_unit_test(webfetch_denied),
-        cmocka_unit_test(notes_kept),        cmocka_unit_test(files_scratch),
+        cmocka_unit_test(notes_kept),        cmocka_unit_test(notes_manifest_kv_quota_holds),
+        cmocka_unit_test(notes_concurrent_adds_lose_nothing),
+        cmocka_unit_test(files_scratch),
         cmocka_unit_test(files_host_folder), cmocka_unit_test(files_quota_and_read_only),
     };
     rc = cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
