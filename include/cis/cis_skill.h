@@ -39,7 +39,8 @@ typedef struct cis_skills_config {
   cis_kv *kv;                /* an embedder's KV service (borrowed), or NULL */
   const char *vfs_db_spec;   /* database of the layered filesystem that "db"
                                 mounts (permissions.fs.mounts) use, one tree
-                                per tenant: "sqlite:PATH" or
+                                per tenant and skill (or granted volume):
+                                "sqlite:PATH" or
                                 "postgres:CONNSTR"; NULL = sqlite:<home>/fs.db */
   cis_ai *ai;                /* an embedder's AI service (borrowed); NULL =
                                 built from CIS_AI_BASE_URL, CIS_AI_MODEL and
@@ -54,9 +55,12 @@ typedef struct cis_skills_config {
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
-/* Opens (creating when needed) the registry and the services. Errors:
- * CIS_EIO (home not writable), CIS_EKVDOWN, CIS_EINVAL; there is no handle
- * to hold the message yet, so it is written to err (may be NULL). */
+/* Opens (creating when needed) the registry and the services. The KV
+ * service built from kv_spec is opened by the first call that uses KV (a
+ * backend out of reach fails that call with CIS_EKVDOWN, not the others).
+ * Opening writes nothing to an existing registry, so calls also run on a
+ * full disk. Errors: CIS_EIO (home not writable), CIS_EINVAL; there is no
+ * handle to hold the message yet, so it is written to err (may be NULL). */
 CIS_EXTERN cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err,
                                       size_t errcap);
 CIS_EXTERN void cis_skills_close(cis_skills *s);
@@ -65,16 +69,50 @@ CIS_EXTERN const char *cis_skills_errmsg(const cis_skills *s);
 
 /* ----------------------------------------------------------- registry */
 
+/* What the operator accepts at install beyond a skill's own ground. By
+ * default each skill is alone: its "db" mounts are a tree of its own (per
+ * tenant and skill), its KV namespace is its own, and its host mounts stay
+ * inside the folder it is installed from. Each sharing or reaching out is
+ * granted here by name, or the install fails with CIS_EDENIED naming the
+ * manifest field. The grants a skill used are kept with it (`show`). */
+typedef struct cis_install_options {
+  const char *const *allow_volumes;    /* volume names a "db" mount may name
+                                          ("volume": NAME), shared with every
+                                          skill granted the same name */
+  size_t nallow_volumes;
+  const char *const *allow_namespaces; /* KV namespaces the skill may share
+                                          with other installed skills (one
+                                          another skill is named after or uses) */
+  size_t nallow_namespaces;
+  const char *const *allow_host_paths; /* host folders (and what is under
+                                          them) a host mount's source may be
+                                          outside the skill's folder */
+  size_t nallow_host_paths;
+} cis_install_options;
+
 /* Installs from a folder holding skill.json, or a skill.json path. The
  * module's sha256 must match the manifest (CIS_EHASH), and it is validated
  * once here. Reinstalling a name replaces it. name_out (may be NULL)
- * receives the skill name. */
+ * receives the skill name. Same as cis_skills_install_ex without grants. */
 CIS_EXTERN cis_result cis_skills_install(cis_skills *s, const char *path, char *name_out,
                                          size_t name_cap);
+/* Everything that can be checked without running the skill is checked
+ * here, each error naming the manifest field: strict JSON (UTF-8, nothing
+ * after the value, no \u0000), the fields (CIS_EMANIFEST), the HTTP
+ * rules (CIS_EMANIFEST), the ABI's entry export and its signature
+ * (CIS_EABI), host mount sources (a folder; after resolving ".." and
+ * symlinks inside the skill's folder or an allowed host path), volumes and
+ * shared KV namespaces (CIS_EDENIED without the grant). opt may be NULL. */
+CIS_EXTERN cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_install_options *opt,
+                                            char *name_out, size_t name_cap);
 /* Registers from memory: module bytes and manifest text (its wasm.path is
- * ignored, its sha256 must match the bytes). */
+ * ignored, its sha256 must match the bytes). Without a folder, a host
+ * mount's source must be absolute and allowed by opt->allow_host_paths. */
 CIS_EXTERN cis_result cis_skills_register(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
                                           const char *manifest, size_t manifest_len);
+CIS_EXTERN cis_result cis_skills_register_ex(cis_skills *s, const uint8_t *wasm, size_t wasm_len,
+                                             const char *manifest, size_t manifest_len,
+                                             const cis_install_options *opt);
 CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
 
 typedef struct cis_skill_info {
@@ -88,7 +126,9 @@ typedef struct cis_skill_info {
 /* Lists installed skills, sorted by name. Free *out with free(). */
 CIS_EXTERN cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n);
 /* The manifest of NAME with its effective limits and permissions, as JSON
- * (caller frees with free()). CIS_ENOTFOUND when not installed. */
+ * (caller frees with free()), plus "grants" (what the operator allowed at
+ * install) and "sharing" (the KV namespace and volumes it shares, each
+ * with the other skills that use it). CIS_ENOTFOUND when not installed. */
 CIS_EXTERN cis_result cis_skills_show(cis_skills *s, const char *name, char **json);
 
 /* ----------------------------------------------------------- invocation */

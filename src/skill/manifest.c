@@ -33,6 +33,101 @@ static bool fail(parser *p, const char *fmt, ...) {
   return false;
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not
+ * well-formed (overlong forms, surrogates and code points above U+10FFFF
+ * included). */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+  unsigned c = p[0];
+  size_t k;
+  unsigned min, cp;
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) k = 2, min = 0x80, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef) k = 3, min = 0x800, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4) k = 4, min = 0x10000, cp = c & 0x07;
+  else return 0;
+  if (n < k) return 0;
+  for (size_t i = 1; i < k; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return k;
+}
+
+/* What RFC 8259 forbids and cJSON lets through: raw control characters
+ * inside strings, bytes that are not UTF-8, and numbers with leading
+ * zeros; with no_nul also the escape \u0000, which cJSON decodes into a C
+ * string that then silently ends there. Returns the offending byte's
+ * offset, or len when there is none; *why says what it is. Structure is
+ * cJSON's to check. */
+static size_t json_strict_scan(const char *text, size_t len, bool no_nul, const char **why) {
+  const unsigned char *t = (const unsigned char *)text;
+  bool in_str = false;
+  for (size_t i = 0; i < len;) {
+    unsigned c = t[i];
+    if (in_str) {
+      if (c < 0x20) {
+        *why = "a control character in a string";
+        return i;
+      }
+      if (c == '\\') {
+        if (no_nul && i + 5 < len && t[i + 1] == 'u' && !memcmp(t + i + 2, "0000", 4)) {
+          *why = "an escaped NUL (\\u0000) in a string";
+          return i;
+        }
+        i += 2;
+        continue;
+      }
+      if (c == '"') in_str = false;
+    } else if (c == '"') {
+      in_str = true;
+    } else if (c == '0' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9' &&
+               (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.' || t[i - 1] == 'e' ||
+                            t[i - 1] == 'E' || t[i - 1] == '+' || (t[i - 1] == '-' && i >= 2 &&
+                            (t[i - 2] == 'e' || t[i - 2] == 'E'))))) {
+      *why = "a number with a leading zero"; /* an integer part starting with 0 and more digits */
+      return i;
+    }
+    size_t k = utf8_len(t + i, len - i);
+    if (!k) {
+      *why = "bytes that are not UTF-8";
+      return i;
+    }
+    i += k;
+  }
+  return len;
+}
+
+cis_result cis__json_parse_strict(const char *text, size_t len, bool no_nul, struct cJSON **out, char *err,
+                                  size_t errcap) {
+  if (out) *out = NULL;
+  if (err && errcap) err[0] = '\0';
+  const char *why = "";
+  size_t bad = json_strict_scan(text, len, no_nul, &why);
+  if (bad < len) {
+    if (err && errcap) snprintf(err, errcap, "malformed JSON at byte %zu (%s)", bad, why);
+    return CIS_EJSON;
+  }
+  const char *end = NULL;
+  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
+  if (!j) {
+    if (err && errcap)
+      snprintf(err, errcap, "malformed JSON near byte %zu", end && end >= text ? (size_t)(end - text) : 0);
+    return CIS_EJSON;
+  }
+  /* Trailing bytes after the value (other than blanks) are malformed too. */
+  size_t used = end ? (size_t)(end - text) : len;
+  for (size_t i = used; i < len; i++)
+    if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') {
+      cJSON_Delete(j);
+      if (err && errcap) snprintf(err, errcap, "malformed JSON: trailing bytes after the value at byte %zu", i);
+      return CIS_EJSON;
+    }
+  if (out) *out = j;
+  else cJSON_Delete(j);
+  return CIS_OK;
+}
+
 /* Rejects members of obj not listed in allowed (NULL-terminated). */
 static bool only_fields(parser *p, const cJSON *obj, const char *path, const char *const *allowed) {
   for (const cJSON *it = obj->child; it; it = it->next) {
@@ -169,7 +264,7 @@ static bool valid_guest_path(const char *s) {
 
 static bool parse_mounts(parser *p, const cJSON *fs, cis_manifest *m) {
   static const char *const fs_fields[] = {"mounts", NULL};
-  static const char *const mount_fields[] = {"guest", "type", "source", "mode", "max_bytes",
+  static const char *const mount_fields[] = {"guest", "type", "source", "volume", "mode", "max_bytes",
                                              "max_files", NULL};
   if (!cJSON_IsObject(fs)) return fail(p, "permissions.fs: not an object");
   if (!only_fields(p, fs, "permissions.fs", fs_fields)) return false;
@@ -192,6 +287,7 @@ static bool parse_mounts(parser *p, const cJSON *fs, cis_manifest *m) {
     bool ok = get_string(p, it, path, "guest", true, 1024, &mt->guest) &&
               get_string(p, it, path, "type", true, 16, &mt->type) &&
               get_string(p, it, path, "source", false, 4096, &mt->source) &&
+              get_string(p, it, path, "volume", false, 64, &mt->volume) &&
               get_string(p, it, path, "mode", false, 8, &mode) &&
               get_u64(p, it, path, "max_bytes", true, UINT64_MAX / 2, &mt->max_bytes) &&
               get_u64(p, it, path, "max_files", false, UINT32_MAX, &mt->max_files);
@@ -200,6 +296,9 @@ static bool parse_mounts(parser *p, const cJSON *fs, cis_manifest *m) {
       ok = fail(p, "%s.type: must be \"mem\", \"host\" or \"db\"", path);
     if (ok && !strcmp(mt->type, "host") && !mt->source) ok = fail(p, "%s.source: missing (needed by a host mount)", path);
     if (ok && strcmp(mt->type, "host") && mt->source) ok = fail(p, "%s.source: only a host mount has a source", path);
+    if (ok && mt->volume && strcmp(mt->type, "db")) ok = fail(p, "%s.volume: only a db mount has a volume", path);
+    if (ok && mt->volume && !valid_name(mt->volume))
+      ok = fail(p, "%s.volume: must match [a-z0-9][a-z0-9._-]{0,63}", path);
     if (ok && mode && strcmp(mode, "ro") && strcmp(mode, "rw")) ok = fail(p, "%s.mode: must be \"ro\" or \"rw\"", path);
     if (ok && mode) mt->read_only = !strcmp(mode, "ro");
     free(mode);
@@ -288,11 +387,10 @@ cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out,
     fail(&p, "manifest: larger than %u bytes", CIS_MANIFEST_MAX_BYTES);
     return CIS_ETOOBIG;
   }
-  const char *endp = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(json, len, &endp, false);
-  if (!root) {
-    size_t off = endp && endp >= json ? (size_t)(endp - json) : 0;
-    fail(&p, "manifest: malformed JSON near byte %zu", off);
+  cJSON *root = NULL;
+  char jerr[160];
+  if (cis__json_parse_strict(json, len, true, &root, jerr, sizeof jerr) != CIS_OK) {
+    fail(&p, "manifest: %s", jerr);
     return CIS_EJSON;
   }
   cis_manifest *m = calloc(1, sizeof *m);
@@ -394,6 +492,7 @@ void cis__manifest_free(cis_manifest *m) {
     free(m->mounts[i].guest);
     free(m->mounts[i].type);
     free(m->mounts[i].source);
+    free(m->mounts[i].volume);
   }
   free(m->mounts);
   free(m);
@@ -437,6 +536,7 @@ char *cis__manifest_to_json(const cis_manifest *m, const cis_limits *eff) {
     cJSON_AddStringToObject(j, "guest", mt->guest);
     cJSON_AddStringToObject(j, "type", mt->type);
     if (mt->source) cJSON_AddStringToObject(j, "source", mt->source);
+    if (mt->volume) cJSON_AddStringToObject(j, "volume", mt->volume);
     cJSON_AddStringToObject(j, "mode", mt->read_only ? "ro" : "rw");
     if (mt->max_bytes) cJSON_AddNumberToObject(j, "max_bytes", (double)mt->max_bytes);
     if (mt->max_files) cJSON_AddNumberToObject(j, "max_files", (double)mt->max_files);

@@ -32,6 +32,8 @@ typedef struct cis_manifest_mount {
   char *guest;     /* path inside the sandbox, e.g. "/data" */
   char *type;      /* "mem", "host" or "db" */
   char *source;    /* host dir (relative to the skill dir) for "host"; NULL otherwise */
+  char *volume;    /* "db" only: a named tree shared by the skills the operator
+                      let mount it; NULL = the skill's own tree */
   bool read_only;  /* "mode": "ro" */
   uint64_t max_bytes; /* quota; 0 = none */
   uint64_t max_files; /* quota; 0 = none */
@@ -69,8 +71,20 @@ typedef struct cis_manifest {
   uint64_t fuel;
 } cis_manifest;
 
+struct cJSON;
+/* Parses text as one JSON value, held to RFC 8259 where cJSON is lenient:
+ * no raw control characters in strings, UTF-8 only, no leading zeros,
+ * nothing but blanks after the value; with no_nul, also no \u0000 escape
+ * (cJSON would cut the string there). out (may be NULL: check only)
+ * receives the tree, freed with cJSON_Delete. CIS_EJSON with the byte
+ * offset and the reason in err. One implementation for manifests and the
+ * input and output of calls. */
+cis_result cis__json_parse_strict(const char *text, size_t len, bool no_nul, struct cJSON **out, char *err,
+                                  size_t errcap);
+
 /* Parses and validates a manifest. On failure returns CIS_EMANIFEST (or
- * CIS_EJSON for text that is not JSON at all, CIS_ETOOBIG above
+ * CIS_EJSON for text that is not strict JSON (cis__json_parse_strict, NUL
+ * escapes refused), CIS_ETOOBIG above
  * CIS_MANIFEST_MAX_BYTES) and writes a message naming the field to err. */
 cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out, char *err,
                                size_t errcap);

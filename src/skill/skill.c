@@ -8,6 +8,7 @@
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -73,6 +74,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   cis_skills *s = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
   pthread_mutex_init(&s->cache_lock, NULL);
+  pthread_mutex_init(&s->kv_lock, NULL);
   cis_result rc;
   if (cfg->home && *cfg->home) snprintf(s->home, sizeof s->home, "%s", cfg->home);
   else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(s->home, sizeof s->home, "%s", getenv("CIS_HOME"));
@@ -98,18 +100,16 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if ((rc = cis__registry_open(s)) != CIS_OK) goto fail;
   if (cfg->kv) s->kv = cfg->kv;
   else {
+    /* Opened by the first call that uses KV (kv_ready): a skill without
+     * KV then runs when the KV database is out of reach or on a full disk,
+     * where opening SQLite's KV file cannot create its WAL index. */
     char spec[4200];
     if (cfg->kv_spec) snprintf(spec, sizeof spec, "%s", cfg->kv_spec);
     else snprintf(spec, sizeof spec, "sqlite:%s/kv.db", s->home);
-    cis_kv_config kc;
-    cis_kv_config_default(&kc);
-    kc.spec = spec;
-    if ((rc = cis_kv_open(&kc, &s->kv)) != CIS_OK) {
-      /* Only the scheme: a connection string may hold a password. */
-      cis__skills_fail(s, rc, "kv %.*s: %s", (int)strcspn(spec, ":"), spec, cis_kv_errmsg(NULL));
+    if (!(s->kv_spec = strdup(spec))) {
+      rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
       goto fail;
     }
-    s->own_kv = true;
   }
   if (cfg->ai) s->ai = cfg->ai;
   else {
@@ -154,8 +154,31 @@ void cis_skills_close(cis_skills *s) {
   if (s->db) sqlite3_close(s->db);
   cis_engine_free(s->engine);
   pthread_mutex_destroy(&s->cache_lock);
+  pthread_mutex_destroy(&s->kv_lock);
+  free(s->kv_spec);
   free(s->vfs_db_spec);
   free(s);
+}
+
+/* Opens the host's own KV service once, for the first call that needs
+ * it; later calls reuse it. On failure the message names the backend's
+ * scheme only: a connection string may hold a password. */
+static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
+  pthread_mutex_lock(&s->kv_lock);
+  cis_result rc = CIS_OK;
+  if (!s->kv) {
+    cis_kv_config kc;
+    cis_kv_config_default(&kc);
+    kc.spec = s->kv_spec;
+    if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
+    else {
+      s->kv = NULL;
+      snprintf(res->error, sizeof res->error, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
+               cis_kv_errmsg(NULL));
+    }
+  }
+  pthread_mutex_unlock(&s->kv_lock);
+  return rc;
 }
 
 /* ------------------------------------------------------------ logging */
@@ -220,6 +243,71 @@ static cis_skill_abi detect_abi(cis_module *m) {
   if (has_export(m, "_start", CIS_EXTERN_FUNC)) return CIS_ABI_WASI;
   if (has_export(m, "main", CIS_EXTERN_FUNC)) return CIS_ABI_SEED000;
   return CIS_ABI_AUTO;
+}
+
+/* Whether the module exports a function called name; d receives it. */
+static bool func_export(cis_module *m, const char *name, cis_extern_desc *d) {
+  uint32_t n = cis_module_export_count(m);
+  for (uint32_t i = 0; i < n; i++)
+    if (cis_module_export(m, i, d) == CIS_OK && d->kind == CIS_EXTERN_FUNC && d->name_len == strlen(name) &&
+        !memcmp(d->name, name, d->name_len))
+      return true;
+  return false;
+}
+
+/* Whether d's signature is params -> results, each a string of i (i32) and
+ * I (i64); results may list alternatives separated by "|". */
+static bool sig_is(const cis_extern_desc *d, const char *params, const char *results) {
+  if (d->nparams != strlen(params)) return false;
+  for (uint32_t i = 0; i < d->nparams; i++)
+    if (d->params[i] != (params[i] == 'I' ? CIS_I64 : CIS_I32)) return false;
+  for (const char *r = results;;) {
+    size_t len = strcspn(r, "|");
+    bool ok = d->nresults == len;
+    for (uint32_t i = 0; ok && i < d->nresults; i++) ok = d->results[i] == (r[i] == 'I' ? CIS_I64 : CIS_I32);
+    if (ok) return true;
+    if (!r[len]) return false;
+    r += len + 1;
+  }
+}
+
+cis_result cis__check_entry(const cis_manifest *m, cis_module *mod, char *err, size_t errcap) {
+  cis_skill_abi abi = m->abi == CIS_ABI_AUTO ? detect_abi(mod) : m->abi;
+  if (abi == CIS_ABI_AUTO) {
+    snprintf(err, errcap, "abi: auto, and the module exports none of cis_main, execute, _start, main");
+    return CIS_EABI;
+  }
+  /* What each ABI calls (docs/abi.md); seed001 and WASI have fixed names. */
+  const char *entry, *params = "", *results, *shape;
+  switch (abi) {
+  case CIS_ABI_V1: entry = "cis_main", results = "i", shape = "() -> i32"; break;
+  case CIS_ABI_SEED000: entry = "main", results = "i", shape = "() -> i32"; break;
+  case CIS_ABI_SEED001: entry = "execute", params = "i", results = "i|I", shape = "(i32) -> i32 or i64"; break;
+  default: entry = "_start", results = "", shape = "() -> ()"; break;
+  }
+  bool fixed = abi == CIS_ABI_SEED001 || abi == CIS_ABI_WASI;
+  if (m->entry && fixed && strcmp(m->entry, entry)) {
+    snprintf(err, errcap, "entry: the %s ABI always enters at %s, not %s", cis__abi_name(abi), entry, m->entry);
+    return CIS_EABI;
+  }
+  if (m->entry) entry = m->entry;
+  const char *field = m->entry ? "entry" : "abi";
+  cis_extern_desc d;
+  if (!func_export(mod, entry, &d)) {
+    snprintf(err, errcap, "%s: the module exports no function %s (the %s ABI's entry)", field, entry,
+             cis__abi_name(abi));
+    return CIS_EABI;
+  }
+  if (!sig_is(&d, params, results)) {
+    snprintf(err, errcap, "%s: %s has %u parameters and %u results; the %s ABI calls it as %s", field, entry,
+             d.nparams, d.nresults, cis__abi_name(abi), shape);
+    return CIS_EABI;
+  }
+  if (abi == CIS_ABI_SEED001 && (!func_export(mod, "alloc", &d) || !sig_is(&d, "i", "i"))) {
+    snprintf(err, errcap, "abi: seed001 needs an export alloc (i32) -> i32 to pass the input");
+    return CIS_EABI;
+  }
+  return CIS_OK;
 }
 
 static bool imports_module(cis_module *m, const char *mod) {
@@ -301,7 +389,9 @@ static cis_result call_export(cis_instance *inst, const char *name, const cis_va
     return CIS_EABI;
   }
   cis_result rc = cis_func_call(inst, f, args, nargs, results, nres);
-  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s: %s", cis_errname(rc), cis_errmsg(inst));
+  /* The error's name travels in res->status: the text alone goes here,
+   * or callers that print "NAME: error" would say the name twice. */
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
   return rc;
 }
 
@@ -343,84 +433,14 @@ static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, 
 
 /* --------------------------------------------------------------- invoke */
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 when it is not
- * well-formed (overlong forms, surrogates and code points above U+10FFFF
- * included). */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  unsigned c = p[0];
-  size_t k;
-  unsigned min, cp;
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) k = 2, min = 0x80, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef) k = 3, min = 0x800, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4) k = 4, min = 0x10000, cp = c & 0x07;
-  else return 0;
-  if (n < k) return 0;
-  for (size_t i = 1; i < k; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return k;
-}
-
-/* What RFC 8259 forbids and cJSON lets through: raw control characters
- * inside strings, bytes that are not UTF-8, and numbers with leading
- * zeros. Returns the offending byte's offset, or len when there is none.
- * Structure is cJSON's to check. */
-static size_t json_strict_check(const char *text, size_t len) {
-  const unsigned char *t = (const unsigned char *)text;
-  bool in_str = false;
-  for (size_t i = 0; i < len;) {
-    unsigned c = t[i];
-    if (in_str) {
-      if (c < 0x20) return i;
-      if (c == '\\') {
-        i += 2;
-        continue;
-      }
-      if (c == '"') in_str = false;
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '0' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9' &&
-               (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.' || t[i - 1] == 'e' ||
-                            t[i - 1] == 'E' || t[i - 1] == '+' || (t[i - 1] == '-' && i >= 2 &&
-                            (t[i - 2] == 'e' || t[i - 2] == 'E'))))) {
-      return i; /* a number's integer part starting with 0 and more digits */
-    }
-    size_t k = utf8_len(t + i, len - i);
-    if (!k) return i;
-    i += k;
-  }
-  return len;
-}
-
+/* The input and output of a call are held to RFC 8259 (see
+ * cis__json_parse_strict); what names which, e.g. "input". */
 static cis_result validate_json(const char *text, size_t len, const char *what, cis_invoke_result *res) {
-  size_t bad = json_strict_check(text, len);
-  if (bad < len) {
-    snprintf(res->error, sizeof res->error,
-             "%s: malformed JSON at byte %zu (a control character in a string, bytes that are not UTF-8, or a "
-             "number with a leading zero)",
-             what, bad);
-    return CIS_EJSON;
-  }
-  const char *end = NULL;
-  cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
-  if (!j) {
-    snprintf(res->error, sizeof res->error, "%s: malformed JSON near byte %zu", what,
-             end && end >= text ? (size_t)(end - text) : 0);
-    return CIS_EJSON;
-  }
-  /* Trailing bytes after the value (other than blanks) are malformed too. */
-  size_t used = end ? (size_t)(end - text) : len;
-  for (size_t i = used; i < len; i++)
-    if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t') {
-      cJSON_Delete(j);
-      snprintf(res->error, sizeof res->error, "%s: trailing bytes after the JSON value at byte %zu", what, i);
-      return CIS_EJSON;
-    }
-  cJSON_Delete(j);
-  return CIS_OK;
+  int k = snprintf(res->error, sizeof res->error, "%s: ", what);
+  if (k < 0 || (size_t)k >= sizeof res->error) k = 0;
+  cis_result rc = cis__json_parse_strict(text, len, false, NULL, res->error + k, sizeof res->error - (size_t)k);
+  if (rc == CIS_OK) res->error[0] = '\0';
+  return rc;
 }
 
 static atomic_uint_fast64_t call_counter;
@@ -428,11 +448,13 @@ static atomic_uint_fast64_t call_counter;
 /* Mounts the manifest's filesystem mounts and preopens each at its guest
  * path. A "mem" mount is scratch space of this call only; a "host" mount
  * is its source folder (relative to the folder the skill was installed
- * from, dir); a "db" mount is the tenant's layered filesystem in the
- * host's database. fss (m->n_mounts slots) receives the mounts, which the
+ * from, dir, and inside it unless granted, g); a "db" mount is the
+ * skill's own tree of the tenant's layered filesystem in the host's
+ * database, or a volume the operator granted it. fss (m->n_mounts slots) receives the mounts, which the
  * caller unmounts after freeing w. */
-static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const char *tenant,
-                           uint64_t deadline_ns, cis_wasi *w, cis_vfs **fss, cis_invoke_result *res) {
+static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
+                           const char *tenant, uint64_t deadline_ns, cis_wasi *w, cis_vfs **fss,
+                           cis_invoke_result *res) {
   for (size_t i = 0; i < m->n_mounts; i++) {
     const cis_manifest_mount *mt = &m->mounts[i];
     cis_vfs_backend *b = NULL;
@@ -440,14 +462,31 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
     if (!strcmp(mt->type, "mem")) {
       rc = cis_vfs_mem_new(&b);
     } else if (!strcmp(mt->type, "host")) {
-      char path[8400];
-      cis__mount_source_path(dir, mt->source, path, sizeof path);
+      /* Checked again now: a symlink in the skill's folder may have been
+       * pointed elsewhere since install. */
+      char path[PATH_MAX], why[PATH_MAX + 200];
+      int which;
+      rc = cis__host_source_check(dir, mt->source, g ? (const char *const *)g->host_paths : NULL,
+                                  g ? g->n_host_paths : 0, path, sizeof path, &which, why, sizeof why);
+      if (rc != CIS_OK) {
+        int k = snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu].source: ", i);
+        if (k > 0 && (size_t)k < sizeof res->error)
+          memcpy(res->error + k, why, strnlen(why, sizeof res->error - (size_t)k - 1) + 1);
+        res->error[sizeof res->error - 1] = '\0';
+        return rc;
+      }
       rc = cis_vfs_host_new(path, &b);
     } else {
+      /* The skill's own tree of the tenant, or a volume it was granted. */
+      char key[256];
+      if (cis__vfs_tree_key(tenant, m->name, mt->volume, key, sizeof key) != CIS_OK) {
+        snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: the tenant's name is too long for a db mount", i);
+        return CIS_EINVAL;
+      }
       cis_vfs_db_config dc;
       cis_vfs_db_config_default(&dc);
       dc.spec = s->vfs_db_spec;
-      dc.tenant = tenant;
+      dc.tenant = key;
       /* Opening the tenant's tree is part of the call: its deadline bounds
        * it (a database locked by another writer, a server not answering). */
       uint64_t left = cis__ms_left(deadline_ns);
@@ -474,7 +513,7 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
   return CIS_OK;
 }
 
-static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, cis_module *mod,
+static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
                          const char *skill_name, const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
                          cis_invoke_result *res) {
   cis_result rc = CIS_OK;
@@ -528,6 +567,8 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
              "no entry point: the module exports none of cis_main, execute, _start, main");
     return res->status = CIS_EABI;
   }
+
+  if (((m && m->kv) || (opt && opt->allow_kv)) && (rc = kv_ready(s, res)) != CIS_OK) return res->status = rc;
 
   /* Grants. */
   const char *tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : "default";
@@ -614,7 +655,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
         rc = CIS_ENOMEM;
         goto done;
       }
-      if ((rc = mount_fs(s, m, dir, tenant, call_deadline, wasi, fss, res)) != CIS_OK) goto done;
+      if ((rc = mount_fs(s, m, dir, g, tenant, call_deadline, wasi, fss, res)) != CIS_OK) goto done;
     }
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
@@ -663,7 +704,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     int code = 0;
     rc = cis_wasi_run(wasi, inst, &code);
     res->exit_code = code;
-    if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s: %s", cis_errname(rc), cis_errmsg(inst));
+    if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
     else if (code != 0) {
       rc = CIS_ESKILL;
       snprintf(res->error, sizeof res->error, "the skill exited with code %d", code);
@@ -747,7 +788,8 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   if (!s || !name || !input) return res->status = CIS_EINVAL;
   cis_manifest *m;
   char *dir;
-  cis_result rc = cis__registry_get(s, name, &m, &dir);
+  cis__grants g;
+  cis_result rc = cis__registry_get(s, name, &m, &dir, &g);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
     return res->status = rc;
@@ -756,10 +798,11 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   rc = cis__module_cached(s, m->sha256, NULL, 0, &mod);
   if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
   else {
-    rc = invoke(s, m, dir, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
+    rc = invoke(s, m, dir, &g, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
     cis_module_free(mod);
   }
   cis__manifest_free(m);
+  cis__grants_free(&g);
   free(dir);
   return res->status = rc;
 }
@@ -780,7 +823,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   /* Without a manifest the module's hash names it and its KV namespace. */
   char name[24];
   snprintf(name, sizeof name, "wasm-%.12s", sha);
-  rc = invoke(s, NULL, NULL, mod, name, name, input, input_len, opt, res);
+  rc = invoke(s, NULL, NULL, NULL, mod, name, name, input, input_len, opt, res);
   cis_module_free(mod);
   return rc;
 }

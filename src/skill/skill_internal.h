@@ -26,7 +26,9 @@ struct cis_skills {
   sqlite3 *db;                /* registry metadata */
   pthread_mutex_t cache_lock; /* guards cache */
   cache_entry *cache;         /* sha256 -> module */
-  cis_kv *kv;                 /* KV service */
+  cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
+  char *kv_spec;              /* how to open it when it is ours (malloc'd) */
+  pthread_mutex_t kv_lock;    /* guards opening kv */
   bool own_kv;                /* opened by us */
   cis_ai *ai;                 /* AI service */
   bool own_ai;                /* created by us */
@@ -45,15 +47,56 @@ cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...
 #endif
     ;
 
+/* The grants a skill was installed with, as far as its manifest uses
+ * them (cis_install_options); kept in the registry beside the manifest. */
+typedef struct cis__grants {
+  char **volumes;     /* volume names its db mounts share */
+  size_t n_volumes;
+  char **namespaces;  /* KV namespaces it shares with other skills */
+  size_t n_namespaces;
+  char **host_paths;  /* resolved host folders its host mounts reach, outside its own */
+  size_t n_host_paths;
+} cis__grants;
+
+void cis__grants_free(cis__grants *g);
+
 void cis__sha256_hex(const uint8_t *data, size_t len, char out[65]);
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 cis_result cis__registry_open(cis_skills *s);
-/* The manifest of an installed skill and (dir may be NULL) the folder it
- * was installed from (malloc'd; NULL when registered from memory). */
-cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir);
+/* The manifest of an installed skill, (dir may be NULL) the folder it was
+ * installed from (malloc'd; NULL when registered from memory) and (g may
+ * be NULL) its grants, which the caller frees with cis__grants_free. */
+cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir, cis__grants *g);
 /* Where a host mount's source is: source itself when absolute (or dir is
  * NULL), else dir/source. */
 void cis__mount_source_path(const char *dir, const char *source, char *out, size_t cap);
+/* Resolves a host mount's source ("..", symlinks) into resolved and checks
+ * it is a folder (CIS_EMANIFEST otherwise) inside dir (the skill's folder,
+ * may be NULL) or inside one of the allowed host paths (CIS_EDENIED
+ * otherwise). *which receives the index of the allowed path used, or -1
+ * when the source is inside dir. The reason is written to why. */
+cis_result cis__host_source_check(const char *dir, const char *source, const char *const *allowed,
+                                  size_t nallowed, char *resolved, size_t cap, int *which, char *why,
+                                  size_t whycap);
+/* The tenant key of a db mount's tree in the layered filesystem: each
+ * (tenant, skill) has its own, a granted volume is shared by the tenant's
+ * skills that mount it. "TENANT/skill:NAME" or "TENANT/volume:NAME":
+ * names hold no "/", so the last "/" splits any key one way only and two
+ * (tenant, tree) pairs never meet. CIS_EINVAL when it does not fit in cap
+ * or in the 255 bytes a tenant may have. */
+cis_result cis__vfs_tree_key(const char *tenant, const char *skill, const char *volume, char *out, size_t cap);
+/* Checks that mod has the entry the manifest's ABI calls, with the ABI's
+ * signature (docs/abi.md). CIS_EABI with the field ("abi" or "entry") and
+ * the reason in err. */
+cis_result cis__check_entry(const cis_manifest *m, cis_module *mod, char *err, size_t errcap);
+/* Every install-time check of a parsed manifest against its decoded module
+ * that needs no network (the sha256 aside): HTTP rules, the entry, host
+ * mount sources, volumes and KV namespace sharing against the installed
+ * skills. dir is the skill's folder (NULL from memory), opt the operator's
+ * grants (may be NULL). used (may be NULL) receives the grants the
+ * manifest needs. The message is the thread's (cis_skills_errmsg). */
+cis_result cis__install_check(cis_skills *s, const cis_manifest *m, cis_module *mod, const char *dir,
+                              const cis_install_options *opt, cis__grants *used);
 /* A decoded module by sha256 (bytes NULL: read from the store). The
  * caller frees its reference. */
 cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *bytes, size_t len,

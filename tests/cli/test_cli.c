@@ -701,6 +701,110 @@ static void test_wasi_vfs_db(void **state) {
   free(r);
 }
 
+/* ------------------------------------------------------------ cis skill */
+
+/* How many times needle occurs in hay. */
+static int count_of(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* Points CIS_HOME at a fresh registry folder of the test's. */
+static void fresh_home(const char *name) {
+  char home[256], cmd[600];
+  snprintf(home, sizeof home, "%s/%s", tmpdir, name);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", home, home);
+  assert_int_equal(system(cmd), 0);
+  setenv("CIS_HOME", home, 1);
+}
+
+/* An error's name is said once: the call's message used to carry it too,
+ * and the CLI printed "cis: CIS_ETIMEOUT: CIS_ETIMEOUT: ...". Both entry
+ * paths: a cis_v1 export call (timeout) and a WASI run (trap). */
+static void test_skill_error_name_once(void **state) {
+  (void)state;
+  fresh_home("errname");
+  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "200", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: CIS_ETIMEOUT: ");
+  if (count_of(r->err, "CIS_ETIMEOUT") != 1) fail_msg("the name more than once:\n%s", r->err);
+  free(r);
+  r = run_cis("skill", "run", "--wasm", fx("skill_trap"), "--abi", "wasi", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: CIS_TRAP_UNREACHABLE: ");
+  if (count_of(r->err, "CIS_TRAP_UNREACHABLE") != 1) fail_msg("the name more than once:\n%s", r->err);
+  free(r);
+}
+
+/* Writes DIR/skill.json for skill_trap.wasm (copied into DIR) with the
+ * given permissions text; returns DIR. */
+static const char *skill_folder(const char *name, const char *perms) {
+  static char dir[256];
+  char cmd[1400], sha[65] = "";
+  snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/data' && cp '%s' '%s/m.wasm'", dir, dir, fx("skill_trap"), dir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "sha256sum '%s/m.wasm'", dir);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  assert_int_equal(fscanf(p, "%64s", sha), 1);
+  pclose(p);
+  char path[300], text[1200];
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  snprintf(text, sizeof text,
+           "{\"name\":\"%s\",\"version\":\"1\",\"abi\":\"wasi\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"},"
+           "\"permissions\":%s}",
+           name, sha, perms);
+  write_text(path, text);
+  return dir;
+}
+
+/* `cis skill install` refuses what needs the operator's word and takes
+ * it as --allow-volume, --allow-namespace and --allow-host-path; `show`
+ * says what is shared with whom. */
+static void test_skill_install_grants(void **state) {
+  (void)state;
+  fresh_home("grants");
+  const char *vol = "{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\",\"volume\":\"notes\"}]}}";
+  cli_result *r = run_cis("skill", "install", skill_folder("one", vol), NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "cis: CIS_EDENIED: permissions.fs.mounts[0].volume");
+  assert_contains(r->err, "--allow-volume notes");
+  free(r);
+  r = run_cis("skill", "install", "--allow-volume", "notes", skill_folder("one", vol), NULL);
+  expect(r, 0, "installed one\n");
+  free(r);
+  r = run_cis("skill", "install", skill_folder("two", vol), "--allow-volume", "notes", NULL);
+  expect(r, 0, "installed two\n");
+  free(r);
+  r = run_cis("skill", "show", "one", NULL);
+  expect(r, 0, NULL);
+  assert_contains(r->out, "\"shared_with\":\t[\"two\"]");
+  free(r);
+  /* KV namespace of another skill. */
+  r = run_cis("skill", "install", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"), NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "CIS_EDENIED: permissions.kv.namespace");
+  free(r);
+  r = run_cis("skill", "install", "--allow-namespace", "one", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"),
+              NULL);
+  expect(r, 0, "installed three\n");
+  free(r);
+  /* A host path out of the skill's folder. */
+  const char *up = "{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"..\"}]}}";
+  r = run_cis("skill", "install", skill_folder("four", up), NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "CIS_EDENIED: permissions.fs.mounts[0].source");
+  free(r);
+  r = run_cis("skill", "install", "--allow-host-path", tmpdir, skill_folder("four", up), NULL);
+  expect(r, 0, "installed four\n");
+  free(r);
+  r = run_cis("skill", "install", "--allow-volume", NULL);
+  expect(r, 2, "");
+  free(r);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(tmpdir) ? 0 : -1;
@@ -745,6 +849,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wasi_dir_host),
       cmocka_unit_test(test_wasi_vfs_mem),
       cmocka_unit_test(test_wasi_vfs_db),
+      cmocka_unit_test(test_skill_error_name_once),
+      cmocka_unit_test(test_skill_install_grants),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

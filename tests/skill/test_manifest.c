@@ -110,6 +110,47 @@ static void errors(void **state) {
   expect_error("{" BASE ",\"limits\":{\"stack\":1}}", CIS_EMANIFEST, "limits.stack: unknown field");
 }
 
+/* skill.json is held to RFC 8259 as call input is: nothing after the
+ * value, UTF-8 only, and no escaped NUL, which cJSON would decode into a C
+ * string that silently ends there ("a\u0000-evil" read as "a"). */
+static void manifest_json_is_strict(void **state) {
+  (void)state;
+  expect_error("{" BASE "} trailing", CIS_EJSON, "trailing");
+  expect_error("{" BASE "}{}", CIS_EJSON, "trailing");
+  expect_error("{" BASE ",\"description\":\"caf\xe9\"}", CIS_EJSON, "not UTF-8");
+  expect_error("{" BASE ",\"description\":\"\xc0\xaf\"}", CIS_EJSON, "not UTF-8");
+  expect_error("{\"name\":\"a\\u0000-evil\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA "\"}}",
+               CIS_EJSON, "NUL");
+  expect_error("{" BASE ",\"description\":\"x\\u0000y\"}", CIS_EJSON, "NUL");
+  expect_error("{" BASE ",\"permissions\":{\"env\":[\"A=1\\u0000B=2\"]}}", CIS_EJSON, "NUL");
+  expect_error("{" BASE ",\"limits\":{\"timeout_ms\":01}}", CIS_EJSON, "leading zero");
+  /* Blanks after the value, real UTF-8 and other escapes stay fine. */
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("{" BASE ",\"description\":\"caf\xc3\xa9 \\u0001\\n\"}\n\t ", &m, err), CIS_OK);
+  assert_string_equal(m->description, "caf\xc3\xa9 \x01\n");
+  cis__manifest_free(m);
+}
+
+/* A db mount may name a volume (a tree shared by skills the operator
+ * allows); no other mount type may. */
+static void mount_volume_field(void **state) {
+  (void)state;
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\","
+                         "\"volume\":\"shared-notes\"}]}}}", &m, err), CIS_OK);
+  assert_string_equal(m->mounts[0].volume, "shared-notes");
+  char *out = cis__manifest_to_json(m, NULL);
+  assert_non_null(strstr(out, "\"shared-notes\""));
+  free(out);
+  cis__manifest_free(m);
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"mem\",\"volume\":\"v\"}]}}}",
+               CIS_EMANIFEST, "mounts[0].volume");
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\",\"volume\":\"../x\"}]}}}",
+               CIS_EMANIFEST, "mounts[0].volume");
+}
+
 static void oversized(void **state) {
   (void)state;
   size_t n = CIS_MANIFEST_MAX_BYTES + 10;
@@ -127,6 +168,8 @@ int main(void) {
       cmocka_unit_test(defaults),
       cmocka_unit_test(errors),
       cmocka_unit_test(oversized),
+      cmocka_unit_test(manifest_json_is_strict),
+      cmocka_unit_test(mount_volume_field),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -372,14 +373,178 @@ static void old_registry_is_upgraded(void **state) {
   cis_skills_close(s);
 }
 
+/* Two skills of one tenant, each with its own db mount at its own guest
+ * path, used to see one tree: one read and overwrote the other's file.
+ * Each (tenant, skill) now has a tree of its own. */
+static void db_mounts_are_per_skill(void **state) {
+  (void)state;
+  cis_skills *s = open_home("perskill", NULL);
+  reg(s, "left", "[{\"guest\":\"/left\",\"type\":\"db\"}]");
+  reg(s, "right", "[{\"guest\":\"/right\",\"type\":\"db\"}]");
+  assert_int_equal(count_of(s, "left", "alice", "/left/n"), 1);
+  assert_int_equal(count_of(s, "left", "alice", "/left/n"), 2);
+  assert_int_equal(count_of(s, "right", "alice", "/right/n"), 1); /* not left's 2 */
+  assert_int_equal(count_of(s, "left", "alice", "/left/n"), 3);   /* untouched by right */
+  cis_skills_close(s);
+}
+
+/* Sharing a tree is an explicit named volume, which the operator grants
+ * at install; without the grant the install fails naming the field. */
+static void shared_volume_needs_grant(void **state) {
+  (void)state;
+  cis_skills *s = open_home("volume", NULL);
+  const char *mounts = "[{\"guest\":\"/shared\",\"type\":\"db\",\"volume\":\"shared-notes\"}]";
+  char *m = manifest("writer", mounts);
+  assert_int_equal(cis_skills_register(s, wasm, wasm_len, m, strlen(m)), CIS_EDENIED);
+  assert_non_null(strstr(cis_skills_errmsg(s), "permissions.fs.mounts[0].volume"));
+  const char *other[] = {"other-volume"};
+  cis_install_options no = {.allow_volumes = other, .nallow_volumes = 1};
+  assert_int_equal(cis_skills_register_ex(s, wasm, wasm_len, m, strlen(m), &no), CIS_EDENIED);
+  const char *vol[] = {"shared-notes"};
+  cis_install_options o = {.allow_volumes = vol, .nallow_volumes = 1};
+  assert_int_equal(cis_skills_register_ex(s, wasm, wasm_len, m, strlen(m), &o), CIS_OK);
+  free(m);
+  m = manifest("reader", "[{\"guest\":\"/notes\",\"type\":\"db\",\"volume\":\"shared-notes\"},"
+                         "{\"guest\":\"/own\",\"type\":\"db\"}]");
+  assert_int_equal(cis_skills_register_ex(s, wasm, wasm_len, m, strlen(m), &o), CIS_OK);
+  free(m);
+  assert_int_equal(count_of(s, "writer", "t", "/shared/n"), 1);
+  assert_int_equal(count_of(s, "reader", "t", "/notes/n"), 2); /* the same tree */
+  assert_int_equal(count_of(s, "reader", "t", "/own/n"), 1);   /* its own tree is apart */
+  assert_int_equal(count_of(s, "writer", "u", "/shared/n"), 1); /* per tenant still */
+  char *json;
+  assert_int_equal(cis_skills_show(s, "writer", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"shared-notes\""));
+  assert_non_null(strstr(json, "\"shared_with\":\t[\"reader\"]"));
+  free(json);
+  cis_skills_close(s);
+}
+
+/* Makes work/NAME holding counter.wasm, a data/ folder and a skill.json
+ * with the given mounts; returns the folder. */
+static const char *skill_dir(const char *name, const char *mounts) {
+  static char dir[1024];
+  char cmd[3300], path[1100];
+  snprintf(dir, sizeof dir, "%s/%s", work, name);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/data' && cp '%s' '%s/counter.wasm'", dir, dir, wasm_path, dir);
+  assert_int_equal(system(cmd), 0);
+  char *m = manifest(name, mounts);
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  write_text(path, m);
+  free(m);
+  return dir;
+}
+
+/* A host mount's source may not be "/" or climb out of the skill's folder
+ * (with "..", or through a symlink) unless the operator allows that path;
+ * the error names the field. A symlink turned outward after install is
+ * refused at the call. */
+static void host_source_stays_in_skill_folder(void **state) {
+  (void)state;
+  cis_skills *s = open_home("hostpath", NULL);
+  char name[80], cmd[2400];
+  static const char *const bad[] = {
+      "[{\"guest\":\"/r\",\"type\":\"host\",\"source\":\"/\"}]",
+      "[{\"guest\":\"/r\",\"type\":\"host\",\"source\":\"..\"}]",
+      "[{\"guest\":\"/r\",\"type\":\"host\",\"source\":\"data/../..\"}]",
+      "[{\"guest\":\"/r\",\"type\":\"host\",\"source\":\"link\"}]",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    const char *dir = skill_dir("climber", bad[i]);
+    snprintf(cmd, sizeof cmd, "ln -s '%s' '%s/link'", work, dir);
+    assert_int_equal(system(cmd), 0);
+    cis_result rc = cis_skills_install(s, dir, name, sizeof name);
+    if (rc != CIS_EDENIED) fail_msg("mounts %s: %s: %s", bad[i], cis_errname(rc), cis_skills_errmsg(s));
+    assert_non_null(strstr(cis_skills_errmsg(s), "permissions.fs.mounts[0].source"));
+  }
+  /* Allowed by the operator: that path and what is under it. */
+  const char *dir = skill_dir("climber", "[{\"guest\":\"/r\",\"type\":\"host\",\"source\":\"..\"}]");
+  const char *allow[] = {work};
+  cis_install_options o = {.allow_host_paths = allow, .nallow_host_paths = 1};
+  if (cis_skills_install_ex(s, dir, &o, name, sizeof name) != CIS_OK) fail_msg("install: %s", cis_skills_errmsg(s));
+  char *json;
+  assert_int_equal(cis_skills_show(s, "climber", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"host_paths\""));
+  free(json);
+  /* Inside its own folder, through a symlink that stays inside: fine, until
+   * the link is pointed out of the folder after install. */
+  dir = skill_dir("linker", "[{\"guest\":\"/d\",\"type\":\"host\",\"source\":\"link\"}]");
+  snprintf(cmd, sizeof cmd, "ln -s data '%s/link'", dir);
+  assert_int_equal(system(cmd), 0);
+  if (cis_skills_install(s, dir, name, sizeof name) != CIS_OK) fail_msg("install: %s", cis_skills_errmsg(s));
+  assert_int_equal(count_of(s, "linker", NULL, "/d/n"), 1);
+  snprintf(cmd, sizeof cmd, "rm '%s/link' && ln -s '%s' '%s/link'", dir, work, dir);
+  assert_int_equal(system(cmd), 0);
+  long n;
+  char err[512];
+  assert_int_equal(run(s, "linker", NULL, "/d/n", &n, err, sizeof err), CIS_EDENIED);
+  assert_non_null(strstr(err, "permissions.fs.mounts[0].source"));
+  snprintf(cmd, sizeof cmd, "%s/n", work);
+  assert_int_equal(access(cmd, F_OK), -1); /* nothing written outside */
+  cis_skills_close(s);
+}
+
+/* On a full disk, calls that write nothing used to fail: opening the
+ * registry (WAL mode) needed its -shm file, and the KV file was opened for
+ * every call. A tmpfs of 1 MiB is filled up after install; a new host
+ * (as a new process would) then runs a skill whose only mount is memory.
+ * Skips when this process may not mount. */
+static void read_only_call_on_full_disk(void **state) {
+  (void)state;
+  char mnt[1024], home[1100], fill[1100];
+  snprintf(mnt, sizeof mnt, "%s/fulldisk", work);
+  umount2(mnt, MNT_DETACH);
+  mkdir(mnt, 0755);
+  if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
+    fprintf(stderr, "read_only_call_on_full_disk: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+    skip();
+  }
+  snprintf(home, sizeof home, "%s/home", mnt);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  cis_skills *s = NULL;
+  char err[512];
+  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open: %s", err);
+  reg(s, "scratch", "[{\"guest\":\"/tmp\",\"type\":\"mem\"}]");
+  assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
+  cis_skills_close(s);
+  /* Fill it: write until the disk refuses (bounded by its size). */
+  snprintf(fill, sizeof fill, "%s/fill", mnt);
+  FILE *f = fopen(fill, "wb");
+  assert_non_null(f);
+  static char block[4096];
+  for (int i = 0; i < 1024 && fwrite(block, 1, sizeof block, f) == sizeof block; i++) {
+  }
+  fclose(f);
+  f = fopen(fill, "ab");
+  assert_non_null(f);
+  assert_true(fwrite(block, 1, sizeof block, f) < sizeof block || fflush(f) != 0); /* really full */
+  fclose(f);
+  s = NULL;
+  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
+  if (rc != CIS_OK) {
+    umount2(mnt, MNT_DETACH);
+    fail_msg("open on a full disk: %s: %s", cis_errname(rc), err);
+  }
+  long n = -1;
+  rc = run(s, "scratch", NULL, "/tmp/n", &n, err, sizeof err);
+  cis_skills_close(s);
+  umount2(mnt, MNT_DETACH);
+  if (rc != CIS_OK) fail_msg("call on a full disk: %s: %s", cis_errname(rc), err);
+  assert_int_equal(n, 1);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_fs counter.wasm WORKDIR\n");
     return 2;
   }
   wasm_path = argv[1];
-  work = argv[2];
-  mkdir(work, 0755);
+  mkdir(argv[2], 0755);
+  static char abswork[1024];
+  if (!realpath(argv[2], abswork)) return 2; /* symlinks made by the tests point at it */
+  work = abswork;
   read_all(wasm_path, &wasm, &wasm_len);
   unsigned char md[32];
   unsigned int mdlen = 0;
@@ -393,6 +558,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(db_wait_ends_at_call_deadline),
       cmocka_unit_test(wasi_calls_end_at_call_deadline),
       cmocka_unit_test(old_registry_is_upgraded),
+      cmocka_unit_test(db_mounts_are_per_skill),
+      cmocka_unit_test(shared_volume_needs_grant),
+      cmocka_unit_test(host_source_stays_in_skill_folder),
+      cmocka_unit_test(read_only_call_on_full_disk),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(wasm);

@@ -83,7 +83,8 @@ void cli_print_name(FILE *f, const char *s, size_t len);
  * after printing the reason. */
 uint8_t *cli_read_file(const char *path, size_t *len);
 /* Prints "cis: CONTEXT: CIS_NAME: text[: detail]" on stderr; when detail
- * already opens with the code's text, "cis: CONTEXT: CIS_NAME: detail". */
+ * already opens with the code's text, "cis: CONTEXT: CIS_NAME: detail".
+ * A detail that opens with "CIS_NAME:" loses it: the name is said once. */
 void cli_error(const char *context, cis_result rc, const char *detail);
 
 /* ------------------------------------------------------------ commands */

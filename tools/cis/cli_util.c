@@ -180,6 +180,12 @@ void cli_print_name(FILE *f, const char *s, size_t len) {
 
 void cli_error(const char *context, cis_result rc, const char *detail) {
   const char *text = cis_strerror(rc);
+  /* A detail that already opens with the code's name: say the name once. */
+  size_t n = strlen(cis_errname(rc));
+  while (detail && !strncmp(detail, cis_errname(rc), n) && (detail[n] == ':' || detail[n] == '\0')) {
+    detail += n;
+    while (*detail == ':' || *detail == ' ') detail++;
+  }
   /* Engine messages often open with the code's own text; say it once. */
   if (detail && *detail && !strncmp(detail, text, strlen(text)))
     fprintf(stderr, "cis: %s: %s: %s\n", context, cis_errname(rc), detail);

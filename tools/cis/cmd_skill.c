@@ -15,16 +15,34 @@
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: cis skill install DIR|skill.json\n"
+          "usage: cis skill install [--allow-volume NAME]... [--allow-namespace NS]...\n"
+          "                         [--allow-host-path PATH]... DIR|skill.json\n"
           "       cis skill list\n"
           "       cis skill show NAME\n"
           "       cis skill run NAME [--input JSON|@FILE] [--tenant ID] [--timeout MS]\n"
           "       cis skill run --wasm FILE.wasm [--input JSON|@FILE] [--allow-host RULE]...\n"
           "                     [--kv] [--ai] [--abi auto|cis_v1|seed001|seed000|wasi]\n"
           "       cis skill remove NAME\n"
+          "Install grants (each repeatable; without them a skill keeps to itself):\n"
+          "  --allow-volume NAME     a db mount may name volume NAME, shared with other skills\n"
+          "  --allow-namespace NS    the skill may share KV namespace NS with installed skills\n"
+          "  --allow-host-path PATH  a host mount may reach PATH, outside the skill's folder\n"
           "Environment: CIS_HOME (registry), CIS_KV (sqlite:PATH | postgres:CONNSTR),\n"
           "             CIS_AI_BASE_URL, CIS_AI_MODEL, CIS_AI_KEY_ENV (AI provider).\n");
   return 2;
+}
+
+/* Prints "cis: CIS_NAME: message". Messages from below may already open
+ * with the name (or be empty): the name is said once either way. */
+static void print_error(cis_result rc, const char *msg) {
+  const char *name = cis_errname(rc);
+  size_t n = strlen(name);
+  while (msg && !strncmp(msg, name, n) && (msg[n] == ':' || msg[n] == '\0')) {
+    msg += n;
+    while (*msg == ':' || *msg == ' ') msg++;
+  }
+  if (msg && *msg) fprintf(stderr, "cis: %s: %s\n", name, msg);
+  else fprintf(stderr, "cis: %s: %s\n", name, cis_strerror(rc));
 }
 
 static cis_skills *open_skills(void) {
@@ -36,7 +54,7 @@ static cis_skills *open_skills(void) {
   char err[512];
   cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
   if (rc != CIS_OK) {
-    fprintf(stderr, "cis: %s: %s\n", cis_errname(rc), err);
+    print_error(rc, err);
     return NULL;
   }
   return s;
@@ -75,7 +93,7 @@ static int report(cis_result rc, cis_invoke_result *r) {
     if (!r->output_len || r->output[r->output_len - 1] != '\n') fputc('\n', stdout);
     return 0;
   }
-  fprintf(stderr, "cis: %s: %s\n", cis_errname(rc), r->error);
+  print_error(rc, r->error);
   return 1;
 }
 
@@ -145,14 +163,39 @@ int cis_cmd_skill(int argc, char **argv) {
   if (strcmp(sub, "install") && strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "run") &&
       strcmp(sub, "remove"))
     return usage();
-  if ((!strcmp(sub, "install") || !strcmp(sub, "show") || !strcmp(sub, "remove")) && argc != 2) return usage();
+  if ((!strcmp(sub, "show") || !strcmp(sub, "remove")) && argc != 2) return usage();
+  /* install: grants, then the folder (or grants after it). */
+  const char *target = NULL;
+  const char *vols[64], *nss[64], *paths[64];
+  cis_install_options io;
+  memset(&io, 0, sizeof io);
+  io.allow_volumes = vols;
+  io.allow_namespaces = nss;
+  io.allow_host_paths = paths;
+  if (!strcmp(sub, "install")) {
+    for (int i = 1; i < argc; i++) {
+      const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+      const char **list = NULL;
+      size_t *n = NULL;
+      if (!strcmp(a, "--allow-volume")) list = vols, n = &io.nallow_volumes;
+      else if (!strcmp(a, "--allow-namespace")) list = nss, n = &io.nallow_namespaces;
+      else if (!strcmp(a, "--allow-host-path")) list = paths, n = &io.nallow_host_paths;
+      if (list) {
+        if (!v || *n == 64) return usage();
+        list[(*n)++] = v;
+        i++;
+      } else if (a[0] != '-' && !target) target = a;
+      else return usage();
+    }
+    if (!target) return usage();
+  }
   cis_skills *s = open_skills();
   if (!s) return 1;
   int code = 0;
   cis_result rc = CIS_OK;
   if (!strcmp(sub, "install")) {
     char name[128];
-    rc = cis_skills_install(s, argv[1], name, sizeof name);
+    rc = cis_skills_install_ex(s, target, &io, name, sizeof name);
     if (rc == CIS_OK) printf("installed %s\n", name);
   } else if (!strcmp(sub, "list")) {
     cis_skill_info *l;
@@ -175,7 +218,7 @@ int cis_cmd_skill(int argc, char **argv) {
     code = skill_run(s, argc - 1, argv + 1);
   }
   if (rc != CIS_OK) {
-    fprintf(stderr, "cis: %s: %s\n", cis_errname(rc), cis_skills_errmsg(s));
+    print_error(rc, cis_skills_errmsg(s));
     code = 1;
   }
   cis_skills_close(s);
