@@ -240,6 +240,11 @@ void cis_fuzz_run(const uint8_t *bytes, size_t len) {
   /* The last byte of memory 0 must be mapped after whatever ran. */
   cis_memory *mem = cis_instance_memory(inst);
   if (mem && cis_memory_size(mem)) touch(cis_memory_data(mem) + cis_memory_size(mem) - 1, 1);
+  /* Whatever ran, the memory account held: memories within the limit,
+   * everything within the limit and its slack (cis.h, cis_limits). */
+  if (cis_instance_memory_used(inst) > CIS_FUZZ_MAX_MEMORY + CIS_MEMORY_SLACK ||
+      (mem && cis_memory_size(mem) > CIS_FUZZ_MAX_MEMORY))
+    abort();
 
 done:
   if (inst) cis_instance_free(inst);
