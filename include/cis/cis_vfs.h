@@ -67,6 +67,7 @@ extern "C" {
 #define CIS_VFS_PATH_MAX 4096    /* longest path accepted, in bytes */
 #define CIS_VFS_NAME_MAX 255     /* longest component, in bytes */
 #define CIS_VFS_MAX_SYMLINKS 40  /* symlinks followed in one resolution */
+#define CIS_VFS_DEFAULT_MAX_DEPTH 4096 /* directory levels below a mount's root */
 
 /* ================================================================ types */
 
@@ -152,6 +153,10 @@ typedef struct cis_vfs_backend {
                                        by, UINT64_MAX for none (cis_vfs_set_timeout).
                                        A backend that waits (on a database, a lock)
                                        stops waiting then and fails the method */
+  uint32_t max_depth;               /* set by the wrappers at mount: the mount's
+                                       directory-depth limit. A backend that walks its
+                                       own tree (the host backend's usage) fails with
+                                       ENAMETOOLONG when the tree is deeper */
 } cis_vfs_backend;
 
 /* The base of every open node (file or directory) a backend hands out; the
@@ -182,7 +187,10 @@ struct cis_vfs_methods {
   /* Opens the root directory of the storage. */
   int (*root)(cis_vfs_backend *b, cis_vfs_node **out);
   /* Bytes in regular files and nodes of every kind (root excluded) the
-   * storage holds now, for the quotas. */
+   * storage holds now, for the quotas. Called at mount only when the
+   * mount has a quota, else on the first cis_vfs_usage. A walk of the
+   * storage's tree must hold no C stack frame or descriptor per level,
+   * and fails with ENAMETOOLONG below b->max_depth levels. */
   int (*usage)(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes);
 
   /* ---- names in a directory ---- */
@@ -318,8 +326,10 @@ CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id);
 
 /* =============================================================== mounts */
 
-/* Quotas: the mount reads the backend's usage once, then counts every
- * change itself. A write, truncate or create that would pass a quota fails
+/* Quotas: a mount with a quota (max_bytes or max_files) reads the
+ * backend's usage once when it is made, then counts every change itself;
+ * a mount without one reads it only when cis_vfs_usage first asks (so
+ * mounting a large host directory walks nothing). A write, truncate or create that would pass a quota fails
  * with EDQUOT before the backend is called, so nothing changes. Counted:
  * the bytes of regular files (each inode once, not per link; not symlinks
  * or directories) and nodes of every kind (files, directories, symlinks;
@@ -332,7 +342,21 @@ typedef struct cis_vfs_options {
   bool read_only;     /* every change fails with EROFS */
   uint64_t max_bytes; /* bytes in regular files; 0 = no limit */
   uint64_t max_files; /* nodes of every kind; 0 = no limit */
+  uint32_t max_depth; /* directory levels below the root; 0 = CIS_VFS_DEFAULT_MAX_DEPTH */
 } cis_vfs_options;
+
+/* The depth limit: a directory max_depth + 1 levels below the mount's root
+ * cannot be made (mkdirat) or moved there (renameat of a directory):
+ * ENAMETOOLONG, as its path from the root would be too long (WASI: the
+ * same errno). Levels are counted from the root whatever base the path
+ * is resolved against, so a guest walking directory descriptors one short
+ * path at a time is stopped at the same depth as one naming long paths.
+ * Only the moved directory's own level is checked, so a rename can stack a
+ * subtree deeper than max_depth below it; nothing new can be made down
+ * there, and nothing in cis recurses over a tree, so such a tree is as
+ * harmless as any other. The default, CIS_VFS_DEFAULT_MAX_DEPTH (4096), is
+ * more levels than a path of CIS_VFS_PATH_MAX bytes can name (2048 at most,
+ * "a/" each), so no tree built with paths is refused. */
 
 /* Mounts a backend, which the mount then owns (also on failure). Reads the
  * backend's usage for the quotas. Errors: CIS_EINVAL (NULL arguments, a
@@ -365,8 +389,11 @@ CIS_EXTERN cis_result cis_vfs_result(int err);
  * CIS_VFS_EDOWN, "deadline exceeded"). */
 CIS_EXTERN void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms);
 
-/* Bytes and nodes the mount holds now, as the quotas count them. */
-CIS_EXTERN void cis_vfs_usage(const cis_vfs *fs, uint64_t *bytes, uint64_t *nodes);
+/* Bytes and nodes the mount holds now, as the quotas count them. On a
+ * mount without a quota the first call reads the backend's usage (a host
+ * directory: a walk of its tree); it returns that call's error number
+ * (both counts then 0), and 0 otherwise. NULL fs: both 0, EINVAL. */
+CIS_EXTERN int cis_vfs_usage(cis_vfs *fs, uint64_t *bytes, uint64_t *nodes);
 
 /* ---- paths (all relative to an open directory, the base) ---- */
 

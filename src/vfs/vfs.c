@@ -14,11 +14,18 @@
  * directory already on the stack ("." or "a/..") can become a file
  * without asking the backend to reopen it.
  *
- * Quotas: the mount reads the backend's usage once, then tracks every
- * change itself, and refuses a change that would pass a quota before the
- * backend sees it. A hard link counts nothing (it is no new node and no new
+ * Quotas: the mount reads the backend's usage once (at mount when it has
+ * a quota, else when cis_vfs_usage first asks), then tracks every change
+ * itself, and refuses a change that would pass a quota before the backend
+ * sees it. A hard link counts nothing (it is no new node and no new
  * bytes). A regular file unlinked while it is open keeps its node and bytes
  * until the last file open on it closes, as the storage does.
+ *
+ * Depth: every file knows how many directory levels below the root its
+ * node was when it was opened (the root 0), and a resolution counts from
+ * its base's level, so mkdirat and renameat can refuse a directory below
+ * max_depth however short the path that names it (a guest walking
+ * directory descriptors). Nothing here recurses over a tree.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -39,7 +46,9 @@ struct cis_vfs {
   cis_vfs_backend *b;          /* the backend, owned */
   const cis_vfs_methods *m;    /* b->methods, checked at mount */
   const char *name;            /* the backend's name for messages ("backend" when it has none) */
-  cis_vfs_options opts;        /* as given to cis_vfs_mount */
+  cis_vfs_options opts;        /* as given to cis_vfs_mount, max_depth defaulted */
+  bool counted;                /* bytes and nodes hold the usage (read once: at mount
+                                  with a quota, else on the first cis_vfs_usage) */
   uint64_t bytes;              /* bytes in regular files, as the quotas count them */
   uint64_t nodes;              /* nodes of every kind (root excluded) */
   uint64_t calls;              /* backend method calls so far */
@@ -59,6 +68,7 @@ struct cis_vfs_file {
   cis_vfs_type type;   /* kind of node, from the stat at open */
   uint64_t dev;        /* the node's dev, with ino: finds the files open on an inode */
   uint64_t ino;        /* the node's ino */
+  uint64_t depth;      /* directory levels between the root and the node at open */
   bool orphan;         /* its last link went while it was open: the close frees it */
   cis_vfs_file *prev;  /* the previous file in fs->files */
   cis_vfs_file *next;  /* the next file in fs->files */
@@ -383,12 +393,19 @@ cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts, cis_vf
   fs->m = m;
   fs->name = m->name ? m->name : "backend";
   if (opts) fs->opts = *opts;
-  int e = bk_usage(fs, &fs->bytes, &fs->nodes);
-  if (e) {
-    cis__vfs_set_ctor_error("vfs: mount: %s", fs->errmsg);
-    m->destroy(b);
-    free(fs);
-    return cis_vfs_result(e);
+  if (!fs->opts.max_depth) fs->opts.max_depth = CIS_VFS_DEFAULT_MAX_DEPTH;
+  b->max_depth = fs->opts.max_depth;
+  /* Only a quota needs the usage now; reading it can mean walking a whole
+   * host tree. */
+  if (fs->opts.max_bytes || fs->opts.max_files) {
+    int e = bk_usage(fs, &fs->bytes, &fs->nodes);
+    if (e) {
+      cis__vfs_set_ctor_error("vfs: mount: %s", fs->errmsg);
+      m->destroy(b);
+      free(fs);
+      return cis_vfs_result(e);
+    }
+    fs->counted = true;
   }
   *out = fs;
   return CIS_OK;
@@ -413,9 +430,35 @@ void cis_vfs_unmount(cis_vfs *fs) {
   free(fs);
 }
 
-void cis_vfs_usage(const cis_vfs *fs, uint64_t *bytes, uint64_t *nodes) {
-  if (bytes) *bytes = fs ? fs->bytes : 0;
-  if (nodes) *nodes = fs ? fs->nodes : 0;
+/* Reads the backend's usage for a mount that has not counted yet, and
+ * adds what the storage no longer holds but the mount still counts: the
+ * regular files unlinked while open (each inode once). */
+static int count_usage(cis_vfs *fs) {
+  uint64_t bytes = 0, nodes = 0;
+  int e = bk_usage(fs, &bytes, &nodes);
+  if (e) return e;
+  for (cis_vfs_file *f = fs->files; f; f = f->next) {
+    if (!f->orphan) continue;
+    bool seen = false;
+    for (cis_vfs_file *o = fs->files; o != f; o = o->next)
+      if (o->orphan && o->dev == f->dev && o->ino == f->ino) seen = true;
+    cis_vfs_stat st;
+    if (seen || bk_stat(fs, f->v, &st)) continue;
+    bytes += st.size;
+    nodes++;
+  }
+  fs->bytes = bytes;
+  fs->nodes = nodes;
+  fs->counted = true;
+  return 0;
+}
+
+int cis_vfs_usage(cis_vfs *fs, uint64_t *bytes, uint64_t *nodes) {
+  int e = fs ? 0 : EINVAL;
+  if (fs && !fs->counted) e = count_usage(fs);
+  if (bytes) *bytes = fs && !e ? fs->bytes : 0;
+  if (nodes) *nodes = fs && !e ? fs->nodes : 0;
+  return e;
 }
 
 void cis_vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) {
@@ -447,6 +490,7 @@ int cis__vfs_refresh_usage(cis_vfs *fs) {
   if (e) return e;
   fs->bytes = bytes;
   fs->nodes = nodes;
+  fs->counted = true;
   return 0;
 }
 
@@ -455,7 +499,8 @@ int cis__vfs_refresh_usage(cis_vfs *fs) {
 /* Makes a file of v (whose reference the file takes over on success; on
  * failure the caller still holds it). Stats the node for its kind and
  * identity. */
-static int file_new(cis_vfs *fs, vfs_vnode *v, uint32_t flags, cis_vfs_file **out) {
+static int file_new(cis_vfs *fs, vfs_vnode *v, uint32_t flags, uint64_t depth,
+                    cis_vfs_file **out) {
   cis_vfs_stat st;
   int e = bk_stat(fs, v, &st);
   if (e) return e;
@@ -467,6 +512,7 @@ static int file_new(cis_vfs *fs, vfs_vnode *v, uint32_t flags, cis_vfs_file **ou
   f->type = st.type;
   f->dev = st.dev;
   f->ino = st.ino;
+  f->depth = depth;
   f->next = fs->files;
   if (fs->files) fs->files->prev = f;
   fs->files = f;
@@ -516,7 +562,7 @@ int cis_vfs_open_root(cis_vfs *fs, cis_vfs_file **out) {
   int e = bk_root(fs, &n);
   if (e) return e;
   if ((e = vnode_new(fs, n, &v))) return e;
-  e = file_new(fs, v, CIS_VFS_READ | CIS_VFS_DIRECTORY, out);
+  e = file_new(fs, v, CIS_VFS_READ | CIS_VFS_DIRECTORY, 0, out);
   if (e) vnode_put(fs, v);
   return e;
 }
@@ -538,6 +584,7 @@ enum {
 /* The state of one resolution. */
 typedef struct vfs_walk {
   cis_vfs *fs;                      /* the mount */
+  uint64_t base_depth;              /* levels between the root and the base */
   vfs_vnode **stack;                /* opened directories; stack[0] is the base */
   size_t depth;                     /* entries in stack */
   size_t cap;                       /* slots in stack */
@@ -554,6 +601,19 @@ typedef struct vfs_walk {
 } vfs_walk;
 
 static vfs_vnode *top(const vfs_walk *w) { return w->stack[w->depth - 1]; }
+
+/* Levels between the root and top(w). */
+static uint64_t top_depth(const vfs_walk *w) { return w->base_depth + w->depth - 1; }
+
+/* ENAMETOOLONG unless a directory made or moved into top(w) stays within
+ * the mount's max_depth. */
+static int check_depth(vfs_walk *w, const char *what) {
+  if (top_depth(w) + 1 <= w->fs->opts.max_depth) return 0;
+  return vfs_fail(w->fs, ENAMETOOLONG,
+                  "%s: '%s' would be %llu directory levels below the root, more than max_depth %u",
+                  what, w->name, (unsigned long long)(top_depth(w) + 1),
+                  (unsigned)w->fs->opts.max_depth);
+}
 
 static int push(vfs_walk *w, vfs_vnode *v) {
   if (w->depth == w->cap) {
@@ -643,6 +703,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
   if (base->type != CIS_VFS_DIR)
     return vfs_fail(fs, ENOTDIR, "the base of '%.*s' is not a directory",
                     (int)(len < QUOTE_MAX ? len : QUOTE_MAX), path);
+  w->base_depth = base->depth;
   if ((e = push(w, vnode_ref(base->v)))) return e;
   if (len) memcpy(w->path, path, len);
   w->n = len;
@@ -783,7 +844,7 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
                    (int)(len < QUOTE_MAX ? len : QUOTE_MAX), path);
     } else {
       vfs_vnode *v = vnode_ref(top(&w));
-      if ((e = file_new(fs, v, flags, out))) vnode_put(fs, v);
+      if ((e = file_new(fs, v, flags, top_depth(&w), out))) vnode_put(fs, v);
     }
     goto done;
   }
@@ -818,7 +879,7 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
   usage_sub(fs, freed, 0);
   vfs_vnode *v = NULL;
   if ((e = vnode_new(fs, n, &v))) goto done;
-  if ((e = file_new(fs, v, flags, out))) vnode_put(fs, v);
+  if ((e = file_new(fs, v, flags, top_depth(&w) + 1, out))) vnode_put(fs, v);
 done:
   walk_free(&w);
   return e;
@@ -848,6 +909,11 @@ int cis_vfs_mkdirat(cis_vfs_file *base, const char *path, size_t len) {
   if (w.last != LAST_NAME) {
     e = vfs_fail(fs, EEXIST, "mkdirat: '%.*s' exists", (int)(len < QUOTE_MAX ? len : QUOTE_MAX),
                  path);
+    goto done;
+  }
+  if (top_depth(&w) >= fs->opts.max_depth) { /* too deep, unless the name is taken */
+    if ((e = final_stat(&w)) == 0) e = vfs_fail(fs, EEXIST, "mkdirat: '%s' exists", w.name);
+    else if (e == ENOENT) e = check_depth(&w, "mkdirat");
     goto done;
   }
   if ((e = quota_new_node(&w, "mkdirat"))) goto done;
@@ -927,6 +993,7 @@ int cis_vfs_renameat(cis_vfs_file *obase, const char *opath, size_t olen, cis_vf
     e = vfs_fail(fs, ENOTDIR, "renameat: '%s' is not a directory", ow->name);
     goto done;
   }
+  if (ow->st.type == CIS_VFS_DIR && (e = check_depth(nw, "renameat"))) goto done;
   if ((e = bk_rename(fs, top(ow), ow->name, top(nw), nw->name))) goto done;
   bool same = replaces && nw->st.dev == ow->st.dev && nw->st.ino == ow->st.ino;
   if (replaces && !same) {

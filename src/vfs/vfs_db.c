@@ -818,11 +818,14 @@ static int db_unlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
   return remove_node(FS(b), N(dir)->ino, name, false);
 }
 
+/* Most levels check_not_below climbs. The mounts' max_depth keeps trees
+ * far shallower, but a rename can stack one subtree below another, so
+ * this is only a guard against a cycle in corrupt data. */
+#define CLIMB_MAX (1u << 20)
+
 /* EINVAL when directory `dir` is `moved` or lies below it. */
 static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
-  /* Each step climbs one level; a path cannot hold more levels than this,
-   * so a longer walk means a cycle in corrupt data. */
-  for (int depth = 0; depth <= CIS_VFS_PATH_MAX; depth++) {
+  for (uint32_t depth = 0; depth <= CLIMB_MAX; depth++) {
     if (dir == moved)
       return fs_fail(fs, EINVAL, "cannot move a directory into itself");
     if (dir == ROOT_INO) return 0;
@@ -831,7 +834,8 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
     if (err) return err;
     dir = in.parent;
   }
-  return fs_fail(fs, EIO, "directory parents form a cycle");
+  return fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
+                 CLIMB_MAX);
 }
 
 static int rename_in(vdb_fs *fs, uint64_t odir, const char *oname, uint64_t ndir,

@@ -54,6 +54,7 @@ typedef struct host_fs {
   cis_vfs_backend base; /* first, as cis_vfs_backend requires */
   int rootfd;           /* the host directory */
   bool openat2;         /* open with openat2 (probed at creation), else openat(O_NOFOLLOW) */
+  uint64_t usage_entries; /* entries the usage walks stat'ed (cis__vfs_host_usage_entries) */
 } host_fs;
 
 /* A directory listing in progress. */
@@ -141,54 +142,83 @@ static int open_one(host_fs *h, int dirfd, const char *name, int oflags, mode_t 
 
 /* ------------------------------------------------------------- usage */
 
+/* The usage walk (only a mount with a quota asks for it) visits the tree
+ * depth first without recursion and with at most three descriptors open
+ * whatever the depth: the directory it is in, and while it lists that one
+ * a second descriptor of it (closedir closes it). Going down opens the
+ * child relative to the current directory (O_NOFOLLOW: a symlink is never
+ * followed) and closes the parent; coming back up opens ".." and checks
+ * that it is the directory it came from (dev and ino), so a tree moved
+ * under the walk cannot lead it elsewhere. Each level keeps only the
+ * names of its subdirectories still to visit. A tree deeper than the
+ * mount's max_depth stops the walk with ENAMETOOLONG. */
+
 typedef struct usage_link {
   uint64_t dev;  /* a regular file with more than one link: its dev */
   uint64_t ino;  /* ... and ino, to count it once */
   uint64_t size; /* its bytes, counted once */
 } usage_link;
 
+/* One directory on the way down. */
+typedef struct usage_level {
+  uint64_t dev;  /* the directory, to recognise it when coming back up */
+  uint64_t ino;
+  char *names;   /* its subdirectories not yet visited, each NUL-terminated */
+  size_t len;    /* bytes in names */
+  size_t pos;    /* the next name */
+} usage_level;
+
 typedef struct usage_ctx {
-  uint64_t bytes;    /* bytes of regular files with one link */
-  uint64_t nodes;    /* nodes other than multi-link files */
-  usage_link *links; /* multi-link files, counted after de-duplication */
-  size_t nlinks;     /* entries in links */
-  size_t cap;        /* slots in links */
+  cis_vfs_backend *b; /* for messages */
+  uint64_t bytes;     /* bytes of regular files with one link */
+  uint64_t nodes;     /* nodes other than multi-link files */
+  uint64_t entries;   /* entries stat'ed */
+  usage_link *links;  /* multi-link files, counted after de-duplication */
+  size_t nlinks;      /* entries in links */
+  size_t cap;         /* slots in links */
 } usage_ctx;
 
-/* Adds the tree below the directory fd (which it takes over) to c. */
-static int usage_dir(cis_vfs_backend *b, int fd, usage_ctx *c) {
-  DIR *d = fdopendir(fd);
+static int grow(cis_vfs_backend *b, void **p, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return 0;
+  size_t n = *cap ? *cap * 2 : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, n * size);
+  if (!q) return host_err(b, ENOMEM, "usage", "");
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+/* Counts the entries of the directory fd (not taken over) into c, and
+ * collects the names of its subdirectories into lv. */
+static int usage_list(usage_ctx *c, int fd, usage_level *lv) {
+  int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return errno == EACCES ? 0 : sys_err(c->b, "usage: list", ""); /* unlistable: empty */
+  DIR *d = fdopendir(dfd);
   if (!d) {
-    int err = sys_err(b, "usage: list", "");
-    close(fd);
+    int err = sys_err(c->b, "usage: list", "");
+    close(dfd);
     return err;
   }
+  size_t namecap = 0;
   int err = 0;
-  struct dirent *de;
   for (;;) {
     errno = 0;
-    if (!(de = readdir(d))) {
-      if (errno) err = sys_err(b, "usage: list", "");
+    struct dirent *de = readdir(d);
+    if (!de) {
+      if (errno) err = sys_err(c->b, "usage: list", "");
       break;
     }
     if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
     struct stat s;
-    if (fstatat(dirfd(d), de->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
+    c->entries++;
+    if (fstatat(fd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue; /* went away meanwhile */
-      err = sys_err(b, "usage: stat", de->d_name);
+      err = sys_err(c->b, "usage: stat", de->d_name);
       break;
     }
     if (S_ISREG(s.st_mode) && s.st_nlink > 1) {
-      if (c->nlinks == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        usage_link *l = realloc(c->links, cap * sizeof *l);
-        if (!l) {
-          err = host_err(b, ENOMEM, "usage", "");
-          break;
-        }
-        c->links = l;
-        c->cap = cap;
-      }
+      if ((err = grow(c->b, (void **)&c->links, &c->cap, c->nlinks + 1, sizeof *c->links))) break;
       c->links[c->nlinks++] =
           (usage_link){.dev = (uint64_t)s.st_dev, .ino = (uint64_t)s.st_ino, .size = (uint64_t)s.st_size};
       continue;
@@ -196,16 +226,79 @@ static int usage_dir(cis_vfs_backend *b, int fd, usage_ctx *c) {
     c->nodes++;
     if (S_ISREG(s.st_mode)) c->bytes += (uint64_t)s.st_size;
     if (S_ISDIR(s.st_mode)) {
-      int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (sub < 0 && errno == EACCES) continue; /* unlistable: counted as empty */
-      if (sub < 0) {
-        err = sys_err(b, "usage: open", de->d_name);
-        break;
-      }
-      if ((err = usage_dir(b, sub, c))) break;
+      size_t n = strlen(de->d_name) + 1;
+      if ((err = grow(c->b, (void **)&lv->names, &namecap, lv->len + n, 1))) break;
+      memcpy(lv->names + lv->len, de->d_name, n);
+      lv->len += n;
     }
   }
   closedir(d);
+  return err;
+}
+
+/* Walks the tree below the root directory rootfd into c. */
+static int usage_walk(usage_ctx *c, int rootfd) {
+  usage_level *lv = NULL;
+  size_t depth = 0, cap = 0;
+  struct stat s;
+  int err = 0;
+  int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return sys_err(c->b, "usage: open", "");
+  if (fstat(fd, &s) != 0) {
+    err = sys_err(c->b, "usage: stat", "");
+    goto done;
+  }
+  if ((err = grow(c->b, (void **)&lv, &cap, 1, sizeof *lv))) goto done;
+  lv[depth++] = (usage_level){.dev = (uint64_t)s.st_dev, .ino = (uint64_t)s.st_ino};
+  if ((err = usage_list(c, fd, &lv[0]))) goto done;
+  while (depth) {
+    usage_level *cur = &lv[depth - 1];
+    if (cur->pos < cur->len) { /* down into the next subdirectory */
+      const char *name = cur->names + cur->pos;
+      cur->pos += strlen(name) + 1;
+      if (depth > (c->b->max_depth ? c->b->max_depth : CIS_VFS_DEFAULT_MAX_DEPTH)) {
+        err = host_err(c->b, ENAMETOOLONG, "usage: the tree is deeper than max_depth at", name);
+        goto done;
+      }
+      int sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub < 0) {
+        /* Unlistable (counted as empty), gone, or no longer a directory. */
+        if (errno == EACCES || errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
+        err = sys_err(c->b, "usage: open", name);
+        goto done;
+      }
+      if (fstat(sub, &s) != 0) {
+        err = sys_err(c->b, "usage: stat", name);
+        close(sub);
+        goto done;
+      }
+      close(fd);
+      fd = sub;
+      if ((err = grow(c->b, (void **)&lv, &cap, depth + 1, sizeof *lv))) goto done;
+      lv[depth++] = (usage_level){.dev = (uint64_t)s.st_dev, .ino = (uint64_t)s.st_ino};
+      if ((err = usage_list(c, fd, &lv[depth - 1]))) goto done;
+      continue;
+    }
+    free(cur->names);
+    cur->names = NULL;
+    if (--depth == 0) break;
+    int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (up < 0) {
+      err = sys_err(c->b, "usage: open", "..");
+      goto done;
+    }
+    close(fd);
+    fd = up;
+    if (fstat(fd, &s) != 0 || (uint64_t)s.st_dev != lv[depth - 1].dev ||
+        (uint64_t)s.st_ino != lv[depth - 1].ino) {
+      err = host_err(c->b, EAGAIN, "usage: the tree moved during the walk", "");
+      goto done;
+    }
+  }
+done:
+  for (size_t k = 0; k < depth; k++) free(lv[k].names);
+  free(lv);
+  close(fd);
   return err;
 }
 
@@ -218,10 +311,9 @@ static int link_cmp(const void *a, const void *b) {
 
 static int host_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   host_fs *h = (host_fs *)b;
-  usage_ctx c = {0};
-  int fd = openat(h->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return sys_err(b, "usage: open", "");
-  int err = usage_dir(b, fd, &c);
+  usage_ctx c = {.b = b};
+  int err = usage_walk(&c, h->rootfd);
+  h->usage_entries += c.entries;
   if (err == 0) {
     if (c.nlinks) qsort(c.links, c.nlinks, sizeof *c.links, link_cmp);
     for (size_t k = 0; k < c.nlinks; k++) {
@@ -577,6 +669,10 @@ cis_result cis_vfs_host_new(const char *host_dir, cis_vfs_backend **out) {
   h->openat2 = !(no2 && no2[0] && strcmp(no2, "0") != 0) && probe_openat2(fd);
   *out = &h->base;
   return CIS_OK;
+}
+
+uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b) {
+  return b && b->methods == &host_methods ? ((const host_fs *)b)->usage_entries : 0;
 }
 
 bool cis__vfs_host_uses_openat2(const cis_vfs_backend *b) {

@@ -24,6 +24,9 @@ int cis__vfs_refresh_usage(cis_vfs *fs);
  * as when CIS_VFS_HOST_NO_OPENAT2=1 or the kernel lacks it; false for any
  * other backend). For the tests. */
 bool cis__vfs_host_uses_openat2(const cis_vfs_backend *b);
+/* Entries a host backend's usage walks have stat'ed so far (0 for any
+ * other backend). For the tests: a mount without a quota walks nothing. */
+uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
 /* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
 void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

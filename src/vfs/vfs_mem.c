@@ -181,16 +181,33 @@ static int live_dir(cis_vfs_backend *b, mem_inode *d) {
 
 /* ------------------------------------------------------------- methods */
 
-static void mem_destroy_tree(mem_inode *d) {
-  for (size_t k = 0; k < d->nents; k++) {
-    mem_inode *i = d->ents[k].ino;
-    if (i->type == CIS_VFS_DIR) {
-      mem_destroy_tree(i);
-    } else if (--i->nlink == 0) {
-      inode_free(i);
+/* Frees the whole tree below and including root without recursion: a
+ * guest decides the depth (a directory per level, walked through
+ * descriptors), and one C stack frame per level overflowed the stack at a
+ * few hundred thousand. The walk goes down through each directory's last
+ * entry and comes back up through `parent`, emptying each directory as it
+ * goes, so it needs no memory of its own. Every node is closed before
+ * (cis_vfs_methods.destroy), so directories removed while open are gone
+ * already and nothing else points into the tree. */
+static void mem_destroy_tree(mem_inode *root) {
+  mem_inode *d = root;
+  while (d) {
+    if (d->nents) {
+      mem_dirent *e = &d->ents[--d->nents];
+      mem_inode *i = e->ino;
+      free(e->name);
+      if (i->type == CIS_VFS_DIR) {
+        i->parent = d; /* the way back up, whatever a rename left */
+        d = i;
+      } else if (--i->nlink == 0) {
+        inode_free(i);
+      }
+      continue;
     }
+    mem_inode *up = d == root ? NULL : d->parent;
+    inode_free(d);
+    d = up;
   }
-  inode_free(d);
 }
 
 static void mem_destroy(cis_vfs_backend *b) {

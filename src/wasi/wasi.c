@@ -644,6 +644,15 @@ WASI_FN(poll_oneoff) {
       else if (tag == 1 && f->kind == WASI_FD_STDIO && f->stdio == 0 &&
                w->cfg.stdio[0] == CIS_WASI_STDIO_BUFFER)
         wasi_put_u64(e + 16, w->cfg.stdin_len - w->stdin_pos);
+      else if (tag == 1 && f->kind == WASI_FD_FILE) {
+        /* A regular file is always ready; what can be read is what lies
+         * past the offset (as other runtimes report it). */
+        uint64_t nbytes = 0;
+        cis__wasi_arm(c, f);
+        int err = cis__wasi_fs_readable(w, f, &nbytes);
+        if (err) wasi_put_u16(e + 8, (uint16_t)err);
+        else wasi_put_u64(e + 16, nbytes);
+      }
       nev++;
     } else {
       WASI_RET(WASI_EINVAL);

@@ -371,6 +371,17 @@ int cis__wasi_fs_read(cis_wasi *w, wasi_fd *f, uint8_t *dst, size_t len, bool po
   return WASI_ESUCCESS;
 }
 
+int cis__wasi_fs_readable(cis_wasi *w, wasi_fd *f, uint64_t *nbytes) {
+  *nbytes = 0;
+  if (f->kind != WASI_FD_FILE || cis_vfs_file_type(f->file) != CIS_VFS_REG) return WASI_ESUCCESS;
+  cis_vfs_stat st;
+  int err = cis_vfs_fstat(f->file, &st);
+  if (err) return file_fail(w, f->file, "poll_oneoff", err);
+  uint64_t pos = f->pos_at_end ? st.size : f->pos;
+  *nbytes = st.size > pos ? st.size - pos : 0;
+  return WASI_ESUCCESS;
+}
+
 /* One VFS write of len bytes at off (or appended). */
 static int write_once(cis_wasi *w, wasi_fd *f, const uint8_t *src, size_t len, bool append,
                       uint64_t off, const char *call) {

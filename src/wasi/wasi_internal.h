@@ -179,6 +179,10 @@ void cis__wasi_fs_close(wasi_fd *f);
  * errno. */
 int cis__wasi_fs_read(cis_wasi *w, wasi_fd *f, uint8_t *dst, size_t len, bool positioned,
                       uint64_t off, size_t *got);
+/* The bytes a poll_oneoff fd_read event reports for a descriptor: for a
+ * regular file those from its offset to the end of file (0 at or past
+ * it), else 0. Returns a WASI errno (a failed fstat). */
+int cis__wasi_fs_readable(cis_wasi *w, wasi_fd *f, uint64_t *nbytes);
 /* Writes the guest's iovec array `arr` (n entries, every buffer already
  * checked to lie in memory) to a file descriptor: at `off` when
  * `positioned` (fd_pwrite), else at the descriptor's offset or, with

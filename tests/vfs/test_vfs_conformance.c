@@ -1373,9 +1373,20 @@ static void test_wrapper_mount_checks(void **state) {
   assert_int_equal(cis_vfs_mount(shim_new(&shim_methods), NULL, NULL), CIS_EINVAL);
   assert_int_equal(shim.destroyed, 3);
   shim.mode = SHIM_USAGE_FAIL;
-  assert_int_equal(cis_vfs_mount(shim_new(&shim_methods), NULL, &fs), CIS_EVFS);
+  const cis_vfs_options quota = {.max_files = 10};
+  assert_int_equal(cis_vfs_mount(shim_new(&shim_methods), &quota, &fs), CIS_EVFS);
   assert_non_null(strstr(cis_vfs_errmsg(NULL), "usage broke"));
   assert_int_equal(shim.destroyed, 4);
+  /* Without a quota the usage is read when first asked for, and a
+   * failure shows there. */
+  assert_int_equal(cis_vfs_mount(shim_new(&shim_methods), NULL, &fs), CIS_OK);
+  assert_int_equal(cis_vfs_backend_calls(fs), 0);
+  uint64_t ub = 1, un = 1;
+  assert_int_equal(cis_vfs_usage(fs, &ub, &un), EIO);
+  assert_int_equal(ub + un, 0);
+  assert_non_null(strstr(cis_vfs_errmsg(fs), "usage broke"));
+  cis_vfs_unmount(fs);
+  assert_int_equal(shim.destroyed, 5);
   cis_vfs_methods anon = shim_methods;
   anon.name = NULL;
   shim.mode = SHIM_OK;
@@ -1389,7 +1400,7 @@ static void test_wrapper_mount_checks(void **state) {
   assert_int_equal(cis_vfs_open_root(NULL, &root), EINVAL);
   cis_vfs_unmount(fs);
   cis_vfs_unmount(NULL);
-  assert_int_equal(shim.destroyed, 5);
+  assert_int_equal(shim.destroyed, 6);
   assert_int_equal(cis_vfs_backend_calls(NULL), 0);
   cis_vfs_inject_fault(NULL, 0, 1, EIO);
   uint64_t b = 1, n = 1;
@@ -1499,6 +1510,157 @@ static void test_mem_limits(void **state) {
   unmount(&t);
 }
 
+/* ------------------------------------------------------------ deep trees */
+
+/* Makes "d" inside "d" inside ... below base, n levels at most, the way a
+ * guest walking directory descriptors does: every call names one short
+ * component relative to the directory made last, so no path is ever long.
+ * Returns the levels made; *err is what stopped it (0 when all n were). */
+static unsigned chain(cis_vfs_file *base, unsigned n, int *err) {
+  cis_vfs_file *dir = base;
+  unsigned k = 0;
+  *err = 0;
+  while (k < n) {
+    cis_vfs_file *sub = NULL;
+    if ((*err = cis_vfs_mkdirat(dir, P("d")))) break;
+    if ((*err = cis_vfs_openat(dir, P("d"), CIS_VFS_READ | CIS_VFS_DIRECTORY, &sub))) break;
+    if (dir != base) cis_vfs_close(dir);
+    dir = sub;
+    k++;
+  }
+  if (dir != base) cis_vfs_close(dir);
+  return k;
+}
+
+/* Removes the chain base/d/d/... with a constant number of calls per
+ * level (d/d moves up to t, d goes, t becomes d), so the removal of a deep
+ * chain never names a long path either. */
+static void unchain(cis_vfs_file *base) {
+  for (unsigned k = 0; k < 10u * 1000 * 1000; k++) {
+    int e = cis_vfs_renameat(base, P("d/d"), base, P("t"));
+    if (e == ENOENT) break;
+    assert_int_equal(e, 0);
+    assert_int_equal(cis_vfs_rmdirat(base, P("d")), 0);
+    assert_int_equal(cis_vfs_renameat(base, P("t"), base, P("d")), 0);
+  }
+  assert_int_equal(cis_vfs_rmdirat(base, P("d")), 0);
+}
+
+/* "d/d/.../d" with n components, then `tail` (NULL: nothing more). */
+static char *chain_path(unsigned n, const char *tail) {
+  size_t len = 2 * (size_t)n + (tail ? strlen(tail) : 0) + 1;
+  char *p = malloc(len);
+  assert_non_null(p);
+  p[0] = '\0';
+  for (unsigned k = 0; k < n; k++) strcat(p, k ? "/d" : "d");
+  if (tail) strcat(p, n ? "/" : ""), strcat(p, tail);
+  return p;
+}
+
+/* A directory deeper than the mount's max_depth cannot be made, however
+ * it is named: with directory files one level at a time (a guest walking
+ * descriptors), with a path, or by moving a directory there. The refusal
+ * is ENAMETOOLONG (docs/wasi.md) and the mount works on and unmounts. */
+static void test_deep_tree_stops_at_max_depth(void **state) {
+  (void)state;
+  T t;
+  cis_vfs_options o = {.max_depth = 40};
+  mount_new(&t, &o);
+  int e = 0;
+  assert_int_equal(chain(t.root, 1000, &e), 40);
+  assert_int_equal(e, ENAMETOOLONG);
+  assert_non_null(strstr(cis_vfs_errmsg(t.fs), "max_depth"));
+  char *p = chain_path(40, "n");
+  assert_int_equal(cis_vfs_mkdirat(t.root, p, strlen(p)), ENAMETOOLONG);
+  puts_(t.root, p, "a file adds no level"); /* files may live at the deepest level */
+  free(p);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("x")), 0);
+  p = chain_path(40, "x");
+  assert_int_equal(cis_vfs_renameat(t.root, P("x"), t.root, p, strlen(p)), ENAMETOOLONG);
+  free(p);
+  p = chain_path(39, "x");
+  assert_int_equal(cis_vfs_renameat(t.root, P("x"), t.root, p, strlen(p)), 0);
+  /* A base opened deep counts from the root, not from itself. */
+  cis_vfs_file *deep = NULL;
+  char *q = chain_path(39, NULL);
+  assert_int_equal(cis_vfs_openat(t.root, q, strlen(q), CIS_VFS_READ | CIS_VFS_DIRECTORY, &deep), 0);
+  assert_int_equal(cis_vfs_mkdirat(deep, P("y")), 0);
+  assert_int_equal(cis_vfs_mkdirat(deep, P("y/z")), ENAMETOOLONG);
+  assert_int_equal(cis_vfs_rmdirat(deep, P("y")), 0);
+  assert_int_equal(cis_vfs_rmdirat(deep, P("x")), 0);
+  cis_vfs_close(deep);
+  free(q);
+  free(p);
+  unmount(&t);
+  /* Unmounted with the chain in place: the storage frees it. */
+}
+
+/* Without max_depth the limit is CIS_VFS_DEFAULT_MAX_DEPTH. */
+static void test_deep_tree_default_limit(void **state) {
+  (void)state;
+  T t;
+  mount_new(&t, NULL);
+  int e = 0;
+  assert_int_equal(chain(t.root, CIS_VFS_DEFAULT_MAX_DEPTH + 100, &e), CIS_VFS_DEFAULT_MAX_DEPTH);
+  assert_int_equal(e, ENAMETOOLONG);
+  unchain(t.root);
+  usage_is(&t, 0, 0);
+  unmount(&t);
+}
+
+/* Moving a subtree under another can stack trees past max_depth (only the
+ * moved directory's own level is checked): nothing can be made down
+ * there, and freeing, walking and unmounting such a tree still work. */
+static void test_deep_tree_stacked_by_rename(void **state) {
+  (void)state;
+  T t;
+  cis_vfs_options o = {.max_depth = 8};
+  mount_new(&t, &o);
+  cis_vfs_file *x = NULL, *y = NULL;
+  int e = 0;
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("x")), 0);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("y")), 0);
+  assert_int_equal(cis_vfs_openat(t.root, P("x"), CIS_VFS_READ | CIS_VFS_DIRECTORY, &x), 0);
+  assert_int_equal(cis_vfs_openat(t.root, P("y"), CIS_VFS_READ | CIS_VFS_DIRECTORY, &y), 0);
+  assert_int_equal(chain(x, 100, &e), 7);
+  assert_int_equal(chain(y, 100, &e), 7);
+  cis_vfs_close(x);
+  cis_vfs_close(y);
+  char *p = chain_path(6, "y");
+  char *full = malloc(strlen(p) + 3);
+  assert_non_null(full);
+  snprintf(full, strlen(p) + 3, "x/%s", p);
+  assert_int_equal(cis_vfs_renameat(t.root, P("y"), t.root, full, strlen(full)), 0);
+  free(p);
+  /* x/d^6/y/d^7: 15 levels, more than 8. */
+  char *deepest = chain_path(7, NULL);
+  size_t n = strlen(full) + strlen(deepest) + 8;
+  char *q = malloc(n);
+  assert_non_null(q);
+  snprintf(q, n, "%s/%s", full, deepest);
+  cis_vfs_stat st = stat_of(t.root, q, 0);
+  assert_int_equal(st.type, CIS_VFS_DIR);
+  snprintf(q, n, "%s/%s/z", full, deepest);
+  assert_int_equal(cis_vfs_mkdirat(t.root, q, strlen(q)), ENAMETOOLONG);
+  free(q);
+  free(deepest);
+  free(full);
+  unmount(&t);
+}
+
+/* A tree far deeper than a C stack could recurse through (300,000
+ * levels, the limit lifted) is freed by the unmount without recursion. */
+static void test_mem_frees_deep_tree_iteratively(void **state) {
+  (void)state;
+  T t;
+  cis_vfs_options o = {.max_depth = UINT32_MAX};
+  mount_new(&t, &o);
+  int e = 0;
+  assert_int_equal(chain(t.root, 300000, &e), 300000);
+  assert_int_equal(e, 0);
+  unmount(&t);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int read_file(const char *path, char *buf, size_t cap) {
@@ -1569,11 +1731,15 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_big_file),
       cmocka_unit_test(test_cross_mount),
       cmocka_unit_test(test_unmount_with_open_files),
+      cmocka_unit_test(test_deep_tree_stops_at_max_depth),
+      cmocka_unit_test(test_deep_tree_default_limit),
+      cmocka_unit_test(test_deep_tree_stacked_by_rename),
   };
   const struct CMUnitTest wrapper[] = {
       cmocka_unit_test(test_wrapper_mount_checks),
       cmocka_unit_test(test_wrapper_backend_misbehaves),
       cmocka_unit_test(test_mem_limits),
+      cmocka_unit_test(test_mem_frees_deep_tree_iteratively),
   };
   int fds = count_fds();
   int failed = cmocka_run_group_tests_name(g.mode, common, NULL, NULL);

@@ -496,6 +496,111 @@ static void test_large_directory_cookies(void **state) {
   unmount(&t);
 }
 
+/* ------------------------------------------------------ mount-time walks */
+
+/* Makes dir/d/d/... n levels deep with two descriptors at most, as a guest
+ * walking directory descriptors would. */
+static void host_chain(const char *dir, unsigned n) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail_msg("open %s: %s", dir, strerror(errno));
+  for (unsigned k = 0; k < n; k++) {
+    if (mkdirat(fd, "d", 0755) != 0) fail_msg("mkdir level %u: %s", k, strerror(errno));
+    int sub = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sub < 0) fail_msg("open level %u: %s", k, strerror(errno));
+    close(fd);
+    fd = sub;
+  }
+  close(fd);
+}
+
+/* Removes dir/d/d/... with a constant number of calls per level (d/d
+ * moves up, d goes); returns the levels removed. nftw could not: the
+ * paths are longer than PATH_MAX. */
+static unsigned host_unchain(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  unsigned k = 0;
+  if (fd < 0) return 0;
+  for (; k < 1000000 && renameat(fd, "d/d", fd, "t") == 0; k++) {
+    if (unlinkat(fd, "d", AT_REMOVEDIR) != 0 || renameat(fd, "t", fd, "d") != 0) break;
+  }
+  if (unlinkat(fd, "d", AT_REMOVEDIR) == 0) k++;
+  close(fd);
+  return k;
+}
+
+/* Mounts host_dir under o: the cis_result, and the mount in *fs on success. */
+static cis_result try_mount(const char *host_dir, const cis_vfs_options *o, cis_vfs **fs) {
+  cis_vfs_backend *b = NULL;
+  *fs = NULL;
+  cis_result rc = cis_vfs_host_new(host_dir, &b);
+  if (rc != CIS_OK) return rc;
+  return cis_vfs_mount(b, o, fs);
+}
+
+/* A mount without a quota has nothing to count, so it does not walk the
+ * host tree: mounting /usr asks the backend nothing and stats nothing. */
+static void test_mount_without_quota_does_not_walk(void **state) {
+  (void)state;
+  cis_vfs *fs = NULL;
+  assert_int_equal(try_mount("/usr", NULL, &fs), CIS_OK);
+  assert_int_equal(cis_vfs_backend_calls(fs), 0);
+  assert_int_equal(cis__vfs_host_usage_entries(cis__vfs_backend(fs)), 0);
+  cis_vfs_unmount(fs);
+  /* With a quota, the same kind of mount counts what is there. */
+  cis_vfs_options o = {.max_files = 1000};
+  assert_int_equal(try_mount(g.mnt, &o, &fs), CIS_OK);
+  /* abs absdir rel reldir c1 c2 c3 loop d d/up magic f hl fifo */
+  assert_int_equal(cis__vfs_host_usage_entries(cis__vfs_backend(fs)), 14);
+  uint64_t nodes = 0;
+  assert_int_equal(cis_vfs_usage(fs, NULL, &nodes), 0);
+  assert_int_equal(nodes, 14);
+  cis_vfs_unmount(fs);
+}
+
+/* A host folder holding a tree 2,000 levels deep (as a guest can leave
+ * one), under a descriptor limit far below 2,000: it mounts without a
+ * quota (no walk), and with one the walk holds a few descriptors and
+ * counts it all; a tree deeper than the mount's max_depth fails the walk
+ * with a typed error, never EMFILE. */
+static void test_mount_deep_host_tree_few_descriptors(void **state) {
+  (void)state;
+  enum { LEVELS = 2000 };
+  char dir[1200];
+  snprintf(dir, sizeof dir, "%s/deep", g.base);
+  mkd(g.base, "deep");
+  host_chain(dir, LEVELS);
+  struct rlimit old, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+  low = old;
+  low.rlim_cur = (rlim_t)count_fds() + 16;
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  cis_vfs *plain = NULL, *quota = NULL, *shallow = NULL;
+  cis_vfs_options oq = {.max_files = 1000000};
+  cis_vfs_options os = {.max_files = 1000000, .max_depth = 100};
+  cis_result rp = try_mount(dir, NULL, &plain);
+  char msgp[512];
+  snprintf(msgp, sizeof msgp, "%s", cis_vfs_errmsg(NULL));
+  cis_result rq = try_mount(dir, &oq, &quota);
+  char msgq[512];
+  snprintf(msgq, sizeof msgq, "%s", cis_vfs_errmsg(NULL));
+  cis_result rs = try_mount(dir, &os, &shallow);
+  char msgs[512];
+  snprintf(msgs, sizeof msgs, "%s", cis_vfs_errmsg(NULL));
+  setrlimit(RLIMIT_NOFILE, &old);
+  uint64_t bytes = 1, nodes = 0;
+  if (quota) cis_vfs_usage(quota, &bytes, &nodes);
+  cis_vfs_unmount(plain);
+  cis_vfs_unmount(quota);
+  cis_vfs_unmount(shallow);
+  assert_int_equal(host_unchain(dir), LEVELS); /* before the checks: rm_rf cannot */
+  if (rp != CIS_OK) fail_msg("mount without a quota: %s: %s", cis_errname(rp), msgp);
+  if (rq != CIS_OK) fail_msg("mount with a quota: %s: %s", cis_errname(rq), msgq);
+  assert_int_equal(nodes, LEVELS);
+  assert_int_equal(bytes, 0);
+  assert_int_equal(rs, CIS_EINVAL);
+  assert_non_null(strstr(msgs, "max_depth"));
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -518,6 +623,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_half_write_is_undone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unreadable_directory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_directory_cookies, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mount_without_quota_does_not_walk, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mount_deep_host_tree_few_descriptors, setup, teardown),
   };
   int fds = count_fds();
   int failed = cmocka_run_group_tests_name(g.no_openat2 ? "host (openat O_NOFOLLOW)" : "host (openat2)",

@@ -731,6 +731,35 @@ static void exit_codes(void **st) {
   assert_int_equal(o.exit_code, 7);
 }
 
+/* poll_oneoff with descriptor subscriptions (stdin, stdout, a file, a
+ * descriptor without the poll right, bad descriptors) and bad clock ids:
+ * the probe checks every event field against the witx semantics, on each
+ * backend. stdin holds "hello". */
+static void poll_descriptors(void **st) {
+  (void)st;
+  const backend_kind kinds[] = {BK_MEM, BK_HOST, BK_DB};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    fixture fx;
+    fixture_open(&fx, kinds[i], NULL, false);
+    const char *argv[] = {"probe", "poll"};
+    cis_wasi_config c;
+    config(&c, FS_CAPS, 2, argv);
+    c.stdin_data = (const uint8_t *)"hello";
+    c.stdin_len = 5;
+    cis_wasi *w;
+    assert_int_equal(cis_wasi_new(&c, &w), CIS_OK);
+    assert_int_equal(cis_wasi_preopen(w, fx.fs, "/work"), CIS_OK);
+    static run_out o;
+    run_with(w, 20000, &o);
+    cis_wasi_free(w);
+    fixture_close(&fx);
+    assert_int_equal(o.rc, CIS_OK);
+    assert_non_null(strstr(o.out, "ok poll-mixed-events\n"));
+    assert_non_null(strstr(o.out, "\n0 failures\n"));
+    assert_int_equal(o.exit_code, 0);
+  }
+}
+
 /* poll_oneoff honours the call's deadline: a 60 s sleep under a 1 s
  * deadline ends at about 1 s with CIS_ETIMEOUT. */
 static void sleep_deadline(void **st) {
@@ -1116,6 +1145,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(leftover_files),      cmocka_unit_test(storage_down),
       cmocka_unit_test(two_mounts),          cmocka_unit_test(same_tree_everywhere),
       cmocka_unit_test(big_cookies),         cmocka_unit_test(fault_sweep),
+      cmocka_unit_test(poll_descriptors),
   };
   /* On PostgreSQL: the filesystem scenarios and the comparison only. */
   const struct CMUnitTest on_postgres[] = {cmocka_unit_test(same_tree_everywhere)};

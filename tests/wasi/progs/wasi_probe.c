@@ -541,6 +541,121 @@ static void sockets(void) {
   EXPECT_ERRNO("sock-send", __wasi_sock_send(1, &civ, 1, 0, &n), __WASI_ERRNO_NOTSOCK);
 }
 
+/* ----------------------------------------------------------------- poll */
+
+/* One descriptor subscription (fd_read or fd_write). */
+static __wasi_subscription_t sub_fd(uint64_t userdata, uint8_t type, __wasi_fd_t fd) {
+  __wasi_subscription_t s;
+  memset(&s, 0, sizeof s);
+  s.userdata = userdata;
+  s.u.tag = type;
+  if (type == __WASI_EVENTTYPE_FD_READ) s.u.u.fd_read.file_descriptor = fd;
+  else s.u.u.fd_write.file_descriptor = fd;
+  return s;
+}
+
+/* One relative clock subscription. */
+static __wasi_subscription_t sub_clock(uint64_t userdata, __wasi_clockid_t id, uint64_t ns) {
+  __wasi_subscription_t s;
+  memset(&s, 0, sizeof s);
+  s.userdata = userdata;
+  s.u.tag = __WASI_EVENTTYPE_CLOCK;
+  s.u.u.clock.id = id;
+  s.u.u.clock.timeout = ns;
+  return s;
+}
+
+/* Whether ev is exactly the event wanted (flags always 0 here: no
+ * hangup). */
+static int event_is(const __wasi_event_t *ev, uint64_t userdata, __wasi_errno_t error,
+                    uint8_t type, uint64_t nbytes) {
+  int ok = ev->userdata == userdata && ev->error == error && ev->type == type &&
+           ev->fd_readwrite.nbytes == nbytes && ev->fd_readwrite.flags == 0;
+  if (!ok)
+    printf("event: userdata %llu error %u type %u nbytes %llu flags %u\n",
+           (unsigned long long)ev->userdata, (unsigned)ev->error, (unsigned)ev->type,
+           (unsigned long long)ev->fd_readwrite.nbytes, (unsigned)ev->fd_readwrite.flags);
+  return ok;
+}
+
+/* poll_oneoff with descriptor subscriptions and bad clocks, each result
+ * exact. The host gives stdin the 5 bytes "hello" and captures stdout. */
+static void poll_events(void) {
+  const uint8_t R = __WASI_EVENTTYPE_FD_READ, W = __WASI_EVENTTYPE_FD_WRITE,
+                C = __WASI_EVENTTYPE_CLOCK;
+  __wasi_subscription_t s[8];
+  __wasi_event_t ev[8];
+  __wasi_size_t n = 99;
+  /* stdin: the bytes not yet read are available. */
+  s[0] = sub_fd(11, R, 0);
+  EXPECT_ERRNO("poll-stdin", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-stdin-event", n == 1 && event_is(&ev[0], 11, 0, R, 5));
+  char two[2];
+  CHECK("poll-stdin-read", read(0, two, 2) == 2);
+  EXPECT_ERRNO("poll-stdin-rest", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-stdin-rest-event", n == 1 && event_is(&ev[0], 11, 0, R, 3));
+  /* stdout: always writable. */
+  s[0] = sub_fd(12, W, 1);
+  EXPECT_ERRNO("poll-stdout", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-stdout-event", n == 1 && event_is(&ev[0], 12, 0, W, 0));
+  /* A regular file: always ready; reading, the bytes from the offset to
+   * the end are available. */
+  CHECK("poll-file-create", write_file("/work/poll.txt", "0123456789") == 0);
+  int fd = open("/work/poll.txt", O_RDWR);
+  CHECK("poll-file-open", fd >= 0);
+  s[0] = sub_fd(13, R, fd);
+  s[1] = sub_fd(14, W, fd);
+  EXPECT_ERRNO("poll-file", __wasi_poll_oneoff(s, ev, 2, &n), 0);
+  CHECK("poll-file-events",
+        n == 2 && event_is(&ev[0], 13, 0, R, 10) && event_is(&ev[1], 14, 0, W, 0));
+  CHECK("poll-file-read", read(fd, two, 2) == 2 && read(fd, two, 2) == 2);
+  EXPECT_ERRNO("poll-file-offset", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-file-offset-event", n == 1 && event_is(&ev[0], 13, 0, R, 6));
+  CHECK("poll-file-seek-past", lseek(fd, 100, SEEK_SET) == 100);
+  EXPECT_ERRNO("poll-file-past-end", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-file-past-end-event", n == 1 && event_is(&ev[0], 13, 0, R, 0));
+  close(fd);
+  /* A descriptor without the poll right. */
+  int nopoll = raw_open(PRE, "poll.txt", 0, __WASI_RIGHTS_FD_READ, 0);
+  CHECK("poll-noright-open", nopoll >= 0);
+  s[0] = sub_fd(15, R, nopoll);
+  EXPECT_ERRNO("poll-noright", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-noright-event", n == 1 && event_is(&ev[0], 15, __WASI_ERRNO_NOTCAPABLE, R, 0));
+  close(nopoll);
+  /* Bad descriptors: never opened, and just closed. */
+  s[0] = sub_fd(16, R, 77);
+  s[1] = sub_fd(17, W, 77);
+  s[2] = sub_fd(18, R, nopoll);
+  EXPECT_ERRNO("poll-badf", __wasi_poll_oneoff(s, ev, 3, &n), 0);
+  CHECK("poll-badf-events", n == 3 && event_is(&ev[0], 16, __WASI_ERRNO_BADF, R, 0) &&
+                                event_is(&ev[1], 17, __WASI_ERRNO_BADF, W, 0) &&
+                                event_is(&ev[2], 18, __WASI_ERRNO_BADF, R, 0));
+  /* A clock that does not exist: EINVAL at once, no sleep. */
+  s[0] = sub_clock(19, 99, 1000000000ull);
+  EXPECT_ERRNO("poll-bad-clock", __wasi_poll_oneoff(s, ev, 1, &n), 0);
+  CHECK("poll-bad-clock-event", n == 1 && event_is(&ev[0], 19, __WASI_ERRNO_INVAL, C, 0));
+  /* Ready descriptors and a bad clock end the poll before a 60 s clock. */
+  s[0] = sub_clock(20, __WASI_CLOCKID_MONOTONIC, 60000000000ull);
+  s[1] = sub_fd(21, W, 1);
+  s[2] = sub_clock(22, 42, 0);
+  s[3] = sub_fd(23, R, 0);
+  EXPECT_ERRNO("poll-mixed", __wasi_poll_oneoff(s, ev, 4, &n), 0);
+  CHECK("poll-mixed-events", n == 3 && event_is(&ev[0], 21, 0, W, 0) &&
+                                 event_is(&ev[1], 22, __WASI_ERRNO_INVAL, C, 0) &&
+                                 event_is(&ev[2], 23, 0, R, 3));
+  /* A due clock next to a ready descriptor: both. */
+  s[0] = sub_clock(24, __WASI_CLOCKID_MONOTONIC, 0);
+  s[1] = sub_fd(25, W, 1);
+  EXPECT_ERRNO("poll-due-clock", __wasi_poll_oneoff(s, ev, 2, &n), 0);
+  CHECK("poll-due-clock-events",
+        n == 2 && event_is(&ev[0], 25, 0, W, 0) && event_is(&ev[1], 24, 0, C, 0));
+  /* No subscription, and one of an unknown type. */
+  EXPECT_ERRNO("poll-none", __wasi_poll_oneoff(s, ev, 0, &n), __WASI_ERRNO_INVAL);
+  s[0] = sub_fd(26, R, 0);
+  s[0].u.tag = 3;
+  EXPECT_ERRNO("poll-bad-type", __wasi_poll_oneoff(s, ev, 1, &n), __WASI_ERRNO_INVAL);
+}
+
 /* -------------------------------------------------------------- hostile */
 
 /* Hostile calls made with raw WASI functions, each with its errno. The
@@ -1392,6 +1507,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(what, "denied")) denied();
   else if (!strcmp(what, "random")) randomness();
   else if (!strcmp(what, "sockets")) sockets();
+  else if (!strcmp(what, "poll")) poll_events();
   else if (!strcmp(what, "hostile")) hostile();
   else if (!strcmp(what, "readonly")) readonly(argc > 2 && !strcmp(argv[2], "seeded"));
   else if (!strcmp(what, "quota")) quota();
