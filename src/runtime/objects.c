@@ -118,11 +118,14 @@ void cis__account_set_limit(cis__account *a, uint64_t limit) {
 /* The failure of a charge of `need` bytes of `kind` for `what`. */
 static cis_result over_account(void *msg_handle, cis__account *a, const char *what,
                                uint64_t need, int kind) {
+  pthread_mutex_lock(&a->lock);
+  uint64_t limit = a->limit, left = left_locked(a, kind);
+  pthread_mutex_unlock(&a->lock);
   return cis__fail(msg_handle, CIS_EMEMLIMIT,
                    "%s needs %llu bytes, more than the memory limit of %llu bytes leaves "
                    "(%llu)",
-                   what, (unsigned long long)need, (unsigned long long)a->limit,
-                   (unsigned long long)cis__account_left(a, kind));
+                   what, (unsigned long long)need, (unsigned long long)limit,
+                   (unsigned long long)left);
 }
 
 /* ---------------------------------------------------------------- memory */

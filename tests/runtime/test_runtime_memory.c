@@ -5,7 +5,8 @@
  * tables grown from wasm stop at the limit and resident memory stays near
  * it; declared table minimums past it fail instantiation; memory and
  * tables draw on the same account; an imported object is charged to the
- * one instance that pays for it; the accounting is released with the
+ * one instance that pays for it; the instance's own bookkeeping (sized by
+ * its module) is charged too; the accounting is released with the
  * instance and does not drift over many instances.
  */
 #include "runtime/rt_test.h"
@@ -236,6 +237,63 @@ static void imported_objects_are_charged_to_their_payer(void **state) {
   cis_engine_free(e);
 }
 
+/* ------------------------------------------------------- bookkeeping */
+
+/* A module of n i32 globals and nothing else, written byte by byte (a
+ * .wat of 200,000 globals would be a 6 MB fixture). */
+static uint8_t *globals_module(uint32_t n, size_t *len) {
+  size_t body = 3 + (size_t)n * 5; /* count (3-byte LEB) + 5 bytes a global */
+  size_t total = 8 + 1 + 3 + body;
+  uint8_t *b = malloc(total), *p = b;
+  assert_non_null(b);
+  static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
+  memcpy(p, head, 8);
+  p += 8;
+  *p++ = 6; /* global section, size and count as 3-byte LEB128 */
+  *p++ = (uint8_t)(0x80 | (body & 0x7f));
+  *p++ = (uint8_t)(0x80 | ((body >> 7) & 0x7f));
+  *p++ = (uint8_t)((body >> 14) & 0x7f);
+  *p++ = (uint8_t)(0x80 | (n & 0x7f));
+  *p++ = (uint8_t)(0x80 | ((n >> 7) & 0x7f));
+  *p++ = (uint8_t)((n >> 14) & 0x7f);
+  for (uint32_t i = 0; i < n; i++) {
+    static const uint8_t g[] = {0x7f, 0x00, 0x41, 0x00, 0x0b}; /* i32 const, i32.const 0 */
+    memcpy(p, g, sizeof g);
+    p += sizeof g;
+  }
+  *len = (size_t)(p - b);
+  return b;
+}
+
+/* What an instance allocates for itself in proportion to its module (here
+ * a cell per global) is charged too: 200,000 globals are about 10 MB of
+ * host memory from a 1 MB module. */
+static void instance_bookkeeping_is_charged(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  size_t len = 0;
+  uint8_t *bytes = globals_module(200000, &len);
+  cis_module *mod = NULL;
+  assert_int_equal(cis_module_new(e, bytes, len, &mod), CIS_OK);
+  free(bytes);
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_memory_bytes = 4 * MIB;
+  cis_instance *inst = (cis_instance *)1;
+  assert_int_equal(cis_instance_new(mod, NULL, &l, &inst), CIS_EMEMLIMIT);
+  assert_null(inst);
+  print_message("200000 globals under 4 MiB: %s\n", cis_errmsg(e));
+  assert_non_null(strstr(cis_errmsg(e), "bookkeeping"));
+  l.max_memory_bytes = 64 * MIB;
+  assert_int_equal(cis_instance_new(mod, NULL, &l, &inst), CIS_OK);
+  print_message("200000 globals: account %llu bytes\n",
+                (unsigned long long)cis_instance_memory_used(inst));
+  assert_true(cis_instance_memory_used(inst) > 200000ull * 16);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
 /* ---------------------------------------------------------- no drift */
 
 /* Many instances, each filling its account: the figure is the same every
@@ -273,6 +331,7 @@ int main(void) {
       cmocka_unit_test(table_minimums_past_the_account_fail_to_instantiate),
       cmocka_unit_test(memory_and_tables_share_the_account),
       cmocka_unit_test(imported_objects_are_charged_to_their_payer),
+      cmocka_unit_test(instance_bookkeeping_is_charged),
       cmocka_unit_test(account_released_on_instance_free),
   };
   return cmocka_run_group_tests_name("runtime_memory", tests, NULL, NULL);
