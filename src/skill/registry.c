@@ -467,6 +467,16 @@ cis_result cis__install_check(cis_skills *s, const cis_manifest *m, cis_module *
   if (m->kv) {
     if ((rc = other_skills(s, m->name, &others, &nothers)) != CIS_OK) goto done;
     const char *ns = kv_ns(m);
+    /* "wasm-" and 12 hex digits is the namespace of a module run without a
+     * manifest (cis_skills_invoke_wasm): not a skill's to take. */
+    if (strlen(ns) == 17 && !strncmp(ns, "wasm-", 5) && strspn(ns + 5, "0123456789abcdef") == 12 &&
+        (!opt || !listed(opt->allow_namespaces, opt->nallow_namespaces, ns))) {
+      rc = cis__skills_fail(s, CIS_EDENIED,
+                            "%s: the KV namespace \"%s\" is that of a module run without a manifest; using it "
+                            "needs the operator's grant (--allow-namespace %s)",
+                            m->kv_namespace ? "permissions.kv.namespace" : "name", ns, ns);
+      goto done;
+    }
     for (size_t i = 0; i < nothers; i++) {
       if (!shares_namespace(&others[i], ns)) continue;
       if (!opt || !listed(opt->allow_namespaces, opt->nallow_namespaces, ns)) {

@@ -463,6 +463,13 @@ static void kv_namespace_sharing_needs_grant(void **st) {
   assert_int_equal(cis_skills_show(s, "friend", &json), CIS_OK);
   assert_non_null(strstr(json, "\"namespaces\":\t[\"owner\"]"));
   free(json);
+  /* The namespace of a module run without a manifest (wasm-<12 hex of its
+   * sha256>) is not a skill's to take, by its name or by naming it. */
+  assert_int_equal(install(s, "wasm-0123456789ab", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_EDENIED);
+  assert_errmsg_has(s, "without a manifest");
+  assert_int_equal(install(s, "taker", "v1_kv.wasm", "\"permissions\":{\"kv\":{\"namespace\":\"wasm-0123456789ab\"}}"),
+                   CIS_EDENIED);
+  assert_errmsg_has(s, "permissions.kv.namespace");
   /* A grant for another namespace is not this one. */
   const char *other[] = {"someone-else"};
   cis_install_options o2 = {.allow_namespaces = other, .nallow_namespaces = 1};

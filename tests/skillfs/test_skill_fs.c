@@ -332,9 +332,9 @@ static void wasi_calls_end_at_call_deadline(void **state) {
   cis_engine_free(e);
 }
 
-/* A registry made before skills remembered their install folder (no
- * `dir` column) opens, gains the column, keeps its skills, and takes new
- * ones with host mounts. */
+/* A registry made before skills remembered their install folder and
+ * grants (no `dir` or `grants` column, WAL journal) opens, gains the
+ * columns, keeps its skills, and takes new ones with host mounts. */
 static void old_registry_is_upgraded(void **state) {
   (void)state;
   char home[1024], path[2200];
@@ -345,6 +345,7 @@ static void old_registry_is_upgraded(void **state) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   assert_int_equal(sqlite3_exec(db,
+                                "PRAGMA journal_mode=WAL;" /* as registries were made then */
                                 "CREATE TABLE skills(name TEXT PRIMARY KEY, version TEXT NOT NULL,"
                                 " sha256 TEXT NOT NULL, description TEXT NOT NULL, manifest TEXT NOT NULL,"
                                 " installed_at INTEGER NOT NULL);"
@@ -367,10 +368,24 @@ static void old_registry_is_upgraded(void **state) {
   reg(s, "scratch", "[{\"guest\":\"/tmp\",\"type\":\"mem\"}]");
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
-  /* Opened again: the column is there, nothing to add. */
+  /* Opened again: the columns are there, nothing to add. */
   assert_int_equal(cis_skills_open(&c, &s, NULL, 0), CIS_OK);
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
+  /* It left WAL for the rollback journal, which a reader can use on a full
+   * disk (read_only_call_on_full_disk), and kept its rows. */
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "delete");
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM skills WHERE grants IS NOT NULL", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(st, 0), 1); /* "scratch"; "old" came before grants */
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 /* Two skills of one tenant, each with its own db mount at its own guest
