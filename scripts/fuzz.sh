@@ -8,10 +8,11 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode or run (fuzz_decode / fuzz_run are accepted too)
+#   TARGET   decode, run or manifest (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
-# seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE).
+# seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE);
+# manifest's from fuzz/manifests/*.json and examples/*/skill.json.in.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -27,7 +28,7 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run)" >&2; exit 2 ;; esac
+case $target in decode | run | manifest) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest)" >&2; exit 2 ;; esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -55,7 +56,17 @@ fi
 corpus=$root/fuzz/corpus-$target
 mkdir -p "$corpus"
 suite=${CIS_TESTSUITE:-$root/../shared/wasm-testsuite}
-if [ -d "$suite/core" ]; then
+dict=$root/fuzz/wasm.dict
+if [ "$target" = manifest ]; then
+  # Manifests: ours, and the examples' with their placeholders filled.
+  dict=$root/fuzz/manifest.dict
+  for f in "$root"/fuzz/manifests/*.json "$root"/examples/*/skill.json.in; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f" .in)
+    [ -e "$dest" ] || sed 's/@SHA256@/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/;
+      s|@ALLOW@|https://api.example.com|' "$f" >"$dest"
+  done
+elif [ -d "$suite/core" ]; then
   for f in "$suite"/core/*/*.wasm; do
     [ -e "$f" ] || continue
     dest=$corpus/spec-$(basename "$(dirname "$f")")-$(basename "$f")
@@ -75,7 +86,7 @@ corpus_size() { find "$corpus" -type f | wc -l; }
 before=$(list_findings)
 
 set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-  -artifact_prefix="$prefix" -dict="$root/fuzz/wasm.dict" "$@"
+  -artifact_prefix="$prefix" -dict="$dict" "$@"
 if [ "${FUZZ_FORK:-0}" = 1 ]; then
   set -- -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@"
 fi

@@ -175,7 +175,9 @@ static bool get_u64(parser *p, const cJSON *obj, const char *path, const char *k
   if (!v) return true;
   if (cJSON_IsNumber(v)) {
     double d = v->valuedouble;
-    if (d < 0 || d != (double)(uint64_t)d || d > (double)max)
+    /* Range first: converting a double outside uint64_t's range is
+     * undefined. 2^64 is exact as a double; !(d >= 0) also catches NaN. */
+    if (!(d >= 0) || d >= 18446744073709551616.0 || d != (double)(uint64_t)d || (uint64_t)d > max)
       return fail(p, "%s.%s: must be an integer from 0 to %" PRIu64, path, key, max);
     *out = (uint64_t)d;
     return true;

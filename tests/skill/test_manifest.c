@@ -151,6 +151,26 @@ static void mount_volume_field(void **state) {
                CIS_EMANIFEST, "mounts[0].volume");
 }
 
+/* A JSON number far above an integer field's range (fuzz_manifest found
+ * 1e92 in max_bytes) is refused without being converted to an integer
+ * first, which is undefined behaviour for a double out of uint64_t's
+ * range. */
+static void huge_numbers_refused(void **state) {
+  (void)state;
+  expect_error("{" BASE ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/d\",\"type\":\"mem\",\"max_bytes\":1e92}]}}}",
+               CIS_EMANIFEST, "mounts[0].max_bytes");
+  expect_error("{" BASE ",\"limits\":{\"timeout_ms\":1e300}}", CIS_EMANIFEST, "limits.timeout_ms");
+  expect_error("{" BASE ",\"limits\":{\"fuel\":18446744073709551616}}", CIS_EMANIFEST, "limits.fuel");
+  expect_error("{" BASE ",\"permissions\":{\"kv\":{\"max_keys\":1e19}}}", CIS_EMANIFEST, "permissions.kv.max_keys");
+  expect_error("{" BASE ",\"limits\":{\"fuel\":-1e300}}", CIS_EMANIFEST, "limits.fuel");
+  /* The largest values allowed still are. */
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("{" BASE ",\"limits\":{\"call_depth\":1000000,\"timeout_ms\":86400000}}", &m, err), CIS_OK);
+  assert_int_equal(m->call_depth, 1000000);
+  cis__manifest_free(m);
+}
+
 static void oversized(void **state) {
   (void)state;
   size_t n = CIS_MANIFEST_MAX_BYTES + 10;
@@ -170,6 +190,7 @@ int main(void) {
       cmocka_unit_test(oversized),
       cmocka_unit_test(manifest_json_is_strict),
       cmocka_unit_test(mount_volume_field),
+      cmocka_unit_test(huge_numbers_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
