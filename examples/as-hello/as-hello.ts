@@ -5,7 +5,7 @@
 // greeted last, so a second run answers "count":2 and "previous":"Ada".
 
 import {
-  ErrorCode, JsonObject, errorName, inputString, jsonGetString, jsonQuote, kvGet, kvSet, lastError,
+  ErrorCode, JsonObject, errorName, inputString, jsonGetString, jsonQuote, kvGet, kvIncrement, kvSet, lastError,
   logError, logInfo, output,
 } from "../../sdk/assemblyscript/assembly/index";
 
@@ -16,15 +16,15 @@ export function cis_main(): i32 {
   const name = given !== null && given.length > 0 ? given : "world";
   logInfo("as-hello: greeting " + name);
 
-  // How many times this name was greeted before, and who was greeted last.
-  let count: i64 = 1;
-  const seen = kvGet("greetings:" + name);
-  if (seen !== null) count = I64.parseInt(seen) + 1;
-  else if (lastError() != ErrorCode.NOT_FOUND) return fail("kv_get");
+  // How many times this name was greeted, counted with an atomic increment
+  // (a get + set would lose greetings of concurrent calls); it also holds
+  // the skill's KV lock until the call ends, so "last" is read and written
+  // by one call at a time.
+  const count = kvIncrement("greetings:" + name, 1);
+  if (lastError() != ErrorCode.OK) return fail("kv_increment");
   const previous = kvGet("last");
   if (previous === null && lastError() != ErrorCode.NOT_FOUND) return fail("kv_get");
 
-  if (kvSet("greetings:" + name, count.toString()) < 0) return fail("kv_set");
   if (kvSet("last", name) < 0) return fail("kv_set");
   logInfo("as-hello: " + name + " greeted " + count.toString() + " time(s)");
 

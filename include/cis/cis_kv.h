@@ -29,8 +29,8 @@
  *   Writes (set, delete) of a call are kept in the transaction and reach
  *   the backend only in cis_kv_commit, all in one backend transaction: they
  *   become visible together or not at all. cis_kv_rollback drops them
- *   without touching the backend, so it cannot fail, even when the
- *   database is down. The host commits when the guest's call succeeds and
+ *   and cannot fail, even when the database is down (it touches the
+ *   backend only to end the transaction an atomic operation opened). The host commits when the guest's call succeeds and
  *   rolls back when it traps, times out or is cancelled.
  *   Reads see the committed data of the moment (read committed) plus the
  *   call's own pending writes. Concurrent calls that write the same key

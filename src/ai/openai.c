@@ -136,9 +136,89 @@ done:
   return out;
 }
 
-static char *dup_json_string(const cJSON *o, const char *key) {
+/* ------------------------------------------------ NUL inside the reply
+ *
+ * cJSON decodes a JSON string into a C string, so a reply text holding
+ * \u0000 would reach the skill cut at the NUL. When the body holds that
+ * escape, it is "stuffed" before parsing: inside strings each \u0000
+ * becomes the escaped text "\\u0000" and each escaped backslash (\\ or
+ * \u005c) the escaped text "\\\\". In the decoded strings a backslash
+ * then only starts "\\" (one backslash) or "\u0000" (one NUL), which
+ * unstuff() turns back into bytes, length-counted. */
+
+/* The value of 4 hex digits at p, or -1. */
+static long hex4(const char *p) {
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* The stuffed copy of body (malloc'd, NUL-terminated, *out_len bytes), or
+ * NULL when out of memory. A string grows at most twice ("\\" -> 4 bytes). */
+static char *stuff(const char *s, size_t n, size_t *out_len) {
+  char *o = malloc(2 * n + 1);
+  if (!o) return NULL;
+  size_t k = 0;
+  bool in = false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!in || c == '"' || c != '\\' || i + 1 >= n) {
+      if (c == '"') in = !in;
+      o[k++] = c;
+      continue;
+    }
+    char e = s[i + 1];
+    long u = e == 'u' && i + 5 < n ? hex4(s + i + 2) : -1;
+    if (e == '\\' || u == 0x5c) {
+      memcpy(o + k, "\\\\\\\\", 4);
+      k += 4;
+      i += e == '\\' ? 1 : 5;
+    } else if (u == 0) {
+      memcpy(o + k, "\\\\u0000", 7);
+      k += 7;
+      i += 5;
+    } else {
+      o[k++] = c;
+      o[k++] = e;
+      i++;
+    }
+  }
+  o[k] = '\0';
+  *out_len = k;
+  return o;
+}
+
+/* Decodes a stuffed string in place; returns its length in bytes. */
+static size_t unstuff(char *v) {
+  size_t k = 0;
+  for (size_t i = 0; v[i]; i++) {
+    if (v[i] == '\\' && v[i + 1] == '\\') {
+      v[k++] = '\\';
+      i++;
+    } else if (v[i] == '\\' && strncmp(v + i + 1, "u0000", 5) == 0) {
+      v[k++] = '\0';
+      i += 5;
+    } else {
+      v[k++] = v[i];
+    }
+  }
+  return k;
+}
+
+/* A string member as a C string (cut at a NUL: model and finish_reason
+ * are names). */
+static char *dup_json_string(const cJSON *o, const char *key, bool stuffed) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+  if (!cJSON_IsString(v)) return NULL;
+  char *d = strdup(v->valuestring);
+  if (d && stuffed) d[unstuff(d)] = '\0';
+  return d;
 }
 
 static uint64_t json_count(const cJSON *o, const char *key) {
@@ -150,7 +230,15 @@ static uint64_t json_count(const cJSON *o, const char *key) {
 /* Reads a 2xx answer into reply. Errors: CIS_EBADREPLY, CIS_ENOMEM. */
 static cis_result parse_reply(const cis_ai_request *req, const cis__buf *body, cis_ai_reply *reply) {
   cis_result rc = CIS_OK;
-  cJSON *j = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
+  const char *text = body->data ? body->data : "";
+  size_t tlen = body->len;
+  char *stuffed = NULL;
+  if (tlen >= 6 && memmem(text, tlen, "\\u0000", 6)) {
+    stuffed = stuff(text, tlen, &tlen);
+    if (!stuffed) return CIS_ENOMEM;
+    text = stuffed;
+  }
+  cJSON *j = cJSON_ParseWithLength(text, tlen);
   if (!cJSON_IsObject(j)) {
     snprintf(req->errmsg, req->errmsg_cap, "reply is not a JSON object (%zu bytes)", body->len);
     CIS_TRY(CIS_EBADREPLY);
@@ -167,9 +255,11 @@ static cis_result parse_reply(const cis_ai_request *req, const cis__buf *body, c
     snprintf(req->errmsg, req->errmsg_cap, "reply's first choice has no text content");
     CIS_TRY(CIS_EBADREPLY);
   }
-  CIS_TRY(cis_ai_reply_set_text(reply, content->valuestring, strlen(content->valuestring)));
-  reply->model = dup_json_string(j, "model");
-  reply->finish_reason = dup_json_string(first, "finish_reason");
+  /* The text by its length: it may hold NUL bytes. */
+  size_t clen = stuffed ? unstuff(content->valuestring) : strlen(content->valuestring);
+  CIS_TRY(cis_ai_reply_set_text(reply, content->valuestring, clen));
+  reply->model = dup_json_string(j, "model", stuffed != NULL);
+  reply->finish_reason = dup_json_string(first, "finish_reason", stuffed != NULL);
   const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
   if (cJSON_IsObject(usage)) {
     reply->usage.reported = true;
@@ -181,6 +271,7 @@ static cis_result parse_reply(const cis_ai_request *req, const cis__buf *body, c
   }
 fail:
   cJSON_Delete(j);
+  free(stuffed);
   return rc;
 }
 

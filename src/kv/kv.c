@@ -55,6 +55,9 @@ struct cis_kv {
   uint32_t fault_count;      /* calls still to fail */
   cis_result fault_code;     /* what they fail with */
   uint64_t calls;            /* backend method calls so far */
+  uint32_t npinned;          /* connections pinned by transactions (atomic operations) */
+  bool closed;               /* cis_kv_close ran while some were pinned: the last
+                                unpin frees the store */
 };
 
 typedef struct kv_pend {
@@ -406,14 +409,42 @@ fail:
   return rc;
 }
 
-void cis_kv_close(cis_kv *kv) {
-  if (!kv) return;
-  for (uint32_t i = 0; i < kv->nidle; i++) kv->m.close(kv->idle[i]);
+static void kv_free(cis_kv *kv) {
   pthread_cond_destroy(&kv->freed);
   pthread_mutex_destroy(&kv->lock);
   free(kv->idle);
   free(kv->arg);
   free(kv);
+}
+
+/* Closes the idle connections. A transaction may still hold a pinned
+ * connection (an atomic operation's); it may be rolled back after the
+ * close, as any open transaction may, so the store lives on until the
+ * last one is given back (unpin). */
+void cis_kv_close(cis_kv *kv) {
+  if (!kv) return;
+  pthread_mutex_lock(&kv->lock);
+  for (uint32_t i = 0; i < kv->nidle; i++) kv->m.close(kv->idle[i]);
+  kv->nidle = 0;
+  kv->closed = true;
+  bool last = kv->npinned == 0;
+  pthread_mutex_unlock(&kv->lock);
+  if (last) kv_free(kv);
+}
+
+/* Gives back a transaction's pinned connection: to the pool, or, after
+ * cis_kv_close, closed (the last one frees the store). */
+static void unpin(cis_kv *kv, cis_kv_conn *c, cis_result last) {
+  pthread_mutex_lock(&kv->lock);
+  kv->npinned--;
+  bool closed = kv->closed, free_kv = closed && kv->npinned == 0;
+  pthread_mutex_unlock(&kv->lock);
+  if (!closed) {
+    pool_put(kv, c, last);
+    return;
+  }
+  kv->m.close(c);
+  if (free_kv) kv_free(kv);
 }
 
 const char *cis_kv_errmsg(const cis_kv *kv) {
@@ -521,7 +552,7 @@ void cis_kv_rollback(cis_kv_txn *t) {
   if (!t) return;
   if (t->pin) {
     cis_result rc = bk_rollback(t->kv, t->pin);
-    pool_put(t->kv, t->pin, rc == CIS_OK ? CIS_OK : CIS_EKVDOWN);
+    unpin(t->kv, t->pin, rc == CIS_OK ? CIS_OK : CIS_EKVDOWN);
     t->pin = NULL;
   }
   txn_free(t);
@@ -883,6 +914,9 @@ static cis_result pin_lock(cis_kv_txn *t) {
     pool_put(kv, c, rb == CIS_OK ? rc : CIS_EKVDOWN);
     return rc;
   }
+  pthread_mutex_lock(&kv->lock);
+  kv->npinned++;
+  pthread_mutex_unlock(&kv->lock);
   t->pin = c;
   t->usage_known = false; /* read again under the lock when a quota check needs it */
   return CIS_OK;
@@ -1234,7 +1268,7 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
       rc = apply(t, c, &reached);
     }
     t->pin = NULL;
-    pool_put(kv, c, rc);
+    unpin(kv, c, rc);
   } else {
     for (int attempt = 0; t->np > 0; attempt++) {
       cis_kv_conn *c = NULL;

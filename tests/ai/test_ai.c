@@ -287,6 +287,30 @@ static void test_oversized_reply(void **state) {
   cis_mock_stop(s);
 }
 
+/* The finding: an AI reply containing \u0000 reached the skill cut at the
+ * NUL. The text is length-counted end to end: every byte arrives, the NUL
+ * and the escapes that look like one (\\u0000, \\\\, \u005c) included. */
+static void test_reply_with_nul_arrives_whole(void **state) {
+  (void)state;
+  cis_mock_server *s = cis_mock_llm_start(NULL, 0);
+  cis_ai *ai = openai_service(base_of(s), 0, NULL);
+  cis_ai_reply r;
+  assert_int_equal(prompt(ai, "mock:nul", 5000, &r), CIS_OK);
+  assert_int_equal(r.text_len, MOCK_LLM_NUL_LEN);
+  assert_memory_equal(r.text, MOCK_LLM_NUL_CONTENT, MOCK_LLM_NUL_LEN);
+  assert_int_equal(r.text[r.text_len], '\0');
+  assert_string_equal(r.model, "mock"); /* a name stops at its NUL */
+  assert_string_equal(r.finish_reason, "stop");
+  assert_int_equal(r.usage.total_tokens, 2);
+  cis_ai_reply_free(&r);
+  /* A reply without the escape is read as before. */
+  assert_int_equal(prompt(ai, "back\\slash \"quoted\"", 5000, &r), CIS_OK);
+  assert_string_equal(r.text, "echo: back\\slash \"quoted\"");
+  cis_ai_reply_free(&r);
+  cis_ai_free(ai);
+  cis_mock_stop(s);
+}
+
 static void test_network_failure(void **state) {
   (void)state;
   cis_mock_server *s = cis_mock_llm_start(NULL, 0);
@@ -495,6 +519,7 @@ int main(void) {
       cmocka_unit_test(test_wrong_key_401_not_leaked),
       cmocka_unit_test(test_malformed_replies),
       cmocka_unit_test(test_oversized_reply),
+      cmocka_unit_test(test_reply_with_nul_arrives_whole),
       cmocka_unit_test(test_network_failure),
       cmocka_unit_test(test_provider_config_errors),
       cmocka_unit_test(test_input_checks),

@@ -1384,6 +1384,30 @@ static void test_atomic_lock_held_until_call_ends(void **state) {
   cis_kv_close(kv);
 }
 
+/* A transaction may be rolled back after its store was closed (cis_kv.h);
+ * one whose atomic operation pinned a connection too: the store lives on
+ * until that connection is given back, and the lock is released. */
+static void test_atomic_rollback_after_close(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "atomicclose", "s");
+  cis_kv *kv = open_kv();
+  cis_kv_txn *t1, *t2;
+  int64_t v;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t1));
+  OK(cis_kv_begin(kv, who, LONG_MS, &t2));
+  OK(cis_kv_increment(t1, "n", 1, 1, &v));
+  cis_kv_close(kv);
+  cis_kv_rollback(t1);
+  cis_kv_rollback(t2);
+  kv = open_kv();
+  OK(cis_kv_begin(kv, who, 2000, &t1)); /* the lock is free again */
+  OK(cis_kv_increment(t1, "n", 1, 1, &v));
+  assert_int_equal(v, 1);
+  OK(cis_kv_commit(t1));
+  cis_kv_close(kv);
+}
+
 /* A version 1 method table has no lock: atomic operations are refused
  * with a typed error, everything else still works. */
 static void test_atomic_unsupported_on_v1_backend(void **state) {
@@ -2064,6 +2088,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_atomic_respects_quota),
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),
       cmocka_unit_test(test_atomic_unsupported_on_v1_backend),
+      cmocka_unit_test(test_atomic_rollback_after_close),
       cmocka_unit_test(test_atomic_ops_lose_no_update_under_threads),
       cmocka_unit_test(test_namespace_isolation),
       cmocka_unit_test(test_commit_and_rollback),

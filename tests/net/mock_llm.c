@@ -150,6 +150,19 @@ static void llm_handler(void *user, cis_mock_server *srv, const cis_mock_request
     resp->content_type = "application/json";
     cJSON_Delete(in);
     return;
+  } else if (strcmp(last_user, "mock:nul") == 0) {
+    /* A reply whose content holds a NUL and the escapes that look like
+     * one: "a", NUL, "b", the 6 characters \u0000, two backslashes, one
+     * backslash (\u005c), "z", e-acute, and U+1F600 as a surrogate pair:
+     * MOCK_LLM_NUL_CONTENT bytes. */
+    cis_mock_set_body(resp, "{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"mock\\u0000x\","
+                            "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+                            "\"a\\u0000b\\\\u0000\\\\\\\\\\u005cz\\u00e9\\ud83d\\ude00\"},"
+                            "\"finish_reason\":\"stop\"}],"
+                            "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}");
+    resp->content_type = "application/json";
+    cJSON_Delete(in);
+    return;
   } else if (strcmp(last_user, "mock:nullcontent") == 0) {
     chat_reply(st, resp, model->valuestring, NULL, words, true);
     cJSON_Delete(in);

@@ -22,11 +22,17 @@
  *   mock:nullcontent  200 with "content": null
  *   mock:nousage      a normal answer without "usage"
  *   mock:big:N        a normal answer whose content is N bytes of 'a'
+ *   mock:nul          200 whose content holds \u0000 among look-alike
+ *                     escapes; decoded, it is MOCK_LLM_NUL_CONTENT
  */
 #ifndef CIS_TESTS_MOCK_LLM_H
 #define CIS_TESTS_MOCK_LLM_H
 
 #include "net/mock_server.h"
+
+/* The content of the mock:nul reply, decoded (MOCK_LLM_NUL_LEN bytes). */
+#define MOCK_LLM_NUL_CONTENT "a\0b\\u0000\\\\\\z\xc3\xa9\xf0\x9f\x98\x80"
+#define MOCK_LLM_NUL_LEN 19u
 
 typedef struct cis_mock_llm_config {
   const char *api_key;  /* required key; NULL = accept any or none */

@@ -9,7 +9,7 @@
 
 import {
   ErrorCode, JsonObject, aiChat, errorMessage, errorName, failWith, httpRequest, inputBytes, inputString,
-  jsonGetNumber, jsonGetString, jsonQuote, kvDelete, kvGet, kvGetBytes, kvSet, lastError, log,
+  jsonGetNumber, jsonGetString, jsonQuote, kvCas, kvDelete, kvGet, kvGetBytes, kvIncrement, kvSet, lastError, log,
   logDebug, logError, logInfo, logWarn, output, remainingMs, Level,
 } from "../../sdk/assemblyscript/assembly/index";
 
@@ -63,6 +63,22 @@ function answer(op: string, input: string): string | null {
     return new JsonObject().int("len", b.length).int("sum", sum).toString();
   }
   if (op == "kv") return kv(input);
+  if (op == "atomic") {
+    const key = text(input, "key");
+    const value = kvIncrement(key, <i64>jsonGetNumber(input, "delta"));
+    if (lastError() != ErrorCode.OK) return failure(lastError());
+    const ck = key + ":c";
+    const absent = kvCas(ck, null, "a");
+    if (absent < 0) return failure(absent);
+    const wrong = kvCas(ck, "x", "b");
+    if (wrong < 0) return failure(wrong);
+    const swapped = kvCas(ck, "a", "b");
+    if (swapped < 0) return failure(swapped);
+    const fin = kvGet(ck);
+    if (fin === null) return failure(lastError());
+    return new JsonObject().int("value", value).bool("absent", absent == 1).bool("wrong", wrong == 1)
+      .bool("swapped", swapped == 1).str("final", fin).toString();
+  }
   if (op == "set") {
     if (kvSet(text(input, "key"), text(input, "value")) < 0) return failure(lastError());
     return new JsonObject().bool("ok", true).toString();

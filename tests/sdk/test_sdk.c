@@ -248,9 +248,21 @@ static void probe_kv(void **st) {
     probe_is(s, &kv, "{\"full\":10,\"untouched\":true,\"again\":10,\"value\":\"caf\xc3\xa9 \\\"ok\\\"\"}",
              "{\"op\":\"kv_into\",\"key\":\"kept\"}");
   }
+  /* The atomic operations: the increment counts across calls, the
+   * compare-and-swap swaps only on the expected value (or absence). */
+  probe_is(s, &kv, "{\"value\":5,\"absent\":true,\"wrong\":false,\"swapped\":true,\"final\":\"b\"}",
+           "{\"op\":\"atomic\",\"key\":\"ctr\",\"delta\":5}");
+  probe_is(s, &kv, "{\"value\":-2,\"absent\":false,\"wrong\":false,\"swapped\":false,\"final\":\"b\"}",
+           "{\"op\":\"atomic\",\"key\":\"ctr\",\"delta\":-7}");
   /* Refusals come back as typed codes with the host's reason. */
   cis_invoke_result r;
   char msg[512];
+  probe_is(s, &kv, "{\"ok\":true}", "{\"op\":\"set\",\"key\":\"word\",\"value\":\"abc\"}");
+  assert_int_equal(probe(s, &kv, &r, "{\"op\":\"atomic\",\"key\":\"word\",\"delta\":1}"), CIS_OK);
+  assert_int_equal(json_number(r.output, "code"), -6); /* not an integer */
+  json_member(r.output, "message", msg, sizeof msg);
+  assert_non_null(strstr(msg, "kv_increment"));
+  cis_invoke_result_free(&r);
   assert_int_equal(probe(s, &kv, &r, "{\"op\":\"kv\",\"key\":\"\",\"size\":3}"), CIS_OK);
   assert_int_equal(json_number(r.output, "code"), -6);
   json_member(r.output, "error", msg, sizeof msg);
@@ -672,7 +684,7 @@ static void as_hello_refused(void **st) {
   cli_result *r = cis("skill", "run", "--wasm", example_wasm(), "--input", "{\"name\":\"Ada\"}", NULL);
   assert_int_equal(r->status, 1);
   assert_string_equal(r->out, "");
-  assert_non_null(strstr(r->err, "as-hello: kv_get failed: DENIED"));
+  assert_non_null(strstr(r->err, "as-hello: kv_increment failed: DENIED"));
   assert_non_null(strstr(r->err, "CIS_ESKILL: the skill returned error -2"));
   free(r);
 }

@@ -645,13 +645,14 @@ static void files_host_folder(void **st) {
   assert_true(a && old);
   cJSON_Delete(j);
   cis_invoke_result_free(&r);
-  /* The file holds the upper-cased text; the skill's JSON reader keeps
-   * \u escapes as they are and bytes above ASCII unchanged. */
+  /* The file holds the upper-cased text; the skill's JSON reader decodes
+   * \u escapes to UTF-8 (\u00f6 is o-umlaut, which stays as it is, as
+   * bytes above ASCII do). */
   snprintf(file, sizeof file, "%s/a.txt", data);
   uint8_t *got;
   size_t len;
   assert_int_equal(cis__read_file(file, 4096, &got, &len), CIS_OK);
-  const char *want = "HELLO, WU00F6RLD\tAND \"YOU\" \xc3\xa9T\xc3\xa9";
+  const char *want = "HELLO, W\xc3\xb6RLD\tAND \"YOU\" \xc3\xa9T\xc3\xa9";
   assert_int_equal(len, strlen(want));
   assert_memory_equal(got, want, len);
   free(got);

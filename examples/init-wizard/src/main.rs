@@ -195,6 +195,11 @@ fn store(key: &str, runs_key: &str, config: &Value, reset: bool, steps: &mut Val
         steps.push(format!("reset {}", key));
     }
 
+    // The run counter is shared by concurrent calls: an atomic increment,
+    // not a get + set (two calls would both read 3 and both write 4). It
+    // also holds the skill's KV lock until this call ends, so the
+    // configuration read next is the one the previous run left.
+    let runs = cis_skill::kv_increment(runs_key, 1)?.max(0) as u64;
     let previous = match cis_skill::kv_get_string(key)? {
         Some(text) => {
             let _ = info!("init-wizard: found an earlier configuration under {}", key);
@@ -202,14 +207,9 @@ fn store(key: &str, runs_key: &str, config: &Value, reset: bool, steps: &mut Val
         }
         None => None,
     };
-    let runs = match cis_skill::kv_get_string(runs_key)? {
-        Some(n) => n.trim().parse::<u64>().unwrap_or(0) + 1,
-        None => 1,
-    };
 
     let text = config.to_json();
     cis_skill::kv_set(key, &text)?;
-    cis_skill::kv_set(runs_key, runs.to_string())?;
     let _ = info!("init-wizard: stored {} ({} bytes), run {}", key, text.len(), runs);
     steps.push(format!("stored {}", key));
 

@@ -180,6 +180,36 @@ export function kvDelete(key: string): i32 {
   return done(raw.kv_delete(k.dataStart, k.length));
 }
 
+/** Atomically adds `delta` to the integer stored (as decimal text) under
+ * `key`, an absent key counting as 0, and returns the new value (0 on
+ * error, see lastError(): INVALID when the value is not such an integer).
+ * Use it, not kvGet + kvSet, for counters and ids that concurrent calls
+ * share: it holds the skill's KV lock until the call ends, and commits
+ * only when the call succeeds. delta 0 reads under the lock. */
+export function kvIncrement(key: string, delta: i64): i64 {
+  const k = utf8(key);
+  const out = new StaticArray<i64>(1);
+  const rc = done(raw.kv_increment(k.dataStart, k.length, delta, changetype<usize>(out)));
+  return rc < 0 ? 0 : out[0];
+}
+
+/** Atomically stores `value` under `key` only when the key now holds
+ * exactly `expect` (null: only when it is absent). 1 swapped, 0 not, or a
+ * negative error code. */
+export function kvCas(key: string, expect: string | null, value: string): i32 {
+  const k = utf8(key);
+  const v = utf8(value);
+  let r: i32;
+  if (expect === null) {
+    r = raw.kv_cas(k.dataStart, k.length, 0, -1, v.dataStart, v.length);
+  } else {
+    const e = utf8(expect!);
+    r = raw.kv_cas(k.dataStart, k.length, e.dataStart, e.length, v.dataStart, v.length);
+  }
+  done(r);
+  return r;
+}
+
 // -------------------------------------------------------- AI and HTTP
 
 /** Sends `prompt` to the AI provider; the reply, or null on error. */

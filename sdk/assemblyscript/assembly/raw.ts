@@ -30,6 +30,17 @@ export declare function kv_set(key_ptr: usize, key_len: i32, val_ptr: usize, val
 @external("cis_v1", "kv_delete")
 export declare function kv_delete(key_ptr: usize, key_len: i32): i32;
 
+/** Atomically adds delta to the decimal integer under a key (absent = 0);
+ * the new value goes to out_ptr (8 bytes, little-endian). 0 or an error. */
+@external("cis_v1", "kv_increment")
+export declare function kv_increment(key_ptr: usize, key_len: i32, delta: i64, out_ptr: usize): i32;
+
+/** Atomically sets a key when it holds exactly the expected value
+ * (expect_len -1: when it is absent). 1 swapped, 0 not, or an error. */
+@external("cis_v1", "kv_cas")
+export declare function kv_cas(key_ptr: usize, key_len: i32, expect_ptr: usize, expect_len: i32,
+                               val_ptr: usize, val_len: i32): i32;
+
 /** Asks the AI provider; buffer convention as kv_get. */
 @external("cis_v1", "ai_chat")
 export declare function ai_chat(prompt_ptr: usize, prompt_len: i32, out_ptr: usize, out_cap: i32): i64;

@@ -264,6 +264,38 @@ pub fn kv_delete(key: impl AsRef<[u8]>) -> Result<bool> {
     }
 }
 
+/// Atomically adds `delta` to the integer stored (as decimal text) under
+/// `key`, an absent key counting as 0, and returns the new value. Use it,
+/// not [`kv_get`] + [`kv_set`], for counters and ids that concurrent calls
+/// share: it holds the skill's KV lock until the call ends, so no update
+/// is lost, and like every write it commits only when the call succeeds.
+/// `delta` 0 reads the value under the lock. `Invalid` when the value is
+/// not such an integer or the sum overflows.
+pub fn kv_increment(key: impl AsRef<[u8]>, delta: i64) -> Result<i64> {
+    let key = key.as_ref();
+    let mut out: i64 = 0;
+    // SAFETY: the host reads the key and writes 8 bytes at &mut out.
+    check32(unsafe { raw::kv_increment(key.as_ptr(), len32(key.len())?, delta, &mut out) })?;
+    Ok(out)
+}
+
+/// Atomically stores `value` under `key` only when the key now holds
+/// exactly `expect` (`None`: only when it is absent). Returns whether it
+/// swapped. Atomic and transactional as [`kv_increment`].
+pub fn kv_cas(key: impl AsRef<[u8]>, expect: Option<&[u8]>, value: impl AsRef<[u8]>) -> Result<bool> {
+    let (key, value) = (key.as_ref(), value.as_ref());
+    let (ep, el) = match expect {
+        Some(e) => (e.as_ptr(), len32(e.len())?),
+        None => (core::ptr::null(), -1),
+    };
+    // SAFETY: the host reads the three slices within their lengths (none
+    // for an absent expectation).
+    let r = check32(unsafe {
+        raw::kv_cas(key.as_ptr(), len32(key.len())?, ep, el, value.as_ptr(), len32(value.len())?)
+    })?;
+    Ok(r == 1)
+}
+
 // ------------------------------------------------------------- AI and HTTP
 
 /// Sends `prompt` to the configured AI provider and returns its reply

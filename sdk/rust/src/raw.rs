@@ -30,6 +30,21 @@ extern "C" {
     pub fn kv_set(key_ptr: *const u8, key_len: i32, val_ptr: *const u8, val_len: i32) -> i32;
     /// Deletes a key; `NOT_FOUND` (-1) when it was absent.
     pub fn kv_delete(key_ptr: *const u8, key_len: i32) -> i32;
+    /// Atomically adds `delta` to the decimal integer under a key (absent =
+    /// 0) and writes the new value at `out_ptr` (8 bytes, little-endian);
+    /// returns 0 or an error code.
+    pub fn kv_increment(key_ptr: *const u8, key_len: i32, delta: i64, out_ptr: *mut i64) -> i32;
+    /// Atomically sets a key to the new value when it holds exactly the
+    /// expected one (`expect_len` -1: when it is absent); returns 1
+    /// (swapped), 0 (not) or an error code.
+    pub fn kv_cas(
+        key_ptr: *const u8,
+        key_len: i32,
+        expect_ptr: *const u8,
+        expect_len: i32,
+        val_ptr: *const u8,
+        val_len: i32,
+    ) -> i32;
     /// Sends a prompt to the configured AI provider; buffer convention as
     /// `kv_get` (a retry with the same prompt is served without a new request).
     pub fn ai_chat(prompt_ptr: *const u8, prompt_len: i32, out_ptr: *mut u8, out_cap: i32) -> i64;
@@ -74,6 +89,19 @@ mod stand_in {
         INTERNAL
     }
     pub unsafe fn kv_delete(_key_ptr: *const u8, _key_len: i32) -> i32 {
+        INTERNAL
+    }
+    pub unsafe fn kv_increment(_key_ptr: *const u8, _key_len: i32, _delta: i64, _out_ptr: *mut i64) -> i32 {
+        INTERNAL
+    }
+    pub unsafe fn kv_cas(
+        _key_ptr: *const u8,
+        _key_len: i32,
+        _expect_ptr: *const u8,
+        _expect_len: i32,
+        _val_ptr: *const u8,
+        _val_len: i32,
+    ) -> i32 {
         INTERNAL
     }
     pub unsafe fn ai_chat(_prompt_ptr: *const u8, _prompt_len: i32, _out_ptr: *mut u8, _out_cap: i32) -> i64 {

@@ -56,6 +56,22 @@ fn op(input: &Value) -> Result<Value> {
                 .with("again", m)
                 .with("value", String::from_utf8_lossy(&exact).into_owned()))
         }
+        "atomic" => {
+            // The atomic operations: an increment, then a compare-and-swap
+            // expecting absence, a wrong value and the right one.
+            let key = text(input, "key");
+            let value = cis_skill::kv_increment(key, input["delta"].as_i64().unwrap_or(0))?;
+            let ck = format!("{}:c", key);
+            let absent = cis_skill::kv_cas(&ck, None, "a")?;
+            let wrong = cis_skill::kv_cas(&ck, Some(&b"x"[..]), "b")?;
+            let swapped = cis_skill::kv_cas(&ck, Some(&b"a"[..]), "b")?;
+            Ok(Value::object()
+                .with("value", value)
+                .with("absent", absent)
+                .with("wrong", wrong)
+                .with("swapped", swapped)
+                .with("final", cis_skill::kv_get_string(&ck)?))
+        }
         "set" => {
             cis_skill::kv_set(text(input, "key"), text(input, "value"))?;
             Ok(Value::object().with("ok", true))
@@ -102,7 +118,7 @@ fn run() -> Result<()> {
         }
         _ => {}
     }
-    const OPS: &[&str] = &["echo", "kv", "kv_into", "set", "get", "ai", "http", "log", "remaining"];
+    const OPS: &[&str] = &["echo", "kv", "kv_into", "atomic", "set", "get", "ai", "http", "log", "remaining"];
     if !OPS.contains(&text(&input, "op")) {
         let _ = cis_skill::error!("unknown op {:?}", text(&input, "op"));
         return Err(Error::Invalid);
