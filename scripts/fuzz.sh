@@ -8,11 +8,13 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run or manifest (fuzz_decode ... are accepted too)
+#   TARGET   decode, run, manifest or wasi_fs (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
 # seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE);
-# manifest's from fuzz/manifests/*.json and examples/*/skill.json.in.
+# manifest's from fuzz/manifests/*.json and examples/*/skill.json.in;
+# wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
+# tests/wasi/fuzz-inputs/ and two sequences written below.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -28,7 +30,7 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest)" >&2; exit 2 ;; esac
+case $target in decode | run | manifest | wasi_fs) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs)" >&2; exit 2 ;; esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -66,6 +68,23 @@ if [ "$target" = manifest ]; then
     [ -e "$dest" ] || sed 's/@SHA256@/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/;
       s|@ALLOW@|https://api.example.com|' "$f" >"$dest"
   done
+elif [ "$target" = wasi_fs ]; then
+  # Its inputs are operations (fuzz/fuzz_wasi_fs.c): the saved findings, a
+  # sequence that takes every operation once, and a deep walk under a
+  # small depth limit. No dictionary: the wasm one means nothing here.
+  dict=
+  for f in "$root"/tests/wasi/fuzz-inputs/*.bin; do
+    [ -e "$f" ] || continue
+    dest=$corpus/saved-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+  [ -e "$corpus/seed-every-op" ] || printf '%b' \
+    '\0\0\0\0\0\001\0\001\001\0\001\0\012\0\0\012\001\005hello\015\001\0\0\0\013\001\020\0' \
+    '\011\0\0\020\0\005\0\0\012\0\002\007\0\0\020\0\002\010\0\0\0\0\006\0\0\0\001\0\012\0\001' \
+    '\002\0\0\0\001\0\003\021\001\016\001\007\002\022\0\002\001\001\002\001\023\001\017\001\001' \
+    '\014\001\003\0\0\003\024\0\005' >"$corpus/seed-every-op"
+  [ -e "$corpus/seed-deep" ] || printf '%b' '\010\003\024\0\037\024\001\037\004\0\0\0' \
+    >"$corpus/seed-deep"
 elif [ -d "$suite/core" ]; then
   for f in "$suite"/core/*/*.wasm; do
     [ -e "$f" ] || continue
@@ -86,7 +105,10 @@ corpus_size() { find "$corpus" -type f | wc -l; }
 before=$(list_findings)
 
 set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-  -artifact_prefix="$prefix" -dict="$dict" "$@"
+  -artifact_prefix="$prefix" "$@"
+[ -z "$dict" ] || set -- -dict="$dict" "$@"
+# A wasi_fs input needs a few hundred bytes for its 64 operations.
+[ "$target" != wasi_fs ] || set -- -max_len=2048 "$@"
 if [ "${FUZZ_FORK:-0}" = 1 ]; then
   set -- -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@"
 fi
