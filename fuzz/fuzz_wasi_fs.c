@@ -8,8 +8,11 @@
  * operations. Each operation calls a real wasi_snapshot_preview1 function
  * (path_create_directory, path_open, path_rename, path_unlink_file,
  * path_remove_directory, path_symlink, path_link, path_readlink,
- * path_filestat_get/set_times, fd_readdir, fd_read, fd_write, fd_seek,
- * fd_tell, fd_close, fd_renumber, fd_filestat_get/set_size, poll_oneoff)
+ * path_filestat_get/set_times, fd_readdir, fd_read, fd_write, fd_pread,
+ * fd_pwrite, fd_seek, fd_tell, fd_close, fd_renumber,
+ * fd_filestat_get/set_size, fd_fdstat_get/set_flags/set_rights,
+ * fd_allocate, fd_advise, fd_sync, fd_datasync, fd_prestat_get/dir_name,
+ * poll_oneoff)
  * the way a guest does: through an instance of a small module, built here
  * byte by byte, that imports those functions and exports them again with
  * its memory, so paths, buffers and results go through guest memory and
@@ -56,7 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum {
   F_MKDIR, F_OPEN, F_RENAME, F_UNLINK, F_RMDIR, F_SYMLINK, F_LINK, F_READLINK, F_STAT,
   F_READDIR, F_WRITE, F_READ, F_CLOSE, F_SEEK, F_SETSIZE, F_RENUMBER, F_SETTIMES, F_FSTAT,
-  F_POLL, F_TELL, F_COUNT
+  F_POLL, F_TELL, F_PREAD, F_PWRITE, F_FDSTAT, F_SETFLAGS, F_SETRIGHTS, F_ALLOCATE, F_SYNC,
+  F_DATASYNC, F_PRESTAT, F_PRESTAT_NAME, F_ADVISE, F_COUNT
 };
 static const struct {
   const char *name;
@@ -82,6 +86,17 @@ static const struct {
     [F_FSTAT] = {"fd_filestat_get", "ii"},
     [F_POLL] = {"poll_oneoff", "iiii"},
     [F_TELL] = {"fd_tell", "ii"},
+    [F_PREAD] = {"fd_pread", "iiiIi"},
+    [F_PWRITE] = {"fd_pwrite", "iiiIi"},
+    [F_FDSTAT] = {"fd_fdstat_get", "ii"},
+    [F_SETFLAGS] = {"fd_fdstat_set_flags", "ii"},
+    [F_SETRIGHTS] = {"fd_fdstat_set_rights", "iII"},
+    [F_ALLOCATE] = {"fd_allocate", "iII"},
+    [F_SYNC] = {"fd_sync", "i"},
+    [F_DATASYNC] = {"fd_datasync", "i"},
+    [F_PRESTAT] = {"fd_prestat_get", "ii"},
+    [F_PRESTAT_NAME] = {"fd_prestat_dir_name", "iii"},
+    [F_ADVISE] = {"fd_advise", "iIIi"},
 };
 
 /* Guest memory layout (one 64 KiB page). */
@@ -344,7 +359,7 @@ static void chain(run *r, uint32_t fd, unsigned levels) {
 
 /* One operation decoded from the input. */
 static void one_op(run *r, input *in) {
-  uint8_t op = u8(in) % 21;
+  uint8_t op = u8(in) % 30;
   uint32_t fd = pick_fd(r, in);
   switch (op) {
   case 0: {
@@ -515,9 +530,66 @@ static void one_op(run *r, input *in) {
     call(r, F_TELL, a);
     break;
   }
-  default:
+  case 20:
     chain(r, fd, 1 + u8(in) % CHAIN_MAX);
     break;
+  case 21:
+  case 22: { /* fd_pread, fd_pwrite: one iovec, an offset near 0 or anywhere */
+    uint32_t len = u16(in) % (M_BUFLEN + 1);
+    uint8_t how = u8(in);
+    uint64_t off = how & 1 ? u64(in) : (uint64_t)how * 512;
+    uint32_t iov[2] = {M_BUF, len};
+    cis_instance_mem_write(r->inst, M_IOV, iov, sizeof iov);
+    cis_slot a[] = {AI32(fd), AI32(M_IOV), AI32(1), A(off), AI32(M_OUT)};
+    call(r, op == 21 ? F_PREAD : F_PWRITE, a);
+    break;
+  }
+  case 23: {
+    cis_slot a[] = {AI32(fd), AI32(M_STAT)};
+    call(r, F_FDSTAT, a);
+    break;
+  }
+  case 24: {
+    cis_slot a[] = {AI32(fd), AI32(u8(in) & 31)};
+    call(r, F_SETFLAGS, a);
+    break;
+  }
+  case 25: {
+    uint64_t base = pick_rights(in);
+    uint64_t inh = pick_rights(in);
+    cis_slot a[] = {AI32(fd), A(base), A(inh)};
+    call(r, F_SETRIGHTS, a);
+    break;
+  }
+  case 26: {
+    uint8_t how = u8(in);
+    uint64_t off = how & 1 ? u64(in) : (uint64_t)u8(in) * 1024;
+    uint64_t len = how & 2 ? u64(in) : (uint64_t)u8(in) * 1024;
+    cis_slot a[] = {AI32(fd), A(off), A(len)};
+    call(r, F_ALLOCATE, a);
+    break;
+  }
+  case 27: {
+    cis_slot a[] = {AI32(fd)};
+    call(r, u8(in) & 1 ? F_SYNC : F_DATASYNC, a);
+    break;
+  }
+  case 28: {
+    uint32_t cap = u8(in);
+    cis_slot a[] = {AI32(fd), AI32(M_STAT)};
+    call(r, F_PRESTAT, a);
+    cis_slot b[] = {AI32(fd), AI32(M_BUF), AI32(cap)};
+    call(r, F_PRESTAT_NAME, b);
+    break;
+  }
+  default: {
+    uint64_t off = u64(in);
+    uint64_t len = u64(in);
+    uint32_t advice = u8(in) % 8;
+    cis_slot a[] = {AI32(fd), A(off), A(len), AI32(advice)};
+    call(r, F_ADVISE, a);
+    break;
+  }
   }
 }
 
