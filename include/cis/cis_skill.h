@@ -28,6 +28,10 @@ extern "C" {
 #endif
 
 #define CIS_SKILL_DEFAULT_MAX_JSON (16u * 1024 * 1024) /* input and output */
+/* The built-in ceilings on what a manifest's "limits" may ask for. */
+#define CIS_SKILL_CEILING_TIMEOUT_MS 300000u             /* 5 minutes */
+#define CIS_SKILL_CEILING_MEMORY (1ull << 30)            /* 1 GiB */
+#define CIS_SKILL_CEILING_CALL_DEPTH 1000000u
 
 typedef struct cis_skills cis_skills;
 
@@ -50,6 +54,12 @@ typedef struct cis_skills_config {
   cis_log_format log_format; /* text or JSON lines */
   cis_limits limits;         /* defaults for skills whose manifest is silent;
                                 all-zero = cis_limits_default */
+  cis_limits max_limits;     /* the most a manifest may ask for (a manifest
+                                is untrusted: it may lower the host's limits,
+                                not raise them past these); a field left 0
+                                takes its CIS_SKILL_CEILING_* value. A call's
+                                own options (cis_invoke_options) are the
+                                operator's and are not capped. */
   size_t max_input;          /* JSON input cap; 0 = 16 MiB */
   size_t max_output;         /* JSON output cap; 0 = 16 MiB */
 } cis_skills_config;

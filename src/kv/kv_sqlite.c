@@ -186,6 +186,11 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
   }
   sqlite3_progress_handler(c->db, 1000, progress, c);
   sq_arm(c);
+  /* Keep the WAL's -wal and -shm files when the last connection closes:
+   * re-creating them is a write, so a store closed and opened again on a
+   * full disk could not even be read. */
+  int persist = 1;
+  sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 
   /* Reading the schema is the first access to the file: a file that is
    * not a database fails here. */
@@ -218,7 +223,9 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     rc = sq_fail(c, r, "enable WAL");
     goto fail;
   }
-  r = sqlite3_exec(c->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+  /* With the WAL kept (above), empty it when it is reset and at close, so
+   * the main file alone holds the data between uses. */
+  r = sqlite3_exec(c->db, "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=0", NULL, NULL, NULL);
   if (r == SQLITE_OK && have < 2) {
     r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
     if (r != SQLITE_OK && !sqlite3_get_autocommit(c->db))

@@ -547,13 +547,15 @@ char *cis__manifest_to_json(const cis_manifest *m, const cis_limits *eff) {
   cJSON_AddItemToObject(p, "env", str_array(m->env, m->n_env));
   cJSON_AddBoolToObject(p, "log", m->log);
   cJSON *l = cJSON_AddObjectToObject(o, "limits");
-  cis_limits d;
+  /* The limits a call gets (the host's say, see cis__skill_limits) when
+   * known, else what the manifest asks for. */
+  cis_limits d = {.timeout_ms = m->timeout_ms, .max_memory_bytes = m->memory_bytes,
+                  .max_call_depth = m->call_depth, .fuel = m->fuel};
   if (eff) d = *eff;
-  else memset(&d, 0, sizeof d);
-  cJSON_AddNumberToObject(l, "timeout_ms", (double)(m->timeout_ms ? m->timeout_ms : d.timeout_ms));
-  cJSON_AddNumberToObject(l, "memory", (double)(m->memory_bytes ? m->memory_bytes : d.max_memory_bytes));
-  cJSON_AddNumberToObject(l, "call_depth", (double)(m->call_depth ? m->call_depth : d.max_call_depth));
-  cJSON_AddNumberToObject(l, "fuel", (double)(m->fuel ? m->fuel : d.fuel));
+  cJSON_AddNumberToObject(l, "timeout_ms", (double)d.timeout_ms);
+  cJSON_AddNumberToObject(l, "memory", (double)d.max_memory_bytes);
+  cJSON_AddNumberToObject(l, "call_depth", (double)d.max_call_depth);
+  cJSON_AddNumberToObject(l, "fuel", (double)d.fuel);
   char *s = cJSON_Print(o);
   cJSON_Delete(o);
   return s;

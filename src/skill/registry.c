@@ -742,7 +742,9 @@ cis_result cis_skills_show(cis_skills *s, const char *name, char **json) {
   if (rc != CIS_OK) return rc;
   other_skill *others = NULL;
   size_t n = 0;
-  char *text = cis__manifest_to_json(m, &s->limits);
+  cis_limits eff;
+  cis__skill_limits(s, m, &eff);
+  char *text = cis__manifest_to_json(m, &eff);
   cJSON *o = text ? cJSON_Parse(text) : NULL;
   free(text);
   if (o && (rc = other_skills(s, m->name, &others, &n)) == CIS_OK) {

@@ -85,6 +85,10 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   }
   cis_limits_default(&s->limits);
   if (cfg->limits.timeout_ms || cfg->limits.max_memory_bytes) s->limits = cfg->limits;
+  s->ceiling = cfg->max_limits;
+  if (!s->ceiling.timeout_ms) s->ceiling.timeout_ms = CIS_SKILL_CEILING_TIMEOUT_MS;
+  if (!s->ceiling.max_memory_bytes) s->ceiling.max_memory_bytes = CIS_SKILL_CEILING_MEMORY;
+  if (!s->ceiling.max_call_depth) s->ceiling.max_call_depth = CIS_SKILL_CEILING_CALL_DEPTH;
   s->max_input = cfg->max_input ? cfg->max_input : CIS_SKILL_DEFAULT_MAX_JSON;
   s->max_output = cfg->max_output ? cfg->max_output : CIS_SKILL_DEFAULT_MAX_JSON;
   s->log_format = cfg->log_format;
@@ -513,6 +517,21 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
   return CIS_OK;
 }
 
+static uint64_t capped(uint64_t asked, uint64_t ceiling) {
+  return ceiling && asked > ceiling ? ceiling : asked;
+}
+
+void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *out) {
+  *out = s->limits;
+  if (!m) return;
+  /* A manifest may ask for less than the defaults, or more up to the
+   * ceiling; never past it, whatever the defaults are. */
+  if (m->timeout_ms) out->timeout_ms = capped(m->timeout_ms, s->ceiling.timeout_ms);
+  if (m->memory_bytes) out->max_memory_bytes = capped(m->memory_bytes, s->ceiling.max_memory_bytes);
+  if (m->call_depth) out->max_call_depth = capped(m->call_depth, s->ceiling.max_call_depth);
+  if (m->fuel) out->fuel = capped(m->fuel, s->ceiling.fuel);
+}
+
 static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
                          const char *skill_name, const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
                          cis_invoke_result *res) {
@@ -541,12 +560,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   }
   if ((rc = validate_json(input, input_len, "input", res)) != CIS_OK) return res->status = rc;
 
-  /* Limits: the manifest, then the options, over the host's defaults. */
-  cis_limits lim = s->limits;
-  if (m && m->timeout_ms) lim.timeout_ms = m->timeout_ms;
-  if (m && m->memory_bytes) lim.max_memory_bytes = m->memory_bytes;
-  if (m && m->call_depth) lim.max_call_depth = m->call_depth;
-  if (m && m->fuel) lim.fuel = m->fuel;
+  /* Limits: the manifest within the host's ceiling, then the options. */
+  cis_limits lim;
+  cis__skill_limits(s, m, &lim);
   if (opt && opt->timeout_ms) lim.timeout_ms = opt->timeout_ms;
   if (opt && opt->max_memory) lim.max_memory_bytes = opt->max_memory;
 

@@ -36,6 +36,7 @@ struct cis_skills {
   cis_log_sink sink;          /* where log lines go besides the capture */
   cis_log_format log_format;  /* text or JSON */
   cis_limits limits;          /* defaults */
+  cis_limits ceiling;         /* most a manifest may ask for (fuel 0: none) */
   size_t max_input, max_output; /* JSON caps */
   char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
 };
@@ -59,6 +60,11 @@ typedef struct cis__grants {
 } cis__grants;
 
 void cis__grants_free(cis__grants *g);
+
+/* The limits a call of a skill with manifest m (NULL: none) gets: what the
+ * manifest asks for, capped by the host's ceiling, over the host's
+ * defaults. The call's own options come on top (see invoke). */
+void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *out);
 
 void cis__sha256_hex(const uint8_t *data, size_t len, char out[65]);
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len);

@@ -161,6 +161,11 @@ static int sq_open(const char *path, uint64_t timeout_ms, char *errmsg, cis__vdb
   }
   sqlite3_progress_handler(c->db, 1000, progress, c);
   sq_arm(c, timeout_ms);
+  /* Keep the WAL's -wal and -shm files when the last connection closes
+   * (emptied: journal_size_limit below): re-creating them is a write, so a
+   * tree closed and opened again on a full disk could not even be read. */
+  int persist = 1;
+  sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   int have = 0;
   err = exec1(c,
               "SELECT count(*) FROM sqlite_schema WHERE name IN ('cis_vfs_tenants',"
@@ -171,6 +176,8 @@ static int sq_open(const char *path, uint64_t timeout_ms, char *errmsg, cis__vdb
   err = exec1(c, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
   if (err) goto fail;
   err = exec1(c, "PRAGMA synchronous=FULL", "set synchronous", NULL);
+  if (err) goto fail;
+  err = exec1(c, "PRAGMA journal_size_limit=0", "limit the WAL", NULL);
   if (err) goto fail;
   if (have < 6) {
     r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);

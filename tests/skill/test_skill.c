@@ -209,19 +209,38 @@ static void ai_no_provider(void **st) {
   cis_skills_close(s);
 }
 
-/* Seed acceptance 4a: an infinite loop is stopped at the deadline. */
+/* Milliseconds on clock c. */
+static double clock_ms(clockid_t c) {
+  struct timespec ts;
+  clock_gettime(c, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* How late a spinning call may stop, judged on the calling thread's CPU
+ * time (the invocation runs on it): a loaded machine only delays the
+ * thread in wall time, it cannot make it burn CPU, while a deadline
+ * checked too rarely does. It also covers the invocation's own set-up
+ * (loading, instantiating), measured at some 30 ms under ASan. */
+#define LATE_CPU_MS 300.0
+#define WALL_FACTOR 10.0 /* wall-time bound, as a multiple of the deadline */
+
+/* Seed acceptance 4a: an infinite loop is stopped at the deadline: never
+ * before it (the deadline starts inside the invocation), without burning
+ * much CPU past it, and in wall time within ten times it. */
 static void deadline(void **st) {
   (void)st;
   cis_skills *s = open_host(NULL);
   assert_int_equal(install(s, "spin", "v1_limits.wasm", "\"limits\":{\"timeout_ms\":1000}"), CIS_OK);
   cis_invoke_result r;
-  struct timespec a, b;
-  clock_gettime(CLOCK_MONOTONIC, &a);
+  double t0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
   cis_result rc = cis_skills_invoke(s, "spin", "{\"op\":\"spin\"}", 13, NULL, &r);
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+  double cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0, ms = clock_ms(CLOCK_MONOTONIC) - t0;
+  print_message("deadline 1000 ms: the invocation ended after %.1f ms wall, %.1f ms CPU\n", ms,
+                cpu);
   assert_int_equal(rc, CIS_ETIMEOUT);
-  assert_true(ms >= 950 && ms < 1500);
+  if (ms < 1000.0) fail_msg("stopped early, after %.1f ms", ms);
+  if (cpu > 1000.0 + LATE_CPU_MS) fail_msg("ran %.1f ms of CPU for a 1000 ms deadline", cpu);
+  if (ms > 1000.0 * WALL_FACTOR) fail_msg("stopped after %.1f ms", ms);
   cis_invoke_result_free(&r);
   char *json;
   assert_int_equal(cis_skills_show(s, "spin", &json), CIS_OK);
@@ -249,6 +268,56 @@ static void memory_cap(void **st) {
   assert_int_equal(install(s, "hog2", "v1_limits.wasm", ""), CIS_OK);
   assert_int_equal(run(s, "hog2", "{\"op\":\"grow\"}", &r, NULL), CIS_OK);
   assert_non_null(strstr(r.output, "\"pages\":8192"));
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
+/* Regression: a manifest is untrusted, so its "limits" may not raise a call
+ * past the host's ceiling (it used to ask for 24 h and 4 GiB and get them). */
+static void manifest_limits_capped_by_host_ceiling(void **st) {
+  (void)st;
+  const char *greedy = "\"limits\":{\"timeout_ms\":86400000,\"memory\":\"4GiB\",\"call_depth\":1000000}";
+  /* The built-in ceiling. */
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install(s, "greedy", "v1_limits.wasm", greedy), CIS_OK);
+  char *json;
+  assert_int_equal(cis_skills_show(s, "greedy", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"timeout_ms\":\t300000"));
+  assert_non_null(strstr(json, "\"memory\":\t1073741824"));
+  free(json);
+  cis_skills_close(s);
+  /* An operator's ceiling. */
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = g_home;
+  c.kv_spec = g_kv;
+  cis_log_sink null;
+  cis_log_sink_null(&null);
+  c.log_sink = &null;
+  c.max_limits.timeout_ms = 300;
+  c.max_limits.max_memory_bytes = 64u << 20;
+  char err[512];
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_show(s, "greedy", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"timeout_ms\":\t300,"));
+  free(json);
+  cis_invoke_result r;
+  assert_int_equal(run(s, "greedy", "{\"op\":\"grow\"}", &r, NULL), CIS_OK);
+  assert_non_null(strstr(r.output, "\"pages\":1024")); /* 64 MiB, not 4 GiB */
+  cis_invoke_result_free(&r);
+  assert_int_equal(cis_skills_invoke(s, "greedy", "{\"op\":\"spin\"}", 13, NULL, &r), CIS_ETIMEOUT);
+  cis_invoke_result_free(&r);
+  /* A manifest may still ask for less than the defaults. */
+  assert_int_equal(install(s, "modest", "v1_limits.wasm", "\"limits\":{\"timeout_ms\":100}"), CIS_OK);
+  assert_int_equal(cis_skills_show(s, "modest", &json), CIS_OK);
+  assert_non_null(strstr(json, "\"timeout_ms\":\t100,"));
+  free(json);
+  /* The operator's own options are not capped. */
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.max_memory = 128u << 20;
+  assert_int_equal(run(s, "greedy", "{\"op\":\"grow\"}", &r, &o), CIS_OK);
+  assert_non_null(strstr(r.output, "\"pages\":2048"));
   cis_invoke_result_free(&r);
   cis_skills_close(s);
 }
@@ -581,6 +650,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(abi_wasi),       cmocka_unit_test(bad_inputs),
       cmocka_unit_test(missing_allocator), cmocka_unit_test(kv_open_error_hides_secret),
       cmocka_unit_test(install_checks_http_rules_and_entry), cmocka_unit_test(kv_namespace_sharing_needs_grant),
+      cmocka_unit_test(manifest_limits_capped_by_host_ceiling),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1965,6 +1966,50 @@ static void test_sqlite_disk_io_error(void **state) {
   mnt_close(&m);
 }
 
+/* On a full disk a tree that is only read must still open and read (it
+ * used to fail with "disk I/O error": a new connection had to re-create the
+ * WAL's -wal and -shm files, which the last close had removed). The tree
+ * lives on a 1 MiB tmpfs, is closed, the disk filled, then opened again as
+ * a new process would. Skips when this process may not mount. */
+static void test_sqlite_read_on_full_disk(void **state) {
+  (void)state;
+  char mnt_dir[1100], fillp[1200], saved[sizeof g.spec];
+  snprintf(mnt_dir, sizeof mnt_dir, "%s.full", g.path);
+  umount2(mnt_dir, MNT_DETACH);
+  mkdir(mnt_dir, 0755);
+  if (mount("tmpfs", mnt_dir, "tmpfs", 0, "size=1m") != 0) {
+    fprintf(stderr, "test_sqlite_read_on_full_disk: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+    skip();
+  }
+  memcpy(saved, g.spec, sizeof saved);
+  snprintf(g.spec, sizeof g.spec, "sqlite:%s/fs.db", mnt_dir);
+  mnt m;
+  mnt_open(&m, "fullread");
+  put_str(m.root, "kept", "hello");
+  mnt_close(&m);
+  snprintf(fillp, sizeof fillp, "%s/fill", mnt_dir);
+  FILE *f = fopen(fillp, "wb");
+  assert_non_null(f);
+  static char block[4096];
+  for (int i = 0; i < 1024 && fwrite(block, 1, sizeof block, f) == sizeof block; i++) {
+  }
+  fclose(f);
+  cis_result rc = mnt_try(&m, "fullread", 0, LONG_MS);
+  char buf[16] = {0};
+  size_t len = 0;
+  int e = rc == CIS_OK ? get(m.root, "kept", buf, sizeof buf, &len) : -1;
+  if (rc != CIS_OK) fprintf(stderr, "mount on a full disk: %s: %s\n", cis_errname(rc), cis_vfs_errmsg(NULL));
+  else if (e) fprintf(stderr, "read on a full disk: %d: %s\n", e, cis_vfs_errmsg(m.fs));
+  if (rc == CIS_OK) mnt_close(&m);
+  memcpy(g.spec, saved, sizeof saved);
+  umount2(mnt_dir, MNT_DETACH);
+  rmdir(mnt_dir);
+  assert_int_equal(rc, CIS_OK);
+  assert_int_equal(e, 0);
+  assert_int_equal(len, 5);
+  assert_memory_equal(buf, "hello", 5);
+}
+
 /* ---- PostgreSQL: servers that cannot serve ---- */
 
 /* The value of key in a "k=v k=v" connection string. */
@@ -2186,8 +2231,14 @@ static void test_pg_hung_server_deadline(void **state) {
   kill((pid_t)pid, SIGCONT);
   ERR(CIS_VFS_EDOWN, e);
   MSG_HAS(m.fs, "deadline");
-  long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-  if (ms < 600 || ms > 3000) fail_msg("a 700 ms budget ended after %ld ms", ms);
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  print_message("budget 700 ms: the call to a hung server ended after %.1f ms\n", ms);
+  /* The wait sleeps in poll(), so load only makes it late in wall time:
+   * never before the budget, and within ten times it, which a budget
+   * several times late still fails (one not enforced at all waits for the
+   * frozen server, which only the SIGCONT above wakes: CTest's timeout
+   * ends that). */
+  if (ms < 700.0 || ms > 700.0 * 10) fail_msg("a 700 ms budget ended after %.1f ms", ms);
   OK(stat_of(m.root, "f", &st));
   expect_str(m.root, "f", "x");
   mnt_close(&m);
@@ -2247,6 +2298,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
       cmocka_unit_test(test_sqlite_disk_io_error),
+      cmocka_unit_test(test_sqlite_read_on_full_disk),
   };
   const struct CMUnitTest postgres_only[] = {
       cmocka_unit_test(test_postgres_connections),
