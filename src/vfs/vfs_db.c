@@ -819,12 +819,16 @@ static int db_unlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
 }
 
 /* Most levels check_not_below climbs. The mounts' max_depth keeps trees
- * far shallower, but a rename can stack one subtree below another, so
- * this is only a guard against a cycle in corrupt data. */
+ * far shallower, but a rename can stack one subtree below another. */
 #define CLIMB_MAX (1u << 20)
 
-/* EINVAL when directory `dir` is `moved` or lies below it. */
+/* EINVAL when directory `dir` is `moved` or lies below it. Parents that
+ * form a cycle (corrupt data) are EIO, found within about twice the
+ * cycle's length and distance by Brent's method (each step is a query, so
+ * the walk must not go round a cycle up to CLIMB_MAX times). */
 static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
+  uint64_t saved = dir; /* Brent's tortoise: where the last power of two began */
+  uint32_t power = 1, steps = 0;
   for (uint32_t depth = 0; depth <= CLIMB_MAX; depth++) {
     if (dir == moved)
       return fs_fail(fs, EINVAL, "cannot move a directory into itself");
@@ -833,6 +837,12 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
     int err = ino_get(fs, dir, &in);
     if (err) return err;
     dir = in.parent;
+    if (dir == saved) break;
+    if (++steps == power) {
+      saved = dir;
+      power *= 2;
+      steps = 0;
+    }
   }
   return fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
                  CLIMB_MAX);
