@@ -5,7 +5,15 @@
 #             -nostdlib and --no-entry (export what FLAGS say).
 # The module lands in ${CMAKE_CURRENT_BINARY_DIR}/<name>.wasm unless OUTPUT
 # is given. Used for WASI test programs, test skills and examples.
+#
+# A module depends on its sources, on every header of the C SDK (its
+# include path) and on every header beside one of its sources, so that
+# editing cis_skill.h or a local header rebuilds it.
 find_program(CIS_CLANG NAMES clang clang-14)
+if(NOT DEFINED CIS_SDK_C_DIR)
+  set(CIS_SDK_C_DIR ${CMAKE_CURRENT_LIST_DIR}/../sdk/c)
+endif()
+get_filename_component(CIS_SDK_C_DIR ${CIS_SDK_C_DIR} ABSOLUTE)
 set(CIS_WASI_SYSROOT /usr CACHE PATH "sysroot holding wasm32-wasi headers and libc")
 
 function(cis_wasm_c)
@@ -26,6 +34,13 @@ function(cis_wasm_c)
       list(APPEND srcs ${CMAKE_CURRENT_SOURCE_DIR}/${s})
     endif()
   endforeach()
+  file(GLOB hdrs CONFIGURE_DEPENDS ${CIS_SDK_C_DIR}/*.h)
+  foreach(s IN LISTS srcs)
+    get_filename_component(d ${s} DIRECTORY)
+    file(GLOB local_hdrs CONFIGURE_DEPENDS ${d}/*.h)
+    list(APPEND hdrs ${local_hdrs})
+  endforeach()
+  list(REMOVE_DUPLICATES hdrs)
   if(W_WASI)
     set(tflags --target=wasm32-wasi --sysroot=${CIS_WASI_SYSROOT})
   else()
@@ -33,7 +48,7 @@ function(cis_wasm_c)
   endif()
   add_custom_command(OUTPUT ${out}
     COMMAND ${CIS_CLANG} ${tflags} -O2 -Wall -Wextra -Werror
-            -I${CMAKE_SOURCE_DIR}/sdk/c ${W_FLAGS} ${srcs} -o ${out}
-    DEPENDS ${srcs} ${W_DEPENDS} VERBATIM)
+            -I${CIS_SDK_C_DIR} ${W_FLAGS} ${srcs} -o ${out}
+    DEPENDS ${srcs} ${hdrs} ${W_DEPENDS} VERBATIM)
   add_custom_target(${W_TARGET} ALL DEPENDS ${out})
 endfunction()

@@ -37,8 +37,8 @@ else()
   endif()
 endif()
 
-set(CIS_AS_SDK ${CMAKE_SOURCE_DIR}/sdk/assemblyscript)
-set(CIS_AS_PREFIX ${CMAKE_BINARY_DIR}/sdk/assemblyscript)
+set(CIS_AS_SDK ${PROJECT_SOURCE_DIR}/sdk/assemblyscript)
+set(CIS_AS_PREFIX ${PROJECT_BINARY_DIR}/sdk/assemblyscript)
 set(CIS_ASC ${CIS_AS_PREFIX}/node_modules/assemblyscript/bin/asc.js)
 
 if(CIS_AS_READY AND NOT TARGET cis_asc)
@@ -56,11 +56,11 @@ function(cis_as_skill)
   cmake_parse_arguments(A "" "TARGET;SOURCE;OUTPUT" "FLAGS" ${ARGN})
   file(GLOB sdk_srcs CONFIGURE_DEPENDS ${CIS_AS_SDK}/assembly/*.ts)
   # asc names files by their path from its base folder, the source root.
-  file(RELATIVE_PATH src ${CMAKE_SOURCE_DIR} ${A_SOURCE})
+  file(RELATIVE_PATH src ${PROJECT_SOURCE_DIR} ${A_SOURCE})
   add_custom_command(OUTPUT ${A_OUTPUT}
     COMMAND ${CIS_NODE} ${CIS_ASC} ${src} --runtime stub -O3 --noAssert
             --use abort=sdk/assemblyscript/assembly/index/cisAbort ${A_FLAGS} -o ${A_OUTPUT}
-    WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     DEPENDS ${A_SOURCE} ${sdk_srcs} ${CIS_AS_PREFIX}/installed.stamp
     COMMENT "asc: building ${A_OUTPUT}" VERBATIM)
   add_custom_target(${A_TARGET} ALL DEPENDS ${A_OUTPUT})

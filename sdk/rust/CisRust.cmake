@@ -18,8 +18,8 @@ include_guard(DIRECTORY)
 
 set(CIS_CARGO /usr/bin/cargo CACHE FILEPATH "cargo used to build Rust skills")
 set(CIS_RUSTC /usr/bin/rustc CACHE FILEPATH "rustc used to build Rust skills")
-set(CIS_CARGO_HOME ${CMAKE_BINARY_DIR}/cargo-home)
-set(CIS_CARGO_TARGET_DIR ${CMAKE_BINARY_DIR}/cargo-target)
+set(CIS_CARGO_HOME ${PROJECT_BINARY_DIR}/cargo-home)
+set(CIS_CARGO_TARGET_DIR ${PROJECT_BINARY_DIR}/cargo-target)
 
 set(CIS_RUST_WASM FALSE)
 if(EXISTS ${CIS_CARGO} AND EXISTS ${CIS_RUSTC})
@@ -46,13 +46,13 @@ set(CIS_CARGO_ENV ${CMAKE_COMMAND} -E env --unset=RUSTC_WRAPPER --unset=RUSTFLAG
 function(cis_rust_skill)
   cmake_parse_arguments(R "" "TARGET;CRATE;BIN;OUTPUT" "" ${ARGN})
   set(tdir ${CIS_CARGO_TARGET_DIR}/${R_TARGET})
-  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${R_CRATE}/src/*.rs ${CMAKE_SOURCE_DIR}/sdk/rust/src/*.rs)
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${R_CRATE}/src/*.rs ${PROJECT_SOURCE_DIR}/sdk/rust/src/*.rs)
   add_custom_command(OUTPUT ${R_OUTPUT}
     COMMAND ${CIS_CARGO_ENV} ${CIS_CARGO} build --release --offline --locked --quiet
             --target wasm32-unknown-unknown --manifest-path ${R_CRATE}/Cargo.toml --target-dir ${tdir}
     COMMAND ${CMAKE_COMMAND} -E copy ${tdir}/wasm32-unknown-unknown/release/${R_BIN}.wasm ${R_OUTPUT}
     COMMAND ${CMAKE_COMMAND} -E touch ${R_OUTPUT}
-    DEPENDS ${srcs} ${R_CRATE}/Cargo.toml ${R_CRATE}/Cargo.lock ${CMAKE_SOURCE_DIR}/sdk/rust/Cargo.toml
+    DEPENDS ${srcs} ${R_CRATE}/Cargo.toml ${R_CRATE}/Cargo.lock ${PROJECT_SOURCE_DIR}/sdk/rust/Cargo.toml
     COMMENT "cargo: building ${R_BIN}.wasm" VERBATIM)
   add_custom_target(${R_TARGET} ALL DEPENDS ${R_OUTPUT})
 endfunction()

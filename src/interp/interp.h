@@ -3,7 +3,7 @@
  * a module's function bodies are translated into, the per-function
  * descriptors, and the entry points of the translator (translate.c) and
  * the executor (execute.c). Nothing outside src/interp/ includes it; the
- * runtime sees only cis__interp_ops.
+ * rest of the library sees only cis__interp_ops (interp_ops.h).
  *
  * Frames. A function runs on a flat frame of 8-byte slots inside the call's
  * value stack: parameters first, then declared locals, then the constants
@@ -32,6 +32,7 @@
 
 #include <stdio.h>
 
+#include "interp/interp_ops.h"
 #include "runtime/runtime.h"
 
 /* Direct threading needs labels as values (GCC, clang). Build with

@@ -1,9 +1,9 @@
 /*
- * This file implements the engine: its configuration and default limits,
- * the choice of execution engine, the engine-wide table of canonical
- * function types, and the list of pinned instances that live until the
- * engine is freed. It also holds the small hash index the runtime's other
- * tables use.
+ * This file implements the engine: its default limits, the registry of
+ * execution engines and the choice among them, the engine-wide table of
+ * canonical function types, and the list of pinned instances that live
+ * until the engine is freed. It also holds the small hash index the
+ * runtime's other tables use.
  *
  * Canonical types make function-type equality one integer compare, for the
  * linker (imported functions) and for call_indirect across instances. The
@@ -84,30 +84,39 @@ void cis_limits_default(cis_limits *l) {
   l->max_table_elems = 0;
 }
 
-void cis_engine_config_default(cis_engine_config *c) {
-  if (!c) return;
-  memset(c, 0, sizeof *c);
-  cis_limits_default(&c->limits);
-  c->engine = "interp";
-}
-
 /* ---------------------------------------------------------------- engine */
 
-/* The execution engines this build knows, by configuration name. */
-static const cis__engine_ops *find_ops(const char *name) {
-  if (!name || strcmp(name, "interp") == 0) return &cis__interp_ops;
-  return NULL;
+/* Registered engines, in registration order. A fixed table: engines are
+ * compiled in and few, and a registry that never frees needs no teardown. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static const cis__engine_ops *registry[CIS__MAX_ENGINES];
+static size_t nregistered;
+
+cis_result cis__engine_register(const cis__engine_ops *ops) {
+  if (!ops || !ops->name || !ops->prepare || !ops->unprepare || !ops->call) return CIS_EINVAL;
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&registry_lock);
+  size_t i = 0;
+  while (i < nregistered && strcmp(registry[i]->name, ops->name) != 0) i++;
+  if (i < nregistered) rc = registry[i] == ops ? CIS_OK : CIS_EEXIST;
+  else if (nregistered == CIS__MAX_ENGINES) rc = CIS_ETOOBIG;
+  else registry[nregistered++] = ops;
+  pthread_mutex_unlock(&registry_lock);
+  return rc;
 }
 
-cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
-  if (!out) return CIS_EINVAL;
+const cis__engine_ops *cis__engine_find(const char *name) {
+  const cis__engine_ops *ops = NULL;
+  pthread_mutex_lock(&registry_lock);
+  for (size_t i = 0; i < nregistered && !ops; i++)
+    if (!name || strcmp(registry[i]->name, name) == 0) ops = registry[i];
+  pthread_mutex_unlock(&registry_lock);
+  return ops;
+}
+
+cis_result cis__engine_create(const cis_engine_config *cfg, cis_engine **out) {
   *out = NULL;
-  cis_engine_config def;
-  if (!cfg) {
-    cis_engine_config_default(&def);
-    cfg = &def;
-  }
-  const cis__engine_ops *ops = find_ops(cfg->engine);
+  const cis__engine_ops *ops = cis__engine_find(cfg->engine);
   if (!ops) return CIS_EUNSUPPORTED;
   cis__engine_rt *r = calloc(1, sizeof *r);
   if (!r) return CIS_ENOMEM;

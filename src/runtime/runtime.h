@@ -45,8 +45,25 @@ typedef struct cis__engine_ops {
   cis_result (*call)(cis__exec *ex, cis_func *f, cis_slot *args_results);
 } cis__engine_ops;
 
-/* The interpreter's ops (src/interp/). */
-extern const cis__engine_ops cis__interp_ops;
+/* The engine registry. Engines register their ops table here; the runtime
+ * never names one, so it links without any engine (no cycle between the
+ * runtime and the engines' libraries). The library glue (src/core/core.c),
+ * which sits above both, registers the built-in engines before the first
+ * engine is created. */
+#define CIS__MAX_ENGINES 8
+
+/* Adds ops under ops->name. Registering the same table again is a no-op.
+ * Thread safe. Errors: CIS_EINVAL (NULL ops, name or call), CIS_EEXIST
+ * (another table has that name), CIS_ETOOBIG (CIS__MAX_ENGINES reached). */
+cis_result cis__engine_register(const cis__engine_ops *ops);
+
+/* The ops registered under name; NULL name means the first registered (the
+ * default). NULL when there is none. */
+const cis__engine_ops *cis__engine_find(const char *name);
+
+/* Creates an engine running the registered engine cfg->engine. cfg is not
+ * NULL. Errors: CIS_EUNSUPPORTED (no such engine), CIS_ENOMEM. */
+cis_result cis__engine_create(const cis_engine_config *cfg, cis_engine **out);
 
 /* ---------------------------------------------------------------- engine */
 

@@ -1,0 +1,41 @@
+# cmake -DHEADERS=<include/cis> -DOUT=<file> -P public_functions.cmake
+# Writes the name of every function declared in the public headers, one a
+# line, and fails if a declaration lacks CIS_EXTERN. Comments are removed
+# first, so names mentioned in prose do not count.
+file(GLOB headers ${HEADERS}/*.h)
+set(all "")
+set(missing "")
+foreach(h IN LISTS headers)
+  file(READ ${h} text)
+  string(REGEX REPLACE "/\\*([^*]|\\*+[^*/])*\\*+/" " " text "${text}")
+  string(REGEX REPLACE "//[^\n]*" " " text "${text}")
+  string(REGEX REPLACE "#[^\n]*" " " text "${text}")
+  # Declarations are statements (split on ';', after the last brace) that
+  # hold `cis_name(` not followed by '*' (that is a function pointer type).
+  string(REPLACE "[" "<" text "${text}") # brackets would hold list items together
+  string(REPLACE "]" ">" text "${text}")
+  string(REPLACE "{" ";" text "${text}")
+  string(REPLACE "}" ";" text "${text}")
+  foreach(s IN LISTS text)
+    string(REGEX MATCH "cis_[a-z0-9_]+[ \t\n]*\\([ \t\n]*[^* \t\n]" name "${s}")
+    string(REGEX REPLACE "[ \t\n]*\\(.*$" "" name "${name}")
+    if(name STREQUAL "")
+      continue()
+    endif()
+    list(APPEND all ${name})
+    if(NOT s MATCHES "CIS_EXTERN")
+      get_filename_component(hn ${h} NAME)
+      list(APPEND missing "${hn}: ${name}")
+    endif()
+  endforeach()
+endforeach()
+list(REMOVE_DUPLICATES all)
+list(SORT all)
+string(REPLACE ";" "\n" lines "${all}")
+file(WRITE ${OUT} "${lines}\n")
+if(missing)
+  string(REPLACE ";" "\n  " missing "${missing}")
+  message(FATAL_ERROR "public functions declared without CIS_EXTERN:\n  ${missing}")
+endif()
+list(LENGTH all n)
+message(STATUS "${n} public functions")
