@@ -223,10 +223,22 @@ static void mount_errors_are_typed(void **state) {
   cis_skills_close(s);
 }
 
-static uint64_t now_ms(void) {
+static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Checks that a call with an 800 ms deadline, which waited on a locked
+ * database, ended on time in a way a loaded machine cannot fail. The
+ * wait sleeps (SQLite's busy handler), so load only makes it late in wall
+ * time: it never ends before the deadline, and the upper bound is ten
+ * times it, which a wait that runs to the backend's own 30 s operation
+ * timeout still fails. */
+static void ends_at_800_ms(const char *what, double took) {
+  print_message("deadline 800 ms: %s ended after %.1f ms\n", what, took);
+  if (took < 800.0 || took > 800.0 * 10)
+    fail_msg("%s ended after %.1f ms for an 800 ms deadline", what, took);
 }
 
 /* The database of a "db" mount is locked by another writer for longer
@@ -247,11 +259,11 @@ static void db_wait_ends_at_call_deadline(void **state) {
   assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
   long n;
   char err[512];
-  uint64_t t0 = now_ms();
+  double t0 = now_ms();
   cis_result rc = run(s, "slow", "t", "/work/n", &n, err, sizeof err);
-  uint64_t took = now_ms() - t0;
+  double took = now_ms() - t0;
   if (rc != CIS_ETIMEOUT) fail_msg("expected CIS_ETIMEOUT, got %s: %s", cis_errname(rc), err);
-  if (took < 700 || took > 3000) fail_msg("the call ended after %llu ms for an 800 ms deadline", (unsigned long long)took);
+  ends_at_800_ms("the call", took);
   sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_close(db);
   assert_int_equal(count_of(s, "slow", "t", "/work/n"), 2); /* nothing half-done */
@@ -305,11 +317,11 @@ static void wasi_calls_end_at_call_deadline(void **state) {
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
   assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
   int code = 0;
-  uint64_t t0 = now_ms();
+  double t0 = now_ms();
   cis_result rc = cis_wasi_run(w, inst, &code);
-  uint64_t took = now_ms() - t0;
+  double took = now_ms() - t0;
   if (rc != CIS_ETIMEOUT) fail_msg("expected CIS_ETIMEOUT, got %s (exit %d)", cis_errname(rc), code);
-  if (took < 700 || took > 3000) fail_msg("the run ended after %llu ms for an 800 ms deadline", (unsigned long long)took);
+  ends_at_800_ms("the run", took);
   const char *msg = "";
   assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFSDOWN);
   assert_non_null(strstr(msg, "deadline"));
