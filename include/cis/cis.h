@@ -334,6 +334,13 @@ CIS_EXTERN cis_result cis_imports_add_global(cis_imports *im, const char *mod, s
 
 /* --------------------------------------------------------------- instance */
 
+/* Checks that every import of m resolves in imports (may be NULL) with a
+ * matching kind and type, as cis_instance_new would, without instantiating
+ * anything: no memory is allocated and no guest code runs. For checking a
+ * module against a host before it is used. Errors, with the detail in
+ * cis_errmsg(engine): CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE. */
+CIS_EXTERN cis_result cis_imports_check(const cis_imports *imports, const cis_module *m);
+
 /* Links m with imports (may be NULL) and instantiates it: allocates memory,
  * tables and globals, writes segments and runs the start function, all under
  * the limits (NULL = the engine's). On failure *out is NULL, the message is

@@ -123,6 +123,32 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
   }
 }
 
+/* Finds import i of module mod in imports and checks its type. Errors (on
+ * e): CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE. */
+static cis_result resolve_import(cis_engine *e, const cis_module *mod, const cis__import *im,
+                                 const cis_imports *imports, cis_extern *x) {
+  char a[96], b[96], why[160];
+  cis_result rc = CIS_OK;
+  if (cis__imports_find(imports, im->module, im->module_len, im->name, im->name_len, x) != CIS_OK)
+    rc = CIS_EUNKNOWNIMPORT;
+  else if (!import_matches(mod, im, x, why, sizeof why))
+    rc = CIS_EIMPORTTYPE;
+  if (rc == CIS_OK) return CIS_OK;
+  cis__fmt_name(a, sizeof a, im->module, im->module_len);
+  cis__fmt_name(b, sizeof b, im->name, im->name_len);
+  if (rc == CIS_EUNKNOWNIMPORT) return cis__fail(e, rc, "unknown import %s.%s", a, b);
+  return cis__fail(e, rc, "incompatible import type %s.%s: %s", a, b, why);
+}
+
+cis_result cis_imports_check(const cis_imports *imports, const cis_module *mod) {
+  for (uint32_t i = 0; i < mod->m->nimports; i++) {
+    cis_extern x;
+    cis_result rc = resolve_import(mod->engine, mod, &mod->m->imports[i], imports, &x);
+    if (rc != CIS_OK) return rc;
+  }
+  return CIS_OK;
+}
+
 /* Resolves and checks every import in order, filling the imported part of
  * the index spaces with counted references; a standalone memory or table
  * nobody pays for yet is charged to this instance. Errors (on the engine):
@@ -133,20 +159,10 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
   uint32_t fi = 0, ti = 0, mi = 0, gi = 0;
   for (uint32_t i = 0; i < m->nimports; i++) {
     const cis__import *im = &m->imports[i];
-    char a[96], b[96], why[160];
+    char a[96], b[96];
     cis_extern x;
-    cis_result rc = CIS_OK;
-    if (cis__imports_find(imports, im->module, im->module_len, im->name, im->name_len, &x) !=
-        CIS_OK)
-      rc = CIS_EUNKNOWNIMPORT;
-    else if (!import_matches(inst->module, im, &x, why, sizeof why))
-      rc = CIS_EIMPORTTYPE;
-    if (rc != CIS_OK) {
-      cis__fmt_name(a, sizeof a, im->module, im->module_len);
-      cis__fmt_name(b, sizeof b, im->name, im->name_len);
-      if (rc == CIS_EUNKNOWNIMPORT) return cis__fail(e, rc, "unknown import %s.%s", a, b);
-      return cis__fail(e, rc, "incompatible import type %s.%s: %s", a, b, why);
-    }
+    cis_result rc = resolve_import(e, inst->module, im, imports, &x);
+    if (rc != CIS_OK) return rc;
     cis_instance *owner = NULL;
     switch (im->kind) {
     case CIS_EXTERN_FUNC:

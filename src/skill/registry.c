@@ -430,6 +430,11 @@ cis_result cis__install_check(cis_skills *s, const cis_manifest *m, cis_module *
     cis__skills_fail(s, rc, "%s", why);
     goto done;
   }
+  /* Every import: one the host will give a call, with its type. */
+  if (mod && (rc = cis__check_imports(s, m, mod, why, sizeof why)) != CIS_OK) {
+    cis__skills_fail(s, rc, "%s", why);
+    goto done;
+  }
   /* Mounts: host sources inside the skill's folder unless allowed; named
    * volumes only when granted. */
   for (size_t i = 0; i < m->n_mounts; i++) {

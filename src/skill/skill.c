@@ -346,6 +346,38 @@ static cis_result provide_memory(cis_skills *s, cis_module *m, uint64_t cap_byte
   return CIS_OK;
 }
 
+cis_result cis__check_imports(cis_skills *s, const cis_manifest *m, cis_module *mod, char *err,
+                              size_t errcap) {
+  cis_limits lim;
+  cis__skill_limits(s, m, &lim);
+  cis_imports *im = NULL;
+  cis_memory *mem = NULL;
+  cis_wasi *wasi = NULL;
+  cis_invoke_result tmp;
+  memset(&tmp, 0, sizeof tmp);
+  /* The same import set a call gets (see invoke), less the mounts. */
+  cis_result rc = cis_imports_new(s->engine, &im);
+  if (rc == CIS_OK) rc = cis__host_add_imports(im, CIS__ABI_MOD_ALL);
+  if (rc == CIS_OK) rc = provide_memory(s, mod, lim.max_memory_bytes, im, &mem, &tmp);
+  if (rc == CIS_OK && imports_module(mod, "wasi_snapshot_preview1")) {
+    cis_wasi_config wc;
+    cis_wasi_config_default(&wc);
+    rc = cis_wasi_new(&wc, &wasi);
+    if (rc == CIS_OK) rc = cis_wasi_add_imports(wasi, im);
+  }
+  if (rc == CIS_OK) {
+    rc = cis_imports_check(im, mod);
+    if (rc != CIS_OK)
+      snprintf(err, errcap, "%s (docs/abi.md lists what this host provides)", cis_errmsg(s->engine));
+  } else {
+    snprintf(err, errcap, "imports: %s", *tmp.error ? tmp.error : cis_strerror(rc));
+  }
+  cis_imports_free(im);
+  if (wasi) cis_wasi_free(wasi);
+  if (mem) cis_memory_free(mem);
+  return rc;
+}
+
 /* Reads a NUL-terminated string at ptr, at most cap bytes. */
 static cis_result read_cstr(cis_instance *inst, uint32_t ptr, size_t cap, char **out, size_t *len) {
   cis_memory *mem = cis_instance_memory(inst);

@@ -95,6 +95,12 @@ cis_result cis__vfs_tree_key(const char *tenant, const char *skill, const char *
  * signature (docs/abi.md). CIS_EABI with the field ("abi" or "entry") and
  * the reason in err. */
 cis_result cis__check_entry(const cis_manifest *m, cis_module *mod, char *err, size_t errcap);
+/* Checks at install that every import of mod is one a call of the skill
+ * will be given, with its type (nothing is instantiated). Errors:
+ * CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE, CIS_EMEMLIMIT (an imported memory
+ * larger than the skill's limit), with the detail in err. */
+cis_result cis__check_imports(cis_skills *s, const cis_manifest *m, cis_module *mod, char *err,
+                              size_t errcap);
 /* Every install-time check of a parsed manifest against its decoded module
  * that needs no network (the sha256 aside): HTTP rules, the entry, host
  * mount sources, volumes and KV namespace sharing against the installed

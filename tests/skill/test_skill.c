@@ -322,6 +322,52 @@ static void manifest_limits_capped_by_host_ceiling(void **st) {
   cis_skills_close(s);
 }
 
+/* Registers the module bytes wasm as skill NAME (no extra manifest text). */
+static cis_result install_bytes(cis_skills *s, const char *name, const uint8_t *wasm, size_t len) {
+  char sha[65];
+  cis__sha256_hex(wasm, len, sha);
+  char man[512];
+  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"x.wasm\",\"sha256\":\"%s\"}}",
+           name, sha);
+  return cis_skills_register(s, wasm, len, man, strlen(man));
+}
+
+/* Regression: a module importing what the host does not provide (or with
+ * another type) used to install and fail only at its first call. */
+static void install_checks_imports(void **st) {
+  (void)st;
+  /* (import "cis_v1" "no_such_call" (func (param i32))), exports memory
+   * and cis_main. */
+  static const uint8_t unknown[] = {
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x09, 0x02, 0x60, 0x01, 0x7f, 0x00,
+      0x60, 0x00, 0x01, 0x7f, 0x02, 0x17, 0x01, 0x06, 0x63, 0x69, 0x73, 0x5f, 0x76, 0x31, 0x0c,
+      0x6e, 0x6f, 0x5f, 0x73, 0x75, 0x63, 0x68, 0x5f, 0x63, 0x61, 0x6c, 0x6c, 0x00, 0x00, 0x03,
+      0x02, 0x01, 0x01, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x15, 0x02, 0x06, 0x6d, 0x65, 0x6d,
+      0x6f, 0x72, 0x79, 0x02, 0x00, 0x08, 0x63, 0x69, 0x73, 0x5f, 0x6d, 0x61, 0x69, 0x6e, 0x00,
+      0x01, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b};
+  /* (import "cis_v1" "log" (func (param i64))): a real call, wrong type. */
+  static const uint8_t mistyped[] = {
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x09, 0x02, 0x60, 0x01, 0x7e, 0x00,
+      0x60, 0x00, 0x01, 0x7f, 0x02, 0x0e, 0x01, 0x06, 0x63, 0x69, 0x73, 0x5f, 0x76, 0x31, 0x03,
+      0x6c, 0x6f, 0x67, 0x00, 0x00, 0x03, 0x02, 0x01, 0x01, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07,
+      0x15, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x08, 0x63, 0x69, 0x73,
+      0x5f, 0x6d, 0x61, 0x69, 0x6e, 0x00, 0x01, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b};
+  cis_skills *s = open_host(NULL);
+  assert_int_equal(install_bytes(s, "imp-unknown", unknown, sizeof unknown), CIS_EUNKNOWNIMPORT);
+  fprintf(stderr, "install: %s\n", cis_skills_errmsg(s));
+  assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"no_such_call\""));
+  assert_int_equal(install_bytes(s, "imp-mistyped", mistyped, sizeof mistyped), CIS_EIMPORTTYPE);
+  assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"log\""));
+  cis_skill_info *list;
+  size_t n;
+  assert_int_equal(cis_skills_list(s, &list, &n), CIS_OK);
+  for (size_t i = 0; i < n; i++) assert_null(strstr(list[i].name, "imp-"));
+  free(list);
+  /* Real skills of every ABI, WASI ones included, still install. */
+  assert_int_equal(install(s, "imp-ok", "v1_limits.wasm", ""), CIS_OK);
+  cis_skills_close(s);
+}
+
 static void recursion(void **st) {
   (void)st;
   cis_skills *s = open_host(NULL);
@@ -651,6 +697,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(missing_allocator), cmocka_unit_test(kv_open_error_hides_secret),
       cmocka_unit_test(install_checks_http_rules_and_entry), cmocka_unit_test(kv_namespace_sharing_needs_grant),
       cmocka_unit_test(manifest_limits_capped_by_host_ceiling),
+      cmocka_unit_test(install_checks_imports),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
