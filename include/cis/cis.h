@@ -19,9 +19,16 @@
  *   Every fallible function returns a cis_result: CIS_OK (0) or a negative
  *   code from include/cis/errors.def. Traps, timeouts and limit hits are
  *   ordinary codes. The detailed message of the last error is kept on the
- *   handle that failed and read with cis_errmsg(handle). Errors of
- *   functions that create a handle (module load, instantiate) are kept on
- *   the engine, per calling thread.
+ *   handle that failed and read with cis_errmsg(handle); a failure of one
+ *   handle never overwrites another's message. A handle that threads share
+ *   (the engine, and the services: cis_kv, cis_ai, cis_http, cis_skills)
+ *   keeps its message per calling thread and per handle, so two engines,
+ *   or an engine and a KV store, used on one thread each keep their own,
+ *   and another thread's failures are not seen. Each thread holds the
+ *   messages of its 16 shared handles that failed last; an older one reads
+ *   as "". The string stays valid until the handle's next failure on that
+ *   thread. Errors of functions that create a handle (module load,
+ *   instantiate) are kept on the engine.
  *
  * Values
  *   Wasm values cross the API as cis_val (tagged) or, in host functions, as

@@ -29,8 +29,9 @@
  *                    http_status holds it (401 for a wrong key, 500, ...)
  *   CIS_EBADREPLY    the answer was not JSON or had no choices / no text
  *   CIS_ENET         DNS, connect, TLS or transfer failure
- * The detail is cis_errmsg(ai) on the calling thread. It never holds the
- * API key.
+ * The detail is cis_errmsg(ai): the last failure of a call on ai on the
+ * calling thread (per thread and per service, as for every shared handle:
+ * see cis.h). It never holds the API key.
  */
 #ifndef CIS_CIS_AI_H
 #define CIS_CIS_AI_H

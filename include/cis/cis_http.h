@@ -153,8 +153,9 @@ typedef struct cis_http_response {
  * UINT64_MAX = none, so only the config's cap applies; 0 = already past,
  * CIS_ETIMEOUT). On CIS_OK *resp holds the final response; free it with
  * cis_http_response_free. On error *resp is empty and the reason is
- * cis_errmsg(h) of the calling thread (it names scheme, host and port,
- * never the path or query, which may hold secrets). On a redirect a 303,
+ * cis_errmsg(h) of the calling thread, kept per thread and per client
+ * (it names scheme, host and port, never the path or query, which may hold
+ * secrets). On a redirect a 303,
  * or a 301/302 answering a POST, becomes a GET without body, and
  * Authorization, Cookie and Proxy-Authorization are dropped when the
  * scheme, host or port changes. */

@@ -107,7 +107,10 @@
  *   CIS_EUNSUPPORTED an atomic operation on a backend without a lock
  *                   method (a version 1 table)
  *   CIS_ENOMEM      out of host memory
- * The detail is cis_kv_errmsg(kv) on the calling thread.
+ * The detail is cis_kv_errmsg(kv) (the same as cis_errmsg(kv)): the last
+ * failure of a call on this store on the calling thread; other stores'
+ * failures and other services' do not touch it. cis_kv_errmsg(NULL) is the
+ * calling thread's last KV failure of any store, cis_kv_open's included.
  */
 #ifndef CIS_CIS_KV_H
 #define CIS_CIS_KV_H
@@ -287,8 +290,9 @@ CIS_EXTERN cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out);
  * afterwards. NULL is a no-op. */
 CIS_EXTERN void cis_kv_close(cis_kv *kv);
 
-/* Detail of the last error of a cis_kv_* call on this thread (kv may be
- * NULL). Never NULL; valid until the next call on this thread. */
+/* Detail of the last failed cis_kv_* call on kv on this thread, or with kv
+ * NULL of the thread's last failed cis_kv_* call on any store (cis_kv_open
+ * included). Never NULL; valid until the next failure it reports. */
 CIS_EXTERN const char *cis_kv_errmsg(const cis_kv *kv);
 
 /* Starts the transaction of one call in the namespace of `who` (tenant and

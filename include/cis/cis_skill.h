@@ -74,7 +74,9 @@ CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
 CIS_EXTERN cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err,
                                       size_t errcap);
 CIS_EXTERN void cis_skills_close(cis_skills *s);
-/* Message of the calling thread's last failed call on s. */
+/* Message of the calling thread's last failed call on s (per thread and
+ * per registry: another registry's, a service's or another thread's
+ * failure does not touch it); cis_errmsg(s) reads the same. */
 CIS_EXTERN const char *cis_skills_errmsg(const cis_skills *s);
 
 /* ----------------------------------------------------------- registry */
@@ -180,7 +182,11 @@ typedef struct cis_invoke_result {
 
 /* Runs installed skill NAME with JSON input. The input is validated before
  * the guest starts (CIS_EJSON, CIS_ETOOBIG); the output after it returns.
- * The call's KV writes commit only when it succeeds. */
+ * The call's KV writes commit only when it succeeds. A call that ends in
+ * a guest error or a trap after its KV store or a filesystem database was
+ * found out of reach returns that typed cause (CIS_EKVDOWN, CIS_EVFSDOWN),
+ * and error says what the backend said, then what the skill did (see
+ * docs/kv.md); AI and HTTP failures are left to the skill. */
 CIS_EXTERN cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
                                         size_t input_len, const cis_invoke_options *opt,
                                         cis_invoke_result *res);

@@ -3,6 +3,7 @@
  * and the per-handle error messages behind cis_errmsg. Everything here is
  * generated from include/cis/errors.def so the three never disagree.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,34 +34,79 @@ const char *cis_errname(cis_result r) {
 
 bool cis_is_trap(cis_result r) { return r <= -400 && r > -500; }
 
-/* Engine handles are shared between threads, so their message is kept per
- * thread rather than on the handle. */
-static _Thread_local char engine_errmsg[CIS_ERRMSG_MAX];
+/* Handles shared between threads (engine, kv, ai, http, skills) keep their
+ * message per thread and per handle: a small table per thread, keyed by the
+ * handle's id. When more shared handles than it holds fail on one thread,
+ * the one whose message was set longest ago loses it. */
+#define TL_SLOTS 16
 
-static char *errmsg_buf(void *h) {
-  cis__handle *hd = h;
-  return hd->kind == CIS__H_ENGINE ? engine_errmsg : hd->errmsg;
+typedef struct tl_slot {
+  uint64_t id;                 /* handle id; 0 = free */
+  uint64_t stamp;              /* when the message was last set (per-thread tick) */
+  char msg[CIS_ERRMSG_MAX];    /* the message */
+} tl_slot;
+
+static _Thread_local tl_slot tl_slots[TL_SLOTS];
+static _Thread_local uint64_t tl_tick;
+static _Atomic uint64_t next_id = CIS__ID_RESERVED;
+
+/* The thread's slot for id; with create, a free or the oldest one is
+ * taken over. NULL when absent and !create. */
+static tl_slot *tl_find(uint64_t id, bool create) {
+  tl_slot *old = &tl_slots[0];
+  for (int i = 0; i < TL_SLOTS; i++) {
+    if (tl_slots[i].id == id) return &tl_slots[i];
+    if (tl_slots[i].stamp < old->stamp) old = &tl_slots[i];
+  }
+  if (!create) return NULL;
+  old->id = id;
+  old->msg[0] = '\0';
+  return old;
 }
+
+static bool is_shared(const cis__handle *hd) { return hd->kind == CIS__H_SHARED; }
 
 const char *cis_errmsg(const void *handle) {
   if (!handle) return "";
-  return errmsg_buf((void *)handle);
+  const cis__handle *hd = handle;
+  if (!is_shared(hd) || !hd->id) return hd->errmsg;
+  tl_slot *sl = hd->id ? tl_find(hd->id, false) : NULL;
+  return sl ? sl->msg : "";
 }
 
 void cis__handle_init(cis__handle *h, uint32_t kind) {
   h->kind = kind;
+  h->id = atomic_fetch_add(&next_id, 1);
   h->errmsg[0] = '\0';
 }
 
 void cis__clear_error(void *h) {
-  if (h) errmsg_buf(h)[0] = '\0';
+  if (!h) return;
+  cis__handle *hd = h;
+  if (!is_shared(hd) || !hd->id) {
+    hd->errmsg[0] = '\0';
+    return;
+  }
+  tl_slot *sl = hd->id ? tl_find(hd->id, false) : NULL;
+  if (sl) sl->msg[0] = '\0';
+}
+
+/* Where h's next message goes. */
+static char *msg_buf(cis__handle *hd) {
+  if (!is_shared(hd) || !hd->id) return hd->errmsg; /* id 0: never initialised */
+  tl_slot *sl = tl_find(hd->id, true);
+  sl->stamp = ++tl_tick;
+  return sl->msg;
 }
 
 cis_result cis__vfail(void *h, cis_result code, const char *fmt, va_list ap) {
   if (h) {
-    char *buf = errmsg_buf(h);
-    if (fmt) vsnprintf(buf, CIS_ERRMSG_MAX, fmt, ap);
-    else snprintf(buf, CIS_ERRMSG_MAX, "%s", cis_strerror(code));
+    /* The message may quote the handle's own (cis_errmsg(h)): format
+     * aside, then copy. */
+    char tmp[CIS_ERRMSG_MAX];
+    if (fmt) vsnprintf(tmp, sizeof tmp, fmt, ap);
+    else snprintf(tmp, sizeof tmp, "%s", cis_strerror(code));
+    memcpy(msg_buf(h), tmp, sizeof tmp);
   }
   return code;
 }

@@ -19,7 +19,8 @@
 
 /* Kinds of handle, so cis_errmsg can tell them apart. */
 enum {
-  CIS__H_ENGINE = 0x45474e31,   /* errors kept per thread */
+  CIS__H_ENGINE = 0x45474e31,   /* shared between threads: message per thread and per handle */
+  CIS__H_SHARED = CIS__H_ENGINE, /* the same rule, for the services (kv, ai, http, skills) */
   CIS__H_MODULE = 0x4d4f4431,
   CIS__H_INSTANCE = 0x494e5331,
   CIS__H_OTHER = 0x4f544831,
@@ -28,11 +29,23 @@ enum {
 /* First member of every public handle struct. */
 typedef struct cis__handle {
   uint32_t kind;                 /* CIS__H_* */
-  char errmsg[CIS_ERRMSG_MAX];   /* last error message; "" when none */
+  uint64_t id;                   /* unique for the process's life (never reused, unlike the
+                                    address): keys a shared handle's per-thread slot */
+  char errmsg[CIS_ERRMSG_MAX];   /* last error message; "" when none (unused when shared) */
 } cis__handle;
 
-/* Sets h's message (formatted) and returns code. h may be NULL. For an
- * engine handle the message goes to the calling thread's engine slot. */
+/* Ids of the static handles that hold constructor failures (no handle
+ * exists yet); cis__handle_init hands out ids above these. */
+enum {
+  CIS__ID_KV_OPEN = 1,           /* cis_kv_open, cis_kv_errmsg(NULL) */
+  CIS__ID_SKILLS_OPEN = 2,       /* cis_skills_errmsg(NULL) */
+  CIS__ID_RESERVED = 64,
+};
+
+/* Sets h's message (formatted) and returns code. h may be NULL. For a
+ * shared handle (CIS__H_SHARED) the message goes to the calling thread's
+ * slot for that handle, so neither another thread nor another handle's
+ * failure overwrites it. */
 cis_result cis__fail(void *h, cis_result code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))

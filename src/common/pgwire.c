@@ -84,6 +84,14 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
   }
 }
 
+/* libpq's default receiver prints the server's notices and warnings on
+ * stderr, which is the embedder's: a library keeps quiet. A notice is never
+ * an error (those come back as results), so it goes nowhere. */
+static void drop_notice(void *arg, const PGresult *res) {
+  (void)arg;
+  (void)res;
+}
+
 cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
                                         uint64_t until, cis__pgwire_report *rep) {
   static const char *const keys[] = {"application_name", "dbname", NULL};
@@ -93,6 +101,7 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
   /* expand_dbname: conninfo may be a whole connection string or URI. */
   PGconn *pg = PQconnectStartParams(keys, vals, 1);
   if (!pg) return note(rep, CIS__PGWIRE_NOMEM, "connect", "out of memory");
+  PQsetNoticeReceiver(pg, drop_notice, NULL); /* before any message can arrive */
   if (PQstatus(pg) == CONNECTION_BAD) {
     /* libpq fails here both for a malformed string and for a first step
      * that could not start (a host name that does not resolve, a missing

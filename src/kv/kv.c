@@ -35,12 +35,13 @@
 
 #include "kv/kv_internal.h"
 
-/* Errors of every cis_kv_* call go to this thread's message slot (the
- * store is shared between threads, and cis_kv_open has no handle yet). */
-static cis__handle kv_msg = {.kind = CIS__H_ENGINE};
+/* The thread's last KV failure, whichever store (or cis_kv_open, which has
+ * none yet) it was: cis_kv_errmsg(NULL). A store's own failures are also
+ * kept on the store, per thread (a store is shared between threads). */
+static cis__handle kv_msg = {.kind = CIS__H_SHARED, .id = CIS__ID_KV_OPEN};
 
 struct cis_kv {
-  cis__handle h;             /* lets cis_errmsg(kv) read the same per-thread slot */
+  cis__handle h;             /* the store's last error, per thread (cis_errmsg(kv)) */
   cis_kv_methods m;          /* copy of the backend's table */
   char *arg;                 /* what m.open receives: path, connection string */
   cis_kv_limits lim;         /* with defaults filled in */
@@ -94,17 +95,25 @@ struct cis_kv_txn {
 
 /* ------------------------------------------------------------- helpers */
 
-static cis_result kv_fail(cis_result code, const char *fmt, ...)
+/* The handle a store's messages go to; NULL = the open's. */
+static cis__handle *msg_of(const cis_kv *kv);
+
+static cis_result kv_fail(const cis_kv *kv, cis_result code, const char *fmt, ...)
 #if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
+    __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
-static cis_result kv_fail(cis_result code, const char *fmt, ...) {
+/* Sets the store's message and the thread's last KV message (the NULL
+ * handle's). */
+static cis_result kv_fail(const cis_kv *kv, cis_result code, const char *fmt, ...) {
+  char msg[CIS_ERRMSG_MAX];
   va_list ap;
   va_start(ap, fmt);
-  cis__vfail(&kv_msg, code, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  cis__fail(&kv_msg, code, "%s", msg);
+  if (kv) cis__fail(msg_of(kv), code, "%s", msg);
   return code;
 }
 
@@ -150,7 +159,7 @@ static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
     return CIS_OK;
   }
   uint64_t now = cis__now_ns();
-  if (now >= t->deadline_ns) return kv_fail(CIS_ETIMEOUT, "kv: the call's deadline has passed");
+  if (now >= t->deadline_ns) return kv_fail(kv, CIS_ETIMEOUT, "kv: the call's deadline has passed");
   uint64_t left = (t->deadline_ns - now + 999999) / 1000000;
   *ms = left < cap ? left : cap;
   if (*ms == 0) *ms = 1;
@@ -174,7 +183,7 @@ static cis_result count_call(cis_kv *kv, const char *what) {
     }
   }
   pthread_mutex_unlock(&kv->lock);
-  if (rc != CIS_OK) return kv_fail(rc, "kv (%s): %s: injected fault", kv->m.name, what);
+  if (rc != CIS_OK) return kv_fail(kv, rc, "kv (%s): %s: injected fault", kv->m.name, what);
   return CIS_OK;
 }
 
@@ -200,8 +209,8 @@ static cis_result bk_fail(cis_kv *kv, cis_result rc, const char *what, const cha
   if (!detail || !detail[0]) detail = cis_strerror(rc);
   size_t n = strlen(what);
   if (strncmp(detail, what, n) == 0 && detail[n] == ':') /* the backend named it already */
-    return kv_fail(rc, "kv (%s): %s", kv->m.name, detail);
-  return kv_fail(rc, "kv (%s): %s: %s", kv->m.name, what, detail);
+    return kv_fail(kv, rc, "kv (%s): %s", kv->m.name, detail);
+  return kv_fail(kv, rc, "kv (%s): %s: %s", kv->m.name, what, detail);
 }
 
 /* Turns a method's result into the caller's. CIS_OK and CIS_ENOTFOUND
@@ -234,7 +243,7 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
     if (pthread_cond_timedwait(&kv->freed, &kv->lock, &until) == ETIMEDOUT &&
         kv->nidle == 0 && kv->nopen >= kv->max_conns) {
       pthread_mutex_unlock(&kv->lock);
-      return kv_fail(CIS_ETIMEOUT, "kv: all %u connections stayed busy until the deadline",
+      return kv_fail(kv, CIS_ETIMEOUT, "kv: all %u connections stayed busy until the deadline",
                      kv->max_conns);
     }
   }
@@ -314,21 +323,21 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
   const char *s = cfg->spec;
   if (cfg->methods) {
     const cis_kv_methods *u = cfg->methods;
-    if (u->version < 1) return kv_fail(CIS_EINVAL, "kv: method table version %d", u->version);
+    if (u->version < 1) return kv_fail(NULL, CIS_EINVAL, "kv: method table version %d", u->version);
     if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
         !u->stat || !u->set || !u->del || !u->usage || !u->list)
-      return kv_fail(CIS_EINVAL, "kv: the method table lacks a method");
+      return kv_fail(NULL, CIS_EINVAL, "kv: the method table lacks a method");
     if (u->version >= 2 && !u->lock)
-      return kv_fail(CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
+      return kv_fail(NULL, CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
   }
-  if (!s) return kv_fail(CIS_EINVAL, "kv: no backend spec (sqlite:PATH or postgres:CONNSTR)");
+  if (!s) return kv_fail(NULL, CIS_EINVAL, "kv: no backend spec (sqlite:PATH or postgres:CONNSTR)");
   if (starts_with(s, "sqlite:")) {
     *m = &cis__kv_sqlite_methods;
     *arg = s + strlen("sqlite:");
-    if (!**arg) return kv_fail(CIS_EINVAL, "kv: sqlite: spec without a path");
+    if (!**arg) return kv_fail(NULL, CIS_EINVAL, "kv: sqlite: spec without a path");
     return CIS_OK;
   }
   if (starts_with(s, "postgres://") || starts_with(s, "postgresql://")) {
@@ -344,7 +353,7 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
   const char *colon = strchr(s, ':');
   int n = colon ? (int)(colon - s) : (int)strlen(s);
   if (n > 32) n = 32;
-  return kv_fail(CIS_EINVAL, "kv: unknown backend \"%.*s\" (expected sqlite:PATH or postgres:CONNSTR)",
+  return kv_fail(NULL, CIS_EINVAL, "kv: unknown backend \"%.*s\" (expected sqlite:PATH or postgres:CONNSTR)",
                  n, s);
 }
 
@@ -358,14 +367,14 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   cis_kv_conn *c = NULL;
   bool locks = false;
 
-  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL out");
+  if (!out) return kv_fail(NULL, CIS_EINVAL, "kv: NULL out");
   *out = NULL;
-  if (!cfg) return kv_fail(CIS_EINVAL, "kv: NULL config");
+  if (!cfg) return kv_fail(NULL, CIS_EINVAL, "kv: NULL config");
   CIS_TRY(pick_backend(cfg, &m, &arg));
 
   kv = calloc(1, sizeof *kv);
-  if (!kv) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
-  cis__handle_init(&kv->h, CIS__H_ENGINE);
+  if (!kv) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
+  cis__handle_init(&kv->h, CIS__H_SHARED);
   /* A version 1 table may come from a build whose struct ends before
    * lock: copy only what its version has. */
   if (m->version >= 2) kv->m = *m;
@@ -380,7 +389,7 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : CIS_KV_DEFAULT_OP_TIMEOUT_MS;
   kv->arg = strdup(arg);
   kv->idle = calloc(kv->max_conns, sizeof *kv->idle);
-  if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
 
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -447,10 +456,9 @@ static void unpin(cis_kv *kv, cis_kv_conn *c, cis_result last) {
   if (free_kv) kv_free(kv);
 }
 
-const char *cis_kv_errmsg(const cis_kv *kv) {
-  (void)kv;
-  return cis_errmsg(&kv_msg);
-}
+static cis__handle *msg_of(const cis_kv *kv) { return kv ? (cis__handle *)&kv->h : &kv_msg; }
+
+const char *cis_kv_errmsg(const cis_kv *kv) { return cis_errmsg(msg_of(kv)); }
 
 void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code) {
   if (!kv) return;
@@ -476,21 +484,21 @@ void cis_kv_free(void *p) { free(p); }
 /* Starts a transaction: see cis_kv.h. Copies the namespace's names. */
 cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
                         cis_kv_txn **out) {
-  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL out");
+  if (!out) return kv_fail(kv, CIS_EINVAL, "kv: NULL out");
   *out = NULL;
-  if (!kv) return kv_fail(CIS_EINVAL, "kv: NULL store");
-  if (timeout_ms == 0) return kv_fail(CIS_ETIMEOUT, "kv: no time left before the deadline");
+  if (!kv) return kv_fail(kv, CIS_EINVAL, "kv: NULL store");
+  if (timeout_ms == 0) return kv_fail(kv, CIS_ETIMEOUT, "kv: no time left before the deadline");
   const char *tenant = who && who->tenant ? who->tenant : "";
   const char *skill = who && who->skill ? who->skill : "";
   size_t tl = strlen(tenant), sl = strlen(skill);
   if (tl > CIS_KV_MAX_NAME_BYTES || sl > CIS_KV_MAX_NAME_BYTES)
-    return kv_fail(CIS_EINVAL, "kv: tenant or skill name above %u bytes", CIS_KV_MAX_NAME_BYTES);
+    return kv_fail(kv, CIS_EINVAL, "kv: tenant or skill name above %u bytes", CIS_KV_MAX_NAME_BYTES);
   cis_result rc = CIS_OK;
   cis_kv_txn *t = calloc(1, sizeof *t);
-  if (!t) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  if (!t) CIS_TRY(kv_fail(kv, CIS_ENOMEM, "kv: out of memory"));
   t->tenant = strdup(tenant);
   t->skill = strdup(skill);
-  if (!t->tenant || !t->skill) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  if (!t->tenant || !t->skill) CIS_TRY(kv_fail(kv, CIS_ENOMEM, "kv: out of memory"));
   t->kv = kv;
   t->ns = (cis_kv_ns){.tenant = t->tenant, .tenant_len = tl, .skill = t->skill, .skill_len = sl};
   t->deadline_ns = cis__deadline_after(timeout_ms, 0);
@@ -535,14 +543,14 @@ static void txn_free(cis_kv_txn *t) {
  * to the pool clean; returns what it returned. */
 static cis_result bk_rollback(cis_kv *kv, cis_kv_conn *c) {
   char msg[CIS_ERRMSG_MAX];
-  snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
+  snprintf(msg, sizeof msg, "%s", cis_errmsg(msg_of(kv)));
   c->timeout_ms = kv->op_timeout_ms < 5000 ? kv->op_timeout_ms : 5000;
   c->errmsg[0] = '\0';
   pthread_mutex_lock(&kv->lock);
   kv->calls++;
   pthread_mutex_unlock(&kv->lock);
   cis_result rc = kv->m.rollback(c);
-  cis__fail(&kv_msg, CIS_OK, "%s", msg);
+  kv_fail(kv, CIS_OK, "%s", msg);
   return rc;
 }
 
@@ -563,7 +571,7 @@ void cis_kv_rollback(cis_kv_txn *t) {
 static cis_result conn_get(cis_kv_txn *t, cis_kv_conn **c) {
   if (t->pin) {
     if (t->pin_rc != CIS_OK)
-      return kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+      return kv_fail(t ? t->kv : NULL, t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
                      cis_strerror(t->pin_rc));
     *c = t->pin;
     return CIS_OK;
@@ -608,11 +616,11 @@ static int64_t bytes_base(const kv_pend *e) {
 
 /* Checks the arguments every keyed call shares, and the deadline. */
 static cis_result check_key(cis_kv_txn *t, const void *key, size_t klen) {
-  if (!t) return kv_fail(CIS_EINVAL, "kv: NULL transaction");
-  if (klen == 0) return kv_fail(CIS_EINVAL, "kv: empty key");
-  if (!key) return kv_fail(CIS_EINVAL, "kv: NULL key");
+  if (!t) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL transaction");
+  if (klen == 0) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: empty key");
+  if (!key) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL key");
   if (klen > t->kv->lim.max_key_bytes)
-    return kv_fail(CIS_ETOOBIG, "kv: key of %zu bytes is above max_key_bytes (%zu)", klen,
+    return kv_fail(t ? t->kv : NULL, CIS_ETOOBIG, "kv: key of %zu bytes is above max_key_bytes (%zu)", klen,
                    t->kv->lim.max_key_bytes);
   uint64_t ms = 0;
   return time_left(t->kv, t, &ms);
@@ -666,7 +674,7 @@ static cis_result bk_get(cis_kv_txn *t, const void *key, size_t klen, uint8_t **
   CIS_TRY(bk_enter(kv, t, c, "get"));
   CIS_TRY(bk_leave(kv, c, kv->m.get(c, &t->ns, key, klen, &v, &n), "get"));
   *val = dup_bytes(v, n);
-  if (!*val) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  if (!*val) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
   *vlen = n;
 fail:
   free(v);
@@ -674,15 +682,15 @@ fail:
   return rc;
 }
 
-static cis_result not_found(size_t klen) {
-  return kv_fail(CIS_ENOTFOUND, "kv: no such key (%zu bytes)", klen);
+static cis_result not_found(const cis_kv_txn *t, size_t klen) {
+  return kv_fail(t ? t->kv : NULL, CIS_ENOTFOUND, "kv: no such key (%zu bytes)", klen);
 }
 
 /* Reads a value: the pending write when the transaction wrote the key,
  * else the committed one. See cis_kv.h. */
 cis_result cis_kv_get(cis_kv_txn *t, const void *key, size_t klen, void **val, size_t *vlen) {
   cis_result rc = CIS_OK;
-  if (!val || !vlen) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  if (!val || !vlen) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
   *val = NULL;
   *vlen = 0;
   CIS_TRY(check_key(t, key, klen));
@@ -690,15 +698,15 @@ cis_result cis_kv_get(cis_kv_txn *t, const void *key, size_t klen, void **val, s
   size_t i = pend_find(t, key, klen, false, &found);
   if (found) {
     const kv_pend *e = &t->p[i];
-    if (!e->live) return not_found(klen);
+    if (!e->live) return not_found(t, klen);
     *val = dup_bytes(e->val, e->vlen);
-    if (!*val) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    if (!*val) return kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory");
     *vlen = e->vlen;
     return CIS_OK;
   }
   uint8_t *v = NULL;
   rc = bk_get(t, key, klen, &v, vlen);
-  if (rc == CIS_ENOTFOUND) return not_found(klen);
+  if (rc == CIS_ENOTFOUND) return not_found(t, klen);
   CIS_TRY(rc);
   *val = v;
 fail:
@@ -710,14 +718,14 @@ cis_result cis_kv_get_into(cis_kv_txn *t, const void *key, size_t klen, void *ds
                            size_t *vlen) {
   void *v = NULL;
   size_t n = 0;
-  if (!vlen || (!dst && cap)) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  if (!vlen || (!dst && cap)) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
   *vlen = 0;
   cis_result rc = cis_kv_get(t, key, klen, &v, &n);
   if (rc != CIS_OK) return rc;
   *vlen = n;
   if (n > cap) {
     free(v);
-    return kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes does not fit in %zu", n, cap);
+    return kv_fail(t ? t->kv : NULL, CIS_ETOOBIG, "kv: value of %zu bytes does not fit in %zu", n, cap);
   }
   if (n) memcpy(dst, v, n);
   free(v);
@@ -729,7 +737,7 @@ static cis_result pend_insert(cis_kv_txn *t, size_t i) {
   if (t->np == t->cap) {
     size_t cap = t->cap ? t->cap * 2 : 8;
     kv_pend *p = realloc(t->p, cap * sizeof *p);
-    if (!p) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    if (!p) return kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory");
     t->p = p;
     t->cap = cap;
   }
@@ -761,10 +769,10 @@ static cis_result check_quota(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_
   if (!t->usage_known) CIS_TRY(bk_usage(t, c));
   uint64_t keys = add_delta(t->base_keys, nk), bytes = add_delta(t->base_bytes, nb);
   if (nk > t->dkeys && keys > t->max_keys)
-    CIS_TRY(kv_fail(CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT, "kv: the namespace would hold %llu keys, above max_keys (%llu)",
                     (unsigned long long)keys, (unsigned long long)t->max_keys));
   if (nb > t->dbytes && bytes > t->max_bytes)
-    CIS_TRY(kv_fail(CIS_EKVLIMIT,
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
                     "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
                     (unsigned long long)bytes, (unsigned long long)t->max_bytes));
 fail:
@@ -781,9 +789,9 @@ cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *v
   uint8_t *kcopy = NULL, *vcopy = NULL;
   CIS_TRY(check_key(t, key, klen));
   cis_kv *kv = t->kv;
-  if (!val && vlen) CIS_TRY(kv_fail(CIS_EINVAL, "kv: NULL value"));
+  if (!val && vlen) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL value"));
   if (vlen > kv->lim.max_value_bytes)
-    CIS_TRY(kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
                     kv->lim.max_value_bytes));
 
   bool found;
@@ -801,11 +809,11 @@ cis_result cis_kv_set(cis_kv_txn *t, const void *key, size_t klen, const void *v
 
   if (vlen) {
     vcopy = dup_bytes(val, vlen);
-    if (!vcopy) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    if (!vcopy) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
   }
   if (!found) {
     kcopy = dup_bytes(key, klen);
-    if (!kcopy) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    if (!kcopy) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
     CIS_TRY(pend_insert(t, i));
     tmp.key = kcopy;
     kcopy = NULL;
@@ -836,7 +844,7 @@ cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
   size_t i = pend_find(t, key, klen, false, &found);
   if (found) {
     kv_pend *e = &t->p[i];
-    if (!e->live) CIS_TRY(not_found(klen));
+    if (!e->live) CIS_TRY(not_found(t, klen));
     t->dkeys -= keys_now(e) - keys_base(e);
     t->dbytes -= bytes_now(e) - bytes_base(e);
     if (!e->base_exists) {
@@ -854,9 +862,9 @@ cis_result cis_kv_delete(cis_kv_txn *t, const void *key, size_t klen) {
   }
   kv_pend tmp = {.klen = klen};
   CIS_TRY(bk_stat(t, &c, key, klen, &tmp.base_exists, &tmp.base_vlen));
-  if (!tmp.base_exists) CIS_TRY(not_found(klen));
+  if (!tmp.base_exists) CIS_TRY(not_found(t, klen));
   tmp.key = dup_bytes(key, klen);
-  if (!tmp.key) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+  if (!tmp.key) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
   rc = pend_insert(t, i);
   if (rc != CIS_OK) {
     free(tmp.key);
@@ -874,7 +882,7 @@ fail:
 cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *bytes) {
   cis_result rc = CIS_OK;
   cis_kv_conn *c = NULL;
-  if (!t || !keys || !bytes) return kv_fail(CIS_EINVAL, "kv: NULL argument");
+  if (!t || !keys || !bytes) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL argument");
   *keys = *bytes = 0;
   CIS_TRY(bk_usage(t, &c));
   *keys = add_delta(t->base_keys, t->dkeys);
@@ -897,11 +905,11 @@ static cis_result pin_lock(cis_kv_txn *t) {
   cis_kv_conn *c = NULL;
   if (t->pin) {
     if (t->pin_rc == CIS_OK) return CIS_OK;
-    return kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+    return kv_fail(t ? t->kv : NULL, t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
                    cis_strerror(t->pin_rc));
   }
   if (!kv->m.lock)
-    return kv_fail(CIS_EUNSUPPORTED,
+    return kv_fail(t ? t->kv : NULL, CIS_EUNSUPPORTED,
                    "kv (%s): a version %d backend has no lock method: no atomic operations",
                    kv->m.name, kv->m.version);
   CIS_TRY(pool_get(kv, t, &c));
@@ -938,7 +946,7 @@ static cis_result locked_read(cis_kv_txn *t, const void *key, size_t klen, uint8
     const kv_pend *e = &t->p[i];
     if (!e->live) return CIS_OK;
     *val = dup_bytes(e->val, e->vlen);
-    if (!*val) return kv_fail(CIS_ENOMEM, "kv: out of memory");
+    if (!*val) return kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory");
     *vlen = e->vlen;
     *exists = true;
     return CIS_OK;
@@ -975,17 +983,17 @@ cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen, int64_t
   uint8_t *v = NULL;
   size_t vl = 0;
   bool exists = false;
-  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  if (!out) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
   *out = 0;
   CIS_TRY(check_key(t, key, klen));
   CIS_TRY(pin_lock(t));
   CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
   int64_t cur = 0, sum = 0;
   if (exists && !parse_int(v, vl, &cur))
-    CIS_TRY(kv_fail(CIS_EINVAL, "kv: increment: the value (%zu bytes) is not a decimal integer",
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: increment: the value (%zu bytes) is not a decimal integer",
                     vl));
   if (__builtin_add_overflow(cur, delta, &sum))
-    CIS_TRY(kv_fail(CIS_EINVAL, "kv: increment: %" PRId64 " + %" PRId64 " overflows int64", cur,
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: increment: %" PRId64 " + %" PRId64 " overflows int64", cur,
                     delta));
   if (delta != 0) {
     char text[CIS_KV_INT_MAX_BYTES + 1];
@@ -1005,13 +1013,13 @@ cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *e
   uint8_t *v = NULL;
   size_t vl = 0;
   bool exists = false;
-  if (!swapped) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  if (!swapped) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
   *swapped = false;
-  if (!expect && elen) return kv_fail(CIS_EINVAL, "kv: cas: NULL expected value");
-  if (!val && vlen) return kv_fail(CIS_EINVAL, "kv: NULL value");
+  if (!expect && elen) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: cas: NULL expected value");
+  if (!val && vlen) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL value");
   CIS_TRY(check_key(t, key, klen));
   if (vlen > t->kv->lim.max_value_bytes)
-    CIS_TRY(kv_fail(CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
+    CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
                     t->kv->lim.max_value_bytes));
   CIS_TRY(pin_lock(t));
   CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
@@ -1102,9 +1110,9 @@ cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const voi
   key_vec res = {0};
   uint8_t *cur = NULL; /* where the next page starts (owned); NULL = at the prefix */
   size_t cur_len = 0;  /* bytes in cur */
-  if (!out) return kv_fail(CIS_EINVAL, "kv: NULL output");
+  if (!out) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
   memset(out, 0, sizeof *out);
-  if (!t || (!prefix && plen) || (!after && alen)) return kv_fail(CIS_EINVAL, "kv: NULL argument");
+  if (!t || (!prefix && plen) || (!after && alen)) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL argument");
   cis_kv *kv = t->kv;
   if (limit == 0) limit = 1000;
   if (limit > SIZE_MAX / 2) limit = SIZE_MAX / 2;
@@ -1113,7 +1121,7 @@ cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const voi
 
   if (alen) {
     cur = dup_bytes(after, alen);
-    if (!cur) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    if (!cur) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
     cur_len = alen;
   }
   bool done = false;
@@ -1169,7 +1177,7 @@ cis_result cis_kv_list(cis_kv_txn *t, const void *prefix, size_t plen, const voi
       rc = vec_push(&res, k->key, k->len);
       b++;
     }
-    if (rc != CIS_OK) CIS_TRY(kv_fail(CIS_ENOMEM, "kv: out of memory"));
+    if (rc != CIS_OK) CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ENOMEM, "kv: out of memory"));
   }
   if (res.n == need) {
     free(res.k[--res.n].key);
@@ -1226,11 +1234,11 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
     CIS_TRY(bk_enter(kv, t, c, "usage"));
     CIS_TRY(bk_leave(kv, c, kv->m.usage(c, &t->ns, &keys, &bytes), "usage"));
     if (t->dkeys > 0 && keys > t->max_keys)
-      CIS_TRY(kv_fail(CIS_EKVLIMIT,
+      CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
                       "kv: commit would leave %llu keys in the namespace, above max_keys (%llu)",
                       (unsigned long long)keys, (unsigned long long)t->max_keys));
     if (t->dbytes > 0 && bytes > t->max_bytes)
-      CIS_TRY(kv_fail(CIS_EKVLIMIT,
+      CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
                       "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
                       (unsigned long long)bytes, (unsigned long long)t->max_bytes));
   }
@@ -1253,7 +1261,7 @@ fail:
  * on a fresh connection. */
 cis_result cis_kv_commit(cis_kv_txn *t) {
   cis_result rc = CIS_OK;
-  if (!t) return kv_fail(CIS_EINVAL, "kv: NULL transaction");
+  if (!t) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL transaction");
   cis_kv *kv = t->kv;
   bool reached = false;
   if (t->pin) {
@@ -1261,7 +1269,7 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
      * connection: no retry. */
     cis_kv_conn *c = t->pin;
     if (t->pin_rc != CIS_OK) {
-      rc = kv_fail(t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
+      rc = kv_fail(t ? t->kv : NULL, t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
                    cis_strerror(t->pin_rc));
       if (bk_rollback(kv, c) != CIS_OK) rc = CIS_EKVDOWN;
     } else {
@@ -1281,8 +1289,8 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   }
   if (rc == CIS_EKVDOWN) {
     char msg[CIS_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", cis_errmsg(&kv_msg));
-    kv_fail(rc, "%s (%s)", msg,
+    snprintf(msg, sizeof msg, "%s", cis_errmsg(msg_of(t->kv)));
+    kv_fail(t->kv, rc, "%s (%s)", msg,
             reached ? "lost during COMMIT: either all writes were applied or none"
                     : "nothing was applied");
   }

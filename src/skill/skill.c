@@ -22,21 +22,21 @@
 #include "host/host.h"
 #include "skill/skill_internal.h"
 
-static _Thread_local char skills_errmsg[512];
+/* Failures with no registry to hold them (s == NULL). A registry is shared
+ * between threads: its message is kept per thread and per registry. */
+static cis__handle no_skills_msg = {.kind = CIS__H_SHARED, .id = CIS__ID_SKILLS_OPEN};
+
+static cis__handle *skills_msg(const cis_skills *s) { return s ? (cis__handle *)&s->h : &no_skills_msg; }
 
 cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...) {
-  (void)s;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(skills_errmsg, sizeof skills_errmsg, fmt, ap);
+  cis__vfail(skills_msg(s), code, fmt, ap);
   va_end(ap);
   return code;
 }
 
-const char *cis_skills_errmsg(const cis_skills *s) {
-  (void)s;
-  return skills_errmsg;
-}
+const char *cis_skills_errmsg(const cis_skills *s) { return cis_errmsg(skills_msg(s)); }
 
 void cis_skills_config_default(cis_skills_config *c) {
   memset(c, 0, sizeof *c);
@@ -73,6 +73,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if (err && errcap) err[0] = 0;
   cis_skills *s = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
+  cis__handle_init(&s->h, CIS__H_SHARED);
   pthread_mutex_init(&s->cache_lock, NULL);
   pthread_mutex_init(&s->kv_lock, NULL);
   cis_result rc;
@@ -140,7 +141,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   *out = s;
   return CIS_OK;
 fail:
-  if (err && errcap) snprintf(err, errcap, "%s", skills_errmsg);
+  if (err && errcap) snprintf(err, errcap, "%s", cis_skills_errmsg(s));
   cis_skills_close(s);
   return rc;
 }
@@ -201,9 +202,28 @@ static void tee_write(void *u, const cis_log_record *rec, const char *line, size
 
 /* ------------------------------------------------------------ KV glue */
 
-static cis_result kv_get(void *txn, const void *k, size_t kl, uint8_t **v, size_t *vl) {
+/* The call's transaction as its host functions see it. A dead KV database
+ * reaches the guest only as an error code, and the guest may then give up
+ * in its own words; what the backend said is kept here for the host. */
+typedef struct kv_call {
+  cis_kv_txn *txn;           /* the call's transaction */
+  cis_kv *kv;                /* its store (for the message) */
+  cis_result down;           /* CIS_EKVDOWN once an operation met a dead backend; else CIS_OK */
+  char msg[CIS_ERRMSG_MAX];  /* the store's message then */
+} kv_call;
+
+static cis_result kv_note(kv_call *kc, cis_result rc) {
+  if (rc == CIS_EKVDOWN && kc->down == CIS_OK) {
+    kc->down = rc;
+    snprintf(kc->msg, sizeof kc->msg, "%s", cis_kv_errmsg(kc->kv));
+  }
+  return rc;
+}
+
+static cis_result kv_get(void *call, const void *k, size_t kl, uint8_t **v, size_t *vl) {
+  kv_call *kc = call;
   void *val = NULL;
-  cis_result rc = cis_kv_get(txn, k, kl, &val, vl);
+  cis_result rc = kv_note(kc, cis_kv_get(kc->txn, k, kl, &val, vl));
   if (rc != CIS_OK) return rc;
   /* The host frees with free(); hand over a copy from the KV allocator. */
   uint8_t *copy = malloc(*vl ? *vl : 1);
@@ -216,16 +236,58 @@ static cis_result kv_get(void *txn, const void *k, size_t kl, uint8_t **v, size_
   *v = copy;
   return CIS_OK;
 }
-static cis_result kv_set(void *txn, const void *k, size_t kl, const void *v, size_t vl) {
-  return cis_kv_set(txn, k, kl, v, vl);
+static cis_result kv_set(void *call, const void *k, size_t kl, const void *v, size_t vl) {
+  kv_call *kc = call;
+  return kv_note(kc, cis_kv_set(kc->txn, k, kl, v, vl));
 }
-static cis_result kv_del(void *txn, const void *k, size_t kl) { return cis_kv_delete(txn, k, kl); }
-static cis_result kv_incr(void *txn, const void *k, size_t kl, int64_t delta, int64_t *out) {
-  return cis_kv_increment(txn, k, kl, delta, out);
+static cis_result kv_del(void *call, const void *k, size_t kl) {
+  kv_call *kc = call;
+  return kv_note(kc, cis_kv_delete(kc->txn, k, kl));
 }
-static cis_result kv_cas(void *txn, const void *k, size_t kl, const void *e, size_t el,
+static cis_result kv_incr(void *call, const void *k, size_t kl, int64_t delta, int64_t *out) {
+  kv_call *kc = call;
+  return kv_note(kc, cis_kv_increment(kc->txn, k, kl, delta, out));
+}
+static cis_result kv_cas(void *call, const void *k, size_t kl, const void *e, size_t el,
                          const void *v, size_t vl, bool *swapped) {
-  return cis_kv_cas(txn, k, kl, e, el, v, vl, swapped);
+  kv_call *kc = call;
+  return kv_note(kc, cis_kv_cas(kc->txn, k, kl, e, el, v, vl, swapped));
+}
+
+/* Appends src to the string in dst (cap bytes), cutting what does not fit. */
+static void append(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(dst), k = strlen(src);
+  if (n + 1 >= cap) return;
+  if (k > cap - 1 - n) k = cap - 1 - n;
+  memcpy(dst + n, src, k);
+  dst[n + k] = '\0';
+}
+
+/* When a call that met a dead backend (the KV or a filesystem database:
+ * infrastructure the operator owns) ends in a guest error or a trap, the
+ * host gets the typed cause, and res->error says what the backend said and
+ * what the guest did. A deadline or a cancel that cut the backend's work
+ * short stays what it is; AI and HTTP failures are the guest's to handle
+ * and are not overridden. */
+static cis_result backend_cause(cis_result rc, const kv_call *kc, cis_wasi *wasi, cis_invoke_result *res) {
+  if (rc == CIS_OK || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) return rc;
+  char guest[sizeof res->error];
+  snprintf(guest, sizeof guest, "%s", res->error[0] ? res->error : cis_strerror(rc));
+  const char *msg = "";
+  cis_result cause = CIS_OK;
+  if (kc->down != CIS_OK) {
+    cause = kc->down;
+    msg = kc->msg;
+  } else if (wasi && cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
+    cause = CIS_EVFSDOWN;
+  }
+  if (cause == CIS_OK) return rc;
+  /* The backend's words first: a long guest message is what gets cut. */
+  res->error[0] = '\0';
+  append(res->error, sizeof res->error, msg);
+  append(res->error, sizeof res->error, "; then the skill failed: ");
+  append(res->error, sizeof res->error, guest);
+  return cause;
 }
 
 /* ------------------------------------------------------------ entry ABIs */
@@ -583,6 +645,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   size_t out_len = 0;
   cis__host_ctx h;
   cis__host_kv hkv;
+  kv_call kvc = {.down = CIS_OK};
   tee_sink tee; /* lives as long as the call's logger */
   memset(&h, 0, sizeof h);
 
@@ -637,7 +700,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     /* The manifest's quota holds per namespace, the tighter of it and the
      * store's own. */
     if (m) cis_kv_txn_set_quota(txn, m->kv_max_keys, m->kv_max_bytes);
-    hkv = (cis__host_kv){txn, kv_get, kv_set, kv_del, kv_incr, kv_cas};
+    kvc.txn = txn;
+    kvc.kv = s->kv;
+    hkv = (cis__host_kv){&kvc, kv_get, kv_set, kv_del, kv_incr, kv_cas};
     h.kv = &hkv;
   }
   if ((m && m->ai) || (opt && opt->allow_ai)) h.ai = s->ai;
@@ -771,16 +836,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   }
   default: rc = CIS_EABI; break;
   }
-  /* A guest sees a dead filesystem backend only as EIO, and may then fail
-   * in its own words: the host gets the typed cause. A deadline or a cancel
-   * that cut the backend's work short stays what it is. */
-  if (rc != CIS_OK && rc != CIS_ETIMEOUT && rc != CIS_ECANCELED && wasi) {
-    const char *msg = "";
-    if (cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
-      rc = CIS_EVFSDOWN;
-      snprintf(res->error, sizeof res->error, "%s", msg);
-    }
-  }
+  /* A guest sees a dead KV or filesystem backend only as an error code
+   * (or EIO), and may then fail in its own words. */
+  rc = backend_cause(rc, &kvc, wasi, res);
   if (rc == CIS_OK) rc = validate_json(out, out_len, "output", res);
   if (rc == CIS_OK && txn) {
     rc = cis_kv_commit(txn);
@@ -839,12 +897,12 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   cis__grants g;
   cis_result rc = cis__registry_get(s, name, &m, &dir, &g);
   if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+    snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;
   }
   cis_module *mod;
   rc = cis__module_cached(s, m->sha256, NULL, 0, &mod);
-  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
   else {
     rc = invoke(s, m, dir, &g, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
     cis_module_free(mod);
@@ -865,7 +923,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   cis_module *mod;
   cis_result rc = cis__module_cached(s, sha, wasm, wasm_len, &mod);
   if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "%s", skills_errmsg);
+    snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;
   }
   /* Without a manifest the module's hash names it and its KV namespace. */

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_http.h"
+#include "common/internal.h"
 #include "cis/cis_skill.h"
 #include "skill/manifest.h"
 
@@ -21,6 +22,7 @@ typedef struct cache_entry {
 } cache_entry;
 
 struct cis_skills {
+  cis__handle h;              /* last error, per thread (cis_skills_errmsg) */
   char home[4096];            /* registry folder */
   cis_engine *engine;         /* one engine for every skill */
   sqlite3 *db;                /* registry metadata */
