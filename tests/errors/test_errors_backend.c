@@ -4,9 +4,11 @@
  * code, gives up in its own words, and the host still sees CIS_EKVDOWN
  * (not CIS_ESKILL), with a message that tells both what the store said and
  * what the skill did. The store dies by the KV wrappers' fault injection
- * (cis_kv_inject_fault), between calls, on SQLite.
+ * (cis_kv_inject_fault), between calls, on SQLite; and, with a PostgreSQL
+ * server of the test's own (the errors_pgdown fixture), by `pg.sh stop`.
  *
  * Usage: test_errors_backend SKILLDIR (holding kv_giveup.wasm)
+ *        test_errors_backend SKILLDIR pgdown PGDIR PG_SH
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,12 +24,14 @@
 #include "cis/cis_kv.h"
 #include "cis/cis_log.h"
 #include "cis/cis_skill.h"
+#include "support/pg_connstr.h"
 
 static const char *skill_dir;
+static const char *pg_dir, *pg_sh; /* pgdown mode: the private server */
 
 typedef struct fixture {
   char home[64];       /* the registry's folder */
-  char spec[128];      /* the KV store's spec */
+  char spec[1100];     /* the KV store's spec */
   cis_kv *kv;          /* the embedder's store, handed to the registry */
   cis_skills *s;       /* the registry */
   uint8_t *wasm;       /* kv_giveup.wasm */
@@ -55,11 +59,21 @@ static int setup(void **state) {
   if (!fx) return -1;
   snprintf(fx->home, sizeof fx->home, "/tmp/cis-errbk-XXXXXX");
   if (!mkdtemp(fx->home)) return -1;
-  snprintf(fx->spec, sizeof fx->spec, "sqlite:%s/kv.db", fx->home);
+  if (pg_dir) {
+    char file[1100], cs[1024];
+    snprintf(file, sizeof file, "%s/connstr", pg_dir);
+    if (cis_test_read_connstr(file, cs, sizeof cs) != 0) return -1;
+    snprintf(fx->spec, sizeof fx->spec, "postgres:%s", cs);
+  } else {
+    snprintf(fx->spec, sizeof fx->spec, "sqlite:%s/kv.db", fx->home);
+  }
   cis_kv_config kc;
   cis_kv_config_default(&kc);
   kc.spec = fx->spec;
-  if (cis_kv_open(&kc, &fx->kv) != CIS_OK) return -1;
+  if (cis_kv_open(&kc, &fx->kv) != CIS_OK) {
+    fprintf(stderr, "cis_kv_open: %s\n", cis_kv_errmsg(NULL));
+    return -1;
+  }
   cis_log_sink quiet;
   cis_log_sink_null(&quiet);
   cis_skills_config c;
@@ -133,12 +147,46 @@ static void test_dead_kv_handled_by_skill_is_ok(void **state) {
   cis_kv_inject_fault(fx->kv, 0, 0, CIS_OK);
 }
 
+static int pg(const char *what) {
+  char cmd[2300];
+  snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null", pg_sh, what, pg_dir);
+  return system(cmd);
+}
+
+/* The same on PostgreSQL: the server stops between two calls. */
+static void test_stopped_pg_reaches_host_as_kvdown(void **state) {
+  fixture *fx = *state;
+  cis_invoke_result res;
+  assert_int_equal(run(fx, "{}", &res), CIS_OK);
+  cis_invoke_result_free(&res);
+  assert_int_equal(pg("stop"), 0);
+  cis_result rc = run(fx, "{}", &res);
+  int back = pg("restart");
+  if (rc != CIS_EKVDOWN) fail_msg("status %s, want CIS_EKVDOWN: %s", cis_errname(rc), res.error);
+  assert_non_null(strstr(res.error, "postgres"));
+  assert_non_null(strstr(res.error, "the skill returned error 1"));
+  cis_invoke_result_free(&res);
+  assert_int_equal(back, 0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s SKILLDIR\n", argv[0]);
     return 2;
   }
   skill_dir = argv[1];
+  if (argc == 5 && !strcmp(argv[2], "pgdown")) {
+    pg_dir = argv[3];
+    pg_sh = argv[4];
+    char file[1100], cs[1024];
+    snprintf(file, sizeof file, "%s/connstr", pg_dir);
+    int skip = cis_test_read_connstr(file, cs, sizeof cs);
+    if (skip) return skip;
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_stopped_pg_reaches_host_as_kvdown, setup, teardown),
+    };
+    return cmocka_run_group_tests(pg_tests, NULL, NULL);
+  }
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_dead_kv_reaches_host_as_kvdown, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dead_kv_handled_by_skill_is_ok, setup, teardown),
