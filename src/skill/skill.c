@@ -551,8 +551,8 @@ static atomic_uint_fast64_t call_counter;
  * database, or a volume the operator granted it. fss (m->n_mounts slots) receives the mounts, which the
  * caller unmounts after freeing w. */
 static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
-                           const char *tenant, uint64_t deadline_ns, cis_wasi *w, cis_vfs **fss,
-                           cis_invoke_result *res) {
+                           const char *tenant, uint64_t deadline_ns, uint64_t mem_cap, cis_wasi *w,
+                           cis_vfs **fss, cis_invoke_result *res) {
   for (size_t i = 0; i < m->n_mounts; i++) {
     const cis_manifest_mount *mt = &m->mounts[i];
     cis_vfs_backend *b = NULL;
@@ -597,6 +597,9 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       return rc;
     }
     cis_vfs_options o = {.read_only = mt->read_only, .max_bytes = mt->max_bytes, .max_files = mt->max_files};
+    /* A memory mount's files are host memory the guest makes us allocate:
+     * never more than the skill's memory limit, quota or not. */
+    if (!strcmp(mt->type, "mem") && mem_cap && (!o.max_bytes || o.max_bytes > mem_cap)) o.max_bytes = mem_cap;
     if ((rc = cis_vfs_mount(b, &o, &fss[i])) != CIS_OK) {
       snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(NULL));
       return rc;
@@ -768,7 +771,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
         rc = CIS_ENOMEM;
         goto done;
       }
-      if ((rc = mount_fs(s, m, dir, g, tenant, call_deadline, wasi, fss, res)) != CIS_OK) goto done;
+      if ((rc = mount_fs(s, m, dir, g, tenant, call_deadline, lim.max_memory_bytes, wasi, fss, res)) != CIS_OK) goto done;
     }
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }

@@ -132,6 +132,33 @@ static void mem_mount_is_scratch(void **state) {
   cis_skills_close(s);
 }
 
+/* Regression: a memory mount without a quota let a guest make the host
+ * allocate up to the memory backend's own 2 GiB cap, whatever the skill's
+ * memory limit. Its files now count up to that limit. */
+static void mem_mount_bounded_by_memory_limit(void **state) {
+  (void)state;
+  cis_skills *s = open_home("memcap", NULL);
+  char *m = malloc(4096);
+  assert_non_null(m);
+  snprintf(m, 4096,
+           "{\"name\":\"filler\",\"version\":\"1\",\"wasm\":{\"path\":\"counter.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/tmp\",\"type\":\"mem\"}]}},"
+           "\"limits\":{\"memory\":\"16MiB\"}}",
+           sha);
+  if (cis_skills_register(s, wasm, wasm_len, m, strlen(m)) != CIS_OK) fail_msg("register: %s", cis_skills_errmsg(s));
+  free(m);
+  cis_invoke_result r;
+  const char *small = "{\"file\":\"/tmp/n\",\"pad\":1048576}";
+  assert_int_equal(cis_skills_invoke(s, "filler", small, strlen(small), NULL, &r), CIS_OK);
+  cis_invoke_result_free(&r);
+  const char *big = "{\"file\":\"/tmp/n\",\"pad\":67108864}"; /* 64 MiB > 16 MiB */
+  cis_result rc = cis_skills_invoke(s, "filler", big, strlen(big), NULL, &r);
+  fprintf(stderr, "64 MiB into a mem mount under a 16 MiB limit: %s: %s\n", cis_errname(rc), r.error);
+  assert_int_not_equal(rc, CIS_OK);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+}
+
 static void db_mount_persists_per_tenant(void **state) {
   (void)state;
   cis_skills *s = open_home("db", NULL);
@@ -579,6 +606,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 32; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mem_mount_is_scratch),
+      cmocka_unit_test(mem_mount_bounded_by_memory_limit),
       cmocka_unit_test(db_mount_persists_per_tenant),
       cmocka_unit_test(host_mount_relative_to_skill),
       cmocka_unit_test(mount_errors_are_typed),
