@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +36,7 @@
 
 #include <cmocka.h>
 
+#include "support/full_disk.h"
 #include "support/pg_connstr.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -1845,14 +1845,9 @@ static void test_sqlite_disk_io_error(void **state) {
  * would. Skips when this process may not mount. */
 static void test_sqlite_read_on_full_disk(void **state) {
   (void)state;
-  char mnt[1200], path[1300], spec[1400], fill[1300];
+  char mnt[1200], path[1300], spec[1400];
   snprintf(mnt, sizeof mnt, "%s.full", g.path);
-  umount2(mnt, MNT_DETACH);
-  mkdir(mnt, 0755);
-  if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
-    fprintf(stderr, "test_sqlite_read_on_full_disk: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-    skip();
-  }
+  if (cis_test_small_disk("test_sqlite_read_on_full_disk", mnt) != 0) skip();
   snprintf(path, sizeof path, "%s/kv.db", mnt);
   snprintf(spec, sizeof spec, "sqlite:%s", path);
   cis_kv_config cfg;
@@ -1864,14 +1859,7 @@ static void test_sqlite_read_on_full_disk(void **state) {
   const cis_principal *who = mk_ns(&nb, "full", "s");
   put(kv, who, "kept", "1");
   cis_kv_close(kv);
-  /* Fill it, bounded by its size. */
-  snprintf(fill, sizeof fill, "%s/fill", mnt);
-  FILE *f = fopen(fill, "wb");
-  assert_non_null(f);
-  static char block[4096];
-  for (int i = 0; i < 1024 && fwrite(block, 1, sizeof block, f) == sizeof block; i++) {
-  }
-  fclose(f);
+  assert_int_equal(cis_test_fill_disk(mnt), 0);
   kv = NULL;
   cis_result rc = cis_kv_open(&cfg, &kv);
   if (rc == CIS_OK) {
@@ -1888,8 +1876,7 @@ static void test_sqlite_read_on_full_disk(void **state) {
   } else {
     fprintf(stderr, "open on a full disk: %s: %s\n", cis_errname(rc), cis_kv_errmsg(NULL));
   }
-  umount2(mnt, MNT_DETACH);
-  rmdir(mnt);
+  cis_test_small_disk_gone(mnt);
   assert_int_equal(rc, CIS_OK);
 }
 

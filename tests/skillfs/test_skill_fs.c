@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include <cmocka.h>
 
 #include "cis/cis_skill.h"
+#include "support/full_disk.h"
 #include "cis/cis_wasi.h"
 
 static const char *wasm_path;
@@ -545,14 +545,9 @@ static void host_source_stays_in_skill_folder(void **state) {
  * Skips when this process may not mount. */
 static void read_only_call_on_full_disk(void **state) {
   (void)state;
-  char mnt[1024], home[1100], fill[1100];
+  char mnt[1024], home[1100];
   snprintf(mnt, sizeof mnt, "%s/fulldisk", work);
-  umount2(mnt, MNT_DETACH);
-  mkdir(mnt, 0755);
-  if (mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
-    fprintf(stderr, "read_only_call_on_full_disk: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-    skip();
-  }
+  if (cis_test_small_disk("read_only_call_on_full_disk", mnt) != 0) skip();
   snprintf(home, sizeof home, "%s/home", mnt);
   cis_skills_config c;
   cis_skills_config_default(&c);
@@ -563,28 +558,17 @@ static void read_only_call_on_full_disk(void **state) {
   reg(s, "scratch", "[{\"guest\":\"/tmp\",\"type\":\"mem\"}]");
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
-  /* Fill it: write until the disk refuses (bounded by its size). */
-  snprintf(fill, sizeof fill, "%s/fill", mnt);
-  FILE *f = fopen(fill, "wb");
-  assert_non_null(f);
-  static char block[4096];
-  for (int i = 0; i < 1024 && fwrite(block, 1, sizeof block, f) == sizeof block; i++) {
-  }
-  fclose(f);
-  f = fopen(fill, "ab");
-  assert_non_null(f);
-  assert_true(fwrite(block, 1, sizeof block, f) < sizeof block || fflush(f) != 0); /* really full */
-  fclose(f);
+  assert_int_equal(cis_test_fill_disk(mnt), 0);
   s = NULL;
   cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
   if (rc != CIS_OK) {
-    umount2(mnt, MNT_DETACH);
+    cis_test_small_disk_gone(mnt);
     fail_msg("open on a full disk: %s: %s", cis_errname(rc), err);
   }
   long n = -1;
   rc = run(s, "scratch", NULL, "/tmp/n", &n, err, sizeof err);
   cis_skills_close(s);
-  umount2(mnt, MNT_DETACH);
+  cis_test_small_disk_gone(mnt);
   if (rc != CIS_OK) fail_msg("call on a full disk: %s: %s", cis_errname(rc), err);
   assert_int_equal(n, 1);
 }

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -38,6 +37,7 @@
 
 #include <cmocka.h>
 
+#include "support/full_disk.h"
 #include "support/pg_connstr.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -1973,27 +1973,16 @@ static void test_sqlite_disk_io_error(void **state) {
  * a new process would. Skips when this process may not mount. */
 static void test_sqlite_read_on_full_disk(void **state) {
   (void)state;
-  char mnt_dir[1100], fillp[1200], saved[sizeof g.spec];
+  char mnt_dir[1100], saved[sizeof g.spec];
   snprintf(mnt_dir, sizeof mnt_dir, "%s.full", g.path);
-  umount2(mnt_dir, MNT_DETACH);
-  mkdir(mnt_dir, 0755);
-  if (mount("tmpfs", mnt_dir, "tmpfs", 0, "size=1m") != 0) {
-    fprintf(stderr, "test_sqlite_read_on_full_disk: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
-    skip();
-  }
+  if (cis_test_small_disk("test_sqlite_read_on_full_disk", mnt_dir) != 0) skip();
   memcpy(saved, g.spec, sizeof saved);
   snprintf(g.spec, sizeof g.spec, "sqlite:%s/fs.db", mnt_dir);
   mnt m;
   mnt_open(&m, "fullread");
   put_str(m.root, "kept", "hello");
   mnt_close(&m);
-  snprintf(fillp, sizeof fillp, "%s/fill", mnt_dir);
-  FILE *f = fopen(fillp, "wb");
-  assert_non_null(f);
-  static char block[4096];
-  for (int i = 0; i < 1024 && fwrite(block, 1, sizeof block, f) == sizeof block; i++) {
-  }
-  fclose(f);
+  assert_int_equal(cis_test_fill_disk(mnt_dir), 0);
   cis_result rc = mnt_try(&m, "fullread", 0, LONG_MS);
   char buf[16] = {0};
   size_t len = 0;
@@ -2002,8 +1991,7 @@ static void test_sqlite_read_on_full_disk(void **state) {
   else if (e) fprintf(stderr, "read on a full disk: %d: %s\n", e, cis_vfs_errmsg(m.fs));
   if (rc == CIS_OK) mnt_close(&m);
   memcpy(g.spec, saved, sizeof saved);
-  umount2(mnt_dir, MNT_DETACH);
-  rmdir(mnt_dir);
+  cis_test_small_disk_gone(mnt_dir);
   assert_int_equal(rc, CIS_OK);
   assert_int_equal(e, 0);
   assert_int_equal(len, 5);
