@@ -171,6 +171,25 @@ static void huge_numbers_refused(void **state) {
   cis__manifest_free(m);
 }
 
+/* A manifest nested 200,000 levels deep (well under the size cap) is a
+ * typed JSON error, never a walk as deep as the nesting. */
+static void deep_nesting_refused(void **state) {
+  (void)state;
+  size_t depth = 200000, n = 0;
+  char *deep = malloc(2 * depth + 64);
+  assert_non_null(deep);
+  n += (size_t)sprintf(deep, "{\"description\":");
+  for (size_t i = 0; i < depth; i++) deep[n++] = '[';
+  for (size_t i = 0; i < depth; i++) deep[n++] = ']';
+  deep[n++] = '}';
+  deep[n] = '\0';
+  cis_manifest *m = (cis_manifest *)1;
+  char err[256];
+  assert_int_equal(cis__manifest_parse(deep, n, &m, err, sizeof err), CIS_EJSON);
+  assert_null(m);
+  free(deep);
+}
+
 static void oversized(void **state) {
   (void)state;
   size_t n = CIS_MANIFEST_MAX_BYTES + 10;
@@ -188,6 +207,7 @@ int main(void) {
       cmocka_unit_test(defaults),
       cmocka_unit_test(errors),
       cmocka_unit_test(oversized),
+      cmocka_unit_test(deep_nesting_refused),
       cmocka_unit_test(manifest_json_is_strict),
       cmocka_unit_test(mount_volume_field),
       cmocka_unit_test(huge_numbers_refused),

@@ -469,6 +469,17 @@ static void bad_inputs(void **st) {
   cis_invoke_result_free(&r);
   assert_int_equal(cis_skills_invoke(s, "hello2", "{} x", 4, NULL, &r), CIS_EJSON);
   cis_invoke_result_free(&r);
+  /* An input nested a million levels deep (2 MB) is a typed error: no walk
+   * of the checker goes as deep as the nesting. */
+  size_t depth = 1000000;
+  char *deep = malloc(2 * depth + 1);
+  assert_non_null(deep);
+  memset(deep, '[', depth);
+  memset(deep + depth, ']', depth);
+  deep[2 * depth] = '\0';
+  assert_int_equal(cis_skills_invoke(s, "hello2", deep, 2 * depth, NULL, &r), CIS_EJSON);
+  cis_invoke_result_free(&r);
+  free(deep);
   /* What cJSON alone would let through, RFC 8259 forbids. */
   static const char *const strict[] = {
       "{\"a\":\"x\ty\"}",   /* raw tab in a string */
