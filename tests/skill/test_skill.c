@@ -54,19 +54,34 @@ static uint8_t *slurp(const char *name, size_t *len) {
 
 static cis_skills *open_host(cis_ai *ai) { return cis_test_skills_open(g_home, g_kv, ai); }
 
-/* Registers module FILE as skill NAME with the given extra manifest text. */
-static cis_result install(cis_skills *s, const char *name, const char *file, const char *extra) {
-  size_t len;
-  uint8_t *wasm = slurp(file, &len);
-  assert_non_null(wasm);
+/* Registers the module bytes wasm (named file in the manifest) as skill
+ * NAME with extra manifest text and the operator's grants (opt may be
+ * NULL). */
+static cis_result register_bytes(cis_skills *s, const char *name, const char *file, const uint8_t *wasm,
+                                 size_t len, const char *extra, const cis_install_options *opt) {
   char sha[65];
   cis__sha256_hex(wasm, len, sha);
   char man[4096];
   snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}",
            name, file, sha, extra && *extra ? "," : "", extra ? extra : "");
-  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
+  return cis_skills_register_ex(s, wasm, len, man, strlen(man), opt);
+}
+
+/* Registers module FILE as NAME with extra manifest text and the
+ * operator's grants (opt may be NULL). */
+static cis_result install_ex(cis_skills *s, const char *name, const char *file, const char *extra,
+                             const cis_install_options *opt) {
+  size_t len;
+  uint8_t *wasm = slurp(file, &len);
+  assert_non_null(wasm);
+  cis_result rc = register_bytes(s, name, file, wasm, len, extra, opt);
   free(wasm);
   return rc;
+}
+
+/* Registers module FILE as skill NAME with the given extra manifest text. */
+static cis_result install(cis_skills *s, const char *name, const char *file, const char *extra) {
+  return install_ex(s, name, file, extra, NULL);
 }
 
 static cis_result run(cis_skills *s, const char *name, const char *input, cis_invoke_result *r,
@@ -366,16 +381,6 @@ static void manifest_limits_capped_by_host_ceiling(void **st) {
   cis_skills_close(s);
 }
 
-/* Registers the module bytes wasm as skill NAME (no extra manifest text). */
-static cis_result install_bytes(cis_skills *s, const char *name, const uint8_t *wasm, size_t len) {
-  char sha[65];
-  cis__sha256_hex(wasm, len, sha);
-  char man[512];
-  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"x.wasm\",\"sha256\":\"%s\"}}",
-           name, sha);
-  return cis_skills_register(s, wasm, len, man, strlen(man));
-}
-
 /* Regression: a module importing what the host does not provide (or with
  * another type) used to install and fail only at its first call. */
 static void install_checks_imports(void **st) {
@@ -397,10 +402,10 @@ static void install_checks_imports(void **st) {
       0x15, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x08, 0x63, 0x69, 0x73,
       0x5f, 0x6d, 0x61, 0x69, 0x6e, 0x00, 0x01, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b};
   cis_skills *s = open_host(NULL);
-  assert_int_equal(install_bytes(s, "imp-unknown", unknown, sizeof unknown), CIS_EUNKNOWNIMPORT);
+  assert_int_equal(register_bytes(s, "imp-unknown", "x.wasm", unknown, sizeof unknown, "", NULL), CIS_EUNKNOWNIMPORT);
   fprintf(stderr, "install: %s\n", cis_skills_errmsg(s));
   assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"no_such_call\""));
-  assert_int_equal(install_bytes(s, "imp-mistyped", mistyped, sizeof mistyped), CIS_EIMPORTTYPE);
+  assert_int_equal(register_bytes(s, "imp-mistyped", "x.wasm", mistyped, sizeof mistyped, "", NULL), CIS_EIMPORTTYPE);
   assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"log\""));
   cis_skill_info *list;
   size_t n;
@@ -533,23 +538,6 @@ static void bad_inputs(void **st) {
   assert_true(cis_skills_invoke_wasm(s, junk, sizeof junk, "{}", 2, NULL, &r) != CIS_OK);
   cis_invoke_result_free(&r);
   cis_skills_close(s);
-}
-
-/* Registers module FILE as NAME with extra manifest text and the
- * operator's grants (opt may be NULL). */
-static cis_result install_ex(cis_skills *s, const char *name, const char *file, const char *extra,
-                             const cis_install_options *opt) {
-  size_t len;
-  uint8_t *wasm = slurp(file, &len);
-  assert_non_null(wasm);
-  char sha[65];
-  cis__sha256_hex(wasm, len, sha);
-  char man[4096];
-  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}",
-           name, file, sha, extra && *extra ? "," : "", extra ? extra : "");
-  cis_result rc = cis_skills_register_ex(s, wasm, len, man, strlen(man), opt);
-  free(wasm);
-  return rc;
 }
 
 #define assert_errmsg_has(s, text)                                                          \
