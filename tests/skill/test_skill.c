@@ -407,6 +407,16 @@ static void install_checks_imports(void **st) {
   assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"no_such_call\""));
   assert_int_equal(register_bytes(s, "imp-mistyped", "x.wasm", mistyped, sizeof mistyped, "", NULL), CIS_EIMPORTTYPE);
   assert_non_null(strstr(cis_skills_errmsg(s), "\"cis_v1\".\"log\""));
+  /* (import "env" "memory" (memory 300)): more pages than a 16 MiB limit. */
+  static const uint8_t bigmem[] = {
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f,
+      0x02, 0x10, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02,
+      0x00, 0xac, 0x02, 0x03, 0x02, 0x01, 0x00, 0x07, 0x0c, 0x01, 0x08, 0x63, 0x69, 0x73, 0x5f,
+      0x6d, 0x61, 0x69, 0x6e, 0x00, 0x00, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x00, 0x0b};
+  assert_int_equal(register_bytes(s, "imp-bigmem", "x.wasm", bigmem, sizeof bigmem,
+                                  "\"limits\":{\"memory\":\"16MiB\"}", NULL),
+                   CIS_EMEMLIMIT);
+  assert_non_null(strstr(cis_skills_errmsg(s), "300 pages"));
   cis_skill_info *list;
   size_t n;
   assert_int_equal(cis_skills_list(s, &list, &n), CIS_OK);
