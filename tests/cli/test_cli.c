@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
 extern char **environ;
 
@@ -221,7 +222,7 @@ static void test_validate_valid(void **state) {
 static void test_validate_invalid(void **state) {
   (void)state;
   cli_result *r = run_cis("validate", fx("invalid"), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   /* A validation-class code: CIS_EINVALID or a more specific one. */
   if (!strstr(r->err, "CIS_ETYPE: type mismatch") && !strstr(r->err, "CIS_EINVALID"))
     fail_msg("expected a validation error, got:\n%s", r->err);
@@ -234,24 +235,24 @@ static void test_validate_malformed(void **state) {
   /* Magic and version, then a type section that claims 5 bytes and ends. */
   static const unsigned char trunc[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 1};
   cli_result *r = run_cis("validate", tmpfile_with("trunc.wasm", trunc, sizeof trunc), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, "cis: ");
   assert_contains(r->err, ": CIS_E");
   free(r);
 
   r = run_cis("validate", tmpfile_with("text.wasm", "hello\n", 6), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, "CIS_EMAGIC: magic header not detected");
   free(r);
 
   r = run_cis("validate", tmpfile_with("empty.wasm", "", 0), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, ": CIS_E");
   free(r);
 
   static const unsigned char version2[] = {0, 'a', 's', 'm', 2, 0, 0, 0};
   r = run_cis("validate", tmpfile_with("v2.wasm", version2, sizeof version2), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, "CIS_EVERSION");
   free(r);
 
@@ -298,13 +299,13 @@ static void test_inspect_names_and_errors(void **state) {
 
   /* Invalid but decodable: the error, then the listing anyway. */
   r = run_cis("inspect", fx("invalid"), NULL);
-  expect(r, 1, NULL);
+  expect(r, 3, NULL);
   assert_contains(r->err, fx("invalid"));
   assert_contains(r->out, "  func    bad () -> (i32)\n");
   free(r);
 
   r = run_cis("inspect", tmpfile_with("text2.wasm", "hello\n", 6), NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, "CIS_EMAGIC");
   free(r);
 }
@@ -363,29 +364,29 @@ static void test_run_refs_multi_none(void **state) {
 static void test_run_traps(void **state) {
   (void)state;
   cli_result *r = run_cis("run", "--invoke", "div_s", fx("values"), "1", "0", NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_DIV_ZERO: integer divide by zero");
   free(r);
   r = run_cis("run", "--invoke", "div_s", fx("values"), "-2147483648", "-1", NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_INT_OVERFLOW: integer overflow");
   free(r);
   r = run_cis("run", "--invoke", "boom", fx("values"), NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_UNREACHABLE: unreachable");
   free(r);
   r = run_cis("run", "--invoke", "oob", fx("values"), NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_MEM_OOB: out of bounds memory access");
   free(r);
   /* A trapping start function fails the instantiation. */
   r = run_cis("run", "--invoke", "f", fx("starttrap"), NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_UNREACHABLE");
   free(r);
   /* Imports that nothing provides. */
   r = run_cis("run", "--invoke", "f", fx("imports"), "1", "2", NULL);
-  expect(r, 1, "");
+  expect(r, 3, "");
   assert_contains(r->err, "CIS_EUNKNOWNIMPORT");
   free(r);
 }
@@ -404,7 +405,7 @@ static void test_run_timeout(void **state) {
   r = run_cis("run", "--timeout", "200", "--invoke", "spin", fx("loops"), NULL);
   print_message("deadline 200 ms: cis run ended after %.3f s wall, %.3f s CPU (%.3f s to start)\n",
                 r->secs, r->cpu_secs, start_cpu);
-  expect(r, 1, "");
+  expect(r, 6, "");
   assert_contains(r->err, "CIS_ETIMEOUT: deadline exceeded");
   /* Never before the deadline (it starts inside the process). How late is
    * judged on the process's CPU time, which a loaded machine cannot
@@ -421,14 +422,14 @@ static void test_run_timeout(void **state) {
 static void test_run_fuel(void **state) {
   (void)state;
   cli_result *r = run_cis("run", "--fuel", "10000", "--invoke", "spin", fx("loops"), NULL);
-  expect(r, 1, "");
+  expect(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL: fuel exhausted");
   free(r);
   r = run_cis("run", "--fuel", "100000000", "--invoke", "count", fx("loops"), "1000", NULL);
   expect(r, 0, "1000\n");
   free(r);
   r = run_cis("run", "--fuel", "100", "--invoke", "count", fx("loops"), "1000000", NULL);
-  expect(r, 1, "");
+  expect(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL");
   free(r);
 }
@@ -436,7 +437,7 @@ static void test_run_fuel(void **state) {
 static void test_run_max_memory(void **state) {
   (void)state;
   cli_result *r = run_cis("run", "--max-memory", "65536", "--invoke", "pages", fx("bigmem"), NULL);
-  expect(r, 1, "");
+  expect(r, 7, "");
   assert_contains(r->err, "CIS_EMEMLIMIT: memory limit exceeded");
   free(r);
   r = run_cis("run", "--max-memory", "0x40000", "--invoke", "pages", fx("bigmem"), NULL);
@@ -567,7 +568,7 @@ static void test_wasi_command(void **state) {
   free(r);
   /* A trap is 1 with the error, whatever was printed before. */
   r = run_cis("run", prog, "trap", NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "cis: _start: CIS_TRAP_UNREACHABLE");
   free(r);
   /* --invoke calls an export of the same module, WASI linked, argv[0] only. */
@@ -576,7 +577,7 @@ static void test_wasi_command(void **state) {
   expect(r, 0, want);
   free(r);
   r = run_cis("run", "--timeout", "5000", "--fuel", "100", prog, "args", NULL);
-  expect(r, 1, "");
+  expect(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL");
   free(r);
 }
@@ -748,12 +749,12 @@ static void test_skill_error_name_once(void **state) {
   (void)state;
   fresh_home("errname");
   cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "200", NULL);
-  expect(r, 1, "");
+  expect(r, 6, "");
   assert_contains(r->err, "cis: CIS_ETIMEOUT: ");
   if (count_of(r->err, "CIS_ETIMEOUT") != 1) fail_msg("the name more than once:\n%s", r->err);
   free(r);
   r = run_cis("skill", "run", "--wasm", fx("skill_trap"), "--abi", "wasi", NULL);
-  expect(r, 1, "");
+  expect(r, 5, "");
   assert_contains(r->err, "cis: CIS_TRAP_UNREACHABLE: ");
   if (count_of(r->err, "CIS_TRAP_UNREACHABLE") != 1) fail_msg("the name more than once:\n%s", r->err);
   free(r);
@@ -790,7 +791,7 @@ static void test_skill_install_grants(void **state) {
   fresh_home("grants");
   const char *vol = "{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\",\"volume\":\"notes\"}]}}";
   cli_result *r = run_cis("skill", "install", skill_folder("one", vol), NULL);
-  expect(r, 1, "");
+  expect(r, 8, "");
   assert_contains(r->err, "cis: CIS_EDENIED: permissions.fs.mounts[0].volume");
   assert_contains(r->err, "--allow-volume notes");
   free(r);
@@ -806,7 +807,7 @@ static void test_skill_install_grants(void **state) {
   free(r);
   /* KV namespace of another skill. */
   r = run_cis("skill", "install", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"), NULL);
-  expect(r, 1, "");
+  expect(r, 8, "");
   assert_contains(r->err, "CIS_EDENIED: permissions.kv.namespace");
   free(r);
   r = run_cis("skill", "install", "--allow-namespace", "one", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"),
@@ -816,7 +817,7 @@ static void test_skill_install_grants(void **state) {
   /* A host path out of the skill's folder. */
   const char *up = "{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"..\"}]}}";
   r = run_cis("skill", "install", skill_folder("four", up), NULL);
-  expect(r, 1, "");
+  expect(r, 8, "");
   assert_contains(r->err, "CIS_EDENIED: permissions.fs.mounts[0].source");
   free(r);
   r = run_cis("skill", "install", "--allow-host-path", tmpdir, skill_folder("four", up), NULL);
@@ -824,6 +825,351 @@ static void test_skill_install_grants(void **state) {
   free(r);
   r = run_cis("skill", "install", "--allow-volume", NULL);
   expect(r, 2, "");
+  free(r);
+}
+
+
+/* ------------------------------------- values, exit codes, help and --json */
+
+/* Writes DIR = tmpdir/NAME holding FIXTURE.wasm as m.wasm and a cis_v1
+ * skill.json; `sha` is the wasm.sha256 member to write ("" leaves it out,
+ * NULL writes the module's real hash); `extra` is more members (", ..."
+ * or ""). Returns DIR. */
+static const char *skill_dir(const char *name, const char *fixture, const char *sha,
+                             const char *extra) {
+  static char dir[256];
+  char cmd[1400], real[65] = "", member[120];
+  snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s' '%s/m.wasm'", dir, dir,
+           fx(fixture), dir);
+  assert_int_equal(system(cmd), 0);
+  if (!sha) {
+    snprintf(cmd, sizeof cmd, "sha256sum '%s/m.wasm'", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%64s", real), 1);
+    pclose(p);
+  }
+  if (!sha) snprintf(member, sizeof member, ",\"sha256\":\"%s\"", real);
+  else if (!*sha) member[0] = '\0';
+  else snprintf(member, sizeof member, ",\"sha256\":%s", sha);
+  char path[300], text[1600];
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  snprintf(text, sizeof text,
+           "{\"name\":\"%s\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\"%s}%s}",
+           name, member, extra);
+  write_text(path, text);
+  return dir;
+}
+
+/* The --json document on r's stdout, parsed, with its common members
+ * checked: status, exit_code (also the process's) and error's name. */
+static cJSON *json_of(cli_result *r, const char *status, int exit_code, const char *errname) {
+  cJSON *d = cJSON_Parse(r->out);
+  if (!d) fail_msg("stdout is not one JSON document:\n%s\nstderr:\n%s", r->out, r->err);
+  if (r->status != exit_code) fail_msg("exit %d, expected %d\n%s", r->status, exit_code, r->out);
+  cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "status");
+  assert_true(cJSON_IsString(st));
+  assert_string_equal(st->valuestring, status);
+  cJSON *ec = cJSON_GetObjectItemCaseSensitive(d, "exit_code");
+  assert_true(cJSON_IsNumber(ec));
+  assert_int_equal(ec->valueint, exit_code);
+  cJSON *e = cJSON_GetObjectItemCaseSensitive(d, "error");
+  if (!errname) {
+    assert_true(cJSON_IsNull(e));
+  } else {
+    assert_true(cJSON_IsObject(e));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring, errname);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "code")));
+    assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "message")));
+  }
+  return d;
+}
+
+/* One reader of numbers, sizes and durations in every command: `cis skill
+ * run` used to read --timeout abc as 0 and --max-memory 128MiB as 128
+ * bytes, while `cis run` refused both. */
+static void test_value_flags_one_parser(void **state) {
+  (void)state;
+  fresh_home("values");
+  cli_result *r = run_cis("run", "--timeout", "abc", "--invoke", "add", fx("values"), "1", "2", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "--timeout");
+  assert_contains(r->err, "\"abc\"");
+  free(r);
+  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--timeout", "abc", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "--timeout needs a duration");
+  assert_contains(r->err, "\"abc\"");
+  free(r);
+  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128Mb", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "--max-memory needs a size");
+  free(r);
+  r = run_cis("run", "--timeout", "1.5", "--invoke", "add", fx("values"), "1", "2", NULL);
+  expect(r, 2, ""); /* a fraction of a millisecond */
+  free(r);
+  /* Units are read the same way by both. */
+  r = run_cis("run", "--max-memory", "128MiB", "--invoke", "pages", fx("bigmem"), NULL);
+  expect(r, 0, "4\n");
+  free(r);
+  r = run_cis("run", "--max-memory", "64KiB", "--invoke", "pages", fx("bigmem"), NULL);
+  expect(r, 7, "");
+  assert_contains(r->err, "CIS_EMEMLIMIT");
+  free(r);
+  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128MiB", NULL);
+  expect(r, 0, "{\"ok\":true}\n");
+  free(r);
+  r = run_cis("run", "--timeout", "5s", "--invoke", "count", fx("loops"), "1000", NULL);
+  expect(r, 0, "1000\n");
+  free(r);
+  r = run_cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "0.2s", NULL);
+  expect(r, 6, "");
+  assert_contains(r->err, "200 ms");
+  free(r);
+  /* 0 is "no deadline of the flag's own": the skill's limit stays. */
+  r = run_cis("skill", "install", skill_dir("slow", "skill_spin", NULL, ",\"limits\":{\"timeout_ms\":300}"),
+              NULL);
+  expect(r, 0, "installed slow\n");
+  free(r);
+  r = run_cis("skill", "run", "slow", "--timeout", "0", NULL);
+  expect(r, 6, "");
+  assert_contains(r->err, "300 ms");
+  free(r);
+}
+
+/* Each exit code through the real program (docs/cli.md, "Exit codes"). */
+static void test_exit_codes(void **state) {
+  (void)state;
+  fresh_home("exits");
+  const char *vol = ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\",\"volume\":\"v\"}]}}";
+  const char *denied = skill_dir("denied", "skill_echo", NULL, vol);
+  /* fx() keeps four paths at a time: the table needs its own. */
+  char values[1024], invalid[1024], echo[1024], fail_[1024], spin[1024], loops[1024];
+  snprintf(values, sizeof values, "%s", fx("values"));
+  snprintf(invalid, sizeof invalid, "%s", fx("invalid"));
+  snprintf(echo, sizeof echo, "%s", fx("skill_echo"));
+  snprintf(fail_, sizeof fail_, "%s", fx("skill_fail"));
+  snprintf(spin, sizeof spin, "%s", fx("skill_spin"));
+  snprintf(loops, sizeof loops, "%s", fx("loops"));
+  struct {
+    int code;
+    const char *argv[8];
+    const char *err; /* in stderr */
+  } cases[] = {
+      {0, {"validate", values}, ""},
+      {1, {"skill", "show", "nosuch"}, "CIS_ENOTFOUND"},
+      {2, {"run", "--bogus", values}, "unknown option --bogus"},
+      {3, {"validate", invalid}, "CIS_E"},
+      {3, {"skill", "run", "--wasm", echo, "--input", "{bad"}, "CIS_EJSON"},
+      {4, {"skill", "run", "--wasm", fail_}, "CIS_ESKILL"},
+      {5, {"run", "--invoke", "boom", values}, "CIS_TRAP_UNREACHABLE"},
+      {6, {"skill", "run", "--wasm", spin, "--timeout", "100ms"}, "CIS_ETIMEOUT"},
+      {7, {"run", "--fuel", "10000", "--invoke", "spin", loops}, "CIS_EFUEL"},
+      {8, {"skill", "install", denied}, "CIS_EDENIED"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char **a = cases[i].argv;
+    cli_result *r = run_cis(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+    if (r->status != cases[i].code)
+      fail_msg("case %zu (%s %s): exit %d, expected %d\nstderr:\n%s", i, a[0], a[1], r->status,
+               cases[i].code, r->err);
+    assert_contains(r->err, cases[i].err);
+    free(r);
+  }
+}
+
+/* --help on every command and subcommand prints its usage on stdout, exits
+ * 0 and does nothing else: `cis skill install --help` used to try to
+ * install a folder called --help. */
+static void test_help_everywhere(void **state) {
+  (void)state;
+  fresh_home("help");
+  static const char *const cases[][4] = {
+      {"run", "--help"},           {"validate", "--help"},     {"inspect", "-h"},
+      {"skill", "--help"},         {"skill", "help"},          {"help", "skill"},
+      {"skill", "install", "--help"}, {"skill", "list", "--help"}, {"skill", "show", "--help"},
+      {"skill", "run", "--help"},  {"skill", "remove", "--help"}, {"skill", "init", "--help"},
+      {"skill", "help", "install"}, {"skill", "help", "run"},
+      {"skill", "install", "./nowhere", "--help"}, {"skill", "remove", "x", "--help"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *const *a = cases[i];
+    cli_result *r = run_cis(a[0], a[1], a[2], a[3], NULL);
+    if (r->status != 0 || !strstr(r->out, "usage: cis") || r->err[0])
+      fail_msg("case %zu (%s %s %s): exit %d\nstdout:\n%s\nstderr:\n%s", i, a[0], a[1],
+               a[2] ? a[2] : "", r->status, r->out, r->err);
+    free(r);
+  }
+  cli_result *r = run_cis("skill", "install", "--help", NULL);
+  assert_contains(r->out, "--allow-volume");
+  free(r);
+  r = run_cis("skill", "run", "--help", NULL);
+  assert_contains(r->out, "--json");
+  assert_contains(r->out, "--timeout DURATION");
+  free(r);
+  r = run_cis("skill", "list", NULL); /* nothing was installed by the above */
+  expect(r, 0, "");
+  free(r);
+  r = run_cis("skill", "frobnicate", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "unknown subcommand");
+  free(r);
+  r = run_cis("skill", "help", "frobnicate", NULL);
+  expect(r, 2, "");
+  free(r);
+  r = run_cis("skill", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "usage: cis skill");
+  free(r);
+}
+
+/* --json on skill run, list and show, inspect and validate: one document,
+ * parsed here, on success and on failure. */
+static void test_json_documents(void **state) {
+  (void)state;
+  fresh_home("json");
+  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--json", NULL);
+  cJSON *d = json_of(r, "ok", 0, NULL);
+  cJSON *out = cJSON_GetObjectItemCaseSensitive(d, "output");
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "ok")));
+  cJSON *logs = cJSON_GetObjectItemCaseSensitive(d, "logs");
+  assert_int_equal(cJSON_GetArraySize(logs), 1);
+  assert_contains(cJSON_GetArrayItem(logs, 0)->valuestring, "echo: hello");
+  cJSON *st = cJSON_GetObjectItemCaseSensitive(d, "stats");
+  assert_true(cJSON_GetObjectItemCaseSensitive(st, "wall_ns")->valuedouble > 0);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(st, "log_lines")->valueint, 1);
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(st, "kv_sets")->valueint, 0);
+  cJSON_Delete(d);
+  free(r);
+
+  r = run_cis("skill", "run", "--json", "--wasm", fx("skill_fail"), NULL);
+  d = json_of(r, "error", 4, "CIS_ESKILL");
+  assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "output")));
+  assert_non_null(cJSON_GetObjectItemCaseSensitive(d, "stats"));
+  cJSON_Delete(d);
+  free(r);
+
+  r = run_cis("skill", "run", "--json", "--wasm", "/nonexistent.wasm", NULL);
+  cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
+  free(r);
+
+  r = run_cis("skill", "install", skill_dir("echo", "skill_echo", NULL, ""), NULL);
+  expect(r, 0, "installed echo\n");
+  free(r);
+  r = run_cis("skill", "list", "--json", NULL);
+  d = json_of(r, "ok", 0, NULL);
+  cJSON *skills = cJSON_GetObjectItemCaseSensitive(d, "skills");
+  assert_int_equal(cJSON_GetArraySize(skills), 1);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(skills, 0), "name")->valuestring,
+                      "echo");
+  assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(skills, 0), "sha256")->valuestring),
+                   64);
+  cJSON_Delete(d);
+  free(r);
+  r = run_cis("skill", "show", "echo", "--json", NULL);
+  d = json_of(r, "ok", 0, NULL);
+  cJSON *sk = cJSON_GetObjectItemCaseSensitive(d, "skill");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(sk, "name")->valuestring, "echo");
+  cJSON_Delete(d);
+  free(r);
+  r = run_cis("skill", "show", "--json", "nosuch", NULL);
+  cJSON_Delete(json_of(r, "error", 1, "CIS_ENOTFOUND"));
+  free(r);
+  r = run_cis("skill", "run", "echo", "--json", "--input", "[1", NULL);
+  cJSON_Delete(json_of(r, "error", 3, "CIS_EJSON"));
+  free(r);
+
+  r = run_cis("inspect", "--json", fx("values"), NULL);
+  d = json_of(r, "ok", 0, NULL);
+  cJSON *exports = cJSON_GetObjectItemCaseSensitive(d, "exports");
+  assert_true(cJSON_GetArraySize(exports) > 0);
+  bool add = false;
+  cJSON *e;
+  cJSON_ArrayForEach(e, exports) {
+    if (!strcmp(cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring, "add")) {
+      add = true;
+      assert_string_equal(cJSON_GetObjectItemCaseSensitive(e, "kind")->valuestring, "func");
+      assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(e, "params")), 2);
+    }
+  }
+  assert_true(add);
+  assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, "imports")));
+  cJSON_Delete(d);
+  free(r);
+  /* Invalid but decodable: the error and the listing, in one document. */
+  r = run_cis("inspect", "--json", fx("invalid"), NULL);
+  d = cJSON_Parse(r->out);
+  assert_non_null(d);
+  assert_int_equal(r->status, 3);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(d, "status")->valuestring, "error");
+  assert_contains(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "error"), "name")
+                      ->valuestring,
+                  "CIS_E");
+  exports = cJSON_GetObjectItemCaseSensitive(d, "exports");
+  assert_int_equal(cJSON_GetArraySize(exports), 1);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(exports, 0), "name")->valuestring,
+                      "bad");
+  cJSON_Delete(d);
+  free(r);
+
+  r = run_cis("validate", "--json", fx("values"), NULL);
+  d = json_of(r, "ok", 0, NULL);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "valid")));
+  cJSON_Delete(d);
+  free(r);
+  r = run_cis("validate", "--json", tmpfile_with("text3.wasm", "hello\n", 6), NULL);
+  d = json_of(r, "error", 3, "CIS_EMAGIC");
+  assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(d, "valid")));
+  cJSON_Delete(d);
+  free(r);
+}
+
+/* `cis skill install` fills in an absent or empty wasm.sha256 from the
+ * module, checks one that is there, and says what it expected when given a
+ * .wasm file. */
+static void test_skill_install_sha256(void **state) {
+  (void)state;
+  fresh_home("sha");
+  const char *dir = skill_dir("nohash", "skill_echo", "", "");
+  cli_result *r = run_cis("skill", "install", dir, NULL);
+  expect(r, 0, "installed nohash\n");
+  assert_contains(r->err, "has no wasm.sha256; using the module's, ");
+  free(r);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v -x -e m.wasm -e skill.json)\"", dir);
+  if (system(cmd) != 0) fail_msg("install left a file behind in %s", dir);
+  r = run_cis("skill", "run", "nohash", NULL);
+  expect(r, 0, "{\"ok\":true}\n");
+  free(r);
+  /* "" is a placeholder too, and a skill.json path works like its folder. */
+  dir = skill_dir("emptyhash", "skill_echo", "\"\"", "");
+  char manifest[300];
+  snprintf(manifest, sizeof manifest, "%s/skill.json", dir);
+  r = run_cis("skill", "install", manifest, NULL);
+  expect(r, 0, "installed emptyhash\n");
+  free(r);
+  /* A wrong one is refused, saying both. */
+  r = run_cis("skill", "install",
+              skill_dir("badhash", "skill_echo",
+                        "\"0000000000000000000000000000000000000000000000000000000000000000\"", ""),
+              NULL);
+  expect(r, 3, "");
+  assert_contains(r->err, "CIS_EHASH: wasm.sha256: the module's sha256 is ");
+  free(r);
+  /* No module to hash. */
+  dir = skill_dir("nomodule", "skill_echo", "", "");
+  snprintf(cmd, sizeof cmd, "rm '%s/m.wasm'", dir);
+  assert_int_equal(system(cmd), 0);
+  r = run_cis("skill", "install", dir, NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "CIS_ENOTFOUND: wasm.path: cannot read the module");
+  free(r);
+  /* A module instead of a folder. */
+  r = run_cis("skill", "install", fx("skill_echo"), NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "is a WebAssembly module; install expects a skill's folder");
+  assert_contains(r->err, "cis skill run --wasm");
   free(r);
 }
 
@@ -873,6 +1219,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wasi_vfs_db),
       cmocka_unit_test(test_skill_error_name_once),
       cmocka_unit_test(test_skill_install_grants),
+      cmocka_unit_test(test_value_flags_one_parser),
+      cmocka_unit_test(test_exit_codes),
+      cmocka_unit_test(test_help_everywhere),
+      cmocka_unit_test(test_json_documents),
+      cmocka_unit_test(test_skill_install_sha256),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -633,7 +633,7 @@ static void init_wizard_refuses(void **st) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     cli_result *r = cis("skill", "run", "--wasm", example_wasm(), "--kv", "--input", bad[i].input, NULL);
-    assert_int_equal(r->status, 1);
+    assert_int_equal(r->status, 4); /* the skill refused it: exit 4 (docs/cli.md) */
     assert_string_equal(r->out, "");
     if (!strstr(r->err, bad[i].why)) fprintf(stderr, "want \"%s\" in:\n%s\n", bad[i].why, r->err);
     assert_non_null(strstr(r->err, bad[i].why));
@@ -643,7 +643,7 @@ static void init_wizard_refuses(void **st) {
   }
   /* Input that is not JSON never reaches the skill. */
   cli_result *r = cis("skill", "run", "--wasm", example_wasm(), "--input", "{\"project\":", NULL);
-  assert_int_equal(r->status, 1);
+  assert_int_equal(r->status, 3); /* bad input: exit 3 */
   assert_non_null(strstr(r->err, "CIS_EJSON"));
   assert_null(strstr(r->err, "init-wizard:"));
   free(r);
@@ -692,7 +692,7 @@ static void as_hello_runs(void **st) {
 static void as_hello_refused(void **st) {
   (void)st;
   cli_result *r = cis("skill", "run", "--wasm", example_wasm(), "--input", "{\"name\":\"Ada\"}", NULL);
-  assert_int_equal(r->status, 1);
+  assert_int_equal(r->status, 4); /* a skill error: exit 4 */
   assert_string_equal(r->out, "");
   assert_non_null(strstr(r->err, "as-hello: kv_increment failed: DENIED"));
   assert_non_null(strstr(r->err, "CIS_ESKILL: the skill returned error -2"));

@@ -3,9 +3,9 @@
  * option parser, value parsing and printing, error reporting and file
  * loading. The CLI uses only the public headers under include/cis/.
  *
- * Exit codes of every subcommand: CLI_EXIT_OK (0) success, CLI_EXIT_FAIL
- * (1) the module or the call failed (message on stderr), CLI_EXIT_USAGE
- * (2) bad flags or arguments (usage on stderr).
+ * Exit codes of every subcommand (docs/cli.md, "Exit codes"): the enum
+ * below, chosen from a cis_result by cli_exit_code() alone. `cis run` of a
+ * WASI command exits with the program's own status instead.
  */
 #ifndef CIS_TOOLS_CLI_H
 #define CIS_TOOLS_CLI_H
@@ -15,9 +15,26 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "cis/cis.h"
 
-enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+enum {
+  CLI_EXIT_OK = 0,        /* success */
+  CLI_EXIT_FAIL = 1,      /* any other failure: I/O, registry, backend, network */
+  CLI_EXIT_USAGE = 2,     /* bad flags or arguments */
+  CLI_EXIT_BAD_INPUT = 3, /* malformed/invalid module, bad manifest or JSON, link error */
+  CLI_EXIT_SKILL = 4,     /* the skill reported failure (CIS_ESKILL, CIS_EEXIT) */
+  CLI_EXIT_TRAP = 5,      /* the guest trapped */
+  CLI_EXIT_TIMEOUT = 6,   /* deadline passed or call cancelled */
+  CLI_EXIT_LIMIT = 7,     /* memory, fuel, stack, quota or size limit */
+  CLI_EXIT_DENIED = 8,    /* permission denied */
+};
+
+/* The exit code for a failed call's cis_result (CLI_EXIT_OK for CIS_OK):
+ * the one place the error classes of include/cis/errors.def meet the
+ * exit codes. */
+int cli_exit_code(cis_result rc);
 
 /* ------------------------------------------------------------ options */
 
@@ -25,6 +42,8 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 typedef enum cli_opt_kind {
   CLI_OPT_FLAG, /* no value; sets a bool */
   CLI_OPT_U64,  /* unsigned decimal or 0x hex, into a uint64_t */
+  CLI_OPT_SIZE, /* a size in bytes (cli_parse_size), into a uint64_t */
+  CLI_OPT_MS,   /* a duration in ms (cli_parse_duration_ms), into a uint64_t */
   CLI_OPT_STR,  /* a string, into a const char * (the last one wins) */
   CLI_OPT_LIST, /* a repeatable string, appended to a cli_strlist */
 } cli_opt_kind;
@@ -54,6 +73,13 @@ typedef struct cli_opt {
  * printing what was wrong to stderr. */
 int cli_parse_opts(const char *cmd, const cli_opt *opts, size_t nopts, int argc, char **argv,
                    int *pos, bool *help);
+/* Like cli_parse_opts, but options may come before, between and after the
+ * positional arguments (for `cis skill ...`, whose arguments are names, not
+ * a program's argv); "--" still ends the options. The positional arguments
+ * go to pos[] (at most maxpos; more is a usage error) and their count to
+ * *npos. */
+int cli_parse_mixed(const char *cmd, const cli_opt *opts, size_t nopts, int argc, char **argv,
+                    const char **pos, int maxpos, int *npos, bool *help);
 /* Prints the option table as help lines. */
 void cli_print_opts(FILE *f, const cli_opt *opts, size_t nopts);
 void cli_strlist_free(cli_strlist *l);
@@ -63,6 +89,17 @@ void cli_strlist_free(cli_strlist *l);
 /* Parses an unsigned decimal or 0x-hex number that fills all of s (no sign,
  * no spaces). Returns false when s is not one or does not fit 64 bits. */
 bool cli_parse_u64(const char *s, uint64_t *out);
+
+/* Parses a size in bytes: an integer (decimal or 0x hex) or a decimal
+ * number with a unit, B, KiB, MiB, GiB, TiB (1024-based) or KB, MB, GB, TB
+ * (1000-based), whose value is a whole number of bytes: 128MiB, 1.5KiB,
+ * 65536. Returns false on junk, a sign, an unknown unit or overflow. */
+bool cli_parse_size(const char *s, uint64_t *bytes);
+/* Parses a duration into milliseconds: a decimal number with an optional
+ * fraction and unit ms, s, m or h (500ms, 1.5s, 2m); no unit means
+ * milliseconds; the result must be whole milliseconds. Returns false on
+ * junk, a sign, an unknown unit, a fraction of a millisecond or overflow. */
+bool cli_parse_duration_ms(const char *s, uint64_t *ms);
 
 /* Parses text as a value of type t into *out: i32/i64 as decimal or 0x hex,
  * optionally negative (the unsigned spelling of the bit pattern is also
@@ -86,6 +123,22 @@ uint8_t *cli_read_file(const char *path, size_t *len);
  * already opens with the code's text, "cis: CONTEXT: CIS_NAME: detail".
  * A detail that opens with "CIS_NAME:" loses it: the name is said once. */
 void cli_error(const char *context, cis_result rc, const char *detail);
+
+/* --------------------------------------------------------------- JSON */
+
+/* msg without a leading "CIS_NAME:" (the name is said elsewhere), or the
+ * code's text when msg is NULL or empty. */
+const char *cli_error_detail(cis_result rc, const char *msg);
+/* A new `--json` document: status, exit_code and error (null, or name,
+ * code and message) for rc; the command adds its own members. NULL when
+ * out of memory (the cJSON adders take NULL). */
+cJSON *cli_json_doc(cis_result rc, const char *msg);
+/* Prints doc on stdout and frees it. Returns CLI_EXIT_OK, or CLI_EXIT_FAIL
+ * (said on stderr) when doc is NULL or cannot be printed. */
+int cli_json_print(cJSON *doc);
+/* Prints the document of a failure with nothing more and returns its exit
+ * code. */
+int cli_json_fail(cis_result rc, const char *msg);
 
 /* ------------------------------------------------------------ commands */
 

@@ -72,8 +72,26 @@ int cli_parse_opts(const char *cmd, const cli_opt *opts, size_t nopts, int argc,
       switch (o->kind) {
       case CLI_OPT_U64:
         if (!cli_parse_u64(val, (uint64_t *)o->dest)) {
-          fprintf(stderr, "cis %s: %s needs an unsigned integer, not \"%s\"\n", cmd, o->name,
-                  val);
+          fprintf(stderr, "cis %s: %s needs an unsigned integer (decimal or 0x hex), not \"%s\"\n",
+                  cmd, o->name, val);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case CLI_OPT_SIZE:
+        if (!cli_parse_size(val, (uint64_t *)o->dest)) {
+          fprintf(stderr,
+                  "cis %s: %s needs a size in bytes such as 65536, 64KiB, 128MiB or 1GiB, "
+                  "not \"%s\"\n",
+                  cmd, o->name, val);
+          return CLI_EXIT_USAGE;
+        }
+        break;
+      case CLI_OPT_MS:
+        if (!cli_parse_duration_ms(val, (uint64_t *)o->dest)) {
+          fprintf(stderr,
+                  "cis %s: %s needs a duration such as 500ms, 1.5s or 2m (a plain number is "
+                  "milliseconds), not \"%s\"\n",
+                  cmd, o->name, val);
           return CLI_EXIT_USAGE;
         }
         break;
@@ -93,6 +111,33 @@ int cli_parse_opts(const char *cmd, const cli_opt *opts, size_t nopts, int argc,
     if (o->seen) *o->seen = true;
   }
   *pos = i;
+  return CLI_EXIT_OK;
+}
+
+int cli_parse_mixed(const char *cmd, const cli_opt *opts, size_t nopts, int argc, char **argv,
+                    const char **pos, int maxpos, int *npos, bool *help) {
+  int i = 1;
+  bool any_help = false;
+  *npos = 0;
+  *help = false;
+  for (int guard = 0; guard <= argc; guard++) { /* each round takes one argument at least */
+    bool h;
+    int start = i;
+    int code = cli_parse_opts(cmd, opts, nopts, argc, argv, &i, &h);
+    if (code != CLI_EXIT_OK) return code;
+    any_help |= h;
+    bool ended = i > start && !strcmp(argv[i - 1], "--");
+    while (i < argc && (ended || argv[i][0] != '-' || argv[i][1] == '\0')) {
+      if (*npos == maxpos) {
+        fprintf(stderr, "cis %s: unexpected argument \"%s\"\n", cmd, argv[i]);
+        return CLI_EXIT_USAGE;
+      }
+      pos[(*npos)++] = argv[i++];
+      if (!ended) break;
+    }
+    if (i >= argc) break;
+  }
+  *help = any_help;
   return CLI_EXIT_OK;
 }
 

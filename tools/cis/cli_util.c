@@ -178,6 +178,48 @@ void cli_print_name(FILE *f, const char *s, size_t len) {
   }
 }
 
+int cli_exit_code(cis_result rc) {
+  if (rc == CIS_OK) return CLI_EXIT_OK;
+  switch (rc) { /* single codes whose class says too little */
+  case CIS_EJSON:
+  case CIS_EMANIFEST:
+  case CIS_EHASH:
+  case CIS_EABI:
+  case CIS_EINVAL:
+    return CLI_EXIT_BAD_INPUT;
+  case CIS_ESKILL:
+  case CIS_EEXIT:
+    return CLI_EXIT_SKILL;
+  case CIS_TRAP_STACK: /* the call-depth limit, though the engine reports it as a trap */
+  case CIS_ETOOBIG:
+  case CIS_EQUOTA:
+  case CIS_EKVLIMIT:
+    return CLI_EXIT_LIMIT;
+  case CIS_ETIMEOUT:
+  case CIS_ECANCELED:
+    return CLI_EXIT_TIMEOUT;
+  case CIS_EPATH:
+    return CLI_EXIT_DENIED;
+  default:
+    break;
+  }
+  /* Otherwise the class: each owns a range of 100 codes (errors.def). */
+  switch (-rc / 100) {
+  case 1: /* decode */
+  case 2: /* validate */
+  case 3: /* link / instantiate */
+    return CLI_EXIT_BAD_INPUT;
+  case 4:
+    return CLI_EXIT_TRAP;
+  case 5:
+    return CLI_EXIT_LIMIT;
+  case 6:
+    return CLI_EXIT_DENIED;
+  default:
+    return CLI_EXIT_FAIL;
+  }
+}
+
 void cli_error(const char *context, cis_result rc, const char *detail) {
   const char *text = cis_strerror(rc);
   /* A detail that already opens with the code's name: say the name once. */

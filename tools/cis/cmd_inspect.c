@@ -14,19 +14,64 @@
  * imports nor exports are internal to it.
  *
  * A module that decodes but does not validate is still listed (after the
- * error on stderr), with exit 1; one that does not decode is only an error.
+ * error on stderr), with exit 3; one that does not decode is only an error.
+ * With --json the same comes as one document: "imports" and "exports",
+ * arrays of {module, name, kind, ...} (cli_json.c has the common members).
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
-static void usage(FILE *f) {
-  fprintf(f, "usage: cis inspect FILE.wasm\n"
+static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
+  fprintf(f, "usage: cis inspect [--json] FILE.wasm\n"
              "Lists the imports and exports of a WebAssembly binary with their types and\n"
              "limits.\n"
              "Options:\n");
-  cli_print_opts(f, NULL, 0);
+  cli_print_opts(f, opts, nopts);
+}
+
+static cJSON *json_types(uint32_t n, const cis_valtype *t) {
+  cJSON *a = cJSON_CreateArray();
+  for (uint32_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(cli_type_name(t[i])));
+  return a;
+}
+
+/* One import or export as a JSON object: what print_desc prints. Names
+ * are taken as their bytes (cJSON escapes what JSON needs; bytes that are
+ * not UTF-8 pass through as they are). */
+static cJSON *json_desc(const cis_extern_desc *d, bool import) {
+  static const char *kinds[] = {"func", "table", "memory", "global"};
+  cJSON *o = cJSON_CreateObject();
+  char *s;
+  if (import && (s = strndup(d->module, d->module_len))) {
+    cJSON_AddStringToObject(o, "module", s);
+    free(s);
+  }
+  if ((s = strndup(d->name, d->name_len))) {
+    cJSON_AddStringToObject(o, "name", s);
+    free(s);
+  }
+  cJSON_AddStringToObject(o, "kind", (unsigned)d->kind < 4 ? kinds[d->kind] : "?");
+  switch (d->kind) {
+  case CIS_EXTERN_FUNC:
+    cJSON_AddItemToObject(o, "params", json_types(d->nparams, d->params));
+    cJSON_AddItemToObject(o, "results", json_types(d->nresults, d->results));
+    break;
+  case CIS_EXTERN_TABLE:
+  case CIS_EXTERN_MEMORY:
+    if (d->kind == CIS_EXTERN_TABLE) cJSON_AddStringToObject(o, "type", cli_type_name(d->type));
+    cJSON_AddNumberToObject(o, "min", (double)d->min);
+    if (d->has_max) cJSON_AddNumberToObject(o, "max", (double)d->max);
+    else cJSON_AddNullToObject(o, "max");
+    break;
+  case CIS_EXTERN_GLOBAL:
+    cJSON_AddBoolToObject(o, "mutable", d->mutable_);
+    cJSON_AddStringToObject(o, "type", cli_type_name(d->type));
+    break;
+  }
+  return o;
 }
 
 static void print_types(uint32_t n, const cis_valtype *t) {
@@ -75,52 +120,60 @@ static void print_desc(const cis_extern_desc *d, bool import) {
   putchar('\n');
 }
 
-/* Lists imports and exports; returns false when the module would not
- * describe one of them (an engine error, printed). */
-static bool list_module(const cis_module *m) {
-  bool ok = true;
+/* Lists imports and exports, as text or into doc's "imports" and
+ * "exports" when doc is not NULL; returns CIS_OK, or the engine's error
+ * when the module would not describe one of them (printed). */
+static cis_result list_module(const cis_module *m, cJSON *doc) {
+  cis_result ret = CIS_OK;
   uint32_t ni = cis_module_import_count(m), ne = cis_module_export_count(m);
-  printf("imports (%" PRIu32 "):\n", ni);
+  cJSON *ji = doc ? cJSON_AddArrayToObject(doc, "imports") : NULL;
+  if (!doc) printf("imports (%" PRIu32 "):\n", ni);
   for (uint32_t i = 0; i < ni; i++) {
     cis_extern_desc d;
     cis_result rc = cis_module_import(m, i, &d);
     if (rc != CIS_OK) {
       cli_error("import", rc, NULL);
-      ok = false;
+      ret = rc;
       continue;
     }
-    print_desc(&d, true);
+    if (doc) cJSON_AddItemToArray(ji, json_desc(&d, true));
+    else print_desc(&d, true);
   }
-  printf("exports (%" PRIu32 "):\n", ne);
+  cJSON *je = doc ? cJSON_AddArrayToObject(doc, "exports") : NULL;
+  if (!doc) printf("exports (%" PRIu32 "):\n", ne);
   for (uint32_t i = 0; i < ne; i++) {
     cis_extern_desc d;
     cis_result rc = cis_module_export(m, i, &d);
     if (rc != CIS_OK) {
       cli_error("export", rc, NULL);
-      ok = false;
+      ret = rc;
       continue;
     }
-    print_desc(&d, false);
+    if (doc) cJSON_AddItemToArray(je, json_desc(&d, false));
+    else print_desc(&d, false);
   }
-  return ok;
+  return ret;
 }
 
 int cli_cmd_inspect(int argc, char **argv) {
+  bool json = false, help;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL,
+                           "print one JSON document: status, error, imports and exports"}};
+  const size_t nopts = 1;
   int pos = 1;
-  bool help;
-  int code = cli_parse_opts("inspect", NULL, 0, argc, argv, &pos, &help);
+  int code = cli_parse_opts("inspect", opts, nopts, argc, argv, &pos, &help);
   if (code == CLI_EXIT_OK && help) {
-    usage(stdout);
+    usage(stdout, opts, nopts);
     return CLI_EXIT_OK;
   }
   if (code != CLI_EXIT_OK || argc - pos != 1) {
-    usage(stderr);
+    usage(stderr, opts, nopts);
     return CLI_EXIT_USAGE;
   }
   const char *path = argv[pos];
   size_t len;
   uint8_t *bytes = cli_read_file(path, &len);
-  if (!bytes) return CLI_EXIT_FAIL;
+  if (!bytes) return json ? cli_json_fail(CIS_EIO, "cannot read the module") : CLI_EXIT_FAIL;
   cis_engine *e = NULL;
   cis_module *m = NULL;
   cis_result rc = cis_engine_new(NULL, &e);
@@ -129,11 +182,10 @@ int cli_cmd_inspect(int argc, char **argv) {
     free(bytes);
     return CLI_EXIT_FAIL;
   }
-  code = CLI_EXIT_OK;
   rc = cis_module_new(e, bytes, len, &m);
+  cJSON *doc = json ? cli_json_doc(rc, rc == CIS_OK ? NULL : cis_errmsg(e)) : NULL;
   if (rc != CIS_OK) {
-    cli_error(path, rc, cis_errmsg(e));
-    code = CLI_EXIT_FAIL;
+    if (!json) cli_error(path, rc, cis_errmsg(e));
     /* An invalid module still has imports and exports worth seeing. */
     if (rc <= CIS_EINVALID && rc > CIS_EINVALID - 100 &&
         cis_module_decode_only(e, bytes, len, &m) != CIS_OK)
@@ -141,9 +193,11 @@ int cli_cmd_inspect(int argc, char **argv) {
   }
   free(bytes);
   if (m) {
-    if (!list_module(m)) code = CLI_EXIT_FAIL;
+    cis_result lr = list_module(m, doc);
+    if (rc == CIS_OK) rc = lr;
     cis_module_free(m);
   }
   cis_engine_free(e);
-  return code;
+  if (json && cli_json_print(doc) != CLI_EXIT_OK) return CLI_EXIT_FAIL;
+  return cli_exit_code(rc);
 }

@@ -3,7 +3,7 @@
  * flags give, with WASI preview1 linked, and run it as a WASI command or
  * call one export with arguments from the command line.
  *
- *   cis run [--invoke NAME] [--timeout MS] [--max-memory BYTES] [--fuel N]
+ *   cis run [--invoke NAME] [--timeout DURATION] [--max-memory SIZE] [--fuel N]
  *           [--dir HOST[::GUEST][:ro]]... [--dir-ro HOST[::GUEST]]...
  *           [--env NAME[=VALUE]]... [--vfs mem|host|db:SPEC] [--tenant ID]
  *           FILE.wasm [ARGS...]
@@ -23,10 +23,10 @@
  * layered database filesystem. `:ro` at the end, or --dir-ro, mounts it
  * read-only (writes fail with EROFS).
  *
- * Exit codes: the guest's when _start ran; otherwise 0 the call returned;
- * 1 the module failed to load, link or instantiate, a mount could not be
- * made, or the call trapped or hit a limit (the code's name, its text and
- * the engine's message on stderr); 2 bad flags or arguments.
+ * Exit codes: the guest's when _start ran; otherwise 0 the call returned,
+ * or cli_exit_code() of what failed (bad input, trap, timeout, limit ...;
+ * the code's name, its text and the engine's message on stderr), 2 bad
+ * flags or arguments. A limit flag given as 0 is as if not given.
  *
  * Extending: options are rows of run_opts[]; imports a module may link
  * against are added in run_link().
@@ -224,14 +224,14 @@ static int run_wasi(run_ctx *c) {
     }
     if (rc != CIS_OK) {
       cli_error(ctx, rc, cis_vfs_errmsg(NULL));
-      return CLI_EXIT_FAIL;
+      return cli_exit_code(rc);
     }
     rc = cis_wasi_preopen(c->wasi, c->mounts[i], d->guest);
     if (rc != CIS_OK) {
       const char *msg = "";
       cis_wasi_last_vfs_error(c->wasi, &msg);
       cli_error(ctx, rc, msg);
-      return CLI_EXIT_FAIL;
+      return cli_exit_code(rc);
     }
   }
   return CLI_EXIT_OK;
@@ -264,19 +264,19 @@ static int run_setup(run_ctx *c) {
   free(bytes);
   if (rc != CIS_OK) {
     cli_error(c->path, rc, cis_errmsg(c->engine));
-    return CLI_EXIT_FAIL;
+    return cli_exit_code(rc);
   }
   int code = run_wasi(c);
   if (code != CLI_EXIT_OK) return code;
   rc = run_link(c);
   if (rc != CIS_OK) {
     cli_error("imports", rc, cis_errmsg(c->engine));
-    return CLI_EXIT_FAIL;
+    return cli_exit_code(rc);
   }
   rc = cis_instance_new(c->module, c->imports, &c->limits, &c->inst);
   if (rc != CIS_OK) {
     cli_error(c->path, rc, cis_errmsg(c->engine));
-    return CLI_EXIT_FAIL;
+    return cli_exit_code(rc);
   }
   return CLI_EXIT_OK;
 }
@@ -302,13 +302,13 @@ static int run_call(run_ctx *c) {
     return CLI_EXIT_FAIL;
   }
   if (!c->invoke) {
-    /* A WASI command: its exit code is ours; a trap or limit is 1. */
+    /* A WASI command: its exit code is ours; a trap or limit has its own. */
     int exit_code = 0;
     fflush(stdout);
     rc = cis_wasi_run(c->wasi, c->inst, &exit_code);
     if (rc != CIS_OK) {
       cli_error(name, rc, cis_errmsg(c->inst));
-      return CLI_EXIT_FAIL;
+      return cli_exit_code(rc);
     }
     return exit_code;
   }
@@ -342,7 +342,7 @@ static int run_call(run_ctx *c) {
     code = cis_instance_exit_code(c->inst);
   } else if (rc != CIS_OK) {
     cli_error(name, rc, cis_errmsg(c->inst));
-    code = CLI_EXIT_FAIL;
+    code = cli_exit_code(rc);
   } else {
     for (uint32_t i = 0; i < nr; i++) {
       char buf[64];
@@ -370,10 +370,10 @@ int cli_cmd_run(int argc, char **argv) {
       {"--vfs", CLI_OPT_STR, &c.vfs, NULL, "KIND",
        "what --dir mounts are: host (default), mem, db:sqlite:PATH, db:postgres:CONNSTR"},
       {"--tenant", CLI_OPT_STR, &c.tenant, NULL, "ID", "tenant of the --vfs db filesystem"},
-      {"--timeout", CLI_OPT_U64, &c.timeout_ms, &c.has_timeout, "MS",
-       "wall-clock deadline of the call in ms; 0 = none"},
-      {"--max-memory", CLI_OPT_U64, &c.max_memory, &c.has_max_memory, "BYTES",
-       "cap on each linear memory"},
+      {"--timeout", CLI_OPT_MS, &c.timeout_ms, &c.has_timeout, "DURATION",
+       "deadline of the call (500ms, 1.5s, 2m; plain = ms); 0 = the default, 30s"},
+      {"--max-memory", CLI_OPT_SIZE, &c.max_memory, &c.has_max_memory, "SIZE",
+       "the instance's memory cap (65536, 64KiB, 128MiB, 1GiB); 0 = the default"},
       {"--fuel", CLI_OPT_U64, &c.fuel, &c.has_fuel, "N",
        "instruction budget of the call; 0 = unlimited"},
   };
@@ -405,8 +405,9 @@ int cli_cmd_run(int argc, char **argv) {
   }
 
   cis_limits_default(&c.limits);
-  if (c.has_timeout) c.limits.timeout_ms = c.timeout_ms;
-  if (c.has_max_memory) c.limits.max_memory_bytes = c.max_memory;
+  /* 0 leaves the default, as it leaves the skill's limit in `cis skill run`. */
+  if (c.has_timeout && c.timeout_ms) c.limits.timeout_ms = c.timeout_ms;
+  if (c.has_max_memory && c.max_memory) c.limits.max_memory_bytes = c.max_memory;
   if (c.has_fuel) c.limits.fuel = c.fuel;
 
   code = run_setup(&c);

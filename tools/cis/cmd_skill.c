@@ -1,226 +1,562 @@
 /*
  * This file implements `cis skill ...`: install, list, show, run and
- * remove skills, and run a bare module with `cis skill run --wasm FILE`
- * (the seeds' form). It is a thin user of include/cis/cis_skill.h.
+ * remove skills, run a bare module with `cis skill run --wasm FILE` (the
+ * seeds' form), and `init` (cmd_skill_init.c). It is a thin user of
+ * include/cis/cis_skill.h.
  *
- * Exit codes: 0 success, 1 the skill or the registry failed (typed error
- * on stderr), 2 bad usage.
+ * Every subcommand reads its flags from a cli_opt table with the shared
+ * value parser (cli_values.c), takes --help (never as an argument), and
+ * exits with cli_exit_code() of what failed; `run`, `list` and `show` also
+ * take --json (cli_json.c).
+ *
+ * `install` fills in the manifest's wasm.sha256 when it is absent or
+ * empty: it hashes the module and installs from a copy of skill.json,
+ * written next to it (host mounts are relative to the skill's folder) and
+ * removed afterwards. A present sha256 is checked by the library.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "cis/cis_skill.h"
+#include "cli.h"
 #include "cmd_skill.h"
 
-static int usage(void) {
-  fprintf(stderr,
-          "usage: cis skill install [--allow-volume NAME]... [--allow-namespace NS]...\n"
-          "                         [--allow-host-path PATH]... DIR|skill.json\n"
-          "       cis skill list\n"
-          "       cis skill show NAME\n"
-          "       cis skill run NAME [--input JSON|@FILE] [--tenant ID] [--timeout MS]\n"
-          "       cis skill run --wasm FILE.wasm [--input JSON|@FILE] [--allow-host RULE]...\n"
-          "                     [--kv] [--ai] [--abi auto|cis_v1|seed001|seed000|wasi]\n"
-          "       cis skill remove NAME\n"
-          "Install grants (each repeatable; without them a skill keeps to itself):\n"
-          "  --allow-volume NAME     a db mount may name volume NAME, shared with other skills\n"
-          "  --allow-namespace NS    the skill may share KV namespace NS with installed skills\n"
-          "  --allow-host-path PATH  a host mount may reach PATH, outside the skill's folder\n"
-          "Environment: CIS_HOME (registry), CIS_KV (sqlite:PATH | postgres:CONNSTR),\n"
-          "             CIS_AI_BASE_URL, CIS_AI_MODEL, CIS_AI_KEY_ENV (AI provider).\n");
-  return 2;
+#define MAX_GRANTS 64 /* per grant flag; more is a usage error */
+
+/* One `cis skill` subcommand. */
+typedef struct skill_sub {
+  const char *name;                  /* what the user types after `cis skill` */
+  int (*run)(int argc, char **argv); /* argv[0] is name; returns the exit code */
+  const char *synopsis;              /* the usage line(s) after "cis skill " */
+  const char *summary;               /* one line for `cis skill help` */
+} skill_sub;
+
+static int sub_install(int argc, char **argv);
+static int sub_list(int argc, char **argv);
+static int sub_show(int argc, char **argv);
+static int sub_run(int argc, char **argv);
+static int sub_remove(int argc, char **argv);
+static int sub_help(int argc, char **argv);
+
+static const skill_sub subs[] = {
+    {"install", sub_install, "install [GRANTS...] DIR|skill.json",
+     "install (or replace) a skill from its folder"},
+    {"list", sub_list, "list [--json]", "list installed skills"},
+    {"show", sub_show, "show [--json] NAME", "print a skill's manifest, limits and grants"},
+    {"run", sub_run,
+     "run [OPTIONS] NAME\n"
+     "       cis skill run [OPTIONS] --wasm FILE.wasm [--kv] [--ai] [--allow-host RULE]...",
+     "run an installed skill, or a bare module"},
+    {"remove", sub_remove, "remove NAME", "uninstall a skill"},
+    {"init", cis_cmd_skill_init, "init NAME --lang c|rust|as [--dir DIR] [--sdk DIR]",
+     "write a new skill's folder: manifest, source and build script"},
+    {"help", sub_help, "help [SUBCOMMAND]", "show this help, or a subcommand's"},
+};
+#define NSUBS (sizeof subs / sizeof subs[0])
+
+static const skill_sub *find_sub(const char *name) {
+  for (size_t i = 0; i < NSUBS; i++)
+    if (!strcmp(subs[i].name, name)) return &subs[i];
+  return NULL;
 }
 
-/* Prints "cis: CIS_NAME: message". Messages from below may already open
- * with the name (or be empty): the name is said once either way. */
+static void overview(FILE *f) {
+  fprintf(f, "usage: cis skill SUBCOMMAND [OPTIONS] [ARGS...]\n\nSubcommands:\n");
+  for (size_t i = 0; i < NSUBS; i++) fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
+  fprintf(f, "\nRun `cis skill SUBCOMMAND --help` for its options.\n"
+             "Environment: CIS_HOME (registry), CIS_KV (sqlite:PATH | postgres:CONNSTR),\n"
+             "             CIS_LOG_JSON (log lines as JSON), CIS_AI_BASE_URL, CIS_AI_MODEL,\n"
+             "             CIS_AI_KEY_ENV (AI provider). See docs/cli.md.\n");
+}
+
+/* Prints a subcommand's usage and options; on stdout for --help (exit 0),
+ * on stderr after a usage error (exit 2). */
+static int sub_usage(const char *name, const char *text, const cli_opt *opts, size_t nopts,
+                     bool help) {
+  FILE *f = help ? stdout : stderr;
+  fprintf(f, "usage: cis skill %s\n%s", find_sub(name)->synopsis, text);
+  fprintf(f, "Options:\n");
+  cli_print_opts(f, opts, nopts);
+  return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+}
+
+/* Prints "cis: CIS_NAME: message", the name said once. */
 static void print_error(cis_result rc, const char *msg) {
-  const char *name = cis_errname(rc);
-  size_t n = strlen(name);
-  while (msg && !strncmp(msg, name, n) && (msg[n] == ':' || msg[n] == '\0')) {
-    msg += n;
-    while (*msg == ':' || *msg == ' ') msg++;
-  }
-  if (msg && *msg) fprintf(stderr, "cis: %s: %s\n", name, msg);
-  else fprintf(stderr, "cis: %s: %s\n", name, cis_strerror(rc));
+  fprintf(stderr, "cis: %s: %s\n", cis_errname(rc), cli_error_detail(rc, msg));
 }
 
-static cis_skills *open_skills(void) {
+/* Says what failed, as text or as the --json document; returns the exit
+ * code. */
+static int fail(bool json, cis_result rc, const char *msg) {
+  if (json) return cli_json_fail(rc, msg);
+  print_error(rc, msg);
+  return cli_exit_code(rc);
+}
+
+/* Opens the registry from the environment (CIS_HOME, CIS_KV, CIS_LOG_JSON). */
+static cis_result open_skills(cis_skills **s, char *err, size_t errcap) {
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.kv_spec = getenv("CIS_KV");
   if (getenv("CIS_LOG_JSON")) c.log_format = CIS_LOG_JSON;
-  cis_skills *s;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) {
-    print_error(rc, err);
-    return NULL;
-  }
-  return s;
+  return cis_skills_open(&c, s, err, errcap);
 }
 
+/* ------------------------------------------------------------- install */
+
+/* SHA-256 of len bytes as 64 lowercase hex digits. */
+static bool sha256_hex(const uint8_t *b, size_t len, char hex[65]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!EVP_Digest(b, len, md, &n, EVP_sha256(), NULL) || n != 32) return false;
+  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  return true;
+}
+
+/* True when path is a file that holds a WebAssembly module rather than a
+ * manifest: its name ends in .wasm or it opens with "\0asm". */
+static bool looks_like_wasm(const char *path) {
+  size_t n = strlen(path);
+  if (n >= 5 && !strcmp(path + n - 5, ".wasm")) return true;
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  char magic[4] = {0};
+  size_t got = fread(magic, 1, 4, f);
+  fclose(f);
+  return got == 4 && !memcmp(magic, "\0asm", 4);
+}
+
+/* When the manifest at `manifest` has no wasm.sha256 (absent or ""),
+ * writes a copy beside it with the module's hash filled in and puts its
+ * path in tmp (the caller installs from it and unlinks it). Leaves tmp
+ * empty when there is nothing to fill or the manifest is not readable as
+ * JSON (the library then says what is wrong with it). Returns CIS_OK or
+ * the error, with msg set. */
+static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, char *msg,
+                              size_t msgcap) {
+  tmp[0] = '\0';
+  size_t len;
+  uint8_t *text = cli_read_file(manifest, &len);
+  if (!text) {
+    snprintf(msg, msgcap, "cannot read %s", manifest);
+    return CIS_EIO;
+  }
+  cJSON *root = cJSON_ParseWithLength((const char *)text, len);
+  free(text);
+  cJSON *wasm = root ? cJSON_GetObjectItemCaseSensitive(root, "wasm") : NULL;
+  cJSON *path = wasm ? cJSON_GetObjectItemCaseSensitive(wasm, "path") : NULL;
+  cJSON *sha = wasm ? cJSON_GetObjectItemCaseSensitive(wasm, "sha256") : NULL;
+  bool missing = !sha || (cJSON_IsString(sha) && !sha->valuestring[0]);
+  /* Only a path the library would accept is read: relative, no "..". */
+  if (!missing || !cJSON_IsString(path) || !path->valuestring[0] || path->valuestring[0] == '/' ||
+      strstr(path->valuestring, "..")) {
+    cJSON_Delete(root);
+    return CIS_OK;
+  }
+  cis_result rc = CIS_OK;
+  const char *slash = strrchr(manifest, '/');
+  size_t dirlen = slash ? (size_t)(slash - manifest) + 1 : 0;
+  char mod[4096];
+  snprintf(mod, sizeof mod, "%.*s%s", (int)dirlen, manifest, path->valuestring);
+  uint8_t *bytes = cli_read_file(mod, &len);
+  char hex[65];
+  if (!bytes) {
+    snprintf(msg, msgcap, "wasm.path: cannot read the module %s (build it first)", mod);
+    rc = CIS_ENOTFOUND;
+  } else if (!sha256_hex(bytes, len, hex)) {
+    snprintf(msg, msgcap, "wasm.sha256: cannot hash %s", mod);
+    rc = CIS_EIO;
+  }
+  free(bytes);
+  char *out = NULL;
+  if (rc == CIS_OK) {
+    cJSON *h = cJSON_CreateString(hex);
+    if (sha) cJSON_ReplaceItemInObjectCaseSensitive(wasm, "sha256", h);
+    else cJSON_AddItemToObject(wasm, "sha256", h);
+    out = cJSON_PrintUnformatted(root);
+    if (!out) rc = CIS_ENOMEM;
+  }
+  if (rc == CIS_OK) {
+    snprintf(tmp, tmpcap, "%.*s.skill.json.XXXXXX", (int)dirlen, manifest);
+    int fd = mkstemp(tmp);
+    size_t n = strlen(out);
+    if (fd < 0 || write(fd, out, n) != (ssize_t)n) {
+      snprintf(msg, msgcap, "wasm.sha256 is empty and a filled-in copy of %s cannot be written: %s",
+               manifest, strerror(errno));
+      rc = CIS_EIO;
+      if (fd >= 0) unlink(tmp);
+      tmp[0] = '\0';
+    } else {
+      fprintf(stderr, "cis skill install: %s has no wasm.sha256; using the module's, %s\n",
+              manifest, hex);
+    }
+    if (fd >= 0) close(fd);
+  }
+  free(out);
+  cJSON_Delete(root);
+  return rc;
+}
+
+static int sub_install(int argc, char **argv) {
+  cli_strlist vols = {0}, nss = {0}, paths = {0};
+  const cli_opt opts[] = {
+      {"--allow-volume", CLI_OPT_LIST, &vols, NULL, "NAME",
+       "a db mount may name volume NAME, shared with other skills"},
+      {"--allow-namespace", CLI_OPT_LIST, &nss, NULL, "NS",
+       "the skill may share KV namespace NS with installed skills"},
+      {"--allow-host-path", CLI_OPT_LIST, &paths, NULL, "PATH",
+       "a host mount may reach PATH, outside the skill's folder"},
+  };
+  const size_t nopts = sizeof opts / sizeof opts[0];
+  const char *pos[1];
+  int npos;
+  bool help;
+  char tmp[4200] = "";
+  int code = cli_parse_mixed("skill install", opts, nopts, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help && npos != 1) {
+    fprintf(stderr, "cis skill install: no skill folder given\n");
+    code = CLI_EXIT_USAGE;
+  }
+  if (code == CLI_EXIT_USAGE || help) {
+    code = sub_usage("install",
+                     "Installs the skill in DIR (a folder holding skill.json) or at skill.json,\n"
+                     "replacing an installed skill of the same name. When the manifest's\n"
+                     "wasm.sha256 is absent or empty it is computed from the module; otherwise\n"
+                     "it must match. Grants (each repeatable) allow what a skill may not do\n"
+                     "alone:\n",
+                     opts, nopts, help);
+    goto out;
+  }
+  if (code != CLI_EXIT_OK) goto out;
+  const char *target = pos[0];
+  struct stat st;
+  if (stat(target, &st) == 0 && S_ISREG(st.st_mode) && looks_like_wasm(target)) {
+    fprintf(stderr,
+            "cis skill install: %s is a WebAssembly module; install expects a skill's folder\n"
+            "(holding skill.json and the module) or the path of its skill.json. To run a bare\n"
+            "module without a manifest: cis skill run --wasm %s\n",
+            target, target);
+    code = CLI_EXIT_USAGE;
+    goto out;
+  }
+  char manifest[4096], msg[600];
+  if (stat(target, &st) == 0 && S_ISDIR(st.st_mode))
+    snprintf(manifest, sizeof manifest, "%s/skill.json", target);
+  else
+    snprintf(manifest, sizeof manifest, "%s", target);
+  cis_result rc = CIS_OK;
+  if (access(manifest, R_OK) == 0) rc = fill_sha256(manifest, tmp, sizeof tmp, msg, sizeof msg);
+  if (rc != CIS_OK) {
+    code = fail(false, rc, msg);
+    goto out;
+  }
+  cis_skills *s;
+  if ((rc = open_skills(&s, msg, sizeof msg)) != CIS_OK) {
+    code = fail(false, rc, msg);
+    goto out;
+  }
+  cis_install_options io = {
+      .allow_volumes = vols.items, .nallow_volumes = vols.n,
+      .allow_namespaces = nss.items, .nallow_namespaces = nss.n,
+      .allow_host_paths = paths.items, .nallow_host_paths = paths.n,
+  };
+  char name[128];
+  rc = cis_skills_install_ex(s, tmp[0] ? tmp : target, &io, name, sizeof name);
+  if (rc == CIS_OK) printf("installed %s\n", name);
+  else code = fail(false, rc, cis_skills_errmsg(s));
+  cis_skills_close(s);
+out:
+  if (tmp[0]) unlink(tmp);
+  cli_strlist_free(&vols);
+  cli_strlist_free(&nss);
+  cli_strlist_free(&paths);
+  return code;
+}
+
+/* ------------------------------------------------------ list, show, remove */
+
+static int sub_list(int argc, char **argv) {
+  bool json = false, help;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "print one JSON document"}};
+  const char *pos[1];
+  int npos;
+  int code = cli_parse_mixed("skill list", opts, 1, argc, argv, pos, 0, &npos, &help);
+  if (code == CLI_EXIT_USAGE || help)
+    return sub_usage("list", "Lists the installed skills: name, version, sha256 and description.\n",
+                     opts, 1, help);
+  if (code != CLI_EXIT_OK) return code;
+  cis_skills *s;
+  char msg[512];
+  cis_result rc = open_skills(&s, msg, sizeof msg);
+  if (rc != CIS_OK) return fail(json, rc, msg);
+  cis_skill_info *l = NULL;
+  size_t n = 0;
+  rc = cis_skills_list(s, &l, &n);
+  if (rc != CIS_OK) {
+    code = fail(json, rc, cis_skills_errmsg(s));
+  } else if (json) {
+    cJSON *d = cli_json_doc(CIS_OK, NULL);
+    cJSON *a = cJSON_AddArrayToObject(d, "skills");
+    for (size_t i = 0; i < n; i++) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", l[i].name);
+      cJSON_AddStringToObject(o, "version", l[i].version);
+      cJSON_AddStringToObject(o, "sha256", l[i].sha256);
+      cJSON_AddStringToObject(o, "description", l[i].description);
+      cJSON_AddNumberToObject(o, "installed_at", (double)l[i].installed_at);
+      cJSON_AddItemToArray(a, o);
+    }
+    code = cli_json_print(d);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      printf("%-24s %-10s %.12s  %s\n", l[i].name, l[i].version, l[i].sha256, l[i].description);
+  }
+  free(l);
+  cis_skills_close(s);
+  return code;
+}
+
+static int sub_show(int argc, char **argv) {
+  bool json = false, help;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL,
+                           "print one JSON document (the manifest under \"skill\")"}};
+  const char *pos[1];
+  int npos;
+  int code = cli_parse_mixed("skill show", opts, 1, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help && npos != 1) {
+    fprintf(stderr, "cis skill show: no skill name given\n");
+    code = CLI_EXIT_USAGE;
+  }
+  if (code == CLI_EXIT_USAGE || help)
+    return sub_usage("show",
+                     "Prints the manifest of skill NAME with its effective limits and\n"
+                     "permissions, the grants it was installed with and what it shares.\n",
+                     opts, 1, help);
+  if (code != CLI_EXIT_OK) return code;
+  cis_skills *s;
+  char msg[512];
+  cis_result rc = open_skills(&s, msg, sizeof msg);
+  if (rc != CIS_OK) return fail(json, rc, msg);
+  char *text = NULL;
+  rc = cis_skills_show(s, pos[0], &text);
+  if (rc != CIS_OK) {
+    code = fail(json, rc, cis_skills_errmsg(s));
+  } else if (json) {
+    cJSON *d = cli_json_doc(CIS_OK, NULL);
+    cJSON *m = cJSON_Parse(text);
+    cJSON_AddItemToObject(d, "skill", m ? m : cJSON_CreateString(text));
+    code = cli_json_print(d);
+  } else {
+    printf("%s\n", text);
+  }
+  free(text);
+  cis_skills_close(s);
+  return code;
+}
+
+static int sub_remove(int argc, char **argv) {
+  bool help;
+  const char *pos[1];
+  int npos;
+  int code = cli_parse_mixed("skill remove", NULL, 0, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help && npos != 1) {
+    fprintf(stderr, "cis skill remove: no skill name given\n");
+    code = CLI_EXIT_USAGE;
+  }
+  if (code == CLI_EXIT_USAGE || help)
+    return sub_usage("remove", "Uninstalls skill NAME. Its KV data and files stay.\n", NULL, 0,
+                     help);
+  if (code != CLI_EXIT_OK) return code;
+  cis_skills *s;
+  char msg[512];
+  cis_result rc = open_skills(&s, msg, sizeof msg);
+  if (rc != CIS_OK) return fail(false, rc, msg);
+  rc = cis_skills_remove(s, pos[0]);
+  if (rc == CIS_OK) printf("removed %s\n", pos[0]);
+  else code = fail(false, rc, cis_skills_errmsg(s));
+  cis_skills_close(s);
+  return code;
+}
+
+/* ----------------------------------------------------------------- run */
+
+/* The call's input: the text itself, or @FILE, or @- for stdin. */
 static char *read_input(const char *arg, size_t *len) {
   if (arg[0] != '@') {
     *len = strlen(arg);
     return strdup(arg);
   }
-  FILE *f = strcmp(arg + 1, "-") ? fopen(arg + 1, "rb") : stdin;
-  if (!f) return NULL;
+  if (strcmp(arg + 1, "-")) return (char *)cli_read_file(arg + 1, len);
   size_t cap = 65536, n = 0;
   char *b = malloc(cap);
-  for (;;) {
+  while (b) {
     if (n == cap) {
       if (cap > (64u << 20)) break; /* the skill layer caps it anyway */
-      cap *= 2;
-      char *nb = realloc(b, cap);
+      char *nb = realloc(b, cap * 2);
       if (!nb) break;
       b = nb;
+      cap *= 2;
     }
-    size_t got = fread(b + n, 1, cap - n, f);
+    size_t got = fread(b + n, 1, cap - n, stdin);
     if (!got) break;
     n += got;
   }
-  if (f != stdin) fclose(f);
   *len = n;
   return b;
 }
 
-static int report(cis_result rc, cis_invoke_result *r) {
-  /* Log lines already went to stderr through the host's sink. */
-  if (rc == CIS_OK) {
-    fwrite(r->output, 1, r->output_len, stdout);
-    if (!r->output_len || r->output[r->output_len - 1] != '\n') fputc('\n', stdout);
-    return 0;
+/* The --json document of a call: the common members, then output (the
+ * skill's JSON, null on failure), logs (one string per line), the WASI
+ * exit code and the call's figures (cis_invoke_stats). */
+static int print_run_json(cis_result rc, const cis_invoke_result *r) {
+  cJSON *d = cli_json_doc(rc, r->error);
+  cJSON *out = r->output ? cJSON_ParseWithLength(r->output, r->output_len) : NULL;
+  cJSON_AddItemToObject(d, "output", out ? out : cJSON_CreateNull());
+  cJSON *logs = cJSON_AddArrayToObject(d, "logs");
+  for (size_t i = 0; r->logs && i < r->logs_len;) {
+    const char *nl = memchr(r->logs + i, '\n', r->logs_len - i);
+    size_t end = nl ? (size_t)(nl - r->logs) : r->logs_len;
+    char *line = strndup(r->logs + i, end - i);
+    cJSON_AddItemToArray(logs, cJSON_CreateString(line ? line : ""));
+    free(line);
+    i = end + 1;
   }
-  print_error(rc, r->error);
-  return 1;
+  cJSON_AddNumberToObject(d, "guest_exit_code", r->exit_code);
+  cJSON *st = cJSON_AddObjectToObject(d, "stats");
+  const cis_invoke_stats *s = &r->stats;
+  cJSON_AddNumberToObject(st, "wall_ns", (double)s->wall_ns);
+  cJSON_AddNumberToObject(st, "instantiate_ns", (double)s->instantiate_ns);
+  cJSON_AddNumberToObject(st, "kv_gets", s->kv_gets);
+  cJSON_AddNumberToObject(st, "kv_sets", s->kv_sets);
+  cJSON_AddNumberToObject(st, "kv_deletes", s->kv_deletes);
+  cJSON_AddNumberToObject(st, "ai_calls", s->ai_calls);
+  cJSON_AddNumberToObject(st, "ai_tokens", (double)s->ai_tokens);
+  cJSON_AddNumberToObject(st, "http_calls", s->http_calls);
+  cJSON_AddNumberToObject(st, "log_lines", s->log_lines);
+  cJSON_AddNumberToObject(st, "fuel_left", (double)s->fuel_left);
+  if (cli_json_print(d) != CLI_EXIT_OK) return CLI_EXIT_FAIL;
+  return cli_exit_code(rc);
 }
 
-static int skill_run(cis_skills *s, int argc, char **argv) {
-  const char *name = NULL, *wasm = NULL, *input = "{}";
+static int sub_run(int argc, char **argv) {
+  const char *wasm = NULL, *input = "{}";
+  bool json = false, help;
+  cli_strlist rules = {0};
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
-  const char *rules[64];
-  for (int i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--wasm") && v) wasm = argv[++i];
-    else if (!strcmp(a, "--input") && v) input = argv[++i];
-    else if (!strcmp(a, "--tenant") && v) o.tenant = argv[++i];
-    else if (!strcmp(a, "--timeout") && v) o.timeout_ms = strtoull(argv[++i], NULL, 10);
-    else if (!strcmp(a, "--max-memory") && v) o.max_memory = strtoull(argv[++i], NULL, 10);
-    else if (!strcmp(a, "--abi") && v) o.abi = argv[++i];
-    else if (!strcmp(a, "--allow-host") && v) {
-      if (o.nallow_hosts == 64) return usage();
-      rules[o.nallow_hosts++] = argv[++i];
-    } else if (!strcmp(a, "--kv")) o.allow_kv = true;
-    else if (!strcmp(a, "--ai")) o.allow_ai = true;
-    else if (a[0] != '-' && !name) name = a;
-    else return usage();
+  const cli_opt opts[] = {
+      {"--input", CLI_OPT_STR, &input, NULL, "JSON|@FILE", "the call's input (@- = stdin); default {}"},
+      {"--tenant", CLI_OPT_STR, &o.tenant, NULL, "ID", "the tenant the call runs for (default: default)"},
+      {"--timeout", CLI_OPT_MS, &o.timeout_ms, NULL, "DURATION",
+       "deadline of the call (500ms, 1.5s, 2m; plain = ms); 0 = the skill's limit"},
+      {"--max-memory", CLI_OPT_SIZE, &o.max_memory, NULL, "SIZE",
+       "memory cap of the call (64KiB, 128MiB, 1GiB); 0 = the skill's limit"},
+      {"--json", CLI_OPT_FLAG, &json, NULL, NULL,
+       "print one JSON document: status, error, output, logs and the call's figures"},
+      {"--wasm", CLI_OPT_STR, &wasm, NULL, "FILE.wasm", "run a module without a manifest"},
+      {"--abi", CLI_OPT_STR, &o.abi, NULL, "ABI",
+       "with --wasm: auto (default), cis_v1, seed001, seed000 or wasi"},
+      {"--kv", CLI_OPT_FLAG, &o.allow_kv, NULL, NULL, "with --wasm: grant KV"},
+      {"--ai", CLI_OPT_FLAG, &o.allow_ai, NULL, NULL, "with --wasm: grant AI"},
+      {"--allow-host", CLI_OPT_LIST, &rules, NULL, "RULE", "with --wasm: an HTTP allow rule"},
+  };
+  const size_t nopts = sizeof opts / sizeof opts[0];
+  const char *pos[1];
+  int npos;
+  int code = cli_parse_mixed("skill run", opts, nopts, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help && (npos == 1) == (wasm != NULL)) {
+    fprintf(stderr, "cis skill run: give either a skill NAME or --wasm FILE.wasm\n");
+    code = CLI_EXIT_USAGE;
   }
-  o.allow_hosts = rules;
-  if (!!name == !!wasm) return usage();
-  size_t len;
+  if (code == CLI_EXIT_USAGE || help) {
+    code = sub_usage("run",
+                     "Runs installed skill NAME, or the module FILE.wasm without a manifest\n"
+                     "(default limits; grants only from --kv, --ai and --allow-host), with a\n"
+                     "JSON input, and prints its JSON output.\n",
+                     opts, nopts, help);
+    cli_strlist_free(&rules);
+    return code;
+  }
+  if (code != CLI_EXIT_OK) {
+    cli_strlist_free(&rules);
+    return code;
+  }
+  o.allow_hosts = rules.items;
+  o.nallow_hosts = rules.n;
+  cis_skills *s = NULL;
+  char msg[600];
+  size_t len = 0, wlen = 0;
+  uint8_t *bytes = NULL;
   char *in = read_input(input, &len);
+  cis_result rc = CIS_OK;
   if (!in) {
-    fprintf(stderr, "cis: cannot read input %s\n", input);
-    return 1;
-  }
-  cis_invoke_result r;
-  cis_result rc;
-  if (wasm) {
-    FILE *f = fopen(wasm, "rb");
-    if (!f) {
-      fprintf(stderr, "cis: cannot open %s\n", wasm);
-      free(in);
-      return 1;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *bytes = malloc(n > 0 ? (size_t)n : 1);
-    size_t got = n > 0 ? fread(bytes, 1, (size_t)n, f) : 0;
-    fclose(f);
-    rc = cis_skills_invoke_wasm(s, bytes, got, in, len, &o, &r);
-    free(bytes);
+    snprintf(msg, sizeof msg, "cannot read input %s", input);
+    rc = CIS_EIO;
+  } else if (wasm && !(bytes = cli_read_file(wasm, &wlen))) {
+    snprintf(msg, sizeof msg, "cannot read %s", wasm);
+    rc = CIS_EIO;
   } else {
-    rc = cis_skills_invoke(s, name, in, len, &o, &r);
+    rc = open_skills(&s, msg, sizeof msg);
   }
+  if (rc != CIS_OK) {
+    code = fail(json, rc, msg);
+  } else {
+    cis_invoke_result r;
+    if (wasm) rc = cis_skills_invoke_wasm(s, bytes, wlen, in, len, &o, &r);
+    else rc = cis_skills_invoke(s, pos[0], in, len, &o, &r);
+    /* Log lines already went to stderr through the host's sink. */
+    if (json) {
+      code = print_run_json(rc, &r);
+    } else if (rc == CIS_OK) {
+      fwrite(r.output, 1, r.output_len, stdout);
+      if (!r.output_len || r.output[r.output_len - 1] != '\n') fputc('\n', stdout);
+    } else {
+      code = fail(false, rc, r.error);
+    }
+    cis_invoke_result_free(&r);
+    cis_skills_close(s);
+  }
+  free(bytes);
   free(in);
-  int code = report(rc, &r);
-  cis_invoke_result_free(&r);
+  cli_strlist_free(&rules);
   return code;
+}
+
+/* ---------------------------------------------------------------- help */
+
+static int sub_help(int argc, char **argv) {
+  if (argc < 2) {
+    overview(stdout);
+    return CLI_EXIT_OK;
+  }
+  const skill_sub *sub = find_sub(argv[1]);
+  if (!sub || sub->run == sub_help) {
+    if (!sub) fprintf(stderr, "cis skill help: unknown subcommand \"%s\"\n", argv[1]);
+    overview(sub ? stdout : stderr);
+    return sub ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+  }
+  char *args[] = {argv[1], "--help", NULL};
+  return sub->run(2, args);
 }
 
 int cis_cmd_skill(int argc, char **argv) {
-  if (argc < 1) return usage();
-  const char *sub = argv[0];
-  if (!strcmp(sub, "help") || !strcmp(sub, "--help")) {
-    usage();
-    return 0;
+  if (argc < 1) {
+    overview(stderr);
+    return CLI_EXIT_USAGE;
   }
-  if (strcmp(sub, "install") && strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "run") &&
-      strcmp(sub, "remove"))
-    return usage();
-  if ((!strcmp(sub, "show") || !strcmp(sub, "remove")) && argc != 2) return usage();
-  /* install: grants, then the folder (or grants after it). */
-  const char *target = NULL;
-  const char *vols[64], *nss[64], *paths[64];
-  cis_install_options io;
-  memset(&io, 0, sizeof io);
-  io.allow_volumes = vols;
-  io.allow_namespaces = nss;
-  io.allow_host_paths = paths;
-  if (!strcmp(sub, "install")) {
-    for (int i = 1; i < argc; i++) {
-      const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-      const char **list = NULL;
-      size_t *n = NULL;
-      if (!strcmp(a, "--allow-volume")) list = vols, n = &io.nallow_volumes;
-      else if (!strcmp(a, "--allow-namespace")) list = nss, n = &io.nallow_namespaces;
-      else if (!strcmp(a, "--allow-host-path")) list = paths, n = &io.nallow_host_paths;
-      if (list) {
-        if (!v || *n == 64) return usage();
-        list[(*n)++] = v;
-        i++;
-      } else if (a[0] != '-' && !target) target = a;
-      else return usage();
-    }
-    if (!target) return usage();
+  if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) return sub_help(1, argv);
+  const skill_sub *sub = find_sub(argv[0]);
+  if (!sub) {
+    fprintf(stderr, "cis skill: unknown subcommand \"%s\"\n\n", argv[0]);
+    overview(stderr);
+    return CLI_EXIT_USAGE;
   }
-  cis_skills *s = open_skills();
-  if (!s) return 1;
-  int code = 0;
-  cis_result rc = CIS_OK;
-  if (!strcmp(sub, "install")) {
-    char name[128];
-    rc = cis_skills_install_ex(s, target, &io, name, sizeof name);
-    if (rc == CIS_OK) printf("installed %s\n", name);
-  } else if (!strcmp(sub, "list")) {
-    cis_skill_info *l;
-    size_t n;
-    rc = cis_skills_list(s, &l, &n);
-    for (size_t i = 0; rc == CIS_OK && i < n; i++)
-      printf("%-24s %-10s %.12s  %s\n", l[i].name, l[i].version, l[i].sha256, l[i].description);
-    if (rc == CIS_OK) free(l);
-  } else if (!strcmp(sub, "show")) {
-    char *json;
-    rc = cis_skills_show(s, argv[1], &json);
-    if (rc == CIS_OK) {
-      printf("%s\n", json);
-      free(json);
-    }
-  } else if (!strcmp(sub, "remove")) {
-    rc = cis_skills_remove(s, argv[1]);
-    if (rc == CIS_OK) printf("removed %s\n", argv[1]);
-  } else {
-    code = skill_run(s, argc - 1, argv + 1);
-  }
-  if (rc != CIS_OK) {
-    print_error(rc, cis_skills_errmsg(s));
-    code = 1;
-  }
-  cis_skills_close(s);
-  return code;
+  return sub->run(argc, argv);
 }

@@ -1,6 +1,8 @@
 /* `cis skill ...`: argv[0] is the subcommand (install, list, show, run,
- * remove). Returns the process exit code. */
+ * remove, init, help). Returns the process exit code. */
 #ifndef CIS_TOOLS_CMD_SKILL_H
 #define CIS_TOOLS_CMD_SKILL_H
 int cis_cmd_skill(int argc, char **argv);
+/* `cis skill init NAME --lang c|rust|as` (cmd_skill_init.c). */
+int cis_cmd_skill_init(int argc, char **argv);
 #endif

@@ -1,37 +1,41 @@
 /*
- * This file implements `cis validate FILE.wasm`: decode and validate a
- * module without instantiating it. Prints `valid` and exits 0, or prints
- * the engine's error (its code and the message with the byte offset) on
- * stderr and exits 1.
+ * This file implements `cis validate [--json] FILE.wasm`: decode and
+ * validate a module without instantiating it. Prints `valid` and exits 0,
+ * or prints the engine's error (its code and the message with the byte
+ * offset) on stderr and exits 3 (bad input); with --json, one document
+ * with "valid" says either on stdout.
  */
 #include <stdlib.h>
 
 #include "cli.h"
 
-static void usage(FILE *f) {
-  fprintf(f, "usage: cis validate FILE.wasm\n"
+static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
+  fprintf(f, "usage: cis validate [--json] FILE.wasm\n"
              "Decodes and validates a WebAssembly binary. Prints \"valid\" (exit 0) or the\n"
-             "error with its byte offset (exit 1).\n"
+             "error with its byte offset (exit 3).\n"
              "Options:\n");
-  cli_print_opts(f, NULL, 0);
+  cli_print_opts(f, opts, nopts);
 }
 
 int cli_cmd_validate(int argc, char **argv) {
+  bool json = false, help;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL,
+                           "print one JSON document: status, error and \"valid\""}};
+  const size_t nopts = 1;
   int pos = 1;
-  bool help;
-  int code = cli_parse_opts("validate", NULL, 0, argc, argv, &pos, &help);
+  int code = cli_parse_opts("validate", opts, nopts, argc, argv, &pos, &help);
   if (code == CLI_EXIT_OK && help) {
-    usage(stdout);
+    usage(stdout, opts, nopts);
     return CLI_EXIT_OK;
   }
   if (code != CLI_EXIT_OK || argc - pos != 1) {
-    usage(stderr);
+    usage(stderr, opts, nopts);
     return CLI_EXIT_USAGE;
   }
   const char *path = argv[pos];
   size_t len;
   uint8_t *bytes = cli_read_file(path, &len);
-  if (!bytes) return CLI_EXIT_FAIL;
+  if (!bytes) return json ? cli_json_fail(CIS_EIO, "cannot read the module") : CLI_EXIT_FAIL;
   cis_engine *e = NULL;
   cis_module *m = NULL;
   cis_result rc = cis_engine_new(NULL, &e);
@@ -42,12 +46,16 @@ int cli_cmd_validate(int argc, char **argv) {
   }
   rc = cis_module_new(e, bytes, len, &m);
   free(bytes);
-  if (rc == CIS_OK) {
+  if (json) {
+    cJSON *d = cli_json_doc(rc, rc == CIS_OK ? NULL : cis_errmsg(e));
+    cJSON_AddBoolToObject(d, "valid", rc == CIS_OK);
+    if (cli_json_print(d) != CLI_EXIT_OK) rc = CIS_ENOMEM;
+  } else if (rc == CIS_OK) {
     printf("valid\n");
-    cis_module_free(m);
   } else {
     cli_error(path, rc, cis_errmsg(e));
   }
+  if (m) cis_module_free(m);
   cis_engine_free(e);
-  return rc == CIS_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  return cli_exit_code(rc);
 }

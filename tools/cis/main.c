@@ -3,7 +3,7 @@
  * dispatcher from the first argument to one function per subcommand
  * (commands[] below), plus `help` and `--version`. Subcommands live in
  * cmd_*.c and share cli.h; they see argv[0] = their own name and return
- * the process exit code (0 ok, 1 failure, 2 usage).
+ * the process exit code (cli.h: 0 ok, 2 usage, 1 and 3..8 by what failed).
  *
  * The CLI is a user of the public API only (the headers in include/cis).
  */
