@@ -2,8 +2,11 @@
  * cis_skill.h -- header-only C SDK for writing cis skills.
  *
  * Build a skill with clang:
- *   clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry \
- *         -Wl,--export=cis_main -Wl,--export=memory -I sdk/c skill.c -o skill.wasm
+ *   clang --target=wasm32 -O2 -nostdlib -fno-builtin -Wl,--no-entry \
+ *         -I sdk/c skill.c -o skill.wasm
+ * (the export_name attribute exports cis_main, wasm-ld exports the memory;
+ * -fno-builtin keeps clang from calling a memcpy that is not there; docs/sdk.md
+ * has the wasi-libc line, and `cis skill init NAME --lang c` writes it all).
  *
  * The skill exports `int cis_main(void)`; it reads its JSON input with
  * cis_input_*, writes its JSON output with cis_output*, and reaches the host

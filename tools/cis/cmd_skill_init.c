@@ -62,11 +62,12 @@ static const char c_source[] =
 
 static const char c_build[] =
     "#!/bin/sh\n"
-    "# Builds @NAME@.wasm from skill.c with clang (docs/sdk.md, \"C\").\n"
+    "# Builds @NAME@.wasm from skill.c with clang (docs/sdk.md, \"C\"). Without libc,\n"
+    "# -fno-builtin keeps clang from calling a memcpy that is not there.\n"
     "set -e\n"
     "cd \"$(dirname \"$0\")\"\n"
     "SDK=\"${CIS_SDK_DIR:-@SDK@}\"\n"
-    "${CC:-clang} --target=wasm32 -O2 -nostdlib -Wl,--no-entry -I \"$SDK/c\" skill.c -o @NAME@.wasm\n";
+    "${CC:-clang} --target=wasm32 -O2 -nostdlib -fno-builtin -Wl,--no-entry -I \"$SDK/c\" skill.c \\\n    -o @NAME@.wasm\n";
 
 static const char rust_cargo[] =
     "[package]\n"
@@ -106,7 +107,8 @@ static const char rust_main[] =
 
 static const char rust_build[] =
     "#!/bin/sh\n"
-    "# Builds @NAME@.wasm with cargo, offline (docs/sdk.md, \"Rust\").\n"
+    "# Builds @NAME@.wasm with cargo, offline (docs/sdk.md, \"Rust\"). CARGO and\n"
+    "# RUSTC choose the toolchain (e.g. RUSTC=/usr/bin/rustc for Debian's).\n"
     "set -e\n"
     "cd \"$(dirname \"$0\")\"\n"
     "${CARGO:-cargo} build --release --offline --target wasm32-unknown-unknown\n"
