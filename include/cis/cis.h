@@ -338,6 +338,15 @@ CIS_EXTERN cis_result cis_imports_add_table(cis_imports *im, const char *mod, si
                                             const char *name, size_t name_len, cis_table *t);
 CIS_EXTERN cis_result cis_imports_add_global(cis_imports *im, const char *mod, size_t mod_len,
                                              const char *name, size_t name_len, cis_global *g);
+/* Makes im fall back to base for every (module, name) it does not define
+ * itself (its own entries and registered instances come first), so that a
+ * large set built once, e.g. every host function, can serve many short
+ * lived sets that add a few per-call entries. One level only: base's own
+ * base is not searched. im holds no reference: base must outlive im, and
+ * must not be changed while instances are being linked with im on other
+ * threads. NULL base removes the fallback. Errors: CIS_EINVAL (im NULL,
+ * base == im, or base from another engine). */
+CIS_EXTERN cis_result cis_imports_set_base(cis_imports *im, const cis_imports *base);
 
 /* --------------------------------------------------------------- instance */
 

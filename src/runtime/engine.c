@@ -127,6 +127,7 @@ cis_result cis__engine_create(const cis_engine_config *cfg, cis_engine **out) {
   e->ops = ops;
   pthread_mutex_init(&e->types_lock, NULL);
   pthread_mutex_init(&r->pin_lock, NULL);
+  pthread_mutex_init(&r->pool_lock, NULL);
   *out = e;
   return CIS_OK;
 }
@@ -169,12 +170,14 @@ void cis_engine_free(cis_engine *e) {
   pthread_mutex_unlock(&r->pin_lock);
   for (size_t i = 0; i < n; i++) cis__instance_destroy(pinned[i]);
   free(pinned);
+  cis__memory_pool_drain(e); /* after the pinned instances gave theirs back */
 
   for (uint32_t i = 0; i < e->ntypes; i++) free(e->types[i].types);
   free(e->types);
   cis__index_free(&r->type_index);
   pthread_mutex_destroy(&e->types_lock);
   pthread_mutex_destroy(&r->pin_lock);
+  pthread_mutex_destroy(&r->pool_lock);
   free(r);
 }
 

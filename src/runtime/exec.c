@@ -32,6 +32,16 @@
  * frame the call entered at. */
 #define CSTACK_UNKNOWN_BUDGET (64u * 1024u)
 
+/* Host calls between two reads of the clock. A host call checks the
+ * cancel flag (one relaxed load) each time but the deadline only every
+ * this many calls: reading the clock was most of a host call's cost. The
+ * guest's own loops still check at the tick quantum, and host functions
+ * that can block bound themselves by cis_call_remaining_ms, which also has
+ * the deadline checked as soon as they return. So only host functions that
+ * never look at the time (and so cannot wait long) run unchecked, at most
+ * this many in a row. */
+#define HOST_CALLS_PER_CLOCK 256
+
 /* Values up to this many slots are passed without a heap allocation. */
 #define SMALL_SLOTS 16
 
@@ -41,6 +51,9 @@ typedef struct exec_rt {
   uintptr_t cstack_limit; /* native stack addresses below this trap */
   uint64_t fuel_given;    /* limits.fuel at the start, for messages */
   uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
+  uint32_t host_left;     /* host calls left before the next clock read */
+  bool clock_due;         /* the running host function asked for the time left:
+                             it may have waited, so check the deadline after it */
 } exec_rt;
 
 /* What a host function may ask of its call (cis.h). */
@@ -160,8 +173,12 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
   const cis__functype *t = f->type;
   cis_slot small[SMALL_SLOTS];
   cis_slot *args = small;
-  cis_result rc = check_stop(ex);
-  if (rc != CIS_OK) return rc;
+  cis_result rc;
+  exec_rt *x = (exec_rt *)ex;
+  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || --x->host_left == 0) {
+    x->host_left = HOST_CALLS_PER_CLOCK;
+    if ((rc = check_stop(ex)) != CIS_OK) return rc;
+  }
   if (t->nparams > SMALL_SLOTS) {
     args = malloc((size_t)t->nparams * sizeof *args);
     if (!args) return cis__fail(ex->top, CIS_ENOMEM, "out of memory calling a host function");
@@ -169,11 +186,18 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
   if (t->nparams) memcpy(args, ar, (size_t)t->nparams * sizeof *args);
   if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
   /* A message left by an earlier, handled failure must not be mistaken
-   * for this call's own. */
-  cis__clear_error(ex->top);
+   * for this call's own. An instance's message is its own (not kept per
+   * thread): test it before writing, so the common case stores nothing. */
+  if (ex->top->hdr.errmsg[0]) cis__clear_error(ex->top);
   cis_call c = {ex, caller, f};
   rc = f->fn(&c, args, ar);
   if (args != small) free(args);
+  if (x->clock_due) {
+    /* It may have waited up to the deadline: end the call now rather
+     * than let the guest run on past it. */
+    x->clock_due = false;
+    if (rc == CIS_OK) rc = check_stop(ex);
+  }
   if (rc == CIS_OK) return CIS_OK;
   char fn[192];
   cis__fmt_func(fn, sizeof fn, f);
@@ -256,6 +280,7 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   x.cstack_limit = native_stack_limit((uintptr_t)__builtin_frame_address(0));
   x.fuel_given = l->fuel;
   x.timeout_ms = l->timeout_ms;
+  x.host_left = 1; /* the first host call reads the clock */
 
   atomic_store(&inst->cancel, 0);
   cis__clear_error(inst);
@@ -368,7 +393,9 @@ cis_instance *cis_call_instance(cis_call *c) { return c ? c->caller : NULL; }
 void *cis_call_user(cis_call *c) { return c ? c->f->user : NULL; }
 
 uint64_t cis_call_remaining_ms(cis_call *c) {
-  if (!c || c->ex->deadline_ns == UINT64_MAX) return UINT64_MAX;
+  if (!c) return UINT64_MAX;
+  ((exec_rt *)c->ex)->clock_due = true;
+  if (c->ex->deadline_ns == UINT64_MAX) return UINT64_MAX;
   uint64_t now = cis__now_ns();
   if (now >= c->ex->deadline_ns) return 0;
   return (c->ex->deadline_ns - now + 999999u) / 1000000u;

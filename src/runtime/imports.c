@@ -37,6 +37,7 @@ struct cis_imports {
   cis__index index;           /* (mod, name) -> entry */
   import_reg *regs;           /* registered instances, in registration order */
   uint32_t nregs, cap_regs;   /* used and allocated registrations */
+  const cis_imports *base;    /* searched for what this set lacks (not counted), or NULL */
 };
 
 static char *dup_bytes(const char *s, size_t n) {
@@ -248,9 +249,18 @@ cis_result cis_imports_add_instance(cis_imports *im, const char *as, size_t as_l
   return CIS_OK;
 }
 
-cis_result cis__imports_find(const cis_imports *im, const char *mod, size_t mod_len,
-                             const char *name, size_t name_len, cis_extern *out) {
-  if (!im) return CIS_ENOTFOUND;
+cis_result cis_imports_set_base(cis_imports *im, const cis_imports *base) {
+  if (!im) return CIS_EINVAL;
+  if (base == im || (base && base->engine != im->engine))
+    return cis__fail(im, CIS_EINVAL, "an imports set's base must be another set of the same engine");
+  im->base = base;
+  return CIS_OK;
+}
+
+/* Looks up (mod, name) in im alone: its entries, then its registered
+ * instances, the latest first. */
+static cis_result find_own(const cis_imports *im, const char *mod, size_t mod_len, const char *name,
+                           size_t name_len, cis_extern *out) {
   uint32_t i = find_entry(im, mod, mod_len, name, name_len);
   if (i != UINT32_MAX) {
     *out = im->entries[i].ext;
@@ -262,4 +272,12 @@ cis_result cis__imports_find(const cis_imports *im, const char *mod, size_t mod_
     return cis__instance_export(g->inst, name, name_len, out);
   }
   return CIS_ENOTFOUND;
+}
+
+cis_result cis__imports_find(const cis_imports *im, const char *mod, size_t mod_len,
+                             const char *name, size_t name_len, cis_extern *out) {
+  if (!im) return CIS_ENOTFOUND;
+  cis_result rc = find_own(im, mod, mod_len, name, name_len, out);
+  if (rc == CIS_ENOTFOUND && im->base) rc = find_own(im->base, mod, mod_len, name, name_len, out);
+  return rc;
 }

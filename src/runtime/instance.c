@@ -221,7 +221,7 @@ static cis_result alloc_memories(cis_instance *inst) {
   for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++) {
     cis_result rc = cis__memory_create(inst->engine, &m->memories[i],
                                        inst->limits.max_memory_bytes, inst->acct,
-                                       &inst->memories[i]);
+                                       inst->engine, &inst->memories[i]);
     if (rc != CIS_OK) return rc;
   }
   return CIS_OK;

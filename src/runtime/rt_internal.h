@@ -44,8 +44,26 @@ void cis__index_free(cis__index *ix);
 
 /* ---------------------------------------------------------------- engine */
 
+/* A released memory's reservation, kept for the next memory of about the
+ * same reach instead of being unmapped and mapped again (objects.c). Its
+ * pages were dropped with MADV_DONTNEED, so they read back as zero. */
+typedef struct cis__pooled_mem {
+  uint8_t *base;              /* start of the reservation */
+  uint64_t reserved;          /* bytes reserved */
+  uint64_t accessible;        /* bytes left PROT_READ|PROT_WRITE from base */
+} cis__pooled_mem;
+
+/* Bounds of the pool: reservations kept, and their address space. */
+#define CIS__MEM_POOL_MAX 16
+#define CIS__MEM_POOL_MAX_BYTES (64ull << 30)
+
 typedef struct cis__engine_rt {
   struct cis_engine pub;      /* first: the shared view */
+  pthread_mutex_t pool_lock;  /* guards the four pool fields */
+  cis__pooled_mem pool[CIS__MEM_POOL_MAX]; /* released reservations, reusable */
+  uint32_t npool;             /* entries used in pool */
+  uint64_t pool_bytes;        /* address space they hold */
+  uint64_t pool_reused;       /* memories created from the pool (tests read it) */
   cis__index type_index;      /* canonical types by content, under types_lock */
   pthread_mutex_t pin_lock;   /* guards pinned */
   cis_instance **pinned;      /* freed instances whose functions escaped */
@@ -57,6 +75,9 @@ typedef struct cis__engine_rt {
  * functions still sit in tables or globals it does not own (see
  * instance.c). Returns false if it could not be recorded. */
 bool cis__engine_pin(cis_engine *e, cis_instance *inst);
+
+/* Unmaps every reservation the engine's memory pool holds (its close). */
+void cis__memory_pool_drain(cis_engine *e);
 
 /* ---------------------------------------------------------------- module */
 
@@ -173,8 +194,10 @@ cis_result cis__sig_parse(const char *sig, cis__functype *out);
 cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *lim,
                              uint64_t max_elems, cis_instance *owner, cis__account *acct,
                              cis_table **out);
+/* A memory given a pool engine takes a pooled reservation when one fits
+ * and returns its reservation there when freed (NULL: its own mapping). */
 cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
-                              cis__account *acct, cis_memory **out);
+                              cis__account *acct, cis_engine *pool, cis_memory **out);
 cis_result cis__global_create(uint8_t type, bool mutable_, cis_slot val, cis_instance *owner,
                               cis_global **out);
 /* Take one more reference each. */

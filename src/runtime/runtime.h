@@ -102,6 +102,8 @@ struct cis_memory {
   bool has_max;              /* the type declared a maximum */
   uint32_t type_max;         /* declared maximum (for import matching) */
   cis__account *_Atomic acct; /* account charged for size; NULL until one pays */
+  cis_engine *pool;          /* engine whose pool takes the reservation back, or NULL */
+  uint64_t init_size;        /* size at creation: left accessible when pooled */
 };
 
 struct cis_table {

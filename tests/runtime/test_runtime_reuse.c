@@ -1,0 +1,197 @@
+/*
+ * This file implements the tests of memory reuse between instances: an
+ * engine keeps released memory reservations in a bounded pool and hands
+ * them to later instances (src/runtime/objects.c). Isolation is the point
+ * of a sandbox, so a reused memory must look exactly like a fresh one:
+ * nothing of the previous instance's memory, grown memory, data segments,
+ * globals or tables shows through, on the same thread or another; the
+ * memory account and the memory cap hold as for a fresh memory; the pool
+ * keeps no more than its bounds and never hands out a reservation smaller
+ * than asked.
+ */
+#include "runtime/rt_test.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "runtime/rt_internal.h"
+
+#define SECRET 0x5ec2e7
+#define INIT_WORD 0x74696e69 /* "init" read as a little-endian i32 */
+
+static uint64_t pool_reused(cis_engine *e) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  pthread_mutex_lock(&r->pool_lock);
+  uint64_t n = r->pool_reused;
+  pthread_mutex_unlock(&r->pool_lock);
+  return n;
+}
+
+static cis_result call_i(cis_instance *inst, const char *name, int nargs, int32_t x, int32_t *out) {
+  cis_val a = {CIS_I32, {.i32 = x}}, r;
+  cis_func *f = cis_instance_func(inst, name);
+  assert_non_null(f);
+  cis_result rc = cis_func_call(inst, f, &a, (size_t)nargs, out ? &r : NULL, out ? 1 : 0);
+  if (rc == CIS_OK && out) *out = r.of.i32;
+  return rc;
+}
+
+static int32_t get_i(cis_instance *inst, const char *name, int nargs, int32_t x) {
+  int32_t v = 0;
+  cis_result rc = call_i(inst, name, nargs, x, &v);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
+  return v;
+}
+
+static cis_instance *new_inst(cis_module *m, const cis_limits *l) {
+  cis_instance *inst = NULL;
+  cis_result rc = cis_instance_new(m, NULL, l, &inst);
+  if (rc != CIS_OK) fail_msg("instantiate: %s", cis_errname(rc));
+  return inst;
+}
+
+/* Runs write_secret on a fresh instance and frees it: its memory goes to
+ * the pool. */
+static void leave_secret(cis_module *m) {
+  cis_instance *a = new_inst(m, NULL);
+  assert_int_equal(call_i(a, "write_secret", 0, 0, NULL), CIS_OK);
+  assert_int_equal(get_i(a, "peek", 1, 512), SECRET);
+  assert_int_equal(get_i(a, "global", 0, 0), SECRET);
+  assert_int_equal(get_i(a, "pages", 0, 0), 3);
+  cis_instance_free(a);
+}
+
+/* What a fresh instance of secret.wat shows; checked on a reused one. */
+static void expect_fresh(cis_instance *b) {
+  assert_int_equal(get_i(b, "peek", 1, 512), 0);
+  assert_int_equal(get_i(b, "peek", 1, 256), INIT_WORD);
+  assert_int_equal(get_i(b, "global", 0, 0), 7);
+  assert_int_equal(get_i(b, "pages", 0, 0), 1);
+  assert_int_equal(get_i(b, "slot1_null", 0, 0), 1);
+  /* Past the initial size is out of bounds again, not the old pages. */
+  int32_t v;
+  assert_int_equal(call_i(b, "peek", 1, 131072, &v), CIS_TRAP_MEM_OOB);
+  assert_int_equal(get_i(b, "grow", 1, 2), 1);
+  assert_int_equal(get_i(b, "peek", 1, 131072), 0);
+}
+
+static void reused_memory_reads_as_fresh_on_the_same_thread(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "secret");
+  leave_secret(m);
+  uint64_t before = pool_reused(e);
+  cis_instance *b = new_inst(m, NULL);
+  assert_int_equal(pool_reused(e), before + 1); /* it did take the pooled reservation */
+  expect_fresh(b);
+  cis_instance_free(b);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+typedef struct other_thread {
+  cis_module *m;      /* module to instantiate there */
+} other_thread;
+
+static void *instantiate_and_check(void *arg) {
+  other_thread *t = arg;
+  cis_instance *b = new_inst(t->m, NULL);
+  expect_fresh(b);
+  cis_instance_free(b);
+  return NULL;
+}
+
+static void reused_memory_reads_as_fresh_on_another_thread(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "secret");
+  leave_secret(m);
+  uint64_t before = pool_reused(e);
+  other_thread t = {m};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, instantiate_and_check, &t), 0);
+  assert_int_equal(pthread_join(th, NULL), 0);
+  assert_int_equal(pool_reused(e), before + 1);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* The account and the cap of a reused memory: the same charge as a fresh
+ * one, and growth stops at the new instance's cap even though the
+ * reservation it reuses reaches further. */
+static void reused_memory_keeps_the_account_and_the_cap(void **state) {
+  (void)state;
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_memory_bytes = 2 * 65536;
+  cis_engine *fresh_e = rt_engine(NULL);
+  cis_module *fresh_m = rt_load(fresh_e, "secret");
+  cis_instance *fresh = new_inst(fresh_m, &l);
+  uint64_t fresh_used = cis_instance_memory_used(fresh);
+
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "secret");
+  cis_instance *a = new_inst(m, NULL);
+  assert_int_equal(get_i(a, "grow", 1, 7), 1); /* 8 pages, the declared maximum */
+  cis_instance_free(a);
+  uint64_t before = pool_reused(e);
+  cis_instance *b = new_inst(m, &l);
+  assert_int_equal(pool_reused(e), before + 1);
+  assert_int_equal(cis_instance_memory_used(b), fresh_used);
+  assert_int_equal(get_i(b, "grow", 1, 1), 1);
+  assert_int_equal(get_i(b, "grow", 1, 1), -1); /* the cap, not the reservation */
+  assert_int_equal(get_i(b, "pages", 0, 0), 2);
+  assert_int_equal(cis_instance_memory_used(b), fresh_used + 65536);
+  cis_instance_free(b);
+  cis_module_free(m);
+  cis_engine_free(e);
+  cis_instance_free(fresh);
+  cis_module_free(fresh_m);
+  cis_engine_free(fresh_e);
+}
+
+/* Many memories released at once: the pool keeps at most its bounds, the
+ * rest is unmapped, and the engine's close unmaps what it kept. */
+static void memory_pool_is_bounded(void **state) {
+  (void)state;
+  enum { N = CIS__MEM_POOL_MAX + 8 };
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "secret");
+  cis_instance *insts[N];
+  for (int i = 0; i < N; i++) insts[i] = new_inst(m, NULL);
+  for (int i = 0; i < N; i++) cis_instance_free(insts[i]);
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  assert_int_equal(r->npool, CIS__MEM_POOL_MAX);
+  assert_true(r->pool_bytes <= CIS__MEM_POOL_MAX_BYTES);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* A module whose memory may grow further than a pooled reservation
+ * reaches gets a reservation of its own. */
+static void memory_pool_never_hands_out_a_smaller_reservation(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *small = rt_load(e, "secret"); /* reaches 8 pages */
+  cis_module *big = rt_load(e, "unbounded");
+  cis_instance_free(new_inst(small, NULL));
+  uint64_t before = pool_reused(e);
+  cis_instance *b = new_inst(big, NULL);
+  assert_int_equal(pool_reused(e), before);
+  assert_int_equal(get_i(b, "grow", 1, 40), 1); /* past 8 pages */
+  cis_instance_free(b);
+  cis_module_free(big);
+  cis_module_free(small);
+  cis_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(reused_memory_reads_as_fresh_on_the_same_thread),
+      cmocka_unit_test(reused_memory_reads_as_fresh_on_another_thread),
+      cmocka_unit_test(reused_memory_keeps_the_account_and_the_cap),
+      cmocka_unit_test(memory_pool_is_bounded),
+      cmocka_unit_test(memory_pool_never_hands_out_a_smaller_reservation),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
