@@ -5,7 +5,8 @@
  * (no sha256 in the manifest: install fills it in) and runs it with
  * --json. Then it runs each build command that docs/sdk.md marks with
  * `<!-- build-test: LANG -->` in a fresh scaffold, and the one in
- * sdk/c/cis_skill.h's opening comment, and runs what they built.
+ * sdk/c/cis_skill.h's opening comment, and runs what they built; and it
+ * installs the example manifests of docs/manifest.md.
  *
  *   test_skill_init CIS_BINARY SOURCE_DIR CLANG CARGO RUSTC ASC
  *
@@ -240,6 +241,76 @@ static void test_header_build_line(void **state) {
   assert_string_equal(last_out(), "{\"hello\":\"Ada\"}\n");
 }
 
+/* The n-th ```json block of docs/manifest.md, into buf. */
+static void manifest_block(int n, char *buf, size_t cap) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/docs/manifest.md", src_dir);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  static char text[200000];
+  size_t len = fread(text, 1, sizeof text - 1, f);
+  text[len] = '\0';
+  fclose(f);
+  const char *p = text;
+  for (int i = 0; i <= n; i++) {
+    p = strstr(p, "```json\n");
+    if (!p) fail_msg("docs/manifest.md has fewer than %d json blocks", n + 1);
+    p += 8;
+  }
+  const char *end = strstr(p, "```");
+  assert_non_null(end);
+  assert_true((size_t)(end - p) < cap);
+  memcpy(buf, p, (size_t)(end - p));
+  buf[end - p] = '\0';
+}
+
+/* docs/manifest.md's complete example and its smallest manifest install
+ * as they are written (with the complete one's sha256 left for install to
+ * fill in, its host folder made and its volume granted), on a module built
+ * from a C scaffold. */
+static void test_manifest_doc_examples(void **state) {
+  (void)state;
+  if (!have("c")) {
+    skip();
+    return;
+  }
+  char json[8192];
+  manifest_block(0, json, sizeof json);
+  char *sha = strstr(json, "\"sha256\": \"");
+  assert_non_null(sha);
+  sha += 11;
+  char *q = strchr(sha, '"');
+  memmove(sha, q, strlen(q) + 1); /* "sha256": "" */
+  char dir[300], path[400];
+  snprintf(dir, sizeof dir, "%s/docnotes", tmpdir);
+  assert_int_equal(sh("cd '%s' && '%s' skill init notes --lang c --dir docnotes && ./docnotes/build.sh && "
+                      "mkdir docnotes/data", tmpdir, cis_bin),
+                   0);
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(json, f);
+  fclose(f);
+  assert_int_equal(sh("'%s' skill install --allow-volume team-notes '%s'", cis_bin, dir), 0);
+  assert_non_null(strstr(last_out(), "installed notes"));
+  assert_int_equal(sh("'%s' skill show --json notes", cis_bin), 0);
+  assert_non_null(strstr(last_out(), "team-notes"));
+  assert_non_null(strstr(last_out(), "LANG=C.UTF-8"));
+
+  manifest_block(1, json, sizeof json);
+  snprintf(dir, sizeof dir, "%s/dochello", tmpdir);
+  assert_int_equal(sh("cd '%s' && '%s' skill init hello --lang c --dir dochello && ./dochello/build.sh",
+                      tmpdir, cis_bin),
+                   0);
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(json, f);
+  fclose(f);
+  assert_int_equal(sh("'%s' skill install '%s'", cis_bin, dir), 0);
+  run_says_hello("hello");
+}
+
 /* Usage errors and refusals of init. */
 static void test_init_refuses(void **state) {
   (void)state;
@@ -315,6 +386,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_docs_build_c),
       cmocka_unit_test(test_docs_build_rust),
       cmocka_unit_test(test_docs_build_as),
+      cmocka_unit_test(test_manifest_doc_examples),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
