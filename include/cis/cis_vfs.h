@@ -32,8 +32,11 @@
  *   directory (ENOTDIR otherwise); for lookups (openat, statat,
  *   set_timesat) such a final symlink is followed, for changes (mkdir,
  *   rmdir, unlink, rename, symlink, link) it is not, so rmdirat("link/")
- *   is ENOTDIR as on Linux. An intermediate component that is not a
- *   directory gives ENOTDIR.
+ *   is ENOTDIR as on Linux; the calls that make a name answer as Linux
+ *   instead (mkdirat, symlinkat, linkat: EEXIST for a name that exists,
+ *   symlinkat and linkat ENOENT for one that does not, openat with CREAT
+ *   EISDIR). An intermediate component that is not a directory gives
+ *   ENOTDIR.
  *
  * Errors
  *   Path and file operations return 0 or a positive error number: the
@@ -165,9 +168,14 @@ typedef struct cis_vfs_node {
   cis_vfs_backend *fs; /* the backend that opened it */
 } cis_vfs_node;
 
-#define CIS_VFS_METHODS_VERSION 1
+/* Version 1: every method up to readdir. Version 2 adds
+ * set_times_nofollow at the end of the table; a version-1 table is shorter
+ * and is never read past readdir, so backends built against version 1 keep
+ * working (their symlinks' own times cannot be set: ENOTSUP). */
+#define CIS_VFS_METHODS_VERSION 2
 
-/* A backend. Fill it with named initialisers; every method is required.
+/* A backend. Fill it with named initialisers; every method of its version
+ * is required, except set_times_nofollow (NULL: ENOTSUP).
  * Each returns 0 or an error number (see "Errors"), with a detail in
  * b->errmsg for anything surprising. `dir` is always a node of this
  * backend opened as a directory; `name` is one component (see above),
@@ -247,6 +255,14 @@ struct cis_vfs_methods {
    * excluded (the wrappers add them). ENOENT at the end. ent->next must be
    * at most UINT64_MAX - 2 (see cis_vfs_dirent). */
   int (*readdir)(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie, cis_vfs_dirent *ent);
+
+  /* ---- version 2 ---- */
+  /* Sets the times of dir/name itself, as set_times does (same flags): a
+   * symlink's own times, not its target's (utimensat AT_SYMLINK_NOFOLLOW).
+   * The wrappers call it only for a symlink. NULL when the storage cannot
+   * (cis_vfs_set_timesat is then ENOTSUP). */
+  int (*set_times_nofollow)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                            uint64_t atim, uint64_t mtim, uint32_t flags);
 };
 
 /* ---- built-in backends ---- */
@@ -402,14 +418,16 @@ CIS_EXTERN int cis_vfs_open_root(cis_vfs *fs, cis_vfs_file **out);
 /* Opens base/path with CIS_VFS_* flags. "." and "" name the base itself
  * (a new file of the same node; EISDIR with WRITE/CREAT/TRUNC, EEXIST with
  * CREAT|EXCL). A final symlink: ELOOP unless FOLLOW (CREAT|FOLLOW on a
- * dangling one creates its target). Unknown flags: EINVAL. Files of a
- * read-only mount cannot be opened with WRITE/CREAT/TRUNC (EROFS). */
+ * dangling one creates its target; CREAT|EXCL never follows it: EEXIST).
+ * Unknown flags: EINVAL. Files of a read-only mount cannot be opened with
+ * WRITE/CREAT/TRUNC (EROFS). */
 CIS_EXTERN int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t flags,
                               cis_vfs_file **out);
 /* Stat; flags may hold CIS_VFS_FOLLOW. */
 CIS_EXTERN int cis_vfs_statat(cis_vfs_file *base, const char *path, size_t len, uint32_t flags,
                               cis_vfs_stat *st);
-/* "." or the base: EEXIST. */
+/* "." or the base: EEXIST. A trailing '/' is allowed; on an existing
+ * name of any kind it is EEXIST, not ENOTDIR (as Linux). */
 CIS_EXTERN int cis_vfs_mkdirat(cis_vfs_file *base, const char *path, size_t len);
 /* A final "." gives EINVAL, ".." ENOTEMPTY, the base itself EBUSY. */
 CIS_EXTERN int cis_vfs_rmdirat(cis_vfs_file *base, const char *path, size_t len);
@@ -420,7 +438,10 @@ CIS_EXTERN int cis_vfs_unlinkat(cis_vfs_file *base, const char *path, size_t len
 CIS_EXTERN int cis_vfs_renameat(cis_vfs_file *obase, const char *opath, size_t olen,
                                 cis_vfs_file *nbase, const char *npath, size_t nlen);
 /* Creates base/path as a symlink to target (which may point anywhere: it
- * is checked when it is followed, not when it is made). */
+ * is checked when it is followed, not when it is made; WASI refuses an
+ * absolute one itself). A path ending with '/' names a directory, which a
+ * new symlink cannot be: ENOENT when nothing is there, EEXIST otherwise
+ * (as Linux). */
 CIS_EXTERN int cis_vfs_symlinkat(const char *target, size_t tlen, cis_vfs_file *base,
                                  const char *path, size_t len);
 /* The target in buf (not NUL-terminated), its length in *outlen. ERANGE
@@ -428,13 +449,16 @@ CIS_EXTERN int cis_vfs_symlinkat(const char *target, size_t tlen, cis_vfs_file *
  * the path is not a symlink. */
 CIS_EXTERN int cis_vfs_readlinkat(cis_vfs_file *base, const char *path, size_t len, char *buf,
                                   size_t cap, size_t *outlen);
-/* flags may hold CIS_VFS_FOLLOW (for the source). EXDEV across mounts. */
+/* flags may hold CIS_VFS_FOLLOW (for the source). EXDEV across mounts. A
+ * new path ending with '/': ENOENT when nothing is there, EEXIST
+ * otherwise (as Linux). */
 CIS_EXTERN int cis_vfs_linkat(cis_vfs_file *obase, const char *opath, size_t olen,
                               uint32_t flags, cis_vfs_file *nbase, const char *npath,
                               size_t nlen);
 /* flags: CIS_VFS_FOLLOW plus the CIS_VFS_ATIM.. set_times flags (a time
- * both given and _NOW: EINVAL). The times of a symlink itself (no FOLLOW)
- * cannot be set: ENOTSUP. */
+ * both given and _NOW: EINVAL). Without FOLLOW a final symlink's own times
+ * are set (the backend's set_times_nofollow; ENOTSUP for a backend without
+ * one). */
 CIS_EXTERN int cis_vfs_set_timesat(cis_vfs_file *base, const char *path, size_t len,
                                    uint32_t flags, uint64_t atim, uint64_t mtim);
 

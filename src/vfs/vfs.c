@@ -280,6 +280,19 @@ static int bk_set_times(cis_vfs *fs, vfs_vnode *v, uint64_t atim, uint64_t mtim,
   return e ? e : leave(fs, "set_times", NULL, fs->m->set_times(fs->b, v->n, atim, mtim, fl));
 }
 
+/* ENOTSUP when the backend has no set_times_nofollow (a version-1 table
+ * ends before it, so it is read only from version 2 on). */
+static int bk_set_times_nofollow(cis_vfs *fs, vfs_vnode *dir, const char *name, uint64_t atim,
+                                 uint64_t mtim, uint32_t fl) {
+  if (fs->m->version < 2 || !fs->m->set_times_nofollow)
+    return vfs_fail(fs, ENOTSUP, "%s: the times of symlink '%s' itself cannot be set", fs->name,
+                    name);
+  int e = enter(fs, "set_times_nofollow", name);
+  return e ? e
+           : leave(fs, "set_times_nofollow", name,
+                   fs->m->set_times_nofollow(fs->b, dir->n, name, atim, mtim, fl));
+}
+
 static int bk_sync(cis_vfs *fs, vfs_vnode *v) {
   int e = enter(fs, "sync", NULL);
   return e ? e : leave(fs, "sync", NULL, fs->m->sync(fs->b, v->n));
@@ -579,6 +592,9 @@ enum {
 enum {
   W_FOLLOW = 1u << 0,       /* follow a symlink in the final component */
   W_SLASH_FOLLOW = 1u << 1, /* ... also when the path ends with a '/' */
+  W_MAKE = 1u << 2,         /* the call makes the final name: a trailing '/' on a name
+                               that is not a directory is the caller's to answer
+                               (EEXIST, ENOENT), not ENOTDIR */
 };
 
 /* The state of one resolution. */
@@ -780,7 +796,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
       continue;
     }
     w->have_st = true;
-    if (slash && w->st.type != CIS_VFS_DIR)
+    if (slash && w->st.type != CIS_VFS_DIR && !(wflags & W_MAKE))
       return vfs_fail(fs, ENOTDIR, "'%.*s' ends with '/' but '%s' is not a directory",
                       (int)(len < QUOTE_MAX ? len : QUOTE_MAX), path, w->name);
     return 0;
@@ -834,6 +850,9 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
     return e;
 
   unsigned wf = W_SLASH_FOLLOW | ((flags & CIS_VFS_FOLLOW) ? W_FOLLOW : 0);
+  /* CREAT|EXCL never follows a final symlink (POSIX): a dangling one is
+   * EEXIST, not a way to create its target. */
+  if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) wf &= ~(unsigned)W_FOLLOW;
   if ((e = walk(base, path, len, wf, &w))) goto done;
   if (w.last != LAST_NAME) { /* a directory already in hand */
     if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) {
@@ -905,8 +924,9 @@ int cis_vfs_mkdirat(cis_vfs_file *base, const char *path, size_t len) {
   int e = 0;
   if (!fs) return EBADF;
   if ((e = check_path(fs, path, len)) || (e = check_rw(fs, "mkdirat"))) return e;
-  if ((e = walk(base, path, len, 0, &w))) goto done;
-  if (w.last != LAST_NAME) {
+  if ((e = walk(base, path, len, W_MAKE, &w))) goto done;
+  /* "name/" that exists as anything (a file, a symlink) is EEXIST, as Linux. */
+  if (w.last != LAST_NAME || w.have_st) {
     e = vfs_fail(fs, EEXIST, "mkdirat: '%.*s' exists", (int)(len < QUOTE_MAX ? len : QUOTE_MAX),
                  path);
     goto done;
@@ -1022,10 +1042,15 @@ int cis_vfs_symlinkat(const char *target, size_t tlen, cis_vfs_file *base, const
     return vfs_fail(fs, ENAMETOOLONG, "symlinkat: a target of %zu bytes is longer than %d", tlen,
                     CIS_VFS_PATH_MAX);
   if (memchr(target, '\0', tlen)) return vfs_fail(fs, EINVAL, "symlinkat: NUL in the target");
-  if ((e = walk(base, path, len, 0, &w))) goto done;
-  if (w.last != LAST_NAME) {
+  if ((e = walk(base, path, len, W_MAKE, &w))) goto done;
+  if (w.last != LAST_NAME || w.have_st) {
     e = vfs_fail(fs, EEXIST, "symlinkat: '%.*s' exists", (int)(len < QUOTE_MAX ? len : QUOTE_MAX),
                  path);
+    goto done;
+  }
+  /* "name/" asks for a directory, which a new symlink is not (Linux: ENOENT). */
+  if (w.trailing) {
+    e = vfs_fail(fs, ENOENT, "symlinkat: '%s/' ends with '/' and does not exist", w.name);
     goto done;
   }
   if ((e = quota_new_node(&w, "symlinkat"))) goto done;
@@ -1089,16 +1114,19 @@ int cis_vfs_linkat(cis_vfs_file *obase, const char *opath, size_t olen, uint32_t
   nw->stack = NULL;
   nw->fs = fs;
   unsigned wf = (flags & CIS_VFS_FOLLOW) ? W_FOLLOW : 0;
-  if ((e = walk(obase, opath, olen, wf, ow)) || (e = walk(nbase, npath, nlen, 0, nw))) goto done;
+  if ((e = walk(obase, opath, olen, wf, ow)) || (e = walk(nbase, npath, nlen, W_MAKE, nw)))
+    goto done;
   if (ow->last != LAST_NAME) e = vfs_fail(fs, EPERM, "linkat: cannot link a directory");
   else if (nw->last != LAST_NAME) e = vfs_fail(fs, EEXIST, "linkat: the new name exists");
-  else if (nw->trailing) e = vfs_fail(fs, ENOENT, "linkat: the new name ends with '/'");
   /* POSIX's order of errors, also for backends that have no hard links
-   * (EPERM): a missing source is ENOENT and a taken name EEXIST first. */
+   * (EPERM): a missing source is ENOENT and a taken name EEXIST first,
+   * "new/" included; a missing "new/" is ENOENT (a link is no directory). */
   else if ((e = final_stat(ow))) {
     if (e == ENOENT) vfs_fail(fs, ENOENT, "linkat: '%s' does not exist", ow->name);
   } else if (ow->st.type == CIS_VFS_DIR) e = vfs_fail(fs, EPERM, "linkat: cannot link a directory");
   else if ((e = final_stat(nw)) == 0) e = vfs_fail(fs, EEXIST, "linkat: '%s' exists", nw->name);
+  else if (e == ENOENT && nw->trailing)
+    e = vfs_fail(fs, ENOENT, "linkat: the new name '%s/' ends with '/'", nw->name);
   else if (e == ENOENT) e = bk_link(fs, top(ow), ow->name, top(nw), nw->name);
 done:
   walk_free(ow);
@@ -1137,9 +1165,11 @@ int cis_vfs_set_timesat(cis_vfs_file *base, const char *path, size_t len, uint32
   }
   cis_vfs_node *n = NULL;
   e = bk_open(fs, top(&w), w.name, w.trailing ? CIS_VFS_DIRECTORY : 0, &n);
-  if (e == ELOOP && final_stat(&w) == 0 && w.st.type == CIS_VFS_SYMLINK)
-    e = vfs_fail(fs, ENOTSUP, "set_timesat: the times of symlink '%s' itself cannot be set",
-                 w.name);
+  if (e == ELOOP && final_stat(&w) == 0 && w.st.type == CIS_VFS_SYMLINK) {
+    /* Not followed: the symlink's own times, which no open node can carry. */
+    e = bk_set_times_nofollow(fs, top(&w), w.name, atim, mtim, tf);
+    goto done;
+  }
   if (e) goto done;
   vfs_vnode *v = NULL;
   if ((e = vnode_new(fs, n, &v))) goto done;

@@ -1092,6 +1092,29 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
   return tx_end(fs, err);
 }
 
+/* The times of dir/name itself (a symlink's own), copied up to the top
+ * layer like any change of an inode. */
+static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                                 uint64_t atim, uint64_t mtim, uint32_t flags) {
+  vdb_fs *fs = FS(b);
+  vdb_ent e;
+  vdb_inode in;
+  arm(fs);
+  int err = tx_begin(fs);
+  if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
+  if (!err) err = ino_get(fs, e.ino, &in);
+  if (!err) {
+    uint64_t now = wall_ns();
+    if (flags & CIS_VFS_ATIM_NOW) in.atim = now;
+    else if (flags & CIS_VFS_ATIM) in.atim = atim;
+    if (flags & CIS_VFS_MTIM_NOW) in.mtim = now;
+    else if (flags & CIS_VFS_MTIM) in.mtim = mtim;
+    in.ctim = now;
+    err = ino_put(fs, &in);
+  }
+  return tx_end(fs, err);
+}
+
 /* Every change committed before its method returned (SQLite with
  * synchronous=FULL, PostgreSQL's commit): nothing is left to flush. */
 static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
@@ -1130,6 +1153,7 @@ static const cis_vfs_methods db_methods = {
     .set_times = db_set_times,
     .sync = db_sync,
     .readdir = db_readdir,
+    .set_times_nofollow = db_set_times_nofollow,
 };
 
 /* ============================================================ public API */

@@ -551,6 +551,21 @@ static int host_set_times(cis_vfs_backend *b, cis_vfs_node *n, uint64_t atim, ui
   return 0;
 }
 
+/* dir/name is one component, not followed (AT_SYMLINK_NOFOLLOW), so
+ * nothing outside the directory is reached. */
+static int host_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                                   uint64_t atim, uint64_t mtim, uint32_t flags) {
+  int err = check_name(b, name);
+  if (err) return err;
+  struct timespec ts[2] = {
+      to_ts(atim, flags & CIS_VFS_ATIM, flags & CIS_VFS_ATIM_NOW),
+      to_ts(mtim, flags & CIS_VFS_MTIM, flags & CIS_VFS_MTIM_NOW),
+  };
+  if (utimensat(fd_of(dir), name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+    return sys_err(b, "set_times_nofollow", name);
+  return 0;
+}
+
 static int host_sync(cis_vfs_backend *b, cis_vfs_node *n) {
   if (fsync(fd_of(n)) != 0) return sys_err(b, "sync", "");
   return 0;
@@ -631,6 +646,7 @@ static const cis_vfs_methods host_methods = {
     .set_times = host_set_times,
     .sync = host_sync,
     .readdir = host_readdir,
+    .set_times_nofollow = host_set_times_nofollow,
 };
 
 /* Whether openat2 works here (kernel 5.6+, not filtered by seccomp). */

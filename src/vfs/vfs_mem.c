@@ -526,16 +526,29 @@ static int mem_truncate(cis_vfs_backend *b, cis_vfs_node *n, uint64_t size) {
   return 0;
 }
 
-static int mem_set_times(cis_vfs_backend *b, cis_vfs_node *n, uint64_t atim, uint64_t mtim,
-                         uint32_t flags) {
-  (void)b;
-  mem_inode *i = ((mem_node *)n)->i;
+/* Sets the times of i as set_times' flags say. */
+static void set_times_of(mem_inode *i, uint64_t atim, uint64_t mtim, uint32_t flags) {
   uint64_t now = now_ns();
   if (flags & CIS_VFS_ATIM) i->atim = atim;
   if (flags & CIS_VFS_ATIM_NOW) i->atim = now;
   if (flags & CIS_VFS_MTIM) i->mtim = mtim;
   if (flags & CIS_VFS_MTIM_NOW) i->mtim = now;
   i->ctim = now;
+}
+
+static int mem_set_times(cis_vfs_backend *b, cis_vfs_node *n, uint64_t atim, uint64_t mtim,
+                         uint32_t flags) {
+  (void)b;
+  set_times_of(((mem_node *)n)->i, atim, mtim, flags);
+  return 0;
+}
+
+static int mem_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                                  uint64_t atim, uint64_t mtim, uint32_t flags) {
+  (void)b;
+  mem_dirent *e = find(dir_of(dir), name);
+  if (!e) return ENOENT;
+  set_times_of(e->ino, atim, mtim, flags);
   return 0;
 }
 
@@ -588,6 +601,7 @@ static const cis_vfs_methods mem_methods = {
     .set_times = mem_set_times,
     .sync = mem_sync,
     .readdir = mem_readdir,
+    .set_times_nofollow = mem_set_times_nofollow,
 };
 
 /* Each memory backend gets its own dev, so two of them never look alike. */

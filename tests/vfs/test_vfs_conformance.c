@@ -295,7 +295,8 @@ static void test_times(void **state) {
   assert_int_equal(cis_vfs_symlinkat(P("f"), t.root, P("l")), 0);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_FOLLOW | CIS_VFS_MTIM, 0, A), 0);
   assert_int_equal(stat_of(t.root, "f", 0).mtim, A);
-  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, A), ENOTSUP);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M), 0); /* its own */
+  assert_int_equal(stat_of(t.root, "f", 0).mtim, A);
   assert_int_equal(cis_vfs_mkdirat(t.root, P("d")), 0);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("d"), CIS_VFS_MTIM, 0, M), 0);
   assert_int_equal(stat_of(t.root, "d", 0).mtim, M);
@@ -307,6 +308,110 @@ static void test_times(void **state) {
   assert_int_equal(cis_vfs_set_timesat(t.root, P("f"), CIS_VFS_ATIM | CIS_VFS_ATIM_NOW, 0, 0),
                    EINVAL);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("f"), 1u << 20, 0, 0), EINVAL);
+  unmount(&t);
+}
+
+/* Without FOLLOW a final symlink's own times are set (set_times_nofollow),
+ * its target's stay; every backend has the method. */
+static void test_symlink_own_times(void **state) {
+  (void)state;
+  T t;
+  mount_new(&t, NULL);
+  const uint64_t A = 1600000000123456789ull, M = 1500000000987654321ull;
+  const uint64_t A2 = 1400000000000000001ull, M2 = 1300000000000000002ull;
+  puts_(t.root, "f", "x");
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("f"), CIS_VFS_ATIM | CIS_VFS_MTIM, A, M), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("f"), t.root, P("l")), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_ATIM | CIS_VFS_MTIM, A2, M2), 0);
+  cis_vfs_stat st = stat_of(t.root, "l", 0);
+  assert_int_equal(st.type, CIS_VFS_SYMLINK);
+  assert_int_equal(st.atim, A2);
+  assert_int_equal(st.mtim, M2);
+  st = stat_of(t.root, "f", 0);
+  assert_int_equal(st.atim, A);
+  assert_int_equal(st.mtim, M);
+  /* One time only, to now: the other stays. (Nothing follows l before its
+   * atim is read: on the host, reading a symlink moves its atim.) */
+  uint64_t before = real_ns();
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM_NOW, 0, 0), 0);
+  st = stat_of(t.root, "l", 0);
+  assert_int_equal(st.atim, A2);
+  assert_true(st.mtim + 2000000000ull >= before);
+  assert_int_equal(stat_of(t.root, "f", 0).mtim, M);
+  /* A dangling symlink, one in a subdirectory, one reached through a
+   * symlinked directory. */
+  assert_int_equal(cis_vfs_symlinkat(P("nowhere"), t.root, P("dang")), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("dang"), CIS_VFS_MTIM, 0, M2), 0);
+  assert_int_equal(stat_of(t.root, "dang", 0).mtim, M2);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("dang"), CIS_VFS_FOLLOW | CIS_VFS_MTIM, 0, M2),
+                   ENOENT);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("d")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("../f"), t.root, P("d/up")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("d"), t.root, P("dl")), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("dl/up"), CIS_VFS_ATIM, A2, 0), 0);
+  assert_int_equal(stat_of(t.root, "d/up", 0).atim, A2);
+  assert_int_equal(stat_of(t.root, "f", 0).atim, A);
+  /* "l/" asks for a directory: the symlink is followed to a file. */
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l/"), CIS_VFS_MTIM, 0, M), ENOTDIR);
+  /* A failing backend call leaves the times as they were. */
+  uint64_t calls = cis_vfs_backend_calls(t.fs);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M2), 0);
+  uint64_t n = cis_vfs_backend_calls(t.fs) - calls;
+  assert_true(n >= 1 && n < 32);
+  cis_vfs_inject_fault(t.fs, (uint32_t)(n - 1), 1, CIS_VFS_EDOWN);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M), CIS_VFS_EDOWN);
+  assert_non_null(strstr(cis_vfs_errmsg(t.fs), "set_times_nofollow"));
+  assert_int_equal(stat_of(t.root, "l", 0).mtim, M2);
+  unmount(&t);
+}
+
+/* A trailing '/' on a name being made answers as Linux: mkdir EEXIST on
+ * any existing kind, symlink and link ENOENT for a new name (no
+ * directory can be made that way) and EEXIST for an existing one; an
+ * exclusive create never follows a final symlink. */
+static void test_trailing_slash_makes(void **state) {
+  (void)state;
+  T t;
+  mount_new(&t, NULL);
+  cis_vfs_stat st;
+  puts_(t.root, "f", "x");
+  puts_(t.root, "f2", "y");
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("d")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("d"), t.root, P("ld")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("nowhere"), t.root, P("dang")), 0);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("n/")), 0);
+  assert_int_equal(stat_of(t.root, "n", 0).type, CIS_VFS_DIR);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("n/")), EEXIST);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("f/")), EEXIST);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("ld/")), EEXIST);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("dang/")), EEXIST);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("f/x")), ENOTDIR);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("new/")), ENOENT);
+  assert_int_equal(cis_vfs_statat(t.root, P("new"), 0, &st), ENOENT);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("f/")), EEXIST);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("d/")), EEXIST);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("dang/")), EEXIST);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("d//")), EEXIST);
+  assert_int_equal(cis_vfs_symlinkat(P("t"), t.root, P("new")), 0);
+  /* link: the source's errors first, then the new name's (also where the
+   * backend has no hard links). */
+  assert_int_equal(cis_vfs_linkat(t.root, P("f"), 0, t.root, P("hl/")), ENOENT);
+  assert_int_equal(cis_vfs_statat(t.root, P("hl"), 0, &st), ENOENT);
+  assert_int_equal(cis_vfs_linkat(t.root, P("f"), 0, t.root, P("f2/")), EEXIST);
+  assert_int_equal(cis_vfs_linkat(t.root, P("f"), 0, t.root, P("d/")), EEXIST);
+  assert_int_equal(cis_vfs_linkat(t.root, P("missing"), 0, t.root, P("f2/")), ENOENT);
+  assert_int_equal(cis_vfs_linkat(t.root, P("f/"), 0, t.root, P("hl")), ENOTDIR);
+  /* rename keeps ENOTDIR for a non-directory with a '/' on either side. */
+  assert_int_equal(cis_vfs_renameat(t.root, P("f2"), t.root, P("rn/")), ENOTDIR);
+  assert_int_equal(cis_vfs_renameat(t.root, P("f2"), t.root, P("f/")), ENOTDIR);
+  /* CREAT|EXCL through a dangling symlink: EEXIST, nothing made. */
+  assert_int_equal(open_err(t.root, "dang", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_EXCL |
+                                                CIS_VFS_FOLLOW),
+                   EEXIST);
+  assert_int_equal(cis_vfs_statat(t.root, P("nowhere"), 0, &st), ENOENT);
+  assert_int_equal(open_err(t.root, "ld", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_EXCL |
+                                              CIS_VFS_FOLLOW),
+                   EEXIST);
   unmount(&t);
 }
 
@@ -377,7 +482,7 @@ static void test_mkdir_rmdir_unlink(void **state) {
   assert_int_equal(cis_vfs_mkdirat(t.root, P("")), EEXIST);
   puts_(t.root, "d/f", "x");
   assert_int_equal(cis_vfs_mkdirat(t.root, P("d/f")), EEXIST);
-  assert_int_equal(cis_vfs_mkdirat(t.root, P("d/f/")), ENOTDIR);
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("d/f/")), EEXIST); /* as Linux */
   assert_int_equal(cis_vfs_unlinkat(t.root, P("d")), EISDIR);
   assert_int_equal(cis_vfs_unlinkat(t.root, P(".")), EISDIR);
   assert_int_equal(cis_vfs_rmdirat(t.root, P("d/f")), ENOTDIR);
@@ -845,6 +950,7 @@ static void test_read_only(void **state) {
   assert_int_equal(cis_vfs_symlinkat(P("f"), t.root, P("m")), EROFS);
   assert_int_equal(cis_vfs_linkat(t.root, P("f"), 0, t.root, P("h")), EROFS);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("f"), CIS_VFS_MTIM_NOW, 0, 0), EROFS);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM_NOW, 0, 0), EROFS);
   assert_int_equal(cis_vfs_fset_times(t.root, CIS_VFS_MTIM_NOW, 0, 0), EROFS);
   assert_non_null(strstr(cis_vfs_errmsg(t.fs), "read-only"));
   assert_int_equal(cis_vfs_backend_calls(t.fs), calls);
@@ -1346,6 +1452,14 @@ static const cis_vfs_methods shim_methods = {
     .readdir = sh_readdir,
 };
 
+static int shim_nofollow_calls; /* calls of sh_set_times_nofollow */
+
+static int sh_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *d, const char *name,
+                                 uint64_t a, uint64_t m, uint32_t fl) {
+  shim_nofollow_calls++;
+  return FWD(b, set_times_nofollow)(IN(b), d, name, a, m, fl);
+}
+
 static cis_vfs_backend *shim_new(const cis_vfs_methods *m) {
   shim_fs *s = calloc(1, sizeof *s);
   assert_non_null(s);
@@ -1416,6 +1530,35 @@ static void test_wrapper_mount_checks(void **state) {
   assert_int_equal(cis_vfs_result(ENOMEM), CIS_ENOMEM);
   assert_int_equal(cis_vfs_result(ENOTDIR), CIS_EVFS);
   assert_int_equal(cis_vfs_mem_new(NULL), CIS_EINVAL);
+}
+
+/* set_times_nofollow is read only from a version-2 table (a version-1
+ * table ends before it); NULL or absent, a symlink's own times are
+ * ENOTSUP, and everything else works as before. */
+static void test_wrapper_set_times_nofollow_versions(void **state) {
+  (void)state;
+  T t;
+  const uint64_t M = 1500000000987654321ull;
+  memset(&shim, 0, sizeof shim);
+  cis_vfs_methods v2 = shim_methods;
+  v2.set_times_nofollow = sh_set_times_nofollow;
+  cis_vfs_methods v1 = v2; /* a stray pointer past the end of a version-1 table */
+  v1.version = 1;
+  const cis_vfs_methods *tables[] = {&v2, &shim_methods, &v1};
+  const int want[] = {0, ENOTSUP, ENOTSUP};
+  for (int i = 0; i < 3; i++) {
+    shim_nofollow_calls = 0;
+    mount_on(&t, shim_new(tables[i]), NULL);
+    puts_(t.root, "f", "x");
+    assert_int_equal(cis_vfs_symlinkat(P("f"), t.root, P("l")), 0);
+    assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M), want[i]);
+    assert_int_equal(shim_nofollow_calls, i == 0 ? 1 : 0);
+    if (want[i]) assert_non_null(strstr(cis_vfs_errmsg(t.fs), "itself cannot be set"));
+    assert_int_equal(stat_of(t.root, "l", 0).mtim == M, want[i] == 0);
+    assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_FOLLOW | CIS_VFS_MTIM, 0, M), 0);
+    assert_int_equal(stat_of(t.root, "f", 0).mtim, M);
+    unmount(&t);
+  }
 }
 
 static void test_wrapper_backend_misbehaves(void **state) {
@@ -1719,6 +1862,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_truncate),
       cmocka_unit_test(test_stat_and_types),
       cmocka_unit_test(test_times),
+      cmocka_unit_test(test_symlink_own_times),
+      cmocka_unit_test(test_trailing_slash_makes),
       cmocka_unit_test(test_rename),
       cmocka_unit_test(test_mkdir_rmdir_unlink),
       cmocka_unit_test(test_open_flags),
@@ -1742,6 +1887,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest wrapper[] = {
       cmocka_unit_test(test_wrapper_mount_checks),
       cmocka_unit_test(test_wrapper_backend_misbehaves),
+      cmocka_unit_test(test_wrapper_set_times_nofollow_versions),
       cmocka_unit_test(test_mem_limits),
       cmocka_unit_test(test_mem_frees_deep_tree_iteratively),
   };
