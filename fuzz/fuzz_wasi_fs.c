@@ -344,8 +344,11 @@ static void chain(run *r, uint32_t fd, unsigned levels) {
   for (unsigned k = 0; k < levels; k++) {
     cis_slot mk[] = {AI32(cur), AI32(M_PATH1), AI32(1)};
     if (call(r, F_MKDIR, mk) != 0) break;
+    /* Every right but those that write (FD_WRITE, FD_ALLOCATE,
+     * FD_FILESTAT_SET_SIZE), which make O_DIRECTORY EISDIR. */
+    const uint64_t dir_rights = ((1ull << 30) - 1) & ~((1ull << 6) | (1ull << 8) | (1ull << 22));
     cis_slot op[] = {AI32(cur), AI32(0), AI32(M_PATH1), AI32(1), AI32(2),
-                     A((1ull << 30) - 1), A((1ull << 30) - 1), AI32(0), AI32(M_OUT)};
+                     A(dir_rights), A((1ull << 30) - 1), AI32(0), AI32(M_OUT)};
     if (call(r, F_OPEN, op) != 0) break;
     uint32_t sub = out_u32(r);
     if (cur != fd) {

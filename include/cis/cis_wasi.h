@@ -16,8 +16,11 @@
  * the instance, belongs to one thread at a time.
  *
  * Denied capabilities never crash: clocks and random return ENOTCAPABLE,
- * args and env look empty, sockets return ENOTCAPABLE (sock_accept on a
- * non-socket fd returns EBADF/ENOTSOCK as usual).
+ * args and env look empty. Descriptors are checked before capabilities
+ * and rights (EBADF for one not open, then the kind: ENOTSOCK, ENOTDIR,
+ * EISDIR, ESPIPE, then ENOTCAPABLE), so sock_* on a descriptor that is
+ * not open is EBADF and on any other ENOTSOCK, granted or not (no socket
+ * can be preopened yet).
  */
 #ifndef CIS_CIS_WASI_H
 #define CIS_CIS_WASI_H

@@ -382,9 +382,9 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool pos
   cis_wasi *w = WASI_SELF;
   wasi_fd *f = wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
+  if (f->kind == WASI_FD_DIR) return WASI_EISDIR; /* the kind before the rights */
   if (!(f->rights & WASI_R_FD_READ)) return WASI_ENOTCAPABLE;
   if (positioned && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
-  if (f->kind == WASI_FD_DIR) return WASI_EISDIR;
   if (!wasi_mem(c, nread_ptr, 4)) return WASI_EFAULT;
   uint8_t *arr;
   int e = iovs_check(c, iovs, n, &arr);
@@ -416,9 +416,9 @@ static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool po
   cis_wasi *w = WASI_SELF;
   wasi_fd *f = wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
+  if (f->kind == WASI_FD_DIR) return WASI_EISDIR; /* the kind before the rights */
   if (!(f->rights & WASI_R_FD_WRITE)) return WASI_ENOTCAPABLE;
   if (positioned && !(f->rights & WASI_R_FD_SEEK)) return WASI_ENOTCAPABLE;
-  if (f->kind == WASI_FD_DIR) return WASI_EISDIR;
   if (!wasi_mem(c, nwritten_ptr, 4)) return WASI_EFAULT;
   uint8_t *arr;
   int e = iovs_check(c, iovs, n, &arr);
@@ -696,11 +696,12 @@ WASI_FN(poll_oneoff) {
 
 /* --------------------------------------------------------------- sockets */
 
-/* No socket can be preopened yet, so with the capability every sock_* call
- * is about a descriptor that is not a socket. */
+/* The descriptor is checked before the capability, as for every call: a
+ * descriptor that is not open is EBADF and one that is not a socket
+ * ENOTSOCK, with or without CIS_WASI_CAP_SOCKETS. No socket can be
+ * preopened yet, so no sock_* call gets further. */
 static int sock_common(cis_call *c, uint32_t fd) {
   cis_wasi *w = WASI_SELF;
-  if (!(w->cfg.caps & CIS_WASI_CAP_SOCKETS)) return WASI_ENOTCAPABLE;
   if (!wasi_fd_get(w, fd)) return WASI_EBADF;
   return WASI_ENOTSOCK;
 }

@@ -242,23 +242,40 @@ void cis__wasi_fs_close(wasi_fd *f) {
 
 /* ------------------------------------------------------------- helpers */
 
-/* The descriptor for an fd_* call, or the errno to answer. Standard
- * streams answer `stdio_errno` (0 = go on). */
-static int fd_for(cis_call *c, uint32_t fd, uint64_t right, int stdio_errno, wasi_fd **out) {
+/* The descriptor for an fd_* call, or the errno to answer. A descriptor
+ * of a kind the call does not take answers that kind's errno (0 = the
+ * call takes it): `stdio_errno` for the standard streams, `dir_errno` for
+ * a directory, `file_errno` for a regular file. The order is the
+ * reference runtimes': no such descriptor (EBADF), then the wrong kind,
+ * then a missing right (ENOTCAPABLE). */
+static int fd_for(cis_call *c, uint32_t fd, uint64_t right, int stdio_errno, int dir_errno,
+                  int file_errno, wasi_fd **out) {
   wasi_fd *f = wasi_fd_get(WASI_SELF, fd);
   if (!f) return WASI_EBADF;
-  if (right && !(f->rights & right)) return WASI_ENOTCAPABLE;
   if (f->kind == WASI_FD_STDIO && stdio_errno) return stdio_errno;
+  if (f->kind == WASI_FD_DIR && dir_errno) return dir_errno;
+  if (f->kind == WASI_FD_FILE && file_errno) return file_errno;
+  if (right && !(f->rights & right)) return WASI_ENOTCAPABLE;
   cis__wasi_arm(c, f);
+  *out = f;
+  return WASI_ESUCCESS;
+}
+
+/* A directory descriptor, without its rights: EBADF, ENOTDIR. */
+static int dir_get(cis_call *c, uint32_t fd, wasi_fd **out) {
+  (void)c;
+  wasi_fd *f = wasi_fd_get(WASI_SELF, fd);
+  if (!f) return WASI_EBADF;
+  if (f->kind != WASI_FD_DIR) return WASI_ENOTDIR;
   *out = f;
   return WASI_ESUCCESS;
 }
 
 /* The directory descriptor for a path_* call. */
 static int dir_for(cis_call *c, uint32_t fd, uint64_t rights, wasi_fd **out) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, fd);
-  if (!f) return WASI_EBADF;
-  if (f->kind != WASI_FD_DIR) return WASI_ENOTDIR;
+  wasi_fd *f;
+  int e = dir_get(c, fd, &f);
+  if (e) return e;
   if ((f->rights & rights) != rights) return WASI_ENOTCAPABLE;
   cis__wasi_arm(c, f);
   *out = f;
@@ -454,7 +471,7 @@ int cis__wasi_fs_writev(cis_call *c, wasi_fd *f, const uint8_t *arr, uint32_t n,
 
 WASI_FN(fd_advise) {
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_ADVISE, WASI_ESPIPE, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_ADVISE, WASI_ESPIPE, 0, 0, &f);
   if (e) WASI_RET(e);
   if (a[3].u32 > 5) WASI_RET(WASI_EINVAL);
   /* Advice is a hint, and no backend caches in a way it could steer. */
@@ -464,7 +481,7 @@ WASI_FN(fd_advise) {
 WASI_FN(fd_allocate) {
   cis_wasi *w = WASI_SELF;
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_ALLOCATE, WASI_ESPIPE, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_ALLOCATE, WASI_ESPIPE, WASI_EISDIR, 0, &f);
   if (e) WASI_RET(e);
   uint64_t off = a[1].u64, len = a[2].u64;
   if (len == 0 || off > WASI_OFF_MAX) WASI_RET(WASI_EINVAL); /* as posix_fallocate */
@@ -483,7 +500,7 @@ WASI_FN(fd_allocate) {
 
 static int do_sync(cis_call *c, uint32_t fd, uint64_t right, const char *call) {
   wasi_fd *f;
-  int e = fd_for(c, fd, right, WASI_EINVAL, &f);
+  int e = fd_for(c, fd, right, WASI_EINVAL, 0, 0, &f);
   if (e) return e;
   int err = cis_vfs_fsync(f->file);
   return err ? file_fail(WASI_SELF, f->file, call, err) : WASI_ESUCCESS;
@@ -494,7 +511,7 @@ WASI_FN(fd_sync) { WASI_RET(do_sync(c, a[0].u32, WASI_R_FD_SYNC, "fd_sync")); }
 
 WASI_FN(fd_filestat_get) {
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_GET, 0, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_GET, 0, 0, 0, &f);
   if (e) WASI_RET(e);
   uint8_t *p = wasi_mem(c, a[1].u32, 64);
   if (!p) WASI_RET(WASI_EFAULT);
@@ -513,9 +530,8 @@ WASI_FN(fd_filestat_get) {
 
 WASI_FN(fd_filestat_set_size) {
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_SET_SIZE, WASI_EINVAL, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_SET_SIZE, WASI_EINVAL, WASI_EISDIR, 0, &f);
   if (e) WASI_RET(e);
-  if (f->kind != WASI_FD_FILE) WASI_RET(WASI_EISDIR);
   if (a[1].u64 > WASI_OFF_MAX) WASI_RET(WASI_EINVAL);
   int err = cis_vfs_ftruncate(f->file, a[1].u64);
   if (err) WASI_RET(file_fail(WASI_SELF, f->file, "fd_filestat_set_size", err));
@@ -524,7 +540,7 @@ WASI_FN(fd_filestat_set_size) {
 
 WASI_FN(fd_filestat_set_times) {
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_SET_TIMES, 0, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_FILESTAT_SET_TIMES, 0, 0, 0, &f);
   if (e) WASI_RET(e);
   int64_t fl = times_flags(a[3].u32);
   if (fl < 0) WASI_RET(WASI_EINVAL);
@@ -542,9 +558,8 @@ WASI_FN(fd_filestat_set_times) {
 WASI_FN(fd_readdir) {
   cis_wasi *w = WASI_SELF;
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_READDIR, WASI_ENOTDIR, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_READDIR, WASI_ENOTDIR, 0, WASI_ENOTDIR, &f);
   if (e) WASI_RET(e);
-  if (f->kind != WASI_FD_DIR) WASI_RET(WASI_ENOTDIR);
   uint32_t len = a[2].u32;
   uint8_t *buf = wasi_mem(c, a[1].u32, len);
   if (!buf || !wasi_mem(c, a[4].u32, 4)) WASI_RET(WASI_EFAULT);
@@ -581,14 +596,13 @@ WASI_FN(fd_readdir) {
 WASI_FN(fd_seek) {
   cis_wasi *w = WASI_SELF;
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, 0, WASI_ESPIPE, &f);
+  int e = fd_for(c, a[0].u32, 0, WASI_ESPIPE, WASI_EBADF, 0, &f);
   if (e) WASI_RET(e);
   int64_t delta = a[1].i64;
   uint32_t whence = a[2].u32;
   bool tell = whence == WASI_WHENCE_CUR && delta == 0;
   if (!(f->rights & (tell ? WASI_R_FD_SEEK | WASI_R_FD_TELL : WASI_R_FD_SEEK)))
     WASI_RET(WASI_ENOTCAPABLE);
-  if (f->kind != WASI_FD_FILE) WASI_RET(WASI_EBADF);
   if (whence > WASI_WHENCE_END) WASI_RET(WASI_EINVAL);
   if (!wasi_mem(c, a[3].u32, 8)) WASI_RET(WASI_EFAULT);
   uint64_t from = 0;
@@ -619,9 +633,8 @@ WASI_FN(fd_seek) {
 
 WASI_FN(fd_tell) {
   wasi_fd *f;
-  int e = fd_for(c, a[0].u32, WASI_R_FD_TELL, WASI_ESPIPE, &f);
+  int e = fd_for(c, a[0].u32, WASI_R_FD_TELL, WASI_ESPIPE, WASI_EBADF, 0, &f);
   if (e) WASI_RET(e);
-  if (f->kind != WASI_FD_FILE) WASI_RET(WASI_EBADF);
   if (!wasi_mem(c, a[1].u32, 8)) WASI_RET(WASI_EFAULT);
   e = resolve_pos(WASI_SELF, f, "fd_tell");
   if (e) WASI_RET(e);
@@ -704,7 +717,9 @@ WASI_FN(path_link) {
   wasi_fd *od, *nd;
   const char *op, *np;
   uint32_t follow;
-  int e = dir_path(c, a[0].u32, WASI_R_PATH_LINK_SOURCE, a[2].u32, a[3].u32, &od, &op);
+  int e = dir_get(c, a[0].u32, &od);
+  if (!e) e = dir_get(c, a[4].u32, &nd); /* both descriptors exist before any right counts */
+  if (!e) e = dir_path(c, a[0].u32, WASI_R_PATH_LINK_SOURCE, a[2].u32, a[3].u32, &od, &op);
   if (!e) e = dir_path(c, a[4].u32, WASI_R_PATH_LINK_TARGET, a[5].u32, a[6].u32, &nd, &np);
   if (!e) e = lookup_flags(a[1].u32, &follow);
   if (e) WASI_RET(e);
@@ -715,21 +730,28 @@ WASI_FN(path_link) {
 WASI_FN(path_rename) {
   wasi_fd *od, *nd;
   const char *op, *np;
-  int e = dir_path(c, a[0].u32, WASI_R_PATH_RENAME_SOURCE, a[1].u32, a[2].u32, &od, &op);
+  int e = dir_get(c, a[0].u32, &od);
+  if (!e) e = dir_get(c, a[3].u32, &nd); /* both descriptors exist before any right counts */
+  if (!e) e = dir_path(c, a[0].u32, WASI_R_PATH_RENAME_SOURCE, a[1].u32, a[2].u32, &od, &op);
   if (!e) e = dir_path(c, a[3].u32, WASI_R_PATH_RENAME_TARGET, a[4].u32, a[5].u32, &nd, &np);
   if (e) WASI_RET(e);
   int err = cis_vfs_renameat(od->file, op, a[2].u32, nd->file, np, a[5].u32);
   WASI_RET(err ? file_fail(WASI_SELF, od->file, "path_rename", err) : 0);
 }
 
-/* path_symlink(old_path = the target, fd, new_path = the link). The
- * target may name anything: it is checked when followed, never here. */
+/* path_symlink(old_path = the target, fd, new_path = the link). A
+ * relative target may name anything: it is checked when followed. An
+ * absolute one could never be followed inside the sandbox (and might
+ * mislead a program outside it that reads the host directory), so it is
+ * refused with EPERM, as wasmtime (cap-std) and uvwasi do. One already in
+ * the storage (a host directory) stays refused when followed. */
 WASI_FN(path_symlink) {
   wasi_fd *d;
   const char *target, *p;
   int e = dir_path(c, a[2].u32, WASI_R_PATH_SYMLINK, a[3].u32, a[4].u32, &d, &p);
   if (!e) e = path_arg(c, a[0].u32, a[1].u32, &target);
   if (e) WASI_RET(e);
+  if (target[0] == '/') WASI_RET(WASI_EPERM);
   int err = cis_vfs_symlinkat(target, a[1].u32, d->file, p, a[4].u32);
   WASI_RET(err ? file_fail(WASI_SELF, d->file, "path_symlink", err) : 0);
 }
@@ -760,7 +782,8 @@ WASI_FN(path_readlink) {
  * the rights asked for that the directory may hand on (its inheriting
  * rights) and that apply to what was opened; the VFS opens it for writing
  * when those rights write (or with O_TRUNC), so the mount's refusals
- * (EROFS, EISDIR for a directory) come at open as in POSIX. */
+ * (EROFS, EISDIR for a directory, with O_DIRECTORY too) come at open as in
+ * POSIX. */
 WASI_FN(path_open) {
   cis_wasi *w = WASI_SELF;
   uint32_t oflags = a[4].u32, fdflags = a[7].u32;
@@ -779,10 +802,10 @@ WASI_FN(path_open) {
   if (!wasi_mem(c, a[8].u32, 4)) WASI_RET(WASI_EFAULT);
 
   uint64_t base = a[5].u64 & d->inheriting, inh = a[6].u64 & d->inheriting;
-  if (oflags & WASI_O_DIRECTORY) {
-    vf |= CIS_VFS_DIRECTORY;
-    base &= WASI_R_DIR_ALL; /* write rights cannot apply to a directory */
-  }
+  /* With O_DIRECTORY, rights that write still open the VFS file for
+   * writing, so a directory is EISDIR (and a file ENOTDIR) as without it:
+   * the reference runtimes refuse, they do not drop the rights. */
+  if (oflags & WASI_O_DIRECTORY) vf |= CIS_VFS_DIRECTORY;
   if (base & (WASI_R_FD_READ | WASI_R_FD_READDIR)) vf |= CIS_VFS_READ;
   if ((base & WASI_R_WRITING) || (oflags & WASI_O_TRUNC)) vf |= CIS_VFS_WRITE;
   if (oflags & WASI_O_CREAT) vf |= CIS_VFS_CREAT;

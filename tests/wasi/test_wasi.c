@@ -720,7 +720,8 @@ static void denied_capabilities(void **st) {
   assert_non_null(strstr(o.out, "ok args-empty"));
   assert_non_null(strstr(o.out, "ok clock-denied"));
   assert_non_null(strstr(o.out, "ok random-denied"));
-  assert_non_null(strstr(o.out, "ok sock-accept-denied"));
+  assert_non_null(strstr(o.out, "ok sock-accept-nocap-notsock"));
+  assert_non_null(strstr(o.out, "ok sock-shutdown-nocap-badf"));
   assert_non_null(strstr(o.out, "0 failures"));
 }
 
@@ -1147,6 +1148,7 @@ int main(int argc, char **argv) {
   add_case("readonly", "seeded", NULL, &ro, true, NULL);
   add_case("quota", NULL, NULL, &quota, false, after_quota);
   add_case("errors", NULL, NULL, NULL, false, NULL);
+  add_case("edges", NULL, NULL, NULL, false, NULL);
 
   const struct CMUnitTest fixed[] = {
       cmocka_unit_test(args_and_env),        cmocka_unit_test(stdio_capture),

@@ -517,10 +517,13 @@ static void denied(void) {
   __wasi_size_t argc = 9, sz = 9;
   CHECK("args-empty", __wasi_args_sizes_get(&argc, &sz) == 0 && argc == 0 && sz == 0);
   CHECK("env-empty", __wasi_environ_sizes_get(&argc, &sz) == 0 && argc == 0);
+  /* Without the sockets capability the descriptor is still checked first. */
   __wasi_fd_t nfd;
-  EXPECT_ERRNO("sock-accept-denied", __wasi_sock_accept(1, 0, &nfd), __WASI_ERRNO_NOTCAPABLE);
-  EXPECT_ERRNO("sock-shutdown-denied", __wasi_sock_shutdown(1, __WASI_SDFLAGS_WR),
-               __WASI_ERRNO_NOTCAPABLE);
+  EXPECT_ERRNO("sock-accept-nocap-notsock", __wasi_sock_accept(1, 0, &nfd), __WASI_ERRNO_NOTSOCK);
+  EXPECT_ERRNO("sock-shutdown-nocap-notsock", __wasi_sock_shutdown(1, __WASI_SDFLAGS_WR),
+               __WASI_ERRNO_NOTSOCK);
+  EXPECT_ERRNO("sock-shutdown-nocap-badf", __wasi_sock_shutdown(77, __WASI_SDFLAGS_WR),
+               __WASI_ERRNO_BADF);
 }
 
 static void randomness(void) {
@@ -710,8 +713,11 @@ static void hostile(void) {
   EXPECT_ERRNO("readlink-abs", raw_path_readlink(PRE, S("abs_link"), P(lb), sizeof lb, P(&used)),
                0);
   CHECK("readlink-abs-text", used == 11 && memcmp(lb, "/etc/passwd", 11) == 0);
-  EXPECT_ERRNO("make-abs-link", raw_path_symlink(S("/etc/passwd"), PRE, S("evil")), 0);
-  EXPECT_ERRNO("use-abs-link", OPEN("evil"), NC);
+  /* An absolute target is refused when made (EPERM, as wasmtime), one
+   * already there (abs_link) when followed. */
+  EXPECT_ERRNO("make-abs-link", raw_path_symlink(S("/etc/passwd"), PRE, S("evil")),
+               __WASI_ERRNO_PERM);
+  EXPECT_ERRNO("use-abs-link", OPEN("evil"), __WASI_ERRNO_NOENT);
   EXPECT_ERRNO("symlink-out", raw_path_symlink(S("x"), PRE, S("../evil")), NC);
   EXPECT_ERRNO("link-out", raw_path_link(PRE, 0, S("../outside.txt"), PRE, S("stolen")), NC);
   EXPECT_ERRNO("link-out-follow", raw_path_link(PRE, F, S("rel_link"), PRE, S("stolen2")), NC);
@@ -934,7 +940,7 @@ static void errors(void) {
 
   /* fd_advise */
   EXPECT_ERRNO("advise-badf", raw_fd_advise(999, 0, 0, 0), BADF);
-  EXPECT_ERRNO("advise-stdio", raw_fd_advise(1, 0, 0, 0), NC);
+  EXPECT_ERRNO("advise-stdio", raw_fd_advise(1, 0, 0, 0), __WASI_ERRNO_SPIPE);
   EXPECT_ERRNO("advise-bad", raw_fd_advise(ffd, 0, 0, 9), INVAL);
   EXPECT_ERRNO("advise-file", raw_fd_advise(ffd, 0, 10, __WASI_ADVICE_WILLNEED), 0);
   EXPECT_ERRNO("advise-dir", raw_fd_advise(dfd, 0, 0, __WASI_ADVICE_NORMAL), 0);
@@ -945,8 +951,8 @@ static void errors(void) {
   EXPECT_ERRNO("allocate-huge-off", raw_fd_allocate(ffd, INT64_MIN, 1), INVAL);
   EXPECT_ERRNO("allocate-overflow", raw_fd_allocate(ffd, INT64_MAX - 1, 10), __WASI_ERRNO_FBIG);
   EXPECT_ERRNO("allocate-rdonly", raw_fd_allocate(rfd, 0, 1), NC);
-  EXPECT_ERRNO("allocate-dir", raw_fd_allocate(dfd, 0, 1), NC);
-  EXPECT_ERRNO("allocate-stdio", raw_fd_allocate(1, 0, 1), NC);
+  EXPECT_ERRNO("allocate-dir", raw_fd_allocate(dfd, 0, 1), __WASI_ERRNO_ISDIR);
+  EXPECT_ERRNO("allocate-stdio", raw_fd_allocate(1, 0, 1), __WASI_ERRNO_SPIPE);
   struct stat st;
   EXPECT_ERRNO("allocate-grows", raw_fd_allocate(ffd, 10, 6), 0);
   CHECK("allocate-size", fstat(ffd, &st) == 0 && st.st_size == 16);
@@ -955,8 +961,8 @@ static void errors(void) {
   /* fd_datasync, fd_sync */
   EXPECT_ERRNO("datasync-badf", __wasi_fd_datasync(999), BADF);
   EXPECT_ERRNO("sync-badf", __wasi_fd_sync(999), BADF);
-  EXPECT_ERRNO("datasync-stdio", __wasi_fd_datasync(1), NC);
-  EXPECT_ERRNO("sync-stdio", __wasi_fd_sync(1), NC);
+  EXPECT_ERRNO("datasync-stdio", __wasi_fd_datasync(1), INVAL);
+  EXPECT_ERRNO("sync-stdio", __wasi_fd_sync(1), INVAL);
   EXPECT_ERRNO("sync-dir", __wasi_fd_sync(dfd), 0);
   EXPECT_ERRNO("datasync-dir", __wasi_fd_datasync(dfd), NC);
   EXPECT_ERRNO("datasync-rdonly", __wasi_fd_datasync(rfd), NC);
@@ -977,8 +983,8 @@ static void errors(void) {
   /* fd_filestat_set_size */
   EXPECT_ERRNO("setsize-badf", raw_fd_filestat_set_size(999, 0), BADF);
   EXPECT_ERRNO("setsize-rdonly", raw_fd_filestat_set_size(rfd, 0), NC);
-  EXPECT_ERRNO("setsize-dir", raw_fd_filestat_set_size(dfd, 0), NC);
-  EXPECT_ERRNO("setsize-stdio", raw_fd_filestat_set_size(1, 0), NC);
+  EXPECT_ERRNO("setsize-dir", raw_fd_filestat_set_size(dfd, 0), __WASI_ERRNO_ISDIR);
+  EXPECT_ERRNO("setsize-stdio", raw_fd_filestat_set_size(1, 0), INVAL);
   EXPECT_ERRNO("setsize-huge", raw_fd_filestat_set_size(ffd, INT64_MIN), INVAL);
   EXPECT_ERRNO("setsize", raw_fd_filestat_set_size(ffd, 4), 0);
   /* fd_filestat_set_times */
@@ -1003,8 +1009,8 @@ static void errors(void) {
   CHECK("settimes-none-kept", fstat(dfd, &st) == 0 && st.st_mtim.tv_sec == 6);
   /* fd_readdir */
   EXPECT_ERRNO("readdir-badf", raw_fd_readdir(999, P(buf), sizeof buf, 0, P(&used)), BADF);
-  EXPECT_ERRNO("readdir-file", raw_fd_readdir(ffd, P(buf), sizeof buf, 0, P(&used)), NC);
-  EXPECT_ERRNO("readdir-stdio", raw_fd_readdir(1, P(buf), sizeof buf, 0, P(&used)), NC);
+  EXPECT_ERRNO("readdir-file", raw_fd_readdir(ffd, P(buf), sizeof buf, 0, P(&used)), NOTDIR);
+  EXPECT_ERRNO("readdir-stdio", raw_fd_readdir(1, P(buf), sizeof buf, 0, P(&used)), NOTDIR);
   EXPECT_ERRNO("readdir-fault", raw_fd_readdir(dfd, BAD, 100, 0, P(&used)), FAULT);
   EXPECT_ERRNO("readdir-used-fault", raw_fd_readdir(dfd, P(buf), sizeof buf, 0, BAD), FAULT);
   EXPECT_ERRNO("readdir-dropped", raw_fd_readdir(ndfd, P(buf), sizeof buf, 0, P(&used)), NC);
@@ -1017,7 +1023,7 @@ static void errors(void) {
   EXPECT_ERRNO("seek-overflow", raw_fd_seek(ffd, INT64_MAX, __WASI_WHENCE_END, P(&pos)),
                __WASI_ERRNO_OVERFLOW);
   EXPECT_ERRNO("seek-fault", raw_fd_seek(ffd, 0, __WASI_WHENCE_SET, BAD), FAULT);
-  EXPECT_ERRNO("seek-dir", raw_fd_seek(dfd, 0, __WASI_WHENCE_SET, P(&pos)), NC);
+  EXPECT_ERRNO("seek-dir", raw_fd_seek(dfd, 0, __WASI_WHENCE_SET, P(&pos)), BADF);
   EXPECT_ERRNO("seek-max", raw_fd_seek(ffd, INT64_MAX, __WASI_WHENCE_SET, P(&pos)), 0);
   CHECK("seek-max-pos", pos == (uint64_t)INT64_MAX);
   __wasi_ciovec_t civ = {(const uint8_t *)"abcd", 4};
@@ -1025,8 +1031,8 @@ static void errors(void) {
   EXPECT_ERRNO("pwrite-fbig", raw_fd_pwrite(ffd, P(&civ), 1, INT64_MAX - 1, P(&used)),
                __WASI_ERRNO_FBIG);
   EXPECT_ERRNO("tell-badf", raw_fd_tell(999, P(&pos)), BADF);
-  EXPECT_ERRNO("tell-stdio", raw_fd_tell(1, P(&pos)), NC);
-  EXPECT_ERRNO("tell-dir", raw_fd_tell(dfd, P(&pos)), NC);
+  EXPECT_ERRNO("tell-stdio", raw_fd_tell(1, P(&pos)), __WASI_ERRNO_SPIPE);
+  EXPECT_ERRNO("tell-dir", raw_fd_tell(dfd, P(&pos)), BADF);
   EXPECT_ERRNO("tell-fault", raw_fd_tell(ffd, BAD), FAULT);
   EXPECT_ERRNO("tell", raw_fd_tell(ffd, P(&pos)), 0);
   CHECK("tell-pos", pos == (uint64_t)INT64_MAX);
@@ -1049,9 +1055,9 @@ static void errors(void) {
   EXPECT_ERRNO("pwrite-badf", raw_fd_pwrite(999, P(&civ), 1, 0, P(&used)), BADF);
   EXPECT_ERRNO("pread-neg", raw_fd_pread(ffd, P(&civ), 1, -1, P(&used)), INVAL);
   EXPECT_ERRNO("pwrite-neg", raw_fd_pwrite(ffd, P(&civ), 1, -1, P(&used)), INVAL);
-  EXPECT_ERRNO("pread-dir", raw_fd_pread(dfd, P(&civ), 1, 0, P(&used)), NC);
-  EXPECT_ERRNO("read-dir", raw_fd_read(dfd, P(&civ), 1, P(&used)), NC);
-  EXPECT_ERRNO("write-dir", raw_fd_write(dfd, P(&civ), 1, P(&used)), NC);
+  EXPECT_ERRNO("pread-dir", raw_fd_pread(dfd, P(&civ), 1, 0, P(&used)), __WASI_ERRNO_ISDIR);
+  EXPECT_ERRNO("read-dir", raw_fd_read(dfd, P(&civ), 1, P(&used)), __WASI_ERRNO_ISDIR);
+  EXPECT_ERRNO("write-dir", raw_fd_write(dfd, P(&civ), 1, P(&used)), __WASI_ERRNO_ISDIR);
   EXPECT_ERRNO("pwrite-rdonly", raw_fd_pwrite(rfd, P(&civ), 1, 0, P(&used)), NC);
   EXPECT_ERRNO("write-rdonly", raw_fd_write(rfd, P(&civ), 1, P(&used)), NC);
   EXPECT_ERRNO("read-wronly", raw_fd_read(wfd, P(&civ), 1, P(&used)), NC);
@@ -1131,7 +1137,7 @@ static void errors(void) {
                                      (fst.fs_rights_base & __WASI_RIGHTS_PATH_OPEN));
   close(nfd);
   EXPECT_ERRNO("open-dir-o-directory", raw_path_open(PRE, 0, S("ed"), __WASI_OFLAGS_DIRECTORY,
-                                                     RALL, RALL, 0, P(fdp)),
+                                                     RNOWRITE, RALL, 0, P(fdp)),
                0);
   close(nfd);
   /* A directory with only PATH_OPEN may open, not create or truncate. */
@@ -1167,8 +1173,8 @@ static void errors(void) {
                             (fst.fs_rights_base & __WASI_RIGHTS_FD_READ));
   EXPECT_ERRNO("inh-write-denied", raw_fd_write(nfd, P(&civ), 1, P(&used)), NC);
   close(nfd);
-  EXPECT_ERRNO("inh-subdir", raw_path_open(idfd, 0, S("full"), __WASI_OFLAGS_DIRECTORY, RALL, RALL,
-                                           0, P(fdp)),
+  EXPECT_ERRNO("inh-subdir", raw_path_open(idfd, 0, S("full"), __WASI_OFLAGS_DIRECTORY, RNOWRITE,
+                                           RALL, 0, P(fdp)),
                0);
   CHECK("inh-subdir-inherits", __wasi_fd_fdstat_get(nfd, &fst) == 0 &&
                                    !(fst.fs_rights_inheriting & __WASI_RIGHTS_FD_WRITE));
@@ -1294,6 +1300,225 @@ static void errors(void) {
 
 /* Prints a directory's entries sorted by name, recursively, with what a
  * program can see of each (no inode numbers or times). */
+/* ---------------------------------------------------------------- edges */
+
+/* The edge cases where a WASI conformance suite (wasmtime's and the WASI
+ * testsuite's behaviour) found cis different, and the rest of each class:
+ * path_open's flag and rights combinations, a trailing '/' on every call
+ * that makes or removes a name, absolute symlink targets, a symlink's own
+ * times, and a descriptor's existence and kind checked before its rights
+ * or a capability. Run on every backend, with no sockets capability. */
+static void edges(void) {
+  const int32_t NC = __WASI_ERRNO_NOTCAPABLE, BADF = __WASI_ERRNO_BADF;
+  const int32_t NOTDIR = __WASI_ERRNO_NOTDIR, ISDIR = __WASI_ERRNO_ISDIR;
+  const int32_t EXIST = __WASI_ERRNO_EXIST, NOENT = __WASI_ERRNO_NOENT;
+  const int32_t F = __WASI_LOOKUPFLAGS_SYMLINK_FOLLOW;
+  const int64_t RD = __WASI_RIGHTS_FD_READ, WR = __WASI_RIGHTS_FD_WRITE;
+  __wasi_fd_t fd;
+  struct stat st;
+  CHECK("setup", mkdir("/work/cd", 0755) == 0 && write_file("/work/cf.txt", "data") == 0 &&
+                     write_file("/work/cf2.txt", "two") == 0 &&
+                     symlink("cd", "/work/ldir") == 0 && symlink("cf.txt", "/work/lfile") == 0 &&
+                     symlink("nothing", "/work/dangle") == 0);
+
+  /* path_open: O_DIRECTORY with rights that write is EISDIR (not the
+   * rights dropped), on a file ENOTDIR whatever the rights. */
+  EXPECT_ERRNO("odir-write", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_DIRECTORY, RD | WR, 0, 0,
+                                           P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("odir-allocate", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_DIRECTORY,
+                                              __WASI_RIGHTS_FD_ALLOCATE, 0, 0, P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("odir-setsize", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_DIRECTORY,
+                                             __WASI_RIGHTS_FD_FILESTAT_SET_SIZE, 0, 0, P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("odir-dot-write", raw_path_open(PRE, 0, S("."), __WASI_OFLAGS_DIRECTORY, WR, 0, 0,
+                                               P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("odir-read", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_DIRECTORY, RNOWRITE, RALL,
+                                          0, P(&fd)),
+               0);
+  close(fd);
+  EXPECT_ERRNO("odir-file", raw_path_open(PRE, 0, S("cf.txt"), __WASI_OFLAGS_DIRECTORY, RD, 0, 0,
+                                          P(&fd)),
+               NOTDIR);
+  EXPECT_ERRNO("odir-file-write", raw_path_open(PRE, 0, S("cf.txt"), __WASI_OFLAGS_DIRECTORY,
+                                                RD | WR, 0, 0, P(&fd)),
+               NOTDIR);
+  EXPECT_ERRNO("odir-link-dir", raw_path_open(PRE, F, S("ldir"), __WASI_OFLAGS_DIRECTORY, RNOWRITE,
+                                              0, 0, P(&fd)),
+               0);
+  close(fd);
+  EXPECT_ERRNO("odir-missing", raw_path_open(PRE, 0, S("nope"), __WASI_OFLAGS_DIRECTORY, RD, 0, 0,
+                                             P(&fd)),
+               NOENT);
+  /* O_CREAT and O_TRUNC on a directory, O_EXCL on what exists. */
+  EXPECT_ERRNO("creat-dir", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_CREAT, RD, 0, 0, P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("trunc-dir", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_TRUNC, RD, 0, 0, P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("excl-dir", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_CREAT | __WASI_OFLAGS_EXCL,
+                                         RD, 0, 0, P(&fd)),
+               EXIST);
+  EXPECT_ERRNO("excl-file", raw_path_open(PRE, F, S("cf.txt"), __WASI_OFLAGS_CREAT |
+                                                                    __WASI_OFLAGS_EXCL,
+                                          RD | WR, 0, 0, P(&fd)),
+               EXIST);
+  EXPECT_ERRNO("excl-dangling", raw_path_open(PRE, F, S("dangle"), __WASI_OFLAGS_CREAT |
+                                                                       __WASI_OFLAGS_EXCL,
+                                              RD | WR, 0, 0, P(&fd)),
+               EXIST);
+  CHECK("excl-dangling-not-made", !exists("/work/nothing"));
+  EXPECT_ERRNO("excl-alone", raw_path_open(PRE, 0, S("cf.txt"), __WASI_OFLAGS_EXCL, RD, 0, 0,
+                                           P(&fd)),
+               0);
+  close(fd);
+  /* A trailing '/' asks for a directory. */
+  EXPECT_ERRNO("open-file-slash", raw_path_open(PRE, 0, S("cf.txt/"), 0, RD, 0, 0, P(&fd)), NOTDIR);
+  EXPECT_ERRNO("open-missing-slash", raw_path_open(PRE, 0, S("nope/"), 0, RD, 0, 0, P(&fd)), NOENT);
+  EXPECT_ERRNO("open-creat-slash", raw_path_open(PRE, 0, S("nope/"), __WASI_OFLAGS_CREAT, RD | WR,
+                                                 0, 0, P(&fd)),
+               ISDIR);
+  EXPECT_ERRNO("open-dir-slash", raw_path_open(PRE, 0, S("cd/"), 0, RNOWRITE, 0, 0, P(&fd)), 0);
+  close(fd);
+  EXPECT_ERRNO("open-linkdir-slash", raw_path_open(PRE, 0, S("ldir/"), 0, RNOWRITE, 0, 0, P(&fd)),
+               0);
+  close(fd);
+
+  /* Trailing slashes on every call that makes or removes a name (Linux's
+   * answers, which wasmtime passes through). */
+  EXPECT_ERRNO("symlink-slash-new", raw_path_symlink(S("source"), PRE, S("target/")), NOENT);
+  CHECK("symlink-slash-not-made", lstat("/work/target", &st) < 0 && errno == ENOENT);
+  EXPECT_ERRNO("symlink-slash-dir", raw_path_symlink(S("source"), PRE, S("cd/")), EXIST);
+  EXPECT_ERRNO("symlink-slash-file", raw_path_symlink(S("source"), PRE, S("cf.txt/")), EXIST);
+  EXPECT_ERRNO("symlink-slash-link", raw_path_symlink(S("source"), PRE, S("dangle/")), EXIST);
+  EXPECT_ERRNO("symlink-no-slash", raw_path_symlink(S("source"), PRE, S("target")), 0);
+  EXPECT_ERRNO("link-slash-new", raw_path_link(PRE, 0, S("cf.txt"), PRE, S("hl/")), NOENT);
+  CHECK("link-slash-not-made", lstat("/work/hl", &st) < 0 && errno == ENOENT);
+  EXPECT_ERRNO("link-slash-file", raw_path_link(PRE, 0, S("cf.txt"), PRE, S("cf2.txt/")), EXIST);
+  EXPECT_ERRNO("link-slash-dir", raw_path_link(PRE, 0, S("cf.txt"), PRE, S("cd/")), EXIST);
+  EXPECT_ERRNO("link-src-slash", raw_path_link(PRE, 0, S("cf.txt/"), PRE, S("hl")), NOTDIR);
+  EXPECT_ERRNO("link-missing-src-slash-dst", raw_path_link(PRE, 0, S("nope"), PRE, S("cf2.txt/")),
+               NOENT);
+  EXPECT_ERRNO("mkdir-slash-new", raw_path_create_directory(PRE, S("nd/")), 0);
+  EXPECT_ERRNO("mkdir-slash-dir", raw_path_create_directory(PRE, S("nd/")), EXIST);
+  EXPECT_ERRNO("mkdir-slash-file", raw_path_create_directory(PRE, S("cf.txt/")), EXIST);
+  EXPECT_ERRNO("mkdir-slash-link", raw_path_create_directory(PRE, S("ldir/")), EXIST);
+  EXPECT_ERRNO("mkdir-slash-dangling", raw_path_create_directory(PRE, S("dangle/")), EXIST);
+  EXPECT_ERRNO("rmdir-slash-file", raw_path_remove_directory(PRE, S("cf.txt/")), NOTDIR);
+  EXPECT_ERRNO("rmdir-slash-link", raw_path_remove_directory(PRE, S("ldir/")), NOTDIR);
+  EXPECT_ERRNO("rmdir-slash-missing", raw_path_remove_directory(PRE, S("nope/")), NOENT);
+  EXPECT_ERRNO("rmdir-slash", raw_path_remove_directory(PRE, S("nd/")), 0);
+  EXPECT_ERRNO("unlink-slash-file", raw_path_unlink_file(PRE, S("cf.txt/")), NOTDIR);
+  EXPECT_ERRNO("unlink-slash-link", raw_path_unlink_file(PRE, S("lfile/")), NOTDIR);
+  EXPECT_ERRNO("unlink-slash-dir", raw_path_unlink_file(PRE, S("cd/")), ISDIR);
+  EXPECT_ERRNO("unlink-slash-missing", raw_path_unlink_file(PRE, S("nope/")), NOENT);
+  CHECK("unlink-slash-kept", exists("/work/cf.txt") && exists("/work/lfile"));
+  EXPECT_ERRNO("rename-file-to-slash", raw_path_rename(PRE, S("cf2.txt"), PRE, S("rn/")), NOTDIR);
+  EXPECT_ERRNO("rename-file-slash", raw_path_rename(PRE, S("cf2.txt/"), PRE, S("rn")), NOTDIR);
+  EXPECT_ERRNO("rename-file-over-slash", raw_path_rename(PRE, S("cf2.txt"), PRE, S("cf.txt/")),
+               NOTDIR);
+  EXPECT_ERRNO("rename-dir-slashes", raw_path_rename(PRE, S("cd/"), PRE, S("cd2/")), 0);
+  EXPECT_ERRNO("rename-dir-back", raw_path_rename(PRE, S("cd2"), PRE, S("cd")), 0);
+  CHECK("rename-kept", exists("/work/cf2.txt") && !exists("/work/rn"));
+
+  /* Absolute symlink targets can never be followed in the sandbox: made
+   * never (EPERM, as wasmtime and uvwasi), whatever the link's name. */
+  EXPECT_ERRNO("symlink-abs-root", raw_path_symlink(S("/"), PRE, S("abs")), __WASI_ERRNO_PERM);
+  EXPECT_ERRNO("symlink-abs-path", raw_path_symlink(S("/work/cf.txt"), PRE, S("abs")),
+               __WASI_ERRNO_PERM);
+  EXPECT_ERRNO("symlink-abs-taken", raw_path_symlink(S("/x"), PRE, S("cf.txt")), __WASI_ERRNO_PERM);
+  CHECK("symlink-abs-not-made", lstat("/work/abs", &st) < 0 && errno == ENOENT);
+  EXPECT_ERRNO("symlink-rel-dotslash", raw_path_symlink(S("./cf.txt"), PRE, S("rel")), 0);
+
+  /* A symlink's own times (no follow flag), leaving its target's alone. */
+  __wasi_filestat_t ls, ts, ts0;
+  CHECK("ltimes-target-before", __wasi_path_filestat_get(PRE, 0, "cf.txt", &ts0) == 0);
+  EXPECT_ERRNO("ltimes-set", raw_path_filestat_set_times(PRE, 0, S("lfile"), 10000000000ll,
+                                                         20000000000ll,
+                                                         __WASI_FSTFLAGS_ATIM |
+                                                             __WASI_FSTFLAGS_MTIM),
+               0);
+  CHECK("ltimes-link-set", __wasi_path_filestat_get(PRE, 0, "lfile", &ls) == 0 &&
+                               ls.filetype == __WASI_FILETYPE_SYMBOLIC_LINK &&
+                               ls.atim == 10000000000ull && ls.mtim == 20000000000ull);
+  CHECK("ltimes-target-kept", __wasi_path_filestat_get(PRE, 0, "cf.txt", &ts) == 0 &&
+                                  ts.mtim == ts0.mtim && ts.atim == ts0.atim);
+  EXPECT_ERRNO("ltimes-mtime-only", raw_path_filestat_set_times(PRE, 0, S("lfile"), 0,
+                                                                30000000000ll,
+                                                                __WASI_FSTFLAGS_MTIM),
+               0);
+  CHECK("ltimes-atime-kept", __wasi_path_filestat_get(PRE, 0, "lfile", &ls) == 0 &&
+                                 ls.atim == 10000000000ull && ls.mtim == 30000000000ull);
+  EXPECT_ERRNO("ltimes-now", raw_path_filestat_set_times(PRE, 0, S("lfile"), 0, 0,
+                                                         __WASI_FSTFLAGS_MTIM_NOW),
+               0);
+  CHECK("ltimes-now-set", __wasi_path_filestat_get(PRE, 0, "lfile", &ls) == 0 &&
+                              ls.mtim > 1600000000000000000ull && ls.atim == 10000000000ull);
+  EXPECT_ERRNO("ltimes-dangling", raw_path_filestat_set_times(PRE, 0, S("dangle"), 0, 40000000000ll,
+                                                              __WASI_FSTFLAGS_MTIM),
+               0);
+  CHECK("ltimes-dangling-set", __wasi_path_filestat_get(PRE, 0, "dangle", &ls) == 0 &&
+                                   ls.mtim == 40000000000ull);
+  EXPECT_ERRNO("ltimes-follow", raw_path_filestat_set_times(PRE, F, S("lfile"), 0, 50000000000ll,
+                                                            __WASI_FSTFLAGS_MTIM),
+               0);
+  CHECK("ltimes-follow-target", __wasi_path_filestat_get(PRE, 0, "cf.txt", &ts) == 0 &&
+                                    ts.mtim == 50000000000ull &&
+                                    __wasi_path_filestat_get(PRE, 0, "lfile", &ls) == 0 &&
+                                    ls.mtim != 50000000000ull);
+  EXPECT_ERRNO("ltimes-follow-dangling", raw_path_filestat_set_times(PRE, F, S("dangle"), 0, 1,
+                                                                     __WASI_FSTFLAGS_MTIM),
+               NOENT);
+
+  /* A descriptor's existence, then its kind, then its rights or a
+   * capability: sockets (not granted here), and descriptors whose rights
+   * were all dropped answering for their kind. */
+  __wasi_fd_t nfd;
+  EXPECT_ERRNO("sock-shutdown-badf", __wasi_sock_shutdown(999, __WASI_SDFLAGS_RD), BADF);
+  EXPECT_ERRNO("sock-shutdown-stdout", __wasi_sock_shutdown(1, __WASI_SDFLAGS_RD),
+               __WASI_ERRNO_NOTSOCK);
+  EXPECT_ERRNO("sock-accept-badf", __wasi_sock_accept(999, 0, &nfd), BADF);
+  EXPECT_ERRNO("sock-accept-dir", __wasi_sock_accept(PRE, 0, &nfd), __WASI_ERRNO_NOTSOCK);
+  __wasi_size_t n;
+  __wasi_roflags_t rf;
+  __wasi_iovec_t iv = {0, 0};
+  EXPECT_ERRNO("sock-recv-badf", __wasi_sock_recv(999, &iv, 1, 0, &n, &rf), BADF);
+  __wasi_ciovec_t civ = {(const uint8_t *)"x", 1};
+  EXPECT_ERRNO("sock-send-stdin", __wasi_sock_send(0, &civ, 1, 0, &n), __WASI_ERRNO_NOTSOCK);
+  int dfd = open("/work/cd", O_RDONLY | O_DIRECTORY);
+  int ffd = open("/work/cf.txt", O_RDWR);
+  CHECK("drop-rights", dfd >= 0 && ffd >= 0 && __wasi_fd_fdstat_set_rights(dfd, 0, 0) == 0 &&
+                           __wasi_fd_fdstat_set_rights(ffd, 0, 0) == 0);
+  __wasi_filesize_t pos;
+  __wasi_size_t used;
+  uint8_t buf[64];
+  EXPECT_ERRNO("kind-read-dir", raw_fd_read(dfd, P(&civ), 1, P(&used)), ISDIR);
+  EXPECT_ERRNO("kind-write-dir", raw_fd_write(dfd, P(&civ), 1, P(&used)), ISDIR);
+  EXPECT_ERRNO("kind-pread-dir", raw_fd_pread(dfd, P(&civ), 1, 0, P(&used)), ISDIR);
+  EXPECT_ERRNO("kind-pwrite-dir", raw_fd_pwrite(dfd, P(&civ), 1, 0, P(&used)), ISDIR);
+  EXPECT_ERRNO("kind-allocate-dir", raw_fd_allocate(dfd, 0, 1), ISDIR);
+  EXPECT_ERRNO("kind-setsize-dir", raw_fd_filestat_set_size(dfd, 0), ISDIR);
+  EXPECT_ERRNO("kind-seek-dir", raw_fd_seek(dfd, 0, __WASI_WHENCE_SET, P(&pos)), BADF);
+  EXPECT_ERRNO("kind-tell-dir", raw_fd_tell(dfd, P(&pos)), BADF);
+  EXPECT_ERRNO("kind-readdir-file", raw_fd_readdir(ffd, P(buf), sizeof buf, 0, P(&used)), NOTDIR);
+  EXPECT_ERRNO("kind-open-file", raw_path_open(ffd, 0, S("x"), 0, 0, 0, 0, P(&fd)), NOTDIR);
+  EXPECT_ERRNO("kind-mkdir-file", raw_path_create_directory(ffd, S("x")), NOTDIR);
+  EXPECT_ERRNO("kind-rename-badf", raw_path_rename(dfd, S("a"), 999, S("b")), BADF);
+  EXPECT_ERRNO("kind-rename-file", raw_path_rename(dfd, S("a"), ffd, S("b")), NOTDIR);
+  EXPECT_ERRNO("kind-link-badf", raw_path_link(dfd, 0, S("a"), 999, S("b")), BADF);
+  EXPECT_ERRNO("kind-link-file", raw_path_link(dfd, 0, S("a"), ffd, S("b")), NOTDIR);
+  EXPECT_ERRNO("rights-rename-dropped", raw_path_rename(dfd, S("a"), PRE, S("b")), NC);
+  EXPECT_ERRNO("rights-read-file-dropped", raw_fd_read(ffd, P(&civ), 1, P(&used)), NC);
+  EXPECT_ERRNO("kind-tell-stdout", raw_fd_tell(1, P(&pos)), __WASI_ERRNO_SPIPE);
+  EXPECT_ERRNO("kind-advise-stdout", raw_fd_advise(1, 0, 0, 0), __WASI_ERRNO_SPIPE);
+  EXPECT_ERRNO("kind-allocate-stdout", raw_fd_allocate(1, 0, 1), __WASI_ERRNO_SPIPE);
+  EXPECT_ERRNO("kind-sync-stdout", __wasi_fd_sync(1), __WASI_ERRNO_INVAL);
+  EXPECT_ERRNO("kind-readdir-stdout", raw_fd_readdir(1, P(buf), sizeof buf, 0, P(&used)), NOTDIR);
+  close(dfd);
+  close(ffd);
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -1512,6 +1737,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(what, "readonly")) readonly(argc > 2 && !strcmp(argv[2], "seeded"));
   else if (!strcmp(what, "quota")) quota();
   else if (!strcmp(what, "errors")) errors();
+  else if (!strcmp(what, "edges")) edges();
   else if (!strcmp(what, "tree")) tree();
   else if (!strcmp(what, "preopens")) preopens();
   else if (!strcmp(what, "twomounts")) twomounts();
