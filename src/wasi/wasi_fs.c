@@ -797,7 +797,9 @@ WASI_FN(path_open) {
   if (!e) e = lookup_flags(a[1].u32, &vf);
   if (e) WASI_RET(e);
   if ((oflags & ~0xfu) || (fdflags & ~0x1fu)) WASI_RET(WASI_EINVAL);
-  if ((oflags & WASI_O_DIRECTORY) && (oflags & (WASI_O_CREAT | WASI_O_TRUNC)))
+  /* O_DIRECTORY names a directory that exists: with O_CREAT, O_EXCL or
+   * O_TRUNC it is EINVAL (as wasmtime), whatever is there. */
+  if ((oflags & WASI_O_DIRECTORY) && (oflags & (WASI_O_CREAT | WASI_O_EXCL | WASI_O_TRUNC)))
     WASI_RET(WASI_EINVAL);
   if (!wasi_mem(c, a[8].u32, 4)) WASI_RET(WASI_EFAULT);
 

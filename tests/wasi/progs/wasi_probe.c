@@ -1352,6 +1352,10 @@ static void edges(void) {
   EXPECT_ERRNO("odir-missing", raw_path_open(PRE, 0, S("nope"), __WASI_OFLAGS_DIRECTORY, RD, 0, 0,
                                              P(&fd)),
                NOENT);
+  EXPECT_ERRNO("odir-excl", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_DIRECTORY |
+                                                               __WASI_OFLAGS_EXCL,
+                                          RD, 0, 0, P(&fd)),
+               __WASI_ERRNO_INVAL);
   /* O_CREAT and O_TRUNC on a directory, O_EXCL on what exists. */
   EXPECT_ERRNO("creat-dir", raw_path_open(PRE, 0, S("cd"), __WASI_OFLAGS_CREAT, RD, 0, 0, P(&fd)),
                ISDIR);
