@@ -145,7 +145,7 @@ static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, ch
   size_t len;
   uint8_t *text = cli_read_file(manifest, &len);
   if (!text) {
-    snprintf(msg, msgcap, "cannot read %s", manifest);
+    snprintf(msg, msgcap, "cannot read %.400s", manifest);
     return CIS_EIO;
   }
   cJSON *root = cJSON_ParseWithLength((const char *)text, len);
@@ -168,10 +168,10 @@ static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, ch
   uint8_t *bytes = cli_read_file(mod, &len);
   char hex[65];
   if (!bytes) {
-    snprintf(msg, msgcap, "wasm.path: cannot read the module %s (build it first)", mod);
+    snprintf(msg, msgcap, "wasm.path: cannot read the module %.400s (build it first)", mod);
     rc = CIS_ENOTFOUND;
   } else if (!sha256_hex(bytes, len, hex)) {
-    snprintf(msg, msgcap, "wasm.sha256: cannot hash %s", mod);
+    snprintf(msg, msgcap, "wasm.sha256: cannot hash %.400s", mod);
     rc = CIS_EIO;
   }
   free(bytes);
@@ -188,7 +188,7 @@ static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, ch
     int fd = mkstemp(tmp);
     size_t n = strlen(out);
     if (fd < 0 || write(fd, out, n) != (ssize_t)n) {
-      snprintf(msg, msgcap, "wasm.sha256 is empty and a filled-in copy of %s cannot be written: %s",
+      snprintf(msg, msgcap, "wasm.sha256 is empty and a filled-in copy of %.400s cannot be written: %s",
                manifest, strerror(errno));
       rc = CIS_EIO;
       if (fd >= 0) unlink(tmp);

@@ -215,8 +215,8 @@ fail:
 }
 
 /* The path of `to` relative to the folder `from` (both absolute and
- * resolved), e.g. "../../work/sdk". */
-static void relative_path(const char *from, const char *to, char *out, size_t cap) {
+ * resolved), e.g. "../../work/sdk". Returns false when it does not fit. */
+static bool relative_path(const char *from, const char *to, char *out, size_t cap) {
   size_t common = 0, i = 0;
   for (; from[i] && to[i] && from[i] == to[i]; i++)
     if (from[i] == '/') common = i;
@@ -224,12 +224,18 @@ static void relative_path(const char *from, const char *to, char *out, size_t ca
   else if (!to[i] && from[i] == '/') common = i;
   size_t n = 0;
   out[0] = '\0';
-  for (const char *p = from + common; *p; p++)
-    if (*p == '/') n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s..", n ? "/" : "");
+  for (const char *p = from + common; *p; p++) {
+    if (*p != '/') continue;
+    int w = snprintf(out + n, cap - n, "%s..", n ? "/" : "");
+    if (w < 0 || (size_t)w >= cap - n) return false;
+    n += (size_t)w;
+  }
   const char *rest = to + common;
   if (*rest == '/') rest++;
-  if (*rest) snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? "/" : "", rest);
+  int w = snprintf(out + n, cap - n, "%s%s", n && *rest ? "/" : "", rest);
+  if (w < 0 || (size_t)w >= cap - n) return false;
   if (!out[0]) snprintf(out, cap, ".");
+  return true;
 }
 
 /* Makes dir, or accepts it when it exists and is empty. */
@@ -302,7 +308,10 @@ int cis_cmd_skill_init(int argc, char **argv) {
     fprintf(stderr, "cis skill init: %s: %s\n", dir, strerror(errno));
     return CLI_EXIT_FAIL;
   }
-  relative_path(dirabs, sdkabs, sdkrel, sizeof sdkrel);
+  if (!relative_path(dirabs, sdkabs, sdkrel, sizeof sdkrel)) {
+    fprintf(stderr, "cis skill init: the path from %s to %s is too long\n", dirabs, sdkabs);
+    return CLI_EXIT_FAIL;
+  }
   const init_file *files = c_files;
   size_t nfiles = sizeof c_files / sizeof c_files[0];
   if (!strcmp(lang, "rust")) files = rust_files, nfiles = sizeof rust_files / sizeof rust_files[0];
