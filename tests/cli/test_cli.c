@@ -1173,6 +1173,51 @@ static void test_skill_install_sha256(void **state) {
   free(r);
 }
 
+/* The failures the new code paths report: input and modules that cannot
+ * be read, a registry that cannot be opened, an argument too many. */
+static void test_skill_error_paths(void **state) {
+  (void)state;
+  fresh_home("errpaths");
+  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--input", "@/nonexistent/in.json", NULL);
+  expect(r, 1, "");
+  assert_contains(r->err, "CIS_EIO: cannot read input @/nonexistent/in.json");
+  free(r);
+  r = run_cis("skill", "show", "a", "b", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "unexpected argument \"b\"");
+  free(r);
+  r = run_cis("skill", "run", "x", "--wasm", fx("skill_echo"), NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "either a skill NAME or --wasm");
+  free(r);
+  r = run_cis("skill", "install", NULL);
+  expect(r, 2, "");
+  assert_contains(r->err, "no skill folder given");
+  free(r);
+  r = run_cis("validate", "--json", "/nonexistent.wasm", NULL);
+  cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
+  free(r);
+  r = run_cis("inspect", "--json", "/nonexistent.wasm", NULL);
+  cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
+  free(r);
+  /* A registry that cannot be made: CIS_HOME under a regular file. */
+  char home[300];
+  snprintf(home, sizeof home, "%s/errpaths/file/home", tmpdir);
+  write_text(tmp("errpaths/file"), "x");
+  setenv("CIS_HOME", home, 1);
+  r = run_cis("skill", "list", "--json", NULL);
+  if (r->status == 0) fail_msg("a registry under a file opened:\n%s", r->out);
+  cJSON *d = cJSON_Parse(r->out);
+  assert_non_null(d);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(d, "status")->valuestring, "error");
+  cJSON_Delete(d);
+  free(r);
+  r = run_cis("skill", "list", NULL);
+  if (r->status == 0) fail_msg("a registry under a file opened:\n%s", r->out);
+  assert_contains(r->err, "cis: CIS_E");
+  free(r);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(tmpdir) ? 0 : -1;
@@ -1224,6 +1269,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_help_everywhere),
       cmocka_unit_test(test_json_documents),
       cmocka_unit_test(test_skill_install_sha256),
+      cmocka_unit_test(test_skill_error_paths),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
