@@ -15,8 +15,9 @@
  * earlier memory of that engine released, instead of mapping a new one,
  * and gives its own back when freed (the engine's bounded pool). Mapping
  * and unmapping hundreds of MiB of address space per call was a quarter
- * of a warm skill call. Released pages are dropped with MADV_DONTNEED
- * first, so a reused memory reads as zero like a fresh one.
+ * of a warm skill call. Released pages are zeroed first (by memset up to
+ * a small size, MADV_DONTNEED past it), so a reused memory reads as zero
+ * like a fresh one.
  *
  * Memory accounts (the rule is in cis.h, cis_limits): a memory charges its
  * size, a table its allocated elements, to the account that pays for it,
@@ -199,13 +200,19 @@ static bool pool_fit(cis__pooled_mem *pm, uint64_t size) {
   return true;
 }
 
-/* Hands m's reservation to its pool: every page it used is dropped
- * (private anonymous memory reads back as zero afterwards, so the next
- * memory never sees this one's contents) and what grew past the initial
- * size goes back to PROT_NONE. False when it cannot be kept. */
+/* Hands m's reservation to its pool: every page it used is zeroed, or
+ * dropped (private anonymous memory reads back as zero afterwards), so
+ * the next memory never sees this one's contents, and what grew past the
+ * initial size goes back to PROT_NONE. False when it cannot be kept. */
 static bool pool_release(cis_memory *m) {
-  if (m->size && madvise(m->base, (size_t)m->size, MADV_DONTNEED) != 0) return false;
   uint64_t keep = m->init_size < m->size ? m->init_size : m->size;
+  /* A small memory is cleared by hand: madvise flushes the TLB of every
+   * CPU the process runs on, which costs more than writing a few pages
+   * of zeros (and the pages stay resident for the next user). */
+  uint64_t zeroed = keep <= CIS__MEM_POOL_ZERO_MAX ? keep : 0;
+  if (zeroed) memset(m->base, 0, (size_t)zeroed);
+  if (m->size > zeroed && madvise(m->base + zeroed, (size_t)(m->size - zeroed), MADV_DONTNEED) != 0)
+    return false;
   if (m->size > keep && mprotect(m->base + keep, (size_t)(m->size - keep), PROT_NONE) != 0) return false;
   cis__pooled_mem pm = {m->base, m->reserved, keep};
   return pool_put(m->pool, &pm);

@@ -46,7 +46,7 @@ void cis__index_free(cis__index *ix);
 
 /* A released memory's reservation, kept for the next memory of about the
  * same reach instead of being unmapped and mapped again (objects.c). Its
- * pages were dropped with MADV_DONTNEED, so they read back as zero. */
+ * pages were zeroed or dropped with MADV_DONTNEED: they read as zero. */
 typedef struct cis__pooled_mem {
   uint8_t *base;              /* start of the reservation */
   uint64_t reserved;          /* bytes reserved */
@@ -56,6 +56,9 @@ typedef struct cis__pooled_mem {
 /* Bounds of the pool: reservations kept, and their address space. */
 #define CIS__MEM_POOL_MAX 16
 #define CIS__MEM_POOL_MAX_BYTES (64ull << 30)
+/* Initial sizes up to this are zeroed with memset when released, larger
+ * ones (and grown pages) dropped with madvise. */
+#define CIS__MEM_POOL_ZERO_MAX (256u * 1024u)
 
 typedef struct cis__engine_rt {
   struct cis_engine pub;      /* first: the shared view */

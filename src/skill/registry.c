@@ -559,6 +559,7 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   sqlite3_bind_text(st, 8, gjson, -1, SQLITE_TRANSIENT);
   if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_finalize(st);
+  if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
 done:
   free(gjson);
   cis__grants_free(&g);
@@ -634,6 +635,7 @@ cis_result cis_skills_remove(cis_skills *s, const char *name) {
   sqlite3_finalize(st);
   if (r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   if (sqlite3_changes(s->db) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  cis__registry_changed(s);
   /* The module file stays: another skill may share it (same sha256). */
   return CIS_OK;
 }

@@ -76,6 +76,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   cis__handle_init(&s->h, CIS__H_SHARED);
   pthread_mutex_init(&s->cache_lock, NULL);
   pthread_mutex_init(&s->kv_lock, NULL);
+  pthread_mutex_init(&s->skills_lock, NULL);
   cis_result rc;
   if (cfg->home && *cfg->home) snprintf(s->home, sizeof s->home, "%s", cfg->home);
   else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(s->home, sizeof s->home, "%s", getenv("CIS_HOME"));
@@ -103,6 +104,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     goto fail;
   }
   if ((rc = cis__registry_open(s)) != CIS_OK) goto fail;
+  if ((rc = cis__warm_open(s)) != CIS_OK) goto fail;
   if (cfg->kv) s->kv = cfg->kv;
   else {
     /* Opened by the first call that uses KV (kv_ready): a skill without
@@ -148,6 +150,7 @@ fail:
 
 void cis_skills_close(cis_skills *s) {
   if (!s) return;
+  cis__warm_close(s); /* first: its entries hold modules of the cache */
   for (cache_entry *e = s->cache, *n; e; e = n) {
     n = e->next;
     cis_module_free(e->module);
@@ -160,6 +163,7 @@ void cis_skills_close(cis_skills *s) {
   cis_engine_free(s->engine);
   pthread_mutex_destroy(&s->cache_lock);
   pthread_mutex_destroy(&s->kv_lock);
+  pthread_mutex_destroy(&s->skills_lock);
   free(s->kv_spec);
   free(s->vfs_db_spec);
   free(s);
@@ -383,6 +387,15 @@ static bool imports_module(cis_module *m, const char *mod) {
     if (cis_module_import(m, i, &d) == CIS_OK && d.module_len == strlen(mod) &&
         !memcmp(d.module, mod, d.module_len))
       return true;
+  }
+  return false;
+}
+
+static bool imports_memory(cis_module *m) {
+  uint32_t n = cis_module_import_count(m);
+  for (uint32_t i = 0; i < n; i++) {
+    cis_extern_desc d;
+    if (cis_module_import(m, i, &d) == CIS_OK && d.kind == CIS_EXTERN_MEMORY) return true;
   }
   return false;
 }
@@ -745,12 +758,18 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     h.log = lc;
   }
 
-  /* Imports: every host module (unused ones cost nothing), WASI when the
-   * module wants it, and env.memory when it imports one. */
-  if ((rc = cis_imports_new(s->engine, &im)) != CIS_OK) goto done;
-  if ((rc = cis__host_add_imports(im, CIS__ABI_MOD_ALL)) != CIS_OK) goto done;
-  if ((rc = provide_memory(s, mod, lim.max_memory_bytes, im, &mem, res)) != CIS_OK) goto done;
-  if (abi == CIS_ABI_WASI || imports_module(mod, "wasi_snapshot_preview1")) {
+  /* Imports: every host module (the host's shared set, built once; unused
+   * ones cost nothing), and on top of it, in a set of this call's own,
+   * WASI when the module wants it and env.memory when it imports one. */
+  bool wants_wasi = abi == CIS_ABI_WASI || imports_module(mod, "wasi_snapshot_preview1");
+  const cis_imports *link = s->host_imports;
+  if (wants_wasi || imports_memory(mod)) {
+    if ((rc = cis_imports_new(s->engine, &im)) != CIS_OK) goto done;
+    if ((rc = cis_imports_set_base(im, s->host_imports)) != CIS_OK) goto done;
+    link = im;
+  }
+  if (im && (rc = provide_memory(s, mod, lim.max_memory_bytes, im, &mem, res)) != CIS_OK) goto done;
+  if (wants_wasi) {
     cis_wasi_config wc;
     cis_wasi_config_default(&wc);
     wc.caps = CIS_WASI_CAP_CLOCK | CIS_WASI_CAP_RANDOM | CIS_WASI_CAP_ARGS | CIS_WASI_CAP_ENV;
@@ -776,7 +795,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
   uint64_t ti = cis__now_ns();
-  rc = cis_instance_new(mod, im, &lim, &inst);
+  rc = cis_instance_new(mod, link, &lim, &inst);
   res->stats.instantiate_ns = cis__now_ns() - ti;
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "instantiate: %s", cis_errmsg(s->engine));
@@ -895,24 +914,16 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
   if (!s || !name || !input) return res->status = CIS_EINVAL;
-  cis_manifest *m;
-  char *dir;
-  cis__grants g;
-  cis_result rc = cis__registry_get(s, name, &m, &dir, &g);
+  cis__skill_entry *e;
+  cis_result rc = cis__skill_lookup(s, name, &e);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;
   }
-  cis_module *mod;
-  rc = cis__module_cached(s, m->sha256, NULL, 0, &mod);
-  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
-  else {
-    rc = invoke(s, m, dir, &g, mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt, res);
-    cis_module_free(mod);
-  }
-  cis__manifest_free(m);
-  cis__grants_free(&g);
-  free(dir);
+  const cis_manifest *m = e->m;
+  rc = invoke(s, m, e->dir, &e->g, e->mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt,
+              res);
+  cis__skill_entry_release(e);
   return res->status = rc;
 }
 

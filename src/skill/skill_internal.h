@@ -6,6 +6,7 @@
 #define CIS_SKILL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "cis/cis_http.h"
@@ -20,6 +21,8 @@ typedef struct cache_entry {
   cis_module *module;         /* decoded, validated; counted reference */
   struct cache_entry *next;   /* list (skills per host are few) */
 } cache_entry;
+
+struct cis__skill_entry;
 
 struct cis_skills {
   cis__handle h;              /* last error, per thread (cis_skills_errmsg) */
@@ -41,6 +44,11 @@ struct cis_skills {
   cis_limits ceiling;         /* most a manifest may ask for (fuel 0: none) */
   size_t max_input, max_output; /* JSON caps */
   char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
+  pthread_mutex_t skills_lock; /* guards skills and skills_gen */
+  struct cis__skill_entry *skills; /* cached entries, all of generation skills_gen */
+  uint64_t skills_gen;        /* generation the cached entries were read under */
+  _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
+  cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
 };
 
 /* Sets the calling thread's message for s and returns code. */
@@ -62,6 +70,20 @@ typedef struct cis__grants {
 } cis__grants;
 
 void cis__grants_free(cis__grants *g);
+
+/* An installed skill as a call needs it, read from the registry once and
+ * shared by the calls of every thread until the registry changes (warm.c).
+ * Calls hold a reference while they run. */
+typedef struct cis__skill_entry {
+  atomic_uint refs;               /* the cache's, and each running call's */
+  struct cis__skill_entry *next;  /* cache list */
+  uint64_t gen;                   /* registry generation it was read under */
+  cis_manifest *m;                /* its manifest (m->name is the key) */
+  char *dir;                      /* folder it was installed from, or NULL */
+  cis__grants g;                  /* operator's grants */
+  cis_module *mod;                /* decoded, validated module (counted) */
+} cis__skill_entry;
+
 
 /* The limits a call of a skill with manifest m (NULL: none) gets: what the
  * manifest asks for, capped by the host's ceiling, over the host's
@@ -115,5 +137,19 @@ cis_result cis__install_check(cis_skills *s, const cis_manifest *m, cis_module *
  * caller frees its reference. */
 cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *bytes, size_t len,
                               cis_module **out);
+
+/* Maps the registry generation and builds the shared host import set
+ * (warm.c). Only an out-of-memory fails it: without the generation file,
+ * calls read the registry every time. */
+cis_result cis__warm_open(cis_skills *s);
+/* Frees the cached entries, the import set and the mapping. */
+void cis__warm_close(cis_skills *s);
+/* Tells every handle of every process that the registry changed: called
+ * after an install, update or removal committed. */
+void cis__registry_changed(cis_skills *s);
+/* The entry of installed skill name, cached or read now; the caller
+ * releases it. Errors as cis__registry_get and cis__module_cached. */
+cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_entry **out);
+void cis__skill_entry_release(struct cis__skill_entry *e);
 
 #endif /* CIS_SKILL_INTERNAL_H */

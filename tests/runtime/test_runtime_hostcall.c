@@ -4,7 +4,8 @@
  * clock only every so many calls (src/runtime/exec.c), yet a deadline and
  * cis_instance_cancel still end such a loop, cancel at the very next host
  * call, and the deadline as soon as a host function that asked for the
- * time left returns.
+ * time left returns. Also the import set's base (cis_imports_set_base),
+ * which lets a per-call set reuse host functions built once.
  *
  * clock_gettime is defined here, over the raw system call, so the tests can
  * count how often the runtime (linked statically into this program) reads
@@ -138,12 +139,79 @@ static void host_call_that_waits_is_followed_by_a_deadline_check(void **state) {
   loop_close(&f);
 }
 
+static cis_result host_nop100(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)a;
+  (void)r;
+  counter *n = cis_instance_user(cis_call_instance(c));
+  n->calls += 100;
+  return CIS_OK;
+}
+
+static cis_result link_and_loop(cis_module *m, cis_imports *im, counter *n) {
+  cis_instance *inst = NULL;
+  cis_result rc = cis_instance_new(m, im, NULL, &inst);
+  if (rc != CIS_OK) return rc;
+  cis_instance_set_user(inst, n);
+  cis_val a = {CIS_I32, {.i32 = 3}};
+  rc = cis_func_call(inst, cis_instance_func(inst, "loop"), &a, 1, NULL, 0);
+  cis_instance_free(inst);
+  return rc;
+}
+
+/* A set finds in its base what it lacks; its own entries come first; the
+ * base's base is not searched; bad bases are refused. */
+static void imports_fall_back_to_their_base(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL), *other = rt_engine(NULL);
+  cis_module *m = rt_load(e, "hostloop");
+  cis_host_func_def nop = {"host", "nop", "()", host_nop, NULL};
+  cis_host_func_def nop100 = {"host", "nop", "()", host_nop100, NULL};
+  cis_imports *base, *im, *own, *second, *foreign;
+  assert_int_equal(cis_imports_new(e, &base), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(base, &nop, 1), CIS_OK);
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_imports_new(e, &own), CIS_OK);
+  assert_int_equal(cis_imports_new(e, &second), CIS_OK);
+  assert_int_equal(cis_imports_new(other, &foreign), CIS_OK);
+  counter n = {0};
+
+  assert_int_equal(link_and_loop(m, im, &n), CIS_EUNKNOWNIMPORT);
+  assert_int_equal(cis_imports_set_base(im, base), CIS_OK);
+  assert_int_equal(link_and_loop(m, im, &n), CIS_OK);
+  assert_int_equal(n.calls, 3);
+
+  n.calls = 0;
+  assert_int_equal(cis_imports_add_host_funcs(own, &nop100, 1), CIS_OK);
+  assert_int_equal(cis_imports_set_base(own, base), CIS_OK);
+  assert_int_equal(link_and_loop(m, own, &n), CIS_OK);
+  assert_int_equal(n.calls, 300);
+
+  assert_int_equal(cis_imports_set_base(second, im), CIS_OK);
+  assert_int_equal(link_and_loop(m, second, &n), CIS_EUNKNOWNIMPORT);
+
+  assert_int_equal(cis_imports_set_base(NULL, base), CIS_EINVAL);
+  assert_int_equal(cis_imports_set_base(im, im), CIS_EINVAL);
+  assert_int_equal(cis_imports_set_base(im, foreign), CIS_EINVAL);
+  assert_int_equal(cis_imports_set_base(im, NULL), CIS_OK);
+  assert_int_equal(link_and_loop(m, im, &n), CIS_EUNKNOWNIMPORT);
+
+  cis_imports_free(foreign);
+  cis_imports_free(second);
+  cis_imports_free(own);
+  cis_imports_free(im);
+  cis_imports_free(base);
+  cis_module_free(m);
+  cis_engine_free(other);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(host_call_does_not_read_the_clock_each_time),
       cmocka_unit_test(deadline_stops_a_guest_looping_on_host_calls),
       cmocka_unit_test(cancel_stops_a_guest_at_its_next_host_call),
       cmocka_unit_test(host_call_that_waits_is_followed_by_a_deadline_check),
+      cmocka_unit_test(imports_fall_back_to_their_base),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

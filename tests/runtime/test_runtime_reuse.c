@@ -17,6 +17,9 @@
 #include "runtime/rt_internal.h"
 
 #define SECRET 0x5ec2e7
+#if 5 * 65536 <= CIS__MEM_POOL_ZERO_MAX
+#error "bigsecret.wat must be larger than CIS__MEM_POOL_ZERO_MAX"
+#endif
 #define INIT_WORD 0x74696e69 /* "init" read as a little-endian i32 */
 
 static uint64_t pool_reused(cis_engine *e) {
@@ -150,6 +153,26 @@ static void reused_memory_keeps_the_account_and_the_cap(void **state) {
   cis_engine_free(fresh_e);
 }
 
+/* Past the size the pool zeroes by hand, released pages are dropped with
+ * madvise: they read as zero all the same. */
+static void large_reused_memory_reads_as_zero(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "bigsecret");
+  cis_instance *a = new_inst(m, NULL);
+  assert_int_equal(call_i(a, "write_secret", 0, 0, NULL), CIS_OK);
+  assert_int_equal(get_i(a, "peek", 1, 300000), SECRET);
+  cis_instance_free(a);
+  uint64_t before = pool_reused(e);
+  cis_instance *b = new_inst(m, NULL);
+  assert_int_equal(pool_reused(e), before + 1);
+  assert_int_equal(get_i(b, "peek", 1, 300000), 0);
+  assert_int_equal(get_i(b, "peek", 1, 16), 0);
+  cis_instance_free(b);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 /* Many memories released at once: the pool keeps at most its bounds, the
  * rest is unmapped, and the engine's close unmaps what it kept. */
 static void memory_pool_is_bounded(void **state) {
@@ -190,6 +213,7 @@ int main(void) {
       cmocka_unit_test(reused_memory_reads_as_fresh_on_the_same_thread),
       cmocka_unit_test(reused_memory_reads_as_fresh_on_another_thread),
       cmocka_unit_test(reused_memory_keeps_the_account_and_the_cap),
+      cmocka_unit_test(large_reused_memory_reads_as_zero),
       cmocka_unit_test(memory_pool_is_bounded),
       cmocka_unit_test(memory_pool_never_hands_out_a_smaller_reservation),
   };

@@ -1,0 +1,151 @@
+/*
+ * This file implements what makes a warm call cheap: the per-skill entry
+ * cache (manifest, folder, grants and the decoded module of an installed
+ * skill, looked up once instead of read from the registry database and
+ * parsed on every call), the registry generation that keeps that cache
+ * honest when another handle or another process changes the registry, and
+ * the import set of every host function, built once per host and shared by
+ * the calls of every thread.
+ *
+ * The generation: $CIS_HOME/registry.gen holds one 64-bit counter, mapped
+ * shared by every handle of every process that opens that home. Each
+ * install, update or removal commits to the registry database first and
+ * then increments it; each call of a named skill reads it (one atomic load)
+ * before using its cached entry, and drops every entry cached under an
+ * older value. So a call that starts after a change returned, in this or
+ * any other process, never runs the skill's old code; a call racing the
+ * change sees the old or the new skill, as it would reading the database.
+ * Entries are tagged with the generation read before the database was, so
+ * a change landing between the two only costs one more read. Not covered:
+ * a registry changed behind cis's back (the sqlite3 shell, an older cis
+ * without the counter) or a counter file deleted while in use; when the
+ * file cannot be created or written (a full disk, a read-only home) no
+ * entry is cached and every call reads the registry, as before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "skill/skill_internal.h"
+
+/* Maps the generation counter, creating the file when missing. Leaves
+ * s->gen NULL (no caching) when that fails; never fails the open. */
+static void gen_map(cis_skills *s) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/registry.gen", s->home);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  struct stat st;
+  /* Written, not ftruncated: a sparse file's block would be allocated on
+   * the first store through the mapping, which raises SIGBUS on a full
+   * disk instead of failing here. Two openers racing write the same
+   * zeros, and never over a counter already there. */
+  static const uint64_t zero = 0;
+  if (fstat(fd, &st) != 0 || (st.st_size < (off_t)sizeof zero && pwrite(fd, &zero, sizeof zero, 0) != (ssize_t)sizeof zero)) {
+    close(fd);
+    return;
+  }
+  void *p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd); /* the mapping keeps the file */
+  if (p == MAP_FAILED) return;
+  s->gen = p;
+}
+
+cis_result cis__warm_open(cis_skills *s) {
+  gen_map(s);
+  cis_result rc = cis_imports_new(s->engine, &s->host_imports);
+  if (rc == CIS_OK) rc = cis__host_add_imports(s->host_imports, CIS__ABI_MOD_ALL);
+  if (rc != CIS_OK) return cis__skills_fail(s, rc, "host functions: %s", cis_strerror(rc));
+  return CIS_OK;
+}
+
+void cis__skill_entry_release(cis__skill_entry *e) {
+  if (!e || atomic_fetch_sub(&e->refs, 1) != 1) return;
+  cis_module_free(e->mod);
+  cis__manifest_free(e->m);
+  cis__grants_free(&e->g);
+  free(e->dir);
+  free(e);
+}
+
+/* Drops every cached entry; skills_lock is held. Calls still holding one
+ * keep it until they end. */
+static void flush_locked(cis_skills *s) {
+  for (cis__skill_entry *e = s->skills, *n; e; e = n) {
+    n = e->next;
+    cis__skill_entry_release(e);
+  }
+  s->skills = NULL;
+}
+
+void cis__warm_close(cis_skills *s) {
+  flush_locked(s);
+  cis_imports_free(s->host_imports);
+  s->host_imports = NULL;
+  if (s->gen) munmap((void *)s->gen, sizeof(uint64_t));
+  s->gen = NULL;
+}
+
+void cis__registry_changed(cis_skills *s) {
+  if (s->gen) atomic_fetch_add_explicit(s->gen, 1, memory_order_acq_rel);
+  pthread_mutex_lock(&s->skills_lock);
+  flush_locked(s);
+  pthread_mutex_unlock(&s->skills_lock);
+}
+
+/* Reads name's row and module into a new entry with one reference. */
+static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, cis__skill_entry **out) {
+  cis__skill_entry *e = calloc(1, sizeof *e);
+  if (!e) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+  atomic_init(&e->refs, 1);
+  e->gen = gen;
+  cis_result rc = cis__registry_get(s, name, &e->m, &e->dir, &e->g);
+  if (rc == CIS_OK) rc = cis__module_cached(s, e->m->sha256, NULL, 0, &e->mod);
+  if (rc != CIS_OK) {
+    cis__skill_entry_release(e);
+    return rc;
+  }
+  *out = e;
+  return CIS_OK;
+}
+
+cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry **out) {
+  *out = NULL;
+  if (!s->gen) return entry_load(s, name, 0, out);
+  uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
+  pthread_mutex_lock(&s->skills_lock);
+  if (s->skills_gen != gen) {
+    flush_locked(s);
+    s->skills_gen = gen;
+  }
+  for (cis__skill_entry *e = s->skills; e; e = e->next)
+    if (!strcmp(e->m->name, name)) {
+      atomic_fetch_add(&e->refs, 1);
+      *out = e;
+      break;
+    }
+  pthread_mutex_unlock(&s->skills_lock);
+  if (*out) return CIS_OK;
+  cis__skill_entry *e;
+  cis_result rc = entry_load(s, name, gen, &e);
+  if (rc != CIS_OK) return rc;
+  pthread_mutex_lock(&s->skills_lock);
+  bool there = false;
+  for (cis__skill_entry *x = s->skills; x && !there; x = x->next) there = !strcmp(x->m->name, name);
+  /* Kept only under the generation it was read in; a thread that loaded
+   * the same skill meanwhile already cached it. */
+  if (!there && s->skills_gen == gen) {
+    atomic_fetch_add(&e->refs, 1);
+    e->next = s->skills;
+    s->skills = e;
+  }
+  pthread_mutex_unlock(&s->skills_lock);
+  *out = e;
+  return CIS_OK;
+}

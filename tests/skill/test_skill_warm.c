@@ -1,0 +1,265 @@
+/*
+ * This file tests warm calls through the public skill API (src/skill/warm.c
+ * and the runtime's memory pool): a call never sees what an earlier call of
+ * the same skill left in its memory, globals or data segments, on the same
+ * thread or another; the registry lookup is cached between calls, and the
+ * cache follows installs, updates and removals made through another handle
+ * or another process on the same CIS_HOME; without the generation file
+ * nothing is cached and every call reads the registry.
+ *
+ * Usage: test_skill_warm SKILL_DIR WAT_DIR
+ *   SKILL_DIR  the C test skills (tests/skill/CMakeLists.txt)
+ *   WAT_DIR    the test skills built from tests/skill/wat
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "support/skill_host.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cis/cis_skill.h"
+#include "skill/skill_internal.h" /* cis__sha256_hex */
+
+static const char *g_dir, *g_wat; /* built skills */
+static char g_root[256];          /* this run's folder; each test has a home below */
+
+static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 1);
+  *len = fread(b, 1, (size_t)n, f);
+  fclose(f);
+  return b;
+}
+
+/* A fresh home for one test. */
+static void new_home(char *home, size_t cap, const char *test) {
+  snprintf(home, cap, "%s/%s", g_root, test);
+  assert_int_equal(mkdir(home, 0700), 0);
+}
+
+static cis_skills *open_home(const char *home) {
+  char kv[512];
+  snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
+  return cis_test_skills_open(home, kv, NULL);
+}
+
+/* Registers module file of dir as skill name, with extra manifest text. */
+static cis_result reg(cis_skills *s, const char *name, const char *dir, const char *file, const char *extra) {
+  size_t len;
+  uint8_t *wasm = slurp(dir, file, &len);
+  char sha[65], man[2048];
+  cis__sha256_hex(wasm, len, sha);
+  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}", name,
+           file, sha, extra && *extra ? "," : "", extra ? extra : "");
+  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
+  free(wasm);
+  return rc;
+}
+
+/* Invokes name with input; returns the status and copies the output (or
+ * the error) into out. */
+static cis_result call(cis_skills *s, const char *name, const char *input, char *out, size_t cap) {
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, name, input, strlen(input), NULL, &r);
+  snprintf(out, cap, "%s", rc == CIS_OK ? r.output : r.error);
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* Rewrites name's stored manifest behind cis's back (no generation bump):
+ * a registry change only a fresh read of the database can see. */
+static void corrupt_row(const char *home, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char sql[256];
+  snprintf(sql, sizeof sql, "UPDATE skills SET manifest='{}' WHERE name='%s'", name);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+}
+
+/* ------------------------------------------------------------ isolation */
+
+static void warm_call_starts_fresh_on_the_same_thread(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "fresh_same");
+  cis_skills *s = open_home(home);
+  assert_int_equal(reg(s, "secret", g_wat, "warm_secret.wasm", ""), CIS_OK);
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(call(s, "secret", "{}", out, sizeof out), CIS_OK);
+    assert_string_equal(out, "{\"fresh\":true}");
+  }
+  cis_skills_close(s);
+}
+
+typedef struct thread_call {
+  cis_skills *s;      /* shared host */
+  int calls;          /* how many calls to make */
+  int fresh;          /* calls that answered fresh */
+} thread_call;
+
+static void *call_fresh(void *arg) {
+  thread_call *t = arg;
+  char out[1024];
+  for (int i = 0; i < t->calls; i++)
+    if (call(t->s, "secret", "{}", out, sizeof out) == CIS_OK && !strcmp(out, "{\"fresh\":true}")) t->fresh++;
+  return NULL;
+}
+
+/* Call 1 on this thread leaves its secret; the calls of two other threads,
+ * running at once on the same host, all start fresh. */
+static void warm_call_starts_fresh_on_other_threads(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "fresh_threads");
+  cis_skills *s = open_home(home);
+  assert_int_equal(reg(s, "secret", g_wat, "warm_secret.wasm", ""), CIS_OK);
+  assert_int_equal(call(s, "secret", "{}", out, sizeof out), CIS_OK);
+  thread_call t[2] = {{s, 50, 0}, {s, 50, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, call_fresh, &t[i]), 0);
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  assert_int_equal(t[0].fresh, 50);
+  assert_int_equal(t[1].fresh, 50);
+  cis_skills_close(s);
+}
+
+/* ------------------------------------------------------- registry cache */
+
+/* The second call does not read the registry: a row changed behind cis's
+ * back goes unseen until the generation moves (here, another handle
+ * installs an unrelated skill), and is read then. */
+static void warm_lookup_is_cached_until_the_registry_changes(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "cached");
+  cis_skills *a = open_home(home);
+  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  corrupt_row(home, "hello");
+  assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"result\":2}");
+  cis_skills *b = open_home(home);
+  assert_int_equal(reg(b, "other", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_not_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
+/* Another handle on the same home removes, then reinstalls the skill with
+ * other code: this handle's next call fails, then runs the new code. */
+static void warm_call_follows_another_handle(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "two_handles");
+  cis_skills *a = open_home(home), *b = open_home(home);
+  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"result\":2}");
+  assert_int_equal(cis_skills_remove(b, "w"), CIS_OK);
+  assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_ENOTFOUND);
+  assert_int_equal(reg(b, "w", g_dir, "wasi_echo.wasm", "\"abi\":\"wasi\""), CIS_OK);
+  assert_int_equal(call(a, "w", "{\"x\":1}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"echo\":{\"x\":1}}\n");
+  /* And an update through this handle is seen by the other. */
+  assert_int_equal(call(b, "w", "{}", out, sizeof out), CIS_OK);
+  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(call(b, "w", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"result\":2}");
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
+/* Another process replaces the skill while this one has it cached. */
+static void warm_call_follows_another_process(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "two_processes");
+  cis_skills *a = open_home(home);
+  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_OK);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    cis_skills_config c;
+    cis_skills_config_default(&c);
+    c.home = home;
+    cis_log_sink null;
+    cis_log_sink_null(&null);
+    c.log_sink = &null;
+    cis_skills *b = NULL;
+    int code = cis_skills_open(&c, &b, NULL, 0) == CIS_OK &&
+                       reg(b, "w", g_dir, "wasi_echo.wasm", "\"abi\":\"wasi\"") == CIS_OK
+                   ? 0
+                   : 1;
+    cis_skills_close(b);
+    _exit(code);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(call(a, "w", "{\"y\":2}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"echo\":{\"y\":2}}\n");
+  cis_skills_close(a);
+}
+
+/* With no generation file to share (here a folder stands in its way),
+ * nothing is cached: a change behind cis's back is seen at once. */
+static void warm_lookup_without_generation_file_reads_the_registry(void **st) {
+  (void)st;
+  char home[512], out[1024], path[600];
+  new_home(home, sizeof home, "no_gen");
+  snprintf(path, sizeof path, "%s/registry.gen", home);
+  assert_int_equal(mkdir(path, 0700), 0);
+  cis_skills *a = open_home(home);
+  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  corrupt_row(home, "hello");
+  assert_int_not_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  cis_skills_close(a);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: test_skill_warm SKILL_DIR WAT_DIR\n");
+    return 2;
+  }
+  g_dir = argv[1];
+  g_wat = argv[2];
+  snprintf(g_root, sizeof g_root, "/tmp/cis-test-warm-XXXXXX");
+  if (!mkdtemp(g_root)) return 2;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(warm_call_starts_fresh_on_the_same_thread),
+      cmocka_unit_test(warm_call_starts_fresh_on_other_threads),
+      cmocka_unit_test(warm_lookup_is_cached_until_the_registry_changes),
+      cmocka_unit_test(warm_call_follows_another_handle),
+      cmocka_unit_test(warm_call_follows_another_process),
+      cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  return rc;
+}
