@@ -30,9 +30,9 @@
  *   refused (ENAMETOOLONG, EINVAL) before any backend call.
  *   "." and "" name the base itself. A path that ends with '/' must name a
  *   directory (ENOTDIR otherwise); for lookups (openat, statat,
- *   set_timesat) such a final symlink is followed, for changes (mkdir,
- *   rmdir, unlink, rename, symlink, link) it is not, so rmdirat("link/")
- *   is ENOTDIR as on Linux; the calls that make a name answer as Linux
+ *   set_timesat, readlinkat) such a final symlink is followed, for
+ *   changes (mkdir, rmdir, unlink, rename, symlink, link) it is not, so
+ *   rmdirat("link/") is ENOTDIR as on Linux; the calls that make a name answer as Linux
  *   instead (mkdirat, symlinkat, linkat: EEXIST for a name that exists,
  *   symlinkat and linkat ENOENT for one that does not, openat with CREAT
  *   EISDIR). An intermediate component that is not a directory gives
@@ -446,7 +446,8 @@ CIS_EXTERN int cis_vfs_symlinkat(const char *target, size_t tlen, cis_vfs_file *
                                  const char *path, size_t len);
 /* The target in buf (not NUL-terminated), its length in *outlen. ERANGE
  * when cap is too small (*outlen says how much is needed); EINVAL when
- * the path is not a symlink. */
+ * the path is not a symlink ("link/" follows link, as Linux: EINVAL when
+ * it leads to a directory). */
 CIS_EXTERN int cis_vfs_readlinkat(cis_vfs_file *base, const char *path, size_t len, char *buf,
                                   size_t cap, size_t *outlen);
 /* flags may hold CIS_VFS_FOLLOW (for the source). EXDEV across mounts. A

@@ -1075,7 +1075,9 @@ int cis_vfs_readlinkat(cis_vfs_file *base, const char *path, size_t len, char *b
   size_t n = 0;
   if (outlen) *outlen = 0;
   if (!outlen || (!buf && cap)) return vfs_fail(fs, EINVAL, "readlinkat: NULL buffer");
-  int e = walk(base, path, len, 0, &w);
+  /* "link/" follows link, as on Linux: EINVAL when it leads to a
+   * directory, ENOTDIR to a file, ENOENT when it dangles. */
+  int e = walk(base, path, len, W_SLASH_FOLLOW, &w);
   if (e) goto done;
   if (w.last != LAST_NAME) {
     e = vfs_fail(fs, EINVAL, "readlinkat: a directory is not a symlink");

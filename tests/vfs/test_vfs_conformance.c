@@ -415,6 +415,28 @@ static void test_trailing_slash_makes(void **state) {
   unmount(&t);
 }
 
+/* readlinkat("link/") follows link, as Linux does: EINVAL to a directory,
+ * ENOTDIR to a file, ENOENT when it dangles. */
+static void test_readlink_trailing_slash(void **state) {
+  (void)state;
+  T t;
+  mount_new(&t, NULL);
+  char buf[64];
+  size_t n = 0;
+  puts_(t.root, "f", "x");
+  assert_int_equal(cis_vfs_mkdirat(t.root, P("d")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("d"), t.root, P("ld")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("f"), t.root, P("lf")), 0);
+  assert_int_equal(cis_vfs_symlinkat(P("nowhere"), t.root, P("dang")), 0);
+  assert_int_equal(cis_vfs_readlinkat(t.root, P("ld/"), buf, sizeof buf, &n), EINVAL);
+  assert_int_equal(cis_vfs_readlinkat(t.root, P("lf/"), buf, sizeof buf, &n), ENOTDIR);
+  assert_int_equal(cis_vfs_readlinkat(t.root, P("dang/"), buf, sizeof buf, &n), ENOENT);
+  assert_int_equal(cis_vfs_readlinkat(t.root, P("f/"), buf, sizeof buf, &n), ENOTDIR);
+  assert_int_equal(cis_vfs_readlinkat(t.root, P("ld"), buf, sizeof buf, &n), 0);
+  assert_int_equal(n, 1);
+  unmount(&t);
+}
+
 static void test_rename(void **state) {
   (void)state;
   T t;
@@ -1864,6 +1886,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_times),
       cmocka_unit_test(test_symlink_own_times),
       cmocka_unit_test(test_trailing_slash_makes),
+      cmocka_unit_test(test_readlink_trailing_slash),
       cmocka_unit_test(test_rename),
       cmocka_unit_test(test_mkdir_rmdir_unlink),
       cmocka_unit_test(test_open_flags),

@@ -1425,6 +1425,17 @@ static void edges(void) {
   EXPECT_ERRNO("rename-dir-slashes", raw_path_rename(PRE, S("cd/"), PRE, S("cd2/")), 0);
   EXPECT_ERRNO("rename-dir-back", raw_path_rename(PRE, S("cd2"), PRE, S("cd")), 0);
   CHECK("rename-kept", exists("/work/cf2.txt") && !exists("/work/rn"));
+  uint8_t lb[64];
+  __wasi_size_t lused;
+  EXPECT_ERRNO("readlink-slash-dirlink", raw_path_readlink(PRE, S("ldir/"), P(lb), sizeof lb,
+                                                           P(&lused)),
+               __WASI_ERRNO_INVAL);
+  EXPECT_ERRNO("readlink-slash-filelink", raw_path_readlink(PRE, S("lfile/"), P(lb), sizeof lb,
+                                                            P(&lused)),
+               NOTDIR);
+  EXPECT_ERRNO("readlink-slash-dangling", raw_path_readlink(PRE, S("dangle/"), P(lb), sizeof lb,
+                                                            P(&lused)),
+               NOENT);
 
   /* Absolute symlink targets can never be followed in the sandbox: made
    * never (EPERM, as wasmtime and uvwasi), whatever the link's name. */
