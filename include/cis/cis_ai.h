@@ -127,7 +127,9 @@ CIS_EXTERN void cis_ai_openai_config_default(cis_ai_openai_config *c);
  * the environment now and kept in memory, never logged). Errors:
  * CIS_EINVAL (no base URL or model, a base URL that is not http(s), or
  * api_key_env naming an unset or empty variable; the message names the
- * variable), CIS_ENOMEM, CIS_ENET (libcurl would not initialise). Pass the
+ * variable), CIS_ENOMEM, CIS_ENET (libcurl would not initialise),
+ * CIS_EUNSUPPORTED (libcurl, loaded here, is not installed: the message
+ * names its package). Pass the
  * table to cis_ai_new, or free it with out->destroy(out->state). The
  * message is written to errmsg (may be NULL). */
 CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg,

@@ -52,8 +52,10 @@
  * Errors: CIS_EDENIED (cis_errmsg says which rule or range and why),
  * CIS_EINVAL (bad URL, method or header), CIS_ETIMEOUT, CIS_ETOOBIG
  * (request or response above its cap), CIS_ENET (DNS, connect, TLS,
- * protocol, too many redirects), CIS_ENOMEM. An HTTP status of 400 or more
- * is not an error here: the response carries it.
+ * protocol, too many redirects), CIS_ENOMEM, CIS_EUNSUPPORTED (libcurl,
+ * loaded by the first request, is not installed: the message names its
+ * package). An HTTP status of 400 or more is not an error here: the
+ * response carries it.
  */
 #ifndef CIS_CIS_HTTP_H
 #define CIS_CIS_HTTP_H
@@ -78,7 +80,8 @@ CIS_EXTERN size_t cis_http_policy_count(const cis_http_policy *p);
 
 /* Judges url by steps 1 to 3 above, without resolving or connecting.
  * CIS_OK when allowed; CIS_EDENIED or CIS_EINVAL with the reason written
- * to why (may be NULL). */
+ * to why (may be NULL); CIS_EUNSUPPORTED when libcurl (whose URL parser
+ * this uses) is not installed. */
 CIS_EXTERN cis_result cis_http_policy_check_url(const cis_http_policy *p, const char *url,
                                                 char *why, size_t why_cap);
 /* Judges one connection address (step 4): ip is an IPv4 or IPv6 address

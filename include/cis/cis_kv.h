@@ -282,8 +282,10 @@ CIS_EXTERN void cis_kv_config_default(cis_kv_config *c);
  * a wrong path or an unreachable server shows up here (the backend creates
  * its schema when missing). The configuration is copied.
  * Errors: CIS_EINVAL (NULL, unknown spec, bad method table), CIS_EKVDOWN,
- * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM. On failure *out is NULL and the detail
- * is cis_kv_errmsg(NULL) on this thread. */
+ * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED (PostgreSQL: libpq,
+ * loaded at the first connect, is not installed; the detail names its
+ * package). On failure *out is NULL and the detail is cis_kv_errmsg(NULL)
+ * on this thread. */
 CIS_EXTERN cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out);
 /* Closes every connection and frees kv. No other thread may be inside a
  * cis_kv_* call on kv; a transaction still open may only be rolled back

@@ -3,6 +3,7 @@
  * chat-completions protocol (POST {base_url}/chat/completions) over
  * libcurl, as served by OpenAI, vLLM, llama.cpp's server and Ollama.
  *
+ * libcurl is loaded when a provider is built (cis__curl_init), not linked.
  * Each call uses its own curl handle, so calls from several threads run
  * side by side; the provider's state is read-only after creation. The API
  * key is read from the environment once, sent only in the Authorization
@@ -278,7 +279,7 @@ fail:
 /* Wipes and frees a header list that may hold the Authorization line. */
 static void free_secret_headers(struct curl_slist *l) {
   for (struct curl_slist *i = l; i; i = i->next) wipe(i->data);
-  curl_slist_free_all(l);
+  cis__curl.slist_free_all(l);
 }
 
 /* One chat call (the provider's chat method; contract in cis_ai.h). */
@@ -289,7 +290,7 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
   char *body = NULL;
   struct curl_slist *headers = NULL;
   cis__buf resp = {.limit = req->max_reply_bytes};
-  CURL *c = curl_easy_init();
+  CURL *c = cis__curl.easy_init();
   if (!c) {
     snprintf(req->errmsg, req->errmsg_cap, "cannot create a curl handle");
     CIS_TRY(CIS_ENOMEM);
@@ -299,7 +300,7 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
 
   const char *fixed[] = {"Content-Type: application/json", "Accept: application/json", "Expect:"};
   for (size_t i = 0; i < CIS_ARRAY_LEN(fixed); i++) {
-    struct curl_slist *n = curl_slist_append(headers, fixed[i]);
+    struct curl_slist *n = cis__curl.slist_append(headers, fixed[i]);
     if (!n) CIS_TRY(CIS_ENOMEM);
     headers = n;
   }
@@ -308,7 +309,7 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
     char *auth = malloc(len);
     if (!auth) CIS_TRY(CIS_ENOMEM);
     snprintf(auth, len, "Authorization: Bearer %s", o->key);
-    struct curl_slist *n = curl_slist_append(headers, auth);
+    struct curl_slist *n = cis__curl.slist_append(headers, auth);
     wipe(auth);
     free(auth);
     if (!n) CIS_TRY(CIS_ENOMEM);
@@ -316,26 +317,26 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
   }
 
   long ms = req->timeout_ms > (uint64_t)LONG_MAX ? LONG_MAX : (long)req->timeout_ms;
-  curl_easy_setopt(c, CURLOPT_URL, o->url);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROXY, o->proxy);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "cis/" CIS_VERSION_STRING);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cis__buf_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_reply_bytes);
-  if (o->ca_file) curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+  cis__curl.easy_setopt(c, CURLOPT_URL, o->url);
+  cis__curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  cis__curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  cis__curl.easy_setopt(c, CURLOPT_PROXY, o->proxy);
+  cis__curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  cis__curl.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  cis__curl.easy_setopt(c, CURLOPT_USERAGENT, "cis/" CIS_VERSION_STRING);
+  cis__curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  cis__curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
+  cis__curl.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  cis__curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+  cis__curl.easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  cis__curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, cis__buf_write);
+  cis__curl.easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+  cis__curl.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_reply_bytes);
+  if (o->ca_file) cis__curl.easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
 
-  CURLcode cc = curl_easy_perform(c);
+  CURLcode cc = cis__curl.easy_perform(c);
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  cis__curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   reply->http_status = (int)status;
   if (cc != CURLE_OK) {
     if (cc == CURLE_OPERATION_TIMEDOUT) {
@@ -350,7 +351,7 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
       rc = CIS_ENOMEM;
     } else {
       snprintf(req->errmsg, req->errmsg_cap, "%s: %s", o->origin,
-               errbuf[0] ? errbuf : curl_easy_strerror(cc));
+               errbuf[0] ? errbuf : cis__curl.easy_strerror(cc));
       rc = CIS_ENET;
     }
     goto fail;
@@ -362,7 +363,7 @@ static cis_result openai_chat(void *state, const cis_ai_request *req, cis_ai_rep
   CIS_TRY(parse_reply(req, &resp, reply));
 fail:
   free_secret_headers(headers);
-  if (c) curl_easy_cleanup(c);
+  if (c) cis__curl.easy_cleanup(c);
   free(body);
   cis__buf_free(&resp);
   return rc;
@@ -379,12 +380,12 @@ static cis_result setup_fail(char *errmsg, size_t cap, cis_result rc, const char
 static cis_result parse_base(openai *o, const char *base) {
   cis_result rc = CIS_EINVAL;
   char *scheme = NULL, *host = NULL, *port = NULL;
-  CURLU *u = curl_url();
+  CURLU *u = cis__curl.url();
   if (!u) return CIS_ENOMEM;
-  if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
-  if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+  if (cis__curl.url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
+  if (cis__curl.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+      cis__curl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      cis__curl.url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
     goto done;
   if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) goto done;
   size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
@@ -396,10 +397,10 @@ static cis_result parse_base(openai *o, const char *base) {
   snprintf(o->origin, n, "%s://%s:%s", scheme, host, port);
   rc = CIS_OK;
 done:
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
-  curl_url_cleanup(u);
+  cis__curl.free(scheme);
+  cis__curl.free(host);
+  cis__curl.free(port);
+  cis__curl.url_cleanup(u);
   return rc;
 }
 
@@ -415,8 +416,11 @@ cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provid
   if (!cfg->base_url || !cfg->base_url[0])
     return setup_fail(errmsg, errmsg_cap, CIS_EINVAL, "no base URL");
   if (!cfg->model || !cfg->model[0]) return setup_fail(errmsg, errmsg_cap, CIS_EINVAL, "no model");
-  if (cis__curl_init() != CIS_OK)
-    return setup_fail(errmsg, errmsg_cap, CIS_ENET, "libcurl would not initialise");
+  /* A configured provider loads libcurl now (its URL parser checks the
+   * base URL), so that a missing libcurl shows at set-up. */
+  char why[300];
+  cis_result lrc = cis__curl_init(why, sizeof why);
+  if (lrc != CIS_OK) return setup_fail(errmsg, errmsg_cap, lrc, why);
 
   o = calloc(1, sizeof *o);
   if (!o) return CIS_ENOMEM;

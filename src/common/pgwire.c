@@ -11,6 +11,9 @@
  * timeout does not cancel or drop anything here, because the two backends
  * answer it differently (kv cancels the query, vfs_db drops the
  * connection; each says why).
+ *
+ * It also holds cis__pq, the table through which libpq is called: libpq is
+ * loaded by soname on the first connect (common/dynlib.h), not linked.
  */
 #include "common/pgwire.h"
 
@@ -21,6 +24,26 @@
 #include <string.h>
 
 #include "common/internal.h"
+
+/* The soname and package the build found (cmake/CisDeps.cmake), never a
+ * guess made here. */
+#if !defined(CIS_PQ_SONAME) || !defined(CIS_PQ_PACKAGE)
+#error "CIS_PQ_SONAME and CIS_PQ_PACKAGE come from the build"
+#endif
+
+cis__pq_api cis__pq;
+
+static const char *const pq_names[] = {CIS__PQ_FUNCS(CIS__DYNLIB_NAME)};
+
+static void pq_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) cis__pq.member = (__typeof__(f) *)fn[i++];
+  CIS__PQ_FUNCS(BIND)
+#undef BIND
+}
+
+cis__dynlib cis__pq_lib = {.soname = CIS_PQ_SONAME, .package = CIS_PQ_PACKAGE,
+                           .names = pq_names, .count = CIS_ARRAY_LEN(pq_names), .bind = pq_bind};
 
 /* Records how the call ended: outcome, the failing step and libpq's
  * detail (copied, since libpq's buffer goes with the next call or the
@@ -41,13 +64,20 @@ static void report_init(cis__pgwire_report *rep) {
   rep->sqlmsg[0] = '\0';
 }
 
+/* Loads libpq (once). NOLIB with the loader's message when it cannot. */
+static cis__pgwire_outcome pq_load(cis__pgwire_report *rep) {
+  char why[CIS__PGWIRE_MSG_MAX];
+  if (cis__dynlib_load(&cis__pq_lib, why, sizeof why) == CIS_OK) return CIS__PGWIRE_DONE;
+  return note(rep, CIS__PGWIRE_NOLIB, "load libpq", why);
+}
+
 /* Maps a failed result to its class by its SQLSTATE. A result without one
  * (libpq's own, such as a lost connection) is DOWN when the connection is
  * no longer up. */
 static cis__pgwire_sqlclass classify(const PGconn *pg, const PGresult *r) {
-  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  const char *s = cis__pq.resultErrorField(r, PG_DIAG_SQLSTATE);
   if (!s || strlen(s) != 5)
-    return PQstatus(pg) == CONNECTION_OK ? CIS__PGWIRE_SQL_ERROR : CIS__PGWIRE_SQL_DOWN;
+    return cis__pq.status(pg) == CONNECTION_OK ? CIS__PGWIRE_SQL_ERROR : CIS__PGWIRE_SQL_DOWN;
   if (strcmp(s, "57014") == 0) return CIS__PGWIRE_SQL_CANCELLED;
   if (strcmp(s, "53100") == 0) return CIS__PGWIRE_SQL_DISK_FULL;
   if (strncmp(s, "08", 2) == 0 || strncmp(s, "53", 2) == 0 || strncmp(s, "58", 2) == 0 ||
@@ -67,7 +97,8 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
 cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
                                      cis__pgwire_report *rep) {
   report_init(rep);
-  int fd = PQsocket(pg);
+  if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
+  int fd = cis__pq.socket(pg);
   if (fd < 0) return note(rep, CIS__PGWIRE_LOST, "wait", "no socket");
   for (;;) {
     int ms = -1;
@@ -98,28 +129,29 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
   const char *vals[] = {appname, conninfo, NULL};
   report_init(rep);
   *out = NULL;
+  if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   /* expand_dbname: conninfo may be a whole connection string or URI. */
-  PGconn *pg = PQconnectStartParams(keys, vals, 1);
+  PGconn *pg = cis__pq.connectStartParams(keys, vals, 1);
   if (!pg) return note(rep, CIS__PGWIRE_NOMEM, "connect", "out of memory");
-  PQsetNoticeReceiver(pg, drop_notice, NULL); /* before any message can arrive */
-  if (PQstatus(pg) == CONNECTION_BAD) {
+  cis__pq.setNoticeReceiver(pg, drop_notice, NULL); /* before any message can arrive */
+  if (cis__pq.status(pg) == CONNECTION_BAD) {
     /* libpq fails here both for a malformed string and for a first step
      * that could not start (a host name that does not resolve, a missing
      * socket file). Only the first is the caller's mistake; the second is
      * a database out of reach, like a refused connection. */
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    PQconninfoOption *opts = cis__pq.conninfoParse(conninfo, &perr);
     bool malformed = !opts;
-    PQconninfoFree(opts);
-    PQfreemem(perr);
-    if (malformed) note(rep, CIS__PGWIRE_REJECTED, "connection string", PQerrorMessage(pg));
-    else note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
+    cis__pq.conninfoFree(opts);
+    cis__pq.freemem(perr);
+    if (malformed) note(rep, CIS__PGWIRE_REJECTED, "connection string", cis__pq.errorMessage(pg));
+    else note(rep, CIS__PGWIRE_LOST, "connect", cis__pq.errorMessage(pg));
     goto fail;
   }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK) {
     if (st == PGRES_POLLING_FAILED) {
-      note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
+      note(rep, CIS__PGWIRE_LOST, "connect", cis__pq.errorMessage(pg));
       goto fail;
     }
     cis__pgwire_outcome o =
@@ -127,17 +159,17 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
     if (o == CIS__PGWIRE_TIMEOUT)
       note(rep, CIS__PGWIRE_TIMEOUT, "connect", "no connection before the deadline");
     if (o != CIS__PGWIRE_DONE) goto fail;
-    st = PQconnectPoll(pg);
+    st = cis__pq.connectPoll(pg);
   }
-  if (PQsetnonblocking(pg, 1) != 0) {
-    note(rep, CIS__PGWIRE_LOST, "connect", PQerrorMessage(pg));
+  if (cis__pq.setnonblocking(pg, 1) != 0) {
+    note(rep, CIS__PGWIRE_LOST, "connect", cis__pq.errorMessage(pg));
     goto fail;
   }
   *out = pg;
   return CIS__PGWIRE_DONE;
 
 fail:
-  PQfinish(pg);
+  cis__pq.finish(pg);
   return rep->outcome;
 }
 
@@ -146,54 +178,57 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
   cis__pgwire_outcome o;
   PGresult *keep = NULL;
   report_init(rep);
-  if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+  if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
+  if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
   /* Push out what libpq still buffers (a large value or block). */
   for (;;) {
-    int f = PQflush(pg);
+    int f = cis__pq.flush(pg);
     if (f == 0) break;
-    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
     o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
     if (o != CIS__PGWIRE_DONE) return o;
-    if (!PQconsumeInput(pg)) return note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+    if (!cis__pq.consumeInput(pg))
+      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
   }
   /* Every result until libpq has none left. A wait reports into a report
    * of its own: the first failure lives in rep, and a wait that succeeds
    * after it must not wipe it out (a failed read would pass for an empty
    * one). */
   for (;;) {
-    while (PQisBusy(pg)) {
+    while (cis__pq.isBusy(pg)) {
       cis__pgwire_report w;
       o = cis__pgwire_wait(pg, POLLIN, until, &w);
       if (o != CIS__PGWIRE_DONE) {
         note(rep, o, w.what, w.msg);
         goto end;
       }
-      if (!PQconsumeInput(pg)) {
-        o = note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+      if (!cis__pq.consumeInput(pg)) {
+        o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
         goto end;
       }
     }
-    PGresult *r = PQgetResult(pg);
+    PGresult *r = cis__pq.getResult(pg);
     if (!r) break;
-    ExecStatusType st = PQresultStatus(r);
+    ExecStatusType st = cis__pq.resultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
       if (out && !keep && rep->sqlclass == CIS__PGWIRE_SQL_NONE) keep = r;
-      else PQclear(r);
+      else cis__pq.clear(r);
     } else {
       if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
         rep->sqlclass = classify(pg, r);
-        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", PQresultErrorMessage(r));
+        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", cis__pq.resultErrorMessage(r));
       }
-      PQclear(r);
+      cis__pq.clear(r);
     }
   }
   if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) o = note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
-  else if (PQstatus(pg) != CONNECTION_OK) o = note(rep, CIS__PGWIRE_LOST, NULL, PQerrorMessage(pg));
+  else if (cis__pq.status(pg) != CONNECTION_OK)
+    o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
   else o = CIS__PGWIRE_DONE;
 
 end:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
-  else PQclear(keep);
+  else cis__pq.clear(keep);
   return o;
 }
 
@@ -201,13 +236,13 @@ end:
 static void *cancel_thread(void *arg) {
   PGcancel *cn = arg;
   char buf[256];
-  PQcancel(cn, buf, sizeof buf); /* its outcome has no one to go to */
-  PQfreeCancel(cn);
+  cis__pq.cancel(cn, buf, sizeof buf); /* its outcome has no one to go to */
+  cis__pq.freeCancel(cn);
   return NULL;
 }
 
 bool cis__pgwire_cancel_async(PGconn *pg) {
-  PGcancel *cn = pg ? PQgetCancel(pg) : NULL;
+  PGcancel *cn = pg && cis__dynlib_loaded(&cis__pq_lib) ? cis__pq.getCancel(pg) : NULL;
   if (!cn) return false;
   pthread_attr_t attr;
   pthread_t t;
@@ -218,6 +253,6 @@ bool cis__pgwire_cancel_async(PGconn *pg) {
       started = true;
     pthread_attr_destroy(&attr);
   }
-  if (!started) PQfreeCancel(cn);
+  if (!started) cis__pq.freeCancel(cn);
   return started;
 }

@@ -13,7 +13,9 @@
  * and what to do about it is the backend's decision.
  *
  * Built as the library cis_pgwire, so that cis_common does not depend on
- * libpq.
+ * libpq. Nor does libcis link libpq: it is loaded on the first connect
+ * (common/dynlib.h), and every libpq function, here and in the backends, is
+ * called through the table cis__pq, which holds what is loaded.
  */
 #ifndef CIS_COMMON_PGWIRE_H
 #define CIS_COMMON_PGWIRE_H
@@ -22,6 +24,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/dynlib.h"
+
+/* The libpq functions cis calls, as (function, member of cis__pq). */
+#define CIS__PQ_FUNCS(X)                                                               \
+  X(PQcancel, cancel) X(PQclear, clear) X(PQcmdStatus, cmdStatus)                      \
+  X(PQconnectPoll, connectPoll) X(PQconnectStartParams, connectStartParams)            \
+  X(PQconninfoFree, conninfoFree) X(PQconninfoParse, conninfoParse)                    \
+  X(PQconsumeInput, consumeInput) X(PQerrorMessage, errorMessage) X(PQfinish, finish)  \
+  X(PQflush, flush) X(PQfreeCancel, freeCancel) X(PQfreemem, freemem)                  \
+  X(PQgetCancel, getCancel) X(PQgetisnull, getisnull) X(PQgetlength, getlength)        \
+  X(PQgetResult, getResult) X(PQgetvalue, getvalue) X(PQisBusy, isBusy)                \
+  X(PQntuples, ntuples) X(PQresultErrorField, resultErrorField)                        \
+  X(PQresultErrorMessage, resultErrorMessage) X(PQresultStatus, resultStatus)          \
+  X(PQsendPrepare, sendPrepare) X(PQsendQuery, sendQuery)                              \
+  X(PQsendQueryPrepared, sendQueryPrepared) X(PQsetNoticeProcessor, setNoticeProcessor) \
+  X(PQsetNoticeReceiver, setNoticeReceiver) X(PQsetnonblocking, setnonblocking)        \
+  X(PQsocket, socket) X(PQstatus, status) X(PQtransactionStatus, transactionStatus)
+
+/* libpq's functions, valid once cis__pq_lib is loaded: cis__pgwire_connect
+ * loads it, so a connection it made is proof that they are. */
+typedef struct cis__pq_api {
+  CIS__PQ_FUNCS(CIS__DYNLIB_MEMBER)
+} cis__pq_api;
+extern cis__pq_api cis__pq;
+/* libpq itself (its soname is the one the build found). */
+extern cis__dynlib cis__pq_lib;
 
 /* Room for a failure's detail, at least a backend's whole message buffer
  * (each backend checks this with a static assertion), so that what a
@@ -36,6 +65,7 @@ typedef enum cis__pgwire_outcome {
   CIS__PGWIRE_LOST,     /* the connection broke, or could not be made */
   CIS__PGWIRE_REJECTED, /* connect: the connection string is malformed */
   CIS__PGWIRE_NOMEM,    /* connect: libpq could not allocate the connection */
+  CIS__PGWIRE_NOLIB,    /* libpq could not be loaded (rep->msg: the soname, the package) */
 } cis__pgwire_outcome;
 
 /* What the SQLSTATE of a failed result says about the server. */
@@ -71,7 +101,10 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
  * `until` (cis__now_ns() time; UINT64_MAX: no limit), and makes the
  * connection non-blocking. On DONE *out is the connection (the caller
  * PQfinishes it); otherwise *out is NULL and rep says why: REJECTED,
- * NOMEM, TIMEOUT or LOST, with rep->what always set.
+ * NOMEM, TIMEOUT, LOST or NOLIB, with rep->what always set.
+ *
+ * NOLIB is libpq missing: it is loaded here, on the first connect of the
+ * process, and a failure is retried on the next connect.
  *
  * REJECTED is a connection string that does not parse. LOST is a
  * database out of reach: a refused connection, a failed authentication,
@@ -84,7 +117,7 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
 
 /* Waits until pg's socket is ready for `events` (POLLIN, POLLOUT) or
  * `until` passes. Returns DONE, TIMEOUT (rep->msg empty) or LOST (no
- * socket, or poll failed: rep->what is "wait" or "poll"). */
+ * socket, or poll failed: rep->what is "wait" or "poll"), or NOLIB. */
 cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
                                      cis__pgwire_report *rep);
 
@@ -104,7 +137,8 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
  * rep->what and rep->msg saying how it was lost; rep->what NULL when libpq
  * reported the loss itself, "wait" or "poll" when the socket did), and the
  * earlier failure stays in the report, for backends that let it decide.
- * All results in without a failure but the connection gone is LOST. */
+ * All results in without a failure but the connection gone is LOST. NOLIB
+ * only when libpq was never loaded (pg cannot be a connection then). */
 cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
                                         cis__pgwire_report *rep);
 

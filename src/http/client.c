@@ -30,13 +30,15 @@ struct cis_http {
   uint64_t timeout_ms;        /* cap of one request */
   char *user_agent;           /* owned */
   char *ca_file;              /* owned; NULL = curl's default */
-  struct curl_slist *resolve; /* owned CURLOPT_RESOLVE entries */
+  char **resolve;             /* owned CURLOPT_RESOLVE entries (a curl list per hop) */
+  size_t nresolve;            /* entries in resolve */
 };
 
 void cis_http_config_default(cis_http_config *c) { memset(c, 0, sizeof *c); }
 
-/* Creates the client. Errors: CIS_EINVAL (a resolve entry without two
- * colons), CIS_ENOMEM, CIS_ENET (libcurl would not initialise). */
+/* Creates the client. libcurl is not loaded here but by the first request,
+ * so a client that sends nothing costs nothing. Errors: CIS_EINVAL (a
+ * resolve entry without two colons), CIS_ENOMEM. */
 cis_result cis_http_new(const cis_http_config *cfg, cis_http **out) {
   cis_result rc = CIS_OK;
   cis_http_config dflt;
@@ -47,7 +49,6 @@ cis_result cis_http_new(const cis_http_config *cfg, cis_http **out) {
     cis_http_config_default(&dflt);
     cfg = &dflt;
   }
-  CIS_TRY(cis__curl_init());
   h = calloc(1, sizeof *h);
   if (!h) return CIS_ENOMEM;
   cis__handle_init(&h->h, CIS__H_ENGINE);
@@ -60,13 +61,14 @@ cis_result cis_http_new(const cis_http_config *cfg, cis_http **out) {
   h->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "cis/" CIS_VERSION_STRING);
   if (!h->user_agent) CIS_TRY(CIS_ENOMEM);
   if (cfg->ca_file && !(h->ca_file = strdup(cfg->ca_file))) CIS_TRY(CIS_ENOMEM);
+  if (cfg->nresolve && !(h->resolve = calloc(cfg->nresolve, sizeof *h->resolve)))
+    CIS_TRY(CIS_ENOMEM);
   for (size_t i = 0; i < cfg->nresolve; i++) {
     const char *e = cfg->resolve[i];
     const char *c1 = e ? strchr(e, ':') : NULL;
     if (!c1 || !strchr(c1 + 1, ':')) CIS_TRY(CIS_EINVAL);
-    struct curl_slist *l = curl_slist_append(h->resolve, e);
-    if (!l) CIS_TRY(CIS_ENOMEM);
-    h->resolve = l;
+    if (!(h->resolve[h->nresolve] = strdup(e))) CIS_TRY(CIS_ENOMEM);
+    h->nresolve++;
   }
   *out = h;
   return CIS_OK;
@@ -79,7 +81,8 @@ void cis_http_free(cis_http *h) {
   if (!h) return;
   free(h->user_agent);
   free(h->ca_file);
-  curl_slist_free_all(h->resolve);
+  for (size_t i = 0; i < h->nresolve; i++) free(h->resolve[i]);
+  free(h->resolve);
   free(h);
 }
 
@@ -228,47 +231,54 @@ static cis_result run_hop(hop *hp, const send_spec *spec, uint64_t ms_left, long
   cis_result rc = CIS_OK;
   cis_http *h = hp->h;
   char errbuf[CURL_ERROR_SIZE] = "";
+  struct curl_slist *resolve = NULL;
   *location = NULL;
-  CURL *c = curl_easy_init();
+  CURL *c = cis__curl.easy_init();
   if (!c) return cis__fail(h, CIS_ENOMEM, "cannot create a curl handle");
+  for (size_t i = 0; i < h->nresolve; i++) {
+    struct curl_slist *l = cis__curl.slist_append(resolve, h->resolve[i]);
+    if (!l) CIS_TRY(cis__fail(h, CIS_ENOMEM, "out of memory"));
+    resolve = l;
+  }
 
   hp->body.limit = h->max_response;
-  curl_easy_setopt(c, CURLOPT_CURLU, hp->t->u);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROXY, ""); /* ignore *_proxy environment variables */
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
+  cis__curl.easy_setopt(c, CURLOPT_CURLU, hp->t->u);
+  cis__curl.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  cis__curl.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  cis__curl.easy_setopt(c, CURLOPT_PROXY, ""); /* ignore *_proxy environment variables */
+  cis__curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  cis__curl.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  cis__curl.easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
   if (ms_left != UINT64_MAX) {
     long ms = ms_left > (uint64_t)LONG_MAX ? LONG_MAX : (long)ms_left;
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
+    cis__curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+    cis__curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms);
   }
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, hp);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, cis__buf_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &hp->body);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, hp);
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
-  if (h->resolve) curl_easy_setopt(c, CURLOPT_RESOLVE, h->resolve);
-  if (h->ca_file) curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, spec->headers);
+  cis__curl.easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  cis__curl.easy_setopt(c, CURLOPT_OPENSOCKETDATA, hp);
+  cis__curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, cis__buf_write);
+  cis__curl.easy_setopt(c, CURLOPT_WRITEDATA, &hp->body);
+  cis__curl.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  cis__curl.easy_setopt(c, CURLOPT_HEADERDATA, hp);
+  cis__curl.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_response);
+  if (resolve) cis__curl.easy_setopt(c, CURLOPT_RESOLVE, resolve);
+  if (h->ca_file) cis__curl.easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+  cis__curl.easy_setopt(c, CURLOPT_HTTPHEADER, spec->headers);
 
   if (strcmp(spec->method, "GET") == 0) {
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    cis__curl.easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else if (strcmp(spec->method, "HEAD") == 0) {
-    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    cis__curl.easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else {
     /* POSTFIELDS makes curl send the body as is, with a length; the method
      * line is then set explicitly for anything but POST. */
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, spec->body_len ? spec->body : "");
-    if (strcmp(spec->method, "POST") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, spec->method);
+    cis__curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)spec->body_len);
+    cis__curl.easy_setopt(c, CURLOPT_POSTFIELDS, spec->body_len ? spec->body : "");
+    if (strcmp(spec->method, "POST") != 0)
+      cis__curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, spec->method);
   }
 
-  CURLcode cc = curl_easy_perform(c);
+  CURLcode cc = cis__curl.easy_perform(c);
   if (cc != CURLE_OK) {
     if (hp->denied) rc = cis__fail(h, CIS_EDENIED, "%s", hp->why);
     else if (cc == CURLE_OPERATION_TIMEDOUT)
@@ -282,17 +292,19 @@ static cis_result run_hop(hop *hp, const send_spec *spec, uint64_t ms_left, long
     else if (hp->body.oom || hp->oom || cc == CURLE_OUT_OF_MEMORY)
       rc = cis__fail(h, CIS_ENOMEM, "%s: out of memory", hp->t->origin);
     else
-      rc = cis__fail(h, CIS_ENET, "%s: %s", hp->t->origin, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+      rc = cis__fail(h, CIS_ENET, "%s: %s", hp->t->origin,
+                     errbuf[0] ? errbuf : cis__curl.easy_strerror(cc));
     goto fail;
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+  cis__curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
   char *loc = NULL;
-  if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc) {
+  if (cis__curl.easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc) {
     *location = strdup(loc);
     if (!*location) CIS_TRY(cis__fail(h, CIS_ENOMEM, "out of memory"));
   }
 fail:
-  curl_easy_cleanup(c);
+  cis__curl.easy_cleanup(c);
+  cis__curl.slist_free_all(resolve);
   return rc;
 }
 
@@ -344,23 +356,23 @@ static cis_result build_headers(const cis_http_request *req, bool has_body,
     /* "Name;" is curl's way to send a header with an empty value. */
     if (hd->value[0]) snprintf(line, len, "%s: %s", hd->name, hd->value);
     else snprintf(line, len, "%s;", hd->name);
-    n = curl_slist_append(l, line);
+    n = cis__curl.slist_append(l, line);
     free(line);
     if (!n) goto oom;
     l = n;
   }
   /* No "Expect: 100-continue" round trip, and no form encoding claimed
    * for bytes that are not a form. */
-  if (!(n = curl_slist_append(l, "Expect:"))) goto oom;
+  if (!(n = cis__curl.slist_append(l, "Expect:"))) goto oom;
   l = n;
   if (has_body && !has_ctype) {
-    if (!(n = curl_slist_append(l, "Content-Type: application/octet-stream"))) goto oom;
+    if (!(n = cis__curl.slist_append(l, "Content-Type: application/octet-stream"))) goto oom;
     l = n;
   }
   *out = l;
   return CIS_OK;
 oom:
-  curl_slist_free_all(l);
+  cis__curl.slist_free_all(l);
   return CIS_ENOMEM;
 }
 
@@ -418,6 +430,9 @@ cis_result cis_http_fetch(cis_http *h, const cis_http_policy *policy, const cis_
     return cis__fail(h, CIS_EINVAL, "http: NULL policy, request, URL or response");
   cis__clear_error(h);
   const char *skill = who && who->skill && who->skill[0] ? who->skill : NULL;
+  /* libcurl is loaded by the first request, not by the client. */
+  rc = cis__curl_init(why, sizeof why);
+  if (rc != CIS_OK) return cis__fail(h, rc, "http: %s", why);
 
   send_spec spec = {.body = req->body, .body_len = req->body_len};
   CIS_TRY(check_request(h, req, &spec.method));
@@ -442,7 +457,7 @@ cis_result cis_http_fetch(cis_http *h, const cis_http_policy *policy, const cis_
     hp = (hop){.h = h, .policy = policy, .t = &t};
     long status = 0;
     rc = run_hop(&hp, &spec, left, &status, &location);
-    curl_slist_free_all(headers);
+    cis__curl.slist_free_all(headers);
     headers = NULL;
     if (rc == CIS_EDENIED && skill) cis__fail(h, rc, "skill %s: %s", skill, hp.why);
     if (rc != CIS_OK) goto fail;
@@ -470,9 +485,9 @@ cis_result cis_http_fetch(cis_http *h, const cis_http_policy *policy, const cis_
 
     if (!cis__buf_finish(&hp.body)) CIS_TRY(CIS_ENOMEM);
     char *final_url = NULL;
-    if (curl_url_get(t.u, CURLUPART_URL, &final_url, 0) != CURLUE_OK) CIS_TRY(CIS_ENOMEM);
+    if (cis__curl.url_get(t.u, CURLUPART_URL, &final_url, 0) != CURLUE_OK) CIS_TRY(CIS_ENOMEM);
     resp->url = strdup(final_url);
-    curl_free(final_url);
+    cis__curl.free(final_url);
     if (!resp->url) CIS_TRY(CIS_ENOMEM);
     resp->status = (int)status;
     resp->headers = hp.headers;
@@ -490,7 +505,7 @@ fail:
   if (rc != CIS_OK) cis_http_response_free(resp);
   cis__buf_free(&hp.body);
   free_headers(hp.headers, hp.nheaders);
-  curl_slist_free_all(headers);
+  cis__curl.slist_free_all(headers); /* libcurl is loaded: rc was CIS_OK at first */
   free(location);
   free(url);
   cis__target_free(&t);

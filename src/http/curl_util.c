@@ -1,26 +1,55 @@
 /*
  * This file implements the libcurl helpers shared by the HTTP and AI
- * services: the one-time global set-up, the capped response buffer and the
- * deadline arithmetic that turns "time left for this call" into curl
- * timeouts.
+ * services: loading libcurl and its one-time global set-up, the capped
+ * response buffer and the deadline arithmetic that turns "time left for
+ * this call" into curl timeouts.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http/http_internal.h"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+/* The soname and package the build found (cmake/CisDeps.cmake). */
+#if !defined(CIS_CURL_SONAME) || !defined(CIS_CURL_PACKAGE)
+#error "CIS_CURL_SONAME and CIS_CURL_PACKAGE come from the build"
+#endif
 
-static void curl_init_now(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+cis__curl_api cis__curl;
+
+static const char *const curl_names[] = {CIS__CURL_FUNCS(CIS__DYNLIB_NAME)};
+
+static void curl_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) cis__curl.member = (__typeof__(f) *)fn[i++];
+  CIS__CURL_FUNCS(BIND)
+#undef BIND
+}
+
+cis__dynlib cis__curl_lib = {.soname = CIS_CURL_SONAME, .package = CIS_CURL_PACKAGE,
+                             .names = curl_names, .count = CIS_ARRAY_LEN(curl_names),
+                             .bind = curl_bind};
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool init_done; /* curl_global_init succeeded (set under init_lock) */
 
 /* curl_global_init is not safe to run twice at once on every libcurl
- * build, so it runs exactly once. It is never undone: the services may be
- * used until the process exits. */
-cis_result cis__curl_init(void) {
-  pthread_once(&curl_once, curl_init_now);
-  return curl_init_rc == CURLE_OK ? CIS_OK : CIS_ENET;
+ * build, so it runs under a lock, once. It is never undone: the services
+ * may be used until the process exits. */
+cis_result cis__curl_init(char *err, size_t cap) {
+  if (atomic_load_explicit(&init_done, memory_order_acquire) && cis__dynlib_loaded(&cis__curl_lib))
+    return CIS_OK;
+  cis_result rc = cis__dynlib_load(&cis__curl_lib, err, cap);
+  if (rc != CIS_OK) return rc;
+  pthread_mutex_lock(&init_lock);
+  if (!atomic_load_explicit(&init_done, memory_order_relaxed) &&
+      cis__curl.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
+    atomic_store_explicit(&init_done, true, memory_order_release);
+  rc = atomic_load_explicit(&init_done, memory_order_relaxed) ? CIS_OK : CIS_ENET;
+  pthread_mutex_unlock(&init_lock);
+  if (rc != CIS_OK && err && cap) snprintf(err, cap, "libcurl would not initialise");
+  return rc;
 }
 
 size_t cis__buf_write(char *ptr, size_t size, size_t n, void *user) {

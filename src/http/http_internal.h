@@ -3,6 +3,10 @@
  * with the AI service: IP address parsing and classification, the policy's
  * judging functions, and the libcurl helpers (one-time global set-up, a
  * capped body buffer, deadline arithmetic, curl-code mapping).
+ *
+ * libcurl is not linked: cis__curl_init loads it on first use
+ * (common/dynlib.h) and every libcurl function is called through the
+ * table cis__curl.
  */
 #ifndef CIS_HTTP_INTERNAL_H
 #define CIS_HTTP_INTERNAL_H
@@ -13,6 +17,7 @@
 #include <stdint.h>
 
 #include "cis/cis_http.h"
+#include "common/dynlib.h"
 #include "common/internal.h"
 
 /* ------------------------------------------------------------- addresses */
@@ -73,8 +78,29 @@ cis_result cis__policy_judge_addr(const cis_http_policy *p, unsigned scheme, uin
 
 /* ------------------------------------------------------------------ curl */
 
-/* Runs curl_global_init once per process (thread-safe). CIS_OK or CIS_ENET. */
-cis_result cis__curl_init(void);
+/* The libcurl functions cis calls, as (function, member of cis__curl). */
+#define CIS__CURL_FUNCS(X)                                                                  \
+  X(curl_easy_cleanup, easy_cleanup) X(curl_easy_getinfo, easy_getinfo)                    \
+  X(curl_easy_init, easy_init) X(curl_easy_perform, easy_perform)                           \
+  X(curl_easy_setopt, easy_setopt) X(curl_easy_strerror, easy_strerror) X(curl_free, free)  \
+  X(curl_global_init, global_init) X(curl_slist_append, slist_append)                       \
+  X(curl_slist_free_all, slist_free_all) X(curl_url, url) X(curl_url_cleanup, url_cleanup)  \
+  X(curl_url_get, url_get) X(curl_url_set, url_set) X(curl_url_strerror, url_strerror)
+
+/* libcurl's functions, valid once cis__curl_init returned CIS_OK. */
+typedef struct cis__curl_api {
+  CIS__CURL_FUNCS(CIS__DYNLIB_MEMBER)
+} cis__curl_api;
+extern cis__curl_api cis__curl;
+/* libcurl itself (its soname is the one the build found). */
+extern cis__dynlib cis__curl_lib;
+
+/* Loads libcurl (once per process, thread-safe; retried after a failure)
+ * and runs curl_global_init once. Call it before anything else of
+ * libcurl's. Errors: CIS_EUNSUPPORTED (libcurl is not installed), CIS_ENET
+ * (it would not initialise), with the reason in err (cap bytes, may be
+ * NULL), which names the package to install. */
+cis_result cis__curl_init(char *err, size_t cap);
 
 /* A growing byte buffer with a hard cap, for response bodies. */
 typedef struct cis__buf {

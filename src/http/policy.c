@@ -255,14 +255,14 @@ cis_result cis__policy_judge_addr(const cis_http_policy *p, unsigned scheme, uin
 }
 
 void cis__target_free(cis__target *t) {
-  if (t->u) curl_url_cleanup(t->u);
+  if (t->u) cis__curl.url_cleanup(t->u);
   t->u = NULL;
 }
 
 /* Reads one part of u; NULL when absent. The caller frees with curl_free. */
 static char *url_part(CURLU *u, CURLUPart what, unsigned flags) {
   char *s = NULL;
-  if (curl_url_get(u, what, &s, flags) != CURLUE_OK) return NULL;
+  if (cis__curl.url_get(u, what, &s, flags) != CURLUE_OK) return NULL;
   return s;
 }
 
@@ -271,11 +271,11 @@ cis_result cis__policy_judge_url(const cis_http_policy *p, const char *url, cis_
   cis_result rc = CIS_OK;
   char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL, *zone = NULL;
   memset(t, 0, sizeof *t);
-  t->u = curl_url();
+  t->u = cis__curl.url();
   if (!t->u) CIS_TRY(CIS_ENOMEM);
-  CURLUcode uc = curl_url_set(t->u, CURLUPART_URL, url, 0);
+  CURLUcode uc = cis__curl.url_set(t->u, CURLUPART_URL, url, 0);
   if (uc != CURLUE_OK) {
-    snprintf(why, why_cap, "not a valid URL: %s", curl_url_strerror(uc));
+    snprintf(why, why_cap, "not a valid URL: %s", cis__curl.url_strerror(uc));
     CIS_TRY(CIS_EINVAL);
   }
   scheme = url_part(t->u, CURLUPART_SCHEME, 0);
@@ -352,18 +352,18 @@ cis_result cis__policy_judge_url(const cis_http_policy *p, const char *url, cis_
   char hostpart[sizeof t->host.name + 2];
   snprintf(hostpart, sizeof hostpart, "%s%s%s", t->host.ip.family == 6 ? "[" : "", t->host.name,
            t->host.ip.family == 6 ? "]" : "");
-  if (curl_url_set(t->u, CURLUPART_HOST, hostpart, 0) != CURLUE_OK ||
-      curl_url_set(t->u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
+  if (cis__curl.url_set(t->u, CURLUPART_HOST, hostpart, 0) != CURLUE_OK ||
+      cis__curl.url_set(t->u, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
     snprintf(why, why_cap, "%s: cannot rebuild the URL", t->origin);
     CIS_TRY(CIS_EINVAL);
   }
 fail:
-  curl_free(scheme);
-  curl_free(host);
-  curl_free(port);
-  curl_free(user);
-  curl_free(pass);
-  curl_free(zone);
+  cis__curl.free(scheme);
+  cis__curl.free(host);
+  cis__curl.free(port);
+  cis__curl.free(user);
+  cis__curl.free(pass);
+  cis__curl.free(zone);
   if (rc != CIS_OK) cis__target_free(t);
   return rc;
 }
@@ -376,7 +376,8 @@ cis_result cis_http_policy_check_url(const cis_http_policy *p, const char *url, 
   if (!why) why = local, why_cap = sizeof local;
   if (why_cap) why[0] = '\0';
   if (!p || !url) return CIS_EINVAL;
-  cis_result rc = cis__curl_init();
+  /* The URL parser is libcurl's, loaded here on first use. */
+  cis_result rc = cis__curl_init(why, why_cap);
   if (rc != CIS_OK) return rc;
   cis__target t;
   rc = cis__policy_judge_url(p, url, &t, why, why_cap);

@@ -33,8 +33,9 @@
  * (insufficient resources: disk full, too many connections), 58 (system
  * I/O) and 57P01-57P03 (shutdown, crash, not yet accepting) become
  * CIS_EKVDOWN; 57014 (query cancelled) CIS_ETIMEOUT; a malformed
- * connection string CIS_EINVAL; the rest CIS_EKV. Messages never contain
- * the connection string (it may hold a password).
+ * connection string CIS_EINVAL; libpq missing (it is loaded on the first
+ * connect, not linked) CIS_EUNSUPPORTED; the rest CIS_EKV. Messages never
+ * contain the connection string (it may hold a password).
  */
 #include <libpq-fe.h>
 #include <poll.h>
@@ -145,7 +146,7 @@ static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const c
 
 /* Forgets the connection; the next method reconnects. */
 static void pg_drop(pg_conn *c) {
-  if (c->pg) PQfinish(c->pg);
+  if (c->pg) cis__pq.finish(c->pg);
   c->pg = NULL;
   c->prepared = 0;
   c->in_txn = false;
@@ -154,7 +155,8 @@ static void pg_drop(pg_conn *c) {
 
 /* Connects with libpq's non-blocking connect, within the deadline.
  * Errors: CIS_EINVAL (malformed connection string), CIS_EKVDOWN,
- * CIS_ETIMEOUT, CIS_ENOMEM. */
+ * CIS_ETIMEOUT, CIS_ENOMEM, CIS_EUNSUPPORTED (libpq is not installed: the
+ * message names its package). */
 static cis_result pg_connect(pg_conn *c) {
   cis__pgwire_report rep;
   pg_drop(c);
@@ -162,6 +164,7 @@ static cis_result pg_connect(pg_conn *c) {
   if (o == CIS__PGWIRE_DONE) return CIS_OK;
   cis_result rc = o == CIS__PGWIRE_REJECTED ? CIS_EINVAL
                   : o == CIS__PGWIRE_NOMEM  ? CIS_ENOMEM
+                  : o == CIS__PGWIRE_NOLIB  ? CIS_EUNSUPPORTED
                   : o == CIS__PGWIRE_TIMEOUT ? CIS_ETIMEOUT
                                              : CIS_EKVDOWN;
   return pg_fail(c, rc, rep.what, rep.msg);
@@ -193,7 +196,7 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
     return CIS_OK;
   case CIS__PGWIRE_FAILED:
     rc = pg_fail(c, sql_code(rep.sqlclass), what, rep.sqlmsg);
-    if (rc == CIS_EKVDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
+    if (rc == CIS_EKVDOWN && cis__pq.status(c->pg) != CONNECTION_OK) pg_drop(c);
     return rc;
   case CIS__PGWIRE_TIMEOUT:
     /* The method's budget ran out: the statement is cancelled on the
@@ -215,7 +218,7 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
 
 /* Runs a simple (possibly multi-statement) query. */
 static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const char *what) {
-  return pg_collect(c, PQsendQuery(c->pg, sql), out, what);
+  return pg_collect(c, cis__pq.sendQuery(c->pg, sql), out, what);
 }
 
 /* Runs prepared statement id (preparing it on this connection first).
@@ -228,7 +231,7 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
   if (!(c->prepared & (1u << id))) {
     Oid types[6];
     for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
-    rc = pg_collect(c, PQsendPrepare(c->pg, s->name, s->sql, s->nparams, types), NULL, what);
+    rc = pg_collect(c, cis__pq.sendPrepare(c->pg, s->name, s->sql, s->nparams, types), NULL, what);
     if (rc != CIS_OK) return rc;
     c->prepared |= 1u << id;
   }
@@ -248,14 +251,14 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
       pf[i] = 1;
     }
   }
-  return pg_collect(c, PQsendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0),
-                    out, what);
+  int sent = cis__pq.sendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0);
+  return pg_collect(c, sent, out, what);
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was
  * lost. Inside a transaction a lost connection cannot be repaired. */
 static cis_result pg_ready(pg_conn *c, const char *what) {
-  if (c->pg && PQstatus(c->pg) == CONNECTION_OK) return CIS_OK;
+  if (c->pg && cis__pq.status(c->pg) == CONNECTION_OK) return CIS_OK;
   if (c->in_txn) {
     pg_drop(c);
     return pg_fail(c, CIS_EKVDOWN, what, "connection lost inside the transaction");
@@ -292,7 +295,7 @@ static void pq_close(cis_kv_conn *base) {
 }
 
 /* Connects and creates the schema when missing. Errors: CIS_EINVAL,
- * CIS_EKVDOWN, CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM. */
+ * CIS_EKVDOWN, CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED. */
 static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_t timeout_ms,
                           cis_kv_conn **out, char *err, size_t errcap) {
   (void)m;
@@ -312,8 +315,8 @@ static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_
                     "SELECT to_regclass('cis_kv') IS NOT NULL AND "
                     "to_regclass('cis_kv_usage') IS NOT NULL",
                     &r, "read schema"));
-  bool have = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-  PQclear(r);
+  bool have = cis__pq.ntuples(r) == 1 && strcmp(cis__pq.getvalue(r, 0, 0), "t") == 0;
+  cis__pq.clear(r);
   r = NULL;
   if (!have) {
     rc = pg_simple(c, schema_sql, NULL, "create schema");
@@ -363,9 +366,9 @@ static cis_result pq_commit(cis_kv_conn *base) {
   cis_result rc = pg_ready(c, "commit");
   if (rc == CIS_OK) rc = pg_simple(c, "COMMIT", &r, "commit");
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
-  if (rc == CIS_OK && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+  if (rc == CIS_OK && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
     rc = pg_fail(c, CIS_EKV, "commit", "the transaction was rolled back by the server");
-  PQclear(r);
+  cis__pq.clear(r);
   if (rc == CIS_ETIMEOUT && c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
   c->in_txn = false;
   c->ns_locked = false;
@@ -379,7 +382,7 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   if (!c->in_txn) return CIS_OK;
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) {
     pg_drop(c);
     return CIS_OK;
   }
@@ -396,21 +399,21 @@ static cis_result pq_get(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   *vlen = 0;
   cis_result rc = pg_read(c, S_GET, v, l, 0, true, &r, "get");
   if (rc != CIS_OK) return rc;
-  if (PQntuples(r) == 0) {
-    PQclear(r);
+  if (cis__pq.ntuples(r) == 0) {
+    cis__pq.clear(r);
     return CIS_ENOTFOUND;
   }
-  int n = PQgetlength(r, 0, 0);
+  int n = cis__pq.getlength(r, 0, 0);
   if (n > 0) {
     *val = malloc((size_t)n);
     if (!*val) {
-      PQclear(r);
+      cis__pq.clear(r);
       return cis__kv_conn_fail(base, CIS_ENOMEM, "get: out of memory");
     }
-    memcpy(*val, PQgetvalue(r, 0, 0), (size_t)n);
+    memcpy(*val, cis__pq.getvalue(r, 0, 0), (size_t)n);
     *vlen = (size_t)n;
   }
-  PQclear(r);
+  cis__pq.clear(r);
   return CIS_OK;
 }
 
@@ -423,9 +426,9 @@ static cis_result pq_stat(cis_kv_conn *base, const cis_kv_ns *ns, const void *ke
   *vlen = 0;
   cis_result rc = pg_read(c, S_STAT, v, l, 0, false, &r, "stat");
   if (rc != CIS_OK) return rc;
-  if (PQntuples(r) == 0) rc = CIS_ENOTFOUND;
-  else *vlen = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-  PQclear(r);
+  if (cis__pq.ntuples(r) == 0) rc = CIS_ENOTFOUND;
+  else *vlen = strtoull(cis__pq.getvalue(r, 0, 0), NULL, 10);
+  cis__pq.clear(r);
   return rc;
 }
 
@@ -495,8 +498,8 @@ static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
     if (!c->pg) c->in_txn = false;
     return rc;
   }
-  if (PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
-  PQclear(r);
+  if (cis__pq.ntuples(r) != 1 || strcmp(cis__pq.getvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
+  cis__pq.clear(r);
   return rc;
 }
 
@@ -509,13 +512,13 @@ static cis_result pq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *key
   *keys = *bytes = 0;
   cis_result rc = pg_read(c, S_USAGE, v, l, 0, false, &r, "usage");
   if (rc != CIS_OK) return rc;
-  if (PQntuples(r) == 1) {
-    long long k = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    long long b = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+  if (cis__pq.ntuples(r) == 1) {
+    long long k = strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10);
+    long long b = strtoll(cis__pq.getvalue(r, 0, 1), NULL, 10);
     *keys = k > 0 ? (uint64_t)k : 0;
     *bytes = b > 0 ? (uint64_t)b : 0;
   }
-  PQclear(r);
+  cis__pq.clear(r);
   return CIS_OK;
 }
 
@@ -543,10 +546,10 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
   cis_result rc = pg_read(c, ulen ? S_LIST_UPTO : S_LIST, v, l, lim, true, &r, "list");
   free(upto);
   if (rc != CIS_OK) return rc;
-  int n = PQntuples(r);
+  int n = cis__pq.ntuples(r);
   for (int i = 0; i < n && rc == CIS_OK; i++)
-    rc = emit(ctx, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
-  PQclear(r);
+    rc = emit(ctx, cis__pq.getvalue(r, i, 0), (size_t)cis__pq.getlength(r, i, 0));
+  cis__pq.clear(r);
   return rc;
 }
 

@@ -36,7 +36,8 @@
  * Errors: connect failures, SQLSTATE classes 08 (connection), 58 (system
  * I/O), 53 other than 53100, 57P01-57P03 (shutdown, crash, not yet
  * accepting) and 57014 (cancelled: the deadline) become CIS_VFS_EDOWN;
- * 53100 (disk full) ENOSPC; a malformed connection string EINVAL; the rest
+ * 53100 (disk full) ENOSPC; a malformed connection string EINVAL; libpq
+ * missing (loaded on the first connect, not linked) ENOTSUP; the rest
  * EIO. Messages never contain the connection string (it may hold a
  * password).
  */
@@ -109,7 +110,7 @@ static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg)
 /* Forgets the connection; the next statement outside a transaction
  * reconnects. */
 static void pg_drop(cis__vdb_conn *c) {
-  if (c->pg) PQfinish(c->pg);
+  if (c->pg) cis__pq.finish(c->pg);
   c->pg = NULL;
   c->prepared = 0;
   c->in_txn = false;
@@ -140,7 +141,7 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
     return 0;
   case CIS__PGWIRE_FAILED:
     err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
-    if (err == CIS_VFS_EDOWN && PQstatus(c->pg) != CONNECTION_OK) pg_drop(c);
+    if (err == CIS_VFS_EDOWN && cis__pq.status(c->pg) != CONNECTION_OK) pg_drop(c);
     return err;
   case CIS__PGWIRE_TIMEOUT:
     /* Cancelled without waiting (PQcancel's blocking connect could
@@ -172,19 +173,20 @@ static void quiet(void *arg, const char *msg) { (void)arg, (void)msg; }
 /* Rolls back what the server still holds open on a live connection (a
  * COMMIT that answered, even with an error, left nothing open). */
 static void pg_abort(cis__vdb_conn *c) {
-  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) return;
-  PGTransactionStatusType ts = PQtransactionStatus(c->pg);
+  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) return;
+  PGTransactionStatusType ts = cis__pq.transactionStatus(c->pg);
   if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) pg_simple(c, "ROLLBACK", NULL, "rollback");
 }
 
 /* Runs a simple (possibly multi-statement) query. */
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what) {
-  return pg_collect(c, PQsendQuery(c->pg, sql), out, what);
+  return pg_collect(c, cis__pq.sendQuery(c->pg, sql), out, what);
 }
 
 /* Connects with libpq's non-blocking connect within the deadline and sets
  * the session's statement_timeout. Errors: EINVAL (malformed connection
- * string), EDOWN, ENOMEM. */
+ * string), EDOWN, ENOMEM, ENOTSUP (libpq is not installed: the message
+ * names its package). */
 static int pg_connect(cis__vdb_conn *c) {
   cis__pgwire_report rep;
   pg_drop(c);
@@ -192,9 +194,10 @@ static int pg_connect(cis__vdb_conn *c) {
   if (o != CIS__PGWIRE_DONE)
     return pg_fail(c, o == CIS__PGWIRE_REJECTED ? EINVAL
                       : o == CIS__PGWIRE_NOMEM  ? ENOMEM
+                      : o == CIS__PGWIRE_NOLIB  ? ENOTSUP
                                                 : CIS_VFS_EDOWN,
                    rep.what, rep.msg);
-  PQsetNoticeProcessor(c->pg, quiet, NULL);
+  cis__pq.setNoticeProcessor(c->pg, quiet, NULL);
   char sql[96];
   snprintf(sql, sizeof sql, "SET statement_timeout = %d", cis__ms_int(c->stmt_ms));
   return pg_simple(c, sql, NULL, "connect");
@@ -203,7 +206,7 @@ static int pg_connect(cis__vdb_conn *c) {
 /* Makes sure there is a live connection. Inside a transaction a lost
  * connection cannot be repaired: the transaction went with it. */
 static int pg_ready(cis__vdb_conn *c, const char *what) {
-  if (c->pg && PQstatus(c->pg) == CONNECTION_OK) return 0;
+  if (c->pg && cis__pq.status(c->pg) == CONNECTION_OK) return 0;
   if (c->in_txn) {
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "connection lost inside the transaction");
@@ -246,8 +249,8 @@ static int pq_open(const char *conninfo, uint64_t timeout_ms, char *errmsg, cis_
                   "to_regclass('cis_vfs_blocks') IS NOT NULL",
                   &r, "read schema");
   if (err) goto fail;
-  bool have = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-  PQclear(r);
+  bool have = cis__pq.ntuples(r) == 1 && strcmp(cis__pq.getvalue(r, 0, 0), "t") == 0;
+  cis__pq.clear(r);
   if (!have) {
     err = pg_simple(c, schema_sql, NULL, "create schema");
     if (err) {
@@ -289,9 +292,9 @@ static int pq_commit(cis__vdb_conn *c) {
   int err = pg_ready(c, "commit");
   if (!err) err = pg_simple(c, "COMMIT", &r, "commit");
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
-  if (!err && strcmp(PQcmdStatus(r), "COMMIT") != 0)
+  if (!err && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
     err = pg_fail(c, EIO, "commit", "the transaction was rolled back by the server");
-  PQclear(r);
+  cis__pq.clear(r);
   c->in_txn = false;
   if (err) pg_abort(c); /* a COMMIT cancelled at the deadline may leave it open */
   return err;
@@ -301,7 +304,7 @@ static void pq_rollback(cis__vdb_conn *c) {
   if (!c->in_txn) return;
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) {
     pg_drop(c);
     return;
   }
@@ -322,7 +325,7 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   for (int i = 0; i < nargs; i++) types[i] = args[i].kind == CIS__VDB_INT ? INT8_OID : BYTEA_OID;
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
-  int err = pg_collect(c, PQsendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
+  int err = pg_collect(c, cis__pq.sendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
   free(t);
   if (!err) c->prepared |= 1ull << id;
   return err;
@@ -356,12 +359,12 @@ static int pg_run(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
   PGresult *r = NULL;
-  err = pg_collect(c, PQsendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1), &r, "query");
+  err = pg_collect(c, cis__pq.sendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1), &r, "query");
   if (err) return err;
   rows->c = c;
   rows->impl = r;
   rows->row = -1;
-  rows->nrows = PQntuples(r);
+  rows->nrows = cis__pq.ntuples(r);
   return 0;
 }
 
@@ -391,9 +394,9 @@ static int pq_step(cis__vdb_rows *rows, bool *have) {
 
 static int64_t pq_col_int(cis__vdb_rows *rows, int i) {
   PGresult *r = rows->impl;
-  if (PQgetisnull(r, rows->row, i)) return 0;
-  const unsigned char *p = (const unsigned char *)PQgetvalue(r, rows->row, i);
-  int n = PQgetlength(r, rows->row, i);
+  if (cis__pq.getisnull(r, rows->row, i)) return 0;
+  const unsigned char *p = (const unsigned char *)cis__pq.getvalue(r, rows->row, i);
+  int n = cis__pq.getlength(r, rows->row, i);
   uint64_t v = 0;
   for (int b = 0; b < n && b < 8; b++) v = v << 8 | p[b];
   /* Sign-extend int2 / int4 (a literal or count is int4 or int8). */
@@ -404,13 +407,13 @@ static int64_t pq_col_int(cis__vdb_rows *rows, int i) {
 static const void *pq_col_blob(cis__vdb_rows *rows, int i, size_t *n) {
   PGresult *r = rows->impl;
   *n = 0;
-  if (PQgetisnull(r, rows->row, i)) return NULL;
-  *n = (size_t)PQgetlength(r, rows->row, i);
-  return PQgetvalue(r, rows->row, i);
+  if (cis__pq.getisnull(r, rows->row, i)) return NULL;
+  *n = (size_t)cis__pq.getlength(r, rows->row, i);
+  return cis__pq.getvalue(r, rows->row, i);
 }
 
 static void pq_done(cis__vdb_rows *rows) {
-  PQclear(rows->impl);
+  cis__pq.clear(rows->impl);
   rows->impl = NULL;
 }
 
