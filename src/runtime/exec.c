@@ -165,40 +165,10 @@ static cis_result stack_exhausted(cis__exec *ex, const cis_func *f) {
   return cis__fail(ex->top, CIS_TRAP_STACK, "call stack exhausted in %s", fn);
 }
 
-/* Runs host function f. Its arguments are copied out first because the
- * callback receives args and results as two arrays while the engine hands
- * us one: a callback writing results[0] before reading args[1] must not
- * see its own output. Results it leaves unwritten read as zero. */
-static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
-  const cis__functype *t = f->type;
-  cis_slot small[SMALL_SLOTS];
-  cis_slot *args = small;
-  cis_result rc;
-  exec_rt *x = (exec_rt *)ex;
-  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || --x->host_left == 0) {
-    x->host_left = HOST_CALLS_PER_CLOCK;
-    if ((rc = check_stop(ex)) != CIS_OK) return rc;
-  }
-  if (t->nparams > SMALL_SLOTS) {
-    args = malloc((size_t)t->nparams * sizeof *args);
-    if (!args) return cis__fail(ex->top, CIS_ENOMEM, "out of memory calling a host function");
-  }
-  if (t->nparams) memcpy(args, ar, (size_t)t->nparams * sizeof *args);
-  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
-  /* A message left by an earlier, handled failure must not be mistaken
-   * for this call's own. An instance's message is its own (not kept per
-   * thread): test it before writing, so the common case stores nothing. */
-  if (ex->top->hdr.errmsg[0]) cis__clear_error(ex->top);
-  cis_call c = {ex, caller, f};
-  rc = f->fn(&c, args, ar);
-  if (args != small) free(args);
-  if (x->clock_due) {
-    /* It may have waited up to the deadline: end the call now rather
-     * than let the guest run on past it. */
-    x->clock_due = false;
-    if (rc == CIS_OK) rc = check_stop(ex);
-  }
-  if (rc == CIS_OK) return CIS_OK;
+/* The message of a host function that failed with rc (kept out of the
+ * fast path: its buffer and formatting cost every call otherwise). */
+__attribute__((noinline, cold)) static cis_result host_failed(cis__exec *ex, cis_instance *caller,
+                                                             const cis_func *f, cis_result rc) {
   char fn[192];
   cis__fmt_func(fn, sizeof fn, f);
   if (rc > 0)
@@ -211,6 +181,57 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
       cis__fail(ex->top, rc, "%s failed: %s", fn, cis_strerror(rc));
   }
   return rc;
+}
+
+/* Runs host function f on its arguments args (a copy) and results ar. */
+static inline cis_result host_run(cis__exec *ex, cis_instance *caller, cis_func *f,
+                                  const cis_slot *args, cis_slot *ar) {
+  exec_rt *x = (exec_rt *)ex;
+  /* A message left by an earlier, handled failure must not be mistaken
+   * for this call's own. An instance's message is its own (not kept per
+   * thread): test it before writing, so the common case stores nothing. */
+  if (ex->top->hdr.errmsg[0]) cis__clear_error(ex->top);
+  cis_call c = {ex, caller, f};
+  cis_result rc = f->fn(&c, args, ar);
+  if (x->clock_due) {
+    /* It may have waited up to the deadline: end the call now rather
+     * than let the guest run on past it. */
+    x->clock_due = false;
+    if (rc == CIS_OK) rc = check_stop(ex);
+  }
+  return rc == CIS_OK ? CIS_OK : host_failed(ex, caller, f, rc);
+}
+
+/* call_host for more parameters than fit on the stack. */
+__attribute__((noinline)) static cis_result call_host_many(cis__exec *ex, cis_instance *caller,
+                                                           cis_func *f, cis_slot *ar) {
+  const cis__functype *t = f->type;
+  cis_slot *args = malloc((size_t)t->nparams * sizeof *args);
+  if (!args) return cis__fail(ex->top, CIS_ENOMEM, "out of memory calling a host function");
+  memcpy(args, ar, (size_t)t->nparams * sizeof *args);
+  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
+  cis_result rc = host_run(ex, caller, f, args, ar);
+  free(args);
+  return rc;
+}
+
+/* Runs host function f. Its arguments are copied out first because the
+ * callback receives args and results as two arrays while the engine hands
+ * us one: a callback writing results[0] before reading args[1] must not
+ * see its own output. Results it leaves unwritten read as zero. */
+static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
+  const cis__functype *t = f->type;
+  exec_rt *x = (exec_rt *)ex;
+  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || --x->host_left == 0) {
+    x->host_left = HOST_CALLS_PER_CLOCK;
+    cis_result rc = check_stop(ex);
+    if (rc != CIS_OK) return rc;
+  }
+  if (t->nparams > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
+  cis_slot small[SMALL_SLOTS];
+  if (t->nparams) memcpy(small, ar, (size_t)t->nparams * sizeof *small);
+  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
+  return host_run(ex, caller, f, small, ar);
 }
 
 cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
