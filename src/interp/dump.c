@@ -47,21 +47,20 @@ int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op) {
   return at + n <= ncode ? (int)n : -1;
 }
 
-void cis__interp_dump(const cis__icode *ic, uint32_t i, FILE *out) {
-  const cis__ifunc *f = &ic->funcs[i];
-  size_t start = (size_t)(f->code - ic->code);
-  size_t end = i + 1 < ic->nfuncs ? (size_t)(ic->funcs[i + 1].code - ic->code) : ic->ncode;
+void cis__interp_dump(const cis__ifunc *f, FILE *out) {
+  const uint32_t *code = f->code;
+  size_t end = f->ncode;
   fprintf(out, "function %u: %u params, %u init slots, %u slots, cost %u\n", f->index,
           f->nparams, f->ninit, f->nslots, f->cost);
-  for (size_t at = start; at < end;) {
+  for (size_t at = 0; at < end;) {
     int op;
-    int n = cis__interp_next(ic->code, end, at, &op);
+    int n = cis__interp_next(code, end, at, &op);
     if (n < 0) {
-      fprintf(out, "%6zu  ??? %08" PRIx32 "\n", at - start, ic->code[at]);
+      fprintf(out, "%6zu  ??? %08" PRIx32 "\n", at, code[at]);
       return;
     }
-    fprintf(out, "%6zu  %s", at - start, op_names[op]);
-    const uint32_t *u = ic->code + at + CIS__IHEAD;
+    fprintf(out, "%6zu  %s", at, op_names[op]);
+    const uint32_t *u = code + at + CIS__IHEAD;
     for (const char *fm = op_fmts[op]; *fm; fm++) {
       switch (*fm) {
       case 'I':
@@ -69,14 +68,14 @@ void cis__interp_dump(const cis__icode *ic, uint32_t i, FILE *out) {
         u += 2;
         break;
       case 'o':
-        fprintf(out, " ->%zu", (size_t)(u - ic->code) + (size_t)(int32_t)u[0] - start);
+        fprintf(out, " ->%zu", (size_t)(u - code) + (size_t)(int32_t)u[0]);
         u++;
         break;
       case 'T': {
         uint32_t cnt = u[0];
         fprintf(out, " [%u]", cnt);
         for (uint32_t k = 0; k <= cnt; k++)
-          fprintf(out, " ->%zu", (size_t)(u + 1 + k - ic->code) + (size_t)(int32_t)u[1 + k] - start);
+          fprintf(out, " ->%zu", (size_t)(u + 1 + k - code) + (size_t)(int32_t)u[1 + k]);
         u += 2 + cnt;
         break;
       }

@@ -14,6 +14,10 @@
  * that (rarer) C recursion. Before such a call the executor hands the free
  * part of the value stack to the callee by moving ex->sp up past its frame
  * and ex->stack_end down to its return records, and restores both after.
+ * A callee not translated yet is entered through its stub, whose one
+ * instruction (lazy) translates it and enters it in the stub's place; the
+ * warm path only loads the callee's descriptor from the module's table
+ * (an acquire load: a plain load on x86).
  *
  * The memory's base never moves (runtime.h), so only its size is cached,
  * and reloaded after everything that can grow it: memory.grow and calls
@@ -515,8 +519,8 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
     return CIS_OK;
   }
 
-  const cis__icode *ic = inst->module->engine_data;
-  const cis__ifunc *const funcs = ic->funcs;
+  cis__icode *const ic = inst->module->engine_data;
+  _Atomic(const cis__ifunc *) *const funcs = ic->funcs;
   cis_global **const globals = inst->globals;
   cis_memory *const mem = inst->m->nmemories ? inst->memories[0] : NULL;
   uint8_t *const mbase = mem ? mem->base : NULL;
@@ -577,8 +581,26 @@ dispatch:
     depth--;
     NEXT();
   }
+  CASE(lazy) {
+    /* cur is a stub just entered: leave it as if it returned, then enter
+     * its translation in its place (made now, or by another thread). */
+    uint32_t i = cur->index - ic->nimports;
+    if (UNLIKELY(rec == rec_base)) { /* interp_call resolves its function */
+      rc = cis__fail(ex->top, CIS_ESTATE, "untranslated function %u entered", cur->index);
+      goto leave;
+    }
+    pc = rec->pc;
+    nfp = fp;
+    fp = rec->fp;
+    cur = rec->fn;
+    rec++;
+    depth--;
+    rc = cis__interp_resolve(ic, i, ex->top, &nf);
+    if (UNLIKELY(rc != CIS_OK)) goto leave;
+    goto enter;
+  }
   CASE(call) {
-    nf = &funcs[P(1)];
+    nf = atomic_load_explicit(&funcs[P(1)], memory_order_acquire);
     nfp = fp + P(2);
     ADV(3);
     goto enter;
@@ -599,7 +621,7 @@ dispatch:
     args = fp + P(4);
     ADV(5);
     if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
-      nf = &funcs[g->index - ic->nimports];
+      nf = atomic_load_explicit(&funcs[g->index - ic->nimports], memory_order_acquire);
       nfp = args;
       goto enter;
     }

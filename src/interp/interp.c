@@ -1,7 +1,8 @@
 /*
  * This file implements the interpreter's engine ops (runtime.h): prepare
- * translates a validated module once, unprepare frees the translation, and
- * call runs one wasm function on the value stack of the running call.
+ * makes a validated module's code, with every function left to translate
+ * on its first call (translate.c), unprepare frees it, and call runs one
+ * wasm function on the value stack of the running call.
  *
  * An entry through call() is where the interpreter joins the runtime's call
  * chain: a top-level call, a call from a host function back into wasm, or
@@ -14,7 +15,7 @@
 
 static cis_result interp_prepare(cis_module *mod) {
   cis__icode *ic = NULL;
-  cis_result rc = cis__interp_translate(mod, &ic);
+  cis_result rc = cis__interp_prepare(mod, &ic);
   if (rc != CIS_OK) return rc;
   mod->engine_data = ic;
   return CIS_OK;
@@ -25,13 +26,18 @@ static void interp_unprepare(cis_module *mod) {
   mod->engine_data = NULL;
 }
 
-/* Runs wasm function f of f->inst with its frame at ex->sp. ar holds the
- * arguments and receives the results. Errors: CIS_TRAP_STACK when the
- * frame does not fit, any trap or limit code of the run. */
+/* Runs wasm function f of f->inst with its frame at ex->sp, translating
+ * it first if this is its first call. ar holds the arguments and receives
+ * the results. Errors: CIS_TRAP_STACK when the frame does not fit, those of
+ * cis__interp_resolve, any trap or limit code of the run. */
 static cis_result interp_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
   cis_instance *inst = f->inst;
-  const cis__icode *ic = inst->module->engine_data;
-  const cis__ifunc *fn = &ic->funcs[f->index - ic->nimports];
+  cis__icode *ic = inst->module->engine_data;
+  const cis__ifunc *fn = cis__interp_func(ic, f->index - ic->nimports);
+  if (fn->code == ic->stub_code) {
+    cis_result rc = cis__interp_resolve(ic, f->index - ic->nimports, ex->top, &fn);
+    if (rc != CIS_OK) return rc;
+  }
   cis_slot *fp = ex->sp;
   if (fp < ex->stack || fp > ex->stack_end ||
       (size_t)((char *)ex->stack_end - (char *)fp) < fn->need)

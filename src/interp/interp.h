@@ -30,6 +30,9 @@
 #ifndef CIS_INTERP_INTERP_H
 #define CIS_INTERP_INTERP_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "interp/interp_ops.h"
@@ -53,9 +56,13 @@ enum {
   CIS__IOP_COUNT
 };
 
-/* One translated function. */
+/* One translated function, or the stand-in ("stub") of a function not
+ * translated yet. A stub's code is a single `lazy` instruction; it needs
+ * only a return record, charges no fuel and has no initial slots, so the
+ * executor enters it like any function and the `lazy` handler replaces it
+ * with the translation (cis__interp_resolve). */
 typedef struct cis__ifunc {
-  const uint32_t *code; /* first instruction, into the module's code */
+  const uint32_t *code; /* first instruction */
   const cis_slot *init; /* what slots nparams .. nparams+ninit-1 start with */
   uint32_t ninit;       /* declared locals (zero) then constants used in loops */
   uint32_t index;       /* function index in the module (imports included) */
@@ -64,16 +71,27 @@ typedef struct cis__ifunc {
   uint32_t nslots;      /* frame size in slots (locals, constants, operand stack) */
   uint32_t cost;        /* fuel charged on entry */
   size_t need;          /* bytes a call needs: frame plus one return record */
+  size_t ncode;         /* units of code (the disassembler's bound) */
 } cis__ifunc;
 
-/* A module's translated code, kept in cis_module.engine_data. */
+/* A module's code, kept in cis_module.engine_data. Functions are
+ * translated on their first call, by whichever thread makes it: funcs[i]
+ * points at stubs[i] until then, and at the translation after. The
+ * translation is published with a release store, and read with acquire
+ * loads, so the executor takes no lock; the lock serialises translations
+ * only (each function is translated once, and the translator's scratch
+ * buffers are reused from one to the next). */
 typedef struct cis__icode {
-  uint32_t *code;        /* all functions' internal code, back to back */
-  size_t ncode;          /* units of code */
-  cis_slot *init;        /* all functions' initial slots, back to back */
-  cis__ifunc *funcs;     /* one per defined function */
+  _Atomic(const cis__ifunc *) *funcs; /* one per defined function */
+  cis__ifunc *stubs;     /* one per defined function */
   uint32_t nfuncs;       /* defined functions */
   uint32_t nimports;     /* imported functions: index i is funcs[i - nimports] */
+  uint32_t stub_code[4]; /* the `lazy` instruction every stub runs */
+  cis_module *mod;       /* the module (not owned) */
+  pthread_mutex_t lock;  /* held while translating */
+  struct tr *scratch;    /* translator state kept between translations, or NULL */
+  atomic_uint ntranslated; /* functions translated so far */
+  atomic_uint fail_next;   /* test hook: translations left to fail as out of memory */
 } cis__icode;
 
 /* Where a frame resumes its caller, kept at the top of the value stack. */
@@ -83,13 +101,38 @@ typedef struct cis__iret {
   const cis__ifunc *fn;      /* caller, for trap messages */
 } cis__iret;
 
-/* Translates every function body of mod (validated) into a new cis__icode.
- * Errors: CIS_ENOMEM; CIS_ETOOBIG when a function's frame cannot be
- * addressed; CIS_EINVALID when a body does not decode as the validator
- * promised. The message is set on mod. */
-cis_result cis__interp_translate(cis_module *mod, cis__icode **out);
-/* Frees a translation; NULL is fine. */
+/* Makes the code of mod (validated) with every function a stub: nothing
+ * is translated. Errors: CIS_ENOMEM; CIS_EINVALID when the function and
+ * code counts differ. The message is set on mod. */
+cis_result cis__interp_prepare(cis_module *mod, cis__icode **out);
+/* Frees the code and every translation; NULL is fine. */
 void cis__interp_free(cis__icode *ic);
+
+/* The translation of defined function i (0-based, imports excluded),
+ * translating it first when nobody has. Thread safe. Errors: CIS_ENOMEM;
+ * CIS_ETOOBIG when the function's frame cannot be addressed; CIS_EINVALID
+ * when the body does not decode as the validator promised. The message is
+ * set on msgh (the caller's handle, since the module is shared); the
+ * function stays a stub, so a later call tries again. */
+cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis__ifunc **out);
+
+/* The published code of defined function i: its translation, or its
+ * stub. */
+static inline const cis__ifunc *cis__interp_func(const cis__icode *ic, uint32_t i) {
+  return atomic_load_explicit(&ic->funcs[i], memory_order_acquire);
+}
+
+/* Internal queries and hooks, for tests and the fuzzers. They do nothing
+ * (false, 0, CIS_EINVAL) for a module another engine prepared. */
+/* Whether function fidx (imports included) of mod has been translated. */
+bool cis__interp_is_translated(const cis_module *mod, uint32_t fidx);
+/* How many of mod's functions have been translated. */
+uint32_t cis__interp_translated_count(const cis_module *mod);
+/* Translates every function of mod that is not yet; the first error
+ * stops it. The message goes to mod's own handle: one thread only. */
+cis_result cis__interp_translate_all(cis_module *mod);
+/* Makes the next n translations of mod fail as if memory ran out. */
+void cis__interp_fail_translations(cis_module *mod, unsigned n);
 
 /* Code units of an instruction's handler word. */
 #define CIS__IHEAD 2
@@ -105,8 +148,8 @@ const void *const *cis__interp_handlers(void);
 cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_slot *fp);
 
 /* Disassembler (dump.c), for debugging and tests. */
-/* Writes defined function i of ic, one instruction a line. */
-void cis__interp_dump(const cis__icode *ic, uint32_t i, FILE *out);
+/* Writes translated function f, one instruction a line. */
+void cis__interp_dump(const cis__ifunc *f, FILE *out);
 /* Length in units of the instruction at code[at] (its op in *op), or -1
  * when the word there is no instruction or it overruns ncode. */
 int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op);

@@ -1,7 +1,13 @@
 /*
- * This file implements the interpreter's translator: it turns every
- * function body of a validated module, once, into the internal code that
- * execute.c runs (format in ops.def, frames in interp.h).
+ * This file implements the interpreter's translator: it turns a function
+ * body of a validated module into the internal code that execute.c runs
+ * (format in ops.def, frames in interp.h), on the function's first call.
+ * Preparing a module only makes a stub per function (interp.h), so a
+ * function that is never called is never translated; the first call of
+ * one, from any thread and through any path (call, call_indirect, an
+ * export, the start function, another instance), resolves its stub here
+ * under the module's lock and publishes the translation with a release
+ * store.
  *
  * The translator walks a body with a compile-time model of the wasm
  * operand stack. Each entry says where its value is: in the entry's own
@@ -119,11 +125,12 @@ enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2 };
 
 /* The translator's state for one module. */
 typedef struct tr {
-  cis_module *mod;           /* module handle, for messages and type ids */
+  cis_module *mod;           /* module handle, for type ids */
+  void *msg;                 /* handle that gets the error messages */
   const cis__module *m;      /* decoded module */
   const void *const *optab;  /* handler word of each internal op */
 
-  uint32_t *code;            /* code of all functions so far */
+  uint32_t *code;            /* code of the function being translated */
   size_t ncode, capcode;     /* units used and allocated */
 
   vent *vs;                  /* compile-time operand stack */
@@ -153,7 +160,7 @@ typedef struct tr {
   uint32_t prev_acc_slot;    /* the same before the last instruction */
   uint8_t prev_acc_kind;     /* which accumulator that was */
 
-  cis_slot *init;            /* initial slots of all functions so far */
+  cis_slot *init;            /* initial slots of the function being translated */
   size_t ninit, capinit;     /* entries used and allocated */
   uint64_t *kval;            /* constant of each constant slot */
   uint32_t *khash;           /* constant slot + 1 by hash of the value; 0 = free */
@@ -274,12 +281,12 @@ static const int16_t memops[0x3f - 0x28] = {
 
 static cis_result bad(tr *t, const char *what) {
   size_t off = t->p && t->body ? (size_t)(t->p - t->body) : 0;
-  return cis__fail(t->mod, CIS_EINVALID, "function %u: %s (body offset 0x%zx)", t->func, what,
+  return cis__fail(t->msg, CIS_EINVALID, "function %u: %s (body offset 0x%zx)", t->func, what,
                    off);
 }
 
 static cis_result oom(tr *t) {
-  return cis__fail(t->mod, CIS_ENOMEM, "out of memory translating function %u", t->func);
+  return cis__fail(t->msg, CIS_ENOMEM, "out of memory translating function %u", t->func);
 }
 
 /* Grows an array to hold at least `need` elements. */
@@ -487,7 +494,7 @@ static cis_result patch_add(tr *t, uint32_t *list, size_t pos) {
 static cis_result bind(tr *t, size_t site) {
   size_t d = t->ncode - site;
   if (d > INT32_MAX)
-    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+    return cis__fail(t->msg, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
   t->code[site] = (uint32_t)d;
   return CIS_OK;
 }
@@ -655,7 +662,7 @@ static cis_result put_target(tr *t, ctl *c) {
   if (c->kind == C_LOOP) {
     size_t back = t->ncode - c->label;
     if (back > INT32_MAX)
-      return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+      return cis__fail(t->msg, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
     put(t, (uint32_t)-(int32_t)back);
     cis_result rc = patch_add(t, &c->back, t->ncode);
     put(t, 0);
@@ -774,7 +781,7 @@ static cis_result emit_br_if(tr *t, ctl *c) {
     if (c->kind == C_LOOP) {
       size_t back = site - c->label;
       if (back > INT32_MAX)
-        return cis__fail(t->mod, CIS_ETOOBIG, "function %u: code too large to translate",
+        return cis__fail(t->msg, CIS_ETOOBIG, "function %u: code too large to translate",
                          t->func);
       t->code[site] = (uint32_t)-(int32_t)back;
       return patch_add(t, &c->back, site + 1);
@@ -1603,7 +1610,8 @@ static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
   return CIS_OK;
 }
 
-/* Translates defined function i into t->code and fills *f. */
+/* Translates defined function i into t->code and t->init (both from 0),
+ * and fills *f with offsets into them for code and init. */
 static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   const cis__module *m = t->m;
   const cis__code *body = &m->codes[i];
@@ -1613,10 +1621,12 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
 
   t->func = fidx;
   t->p = t->body = NULL;
+  t->ncode = 0;
+  t->ninit = 0;
   if (m->func_type[fidx] >= m->ntypes) return bad(t, "unknown type");
   const cis__functype *ft = cis__module_func_type(m, fidx);
   if ((uint64_t)ft->nparams + body->nlocals > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS)
-    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: too many locals", fidx);
+    return cis__fail(t->msg, CIS_ETOOBIG, "function %u: too many locals", fidx);
   t->nl = ft->nparams + body->nlocals;
   if (!grow((void **)&t->refcnt, &t->caprc, (size_t)t->nl + 1, sizeof *t->refcnt)) return oom(t);
   memset(t->refcnt, 0, ((size_t)t->nl + 1) * sizeof *t->refcnt);
@@ -1640,12 +1650,11 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->cs[0].nresults = ft->nresults;
   t->cs[0].label = t->cs[0].else_site = NONE;
   t->ncs = 1;
-  size_t start = t->ncode;
 
   while (t->ncs > 0) {
     if (!read_ins(t, &in)) return bad(t, "malformed instruction");
     if (in.op == 0xfd)
-      return cis__fail(t->mod, CIS_EUNSUPPORTED, "function %u: SIMD instructions are not supported",
+      return cis__fail(t->msg, CIS_EUNSUPPORTED, "function %u: SIMD instructions are not supported",
                        fidx);
     if (t->dead) { /* skip to the else/end of the current construct */
       if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
@@ -1670,12 +1679,12 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   uint64_t nslots = (uint64_t)t->sbase + t->maxh;
   if (nslots < ft->nresults) nslots = ft->nresults;
   if (nslots > UINT32_MAX / 2)
-    return cis__fail(t->mod, CIS_ETOOBIG, "function %u: frame too large", fidx);
+    return cis__fail(t->msg, CIS_ETOOBIG, "function %u: frame too large", fidx);
   size_t at = 0;
   CIS_TRY(add_init(t, body->nlocals, &at));
-  /* Offsets for now; made pointers once code and pool are final. */
-  f->code = (const uint32_t *)(uintptr_t)start;
-  f->init = (const cis_slot *)(uintptr_t)at;
+  f->code = NULL; /* set by publish() */
+  f->init = NULL;
+  f->ncode = t->ncode;
   f->ninit = body->nlocals + t->kused;
   f->index = fidx;
   f->nparams = ft->nparams;
@@ -1688,6 +1697,7 @@ fail:
 }
 
 static void tr_free(tr *t) {
+  if (!t) return;
   free(t->code);
   free(t->vs);
   free(t->cs);
@@ -1699,63 +1709,161 @@ static void tr_free(tr *t) {
   free(t->init);
   free(t->kval);
   free(t->khash);
+  free(t);
 }
 
-cis_result cis__interp_translate(cis_module *mod, cis__icode **out) {
-  const cis__module *m = mod->m;
-  cis_result rc = CIS_OK;
-  tr t;
-  cis__icode *ic = NULL;
-  *out = NULL;
-  memset(&t, 0, sizeof t);
-  t.mod = mod;
-  t.m = m;
-  t.optab = cis__interp_handlers();
-  init_prod(t.prod);
-  barrier(&t);
+/* ------------------------------------------------------- lazy translation */
 
-  ic = calloc(1, sizeof *ic);
-  if (!ic) return cis__fail(mod, CIS_ENOMEM, "out of memory translating the module");
+_Static_assert(sizeof(cis__ifunc) % _Alignof(cis_slot) == 0,
+               "a translation's initial slots follow its descriptor");
+
+/* Copies the translation in t (described by *f) into one block: the
+ * descriptor, then the initial slots, then the code. NULL when out of
+ * memory (or when the test hook says so). */
+static cis__ifunc *publishable(cis__icode *ic, const tr *t, const cis__ifunc *f) {
+  unsigned left = atomic_load(&ic->fail_next);
+  while (left && !atomic_compare_exchange_weak(&ic->fail_next, &left, left - 1)) {}
+  if (left) return NULL;
+  size_t size = sizeof *f + (size_t)f->ninit * sizeof(cis_slot) + f->ncode * sizeof(uint32_t);
+  cis__ifunc *nf = malloc(size);
+  if (!nf) return NULL;
+  *nf = *f;
+  cis_slot *init = (cis_slot *)(void *)(nf + 1);
+  uint32_t *code = (uint32_t *)(void *)(init + f->ninit);
+  if (f->ninit) memcpy(init, t->init, (size_t)f->ninit * sizeof *init);
+  memcpy(code, t->code, f->ncode * sizeof *code);
+  nf->init = f->ninit ? init : NULL;
+  nf->code = code;
+  return nf;
+}
+
+/* A fresh translator state for ic's module. NULL when out of memory. */
+static tr *tr_new(cis__icode *ic) {
+  tr *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->mod = ic->mod;
+  t->m = ic->mod->m;
+  t->optab = cis__interp_handlers();
+  init_prod(t->prod);
+  barrier(t);
+  return t;
+}
+
+cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis__ifunc **out) {
+  cis_result rc = CIS_OK;
+  if (i >= ic->nfuncs) return cis__fail(msgh, CIS_EINVALID, "function %u out of range", i);
+  pthread_mutex_lock(&ic->lock);
+  const cis__ifunc *f = atomic_load_explicit(&ic->funcs[i], memory_order_relaxed);
+  if (f != &ic->stubs[i]) goto done; /* another thread was first */
+  if (!ic->scratch && !(ic->scratch = tr_new(ic))) {
+    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", ic->nimports + i);
+    goto done;
+  }
+  tr *t = ic->scratch;
+  t->msg = msgh;
+  cis__ifunc d;
+  memset(&d, 0, sizeof d);
+  rc = translate_func(t, i, &d);
+  t->msg = NULL;
+  if (rc != CIS_OK) goto done;
+  cis__ifunc *nf = publishable(ic, t, &d);
+  if (!nf) {
+    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", ic->nimports + i);
+    goto done;
+  }
+  atomic_store_explicit(&ic->funcs[i], nf, memory_order_release);
+  atomic_fetch_add(&ic->ntranslated, 1);
+  f = nf;
+done:
+  pthread_mutex_unlock(&ic->lock);
+  *out = rc == CIS_OK ? f : NULL;
+  return rc;
+}
+
+cis_result cis__interp_prepare(cis_module *mod, cis__icode **out) {
+  const cis__module *m = mod->m;
+  *out = NULL;
+  if (m->ncodes != m->nfuncs - m->nfunc_imports)
+    return cis__fail(mod, CIS_EINVALID, "function and code counts differ");
+  cis__icode *ic = calloc(1, sizeof *ic);
+  if (!ic) return cis__fail(mod, CIS_ENOMEM, "out of memory preparing the module");
+  ic->mod = mod;
   ic->nimports = m->nfunc_imports;
   ic->nfuncs = m->ncodes;
-  ic->funcs = calloc((size_t)m->ncodes + 1, sizeof *ic->funcs);
-  if (!ic->funcs) {
-    rc = cis__fail(mod, CIS_ENOMEM, "out of memory translating the module");
-    goto fail;
+  atomic_init(&ic->ntranslated, 0);
+  atomic_init(&ic->fail_next, 0);
+  if (pthread_mutex_init(&ic->lock, NULL) != 0) {
+    free(ic);
+    return cis__fail(mod, CIS_ENOMEM, "cannot create the translation lock");
   }
-  if (m->ncodes != m->nfuncs - m->nfunc_imports) {
-    rc = cis__fail(mod, CIS_EINVALID, "function and code counts differ");
-    goto fail;
+  ic->funcs = malloc(((size_t)ic->nfuncs + 1) * sizeof *ic->funcs);
+  ic->stubs = calloc((size_t)ic->nfuncs + 1, sizeof *ic->stubs);
+  if (!ic->funcs || !ic->stubs) {
+    cis__interp_free(ic);
+    return cis__fail(mod, CIS_ENOMEM, "out of memory preparing the module");
   }
-  for (uint32_t i = 0; i < m->ncodes; i++) CIS_TRY(translate_func(&t, i, &ic->funcs[i]));
-
-  ic->code = t.code;
-  ic->ncode = t.ncode;
-  t.code = NULL;
-  if (ic->ncode < t.capcode) { /* give back the slack */
-    uint32_t *c = realloc(ic->code, (ic->ncode ? ic->ncode : 1) * sizeof *c);
-    if (c) ic->code = c;
-  }
-  ic->init = t.init;
-  t.init = NULL;
+  uint64_t w = (uint64_t)(uintptr_t)cis__interp_handlers()[CIS__IOP_lazy];
+  ic->stub_code[0] = (uint32_t)w;
+  ic->stub_code[1] = (uint32_t)(w >> 32);
   for (uint32_t i = 0; i < ic->nfuncs; i++) {
-    ic->funcs[i].code = ic->code + (uintptr_t)ic->funcs[i].code;
-    /* No function may need initial slots at all: then the pool is NULL. */
-    ic->funcs[i].init = ic->init ? ic->init + (uintptr_t)ic->funcs[i].init : NULL;
+    cis__ifunc *s = &ic->stubs[i];
+    uint32_t fidx = ic->nimports + i;
+    const cis__functype *ft = m->func_type[fidx] < m->ntypes ? cis__module_func_type(m, fidx) : NULL;
+    s->code = ic->stub_code;
+    s->ncode = CIS__IHEAD;
+    s->index = fidx;
+    s->nparams = ft ? ft->nparams : 0;
+    s->nresults = ft ? ft->nresults : 0;
+    s->nslots = s->nparams > s->nresults ? s->nparams : s->nresults;
+    s->need = sizeof(cis__iret); /* the lazy handler touches only the return record */
+    atomic_init(&ic->funcs[i], s);
   }
-  tr_free(&t);
   *out = ic;
   return CIS_OK;
-fail:
-  tr_free(&t);
-  cis__interp_free(ic);
-  return rc;
 }
 
 void cis__interp_free(cis__icode *ic) {
   if (!ic) return;
-  free(ic->code);
-  free(ic->init);
+  for (uint32_t i = 0; ic->funcs && ic->stubs && i < ic->nfuncs; i++) {
+    const cis__ifunc *f = atomic_load_explicit(&ic->funcs[i], memory_order_relaxed);
+    if (f != &ic->stubs[i]) free((void *)(uintptr_t)f);
+  }
   free(ic->funcs);
+  free(ic->stubs);
+  tr_free(ic->scratch);
+  pthread_mutex_destroy(&ic->lock);
   free(ic);
+}
+
+/* mod's code when the interpreter prepared it, else NULL. */
+static cis__icode *icode_of(const cis_module *mod) {
+  if (!mod || !mod->engine || mod->engine->ops != &cis__interp_ops) return NULL;
+  return mod->engine_data;
+}
+
+bool cis__interp_is_translated(const cis_module *mod, uint32_t fidx) {
+  const cis__icode *ic = icode_of(mod);
+  if (!ic || fidx < ic->nimports || fidx - ic->nimports >= ic->nfuncs) return false;
+  return cis__interp_func(ic, fidx - ic->nimports) != &ic->stubs[fidx - ic->nimports];
+}
+
+uint32_t cis__interp_translated_count(const cis_module *mod) {
+  cis__icode *ic = icode_of(mod);
+  return ic ? atomic_load(&ic->ntranslated) : 0;
+}
+
+cis_result cis__interp_translate_all(cis_module *mod) {
+  cis__icode *ic = icode_of(mod);
+  if (!ic) return CIS_EINVAL;
+  for (uint32_t i = 0; i < ic->nfuncs; i++) {
+    const cis__ifunc *f;
+    cis_result rc = cis__interp_resolve(ic, i, mod, &f);
+    if (rc != CIS_OK) return rc;
+  }
+  return CIS_OK;
+}
+
+void cis__interp_fail_translations(cis_module *mod, unsigned n) {
+  cis__icode *ic = icode_of(mod);
+  if (ic) atomic_store(&ic->fail_next, n);
 }

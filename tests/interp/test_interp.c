@@ -693,14 +693,14 @@ static void accumulators_respect_labels(void **state) {
 static int count_ops(cis_instance *inst, const char *name, const char *prefix, int *total) {
   cis_func *f = cis_instance_func(inst, name);
   assert_non_null(f);
-  const cis__icode *ic = cis_instance_module(inst)->engine_data;
-  uint32_t i = f->index - ic->nimports;
-  size_t at = (size_t)(ic->funcs[i].code - ic->code);
-  size_t end = i + 1 < ic->nfuncs ? (size_t)(ic->funcs[i + 1].code - ic->code) : ic->ncode;
+  cis__icode *ic = cis_instance_module(inst)->engine_data;
+  const cis__ifunc *fn = NULL;
+  assert_int_equal(cis__interp_resolve(ic, f->index - ic->nimports, inst, &fn), CIS_OK);
+  size_t at = 0, end = fn->ncode;
   int n = 0, all = 0;
   while (at < end) {
     int op;
-    int len = cis__interp_next(ic->code, end, at, &op);
+    int len = cis__interp_next(fn->code, end, at, &op);
     assert_true(len > 0);
     if (strncmp(cis__interp_op_name(op), prefix, strlen(prefix)) == 0) n++;
     all++;
