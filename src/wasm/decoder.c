@@ -546,7 +546,7 @@ static bool sec_code(rd *r, cis__module *m, bool has_dc) {
     r->p += size;
     uint32_t ngroups;
     if (!count(&b, &ngroups, 2)) return false;
-    /* Count first (the total may not exceed the limit), then expand. */
+    /* The total may not exceed the limit; the groups stay where they are. */
     const uint8_t *groups = b.p;
     uint64_t total = 0;
     uint8_t t;
@@ -558,17 +558,8 @@ static bool sec_code(rd *r, cis__module *m, bool has_dc) {
       if (!valtype(&b, &t)) return false;
     }
     c->nlocals = (uint32_t)total;
-    c->local_types = malloc(total ? total : 1);
-    if (!c->local_types) return fail(r, CIS_ENOMEM, "out of memory");
-    b.p = groups;
-    size_t at = 0;
-    for (uint32_t g = 0; g < ngroups; g++) {
-      uint32_t k;
-      u32(&b, &k);
-      u8(&b, &t);
-      memset(c->local_types + at, t, k);
-      at += k;
-    }
+    c->nlocal_groups = ngroups;
+    c->locals = groups;
     c->body = b.p;
     c->body_offset = (uint32_t)(b.p - r->base);
     int64_t depth = 0;
@@ -850,7 +841,6 @@ void cis__module_free(cis__module *m) {
   }
   free(m->elems);
   free(m->datas);
-  for (uint32_t i = 0; m->codes && i < m->ncodes; i++) free(m->codes[i].local_types);
   free(m->codes);
   free(m->func_declared);
   free(m->func_names);

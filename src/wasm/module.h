@@ -104,9 +104,13 @@ typedef struct cis__global {
   cis__expr init;       /* initializer */
 } cis__global;
 
+/* A function body: slices of the module's bytes, nothing allocated per
+ * function. The locals stay in their run-length form (the decoder checked
+ * it); the validator expands them into a buffer it reuses. */
 typedef struct cis__code {
   uint32_t nlocals;       /* declared locals, params excluded */
-  uint8_t *local_types;   /* nlocals types (expanded from the run-length form) */
+  uint32_t nlocal_groups; /* (count, type) groups of the declaration */
+  const uint8_t *locals;  /* the groups, into bytes: u32 LEB128 count, type byte */
   const uint8_t *body;    /* instructions after the locals, into bytes; ends with end (0x0b) */
   uint32_t body_len;      /* bytes of body */
   uint32_t body_offset;   /* offset of body in the binary, for error messages */

@@ -36,8 +36,9 @@ typedef struct vx {
   size_t nvals, capv;
   frame *ctrls;            /* control stack */
   size_t nctrl, capc;
-  uint8_t *locals;         /* params then declared locals */
+  uint8_t *locals;         /* params then declared locals; reused across bodies */
   uint32_t nlocals;
+  size_t capl;             /* allocated bytes of locals */
 } vx;
 
 static bool verr(vx *v, cis_result code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -454,10 +455,26 @@ static bool validate_body(vx *v, uint32_t fidx) {
   const cis__code *c = &m->codes[fidx - m->nfunc_imports];
   const cis__functype *ft = cis__module_func_type(m, fidx);
   v->nlocals = ft->nparams + c->nlocals;
-  v->locals = malloc(v->nlocals ? v->nlocals : 1);
-  if (!v->locals) return verr(v, CIS_ENOMEM, "out of memory");
-  memcpy(v->locals, ft->types, ft->nparams);
-  memcpy(v->locals + ft->nparams, c->local_types, c->nlocals);
+  if (v->nlocals > v->capl) { /* grows to the largest function, never per function */
+    size_t n = v->capl ? v->capl : 64;
+    while (n < v->nlocals) n *= 2;
+    uint8_t *p = realloc(v->locals, n);
+    if (!p) return verr(v, CIS_ENOMEM, "out of memory");
+    v->locals = p;
+    v->capl = n;
+  }
+  if (ft->nparams) memcpy(v->locals, ft->types, ft->nparams);
+  /* Expand the run-length groups (the decoder checked them and their sum). */
+  const uint8_t *g = c->locals, *gend = c->body;
+  size_t at = ft->nparams;
+  for (uint32_t k = 0; k < c->nlocal_groups; k++) {
+    uint32_t count;
+    if (!cis__read_u32(&g, gend, &count) || g >= gend || count > v->nlocals - at)
+      return verr(v, CIS_EMALFORMED, "malformed locals");
+    memset(v->locals + at, *g++, count);
+    at += count;
+  }
+  if (at != v->nlocals) return verr(v, CIS_EMALFORMED, "malformed locals");
   v->p = c->body;
   v->end = c->body + c->body_len;
   v->nvals = v->nctrl = 0;
@@ -466,8 +483,6 @@ static bool validate_body(vx *v, uint32_t fidx) {
   bool done = false;
   while (ok && !done && v->p < v->end) ok = instr(v, &done);
   if (ok && (!done || v->p != v->end)) ok = verr(v, CIS_EMALFORMED, "END opcode expected");
-  free(v->locals);
-  v->locals = NULL;
   return ok;
 }
 
@@ -618,5 +633,6 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     if (!validate_body(&v, i)) break;
   free(v.vals);
   free(v.ctrls);
+  free(v.locals);
   return d->code;
 }

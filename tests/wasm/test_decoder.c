@@ -128,8 +128,75 @@ static void regression_if_without_else_empty_blocktype(void **st) {
   expect(b, sizeof b, CIS_ETYPE, "type mismatch");
 }
 
+/* A body's locals stay in their run-length form, a slice of the module's
+ * own bytes (no copy per function); the validator expands them, in order. */
+static void locals_are_slices_of_the_binary(void **st) {
+  (void)st;
+  /* () -> i64 with locals (2 i32) (1 f64) (2 i64): local.get 4 is an i64. */
+#define LOCALS_MODULE(idx)                                                            \
+  {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7e, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x0c, \
+   0x01, 0x0a, 0x03, 0x02, 0x7f, 0x01, 0x7c, 0x02, 0x7e, 0x20, (idx), 0x0b}
+  const uint8_t ok[] = LOCALS_MODULE(0x04);
+  cis__module *m = NULL;
+  cis__diag d;
+  assert_int_equal(cis__module_decode(ok, sizeof ok, &m, &d), CIS_OK);
+  const cis__code *c = &m->codes[0];
+  assert_int_equal(c->nlocals, 5);
+  assert_int_equal(c->nlocal_groups, 3);
+  assert_true(c->locals > m->bytes && c->locals < c->body && c->body < m->bytes + m->nbytes);
+  assert_int_equal(c->locals[0], 0x02); /* the first group's count, in place */
+  assert_int_equal(cis__module_validate(m, &d), CIS_OK);
+  cis__module_free(m);
+  const uint8_t f64[] = LOCALS_MODULE(0x02); /* the f64: not the i64 result */
+  expect(f64, sizeof f64, CIS_ETYPE, "type mismatch");
+  const uint8_t past[] = LOCALS_MODULE(0x05);
+  expect(past, sizeof past, CIS_EINVALID, "unknown local");
+#undef LOCALS_MODULE
+}
+
+/* The validator reuses one buffer of local types across bodies: a body
+ * with fewer locals than the one before sees only its own. */
+static void locals_buffer_reused_across_bodies(void **st) {
+  (void)st;
+  /* Two () -> i32 functions: the first with 3 f64 locals, the second with
+   * 1 i32 local; the second's local.get X. */
+#define TWO_BODIES(x)                                                                   \
+  {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x03, 0x02, 0x00, 0x00, 0x0a, 0x0f, \
+   0x02, 0x06, 0x01, 0x03, 0x7c, 0x41, 0x00, 0x0b, 0x06, 0x01, 0x01, 0x7f, 0x20, (x), 0x0b}
+  const uint8_t ok[] = TWO_BODIES(0x00);
+  expect(ok, sizeof ok, CIS_OK, NULL);
+  const uint8_t stale[] = TWO_BODIES(0x01); /* the first body's second local */
+  expect(stale, sizeof stale, CIS_EINVALID, "unknown local");
+#undef TWO_BODIES
+}
+
+/* The validator trusts no count it expands: groups that do not add up to
+ * the decoded total are malformed, not read past. */
+static void locals_groups_checked_when_expanded(void **st) {
+  (void)st;
+  const uint8_t b[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7e, 0x03, 0x02, 0x01, 0x00,
+                       0x0a, 0x0c, 0x01, 0x0a, 0x03, 0x02, 0x7f, 0x01, 0x7c, 0x02, 0x7e,
+                       0x20, 0x04, 0x0b};
+  cis__module *m = NULL;
+  cis__diag d;
+  assert_int_equal(cis__module_decode(b, sizeof b, &m, &d), CIS_OK);
+  m->codes[0].nlocal_groups = 4; /* one group more than the bytes hold */
+  assert_int_equal(cis__module_validate(m, &d), CIS_EMALFORMED);
+  assert_non_null(strstr(d.msg, "malformed locals"));
+  cis__module_free(m);
+  memset(&d, 0, sizeof d);
+  assert_int_equal(cis__module_decode(b, sizeof b, &m, &d), CIS_OK);
+  m->codes[0].nlocals = 4; /* the groups hold 5 */
+  assert_int_equal(cis__module_validate(m, &d), CIS_EMALFORMED);
+  assert_non_null(strstr(d.msg, "malformed locals"));
+  cis__module_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid),
-                                     cmocka_unit_test(regression_if_without_else_empty_blocktype)};
+                                     cmocka_unit_test(regression_if_without_else_empty_blocktype),
+                                     cmocka_unit_test(locals_are_slices_of_the_binary),
+                                     cmocka_unit_test(locals_buffer_reused_across_bodies),
+                                     cmocka_unit_test(locals_groups_checked_when_expanded)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
