@@ -259,11 +259,12 @@ static cis_result ensure_stack(cis_instance *inst) {
   if (slots == 0) slots = 1;
   if (slots > SIZE_MAX / sizeof(cis_slot)) slots = SIZE_MAX / sizeof(cis_slot);
   if (inst->stack && inst->stack_slots == slots) return CIS_OK;
-  cis_slot *s = malloc((size_t)slots * sizeof *s);
+  cis_slot *s = cis__stack_take(inst->engine, (size_t)slots);
+  if (!s) s = malloc((size_t)slots * sizeof *s);
   if (!s)
     return cis__fail(inst, CIS_ENOMEM, "cannot allocate a value stack of %llu bytes",
                      (unsigned long long)bytes);
-  free(inst->stack);
+  cis__stack_give(inst->engine, inst->stack, inst->stack_slots);
   inst->stack = s;
   inst->stack_slots = (size_t)slots;
   return CIS_OK;

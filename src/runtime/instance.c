@@ -469,7 +469,7 @@ static void destroy_one(cis_instance *inst, cis_instance **list) {
   free(inst->globals);
   free(inst->elem_dropped);
   free(inst->data_dropped);
-  free(inst->stack);
+  cis__stack_give(inst->engine, inst->stack, inst->stack_slots);
   for (uint32_t i = 0; i < inst->ndeps; i++)
     if (release(inst->deps[i])) {
       inst->deps[i]->next_free = *list;

@@ -188,7 +188,37 @@ void cis__memory_pool_drain(cis_engine *e) {
   for (uint32_t i = 0; i < r->npool; i++) munmap(r->pool[i].base, r->pool[i].reserved);
   r->npool = 0;
   r->pool_bytes = 0;
+  for (uint32_t i = 0; i < r->nstacks; i++) free(r->stacks[i]);
+  r->nstacks = 0;
   pthread_mutex_unlock(&r->pool_lock);
+}
+
+cis_slot *cis__stack_take(cis_engine *e, size_t slots) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  cis_slot *s = NULL;
+  pthread_mutex_lock(&r->pool_lock);
+  for (uint32_t i = 0; i < r->nstacks && !s; i++)
+    if (r->stack_slots[i] == slots) {
+      s = r->stacks[i];
+      r->nstacks--;
+      r->stacks[i] = r->stacks[r->nstacks];
+      r->stack_slots[i] = r->stack_slots[r->nstacks];
+    }
+  pthread_mutex_unlock(&r->pool_lock);
+  return s;
+}
+
+void cis__stack_give(cis_engine *e, cis_slot *stack, size_t slots) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  if (!stack) return;
+  pthread_mutex_lock(&r->pool_lock);
+  if (r->nstacks < CIS__STACK_POOL_MAX) {
+    r->stacks[r->nstacks] = stack;
+    r->stack_slots[r->nstacks++] = slots;
+    stack = NULL;
+  }
+  pthread_mutex_unlock(&r->pool_lock);
+  free(stack);
 }
 
 /* Makes exactly [0, size) of a pooled reservation accessible. */

@@ -56,6 +56,9 @@ typedef struct cis__pooled_mem {
 /* Bounds of the pool: reservations kept, and their address space. */
 #define CIS__MEM_POOL_MAX 16
 #define CIS__MEM_POOL_MAX_BYTES (64ull << 30)
+/* Value stacks (8 MiB by default) an engine keeps for its next instances:
+ * allocating and freeing one per instance cost glibc a trim each time. */
+#define CIS__STACK_POOL_MAX 4
 /* Initial sizes up to this are zeroed with memset when released, larger
  * ones (and grown pages) dropped with madvise. */
 #define CIS__MEM_POOL_ZERO_MAX (256u * 1024u)
@@ -67,6 +70,9 @@ typedef struct cis__engine_rt {
   uint32_t npool;             /* entries used in pool */
   uint64_t pool_bytes;        /* address space they hold */
   uint64_t pool_reused;       /* memories created from the pool (tests read it) */
+  cis_slot *stacks[CIS__STACK_POOL_MAX]; /* released value stacks, under pool_lock */
+  size_t stack_slots[CIS__STACK_POOL_MAX]; /* their sizes in slots */
+  uint32_t nstacks;           /* entries used in stacks */
   cis__index type_index;      /* canonical types by content, under types_lock */
   pthread_mutex_t pin_lock;   /* guards pinned */
   cis_instance **pinned;      /* freed instances whose functions escaped */
@@ -79,8 +85,13 @@ typedef struct cis__engine_rt {
  * instance.c). Returns false if it could not be recorded. */
 bool cis__engine_pin(cis_engine *e, cis_instance *inst);
 
-/* Unmaps every reservation the engine's memory pool holds (its close). */
+/* Unmaps every reservation the engine's memory pool holds, and frees its
+ * pooled value stacks (its close). */
 void cis__memory_pool_drain(cis_engine *e);
+/* A value stack of exactly slots slots from e's pool, or NULL. */
+cis_slot *cis__stack_take(cis_engine *e, size_t slots);
+/* Keeps a released value stack for the next instance, or frees it. */
+void cis__stack_give(cis_engine *e, cis_slot *stack, size_t slots);
 
 /* ---------------------------------------------------------------- module */
 

@@ -556,6 +556,19 @@ static cis_result validate_json(const char *text, size_t len, const char *what, 
 
 static atomic_uint_fast64_t call_counter;
 
+/* The process id for call ids, read once per process rather than by a
+ * system call per call; a forked child reads its own. */
+static atomic_int pid_cache;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static void pid_forget(void) { atomic_store(&pid_cache, 0); }
+static void pid_hook(void) { pthread_atfork(NULL, NULL, pid_forget); }
+static unsigned own_pid(void) {
+  pthread_once(&pid_once, pid_hook);
+  int p = atomic_load(&pid_cache);
+  if (!p) atomic_store(&pid_cache, p = (int)getpid());
+  return (unsigned)p;
+}
+
 /* Mounts the manifest's filesystem mounts and preopens each at its guest
  * path. A "mem" mount is scratch space of this call only; a "host" mount
  * is its source folder (relative to the folder the skill was installed
@@ -752,7 +765,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     if (opt && opt->call_id) snprintf(call_id, sizeof call_id, "%s", opt->call_id);
     /* Seconds, process and a per-process counter: unique across the
      * processes of one host, also when they start in the same second. */
-    else snprintf(call_id, sizeof call_id, "%llx-%x-%llx", (unsigned long long)time(NULL), (unsigned)getpid(),
+    else snprintf(call_id, sizeof call_id, "%llx-%x-%llx", (unsigned long long)time(NULL), (unsigned)own_pid(),
                   (unsigned long long)atomic_fetch_add(&call_counter, 1));
     if ((rc = cis_log_call_begin(log, &h.who, call_id, &lc)) != CIS_OK) goto done;
     h.log = lc;

@@ -7,7 +7,7 @@
  * globals or tables shows through, on the same thread or another; the
  * memory account and the memory cap hold as for a fresh memory; the pool
  * keeps no more than its bounds and never hands out a reservation smaller
- * than asked.
+ * than asked. Value stacks are pooled the same way, bounded too.
  */
 #include "runtime/rt_test.h"
 
@@ -208,6 +208,47 @@ static void memory_pool_never_hands_out_a_smaller_reservation(void **state) {
   cis_engine_free(e);
 }
 
+static uint32_t pooled_stacks(cis_engine *e) {
+  cis__engine_rt *r = (cis__engine_rt *)e;
+  pthread_mutex_lock(&r->pool_lock);
+  uint32_t n = r->nstacks;
+  pthread_mutex_unlock(&r->pool_lock);
+  return n;
+}
+
+/* An instance's value stack goes back to the engine when it is freed and
+ * serves the next instance's first call if the size matches; the engine
+ * keeps at most CIS__STACK_POOL_MAX of them. */
+static void value_stacks_are_reused_and_bounded(void **state) {
+  (void)state;
+  enum { N = CIS__STACK_POOL_MAX + 2 };
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m = rt_load(e, "secret");
+  cis_instance *insts[N];
+  for (int i = 0; i < N; i++) {
+    insts[i] = new_inst(m, NULL);
+    assert_int_equal(get_i(insts[i], "pages", 0, 0), 1); /* a call allocates the stack */
+  }
+  assert_int_equal(pooled_stacks(e), 0);
+  for (int i = 0; i < N; i++) cis_instance_free(insts[i]);
+  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX);
+  cis_instance *b = new_inst(m, NULL);
+  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX); /* taken at the first call */
+  assert_int_equal(get_i(b, "pages", 0, 0), 1);
+  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX - 1);
+  cis_instance_free(b);
+  /* Another size takes none. */
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_stack_bytes = 64 * 1024;
+  cis_instance *c = new_inst(m, &l);
+  assert_int_equal(get_i(c, "pages", 0, 0), 1);
+  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX);
+  cis_instance_free(c);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reused_memory_reads_as_fresh_on_the_same_thread),
@@ -216,6 +257,7 @@ int main(void) {
       cmocka_unit_test(large_reused_memory_reads_as_zero),
       cmocka_unit_test(memory_pool_is_bounded),
       cmocka_unit_test(memory_pool_never_hands_out_a_smaller_reservation),
+      cmocka_unit_test(value_stacks_are_reused_and_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
