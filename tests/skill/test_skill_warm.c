@@ -5,7 +5,8 @@
  * thread or another; the registry lookup is cached between calls, and the
  * cache follows installs, updates and removals made through another handle
  * or another process on the same CIS_HOME; without the generation file
- * nothing is cached and every call reads the registry.
+ * nothing is cached and every call reads the registry. Call ids name the
+ * calling process, also in a forked child.
  *
  * Usage: test_skill_warm SKILL_DIR WAT_DIR
  *   SKILL_DIR  the C test skills (tests/skill/CMakeLists.txt)
@@ -20,6 +21,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,38 @@ static void warm_lookup_without_generation_file_reads_the_registry(void **st) {
   cis_skills_close(a);
 }
 
+/* Whether a call's log names pid in its call id ("call=SECONDS-PID-N"). */
+static bool logs_name_pid(cis_skills *s, unsigned pid) {
+  cis_invoke_result r;
+  if (cis_skills_invoke(s, "hello", "{}", 2, NULL, &r) != CIS_OK) return false;
+  char want[32];
+  snprintf(want, sizeof want, "-%x-", pid);
+  const char *call = r.logs ? strstr(r.logs, "call=") : NULL;
+  const char *end = call ? strchr(call, ' ') : NULL;
+  bool ok = call && strstr(call, want) && (!end || strstr(call, want) < end);
+  cis_invoke_result_free(&r);
+  return ok;
+}
+
+/* Call ids carry the process id, read once per process: a forked child's
+ * calls carry the child's, not its parent's. */
+static void call_ids_name_the_calling_process_after_fork(void **st) {
+  (void)st;
+  char home[512];
+  new_home(home, sizeof home, "call_ids");
+  cis_skills *a = open_home(home);
+  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_true(logs_name_pid(a, (unsigned)getpid()));
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(logs_name_pid(a, (unsigned)getpid()) ? 0 : 1);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  cis_skills_close(a);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_warm SKILL_DIR WAT_DIR\n");
@@ -256,6 +290,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_call_follows_another_handle),
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
+      cmocka_unit_test(call_ids_name_the_calling_process_after_fork),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
