@@ -48,7 +48,7 @@ int cis__interp_next(const uint32_t *code, size_t ncode, size_t at, int *op) {
 }
 
 void cis__interp_dump(const cis__ifunc *f, FILE *out) {
-  const uint32_t *code = f->code;
+  const uint32_t *code = cis__interp_code(f);
   size_t end = f->ncode;
   fprintf(out, "function %u: %u params, %u init slots, %u slots, cost %u\n", f->index,
           f->nparams, f->ninit, f->nslots, f->cost);

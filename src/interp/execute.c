@@ -14,10 +14,9 @@
  * that (rarer) C recursion. Before such a call the executor hands the free
  * part of the value stack to the callee by moving ex->sp up past its frame
  * and ex->stack_end down to its return records, and restores both after.
- * A callee not translated yet is entered through its stub, whose one
- * instruction (lazy) translates it and enters it in the stub's place; the
- * warm path only loads the callee's descriptor from the module's table
- * (an acquire load: a plain load on x86).
+ * A callee not translated yet (its code still NULL) is translated on the
+ * spot, before it is entered; the warm path reads the callee's code first,
+ * with acquire order (a plain load on x86), and tests it for NULL.
  *
  * The memory's base never moves (runtime.h), so only its size is cached,
  * and reloaded after everything that can grow it: memory.grow and calls
@@ -520,12 +519,12 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
   }
 
   cis__icode *const ic = inst->module->engine_data;
-  _Atomic(const cis__ifunc *) *const funcs = ic->funcs;
+  const cis__ifunc *const funcs = ic->funcs;
   cis_global **const globals = inst->globals;
   cis_memory *const mem = inst->m->nmemories ? inst->memories[0] : NULL;
   uint8_t *const mbase = mem ? mem->base : NULL;
   uint64_t msize = mem ? mem->size : 0;
-  const uint32_t *pc = cur->code;
+  const uint32_t *pc = cis__interp_code(cur);
   cis__iret *rec = (cis__iret *)(void *)ex->stack_end;
   cis__iret *const rec_base = rec;
   int64_t ticks = ex->ticks;
@@ -534,6 +533,7 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
   cis_slot *const sp0 = ex->sp, *const end0 = ex->stack_end;
   cis_result rc = CIS_OK;
   const cis__ifunc *nf;  /* callee of a call within the instance */
+  const uint32_t *npc;   /* its first instruction */
   cis_slot *nfp;         /* its frame */
   cis_func *g;           /* callee of a call that leaves the loop */
   cis_slot *args;        /* its arguments and results */
@@ -581,26 +581,8 @@ dispatch:
     depth--;
     NEXT();
   }
-  CASE(lazy) {
-    /* cur is a stub just entered: leave it as if it returned, then enter
-     * its translation in its place (made now, or by another thread). */
-    uint32_t i = cur->index - ic->nimports;
-    if (UNLIKELY(rec == rec_base)) { /* interp_call resolves its function */
-      rc = cis__fail(ex->top, CIS_ESTATE, "untranslated function %u entered", cur->index);
-      goto leave;
-    }
-    pc = rec->pc;
-    nfp = fp;
-    fp = rec->fp;
-    cur = rec->fn;
-    rec++;
-    depth--;
-    rc = cis__interp_resolve(ic, i, ex->top, &nf);
-    if (UNLIKELY(rc != CIS_OK)) goto leave;
-    goto enter;
-  }
   CASE(call) {
-    nf = atomic_load_explicit(&funcs[P(1)], memory_order_acquire);
+    nf = &funcs[P(1)];
     nfp = fp + P(2);
     ADV(3);
     goto enter;
@@ -621,7 +603,7 @@ dispatch:
     args = fp + P(4);
     ADV(5);
     if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
-      nf = atomic_load_explicit(&funcs[g->index - ic->nimports], memory_order_acquire);
+      nf = &funcs[g->index - ic->nimports];
       nfp = args;
       goto enter;
     }
@@ -976,6 +958,13 @@ dispatch:
   /* ------------------------------------------- calls and the way out */
 enter:
   /* nf's frame at nfp, resuming at pc afterwards. */
+  npc = cis__interp_code(nf);
+  if (UNLIKELY(!npc)) {
+    ex->ticks = ticks;
+    rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &nf);
+    if (rc != CIS_OK) goto leave;
+    npc = cis__interp_code(nf);
+  }
   if (UNLIKELY((size_t)((char *)rec - (char *)nfp) < nf->need || depth >= max_depth)) {
     cur = nf;
     TRAP(CIS_TRAP_STACK);
@@ -989,7 +978,7 @@ enter:
   depth++;
   fp = nfp;
   cur = nf;
-  pc = nf->code;
+  pc = npc;
   NEXT();
 
 leave_loop:

@@ -33,8 +33,8 @@ static void interp_unprepare(cis_module *mod) {
 static cis_result interp_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
   cis_instance *inst = f->inst;
   cis__icode *ic = inst->module->engine_data;
-  const cis__ifunc *fn = cis__interp_func(ic, f->index - ic->nimports);
-  if (fn->code == ic->stub_code) {
+  const cis__ifunc *fn = &ic->funcs[f->index - ic->nimports];
+  if (!cis__interp_code(fn)) {
     cis_result rc = cis__interp_resolve(ic, f->index - ic->nimports, ex->top, &fn);
     if (rc != CIS_OK) return rc;
   }

@@ -56,13 +56,13 @@ enum {
   CIS__IOP_COUNT
 };
 
-/* One translated function, or the stand-in ("stub") of a function not
- * translated yet. A stub's code is a single `lazy` instruction; it needs
- * only a return record, charges no fuel and has no initial slots, so the
- * executor enters it like any function and the `lazy` handler replaces it
- * with the translation (cis__interp_resolve). */
+/* One function's code. A function is translated on its first call: until
+ * then code is NULL and only index, nparams and nresults are set. The
+ * translation fills the other fields, then stores code with release order;
+ * whoever reads code with acquire order and finds it set may read the rest
+ * (written once, never changed). */
 typedef struct cis__ifunc {
-  const uint32_t *code; /* first instruction */
+  _Atomic(const uint32_t *) code; /* first instruction; NULL until translated */
   const cis_slot *init; /* what slots nparams .. nparams+ninit-1 start with */
   uint32_t ninit;       /* declared locals (zero) then constants used in loops */
   uint32_t index;       /* function index in the module (imports included) */
@@ -72,21 +72,19 @@ typedef struct cis__ifunc {
   uint32_t cost;        /* fuel charged on entry */
   size_t need;          /* bytes a call needs: frame plus one return record */
   size_t ncode;         /* units of code (the disassembler's bound) */
+  void *block;          /* the allocation holding init and code, or NULL */
 } cis__ifunc;
 
 /* A module's code, kept in cis_module.engine_data. Functions are
- * translated on their first call, by whichever thread makes it: funcs[i]
- * points at stubs[i] until then, and at the translation after. The
- * translation is published with a release store, and read with acquire
- * loads, so the executor takes no lock; the lock serialises translations
- * only (each function is translated once, and the translator's scratch
- * buffers are reused from one to the next). */
+ * translated on their first call, by whichever thread makes it; the
+ * executor takes no lock (an acquire load of the callee's code and a test
+ * for NULL), the lock serialises translations only: each function is
+ * translated once, and the translator's scratch buffers are reused from
+ * one to the next. */
 typedef struct cis__icode {
-  _Atomic(const cis__ifunc *) *funcs; /* one per defined function */
-  cis__ifunc *stubs;     /* one per defined function */
+  cis__ifunc *funcs;     /* one per defined function */
   uint32_t nfuncs;       /* defined functions */
   uint32_t nimports;     /* imported functions: index i is funcs[i - nimports] */
-  uint32_t stub_code[4]; /* the `lazy` instruction every stub runs */
   cis_module *mod;       /* the module (not owned) */
   pthread_mutex_t lock;  /* held while translating */
   struct tr *scratch;    /* translator state kept between translations, or NULL */
@@ -101,25 +99,24 @@ typedef struct cis__iret {
   const cis__ifunc *fn;      /* caller, for trap messages */
 } cis__iret;
 
-/* Makes the code of mod (validated) with every function a stub: nothing
- * is translated. Errors: CIS_ENOMEM; CIS_EINVALID when the function and
- * code counts differ. The message is set on mod. */
+/* Makes the code of mod (validated) with no function translated yet.
+ * Errors: CIS_ENOMEM; CIS_EINVALID when the function and code counts
+ * differ. The message is set on mod. */
 cis_result cis__interp_prepare(cis_module *mod, cis__icode **out);
 /* Frees the code and every translation; NULL is fine. */
 void cis__interp_free(cis__icode *ic);
 
-/* The translation of defined function i (0-based, imports excluded),
- * translating it first when nobody has. Thread safe. Errors: CIS_ENOMEM;
- * CIS_ETOOBIG when the function's frame cannot be addressed; CIS_EINVALID
- * when the body does not decode as the validator promised. The message is
- * set on msgh (the caller's handle, since the module is shared); the
- * function stays a stub, so a later call tries again. */
+/* Translates defined function i (0-based, imports excluded) unless some
+ * thread did; *out is &ic->funcs[i], its code set. Thread safe. Errors:
+ * CIS_ENOMEM; CIS_ETOOBIG when the function's frame cannot be addressed;
+ * CIS_EINVALID when the body does not decode as the validator promised.
+ * The message is set on msgh (the caller's handle, since the module is
+ * shared); the function stays untranslated, so a later call tries again. */
 cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis__ifunc **out);
 
-/* The published code of defined function i: its translation, or its
- * stub. */
-static inline const cis__ifunc *cis__interp_func(const cis__icode *ic, uint32_t i) {
-  return atomic_load_explicit(&ic->funcs[i], memory_order_acquire);
+/* f's code with acquire order: NULL while f is not translated. */
+static inline const uint32_t *cis__interp_code(const cis__ifunc *f) {
+  return atomic_load_explicit(&f->code, memory_order_acquire);
 }
 
 /* Internal queries and hooks, for tests and the fuzzers. They do nothing

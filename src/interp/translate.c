@@ -2,12 +2,11 @@
  * This file implements the interpreter's translator: it turns a function
  * body of a validated module into the internal code that execute.c runs
  * (format in ops.def, frames in interp.h), on the function's first call.
- * Preparing a module only makes a stub per function (interp.h), so a
- * function that is never called is never translated; the first call of
- * one, from any thread and through any path (call, call_indirect, an
- * export, the start function, another instance), resolves its stub here
- * under the module's lock and publishes the translation with a release
- * store.
+ * Preparing a module translates nothing (interp.h), so a function that
+ * is never called is never translated; the first call of one, from any
+ * thread and through any path (call, call_indirect, an export, the start
+ * function, another instance), translates it here under the module's lock
+ * and publishes the translation with a release store.
  *
  * The translator walks a body with a compile-time model of the wasm
  * operand stack. Each entry says where its value is: in the entry's own
@@ -1611,7 +1610,7 @@ static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
 }
 
 /* Translates defined function i into t->code and t->init (both from 0),
- * and fills *f with offsets into them for code and init. */
+ * and fills the sizes in *f (ninit, nslots, cost, need, ncode). */
 static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   const cis__module *m = t->m;
   const cis__code *body = &m->codes[i];
@@ -1682,8 +1681,6 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
     return cis__fail(t->msg, CIS_ETOOBIG, "function %u: frame too large", fidx);
   size_t at = 0;
   CIS_TRY(add_init(t, body->nlocals, &at));
-  f->code = NULL; /* set by publish() */
-  f->init = NULL;
   f->ncode = t->ncode;
   f->ninit = body->nlocals + t->kused;
   f->index = fidx;
@@ -1714,27 +1711,29 @@ static void tr_free(tr *t) {
 
 /* ------------------------------------------------------- lazy translation */
 
-_Static_assert(sizeof(cis__ifunc) % _Alignof(cis_slot) == 0,
-               "a translation's initial slots follow its descriptor");
-
-/* Copies the translation in t (described by *f) into one block: the
- * descriptor, then the initial slots, then the code. NULL when out of
- * memory (or when the test hook says so). */
-static cis__ifunc *publishable(cis__icode *ic, const tr *t, const cis__ifunc *f) {
+/* Publishes the translation in t into f (f->code NULL, the lock held):
+ * one block holds the initial slots then the code; f's other fields are
+ * written first, code last with release order. False when out of memory
+ * (or when the test hook says so); f is left untouched then. */
+static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc *f) {
   unsigned left = atomic_load(&ic->fail_next);
   while (left && !atomic_compare_exchange_weak(&ic->fail_next, &left, left - 1)) {}
-  if (left) return NULL;
-  size_t size = sizeof *f + (size_t)f->ninit * sizeof(cis_slot) + f->ncode * sizeof(uint32_t);
-  cis__ifunc *nf = malloc(size);
-  if (!nf) return NULL;
-  *nf = *f;
-  cis_slot *init = (cis_slot *)(void *)(nf + 1);
-  uint32_t *code = (uint32_t *)(void *)(init + f->ninit);
-  if (f->ninit) memcpy(init, t->init, (size_t)f->ninit * sizeof *init);
-  memcpy(code, t->code, f->ncode * sizeof *code);
-  nf->init = f->ninit ? init : NULL;
-  nf->code = code;
-  return nf;
+  if (left) return false;
+  size_t size = (size_t)d->ninit * sizeof(cis_slot) + d->ncode * sizeof(uint32_t);
+  cis_slot *init = malloc(size ? size : 1);
+  if (!init) return false;
+  uint32_t *code = (uint32_t *)(void *)(init + d->ninit);
+  if (d->ninit) memcpy(init, t->init, (size_t)d->ninit * sizeof *init);
+  memcpy(code, t->code, d->ncode * sizeof *code);
+  f->block = init;
+  f->init = d->ninit ? init : NULL;
+  f->ninit = d->ninit;
+  f->nslots = d->nslots;
+  f->cost = d->cost;
+  f->need = d->need;
+  f->ncode = d->ncode;
+  atomic_store_explicit(&f->code, code, memory_order_release);
+  return true;
 }
 
 /* A fresh translator state for ic's module. NULL when out of memory. */
@@ -1751,12 +1750,13 @@ static tr *tr_new(cis__icode *ic) {
 
 cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis__ifunc **out) {
   cis_result rc = CIS_OK;
+  *out = NULL;
   if (i >= ic->nfuncs) return cis__fail(msgh, CIS_EINVALID, "function %u out of range", i);
+  cis__ifunc *f = &ic->funcs[i];
   pthread_mutex_lock(&ic->lock);
-  const cis__ifunc *f = atomic_load_explicit(&ic->funcs[i], memory_order_relaxed);
-  if (f != &ic->stubs[i]) goto done; /* another thread was first */
+  if (atomic_load_explicit(&f->code, memory_order_relaxed)) goto done; /* another thread was first */
   if (!ic->scratch && !(ic->scratch = tr_new(ic))) {
-    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", ic->nimports + i);
+    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", f->index);
     goto done;
   }
   tr *t = ic->scratch;
@@ -1766,17 +1766,14 @@ cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis
   rc = translate_func(t, i, &d);
   t->msg = NULL;
   if (rc != CIS_OK) goto done;
-  cis__ifunc *nf = publishable(ic, t, &d);
-  if (!nf) {
-    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", ic->nimports + i);
+  if (!publish(ic, t, &d, f)) {
+    rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", f->index);
     goto done;
   }
-  atomic_store_explicit(&ic->funcs[i], nf, memory_order_release);
   atomic_fetch_add(&ic->ntranslated, 1);
-  f = nf;
 done:
   pthread_mutex_unlock(&ic->lock);
-  *out = rc == CIS_OK ? f : NULL;
+  if (rc == CIS_OK) *out = f;
   return rc;
 }
 
@@ -1796,27 +1793,19 @@ cis_result cis__interp_prepare(cis_module *mod, cis__icode **out) {
     free(ic);
     return cis__fail(mod, CIS_ENOMEM, "cannot create the translation lock");
   }
-  ic->funcs = malloc(((size_t)ic->nfuncs + 1) * sizeof *ic->funcs);
-  ic->stubs = calloc((size_t)ic->nfuncs + 1, sizeof *ic->stubs);
-  if (!ic->funcs || !ic->stubs) {
+  ic->funcs = calloc((size_t)ic->nfuncs + 1, sizeof *ic->funcs);
+  if (!ic->funcs) {
     cis__interp_free(ic);
     return cis__fail(mod, CIS_ENOMEM, "out of memory preparing the module");
   }
-  uint64_t w = (uint64_t)(uintptr_t)cis__interp_handlers()[CIS__IOP_lazy];
-  ic->stub_code[0] = (uint32_t)w;
-  ic->stub_code[1] = (uint32_t)(w >> 32);
   for (uint32_t i = 0; i < ic->nfuncs; i++) {
-    cis__ifunc *s = &ic->stubs[i];
+    cis__ifunc *f = &ic->funcs[i];
     uint32_t fidx = ic->nimports + i;
     const cis__functype *ft = m->func_type[fidx] < m->ntypes ? cis__module_func_type(m, fidx) : NULL;
-    s->code = ic->stub_code;
-    s->ncode = CIS__IHEAD;
-    s->index = fidx;
-    s->nparams = ft ? ft->nparams : 0;
-    s->nresults = ft ? ft->nresults : 0;
-    s->nslots = s->nparams > s->nresults ? s->nparams : s->nresults;
-    s->need = sizeof(cis__iret); /* the lazy handler touches only the return record */
-    atomic_init(&ic->funcs[i], s);
+    atomic_init(&f->code, NULL);
+    f->index = fidx;
+    f->nparams = ft ? ft->nparams : 0;
+    f->nresults = ft ? ft->nresults : 0;
   }
   *out = ic;
   return CIS_OK;
@@ -1824,12 +1813,8 @@ cis_result cis__interp_prepare(cis_module *mod, cis__icode **out) {
 
 void cis__interp_free(cis__icode *ic) {
   if (!ic) return;
-  for (uint32_t i = 0; ic->funcs && ic->stubs && i < ic->nfuncs; i++) {
-    const cis__ifunc *f = atomic_load_explicit(&ic->funcs[i], memory_order_relaxed);
-    if (f != &ic->stubs[i]) free((void *)(uintptr_t)f);
-  }
+  for (uint32_t i = 0; ic->funcs && i < ic->nfuncs; i++) free(ic->funcs[i].block);
   free(ic->funcs);
-  free(ic->stubs);
   tr_free(ic->scratch);
   pthread_mutex_destroy(&ic->lock);
   free(ic);
@@ -1844,7 +1829,7 @@ static cis__icode *icode_of(const cis_module *mod) {
 bool cis__interp_is_translated(const cis_module *mod, uint32_t fidx) {
   const cis__icode *ic = icode_of(mod);
   if (!ic || fidx < ic->nimports || fidx - ic->nimports >= ic->nfuncs) return false;
-  return cis__interp_func(ic, fidx - ic->nimports) != &ic->stubs[fidx - ic->nimports];
+  return cis__interp_code(&ic->funcs[fidx - ic->nimports]) != NULL;
 }
 
 uint32_t cis__interp_translated_count(const cis_module *mod) {

@@ -700,7 +700,7 @@ static int count_ops(cis_instance *inst, const char *name, const char *prefix, i
   int n = 0, all = 0;
   while (at < end) {
     int op;
-    int len = cis__interp_next(fn->code, end, at, &op);
+    int len = cis__interp_next(cis__interp_code(fn), end, at, &op);
     assert_true(len > 0);
     if (strncmp(cis__interp_op_name(op), prefix, strlen(prefix)) == 0) n++;
     all++;
