@@ -11,7 +11,8 @@
 #   2. a warm cis_skills_invoke of the same module installed as a skill:
 #      median and 99th percentile latency;
 #   3. calls per second on 1 and on 2 threads sharing one handle, and the
-#      ratio;
+#      ratio, with the CPU the process obtained and calls per CPU-second
+#      (a shared machine may not give two threads two cores);
 #   4. the host-call cost: a guest loop of no-op host calls minus the same
 #      loop without them, per call, beside the same pair of loops in C.
 #
@@ -88,6 +89,8 @@ mkdir -p "$here/out"
   echo "| calls/s, 1 thread | $(get calls_per_s_1) |"
   echo "| calls/s, 2 threads | $(get calls_per_s_2) |"
   echo "| 2 threads / 1 thread | $(get threads_2_over_1)x |"
+  echo "| CPU obtained, 1 thread / 2 threads | $(get cores_1) / $(get cores_2) cores |"
+  echo "| calls per CPU-second, 1 thread / 2 threads | $(get calls_per_cpu_s_1) / $(get calls_per_cpu_s_2) |"
   echo "| host call (no-op) | $(get hostcall_ns) ns |"
   echo "| native call through a pointer (reference) | $(get hostcall_native_ns) ns |"
   echo

@@ -13,8 +13,11 @@
  * 2. Warm call: cis_skills_invoke of the same module installed as a skill,
  *    after a warm-up: median and 99th percentile of CALLS single calls.
  * 3. Throughput: CALLS calls on one thread, then CALLS calls on each of two
- *    threads at once sharing one cis_skills handle: calls per second and
- *    the ratio of two threads to one.
+ *    threads at once sharing one cis_skills handle: calls per second, the
+ *    ratio of two threads to one, and the CPU time the process obtained
+ *    per second of wall time in each (on a shared machine two threads may
+ *    not get two cores), and calls per CPU-second in each: equal when the
+ *    two threads do not slow each other down.
  * 4. Host call: a guest loop of N calls of a no-op host function minus the
  *    same loop without the call, per call (median of 31), beside the same
  *    pair of loops in native C (a call through a function pointer).
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,8 +137,17 @@ static void *work(void *arg) {
   return NULL;
 }
 
-/* Calls per second of nthreads threads making calls each at once. */
-static double throughput(cis_skills *s, int nthreads, long calls) {
+static double cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
+         ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) / 1e6;
+}
+
+/* Calls per second of nthreads threads making calls each at once; *cores
+ * receives the CPU time the process got per second of wall time (on a
+ * shared machine, two threads may get less than two cores). */
+static double throughput(cis_skills *s, int nthreads, long calls, double *cores) {
   pthread_t th[8];
   worker w[8];
   pthread_barrier_t go;
@@ -145,8 +158,10 @@ static double throughput(cis_skills *s, int nthreads, long calls) {
   }
   pthread_barrier_wait(&go);
   uint64_t t0 = now_ns();
+  double c0 = cpu_s();
   for (int i = 0; i < nthreads; i++) pthread_join(th[i], NULL);
   double secs = (double)(now_ns() - t0) / 1e9;
+  *cores = (cpu_s() - c0) / secs;
   pthread_barrier_destroy(&go);
   return (double)nthreads * (double)calls / secs;
 }
@@ -250,13 +265,19 @@ int main(int argc, char **argv) {
   }
   double med = pct(v, (size_t)calls, 50), p99 = pct(v, (size_t)calls, 99);
   free(v);
-  double one = throughput(s, 1, calls), two = throughput(s, 2, calls);
+  double cores1, cores2;
+  double one = throughput(s, 1, calls, &cores1), two = throughput(s, 2, calls, &cores2);
   printf("bare_call_ns %.1f ns\nwarm_call_median_ns %.0f ns\nwarm_call_p99_ns %.0f ns\n", bare, med, p99);
   printf("calls_per_s_1 %.0f calls/s\ncalls_per_s_2 %.0f calls/s\nthreads_2_over_1 %.2f x\n", one, two, two / one);
+  printf("cores_1 %.2f cores\ncores_2 %.2f cores\n", cores1, cores2);
+  printf("calls_per_cpu_s_1 %.0f calls/s\ncalls_per_cpu_s_2 %.0f calls/s\n", one / cores1, two / cores2);
   fprintf(stderr, "bare call      %8.1f ns (cis_func_call of cis_main, the reference)\n", bare);
   fprintf(stderr, "warm call      %8.0f ns median, %.0f ns p99 (%ld calls; %.0fx the bare call)\n", med, p99, calls,
           med / bare);
-  fprintf(stderr, "calls/s        %8.0f on 1 thread, %.0f on 2 threads (%.2fx)\n", one, two, two / one);
+  fprintf(stderr, "calls/s        %8.0f on 1 thread, %.0f on 2 threads (%.2fx; CPU obtained %.2f and %.2f cores)\n",
+          one, two, two / one, cores1, cores2);
+  fprintf(stderr, "calls/CPU-s    %8.0f on 1 thread, %.0f on 2 threads (%.2fx: 1.00 means no contention between them)\n",
+          one / cores1, two / cores2, (two / cores2) / (one / cores1));
   cis_skills_close(s);
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
   if (system(cmd) != 0) fprintf(stderr, "bench_warm: could not remove %s\n", home);
