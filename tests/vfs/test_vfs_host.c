@@ -242,6 +242,29 @@ static void test_symlinks_out_are_refused(void **state) {
   assert_int_equal(open_err(t.root, "mine", R | FOL), NC);
   assert_int_equal(cis_vfs_symlinkat(P("../outside/secret.txt"), t.root, P("mine2")), 0);
   assert_int_equal(open_err(t.root, "mine2", WCT | FOL), NC);
+  /* Their own times can be set (utimensat AT_SYMLINK_NOFOLLOW): the links
+   * change, what they name outside does not. */
+  char secret[2300], link[2300];
+  snprintf(secret, sizeof secret, "%s/secret.txt", g.out);
+  snprintf(link, sizeof link, "%s/abs", g.mnt);
+  struct stat before, after, ls;
+  assert_int_equal(stat(secret, &before), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("abs"), CIS_VFS_MTIM | CIS_VFS_ATIM,
+                                       3000000000ull, 4000000000ull),
+                   0);
+  assert_int_equal(lstat(link, &ls), 0); /* before anything reads the link (and moves atim) */
+  assert_int_equal(ls.st_mtim.tv_sec, 4);
+  assert_int_equal(ls.st_atim.tv_sec, 3);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("rel"), CIS_VFS_MTIM_NOW, 0, 0), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("reldir"), CIS_VFS_MTIM, 0, 5000000000ull), 0);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("abs"), CIS_VFS_FOLLOW | CIS_VFS_MTIM, 0, 1), NC);
+  assert_int_equal(cis_vfs_set_timesat(t.root, P("absdir/secret.txt"), CIS_VFS_MTIM, 0, 1), NC);
+  assert_int_equal(lstat(link, &ls), 0);
+  assert_int_equal(ls.st_mtim.tv_sec, 4);
+  assert_int_equal(stat(secret, &after), 0);
+  assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  assert_int_equal(after.st_atim.tv_sec, before.st_atim.tv_sec);
   /* Removing the links removes only the links. */
   assert_int_equal(cis_vfs_unlinkat(t.root, P("abs")), 0);
   assert_int_equal(cis_vfs_unlinkat(t.root, P("reldir")), 0);
@@ -322,7 +345,9 @@ static void test_backend_refuses_bad_names(void **state) {
     assert_int_equal(m->readlink(b, root, bad[i], buf, sizeof buf, &len), EINVAL);
     assert_int_equal(m->link(b, root, bad[i], root, "x"), EINVAL);
     assert_int_equal(m->link(b, root, "f", root, bad[i]), EINVAL);
+    assert_int_equal(m->set_times_nofollow(b, root, bad[i], 0, 1, CIS_VFS_MTIM), EINVAL);
   }
+  assert_int_equal(m->set_times_nofollow(b, root, "missing", 0, 1, CIS_VFS_MTIM), ENOENT);
   /* A symlink is never opened, not even as O_PATH. */
   assert_int_equal(m->open(b, root, "abs", 0, &n), ELOOP);
   assert_int_equal(m->open(b, root, "abs", CIS_VFS_DIRECTORY, &n) != 0, 1);
