@@ -140,7 +140,9 @@ CIS_EXTERN cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_
 /* The manifest of NAME with its effective limits and permissions, as JSON
  * (caller frees with free()), plus "grants" (what the operator allowed at
  * install) and "sharing" (the KV namespace and volumes it shares, each
- * with the other skills that use it). CIS_ENOTFOUND when not installed. */
+ * with the other skills that use it). The manifest's optional
+ * "input_schema" (a JSON Schema object of the skill's input, shown to MCP
+ * clients) is there when it has one. CIS_ENOTFOUND when not installed. */
 CIS_EXTERN cis_result cis_skills_show(cis_skills *s, const char *name, char **json);
 
 /* ----------------------------------------------------------- invocation */

@@ -370,6 +370,21 @@ static bool parse_limits(parser *p, const cJSON *lim, cis_manifest *m) {
   return ok;
 }
 
+/* "input_schema": kept as compact text. It must be what MCP's Tool.inputSchema
+ * accepts, an object whose "type" is "object"; its other keywords are the
+ * client's to read (cis does not validate inputs against it). */
+static bool parse_input_schema(parser *p, const cJSON *schema, cis_manifest *m) {
+  if (!cJSON_IsObject(schema)) return fail(p, "input_schema: not an object");
+  const cJSON *t = cJSON_GetObjectItemCaseSensitive(schema, "type");
+  if (!cJSON_IsString(t) || strcmp(t->valuestring, "object") != 0)
+    return fail(p, "input_schema.type: must be \"object\"");
+  if (!(m->input_schema = cJSON_PrintUnformatted(schema))) {
+    p->rc = CIS_ENOMEM;
+    return false;
+  }
+  return true;
+}
+
 static const char *const abi_names[] = {"auto", "cis_v1", "seed001", "seed000", "wasi"};
 
 const char *cis__abi_name(cis_skill_abi abi) {
@@ -379,7 +394,7 @@ const char *cis__abi_name(cis_skill_abi abi) {
 cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out, char *err,
                                size_t errcap) {
   static const char *const fields[] = {"name", "version", "description", "wasm", "abi", "entry",
-                                       "permissions", "limits", NULL};
+                                       "permissions", "limits", "input_schema", NULL};
   static const char *const wasm_fields[] = {"path", "sha256", NULL};
   parser p = {err, errcap, CIS_OK};
   if (err && errcap) err[0] = '\0';
@@ -402,7 +417,7 @@ cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out,
   }
   m->log = true;
   char *abi = NULL, *sha = NULL;
-  const cJSON *wasm, *perm, *lim;
+  const cJSON *wasm, *perm, *lim, *schema;
   if (!cJSON_IsObject(root)) {
     fail(&p, "manifest: not a JSON object");
     goto done;
@@ -461,6 +476,8 @@ cis_result cis__manifest_parse(const char *json, size_t len, cis_manifest **out,
   if (perm && !parse_permissions(&p, perm, m)) goto done;
   lim = cJSON_GetObjectItemCaseSensitive(root, "limits");
   if (lim && !parse_limits(&p, lim, m)) goto done;
+  schema = cJSON_GetObjectItemCaseSensitive(root, "input_schema");
+  if (schema && !parse_input_schema(&p, schema, m)) goto done;
 done:
   free(abi);
   free(sha);
@@ -486,6 +503,7 @@ void cis__manifest_free(cis_manifest *m) {
   free(m->description);
   free(m->wasm_path);
   free(m->entry);
+  free(m->input_schema);
   free(m->kv_namespace);
   free_strs(m->ai_models);
   free_strs(m->http_allow);
@@ -517,6 +535,7 @@ char *cis__manifest_to_json(const cis_manifest *m, const cis_limits *eff) {
   cJSON_AddStringToObject(w, "sha256", m->sha256);
   cJSON_AddStringToObject(o, "abi", cis__abi_name(m->abi));
   if (m->entry) cJSON_AddStringToObject(o, "entry", m->entry);
+  if (m->input_schema) cJSON_AddItemToObject(o, "input_schema", cJSON_Parse(m->input_schema));
   cJSON *p = cJSON_AddObjectToObject(o, "permissions");
   if (m->kv) {
     cJSON *kv = cJSON_AddObjectToObject(p, "kv");

@@ -47,6 +47,9 @@ typedef struct cis_manifest {
   char sha256[65];          /* lowercase hex of the module's SHA-256 */
   cis_skill_abi abi;        /* entry convention */
   char *entry;              /* entry export; NULL = the ABI's default */
+  char *input_schema;       /* optional JSON Schema of the input (an object
+                               with "type": "object"), compact JSON text;
+                               NULL when absent. MCP's tools/list shows it */
 
   /* permissions */
   bool kv;                  /* may use the key-value store */

@@ -18,6 +18,12 @@
 #if CIS_CLI_SKILL
 #include "cmd_skill.h"
 #endif
+#ifndef CIS_CLI_MCP
+#define CIS_CLI_MCP 0
+#endif
+#if CIS_CLI_MCP
+int cli_cmd_mcp(int argc, char **argv); /* cmd_mcp.c */
+#endif
 
 /* One subcommand. */
 typedef struct cli_command {
@@ -40,6 +46,9 @@ static const cli_command commands[] = {
     {"inspect", cli_cmd_inspect, "list a module's imports and exports"},
 #if CIS_CLI_SKILL
     {"skill", cmd_skill, "install, list, show, run and remove skills"},
+#endif
+#if CIS_CLI_MCP
+    {"mcp", cli_cmd_mcp, "serve the installed skills as MCP tools over stdio"},
 #endif
     {"help", cmd_help, "show help for cis or a subcommand"},
     {"version", cmd_version, "print the version"},

@@ -1,0 +1,83 @@
+/*
+ * cis_mcp.h -- installed skills as Model Context Protocol tools.
+ *
+ * A cis_mcp handle is one MCP session over a cis_skills registry: each
+ * installed skill is a tool (its manifest's "input_schema" is the tool's
+ * inputSchema, {"type":"object"} when absent), tools/call runs it through
+ * cis_skills_invoke for the handle's tenant, and a skill's failure (error,
+ * trap, timeout, limit) is a tool result with "isError": true, not a
+ * protocol error.
+ *
+ * The core is transport-free: cis_mcp_handle takes one JSON-RPC 2.0
+ * message and gives back the one reply, or none for a notification. The
+ * stdio transport (newline-delimited messages, as `cis mcp` serves them)
+ * is cis_mcp_serve_fd; an HTTP transport passes each POSTed body to
+ * cis_mcp_handle the same way.
+ *
+ * Protocol versions (docs/mcp.md): 2025-06-18 and 2025-11-25 through the
+ * initialize handshake (a client asking for another version is answered
+ * with 2025-11-25), and 2026-07-28 statelessly, each request carrying the
+ * version in params._meta (server/discover included); a request naming an
+ * unknown version there gets UnsupportedProtocolVersionError (-32022).
+ *
+ * Thread safety: a handle is one session; use it from one thread at a
+ * time. Several handles may share a cis_skills.
+ */
+#ifndef CIS_CIS_MCP_H
+#define CIS_CIS_MCP_H
+
+#include "cis/cis.h"
+#include "cis/cis_skill.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The longest message (one line on stdio) read by default: 4 MiB. A longer
+ * one is answered with a parse error (-32700) and skipped. */
+#define CIS_MCP_MAX_MESSAGE (4u * 1024 * 1024)
+/* The newest protocol version, and the newest one with initialize. */
+#define CIS_MCP_LATEST_VERSION "2026-07-28"
+#define CIS_MCP_LATEST_HANDSHAKE_VERSION "2025-11-25"
+
+typedef struct cis_mcp cis_mcp;
+
+typedef struct cis_mcp_config {
+  cis_skills *skills;        /* the registry whose skills are the tools
+                                (borrowed: it must outlive the handle) */
+  const char *tenant;        /* the tenant calls run for (copied); NULL =
+                                "default" */
+  size_t max_message;        /* longest message cis_mcp_serve_fd reads; 0 =
+                                CIS_MCP_MAX_MESSAGE */
+} cis_mcp_config;
+
+/* A new session. CIS_EINVAL without skills, CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out);
+CIS_EXTERN void cis_mcp_free(cis_mcp *m);
+
+/* Handles one JSON-RPC message of len bytes (no framing: the newline of
+ * stdio is not part of it). *reply receives the reply message (malloc'd,
+ * one line of JSON without a newline, free with free()) and *reply_len its
+ * length, or NULL and 0 when there is none (a notification, or a response
+ * from the client). Anything a client may send is answered by the protocol
+ * (parse error, invalid request, ...): the return value is CIS_OK, or
+ * CIS_ENOMEM when no reply could be made. */
+CIS_EXTERN cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **reply,
+                                     size_t *reply_len);
+
+/* The stdio transport: reads newline-delimited messages from in_fd and
+ * writes each reply and a newline to out_fd, until end of input (CIS_OK).
+ * Blank lines are skipped and a "\r" before the newline is dropped. A line
+ * longer than max_message is answered with a parse error (-32700, id
+ * null) as soon as it passes the cap, and the rest of it is read and
+ * dropped, so memory stays bounded. CIS_EIO when reading or writing fails
+ * (EPIPE included: the client went away), CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd);
+
+/* The version the initialize handshake agreed on, or NULL before it. */
+CIS_EXTERN const char *cis_mcp_negotiated_version(const cis_mcp *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIS_CIS_MCP_H */

@@ -1,0 +1,593 @@
+/*
+ * This file implements the unit tests of the MCP core without a process:
+ * cis_mcp_handle message by message (lifecycle and version negotiation,
+ * the JSON-RPC errors, tools/list and tools/call over a real registry),
+ * cis_mcp_serve_fd over files and pipes (framing, the line cap), and the
+ * manifest's optional input_schema field.
+ *
+ * argv[1] is the folder of the built .wasm fixtures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cis/cis_mcp.h"
+#include "mcp/mcp_fixture.h"
+#include "skill/manifest.h"
+
+static const char *fixtures;
+static char home[128];
+static cis_skills *skills;
+
+#define INIT(v) \
+  "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"" v \
+  "\",\"capabilities\":{},\"clientInfo\":{\"name\":\"test\",\"version\":\"1\"}}}"
+#define MODERN_META \
+  "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
+  "\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
+static cis_mcp *new_session(void) {
+  cis_mcp_config c = {.skills = skills, .tenant = "t1"};
+  cis_mcp *m = NULL;
+  assert_int_equal(cis_mcp_new(&c, &m), CIS_OK);
+  return m;
+}
+
+/* The reply to msg, parsed; NULL when there is none. */
+static cJSON *rpc(cis_mcp *m, const char *msg) {
+  char *out = NULL;
+  size_t len = 99;
+  assert_int_equal(cis_mcp_handle(m, msg, strlen(msg), &out, &len), CIS_OK);
+  if (!out) {
+    assert_int_equal(len, 0);
+    return NULL;
+  }
+  assert_int_equal(len, strlen(out));
+  assert_null(memchr(out, '\n', len)); /* one line on stdio */
+  cJSON *d = cJSON_Parse(out);
+  if (!d) fail_msg("reply is not JSON: %s", out);
+  free(out);
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "jsonrpc");
+  assert_true(cJSON_IsString(v) && !strcmp(v->valuestring, "2.0"));
+  return d;
+}
+
+static cJSON *get(const cJSON *o, const char *path) {
+  char buf[200];
+  snprintf(buf, sizeof buf, "%s", path);
+  const cJSON *cur = o;
+  for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && cur; k = strtok_r(NULL, ".", &save)) {
+    if (cJSON_IsArray(cur)) cur = cJSON_GetArrayItem(cur, atoi(k));
+    else cur = cJSON_GetObjectItemCaseSensitive(cur, k);
+  }
+  return (cJSON *)cur;
+}
+
+static const char *str(const cJSON *o, const char *path) {
+  const cJSON *v = get(o, path);
+  if (!cJSON_IsString(v)) fail_msg("%s: not a string", path);
+  return v->valuestring;
+}
+
+/* Checks d is an error reply with code and the id null (id_json NULL) or
+ * the given one, and frees it. */
+static void expect_error(cJSON *d, int code, const char *id_json) {
+  if (!d) fail_msg("no reply, expected error %d", code);
+  const cJSON *c = get(d, "error.code");
+  if (!cJSON_IsNumber(c)) fail_msg("not an error reply: %s", cJSON_PrintUnformatted(d));
+  assert_int_equal(c->valueint, code);
+  assert_true(cJSON_IsString(get(d, "error.message")));
+  assert_null(get(d, "result"));
+  char *id = cJSON_PrintUnformatted(get(d, "id"));
+  assert_string_equal(id, id_json ? id_json : "null");
+  free(id);
+  cJSON_Delete(d);
+}
+
+static cJSON *expect_result(cJSON *d) {
+  if (!d) fail_msg("no reply, expected a result");
+  if (!cJSON_IsObject(get(d, "result"))) fail_msg("not a result: %s", cJSON_PrintUnformatted(d));
+  assert_null(get(d, "error"));
+  return d;
+}
+
+static cis_mcp *initialized(const char *version_msg) {
+  cis_mcp *m = new_session();
+  cJSON_Delete(expect_result(rpc(m, version_msg)));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"));
+  return m;
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+static void initialize_answers_each_supported_version_with_itself(void **state) {
+  (void)state;
+  const char *msgs[] = {INIT("2025-06-18"), INIT("2025-11-25")};
+  const char *want[] = {"2025-06-18", "2025-11-25"};
+  for (int i = 0; i < 2; i++) {
+    cis_mcp *m = new_session();
+    assert_null(cis_mcp_negotiated_version(m));
+    cJSON *d = expect_result(rpc(m, msgs[i]));
+    assert_string_equal(str(d, "result.protocolVersion"), want[i]);
+    assert_string_equal(cis_mcp_negotiated_version(m), want[i]);
+    assert_true(cJSON_IsObject(get(d, "result.capabilities.tools")));
+    assert_string_equal(str(d, "result.serverInfo.name"), "cis");
+    assert_string_equal(str(d, "result.serverInfo.version"), cis_version());
+    assert_int_equal(get(d, "id")->valueint, 1);
+    cJSON_Delete(d);
+    cis_mcp_free(m);
+  }
+}
+
+static void initialize_answers_other_versions_with_newest_handshake_version(void **state) {
+  (void)state;
+  /* Older ones clients still send, an unknown one, and the stateless
+   * 2026-07-28, which has no initialize (an initialize selects the
+   * handshake era). */
+  const char *msgs[] = {INIT("2024-11-05"), INIT("2025-03-26"), INIT("1999-01-01"), INIT("2026-07-28")};
+  for (int i = 0; i < 4; i++) {
+    cis_mcp *m = new_session();
+    cJSON *d = expect_result(rpc(m, msgs[i]));
+    assert_string_equal(str(d, "result.protocolVersion"), CIS_MCP_LATEST_HANDSHAKE_VERSION);
+    cJSON_Delete(d);
+    cis_mcp_free(m);
+  }
+}
+
+static void initialize_without_version_is_invalid_params(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"initialize\",\"params\":{}}"), -32602, "7");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"initialize\"}"), -32602, "8");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"initialize\",\"params\":{\"protocolVersion\":5}}"),
+               -32602, "9");
+  assert_null(cis_mcp_negotiated_version(m));
+  cis_mcp_free(m);
+}
+
+static void initialize_twice_is_invalid_request(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-06-18"));
+  expect_error(rpc(m, INIT("2025-11-25")), -32600, "1");
+  assert_string_equal(cis_mcp_negotiated_version(m), "2025-06-18");
+  cis_mcp_free(m);
+}
+
+static void notifications_get_no_reply(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":3}}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"no/such/notification\",\"params\":[1]}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"tools/list\"}"));
+  /* A response from the client is not answered either. */
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":{}}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"error\":{\"code\":1,\"message\":\"m\"}}"));
+  cis_mcp_free(m);
+}
+
+static void ping_is_answered_before_and_after_initialize(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":\"p-1\",\"method\":\"ping\"}"));
+  assert_string_equal(str(d, "id"), "p-1");
+  assert_int_equal(cJSON_GetArraySize(get(d, "result")), 0);
+  cJSON_Delete(d);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{}}"));
+  assert_int_equal(get(d, "id")->valueint, 2);
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
+static void request_before_initialize_is_invalid_request(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}"), -32600, "3");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}"),
+               -32600, "4");
+  /* Served once initialize is answered (the initialized notification is
+   * the client's courtesy; a server does not wait for it). */
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-06-18"))));
+  cJSON_Delete(expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/list\"}")));
+  cis_mcp_free(m);
+}
+
+/* ------------------------------------------------------ JSON-RPC errors */
+
+static void malformed_json_is_parse_error(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  const char *bad[] = {"{", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"} x", "nul", "\"\xff\"", "{\"a\":\"\xed\xa0\x80\"}", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_error(rpc(m, bad[i]), -32700, NULL);
+  /* A NUL inside hides the rest from a C string parser: still an error. */
+  char out_msg[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\0{";
+  char *out = NULL;
+  size_t len;
+  assert_int_equal(cis_mcp_handle(m, out_msg, sizeof out_msg - 1, &out, &len), CIS_OK);
+  expect_error(cJSON_Parse(out), -32700, NULL);
+  free(out);
+  cis_mcp_free(m);
+}
+
+static void non_jsonrpc_messages_are_invalid_request(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  expect_error(rpc(m, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), -32600, NULL); /* no batches */
+  expect_error(rpc(m, "42"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}"), -32600, "1");
+  expect_error(rpc(m, "{\"id\":2,\"method\":\"ping\"}"), -32600, "2");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":7}"), -32600, "3");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4}"), -32600, "4");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1e300,\"method\":\"ping\"}"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"params\":[1]}"), -32602, "5");
+  cis_mcp_free(m);
+}
+
+static void ids_are_echoed_exactly(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  const char *ids[] = {"0", "-17", "9007199254740992", "\"\"", "\"a\\\"b\\u00e9\"", "\"42\""};
+  const char *want[] = {"0", "-17", "9007199254740992", "\"\"", "\"a\\\"b\xc3\xa9\"", "\"42\""};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}", ids[i]);
+    /* Compared as text: a parser's round trip could hide a change. */
+    char *out = NULL, needle[100];
+    size_t len;
+    assert_int_equal(cis_mcp_handle(m, msg, strlen(msg), &out, &len), CIS_OK);
+    snprintf(needle, sizeof needle, "\"id\":%s,", want[i]);
+    if (!strstr(out, needle)) fail_msg("%s not in %s", needle, out);
+    free(out);
+  }
+  cis_mcp_free(m);
+}
+
+static void unknown_method_is_method_not_found(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-06-18"));
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/list\"}"), -32601, "1");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"\"}"), -32601, "2");
+  cis_mcp_free(m);
+}
+
+/* --------------------------------------------------------------- tools */
+
+static void tools_list_gives_names_descriptions_and_schemas(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{}}"));
+  const cJSON *tools = get(d, "result.tools");
+  assert_int_equal(cJSON_GetArraySize(tools), 5);
+  const char *names[] = {"echo", "fail", "plain", "spin", "trap"};
+  for (int i = 0; i < 5; i++) assert_string_equal(str(cJSON_GetArrayItem(tools, i), "name"), names[i]);
+  assert_string_equal(str(tools, "0.description"), "Answers with its input");
+  char *schema = cJSON_PrintUnformatted(get(tools, "0.inputSchema"));
+  assert_string_equal(schema, ECHO_SCHEMA);
+  free(schema);
+  schema = cJSON_PrintUnformatted(get(tools, "2.inputSchema"));
+  assert_string_equal(schema, "{\"type\":\"object\"}");
+  free(schema);
+  assert_string_equal(str(tools, "2.description"), "");
+  assert_null(get(d, "result.resultType")); /* a 2026-07-28 member only */
+  assert_null(get(d, "result.nextCursor"));
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
+static void tools_call_runs_the_skill_with_its_arguments(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-06-18"));
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\","
+                                  "\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"hi \\n there\"}}}"));
+  assert_string_equal(str(d, "result.content.0.type"), "text");
+  assert_string_equal(str(d, "result.content.0.text"), "{\"text\":\"hi \\n there\"}");
+  assert_string_equal(str(d, "result.structuredContent.text"), "hi \n there");
+  assert_true(cJSON_IsFalse(get(d, "result.isError")));
+  cJSON_Delete(d);
+  /* No arguments: the input is {}. */
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"plain\"}}"));
+  assert_string_equal(str(d, "result.content.0.text"), "{}");
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
+static void tools_call_skill_failure_is_tool_error_and_serving_goes_on(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  const char *tools[] = {"trap", "spin", "fail"};
+  const char *names[] = {"CIS_TRAP_", "CIS_ETIMEOUT:", "CIS_ESKILL:"};
+  for (int i = 0; i < 3; i++) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":{}}}",
+             i, tools[i]);
+    cJSON *d = expect_result(rpc(m, msg));
+    assert_true(cJSON_IsTrue(get(d, "result.isError")));
+    const char *text = str(d, "result.content.0.text");
+    if (strncmp(text, names[i], strlen(names[i])))
+      fail_msg("%s: %s", tools[i], text);
+    assert_null(get(d, "result.structuredContent"));
+    cJSON_Delete(d);
+  }
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"ok\"}}}"));
+  assert_true(cJSON_IsFalse(get(d, "result.isError")));
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
+static void tools_call_unknown_tool_or_bad_params_is_invalid_params(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\",\"arguments\":{}}}"),
+               -32602, "1");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"../echo\"}}"), -32602, "2");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{}}"), -32602, "3");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\"}"), -32602, "4");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":[1]}}"),
+               -32602, "5");
+  cis_mcp_free(m);
+}
+
+/* ----------------------------------------------- 2026-07-28 (stateless) */
+
+static void modern_requests_need_no_initialize(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\",\"params\":{" MODERN_META "}}"));
+  const cJSON *sv = get(d, "result.supportedVersions");
+  assert_int_equal(cJSON_GetArraySize(sv), 3);
+  assert_string_equal(str(sv, "0"), "2026-07-28");
+  assert_string_equal(str(d, "result.resultType"), "complete");
+  assert_string_equal(str(d, "result.cacheScope"), "private");
+  assert_true(cJSON_IsNumber(get(d, "result.ttlMs")));
+  assert_true(cJSON_IsObject(get(d, "result.capabilities.tools")));
+  const cJSON *info = cJSON_GetObjectItemCaseSensitive(get(d, "result._meta"), "io.modelcontextprotocol/serverInfo");
+  assert_string_equal(str(info, "name"), "cis");
+  cJSON_Delete(d);
+
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" MODERN_META "}}"));
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 5);
+  assert_string_equal(str(d, "result.resultType"), "complete");
+  assert_string_equal(str(d, "result.cacheScope"), "private");
+  cJSON_Delete(d);
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{" MODERN_META
+                           ",\"name\":\"echo\",\"arguments\":{\"text\":\"x\"}}}"));
+  assert_string_equal(str(d, "result.resultType"), "complete");
+  assert_string_equal(str(d, "result.structuredContent.text"), "x");
+  cJSON_Delete(d);
+  assert_null(cis_mcp_negotiated_version(m)); /* no session was made */
+  /* ping left the protocol in 2026-07-28. */
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\",\"params\":{" MODERN_META "}}"), -32601, "4");
+  cis_mcp_free(m);
+}
+
+static void modern_unknown_version_is_unsupported_protocol_version(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  cJSON *d = rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":\"d\",\"method\":\"server/discover\",\"params\":{\"_meta\":{"
+                    "\"io.modelcontextprotocol/protocolVersion\":\"1900-01-01\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}");
+  assert_int_equal(get(d, "error.code")->valueint, -32022);
+  assert_string_equal(str(d, "error.data.requested"), "1900-01-01");
+  assert_int_equal(cJSON_GetArraySize(get(d, "error.data.supported")), 3);
+  expect_error(d, -32022, "\"d\"");
+  /* Without the client's capabilities, or with a version of the wrong type. */
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+                      "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}"),
+               -32602, "2");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+                      "\"io.modelcontextprotocol/protocolVersion\":7}}}"),
+               -32602, "3");
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\",\"params\":{\"_meta\":3}}"), -32602, "4");
+  /* server/discover is a modern request: without the version, invalid. */
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"server/discover\",\"params\":{}}"), -32602, "5");
+  cis_mcp_free(m);
+}
+
+/* ------------------------------------------------------------- stdio */
+
+/* Serves input through cis_mcp_serve_fd with a line cap, from a file to a
+ * file; returns the output (malloc'd). */
+static char *serve_text(const char *input, size_t len, size_t cap, cis_result *rc) {
+  FILE *in = tmpfile(), *out = tmpfile();
+  assert_non_null(in);
+  assert_non_null(out);
+  assert_int_equal(fwrite(input, 1, len, in), len);
+  fflush(in);
+  rewind(in);
+  cis_mcp_config c = {.skills = skills, .max_message = cap};
+  cis_mcp *m = NULL;
+  assert_int_equal(cis_mcp_new(&c, &m), CIS_OK);
+  *rc = cis_mcp_serve_fd(m, fileno(in), fileno(out));
+  cis_mcp_free(m);
+  long n = ftell(out);
+  char *text = calloc(1, (size_t)n + 1);
+  rewind(out);
+  assert_int_equal(fread(text, 1, (size_t)n, out), (size_t)n);
+  fclose(in);
+  fclose(out);
+  return text;
+}
+
+static void serve_fd_answers_line_by_line_and_skips_blank_lines(void **state) {
+  (void)state;
+  const char in[] = INIT("2025-11-25") "\r\n\n   \n"
+                    "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+                    "{bad\n"
+                    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}"; /* no newline at the end */
+  cis_result rc;
+  char *out = serve_text(in, sizeof in - 1, 0, &rc);
+  assert_int_equal(rc, CIS_OK);
+  char *l1 = out, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+  assert_string_equal(strchr(l3, '\n'), "\n");
+  cJSON *d = cJSON_ParseWithLength(l1, (size_t)(l2 - l1));
+  assert_string_equal(str(d, "result.protocolVersion"), "2025-11-25");
+  cJSON_Delete(d);
+  expect_error(cJSON_ParseWithLength(l2, (size_t)(l3 - l2)), -32700, NULL);
+  cJSON_Delete(expect_result(cJSON_Parse(l3)));
+  free(out);
+}
+
+static void serve_fd_line_over_cap_is_parse_error_then_serving_goes_on(void **state) {
+  (void)state;
+  /* A 300000-byte line against a 1000-byte cap, then a ping: one parse
+   * error, then the ping's result. */
+  size_t big = 300000;
+  const char ping[] = "{\"jsonrpc\":\"2.0\",\"id\":\"after\",\"method\":\"ping\"}\n";
+  char *in = malloc(big + sizeof ping);
+  memset(in, ' ', big);
+  in[0] = '{';
+  in[big - 1] = '\n';
+  memcpy(in + big, ping, sizeof ping);
+  cis_result rc;
+  char *out = serve_text(in, big + sizeof ping - 1, 1000, &rc);
+  assert_int_equal(rc, CIS_OK);
+  char *l2 = strchr(out, '\n') + 1;
+  cJSON *d = cJSON_ParseWithLength(out, (size_t)(l2 - out));
+  assert_non_null(strstr(str(d, "error.message"), "1000 bytes"));
+  expect_error(d, -32700, NULL);
+  d = expect_result(cJSON_Parse(l2));
+  assert_string_equal(str(d, "id"), "after");
+  cJSON_Delete(d);
+  free(out);
+  /* A line of exactly the cap is served. */
+  char exact[64];
+  int n = snprintf(exact, sizeof exact, "%s", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+  out = serve_text(exact, (size_t)n, (size_t)n - 1, &rc);
+  cJSON_Delete(expect_result(cJSON_Parse(out)));
+  free(out);
+  out = serve_text(exact, (size_t)n, (size_t)n - 2, &rc);
+  expect_error(cJSON_Parse(out), -32700, NULL);
+  free(out);
+  free(in);
+}
+
+static void serve_fd_write_failure_is_eio(void **state) {
+  (void)state;
+  int in[2], out[2];
+  assert_int_equal(pipe(in), 0);
+  assert_int_equal(pipe(out), 0);
+  close(out[0]); /* the client is gone */
+  const char msg[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n";
+  assert_int_equal(write(in[1], msg, sizeof msg - 1), (ssize_t)(sizeof msg - 1));
+  close(in[1]);
+  cis_mcp *m = new_session();
+  assert_int_equal(cis_mcp_serve_fd(m, in[0], out[1]), CIS_EIO);
+  /* Reading a descriptor that is not open is EIO too. */
+  assert_int_equal(cis_mcp_serve_fd(m, -1, out[1]), CIS_EIO);
+  cis_mcp_free(m);
+  close(in[0]);
+  close(out[1]);
+}
+
+static void mcp_new_without_skills_is_einval(void **state) {
+  (void)state;
+  cis_mcp *m = (cis_mcp *)1;
+  cis_mcp_config c = {0};
+  assert_int_equal(cis_mcp_new(&c, &m), CIS_EINVAL);
+  assert_null(m);
+  assert_int_equal(cis_mcp_new(NULL, &m), CIS_EINVAL);
+}
+
+/* ------------------------------------------------- manifest input_schema */
+
+#define MAN(extra) \
+  "{\"name\":\"s\",\"version\":\"1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":" \
+  "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}" extra "}"
+
+static void manifest_input_schema_is_kept_and_shown(void **state) {
+  (void)state;
+  const char *text = MAN(",\"input_schema\": {\"type\": \"object\", \"properties\": {\"text\": {\"type\": \"string\"}}, \"required\": [\"text\"]}");
+  cis_manifest *m = NULL;
+  char err[256];
+  assert_int_equal(cis__manifest_parse(text, strlen(text), &m, err, sizeof err), CIS_OK);
+  assert_string_equal(m->input_schema, ECHO_SCHEMA);
+  char *json = cis__manifest_to_json(m, NULL);
+  cJSON *d = cJSON_Parse(json);
+  char *schema = cJSON_PrintUnformatted(get(d, "input_schema"));
+  assert_string_equal(schema, ECHO_SCHEMA);
+  free(schema);
+  cJSON_Delete(d);
+  free(json);
+  cis__manifest_free(m);
+  const char *none = MAN("");
+  assert_int_equal(cis__manifest_parse(none, strlen(none), &m, err, sizeof err), CIS_OK);
+  assert_null(m->input_schema);
+  json = cis__manifest_to_json(m, NULL);
+  assert_null(strstr(json, "input_schema"));
+  free(json);
+  cis__manifest_free(m);
+}
+
+static void manifest_input_schema_not_object_schema_is_emanifest(void **state) {
+  (void)state;
+  const char *bad[] = {MAN(",\"input_schema\":[]"), MAN(",\"input_schema\":\"{}\""), MAN(",\"input_schema\":null"),
+                       MAN(",\"input_schema\":{}"), MAN(",\"input_schema\":{\"type\":\"string\"}"),
+                       MAN(",\"input_schema\":{\"type\":[\"object\"]}")};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    cis_manifest *m = NULL;
+    char err[256] = "";
+    assert_int_equal(cis__manifest_parse(bad[i], strlen(bad[i]), &m, err, sizeof err), CIS_EMANIFEST);
+    assert_null(m);
+    if (strncmp(err, "input_schema", 12) != 0) fail_msg("message does not name the field: %s", err);
+  }
+}
+
+static int setup(void **state) {
+  (void)state;
+  skills = mcp_fixture_open(fixtures, home, sizeof home);
+  return skills ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  cis_skills_close(skills);
+  mcp_fixture_remove(home);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_mcp_core FIXTURE_DIR\n");
+    return 2;
+  }
+  fixtures = argv[1];
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(initialize_answers_each_supported_version_with_itself),
+      cmocka_unit_test(initialize_answers_other_versions_with_newest_handshake_version),
+      cmocka_unit_test(initialize_without_version_is_invalid_params),
+      cmocka_unit_test(initialize_twice_is_invalid_request),
+      cmocka_unit_test(notifications_get_no_reply),
+      cmocka_unit_test(ping_is_answered_before_and_after_initialize),
+      cmocka_unit_test(request_before_initialize_is_invalid_request),
+      cmocka_unit_test(malformed_json_is_parse_error),
+      cmocka_unit_test(non_jsonrpc_messages_are_invalid_request),
+      cmocka_unit_test(ids_are_echoed_exactly),
+      cmocka_unit_test(unknown_method_is_method_not_found),
+      cmocka_unit_test(tools_list_gives_names_descriptions_and_schemas),
+      cmocka_unit_test(tools_call_runs_the_skill_with_its_arguments),
+      cmocka_unit_test(tools_call_skill_failure_is_tool_error_and_serving_goes_on),
+      cmocka_unit_test(tools_call_unknown_tool_or_bad_params_is_invalid_params),
+      cmocka_unit_test(modern_requests_need_no_initialize),
+      cmocka_unit_test(modern_unknown_version_is_unsupported_protocol_version),
+      cmocka_unit_test(serve_fd_answers_line_by_line_and_skips_blank_lines),
+      cmocka_unit_test(serve_fd_line_over_cap_is_parse_error_then_serving_goes_on),
+      cmocka_unit_test(serve_fd_write_failure_is_eio),
+      cmocka_unit_test(mcp_new_without_skills_is_einval),
+      cmocka_unit_test(manifest_input_schema_is_kept_and_shown),
+      cmocka_unit_test(manifest_input_schema_not_object_schema_is_emanifest),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

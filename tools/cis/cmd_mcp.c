@@ -1,0 +1,71 @@
+/*
+ * This file implements `cis mcp`: the installed skills of $CIS_HOME served
+ * as MCP tools over stdio (include/cis/cis_mcp.h), for an MCP client that
+ * starts cis as its server process (docs/mcp.md). stdout carries only
+ * protocol messages; everything else (skill logs, errors) goes to stderr.
+ * End of input ends the server with exit code 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cis/cis_mcp.h"
+#include "cis/cis_skill.h"
+#include "cli.h"
+
+int cli_cmd_mcp(int argc, char **argv);
+
+int cli_cmd_mcp(int argc, char **argv) {
+  const char *tenant = NULL;
+  uint64_t max_message = CIS_MCP_MAX_MESSAGE;
+  bool help = false;
+  const cli_opt opts[] = {
+      {"--tenant", CLI_OPT_STR, &tenant, NULL, "ID", "the tenant calls run for (default: default)"},
+      {"--max-message", CLI_OPT_SIZE, &max_message, NULL, "SIZE",
+       "longest message (line) read; a longer one is a parse error (default 4MiB)"},
+  };
+  const size_t nopts = sizeof opts / sizeof opts[0];
+  int pos = 1;
+  int code = cli_parse_opts("mcp", opts, nopts, argc, argv, &pos, &help);
+  if (code == CLI_EXIT_OK && !help && pos < argc) {
+    fprintf(stderr, "cis mcp: unexpected argument \"%s\"\n", argv[pos]);
+    code = CLI_EXIT_USAGE;
+  }
+  if (code == CLI_EXIT_OK && !help && max_message == 0) {
+    fprintf(stderr, "cis mcp: --max-message must be at least 1 byte\n");
+    code = CLI_EXIT_USAGE;
+  }
+  if (help || code != CLI_EXIT_OK) {
+    FILE *f = help ? stdout : stderr;
+    fprintf(f, "usage: cis mcp [--tenant ID] [--max-message SIZE]\n"
+               "Serves the installed skills as MCP tools over stdio (newline-delimited\n"
+               "JSON-RPC 2.0) until end of input. See docs/mcp.md.\n"
+               "Environment: CIS_HOME (registry), CIS_KV, CIS_LOG_JSON, CIS_AI_*.\nOptions:\n");
+    cli_print_opts(f, opts, nopts);
+    return help ? CLI_EXIT_OK : code;
+  }
+  /* A client that goes away is a write error (CIS_EIO), not a signal. */
+  signal(SIGPIPE, SIG_IGN);
+
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.kv_spec = getenv("CIS_KV");
+  if (getenv("CIS_LOG_JSON")) c.log_format = CIS_LOG_JSON;
+  char err[512] = "";
+  cis_skills *s = NULL;
+  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
+  if (rc != CIS_OK) {
+    cli_error("mcp", rc, err);
+    return cli_exit_code(rc);
+  }
+  cis_mcp_config mc = {.skills = s, .tenant = tenant, .max_message = (size_t)max_message};
+  cis_mcp *m = NULL;
+  rc = cis_mcp_new(&mc, &m);
+  if (rc == CIS_OK) rc = cis_mcp_serve_fd(m, STDIN_FILENO, STDOUT_FILENO);
+  if (rc != CIS_OK) cli_error("mcp", rc, rc == CIS_EIO ? "reading stdin or writing stdout failed" : NULL);
+  cis_mcp_free(m);
+  cis_skills_close(s);
+  return rc == CIS_OK ? CLI_EXIT_OK : cli_exit_code(rc);
+}
