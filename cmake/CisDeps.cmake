@@ -3,9 +3,10 @@
 # combined libcis and (through cisConfig.cmake) an installed package use
 # the same names. CIS_PC_REQUIRES lists their pkg-config modules for cis.pc.
 #
-# libpq and libcurl are not linked: the services that use them load them
+# libpq, libcurl and libcrypto are not linked: the services that use them load them
 # on first use (src/common/dynlib.h), so a run that needs neither does not
-# pay for their dozens of dependencies. Only their headers are used at
+# pay for their dozens of dependencies (libcrypto alone was more than
+# half of what was left of a pure `cis run`'s start-up). Only their headers are used at
 # build time, with the soname of the library found here, read from the
 # library itself, and the Debian package that holds it (for the message
 # when it is missing).
@@ -17,8 +18,8 @@ pkg_check_modules(CIS_PQ REQUIRED IMPORTED_TARGET GLOBAL libpq)
 pkg_check_modules(CIS_CURL REQUIRED IMPORTED_TARGET GLOBAL libcurl)
 pkg_check_modules(CIS_CRYPTO REQUIRED IMPORTED_TARGET GLOBAL libcrypto)
 pkg_check_modules(CIS_CJSON REQUIRED IMPORTED_TARGET GLOBAL libcjson)
-set(CIS_PC_REQUIRES "sqlite3 libcrypto libcjson")
-set(CIS_DEP_TARGETS PkgConfig::CIS_SQLITE3 PkgConfig::CIS_CRYPTO PkgConfig::CIS_CJSON)
+set(CIS_PC_REQUIRES "sqlite3 libcjson")
+set(CIS_DEP_TARGETS PkgConfig::CIS_SQLITE3 PkgConfig::CIS_CJSON)
 
 # cis_dynlib_soname(PREFIX NAME FALLBACK_PACKAGE): sets CIS_<NAME>_SONAME to
 # the SONAME of the library pkg-config found for PREFIX (objdump -p), and
@@ -64,8 +65,9 @@ function(cis_dynlib_soname prefix name fallback_package)
 endfunction()
 cis_dynlib_soname(CIS_PQ pq libpq5)
 cis_dynlib_soname(CIS_CURL curl libcurl4)
+cis_dynlib_soname(CIS_CRYPTO crypto libssl3)
 
-# Header-only targets for the two loaded on demand: their include paths
+# Header-only targets for those loaded on demand: their include paths
 # and flags, no library.
 add_library(cis_pq_headers INTERFACE)
 target_include_directories(cis_pq_headers INTERFACE ${CIS_PQ_INCLUDE_DIRS})
@@ -75,9 +77,13 @@ add_library(cis_curl_headers INTERFACE)
 target_include_directories(cis_curl_headers INTERFACE ${CIS_CURL_INCLUDE_DIRS})
 target_compile_definitions(cis_curl_headers INTERFACE CIS_CURL_SONAME="${CIS_CURL_SONAME}"
                            CIS_CURL_PACKAGE="${CIS_CURL_PACKAGE}")
+add_library(cis_crypto_headers INTERFACE)
+target_include_directories(cis_crypto_headers INTERFACE ${CIS_CRYPTO_INCLUDE_DIRS})
+target_compile_definitions(cis_crypto_headers INTERFACE CIS_CRYPTO_SONAME="${CIS_CRYPTO_SONAME}"
+                           CIS_CRYPTO_PACKAGE="${CIS_CRYPTO_PACKAGE}")
 
 # Libraries of the C runtime that libcis.a needs besides those modules
-# (dl: dlopen of libpq and libcurl; libcrypto's static form needs it too).
+# (dl: dlopen of libpq, libcurl and libcrypto).
 set(CIS_SYSTEM_LIBS Threads::Threads m dl)
 set(CIS_PC_LIBS_PRIVATE "-pthread -lm -ldl")
 

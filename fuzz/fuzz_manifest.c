@@ -70,7 +70,7 @@ static void die(const char *what) {
 
 static void install(const char *name, const char *perms, const cis_install_options *o) {
   char sha[65], man[1024];
-  cis__sha256_hex(module_bytes, sizeof module_bytes, sha);
+  cis_sha256_hex(module_bytes, sizeof module_bytes, sha);
   snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"},"
                             "\"permissions\":%s}", name, sha, perms);
   if (cis_skills_register_ex(host, module_bytes, sizeof module_bytes, man, strlen(man), o) != CIS_OK) die(name);
@@ -102,7 +102,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   install("claimer", "{\"kv\":{\"namespace\":\"shared\"}}", NULL);
   install("mounter", "{\"fs\":{\"mounts\":[{\"guest\":\"/v\",\"type\":\"db\",\"volume\":\"v\"}]}}", &grants);
   char sha[65];
-  cis__sha256_hex(module_bytes, sizeof module_bytes, sha);
+  cis_sha256_hex(module_bytes, sizeof module_bytes, sha);
   if (cis__module_cached(host, sha, module_bytes, sizeof module_bytes, &module) != CIS_OK) die("module");
   return 0;
 }

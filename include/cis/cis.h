@@ -86,6 +86,13 @@ CIS_EXTERN bool cis_is_trap(cis_result r);
  * on that handle. */
 CIS_EXTERN const char *cis_errmsg(const void *handle);
 
+/* SHA-256 of len bytes as 64 lowercase hex digits and a NUL, the form of a
+ * skill manifest's "wasm.sha256". OpenSSL's libcrypto is loaded at the
+ * first call. Errors: CIS_EINVAL (out NULL, or data NULL with len > 0),
+ * CIS_EUNSUPPORTED (libcrypto is not installed), CIS_ENOMEM; out is then
+ * "". */
+CIS_EXTERN cis_result cis_sha256_hex(const void *data, size_t len, char out[65]);
+
 /* ----------------------------------------------------------------- values */
 
 typedef enum cis_valtype {

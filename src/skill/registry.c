@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,12 +18,6 @@
 #include "cis/cis_http.h"
 #include "skill/skill_internal.h"
 
-void cis__sha256_hex(const uint8_t *data, size_t len, char out[65]) {
-  unsigned char md[32];
-  unsigned int n = 0;
-  EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len) {
   *out = NULL;
@@ -186,7 +179,11 @@ cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *byt
     cis_result rc = cis__read_file(path, CIS__MAX_MODULE_BYTES, &owned, &len);
     if (rc != CIS_OK) return cis__skills_fail(s, rc, "module %s: %s", sha, cis_strerror(rc));
     char got[65];
-    cis__sha256_hex(owned, len, got);
+    rc = cis_sha256_hex(owned, len, got);
+    if (rc != CIS_OK) {
+      free(owned);
+      return cis__skills_fail(s, rc, "module %s: cannot hash it: %s", sha, cis_strerror(rc));
+    }
     if (strcmp(got, sha)) {
       free(owned);
       return cis__skills_fail(s, CIS_EHASH, "stored module %s does not match its hash", sha);
@@ -515,7 +512,11 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   cis_result rc = cis__manifest_parse(manifest, manifest_len, &m, err, sizeof err);
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s", err);
   char sha[65];
-  cis__sha256_hex(wasm, wasm_len, sha);
+  rc = cis_sha256_hex(wasm, wasm_len, sha);
+  if (rc != CIS_OK) {
+    rc = cis__skills_fail(s, rc, "cannot hash the module: %s", cis_strerror(rc));
+    goto done;
+  }
   if (strcmp(sha, m->sha256)) {
     rc = cis__skills_fail(s, CIS_EHASH, "wasm.sha256: the module's sha256 is %s, the manifest says %s", sha, m->sha256);
     goto done;

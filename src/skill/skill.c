@@ -946,9 +946,13 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   memset(res, 0, sizeof *res);
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
   char sha[65];
-  cis__sha256_hex(wasm, wasm_len, sha);
+  cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);
+  if (rc != CIS_OK) {
+    snprintf(res->error, sizeof res->error, "cannot hash the module: %s", cis_strerror(rc));
+    return res->status = rc;
+  }
   cis_module *mod;
-  cis_result rc = cis__module_cached(s, sha, wasm, wasm_len, &mod);
+  rc = cis__module_cached(s, sha, wasm, wasm_len, &mod);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;

@@ -90,7 +90,6 @@ typedef struct cis__skill_entry {
  * defaults. The call's own options come on top (see invoke). */
 void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *out);
 
-void cis__sha256_hex(const uint8_t *data, size_t len, char out[65]);
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 cis_result cis__registry_open(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was

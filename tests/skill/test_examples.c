@@ -595,7 +595,7 @@ static const char *files_with_mount(const char *dir, const char *mount) {
   snprintf(src, sizeof src, "%s/files/files.wasm", g_examples);
   assert_int_equal(cis__read_file(src, 1u << 26, &bytes, &len), CIS_OK);
   char sha[65];
-  cis__sha256_hex(bytes, len, sha);
+  cis_sha256_hex(bytes, len, sha);
   snprintf(dst, sizeof dst, "%s/files.wasm", path);
   FILE *f = fopen(dst, "wb");
   assert_non_null(f);

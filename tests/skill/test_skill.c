@@ -31,7 +31,7 @@
 
 #include "cis/cis_skill.h"
 #include "net/mock_llm.h"
-#include "skill/skill_internal.h" /* cis__sha256_hex */
+#include "skill/skill_internal.h"
 
 static const char *g_dir;      /* built skills */
 static char g_home[256];       /* registry home for this run */
@@ -60,7 +60,7 @@ static cis_skills *open_host(cis_ai *ai) { return cis_test_skills_open(g_home, g
 static cis_result register_bytes(cis_skills *s, const char *name, const char *file, const uint8_t *wasm,
                                  size_t len, const char *extra, const cis_install_options *opt) {
   char sha[65];
-  cis__sha256_hex(wasm, len, sha);
+  cis_sha256_hex(wasm, len, sha);
   char man[4096];
   snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}",
            name, file, sha, extra && *extra ? "," : "", extra ? extra : "");

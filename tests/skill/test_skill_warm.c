@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "cis/cis_skill.h"
-#include "skill/skill_internal.h" /* cis__sha256_hex */
+#include "skill/skill_internal.h"
 
 static const char *g_dir, *g_wat; /* built skills */
 static char g_root[256];          /* this run's folder; each test has a home below */
@@ -66,7 +66,7 @@ static cis_result reg(cis_skills *s, const char *name, const char *dir, const ch
   size_t len;
   uint8_t *wasm = slurp(dir, file, &len);
   char sha[65], man[2048];
-  cis__sha256_hex(wasm, len, sha);
+  cis_sha256_hex(wasm, len, sha);
   snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}", name,
            file, sha, extra && *extra ? "," : "", extra ? extra : "");
   cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));

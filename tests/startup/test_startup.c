@@ -3,7 +3,8 @@
  * through libcis maps no libpq or libcurl, nor anything they pull
  * (GnuTLS, Kerberos, LDAP); the PostgreSQL KV backend loads libpq at its
  * first connect, and the HTTP service loads libcurl at its first request
- * (not when the client is made); a missing library is CIS_EUNSUPPORTED
+ * (not when the client is made), the first module hash loads libcrypto;
+ * a missing library is CIS_EUNSUPPORTED
  * with a message naming the soname and its Debian package.
  *
  * The program links libcis.a only (not libpq, not libcurl), and reads its
@@ -27,6 +28,7 @@
 #include "cis/cis_vfs.h"
 #include "common/dynlib.h"
 #include "common/pgwire.h"
+#include "common/sha256.h"
 #include "http/http_internal.h"
 
 #define NO_SUCH_SONAME "libcis-test-no-such-library.so.0"
@@ -49,7 +51,7 @@ static bool mapped(const char *part) {
 
 /* The libraries a pure run must not map. */
 static const char *const heavy[] = {"libpq.so", "libcurl", "libgnutls", "libkrb5", "libgssapi",
-                                    "libldap", "libnghttp2", "libssh2"};
+                                    "libldap", "libnghttp2", "libssh2", "libcrypto"};
 
 static void assert_nothing_heavy_mapped(void) {
   for (size_t i = 0; i < sizeof heavy / sizeof heavy[0]; i++) {
@@ -88,7 +90,41 @@ static void startup_pure_run_maps_no_libpq_libcurl(void **state) {
   cis_engine_free(engine);
   assert_false(cis__dynlib_loaded(&cis__pq_lib));
   assert_false(cis__dynlib_loaded(&cis__curl_lib));
+  assert_false(cis__dynlib_loaded(&cis__crypto_lib));
   assert_nothing_heavy_mapped();
+}
+
+/* startup_sha256_loads_libcrypto_at_first_hash: the first module hash
+ * loads libcrypto, and the hash is SHA-256 (FIPS 180-2's test vectors). */
+static void startup_sha256_loads_libcrypto_at_first_hash(void **state) {
+  (void)state;
+  char hex[65];
+  assert_int_equal(cis_sha256_hex("abc", 3, hex), CIS_OK);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert_true(cis__dynlib_loaded(&cis__crypto_lib));
+  assert_true(mapped("libcrypto"));
+  assert_int_equal(cis_sha256_hex(NULL, 0, hex), CIS_OK);
+  assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  assert_int_equal(cis_sha256_hex(NULL, 1, hex), CIS_EINVAL);
+  assert_int_equal(cis_sha256_hex("abc", 3, NULL), CIS_EINVAL);
+}
+
+/* startup_missing_libcrypto_is_unsupported_naming_package: without
+ * libcrypto no module can be hashed: CIS_EUNSUPPORTED, out empty, and
+ * cis__sha256's message names the soname and the package. */
+static void startup_missing_libcrypto_is_unsupported_naming_package(void **state) {
+  (void)state;
+  cis__dynlib_test_soname(&cis__crypto_lib, NO_SUCH_SONAME);
+  char hex[65] = "x";
+  assert_int_equal(cis_sha256_hex("abc", 3, hex), CIS_EUNSUPPORTED);
+  assert_string_equal(hex, "");
+  uint8_t md[32];
+  char err[512] = "";
+  assert_int_equal(cis__sha256("abc", 3, md, err, sizeof err), CIS_EUNSUPPORTED);
+  if (!strstr(err, NO_SUCH_SONAME) || !strstr(err, "install the package " CIS_CRYPTO_PACKAGE))
+    fail_msg("sha256 message: %s", err);
+  cis__dynlib_test_soname(&cis__crypto_lib, NULL);
+  assert_int_equal(cis_sha256_hex("abc", 3, hex), CIS_OK);
 }
 
 /* startup_http_client_loads_libcurl_at_first_request: making a client
@@ -197,6 +233,8 @@ int main(void) {
   /* In this order: the pure run must come before anything loads. */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(startup_pure_run_maps_no_libpq_libcurl),
+      cmocka_unit_test(startup_sha256_loads_libcrypto_at_first_hash),
+      cmocka_unit_test(startup_missing_libcrypto_is_unsupported_naming_package),
       cmocka_unit_test(startup_http_client_loads_libcurl_at_first_request),
       cmocka_unit_test(startup_kv_postgres_loads_libpq_at_connect),
       cmocka_unit_test(startup_missing_libpq_is_unsupported_naming_package),

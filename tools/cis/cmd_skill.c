@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "cis/cis_skill.h"
 #include "cli.h"
@@ -111,15 +110,6 @@ static cis_result open_skills(cis_skills **s, char *err, size_t errcap) {
 
 /* ------------------------------------------------------------- install */
 
-/* SHA-256 of len bytes as 64 lowercase hex digits. */
-static bool sha256_hex(const uint8_t *b, size_t len, char hex[65]) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (!EVP_Digest(b, len, md, &n, EVP_sha256(), NULL) || n != 32) return false;
-  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-  return true;
-}
-
 /* True when path is a file that holds a WebAssembly module rather than a
  * manifest: its name ends in .wasm or it opens with "\0asm". */
 static bool looks_like_wasm(const char *path) {
@@ -170,9 +160,8 @@ static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, ch
   if (!bytes) {
     snprintf(msg, msgcap, "wasm.path: cannot read the module %.400s (build it first)", mod);
     rc = CIS_ENOTFOUND;
-  } else if (!sha256_hex(bytes, len, hex)) {
-    snprintf(msg, msgcap, "wasm.sha256: cannot hash %.400s", mod);
-    rc = CIS_EIO;
+  } else if ((rc = cis_sha256_hex(bytes, len, hex)) != CIS_OK) {
+    snprintf(msg, msgcap, "wasm.sha256: cannot hash %.400s: %s", mod, cis_strerror(rc));
   }
   free(bytes);
   char *out = NULL;

@@ -1,0 +1,63 @@
+/*
+ * This file implements SHA-256 over OpenSSL's libcrypto, loaded on first
+ * use (see sha256.h for why), and its public form cis_sha256_hex.
+ */
+#include "common/sha256.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+
+/* The soname and package the build found (cmake/CisDeps.cmake). */
+#if !defined(CIS_CRYPTO_SONAME) || !defined(CIS_CRYPTO_PACKAGE)
+#error "CIS_CRYPTO_SONAME and CIS_CRYPTO_PACKAGE come from the build"
+#endif
+
+#define CIS__CRYPTO_FUNCS(X) \
+  X(EVP_Digest, digest)      \
+  X(EVP_sha256, sha256)
+
+static struct {
+  CIS__CRYPTO_FUNCS(CIS__DYNLIB_MEMBER)
+} crypto;
+
+static const char *const crypto_names[] = {CIS__CRYPTO_FUNCS(CIS__DYNLIB_NAME)};
+
+static void crypto_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) crypto.member = (__typeof__(f) *)fn[i++];
+  CIS__CRYPTO_FUNCS(BIND)
+#undef BIND
+}
+
+cis__dynlib cis__crypto_lib = {.soname = CIS_CRYPTO_SONAME, .package = CIS_CRYPTO_PACKAGE,
+                               .names = crypto_names, .count = CIS_ARRAY_LEN(crypto_names),
+                               .bind = crypto_bind};
+
+cis_result cis__sha256(const void *data, size_t len, uint8_t md[32], char *err, size_t cap) {
+  cis_result rc = cis__dynlib_load(&cis__crypto_lib, err, cap);
+  if (rc != CIS_OK) return rc;
+  unsigned int n = 0;
+  const EVP_MD *type = crypto.sha256();
+  if (!type || !crypto.digest(data, len, md, &n, type, NULL) || n != 32) {
+    if (err && cap) snprintf(err, cap, "OpenSSL could not compute a SHA-256");
+    return CIS_ENOMEM;
+  }
+  return CIS_OK;
+}
+
+cis_result cis_sha256_hex(const void *data, size_t len, char out[65]) {
+  if (!out || (!data && len)) return CIS_EINVAL;
+  uint8_t md[32];
+  cis_result rc = cis__sha256(data, len, md, NULL, 0);
+  if (rc != CIS_OK) {
+    out[0] = '\0';
+    return rc;
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  out[64] = '\0';
+  return CIS_OK;
+}
