@@ -8,13 +8,14 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run, manifest or wasi_fs (fuzz_decode ... are accepted too)
+#   TARGET   decode, run, manifest, wasi_fs or mcp (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
 # seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE);
 # manifest's from fuzz/manifests/*.json and examples/*/skill.json.in;
 # wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
-# tests/wasi/fuzz-inputs/ and two sequences written below.
+# tests/wasi/fuzz-inputs/ and two sequences written below; mcp's (JSON-RPC
+# sessions, one message a line) from fuzz/mcp/*.jsonl.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -30,7 +31,7 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs)" >&2; exit 2 ;; esac
+case $target in decode | run | manifest | wasi_fs | mcp) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp)" >&2; exit 2 ;; esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -67,6 +68,14 @@ if [ "$target" = manifest ]; then
     dest=$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f" .in)
     [ -e "$dest" ] || sed 's/@SHA256@/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/;
       s|@ALLOW@|https://api.example.com|' "$f" >"$dest"
+  done
+elif [ "$target" = mcp ]; then
+  # MCP sessions over stdio: one JSON-RPC message a line.
+  dict=$root/fuzz/mcp.dict
+  for f in "$root"/fuzz/mcp/*.jsonl; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
   done
 elif [ "$target" = wasi_fs ]; then
   # Its inputs are operations (fuzz/fuzz_wasi_fs.c): the saved findings, a

@@ -1,0 +1,124 @@
+/*
+ * fuzz_mcp.c -- libFuzzer entry point of the fuzz_mcp target.
+ *
+ * This file implements LLVMFuzzerTestOneInput for fuzz_mcp: each input is
+ * a stream of JSON-RPC messages, one per line, as `cis mcp` reads them. A
+ * fresh cis_mcp session handles the whole input as one message, then each
+ * line in turn (so initialize, then tools/list and tools/call, reach the
+ * methods behind the handshake), checking that every reply is one line of
+ * JSON and that a message without an id (a notification) gets none.
+ *
+ * The registry is made once in a temporary folder: "echo" (answers with
+ * its input, with an input_schema) and "trap" (traps at once), from the
+ * modules below (tests/mcp/echo_input.wat and trap.wat).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#include "cis/cis_mcp.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const uint8_t echo_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x12, 0x03, 0x60,
+    0x03, 0x7e, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f,
+    0x60, 0x00, 0x01, 0x7f, 0x02, 0x2b, 0x02, 0x06, 0x63, 0x69, 0x73, 0x5f,
+    0x76, 0x31, 0x0a, 0x69, 0x6e, 0x70, 0x75, 0x74, 0x5f, 0x72, 0x65, 0x61,
+    0x64, 0x00, 0x00, 0x06, 0x63, 0x69, 0x73, 0x5f, 0x76, 0x31, 0x0c, 0x6f,
+    0x75, 0x74, 0x70, 0x75, 0x74, 0x5f, 0x77, 0x72, 0x69, 0x74, 0x65, 0x00,
+    0x01, 0x03, 0x02, 0x01, 0x02, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x15,
+    0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x08, 0x63,
+    0x69, 0x73, 0x5f, 0x6d, 0x61, 0x69, 0x6e, 0x00, 0x02, 0x0a, 0x1b, 0x01,
+    0x19, 0x01, 0x01, 0x7f, 0x42, 0x00, 0x41, 0x00, 0x41, 0x80, 0x80, 0x04,
+    0x10, 0x00, 0x21, 0x00, 0x41, 0x00, 0x20, 0x00, 0x10, 0x01, 0x1a, 0x41,
+    0x00, 0x0b,
+};
+static const uint8_t trap_wasm[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60,
+    0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01,
+    0x07, 0x15, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00,
+    0x08, 0x63, 0x69, 0x73, 0x5f, 0x6d, 0x61, 0x69, 0x6e, 0x00, 0x00, 0x0a,
+    0x05, 0x01, 0x03, 0x00, 0x00, 0x0b,
+};
+
+static char root[64] = "/tmp/cis-fuzz-mcp-XXXXXX"; /* the registry's home */
+static cis_skills *skills;
+
+static void cleanup(void) {
+  cis_skills_close(skills);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  if (system(cmd) != 0) fprintf(stderr, "fuzz_mcp: could not remove %s\n", root);
+}
+
+static void add(const char *name, const uint8_t *wasm, size_t len, const char *extra) {
+  char hex[65], manifest[1024];
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!EVP_Digest(wasm, len, md, &n, EVP_sha256(), NULL) || n != 32) abort();
+  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  snprintf(manifest, sizeof manifest,
+           "{\"name\":\"%s\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"},"
+           "\"limits\":{\"timeout_ms\":1000}%s}",
+           name, hex, extra);
+  if (cis_skills_register(skills, wasm, len, manifest, strlen(manifest)) != CIS_OK) {
+    fprintf(stderr, "fuzz_mcp: %s: %s\n", name, cis_skills_errmsg(skills));
+    abort();
+  }
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc, (void)argv;
+  if (!mkdtemp(root)) abort();
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = root;
+  char err[256];
+  if (cis_skills_open(&c, &skills, err, sizeof err) != CIS_OK) {
+    fprintf(stderr, "fuzz_mcp: %s\n", err);
+    abort();
+  }
+  atexit(cleanup);
+  add("echo", echo_wasm, sizeof echo_wasm,
+      ",\"input_schema\":{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}");
+  add("trap", trap_wasm, sizeof trap_wasm, "");
+  return 0;
+}
+
+/* Handles one message and checks the shape of its reply. */
+static void one(cis_mcp *m, const char *msg, size_t len) {
+  char *reply = NULL;
+  size_t rlen = 0;
+  if (cis_mcp_handle(m, msg, len, &reply, &rlen) != CIS_OK) abort();
+  if (!reply) return;
+  if (rlen != strlen(reply) || memchr(reply, '\n', rlen)) abort();
+  cJSON *d = cJSON_Parse(reply);
+  if (!d || !cJSON_IsObject(d)) abort();
+  /* A reply has exactly one of result and error. */
+  int has = !!cJSON_GetObjectItemCaseSensitive(d, "result") + !!cJSON_GetObjectItemCaseSensitive(d, "error");
+  if (has != 1) abort();
+  cJSON_Delete(d);
+  free(reply);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  cis_mcp_config c = {.skills = skills, .tenant = "fuzz", .max_message = 65536};
+  cis_mcp *m = NULL;
+  if (cis_mcp_new(&c, &m) != CIS_OK) abort();
+  one(m, (const char *)data, size);
+  const char *p = (const char *)data, *end = p + size;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)((nl ? nl : end) - p);
+    one(m, p, n);
+    p += n + 1;
+  }
+  cis_mcp_free(m);
+  return 0;
+}
