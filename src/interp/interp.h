@@ -128,7 +128,8 @@ uint32_t cis__interp_translated_count(const cis_module *mod);
 /* Translates every function of mod that is not yet; the first error
  * stops it. The message goes to mod's own handle: one thread only. */
 cis_result cis__interp_translate_all(cis_module *mod);
-/* Makes the next n translations of mod fail as if memory ran out. */
+/* Makes the next n allocations of mod's translations fail as if memory
+ * ran out: the translator's first state, or a translation's block. */
 void cis__interp_fail_translations(cis_module *mod, unsigned n);
 
 /* Code units of an instruction's handler word. */

@@ -1711,14 +1711,20 @@ static void tr_free(tr *t) {
 
 /* ------------------------------------------------------- lazy translation */
 
+/* The test hook (cis__interp_fail_translations): true when this
+ * allocation is to fail. */
+static bool injected_failure(cis__icode *ic) {
+  unsigned left = atomic_load(&ic->fail_next);
+  while (left && !atomic_compare_exchange_weak(&ic->fail_next, &left, left - 1)) {}
+  return left != 0;
+}
+
 /* Publishes the translation in t into f (f->code NULL, the lock held):
  * one block holds the initial slots then the code; f's other fields are
  * written first, code last with release order. False when out of memory
  * (or when the test hook says so); f is left untouched then. */
 static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc *f) {
-  unsigned left = atomic_load(&ic->fail_next);
-  while (left && !atomic_compare_exchange_weak(&ic->fail_next, &left, left - 1)) {}
-  if (left) return false;
+  if (injected_failure(ic)) return false;
   size_t size = (size_t)d->ninit * sizeof(cis_slot) + d->ncode * sizeof(uint32_t);
   cis_slot *init = malloc(size ? size : 1);
   if (!init) return false;
@@ -1755,7 +1761,7 @@ cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis
   cis__ifunc *f = &ic->funcs[i];
   pthread_mutex_lock(&ic->lock);
   if (atomic_load_explicit(&f->code, memory_order_relaxed)) goto done; /* another thread was first */
-  if (!ic->scratch && !(ic->scratch = tr_new(ic))) {
+  if (!ic->scratch && (injected_failure(ic) || !(ic->scratch = tr_new(ic)))) {
     rc = cis__fail(msgh, CIS_ENOMEM, "out of memory translating function %u", f->index);
     goto done;
   }

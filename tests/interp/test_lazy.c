@@ -219,6 +219,37 @@ static void lazy_translation_out_of_memory_is_a_typed_error(void **state) {
   cis_engine_free(e);
 }
 
+/* Out of memory before anything was translated (the translator's own
+ * state): the start function cannot run, so instantiation fails with
+ * CIS_ENOMEM; the next instantiation works. translate_all reports the
+ * failure too, and an index past the module is refused. */
+static void lazy_translation_out_of_memory_at_the_start(void **state) {
+  (void)state;
+  cis_engine *e = engine();
+  cis_module *m = load(e, "lazy");
+  cis_instance *in = NULL;
+  cis__interp_fail_translations(m, 1);
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &in), CIS_ENOMEM);
+  assert_null(in);
+  assert_non_null(strstr(cis_errmsg(e), "out of memory translating function 8"));
+  assert_int_equal(cis__interp_translated_count(m), 0);
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &in), CIS_OK);
+  assert_int_equal(ok_i32(in, "started", 0), 55);
+
+  cis__interp_fail_translations(m, 1);
+  assert_int_equal(cis__interp_translate_all(m), CIS_ENOMEM);
+  assert_int_equal(cis__interp_translate_all(m), CIS_OK);
+  assert_int_equal(cis__interp_translated_count(m), F_COUNT);
+
+  cis__icode *ic = cis_instance_module(in)->engine_data;
+  const cis__ifunc *f = NULL;
+  assert_int_equal(cis__interp_resolve(ic, ic->nfuncs, in, &f), CIS_EINVALID);
+  assert_null(f);
+  cis_instance_free(in);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 /* --------------------------------------------------------------- racing */
 
 enum { RACE_ROUNDS = 40, RACE_CALLS = 50, RACE_THREADS = 2 };
@@ -302,6 +333,7 @@ int main(void) {
       cmocka_unit_test(lazy_first_call_through_call_indirect),
       cmocka_unit_test(lazy_first_call_from_another_instance),
       cmocka_unit_test(lazy_translation_out_of_memory_is_a_typed_error),
+      cmocka_unit_test(lazy_translation_out_of_memory_at_the_start),
       cmocka_unit_test(lazy_translation_races_between_threads),
       cmocka_unit_test(lazy_translate_all_translates_every_function),
   };
