@@ -62,7 +62,8 @@ cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap
           ",\"description\":\"Answers with its input\",\"input_schema\":" ECHO_SCHEMA) ||
       add(s, fixture_dir, "plain", "echo_input", "") || add(s, fixture_dir, "trap", "trap", "") ||
       add(s, fixture_dir, "spin", "spin", ",\"limits\":{\"timeout_ms\":200}") ||
-      add(s, fixture_dir, "fail", "fail", "")) {
+      add(s, fixture_dir, "fail", "fail", "") ||
+      add(s, fixture_dir, "logger", "logger", ",\"permissions\":{\"log\":true}")) {
     cis_skills_close(s);
     return NULL;
   }

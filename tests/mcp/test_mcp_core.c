@@ -270,17 +270,17 @@ static void tools_list_gives_names_descriptions_and_schemas(void **state) {
   cis_mcp *m = initialized(INIT("2025-11-25"));
   cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{}}"));
   const cJSON *tools = get(d, "result.tools");
-  assert_int_equal(cJSON_GetArraySize(tools), 5);
-  const char *names[] = {"echo", "fail", "plain", "spin", "trap"};
-  for (int i = 0; i < 5; i++) assert_string_equal(str(cJSON_GetArrayItem(tools, i), "name"), names[i]);
+  assert_int_equal(cJSON_GetArraySize(tools), 6);
+  const char *names[] = {"echo", "fail", "logger", "plain", "spin", "trap"};
+  for (int i = 0; i < 6; i++) assert_string_equal(str(cJSON_GetArrayItem(tools, i), "name"), names[i]);
   assert_string_equal(str(tools, "0.description"), "Answers with its input");
   char *schema = cJSON_PrintUnformatted(get(tools, "0.inputSchema"));
   assert_string_equal(schema, ECHO_SCHEMA);
   free(schema);
-  schema = cJSON_PrintUnformatted(get(tools, "2.inputSchema"));
+  schema = cJSON_PrintUnformatted(get(tools, "3.inputSchema"));
   assert_string_equal(schema, "{\"type\":\"object\"}");
   free(schema);
-  assert_string_equal(str(tools, "2.description"), "");
+  assert_string_equal(str(tools, "3.description"), "");
   assert_null(get(d, "result.resultType")); /* a 2026-07-28 member only */
   assert_null(get(d, "result.nextCursor"));
   cJSON_Delete(d);
@@ -358,7 +358,7 @@ static void modern_requests_need_no_initialize(void **state) {
   cJSON_Delete(d);
 
   d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" MODERN_META "}}"));
-  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 5);
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 6);
   assert_string_equal(str(d, "result.resultType"), "complete");
   assert_string_equal(str(d, "result.cacheScope"), "private");
   cJSON_Delete(d);

@@ -184,13 +184,13 @@ static void stdio_session_follows_the_specification(void **state) {
   send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
   d = read_reply(s);
   const cJSON *tools = get(d, "result.tools");
-  assert_int_equal(cJSON_GetArraySize(tools), 5);
+  assert_int_equal(cJSON_GetArraySize(tools), 6);
   assert_string_equal(str(tools, "0.name"), "echo");
   assert_string_equal(str(tools, "0.description"), "Answers with its input");
   char *schema = cJSON_PrintUnformatted(get(tools, "0.inputSchema"));
   assert_string_equal(schema, ECHO_SCHEMA);
   free(schema);
-  schema = cJSON_PrintUnformatted(get(tools, "2.inputSchema"));
+  schema = cJSON_PrintUnformatted(get(tools, "3.inputSchema"));
   assert_string_equal(schema, "{\"type\":\"object\"}");
   free(schema);
   cJSON_Delete(d);
@@ -216,6 +216,12 @@ static void stdio_session_follows_the_specification(void **state) {
     assert_true(!strncmp(str(d, "result.content.0.text"), i ? "CIS_ETIMEOUT:" : "CIS_TRAP_", i ? 13 : 9));
     cJSON_Delete(d);
   }
+  /* A skill's log line goes to stderr: the next line of stdout is the
+   * reply (read_reply fails on a line that is not JSON). */
+  send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"tools/call\",\"params\":{\"name\":\"logger\"}}");
+  d = read_reply(s);
+  assert_true(cJSON_IsTrue(get(d, "result.structuredContent.logged")));
+  cJSON_Delete(d);
   send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"missing\",\"arguments\":{}}}");
   assert_int_equal(error_code(read_reply(s), "4"), -32602);
   send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"prompts/list\"}");
