@@ -63,7 +63,8 @@ cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap
       add(s, fixture_dir, "plain", "echo_input", "") || add(s, fixture_dir, "trap", "trap", "") ||
       add(s, fixture_dir, "spin", "spin", ",\"limits\":{\"timeout_ms\":200}") ||
       add(s, fixture_dir, "fail", "fail", "") ||
-      add(s, fixture_dir, "logger", "logger", ",\"permissions\":{\"log\":true}")) {
+      add(s, fixture_dir, "logger", "logger", ",\"permissions\":{\"log\":true}") ||
+      add(s, fixture_dir, "numbers", "numbers", "")) {
     cis_skills_close(s);
     return NULL;
   }

@@ -1,6 +1,6 @@
 /*
  * This file declares the registry the MCP tests share: a fresh CIS_HOME in
- * a temporary folder holding six skills registered from the .wat
+ * a temporary folder holding seven skills registered from the .wat
  * fixtures of tests/mcp (see mcp_fixture.c).
  */
 #ifndef CIS_TESTS_MCP_FIXTURE_H
@@ -16,8 +16,8 @@
 
 /* Makes a temporary home under /tmp (its path into home), registers
  * echo (echo_input.wasm, with ECHO_SCHEMA and a description), plain (the
- * same module, no schema), trap, spin (timeout 200 ms), fail and logger
- * (logs a line) from the
+ * same module, no schema), trap, spin (timeout 200 ms), fail, logger
+ * (logs a line) and numbers (answers [1,2]) from the
  * fixtures in fixture_dir, and returns the open registry (NULL on
  * failure, said on stderr). */
 cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap);

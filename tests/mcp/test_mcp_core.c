@@ -270,17 +270,17 @@ static void tools_list_gives_names_descriptions_and_schemas(void **state) {
   cis_mcp *m = initialized(INIT("2025-11-25"));
   cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{}}"));
   const cJSON *tools = get(d, "result.tools");
-  assert_int_equal(cJSON_GetArraySize(tools), 6);
-  const char *names[] = {"echo", "fail", "logger", "plain", "spin", "trap"};
-  for (int i = 0; i < 6; i++) assert_string_equal(str(cJSON_GetArrayItem(tools, i), "name"), names[i]);
+  assert_int_equal(cJSON_GetArraySize(tools), 7);
+  const char *names[] = {"echo", "fail", "logger", "numbers", "plain", "spin", "trap"};
+  for (int i = 0; i < 7; i++) assert_string_equal(str(cJSON_GetArrayItem(tools, i), "name"), names[i]);
   assert_string_equal(str(tools, "0.description"), "Answers with its input");
   char *schema = cJSON_PrintUnformatted(get(tools, "0.inputSchema"));
   assert_string_equal(schema, ECHO_SCHEMA);
   free(schema);
-  schema = cJSON_PrintUnformatted(get(tools, "3.inputSchema"));
+  schema = cJSON_PrintUnformatted(get(tools, "4.inputSchema"));
   assert_string_equal(schema, "{\"type\":\"object\"}");
   free(schema);
-  assert_string_equal(str(tools, "3.description"), "");
+  assert_string_equal(str(tools, "4.description"), "");
   assert_null(get(d, "result.resultType")); /* a 2026-07-28 member only */
   assert_null(get(d, "result.nextCursor"));
   cJSON_Delete(d);
@@ -295,6 +295,12 @@ static void tools_call_runs_the_skill_with_its_arguments(void **state) {
   assert_string_equal(str(d, "result.content.0.type"), "text");
   assert_string_equal(str(d, "result.content.0.text"), "{\"text\":\"hi \\n there\"}");
   assert_string_equal(str(d, "result.structuredContent.text"), "hi \n there");
+  assert_true(cJSON_IsFalse(get(d, "result.isError")));
+  cJSON_Delete(d);
+  /* 2025-06-18's structuredContent is an object: an array output is text only. */
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"numbers\"}}"));
+  assert_string_equal(str(d, "result.content.0.text"), "[1,2]");
+  assert_null(get(d, "result.structuredContent"));
   assert_true(cJSON_IsFalse(get(d, "result.isError")));
   cJSON_Delete(d);
   /* No arguments: the input is {}. */
@@ -358,7 +364,7 @@ static void modern_requests_need_no_initialize(void **state) {
   cJSON_Delete(d);
 
   d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{" MODERN_META "}}"));
-  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 6);
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 7);
   assert_string_equal(str(d, "result.resultType"), "complete");
   assert_string_equal(str(d, "result.cacheScope"), "private");
   cJSON_Delete(d);
@@ -366,6 +372,12 @@ static void modern_requests_need_no_initialize(void **state) {
                            ",\"name\":\"echo\",\"arguments\":{\"text\":\"x\"}}}"));
   assert_string_equal(str(d, "result.resultType"), "complete");
   assert_string_equal(str(d, "result.structuredContent.text"), "x");
+  cJSON_Delete(d);
+  /* structuredContent may be any JSON value in 2026-07-28. */
+  d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{" MODERN_META
+                           ",\"name\":\"numbers\"}}"));
+  assert_true(cJSON_IsArray(get(d, "result.structuredContent")));
+  assert_string_equal(str(d, "result.content.0.text"), "[1,2]");
   cJSON_Delete(d);
   assert_null(cis_mcp_negotiated_version(m)); /* no session was made */
   /* ping left the protocol in 2026-07-28. */

@@ -184,13 +184,13 @@ static void stdio_session_follows_the_specification(void **state) {
   send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}");
   d = read_reply(s);
   const cJSON *tools = get(d, "result.tools");
-  assert_int_equal(cJSON_GetArraySize(tools), 6);
+  assert_int_equal(cJSON_GetArraySize(tools), 7);
   assert_string_equal(str(tools, "0.name"), "echo");
   assert_string_equal(str(tools, "0.description"), "Answers with its input");
   char *schema = cJSON_PrintUnformatted(get(tools, "0.inputSchema"));
   assert_string_equal(schema, ECHO_SCHEMA);
   free(schema);
-  schema = cJSON_PrintUnformatted(get(tools, "3.inputSchema"));
+  schema = cJSON_PrintUnformatted(get(tools, "4.inputSchema"));
   assert_string_equal(schema, "{\"type\":\"object\"}");
   free(schema);
   cJSON_Delete(d);
