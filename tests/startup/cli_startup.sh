@@ -4,12 +4,13 @@
 # names every shared object the process opens, at start and by dlopen.
 #
 #   cli_startup.sh pure CIS TRIVIAL.wasm      a pure run opens no libpq,
-#                                             libcurl, GnuTLS, Kerberos, LDAP
+#                                             libcurl, libcrypto, GnuTLS,
+#                                             Kerberos, LDAP
 #   cli_startup.sh postgres CIS TRIVIAL.wasm  --vfs db:postgres:... opens libpq
 #                                             (the connect then fails)
 set -u
 mode=$1 cis=$2 wasm=$3
-heavy='libpq\.so|libcurl|libgnutls|libkrb5|libgssapi|libldap|libnghttp2|libssh2'
+heavy='libpq\.so|libcurl|libgnutls|libkrb5|libgssapi|libldap|libnghttp2|libssh2|libcrypto'
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
