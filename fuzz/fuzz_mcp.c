@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "cis/cis_mcp.h"
 
@@ -59,10 +58,7 @@ static void cleanup(void) {
 
 static void add(const char *name, const uint8_t *wasm, size_t len, const char *extra) {
   char hex[65], manifest[1024];
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (!EVP_Digest(wasm, len, md, &n, EVP_sha256(), NULL) || n != 32) abort();
-  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  if (cis_sha256_hex(wasm, len, hex) != CIS_OK) abort();
   snprintf(manifest, sizeof manifest,
            "{\"name\":\"%s\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"},"
            "\"limits\":{\"timeout_ms\":1000}%s}",

@@ -1,13 +1,12 @@
 /*
  * This file implements the registry the MCP tests share (mcp_fixture.h):
  * skills registered through the public API from the built .wat fixtures,
- * each manifest's wasm.sha256 computed here.
+ * each manifest's wasm.sha256 computed here (cis_sha256_hex).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "mcp/mcp_fixture.h"
 
@@ -30,10 +29,11 @@ static int add(cis_skills *s, const char *dir, const char *name, const char *fix
     fprintf(stderr, "mcp fixture: cannot read %s\n", path);
     return -1;
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(wasm, len, md, &n, EVP_sha256(), NULL);
-  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  if (cis_sha256_hex(wasm, len, hex) != CIS_OK) {
+    free(wasm);
+    fprintf(stderr, "mcp fixture: cannot hash %s\n", path);
+    return -1;
+  }
   snprintf(manifest, sizeof manifest,
            "{\"name\":\"%s\",\"version\":\"1.0\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"}%s}",
            name, hex, extra);
