@@ -471,7 +471,8 @@ static bool validate_body(vx *v, uint32_t fidx) {
     uint32_t count;
     if (!cis__read_u32(&g, gend, &count) || g >= gend || count > v->nlocals - at)
       return verr(v, CIS_EMALFORMED, "malformed locals");
-    memset(v->locals + at, *g++, count);
+    if (count) memset(v->locals + at, *g, count); /* a group may be empty, and so the buffer */
+    g++;
     at += count;
   }
   if (at != v->nlocals) return verr(v, CIS_EMALFORMED, "malformed locals");

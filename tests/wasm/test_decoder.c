@@ -170,6 +170,17 @@ static void locals_buffer_reused_across_bodies(void **st) {
 #undef TWO_BODIES
 }
 
+/* A group of zero locals in a function with no parameters and no other
+ * locals: nothing to expand, and no buffer yet (found by fuzz_run: UBSan,
+ * zero offset applied to a null pointer). */
+static void regression_empty_local_group_without_locals(void **st) {
+  (void)st;
+  /* () -> () with locals (0 i32): body end. */
+  const uint8_t b[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                       0x0a, 0x06, 0x01, 0x04, 0x01, 0x00, 0x7f, 0x0b};
+  expect(b, sizeof b, CIS_OK, NULL);
+}
+
 /* The validator trusts no count it expands: groups that do not add up to
  * the decoded total are malformed, not read past. */
 static void locals_groups_checked_when_expanded(void **st) {
@@ -197,6 +208,7 @@ int main(void) {
                                      cmocka_unit_test(regression_if_without_else_empty_blocktype),
                                      cmocka_unit_test(locals_are_slices_of_the_binary),
                                      cmocka_unit_test(locals_buffer_reused_across_bodies),
-                                     cmocka_unit_test(locals_groups_checked_when_expanded)};
+                                     cmocka_unit_test(locals_groups_checked_when_expanded),
+                                     cmocka_unit_test(regression_empty_local_group_without_locals)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
