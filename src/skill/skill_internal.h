@@ -34,6 +34,8 @@ struct cis_skills {
   cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
   char *kv_spec;              /* how to open it when it is ours (malloc'd) */
   pthread_mutex_t kv_lock;    /* guards opening kv */
+  pthread_mutex_t kv_call_lock; /* held by a KV call on an SQLite store of ours (kv_serial) */
+  bool kv_serial;             /* our KV is SQLite: its calls in this process take turns */
   bool own_kv;                /* opened by us */
   cis_ai *ai;                 /* AI service */
   bool own_ai;                /* created by us */

@@ -274,6 +274,30 @@ static void call_ids_name_the_calling_process_after_fork(void **st) {
   cis_skills_close(a);
 }
 
+/* KV calls of one process on its SQLite store take turns on a mutex
+ * (skill.c): one that cannot get its turn before its deadline ends with
+ * CIS_ETIMEOUT, and runs once the turn is free. */
+static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  new_home(home, sizeof home, "kv_turn");
+  cis_skills *s = open_home(home);
+  assert_true(s->kv_serial);
+  assert_int_equal(reg(s, "notes", g_dir, "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  const char *set = "{\"op\":\"set\",\"key\":\"k\",\"value\":\"v\"}";
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.timeout_ms = 100;
+  pthread_mutex_lock(&s->kv_call_lock); /* another call's turn */
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(s, "notes", set, strlen(set), &o, &r), CIS_ETIMEOUT);
+  assert_non_null(strstr(r.error, "busy until the deadline"));
+  cis_invoke_result_free(&r);
+  pthread_mutex_unlock(&s->kv_call_lock);
+  assert_int_equal(call(s, "notes", set, out, sizeof out), CIS_OK);
+  cis_skills_close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_warm SKILL_DIR WAT_DIR\n");
@@ -291,6 +315,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
       cmocka_unit_test(call_ids_name_the_calling_process_after_fork),
+      cmocka_unit_test(kv_call_waiting_for_its_turn_ends_at_its_deadline),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[512];
