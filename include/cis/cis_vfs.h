@@ -316,7 +316,9 @@ typedef struct cis_vfs_db_config {
 
 CIS_EXTERN void cis_vfs_db_config_default(cis_vfs_db_config *c);
 /* Errors: CIS_EINVAL (spec, tenant), CIS_EVFSDOWN (database unreachable),
- * CIS_EVFS, CIS_ENOMEM; the detail is cis_vfs_errmsg(NULL). */
+ * CIS_EUNSUPPORTED (PostgreSQL: libpq, loaded at the first connect, is
+ * not installed; the detail names its package), CIS_EVFS, CIS_ENOMEM; the
+ * detail is cis_vfs_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out);
 
 typedef struct cis_vfs_layer {

@@ -1073,6 +1073,18 @@ static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
   return tx_end(fs, err);
 }
 
+/* Sets in's times as the flags say (now, or the given value), its ctim to
+ * now, and writes it back. */
+static int put_times(vdb_fs *fs, vdb_inode *in, uint64_t atim, uint64_t mtim, uint32_t flags) {
+  uint64_t now = wall_ns();
+  if (flags & CIS_VFS_ATIM_NOW) in->atim = now;
+  else if (flags & CIS_VFS_ATIM) in->atim = atim;
+  if (flags & CIS_VFS_MTIM_NOW) in->mtim = now;
+  else if (flags & CIS_VFS_MTIM) in->mtim = mtim;
+  in->ctim = now;
+  return ino_put(fs, in);
+}
+
 static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, uint64_t mtim,
                         uint32_t flags) {
   vdb_fs *fs = FS(b);
@@ -1080,15 +1092,7 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
   arm(fs);
   int err = tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
-  if (!err) {
-    uint64_t now = wall_ns();
-    if (flags & CIS_VFS_ATIM_NOW) in.atim = now;
-    else if (flags & CIS_VFS_ATIM) in.atim = atim;
-    if (flags & CIS_VFS_MTIM_NOW) in.mtim = now;
-    else if (flags & CIS_VFS_MTIM) in.mtim = mtim;
-    in.ctim = now;
-    err = ino_put(fs, &in);
-  }
+  if (!err) err = put_times(fs, &in, atim, mtim, flags);
   return tx_end(fs, err);
 }
 
@@ -1103,15 +1107,7 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
   int err = tx_begin(fs);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (!err) err = ino_get(fs, e.ino, &in);
-  if (!err) {
-    uint64_t now = wall_ns();
-    if (flags & CIS_VFS_ATIM_NOW) in.atim = now;
-    else if (flags & CIS_VFS_ATIM) in.atim = atim;
-    if (flags & CIS_VFS_MTIM_NOW) in.mtim = now;
-    else if (flags & CIS_VFS_MTIM) in.mtim = mtim;
-    in.ctim = now;
-    err = ino_put(fs, &in);
-  }
+  if (!err) err = put_times(fs, &in, atim, mtim, flags);
   return tx_end(fs, err);
 }
 
@@ -1171,6 +1167,7 @@ static cis_result ctor_result(int err) {
   case EINVAL: return CIS_EINVAL;
   case ENOMEM: return CIS_ENOMEM;
   case CIS_VFS_EDOWN: return CIS_EVFSDOWN;
+  case ENOTSUP: return CIS_EUNSUPPORTED; /* the driver's library is missing */
   default: return CIS_EVFS;
   }
 }
