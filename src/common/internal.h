@@ -65,6 +65,13 @@ void cis__handle_init(cis__handle *h, uint32_t kind);
 
 #define CIS_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Bytes that keep a field every thread writes (a reference count, a lock)
+ * off the cache line of fields every thread only reads: a write by one
+ * core would otherwise evict those reads' line from the others' caches.
+ * Padding rather than alignas, since handles come from malloc. */
+#define CIS__CACHE_LINE 64
+#define CIS__PAD(name) char name[CIS__CACHE_LINE]
+
 /* Monotonic clock in nanoseconds. */
 uint64_t cis__now_ns(void);
 /* Absolute deadline (cis__now_ns() time) for a call given the caller's

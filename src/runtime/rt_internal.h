@@ -65,6 +65,7 @@ typedef struct cis__pooled_mem {
 
 typedef struct cis__engine_rt {
   struct cis_engine pub;      /* first: the shared view */
+  CIS__PAD(pad);              /* every call reads pub; every instance takes and gives below */
   pthread_mutex_t pool_lock;  /* guards the four pool fields */
   cis__pooled_mem pool[CIS__MEM_POOL_MAX]; /* released reservations, reusable */
   uint32_t npool;             /* entries used in pool */

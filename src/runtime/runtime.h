@@ -84,11 +84,12 @@ cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32
 
 struct cis_module {
   cis__handle hdr;          /* message of failures inside the engine's prepare */
-  atomic_uint refs;         /* reference count */
   cis_engine *engine;       /* creator */
   cis__module *m;           /* decoded, validated module */
   uint32_t *type_ids;       /* canonical id of each m->types[i] */
   void *engine_data;        /* the engine's translated code (ops->prepare) */
+  CIS__PAD(pad);            /* every call reads the above; every instance writes refs */
+  atomic_uint refs;         /* reference count */
 };
 
 /* ---------------------------------------------------------------- objects */
@@ -138,8 +139,9 @@ struct cis_func {
   /* host functions */
   cis_host_fn fn;            /* callback */
   void *user;                /* its user data */
-  atomic_uint refs;          /* standalone host functions only */
   cis__functype own_type;    /* storage for a host function's signature */
+  CIS__PAD(pad);             /* every host call reads the above; every instance linking it writes refs */
+  atomic_uint refs;          /* standalone host functions only */
 };
 
 /* -------------------------------------------------------------- instance */

@@ -46,11 +46,12 @@ struct cis_skills {
   cis_limits ceiling;         /* most a manifest may ask for (fuel 0: none) */
   size_t max_input, max_output; /* JSON caps */
   char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
+  _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
+  cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
+  CIS__PAD(pad);              /* every call reads the above and locks below */
   pthread_mutex_t skills_lock; /* guards skills and skills_gen */
   struct cis__skill_entry *skills; /* cached entries, all of generation skills_gen */
   uint64_t skills_gen;        /* generation the cached entries were read under */
-  _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
-  cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
 };
 
 /* Sets the calling thread's message for s and returns code. */
@@ -77,13 +78,14 @@ void cis__grants_free(cis__grants *g);
  * shared by the calls of every thread until the registry changes (warm.c).
  * Calls hold a reference while they run. */
 typedef struct cis__skill_entry {
-  atomic_uint refs;               /* the cache's, and each running call's */
   struct cis__skill_entry *next;  /* cache list */
   uint64_t gen;                   /* registry generation it was read under */
   cis_manifest *m;                /* its manifest (m->name is the key) */
   char *dir;                      /* folder it was installed from, or NULL */
   cis__grants g;                  /* operator's grants */
   cis_module *mod;                /* decoded, validated module (counted) */
+  CIS__PAD(pad);                  /* every call reads the above and writes refs */
+  atomic_uint refs;               /* the cache's, and each running call's */
 } cis__skill_entry;
 
 
