@@ -202,6 +202,8 @@ typedef struct cis_engine_config {
 CIS_EXTERN void cis_engine_config_default(cis_engine_config *c);
 /* cfg may be NULL for defaults. */
 CIS_EXTERN cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out);
+/* Frees e. Free its modules and instances first; memories, tables,
+ * globals and host functions made from it may be freed after it. */
 CIS_EXTERN void cis_engine_free(cis_engine *e);
 
 /* ----------------------------------------------------------------- module */

@@ -382,7 +382,10 @@ cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages,
   *out = NULL;
   if (!e) return CIS_EINVAL;
   cis__limits lim = {min_pages, max_pages, has_max};
-  return cis__memory_create(e, &lim, e->cfg.limits.max_memory_bytes, NULL, e, out);
+  /* Not pooled: a memory of the embedder's may outlive the engine, whose
+   * pool is gone by then. An instance's memories die with it, and every
+   * instance before its engine. */
+  return cis__memory_create(e, &lim, e->cfg.limits.max_memory_bytes, NULL, NULL, out);
 }
 
 void cis_memory_free(cis_memory *m) {

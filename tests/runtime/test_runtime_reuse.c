@@ -249,6 +249,26 @@ static void value_stacks_are_reused_and_bounded(void **state) {
   cis_engine_free(e);
 }
 
+/* A memory may outlive its engine: freeing it afterwards must not give
+ * its reservation to the freed engine's pool (it did: a use after free
+ * under ASan), and one pooled memory freed while another still lives
+ * must not be pooled either. */
+static void memory_outlives_its_engine(void **state) {
+  (void)state;
+  cis_engine *e = NULL;
+  cis_memory *a = NULL, *b = NULL;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  assert_int_equal(cis_memory_new(e, 1, 2, true, &a), CIS_OK);
+  assert_int_equal(cis_memory_new(e, 1, 2, true, &b), CIS_OK);
+  cis_memory_data(a)[0] = 7;
+  cis_engine_free(e);
+  assert_int_equal(cis_memory_data(a)[0], 7);
+  cis_memory_free(a);
+  assert_int_equal(cis_memory_grow(b, 1), 1);
+  cis_memory_data(b)[65536] = 1;
+  cis_memory_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(reused_memory_reads_as_fresh_on_the_same_thread),
@@ -258,6 +278,7 @@ int main(void) {
       cmocka_unit_test(memory_pool_is_bounded),
       cmocka_unit_test(memory_pool_never_hands_out_a_smaller_reservation),
       cmocka_unit_test(value_stacks_are_reused_and_bounded),
+      cmocka_unit_test(memory_outlives_its_engine),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
