@@ -133,6 +133,16 @@ uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms) {
   return now + ms * 1000000u;
 }
 
+void cis__timespec_after(clockid_t clock, uint64_t ms, struct timespec *out) {
+  clock_gettime(clock, out);
+  out->tv_sec += (time_t)(ms / 1000);
+  out->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (out->tv_nsec >= 1000000000L) {
+    out->tv_sec++;
+    out->tv_nsec -= 1000000000L;
+  }
+}
+
 uint64_t cis__ms_left(uint64_t deadline_ns) {
   if (deadline_ns == UINT64_MAX) return UINT64_MAX;
   uint64_t now = cis__now_ns();

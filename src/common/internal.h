@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cis/cis.h"
 
@@ -81,6 +82,10 @@ uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms);
 /* Milliseconds left before deadline_ns, rounded up; 0 when past,
  * UINT64_MAX for no deadline. */
 uint64_t cis__ms_left(uint64_t deadline_ns);
+/* The time ms milliseconds from now on clock, for the timed waits of
+ * pthreads (CLOCK_REALTIME for mutexes, the condition's clock for
+ * conditions). ms up to UINT64_MAX stays within time_t. */
+void cis__timespec_after(clockid_t clock, uint64_t ms, struct timespec *out);
 /* Milliseconds clamped to what an int holds, for APIs that take one
  * (poll, SQLite's busy timeout). */
 static inline int cis__ms_int(uint64_t ms) { return ms > (uint64_t)INT32_MAX ? INT32_MAX : (int)ms; }

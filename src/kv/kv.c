@@ -231,13 +231,7 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
   *out = NULL;
   CIS_TRY(time_left(kv, t, &ms));
   struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  until.tv_sec += (time_t)(ms / 1000);
-  until.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  cis__timespec_after(CLOCK_MONOTONIC, ms, &until);
   pthread_mutex_lock(&kv->lock);
   while (kv->nidle == 0 && kv->nopen >= kv->max_conns) {
     if (pthread_cond_timedwait(&kv->freed, &kv->lock, &until) == ETIMEDOUT &&

@@ -733,14 +733,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
      * own lock. */
     if (s->kv_serial) {
       struct timespec until;
-      clock_gettime(CLOCK_REALTIME, &until);
-      uint64_t left = cis__ms_left(call_deadline);
-      until.tv_sec += (time_t)(left / 1000);
-      until.tv_nsec += (long)(left % 1000) * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-      }
+      cis__timespec_after(CLOCK_REALTIME, cis__ms_left(call_deadline), &until);
       if (pthread_mutex_timedlock(&s->kv_call_lock, &until) != 0) {
         snprintf(res->error, sizeof res->error, "kv: the store stayed busy until the deadline");
         rc = CIS_ETIMEOUT;
