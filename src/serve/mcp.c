@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "cis/cis_mcp.h"
+#include "skill/manifest.h" /* cis__json_parse_strict */
 
 /* JSON-RPC 2.0 and MCP error codes. */
 #define RPC_PARSE_ERROR (-32700)
@@ -105,43 +106,12 @@ size_t cis__mcp_max_message(const cis_mcp *m) { return m->max_message; }
 
 /* ------------------------------------------------------------ framing */
 
-/* True when the n bytes at s are well-formed UTF-8 (no overlong forms,
- * surrogates or code points above U+10FFFF). cJSON does not check, and a
- * reply may quote the client's strings. */
-static bool utf8_ok(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (!len || n - i < len) return false;
-    for (size_t k = 1; k < len; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-    unsigned c1 = s[i + 1];
-    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f) || (c == 0xf0 && c1 < 0x90) ||
-        (c == 0xf4 && c1 > 0x8f))
-      return false;
-    i += len;
-  }
-  return true;
-}
-
-/* Parses msg as exactly one JSON value. NULL on a parse error. */
+/* Parses msg as exactly one JSON value, held to RFC 8259 (UTF-8 only,
+ * nothing after the value: a reply may quote the client's strings).
+ * NULL on a parse error. */
 static cJSON *parse_json(const char *msg, size_t len) {
-  if (!utf8_ok((const unsigned char *)msg, len)) return NULL;
-  const char *end = NULL;
-  cJSON *v = cJSON_ParseWithLengthOpts(msg, len, &end, false);
-  if (!v) return NULL;
-  /* Only blanks may follow the value (a NUL would hide the rest from cJSON). */
-  for (const char *p = end; p < msg + len; p++)
-    if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-      cJSON_Delete(v);
-      return NULL;
-    }
-  return v;
+  cJSON *v = NULL;
+  return cis__json_parse_strict(msg, len, false, &v, NULL, 0) == CIS_OK ? v : NULL;
 }
 
 /* An id we can echo exactly: a string, or a number that is an integer
