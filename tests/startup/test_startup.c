@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -25,6 +26,7 @@
 #include "cis/cis_ai.h"
 #include "cis/cis_http.h"
 #include "cis/cis_kv.h"
+#include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
 #include "common/dynlib.h"
 #include "common/pgwire.h"
@@ -123,6 +125,30 @@ static void startup_missing_libcrypto_is_unsupported_naming_package(void **state
   assert_int_equal(cis__sha256("abc", 3, md, err, sizeof err), CIS_EUNSUPPORTED);
   if (!strstr(err, NO_SUCH_SONAME) || !strstr(err, "install the package " CIS_CRYPTO_PACKAGE))
     fail_msg("sha256 message: %s", err);
+
+  /* The skills API: installing and running a bare module both hash it. */
+  char home[] = "/tmp/cis-startup-XXXXXX";
+  assert_non_null(mkdtemp(home));
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  cis_skills *sk = NULL;
+  assert_int_equal(cis_skills_open(&c, &sk, err, sizeof err), CIS_OK);
+  const char *man = "{\"name\":\"add\",\"version\":\"1.0\",\"wasm\":{\"path\":\"add.wasm\","
+                    "\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}}";
+  assert_int_equal(cis_skills_register(sk, add_wasm, sizeof add_wasm, man, strlen(man)),
+                   CIS_EUNSUPPORTED);
+  if (!strstr(cis_skills_errmsg(sk), "cannot hash")) fail_msg("register: %s", cis_skills_errmsg(sk));
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke_wasm(sk, add_wasm, sizeof add_wasm, "{}", 2, NULL, &r),
+                   CIS_EUNSUPPORTED);
+  if (!strstr(r.error, "cannot hash")) fail_msg("invoke_wasm: %s", r.error);
+  cis_invoke_result_free(&r);
+  cis_skills_close(sk);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  assert_int_equal(system(cmd), 0);
+
   cis__dynlib_test_soname(&cis__crypto_lib, NULL);
   assert_int_equal(cis_sha256_hex("abc", 3, hex), CIS_OK);
 }
