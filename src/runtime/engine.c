@@ -127,7 +127,7 @@ cis_result cis__engine_create(const cis_engine_config *cfg, cis_engine **out) {
   e->ops = ops;
   pthread_mutex_init(&e->types_lock, NULL);
   pthread_mutex_init(&r->pin_lock, NULL);
-  pthread_mutex_init(&r->pool_lock, NULL);
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) pthread_mutex_init(&r->pools[k].lock, NULL);
   *out = e;
   return CIS_OK;
 }
@@ -177,7 +177,7 @@ void cis_engine_free(cis_engine *e) {
   cis__index_free(&r->type_index);
   pthread_mutex_destroy(&e->types_lock);
   pthread_mutex_destroy(&r->pin_lock);
-  pthread_mutex_destroy(&r->pool_lock);
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) pthread_mutex_destroy(&r->pools[k].lock);
   free(r);
 }
 

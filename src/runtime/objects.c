@@ -25,6 +25,7 @@
  * it is freed. Growth past the account answers -1 like growth past a cap.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,77 +148,113 @@ static size_t reserve_bytes(uint32_t pages) {
 
 /* ----------------------------------------------------------- memory pool */
 
-/* Takes the smallest pooled reservation of at least want bytes. */
-static bool pool_take(cis_engine *e, uint64_t want, cis__pooled_mem *out) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
-  bool found = false;
-  pthread_mutex_lock(&r->pool_lock);
-  uint32_t best = UINT32_MAX;
-  for (uint32_t i = 0; i < r->npool; i++)
-    if (r->pool[i].reserved >= want && (best == UINT32_MAX || r->pool[i].reserved < r->pool[best].reserved))
-      best = i;
-  if (best != UINT32_MAX) {
-    *out = r->pool[best];
-    r->pool[best] = r->pool[--r->npool];
-    r->pool_bytes -= out->reserved;
-    r->pool_reused++;
-    found = true;
-  }
-  pthread_mutex_unlock(&r->pool_lock);
-  return found;
+/* The stripe a thread uses first: threads are dealt stripes in turn the
+ * first time they pool something, so two threads never share one while
+ * there are enough. */
+static unsigned own_stripe(void) {
+  static atomic_uint next;
+  static _Thread_local unsigned mine = UINT32_MAX;
+  if (mine == UINT32_MAX) mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % CIS__POOL_STRIPES;
+  return mine;
 }
 
-/* Keeps a reservation for reuse; false when the pool is full (in count or
- * address space), the caller then unmaps it. */
-static bool pool_put(cis_engine *e, const cis__pooled_mem *pm) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
-  bool kept = false;
-  pthread_mutex_lock(&r->pool_lock);
-  if (r->npool < CIS__MEM_POOL_MAX && pm->reserved <= CIS__MEM_POOL_MAX_BYTES - r->pool_bytes) {
-    r->pool[r->npool++] = *pm;
-    r->pool_bytes += pm->reserved;
-    kept = true;
+static cis__pool_stripe *stripe(cis_engine *e, unsigned k) {
+  return &((cis__engine_rt *)e)->pools[(own_stripe() + k) % CIS__POOL_STRIPES];
+}
+
+/* Takes the smallest reservation of at least want bytes from the first
+ * stripe that has one, the thread's own first. */
+static bool pool_take(cis_engine *e, uint64_t want, cis__pooled_mem *out) {
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    pthread_mutex_lock(&st->lock);
+    uint32_t best = UINT32_MAX;
+    for (uint32_t i = 0; i < st->nmem; i++)
+      if (st->mem[i].reserved >= want && (best == UINT32_MAX || st->mem[i].reserved < st->mem[best].reserved))
+        best = i;
+    if (best != UINT32_MAX) {
+      *out = st->mem[best];
+      st->mem[best] = st->mem[--st->nmem];
+      st->bytes -= out->reserved;
+      st->reused++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (best != UINT32_MAX) return true;
   }
-  pthread_mutex_unlock(&r->pool_lock);
-  return kept;
+  return false;
+}
+
+/* Keeps a reservation for reuse in the first stripe with room; false when
+ * every stripe is full (in count or address space), the caller then
+ * unmaps it. */
+static bool pool_put(cis_engine *e, const cis__pooled_mem *pm) {
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    bool kept = false;
+    pthread_mutex_lock(&st->lock);
+    if (st->nmem < CIS__MEM_POOL_MAX && pm->reserved <= CIS__MEM_POOL_MAX_BYTES - st->bytes) {
+      st->mem[st->nmem++] = *pm;
+      st->bytes += pm->reserved;
+      kept = true;
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (kept) return true;
+  }
+  return false;
+}
+
+uint64_t cis__memory_pool_reused(cis_engine *e) {
+  uint64_t n = 0;
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    pthread_mutex_lock(&st->lock);
+    n += st->reused;
+    pthread_mutex_unlock(&st->lock);
+  }
+  return n;
 }
 
 void cis__memory_pool_drain(cis_engine *e) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
-  pthread_mutex_lock(&r->pool_lock);
-  for (uint32_t i = 0; i < r->npool; i++) munmap(r->pool[i].base, r->pool[i].reserved);
-  r->npool = 0;
-  r->pool_bytes = 0;
-  for (uint32_t i = 0; i < r->nstacks; i++) free(r->stacks[i]);
-  r->nstacks = 0;
-  pthread_mutex_unlock(&r->pool_lock);
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    pthread_mutex_lock(&st->lock);
+    for (uint32_t i = 0; i < st->nmem; i++) munmap(st->mem[i].base, st->mem[i].reserved);
+    st->nmem = 0;
+    st->bytes = 0;
+    for (uint32_t i = 0; i < st->nstacks; i++) free(st->stacks[i]);
+    st->nstacks = 0;
+    pthread_mutex_unlock(&st->lock);
+  }
 }
 
 cis_slot *cis__stack_take(cis_engine *e, size_t slots) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
   cis_slot *s = NULL;
-  pthread_mutex_lock(&r->pool_lock);
-  for (uint32_t i = 0; i < r->nstacks && !s; i++)
-    if (r->stack_slots[i] == slots) {
-      s = r->stacks[i];
-      r->nstacks--;
-      r->stacks[i] = r->stacks[r->nstacks];
-      r->stack_slots[i] = r->stack_slots[r->nstacks];
-    }
-  pthread_mutex_unlock(&r->pool_lock);
+  for (unsigned k = 0; k < CIS__POOL_STRIPES && !s; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    pthread_mutex_lock(&st->lock);
+    for (uint32_t i = 0; i < st->nstacks && !s; i++)
+      if (st->stack_slots[i] == slots) {
+        s = st->stacks[i];
+        st->nstacks--;
+        st->stacks[i] = st->stacks[st->nstacks];
+        st->stack_slots[i] = st->stack_slots[st->nstacks];
+      }
+    pthread_mutex_unlock(&st->lock);
+  }
   return s;
 }
 
 void cis__stack_give(cis_engine *e, cis_slot *stack, size_t slots) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
-  if (!stack) return;
-  pthread_mutex_lock(&r->pool_lock);
-  if (r->nstacks < CIS__STACK_POOL_MAX) {
-    r->stacks[r->nstacks] = stack;
-    r->stack_slots[r->nstacks++] = slots;
-    stack = NULL;
+  for (unsigned k = 0; k < CIS__POOL_STRIPES && stack; k++) {
+    cis__pool_stripe *st = stripe(e, k);
+    pthread_mutex_lock(&st->lock);
+    if (st->nstacks < CIS__STACK_POOL_MAX) {
+      st->stacks[st->nstacks] = stack;
+      st->stack_slots[st->nstacks++] = slots;
+      stack = NULL;
+    }
+    pthread_mutex_unlock(&st->lock);
   }
-  pthread_mutex_unlock(&r->pool_lock);
   free(stack);
 }
 

@@ -53,27 +53,38 @@ typedef struct cis__pooled_mem {
   uint64_t accessible;        /* bytes left PROT_READ|PROT_WRITE from base */
 } cis__pooled_mem;
 
-/* Bounds of the pool: reservations kept, and their address space. */
-#define CIS__MEM_POOL_MAX 16
-#define CIS__MEM_POOL_MAX_BYTES (64ull << 30)
-/* Value stacks (8 MiB by default) an engine keeps for its next instances:
+/* The pools are split in stripes, one per thread as far as there are
+ * enough: every instance takes a memory and a value stack and gives them
+ * back, and one engine-wide lock and list written by every call kept two
+ * threads' warm calls from running in parallel (the line bounced between
+ * cores). A thread uses its own stripe and falls back to the others. */
+#define CIS__POOL_STRIPES 4
+/* Bounds of each stripe: reservations kept, and their address space. */
+#define CIS__MEM_POOL_MAX 4
+#define CIS__MEM_POOL_MAX_BYTES (16ull << 30)
+/* Value stacks (8 MiB by default) a stripe keeps for the next instances:
  * allocating and freeing one per instance cost glibc a trim each time. */
-#define CIS__STACK_POOL_MAX 4
+#define CIS__STACK_POOL_MAX 2
 /* Initial sizes up to this are zeroed with memset when released, larger
  * ones (and grown pages) dropped with madvise. */
 #define CIS__MEM_POOL_ZERO_MAX (256u * 1024u)
 
+typedef struct cis__pool_stripe {
+  pthread_mutex_t lock;       /* guards the fields below */
+  cis__pooled_mem mem[CIS__MEM_POOL_MAX]; /* released reservations, reusable */
+  uint32_t nmem;              /* entries used in mem */
+  uint64_t bytes;             /* address space they hold */
+  uint64_t reused;            /* memories created from this stripe (tests read the sum) */
+  cis_slot *stacks[CIS__STACK_POOL_MAX]; /* released value stacks */
+  size_t stack_slots[CIS__STACK_POOL_MAX]; /* their sizes in slots */
+  uint32_t nstacks;           /* entries used in stacks */
+  CIS__PAD(pad);              /* keeps the next stripe's lock off this one's lines */
+} cis__pool_stripe;
+
 typedef struct cis__engine_rt {
   struct cis_engine pub;      /* first: the shared view */
   CIS__PAD(pad);              /* every call reads pub; every instance takes and gives below */
-  pthread_mutex_t pool_lock;  /* guards the four pool fields */
-  cis__pooled_mem pool[CIS__MEM_POOL_MAX]; /* released reservations, reusable */
-  uint32_t npool;             /* entries used in pool */
-  uint64_t pool_bytes;        /* address space they hold */
-  uint64_t pool_reused;       /* memories created from the pool (tests read it) */
-  cis_slot *stacks[CIS__STACK_POOL_MAX]; /* released value stacks, under pool_lock */
-  size_t stack_slots[CIS__STACK_POOL_MAX]; /* their sizes in slots */
-  uint32_t nstacks;           /* entries used in stacks */
+  cis__pool_stripe pools[CIS__POOL_STRIPES];
   cis__index type_index;      /* canonical types by content, under types_lock */
   pthread_mutex_t pin_lock;   /* guards pinned */
   cis_instance **pinned;      /* freed instances whose functions escaped */
@@ -89,6 +100,8 @@ bool cis__engine_pin(cis_engine *e, cis_instance *inst);
 /* Unmaps every reservation the engine's memory pool holds, and frees its
  * pooled value stacks (its close). */
 void cis__memory_pool_drain(cis_engine *e);
+/* Memories created from the pool so far (tests read it). */
+uint64_t cis__memory_pool_reused(cis_engine *e);
 /* A value stack of exactly slots slots from e's pool, or NULL. */
 cis_slot *cis__stack_take(cis_engine *e, size_t slots);
 /* Keeps a released value stack for the next instance, or frees it. */

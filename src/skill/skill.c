@@ -77,7 +77,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   pthread_mutex_init(&s->cache_lock, NULL);
   pthread_mutex_init(&s->kv_lock, NULL);
   pthread_mutex_init(&s->kv_call_lock, NULL);
-  pthread_mutex_init(&s->skills_lock, NULL);
+  for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_init(&s->stripes[k].lock, NULL);
   cis_result rc;
   if (cfg->home && *cfg->home) snprintf(s->home, sizeof s->home, "%s", cfg->home);
   else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(s->home, sizeof s->home, "%s", getenv("CIS_HOME"));
@@ -166,7 +166,7 @@ void cis_skills_close(cis_skills *s) {
   pthread_mutex_destroy(&s->cache_lock);
   pthread_mutex_destroy(&s->kv_lock);
   pthread_mutex_destroy(&s->kv_call_lock);
-  pthread_mutex_destroy(&s->skills_lock);
+  for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_destroy(&s->stripes[k].lock);
   free(s->kv_spec);
   free(s->vfs_db_spec);
   free(s);

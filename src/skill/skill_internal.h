@@ -24,6 +24,12 @@ typedef struct cache_entry {
 
 struct cis__skill_entry;
 
+/* Threads of one handle look skills up in stripes of the entry cache,
+ * each with its own lock and its own copy of an entry (its own reference
+ * count): one handle-wide lock and one count per skill, written by every
+ * call, kept two threads' warm calls from running in parallel. */
+#define CIS__SKILL_STRIPES 4
+
 struct cis_skills {
   cis__handle h;              /* last error, per thread (cis_skills_errmsg) */
   char home[4096];            /* registry folder */
@@ -49,9 +55,12 @@ struct cis_skills {
   _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
   CIS__PAD(pad);              /* every call reads the above and locks below */
-  pthread_mutex_t skills_lock; /* guards skills and skills_gen */
-  struct cis__skill_entry *skills; /* cached entries, all of generation skills_gen */
-  uint64_t skills_gen;        /* generation the cached entries were read under */
+  struct cis__skill_stripe {  /* the entry cache, one copy per stripe of threads (warm.c) */
+    pthread_mutex_t lock;     /* guards skills and gen */
+    struct cis__skill_entry *skills; /* cached entries, all of generation gen */
+    uint64_t gen;             /* generation the cached entries were read under */
+    CIS__PAD(pad);            /* keeps the next stripe's lock off this one's line */
+  } stripes[CIS__SKILL_STRIPES];
 };
 
 /* Sets the calling thread's message for s and returns code. */

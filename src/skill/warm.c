@@ -7,6 +7,12 @@
  * the import set of every host function, built once per host and shared by
  * the calls of every thread.
  *
+ * The entry cache is split in stripes (skill_internal.h): each thread
+ * looks up in its own, under its own lock, and holds references on its
+ * own copy of an entry, so two threads' calls write no line in common
+ * here. A copy costs one more registry read per stripe and generation;
+ * the decoded module behind the copies is one (cis__module_cached).
+ *
  * The generation: $CIS_HOME/registry.gen holds one 64-bit counter, mapped
  * shared by every handle of every process that opens that home. Each
  * install, update or removal commits to the registry database first and
@@ -23,6 +29,8 @@
  * entry is cached and every call reads the registry, as before.
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,18 +82,36 @@ void cis__skill_entry_release(cis__skill_entry *e) {
   free(e);
 }
 
-/* Drops every cached entry; skills_lock is held. Calls still holding one
- * keep it until they end. */
-static void flush_locked(cis_skills *s) {
-  for (cis__skill_entry *e = s->skills, *n; e; e = n) {
+/* Drops every entry cached in st; st->lock is held. Calls still holding
+ * one keep it until they end. */
+static void flush_locked(struct cis__skill_stripe *st) {
+  for (cis__skill_entry *e = st->skills, *n; e; e = n) {
     n = e->next;
     cis__skill_entry_release(e);
   }
-  s->skills = NULL;
+  st->skills = NULL;
+}
+
+static void flush_all(cis_skills *s) {
+  for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) {
+    pthread_mutex_lock(&s->stripes[k].lock);
+    flush_locked(&s->stripes[k]);
+    pthread_mutex_unlock(&s->stripes[k].lock);
+  }
+}
+
+/* The stripe of the calling thread: threads are dealt stripes in turn at
+ * their first lookup, so two threads never share one while there are
+ * enough. */
+static struct cis__skill_stripe *own_stripe(cis_skills *s) {
+  static atomic_uint next;
+  static _Thread_local unsigned mine = UINT32_MAX;
+  if (mine == UINT32_MAX) mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % CIS__SKILL_STRIPES;
+  return &s->stripes[mine];
 }
 
 void cis__warm_close(cis_skills *s) {
-  flush_locked(s);
+  flush_all(s);
   cis_imports_free(s->host_imports);
   s->host_imports = NULL;
   if (s->gen) munmap((void *)s->gen, sizeof(uint64_t));
@@ -94,9 +120,7 @@ void cis__warm_close(cis_skills *s) {
 
 void cis__registry_changed(cis_skills *s) {
   if (s->gen) atomic_fetch_add_explicit(s->gen, 1, memory_order_acq_rel);
-  pthread_mutex_lock(&s->skills_lock);
-  flush_locked(s);
-  pthread_mutex_unlock(&s->skills_lock);
+  flush_all(s);
 }
 
 /* Reads name's row and module into a new entry with one reference. */
@@ -119,33 +143,34 @@ cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry *
   *out = NULL;
   if (!s->gen) return entry_load(s, name, 0, out);
   uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
-  pthread_mutex_lock(&s->skills_lock);
-  if (s->skills_gen != gen) {
-    flush_locked(s);
-    s->skills_gen = gen;
+  struct cis__skill_stripe *st = own_stripe(s);
+  pthread_mutex_lock(&st->lock);
+  if (st->gen != gen) {
+    flush_locked(st);
+    st->gen = gen;
   }
-  for (cis__skill_entry *e = s->skills; e; e = e->next)
+  for (cis__skill_entry *e = st->skills; e; e = e->next)
     if (!strcmp(e->m->name, name)) {
       atomic_fetch_add(&e->refs, 1);
       *out = e;
       break;
     }
-  pthread_mutex_unlock(&s->skills_lock);
+  pthread_mutex_unlock(&st->lock);
   if (*out) return CIS_OK;
   cis__skill_entry *e;
   cis_result rc = entry_load(s, name, gen, &e);
   if (rc != CIS_OK) return rc;
-  pthread_mutex_lock(&s->skills_lock);
+  pthread_mutex_lock(&st->lock);
   bool there = false;
-  for (cis__skill_entry *x = s->skills; x && !there; x = x->next) there = !strcmp(x->m->name, name);
-  /* Kept only under the generation it was read in; a thread that loaded
-   * the same skill meanwhile already cached it. */
-  if (!there && s->skills_gen == gen) {
+  for (cis__skill_entry *x = st->skills; x && !there; x = x->next) there = !strcmp(x->m->name, name);
+  /* Kept only under the generation it was read in; a thread of the same
+   * stripe that loaded the same skill meanwhile already cached it. */
+  if (!there && st->gen == gen) {
     atomic_fetch_add(&e->refs, 1);
-    e->next = s->skills;
-    s->skills = e;
+    e->next = st->skills;
+    st->skills = e;
   }
-  pthread_mutex_unlock(&s->skills_lock);
+  pthread_mutex_unlock(&st->lock);
   *out = e;
   return CIS_OK;
 }

@@ -22,13 +22,7 @@
 #endif
 #define INIT_WORD 0x74696e69 /* "init" read as a little-endian i32 */
 
-static uint64_t pool_reused(cis_engine *e) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
-  pthread_mutex_lock(&r->pool_lock);
-  uint64_t n = r->pool_reused;
-  pthread_mutex_unlock(&r->pool_lock);
-  return n;
-}
+static uint64_t pool_reused(cis_engine *e) { return cis__memory_pool_reused(e); }
 
 static cis_result call_i(cis_instance *inst, const char *name, int nargs, int32_t x, int32_t *out) {
   cis_val a = {CIS_I32, {.i32 = x}}, r;
@@ -177,15 +171,19 @@ static void large_reused_memory_reads_as_zero(void **state) {
  * rest is unmapped, and the engine's close unmaps what it kept. */
 static void memory_pool_is_bounded(void **state) {
   (void)state;
-  enum { N = CIS__MEM_POOL_MAX + 8 };
+  enum { N = CIS__POOL_STRIPES * CIS__MEM_POOL_MAX + 8 };
   cis_engine *e = rt_engine(NULL);
   cis_module *m = rt_load(e, "secret");
   cis_instance *insts[N];
   for (int i = 0; i < N; i++) insts[i] = new_inst(m, NULL);
   for (int i = 0; i < N; i++) cis_instance_free(insts[i]);
   cis__engine_rt *r = (cis__engine_rt *)e;
-  assert_int_equal(r->npool, CIS__MEM_POOL_MAX);
-  assert_true(r->pool_bytes <= CIS__MEM_POOL_MAX_BYTES);
+  uint32_t kept = 0;
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    kept += r->pools[k].nmem;
+    assert_true(r->pools[k].bytes <= CIS__MEM_POOL_MAX_BYTES);
+  }
+  assert_int_equal(kept, CIS__POOL_STRIPES * CIS__MEM_POOL_MAX);
   cis_module_free(m);
   cis_engine_free(e);
 }
@@ -210,18 +208,21 @@ static void memory_pool_never_hands_out_a_smaller_reservation(void **state) {
 
 static uint32_t pooled_stacks(cis_engine *e) {
   cis__engine_rt *r = (cis__engine_rt *)e;
-  pthread_mutex_lock(&r->pool_lock);
-  uint32_t n = r->nstacks;
-  pthread_mutex_unlock(&r->pool_lock);
+  uint32_t n = 0;
+  for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) {
+    pthread_mutex_lock(&r->pools[k].lock);
+    n += r->pools[k].nstacks;
+    pthread_mutex_unlock(&r->pools[k].lock);
+  }
   return n;
 }
 
 /* An instance's value stack goes back to the engine when it is freed and
  * serves the next instance's first call if the size matches; the engine
- * keeps at most CIS__STACK_POOL_MAX of them. */
+ * keeps at most CIS__STACK_POOL_MAX of them per stripe. */
 static void value_stacks_are_reused_and_bounded(void **state) {
   (void)state;
-  enum { N = CIS__STACK_POOL_MAX + 2 };
+  enum { NKEPT = CIS__POOL_STRIPES * CIS__STACK_POOL_MAX, N = NKEPT + 2 };
   cis_engine *e = rt_engine(NULL);
   cis_module *m = rt_load(e, "secret");
   cis_instance *insts[N];
@@ -231,11 +232,11 @@ static void value_stacks_are_reused_and_bounded(void **state) {
   }
   assert_int_equal(pooled_stacks(e), 0);
   for (int i = 0; i < N; i++) cis_instance_free(insts[i]);
-  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX);
+  assert_int_equal(pooled_stacks(e), NKEPT);
   cis_instance *b = new_inst(m, NULL);
-  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX); /* taken at the first call */
+  assert_int_equal(pooled_stacks(e), NKEPT); /* taken at the first call */
   assert_int_equal(get_i(b, "pages", 0, 0), 1);
-  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX - 1);
+  assert_int_equal(pooled_stacks(e), NKEPT - 1);
   cis_instance_free(b);
   /* Another size takes none. */
   cis_limits l;
@@ -243,7 +244,7 @@ static void value_stacks_are_reused_and_bounded(void **state) {
   l.max_stack_bytes = 64 * 1024;
   cis_instance *c = new_inst(m, &l);
   assert_int_equal(get_i(c, "pages", 0, 0), 1);
-  assert_int_equal(pooled_stacks(e), CIS__STACK_POOL_MAX);
+  assert_int_equal(pooled_stacks(e), NKEPT);
   cis_instance_free(c);
   cis_module_free(m);
   cis_engine_free(e);
