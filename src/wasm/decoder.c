@@ -4,7 +4,8 @@
  * cis__module format of module.h, UTF-8 checks of names, section order and
  * size checks, the lenient custom "name" section, and an opcode-by-opcode
  * scan of every function body so that everything malformed is reported
- * here, with the spec's wording and the byte offset.
+ * here, with the spec's wording and the byte offset. Opcodes and their
+ * immediates come from the one table, opcodes.def (SIMD included).
  *
  * Hostile input: vector counts are checked against the bytes that remain
  * before anything is allocated, and nothing recurses on input depth.
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "wasm/module.h"
+#include "wasm/opcodes.h"
 
 /* ----------------------------------------------------------------- LEB128 */
 
@@ -210,11 +212,8 @@ static bool name(rd *r, const char **s, uint32_t *len) {
 static bool valtype(rd *r, uint8_t *t) {
   const uint8_t *at = r->p;
   if (!u8(r, t)) return false;
-  switch (*t) {
-  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64: case CIS__FUNCREF: case CIS__EXTERNREF:
-    return true;
-  default: return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
-  }
+  if (cis__valtype_ok(*t)) return true;
+  return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
 }
 
 static bool reftype(rd *r, uint8_t *t) {
@@ -255,89 +254,98 @@ static bool globaltype(rd *r, cis__globaltype *g) {
  * one the index is simply unknown, a validation error). */
 static _Thread_local bool tl_uses_data_without_count;
 
-/* Skips the immediates of one instruction (opcode already read). Used for
- * function bodies and constant expressions. depth tracks block nesting. */
-static bool scan_instr(rd *r, uint8_t op, const uint8_t *at, bool has_datacount, int64_t *depth) {
-  uint32_t x;
+/* A zero byte where the binary reserves one (memory index, copy flags). */
+static bool zero_byte(rd *r) {
+  uint8_t b;
+  if (!u8(r, &b)) return false;
+  if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
+  return true;
+}
+
+/* A memarg: alignment exponent then offset. Bit 6 of the alignment would
+ * name a memory index (multi-memory, not Wasm 2.0), so 32 and up is
+ * malformed; whether it exceeds the natural alignment is the validator's. */
+static bool memarg(rd *r) {
+  uint32_t align, offset;
+  const uint8_t *at = r->p;
+  if (!u32(r, &align)) return false;
+  if (align >= 32) return fail_at(r, at, CIS_EMALFORMED, "malformed memop flags");
+  return u32(r, &offset);
+}
+
+/* Reads one opcode at r->p (prefix and u32 included) with the spec's
+ * wording for what goes wrong. */
+static bool opcode(rd *r, enum cis__op *op) {
+  const uint8_t *at = r->p;
+  switch (cis__op_read(&r->p, r->end, op)) {
+  case CIS__OPREAD_OK: return true;
+  case CIS__OPREAD_EOF: r->p = r->end; return eof(r);
+  case CIS__OPREAD_LEB: {
+    /* Re-read the u32 after the prefix for the precise LEB128 error. */
+    uint32_t x;
+    r->p = at + 1;
+    return u32(r, &x) ? fail_at(r, at, CIS_EMALFORMED, "illegal opcode") : false;
+  }
+  default: return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+  }
+}
+
+/* Skips the immediates of one instruction (opcode already read), by the
+ * immediate kind of its row in opcodes.def. Used for function bodies and
+ * constant expressions. depth tracks block nesting. */
+static bool scan_instr(rd *r, enum cis__op op, bool has_datacount, int64_t *depth) {
+  uint32_t x, n;
   int64_t bt;
   int32_t i32;
   int64_t i64;
   uint8_t b;
-  switch (op) {
-  case 0x00: case 0x01: case 0x0f: case 0x1a: case 0x1b: case 0xd1: return true;
-  case 0x02: case 0x03: case 0x04:
+  const uint8_t *at = r->p;
+  switch ((enum cis__imm)cis__op_info(op)->imm) {
+  case CIS__IMM_NONE:
+    if (op == CIS__OP_END) (*depth)--;
+    return true;
+  case CIS__IMM_BLOCK:
     if (!s33(r, &bt)) return false;
-    if (bt < 0 && bt != -64 && !(bt >= -17 && bt <= -1 && (0x80 + bt == CIS__I32 || 0x80 + bt == CIS__I64 ||
-                                                           0x80 + bt == CIS__F32 || 0x80 + bt == CIS__F64 ||
-                                                           0x80 + bt == CIS__FUNCREF || 0x80 + bt == CIS__EXTERNREF)))
-      return fail_at(r, at + 1, CIS_EMALFORMED, "malformed value type");
+    if (bt < 0 && bt != -64 &&
+        !(bt >= -17 && bt <= -1 && cis__valtype_ok((uint8_t)(0x80 + bt))))
+      return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
     (*depth)++;
     return true;
-  case 0x05: return true;
-  case 0x0b: (*depth)--; return true;
-  case 0x0c: case 0x0d: case 0x10: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
-  case 0xd2:
+  case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL: case CIS__IMM_TABLE:
+  case CIS__IMM_ELEM:
     return u32(r, &x);
-  case 0x0e: {
-    uint32_t n;
+  case CIS__IMM_BR_TABLE:
     if (!count(r, &n, 1)) return false;
     for (uint32_t i = 0; i <= n; i++)
       if (!u32(r, &x)) return false;
     return true;
-  }
-  case 0x11: return u32(r, &x) && u32(r, &x);
-  case 0x1c: {
-    uint32_t n;
+  case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
+    return u32(r, &x) && u32(r, &x);
+  case CIS__IMM_SELECT_T:
     if (!count(r, &n, 1)) return false;
     for (uint32_t i = 0; i < n; i++)
       if (!valtype(r, &b)) return false;
     return true;
+  case CIS__IMM_MEMARG: return memarg(r);
+  case CIS__IMM_MEMARG_LANE: return memarg(r) && u8(r, &b);
+  case CIS__IMM_MEMIDX: return zero_byte(r);
+  case CIS__IMM_MEMORY_COPY: return zero_byte(r) && zero_byte(r);
+  case CIS__IMM_I32: return s32(r, &i32);
+  case CIS__IMM_I64: return s64(r, &i64);
+  case CIS__IMM_F32: return skip(r, 4);
+  case CIS__IMM_F64: return skip(r, 8);
+  case CIS__IMM_REFTYPE: return reftype(r, &b);
+  case CIS__IMM_DATA:
+    if (!has_datacount) tl_uses_data_without_count = true;
+    return u32(r, &x);
+  case CIS__IMM_MEMORY_INIT:
+    if (!has_datacount) tl_uses_data_without_count = true;
+    return u32(r, &x) && zero_byte(r);
+  case CIS__IMM_V128: case CIS__IMM_SHUFFLE: return skip(r, 16);
+  case CIS__IMM_LANE: return u8(r, &b);
+  case CIS__IMM_COUNT: break;
   }
-  case 0x3f: case 0x40:
-    if (!u8(r, &b)) return false;
-    if (b != 0) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
-    return true;
-  case 0x41: return s32(r, &i32);
-  case 0x42: return s64(r, &i64);
-  case 0x43: return skip(r, 4);
-  case 0x44: return skip(r, 8);
-  case 0xd0: return reftype(r, &b);
-  case 0xfc: {
-    if (!u32(r, &x)) return false;
-    switch (x) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: return true;
-    case 8:
-      if (!has_datacount) tl_uses_data_without_count = true;
-      if (!u32(r, &x) || !u8(r, &b)) return false;
-      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
-      return true;
-    case 9:
-      if (!has_datacount) tl_uses_data_without_count = true;
-      return u32(r, &x);
-    case 10:
-      if (!u8(r, &b)) return false;
-      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
-      if (!u8(r, &b)) return false;
-      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
-      return true;
-    case 11:
-      if (!u8(r, &b)) return false;
-      if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
-      return true;
-    case 12: case 14: return u32(r, &x) && u32(r, &x);
-    case 13: case 15: case 16: case 17: return u32(r, &x);
-    default: return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
-    }
-  }
-  default:
-    if (op >= 0x28 && op <= 0x3e) { /* memarg */
-      if (!u32(r, &x)) return false;
-      if (x >= 32) return fail_at(r, at + 1, CIS_EMALFORMED, "malformed memop flags");
-      return u32(r, &x);
-    }
-    if (op >= 0x45 && op <= 0xc4) return true;
-    return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
-  }
+  return fail_at(r, at, CIS_EMALFORMED, "illegal opcode"); /* a row with no immediate kind */
 }
 
 /* Reads a constant expression up to and including its end. */
@@ -345,11 +353,10 @@ static bool expr(rd *r, cis__expr *e, bool has_datacount) {
   const uint8_t *start = r->p;
   int64_t depth = 0;
   for (;;) {
-    const uint8_t *at = r->p;
-    uint8_t op;
-    if (!u8(r, &op)) return false;
-    if (!scan_instr(r, op, at, has_datacount, &depth)) return false;
-    if (op == 0x0b && depth < 0) break;
+    enum cis__op op;
+    if (!opcode(r, &op)) return false;
+    if (!scan_instr(r, op, has_datacount, &depth)) return false;
+    if (op == CIS__OP_END && depth < 0) break;
   }
   e->code = start;
   e->len = (uint32_t)(r->p - start);
@@ -564,12 +571,10 @@ static bool sec_code(rd *r, cis__module *m, bool has_dc) {
     c->body_offset = (uint32_t)(b.p - r->base);
     int64_t depth = 0;
     for (;;) {
-      const uint8_t *ip = b.p;
-      uint8_t op;
+      enum cis__op op;
       if (b.p >= b.end) return fail(&b, CIS_EEOF, "END opcode expected");
-      u8(&b, &op);
-      if (!scan_instr(&b, op, ip, has_dc, &depth)) return false;
-      if (op == 0x0b && depth < 0) break;
+      if (!opcode(&b, &op) || !scan_instr(&b, op, has_dc, &depth)) return false;
+      if (op == CIS__OP_END && depth < 0) break;
     }
     if (b.p != b.end) return fail(&b, CIS_ESECTION, "section size mismatch");
     c->body_len = (uint32_t)(b.p - c->body);
@@ -852,29 +857,39 @@ void cis__module_free(cis__module *m) {
 void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
   const uint8_t *p = e->code, *end = e->code + e->len;
   memset(out, 0, sizeof *out);
+  enum cis__op op;
   if (p >= end) return;
-  out->op = *p++;
+  out->op = *p;
+  if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) return;
   int64_t v = 0;
   uint32_t x = 0;
-  switch (out->op) {
-  case 0x41: {
+  switch (op) {
+  case CIS__OP_I32_CONST: {
     int32_t w = 0;
     out->type = CIS__I32;
     cis__read_s32(&p, end, &w);
     out->bits = (uint32_t)w;
     break;
   }
-  case 0x42: out->type = CIS__I64; cis__read_s64(&p, end, &v); out->bits = (uint64_t)v; break;
-  case 0x43: out->type = CIS__F32; if (end - p >= 4) { uint32_t b; memcpy(&b, p, 4); out->bits = b; } break;
-  case 0x44: out->type = CIS__F64; if (end - p >= 8) memcpy(&out->bits, p, 8); break;
-  case 0xd0: out->type = p < end ? *p : CIS__FUNCREF; break;
-  case 0xd2: out->type = CIS__FUNCREF; cis__read_u32(&p, end, &x); out->index = x; break;
-  case 0x23: cis__read_u32(&p, end, &x); out->index = x; break;
+  case CIS__OP_I64_CONST: out->type = CIS__I64; cis__read_s64(&p, end, &v); out->bits = (uint64_t)v; break;
+  case CIS__OP_F32_CONST: out->type = CIS__F32; if (end - p >= 4) { uint32_t b; memcpy(&b, p, 4); out->bits = b; } break;
+  case CIS__OP_F64_CONST: out->type = CIS__F64; if (end - p >= 8) memcpy(&out->bits, p, 8); break;
+  case CIS__OP_V128_CONST:
+    out->type = CIS__V128;
+    if (end - p >= 16) {
+      memcpy(out->v128, p, 16);
+      memcpy(&out->bits, p, 8);
+    }
+    break;
+  case CIS__OP_REF_NULL: out->type = p < end ? *p : CIS__FUNCREF; break;
+  case CIS__OP_REF_FUNC: out->type = CIS__FUNCREF; cis__read_u32(&p, end, &x); out->index = x; break;
+  case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &x); out->index = x; break;
+  default: break;
   }
 }
 
 static const uint8_t vt_i32[] = {CIS__I32}, vt_i64[] = {CIS__I64}, vt_f32[] = {CIS__F32}, vt_f64[] = {CIS__F64},
-                     vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF};
+                     vt_v128[] = {CIS__V128}, vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF};
 
 bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   memset(out, 0, sizeof *out);
@@ -894,6 +909,7 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   case CIS__I64: r = vt_i64; break;
   case CIS__F32: r = vt_f32; break;
   case CIS__F64: r = vt_f64; break;
+  case CIS__V128: r = vt_v128; break;
   case CIS__FUNCREF: r = vt_fref; break;
   case CIS__EXTERNREF: r = vt_eref; break;
   default: return false;

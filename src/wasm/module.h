@@ -29,6 +29,12 @@ enum {
   CIS__EXTERNREF = 0x6f,
 };
 
+/* Is t a value type of Wasm 2.0 (number, vector or reference)? */
+static inline bool cis__valtype_ok(uint8_t t) {
+  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
+         t == CIS__FUNCREF || t == CIS__EXTERNREF;
+}
+
 /* Implementation limits, checked by the decoder with a typed error. */
 #define CIS__MAX_TYPES 1000000u
 #define CIS__MAX_FUNCS 1000000u
@@ -71,10 +77,14 @@ typedef struct cis__expr {
 
 /* The decoded form of a validated constant expression. */
 typedef struct cis__constexpr {
-  uint8_t op;      /* 0x41 i32.const, 0x42 i64.const, 0x43 f32.const, 0x44
-                      f64.const, 0xd0 ref.null, 0xd2 ref.func, 0x23 global.get */
+  uint8_t op;      /* first byte of the instruction: 0x41 i32.const, 0x42
+                      i64.const, 0x43 f32.const, 0x44 f64.const, 0xfd
+                      v128.const, 0xd0 ref.null, 0xd2 ref.func, 0x23
+                      global.get (the encodings of opcodes.def) */
   uint8_t type;    /* result value type */
-  uint64_t bits;   /* the constant's bits; i32/f32 zero-extended to 64 */
+  uint64_t bits;   /* the constant's bits; i32/f32 zero-extended to 64; the
+                      low 8 bytes of a v128 */
+  uint8_t v128[16];/* v128.const: its 16 bytes, lane 0 first */
   uint32_t index;  /* func index for ref.func, global index for global.get */
 } cis__constexpr;
 

@@ -6,6 +6,9 @@
  * control stack of frames, stack-polymorphic after unreachable, br,
  * br_table and return. Both stacks live on the heap, so hostile nesting
  * cannot exhaust the host stack. Errors start with the spec's wording.
+ * Every instruction whose row in opcodes.def has a fixed signature (all
+ * numeric, memory and SIMD ones) is typed from that row and its immediates
+ * checked by their kind; only the "*" rows are typed by hand below.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,11 +16,12 @@
 #include <string.h>
 
 #include "wasm/module.h"
+#include "wasm/opcodes.h"
 
 #define UNK 0 /* the bottom type of unreachable code */
 
 typedef struct frame {
-  uint8_t op;              /* 0x02 block, 0x03 loop, 0x04 if, 0x05 else, 0 function */
+  uint16_t op;             /* CIS__OP_BLOCK (also the function's), _LOOP, _IF or _ELSE */
   uint32_t height;         /* operand stack height at entry */
   bool unreachable;        /* rest of the frame is stack-polymorphic */
   const uint8_t *params;   /* block parameter types */
@@ -103,7 +107,7 @@ static bool push_types(vx *v, const uint8_t *ts, uint32_t n) {
   return true;
 }
 
-static bool push_ctrl(vx *v, uint8_t op, const uint8_t *params, uint32_t np, const uint8_t *results, uint32_t nr) {
+static bool push_ctrl(vx *v, enum cis__op op, const uint8_t *params, uint32_t np, const uint8_t *results, uint32_t nr) {
   if (v->nctrl == v->capc) {
     size_t n = v->capc ? v->capc * 2 : 16;
     frame *p = realloc(v->ctrls, n * sizeof *p);
@@ -111,7 +115,7 @@ static bool push_ctrl(vx *v, uint8_t op, const uint8_t *params, uint32_t np, con
     v->ctrls = p;
     v->capc = n;
   }
-  v->ctrls[v->nctrl++] = (frame){op, (uint32_t)v->nvals, false, params, np, results, nr};
+  v->ctrls[v->nctrl++] = (frame){(uint16_t)op, (uint32_t)v->nvals, false, params, np, results, nr};
   return push_types(v, params, np);
 }
 
@@ -131,7 +135,7 @@ static void set_unreachable(vx *v) {
 }
 
 static void label_types(const frame *f, const uint8_t **ts, uint32_t *n) {
-  if (f->op == 0x03) {
+  if (f->op == CIS__OP_LOOP) {
     *ts = f->params;
     *n = f->np;
   } else {
@@ -140,7 +144,10 @@ static void label_types(const frame *f, const uint8_t **ts, uint32_t *n) {
   }
 }
 
-static bool is_num(uint8_t t) { return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64; }
+/* Number or vector: what select without a type vector may choose between. */
+static bool is_numvec(uint8_t t) {
+  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128;
+}
 static bool is_ref(uint8_t t) { return t == CIS__FUNCREF || t == CIS__EXTERNREF; }
 
 /* Readers over a validated (decoded) body: the decoder already checked
@@ -151,26 +158,34 @@ static uint32_t rd_u32(vx *v) {
   return x;
 }
 
-static bool unary(vx *v, uint8_t in, uint8_t out) { return pop_expect(v, in) && push(v, out); }
-static bool binary(vx *v, uint8_t in, uint8_t out) { return pop_expect(v, in) && pop_expect(v, in) && push(v, out); }
-
 static bool need_memory(vx *v) {
   if (v->m->nmemories == 0) return verr(v, CIS_EINVALID, "unknown memory 0");
   return true;
 }
 
-static bool memop(vx *v, unsigned natural, uint8_t in_addr_then, uint8_t val, bool store) {
+/* A memarg whose alignment may not exceed 2^natural. */
+static bool memarg(vx *v, unsigned natural) {
   uint32_t align = rd_u32(v);
   rd_u32(v); /* offset */
   if (!need_memory(v)) return false;
   if (align > natural) return verr(v, CIS_EINVALID, "alignment must not be larger than natural");
-  (void)in_addr_then;
-  if (store) return pop_expect(v, val) && pop_expect(v, CIS__I32);
-  return pop_expect(v, CIS__I32) && push(v, val);
+  return true;
+}
+
+/* A lane index byte, below lanes. */
+static bool lane(vx *v, unsigned lanes) {
+  uint8_t l = *v->p++;
+  if (l >= lanes) return verr(v, CIS_EINVALID, "invalid lane index");
+  return true;
 }
 
 static bool check_table(vx *v, uint32_t x) {
   if (x >= v->m->ntables) return verr(v, CIS_EINVALID, "unknown table %u", x);
+  return true;
+}
+
+static bool check_elem(vx *v, uint32_t x) {
+  if (x >= v->m->nelems) return verr(v, CIS_EINVALID, "unknown elem segment %u", x);
   return true;
 }
 
@@ -187,51 +202,105 @@ static bool block_type(vx *v, cis__blocktype *bt) {
   return true;
 }
 
-/* Types one instruction. Returns false on error; *done when the function's
- * final end was reached. */
-static bool instr(vx *v, bool *done) {
+/* Reads and checks the immediates of an instruction with a fixed type (a
+ * SIG row), by their kind: indices against the module, alignment, lanes. */
+static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
   const cis__module *m = v->m;
-  v->at = v->p;
-  uint8_t op = *v->p++;
+  uint32_t x, y;
+  switch ((enum cis__imm)oi->imm) {
+  case CIS__IMM_NONE: return true;
+  case CIS__IMM_MEMARG: return memarg(v, oi->arg);
+  case CIS__IMM_MEMARG_LANE: return memarg(v, oi->arg) && lane(v, 16u >> oi->arg);
+  case CIS__IMM_LANE: return lane(v, oi->arg);
+  case CIS__IMM_SHUFFLE:
+    for (int i = 0; i < 16; i++)
+      if (!lane(v, 32)) return false;
+    return true;
+  case CIS__IMM_MEMIDX: v->p++; return need_memory(v);
+  case CIS__IMM_MEMORY_COPY: v->p += 2; return need_memory(v);
+  case CIS__IMM_I32: { int32_t c; cis__read_s32(&v->p, v->end, &c); return true; }
+  case CIS__IMM_I64: { int64_t c; cis__read_s64(&v->p, v->end, &c); return true; }
+  case CIS__IMM_F32: v->p += 4; return true;
+  case CIS__IMM_F64: v->p += 8; return true;
+  case CIS__IMM_V128: v->p += 16; return true;
+  case CIS__IMM_MEMORY_INIT:
+    x = rd_u32(v);
+    v->p++;
+    return need_memory(v) && data_idx(v, x);
+  case CIS__IMM_DATA: return data_idx(v, rd_u32(v));
+  case CIS__IMM_ELEM: return check_elem(v, rd_u32(v));
+  case CIS__IMM_TABLE: return check_table(v, rd_u32(v));
+  case CIS__IMM_TABLE_INIT:
+    x = rd_u32(v);
+    y = rd_u32(v);
+    if (!check_table(v, y) || !check_elem(v, x)) return false;
+    if (m->elems[x].type != m->tables[y].elem) return mismatch(v);
+    return true;
+  case CIS__IMM_TABLE_COPY:
+    x = rd_u32(v);
+    y = rd_u32(v);
+    if (!check_table(v, x) || !check_table(v, y)) return false;
+    if (m->tables[x].elem != m->tables[y].elem) return mismatch(v);
+    return true;
+  default: break;
+  }
+  /* A SIG row with a kind that needs typing by hand: a table error. */
+  return verr(v, CIS_EINVALID, "%s: no generic typing", oi->name);
+}
+
+/* Pops the operands and pushes the results a SIG ("ii:i") names. */
+static bool typed(vx *v, const char *sig) {
+  const char *colon = strchr(sig, ':');
+  for (const char *c = colon; c-- > sig;)
+    if (!pop_expect(v, cis__sig_valtype(*c))) return false;
+  for (const char *c = colon + 1; *c; c++)
+    if (!push(v, cis__sig_valtype(*c))) return false;
+  return true;
+}
+
+/* Types the instructions whose row says "*": control, calls, variables,
+ * references, parametric, and tables typed by their element type. */
+static bool by_hand(vx *v, enum cis__op op, bool *done) {
+  const cis__module *m = v->m;
   uint32_t x, y;
   uint8_t t1, t2;
   frame f;
   switch (op) {
-  case 0x00: set_unreachable(v); return true;
-  case 0x01: return true;
-  case 0x02: case 0x03: case 0x04: {
+  case CIS__OP_UNREACHABLE: set_unreachable(v); return true;
+  case CIS__OP_BLOCK: case CIS__OP_LOOP: case CIS__OP_IF: {
     cis__blocktype bt;
     if (!block_type(v, &bt)) return false;
-    if (op == 0x04 && !pop_expect(v, CIS__I32)) return false;
+    if (op == CIS__OP_IF && !pop_expect(v, CIS__I32)) return false;
     if (!pop_types(v, bt.params, bt.nparams)) return false;
     return push_ctrl(v, op, bt.params, bt.nparams, bt.results, bt.nresults);
   }
-  case 0x05:
-    if (v->ctrls[v->nctrl - 1].op != 0x04) return verr(v, CIS_EINVALID, "else without if");
+  case CIS__OP_ELSE:
+    if (v->ctrls[v->nctrl - 1].op != CIS__OP_IF) return verr(v, CIS_EINVALID, "else without if");
     if (!pop_ctrl(v, &f)) return false;
-    return push_ctrl(v, 0x05, f.params, f.np, f.results, f.nr);
-  case 0x0b:
+    return push_ctrl(v, CIS__OP_ELSE, f.params, f.np, f.results, f.nr);
+  case CIS__OP_END:
     if (!pop_ctrl(v, &f)) return false;
     /* An if without else passes its parameters through as results. */
-    if (f.op == 0x04 && (f.np != f.nr || (f.np && memcmp(f.params, f.results, f.np) != 0))) return mismatch(v);
+    if (f.op == CIS__OP_IF && (f.np != f.nr || (f.np && memcmp(f.params, f.results, f.np) != 0)))
+      return mismatch(v);
     if (v->nctrl == 0) {
       *done = true;
       return true;
     }
     return push_types(v, f.results, f.nr);
-  case 0x0c: case 0x0d: {
+  case CIS__OP_BR: case CIS__OP_BR_IF: {
     x = rd_u32(v);
     if (x >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
     const uint8_t *ts;
     uint32_t n;
     label_types(&v->ctrls[v->nctrl - 1 - x], &ts, &n);
-    if (op == 0x0d && !pop_expect(v, CIS__I32)) return false;
+    if (op == CIS__OP_BR_IF && !pop_expect(v, CIS__I32)) return false;
     if (!pop_types(v, ts, n)) return false;
-    if (op == 0x0c) set_unreachable(v);
+    if (op == CIS__OP_BR) set_unreachable(v);
     else return push_types(v, ts, n);
     return true;
   }
-  case 0x0e: {
+  case CIS__OP_BR_TABLE: {
     uint32_t n = rd_u32(v);
     const uint8_t *labels = v->p;
     for (uint32_t i = 0; i < n; i++) rd_u32(v);
@@ -251,7 +320,6 @@ static bool instr(vx *v, bool *done) {
       label_types(&v->ctrls[v->nctrl - 1 - l], &ts, &k);
       if (k != arity) return mismatch(v);
       /* Check this label's types against the stack, then put the values back. */
-      size_t save = v->nvals;
       uint8_t *copy = malloc(k + 1);
       if (!copy) return verr(v, CIS_ENOMEM, "out of memory");
       for (uint32_t j = k; j-- > 0;) {
@@ -266,7 +334,6 @@ static bool instr(vx *v, bool *done) {
         }
         copy[j] = t; /* an unknown stays unknown for the next label */
       }
-      (void)save;
       bool ok = push_types(v, copy, k);
       free(copy);
       if (!ok) return false;
@@ -275,19 +342,19 @@ static bool instr(vx *v, bool *done) {
     set_unreachable(v);
     return true;
   }
-  case 0x0f: {
+  case CIS__OP_RETURN: {
     const frame *fn = &v->ctrls[0];
     if (!pop_types(v, fn->results, fn->nr)) return false;
     set_unreachable(v);
     return true;
   }
-  case 0x10: {
+  case CIS__OP_CALL: {
     x = rd_u32(v);
     if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
     const cis__functype *ft = cis__module_func_type(m, x);
     return pop_types(v, ft->types, ft->nparams) && push_types(v, ft->types + ft->nparams, ft->nresults);
   }
-  case 0x11: {
+  case CIS__OP_CALL_INDIRECT: {
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, y)) return false;
@@ -297,157 +364,68 @@ static bool instr(vx *v, bool *done) {
     return pop_expect(v, CIS__I32) && pop_types(v, ft->types, ft->nparams) &&
            push_types(v, ft->types + ft->nparams, ft->nresults);
   }
-  case 0x1a: return pop(v, &t1);
-  case 0x1b:
+  case CIS__OP_DROP: return pop(v, &t1);
+  case CIS__OP_SELECT:
     if (!pop_expect(v, CIS__I32) || !pop(v, &t1) || !pop(v, &t2)) return false;
-    if ((t1 != UNK && !is_num(t1)) || (t2 != UNK && !is_num(t2))) return mismatch(v);
+    if ((t1 != UNK && !is_numvec(t1)) || (t2 != UNK && !is_numvec(t2))) return mismatch(v);
     if (t1 != UNK && t2 != UNK && t1 != t2) return mismatch(v);
     return push(v, t1 == UNK ? t2 : t1);
-  case 0x1c: {
+  case CIS__OP_SELECT_T: {
     uint32_t n = rd_u32(v);
     if (n != 1) return verr(v, CIS_EINVALID, "invalid result arity");
     uint8_t t = *v->p++;
     return pop_expect(v, CIS__I32) && pop_expect(v, t) && pop_expect(v, t) && push(v, t);
   }
-  case 0x20: case 0x21: case 0x22:
+  case CIS__OP_LOCAL_GET: case CIS__OP_LOCAL_SET: case CIS__OP_LOCAL_TEE:
     x = rd_u32(v);
     if (x >= v->nlocals) return verr(v, CIS_EINVALID, "unknown local %u", x);
-    if (op == 0x20) return push(v, v->locals[x]);
-    if (op == 0x21) return pop_expect(v, v->locals[x]);
+    if (op == CIS__OP_LOCAL_GET) return push(v, v->locals[x]);
+    if (op == CIS__OP_LOCAL_SET) return pop_expect(v, v->locals[x]);
     return pop_expect(v, v->locals[x]) && push(v, v->locals[x]);
-  case 0x23: case 0x24:
+  case CIS__OP_GLOBAL_GET: case CIS__OP_GLOBAL_SET:
     x = rd_u32(v);
     if (x >= m->nglobals) return verr(v, CIS_EINVALID, "unknown global %u", x);
-    if (op == 0x23) return push(v, m->globals[x].type.type);
+    if (op == CIS__OP_GLOBAL_GET) return push(v, m->globals[x].type.type);
     if (!m->globals[x].type.mutable_) return verr(v, CIS_EINVALID, "global is immutable");
     return pop_expect(v, m->globals[x].type.type);
-  case 0x25: case 0x26:
+  case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    if (op == 0x25) return pop_expect(v, CIS__I32) && push(v, m->tables[x].elem);
+    if (op == CIS__OP_TABLE_GET) return pop_expect(v, CIS__I32) && push(v, m->tables[x].elem);
     return pop_expect(v, m->tables[x].elem) && pop_expect(v, CIS__I32);
-  case 0x28: return memop(v, 2, 0, CIS__I32, false);
-  case 0x29: return memop(v, 3, 0, CIS__I64, false);
-  case 0x2a: return memop(v, 2, 0, CIS__F32, false);
-  case 0x2b: return memop(v, 3, 0, CIS__F64, false);
-  case 0x2c: case 0x2d: return memop(v, 0, 0, CIS__I32, false);
-  case 0x2e: case 0x2f: return memop(v, 1, 0, CIS__I32, false);
-  case 0x30: case 0x31: return memop(v, 0, 0, CIS__I64, false);
-  case 0x32: case 0x33: return memop(v, 1, 0, CIS__I64, false);
-  case 0x34: case 0x35: return memop(v, 2, 0, CIS__I64, false);
-  case 0x36: return memop(v, 2, 0, CIS__I32, true);
-  case 0x37: return memop(v, 3, 0, CIS__I64, true);
-  case 0x38: return memop(v, 2, 0, CIS__F32, true);
-  case 0x39: return memop(v, 3, 0, CIS__F64, true);
-  case 0x3a: return memop(v, 0, 0, CIS__I32, true);
-  case 0x3b: return memop(v, 1, 0, CIS__I32, true);
-  case 0x3c: return memop(v, 0, 0, CIS__I64, true);
-  case 0x3d: return memop(v, 1, 0, CIS__I64, true);
-  case 0x3e: return memop(v, 2, 0, CIS__I64, true);
-  case 0x3f: v->p++; return need_memory(v) && push(v, CIS__I32);
-  case 0x40: v->p++; return need_memory(v) && pop_expect(v, CIS__I32) && push(v, CIS__I32);
-  case 0x41: { int32_t c; cis__read_s32(&v->p, v->end, &c); return push(v, CIS__I32); }
-  case 0x42: { int64_t c; cis__read_s64(&v->p, v->end, &c); return push(v, CIS__I64); }
-  case 0x43: v->p += 4; return push(v, CIS__F32);
-  case 0x44: v->p += 8; return push(v, CIS__F64);
-  case 0xd0: { uint8_t t = *v->p++; return push(v, t); }
-  case 0xd1:
+  case CIS__OP_TABLE_GROW:
+    x = rd_u32(v);
+    if (!check_table(v, x)) return false;
+    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && push(v, CIS__I32);
+  case CIS__OP_TABLE_FILL:
+    x = rd_u32(v);
+    if (!check_table(v, x)) return false;
+    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && pop_expect(v, CIS__I32);
+  case CIS__OP_REF_NULL: { uint8_t t = *v->p++; return push(v, t); }
+  case CIS__OP_REF_IS_NULL:
     if (!pop(v, &t1)) return false;
     if (t1 != UNK && !is_ref(t1)) return mismatch(v);
     return push(v, CIS__I32);
-  case 0xd2:
+  case CIS__OP_REF_FUNC:
     x = rd_u32(v);
     if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
     if (!m->func_declared || !m->func_declared[x]) return verr(v, CIS_EINVALID, "undeclared function reference");
     return push(v, CIS__FUNCREF);
-  case 0xfc: {
-    uint32_t sub = rd_u32(v);
-    switch (sub) {
-    case 0: case 1: return unary(v, CIS__F32, CIS__I32);
-    case 2: case 3: return unary(v, CIS__F64, CIS__I32);
-    case 4: case 5: return unary(v, CIS__F32, CIS__I64);
-    case 6: case 7: return unary(v, CIS__F64, CIS__I64);
-    case 8:
-      x = rd_u32(v);
-      v->p++;
-      if (!need_memory(v) || !data_idx(v, x)) return false;
-      return pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32);
-    case 9: x = rd_u32(v); return data_idx(v, x);
-    case 10:
-      v->p += 2;
-      return need_memory(v) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32);
-    case 11:
-      v->p += 1;
-      return need_memory(v) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32);
-    case 12:
-      x = rd_u32(v);
-      y = rd_u32(v);
-      if (!check_table(v, y)) return false;
-      if (x >= m->nelems) return verr(v, CIS_EINVALID, "unknown elem segment %u", x);
-      if (m->elems[x].type != m->tables[y].elem) return mismatch(v);
-      return pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32);
-    case 13:
-      x = rd_u32(v);
-      if (x >= m->nelems) return verr(v, CIS_EINVALID, "unknown elem segment %u", x);
-      return true;
-    case 14:
-      x = rd_u32(v);
-      y = rd_u32(v);
-      if (!check_table(v, x) || !check_table(v, y)) return false;
-      if (m->tables[x].elem != m->tables[y].elem) return mismatch(v);
-      return pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32);
-    case 15:
-      x = rd_u32(v);
-      if (!check_table(v, x)) return false;
-      return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && push(v, CIS__I32);
-    case 16:
-      x = rd_u32(v);
-      return check_table(v, x) && push(v, CIS__I32);
-    case 17:
-      x = rd_u32(v);
-      if (!check_table(v, x)) return false;
-      return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && pop_expect(v, CIS__I32);
-    default: return verr(v, CIS_EMALFORMED, "illegal opcode");
-    }
-  }
   default: break;
   }
-  /* Numeric instructions. */
-  if (op == 0x45) return unary(v, CIS__I32, CIS__I32);
-  if (op >= 0x46 && op <= 0x4f) return binary(v, CIS__I32, CIS__I32);
-  if (op == 0x50) return unary(v, CIS__I64, CIS__I32);
-  if (op >= 0x51 && op <= 0x5a) return binary(v, CIS__I64, CIS__I32);
-  if (op >= 0x5b && op <= 0x60) return binary(v, CIS__F32, CIS__I32);
-  if (op >= 0x61 && op <= 0x66) return binary(v, CIS__F64, CIS__I32);
-  if (op >= 0x67 && op <= 0x69) return unary(v, CIS__I32, CIS__I32);
-  if (op >= 0x6a && op <= 0x78) return binary(v, CIS__I32, CIS__I32);
-  if (op >= 0x79 && op <= 0x7b) return unary(v, CIS__I64, CIS__I64);
-  if (op >= 0x7c && op <= 0x8a) return binary(v, CIS__I64, CIS__I64);
-  if (op >= 0x8b && op <= 0x91) return unary(v, CIS__F32, CIS__F32);
-  if (op >= 0x92 && op <= 0x98) return binary(v, CIS__F32, CIS__F32);
-  if (op >= 0x99 && op <= 0x9f) return unary(v, CIS__F64, CIS__F64);
-  if (op >= 0xa0 && op <= 0xa6) return binary(v, CIS__F64, CIS__F64);
-  switch (op) {
-  case 0xa7: return unary(v, CIS__I64, CIS__I32);
-  case 0xa8: case 0xa9: return unary(v, CIS__F32, CIS__I32);
-  case 0xaa: case 0xab: return unary(v, CIS__F64, CIS__I32);
-  case 0xac: case 0xad: return unary(v, CIS__I32, CIS__I64);
-  case 0xae: case 0xaf: return unary(v, CIS__F32, CIS__I64);
-  case 0xb0: case 0xb1: return unary(v, CIS__F64, CIS__I64);
-  case 0xb2: case 0xb3: return unary(v, CIS__I32, CIS__F32);
-  case 0xb4: case 0xb5: return unary(v, CIS__I64, CIS__F32);
-  case 0xb6: return unary(v, CIS__F64, CIS__F32);
-  case 0xb7: case 0xb8: return unary(v, CIS__I32, CIS__F64);
-  case 0xb9: case 0xba: return unary(v, CIS__I64, CIS__F64);
-  case 0xbb: return unary(v, CIS__F32, CIS__F64);
-  case 0xbc: return unary(v, CIS__F32, CIS__I32);
-  case 0xbd: return unary(v, CIS__F64, CIS__I64);
-  case 0xbe: return unary(v, CIS__I32, CIS__F32);
-  case 0xbf: return unary(v, CIS__I64, CIS__F64);
-  case 0xc0: case 0xc1: return unary(v, CIS__I32, CIS__I32);
-  case 0xc2: case 0xc3: case 0xc4: return unary(v, CIS__I64, CIS__I64);
-  default: return verr(v, CIS_EMALFORMED, "illegal opcode");
-  }
+  /* A "*" row without a case here: the table and this switch disagree. */
+  return verr(v, CIS_EINVALID, "%s: no typing rule", cis__op_info(op)->name);
+}
+
+/* Types one instruction. Returns false on error; *done when the function's
+ * final end was reached. */
+static bool instr(vx *v, bool *done) {
+  v->at = v->p;
+  enum cis__op op;
+  if (cis__op_read(&v->p, v->end, &op) != CIS__OPREAD_OK) return verr(v, CIS_EMALFORMED, "illegal opcode");
+  const cis__opinfo *oi = cis__op_info(op);
+  if (oi->sig[0] == '*') return by_hand(v, op, done);
+  return fixed_immediates(v, oi) && typed(v, oi->sig);
 }
 
 static bool validate_body(vx *v, uint32_t fidx) {
@@ -480,7 +458,7 @@ static bool validate_body(vx *v, uint32_t fidx) {
   v->end = c->body + c->body_len;
   v->nvals = v->nctrl = 0;
   v->at = v->p;
-  bool ok = push_ctrl(v, 0, NULL, 0, ft->types + ft->nparams, ft->nresults);
+  bool ok = push_ctrl(v, CIS__OP_BLOCK, NULL, 0, ft->types + ft->nparams, ft->nresults);
   bool done = false;
   while (ok && !done && v->p < v->end) ok = instr(v, &done);
   if (ok && (!done || v->p != v->end)) ok = verr(v, CIS_EMALFORMED, "END opcode expected");
@@ -504,24 +482,26 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, c
   uint8_t stack[4];
   int n = 0;
   while (p < end) {
-    uint8_t op = *p++;
+    enum cis__op op = CIS__OP_COUNT;
     uint8_t t;
     uint32_t x;
+    cis__op_read(&p, end, &op); /* the decoder read it already */
     switch (op) {
-    case 0x0b:
+    case CIS__OP_END:
       if (n != 1 || (stack[0] != want)) return merr(d, CIS_ETYPE, "type mismatch");
       return true;
-    case 0x41: { int32_t c; cis__read_s32(&p, end, &c); t = CIS__I32; break; }
-    case 0x42: { int64_t c; cis__read_s64(&p, end, &c); t = CIS__I64; break; }
-    case 0x43: p += 4; t = CIS__F32; break;
-    case 0x44: p += 8; t = CIS__F64; break;
-    case 0xd0: t = *p++; break;
-    case 0xd2:
+    case CIS__OP_I32_CONST: { int32_t c; cis__read_s32(&p, end, &c); t = CIS__I32; break; }
+    case CIS__OP_I64_CONST: { int64_t c; cis__read_s64(&p, end, &c); t = CIS__I64; break; }
+    case CIS__OP_F32_CONST: p += 4; t = CIS__F32; break;
+    case CIS__OP_F64_CONST: p += 8; t = CIS__F64; break;
+    case CIS__OP_V128_CONST: p += 16; t = CIS__V128; break;
+    case CIS__OP_REF_NULL: t = *p++; break;
+    case CIS__OP_REF_FUNC:
       cis__read_u32(&p, end, &x);
       if (x >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function");
       t = CIS__FUNCREF;
       break;
-    case 0x23:
+    case CIS__OP_GLOBAL_GET:
       cis__read_u32(&p, end, &x);
       if (x >= m->nglobal_imports) return merr(d, CIS_EINVALID, "unknown global");
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
@@ -543,8 +523,8 @@ static bool limits_ok(const cis__limits *l, uint32_t cap, const char *cap_msg, c
 
 static void mark_refs_in_expr(const cis__module *m, const cis__expr *e, uint8_t *decl) {
   const uint8_t *p = e->code, *end = e->code + e->len;
-  if (p < end && *p == 0xd2) {
-    p++;
+  enum cis__op op;
+  if (cis__op_read(&p, end, &op) == CIS__OPREAD_OK && op == CIS__OP_REF_FUNC) {
     uint32_t x = 0;
     cis__read_u32(&p, end, &x);
     if (x < m->nfuncs) decl[x] = 1;
