@@ -12,6 +12,12 @@
  * pass your own cis_kv (built from a cis_kv_methods table), cis_ai (from a
  * cis_ai_provider table) or log sink in cis_skills_config.
  *
+ * Tenants: the registry is split by tenant. A handle sees only its own
+ * tenant's skills (cis_skills_config.tenant, "default" when unset): the
+ * same name may be installed by two tenants, each its own, and another
+ * tenant's skill is absent from the list and CIS_ENOTFOUND to show, remove
+ * or run, as if it were not there. A server opens one handle per tenant.
+ *
  * Thread safety: a cis_skills may be shared by threads; each invocation
  * runs in its own instance on the calling thread.
  */
@@ -62,6 +68,14 @@ typedef struct cis_skills_config {
                                 operator's and are not capped. */
   size_t max_input;          /* JSON input cap; 0 = 16 MiB */
   size_t max_output;         /* JSON output cap; 0 = 16 MiB */
+  const char *tenant;        /* whose skills the handle installs, lists,
+                                shows, removes and runs (copied; 1 to 255
+                                bytes, no control characters). NULL = the
+                                "default" tenant, whose calls may still run
+                                for another tenant's KV and files
+                                (cis_invoke_options.tenant); a handle given
+                                a tenant runs calls for that tenant only
+                                (CIS_EDENIED otherwise) */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
@@ -148,7 +162,8 @@ CIS_EXTERN cis_result cis_skills_show(cis_skills *s, const char *name, char **js
 /* ----------------------------------------------------------- invocation */
 
 typedef struct cis_invoke_options {
-  const char *tenant;        /* NULL = "default" */
+  const char *tenant;        /* whose KV and files the call uses; NULL =
+                                the handle's tenant */
   uint64_t timeout_ms;       /* 0 = the skill's limit */
   const char *call_id;       /* NULL = generated */
   /* Extra grants for a skill run without a manifest (cis skill run --wasm): */

@@ -3,6 +3,14 @@
  * by sha256 under <home>/modules/, metadata and manifests in SQLite
  * (<home>/registry.db), and an in-memory cache of decoded modules keyed by
  * sha256 so a module is decoded and validated once per process.
+ *
+ * The registry is split by tenant: each row belongs to one tenant, and a
+ * handle installs, lists, shows, removes and runs only its own tenant's
+ * skills (cis_skills_config.tenant). Two tenants may install the same
+ * name; the sharing checks (KV namespaces, volumes) look only at the
+ * tenant's own skills, since a tenant's KV and files are its own anyway,
+ * and answering them from another tenant's rows would tell who installed
+ * what.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -110,6 +118,43 @@ static cis_result add_column(cis_skills *s, const char *col) {
   return CIS_OK;
 }
 
+/* Moves a registry from before the split by tenant (name alone was the
+ * key) to the (tenant, name) key, its skills becoming the "default"
+ * tenant's, where the CLI has always installed them. One transaction:
+ * another process opening it meanwhile waits under the busy timeout. */
+static cis_result split_by_tenant(cis_skills *s) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+    return CIS_OK;
+  }
+  char *err = NULL;
+  if (sqlite3_exec(s->db,
+                   "BEGIN IMMEDIATE;"
+                   "CREATE TABLE skills_by_tenant(tenant TEXT NOT NULL, name TEXT NOT NULL,"
+                   " version TEXT NOT NULL, sha256 TEXT NOT NULL, description TEXT NOT NULL,"
+                   " manifest TEXT NOT NULL, installed_at INTEGER NOT NULL, dir TEXT, grants TEXT,"
+                   " PRIMARY KEY(tenant, name));"
+                   "INSERT INTO skills_by_tenant SELECT 'default', name, version, sha256, description,"
+                   " manifest, installed_at, dir, grants FROM skills;"
+                   "DROP TABLE skills;"
+                   "ALTER TABLE skills_by_tenant RENAME TO skills;"
+                   "COMMIT;",
+                   NULL, NULL, &err) != SQLITE_OK) {
+    /* A second opener may have split it first: then the column is there. */
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_finalize(st);
+      sqlite3_free(err);
+      return CIS_OK;
+    }
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  return CIS_OK;
+}
+
 cis_result cis__registry_open(cis_skills *s) {
   char path[4200];
   if (mkdirs(s->home) != CIS_OK) return cis__skills_fail(s, CIS_EIO, "cannot create %s: %s", s->home, strerror(errno));
@@ -143,9 +188,10 @@ cis_result cis__registry_open(cis_skills *s) {
   if (r != SQLITE_ROW && r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   if (!have_table &&
       sqlite3_exec(s->db,
-                   "CREATE TABLE IF NOT EXISTS skills(name TEXT PRIMARY KEY, version TEXT NOT NULL,"
-                   " sha256 TEXT NOT NULL, description TEXT NOT NULL, manifest TEXT NOT NULL,"
-                   " installed_at INTEGER NOT NULL);",
+                   "CREATE TABLE IF NOT EXISTS skills(tenant TEXT NOT NULL, name TEXT NOT NULL,"
+                   " version TEXT NOT NULL, sha256 TEXT NOT NULL, description TEXT NOT NULL,"
+                   " manifest TEXT NOT NULL, installed_at INTEGER NOT NULL, dir TEXT, grants TEXT,"
+                   " PRIMARY KEY(tenant, name));",
                    NULL, NULL, &err) != SQLITE_OK) {
     cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
     sqlite3_free(err);
@@ -157,6 +203,7 @@ cis_result cis__registry_open(cis_skills *s) {
    * to those. */
   cis_result rc = add_column(s, "dir");
   if (rc == CIS_OK) rc = add_column(s, "grants");
+  if (rc == CIS_OK) rc = split_by_tenant(s);
   return rc;
 }
 
@@ -345,14 +392,16 @@ typedef struct other_skill {
   cis_manifest *m;      /* its manifest */
 } other_skill;
 
-/* Every installed skill but `except` (may be NULL) whose stored manifest
- * still parses; *n of them. */
+/* Every skill of the handle's tenant but `except` (may be NULL) whose
+ * stored manifest still parses; *n of them. */
 static cis_result other_skills(cis_skills *s, const char *except, other_skill **out, size_t *n) {
   *out = NULL;
   *n = 0;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name, manifest FROM skills ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT name, manifest FROM skills WHERE tenant=? ORDER BY name", -1, &st, NULL) !=
+      SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   cis_result rc = CIS_OK;
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -543,8 +592,8 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   }
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db,
-                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants)"
-                         " VALUES(?,?,?,?,?,?,?,?)",
+                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
+                         "tenant) VALUES(?,?,?,?,?,?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK) {
     rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
     goto done;
@@ -558,6 +607,7 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   if (dir) sqlite3_bind_text(st, 7, dir, -1, SQLITE_TRANSIENT);
   else sqlite3_bind_null(st, 7);
   sqlite3_bind_text(st, 8, gjson, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
   if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_finalize(st);
   if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
@@ -629,9 +679,10 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
 cis_result cis_skills_remove(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE name=?", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);
   sqlite3_finalize(st);
   if (r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
@@ -646,9 +697,11 @@ cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   *out = NULL;
   *n = 0;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name,version,sha256,description,installed_at FROM skills ORDER BY name",
+  if (sqlite3_prepare_v2(s->db,
+                         "SELECT name,version,sha256,description,installed_at FROM skills WHERE tenant=? ORDER BY name",
                          -1, &st, NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   size_t cap = 0;
   cis_result rc = CIS_OK;
   int r;
@@ -685,9 +738,11 @@ cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, 
   if (dir) *dir = NULL;
   if (g) memset(g, 0, sizeof *g);
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir, grants FROM skills WHERE name=?", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir, grants FROM skills WHERE tenant=? AND name=?", -1, &st,
+                         NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   cis_result rc;
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW) {

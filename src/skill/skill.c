@@ -86,6 +86,20 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     rc = cis__skills_fail(s, CIS_EINVAL, "no CIS_HOME and no HOME");
     goto fail;
   }
+  /* The registry's partition; a tenant is 1 to 255 bytes (the layered
+   * filesystem's key room) without control characters. */
+  s->tenant_fixed = cfg->tenant != NULL;
+  {
+    const char *t = cfg->tenant ? cfg->tenant : "default";
+    size_t tl = strlen(t);
+    bool ok = tl > 0 && tl < sizeof s->tenant;
+    for (size_t k = 0; ok && k < tl; k++) ok = (unsigned char)t[k] >= 0x20 && t[k] != 0x7f;
+    if (!ok) {
+      rc = cis__skills_fail(s, CIS_EINVAL, "tenant: 1 to 255 bytes without control characters");
+      goto fail;
+    }
+    memcpy(s->tenant, t, tl + 1);
+  }
   cis_limits_default(&s->limits);
   if (cfg->limits.timeout_ms || cfg->limits.max_memory_bytes) s->limits = cfg->limits;
   s->ceiling = cfg->max_limits;
@@ -715,7 +729,14 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   if (((m && m->kv) || (opt && opt->allow_kv)) && (rc = kv_ready(s, res)) != CIS_OK) return res->status = rc;
 
   /* Grants. */
-  const char *tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : "default";
+  /* A handle made for one tenant runs calls for that tenant alone; the
+   * default handle's calls may name any (the operator's KV and files). */
+  const char *tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : s->tenant;
+  if (s->tenant_fixed && strcmp(tenant, s->tenant)) {
+    snprintf(res->error, sizeof res->error, "the handle is tenant %s's: a call may not run for another tenant",
+             s->tenant);
+    return res->status = CIS_EDENIED;
+  }
   h.who.tenant = tenant;
   h.who.skill = skill_name;
   h.input = (const uint8_t *)input;

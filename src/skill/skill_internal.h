@@ -54,6 +54,8 @@ struct cis_skills {
   char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
   _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
+  char tenant[256];           /* whose skills these are (cis_skills_config.tenant) */
+  bool tenant_fixed;          /* set by the config: calls may not name another tenant */
   CIS__PAD(pad);              /* every call reads the above and locks below */
   struct cis__skill_stripe {  /* the entry cache, one copy per stripe of threads (warm.c) */
     pthread_mutex_t lock;     /* guards skills and gen */

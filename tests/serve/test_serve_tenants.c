@@ -1,0 +1,207 @@
+/*
+ * This file implements the tests of the registry's split by tenant
+ * (cis_skills_config.tenant): what one tenant installs, another cannot
+ * list, show, run or remove, even under the same name; a handle given a
+ * tenant runs calls for that tenant only; a registry from before the split
+ * is moved to the "default" tenant.
+ *
+ * argv[1]: the folder holding the built fixtures (the .wat files of tests/serve).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cis/cis_skill.h"
+#include "serve/serve_fixture.h"
+
+static const char *g_dir;
+
+typedef struct two {
+  char home[128];
+  cis_skills *a, *b; /* tenants "alice" and "bob" */
+} two;
+
+static int setup(void **state) {
+  two *t = calloc(1, sizeof *t);
+  if (!t || serve_home_new(t->home, sizeof t->home)) return -1;
+  t->a = serve_open(t->home, "alice");
+  t->b = serve_open(t->home, "bob");
+  if (!t->a || !t->b) return -1;
+  *state = t;
+  return 0;
+}
+
+static int teardown(void **state) {
+  two *t = *state;
+  cis_skills_close(t->a);
+  cis_skills_close(t->b);
+  serve_home_remove(t->home);
+  free(t);
+  return 0;
+}
+
+static cis_result run(cis_skills *s, const char *name, const char *input, char *out, size_t cap) {
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, name, input, strlen(input), NULL, &r);
+  if (out) snprintf(out, cap, "%s", r.output ? r.output : "");
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+static void tenant_cannot_list_show_run_or_remove_another_tenants_skill(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "secret", "echo", "cis_v1", ""), CIS_OK);
+  cis_skill_info *list = NULL;
+  size_t n = 9;
+  assert_int_equal(cis_skills_list(t->b, &list, &n), CIS_OK);
+  assert_int_equal(n, 0);
+  free(list);
+  char *json = NULL;
+  assert_int_equal(cis_skills_show(t->b, "secret", &json), CIS_ENOTFOUND);
+  assert_null(json);
+  assert_int_equal(run(t->b, "secret", "{}", NULL, 0), CIS_ENOTFOUND);
+  assert_int_equal(cis_skills_remove(t->b, "secret"), CIS_ENOTFOUND);
+  /* Still there for its own tenant. */
+  char out[256];
+  assert_int_equal(run(t->a, "secret", "{\"x\":1}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"x\":1}");
+  assert_int_equal(cis_skills_list(t->a, &list, &n), CIS_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].name, "secret");
+  free(list);
+}
+
+static void same_name_in_two_tenants_is_two_skills(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "tool", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(t->b, g_dir, "tool", "other", "cis_v1", ""), CIS_OK);
+  char out[256];
+  assert_int_equal(run(t->a, "tool", "{\"me\":\"alice\"}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"me\":\"alice\"}");
+  assert_int_equal(run(t->b, "tool", "{\"me\":\"bob\"}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"who\":\"other\"}");
+  /* Removing one leaves the other. */
+  assert_int_equal(cis_skills_remove(t->b, "tool"), CIS_OK);
+  assert_int_equal(run(t->b, "tool", "{}", NULL, 0), CIS_ENOTFOUND);
+  assert_int_equal(run(t->a, "tool", "{}", out, sizeof out), CIS_OK);
+  /* The default handle sees neither. */
+  cis_skills *d = serve_open(t->home, NULL);
+  assert_non_null(d);
+  assert_int_equal(run(d, "tool", "{}", NULL, 0), CIS_ENOTFOUND);
+  cis_skills_close(d);
+}
+
+static void tenant_handle_refuses_a_call_for_another_tenant(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "echo", "echo", "cis_v1", ""), CIS_OK);
+  cis_invoke_options o = {.tenant = "bob"};
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(t->a, "echo", "{}", 2, &o, &r), CIS_EDENIED);
+  assert_null(r.output);
+  cis_invoke_result_free(&r);
+  o.tenant = "alice";
+  assert_int_equal(cis_skills_invoke(t->a, "echo", "{}", 2, &o, &r), CIS_OK);
+  cis_invoke_result_free(&r);
+}
+
+static void sharing_checks_see_only_the_tenants_own_skills(void **state) {
+  two *t = *state;
+  /* bob's skill "notes" uses KV under its own name: alice may install a
+   * skill naming that namespace without a grant (her KV is her own), so
+   * bob's install tells her nothing. */
+  assert_int_equal(serve_register(t->b, g_dir, "notes", "echo", "cis_v1", ",\"permissions\":{\"kv\":true}"),
+                   CIS_OK);
+  assert_int_equal(serve_register(t->a, g_dir, "mine", "echo", "cis_v1",
+                                  ",\"permissions\":{\"kv\":{\"namespace\":\"notes\"}}"),
+                   CIS_OK);
+  /* Within bob's own skills the check still holds. */
+  assert_int_equal(serve_register(t->b, g_dir, "thief", "echo", "cis_v1",
+                                  ",\"permissions\":{\"kv\":{\"namespace\":\"notes\"}}"),
+                   CIS_EDENIED);
+}
+
+static void bad_tenant_name_is_einval(void **state) {
+  two *t = *state;
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = t->home;
+  cis_skills *s = NULL;
+  char err[256] = "";
+  c.tenant = "";
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(err, "tenant"));
+  c.tenant = "a\nb";
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+  char big[300];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  c.tenant = big;
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+}
+
+static void registry_from_before_the_split_becomes_the_default_tenants(void **state) {
+  (void)state;
+  char home[128], path[256];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  size_t len = 0;
+  uint8_t *wasm = serve_fixture(g_dir, "echo", &len);
+  assert_non_null(wasm);
+  char manifest[1024];
+  assert_int_equal(serve_manifest(wasm, len, "old", "cis_v1", "", manifest, sizeof manifest), 0);
+  /* Store the module, then write the row as the older registry did. */
+  {
+    cis_skills *d = serve_open(home, NULL);
+    assert_non_null(d);
+    assert_int_equal(cis_skills_register(d, wasm, len, manifest, strlen(manifest)), CIS_OK);
+    cis_skills_close(d);
+  }
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "CREATE TABLE old AS SELECT name, version, sha256, description, manifest,"
+                                " installed_at, dir, grants FROM skills;"
+                                "DROP TABLE skills;"
+                                "CREATE TABLE skills(name TEXT PRIMARY KEY, version TEXT NOT NULL,"
+                                " sha256 TEXT NOT NULL, description TEXT NOT NULL, manifest TEXT NOT NULL,"
+                                " installed_at INTEGER NOT NULL, dir TEXT, grants TEXT);"
+                                "INSERT INTO skills SELECT * FROM old; DROP TABLE old;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  cis_skills *alice = serve_open(home, "alice");
+  assert_non_null(alice);
+  assert_int_equal(run(alice, "old", "{}", NULL, 0), CIS_ENOTFOUND);
+  cis_skills *d = serve_open(home, NULL);
+  assert_non_null(d);
+  char out[64];
+  assert_int_equal(run(d, "old", "{\"a\":2}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"a\":2}");
+  /* And alice may now install her own "old". */
+  assert_int_equal(cis_skills_register(alice, wasm, len, manifest, strlen(manifest)), CIS_OK);
+  cis_skills_close(d);
+  cis_skills_close(alice);
+  free(wasm);
+  serve_home_remove(home);
+}
+
+int main(int argc, char **argv) {
+  g_dir = argc > 1 ? argv[1] : ".";
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(tenant_cannot_list_show_run_or_remove_another_tenants_skill, setup, teardown),
+      cmocka_unit_test_setup_teardown(same_name_in_two_tenants_is_two_skills, setup, teardown),
+      cmocka_unit_test_setup_teardown(tenant_handle_refuses_a_call_for_another_tenant, setup, teardown),
+      cmocka_unit_test_setup_teardown(sharing_checks_see_only_the_tenants_own_skills, setup, teardown),
+      cmocka_unit_test_setup_teardown(bad_tenant_name_is_einval, setup, teardown),
+      cmocka_unit_test(registry_from_before_the_split_becomes_the_default_tenants),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
