@@ -300,7 +300,15 @@ CIS_EXTERN cis_result cis_vfs_mem_new(cis_vfs_backend **out);
  * cis_vfs_db_rollback drops every layer above a frozen one.
  *
  * Each method that changes something is one database transaction: it
- * lands whole or not at all. An unreachable database, a lost connection,
+ * lands whole or not at all. Two exceptions keep it fast: a file's
+ * creation (or truncation at open) is committed with its first write, in
+ * one transaction, when nothing else happens on the backend in between
+ * (a stat, write, truncate or set-times of the same file joins; close,
+ * sync or any other call commits first); and inside a call scope
+ * (docs/dbfs.md) everything commits together at the scope's end. A write
+ * is durable at once with CIS_VFS_DB_SYNC_FULL, else after cis_vfs_fsync
+ * (or a checkpoint); a process crash loses no committed write either way
+ * (docs/dbfs.md, "Durability"). An unreachable database, a lost connection,
  * an SQLite file that cannot be opened or written (or stays locked), and
  * any operation that outlasts op_timeout_ms fail with CIS_VFS_EDOWN; the
  * next call reconnects. A full disk gives ENOSPC, corrupt data EIO. Hard
@@ -312,7 +320,14 @@ typedef struct cis_vfs_db_config {
   uint32_t block_size;    /* bytes per data block, 512..16 MiB; 0 = 64 KiB; set when
                              the tenant is created, later opens keep the tenant's */
   uint64_t op_timeout_ms; /* cap on one database operation; 0 = 30 000 */
+  uint32_t sync;          /* CIS_VFS_DB_SYNC_NORMAL (0) or CIS_VFS_DB_SYNC_FULL */
 } cis_vfs_db_config;
+
+/* Durability of a commit. NORMAL: survives a crash of the process; a power
+ * loss (PostgreSQL: a crash of the server) may undo the commits since the
+ * last cis_vfs_fsync, whole. FULL: on disk before the call returns. */
+#define CIS_VFS_DB_SYNC_NORMAL 0u
+#define CIS_VFS_DB_SYNC_FULL 1u
 
 CIS_EXTERN void cis_vfs_db_config_default(cis_vfs_db_config *c);
 /* Errors: CIS_EINVAL (spec, tenant), CIS_EVFSDOWN (database unreachable),

@@ -46,8 +46,25 @@
  * transaction that starts by locking the tenant's row (SQLite: the
  * database's write lock), so it lands whole or not at all, and writers of
  * one tenant take turns while different tenants' writers do not wait for
- * each other (PostgreSQL). Reads of several statements run in a read
- * transaction, so they see one state.
+ * each other (PostgreSQL). Two kinds of transaction outlive their method:
+ *   - a batch: opening a regular file to write with CREAT or TRUNC leaves
+ *     its transaction open, so its first write (or a stat, truncate or
+ *     set-times of it) joins it and a create + write + close is one
+ *     commit. Any other method, close and sync commit it first.
+ *   - a call scope (cis_vfs_scope_*): everything from the first change to
+ *     the scope's end is one transaction, committed or rolled back there.
+ * A database failure rolls back all that is open; a refusal found before
+ * anything changed (ENOENT, EEXIST, ...) keeps what earlier methods did.
+ *
+ * Fast paths: inside a write transaction a node's metadata is read once
+ * and kept in a small cache, changes to it written once before the
+ * commit (or before a statement that reads inode rows). The cache, the
+ * top layer and the counters also outlive the commit while the dialect's
+ * version (SQLite's data version, read once the write lock is taken)
+ * shows that no other connection committed since: then the next
+ * transaction skips the tenant's row too. A read is one statement (the
+ * size and the blocks together, Q_READ), in one snapshot without a
+ * transaction, unless it spans more than one batch of blocks.
  *
  * Directory listings are ordered by entry id (eid), which a tenant hands
  * out in increasing order whenever a name is made or moved. A cookie is
@@ -105,9 +122,9 @@ enum {
   Q_LOOKUP,
   Q_INO_GET,
   Q_INO_NEW,
-  Q_INO_COPY,
-  Q_INO_SET,
   Q_INO_TARGET,
+  Q_INO_PUT,
+  Q_READ,
   Q_BLK_GET,
   Q_BLK_RANGE,
   Q_BLK_PUT,
@@ -182,17 +199,34 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                    "atim, mtim, ctim, parent, target) "
                    "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?6, ?7, ?8)",
                    NULL},
-    [Q_INO_COPY] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
-                    "atim, mtim, ctim, parent, target) "
-                    "SELECT tenant_id, ino, ?3, type, nlink, size, atim, mtim, ctim, parent, "
-                    "target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 AND layer_id=?4",
-                    NULL},
-    [Q_INO_SET] = {"UPDATE cis_vfs_inodes SET nlink=?4, size=?5, atim=?6, mtim=?7, ctim=?8, "
-                   "parent=?9 WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
-                   NULL},
     [Q_INO_TARGET] = {"SELECT target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
                       "ORDER BY layer_id DESC LIMIT 1",
                       NULL},
+    /* A node's metadata written to the top layer (?3): copied up from layer
+     * ?4 (its target with it) or, when ?4 is the top, updated in place. */
+    [Q_INO_PUT] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                   "atim, mtim, ctim, parent, target) "
+                   "SELECT tenant_id, ino, ?3, type, ?5, ?6, ?7, ?8, ?9, ?10, target "
+                   "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 AND layer_id=?4 "
+                   "ON CONFLICT(tenant_id, ino, layer_id) DO UPDATE SET nlink=excluded.nlink, "
+                   "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
+                   "ctim=excluded.ctim, parent=excluded.parent",
+                   NULL},
+    /* A read in one statement, so in one snapshot without a transaction:
+     * the node's size first (blk -1; no such row: the node is gone), then
+     * its visible blocks ?3 <= blk < ?4. */
+    [Q_READ] = {"SELECT -1, NULL, i.size FROM (SELECT size FROM cis_vfs_inodes WHERE "
+                "tenant_id=?1 AND ino=?2 ORDER BY layer_id DESC LIMIT 1) i UNION ALL "
+                "SELECT b.blk, b.data, 0 FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
+                "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
+                "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
+                "m.ino=?2 AND m.blk=b.blk) ORDER BY 1",
+                "SELECT -1::int8, NULL::bytea, i.size FROM (SELECT size FROM cis_vfs_inodes "
+                "WHERE tenant_id=?1 AND ino=?2 ORDER BY layer_id DESC LIMIT 1) i UNION ALL "
+                "SELECT b.blk, b.data, 0::int8 FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
+                "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
+                "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
+                "m.ino=?2 AND m.blk=b.blk) ORDER BY 1"},
     [Q_BLK_GET] = {"SELECT data FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND blk=?3 "
                    "ORDER BY layer_id DESC LIMIT 1",
                    NULL},
@@ -251,6 +285,30 @@ typedef struct vdb_node {
   struct vdb_node *prev; /* same, backwards */
 } vdb_node;
 
+/* A node's visible metadata (its highest-layer row). */
+typedef struct vdb_inode {
+  uint64_t ino;    /* the node */
+  int type;        /* cis_vfs_type */
+  uint64_t nlink;  /* 1, or 0 once removed */
+  uint64_t size;   /* bytes (symlink: target length) */
+  uint64_t atim;   /* ns since the epoch */
+  uint64_t mtim;   /* ns */
+  uint64_t ctim;   /* ns */
+  uint64_t parent; /* a directory's parent directory */
+  int64_t layer;   /* the layer the row is in */
+} vdb_inode;
+
+/* A node's metadata as the open write transaction sees it. */
+typedef struct vdb_slot {
+  vdb_inode in;  /* the metadata (in.layer: the top once changed here) */
+  int64_t from;  /* dirty: the layer the row is copied up from when written */
+  bool used;     /* holds a node */
+  bool dirty;    /* changed here and not yet written (written before commit and
+                    before any statement that reads inode rows) */
+} vdb_slot;
+
+#define CACHE_SLOTS 64 /* direct-mapped by inode number */
+
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
   const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
@@ -266,20 +324,22 @@ typedef struct vdb_fs {
   int64_t next_ino;               /* next inode number */
   int64_t next_eid;               /* next directory entry id */
   bool counters_dirty;            /* next_ino / next_eid moved: write them back */
+  /* Transactions that stay open across methods (see "Transactions"). */
+  bool in_tx;                     /* a write transaction is open */
+  vdb_node *batch;                /* the file whose creation waits in it for its first
+                                     write, or NULL */
+  bool scoped;                    /* a call scope is open: commit only at its end */
+  int scope_err;                  /* the failure that rolled the scope's changes back */
+  bool full_sync;                 /* CIS_VFS_DB_SYNC_FULL */
+  bool unsynced;                  /* commits since the last flush (NORMAL) */
+  uint64_t version;               /* the dialect's version the counters and the cache
+                                     match after our last commit; 0: none */
+  vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
+                                     transaction (and, while `version` holds, from one
+                                     to the next) */
+  uint64_t nstmts;                /* statements run (for the tests) */
+  uint64_t ncommits;              /* write transactions committed (same) */
 } vdb_fs;
-
-/* A node's visible metadata (its highest-layer row). */
-typedef struct vdb_inode {
-  uint64_t ino;    /* the node */
-  int type;        /* cis_vfs_type */
-  uint64_t nlink;  /* 1, or 0 once removed */
-  uint64_t size;   /* bytes (symlink: target length) */
-  uint64_t atim;   /* ns since the epoch */
-  uint64_t mtim;   /* ns */
-  uint64_t ctim;   /* ns */
-  uint64_t parent; /* a directory's parent directory */
-  int64_t layer;   /* the layer the row is in */
-} vdb_inode;
 
 /* A visible directory entry. */
 typedef struct vdb_ent {
@@ -330,6 +390,7 @@ static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
 
 /* Runs statement id; the caller steps through rows and calls done(). */
 static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  fs->nstmts++;
   return fs->d->query(fs->c, id, &sql[id], a, n, r);
 }
 
@@ -354,13 +415,115 @@ static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows
 
 #define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- the metadata cache ---- */
+
+static void cache_clear(vdb_fs *fs) {
+  memset(fs->cache, 0, sizeof fs->cache);
+}
+
+/* Writes one changed node's metadata to the top layer. */
+static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
+  const vdb_inode *in = &sl->in;
+  cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
+                      I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
+                      I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
+                      I((int64_t)in->parent)};
+  int err = exec(fs, Q_INO_PUT, a, NARGS(a));
+  if (!err) {
+    sl->dirty = false;
+    sl->from = fs->top;
+  }
+  return err;
+}
+
+/* Writes every changed node's metadata: before a commit, and before a
+ * statement that reads inode rows itself. */
+static int cache_flush(vdb_fs *fs) {
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    if (!fs->cache[i].dirty) continue;
+    int err = slot_flush(fs, &fs->cache[i]);
+    if (err) return err;
+  }
+  return 0;
+}
+
+/* The slot of ino, emptied for it (its former node written first when
+ * changed). */
+static int slot_take(vdb_fs *fs, uint64_t ino, vdb_slot **out) {
+  vdb_slot *sl = &fs->cache[ino % CACHE_SLOTS];
+  if (sl->used && sl->in.ino != ino) {
+    if (sl->dirty) {
+      int err = slot_flush(fs, sl);
+      if (err) return err;
+    }
+    sl->used = false;
+  }
+  *out = sl;
+  return 0;
+}
+
 /* ---- transactions ---- */
 
-/* Opens the write transaction of one method: locks the tenant's row and
- * reads the top layer and the counters. */
+/* The database errors after which the open transaction cannot go on (or
+ * may hold half a method): everything else is a refusal found before
+ * anything changed (ENOENT, EEXIST, EISDIR, ...). */
+static bool fatal(int err) {
+  return err == CIS_VFS_EDOWN || err == EIO || err == ENOSPC || err == ENOMEM;
+}
+
+/* Rolls back whatever is open and forgets what the cache knew. */
+static void tx_abort(vdb_fs *fs) {
+  if (fs->in_tx) fs->d->rollback(fs->c);
+  fs->in_tx = false;
+  fs->batch = NULL;
+  fs->version = 0;
+  cache_clear(fs);
+}
+
+/* Commits the open write transaction (its changed metadata and counters
+ * written first). Whatever it returns, no transaction is open after. */
+static int tx_commit(vdb_fs *fs) {
+  if (!fs->in_tx) return 0;
+  int err = cache_flush(fs);
+  if (!err && fs->counters_dirty) {
+    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
+    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+  }
+  if (err) {
+    tx_abort(fs);
+    return err;
+  }
+  fs->in_tx = false;
+  fs->batch = NULL;
+  fs->counters_dirty = false;
+  err = fs->d->commit(fs->c);
+  if (err) {
+    fs->version = 0;
+    cache_clear(fs);
+    return err;
+  }
+  fs->ncommits++;
+  fs->unsynced = !fs->full_sync;
+  /* Our own commit moved the version: what we know is what it holds. */
+  fs->version = fs->d->version ? fs->d->version(fs->c) : 0;
+  return 0;
+}
+
+/* Opens the write transaction of a method, or joins the one open: locks
+ * the tenant's row (SQLite: takes the database's write lock) and reads
+ * the top layer and the counters, unless the dialect's version shows that
+ * nobody committed since our last commit (then they, and the cache, hold). */
 static int tx_begin(vdb_fs *fs) {
+  if (fs->in_tx) return 0;
+  if (fs->scoped && fs->scope_err)
+    return fs_fail(fs, fs->scope_err, "an earlier failure rolled this call's changes back");
   int err = fs->d->begin(fs->c, true);
   if (err) return err;
+  fs->in_tx = true;
+  fs->counters_dirty = false;
+  uint64_t v = fs->d->version ? fs->d->version(fs->c) : 0;
+  if (v && v == fs->version) return 0;
+  cache_clear(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
@@ -375,24 +538,45 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_layer = fs->d->col_int(&r, 1);
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
-  fs->counters_dirty = false;
   fs->d->done(&r);
   return 0;
 fail:
-  fs->d->rollback(fs->c);
+  tx_abort(fs);
   return err;
 }
 
-/* Ends the write transaction: commits when err is 0 (writing the counters
- * back first), rolls back otherwise. Returns the final error. */
-static int tx_end(vdb_fs *fs, int err) {
-  if (!err && fs->counters_dirty) {
-    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
-    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+/* After a change of layers: the next transaction reads the top and the
+ * counters again, and the cache starts empty (unless a scope goes on). */
+static void tx_forget(vdb_fs *fs) {
+  if (fs->in_tx) return;
+  fs->version = 0;
+  cache_clear(fs);
+}
+
+/* Ends a changing method. Success commits, unless the transaction goes on:
+ * inside a call scope, or when `keep` (a file just created waits for its
+ * first write). A database failure rolls back everything open (a scope
+ * then fails as a whole at its end); a refusal leaves what earlier
+ * methods did and, outside a scope, commits it. Returns the method's
+ * error, or the commit's. */
+static int tx_end(vdb_fs *fs, int err, bool keep) {
+  if (!fs->in_tx) return err;
+  if (err && fatal(err)) {
+    tx_abort(fs);
+    if (fs->scoped && !fs->scope_err) fs->scope_err = err;
+    return err;
   }
-  if (!err) return fs->d->commit(fs->c);
-  fs->d->rollback(fs->c);
-  return err;
+  if (fs->scoped || (keep && !err)) return err;
+  int c = tx_commit(fs);
+  return c ? c : err;
+}
+
+/* Called first by every method: a transaction left open for a batch is
+ * committed unless this method joins it (one on the batch's own file,
+ * `n`). Inside a scope nothing commits. */
+static int settle(vdb_fs *fs, const vdb_node *n) {
+  if (!fs->in_tx || fs->scoped || (n && n == fs->batch)) return 0;
+  return tx_commit(fs);
 }
 
 /* ---- entries ---- */
@@ -469,8 +653,17 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
 
 /* ---- inodes ---- */
 
-/* The visible metadata of ino. ENOENT when no layer has it. */
+/* The visible metadata of ino. ENOENT when no layer has it. Inside a
+ * write transaction it comes from the cache when there, and goes in. */
 static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
+  vdb_slot *sl = NULL;
+  if (fs->in_tx) {
+    sl = &fs->cache[ino % CACHE_SLOTS];
+    if (sl->used && sl->in.ino == ino) {
+      *in = sl->in;
+      return 0;
+    }
+  }
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino)};
   cis__vdb_rows r;
   bool have;
@@ -488,23 +681,27 @@ static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
     in->layer = fs->d->col_int(&r, 7);
   }
   fs->d->done(&r);
-  return have ? 0 : ENOENT;
+  if (!have) return ENOENT;
+  if (sl) {
+    err = slot_take(fs, ino, &sl);
+    if (err) return err;
+    *sl = (vdb_slot){.in = *in, .from = in->layer, .used = true};
+  }
+  return 0;
 }
 
-/* Writes in's metadata to the top layer, copying the row up first when it
- * lives in a lower layer (the lower row stays as it was). */
+/* Sets in's metadata in the top layer (open write transaction): kept in
+ * the cache and written before the commit, copied up from the layer it
+ * was read from when that is a lower one (the lower row stays as it was).
+ * in->layer becomes the top. */
 static int ino_put(vdb_fs *fs, vdb_inode *in) {
-  int err;
-  if (in->layer != fs->top) {
-    cis__vdb_val c[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I(in->layer)};
-    err = exec(fs, Q_INO_COPY, c, NARGS(c));
-    if (err) return err;
-    in->layer = fs->top;
-  }
-  cis__vdb_val a[] = {I(fs->tenant),        I((int64_t)in->ino),   I(fs->top),
-                      I((int64_t)in->nlink), I((int64_t)in->size),  I((int64_t)in->atim),
-                      I((int64_t)in->mtim),  I((int64_t)in->ctim),  I((int64_t)in->parent)};
-  return exec(fs, Q_INO_SET, a, NARGS(a));
+  vdb_slot *sl;
+  int err = slot_take(fs, in->ino, &sl);
+  if (err) return err;
+  int64_t from = sl->used && sl->dirty ? sl->from : in->layer;
+  in->layer = fs->top;
+  *sl = (vdb_slot){.in = *in, .from = from, .used = true, .dirty = true};
+  return 0;
 }
 
 /* Creates a node in the top layer and returns its new number. */
@@ -512,10 +709,17 @@ static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, ui
   *ino = (uint64_t)fs->next_ino++;
   fs->counters_dirty = true;
   size_t tlen = target ? strlen(target) : 0;
+  uint64_t now = wall_ns();
   cis__vdb_val a[] = {I(fs->tenant),   I((int64_t)*ino),       I(fs->top),
-                      I(type),         I((int64_t)tlen),       I((int64_t)wall_ns()),
+                      I(type),         I((int64_t)tlen),       I((int64_t)now),
                       I((int64_t)parent), target ? B(target, tlen) : B(NULL, 0)};
-  return exec(fs, Q_INO_NEW, a, NARGS(a));
+  int err = exec(fs, Q_INO_NEW, a, NARGS(a));
+  vdb_slot *sl;
+  if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl)))
+    *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
+                            .mtim = now, .ctim = now, .parent = parent, .layer = fs->top},
+                     .from = fs->top, .used = true};
+  return err;
 }
 
 /* ENOENT unless directory ino still exists (it may have been removed while
@@ -665,6 +869,12 @@ static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **
 static void db_destroy(cis_vfs_backend *b) {
   vdb_fs *fs = FS(b);
   if (!fs) return;
+  /* A batch is committed (its file was made); a scope that was not
+   * committed is rolled back, like the call that did not succeed. */
+  if (fs->c && fs->in_tx) {
+    if (fs->scoped) tx_abort(fs);
+    else tx_commit(fs);
+  }
   if (fs->c) fs->d->close(fs->c);
   free(fs->blk);
   free(fs);
@@ -681,7 +891,9 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   cis__vdb_rows r;
   bool have;
   *bytes = *nodes = 0;
-  int err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  int err = settle(fs, NULL);
+  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (!err) err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     int64_t n = fs->d->col_int(&r, 0), s = fs->d->col_int(&r, 1);
@@ -698,7 +910,9 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ci
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)N(dir)->ino), S(name)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
+  int err = settle(fs, NULL);
+  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (!err) err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     vdb_inode in = {
@@ -758,17 +972,25 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   arm(fs);
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
-  int err = writes ? tx_begin(fs) : 0;
+  int err = settle(fs, NULL);
+  if (!err && writes) err = tx_begin(fs);
   if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
-  if (writes) err = tx_end(fs, err);
+  /* A regular file opened to be written leaves its transaction open for
+   * its first write: create + write + close become one commit. */
+  bool keep = writes && type == CIS_VFS_REG && (flags & CIS_VFS_WRITE);
+  if (writes) err = tx_end(fs, err, keep);
   if (err) return err;
-  return new_node(fs, ino, type, out);
+  err = new_node(fs, ino, type, out);
+  if (err) return tx_end(fs, err, false);
+  if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out);
+  return 0;
 }
 
 /* Creates dir/name as a node of `type` (a directory or a symlink). */
 static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const char *target) {
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   uint64_t ino;
@@ -777,7 +999,7 @@ static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const
   else if (err == ENOENT) err = dir_alive(fs, dir);
   if (!err) err = ino_new(fs, type, dir, target, &ino);
   if (!err) err = ent_put(fs, dir, name, ino, type);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
 static int db_mkdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -793,7 +1015,8 @@ static int db_symlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
  * else a non-directory (EISDIR for a directory). */
 static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir) {
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   err = ent_get(fs, dir, name, &e);
@@ -807,7 +1030,7 @@ static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir
   }
   if (!err) err = node_kill(fs, e.ino);
   if (!err) err = ent_remove(fs, dir, name);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
 static int db_rmdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -888,9 +1111,10 @@ static int db_rename(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname,
                      cis_vfs_node *ndir, const char *nname) {
   vdb_fs *fs = FS(b);
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   if (!err) err = rename_in(fs, N(odir)->ino, oname, N(ndir)->ino, nname);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
 static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, char *buf,
@@ -899,7 +1123,8 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   vdb_ent e;
   *len = 0;
   arm(fs);
-  int err = ent_get(fs, N(dir)->ino, name, &e);
+  int err = settle(fs, NULL);
+  if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (err) return err;
   if (e.type != CIS_VFS_SYMLINK) return EINVAL;
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)e.ino)};
@@ -932,19 +1157,26 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
   if (n->prev) n->prev->next = n->next;
   else fs->open = n->next;
   if (n->next) n->next->prev = n->prev;
+  arm(fs);
+  if (fs->batch == n) {
+    /* Its creation, never written: committed now. close cannot report a
+     * failure; the detail stays in the backend's message. */
+    fs->batch = NULL;
+    tx_commit(fs);
+  }
   if (n->orphan && !is_open(fs, n->ino, NULL)) {
     /* The last handle of a removed file: its data may go now, unless the
      * removal did not commit after all. A failure leaves the blocks as
      * garbage no name reaches. */
-    arm(fs);
     vdb_inode in;
-    int err = tx_begin(fs);
+    int err = settle(fs, NULL);
+    if (!err) err = tx_begin(fs);
     if (!err) err = ino_get(fs, n->ino, &in);
     if (!err && in.nlink == 0) {
       cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I(fs->top)};
       err = exec(fs, Q_BLK_DROP, a, NARGS(a));
     }
-    tx_end(fs, err);
+    tx_end(fs, err, false);
   }
   free(n);
 }
@@ -959,58 +1191,92 @@ static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
   arm(fs);
-  int err = ino_get(fs, N(node)->ino, &in);
+  int err = settle(fs, N(node));
+  if (!err) err = ino_get(fs, N(node)->ino, &in);
   if (err == ENOENT) return gone(fs, N(node));
   if (!err) fill_stat(fs, &in, st);
   return err;
 }
 
+/* Copies the visible blocks of one statement's rows into buf, which
+ * holds the file's bytes [off, end) and is zero-filled. */
+static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
+                     uint64_t end) {
+  uint64_t bs = fs->bs;
+  bool have = false;
+  int err;
+  while (!(err = fs->d->step(r, &have)) && have) {
+    int64_t k = fs->d->col_int(r, 0);
+    if (k < 0) continue; /* the size row of Q_READ */
+    size_t dl;
+    const uint8_t *p = fs->d->col_blob(r, 1, &dl);
+    if (!p || !dl) continue; /* a hole or a whiteout: zeros */
+    if (dl > bs)
+      return fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
+                     (unsigned long long)n->ino);
+    uint64_t s = (uint64_t)k * bs, e = s + dl; /* the bytes this block holds */
+    uint64_t from = s > off ? s : off, until = e < end ? e : end;
+    if (from < until) memcpy(buf + (from - off), p + (from - s), until - from);
+  }
+  return err;
+}
+
+/* Reads in one statement (Q_READ: the size, then the blocks) when the
+ * range fits one batch; a longer read runs in one read transaction, so it
+ * sees one state throughout. Inside a write transaction, changed metadata
+ * is written first so the statement sees it. */
 static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len, uint64_t off,
                    size_t *got) {
   vdb_fs *fs = FS(b);
   vdb_node *n = N(node);
-  vdb_inode in;
   *got = 0;
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
-  int err = fs->d->begin(fs->c, false);
-  if (err) return err;
-  err = ino_get(fs, n->ino, &in);
-  if (err || off >= in.size || len == 0) goto done;
-  uint64_t want = in.size - off < len ? in.size - off : len;
-  memset(buf, 0, (size_t)want);
-  uint64_t bs = fs->bs, end = off + want, last = (end - 1) / bs;
+  int err = settle(fs, n);
+  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (err || len == 0) return err;
+  if (off > (uint64_t)INT64_MAX) return 0; /* past any file's end */
+  uint64_t bs = fs->bs, reqend = off + len < off ? UINT64_MAX : off + len;
   uint64_t batch = RANGE_BYTES / bs ? RANGE_BYTES / bs : 1;
-  for (uint64_t blk = off / bs; blk <= last && !err; blk += batch) {
-    uint64_t to = blk + batch <= last + 1 ? blk + batch : last + 1; /* only what it covers */
-    cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)to)};
-    cis__vdb_rows r;
-    err = run(fs, Q_BLK_RANGE, a, NARGS(a), &r);
-    bool have = false;
-    while (!err && !(err = fs->d->step(&r, &have)) && have) {
-      uint64_t k = (uint64_t)fs->d->col_int(&r, 0);
-      size_t dl;
-      const uint8_t *p = fs->d->col_blob(&r, 1, &dl);
-      if (!p || !dl) continue; /* a hole or a whiteout: zeros */
-      if (dl > bs) {
-        err = fs_fail(fs, EIO, "block %llu of node %llu holds more than a block",
-                      (unsigned long long)k, (unsigned long long)n->ino);
-        break;
-      }
-      uint64_t s = k * bs, e = s + dl; /* the bytes this block holds */
-      uint64_t from = s > off ? s : off, until = e < end ? e : end;
-      if (from < until) memcpy((uint8_t *)buf + (from - off), p + (from - s), until - from);
+  uint64_t firstblk = off / bs, last = (reqend - 1) / bs;
+  bool own = !fs->in_tx && last - firstblk >= batch;
+  if (own && (err = fs->d->begin(fs->c, false))) return err;
+  /* The first statement learns the size: the bytes wanted are known after
+   * it, and the buffer past them is never touched. */
+  uint64_t to = last - firstblk >= batch ? firstblk + batch : last + 1;
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)firstblk), I((int64_t)to)};
+  cis__vdb_rows r;
+  bool have = false;
+  uint64_t want = 0, end = off;
+  err = first(fs, Q_READ, a, NARGS(a), &r, &have);
+  if (!err) {
+    if (!have || fs->d->col_int(&r, 0) != -1) {
+      fs->d->done(&r);
+      err = gone(fs, n);
+    } else {
+      uint64_t size = (uint64_t)fs->d->col_int(&r, 2);
+      want = off >= size ? 0 : (size - off < len ? size - off : len);
+      end = off + want;
+      if (want) memset(buf, 0, (size_t)want);
+      if (want) err = read_rows(fs, n, &r, buf, off, end);
+      fs->d->done(&r);
     }
+  }
+  uint64_t lastw = want ? (end - 1) / bs : 0;
+  for (uint64_t blk = to; !err && want && blk <= lastw; blk += batch) {
+    uint64_t upto = blk + batch <= lastw + 1 ? blk + batch : lastw + 1;
+    cis__vdb_val q[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)upto)};
+    err = run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
+    if (!err) err = read_rows(fs, n, &r, buf, off, end);
     fs->d->done(&r);
   }
-  if (!err) *got = (size_t)want;
-done:
-  if (err) {
-    fs->d->rollback(fs->c);
-    return err == ENOENT ? gone(fs, n) : err;
+  if (own) {
+    if (err) fs->d->rollback(fs->c);
+    else err = fs->d->commit(fs->c);
+  } else if (err && fs->in_tx && fatal(err)) {
+    tx_end(fs, err, false);
   }
-  err = fs->d->commit(fs->c);
-  if (err) *got = 0;
+  if (!err) *got = (size_t)want;
   return err;
 }
 
@@ -1055,9 +1321,10 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
   arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
   if (len == 0) return 0;
-  int err = tx_begin(fs);
+  int err = settle(fs, N(node));
+  if (!err) err = tx_begin(fs);
   if (!err) err = write_in(fs, N(node), buf, len, off);
-  err = tx_end(fs, err);
+  err = tx_end(fs, err, false);
   if (!err) *put = len;
   return err;
 }
@@ -1067,10 +1334,11 @@ static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
   vdb_inode in;
   arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
-  int err = tx_begin(fs);
+  int err = settle(fs, N(node));
+  if (!err) err = tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = do_truncate(fs, &in, size);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
 /* Sets in's times as the flags say (now, or the given value), its ctim to
@@ -1090,10 +1358,11 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
   vdb_fs *fs = FS(b);
   vdb_inode in;
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, N(node));
+  if (!err) err = tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
 /* The times of dir/name itself (a symlink's own), copied up to the top
@@ -1104,24 +1373,35 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
   vdb_ent e;
   vdb_inode in;
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (!err) err = ino_get(fs, e.ino, &in);
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err);
+  return tx_end(fs, err, false);
 }
 
-/* Every change committed before its method returned (SQLite with
- * synchronous=FULL, PostgreSQL's commit): nothing is left to flush. */
+/* Commits a batch left open, then makes every commit so far durable
+ * (with CIS_VFS_DB_SYNC_FULL each already was). Inside a scope the
+ * scope's own changes wait for its end; what committed before is
+ * flushed. */
 static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
-  (void)b, (void)node;
-  return 0;
+  vdb_fs *fs = FS(b);
+  (void)node;
+  arm(fs);
+  int err = settle(fs, NULL);
+  if (err || !fs->unsynced) return err;
+  err = fs->d->flush(fs->c);
+  if (!err) fs->unsynced = false;
+  return err;
 }
 
 static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
                       cis_vfs_dirent *ent) {
   vdb_fs *fs = FS(b);
   arm(fs);
+  int err = settle(fs, NULL);
+  if (err) return err;
   /* Entry ids start at 1, so cookie 0 ("the first") needs no mapping. */
   return ent_next(fs, N(dir)->ino, cookie, ent);
 }
@@ -1266,6 +1546,10 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     cis__vfs_set_ctor_error("db: a tenant of 1..255 bytes is required");
     return CIS_EINVAL;
   }
+  if (cfg->sync != CIS_VFS_DB_SYNC_NORMAL && cfg->sync != CIS_VFS_DB_SYNC_FULL) {
+    cis__vfs_set_ctor_error("db: sync %u is neither CIS_VFS_DB_SYNC_NORMAL nor _FULL", cfg->sync);
+    return CIS_EINVAL;
+  }
   uint32_t bs = cfg->block_size ? cfg->block_size : DEFAULT_BLOCK;
   if (bs < MIN_BLOCK || bs > MAX_BLOCK) {
     cis__vfs_set_ctor_error("db: block_size %u outside %u..%u", bs, MIN_BLOCK, MAX_BLOCK);
@@ -1281,7 +1565,8 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   fs->base.deadline_ns = UINT64_MAX; /* until a mount's wrappers pass one down */
   fs->d = d;
   fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
-  int err = d->open(arg, fs->timeout_ms, fs->base.errmsg, &fs->c);
+  fs->full_sync = cfg->sync == CIS_VFS_DB_SYNC_FULL;
+  int err = d->open(arg, fs->timeout_ms, fs->full_sync, fs->base.errmsg, &fs->c);
   if (!err) {
     d->arm(fs->c, fs->timeout_ms);
     err = tenant_setup(fs, cfg->tenant, bs);
@@ -1303,6 +1588,14 @@ static vdb_fs *db_of(cis_vfs *mount) {
   return b && b->methods == &db_methods ? FS(b) : NULL;
 }
 
+bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return false;
+  *statements = fs->nstmts;
+  *commits = fs->ncommits;
+  return true;
+}
+
 /* Freezes the top layer under `name` and opens a new writable top above
  * it, in one transaction (another mount of the tenant may be writing: the
  * tenant's lock orders them). */
@@ -1316,7 +1609,8 @@ static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_
     return CIS_EINVAL;
   }
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   int64_t frozen = fs->top, next = fs->next_layer;
   if (!err) {
     cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
@@ -1326,8 +1620,11 @@ static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_
     err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
     if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
     if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
+    if (!err) err = cache_flush(fs); /* the changes so far go to the layer frozen */
   }
-  err = tx_end(fs, err);
+  err = tx_end(fs, err, false);
+  /* The top moved: the next transaction reads it again. */
+  tx_forget(fs);
   if (err) return cis_vfs_result(err);
   if (layer_id) *layer_id = (uint64_t)frozen;
   return CIS_OK;
@@ -1395,7 +1692,8 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
     return CIS_ENOTFOUND;
   }
   arm(fs);
-  int err = tx_begin(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
   if (err) return cis_vfs_result(err);
   cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
   cis__vdb_rows r;
@@ -1415,7 +1713,7 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
     }
   }
   if (err || rc != CIS_OK) {
-    fs->d->rollback(fs->c);
+    tx_end(fs, err ? err : ENOENT, false); /* a refusal: nothing changed */
     return err ? cis_vfs_result(err) : rc;
   }
   static const int drops[] = {Q_DROP_BLOCKS, Q_DROP_INODES, Q_DROP_ENTRIES, Q_DROP_LAYERS};
@@ -1427,7 +1725,9 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
   cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
   if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
   if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-  err = tx_end(fs, err);
+  cache_clear(fs); /* nothing it knew may be written over the layers dropped */
+  err = tx_end(fs, err, false);
+  tx_forget(fs);
   if (err) return cis_vfs_result(err);
   /* The rollback has committed. Should the database go away right now,
    * the mount keeps its old usage and this returns the failure: the

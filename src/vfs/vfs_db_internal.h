@@ -69,8 +69,15 @@ typedef struct cis__vdb_dialect {
    * creates the schema when it is missing. errmsg (CIS_VFS_ERRMSG_MAX
    * bytes) receives every later failure's detail and must outlive the
    * connection. Besides the errors above, EINVAL for a malformed
-   * connection string. On failure *out is NULL and errmsg says why. */
-  int (*open)(const char *arg, uint64_t timeout_ms, char *errmsg, cis__vdb_conn **out);
+   * connection string. On failure *out is NULL and errmsg says why.
+   * full_sync: every commit waits until it is on disk (SQLite
+   * synchronous=FULL, PostgreSQL synchronous_commit=on); else a commit
+   * survives a crash of the process but a power loss (PostgreSQL: a crash
+   * of the server) may undo the last ones, never half of one, until
+   * flush() (SQLite synchronous=NORMAL in WAL mode, PostgreSQL
+   * synchronous_commit=off). */
+  int (*open)(const char *arg, uint64_t timeout_ms, bool full_sync, char *errmsg,
+              cis__vdb_conn **out);
   /* Rolls back whatever is open and frees the connection. */
   void (*close)(cis__vdb_conn *c);
   /* Starts the time budget of one backend method: every statement until
@@ -88,6 +95,14 @@ typedef struct cis__vdb_dialect {
   int (*commit)(cis__vdb_conn *c);
   /* Rolls back the open transaction, if any; cannot fail. */
   void (*rollback)(cis__vdb_conn *c);
+  /* Makes every commit so far durable (what fsync promises), outside a
+   * transaction. Needed only without full_sync. */
+  int (*flush)(cis__vdb_conn *c);
+  /* A number that changes whenever another connection commits to the
+   * database, read after a statement or a write lock has been taken
+   * (SQLite's data version), never 0. NULL for a dialect that cannot
+   * tell: then nothing cached may outlive a transaction. */
+  uint64_t (*version)(cis__vdb_conn *c);
 
   /* Runs statement `id` (text from `sql`, prepared once per connection)
    * with args bound to ?1..?n. Rows, if any, are read with step/col_* and

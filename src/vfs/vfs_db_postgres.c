@@ -95,6 +95,7 @@ struct cis__vdb_conn {
   uint64_t prepared;     /* bit i: statement i is prepared on pg */
   bool in_txn;           /* a transaction is open on pg */
   uint64_t stmt_ms;      /* the session's statement_timeout */
+  bool full_sync;        /* synchronous_commit on (else off for the session) */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
 };
 
@@ -198,8 +199,9 @@ static int pg_connect(cis__vdb_conn *c) {
                                                 : CIS_VFS_EDOWN,
                    rep.what, rep.msg);
   cis__pq.setNoticeProcessor(c->pg, quiet, NULL);
-  char sql[96];
-  snprintf(sql, sizeof sql, "SET statement_timeout = %d", cis__ms_int(c->stmt_ms));
+  char sql[128];
+  snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET synchronous_commit = %s",
+           cis__ms_int(c->stmt_ms), c->full_sync ? "on" : "off");
   return pg_simple(c, sql, NULL, "connect");
 }
 
@@ -227,7 +229,8 @@ static void pq_close(cis__vdb_conn *c) {
   free(c);
 }
 
-static int pq_open(const char *conninfo, uint64_t timeout_ms, char *errmsg, cis__vdb_conn **out) {
+static int pq_open(const char *conninfo, uint64_t timeout_ms, bool full_sync, char *errmsg,
+                   cis__vdb_conn **out) {
   *out = NULL;
   PGresult *r = NULL;
   cis__vdb_conn *c = calloc(1, sizeof *c);
@@ -237,6 +240,7 @@ static int pq_open(const char *conninfo, uint64_t timeout_ms, char *errmsg, cis_
   }
   c->errmsg = errmsg;
   c->stmt_ms = timeout_ms;
+  c->full_sync = full_sync;
   pq_arm(c, timeout_ms);
   int err = pg_connect(c);
   if (err) goto fail;
@@ -309,6 +313,21 @@ static void pq_rollback(cis__vdb_conn *c) {
     return;
   }
   pg_abort(c);
+}
+
+/* With synchronous_commit=off a commit returns before the server flushed
+ * its WAL. A transaction that commits with it on waits for the flush of
+ * everything before it too; txid_current() gives it an id, so that it
+ * writes a commit record to wait for. */
+static int pq_flush(cis__vdb_conn *c) {
+  if (c->in_txn) return pg_fail(c, EIO, "flush", "a transaction is open");
+  int err = pg_ready(c, "flush");
+  if (!err)
+    err = pg_simple(c,
+                    "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
+                    NULL, "flush");
+  if (err) pg_abort(c);
+  return err;
 }
 
 /* Prepares statement id on this connection: the shared text with ?N
@@ -425,6 +444,8 @@ const cis__vdb_dialect cis__vdb_postgres = {
     .begin = pq_begin,
     .commit = pq_commit,
     .rollback = pq_rollback,
+    .flush = pq_flush,
+    .version = NULL,
     .query = pq_query,
     .step = pq_step,
     .col_int = pq_col_int,

@@ -6,8 +6,12 @@
  * layering logic is vfs_db.c's; see vfs_db_internal.h for the seam.
  *
  * The file runs in WAL mode (readers never wait for the writer, so two
- * mounts of different tenants in two threads only take turns to write)
- * with synchronous=FULL (a write that returned is on disk). Write
+ * mounts of different tenants in two threads only take turns to write).
+ * Durability is the backend's choice (cis_vfs_db_config.sync):
+ * synchronous=FULL syncs the WAL at every commit; synchronous=NORMAL (the
+ * default) syncs it only at checkpoints and at flush(), so a crash of the
+ * process loses no commit, a power loss the commits since the last sync
+ * (whole transactions, never part of one). Write
  * transactions are BEGIN IMMEDIATE: the write lock is taken up front, so
  * two writers never deadlock upgrading read locks, and the lock wait is
  * bounded by the busy timeout.
@@ -145,7 +149,8 @@ static int exec1(cis__vdb_conn *c, const char *sql, const char *what, int *first
 /* Opens the file (creating it), switches it to WAL and creates the schema
  * when it is missing. The first read of sqlite_schema is the first access
  * to the file, so a file that is not a database fails there (EIO). */
-static int sq_open(const char *path, uint64_t timeout_ms, char *errmsg, cis__vdb_conn **out) {
+static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *errmsg,
+                   cis__vdb_conn **out) {
   *out = NULL;
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
@@ -175,7 +180,8 @@ static int sq_open(const char *path, uint64_t timeout_ms, char *errmsg, cis__vdb
   if (err) goto fail;
   err = exec1(c, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
   if (err) goto fail;
-  err = exec1(c, "PRAGMA synchronous=FULL", "set synchronous", NULL);
+  err = exec1(c, full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+              "set synchronous", NULL);
   if (err) goto fail;
   err = exec1(c, "PRAGMA journal_size_limit=0", "limit the WAL", NULL);
   if (err) goto fail;
@@ -213,6 +219,26 @@ static int sq_commit(cis__vdb_conn *c) {
    * commit always ends it. */
   sq_rollback(c);
   return err;
+}
+
+/* Syncs the WAL file: every frame committed so far, by any connection,
+ * is then on disk, which is all a commit under synchronous=FULL adds. */
+static int sq_flush(cis__vdb_conn *c) {
+  sqlite3_file *wal = NULL;
+  int r = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+  if (r != SQLITE_OK) return sq_fail(c, r, "flush");
+  if (!wal || !wal->pMethods) return 0; /* no WAL open: nothing was written */
+  r = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  return r == SQLITE_OK ? 0 : sq_fail(c, r, "flush");
+}
+
+/* The pager's data version: it moves when a commit of this or another
+ * connection is seen, which happens when a statement or BEGIN IMMEDIATE
+ * takes the read lock. */
+static uint64_t sq_version(cis__vdb_conn *c) {
+  unsigned v = 0;
+  if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
+  return (uint64_t)v + 1; /* never 0, which means "cannot tell" */
 }
 
 /* Binds one value. An empty BLOB is bound as a zero-length BLOB, never as
@@ -306,6 +332,8 @@ const cis__vdb_dialect cis__vdb_sqlite = {
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,
+    .flush = sq_flush,
+    .version = sq_version,
     .query = sq_query,
     .step = sq_step,
     .col_int = sq_col_int,

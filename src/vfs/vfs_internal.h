@@ -27,6 +27,9 @@ bool cis__vfs_host_uses_openat2(const cis_vfs_backend *b);
 /* Entries a host backend's usage walks have stat'ed so far (0 for any
  * other backend). For the tests: a mount without a quota walks nothing. */
 uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
+/* Statements a database backend ran and write transactions it committed
+ * so far (false for any other backend). For the tests of its fast paths. */
+bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
 /* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
 void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

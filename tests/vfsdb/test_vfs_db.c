@@ -43,6 +43,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
+#include "vfs/vfs_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_ASAN 1
@@ -70,6 +71,7 @@ static struct {
   char pgdir[1024];    /* pgdown: the private server's directory */
   char pgsh[1024];     /* pgdown: the harness script */
   char run[48];        /* makes tenant names unique per run */
+  uint32_t sync;       /* cis_vfs_db_config.sync of the mounts made now */
 } g;
 
 #define LONG_MS 20000u
@@ -115,6 +117,7 @@ static cis_result mnt_try(mnt *m, const char *suffix, uint32_t bs, uint64_t time
   cfg.tenant = m->tenant;
   if (bs) cfg.block_size = bs;
   if (timeout_ms) cfg.op_timeout_ms = timeout_ms;
+  cfg.sync = g.sync;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
   if (rc != CIS_OK) return rc;
@@ -2135,6 +2138,10 @@ static void *stop_later(void *p) {
 static void test_pg_dies_mid_writes(void **state) {
   (void)state;
   static const char *const how[] = {"stop", "kill"};
+  /* A write that returned survives the server's crash only when each
+   * commit waits for the server's flush (under NORMAL a crash may undo the
+   * last commits: test_sync_normal_loses_at_most_whole_commits). */
+  g.sync = CIS_VFS_DB_SYNC_FULL;
   uint8_t *buf = malloc(CRASH_SIZE);
   assert_non_null(buf);
   for (int round = 0; round < 2; round++) {
@@ -2215,6 +2222,7 @@ static void test_pg_dies_mid_writes(void **state) {
     }
     if (!inside) fail_msg("pg.sh %s never landed inside a write in 4 tries", how[round]);
   }
+  g.sync = CIS_VFS_DB_SYNC_NORMAL;
   free(buf);
 }
 
@@ -2297,6 +2305,189 @@ static int child_main(int argc, char **argv) {
   return 2;
 }
 
+
+/* ------------------------------------------------------------ fast paths */
+
+typedef struct counts {
+  uint64_t stmts;   /* statements the backend ran */
+  uint64_t commits; /* write transactions it committed */
+} counts;
+
+static counts counts_of(cis_vfs *fs) {
+  counts c = {0, 0};
+  assert_true(cis__vfs_db_counts(fs, &c.stmts, &c.commits));
+  return c;
+}
+
+/* Creating, writing and closing a small file is one write transaction
+ * (it was three statements' worth of transactions before: one for the
+ * create, one for the write), and the metadata is read at most once. */
+static void test_small_file_create_write_close_is_one_commit(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "fast-create");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  char data[4096];
+  memset(data, 'x', sizeof data);
+  put_str(m.root, "d/warm", "warm"); /* statements prepared, directory known */
+  counts a = counts_of(m.fs);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "d/f", 3, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, data, sizeof data, 0, &n));
+  cis_vfs_close(f);
+  counts b = counts_of(m.fs);
+  assert_int_equal(b.commits - a.commits, 1);
+  /* It was 18 statements in 2 transactions. Now: walking to d, the lookup,
+   * the entry checked and made, the node made, one block, its metadata
+   * and the counters: 8. PostgreSQL also locks the tenant's row and reads
+   * the directory again (its cache does not outlive a transaction). */
+  uint64_t most = g.kind == K_SQLITE ? 8 : 10;
+  if (b.stmts - a.stmts > most)
+    fail_msg("create + write + close ran %llu statements, want at most %llu",
+             (unsigned long long)(b.stmts - a.stmts), (unsigned long long)most);
+  expect_str(m.root, "d/warm", "warm");
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "d/f", &st));
+  assert_int_equal(st.size, sizeof data);
+  mnt_close(&m);
+}
+
+/* A read of a small file is one statement: its size and its blocks in one
+ * snapshot, without a transaction around them. */
+static void test_small_file_read_is_one_statement(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "fast-read");
+  put_str(m.root, "f", "hello, world");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ, &f));
+  char buf[64];
+  size_t got = 0;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got)); /* prepares the statement */
+  counts a = counts_of(m.fs);
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  assert_int_equal(got, 12);
+  assert_memory_equal(buf, "hello, world", 12);
+  OK(cis_vfs_pread(f, buf, sizeof buf, 12, &got)); /* at the end */
+  assert_int_equal(got, 0);
+  counts b = counts_of(m.fs);
+  assert_int_equal(b.stmts - a.stmts, 2);
+  assert_int_equal(b.commits, a.commits);
+  cis_vfs_close(f);
+  mnt_close(&m);
+}
+
+/* What one mount caches never hides another mount's commits: sizes,
+ * contents and new names made by the other are seen, and inode numbers
+ * handed out by both stay distinct (the counters are read again after
+ * someone else committed). A file being created is not seen by the other
+ * mount until its first write (or close) commits it. */
+static void test_cache_follows_other_mounts(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "cache-two");
+  mnt_open(&b, "cache-two");
+  put_str(a.root, "f", "aaaa");
+  cis_vfs_stat st;
+  OK(stat_of(b.root, "f", &st));
+  assert_int_equal(st.size, 4);
+  put_str(b.root, "f", "bbbbbbbb");
+  OK(stat_of(a.root, "f", &st));
+  assert_int_equal(st.size, 8);
+  expect_str(a.root, "f", "bbbbbbbb");
+  /* Alternating creates: each mount must see the other's counters. */
+  uint64_t inos[8];
+  for (int i = 0; i < 8; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "n%d", i);
+    put_str(i % 2 ? b.root : a.root, name, name);
+    OK(stat_of(i % 2 ? a.root : b.root, name, &st));
+    inos[i] = st.ino;
+    expect_str(i % 2 ? a.root : b.root, name, name);
+  }
+  for (int i = 0; i < 8; i++)
+    for (int j = i + 1; j < 8; j++) assert_true(inos[i] != inos[j]);
+  /* Writes to a file the other mount has open and has read. */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(a.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.size, 8);
+  put_str(b.root, "f", "cc");
+  OK(cis_vfs_fstat(f, &st));
+  assert_int_equal(st.size, 2);
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, "A", 1, CIS_VFS_APPEND, &n));
+  cis_vfs_close(f);
+  expect_str(b.root, "f", "ccA");
+  /* A creation waits for its first write. */
+  OK(cis_vfs_openat(a.root, "new", 3, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  OK(cis_vfs_pwrite(f, "z", 1, 0, &n));
+  expect_str(b.root, "new", "z");
+  cis_vfs_close(f);
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* The sync setting: only NORMAL and FULL are accepted; under either,
+ * fsync commits a creation still waiting for its first write, so another
+ * mount sees the file. */
+static void test_sync_setting_and_fsync(void **state) {
+  (void)state;
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  assert_int_equal(cfg.sync, CIS_VFS_DB_SYNC_NORMAL);
+  char tenant[160];
+  tenant_name(tenant, sizeof tenant, "sync-cfg");
+  cfg.spec = g.spec;
+  cfg.tenant = tenant;
+  cfg.sync = 7;
+  cis_vfs_backend *be = NULL;
+  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &be));
+  assert_null(be);
+  assert_non_null(strstr(cis_vfs_errmsg(NULL), "sync"));
+  for (uint32_t mode = CIS_VFS_DB_SYNC_NORMAL; mode <= CIS_VFS_DB_SYNC_FULL; mode++) {
+    g.sync = mode;
+    mnt a, b;
+    mnt_open(&a, mode ? "sync-full" : "sync-normal");
+    g.sync = CIS_VFS_DB_SYNC_NORMAL;
+    mnt_open(&b, mode ? "sync-full" : "sync-normal");
+    cis_vfs_file *f = NULL;
+    OK(cis_vfs_openat(a.root, "e", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+    counts c0 = counts_of(a.fs);
+    OK(cis_vfs_fsync(f));
+    assert_int_equal(counts_of(a.fs).commits - c0.commits, 1);
+    cis_vfs_stat st;
+    OK(stat_of(b.root, "e", &st));
+    assert_int_equal(st.size, 0);
+    size_t n = 0;
+    OK(cis_vfs_pwrite(f, "12345", 5, 0, &n));
+    OK(cis_vfs_fsync(f));
+    cis_vfs_close(f);
+    expect_str(b.root, "e", "12345");
+    mnt_close(&a);
+    mnt_close(&b);
+  }
+}
+
+/* A refusal inside a batch (the file's creation waiting for its first
+ * write) leaves the creation in place; the write after it lands. */
+static void test_refusal_keeps_waiting_creation(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "batch-refusal");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  /* The mkdir commits the creation first, then refuses. */
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  ERR(EEXIST, cis_vfs_mkdirat(m.root, "f", 1));
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, "ok", 2, 0, &n));
+  cis_vfs_close(f);
+  expect_str(m.root, "f", "ok");
+  mnt_close(&m);
+}
+
 /* ------------------------------------------------------------------- main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -2336,6 +2527,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_failed_write_changes_nothing),
       cmocka_unit_test(test_two_threads_two_tenants),
       cmocka_unit_test(test_writer_killed_mid_write),
+      cmocka_unit_test(test_small_file_create_write_close_is_one_commit),
+      cmocka_unit_test(test_small_file_read_is_one_statement),
+      cmocka_unit_test(test_cache_follows_other_mounts),
+      cmocka_unit_test(test_sync_setting_and_fsync),
+      cmocka_unit_test(test_refusal_keeps_waiting_creation),
   };
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),

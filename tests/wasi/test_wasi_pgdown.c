@@ -124,6 +124,9 @@ static cis_vfs *mount_tenant(const char *tenant) {
   cfg.spec = g.spec;
   cfg.tenant = tenant;
   cfg.op_timeout_ms = 10000;
+  /* The scenarios expect a write that returned to survive a crash of the
+   * server: each commit must wait for the server's flush. */
+  cfg.sync = CIS_VFS_DB_SYNC_FULL;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
   if (rc != CIS_OK) fail_msg("cis_vfs_db_new: %s", cis_vfs_errmsg(NULL));
