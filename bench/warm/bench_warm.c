@@ -169,7 +169,7 @@ static double throughput(cis_skills *s, int nthreads, long calls, double *cores)
 /* ------------------------------------------------------------ host call */
 
 static double loop_ns(cis_instance *inst, cis_func *f, int32_t n) {
-  cis_val a = {CIS_I32, {.i32 = n}};
+  cis_val a = {.type = CIS_I32, .of.i32 = n};
   uint64_t t0 = now_ns();
   cis_result rc = cis_func_call(inst, f, &a, 1, NULL, 0);
   if (rc != CIS_OK) die("host loop", rc, cis_errmsg(inst));

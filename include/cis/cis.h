@@ -32,7 +32,8 @@
  *
  * Values
  *   Wasm values cross the API as cis_val (tagged) or, in host functions, as
- *   raw 64-bit cis_slot (untagged; the signature says the types).
+ *   raw 64-bit cis_slot (untagged; the signature says the types). A v128
+ *   occupies two consecutive slots, its low 8 bytes (lanes 0..) first.
  */
 #ifndef CIS_CIS_H
 #define CIS_CIS_H
@@ -124,6 +125,7 @@ typedef union cis_slot {
 typedef struct cis_val {
   cis_valtype type;
   cis_slot of;
+  uint8_t v128[16]; /* CIS_V128: the 16 bytes, little-endian, lane 0 first */
 } cis_val;
 
 /* ----------------------------------------------------------------- limits */
@@ -263,7 +265,8 @@ typedef cis_result (*cis_host_fn)(cis_call *call, const cis_slot *args,
 
 /* Declares one host function. The signature string lists the parameter
  * types in parentheses, then the results:
- *   i = i32, I = i64, f = f32, F = f64, r = externref, R = funcref
+ *   i = i32, I = i64, f = f32, F = f64, r = externref, R = funcref,
+ *   v = v128 (two slots of args or results, low 8 bytes first)
  * e.g. "(ii)i", "(I)", "()iI". */
 typedef struct cis_host_func_def {
   const char *module;    /* import module name, e.g. "env" */

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "interp/interp.h"
+#include "interp/simd.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the interpreter keeps wasm values in little-endian slots"
@@ -143,11 +144,24 @@ static inline uint64_t sat_i64_u(double x) {
 }
 
 /* Sets the trap message on the top-level instance and returns rc, in the
- * runtime's wording: "integer divide by zero in function 3 ("name")". */
-static cis_result trap(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_result rc) {
-  char fn[192];
+ * runtime's wording: "integer divide by zero in function 3 ("name")".
+ * When f was called from this loop, a wasm backtrace follows, innermost
+ * first, read from the return records rec .. base (names from the name
+ * section), as many frames as the message holds. */
+static cis_result trap(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_result rc,
+                       const cis__iret *rec, const cis__iret *base) {
+  char fn[192], msg[CIS_ERRMSG_MAX];
   cis__fmt_func(fn, sizeof fn, inst->funcs[f->index]);
-  return cis__fail(ex->top, rc, "%s in %s", cis_strerror(rc), fn);
+  int n = snprintf(msg, sizeof msg, "%s in %s", cis_strerror(rc), fn);
+  if (rec < base && n > 0 && (size_t)n < sizeof msg) {
+    size_t used = (size_t)n;
+    n = snprintf(msg + used, sizeof msg - used, "\nwasm backtrace:\n  0: %s", fn);
+    for (unsigned i = 1; n > 0 && (used += (size_t)n) < sizeof msg && rec < base; rec++, i++) {
+      cis__fmt_func(fn, sizeof fn, inst->funcs[rec->fn->index]);
+      n = snprintf(msg + used, sizeof msg - used, "\n  %u: %s", i, fn);
+    }
+  }
+  return cis__fail(ex->top, rc, "%s", msg);
 }
 
 /* The slow path of the tick counter. */
@@ -484,6 +498,81 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
   }
 #define float_field f32
 #define double_field f64
+
+/* SIMD handlers, by the shapes of simd.def. A v128 operand is read from
+ * its two slots into a vector register and the result stored back: every
+ * read happens before the write, so a destination may overlap a source. */
+#define VL(k) v_load(&SL(k))
+#define VOUT(k, EXPR)             \
+  do {                            \
+    v128 r_ = (EXPR);             \
+    v_store(&SL(k), r_);          \
+  } while (0)
+#define H_V(name) CASE(name) { VOUT(1, name(VL(2))); ADV(3); NEXT(); }
+#define H_VV(name) CASE(name) { VOUT(1, name(VL(2), VL(3))); ADV(4); NEXT(); }
+#define H_VVV(name) CASE(name) { VOUT(1, name(VL(2), VL(3), VL(4))); ADV(5); NEXT(); }
+#define H_VS(name) CASE(name) { VOUT(1, name(VL(2), SL(3).u32)); ADV(4); NEXT(); }
+#define H_VT(name) CASE(name) { SL(1).u64 = name(VL(2)); ADV(3); NEXT(); }
+#define H_SPL(name) CASE(name) { VOUT(1, name(SL(2).u64)); ADV(3); NEXT(); }
+#define H_EXT(name) CASE(name) { SL(1).u64 = name(VL(2), P(3)); ADV(4); NEXT(); }
+#define H_REP(name) CASE(name) { VOUT(1, name(VL(2), SL(3).u64, P(4))); ADV(5); NEXT(); }
+/* Loads and stores: the effective address is 33 bits, checked whole. */
+#define H_LDN(name, N)                                          \
+  CASE(name) {                                                  \
+    uint64_t ea = (uint64_t)SL(2).u32 + P(3);                   \
+    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    VOUT(1, name(mbase + ea));                                  \
+    ADV(4);                                                     \
+    NEXT();                                                     \
+  }
+#define H_LD1(name) H_LDN(name, 1)
+#define H_LD2(name) H_LDN(name, 2)
+#define H_LD4(name) H_LDN(name, 4)
+#define H_LD8(name) H_LDN(name, 8)
+#define H_LD16(name) H_LDN(name, 16)
+#define H_ST(name)                                              \
+  CASE(name) {                                                  \
+    uint64_t ea = (uint64_t)SL(1).u32 + P(3);                   \
+    if (UNLIKELY(ea + 16 > msize)) TRAP(CIS_TRAP_MEM_OOB);      \
+    v_store(mbase + ea, VL(2));                                 \
+    ADV(4);                                                     \
+    NEXT();                                                     \
+  }
+/* Lane loads and stores move N bytes between memory and lane P(5) (P(4)). */
+#define H_LDLN(name, N)                                         \
+  CASE(name) {                                                  \
+    uint64_t ea = (uint64_t)SL(2).u32 + P(4);                   \
+    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    v128 v_ = VL(3);                                            \
+    memcpy((uint8_t *)&v_ + (P(5) & (16 / (N) - 1)) * (N), mbase + ea, (N)); \
+    v_store(&SL(1), v_);                                        \
+    ADV(6);                                                     \
+    NEXT();                                                     \
+  }
+#define H_STLN(name, N)                                         \
+  CASE(name) {                                                  \
+    uint64_t ea = (uint64_t)SL(1).u32 + P(3);                   \
+    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    v128 v_ = VL(2);                                            \
+    memcpy(mbase + ea, (uint8_t *)&v_ + (P(4) & (16 / (N) - 1)) * (N), (N)); \
+    ADV(5);                                                     \
+    NEXT();                                                     \
+  }
+#define H_LDL1(name) H_LDLN(name, 1)
+#define H_LDL2(name) H_LDLN(name, 2)
+#define H_LDL4(name) H_LDLN(name, 4)
+#define H_LDL8(name) H_LDLN(name, 8)
+#define H_STL1(name) H_STLN(name, 1)
+#define H_STL2(name) H_STLN(name, 2)
+#define H_STL4(name) H_STLN(name, 4)
+#define H_STL8(name) H_STLN(name, 8)
+#define H_CONST(name) CASE(name) { memcpy(&SL(1), &P(2), 16); ADV(6); NEXT(); }
+#define H_SHUF(name)                                                         \
+  CASE(name) {                                                               \
+    VOUT(1, i8x16_shuffle(VL(2), VL(3), (const uint8_t *)&P(4)));            \
+    ADV(8);                                                                  \
+    NEXT();                                                                  \
+  }
 
 /* The one loop. With table != NULL it only reports the handler words. */
 _Static_assert(sizeof(void *) == HEAD * sizeof(uint32_t), "a handler word is two code units");
@@ -948,6 +1037,32 @@ dispatch:
   UN(f32_demote_f64, f32_bits((float)a.f64))
   UN_F64(f64_promote_f32, (double)a.f32)
 
+  /* ----------------------------------------------------------- v128 */
+  CASE(mov128) {
+    v_store(&SL(1), VL(2));
+    ADV(3);
+    NEXT();
+  }
+  CASE(select128) {
+    v128 v = SL(4).u32 ? VL(2) : VL(3);
+    v_store(&SL(1), v);
+    ADV(5);
+    NEXT();
+  }
+  CASE(global_get128) {
+    v_store(&SL(1), v_load(globals[P(2)]->v128));
+    ADV(3);
+    NEXT();
+  }
+  CASE(global_set128) {
+    v_store(globals[P(1)]->v128, VL(2));
+    ADV(3);
+    NEXT();
+  }
+#define SIMD(code, name, shape, lanes) H_##shape(name)
+#include "interp/simd.def"
+#undef SIMD
+
 #if CIS_INTERP_SWITCH
   default:
     rc = cis__fail(ex->top, CIS_ESTATE, "corrupt interpreter code in function %u", cur->index);
@@ -999,7 +1114,7 @@ leave_loop:
 
 trapped:
   ex->ticks = ticks;
-  return trap(ex, inst, cur, rc);
+  return trap(ex, inst, cur, rc, rec, rec_base);
 leave:
   ex->ticks = ticks;
   return rc;

@@ -16,6 +16,14 @@
  * argument, and the callee leaves its results in its first slots, where the
  * caller expects them.
  *
+ * v128. A v128 value takes two consecutive slots, its low 8 bytes (lanes
+ * 0..) first: a v128 parameter or local, and an operand-stack position
+ * holding a v128, are two slots wide, so slot numbers follow the types
+ * below them (the translator tracks which stack entries are v128). The
+ * same layout holds for arguments and results in place, and for the
+ * runtime's slot arrays (cis_func_call_slots, host functions). nparams,
+ * nresults and ninit below count slots, not values.
+ *
  * Return records (where to resume the caller) grow down from the top of the
  * value stack while frames grow up from the bottom; the call traps with
  * CIS_TRAP_STACK when they would meet.

@@ -39,6 +39,12 @@
  * slots first, and code after an unconditional branch is skipped up to the
  * end of its block.
  *
+ * SIMD: each 0xfd instruction is one internal op (simd.def), chosen by the
+ * instruction's shape; v128 operands take two slots (interp.h), so a
+ * stack entry records whether it holds a v128 and slot numbers are
+ * computed from the entries below it. v128 values are never deferred as
+ * constants: v128.const writes its slot at once.
+ *
  * The module was validated, so the translator trusts its typing, but it
  * still checks every index and read it relies on itself and reports
  * CIS_EINVALID instead of reading out of bounds.
@@ -80,8 +86,10 @@ enum { V_SLOT = 0, V_LOCAL = 1, V_CONST = 2, V_ADD = 3 };
 /* One entry of the compile-time operand stack. */
 typedef struct vent {
   uint8_t kind;   /* V_SLOT, V_LOCAL, V_CONST or V_ADD (i32 base + bits) */
-  uint32_t local; /* V_LOCAL: the local holding the value; V_ADD: the base
-                     slot, a local or the entry's own slot */
+  uint8_t wide;   /* 1 for a v128 (two slots; only V_SLOT or V_LOCAL), else 0 */
+  uint32_t local; /* V_LOCAL: the first slot of the local holding the value;
+                     V_ADD: the base slot, a local's or the entry's own */
+  uint32_t slot;  /* the entry's own slot (slot_of its position) */
   uint64_t bits;  /* V_CONST: the value (i32/f32 zero-extended); V_ADD: the
                      addend */
 } vent;
@@ -94,6 +102,7 @@ typedef struct ctl {
   uint32_t height;     /* operand height below the construct's parameters */
   uint32_t nparams;    /* block type parameters */
   uint32_t nresults;   /* block type results */
+  const uint8_t *ptypes, *rtypes; /* their value types */
   size_t label;        /* C_LOOP: code position of the header */
   uint32_t fwd;        /* patch list: forward branch offsets to the end */
   uint32_t back;       /* C_LOOP: patch list of back-edge fuel costs */
@@ -169,6 +178,11 @@ typedef struct tr {
 
   uint32_t func;             /* function index being translated */
   uint32_t nl;               /* its parameters plus declared locals */
+  uint32_t nls;              /* the slots they take (a v128 takes two) */
+  uint32_t *lslot;           /* per local: its first slot */
+  uint8_t *lwide;            /* per local: 1 when a v128 */
+  uint32_t caplocal, caplwide; /* allocated lslot and lwide entries */
+  const uint8_t *rtypes;     /* the function's result types */
   uint32_t sbase;            /* slot of operand-stack position 0 */
   uint64_t count;            /* wasm instructions translated in it */
   bool dead;                 /* the current position is unreachable */
@@ -276,7 +290,32 @@ static const int16_t memops[0x3f - 0x28] = {
     CIS__IOP_st8,      CIS__IOP_st16,     CIS__IOP_st8,      CIS__IOP_st16,     CIS__IOP_st32,
 };
 
+/* The SIMD instructions (simd.def): op and operand shape per 0xfd code. */
+enum {
+  SH_NONE, SH_V, SH_VV, SH_VVV, SH_VS, SH_VT, SH_SPL, SH_EXT, SH_REP,
+  SH_LD1, SH_LD2, SH_LD4, SH_LD8, SH_LD16, SH_ST,
+  SH_LDL1, SH_LDL2, SH_LDL4, SH_LDL8, SH_STL1, SH_STL2, SH_STL4, SH_STL8,
+  SH_CONST, SH_SHUF,
+};
+typedef struct simdop {
+  int16_t iop;   /* internal op */
+  uint8_t shape; /* SH_*; SH_NONE where no instruction has the code */
+  uint8_t lanes; /* lane count of a lane-indexed instruction */
+} simdop;
+static const simdop simdops[256] = {
+#define SIMD(code, name, shape, lanes) [code] = {CIS__IOP_##name, SH_##shape, lanes},
+#include "interp/simd.def"
+#undef SIMD
+};
+
 /* ------------------------------------------------------------- helpers */
+
+/* Slots that n values of the given types take (a v128 takes two). */
+static uint32_t type_slots(const uint8_t *types, uint32_t n) {
+  uint32_t s = n;
+  for (uint32_t i = 0; i < n; i++) s += types[i] == CIS__V128;
+  return s;
+}
 
 static cis_result bad(tr *t, const char *what) {
   size_t off = t->p && t->body ? (size_t)(t->p - t->body) : 0;
@@ -323,12 +362,18 @@ static cis_result reserve_vs(tr *t, size_t n) {
   return CIS_OK;
 }
 
-static inline uint32_t slot_of(const tr *t, uint32_t pos) { return t->sbase + pos; }
+/* The slot of operand-stack position pos (pos <= nvs): each entry below
+ * takes one slot, or two for a v128 (interp.h). */
+static inline uint32_t slot_of(const tr *t, uint32_t pos) {
+  if (pos == 0) return t->sbase;
+  const vent *e = &t->vs[pos - 1];
+  return e->slot + 1 + e->wide;
+}
 
 /* The local an entry reads, or UINT32_MAX: deferred reads of a local
  * are counted so that a write to it can find them. */
 static inline uint32_t reads_local(const tr *t, const vent *e) {
-  if (e->kind == V_LOCAL || (e->kind == V_ADD && e->local < t->nl)) return e->local;
+  if (e->kind == V_LOCAL || (e->kind == V_ADD && e->local < t->nls)) return e->local;
   return UINT32_MAX;
 }
 
@@ -509,9 +554,11 @@ static cis_result bind_list(tr *t, uint32_t list) {
 /* -------------------------------------------------- the operand stack */
 
 static void push_entry(tr *t, vent e) {
-  uint32_t p = t->nvs++;
-  t->vs[p] = e;
-  if (t->nvs > t->maxh) t->maxh = t->nvs;
+  uint32_t p = t->nvs;
+  e.slot = slot_of(t, p);
+  t->vs[t->nvs++] = e;
+  uint32_t top = e.slot + 1 + e.wide - t->sbase;
+  if (top > t->maxh) t->maxh = top;
   uint32_t l = reads_local(t, &e);
   if (l != UINT32_MAX) t->refcnt[l]++;
   if (e.kind != V_SLOT && p < t->defer_lo) t->defer_lo = p;
@@ -519,13 +566,20 @@ static void push_entry(tr *t, vent e) {
 
 /* Pushes a value that an instruction writes into its slot; returns the slot. */
 static uint32_t push_slot(tr *t) {
-  vent e = {V_SLOT, 0, 0};
+  vent e = {.kind = V_SLOT};
+  push_entry(t, e);
+  return slot_of(t, t->nvs - 1);
+}
+
+/* The same for a value of type vt: a v128 takes two slots. */
+static uint32_t push_typed(tr *t, uint8_t vt) {
+  vent e = {.kind = V_SLOT, .wide = vt == CIS__V128};
   push_entry(t, e);
   return slot_of(t, t->nvs - 1);
 }
 
 static void push_const(tr *t, uint64_t bits) {
-  vent e = {V_CONST, 0, bits};
+  vent e = {.kind = V_CONST, .bits = bits};
   push_entry(t, e);
 }
 
@@ -540,6 +594,14 @@ static void pop(tr *t, uint32_t n) {
 
 /* Writes entry p into slot d (its value, wherever it is now). */
 static void emit_value(tr *t, uint32_t d, const vent *e, uint32_t p) {
+  if (e->wide) { /* a v128: in a local or its slot */
+    uint32_t s = e->kind == V_LOCAL ? e->local : slot_of(t, p);
+    if (s != d) {
+      op_d(t, CIS__IOP_mov128, d);
+      put(t, s);
+    }
+    return;
+  }
   switch (e->kind) {
   case V_LOCAL:
     if (e->local != d) emit_mov(t, d, e->local);
@@ -578,9 +640,9 @@ static uint32_t const_slot(tr *t, uint64_t bits) {
       if (t->kused == t->kmax) return UINT32_MAX;
       t->kval[t->kused] = bits;
       t->khash[i] = ++t->kused;
-      return t->nl + t->kused - 1;
+      return t->nls + t->kused - 1;
     }
-    if (t->kval[k - 1] == bits) return t->nl + k - 1;
+    if (t->kval[k - 1] == bits) return t->nls + k - 1;
   }
 }
 
@@ -623,12 +685,15 @@ static size_t src_slot(const tr *t, uint32_t p) {
  * targets are the first slots of the frame, can have such a clash). */
 static void prepare_moves(tr *t, uint32_t dst, uint32_t n) {
   uint32_t base = t->nvs - n;
+  size_t written = dst; /* the copies before entry k write [dst, written) */
   for (uint32_t k = 0; k < n; k++) {
+    const vent *e = &t->vs[base + k];
     size_t s = src_slot(t, base + k);
-    if (t->vs[base + k].kind != V_SLOT && s != NONE && s >= dst && s < (size_t)dst + k) {
+    if (e->kind != V_SLOT && s != NONE && s + e->wide >= dst && s < written) {
       for (uint32_t j = 0; j < n; j++) materialize(t, base + j);
       return;
     }
+    written += 1 + e->wide;
   }
 }
 
@@ -638,14 +703,19 @@ static void prepare_moves(tr *t, uint32_t dst, uint32_t n) {
  * overwrites a value still to be copied. */
 static void emit_moves(tr *t, uint32_t dst, uint32_t n) {
   uint32_t base = t->nvs - n;
-  for (uint32_t k = 0; k < n; k++) emit_value(t, dst + k, &t->vs[base + k], base + k);
+  for (uint32_t k = 0; k < n; k++) {
+    emit_value(t, dst, &t->vs[base + k], base + k);
+    dst += 1 + t->vs[base + k].wide;
+  }
 }
 
-/* True when the top n entries already sit in slots dst .. dst+n-1. */
+/* True when the top n entries already sit in consecutive slots from dst. */
 static bool in_place(const tr *t, uint32_t dst, uint32_t n) {
   uint32_t base = t->nvs - n;
-  for (uint32_t k = 0; k < n; k++)
-    if (t->vs[base + k].kind != V_SLOT || slot_of(t, base + k) != dst + k) return false;
+  for (uint32_t k = 0; k < n; k++) {
+    if (t->vs[base + k].kind != V_SLOT || slot_of(t, base + k) != dst) return false;
+    dst += 1 + t->vs[base + k].wide;
+  }
   return true;
 }
 
@@ -871,7 +941,7 @@ static void set_local(tr *t, uint32_t x, bool tee) {
     if (e.kind == V_CONST) {
       push_const(t, e.bits);
     } else {
-      vent l = {V_LOCAL, x, 0};
+      vent l = {.kind = V_LOCAL, .wide = e.wide, .local = x};
       push_entry(t, l);
     }
   }
@@ -895,7 +965,7 @@ static void unop(tr *t, int id) {
 static bool defer_add(tr *t, uint32_t wasm_op) {
   uint32_t pb = t->nvs - 1, pa = t->nvs - 2;
   const vent *a = &t->vs[pa], *b = &t->vs[pb];
-  vent x, r;
+  vent x, r = {.kind = V_ADD};
   uint32_t c;
   if (b->kind == V_CONST && a->kind != V_CONST) {
     x = *a;
@@ -907,7 +977,6 @@ static bool defer_add(tr *t, uint32_t wasm_op) {
   } else {
     return false;
   }
-  r.kind = V_ADD;
   r.local = x.kind == V_SLOT ? slot_of(t, pa) : x.local;
   r.bits = x.kind == V_ADD ? (uint32_t)(x.bits + c) : c;
   pop(t, 2);
@@ -1022,8 +1091,31 @@ static bool read_ins(tr *t, ins *in) {
     t->p += n;
     return true;
   }
-  case 0xfd: /* SIMD: refused by the caller before any immediate matters */
+  case 0xfd: {
+    uint32_t sub;
+    if (!rd_u32(t, &sub) || sub > 0xff || simdops[sub].shape == SH_NONE) return false;
+    in->op = 0xfd00 | sub;
+    uint8_t sh = simdops[sub].shape;
+    if (sh == SH_EXT || sh == SH_REP) {
+      if (!rd_byte(t, &r)) return false;
+      in->bits = r;
+      return true;
+    }
+    if (sh == SH_CONST || sh == SH_SHUF) {
+      if ((size_t)(t->end - t->p) < 16) return false;
+      in->tab = t->p;
+      t->p += 16;
+      return true;
+    }
+    if (sh >= SH_LD1 && sh <= SH_STL8) {
+      if (!rd_u32(t, &in->a) || !rd_u32(t, &in->b)) return false;
+      if (sh >= SH_LDL1) {
+        if (!rd_byte(t, &r)) return false;
+        in->bits = r;
+      }
+    }
     return true;
+  }
   case 0xfc: {
     uint32_t sub;
     if (!rd_u32(t, &sub) || sub > 17) return false;
@@ -1056,18 +1148,21 @@ static cis_result push_ctl(tr *t, uint8_t kind, int64_t bt) {
   c->height = t->nvs - b.nparams;
   c->nparams = b.nparams;
   c->nresults = b.nresults;
+  c->ptypes = b.params;
+  c->rtypes = b.results;
   c->label = NONE;
   c->else_site = NONE;
   return CIS_OK;
 }
 
-/* Leaves the operand stack of construct c at its height plus n values,
- * all in their slots (after end: results; after else: parameters). */
-static cis_result reset_stack(tr *t, const ctl *c, uint32_t n) {
+/* Leaves the operand stack of construct c at its height plus n values of
+ * the given types, all in their slots (after end: results; after else:
+ * parameters). */
+static cis_result reset_stack(tr *t, const ctl *c, uint32_t n, const uint8_t *types) {
   pop(t, t->nvs - c->height);
   cis_result rc = reserve_vs(t, n);
   if (rc != CIS_OK) return rc;
-  for (uint32_t i = 0; i < n; i++) push_slot(t);
+  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
   return CIS_OK;
 }
 
@@ -1085,7 +1180,7 @@ static cis_result do_else(tr *t) {
   c->else_site = NONE;
   barrier(t);
   t->dead = false;
-  return reset_stack(t, c, c->nparams);
+  return reset_stack(t, c, c->nparams, c->ptypes);
 fail:
   return rc;
 }
@@ -1117,7 +1212,7 @@ static cis_result do_end(tr *t) {
     for (uint32_t i = c->back; i; i = t->pnext[i]) t->code[t->ppos[i]] = (uint32_t)cost;
   }
   barrier(t);
-  CIS_TRY(reset_stack(t, c, c->nresults));
+  CIS_TRY(reset_stack(t, c, c->nresults, c->rtypes));
   t->ncs--;
   t->dead = !reach;
 fail:
@@ -1244,6 +1339,114 @@ static cis_result translate_fc(tr *t, const ins *in) {
   }
   default:
     return bad(t, "unknown 0xfc instruction");
+  }
+fail:
+  return rc;
+}
+
+/* Checks that the entry k below the top is (wide) or is not a v128. */
+#define NEEDV(k, w)                                                          \
+  do {                                                                       \
+    if (t->nvs < (uint32_t)(k) + 1) return bad(t, "operand missing");        \
+    if (t->vs[t->nvs - 1 - (k)].wide != (w)) return bad(t, "operand type mismatch"); \
+  } while (0)
+
+/* Puts a 16-byte immediate as four units. */
+static void put16(tr *t, const uint8_t *b) {
+  for (int k = 0; k < 4; k++) {
+    uint32_t u;
+    memcpy(&u, b + 4 * k, 4);
+    put(t, u);
+  }
+}
+
+/* Translates the 0xfd-prefixed (SIMD) instructions by their shape. */
+static cis_result translate_fd(tr *t, const ins *in) {
+  const simdop *so = &simdops[in->op & 0xff];
+  int id = so->iop;
+  cis_result rc = CIS_OK;
+  if ((so->shape == SH_EXT || so->shape == SH_REP || so->shape >= SH_LDL1) &&
+      so->shape <= SH_STL8 && in->bits >= so->lanes)
+    return bad(t, "invalid lane index");
+  if (so->shape >= SH_LD1 && so->shape <= SH_STL8) CIS_TRY(need_memory(t));
+  switch (so->shape) {
+  case SH_V: case SH_VT: case SH_SPL: case SH_EXT: { /* one operand */
+    bool vin = so->shape != SH_SPL;
+    NEEDV(0, vin);
+    uint32_t a = use(t, t->nvs - 1);
+    pop(t, 1);
+    bool vout = so->shape == SH_V || so->shape == SH_SPL;
+    op_d(t, id, push_typed(t, vout ? CIS__V128 : CIS__I64));
+    put(t, a);
+    if (so->shape == SH_EXT) put(t, (uint32_t)in->bits);
+    break;
+  }
+  case SH_VV: case SH_VS: case SH_REP: case SH_SHUF: { /* two operands */
+    NEEDV(0, so->shape != SH_VS && so->shape != SH_REP);
+    NEEDV(1, 1);
+    uint32_t b = use(t, t->nvs - 1), a = use(t, t->nvs - 2);
+    if (so->shape == SH_SHUF)
+      for (int k = 0; k < 16; k++)
+        if (in->tab[k] >= 32) return bad(t, "invalid lane index");
+    pop(t, 2);
+    op_d(t, id, push_typed(t, CIS__V128));
+    put(t, a);
+    put(t, b);
+    if (so->shape == SH_REP) put(t, (uint32_t)in->bits);
+    if (so->shape == SH_SHUF) put16(t, in->tab);
+    break;
+  }
+  case SH_VVV: {
+    NEEDV(0, 1);
+    NEEDV(1, 1);
+    NEEDV(2, 1);
+    uint32_t c = use(t, t->nvs - 1), b = use(t, t->nvs - 2), a = use(t, t->nvs - 3);
+    pop(t, 3);
+    op_d(t, id, push_typed(t, CIS__V128));
+    put(t, a);
+    put(t, b);
+    put(t, c);
+    break;
+  }
+  case SH_LD1: case SH_LD2: case SH_LD4: case SH_LD8: case SH_LD16: {
+    NEEDV(0, 0);
+    uint32_t a = use(t, t->nvs - 1);
+    pop(t, 1);
+    op_d(t, id, push_typed(t, CIS__V128));
+    put(t, a);
+    put(t, in->b);
+    break;
+  }
+  case SH_LDL1: case SH_LDL2: case SH_LDL4: case SH_LDL8: {
+    NEEDV(0, 1);
+    NEEDV(1, 0);
+    uint32_t v = use(t, t->nvs - 1), a = use(t, t->nvs - 2);
+    pop(t, 2);
+    op_d(t, id, push_typed(t, CIS__V128));
+    put(t, a);
+    put(t, v);
+    put(t, in->b);
+    put(t, (uint32_t)in->bits);
+    break;
+  }
+  case SH_ST: case SH_STL1: case SH_STL2: case SH_STL4: case SH_STL8: {
+    NEEDV(0, 1);
+    NEEDV(1, 0);
+    uint32_t v = use(t, t->nvs - 1), a = use(t, t->nvs - 2);
+    op(t, id);
+    put(t, a);
+    put(t, v);
+    put(t, in->b);
+    if (so->shape != SH_ST) put(t, (uint32_t)in->bits);
+    pop(t, 2);
+    break;
+  }
+  case SH_CONST:
+    op_d(t, id, push_typed(t, CIS__V128));
+    put16(t, in->tab);
+    break;
+  default:
+    return bad(t, "unknown 0xfd instruction");
   }
 fail:
   return rc;
@@ -1391,7 +1594,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     put(t, slot_of(t, base));
     pop(t, ft->nparams + extra);
     CIS_TRY(reserve_vs(t, ft->nresults));
-    for (uint32_t i = 0; i < ft->nresults; i++) push_slot(t);
+    for (uint32_t i = 0; i < ft->nresults; i++) push_typed(t, ft->types[ft->nparams + i]);
     break;
   }
   case 0x1a: /* drop */
@@ -1402,35 +1605,40 @@ static cis_result translate_ins(tr *t, const ins *in) {
     NEED(3);
     uint32_t c = use(t, t->nvs - 1), b = use(t, t->nvs - 2), a = use(t, t->nvs - 3);
     uint32_t d = slot_of(t, t->nvs - 3);
-    op_d(t, CIS__IOP_select, d);
+    uint8_t wide = t->vs[t->nvs - 3].wide;
+    op_d(t, wide ? CIS__IOP_select128 : CIS__IOP_select, d);
     put(t, a);
     put(t, b);
     put(t, c);
     pop(t, 3);
-    push_slot(t);
+    push_typed(t, wide ? CIS__V128 : CIS__I64);
     break;
   }
   case 0x20: { /* local.get */
     if (in->a >= t->nl) return bad(t, "unknown local");
-    vent e = {V_LOCAL, in->a, 0};
+    vent e = {.kind = V_LOCAL, .wide = t->lwide[in->a], .local = t->lslot[in->a]};
     push_entry(t, e);
     break;
   }
   case 0x21: case 0x22: /* local.set, local.tee */
     if (in->a >= t->nl) return bad(t, "unknown local");
     NEED(1);
-    set_local(t, in->a, op_ == 0x22);
+    if (t->vs[t->nvs - 1].wide != t->lwide[in->a]) return bad(t, "local type mismatch");
+    set_local(t, t->lslot[in->a], op_ == 0x22);
     break;
   case 0x23: /* global.get */
     if (in->a >= m->nglobals) return bad(t, "unknown global");
-    op_d(t, CIS__IOP_global_get, push_slot(t));
+    if (m->globals[in->a].type.type == CIS__V128) op_d(t, CIS__IOP_global_get128, push_typed(t, CIS__V128));
+    else op_d(t, CIS__IOP_global_get, push_slot(t));
     put(t, in->a);
     break;
   case 0x24: { /* global.set */
     if (in->a >= m->nglobals) return bad(t, "unknown global");
     NEED(1);
+    uint8_t wide = t->vs[t->nvs - 1].wide;
+    if (wide != (m->globals[in->a].type.type == CIS__V128)) return bad(t, "global type mismatch");
     uint32_t s = use(t, t->nvs - 1);
-    op(t, CIS__IOP_global_set);
+    op(t, wide ? CIS__IOP_global_set128 : CIS__IOP_global_set);
     put(t, in->a);
     put(t, s);
     pop(t, 1);
@@ -1502,6 +1710,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     break;
   default:
     if ((op_ & 0xff00) == 0xfc00) return translate_fc(t, in);
+    if ((op_ & 0xff00) == 0xfd00) return translate_fd(t, in);
     return bad(t, "unknown or unsupported instruction");
   }
 fail:
@@ -1609,6 +1818,35 @@ static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
   return CIS_OK;
 }
 
+/* Gives each parameter and declared local of the function its first
+ * slot (t->lslot, t->lwide, t->nls): in order, two slots for a v128. */
+static cis_result layout_locals(tr *t, const cis__functype *ft, const cis__code *body) {
+  if (!grow((void **)&t->lslot, &t->caplocal, (size_t)t->nl + 1, sizeof *t->lslot) ||
+      !grow((void **)&t->lwide, &t->caplwide, (size_t)t->nl + 1, sizeof *t->lwide))
+    return oom(t);
+  uint32_t n = 0, slot = 0;
+  for (uint32_t i = 0; i < ft->nparams; i++, n++) {
+    t->lslot[n] = slot;
+    t->lwide[n] = ft->types[i] == CIS__V128;
+    slot += 1 + t->lwide[n];
+  }
+  const uint8_t *q = body->locals, *end = body->body;
+  for (uint32_t g = 0; g < body->nlocal_groups; g++) {
+    uint32_t cnt;
+    if (!cis__read_u32(&q, end, &cnt) || q >= end || cnt > t->nl - n)
+      return bad(t, "malformed locals");
+    uint8_t wide = *q++ == CIS__V128;
+    for (uint32_t k = 0; k < cnt; k++, n++) {
+      t->lslot[n] = slot;
+      t->lwide[n] = wide;
+      slot += 1 + wide;
+    }
+  }
+  if (n != t->nl) return bad(t, "malformed locals");
+  t->nls = slot;
+  return CIS_OK;
+}
+
 /* Translates defined function i into t->code and t->init (both from 0),
  * and fills the sizes in *f (ninit, nslots, cost, need, ncode). */
 static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
@@ -1627,8 +1865,9 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   if ((uint64_t)ft->nparams + body->nlocals > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS)
     return cis__fail(t->msg, CIS_ETOOBIG, "function %u: too many locals", fidx);
   t->nl = ft->nparams + body->nlocals;
-  if (!grow((void **)&t->refcnt, &t->caprc, (size_t)t->nl + 1, sizeof *t->refcnt)) return oom(t);
-  memset(t->refcnt, 0, ((size_t)t->nl + 1) * sizeof *t->refcnt);
+  CIS_TRY(layout_locals(t, ft, body));
+  if (!grow((void **)&t->refcnt, &t->caprc, (size_t)t->nls + 1, sizeof *t->refcnt)) return oom(t);
+  memset(t->refcnt, 0, ((size_t)t->nls + 1) * sizeof *t->refcnt);
   t->nvs = t->maxh = t->defer_lo = 0;
   t->ncs = 0;
   t->npatch = 1;
@@ -1641,20 +1880,18 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->end = body->body + body->body_len;
   barrier(t);
   CIS_TRY(setup_consts(t));
-  t->sbase = t->nl + t->kmax;
+  t->sbase = t->nls + t->kmax;
   CIS_TRY(reserve_vs(t, 16));
   if (!grow((void **)&t->cs, &t->capcs, 16, sizeof *t->cs)) return oom(t);
   memset(&t->cs[0], 0, sizeof t->cs[0]);
   t->cs[0].kind = C_FUNC;
   t->cs[0].nresults = ft->nresults;
+  t->cs[0].rtypes = ft->types + ft->nparams;
   t->cs[0].label = t->cs[0].else_site = NONE;
   t->ncs = 1;
 
   while (t->ncs > 0) {
     if (!read_ins(t, &in)) return bad(t, "malformed instruction");
-    if (in.op == 0xfd)
-      return cis__fail(t->msg, CIS_EUNSUPPORTED, "function %u: SIMD instructions are not supported",
-                       fidx);
     if (t->dead) { /* skip to the else/end of the current construct */
       if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
         t->dead_nest++;
@@ -1675,17 +1912,19 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");
 
+  uint32_t npslots = type_slots(ft->types, ft->nparams);
+  uint32_t nrslots = type_slots(ft->types + ft->nparams, ft->nresults);
   uint64_t nslots = (uint64_t)t->sbase + t->maxh;
-  if (nslots < ft->nresults) nslots = ft->nresults;
+  if (nslots < nrslots) nslots = nrslots;
   if (nslots > UINT32_MAX / 2)
     return cis__fail(t->msg, CIS_ETOOBIG, "function %u: frame too large", fidx);
   size_t at = 0;
-  CIS_TRY(add_init(t, body->nlocals, &at));
+  CIS_TRY(add_init(t, t->nls - npslots, &at));
   f->ncode = t->ncode;
-  f->ninit = body->nlocals + t->kused;
+  f->ninit = t->nls - npslots + t->kused;
   f->index = fidx;
-  f->nparams = ft->nparams;
-  f->nresults = ft->nresults;
+  f->nparams = npslots;
+  f->nresults = nrslots;
   f->nslots = (uint32_t)nslots;
   f->cost = t->count > UINT32_MAX ? UINT32_MAX : (uint32_t)t->count;
   f->need = (size_t)nslots * sizeof(cis_slot) + sizeof(cis__iret);
@@ -1695,6 +1934,8 @@ fail:
 
 static void tr_free(tr *t) {
   if (!t) return;
+  free(t->lslot);
+  free(t->lwide);
   free(t->code);
   free(t->vs);
   free(t->cs);
@@ -1810,8 +2051,8 @@ cis_result cis__interp_prepare(cis_module *mod, cis__icode **out) {
     const cis__functype *ft = m->func_type[fidx] < m->ntypes ? cis__module_func_type(m, fidx) : NULL;
     atomic_init(&f->code, NULL);
     f->index = fidx;
-    f->nparams = ft ? ft->nparams : 0;
-    f->nresults = ft ? ft->nresults : 0;
+    f->nparams = ft ? type_slots(ft->types, ft->nparams) : 0;
+    f->nresults = ft ? type_slots(ft->types + ft->nparams, ft->nresults) : 0;
   }
   *out = ic;
   return CIS_OK;

@@ -205,11 +205,10 @@ static inline cis_result host_run(cis__exec *ex, cis_instance *caller, cis_func 
 /* call_host for more parameters than fit on the stack. */
 __attribute__((noinline)) static cis_result call_host_many(cis__exec *ex, cis_instance *caller,
                                                            cis_func *f, cis_slot *ar) {
-  const cis__functype *t = f->type;
-  cis_slot *args = malloc((size_t)t->nparams * sizeof *args);
+  cis_slot *args = malloc((size_t)f->nparam_slots * sizeof *args);
   if (!args) return cis__fail(ex->top, CIS_ENOMEM, "out of memory calling a host function");
-  memcpy(args, ar, (size_t)t->nparams * sizeof *args);
-  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
+  memcpy(args, ar, (size_t)f->nparam_slots * sizeof *args);
+  if (f->nresult_slots) memset(ar, 0, (size_t)f->nresult_slots * sizeof *ar);
   cis_result rc = host_run(ex, caller, f, args, ar);
   free(args);
   return rc;
@@ -220,17 +219,17 @@ __attribute__((noinline)) static cis_result call_host_many(cis__exec *ex, cis_in
  * us one: a callback writing results[0] before reading args[1] must not
  * see its own output. Results it leaves unwritten read as zero. */
 static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
-  const cis__functype *t = f->type;
   exec_rt *x = (exec_rt *)ex;
   if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || --x->host_left == 0) {
     x->host_left = HOST_CALLS_PER_CLOCK;
     cis_result rc = check_stop(ex);
     if (rc != CIS_OK) return rc;
   }
-  if (t->nparams > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
+  uint32_t np = f->nparam_slots, nr = f->nresult_slots;
+  if (np > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
   cis_slot small[SMALL_SLOTS];
-  if (t->nparams) memcpy(small, ar, (size_t)t->nparams * sizeof *small);
-  if (t->nresults) memset(ar, 0, (size_t)t->nresults * sizeof *ar);
+  if (np) memcpy(small, ar, (size_t)np * sizeof *small);
+  if (nr) memset(ar, 0, (size_t)nr * sizeof *ar);
   return host_run(ex, caller, f, small, ar);
 }
 
@@ -336,23 +335,24 @@ cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *
   const cis__functype *t = f->type;
   if ((t->nparams && !args) || (t->nresults && !results))
     return cis__fail(inst, CIS_EINVAL, "argument or result array is NULL");
-  size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;
+  uint32_t np = f->nparam_slots, nr = f->nresult_slots;
+  size_t n = np > nr ? np : nr;
   cis_slot small[SMALL_SLOTS];
   cis_slot *ar = small;
   if (n > SMALL_SLOTS) {
     ar = malloc(n * sizeof *ar);
     if (!ar) return cis__fail(inst, CIS_ENOMEM, "out of memory for call arguments");
   }
-  if (t->nparams) memcpy(ar, args, (size_t)t->nparams * sizeof *ar);
+  if (np) memcpy(ar, args, (size_t)np * sizeof *ar);
   cis_result rc = cis__call_internal(inst, f, ar);
-  if (rc == CIS_OK && t->nresults) memcpy(results, ar, (size_t)t->nresults * sizeof *ar);
+  if (rc == CIS_OK && nr) memcpy(results, ar, (size_t)nr * sizeof *ar);
   if (ar != small) free(ar);
   return rc;
 }
 
-/* Types a cis_val can carry: v128 does not fit a slot. */
+/* Types a cis_val can carry. */
 static bool api_type(uint8_t t) {
-  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 ||
+  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
          t == CIS__FUNCREF || t == CIS__EXTERNREF;
 }
 
@@ -377,25 +377,38 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
     if ((unsigned)args[i].type != t->types[i])
       return cis__fail(inst, CIS_EINVAL, "argument %zu has type 0x%02x, the function wants 0x%02x",
                        i, (unsigned)args[i].type, t->types[i]);
-  size_t n = t->nparams > t->nresults ? t->nparams : t->nresults;
+  size_t n = f->nparam_slots > f->nresult_slots ? f->nparam_slots : f->nresult_slots;
   cis_slot small[SMALL_SLOTS];
   cis_slot *ar = small;
   if (n > SMALL_SLOTS) {
     ar = malloc(n * sizeof *ar);
     if (!ar) return cis__fail(inst, CIS_ENOMEM, "out of memory for call arguments");
   }
-  for (size_t i = 0; i < nargs; i++) {
-    ar[i] = args[i].of;
+  for (size_t i = 0, k = 0; i < nargs; i++) {
+    if (t->types[i] == CIS__V128) { /* two slots, low 8 bytes first */
+      memcpy(&ar[k], args[i].v128, 16);
+      k += 2;
+      continue;
+    }
+    ar[k] = args[i].of;
     /* i32 and f32 live in the low half; keep the high half zero. */
-    if (t->types[i] == CIS__I32 || t->types[i] == CIS__F32) ar[i].u64 = ar[i].u32;
+    if (t->types[i] == CIS__I32 || t->types[i] == CIS__F32) ar[k].u64 = ar[k].u32;
+    k++;
   }
   cis_result rc = cis__call_internal(inst, f, ar);
   if (rc == CIS_OK)
-    for (size_t i = 0; i < nresults; i++) {
+    for (size_t i = 0, k = 0; i < nresults; i++) {
       uint8_t rt = t->types[t->nparams + i];
+      memset(&results[i], 0, sizeof results[i]);
       results[i].type = (cis_valtype)rt;
-      results[i].of = ar[i];
-      if (rt == CIS__I32 || rt == CIS__F32) results[i].of.u64 = ar[i].u32;
+      if (rt == CIS__V128) {
+        memcpy(results[i].v128, &ar[k], 16);
+        k += 2;
+        continue;
+      }
+      results[i].of = ar[k];
+      if (rt == CIS__I32 || rt == CIS__F32) results[i].of.u64 = ar[k].u32;
+      k++;
     }
   if (ar != small) free(ar);
   return rc;

@@ -23,6 +23,7 @@ static uint8_t sig_type(char c) {
   case 'F': return CIS__F64;
   case 'r': return CIS__EXTERNREF;
   case 'R': return CIS__FUNCREF;
+  case 'v': return CIS__V128;
   default: return 0;
   }
 }
@@ -97,6 +98,7 @@ cis_result cis__host_func_new(cis_engine *e, const cis_host_func_def *def, void 
   }
   h->pub.kind = CIS__FUNC_HOST;
   h->pub.type = &h->pub.own_type;
+  cis__func_set_slots(&h->pub);
   h->pub.fn = def->fn;
   h->pub.user = def->user;
   atomic_init(&h->pub.refs, 1);

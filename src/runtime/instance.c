@@ -245,18 +245,38 @@ static void init_funcs(cis_instance *inst) {
     f->kind = CIS__FUNC_WASM;
     f->type_id = inst->module->type_ids[m->func_type[i]];
     f->type = cis__module_func_type(m, i);
+    cis__func_set_slots(f);
     f->inst = inst;
     f->index = i;
     inst->funcs[i] = f;
   }
 }
 
+/* The value of a validated v128 constant expression: v128.const (0xfd,
+ * the u32 12, 16 bytes) or global.get of an earlier v128 global. */
+static void const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[16]) {
+  memset(out, 0, 16);
+  if (x->len && x->code[0] == 0xfd) {
+    const uint8_t *p = x->code + 1, *end = x->code + x->len;
+    uint32_t sub;
+    if (cis__read_u32(&p, end, &sub) && end - p >= 16) memcpy(out, p, 16);
+    return;
+  }
+  cis__constexpr c;
+  cis__constexpr_decode(x, &c);
+  if (c.op == 0x23) memcpy(out, inst->globals[c.index]->v128, 16);
+}
+
 static cis_result init_globals(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) {
     const cis__global *g = &m->globals[i];
+    cis_slot zero = {.u64 = 0};
+    bool wide = g->type.type == CIS__V128;
     cis_result rc = cis__global_create(g->type.type, g->type.mutable_,
-                                       const_value(inst, &g->init), inst, &inst->globals[i]);
+                                       wide ? zero : const_value(inst, &g->init), inst,
+                                       &inst->globals[i]);
+    if (rc == CIS_OK && wide) const_v128(inst, &g->init, inst->globals[i]->v128);
     if (rc == CIS_EUNSUPPORTED)
       return cis__fail(inst->engine, rc, "global %u: value type 0x%02x is not supported", i,
                        g->type.type);

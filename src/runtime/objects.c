@@ -564,11 +564,10 @@ void cis_table_free(cis_table *t) {
 
 /* ---------------------------------------------------------------- global */
 
-/* Value types a global may hold through this API: a cis_slot is 8 bytes,
- * so v128 has no representation here. */
+/* Value types a global may hold. */
 static bool global_type_ok(uint8_t t) {
   switch (t) {
-  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64:
+  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64: case CIS__V128:
   case CIS__FUNCREF: case CIS__EXTERNREF: return true;
   default: return false;
   }
@@ -612,6 +611,7 @@ cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_, cis_global
   cis_result rc = cis__global_create((uint8_t)init.type, mutable_,
                                      canonical_slot((uint8_t)init.type, init.of), NULL, out);
   if (rc != CIS_OK) return cis__fail(e, rc, "cannot create a global: %s", cis_strerror(rc));
+  if (init.type == CIS_V128) memcpy((*out)->v128, init.v128, 16);
   return CIS_OK;
 }
 
@@ -625,7 +625,8 @@ cis_val cis_global_get(const cis_global *g) {
   memset(&v, 0, sizeof v);
   if (!g) return v;
   v.type = (cis_valtype)g->type;
-  v.of = g->val;
+  if (g->type == CIS__V128) memcpy(v.v128, g->v128, 16);
+  else v.of = g->val;
   return v;
 }
 
@@ -633,6 +634,7 @@ cis_val cis_global_get(const cis_global *g) {
  * another type. */
 cis_result cis_global_set(cis_global *g, cis_val v) {
   if (!g || !g->mutable_ || (unsigned)v.type != g->type) return CIS_EINVAL;
-  g->val = canonical_slot(g->type, v.of);
+  if (g->type == CIS__V128) memcpy(g->v128, v.v128, 16);
+  else g->val = canonical_slot(g->type, v.of);
   return CIS_OK;
 }

@@ -123,7 +123,10 @@ struct cis_global {
   atomic_uint refs;          /* reference count */
   uint8_t type;              /* value type */
   bool mutable_;             /* mut flag */
-  cis_slot val;              /* current value */
+  union {
+    cis_slot val;            /* current value (a number or a reference) */
+    uint8_t v128[16];        /* a v128's value: its 16 bytes, lane 0 first */
+  };
 };
 
 enum { CIS__FUNC_WASM = 0, CIS__FUNC_HOST = 1 };
@@ -140,9 +143,24 @@ struct cis_func {
   cis_host_fn fn;            /* callback */
   void *user;                /* its user data */
   cis__functype own_type;    /* storage for a host function's signature */
+  uint32_t nparam_slots;     /* slots its parameters take (a v128 takes two) */
+  uint32_t nresult_slots;    /* slots its results take */
   CIS__PAD(pad);             /* every host call reads the above; every instance linking it writes refs */
   atomic_uint refs;          /* standalone host functions only */
 };
+
+/* Slots that n values of the given types take: one each, two for a v128. */
+static inline uint32_t cis__type_slots(const uint8_t *types, uint32_t n) {
+  uint32_t s = n;
+  for (uint32_t i = 0; i < n; i++) s += types[i] == CIS__V128;
+  return s;
+}
+
+/* Sets f's slot counts from f->type. */
+static inline void cis__func_set_slots(cis_func *f) {
+  f->nparam_slots = cis__type_slots(f->type->types, f->type->nparams);
+  f->nresult_slots = cis__type_slots(f->type->types + f->type->nparams, f->type->nresults);
+}
 
 /* -------------------------------------------------------------- instance */
 

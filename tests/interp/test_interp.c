@@ -75,11 +75,11 @@ static void done(fx *x) {
   cis_engine_free(x->e);
 }
 
-static cis_val vi32(int32_t v) { cis_val r = {CIS_I32, {.u64 = (uint32_t)v}}; return r; }
-static cis_val vi64(int64_t v) { cis_val r = {CIS_I64, {.i64 = v}}; return r; }
-static cis_val vf32(float v) { cis_val r = {CIS_F32, {.u64 = 0}}; r.of.f32 = v; return r; }
-static cis_val vf64(double v) { cis_val r = {CIS_F64, {.f64 = v}}; return r; }
-static cis_val vf32b(uint32_t bits) { cis_val r = {CIS_F32, {.u64 = bits}}; return r; }
+static cis_val vi32(int32_t v) { cis_val r = {.type = CIS_I32, .of.u64 = (uint32_t)v}; return r; }
+static cis_val vi64(int64_t v) { cis_val r = {.type = CIS_I64, .of.i64 = v}; return r; }
+static cis_val vf32(float v) { cis_val r = {.type = CIS_F32, .of.u64 = 0}; r.of.f32 = v; return r; }
+static cis_val vf64(double v) { cis_val r = {.type = CIS_F64, .of.f64 = v}; return r; }
+static cis_val vf32b(uint32_t bits) { cis_val r = {.type = CIS_F32, .of.u64 = bits}; return r; }
 
 static cis_result call(cis_instance *inst, const char *name, const cis_val *args, size_t na,
                        cis_val *res, size_t nr) {
@@ -516,7 +516,7 @@ static void table_instructions(void **state) {
   TRAPS(in, "set_dec", 0, CIS_TRAP_TABLE_OOB, vi32(5));
   TRAPS(in, "is_null", 1, CIS_TRAP_TABLE_OOB, vi32(5));
   int token = 0;
-  cis_val ext = {CIS_EXTERNREF, {.externref = &token}};
+  cis_val ext = {.type = CIS_EXTERNREF, .of.externref = &token};
   ok0(in, "set_ext", ARGS(vi32(1), ext));
   assert_ptr_equal(ok1(in, "get_ext", ARGS(vi32(1))).of.externref, &token);
   assert_null(ok1(in, "get_ext", ARGS(vi32(0))).of.externref);
@@ -535,7 +535,7 @@ static cis_result host_twice(cis_call *c, const cis_slot *a, cis_slot *r) {
 
 static cis_result host_reenter(cis_call *c, const cis_slot *a, cis_slot *r) {
   cis_instance *inst = cis_call_instance(c);
-  cis_val arg = {CIS_I32, {.u64 = a[0].u32}}, res;
+  cis_val arg = {.type = CIS_I32, .of.u64 = a[0].u32}, res;
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, "double"), &arg, 1, &res, 1);
   if (rc != CIS_OK) return rc;
   r[0].u64 = (uint32_t)(res.of.i32 + 100);

@@ -57,7 +57,7 @@ static cis_engine *engine(void) {
 static cis_result call_i32(cis_instance *inst, const char *name, int32_t arg, int32_t *out) {
   cis_func *f = cis_instance_func(inst, name);
   if (!f) fail_msg("no export %s", name);
-  cis_val a = {CIS_I32, {.u64 = (uint32_t)arg}}, r;
+  cis_val a = {.type = CIS_I32, .of.u64 = (uint32_t)arg}, r;
   memset(&r, 0, sizeof r);
   cis_result rc = cis_func_call(inst, f, &a, 1, &r, 1);
   *out = r.of.i32;
@@ -148,7 +148,7 @@ static void lazy_first_call_through_call_indirect(void **state) {
   assert_int_equal(cis_instance_new(m, NULL, NULL, &in), CIS_OK);
   assert_false(cis__interp_is_translated(m, F_TABLE_TARGET));
   cis_func *f = cis_instance_func(in, "via_table");
-  cis_val args[2] = {{CIS_I32, {.u64 = 0}}, {CIS_I32, {.u64 = 0x0f}}}, r;
+  cis_val args[2] = {{.type = CIS_I32, .of.u64 = 0}, {.type = CIS_I32, .of.u64 = 0x0f}}, r;
   assert_int_equal(cis_func_call(in, f, args, 2, &r, 1), CIS_OK);
   assert_int_equal(r.of.i32, 0x0f ^ 0x55);
   assert_true(cis__interp_is_translated(m, F_TABLE_TARGET));

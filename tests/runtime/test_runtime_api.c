@@ -43,7 +43,7 @@ static cis_result host_reenter(cis_call *c, const cis_slot *a, cis_slot *r) {
     cis_result rc = cis_func_call(inst, cis_instance_func(inst, "trap"), NULL, 0, NULL, 0);
     return rc;
   }
-  cis_val args[2] = {{CIS_I32, {.i32 = a[0].i32}}, {CIS_I32, {.i32 = 1000}}};
+  cis_val args[2] = {{.type = CIS_I32, .of.i32 = a[0].i32}, {.type = CIS_I32, .of.i32 = 1000}};
   cis_val res[1];
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, "add"), args, 2, res, 1);
   if (rc != CIS_OK) return rc;
@@ -72,7 +72,7 @@ static cis_instance *api_instance(cis_engine *e, cis_module **mod) {
 }
 
 static int32_t call_i32(cis_instance *inst, const char *name, int32_t x) {
-  cis_val a = {CIS_I32, {.i32 = x}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = x}, r;
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &r, 1);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
   assert_int_equal(r.type, CIS_I32);
@@ -109,7 +109,7 @@ static void signature_strings(void **state) {
   (void)state;
   cis_engine *e = rt_engine(NULL);
   static const char *bad[] = {"", "ii", "(ii", "(x)", "(i)i ", "( i)", "(i))", "(i)(i)",
-                              "(v)", "i(i)", "(ii)q"};
+                              "(w)", "i(i)", "(ii)q"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     cis_host_func_def d = {"m", "n", bad[i], host_swap, NULL};
     cis_func *f = (cis_func *)1;
@@ -154,7 +154,7 @@ static void typed_calls(void **state) {
   cis_instance *inst = api_instance(e, &mod);
   cis_func *add = cis_instance_func(inst, "add");
   assert_non_null(add);
-  cis_val a[2] = {{CIS_I32, {.i32 = 40}}, {CIS_I32, {.i32 = 2}}}, r[2];
+  cis_val a[2] = {{.type = CIS_I32, .of.i32 = 40}, {.type = CIS_I32, .of.i32 = 2}}, r[2];
   assert_int_equal(cis_func_call(inst, add, a, 2, r, 1), CIS_OK);
   assert_int_equal(r[0].type, CIS_I32);
   assert_int_equal(r[0].of.i32, 42);
@@ -164,7 +164,7 @@ static void typed_calls(void **state) {
   assert_non_null(strstr(cis_errmsg(inst), "takes 2 arguments"));
   assert_int_equal(cis_func_call(inst, add, a, 2, r, 2), CIS_EINVAL);
   assert_int_equal(cis_func_call(inst, add, a, 2, r, 0), CIS_EINVAL);
-  cis_val wrong[2] = {{CIS_I32, {.i32 = 1}}, {CIS_I64, {.i64 = 1}}};
+  cis_val wrong[2] = {{.type = CIS_I32, .of.i32 = 1}, {.type = CIS_I64, .of.i64 = 1}};
   assert_int_equal(cis_func_call(inst, add, wrong, 2, r, 1), CIS_EINVAL);
   assert_non_null(strstr(cis_errmsg(inst), "argument 1"));
   assert_int_equal(cis_func_call(inst, add, NULL, 2, r, 1), CIS_EINVAL);
@@ -173,7 +173,7 @@ static void typed_calls(void **state) {
   assert_int_equal(cis_func_call(NULL, add, a, 2, r, 1), CIS_EINVAL);
 
   /* i64 through the typed API, and the slots API. */
-  cis_val b[2] = {{CIS_I64, {.i64 = 5}}, {CIS_I64, {.i64 = INT64_MAX}}};
+  cis_val b[2] = {{.type = CIS_I64, .of.i64 = 5}, {.type = CIS_I64, .of.i64 = INT64_MAX}};
   assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "sub64"), b, 2, r, 1), CIS_OK);
   assert_int_equal(r[0].type, CIS_I64);
   assert_true(r[0].of.i64 == 5 - INT64_MAX);
@@ -183,7 +183,7 @@ static void typed_calls(void **state) {
   assert_int_equal(cis_func_call_slots(inst, add, NULL, sr), CIS_EINVAL);
 
   /* Host results written before the last argument is read. */
-  cis_val s[2] = {{CIS_I32, {.i32 = 1}}, {CIS_I32, {.i32 = 2}}};
+  cis_val s[2] = {{.type = CIS_I32, .of.i32 = 1}, {.type = CIS_I32, .of.i32 = 2}};
   assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "swap"), s, 2, r, 2), CIS_OK);
   assert_int_equal(r[0].of.i32, 2);
   assert_int_equal(r[1].of.i32, 1);
@@ -193,7 +193,7 @@ static void typed_calls(void **state) {
                    CIS_TRAP_UNREACHABLE);
   assert_non_null(strstr(cis_errmsg(inst), "unreachable"));
   assert_int_equal(call_i32(inst, "load", 16), 0x6c6c6568); /* "hell" */
-  cis_val oob = {CIS_I32, {.i32 = 65535}};
+  cis_val oob = {.type = CIS_I32, .of.i32 = 65535};
   assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "load"), &oob, 1, r, 1),
                    CIS_TRAP_MEM_OOB);
   assert_non_null(strstr(cis_errmsg(inst), "out of bounds memory access"));
@@ -211,7 +211,7 @@ static void host_errors(void **state) {
   cis_module *mod;
   cis_instance *inst = api_instance(e, &mod);
   cis_func *f = cis_instance_func(inst, "fail");
-  cis_val a = {CIS_I32, {.i32 = 0}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = 0}, r;
   assert_int_equal(cis_func_call(inst, f, &a, 1, &r, 1), CIS_OK);
   assert_int_equal(r.of.i32, 100);
   a.of.i32 = 1;
@@ -241,7 +241,7 @@ static void reentrant_calls(void **state) {
   /* The host saw the call's own deadline: at most the 30 s default. */
   assert_true(reenter_seen > 0 && reenter_seen <= 30000);
   /* A trap in the nested call ends the outer call with the same code. */
-  cis_val a = {CIS_I32, {.i32 = -1}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = -1}, r;
   assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "reenter"), &a, 1, &r, 1),
                    CIS_TRAP_UNREACHABLE);
   assert_non_null(strstr(cis_errmsg(inst), "unreachable"));
@@ -278,7 +278,7 @@ static void exports(void **state) {
   assert_int_equal(v.type, CIS_I32);
   assert_int_equal(v.of.i32, 7);
   assert_int_equal(cis_instance_export(inst, "gi", 2, &x), CIS_OK);
-  cis_val iv = {CIS_I64, {.i64 = 1}};
+  cis_val iv = {.type = CIS_I64, .of.i64 = 1};
   assert_int_equal(cis_global_set(x.of.global, iv), CIS_EINVAL); /* immutable */
   assert_int_equal(cis_instance_export(inst, "tab", 3, &x), CIS_OK);
   assert_int_equal(x.kind, CIS_EXTERN_TABLE);
@@ -386,7 +386,7 @@ static cis_result link_with(const link_parts *p, char *msg, size_t msg_len) {
   assert_int_equal(cis_memory_new(e, p->mem_min, p->mem_max, p->mem_has_max, &mem), CIS_OK);
   assert_int_equal(cis_table_new(e, p->tab_elem, p->tab_min, p->tab_max, p->tab_has_max, &tab),
                    CIS_OK);
-  cis_val gv = {p->g_type, {.u64 = 5}};
+  cis_val gv = {.type = p->g_type, .of.u64 = 5};
   assert_int_equal(cis_global_new(e, gv, p->g_mut, &g), CIS_OK);
   const char *skip = p->skip ? p->skip : "";
   if (strcmp(skip, "f")) assert_int_equal(cis_imports_add_func(im, "env", 3, "f", 1, f), CIS_OK);
@@ -561,7 +561,7 @@ static void segment_traps(void **state) {
   /* Element 1 was written by the first segment; the data segment after
    * the trap never ran. */
   assert_int_equal(call_i32(user, "call", 1), 7);
-  cis_val a = {CIS_I32, {.i32 = 0}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = 0}, r;
   assert_int_equal(cis_func_call(user, cis_instance_func(user, "call"), &a, 1, &r, 1),
                    CIS_TRAP_UNINIT_ELEM);
   uint8_t *mem = cis_instance_mem(user, 0, 5);
@@ -644,12 +644,17 @@ static void standalone_objects(void **state) {
   cis_table_free(t);
 
   cis_global *g = (cis_global *)1;
-  cis_val v128 = {CIS_V128, {.u64 = 0}};
-  assert_int_equal(cis_global_new(e, v128, true, &g), CIS_EINVAL);
+  cis_val v128 = {.type = CIS_V128, .v128 = {1, 2, 3, [15] = 0xff}};
+  assert_int_equal(cis_global_new(e, v128, true, &g), CIS_OK); /* a v128 keeps its 16 bytes */
+  assert_memory_equal(cis_global_get(g).v128, v128.v128, 16);
+  cis_global_free(g);
+  g = (cis_global *)1;
+  cis_val bad = {.type = (cis_valtype)0x55, .of.u64 = 0};
+  assert_int_equal(cis_global_new(e, bad, true, &g), CIS_EINVAL);
   assert_null(g);
-  cis_val f = {CIS_F32, {.f32 = 1.5f}};
+  cis_val f = {.type = CIS_F32, .of.f32 = 1.5f};
   assert_int_equal(cis_global_new(e, f, true, &g), CIS_OK);
-  cis_val i = {CIS_I32, {.i32 = 1}};
+  cis_val i = {.type = CIS_I32, .of.i32 = 1};
   assert_int_equal(cis_global_set(g, i), CIS_EINVAL); /* wrong type */
   f.of.f32 = -2.0f;
   assert_int_equal(cis_global_set(g, f), CIS_OK);

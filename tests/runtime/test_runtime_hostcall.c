@@ -69,7 +69,7 @@ static void loop_open(loop_fixture *f, uint64_t timeout_ms) {
 }
 
 static cis_result loop_run(loop_fixture *f, int32_t n) {
-  cis_val a = {CIS_I32, {.i32 = n}};
+  cis_val a = {.type = CIS_I32, .of.i32 = n};
   return cis_func_call(f->inst, cis_instance_func(f->inst, "loop"), &a, 1, NULL, 0);
 }
 
@@ -152,7 +152,7 @@ static cis_result link_and_loop(cis_module *m, cis_imports *im, counter *n) {
   cis_result rc = cis_instance_new(m, im, NULL, &inst);
   if (rc != CIS_OK) return rc;
   cis_instance_set_user(inst, n);
-  cis_val a = {CIS_I32, {.i32 = 3}};
+  cis_val a = {.type = CIS_I32, .of.i32 = 3};
   rc = cis_func_call(inst, cis_instance_func(inst, "loop"), &a, 1, NULL, 0);
   cis_instance_free(inst);
   return rc;

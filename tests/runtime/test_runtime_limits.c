@@ -52,7 +52,7 @@ static cis_result call0(cis_instance *inst, const char *name) {
 }
 
 static int32_t call_i32(cis_instance *inst, const char *name, int32_t x) {
-  cis_val a = {CIS_I32, {.i32 = x}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = x}, r;
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &r, 1);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
   return r.of.i32;
@@ -232,7 +232,7 @@ static void memory_cap(void **state) {
 /* ----------------------------------------------------------------- stack */
 
 static void expect_stack_trap(cis_instance *inst, const char *name, cis_valtype t) {
-  cis_val a = {t, {.u64 = 0}}, r;
+  cis_val a = {.type = t, .of.u64 = 0}, r;
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &r, 1);
   if (rc != CIS_TRAP_STACK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(inst));
   assert_non_null(strstr(cis_errmsg(inst), "call stack exhausted"));
@@ -272,7 +272,7 @@ typedef struct small_stack_run {
 
 static void *recurse_thread(void *arg) {
   small_stack_run *r = arg;
-  cis_val a = {CIS_I32, {.u64 = 0}}, res;
+  cis_val a = {.type = CIS_I32, .of.u64 = 0}, res;
   cis_result rc1 = cis_func_call(r->inst, cis_instance_func(r->inst, "down"), &a, 1, &res, 1);
   a.type = CIS_I64;
   cis_result rc2 = cis_func_call(r->inst, cis_instance_func(r->inst, "fat"), &a, 1, &res, 1);
@@ -325,7 +325,7 @@ static void fuel_runs_out_deterministically(void **state) {
   /* A short loop finishes and leaves the same fuel each time. */
   uint64_t left[2];
   for (int i = 0; i < 2; i++) {
-    cis_val a = {CIS_I64, {.i64 = 100}}, r;
+    cis_val a = {.type = CIS_I64, .of.i64 = 100}, r;
     assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "count_to"), &a, 1, &r, 1),
                      CIS_OK);
     assert_int_equal(r.of.i64, 100);
@@ -334,7 +334,7 @@ static void fuel_runs_out_deterministically(void **state) {
   assert_true(left[0] > 0 && left[0] < 100000);
   assert_int_equal(left[0], left[1]);
   /* A long one runs out. */
-  cis_val a = {CIS_I64, {.i64 = 1000000000}}, r;
+  cis_val a = {.type = CIS_I64, .of.i64 = 1000000000}, r;
   assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "count_to"), &a, 1, &r, 1),
                    CIS_EFUEL);
 

@@ -46,7 +46,7 @@ static uint64_t rss_bytes(void) {
 }
 
 static int32_t call_i32(cis_instance *inst, const char *name, const int32_t *arg) {
-  cis_val a = {CIS_I32, {.i32 = arg ? *arg : 0}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = arg ? *arg : 0}, r;
   cis_func *f = cis_instance_func(inst, name);
   if (!f) fail_msg("no export %s", name);
   cis_result rc = cis_func_call(inst, f, &a, arg ? 1 : 0, &r, 1);

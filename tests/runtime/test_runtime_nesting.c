@@ -208,7 +208,7 @@ static size_t reentered; /* host calls seen by host_reenter */
 static cis_result host_reenter(cis_call *c, const cis_slot *a, cis_slot *r) {
   cis_instance *inst = cis_call_instance(c);
   reentered++;
-  cis_val arg = {CIS_I32, {.i32 = a[0].i32}}, res;
+  cis_val arg = {.type = CIS_I32, .of.i32 = a[0].i32}, res;
   cis_result rc = cis_func_call(inst, cis_instance_func(inst, "down"), &arg, 1, &res, 1);
   if (rc != CIS_OK) return rc;
   r[0].i32 = res.of.i32;
@@ -230,7 +230,7 @@ typedef struct chain_run {
 
 static void *chain_thread(void *arg) {
   chain_run *r = arg;
-  cis_val a = {CIS_I32, {.i32 = r->arg}}, res;
+  cis_val a = {.type = CIS_I32, .of.i32 = r->arg}, res;
   r->rc = cis_func_call(r->inst, cis_instance_func(r->inst, "down"), &a, 1, &res, 1);
   snprintf(r->msg, sizeof r->msg, "%s", cis_errmsg(r->inst));
   return NULL;

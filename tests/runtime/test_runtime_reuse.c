@@ -25,7 +25,7 @@
 static uint64_t pool_reused(cis_engine *e) { return cis__memory_pool_reused(e); }
 
 static cis_result call_i(cis_instance *inst, const char *name, int nargs, int32_t x, int32_t *out) {
-  cis_val a = {CIS_I32, {.i32 = x}}, r;
+  cis_val a = {.type = CIS_I32, .of.i32 = x}, r;
   cis_func *f = cis_instance_func(inst, name);
   assert_non_null(f);
   cis_result rc = cis_func_call(inst, f, &a, (size_t)nargs, out ? &r : NULL, out ? 1 : 0);
