@@ -66,6 +66,9 @@ extern "C" {
 /* The backend's storage is unreachable: a database down, a lost
  * connection (WASI: EIO; hosts: CIS_EVFSDOWN). */
 #define CIS_VFS_EDOWN 10002
+/* Another writer changed the tree after this scope first read it: the
+ * scope's changes were dropped (WASI: EIO; hosts: CIS_EVFSCONFLICT). */
+#define CIS_VFS_ECONFLICT 10003
 
 #define CIS_VFS_PATH_MAX 4096    /* longest path accepted, in bytes */
 #define CIS_VFS_NAME_MAX 255     /* longest component, in bytes */
@@ -171,8 +174,10 @@ typedef struct cis_vfs_node {
 /* Version 1: every method up to readdir. Version 2 adds
  * set_times_nofollow at the end of the table; a version-1 table is shorter
  * and is never read past readdir, so backends built against version 1 keep
- * working (their symlinks' own times cannot be set: ENOTSUP). */
-#define CIS_VFS_METHODS_VERSION 2
+ * working (their symlinks' own times cannot be set: ENOTSUP). Version 3
+ * adds scope (NULL or absent: a backend whose changes apply as they are
+ * made, for which a scope does nothing). */
+#define CIS_VFS_METHODS_VERSION 3
 
 /* A backend. Fill it with named initialisers; every method of its version
  * is required, except set_times_nofollow (NULL: ENOTSUP).
@@ -263,7 +268,20 @@ struct cis_vfs_methods {
    * (cis_vfs_set_timesat is then ENOTSUP). */
   int (*set_times_nofollow)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
                             uint64_t atim, uint64_t mtim, uint32_t flags);
+
+  /* ---- version 3 ---- */
+  /* Brackets a unit of change (see cis_vfs_scope_begin): op is
+   * CIS_VFS_SCOPE_BEGIN, _COMMIT or _ROLLBACK. COMMIT returns
+   * CIS_VFS_ECONFLICT when another writer changed the tree after the
+   * scope first read it, or the error that rolled the scope back earlier;
+   * then nothing of the scope applied. Destroying the backend inside a
+   * scope rolls it back. */
+  int (*scope)(cis_vfs_backend *b, int op);
 };
+
+#define CIS_VFS_SCOPE_BEGIN 1
+#define CIS_VFS_SCOPE_COMMIT 2
+#define CIS_VFS_SCOPE_ROLLBACK 3
 
 /* ---- built-in backends ---- */
 
@@ -493,6 +511,22 @@ CIS_EXTERN int cis_vfs_fstat(cis_vfs_file *f, cis_vfs_stat *st);
 CIS_EXTERN int cis_vfs_ftruncate(cis_vfs_file *f, uint64_t size);
 CIS_EXTERN int cis_vfs_fset_times(cis_vfs_file *f, uint32_t flags, uint64_t atim, uint64_t mtim);
 CIS_EXTERN int cis_vfs_fsync(cis_vfs_file *f);
+
+/* A unit of change, such as one skill call. After cis_vfs_scope_begin the
+ * mount's changes are seen at once by its own calls (read your writes) and
+ * by no other mount until cis_vfs_scope_end(fs, true) makes them visible
+ * and durable together; cis_vfs_scope_end(fs, false), unmounting inside
+ * the scope, or the process dying drops them all. A scope that read the
+ * tree and then finds it changed by another writer before its own first
+ * change fails there and at its end with CIS_EVFSCONFLICT (never a write
+ * lost silently); writers of one tree take turns, each holding the tree
+ * from its first change to its end. Only database mounts are
+ * transactional: on the others both calls succeed and do nothing.
+ * docs/dbfs.md tells the details. Errors: CIS_ESTATE (begin inside a
+ * scope, end outside one), CIS_EVFSCONFLICT, CIS_EVFSDOWN, CIS_EVFS; the
+ * detail is cis_vfs_errmsg(fs). */
+CIS_EXTERN cis_result cis_vfs_scope_begin(cis_vfs *fs);
+CIS_EXTERN cis_result cis_vfs_scope_end(cis_vfs *fs, bool commit);
 /* The entry at cookie, "." (cookie 0) and ".." (cookie 1) first; ENOENT at
  * the end. The parent of an open directory is not known, so ".." carries
  * the directory's own ino. */

@@ -58,6 +58,7 @@ struct cis_vfs {
   size_t nfiles;               /* files open now */
   cis_vfs_file *files;         /* those files, a doubly linked list (for unmount) */
   uint64_t deadline_ns;        /* backend work must end by then (cis_vfs_set_timeout) */
+  bool in_scope;               /* between cis_vfs_scope_begin and _end */
   char errmsg[CIS_ERRMSG_MAX]; /* detail of the last failure; "" when none */
 };
 
@@ -93,6 +94,7 @@ cis_result cis_vfs_result(int err) {
   case 0: return CIS_OK;
   case CIS_VFS_ENOTCAPABLE: return CIS_EPATH;
   case CIS_VFS_EDOWN: return CIS_EVFSDOWN;
+  case CIS_VFS_ECONFLICT: return CIS_EVFSCONFLICT;
   case EROFS: return CIS_EROFS;
   case EDQUOT:
   case ENOSPC: return CIS_EQUOTA;
@@ -108,6 +110,7 @@ cis_result cis_vfs_result(int err) {
 /* strerror that also knows the two cis-only error numbers. */
 static const char *err_text(int err) {
   if (err == CIS_VFS_ENOTCAPABLE) return "path leaves its base directory";
+  if (err == CIS_VFS_ECONFLICT) return "changed by a concurrent writer";
   if (err == CIS_VFS_EDOWN) return "storage unreachable";
   return strerror(err);
 }
@@ -1258,6 +1261,48 @@ int cis_vfs_fset_times(cis_vfs_file *f, uint32_t flags, uint64_t atim, uint64_t 
   if (flags & ~known) return vfs_fail(fs, EINVAL, "fset_times: unknown flags");
   if ((e = check_times(fs, flags)) || (e = check_rw(fs, "fset_times"))) return e;
   return bk_set_times(fs, f->v, atim, mtim, flags);
+}
+
+/* The backend's scope method, or NULL (a version-2 table ends before it). */
+static int (*scope_of(const cis_vfs *fs))(cis_vfs_backend *, int) {
+  return fs->m->version >= 3 ? fs->m->scope : NULL;
+}
+
+cis_result cis_vfs_scope_begin(cis_vfs *fs) {
+  if (!fs) return CIS_EINVAL;
+  if (fs->in_scope) {
+    vfs_fail(fs, EINVAL, "scope_begin: a scope is already open");
+    return CIS_ESTATE;
+  }
+  int e = 0;
+  if (scope_of(fs) && !(e = enter(fs, "scope_begin", NULL)))
+    e = leave(fs, "scope_begin", NULL, scope_of(fs)(fs->b, CIS_VFS_SCOPE_BEGIN));
+  if (e) return cis_vfs_result(e);
+  fs->in_scope = true;
+  return CIS_OK;
+}
+
+/* Ends the scope either way. A rollback changes the storage's usage, so
+ * the quotas read it again (when they had read it at all). */
+cis_result cis_vfs_scope_end(cis_vfs *fs, bool commit) {
+  if (!fs) return CIS_EINVAL;
+  if (!fs->in_scope) {
+    vfs_fail(fs, EINVAL, "scope_end: no scope is open");
+    return CIS_ESTATE;
+  }
+  fs->in_scope = false;
+  if (!scope_of(fs)) return CIS_OK;
+  int op = commit ? CIS_VFS_SCOPE_COMMIT : CIS_VFS_SCOPE_ROLLBACK;
+  /* No fault is injected here: a rollback cannot be refused. */
+  fs->calls++;
+  fs->b->errmsg[0] = '\0';
+  fs->b->deadline_ns = fs->deadline_ns;
+  int e = leave(fs, "scope_end", NULL, scope_of(fs)(fs->b, op));
+  if ((e || !commit) && fs->counted) {
+    int u = cis__vfs_refresh_usage(fs);
+    if (u && !e) e = u;
+  }
+  return cis_vfs_result(e);
 }
 
 int cis_vfs_fsync(cis_vfs_file *f) {

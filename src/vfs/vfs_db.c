@@ -114,6 +114,7 @@ enum {
   Q_LOCK,
   Q_COUNTERS,
   Q_SET_TOP,
+  Q_GEN,
   Q_ENT_GET,
   Q_ENT_LOWER,
   Q_ENT_PUT,
@@ -167,6 +168,8 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                     NULL},
     [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
                    NULL},
+    /* next_eid moves with every commit of the tenant: its generation. */
+    [Q_GEN] = {"SELECT next_eid FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
     [Q_ENT_GET] = {"SELECT ino, type, layer_id FROM cis_vfs_entries WHERE tenant_id=?1 AND "
                    "parent_ino=?2 AND name=?3 ORDER BY layer_id DESC LIMIT 1",
                    NULL},
@@ -330,6 +333,8 @@ typedef struct vdb_fs {
                                      write, or NULL */
   bool scoped;                    /* a call scope is open: commit only at its end */
   int scope_err;                  /* the failure that rolled the scope's changes back */
+  bool gen_known;                 /* the scope read the tree: gen0 holds its generation */
+  int64_t gen0;                   /* the tenant's next_eid at the scope's first read */
   bool full_sync;                 /* CIS_VFS_DB_SYNC_FULL */
   bool unsynced;                  /* commits since the last flush (NORMAL) */
   uint64_t version;               /* the dialect's version the counters and the cache
@@ -468,7 +473,8 @@ static int slot_take(vdb_fs *fs, uint64_t ino, vdb_slot **out) {
  * may hold half a method): everything else is a refusal found before
  * anything changed (ENOENT, EEXIST, EISDIR, ...). */
 static bool fatal(int err) {
-  return err == CIS_VFS_EDOWN || err == EIO || err == ENOSPC || err == ENOMEM;
+  return err == CIS_VFS_EDOWN || err == CIS_VFS_ECONFLICT || err == EIO || err == ENOSPC ||
+         err == ENOMEM;
 }
 
 /* Rolls back whatever is open and forgets what the cache knew. */
@@ -485,7 +491,11 @@ static void tx_abort(vdb_fs *fs) {
 static int tx_commit(vdb_fs *fs) {
   if (!fs->in_tx) return 0;
   int err = cache_flush(fs);
-  if (!err && fs->counters_dirty) {
+  /* Every commit moves the tenant's generation (next_eid: entry ids need
+   * only increase), which is how a scope learns that someone wrote. */
+  fs->next_eid++;
+  fs->counters_dirty = true;
+  if (!err) {
     cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
     err = exec(fs, Q_COUNTERS, a, NARGS(a));
   }
@@ -516,12 +526,12 @@ static int tx_commit(vdb_fs *fs) {
 static int tx_begin(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   if (fs->scoped && fs->scope_err)
-    return fs_fail(fs, fs->scope_err, "an earlier failure rolled this call's changes back");
+    return fs_fail(fs, fs->scope_err, "an earlier failure rolled this scope's changes back");
   int err = fs->d->begin(fs->c, true);
   if (err) return err;
   fs->in_tx = true;
   fs->counters_dirty = false;
-  uint64_t v = fs->d->version ? fs->d->version(fs->c) : 0;
+  uint64_t v = fs->d->version && !fs->scoped ? fs->d->version(fs->c) : 0;
   if (v && v == fs->version) return 0;
   cache_clear(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
@@ -539,6 +549,13 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
+  if (fs->scoped && fs->gen_known && fs->next_eid != fs->gen0) {
+    /* What the scope read may be stale: its writes could undo another's. */
+    tx_abort(fs);
+    fs->scope_err = CIS_VFS_ECONFLICT;
+    return fs_fail(fs, CIS_VFS_ECONFLICT,
+                   "the tree was changed by another writer after this scope first read it");
+  }
   return 0;
 fail:
   tx_abort(fs);
@@ -575,8 +592,30 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
  * committed unless this method joins it (one on the batch's own file,
  * `n`). Inside a scope nothing commits. */
 static int settle(vdb_fs *fs, const vdb_node *n) {
-  if (!fs->in_tx || fs->scoped || (n && n == fs->batch)) return 0;
+  if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : fs_fail(fs, fs->scope_err,
+                         "an earlier failure rolled this scope's changes back");
+  if (!fs->in_tx || (n && n == fs->batch)) return 0;
   return tx_commit(fs);
+}
+
+/* Called by the methods that only read: the first read of a scope before
+ * its first change records the tenant's generation, which its first
+ * change checks (a conflict when another writer committed in between). */
+static int settle_read(vdb_fs *fs, const vdb_node *n) {
+  int err = settle(fs, n);
+  if (err || !fs->scoped || fs->in_tx || fs->gen_known) return err;
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  bool have;
+  err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    fs->gen0 = fs->d->col_int(&r, 0);
+    fs->gen_known = true;
+  }
+  fs->d->done(&r);
+  return have ? 0 : fs_fail(fs, EIO, "tenant %lld vanished from the database",
+                            (long long)fs->tenant);
 }
 
 /* ---- entries ---- */
@@ -891,7 +930,7 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   cis__vdb_rows r;
   bool have;
   *bytes = *nodes = 0;
-  int err = settle(fs, NULL);
+  int err = settle_read(fs, NULL);
   if (!err && fs->in_tx) err = cache_flush(fs);
   if (!err) err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
   if (err) return err;
@@ -910,7 +949,7 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ci
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)N(dir)->ino), S(name)};
   cis__vdb_rows r;
   bool have;
-  int err = settle(fs, NULL);
+  int err = settle_read(fs, NULL);
   if (!err && fs->in_tx) err = cache_flush(fs);
   if (!err) err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
@@ -972,7 +1011,7 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   arm(fs);
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
-  int err = settle(fs, NULL);
+  int err = writes ? settle(fs, NULL) : settle_read(fs, NULL);
   if (!err && writes) err = tx_begin(fs);
   if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
   /* A regular file opened to be written leaves its transaction open for
@@ -1123,7 +1162,7 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   vdb_ent e;
   *len = 0;
   arm(fs);
-  int err = settle(fs, NULL);
+  int err = settle_read(fs, NULL);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (err) return err;
   if (e.type != CIS_VFS_SYMLINK) return EINVAL;
@@ -1191,7 +1230,7 @@ static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
   arm(fs);
-  int err = settle(fs, N(node));
+  int err = settle_read(fs, N(node));
   if (!err) err = ino_get(fs, N(node)->ino, &in);
   if (err == ENOENT) return gone(fs, N(node));
   if (!err) fill_stat(fs, &in, st);
@@ -1232,7 +1271,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   *got = 0;
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
-  int err = settle(fs, n);
+  int err = settle_read(fs, n);
   if (!err && fs->in_tx) err = cache_flush(fs);
   if (err || len == 0) return err;
   if (off > (uint64_t)INT64_MAX) return 0; /* past any file's end */
@@ -1400,10 +1439,47 @@ static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
                       cis_vfs_dirent *ent) {
   vdb_fs *fs = FS(b);
   arm(fs);
-  int err = settle(fs, NULL);
+  int err = settle_read(fs, NULL);
   if (err) return err;
   /* Entry ids start at 1, so cookie 0 ("the first") needs no mapping. */
   return ent_next(fs, N(dir)->ino, cookie, ent);
+}
+
+/* Call scopes (cis_vfs_scope_begin): the transaction begins at the
+ * scope's first change and ends at its end; see "Transactions". */
+static int db_scope(cis_vfs_backend *b, int op) {
+  vdb_fs *fs = FS(b);
+  arm(fs);
+  int err = 0;
+  switch (op) {
+  case CIS_VFS_SCOPE_BEGIN:
+    if (fs->scoped) return fs_fail(fs, EINVAL, "a scope is already open");
+    err = settle(fs, NULL); /* a batch commits first: it is not the scope's */
+    if (err) return err;
+    fs->scoped = true;
+    fs->scope_err = 0;
+    fs->gen_known = false;
+    return 0;
+  case CIS_VFS_SCOPE_COMMIT:
+    if (!fs->scoped) return fs_fail(fs, EINVAL, "no scope is open");
+    fs->scoped = false;
+    if (fs->scope_err) {
+      err = fs->scope_err;
+      fs->scope_err = 0;
+      tx_abort(fs);
+      return fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
+                                        ? "the tree was changed by another writer after this "
+                                          "scope first read it; nothing of the scope applied"
+                                        : "a failure rolled the scope's changes back");
+    }
+    return tx_commit(fs);
+  case CIS_VFS_SCOPE_ROLLBACK:
+    fs->scoped = false;
+    fs->scope_err = 0;
+    tx_abort(fs);
+    return 0;
+  default: return fs_fail(fs, EINVAL, "unknown scope operation %d", op);
+  }
 }
 
 static const cis_vfs_methods db_methods = {
@@ -1430,6 +1506,7 @@ static const cis_vfs_methods db_methods = {
     .sync = db_sync,
     .readdir = db_readdir,
     .set_times_nofollow = db_set_times_nofollow,
+    .scope = db_scope,
 };
 
 /* ============================================================ public API */

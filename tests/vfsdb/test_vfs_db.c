@@ -2488,6 +2488,168 @@ static void test_refusal_keeps_waiting_creation(void **state) {
   mnt_close(&m);
 }
 
+
+/* ------------------------------------------------------------ call scopes */
+
+/* Inside a scope the mount reads its own writes at once; another mount
+ * sees none of them; rolling back drops them all (a new directory, a new
+ * file, a rewrite, a removal), and so does unmounting inside the scope. */
+static void test_scope_rollback_drops_every_change(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "scope-rb");
+  mnt_open(&b, "scope-rb");
+  put_str(a.root, "g", "old");
+  put_str(a.root, "h", "here");
+  for (int how = 0; how < 2; how++) {
+    OK(cis_vfs_scope_begin(a.fs));
+    OK(cis_vfs_mkdirat(a.root, "d", 1));
+    put_str(a.root, "d/f", "new");
+    put_str(a.root, "g", "rewritten");
+    OK(cis_vfs_unlinkat(a.root, "h", 1));
+    expect_str(a.root, "d/f", "new"); /* read your writes */
+    expect_str(a.root, "g", "rewritten");
+    cis_vfs_stat st;
+    ERR(ENOENT, stat_of(a.root, "h", &st));
+    ERR(ENOENT, stat_of(b.root, "d", &st)); /* not yet for anyone else */
+    expect_str(b.root, "g", "old");
+    if (how == 0) {
+      OK(cis_vfs_scope_end(a.fs, false));
+    } else { /* the mount goes away inside the scope, as when a call traps */
+      mnt_close(&a);
+      mnt_open(&a, "scope-rb");
+    }
+    ERR(ENOENT, stat_of(a.root, "d", &st));
+    expect_str(a.root, "g", "old");
+    expect_str(a.root, "h", "here");
+    expect_str(b.root, "g", "old");
+  }
+  ERR(CIS_ESTATE, cis_vfs_scope_end(a.fs, true)); /* none open */
+  OK(cis_vfs_scope_begin(a.fs));
+  ERR(CIS_ESTATE, cis_vfs_scope_begin(a.fs));
+  OK(cis_vfs_scope_end(a.fs, true)); /* an empty scope commits nothing */
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A committed scope lands whole: the other mount sees every change of it
+ * at once, and the scope's writes were one commit. */
+static void test_scope_commit_lands_whole(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "scope-commit");
+  mnt_open(&b, "scope-commit");
+  OK(cis_vfs_scope_begin(a.fs));
+  counts c0 = counts_of(a.fs);
+  for (int i = 0; i < 5; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "f%d", i);
+    put_str(a.root, name, name);
+  }
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(b.root, "f0", &st));
+  OK(cis_vfs_scope_end(a.fs, true));
+  assert_int_equal(counts_of(a.fs).commits - c0.commits, 1);
+  for (int i = 0; i < 5; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "f%d", i);
+    expect_str(b.root, name, name);
+  }
+  OK(stat_of(b.root, "d", &st));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A scope that read a file, then finds it rewritten by another writer
+ * before its own first change, fails with the typed conflict (the guest's
+ * write fails, the scope's end says CIS_EVFSCONFLICT) and applies nothing:
+ * the other writer's content stays, never silently overwritten. A scope
+ * whose first act is a change waits its turn and does not conflict. */
+static void test_scope_conflict_is_typed(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "scope-conflict");
+  mnt_open(&b, "scope-conflict");
+  put_str(a.root, "f", "v1");
+  OK(cis_vfs_scope_begin(a.fs));
+  expect_str(a.root, "f", "v1");
+  put_str(b.root, "f", "v2-other");
+  ERR(CIS_VFS_ECONFLICT, put(a.root, "f", "v3-mine", 7));
+  ERR(CIS_VFS_ECONFLICT, cis_vfs_mkdirat(a.root, "d", 1)); /* the scope stays failed */
+  ERR(CIS_EVFSCONFLICT, cis_vfs_scope_end(a.fs, true));
+  MSG_HAS(a.fs, "another writer");
+  expect_str(a.root, "f", "v2-other");
+  expect_str(b.root, "f", "v2-other");
+  /* Write first: no conflict, whatever others did before. */
+  OK(cis_vfs_scope_begin(a.fs));
+  put_str(b.root, "f", "v4-other");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(a.root, "g", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  cis_vfs_close(f);
+  expect_str(a.root, "f", "v4-other");
+  OK(cis_vfs_scope_end(a.fs, true));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+typedef struct racer {
+  const char *suffix;        /* the tenant both mount */
+  const char *tag;           /* what this one writes */
+  pthread_barrier_t *read;   /* both have read before either writes */
+  cis_result end;            /* what its scope's end returned */
+  int write;                 /* what its write returned */
+} racer;
+
+static void *race_one(void *p) {
+  racer *r = p;
+  mnt m;
+  mnt_open(&m, r->suffix);
+  r->end = cis_vfs_scope_begin(m.fs);
+  char buf[64];
+  size_t n = 0;
+  if (r->end == CIS_OK) get(m.root, "f", buf, sizeof buf, &n);
+  pthread_barrier_wait(r->read);
+  if (r->end == CIS_OK) {
+    r->write = put(m.root, "f", r->tag, strlen(r->tag));
+    r->end = cis_vfs_scope_end(m.fs, true);
+  }
+  mnt_close(&m);
+  return NULL;
+}
+
+/* Two calls in two threads read the same file, then both rewrite it: the
+ * writers take turns, the first to change commits, the other's scope ends
+ * with CIS_EVFSCONFLICT, and the file holds the winner's content. */
+static void test_scope_two_writers_one_conflicts(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "scope-race");
+  put_str(m.root, "f", "start");
+  pthread_barrier_t bar;
+  assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
+  racer r[2] = {{.suffix = "scope-race", .tag = "one", .read = &bar},
+                {.suffix = "scope-race", .tag = "two", .read = &bar}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, race_one, &r[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+  pthread_barrier_destroy(&bar);
+  int won = -1, lost = 0;
+  for (int i = 0; i < 2; i++) {
+    if (r[i].end == CIS_OK) {
+      assert_int_equal(r[i].write, 0);
+      won = i;
+    } else {
+      assert_int_equal(r[i].end, CIS_EVFSCONFLICT);
+      lost++;
+    }
+  }
+  assert_int_equal(lost, 1);
+  assert_true(won >= 0);
+  expect_str(m.root, "f", r[won].tag);
+  mnt_close(&m);
+}
+
 /* ------------------------------------------------------------------- main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -2532,6 +2694,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_cache_follows_other_mounts),
       cmocka_unit_test(test_sync_setting_and_fsync),
       cmocka_unit_test(test_refusal_keeps_waiting_creation),
+      cmocka_unit_test(test_scope_rollback_drops_every_change),
+      cmocka_unit_test(test_scope_commit_lands_whole),
+      cmocka_unit_test(test_scope_conflict_is_typed),
+      cmocka_unit_test(test_scope_two_writers_one_conflicts),
   };
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
