@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_wat.h"
 
 static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
   fprintf(f, "usage: cis inspect [--json] FILE.wasm\n"
@@ -182,12 +183,12 @@ int cli_cmd_inspect(int argc, char **argv) {
     free(bytes);
     return CLI_EXIT_FAIL;
   }
-  rc = cis_module_new(e, bytes, len, &m);
+  rc = cli_module_new(e, bytes, len, &m); /* .wasm or .wat */
   cJSON *doc = json ? cli_json_doc(rc, rc == CIS_OK ? NULL : cis_errmsg(e)) : NULL;
   if (rc != CIS_OK) {
     if (!json) cli_error(path, rc, cis_errmsg(e));
     /* An invalid module still has imports and exports worth seeing. */
-    if (rc <= CIS_EINVALID && rc > CIS_EINVALID - 100 &&
+    if (rc <= CIS_EINVALID && rc > CIS_EINVALID - 100 && !cli_is_wat(bytes, len) &&
         cis_module_decode_only(e, bytes, len, &m) != CIS_OK)
       m = NULL;
   }

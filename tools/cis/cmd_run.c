@@ -37,6 +37,7 @@
 #include "cis/cis_vfs.h"
 #include "cis/cis_wasi.h"
 #include "cli.h"
+#include "cli_wat.h"
 
 /* One --dir or --dir-ro, parsed. */
 typedef struct run_dir {
@@ -260,7 +261,7 @@ static int run_setup(run_ctx *c) {
     cli_error("engine", rc, NULL);
     return CLI_EXIT_FAIL;
   }
-  rc = cis_module_new(c->engine, bytes, len, &c->module);
+  rc = cli_module_new(c->engine, bytes, len, &c->module); /* .wasm or .wat */
   free(bytes);
   if (rc != CIS_OK) {
     cli_error(c->path, rc, cis_errmsg(c->engine));

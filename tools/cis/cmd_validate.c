@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "cli_wat.h"
 
 static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
   fprintf(f, "usage: cis validate [--json] FILE.wasm\n"
@@ -44,7 +45,7 @@ int cli_cmd_validate(int argc, char **argv) {
     free(bytes);
     return CLI_EXIT_FAIL;
   }
-  rc = cis_module_new(e, bytes, len, &m);
+  rc = cli_module_new(e, bytes, len, &m); /* .wasm or .wat */
   free(bytes);
   if (json) {
     cJSON *d = cli_json_doc(rc, rc == CIS_OK ? NULL : cis_errmsg(e));

@@ -1,0 +1,601 @@
+/*
+ * This file implements the instructions of the text-format compiler:
+ * plain and folded forms, structured control with labels (named, numbered,
+ * checked at end/else), and every immediate kind of the opcode table
+ * (src/wasm/opcodes.def), from which it takes each mnemonic, its encoding
+ * and its immediates: no instruction is spelled here except the
+ * structured ones and the select with types.
+ *
+ * Nesting (folded operands, blocks) recurses, bounded by
+ * CIS__WAT_MAX_DEPTH with CIS_ETOOBIG, so hostile text cannot exhaust the
+ * C stack.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm/opcodes.h"
+#include "wat/wat_int.h"
+
+static bool instr_seq(wat_p *p, wat_buf *b);
+static bool is_field_part(wat_p *p, const wat_tok *t);
+static bool folded(wat_p *p, wat_buf *b);
+
+static bool enter(wat_p *p) {
+  if (++p->depth > CIS__WAT_MAX_DEPTH)
+    return wat__fail_code(p, CIS_ETOOBIG, NULL, "nesting deeper than %u", CIS__WAT_MAX_DEPTH);
+  return true;
+}
+
+static void leave(wat_p *p) { p->depth--; }
+
+static void put_op(wat_buf *b, const cis__opinfo *oi) {
+  if (oi->prefix) {
+    wat__byte(b, oi->prefix);
+    wat__u32(b, oi->code);
+  } else {
+    wat__byte(b, (uint8_t)oi->code);
+  }
+}
+
+/* The op named by keyword t, if any. */
+static bool op_of(wat_p *p, const wat_tok *t, enum cis__op *op) {
+  return t->kind == WT_KEYWORD && cis__op_by_name(p->src + t->off, t->len, op);
+}
+
+bool wat__at_folded_instr(wat_p *p) {
+  enum cis__op op;
+  return wat__tok(p)->kind == WT_LPAR && op_of(p, wat__peek(p, 1), &op);
+}
+
+/* ----------------------------------------------------------------- labels */
+
+static bool push_label(wat_p *p, const wat_tok *id) {
+  if (p->nlabels == p->cap_labels) {
+    uint32_t cap = p->cap_labels ? p->cap_labels * 2 : 16;
+    wat_label *n = realloc(p->labels, cap * sizeof *n);
+    if (!n) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+    p->labels = n;
+    p->cap_labels = cap;
+  }
+  p->labels[p->nlabels].s = id ? p->src + id->off : NULL;
+  p->labels[p->nlabels].n = id ? id->len : 0;
+  p->nlabels++;
+  return true;
+}
+
+/* An optional block label: $id, consumed. */
+static const wat_tok *opt_label(wat_p *p) {
+  if (wat__tok(p)->kind != WT_ID) return NULL;
+  return &p->toks[p->pos++];
+}
+
+/* After end/else: an optional $id that must repeat the block's label. */
+static bool check_end_label(wat_p *p) {
+  const wat_tok *t = wat__tok(p);
+  if (t->kind != WT_ID) return true;
+  const wat_label *l = &p->labels[p->nlabels - 1];
+  if (!l->s || l->n != t->len || memcmp(l->s, p->src + t->off, t->len))
+    return wat__fail(p, t, "mismatching label %.*s", (int)t->len, p->src + t->off);
+  p->pos++;
+  return true;
+}
+
+static bool label_index(wat_p *p, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  if (t->kind == WT_ID) {
+    for (uint32_t i = p->nlabels; i-- > 0;) {
+      const wat_label *l = &p->labels[i];
+      if (l->s && l->n == t->len && !memcmp(l->s, p->src + t->off, t->len)) {
+        *out = p->nlabels - 1 - i;
+        p->pos++;
+        return true;
+      }
+    }
+    return wat__fail(p, t, "unknown label %.*s", (int)t->len, p->src + t->off);
+  }
+  if (!wat__lit_u32(p, t, out)) return false;
+  p->pos++;
+  return true;
+}
+
+static bool local_index(wat_p *p, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  if (t->kind == WT_ID) {
+    if (!wat__names_get(&p->locals, p->src + t->off, t->len, out))
+      return wat__fail(p, t, "unknown local %.*s", (int)t->len, p->src + t->off);
+    p->pos++;
+    return true;
+  }
+  if (!wat__lit_u32(p, t, out)) return false;
+  p->pos++;
+  return true;
+}
+
+/* ------------------------------------------------------------- immediates */
+
+/* The number after "offset=" or "align=" (skip bytes into t): a u32, or
+ * the spec's "unknown operator" for a token that holds no such number. */
+static bool memarg_num(wat_p *p, const wat_tok *t, size_t skip, uint32_t *out) {
+  wat_tok num = *t;
+  num.off += skip, num.len -= skip, num.col += (uint32_t)skip, num.kind = WT_RESERVED;
+  if (!wat__is_num(p, &num) || p->src[num.off] == '-' || p->src[num.off] == '+')
+    return wat__fail(p, t, "unknown operator %.*s", (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+  return wat__lit_u32(p, &num, out);
+}
+
+/* offset=N and align=N of a memarg; natural is log2 of the natural
+ * alignment. */
+static bool memarg(wat_p *p, wat_buf *b, unsigned natural) {
+  uint32_t offset = 0, align_log = natural;
+  const wat_tok *t = wat__tok(p);
+  static const char kw_off[] = "offset=", kw_align[] = "align=";
+  if (t->kind == WT_KEYWORD && t->len > 7 && !memcmp(p->src + t->off, kw_off, 7)) {
+    if (!memarg_num(p, t, 7, &offset)) return false;
+    p->pos++;
+    t = wat__tok(p);
+  }
+  if (t->kind == WT_KEYWORD && t->len > 6 && !memcmp(p->src + t->off, kw_align, 6)) {
+    uint32_t a;
+    if (!memarg_num(p, t, 6, &a)) return false;
+    if (a == 0 || (a & (a - 1))) return wat__fail(p, t, "alignment must be a power of two");
+    align_log = 0;
+    while ((1u << align_log) < a) align_log++;
+    p->pos++;
+  }
+  wat__u32(b, align_log);
+  wat__u32(b, offset);
+  return true;
+}
+
+/* A lane index: a u8 literal. What is no natural number is an unexpected
+ * token (a shuffle's lanes: a malformed lane index, as the spec says);
+ * a number past 255 is a malformed lane index. */
+static bool lane_index(wat_p *p, wat_buf *b, bool shuffle_lane) {
+  const wat_tok *t = wat__tok(p);
+  const char *s = p->src + t->off;
+  bool nat = wat__is_num(p, t) && s[0] != '-' && s[0] != '+';
+  for (size_t i = 0; nat && i < t->len; i++)
+    if (s[i] == '.' || ((s[i] == 'e' || s[i] == 'E' || s[i] == 'p' || s[i] == 'P') && !(t->len > 1 && s[1] == 'x')))
+      nat = false; /* a float */
+  if (!nat) {
+    if (shuffle_lane && (t->kind == WT_RESERVED || t->kind == WT_KEYWORD))
+      return wat__fail(p, t, "malformed lane index");
+    return wat__fail(p, t, "unexpected token, expected a lane index");
+  }
+  uint64_t v = 0;
+  if (!wat__lit_i64(p, t, &v)) return false; /* a nat: only its range can fail */
+  if (v > 255) return wat__fail(p, t, "malformed lane index");
+  wat__byte(b, (uint8_t)v);
+  p->pos++;
+  return true;
+}
+
+/* v128.const SHAPE lane*. */
+static bool v128_const(wat_p *p, wat_buf *b) {
+  static const struct {
+    const char *kw;
+    unsigned lanes, bits;
+    char kind; /* i: integer, f: float */
+  } shapes[] = {{"i8x16", 16, 8, 'i'}, {"i16x8", 8, 16, 'i'}, {"i32x4", 4, 32, 'i'},
+                {"i64x2", 2, 64, 'i'}, {"f32x4", 4, 32, 'f'}, {"f64x2", 2, 64, 'f'}};
+  const wat_tok *t = wat__tok(p);
+  size_t s = 0;
+  while (s < 6 && !wat__is_kw(p, t, shapes[s].kw)) s++;
+  if (s == 6) {
+    if (t->kind == WT_KEYWORD)
+      return wat__fail(p, t, "unknown operator %.*s, expected a vector shape",
+                       (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+    return wat__fail(p, t, "unexpected token, expected a vector shape");
+  }
+  p->pos++;
+  /* count the literals first: a wrong count is reported as such even when
+   * a literal is also out of range */
+  unsigned count = 0;
+  for (const wat_tok *l = wat__tok(p); l->kind == WT_RESERVED ||
+                                       (l->kind == WT_KEYWORD && l->len >= 3 &&
+                                        (!memcmp(p->src + l->off, "nan", 3) ||
+                                         !memcmp(p->src + l->off, "inf", 3)));
+       l++)
+    count++;
+  if (count != shapes[s].lanes) return wat__fail(p, NULL, "wrong number of lane literals");
+  uint8_t bytes[16];
+  unsigned w = shapes[s].bits / 8;
+  for (unsigned i = 0; i < shapes[s].lanes; i++) {
+    t = wat__tok(p);
+    if (t->kind != WT_RESERVED && t->kind != WT_KEYWORD)
+      return wat__fail(p, t, "wrong number of lane literals");
+    uint64_t v = 0;
+    bool ok;
+    if (shapes[s].kind == 'f') {
+      if (shapes[s].bits == 32) {
+        uint32_t f;
+        ok = wat__lit_f32(p, t, &f);
+        v = f;
+      } else {
+        ok = wat__lit_f64(p, t, &v);
+      }
+    } else if (shapes[s].bits == 64) {
+      ok = wat__lit_i64(p, t, &v);
+    } else if (shapes[s].bits == 32) {
+      uint32_t x;
+      ok = wat__lit_i32(p, t, &x);
+      v = x;
+    } else {
+      uint32_t x;
+      ok = wat__lit_iN(p, t, shapes[s].bits, &x);
+      v = x;
+    }
+    if (!ok) return false;
+    for (unsigned k = 0; k < w; k++) bytes[i * w + k] = (uint8_t)(v >> (8 * k));
+    p->pos++;
+  }
+  if (wat__is_num(p, wat__tok(p))) return wat__fail(p, NULL, "wrong number of lane literals");
+  wat__put(b, bytes, 16);
+  return true;
+}
+
+/* i8x16.shuffle: 16 lane indices. */
+static bool shuffle(wat_p *p, wat_buf *b) {
+  for (unsigned i = 0; i < 16; i++) {
+    const wat_tok *t = wat__tok(p);
+    if (!wat__is_num(p, t)) {
+      if (t->kind == WT_KEYWORD || t->kind == WT_RESERVED) return wat__fail(p, t, "malformed lane index");
+      return wat__fail(p, t, "invalid lane length");
+    }
+    if (!lane_index(p, b, true)) return false;
+  }
+  if (wat__is_num(p, wat__tok(p))) return wat__fail(p, NULL, "invalid lane length");
+  return true;
+}
+
+/* Optional table index (table.get and friends abbreviate table 0). */
+static bool opt_table(wat_p *p, uint32_t *out) {
+  *out = 0;
+  if (!wat__at_index(p)) return true;
+  return wat__index(p, WS_TABLE, out);
+}
+
+/* The immediates of op into b (after its opcode). */
+static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
+  const cis__opinfo *oi = cis__op_info(op);
+  uint32_t x, y;
+  switch (oi->imm) {
+  case CIS__IMM_NONE:
+    return true;
+  case CIS__IMM_LABEL:
+    if (!label_index(p, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_BR_TABLE: {
+    wat_buf ls = {0};
+    uint32_t n = 0;
+    bool ok = true;
+    while (ok && wat__at_index(p)) {
+      ok = label_index(p, &x);
+      wat__u32(&ls, x);
+      n++;
+    }
+    if (ok && n == 0) ok = wat__fail(p, NULL, "unexpected token, expected a label");
+    if (ok) {
+      wat__u32(b, n - 1);
+      wat__put(b, ls.p, ls.n);
+    }
+    wat__buf_free(&ls);
+    return ok;
+  }
+  case CIS__IMM_FUNC:
+    if (!wat__index(p, WS_FUNC, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_CALL_INDIRECT:
+    if (!opt_table(p, &y) || !wat__typeuse(p, &x, false)) return false;
+    wat__u32(b, x);
+    wat__u32(b, y);
+    return true;
+  case CIS__IMM_LOCAL:
+    if (!local_index(p, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_GLOBAL:
+    if (!wat__index(p, WS_GLOBAL, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_TABLE:
+    if (!opt_table(p, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_MEMARG:
+    return memarg(p, b, oi->arg);
+  case CIS__IMM_MEMIDX:
+    wat__byte(b, 0);
+    return true;
+  case CIS__IMM_I32:
+    if (!wat__lit_i32(p, wat__tok(p), &x)) return false;
+    p->pos++;
+    wat__s32(b, (int32_t)x);
+    return true;
+  case CIS__IMM_I64: {
+    uint64_t v;
+    if (!wat__lit_i64(p, wat__tok(p), &v)) return false;
+    p->pos++;
+    wat__s64(b, (int64_t)v);
+    return true;
+  }
+  case CIS__IMM_F32: {
+    if (!wat__lit_f32(p, wat__tok(p), &x)) return false;
+    p->pos++;
+    uint8_t bytes[4] = {(uint8_t)x, (uint8_t)(x >> 8), (uint8_t)(x >> 16), (uint8_t)(x >> 24)};
+    wat__put(b, bytes, 4);
+    return true;
+  }
+  case CIS__IMM_F64: {
+    uint64_t v;
+    if (!wat__lit_f64(p, wat__tok(p), &v)) return false;
+    p->pos++;
+    uint8_t bytes[8];
+    for (int k = 0; k < 8; k++) bytes[k] = (uint8_t)(v >> (8 * k));
+    wat__put(b, bytes, 8);
+    return true;
+  }
+  case CIS__IMM_REFTYPE: {
+    const wat_tok *t = wat__tok(p);
+    if (wat__is_kw(p, t, "func")) wat__byte(b, 0x70);
+    else if (wat__is_kw(p, t, "extern")) wat__byte(b, 0x6f);
+    else if (t->kind == WT_KEYWORD)
+      return wat__fail(p, t, "unknown operator %.*s, expected func or extern",
+                       (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+    else return wat__fail(p, t, "unexpected token, expected func or extern");
+    p->pos++;
+    return true;
+  }
+  case CIS__IMM_SELECT_T: {
+    wat_buf ts = {0};
+    uint32_t n = 0;
+    bool ok = true;
+    while (ok && wat__at_open(p, "result")) {
+      p->pos += 2;
+      while (ok && wat__tok(p)->kind != WT_RPAR) {
+        uint8_t vt;
+        ok = wat__valtype(p, &vt);
+        wat__byte(&ts, vt);
+        n++;
+      }
+      ok = ok && wat__expect_rpar(p);
+    }
+    if (ok) {
+      wat__u32(b, n);
+      wat__put(b, ts.p, ts.n);
+    }
+    wat__buf_free(&ts);
+    return ok;
+  }
+  case CIS__IMM_DATA:
+    p->uses_data_count = true;
+    if (!wat__index(p, WS_DATA, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_MEMORY_INIT:
+    p->uses_data_count = true;
+    if (!wat__index(p, WS_DATA, &x)) return false;
+    wat__u32(b, x);
+    wat__byte(b, 0);
+    return true;
+  case CIS__IMM_MEMORY_COPY:
+    wat__byte(b, 0);
+    wat__byte(b, 0);
+    return true;
+  case CIS__IMM_ELEM:
+    if (!wat__index(p, WS_ELEM, &x)) return false;
+    wat__u32(b, x);
+    return true;
+  case CIS__IMM_TABLE_INIT: {
+    /* table.init x? y: x the table (default 0), y the element segment */
+    size_t save = p->pos;
+    uint32_t t = 0;
+    if (!wat__at_index(p)) return wat__fail(p, NULL, "unexpected token, expected an index");
+    p->pos++;
+    bool two = wat__at_index(p);
+    p->pos = save;
+    if (two && !wat__index(p, WS_TABLE, &t)) return false;
+    if (!wat__index(p, WS_ELEM, &x)) return false;
+    wat__u32(b, x);
+    wat__u32(b, t);
+    return true;
+  }
+  case CIS__IMM_TABLE_COPY:
+    x = y = 0;
+    if (wat__at_index(p) && (!wat__index(p, WS_TABLE, &x) || !wat__index(p, WS_TABLE, &y)))
+      return false;
+    wat__u32(b, x);
+    wat__u32(b, y);
+    return true;
+  case CIS__IMM_V128:
+    return v128_const(p, b);
+  case CIS__IMM_SHUFFLE:
+    return shuffle(p, b);
+  case CIS__IMM_LANE:
+    return lane_index(p, b, false);
+  case CIS__IMM_MEMARG_LANE:
+    return memarg(p, b, oi->arg) && lane_index(p, b, false);
+  default:
+    return wat__fail(p, NULL, "internal: immediate kind %u", oi->imm);
+  }
+}
+
+/* ------------------------------------------------------------ block types */
+
+/* label? blocktype for block/loop/if; pushes the label. */
+static bool block_head(wat_p *p, wat_buf *b) {
+  const wat_tok *id = opt_label(p);
+  return wat__blocktype(p, b) && push_label(p, id);
+}
+
+/* ------------------------------------------------------------ plain forms */
+
+/* A plain instruction whose keyword is the current token. */
+static bool plain(wat_p *p, wat_buf *b) {
+  const wat_tok *t = wat__tok(p);
+  enum cis__op op;
+  if (!op_of(p, t, &op))
+    return wat__fail(p, t, "unknown operator %.*s", (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+  p->pos++;
+  const cis__opinfo *oi = cis__op_info(op);
+  if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+    if (!enter(p)) return false;
+    put_op(b, oi);
+    if (!block_head(p, b) || !instr_seq(p, b)) return false;
+    if (op == CIS__OP_IF && wat__is_kw(p, wat__tok(p), "else")) {
+      p->pos++;
+      if (!check_end_label(p)) return false;
+      wat__byte(b, 0x05);
+      if (!instr_seq(p, b)) return false;
+    }
+    if (!wat__is_kw(p, wat__tok(p), "end")) return wat__fail(p, NULL, "unexpected token, expected end");
+    p->pos++;
+    if (!check_end_label(p)) return false;
+    wat__byte(b, 0x0b);
+    p->nlabels--;
+    leave(p);
+    return true;
+  }
+  if (op == CIS__OP_ELSE || op == CIS__OP_END) return wat__fail(p, t, "unexpected token");
+  if (op == CIS__OP_SELECT && wat__at_open(p, "result")) op = CIS__OP_SELECT_T, oi = cis__op_info(op);
+  put_op(b, oi);
+  return immediates(p, op, b);
+}
+
+/* --------------------------------------------------------------- folded */
+
+/* A folded instruction: the current token is "(" and the next an
+ * instruction keyword. */
+static bool folded(wat_p *p, wat_buf *b) {
+  if (!enter(p)) return false;
+  p->pos++;
+  const wat_tok *t = wat__tok(p);
+  enum cis__op op;
+  if (!op_of(p, t, &op))
+    return wat__fail(p, t, "unknown operator %.*s", (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+  p->pos++;
+  const cis__opinfo *oi = cis__op_info(op);
+  if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP) {
+    put_op(b, oi);
+    if (!block_head(p, b) || !instr_seq(p, b)) return false;
+    wat__byte(b, 0x0b);
+    p->nlabels--;
+  } else if (op == CIS__OP_IF) {
+    /* (if label? bt folded* (then ...) (else ...)?): condition first */
+    const wat_tok *id = opt_label(p);
+    wat_buf bt = {0};
+    bool ok = wat__blocktype(p, &bt);
+    while (ok && wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "then")) {
+      if (!wat__at_folded_instr(p)) {
+        const wat_tok *k = wat__peek(p, 1);
+        ok = k->kind == WT_KEYWORD && !wat__is_kw(p, k, "else") && !is_field_part(p, k)
+                 ? wat__fail(p, k, "unknown operator %.*s", (int)(k->len > 40 ? 40 : k->len), p->src + k->off)
+                 : wat__fail(p, NULL, "unexpected token, expected (then");
+        break;
+      }
+      ok = folded(p, b);
+    }
+    if (ok) {
+      put_op(b, oi);
+      wat__put(b, bt.p, bt.n);
+    }
+    wat__buf_free(&bt);
+    if (!ok || !push_label(p, id)) return false;
+    if (!wat__at_open(p, "then")) return wat__fail(p, NULL, "unexpected token, expected (then");
+    p->pos += 2;
+    if (!instr_seq(p, b) || !wat__expect_rpar(p)) return false;
+    if (wat__at_open(p, "else")) {
+      p->pos += 2;
+      wat__byte(b, 0x05);
+      if (!instr_seq(p, b) || !wat__expect_rpar(p)) return false;
+    }
+    wat__byte(b, 0x0b);
+    p->nlabels--;
+  } else if (op == CIS__OP_ELSE || op == CIS__OP_END) {
+    return wat__fail(p, t, "unexpected token");
+  } else {
+    /* immediates come first in the text, last in the code */
+    if (op == CIS__OP_SELECT && wat__at_open(p, "result")) op = CIS__OP_SELECT_T, oi = cis__op_info(op);
+    wat_buf imm = {0};
+    bool ok = immediates(p, op, &imm);
+    while (ok && wat__tok(p)->kind == WT_LPAR) {
+      if (!wat__at_folded_instr(p)) {
+        const wat_tok *k = wat__peek(p, 1);
+        ok = k->kind == WT_KEYWORD && !is_field_part(p, k)
+                 ? wat__fail(p, k, "unknown operator %.*s", (int)(k->len > 40 ? 40 : k->len), p->src + k->off)
+                 : wat__fail(p, NULL, "unexpected token");
+        break;
+      }
+      ok = folded(p, b);
+    }
+    if (ok) {
+      put_op(b, oi);
+      wat__put(b, imm.p, imm.n);
+    }
+    wat__buf_free(&imm);
+    if (!ok) return false;
+  }
+  if (!wat__expect_rpar(p)) return false;
+  leave(p);
+  return true;
+}
+
+/* ------------------------------------------------------------- sequences */
+
+/* Keywords that open a field's part rather than an instruction: met in
+ * instruction position, the spec reports an unexpected token. */
+static bool is_field_part(wat_p *p, const wat_tok *t) {
+  static const char *const kws[] = {"param", "result", "local", "type", "export", "import",
+                                    "then",  "item",   "offset", "mut", NULL};
+  for (int i = 0; kws[i]; i++)
+    if (wat__is_kw(p, t, kws[i])) return true;
+  return false;
+}
+
+/* Instructions until ")", end, else or the end of the text. */
+static bool instr_seq(wat_p *p, wat_buf *b) {
+  for (;;) {
+    const wat_tok *t = wat__tok(p);
+    if (t->kind == WT_LPAR) {
+      const wat_tok *k = wat__peek(p, 1);
+      enum cis__op op;
+      if (op_of(p, k, &op)) {
+        if (!folded(p, b)) return false;
+        continue;
+      }
+      if (k->kind == WT_KEYWORD && !is_field_part(p, k))
+        return wat__fail(p, k, "unknown operator %.*s", (int)(k->len > 40 ? 40 : k->len), p->src + k->off);
+      return wat__fail(p, t, "unexpected token");
+    }
+    if (t->kind != WT_KEYWORD || wat__is_kw(p, t, "end") || wat__is_kw(p, t, "else")) return true;
+    if (!plain(p, b)) return false;
+    if (b->oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  }
+}
+
+bool wat__instrs(wat_p *p, wat_buf *b) {
+  if (!instr_seq(p, b)) return false;
+  const wat_tok *t = wat__tok(p);
+  if (wat__is_kw(p, t, "end") || wat__is_kw(p, t, "else")) return wat__fail(p, t, "unexpected token");
+  return true;
+}
+
+bool wat__expr(wat_p *p, wat_buf *b) {
+  if (!wat__instrs(p, b)) return false;
+  wat__byte(b, 0x0b);
+  return true;
+}
+
+bool wat__folded_expr(wat_p *p, wat_buf *b) {
+  if (!wat__at_folded_instr(p)) {
+    const wat_tok *k = wat__peek(p, 1);
+    if (wat__tok(p)->kind == WT_LPAR && k->kind == WT_KEYWORD && !is_field_part(p, k))
+      return wat__fail(p, k, "unknown operator %.*s", (int)(k->len > 40 ? 40 : k->len), p->src + k->off);
+    return wat__fail(p, NULL, "unexpected token, expected an instruction");
+  }
+  if (!folded(p, b)) return false;
+  wat__byte(b, 0x0b);
+  return true;
+}

@@ -1,0 +1,932 @@
+/*
+ * This file implements the module level of the text-format compiler:
+ * cis__wat_compile, the module fields (type, import, func, table, memory,
+ * global, export, start, elem, data) with all their abbreviations (inline
+ * imports and exports, inline elem and data, implicit types of type uses),
+ * index resolution, and the assembly of the binary sections.
+ *
+ * It makes two passes over the fields. The first gives every definition
+ * its index (imports first, as the text must put them) and its $name, and
+ * reads the explicit (type ...) fields, so that the second pass, which
+ * encodes, can resolve names used before their definition. Implicit types
+ * are appended after the explicit ones in text order, as the spec says.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wat/wat_int.h"
+
+static const char *const space_name[WS_COUNT] = {"type",   "func", "table", "memory",
+                                                 "global", "elem", "data"};
+
+/* --------------------------------------------------------------- indices */
+
+bool wat__at_index(wat_p *p) {
+  const wat_tok *t = wat__tok(p);
+  return t->kind == WT_ID || wat__is_num(p, t);
+}
+
+bool wat__index(wat_p *p, int space, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  if (t->kind == WT_ID) {
+    if (!wat__names_get(&p->names[space], p->src + t->off, t->len, out))
+      return wat__fail(p, t, "unknown %s %.*s", space_name[space], (int)t->len, p->src + t->off);
+    p->pos++;
+    return true;
+  }
+  if (!wat__lit_u32(p, t, out)) return false;
+  p->pos++;
+  return true;
+}
+
+/* Skips a balanced group starting at "(" (the current token). */
+static bool skip_group(wat_p *p) {
+  size_t depth = 0;
+  do {
+    const wat_tok *t = wat__tok(p);
+    if (t->kind == WT_EOF) return wat__fail(p, t, "unexpected end of text, expected )");
+    if (t->kind == WT_LPAR) depth++;
+    if (t->kind == WT_RPAR) depth--;
+    p->pos++;
+  } while (depth);
+  return true;
+}
+
+/* ------------------------------------------------------------ value types */
+
+bool wat__valtype(wat_p *p, uint8_t *out) {
+  static const struct {
+    const char *kw;
+    uint8_t code;
+  } map[] = {{"i32", 0x7f},     {"i64", 0x7e},      {"f32", 0x7d},      {"f64", 0x7c},
+             {"v128", 0x7b},    {"funcref", 0x70}, {"externref", 0x6f}};
+  const wat_tok *t = wat__tok(p);
+  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    if (wat__is_kw(p, t, map[i].kw)) {
+      *out = map[i].code;
+      p->pos++;
+      return true;
+    }
+  if (t->kind == WT_KEYWORD)
+    return wat__fail(p, t, "unknown operator %.*s, expected a value type",
+                     (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+  return wat__fail(p, t, "unexpected token, expected a value type");
+}
+
+bool wat__reftype(wat_p *p, uint8_t *out) {
+  const wat_tok *t = wat__tok(p);
+  if (wat__is_kw(p, t, "funcref")) *out = 0x70;
+  else if (wat__is_kw(p, t, "externref")) *out = 0x6f;
+  else if (t->kind == WT_KEYWORD)
+    return wat__fail(p, t, "unknown operator %.*s, expected a reference type",
+                     (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
+  else return wat__fail(p, t, "unexpected token, expected a reference type");
+  p->pos++;
+  return true;
+}
+
+/* ------------------------------------------------------------------ types */
+
+bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, uint32_t *idx) {
+  for (uint32_t i = 0; i < p->ntypes; i++) {
+    const wat_ftype *f = &p->types[i];
+    if (f->np == np && f->nr == nr && (np + nr == 0 || !memcmp(f->t, t, np + nr))) {
+      *idx = i;
+      return true;
+    }
+  }
+  if (p->ntypes == p->cap_types) {
+    uint32_t cap = p->cap_types ? p->cap_types * 2 : 16;
+    wat_ftype *n = realloc(p->types, cap * sizeof *n);
+    if (!n) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+    p->types = n;
+    p->cap_types = cap;
+  }
+  wat_ftype *f = &p->types[p->ntypes];
+  f->np = np;
+  f->nr = nr;
+  f->t = malloc(np + nr ? np + nr : 1);
+  if (!f->t) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  if (np + nr) memcpy(f->t, t, np + nr);
+  *idx = p->ntypes++;
+  return true;
+}
+
+/* Reads (param ...)* (result ...)* into b (params then results). With
+ * names, a named param's $id goes to p->locals at its index; without,
+ * a named param is malformed. */
+static bool params_results(wat_p *p, wat_buf *b, uint32_t *np, uint32_t *nr, bool names) {
+  *np = *nr = 0;
+  while (wat__at_open(p, "param")) {
+    p->pos += 2;
+    if (wat__tok(p)->kind == WT_ID) {
+      const wat_tok *id = wat__tok(p);
+      if (!names) return wat__fail(p, id, "unexpected token %.*s", (int)id->len, p->src + id->off);
+      if (!wat__names_add(p, &p->locals, id, *np, "local")) return false;
+      p->pos++;
+      uint8_t vt;
+      if (!wat__valtype(p, &vt)) return false;
+      wat__byte(b, vt);
+      (*np)++;
+    } else {
+      while (wat__tok(p)->kind != WT_RPAR) {
+        uint8_t vt;
+        if (!wat__valtype(p, &vt)) return false;
+        wat__byte(b, vt);
+        (*np)++;
+      }
+    }
+    if (!wat__expect_rpar(p)) return false;
+  }
+  while (wat__at_open(p, "result")) {
+    p->pos += 2;
+    while (wat__tok(p)->kind != WT_RPAR) {
+      uint8_t vt;
+      if (!wat__valtype(p, &vt)) return false;
+      wat__byte(b, vt);
+      (*nr)++;
+    }
+    if (!wat__expect_rpar(p)) return false;
+  }
+  if (b->oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  /* a type use is (type)? (param)* (result)*, in that order */
+  if (wat__at_open(p, "param") || wat__at_open(p, "type"))
+    return wat__fail(p, wat__peek(p, 1), "unexpected token, out of order in a type use");
+  return true;
+}
+
+bool wat__typeuse(wat_p *p, uint32_t *idx, bool names) {
+  bool has_type = false;
+  uint32_t ti = 0;
+  const wat_tok *at = wat__tok(p);
+  if (wat__at_open(p, "type")) {
+    p->pos += 2;
+    if (!wat__index(p, WS_TYPE, &ti) || !wat__expect_rpar(p)) return false;
+    has_type = true;
+  }
+  wat_buf b = {0};
+  uint32_t np, nr;
+  bool ok = params_results(p, &b, &np, &nr, names);
+  if (ok && has_type) {
+    if (ti < p->ntypes) {
+      const wat_ftype *f = &p->types[ti];
+      if ((np || nr) && (f->np != np || f->nr != nr || memcmp(f->t, b.p, np + nr)))
+        ok = wat__fail(p, at, "inline function type does not match type %u", ti);
+      if (!np) np = f->np;
+    } else if (np || nr) {
+      /* inline types cannot be checked against a type that is not there */
+      ok = wat__fail(p, at, "unknown type %u", ti);
+    }
+    *idx = ti;
+  } else if (ok) {
+    ok = wat__type_find_or_add(p, b.p, np, nr, idx);
+  }
+  if (names) p->nlocals = np;
+  wat__buf_free(&b);
+  return ok;
+}
+
+bool wat__blocktype(wat_p *p, wat_buf *out) {
+  bool has_type = false;
+  uint8_t short_form = 0;
+  uint32_t ti = 0;
+  const wat_tok *at = wat__tok(p);
+  if (wat__at_open(p, "type")) {
+    p->pos += 2;
+    if (!wat__index(p, WS_TYPE, &ti) || !wat__expect_rpar(p)) return false;
+    has_type = true;
+  }
+  wat_buf b = {0};
+  uint32_t np, nr;
+  bool ok = params_results(p, &b, &np, &nr, false);
+  if (ok && has_type) {
+    if (ti < p->ntypes) {
+      const wat_ftype *f = &p->types[ti];
+      if ((np || nr) && (f->np != np || f->nr != nr || memcmp(f->t, b.p, np + nr)))
+        ok = wat__fail(p, at, "inline function type does not match type %u", ti);
+      /* as wat2wasm: a type the short forms can say is written short */
+      else if (f->np == 0 && f->nr <= 1)
+        short_form = f->nr ? f->t[0] : 0x40;
+    }
+    if (short_form) wat__byte(out, short_form);
+    else wat__s64(out, ti);
+  } else if (ok && np == 0 && nr == 0) {
+    wat__byte(out, 0x40);
+  } else if (ok && np == 0 && nr == 1) {
+    wat__byte(out, b.p[0]);
+  } else if (ok) {
+    ok = wat__type_find_or_add(p, b.p, np, nr, &ti);
+    wat__s64(out, ti);
+  }
+  wat__buf_free(&b);
+  return ok;
+}
+
+/* (type $id? (func (param ...)* (result ...)*)), pass 1. */
+static bool field_type(wat_p *p) {
+  const wat_tok *id = NULL;
+  if (wat__tok(p)->kind == WT_ID) id = &p->toks[p->pos++];
+  if (!wat__expect_lpar(p) || !wat__expect_kw(p, "func")) return false;
+  wat_buf b = {0};
+  uint32_t np, nr;
+  wat_names saved = p->locals; /* param names of a type are checked for duplicates only */
+  memset(&p->locals, 0, sizeof p->locals);
+  bool ok = params_results(p, &b, &np, &nr, true);
+  wat__names_free(&p->locals);
+  p->locals = saved;
+  if (ok) ok = wat__expect_rpar(p);
+  if (ok && id) ok = wat__names_add(p, &p->names[WS_TYPE], id, p->ntypes, "type");
+  if (ok) {
+    /* An explicit type is its own entry even when an equal one exists. */
+    if (p->ntypes == p->cap_types) {
+      uint32_t cap = p->cap_types ? p->cap_types * 2 : 16;
+      wat_ftype *n = realloc(p->types, cap * sizeof *n);
+      if (!n) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+      else p->types = n, p->cap_types = cap;
+    }
+    if (ok) {
+      wat_ftype *f = &p->types[p->ntypes];
+      f->np = np, f->nr = nr;
+      f->t = malloc(np + nr ? np + nr : 1);
+      if (!f->t) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+      else {
+        if (np + nr) memcpy(f->t, b.p, np + nr);
+        p->ntypes++;
+        p->nexplicit++;
+      }
+    }
+  }
+  wat__buf_free(&b);
+  return ok && wat__expect_rpar(p);
+}
+
+/* ---------------------------------------------------------------- pass 1 */
+
+/* The kind of the first definition seen (func, table, memory, global),
+ * for "import after ..."; -1 while none. */
+typedef struct pass1 {
+  int first_def;
+} pass1;
+
+static int kind_space(const wat_p *p, const wat_tok *t) {
+  if (wat__is_kw(p, t, "func")) return WS_FUNC;
+  if (wat__is_kw(p, t, "table")) return WS_TABLE;
+  if (wat__is_kw(p, t, "memory")) return WS_MEM;
+  if (wat__is_kw(p, t, "global")) return WS_GLOBAL;
+  return -1;
+}
+
+static bool import_allowed(wat_p *p, pass1 *st, const wat_tok *at) {
+  static const char *const kind[WS_COUNT] = {"", "function", "table", "memory", "global", "", ""};
+  if (st->first_def >= 0) return wat__fail(p, at, "import after %s", kind[st->first_def]);
+  return true;
+}
+
+static bool define(wat_p *p, int space, const wat_tok *id) {
+  if (id && !wat__names_add(p, &p->names[space], id, p->count[space], space_name[space])) return false;
+  p->count[space]++;
+  return true;
+}
+
+/* One field, pass 1: the current token is the field's keyword. */
+static bool pass1_field(wat_p *p, pass1 *st, size_t open) {
+  const wat_tok *kw = wat__tok(p);
+  int space = kind_space(p, kw);
+  p->pos++;
+  if (wat__is_kw(p, kw, "type")) return field_type(p);
+  if (wat__is_kw(p, kw, "import")) {
+    if (!import_allowed(p, st, kw)) return false;
+    /* (import "m" "n" (kind $id? ...)) */
+    for (int i = 0; i < 2; i++) {
+      if (wat__tok(p)->kind != WT_STRING) return wat__fail(p, NULL, "unexpected token, expected a string");
+      p->pos++;
+    }
+    if (!wat__expect_lpar(p)) return false;
+    int s = kind_space(p, wat__tok(p));
+    if (s < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory or global");
+    p->pos++;
+    const wat_tok *id = wat__tok(p)->kind == WT_ID ? wat__tok(p) : NULL;
+    if (!define(p, s, id)) return false;
+  } else if (space >= 0) {
+    const wat_tok *id = wat__tok(p)->kind == WT_ID ? &p->toks[p->pos++] : NULL;
+    while (wat__at_open(p, "export"))
+      if (!skip_group(p)) return false;
+    bool imported = wat__at_open(p, "import");
+    if (imported && !import_allowed(p, st, wat__peek(p, 1))) return false;
+    if (!imported && st->first_def < 0) st->first_def = space;
+    if (!define(p, space, id)) return false;
+    if (!imported && space == WS_TABLE) {
+      /* reftype (elem ...) defines an element segment too */
+      const wat_tok *t = wat__tok(p);
+      if ((wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) && wat__peek(p, 1)->kind == WT_LPAR &&
+          wat__is_kw(p, wat__peek(p, 2), "elem"))
+        p->count[WS_ELEM]++;
+    }
+    if (!imported && space == WS_MEM && wat__at_open(p, "data")) p->count[WS_DATA]++;
+  } else if (wat__is_kw(p, kw, "elem") || wat__is_kw(p, kw, "data")) {
+    const wat_tok *id = wat__tok(p)->kind == WT_ID ? wat__tok(p) : NULL;
+    if (!define(p, wat__is_kw(p, kw, "elem") ? WS_ELEM : WS_DATA, id)) return false;
+  } else if (!wat__is_kw(p, kw, "export") && !wat__is_kw(p, kw, "start")) {
+    return wat__fail(p, kw, "unexpected token %.*s, expected a module field",
+                     (int)(kw->len > 40 ? 40 : kw->len), p->src + kw->off);
+  }
+  p->pos = open;
+  return skip_group(p);
+}
+
+/* ---------------------------------------------------------------- pass 2 */
+
+static bool put_name(wat_p *p, wat_buf *b, const wat_tok *t) {
+  uint8_t *s;
+  size_t n;
+  if (!wat__string(p, t, &s, &n)) return false;
+  if (!wat__utf8_ok(s, n)) {
+    free(s);
+    return wat__fail(p, t, "malformed UTF-8 encoding");
+  }
+  if (n > UINT32_MAX) {
+    free(s);
+    return wat__fail_code(p, CIS_ETOOBIG, t, "name too long");
+  }
+  wat__u32(b, (uint32_t)n);
+  wat__put(b, s, n);
+  free(s);
+  return true;
+}
+
+/* Inline (export "n")* of a definition of `space` at index idx. */
+static bool inline_exports(wat_p *p, int space, uint32_t idx) {
+  static const uint8_t kind[WS_COUNT] = {0, 0, 1, 2, 3, 0, 0};
+  while (wat__at_open(p, "export")) {
+    p->pos += 2;
+    if (!put_name(p, &p->sec_export, wat__tok(p))) return false;
+    p->pos++;
+    wat__byte(&p->sec_export, kind[space]);
+    wat__u32(&p->sec_export, idx);
+    p->n_export++;
+    if (!wat__expect_rpar(p)) return false;
+  }
+  return true;
+}
+
+/* limits: min max? (u32 each). */
+static bool limits(wat_p *p, wat_buf *b) {
+  uint32_t min, max;
+  if (!wat__lit_u32(p, wat__tok(p), &min)) return false;
+  p->pos++;
+  if (wat__is_num(p, wat__tok(p))) {
+    if (!wat__lit_u32(p, wat__tok(p), &max)) return false;
+    p->pos++;
+    wat__byte(b, 1);
+    wat__u32(b, min);
+    wat__u32(b, max);
+  } else {
+    wat__byte(b, 0);
+    wat__u32(b, min);
+  }
+  return true;
+}
+
+static bool tabletype(wat_p *p, wat_buf *b) {
+  wat_buf lim = {0};
+  uint8_t rt;
+  bool ok = limits(p, &lim) && wat__reftype(p, &rt);
+  if (ok) {
+    wat__byte(b, rt);
+    wat__put(b, lim.p, lim.n);
+  }
+  wat__buf_free(&lim);
+  return ok;
+}
+
+static bool globaltype(wat_p *p, wat_buf *b) {
+  uint8_t vt;
+  if (wat__at_open(p, "mut")) {
+    p->pos += 2;
+    if (!wat__valtype(p, &vt) || !wat__expect_rpar(p)) return false;
+    wat__byte(b, vt);
+    wat__byte(b, 1);
+    return true;
+  }
+  if (!wat__valtype(p, &vt)) return false;
+  wat__byte(b, vt);
+  wat__byte(b, 0);
+  return true;
+}
+
+/* The import descriptor after its names: (func|table|memory|global $id? ...). */
+static bool import_desc(wat_p *p, int space) {
+  wat_buf *b = &p->sec_import;
+  switch (space) {
+  case WS_FUNC: {
+    uint32_t ti;
+    memset(&p->locals, 0, sizeof p->locals);
+    bool ok = wat__typeuse(p, &ti, true);
+    wat__names_free(&p->locals);
+    if (!ok) return false;
+    wat__byte(b, 0);
+    wat__u32(b, ti);
+    break;
+  }
+  case WS_TABLE:
+    wat__byte(b, 1);
+    if (!tabletype(p, b)) return false;
+    break;
+  case WS_MEM:
+    wat__byte(b, 2);
+    if (!limits(p, b)) return false;
+    break;
+  default:
+    wat__byte(b, 3);
+    if (!globaltype(p, b)) return false;
+  }
+  p->count[space]++;
+  p->n_import++;
+  return true;
+}
+
+/* (import "m" "n") inside a definition, then its descriptor body. */
+static bool inline_import(wat_p *p, int space) {
+  p->pos += 2;
+  for (int i = 0; i < 2; i++) {
+    if (!put_name(p, &p->sec_import, wat__tok(p))) return false;
+    p->pos++;
+  }
+  return wat__expect_rpar(p) && import_desc(p, space);
+}
+
+static bool field_import(wat_p *p) {
+  for (int i = 0; i < 2; i++) {
+    if (!put_name(p, &p->sec_import, wat__tok(p))) return false;
+    p->pos++;
+  }
+  if (!wat__expect_lpar(p)) return false;
+  int space = kind_space(p, wat__tok(p));
+  p->pos++;
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  return import_desc(p, space) && wat__expect_rpar(p);
+}
+
+/* Local declarations: (local $id vt) | (local vt*). */
+static bool locals(wat_p *p, wat_buf *types) {
+  while (wat__at_open(p, "local")) {
+    p->pos += 2;
+    if (wat__tok(p)->kind == WT_ID) {
+      if (!wat__names_add(p, &p->locals, wat__tok(p), p->nlocals, "local")) return false;
+      p->pos++;
+      uint8_t vt;
+      if (!wat__valtype(p, &vt)) return false;
+      wat__byte(types, vt);
+      p->nlocals++;
+    } else {
+      while (wat__tok(p)->kind != WT_RPAR) {
+        uint8_t vt;
+        if (!wat__valtype(p, &vt)) return false;
+        wat__byte(types, vt);
+        p->nlocals++;
+      }
+    }
+    if (!wat__expect_rpar(p)) return false;
+  }
+  return true;
+}
+
+static bool field_func(wat_p *p) {
+  uint32_t idx = p->count[WS_FUNC];
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!inline_exports(p, WS_FUNC, idx)) return false;
+  if (wat__at_open(p, "import")) return inline_import(p, WS_FUNC) && wat__expect_rpar(p);
+  wat__names_free(&p->locals);
+  p->nlocals = 0;
+  p->nlabels = 0;
+  uint32_t ti;
+  wat_buf ltypes = {0}, body = {0};
+  bool ok = wat__typeuse(p, &ti, true) && locals(p, &ltypes) && wat__instrs(p, &body) &&
+            wat__expect_rpar(p);
+  if (ok) {
+    wat__u32(&p->sec_func, ti);
+    /* local declarations: runs of one type */
+    uint32_t runs = 0;
+    for (size_t i = 0; i < ltypes.n; i++)
+      if (i == 0 || ltypes.p[i] != ltypes.p[i - 1]) runs++;
+    wat_buf fn = {0};
+    wat__u32(&fn, runs);
+    for (size_t i = 0; i < ltypes.n;) {
+      size_t j = i;
+      while (j < ltypes.n && ltypes.p[j] == ltypes.p[i]) j++;
+      wat__u32(&fn, (uint32_t)(j - i));
+      wat__byte(&fn, ltypes.p[i]);
+      i = j;
+    }
+    wat__put(&fn, body.p, body.n);
+    wat__byte(&fn, 0x0b);
+    if (fn.oom || fn.n > UINT32_MAX) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+    wat__u32(&p->sec_code, (uint32_t)fn.n);
+    wat__put(&p->sec_code, fn.p, fn.n);
+    wat__buf_free(&fn);
+    p->count[WS_FUNC]++;
+    p->def[WS_FUNC]++;
+  }
+  wat__names_free(&p->locals);
+  wat__buf_free(&ltypes);
+  wat__buf_free(&body);
+  return ok;
+}
+
+/* An element list's items after the reftype or `func`, as a vec into b:
+ * function indices (funcs true) or expressions ((item expr) or one folded
+ * instruction). *count is the number of items. */
+static bool elem_items(wat_p *p, bool funcs, wat_buf *b, uint32_t *count) {
+  wat_buf items = {0};
+  uint32_t n = 0;
+  bool ok = true;
+  if (funcs) {
+    while (ok && wat__at_index(p)) {
+      uint32_t fi;
+      ok = wat__index(p, WS_FUNC, &fi);
+      wat__u32(&items, fi);
+      n++;
+    }
+  } else {
+    while (ok && wat__tok(p)->kind == WT_LPAR) {
+      if (wat__at_open(p, "item")) {
+        p->pos += 2;
+        ok = wat__expr(p, &items) && wat__expect_rpar(p);
+      } else {
+        ok = wat__folded_expr(p, &items);
+      }
+      n++;
+    }
+  }
+  if (ok) {
+    wat__u32(b, n);
+    wat__put(b, items.p, items.n);
+    if (count) *count = n;
+  }
+  wat__buf_free(&items);
+  return ok;
+}
+
+/* An offset: (offset expr) or one folded instruction. */
+static bool offset_expr(wat_p *p, wat_buf *b) {
+  if (wat__at_open(p, "offset")) {
+    p->pos += 2;
+    return wat__expr(p, b) && wat__expect_rpar(p);
+  }
+  return wat__folded_expr(p, b);
+}
+
+/* (elem $id? ...): active (table x)? offset list, passive list, or
+ * declare list, where list is `func` x*, a reftype and expressions, or
+ * (active only, the MVP form) bare function indices. */
+static bool field_elem(wat_p *p) {
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  wat_buf *b = &p->sec_elem;
+  uint32_t table = 0;
+  bool active = false, declare = false;
+  wat_buf off = {0};
+  bool ok = true;
+  if (wat__is_kw(p, wat__tok(p), "declare")) {
+    declare = true;
+    p->pos++;
+  } else if (wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "item")) {
+    active = true;
+    if (wat__at_open(p, "table")) {
+      p->pos += 2;
+      ok = wat__index(p, WS_TABLE, &table) && wat__expect_rpar(p);
+    }
+    ok = ok && offset_expr(p, &off);
+  } else if (wat__is_num(p, wat__tok(p)) && wat__peek(p, 1)->kind == WT_LPAR) {
+    active = true; /* (elem 0 (offset ...) ...): a bare table index */
+    ok = wat__index(p, WS_TABLE, &table) && offset_expr(p, &off);
+  }
+  bool funcs = true;
+  uint8_t rt = 0x70;
+  const wat_tok *t = wat__tok(p);
+  if (!ok) {
+  } else if (wat__is_kw(p, t, "func")) {
+    p->pos++;
+  } else if (wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) {
+    funcs = false;
+    ok = wat__reftype(p, &rt);
+  } else if (!active) {
+    ok = wat__fail(p, t, "unexpected token, expected func or a reference type");
+  }
+  if (ok) {
+    uint32_t flags;
+    if (active)
+      flags = (funcs ? 0u : 4u) | ((table != 0 || rt != 0x70) ? 2u : 0u);
+    else
+      flags = (funcs ? 0u : 4u) | (declare ? 3u : 1u);
+    wat__u32(b, flags);
+    if (active && (flags & 2)) wat__u32(b, table);
+    if (active) wat__put(b, off.p, off.n);
+    if (flags & 3) wat__byte(b, funcs ? 0x00 : rt); /* elemkind or reftype */
+    ok = elem_items(p, funcs, b, NULL) && wat__expect_rpar(p);
+    p->count[WS_ELEM]++;
+  }
+  wat__buf_free(&off);
+  return ok;
+}
+
+/* Concatenated data strings into b as a vec(byte). */
+static bool data_strings(wat_p *p, wat_buf *b, size_t *total) {
+  wat_buf all = {0};
+  bool ok = true;
+  while (ok && wat__tok(p)->kind == WT_STRING) {
+    uint8_t *s;
+    size_t n;
+    ok = wat__string(p, wat__tok(p), &s, &n);
+    if (ok) {
+      wat__put(&all, s, n);
+      free(s);
+      p->pos++;
+    }
+  }
+  if (ok && (all.oom || all.n > UINT32_MAX)) ok = wat__fail_code(p, CIS_ETOOBIG, NULL, "data too large");
+  if (ok) {
+    wat__u32(b, (uint32_t)all.n);
+    wat__put(b, all.p, all.n);
+    if (total) *total = all.n;
+  }
+  wat__buf_free(&all);
+  return ok;
+}
+
+static bool field_data(wat_p *p) {
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  wat_buf *b = &p->sec_data;
+  if (wat__tok(p)->kind == WT_LPAR || wat__is_num(p, wat__tok(p))) {
+    uint32_t mem = 0;
+    if (wat__at_open(p, "memory")) {
+      p->pos += 2;
+      if (!wat__index(p, WS_MEM, &mem) || !wat__expect_rpar(p)) return false;
+    } else if (wat__is_num(p, wat__tok(p))) {
+      if (!wat__index(p, WS_MEM, &mem)) return false;
+    }
+    wat__u32(b, mem ? 2 : 0);
+    if (mem) wat__u32(b, mem);
+    if (!offset_expr(p, b)) return false;
+  } else {
+    wat__u32(b, 1);
+  }
+  if (!data_strings(p, b, NULL)) return false;
+  p->count[WS_DATA]++;
+  return wat__expect_rpar(p);
+}
+
+static bool field_table(wat_p *p) {
+  uint32_t idx = p->count[WS_TABLE];
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!inline_exports(p, WS_TABLE, idx)) return false;
+  if (wat__at_open(p, "import")) return inline_import(p, WS_TABLE) && wat__expect_rpar(p);
+  const wat_tok *t = wat__tok(p);
+  if ((wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) && wat__peek(p, 1)->kind == WT_LPAR) {
+    /* reftype (elem ...): a table exactly as large as its segment */
+    uint8_t rt;
+    wat__reftype(p, &rt);
+    if (!wat__at_open(p, "elem")) return wat__fail(p, NULL, "unexpected token, expected (elem");
+    p->pos += 2;
+    wat_buf items = {0};
+    bool funcs = wat__at_index(p) || wat__tok(p)->kind == WT_RPAR;
+    uint32_t n = 0;
+    if (!elem_items(p, funcs, &items, &n)) {
+      wat__buf_free(&items);
+      return false;
+    }
+    wat__byte(&p->sec_table, rt);
+    wat__byte(&p->sec_table, 1);
+    wat__u32(&p->sec_table, n);
+    wat__u32(&p->sec_table, n);
+    /* the segment: active, this table, offset 0 */
+    wat_buf *e = &p->sec_elem;
+    bool explicit_table = idx != 0 || (!funcs && rt != 0x70);
+    uint8_t flags = (uint8_t)((funcs ? 0 : 4) | (explicit_table ? 2 : 0));
+    wat__u32(e, flags);
+    if (explicit_table) wat__u32(e, idx);
+    wat__byte(e, 0x41);
+    wat__byte(e, 0);
+    wat__byte(e, 0x0b);
+    if (explicit_table) wat__byte(e, funcs ? 0x00 : rt);
+    wat__put(e, items.p, items.n);
+    wat__buf_free(&items);
+    p->count[WS_ELEM]++;
+    p->count[WS_TABLE]++;
+    p->def[WS_TABLE]++;
+    return wat__expect_rpar(p) && wat__expect_rpar(p);
+  }
+  if (!tabletype(p, &p->sec_table)) return false;
+  p->count[WS_TABLE]++;
+  p->def[WS_TABLE]++;
+  return wat__expect_rpar(p);
+}
+
+static bool field_memory(wat_p *p) {
+  uint32_t idx = p->count[WS_MEM];
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!inline_exports(p, WS_MEM, idx)) return false;
+  if (wat__at_open(p, "import")) return inline_import(p, WS_MEM) && wat__expect_rpar(p);
+  if (wat__at_open(p, "data")) {
+    p->pos += 2;
+    wat_buf *d = &p->sec_data;
+    wat__u32(d, idx ? 2 : 0);
+    if (idx) wat__u32(d, idx);
+    wat__byte(d, 0x41);
+    wat__byte(d, 0);
+    wat__byte(d, 0x0b);
+    size_t total = 0;
+    if (!data_strings(p, d, &total)) return false;
+    uint64_t pages = ((uint64_t)total + 65535) / 65536;
+    wat__byte(&p->sec_mem, 1);
+    wat__u32(&p->sec_mem, (uint32_t)pages);
+    wat__u32(&p->sec_mem, (uint32_t)pages);
+    p->count[WS_DATA]++;
+    p->count[WS_MEM]++;
+    p->def[WS_MEM]++;
+    return wat__expect_rpar(p) && wat__expect_rpar(p);
+  }
+  if (!limits(p, &p->sec_mem)) return false;
+  p->count[WS_MEM]++;
+  p->def[WS_MEM]++;
+  return wat__expect_rpar(p);
+}
+
+static bool field_global(wat_p *p) {
+  uint32_t idx = p->count[WS_GLOBAL];
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!inline_exports(p, WS_GLOBAL, idx)) return false;
+  if (wat__at_open(p, "import")) return inline_import(p, WS_GLOBAL) && wat__expect_rpar(p);
+  p->nlabels = 0;
+  if (!globaltype(p, &p->sec_global) || !wat__expr(p, &p->sec_global)) return false;
+  p->count[WS_GLOBAL]++;
+  p->def[WS_GLOBAL]++;
+  return wat__expect_rpar(p);
+}
+
+static bool field_export(wat_p *p) {
+  if (!put_name(p, &p->sec_export, wat__tok(p))) return false;
+  p->pos++;
+  if (!wat__expect_lpar(p)) return false;
+  int space = kind_space(p, wat__tok(p));
+  if (space < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory or global");
+  p->pos++;
+  uint32_t idx;
+  if (!wat__index(p, space, &idx)) return false;
+  static const uint8_t kind[WS_COUNT] = {0, 0, 1, 2, 3, 0, 0};
+  wat__byte(&p->sec_export, kind[space]);
+  wat__u32(&p->sec_export, idx);
+  p->n_export++;
+  return wat__expect_rpar(p) && wat__expect_rpar(p);
+}
+
+static bool field_start(wat_p *p, const wat_tok *kw) {
+  if (p->has_start) return wat__fail(p, kw, "multiple start sections");
+  if (!wat__index(p, WS_FUNC, &p->start)) return false;
+  p->has_start = true;
+  return wat__expect_rpar(p);
+}
+
+static bool pass2_field(wat_p *p) {
+  const wat_tok *kw = wat__tok(p);
+  size_t open = p->pos - 1;
+  p->pos++;
+  if (wat__is_kw(p, kw, "type")) {
+    p->pos = open;
+    return skip_group(p);
+  }
+  if (wat__is_kw(p, kw, "import")) return field_import(p) && wat__expect_rpar(p);
+  if (wat__is_kw(p, kw, "func")) return field_func(p);
+  if (wat__is_kw(p, kw, "table")) return field_table(p);
+  if (wat__is_kw(p, kw, "memory")) return field_memory(p);
+  if (wat__is_kw(p, kw, "global")) return field_global(p);
+  if (wat__is_kw(p, kw, "export")) return field_export(p);
+  if (wat__is_kw(p, kw, "start")) return field_start(p, kw);
+  if (wat__is_kw(p, kw, "elem")) return field_elem(p);
+  return field_data(p);
+}
+
+/* ------------------------------------------------------------- assembly */
+
+static void section(wat_buf *out, uint8_t id, uint32_t count, const wat_buf *body, bool always) {
+  if (!count && !always) return;
+  wat_buf s = {0};
+  wat__u32(&s, count);
+  wat__put(&s, body->p, body->n);
+  wat__byte(out, id);
+  wat__u32(out, (uint32_t)s.n);
+  wat__put(out, s.p, s.n);
+  if (s.oom) out->oom = true;
+  wat__buf_free(&s);
+}
+
+static bool assemble(wat_p *p, wat_buf *out) {
+  static const uint8_t head[8] = {0, 'a', 's', 'm', 1, 0, 0, 0};
+  wat__put(out, head, 8);
+  wat_buf types = {0};
+  for (uint32_t i = 0; i < p->ntypes; i++) {
+    const wat_ftype *f = &p->types[i];
+    wat__byte(&types, 0x60);
+    wat__u32(&types, f->np);
+    wat__put(&types, f->t, f->np);
+    wat__u32(&types, f->nr);
+    wat__put(&types, f->t + f->np, f->nr);
+  }
+  section(out, 1, p->ntypes, &types, false);
+  section(out, 2, p->n_import, &p->sec_import, false);
+  wat__buf_free(&types);
+  section(out, 3, p->def[WS_FUNC], &p->sec_func, false);
+  section(out, 4, p->def[WS_TABLE], &p->sec_table, false);
+  section(out, 5, p->def[WS_MEM], &p->sec_mem, false);
+  section(out, 6, p->def[WS_GLOBAL], &p->sec_global, false);
+  section(out, 7, p->n_export, &p->sec_export, false);
+  if (p->has_start) {
+    wat_buf s = {0};
+    wat__u32(&s, p->start);
+    wat__byte(out, 8);
+    wat__u32(out, (uint32_t)s.n);
+    wat__put(out, s.p, s.n);
+    wat__buf_free(&s);
+  }
+  section(out, 9, p->count[WS_ELEM], &p->sec_elem, false);
+  if (p->uses_data_count) { /* as wat2wasm: only for memory.init and data.drop */
+    wat_buf s = {0};
+    wat__u32(&s, p->count[WS_DATA]);
+    wat__byte(out, 12);
+    wat__u32(out, (uint32_t)s.n);
+    wat__put(out, s.p, s.n);
+    wat__buf_free(&s);
+  }
+  section(out, 10, p->def[WS_FUNC], &p->sec_code, false);
+  section(out, 11, p->count[WS_DATA], &p->sec_data, false);
+  if (out->oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  return true;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+static bool fields(wat_p *p, size_t start, bool pass2) {
+  p->pos = start;
+  pass1 st = {-1};
+  while (wat__tok(p)->kind == WT_LPAR) {
+    size_t open = p->pos;
+    p->pos++;
+    if (wat__tok(p)->kind != WT_KEYWORD)
+      return wat__fail(p, NULL, "unexpected token, expected a module field");
+    if (!(pass2 ? pass2_field(p) : pass1_field(p, &st, open))) return false;
+  }
+  return true;
+}
+
+static void free_state(wat_p *p) {
+  free(p->toks);
+  for (int i = 0; i < WS_COUNT; i++) wat__names_free(&p->names[i]);
+  for (uint32_t i = 0; i < p->ntypes; i++) free(p->types[i].t);
+  free(p->types);
+  wat_buf *bufs[] = {&p->sec_type,   &p->sec_import, &p->sec_func, &p->sec_table,
+                     &p->sec_mem,    &p->sec_global, &p->sec_export, &p->sec_elem,
+                     &p->sec_code,   &p->sec_data};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wat__buf_free(bufs[i]);
+  wat__names_free(&p->locals);
+  free(p->labels);
+}
+
+cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,
+                            size_t msglen) {
+  wat_p p;
+  memset(&p, 0, sizeof p);
+  p.src = text ? text : "";
+  p.len = text ? len : 0;
+  p.msg = msg;
+  p.msglen = msglen;
+  if (msg && msglen) msg[0] = '\0';
+  *out = NULL;
+  *outlen = 0;
+  wat_buf bin = {0};
+  if (!wat__lex(&p)) goto done;
+  size_t start = 0;
+  bool wrapped = wat__at_open(&p, "module");
+  if (wrapped) {
+    p.pos = 2;
+    if (wat__tok(&p)->kind == WT_ID) p.pos++;
+    start = p.pos;
+  }
+  /* What follows the fields is checked after pass 2, so that an error
+   * inside a field comes first, as in a one-pass reading. */
+  if (!fields(&p, start, false)) goto done;
+  memset(p.count, 0, sizeof p.count);
+  memset(p.def, 0, sizeof p.def);
+  if (!fields(&p, start, true)) goto done;
+  if (wrapped && !wat__expect_rpar(&p)) goto done;
+  if (wat__tok(&p)->kind != WT_EOF) {
+    wat__fail(&p, NULL, "unexpected token, expected a module field");
+    goto done;
+  }
+  if (!assemble(&p, &bin)) goto done;
+  *out = bin.p;
+  *outlen = bin.n;
+  bin.p = NULL;
+done:
+  wat__buf_free(&bin);
+  free_state(&p);
+  return p.rc;
+}

@@ -1,0 +1,201 @@
+/*
+ * This file declares what the parts of the text-format compiler share: the
+ * tokens the lexer (lex.c) makes, the growable byte buffers the encoder
+ * writes, the parser state that module.c (module fields) and instr.c
+ * (instructions) both work on, and the helpers for literals.
+ *
+ * Errors: every function that can fail returns false after recording the
+ * first error in the parser state (wat__fail), so callers only propagate.
+ */
+#ifndef CIS_WAT_WAT_INT_H
+#define CIS_WAT_WAT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cis/cis.h"
+#include "wat/wat.h"
+
+/* ----------------------------------------------------------------- tokens */
+
+typedef enum wat_tk {
+  WT_EOF = 0,  /* end of the text */
+  WT_LPAR,     /* ( */
+  WT_RPAR,     /* ) */
+  WT_KEYWORD,  /* idchars starting with a-z: keywords, nan, inf, offset=... */
+  WT_ID,       /* $name */
+  WT_STRING,   /* "..." (escapes checked, decoded on demand) */
+  WT_RESERVED, /* other idchars: numbers, or nothing the grammar accepts */
+} wat_tk;
+
+typedef struct wat_tok {
+  uint8_t kind;   /* wat_tk */
+  uint32_t line;  /* 1-based line of the first byte */
+  uint32_t col;   /* 1-based column (bytes) of the first byte */
+  size_t off;     /* offset of the first byte in the text */
+  size_t len;     /* bytes of the token (a string's quotes included) */
+} wat_tok;
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer. A failed allocation sets oom and drops later
+ * writes, so encoders need not check each write; wat__compile checks once. */
+typedef struct wat_buf {
+  uint8_t *p;  /* bytes */
+  size_t n;    /* used */
+  size_t cap;  /* allocated */
+  bool oom;    /* an allocation failed */
+} wat_buf;
+
+void wat__put(wat_buf *b, const void *bytes, size_t n);
+void wat__byte(wat_buf *b, uint8_t v);
+void wat__u32(wat_buf *b, uint32_t v);  /* unsigned LEB128 */
+void wat__s32(wat_buf *b, int32_t v);   /* signed LEB128 */
+void wat__s64(wat_buf *b, int64_t v);   /* signed LEB128 */
+void wat__buf_free(wat_buf *b);
+
+/* ------------------------------------------------------------ name tables */
+
+/* Identifier → index, for one index space (open addressing). Keys point
+ * into the text. */
+typedef struct wat_names {
+  struct wat_slot {
+    const char *s;  /* identifier with its $, NULL when free */
+    size_t n;       /* length */
+    uint32_t idx;   /* index it names */
+  } *slots;
+  uint32_t cap;     /* slots allocated (power of two) */
+  uint32_t count;   /* slots used */
+} wat_names;
+
+/* ---------------------------------------------------------- parser state */
+
+enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_COUNT };
+
+/* A function type; also the implicit types that type uses add. */
+typedef struct wat_ftype {
+  uint32_t np, nr;  /* params, results */
+  uint8_t *t;       /* np param types then nr result types */
+} wat_ftype;
+
+/* One enclosing block while parsing a body. */
+typedef struct wat_label {
+  const char *s;  /* its $name, or NULL */
+  size_t n;       /* length of s */
+} wat_label;
+
+typedef struct wat_p {
+  const char *src;         /* the text */
+  size_t len;              /* its length */
+  wat_tok *toks;           /* every token, then one WT_EOF */
+  size_t ntoks, cap_toks;  /* used / allocated */
+  size_t pos;              /* current token */
+  cis_result rc;           /* first error, CIS_OK while none */
+  char *msg;               /* where the first error's message goes */
+  size_t msglen;           /* its size */
+  unsigned depth;          /* current nesting while parsing */
+
+  wat_names names[WS_COUNT];  /* identifiers of each module index space */
+  uint32_t count[WS_COUNT];   /* entries so far in each space (pass 1 and 2) */
+  uint32_t def[WS_COUNT];     /* of which definitions, not imports (pass 2) */
+  wat_ftype *types;           /* the type section: explicit, then implicit */
+  uint32_t ntypes, cap_types; /* used / allocated */
+  uint32_t nexplicit;         /* types given by (type ...) fields */
+
+  /* sections being written, with their entry counts */
+  wat_buf sec_type, sec_import, sec_func, sec_table, sec_mem, sec_global, sec_export,
+      sec_elem, sec_code, sec_data;
+  uint32_t n_import, n_export;
+  bool has_start;          /* a start field was seen */
+  uint32_t start;          /* its function index */
+  bool uses_data_count;    /* a body uses memory.init or data.drop */
+
+  /* the function being compiled */
+  wat_names locals;        /* local identifiers */
+  uint32_t nlocals;        /* params + locals */
+  wat_label *labels;       /* enclosing blocks, innermost last */
+  uint32_t nlabels, cap_labels;
+} wat_p;
+
+/* Records the first error, at token t (NULL: the current one), as
+ * "LINE:COL: message", and returns false. */
+bool wat__fail(wat_p *p, const wat_tok *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+bool wat__fail_code(wat_p *p, cis_result rc, const wat_tok *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* Splits p->src into p->toks. */
+bool wat__lex(wat_p *p);
+
+/* Token helpers. */
+static inline const wat_tok *wat__tok(wat_p *p) { return &p->toks[p->pos]; }
+static inline const wat_tok *wat__peek(wat_p *p, size_t k) {
+  return p->pos + k < p->ntoks ? &p->toks[p->pos + k] : &p->toks[p->ntoks - 1];
+}
+bool wat__is_kw(const wat_p *p, const wat_tok *t, const char *kw);
+/* Is the current token "(" followed by keyword kw? */
+bool wat__at_open(wat_p *p, const char *kw);
+bool wat__expect_lpar(wat_p *p);
+bool wat__expect_rpar(wat_p *p);
+bool wat__expect_kw(wat_p *p, const char *kw);
+
+/* Literals. Each parses token t as the spec's literal of that kind,
+ * failing with the spec's texts: "unknown operator" for a token that is
+ * no literal, "unexpected token" for a non-literal token kind, "constant
+ * out of range" for a literal that does not fit. */
+bool wat__lit_u32(wat_p *p, const wat_tok *t, uint32_t *out);
+bool wat__lit_i32(wat_p *p, const wat_tok *t, uint32_t *out);
+bool wat__lit_i64(wat_p *p, const wat_tok *t, uint64_t *out);
+bool wat__lit_f32(wat_p *p, const wat_tok *t, uint32_t *bits);
+bool wat__lit_f64(wat_p *p, const wat_tok *t, uint64_t *bits);
+/* Integer lane literal of `bits` width (8, 16): -2^(bits-1) .. 2^bits-1. */
+bool wat__lit_iN(wat_p *p, const wat_tok *t, unsigned bits, uint32_t *out);
+/* Is t a number token (starting with a digit, or a sign and a digit)? */
+bool wat__is_num(const wat_p *p, const wat_tok *t);
+/* Decodes string token t into *out (malloc'd, *n bytes). */
+bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n);
+/* Checks that s[0..n) is UTF-8 (as names must be). */
+bool wat__utf8_ok(const uint8_t *s, size_t n);
+
+/* Name tables. */
+bool wat__names_add(wat_p *p, wat_names *m, const wat_tok *id, uint32_t idx, const char *what);
+bool wat__names_get(const wat_names *m, const char *s, size_t n, uint32_t *idx);
+void wat__names_free(wat_names *m);
+
+/* Parses an index of space `space` (a number or a $name): the token must
+ * be there. */
+bool wat__index(wat_p *p, int space, uint32_t *out);
+/* Is the current token an index (a number or an $id)? */
+bool wat__at_index(wat_p *p);
+
+/* Value types. */
+bool wat__valtype(wat_p *p, uint8_t *out);
+bool wat__reftype(wat_p *p, uint8_t *out);
+/* A type use: (type x)? (param ...)* (result ...)*; *idx is its type index
+ * (adding an implicit type when needed). With names, parameter names go to
+ * p->locals (named params allowed); otherwise a named param is an error. */
+bool wat__typeuse(wat_p *p, uint32_t *idx, bool names);
+/* A block type: (type x)? (param vt*)* (result vt*)*, written as 0x40, a
+ * value type or a type index (s33). */
+bool wat__blocktype(wat_p *p, wat_buf *out);
+/* Adds or finds the type of np params / nr results; returns its index. */
+bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, uint32_t *idx);
+
+/* Instructions (instr.c): a sequence up to ")" / "end" / "else", or a
+ * constant expression; both write into b. */
+bool wat__instrs(wat_p *p, wat_buf *b);
+bool wat__expr(wat_p *p, wat_buf *b);  /* instrs + end (0x0b) */
+/* Is the current token "(" + an instruction keyword, for folded forms? */
+bool wat__at_folded_instr(wat_p *p);
+/* Exactly one folded instruction, then end (0x0b): the abbreviated offset
+ * and element expressions. */
+bool wat__folded_expr(wat_p *p, wat_buf *b);
+
+#endif
