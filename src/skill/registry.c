@@ -120,27 +120,44 @@ static cis_result add_column(cis_skills *s, const char *col) {
 
 /* Moves a registry from before the split by tenant (name alone was the
  * key) to the (tenant, name) key, its skills becoming the "default"
- * tenant's, where the CLI has always installed them. One transaction:
- * another process opening it meanwhile waits under the busy timeout. */
+ * tenant's, where the CLI has always installed them. Every column the old
+ * table has is carried over (read from its schema, so a column added by
+ * add_column before this runs is kept). One transaction: another process
+ * opening it meanwhile waits under the busy timeout. */
 static cis_result split_by_tenant(cis_skills *s) {
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_finalize(st);
     return CIS_OK;
   }
+  char defs[2048] = "", names[1024] = "";
+  size_t dn = 0, nn = 0;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(skills)", -1, &st, NULL) != SQLITE_OK)
+    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *col = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
+    /* Our own column names: a-z, 0-9 and _ only, so quoting is enough. */
+    if (!col || strspn(col, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(col)) continue;
+    dn += (size_t)snprintf(defs + dn, dn < sizeof defs ? sizeof defs - dn : 0, "\"%s\" %s%s, ", col,
+                           type && !strcmp(type, "INTEGER") ? "INTEGER" : "TEXT",
+                           sqlite3_column_int(st, 3) ? " NOT NULL" : "");
+    nn += (size_t)snprintf(names + nn, nn < sizeof names ? sizeof names - nn : 0, ", \"%s\"", col);
+  }
+  sqlite3_finalize(st);
+  if (dn >= sizeof defs || nn >= sizeof names || !nn)
+    return cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): unexpected columns");
+  char *sql = sqlite3_mprintf("BEGIN IMMEDIATE;"
+                              "CREATE TABLE skills_by_tenant(tenant TEXT NOT NULL, %sPRIMARY KEY(tenant, name));"
+                              "INSERT INTO skills_by_tenant(tenant%s) SELECT 'default'%s FROM skills;"
+                              "DROP TABLE skills;"
+                              "ALTER TABLE skills_by_tenant RENAME TO skills;"
+                              "COMMIT;",
+                              defs, names, names);
+  if (!sql) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
   char *err = NULL;
-  if (sqlite3_exec(s->db,
-                   "BEGIN IMMEDIATE;"
-                   "CREATE TABLE skills_by_tenant(tenant TEXT NOT NULL, name TEXT NOT NULL,"
-                   " version TEXT NOT NULL, sha256 TEXT NOT NULL, description TEXT NOT NULL,"
-                   " manifest TEXT NOT NULL, installed_at INTEGER NOT NULL, dir TEXT, grants TEXT,"
-                   " PRIMARY KEY(tenant, name));"
-                   "INSERT INTO skills_by_tenant SELECT 'default', name, version, sha256, description,"
-                   " manifest, installed_at, dir, grants FROM skills;"
-                   "DROP TABLE skills;"
-                   "ALTER TABLE skills_by_tenant RENAME TO skills;"
-                   "COMMIT;",
-                   NULL, NULL, &err) != SQLITE_OK) {
+  int r = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+  sqlite3_free(sql);
+  if (r != SQLITE_OK) {
     /* A second opener may have split it first: then the column is there. */
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {

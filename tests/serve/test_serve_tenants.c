@@ -186,7 +186,9 @@ static void registry_from_before_the_split_becomes_the_default_tenants(void **st
   assert_int_equal(run(d, "old", "{\"a\":2}", out, sizeof out), CIS_OK);
   assert_string_equal(out, "{\"a\":2}");
   /* And alice may now install her own "old". */
-  assert_int_equal(cis_skills_register(alice, wasm, len, manifest, strlen(manifest)), CIS_OK);
+  cis_result rc = cis_skills_register(alice, wasm, len, manifest, strlen(manifest));
+  if (rc != CIS_OK) fprintf(stderr, "register: %s\n", cis_skills_errmsg(alice));
+  assert_int_equal(rc, CIS_OK);
   cis_skills_close(d);
   cis_skills_close(alice);
   free(wasm);

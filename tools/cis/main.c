@@ -24,6 +24,13 @@
 #if CIS_CLI_MCP
 int cli_cmd_mcp(int argc, char **argv); /* cmd_mcp.c */
 #endif
+#ifndef CIS_CLI_SERVE
+#define CIS_CLI_SERVE 0
+#endif
+#if CIS_CLI_SERVE
+int cli_cmd_serve(int argc, char **argv); /* cmd_serve.c */
+int cli_cmd_token(int argc, char **argv); /* cmd_token.c */
+#endif
 
 /* One subcommand. */
 typedef struct cli_command {
@@ -49,6 +56,10 @@ static const cli_command commands[] = {
 #endif
 #if CIS_CLI_MCP
     {"mcp", cli_cmd_mcp, "serve the installed skills as MCP tools over stdio"},
+#endif
+#if CIS_CLI_SERVE
+    {"serve", cli_cmd_serve, "serve the skills over HTTP (/v1 API, /metrics, /mcp)"},
+    {"token", cli_cmd_token, "create, list and revoke the bearer tokens of cis serve"},
 #endif
     {"help", cmd_help, "show help for cis or a subcommand"},
     {"version", cmd_version, "print the version"},

@@ -1,0 +1,125 @@
+/*
+ * cis_serve.h -- the HTTP server of installed skills (`cis serve`) and
+ * the bearer tokens its tenants present.
+ *
+ * Tokens: each belongs to one tenant. It is shown once, when made, and
+ * only its SHA-256 is kept (in the registry database, <home>/registry.db,
+ * table `tokens`), so a copy of the database gives no one a token. A
+ * token reads "cis_<id>_<64 hex digits>": the id finds the row, and the
+ * hashes are compared in constant time.
+ *
+ * The server (docs/serve.md): JSON over HTTP under /v1 (install, list,
+ * show, remove and invoke skills), /v1/health, /metrics (Prometheus) and
+ * /mcp (MCP's streamable HTTP transport, JSON responses). Every route but
+ * health and metrics needs a token, and a tenant sees and runs only its
+ * own skills (one cis_skills handle per tenant). Calls run on a pool of
+ * worker threads fed by a bounded queue; a full queue, or a tenant at its
+ * concurrency cap, is answered 429 at once. cis_server_drain stops taking
+ * work (503) and lets what is in flight finish within its deadline.
+ */
+#ifndef CIS_CIS_SERVE_H
+#define CIS_CIS_SERVE_H
+
+#include "cis/cis.h"
+#include "cis/cis_skill.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------- tokens */
+
+/* Room for a token and its NUL: "cis_", up to 19 digits, "_", 64 hex. */
+#define CIS_TOKEN_MAX 96
+/* A tenant or token name here: 1 to 64 of [A-Za-z0-9._-]. */
+#define CIS_TOKEN_NAME_MAX 64
+
+typedef struct cis_tokens cis_tokens;
+
+typedef struct cis_token_info {
+  int64_t id;                        /* row id (cis_tokens_revoke takes it) */
+  char tenant[CIS_TOKEN_NAME_MAX + 1]; /* whose token */
+  char name[CIS_TOKEN_NAME_MAX + 1]; /* unique label */
+  int64_t created_at;                /* unix seconds */
+} cis_token_info;
+
+/* Opens the token store of home (NULL = $CIS_HOME, else
+ * ~/.local/share/cis, as cis_skills_open), creating its table when
+ * needed. Errors: CIS_EIO, CIS_EINVAL, CIS_ENOMEM; the message goes to err
+ * (may be NULL). A handle may be shared by threads. */
+CIS_EXTERN cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap);
+CIS_EXTERN void cis_tokens_close(cis_tokens *t);
+/* The calling thread's message of its last failed call on t. */
+CIS_EXTERN const char *cis_tokens_errmsg(const cis_tokens *t);
+
+/* Makes a token for tenant, named name (NULL: "token-<id>"), from 32
+ * bytes of OpenSSL's RNG. The token goes to token (cap >= CIS_TOKEN_MAX),
+ * its row to info (may be NULL). Errors: CIS_EINVAL (tenant or name not
+ * 1..64 of [A-Za-z0-9._-], cap too small), CIS_EEXIST (name taken),
+ * CIS_EUNSUPPORTED (no libcrypto), CIS_EIO. */
+CIS_EXTERN cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name, char *token,
+                                        size_t cap, cis_token_info *info);
+/* Every token's row (never the token), by id. Free *out with free(). */
+CIS_EXTERN cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n);
+/* Revokes the token named name_or_id, or whose id it is (all digits): it
+ * is refused from then on. CIS_ENOTFOUND when there is none. */
+CIS_EXTERN cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id);
+/* The tenant of token (len bytes) into tenant (cap >= CIS_TOKEN_NAME_MAX
+ * + 1). CIS_EDENIED for anything but a live token (malformed, unknown,
+ * revoked: one answer for all), CIS_EUNSUPPORTED (no libcrypto), CIS_EIO. */
+CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap);
+
+/* ------------------------------------------------------------- server */
+
+#define CIS_SERVE_DEFAULT_LISTEN "127.0.0.1:8080"
+#define CIS_SERVE_DEFAULT_MAX_BODY (8u * 1024 * 1024)
+#define CIS_SERVE_DEFAULT_WORKERS 4u
+#define CIS_SERVE_DEFAULT_QUEUE 64u
+
+typedef struct cis_server cis_server;
+
+typedef struct cis_server_config {
+  const char *const *listen; /* "HOST:PORT" each (HOST an IPv4 or [IPv6]
+                                literal or a name; PORT 0 = any free port,
+                                cis_server_port tells which); none =
+                                CIS_SERVE_DEFAULT_LISTEN */
+  size_t nlisten;
+  cis_skills_config skills;  /* what each tenant's handle is opened with
+                                (home, KV, limits, max_limits: the most a
+                                manifest may ask for); its tenant is set
+                                per handle */
+  size_t max_body;           /* request body cap (413 above); 0 = 8 MiB */
+  unsigned workers;          /* threads running calls; 0 = 4 */
+  unsigned queue;            /* calls waiting for a worker (429 when full);
+                                0 = 64 */
+  unsigned tenant_concurrency; /* calls of one tenant running or waiting
+                                  at once (429 above); 0 = workers */
+  unsigned max_connections;  /* open connections; 0 = 256 */
+  unsigned mcp_sessions;     /* MCP sessions kept (oldest dropped above);
+                                0 = 1024 */
+} cis_server_config;
+
+CIS_EXTERN void cis_server_config_default(cis_server_config *c);
+/* Binds every listen address, starts the workers and serves. Errors:
+ * CIS_EINVAL (a bad address or setting), CIS_EIO (cannot bind, or the
+ * registry cannot be opened), CIS_EUNSUPPORTED (libmicrohttpd missing;
+ * the message names the package), CIS_ENOMEM; the message goes to err. */
+CIS_EXTERN cis_result cis_server_start(const cis_server_config *c, cis_server **out, char *err, size_t errcap);
+/* The port listener i (in the order given) is bound to, or -1. */
+CIS_EXTERN int cis_server_port(const cis_server *s, size_t i);
+/* Stops taking work: from now on every request is answered 503 (health
+ * included, so a balancer takes the node out). Calls already queued or
+ * running go on. Safe from any thread, not from a signal handler. */
+CIS_EXTERN void cis_server_drain(cis_server *s);
+/* Waits until no call is queued or running and every request begun has
+ * been answered in full, up to timeout_ms; CIS_OK, or CIS_ETIMEOUT with
+ * calls or replies still in flight. */
+CIS_EXTERN cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms);
+/* Drains, waits for the calls in flight (each ends by its deadline) and
+ * their replies, then closes the listeners and frees everything. */
+CIS_EXTERN void cis_server_free(cis_server *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIS_CIS_SERVE_H */

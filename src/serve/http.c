@@ -1,0 +1,1115 @@
+/*
+ * This file implements the HTTP server of installed skills (cis_serve.h,
+ * docs/serve.md) on libmicrohttpd, loaded on first use like libpq and
+ * libcurl: a cis program that never serves never maps it.
+ *
+ * A request goes through stages, each a function: the body is gathered
+ * under the cap (on_request), the server's own state answers first
+ * (draining: 503), then the route (http_parse.c), the bearer token (401),
+ * and the tenant's handle (one cis_skills per tenant, opened on its first
+ * request and shared by its calls). Whatever touches a skill (install,
+ * list, show, remove, invoke, MCP) becomes a job: admitted at once or
+ * refused with 429 (the queue is full, or the tenant has its share of
+ * calls in flight), run by one of the workers, and answered by the
+ * connection's thread when it ends. Memory stays bounded: connections are
+ * capped, so are bodies, the queue and the MCP sessions kept.
+ *
+ * libmicrohttpd runs a thread per connection; that thread only reads the
+ * request, waits for its job and writes the reply, so the calls in flight
+ * are exactly the workers' and the queue's.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "cis/cis_mcp.h"
+#include "cis/cis_serve.h"
+#include "common/dynlib.h"
+#include "common/internal.h"
+#include "serve/http_internal.h"
+#include "skill/manifest.h" /* cis__json_parse_strict */
+
+#if !defined(CIS_MHD_SONAME) || !defined(CIS_MHD_PACKAGE)
+#error "CIS_MHD_SONAME and CIS_MHD_PACKAGE come from the build"
+#endif
+
+#define MHD_FUNCS(X)                                  \
+  X(MHD_start_daemon, start_daemon)                   \
+  X(MHD_stop_daemon, stop_daemon)                     \
+  X(MHD_get_daemon_info, daemon_info)                 \
+  X(MHD_lookup_connection_value, lookup)              \
+  X(MHD_create_response_from_buffer, response_new)    \
+  X(MHD_add_response_header, add_header)              \
+  X(MHD_queue_response, queue_response)               \
+  X(MHD_destroy_response, response_free)
+
+static struct {
+  MHD_FUNCS(CIS__DYNLIB_MEMBER)
+} mhd;
+
+static const char *const mhd_names[] = {MHD_FUNCS(CIS__DYNLIB_NAME)};
+
+static void mhd_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) mhd.member = (__typeof__(f) *)fn[i++];
+  MHD_FUNCS(BIND)
+#undef BIND
+}
+
+static cis__dynlib mhd_lib = {.soname = CIS_MHD_SONAME, .package = CIS_MHD_PACKAGE, .names = mhd_names,
+                              .count = CIS_ARRAY_LEN(mhd_names), .bind = mhd_bind};
+
+/* Upper bounds of the call latency histogram, in seconds. */
+static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
+#define NBUCKETS (sizeof buckets / sizeof buckets[0])
+#define MAX_ERROR_KINDS 64
+
+/* One tenant: its registry handle and its calls in flight. */
+typedef struct tenant {
+  struct tenant *next;                 /* list (tenants are few) */
+  char name[CIS_TOKEN_NAME_MAX + 1];   /* as its tokens name it */
+  cis_skills *skills;                  /* its handle, shared by its calls */
+  unsigned active;                     /* its jobs queued or running (server mu) */
+} tenant;
+
+/* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
+ * the Mcp-Session-Id header, and only ever its tenant's. */
+typedef struct mcp_session {
+  struct mcp_session *next;            /* list, newest first */
+  char id[65];                         /* 64 hex digits of the RNG */
+  tenant *t;                           /* whose */
+  cis_mcp *m;                          /* the protocol state */
+  pthread_mutex_t lock;                /* one message at a time (cis_mcp.h) */
+  unsigned users;                      /* jobs holding it (server mu) */
+  uint64_t used;                       /* last use, for dropping the oldest */
+} mcp_session;
+
+/* The body of one request, gathered under the cap. */
+typedef struct request {
+  char *buf;                           /* body bytes, NUL-terminated */
+  size_t len, cap;                     /* used and allocated */
+  bool too_big;                        /* went past max_body: dropped */
+  bool answered;                       /* a reply was queued early (413) */
+} request;
+
+struct job;
+typedef void (*job_fn)(cis_server *s, struct job *j);
+
+/* A unit of work for the pool, and its answer. */
+typedef struct job {
+  struct job *next;                    /* queue */
+  job_fn run;                          /* what to do, on a worker */
+  tenant *t;                           /* whose */
+  cis__route route;                    /* what was asked */
+  const char *body;                    /* the request body (the connection's) */
+  size_t body_len;
+  char proto[32];                      /* MCP-Protocol-Version header, "" when absent */
+  char session[80];                    /* Mcp-Session-Id header, "" when absent */
+  char mcp_method[64];                 /* Mcp-Method header, "" when absent */
+  cis__mcp_peek peek;                  /* an MCP message's shape */
+  unsigned status;                     /* the answer: HTTP status */
+  char *out;                           /* its body (malloc'd), or NULL */
+  size_t out_len;
+  const char *ctype;                   /* its content type */
+  char new_session[65];                /* Mcp-Session-Id to send, "" for none */
+  const char *version_hdr;             /* MCP-Protocol-Version to send, or NULL */
+  bool done;                           /* set by the worker (server mu) */
+  pthread_cond_t cv;                   /* signalled when done */
+} job;
+
+struct cis_server {
+  cis_skills_config skills_cfg;        /* each tenant's handle's (strings below) */
+  char *home, *kv_spec, *vfs_db_spec;  /* copies of the config's strings */
+  size_t max_body;                     /* request body cap */
+  unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
+  struct MHD_Daemon **daemons;         /* one per listen address */
+  int *ports;                          /* their bound ports */
+  size_t ndaemons;
+  cis_tokens *tokens;                  /* the token store */
+  pthread_t *workers;                  /* nworkers threads */
+  pthread_mutex_t mu;                  /* guards everything below */
+  pthread_cond_t work_cv;              /* a job was queued, or stopping */
+  pthread_cond_t idle_cv;              /* a job ended */
+  job *qhead, *qtail;                  /* the queue */
+  unsigned queued, running;            /* jobs waiting, jobs on a worker */
+  unsigned requests;                   /* requests begun and not yet answered in full */
+  bool stopping;                       /* workers exit */
+  atomic_bool draining;                /* new requests get 503 */
+  tenant *tenants;                     /* opened handles */
+  mcp_session *sessions;               /* kept MCP sessions */
+  unsigned nsessions;
+  uint64_t clock;                      /* session use counter */
+  struct {
+    uint64_t by_class[6];              /* responses by status / 100 */
+    uint64_t calls;                    /* invocations finished */
+    uint64_t rejected_full, rejected_tenant, rejected_draining;
+    uint64_t hist[NBUCKETS + 1];       /* call latency, cumulative at print */
+    double sum;                        /* seconds, all calls */
+    struct {
+      cis_result code;
+      uint64_t n;
+    } errors[MAX_ERROR_KINDS];         /* failed calls by error */
+    size_t nerrors;
+  } m;
+};
+
+void cis_server_config_default(cis_server_config *c) {
+  memset(c, 0, sizeof *c);
+  cis_skills_config_default(&c->skills);
+}
+
+/* ------------------------------------------------------------- replies */
+
+static char *error_json(const char *type, const char *message, size_t *len) {
+  cJSON *o = cJSON_CreateObject(), *e = o ? cJSON_AddObjectToObject(o, "error") : NULL;
+  if (e) {
+    cJSON_AddStringToObject(e, "type", type);
+    cJSON_AddStringToObject(e, "message", message);
+  }
+  char *text = e ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  *len = text ? strlen(text) : 0;
+  return text;
+}
+
+static void job_error(job *j, unsigned status, cis_result code, const char *message) {
+  j->status = status;
+  free(j->out);
+  j->out = error_json(cis_errname(code), message, &j->out_len);
+  j->ctype = "application/json";
+}
+
+static void count_status(cis_server *s, unsigned status) {
+  pthread_mutex_lock(&s->mu);
+  s->m.by_class[status / 100 < 6 ? status / 100 : 0]++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Sends status with body (copied) and the given header pairs (name, value,
+ * ..., NULL). */
+static enum MHD_Result reply(cis_server *s, struct MHD_Connection *c, unsigned status, const char *ctype,
+                             const char *body, size_t len, ...) {
+  struct MHD_Response *r = mhd.response_new(len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+  if (!r) return MHD_NO;
+  if (ctype) mhd.add_header(r, "Content-Type", ctype);
+  mhd.add_header(r, "Cache-Control", "no-store");
+  va_list ap;
+  va_start(ap, len);
+  for (const char *k; (k = va_arg(ap, const char *));) {
+    const char *v = va_arg(ap, const char *);
+    if (v && *v) mhd.add_header(r, k, v);
+  }
+  va_end(ap);
+  enum MHD_Result ok = mhd.queue_response(c, status, r);
+  mhd.response_free(r);
+  count_status(s, status);
+  return ok;
+}
+
+static enum MHD_Result reply_error(cis_server *s, struct MHD_Connection *c, unsigned status, cis_result code,
+                                   const char *message, ...) {
+  size_t len;
+  char *body = error_json(cis_errname(code), message, &len);
+  const char *h1 = NULL, *v1 = NULL;
+  va_list ap;
+  va_start(ap, message);
+  h1 = va_arg(ap, const char *);
+  if (h1) v1 = va_arg(ap, const char *);
+  va_end(ap);
+  enum MHD_Result ok = reply(s, c, status, "application/json", body, len, h1, v1, NULL);
+  free(body);
+  return ok;
+}
+
+/* ------------------------------------------------------------- tenants */
+
+/* The tenant's entry, its handle opened on first use; NULL when it cannot
+ * be opened (said on stderr: the message may name server paths). */
+static tenant *tenant_get(cis_server *s, const char *name) {
+  pthread_mutex_lock(&s->mu);
+  for (tenant *t = s->tenants; t; t = t->next)
+    if (!strcmp(t->name, name)) {
+      pthread_mutex_unlock(&s->mu);
+      return t;
+    }
+  /* Opened under the lock: it is rare (once per tenant), and two threads
+   * must not open two handles for one tenant. */
+  tenant *t = calloc(1, sizeof *t);
+  if (t) {
+    snprintf(t->name, sizeof t->name, "%s", name);
+    cis_skills_config c = s->skills_cfg;
+    c.tenant = t->name;
+    char err[512] = "";
+    if (cis_skills_open(&c, &t->skills, err, sizeof err) != CIS_OK) {
+      fprintf(stderr, "cis serve: tenant %s: %s\n", name, err);
+      free(t);
+      t = NULL;
+    } else {
+      t->next = s->tenants;
+      s->tenants = t;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return t;
+}
+
+/* ------------------------------------------------------------- metrics */
+
+static void record_call(cis_server *s, cis_result rc, uint64_t ns) {
+  double sec = (double)ns / 1e9;
+  pthread_mutex_lock(&s->mu);
+  s->m.calls++;
+  s->m.sum += sec;
+  size_t b = 0;
+  while (b < NBUCKETS && sec > buckets[b]) b++;
+  s->m.hist[b]++;
+  if (rc != CIS_OK) {
+    size_t i = 0;
+    while (i < s->m.nerrors && s->m.errors[i].code != rc) i++;
+    if (i == s->m.nerrors && i < MAX_ERROR_KINDS) s->m.errors[s->m.nerrors++].code = rc;
+    if (i < MAX_ERROR_KINDS) s->m.errors[i].n++;
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* The Prometheus text exposition (version 0.0.4). */
+static char *metrics_text(cis_server *s, size_t *len) {
+  size_t cap = 8192;
+  char *b = malloc(cap);
+  if (!b) return NULL;
+  size_t n = 0;
+#define OUT(...)                                                                  \
+  do {                                                                            \
+    int k_ = snprintf(b + n, n < cap ? cap - n : 0, __VA_ARGS__);                 \
+    if (k_ > 0) n += (size_t)k_;                                                  \
+  } while (0)
+  pthread_mutex_lock(&s->mu);
+  OUT("# HELP cis_http_responses_total HTTP responses by status class.\n"
+      "# TYPE cis_http_responses_total counter\n");
+  for (int c = 1; c < 6; c++) OUT("cis_http_responses_total{class=\"%dxx\"} %llu\n", c, (unsigned long long)s->m.by_class[c]);
+  OUT("# HELP cis_calls_total Skill invocations finished.\n# TYPE cis_calls_total counter\n"
+      "cis_calls_total %llu\n",
+      (unsigned long long)s->m.calls);
+  OUT("# HELP cis_call_errors_total Failed invocations by error type.\n# TYPE cis_call_errors_total counter\n");
+  for (size_t i = 0; i < s->m.nerrors; i++)
+    OUT("cis_call_errors_total{type=\"%s\"} %llu\n", cis_errname(s->m.errors[i].code),
+        (unsigned long long)s->m.errors[i].n);
+  OUT("# HELP cis_rejected_total Requests refused before running, by reason.\n# TYPE cis_rejected_total counter\n"
+      "cis_rejected_total{reason=\"queue_full\"} %llu\ncis_rejected_total{reason=\"tenant_concurrency\"} %llu\n"
+      "cis_rejected_total{reason=\"draining\"} %llu\n",
+      (unsigned long long)s->m.rejected_full, (unsigned long long)s->m.rejected_tenant,
+      (unsigned long long)s->m.rejected_draining);
+  OUT("# HELP cis_call_duration_seconds Invocation latency.\n# TYPE cis_call_duration_seconds histogram\n");
+  uint64_t cum = 0;
+  for (size_t i = 0; i < NBUCKETS; i++) {
+    cum += s->m.hist[i];
+    OUT("cis_call_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[i], (unsigned long long)cum);
+  }
+  cum += s->m.hist[NBUCKETS];
+  OUT("cis_call_duration_seconds_bucket{le=\"+Inf\"} %llu\ncis_call_duration_seconds_sum %.6f\n"
+      "cis_call_duration_seconds_count %llu\n",
+      (unsigned long long)cum, s->m.sum, (unsigned long long)cum);
+  OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
+      "# HELP cis_pool_busy Workers running a job.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
+      "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
+      "# HELP cis_queue_capacity Most jobs that may wait.\n# TYPE cis_queue_capacity gauge\n"
+      "cis_queue_capacity %u\n"
+      "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
+      "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
+      s->nworkers, s->running, s->queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
+  pthread_mutex_unlock(&s->mu);
+#undef OUT
+  if (n >= cap) n = cap - 1; /* the table above is far below 8 KiB with 64 error kinds */
+  *len = n;
+  return b;
+}
+
+/* ------------------------------------------------------------- pool */
+
+static void *worker_main(void *arg) {
+  cis_server *s = arg;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->qhead && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
+    if (!s->qhead) break; /* stopping, and nothing left */
+    job *j = s->qhead;
+    s->qhead = j->next;
+    if (!s->qhead) s->qtail = NULL;
+    s->queued--;
+    s->running++;
+    pthread_mutex_unlock(&s->mu);
+    j->run(s, j);
+    pthread_mutex_lock(&s->mu);
+    s->running--;
+    j->t->active--;
+    j->done = true;
+    pthread_cond_signal(&j->cv);
+    pthread_cond_broadcast(&s->idle_cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Queues j and waits for its end. Returns 0, or the status of the
+ * refusal: 503 draining, 429 the queue full or the tenant at its cap. */
+static unsigned submit(cis_server *s, job *j) {
+  pthread_mutex_lock(&s->mu);
+  unsigned refused = 0;
+  if (atomic_load(&s->draining)) {
+    refused = 503;
+    s->m.rejected_draining++;
+  } else if (j->t->active >= s->tenant_cap) {
+    refused = 429;
+    s->m.rejected_tenant++;
+  } else if (s->running + s->queued >= s->nworkers + s->qcap) {
+    /* Every worker busy and the queue full. */
+    refused = 429;
+    s->m.rejected_full++;
+  }
+  if (refused) {
+    pthread_mutex_unlock(&s->mu);
+    return refused;
+  }
+  j->t->active++;
+  j->next = NULL;
+  if (s->qtail) s->qtail->next = j;
+  else s->qhead = j;
+  s->qtail = j;
+  s->queued++;
+  pthread_cond_signal(&s->work_cv);
+  /* A worker always finishes a job: calls end by their deadlines. */
+  while (!j->done) pthread_cond_wait(&j->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+/* ------------------------------------------------------------- jobs */
+
+static void run_list(cis_server *s, job *j) {
+  (void)s;
+  cis_skill_info *list = NULL;
+  size_t n = 0;
+  cis_result rc = cis_skills_list(j->t->skills, &list, &n);
+  if (rc != CIS_OK) {
+    job_error(j, 500, rc, "the registry could not be read");
+    return;
+  }
+  cJSON *o = cJSON_CreateObject(), *a = o ? cJSON_AddArrayToObject(o, "skills") : NULL;
+  for (size_t i = 0; a && i < n; i++) {
+    cJSON *e = cJSON_CreateObject();
+    if (!e) break;
+    cJSON_AddStringToObject(e, "name", list[i].name);
+    cJSON_AddStringToObject(e, "version", list[i].version);
+    cJSON_AddStringToObject(e, "sha256", list[i].sha256);
+    cJSON_AddStringToObject(e, "description", list[i].description);
+    cJSON_AddNumberToObject(e, "installed_at", (double)list[i].installed_at);
+    cJSON_AddItemToArray(a, e);
+  }
+  free(list);
+  j->out = a ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  if (!j->out) {
+    job_error(j, 500, CIS_ENOMEM, "out of memory");
+    return;
+  }
+  j->out_len = strlen(j->out);
+  j->status = 200;
+}
+
+static void not_found(job *j) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "no skill %s", j->route.name);
+  job_error(j, 404, CIS_ENOTFOUND, msg);
+}
+
+static void run_show(cis_server *s, job *j) {
+  (void)s;
+  char *json = NULL;
+  cis_result rc = cis_skills_show(j->t->skills, j->route.name, &json);
+  if (rc == CIS_ENOTFOUND) return not_found(j);
+  if (rc != CIS_OK) return job_error(j, 500, rc, "the registry could not be read");
+  j->out = json;
+  j->out_len = strlen(json);
+  j->status = 200;
+}
+
+static void run_remove(cis_server *s, job *j) {
+  (void)s;
+  cis_result rc = cis_skills_remove(j->t->skills, j->route.name);
+  if (rc == CIS_ENOTFOUND) return not_found(j);
+  if (rc != CIS_OK) return job_error(j, 500, rc, "the registry could not be written");
+  j->status = 204;
+}
+
+static void run_install(cis_server *s, job *j) {
+  char *manifest = NULL, err[512] = "";
+  uint8_t *wasm = NULL;
+  size_t mlen = 0, wlen = 0;
+  cis_result rc = cis__http_bundle_parse(j->body, j->body_len, s->max_body, &manifest, &mlen, &wasm, &wlen, err,
+                                         sizeof err);
+  if (rc != CIS_OK) {
+    job_error(j, rc == CIS_ETOOBIG ? 413 : rc == CIS_ENOMEM ? 500 : rc == CIS_EUNSUPPORTED ? 500 : 400, rc, err);
+    return;
+  }
+  /* No grants: a tenant's skill gets no host folder, shared volume or
+   * other skill's KV namespace (the install says which field asks). */
+  rc = cis_skills_register(j->t->skills, wasm, wlen, manifest, mlen);
+  if (rc == CIS_OK) {
+    cJSON *m = cJSON_Parse(manifest), *o = cJSON_CreateObject();
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
+    char hex[65] = "";
+    cis_sha256_hex(wasm, wlen, hex);
+    if (o) {
+      cJSON_AddStringToObject(o, "name", cJSON_IsString(name) ? name->valuestring : "");
+      cJSON_AddStringToObject(o, "sha256", hex);
+    }
+    j->out = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    cJSON_Delete(m);
+    if (j->out) {
+      j->out_len = strlen(j->out);
+      j->status = 201;
+    } else {
+      job_error(j, 500, CIS_ENOMEM, "out of memory");
+    }
+  } else if (rc == CIS_ENOMEM || rc == CIS_EIO || rc == CIS_EUNSUPPORTED) {
+    /* The detail may name the server's folders: kept for the operator. */
+    fprintf(stderr, "cis serve: tenant %s: install: %s\n", j->t->name, cis_skills_errmsg(j->t->skills));
+    job_error(j, 500, rc, "the skill could not be stored");
+  } else {
+    /* What the install checks found: the manifest or the module. */
+    job_error(j, 422, rc, cis_skills_errmsg(j->t->skills));
+  }
+  free(manifest);
+  free(wasm);
+}
+
+/* The status of a failed invocation: guest faults are the skill's (422),
+ * never the server's. */
+static unsigned invoke_status(cis_result rc) {
+  switch (rc) {
+  case CIS_ENOTFOUND: return 404;
+  case CIS_EKVDOWN:
+  case CIS_EVFSDOWN: return 503;
+  case CIS_ENOMEM:
+  case CIS_EIO: return 500;
+  default: return 422;
+  }
+}
+
+static void run_invoke(cis_server *s, job *j) {
+  cis_invoke_options opt = {.tenant = j->t->name};
+  cis_invoke_result res;
+  uint64_t t0 = cis__now_ns();
+  cis_result rc = cis_skills_invoke(j->t->skills, j->route.name, j->body, j->body_len, &opt, &res);
+  record_call(s, rc, cis__now_ns() - t0);
+  if (rc == CIS_ENOTFOUND && !res.stats.wall_ns) {
+    cis_invoke_result_free(&res);
+    return not_found(j);
+  }
+  j->status = rc == CIS_OK ? 200 : invoke_status(rc);
+  cJSON *o = cJSON_CreateObject();
+  if (o) {
+    if (rc == CIS_OK && res.output) cJSON_AddItemToObject(o, "output", cJSON_CreateRaw(res.output));
+    else cJSON_AddNullToObject(o, "output");
+    if (rc != CIS_OK) {
+      cJSON *e = cJSON_AddObjectToObject(o, "error");
+      cJSON_AddStringToObject(e, "type", cis_errname(rc));
+      /* A backend's own words may name hosts or files: not the client's. */
+      cJSON_AddStringToObject(e, "message", j->status >= 500 ? cis_strerror(rc) : res.error);
+    }
+    cJSON_AddStringToObject(o, "logs", res.logs ? res.logs : "");
+    cJSON *st = cJSON_AddObjectToObject(o, "stats");
+    cJSON_AddNumberToObject(st, "wall_ms", (double)res.stats.wall_ns / 1e6);
+    cJSON_AddNumberToObject(st, "instantiate_ms", (double)res.stats.instantiate_ns / 1e6);
+    if (res.stats.fuel_left) cJSON_AddNumberToObject(st, "fuel_left", (double)res.stats.fuel_left);
+    cJSON_AddNumberToObject(st, "kv_gets", res.stats.kv_gets);
+    cJSON_AddNumberToObject(st, "kv_sets", res.stats.kv_sets);
+    cJSON_AddNumberToObject(st, "kv_deletes", res.stats.kv_deletes);
+    cJSON_AddNumberToObject(st, "ai_calls", res.stats.ai_calls);
+    cJSON_AddNumberToObject(st, "ai_tokens", (double)res.stats.ai_tokens);
+    cJSON_AddNumberToObject(st, "http_calls", res.stats.http_calls);
+    cJSON_AddNumberToObject(st, "log_lines", res.stats.log_lines);
+    if (rc == CIS_EEXIT || res.exit_code) cJSON_AddNumberToObject(o, "exit_code", res.exit_code);
+  }
+  j->out = o ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  cis_invoke_result_free(&res);
+  if (!j->out) return job_error(j, 500, CIS_ENOMEM, "out of memory");
+  j->out_len = strlen(j->out);
+}
+
+/* ------------------------------------------------------------- MCP */
+
+/* A JSON-RPC error reply without an id, for refusals of the transport. */
+static void mcp_error(job *j, unsigned status, int code, const char *message) {
+  cJSON *o = cJSON_CreateObject(), *e = NULL;
+  if (o) {
+    cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+    cJSON_AddNullToObject(o, "id");
+    e = cJSON_AddObjectToObject(o, "error");
+  }
+  if (e) {
+    cJSON_AddNumberToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+    if (code == -32022) {
+      cJSON *d = cJSON_AddObjectToObject(e, "data");
+      const char *v[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "2025-06-18"};
+      if (d) cJSON_AddItemToObject(d, "supported", cJSON_CreateStringArray(v, 3));
+    }
+  }
+  free(j->out);
+  j->out = e ? cJSON_PrintUnformatted(o) : NULL;
+  cJSON_Delete(o);
+  j->out_len = j->out ? strlen(j->out) : 0;
+  j->status = status;
+  j->ctype = "application/json";
+}
+
+/* The session named id of tenant t, held (users + 1), or NULL. */
+static mcp_session *session_take(cis_server *s, const char *id, tenant *t) {
+  pthread_mutex_lock(&s->mu);
+  mcp_session *x = s->sessions;
+  /* Compared in constant time: a session id is a credential of sorts. */
+  for (; x; x = x->next)
+    if (strlen(id) == 64 && cis__http_equal_ct(x->id, id, 64) && x->t == t) break;
+  if (x) {
+    x->users++;
+    x->used = ++s->clock;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return x;
+}
+
+static void session_free(mcp_session *x) {
+  cis_mcp_free(x->m);
+  pthread_mutex_destroy(&x->lock);
+  free(x);
+}
+
+static void session_put(cis_server *s, mcp_session *x) {
+  pthread_mutex_lock(&s->mu);
+  x->users--;
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* Keeps session x (made by an initialize that succeeded), dropping the
+ * least recently used idle one when at the cap. */
+static void session_keep(cis_server *s, mcp_session *x) {
+  mcp_session *drop = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (s->nsessions >= s->max_sessions) {
+    mcp_session **victim = NULL;
+    for (mcp_session **p = &s->sessions; *p; p = &(*p)->next)
+      if (!(*p)->users && (!victim || (*p)->used < (*victim)->used)) victim = p;
+    if (victim) {
+      drop = *victim;
+      *victim = drop->next;
+      s->nsessions--;
+    }
+  }
+  x->used = ++s->clock;
+  x->next = s->sessions;
+  s->sessions = x;
+  s->nsessions++;
+  pthread_mutex_unlock(&s->mu);
+  if (drop) session_free(drop);
+}
+
+/* Ends session id of tenant t; false when there is none. */
+static bool session_end(cis_server *s, const char *id, tenant *t) {
+  mcp_session *drop = NULL;
+  pthread_mutex_lock(&s->mu);
+  for (mcp_session **p = &s->sessions; *p; p = &(*p)->next)
+    if (strlen(id) == 64 && cis__http_equal_ct((*p)->id, id, 64) && (*p)->t == t) {
+      drop = *p;
+      *p = drop->next;
+      s->nsessions--;
+      break;
+    }
+  /* A session in use is freed by nobody until its job ends: wait. */
+  while (drop && drop->users) {
+    pthread_mutex_unlock(&s->mu);
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    pthread_mutex_lock(&s->mu);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (drop) session_free(drop);
+  return drop != NULL;
+}
+
+/* The JSON-RPC error code of a reply, or 0 for a result. */
+static int reply_error_code(const char *text) {
+  cJSON *o = cJSON_Parse(text);
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+  int code = cJSON_IsNumber(c) ? c->valueint : 0;
+  cJSON_Delete(o);
+  return code;
+}
+
+/* One message through handle m; the reply becomes the job's answer. */
+static void mcp_exchange(job *j, cis_mcp *m, bool stateless) {
+  char *out = NULL;
+  size_t len = 0;
+  if (cis_mcp_handle(m, j->body, j->body_len, &out, &len) != CIS_OK)
+    return mcp_error(j, 500, -32603, "out of memory");
+  if (!out) { /* a notification or a response: accepted */
+    j->status = 202;
+    return;
+  }
+  j->out = out;
+  j->out_len = len;
+  j->ctype = "application/json";
+  j->status = 200;
+  if (stateless) { /* 2026-07-28 carries these errors in the status too */
+    int code = reply_error_code(out);
+    if (code == -32601) j->status = 404;
+    else if (code == -32022 || code == -32700 || code == -32600) j->status = 400;
+  }
+}
+
+static cis_result mcp_new(tenant *t, cis_mcp **m) {
+  cis_mcp_config c = {.skills = t->skills, .tenant = t->name};
+  return cis_mcp_new(&c, m);
+}
+
+/* POST /mcp: the streamable HTTP transport, JSON responses only. */
+static void run_mcp(cis_server *s, job *j) {
+  const cis__mcp_peek *p = &j->peek;
+  if (!p->parsed) return mcp_error(j, 400, -32700, "Parse error");
+  if (j->proto[0] && !cis__http_mcp_version_known(j->proto))
+    return mcp_error(j, 400, -32022, "Unsupported protocol version");
+  /* 2026-07-28: no sessions, the version in every request's _meta, which
+   * the header must match. */
+  bool modern = !strcmp(j->proto, CIS_MCP_LATEST_VERSION) || !strcmp(p->meta_version, CIS_MCP_LATEST_VERSION);
+  if (modern) {
+    if (strcmp(j->proto, p->meta_version) != 0 && (p->is_request || p->meta_version[0]))
+      return mcp_error(j, 400, -32020, "HeaderMismatch: MCP-Protocol-Version and params._meta differ");
+    if (p->method[0] && strcmp(j->mcp_method, p->method) != 0)
+      return mcp_error(j, 400, -32020, "HeaderMismatch: Mcp-Method is not the body's method");
+    cis_mcp *m = NULL;
+    if (mcp_new(j->t, &m) != CIS_OK) return mcp_error(j, 500, -32603, "out of memory");
+    mcp_exchange(j, m, true);
+    cis_mcp_free(m);
+    return;
+  }
+  if (p->is_initialize) {
+    mcp_session *x = calloc(1, sizeof *x);
+    if (!x || mcp_new(j->t, &x->m) != CIS_OK || cis__http_random(x->id, 32) != CIS_OK) {
+      if (x) cis_mcp_free(x->m);
+      free(x);
+      return mcp_error(j, 500, -32603, "cannot make a session");
+    }
+    /* 32 random bytes, as hex in place (from the end, so nothing is read
+     * after it is overwritten). */
+    static const char hexd[] = "0123456789abcdef";
+    for (int i = 31; i >= 0; i--) {
+      unsigned char b = (unsigned char)x->id[i];
+      x->id[2 * i] = hexd[b >> 4];
+      x->id[2 * i + 1] = hexd[b & 15];
+    }
+    x->id[64] = 0;
+    pthread_mutex_init(&x->lock, NULL);
+    x->t = j->t;
+    mcp_exchange(j, x->m, false);
+    if (j->status == 200 && j->out && reply_error_code(j->out) == 0) {
+      snprintf(j->new_session, sizeof j->new_session, "%s", x->id);
+      j->version_hdr = cis_mcp_negotiated_version(x->m);
+      session_keep(s, x);
+    } else {
+      session_free(x);
+    }
+    return;
+  }
+  if (!j->session[0]) return mcp_error(j, 400, -32600, "Bad Request: no Mcp-Session-Id (initialize first)");
+  mcp_session *x = session_take(s, j->session, j->t);
+  if (!x) return mcp_error(j, 404, -32600, "Session not found");
+  pthread_mutex_lock(&x->lock);
+  const char *agreed = cis_mcp_negotiated_version(x->m);
+  if (j->proto[0] && agreed && strcmp(j->proto, agreed) != 0)
+    mcp_error(j, 400, -32600, "Bad Request: MCP-Protocol-Version is not the session's");
+  else mcp_exchange(j, x->m, false);
+  pthread_mutex_unlock(&x->lock);
+  session_put(s, x);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static const char *header(struct MHD_Connection *c, const char *name) {
+  return mhd.lookup(c, MHD_HEADER_KIND, name);
+}
+
+/* The tenant the request's bearer token names into out, or false. */
+static bool authenticate(cis_server *s, struct MHD_Connection *c, char *out, size_t cap) {
+  const char *a = header(c, "Authorization");
+  if (!a || strncasecmp(a, "Bearer ", 7) != 0) return false;
+  a += 7;
+  while (*a == ' ') a++;
+  size_t n = strlen(a);
+  while (n && a[n - 1] == ' ') n--;
+  return cis_tokens_check(s->tokens, a, n, out, cap) == CIS_OK;
+}
+
+static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                              request *rq) {
+  if (atomic_load(&s->draining)) {
+    pthread_mutex_lock(&s->mu);
+    s->m.rejected_draining++;
+    pthread_mutex_unlock(&s->mu);
+    return reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
+  }
+  cis__route route;
+  int st = cis__http_route(method, url, &route);
+  if (st == 404) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
+  if (st == 405) return reply_error(s, c, 405, CIS_EINVAL, "method not allowed", "Allow", route.allow, NULL);
+  if (route.kind == CIS__ROUTE_HEALTH) return reply(s, c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+  if (route.kind == CIS__ROUTE_METRICS) {
+    size_t len;
+    char *text = metrics_text(s, &len);
+    if (!text) return reply_error(s, c, 500, CIS_ENOMEM, "out of memory", NULL);
+    enum MHD_Result ok = reply(s, c, 200, "text/plain; version=0.0.4", text, len, NULL);
+    free(text);
+    return ok;
+  }
+  /* A browser page must not reach /mcp through DNS rebinding: a request
+   * that says where it comes from is refused (API clients send none). */
+  if ((route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin"))
+    return reply_error(s, c, 403, CIS_EDENIED, "requests from web pages (Origin) are not served", NULL);
+  char who[CIS_TOKEN_NAME_MAX + 1];
+  if (!authenticate(s, c, who, sizeof who))
+    return reply_error(s, c, 401, CIS_EDENIED, "a valid bearer token is needed", "WWW-Authenticate",
+                       "Bearer realm=\"cis\"", NULL);
+  if (rq->too_big) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
+    return reply_error(s, c, 413, CIS_ETOOBIG, msg, "Connection", "close", NULL);
+  }
+  tenant *t = tenant_get(s, who);
+  if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
+  job j;
+  memset(&j, 0, sizeof j);
+  j.t = t;
+  j.route = route;
+  j.body = rq->buf ? rq->buf : "";
+  j.body_len = rq->len;
+  j.ctype = "application/json";
+  switch (route.kind) {
+  case CIS__ROUTE_LIST: j.run = run_list; break;
+  case CIS__ROUTE_SHOW: j.run = run_show; break;
+  case CIS__ROUTE_REMOVE: j.run = run_remove; break;
+  case CIS__ROUTE_INSTALL: j.run = run_install; break;
+  case CIS__ROUTE_INVOKE: {
+    /* Input is checked here, so that a malformed one is 400 and an
+     * output the guest got wrong stays the skill's (422). */
+    if (!rq->len) {
+      j.body = "{}";
+      j.body_len = 2;
+    }
+    cJSON *v = NULL;
+    char why[160] = "";
+    cis_result rc = cis__json_parse_strict(j.body, j.body_len, false, &v, why, sizeof why);
+    cJSON_Delete(v);
+    if (rc != CIS_OK) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "input: %s", why[0] ? why : "not JSON");
+      return reply_error(s, c, rc == CIS_ENOMEM ? 500 : 400, rc == CIS_ENOMEM ? rc : CIS_EJSON, msg, NULL);
+    }
+    j.run = run_invoke;
+    break;
+  }
+  case CIS__ROUTE_MCP: {
+    const char *pv = header(c, "MCP-Protocol-Version"), *sid = header(c, "Mcp-Session-Id");
+    snprintf(j.proto, sizeof j.proto, "%s", pv ? pv : "");
+    snprintf(j.session, sizeof j.session, "%s", sid ? sid : "");
+    const char *mm = header(c, "Mcp-Method");
+    snprintf(j.mcp_method, sizeof j.mcp_method, "%s", mm ? mm : "");
+    cis__http_mcp_peek(j.body, j.body_len, &j.peek);
+    j.run = run_mcp;
+    break;
+  }
+  case CIS__ROUTE_MCP_END: {
+    const char *sid = header(c, "Mcp-Session-Id");
+    if (!sid) return reply_error(s, c, 400, CIS_EINVAL, "no Mcp-Session-Id", NULL);
+    if (!session_end(s, sid, t)) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such session", NULL);
+    return reply(s, c, 204, NULL, NULL, 0, NULL);
+  }
+  default: return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
+  }
+  pthread_cond_init(&j.cv, NULL);
+  unsigned refused = submit(s, &j);
+  pthread_cond_destroy(&j.cv);
+  enum MHD_Result ok;
+  if (refused == 503) ok = reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
+  else if (refused == 429)
+    ok = reply_error(s, c, 429, CIS_ESTATE, "too many calls in flight; retry later", "Retry-After", "1", NULL);
+  else
+    ok = reply(s, c, j.status, j.out ? j.ctype : NULL, j.out, j.out ? j.out_len : 0, "Mcp-Session-Id",
+               j.new_session[0] ? j.new_session : NULL, "MCP-Protocol-Version", j.version_hdr, NULL);
+  free(j.out);
+  return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+  (void)version;
+  cis_server *s = cls;
+  request *rq = *con_cls;
+  if (!rq) {
+    if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
+    *con_cls = rq;
+    /* Counted until on_completed, after the reply went out: a drain
+     * waits for that, not just for the job, or closing the listeners
+     * could cut a reply short. */
+    pthread_mutex_lock(&s->mu);
+    s->requests++;
+    pthread_mutex_unlock(&s->mu);
+    /* A declared length above the cap is refused before the body is
+     * read; a chunked one is counted as it comes and dropped. */
+    const char *cl = header(c, "Content-Length");
+    if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+      rq->too_big = rq->answered = true;
+      char msg[96];
+      snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
+      return reply_error(s, c, 413, CIS_ETOOBIG, msg, "Connection", "close", NULL);
+    }
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    size_t n = *upload_size;
+    *upload_size = 0;
+    if (rq->too_big) return MHD_YES;
+    if (rq->len + n > s->max_body) {
+      rq->too_big = true;
+      free(rq->buf);
+      rq->buf = NULL;
+      rq->len = rq->cap = 0;
+      return MHD_YES;
+    }
+    if (rq->len + n + 1 > rq->cap) {
+      size_t cap = rq->cap ? rq->cap : 4096;
+      while (cap < rq->len + n + 1) cap *= 2;
+      if (cap > s->max_body + 1) cap = s->max_body + 1;
+      char *b = realloc(rq->buf, cap);
+      if (!b) return MHD_NO;
+      rq->buf = b;
+      rq->cap = cap;
+    }
+    memcpy(rq->buf + rq->len, upload, n);
+    rq->len += n;
+    rq->buf[rq->len] = 0;
+    return MHD_YES;
+  }
+  if (rq->answered) return MHD_YES;
+  rq->answered = true;
+  return handle(s, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode why) {
+  (void)c, (void)why;
+  cis_server *s = cls;
+  request *rq = *con_cls;
+  if (rq) {
+    free(rq->buf);
+    free(rq);
+    pthread_mutex_lock(&s->mu);
+    s->requests--;
+    pthread_cond_broadcast(&s->idle_cv);
+    pthread_mutex_unlock(&s->mu);
+  }
+  *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------- life */
+
+/* Parses "HOST:PORT" into a socket address. */
+static cis_result parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errcap) {
+  char host[256];
+  const char *colon = strrchr(spec, ':');
+  if (!colon || colon == spec || !colon[1] || (size_t)(colon - spec) >= sizeof host) {
+    snprintf(err, errcap, "listen %s: HOST:PORT expected", spec);
+    return CIS_EINVAL;
+  }
+  memcpy(host, spec, (size_t)(colon - spec));
+  host[colon - spec] = 0;
+  if (host[0] == '[') { /* [IPv6] */
+    size_t n = strlen(host);
+    if (n < 3 || host[n - 1] != ']') {
+      snprintf(err, errcap, "listen %s: [IPv6]:PORT expected", spec);
+      return CIS_EINVAL;
+    }
+    memmove(host, host + 1, n - 2);
+    host[n - 2] = 0;
+  }
+  char *end;
+  unsigned long port = strtoul(colon + 1, &end, 10);
+  if (*end || port > 65535) {
+    snprintf(err, errcap, "listen %s: bad port", spec);
+    return CIS_EINVAL;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+  int g = getaddrinfo(host, colon + 1, &hints, &res);
+  if (g != 0 || !res) {
+    snprintf(err, errcap, "listen %s: %s", spec, gai_strerror(g));
+    return CIS_EINVAL;
+  }
+  memset(ss, 0, sizeof *ss);
+  memcpy(ss, res->ai_addr, res->ai_addrlen <= sizeof *ss ? res->ai_addrlen : sizeof *ss);
+  freeaddrinfo(res);
+  return CIS_OK;
+}
+
+cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char *err, size_t errcap) {
+  char tmp[512];
+  if (!err || !errcap) {
+    err = tmp;
+    errcap = sizeof tmp;
+  }
+  err[0] = 0;
+  if (!cfg || !out) return CIS_EINVAL;
+  *out = NULL;
+  cis_result rc = cis__dynlib_load(&mhd_lib, err, errcap);
+  if (rc != CIS_OK) return rc;
+  if ((rc = cis__http_crypto_load(err, errcap)) != CIS_OK) return rc;
+  cis_server *s = calloc(1, sizeof *s);
+  if (!s) return CIS_ENOMEM;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->work_cv, NULL);
+  pthread_cond_init(&s->idle_cv, NULL);
+  s->skills_cfg = cfg->skills;
+  s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
+  s->kv_spec = cfg->skills.kv_spec ? strdup(cfg->skills.kv_spec) : NULL;
+  s->vfs_db_spec = cfg->skills.vfs_db_spec ? strdup(cfg->skills.vfs_db_spec) : NULL;
+  s->skills_cfg.home = s->home;
+  s->skills_cfg.kv_spec = s->kv_spec;
+  s->skills_cfg.vfs_db_spec = s->vfs_db_spec;
+  s->max_body = cfg->max_body ? cfg->max_body : CIS_SERVE_DEFAULT_MAX_BODY;
+  s->nworkers = cfg->workers ? cfg->workers : CIS_SERVE_DEFAULT_WORKERS;
+  s->qcap = cfg->queue ? cfg->queue : CIS_SERVE_DEFAULT_QUEUE;
+  s->tenant_cap = cfg->tenant_concurrency ? cfg->tenant_concurrency : s->nworkers;
+  s->max_conn = cfg->max_connections ? cfg->max_connections : 256;
+  s->max_sessions = cfg->mcp_sessions ? cfg->mcp_sessions : 1024;
+  if (s->nworkers > 1024 || s->qcap > 1000000 || s->max_conn > 65536) {
+    snprintf(err, errcap, "workers (at most 1024), queue (1000000) or connections (65536) too large");
+    rc = CIS_EINVAL;
+    goto fail;
+  }
+  if ((rc = cis_tokens_open(s->home, &s->tokens, err, errcap)) != CIS_OK) goto fail;
+  s->workers = calloc(s->nworkers, sizeof *s->workers);
+  if (!s->workers) {
+    rc = CIS_ENOMEM;
+    goto fail;
+  }
+  for (unsigned i = 0; i < s->nworkers; i++) {
+    if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+      snprintf(err, errcap, "cannot start worker threads");
+      rc = CIS_ENOMEM;
+      s->nworkers = i;
+      goto fail;
+    }
+  }
+  static const char *const deflisten[] = {CIS_SERVE_DEFAULT_LISTEN};
+  const char *const *listen = cfg->nlisten ? cfg->listen : deflisten;
+  size_t nlisten = cfg->nlisten ? cfg->nlisten : 1;
+  s->daemons = calloc(nlisten, sizeof *s->daemons);
+  s->ports = calloc(nlisten, sizeof *s->ports);
+  if (!s->daemons || !s->ports) {
+    rc = CIS_ENOMEM;
+    goto fail;
+  }
+  for (size_t i = 0; i < nlisten; i++) {
+    struct sockaddr_storage ss;
+    if ((rc = parse_listen(listen[i] ? listen[i] : "", &ss, err, errcap)) != CIS_OK) goto fail;
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    struct MHD_Daemon *d = mhd.start_daemon(
+        flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, s->max_conn,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+    if (!d) {
+      snprintf(err, errcap, "listen %s: cannot bind (in use, or not an address of this host)", listen[i]);
+      rc = CIS_EIO;
+      goto fail;
+    }
+    s->daemons[s->ndaemons] = d;
+    const union MHD_DaemonInfo *info = mhd.daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    s->ports[s->ndaemons++] = info ? info->port : port;
+  }
+  *out = s;
+  return CIS_OK;
+fail:
+  cis_server_free(s);
+  return rc;
+}
+
+int cis_server_port(const cis_server *s, size_t i) { return s && i < s->ndaemons ? s->ports[i] : -1; }
+
+void cis_server_drain(cis_server *s) {
+  if (s) atomic_store(&s->draining, true);
+}
+
+cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
+  if (!s) return CIS_EINVAL;
+  struct timespec until;
+  cis__timespec_after(CLOCK_REALTIME, timeout_ms, &until);
+  pthread_mutex_lock(&s->mu);
+  int r = 0;
+  while ((s->queued || s->running || s->requests) && r != ETIMEDOUT)
+    r = pthread_cond_timedwait(&s->idle_cv, &s->mu, &until);
+  bool idle = !s->queued && !s->running && !s->requests;
+  pthread_mutex_unlock(&s->mu);
+  return idle ? CIS_OK : CIS_ETIMEOUT;
+}
+
+void cis_server_free(cis_server *s) {
+  if (!s) return;
+  cis_server_drain(s);
+  /* Calls end by their deadlines, their replies within the connection
+   * timeout (30 s) after; a listener that did not start has nothing. */
+  if (s->ndaemons)
+    cis_server_wait_idle(s, (s->skills_cfg.max_limits.timeout_ms ? s->skills_cfg.max_limits.timeout_ms
+                                                                  : CIS_SKILL_CEILING_TIMEOUT_MS) + 35000);
+  /* Connections still waiting for a job return once it ends, so stopping
+   * the daemons waits for every call in flight. */
+  for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
+  pthread_mutex_lock(&s->mu);
+  s->stopping = true;
+  pthread_cond_broadcast(&s->work_cv);
+  pthread_mutex_unlock(&s->mu);
+  for (unsigned i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+  for (mcp_session *x = s->sessions, *n; x; x = n) {
+    n = x->next;
+    session_free(x);
+  }
+  for (tenant *t = s->tenants, *n; t; t = n) {
+    n = t->next;
+    cis_skills_close(t->skills);
+    free(t);
+  }
+  cis_tokens_close(s->tokens);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->work_cv);
+  pthread_cond_destroy(&s->idle_cv);
+  free(s->workers);
+  free(s->daemons);
+  free(s->ports);
+  free(s->home);
+  free(s->kv_spec);
+  free(s->vfs_db_spec);
+  free(s);
+}

@@ -1,0 +1,79 @@
+/*
+ * This file declares what the HTTP server's files share: the request
+ * router, the bundle and MCP header parsers (pure functions over what a
+ * client sent, fuzzed by fuzz/fuzz_http.c), the libcrypto functions the
+ * server uses, and the worker pool.
+ */
+#ifndef CIS_SERVE_HTTP_INTERNAL_H
+#define CIS_SERVE_HTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cis/cis_serve.h"
+
+/* ------------------------------------------------------------- router */
+
+typedef enum cis__route_kind {
+  CIS__ROUTE_HEALTH,   /* GET /v1/health */
+  CIS__ROUTE_METRICS,  /* GET /metrics */
+  CIS__ROUTE_LIST,     /* GET /v1/skills */
+  CIS__ROUTE_INSTALL,  /* POST /v1/skills */
+  CIS__ROUTE_SHOW,     /* GET /v1/skills/{name} */
+  CIS__ROUTE_REMOVE,   /* DELETE /v1/skills/{name} */
+  CIS__ROUTE_INVOKE,   /* POST /v1/skills/{name}/invoke */
+  CIS__ROUTE_MCP,      /* POST /mcp */
+  CIS__ROUTE_MCP_END,  /* DELETE /mcp (ends a session) */
+} cis__route_kind;
+
+typedef struct cis__route {
+  cis__route_kind kind; /* which route */
+  char name[65];        /* the skill, for SHOW, REMOVE, INVOKE */
+  const char *allow;    /* for a 405: the methods the path takes */
+} cis__route;
+
+/* Routes method and path (the URL's path, no query). Returns 0, 404 (no
+ * such path, or a skill name no skill can have: 1..64 of a-z 0-9 - _ .,
+ * beginning with a letter or digit) or 405 (r->allow says what the path
+ * takes). */
+int cis__http_route(const char *method, const char *path, cis__route *r);
+
+/* A bundle: the body of POST /v1/skills, a JSON object
+ * {"manifest": OBJECT or STRING, "wasm_base64": STRING} (RFC 4648
+ * base64, padded, no line breaks). *manifest (NUL-terminated) and *wasm
+ * are malloc'd. Errors: CIS_EJSON (not strict JSON), CIS_EINVAL (shape,
+ * base64), CIS_ETOOBIG (module above max_wasm), CIS_EUNSUPPORTED (no
+ * libcrypto for the base64), CIS_ENOMEM; the reason goes to err. */
+cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm, char **manifest, size_t *mlen,
+                                  uint8_t **wasm, size_t *wlen, char *err, size_t errcap);
+
+/* What the /mcp route needs to know of a message before it runs it. */
+typedef struct cis__mcp_peek {
+  bool parsed;          /* strict JSON object */
+  bool is_request;      /* has a method and an id */
+  bool is_notification; /* has a method, no id */
+  bool is_initialize;   /* method "initialize" */
+  char method[64];      /* the method (truncated), "" for a response */
+  char meta_version[32]; /* params._meta's protocol version, "" when none */
+} cis__mcp_peek;
+
+/* Reads what cis__mcp_peek holds from body (len bytes). */
+void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p);
+/* Whether v is a protocol version /mcp speaks. */
+bool cis__http_mcp_version_known(const char *v);
+
+/* ------------------------------------------------------------- crypto */
+
+/* libcrypto, loaded on first use: n random bytes (CIS_EIO when the RNG
+ * fails), a constant-time compare, and base64 decoding. */
+cis_result cis__http_crypto_load(char *err, size_t cap);
+cis_result cis__http_random(void *buf, size_t n);
+bool cis__http_equal_ct(const void *a, const void *b, size_t n);
+/* Decodes padded base64 text (len bytes, a multiple of 4, only the
+ * alphabet and final '='s) into out (room for len / 4 * 3 bytes);
+ * -1 when it is not that. The library must be loaded. */
+long cis__http_base64_decode(const char *text, size_t len, uint8_t *out);
+
+#endif /* CIS_SERVE_HTTP_INTERNAL_H */

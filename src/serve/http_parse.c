@@ -1,0 +1,175 @@
+/*
+ * This file implements the parts of the HTTP server that read what a
+ * client sent before anything runs: the router (method and path to a
+ * route), the bundle parser of POST /v1/skills, and the peek at an MCP
+ * message that /mcp needs for its headers and sessions. They are pure
+ * functions over untrusted bytes, each bounded by its input, and the
+ * fuzz target fuzz_http drives them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cis/cis_mcp.h"
+#include "serve/http_internal.h"
+#include "skill/manifest.h" /* cis__json_parse_strict */
+
+/* A name a skill can have (the manifest's rule). */
+static bool skill_name_ok(const char *s, size_t n) {
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.'))) return false;
+  }
+  return true;
+}
+
+int cis__http_route(const char *method, const char *path, cis__route *r) {
+  memset(r, 0, sizeof *r);
+  bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+  bool post = !strcmp(method, "POST"), del = !strcmp(method, "DELETE");
+  if (!strcmp(path, "/v1/health")) {
+    r->kind = CIS__ROUTE_HEALTH;
+    r->allow = "GET";
+    return get ? 0 : 405;
+  }
+  if (!strcmp(path, "/metrics")) {
+    r->kind = CIS__ROUTE_METRICS;
+    r->allow = "GET";
+    return get ? 0 : 405;
+  }
+  if (!strcmp(path, "/mcp")) {
+    r->kind = del ? CIS__ROUTE_MCP_END : CIS__ROUTE_MCP;
+    r->allow = "POST, DELETE";
+    return post || del ? 0 : 405;
+  }
+  if (!strcmp(path, "/v1/skills") || !strcmp(path, "/v1/skills/")) {
+    r->kind = post ? CIS__ROUTE_INSTALL : CIS__ROUTE_LIST;
+    r->allow = "GET, POST";
+    return get || post ? 0 : 405;
+  }
+  static const char prefix[] = "/v1/skills/";
+  if (strncmp(path, prefix, sizeof prefix - 1) != 0) return 404;
+  const char *name = path + sizeof prefix - 1;
+  const char *slash = strchr(name, '/');
+  size_t n = slash ? (size_t)(slash - name) : strlen(name);
+  if (!skill_name_ok(name, n)) return 404;
+  memcpy(r->name, name, n);
+  r->name[n] = 0;
+  if (!slash) {
+    r->kind = del ? CIS__ROUTE_REMOVE : CIS__ROUTE_SHOW;
+    r->allow = "GET, DELETE";
+    return get || del ? 0 : 405;
+  }
+  if (strcmp(slash, "/invoke") != 0) return 404;
+  r->kind = CIS__ROUTE_INVOKE;
+  r->allow = "POST";
+  return post ? 0 : 405;
+}
+
+cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm, char **manifest, size_t *mlen,
+                                  uint8_t **wasm, size_t *wlen, char *err, size_t errcap) {
+  *manifest = NULL;
+  *wasm = NULL;
+  *mlen = *wlen = 0;
+  cJSON *root = NULL;
+  char why[256] = "";
+  cis_result rc = cis__json_parse_strict(body, len, true, &root, why, sizeof why);
+  if (rc != CIS_OK) {
+    snprintf(err, errcap, "the bundle is not JSON: %s", why);
+    return rc == CIS_ENOMEM ? rc : CIS_EJSON;
+  }
+  const cJSON *m = NULL, *w = NULL, *it;
+  rc = CIS_EINVAL;
+  if (!cJSON_IsObject(root)) {
+    snprintf(err, errcap, "the bundle is a JSON object {\"manifest\": ..., \"wasm_base64\": ...}");
+    goto done;
+  }
+  cJSON_ArrayForEach(it, root) {
+    if (!strcmp(it->string, "manifest")) m = it;
+    else if (!strcmp(it->string, "wasm_base64")) w = it;
+    else {
+      snprintf(err, errcap, "the bundle has an unknown member (only manifest and wasm_base64)");
+      goto done;
+    }
+  }
+  if (!m || !(cJSON_IsObject(m) || cJSON_IsString(m))) {
+    snprintf(err, errcap, "manifest: an object, or its text as a string");
+    goto done;
+  }
+  if (!w || !cJSON_IsString(w)) {
+    snprintf(err, errcap, "wasm_base64: the module in base64");
+    goto done;
+  }
+  size_t blen = strlen(w->valuestring);
+  if (blen / 4 * 3 > max_wasm + 2) {
+    snprintf(err, errcap, "wasm_base64: the module is larger than %zu bytes", max_wasm);
+    rc = CIS_ETOOBIG;
+    goto done;
+  }
+  char lerr[256] = "";
+  if ((rc = cis__http_crypto_load(lerr, sizeof lerr)) != CIS_OK) {
+    snprintf(err, errcap, "%s", lerr);
+    goto done;
+  }
+  *wasm = malloc(blen / 4 * 3 + 1);
+  *manifest = cJSON_IsString(m) ? strdup(m->valuestring) : cJSON_PrintUnformatted(m);
+  if (!*wasm || !*manifest) {
+    snprintf(err, errcap, "out of memory");
+    rc = CIS_ENOMEM;
+    goto done;
+  }
+  long n = cis__http_base64_decode(w->valuestring, blen, *wasm);
+  if (n < 0) {
+    snprintf(err, errcap, "wasm_base64: not padded base64 (RFC 4648, no line breaks)");
+    rc = CIS_EINVAL;
+    goto done;
+  }
+  if ((size_t)n > max_wasm) {
+    snprintf(err, errcap, "wasm_base64: the module is larger than %zu bytes", max_wasm);
+    rc = CIS_ETOOBIG;
+    goto done;
+  }
+  *wlen = (size_t)n;
+  *mlen = strlen(*manifest);
+  rc = CIS_OK;
+done:
+  cJSON_Delete(root);
+  if (rc != CIS_OK) {
+    free(*manifest);
+    free(*wasm);
+    *manifest = NULL;
+    *wasm = NULL;
+  }
+  return rc;
+}
+
+void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p) {
+  memset(p, 0, sizeof *p);
+  cJSON *v = NULL;
+  if (cis__json_parse_strict(body, len, false, &v, NULL, 0) != CIS_OK) return;
+  if (cJSON_IsObject(v)) {
+    p->parsed = true;
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(v, "method");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+    if (cJSON_IsString(method)) {
+      snprintf(p->method, sizeof p->method, "%s", method->valuestring);
+      p->is_request = id != NULL;
+      p->is_notification = id == NULL;
+      p->is_initialize = p->is_request && !strcmp(method->valuestring, "initialize");
+    }
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(v, "params");
+    const cJSON *meta = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "_meta") : NULL;
+    const cJSON *ver =
+        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "io.modelcontextprotocol/protocolVersion") : NULL;
+    if (cJSON_IsString(ver)) snprintf(p->meta_version, sizeof p->meta_version, "%s", ver->valuestring);
+  }
+  cJSON_Delete(v);
+}
+
+bool cis__http_mcp_version_known(const char *v) {
+  return !strcmp(v, CIS_MCP_LATEST_VERSION) || !strcmp(v, "2025-11-25") || !strcmp(v, "2025-06-18");
+}

@@ -1,0 +1,319 @@
+/*
+ * This file implements the server's bearer tokens (cis_serve.h): made from
+ * OpenSSL's RNG, shown once, kept as their SHA-256 in the `tokens` table
+ * of the registry database, checked by id with a constant-time compare
+ * of the hashes (CRYPTO_memcmp). libcrypto is loaded on first use, as for
+ * module hashes (src/common/sha256.c), so the CLI's other commands never
+ * map it.
+ */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cis/cis_serve.h"
+#include "common/dynlib.h"
+#include "common/internal.h"
+#include "serve/http_internal.h"
+
+#if !defined(CIS_CRYPTO_SONAME) || !defined(CIS_CRYPTO_PACKAGE)
+#error "CIS_CRYPTO_SONAME and CIS_CRYPTO_PACKAGE come from the build"
+#endif
+
+#define TOKEN_FUNCS(X)         \
+  X(RAND_bytes, rand_bytes)    \
+  X(CRYPTO_memcmp, memcmp_ct)  \
+  X(EVP_DecodeBlock, decode_block)
+
+static struct {
+  TOKEN_FUNCS(CIS__DYNLIB_MEMBER)
+} tk;
+
+static const char *const tk_names[] = {TOKEN_FUNCS(CIS__DYNLIB_NAME)};
+
+static void tk_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) tk.member = (__typeof__(f) *)fn[i++];
+  TOKEN_FUNCS(BIND)
+#undef BIND
+}
+
+/* A second table over the same libcrypto as sha256.c: dlopen counts
+ * references, so the library is mapped once. */
+static cis__dynlib tk_lib = {.soname = CIS_CRYPTO_SONAME, .package = CIS_CRYPTO_PACKAGE, .names = tk_names,
+                             .count = CIS_ARRAY_LEN(tk_names), .bind = tk_bind};
+
+cis_result cis__http_crypto_load(char *err, size_t cap) { return cis__dynlib_load(&tk_lib, err, cap); }
+
+cis_result cis__http_random(void *buf, size_t n) {
+  if (cis__dynlib_load(&tk_lib, NULL, 0) != CIS_OK) return CIS_EUNSUPPORTED;
+  return n <= INT32_MAX && tk.rand_bytes(buf, (int)n) == 1 ? CIS_OK : CIS_EIO;
+}
+
+bool cis__http_equal_ct(const void *a, const void *b, size_t n) { return tk.memcmp_ct(a, b, n) == 0; }
+
+long cis__http_base64_decode(const char *text, size_t len, uint8_t *out) {
+  /* EVP_DecodeBlock skips blanks at either end and counts '=' as zero
+   * bytes, so the text is held to the strict form here first. */
+  if (len % 4 || len > INT32_MAX) return -1;
+  size_t pad = 0;
+  while (pad < 2 && pad < len && text[len - 1 - pad] == '=') pad++;
+  for (size_t i = 0; i < len - pad; i++) {
+    char c = text[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+      return -1;
+  }
+  if (len == 0) return 0;
+  int n = tk.decode_block(out, (const unsigned char *)text, (int)len);
+  if (n < 0 || (size_t)n != len / 4 * 3) return -1;
+  return (long)((size_t)n - pad);
+}
+
+struct cis_tokens {
+  cis__handle h;              /* last error, per thread */
+  sqlite3 *db;                /* <home>/registry.db (serialized mode) */
+};
+
+static bool name_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > CIS_TOKEN_NAME_MAX) return false;
+  return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+const char *cis_tokens_errmsg(const cis_tokens *t) { return cis_errmsg(t); }
+
+cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap) {
+  if (err && errcap) err[0] = 0;
+  if (!out) return CIS_EINVAL;
+  *out = NULL;
+  char path[4200];
+  if (home && *home) snprintf(path, sizeof path, "%s/registry.db", home);
+  else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(path, sizeof path, "%s/registry.db", getenv("CIS_HOME"));
+  else if (getenv("HOME")) snprintf(path, sizeof path, "%s/.local/share/cis/registry.db", getenv("HOME"));
+  else {
+    if (err && errcap) snprintf(err, errcap, "no CIS_HOME and no HOME");
+    return CIS_EINVAL;
+  }
+  cis_tokens *t = calloc(1, sizeof *t);
+  if (!t) return CIS_ENOMEM;
+  cis__handle_init(&t->h, CIS__H_SHARED);
+  cis_result rc = CIS_OK;
+  if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+      SQLITE_OK) {
+    if (err && errcap) snprintf(err, errcap, "cannot open %s: %s", path, t->db ? sqlite3_errmsg(t->db) : "?");
+    rc = CIS_EIO;
+    goto fail;
+  }
+  sqlite3_busy_timeout(t->db, 5000);
+  char *e = NULL;
+  if (sqlite3_exec(t->db,
+                   "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+                   " created_at INTEGER NOT NULL)",
+                   NULL, NULL, &e) != SQLITE_OK) {
+    if (err && errcap) snprintf(err, errcap, "%s: tokens table: %s", path, e ? e : "?");
+    sqlite3_free(e);
+    rc = CIS_EIO;
+    goto fail;
+  }
+  *out = t;
+  return CIS_OK;
+fail:
+  cis_tokens_close(t);
+  return rc;
+}
+
+void cis_tokens_close(cis_tokens *t) {
+  if (!t) return;
+  sqlite3_close(t->db);
+  free(t);
+}
+
+static cis_result crypto_ready(cis_tokens *t) {
+  char why[512];
+  cis_result rc = cis__dynlib_load(&tk_lib, why, sizeof why);
+  return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "%s", why);
+}
+
+static cis_result db_fail(cis_tokens *t) { return cis__fail(t, CIS_EIO, "token store: %s", sqlite3_errmsg(t->db)); }
+
+static void row_info(sqlite3_stmt *st, cis_token_info *i) {
+  memset(i, 0, sizeof *i);
+  i->id = sqlite3_column_int64(st, 0);
+  snprintf(i->tenant, sizeof i->tenant, "%s", (const char *)sqlite3_column_text(st, 1));
+  snprintf(i->name, sizeof i->name, "%s", (const char *)sqlite3_column_text(st, 2));
+  i->created_at = sqlite3_column_int64(st, 3);
+}
+
+cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name, char *token, size_t cap,
+                             cis_token_info *info) {
+  if (!t || !token) return CIS_EINVAL;
+  if (cap < CIS_TOKEN_MAX) return cis__fail(t, CIS_EINVAL, "token buffer smaller than CIS_TOKEN_MAX");
+  token[0] = 0;
+  if (!name_ok(tenant)) return cis__fail(t, CIS_EINVAL, "tenant: 1 to %d of A-Z a-z 0-9 . _ -", CIS_TOKEN_NAME_MAX);
+  if (name && !name_ok(name)) return cis__fail(t, CIS_EINVAL, "name: 1 to %d of A-Z a-z 0-9 . _ -", CIS_TOKEN_NAME_MAX);
+  cis_result rc = crypto_ready(t);
+  if (rc != CIS_OK) return rc;
+  uint8_t secret[32];
+  if (cis__http_random(secret, sizeof secret) != CIS_OK) return cis__fail(t, CIS_EIO, "OpenSSL's RNG failed");
+  static const char hexd[] = "0123456789abcdef";
+  char hex[65];
+  for (int i = 0; i < 32; i++) {
+    hex[2 * i] = hexd[secret[i] >> 4];
+    hex[2 * i + 1] = hexd[secret[i] & 15];
+  }
+  hex[64] = 0;
+  /* The row first (its id is part of the token), under a placeholder
+   * name and hash, then both set: one transaction. */
+  if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return db_fail(t);
+  sqlite3_stmt *st = NULL;
+  int64_t now = (int64_t)time(NULL), id = 0;
+  char tokname[CIS_TOKEN_NAME_MAX + 1], digest[65];
+  /* The placeholder name is unique (a name holds no '/', and the
+   * transaction is the only writer). */
+  if (sqlite3_prepare_v2(t->db,
+                         "INSERT INTO tokens(tenant, name, hash, created_at)"
+                         " VALUES(?, '/new/' || (SELECT ifnull(max(id), 0) + 1 FROM tokens), '', ?)",
+                         -1, &st, NULL) != SQLITE_OK) {
+    rc = db_fail(t);
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  if (sqlite3_step(st) != SQLITE_DONE) {
+    rc = db_fail(t);
+    goto done;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  id = sqlite3_last_insert_rowid(t->db);
+  if (name) snprintf(tokname, sizeof tokname, "%s", name);
+  else snprintf(tokname, sizeof tokname, "token-%lld", (long long)id);
+  snprintf(token, cap, "cis_%lld_%s", (long long)id, hex);
+  if ((rc = cis_sha256_hex(token, strlen(token), digest)) != CIS_OK) {
+    cis__fail(t, rc, "cannot hash the token: %s", cis_strerror(rc));
+    goto done;
+  }
+  if (sqlite3_prepare_v2(t->db, "UPDATE tokens SET name = ?, hash = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+    rc = db_fail(t);
+    goto done;
+  }
+  sqlite3_bind_text(st, 1, tokname, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 3, id);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_CONSTRAINT) rc = cis__fail(t, CIS_EEXIST, "a token named %s exists", tokname);
+  else if (r != SQLITE_DONE) rc = db_fail(t);
+done:
+  sqlite3_finalize(st);
+  if (rc == CIS_OK && sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = db_fail(t);
+  if (rc != CIS_OK) {
+    sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
+    memset(token, 0, cap);
+  } else if (info) {
+    memset(info, 0, sizeof *info);
+    info->id = id;
+    snprintf(info->tenant, sizeof info->tenant, "%s", tenant);
+    snprintf(info->name, sizeof info->name, "%s", tokname);
+    info->created_at = now;
+  }
+  memset(secret, 0, sizeof secret);
+  memset(hex, 0, sizeof hex);
+  return rc;
+}
+
+cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
+  if (!t || !out || !n) return CIS_EINVAL;
+  *out = NULL;
+  *n = 0;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(t->db, "SELECT id, tenant, name, created_at FROM tokens WHERE hash != '' ORDER BY id", -1,
+                         &st, NULL) != SQLITE_OK)
+    return db_fail(t);
+  cis_result rc = CIS_OK;
+  size_t cap = 0;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 16;
+      cis_token_info *p = realloc(*out, cap * sizeof *p);
+      if (!p) {
+        rc = cis__fail(t, CIS_ENOMEM, "out of memory");
+        break;
+      }
+      *out = p;
+    }
+    row_info(st, &(*out)[(*n)++]);
+  }
+  if (rc == CIS_OK && r != SQLITE_DONE) rc = db_fail(t);
+  sqlite3_finalize(st);
+  if (rc != CIS_OK) {
+    free(*out);
+    *out = NULL;
+    *n = 0;
+  }
+  return rc;
+}
+
+cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
+  if (!t || !name_or_id || !*name_or_id) return CIS_EINVAL;
+  bool by_id = strspn(name_or_id, "0123456789") == strlen(name_or_id) && strlen(name_or_id) < 19;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?", -1,
+                         &st, NULL) != SQLITE_OK)
+    return db_fail(t);
+  if (by_id) sqlite3_bind_int64(st, 1, strtoll(name_or_id, NULL, 10));
+  else sqlite3_bind_text(st, 1, name_or_id, -1, SQLITE_STATIC);
+  int r = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (r != SQLITE_DONE) return db_fail(t);
+  if (sqlite3_changes(t->db) == 0) return cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
+  return CIS_OK;
+}
+
+cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap) {
+  if (!t || !tenant || cap < CIS_TOKEN_NAME_MAX + 1) return CIS_EINVAL;
+  tenant[0] = 0;
+  /* "cis_" ID "_" 64 hex: anything else is refused before the database. */
+  if (!token || len < 4 + 1 + 1 + 64 || len >= CIS_TOKEN_MAX || memcmp(token, "cis_", 4) != 0)
+    return cis__fail(t, CIS_EDENIED, "not a valid token");
+  size_t digits = 0;
+  while (4 + digits < len && token[4 + digits] >= '0' && token[4 + digits] <= '9') digits++;
+  if (digits == 0 || digits > 18 || 4 + digits + 1 + 64 != len || token[4 + digits] != '_')
+    return cis__fail(t, CIS_EDENIED, "not a valid token");
+  for (size_t i = 4 + digits + 1; i < len; i++)
+    if (!((token[i] >= '0' && token[i] <= '9') || (token[i] >= 'a' && token[i] <= 'f')))
+      return cis__fail(t, CIS_EDENIED, "not a valid token");
+  char idtext[20];
+  memcpy(idtext, token + 4, digits);
+  idtext[digits] = 0;
+  cis_result rc = crypto_ready(t);
+  if (rc != CIS_OK) return rc;
+  char digest[65];
+  if ((rc = cis_sha256_hex(token, len, digest)) != CIS_OK) return cis__fail(t, rc, "cannot hash the token");
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(t->db, "SELECT hash, tenant FROM tokens WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(t);
+  sqlite3_bind_int64(st, 1, strtoll(idtext, NULL, 10));
+  int r = sqlite3_step(st);
+  rc = CIS_EDENIED;
+  if (r == SQLITE_ROW) {
+    const char *stored = (const char *)sqlite3_column_text(st, 0);
+    const char *who = (const char *)sqlite3_column_text(st, 1);
+    if (stored && who && sqlite3_column_bytes(st, 0) == 64 && tk.memcmp_ct(stored, digest, 64) == 0 &&
+        strlen(who) < cap) {
+      snprintf(tenant, cap, "%s", who);
+      rc = CIS_OK;
+    }
+  } else if (r != SQLITE_DONE) {
+    rc = db_fail(t);
+  }
+  sqlite3_finalize(st);
+  if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
+  return rc;
+}

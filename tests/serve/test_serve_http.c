@@ -1,0 +1,721 @@
+/*
+ * This file implements the tests of the HTTP server (cis_serve.h) run in
+ * process on a loopback port of its own: install → invoke → remove, the
+ * auth cases, the limits (413, 400, 429), drain (503), /mcp over HTTP,
+ * failing calls beside healthy ones, and hostile input on every route.
+ *
+ * argv[1]: the folder holding the built fixtures (the .wat files here).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_serve.h"
+#include "serve/http_client.h"
+#include "serve/serve_fixture.h"
+
+static const char *g_dir;
+
+typedef struct srv {
+  char home[128];
+  cis_server *s;
+  int port;
+  char alice[CIS_TOKEN_MAX], bob[CIS_TOKEN_MAX];
+} srv;
+
+/* Starts a server on a fresh home with the given pool settings. */
+static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
+  srv *v = calloc(1, sizeof *v);
+  if (!v || serve_home_new(v->home, sizeof v->home)) return NULL;
+  cis_tokens *t = NULL;
+  char err[512] = "";
+  if (cis_tokens_open(v->home, &t, err, sizeof err) != CIS_OK ||
+      cis_tokens_create(t, "alice", "a1", v->alice, sizeof v->alice, NULL) != CIS_OK ||
+      cis_tokens_create(t, "bob", "b1", v->bob, sizeof v->bob, NULL) != CIS_OK) {
+    fprintf(stderr, "tokens: %s %s\n", err, t ? cis_tokens_errmsg(t) : "");
+    cis_tokens_close(t);
+    serve_home_remove(v->home);
+    free(v);
+    return NULL;
+  }
+  cis_tokens_close(t);
+  cis_server_config c;
+  cis_server_config_default(&c);
+  const char *listen[] = {"127.0.0.1:0"};
+  c.listen = listen;
+  c.nlisten = 1;
+  c.skills.home = v->home;
+  c.max_body = max_body;
+  c.workers = workers;
+  c.queue = queue;
+  c.tenant_concurrency = tenant_cap;
+  if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", err);
+    serve_home_remove(v->home);
+    free(v);
+    return NULL;
+  }
+  v->port = cis_server_port(v->s, 0);
+  return v;
+}
+
+static void srv_stop(srv *v) {
+  if (!v) return;
+  cis_server_free(v->s);
+  serve_home_remove(v->home);
+  free(v);
+}
+
+static int setup(void **state) {
+  srv *v = srv_start(256 * 1024, 2, 4, 0);
+  *state = v;
+  return v ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  srv_stop(*state);
+  return 0;
+}
+
+static char *b64(const uint8_t *p, size_t n) {
+  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
+  for (size_t i = 0; o && i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    *q++ = a[v >> 18];
+    *q++ = a[(v >> 12) & 63];
+    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
+    *q++ = i + 2 < n ? a[v & 63] : '=';
+  }
+  if (q) *q = 0;
+  return o;
+}
+
+/* The bundle of skill name from fixture (malloc'd JSON). */
+static char *bundle(const char *name, const char *fixture, const char *abi, const char *extra) {
+  size_t len;
+  uint8_t *wasm = serve_fixture(g_dir, fixture, &len);
+  if (!wasm) return NULL;
+  char manifest[2048];
+  char *w = b64(wasm, len), *out = malloc(strlen(w) + 4096);
+  serve_manifest(wasm, len, name, abi, extra, manifest, sizeof manifest);
+  sprintf(out, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
+  free(w);
+  free(wasm);
+  return out;
+}
+
+static void install(srv *v, const char *token, const char *name, const char *fixture, const char *abi,
+                    const char *extra) {
+  char *b = bundle(name, fixture, abi, extra);
+  assert_non_null(b);
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", token, b, &r), 0);
+  if (r.status != 201) fprintf(stderr, "install %s: %d %s\n", name, r.status, r.body);
+  assert_int_equal(r.status, 201);
+  char want[128];
+  snprintf(want, sizeof want, "\"name\":\"%s\"", name);
+  assert_non_null(strstr(r.body, want));
+  http_resp_free(&r);
+  free(b);
+}
+
+static int status_of(srv *v, const char *method, const char *path, const char *token, const char *body) {
+  http_resp r;
+  if (http_send(v->port, method, path, token, body, &r) != 0) return 0;
+  int st = r.status;
+  http_resp_free(&r);
+  return st;
+}
+
+/* ------------------------------------------------------------- API */
+
+static void http_install_invoke_remove_round_trip(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", ",\"description\":\"says it back\"");
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/skills", v->alice, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"name\":\"echo\""));
+  assert_non_null(strstr(r.body, "says it back"));
+  http_resp_free(&r);
+  assert_int_equal(http_get(v->port, "/v1/skills/echo", v->alice, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"abi\""));
+  http_resp_free(&r);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/echo/invoke", v->alice, "{\"hello\":[1,2]}", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"output\":{\"hello\":[1,2]}"));
+  assert_non_null(strstr(r.body, "\"stats\":{\"wall_ms\":"));
+  assert_non_null(strstr(r.body, "\"kv_gets\":0"));
+  http_resp_free(&r);
+  /* An empty body is the input {}. */
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/echo/invoke", v->alice, NULL, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"output\":{}"));
+  http_resp_free(&r);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/echo", v->alice, NULL), 204);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 404);
+  assert_int_equal(status_of(v, "DELETE", "/v1/skills/echo", v->alice, NULL), 404);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/echo", v->alice, NULL), 404);
+}
+
+static void health_and_metrics_need_no_token(void **state) {
+  srv *v = *state;
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/health", NULL, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "{\"status\":\"ok\"}");
+  http_resp_free(&r);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
+  assert_int_equal(http_get(v->port, "/metrics", NULL, &r), 0);
+  assert_int_equal(r.status, 200);
+  char ct[128];
+  assert_non_null(http_header(&r, "Content-Type", ct, sizeof ct));
+  assert_non_null(strstr(ct, "text/plain"));
+  assert_non_null(strstr(r.body, "cis_calls_total 1\n"));
+  assert_non_null(strstr(r.body, "cis_call_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
+  assert_non_null(strstr(r.body, "cis_pool_workers 2\n"));
+  assert_non_null(strstr(r.body, "cis_queue_capacity 4\n"));
+  assert_non_null(strstr(r.body, "cis_queue_length 0\n"));
+  /* Aggregates only: no tenant's name. */
+  assert_null(strstr(r.body, "alice"));
+  http_resp_free(&r);
+}
+
+/* ------------------------------------------------------------- auth */
+
+static void missing_or_wrong_token_is_401_with_www_authenticate(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  const char *bad[] = {NULL, "", "nope", "cis_1_0000000000000000000000000000000000000000000000000000000000000000",
+                       "cis_999_" "1111111111111111111111111111111111111111111111111111111111111111"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    http_resp r;
+    assert_int_equal(http_send(v->port, "POST", "/v1/skills/echo/invoke", bad[i], "{}", &r), 0);
+    assert_int_equal(r.status, 401);
+    char h[128];
+    assert_non_null(http_header(&r, "WWW-Authenticate", h, sizeof h));
+    assert_non_null(strstr(h, "Bearer"));
+    /* The same words for every failure, and nothing of the skill. */
+    assert_string_equal(r.body, "{\"error\":{\"type\":\"CIS_EDENIED\",\"message\":\"a valid bearer token is needed\"}}");
+    http_resp_free(&r);
+  }
+  /* Alice's token with one digit changed. */
+  char forged[CIS_TOKEN_MAX];
+  snprintf(forged, sizeof forged, "%s", v->alice);
+  size_t n = strlen(forged);
+  forged[n - 1] = forged[n - 1] == '0' ? '1' : '0';
+  assert_int_equal(status_of(v, "GET", "/v1/skills", forged, NULL), 401);
+  /* Not "Bearer". */
+  char basic[256];
+  snprintf(basic, sizeof basic, "Authorization: Basic %s", v->alice);
+  const char *h[] = {basic, NULL};
+  http_resp r;
+  assert_int_equal(http_request(v->port, "GET", "/v1/skills", h, NULL, 0, 0, &r), 0);
+  assert_int_equal(r.status, 401);
+  http_resp_free(&r);
+}
+
+static void revoked_token_is_401(void **state) {
+  srv *v = *state;
+  cis_tokens *t;
+  assert_int_equal(cis_tokens_open(v->home, &t, NULL, 0), CIS_OK);
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(t, "alice", "short-lived", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(status_of(v, "GET", "/v1/skills", tok, NULL), 200);
+  assert_int_equal(cis_tokens_revoke(t, "short-lived"), CIS_OK);
+  assert_int_equal(status_of(v, "GET", "/v1/skills", tok, NULL), 401);
+  /* Alice's other token still works. */
+  assert_int_equal(status_of(v, "GET", "/v1/skills", v->alice, NULL), 200);
+  cis_tokens_close(t);
+}
+
+static void other_tenants_skill_is_404_like_a_missing_one(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "secret-tool", "echo", "cis_v1", "");
+  const char *methods[] = {"GET", "DELETE", "POST"};
+  const char *paths[][2] = {{"/v1/skills/secret-tool", "/v1/skills/never-was"},
+                            {"/v1/skills/secret-tool", "/v1/skills/never-was"},
+                            {"/v1/skills/secret-tool/invoke", "/v1/skills/never-was/invoke"}};
+  for (int i = 0; i < 3; i++) {
+    http_resp there, absent;
+    assert_int_equal(http_send(v->port, methods[i], paths[i][0], v->bob, i == 2 ? "{}" : NULL, &there), 0);
+    assert_int_equal(http_send(v->port, methods[i], paths[i][1], v->bob, i == 2 ? "{}" : NULL, &absent), 0);
+    assert_int_equal(there.status, 404);
+    assert_int_equal(absent.status, 404);
+    /* The same answer but for the name asked. */
+    assert_non_null(strstr(there.body, "no skill secret-tool"));
+    assert_non_null(strstr(absent.body, "no skill never-was"));
+    assert_int_equal(there.body_len - strlen("secret-tool"), absent.body_len - strlen("never-was"));
+    assert_null(strstr(there.body, "alice"));
+    http_resp_free(&there);
+    http_resp_free(&absent);
+  }
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/skills", v->bob, &r), 0);
+  assert_string_equal(r.body, "{\"skills\":[]}");
+  http_resp_free(&r);
+  /* Bob may have his own secret-tool; Alice's is untouched by it. */
+  install(v, v->bob, "secret-tool", "other", "cis_v1", "");
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/secret-tool/invoke", v->bob, "{\"x\":1}", &r), 0);
+  assert_non_null(strstr(r.body, "\"output\":{\"who\":\"other\"}"));
+  http_resp_free(&r);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/secret-tool/invoke", v->alice, "{\"x\":1}", &r), 0);
+  assert_non_null(strstr(r.body, "\"output\":{\"x\":1}"));
+  http_resp_free(&r);
+}
+
+/* ------------------------------------------------------------- limits */
+
+static void body_over_the_cap_is_413(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  size_t n = 300 * 1024; /* the cap is 256 KiB */
+  char *big = malloc(n + 1);
+  assert_non_null(big);
+  memset(big, ' ', n);
+  big[0] = '[';
+  big[n - 1] = ']';
+  big[n] = 0;
+  char auth[256];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->alice);
+  const char *h[] = {auth, NULL};
+  http_resp r;
+  /* Declared length: refused before the body is read. */
+  assert_int_equal(http_request(v->port, "POST", "/v1/skills/echo/invoke", h, big, n, 0, &r), 0);
+  assert_int_equal(r.status, 413);
+  assert_non_null(strstr(r.body, "CIS_ETOOBIG"));
+  http_resp_free(&r);
+  /* Chunked: counted as it comes. */
+  assert_int_equal(http_request(v->port, "POST", "/v1/skills/echo/invoke", h, big, n, 1, &r), 0);
+  assert_int_equal(r.status, 413);
+  http_resp_free(&r);
+  /* Below the cap, the same call works (chunked too); echo's memory
+   * holds 64 KiB of input. */
+  big[60 * 1024] = ']';
+  assert_int_equal(http_request(v->port, "POST", "/v1/skills/echo/invoke", h, big, 60 * 1024 + 1, 1, &r), 0);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  free(big);
+}
+
+static void malformed_json_is_400_with_a_typed_error(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  const char *bad[] = {"{bad", "{\"a\":1} trailing", "[1,]", "\"\xff\xfe\"", "{\"a\":\"\\ud800\"}"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    http_resp r;
+    assert_int_equal(http_send(v->port, "POST", "/v1/skills/echo/invoke", v->alice, bad[i], &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "\"type\":\"CIS_EJSON\""));
+    http_resp_free(&r);
+  }
+}
+
+static void bundle_hostile_inputs_are_refused(void **state) {
+  srv *v = *state;
+  struct {
+    const char *body;
+    int status;
+  } cases[] = {
+      {"", 400},
+      {"not json", 400},
+      {"[]", 400},
+      {"{\"manifest\":1,\"wasm_base64\":\"AAAA\"}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":5}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":\"AAAA\",\"extra\":1}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":\"AA AA\"}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":\"AAA\"}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":\"A===\"}", 400},
+      {"{\"manifest\":{},\"wasm_base64\":\"AAAA\\u0000\"}", 400},
+      {"{\"wasm_base64\":\"AAAA\"}", 400},
+      /* Well formed, but the manifest or the module is wrong: 422. */
+      {"{\"manifest\":{},\"wasm_base64\":\"AGFzbQEAAAA=\"}", 422},
+      {"{\"manifest\":\"{\\\"name\\\":\\\"x\\\"}\",\"wasm_base64\":\"AGFzbQEAAAA=\"}", 422},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    http_resp r;
+    assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, cases[i].body, &r), 0);
+    if (r.status != cases[i].status) fprintf(stderr, "case %zu: %d %s\n", i, r.status, r.body);
+    assert_int_equal(r.status, cases[i].status);
+    assert_non_null(strstr(r.body, "\"error\":{\"type\":\"CIS_E"));
+    /* No server path in what a tenant is told. */
+    assert_null(strstr(r.body, v->home));
+    http_resp_free(&r);
+  }
+  /* A module whose hash is not the manifest's. */
+  char *b = bundle("echo", "echo", "cis_v1", "");
+  char *sha = strstr(b, "\"sha256\":\"") + 10;
+  sha[0] = sha[0] == 'a' ? 'b' : 'a';
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, b, &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_EHASH"));
+  http_resp_free(&r);
+  free(b);
+  /* A host mount needs a grant no tenant has. */
+  b = bundle("reach", "echo", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, b, &r), 0);
+  assert_int_equal(r.status, 422);
+  http_resp_free(&r);
+  free(b);
+}
+
+static void routes_refuse_hostile_paths_and_methods(void **state) {
+  srv *v = *state;
+  assert_int_equal(status_of(v, "GET", "/v1/skills/..%2f..%2fetc", v->alice, NULL), 404);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/UPPER", v->alice, NULL), 404);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/a/b/invoke", v->alice, NULL), 404);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/echo/invoke", v->alice, NULL), 405);
+  assert_int_equal(status_of(v, "PUT", "/v1/skills", v->alice, NULL), 405);
+  assert_int_equal(status_of(v, "POST", "/v1/health", NULL, NULL), 405);
+  assert_int_equal(status_of(v, "GET", "/v2/anything", NULL, NULL), 404);
+  assert_int_equal(status_of(v, "GET", "/mcp", v->alice, NULL), 405);
+  char path[600] = "/v1/skills/";
+  memset(path + 11, 'a', 500);
+  path[511] = 0;
+  assert_int_equal(status_of(v, "GET", path, v->alice, NULL), 404);
+  http_resp r;
+  assert_int_equal(http_send(v->port, "PATCH", "/v1/skills/echo", v->alice, NULL, &r), 0);
+  assert_int_equal(r.status, 405);
+  char allow[64];
+  assert_non_null(http_header(&r, "Allow", allow, sizeof allow));
+  assert_string_equal(allow, "GET, DELETE");
+  http_resp_free(&r);
+  /* A token of absurd length. */
+  char *huge = malloc(4000);
+  memset(huge, 'x', 3999);
+  huge[3999] = 0;
+  assert_int_equal(status_of(v, "GET", "/v1/skills", huge, NULL), 401);
+  free(huge);
+}
+
+/* A call made from a thread. */
+typedef struct call {
+  srv *v;
+  const char *token, *path, *body;
+  int status;
+  char out[512];
+  pthread_t th;
+} call;
+
+static void *call_main(void *arg) {
+  call *c = arg;
+  http_resp r;
+  if (http_send(c->v->port, "POST", c->path, c->token, c->body, &r) == 0) {
+    c->status = r.status;
+    snprintf(c->out, sizeof c->out, "%s", r.body);
+    http_resp_free(&r);
+  }
+  return NULL;
+}
+
+static void call_start(call *c, srv *v, const char *token, const char *path, const char *body) {
+  memset(c, 0, sizeof *c);
+  c->v = v, c->token = token, c->path = path, c->body = body;
+  assert_int_equal(pthread_create(&c->th, NULL, call_main, c), 0);
+}
+
+/* Waits (at most 60 s) until /metrics shows line. */
+static int wait_metric(srv *v, const char *line) {
+  for (int i = 0; i < 3000; i++) {
+    http_resp r;
+    int hit = http_get(v->port, "/metrics", NULL, &r) == 0 && strstr(r.body, line) != NULL;
+    http_resp_free(&r);
+    if (hit) return 0;
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+static void full_queue_is_429(void **state) {
+  (void)state;
+  srv *v = srv_start(64 * 1024, 1, 1, 8); /* one worker, one place in the queue */
+  assert_non_null(v);
+  install(v, v->alice, "sleep", "sleep", "wasi", ",\"limits\":{\"timeout_ms\":20000}");
+  call a, b;
+  call_start(&a, v, v->alice, "/v1/skills/sleep/invoke", "{}");
+  assert_int_equal(wait_metric(v, "cis_pool_busy 1\n"), 0);
+  call_start(&b, v, v->alice, "/v1/skills/sleep/invoke", "{}");
+  assert_int_equal(wait_metric(v, "cis_queue_length 1\n"), 0);
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/sleep/invoke", v->bob, "{}", &r), 0);
+  assert_int_equal(r.status, 429);
+  char ra[16];
+  assert_non_null(http_header(&r, "Retry-After", ra, sizeof ra));
+  http_resp_free(&r);
+  pthread_join(a.th, NULL);
+  pthread_join(b.th, NULL);
+  assert_int_equal(a.status, 200);
+  assert_int_equal(b.status, 200);
+  assert_non_null(strstr(a.out, "\"output\":{\"slept\":true}"));
+  assert_int_equal(wait_metric(v, "cis_rejected_total{reason=\"queue_full\"} 1\n"), 0);
+  srv_stop(v);
+}
+
+static void tenant_at_its_concurrency_cap_is_429_others_run(void **state) {
+  (void)state;
+  srv *v = srv_start(64 * 1024, 2, 4, 1); /* one call per tenant */
+  assert_non_null(v);
+  install(v, v->alice, "sleep", "sleep", "wasi", ",\"limits\":{\"timeout_ms\":20000}");
+  install(v, v->bob, "echo", "echo", "cis_v1", "");
+  call a;
+  call_start(&a, v, v->alice, "/v1/skills/sleep/invoke", "{}");
+  assert_int_equal(wait_metric(v, "cis_pool_busy 1\n"), 0);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/sleep/invoke", v->alice, "{}"), 429);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->bob, "{}"), 200);
+  pthread_join(a.th, NULL);
+  assert_int_equal(a.status, 200);
+  assert_int_equal(wait_metric(v, "cis_rejected_total{reason=\"tenant_concurrency\"} 1\n"), 0);
+  srv_stop(v);
+}
+
+static void drain_finishes_calls_in_flight_and_refuses_new_ones_503(void **state) {
+  (void)state;
+  srv *v = srv_start(64 * 1024, 2, 4, 0);
+  assert_non_null(v);
+  install(v, v->alice, "sleep", "sleep", "wasi", ",\"limits\":{\"timeout_ms\":20000}");
+  call a;
+  call_start(&a, v, v->alice, "/v1/skills/sleep/invoke", "{}");
+  assert_int_equal(wait_metric(v, "cis_pool_busy 1\n"), 0);
+  cis_server_drain(v->s);
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/sleep/invoke", v->alice, "{}", &r), 0);
+  assert_int_equal(r.status, 503);
+  http_resp_free(&r);
+  assert_int_equal(http_get(v->port, "/v1/health", NULL, &r), 0);
+  assert_int_equal(r.status, 503);
+  http_resp_free(&r);
+  assert_int_equal(cis_server_wait_idle(v->s, 60000), CIS_OK);
+  pthread_join(a.th, NULL);
+  assert_int_equal(a.status, 200);
+  assert_non_null(strstr(a.out, "\"slept\":true"));
+  srv_stop(v);
+}
+
+static void trap_and_timeout_beside_a_healthy_call(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  install(v, v->alice, "trap", "trap", "cis_v1", "");
+  install(v, v->bob, "spin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":300}");
+  call spin, ok;
+  call_start(&spin, v, v->bob, "/v1/skills/spin/invoke", "{}");
+  call_start(&ok, v, v->alice, "/v1/skills/echo/invoke", "{\"fine\":true}");
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/trap/invoke", v->alice, "{}", &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "\"type\":\"CIS_TRAP_UNREACHABLE\""));
+  assert_non_null(strstr(r.body, "\"output\":null"));
+  http_resp_free(&r);
+  pthread_join(spin.th, NULL);
+  pthread_join(ok.th, NULL);
+  assert_int_equal(spin.status, 422);
+  assert_non_null(strstr(spin.out, "\"type\":\"CIS_ETIMEOUT\""));
+  assert_int_equal(ok.status, 200);
+  assert_non_null(strstr(ok.out, "\"output\":{\"fine\":true}"));
+  /* And the server goes on. */
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
+  assert_int_equal(wait_metric(v, "cis_call_errors_total{type=\"CIS_ETIMEOUT\"} 1\n"), 0);
+  assert_int_equal(wait_metric(v, "cis_call_errors_total{type=\"CIS_TRAP_UNREACHABLE\"} 1\n"), 0);
+}
+
+/* ------------------------------------------------------------- MCP */
+
+static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
+                    const char *body, http_resp *r) {
+  char auth[160], sid[160], ver[96], mh[128];
+  const char *h[6];
+  int n = 0;
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+  h[n++] = auth;
+  h[n++] = "Accept: application/json, text/event-stream";
+  if (session) {
+    snprintf(sid, sizeof sid, "Mcp-Session-Id: %s", session);
+    h[n++] = sid;
+  }
+  if (version) {
+    snprintf(ver, sizeof ver, "MCP-Protocol-Version: %s", version);
+    h[n++] = ver;
+  }
+  if (method_hdr) {
+    snprintf(mh, sizeof mh, "Mcp-Method: %s", method_hdr);
+    h[n++] = mh;
+  }
+  h[n] = NULL;
+  return http_request(v->port, "POST", "/mcp", h, body, strlen(body), 0, r);
+}
+
+static void mcp_initialize_tools_list_and_call_over_http(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", ",\"description\":\"echo tool\"");
+  install(v, v->bob, "bobs", "echo", "cis_v1", "");
+  http_resp r;
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  char sid[128], ver[64];
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  assert_int_equal(strlen(sid), 64);
+  assert_non_null(http_header(&r, "MCP-Protocol-Version", ver, sizeof ver));
+  assert_string_equal(ver, "2025-11-25");
+  assert_non_null(strstr(r.body, "\"protocolVersion\":\"2025-11-25\""));
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-11-25", NULL,
+                            "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r),
+                   0);
+  assert_int_equal(r.status, 202);
+  assert_int_equal(r.body_len, 0);
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"name\":\"echo\""));
+  assert_null(strstr(r.body, "bobs")); /* bob's tool is not alice's */
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-11-25", NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+                            "\"arguments\":{\"text\":\"hi\"}}}",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"id\":3"));
+  assert_non_null(strstr(r.body, "\\\"text\\\":\\\"hi\\\""));
+  assert_null(strstr(r.body, "\"isError\":true"));
+  http_resp_free(&r);
+  /* Session rules: none (400), unknown (404), another tenant's (404), a
+   * version that is not the session's (400). */
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/list\"}", &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, "0000000000000000000000000000000000000000000000000000000000000000", NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/list\"}", &r),
+                   0);
+  assert_int_equal(r.status, 404);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->bob, sid, NULL, NULL, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 404);
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-06-18", NULL, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "1999-01-01", NULL, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32022"));
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, NULL, NULL, "{not json", &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32700"));
+  http_resp_free(&r);
+  /* DELETE ends it: 204, then 404. Bob cannot end it. */
+  char auth[160], sidh[160];
+  snprintf(sidh, sizeof sidh, "Mcp-Session-Id: %s", sid);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->bob);
+  const char *hb[] = {auth, sidh, NULL};
+  assert_int_equal(http_request(v->port, "DELETE", "/mcp", hb, NULL, 0, 0, &r), 0);
+  assert_int_equal(r.status, 404);
+  http_resp_free(&r);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->alice);
+  assert_int_equal(http_request(v->port, "DELETE", "/mcp", hb, NULL, 0, 0, &r), 0);
+  assert_int_equal(r.status, 204);
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 404);
+  http_resp_free(&r);
+}
+
+static void mcp_stateless_2026_07_28_checks_the_version_header(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  static const char meta[] = "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                             "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"},"
+                             "\"io.modelcontextprotocol/clientCapabilities\":{}}";
+  char body[1024];
+  snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+                              "\"arguments\":{\"text\":\"now\"},%s}}", meta);
+  http_resp r;
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2026-07-28", "tools/call", body, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "now"));
+  assert_null(http_header(&r, "Mcp-Session-Id", (char[8]){0}, 8));
+  http_resp_free(&r);
+  /* The header and _meta must agree. */
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2025-11-25", "tools/call", body, &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32020"));
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, "tools/call", body, &r), 0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  /* So must Mcp-Method and the body's method. */
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2026-07-28", "tools/list", body, &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32020"));
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2026-07-28", NULL, body, &r), 0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  /* An unknown method is 404 with -32601 in this version. */
+  snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"no/such\",\"params\":{%s}}", meta);
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2026-07-28", "no/such", body, &r), 0);
+  assert_int_equal(r.status, 404);
+  assert_non_null(strstr(r.body, "-32601"));
+  http_resp_free(&r);
+}
+
+static void mcp_refuses_no_token_and_web_origins(void **state) {
+  srv *v = *state;
+  const char *init = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                     "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
+  http_resp r;
+  assert_int_equal(http_request(v->port, "POST", "/mcp", NULL, init, strlen(init), 0, &r), 0);
+  assert_int_equal(r.status, 401);
+  http_resp_free(&r);
+  char auth[160];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->alice);
+  const char *h[] = {auth, "Origin: http://evil.example", NULL};
+  assert_int_equal(http_request(v->port, "POST", "/mcp", h, init, strlen(init), 0, &r), 0);
+  assert_int_equal(r.status, 403);
+  http_resp_free(&r);
+}
+
+int main(int argc, char **argv) {
+  g_dir = argc > 1 ? argv[1] : ".";
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(health_and_metrics_need_no_token, setup, teardown),
+      cmocka_unit_test_setup_teardown(missing_or_wrong_token_is_401_with_www_authenticate, setup, teardown),
+      cmocka_unit_test_setup_teardown(revoked_token_is_401, setup, teardown),
+      cmocka_unit_test_setup_teardown(other_tenants_skill_is_404_like_a_missing_one, setup, teardown),
+      cmocka_unit_test_setup_teardown(body_over_the_cap_is_413, setup, teardown),
+      cmocka_unit_test_setup_teardown(malformed_json_is_400_with_a_typed_error, setup, teardown),
+      cmocka_unit_test_setup_teardown(bundle_hostile_inputs_are_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(routes_refuse_hostile_paths_and_methods, setup, teardown),
+      cmocka_unit_test(full_queue_is_429),
+      cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
+      cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
+      cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
