@@ -242,7 +242,7 @@ SIMD_INLINE v128 f64x2_sqrt(v128 a) { return (v128)_mm_sqrt_pd((__m128d)a); }
 /* Per-lane forms of the SSE2 instructions above. */
 #define V_LANES(name, T, N, EXPR)                  \
   SIMD_INLINE v128 name(v128 a_, v128 b_) {         \
-    T a = (T)a_, b = (T)b_, r;                     \
+    T a = (T)a_, b = (T)b_, r = {0};               \
     for (int i = 0; i < N; i++) r[i] = (EXPR);     \
     return (v128)r;                                \
   }
@@ -259,28 +259,28 @@ V_LANES(i16x8_sub_sat_s, vi16, 8, CLAMP(a[i] - b[i], -32768, 32767))
 V_LANES(i16x8_sub_sat_u, vu16, 8, CLAMP(a[i] - b[i], 0, 65535))
 SIMD_INLINE v128 i8x16_narrow_i16x8_s(v128 a_, v128 b_) {
   vi16 a = (vi16)a_, b = (vi16)b_;
-  vi8 r;
+  vi8 r = {0};
   for (int i = 0; i < 8; i++) r[i] = (int8_t)CLAMP(a[i], -128, 127);
   for (int i = 0; i < 8; i++) r[8 + i] = (int8_t)CLAMP(b[i], -128, 127);
   return (v128)r;
 }
 SIMD_INLINE v128 i8x16_narrow_i16x8_u(v128 a_, v128 b_) {
   vi16 a = (vi16)a_, b = (vi16)b_;
-  vu8 r;
+  vu8 r = {0};
   for (int i = 0; i < 8; i++) r[i] = (uint8_t)CLAMP(a[i], 0, 255);
   for (int i = 0; i < 8; i++) r[8 + i] = (uint8_t)CLAMP(b[i], 0, 255);
   return (v128)r;
 }
 SIMD_INLINE v128 i16x8_narrow_i32x4_s(v128 a_, v128 b_) {
   vi32 a = (vi32)a_, b = (vi32)b_;
-  vi16 r;
+  vi16 r = {0};
   for (int i = 0; i < 4; i++) r[i] = (int16_t)CLAMP(a[i], -32768, 32767);
   for (int i = 0; i < 4; i++) r[4 + i] = (int16_t)CLAMP(b[i], -32768, 32767);
   return (v128)r;
 }
 SIMD_INLINE v128 i32x4_dot_i16x8_s(v128 a_, v128 b_) {
   vi16 a = (vi16)a_, b = (vi16)b_;
-  vu32 r;
+  vu32 r = {0};
   for (int i = 0; i < 4; i++)
     r[i] = (uint32_t)(a[2 * i] * b[2 * i]) + (uint32_t)(a[2 * i + 1] * b[2 * i + 1]);
   return (v128)r;
@@ -328,7 +328,7 @@ SIMD_INLINE v128 i16x8_narrow_i32x4_u(v128 a_, v128 b_) {
   a = VSEL(vi32, a > m, m, a);
   b = VSEL(vi32, b < z, z, b);
   b = VSEL(vi32, b > m, m, b);
-  vu16 r;
+  vu16 r = {0};
   for (int i = 0; i < 4; i++) {
     r[i] = (uint16_t)a[i];
     r[4 + i] = (uint16_t)b[i];
@@ -340,7 +340,7 @@ SIMD_INLINE v128 i16x8_narrow_i32x4_u(v128 a_, v128 b_) {
  * saturating pack (only -32768 * -32768 overflows). */
 SIMD_INLINE v128 i16x8_q15mulr_sat_s(v128 a_, v128 b_) {
   vi16 a = (vi16)a_, b = (vi16)b_;
-  vi32 lo, hi;
+  vi32 lo = {0}, hi = {0};
   for (int i = 0; i < 4; i++) {
     lo[i] = (a[i] * b[i] + 0x4000) >> 15;
     hi[i] = (a[4 + i] * b[4 + i] + 0x4000) >> 15;
@@ -499,13 +499,13 @@ SIMD_INLINE uint32_t simd_sat_u32(double x) {
 }
 SIMD_INLINE v128 i32x4_trunc_sat_f32x4_s(v128 a_) {
   vf32 a = (vf32)a_;
-  vi32 r;
+  vi32 r = {0};
   for (int i = 0; i < 4; i++) r[i] = simd_sat_s32(a[i]);
   return (v128)r;
 }
 SIMD_INLINE v128 i32x4_trunc_sat_f32x4_u(v128 a_) {
   vf32 a = (vf32)a_;
-  vu32 r;
+  vu32 r = {0};
   for (int i = 0; i < 4; i++) r[i] = simd_sat_u32(a[i]);
   return (v128)r;
 }
