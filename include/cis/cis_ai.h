@@ -109,7 +109,9 @@ typedef struct cis_ai_provider {
 /* The built-in OpenAI-compatible provider: POST {base_url}/chat/completions. */
 typedef struct cis_ai_openai_config {
   const char *base_url;     /* e.g. "https://api.openai.com/v1",
-                               "http://127.0.0.1:11434/v1" (Ollama) */
+                               "http://127.0.0.1:11434/v1" (Ollama); a URL
+                               without a path gets "/v1" ("http://h:8080"
+                               = "http://h:8080/v1") */
   const char *model;        /* sent as "model" */
   const char *api_key_env;  /* NAME of the environment variable holding the
                                key, sent as "Authorization: Bearer"; NULL =
@@ -135,6 +137,14 @@ CIS_EXTERN void cis_ai_openai_config_default(cis_ai_openai_config *c);
 CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg,
                                              cis_ai_provider *out, char *errmsg,
                                              size_t errmsg_cap);
+/* The same provider, set up at its first call instead of now (nothing is
+ * loaded or read from the environment here). A set-up that then fails
+ * (an unset key variable, a bad base URL, no libcurl) fails that call and
+ * every later one with CIS_ENOPROVIDER, the message saying why; programs
+ * whose calls never use AI never pay for or see it. Errors here:
+ * CIS_EINVAL (cfg NULL), CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_ai_provider_openai_lazy(const cis_ai_openai_config *cfg,
+                                                  cis_ai_provider *out);
 
 /* ---------------------------------------------------------------- service */
 

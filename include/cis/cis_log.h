@@ -74,6 +74,10 @@ typedef struct cis_log_record {
   size_t orig_len;       /* bytes the skill passed, before cleaning and cutting */
   bool truncated;        /* msg was cut at max_msg_bytes */
   bool limit_marker;     /* this is the per-call "further lines dropped" line */
+  bool host;             /* written by cis about the call (a denial, a
+                            provider's error), not by the skill: text lines
+                            say "host:" before msg, JSON lines have
+                            "source":"host" */
 } cis_log_record;
 
 #define CIS_LOG_SINK_VERSION 1
@@ -158,6 +162,10 @@ CIS_EXTERN cis_result cis_log_call_begin(cis_log *log, const cis_principal *who,
  * written or skipped for its level, CIS_ETOOBIG when the per-call cap
  * dropped it, CIS_EINVAL for a level outside 0..3 or msg NULL with len > 0. */
 CIS_EXTERN cis_result cis_log_write(cis_log_call *c, int level, const char *msg, size_t len);
+/* The same for a line cis writes about the call itself (record.host):
+ * what the host decided or met on the skill's behalf. Counted in the same
+ * per-call cap, so a skill cannot flood the log through host calls. */
+CIS_EXTERN cis_result cis_log_write_host(cis_log_call *c, int level, const char *msg, size_t len);
 /* Lines written (the marker excluded) and dropped so far in this call. */
 CIS_EXTERN uint32_t cis_log_call_lines(const cis_log_call *c);
 CIS_EXTERN uint64_t cis_log_call_dropped(const cis_log_call *c);

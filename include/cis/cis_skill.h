@@ -53,8 +53,17 @@ typedef struct cis_skills_config {
                                 "sqlite:PATH" or
                                 "postgres:CONNSTR"; NULL = sqlite:<home>/fs.db */
   cis_ai *ai;                /* an embedder's AI service (borrowed); NULL =
-                                built from CIS_AI_BASE_URL, CIS_AI_MODEL and
-                                CIS_AI_KEY_ENV when set, else no provider */
+                                the built-in OpenAI-compatible provider from
+                                ai_base_url, ai_model and ai_key_env, built
+                                when a call first needs it (a missing key
+                                then fails only AI calls, CIS_ENOPROVIDER
+                                saying why) */
+  const char *ai_base_url;   /* NULL = $CIS_AI_BASE_URL; neither = no
+                                provider. With or without "/v1": a URL
+                                without a path gets "/v1" */
+  const char *ai_model;      /* NULL = $CIS_AI_MODEL, else "default" */
+  const char *ai_key_env;    /* NAME of the variable holding the API key;
+                                NULL = $CIS_AI_KEY_ENV; neither = no key */
   const cis_log_sink *log_sink; /* where skill log lines go besides the
                                 call's own capture; NULL = stderr */
   cis_log_format log_format; /* text or JSON lines */
@@ -76,6 +85,8 @@ typedef struct cis_skills_config {
                                 (cis_invoke_options.tenant); a handle given
                                 a tenant runs calls for that tenant only
                                 (CIS_EDENIED otherwise) */
+  bool require_signature;    /* install and load only skills signed by a
+                                key the tenant trusts (signed skills, below) */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
@@ -114,6 +125,12 @@ typedef struct cis_install_options {
                                           them) a host mount's source may be
                                           outside the skill's folder */
   size_t nallow_host_paths;
+  const char *signature;               /* the bundle's signature (the text of
+                                          its skill.sig) for a skill registered
+                                          from memory; NULL = unsigned. An
+                                          install from a folder reads skill.sig
+                                          there when this is NULL */
+  size_t signature_len;
 } cis_install_options;
 
 /* Installs from a folder holding skill.json, or a skill.json path. The
@@ -141,6 +158,46 @@ CIS_EXTERN cis_result cis_skills_register_ex(cis_skills *s, const uint8_t *wasm,
                                              const cis_install_options *opt);
 CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
 
+/* ------------------------------------------------------- signed skills */
+
+/* A skill folder may carry skill.sig beside skill.json: an Ed25519
+ * signature of the manifest's exact bytes (which pin the module by its
+ * sha256), made by cis_skill_sign (`cis skill sign`):
+ *   {"alg":"ed25519","public_key":"<64 hex>","signature":"<128 hex>"}
+ * Install checks a signature that is there (one that does not verify is
+ * refused: the bundle changed after signing) and keeps it with the skill.
+ * With cis_skills_config.require_signature, install and every load also
+ * refuse a skill without one, or signed by a key the handle's tenant does
+ * not trust (cis_skills_key_trust). Errors: CIS_ESIGNATURE, saying which. */
+#define CIS_SIGNATURE_FILE "skill.sig"
+
+/* Makes an Ed25519 key pair: dir/NAME.key (the secret, mode 0600, never
+ * over an existing one) and dir/NAME.pub (the public key in hex),
+ * creating dir (mode 0700) when missing. pub_hex (65 bytes, may be NULL)
+ * receives the public key. Errors: CIS_EINVAL (a name other than 1 to 64
+ * of A-Z a-z 0-9 . _ -), CIS_EEXIST, CIS_EIO, CIS_EUNSUPPORTED (libsodium
+ * missing: the message names its package); err (may be NULL) says why. */
+CIS_EXTERN cis_result cis_key_create(const char *dir, const char *name, char *pub_hex, char *err, size_t errcap);
+/* Signs the skill at path (a folder holding skill.json, or a skill.json
+ * path) with the secret key file key_path: writes skill.sig beside the
+ * manifest, atomically. The manifest must parse. Errors: as
+ * cis_key_create, CIS_ENOTFOUND, CIS_EMANIFEST, CIS_EJSON. */
+CIS_EXTERN cis_result cis_skill_sign(const char *path, const char *key_path, char *err, size_t errcap);
+
+typedef struct cis_key_info {
+  char name[65];             /* the operator's name for the key */
+  char public_key[65];       /* hex */
+  int64_t added_at;          /* Unix seconds */
+} cis_key_info;
+
+/* The handle's tenant trusts public_key (64 hex digits) under name,
+ * replacing a key of that name. */
+CIS_EXTERN cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *public_key);
+/* Withdraws the tenant's trust in the key called name (CIS_ENOTFOUND). */
+CIS_EXTERN cis_result cis_skills_key_untrust(cis_skills *s, const char *name);
+/* The keys the handle's tenant trusts, by name; free(*out). */
+CIS_EXTERN cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n);
+
 typedef struct cis_skill_info {
   char name[65];           /* skill name */
   char version[65];        /* version */
@@ -159,7 +216,29 @@ CIS_EXTERN cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_
  * clients) is there when it has one. CIS_ENOTFOUND when not installed. */
 CIS_EXTERN cis_result cis_skills_show(cis_skills *s, const char *name, char **json);
 
+/* Operator settings of an installed skill (as Extism's plug-in config):
+ * key/value strings a skill reads with config_get (docs/abi.md), kept in
+ * the registry until changed or the skill is removed and installed again
+ * under another name. A call's own settings (cis_invoke_options.config)
+ * take precedence. value NULL removes the key. Keys are 1..255 bytes of
+ * printable ASCII without '='; values up to 64 KiB of UTF-8. Errors:
+ * CIS_ENOTFOUND (not installed), CIS_EINVAL (key or value), CIS_EIO. */
+CIS_EXTERN cis_result cis_skills_setting_set(cis_skills *s, const char *name, const char *key,
+                                             const char *value);
+/* The settings of skill NAME as a JSON object of strings (caller frees
+ * with free()). CIS_ENOTFOUND when not installed. */
+CIS_EXTERN cis_result cis_skills_settings(cis_skills *s, const char *name, char **json);
+
 /* ----------------------------------------------------------- invocation */
+
+/* A host folder given to one call of a WASI skill (cis skill run --dir),
+ * besides its manifest's mounts: the operator's, so not confined to the
+ * skill's folder. */
+typedef struct cis_invoke_mount {
+  const char *host;          /* host folder; must exist */
+  const char *guest;         /* path the skill sees; NULL = host */
+  bool read_only;            /* refuse every change (EROFS) */
+} cis_invoke_mount;
 
 typedef struct cis_invoke_options {
   const char *tenant;        /* whose KV and files the call uses; NULL =
@@ -173,6 +252,17 @@ typedef struct cis_invoke_options {
   bool allow_ai;             /* grant AI */
   const char *abi;           /* "auto" (default), "cis_v1", "seed001", "seed000", "wasi" */
   uint64_t max_memory;       /* 0 = the skill's limit */
+  /* The operator's additions for this call only: */
+  const char *const *config; /* "KEY=VALUE" settings for config_get, over
+                                the skill's stored ones (a later one of the
+                                same key wins) */
+  size_t nconfig;
+  const char *const *env;    /* "NAME=VALUE" added to a WASI skill's
+                                environment (after permissions.env) */
+  size_t nenv;
+  const cis_invoke_mount *mounts; /* host folders preopened for a WASI
+                                     skill, after its manifest's mounts */
+  size_t nmounts;
 } cis_invoke_options;
 
 typedef struct cis_invoke_stats {

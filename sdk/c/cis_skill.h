@@ -86,6 +86,12 @@ int64_t cis_http_request(const char *method, int32_t method_len, const char *url
 CIS__IMPORT("cis_v1", "log") int32_t cis_log(int32_t level, const char *msg, int32_t len);
 CIS__IMPORT("cis_v1", "error_message") int32_t cis_error_message(char *dst, int32_t cap);
 CIS__IMPORT("cis_v1", "remaining_ms") int64_t cis_remaining_ms(void);
+/* The operator's setting key (cis skill config set NAME KEY VALUE, or
+ * cis skill run --config KEY=VALUE): its length, the value written to
+ * val when it fits in val_cap (call again with a larger buffer when it
+ * does not), or CIS_SKILL_ENOT_FOUND. */
+CIS__IMPORT("cis_v1", "config_get") int64_t cis_config_get(const void *key, int32_t key_len, void *val,
+                                                           int32_t val_cap);
 
 /* ------------------------------------------------------- small helpers */
 
@@ -101,6 +107,17 @@ static inline int32_t cis_output(const char *s) { return cis_output_write(s, (in
 /* Logs a NUL-terminated message. */
 static inline int32_t cis_logs(int32_t level, const char *msg) {
   return cis_log(level, msg, (int32_t)cis_strlen(msg));
+}
+
+/* Reads setting key (NUL-terminated) into buf (cap bytes) as a
+ * NUL-terminated string. Returns its length, CIS_SKILL_ENOT_FOUND, or
+ * CIS_SKILL_ETOO_LARGE when it does not fit with its NUL. */
+static inline int64_t cis_config(const char *key, char *buf, int32_t cap) {
+  int64_t n = cis_config_get(key, (int32_t)cis_strlen(key), buf, cap);
+  if (n < 0) return n;
+  if (n >= cap) return CIS_SKILL_ETOO_LARGE;
+  buf[n] = 0;
+  return n;
 }
 
 /* Reads the whole input into buf (cap bytes, NUL-terminated when it fits).
@@ -251,6 +268,7 @@ CIS__IMPORT("cis", "http_request")
 int32_t cis_seed_http_request(const char *u, int32_t ul, const char *b, int32_t bl, char *r, int32_t rc);
 CIS__IMPORT("cis", "log") void cis_seed_log(int32_t level, const char *m, int32_t ml);
 CIS__IMPORT("cis", "last_error") int32_t cis_seed_last_error(void);
+CIS__IMPORT("cis", "config_get") int32_t cis_seed_config_get(const char *k, int32_t kl, char *v, int32_t vc);
 
 /* ----------------------------------------- seed 002: module `env` */
 CIS__IMPORT("env", "host_memory_get") int64_t host_memory_get(const char *k, int32_t kl);
@@ -263,6 +281,7 @@ int32_t host_memory_cas(const char *k, int32_t kl, const char *e, int32_t el, co
 CIS__IMPORT("env", "host_ai_chat") int64_t host_ai_chat(const char *p, int32_t pl);
 CIS__IMPORT("env", "host_log") void host_log(int32_t level, const char *m, int32_t ml);
 CIS__IMPORT("env", "host_http_post") int64_t host_http_post(const char *u, int32_t ul, const char *b, int32_t bl);
+CIS__IMPORT("env", "host_config_get") int64_t host_config_get(const char *k, int32_t kl);
 
 /* Splits a seed 002 i64 result; returns the error code (< 0) or 0. */
 static inline int32_t cis_unpack(int64_t r, uint32_t *ptr, uint32_t *len) {

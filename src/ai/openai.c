@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,10 +377,11 @@ static cis_result setup_fail(char *errmsg, size_t cap, cis_result rc, const char
   return rc;
 }
 
-/* Reads scheme, host and port of base into o->origin; only http(s). */
-static cis_result parse_base(openai *o, const char *base) {
+/* Reads scheme, host and port of base into o->origin; only http(s).
+ * *bare is set when base has no path ("http://h:8080" or ".../"). */
+static cis_result parse_base(openai *o, const char *base, bool *bare) {
   cis_result rc = CIS_EINVAL;
-  char *scheme = NULL, *host = NULL, *port = NULL;
+  char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
   CURLU *u = cis__curl.url();
   if (!u) return CIS_ENOMEM;
   if (cis__curl.url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK) goto done;
@@ -388,6 +390,7 @@ static cis_result parse_base(openai *o, const char *base) {
       cis__curl.url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
     goto done;
   if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) goto done;
+  *bare = cis__curl.url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK || !path || !strcmp(path, "/") || !path[0];
   size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
   o->origin = malloc(n);
   if (!o->origin) {
@@ -400,6 +403,7 @@ done:
   cis__curl.free(scheme);
   cis__curl.free(host);
   cis__curl.free(port);
+  cis__curl.free(path);
   cis__curl.url_cleanup(u);
   return rc;
 }
@@ -426,7 +430,8 @@ cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provid
   if (!o) return CIS_ENOMEM;
   o->max_tokens = cfg->max_tokens;
   o->temperature = cfg->temperature;
-  rc = parse_base(o, cfg->base_url);
+  bool bare = false;
+  rc = parse_base(o, cfg->base_url, &bare);
   if (rc == CIS_EINVAL) {
     setup_fail(errmsg, errmsg_cap, rc, "base URL is not an http(s) URL");
     goto fail;
@@ -435,7 +440,10 @@ cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provid
 
   size_t blen = strlen(cfg->base_url);
   while (blen > 0 && cfg->base_url[blen - 1] == '/') blen--;
-  const char *suffix = "/chat/completions";
+  /* A bare origin is the server's root: the OpenAI-compatible API lives
+   * under /v1 there (OpenAI, vLLM, llama.cpp, Ollama), so both spellings
+   * of the usual base URL work. Any other path is taken as given. */
+  const char *suffix = bare ? "/v1/chat/completions" : "/chat/completions";
   o->url = malloc(blen + strlen(suffix) + 1);
   o->model = strdup(cfg->model);
   o->proxy = strdup(cfg->proxy ? cfg->proxy : "");
@@ -471,4 +479,79 @@ cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provid
 fail:
   openai_destroy(o);
   return rc;
+}
+
+/* ------------------------------------------------------------ built lazily */
+
+/* The provider built at its first call: set-up (libcurl, the key) costs
+ * nothing to programs whose calls never ask for AI, and a set-up failure
+ * (an unset key variable, no libcurl) fails only the AI calls, each with
+ * CIS_ENOPROVIDER and the reason. */
+typedef struct lazy {
+  cis_ai_openai_config cfg; /* strings owned (below) */
+  char *base_url, *model, *key_env, *proxy, *ca_file;
+  pthread_mutex_t lock;     /* guards built, inner, rc, why */
+  bool built;               /* set-up was tried */
+  cis_ai_provider inner;    /* the provider when set-up worked */
+  cis_result rc;            /* set-up's result */
+  char why[300];            /* set-up's message */
+} lazy;
+
+static void lazy_destroy(void *state) {
+  lazy *l = state;
+  if (!l) return;
+  if (l->built && l->rc == CIS_OK && l->inner.destroy) l->inner.destroy(l->inner.state);
+  free(l->base_url);
+  free(l->model);
+  free(l->key_env);
+  free(l->proxy);
+  free(l->ca_file);
+  pthread_mutex_destroy(&l->lock);
+  free(l);
+}
+
+static cis_result lazy_chat(void *state, const cis_ai_request *req, cis_ai_reply *reply) {
+  lazy *l = state;
+  pthread_mutex_lock(&l->lock);
+  if (!l->built) {
+    l->rc = cis_ai_provider_openai(&l->cfg, &l->inner, l->why, sizeof l->why);
+    l->built = true;
+  }
+  cis_result rc = l->rc;
+  pthread_mutex_unlock(&l->lock);
+  if (rc != CIS_OK) {
+    snprintf(req->errmsg, req->errmsg_cap, "no AI provider: %s", l->why);
+    return CIS_ENOPROVIDER;
+  }
+  return l->inner.chat(l->inner.state, req, reply);
+}
+
+static char *dup_or_null(const char *s, bool *oom) {
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) *oom = true;
+  return d;
+}
+
+cis_result cis_ai_provider_openai_lazy(const cis_ai_openai_config *cfg, cis_ai_provider *out) {
+  if (!out) return CIS_EINVAL;
+  memset(out, 0, sizeof *out);
+  if (!cfg) return CIS_EINVAL;
+  lazy *l = calloc(1, sizeof *l);
+  if (!l) return CIS_ENOMEM;
+  bool oom = false;
+  l->cfg = *cfg;
+  l->cfg.base_url = l->base_url = dup_or_null(cfg->base_url, &oom);
+  l->cfg.model = l->model = dup_or_null(cfg->model, &oom);
+  l->cfg.api_key_env = l->key_env = dup_or_null(cfg->api_key_env, &oom);
+  l->cfg.proxy = l->proxy = dup_or_null(cfg->proxy, &oom);
+  l->cfg.ca_file = l->ca_file = dup_or_null(cfg->ca_file, &oom);
+  pthread_mutex_init(&l->lock, NULL);
+  if (oom) {
+    lazy_destroy(l);
+    return CIS_ENOMEM;
+  }
+  *out = (cis_ai_provider){.version = CIS_AI_PROVIDER_VERSION, .name = "openai", .state = l,
+                           .chat = lazy_chat, .destroy = lazy_destroy};
+  return CIS_OK;
 }

@@ -98,6 +98,19 @@ static int64_t kv_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint
   return (int64_t)vl;
 }
 
+/* An operator setting into a caller-provided buffer (cis_v1.config_get,
+ * cis.config_get): as kv_get_into. */
+static int64_t config_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint32_t kl, uint32_t dst,
+                               uint32_t cap) {
+  uint8_t *v;
+  size_t vl;
+  cis_result rc = cis__host_config_get(h, k, kl, &v, &vl);
+  if (rc != CIS_OK) return cis__host_guest_code(rc);
+  if (vl <= cap) memcpy(cis_instance_mem(cis_call_instance(c), dst, vl), v, vl);
+  free(v);
+  return (int64_t)vl;
+}
+
 /* Atomic increment, the same in every module: (key_ptr, key_len, delta,
  * out_ptr) -> i32. The new value goes to out_ptr as 8 bytes, little-endian
  * (a return value could not tell a negative value from an error code);
@@ -208,6 +221,14 @@ HOST_FN(v1_kv_delete) {
   return CIS_OK;
 }
 
+HOST_FN(v1_config_get) {
+  CTX(h);
+  RANGE(k, "cis_v1.config_get", a[0].u32, a[1].u32);
+  if (!range(c, "cis_v1.config_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
+  r[0].i64 = config_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
+  return CIS_OK;
+}
+
 HOST_FN(v1_kv_increment) { return kv_increment_at(c, "cis_v1.kv_increment", a, r); }
 HOST_FN(v1_kv_cas) { return kv_cas_at(c, "cis_v1.kv_cas", a, r); }
 
@@ -303,6 +324,15 @@ HOST_FN(s1_memory_delete) {
   return CIS_OK;
 }
 
+HOST_FN(s1_config_get) {
+  CTX(h);
+  RANGE(k, "cis.config_get", a[0].u32, a[1].u32);
+  if (!range(c, "cis.config_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
+  int64_t n = config_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
+  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
+  return CIS_OK;
+}
+
 HOST_FN(s1_memory_increment) { return kv_increment_at(c, "cis.memory_increment", a, r); }
 HOST_FN(s1_memory_cas) { return kv_cas_at(c, "cis.memory_cas", a, r); }
 
@@ -393,6 +423,21 @@ HOST_FN(s2_memory_delete) {
   return CIS_OK;
 }
 
+HOST_FN(s2_config_get) {
+  CTX(h);
+  RANGE(k, "env.host_config_get", a[0].u32, a[1].u32);
+  uint8_t *v;
+  size_t vl;
+  cis_result rc = cis__host_config_get(h, k, a[1].u32, &v, &vl);
+  if (rc != CIS_OK) {
+    r[0].i64 = cis__host_guest_code(rc);
+    return CIS_OK;
+  }
+  r[0].i64 = host_alloc_copy(c, v, vl);
+  free(v);
+  return CIS_OK;
+}
+
 HOST_FN(s2_memory_increment) { return kv_increment_at(c, "env.host_memory_increment", a, r); }
 HOST_FN(s2_memory_cas) { return kv_cas_at(c, "env.host_memory_cas", a, r); }
 
@@ -451,6 +496,7 @@ static const cis_host_func_def v1_funcs[] = {
     {"cis_v1", "log", "(iii)i", v1_log, NULL},
     {"cis_v1", "error_message", "(ii)i", v1_error_message, NULL},
     {"cis_v1", "remaining_ms", "()I", v1_remaining_ms, NULL},
+    {"cis_v1", "config_get", "(iiii)I", v1_config_get, NULL},
 };
 
 static const cis_host_func_def seed001_funcs[] = {
@@ -463,6 +509,7 @@ static const cis_host_func_def seed001_funcs[] = {
     {"cis", "http_request", "(iiiiii)i", s1_http_request, NULL},
     {"cis", "log", "(iii)", s1_log, NULL},
     {"cis", "last_error", "()i", s1_last_error, NULL},
+    {"cis", "config_get", "(iiii)i", s1_config_get, NULL},
 };
 
 static const cis_host_func_def seed002_funcs[] = {
@@ -474,6 +521,7 @@ static const cis_host_func_def seed002_funcs[] = {
     {"env", "host_ai_chat", "(ii)I", s2_ai_chat, NULL},
     {"env", "host_log", "(iii)", s2_log, NULL},
     {"env", "host_http_post", "(iiii)I", s2_http_post, NULL},
+    {"env", "host_config_get", "(ii)I", s2_config_get, NULL},
 };
 
 cis_result cis__host_add_imports(cis_imports *im, unsigned modules) {

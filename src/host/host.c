@@ -5,6 +5,7 @@
  * guest-visible error codes of docs/abi.md. The ABI bindings in abi.c call
  * only these functions.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +50,30 @@ static cis_result note(cis__host_ctx *h, cis_result rc, const char *what) {
   return note_from(h, rc, what, NULL);
 }
 
+void cis__host_note(cis__host_ctx *h, int level, const char *fmt, ...) {
+  if (!h->log) return;
+  char line[600];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  cis_log_write_host(h->log, level, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 static cis_result deny(cis__host_ctx *h, const char *what) {
   h->last_error = CIS_G_DENIED;
   snprintf(h->errmsg, sizeof h->errmsg, "%s: not granted by the skill's permissions", what);
+  cis__host_note(h, CIS_LOG_WARN, "%s denied: not granted by the skill's permissions", what);
   return CIS_EDENIED;
+}
+
+/* A KV quota hit is the operator's business: said in the log (the key is
+ * not). */
+static cis_result kv_noted(cis__host_ctx *h, cis_result rc, const char *what) {
+  if (rc == CIS_EKVLIMIT || rc == CIS_EQUOTA)
+    cis__host_note(h, CIS_LOG_WARN, "%s: %s: %s", what, cis_errname(rc), cis_strerror(rc));
+  return note(h, rc, what);
 }
 
 void cis__host_ctx_release(cis__host_ctx *h) {
@@ -75,7 +96,7 @@ cis_result cis__host_kv_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t 
 cis_result cis__host_kv_set(cis__host_ctx *h, const void *k, size_t kl, const void *v, size_t vl) {
   if (!h->kv) return deny(h, "kv_set");
   h->stats.kv_sets++;
-  return note(h, h->kv->set(h->kv->txn, k, kl, v, vl), "kv_set");
+  return kv_noted(h, h->kv->set(h->kv->txn, k, kl, v, vl), "kv_set");
 }
 
 cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl) {
@@ -90,7 +111,7 @@ cis_result cis__host_kv_increment(cis__host_ctx *h, const void *k, size_t kl, in
   if (!h->kv) return deny(h, "kv_increment");
   if (!h->kv->incr) return note(h, CIS_EUNSUPPORTED, "kv_increment");
   h->stats.kv_sets++;
-  return note(h, h->kv->incr(h->kv->txn, k, kl, delta, out), "kv_increment");
+  return kv_noted(h, h->kv->incr(h->kv->txn, k, kl, delta, out), "kv_increment");
 }
 
 cis_result cis__host_kv_cas(cis__host_ctx *h, const void *k, size_t kl, const void *expect,
@@ -99,7 +120,7 @@ cis_result cis__host_kv_cas(cis__host_ctx *h, const void *k, size_t kl, const vo
   if (!h->kv) return deny(h, "kv_cas");
   if (!h->kv->cas) return note(h, CIS_EUNSUPPORTED, "kv_cas");
   h->stats.kv_sets++;
-  return note(h, h->kv->cas(h->kv->txn, k, kl, expect, elen, v, vl, swapped), "kv_cas");
+  return kv_noted(h, h->kv->cas(h->kv->txn, k, kl, expect, elen, v, vl, swapped), "kv_cas");
 }
 
 cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_t len,
@@ -107,7 +128,11 @@ cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_
   *out = NULL;
   *out_len = 0;
   if (!h->ai) return deny(h, "ai");
-  if (!cis_ai_has_provider(h->ai)) return note(h, CIS_ENOPROVIDER, "ai");
+  if (!cis_ai_has_provider(h->ai)) {
+    cis__host_note(h, CIS_LOG_WARN, "ai: %s: no AI provider is configured (CIS_AI_BASE_URL, or ai.base_url "
+                   "in the configuration file)", cis_errname(CIS_ENOPROVIDER));
+    return note(h, CIS_ENOPROVIDER, "ai");
+  }
   cis_ai_message msg = {"user", prompt, len};
   cis_ai_reply reply;
   memset(&reply, 0, sizeof reply);
@@ -123,6 +148,9 @@ cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_
     }
   }
   cis_ai_reply_free(&reply);
+  /* The service's message names the provider's origin and status, never
+   * the key or the prompt. */
+  if (rc != CIS_OK) cis__host_note(h, CIS_LOG_WARN, "ai: %s: %s", cis_errname(rc), cis_errmsg(h->ai));
   return note_from(h, rc, "ai", h->ai);
 }
 
@@ -150,6 +178,10 @@ cis_result cis__host_http(cis__host_ctx *h, cis_call *c, const char *method, con
     }
   }
   cis_http_response_free(&resp);
+  /* The client's messages name scheme, host and port only (never a path,
+   * a query string or a body). */
+  if (rc == CIS_EDENIED || rc == CIS_ENET || rc == CIS_ETIMEOUT)
+    cis__host_note(h, CIS_LOG_WARN, "http %s: %s: %s", method, cis_errname(rc), cis_errmsg(h->http));
   return note_from(h, rc, "http", h->http);
 }
 
@@ -157,7 +189,11 @@ cis_result cis__host_log(cis__host_ctx *h, int32_t level, const char *msg, size_
   h->stats.log_lines++;
   if (level < 0) level = 0;
   if (level > 3) level = 3;
-  if (!h->log) return deny(h, "log");
+  if (!h->log || !h->guest_log) {
+    h->last_error = CIS_G_DENIED;
+    snprintf(h->errmsg, sizeof h->errmsg, "log: not granted by the skill's permissions");
+    return CIS_EDENIED;
+  }
   cis_result rc = cis_log_write(h->log, level, msg, len);
   /* A line dropped by the per-call cap is not the guest's error to handle. */
   if (rc == CIS_ETOOBIG) rc = CIS_OK;
@@ -182,4 +218,14 @@ cis_result cis__host_output(cis__host_ctx *h, const void *src, size_t len) {
   h->output_len += len;
   h->last_error = 0;
   return CIS_OK;
+}
+
+cis_result cis__host_config_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl) {
+  *v = NULL;
+  *vl = 0;
+  if (!h->config_get) return note(h, CIS_ENOTFOUND, "config_get");
+  char *val = NULL;
+  cis_result rc = h->config_get(h->config_user, k, kl, &val, vl);
+  *v = (uint8_t *)val;
+  return note(h, rc, "config_get");
 }

@@ -64,7 +64,13 @@ typedef struct cis__host_ctx {
   cis_ai *ai;                 /* NULL = AI not granted */
   cis_http *http;             /* NULL = HTTP not granted */
   const cis_http_policy *http_policy; /* allow-list; NULL = deny all */
-  cis_log_call *log;          /* NULL = logging not granted (lines dropped) */
+  cis_log_call *log;          /* the call's log; NULL = none at all */
+  bool guest_log;             /* the skill may write to log (permissions.log);
+                                 the host's own warn lines go there either way */
+  /* The operator's settings of this call (config_get): the value of key
+   * (malloc'd, caller frees) or CIS_ENOTFOUND. NULL = no settings. */
+  cis_result (*config_get)(void *user, const char *key, size_t klen, char **val, size_t *vlen);
+  void *config_user;          /* passed to config_get */
 
   const uint8_t *input;       /* the call's JSON input */
   size_t input_len;
@@ -118,5 +124,13 @@ cis_result cis__host_http(cis__host_ctx *h, cis_call *c, const char *method, con
                           size_t *out_len);
 cis_result cis__host_log(cis__host_ctx *h, int32_t level, const char *msg, size_t len);
 cis_result cis__host_output(cis__host_ctx *h, const void *src, size_t len);
+cis_result cis__host_config_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl);
+/* A line the host writes to the call's log about what it decided or met
+ * (record.host): never a key, a secret, a query string or a body. */
+void cis__host_note(cis__host_ctx *h, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
 
 #endif /* CIS_HOST_HOST_H */

@@ -318,6 +318,7 @@ static void format_line(cis_log_call *c, const cis_log_record *rec) {
       puts_(c, n);
     }
     if (rec->limit_marker) puts_(c, ",\"limit\":true");
+    if (rec->host) puts_(c, ",\"source\":\"host\"");
     puts_(c, "}\n");
   } else {
     static const char *const upper[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
@@ -330,7 +331,7 @@ static void format_line(cis_log_call *c, const cis_log_record *rec) {
     put_text_escaped(c, rec->skill, strlen(rec->skill));
     puts_(c, " call=");
     put_text_escaped(c, rec->call_id, strlen(rec->call_id));
-    put(c, " ", 1);
+    puts_(c, rec->host ? " host: " : " ");
     put_text_escaped(c, rec->msg, rec->msg_len);
     if (rec->truncated) {
       char n[64];
@@ -359,7 +360,7 @@ static cis_result emit(cis_log_call *c, cis_log_record *rec) {
  * (and cut) size, which is what the sink receives. The first refused line
  * triggers the one marker line; from then on every line of the call is
  * refused and only counted, even one that would still fit. */
-cis_result cis_log_write(cis_log_call *c, int level, const char *msg, size_t len) {
+static cis_result write_line(cis_log_call *c, int level, const char *msg, size_t len, bool host) {
   if (!c || level < CIS_LOG_DEBUG || level > CIS_LOG_ERROR || (!msg && len)) return CIS_EINVAL;
   cis_log *log = c->log;
   if (level < (int)log->min_level) return CIS_OK;
@@ -390,6 +391,7 @@ cis_result cis_log_write(cis_log_call *c, int level, const char *msg, size_t len
   }
 
   rec.level = (cis_log_level)level;
+  rec.host = host;
   rec.msg = c->msg;
   rec.orig_len = len;
   cis_result rc = emit(c, &rec);
@@ -397,4 +399,12 @@ cis_result cis_log_write(cis_log_call *c, int level, const char *msg, size_t len
   c->lines++;
   c->bytes += rec.msg_len;
   return CIS_OK;
+}
+
+cis_result cis_log_write(cis_log_call *c, int level, const char *msg, size_t len) {
+  return write_line(c, level, msg, len, false);
+}
+
+cis_result cis_log_write_host(cis_log_call *c, int level, const char *msg, size_t len) {
+  return write_line(c, level, msg, len, true);
 }

@@ -336,6 +336,10 @@ static bool parse_permissions(parser *p, const cJSON *perm, cis_manifest *m) {
     if (cJSON_IsBool(ai)) m->ai = cJSON_IsTrue(ai);
     else if (cJSON_IsObject(ai)) {
       m->ai = true;
+      /* "models" was to restrict the models a skill asks for, but no host
+       * call takes a model: the operator's ai.model answers every call.
+       * The field is read (older manifests and registries hold it) and has
+       * no effect; `show` leaves it out. */
       if (!only_fields(p, ai, "permissions.ai", ai_fields) ||
           !get_strings(p, ai, "permissions.ai", "models", &m->ai_models, &m->n_ai_models, NULL))
         return false;
@@ -543,10 +547,7 @@ char *cis__manifest_to_json(const cis_manifest *m, const cis_limits *eff) {
     if (m->kv_max_keys) cJSON_AddNumberToObject(kv, "max_keys", (double)m->kv_max_keys);
     if (m->kv_max_bytes) cJSON_AddNumberToObject(kv, "max_bytes", (double)m->kv_max_bytes);
   } else cJSON_AddFalseToObject(p, "kv");
-  if (m->ai) {
-    cJSON *ai = cJSON_AddObjectToObject(p, "ai");
-    cJSON_AddItemToObject(ai, "models", str_array(m->ai_models, m->n_ai_models));
-  } else cJSON_AddFalseToObject(p, "ai");
+  cJSON_AddBoolToObject(p, "ai", m->ai);
   cJSON *http = cJSON_AddObjectToObject(p, "http");
   cJSON_AddItemToObject(http, "allow", str_array(m->http_allow, m->n_http_allow));
   cJSON *fs = cJSON_AddObjectToObject(p, "fs");

@@ -43,23 +43,34 @@ void cis_skills_config_default(cis_skills_config *c) {
   c->log_format = CIS_LOG_TEXT;
 }
 
-/* The AI service from the environment: CIS_AI_BASE_URL, CIS_AI_MODEL and
- * CIS_AI_KEY_ENV (the NAME of the variable holding the key). Without a
- * base URL there is no provider, and AI calls fail with CIS_ENOPROVIDER. */
-static cis_result ai_from_env(cis_ai **out, char *err, size_t errcap) {
+/* The AI service: the built-in provider from the configuration, else the
+ * environment (CIS_AI_BASE_URL, CIS_AI_MODEL, CIS_AI_KEY_ENV: the NAME of
+ * the variable holding the key), set up at the first AI call so that a
+ * missing key or libcurl fails only AI calls. Without a base URL there is
+ * no provider, and AI calls fail with CIS_ENOPROVIDER. */
+static const char *setting(const char *given, const char *var) {
+  if (given) return *given ? given : NULL;
+  const char *e = getenv(var);
+  return e && *e ? e : NULL;
+}
+
+static cis_result ai_from_config(const cis_skills_config *c, cis_ai **out) {
   cis_ai_config cfg;
   cis_ai_config_default(&cfg);
-  const char *url = getenv("CIS_AI_BASE_URL");
-  if (url && *url) {
+  const char *url = setting(c->ai_base_url, "CIS_AI_BASE_URL");
+  if (url) {
     cis_ai_openai_config oc;
     cis_ai_openai_config_default(&oc);
     oc.base_url = url;
-    oc.model = getenv("CIS_AI_MODEL") && *getenv("CIS_AI_MODEL") ? getenv("CIS_AI_MODEL") : "default";
-    oc.api_key_env = getenv("CIS_AI_KEY_ENV") && *getenv("CIS_AI_KEY_ENV") ? getenv("CIS_AI_KEY_ENV") : NULL;
-    cis_result rc = cis_ai_provider_openai(&oc, &cfg.provider, err, errcap);
+    const char *model = setting(c->ai_model, "CIS_AI_MODEL");
+    oc.model = model ? model : "default";
+    oc.api_key_env = setting(c->ai_key_env, "CIS_AI_KEY_ENV");
+    cis_result rc = cis_ai_provider_openai_lazy(&oc, &cfg.provider);
     if (rc != CIS_OK) return rc;
   }
-  return cis_ai_new(&cfg, out);
+  cis_result rc = cis_ai_new(&cfg, out);
+  if (rc != CIS_OK && cfg.provider.destroy) cfg.provider.destroy(cfg.provider.state);
+  return rc;
 }
 
 cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err, size_t errcap) {
@@ -89,6 +100,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   /* The registry's partition; a tenant is 1 to 255 bytes (the layered
    * filesystem's key room) without control characters. */
   s->tenant_fixed = cfg->tenant != NULL;
+  s->require_signature = cfg->require_signature;
   {
     const char *t = cfg->tenant ? cfg->tenant : "default";
     size_t tl = strlen(t);
@@ -136,9 +148,8 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   }
   if (cfg->ai) s->ai = cfg->ai;
   else {
-    char aerr[256] = "";
-    if ((rc = ai_from_env(&s->ai, aerr, sizeof aerr)) != CIS_OK) {
-      cis__skills_fail(s, rc, "ai: %s", aerr);
+    if ((rc = ai_from_config(cfg, &s->ai)) != CIS_OK) {
+      cis__skills_fail(s, rc, "ai: %s", cis_strerror(rc));
       goto fail;
     }
     s->own_ai = true;
@@ -358,6 +369,32 @@ static bool sig_is(const cis_extern_desc *d, const char *params, const char *res
   }
 }
 
+/* "(i32, i64) -> (i32)": a signature as the messages show it. */
+static void sig_text(uint32_t np, const cis_valtype *pt, uint32_t nr, const cis_valtype *rt, char *out, size_t cap) {
+  size_t used = 0;
+  for (int side = 0; side < 2; side++) {
+    uint32_t n = side ? nr : np;
+    const cis_valtype *t = side ? rt : pt;
+    int k = snprintf(out + used, cap - used, "%s(", side ? " -> " : "");
+    for (uint32_t i = 0; k >= 0 && i < n && used + (size_t)k < cap; i++) {
+      used += (size_t)k;
+      const char *nm = t[i] == CIS_I32   ? "i32"
+                       : t[i] == CIS_I64 ? "i64"
+                       : t[i] == CIS_F32 ? "f32"
+                       : t[i] == CIS_F64 ? "f64"
+                       : t[i] == CIS_V128 ? "v128"
+                       : t[i] == CIS_FUNCREF ? "funcref"
+                                            : "externref";
+      k = snprintf(out + used, cap - used, "%s%s", i ? ", " : "", nm);
+    }
+    if (k < 0 || used + (size_t)k >= cap) return;
+    used += (size_t)k;
+    k = snprintf(out + used, cap - used, ")");
+    if (k < 0 || used + (size_t)k >= cap) return;
+    used += (size_t)k;
+  }
+}
+
 cis_result cis__check_entry(const cis_manifest *m, cis_module *mod, char *err, size_t errcap) {
   cis_skill_abi abi = m->abi == CIS_ABI_AUTO ? detect_abi(mod) : m->abi;
   if (abi == CIS_ABI_AUTO) {
@@ -386,8 +423,10 @@ cis_result cis__check_entry(const cis_manifest *m, cis_module *mod, char *err, s
     return CIS_EABI;
   }
   if (!sig_is(&d, params, results)) {
-    snprintf(err, errcap, "%s: %s has %u parameters and %u results; the %s ABI calls it as %s", field, entry,
-             d.nparams, d.nresults, cis__abi_name(abi), shape);
+    char actual[160];
+    sig_text(d.nparams, d.params, d.nresults, d.results, actual, sizeof actual);
+    snprintf(err, errcap, "%s: %s is %s; the %s ABI calls it as %s", field, entry, actual, cis__abi_name(abi),
+             shape);
     return CIS_EABI;
   }
   if (abi == CIS_ABI_SEED001 && (!func_export(mod, "alloc", &d) || !sig_is(&d, "i", "i"))) {
@@ -512,8 +551,11 @@ static cis_result call_export(cis_instance *inst, const char *name, const cis_va
   const cis_valtype *pt, *rt;
   cis_func_type(f, &np, &pt, &nr, &rt);
   if (np != nargs || nr != nres) {
-    snprintf(res->error, sizeof res->error, "%s has %u parameters and %u results, the ABI expects %zu and %zu",
-             name, np, nr, nargs, nres);
+    char actual[160], expected[160];
+    cis_valtype want[2] = {CIS_I32, CIS_I32};
+    sig_text(np, pt, nr, rt, actual, sizeof actual);
+    sig_text((uint32_t)nargs, want, (uint32_t)nres, want, expected, sizeof expected);
+    snprintf(res->error, sizeof res->error, "%s is %s; the ABI calls it as %s", name, actual, expected);
     return CIS_EABI;
   }
   cis_result rc = cis_func_call(inst, f, args, nargs, results, nres);
@@ -647,6 +689,12 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(NULL));
       return rc;
     }
+    /* The call's changes on a db mount are one unit with its KV writes:
+     * committed when the call succeeds, dropped otherwise (docs/dbfs.md). */
+    if ((rc = cis_vfs_scope_begin(fss[i])) != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(fss[i]));
+      return rc;
+    }
     if ((rc = cis_wasi_preopen(w, fss[i], mt->guest)) != CIS_OK) {
       const char *msg = "";
       cis_wasi_last_vfs_error(w, &msg);
@@ -672,6 +720,112 @@ void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *o
   if (m->fuel) out->fuel = capped(m->fuel, s->ceiling.fuel);
 }
 
+/* The settings config_get reads: the call's own (cis_invoke_options.config,
+ * the last of a key winning), then the skill's stored ones (settings.c). */
+typedef struct call_settings {
+  cis_skills *s;                  /* registry of the stored ones */
+  const char *skill;              /* NULL: a module run without a manifest */
+  const cis_invoke_options *opt;  /* the call's own, or NULL */
+} call_settings;
+
+static cis_result settings_get(void *user, const char *key, size_t klen, char **val, size_t *vlen) {
+  call_settings *cs = user;
+  for (size_t i = cs->opt ? cs->opt->nconfig : 0; i-- > 0;) {
+    const char *kv = cs->opt->config[i];
+    const char *eq = strchr(kv, '=');
+    if (!eq || (size_t)(eq - kv) != klen || memcmp(kv, key, klen)) continue;
+    *vlen = strlen(eq + 1);
+    return (*val = strdup(eq + 1)) ? CIS_OK : CIS_ENOMEM;
+  }
+  if (!cs->skill || memchr(key, 0, klen)) return CIS_ENOTFOUND;
+  return cis__setting_get(cs->s, cs->skill, key, klen, val, vlen);
+}
+
+/* The call's own additions (config, env, mounts) are well formed. */
+static cis_result check_call_options(const cis_invoke_options *opt, cis_invoke_result *res) {
+  for (size_t i = 0; opt && i < opt->nconfig; i++) {
+    const char *eq = opt->config[i] ? strchr(opt->config[i], '=') : NULL;
+    if (!eq || eq == opt->config[i]) {
+      snprintf(res->error, sizeof res->error, "config: \"%.100s\" is not KEY=VALUE",
+               opt->config[i] ? opt->config[i] : "(null)");
+      return CIS_EINVAL;
+    }
+  }
+  for (size_t i = 0; opt && i < opt->nenv; i++) {
+    const char *eq = opt->env[i] ? strchr(opt->env[i], '=') : NULL;
+    if (!eq || eq == opt->env[i]) {
+      snprintf(res->error, sizeof res->error, "env: \"%.100s\" is not NAME=VALUE", opt->env[i] ? opt->env[i] : "(null)");
+      return CIS_EINVAL;
+    }
+  }
+  for (size_t i = 0; opt && i < opt->nmounts; i++)
+    if (!opt->mounts[i].host || !*opt->mounts[i].host) {
+      snprintf(res->error, sizeof res->error, "mounts[%zu]: no host folder", i);
+      return CIS_EINVAL;
+    }
+  return CIS_OK;
+}
+
+/* Mounts the call's own host folders (cis_invoke_options.mounts) into
+ * fss[0..opt->nmounts) and preopens them after the manifest's. */
+static cis_result mount_call_dirs(const cis_invoke_options *opt, cis_wasi *w, cis_vfs **fss, cis_invoke_result *res) {
+  for (size_t i = 0; i < opt->nmounts; i++) {
+    const cis_invoke_mount *mt = &opt->mounts[i];
+    const char *guest = mt->guest && *mt->guest ? mt->guest : mt->host;
+    cis_vfs_backend *b = NULL;
+    cis_result rc = cis_vfs_host_new(mt->host, &b);
+    if (rc != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, cis_vfs_errmsg(NULL));
+      return rc;
+    }
+    cis_vfs_options o = {.read_only = mt->read_only};
+    if ((rc = cis_vfs_mount(b, &o, &fss[i])) != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, cis_vfs_errmsg(NULL));
+      return rc;
+    }
+    if ((rc = cis_wasi_preopen(w, fss[i], guest)) != CIS_OK) {
+      const char *msg = "";
+      cis_wasi_last_vfs_error(w, &msg);
+      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, *msg ? msg : cis_strerror(rc));
+      return rc;
+    }
+  }
+  return CIS_OK;
+}
+
+/* What a WASI skill wrote to stderr becomes log lines of the call, one per
+ * line, so the operator sees why a skill failed (the guest's own words,
+ * written whether or not it may call log itself). */
+static void log_stderr(cis_wasi *w, cis_log_call *lc, bool failed) {
+  size_t n = 0;
+  const uint8_t *p = cis_wasi_output(w, 2, &n);
+  for (size_t i = 0; p && i < n;) {
+    const uint8_t *nl = memchr(p + i, '\n', n - i);
+    size_t end = nl ? (size_t)(nl - p) : n;
+    if (end > i || nl) cis_log_write(lc, failed ? CIS_LOG_ERROR : CIS_LOG_INFO, (const char *)p + i, end - i);
+    i = end + 1;
+  }
+}
+
+/* "no entry point" says what the module does export, so a wrong name or a
+ * missing export flag shows at once. */
+static void no_entry_message(cis_module *mod, char *out, size_t cap) {
+  int k = snprintf(out, cap, "no entry point: the module exports none of cis_main, execute, _start, main "
+                   "(docs/abi.md); its functions:");
+  size_t used = k > 0 ? (size_t)k : 0, listed = 0;
+  uint32_t n = cis_module_export_count(mod);
+  for (uint32_t i = 0; i < n && used < cap; i++) {
+    cis_extern_desc d;
+    if (cis_module_export(mod, i, &d) != CIS_OK || d.kind != CIS_EXTERN_FUNC) continue;
+    k = snprintf(out + used, cap - used, "%s %.*s", listed ? "," : "", (int)(d.name_len > 64 ? 64 : d.name_len),
+                 d.name);
+    if (k < 0) break;
+    used += (size_t)k;
+    listed++;
+  }
+  if (!listed && used < cap) snprintf(out + used, cap - used, " none");
+}
+
 static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
                          const char *skill_name, const char *kv_ns, const char *input, size_t input_len, const cis_invoke_options *opt,
                          cis_invoke_result *res) {
@@ -694,6 +848,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   kv_call kvc = {.down = CIS_OK};
   bool kv_locked = false; /* holds s->kv_call_lock */
   tee_sink tee; /* lives as long as the call's logger */
+  call_settings cs; /* config_get's sources */
+  const char **envs = NULL; /* the manifest's environment, then the call's */
+  size_t nfss = 0; /* mounts in fss: the manifest's, then the call's */
   memset(&h, 0, sizeof h);
 
   if (input_len > s->max_input) {
@@ -721,11 +878,11 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   }
   if (abi == CIS_ABI_AUTO) abi = detect_abi(mod);
   if (abi == CIS_ABI_AUTO) {
-    snprintf(res->error, sizeof res->error,
-             "no entry point: the module exports none of cis_main, execute, _start, main");
+    no_entry_message(mod, res->error, sizeof res->error);
     return res->status = CIS_EABI;
   }
 
+  if ((rc = check_call_options(opt, res)) != CIS_OK) return res->status = rc;
   if (((m && m->kv) || (opt && opt->allow_kv)) && (rc = kv_ready(s, res)) != CIS_OK) return res->status = rc;
 
   /* Grants. */
@@ -792,7 +949,14 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     h.http = s->http;
     h.http_policy = policy;
   }
-  if (!m || m->log) {
+  /* The call's log exists whether or not the skill may write to it: the
+   * host's own lines (denials, provider errors, quota hits) and a WASI
+   * skill's stderr go there for the operator. */
+  cs = (call_settings){s, m ? skill_name : NULL, opt};
+  h.config_get = settings_get;
+  h.config_user = &cs;
+  h.guest_log = !m || m->log;
+  {
     if ((rc = cis_log_buffer_new(0, &logbuf)) != CIS_OK) goto done;
     cis_log_config lcfg;
     cis_log_config_default(&lcfg);
@@ -832,6 +996,16 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     wc.argv = &argv0;
     wc.envc = m ? m->n_env : 0;
     wc.envp = m ? (const char *const *)m->env : NULL;
+    if (opt && opt->nenv) {
+      if (!(envs = malloc((wc.envc + opt->nenv) * sizeof *envs))) {
+        rc = CIS_ENOMEM;
+        goto done;
+      }
+      for (size_t i = 0; i < wc.envc; i++) envs[i] = m->env[i];
+      for (size_t i = 0; i < opt->nenv; i++) envs[wc.envc + i] = opt->env[i];
+      wc.envc += opt->nenv;
+      wc.envp = envs;
+    }
     wc.stdio[0] = CIS_WASI_STDIO_BUFFER;
     wc.stdio[1] = CIS_WASI_STDIO_BUFFER;
     wc.stdio[2] = CIS_WASI_STDIO_BUFFER;
@@ -839,12 +1013,16 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     wc.stdin_len = input_len;
     wc.capture_cap = s->max_output;
     if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) goto done;
-    if (m && m->n_mounts) {
-      if (!(fss = calloc(m->n_mounts, sizeof *fss))) {
+    size_t nown = m ? m->n_mounts : 0, ncall = opt ? opt->nmounts : 0;
+    if (nown + ncall) {
+      if (!(fss = calloc(nown + ncall, sizeof *fss))) {
         rc = CIS_ENOMEM;
         goto done;
       }
-      if ((rc = mount_fs(s, m, dir, g, tenant, call_deadline, lim.max_memory_bytes, wasi, fss, res)) != CIS_OK) goto done;
+      nfss = nown + ncall;
+      if (nown && (rc = mount_fs(s, m, dir, g, tenant, call_deadline, lim.max_memory_bytes, wasi, fss, res)) != CIS_OK)
+        goto done;
+      if (ncall && (rc = mount_call_dirs(opt, wasi, fss + nown, res)) != CIS_OK) goto done;
     }
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
@@ -916,6 +1094,12 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
    * (or EIO), and may then fail in its own words. */
   rc = backend_cause(rc, &kvc, wasi, res);
   if (rc == CIS_OK) rc = validate_json(out, out_len, "output", res);
+  /* Files first, then KV: a file commit that fails (another call's
+   * conflicting write) still drops the KV writes (docs/dbfs.md, "One
+   * unit"). */
+  for (size_t i = 0; rc == CIS_OK && m && fss && i < m->n_mounts && i < nfss; i++)
+    if (fss[i] && (rc = cis_vfs_scope_end(fss[i], true)) != CIS_OK)
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(fss[i]));
   if (rc == CIS_OK && txn) {
     rc = cis_kv_commit(txn);
     txn = NULL;
@@ -924,6 +1108,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   if (inst) res->stats.fuel_left = cis_instance_fuel_left(inst);
 
 done:
+  if (wasi && lc) log_stderr(wasi, lc, rc != CIS_OK);
   if (txn) cis_kv_rollback(txn); /* trap, timeout, cancel or error: nothing persists */
   if (kv_locked) pthread_mutex_unlock(&s->kv_call_lock);
   if (rc == CIS_OK) {
@@ -944,8 +1129,9 @@ done:
   cis_imports_free(im);
   cis_memory_free(mem);
   cis_wasi_free(wasi);
-  for (size_t i = 0; fss && i < m->n_mounts; i++) cis_vfs_unmount(fss[i]);
+  for (size_t i = 0; i < nfss; i++) cis_vfs_unmount(fss[i]);
   free(fss);
+  free(envs);
   cis_http_policy_free(policy);
   cis_log_call_end(lc);
   cis_log_free(log);
@@ -987,6 +1173,15 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
+  /* A component (the component model's binary: version 0x0d, layer 1)
+   * decodes as an unknown version; say what it is and what to build. */
+  static const uint8_t component[8] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
+  if (wasm_len >= 8 && !memcmp(wasm, component, 8)) {
+    snprintf(res->error, sizeof res->error,
+             "this is a WebAssembly component (WASI preview 2), and cis runs only core modules with WASI "
+             "preview 1: build for wasm32-wasip1 or wasm32-unknown-unknown (docs/sdk.md)");
+    return res->status = CIS_EVERSION;
+  }
   char sha[65];
   cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);
   if (rc != CIS_OK) {

@@ -54,6 +54,7 @@ struct cis_skills {
   char *vfs_db_spec;          /* database of "db" mounts (malloc'd) */
   _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
+  bool require_signature;     /* only skills signed by a key the tenant trusts (sign.c) */
   char tenant[256];           /* whose skills these are (cis_skills_config.tenant) */
   bool tenant_fixed;          /* set by the config: calls may not name another tenant */
   CIS__PAD(pad);              /* every call reads the above and locks below */
@@ -106,6 +107,23 @@ typedef struct cis__skill_entry {
 void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *out);
 
 cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Writes path through a temporary file, fsync and rename: a reader sees
+ * the old content or the new, never a part. */
+cis_result cis__write_atomic(const char *path, const uint8_t *data, size_t len);
+
+/* Signed skills (sign.c). The check of a skill's manifest text against
+ * its signature text (NULL: unsigned) under the handle's rule: a
+ * signature there must verify; with require_signature one must be there,
+ * by a key the tenant trusts. CIS_ESIGNATURE (message on s) when not. */
+cis_result cis__signature_check(cis_skills *s, const char *skill, const char *manifest, size_t mlen, const char *sig,
+                                size_t siglen);
+/* A signature file's public key and signature (CIS_ESIGNATURE, or
+ * CIS_ETOOBIG, with err saying why). */
+cis_result cis__signature_parse(const char *text, size_t len, uint8_t pk[32], uint8_t sig[64], char *err, size_t cap);
+/* The signature file text (malloc'd) of manifest by the secret key file
+ * key_path. */
+cis_result cis__signature_make(const char *manifest, size_t len, const char *key_path, char **sig_json, char *err,
+                               size_t cap);
 cis_result cis__registry_open(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was
  * installed from (malloc'd; NULL when registered from memory) and (g may
@@ -165,5 +183,11 @@ void cis__registry_changed(cis_skills *s);
  * releases it. Errors as cis__registry_get and cis__module_cached. */
 cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_entry **out);
 void cis__skill_entry_release(struct cis__skill_entry *e);
+
+/* The operator's stored setting key[0..klen) of skill name (settings.c):
+ * the value (malloc'd, NUL-terminated) or CIS_ENOTFOUND; CIS_EIO when the
+ * registry cannot be read. */
+cis_result cis__setting_get(cis_skills *s, const char *name, const char *key, size_t klen, char **val,
+                            size_t *vlen);
 
 #endif /* CIS_SKILL_INTERNAL_H */

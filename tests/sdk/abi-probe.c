@@ -13,6 +13,10 @@
  *       end with CIS_TRAP_MEM_OOB)
  *   {"op":"allocfail"}
  *       env.host_memory_get while the exported allocator returns 0
+ *   {"op":"config","key":K}
+ *       setting K through each module's config_get:
+ *       {"v1":V,"s1":V,"s2":V,"need":LEN,"missing":CODE}, V null when
+ *       the module's call failed
  *   {"op":"json","doc":D}
  *       cis_json_get_string(D, "text") on the JSON document D (given as
  *       a string): {"n":RESULT,"hex":BYTES,"tiny":RESULT_WITH_4_BYTES}
@@ -230,6 +234,20 @@ __attribute__((export_name("cis_main"))) int cis_main(void) {
     PUT("\"get\":%lld", (long long)host_memory_get("a", 1));
     PUT(",\"ai\":%lld", (long long)host_ai_chat("hi", 2));
     alloc_fails = 0;
+  } else if (!strcmp(op, "config")) {
+    int64_t n = cis_config(key, vbuf, sizeof vbuf);
+    if (n >= 0) PUT("\"v1\":\"%.*s\"", (int)n, vbuf);
+    else PUT("\"v1\":null");
+    int32_t n1 = cis_seed_config_get(key, (int32_t)strlen(key), vbuf, sizeof vbuf);
+    if (n1 >= 0) PUT(",\"s1\":\"%.*s\"", (int)n1, vbuf);
+    else PUT(",\"s1\":null");
+    uint32_t p2 = 0, l2 = 0;
+    int64_t r2 = host_config_get(key, (int32_t)strlen(key));
+    if (r2 >= 0 && cis_unpack(r2, &p2, &l2) == 0) PUT(",\"s2\":\"%.*s\"", (int)l2, (const char *)(uintptr_t)p2);
+    else PUT(",\"s2\":null");
+    char one[1];
+    PUT(",\"need\":%lld", (long long)cis_config_get(key, (int32_t)strlen(key), one, 0));
+    PUT(",\"missing\":%lld", (long long)cis_config_get("no-such-setting", 15, vbuf, sizeof vbuf));
   } else if (!strcmp(op, "json")) {
     /* The document under test travels as a string (the host refuses an
      * input holding a lone surrogate or \u0000 before the guest runs). */

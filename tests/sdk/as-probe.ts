@@ -8,10 +8,11 @@
 // "message": TEXT}, with the host's text from errorMessage().
 
 import {
-  ErrorCode, JsonObject, aiChat, errorMessage, errorName, failWith, httpRequest, inputBytes, inputString,
+  ErrorCode, JsonObject, aiChat, configGet, errorMessage, errorName, failWith, httpRequest, inputBytes, inputString,
   jsonGetNumber, jsonGetString, jsonQuote, kvCas, kvDelete, kvGet, kvGetBytes, kvIncrement, kvSet, lastError, log,
   logDebug, logError, logInfo, logWarn, output, remainingMs, Level,
 } from "../../sdk/assemblyscript/assembly/index";
+import * as raw from "../../sdk/assemblyscript/assembly/raw";
 
 function text(input: string, key: string): string {
   const v = jsonGetString(input, key);
@@ -105,6 +106,13 @@ function answer(op: string, input: string): string | null {
     if (logWarn("probe warn " + (3).toString()) < 0) return failure(lastError());
     if (log(Level.ERROR, "probe error 4") < 0) return failure(lastError());
     return new JsonObject().int("logged", 4).toString();
+  }
+  if (op == "config") {
+    const v = configGet(text(input, "key"));
+    if (v === null && lastError() != ErrorCode.NOT_FOUND) return failure(lastError());
+    const k = String.UTF8.encode(text(input, "key"));
+    const need = raw.config_get(changetype<usize>(k), k.byteLength, 0, 0);
+    return new JsonObject().raw("value", v !== null ? jsonQuote(v) : "null").int("need", <i32>need).toString();
   }
   if (op == "remaining") {
     const ms = remainingMs();

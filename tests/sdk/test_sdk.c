@@ -205,6 +205,19 @@ static void probe_log_and_deadline(void **st) {
   cis_skills_close(s);
 }
 
+/* config_get through the SDK: the call's settings (the last of a key
+ * wins), its length for an empty buffer, null (NOT_FOUND) when unset. */
+static void probe_config(void **st) {
+  (void)st;
+  cis_skills *s = open_host("probe-config", NULL);
+  const char *cfg[] = {"greeting=hello", "greeting=hi there", "other=x"};
+  cis_invoke_options o = {.config = cfg, .nconfig = 3};
+  probe_is(s, &o, "{\"value\":\"hi there\",\"need\":8}", "{\"op\":\"config\",\"key\":\"greeting\"}");
+  probe_is(s, &o, "{\"value\":null,\"need\":-1}", "{\"op\":\"config\",\"key\":\"absent\"}");
+  probe_is(s, NULL, "{\"value\":null,\"need\":-1}", "{\"op\":\"config\",\"key\":\"greeting\"}");
+  cis_skills_close(s);
+}
+
 /* cis_main's error path: the code comes back as CIS_ESKILL, with the
  * SDK's "skill failed" line in the call's log. */
 static void probe_failures(void **st) {
@@ -721,6 +734,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(probe_input_and_output), cmocka_unit_test(probe_log_and_deadline),
       cmocka_unit_test(probe_failures),         cmocka_unit_test(probe_kv),
       cmocka_unit_test(probe_ai),               cmocka_unit_test(probe_http),
+      cmocka_unit_test(probe_config),
   };
   const struct CMUnitTest rust_example[] = {
       cmocka_unit_test(init_wizard_seed000),   cmocka_unit_test(init_wizard_kv),

@@ -403,6 +403,123 @@ static void seed001_execute_returns_packed_i64(void **st) {
   env_close(&e);
 }
 
+/* ------------------------------------------------------------ settings */
+
+static const char *str_or_null(const cJSON *j, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* config_get of each module reads the operator's settings: the stored
+ * ones of an installed skill, under the call's own (--config), the last
+ * of a key winning; a key set nowhere is NOT_FOUND. */
+static void config_get_reads_stored_and_call_settings_in_every_module(void **st) {
+  (void)st;
+  env e;
+  env_open(&e, "config");
+  cis_invoke_result r;
+  cJSON *j;
+  /* A bare module has only the call's settings. */
+  const char *cfg[] = {"greeting=hello", "greeting=hi there", "other=x"};
+  cis_invoke_options o = e.all;
+  o.config = cfg;
+  o.nconfig = 3;
+  cis_result rc = run_probe(&e, &o, &j, &r, "{\"op\":\"config\",\"key\":\"greeting\"}");
+  if (rc != CIS_OK) fail_msg("%s: %s", cis_errname(rc), r.error);
+  assert_string_equal(str(j, "v1"), "hi there");
+  assert_string_equal(str(j, "s1"), "hi there");
+  assert_string_equal(str(j, "s2"), "hi there");
+  assert_int_equal(num(j, "need"), 8); /* a buffer too small: the length */
+  assert_int_equal(num(j, "missing"), -1);
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+  rc = run_probe(&e, &e.all, &j, &r, "{\"op\":\"config\",\"key\":\"greeting\"}");
+  assert_int_equal(rc, CIS_OK);
+  assert_null(str_or_null(j, "v1"));
+  assert_null(str_or_null(j, "s1"));
+  assert_null(str_or_null(j, "s2"));
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+
+  /* An installed skill: its stored settings, then the call's on top. */
+  char sha[65], manifest[512];
+  assert_int_equal(cis_sha256_hex(e.probe, e.probe_len, sha), CIS_OK);
+  snprintf(manifest, sizeof manifest,
+           "{\"name\":\"probe\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"p.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"cis_v1\"}", sha);
+  rc = cis_skills_register(e.s, e.probe, e.probe_len, manifest, strlen(manifest));
+  if (rc != CIS_OK) fail_msg("register: %s: %s", cis_errname(rc), cis_skills_errmsg(e.s));
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "greeting", "stored value"), CIS_OK);
+  const char *in = "{\"op\":\"config\",\"key\":\"greeting\"}";
+  cis_invoke_options plain = {.tenant = g_tenant};
+  rc = cis_skills_invoke(e.s, "probe", in, strlen(in), &plain, &r);
+  if (rc != CIS_OK) fail_msg("%s: %s", cis_errname(rc), r.error);
+  j = cJSON_Parse(r.output);
+  assert_string_equal(str(j, "v1"), "stored value");
+  assert_string_equal(str(j, "s2"), "stored value");
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+  const char *over[] = {"greeting=from the call"};
+  plain.config = over;
+  plain.nconfig = 1;
+  rc = cis_skills_invoke(e.s, "probe", in, strlen(in), &plain, &r);
+  assert_int_equal(rc, CIS_OK);
+  j = cJSON_Parse(r.output);
+  assert_string_equal(str(j, "s1"), "from the call");
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+  /* Unset: gone. */
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "greeting", NULL), CIS_OK);
+  plain.nconfig = 0;
+  rc = cis_skills_invoke(e.s, "probe", in, strlen(in), &plain, &r);
+  assert_int_equal(rc, CIS_OK);
+  j = cJSON_Parse(r.output);
+  assert_null(str_or_null(j, "v1"));
+  cJSON_Delete(j);
+  cis_invoke_result_free(&r);
+  env_close(&e);
+}
+
+/* The error paths of the settings API: a skill not installed, a bad key,
+ * a value that is not UTF-8, a call setting without '='. */
+static void settings_refuse_bad_keys_values_and_unknown_skills(void **st) {
+  (void)st;
+  env e;
+  env_open(&e, "config-bad");
+  assert_int_equal(cis_skills_setting_set(e.s, "nobody", "k", "v"), CIS_ENOTFOUND);
+  char *json = NULL;
+  assert_int_equal(cis_skills_settings(e.s, "nobody", &json), CIS_ENOTFOUND);
+  char sha[65], manifest[512];
+  assert_int_equal(cis_sha256_hex(e.probe, e.probe_len, sha), CIS_OK);
+  snprintf(manifest, sizeof manifest,
+           "{\"name\":\"probe\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"p.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"cis_v1\"}", sha);
+  assert_int_equal(cis_skills_register(e.s, e.probe, e.probe_len, manifest, strlen(manifest)), CIS_OK);
+  /* No settings yet: an empty object, the table not even there. */
+  assert_int_equal(cis_skills_settings(e.s, "probe", &json), CIS_OK);
+  assert_string_equal(json, "{}");
+  free(json);
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "a=b", "v"), CIS_EINVAL);
+  assert_non_null(strstr(cis_skills_errmsg(e.s), "no '='"));
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "", "v"), CIS_EINVAL);
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "with space", "v"), CIS_EINVAL);
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "k", "\xff\xfe"), CIS_EINVAL);
+  assert_non_null(strstr(cis_skills_errmsg(e.s), "UTF-8"));
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "k", "v1"), CIS_OK);
+  assert_int_equal(cis_skills_setting_set(e.s, "probe", "b", "v2"), CIS_OK);
+  assert_int_equal(cis_skills_settings(e.s, "probe", &json), CIS_OK);
+  assert_string_equal(json, "{\"b\":\"v2\",\"k\":\"v1\"}");
+  free(json);
+  cis_invoke_result r;
+  const char *bad[] = {"novalue"};
+  cis_invoke_options o = {.tenant = g_tenant, .config = bad, .nconfig = 1};
+  const char *in = "{\"op\":\"config\",\"key\":\"k\"}";
+  assert_int_equal(cis_skills_invoke(e.s, "probe", in, strlen(in), &o, &r), CIS_EINVAL);
+  assert_non_null(strstr(r.error, "KEY=VALUE"));
+  cis_invoke_result_free(&r);
+  env_close(&e);
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
@@ -431,6 +548,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(bindings_seed002_allocator_fails),
       cmocka_unit_test(sdk_json_get_string_decodes_unicode_escapes),
       cmocka_unit_test(seed001_execute_returns_packed_i64),
+      cmocka_unit_test(config_get_reads_stored_and_call_settings_in_every_module),
+      cmocka_unit_test(settings_refuse_bad_keys_values_and_unknown_skills),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
   char cmd[256];

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,27 @@ static void full_manifest(void **state) {
   char *out = cis__manifest_to_json(m, NULL);
   assert_non_null(out);
   assert_non_null(strstr(out, "\"ns1\""));
+  free(out);
+  cis__manifest_free(m);
+}
+
+/* permissions.ai.models is removed: read from older manifests, with no
+ * effect, and not shown (the operator's model answers every AI call). */
+static void ai_models_removed_from_show(void **state) {
+  (void)state;
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("{\"name\":\"a\",\"version\":\"1\",\"wasm\":{\"path\":\"a.wasm\",\"sha256\":\"" SHA
+                         "\"},\"permissions\":{\"ai\":{\"models\":[\"m1\"]}}}",
+                         &m, err),
+                   CIS_OK);
+  assert_true(m->ai);
+  char *out = cis__manifest_to_json(m, NULL);
+  assert_non_null(out);
+  assert_null(strstr(out, "models"));
+  cJSON *j = cJSON_Parse(out);
+  assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "permissions"), "ai")));
+  cJSON_Delete(j);
   free(out);
   cis__manifest_free(m);
 }
@@ -205,6 +227,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(full_manifest),
       cmocka_unit_test(defaults),
+      cmocka_unit_test(ai_models_removed_from_show),
       cmocka_unit_test(errors),
       cmocka_unit_test(oversized),
       cmocka_unit_test(deep_nesting_refused),

@@ -163,6 +163,32 @@ export function kvGet(key: string): string | null {
   return b ? fromUtf8(b) : null;
 }
 
+// ------------------------------------------------------------ settings
+
+/** The operator's setting `key` (`cis skill config set NAME KEY VALUE`, or
+ * `cis skill run --config KEY=VALUE` for one call); null when it is not set
+ * (lastError() is NOT_FOUND) or on error. */
+export function configGet(key: string): string | null {
+  const k = utf8(key);
+  let cap: i32 = 64;
+  for (let i = 0; i < 4; i++) {
+    const buf = new Uint8Array(cap);
+    const n = raw.config_get(k.dataStart, k.length, buf.dataStart, cap);
+    if (n < 0) {
+      done(<i32>n);
+      return null;
+    }
+    if (n <= <i64>cap) {
+      done(0);
+      return fromUtf8(buf.subarray(0, <i32>n));
+    }
+    if (n > 0x7fffffff) break;
+    cap = <i32>n;
+  }
+  done(ErrorCode.TOO_LARGE);
+  return null;
+}
+
 /** Stores bytes under `key`. */
 export function kvSetBytes(key: string, value: Uint8Array): i32 {
   const k = utf8(key);

@@ -65,3 +65,8 @@ export declare function error_message(ptr: usize, cap: i32): i32;
 /** Milliseconds left before the call's deadline (i64 max: none). */
 @external("cis_v1", "remaining_ms")
 export declare function remaining_ms(): i64;
+
+/** The operator's setting under a key (cis skill config set, cis skill
+ * run --config): buffer convention as kv_get; NOT_FOUND (-1) when unset. */
+@external("cis_v1", "config_get")
+export declare function config_get(key_ptr: usize, key_len: i32, val_ptr: usize, val_cap: i32): i64;

@@ -461,6 +461,32 @@ pub fn remaining_ms() -> Option<u64> {
     }
 }
 
+/// Reads the operator's setting `key` into `buf`: its full length, the
+/// value written only when it fits (as [`kv_get_into`]). `NotFound` when
+/// the setting is not there.
+pub fn config_get_into(key: impl AsRef<[u8]>, buf: &mut [u8]) -> Result<usize> {
+    let key = key.as_ref();
+    let cap = buf.len().min(i32::MAX as usize) as i32;
+    // SAFETY: the host reads the key and writes at most `cap` bytes to buf.
+    let n = check64(unsafe { raw::config_get(key.as_ptr(), len32(key.len())?, buf.as_mut_ptr(), cap) })?;
+    Ok(n as usize)
+}
+
+/// The operator's setting `key` (`cis skill config set NAME KEY VALUE`,
+/// or `cis skill run --config KEY=VALUE` for one call), or `None` when it
+/// is not set.
+#[cfg(feature = "alloc")]
+pub fn config_get(key: impl AsRef<[u8]>) -> Result<Option<String>> {
+    let key = key.as_ref();
+    let kl = len32(key.len())?;
+    // SAFETY: the host reads the key and writes at most `cap` bytes to ptr.
+    match fetch(64, |ptr, cap| unsafe { raw::config_get(key.as_ptr(), kl, ptr, cap) }) {
+        Ok(v) => String::from_utf8(v).map(Some).map_err(|_| Error::Invalid),
+        Err(Error::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs a skill body and turns its result into `cis_main`'s return value:
 /// 0 on success; on failure the error is logged (with the text of the last
 /// failed host call, when there was one) and its negative code returned. Used by

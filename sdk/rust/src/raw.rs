@@ -67,6 +67,10 @@ extern "C" {
     pub fn error_message(ptr: *mut u8, cap: i32) -> i32;
     /// Milliseconds left before the call's deadline (`i64::MAX`: none).
     pub fn remaining_ms() -> i64;
+    /// The operator's setting under a key (`cis skill config set`, `cis
+    /// skill run --config`); buffer convention as `kv_get`, `NOT_FOUND` (-1)
+    /// when it is not set.
+    pub fn config_get(key_ptr: *const u8, key_len: i32, val_ptr: *mut u8, val_cap: i32) -> i64;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -128,6 +132,9 @@ mod stand_in {
     }
     pub unsafe fn remaining_ms() -> i64 {
         i64::MAX
+    }
+    pub unsafe fn config_get(_key_ptr: *const u8, _key_len: i32, _val_ptr: *mut u8, _val_cap: i32) -> i64 {
+        INTERNAL as i64
     }
 }
 

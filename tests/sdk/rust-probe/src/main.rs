@@ -91,6 +91,14 @@ fn op(input: &Value) -> Result<Value> {
             Ok(Value::object().with("logged", 4))
         }
         "remaining" => Ok(Value::object().with("remaining", cis_skill::remaining_ms())),
+        "config" => {
+            let key = text(input, "key");
+            let need = match cis_skill::config_get_into(key, &mut []) {
+                Ok(n) => n as i64,
+                Err(e) => e.code() as i64,
+            };
+            Ok(Value::object().with("value", cis_skill::config_get(key)?).with("need", need))
+        }
         _ => unreachable!("run() checks the op"),
     }
 }
@@ -118,7 +126,7 @@ fn run() -> Result<()> {
         }
         _ => {}
     }
-    const OPS: &[&str] = &["echo", "kv", "kv_into", "atomic", "set", "get", "ai", "http", "log", "remaining"];
+    const OPS: &[&str] = &["echo", "kv", "kv_into", "atomic", "set", "get", "ai", "http", "log", "remaining", "config"];
     if !OPS.contains(&text(&input, "op")) {
         let _ = cis_skill::error!("unknown op {:?}", text(&input, "op"));
         return Err(Error::Invalid);
