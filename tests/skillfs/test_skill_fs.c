@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -238,9 +240,11 @@ static void mount_errors_are_typed(void **state) {
   char err[512];
   assert_int_equal(run(s, "tight", "t", "/q/n", &n, err, sizeof err), CIS_ESKILL); /* "10\n" */
   assert_non_null(strstr(err, "code 3"));
-  /* fopen("w") had emptied the file and the 3-byte write was refused
-   * whole: the next call finds it empty, not holding a part of "10". */
-  assert_int_equal(count_of(s, "tight", "t", "/q/n"), 1);
+  /* The failed call is dropped whole, its fopen("w") that emptied the
+   * file with it (docs/dbfs.md, "One unit"): the file still holds "9",
+   * so the next call fails the same way. */
+  assert_int_equal(run(s, "tight", "t", "/q/n", &n, err, sizeof err), CIS_ESKILL);
+  assert_non_null(strstr(err, "code 3"));
   cis_skills_close(s);
   /* The database of db mounts is down: a typed error, no crash. */
   s = open_home("down", "postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=none");
@@ -573,9 +577,128 @@ static void read_only_call_on_full_disk(void **state) {
   assert_int_equal(n, 1);
 }
 
+
+/* ------------------------------------------------------ files and KV, one unit */
+
+static uint8_t *unit_wasm;  /* unit.wasm */
+static size_t unit_len;
+static char unit_sha[65];
+
+static void reg_unit(cis_skills *s) {
+  char m[1024];
+  snprintf(m, sizeof m,
+           "{\"name\":\"unit\",\"version\":\"1\",\"wasm\":{\"path\":\"unit.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"unit\"},"
+           "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}}",
+           unit_sha);
+  if (cis_skills_register(s, unit_wasm, unit_len, m, strlen(m)) != CIS_OK)
+    fail_msg("register unit: %s", cis_skills_errmsg(s));
+}
+
+/* Runs unit with input `in`; returns the status, the output in out. */
+static cis_result unit_run(cis_skills *s, const char *in, char *out, size_t cap) {
+  cis_invoke_options o = {.tenant = "t"};
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "unit", in, strlen(in), &o, &r);
+  snprintf(out, cap, "%s", rc == CIS_OK ? r.output : r.error);
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* What unit reads back: its KV value and files, as one JSON text. */
+static void unit_state(cis_skills *s, int n, char *out, size_t cap) {
+  char in[128];
+  snprintf(in, sizeof in, "{\"read\":1,\"dir\":\"/w\",\"n\":%d}", n);
+  cis_result rc = unit_run(s, in, out, cap);
+  if (rc != CIS_OK) fail_msg("unit read: %s: %s", cis_errname(rc), out);
+}
+
+/* A call that writes files and KV and then traps leaves both as before;
+ * inside the call it read its own write (unit exits 6 otherwise); one that
+ * succeeds lands both. */
+static void call_trap_leaves_files_and_kv_as_before(void **state) {
+  (void)state;
+  cis_skills *s = open_home("unit-trap", NULL);
+  reg_unit(s);
+  char out[1024];
+  assert_int_equal(unit_run(s, "{\"dir\":\"/w\",\"n\":3,\"v\":1}", out, sizeof out), CIS_OK);
+  unit_state(s, 3, out, sizeof out);
+  assert_string_equal(out, "{\"kv\":\"1\",\"files\":[\"1\",\"1\",\"1\"]}\n");
+  cis_result rc = unit_run(s, "{\"dir\":\"/w\",\"n\":3,\"v\":2,\"trap\":1}", out, sizeof out);
+  assert_int_equal(rc, CIS_TRAP_UNREACHABLE);
+  unit_state(s, 3, out, sizeof out);
+  assert_string_equal(out, "{\"kv\":\"1\",\"files\":[\"1\",\"1\",\"1\"]}\n");
+  assert_int_equal(unit_run(s, "{\"dir\":\"/w\",\"n\":3,\"v\":3}", out, sizeof out), CIS_OK);
+  unit_state(s, 3, out, sizeof out);
+  assert_string_equal(out, "{\"kv\":\"3\",\"files\":[\"3\",\"3\",\"3\"]}\n");
+  cis_skills_close(s);
+}
+
+/* A process killed (SIGKILL) at a random point of a call that writes 20
+ * files and a KV key, 8 times: every file and the key each hold one whole
+ * value, all files the same one, and the KV value is never newer than the
+ * files' (the files commit first: docs/dbfs.md, "One unit"). */
+static void sigkill_mid_call_leaves_whole_units(void **state) {
+  (void)state;
+  char home[1024];
+  snprintf(home, sizeof home, "%s/unit-kill", work);
+  cis_skills *s = open_home("unit-kill", NULL);
+  reg_unit(s);
+  char out[2048];
+  assert_int_equal(unit_run(s, "{\"dir\":\"/w\",\"n\":20,\"v\":0}", out, sizeof out), CIS_OK);
+  cis_skills_close(s);
+  srand((unsigned)time(NULL));
+  int killed_mid = 0;
+  for (int round = 1; round <= 8; round++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* calls until killed, each with the next value */
+      cis_skills_config c;
+      cis_skills_config_default(&c);
+      c.home = home;
+      cis_skills *cs = NULL;
+      if (cis_skills_open(&c, &cs, NULL, 0) != CIS_OK) _exit(2);
+      char in[128], o[256];
+      for (int v = round * 1000; v < round * 1000 + 500; v++) {
+        snprintf(in, sizeof in, "{\"dir\":\"/w\",\"n\":20,\"v\":%d}", v);
+        if (unit_run(cs, in, o, sizeof o) != CIS_OK) _exit(3);
+      }
+      _exit(0);
+    }
+    struct timespec ts = {0, (long)(20 + rand() % 200) * 1000000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (WIFSIGNALED(st)) killed_mid++;
+    else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("round %d: the child failed (%d)", round, st);
+    s = NULL;
+    cis_skills_config c;
+    cis_skills_config_default(&c);
+    c.home = home;
+    assert_int_equal(cis_skills_open(&c, &s, NULL, 0), CIS_OK);
+    unit_state(s, 20, out, sizeof out);
+    cis_skills_close(s);
+    /* {"kv":"K","files":["F","F",...]} */
+    long kv = strtol(strstr(out, "\"kv\":\"") + 6, NULL, 10);
+    const char *p = strstr(out, "[\"");
+    assert_non_null(p);
+    long f0 = strtol(p + 2, NULL, 10);
+    for (int i = 0; i < 20; i++) {
+      assert_non_null(p = strchr(p, '"'));
+      if (strtol(p + 1, NULL, 10) != f0) fail_msg("round %d: files differ: %s", round, out);
+      p = strchr(p + 1, '"') + 1;
+    }
+    if (kv > f0) fail_msg("round %d: KV %ld is newer than the files %ld: %s", round, kv, f0, out);
+    if (kv != f0) fprintf(stderr, "round %d: killed between the two commits (files %ld, KV %ld)\n", round, f0, kv);
+  }
+  fprintf(stderr, "%d of 8 rounds killed mid-run\n", killed_mid);
+  assert_true(killed_mid > 0);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: test_skill_fs counter.wasm WORKDIR\n");
+  if (argc < 4) {
+    fprintf(stderr, "usage: test_skill_fs counter.wasm WORKDIR unit.wasm\n");
     return 2;
   }
   wasm_path = argv[1];
@@ -588,6 +711,9 @@ int main(int argc, char **argv) {
   unsigned int mdlen = 0;
   EVP_Digest(wasm, wasm_len, md, &mdlen, EVP_sha256(), NULL);
   for (int i = 0; i < 32; i++) snprintf(sha + 2 * i, 3, "%02x", md[i]);
+  read_all(argv[3], &unit_wasm, &unit_len);
+  EVP_Digest(unit_wasm, unit_len, md, &mdlen, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(unit_sha + 2 * i, 3, "%02x", md[i]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mem_mount_is_scratch),
       cmocka_unit_test(mem_mount_bounded_by_memory_limit),
@@ -601,8 +727,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(shared_volume_needs_grant),
       cmocka_unit_test(host_source_stays_in_skill_folder),
       cmocka_unit_test(read_only_call_on_full_disk),
+      cmocka_unit_test(call_trap_leaves_files_and_kv_as_before),
+      cmocka_unit_test(sigkill_mid_call_leaves_whole_units),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   free(wasm);
+  free(unit_wasm);
   return rc;
 }
