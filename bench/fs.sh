@@ -14,7 +14,7 @@
 # so process and engine start-up are not counted. The table is also written
 # as markdown to bench/out/fs.md.
 #
-#   bench/fs.sh [-n RUNS] [-w WARMUP] [-B BACKENDS] [-b BUILD_DIR] [-c CHUNK_KIB]
+#   bench/fs.sh [-n RUNS] [-w WARMUP] [-B BACKENDS] [-b BUILD_DIR] [-c CHUNK_KIB] [-S SYNC]
 #
 #   -n RUNS       repetitions of every backend (default 3), interleaved:
 #                 native, mem, host, ... then again
@@ -31,6 +31,10 @@
 #                 needs are built. A Debug folder or one built with
 #                 CIS_SANITIZE=ON is refused.
 #   -c CHUNK_KIB  chunk of the 64 MiB file's writes and reads (default 1024)
+#   -S SYNC       durability of the database backends' commits: normal (the
+#                 default: SQLite WAL synchronous=NORMAL, PostgreSQL
+#                 synchronous_commit=off) or full (every commit waits for
+#                 the disk's flush, so the figures follow its fdatasync)
 #
 # postgres runs on a private server on 127.0.0.1 started with
 # tests/support/pg.sh and stopped at the end; without PostgreSQL's server
@@ -59,14 +63,16 @@ runs=3
 warm=1
 backends_arg=mem,host,sqlite,postgres
 chunk=
+sync=normal
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "n:w:B:b:c:h" opt; do
+while getopts "n:w:B:b:c:S:h" opt; do
   case $opt in
     n) runs=$OPTARG ;;
     w) warm=$OPTARG ;;
     B) backends_arg=$OPTARG ;;
     b) build=$OPTARG ;;
     c) chunk=$OPTARG ;;
+    S) sync=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -76,6 +82,7 @@ shift $((OPTIND - 1))
 case $runs in '' | *[!0-9]* | 0) echo "fs.sh: -n wants a positive number" >&2; exit 2 ;; esac
 case $warm in '' | *[!0-9]*) echo "fs.sh: -w wants a number" >&2; exit 2 ;; esac
 case $chunk in *[!0-9]*) echo "fs.sh: -c wants a number of KiB" >&2; exit 2 ;; esac
+case $sync in normal | full) ;; *) echo "fs.sh: -S wants normal or full" >&2; exit 2 ;; esac
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 
 # Backends, in table order; native first because it is the baseline.
@@ -180,8 +187,8 @@ set_cmd() { # backend run
     native) place=$(mktemp -d "$work/native.XXXXXX") || return 1; cmd=("$out/fsbench" "$place" ${chunk:+"$chunk"}) ;;
     mem) cmd=("$out/fs_host" "${c[@]}" "$out/fsbench.wasm" mem) ;;
     host) place=$(mktemp -d "$work/host.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" "$out/fsbench.wasm" host "$place") ;;
-    sqlite) place=$(mktemp -d "$work/sqlite.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" "$out/fsbench.wasm" "db:sqlite:$place/fs.db") ;;
-    postgres) cmd=("$out/fs_host" "${c[@]}" -t "fsbench-$$-$i" "$out/fsbench.wasm" "db:postgres:$connstr") ;;
+    sqlite) place=$(mktemp -d "$work/sqlite.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" -s "$sync" "$out/fsbench.wasm" "db:sqlite:$place/fs.db") ;;
+    postgres) cmd=("$out/fs_host" "${c[@]}" -s "$sync" -t "fsbench-$$-$i" "$out/fsbench.wasm" "db:postgres:$connstr") ;;
   esac
 }
 
@@ -335,7 +342,7 @@ md_table() {
 }
 caption="Median time of each phase over $runs runs (after $warm warm-up), measured inside the program:
 native in ms on $(df -T "$tmpbase" 2>/dev/null | awk 'NR == 2 { print $2 }') ($tmpbase), each cis backend as a ratio to native
-(lower is better) with its median ms in brackets. wasm on cis's interpreter.
+(lower is better) with its median ms in brackets. wasm on cis's interpreter; database commits sync=$sync.
 Before: $before; after: $after."
 
 {

@@ -3,7 +3,7 @@
  * build of bench/fs/fsbench.c with, one backend at a time. It uses the
  * public API only (cis.h, cis_vfs.h, cis_wasi.h).
  *
- *   fs_host [-t TENANT] [-c CHUNK_KIB] PROGRAM.wasm BACKEND
+ *   fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] PROGRAM.wasm BACKEND
  *
  *   BACKEND   mem                   memory (cis_vfs_mem_new)
  *             host DIR              a host directory (cis_vfs_host_new)
@@ -11,6 +11,8 @@
  *             db:postgres:CONNSTR   (cis_vfs_db_new; CONNSTR in one argument)
  *   -t        tenant of a db backend (default "fsbench")
  *   -c        chunk size passed on to the program (default: its own)
+ *   -s        durability of a db backend's commits (cis_vfs_db_config.sync:
+ *             normal, the default, or full: each commit waits for the disk)
  *
  * The mount is preopened as /bench and the program runs as
  * `fsbench /bench [CHUNK_KIB]` with the args and clock capabilities, its
@@ -44,7 +46,7 @@ static double now_ms(void) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: fs_host [-t TENANT] [-c CHUNK_KIB] PROGRAM.wasm "
+          "usage: fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] PROGRAM.wasm "
           "mem | host DIR | db:sqlite:PATH | db:postgres:CONNSTR\n");
   return 2;
 }
@@ -78,7 +80,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len) {
 }
 
 /* Makes the backend named on the command line. */
-static cis_result make_backend(const char *kind, const char *dir, const char *tenant,
+static cis_result make_backend(const char *kind, const char *dir, const char *tenant, bool full,
                                cis_vfs_backend **b) {
   if (strcmp(kind, "mem") == 0) return cis_vfs_mem_new(b);
   if (strcmp(kind, "host") == 0) return cis_vfs_host_new(dir, b);
@@ -86,15 +88,19 @@ static cis_result make_backend(const char *kind, const char *dir, const char *te
   cis_vfs_db_config_default(&cfg);
   cfg.spec = kind + 3; /* past "db:" */
   cfg.tenant = tenant;
+  cfg.sync = full ? CIS_VFS_DB_SYNC_FULL : CIS_VFS_DB_SYNC_NORMAL;
   return cis_vfs_db_new(&cfg, b);
 }
 
 int main(int argc, char **argv) {
   const char *tenant = "fsbench", *chunk = NULL;
+  bool full = false;
   int i = 1;
   for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
     if (strcmp(argv[i], "-t") == 0) tenant = argv[i + 1];
     else if (strcmp(argv[i], "-c") == 0) chunk = argv[i + 1];
+    else if (strcmp(argv[i], "-s") == 0 && strcmp(argv[i + 1], "full") == 0) full = true;
+    else if (strcmp(argv[i], "-s") == 0 && strcmp(argv[i + 1], "normal") == 0) full = false;
     else return usage();
   }
   if (argc - i < 2) return usage();
@@ -138,7 +144,7 @@ int main(int argc, char **argv) {
 
   cis_vfs_backend *b = NULL;
   t0 = now_ms();
-  if ((rc = make_backend(kind, dir, tenant, &b)) != CIS_OK) {
+  if ((rc = make_backend(kind, dir, tenant, full, &b)) != CIS_OK) {
     fprintf(stderr, "fs_host: backend %s: %s: %s\n", label, cis_errname(rc), cis_vfs_errmsg(NULL));
     goto done;
   }
