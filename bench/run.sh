@@ -11,7 +11,10 @@
 #   bench/run.sh [-n RUNS] [-e ENGINES] [WORKLOAD...]
 #
 #   -n RUNS      repetitions per engine and workload (default 5)
-#   -e ENGINES   comma-separated subset of: native,cis,node,wasm-interp
+#   -e ENGINES   comma-separated subset of: native,cis,cis-aot,node,wasm-interp
+#                (cis-aot: `cis run --engine aot`, the compiled engine; its
+#                compile time is measured apart, per workload, with an empty
+#                cache, and left out of its column)
 #                (default: all of them; native is always run, as baseline)
 #   WORKLOAD     names from bench/workloads/*.c (default: all)
 #
@@ -19,7 +22,7 @@
 #   CIS                path of the cis binary (default build/tools/cis/cis)
 #   CIS_FLAGS          extra options for `cis run`, e.g. an engine choice
 #   NODE_FLAGS         options for node (default --no-liftoff, see docs)
-#   NATIVE_RUNS CIS_RUNS NODE_RUNS WASM_INTERP_RUNS
+#   NATIVE_RUNS CIS_RUNS CIS_AOT_RUNS NODE_RUNS WASM_INTERP_RUNS
 #                      per-engine repetitions (default RUNS; wasm-interp 1)
 #   BENCH_TIMEOUT      seconds before one run is killed (default 600)
 #   CC_NATIVE CC_WASM  compilers (default gcc, clang)
@@ -34,7 +37,7 @@ root=$(cd "$here/.." && pwd)
 out=$here/out
 
 runs=5
-engines_arg=native,cis,node,wasm-interp
+engines_arg=native,cis,cis-aot,node,wasm-interp
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
 while getopts "n:e:h" opt; do
   case $opt in
@@ -50,12 +53,12 @@ case $runs in '' | *[!0-9]* | 0) echo "run.sh: -n wants a positive number" >&2; 
 # Engines, in table order; native always first because it is the baseline.
 engines=(native)
 IFS=, read -r -a wanted <<<"$engines_arg"
-for e in cis node wasm-interp; do
+for e in cis cis-aot node wasm-interp; do
   for w in "${wanted[@]}"; do [ "$w" = "$e" ] && engines+=("$e"); done
 done
 for w in "${wanted[@]}"; do
-  case $w in native | cis | node | wasm-interp) ;;
-    *) echo "run.sh: unknown engine '$w' (native, cis, node, wasm-interp)" >&2; exit 2 ;;
+  case $w in native | cis | cis-aot | node | wasm-interp) ;;
+    *) echo "run.sh: unknown engine '$w' (native, cis, cis-aot, node, wasm-interp)" >&2; exit 2 ;;
   esac
 done
 
@@ -74,6 +77,7 @@ runs_for() { # engine -> repetitions
   case $1 in
     native) v=${NATIVE_RUNS:-$runs} ;;
     cis) v=${CIS_RUNS:-$runs} ;;
+    cis-aot) v=${CIS_AOT_RUNS:-$runs} ;;
     node) v=${NODE_RUNS:-$runs} ;;
     wasm-interp) v=${WASM_INTERP_RUNS:-1} ;;
   esac
@@ -127,6 +131,8 @@ cis_bin=${CIS:-$root/build/tools/cis/cis}
 node_flags=${NODE_FLAGS---no-liftoff}
 declare -A missing # engine -> why it cannot run at all
 [ -x "$cis_bin" ] || missing[cis]="no cis binary at $cis_bin (set CIS)"
+[ -x "$cis_bin" ] || missing[cis-aot]="no cis binary at $cis_bin (set CIS)"
+command -v "${CIS_CC:-cc}" >/dev/null 2>&1 || missing[cis-aot]="no C compiler (install gcc)"
 command -v node >/dev/null 2>&1 || missing[node]="node not installed"
 command -v wasm-interp >/dev/null 2>&1 || missing[wasm-interp]="wasm-interp (wabt) not installed"
 
@@ -137,6 +143,9 @@ set_cmd() {
   case $1 in
     native) cmd=("$out/$2") ;;
     cis) cmd=("$cis_bin" run ${CIS_FLAGS:-} --invoke run "$out/$2.wasm") ;;
+    cis-aot) cmd=(env CIS_HOME="$tmp/aot-home" "$cis_bin" run --engine aot ${CIS_FLAGS:-}
+                  --invoke run "$out/$2.wasm") ;;
+    compile) cmd=(env CIS_HOME="$tmp/aot-home" "$cis_bin" compile "$out/$2.wasm") ;;
     node) cmd=(node $node_flags "$here/run_node.mjs" "$out/$2.wasm") ;;
     wasm-interp) cmd=(wasm-interp "$out/$2.wasm" --run-all-exports) ;;
   esac
@@ -160,6 +169,7 @@ median() { # numbers... -> median
 # ------------------------------------------------------------------- runs
 timeout=${BENCH_TIMEOUT:-600}
 declare -A med sum state note # key "workload engine"
+declare -A compile_s            # workload -> seconds of `cis compile`, empty cache
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rc=0
@@ -180,6 +190,21 @@ for w in "${workloads[@]}"; do
     esac
     times=()
     state[$k]=ok
+    if [ "$e" = cis-aot ]; then
+      # Compile into an empty cache first, timed on its own: the runs below
+      # start from the cached object, as a deployed skill does.
+      rm -rf "$tmp/aot-home"
+      set_cmd compile "$w"
+      read -r secs status < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "${cmd[@]}")
+      if [ "$status" = 0 ]; then
+        compile_s[$w]=$secs
+      else
+        state[$k]=fail
+        note[$k]="cis compile: exit $status: $(grep -m1 . "$tmp/err" || true)"
+        printf '%-10s %-12s %s: %s\n' "$w" "$e" "${state[$k]}" "${note[$k]}" >&2
+        continue
+      fi
+    fi
     set_cmd "$e" "$w"
     for ((i = 1; i <= n; i++)); do
       read -r secs status < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "${cmd[@]}")
@@ -228,7 +253,7 @@ done
 
 # ------------------------------------------------------------------ table
 label() { # engine -> column heading
-  case $1 in native) echo "native (s)" ;; *) echo "$1" ;; esac
+  case $1 in native) echo "native (s)" ;; cis-aot) echo "cis (compiled)" ;; *) echo "$1" ;; esac
 }
 cell() { # workload engine -> table cell
   local k="$1 $2"
@@ -310,6 +335,19 @@ if [ ${#notes[@]} -gt 0 ]; then
   echo
   printf '%s\n' "${notes[@]}"
 fi
+# Compile time of the compiled engine, apart from its column.
+compile_lines=()
+for w in "${workloads[@]}"; do
+  [ -n "${compile_s[$w]:-}" ] || continue
+  kb=$(awk -v b="$(stat -c %s "$out/$w.wasm")" 'BEGIN { printf "%.1f", b / 1024 }')
+  compile_lines+=("$(awk -v w="$w" -v s="${compile_s[$w]}" -v kb="$kb" \
+    'BEGIN { printf "%s: %.2f s for %s KB of wasm (%.3f s/KB)", w, s, kb, s / kb }')")
+done
+if [ ${#compile_lines[@]} -gt 0 ]; then
+  echo
+  echo "cis compile (generate C, cc, store; empty cache), not in the cis (compiled) column:"
+  printf '  %s\n' "${compile_lines[@]}"
+fi
 if [ $rc -ne 0 ]; then
   echo
   echo "!!! CHECKSUM MISMATCH: some engine computed a different result (see above)."
@@ -347,6 +385,12 @@ fi
   if [ ${#notes[@]} -gt 0 ]; then
     echo
     printf -- '- %s\n' "${notes[@]}"
+  fi
+  if [ ${#compile_lines[@]} -gt 0 ]; then
+    echo
+    echo "cis compile (generate C, cc, store; empty cache), not in the cis (compiled) column:"
+    echo
+    printf -- '- %s\n' "${compile_lines[@]}"
   fi
   [ $rc -ne 0 ] && printf '\n**Checksum mismatch**: see the notes above.\n'
 } >"$out/results.md"

@@ -198,7 +198,10 @@ typedef struct cis_engine cis_engine;
 
 typedef struct cis_engine_config {
   cis_limits limits;   /* defaults for new instances */
-  const char *engine;  /* "interp" (default); later "aot" */
+  const char *engine;  /* "interp" (default); "aot": compiled to machine code
+                          by the system C compiler, cached (cis_aot.h,
+                          docs/aot.md); "auto": aot when a compiler is
+                          installed, else interp */
 } cis_engine_config;
 
 CIS_EXTERN void cis_engine_config_default(cis_engine_config *c);

@@ -15,8 +15,11 @@
  * exactly once whatever the threads.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "aot/aot_ops.h"
 #include "interp/interp_ops.h"
 #include "runtime/runtime.h"
 
@@ -26,6 +29,7 @@ static cis_result builtins_rc; /* outcome of register_builtins */
 /* The built-in engines; the first registered is the default. */
 static void register_builtins(void) {
   builtins_rc = cis__engine_register(&cis__interp_ops);
+  if (builtins_rc == CIS_OK) builtins_rc = cis__engine_register(&cis__aot_ops);
 }
 
 void cis_engine_config_default(cis_engine_config *c) {
@@ -33,6 +37,19 @@ void cis_engine_config_default(cis_engine_config *c) {
   memset(c, 0, sizeof *c);
   cis_limits_default(&c->limits);
   c->engine = cis__interp_ops.name;
+}
+
+/* "auto": the compiled engine when a C compiler is there, else the
+ * interpreter, said once per process on stderr. (Running a module on the
+ * interpreter while it compiles in the background is not done yet:
+ * docs/aot.md.) */
+static const char *resolve_auto(void) {
+  static atomic_bool said;
+  char why[256];
+  if (cis__aot_compiler_present(why, sizeof why)) return cis__aot_ops.name;
+  if (!atomic_exchange(&said, true))
+    fprintf(stderr, "cis: engine auto runs on the interpreter: %s\n", why);
+  return cis__interp_ops.name;
 }
 
 cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
@@ -43,6 +60,11 @@ cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
   cis_engine_config def;
   if (!cfg) {
     cis_engine_config_default(&def);
+    cfg = &def;
+  }
+  if (cfg->engine && !strcmp(cfg->engine, "auto")) {
+    def = *cfg;
+    def.engine = resolve_auto();
     cfg = &def;
   }
   return cis__engine_create(cfg, out);

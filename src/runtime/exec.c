@@ -233,6 +233,10 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
   return host_run(ex, caller, f, small, ar);
 }
 
+uintptr_t cis__exec_cstack_limit(const cis__exec *ex) {
+  return ((const exec_rt *)ex)->cstack_limit;
+}
+
 cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
   if (!f) return cis__fail(ex->top, CIS_TRAP_UNINIT_ELEM, "call of a null function");
   /* Each nested call passes here, so this bounds native recursion through

@@ -221,6 +221,11 @@ struct cis__exec {
  * CIS_ETIMEOUT. */
 cis_result cis__exec_check(cis__exec *ex);
 
+/* Native stack addresses below this trap (CIS_TRAP_STACK) in the call
+ * ex: for engines whose code recurses on the native stack (src/aot/);
+ * 0 when there is no limit. */
+uintptr_t cis__exec_cstack_limit(const cis__exec *ex);
+
 /* Calls any function (wasm in any instance, or host) from an engine. The
  * caller is the instance whose code makes the call (host functions see it
  * as cis_call_instance). Same slot convention as ops->call. */

@@ -100,6 +100,9 @@ static void pass(spec_script *s) { s->counts->passed++; }
 
 /* Writes "CIS_X (text): detail" for an engine code into buf, or
  * "CIS_X: detail" when detail opens with the text anyway. */
+/* --engine: the execution engine every script runs on (NULL: the default). */
+static const char *spec_engine;
+
 static const char *describe_rc(cis_result rc, const char *detail, char *buf, size_t len) {
   const char *text = cis_strerror(rc);
   if (detail && *detail && !strncmp(detail, text, strlen(text)))
@@ -834,7 +837,10 @@ static void run_script(const char *json_path, spec_counts *counts) {
   }
   counts->total = (uint64_t)cJSON_GetArraySize(cmds);
 
-  cis_result rc = cis_engine_new(NULL, &s.engine);
+  cis_engine_config ecfg;
+  cis_engine_config_default(&ecfg);
+  if (spec_engine) ecfg.engine = spec_engine;
+  cis_result rc = cis_engine_new(&ecfg, &s.engine);
   if (rc == CIS_OK) rc = spectest_new(&s);
   if (rc) {
     char buf[640];
@@ -977,7 +983,7 @@ static unsigned run_dir(spec_run *r, const char *dir, char **names, int nnames) 
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: spec_runner [--no-fork] [DIR | FILE.json] [NAME...]\n"
+  fprintf(stderr, "usage: spec_runner [--no-fork] [--engine interp|aot] [DIR | FILE.json] [NAME...]\n"
                   "  DIR defaults to %s\n",
           CIS_SPEC_DEFAULT_DIR);
   return 2;
@@ -991,6 +997,8 @@ int main(int argc, char **argv) {
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "--no-fork"))
       r.fork = false;
+    else if (!strcmp(argv[i], "--engine") && i + 1 < argc)
+      spec_engine = argv[++i];
     else
       return usage();
   }

@@ -4,6 +4,7 @@
  * call one export with arguments from the command line.
  *
  *   cis run [--invoke NAME] [--timeout DURATION] [--max-memory SIZE] [--fuel N]
+ *           [--engine interp|aot|auto]
  *           [--dir HOST[::GUEST][:ro]]... [--dir-ro HOST[::GUEST]]...
  *           [--env NAME[=VALUE]]... [--vfs mem|host|db:SPEC] [--tenant ID]
  *           FILE.wasm [ARGS...]
@@ -52,6 +53,7 @@ typedef struct run_ctx {
   uint64_t timeout_ms;    /* --timeout */
   uint64_t max_memory;    /* --max-memory */
   uint64_t fuel;          /* --fuel */
+  const char *engine_name; /* --engine: interp, aot or auto (NULL: the default) */
   bool has_timeout;       /* --timeout was given */
   bool has_max_memory;    /* --max-memory was given */
   bool has_fuel;          /* --fuel was given */
@@ -255,6 +257,10 @@ static int run_setup(run_ctx *c) {
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
   cfg.limits = c->limits;
+  cfg.engine = c->engine_name ? c->engine_name : cfg.engine;
+  /* Fuel counts wasm instructions on the interpreter; the compiled engine
+   * counts coarser units (docs/aot.md), so auto keeps budgets exact. */
+  if (c->engine_name && !strcmp(c->engine_name, "auto") && c->limits.fuel) cfg.engine = "interp";
   cis_result rc = cis_engine_new(&cfg, &c->engine);
   if (rc != CIS_OK) {
     free(bytes);
@@ -377,6 +383,8 @@ int cli_cmd_run(int argc, char **argv) {
        "the instance's memory cap (65536, 64KiB, 128MiB, 1GiB); 0 = the default"},
       {"--fuel", CLI_OPT_U64, &c.fuel, &c.has_fuel, "N",
        "instruction budget of the call; 0 = unlimited"},
+      {"--engine", CLI_OPT_STR, &c.engine_name, NULL, "NAME",
+       "interp, aot (compiled, cached in $CIS_HOME/cache) or auto; --fuel makes auto interp"},
   };
   const size_t nopts = sizeof run_opts / sizeof run_opts[0];
   int pos = 1;

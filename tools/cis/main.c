@@ -32,6 +32,9 @@ int cli_cmd_serve(int argc, char **argv); /* cmd_serve.c */
 int cli_cmd_token(int argc, char **argv); /* cmd_token.c */
 #endif
 
+int cli_cmd_compile(int argc, char **argv); /* cmd_compile.c */
+int cli_cmd_cache(int argc, char **argv);   /* cmd_cache.c */
+
 /* One subcommand. */
 typedef struct cli_command {
   const char *name;                 /* what the user types */
@@ -51,6 +54,8 @@ static const cli_command commands[] = {
     {"run", cli_cmd_run, "run a WASI command, or call an export of a module with arguments"},
     {"validate", cli_cmd_validate, "decode and validate a module"},
     {"inspect", cli_cmd_inspect, "list a module's imports and exports"},
+    {"compile", cli_cmd_compile, "compile modules to machine code for --engine aot (cached)"},
+    {"cache", cli_cmd_cache, "list, clear or prune the cache of compiled modules"},
 #if CIS_CLI_SKILL
     {"skill", cmd_skill, "install, list, show, run and remove skills"},
 #endif

@@ -1,0 +1,59 @@
+/*
+ * cis_aot.h: the compiled engine's cache.
+ *
+ * The engine named "aot" (cis_engine_config.engine = "aot") compiles each
+ * module to machine code through the system C compiler and keeps the
+ * result in $CIS_HOME/cache (else ~/.local/share/cis/cache), one file per
+ * module, compiler and cis version (docs/aot.md). Loading a module on
+ * that engine compiles it when its entry is missing or fails its checks,
+ * so these functions are only housekeeping: what is there, and removing
+ * it.
+ */
+#ifndef CIS_CIS_AOT_H
+#define CIS_CIS_AOT_H
+
+#include "cis/cis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One entry of the cache. */
+typedef struct cis_cache_entry {
+  const char *path;        /* the file */
+  char key[65];            /* its key (hex; the file name without .cso) */
+  char module_sha256[65];  /* SHA-256 of the module it was compiled from */
+  char cis_version[16];    /* cis version that wrote it */
+  uint64_t bytes;          /* size on disk */
+  int64_t mtime;           /* last written, seconds since the epoch */
+  bool sound;              /* header, length and object hash check out */
+} cis_cache_entry;
+
+/* Called for each entry; return false to stop. */
+typedef bool (*cis_cache_visit)(const cis_cache_entry *e, void *user);
+
+/* Writes the cache folder's path into buf (cap bytes). Errors: CIS_EINVAL
+ * (neither CIS_HOME nor HOME set), CIS_ETOOBIG (cap too small). */
+CIS_EXTERN cis_result cis_cache_dir(char *buf, size_t cap);
+
+/* Visits every entry (in no particular order). A missing folder is an
+ * empty cache. Errors: CIS_EIO (the folder cannot be read), CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_cache_list(cis_cache_visit fn, void *user);
+
+/* Removes every entry, and the lock and temporary files of compiles.
+ * *removed (may be NULL) gets the number of entries removed. A compile
+ * running meanwhile stores its entry afterwards. Errors: CIS_EIO. */
+CIS_EXTERN cis_result cis_cache_clear(uint64_t *removed);
+
+/* Removes the entries that would never be loaded (unsound, written by
+ * another cis version), those older than max_age_s seconds (0: no age
+ * limit), and leftovers of compiles that did not finish (temporary files
+ * older than an hour). *removed (may be NULL) gets the number of entries
+ * removed. Errors: CIS_EIO. */
+CIS_EXTERN cis_result cis_cache_prune(uint64_t max_age_s, uint64_t *removed);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CIS_CIS_AOT_H */

@@ -1,0 +1,296 @@
+/*
+ * This file implements the compiled tier's engine ops (runtime.h) and the
+ * runtime services compiled code calls (aot_rt.h). prepare obtains the
+ * module's compiled object (cache.c: from the cache, or generated and
+ * compiled now), unprepare unloads it, and call enters compiled code.
+ *
+ * Each entry into compiled code (a top-level call, a call from a host
+ * function back into wasm, a call from another instance or engine) builds
+ * a cis_aot_ctx on the C stack from the instance and sets a jmp_buf.
+ * Compiled functions call each other directly in C; a trap or a limit
+ * raised anywhere below leaves by longjmp to the innermost entry, which
+ * restores the call depth and returns the code. Only compiled frames and
+ * this file's service frames lie between the two, and they hold no
+ * resources, so nothing is leaked by skipping them. A call that leaves
+ * compiled code (imports, host functions, other instances) goes through
+ * cis__exec_call like any engine's, so the runtime's limits, re-entry and
+ * linking work unchanged, and a failure it returns is re-raised here.
+ *
+ * Deadline and cancel: compiled code decrements the call's tick counter
+ * (cis__exec.ticks) at every function entry and every loop header, and
+ * calls tick() when it goes negative, which is the runtime's one slow
+ * path (cis__exec_check: fuel, cancel flag, clock). Every unbounded
+ * execution in wasm passes a loop header or a function entry, so an
+ * infinite loop is stopped within one tick quantum of iterations; the
+ * counter and the flag are per call and per instance, so cancelling one
+ * instance never stops another. The same counter is the fuel of this
+ * engine: one unit per function entry and loop iteration (docs/aot.md).
+ */
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aot/aot.h"
+#include "runtime/rt_internal.h"
+
+/* The private state of one entry into compiled code. */
+typedef struct entry_rt {
+  cis__exec *ex;        /* the running call */
+  cis_instance *inst;   /* the instance entered */
+  jmp_buf jb;           /* where traps and limits leave to */
+} entry_rt;
+
+static inline entry_rt *RT(cis_aot_ctx *c) { return c->rt; }
+
+__attribute__((noreturn)) static void leave(cis_aot_ctx *c, cis_result rc) {
+  longjmp(RT(c)->jb, rc);
+}
+
+/* -------------------------------------------------------- services */
+
+__attribute__((noreturn)) static void api_trap(cis_aot_ctx *c, int32_t code, uint32_t func) {
+  entry_rt *r = RT(c);
+  char fn[192];
+  if (func < r->inst->m->nfuncs) cis__fmt_func(fn, sizeof fn, r->inst->funcs[func]);
+  else snprintf(fn, sizeof fn, "function %u", func);
+  if (code == CIS_TRAP_STACK) cis__fail(r->ex->top, code, "call stack exhausted in %s", fn);
+  else cis__fail(r->ex->top, code, "%s in %s", cis_strerror(code), fn);
+  leave(c, code);
+}
+
+static void api_tick(cis_aot_ctx *c) {
+  cis_result rc = cis__exec_check(RT(c)->ex);
+  if (rc != CIS_OK) leave(c, rc);
+}
+
+static void api_call_ref(cis_aot_ctx *c, void *fn, uint64_t *ar) {
+  entry_rt *r = RT(c);
+  cis_result rc = cis__exec_call(r->ex, r->inst, fn, (cis_slot *)ar);
+  if (rc != CIS_OK) leave(c, rc);
+}
+
+static void api_call(cis_aot_ctx *c, uint32_t func, uint64_t *ar) {
+  api_call_ref(c, RT(c)->inst->funcs[func], ar);
+}
+
+static int32_t api_memory_grow(cis_aot_ctx *c, uint32_t delta) {
+  return (int32_t)cis__memory_grow(RT(c)->inst->memories[0], delta);
+}
+
+static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s,
+                               uint32_t n) {
+  cis_instance *inst = RT(c)->inst;
+  const cis__data *ds = &inst->m->datas[seg];
+  cis_memory *mem = inst->memories[0];
+  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memcpy(mem->base + d, ds->bytes + s, n);
+  return CIS_OK;
+}
+
+static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->data_dropped[seg] = 1; }
+
+static int32_t api_memory_copy(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n) {
+  cis_memory *mem = RT(c)->inst->memories[0];
+  if ((uint64_t)d + n > mem->size || (uint64_t)s + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memmove(mem->base + d, mem->base + s, n);
+  return CIS_OK;
+}
+
+static int32_t api_memory_fill(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n) {
+  cis_memory *mem = RT(c)->inst->memories[0];
+  if ((uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memset(mem->base + d, (int)(v & 0xff), n);
+  return CIS_OK;
+}
+
+static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out) {
+  cis_table *t = RT(c)->inst->tables[tab];
+  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
+  *out = t->elems[i];
+  return CIS_OK;
+}
+
+static int32_t api_table_set(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v) {
+  cis_table *t = RT(c)->inst->tables[tab];
+  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
+  t->elems[i] = v;
+  return CIS_OK;
+}
+
+static uint32_t api_table_size(cis_aot_ctx *c, uint32_t tab) {
+  return RT(c)->inst->tables[tab]->size;
+}
+
+static int32_t api_table_grow(cis_aot_ctx *c, uint32_t tab, void *init, uint32_t delta) {
+  return (int32_t)cis__table_grow(RT(c)->inst->tables[tab], delta, init);
+}
+
+static int32_t api_table_fill(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v, uint32_t n) {
+  cis_table *t = RT(c)->inst->tables[tab];
+  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
+  return CIS_OK;
+}
+
+static int32_t api_table_copy(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint32_t d,
+                              uint32_t s, uint32_t n) {
+  cis_instance *inst = RT(c)->inst;
+  cis_table *a = inst->tables[dt], *b = inst->tables[st];
+  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
+  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
+  return CIS_OK;
+}
+
+/* Item k of element segment s, as a table element of inst. */
+static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
+  if (s->funcs) return inst->funcs[s->funcs[k]];
+  cis__constexpr x;
+  cis__constexpr_decode(&s->exprs[k], &x);
+  switch (x.op) {
+  case 0xd2: return inst->funcs[x.index];                 /* ref.func */
+  case 0x23: return inst->globals[x.index]->val.funcref;  /* global.get */
+  default: return NULL;                                   /* ref.null */
+  }
+}
+
+static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d,
+                              uint32_t s, uint32_t n) {
+  cis_instance *inst = RT(c)->inst;
+  const cis__elem *e = &inst->m->elems[seg];
+  cis_table *t = inst->tables[tab];
+  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = elem_item(inst, e, s + k);
+  return CIS_OK;
+}
+
+static void api_elem_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->elem_dropped[seg] = 1; }
+
+static const cis_aot_api api = {
+    .trap = api_trap,
+    .tick = api_tick,
+    .call = api_call,
+    .call_ref = api_call_ref,
+    .memory_grow = api_memory_grow,
+    .memory_init = api_memory_init,
+    .data_drop = api_data_drop,
+    .memory_copy = api_memory_copy,
+    .memory_fill = api_memory_fill,
+    .table_get = api_table_get,
+    .table_set = api_table_set,
+    .table_size = api_table_size,
+    .table_grow = api_table_grow,
+    .table_fill = api_table_fill,
+    .table_copy = api_table_copy,
+    .table_init = api_table_init,
+    .elem_drop = api_elem_drop,
+};
+
+/* ----------------------------------------------------------- layout */
+
+static char layout_text[256];
+static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
+
+/* The offsets compiled code reads (codegen.c emits the same offsetof). */
+static void layout_fill(void) {
+  snprintf(layout_text, sizeof layout_text,
+           "global.val=%zu table.size=%zu table.elems=%zu func.kind=%zu func.type_id=%zu "
+           "func.inst=%zu func.index=%zu slot=%zu ptr=%zu",
+           offsetof(cis_global, val), offsetof(cis_table, size), offsetof(cis_table, elems),
+           offsetof(cis_func, kind), offsetof(cis_func, type_id), offsetof(cis_func, inst),
+           offsetof(cis_func, index), sizeof(cis_slot), sizeof(void *));
+}
+
+const char *cis__aot_layout(void) {
+  pthread_once(&layout_once, layout_fill);
+  return layout_text;
+}
+
+/* ------------------------------------------------------------- ops */
+
+static cis_result aot_prepare(cis_module *mod) {
+  char msg[CIS_ERRMSG_MAX];
+  msg[0] = 0;
+  void *dl = NULL;
+  int fd = -1;
+  const cis_aot_object *obj = NULL;
+  bool compiled;
+  cis_result rc = cis__aot_obtain(mod->m, true, &dl, &fd, &obj, &compiled, msg, sizeof msg);
+  if (rc != CIS_OK) return cis__fail(mod, rc, "%s", msg[0] ? msg : cis_strerror(rc));
+  if (obj->nfuncs != mod->m->ncodes) {
+    dlclose(dl);
+    close(fd);
+    return cis__fail(mod, CIS_EIO, "the compiled object has %u functions, the module %u",
+                     obj->nfuncs, mod->m->ncodes);
+  }
+  cis__aot_code *code = calloc(1, sizeof *code);
+  if (!code) {
+    dlclose(dl);
+    close(fd);
+    return cis__fail(mod, CIS_ENOMEM, "out of memory loading compiled code");
+  }
+  code->dl = dl;
+  code->fd = fd;
+  code->obj = obj;
+  code->nimports = mod->m->nfunc_imports;
+  mod->engine_data = code;
+  return CIS_OK;
+}
+
+static void aot_unprepare(cis_module *mod) {
+  cis__aot_code *code = mod->engine_data;
+  if (!code) return;
+  dlclose(code->dl);
+  close(code->fd);
+  free(code);
+  mod->engine_data = NULL;
+}
+
+/* Enters compiled function f on slots ar. The depth the runtime counted
+ * for this call (cis__exec_call) is handed to the compiled function,
+ * which counts itself on entry. */
+static cis_result aot_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
+  cis_instance *inst = f->inst;
+  const cis__aot_code *code = inst->module->engine_data;
+  entry_rt r;
+  r.ex = ex;
+  r.inst = inst;
+  cis_aot_ctx c;
+  cis_memory *mem0 = inst->m->nmemories ? inst->memories[0] : NULL;
+  c.mem = mem0 ? mem0->base : NULL;
+  c.mem_size = mem0 ? &mem0->size : NULL;
+  c.ticks = &ex->ticks;
+  c.depth = &ex->depth;
+  c.max_depth = ex->max_depth;
+  c.cstack_limit = cis__exec_cstack_limit(ex);
+  c.globals = (void *const *)inst->globals;
+  c.funcs = (void *const *)inst->funcs;
+  c.tables = (void *const *)inst->tables;
+  c.type_ids = inst->module->type_ids;
+  c.inst = inst;
+  c.api = &api;
+  c.fptrs = code->obj->fptrs;
+  c.rt = &r;
+  const uint32_t depth0 = ex->depth;
+  ex->depth--;
+  cis_result rc = (cis_result)setjmp(r.jb);
+  if (rc != CIS_OK) {
+    ex->depth = depth0;
+    return rc;
+  }
+  code->obj->entries[f->index - code->nimports](&c, (uint64_t *)ar);
+  ex->depth = depth0;
+  return CIS_OK;
+}
+
+const cis__engine_ops cis__aot_ops = {
+    .name = "aot",
+    .prepare = aot_prepare,
+    .unprepare = aot_unprepare,
+    .call = aot_call,
+};

@@ -1,0 +1,85 @@
+/*
+ * This file declares what the compiled tier's files share: the C code
+ * generator (codegen.c), the compiler driver and on-disk cache
+ * (cache.c), and the loaded code a module keeps (aot.c). Nothing outside
+ * src/aot/ includes it; the rest of the library sees cis__aot_ops
+ * (aot_ops.h) and the cache functions of cis.h.
+ */
+#ifndef CIS_AOT_AOT_H
+#define CIS_AOT_AOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "aot/aot_ops.h"
+#include "aot/aot_rt.h"
+#include "runtime/runtime.h"
+
+/* Version of the code generator: part of the cache key. Bump it with any
+ * change to the C it writes. */
+#define CIS__AOT_CODEGEN_VERSION 3
+
+/* A growable text buffer. */
+typedef struct cis__aot_buf {
+  char *p;          /* text, NUL-terminated when len > 0 */
+  size_t len, cap;  /* bytes used, allocated */
+  bool oom;         /* an append failed: the text is incomplete */
+} cis__aot_buf;
+
+void cis__aot_buf_printf(cis__aot_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void cis__aot_buf_free(cis__aot_buf *b);
+
+/* Writes the C translation unit of validated module m into out; key (the
+ * cache key, hex) is stored in the object so the loader can tell it is the
+ * one it asked for. Errors:
+ * CIS_EUNSUPPORTED (an instruction the generator does not cover, e.g.
+ * SIMD), CIS_ENOMEM, CIS_EINVALID (a body that does not decode as the
+ * validator promised); the message goes to msg (cap bytes). */
+cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf *out, char *msg,
+                            size_t cap);
+
+/* A layout string of the runtime structs compiled code reads (offsets),
+ * part of the cache key. */
+const char *cis__aot_layout(void);
+
+/* The compiler in use: CIS_CC or "cc", resolved through PATH. */
+typedef struct cis__aot_cc {
+  char path[4096];   /* absolute path of the compiler driver */
+  char ident[256];   /* identity: device, inode, size, mtime of the driver */
+} cis__aot_cc;
+
+/* Finds the compiler. Errors: CIS_EUNSUPPORTED when there is none (the
+ * message names the package gcc and CIS_CC). */
+cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap);
+
+/* The flags compiled objects are built with (part of the key). */
+const char *cis__aot_cflags(void);
+
+/* Folder of the cache: $CIS_HOME/cache, else ~/.local/share/cis/cache. */
+cis_result cis__aot_cache_dir(char *out, size_t cap);
+
+/* Obtains the compiled object of module m (bytes of the binary in m):
+ * from the cache when a sound entry is there, else by generating C and
+ * compiling it (under a lock, so a concurrent process compiling the same
+ * module is waited for, not duplicated), storing it atomically. *fd is the
+ * memory file the object was loaded from: kept open while it is loaded,
+ * so that no other object is loaded under the same /proc/self/fd name
+ * (glibc would hand back the loaded one). Only
+ * when compile is false and nothing is cached: CIS_ENOTFOUND. *handle is
+ * the dlopen handle and *obj the object's table. *compiled says whether
+ * this call compiled. Errors: CIS_EUNSUPPORTED (no compiler, or code the
+ * generator does not cover), CIS_EIO (the compiler failed, the cache
+ * cannot be written), CIS_ENOMEM; the message goes to msg. */
+cis_result cis__aot_obtain(const cis__module *m, bool compile, void **handle, int *fd,
+                           const cis_aot_object **obj, bool *compiled, char *msg, size_t cap);
+
+/* The loaded code of a module: cis_module.engine_data. */
+typedef struct cis__aot_code {
+  void *dl;                    /* dlopen handle */
+  int fd;                      /* memory file it was loaded from */
+  const cis_aot_object *obj;   /* the object's table */
+  uint32_t nimports;           /* imported functions */
+} cis__aot_code;
+
+#endif /* CIS_AOT_AOT_H */

@@ -1,0 +1,221 @@
+/*
+ * This file implements the helpers every generated translation unit
+ * starts with (after aot_rt.h): value bit casts, bounds-checked memory
+ * access, the integer and conversion operations that trap, and the float
+ * operations whose wasm meaning differs from C's. codegen.c pastes it
+ * verbatim; it is never compiled into libcis.
+ *
+ * The generated file defines AOT_T_* (the trap codes of errors.def) and
+ * the AOT_OFF_* offsets before this text.
+ *
+ * Numeric semantics follow the spec exactly, as the interpreter's do: bit
+ * manipulations (neg, abs, copysign, loads, stores, reinterpret) never
+ * pass a value through a floating-point operation, so NaN payloads
+ * survive; arithmetic relies on IEEE 754 hardware, whose NaN results are
+ * the arithmetic NaNs the spec allows. cc is run without -ffast-math.
+ */
+#include <string.h>
+
+#define AOT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define AOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+__attribute__((noreturn, cold, noinline)) static void aot_trap(cis_aot_ctx *c, int32_t code,
+                                                             uint32_t fi) {
+  c->api->trap(c, code, fi);
+  __builtin_unreachable();
+}
+
+static inline float f32_of(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline double f64_of(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline uint64_t f64_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+
+/* ---------------------------------------------------------- memory */
+
+/* The effective address of an access of n bytes at a + off, or a trap.
+ * Both are u32, so the sum cannot wrap in 64 bits. ms is the memory's
+ * size as the function last read it: it only grows (memory.grow, or a
+ * call that grows it), and the generated code reads it again after each
+ * of those, so a stale value can only refuse, never allow. */
+static inline uint64_t aot_ea(cis_aot_ctx *c, uint32_t fi, uint64_t ms, uint32_t a, uint32_t off,
+                              uint32_t n) {
+  uint64_t e = (uint64_t)a + off;
+  if (AOT_UNLIKELY(e + n > ms)) aot_trap(c, AOT_T_MEM_OOB, fi);
+  return e;
+}
+#define AOT_LD(name, T, n)                                                          \
+  static inline T name(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms, uint32_t a, \
+                       uint32_t off) {                                              \
+    T v;                                                                            \
+    memcpy(&v, m + aot_ea(c, fi, ms, a, off, n), n);                                \
+    return v;                                                                       \
+  }
+#define AOT_ST(name, T, n)                                                          \
+  static inline void name(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms, uint32_t a, \
+                          uint32_t off, T v) {                                      \
+    memcpy(m + aot_ea(c, fi, ms, a, off, n), &v, n);                                \
+  }
+AOT_LD(ld8, uint8_t, 1)
+AOT_LD(ld16, uint16_t, 2)
+AOT_LD(ld32, uint32_t, 4)
+AOT_LD(ld64, uint64_t, 8)
+AOT_ST(st8, uint8_t, 1)
+AOT_ST(st16, uint16_t, 2)
+AOT_ST(st32, uint32_t, 4)
+AOT_ST(st64, uint64_t, 8)
+
+/* --------------------------------------------------------- integers */
+
+static inline uint32_t i32_div_s(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  if (AOT_UNLIKELY(a == 0x80000000u && b == 0xffffffffu)) aot_trap(c, AOT_T_INT_OVERFLOW, fi);
+  return (uint32_t)((int32_t)a / (int32_t)b);
+}
+static inline uint32_t i32_div_u(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  return a / b;
+}
+static inline uint32_t i32_rem_s(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  if (AOT_UNLIKELY(b == 0xffffffffu)) return 0;
+  return (uint32_t)((int32_t)a % (int32_t)b);
+}
+static inline uint32_t i32_rem_u(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  return a % b;
+}
+static inline uint64_t i64_div_s(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  if (AOT_UNLIKELY(a == 0x8000000000000000ull && b == ~0ull)) aot_trap(c, AOT_T_INT_OVERFLOW, fi);
+  return (uint64_t)((int64_t)a / (int64_t)b);
+}
+static inline uint64_t i64_div_u(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  return a / b;
+}
+static inline uint64_t i64_rem_s(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  if (AOT_UNLIKELY(b == ~0ull)) return 0;
+  return (uint64_t)((int64_t)a % (int64_t)b);
+}
+static inline uint64_t i64_rem_u(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
+  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  return a % b;
+}
+static inline uint32_t clz32(uint32_t a) { return a ? (uint32_t)__builtin_clz(a) : 32; }
+static inline uint32_t ctz32(uint32_t a) { return a ? (uint32_t)__builtin_ctz(a) : 32; }
+static inline uint64_t clz64(uint64_t a) { return a ? (uint64_t)__builtin_clzll(a) : 64; }
+static inline uint64_t ctz64(uint64_t a) { return a ? (uint64_t)__builtin_ctzll(a) : 64; }
+static inline uint32_t rotl32(uint32_t a, uint32_t b) {
+  b &= 31; return (a << b) | (a >> ((32 - b) & 31));
+}
+static inline uint32_t rotr32(uint32_t a, uint32_t b) {
+  b &= 31; return (a >> b) | (a << ((32 - b) & 31));
+}
+static inline uint64_t rotl64(uint64_t a, uint64_t b) {
+  b &= 63; return (a << b) | (a >> ((64 - b) & 63));
+}
+static inline uint64_t rotr64(uint64_t a, uint64_t b) {
+  b &= 63; return (a >> b) | (a << ((64 - b) & 63));
+}
+
+/* ----------------------------------------------------------- floats */
+
+/* min/max: NaN if either is NaN, and -0 < +0. */
+static inline float fmin32(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f32_bits(a) >> 31) ? a : b;
+  return a < b ? a : b;
+}
+static inline float fmax32(float a, float b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f32_bits(a) >> 31) ? b : a;
+  return a > b ? a : b;
+}
+static inline double fmin64(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f64_bits(a) >> 63) ? a : b;
+  return a < b ? a : b;
+}
+static inline double fmax64(double a, double b) {
+  if (a != a || b != b) return a + b;
+  if (a == b) return (f64_bits(a) >> 63) ? b : a;
+  return a > b ? a : b;
+}
+/* f64.promote_f32 behind an optimisation barrier: GCC folds
+ * demote(promote(x)) into x, which keeps a signalling NaN signalling
+ * (and mangled its payload in a test), where wasm quiets it. */
+#if defined(__x86_64__)
+#define AOT_OPAQUE(v) __asm__("" : "+x"(v))
+#elif defined(__aarch64__)
+#define AOT_OPAQUE(v) __asm__("" : "+w"(v))
+#else
+#define AOT_OPAQUE(v)                \
+  do {                               \
+    volatile __typeof__(v) t_ = (v); \
+    (v) = t_;                        \
+  } while (0)
+#endif
+static inline double f64_promote(float x) {
+  double d = (double)x;
+  AOT_OPAQUE(d);
+  return d;
+}
+
+/* Rounding of a signalling NaN must give a quiet one. */
+static inline float q32(float x, float r) { return x != x ? x + x : r; }
+static inline double q64(double x, double r) { return x != x ? x + x : r; }
+
+/* Trapping truncations: NaN is an invalid conversion; a value whose
+ * integer part does not fit is an overflow. LO and HI are exclusive. */
+#define AOT_TRUNC(name, FT, IT, UT, LO, HI)                                    \
+  static inline UT name(cis_aot_ctx *c, uint32_t fi, FT x) {                   \
+    if (AOT_UNLIKELY(x != x)) aot_trap(c, AOT_T_CONVERSION, fi);               \
+    if (AOT_UNLIKELY(!(x > (LO) && x < (HI)))) aot_trap(c, AOT_T_INT_OVERFLOW, fi); \
+    return (UT)(IT)x;                                                          \
+  }
+AOT_TRUNC(i32_trunc_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f)
+AOT_TRUNC(i32_trunc_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f)
+AOT_TRUNC(i32_trunc_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0)
+AOT_TRUNC(i32_trunc_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0)
+AOT_TRUNC(i64_trunc_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f,
+          9223372036854775808.0f)
+AOT_TRUNC(i64_trunc_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f)
+AOT_TRUNC(i64_trunc_f64_s, double, int64_t, uint64_t, -9223372036854777856.0,
+          9223372036854775808.0)
+AOT_TRUNC(i64_trunc_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0)
+
+/* Saturating truncations: NaN is 0, out of range clamps. */
+#define AOT_SAT(name, FT, IT, UT, LO, HI, MIN, MAX)                            \
+  static inline UT name(FT x) {                                                \
+    if (x != x) return 0;                                                      \
+    if (!(x > (LO))) return (UT)(MIN);                                         \
+    if (!(x < (HI))) return (UT)(MAX);                                         \
+    return (UT)(IT)x;                                                          \
+  }
+AOT_SAT(i32_sat_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f, INT32_MIN, INT32_MAX)
+AOT_SAT(i32_sat_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f, 0, UINT32_MAX)
+AOT_SAT(i32_sat_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0, INT32_MIN, INT32_MAX)
+AOT_SAT(i32_sat_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0, 0, UINT32_MAX)
+AOT_SAT(i64_sat_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f, 9223372036854775808.0f,
+        INT64_MIN, INT64_MAX)
+AOT_SAT(i64_sat_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f, 0, UINT64_MAX)
+AOT_SAT(i64_sat_f64_s, double, int64_t, uint64_t, -9223372036854777856.0, 9223372036854775808.0,
+        INT64_MIN, INT64_MAX)
+AOT_SAT(i64_sat_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0, 0, UINT64_MAX)
+
+/* Every function entry: the call depth, the native stack, then a tick. */
+#define AOT_ENTER(c, fi)                                                       \
+  do {                                                                         \
+    if (AOT_UNLIKELY(++*(c)->depth > (c)->max_depth ||                         \
+                     (uintptr_t)__builtin_frame_address(0) < (c)->cstack_limit)) \
+      aot_trap((c), AOT_T_STACK, (fi));                                        \
+    if (AOT_UNLIKELY(--*(c)->ticks < 0)) (c)->api->tick(c);                    \
+  } while (0)
+/* After anything that may grow memory 0 (a call, memory.grow). */
+#define AOT_RELOAD() (MS = c->mem_size ? *c->mem_size : 0)
+/* Every loop header. */
+#define AOT_TICK(c)                                                            \
+  do {                                                                         \
+    if (AOT_UNLIKELY(--*(c)->ticks < 0)) (c)->api->tick(c);                    \
+  } while (0)

@@ -1,0 +1,92 @@
+/*
+ * This file implements the contract between the compiled tier's loader
+ * (aot.c) and the C code the generator writes (codegen.c): the context a
+ * compiled function runs under, the runtime services it calls, and what a
+ * compiled object exports. The generator pastes this very text at the top
+ * of every translation unit, so both sides read one definition; it must
+ * stay plain C17 that includes nothing but the C library, because cc
+ * compiles the generated file outside the source tree.
+ *
+ * Values cross as 64-bit slots (the runtime's cis_slot): i32 and f32 in
+ * the low half with the high half zero, references as pointers.
+ */
+#ifndef CIS_AOT_RT_H
+#define CIS_AOT_RT_H
+
+#include <stdint.h>
+
+/* Bumped whenever this contract or the generated code's meaning changes:
+ * part of the cache key, and checked when an object is loaded. */
+#define CIS_AOT_ABI 1
+
+typedef struct cis_aot_ctx cis_aot_ctx;
+
+/* Runtime services, filled by aot.c. The functions marked "does not
+ * return on failure" leave through the entry's longjmp with the trap or
+ * limit code (the message already set); the generated code never sees an
+ * error. */
+typedef struct cis_aot_api {
+  /* Traps with code in function func (index in the module); does not return. */
+  void (*trap)(cis_aot_ctx *c, int32_t code, uint32_t func);
+  /* The tick counter ran out: charge fuel, check cancel and the deadline. */
+  void (*tick)(cis_aot_ctx *c);
+  /* Calls function func of the instance (an import, or any function
+   * through the runtime's generic path) on slots ar. */
+  void (*call)(cis_aot_ctx *c, uint32_t func, uint64_t *ar);
+  /* Calls cis_func fn (any engine, any instance, or a host function):
+   * call_indirect when the callee is not compiled code of this instance. */
+  void (*call_ref)(cis_aot_ctx *c, void *fn, uint64_t *ar);
+  /* The rest return 0 or the trap code, which the caller raises with
+   * trap() so that the message names the function. */
+  int32_t (*memory_grow)(cis_aot_ctx *c, uint32_t delta); /* old pages or -1 */
+  int32_t (*memory_init)(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
+  void (*data_drop)(cis_aot_ctx *c, uint32_t seg);
+  int32_t (*memory_copy)(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n);
+  int32_t (*memory_fill)(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n);
+  int32_t (*table_get)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out);
+  int32_t (*table_set)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v);
+  uint32_t (*table_size)(cis_aot_ctx *c, uint32_t tab);
+  int32_t (*table_grow)(cis_aot_ctx *c, uint32_t tab, void *init, uint32_t delta);
+  int32_t (*table_fill)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v, uint32_t n);
+  int32_t (*table_copy)(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
+                        uint32_t n);
+  int32_t (*table_init)(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d, uint32_t s,
+                        uint32_t n);
+  void (*elem_drop)(cis_aot_ctx *c, uint32_t seg);
+} cis_aot_api;
+
+/* What compiled code runs under: built by aot.c on the C stack at each
+ * entry into compiled code (a top-level call, a call from a host function
+ * or from another instance). Fields compiled code reads on its fast paths
+ * come first. */
+struct cis_aot_ctx {
+  uint8_t *mem;               /* memory 0's base (never moves), or 0 */
+  const uint64_t *mem_size;   /* memory 0's current size in bytes */
+  int64_t *ticks;             /* the call's tick counter: decremented at
+                                 function entries and loop headers */
+  uint32_t *depth;            /* the call's wasm call depth */
+  uint32_t max_depth;         /* its limit */
+  uintptr_t cstack_limit;     /* native stack addresses below this trap */
+  void *const *globals;       /* the instance's cis_global pointers */
+  void *const *funcs;         /* the instance's cis_func pointers */
+  void *const *tables;        /* the instance's cis_table pointers */
+  const uint32_t *type_ids;   /* canonical id of each module type */
+  const void *inst;           /* the running instance */
+  const cis_aot_api *api;     /* runtime services */
+  void *const *fptrs;         /* the object's typed functions (defined index) */
+  void *rt;                   /* aot.c's private state of the entry */
+};
+
+/* Each compiled object exports this one symbol. */
+typedef struct cis_aot_object {
+  uint32_t abi;               /* CIS_AOT_ABI */
+  uint32_t nfuncs;            /* defined functions */
+  /* entries[i]: defined function i on slots (args in, results out). */
+  void (*const *entries)(cis_aot_ctx *c, uint64_t *ar);
+  void *const *fptrs;         /* typed C function of defined function i */
+  const char *key;            /* the cache key it was compiled for (hex) */
+} cis_aot_object;
+
+#define CIS_AOT_OBJECT_SYMBOL "cis_aot_exports"
+
+#endif /* CIS_AOT_RT_H */

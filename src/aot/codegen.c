@@ -1,0 +1,1226 @@
+/*
+ * This file implements the compiled tier's code generator: one C
+ * translation unit from a validated module. Each defined function becomes
+ * a C function over the context of aot_rt.h, with the wasm parameters as
+ * C parameters and its results as the C return value (a struct for more
+ * than one). The generated file also holds one entry per function, which
+ * takes arguments and results as 64-bit slots, and the table the loader
+ * looks up (cis_aot_object).
+ *
+ * The operand stack is resolved at generation time, as the validator did:
+ * stack position p of type t is the C variable <t><p> (i, l, f, d, r for
+ * i32, i64, f32, f64 and references), locals are L<n>. Blocks are labels
+ * and gotos; a branch copies its values to the target's positions first.
+ * The C compiler then allocates registers as for hand-written code. Code
+ * after an unconditional branch is skipped up to the end or else of its
+ * block, since nothing can reach it.
+ *
+ * Instructions are named by CIS__OP_* of src/wasm/opcodes.def, never by
+ * their encoding; the table's SIG column types the plain numeric ones,
+ * and their C meaning is one expression each (numeric_expr).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aot/aot.h"
+#include "wasm/opcodes.h"
+
+extern const char cis__aot_prelude_text[];
+
+/* ----------------------------------------------------------- buffers */
+
+void cis__aot_buf_printf(cis__aot_buf *b, const char *fmt, ...) {
+  if (b->oom) return;
+  for (int tries = 0; tries < 2; tries++) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->oom = true;
+      return;
+    }
+    if ((size_t)n < room) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len <= (size_t)n) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+}
+
+static void buf_append(cis__aot_buf *b, const char *s, size_t n) {
+  if (b->oom || !n) return;
+  if (b->cap - b->len <= n) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len <= n) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = true;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = 0;
+}
+
+void cis__aot_buf_free(cis__aot_buf *b) {
+  free(b->p);
+  memset(b, 0, sizeof *b);
+}
+
+/* ------------------------------------------------------------- types */
+
+enum { TC_I32, TC_I64, TC_F32, TC_F64, TC_REF, TC_N };
+
+static int tclass(uint8_t t) {
+  switch (t) {
+  case CIS__I32: return TC_I32;
+  case CIS__I64: return TC_I64;
+  case CIS__F32: return TC_F32;
+  case CIS__F64: return TC_F64;
+  case CIS__FUNCREF:
+  case CIS__EXTERNREF: return TC_REF;
+  default: return -1;
+  }
+}
+
+static const char *const CTYPE[TC_N] = {"uint32_t", "uint64_t", "float", "double", "void *"};
+static const char VARC[TC_N] = {'i', 'l', 'f', 'd', 'r'};
+
+/* x as a 64-bit slot, and back. */
+static void pack(char *out, size_t n, uint8_t t, const char *x) {
+  switch (tclass(t)) {
+  case TC_I32: snprintf(out, n, "(uint64_t)%s", x); break;
+  case TC_I64: snprintf(out, n, "%s", x); break;
+  case TC_F32: snprintf(out, n, "(uint64_t)f32_bits(%s)", x); break;
+  case TC_F64: snprintf(out, n, "f64_bits(%s)", x); break;
+  default: snprintf(out, n, "(uint64_t)(uintptr_t)%s", x); break;
+  }
+}
+static void unpack(char *out, size_t n, uint8_t t, const char *x) {
+  switch (tclass(t)) {
+  case TC_I32: snprintf(out, n, "(uint32_t)%s", x); break;
+  case TC_I64: snprintf(out, n, "%s", x); break;
+  case TC_F32: snprintf(out, n, "f32_of((uint32_t)%s)", x); break;
+  case TC_F64: snprintf(out, n, "f64_of(%s)", x); break;
+  default: snprintf(out, n, "(void *)(uintptr_t)%s", x); break;
+  }
+}
+
+/* -------------------------------------------------------- generator */
+
+enum { K_FUNC, K_BLOCK, K_LOOP, K_IF };
+
+typedef struct ctl {
+  uint8_t kind;           /* K_* */
+  bool unreachable;       /* the rest of the block cannot be reached */
+  bool has_else;          /* an if whose else was seen */
+  uint32_t label;         /* L<label>_top / _end / _else */
+  uint32_t height;        /* stack height below the block's parameters */
+  uint32_t nparams, nresults;
+  const uint8_t *params, *results; /* value types */
+} ctl;
+
+typedef struct gen {
+  const cis__module *m;
+  cis__aot_buf *out;      /* the translation unit */
+  cis__aot_buf body;      /* the current function's statements */
+  cis__aot_buf decls;     /* its extra declarations */
+  char *msg;              /* error message */
+  size_t cap;
+  uint32_t fi;            /* current function (module index) */
+  uint8_t *ltypes;        /* types of its locals, params first */
+  uint32_t nlocals;       /* params + declared locals */
+  uint8_t *stk;           /* type of each stack position */
+  uint32_t sp, stk_cap;
+  uint8_t *used;          /* TC_N flags per stack position: variable declared */
+  uint32_t used_cap;      /* positions in used */
+  ctl *ctls;
+  uint32_t nctl, ctl_cap;
+  uint32_t next_label;
+  uint32_t skip;          /* nesting inside skipped (unreachable) code */
+} gen;
+
+#define E(...) cis__aot_buf_printf(&g->body, __VA_ARGS__)
+#define TRY(x)                     \
+  do {                             \
+    cis_result r_ = (x);           \
+    if (r_ != CIS_OK) return r_;   \
+  } while (0)
+
+static cis_result fail(gen *g, cis_result rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static cis_result fail(gen *g, cis_result rc, const char *fmt, ...) {
+  if (g->msg && g->cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->msg, g->cap, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+static bool grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
+  if (need <= *cap) return true;
+  uint32_t n = *cap ? *cap : 16;
+  while (n < need) n *= 2;
+  void *q = realloc(*p, (size_t)n * size);
+  if (!q) return false;
+  *p = q;
+  *cap = n;
+  return true;
+}
+
+/* The variable of stack position pos as type t, marked used. */
+static const char *var(gen *g, uint32_t pos, uint8_t t, char buf[24]) {
+  int tc = tclass(t);
+  if (pos < g->used_cap) g->used[pos * TC_N + tc] = 1;
+  snprintf(buf, 24, "%c%u", VARC[tc], pos);
+  return buf;
+}
+
+static cis_result push(gen *g, uint8_t t) {
+  if (!grow((void **)&g->stk, &g->stk_cap, g->sp + 1, 1)) return CIS_ENOMEM;
+  uint32_t old = g->used_cap;
+  if (g->sp + 1 > g->used_cap) {
+    uint32_t cap = g->used_cap;
+    if (!grow((void **)&g->used, &cap, g->sp + 1, TC_N)) return CIS_ENOMEM;
+    memset(g->used + (size_t)old * TC_N, 0, (size_t)(cap - old) * TC_N);
+    g->used_cap = cap;
+  }
+  g->stk[g->sp++] = t;
+  return CIS_OK;
+}
+
+/* Top stack position's variable (offset k below the top: 0 is the top). */
+static const char *top(gen *g, uint32_t k, char buf[24]) {
+  uint32_t pos = g->sp - 1 - k;
+  return var(g, pos, g->stk[pos], buf);
+}
+
+/* -------------------------------------------------------- immediates */
+
+static bool rd_u32(const uint8_t **p, const uint8_t *end, uint32_t *v) {
+  return cis__read_u32(p, end, v);
+}
+
+static bool rd_byte(const uint8_t **p, const uint8_t *end, uint8_t *v) {
+  if (*p >= end) return false;
+  *v = *(*p)++;
+  return true;
+}
+
+/* Skips the immediates of kind imm. */
+static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
+  uint32_t a, n;
+  int64_t s;
+  uint8_t b;
+  switch (imm) {
+  case CIS__IMM_NONE: return true;
+  case CIS__IMM_BLOCK: return cis__read_s33(p, end, &s);
+  case CIS__IMM_LABEL:
+  case CIS__IMM_FUNC:
+  case CIS__IMM_LOCAL:
+  case CIS__IMM_GLOBAL:
+  case CIS__IMM_TABLE:
+  case CIS__IMM_DATA:
+  case CIS__IMM_ELEM: return rd_u32(p, end, &a);
+  case CIS__IMM_BR_TABLE:
+    if (!rd_u32(p, end, &n)) return false;
+    for (uint64_t i = 0; i <= n; i++)
+      if (!rd_u32(p, end, &a)) return false;
+    return true;
+  case CIS__IMM_CALL_INDIRECT:
+  case CIS__IMM_MEMARG:
+  case CIS__IMM_TABLE_INIT:
+  case CIS__IMM_TABLE_COPY: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
+  case CIS__IMM_MEMIDX:
+  case CIS__IMM_REFTYPE: return rd_byte(p, end, &b);
+  case CIS__IMM_I32: return cis__read_s32(p, end, (int32_t *)&a);
+  case CIS__IMM_I64: return cis__read_s64(p, end, &s);
+  case CIS__IMM_F32:
+    if (end - *p < 4) return false;
+    *p += 4;
+    return true;
+  case CIS__IMM_F64:
+    if (end - *p < 8) return false;
+    *p += 8;
+    return true;
+  case CIS__IMM_SELECT_T:
+    if (!rd_u32(p, end, &n) || (uint64_t)(end - *p) < n) return false;
+    *p += n;
+    return true;
+  case CIS__IMM_MEMORY_INIT: return rd_u32(p, end, &a) && rd_byte(p, end, &b);
+  case CIS__IMM_MEMORY_COPY: return rd_byte(p, end, &b) && rd_byte(p, end, &b);
+  case CIS__IMM_V128:
+  case CIS__IMM_SHUFFLE:
+    if (end - *p < 16) return false;
+    *p += 16;
+    return true;
+  case CIS__IMM_LANE: return rd_byte(p, end, &b);
+  case CIS__IMM_MEMARG_LANE: return rd_u32(p, end, &a) && rd_u32(p, end, &a) && rd_byte(p, end, &b);
+  default: return false;
+  }
+}
+
+/* ------------------------------------------------------ numeric ops */
+
+/* The C expression of a plain numeric instruction over operands $a, $b;
+ * $f is the function index (for traps). NULL when op is not one. */
+static const char *numeric_expr(enum cis__op op) {
+  switch (op) {
+  case CIS__OP_I32_EQZ: return "$a == 0";
+  case CIS__OP_I32_EQ: return "$a == $b";
+  case CIS__OP_I32_NE: return "$a != $b";
+  case CIS__OP_I32_LT_S: return "(int32_t)$a < (int32_t)$b";
+  case CIS__OP_I32_LT_U: return "$a < $b";
+  case CIS__OP_I32_GT_S: return "(int32_t)$a > (int32_t)$b";
+  case CIS__OP_I32_GT_U: return "$a > $b";
+  case CIS__OP_I32_LE_S: return "(int32_t)$a <= (int32_t)$b";
+  case CIS__OP_I32_LE_U: return "$a <= $b";
+  case CIS__OP_I32_GE_S: return "(int32_t)$a >= (int32_t)$b";
+  case CIS__OP_I32_GE_U: return "$a >= $b";
+  case CIS__OP_I64_EQZ: return "$a == 0";
+  case CIS__OP_I64_EQ: return "$a == $b";
+  case CIS__OP_I64_NE: return "$a != $b";
+  case CIS__OP_I64_LT_S: return "(int64_t)$a < (int64_t)$b";
+  case CIS__OP_I64_LT_U: return "$a < $b";
+  case CIS__OP_I64_GT_S: return "(int64_t)$a > (int64_t)$b";
+  case CIS__OP_I64_GT_U: return "$a > $b";
+  case CIS__OP_I64_LE_S: return "(int64_t)$a <= (int64_t)$b";
+  case CIS__OP_I64_LE_U: return "$a <= $b";
+  case CIS__OP_I64_GE_S: return "(int64_t)$a >= (int64_t)$b";
+  case CIS__OP_I64_GE_U: return "$a >= $b";
+  case CIS__OP_F32_EQ:
+  case CIS__OP_F64_EQ: return "$a == $b";
+  case CIS__OP_F32_NE:
+  case CIS__OP_F64_NE: return "$a != $b";
+  case CIS__OP_F32_LT:
+  case CIS__OP_F64_LT: return "$a < $b";
+  case CIS__OP_F32_GT:
+  case CIS__OP_F64_GT: return "$a > $b";
+  case CIS__OP_F32_LE:
+  case CIS__OP_F64_LE: return "$a <= $b";
+  case CIS__OP_F32_GE:
+  case CIS__OP_F64_GE: return "$a >= $b";
+  case CIS__OP_I32_CLZ: return "clz32($a)";
+  case CIS__OP_I32_CTZ: return "ctz32($a)";
+  case CIS__OP_I32_POPCNT: return "(uint32_t)__builtin_popcount($a)";
+  case CIS__OP_I32_ADD:
+  case CIS__OP_I64_ADD: return "$a + $b";
+  case CIS__OP_I32_SUB:
+  case CIS__OP_I64_SUB: return "$a - $b";
+  case CIS__OP_I32_MUL:
+  case CIS__OP_I64_MUL: return "$a * $b";
+  case CIS__OP_I32_DIV_S: return "i32_div_s(c, $f, $a, $b)";
+  case CIS__OP_I32_DIV_U: return "i32_div_u(c, $f, $a, $b)";
+  case CIS__OP_I32_REM_S: return "i32_rem_s(c, $f, $a, $b)";
+  case CIS__OP_I32_REM_U: return "i32_rem_u(c, $f, $a, $b)";
+  case CIS__OP_I32_AND:
+  case CIS__OP_I64_AND: return "$a & $b";
+  case CIS__OP_I32_OR:
+  case CIS__OP_I64_OR: return "$a | $b";
+  case CIS__OP_I32_XOR:
+  case CIS__OP_I64_XOR: return "$a ^ $b";
+  case CIS__OP_I32_SHL: return "$a << ($b & 31)";
+  case CIS__OP_I32_SHR_S: return "(uint32_t)((int32_t)$a >> ($b & 31))";
+  case CIS__OP_I32_SHR_U: return "$a >> ($b & 31)";
+  case CIS__OP_I32_ROTL: return "rotl32($a, $b)";
+  case CIS__OP_I32_ROTR: return "rotr32($a, $b)";
+  case CIS__OP_I64_CLZ: return "clz64($a)";
+  case CIS__OP_I64_CTZ: return "ctz64($a)";
+  case CIS__OP_I64_POPCNT: return "(uint64_t)__builtin_popcountll($a)";
+  case CIS__OP_I64_DIV_S: return "i64_div_s(c, $f, $a, $b)";
+  case CIS__OP_I64_DIV_U: return "i64_div_u(c, $f, $a, $b)";
+  case CIS__OP_I64_REM_S: return "i64_rem_s(c, $f, $a, $b)";
+  case CIS__OP_I64_REM_U: return "i64_rem_u(c, $f, $a, $b)";
+  case CIS__OP_I64_SHL: return "$a << ($b & 63)";
+  case CIS__OP_I64_SHR_S: return "(uint64_t)((int64_t)$a >> ($b & 63))";
+  case CIS__OP_I64_SHR_U: return "$a >> ($b & 63)";
+  case CIS__OP_I64_ROTL: return "rotl64($a, $b)";
+  case CIS__OP_I64_ROTR: return "rotr64($a, $b)";
+  case CIS__OP_F32_ABS: return "f32_of(f32_bits($a) & 0x7fffffffu)";
+  case CIS__OP_F32_NEG: return "f32_of(f32_bits($a) ^ 0x80000000u)";
+  case CIS__OP_F32_CEIL: return "q32($a, __builtin_ceilf($a))";
+  case CIS__OP_F32_FLOOR: return "q32($a, __builtin_floorf($a))";
+  case CIS__OP_F32_TRUNC: return "q32($a, __builtin_truncf($a))";
+  case CIS__OP_F32_NEAREST: return "q32($a, __builtin_rintf($a))";
+  case CIS__OP_F32_SQRT: return "__builtin_sqrtf($a)";
+  case CIS__OP_F32_ADD:
+  case CIS__OP_F64_ADD: return "$a + $b";
+  case CIS__OP_F32_SUB:
+  case CIS__OP_F64_SUB: return "$a - $b";
+  case CIS__OP_F32_MUL:
+  case CIS__OP_F64_MUL: return "$a * $b";
+  case CIS__OP_F32_DIV:
+  case CIS__OP_F64_DIV: return "$a / $b";
+  case CIS__OP_F32_MIN: return "fmin32($a, $b)";
+  case CIS__OP_F32_MAX: return "fmax32($a, $b)";
+  case CIS__OP_F32_COPYSIGN:
+    return "f32_of((f32_bits($a) & 0x7fffffffu) | (f32_bits($b) & 0x80000000u))";
+  case CIS__OP_F64_ABS: return "f64_of(f64_bits($a) & 0x7fffffffffffffffull)";
+  case CIS__OP_F64_NEG: return "f64_of(f64_bits($a) ^ 0x8000000000000000ull)";
+  case CIS__OP_F64_CEIL: return "q64($a, __builtin_ceil($a))";
+  case CIS__OP_F64_FLOOR: return "q64($a, __builtin_floor($a))";
+  case CIS__OP_F64_TRUNC: return "q64($a, __builtin_trunc($a))";
+  case CIS__OP_F64_NEAREST: return "q64($a, __builtin_rint($a))";
+  case CIS__OP_F64_SQRT: return "__builtin_sqrt($a)";
+  case CIS__OP_F64_MIN: return "fmin64($a, $b)";
+  case CIS__OP_F64_MAX: return "fmax64($a, $b)";
+  case CIS__OP_F64_COPYSIGN:
+    return "f64_of((f64_bits($a) & 0x7fffffffffffffffull) | (f64_bits($b) & "
+           "0x8000000000000000ull))";
+  case CIS__OP_I32_WRAP_I64: return "(uint32_t)$a";
+  case CIS__OP_I32_TRUNC_F32_S: return "i32_trunc_f32_s(c, $f, $a)";
+  case CIS__OP_I32_TRUNC_F32_U: return "i32_trunc_f32_u(c, $f, $a)";
+  case CIS__OP_I32_TRUNC_F64_S: return "i32_trunc_f64_s(c, $f, $a)";
+  case CIS__OP_I32_TRUNC_F64_U: return "i32_trunc_f64_u(c, $f, $a)";
+  case CIS__OP_I64_EXTEND_I32_S: return "(uint64_t)(int64_t)(int32_t)$a";
+  case CIS__OP_I64_EXTEND_I32_U: return "(uint64_t)$a";
+  case CIS__OP_I64_TRUNC_F32_S: return "i64_trunc_f32_s(c, $f, $a)";
+  case CIS__OP_I64_TRUNC_F32_U: return "i64_trunc_f32_u(c, $f, $a)";
+  case CIS__OP_I64_TRUNC_F64_S: return "i64_trunc_f64_s(c, $f, $a)";
+  case CIS__OP_I64_TRUNC_F64_U: return "i64_trunc_f64_u(c, $f, $a)";
+  case CIS__OP_F32_CONVERT_I32_S: return "(float)(int32_t)$a";
+  case CIS__OP_F32_CONVERT_I32_U: return "(float)$a";
+  case CIS__OP_F32_CONVERT_I64_S: return "(float)(int64_t)$a";
+  case CIS__OP_F32_CONVERT_I64_U: return "(float)$a";
+  case CIS__OP_F32_DEMOTE_F64: return "(float)$a";
+  case CIS__OP_F64_CONVERT_I32_S: return "(double)(int32_t)$a";
+  case CIS__OP_F64_CONVERT_I32_U: return "(double)$a";
+  case CIS__OP_F64_CONVERT_I64_S: return "(double)(int64_t)$a";
+  case CIS__OP_F64_CONVERT_I64_U: return "(double)$a";
+  case CIS__OP_F64_PROMOTE_F32: return "f64_promote($a)";
+  case CIS__OP_I32_REINTERPRET_F32: return "f32_bits($a)";
+  case CIS__OP_I64_REINTERPRET_F64: return "f64_bits($a)";
+  case CIS__OP_F32_REINTERPRET_I32: return "f32_of($a)";
+  case CIS__OP_F64_REINTERPRET_I64: return "f64_of($a)";
+  case CIS__OP_I32_EXTEND8_S: return "(uint32_t)(int32_t)(int8_t)$a";
+  case CIS__OP_I32_EXTEND16_S: return "(uint32_t)(int32_t)(int16_t)$a";
+  case CIS__OP_I64_EXTEND8_S: return "(uint64_t)(int64_t)(int8_t)$a";
+  case CIS__OP_I64_EXTEND16_S: return "(uint64_t)(int64_t)(int16_t)$a";
+  case CIS__OP_I64_EXTEND32_S: return "(uint64_t)(int64_t)(int32_t)$a";
+  case CIS__OP_I32_TRUNC_SAT_F32_S: return "i32_sat_f32_s($a)";
+  case CIS__OP_I32_TRUNC_SAT_F32_U: return "i32_sat_f32_u($a)";
+  case CIS__OP_I32_TRUNC_SAT_F64_S: return "i32_sat_f64_s($a)";
+  case CIS__OP_I32_TRUNC_SAT_F64_U: return "i32_sat_f64_u($a)";
+  case CIS__OP_I64_TRUNC_SAT_F32_S: return "i64_sat_f32_s($a)";
+  case CIS__OP_I64_TRUNC_SAT_F32_U: return "i64_sat_f32_u($a)";
+  case CIS__OP_I64_TRUNC_SAT_F64_S: return "i64_sat_f64_s($a)";
+  case CIS__OP_I64_TRUNC_SAT_F64_U: return "i64_sat_f64_u($a)";
+  default: return NULL;
+  }
+}
+
+/* Writes dst = tmpl with $a, $b, $f replaced. */
+static void emit_expr(gen *g, const char *dst, const char *tmpl, const char *a, const char *b) {
+  E("%s = ", dst);
+  for (const char *s = tmpl; *s; s++) {
+    if (s[0] == '$' && s[1]) {
+      s++;
+      if (*s == 'a') E("%s", a);
+      else if (*s == 'b') E("%s", b ? b : "0");
+      else if (*s == 'f') E("%u", g->fi);
+      continue;
+    }
+    buf_append(&g->body, s, 1);
+  }
+  E(";\n");
+}
+
+/* Memory access: the helper and the types of a load or store. */
+static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint8_t *vt,
+                   bool *store) {
+  *store = false;
+  *conv = "%s";
+  switch (op) {
+  case CIS__OP_I32_LOAD: *helper = "ld32"; *vt = CIS__I32; return true;
+  case CIS__OP_I64_LOAD: *helper = "ld64"; *vt = CIS__I64; return true;
+  case CIS__OP_F32_LOAD: *helper = "ld32"; *conv = "f32_of(%s)"; *vt = CIS__F32; return true;
+  case CIS__OP_F64_LOAD: *helper = "ld64"; *conv = "f64_of(%s)"; *vt = CIS__F64; return true;
+  case CIS__OP_I32_LOAD8_S: *helper = "ld8"; *conv = "(uint32_t)(int32_t)(int8_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I32_LOAD8_U: *helper = "ld8"; *conv = "(uint32_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I32_LOAD16_S: *helper = "ld16"; *conv = "(uint32_t)(int32_t)(int16_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I32_LOAD16_U: *helper = "ld16"; *conv = "(uint32_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I64_LOAD8_S: *helper = "ld8"; *conv = "(uint64_t)(int64_t)(int8_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_LOAD8_U: *helper = "ld8"; *conv = "(uint64_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_LOAD16_S: *helper = "ld16"; *conv = "(uint64_t)(int64_t)(int16_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_LOAD16_U: *helper = "ld16"; *conv = "(uint64_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_LOAD32_S: *helper = "ld32"; *conv = "(uint64_t)(int64_t)(int32_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_LOAD32_U: *helper = "ld32"; *conv = "(uint64_t)%s"; *vt = CIS__I64; return true;
+  default: break;
+  }
+  *store = true;
+  switch (op) {
+  case CIS__OP_I32_STORE: *helper = "st32"; *vt = CIS__I32; return true;
+  case CIS__OP_I64_STORE: *helper = "st64"; *vt = CIS__I64; return true;
+  case CIS__OP_F32_STORE: *helper = "st32"; *conv = "f32_bits(%s)"; *vt = CIS__F32; return true;
+  case CIS__OP_F64_STORE: *helper = "st64"; *conv = "f64_bits(%s)"; *vt = CIS__F64; return true;
+  case CIS__OP_I32_STORE8: *helper = "st8"; *conv = "(uint8_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I32_STORE16: *helper = "st16"; *conv = "(uint16_t)%s"; *vt = CIS__I32; return true;
+  case CIS__OP_I64_STORE8: *helper = "st8"; *conv = "(uint8_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_STORE16: *helper = "st16"; *conv = "(uint16_t)%s"; *vt = CIS__I64; return true;
+  case CIS__OP_I64_STORE32: *helper = "st32"; *conv = "(uint32_t)%s"; *vt = CIS__I64; return true;
+  default: return false;
+  }
+}
+
+/* ------------------------------------------------------------ control */
+
+static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
+  if (!grow((void **)&g->ctls, &g->ctl_cap, g->nctl + 1, sizeof *g->ctls)) return CIS_ENOMEM;
+  ctl *f = &g->ctls[g->nctl++];
+  memset(f, 0, sizeof *f);
+  f->kind = kind;
+  f->label = g->next_label++;
+  f->height = g->sp - bt->nparams;
+  f->nparams = bt->nparams;
+  f->nresults = bt->nresults;
+  f->params = bt->params;
+  f->results = bt->results;
+  return CIS_OK;
+}
+
+/* Copies the values a branch to f carries to f's positions, then jumps. */
+static void branch(gen *g, const ctl *f) {
+  bool loop = f->kind == K_LOOP;
+  uint32_t n = loop ? f->nparams : f->nresults;
+  const uint8_t *ts = loop ? f->params : f->results;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t from = g->sp - n + k, to = f->height + k;
+    if (from == to) continue;
+    char a[24], b[24];
+    E("%s = %s;\n", var(g, to, ts[k], a), var(g, from, ts[k], b));
+  }
+  E("goto L%u_%s;\n", f->label, loop ? "top" : "end");
+}
+
+/* Resets the stack to f's height plus types ts (n of them). */
+static cis_result reset_to(gen *g, const ctl *f, const uint8_t *ts, uint32_t n) {
+  g->sp = f->height;
+  for (uint32_t k = 0; k < n; k++) TRY(push(g, ts[k]));
+  return CIS_OK;
+}
+
+/* Pops n call arguments of type ft into a slot array a_ (room for
+ * max(params, results)), for a call through the runtime. */
+static void pack_args(gen *g, const cis__functype *ft) {
+  uint32_t n = ft->nparams > ft->nresults ? ft->nparams : ft->nresults;
+  E("{\nuint64_t a_[%u];\n", n ? n : 1);
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24], x[64];
+    pack(x, sizeof x, ft->types[k], var(g, g->sp - ft->nparams + k, ft->types[k], v));
+    E("a_[%u] = %s;\n", k, x);
+  }
+}
+
+/* After a call through the runtime: results from a_ onto the stack. */
+static cis_result unpack_results(gen *g, const cis__functype *ft) {
+  g->sp -= ft->nparams;
+  for (uint32_t k = 0; k < ft->nresults; k++) {
+    uint8_t t = ft->types[ft->nparams + k];
+    TRY(push(g, t));
+    char v[24], a[16], x[64];
+    snprintf(a, sizeof a, "a_[%u]", k);
+    unpack(x, sizeof x, t, a);
+    E("%s = %s;\n", top(g, 0, v), x);
+  }
+  E("}\n");
+  return CIS_OK;
+}
+
+/* A direct C call of fn (a C expression of the function) of type ft. */
+static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  cis__aot_buf args = {0};
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24];
+    cis__aot_buf_printf(&args, ", %s", var(g, g->sp - ft->nparams + k, ft->types[k], v));
+  }
+  const char *al = args.p ? args.p : "";
+  g->sp -= ft->nparams;
+  if (ft->nresults == 0) {
+    E("%s(c%s);\n", fn, al);
+  } else if (ft->nresults == 1) {
+    cis_result rc = push(g, ft->types[ft->nparams]);
+    if (rc != CIS_OK) {
+      cis__aot_buf_free(&args);
+      return rc;
+    }
+    char v[24];
+    E("%s = %s(c%s);\n", top(g, 0, v), fn, al);
+  } else {
+    E("{\nstruct R%u r_ = %s(c%s);\n", ti, fn, al);
+    for (uint32_t k = 0; k < ft->nresults; k++) {
+      cis_result rc = push(g, ft->types[ft->nparams + k]);
+      if (rc != CIS_OK) {
+        cis__aot_buf_free(&args);
+        return rc;
+      }
+      char v[24];
+      E("%s = r_.r%u;\n", top(g, 0, v), k);
+    }
+    E("}\n");
+  }
+  bool oom = args.oom;
+  cis__aot_buf_free(&args);
+  return oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* The C expression reading global idx as its type. */
+static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
+  const char *base = "((char *)c->globals[%u] + AOT_OFF_GVAL)";
+  char p[96];
+  snprintf(p, sizeof p, base, idx);
+  switch (tclass(t)) {
+  case TC_I32: snprintf(out, n, "*(uint32_t *)%s", p); break;
+  case TC_I64: snprintf(out, n, "*(uint64_t *)%s", p); break;
+  case TC_F32: snprintf(out, n, "f32_of(*(uint32_t *)%s)", p); break;
+  case TC_F64: snprintf(out, n, "f64_of(*(uint64_t *)%s)", p); break;
+  default: snprintf(out, n, "*(void **)%s", p); break;
+  }
+}
+
+#define BAD() return fail(g, CIS_EINVALID, "function %u: body does not decode", g->fi)
+#define RD32(v) \
+  if (!rd_u32(&p, end, &(v))) BAD()
+
+/* Generates the body of the current function into g->body. */
+static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
+  const cis__module *m = g->m;
+  const uint8_t *p = code->body, *end = code->body + code->body_len;
+  cis__blocktype fb = {0, ft->nresults, NULL, ft->types + ft->nparams};
+  g->sp = 0;
+  g->nctl = 0;
+  g->skip = 0;
+  TRY(push_ctl(g, K_FUNC, &fb));
+  char a[24], b[24], cc[24], d[24];
+  while (g->nctl > 0) {
+    if (p >= end) BAD();
+    enum cis__op op;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) BAD();
+    const cis__opinfo *info = cis__op_info(op);
+    ctl *f = &g->ctls[g->nctl - 1];
+    if (f->unreachable) {
+      /* Skip to the end (or else) of this block. */
+      if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+        g->skip++;
+        if (!skip_imm(&p, end, info->imm)) BAD();
+        continue;
+      }
+      if (op == CIS__OP_END && g->skip) {
+        g->skip--;
+        continue;
+      }
+      if (op == CIS__OP_ELSE && g->skip) continue;
+      if (op != CIS__OP_END && op != CIS__OP_ELSE) {
+        if (!skip_imm(&p, end, info->imm)) BAD();
+        continue;
+      }
+    }
+    if (g->body.oom) return CIS_ENOMEM;
+    switch (op) {
+    case CIS__OP_NOP: break;
+    case CIS__OP_UNREACHABLE:
+      E("aot_trap(c, AOT_T_UNREACHABLE, %u);\n", g->fi);
+      f->unreachable = true;
+      break;
+    case CIS__OP_BLOCK:
+    case CIS__OP_LOOP:
+    case CIS__OP_IF: {
+      int64_t s;
+      cis__blocktype bt;
+      if (!cis__read_s33(&p, end, &s) || !cis__blocktype_get(m, s, &bt)) BAD();
+      if (op == CIS__OP_IF) {
+        const char *cond = top(g, 0, cc);
+        g->sp--;
+        TRY(push_ctl(g, K_IF, &bt));
+        f = &g->ctls[g->nctl - 1];
+        for (uint32_t k = 0; k < bt.nparams; k++) {
+          /* The then-branch may overwrite its parameters' positions; the
+           * else-branch starts from the saved values. */
+          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", CTYPE[tclass(bt.params[k])],
+                              f->label, k);
+          E("P%u_%u = %s;\n", f->label, k, var(g, f->height + k, bt.params[k], a));
+        }
+        E("if (!%s) goto L%u_else;\n", cond, f->label);
+      } else {
+        TRY(push_ctl(g, op == CIS__OP_LOOP ? K_LOOP : K_BLOCK, &bt));
+        f = &g->ctls[g->nctl - 1];
+        if (op == CIS__OP_LOOP) E("L%u_top:;\nAOT_TICK(c);\n", f->label);
+      }
+      break;
+    }
+    case CIS__OP_ELSE: {
+      if (f->kind != K_IF) BAD();
+      E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
+      f->has_else = true;
+      f->unreachable = false;
+      TRY(reset_to(g, f, f->params, f->nparams));
+      for (uint32_t k = 0; k < f->nparams; k++)
+        E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
+      break;
+    }
+    case CIS__OP_END: {
+      if (f->kind == K_IF && !f->has_else) {
+        E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
+        TRY(reset_to(g, f, f->params, f->nparams));
+        for (uint32_t k = 0; k < f->nparams; k++)
+          E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
+      }
+      E("L%u_end:;\n", f->label);
+      ctl done = *f;
+      TRY(reset_to(g, &done, done.results, done.nresults));
+      g->nctl--;
+      if (done.kind == K_FUNC) {
+        E("--*c->depth;\n");
+        if (ft->nresults == 0) E("return;\n");
+        else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
+        else {
+          E("{\nstruct R%u r_;\n", m->func_type[g->fi]);
+          for (uint32_t k = 0; k < ft->nresults; k++)
+            E("r_.r%u = %s;\n", k, var(g, k, ft->types[ft->nparams + k], a));
+          E("return r_;\n}\n");
+        }
+      }
+      break;
+    }
+    case CIS__OP_BR:
+    case CIS__OP_BR_IF: {
+      uint32_t l;
+      RD32(l);
+      if (l >= g->nctl) BAD();
+      if (op == CIS__OP_BR_IF) {
+        E("if (%s) {\n", top(g, 0, cc));
+        g->sp--;
+        branch(g, &g->ctls[g->nctl - 1 - l]);
+        E("}\n");
+      } else {
+        branch(g, &g->ctls[g->nctl - 1 - l]);
+        f->unreachable = true;
+      }
+      break;
+    }
+    case CIS__OP_BR_TABLE: {
+      uint32_t n, l;
+      RD32(n);
+      E("switch (%s) {\n", top(g, 0, cc));
+      g->sp--;
+      for (uint64_t k = 0; k <= n; k++) {
+        RD32(l);
+        if (l >= g->nctl) BAD();
+        if (k < n) E("case %lluu: {\n", (unsigned long long)k);
+        else E("default: {\n");
+        branch(g, &g->ctls[g->nctl - 1 - l]);
+        E("}\n");
+      }
+      E("}\n");
+      f->unreachable = true;
+      break;
+    }
+    case CIS__OP_RETURN:
+      branch(g, &g->ctls[0]);
+      f->unreachable = true;
+      break;
+    case CIS__OP_CALL: {
+      uint32_t idx;
+      RD32(idx);
+      if (idx >= m->nfuncs) BAD();
+      const cis__functype *t = cis__module_func_type(m, idx);
+      if (idx < m->nfunc_imports) {
+        pack_args(g, t);
+        E("c->api->call(c, %u, a_);\n", idx);
+        TRY(unpack_results(g, t));
+        E("AOT_RELOAD();\n");
+      } else {
+        char fn[24];
+        snprintf(fn, sizeof fn, "w%u", idx);
+        TRY(direct_call(g, fn, t, m->func_type[idx]));
+        E("AOT_RELOAD();\n");
+      }
+      break;
+    }
+    case CIS__OP_CALL_INDIRECT: {
+      uint32_t ti, tab;
+      RD32(ti);
+      RD32(tab);
+      if (ti >= m->ntypes) BAD();
+      const cis__functype *t = &m->types[ti];
+      const char *iv = top(g, 0, cc);
+      g->sp--;
+      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
+      E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
+        "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
+      E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
+      E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
+      E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
+        "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+      /* Compiled code of this very instance is called directly; anything
+       * else (another instance, engine, or a host function) through the
+       * runtime. */
+      E("if (*(const void **)(g_ + AOT_OFF_FINST) == c->inst && *(uint8_t *)(g_ + "
+        "AOT_OFF_FKIND) == 0) {\n");
+      uint32_t sp0 = g->sp;
+      char fn[96];
+      snprintf(fn, sizeof fn, "((FT%u)c->fptrs[*(uint32_t *)(g_ + AOT_OFF_FINDEX) - %uu])", ti,
+               m->nfunc_imports);
+      TRY(direct_call(g, fn, t, ti));
+      E("} else ");
+      g->sp = sp0;
+      pack_args(g, t);
+      E("c->api->call_ref(c, g_, a_);\n");
+      TRY(unpack_results(g, t));
+      E("}\nAOT_RELOAD();\n");
+      break;
+    }
+    case CIS__OP_DROP: g->sp--; break;
+    case CIS__OP_SELECT:
+    case CIS__OP_SELECT_T: {
+      if (!skip_imm(&p, end, info->imm)) BAD();
+      const char *cond = top(g, 0, cc);
+      const char *vb = top(g, 1, b);
+      const char *va = top(g, 2, a);
+      E("%s = %s ? %s : %s;\n", va, cond, va, vb);
+      g->sp -= 2;
+      break;
+    }
+    case CIS__OP_LOCAL_GET:
+    case CIS__OP_LOCAL_SET:
+    case CIS__OP_LOCAL_TEE: {
+      uint32_t x;
+      RD32(x);
+      if (x >= g->nlocals) BAD();
+      if (op == CIS__OP_LOCAL_GET) {
+        TRY(push(g, g->ltypes[x]));
+        E("%s = L%u;\n", top(g, 0, a), x);
+      } else {
+        E("L%u = %s;\n", x, top(g, 0, a));
+        if (op == CIS__OP_LOCAL_SET) g->sp--;
+      }
+      break;
+    }
+    case CIS__OP_GLOBAL_GET:
+    case CIS__OP_GLOBAL_SET: {
+      uint32_t x;
+      RD32(x);
+      if (x >= m->nglobals) BAD();
+      uint8_t t = m->globals[x].type.type;
+      char ref[160];
+      if (op == CIS__OP_GLOBAL_GET) {
+        global_ref(ref, sizeof ref, t, x);
+        TRY(push(g, t));
+        E("%s = %s;\n", top(g, 0, a), ref);
+      } else {
+        const char *v = top(g, 0, a);
+        const char *at = "((char *)c->globals[%u] + AOT_OFF_GVAL)";
+        char pl[96];
+        snprintf(pl, sizeof pl, at, x);
+        char x64[64];
+        pack(x64, sizeof x64, t, v);
+        if (tclass(t) == TC_REF) E("*(void **)%s = %s;\n", pl, v);
+        else E("*(uint64_t *)%s = %s;\n", pl, x64);
+        g->sp--;
+      }
+      break;
+    }
+    case CIS__OP_I32_CONST: {
+      int32_t v;
+      if (!cis__read_s32(&p, end, &v)) BAD();
+      TRY(push(g, CIS__I32));
+      E("%s = 0x%xu;\n", top(g, 0, a), (uint32_t)v);
+      break;
+    }
+    case CIS__OP_I64_CONST: {
+      int64_t v;
+      if (!cis__read_s64(&p, end, &v)) BAD();
+      TRY(push(g, CIS__I64));
+      E("%s = 0x%llxull;\n", top(g, 0, a), (unsigned long long)v);
+      break;
+    }
+    case CIS__OP_F32_CONST: {
+      uint32_t v;
+      if (end - p < 4) BAD();
+      memcpy(&v, p, 4);
+      p += 4;
+      TRY(push(g, CIS__F32));
+      E("%s = f32_of(0x%xu);\n", top(g, 0, a), v);
+      break;
+    }
+    case CIS__OP_F64_CONST: {
+      uint64_t v;
+      if (end - p < 8) BAD();
+      memcpy(&v, p, 8);
+      p += 8;
+      TRY(push(g, CIS__F64));
+      E("%s = f64_of(0x%llxull);\n", top(g, 0, a), (unsigned long long)v);
+      break;
+    }
+    case CIS__OP_MEMORY_SIZE:
+      if (!skip_imm(&p, end, info->imm)) BAD();
+      TRY(push(g, CIS__I32));
+      E("%s = (uint32_t)(MS >> 16);\n", top(g, 0, a));
+      break;
+    case CIS__OP_MEMORY_GROW:
+      if (!skip_imm(&p, end, info->imm)) BAD();
+      E("%s = (uint32_t)c->api->memory_grow(c, %s);\nAOT_RELOAD();\n", top(g, 0, a), top(g, 0, b));
+      break;
+    case CIS__OP_REF_NULL:
+      if (!skip_imm(&p, end, info->imm)) BAD();
+      TRY(push(g, CIS__FUNCREF));
+      E("%s = 0;\n", top(g, 0, a));
+      break;
+    case CIS__OP_REF_IS_NULL: {
+      const char *r = top(g, 0, b);
+      g->sp--;
+      TRY(push(g, CIS__I32));
+      E("%s = %s == 0;\n", top(g, 0, a), r);
+      break;
+    }
+    case CIS__OP_REF_FUNC: {
+      uint32_t x;
+      RD32(x);
+      TRY(push(g, CIS__FUNCREF));
+      E("%s = (void *)c->funcs[%u];\n", top(g, 0, a), x);
+      break;
+    }
+    case CIS__OP_TABLE_GET: {
+      uint32_t x;
+      RD32(x);
+      const char *i = top(g, 0, b);
+      g->sp--;
+      TRY(push(g, CIS__FUNCREF));
+      E("{\nvoid *v_;\nint32_t e_ = c->api->table_get(c, %u, %s, &v_);\nif (e_) aot_trap(c, "
+        "e_, %u);\n%s = v_;\n}\n", x, i, g->fi, top(g, 0, a));
+      break;
+    }
+    case CIS__OP_TABLE_SET: {
+      uint32_t x;
+      RD32(x);
+      E("{\nint32_t e_ = c->api->table_set(c, %u, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
+        x, top(g, 1, a), top(g, 0, b), g->fi);
+      g->sp -= 2;
+      break;
+    }
+    case CIS__OP_TABLE_SIZE: {
+      uint32_t x;
+      RD32(x);
+      TRY(push(g, CIS__I32));
+      E("%s = c->api->table_size(c, %u);\n", top(g, 0, a), x);
+      break;
+    }
+    case CIS__OP_TABLE_GROW: {
+      uint32_t x;
+      RD32(x);
+      const char *n = top(g, 0, b), *init = top(g, 1, cc);
+      g->sp -= 2;
+      TRY(push(g, CIS__I32));
+      E("%s = (uint32_t)c->api->table_grow(c, %u, %s, %s);\n", top(g, 0, a), x, init, n);
+      break;
+    }
+    case CIS__OP_TABLE_FILL: {
+      uint32_t x;
+      RD32(x);
+      E("{\nint32_t e_ = c->api->table_fill(c, %u, %s, %s, %s);\nif (e_) aot_trap(c, e_, "
+        "%u);\n}\n", x, top(g, 2, a), top(g, 1, b), top(g, 0, cc), g->fi);
+      g->sp -= 3;
+      break;
+    }
+    case CIS__OP_TABLE_COPY:
+    case CIS__OP_TABLE_INIT:
+    case CIS__OP_MEMORY_INIT: {
+      uint32_t x, y = 0;
+      uint8_t z;
+      RD32(x);
+      if (op == CIS__OP_MEMORY_INIT) {
+        if (!rd_byte(&p, end, &z)) BAD();
+      } else {
+        RD32(y);
+      }
+      const char *dv = top(g, 2, a), *sv = top(g, 1, b), *nv = top(g, 0, cc);
+      if (op == CIS__OP_TABLE_COPY)
+        E("{\nint32_t e_ = c->api->table_copy(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
+      else if (op == CIS__OP_TABLE_INIT)
+        E("{\nint32_t e_ = c->api->table_init(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
+      else
+        E("{\nint32_t e_ = c->api->memory_init(c, %u, %s, %s, %s);\n", x, dv, sv, nv);
+      E("if (e_) aot_trap(c, e_, %u);\n}\n", g->fi);
+      g->sp -= 3;
+      break;
+    }
+    case CIS__OP_MEMORY_COPY:
+    case CIS__OP_MEMORY_FILL: {
+      if (!skip_imm(&p, end, info->imm)) BAD();
+      E("{\nint32_t e_ = c->api->memory_%s(c, %s, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
+        op == CIS__OP_MEMORY_COPY ? "copy" : "fill", top(g, 2, a), top(g, 1, b),
+        top(g, 0, cc), g->fi);
+      g->sp -= 3;
+      break;
+    }
+    case CIS__OP_DATA_DROP:
+    case CIS__OP_ELEM_DROP: {
+      uint32_t x;
+      RD32(x);
+      E("c->api->%s(c, %u);\n", op == CIS__OP_DATA_DROP ? "data_drop" : "elem_drop", x);
+      break;
+    }
+    default: {
+      const char *helper, *conv;
+      uint8_t vt;
+      bool store;
+      if (info->imm == CIS__IMM_MEMARG && mem_op(op, &helper, &conv, &vt, &store)) {
+        uint32_t align, off;
+        RD32(align);
+        RD32(off);
+        char x[128];
+        if (store) {
+          snprintf(x, sizeof x, conv, top(g, 0, b));
+          E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, top(g, 1, a), off, x);
+          g->sp -= 2;
+        } else {
+          char call[128];
+          snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, top(g, 0, b), off);
+          snprintf(x, sizeof x, conv, call);
+          g->sp--;
+          TRY(push(g, vt));
+          E("%s = %s;\n", top(g, 0, a), x);
+        }
+        break;
+      }
+      const char *tmpl = numeric_expr(op);
+      if (!tmpl || info->imm != CIS__IMM_NONE || info->sig[0] == '*')
+        return fail(g, CIS_EUNSUPPORTED,
+                    "function %u: the compiled engine does not cover %s yet", g->fi,
+                    info->name);
+      const char *colon = strchr(info->sig, ':');
+      uint32_t npop = (uint32_t)(colon - info->sig);
+      const char *va = npop >= 1 ? var(g, g->sp - npop, cis__sig_valtype(info->sig[0]), a)
+                                 : NULL;
+      const char *vb = npop >= 2 ? var(g, g->sp - npop + 1, cis__sig_valtype(info->sig[1]), b)
+                                 : NULL;
+      g->sp -= npop;
+      TRY(push(g, cis__sig_valtype(colon[1])));
+      emit_expr(g, top(g, 0, d), tmpl, va, vb);
+      break;
+    }
+    }
+  }
+  if (p != end) BAD();
+  return g->body.oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* ----------------------------------------------------------- module */
+
+/* "static RET wN(cis_aot_ctx *c, T L0, ...)" of function fi. */
+static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names) {
+  const cis__functype *t = cis__module_func_type(m, fi);
+  if (t->nresults == 0) cis__aot_buf_printf(o, "static void ");
+  else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", CTYPE[tclass(t->types[t->nparams])]);
+  else cis__aot_buf_printf(o, "static struct R%u ", m->func_type[fi]);
+  cis__aot_buf_printf(o, "w%u(cis_aot_ctx *c", fi);
+  for (uint32_t k = 0; k < t->nparams; k++) {
+    if (names) cis__aot_buf_printf(o, ", %s L%u", CTYPE[tclass(t->types[k])], k);
+    else cis__aot_buf_printf(o, ", %s", CTYPE[tclass(t->types[k])]);
+  }
+  cis__aot_buf_printf(o, ")");
+}
+
+/* Checks that every type the module uses is one the generator covers. */
+static cis_result check_types(gen *g) {
+  const cis__module *m = g->m;
+  for (uint32_t i = 0; i < m->ntypes; i++)
+    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
+      if (tclass(m->types[i].types[k]) < 0)
+        return fail(g, CIS_EUNSUPPORTED,
+                    "type %u: the compiled engine does not cover v128 values yet", i);
+  for (uint32_t i = 0; i < m->nglobals; i++)
+    if (tclass(m->globals[i].type.type) < 0)
+      return fail(g, CIS_EUNSUPPORTED,
+                  "global %u: the compiled engine does not cover v128 values yet", i);
+  return CIS_OK;
+}
+
+/* Fills g->ltypes for defined function fi (code c). */
+static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *t) {
+  uint64_t n = (uint64_t)t->nparams + code->nlocals;
+  if (n > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS) BAD();
+  free(g->ltypes);
+  g->ltypes = malloc(n ? n : 1);
+  if (!g->ltypes) return CIS_ENOMEM;
+  memcpy(g->ltypes, t->types, t->nparams);
+  uint32_t at = t->nparams;
+  const uint8_t *p = code->locals, *end = code->body;
+  for (uint32_t gi = 0; gi < code->nlocal_groups; gi++) {
+    uint32_t cnt;
+    uint8_t ty;
+    if (!rd_u32(&p, end, &cnt) || !rd_byte(&p, end, &ty) || cnt > n - at) BAD();
+    if (tclass(ty) < 0)
+      return fail(g, CIS_EUNSUPPORTED,
+                  "function %u: the compiled engine does not cover v128 locals yet", g->fi);
+    memset(g->ltypes + at, ty, cnt);
+    at += cnt;
+  }
+  if (at != n) BAD();
+  g->nlocals = (uint32_t)n;
+  return CIS_OK;
+}
+
+static cis_result gen_function(gen *g, uint32_t i) {
+  const cis__module *m = g->m;
+  uint32_t fi = m->nfunc_imports + i;
+  const cis__functype *t = cis__module_func_type(m, fi);
+  const cis__code *code = &m->codes[i];
+  g->fi = fi;
+  g->body.len = 0;
+  g->decls.len = 0;
+  if (g->body.p) g->body.p[0] = 0;
+  if (g->decls.p) g->decls.p[0] = 0;
+  if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
+  TRY(locals_of(g, code, t));
+  TRY(gen_body(g, code, t));
+  cis__aot_buf *o = g->out;
+  signature(o, m, fi, true);
+  cis__aot_buf_printf(o, " {\n");
+  for (uint32_t k = t->nparams; k < g->nlocals; k++)
+    cis__aot_buf_printf(o, "%s L%u = 0;\n", CTYPE[tclass(g->ltypes[k])], k);
+  for (uint32_t pos = 0; pos < g->used_cap; pos++)
+    for (int tc = 0; tc < TC_N; tc++)
+      if (g->used[pos * TC_N + tc])
+        cis__aot_buf_printf(o, "%s %c%u = 0;\n", CTYPE[tc], VARC[tc], pos);
+  if (g->decls.len) buf_append(o, g->decls.p, g->decls.len);
+  /* Memory 0's base never moves: a local the compiler keeps in a
+   * register (wasm stores go through a char pointer, which would make it
+   * reload a field of c after each). Its size is read again after calls
+   * and memory.grow (AOT_RELOAD). */
+  cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
+  cis__aot_buf_printf(o, "AOT_ENTER(c, %u);\n", fi);
+  if (g->body.len) buf_append(o, g->body.p, g->body.len);
+  cis__aot_buf_printf(o, "}\n\n");
+  return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* The slot entry of defined function i. */
+static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
+  uint32_t fi = m->nfunc_imports + i;
+  const cis__functype *t = cis__module_func_type(m, fi);
+  cis__aot_buf_printf(o, "static void e%u(cis_aot_ctx *c, uint64_t *ar) {\n", fi);
+  cis__aot_buf args = {0};
+  for (uint32_t k = 0; k < t->nparams; k++) {
+    char in[16], x[64];
+    snprintf(in, sizeof in, "ar[%u]", k);
+    unpack(x, sizeof x, t->types[k], in);
+    cis__aot_buf_printf(&args, ", %s", x);
+  }
+  const char *al = args.p ? args.p : "";
+  if (t->nresults == 0) {
+    cis__aot_buf_printf(o, "w%u(c%s);\n", fi, al);
+  } else if (t->nresults == 1) {
+    char x[64];
+    pack(x, sizeof x, t->types[t->nparams], "r_");
+    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\nar[0] = %s;\n",
+                        CTYPE[tclass(t->types[t->nparams])], fi, al, x);
+  } else {
+    cis__aot_buf_printf(o, "struct R%u r_ = w%u(c%s);\n", m->func_type[fi], fi, al);
+    for (uint32_t k = 0; k < t->nresults; k++) {
+      char f[16], x[64];
+      snprintf(f, sizeof f, "r_.r%u", k);
+      pack(x, sizeof x, t->types[t->nparams + k], f);
+      cis__aot_buf_printf(o, "ar[%u] = %s;\n", k, x);
+    }
+  }
+  cis__aot_buf_printf(o, "}\n");
+  if (args.oom) o->oom = true;
+  cis__aot_buf_free(&args);
+}
+
+cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf *out, char *msg,
+                            size_t cap) {
+  gen g;
+  memset(&g, 0, sizeof g);
+  g.m = m;
+  g.out = out;
+  g.msg = msg;
+  g.cap = cap;
+  cis_result rc = check_types(&g);
+  if (rc != CIS_OK) return rc;
+  if (m->ncodes != m->nfuncs - m->nfunc_imports)
+    return fail(&g, CIS_EINVALID, "the function and code counts differ");
+  cis__aot_buf *o = out;
+  cis__aot_buf_printf(o, "/* Generated by cis (codegen %d) from a module of %zu bytes. */\n",
+                      CIS__AOT_CODEGEN_VERSION, m->nbytes);
+  static const struct { const char *name; int code; } traps[] = {
+      {"UNREACHABLE", CIS_TRAP_UNREACHABLE}, {"DIV_ZERO", CIS_TRAP_DIV_ZERO},
+      {"INT_OVERFLOW", CIS_TRAP_INT_OVERFLOW}, {"CONVERSION", CIS_TRAP_CONVERSION},
+      {"MEM_OOB", CIS_TRAP_MEM_OOB}, {"TABLE_OOB", CIS_TRAP_TABLE_OOB},
+      {"SIG_MISMATCH", CIS_TRAP_SIG_MISMATCH}, {"UNDEF_ELEM", CIS_TRAP_UNDEF_ELEM},
+      {"UNINIT_ELEM", CIS_TRAP_UNINIT_ELEM}, {"STACK", CIS_TRAP_STACK},
+  };
+  for (size_t i = 0; i < CIS_ARRAY_LEN(traps); i++)
+    cis__aot_buf_printf(o, "#define AOT_T_%s (%d)\n", traps[i].name, traps[i].code);
+  cis__aot_buf_printf(o,
+                      "#define AOT_OFF_GVAL %zu\n#define AOT_OFF_TSIZE %zu\n"
+                      "#define AOT_OFF_TELEMS %zu\n#define AOT_OFF_FKIND %zu\n"
+                      "#define AOT_OFF_FTYPE %zu\n#define AOT_OFF_FINST %zu\n"
+                      "#define AOT_OFF_FINDEX %zu\n",
+                      offsetof(cis_global, val), offsetof(cis_table, size),
+                      offsetof(cis_table, elems), offsetof(cis_func, kind),
+                      offsetof(cis_func, type_id), offsetof(cis_func, inst),
+                      offsetof(cis_func, index));
+  buf_append(o, cis__aot_prelude_text, strlen(cis__aot_prelude_text));
+  /* Result structs and function pointer types, one per module type. */
+  for (uint32_t i = 0; i < m->ntypes; i++) {
+    const cis__functype *t = &m->types[i];
+    if (t->nresults > 1) {
+      cis__aot_buf_printf(o, "struct R%u {", i);
+      for (uint32_t k = 0; k < t->nresults; k++)
+        cis__aot_buf_printf(o, " %s r%u;", CTYPE[tclass(t->types[t->nparams + k])], k);
+      cis__aot_buf_printf(o, " };\n");
+    }
+    if (t->nresults == 0) cis__aot_buf_printf(o, "typedef void ");
+    else if (t->nresults == 1) cis__aot_buf_printf(o, "typedef %s ", CTYPE[tclass(t->types[t->nparams])]);
+    else cis__aot_buf_printf(o, "typedef struct R%u ", i);
+    cis__aot_buf_printf(o, "(*FT%u)(cis_aot_ctx *", i);
+    for (uint32_t k = 0; k < t->nparams; k++)
+      cis__aot_buf_printf(o, ", %s", CTYPE[tclass(t->types[k])]);
+    cis__aot_buf_printf(o, ");\n");
+  }
+  for (uint32_t i = 0; i < m->ncodes; i++) {
+    signature(o, m, m->nfunc_imports + i, false);
+    cis__aot_buf_printf(o, ";\n");
+  }
+  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) rc = gen_function(&g, i);
+  if (rc == CIS_OK) {
+    for (uint32_t i = 0; i < m->ncodes; i++) gen_entry(o, m, i);
+    uint32_t n = m->ncodes ? m->ncodes : 1;
+    cis__aot_buf_printf(o, "static void (*const entries_[%u])(cis_aot_ctx *, uint64_t *) = {", n);
+    for (uint32_t i = 0; i < m->ncodes; i++)
+      cis__aot_buf_printf(o, "%se%u", i ? ", " : "", m->nfunc_imports + i);
+    cis__aot_buf_printf(o, "};\nstatic void *const fptrs_[%u] = {", n);
+    for (uint32_t i = 0; i < m->ncodes; i++)
+      cis__aot_buf_printf(o, "%s(void *)w%u", i ? ", " : "", m->nfunc_imports + i);
+    cis__aot_buf_printf(o,
+                        "};\n__attribute__((visibility(\"default\"))) const cis_aot_object "
+                        "cis_aot_exports = {CIS_AOT_ABI, %uu, entries_, fptrs_, \"%s\"};\n",
+                        m->ncodes, key);
+  }
+  free(g.ltypes);
+  free(g.stk);
+  free(g.used);
+  free(g.ctls);
+  cis__aot_buf_free(&g.body);
+  cis__aot_buf_free(&g.decls);
+  if (rc == CIS_OK && o->oom) rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
+  return rc;
+}

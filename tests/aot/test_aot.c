@@ -1,0 +1,560 @@
+/*
+ * This file implements the tests of the compiled engine ("aot"): the
+ * limits in compiled code (deadline, cancel from another thread, memory
+ * cap, call depth, out-of-bounds memory and table accesses), linking
+ * between modules of the two engines, and the cache's faults (a truncated
+ * entry, another module's entry swapped in, a corrupt byte, a compiler
+ * that fails or is missing, two processes racing to compile one module).
+ * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
+ */
+#include <dirent.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis.h"
+#include "cis/cis_aot.h"
+
+static char home[256];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(home, sizeof home, "/tmp/cis-aot-test-XXXXXX");
+  if (!mkdtemp(home)) return -1;
+  setenv("CIS_HOME", home, 1);
+  unsetenv("CIS_CC");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return 0;
+}
+
+static uint8_t *slurp(const char *name, size_t *len) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s.wasm", CIS_AOT_WASM_DIR, name);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  uint8_t *b = malloc(1 << 16);
+  assert_non_null(b);
+  *len = fread(b, 1, 1 << 16, f);
+  fclose(f);
+  return b;
+}
+
+static cis_engine *engine(const char *name) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = name;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  return e;
+}
+
+/* Loads fixture name; returns the code and leaves the module in *out. */
+static cis_result load(cis_engine *e, const char *name, cis_module **out) {
+  size_t n;
+  uint8_t *b = slurp(name, &n);
+  cis_result rc = cis_module_new(e, b, n, out);
+  free(b);
+  return rc;
+}
+
+static cis_module *load_ok(cis_engine *e, const char *name) {
+  cis_module *m = NULL;
+  cis_result rc = load(e, name, &m);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(e));
+  return m;
+}
+
+static cis_instance *instantiate(cis_module *m, cis_imports *im, const cis_limits *l) {
+  cis_instance *inst = NULL;
+  cis_result rc = cis_instance_new(m, im, l, &inst);
+  if (rc != CIS_OK) fail_msg("instantiate: %s", cis_errname(rc));
+  return inst;
+}
+
+/* Calls export name with i32 arguments; one i32 result into *r if r. */
+static cis_result call(cis_instance *inst, const char *name, int32_t *r, int nargs, ...) {
+  cis_func *f = cis_instance_func(inst, name);
+  assert_non_null(f);
+  cis_val args[4], res[1];
+  va_list ap;
+  va_start(ap, nargs);
+  for (int i = 0; i < nargs; i++) {
+    args[i].type = CIS_I32;
+    args[i].of.u64 = 0;
+    args[i].of.i32 = va_arg(ap, int32_t);
+  }
+  va_end(ap);
+  cis_result rc = cis_func_call(inst, f, args, (size_t)nargs, res, r ? 1 : 0);
+  if (rc == CIS_OK && r) *r = res[0].of.i32;
+  return rc;
+}
+
+/* The one entry in the cache folder (asserts there is exactly one). */
+static void cache_entry(char *out, size_t n, int want) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int count = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) {
+      count++;
+      if (out) snprintf(out, n, "%s/%s", dir, de->d_name);
+    }
+  }
+  closedir(d);
+  assert_int_equal(count, want);
+}
+
+static long file_size(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* ---------------------------------------------------------- running */
+
+static void aot_runs_and_caches_its_object(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cache_entry(NULL, 0, 1);
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "div", &r, 2, -7, 2), CIS_OK);
+  assert_int_equal(r, -3);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  /* A second load finds the entry (still one). */
+  m = load_ok(e, "limits");
+  cache_entry(NULL, 0, 1);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_deadline_stops_infinite_loop(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 50;
+  cis_instance *inst = instantiate(m, NULL, &l);
+  assert_int_equal(call(inst, "spin", NULL, 0), CIS_ETIMEOUT);
+  /* It did run (the loop counted) and the instance still works. */
+  cis_func *f = cis_instance_func(inst, "count");
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, f, NULL, 0, &r, 1), CIS_OK);
+  assert_true(r.of.i64 > 0);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+typedef struct spinner {
+  cis_instance *inst;
+  cis_result rc;
+} spinner;
+
+static void *spin_thread(void *arg) {
+  spinner *s = arg;
+  s->rc = call(s->inst, "spin", NULL, 0);
+  return NULL;
+}
+
+static void aot_cancel_stops_only_that_instance(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 1500; /* bounds the test should cancel fail */
+  spinner a = {instantiate(m, NULL, &l), CIS_OK}, b = {instantiate(m, NULL, &l), CIS_OK};
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, spin_thread, &a), 0);
+  assert_int_equal(pthread_create(&tb, NULL, spin_thread, &b), 0);
+  struct timespec ts = {0, 50 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  cis_instance_cancel(a.inst);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  assert_int_equal(a.rc, CIS_ECANCELED);
+  assert_int_equal(b.rc, CIS_ETIMEOUT); /* b ran on to its own deadline */
+  cis_instance_free(a.inst);
+  cis_instance_free(b.inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_memory_cap_holds(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_memory_bytes = 4u * 65536u + 65536u; /* room for bookkeeping, not 4 more pages */
+  cis_instance *inst = instantiate(m, NULL, &l);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "grow", &r, 1, 8), CIS_OK);
+  assert_int_equal(r, -1);
+  assert_int_equal(call(inst, "size", &r, 0), CIS_OK);
+  assert_int_equal(r, 1);
+  assert_int_equal(call(inst, "grow", &r, 1, 1), CIS_OK);
+  assert_int_equal(r, 1);
+  /* The new page is addressable, the one past it is not. */
+  assert_int_equal(call(inst, "store", NULL, 2, 2 * 65536 - 4, 7), CIS_OK);
+  assert_int_equal(call(inst, "load", &r, 1, 2 * 65536 - 4), CIS_OK);
+  assert_int_equal(r, 7);
+  assert_int_equal(call(inst, "load", &r, 1, 2 * 65536 - 3), CIS_TRAP_MEM_OOB);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_call_depth_is_trap_stack(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_call_depth = 200;
+  cis_instance *inst = instantiate(m, NULL, &l);
+  int32_t r0 = 0;
+  assert_int_equal(call(inst, "recurse", &r0, 1, 0), CIS_TRAP_STACK);
+  assert_non_null(strstr(cis_errmsg(inst), "call stack exhausted"));
+  /* The default depth too: the native stack holds or the check stops it. */
+  cis_limits_default(&l);
+  cis_instance_set_limits(inst, &l);
+  assert_int_equal(call(inst, "recurse", &r0, 1, 0), CIS_TRAP_STACK);
+  /* And the instance still runs afterwards. */
+  int32_t r = 0;
+  assert_int_equal(call(inst, "div", &r, 2, 9, 3), CIS_OK);
+  assert_int_equal(r, 3);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_out_of_bounds_memory_traps(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "load", &r, 1, 65532), CIS_OK);
+  assert_int_equal(call(inst, "load", &r, 1, 65533), CIS_TRAP_MEM_OOB);
+  assert_non_null(strstr(cis_errmsg(inst), "out of bounds memory access in function"));
+  assert_int_equal(call(inst, "load", &r, 1, -1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(call(inst, "store", NULL, 2, 65536, 1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(call(inst, "div", &r, 2, 1, 0), CIS_TRAP_DIV_ZERO);
+  assert_int_equal(call(inst, "div", &r, 2, INT32_MIN, -1), CIS_TRAP_INT_OVERFLOW);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_out_of_bounds_table_traps(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "limits");
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "call_tab", &r, 1, 0), CIS_OK);
+  assert_int_equal(r, 1);
+  assert_int_equal(call(inst, "call_tab", &r, 1, 1), CIS_TRAP_UNINIT_ELEM);
+  assert_int_equal(call(inst, "call_tab", &r, 1, 2), CIS_TRAP_UNDEF_ELEM);
+  assert_int_equal(call(inst, "tab_set", NULL, 1, 2), CIS_TRAP_TABLE_OOB);
+  assert_int_equal(call(inst, "tab_set", NULL, 1, 0), CIS_OK);
+  assert_int_equal(call(inst, "call_tab", &r, 1, 0), CIS_TRAP_UNINIT_ELEM);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* Module a on engine ea, b (importing a) on eb. */
+static void link_pair(const char *ea, const char *eb) {
+  cis_engine *e1 = engine(ea), *e2 = engine(eb);
+  cis_module *ma = load_ok(e1, "link_a"), *mb = load_ok(e2, "link_b");
+  cis_instance *a = instantiate(ma, NULL, NULL);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e2, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(im, "a", 1, a), CIS_OK);
+  cis_instance *b = instantiate(mb, im, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(b, "twice", &r, 1, 21), CIS_OK);
+  assert_int_equal(r, 42);
+  assert_int_equal(call(b, "indirect", &r, 1, 5), CIS_OK);
+  assert_int_equal(r, 15);
+  assert_int_equal(call(b, "poke_peek", &r, 2, 8, 1234), CIS_OK);
+  assert_int_equal(r, 1234);
+  assert_int_equal(call(b, "poke_peek", &r, 2, 65535, 1), CIS_TRAP_MEM_OOB);
+  cis_instance_free(b);
+  cis_imports_free(im);
+  cis_instance_free(a);
+  cis_module_free(mb);
+  cis_module_free(ma);
+  cis_engine_free(e2);
+  cis_engine_free(e1);
+}
+
+static void aot_and_interp_import_each_other(void **state) {
+  (void)state;
+  link_pair("interp", "aot");
+  link_pair("aot", "interp");
+  link_pair("aot", "aot");
+}
+
+/* ------------------------------------------------------------ cache */
+
+static int32_t run_f(cis_engine *e, const char *name) {
+  cis_module *m = load_ok(e, name);
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "f", &r, 0), CIS_OK);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  return r;
+}
+
+static void cache_truncated_entry_is_recompiled(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  char p[600];
+  cache_entry(p, sizeof p, 1);
+  long full = file_size(p);
+  assert_true(full > 200);
+  assert_int_equal(truncate(p, full / 2), 0);
+  assert_int_equal(run_f(e, "one"), 1);
+  assert_int_equal(file_size(p), full); /* compiled and stored again */
+  cis_engine_free(e);
+}
+
+static void cache_corrupt_byte_is_recompiled(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  char p[600];
+  cache_entry(p, sizeof p, 1);
+  long full = file_size(p);
+  FILE *f = fopen(p, "r+b");
+  assert_non_null(f);
+  fseek(f, full - 100, SEEK_SET);
+  int c = fgetc(f);
+  fseek(f, full - 100, SEEK_SET);
+  fputc(c ^ 0x5a, f);
+  fclose(f);
+  struct stat before;
+  assert_int_equal(stat(p, &before), 0);
+  assert_int_equal(run_f(e, "one"), 1);
+  struct stat after;
+  assert_int_equal(stat(p, &after), 0);
+  assert_true(after.st_ino != before.st_ino); /* replaced by a fresh entry */
+  cis_engine_free(e);
+}
+
+static void cache_swapped_entry_is_recompiled(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  char p1[600];
+  cache_entry(p1, sizeof p1, 1);
+  char saved[600];
+  snprintf(saved, sizeof saved, "%s/one.saved", home);
+  assert_int_equal(rename(p1, saved), 0);
+  assert_int_equal(run_f(e, "two"), 2);
+  char p2[600];
+  cache_entry(p2, sizeof p2, 1);
+  /* two's entry under one's name: a sound file, of another module. */
+  assert_int_equal(rename(p2, p1), 0);
+  assert_int_equal(run_f(e, "one"), 1);
+  assert_int_equal(run_f(e, "two"), 2);
+  cache_entry(NULL, 0, 2);
+  cis_engine_free(e);
+}
+
+static void compiler_failing_is_eio(void **state) {
+  (void)state;
+  setenv("CIS_CC", "/bin/false", 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_EIO);
+  assert_null(m);
+  assert_non_null(strstr(cis_errmsg(e), "failed"));
+  cache_entry(NULL, 0, 0);
+  cis_engine_free(e);
+}
+
+static void compiler_missing_is_unsupported_naming_gcc(void **state) {
+  (void)state;
+  setenv("CIS_CC", "/nonexistent/cc", 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_EUNSUPPORTED);
+  assert_non_null(strstr(cis_errmsg(e), "gcc"));
+  setenv("CIS_CC", "no-such-compiler-here", 1);
+  assert_int_equal(load(e, "one", &m), CIS_EUNSUPPORTED);
+  assert_non_null(strstr(cis_errmsg(e), "gcc"));
+  /* The interpreter does not need one. */
+  cis_engine *ei = engine("interp");
+  assert_int_equal(run_f(ei, "one"), 1);
+  cis_engine_free(ei);
+  cis_engine_free(e);
+}
+
+static void racing_processes_compile_once(void **state) {
+  (void)state;
+  /* A compiler that logs each run and is slow enough for the two to
+   * overlap. */
+  char cc[400], log[400];
+  snprintf(cc, sizeof cc, "%s/cc.sh", home);
+  snprintf(log, sizeof log, "%s/cc.log", home);
+  FILE *f = fopen(cc, "w");
+  assert_non_null(f);
+  fprintf(f, "#!/bin/sh\necho run >> '%s'\nsleep 0.3\nexec cc \"$@\"\n", log);
+  fclose(f);
+  assert_int_equal(chmod(cc, 0755), 0);
+  setenv("CIS_CC", cc, 1);
+  pid_t kids[2];
+  for (int i = 0; i < 2; i++) {
+    kids[i] = fork();
+    assert_true(kids[i] >= 0);
+    if (kids[i] == 0) {
+      cis_engine_config cfg;
+      cis_engine_config_default(&cfg);
+      cfg.engine = "aot";
+      cis_engine *e = NULL;
+      cis_module *m = NULL;
+      cis_instance *inst = NULL;
+      int ok = cis_engine_new(&cfg, &e) == CIS_OK && load(e, "one", &m) == CIS_OK &&
+               cis_instance_new(m, NULL, NULL, &inst) == CIS_OK;
+      int32_t r = 0;
+      ok = ok && call(inst, "f", &r, 0) == CIS_OK && r == 1;
+      _exit(ok ? 0 : 1);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    int st = 0;
+    assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  f = fopen(log, "r");
+  assert_non_null(f);
+  int runs = 0;
+  char line[64];
+  while (fgets(line, sizeof line, f)) runs++;
+  fclose(f);
+  assert_int_equal(runs, 1);
+  cache_entry(NULL, 0, 1);
+}
+
+typedef struct seen {
+  int entries, sound;
+} seen;
+
+static bool count_entry(const cis_cache_entry *e, void *user) {
+  seen *s = user;
+  s->entries++;
+  s->sound += e->sound;
+  assert_string_equal(e->cis_version, cis_version());
+  return true;
+}
+
+static void cache_list_and_prune_find_corrupt_entries(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  assert_int_equal(run_f(e, "two"), 2);
+  seen s = {0, 0};
+  assert_int_equal(cis_cache_list(count_entry, &s), CIS_OK);
+  assert_int_equal(s.entries, 2);
+  assert_int_equal(s.sound, 2);
+  char p[600];
+  char dir[300];
+  assert_int_equal(cis_cache_dir(dir, sizeof dir), CIS_OK);
+  snprintf(p, sizeof p, "%s/junk.lock", dir); /* not the cache's: left alone */
+  FILE *f = fopen(p, "w");
+  assert_non_null(f);
+  fclose(f);
+  /* Damage one entry: list says so, prune removes it and only it. */
+  cis_module_free(load_ok(e, "one"));
+  {
+    char one[600];
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    one[0] = 0;
+    for (struct dirent *de; (de = readdir(d));)
+      if (strstr(de->d_name, ".cso") && !one[0]) snprintf(one, sizeof one, "%s/%s", dir, de->d_name);
+    closedir(d);
+    assert_int_equal(truncate(one, 150), 0);
+  }
+  s = (seen){0, 0};
+  assert_int_equal(cis_cache_list(count_entry, &s), CIS_OK);
+  assert_int_equal(s.entries, 2);
+  assert_int_equal(s.sound, 1);
+  uint64_t removed = 0;
+  assert_int_equal(cis_cache_prune(0, &removed), CIS_OK);
+  assert_int_equal(removed, 1);
+  cache_entry(NULL, 0, 1);
+  assert_int_equal(access(p, F_OK), 0);
+  assert_int_equal(cis_cache_clear(&removed), CIS_OK);
+  assert_int_equal(removed, 1);
+  cache_entry(NULL, 0, 0);
+  cis_engine_free(e);
+}
+
+static void auto_without_compiler_runs_on_interpreter(void **state) {
+  (void)state;
+  setenv("CIS_CC", "/nonexistent/cc", 1);
+  cis_engine *e = engine("auto");
+  assert_int_equal(run_f(e, "one"), 1);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+  e = engine("auto"); /* with one: compiled, so the cache has the entry */
+  assert_int_equal(run_f(e, "one"), 1);
+  cache_entry(NULL, 0, 1);
+  cis_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(aot_runs_and_caches_its_object, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_deadline_stops_infinite_loop, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cancel_stops_only_that_instance, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_memory_cap_holds, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_call_depth_is_trap_stack, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_out_of_bounds_memory_traps, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_out_of_bounds_table_traps, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_and_interp_import_each_other, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_truncated_entry_is_recompiled, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_corrupt_byte_is_recompiled, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_swapped_entry_is_recompiled, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_failing_is_eio, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
+      cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_list_and_prune_find_corrupt_entries, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_without_compiler_runs_on_interpreter, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

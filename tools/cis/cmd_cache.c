@@ -1,0 +1,104 @@
+/*
+ * This file implements `cis cache list|clear|prune`: the compiled
+ * engine's cache of machine code ($CIS_HOME/cache), through cis_aot.h.
+ *
+ *   cis cache list [--json]   one line per entry: key, module sha256, size,
+ *                             age, and "corrupt" for an entry that fails its
+ *                             checks (it would be compiled again, never run)
+ *   cis cache clear           removes every entry
+ *   cis cache prune [--older-than DURATION]
+ *                             removes corrupt entries, those of other cis
+ *                             versions, leftovers of unfinished compiles, and
+ *                             entries not written for DURATION
+ */
+#include <string.h>
+#include <time.h>
+
+#include "cis/cis_aot.h"
+#include "cli.h"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: cis cache list [--json] | clear | prune [--older-than DURATION]\n"
+             "The compiled engine's cache of machine code ($CIS_HOME/cache).\n"
+             "  list    one line per entry: key, module sha256, bytes, age, state\n"
+             "  clear   remove every entry\n"
+             "  prune   remove corrupt entries, those of other cis versions, leftovers of\n"
+             "          unfinished compiles, and (with --older-than) old entries\n");
+}
+
+typedef struct lister {
+  cJSON *arr;   /* --json: the entries, else NULL */
+  size_t n;     /* entries seen */
+  time_t now;
+} lister;
+
+static bool list_one(const cis_cache_entry *e, void *user) {
+  lister *l = user;
+  l->n++;
+  if (l->arr) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", e->key);
+    cJSON_AddStringToObject(o, "module_sha256", e->module_sha256);
+    cJSON_AddStringToObject(o, "cis_version", e->cis_version);
+    cJSON_AddNumberToObject(o, "bytes", (double)e->bytes);
+    cJSON_AddNumberToObject(o, "mtime", (double)e->mtime);
+    cJSON_AddBoolToObject(o, "sound", e->sound);
+    cJSON_AddItemToArray(l->arr, o);
+    return true;
+  }
+  long age = (long)(l->now - (time_t)e->mtime);
+  printf("%.16s  module %.16s  %10llu bytes  %6ld s old  %s%s\n", e->key,
+         e->module_sha256[0] ? e->module_sha256 : "?", (unsigned long long)e->bytes, age,
+         e->sound ? "ok" : "corrupt", e->sound ? "" : " (compiled again when used)");
+  return true;
+}
+
+int cli_cmd_cache(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+  }
+  const char *sub = argv[1];
+  bool json = false, help = false, has_age = false;
+  uint64_t age_ms = 0;
+  const cli_opt opts[] = {
+      {"--json", CLI_OPT_FLAG, &json, NULL, NULL, "list: one JSON document"},
+      {"--older-than", CLI_OPT_MS, &age_ms, &has_age, "DURATION",
+       "prune: also entries not written for this long (e.g. 720h)"},
+  };
+  int pos = 2;
+  int code = cli_parse_opts("cache", opts, 2, argc, argv, &pos, &help);
+  if (code != CLI_EXIT_OK || pos != argc || help) {
+    usage(help ? stdout : stderr);
+    return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+  }
+  char dir[4096];
+  cis_result rc = cis_cache_dir(dir, sizeof dir);
+  if (rc != CIS_OK) {
+    cli_error("cache", rc, "no CIS_HOME and no HOME");
+    return cli_exit_code(rc);
+  }
+  uint64_t removed = 0;
+  if (!strcmp(sub, "list")) {
+    lister l = {json ? cJSON_CreateArray() : NULL, 0, time(NULL)};
+    rc = cis_cache_list(list_one, &l);
+    if (json) {
+      cJSON *d = cli_json_doc(rc, rc == CIS_OK ? NULL : "cannot read the cache");
+      cJSON_AddStringToObject(d, "dir", dir);
+      cJSON_AddItemToObject(d, "entries", l.arr);
+      return cli_json_print(d) == CLI_EXIT_OK ? cli_exit_code(rc) : CLI_EXIT_FAIL;
+    }
+    if (rc == CIS_OK) printf("%zu entries in %s\n", l.n, dir);
+  } else if (!strcmp(sub, "clear")) {
+    rc = cis_cache_clear(&removed);
+    if (rc == CIS_OK) printf("removed %llu entries from %s\n", (unsigned long long)removed, dir);
+  } else if (!strcmp(sub, "prune")) {
+    rc = cis_cache_prune(has_age ? (age_ms + 999) / 1000 : 0, &removed);
+    if (rc == CIS_OK) printf("removed %llu entries from %s\n", (unsigned long long)removed, dir);
+  } else {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (rc != CIS_OK) cli_error("cache", rc, dir);
+  return cli_exit_code(rc);
+}
