@@ -92,11 +92,16 @@ bool cis__read_s64(const uint8_t **p, const uint8_t *end, int64_t *out) { return
 
 /* ----------------------------------------------------------------- reader */
 
+/* Sections and function bodies are read as the spec's reference decoder
+ * reads them: up to the end of the binary, not of their declared size, and
+ * a size that does not match what was read is "section size mismatch"
+ * afterwards. So a body missing its end reads on into what follows and
+ * fails the way the spec's tests expect. */
 typedef struct rd {
   const uint8_t *p;     /* next byte */
-  const uint8_t *end;   /* end of the current region */
+  const uint8_t *end;   /* end of the binary (or of a custom section being parsed leniently) */
   const uint8_t *base;  /* start of the binary, for offsets */
-  bool whole;           /* the region is the whole binary (else a section/body) */
+  bool header;          /* reading the 8-byte header */
   cis__diag *d;         /* where errors go */
 } rd;
 
@@ -111,7 +116,7 @@ static bool fail_at(rd *r, const uint8_t *at, cis_result code, const char *msg) 
 static bool fail(rd *r, cis_result code, const char *msg) { return fail_at(r, r->p, code, msg); }
 
 static bool eof(rd *r) {
-  return fail(r, CIS_EEOF, r->whole ? "unexpected end" : "unexpected end of section or function");
+  return fail(r, CIS_EEOF, r->header ? "unexpected end" : "unexpected end of section or function");
 }
 
 static bool u8(rd *r, uint8_t *out) {
@@ -163,12 +168,24 @@ static bool skip(rd *r, size_t n) {
   return true;
 }
 
-/* A vector count: each item takes at least min_item bytes, so a count the
- * remaining bytes cannot hold is refused before any allocation. */
-static bool count(rd *r, uint32_t *n, size_t min_item) {
+/* A length or count (the spec's len32): more than the bytes left from
+ * where it starts is "length out of bounds". */
+static bool len32(rd *r, uint32_t *n) {
+  const uint8_t *at = r->p;
   if (!u32(r, n)) return false;
-  if (min_item && (uint64_t)*n * min_item > (uint64_t)(r->end - r->p))
-    return r->whole ? fail(r, CIS_EEOF, "unexpected end") : fail(r, CIS_EEOF, "length out of bounds");
+  if (*n > (size_t)(r->end - at)) return fail_at(r, at, CIS_EEOF, "length out of bounds");
+  return true;
+}
+
+/* A vector count. Items are then read one by one, so a count the bytes
+ * cannot hold fails at the first missing item, as in the spec's decoder.
+ * *cap is how many items to allocate: each takes at least min_item bytes
+ * (min_item >= 1), so reading can never fill more than the bytes left
+ * allow, plus the one whose reading fails. */
+static bool count(rd *r, uint32_t *n, size_t min_item, size_t *cap) {
+  if (!len32(r, n)) return false;
+  size_t fit = (size_t)(r->end - r->p) / min_item;
+  *cap = (*n < fit ? *n : fit) + 1;
   return true;
 }
 
@@ -199,10 +216,26 @@ static bool utf8_ok(const uint8_t *s, size_t n) {
   return true;
 }
 
+/* A byte string (the spec's string): its length, then the bytes. */
+static bool bytes_(rd *r, const uint8_t **s, uint32_t *len) {
+  *s = NULL;
+  if (!len32(r, len)) return false;
+  if (*len > (size_t)(r->end - r->p)) {
+    r->p = r->end;
+    return eof(r);
+  }
+  *s = r->p;
+  r->p += *len;
+  return true;
+}
+
 static bool name(rd *r, const char **s, uint32_t *len) {
   *s = NULL;
-  if (!u32(r, len)) return false;
-  if (*len > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, r->whole ? "unexpected end" : "length out of bounds");
+  if (!len32(r, len)) return false;
+  if (*len > (size_t)(r->end - r->p)) {
+    r->p = r->end;
+    return eof(r);
+  }
   if (!utf8_ok(r->p, *len)) return fail(r, CIS_EUTF8, "malformed UTF-8 encoding");
   *s = (const char *)r->p;
   r->p += *len;
@@ -223,11 +256,20 @@ static bool reftype(rd *r, uint8_t *t) {
   return true;
 }
 
-static bool limits(rd *r, cis__limits *l) {
+/* The limits flag, a one-bit LEB128 (the spec's vu1). */
+static bool flag1(rd *r, uint8_t *out) {
   const uint8_t *at = r->p;
+  uint8_t b;
+  if (!u8(r, &b)) return false;
+  if ((b & 0x7f) > 1) return fail_at(r, at, CIS_ELEB, "integer too large");
+  if (b & 0x80) return fail(r, CIS_ELEB, "integer representation too long");
+  *out = b;
+  return true;
+}
+
+static bool limits(rd *r, cis__limits *l) {
   uint8_t flag;
-  if (!u8(r, &flag)) return false;
-  if (flag > 1) return fail_at(r, at, CIS_ELEB, "integer too large");
+  if (!flag1(r, &flag)) return false;
   l->has_max = flag == 1;
   if (!u32(r, &l->min)) return false;
   l->max = 0;
@@ -293,7 +335,7 @@ static bool opcode(rd *r, enum cis__op *op) {
 /* Skips the immediates of one instruction (opcode already read), by the
  * immediate kind of its row in opcodes.def. Used for function bodies and
  * constant expressions. depth tracks block nesting. */
-static bool scan_instr(rd *r, enum cis__op op, bool has_datacount, int64_t *depth) {
+static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   uint32_t x, n;
   int64_t bt;
   int32_t i32;
@@ -301,28 +343,25 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount, int64_t *dept
   uint8_t b;
   const uint8_t *at = r->p;
   switch ((enum cis__imm)cis__op_info(op)->imm) {
-  case CIS__IMM_NONE:
-    if (op == CIS__OP_END) (*depth)--;
-    return true;
+  case CIS__IMM_NONE: return true;
   case CIS__IMM_BLOCK:
     if (!s33(r, &bt)) return false;
     if (bt < 0 && bt != -64 &&
         !(bt >= -17 && bt <= -1 && cis__valtype_ok((uint8_t)(0x80 + bt))))
       return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
-    (*depth)++;
     return true;
   case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL: case CIS__IMM_TABLE:
   case CIS__IMM_ELEM:
     return u32(r, &x);
   case CIS__IMM_BR_TABLE:
-    if (!count(r, &n, 1)) return false;
+    if (!len32(r, &n)) return false;
     for (uint32_t i = 0; i <= n; i++)
       if (!u32(r, &x)) return false;
     return true;
   case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
     return u32(r, &x) && u32(r, &x);
   case CIS__IMM_SELECT_T:
-    if (!count(r, &n, 1)) return false;
+    if (!len32(r, &n)) return false;
     for (uint32_t i = 0; i < n; i++)
       if (!valtype(r, &b)) return false;
     return true;
@@ -348,16 +387,53 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount, int64_t *dept
   return fail_at(r, at, CIS_EMALFORMED, "illegal opcode"); /* a row with no immediate kind */
 }
 
+/* Reads instructions up to and including the end that closes the
+ * sequence (a function body or a constant expression). Blocks nest as in
+ * the spec's decoder: an else outside the then-arm of an if, or a second
+ * else, is "END opcode expected". The nesting lives on the heap. */
+static bool instrs(rd *r, bool has_datacount) {
+  enum { ARM_BLOCK, ARM_THEN, ARM_ELSE }; /* what an open block is in */
+  uint8_t *arms = NULL;
+  size_t n = 0, cap = 0;
+  bool ok = true;
+  for (;;) {
+    const uint8_t *at = r->p;
+    enum cis__op op;
+    if (!opcode(r, &op) || !scan_instr(r, op, has_datacount)) {
+      ok = false;
+      break;
+    }
+    if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+      if (n == cap) {
+        size_t c = cap ? 2 * cap : 16;
+        uint8_t *a = realloc(arms, c);
+        if (!a) {
+          ok = fail(r, CIS_ENOMEM, "out of memory");
+          break;
+        }
+        arms = a;
+        cap = c;
+      }
+      arms[n++] = op == CIS__OP_IF ? ARM_THEN : ARM_BLOCK;
+    } else if (op == CIS__OP_ELSE) {
+      if (n == 0 || arms[n - 1] != ARM_THEN) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "END opcode expected");
+        break;
+      }
+      arms[n - 1] = ARM_ELSE;
+    } else if (op == CIS__OP_END) {
+      if (n == 0) break;
+      n--;
+    }
+  }
+  free(arms);
+  return ok;
+}
+
 /* Reads a constant expression up to and including its end. */
 static bool expr(rd *r, cis__expr *e, bool has_datacount) {
   const uint8_t *start = r->p;
-  int64_t depth = 0;
-  for (;;) {
-    enum cis__op op;
-    if (!opcode(r, &op)) return false;
-    if (!scan_instr(r, op, has_datacount, &depth)) return false;
-    if (op == CIS__OP_END && depth < 0) break;
-  }
+  if (!instrs(r, has_datacount)) return false;
   e->code = start;
   e->len = (uint32_t)(r->p - start);
   return true;
@@ -367,9 +443,10 @@ static bool expr(rd *r, cis__expr *e, bool has_datacount) {
 
 static bool sec_type(rd *r, cis__module *m) {
   uint32_t n;
-  if (!count(r, &n, 3)) return false;
+  size_t cap;
+  if (!count(r, &n, 3, &cap)) return false;
   if (n > CIS__MAX_TYPES) return fail(r, CIS_EMALFORMED, "too many types");
-  m->types = calloc(n ? n : 1, sizeof *m->types);
+  m->types = calloc(cap, sizeof *m->types);
   if (!m->types) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
     const uint8_t *at = r->p;
@@ -377,13 +454,13 @@ static bool sec_type(rd *r, cis__module *m) {
     if (!u8(r, &form)) return false;
     if (form != 0x60) return fail_at(r, at, CIS_EMALFORMED, "integer representation too long");
     uint32_t np, nr;
-    if (!count(r, &np, 1)) return false;
+    if (!len32(r, &np)) return false;
     if (np > CIS__MAX_PARAMS) return fail(r, CIS_EMALFORMED, "too many parameters");
     const uint8_t *pstart = r->p;
     uint8_t t;
     for (uint32_t k = 0; k < np; k++)
       if (!valtype(r, &t)) return false;
-    if (!count(r, &nr, 1)) return false;
+    if (!len32(r, &nr)) return false;
     if (nr > CIS__MAX_RESULTS) return fail(r, CIS_EMALFORMED, "too many results");
     const uint8_t *rstart = r->p;
     for (uint32_t k = 0; k < nr; k++)
@@ -400,8 +477,9 @@ static bool sec_type(rd *r, cis__module *m) {
 
 static bool sec_import(rd *r, cis__module *m) {
   uint32_t n;
-  if (!count(r, &n, 4)) return false;
-  m->imports = calloc(n ? n : 1, sizeof *m->imports);
+  size_t cap;
+  if (!count(r, &n, 4, &cap)) return false;
+  m->imports = calloc(cap, sizeof *m->imports);
   if (!m->imports) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
     cis__import *im = &m->imports[i];
@@ -422,9 +500,10 @@ static bool sec_import(rd *r, cis__module *m) {
 
 static bool sec_function(rd *r, cis__module *m, uint32_t **decl, uint32_t *ndecl) {
   uint32_t n;
-  if (!count(r, &n, 1)) return false;
+  size_t cap;
+  if (!count(r, &n, 1, &cap)) return false;
   if ((uint64_t)n + m->nfunc_imports > CIS__MAX_FUNCS) return fail(r, CIS_EMALFORMED, "too many functions");
-  *decl = malloc(((size_t)n + 1) * sizeof **decl);
+  *decl = malloc(cap * sizeof **decl);
   if (!*decl) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++)
     if (!u32(r, &(*decl)[i])) return false;
@@ -433,8 +512,9 @@ static bool sec_function(rd *r, cis__module *m, uint32_t **decl, uint32_t *ndecl
 }
 
 static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n) {
-  if (!count(r, n, 3)) return false;
-  *out = calloc(*n ? *n : 1, sizeof **out);
+  size_t cap;
+  if (!count(r, n, 3, &cap)) return false;
+  *out = calloc(cap, sizeof **out);
   if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < *n; i++)
     if (!tabletype(r, &(*out)[i])) return false;
@@ -442,8 +522,9 @@ static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n) {
 }
 
 static bool sec_memory(rd *r, cis__limits **out, uint32_t *n) {
-  if (!count(r, n, 2)) return false;
-  *out = calloc(*n ? *n : 1, sizeof **out);
+  size_t cap;
+  if (!count(r, n, 2, &cap)) return false;
+  *out = calloc(cap, sizeof **out);
   if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < *n; i++)
     if (!limits(r, &(*out)[i])) return false;
@@ -451,8 +532,9 @@ static bool sec_memory(rd *r, cis__limits **out, uint32_t *n) {
 }
 
 static bool sec_global(rd *r, cis__global **out, uint32_t *n, bool has_dc) {
-  if (!count(r, n, 3)) return false;
-  *out = calloc(*n ? *n : 1, sizeof **out);
+  size_t cap;
+  if (!count(r, n, 3, &cap)) return false;
+  *out = calloc(cap, sizeof **out);
   if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < *n; i++)
     if (!globaltype(r, &(*out)[i].type) || !expr(r, &(*out)[i].init, has_dc)) return false;
@@ -461,8 +543,9 @@ static bool sec_global(rd *r, cis__global **out, uint32_t *n, bool has_dc) {
 
 static bool sec_export(rd *r, cis__module *m) {
   uint32_t n;
-  if (!count(r, &n, 3)) return false;
-  m->exports = calloc(n ? n : 1, sizeof *m->exports);
+  size_t cap;
+  if (!count(r, &n, 3, &cap)) return false;
+  m->exports = calloc(cap, sizeof *m->exports);
   if (!m->exports) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
     cis__export *e = &m->exports[i];
@@ -477,8 +560,9 @@ static bool sec_export(rd *r, cis__module *m) {
 }
 
 static bool func_indices(rd *r, cis__elem *e) {
-  if (!count(r, &e->count, 1)) return false;
-  e->funcs = malloc(((size_t)e->count + 1) * sizeof *e->funcs);
+  size_t cap;
+  if (!count(r, &e->count, 1, &cap)) return false;
+  e->funcs = malloc(cap * sizeof *e->funcs);
   if (!e->funcs) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < e->count; i++)
     if (!u32(r, &e->funcs[i])) return false;
@@ -486,8 +570,9 @@ static bool func_indices(rd *r, cis__elem *e) {
 }
 
 static bool elem_exprs(rd *r, cis__elem *e, bool has_dc) {
-  if (!count(r, &e->count, 2)) return false;
-  e->exprs = calloc((size_t)e->count + 1, sizeof *e->exprs);
+  size_t cap;
+  if (!count(r, &e->count, 1, &cap)) return false; /* an expression may be one end byte */
+  e->exprs = calloc(cap, sizeof *e->exprs);
   if (!e->exprs) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < e->count; i++)
     if (!expr(r, &e->exprs[i], has_dc)) return false;
@@ -504,8 +589,9 @@ static bool elemkind(rd *r) {
 
 static bool sec_elem(rd *r, cis__module *m, bool has_dc) {
   uint32_t n;
-  if (!count(r, &n, 2)) return false;
-  m->elems = calloc(n ? n : 1, sizeof *m->elems);
+  size_t cap;
+  if (!count(r, &n, 2, &cap)) return false;
+  m->elems = calloc(cap, sizeof *m->elems);
   if (!m->elems) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
     cis__elem *e = &m->elems[i];
@@ -536,58 +622,54 @@ static bool sec_elem(rd *r, cis__module *m, bool has_dc) {
   return true;
 }
 
+/* One function body (the spec's sized code): size, locals, instructions up
+ * to the function's end, and the size must match what was read. */
+static bool code_body(rd *r, cis__code *c, bool has_dc) {
+  uint32_t size;
+  if (!len32(r, &size)) return false;
+  const uint8_t *start = r->p;
+  uint32_t ngroups;
+  if (!len32(r, &ngroups)) return false;
+  /* The total may not exceed the limit; the groups stay where they are. */
+  const uint8_t *groups = r->p;
+  uint64_t total = 0;
+  uint8_t t;
+  for (uint32_t g = 0; g < ngroups; g++) {
+    uint32_t k;
+    if (!u32(r, &k)) return false;
+    total += k;
+    if (total > CIS__MAX_LOCALS) return fail(r, CIS_EMALFORMED, "too many locals");
+    if (!valtype(r, &t)) return false;
+  }
+  c->nlocals = (uint32_t)total;
+  c->nlocal_groups = ngroups;
+  c->locals = groups;
+  c->body = r->p;
+  c->body_offset = (uint32_t)(r->p - r->base);
+  if (!instrs(r, has_dc)) return false;
+  if (r->p != start + size) return fail_at(r, start, CIS_ESECTION, "section size mismatch");
+  c->body_len = (uint32_t)(r->p - c->body);
+  return true;
+}
+
 static bool sec_code(rd *r, cis__module *m, bool has_dc) {
   uint32_t n;
-  if (!count(r, &n, 2)) return false;
-  if (n != m->nfuncs - m->nfunc_imports)
-    return fail(r, CIS_EMALFORMED, "function and code section have inconsistent lengths");
-  m->codes = calloc(n ? n : 1, sizeof *m->codes);
+  size_t cap;
+  if (!count(r, &n, 2, &cap)) return false;
+  m->codes = calloc(cap, sizeof *m->codes);
   if (!m->codes) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
-    cis__code *c = &m->codes[i];
     m->ncodes = i + 1;
-    uint32_t size;
-    if (!u32(r, &size)) return false;
-    if (size > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, "unexpected end of section or function");
-    rd b = {r->p, r->p + size, r->base, false, r->d};
-    r->p += size;
-    uint32_t ngroups;
-    if (!count(&b, &ngroups, 2)) return false;
-    /* The total may not exceed the limit; the groups stay where they are. */
-    const uint8_t *groups = b.p;
-    uint64_t total = 0;
-    uint8_t t;
-    for (uint32_t g = 0; g < ngroups; g++) {
-      uint32_t k;
-      if (!u32(&b, &k)) return false;
-      total += k;
-      if (total > CIS__MAX_LOCALS) return fail(&b, CIS_EMALFORMED, "too many locals");
-      if (!valtype(&b, &t)) return false;
-    }
-    c->nlocals = (uint32_t)total;
-    c->nlocal_groups = ngroups;
-    c->locals = groups;
-    c->body = b.p;
-    c->body_offset = (uint32_t)(b.p - r->base);
-    int64_t depth = 0;
-    for (;;) {
-      enum cis__op op;
-      if (b.p >= b.end) return fail(&b, CIS_EEOF, "END opcode expected");
-      if (!opcode(&b, &op) || !scan_instr(&b, op, has_dc, &depth)) return false;
-      if (op == CIS__OP_END && depth < 0) break;
-    }
-    if (b.p != b.end) return fail(&b, CIS_ESECTION, "section size mismatch");
-    c->body_len = (uint32_t)(b.p - c->body);
+    if (!code_body(r, &m->codes[i], has_dc)) return false;
   }
   return true;
 }
 
 static bool sec_data(rd *r, cis__module *m, bool has_dc) {
   uint32_t n;
-  if (!count(r, &n, 2)) return false;
-  if (has_dc && n != m->datacount)
-    return fail(r, CIS_EMALFORMED, "data count and data section have inconsistent lengths");
-  m->datas = calloc(n ? n : 1, sizeof *m->datas);
+  size_t cap;
+  if (!count(r, &n, 2, &cap)) return false;
+  m->datas = calloc(cap, sizeof *m->datas);
   if (!m->datas) return fail(r, CIS_ENOMEM, "out of memory");
   for (uint32_t i = 0; i < n; i++) {
     cis__data *d = &m->datas[i];
@@ -602,10 +684,7 @@ static bool sec_data(rd *r, cis__module *m, bool has_dc) {
       if (!u32(r, &d->memory)) return false;
     } else return fail_at(r, at, CIS_EMALFORMED, "malformed data segment kind");
     if (d->mode == CIS__SEG_ACTIVE && !expr(r, &d->offset, has_dc)) return false;
-    if (!u32(r, &d->len)) return false;
-    if (d->len > (size_t)(r->end - r->p)) return fail(r, CIS_EEOF, "unexpected end of section or function");
-    d->bytes = r->p;
-    r->p += d->len;
+    if (!bytes_(r, &d->bytes, &d->len)) return false;
   }
   return true;
 }
@@ -631,7 +710,8 @@ static void sec_names(const uint8_t *p, const uint8_t *end, cis__module *m) {
       }
     } else if (id == 1 && m->nfuncs) {
       uint32_t n;
-      if (!count(&s, &n, 2)) return;
+      size_t cap;
+      if (!count(&s, &n, 2, &cap)) return;
       if (!m->func_names) {
         m->func_names = calloc(m->nfuncs, sizeof *m->func_names);
         m->func_name_lens = calloc(m->nfuncs, sizeof *m->func_name_lens);
@@ -676,7 +756,14 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
   uint32_t ntables = 0, nmems = 0, nglobals = 0;
   bool ok = true;
 
-  if (len < 4 || memcmp(m->bytes, "\0asm", 4) != 0) {
+  /* As the spec's decoder: the magic and the version are read as u32s,
+   * so a binary that ends inside one is "unexpected end". */
+  if (len < 4) {
+    r.p = r.end;
+    fail(&r, CIS_EEOF, "unexpected end");
+    goto done;
+  }
+  if (memcmp(m->bytes, "\0asm", 4) != 0) {
     fail(&r, CIS_EMAGIC, "magic header not detected");
     goto done;
   }
@@ -691,6 +778,7 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
     goto done;
   }
   r.p += 4;
+  r.header = false;
   int last = 0;
   bool seen_function = false, seen_data = false;
   tl_uses_data_without_count = false;
@@ -703,13 +791,10 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
       fail_at(&r, at, CIS_ESECTION, "malformed section id");
       break;
     }
-    if (!u32(&r, &size)) break;
-    if (size > (size_t)(r.end - r.p)) {
-      fail(&r, CIS_EEOF, "unexpected end of section or function");
-      break;
-    }
-    rd s = {r.p, r.p + size, m->bytes, false, d};
-    r.p += size;
+    if (!len32(&r, &size)) break;
+    const uint8_t *sec = r.p, *sec_end = r.p + size;
+    rd s = {r.p, r.end, m->bytes, false, d};
+    r.p = sec_end;
     if (id != 0) {
       int rank = section_rank(id);
       if (rank <= last) {
@@ -723,8 +808,12 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
       const char *nm;
       uint32_t nl;
       ok = name(&s, &nm, &nl);
-      if (ok && nl == 4 && !memcmp(nm, "name", 4)) sec_names(s.p, s.end, m);
-      s.p = s.end;
+      if (ok && s.p > sec_end) { /* the name runs past the section */
+        s.p = s.end;
+        ok = eof(&s);
+      }
+      if (ok && nl == 4 && !memcmp(nm, "name", 4)) sec_names(s.p, sec_end, m);
+      s.p = sec_end;
       break;
     }
     case 1: ok = sec_type(&s, m); break;
@@ -737,26 +826,15 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
     case 8: ok = u32(&s, &m->start); m->has_start = ok; break;
     case 9: ok = sec_elem(&s, m, m->has_datacount); break;
     case 12: ok = u32(&s, &m->datacount); m->has_datacount = ok; break;
-    case 10:
-      /* Function index space is complete once the function section is read. */
-      if (!m->func_type) {
-        m->nfuncs = m->nfunc_imports + ndecl;
-      }
-      ok = sec_code(&s, m, m->has_datacount);
-      break;
+    case 10: ok = sec_code(&s, m, m->has_datacount); break;
     case 11: ok = sec_data(&s, m, m->has_datacount); seen_data = true; break;
     }
-    if (ok && s.p != s.end) ok = fail(&s, CIS_ESECTION, "section size mismatch");
+    if (ok && s.p != sec_end) ok = fail_at(&s, sec, CIS_ESECTION, "section size mismatch");
     (void)seen_function;
   }
   if (d->code != CIS_OK) goto done;
 
-  if (tl_uses_data_without_count && seen_data) {
-    r.p = r.end;
-    fail(&r, CIS_EMALFORMED, "data count section required");
-    goto done;
-  }
-  /* Index spaces: imports first, then definitions. */
+  /* The checks across sections, in the spec decoder's order. */
   m->nfuncs = m->nfunc_imports + ndecl;
   if (ndecl != m->ncodes) {
     r.p = r.end;
@@ -768,6 +846,12 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
     fail(&r, CIS_EMALFORMED, "data count and data section have inconsistent lengths");
     goto done;
   }
+  if (tl_uses_data_without_count && seen_data) {
+    r.p = r.end;
+    fail(&r, CIS_EMALFORMED, "data count section required");
+    goto done;
+  }
+  /* Index spaces: imports first, then definitions. */
   m->func_type = malloc(((size_t)m->nfuncs + 1) * sizeof *m->func_type);
   m->ntables = m->ntable_imports + ntables;
   m->tables = calloc((size_t)m->ntables + 1, sizeof *m->tables);

@@ -467,10 +467,16 @@ static bool validate_body(vx *v, uint32_t fidx) {
 
 /* ------------------------------------------------------ module level */
 
-static bool merr(cis__diag *d, cis_result code, const char *msg) {
+/* A module-level error; like the spec's, messages about an index end with
+ * the index ("unknown global 1"). */
+static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) {
   if (d->code == CIS_OK) {
+    va_list ap;
+    va_start(ap, fmt);
     d->code = code;
-    snprintf(d->msg, sizeof d->msg, "%s", msg);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    va_end(ap);
   }
   return false;
 }
@@ -498,12 +504,12 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, c
     case CIS__OP_REF_NULL: t = *p++; break;
     case CIS__OP_REF_FUNC:
       cis__read_u32(&p, end, &x);
-      if (x >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function");
+      if (x >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", x);
       t = CIS__FUNCREF;
       break;
     case CIS__OP_GLOBAL_GET:
       cis__read_u32(&p, end, &x);
-      if (x >= m->nglobal_imports) return merr(d, CIS_EINVALID, "unknown global");
+      if (x >= m->nglobal_imports) return merr(d, CIS_EINVALID, "unknown global %u", x);
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
       t = m->globals[x].type.type;
       break;
@@ -516,7 +522,7 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, c
 }
 
 static bool limits_ok(const cis__limits *l, uint32_t cap, const char *cap_msg, cis__diag *d) {
-  if (l->min > cap || (l->has_max && l->max > cap)) return merr(d, CIS_EINVALID, cap_msg);
+  if (l->min > cap || (l->has_max && l->max > cap)) return merr(d, CIS_EINVALID, "%s", cap_msg);
   if (l->has_max && l->min > l->max) return merr(d, CIS_EINVALID, "size minimum must not be greater than maximum");
   return true;
 }
@@ -540,7 +546,7 @@ static int export_cmp(const void *a, const void *b) {
 cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   memset(d, 0, sizeof *d);
   for (uint32_t i = 0; i < m->nfuncs; i++)
-    if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type"), d->code;
+    if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->func_type[i]), d->code;
   for (uint32_t i = 0; i < m->ntables; i++)
     if (!limits_ok(&m->tables[i].limits, UINT32_MAX, "table size", d)) return d->code;
   if (m->nmemories > 1) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
@@ -572,7 +578,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     static const char *const what[] = {"unknown function", "unknown table", "unknown memory", "unknown global"};
     if (e->index >= lim) {
       free(sorted);
-      return merr(d, CIS_EINVALID, what[e->kind]), d->code;
+      return merr(d, CIS_EINVALID, "%s %u", what[e->kind], e->index), d->code;
     }
   }
   qsort(sorted, m->nexports, sizeof *sorted, export_cmp);
@@ -583,26 +589,26 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     }
   free(sorted);
   if (m->has_start) {
-    if (m->start >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function"), d->code;
+    if (m->start >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", m->start), d->code;
     const cis__functype *ft = cis__module_func_type(m, m->start);
     if (ft->nparams || ft->nresults) return merr(d, CIS_EINVALID, "start function"), d->code;
   }
   for (uint32_t i = 0; i < m->nelems; i++) {
     const cis__elem *e = &m->elems[i];
     if (e->mode == CIS__SEG_ACTIVE) {
-      if (e->table >= m->ntables) return merr(d, CIS_EINVALID, "unknown table"), d->code;
+      if (e->table >= m->ntables) return merr(d, CIS_EINVALID, "unknown table %u", e->table), d->code;
       if (!const_expr(m, &e->offset, CIS__I32, d)) return d->code;
       if (m->tables[e->table].elem != e->type) return merr(d, CIS_ETYPE, "type mismatch"), d->code;
     }
     for (uint32_t k = 0; k < e->count; k++) {
-      if (e->funcs && e->funcs[k] >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function"), d->code;
+      if (e->funcs && e->funcs[k] >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", e->funcs[k]), d->code;
       if (e->exprs && !const_expr(m, &e->exprs[k], e->type, d)) return d->code;
     }
   }
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const cis__data *dd = &m->datas[i];
     if (dd->mode != CIS__SEG_ACTIVE) continue;
-    if (dd->memory >= m->nmemories) return merr(d, CIS_EINVALID, "unknown memory"), d->code;
+    if (dd->memory >= m->nmemories) return merr(d, CIS_EINVALID, "unknown memory %u", dd->memory), d->code;
     if (!const_expr(m, &dd->offset, CIS__I32, d)) return d->code;
   }
   vx v;
