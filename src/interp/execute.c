@@ -569,8 +569,8 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
 #define H_CONST(name) CASE(name) { memcpy(&SL(1), &P(2), 16); ADV(6); NEXT(); }
 #define H_SHUF(name)                                                         \
   CASE(name) {                                                               \
-    VOUT(1, i8x16_shuffle(VL(2), VL(3), (const uint8_t *)&P(4)));            \
-    ADV(8);                                                                  \
+    VOUT(1, i8x16_shuffle_m(VL(2), VL(3), (const uint8_t *)&P(4)));          \
+    ADV(12);                                                                 \
     NEXT();                                                                  \
   }
 
@@ -1059,9 +1059,27 @@ dispatch:
     ADV(3);
     NEXT();
   }
-#define SIMD(code, name, shape, lanes) H_##shape(name)
+#define SIMD(id, name, shape, lanes) H_##shape(name)
 #include "interp/simd.def"
 #undef SIMD
+  CASE(i8x16_shuffle_ssse3) {
+#if CIS_SIMD_SSSE3
+    VOUT(1, i8x16_shuffle_ssse3(VL(2), VL(3), (const uint8_t *)&P(4)));
+#else
+    VOUT(1, i8x16_shuffle_m(VL(2), VL(3), (const uint8_t *)&P(4)));
+#endif
+    ADV(12);
+    NEXT();
+  }
+  CASE(i8x16_swizzle_ssse3) {
+#if CIS_SIMD_SSSE3
+    VOUT(1, i8x16_swizzle_ssse3(VL(2), VL(3)));
+#else
+    VOUT(1, i8x16_swizzle(VL(2), VL(3)));
+#endif
+    ADV(4);
+    NEXT();
+  }
 
 #if CIS_INTERP_SWITCH
   default:

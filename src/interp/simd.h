@@ -34,6 +34,12 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h> /* pshufb, in functions built for SSSE3 only */
+#define CIS_SIMD_SSSE3 1
+#else
+#define CIS_SIMD_SSSE3 0
+#endif
 
 /* The vector types. A v128 is carried as v128 and reinterpreted by casts
  * (a cast between vector types of one size keeps the bits). */
@@ -100,6 +106,41 @@ SIMD_INLINE v128 i8x16_swizzle(v128 a, v128 s) {
   for (int i = 0; i < 16; i++) r[i] = i8[i] < 16 ? x[i8[i]] : 0;
   return v_load(r);
 }
+
+/* A shuffle as two pshufb masks, made once when translating: m[0..15]
+ * picks the lanes that come from a, m[16..31] those from b, and 0x80
+ * (past 15) stands for "from the other one". */
+static inline void i8x16_shuffle_masks(const uint8_t *idx, uint8_t m[32]) {
+  for (int i = 0; i < 16; i++) {
+    uint8_t k = idx[i] & 31;
+    m[i] = k < 16 ? k : 0x80;
+    m[16 + i] = k < 16 ? 0x80 : (uint8_t)(k - 16);
+  }
+}
+/* i8x16.shuffle by its masks, per lane (no pshufb before SSSE3). */
+SIMD_INLINE v128 i8x16_shuffle_m(v128 a, v128 b, const uint8_t *m) {
+  uint8_t x[16], y[16], r[16];
+  memcpy(x, &a, 16);
+  memcpy(y, &b, 16);
+  for (int i = 0; i < 16; i++) r[i] = m[i] < 16 ? x[m[i]] : y[m[16 + i] & 15];
+  return v_load(r);
+}
+#if CIS_SIMD_SSSE3
+/* The same with pshufb, for CPUs that have it (the translator asks
+ * __builtin_cpu_supports once): out of line, since only these functions
+ * may use SSSE3. */
+__attribute__((target("ssse3"), unused)) static v128 i8x16_shuffle_ssse3(v128 a, v128 b,
+                                                                        const uint8_t *m) {
+  __m128i ma = _mm_loadu_si128((const __m128i *)(const void *)m);
+  __m128i mb = _mm_loadu_si128((const __m128i *)(const void *)(m + 16));
+  return (v128)_mm_or_si128(_mm_shuffle_epi8((__m128i)a, ma), _mm_shuffle_epi8((__m128i)b, mb));
+}
+/* Indices past 15 saturate to 0x80 and above, which pshufb maps to 0. */
+__attribute__((target("ssse3"), unused)) static v128 i8x16_swizzle_ssse3(v128 a, v128 s) {
+  __m128i k = _mm_adds_epu8((__m128i)s, _mm_set1_epi8(0x70));
+  return (v128)_mm_shuffle_epi8((__m128i)a, k);
+}
+#endif
 
 /* -------------------------------------------------- splat, lanes */
 

@@ -53,6 +53,8 @@
 #include <string.h>
 
 #include "interp/interp.h"
+#include "interp/simd.h"
+#include "wasm/opcodes.h"
 
 #define NONE ((size_t)-1)
 
@@ -112,7 +114,7 @@ typedef struct ctl {
 
 /* A decoded instruction with its immediates. */
 typedef struct ins {
-  uint32_t op;         /* opcode; 0xfc00 | sub-opcode for the 0xfc prefix */
+  uint32_t op;         /* enum cis__op (src/wasm/opcodes.h) */
   uint32_t a, b;       /* index immediates; memarg: a = align, b = offset */
   int64_t bt;          /* block type */
   uint64_t bits;       /* constants, zero-extended */
@@ -224,64 +226,70 @@ typedef struct numop {
 #define LC(c, n) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##n##_si, true, false}
 #define LM(c, n, mir) [c] = {2, CIS__IOP_##n##_ss, CIS__IOP_##n##_si, CIS__IOP_##mir##_si, true, false}
 
-static const numop numops[256] = {
-    N1(0x45, i32_eqz),
-    NC(0x46, i32_eq), NC(0x47, i32_ne),
-    NM(0x48, i32_lt_s, i32_gt_s), NM(0x49, i32_lt_u, i32_gt_u),
-    NM(0x4a, i32_gt_s, i32_lt_s), NM(0x4b, i32_gt_u, i32_lt_u),
-    NM(0x4c, i32_le_s, i32_ge_s), NM(0x4d, i32_le_u, i32_ge_u),
-    NM(0x4e, i32_ge_s, i32_le_s), NM(0x4f, i32_ge_u, i32_le_u),
-    N1(0x50, i64_eqz),
-    LC(0x51, i64_eq), LC(0x52, i64_ne),
-    LM(0x53, i64_lt_s, i64_gt_s), LM(0x54, i64_lt_u, i64_gt_u),
-    LM(0x55, i64_gt_s, i64_lt_s), LM(0x56, i64_gt_u, i64_lt_u),
-    LM(0x57, i64_le_s, i64_ge_s), LM(0x58, i64_le_u, i64_ge_u),
-    LM(0x59, i64_ge_s, i64_le_s), LM(0x5a, i64_ge_u, i64_le_u),
-    N2(0x5b, f32_eq), N2(0x5c, f32_ne), N2(0x5d, f32_lt), N2(0x5e, f32_gt), N2(0x5f, f32_le),
-    N2(0x60, f32_ge),
-    N2(0x61, f64_eq), N2(0x62, f64_ne), N2(0x63, f64_lt), N2(0x64, f64_gt), N2(0x65, f64_le),
-    N2(0x66, f64_ge),
-    N1(0x67, i32_clz), N1(0x68, i32_ctz), N1(0x69, i32_popcnt),
-    NC(0x6a, i32_add), NI(0x6b, i32_sub), NC(0x6c, i32_mul),
-    NI(0x6d, i32_div_s), NI(0x6e, i32_div_u), NI(0x6f, i32_rem_s), NI(0x70, i32_rem_u),
-    NC(0x71, i32_and), NC(0x72, i32_or), NC(0x73, i32_xor),
-    NI(0x74, i32_shl), NI(0x75, i32_shr_s), NI(0x76, i32_shr_u), NI(0x77, i32_rotl),
-    NI(0x78, i32_rotr),
-    N1(0x79, i64_clz), N1(0x7a, i64_ctz), N1(0x7b, i64_popcnt),
-    LC(0x7c, i64_add), LI(0x7d, i64_sub), LC(0x7e, i64_mul),
-    LI(0x7f, i64_div_s), LI(0x80, i64_div_u), LI(0x81, i64_rem_s), LI(0x82, i64_rem_u),
-    LC(0x83, i64_and), LC(0x84, i64_or), LC(0x85, i64_xor),
-    LI(0x86, i64_shl), LI(0x87, i64_shr_s), LI(0x88, i64_shr_u), LI(0x89, i64_rotl),
-    LI(0x8a, i64_rotr),
-    N1(0x8b, f32_abs), N1(0x8c, f32_neg), N1(0x8d, f32_ceil), N1(0x8e, f32_floor),
-    N1(0x8f, f32_trunc), N1(0x90, f32_nearest), N1(0x91, f32_sqrt),
-    N2(0x92, f32_add), N2(0x93, f32_sub), N2(0x94, f32_mul), N2(0x95, f32_div),
-    N2(0x96, f32_min), N2(0x97, f32_max), N2(0x98, f32_copysign),
-    N1(0x99, f64_abs), N1(0x9a, f64_neg), N1(0x9b, f64_ceil), N1(0x9c, f64_floor),
-    N1(0x9d, f64_trunc), N1(0x9e, f64_nearest), N1(0x9f, f64_sqrt),
-    NF(0xa0, f64_add), NF(0xa1, f64_sub), NF(0xa2, f64_mul), NF(0xa3, f64_div),
-    N2(0xa4, f64_min), N2(0xa5, f64_max), N2(0xa6, f64_copysign),
-    N1(0xa8, i32_trunc_f32_s), N1(0xa9, i32_trunc_f32_u), N1(0xaa, i32_trunc_f64_s),
-    N1(0xab, i32_trunc_f64_u),
-    N1(0xae, i64_trunc_f32_s), N1(0xaf, i64_trunc_f32_u), N1(0xb0, i64_trunc_f64_s),
-    N1(0xb1, i64_trunc_f64_u),
-    N1(0xb2, f32_convert_i32_s), N1(0xb3, f32_convert_i32_u), N1(0xb4, f32_convert_i64_s),
-    N1(0xb5, f32_convert_i64_u), N1(0xb6, f32_demote_f64),
-    N1(0xb7, f64_convert_i32_s), N1(0xb8, f64_convert_i32_u), N1(0xb9, f64_convert_i64_s),
-    N1(0xba, f64_convert_i64_u), N1(0xbb, f64_promote_f32),
-    N1(0xc0, i32_extend8_s), N1(0xc1, i32_extend16_s),
-    N1(0xc2, i64_extend8_s), N1(0xc3, i64_extend16_s), N1(0xc4, i64_extend32_s),
+static const numop numops[CIS__OP_COUNT] = {
+    N1(CIS__OP_I32_EQZ, i32_eqz),
+    NC(CIS__OP_I32_EQ, i32_eq), NC(CIS__OP_I32_NE, i32_ne),
+    NM(CIS__OP_I32_LT_S, i32_lt_s, i32_gt_s), NM(CIS__OP_I32_LT_U, i32_lt_u, i32_gt_u),
+    NM(CIS__OP_I32_GT_S, i32_gt_s, i32_lt_s), NM(CIS__OP_I32_GT_U, i32_gt_u, i32_lt_u),
+    NM(CIS__OP_I32_LE_S, i32_le_s, i32_ge_s), NM(CIS__OP_I32_LE_U, i32_le_u, i32_ge_u),
+    NM(CIS__OP_I32_GE_S, i32_ge_s, i32_le_s), NM(CIS__OP_I32_GE_U, i32_ge_u, i32_le_u),
+    N1(CIS__OP_I64_EQZ, i64_eqz),
+    LC(CIS__OP_I64_EQ, i64_eq), LC(CIS__OP_I64_NE, i64_ne),
+    LM(CIS__OP_I64_LT_S, i64_lt_s, i64_gt_s), LM(CIS__OP_I64_LT_U, i64_lt_u, i64_gt_u),
+    LM(CIS__OP_I64_GT_S, i64_gt_s, i64_lt_s), LM(CIS__OP_I64_GT_U, i64_gt_u, i64_lt_u),
+    LM(CIS__OP_I64_LE_S, i64_le_s, i64_ge_s), LM(CIS__OP_I64_LE_U, i64_le_u, i64_ge_u),
+    LM(CIS__OP_I64_GE_S, i64_ge_s, i64_le_s), LM(CIS__OP_I64_GE_U, i64_ge_u, i64_le_u),
+    N2(CIS__OP_F32_EQ, f32_eq), N2(CIS__OP_F32_NE, f32_ne), N2(CIS__OP_F32_LT, f32_lt), N2(CIS__OP_F32_GT, f32_gt), N2(CIS__OP_F32_LE, f32_le),
+    N2(CIS__OP_F32_GE, f32_ge),
+    N2(CIS__OP_F64_EQ, f64_eq), N2(CIS__OP_F64_NE, f64_ne), N2(CIS__OP_F64_LT, f64_lt), N2(CIS__OP_F64_GT, f64_gt), N2(CIS__OP_F64_LE, f64_le),
+    N2(CIS__OP_F64_GE, f64_ge),
+    N1(CIS__OP_I32_CLZ, i32_clz), N1(CIS__OP_I32_CTZ, i32_ctz), N1(CIS__OP_I32_POPCNT, i32_popcnt),
+    NC(CIS__OP_I32_ADD, i32_add), NI(CIS__OP_I32_SUB, i32_sub), NC(CIS__OP_I32_MUL, i32_mul),
+    NI(CIS__OP_I32_DIV_S, i32_div_s), NI(CIS__OP_I32_DIV_U, i32_div_u), NI(CIS__OP_I32_REM_S, i32_rem_s), NI(CIS__OP_I32_REM_U, i32_rem_u),
+    NC(CIS__OP_I32_AND, i32_and), NC(CIS__OP_I32_OR, i32_or), NC(CIS__OP_I32_XOR, i32_xor),
+    NI(CIS__OP_I32_SHL, i32_shl), NI(CIS__OP_I32_SHR_S, i32_shr_s), NI(CIS__OP_I32_SHR_U, i32_shr_u), NI(CIS__OP_I32_ROTL, i32_rotl),
+    NI(CIS__OP_I32_ROTR, i32_rotr),
+    N1(CIS__OP_I64_CLZ, i64_clz), N1(CIS__OP_I64_CTZ, i64_ctz), N1(CIS__OP_I64_POPCNT, i64_popcnt),
+    LC(CIS__OP_I64_ADD, i64_add), LI(CIS__OP_I64_SUB, i64_sub), LC(CIS__OP_I64_MUL, i64_mul),
+    LI(CIS__OP_I64_DIV_S, i64_div_s), LI(CIS__OP_I64_DIV_U, i64_div_u), LI(CIS__OP_I64_REM_S, i64_rem_s), LI(CIS__OP_I64_REM_U, i64_rem_u),
+    LC(CIS__OP_I64_AND, i64_and), LC(CIS__OP_I64_OR, i64_or), LC(CIS__OP_I64_XOR, i64_xor),
+    LI(CIS__OP_I64_SHL, i64_shl), LI(CIS__OP_I64_SHR_S, i64_shr_s), LI(CIS__OP_I64_SHR_U, i64_shr_u), LI(CIS__OP_I64_ROTL, i64_rotl),
+    LI(CIS__OP_I64_ROTR, i64_rotr),
+    N1(CIS__OP_F32_ABS, f32_abs), N1(CIS__OP_F32_NEG, f32_neg), N1(CIS__OP_F32_CEIL, f32_ceil), N1(CIS__OP_F32_FLOOR, f32_floor),
+    N1(CIS__OP_F32_TRUNC, f32_trunc), N1(CIS__OP_F32_NEAREST, f32_nearest), N1(CIS__OP_F32_SQRT, f32_sqrt),
+    N2(CIS__OP_F32_ADD, f32_add), N2(CIS__OP_F32_SUB, f32_sub), N2(CIS__OP_F32_MUL, f32_mul), N2(CIS__OP_F32_DIV, f32_div),
+    N2(CIS__OP_F32_MIN, f32_min), N2(CIS__OP_F32_MAX, f32_max), N2(CIS__OP_F32_COPYSIGN, f32_copysign),
+    N1(CIS__OP_F64_ABS, f64_abs), N1(CIS__OP_F64_NEG, f64_neg), N1(CIS__OP_F64_CEIL, f64_ceil), N1(CIS__OP_F64_FLOOR, f64_floor),
+    N1(CIS__OP_F64_TRUNC, f64_trunc), N1(CIS__OP_F64_NEAREST, f64_nearest), N1(CIS__OP_F64_SQRT, f64_sqrt),
+    NF(CIS__OP_F64_ADD, f64_add), NF(CIS__OP_F64_SUB, f64_sub), NF(CIS__OP_F64_MUL, f64_mul), NF(CIS__OP_F64_DIV, f64_div),
+    N2(CIS__OP_F64_MIN, f64_min), N2(CIS__OP_F64_MAX, f64_max), N2(CIS__OP_F64_COPYSIGN, f64_copysign),
+    N1(CIS__OP_I32_TRUNC_F32_S, i32_trunc_f32_s), N1(CIS__OP_I32_TRUNC_F32_U, i32_trunc_f32_u), N1(CIS__OP_I32_TRUNC_F64_S, i32_trunc_f64_s),
+    N1(CIS__OP_I32_TRUNC_F64_U, i32_trunc_f64_u),
+    N1(CIS__OP_I64_TRUNC_F32_S, i64_trunc_f32_s), N1(CIS__OP_I64_TRUNC_F32_U, i64_trunc_f32_u), N1(CIS__OP_I64_TRUNC_F64_S, i64_trunc_f64_s),
+    N1(CIS__OP_I64_TRUNC_F64_U, i64_trunc_f64_u),
+    N1(CIS__OP_F32_CONVERT_I32_S, f32_convert_i32_s), N1(CIS__OP_F32_CONVERT_I32_U, f32_convert_i32_u), N1(CIS__OP_F32_CONVERT_I64_S, f32_convert_i64_s),
+    N1(CIS__OP_F32_CONVERT_I64_U, f32_convert_i64_u), N1(CIS__OP_F32_DEMOTE_F64, f32_demote_f64),
+    N1(CIS__OP_F64_CONVERT_I32_S, f64_convert_i32_s), N1(CIS__OP_F64_CONVERT_I32_U, f64_convert_i32_u), N1(CIS__OP_F64_CONVERT_I64_S, f64_convert_i64_s),
+    N1(CIS__OP_F64_CONVERT_I64_U, f64_convert_i64_u), N1(CIS__OP_F64_PROMOTE_F32, f64_promote_f32),
+    N1(CIS__OP_I32_EXTEND8_S, i32_extend8_s), N1(CIS__OP_I32_EXTEND16_S, i32_extend16_s),
+    N1(CIS__OP_I64_EXTEND8_S, i64_extend8_s), N1(CIS__OP_I64_EXTEND16_S, i64_extend16_s), N1(CIS__OP_I64_EXTEND32_S, i64_extend32_s),
 };
 
-/* The saturating truncations, 0xfc 0..7. */
+/* The saturating truncations, I32_TRUNC_SAT_F32_S .. I64_TRUNC_SAT_F64_U. */
+_Static_assert(CIS__OP_I64_TRUNC_SAT_F64_U - CIS__OP_I32_TRUNC_SAT_F32_S == 7,
+               "the opcode table lists the saturating truncations in encoding order");
 static const int16_t satops[8] = {
     CIS__IOP_i32_trunc_sat_f32_s, CIS__IOP_i32_trunc_sat_f32_u, CIS__IOP_i32_trunc_sat_f64_s,
     CIS__IOP_i32_trunc_sat_f64_u, CIS__IOP_i64_trunc_sat_f32_s, CIS__IOP_i64_trunc_sat_f32_u,
     CIS__IOP_i64_trunc_sat_f64_s, CIS__IOP_i64_trunc_sat_f64_u,
 };
 
-/* Loads 0x28..0x35 and stores 0x36..0x3e (the plain op of each family). */
-static const int16_t memops[0x3f - 0x28] = {
+/* Loads and stores, I32_LOAD .. I64_STORE32 in table order (the plain op
+ * of each family). */
+_Static_assert(CIS__OP_I64_STORE32 - CIS__OP_I32_LOAD == 0x3e - 0x28 &&
+                   CIS__OP_I64_LOAD32_U - CIS__OP_I32_LOAD == 0x35 - 0x28,
+               "the opcode table lists loads then stores in encoding order");
+static const int16_t memops[CIS__OP_I64_STORE32 - CIS__OP_I32_LOAD + 1] = {
     CIS__IOP_ld32_u,   CIS__IOP_ld64,     CIS__IOP_ld32_u,   CIS__IOP_ldf64,    /* i32 i64 f32 f64 */
     CIS__IOP_ld8_s32,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s32, CIS__IOP_ld16_u,   /* i32 narrow */
     CIS__IOP_ld8_s64,  CIS__IOP_ld8_u,    CIS__IOP_ld16_s64, CIS__IOP_ld16_u,   /* i64 narrow */
@@ -302,11 +310,27 @@ typedef struct simdop {
   uint8_t shape; /* SH_*; SH_NONE where no instruction has the code */
   uint8_t lanes; /* lane count of a lane-indexed instruction */
 } simdop;
-static const simdop simdops[256] = {
-#define SIMD(code, name, shape, lanes) [code] = {CIS__IOP_##name, SH_##shape, lanes},
+static const simdop simdops[CIS__OP_COUNT] = {
+#define SIMD(id, name, shape, lanes) [CIS__OP_##id] = {CIS__IOP_##name, SH_##shape, lanes},
 #include "interp/simd.def"
 #undef SIMD
 };
+
+/* Whether the CPU has SSSE3 (pshufb), for shuffle and swizzle: asked once. */
+static bool cpu_ssse3(void) {
+#if CIS_SIMD_SSSE3
+  static atomic_int known; /* 0 unknown, 1 no, 2 yes */
+  int k = atomic_load_explicit(&known, memory_order_relaxed);
+  if (!k) {
+    __builtin_cpu_init();
+    k = __builtin_cpu_supports("ssse3") ? 2 : 1;
+    atomic_store_explicit(&known, k, memory_order_relaxed);
+  }
+  return k == 2;
+#else
+  return false;
+#endif
+}
 
 /* ------------------------------------------------------------- helpers */
 
@@ -969,8 +993,8 @@ static bool defer_add(tr *t, uint32_t wasm_op) {
   uint32_t c;
   if (b->kind == V_CONST && a->kind != V_CONST) {
     x = *a;
-    c = wasm_op == 0x6a ? (uint32_t)b->bits : (uint32_t)-(uint32_t)b->bits;
-  } else if (wasm_op == 0x6a && a->kind == V_CONST &&
+    c = wasm_op == CIS__OP_I32_ADD ? (uint32_t)b->bits : (uint32_t)-(uint32_t)b->bits;
+  } else if (wasm_op == CIS__OP_I32_ADD && a->kind == V_CONST &&
              (b->kind == V_LOCAL || (b->kind == V_ADD && b->local < t->nl))) {
     x = *b; /* a local-based value may change position */
     c = (uint32_t)a->bits;
@@ -1040,19 +1064,23 @@ static bool rd_byte(tr *t, uint8_t *b) {
   return true;
 }
 
-/* Reads one instruction and its immediates. False when the bytes do not
- * form one (the validator should have refused them). */
+/* Reads one instruction and its immediates, by the immediate kind of its
+ * row in the opcode table (src/wasm/opcodes.def). False when the bytes do
+ * not form one (the validator should have refused them). */
 static bool read_ins(tr *t, ins *in) {
-  uint8_t b, r;
-  if (!rd_byte(t, &b)) return false;
-  in->op = b;
-  switch (b) {
-  case 0x02: case 0x03: case 0x04:
+  enum cis__op o;
+  uint8_t r;
+  if (cis__op_read(&t->p, t->end, &o) != CIS__OPREAD_OK) return false;
+  in->op = o;
+  switch (cis__op_info(o)->imm) {
+  case CIS__IMM_NONE:
+    return true;
+  case CIS__IMM_BLOCK:
     return cis__read_s33(&t->p, t->end, &in->bt);
-  case 0x0c: case 0x0d: case 0x10: case 0xd2:
-  case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
+  case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL:
+  case CIS__IMM_TABLE: case CIS__IMM_DATA: case CIS__IMM_ELEM:
     return rd_u32(t, &in->a);
-  case 0x0e: {
+  case CIS__IMM_BR_TABLE: {
     uint32_t n, x;
     if (!rd_u32(t, &n)) return false;
     in->ntab = n;
@@ -1061,77 +1089,56 @@ static bool read_ins(tr *t, ins *in) {
       if (!rd_u32(t, &x)) return false;
     return rd_u32(t, &in->a);
   }
-  case 0x11:
+  case CIS__IMM_CALL_INDIRECT: case CIS__IMM_MEMARG: case CIS__IMM_TABLE_INIT:
+  case CIS__IMM_TABLE_COPY:
     return rd_u32(t, &in->a) && rd_u32(t, &in->b);
-  case 0x1c: {
+  case CIS__IMM_MEMARG_LANE:
+    if (!rd_u32(t, &in->a) || !rd_u32(t, &in->b) || !rd_byte(t, &r)) return false;
+    in->bits = r;
+    return true;
+  case CIS__IMM_LANE:
+    if (!rd_byte(t, &r)) return false;
+    in->bits = r;
+    return true;
+  case CIS__IMM_MEMIDX: case CIS__IMM_REFTYPE:
+    return rd_byte(t, &r);
+  case CIS__IMM_MEMORY_COPY:
+    return rd_byte(t, &r) && rd_byte(t, &r);
+  case CIS__IMM_MEMORY_INIT:
+    return rd_u32(t, &in->a) && rd_byte(t, &r);
+  case CIS__IMM_SELECT_T: {
     uint32_t n;
     if (!rd_u32(t, &n) || n > (size_t)(t->end - t->p)) return false;
     t->p += n;
     return true;
   }
-  case 0x3f: case 0x40: case 0xd0:
-    return rd_byte(t, &r);
-  case 0x41: {
+  case CIS__IMM_I32: {
     int32_t v;
     if (!cis__read_s32(&t->p, t->end, &v)) return false;
     in->bits = (uint32_t)v;
     return true;
   }
-  case 0x42: {
+  case CIS__IMM_I64: {
     int64_t v;
     if (!cis__read_s64(&t->p, t->end, &v)) return false;
     in->bits = (uint64_t)v;
     return true;
   }
-  case 0x43: case 0x44: {
-    unsigned n = b == 0x43 ? 4 : 8;
+  case CIS__IMM_F32: case CIS__IMM_F64: {
+    unsigned n = cis__op_info(o)->imm == CIS__IMM_F32 ? 4 : 8;
     if ((size_t)(t->end - t->p) < n) return false;
     in->bits = 0;
     for (unsigned i = 0; i < n; i++) in->bits |= (uint64_t)t->p[i] << (8 * i);
     t->p += n;
     return true;
   }
-  case 0xfd: {
-    uint32_t sub;
-    if (!rd_u32(t, &sub) || sub > 0xff || simdops[sub].shape == SH_NONE) return false;
-    in->op = 0xfd00 | sub;
-    uint8_t sh = simdops[sub].shape;
-    if (sh == SH_EXT || sh == SH_REP) {
-      if (!rd_byte(t, &r)) return false;
-      in->bits = r;
-      return true;
-    }
-    if (sh == SH_CONST || sh == SH_SHUF) {
-      if ((size_t)(t->end - t->p) < 16) return false;
-      in->tab = t->p;
-      t->p += 16;
-      return true;
-    }
-    if (sh >= SH_LD1 && sh <= SH_STL8) {
-      if (!rd_u32(t, &in->a) || !rd_u32(t, &in->b)) return false;
-      if (sh >= SH_LDL1) {
-        if (!rd_byte(t, &r)) return false;
-        in->bits = r;
-      }
-    }
+  case CIS__IMM_V128: case CIS__IMM_SHUFFLE:
+    if ((size_t)(t->end - t->p) < 16) return false;
+    in->tab = t->p;
+    t->p += 16;
     return true;
-  }
-  case 0xfc: {
-    uint32_t sub;
-    if (!rd_u32(t, &sub) || sub > 17) return false;
-    in->op = 0xfc00 | sub;
-    switch (sub) {
-    case 8: return rd_u32(t, &in->a) && rd_byte(t, &r);
-    case 9: case 13: case 15: case 16: case 17: return rd_u32(t, &in->a);
-    case 10: return rd_byte(t, &r) && rd_byte(t, &r);
-    case 11: return rd_byte(t, &r);
-    case 12: case 14: return rd_u32(t, &in->a) && rd_u32(t, &in->b);
-    default: return true;
-    }
-  }
   default:
-    if (b >= 0x28 && b <= 0x3e) return rd_u32(t, &in->a) && rd_u32(t, &in->b);
-    return true;
+    return false;
   }
 }
 
@@ -1237,15 +1244,15 @@ static cis_result need_table(tr *t, uint32_t i) {
 /* Translates the 0xfc-prefixed instructions. */
 static cis_result translate_fc(tr *t, const ins *in) {
   const cis__module *m = t->m;
-  uint32_t sub = in->op & 0xff;
+  uint32_t o = in->op;
   cis_result rc = CIS_OK;
-  if (sub < 8) {
+  if (o >= CIS__OP_I32_TRUNC_SAT_F32_S && o <= CIS__OP_I64_TRUNC_SAT_F64_U) {
     NEED(1);
-    unop(t, satops[sub]);
+    unop(t, satops[o - CIS__OP_I32_TRUNC_SAT_F32_S]);
     return CIS_OK;
   }
-  switch (sub) {
-  case 8: { /* memory.init */
+  switch (o) {
+  case CIS__OP_MEMORY_INIT: { /* memory.init */
     NEED(3);
     CIS_TRY(need_memory(t));
     if (in->a >= m->ndatas) return bad(t, "unknown data segment");
@@ -1258,23 +1265,23 @@ static cis_result translate_fc(tr *t, const ins *in) {
     pop(t, 3);
     break;
   }
-  case 9: /* data.drop */
+  case CIS__OP_DATA_DROP: /* data.drop */
     if (in->a >= m->ndatas) return bad(t, "unknown data segment");
     op(t, CIS__IOP_data_drop);
     put(t, in->a);
     break;
-  case 10: case 11: { /* memory.copy, memory.fill */
+  case CIS__OP_MEMORY_COPY: case CIS__OP_MEMORY_FILL: { /* memory.copy, memory.fill */
     NEED(3);
     CIS_TRY(need_memory(t));
     uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
-    op(t, sub == 10 ? CIS__IOP_memory_copy : CIS__IOP_memory_fill);
+    op(t, o == CIS__OP_MEMORY_COPY ? CIS__IOP_memory_copy : CIS__IOP_memory_fill);
     put(t, d);
     put(t, s);
     put(t, n);
     pop(t, 3);
     break;
   }
-  case 12: { /* table.init seg table */
+  case CIS__OP_TABLE_INIT: { /* table.init seg table */
     NEED(3);
     if (in->a >= m->nelems) return bad(t, "unknown element segment");
     CIS_TRY(need_table(t, in->b));
@@ -1288,12 +1295,12 @@ static cis_result translate_fc(tr *t, const ins *in) {
     pop(t, 3);
     break;
   }
-  case 13: /* elem.drop */
+  case CIS__OP_ELEM_DROP: /* elem.drop */
     if (in->a >= m->nelems) return bad(t, "unknown element segment");
     op(t, CIS__IOP_elem_drop);
     put(t, in->a);
     break;
-  case 14: { /* table.copy dst src */
+  case CIS__OP_TABLE_COPY: { /* table.copy dst src */
     NEED(3);
     CIS_TRY(need_table(t, in->a));
     CIS_TRY(need_table(t, in->b));
@@ -1307,7 +1314,7 @@ static cis_result translate_fc(tr *t, const ins *in) {
     pop(t, 3);
     break;
   }
-  case 15: { /* table.grow */
+  case CIS__OP_TABLE_GROW: { /* table.grow */
     NEED(2);
     CIS_TRY(need_table(t, in->a));
     uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2);
@@ -1320,12 +1327,12 @@ static cis_result translate_fc(tr *t, const ins *in) {
     push_slot(t);
     break;
   }
-  case 16: /* table.size */
+  case CIS__OP_TABLE_SIZE: /* table.size */
     CIS_TRY(need_table(t, in->a));
     op_d(t, CIS__IOP_table_size, push_slot(t));
     put(t, in->a);
     break;
-  case 17: { /* table.fill */
+  case CIS__OP_TABLE_FILL: { /* table.fill */
     NEED(3);
     CIS_TRY(need_table(t, in->a));
     uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2), i = use(t, t->nvs - 3);
@@ -1362,8 +1369,10 @@ static void put16(tr *t, const uint8_t *b) {
 
 /* Translates the 0xfd-prefixed (SIMD) instructions by their shape. */
 static cis_result translate_fd(tr *t, const ins *in) {
-  const simdop *so = &simdops[in->op & 0xff];
+  const simdop *so = &simdops[in->op];
   int id = so->iop;
+  if (id == CIS__IOP_i8x16_swizzle && cpu_ssse3()) id = CIS__IOP_i8x16_swizzle_ssse3;
+  if (id == CIS__IOP_i8x16_shuffle && cpu_ssse3()) id = CIS__IOP_i8x16_shuffle_ssse3;
   cis_result rc = CIS_OK;
   if ((so->shape == SH_EXT || so->shape == SH_REP || so->shape >= SH_LDL1) &&
       so->shape <= SH_STL8 && in->bits >= so->lanes)
@@ -1393,7 +1402,12 @@ static cis_result translate_fd(tr *t, const ins *in) {
     put(t, a);
     put(t, b);
     if (so->shape == SH_REP) put(t, (uint32_t)in->bits);
-    if (so->shape == SH_SHUF) put16(t, in->tab);
+    if (so->shape == SH_SHUF) {
+      uint8_t m[32];
+      i8x16_shuffle_masks(in->tab, m);
+      put16(t, m);
+      put16(t, m + 16);
+    }
     break;
   }
   case SH_VVV: {
@@ -1458,17 +1472,17 @@ static cis_result translate_ins(tr *t, const ins *in) {
   cis_result rc = CIS_OK;
   uint32_t op_ = in->op;
 
-  if (op_ < 256 && numops[op_].arity) {
+  if (numops[op_].arity) {
     const numop *n = &numops[op_];
     NEED(n->arity);
     if (n->arity == 1) unop(t, n->ss);
-    else if (!((op_ == 0x6a || op_ == 0x6b) && defer_add(t, op_))) binop(t, n);
+    else if (!((op_ == CIS__OP_I32_ADD || op_ == CIS__OP_I32_SUB) && defer_add(t, op_))) binop(t, n);
     return CIS_OK;
   }
-  if (op_ >= 0x28 && op_ <= 0x3e) {
+  if (op_ >= CIS__OP_I32_LOAD && op_ <= CIS__OP_I64_STORE32) {
     CIS_TRY(need_memory(t));
-    int id = memops[op_ - 0x28]; /* family: +M_ACC, +M_ADD (ops.def) */
-    if (op_ <= 0x35) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
+    int id = memops[op_ - CIS__OP_I32_LOAD]; /* family: +M_ACC, +M_ADD (ops.def) */
+    if (op_ <= CIS__OP_I64_LOAD32_U) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
       const vent *e = &t->vs[t->nvs - 1];
       if (e->kind == V_ADD) {
@@ -1510,17 +1524,17 @@ static cis_result translate_ins(tr *t, const ins *in) {
   }
 
   switch (op_) {
-  case 0x00: /* unreachable */
+  case CIS__OP_UNREACHABLE: /* unreachable */
     op(t, CIS__IOP_unreachable);
     t->dead = true;
     break;
-  case 0x01: /* nop */
+  case CIS__OP_NOP: /* nop */
     break;
-  case 0x02: /* block */
+  case CIS__OP_BLOCK: /* block */
     materialize_all(t);
     CIS_TRY(push_ctl(t, C_BLOCK, in->bt));
     break;
-  case 0x03: { /* loop */
+  case CIS__OP_LOOP: { /* loop */
     materialize_all(t);
     CIS_TRY(push_ctl(t, C_LOOP, in->bt));
     ctl *c = &t->cs[t->ncs - 1];
@@ -1530,7 +1544,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     barrier(t);
     break;
   }
-  case 0x04: { /* if */
+  case CIS__OP_IF: { /* if */
     NEED(1);
     cond cd;
     take_cond(t, &cd);
@@ -1540,35 +1554,35 @@ static cis_result translate_ins(tr *t, const ins *in) {
     t->cs[t->ncs - 1].else_site = site;
     break;
   }
-  case 0x05: /* else */
+  case CIS__OP_ELSE: /* else */
     return do_else(t);
-  case 0x0b: /* end */
+  case CIS__OP_END: /* end */
     return do_end(t);
-  case 0x0c: /* br */
+  case CIS__OP_BR: /* br */
     if (in->a >= t->ncs) return bad(t, "branch label out of range");
     NEED(label_arity(&t->cs[t->ncs - 1 - in->a]));
     CIS_TRY(emit_br(t, &t->cs[t->ncs - 1 - in->a]));
     t->dead = true;
     break;
-  case 0x0d: /* br_if */
+  case CIS__OP_BR_IF: /* br_if */
     if (in->a >= t->ncs) return bad(t, "branch label out of range");
     NEED(1 + label_arity(&t->cs[t->ncs - 1 - in->a]));
     return emit_br_if(t, &t->cs[t->ncs - 1 - in->a]);
-  case 0x0e: /* br_table */
+  case CIS__OP_BR_TABLE: /* br_table */
     NEED(1);
     if (in->a >= t->ncs) return bad(t, "branch label out of range");
     CIS_TRY(emit_br_table(t, in));
     t->dead = true;
     break;
-  case 0x0f: /* return */
+  case CIS__OP_RETURN: /* return */
     NEED(t->cs[0].nresults);
     emit_return(t);
     t->dead = true;
     break;
-  case 0x10: case 0x11: { /* call, call_indirect */
-    uint32_t extra = op_ == 0x11 ? 1 : 0;
+  case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: { /* call, call_indirect */
+    uint32_t extra = op_ == CIS__OP_CALL_INDIRECT ? 1 : 0;
     const cis__functype *ft;
-    if (op_ == 0x10) {
+    if (op_ == CIS__OP_CALL) {
       if (in->a >= m->nfuncs || m->func_type[in->a] >= m->ntypes)
         return bad(t, "unknown function");
       ft = cis__module_func_type(m, in->a);
@@ -1581,7 +1595,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     uint32_t elem = extra ? use(t, t->nvs - 1) : 0;
     uint32_t base = t->nvs - extra - ft->nparams;
     for (uint32_t p = base; p < base + ft->nparams; p++) materialize(t, p);
-    if (op_ == 0x10) {
+    if (op_ == CIS__OP_CALL) {
       bool imported = in->a < m->nfunc_imports;
       op(t, imported ? CIS__IOP_call_import : CIS__IOP_call);
       put(t, imported ? in->a : in->a - m->nfunc_imports);
@@ -1597,11 +1611,11 @@ static cis_result translate_ins(tr *t, const ins *in) {
     for (uint32_t i = 0; i < ft->nresults; i++) push_typed(t, ft->types[ft->nparams + i]);
     break;
   }
-  case 0x1a: /* drop */
+  case CIS__OP_DROP: /* drop */
     NEED(1);
     pop(t, 1);
     break;
-  case 0x1b: case 0x1c: { /* select */
+  case CIS__OP_SELECT: case CIS__OP_SELECT_T: { /* select */
     NEED(3);
     uint32_t c = use(t, t->nvs - 1), b = use(t, t->nvs - 2), a = use(t, t->nvs - 3);
     uint32_t d = slot_of(t, t->nvs - 3);
@@ -1614,25 +1628,25 @@ static cis_result translate_ins(tr *t, const ins *in) {
     push_typed(t, wide ? CIS__V128 : CIS__I64);
     break;
   }
-  case 0x20: { /* local.get */
+  case CIS__OP_LOCAL_GET: { /* local.get */
     if (in->a >= t->nl) return bad(t, "unknown local");
     vent e = {.kind = V_LOCAL, .wide = t->lwide[in->a], .local = t->lslot[in->a]};
     push_entry(t, e);
     break;
   }
-  case 0x21: case 0x22: /* local.set, local.tee */
+  case CIS__OP_LOCAL_SET: case CIS__OP_LOCAL_TEE: /* local.set, local.tee */
     if (in->a >= t->nl) return bad(t, "unknown local");
     NEED(1);
     if (t->vs[t->nvs - 1].wide != t->lwide[in->a]) return bad(t, "local type mismatch");
-    set_local(t, t->lslot[in->a], op_ == 0x22);
+    set_local(t, t->lslot[in->a], op_ == CIS__OP_LOCAL_TEE);
     break;
-  case 0x23: /* global.get */
+  case CIS__OP_GLOBAL_GET: /* global.get */
     if (in->a >= m->nglobals) return bad(t, "unknown global");
     if (m->globals[in->a].type.type == CIS__V128) op_d(t, CIS__IOP_global_get128, push_typed(t, CIS__V128));
     else op_d(t, CIS__IOP_global_get, push_slot(t));
     put(t, in->a);
     break;
-  case 0x24: { /* global.set */
+  case CIS__OP_GLOBAL_SET: { /* global.set */
     if (in->a >= m->nglobals) return bad(t, "unknown global");
     NEED(1);
     uint8_t wide = t->vs[t->nvs - 1].wide;
@@ -1644,7 +1658,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     pop(t, 1);
     break;
   }
-  case 0x25: { /* table.get */
+  case CIS__OP_TABLE_GET: { /* table.get */
     CIS_TRY(need_table(t, in->a));
     NEED(1);
     uint32_t i = use(t, t->nvs - 1);
@@ -1654,7 +1668,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     put(t, i);
     break;
   }
-  case 0x26: { /* table.set */
+  case CIS__OP_TABLE_SET: { /* table.set */
     CIS_TRY(need_table(t, in->a));
     NEED(2);
     uint32_t v = use(t, t->nvs - 1), i = use(t, t->nvs - 2);
@@ -1665,11 +1679,11 @@ static cis_result translate_ins(tr *t, const ins *in) {
     pop(t, 2);
     break;
   }
-  case 0x3f: /* memory.size */
+  case CIS__OP_MEMORY_SIZE: /* memory.size */
     CIS_TRY(need_memory(t));
     op_d(t, CIS__IOP_memory_size, push_slot(t));
     break;
-  case 0x40: { /* memory.grow */
+  case CIS__OP_MEMORY_GROW: { /* memory.grow */
     CIS_TRY(need_memory(t));
     NEED(1);
     uint32_t s = use(t, t->nvs - 1);
@@ -1678,39 +1692,41 @@ static cis_result translate_ins(tr *t, const ins *in) {
     put(t, s);
     break;
   }
-  case 0x41: case 0x42: case 0x43: case 0x44: /* constants */
+  case CIS__OP_I32_CONST: case CIS__OP_I64_CONST: case CIS__OP_F32_CONST:
+  case CIS__OP_F64_CONST:
     push_const(t, in->bits);
     break;
-  case 0xa7: /* i32.wrap_i64: keep the slot zero-extended */
-  case 0xad: /* i64.extend_i32_u */
+  case CIS__OP_I32_WRAP_I64: /* i32.wrap_i64: keep the slot zero-extended */
+  case CIS__OP_I64_EXTEND_I32_U: /* i64.extend_i32_u */
     NEED(1);
     if (t->vs[t->nvs - 1].kind == V_CONST) t->vs[t->nvs - 1].bits &= 0xffffffffu;
     else unop(t, CIS__IOP_i64_extend_i32_u);
     break;
-  case 0xac: /* i64.extend_i32_s */
+  case CIS__OP_I64_EXTEND_I32_S: /* i64.extend_i32_s */
     NEED(1);
     if (t->vs[t->nvs - 1].kind == V_CONST)
       t->vs[t->nvs - 1].bits = (uint64_t)(int64_t)(int32_t)(uint32_t)t->vs[t->nvs - 1].bits;
     else unop(t, CIS__IOP_i64_extend32_s);
     break;
-  case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations: same bits */
+  case CIS__OP_I32_REINTERPRET_F32: case CIS__OP_I64_REINTERPRET_F64:
+  case CIS__OP_F32_REINTERPRET_I32: case CIS__OP_F64_REINTERPRET_I64: /* same bits */
     NEED(1);
     break;
-  case 0xd0: /* ref.null */
+  case CIS__OP_REF_NULL: /* ref.null */
     push_const(t, 0);
     break;
-  case 0xd1: /* ref.is_null */
+  case CIS__OP_REF_IS_NULL: /* ref.is_null */
     NEED(1);
     unop(t, CIS__IOP_i64_eqz);
     break;
-  case 0xd2: /* ref.func */
+  case CIS__OP_REF_FUNC: /* ref.func */
     if (in->a >= m->nfuncs) return bad(t, "unknown function");
     op_d(t, CIS__IOP_ref_func, push_slot(t));
     put(t, in->a);
     break;
   default:
-    if ((op_ & 0xff00) == 0xfc00) return translate_fc(t, in);
-    if ((op_ & 0xff00) == 0xfd00) return translate_fd(t, in);
+    if (simdops[op_].shape != SH_NONE) return translate_fd(t, in);
+    if (cis__op_info((enum cis__op)op_)->prefix == CIS__PREFIX_FC) return translate_fc(t, in);
     return bad(t, "unknown or unsupported instruction");
   }
 fail:
@@ -1720,7 +1736,7 @@ fail:
 /* Worst-case code units one instruction can emit, before br_table stubs. */
 static size_t worst_units(const tr *t, const ins *in) {
   size_t n = 48 + 2 * mat_units(t->nvs);
-  if (in->op == 0x0e) n += (size_t)in->ntab + 1;
+  if (in->op == CIS__OP_BR_TABLE) n += (size_t)in->ntab + 1;
   return n;
 }
 
@@ -1755,18 +1771,19 @@ static cis_result count_loop_consts(tr *t, uint32_t *out) {
   depth = 1;
   while (depth > 0) {
     if (!read_ins(t, &in)) break; /* translation proper reports it */
-    if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
+    if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF) {
       if (!grow((void **)&loopdepth, &cap, (size_t)ndepth + 1, sizeof *loopdepth)) {
         rc = oom(t);
         break;
       }
-      loopdepth[ndepth++] = in.op == 0x03;
-      loops += in.op == 0x03;
+      loopdepth[ndepth++] = in.op == CIS__OP_LOOP;
+      loops += in.op == CIS__OP_LOOP;
       depth++;
-    } else if (in.op == 0x0b) {
+    } else if (in.op == CIS__OP_END) {
       depth--;
       if (ndepth) loops -= loopdepth[--ndepth];
-    } else if (loops && ((in.op >= 0x41 && in.op <= 0x44) || in.op == 0xd0)) {
+    } else if (loops && ((in.op >= CIS__OP_I32_CONST && in.op <= CIS__OP_F64_CONST) ||
+                         in.op == CIS__OP_REF_NULL)) {
       n++;
     }
   }
@@ -1893,21 +1910,21 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   while (t->ncs > 0) {
     if (!read_ins(t, &in)) return bad(t, "malformed instruction");
     if (t->dead) { /* skip to the else/end of the current construct */
-      if (in.op == 0x02 || in.op == 0x03 || in.op == 0x04) {
+      if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF) {
         t->dead_nest++;
         continue;
       }
-      if (in.op == 0x05 && t->dead_nest) continue;
-      if (in.op == 0x0b && t->dead_nest) {
+      if (in.op == CIS__OP_ELSE && t->dead_nest) continue;
+      if (in.op == CIS__OP_END && t->dead_nest) {
         t->dead_nest--;
         continue;
       }
-      if (in.op != 0x05 && in.op != 0x0b) continue;
+      if (in.op != CIS__OP_ELSE && in.op != CIS__OP_END) continue;
     }
     t->count++;
     CIS_TRY(reserve(t, worst_units(t, &in)));
     CIS_TRY(reserve_vs(t, 2));
-    if (in.op == 0x0e) CIS_TRY(stub_room(t));
+    if (in.op == CIS__OP_BR_TABLE) CIS_TRY(stub_room(t));
     CIS_TRY(translate_ins(t, &in));
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");

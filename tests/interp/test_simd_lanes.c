@@ -117,6 +117,40 @@ static void swizzle_index_past_15_gives_zero(void **state) {
   assert_true(s[0] == 0xbf && s[1] == 0xa0 && s[2] == 0xb0 && s[3] == 0xaf && s[5] == 0xb1);
 }
 
+/* The translated forms of shuffle and swizzle (pshufb masks, and pshufb
+ * itself where the CPU has SSSE3) agree with the lane-by-lane reference. */
+static void shuffle_masks_and_pshufb_agree_with_the_reference(void **state) {
+  (void)state;
+  uint8_t x[16], y[16], idx[16], m[32], sel[16];
+  uint64_t s = 88172645463325252ull;
+  for (int i = 0; i < 16; i++) {
+    x[i] = (uint8_t)(0x40 + i);
+    y[i] = (uint8_t)(0x80 + i);
+  }
+  __builtin_cpu_init();
+  for (int round = 0; round < 200; round++) {
+    for (int i = 0; i < 16; i++) {
+      s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+      idx[i] = (uint8_t)(s % 32);
+      sel[i] = (uint8_t)(s >> 8); /* any byte: past 15 gives 0 */
+    }
+    v128 want = i8x16_shuffle(bytes(x), bytes(y), idx);
+    i8x16_shuffle_masks(idx, m);
+    v128 got = i8x16_shuffle_m(bytes(x), bytes(y), m);
+    assert_memory_equal(&got, &want, 16);
+    v128 sw = i8x16_swizzle(bytes(x), bytes(sel));
+#if CIS_SIMD_SSSE3
+    if (__builtin_cpu_supports("ssse3")) {
+      got = i8x16_shuffle_ssse3(bytes(x), bytes(y), m);
+      assert_memory_equal(&got, &want, 16);
+      got = i8x16_swizzle_ssse3(bytes(x), bytes(sel));
+      assert_memory_equal(&got, &sw, 16);
+    }
+#endif
+    for (int i = 0; i < 16; i++) assert_int_equal(((vu8)sw)[i], sel[i] < 16 ? x[sel[i]] : 0);
+  }
+}
+
 static void popcnt_counts_every_byte_value(void **state) {
   (void)state;
   for (int base = 0; base < 256; base += 16) {
@@ -235,6 +269,7 @@ int main(void) {
       cmocka_unit_test(narrow_saturates_signed_input),
       cmocka_unit_test(q15mulr_rounds_and_saturates),
       cmocka_unit_test(swizzle_index_past_15_gives_zero),
+      cmocka_unit_test(shuffle_masks_and_pshufb_agree_with_the_reference),
       cmocka_unit_test(popcnt_counts_every_byte_value),
       cmocka_unit_test(extmul_widens_before_multiplying),
       cmocka_unit_test(dot_wraps_the_one_overflowing_pair),
