@@ -80,7 +80,12 @@ extern char **environ;
 static const char CFLAGS[] =
     "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-plt -w";
 
-const char *cis__aot_cflags(void) { return CFLAGS; }
+/* CIS_AOT_CFLAGS replaces them (for measuring other flags; they are part
+ * of the key, so objects built with other flags never mix). */
+const char *cis__aot_cflags(void) {
+  const char *f = getenv("CIS_AOT_CFLAGS");
+  return f && *f ? f : CFLAGS;
+}
 
 static void setmsg(char *msg, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -147,8 +152,8 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
  * killed or ran too long; the message carries the start of its output). */
 static cis_result run_cc(const cis__aot_cc *cc, const char *src, const char *so,
                          const char *errf, char *msg, size_t cap) {
-  char flags[sizeof CFLAGS];
-  memcpy(flags, CFLAGS, sizeof flags);
+  char flags[1024];
+  snprintf(flags, sizeof flags, "%s", cis__aot_cflags());
   char *argv[32];
   int argc = 0;
   argv[argc++] = (char *)cc->path;
@@ -270,7 +275,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
                    "module %s\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\ncc %s %s\n"
                    "flags %s\nmachine %s\n",
                    modhex, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,
-                   cis__aot_layout(), cc->path, cc->ident, CFLAGS, u.machine);
+                   cis__aot_layout(), cc->path, cc->ident, cis__aot_cflags(), u.machine);
   if (n < 0 || (size_t)n >= sizeof text) {
     setmsg(msg, cap, "cache key too long");
     return CIS_ETOOBIG;

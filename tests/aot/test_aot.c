@@ -537,6 +537,21 @@ static void auto_without_compiler_runs_on_interpreter(void **state) {
   cis_engine_free(e);
 }
 
+static void other_cflags_make_their_own_entry(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  cache_entry(NULL, 0, 1);
+  setenv("CIS_AOT_CFLAGS", "-O1 -fPIC -shared -fsignaling-nans -w", 1);
+  assert_int_equal(run_f(e, "one"), 1);
+  cache_entry(NULL, 0, 2); /* not the -O2 object */
+  setenv("CIS_AOT_CFLAGS", "-O1 -fno-such-flag-here", 1);
+  cis_module *m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_EIO);
+  unsetenv("CIS_AOT_CFLAGS");
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_runs_and_caches_its_object, setup, teardown),
@@ -555,6 +570,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_list_and_prune_find_corrupt_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_without_compiler_runs_on_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(other_cflags_make_their_own_entry, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
