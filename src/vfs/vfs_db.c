@@ -327,6 +327,7 @@ typedef struct vdb_fs {
   int64_t next_ino;               /* next inode number */
   int64_t next_eid;               /* next directory entry id */
   bool counters_dirty;            /* next_ino / next_eid moved: write them back */
+  bool changed;                   /* the open write transaction wrote something */
   /* Transactions that stay open across methods (see "Transactions"). */
   bool in_tx;                     /* a write transaction is open */
   vdb_node *batch;                /* the file whose creation waits in it for its first
@@ -399,9 +400,10 @@ static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *
   return fs->d->query(fs->c, id, &sql[id], a, n, r);
 }
 
-/* Runs statement id and ignores any rows. */
+/* Runs statement id and ignores any rows (the changing statements). */
 static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
+  fs->changed = true;
   int err = run(fs, id, a, n, &r);
   fs->d->done(&r);
   return err;
@@ -490,6 +492,17 @@ static void tx_abort(vdb_fs *fs) {
  * written first). Whatever it returns, no transaction is open after. */
 static int tx_commit(vdb_fs *fs) {
   if (!fs->in_tx) return 0;
+  bool dirty = false;
+  for (int i = 0; i < CACHE_SLOTS && !dirty; i++) dirty = fs->cache[i].dirty;
+  if (!fs->changed && !dirty) {
+    /* Nothing written (a refusal, a creation of what existed): no commit
+     * and no new generation. What the cache holds is still true. */
+    fs->d->rollback(fs->c);
+    fs->in_tx = false;
+    fs->batch = NULL;
+    fs->counters_dirty = false;
+    return 0;
+  }
   int err = cache_flush(fs);
   /* Every commit moves the tenant's generation (next_eid: entry ids need
    * only increase), which is how a scope learns that someone wrote. */
@@ -531,6 +544,7 @@ static int tx_begin(vdb_fs *fs) {
   if (err) return err;
   fs->in_tx = true;
   fs->counters_dirty = false;
+  fs->changed = false;
   uint64_t v = fs->d->version && !fs->scoped ? fs->d->version(fs->c) : 0;
   if (v && v == fs->version) return 0;
   cache_clear(fs);
@@ -549,6 +563,7 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
+  if (v) fs->version = v; /* what was read is the state of this version */
   if (fs->scoped && fs->gen_known && fs->next_eid != fs->gen0) {
     /* What the scope read may be stale: its writes could undo another's. */
     tx_abort(fs);
