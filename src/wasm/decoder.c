@@ -647,7 +647,7 @@ static bool code_body(rd *r, cis__code *c, bool has_dc) {
   c->body = r->p;
   c->body_offset = (uint32_t)(r->p - r->base);
   if (!instrs(r, has_dc)) return false;
-  if (r->p != start + size) return fail_at(r, start, CIS_ESECTION, "section size mismatch");
+  if ((size_t)(r->p - start) != size) return fail_at(r, start, CIS_ESECTION, "section size mismatch");
   c->body_len = (uint32_t)(r->p - c->body);
   return true;
 }
@@ -792,7 +792,10 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
       break;
     }
     if (!len32(&r, &size)) break;
-    const uint8_t *sec = r.p, *sec_end = r.p + size;
+    /* len32 counts the size's own bytes as room: a size up to that much
+     * past the end is no "length out of bounds", but it cannot match. */
+    bool overrun = size > (size_t)(r.end - r.p);
+    const uint8_t *sec = r.p, *sec_end = overrun ? r.end : r.p + size;
     rd s = {r.p, r.end, m->bytes, false, d};
     r.p = sec_end;
     if (id != 0) {
@@ -808,7 +811,7 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
       const char *nm;
       uint32_t nl;
       ok = name(&s, &nm, &nl);
-      if (ok && s.p > sec_end) { /* the name runs past the section */
+      if (ok && (overrun || s.p > sec_end)) { /* the name runs past the section */
         s.p = s.end;
         ok = eof(&s);
       }
@@ -829,7 +832,7 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
     case 10: ok = sec_code(&s, m, m->has_datacount); break;
     case 11: ok = sec_data(&s, m, m->has_datacount); seen_data = true; break;
     }
-    if (ok && s.p != sec_end) ok = fail_at(&s, sec, CIS_ESECTION, "section size mismatch");
+    if (ok && (overrun || s.p != sec_end)) ok = fail_at(&s, sec, CIS_ESECTION, "section size mismatch");
     (void)seen_function;
   }
   if (d->code != CIS_OK) goto done;

@@ -253,6 +253,16 @@ static void regression_count_is_checked_against_the_bytes_item_by_item(void **st
   /* One table declared, none given: the binary ends. */
   const uint8_t table[] = {HDR, 0x04, 0x01, 0x01};
   expect(table, sizeof table, CIS_EEOF, "unexpected end of section or function");
+  /* Sizes that pass the end by no more than their own LEB128 bytes: not
+   * "length out of bounds" (the spec counts those bytes as room), but no
+   * section or body can be that long. */
+  const uint8_t sec_past[] = {HDR, 0x01, 0x02, 0x00};
+  expect(sec_past, sizeof sec_past, CIS_ESECTION, "section size mismatch");
+  const uint8_t custom_past[] = {HDR, 0x00, 0x03, 0x01, 0x61};
+  expect(custom_past, sizeof custom_past, CIS_EEOF, "unexpected end of section or function");
+  const uint8_t body_past[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                               0x0a, 0x04, 0x01, 0x03, 0x00, 0x0b};
+  expect(body_past, sizeof body_past, CIS_ESECTION, "section size mismatch");
   /* A count larger than the binary. */
   const uint8_t huge[] = {HDR, 0x01, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f};
   expect(huge, sizeof huge, CIS_EEOF, "length out of bounds");
