@@ -119,6 +119,9 @@ void cli_print_name(FILE *f, const char *s, size_t len);
 /* Reads a whole file (at most 1 GiB). Returns a malloc'd buffer or NULL
  * after printing the reason. */
 uint8_t *cli_read_file(const char *path, size_t *len);
+/* CIS_EVERSION, with msg saying what it is and how to build a module cis
+ * runs, when bytes are a WebAssembly component; CIS_OK otherwise. */
+cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap);
 /* Prints "cis: CONTEXT: CIS_NAME: text[: detail]" on stderr; when detail
  * already opens with the code's text, "cis: CONTEXT: CIS_NAME: detail".
  * A detail that opens with "CIS_NAME:" loses it: the name is said once. */
@@ -140,11 +143,32 @@ int cli_json_print(cJSON *doc);
  * code. */
 int cli_json_fail(cis_result rc, const char *msg);
 
+/* ------------------------------------------------------ configuration */
+
+/* The flags of every command that opens the skill host (cli_config.c):
+ * they come last in the order file < environment < flags. */
+typedef struct cli_host_flags {
+  const char *log_level;  /* --log-level: debug, info, warn, error */
+  const char *log_format; /* --log-format: text, json */
+  bool quiet;             /* --quiet: no skill log lines on stderr */
+  cli_strlist sets;       /* --set NAME=VALUE, any setting */
+} cli_host_flags;
+#define CLI_HOST_NOPTS 4
+/* Writes the CLI_HOST_NOPTS option rows of f into opts; returns their count. */
+size_t cli_host_opts(cli_host_flags *f, cli_opt *opts);
+struct cis_skills;
+/* Opens the skill host with the effective configuration ($CIS_HOME's
+ * config.json or $CIS_CONFIG, then the environment, then f; f may be
+ * NULL). A bad setting is CIS_EINVAL (CIS_EJSON: a file that is not JSON)
+ * with err naming it and its source. */
+cis_result cli_open_skills(const cli_host_flags *f, struct cis_skills **s, char *err, size_t errcap);
+
 /* ------------------------------------------------------------ commands */
 
 /* Each subcommand gets argv[0] = its own name. Returns the exit code. */
 int cli_cmd_validate(int argc, char **argv);
 int cli_cmd_inspect(int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_config(int argc, char **argv); /* `cis config show` (cli_config.c) */
 
 #endif

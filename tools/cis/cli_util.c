@@ -277,3 +277,16 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
   *len = n;
   return b;
 }
+
+cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {
+  /* A component has the core module's magic and version 0x0d, layer 1
+   * (the component model's binary format): not a module cis can run. */
+  static const uint8_t component[8] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
+  if (len < 8 || memcmp(bytes, component, 8)) return CIS_OK;
+  snprintf(msg, cap,
+           "this is a WebAssembly component (component model, WASI preview 2), and cis runs only core "
+           "modules with WASI preview 1: build for wasm32-wasip1 (Rust: cargo build --target "
+           "wasm32-wasip1, or wasm32-unknown-unknown with the cis SDK; C: clang --target=wasm32-wasi), "
+           "not with cargo component or for wasm32-wasip2; see docs/sdk.md");
+  return CIS_EVERSION;
+}

@@ -21,12 +21,13 @@ int cli_cmd_mcp(int argc, char **argv) {
   const char *tenant = NULL;
   uint64_t max_message = CIS_MCP_MAX_MESSAGE;
   bool help = false;
-  const cli_opt opts[] = {
+  cli_host_flags hf = {0};
+  cli_opt opts[2 + CLI_HOST_NOPTS] = {
       {"--tenant", CLI_OPT_STR, &tenant, NULL, "ID", "the tenant calls run for (default: default)"},
       {"--max-message", CLI_OPT_SIZE, &max_message, NULL, "SIZE",
        "longest message (line) read; a longer one is a parse error (default 4MiB)"},
   };
-  const size_t nopts = sizeof opts / sizeof opts[0];
+  const size_t nopts = 2 + cli_host_opts(&hf, opts + 2);
   int pos = 1;
   int code = cli_parse_opts("mcp", opts, nopts, argc, argv, &pos, &help);
   if (code == CLI_EXIT_OK && !help && pos < argc) {
@@ -42,20 +43,19 @@ int cli_cmd_mcp(int argc, char **argv) {
     fprintf(f, "usage: cis mcp [--tenant ID] [--max-message SIZE]\n"
                "Serves the installed skills as MCP tools over stdio (newline-delimited\n"
                "JSON-RPC 2.0) until end of input. See docs/mcp.md.\n"
-               "Environment: CIS_HOME (registry), CIS_KV, CIS_LOG_JSON, CIS_AI_*.\nOptions:\n");
+               "Configuration: $CIS_HOME/config.json, the environment, flags (cis config show).\n"
+               "Options:\n");
     cli_print_opts(f, opts, nopts);
+    cli_strlist_free(&hf.sets);
     return help ? CLI_EXIT_OK : code;
   }
   /* A client that goes away is a write error (CIS_EIO), not a signal. */
   signal(SIGPIPE, SIG_IGN);
 
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.kv_spec = getenv("CIS_KV");
-  if (getenv("CIS_LOG_JSON")) c.log_format = CIS_LOG_JSON;
   char err[512] = "";
   cis_skills *s = NULL;
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
+  cis_result rc = cli_open_skills(&hf, &s, err, sizeof err);
+  cli_strlist_free(&hf.sets);
   if (rc != CIS_OK) {
     cli_error("mcp", rc, err);
     return cli_exit_code(rc);

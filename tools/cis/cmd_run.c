@@ -254,6 +254,13 @@ static int run_setup(run_ctx *c) {
   size_t len;
   uint8_t *bytes = cli_read_file(c->path, &len);
   if (!bytes) return CLI_EXIT_FAIL;
+  char why[512];
+  cis_result crc = cli_check_component(bytes, len, why, sizeof why);
+  if (crc != CIS_OK) {
+    free(bytes);
+    cli_error(c->path, crc, why);
+    return cli_exit_code(crc);
+  }
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
   cfg.limits = c->limits;
@@ -303,9 +310,19 @@ static int run_call(run_ctx *c) {
   cis_result rc = cis_instance_export(c->inst, name, strlen(name), &ext);
   if (rc != CIS_OK || ext.kind != CIS_EXTERN_FUNC) {
     if (c->invoke)
-      fprintf(stderr, "cis: %s: no exported function \"%s\"\n", c->path, name);
+      fprintf(stderr, "cis: %s: no exported function \"%s\"", c->path, name);
     else
-      fprintf(stderr, "cis: %s: exports no _start function; name one with --invoke\n", c->path);
+      fprintf(stderr, "cis: %s: no entry point: exports no _start function; name one with --invoke "
+                      "(docs/abi.md has the entries skills use)", c->path);
+    /* What there is to call instead. */
+    uint32_t n = cis_module_export_count(c->module), listed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      cis_extern_desc d;
+      if (cis_module_export(c->module, i, &d) != CIS_OK || d.kind != CIS_EXTERN_FUNC) continue;
+      fputs(listed++ ? ", " : "; its functions: ", stderr);
+      cli_print_name(stderr, d.name, d.name_len);
+    }
+    fputs(listed ? "\n" : "; it exports no functions\n", stderr);
     return CLI_EXIT_FAIL;
   }
   if (!c->invoke) {

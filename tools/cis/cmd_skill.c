@@ -42,6 +42,7 @@ static int sub_list(int argc, char **argv);
 static int sub_show(int argc, char **argv);
 static int sub_run(int argc, char **argv);
 static int sub_remove(int argc, char **argv);
+static int sub_config(int argc, char **argv);
 static int sub_help(int argc, char **argv);
 
 static const skill_sub subs[] = {
@@ -54,6 +55,9 @@ static const skill_sub subs[] = {
      "       cis skill run [OPTIONS] --wasm FILE.wasm [--kv] [--ai] [--allow-host RULE]...",
      "run an installed skill, or a bare module"},
     {"remove", sub_remove, "remove NAME", "uninstall a skill"},
+    {"config", sub_config,
+     "config set NAME KEY VALUE | config unset NAME KEY | config show [--json] NAME",
+     "the operator's settings of a skill, read by its config_get"},
     {"init", cis_cmd_skill_init, "init NAME --lang c|rust|as [--dir DIR] [--sdk DIR]",
      "write a new skill's folder: manifest, source and build script"},
     {"help", sub_help, "help [SUBCOMMAND]", "show this help, or a subcommand's"},
@@ -70,9 +74,9 @@ static void overview(FILE *f) {
   fprintf(f, "usage: cis skill SUBCOMMAND [OPTIONS] [ARGS...]\n\nSubcommands:\n");
   for (size_t i = 0; i < NSUBS; i++) fprintf(f, "  %-8s %s\n", subs[i].name, subs[i].summary);
   fprintf(f, "\nRun `cis skill SUBCOMMAND --help` for its options.\n"
-             "Environment: CIS_HOME (registry), CIS_KV (sqlite:PATH | postgres:CONNSTR),\n"
-             "             CIS_LOG_JSON (log lines as JSON), CIS_AI_BASE_URL, CIS_AI_MODEL,\n"
-             "             CIS_AI_KEY_ENV (AI provider). See docs/cli.md.\n");
+             "Configuration: $CIS_HOME/config.json, the environment (CIS_HOME, CIS_KV,\n"
+             "CIS_AI_BASE_URL, CIS_AI_MODEL, CIS_AI_KEY_ENV, CIS_LOG_FORMAT, ...) and flags,\n"
+             "each over the one before: `cis config show` prints them. See docs/cli.md.\n");
 }
 
 /* Prints a subcommand's usage and options; on stdout for --help (exit 0),
@@ -99,13 +103,10 @@ static int fail(bool json, cis_result rc, const char *msg) {
   return cli_exit_code(rc);
 }
 
-/* Opens the registry from the environment (CIS_HOME, CIS_KV, CIS_LOG_JSON). */
+/* Opens the registry with the one configuration (cli_config.c: the file
+ * under CIS_HOME, the environment, then flags). */
 static cis_result open_skills(cis_skills **s, char *err, size_t errcap) {
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.kv_spec = getenv("CIS_KV");
-  if (getenv("CIS_LOG_JSON")) c.log_format = CIS_LOG_JSON;
-  return cis_skills_open(&c, s, err, errcap);
+  return cli_open_skills(NULL, s, err, errcap);
 }
 
 /* ------------------------------------------------------------- install */
@@ -434,19 +435,102 @@ static int print_run_json(cis_result rc, const cis_invoke_result *r) {
   return cli_exit_code(rc);
 }
 
+/* The call's --dir HOST[::GUEST][:ro] / --dir-ro mounts and --env
+ * NAME[=VALUE] variables, as `cis run` reads them. */
+typedef struct run_extras {
+  cis_invoke_mount *mounts; /* malloc'd; host points into a malloc'd copy */
+  size_t nmounts;
+  const char **env;         /* "NAME=VALUE" (malloc'd when taken from ours) */
+  bool *env_owned;          /* which env entries are malloc'd */
+  size_t nenv;
+} run_extras;
+
+static void extras_free(run_extras *x) {
+  for (size_t i = 0; i < x->nmounts; i++) free((char *)x->mounts[i].host);
+  for (size_t i = 0; i < x->nenv; i++)
+    if (x->env_owned[i]) free((char *)x->env[i]);
+  free(x->mounts);
+  free(x->env);
+  free(x->env_owned);
+}
+
+static bool add_dir(run_extras *x, const char *spec, bool ro) {
+  char *host = strdup(spec);
+  if (!host) return false;
+  size_t len = strlen(host);
+  cis_invoke_mount *mt = &x->mounts[x->nmounts];
+  mt->read_only = ro;
+  if (len >= 3 && !strcmp(host + len - 3, ":ro")) {
+    host[len - 3] = '\0';
+    mt->read_only = true;
+  }
+  char *sep = strstr(host, "::");
+  mt->guest = host;
+  if (sep) {
+    *sep = '\0';
+    mt->guest = sep + 2;
+  }
+  mt->host = host;
+  x->nmounts++;
+  if (!*host || !*mt->guest) {
+    fprintf(stderr, "cis skill run: --dir \"%s\": HOST and GUEST must not be empty\n", spec);
+    return false;
+  }
+  return true;
+}
+
+static int parse_extras(const cli_strlist *dirs, const cli_strlist *ros, const cli_strlist *envs, run_extras *x) {
+  x->mounts = calloc(dirs->n + ros->n + 1, sizeof *x->mounts);
+  x->env = calloc(envs->n + 1, sizeof *x->env);
+  x->env_owned = calloc(envs->n + 1, sizeof *x->env_owned);
+  if (!x->mounts || !x->env || !x->env_owned) return CLI_EXIT_FAIL;
+  for (size_t i = 0; i < dirs->n; i++)
+    if (!add_dir(x, dirs->items[i], false)) return CLI_EXIT_USAGE;
+  for (size_t i = 0; i < ros->n; i++)
+    if (!add_dir(x, ros->items[i], true)) return CLI_EXIT_USAGE;
+  for (size_t i = 0; i < envs->n; i++) {
+    const char *e = envs->items[i];
+    if (!e[0] || e[0] == '=') {
+      fprintf(stderr, "cis skill run: --env \"%s\": needs NAME=VALUE or NAME\n", e);
+      return CLI_EXIT_USAGE;
+    }
+    if (strchr(e, '=')) {
+      x->env[x->nenv++] = e;
+      continue;
+    }
+    const char *v = getenv(e); /* a bare NAME passes ours on, when set */
+    if (!v) continue;
+    char *kv = malloc(strlen(e) + strlen(v) + 2);
+    if (!kv) return CLI_EXIT_FAIL;
+    sprintf(kv, "%s=%s", e, v);
+    x->env_owned[x->nenv] = true;
+    x->env[x->nenv++] = kv;
+  }
+  return CLI_EXIT_OK;
+}
+
 static int sub_run(int argc, char **argv) {
   const char *wasm = NULL, *input = "{}";
   bool json = false, help;
-  cli_strlist rules = {0};
+  cli_strlist rules = {0}, configs = {0}, dirs = {0}, ros = {0}, envs = {0};
+  cli_host_flags hf = {0};
+  run_extras x = {0};
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
-  const cli_opt opts[] = {
+  cli_opt opts[24] = {
       {"--input", CLI_OPT_STR, &input, NULL, "JSON|@FILE", "the call's input (@- = stdin); default {}"},
       {"--tenant", CLI_OPT_STR, &o.tenant, NULL, "ID", "the tenant the call runs for (default: default)"},
       {"--timeout", CLI_OPT_MS, &o.timeout_ms, NULL, "DURATION",
        "deadline of the call (500ms, 1.5s, 2m; plain = ms); 0 = the skill's limit"},
       {"--max-memory", CLI_OPT_SIZE, &o.max_memory, NULL, "SIZE",
        "memory cap of the call (64KiB, 128MiB, 1GiB); 0 = the skill's limit"},
+      {"--config", CLI_OPT_LIST, &configs, NULL, "KEY=VALUE",
+       "a setting the skill reads with config_get, over its stored ones (repeatable)"},
+      {"--dir", CLI_OPT_LIST, &dirs, NULL, "HOST[::GUEST][:ro]",
+       "a WASI skill also sees host folder HOST at GUEST (repeatable)"},
+      {"--dir-ro", CLI_OPT_LIST, &ros, NULL, "HOST[::GUEST]", "the same, read-only"},
+      {"--env", CLI_OPT_LIST, &envs, NULL, "NAME[=VALUE]",
+       "a variable for a WASI skill, after its manifest's (NAME alone: ours)"},
       {"--json", CLI_OPT_FLAG, &json, NULL, NULL,
        "print one JSON document: status, error, output, logs and the call's figures"},
       {"--wasm", CLI_OPT_STR, &wasm, NULL, "FILE.wasm", "run a module without a manifest"},
@@ -456,7 +540,8 @@ static int sub_run(int argc, char **argv) {
       {"--ai", CLI_OPT_FLAG, &o.allow_ai, NULL, NULL, "with --wasm: grant AI"},
       {"--allow-host", CLI_OPT_LIST, &rules, NULL, "RULE", "with --wasm: an HTTP allow rule"},
   };
-  const size_t nopts = sizeof opts / sizeof opts[0];
+  size_t nopts = 14;
+  nopts += cli_host_opts(&hf, opts + nopts);
   const char *pos[1];
   int npos;
   int code = cli_parse_mixed("skill run", opts, nopts, argc, argv, pos, 1, &npos, &help);
@@ -464,21 +549,35 @@ static int sub_run(int argc, char **argv) {
     fprintf(stderr, "cis skill run: give either a skill NAME or --wasm FILE.wasm\n");
     code = CLI_EXIT_USAGE;
   }
+  if (code == CLI_EXIT_OK && !help) {
+    for (size_t i = 0; i < configs.n && code == CLI_EXIT_OK; i++) {
+      const char *eq = strchr(configs.items[i], '=');
+      if (!eq || eq == configs.items[i]) {
+        fprintf(stderr, "cis skill run: --config \"%s\": needs KEY=VALUE\n", configs.items[i]);
+        code = CLI_EXIT_USAGE;
+      }
+    }
+    if (code == CLI_EXIT_OK) code = parse_extras(&dirs, &ros, &envs, &x);
+  }
   if (code == CLI_EXIT_USAGE || help) {
     code = sub_usage("run",
                      "Runs installed skill NAME, or the module FILE.wasm without a manifest\n"
                      "(default limits; grants only from --kv, --ai and --allow-host), with a\n"
-                     "JSON input, and prints its JSON output.\n",
+                     "JSON input, and prints its JSON output. The skill's log lines, what a\n"
+                     "WASI skill writes to stderr and the host's warnings (a denied call, an\n"
+                     "AI provider's error, a quota) go to stderr.\n",
                      opts, nopts, help);
-    cli_strlist_free(&rules);
-    return code;
+    goto out;
   }
-  if (code != CLI_EXIT_OK) {
-    cli_strlist_free(&rules);
-    return code;
-  }
+  if (code != CLI_EXIT_OK) goto out;
   o.allow_hosts = rules.items;
   o.nallow_hosts = rules.n;
+  o.config = configs.items;
+  o.nconfig = configs.n;
+  o.mounts = x.mounts;
+  o.nmounts = x.nmounts;
+  o.env = x.env;
+  o.nenv = x.nenv;
   cis_skills *s = NULL;
   char msg[600];
   size_t len = 0, wlen = 0;
@@ -491,8 +590,10 @@ static int sub_run(int argc, char **argv) {
   } else if (wasm && !(bytes = cli_read_file(wasm, &wlen))) {
     snprintf(msg, sizeof msg, "cannot read %s", wasm);
     rc = CIS_EIO;
+  } else if (wasm && (rc = cli_check_component(bytes, wlen, msg, sizeof msg)) != CIS_OK) {
+    /* said in msg */
   } else {
-    rc = open_skills(&s, msg, sizeof msg);
+    rc = cli_open_skills(&hf, &s, msg, sizeof msg);
   }
   if (rc != CIS_OK) {
     code = fail(json, rc, msg);
@@ -514,7 +615,70 @@ static int sub_run(int argc, char **argv) {
   }
   free(bytes);
   free(in);
+out:
+  extras_free(&x);
   cli_strlist_free(&rules);
+  cli_strlist_free(&configs);
+  cli_strlist_free(&dirs);
+  cli_strlist_free(&ros);
+  cli_strlist_free(&envs);
+  cli_strlist_free(&hf.sets);
+  return code;
+}
+
+/* -------------------------------------------------------------- config */
+
+/* `cis skill config set NAME KEY VALUE`, `unset NAME KEY`, `show NAME`:
+ * the operator's settings a skill reads with config_get, kept in the
+ * registry (cis_skills_setting_set). */
+static int sub_config(int argc, char **argv) {
+  bool json = false, help = false;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "show: print one JSON document"}};
+  const char *pos[4];
+  int npos = 0;
+  int code = cli_parse_mixed("skill config", opts, 1, argc, argv, pos, 4, &npos, &help);
+  const char *verb = npos ? pos[0] : "";
+  int want = !strcmp(verb, "set") ? 4 : !strcmp(verb, "unset") ? 3 : !strcmp(verb, "show") ? 2 : -1;
+  if (code == CLI_EXIT_OK && !help && npos != want) {
+    if (want < 0) fprintf(stderr, "cis skill config: give set, unset or show\n");
+    else fprintf(stderr, "cis skill config %s: %s\n", verb,
+                 want == 4 ? "needs NAME KEY VALUE" : want == 3 ? "needs NAME KEY" : "needs NAME");
+    code = CLI_EXIT_USAGE;
+  }
+  if (code == CLI_EXIT_USAGE || help)
+    return sub_usage("config",
+                     "Sets, removes or shows the operator's settings of installed skill NAME:\n"
+                     "strings the skill reads with config_get (docs/abi.md). A call's own\n"
+                     "--config KEY=VALUE (cis skill run) takes precedence.\n",
+                     opts, 1, help);
+  if (code != CLI_EXIT_OK) return code;
+  cis_skills *s;
+  char msg[512];
+  cis_result rc = open_skills(&s, msg, sizeof msg);
+  if (rc != CIS_OK) return fail(json, rc, msg);
+  if (want == 2) {
+    char *text = NULL;
+    rc = cis_skills_settings(s, pos[1], &text);
+    if (rc != CIS_OK) {
+      code = fail(json, rc, cis_skills_errmsg(s));
+    } else if (json) {
+      cJSON *d = cli_json_doc(CIS_OK, NULL);
+      cJSON *m = cJSON_Parse(text);
+      cJSON_AddItemToObject(d, "settings", m ? m : cJSON_CreateObject());
+      code = cli_json_print(d);
+    } else {
+      cJSON *m = cJSON_Parse(text);
+      for (const cJSON *e = m ? m->child : NULL; e; e = e->next) printf("%s=%s\n", e->string, e->valuestring);
+      cJSON_Delete(m);
+    }
+    free(text);
+  } else {
+    rc = cis_skills_setting_set(s, pos[1], pos[2], want == 4 ? pos[3] : NULL);
+    if (rc != CIS_OK) code = fail(false, rc, cis_skills_errmsg(s));
+    else if (want == 4) printf("%s: %s set\n", pos[1], pos[2]);
+    else printf("%s: %s unset\n", pos[1], pos[2]);
+  }
+  cis_skills_close(s);
   return code;
 }
 

@@ -37,6 +37,14 @@ int cli_cmd_validate(int argc, char **argv) {
   size_t len;
   uint8_t *bytes = cli_read_file(path, &len);
   if (!bytes) return json ? cli_json_fail(CIS_EIO, "cannot read the module") : CLI_EXIT_FAIL;
+  char why[512];
+  cis_result crc = cli_check_component(bytes, len, why, sizeof why);
+  if (crc != CIS_OK) {
+    free(bytes);
+    if (json) return cli_json_fail(crc, why);
+    cli_error(path, crc, why);
+    return cli_exit_code(crc);
+  }
   cis_engine *e = NULL;
   cis_module *m = NULL;
   cis_result rc = cis_engine_new(NULL, &e);

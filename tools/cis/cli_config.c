@@ -1,0 +1,414 @@
+/*
+ * This file implements the command line's one configuration: every
+ * setting of the host (AI provider, KV store, filesystem database, default
+ * limits, log format and level) read from the configuration file
+ * ($CIS_HOME/config.json, or $CIS_CONFIG), then the environment, then the
+ * flags, each later source taking precedence, and `cis config show`,
+ * which prints the effective value of each and where it came from, with
+ * secrets masked. The commands that open the skill host (cis skill ...,
+ * cis mcp) open it through cli_open_skills, so they all read the same.
+ *
+ * The file is JSON (cJSON, the project's JSON library), one object whose
+ * members mirror the setting names: {"ai": {"base_url": ...}, "kv": ...}.
+ * A member the table below does not know is an error, so a typo is not
+ * silently ignored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cis/cis_log.h"
+#include "cis/cis_skill.h"
+#include "cli.h"
+
+/* One setting: its name (the file's path and --set's NAME), the variable
+ * that sets it, and what it is. */
+typedef struct setting_def {
+  const char *name; /* "ai.base_url" */
+  const char *env;  /* "CIS_AI_BASE_URL" */
+  const char *help; /* for `cis config show --help` */
+} setting_def;
+
+enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_N };
+
+static const setting_def defs[S_N] = {
+    [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
+                  "OpenAI-compatible provider's base URL, with or without /v1; none = no AI"},
+    [S_AI_MODEL] = {"ai.model", "CIS_AI_MODEL", "the provider's model"},
+    [S_AI_KEY_ENV] = {"ai.key_env", "CIS_AI_KEY_ENV", "NAME of the variable holding the API key"},
+    [S_KV] = {"kv", "CIS_KV", "KV store: sqlite:PATH or postgres:CONNSTR"},
+    [S_FS_DB] = {"fs_db", "CIS_FS_DB", "database of db mounts: sqlite:PATH or postgres:CONNSTR"},
+    [S_TIMEOUT] = {"limits.timeout", "CIS_TIMEOUT", "default deadline of a skill call (500ms, 30s, 2m)"},
+    [S_MAX_MEMORY] = {"limits.max_memory", "CIS_MAX_MEMORY", "default memory of a skill call (64MiB)"},
+    [S_LOG_FORMAT] = {"log.format", "CIS_LOG_FORMAT", "skill log lines on stderr: text or json"},
+    [S_LOG_LEVEL] = {"log.level", "CIS_LOG_LEVEL", "least level shown: debug, info, warn or error"},
+};
+
+typedef enum src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } src;
+static const char *const src_names[] = {"default", "file", "env", "flag"};
+
+/* The effective configuration. */
+typedef struct cli_config {
+  char home[4096];       /* $CIS_HOME or its default */
+  char path[4200];       /* the configuration file */
+  bool file_present;     /* it exists */
+  char *value[S_N];      /* effective values (malloc'd); NULL = none */
+  src source[S_N];       /* where each came from */
+  const char *from[S_N]; /* the variable or flag that set it */
+} cli_config;
+
+static void config_free(cli_config *c) {
+  for (int i = 0; i < S_N; i++) free(c->value[i]);
+  memset(c, 0, sizeof *c);
+}
+
+static bool set_value(cli_config *c, int i, const char *v, src s, const char *from) {
+  char *d = v ? strdup(v) : NULL;
+  if (v && !d) return false;
+  free(c->value[i]);
+  c->value[i] = d;
+  c->source[i] = s;
+  c->from[i] = from;
+  return true;
+}
+
+static int find_def(const char *name, size_t len) {
+  for (int i = 0; i < S_N; i++)
+    if (strlen(defs[i].name) == len && !memcmp(defs[i].name, name, len)) return i;
+  return -1;
+}
+
+/* Checks one value of setting i; false with the reason in why. */
+static bool check_value(int i, const char *v, char *why, size_t cap) {
+  uint64_t n;
+  switch (i) {
+  case S_TIMEOUT:
+    if (!cli_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
+    return true;
+  case S_MAX_MEMORY:
+    if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
+    return true;
+  case S_LOG_FORMAT:
+    if (strcmp(v, "text") && strcmp(v, "json")) return snprintf(why, cap, "is text or json"), false;
+    return true;
+  case S_LOG_LEVEL:
+    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
+      return snprintf(why, cap, "is debug, info, warn or error"), false;
+    return true;
+  case S_KV:
+  case S_FS_DB:
+    if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9))
+      return snprintf(why, cap, "is sqlite:PATH or postgres:CONNSTR"), false;
+    return true;
+  default: return true;
+  }
+}
+
+/* Reads the file's members into c: each a string (or, for a limit, a
+ * number: milliseconds or bytes). */
+static cis_result read_file_members(cli_config *c, const cJSON *obj, const char *prefix, char *err, size_t cap) {
+  for (const cJSON *m = obj->child; m; m = m->next) {
+    char name[128];
+    snprintf(name, sizeof name, "%s%s", prefix, m->string);
+    if (cJSON_IsObject(m)) {
+      bool group = false;
+      size_t nl = strlen(name);
+      for (int i = 0; i < S_N; i++) group |= !strncmp(defs[i].name, name, nl) && defs[i].name[nl] == '.';
+      if (!group) return snprintf(err, cap, "%s: unknown setting %s", c->path, name), CIS_EINVAL;
+      char sub[130];
+      snprintf(sub, sizeof sub, "%s.", name);
+      cis_result rc = read_file_members(c, m, sub, err, cap);
+      if (rc != CIS_OK) return rc;
+      continue;
+    }
+    int i = find_def(name, strlen(name));
+    if (i < 0) return snprintf(err, cap, "%s: unknown setting %s (cis config show lists them)", c->path, name), CIS_EINVAL;
+    char num[32], why[128];
+    const char *v;
+    if (cJSON_IsString(m)) v = m->valuestring;
+    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY) && m->valuedouble >= 0 &&
+             m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
+      snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
+      v = num;
+    } else if (cJSON_IsNull(m)) {
+      v = NULL;
+    } else {
+      return snprintf(err, cap, "%s: %s: needs a string", c->path, name), CIS_EINVAL;
+    }
+    if (v && !check_value(i, v, why, sizeof why))
+      return snprintf(err, cap, "%s: %s %s, not \"%.100s\"", c->path, name, why, v), CIS_EINVAL;
+    if (!set_value(c, i, v, SRC_FILE, c->path)) return CIS_ENOMEM;
+  }
+  return CIS_OK;
+}
+
+static cis_result read_config_file(cli_config *c, char *err, size_t cap) {
+  FILE *f = fopen(c->path, "rb");
+  if (!f) return CIS_OK; /* no file: nothing to read */
+  fclose(f);
+  c->file_present = true;
+  size_t len;
+  uint8_t *text = cli_read_file(c->path, &len);
+  if (!text) return snprintf(err, cap, "%s: cannot read it", c->path), CIS_EIO;
+  const char *end = NULL;
+  cJSON *root = cJSON_ParseWithLengthOpts((const char *)text, len, &end, false);
+  cis_result rc = CIS_OK;
+  /* Nothing but white space may follow the object. */
+  while (root && end && end < (const char *)text + len && strchr(" \t\r\n", *end)) end++;
+  if (!root || (end && end != (const char *)text + len)) {
+    snprintf(err, cap, "%s: not JSON (at byte %ld)", c->path,
+             (long)((end ? end : cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : (const char *)text) - (const char *)text));
+    rc = CIS_EJSON;
+  } else if (!cJSON_IsObject(root)) {
+    snprintf(err, cap, "%s: needs a JSON object", c->path);
+    rc = CIS_EJSON;
+  } else {
+    rc = read_file_members(c, root, "", err, cap);
+  }
+  cJSON_Delete(root);
+  free(text);
+  return rc;
+}
+
+/* The effective configuration: defaults, the file, the environment, the
+ * flags. A bad value is CIS_EINVAL (CIS_EJSON for a file that is not
+ * JSON) with err saying which setting of which source. */
+static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err, size_t cap) {
+  memset(c, 0, sizeof *c);
+  err[0] = '\0';
+  const char *h = getenv("CIS_HOME");
+  if (h && *h) snprintf(c->home, sizeof c->home, "%s", h);
+  else if (getenv("HOME")) snprintf(c->home, sizeof c->home, "%s/.local/share/cis", getenv("HOME"));
+  const char *cp = getenv("CIS_CONFIG");
+  if (cp && *cp) snprintf(c->path, sizeof c->path, "%s", cp);
+  else snprintf(c->path, sizeof c->path, "%s/config.json", c->home);
+  /* Defaults: what the library does when told nothing. */
+  char kv[4200], fs[4200];
+  snprintf(kv, sizeof kv, "sqlite:%s/kv.db", c->home);
+  snprintf(fs, sizeof fs, "sqlite:%s/fs.db", c->home);
+  cis_limits lim;
+  cis_limits_default(&lim);
+  char t[32], mem[32];
+  snprintf(t, sizeof t, "%llums", (unsigned long long)lim.timeout_ms);
+  snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
+  const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
+                         [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug"};
+  for (int i = 0; i < S_N; i++)
+    if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
+  cis_result rc = read_config_file(c, err, cap);
+  if (rc != CIS_OK) return rc;
+  char why[128];
+  /* The older switch for JSON lines, under the newer variable. */
+  if (getenv("CIS_LOG_JSON") && !set_value(c, S_LOG_FORMAT, "json", SRC_ENV, "CIS_LOG_JSON")) return CIS_ENOMEM;
+  for (int i = 0; i < S_N; i++) {
+    const char *v = getenv(defs[i].env);
+    if (!v || !*v) continue;
+    if (!check_value(i, v, why, sizeof why))
+      return snprintf(err, cap, "$%s: %s %s, not \"%.100s\"", defs[i].env, defs[i].name, why, v), CIS_EINVAL;
+    if (!set_value(c, i, v, SRC_ENV, defs[i].env)) return CIS_ENOMEM;
+  }
+  for (size_t k = 0; fl && k < fl->sets.n; k++) {
+    const char *s = fl->sets.items[k], *eq = strchr(s, '=');
+    int i = eq ? find_def(s, (size_t)(eq - s)) : -1;
+    if (i < 0)
+      return snprintf(err, cap, "--set \"%.100s\": needs NAME=VALUE with a setting NAME (cis config show lists them)", s),
+             CIS_EINVAL;
+    if (eq[1] && !check_value(i, eq + 1, why, sizeof why))
+      return snprintf(err, cap, "--set %s %s, not \"%.100s\"", defs[i].name, why, eq + 1), CIS_EINVAL;
+    if (!set_value(c, i, eq[1] ? eq + 1 : NULL, SRC_FLAG, "--set")) return CIS_ENOMEM;
+  }
+  const struct {
+    const char *v;
+    int i;
+    const char *flag;
+  } direct[] = {{fl ? fl->log_level : NULL, S_LOG_LEVEL, "--log-level"},
+                {fl ? fl->log_format : NULL, S_LOG_FORMAT, "--log-format"}};
+  for (size_t k = 0; k < 2; k++) {
+    if (!direct[k].v) continue;
+    if (!check_value(direct[k].i, direct[k].v, why, sizeof why))
+      return snprintf(err, cap, "%s %s, not \"%.100s\"", direct[k].flag, why, direct[k].v), CIS_EINVAL;
+    if (!set_value(c, direct[k].i, direct[k].v, SRC_FLAG, direct[k].flag)) return CIS_ENOMEM;
+  }
+  return CIS_OK;
+}
+
+/* ----------------------------------------------------------- the host */
+
+/* Skill log lines on stderr from the least level up; none when quiet. */
+typedef struct level_sink {
+  int min_level; /* lines below are dropped; 4 = none (--quiet) */
+} level_sink;
+
+static void level_write(void *u, const cis_log_record *rec, const char *line, size_t len) {
+  const level_sink *ls = u;
+  if ((int)rec->level < ls->min_level) return;
+  fwrite(line, 1, len, stderr);
+}
+
+static int level_of(const char *name) {
+  static const char *const names[] = {"debug", "info", "warn", "error"};
+  for (int i = 0; i < 4; i++)
+    if (name && !strcmp(name, names[i])) return i;
+  return 0;
+}
+
+size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
+  const cli_opt rows[CLI_HOST_NOPTS] = {
+      {"--log-level", CLI_OPT_STR, &f->log_level, NULL, "LEVEL",
+       "skill log lines shown on stderr from LEVEL up: debug, info, warn, error"},
+      {"--log-format", CLI_OPT_STR, &f->log_format, NULL, "FORMAT", "skill log lines as text or json"},
+      {"--quiet", CLI_OPT_FLAG, &f->quiet, NULL, NULL, "no skill log lines on stderr"},
+      {"--set", CLI_OPT_LIST, &f->sets, NULL, "NAME=VALUE",
+       "a setting of this run over the configuration file and environment (cis config show)"},
+  };
+  memcpy(opts, rows, sizeof rows);
+  return CLI_HOST_NOPTS;
+}
+
+cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, size_t errcap) {
+  cli_config c;
+  *s = NULL;
+  cis_result rc = load_config(f, &c, err, errcap);
+  if (rc != CIS_OK) {
+    config_free(&c);
+    return rc;
+  }
+  /* The sink outlives the handle: one per process is enough. */
+  static level_sink ls;
+  static cis_log_sink sink;
+  ls.min_level = f && f->quiet ? 4 : level_of(c.value[S_LOG_LEVEL]);
+  sink = (cis_log_sink){.version = CIS_LOG_SINK_VERSION, .user = &ls, .write = level_write};
+  cis_skills_config sc;
+  cis_skills_config_default(&sc);
+  sc.kv_spec = c.value[S_KV];
+  sc.vfs_db_spec = c.value[S_FS_DB];
+  /* "" rather than NULL: the library would read the variable again. */
+  sc.ai_base_url = c.value[S_AI_URL] ? c.value[S_AI_URL] : "";
+  sc.ai_model = c.value[S_AI_MODEL] ? c.value[S_AI_MODEL] : "";
+  sc.ai_key_env = c.value[S_AI_KEY_ENV] ? c.value[S_AI_KEY_ENV] : "";
+  sc.log_sink = &sink;
+  sc.log_format = !strcmp(c.value[S_LOG_FORMAT], "json") ? CIS_LOG_JSON : CIS_LOG_TEXT;
+  cis_limits_default(&sc.limits);
+  cli_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);
+  cli_parse_size(c.value[S_MAX_MEMORY], &sc.limits.max_memory_bytes);
+  if (!sc.limits.timeout_ms || !sc.limits.max_memory_bytes) {
+    cis_limits d;
+    cis_limits_default(&d);
+    if (!sc.limits.timeout_ms) sc.limits.timeout_ms = d.timeout_ms;
+    if (!sc.limits.max_memory_bytes) sc.limits.max_memory_bytes = d.max_memory_bytes;
+  }
+  rc = cis_skills_open(&sc, s, err, errcap);
+  config_free(&c);
+  return rc;
+}
+
+/* --------------------------------------------------------- config show */
+
+/* A value as it may be shown: a password in a connection string masked
+ * (key=value "password=..." and URI "user:pass@"). */
+static void masked(int i, const char *v, char *out, size_t cap) {
+  snprintf(out, cap, "%s", v);
+  if (i != S_KV && i != S_FS_DB) return;
+  char *p = strstr(out, "password=");
+  if (p) {
+    char *e = p + 9;
+    size_t n = strcspn(e, " ");
+    if (n) {
+      memmove(e + 4, e + n, strlen(e + n) + 1);
+      memcpy(e, "****", 4);
+    }
+  }
+  char *scheme = strstr(out, "://");
+  if (scheme) {
+    char *at = strchr(scheme + 3, '@'), *colon = strchr(scheme + 3, ':');
+    if (at && colon && colon < at) {
+      memmove(colon + 5, at, strlen(at) + 1);
+      memcpy(colon + 1, "****", 4);
+    }
+  }
+}
+
+int cli_cmd_config(int argc, char **argv) {
+  cli_host_flags fl = {0};
+  bool json = false, help = false;
+  cli_opt opts[CLI_HOST_NOPTS + 1];
+  size_t nopts = cli_host_opts(&fl, opts);
+  opts[nopts++] = (cli_opt){"--json", CLI_OPT_FLAG, &json, NULL, NULL, "print one JSON document"};
+  const char *pos[2];
+  int npos = 0;
+  int code = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+                 ? (help = true, CLI_EXIT_OK)
+                 : cli_parse_mixed("config", opts, nopts, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help && (npos != 1 || strcmp(pos[0], "show"))) {
+    fprintf(stderr, npos ? "cis config: unknown subcommand \"%s\"\n" : "cis config: no subcommand given%s\n",
+            npos ? pos[0] : "");
+    code = CLI_EXIT_USAGE;
+  }
+  if (help || code != CLI_EXIT_OK) {
+    FILE *f = help ? stdout : stderr;
+    fprintf(f, "usage: cis config show [--json] [--set NAME=VALUE]... [--log-level L] [--log-format F]\n"
+               "Prints the effective value of every setting and where it came from: the\n"
+               "configuration file ($CIS_HOME/config.json, or $CIS_CONFIG), then the\n"
+               "environment, then flags, each over the one before. Secrets are masked.\n"
+               "Settings (file member / variable):\n");
+    for (int i = 0; i < S_N; i++) fprintf(f, "  %-18s %-16s %s\n", defs[i].name, defs[i].env, defs[i].help);
+    fprintf(f, "Options:\n");
+    cli_print_opts(f, opts, nopts);
+    cli_strlist_free(&fl.sets);
+    return help ? CLI_EXIT_OK : code;
+  }
+  cli_config c;
+  char err[600];
+  cis_result rc = load_config(&fl, &c, err, sizeof err);
+  cli_strlist_free(&fl.sets);
+  if (rc != CIS_OK) {
+    config_free(&c);
+    if (json) return cli_json_fail(rc, err);
+    cli_error("config", rc, err);
+    return cli_exit_code(rc);
+  }
+  const char *key_env = c.value[S_AI_KEY_ENV];
+  const char *key = key_env ? getenv(key_env) : NULL;
+  cJSON *d = json ? cli_json_doc(CIS_OK, NULL) : NULL;
+  cJSON *set = NULL;
+  if (json) {
+    cJSON_AddStringToObject(d, "file", c.path);
+    cJSON_AddBoolToObject(d, "file_present", c.file_present);
+    set = cJSON_AddObjectToObject(d, "settings");
+  } else {
+    printf("configuration file: %s%s\n", c.path, c.file_present ? "" : " (absent)");
+  }
+  for (int i = 0; i < S_N; i++) {
+    char shown[4200];
+    masked(i, c.value[i] ? c.value[i] : "", shown, sizeof shown);
+    if (json) {
+      cJSON *o = cJSON_AddObjectToObject(set, defs[i].name);
+      if (c.value[i]) cJSON_AddStringToObject(o, "value", shown);
+      else cJSON_AddNullToObject(o, "value");
+      cJSON_AddStringToObject(o, "source", src_names[c.source[i]]);
+      if (c.from[i]) cJSON_AddStringToObject(o, "from", c.from[i]);
+    } else {
+      char from[300] = "";
+      if (c.source[i] == SRC_ENV) snprintf(from, sizeof from, " ($%s)", c.from[i]);
+      else if (c.source[i] == SRC_FLAG) snprintf(from, sizeof from, " (%s)", c.from[i]);
+      printf("%-18s %-40s %s%s\n", defs[i].name, c.value[i] ? shown : "(none)", src_names[c.source[i]], from);
+    }
+  }
+  /* The key itself: whether it is there, never what it is. */
+  const char *key_state = !key_env ? "none (no ai.key_env)" : key && *key ? "set (****)" : "NOT SET";
+  if (json) {
+    cJSON *o = cJSON_AddObjectToObject(set, "ai.key");
+    cJSON_AddStringToObject(o, "value", key_env && key && *key ? "****" : "");
+    cJSON_AddBoolToObject(o, "set", key_env && key && *key);
+    if (key_env) cJSON_AddStringToObject(o, "from", key_env);
+  } else {
+    char from[300] = "";
+    if (key_env) snprintf(from, sizeof from, " ($%s)", key_env);
+    printf("%-18s %-40s %s\n", "ai.key", key_state, key_env ? from + 1 : "");
+  }
+  if (!c.value[S_AI_URL] && !json) printf("(no ai.base_url: AI calls fail with CIS_ENOPROVIDER)\n");
+  else if (key_env && !(key && *key) && !json)
+    printf("(ai.key_env names an unset variable: AI calls fail with CIS_ENOPROVIDER, other calls run)\n");
+  config_free(&c);
+  return json ? cli_json_print(d) : CLI_EXIT_OK;
+}
