@@ -93,6 +93,7 @@ typedef struct mcp_session {
   cis_mcp *m;                          /* the protocol state */
   pthread_mutex_t lock;                /* one message at a time (cis_mcp.h) */
   unsigned users;                      /* jobs holding it (server mu) */
+  bool ended;                          /* out of the list; the last user frees it */
   uint64_t used;                       /* last use, for dropping the oldest */
 } mcp_session;
 
@@ -101,6 +102,7 @@ typedef struct request {
   char *buf;                           /* body bytes, NUL-terminated */
   size_t len, cap;                     /* used and allocated */
   bool too_big;                        /* went past max_body: dropped */
+  size_t dropped;                      /* bytes dropped since */
   bool answered;                       /* a reply was queued early (413) */
 } request;
 
@@ -601,8 +603,9 @@ static void session_free(mcp_session *x) {
 
 static void session_put(cis_server *s, mcp_session *x) {
   pthread_mutex_lock(&s->mu);
-  x->users--;
+  bool last = --x->users == 0 && x->ended;
   pthread_mutex_unlock(&s->mu);
+  if (last) session_free(x);
 }
 
 /* Keeps session x (made by an initialize that succeeded), dropping the
@@ -639,15 +642,11 @@ static bool session_end(cis_server *s, const char *id, tenant *t) {
       s->nsessions--;
       break;
     }
-  /* A session in use is freed by nobody until its job ends: wait. */
-  while (drop && drop->users) {
-    pthread_mutex_unlock(&s->mu);
-    struct timespec ms = {0, 1000000};
-    nanosleep(&ms, NULL);
-    pthread_mutex_lock(&s->mu);
-  }
+  /* A session in use is freed by its last user (session_put). */
+  bool now = drop && !drop->users;
+  if (drop && !now) drop->ended = true;
   pthread_mutex_unlock(&s->mu);
-  if (drop) session_free(drop);
+  if (now) session_free(drop);
   return drop != NULL;
 }
 
@@ -891,7 +890,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
-    if (rq->too_big) return MHD_YES;
+    /* A 413 can only be queued once the body ended: past the cap the
+     * bytes are dropped, and a sender that goes on for another cap's
+     * worth loses the connection, so no thread is held without bound. */
+    if (rq->too_big) {
+      rq->dropped += n;
+      return rq->dropped > s->max_body ? MHD_NO : MHD_YES;
+    }
     if (rq->len + n > s->max_body) {
       rq->too_big = true;
       free(rq->buf);
