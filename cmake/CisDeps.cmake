@@ -3,7 +3,7 @@
 # combined libcis and (through cisConfig.cmake) an installed package use
 # the same names. CIS_PC_REQUIRES lists their pkg-config modules for cis.pc.
 #
-# libpq, libcurl and libcrypto are not linked: the services that use them load them
+# libpq, libcurl, libcrypto and libsodium are not linked: the services that use them load them
 # on first use (src/common/dynlib.h), so a run that needs neither does not
 # pay for their dozens of dependencies (libcrypto alone was more than
 # half of what was left of a pure `cis run`'s start-up). Only their headers are used at
@@ -17,6 +17,7 @@ pkg_check_modules(CIS_SQLITE3 REQUIRED IMPORTED_TARGET GLOBAL sqlite3)
 pkg_check_modules(CIS_PQ REQUIRED IMPORTED_TARGET GLOBAL libpq)
 pkg_check_modules(CIS_CURL REQUIRED IMPORTED_TARGET GLOBAL libcurl)
 pkg_check_modules(CIS_CRYPTO REQUIRED IMPORTED_TARGET GLOBAL libcrypto)
+pkg_check_modules(CIS_SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
 pkg_check_modules(CIS_CJSON REQUIRED IMPORTED_TARGET GLOBAL libcjson)
 set(CIS_PC_REQUIRES "sqlite3 libcjson")
 set(CIS_DEP_TARGETS PkgConfig::CIS_SQLITE3 PkgConfig::CIS_CJSON)
@@ -66,6 +67,7 @@ endfunction()
 cis_dynlib_soname(CIS_PQ pq libpq5)
 cis_dynlib_soname(CIS_CURL curl libcurl4)
 cis_dynlib_soname(CIS_CRYPTO crypto libssl3)
+cis_dynlib_soname(CIS_SODIUM sodium libsodium23)
 
 # Header-only targets for those loaded on demand: their include paths
 # and flags, no library.
@@ -81,9 +83,13 @@ add_library(cis_crypto_headers INTERFACE)
 target_include_directories(cis_crypto_headers INTERFACE ${CIS_CRYPTO_INCLUDE_DIRS})
 target_compile_definitions(cis_crypto_headers INTERFACE CIS_CRYPTO_SONAME="${CIS_CRYPTO_SONAME}"
                            CIS_CRYPTO_PACKAGE="${CIS_CRYPTO_PACKAGE}")
+add_library(cis_sodium_headers INTERFACE)
+target_include_directories(cis_sodium_headers INTERFACE ${CIS_SODIUM_INCLUDE_DIRS})
+target_compile_definitions(cis_sodium_headers INTERFACE CIS_SODIUM_SONAME="${CIS_SODIUM_SONAME}"
+                           CIS_SODIUM_PACKAGE="${CIS_SODIUM_PACKAGE}")
 
 # Libraries of the C runtime that libcis.a needs besides those modules
-# (dl: dlopen of libpq, libcurl and libcrypto).
+# (dl: dlopen of libpq, libcurl, libcrypto and libsodium).
 set(CIS_SYSTEM_LIBS Threads::Threads m dl)
 set(CIS_PC_LIBS_PRIVATE "-pthread -lm -ldl")
 

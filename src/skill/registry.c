@@ -62,7 +62,7 @@ cis_result cis__read_file(const char *path, size_t max, uint8_t **out, size_t *l
 
 /* Writes data to path atomically (temp file + rename), so a crash never
  * leaves a half-written module behind. */
-static cis_result write_atomic(const char *path, const uint8_t *data, size_t len) {
+cis_result cis__write_atomic(const char *path, const uint8_t *data, size_t len) {
   char tmp[4300];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -220,6 +220,8 @@ cis_result cis__registry_open(cis_skills *s) {
    * to those. */
   cis_result rc = add_column(s, "dir");
   if (rc == CIS_OK) rc = add_column(s, "grants");
+  /* `signature`, a signed skill's skill.sig (sign.c), came later too. */
+  if (rc == CIS_OK) rc = add_column(s, "signature");
   if (rc == CIS_OK) rc = split_by_tenant(s);
   return rc;
 }
@@ -591,6 +593,9 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
     rc = cis__skills_fail(s, CIS_ETOOBIG, "module larger than %u bytes", CIS__MAX_MODULE_BYTES);
     goto done;
   }
+  const char *sig = opt ? opt->signature : NULL;
+  size_t siglen = sig ? opt->signature_len : 0;
+  if ((rc = cis__signature_check(s, m->name, manifest, manifest_len, sig, siglen)) != CIS_OK) goto done;
   cis_module *mod;
   rc = cis__module_cached(s, sha, wasm, wasm_len, &mod); /* validated once, here */
   if (rc != CIS_OK) goto done;
@@ -603,14 +608,14 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   }
   char path[4200];
   snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
-  if (access(path, F_OK) != 0 && (rc = write_atomic(path, wasm, wasm_len)) != CIS_OK) {
+  if (access(path, F_OK) != 0 && (rc = cis__write_atomic(path, wasm, wasm_len)) != CIS_OK) {
     rc = cis__skills_fail(s, rc, "cannot store %s", path);
     goto done;
   }
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(s->db,
                          "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
-                         "tenant) VALUES(?,?,?,?,?,?,?,?,?)",
+                         "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK) {
     rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
     goto done;
@@ -625,6 +630,8 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   else sqlite3_bind_null(st, 7);
   sqlite3_bind_text(st, 8, gjson, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
+  if (sig) sqlite3_bind_text(st, 10, sig, (int)siglen, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 10);
   if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_finalize(st);
   if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
@@ -647,6 +654,26 @@ cis_result cis_skills_register_ex(cis_skills *s, const uint8_t *wasm, size_t was
 
 cis_result cis_skills_install(cis_skills *s, const char *path, char *name_out, size_t name_cap) {
   return cis_skills_install_ex(s, path, NULL, name_out, name_cap);
+}
+
+/* The folder's skill.sig as the install's signature, unless the caller
+ * gave one: *opt then points at *withsig, which holds *text. */
+static cis_result folder_signature(cis_skills *s, const char *dir, const cis_install_options **opt,
+                                   cis_install_options *withsig, uint8_t **text) {
+  if (*opt && (*opt)->signature) return CIS_OK;
+  char spath[4300];
+  snprintf(spath, sizeof spath, "%s/%s", dir, CIS_SIGNATURE_FILE);
+  if (access(spath, F_OK) != 0) return CIS_OK;
+  size_t len;
+  cis_result rc = cis__read_file(spath, 4096, text, &len);
+  if (rc == CIS_ETOOBIG) return cis__skills_fail(s, CIS_ESIGNATURE, "%s: larger than a signature can be", spath);
+  if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s: %s", spath, cis_strerror(rc));
+  if (*opt) *withsig = **opt;
+  else memset(withsig, 0, sizeof *withsig);
+  withsig->signature = (const char *)*text;
+  withsig->signature_len = len;
+  *opt = withsig;
+  return CIS_OK;
 }
 
 cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_install_options *opt, char *name_out,
@@ -679,8 +706,11 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
   char wpath[8400];
   snprintf(wpath, sizeof wpath, "%s/%s", dir, m->wasm_path);
   rc = cis__read_file(wpath, CIS__MAX_MODULE_BYTES, &wasm, &wasmlen);
+  uint8_t *sigtext = NULL;
+  cis_install_options withsig;
   if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "%s: %s", wpath, cis_strerror(rc));
-  else {
+  else rc = folder_signature(s, dir, &opt, &withsig, &sigtext);
+  if (rc == CIS_OK) {
     char *absdir = realpath(dir, NULL);
     if (!absdir) rc = cis__skills_fail(s, CIS_EIO, "%s: %s", dir, strerror(errno));
     else rc = register_skill(s, wasm, wasmlen, (const char *)man, manlen, absdir, opt);
@@ -690,6 +720,7 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
   cis__manifest_free(m);
   free(man);
   free(wasm);
+  free(sigtext);
   return rc;
 }
 
@@ -755,7 +786,7 @@ cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, 
   if (dir) *dir = NULL;
   if (g) memset(g, 0, sizeof *g);
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir, grants FROM skills WHERE tenant=? AND name=?", -1, &st,
+  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir, grants, signature FROM skills WHERE tenant=? AND name=?", -1, &st,
                          NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
@@ -767,6 +798,11 @@ cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, 
     rc = cis__manifest_parse((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), m,
                              err, sizeof err);
     if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "stored manifest of %s: %s", name, err);
+    /* Checked again at every load: a manifest changed in the registry
+     * after install no longer matches its signature. */
+    if (rc == CIS_OK)
+      rc = cis__signature_check(s, name, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                                (const char *)sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3));
     const unsigned char *d = sqlite3_column_text(st, 1);
     if (rc == CIS_OK && dir && d && !(*dir = strdup((const char *)d))) rc = CIS_ENOMEM;
     if (rc == CIS_OK && g) rc = grants_from_json((const char *)sqlite3_column_text(st, 2), g);

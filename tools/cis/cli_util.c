@@ -199,6 +199,7 @@ int cli_exit_code(cis_result rc) {
   case CIS_ECANCELED:
     return CLI_EXIT_TIMEOUT;
   case CIS_EPATH:
+  case CIS_ESIGNATURE:
     return CLI_EXIT_DENIED;
   default:
     break;

@@ -58,6 +58,8 @@ static const skill_sub subs[] = {
     {"config", sub_config,
      "config set NAME KEY VALUE | config unset NAME KEY | config show [--json] NAME",
      "the operator's settings of a skill, read by its config_get"},
+    {"sign", cli_cmd_skill_sign, "sign DIR|skill.json --key NAME|FILE",
+     "sign a skill folder (skill.sig) with an Ed25519 key of `cis key create`"},
     {"init", cis_cmd_skill_init, "init NAME --lang c|rust|as [--dir DIR] [--sdk DIR]",
      "write a new skill's folder: manifest, source and build script"},
     {"help", sub_help, "help [SUBCOMMAND]", "show this help, or a subcommand's"},

@@ -58,6 +58,7 @@ static const cli_command commands[] = {
     {"cache", cli_cmd_cache, "list, clear or prune the cache of compiled modules"},
 #if CIS_CLI_SKILL
     {"skill", cmd_skill, "install, list, show, run and remove skills"},
+    {"key", cli_cmd_key, "create signing keys, and trust them per tenant (signed skills)"},
     {"config", cli_cmd_config, "show the effective configuration and where each setting comes from"},
 #endif
 #if CIS_CLI_MCP
