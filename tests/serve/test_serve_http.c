@@ -32,6 +32,8 @@ typedef struct srv {
   char alice[CIS_TOKEN_MAX], bob[CIS_TOKEN_MAX];
 } srv;
 
+static uint64_t g_max_timeout; /* the next server's cap on a manifest's timeout (0: default) */
+
 /* Starts a server on a fresh home with the given pool settings. */
 static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
   srv *v = calloc(1, sizeof *v);
@@ -58,6 +60,7 @@ static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigne
   c.workers = workers;
   c.queue = queue;
   c.tenant_concurrency = tenant_cap;
+  c.skills.max_limits.timeout_ms = g_max_timeout;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -541,6 +544,27 @@ static void trap_and_timeout_beside_a_healthy_call(void **state) {
   assert_int_equal(wait_metric(v, "cis_call_errors_total{type=\"CIS_TRAP_UNREACHABLE\"} 1\n"), 0);
 }
 
+static void manifest_limits_are_capped_by_the_servers(void **state) {
+  (void)state;
+  g_max_timeout = 250;
+  srv *v = srv_start(64 * 1024, 1, 1, 0);
+  g_max_timeout = 0;
+  assert_non_null(v);
+  /* It asks for an hour; the server allows 250 ms. */
+  install(v, v->alice, "spin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":3600000}");
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/skills/spin", v->alice, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_true(strstr(r.body, "\"timeout_ms\":\t250") || strstr(r.body, "\"timeout_ms\":250"));
+  assert_null(strstr(r.body, "3600000"));
+  http_resp_free(&r);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/spin/invoke", v->alice, "{}", &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
+  http_resp_free(&r);
+  srv_stop(v);
+}
+
 /* ------------------------------------------------------------- MCP */
 
 static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
@@ -723,6 +747,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
+      cmocka_unit_test(manifest_limits_are_capped_by_the_servers),
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
