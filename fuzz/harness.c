@@ -102,7 +102,8 @@ static char sig_char(cis_valtype t) {
   case CIS_F64: return 'F';
   case CIS_EXTERNREF: return 'r';
   case CIS_FUNCREF: return 'R';
-  default: return 0; /* v128 has no signature letter and no cis_val form */
+  case CIS_V128: return 'v'; /* two slots; cis_val.v128 (zero here) */
+  default: return 0;
   }
 }
 

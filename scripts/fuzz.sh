@@ -11,7 +11,7 @@
 #   TARGET   decode, run, manifest, wasi_fs or mcp (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
-# seeded from ../shared/wasm-testsuite/core/*/*.wasm (or $CIS_TESTSUITE);
+# seeded from ../shared/wasm-testsuite/{core,simd}/*/*.wasm (or $CIS_TESTSUITE);
 # manifest's from fuzz/manifests/*.json and examples/*/skill.json.in;
 # wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
 # tests/wasi/fuzz-inputs/ and two sequences written below; mcp's (JSON-RPC
@@ -95,7 +95,8 @@ elif [ "$target" = wasi_fs ]; then
   [ -e "$corpus/seed-deep" ] || printf '%b' '\010\003\024\0\037\024\001\037\004\0\0\0' \
     >"$corpus/seed-deep"
 elif [ -d "$suite/core" ]; then
-  for f in "$suite"/core/*/*.wasm; do
+  # simd/ too: modules with v128 values and every 0xFD instruction.
+  for f in "$suite"/core/*/*.wasm "$suite"/simd/*/*.wasm; do
     [ -e "$f" ] || continue
     dest=$corpus/spec-$(basename "$(dirname "$f")")-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"
