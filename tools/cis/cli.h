@@ -152,8 +152,9 @@ typedef struct cli_host_flags {
   const char *log_format; /* --log-format: text, json */
   bool quiet;             /* --quiet: no skill log lines on stderr */
   cli_strlist sets;       /* --set NAME=VALUE, any setting */
+  bool require_signature; /* --require-signature: skills.require_signature=true */
 } cli_host_flags;
-#define CLI_HOST_NOPTS 4
+#define CLI_HOST_NOPTS 5
 /* Writes the CLI_HOST_NOPTS option rows of f into opts; returns their count. */
 size_t cli_host_opts(cli_host_flags *f, cli_opt *opts);
 struct cis_skills;

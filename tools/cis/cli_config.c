@@ -29,7 +29,7 @@ typedef struct setting_def {
   const char *help; /* for `cis config show --help` */
 } setting_def;
 
-enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_N };
+enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -42,6 +42,8 @@ static const setting_def defs[S_N] = {
     [S_MAX_MEMORY] = {"limits.max_memory", "CIS_MAX_MEMORY", "default memory of a skill call (64MiB)"},
     [S_LOG_FORMAT] = {"log.format", "CIS_LOG_FORMAT", "skill log lines on stderr: text or json"},
     [S_LOG_LEVEL] = {"log.level", "CIS_LOG_LEVEL", "least level shown: debug, info, warn or error"},
+    [S_REQUIRE_SIG] = {"skills.require_signature", "CIS_REQUIRE_SIGNATURE",
+                       "install and run only skills signed by a key the tenant trusts: true or false"},
 };
 
 typedef enum src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } src;
@@ -95,6 +97,9 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
     if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
       return snprintf(why, cap, "is debug, info, warn or error"), false;
     return true;
+  case S_REQUIRE_SIG:
+    if (strcmp(v, "true") && strcmp(v, "false")) return snprintf(why, cap, "is true or false"), false;
+    return true;
   case S_KV:
   case S_FS_DB:
     if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9))
@@ -130,6 +135,8 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
              m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
       snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
       v = num;
+    } else if (cJSON_IsBool(m) && i == S_REQUIRE_SIG) {
+      v = cJSON_IsTrue(m) ? "true" : "false";
     } else if (cJSON_IsNull(m)) {
       v = NULL;
     } else {
@@ -192,7 +199,8 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
   snprintf(t, sizeof t, "%llums", (unsigned long long)lim.timeout_ms);
   snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
   const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
-                         [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug"};
+                         [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug",
+                         [S_REQUIRE_SIG] = "false"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);
@@ -223,6 +231,8 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
     const char *flag;
   } direct[] = {{fl ? fl->log_level : NULL, S_LOG_LEVEL, "--log-level"},
                 {fl ? fl->log_format : NULL, S_LOG_FORMAT, "--log-format"}};
+  if (fl && fl->require_signature && !set_value(c, S_REQUIRE_SIG, "true", SRC_FLAG, "--require-signature"))
+    return CIS_ENOMEM;
   for (size_t k = 0; k < 2; k++) {
     if (!direct[k].v) continue;
     if (!check_value(direct[k].i, direct[k].v, why, sizeof why))
@@ -260,6 +270,8 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
       {"--quiet", CLI_OPT_FLAG, &f->quiet, NULL, NULL, "no skill log lines on stderr"},
       {"--set", CLI_OPT_LIST, &f->sets, NULL, "NAME=VALUE",
        "a setting of this run over the configuration file and environment (cis config show)"},
+      {"--require-signature", CLI_OPT_FLAG, &f->require_signature, NULL, NULL,
+       "only skills signed by a key the tenant trusts (cis key trust)"},
   };
   memcpy(opts, rows, sizeof rows);
   return CLI_HOST_NOPTS;
@@ -287,6 +299,7 @@ cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, s
   sc.ai_model = c.value[S_AI_MODEL] ? c.value[S_AI_MODEL] : "";
   sc.ai_key_env = c.value[S_AI_KEY_ENV] ? c.value[S_AI_KEY_ENV] : "";
   sc.log_sink = &sink;
+  sc.require_signature = !strcmp(c.value[S_REQUIRE_SIG], "true");
   sc.log_format = !strcmp(c.value[S_LOG_FORMAT], "json") ? CIS_LOG_JSON : CIS_LOG_TEXT;
   cis_limits_default(&sc.limits);
   cli_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);

@@ -198,7 +198,10 @@ static cis_result fill_sha256(const char *manifest, char *tmp, size_t tmpcap, ch
 
 static int sub_install(int argc, char **argv) {
   cli_strlist vols = {0}, nss = {0}, paths = {0};
+  cli_host_flags hf = {0};
   const cli_opt opts[] = {
+      {"--require-signature", CLI_OPT_FLAG, &hf.require_signature, NULL, NULL,
+       "refuse the skill unless signed by a key the tenant trusts (cis key trust)"},
       {"--allow-volume", CLI_OPT_LIST, &vols, NULL, "NAME",
        "a db mount may name volume NAME, shared with other skills"},
       {"--allow-namespace", CLI_OPT_LIST, &nss, NULL, "NS",
@@ -250,7 +253,7 @@ static int sub_install(int argc, char **argv) {
     goto out;
   }
   cis_skills *s;
-  if ((rc = open_skills(&s, msg, sizeof msg)) != CIS_OK) {
+  if ((rc = cli_open_skills(&hf, &s, msg, sizeof msg)) != CIS_OK) {
     code = fail(false, rc, msg);
     goto out;
   }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# cli_sign.sh CIS SKILL_DIR -- signed skills through the `cis` program:
+# cis key create / trust / untrust / list, cis skill sign, and the rule
+# (--require-signature, CIS_REQUIRE_SIGNATURE, skills.require_signature in
+# the configuration file) on install and on run, with exit code 8
+# (denied) for a refusal. Everything under a temporary CIS_HOME.
+set -u
+cis=$1
+skills=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export CIS_HOME=$tmp/home
+unset CIS_REQUIRE_SIGNATURE CIS_CONFIG
+fails=0
+check() { # check NAME EXPECTED_STATUS COMMAND...
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit $got, expected $want"; sed 's/^/  | /' "$tmp/err"; fails=$((fails + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+
+mkdir -p "$tmp/hello"
+cp "$skills/hello.wasm" "$tmp/hello/"
+sha=$(sha256sum "$tmp/hello/hello.wasm" | cut -c1-64)
+printf '{"name":"hello","version":"1.0.0","abi":"cis_v1","wasm":{"path":"hello.wasm","sha256":"%s"},"permissions":{"log":true}}\n' \
+  "$sha" >"$tmp/hello/skill.json"
+
+check "key create" 0 "$cis" key create dev
+pub=$(cat "$tmp/out")
+[ ${#pub} = 64 ] || { echo "FAIL key create printed '$pub'"; fails=$((fails + 1)); }
+check "key create twice" 1 "$cis" key create dev
+check "key create bad name" 3 "$cis" key create ../x
+check "unsigned, required" 8 "$cis" skill install --require-signature "$tmp/hello"
+grep -q "not signed" "$tmp/err" || { echo "FAIL unsigned: message"; fails=$((fails + 1)); }
+check "skill sign" 0 "$cis" skill sign "$tmp/hello" --key dev
+[ -f "$tmp/hello/skill.sig" ] || { echo "FAIL no skill.sig"; fails=$((fails + 1)); }
+check "signed, untrusted" 8 "$cis" skill install --require-signature "$tmp/hello"
+grep -q "does not trust" "$tmp/err" || { echo "FAIL untrusted: message"; fails=$((fails + 1)); }
+check "key trust (file)" 0 "$cis" key trust dev "$CIS_HOME/keys/dev.pub"
+check "key list" 0 "$cis" key list --json
+grep -q "$pub" "$tmp/out" || { echo "FAIL key list lacks the key"; fails=$((fails + 1)); }
+check "signed, trusted" 0 "$cis" skill install --require-signature "$tmp/hello"
+check "run, required by env" 0 env CIS_REQUIRE_SIGNATURE=true "$cis" skill run hello
+check "bad env value" 3 env CIS_REQUIRE_SIGNATURE=maybe "$cis" skill run hello
+# Changed after signing: refused whether required or not.
+sed -i 's/"1.0.0"/"1.0.1"/' "$tmp/hello/skill.json"
+check "tampered" 8 "$cis" skill install "$tmp/hello"
+grep -q "does not match" "$tmp/err" || { echo "FAIL tampered: message"; fails=$((fails + 1)); }
+# Trust withdrawn: the installed skill no longer runs where it is required
+# (here by the configuration file), and still runs where it is not.
+check "key untrust" 0 "$cis" key untrust dev
+printf '{"skills":{"require_signature":true}}\n' >"$CIS_HOME/config.json"
+check "run, required by the file" 8 "$cis" skill run hello
+rm "$CIS_HOME/config.json"
+check "run, not required" 0 "$cis" skill run hello
+check "config show lists it" 0 "$cis" config show
+grep -q "skills.require_signature" "$tmp/out" || { echo "FAIL config show"; fails=$((fails + 1)); }
+check "key untrust unknown" 1 "$cis" key untrust dev
+echo "cli_sign: $fails failed"
+[ "$fails" = 0 ]
