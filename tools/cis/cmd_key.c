@@ -22,7 +22,7 @@ static void usage(FILE *f) {
              "       cis key trust NAME PUBLIC_KEY|FILE.pub [--tenant TENANT]\n"
              "       cis key untrust NAME [--tenant TENANT]\n"
              "       cis key list [--tenant TENANT] [--json]\n"
-             "Ed25519 keys for signed skills (docs/serve.md, \"Signed skills\").\n"
+             "Ed25519 keys for signed skills (docs/signing.md).\n"
              "create writes DIR/NAME.key (secret, mode 0600) and DIR/NAME.pub (default\n"
              "DIR: $CIS_HOME/keys) and prints the public key; trust lets TENANT (default:\n"
              "default) install and run skills that key signed when a signature is\n"
