@@ -565,6 +565,31 @@ static void manifest_limits_are_capped_by_the_servers(void **state) {
   srv_stop(v);
 }
 
+static void listen_errors_are_typed(void **state) {
+  srv *v = *state;
+  cis_server_config c;
+  cis_server_config_default(&c);
+  c.skills.home = v->home;
+  char addr[64], err[512];
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", v->port);
+  const char *taken[] = {"127.0.0.1:0", addr}; /* the second is in use: the first is undone */
+  c.listen = taken;
+  c.nlisten = 2;
+  cis_server *s = NULL;
+  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EIO);
+  assert_null(s);
+  assert_non_null(strstr(err, "cannot bind"));
+  const char *bad[][1] = {{"nocolon"}, {"127.0.0.1:70000"}, {"[::1:80"}, {":80"}, {"127.0.0.1:8x"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    c.listen = bad[i];
+    c.nlisten = 1;
+    assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EINVAL);
+    assert_null(s);
+  }
+  /* The one it serves on still answers. */
+  assert_int_equal(status_of(v, "GET", "/v1/health", NULL, NULL), 200);
+}
+
 /* ------------------------------------------------------------- MCP */
 
 static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
@@ -748,6 +773,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
       cmocka_unit_test(manifest_limits_are_capped_by_the_servers),
+      cmocka_unit_test_setup_teardown(listen_errors_are_typed, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
