@@ -25,7 +25,7 @@ static bool vfail(wat_p *p, cis_result rc, const wat_tok *t, const char *fmt, va
   p->rc = rc;
   if (!t) t = p->pos < p->ntoks ? &p->toks[p->pos] : NULL;
   if (p->msg && p->msglen) {
-    int n = t ? snprintf(p->msg, p->msglen, "%u:%u: ", t->line, t->col) : 0;
+    int n = t ? snprintf(p->msg, p->msglen, "%u:%u: ", (unsigned)t->line, (unsigned)t->col) : 0;
     if (n < 0) n = 0;
     if ((size_t)n < p->msglen) vsnprintf(p->msg + n, p->msglen - (size_t)n, fmt, ap);
   }
@@ -160,6 +160,12 @@ typedef struct lexpos {
 } lexpos;
 
 static bool push_tok(wat_p *p, uint8_t kind, const lexpos *at, size_t len) {
+  if (p->ntoks >= CIS__WAT_MAX_TOKENS) {
+    wat_tok t = {0, 0, at->line, (uint32_t)at->i, 0};
+    size_t col = at->i - at->bol + 1;
+    t.col = col > 0xffffff ? 0xffffff : (uint32_t)col;
+    return wat__fail_code(p, CIS_ETOOBIG, &t, "more than %u tokens", CIS__WAT_MAX_TOKENS);
+  }
   if (p->ntoks == p->cap_toks) {
     size_t cap = p->cap_toks ? p->cap_toks * 2 : 256;
     wat_tok *n = realloc(p->toks, cap * sizeof *n);
@@ -168,17 +174,19 @@ static bool push_tok(wat_p *p, uint8_t kind, const lexpos *at, size_t len) {
     p->cap_toks = cap;
   }
   wat_tok *t = &p->toks[p->ntoks++];
+  size_t col = at->i - at->bol + 1;
   t->kind = kind;
   t->line = at->line;
-  t->col = (uint32_t)(at->i - at->bol + 1);
-  t->off = at->i;
-  t->len = len;
+  t->col = col > 0xffffff ? 0xffffff : (uint32_t)col;
+  t->off = (uint32_t)at->i;
+  t->len = (uint32_t)len;
   return true;
 }
 
 /* A token-less error at a lexer position. */
 static bool lex_fail(wat_p *p, cis_result rc, const lexpos *at, const char *what) {
-  wat_tok t = {0, at->line, (uint32_t)(at->i - at->bol + 1), at->i, 0};
+  size_t col = at->i - at->bol + 1;
+  wat_tok t = {0, col > 0xffffff ? 0xffffff : (uint32_t)col, at->line, (uint32_t)at->i, 0};
   return wat__fail_code(p, rc, &t, "%s", what);
 }
 

@@ -18,8 +18,9 @@
 #include "cis/cis.h"
 
 /* Bounds on hostile input, each a typed CIS_ETOOBIG when passed. */
-#define CIS__WAT_MAX_TEXT (256u << 20)  /* bytes of text */
+#define CIS__WAT_MAX_TEXT (64u << 20)   /* bytes of text */
 #define CIS__WAT_MAX_TOKEN (64u << 20)  /* bytes of one token (a data string) */
+#define CIS__WAT_MAX_TOKENS (16u << 20) /* tokens (16 bytes each while compiling) */
 #define CIS__WAT_MAX_DEPTH 1000u        /* nesting of parentheses and blocks */
 
 /* Compiles text[0..len) into a binary module. On success *out is a

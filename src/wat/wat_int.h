@@ -30,11 +30,11 @@ typedef enum wat_tk {
 } wat_tk;
 
 typedef struct wat_tok {
-  uint8_t kind;   /* wat_tk */
-  uint32_t line;  /* 1-based line of the first byte */
-  uint32_t col;   /* 1-based column (bytes) of the first byte */
-  size_t off;     /* offset of the first byte in the text */
-  size_t len;     /* bytes of the token (a string's quotes included) */
+  uint32_t kind : 8;  /* wat_tk */
+  uint32_t col : 24;  /* 1-based column (bytes) of the first byte, saturated */
+  uint32_t line;      /* 1-based line of the first byte */
+  uint32_t off;       /* offset of the first byte (the text is < 4 GiB) */
+  uint32_t len;       /* bytes of the token (a string's quotes included) */
 } wat_tok;
 
 /* ---------------------------------------------------------------- buffers */

@@ -19,8 +19,10 @@
  * skipped`. Exit 0 when nothing failed, 1 otherwise, 77 when the suite is
  * missing (unless CI=true, where a missing suite is a failure).
  *
- * Skipped commands are only the text-format assert_malformed ones (.wat
- * modules), which need a text parser that a binary engine does not have.
+ * Text modules (.wat, those of assert_malformed) are compiled by
+ * cis_module_new_text; with --text every module is compiled from its text
+ * in the .wast instead of read from wast2json's binary (see "text
+ * modules" below). Nothing is skipped.
  *
  * Errors are compared by message: for assert_malformed, assert_invalid,
  * assert_unlinkable, assert_uninstantiable, assert_trap and
@@ -580,6 +582,238 @@ static cis_instance *find_inst(spec_script *s, const char *name) {
   return found;
 }
 
+/* ----------------------------------------------------------- text modules */
+
+/* The text format, through cis_module_new_text. The .wat modules of
+ * assert_malformed are compiled from wast2json's .wat file and must fail
+ * with a decode-range code whose message holds the script's text. With
+ * --text, every module of a script is compiled from its own text in the
+ * .wast (the (module ...) form at the command's line; the strings of a
+ * (module quote ...)), not read from wast2json's binary: only (module
+ * binary ...) forms still come from the .wasm file. */
+static bool spec_text_mode;
+
+/* The .wast of the script being run (each script runs in its own child,
+ * or in turn with --no-fork: the cache is keyed by path). */
+static struct {
+  char path[PATH_MAX]; /* "" when nothing is cached */
+  char *text;          /* malloc'd, NUL-terminated */
+  size_t len;          /* bytes */
+} spec_wast;
+
+static const char *wast_text(spec_script *s, size_t *len) {
+  char path[PATH_MAX];
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", s->dir, s->wast) >= sizeof path) return NULL;
+  if (strcmp(path, spec_wast.path)) {
+    free(spec_wast.text);
+    spec_wast.text = (char *)read_file(path, &spec_wast.len);
+    snprintf(spec_wast.path, sizeof spec_wast.path, "%s", spec_wast.text ? path : "");
+  }
+  *len = spec_wast.len;
+  return spec_wast.text;
+}
+
+/* The offset past the string, line comment or (nested) block comment
+ * opening at t[i], or i when none opens there. */
+static size_t wast_skip_one(const char *t, size_t n, size_t i) {
+  if (t[i] == '"') {
+    for (i++; i < n && t[i] != '"'; i++)
+      if (t[i] == '\\' && i + 1 < n) i++;
+    return i < n ? i + 1 : n;
+  }
+  if (t[i] == ';' && i + 1 < n && t[i + 1] == ';') {
+    while (i < n && t[i] != '\n') i++;
+    return i;
+  }
+  if (t[i] == '(' && i + 1 < n && t[i + 1] == ';') {
+    size_t depth = 1;
+    for (i += 2; i < n && depth; i++) {
+      if (t[i] == '(' && i + 1 < n && t[i + 1] == ';') depth++, i++;
+      else if (t[i] == ';' && i + 1 < n && t[i + 1] == ')') depth--, i++;
+    }
+    return i;
+  }
+  return i;
+}
+
+/* Finds the first (module ...) form at or after line `line` of the .wast:
+ * [*b, *e) holds it, parentheses included. A script whose command there is
+ * no (module ...) nor an assertion is a module of bare fields (the
+ * abbreviation inline-module.wast tests): then [*b, *e) is the rest of the
+ * text. */
+static bool wast_module_at(const char *t, size_t n, int line, size_t *b, size_t *e) {
+  size_t i = 0;
+  for (int l = 1; l < line && i < n; i++)
+    if (t[i] == '\n') l++;
+  bool first = true;
+  while (i < n) {
+    size_t j = wast_skip_one(t, n, i);
+    if (j != i) {
+      i = j;
+      continue;
+    }
+    if (!strncmp(t + i, "(module", 7) && i + 7 < n && strchr(" \t\r\n()", t[i + 7])) break;
+    if (first && t[i] == '(' && strncmp(t + i, "(assert_", 8)) {
+      *b = i;
+      *e = n;
+      return true;
+    }
+    if (!strchr(" \t\r\n", t[i])) first = false;
+    i++;
+  }
+  if (i >= n) return false;
+  *b = i;
+  size_t depth = 0;
+  while (i < n) {
+    size_t j = wast_skip_one(t, n, i);
+    if (j != i) {
+      i = j;
+      continue;
+    }
+    if (t[i] == '(') depth++;
+    if (t[i] == ')' && --depth == 0) {
+      *e = i + 1;
+      return true;
+    }
+    i++;
+  }
+  return false;
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* The strings of t[i..e) decoded and joined with spaces: the text of a
+ * (module quote ...). Returns a malloc'd buffer, or NULL. */
+static char *wast_quote(const char *t, size_t i, size_t e, size_t *len) {
+  char *out = malloc(e - i + 1);
+  size_t o = 0;
+  if (!out) return NULL;
+  while (i < e) {
+    if (t[i] != '"') {
+      i++;
+      continue;
+    }
+    if (o) out[o++] = ' ';
+    for (i++; i < e && t[i] != '"'; i++) {
+      if (t[i] != '\\') {
+        out[o++] = t[i];
+        continue;
+      }
+      char c = t[++i];
+      if (c == 'n') out[o++] = '\n';
+      else if (c == 't') out[o++] = '\t';
+      else if (c == 'r') out[o++] = '\r';
+      else if (c == 'u') { /* \u{hex}: UTF-8 */
+        unsigned long cp = strtoul(t + i + 2, NULL, 16);
+        while (i < e && t[i] != '}') i++;
+        if (cp < 0x80) out[o++] = (char)cp;
+        else if (cp < 0x800) out[o++] = (char)(0xc0 | cp >> 6), out[o++] = (char)(0x80 | (cp & 0x3f));
+        else if (cp < 0x10000)
+          out[o++] = (char)(0xe0 | cp >> 12), out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f)),
+          out[o++] = (char)(0x80 | (cp & 0x3f));
+        else
+          out[o++] = (char)(0xf0 | cp >> 18), out[o++] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+          out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f)), out[o++] = (char)(0x80 | (cp & 0x3f));
+      } else if (hex_digit(c) >= 0 && hex_digit(t[i + 1]) >= 0) {
+        out[o++] = (char)(hex_digit(c) * 16 + hex_digit(t[i + 1]));
+        i++;
+      } else {
+        out[o++] = c; /* \" \' \\ */
+      }
+    }
+    i++;
+  }
+  out[o] = '\0';
+  *len = o;
+  return out;
+}
+
+/* Loads a module from text when that is the way for this command: a .wat
+ * file, or (with --text) the command's (module ...) in the .wast. Returns
+ * false when the module is a binary one, for the caller to read; else
+ * sets *rc (and *read_ok, as load_module does). */
+static bool text_load(spec_script *s, const char *filename, cis_module **out, bool *read_ok,
+                      cis_result *rc) {
+  size_t fl = filename ? strlen(filename) : 0;
+  bool wat_file = fl > 4 && !strcmp(filename + fl - 4, ".wat");
+  if (!wat_file && !spec_text_mode) return false;
+  char *text = NULL;
+  size_t len = 0;
+  if (spec_text_mode) {
+    size_t n, b, e;
+    const char *t = wast_text(s, &n);
+    if (!t || !wast_module_at(t, n, s->line, &b, &e)) {
+      fail(s, "cannot find the module's text in %s at line %d", s->wast, s->line);
+      *rc = CIS_EIO;
+      return true;
+    }
+    /* (module $id? binary ...) comes from the binary file; quote from its strings */
+    size_t i = b + 7;
+    while (i < e && strchr(" \t\r\n", t[i])) i++;
+    if (t[i] == '$')
+      while (i < e && !strchr(" \t\r\n()", t[i])) i++;
+    while (i < e && strchr(" \t\r\n", t[i])) i++;
+    if (!strncmp(t + i, "binary", 6)) return false;
+    if (!strncmp(t + i, "quote", 5)) {
+      text = wast_quote(t, i + 5, e - 1, &len);
+    } else {
+      text = malloc(e - b + 1);
+      if (text) memcpy(text, t + b, e - b), len = e - b, text[len] = '\0';
+    }
+  } else {
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", s->dir, filename) >= sizeof path) {
+      fail(s, "module path too long");
+      *rc = CIS_EINVAL;
+      return true;
+    }
+    text = (char *)read_file(path, &len);
+  }
+  if (!text) {
+    fail(s, "cannot read the text of %s: %s", filename ? filename : "the module", strerror(errno));
+    *rc = CIS_EIO;
+    return true;
+  }
+  *read_ok = true;
+  *rc = cis_module_new_text(s->engine, text, len, out);
+  free(text);
+  if (*rc == CIS_OK && !*out) *rc = CIS_ESTATE;
+  return true;
+}
+
+/* assert_malformed of a text module: it must fail to compile, with a code
+ * in the decode range and the script's text in the message. */
+static void text_bad_module(spec_script *s, const cJSON *c, const char *type) {
+  const char *text = jstr(c, "text"), *file = jstr(c, "filename");
+  char buf[640];
+  bool read_ok = false;
+  cis_module *m = NULL;
+  cis_result rc = CIS_OK;
+  if (!text_load(s, file, &m, &read_ok, &rc)) {
+    fail(s, "%s %s: not a text module", type, file ? file : "(no file)");
+    return;
+  }
+  if (!read_ok) return; /* reported */
+  const char *msg = cis_errmsg(s->engine);
+  if (rc == CIS_OK) {
+    fail(s, "%s %s: expected \"%s\", but the text compiled", type, file, text ? text : "");
+    cis_module_free(m);
+  } else if (rc < -199 || rc > -100) {
+    fail(s, "%s %s: expected \"%s\" (a decode code), got %s", type, file, text ? text : "",
+         describe_rc(rc, msg, buf, sizeof buf));
+  } else if (text && !strstr(msg, text)) {
+    fail(s, "%s %s: expected \"%s\", got %s", type, file, text,
+         describe_rc(rc, msg, buf, sizeof buf));
+  } else {
+    pass(s);
+  }
+}
+
 /* Reads and decodes+validates module file `filename` of the script. A file
  * that cannot be read is a failed command (reported here, *read_ok false);
  * otherwise returns the engine's code, with *out set on success. */
@@ -588,6 +822,8 @@ static cis_result load_module(spec_script *s, const char *filename, cis_module *
   char path[PATH_MAX];
   *out = NULL;
   *read_ok = false;
+  cis_result trc;
+  if (text_load(s, filename, out, read_ok, &trc)) return trc; /* a text module */
   if (!filename || (size_t)snprintf(path, sizeof path, "%s/%s", s->dir, filename) >= sizeof path) {
     fail(s, "command has no usable module filename");
     return CIS_EINVAL;
@@ -860,7 +1096,7 @@ done:
 static void cmd_bad_module(spec_script *s, const cJSON *c, const char *type, int lo, int hi) {
   const char *mt = jstr(c, "module_type"), *text = jstr(c, "text");
   if (mt && !strcmp(mt, "text")) {
-    s->counts->skipped++;
+    text_bad_module(s, c, type);
     return;
   }
   char buf[640];
@@ -1129,6 +1365,8 @@ int main(int argc, char **argv) {
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "--no-fork"))
       r.fork = false;
+    else if (!strcmp(argv[i], "--text")) /* every module from its text: see text_load */
+      spec_text_mode = true;
     else if (!strcmp(argv[i], "--engine") && i + 1 < argc)
       spec_engine = argv[++i];
     else
