@@ -64,6 +64,24 @@ AOT_ST(st16, uint16_t, 2)
 AOT_ST(st32, uint32_t, 4)
 AOT_ST(st64, uint64_t, 8)
 
+/* ---------------------------------------------------------- globals */
+
+/* A global's value, through memcpy: a global is written as 64 bits (the
+ * high half of an i32 kept zero) and read at its own width, and the two
+ * must not be taken for unrelated objects (type-based aliasing let GCC
+ * read a global before the write just above it). */
+static inline uint32_t gget32(void *const g) {
+  uint32_t v; memcpy(&v, (char *)g + AOT_OFF_GVAL, 4); return v;
+}
+static inline uint64_t gget64(void *const g) {
+  uint64_t v; memcpy(&v, (char *)g + AOT_OFF_GVAL, 8); return v;
+}
+static inline void *ggetp(void *const g) {
+  void *v; memcpy(&v, (char *)g + AOT_OFF_GVAL, sizeof v); return v;
+}
+static inline void gset64(void *const g, uint64_t v) { memcpy((char *)g + AOT_OFF_GVAL, &v, 8); }
+static inline void gsetp(void *const g, void *v) { memcpy((char *)g + AOT_OFF_GVAL, &v, sizeof v); }
+
 /* --------------------------------------------------------- integers */
 
 static inline uint32_t i32_div_s(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {

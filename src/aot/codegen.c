@@ -582,15 +582,12 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
 
 /* The C expression reading global idx as its type. */
 static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
-  const char *base = "((char *)c->globals[%u] + AOT_OFF_GVAL)";
-  char p[96];
-  snprintf(p, sizeof p, base, idx);
   switch (tclass(t)) {
-  case TC_I32: snprintf(out, n, "*(uint32_t *)%s", p); break;
-  case TC_I64: snprintf(out, n, "*(uint64_t *)%s", p); break;
-  case TC_F32: snprintf(out, n, "f32_of(*(uint32_t *)%s)", p); break;
-  case TC_F64: snprintf(out, n, "f64_of(*(uint64_t *)%s)", p); break;
-  default: snprintf(out, n, "*(void **)%s", p); break;
+  case TC_I32: snprintf(out, n, "gget32(c->globals[%u])", idx); break;
+  case TC_I64: snprintf(out, n, "gget64(c->globals[%u])", idx); break;
+  case TC_F32: snprintf(out, n, "f32_of(gget32(c->globals[%u]))", idx); break;
+  case TC_F64: snprintf(out, n, "f64_of(gget64(c->globals[%u]))", idx); break;
+  default: snprintf(out, n, "ggetp(c->globals[%u])", idx); break;
   }
 }
 
@@ -825,13 +822,10 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("%s = %s;\n", top(g, 0, a), ref);
       } else {
         const char *v = top(g, 0, a);
-        const char *at = "((char *)c->globals[%u] + AOT_OFF_GVAL)";
-        char pl[96];
-        snprintf(pl, sizeof pl, at, x);
         char x64[64];
         pack(x64, sizeof x64, t, v);
-        if (tclass(t) == TC_REF) E("*(void **)%s = %s;\n", pl, v);
-        else E("*(uint64_t *)%s = %s;\n", pl, x64);
+        if (tclass(t) == TC_REF) E("gsetp(c->globals[%u], %s);\n", x, v);
+        else E("gset64(c->globals[%u], %s);\n", x, x64);
         g->sp--;
       }
       break;

@@ -11,6 +11,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -175,11 +176,13 @@ static void aot_deadline_stops_infinite_loop(void **state) {
 typedef struct spinner {
   cis_instance *inst;
   cis_result rc;
+  atomic_bool done;
 } spinner;
 
 static void *spin_thread(void *arg) {
   spinner *s = arg;
   s->rc = call(s->inst, "spin", NULL, 0);
+  atomic_store(&s->done, true);
   return NULL;
 }
 
@@ -190,13 +193,18 @@ static void aot_cancel_stops_only_that_instance(void **state) {
   cis_limits l;
   cis_limits_default(&l);
   l.timeout_ms = 1500; /* bounds the test should cancel fail */
-  spinner a = {instantiate(m, NULL, &l), CIS_OK}, b = {instantiate(m, NULL, &l), CIS_OK};
+  spinner a = {instantiate(m, NULL, &l), CIS_OK, false};
+  spinner b = {instantiate(m, NULL, &l), CIS_OK, false};
   pthread_t ta, tb;
   assert_int_equal(pthread_create(&ta, NULL, spin_thread, &a), 0);
   assert_int_equal(pthread_create(&tb, NULL, spin_thread, &b), 0);
-  struct timespec ts = {0, 50 * 1000 * 1000};
-  nanosleep(&ts, NULL);
-  cis_instance_cancel(a.inst);
+  /* A call clears the flag when it starts, so cancel until a ends (on a
+   * loaded machine the thread may start late); bounded by a's deadline. */
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  for (int i = 0; i < 500 && !atomic_load(&a.done); i++) {
+    cis_instance_cancel(a.inst);
+    nanosleep(&ts, NULL);
+  }
   pthread_join(ta, NULL);
   pthread_join(tb, NULL);
   assert_int_equal(a.rc, CIS_ECANCELED);
@@ -552,6 +560,27 @@ static void other_cflags_make_their_own_entry(void **state) {
   cis_engine_free(e);
 }
 
+static void aot_global_write_then_read_in_one_function(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = load_ok(e, "globals");
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "tree", &r, 0), CIS_OK);
+  assert_int_equal(r, 3);
+  assert_int_equal(call(inst, "tree", &r, 0), CIS_OK);
+  assert_int_equal(r, 9);
+  cis_func *f = cis_instance_func(inst, "fbump");
+  cis_val v;
+  assert_int_equal(cis_func_call(inst, f, NULL, 0, &v, 1), CIS_OK);
+  assert_true(v.of.f32 == 1.5f);
+  assert_int_equal(cis_func_call(inst, f, NULL, 0, &v, 1), CIS_OK);
+  assert_true(v.of.f32 == 3.0f);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_runs_and_caches_its_object, setup, teardown),
@@ -560,6 +589,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_memory_cap_holds, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_call_depth_is_trap_stack, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_out_of_bounds_memory_traps, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_global_write_then_read_in_one_function, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_out_of_bounds_table_traps, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_and_interp_import_each_other, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_truncated_entry_is_recompiled, setup, teardown),
