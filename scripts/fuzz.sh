@@ -31,7 +31,7 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp)" >&2; exit 2 ;; esac
+case $target in decode | run | manifest | wasi_fs | mcp | signature) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature)" >&2; exit 2 ;; esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -73,6 +73,14 @@ elif [ "$target" = mcp ]; then
   # MCP sessions over stdio: one JSON-RPC message a line.
   dict=$root/fuzz/mcp.dict
   for f in "$root"/fuzz/mcp/*.jsonl; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = signature ]; then
+  # Signature files, then NUL and the manifest they sign (fuzz/fuzz_signature.c).
+  dict=
+  for f in "$root"/fuzz/signature/*; do
     [ -e "$f" ] || continue
     dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"
