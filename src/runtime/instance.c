@@ -80,6 +80,25 @@ static bool limits_match(const char *what, uint64_t cur, bool has_max, uint64_t 
   return true;
 }
 
+/* "(i32, i64) -> (f32)" for n value types t (params then results), so a
+ * mismatched import shows both signatures. */
+static void fmt_sig(char *buf, size_t cap, uint32_t np, uint32_t nr, const cis_valtype *pt,
+                    const cis_valtype *rt) {
+  size_t used = 0;
+  for (int side = 0; side < 2 && used < cap; side++) {
+    uint32_t n = side ? nr : np;
+    const cis_valtype *t = side ? rt : pt;
+    used += (size_t)snprintf(buf + used, cap - used, "%s(", side ? " -> " : "");
+    for (uint32_t i = 0; i < n && used < cap; i++) {
+      const char *nm = t[i] == CIS_I32 ? "i32" : t[i] == CIS_I64 ? "i64" : t[i] == CIS_F32 ? "f32"
+                       : t[i] == CIS_F64 ? "f64" : t[i] == CIS_V128 ? "v128"
+                       : t[i] == CIS_FUNCREF ? "funcref" : "externref";
+      used += (size_t)snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", nm);
+    }
+    if (used < cap) used += (size_t)snprintf(buf + used, cap - used, ")");
+  }
+}
+
 /* Checks that x fits import im of module mod. False with a reason. */
 static bool import_matches(const cis_module *mod, const cis__import *im, const cis_extern *x,
                            char *why, size_t n) {
@@ -90,7 +109,18 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
   switch (im->kind) {
   case CIS_EXTERN_FUNC:
     if (x->of.func->type_id != mod->type_ids[im->desc.type_idx]) {
-      snprintf(why, n, "function type differs");
+      const cis__functype *ft = &mod->m->types[im->desc.type_idx];
+      /* The message holds a few dozen types at most: show that many. */
+      cis_valtype wp[32], wr[32];
+      uint32_t wpn = ft->nparams < 32 ? ft->nparams : 32, wrn = ft->nresults < 32 ? ft->nresults : 32, np, nr;
+      for (uint32_t i = 0; i < wpn; i++) wp[i] = (cis_valtype)ft->types[i];
+      for (uint32_t i = 0; i < wrn; i++) wr[i] = (cis_valtype)ft->types[ft->nparams + i];
+      const cis_valtype *pt, *rt;
+      cis_func_type(x->of.func, &np, &pt, &nr, &rt);
+      char a[200], b[200];
+      fmt_sig(a, sizeof a, wpn, wrn, wp, wr);
+      fmt_sig(b, sizeof b, np, nr, pt, rt);
+      snprintf(why, n, "function type differs: the module imports %s, the host provides %s", a, b);
       return false;
     }
     return true;
@@ -127,7 +157,7 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
  * e): CIS_EUNKNOWNIMPORT, CIS_EIMPORTTYPE. */
 static cis_result resolve_import(cis_engine *e, const cis_module *mod, const cis__import *im,
                                  const cis_imports *imports, cis_extern *x) {
-  char a[96], b[96], why[160];
+  char a[96], b[96], why[480];
   cis_result rc = CIS_OK;
   if (cis__imports_find(imports, im->module, im->module_len, im->name, im->name_len, x) != CIS_OK)
     rc = CIS_EUNKNOWNIMPORT;

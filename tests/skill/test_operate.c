@@ -310,6 +310,17 @@ static void signature_mismatch_shows_expected_and_actual(void **st) {
   contains(r.error, "cis_main is (i32) -> (i64); the ABI calls it as () -> (i32)");
   cis_invoke_result_free(&r);
   free(wasm);
+  /* A host import of the wrong type: the module's signature against the
+   * host's. */
+  wasm = slurp(g_wat, "op_badimport.wasm", &len);
+  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
+  snprintf(manifest, sizeof manifest,
+           "{\"name\":\"badimport\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"b.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"cis_v1\"}", sha);
+  assert_int_equal(cis_skills_register(s, wasm, len, manifest, strlen(manifest)), CIS_EIMPORTTYPE);
+  contains(cis_skills_errmsg(s), "\"cis_v1\".\"log\"");
+  contains(cis_skills_errmsg(s), "the module imports (i32) -> (i32), the host provides (i32, i32, i32) -> (i32)");
+  free(wasm);
   cis_skills_close(s);
 }
 
