@@ -36,18 +36,19 @@ static void route(const char *text) {
 }
 
 static void bundle(const char *text, size_t len) {
-  char *m = NULL, err[256];
+  char *m = NULL, *sg = NULL, err[256];
   uint8_t *w = NULL;
   size_t ml = 0, wl = 0;
   const size_t max = 4096;
-  cis_result rc = cis__http_bundle_parse(text, len, max, &m, &ml, &w, &wl, err, sizeof err);
+  cis_result rc = cis__http_bundle_parse(text, len, max, &m, &ml, &w, &wl, &sg, err, sizeof err);
   if (rc == CIS_OK) {
     if (!m || !w || wl > max || strlen(m) != ml) abort();
-  } else if (m || w || !err[0]) {
+  } else if (m || w || sg || !err[0]) {
     abort();
   }
   free(m);
   free(w);
+  free(sg);
 }
 
 static void peek(const char *text, size_t len) {

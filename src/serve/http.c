@@ -456,18 +456,22 @@ static void run_remove(cis_server *s, job *j) {
 }
 
 static void run_install(cis_server *s, job *j) {
-  char *manifest = NULL, err[512] = "";
+  char *manifest = NULL, *sig = NULL, err[512] = "";
   uint8_t *wasm = NULL;
   size_t mlen = 0, wlen = 0;
-  cis_result rc = cis__http_bundle_parse(j->body, j->body_len, s->max_body, &manifest, &mlen, &wasm, &wlen, err,
-                                         sizeof err);
+  cis_result rc = cis__http_bundle_parse(j->body, j->body_len, s->max_body, &manifest, &mlen, &wasm, &wlen, &sig,
+                                         err, sizeof err);
   if (rc != CIS_OK) {
     job_error(j, rc == CIS_ETOOBIG ? 413 : rc == CIS_ENOMEM ? 500 : rc == CIS_EUNSUPPORTED ? 500 : 400, rc, err);
     return;
   }
   /* No grants: a tenant's skill gets no host folder, shared volume or
    * other skill's KV namespace (the install says which field asks). */
-  rc = cis_skills_register(j->t->skills, wasm, wlen, manifest, mlen);
+  cis_install_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.signature = sig;
+  opt.signature_len = sig ? strlen(sig) : 0;
+  rc = cis_skills_register_ex(j->t->skills, wasm, wlen, manifest, mlen, &opt);
   if (rc == CIS_OK) {
     cJSON *m = cJSON_Parse(manifest), *o = cJSON_CreateObject();
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "name");
@@ -496,6 +500,7 @@ static void run_install(cis_server *s, job *j) {
   }
   free(manifest);
   free(wasm);
+  free(sig);
 }
 
 /* The status of a failed invocation: guest faults are the skill's (422),

@@ -42,12 +42,15 @@ int cis__http_route(const char *method, const char *path, cis__route *r);
 
 /* A bundle: the body of POST /v1/skills, a JSON object
  * {"manifest": OBJECT or STRING, "wasm_base64": STRING} (RFC 4648
- * base64, padded, no line breaks). *manifest (NUL-terminated) and *wasm
- * are malloc'd. Errors: CIS_EJSON (not strict JSON), CIS_EINVAL (shape,
+ * base64, padded, no line breaks), and for a signed skill "signature":
+ * its skill.sig as an object or as text (docs/signing.md; a signed
+ * manifest must then be given as its exact text, a string). *manifest
+ * (NUL-terminated), *wasm and *signature (NULL when absent) are
+ * malloc'd. Errors: CIS_EJSON (not strict JSON), CIS_EINVAL (shape,
  * base64), CIS_ETOOBIG (module above max_wasm), CIS_EUNSUPPORTED (no
  * libcrypto for the base64), CIS_ENOMEM; the reason goes to err. */
 cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm, char **manifest, size_t *mlen,
-                                  uint8_t **wasm, size_t *wlen, char *err, size_t errcap);
+                                  uint8_t **wasm, size_t *wlen, char **signature, char *err, size_t errcap);
 
 /* What the /mcp route needs to know of a message before it runs it. */
 typedef struct cis__mcp_peek {

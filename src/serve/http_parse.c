@@ -71,9 +71,10 @@ int cis__http_route(const char *method, const char *path, cis__route *r) {
 }
 
 cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm, char **manifest, size_t *mlen,
-                                  uint8_t **wasm, size_t *wlen, char *err, size_t errcap) {
+                                  uint8_t **wasm, size_t *wlen, char **signature, char *err, size_t errcap) {
   *manifest = NULL;
   *wasm = NULL;
+  *signature = NULL;
   *mlen = *wlen = 0;
   cJSON *root = NULL;
   char why[256] = "";
@@ -82,7 +83,7 @@ cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm,
     snprintf(err, errcap, "the bundle is not JSON: %s", why);
     return rc == CIS_ENOMEM ? rc : CIS_EJSON;
   }
-  const cJSON *m = NULL, *w = NULL, *it;
+  const cJSON *m = NULL, *w = NULL, *sg = NULL, *it;
   rc = CIS_EINVAL;
   if (!cJSON_IsObject(root)) {
     snprintf(err, errcap, "the bundle is a JSON object {\"manifest\": ..., \"wasm_base64\": ...}");
@@ -91,13 +92,18 @@ cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm,
   cJSON_ArrayForEach(it, root) {
     if (!strcmp(it->string, "manifest")) m = it;
     else if (!strcmp(it->string, "wasm_base64")) w = it;
+    else if (!strcmp(it->string, "signature")) sg = it;
     else {
-      snprintf(err, errcap, "the bundle has an unknown member (only manifest and wasm_base64)");
+      snprintf(err, errcap, "the bundle has an unknown member (only manifest, wasm_base64 and signature)");
       goto done;
     }
   }
   if (!m || !(cJSON_IsObject(m) || cJSON_IsString(m))) {
     snprintf(err, errcap, "manifest: an object, or its text as a string");
+    goto done;
+  }
+  if (sg && !(cJSON_IsObject(sg) || cJSON_IsString(sg))) {
+    snprintf(err, errcap, "signature: the skill.sig object, or its text as a string");
     goto done;
   }
   if (!w || !cJSON_IsString(w)) {
@@ -117,7 +123,8 @@ cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm,
   }
   *wasm = malloc(blen / 4 * 3 + 1);
   *manifest = cJSON_IsString(m) ? strdup(m->valuestring) : cJSON_PrintUnformatted(m);
-  if (!*wasm || !*manifest) {
+  if (sg) *signature = cJSON_IsString(sg) ? strdup(sg->valuestring) : cJSON_PrintUnformatted(sg);
+  if (!*wasm || !*manifest || (sg && !*signature)) {
     snprintf(err, errcap, "out of memory");
     rc = CIS_ENOMEM;
     goto done;
@@ -141,8 +148,10 @@ done:
   if (rc != CIS_OK) {
     free(*manifest);
     free(*wasm);
+    free(*signature);
     *manifest = NULL;
     *wasm = NULL;
+    *signature = NULL;
   }
   return rc;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 
 #include "cis/cis_serve.h"
+#include "cis/cis_skill.h"
 #include "serve/http_client.h"
 #include "serve/serve_fixture.h"
 
@@ -33,6 +35,7 @@ typedef struct srv {
 } srv;
 
 static uint64_t g_max_timeout; /* the next server's cap on a manifest's timeout (0: default) */
+static bool g_require_sig;      /* the next server requires signed skills */
 
 /* Starts a server on a fresh home with the given pool settings. */
 static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
@@ -61,6 +64,7 @@ static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigne
   c.queue = queue;
   c.tenant_concurrency = tenant_cap;
   c.skills.max_limits.timeout_ms = g_max_timeout;
+  c.skills.require_signature = g_require_sig;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -544,6 +548,106 @@ static void trap_and_timeout_beside_a_healthy_call(void **state) {
   assert_int_equal(wait_metric(v, "cis_call_errors_total{type=\"CIS_TRAP_UNREACHABLE\"} 1\n"), 0);
 }
 
+/* The text as a JSON string (quotes and backslashes escaped; the
+ * manifests here have no control characters). */
+static void json_string(const char *in, char *out, size_t cap) {
+  size_t o = 0;
+  out[o++] = '"';
+  for (; *in && o + 3 < cap; in++) {
+    if (*in == '"' || *in == '\\') out[o++] = '\\';
+    out[o++] = *in;
+  }
+  out[o++] = '"';
+  out[o] = 0;
+}
+
+/* Signed skills over HTTP (docs/signing.md): a server that requires a
+ * signature refuses an unsigned bundle and one whose manifest changed
+ * after signing (422, CIS_ESIGNATURE), and installs and runs one signed
+ * by a key the tenant trusts. */
+static void signed_bundles_under_require_signature(void **state) {
+  (void)state;
+  g_require_sig = true;
+  srv *v = srv_start(256 * 1024, 1, 4, 0);
+  g_require_sig = false;
+  assert_non_null(v);
+  char keys[256], pub[65], err[256];
+  snprintf(keys, sizeof keys, "%s/keys", v->home);
+  assert_int_equal(cis_key_create(keys, "dev", pub, err, sizeof err), CIS_OK);
+  cis_skills_config sc;
+  cis_skills_config_default(&sc);
+  sc.home = v->home;
+  sc.tenant = "alice";
+  cis_skills *sk = NULL;
+  assert_int_equal(cis_skills_open(&sc, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_key_trust(sk, "dev", pub), CIS_OK);
+  cis_skills_close(sk);
+  /* The manifest as a file, signed there. */
+  size_t len;
+  uint8_t *wasm = serve_fixture(g_dir, "echo", &len);
+  assert_non_null(wasm);
+  char manifest[2048], dir[256], path[512];
+  serve_manifest(wasm, len, "signed", "cis_v1", "", manifest, sizeof manifest);
+  snprintf(dir, sizeof dir, "%s/bundle", v->home);
+  snprintf(path, sizeof path, "%s/skill.json", dir);
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(manifest, f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/dev.key", keys);
+  assert_int_equal(cis_skill_sign(dir, path, err, sizeof err), CIS_OK);
+  snprintf(path, sizeof path, "%s/skill.sig", dir);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  char sig[512] = "";
+  assert_non_null(fgets(sig, sizeof sig, f));
+  fclose(f);
+  sig[strcspn(sig, "\n")] = 0;
+  char *w = b64(wasm, len), quoted[4096], *body = malloc(strlen(w) + 8192);
+  assert_non_null(body);
+  /* Unsigned. */
+  json_string(manifest, quoted, sizeof quoted);
+  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", quoted, w);
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, body, &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
+  http_resp_free(&r);
+  /* Changed after signing: a wider description. */
+  char changed[2048];
+  snprintf(changed, sizeof changed, "%s", manifest);
+  char *brace = strrchr(changed, '}');
+  assert_non_null(brace);
+  snprintf(brace, sizeof changed - (size_t)(brace - changed), ",\"description\":\"x\"}");
+  json_string(changed, quoted, sizeof quoted);
+  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\",\"signature\":%s}", quoted, w, sig);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, body, &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
+  http_resp_free(&r);
+  /* Signed, by a key alice trusts; bob does not trust it. */
+  json_string(manifest, quoted, sizeof quoted);
+  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\",\"signature\":%s}", quoted, w, sig);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->bob, body, &r), 0);
+  assert_int_equal(r.status, 422);
+  http_resp_free(&r);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, body, &r), 0);
+  if (r.status != 201) fprintf(stderr, "signed install: %d %s\n", r.status, r.body);
+  assert_int_equal(r.status, 201);
+  http_resp_free(&r);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/signed/invoke", v->alice, "{\"a\":1}"), 200);
+  /* A signature member of the wrong shape is a 400. */
+  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\",\"signature\":7}", quoted, w);
+  assert_int_equal(status_of(v, "POST", "/v1/skills", v->alice, body), 400);
+  free(body);
+  free(w);
+  free(wasm);
+  srv_stop(v);
+}
+
 static void manifest_limits_are_capped_by_the_servers(void **state) {
   (void)state;
   g_max_timeout = 250;
@@ -760,6 +864,7 @@ int main(int argc, char **argv) {
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
+      cmocka_unit_test(signed_bundles_under_require_signature),
       cmocka_unit_test_setup_teardown(health_and_metrics_need_no_token, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_or_wrong_token_is_401_with_www_authenticate, setup, teardown),
       cmocka_unit_test_setup_teardown(revoked_token_is_401, setup, teardown),

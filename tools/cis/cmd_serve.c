@@ -21,7 +21,7 @@ int cli_cmd_serve(int argc, char **argv) {
   uint64_t max_body = CIS_SERVE_DEFAULT_MAX_BODY, workers = CIS_SERVE_DEFAULT_WORKERS,
            queue = CIS_SERVE_DEFAULT_QUEUE, tenant_conc = 0, max_conn = 256, max_timeout = 0, max_memory = 0,
            max_fuel = 0, drain = 0;
-  bool help = false;
+  bool help = false, require_sig = false;
   const cli_opt opts[] = {
       {"--listen", CLI_OPT_LIST, &listen, NULL, "HOST:PORT",
        "address to serve on, repeatable (default " CIS_SERVE_DEFAULT_LISTEN "; port 0: any free)"},
@@ -36,6 +36,8 @@ int cli_cmd_serve(int argc, char **argv) {
       {"--max-fuel", CLI_OPT_U64, &max_fuel, NULL, "N", "most a manifest's fuel may be (default: no cap)"},
       {"--drain-timeout", CLI_OPT_MS, &drain, NULL, "MS",
        "longest wait for calls in flight after SIGTERM (default: --max-timeout + 5s)"},
+      {"--require-signature", CLI_OPT_FLAG, &require_sig, NULL, NULL,
+       "install and run only skills signed by a key the tenant trusts (docs/signing.md)"},
   };
   const size_t nopts = sizeof opts / sizeof opts[0];
   int pos = 1;
@@ -69,6 +71,8 @@ int cli_cmd_serve(int argc, char **argv) {
   c.skills.max_limits.timeout_ms = max_timeout;
   c.skills.max_limits.max_memory_bytes = max_memory;
   c.skills.max_limits.fuel = max_fuel;
+  c.skills.require_signature = require_sig || (getenv("CIS_REQUIRE_SIGNATURE") &&
+                                               !strcmp(getenv("CIS_REQUIRE_SIGNATURE"), "true"));
   c.max_body = (size_t)max_body;
   c.workers = (unsigned)workers;
   c.queue = (unsigned)queue;
