@@ -79,11 +79,11 @@ static void setup_home(char *home, size_t cap, const char *test, const char *des
 }
 
 static void key_path(char *out, size_t cap, const char *home, const char *ext) {
-  snprintf(out, cap, "%s/keys/dev.%s", home, ext);
+  if (snprintf(out, cap, "%s/keys/dev.%s", home, ext) >= (int)cap) fail_msg("path too long");
 }
 
 static char *public_key(const char *home) {
-  char p[512];
+  char p[600];
   key_path(p, sizeof p, home, "pub");
   char *k = read_text(p);
   k[strcspn(k, "\n")] = 0;
@@ -103,14 +103,14 @@ static cis_skills *open_as(const char *home, const char *tenant, bool require) {
 }
 
 static void sign_hello(const char *home) {
-  char skill[512], key[512], err[256];
+  char skill[600], key[600], err[256];
   snprintf(skill, sizeof skill, "%s/hello", home);
   key_path(key, sizeof key, home, "key");
   if (cis_skill_sign(skill, key, err, sizeof err) != CIS_OK) fail_msg("sign: %s", err);
 }
 
 static cis_result install(cis_skills *s, const char *home) {
-  char skill[512];
+  char skill[600];
   snprintf(skill, sizeof skill, "%s/hello", home);
   return cis_skills_install(s, skill, NULL, 0);
 }
