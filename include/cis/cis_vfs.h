@@ -445,6 +445,12 @@ CIS_EXTERN void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms);
  * directory: a walk of its tree); it returns that call's error number
  * (both counts then 0), and 0 otherwise. NULL fs: both 0, EINVAL. */
 CIS_EXTERN int cis_vfs_usage(cis_vfs *fs, uint64_t *bytes, uint64_t *nodes);
+/* Changes the mount refused for a quota (max_bytes, max_files: EDQUOT)
+ * since it was mounted, and into first (cap bytes; may be NULL) the
+ * detail of the first of them: the call, the quota, what the mount held
+ * and the limit; never a file's contents. For the host's log, one line
+ * per mount however many times a guest retried. NULL fs: 0. */
+CIS_EXTERN uint64_t cis_vfs_quota_refusals(const cis_vfs *fs, char *first, size_t cap);
 
 /* ---- paths (all relative to an open directory, the base) ---- */
 

@@ -807,6 +807,24 @@ static void log_stderr(cis_wasi *w, cis_log_call *lc, bool failed) {
   }
 }
 
+/* A change a mount refused for its quota is the operator's business: one
+ * warn line per mount and call (the guest saw only EDQUOT, maybe in a loop
+ * of retries), naming the mount, the count and the first refusal's quota,
+ * use and limit. Mounts 0 .. n_mounts-1 are the manifest's, then the call's. */
+static void log_quota_hits(cis__host_ctx *h, cis_vfs **fss, size_t nfss, const cis_manifest *m,
+                           const cis_invoke_options *opt) {
+  size_t nown = m ? m->n_mounts : 0;
+  for (size_t i = 0; i < nfss; i++) {
+    char first[256];
+    uint64_t n = cis_vfs_quota_refusals(fss[i], first, sizeof first);
+    if (!n) continue;
+    const cis_invoke_mount *cm = i >= nown && opt ? &opt->mounts[i - nown] : NULL;
+    const char *guest = i < nown ? m->mounts[i].guest : cm && cm->guest && *cm->guest ? cm->guest : cm ? cm->host : "?";
+    cis__host_note(h, CIS_LOG_WARN, "fs quota: mount %.200s: %llu change%s refused (EDQUOT); the first: %s", guest,
+                   (unsigned long long)n, n == 1 ? "" : "s", first);
+  }
+}
+
 /* "no entry point" says what the module does export, so a wrong name or a
  * missing export flag shows at once. */
 static void no_entry_message(cis_module *mod, char *out, size_t cap) {
@@ -1109,6 +1127,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
 
 done:
   if (wasi && lc) log_stderr(wasi, lc, rc != CIS_OK);
+  if (lc) log_quota_hits(&h, fss, nfss, m, opt);
   if (txn) cis_kv_rollback(txn); /* trap, timeout, cancel or error: nothing persists */
   if (kv_locked) pthread_mutex_unlock(&s->kv_call_lock);
   if (rc == CIS_OK) {

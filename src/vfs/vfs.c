@@ -59,6 +59,8 @@ struct cis_vfs {
   cis_vfs_file *files;         /* those files, a doubly linked list (for unmount) */
   uint64_t deadline_ns;        /* backend work must end by then (cis_vfs_set_timeout) */
   bool in_scope;               /* between cis_vfs_scope_begin and _end */
+  uint64_t quota_refused;      /* changes refused for a quota since the mount */
+  char quota_first[256];       /* the first one's detail: which quota, use and limit */
   char errmsg[CIS_ERRMSG_MAX]; /* detail of the last failure; "" when none */
 };
 
@@ -343,22 +345,44 @@ static void usage_sub(cis_vfs *fs, uint64_t bytes, uint64_t nodes) {
   fs->nodes = fs->nodes > nodes ? fs->nodes - nodes : 0;
 }
 
-/* EDQUOT unless `more` new nodes fit in max_files. */
-static int quota_nodes(cis_vfs *fs, uint64_t more, const char *what) {
+/* Counts a change refused for a quota, keeping the first one's detail
+ * (already in errmsg) for the host's log (cis_vfs_quota_refusals): the
+ * guest sees only EDQUOT, and a guest retrying in a loop must not make
+ * one log line per try. Returns EDQUOT. */
+static int quota_refused(cis_vfs *fs) {
+  if (fs->quota_refused++ == 0) snprintf(fs->quota_first, sizeof fs->quota_first, "%.255s", fs->errmsg);
+  return EDQUOT;
+}
+
+/* EDQUOT unless `more` new nodes fit in max_files; not counted as a
+ * refusal (the caller may still find the change is no new node). */
+static int over_nodes(cis_vfs *fs, uint64_t more, const char *what) {
   if (fs->opts.max_files && fs->nodes + more > fs->opts.max_files)
     return vfs_fail(fs, EDQUOT, "%s: the mount holds %llu of max_files %llu nodes", what,
                     (unsigned long long)fs->nodes, (unsigned long long)fs->opts.max_files);
   return 0;
 }
 
-/* EDQUOT unless `more` bytes fit in max_bytes. */
+/* EDQUOT, counted as a refusal, unless `more` new nodes fit in max_files. */
+static int quota_nodes(cis_vfs *fs, uint64_t more, const char *what) {
+  return over_nodes(fs, more, what) ? quota_refused(fs) : 0;
+}
+
+/* EDQUOT, counted as a refusal, unless `more` bytes fit in max_bytes. */
 static int quota_bytes(cis_vfs *fs, uint64_t more, const char *what) {
   if (more == 0) return 0; /* never refuse what does not grow, even above a lowered quota */
-  if (fs->opts.max_bytes && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more))
-    return vfs_fail(fs, EDQUOT, "%s: %llu more bytes would pass max_bytes %llu (%llu in use)",
-                    what, (unsigned long long)more, (unsigned long long)fs->opts.max_bytes,
-                    (unsigned long long)fs->bytes);
+  if (fs->opts.max_bytes && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more)) {
+    vfs_fail(fs, EDQUOT, "%s: %llu more bytes would pass max_bytes %llu (%llu in use)",
+             what, (unsigned long long)more, (unsigned long long)fs->opts.max_bytes,
+             (unsigned long long)fs->bytes);
+    return quota_refused(fs);
+  }
   return 0;
+}
+
+uint64_t cis_vfs_quota_refusals(const cis_vfs *fs, char *first, size_t cap) {
+  if (first && cap) snprintf(first, cap, "%s", fs && fs->quota_refused ? fs->quota_first : "");
+  return fs ? fs->quota_refused : 0;
 }
 
 /* The last link of the node described by st went away (unlink, rename
@@ -824,7 +848,7 @@ static int check_rw(cis_vfs *fs, const char *what) {
 /* A quota check for one new node named by w: at the quota, a name that
  * exists already gets EEXIST, as it would without one. */
 static int quota_new_node(vfs_walk *w, const char *what) {
-  if (quota_nodes(w->fs, 1, what) == 0) return 0;
+  if (over_nodes(w->fs, 1, what) == 0) return 0;
   int e = final_stat(w);
   if (e == 0) return vfs_fail(w->fs, EEXIST, "%s: '%s' exists", what, w->name);
   if (e != ENOENT) return e;
