@@ -375,6 +375,97 @@ CIS_EXTERN cis_result cis_vfs_db_layers(cis_vfs *fs, cis_vfs_layer **out, size_t
  * usage. CIS_ENOTFOUND: no such layer; CIS_EINVAL: it is the writable top. */
 CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id);
 
+/* ---- layers as a user feature (docs/dbfs.md, "Layers") ---- */
+
+/* What happened to one path between two views of the tree. */
+typedef enum cis_vfs_change {
+  CIS_VFS_ADDED = 1,        /* absent in the older view */
+  CIS_VFS_REMOVED = 2,      /* absent in the newer view */
+  CIS_VFS_MODIFIED = 3,     /* same kind: content, size or mtime changed, or replaced */
+  CIS_VFS_TYPE_CHANGED = 4, /* a file became a directory, a symlink a file, ... */
+} cis_vfs_change;
+
+typedef struct cis_vfs_diff_entry {
+  const char *path;       /* from the root, no leading '/', NUL-terminated; valid
+                             only during the callback */
+  size_t pathlen;         /* bytes in path */
+  cis_vfs_change change;  /* what happened */
+  cis_vfs_type old_type;  /* kind in the older view; CIS_VFS_UNKNOWN when absent */
+  cis_vfs_type new_type;  /* kind in the newer view; CIS_VFS_UNKNOWN when absent */
+  uint64_t old_size;      /* size in the older view (0 for directories, absent) */
+  uint64_t new_size;      /* size in the newer view (same) */
+} cis_vfs_diff_entry;
+
+/* Called once per change; a non-zero return stops the diff (which then
+ * returns CIS_ECANCELED). */
+typedef int (*cis_vfs_diff_fn)(void *user, const cis_vfs_diff_entry *e);
+
+/* The changes between the tree as layer `from` shows it and as layer `to`
+ * shows it (to 0: the writable top, the live tree), from < to. A layer
+ * shows its own rows over every layer below it, so from = a snapshot's id
+ * gives what changed since that snapshot. Reported per path: a name made,
+ * removed, replaced or whose kind changed (also inside a directory made or
+ * removed between the views), and a file or symlink present in both whose
+ * size, data or mtime changed (directories are not reported for their
+ * times). A node moved is removed at its old path and added at its new
+ * one; a directory moved so, without what it holds. Paths of removed
+ * nodes are as the older view names them, others as the newer one. Order:
+ * names by directory, then the changed files; one call sees one
+ * consistent state. At most `max` changes are
+ * reported (0 = 100 000); *truncated (may be NULL) says whether more
+ * were left out; *count (may be NULL) receives the number reported.
+ * Errors: CIS_EUNSUPPORTED (not a database mount), CIS_EINVAL (from >=
+ * to, NULL fn), CIS_ENOTFOUND (no such layer), CIS_ECANCELED (fn
+ * stopped it), CIS_EVFSDOWN, CIS_EVFS (corrupt rows); the detail is
+ * cis_vfs_errmsg(fs). */
+CIS_EXTERN cis_result cis_vfs_db_diff(cis_vfs *fs, uint64_t from, uint64_t to, size_t max,
+                                      cis_vfs_diff_fn fn, void *user, size_t *count,
+                                      bool *truncated);
+
+/* What a compaction freed. */
+typedef struct cis_vfs_compact_stats {
+  uint64_t rows;        /* rows deleted, all tables */
+  uint64_t data_bytes;  /* bytes of file data among them (block payloads) */
+  uint64_t layers;      /* layers dropped from the chain (no longer rollback targets) */
+} cis_vfs_compact_stats;
+
+/* Deletes the rows no kept view of the tree can reach, in one
+ * transaction. The kept views are the layers from `keep_from` up to the
+ * top (0 = the lowest layer there is: every layer stays a rollback
+ * target); the layers below keep_from stop being rollback targets and
+ * merge into it (it becomes the bottom, parent 0). Reclaimable, with K =
+ * keep_from:
+ *   1. a row of a layer below K hidden at view K: another row of the same
+ *      name (entries), node (inodes) or block (blocks) lies in a layer
+ *      above it and at or below K;
+ *   2. a whiteout (of a name or a block) with no row of its key below it:
+ *      it hides nothing, in any layer;
+ *   3. every row of a node no kept view sees alive (removed in all of
+ *      them, or made and removed in the same layer).
+ * No kept view changes: reads, listings, diffs among kept layers and
+ * rollbacks to them give what they gave before. No file of the mount may
+ * be open (CIS_ESTATE); another process's handle of a removed file reads
+ * EBADF afterwards. st (may be NULL) receives what was freed. Errors:
+ * CIS_EUNSUPPORTED, CIS_ESTATE, CIS_ENOTFOUND (no layer keep_from),
+ * CIS_EVFSDOWN, CIS_EVFS; the detail is cis_vfs_errmsg(fs). */
+CIS_EXTERN cis_result cis_vfs_db_compact(cis_vfs *fs, uint64_t keep_from,
+                                         cis_vfs_compact_stats *st);
+
+/* Whether the tenant cfg->tenant has a tree in cfg->spec's database
+ * (created by a first cis_vfs_db_new), without creating it. Connects on
+ * its own (cfg->op_timeout_ms bounds it). Errors as cis_vfs_db_new's; the
+ * detail is cis_vfs_errmsg(NULL). */
+CIS_EXTERN cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists);
+
+/* Deletes every row of tenant cfg->tenant (its tree, every layer, the
+ * tenant itself) in one transaction, after waiting for the tenant's
+ * writers (its lock); other tenants are untouched. Mounts of it still
+ * open fail their next call with EIO ("tenant vanished"); a later
+ * cis_vfs_db_new starts it afresh. Errors: CIS_ENOTFOUND (no such
+ * tenant), the rest as cis_vfs_db_new's; the detail is
+ * cis_vfs_errmsg(NULL). */
+CIS_EXTERN cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg);
+
 /* =============================================================== mounts */
 
 /* Quotas: a mount with a quota (max_bytes or max_files) reads the

@@ -2,7 +2,8 @@
  * This file implements the layered database filesystem ("Tarbox"), the
  * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
  * directories and symlinks live in SQLite or PostgreSQL, and its public
- * layer operations (cis_vfs_db_snapshot, _layers, _rollback). The SQL
+ * layer operations (cis_vfs_db_snapshot, _layers, _rollback, _diff,
+ * _compact, _tenant_exists, _tenant_delete). The SQL
  * dialects behind it are vfs_db_sqlite.c and vfs_db_postgres.c; this file
  * holds every statement's text and all of the layering logic, once.
  *
@@ -81,9 +82,9 @@
  * node, so a node's parent is known and a rollback cannot orphan a link):
  * link() fails with EPERM.
  *
- * Directory times are not updated when entries come and go (only by
- * set_times); file times follow writes and truncates. atim is not changed
- * by reads.
+ * A directory's mtime and ctime move when a name in it is made, removed
+ * or renamed (dir_touch); file times follow writes and truncates. atim is
+ * not changed by reads.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -355,6 +356,7 @@ typedef struct vdb_ent {
 } vdb_ent;
 
 static const cis_vfs_methods db_methods;
+static int dir_touch(vdb_fs *fs, uint64_t dir);
 
 /* ============================================================== helpers */
 
@@ -996,6 +998,7 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
     err = dir_alive(fs, dir);
     if (!err) err = ino_new(fs, CIS_VFS_REG, dir, NULL, ino);
     if (!err) err = ent_put(fs, dir, name, *ino, CIS_VFS_REG);
+    if (!err) err = dir_touch(fs, dir);
     *type = CIS_VFS_REG;
     return err;
   }
@@ -1053,6 +1056,7 @@ static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const
   else if (err == ENOENT) err = dir_alive(fs, dir);
   if (!err) err = ino_new(fs, type, dir, target, &ino);
   if (!err) err = ent_put(fs, dir, name, ino, type);
+  if (!err) err = dir_touch(fs, dir);
   return tx_end(fs, err, false);
 }
 
@@ -1084,6 +1088,7 @@ static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir
   }
   if (!err) err = node_kill(fs, e.ino);
   if (!err) err = ent_remove(fs, dir, name);
+  if (!err) err = dir_touch(fs, dir);
   return tx_end(fs, err, false);
 }
 
@@ -1152,6 +1157,8 @@ static int rename_in(vdb_fs *fs, uint64_t odir, const char *oname, uint64_t ndir
   }
   err = ent_put(fs, ndir, nname, src.ino, src.type);
   if (!err) err = ent_remove(fs, odir, oname);
+  if (!err) err = dir_touch(fs, odir);
+  if (!err && ndir != odir) err = dir_touch(fs, ndir);
   if (err) return err;
   vdb_inode in;
   err = ino_get(fs, src.ino, &in);
@@ -1847,4 +1854,729 @@ cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
 
 cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
   return layer_result(mount, db_rollback(mount, layer_id));
+}
+
+/* ============================================ layers as a user feature */
+
+/* Statements of diff, compaction and tenant deletion. They take the top of
+ * the dialects' statement caches (ids CIS__VDB_MAX_STMTS - L_COUNT up), so
+ * the main table above can grow without renumbering them. */
+enum {
+  L_TOP,
+  L_DIFF_ENTS,
+  L_DIFF_NODES,
+  L_INO_AT,
+  L_BLK_CHANGED,
+  L_ENT_NAME,
+  L_ENT_BY_INO,
+  L_C_ENTRIES,
+  L_C_INODES,
+  L_C_BLOCKS,
+  L_C_ENT_WHITEOUTS,
+  L_C_BLK_WHITEOUTS,
+  L_C_DEAD_BLOCKS,
+  L_C_DEAD_INODES,
+  L_C_LAYERS,
+  L_C_BOTTOM,
+  L_LOWEST,
+  L_DEL_BLOCKS,
+  L_DEL_INODES,
+  L_DEL_ENTRIES,
+  L_DEL_LAYERS,
+  L_DEL_TENANT,
+  L_COUNT
+};
+#define L_ID(x) (CIS__VDB_MAX_STMTS - L_COUNT + (x))
+_Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
+               "the layer statements overlap the main table: raise CIS__VDB_MAX_STMTS");
+
+/* An entry row of key (parent_ino, name) as view ?V shows it: the highest
+ * row at or below layer V. */
+#define AT_VIEW(col, v)                                                               \
+  "(SELECT a." col " FROM cis_vfs_entries a WHERE a.tenant_id=?1 AND "                \
+  "a.parent_ino=c.parent_ino AND a.name=c.name AND a.layer_id<=" v                    \
+  " ORDER BY a.layer_id DESC LIMIT 1)"
+/* No row of the same key in a layer above row `t` and at or below ?2 (the
+ * row is the one view ?2 shows, or lies above it). */
+#define SHOWN_AT(tab, t, key)                                                          \
+  "NOT EXISTS (SELECT 1 FROM " tab " h WHERE h.tenant_id=?1 AND " key                  \
+  " AND h.layer_id>" t ".layer_id AND h.layer_id<=?2)"
+#define E_KEY(t) "h.parent_ino=" t ".parent_ino AND h.name=" t ".name"
+
+static const cis__vdb_sql lsql[L_COUNT] = {
+    [L_TOP] = {"SELECT top_layer FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
+    /* The names with a row in a layer of (?2, ?3], after (?4, ?5), each
+     * with its node and kind in both views (no row: 0, a whiteout: 0). */
+    [L_DIFF_ENTS] = {"SELECT c.parent_ino, c.name, " AT_VIEW("ino", "?2") ", " AT_VIEW("type", "?2")
+                     ", " AT_VIEW("ino", "?3") ", " AT_VIEW("type", "?3")
+                     " FROM (SELECT DISTINCT parent_ino, name FROM cis_vfs_entries WHERE "
+                     "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3 AND "
+                     "(parent_ino>?4 OR (parent_ino=?4 AND name>?5))) c "
+                     "ORDER BY c.parent_ino, c.name LIMIT 256",
+                     NULL},
+    /* The nodes whose metadata or blocks have a row in (?2, ?3], above ?4. */
+    [L_DIFF_NODES] = {"SELECT x.ino FROM (SELECT ino FROM cis_vfs_inodes WHERE tenant_id=?1 AND "
+                      "layer_id>?2 AND layer_id<=?3 UNION SELECT ino FROM cis_vfs_blocks WHERE "
+                      "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3) x WHERE x.ino>?4 "
+                      "ORDER BY 1 LIMIT 256",
+                      NULL},
+    [L_INO_AT] = {"SELECT type, nlink, size, mtim, parent FROM cis_vfs_inodes WHERE tenant_id=?1 "
+                  "AND ino=?2 AND layer_id<=?3 ORDER BY layer_id DESC LIMIT 1",
+                  NULL},
+    [L_BLK_CHANGED] = {"SELECT 1 FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND "
+                       "layer_id>?3 AND layer_id<=?4 LIMIT 1",
+                       NULL},
+    /* The name of node ?3 in directory ?4 as view ?2 shows it. */
+    [L_ENT_NAME] = {"SELECT e.name FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND "
+                    "e.parent_ino=?4 AND e.ino=?3 AND e.type<>0 AND e.layer_id<=?2 AND "
+                    SHOWN_AT("cis_vfs_entries", "e", E_KEY("e")) " LIMIT 1",
+                    NULL},
+    /* The same in any directory (a file moved away from where it was made). */
+    [L_ENT_BY_INO] = {"SELECT e.parent_ino, e.name FROM cis_vfs_entries e WHERE e.tenant_id=?1 "
+                      "AND e.ino=?3 AND e.type<>0 AND e.layer_id<=?2 AND "
+                      SHOWN_AT("cis_vfs_entries", "e", E_KEY("e")) " LIMIT 1",
+                      NULL},
+    /* Compaction, ?2 = K: rule 1 (rows below K hidden at view K). */
+    [L_C_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
+                     "SELECT 1 FROM cis_vfs_entries h WHERE h.tenant_id=?1 AND "
+                     "h.parent_ino=cis_vfs_entries.parent_ino AND h.name=cis_vfs_entries.name AND "
+                     "h.layer_id>cis_vfs_entries.layer_id AND h.layer_id<=?2) RETURNING 0",
+                     NULL},
+    [L_C_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
+                    "SELECT 1 FROM cis_vfs_inodes h WHERE h.tenant_id=?1 AND "
+                    "h.ino=cis_vfs_inodes.ino AND h.layer_id>cis_vfs_inodes.layer_id AND "
+                    "h.layer_id<=?2) RETURNING 0",
+                    NULL},
+    [L_C_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
+                    "SELECT 1 FROM cis_vfs_blocks h WHERE h.tenant_id=?1 AND "
+                    "h.ino=cis_vfs_blocks.ino AND h.blk=cis_vfs_blocks.blk AND "
+                    "h.layer_id>cis_vfs_blocks.layer_id AND h.layer_id<=?2) "
+                    "RETURNING coalesce(length(data), 0)",
+                    NULL},
+    /* Rule 2: whiteouts with nothing below them. */
+    [L_C_ENT_WHITEOUTS] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND type=0 AND NOT "
+                           "EXISTS (SELECT 1 FROM cis_vfs_entries l WHERE l.tenant_id=?1 AND "
+                           "l.parent_ino=cis_vfs_entries.parent_ino AND "
+                           "l.name=cis_vfs_entries.name AND "
+                           "l.layer_id<cis_vfs_entries.layer_id) RETURNING 0",
+                           NULL},
+    [L_C_BLK_WHITEOUTS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND data IS NULL AND "
+                           "NOT EXISTS (SELECT 1 FROM cis_vfs_blocks l WHERE l.tenant_id=?1 AND "
+                           "l.ino=cis_vfs_blocks.ino AND l.blk=cis_vfs_blocks.blk AND "
+                           "l.layer_id<cis_vfs_blocks.layer_id) RETURNING 0",
+                           NULL},
+    /* Rule 3, after rule 1: a row below K left is the one view K shows, so
+     * a node is alive in some kept view exactly when one of its rows has
+     * nlink > 0. */
+    [L_C_DEAD_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino IN (SELECT ino "
+                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
+                         "max(nlink)=0) RETURNING coalesce(length(data), 0)",
+                         NULL},
+    [L_C_DEAD_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino IN (SELECT ino "
+                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
+                         "max(nlink)=0) RETURNING 0",
+                         NULL},
+    [L_C_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id<?2 RETURNING 0",
+                    NULL},
+    [L_C_BOTTOM] = {"UPDATE cis_vfs_layers SET parent=0 WHERE tenant_id=?1 AND layer_id=?2", NULL},
+    [L_LOWEST] = {"SELECT min(layer_id) FROM cis_vfs_layers WHERE tenant_id=?1", NULL},
+    [L_DEL_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1", NULL},
+    [L_DEL_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1", NULL},
+    [L_DEL_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1", NULL},
+    [L_DEL_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1", NULL},
+    [L_DEL_TENANT] = {"DELETE FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
+};
+
+static int lrun(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  fs->nstmts++;
+  return fs->d->query(fs->c, L_ID(id), &lsql[id], a, n, r);
+}
+
+/* Runs a layer statement and moves to its first row (see first()). */
+static int lfirst(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
+                  bool *have) {
+  *have = false;
+  int err = lrun(fs, id, a, n, r);
+  if (!err) err = fs->d->step(r, have);
+  if (err) fs->d->done(r);
+  return err;
+}
+
+/* Runs a changing layer statement whose rows each return one integer
+ * (RETURNING): their count into *rows, their sum into *sum (may be NULL). */
+static int lexec_count(vdb_fs *fs, int id, const cis__vdb_val *a, int n, uint64_t *rows,
+                       uint64_t *sum) {
+  cis__vdb_rows r;
+  bool have = false;
+  fs->changed = true;
+  int err = lrun(fs, id, a, n, &r);
+  while (!err && !(err = fs->d->step(&r, &have)) && have) {
+    (*rows)++;
+    if (sum) *sum += (uint64_t)fs->d->col_int(&r, 0);
+  }
+  fs->d->done(&r);
+  return err;
+}
+
+/* ---- directory times ---- */
+
+/* A directory whose entries changed: its mtime and ctime move to now, as
+ * POSIX says of a directory in which a name is made, removed or renamed.
+ * The change rides on the node's cached metadata, written with the rest
+ * before the commit. */
+static int dir_touch(vdb_fs *fs, uint64_t dir) {
+  vdb_inode in;
+  int err = ino_get(fs, dir, &in);
+  if (err) return err;
+  in.mtim = in.ctim = wall_ns();
+  return ino_put(fs, &in);
+}
+
+/* ---- diff ---- */
+
+#define DIFF_DEFAULT_MAX 100000u
+#define DIFF_PAGE 256
+
+/* One name with a row between the two views. */
+typedef struct diff_cand {
+  uint64_t dir;                  /* parent directory */
+  uint64_t ino_a, ino_b;         /* node in the older / newer view (0: none) */
+  int type_a, type_b;            /* its kind there (0: none) */
+  size_t namelen;                /* bytes in name */
+  char name[CIS_VFS_NAME_MAX + 1]; /* the name */
+} diff_cand;
+
+/* The state of one diff. */
+typedef struct diff_ctx {
+  vdb_fs *fs;               /* the backend */
+  int64_t a, b;             /* the older and newer views (layer ids) */
+  size_t max, count;        /* most changes reported, reported so far */
+  bool truncated;           /* a change was left out */
+  bool canceled;            /* the callback stopped it */
+  cis_vfs_diff_fn fn;       /* the caller's callback */
+  void *user;               /* its argument */
+  char path[CIS_VFS_PATH_MAX + 1]; /* scratch for a path, filled from its end */
+  uint64_t cache_dir;       /* the directory whose path is cached (0: none) */
+  int64_t cache_view;       /* the view it was named in */
+  size_t cache_len;         /* its path's bytes, at cache[] */
+  char cache[CIS_VFS_PATH_MAX + 1]; /* that path */
+} diff_ctx;
+
+/* Metadata of ino as view v shows it: *alive false when no row says it
+ * exists there. */
+static int ino_at(vdb_fs *fs, uint64_t ino, int64_t v, bool *alive, vdb_inode *in) {
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(v)};
+  cis__vdb_rows r;
+  bool have;
+  *alive = false;
+  memset(in, 0, sizeof *in);
+  int err = lfirst(fs, L_INO_AT, a, NARGS(a), &r, &have);
+  if (err) return err;
+  if (have) {
+    in->ino = ino;
+    in->type = (int)fs->d->col_int(&r, 0);
+    in->nlink = (uint64_t)fs->d->col_int(&r, 1);
+    in->size = (uint64_t)fs->d->col_int(&r, 2);
+    in->mtim = (uint64_t)fs->d->col_int(&r, 3);
+    in->parent = (uint64_t)fs->d->col_int(&r, 4);
+    *alive = in->nlink > 0;
+  }
+  fs->d->done(&r);
+  return 0;
+}
+
+/* Prepends "name/" (or "name" when last) to the path being built at
+ * x->path + *at. EIO when the path outgrows CIS_VFS_PATH_MAX. */
+static int path_push(diff_ctx *x, size_t *at, const void *name, size_t n, bool slash) {
+  size_t need = n + (slash ? 1 : 0);
+  if (need > *at) return fs_fail(x->fs, EIO, "a path in the tree is longer than %u bytes",
+                                  CIS_VFS_PATH_MAX);
+  *at -= need;
+  memcpy(x->path + *at, name, n);
+  if (slash) x->path[*at + n] = '/';
+  return 0;
+}
+
+/* Prepends the path of directory `dir` in view v (with a trailing '/',
+ * nothing for the root). Climbs the directories' parents, at most
+ * CIS_VFS_PATH_MAX / 2 levels (each takes two bytes at least); the last
+ * directory named is cached, as changes come grouped by directory. ENOENT
+ * when a directory on the way is not in view v. */
+static int path_of_dir(diff_ctx *x, uint64_t dir, int64_t v, size_t *at) {
+  vdb_fs *fs = x->fs;
+  if (dir == ROOT_INO) return 0;
+  if (x->cache_dir == dir && x->cache_view == v)
+    return path_push(x, at, x->cache, x->cache_len, false);
+  size_t end = *at;
+  uint64_t d = dir;
+  for (unsigned depth = 0; d != ROOT_INO; depth++) {
+    if (depth > CIS_VFS_PATH_MAX / 2)
+      return fs_fail(fs, EIO, "directory parents form a cycle or are too deep");
+    bool alive;
+    vdb_inode in;
+    int err = ino_at(fs, d, v, &alive, &in);
+    if (err) return err;
+    if (!alive || in.type != CIS_VFS_DIR) return ENOENT;
+    cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)d), I((int64_t)in.parent)};
+    cis__vdb_rows r;
+    bool have;
+    err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
+    if (err) return err;
+    size_t n = 0;
+    const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
+    if (p) err = path_push(x, at, p, n, true);
+    fs->d->done(&r);
+    if (err) return err;
+    if (!p) return ENOENT;
+    d = in.parent;
+  }
+  x->cache_dir = dir;
+  x->cache_view = v;
+  x->cache_len = end - *at;
+  memcpy(x->cache, x->path + *at, x->cache_len);
+  return 0;
+}
+
+/* Reports one change at dir/name as view v names it. A path no longer
+ * reachable in that view (a directory on the way is not in it) is not a
+ * change of its own: the directory is reported. */
+static int diff_emit(diff_ctx *x, uint64_t dir, const char *name, size_t n, int64_t v,
+                     cis_vfs_change ch, int ta, int tb, uint64_t sa, uint64_t sb) {
+  if (x->count >= x->max) {
+    x->truncated = true;
+    return 0;
+  }
+  size_t at = sizeof x->path - 1;
+  x->path[at] = '\0';
+  int err = path_push(x, &at, name, n, false);
+  if (!err) err = path_of_dir(x, dir, v, &at);
+  if (err == ENOENT) return 0;
+  if (err) return err;
+  cis_vfs_diff_entry e = {.path = x->path + at,
+                          .pathlen = sizeof x->path - 1 - at,
+                          .change = ch,
+                          .old_type = (cis_vfs_type)ta,
+                          .new_type = (cis_vfs_type)tb,
+                          .old_size = ta == CIS_VFS_DIR ? 0 : sa,
+                          .new_size = tb == CIS_VFS_DIR ? 0 : sb};
+  x->count++;
+  if (x->fn(x->user, &e) != 0) x->canceled = true;
+  return 0;
+}
+
+/* The size of node ino in view v (0 when absent or a directory). */
+static int size_at(vdb_fs *fs, uint64_t ino, int64_t v, uint64_t *size) {
+  bool alive;
+  vdb_inode in;
+  *size = 0;
+  if (!ino) return 0;
+  int err = ino_at(fs, ino, v, &alive, &in);
+  if (!err && alive) *size = in.size;
+  return err;
+}
+
+/* One changed name: added, removed, replaced or of another kind. The same
+ * node under the same name in both views is left to diff_nodes. */
+static int diff_name(diff_ctx *x, const diff_cand *c) {
+  bool in_a = c->type_a != T_WHITEOUT && c->ino_a, in_b = c->type_b != T_WHITEOUT && c->ino_b;
+  if (!in_a && !in_b) return 0;
+  if (in_a && in_b && c->ino_a == c->ino_b) return 0;
+  uint64_t sa = 0, sb = 0;
+  int err = in_a ? size_at(x->fs, c->ino_a, x->a, &sa) : 0;
+  if (!err && in_b) err = size_at(x->fs, c->ino_b, x->b, &sb);
+  if (err) return err;
+  cis_vfs_change ch = !in_a ? CIS_VFS_ADDED
+                      : !in_b ? CIS_VFS_REMOVED
+                      : c->type_a != c->type_b ? CIS_VFS_TYPE_CHANGED
+                                               : CIS_VFS_MODIFIED;
+  return diff_emit(x, c->dir, c->name, c->namelen, in_b ? x->b : x->a, ch,
+                   in_a ? c->type_a : 0, in_b ? c->type_b : 0, sa, sb);
+}
+
+/* Phase 1: every name with a row between the views, a page at a time
+ * (one statement's rows are read whole before the next statement). */
+static int diff_names(diff_ctx *x) {
+  vdb_fs *fs = x->fs;
+  diff_cand *page = malloc(DIFF_PAGE * sizeof *page);
+  if (!page) return fs_fail(fs, ENOMEM, "out of memory");
+  uint64_t after_dir = 0;
+  char after[CIS_VFS_NAME_MAX + 1] = "";
+  size_t after_len = 0;
+  int err = 0;
+  for (;;) {
+    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after_dir),
+                        B(after, after_len)};
+    cis__vdb_rows r;
+    bool have = false;
+    size_t n = 0;
+    err = lrun(fs, L_DIFF_ENTS, a, NARGS(a), &r);
+    while (!err && !(err = fs->d->step(&r, &have)) && have && n < DIFF_PAGE) {
+      diff_cand *c = &page[n];
+      size_t nl;
+      const void *p = fs->d->col_blob(&r, 1, &nl);
+      if (!p || nl > CIS_VFS_NAME_MAX) {
+        err = fs_fail(fs, EIO, "directory %lld holds a malformed name",
+                      (long long)fs->d->col_int(&r, 0));
+        break;
+      }
+      c->dir = (uint64_t)fs->d->col_int(&r, 0);
+      memcpy(c->name, p, nl);
+      c->name[nl] = '\0';
+      c->namelen = nl;
+      c->ino_a = (uint64_t)fs->d->col_int(&r, 2);
+      c->type_a = (int)fs->d->col_int(&r, 3);
+      c->ino_b = (uint64_t)fs->d->col_int(&r, 4);
+      c->type_b = (int)fs->d->col_int(&r, 5);
+      n++;
+    }
+    fs->d->done(&r);
+    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++)
+      err = diff_name(x, &page[i]);
+    if (err || n < DIFF_PAGE || x->canceled || x->truncated) break;
+    after_dir = page[n - 1].dir;
+    after_len = page[n - 1].namelen;
+    memcpy(after, page[n - 1].name, after_len);
+  }
+  free(page);
+  return err;
+}
+
+/* The name of node ino in view v: its directory and name into c. ENOENT
+ * when no visible entry names it. */
+static int name_of(diff_ctx *x, uint64_t ino, uint64_t hint_dir, int64_t v, diff_cand *c) {
+  vdb_fs *fs = x->fs;
+  cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)ino), I((int64_t)hint_dir)};
+  cis__vdb_rows r;
+  bool have;
+  /* Where it was made first (its recorded parent), then anywhere. */
+  int err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
+  if (err) return err;
+  int col = 0;
+  if (!have) {
+    fs->d->done(&r);
+    err = lfirst(fs, L_ENT_BY_INO, a, NARGS(a) - 1, &r, &have);
+    if (err) return err;
+    col = 1;
+  }
+  size_t n = 0;
+  const void *p = have ? fs->d->col_blob(&r, col, &n) : NULL;
+  if (p && n <= CIS_VFS_NAME_MAX) {
+    c->dir = col ? (uint64_t)fs->d->col_int(&r, 0) : hint_dir;
+    memcpy(c->name, p, n);
+    c->name[n] = '\0';
+    c->namelen = n;
+  }
+  fs->d->done(&r);
+  return p && n <= CIS_VFS_NAME_MAX ? 0 : ENOENT;
+}
+
+/* Phase 2: files and symlinks in both views, under any name, whose size,
+ * mtime or blocks changed. */
+static int diff_nodes(diff_ctx *x) {
+  vdb_fs *fs = x->fs;
+  uint64_t after = 0, page[DIFF_PAGE];
+  int err = 0;
+  for (;;) {
+    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after)};
+    cis__vdb_rows r;
+    bool have = false;
+    size_t n = 0;
+    err = lrun(fs, L_DIFF_NODES, a, NARGS(a), &r);
+    while (!err && !(err = fs->d->step(&r, &have)) && have && n < DIFF_PAGE)
+      page[n++] = (uint64_t)fs->d->col_int(&r, 0);
+    fs->d->done(&r);
+    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++) {
+      bool alive_a, alive_b;
+      vdb_inode ia, ib;
+      err = ino_at(fs, page[i], x->a, &alive_a, &ia);
+      if (!err) err = ino_at(fs, page[i], x->b, &alive_b, &ib);
+      if (err || !alive_a || !alive_b || ib.type == CIS_VFS_DIR || ia.type != ib.type) continue;
+      bool changed = ia.size != ib.size || ia.mtim != ib.mtim;
+      if (!changed) {
+        cis__vdb_val q[] = {I(fs->tenant), I((int64_t)page[i]), I(x->a), I(x->b)};
+        err = lfirst(fs, L_BLK_CHANGED, q, NARGS(q), &r, &changed);
+        if (err) break;
+        fs->d->done(&r);
+      }
+      if (!changed) continue;
+      diff_cand c;
+      err = name_of(x, page[i], ib.parent, x->b, &c);
+      if (err == ENOENT) {
+        err = 0; /* no name reaches it (open after its removal) */
+        continue;
+      }
+      if (!err)
+        err = diff_emit(x, c.dir, c.name, c.namelen, x->b, CIS_VFS_MODIFIED, ia.type, ib.type,
+                        ia.size, ib.size);
+    }
+    if (err || n < DIFF_PAGE || x->canceled || x->truncated) break;
+    after = page[n - 1];
+  }
+  return err;
+}
+
+/* Whether layer id exists: *writable says whether it is the top. */
+static int layer_exists(vdb_fs *fs, int64_t id, bool *have, bool *writable) {
+  cis__vdb_val a[] = {I(fs->tenant), I(id)};
+  cis__vdb_rows r;
+  int err = first(fs, Q_LAYER_GET, a, NARGS(a), &r, have);
+  if (err) return err;
+  *writable = *have && fs->d->col_int(&r, 0) != 0;
+  fs->d->done(&r);
+  return 0;
+}
+
+/* The body of a diff, inside one transaction (a read transaction of its
+ * own, or the scope's). */
+static int diff_in(diff_ctx *x, uint64_t from, uint64_t to) {
+  vdb_fs *fs = x->fs;
+  int err = 0;
+  if (to == 0) {
+    cis__vdb_val a[] = {I(fs->tenant)};
+    cis__vdb_rows r;
+    bool have;
+    err = lfirst(fs, L_TOP, a, NARGS(a), &r, &have);
+    if (err) return err;
+    to = have ? (uint64_t)fs->d->col_int(&r, 0) : 0;
+    fs->d->done(&r);
+    if (!have) return fs_fail(fs, EIO, "tenant %lld vanished from the database",
+                              (long long)fs->tenant);
+  }
+  uint64_t ids[2] = {from, to};
+  for (int i = 0; i < 2; i++) {
+    bool have = false, writable;
+    err = ids[i] <= (uint64_t)INT64_MAX ? layer_exists(fs, (int64_t)ids[i], &have, &writable) : 0;
+    if (err) return err;
+    if (!have) return fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)ids[i]);
+  }
+  if (from >= to)
+    return fs_fail(fs, EINVAL, "diff from layer %llu to %llu: the first must be below the second",
+                   (unsigned long long)from, (unsigned long long)to);
+  x->a = (int64_t)from;
+  x->b = (int64_t)to;
+  err = diff_names(x);
+  if (!err && !x->canceled && !x->truncated) err = diff_nodes(x);
+  return err;
+}
+
+static cis_result db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
+                          cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
+  if (count) *count = 0;
+  if (truncated) *truncated = false;
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
+  if (!fn) {
+    fs_fail(fs, EINVAL, "diff needs a callback");
+    return CIS_EINVAL;
+  }
+  diff_ctx *x = calloc(1, sizeof *x);
+  if (!x) {
+    fs_fail(fs, ENOMEM, "out of memory");
+    return CIS_ENOMEM;
+  }
+  *x = (diff_ctx){.fs = fs, .max = max ? max : DIFF_DEFAULT_MAX, .fn = fn, .user = user};
+  arm(fs);
+  int err = settle(fs, NULL);
+  bool own = !err && !fs->in_tx;
+  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (own) err = fs->d->begin(fs->c, false);
+  if (!err) err = diff_in(x, from, to);
+  if (own) fs->d->rollback(fs->c); /* it only read */
+  else if (err && fatal(err)) tx_end(fs, err, false);
+  cis_result rc = err == ENOENT ? CIS_ENOTFOUND : err ? cis_vfs_result(err) : CIS_OK;
+  if (!err && x->canceled) {
+    fs_fail(fs, ECANCELED, "the callback stopped the diff");
+    rc = CIS_ECANCELED;
+  }
+  if (count) *count = x->count;
+  if (truncated) *truncated = x->truncated;
+  free(x);
+  return rc;
+}
+
+/* ---- compaction ---- */
+
+static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
+  if (st) memset(st, 0, sizeof *st);
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
+  if (cis__vfs_open_files(mount) > 0) {
+    fs_fail(fs, EBUSY, "a compaction needs every file of the mount closed");
+    return CIS_ESTATE;
+  }
+  if (keep_from > (uint64_t)INT64_MAX) {
+    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)keep_from);
+    return CIS_ENOTFOUND;
+  }
+  arm(fs);
+  int err = settle(fs, NULL);
+  if (!err) err = tx_begin(fs);
+  if (!err) err = cache_flush(fs); /* the statements below read inode rows */
+  if (err) return cis_vfs_result(tx_end(fs, err, false));
+  cis_vfs_compact_stats s = {0};
+  int64_t k = (int64_t)keep_from;
+  if (k == 0) {
+    cis__vdb_val a[] = {I(fs->tenant)};
+    cis__vdb_rows r;
+    bool have;
+    err = lfirst(fs, L_LOWEST, a, NARGS(a), &r, &have);
+    if (!err) {
+      k = have ? fs->d->col_int(&r, 0) : 0;
+      fs->d->done(&r);
+    }
+  } else {
+    bool have, writable;
+    err = layer_exists(fs, k, &have, &writable);
+    if (!err && !have) err = fs_fail(fs, ENOENT, "no layer %lld", (long long)k);
+  }
+  if (err == ENOENT) {
+    tx_end(fs, err, false); /* a refusal: nothing changed */
+    return CIS_ENOTFOUND;
+  }
+  cis__vdb_val a[] = {I(fs->tenant), I(k)};
+  static const int hidden[] = {L_C_ENTRIES, L_C_INODES, L_C_BLOCKS, L_C_ENT_WHITEOUTS,
+                               L_C_BLK_WHITEOUTS, L_C_DEAD_BLOCKS, L_C_DEAD_INODES};
+  for (size_t i = 0; i < CIS_ARRAY_LEN(hidden) && !err; i++) {
+    bool data = hidden[i] == L_C_BLOCKS || hidden[i] == L_C_DEAD_BLOCKS;
+    /* Rules 2 and 3 take only the tenant. */
+    int n = hidden[i] == L_C_ENTRIES || hidden[i] == L_C_INODES || hidden[i] == L_C_BLOCKS ? 2 : 1;
+    err = lexec_count(fs, hidden[i], a, n, &s.rows, data ? &s.data_bytes : NULL);
+  }
+  uint64_t layer_rows = 0;
+  if (!err) err = lexec_count(fs, L_C_LAYERS, a, NARGS(a), &layer_rows, NULL);
+  if (!err && layer_rows) {
+    cis__vdb_rows r;
+    fs->changed = true;
+    err = lrun(fs, L_C_BOTTOM, a, NARGS(a), &r);
+    fs->d->done(&r);
+  }
+  s.layers = layer_rows;
+  s.rows += layer_rows;
+  cache_clear(fs); /* rows it knew may be gone */
+  err = tx_end(fs, err, false);
+  tx_forget(fs);
+  if (err) return cis_vfs_result(err);
+  if (st) *st = s;
+  return CIS_OK;
+}
+
+/* ---- tenants ---- */
+
+/* A backend connected to cfg->spec without a tenant yet, for the calls on
+ * a tenant by name. Errors as cis_vfs_db_new's, the detail set with
+ * cis__vfs_set_ctor_error. */
+static cis_result connect_only(const cis_vfs_db_config *cfg, vdb_fs **out) {
+  *out = NULL;
+  if (!cfg || !cfg->spec || !cfg->tenant || !*cfg->tenant || strlen(cfg->tenant) > 255) {
+    cis__vfs_set_ctor_error("db: a spec and a tenant of 1..255 bytes are required");
+    return CIS_EINVAL;
+  }
+  const cis__vdb_dialect *d = NULL;
+  const char *arg = NULL;
+  if (strncmp(cfg->spec, "sqlite:", 7) == 0) d = &cis__vdb_sqlite, arg = cfg->spec + 7;
+  else if (strncmp(cfg->spec, "postgres://", 11) == 0 ||
+           strncmp(cfg->spec, "postgresql://", 13) == 0)
+    d = &cis__vdb_postgres, arg = cfg->spec;
+  else if (strncmp(cfg->spec, "postgres:", 9) == 0) d = &cis__vdb_postgres, arg = cfg->spec + 9;
+  if (!d || !*arg) {
+    cis__vfs_set_ctor_error("db: unknown spec (want sqlite:PATH, postgres:CONNSTR or a "
+                            "postgres:// URI)");
+    return CIS_EINVAL;
+  }
+  vdb_fs *fs = calloc(1, sizeof *fs);
+  if (!fs) {
+    cis__vfs_set_ctor_error("db: out of memory");
+    return CIS_ENOMEM;
+  }
+  fs->base.methods = &db_methods;
+  fs->base.deadline_ns = UINT64_MAX;
+  fs->d = d;
+  fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
+  int err = d->open(arg, fs->timeout_ms, cfg->sync == CIS_VFS_DB_SYNC_FULL, fs->base.errmsg,
+                    &fs->c);
+  if (err) {
+    cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
+    db_destroy(&fs->base);
+    return ctor_result(err);
+  }
+  d->arm(fs->c, fs->timeout_ms);
+  *out = fs;
+  return CIS_OK;
+}
+
+/* Finds tenant `name` (open transaction): *have, and fs->tenant. */
+static int tenant_find(vdb_fs *fs, const char *name, bool *have) {
+  cis__vdb_val get[] = {S(name)};
+  cis__vdb_rows r;
+  int err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, have);
+  if (err) return err;
+  if (*have) fs->tenant = fs->d->col_int(&r, 0);
+  fs->d->done(&r);
+  return 0;
+}
+
+static cis_result tenant_fail(vdb_fs *fs, int err) {
+  cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
+  fs->d->rollback(fs->c);
+  db_destroy(&fs->base);
+  return ctor_result(err);
+}
+
+cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) {
+  if (exists) *exists = false;
+  vdb_fs *fs;
+  cis_result rc = connect_only(cfg, &fs);
+  if (rc != CIS_OK) return rc;
+  bool have = false;
+  int err = fs->d->begin(fs->c, false);
+  if (!err) err = tenant_find(fs, cfg->tenant, &have);
+  if (err) return tenant_fail(fs, err);
+  fs->d->rollback(fs->c);
+  db_destroy(&fs->base);
+  if (exists) *exists = have;
+  return CIS_OK;
+}
+
+cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
+  vdb_fs *fs;
+  cis_result rc = connect_only(cfg, &fs);
+  if (rc != CIS_OK) return rc;
+  bool have = false;
+  int err = fs->d->begin(fs->c, true);
+  if (!err) err = tenant_find(fs, cfg->tenant, &have);
+  if (!err && !have) {
+    fs->d->rollback(fs->c);
+    cis__vfs_set_ctor_error("db: no tenant \"%.255s\" in the database", cfg->tenant);
+    db_destroy(&fs->base);
+    return CIS_ENOTFOUND;
+  }
+  cis__vdb_val a[] = {I(fs->tenant)};
+  if (!err) { /* waits for the tenant's writers (PostgreSQL: its row lock) */
+    cis__vdb_rows r;
+    bool locked;
+    err = first(fs, Q_LOCK, a, NARGS(a), &r, &locked);
+    if (!err) fs->d->done(&r);
+  }
+  static const int drops[] = {L_DEL_BLOCKS, L_DEL_INODES, L_DEL_ENTRIES, L_DEL_LAYERS,
+                              L_DEL_TENANT};
+  for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++) {
+    cis__vdb_rows r;
+    err = lrun(fs, drops[i], a, NARGS(a), &r);
+    fs->d->done(&r);
+  }
+  if (!err) err = fs->d->commit(fs->c);
+  if (err) return tenant_fail(fs, err);
+  db_destroy(&fs->base);
+  return CIS_OK;
+}
+
+cis_result cis_vfs_db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
+                           cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
+  return layer_result(mount, db_diff(mount, from, to, max, fn, user, count, truncated));
+}
+
+cis_result cis_vfs_db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
+  return layer_result(mount, db_compact(mount, keep_from, st));
 }
