@@ -1887,6 +1887,9 @@ enum {
   L_COUNT
 };
 #define L_ID(x) (CIS__VDB_MAX_STMTS - L_COUNT + (x))
+/* Rows of one page of a diff's candidates (the statements' LIMIT). */
+#define DIFF_PAGE 1024
+#define DIFF_PAGE_SQL "1024"
 _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
                "the layer statements overlap the main table: raise CIS__VDB_MAX_STMTS");
 
@@ -1912,13 +1915,13 @@ static const cis__vdb_sql lsql[L_COUNT] = {
                      " FROM (SELECT DISTINCT parent_ino, name FROM cis_vfs_entries WHERE "
                      "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3 AND "
                      "(parent_ino>?4 OR (parent_ino=?4 AND name>?5))) c "
-                     "ORDER BY c.parent_ino, c.name LIMIT 256",
+                     "ORDER BY c.parent_ino, c.name LIMIT " DIFF_PAGE_SQL,
                      NULL},
     /* The nodes whose metadata or blocks have a row in (?2, ?3], above ?4. */
     [L_DIFF_NODES] = {"SELECT x.ino FROM (SELECT ino FROM cis_vfs_inodes WHERE tenant_id=?1 AND "
                       "layer_id>?2 AND layer_id<=?3 UNION SELECT ino FROM cis_vfs_blocks WHERE "
                       "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3) x WHERE x.ino>?4 "
-                      "ORDER BY 1 LIMIT 256",
+                      "ORDER BY 1 LIMIT " DIFF_PAGE_SQL,
                       NULL},
     [L_INO_AT] = {"SELECT type, nlink, size, mtim, parent FROM cis_vfs_inodes WHERE tenant_id=?1 "
                   "AND ino=?2 AND layer_id<=?3 ORDER BY layer_id DESC LIMIT 1",
@@ -2035,7 +2038,6 @@ static int dir_touch(vdb_fs *fs, uint64_t dir) {
 /* ---- diff ---- */
 
 #define DIFF_DEFAULT_MAX 100000u
-#define DIFF_PAGE 256
 
 /* One name with a row between the two views. */
 typedef struct diff_cand {

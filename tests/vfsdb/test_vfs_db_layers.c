@@ -323,6 +323,64 @@ static void test_diff_is_bounded_and_can_stop(void **state) {
   mnt_close(&m);
 }
 
+/* Counts the changes of each kind, and checks no path comes twice. */
+typedef struct tally {
+  size_t added, modified, other; /* changes by kind */
+  char last[64];                 /* the previous path (they come in order per phase) */
+  size_t dup;                    /* a path equal to the one before */
+} tally;
+
+static int count_kinds(void *user, const cis_vfs_diff_entry *e) {
+  tally *t = user;
+  if (e->change == CIS_VFS_ADDED) t->added++;
+  else if (e->change == CIS_VFS_MODIFIED) t->modified++;
+  else t->other++;
+  if (!strcmp(t->last, e->path)) t->dup++;
+  snprintf(t->last, sizeof t->last, "%s", e->path);
+  return 0;
+}
+
+/* More changes than one page of candidates (1024), of both phases: names
+ * added, and files rewritten under the same name. Each is reported once. */
+static void test_diff_pages_through_many_changes(void **state) {
+  (void)state;
+  enum { N = 1100 };
+  mnt m;
+  mnt_open(&m, "diff-pages");
+  OK(cis_vfs_scope_begin(m.fs)); /* one transaction: quick on either database */
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "old%04d", i);
+    put_str(m.root, name, "1");
+  }
+  OK(cis_vfs_scope_end(m.fs, true));
+  root_close(&m);
+  uint64_t snap = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "", &snap));
+  root_open(&m);
+  OK(cis_vfs_scope_begin(m.fs));
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "old%04d", i);
+    put_str(m.root, name, "22");
+    snprintf(name, sizeof name, "new%04d", i);
+    put_str(m.root, name, "3");
+  }
+  OK(cis_vfs_scope_end(m.fs, true));
+  root_close(&m);
+  tally t = {0};
+  size_t count = 0;
+  bool trunc = true;
+  OK(cis_vfs_db_diff(m.fs, snap, 0, 0, count_kinds, &t, &count, &trunc));
+  assert_false(trunc);
+  assert_int_equal(t.added, N);
+  assert_int_equal(t.modified, N);
+  assert_int_equal(t.other, 0);
+  assert_int_equal(t.dup, 0);
+  assert_int_equal(count, 2 * N);
+  mnt_close(&m);
+}
+
 /* Refusals: layers that are not there or in the wrong order, no callback,
  * a mount that is not a database. */
 static void test_diff_refuses_bad_arguments(void **state) {
@@ -680,6 +738,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_diff_reports_each_kind_of_change),
       cmocka_unit_test(test_diff_between_two_snapshots),
       cmocka_unit_test(test_diff_is_bounded_and_can_stop),
+      cmocka_unit_test(test_diff_pages_through_many_changes),
       cmocka_unit_test(test_diff_refuses_bad_arguments),
       cmocka_unit_test(test_compact_frees_hidden_rows_and_keeps_kept_views),
       cmocka_unit_test(test_compact_default_keeps_every_layer),
