@@ -143,22 +143,43 @@ static inline uint64_t sat_i64_u(double x) {
   return (uint64_t)x;
 }
 
+/* " (0x1a2)": where in the module the code of f at pc came from (after:
+ * pc is a return address), as wasmtime and wasm-objdump count offsets;
+ * "" when the offset map does not say. */
+static void fmt_offset(char *buf, size_t n, const cis_instance *inst, const cis__ifunc *f, const uint32_t *pc,
+                       bool after) {
+  uint32_t off;
+  const uint32_t *code = cis__interp_code(f);
+  buf[0] = '\0';
+  if (code && pc >= code && pc <= code + f->ncode &&
+      cis__interp_wasm_offset(inst->m, f, (size_t)(pc - code), after, &off))
+    snprintf(buf, n, " (0x%x)", (unsigned)off);
+}
+
 /* Sets the trap message on the top-level instance and returns rc, in the
  * runtime's wording: "integer divide by zero in function 3 ("name")".
  * When f was called from this loop, a wasm backtrace follows, innermost
  * first, read from the return records rec .. base (names from the name
- * section), as many frames as the message holds. */
-static cis_result trap(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_result rc,
+ * section), each frame with the module offset of its instruction (the
+ * one that trapped, then each call), as many frames as the message
+ * holds. pc is where f trapped (for CIS_TRAP_STACK: where its caller
+ * called it). */
+static cis_result trap(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, const uint32_t *pc, cis_result rc,
                        const cis__iret *rec, const cis__iret *base) {
-  char fn[192], msg[CIS_ERRMSG_MAX];
+  char fn[192], at[32], msg[CIS_ERRMSG_MAX];
   cis__fmt_func(fn, sizeof fn, inst->funcs[f->index]);
-  int n = snprintf(msg, sizeof msg, "%s in %s", cis_strerror(rc), fn);
+  at[0] = '\0';
+  /* A call that found no stack left traps at the callee's entry, before
+   * any instruction of it: no offset then (pc is still the caller's). */
+  if (rc != CIS_TRAP_STACK) fmt_offset(at, sizeof at, inst, f, pc, false);
+  int n = snprintf(msg, sizeof msg, "%s in %s%s", cis_strerror(rc), fn, at);
   if (rec < base && n > 0 && (size_t)n < sizeof msg) {
     size_t used = (size_t)n;
-    n = snprintf(msg + used, sizeof msg - used, "\nwasm backtrace:\n  0: %s", fn);
+    n = snprintf(msg + used, sizeof msg - used, "\nwasm backtrace:\n  0: %s%s", fn, at);
     for (unsigned i = 1; n > 0 && (used += (size_t)n) < sizeof msg && rec < base; rec++, i++) {
       cis__fmt_func(fn, sizeof fn, inst->funcs[rec->fn->index]);
-      n = snprintf(msg + used, sizeof msg - used, "\n  %u: %s", i, fn);
+      fmt_offset(at, sizeof at, inst, rec->fn, rec->pc, true);
+      n = snprintf(msg + used, sizeof msg - used, "\n  %u: %s%s", i, fn, at);
     }
   }
   return cis__fail(ex->top, rc, "%s", msg);
@@ -1132,7 +1153,7 @@ leave_loop:
 
 trapped:
   ex->ticks = ticks;
-  return trap(ex, inst, cur, rc, rec, rec_base);
+  return trap(ex, inst, cur, pc, rc, rec, rec_base);
 leave:
   ex->ticks = ticks;
   return rc;

@@ -80,7 +80,8 @@ typedef struct cis__ifunc {
   uint32_t cost;        /* fuel charged on entry */
   size_t need;          /* bytes a call needs: frame plus one return record */
   size_t ncode;         /* units of code (the disassembler's bound) */
-  void *block;          /* the allocation holding init and code, or NULL */
+  void *block;          /* the allocation holding init, code, then the offset
+                           map (cis__interp_wasm_offset), or NULL */
 } cis__ifunc;
 
 /* A module's code, kept in cis_module.engine_data. Functions are
@@ -126,6 +127,15 @@ cis_result cis__interp_resolve(cis__icode *ic, uint32_t i, void *msgh, const cis
 static inline const uint32_t *cis__interp_code(const cis__ifunc *f) {
   return atomic_load_explicit(&f->code, memory_order_acquire);
 }
+
+/* The module offset of the wasm instruction that the code of translated
+ * function f (of module m) at unit pos came from, for a trap's backtrace:
+ * with after false, pos is where an instruction that trapped starts; with
+ * after true, it is a return address, just after a call. Only
+ * instructions that can trap or call are mapped (a few bytes each, after
+ * the code, so only translated functions pay). False when pos is before
+ * every mapped instruction. */
+bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t pos, bool after, uint32_t *off);
 
 /* Internal queries and hooks, for tests and the fuzzers. They do nothing
  * (false, 0, CIS_EINVAL) for a module another engine prepared. */

@@ -191,6 +191,10 @@ typedef struct tr {
   uint32_t dead_nest;        /* blocks opened inside unreachable code */
   const uint8_t *p, *end;    /* body reader */
   const uint8_t *body;       /* body start, for offsets in messages */
+
+  uint32_t *omap;            /* code position, module offset: one pair per
+                                instruction that can trap or call */
+  uint32_t nomap, capomap;   /* pairs used and allocated */
 } tr;
 
 /* ---------------------------------------------------------- the op tables */
@@ -1866,6 +1870,95 @@ static cis_result layout_locals(tr *t, const cis__functype *ft, const cis__code 
 
 /* Translates defined function i into t->code and t->init (both from 0),
  * and fills the sizes in *f (ninit, nslots, cost, need, ncode). */
+/* ------------------------------------------------------ the offset map */
+
+/* Whether a trap's backtrace can point at op: it can trap, or it calls
+ * (a frame of the backtrace then resumes after it). Only these get an
+ * entry in the offset map, which keeps it small. */
+static bool traps_or_calls(uint32_t op) {
+  uint8_t imm = cis__op_info((enum cis__op)op)->imm;
+  if (imm == CIS__IMM_MEMARG || imm == CIS__IMM_MEMARG_LANE) return true; /* loads and stores */
+  switch (op) {
+  case CIS__OP_UNREACHABLE: case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT:
+  case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
+  case CIS__OP_I32_DIV_S: case CIS__OP_I32_DIV_U: case CIS__OP_I32_REM_S: case CIS__OP_I32_REM_U:
+  case CIS__OP_I64_DIV_S: case CIS__OP_I64_DIV_U: case CIS__OP_I64_REM_S: case CIS__OP_I64_REM_U:
+  case CIS__OP_I32_TRUNC_F32_S: case CIS__OP_I32_TRUNC_F32_U: case CIS__OP_I32_TRUNC_F64_S:
+  case CIS__OP_I32_TRUNC_F64_U: case CIS__OP_I64_TRUNC_F32_S: case CIS__OP_I64_TRUNC_F32_U:
+  case CIS__OP_I64_TRUNC_F64_S: case CIS__OP_I64_TRUNC_F64_U:
+  case CIS__OP_MEMORY_INIT: case CIS__OP_MEMORY_COPY: case CIS__OP_MEMORY_FILL:
+  case CIS__OP_TABLE_INIT: case CIS__OP_TABLE_COPY: case CIS__OP_TABLE_FILL:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/* Records that the code from position pos on (this instruction's, its
+ * operand moves first) comes from the wasm instruction at `at`. */
+static cis_result map_offset(tr *t, size_t pos, const uint8_t *at) {
+  if (!grow((void **)&t->omap, &t->capomap, 2 * ((size_t)t->nomap + 1), sizeof *t->omap)) return oom(t);
+  t->omap[2 * t->nomap] = (uint32_t)pos;
+  t->omap[2 * t->nomap + 1] = (uint32_t)(at - t->m->bytes);
+  t->nomap++;
+  return CIS_OK;
+}
+
+static size_t uleb_put(uint8_t *out, uint64_t v) {
+  size_t n = 0;
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    if (out) out[n] = (uint8_t)(b | (v ? 0x80 : 0));
+    n++;
+  } while (v);
+  return n;
+}
+
+/* Encodes the map as the translation keeps it, after the code: per entry
+ * the code position's distance from the previous one (the first from -1,
+ * so never 0) and the offset's from the previous one (the first from the
+ * body's start), LEB128 each, then a 0 byte. Both grow: the translator
+ * walks the body in order. Returns the bytes written (out NULL: needed). */
+static size_t encode_map(const tr *t, uint8_t *out) {
+  size_t n = 0;
+  uint64_t pos = (uint64_t)-1, off = (uint64_t)(t->body - t->m->bytes);
+  for (uint32_t k = 0; k < t->nomap; k++) {
+    n += uleb_put(out ? out + n : NULL, t->omap[2 * k] - pos);
+    n += uleb_put(out ? out + n : NULL, t->omap[2 * k + 1] - off);
+    pos = t->omap[2 * k];
+    off = t->omap[2 * k + 1];
+  }
+  if (out) out[n] = 0;
+  return n + 1;
+}
+
+bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t pos, bool after, uint32_t *off) {
+  const uint32_t *code = cis__interp_code(f);
+  if (!code || f->index < m->nfunc_imports || f->index - m->nfunc_imports >= m->ncodes) return false;
+  const uint8_t *p = (const uint8_t *)(code + f->ncode);
+  uint64_t cpos = (uint64_t)-1, coff = (uint64_t)(m->codes[f->index - m->nfunc_imports].body - m->bytes);
+  bool found = false;
+  for (;;) {
+    uint64_t d[2];
+    for (int k = 0; k < 2; k++) {
+      d[k] = 0;
+      for (unsigned sh = 0;; sh += 7) {
+        uint8_t b = *p++;
+        if (sh < 64) d[k] |= (uint64_t)(b & 0x7f) << sh;
+        if (!(b & 0x80)) break;
+      }
+      if (k == 0 && d[0] == 0) return found; /* the end */
+    }
+    cpos += d[0];
+    coff += d[1];
+    /* A trap is at its instruction; a caller's frame resumes after its call. */
+    if (after ? cpos >= pos : cpos > pos) return found;
+    *off = (uint32_t)coff;
+    found = true;
+  }
+}
+
 static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   const cis__module *m = t->m;
   const cis__code *body = &m->codes[i];
@@ -1907,7 +2000,9 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->cs[0].label = t->cs[0].else_site = NONE;
   t->ncs = 1;
 
+  t->nomap = 0;
   while (t->ncs > 0) {
+    const uint8_t *at = t->p; /* where the instruction starts, for the offset map */
     if (!read_ins(t, &in)) return bad(t, "malformed instruction");
     if (t->dead) { /* skip to the else/end of the current construct */
       if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF) {
@@ -1925,7 +2020,9 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
     CIS_TRY(reserve(t, worst_units(t, &in)));
     CIS_TRY(reserve_vs(t, 2));
     if (in.op == CIS__OP_BR_TABLE) CIS_TRY(stub_room(t));
+    size_t pos0 = t->ncode;
     CIS_TRY(translate_ins(t, &in));
+    if (t->ncode > pos0 && traps_or_calls(in.op)) CIS_TRY(map_offset(t, pos0, at));
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");
 
@@ -1964,6 +2061,7 @@ static void tr_free(tr *t) {
   free(t->init);
   free(t->kval);
   free(t->khash);
+  free(t->omap);
   free(t);
 }
 
@@ -1983,12 +2081,14 @@ static bool injected_failure(cis__icode *ic) {
  * (or when the test hook says so); f is left untouched then. */
 static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc *f) {
   if (injected_failure(ic)) return false;
-  size_t size = (size_t)d->ninit * sizeof(cis_slot) + d->ncode * sizeof(uint32_t);
-  cis_slot *init = malloc(size ? size : 1);
+  size_t nmap = encode_map(t, NULL);
+  size_t size = (size_t)d->ninit * sizeof(cis_slot) + d->ncode * sizeof(uint32_t) + nmap;
+  cis_slot *init = malloc(size);
   if (!init) return false;
   uint32_t *code = (uint32_t *)(void *)(init + d->ninit);
   if (d->ninit) memcpy(init, t->init, (size_t)d->ninit * sizeof *init);
   memcpy(code, t->code, d->ncode * sizeof *code);
+  encode_map(t, (uint8_t *)(code + d->ncode)); /* the offset map follows the code */
   f->block = init;
   f->init = d->ninit ? init : NULL;
   f->ninit = d->ninit;
