@@ -3,7 +3,8 @@
  * starts with (after aot_rt.h): value bit casts, bounds-checked memory
  * access, the integer and conversion operations that trap, and the float
  * operations whose wasm meaning differs from C's. codegen.c pastes it
- * verbatim; it is never compiled into libcis.
+ * verbatim; it is never compiled into libcis. A module that uses v128
+ * gets src/interp/simd.h and aot_prelude_simd.h after it.
  *
  * The generated file defines AOT_T_* (the trap codes of errors.def) and
  * the AOT_OFF_* offsets before this text.
@@ -237,3 +238,4 @@ AOT_SAT(i64_sat_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0,
   do {                                                                         \
     if (AOT_UNLIKELY(--*(c)->ticks < 0)) (c)->api->tick(c);                    \
   } while (0)
+

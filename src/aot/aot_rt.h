@@ -8,7 +8,8 @@
  * compiles the generated file outside the source tree.
  *
  * Values cross as 64-bit slots (the runtime's cis_slot): i32 and f32 in
- * the low half with the high half zero, references as pointers.
+ * the low half with the high half zero, references as pointers, a v128
+ * as two consecutive slots, its low 8 bytes first.
  */
 #ifndef CIS_AOT_RT_H
 #define CIS_AOT_RT_H
@@ -17,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 1
+#define CIS_AOT_ABI 2
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 

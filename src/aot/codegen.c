@@ -8,8 +8,8 @@
  * looks up (cis_aot_object).
  *
  * The operand stack is resolved at generation time, as the validator did:
- * stack position p of type t is the C variable <t><p> (i, l, f, d, r for
- * i32, i64, f32, f64 and references), locals are L<n>. Blocks are labels
+ * stack position p of type t is the C variable <t><p> (i, l, f, d, r, v
+ * for i32, i64, f32, f64, references and v128), locals are L<n>. Blocks are labels
  * and gotos; a branch copies its values to the target's positions first.
  * The C compiler then allocates registers as for hand-written code. Code
  * after an unconditional branch is skipped up to the end or else of its
@@ -17,7 +17,11 @@
  *
  * Instructions are named by CIS__OP_* of src/wasm/opcodes.def, never by
  * their encoding; the table's SIG column types the plain numeric ones,
- * and their C meaning is one expression each (numeric_expr).
+ * and their C meaning is one expression each (numeric_expr). The SIMD
+ * instructions are calls of the interpreter's lane functions
+ * (src/interp/simd.h, pasted into the generated file), chosen by the rows
+ * of src/interp/simd.def (gen_simd). A v128 is a C vector value; through
+ * the runtime (slots) it takes two, the low half first.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +31,11 @@
 #include "aot/aot.h"
 #include "wasm/opcodes.h"
 
+/* The prelude (embed.cmake): aot_rt.h and aot_prelude.h, then from
+ * cis__aot_prelude_simd_at on the SIMD part, pasted only for modules that
+ * use v128 (it adds half to the compile time of a small module). */
 extern const char cis__aot_prelude_text[];
+extern const unsigned long cis__aot_prelude_simd_at;
 
 /* ----------------------------------------------------------- buffers */
 
@@ -84,7 +92,7 @@ void cis__aot_buf_free(cis__aot_buf *b) {
 
 /* ------------------------------------------------------------- types */
 
-enum { TC_I32, TC_I64, TC_F32, TC_F64, TC_REF, TC_N };
+enum { TC_I32, TC_I64, TC_F32, TC_F64, TC_REF, TC_V128, TC_N };
 
 static int tclass(uint8_t t) {
   switch (t) {
@@ -94,14 +102,21 @@ static int tclass(uint8_t t) {
   case CIS__F64: return TC_F64;
   case CIS__FUNCREF:
   case CIS__EXTERNREF: return TC_REF;
+  case CIS__V128: return TC_V128;
   default: return -1;
   }
 }
 
-static const char *const CTYPE[TC_N] = {"uint32_t", "uint64_t", "float", "double", "void *"};
-static const char VARC[TC_N] = {'i', 'l', 'f', 'd', 'r'};
+static const char *const CTYPE[TC_N] = {"uint32_t", "uint64_t", "float", "double", "void *",
+                                        "v128"};
+static const char VARC[TC_N] = {'i', 'l', 'f', 'd', 'r', 'v'};
+/* A zero initialiser of each class (a vector takes braces). */
+static const char *const ZERO[TC_N] = {"0", "0", "0", "0", "0", "{0}"};
 
-/* x as a 64-bit slot, and back. */
+/* Slots a value of type t takes through the runtime: two for a v128. */
+static uint32_t nslots(uint8_t t) { return tclass(t) == TC_V128 ? 2 : 1; }
+
+/* x (a scalar) as a 64-bit slot, and back. */
 static void pack(char *out, size_t n, uint8_t t, const char *x) {
   switch (tclass(t)) {
   case TC_I32: snprintf(out, n, "(uint64_t)%s", x); break;
@@ -118,6 +133,29 @@ static void unpack(char *out, size_t n, uint8_t t, const char *x) {
   case TC_F32: snprintf(out, n, "f32_of((uint32_t)%s)", x); break;
   case TC_F64: snprintf(out, n, "f64_of(%s)", x); break;
   default: snprintf(out, n, "(void *)(uintptr_t)%s", x); break;
+  }
+}
+
+/* The value of type t in slots arr[k] (and arr[k + 1] for a v128). */
+static void slot_in(char *out, size_t n, uint8_t t, const char *arr, uint32_t k) {
+  if (tclass(t) == TC_V128) {
+    snprintf(out, n, "v128_of(%s[%u], %s[%u])", arr, k, arr, k + 1);
+  } else {
+    char in[32];
+    snprintf(in, sizeof in, "%s[%u]", arr, k);
+    unpack(out, n, t, in);
+  }
+}
+
+/* Writes the statements storing x (an lvalue of type t) in slots arr[k]
+ * (and arr[k + 1] for a v128, low half first). */
+static void slot_out(cis__aot_buf *o, uint8_t t, const char *arr, uint32_t k, const char *x) {
+  if (tclass(t) == TC_V128) {
+    cis__aot_buf_printf(o, "%s[%u] = %s[0];\n%s[%u] = %s[1];\n", arr, k, x, arr, k + 1, x);
+  } else {
+    char v[96];
+    pack(v, sizeof v, t, x);
+    cis__aot_buf_printf(o, "%s[%u] = %s;\n", arr, k, v);
   }
 }
 
@@ -153,6 +191,7 @@ typedef struct gen {
   uint32_t nctl, ctl_cap;
   uint32_t next_label;
   uint32_t skip;          /* nesting inside skipped (unreachable) code */
+  bool v128;              /* the module uses v128: paste the SIMD prelude */
 } gen;
 
 #define E(...) cis__aot_buf_printf(&g->body, __VA_ARGS__)
@@ -188,6 +227,7 @@ static bool grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
 /* The variable of stack position pos as type t, marked used. */
 static const char *var(gen *g, uint32_t pos, uint8_t t, char buf[24]) {
   int tc = tclass(t);
+  if (tc == TC_V128) g->v128 = true;
   if (pos < g->used_cap) g->used[pos * TC_N + tc] = 1;
   snprintf(buf, 24, "%c%u", VARC[tc], pos);
   return buf;
@@ -519,24 +559,27 @@ static cis_result reset_to(gen *g, const ctl *f, const uint8_t *ts, uint32_t n) 
 /* Pops n call arguments of type ft into a slot array a_ (room for
  * max(params, results)), for a call through the runtime. */
 static void pack_args(gen *g, const cis__functype *ft) {
-  uint32_t n = ft->nparams > ft->nresults ? ft->nparams : ft->nresults;
+  uint32_t np = 0, nr = 0;
+  for (uint32_t k = 0; k < ft->nparams; k++) np += nslots(ft->types[k]);
+  for (uint32_t k = 0; k < ft->nresults; k++) nr += nslots(ft->types[ft->nparams + k]);
+  uint32_t n = np > nr ? np : nr;
   E("{\nuint64_t a_[%u];\n", n ? n : 1);
-  for (uint32_t k = 0; k < ft->nparams; k++) {
-    char v[24], x[64];
-    pack(x, sizeof x, ft->types[k], var(g, g->sp - ft->nparams + k, ft->types[k], v));
-    E("a_[%u] = %s;\n", k, x);
+  for (uint32_t k = 0, s = 0; k < ft->nparams; k++) {
+    char v[24];
+    slot_out(&g->body, ft->types[k], "a_", s, var(g, g->sp - ft->nparams + k, ft->types[k], v));
+    s += nslots(ft->types[k]);
   }
 }
 
 /* After a call through the runtime: results from a_ onto the stack. */
 static cis_result unpack_results(gen *g, const cis__functype *ft) {
   g->sp -= ft->nparams;
-  for (uint32_t k = 0; k < ft->nresults; k++) {
+  for (uint32_t k = 0, s = 0; k < ft->nresults; k++) {
     uint8_t t = ft->types[ft->nparams + k];
     TRY(push(g, t));
-    char v[24], a[16], x[64];
-    snprintf(a, sizeof a, "a_[%u]", k);
-    unpack(x, sizeof x, t, a);
+    char v[24], x[64];
+    slot_in(x, sizeof x, t, "a_", s);
+    s += nslots(t);
     E("%s = %s;\n", top(g, 0, v), x);
   }
   E("}\n");
@@ -587,6 +630,7 @@ static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
   case TC_I64: snprintf(out, n, "gget64(c->globals[%u])", idx); break;
   case TC_F32: snprintf(out, n, "f32_of(gget32(c->globals[%u]))", idx); break;
   case TC_F64: snprintf(out, n, "f64_of(gget64(c->globals[%u]))", idx); break;
+  case TC_V128: snprintf(out, n, "gget128(c->globals[%u])", idx); break;
   default: snprintf(out, n, "ggetp(c->globals[%u])", idx); break;
   }
 }
@@ -594,6 +638,143 @@ static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
 #define BAD() return fail(g, CIS_EINVALID, "function %u: body does not decode", g->fi)
 #define RD32(v) \
   if (!rd_u32(&p, end, &(v))) BAD()
+
+/* ------------------------------------------------------------- SIMD */
+
+/* The 0xFD instructions, from the rows of src/interp/simd.def: the lane
+ * function of src/interp/simd.h (pasted into every generated file) and
+ * the shape, which says how it is called. One table and one set of lane
+ * functions serve both engines. */
+enum { S_V, S_VV, S_VVV, S_VS, S_VT, S_SPL, S_EXT, S_REP, S_LD, S_ST, S_LDL, S_STL, S_CONST,
+       S_SHUF };
+#define SHAPE_V S_V, 0
+#define SHAPE_VV S_VV, 0
+#define SHAPE_VVV S_VVV, 0
+#define SHAPE_VS S_VS, 0
+#define SHAPE_VT S_VT, 0
+#define SHAPE_SPL S_SPL, 0
+#define SHAPE_EXT S_EXT, 0
+#define SHAPE_REP S_REP, 0
+#define SHAPE_LD1 S_LD, 1
+#define SHAPE_LD2 S_LD, 2
+#define SHAPE_LD4 S_LD, 4
+#define SHAPE_LD8 S_LD, 8
+#define SHAPE_LD16 S_LD, 16
+#define SHAPE_ST S_ST, 16
+#define SHAPE_LDL1 S_LDL, 1
+#define SHAPE_LDL2 S_LDL, 2
+#define SHAPE_LDL4 S_LDL, 4
+#define SHAPE_LDL8 S_LDL, 8
+#define SHAPE_STL1 S_STL, 1
+#define SHAPE_STL2 S_STL, 2
+#define SHAPE_STL4 S_STL, 4
+#define SHAPE_STL8 S_STL, 8
+#define SHAPE_CONST S_CONST, 0
+#define SHAPE_SHUF S_SHUF, 0
+typedef struct simd_row {
+  enum cis__op op;        /* CIS__OP_* */
+  const char *fn;         /* lane function (simd.h) */
+  uint8_t shape;          /* S_* */
+  uint8_t n;              /* bytes a memory access moves */
+} simd_row;
+#define SIMD(id, name, shape, lanes) {CIS__OP_##id, #name, SHAPE_##shape},
+static const simd_row SIMD_ROWS[] = {
+#include "interp/simd.def"
+};
+#undef SIMD
+
+static const simd_row *simd_row_of(enum cis__op op) {
+  for (size_t i = 0; i < CIS_ARRAY_LEN(SIMD_ROWS); i++)
+    if (SIMD_ROWS[i].op == op) return &SIMD_ROWS[i];
+  return NULL;
+}
+
+/* Generates one SIMD instruction of row r (its immediates at *pp): the
+ * operands and the result type come from the opcode table's SIG column,
+ * the call from the shape. Memory accesses are checked by aot_ea like the
+ * scalar ones and trap with the same code. */
+static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, const uint8_t **pp,
+                           const uint8_t *end) {
+  const uint8_t *p = *pp;
+  const char *colon = strchr(info->sig, ':');
+  uint32_t npop = (uint32_t)(colon - info->sig);
+  if (npop > 3 || g->sp < npop) BAD();
+  char x[3][24], d[24] = "";
+  for (uint32_t k = 0; k < npop; k++)
+    var(g, g->sp - npop + k, cis__sig_valtype(info->sig[k]), x[k]);
+  uint32_t align = 0, off = 0;
+  uint8_t lane = 0, imm[16];
+  if (info->imm == CIS__IMM_MEMARG || info->imm == CIS__IMM_MEMARG_LANE) {
+    RD32(align);
+    RD32(off);
+  }
+  if (info->imm == CIS__IMM_LANE || info->imm == CIS__IMM_MEMARG_LANE)
+    if (!rd_byte(&p, end, &lane)) BAD();
+  if (info->imm == CIS__IMM_V128 || info->imm == CIS__IMM_SHUFFLE) {
+    if (end - p < 16) BAD();
+    memcpy(imm, p, 16);
+    p += 16;
+  }
+  *pp = p;
+  (void)align;
+  g->sp -= npop;
+  bool result = colon[1] != 0;
+  if (result) {
+    TRY(push(g, cis__sig_valtype(colon[1])));
+    top(g, 0, d);
+  }
+  char s1[96], s2[160];
+  switch (r->shape) {
+  case S_V:
+  case S_VT: E("%s = %s(%s);\n", d, r->fn, x[0]); break;
+  case S_VV:
+  case S_VS: E("%s = %s(%s, %s);\n", d, r->fn, x[0], x[1]); break;
+  case S_VVV: E("%s = %s(%s, %s, %s);\n", d, r->fn, x[0], x[1], x[2]); break;
+  case S_SPL:
+    pack(s1, sizeof s1, cis__sig_valtype(info->sig[0]), x[0]);
+    E("%s = %s(%s);\n", d, r->fn, s1);
+    break;
+  case S_EXT:
+    snprintf(s1, sizeof s1, "%s(%s, %u)", r->fn, x[0], lane);
+    unpack(s2, sizeof s2, cis__sig_valtype(colon[1]), s1);
+    E("%s = %s;\n", d, s2);
+    break;
+  case S_REP:
+    pack(s1, sizeof s1, cis__sig_valtype(info->sig[1]), x[1]);
+    E("%s = %s(%s, %s, %u);\n", d, r->fn, x[0], s1, lane);
+    break;
+  case S_LD:
+    E("%s = %s(M + aot_ea(c, %u, MS, %s, %uu, %u));\n", d, r->fn, g->fi, x[0], off, r->n);
+    break;
+  case S_ST: E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]); break;
+  case S_LDL:
+  case S_STL: {
+    /* The lane's byte offset in the vector (the index was validated). */
+    uint32_t at = (lane & (16 / r->n - 1)) * r->n;
+    if (r->shape == S_LDL)
+      E("%s = vld_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", d, g->fi, x[0], off, x[1], at,
+        r->n);
+    else
+      E("vst_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", g->fi, x[0], off, x[1], at, r->n);
+    break;
+  }
+  case S_CONST: {
+    uint64_t lo, hi;
+    memcpy(&lo, imm, 8);
+    memcpy(&hi, imm + 8, 8);
+    E("%s = v128_of(0x%llxull, 0x%llxull);\n", d, (unsigned long long)lo,
+      (unsigned long long)hi);
+    break;
+  }
+  case S_SHUF:
+    E("%s = AOT_SHUFFLE(%s, %s", d, x[0], x[1]);
+    for (int k = 0; k < 16; k++) E(", %u", imm[k] & 31u);
+    E(");\n");
+    break;
+  default: BAD();
+  }
+  return CIS_OK;
+}
 
 /* Generates the body of the current function into g->body. */
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
@@ -825,6 +1006,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         char x64[64];
         pack(x64, sizeof x64, t, v);
         if (tclass(t) == TC_REF) E("gsetp(c->globals[%u], %s);\n", x, v);
+        else if (tclass(t) == TC_V128) E("gset128(c->globals[%u], %s);\n", x, v);
         else E("gset64(c->globals[%u], %s);\n", x, x64);
         g->sp--;
       }
@@ -974,6 +1156,11 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const char *helper, *conv;
       uint8_t vt;
       bool store;
+      const simd_row *row = simd_row_of(op);
+      if (row) {
+        TRY(gen_simd(g, row, info, &p, end));
+        break;
+      }
       if (info->imm == CIS__IMM_MEMARG && mem_op(op, &helper, &conv, &vt, &store)) {
         uint32_t align, off;
         RD32(align);
@@ -1031,18 +1218,21 @@ static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool n
   cis__aot_buf_printf(o, ")");
 }
 
-/* Checks that every type the module uses is one the generator covers. */
+/* Checks that every type the module uses is a value type the generator
+ * knows (the validator let through nothing else), and notes v128. */
 static cis_result check_types(gen *g) {
   const cis__module *m = g->m;
   for (uint32_t i = 0; i < m->ntypes; i++)
     for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
-      if (tclass(m->types[i].types[k]) < 0)
-        return fail(g, CIS_EUNSUPPORTED,
-                    "type %u: the compiled engine does not cover v128 values yet", i);
+      if (tclass(m->types[i].types[k]) == TC_V128) g->v128 = true;
+      else if (tclass(m->types[i].types[k]) < 0)
+        return fail(g, CIS_EINVALID, "type %u: value type 0x%02x is not one the compiled engine "
+                    "knows", i, m->types[i].types[k]);
   for (uint32_t i = 0; i < m->nglobals; i++)
-    if (tclass(m->globals[i].type.type) < 0)
-      return fail(g, CIS_EUNSUPPORTED,
-                  "global %u: the compiled engine does not cover v128 values yet", i);
+    if (tclass(m->globals[i].type.type) == TC_V128) g->v128 = true;
+    else if (tclass(m->globals[i].type.type) < 0)
+      return fail(g, CIS_EINVALID, "global %u: value type 0x%02x is not one the compiled engine "
+                  "knows", i, m->globals[i].type.type);
   return CIS_OK;
 }
 
@@ -1060,9 +1250,8 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
     uint32_t cnt;
     uint8_t ty;
     if (!rd_u32(&p, end, &cnt) || !rd_byte(&p, end, &ty) || cnt > n - at) BAD();
-    if (tclass(ty) < 0)
-      return fail(g, CIS_EUNSUPPORTED,
-                  "function %u: the compiled engine does not cover v128 locals yet", g->fi);
+    if (tclass(ty) < 0) BAD();
+    if (tclass(ty) == TC_V128) g->v128 = true;
     memset(g->ltypes + at, ty, cnt);
     at += cnt;
   }
@@ -1088,11 +1277,12 @@ static cis_result gen_function(gen *g, uint32_t i) {
   signature(o, m, fi, true);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
-    cis__aot_buf_printf(o, "%s L%u = 0;\n", CTYPE[tclass(g->ltypes[k])], k);
+    cis__aot_buf_printf(o, "%s L%u = %s;\n", CTYPE[tclass(g->ltypes[k])], k,
+                        ZERO[tclass(g->ltypes[k])]);
   for (uint32_t pos = 0; pos < g->used_cap; pos++)
     for (int tc = 0; tc < TC_N; tc++)
       if (g->used[pos * TC_N + tc])
-        cis__aot_buf_printf(o, "%s %c%u = 0;\n", CTYPE[tc], VARC[tc], pos);
+        cis__aot_buf_printf(o, "%s %c%u = %s;\n", CTYPE[tc], VARC[tc], pos, ZERO[tc]);
   if (g->decls.len) buf_append(o, g->decls.p, g->decls.len);
   /* Memory 0's base never moves: a local the compiler keeps in a
    * register (wasm stores go through a char pointer, which would make it
@@ -1111,27 +1301,25 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
   const cis__functype *t = cis__module_func_type(m, fi);
   cis__aot_buf_printf(o, "static void e%u(cis_aot_ctx *c, uint64_t *ar) {\n", fi);
   cis__aot_buf args = {0};
-  for (uint32_t k = 0; k < t->nparams; k++) {
-    char in[16], x[64];
-    snprintf(in, sizeof in, "ar[%u]", k);
-    unpack(x, sizeof x, t->types[k], in);
+  for (uint32_t k = 0, s = 0; k < t->nparams; k++) {
+    char x[64];
+    slot_in(x, sizeof x, t->types[k], "ar", s);
+    s += nslots(t->types[k]);
     cis__aot_buf_printf(&args, ", %s", x);
   }
   const char *al = args.p ? args.p : "";
   if (t->nresults == 0) {
     cis__aot_buf_printf(o, "w%u(c%s);\n", fi, al);
   } else if (t->nresults == 1) {
-    char x[64];
-    pack(x, sizeof x, t->types[t->nparams], "r_");
-    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\nar[0] = %s;\n",
-                        CTYPE[tclass(t->types[t->nparams])], fi, al, x);
+    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\n", CTYPE[tclass(t->types[t->nparams])], fi, al);
+    slot_out(o, t->types[t->nparams], "ar", 0, "r_");
   } else {
     cis__aot_buf_printf(o, "struct R%u r_ = w%u(c%s);\n", m->func_type[fi], fi, al);
-    for (uint32_t k = 0; k < t->nresults; k++) {
-      char f[16], x[64];
+    for (uint32_t k = 0, s = 0; k < t->nresults; k++) {
+      char f[16];
       snprintf(f, sizeof f, "r_.r%u", k);
-      pack(x, sizeof x, t->types[t->nparams + k], f);
-      cis__aot_buf_printf(o, "ar[%u] = %s;\n", k, x);
+      slot_out(o, t->types[t->nparams + k], "ar", s, f);
+      s += nslots(t->types[t->nparams + k]);
     }
   }
   cis__aot_buf_printf(o, "}\n");
@@ -1144,13 +1332,17 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
   gen g;
   memset(&g, 0, sizeof g);
   g.m = m;
-  g.out = out;
   g.msg = msg;
   g.cap = cap;
   cis_result rc = check_types(&g);
   if (rc != CIS_OK) return rc;
   if (m->ncodes != m->nfuncs - m->nfunc_imports)
     return fail(&g, CIS_EINVALID, "the function and code counts differ");
+  /* The functions first, into their own buffer: whether the file needs
+   * the SIMD prelude is known only once every body was read. */
+  cis__aot_buf fns = {0};
+  g.out = &fns;
+  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) rc = gen_function(&g, i);
   cis__aot_buf *o = out;
   cis__aot_buf_printf(o, "/* Generated by cis (codegen %d) from a module of %zu bytes. */\n",
                       CIS__AOT_CODEGEN_VERSION, m->nbytes);
@@ -1172,7 +1364,9 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
                       offsetof(cis_table, elems), offsetof(cis_func, kind),
                       offsetof(cis_func, type_id), offsetof(cis_func, inst),
                       offsetof(cis_func, index));
-  buf_append(o, cis__aot_prelude_text, strlen(cis__aot_prelude_text));
+  size_t plen = strlen(cis__aot_prelude_text);
+  buf_append(o, cis__aot_prelude_text,
+             g.v128 || cis__aot_prelude_simd_at > plen ? plen : cis__aot_prelude_simd_at);
   /* Result structs and function pointer types, one per module type. */
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
@@ -1194,8 +1388,9 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     signature(o, m, m->nfunc_imports + i, false);
     cis__aot_buf_printf(o, ";\n");
   }
-  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) rc = gen_function(&g, i);
   if (rc == CIS_OK) {
+    if (fns.len) buf_append(o, fns.p, fns.len);
+    if (fns.oom) o->oom = true;
     for (uint32_t i = 0; i < m->ncodes; i++) gen_entry(o, m, i);
     uint32_t n = m->ncodes ? m->ncodes : 1;
     cis__aot_buf_printf(o, "static void (*const entries_[%u])(cis_aot_ctx *, uint64_t *) = {", n);
@@ -1215,6 +1410,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
   free(g.ctls);
   cis__aot_buf_free(&g.body);
   cis__aot_buf_free(&g.decls);
+  cis__aot_buf_free(&fns);
   if (rc == CIS_OK && o->oom) rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
   return rc;
 }

@@ -3,7 +3,11 @@
  * SIMD (v128) for the interpreter: one static inline function per
  * operation, on 16-byte values, with the spec's exact semantics. The
  * executor's handlers (execute.c, table in simd.def) call them with the
- * two frame slots that hold a v128; the tests call them directly.
+ * two frame slots that hold a v128; the tests call them directly. The
+ * compiled tier pastes this text into the C it generates for a module
+ * that uses v128 (src/aot/embed.cmake) and calls them by the same rows
+ * of simd.def, so it must stay self-contained: C library and compiler
+ * headers only.
  *
  * How they are written. Most are plain GCC/clang vector extensions
  * (`a + b` on a vector type), which the compiler turns into the one SSE

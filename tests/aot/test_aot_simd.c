@@ -1,0 +1,543 @@
+/*
+ * This file implements the tests of SIMD (v128) in the compiled engine
+ * ("aot"): v128 parameters and results through cis_func_call and
+ * cis_func_call_slots (two slots, low half first), v128 through host
+ * functions and through imports and call_indirect across the two
+ * engines, a v128 global shared both ways between an interpreter instance
+ * and a compiled one, out-of-bounds v128 loads and stores trapping with
+ * the typed trap, the NaN and signed-zero results of f32x4.min/max, and
+ * lane-indexed instructions, and the SIMD prelude pasted only into the
+ * C of modules that use v128. Every module is checked to be compiled (an
+ * entry in the cache), not run on the interpreter. Each test gets a fresh
+ * $CIS_HOME, so each starts with an empty cache.
+ */
+#include <dirent.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "aot/aot.h"
+#include "cis/cis.h"
+
+static char home[256];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(p);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(home, sizeof home, "/tmp/cis-aot-simd-XXXXXX");
+  if (!mkdtemp(home)) return -1;
+  setenv("CIS_HOME", home, 1);
+  unsetenv("CIS_CC");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  return 0;
+}
+
+static cis_engine *engine(const char *name) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = name;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  return e;
+}
+
+/* Objects in the cache folder. */
+static int cache_entries(void) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int count = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) count++;
+  }
+  closedir(d);
+  return count;
+}
+
+/* Compiles text on engine e. */
+static cis_module *module(cis_engine *e, const char *text) {
+  cis_module *m = NULL;
+  cis_result rc = cis_module_new_text(e, text, strlen(text), &m);
+  if (rc != CIS_OK) fail_msg("module: %s: %s", cis_errname(rc), cis_errmsg(e));
+  return m;
+}
+
+/* The same on the compiled engine, checking the module went into the
+ * cache: compiled, not refused nor left to the interpreter. */
+static cis_module *compiled(cis_engine *e, const char *text) {
+  int before = cache_entries();
+  cis_module *m = module(e, text);
+  assert_int_equal(cache_entries(), before + 1);
+  return m;
+}
+
+static cis_instance *instantiate(cis_engine *e, cis_module *m, cis_imports *im) {
+  cis_instance *inst = NULL;
+  cis_result rc = cis_instance_new(m, im, NULL, &inst);
+  if (rc != CIS_OK) fail_msg("instantiate: %s: %s", cis_errname(rc), cis_errmsg(e));
+  return inst;
+}
+
+static cis_val v128_val(uint64_t lo, uint64_t hi) {
+  cis_val v;
+  memset(&v, 0, sizeof v);
+  v.type = CIS_V128;
+  memcpy(v.v128, &lo, 8);
+  memcpy(v.v128 + 8, &hi, 8);
+  return v;
+}
+
+static cis_val i32_val(int32_t x) {
+  cis_val v;
+  memset(&v, 0, sizeof v);
+  v.type = CIS_I32;
+  v.of.i32 = x;
+  return v;
+}
+
+static uint64_t lo_of(const cis_val *v) {
+  uint64_t x;
+  memcpy(&x, v->v128, 8);
+  return x;
+}
+static uint64_t hi_of(const cis_val *v) {
+  uint64_t x;
+  memcpy(&x, v->v128 + 8, 8);
+  return x;
+}
+static uint32_t lane32(const cis_val *v, int i) {
+  uint32_t x;
+  memcpy(&x, v->v128 + 4 * i, 4);
+  return x;
+}
+
+/* Calls export name; results into res (n of them). */
+static cis_result call(cis_instance *inst, const char *name, const cis_val *args, size_t nargs,
+                       cis_val *res, size_t nres) {
+  cis_func *f = cis_instance_func(inst, name);
+  assert_non_null(f);
+  return cis_func_call(inst, f, args, nargs, res, nres);
+}
+
+/* ------------------------------------------------------------ values */
+
+static const char ARITH[] =
+    "(module\n"
+    "  (func (export \"add\") (param v128 v128) (result v128)\n"
+    "    (i32x4.add (local.get 0) (local.get 1)))\n"
+    /* v128 mixed with scalars, several results, a block with a v128
+     * parameter and result, select and a local. */
+    "  (func (export \"mix\") (param i32 v128 i64 v128) (result v128 i64 v128)\n"
+    "    (local v128)\n"
+    "    (local.set 4 (i64x2.add (local.get 1) (local.get 3)))\n"
+    "    (local.get 1)\n"
+    "    (block (param v128) (result v128) (i8x16.neg))\n"
+    "    (i64.add (local.get 2) (i64.const 1))\n"
+    "    (select (local.get 4) (local.get 1) (local.get 0)))\n"
+    "  (func $inner (param v128) (result v128) (i64x2.add (local.get 0) (local.get 0)))\n"
+    "  (func (export \"twice\") (param v128) (result v128) (call $inner (local.get 0))))\n";
+
+static void aot_simd_v128_params_and_results(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, ARITH);
+  cis_instance *inst = instantiate(e, m, NULL);
+
+  cis_val args[4] = {v128_val(0x0000000200000001ull, 0x0000000400000003ull),
+                     v128_val(0x000000200000000full, 0xffffffff00000030ull)};
+  cis_val r[3];
+  assert_int_equal(call(inst, "add", args, 2, r, 1), CIS_OK);
+  assert_int_equal(r[0].type, CIS_V128);
+  assert_int_equal(lo_of(&r[0]), 0x0000002200000010ull);
+  assert_int_equal(hi_of(&r[0]), 0x0000000300000033ull);
+
+  args[0] = i32_val(1);
+  args[1] = v128_val(1, 2);
+  memset(&args[2], 0, sizeof args[2]);
+  args[2].type = CIS_I64;
+  args[2].of.i64 = 41;
+  args[3] = v128_val(10, 20);
+  assert_int_equal(call(inst, "mix", args, 4, r, 3), CIS_OK);
+  /* i8x16.neg of (1, 2): the low byte of each half negated. */
+  assert_int_equal(lo_of(&r[0]), 0xff);
+  assert_int_equal(hi_of(&r[0]), 0xfe);
+  assert_int_equal(r[1].of.i64, 42);
+  assert_int_equal(lo_of(&r[2]), 11);
+  assert_int_equal(hi_of(&r[2]), 22);
+  args[0] = i32_val(0);
+  assert_int_equal(call(inst, "mix", args, 4, r, 3), CIS_OK);
+  assert_int_equal(lo_of(&r[2]), 1);
+  assert_int_equal(hi_of(&r[2]), 2);
+
+  /* The slot form: a v128 is two slots, low half first. */
+  cis_slot in[2] = {{.u64 = 0x1111}, {.u64 = 0x2222}}, out[2] = {{0}};
+  assert_int_equal(cis_func_call_slots(inst, cis_instance_func(inst, "twice"), in, out), CIS_OK);
+  assert_int_equal(out[0].u64, 0x2222);
+  assert_int_equal(out[1].u64, 0x4444);
+
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* A host function taking and returning v128 beside scalars. */
+static cis_result host_rot(cis_call *c, const cis_slot *args, cis_slot *res) {
+  (void)c;
+  /* (v i v) -> (v i): the halves of the first swapped, the second's low
+   * half added to the low one; the i32 doubled. */
+  res[0].u64 = args[1].u64 + args[3].u64;
+  res[1].u64 = args[0].u64;
+  res[2].u64 = (uint32_t)(args[2].u32 * 2);
+  return CIS_OK;
+}
+
+/* The type of swap is the first type each engine sees (this module is
+ * compiled before the host function's type is added): the runtime
+ * compares a function imported from another engine by the canonical type
+ * ids of each engine, which agree only when both numbered it alike. */
+static const char CALLER[] =
+    "(module\n"
+    "  (type $vv (func (param v128) (result v128)))\n"
+    "  (import \"i\" \"swap\" (func $swap (type $vv)))\n"
+    "  (import \"host\" \"rot\" (func $rot (param v128 i32 v128) (result v128 i32)))\n"
+    "  (table 2 funcref)\n"
+    "  (elem (i32.const 0) $swap $own)\n"
+    "  (func $own (param v128) (result v128) (i64x2.sub (v128.const i64x2 0 0) (local.get 0)))\n"
+    "  (func (export \"host\") (param v128 i32 v128) (result v128 i32)\n"
+    "    (call $rot (local.get 0) (local.get 1) (local.get 2)))\n"
+    "  (func (export \"imported\") (param v128) (result v128) (call $swap (local.get 0)))\n"
+    "  (func (export \"indirect\") (param v128 i32) (result v128)\n"
+    "    (call_indirect (type $vv) (local.get 0) (local.get 1))))\n";
+
+static const char SWAPPER[] =
+    "(module\n"
+    "  (func (export \"swap\") (param v128) (result v128)\n"
+    "    (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get 0) (local.get 0))))\n";
+
+static void aot_simd_v128_through_host_and_imports(void **state) {
+  (void)state;
+  cis_engine *ei = engine("interp"), *ea = engine("aot");
+  cis_module *ms = module(ei, SWAPPER);
+  cis_instance *is = instantiate(ei, ms, NULL);
+  cis_module *mc = compiled(ea, CALLER);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(ea, &im), CIS_OK);
+  cis_host_func_def def = {"host", "rot", "(viv)vi", host_rot, NULL};
+  assert_int_equal(cis_imports_add_host_funcs(im, &def, 1), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(im, "i", 1, is), CIS_OK);
+  cis_instance *ic = instantiate(ea, mc, im);
+
+  cis_val args[3] = {v128_val(5, 6), i32_val(21), v128_val(100, 200)}, r[2];
+  assert_int_equal(call(ic, "host", args, 3, r, 2), CIS_OK);
+  assert_int_equal(lo_of(&r[0]), 106);
+  assert_int_equal(hi_of(&r[0]), 5);
+  assert_int_equal(r[1].of.i32, 42);
+
+  /* An interpreter function imported, and called through the table. */
+  args[0] = v128_val(7, 8);
+  assert_int_equal(call(ic, "imported", args, 1, r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r[0]), 8);
+  assert_int_equal(hi_of(&r[0]), 7);
+  args[1] = i32_val(0);
+  assert_int_equal(call(ic, "indirect", args, 2, r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r[0]), 8);
+  assert_int_equal(hi_of(&r[0]), 7);
+  /* And compiled code of the instance itself through the table. */
+  args[1] = i32_val(1);
+  assert_int_equal(call(ic, "indirect", args, 2, r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r[0]), (uint64_t)-7);
+  assert_int_equal(hi_of(&r[0]), (uint64_t)-8);
+
+  cis_instance_free(ic);
+  cis_module_free(mc);
+  cis_imports_free(im);
+  cis_instance_free(is);
+  cis_module_free(ms);
+  cis_engine_free(ea);
+  cis_engine_free(ei);
+}
+
+/* ----------------------------------------------------------- globals */
+
+static const char G_OWNER[] =
+    "(module\n"
+    "  (global (export \"g\") (mut v128) (v128.const i32x4 1 2 3 4))\n"
+    "  (func (export \"get\") (result v128) (global.get 0))\n"
+    "  (func (export \"set\") (param v128) (global.set 0 (local.get 0))))\n";
+
+static const char G_COMPILED[] =
+    "(module\n"
+    "  (import \"a\" \"g\" (global $g (mut v128)))\n"
+    "  (global (export \"h\") (mut v128) (v128.const i64x2 7 9))\n"
+    "  (func (export \"get\") (result v128) (global.get $g))\n"
+    "  (func (export \"bump\")\n"
+    "    (global.set $g (i32x4.add (global.get $g) (v128.const i32x4 10 20 30 40)))\n"
+    "    (global.set 1 (i64x2.mul (global.get 1) (v128.const i64x2 2 3)))))\n";
+
+static const char G_READER[] =
+    "(module\n"
+    "  (import \"b\" \"h\" (global $h (mut v128)))\n"
+    "  (func (export \"get\") (result v128) (global.get $h)))\n";
+
+static void aot_simd_global_shared_with_interpreter(void **state) {
+  (void)state;
+  cis_engine *ei = engine("interp"), *ea = engine("aot");
+  cis_module *ma = module(ei, G_OWNER);
+  cis_instance *ia = instantiate(ei, ma, NULL);
+  cis_imports *imb = NULL, *imc = NULL;
+  assert_int_equal(cis_imports_new(ea, &imb), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(imb, "a", 1, ia), CIS_OK);
+  cis_module *mb = compiled(ea, G_COMPILED);
+  cis_instance *ib = instantiate(ea, mb, imb);
+  assert_int_equal(cis_imports_new(ei, &imc), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(imc, "b", 1, ib), CIS_OK);
+  cis_module *mc = module(ei, G_READER);
+  cis_instance *ic = instantiate(ei, mc, imc);
+
+  cis_val r;
+  /* The compiled instance reads what the interpreter's holds... */
+  assert_int_equal(call(ib, "get", NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r), 0x0000000200000001ull);
+  assert_int_equal(hi_of(&r), 0x0000000400000003ull);
+  /* ...writes it, and the interpreter sees all 16 bytes. */
+  assert_int_equal(call(ib, "bump", NULL, 0, NULL, 0), CIS_OK);
+  assert_int_equal(call(ia, "get", NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(lane32(&r, 0), 11);
+  assert_int_equal(lane32(&r, 1), 22);
+  assert_int_equal(lane32(&r, 2), 33);
+  assert_int_equal(lane32(&r, 3), 44);
+  /* A write by the interpreter is seen by compiled code. */
+  cis_val v = v128_val(0xdeadbeefcafef00dull, 0x0123456789abcdefull);
+  assert_int_equal(call(ia, "set", &v, 1, NULL, 0), CIS_OK);
+  assert_int_equal(call(ib, "get", NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r), 0xdeadbeefcafef00dull);
+  assert_int_equal(hi_of(&r), 0x0123456789abcdefull);
+  /* And back: the compiled instance's own global, imported by the
+   * interpreter, after compiled code wrote it. */
+  assert_int_equal(call(ic, "get", NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r), 14);
+  assert_int_equal(hi_of(&r), 27);
+  cis_extern x;
+  assert_int_equal(cis_instance_export(ib, "h", 1, &x), CIS_OK);
+  cis_val gv = cis_global_get(x.of.global);
+  assert_int_equal(gv.type, CIS_V128);
+  assert_int_equal(lo_of(&gv), 14);
+  assert_int_equal(hi_of(&gv), 27);
+
+  cis_instance_free(ic);
+  cis_module_free(mc);
+  cis_imports_free(imc);
+  cis_instance_free(ib);
+  cis_module_free(mb);
+  cis_imports_free(imb);
+  cis_instance_free(ia);
+  cis_module_free(ma);
+  cis_engine_free(ea);
+  cis_engine_free(ei);
+}
+
+/* ------------------------------------------------------------ memory */
+
+static const char MEM[] =
+    "(module\n"
+    "  (memory 1)\n"
+    "  (func (export \"load\") (param i32) (result v128) (v128.load (local.get 0)))\n"
+    "  (func (export \"load_off\") (param i32) (result v128)\n"
+    "    (v128.load offset=0xfffffff0 (local.get 0)))\n"
+    "  (func (export \"store\") (param i32) (v128.store (local.get 0) (v128.const i64x2 -1 -1)))\n"
+    "  (func (export \"load_lane\") (param i32) (result v128)\n"
+    "    (v128.load32_lane 3 (local.get 0) (v128.const i64x2 0 0)))\n"
+    "  (func (export \"store_lane\") (param i32)\n"
+    "    (v128.store64_lane 1 (local.get 0) (v128.const i64x2 1 2)))\n"
+    "  (func (export \"load_zero\") (param i32) (result v128) (v128.load64_zero (local.get 0)))\n"
+    "  (func (export \"load_splat\") (param i32) (result v128) (v128.load32_splat (local.get 0)))\n"
+    "  (func (export \"load_ext\") (param i32) (result v128) (v128.load8x8_s (local.get 0))))\n";
+
+static void expect_oob(cis_instance *inst, const char *name, int32_t addr, bool result) {
+  cis_val a = i32_val(addr), r;
+  cis_result rc = call(inst, name, &a, 1, &r, result ? 1 : 0);
+  if (rc != CIS_TRAP_MEM_OOB)
+    fail_msg("%s(%d): %s, not CIS_TRAP_MEM_OOB", name, addr, cis_errname(rc));
+  assert_non_null(strstr(cis_errmsg(inst), "out of bounds memory access"));
+}
+
+static void expect_ok(cis_instance *inst, const char *name, int32_t addr, bool result) {
+  cis_val a = i32_val(addr), r;
+  cis_result rc = call(inst, name, &a, 1, &r, result ? 1 : 0);
+  if (rc != CIS_OK) fail_msg("%s(%d): %s", name, addr, cis_errname(rc));
+}
+
+static void aot_simd_out_of_bounds_access_traps(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, MEM);
+  cis_instance *inst = instantiate(e, m, NULL);
+  /* Each access fits when it ends at the memory's end, and traps one
+   * byte further; an address past 4 GiB with the offset never wraps. */
+  expect_ok(inst, "load", 65536 - 16, true);
+  expect_oob(inst, "load", 65536 - 15, true);
+  expect_oob(inst, "load", -1, true);
+  expect_oob(inst, "load_off", 0x20, true);
+  expect_ok(inst, "store", 65536 - 16, false);
+  expect_oob(inst, "store", 65536 - 15, false);
+  expect_ok(inst, "load_lane", 65536 - 4, true);
+  expect_oob(inst, "load_lane", 65536 - 3, true);
+  expect_ok(inst, "store_lane", 65536 - 8, false);
+  expect_oob(inst, "store_lane", 65536 - 7, false);
+  expect_ok(inst, "load_zero", 65536 - 8, true);
+  expect_oob(inst, "load_zero", 65536 - 7, true);
+  expect_ok(inst, "load_splat", 65536 - 4, true);
+  expect_oob(inst, "load_splat", 65536 - 3, true);
+  expect_ok(inst, "load_ext", 65536 - 8, true);
+  expect_oob(inst, "load_ext", 65536 - 7, true);
+  /* What the stores wrote: 16 bytes of ones, then the lane 1 value 2. */
+  cis_val a = i32_val(65536 - 16), r;
+  assert_int_equal(call(inst, "load", &a, 1, &r, 1), CIS_OK);
+  assert_int_equal(lo_of(&r), 0xffffffffffffffffull);
+  assert_int_equal(hi_of(&r), 2);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* ------------------------------------------------------------ floats */
+
+static const char MINMAX[] =
+    "(module\n"
+    "  (func (export \"min\") (param v128 v128) (result v128) (f32x4.min (local.get 0) "
+    "(local.get 1)))\n"
+    "  (func (export \"max\") (param v128 v128) (result v128) (f32x4.max (local.get 0) "
+    "(local.get 1))))\n";
+
+static bool canonical_nan32(uint32_t x) { return (x & 0x7fffffffu) == 0x7fc00000u; }
+
+static void aot_simd_f32x4_min_max_nan_and_zero(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, MINMAX);
+  cis_instance *inst = instantiate(e, m, NULL);
+  /* Lanes: (NaN, 1), (1, NaN), (-0, +0), (+0, -0). */
+  uint32_t a[4] = {0x7fc00000u, 0x3f800000u, 0x80000000u, 0x00000000u};
+  uint32_t b[4] = {0x3f800000u, 0x7fc00000u, 0x00000000u, 0x80000000u};
+  cis_val args[2];
+  memset(args, 0, sizeof args);
+  args[0].type = args[1].type = CIS_V128;
+  memcpy(args[0].v128, a, 16);
+  memcpy(args[1].v128, b, 16);
+  cis_val r;
+  assert_int_equal(call(inst, "min", args, 2, &r, 1), CIS_OK);
+  assert_true(canonical_nan32(lane32(&r, 0)));
+  assert_true(canonical_nan32(lane32(&r, 1)));
+  assert_int_equal(lane32(&r, 2), 0x80000000u);
+  assert_int_equal(lane32(&r, 3), 0x80000000u);
+  assert_int_equal(call(inst, "max", args, 2, &r, 1), CIS_OK);
+  assert_true(canonical_nan32(lane32(&r, 0)));
+  assert_true(canonical_nan32(lane32(&r, 1)));
+  assert_int_equal(lane32(&r, 2), 0);
+  assert_int_equal(lane32(&r, 3), 0);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* ------------------------------------------------------------- lanes */
+
+static const char LANES[] =
+    "(module\n"
+    "  (func (export \"lanes\") (param v128 i32 f64) (result i32 i32 v128)\n"
+    "    (i16x8.extract_lane_s 7 (local.get 0))\n"
+    "    (i8x16.extract_lane_u 1 (local.get 0))\n"
+    "    (f64x2.replace_lane 1 (i16x8.replace_lane 2 (local.get 0) (local.get 1)) (local.get 2))))\n";
+
+static void aot_simd_lane_indexed_ops(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, LANES);
+  cis_instance *inst = instantiate(e, m, NULL);
+  cis_val args[3];
+  args[0] = v128_val(0x00000000000081ffull, 0x8001000000000000ull);
+  args[1] = i32_val(0x12345);
+  memset(&args[2], 0, sizeof args[2]);
+  args[2].type = CIS_F64;
+  args[2].of.f64 = 1.5;
+  cis_val r[3];
+  assert_int_equal(call(inst, "lanes", args, 3, r, 3), CIS_OK);
+  assert_int_equal(r[0].of.i32, (int32_t)(int16_t)0x8001);
+  assert_int_equal(r[1].of.u32, 0x81);
+  assert_int_equal(lo_of(&r[2]), 0x00002345000081ffull);
+  double d;
+  uint64_t hi = hi_of(&r[2]);
+  memcpy(&d, &hi, 8);
+  assert_true(d == 1.5);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* ----------------------------------------------------------- prelude */
+
+/* The C the generator writes for text (a module on engine e). */
+static char *generated_c(cis_engine *e, const char *text) {
+  cis_module *m = module(e, text);
+  cis__aot_buf out = {0};
+  char msg[256] = "";
+  cis_result rc = cis__aot_codegen(m->m, "0", &out, msg, sizeof msg);
+  if (rc != CIS_OK) fail_msg("codegen: %s: %s", cis_errname(rc), msg);
+  cis_module_free(m);
+  assert_false(out.oom);
+  return out.p;
+}
+
+static void aot_simd_prelude_only_for_modules_using_v128(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  /* simd.h's include guard marks the SIMD part of the prelude. */
+  char *plain = generated_c(e, "(module (func (export \"f\") (result i32) (i32.const 1)))");
+  assert_null(strstr(plain, "CIS_INTERP_SIMD_H"));
+  assert_non_null(strstr(plain, "aot_ea"));
+  char *vec = generated_c(e, LANES);
+  assert_non_null(strstr(vec, "CIS_INTERP_SIMD_H"));
+  /* A v128 only in a local, or only in an instruction, needs it too. */
+  char *local = generated_c(e, "(module (func (local v128)))");
+  assert_non_null(strstr(local, "CIS_INTERP_SIMD_H"));
+  char *instr = generated_c(e, "(module (func (result i32) (v128.any_true (v128.const i64x2 1 0))))");
+  assert_non_null(strstr(instr, "CIS_INTERP_SIMD_H"));
+  free(instr);
+  free(local);
+  free(vec);
+  free(plain);
+  cis_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_v128_through_host_and_imports, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_global_shared_with_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_out_of_bounds_access_traps, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_f32x4_min_max_nan_and_zero, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_lane_indexed_ops, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_prelude_only_for_modules_using_v128, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
