@@ -502,6 +502,17 @@ static void test_compact_frees_hidden_rows_and_keeps_kept_views(void **state) {
   /* s1's 64 KiB block of 'a' is hidden by s2's 'b'. */
   assert_true(st.data_bytes >= 65536);
   assert_int_equal(st.layers, s2 - 1); /* the base and s1 */
+  /* Rule 2: d/f's whiteout (in s2) hid only s1's row, gone by rule 1;
+   * rule 3: d/f's node, removed at s2, is gone whole. */
+  char nm[400];
+  assert_int_equal(sql_int("SELECT CAST(count(*) AS bigint) FROM cis_vfs_entries WHERE type=0 AND "
+                           "tenant_id=(SELECT tenant_id FROM cis_vfs_tenants WHERE name=%s)",
+                           name_sql(m.tenant, nm, sizeof nm)),
+                   0);
+  assert_int_equal(sql_int("SELECT CAST(count(*) AS bigint) FROM cis_vfs_inodes WHERE nlink=0 AND "
+                           "tenant_id=(SELECT tenant_id FROM cis_vfs_tenants WHERE name=%s)",
+                           name_sql(m.tenant, nm, sizeof nm)),
+                   0);
 
   tree(&m, top_after, sizeof top_after);
   assert_string_equal(top_after, top_before);
