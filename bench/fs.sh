@@ -10,7 +10,10 @@
 # wasm program under fs_host on each backend (mem, host, sqlite, postgres),
 # checks that every run printed native's checksum, and prints the median
 # time of each phase: native in ms, each backend as a ratio to native (its
-# ms in brackets). The program times its phases itself (CLOCK_MONOTONIC),
+# ms in brackets). Then bench/fs/fs_ops.c, linked with libcis.a, makes the
+# small-file operations straight through the VFS API on mem and each
+# database and prints per operation its time and the statements and
+# commits it ran (a figure the machine's load does not move). The program times its phases itself (CLOCK_MONOTONIC),
 # so process and engine start-up are not counted. The table is also written
 # as markdown to bench/out/fs.md.
 #
@@ -129,6 +132,12 @@ cp "$build/bench/bench_fs_host" "$out/fs_host" || exit 2
 "$cc_wasm" --target=wasm32-wasi --sysroot="$sysroot" -O2 -Wall -Wextra -Werror \
   -o "$out/fsbench.wasm" "$here/fs/fsbench.c" 2>"$out/fsbench.wasm.log" ||
   fail_build "fsbench.wasm" "$out/fsbench.wasm.log"
+# fs_ops reads the database backend's statement counters, which only
+# libcis.a carries (fs_host's build made it).
+# shellcheck disable=SC2046 # pkg-config's words are meant to split
+"$cc_native" -O2 -Wall -Wextra -Werror -I"$root/include" -o "$out/fs_ops" "$here/fs/fs_ops.c" \
+  "$build/libcis.a" $(pkg-config --libs sqlite3 libcjson) -pthread -lm -ldl \
+  2>"$out/fs_ops.log" || fail_build fs_ops "$out/fs_ops.log"
 
 # ------------------------------------------------------------------ setup
 timeout=${FSBENCH_TIMEOUT:-600}
@@ -372,6 +381,44 @@ if [ $rc -ne 0 ] && [ "${state[native]}" = ok ]; then
   echo "!!! CHECKSUM MISMATCH: some backend read back different data (see above)."
 fi
 
+# ---------------------------------------------------------- per operation
+# The small-file operations straight through the VFS API (bench/fs/fs_ops.c),
+# once per backend: mean µs of one operation, and on the databases the
+# statements and commits per operation, which do not depend on the load.
+ops_rows=()
+declare -A opsv
+for b in "${backends[@]}"; do
+  case $b in
+    mem) oc=("$out/fs_ops" mem) ;;
+    sqlite) place=$(mktemp -d "$work/ops.XXXXXX") || exit 2; oc=("$out/fs_ops" -s "$sync" "db:sqlite:$place/fs.db") ;;
+    postgres) [ "${state[postgres]}" = ok ] || continue; oc=("$out/fs_ops" -s "$sync" "db:postgres:$connstr" "fsops-$$") ;;
+    *) continue ;;
+  esac
+  if timeout "$timeout" "${oc[@]}" >"$work/ops" 2>"$work/ops.err"; then
+    while read -r _ op _ us _ st _ cm; do
+      if [ "$b" = mem ]; then opsv["$b $op"]="$us"; else opsv["$b $op"]="$us ($st, $cm)"; fi
+      [[ " ${ops_rows[*]} " == *" $op "* ]] || ops_rows+=("$op")
+    done <"$work/ops"
+  else
+    echo "fs.sh: fs_ops on $b failed: $(head -n 1 "$work/ops.err")" >&2
+  fi
+done
+ops_header=("operation")
+for b in "${backends[@]}"; do case $b in mem | sqlite | postgres) ops_header+=("$b") ;; esac; done
+ops_lines=("$(IFS=$'\t'; echo "${ops_header[*]}")")
+for op in "${ops_rows[@]}"; do
+  row=("$op")
+  for b in "${ops_header[@]:1}"; do row+=("${opsv["$b $op"]:-failed}"); done
+  ops_lines+=("$(IFS=$'\t'; echo "${row[*]}")")
+done
+ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation:"
+if [ ${#ops_rows[@]} -gt 0 ]; then
+  echo
+  echo "$ops_caption"
+  echo
+  printf '%s\n' "${ops_lines[@]}" | text_table
+fi
+
 # ------------------------------------------------------------- markdown
 {
   echo "# cis filesystem benchmark results"
@@ -388,6 +435,12 @@ fi
   echo "$spread_caption"
   echo
   printf '%s\n' "$(IFS=$'\t'; echo "${header2[*]}")" "${spread[@]}" | md_table
+  if [ ${#ops_rows[@]} -gt 0 ]; then
+    echo
+    echo "$ops_caption"
+    echo
+    printf '%s\n' "${ops_lines[@]}" | md_table
+  fi
   if [ ${#notes[@]} -gt 0 ]; then
     echo
     printf -- '- %s\n' "${notes[@]}"

@@ -1,0 +1,152 @@
+/*
+ * This file implements fs_ops, the per-operation half of bench/fs.sh: the
+ * small-file operations of fsbench.c (create + write 4 KiB + close, open
+ * + read to the end + close, stat, unlink) made straight through the VFS
+ * API (no WASI, no interpreter) on one backend, N files each. It prints,
+ * per operation, the microseconds it took and, on a database backend, the
+ * statements it ran and the write transactions it committed: the
+ * statements are a deterministic figure (the same on a loaded machine as
+ * on a quiet one), the times are not.
+ *
+ *   fs_ops [-n FILES] [-s normal|full] mem | db:sqlite:PATH | db:postgres:CONNSTR [TENANT]
+ *
+ * Output, one line per operation:
+ *   op NAME us US stmts S commits C
+ * where US is the mean time of one operation and S and C are per
+ * operation (0 for mem). Exit status 0, 1 when an operation failed.
+ *
+ * It reads the statement counters of src/vfs (cis__vfs_db_counts), which
+ * libcis.a carries but libcis.so does not export: link it with libcis.a.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cis/cis.h"
+#include "cis/cis_vfs.h"
+
+bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+
+#define FILE_BYTES 4096
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+typedef struct mark {
+  double t;       /* µs */
+  uint64_t st;    /* statements */
+  uint64_t cm;    /* commits */
+} mark;
+
+static mark take(cis_vfs *fs) {
+  mark m = {now_us(), 0, 0};
+  cis__vfs_db_counts(fs, &m.st, &m.cm);
+  return m;
+}
+
+static void report(const char *op, cis_vfs *fs, mark a, int n) {
+  mark b = take(fs);
+  printf("op %s us %.1f stmts %.2f commits %.2f\n", op, (b.t - a.t) / n,
+         (double)(b.st - a.st) / n, (double)(b.cm - a.cm) / n);
+}
+
+static int fail(cis_vfs *fs, const char *what, int e) {
+  fprintf(stderr, "fs_ops: %s: %d: %s\n", what, e, cis_vfs_errmsg(fs));
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  int n = 1000, i = 1;
+  bool full = false;
+  for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+    if (!strcmp(argv[i], "-n")) n = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "-s")) full = !strcmp(argv[i + 1], "full");
+    else break;
+  }
+  if (i >= argc || n <= 0 || n > 100000) {
+    fprintf(stderr, "usage: fs_ops [-n FILES] [-s normal|full] mem | db:SPEC [TENANT]\n");
+    return 2;
+  }
+  const char *kind = argv[i], *tenant = i + 1 < argc ? argv[i + 1] : "fsops";
+  cis_vfs_backend *b = NULL;
+  cis_result rc;
+  if (!strcmp(kind, "mem")) {
+    rc = cis_vfs_mem_new(&b);
+  } else if (!strncmp(kind, "db:", 3)) {
+    cis_vfs_db_config cfg;
+    cis_vfs_db_config_default(&cfg);
+    cfg.spec = kind + 3;
+    cfg.tenant = tenant;
+    cfg.sync = full ? CIS_VFS_DB_SYNC_FULL : CIS_VFS_DB_SYNC_NORMAL;
+    rc = cis_vfs_db_new(&cfg, &b);
+  } else {
+    fprintf(stderr, "fs_ops: unknown backend %s\n", kind);
+    return 2;
+  }
+  cis_vfs *fs = NULL;
+  if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, &fs);
+  if (rc != CIS_OK) {
+    fprintf(stderr, "fs_ops: %s: %s\n", cis_errname(rc), cis_vfs_errmsg(NULL));
+    return 1;
+  }
+  cis_vfs_file *root = NULL;
+  int e = cis_vfs_open_root(fs, &root);
+  if (!e) e = cis_vfs_mkdirat(root, "small", 5);
+  if (e) return fail(fs, "setup", e);
+  static uint8_t data[FILE_BYTES], back[FILE_BYTES];
+  memset(data, 'x', sizeof data);
+  char path[32];
+  size_t len, got;
+  int status = 0;
+
+  mark a = take(fs);
+  for (int k = 0; k < n && !status; k++) {
+    len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
+    cis_vfs_file *f = NULL;
+    if ((e = cis_vfs_openat(root, path, len, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC |
+                                                 CIS_VFS_FOLLOW, &f)) ||
+        (e = cis_vfs_pwrite(f, data, sizeof data, 0, &got)))
+      status = fail(fs, "create", e);
+    if (f) cis_vfs_close(f);
+  }
+  if (!status) report("create-write-close", fs, a, n);
+
+  a = take(fs);
+  for (int k = 0; k < n && !status; k++) {
+    len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
+    cis_vfs_file *f = NULL;
+    if ((e = cis_vfs_openat(root, path, len, CIS_VFS_READ | CIS_VFS_FOLLOW, &f)) ||
+        (e = cis_vfs_pread(f, back, sizeof back, 0, &got)) ||
+        (e = cis_vfs_pread(f, back, sizeof back, got, &got)))
+      status = fail(fs, "read", e);
+    if (f) cis_vfs_close(f);
+  }
+  if (!status) report("open-read-close", fs, a, n);
+
+  a = take(fs);
+  for (int k = 0; k < n && !status; k++) {
+    len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
+    cis_vfs_stat st;
+    if ((e = cis_vfs_statat(root, path, len, CIS_VFS_FOLLOW, &st))) status = fail(fs, "stat", e);
+  }
+  if (!status) report("stat", fs, a, n);
+
+  a = take(fs);
+  for (int k = 0; k < n && !status; k++) {
+    len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
+    if ((e = cis_vfs_unlinkat(root, path, len))) status = fail(fs, "unlink", e);
+  }
+  if (!status) report("unlink", fs, a, n);
+
+  cis_vfs_close(root);
+  cis_vfs_unmount(fs);
+  return status;
+}
