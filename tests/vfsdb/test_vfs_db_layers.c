@@ -66,11 +66,12 @@ static void cfg_of(cis_vfs_db_config *cfg, const char *tenant) {
   cfg->op_timeout_ms = 20000;
 }
 
-static void mnt_open(mnt *m, const char *suffix) {
+static void mnt_open_ms(mnt *m, const char *suffix, uint64_t timeout_ms) {
   memset(m, 0, sizeof *m);
   snprintf(m->tenant, sizeof m->tenant, "%s-%s", g.run, suffix);
   cis_vfs_db_config cfg;
   cfg_of(&cfg, m->tenant);
+  if (timeout_ms) cfg.op_timeout_ms = timeout_ms;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
   if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, &m->fs);
@@ -78,6 +79,8 @@ static void mnt_open(mnt *m, const char *suffix) {
   g_last_fs = m->fs;
   OK(cis_vfs_open_root(m->fs, &m->root));
 }
+
+static void mnt_open(mnt *m, const char *suffix) { mnt_open_ms(m, suffix, 0); }
 
 static void mnt_close(mnt *m) {
   if (m->root) cis_vfs_close(m->root);
@@ -675,6 +678,68 @@ static void test_tenant_calls_on_a_dead_database(void **state) {
   assert_int_equal(cis_vfs_db_tenant_exists(&cfg, &ex), CIS_EINVAL);
 }
 
+/* Another connection holding the tenant's lock (SQLite: the database's
+ * write lock; PostgreSQL: the tenant's row) for as long as it lives. */
+typedef struct locker {
+  sqlite3 *db; /* SQLite */
+  PGconn *pg;  /* PostgreSQL */
+} locker;
+
+static void lock_tenant(locker *l, const char *tenant) {
+  memset(l, 0, sizeof *l);
+  char n[400], q[600];
+  if (g.kind == K_SQLITE) {
+    assert_int_equal(sqlite3_open_v2(g.path, &l->db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(l->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return;
+  }
+  l->pg = PQconnectdb(g.conninfo);
+  if (PQstatus(l->pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(l->pg));
+  snprintf(q, sizeof q, "BEGIN; SELECT 1 FROM cis_vfs_tenants WHERE name=%s FOR UPDATE",
+           name_sql(tenant, n, sizeof n));
+  PGresult *r = PQexec(l->pg, q);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", q, PQresultErrorMessage(r));
+  PQclear(r);
+}
+
+static void unlock_tenant(locker *l) {
+  if (l->db) sqlite3_close(l->db); /* rolls the transaction back */
+  if (l->pg) PQfinish(l->pg);
+  memset(l, 0, sizeof *l);
+}
+
+/* A compaction or a tenant's deletion that cannot get the tenant's lock
+ * within its time budget fails typed (CIS_EVFSDOWN) and changes nothing;
+ * once the lock is free both work. */
+static void test_compact_and_delete_wait_for_the_tenants_lock(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open_ms(&m, "locked", 500);
+  put_str(m.root, "f", "x");
+  OK(cis_vfs_unlinkat(m.root, "f", 1)); /* something to compact */
+  root_close(&m);
+  int64_t before = all_rows(m.tenant);
+  locker l;
+  lock_tenant(&l, m.tenant);
+  cis_vfs_compact_stats st;
+  assert_int_equal(cis_vfs_db_compact(m.fs, 0, &st), CIS_EVFSDOWN);
+  char tenant[160];
+  snprintf(tenant, sizeof tenant, "%s", m.tenant);
+  cis_vfs_db_config cfg;
+  cfg_of(&cfg, tenant);
+  cfg.op_timeout_ms = 500;
+  assert_int_equal(cis_vfs_db_tenant_delete(&cfg), CIS_EVFSDOWN);
+  unlock_tenant(&l);
+  assert_int_equal(all_rows(m.tenant), before);
+  OK(cis_vfs_db_compact(m.fs, 0, &st));
+  assert_true(st.rows > 0);
+  root_open(&m);
+  put_str(m.root, "g", "after");
+  expect_str(m.root, "g", "after");
+  mnt_close(&m);
+  OK(cis_vfs_db_tenant_delete(&cfg));
+}
+
 /* ------------------------------------------------------ directory times */
 
 static uint64_t mtime_of(cis_vfs_file *dir, const char *path) {
@@ -757,6 +822,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_tenant_delete_removes_only_that_tenant),
       cmocka_unit_test(test_tenant_deleted_under_a_mount),
       cmocka_unit_test(test_tenant_calls_on_a_dead_database),
+      cmocka_unit_test(test_compact_and_delete_wait_for_the_tenants_lock),
       cmocka_unit_test(test_directory_mtime_moves_on_create_remove_rename),
   };
   if (strcmp(argv[1], "sqlite") == 0) {
