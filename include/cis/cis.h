@@ -399,6 +399,9 @@ CIS_EXTERN void cis_instance_set_limits(cis_instance *inst, const cis_limits *l)
 CIS_EXTERN void cis_instance_get_limits(const cis_instance *inst, cis_limits *l);
 /* Bytes charged to the instance's memory account (see cis_limits). */
 CIS_EXTERN uint64_t cis_instance_memory_used(const cis_instance *inst);
+/* The most bytes that account has held at once (memory grown counts;
+ * memory freed is still counted in the peak). */
+CIS_EXTERN uint64_t cis_instance_memory_peak(const cis_instance *inst);
 
 /* Embedder data attached to an instance (host functions read it). */
 CIS_EXTERN void cis_instance_set_user(cis_instance *inst, void *user);

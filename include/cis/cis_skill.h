@@ -274,6 +274,7 @@ typedef struct cis_invoke_stats {
   uint32_t http_calls;
   uint32_t log_lines;
   uint64_t fuel_left;        /* when a fuel limit applies */
+  uint64_t memory_peak;      /* most bytes the instance's memory account held (cis_instance_memory_peak) */
 } cis_invoke_stats;
 
 typedef struct cis_invoke_result {

@@ -567,6 +567,10 @@ uint64_t cis_instance_memory_used(const cis_instance *inst) {
   return inst ? cis__account_used(inst->acct) : 0;
 }
 
+uint64_t cis_instance_memory_peak(const cis_instance *inst) {
+  return inst ? cis__account_peak(inst->acct) : 0;
+}
+
 void cis_instance_get_limits(const cis_instance *inst, cis_limits *l) {
   if (!l) return;
   if (inst) *l = inst->limits;

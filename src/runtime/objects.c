@@ -89,6 +89,7 @@ bool cis__account_charge(cis__account *a, uint64_t n, int kind) {
   if (ok) {
     a->used += n;
     if (kind == CIS__CHARGE_MEMORY) a->mem += n;
+    if (a->used > a->peak) a->peak = a->used;
   }
   pthread_mutex_unlock(&a->lock);
   return ok;
@@ -116,6 +117,14 @@ uint64_t cis__account_used(cis__account *a) {
   uint64_t used = a->used;
   pthread_mutex_unlock(&a->lock);
   return used;
+}
+
+uint64_t cis__account_peak(cis__account *a) {
+  if (!a) return 0;
+  pthread_mutex_lock(&a->lock);
+  uint64_t peak = a->peak;
+  pthread_mutex_unlock(&a->lock);
+  return peak;
 }
 
 void cis__account_set_limit(cis__account *a, uint64_t limit) {

@@ -139,10 +139,11 @@ uint32_t cis__module_find_export(const cis_module *m, const char *name, size_t l
  * may be grown from different threads when instances share them. */
 struct cis__account {
   atomic_uint refs;          /* the instance, and each object charged here */
-  pthread_mutex_t lock;      /* guards the three fields below */
+  pthread_mutex_t lock;      /* guards the four fields below */
   uint64_t used;             /* bytes charged: memories, tables, bookkeeping */
   uint64_t mem;              /* of which linear memories */
   uint64_t limit;            /* max_memory_bytes; 0 = none */
+  uint64_t peak;             /* the most `used` has been */
 };
 
 /* What a charge is for: linear memory, or anything else (tables and the
@@ -160,6 +161,7 @@ void cis__account_uncharge(cis__account *a, uint64_t n, int kind);
 /* Bytes a charge of that kind could take now (UINT64_MAX without limit). */
 uint64_t cis__account_left(cis__account *a, int kind);
 uint64_t cis__account_used(cis__account *a);
+uint64_t cis__account_peak(cis__account *a);
 void cis__account_set_limit(cis__account *a, uint64_t limit);
 /* Makes a the payer of a memory or table that has none yet (a standalone
  * object being imported), charging its current size. CIS_OK when the

@@ -38,6 +38,7 @@
 #include "cis/cis_serve.h"
 #include "common/dynlib.h"
 #include "common/internal.h"
+#include "serve/http_calls.h"
 #include "serve/http_internal.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
@@ -82,6 +83,7 @@ typedef struct tenant {
   char name[CIS_TOKEN_NAME_MAX + 1];   /* as its tokens name it */
   cis_skills *skills;                  /* its handle, shared by its calls */
   unsigned active;                     /* its jobs queued or running (server mu) */
+  cis__calls *calls;                   /* its recent calls (GET /v1/calls) */
 } tenant;
 
 /* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
@@ -254,8 +256,9 @@ static tenant *tenant_get(cis_server *s, const char *name) {
     cis_skills_config c = s->skills_cfg;
     c.tenant = t->name;
     char err[512] = "";
-    if (cis_skills_open(&c, &t->skills, err, sizeof err) != CIS_OK) {
-      fprintf(stderr, "cis serve: tenant %s: %s\n", name, err);
+    if (!(t->calls = cis__calls_new()) || cis_skills_open(&c, &t->skills, err, sizeof err) != CIS_OK) {
+      fprintf(stderr, "cis serve: tenant %s: %s\n", name, t->calls ? err : "out of memory");
+      cis__calls_free(t->calls);
       free(t);
       t = NULL;
     } else {
@@ -549,10 +552,12 @@ static void run_invoke(cis_server *s, job *j) {
     cJSON_AddNumberToObject(st, "ai_tokens", (double)res.stats.ai_tokens);
     cJSON_AddNumberToObject(st, "http_calls", res.stats.http_calls);
     cJSON_AddNumberToObject(st, "log_lines", res.stats.log_lines);
+    cJSON_AddNumberToObject(st, "memory_peak_bytes", (double)res.stats.memory_peak);
     if (rc == CIS_EEXIT || res.exit_code) cJSON_AddNumberToObject(o, "exit_code", res.exit_code);
   }
   j->out = o ? cJSON_PrintUnformatted(o) : NULL;
   cJSON_Delete(o);
+  cis__calls_add(j->t->calls, j->route.name, j->status, &res);
   cis_invoke_result_free(&res);
   if (!j->out) return job_error(j, 500, CIS_ENOMEM, "out of memory");
   j->out_len = strlen(j->out);
@@ -757,6 +762,29 @@ static const char *header(struct MHD_Connection *c, const char *name) {
   return mhd.lookup(c, MHD_HEADER_KIND, name);
 }
 
+/* GET / and /ui/{file}: the operator page, under a policy that lets it
+ * load only its own files and talk only to this server. */
+static enum MHD_Result reply_page(cis_server *s, struct MHD_Connection *c, const char *name) {
+  const cis__page_asset *a = cis__page_find(name);
+  if (!a) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
+  return reply(s, c, 200, a->ctype, a->data, a->len, "Content-Security-Policy",
+               "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+               "X-Content-Type-Options", "nosniff", "Referrer-Policy", "no-referrer", NULL);
+}
+
+/* GET /v1/calls?limit=N: the tenant's recent calls, newest first. */
+static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tenant *t) {
+  unsigned limit;
+  if (cis__calls_limit(mhd.lookup(c, MHD_GET_ARGUMENT_KIND, "limit"), &limit) != 0)
+    return reply_error(s, c, 400, CIS_EINVAL, "limit is a whole number from 1 (at most 64 are kept)", NULL);
+  size_t len;
+  char *body = cis__calls_json(t->calls, limit, &len);
+  if (!body) return reply_error(s, c, 500, CIS_ENOMEM, "out of memory", NULL);
+  enum MHD_Result ok = reply(s, c, 200, "application/json", body, len, NULL);
+  free(body);
+  return ok;
+}
+
 /* The tenant the request's bearer token names into out, or false. */
 static bool authenticate(cis_server *s, struct MHD_Connection *c, char *out, size_t cap) {
   const char *a = header(c, "Authorization");
@@ -789,6 +817,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     free(text);
     return ok;
   }
+  if (route.kind == CIS__ROUTE_PAGE) return reply_page(s, c, route.name);
   /* A browser page must not reach /mcp through DNS rebinding: a request
    * that says where it comes from is refused (API clients send none). */
   if ((route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin"))
@@ -804,6 +833,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   }
   tenant *t = tenant_get(s, who);
   if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
+  if (route.kind == CIS__ROUTE_CALLS) return reply_calls(s, c, t);
   job j;
   memset(&j, 0, sizeof j);
   j.t = t;
@@ -1109,6 +1139,7 @@ void cis_server_free(cis_server *s) {
   for (tenant *t = s->tenants, *n; t; t = n) {
     n = t->next;
     cis_skills_close(t->skills);
+    cis__calls_free(t->calls);
     free(t);
   }
   cis_tokens_close(s->tokens);

@@ -26,11 +26,13 @@ typedef enum cis__route_kind {
   CIS__ROUTE_INVOKE,   /* POST /v1/skills/{name}/invoke */
   CIS__ROUTE_MCP,      /* POST /mcp */
   CIS__ROUTE_MCP_END,  /* DELETE /mcp (ends a session) */
+  CIS__ROUTE_CALLS,    /* GET /v1/calls (the tenant's recent calls) */
+  CIS__ROUTE_PAGE,     /* GET / and /ui/{file}: the operator page */
 } cis__route_kind;
 
 typedef struct cis__route {
   cis__route_kind kind; /* which route */
-  char name[65];        /* the skill, for SHOW, REMOVE, INVOKE */
+  char name[65];        /* the skill, for SHOW, REMOVE, INVOKE; the file, for PAGE */
   const char *allow;    /* for a 405: the methods the path takes */
 } cis__route;
 

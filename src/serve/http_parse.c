@@ -46,6 +46,19 @@ int cis__http_route(const char *method, const char *path, cis__route *r) {
     r->allow = "POST, DELETE";
     return post || del ? 0 : 405;
   }
+  if (!strcmp(path, "/v1/calls")) {
+    r->kind = CIS__ROUTE_CALLS;
+    r->allow = "GET";
+    return get ? 0 : 405;
+  }
+  /* The operator page: / is its index.html, /ui/ holds its files (a name
+   * of up to 64 bytes; which exist is the server's to say). */
+  if (!strcmp(path, "/") || (!strncmp(path, "/ui/", 4) && path[4] && strlen(path + 4) < sizeof r->name)) {
+    r->kind = CIS__ROUTE_PAGE;
+    snprintf(r->name, sizeof r->name, "%s", path[1] ? path + 4 : "index.html");
+    r->allow = "GET";
+    return get ? 0 : 405;
+  }
   if (!strcmp(path, "/v1/skills") || !strcmp(path, "/v1/skills/")) {
     r->kind = post ? CIS__ROUTE_INSTALL : CIS__ROUTE_LIST;
     r->allow = "GET, POST";

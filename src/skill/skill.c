@@ -1144,6 +1144,7 @@ done:
   res->stats.http_calls = h.stats.http_calls;
   res->stats.log_lines = h.stats.log_lines;
   cis__host_ctx_release(&h);
+  if (inst) res->stats.memory_peak = cis_instance_memory_peak(inst); /* a trap's too */
   cis_instance_free(inst);
   cis_imports_free(im);
   cis_memory_free(mem);
