@@ -7,6 +7,7 @@
  *           [--engine interp|aot|auto]
  *           [--dir HOST[::GUEST][:ro]]... [--dir-ro HOST[::GUEST]]...
  *           [--env NAME[=VALUE]]... [--vfs mem|host|db:SPEC] [--tenant ID]
+ *           [--vfs-commit call|sync]
  *           FILE.wasm [ARGS...]
  *
  * Without --invoke the module's `_start` runs as a WASI command: ARGS are
@@ -22,7 +23,12 @@
  * HOST; `mem` is an empty scratch filesystem per --dir, gone at exit;
  * `db:sqlite:PATH` / `db:postgres:CONNSTR` is the tenant's (--tenant)
  * layered database filesystem. `:ro` at the end, or --dir-ro, mounts it
- * read-only (writes fail with EROFS).
+ * read-only (writes fail with EROFS). --vfs-commit says when a db mount's
+ * changes commit (docs/dbfs.md, "cis run"): `sync` (the default) as they
+ * are made, so at the latest at fsync, at the close of a written file and
+ * at exit; `call` makes the whole run one transaction (a call scope),
+ * committed when the run ends with exit code 0 and dropped otherwise, or
+ * when the process dies.
  *
  * Exit codes: the guest's when _start ran; otherwise 0 the call returned,
  * or cli_exit_code() of what failed (bad input, trap, timeout, limit ...;
@@ -61,6 +67,8 @@ typedef struct run_ctx {
   cli_strlist ro_specs;   /* --dir-ro, in order */
   cli_strlist env_specs;  /* --env NAME=VALUE or NAME */
   const char *vfs;        /* --vfs: "mem", "host" or "db:SPEC"; NULL = host */
+  const char *vfs_commit; /* --vfs-commit: "call" or "sync"; NULL = sync */
+  bool scoped;            /* --vfs-commit call: the db mounts' scopes are open */
   const char *tenant;     /* --tenant: the database filesystem's tenant */
   const char *path;       /* FILE.wasm */
   char **args;            /* ARGS, borrowed from argv */
@@ -161,6 +169,10 @@ static int parse_fs(run_ctx *c) {
                     "and --tenant ID\n");
     return CLI_EXIT_USAGE;
   }
+  if (c->vfs_commit && (!db || (strcmp(c->vfs_commit, "call") && strcmp(c->vfs_commit, "sync")))) {
+    fprintf(stderr, "cis run: --vfs-commit is call or sync, with --vfs db:SPEC\n");
+    return CLI_EXIT_USAGE;
+  }
   if (!db && c->tenant) {
     fprintf(stderr, "cis run: --tenant is for --vfs db:SPEC\n");
     return CLI_EXIT_USAGE;
@@ -228,6 +240,15 @@ static int run_wasi(run_ctx *c) {
     if (rc != CIS_OK) {
       cli_error(ctx, rc, cis_vfs_errmsg(NULL));
       return cli_exit_code(rc);
+    }
+    /* --vfs-commit call: one transaction per mount from here to the end. */
+    if (c->vfs_commit && !strcmp(c->vfs_commit, "call")) {
+      rc = cis_vfs_scope_begin(c->mounts[i]);
+      if (rc != CIS_OK) {
+        cli_error(ctx, rc, cis_vfs_errmsg(c->mounts[i]));
+        return cli_exit_code(rc);
+      }
+      c->scoped = true;
     }
     rc = cis_wasi_preopen(c->wasi, c->mounts[i], d->guest);
     if (rc != CIS_OK) {
@@ -380,6 +401,19 @@ out:
   return code;
 }
 
+/* --vfs-commit call: commits each db mount's scope when the run ended with
+ * code 0; otherwise the unmount drops it. Returns the exit code. */
+static int end_scopes(run_ctx *c, int code) {
+  for (size_t i = 0; c->scoped && code == CLI_EXIT_OK && i < c->ndirs; i++) {
+    cis_result rc = cis_vfs_scope_end(c->mounts[i], true);
+    if (rc != CIS_OK) {
+      cli_error("--vfs-commit call", rc, cis_vfs_errmsg(c->mounts[i]));
+      code = cli_exit_code(rc);
+    }
+  }
+  return code;
+}
+
 int cli_cmd_run(int argc, char **argv) {
   run_ctx c;
   memset(&c, 0, sizeof c);
@@ -394,6 +428,9 @@ int cli_cmd_run(int argc, char **argv) {
       {"--vfs", CLI_OPT_STR, &c.vfs, NULL, "KIND",
        "what --dir mounts are: host (default), mem, db:sqlite:PATH, db:postgres:CONNSTR"},
       {"--tenant", CLI_OPT_STR, &c.tenant, NULL, "ID", "tenant of the --vfs db filesystem"},
+      {"--vfs-commit", CLI_OPT_STR, &c.vfs_commit, NULL, "MODE",
+       "with --vfs db: sync (default: changes commit as made) or call (the run is one "
+       "transaction, kept only when it exits 0)"},
       {"--timeout", CLI_OPT_MS, &c.timeout_ms, &c.has_timeout, "DURATION",
        "deadline of the call (500ms, 1.5s, 2m; plain = ms); 0 = the default, 30s"},
       {"--max-memory", CLI_OPT_SIZE, &c.max_memory, &c.has_max_memory, "SIZE",
@@ -443,6 +480,7 @@ done:
   if (c.inst) cis_instance_free(c.inst);
   if (c.imports) cis_imports_free(c.imports);
   cis_wasi_free(c.wasi); /* closes the guest's files before the mounts go */
+  code = end_scopes(&c, code);
   for (size_t i = 0; i < c.ndirs; i++) {
     cis_vfs_unmount(c.mounts[i]);
     free(c.dirs[i].host);
