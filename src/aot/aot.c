@@ -213,50 +213,65 @@ const char *cis__aot_layout(void) {
 
 /* ------------------------------------------------------------- ops */
 
-static cis_result aot_prepare(cis_module *mod) {
-  char msg[CIS_ERRMSG_MAX];
-  msg[0] = 0;
+cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out, bool *compiled,
+                         char *msg, size_t cap) {
   void *dl = NULL;
   int fd = -1;
   const cis_aot_object *obj = NULL;
-  bool compiled;
-  cis_result rc = cis__aot_obtain(mod->m, true, &dl, &fd, &obj, &compiled, msg, sizeof msg);
-  if (rc != CIS_OK) return cis__fail(mod, rc, "%s", msg[0] ? msg : cis_strerror(rc));
-  if (obj->nfuncs != mod->m->ncodes) {
+  bool did = false;
+  *out = NULL;
+  cis_result rc = cis__aot_obtain(m, compile, &dl, &fd, &obj, &did, msg, cap);
+  if (compiled) *compiled = did;
+  if (rc != CIS_OK) return rc;
+  if (obj->nfuncs != m->ncodes) {
     dlclose(dl);
     close(fd);
-    return cis__fail(mod, CIS_EIO, "the compiled object has %u functions, the module %u",
-                     obj->nfuncs, mod->m->ncodes);
+    snprintf(msg, cap, "the compiled object has %u functions, the module %u", obj->nfuncs,
+             m->ncodes);
+    return CIS_EIO;
   }
   cis__aot_code *code = calloc(1, sizeof *code);
   if (!code) {
     dlclose(dl);
     close(fd);
-    return cis__fail(mod, CIS_ENOMEM, "out of memory loading compiled code");
+    snprintf(msg, cap, "out of memory loading compiled code");
+    return CIS_ENOMEM;
   }
   code->dl = dl;
   code->fd = fd;
   code->obj = obj;
-  code->nimports = mod->m->nfunc_imports;
+  code->nimports = m->nfunc_imports;
+  *out = code;
+  return CIS_OK;
+}
+
+void cis__aot_code_free(cis__aot_code *code) {
+  if (!code) return;
+  dlclose(code->dl);
+  close(code->fd);
+  free(code);
+}
+
+static cis_result aot_prepare(cis_module *mod) {
+  char msg[CIS_ERRMSG_MAX];
+  msg[0] = 0;
+  cis__aot_code *code = NULL;
+  cis_result rc = cis__aot_load(mod->m, true, &code, NULL, msg, sizeof msg);
+  if (rc != CIS_OK) return cis__fail(mod, rc, "%s", msg[0] ? msg : cis_strerror(rc));
   mod->engine_data = code;
   return CIS_OK;
 }
 
 static void aot_unprepare(cis_module *mod) {
-  cis__aot_code *code = mod->engine_data;
-  if (!code) return;
-  dlclose(code->dl);
-  close(code->fd);
-  free(code);
+  cis__aot_code_free(mod->engine_data);
   mod->engine_data = NULL;
 }
 
 /* Enters compiled function f on slots ar. The depth the runtime counted
  * for this call (cis__exec_call) is handed to the compiled function,
  * which counts itself on entry. */
-static cis_result aot_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
+cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__aot_code *code) {
   cis_instance *inst = f->inst;
-  const cis__aot_code *code = inst->module->engine_data;
   entry_rt r;
   r.ex = ex;
   r.inst = inst;
@@ -286,6 +301,10 @@ static cis_result aot_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
   code->obj->entries[f->index - code->nimports](&c, (uint64_t *)ar);
   ex->depth = depth0;
   return CIS_OK;
+}
+
+static cis_result aot_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
+  return cis__aot_enter(ex, f, ar, f->inst->module->engine_data);
 }
 
 const cis__engine_ops cis__aot_ops = {

@@ -82,4 +82,17 @@ typedef struct cis__aot_code {
   uint32_t nimports;           /* imported functions */
 } cis__aot_code;
 
+/* Obtains (cis__aot_obtain) and checks the compiled code of m into *out
+ * (cis__aot_code_free frees it); *compiled (may be NULL) says whether this
+ * call compiled. Errors: those of cis__aot_obtain, CIS_EIO (an object
+ * whose function count is not the module's); the message goes to msg. */
+cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out, bool *compiled,
+                         char *msg, size_t cap);
+void cis__aot_code_free(cis__aot_code *code);
+
+/* Runs wasm function f (of a module whose compiled code is code) under ex:
+ * ops->call of the compiled engine, and of the tiering engine once its
+ * module's code is there. */
+cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__aot_code *code);
+
 #endif /* CIS_AOT_AOT_H */

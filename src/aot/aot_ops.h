@@ -17,4 +17,28 @@ bool cis__aot_cached(const cis__module *m);
  * bytes, may be NULL) says what to install. */
 bool cis__aot_compiler_present(char *msg, size_t cap);
 
+/* Tiering (tier.c), registered under the name "auto": modules run on the
+ * baseline engine until their compiled code is there. The library glue
+ * hands over the baseline before registering it. */
+extern const cis__engine_ops cis__tier_ops;
+void cis__tier_set_baseline(const cis__engine_ops *ops);
+
+/* Where a module of the tiering engine is. */
+enum {
+  CIS__TIER_BASE = 0,     /* on the baseline for good (no compile, or it failed) */
+  CIS__TIER_QUEUED = 1,   /* on the baseline while its compile waits or runs */
+  CIS__TIER_COMPILED = 2, /* calls run compiled */
+};
+/* The CIS__TIER_* state of mod; -1 when mod is not the tiering engine's. */
+int cis__tier_state(const cis_module *mod);
+/* Waits at most timeout_ms while mod is CIS__TIER_QUEUED; its state then. */
+int cis__tier_wait(const cis_module *mod, uint32_t timeout_ms);
+/* Calls entered on the baseline and in compiled code so far. */
+void cis__tier_calls(const cis_module *mod, uint64_t *base_calls, uint64_t *aot_calls);
+/* Tests: while held, the worker starts no compile. */
+void cis__tier_hold(bool hold);
+/* Drops the queue and joins the worker after its running compile (run at
+ * exit; no module may be loaded by the tier afterwards). */
+void cis__tier_shutdown(void);
+
 #endif

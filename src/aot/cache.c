@@ -50,8 +50,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "aot/aot.h"
 #include "cis/cis_aot.h"
+#include "common/dynlib.h"
 #include "common/sha256.h"
 
 extern char **environ;
@@ -106,6 +109,53 @@ static uint64_t now_ms(void) {
 static void sleep_ms(unsigned ms) {
   struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------ hashing */
+
+/* The cache hashes with libsodium's SHA-256 (the same function as
+ * libcrypto's, so keys and entries are unchanged), loaded on first use:
+ * binding libcrypto took about 9 ms of a cached start whose whole budget
+ * is the interpreter's start (about 6 ms), libsodium well under one.
+ * Where libsodium is missing, libcrypto's (common/sha256.h) is used. */
+#if !defined(CIS_SODIUM_SONAME) || !defined(CIS_SODIUM_PACKAGE)
+#error "CIS_SODIUM_SONAME and CIS_SODIUM_PACKAGE come from the build"
+#endif
+
+#define CACHE_SODIUM_FUNCS(X) \
+  X(sodium_init, init)        \
+  X(crypto_hash_sha256, sha256)
+
+static struct {
+  CACHE_SODIUM_FUNCS(CIS__DYNLIB_MEMBER)
+} sod;
+
+static const char *const sod_names[] = {CACHE_SODIUM_FUNCS(CIS__DYNLIB_NAME)};
+
+static void sod_bind(void *const *fn) {
+  size_t i = 0;
+#define BIND(f, member) sod.member = (__typeof__(f) *)fn[i++];
+  CACHE_SODIUM_FUNCS(BIND)
+#undef BIND
+}
+
+static cis__dynlib sod_lib = {.soname = CIS_SODIUM_SONAME, .package = CIS_SODIUM_PACKAGE,
+                              .names = sod_names, .count = CIS_ARRAY_LEN(sod_names),
+                              .bind = sod_bind};
+static pthread_once_t sod_once = PTHREAD_ONCE_INIT;
+static bool sod_ok; /* libsodium loaded and initialised */
+
+static void sod_load(void) {
+  sod_ok = cis__dynlib_load(&sod_lib, NULL, 0) == CIS_OK && sod.init() >= 0;
+}
+
+/* SHA-256 of n bytes at p into md. Errors: those of cis__sha256 when
+ * libsodium is missing and libcrypto too. */
+static cis_result sha256(const void *p, size_t n, uint8_t md[32], char *msg, size_t cap) {
+  pthread_once(&sod_once, sod_load);
+  if (!sod_ok) return cis__sha256(p, n, md, msg, cap);
+  sod.sha256(md, p, (unsigned long long)n);
+  return CIS_OK;
 }
 
 /* ---------------------------------------------------------- compiler */
@@ -254,22 +304,36 @@ typedef struct key {
   char name[65];     /* key in hex: the entry's file name stem */
 } key;
 
+/* The SHA-256 (hex) of the prelude pasted into every generated file, so
+ * that a change to it can never be served from an entry compiled before;
+ * computed once per process. */
+static cis_result prelude_hash(char out[65], char *msg, size_t cap) {
+  extern const char cis__aot_prelude_text[];
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static char done[65];
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&lock);
+  if (!done[0]) {
+    uint8_t pre[32];
+    rc = sha256(cis__aot_prelude_text, strlen(cis__aot_prelude_text), pre, msg, cap);
+    if (rc == CIS_OK) hex(pre, 32, done);
+  }
+  if (rc == CIS_OK) memcpy(out, done, 65);
+  pthread_mutex_unlock(&lock);
+  return rc;
+}
+
 static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, char *msg,
                            size_t cap) {
-  cis_result rc = cis__sha256(m->bytes, m->nbytes, k->mod, msg, cap);
+  cis_result rc = sha256(m->bytes, m->nbytes, k->mod, msg, cap);
   if (rc != CIS_OK) return rc;
   char modhex[65];
   hex(k->mod, 32, modhex);
   struct utsname u;
   if (uname(&u) != 0) snprintf(u.machine, sizeof u.machine, "unknown");
-  /* The prelude pasted into every generated file, so that a change to it
-   * can never be served from an entry compiled before. */
-  extern const char cis__aot_prelude_text[];
-  uint8_t pre[32];
   char prehex[65];
-  rc = cis__sha256(cis__aot_prelude_text, strlen(cis__aot_prelude_text), pre, msg, cap);
+  rc = prelude_hash(prehex, msg, cap);
   if (rc != CIS_OK) return rc;
-  hex(pre, 32, prehex);
   char text[8192];
   int n = snprintf(text, sizeof text,
                    "module %s\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\ncc %s %s\n"
@@ -280,7 +344,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
     setmsg(msg, cap, "cache key too long");
     return CIS_ETOOBIG;
   }
-  rc = cis__sha256(text, (size_t)n, k->key, msg, cap);
+  rc = sha256(text, (size_t)n, k->key, msg, cap);
   if (rc != CIS_OK) return rc;
   hex(k->key, 32, k->name);
   return CIS_OK;
@@ -372,7 +436,7 @@ static cis_result load_entry(const char *path, const key *k, void **handle, int 
     free(b);
     return CIS_EHASH;
   }
-  rc = cis__sha256(b + HDR_SIZE, (size_t)plen, md, msg, cap);
+  rc = sha256(b + HDR_SIZE, (size_t)plen, md, msg, cap);
   if (rc == CIS_OK && memcmp(md, b + H_SUM, 32) != 0) rc = CIS_EHASH;
   if (rc == CIS_OK)
     rc = load_object(b + HDR_SIZE, (size_t)plen, k->name, handle, fd, obj, msg, cap);
@@ -387,7 +451,7 @@ static cis_result store_entry(const char *path, const key *k, const uint8_t *so,
   memset(hdr, 0, sizeof hdr);
   memcpy(hdr, MAGIC, 8);
   memcpy(hdr + H_KEY, k->key, 32);
-  cis_result rc = cis__sha256(so, len, hdr + H_SUM, msg, cap);
+  cis_result rc = sha256(so, len, hdr + H_SUM, msg, cap);
   if (rc != CIS_OK) return rc;
   memcpy(hdr + H_MOD, k->mod, 32);
   uint64_t plen = len;
@@ -513,7 +577,10 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, void **handle,
   if (cache) {
     rc = load_entry(path, &k, handle, fd, obj, msg, cap);
     if (rc == CIS_OK || (rc != CIS_ENOTFOUND && rc != CIS_EHASH)) return rc;
-    if (!do_compile) return CIS_ENOTFOUND;
+  }
+  if (!do_compile) {
+    if (!cache) rmdir(dir);
+    return CIS_ENOTFOUND;
   }
   int lfd = cache ? lock_key(lpath) : -1;
   if (lfd >= 0) {
@@ -567,7 +634,7 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
     hex(b + H_KEY, 32, keyhex);
     uint8_t md[32];
     e->sound = plen == n - HDR_SIZE && strcmp(keyhex, e->key) == 0 &&
-               cis__sha256(b + HDR_SIZE, (size_t)plen, md, NULL, 0) == CIS_OK &&
+               sha256(b + HDR_SIZE, (size_t)plen, md, NULL, 0) == CIS_OK &&
                memcmp(md, b + H_SUM, 32) == 0;
   }
   free(b);

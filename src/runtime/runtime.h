@@ -88,6 +88,7 @@ struct cis_module {
   cis__module *m;           /* decoded, validated module */
   uint32_t *type_ids;       /* canonical id of each m->types[i] */
   void *engine_data;        /* the engine's translated code (ops->prepare) */
+  void *tier_data;          /* a tiering engine's own state (src/aot/tier.c), or NULL */
   CIS__PAD(pad);            /* every call reads the above; every instance writes refs */
   atomic_uint refs;         /* reference count */
 };

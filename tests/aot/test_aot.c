@@ -4,8 +4,11 @@
  * cap, call depth, out-of-bounds memory and table accesses), linking
  * between modules of the two engines, and the cache's faults (a truncated
  * entry, another module's entry swapped in, a corrupt byte, a compiler
- * that fails or is missing, two processes racing to compile one module).
- * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
+ * that fails or is missing, two processes racing to compile one module),
+ * and tiering ("auto": the interpreter at once, compiled code once the
+ * background compile is done, in this process and in the next). Each test
+ * gets a fresh $CIS_HOME, so each starts with an empty cache. Some cases
+ * run in a fresh process: this program run again with --child CASE.
  */
 #include <dirent.h>
 #include <ftw.h>
@@ -24,8 +27,11 @@
 
 #include <cmocka.h>
 
+#include "aot/aot_ops.h"
 #include "cis/cis.h"
 #include "cis/cis_aot.h"
+#include "common/sha256.h"
+#include "runtime/runtime.h"
 
 static char home[256];
 
@@ -536,13 +542,175 @@ static void auto_without_compiler_runs_on_interpreter(void **state) {
   (void)state;
   setenv("CIS_CC", "/nonexistent/cc", 1);
   cis_engine *e = engine("auto");
+  assert_string_equal(e->ops->name, "interp");
   assert_int_equal(run_f(e, "one"), 1);
   cis_engine_free(e);
   unsetenv("CIS_CC");
-  e = engine("auto"); /* with one: compiled, so the cache has the entry */
-  assert_int_equal(run_f(e, "one"), 1);
+  e = engine("auto"); /* with one: tiering, and the compile fills the cache */
+  assert_string_equal(e->ops->name, "auto");
+  cis_module *m = load_ok(e, "one");
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_COMPILED);
   cache_entry(NULL, 0, 1);
+  cis_module_free(m);
   cis_engine_free(e);
+}
+
+/* ---------------------------------------------------------- tiering */
+
+/* Calls f of m's instance inst once; returns which engine ran it: 'i'
+ * (the baseline) or 'a' (compiled), from the tier's call counts. */
+static char call_on(cis_module *m, cis_instance *inst) {
+  uint64_t b0, a0, b1, a1;
+  cis__tier_calls(m, &b0, &a0);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "f", &r, 0), CIS_OK);
+  assert_int_equal(r, 1);
+  cis__tier_calls(m, &b1, &a1);
+  assert_int_equal((b1 - b0) + (a1 - a0), 1);
+  return a1 > a0 ? 'a' : 'i';
+}
+
+static void auto_runs_at_once_then_compiled_in_process(void **state) {
+  (void)state;
+  cis_engine *e = engine("auto");
+  /* Held, the worker cannot have compiled before the first call. */
+  cis__tier_hold(true);
+  cis_module *m = load_ok(e, "one");
+  assert_int_equal(cis__tier_state(m), CIS__TIER_QUEUED);
+  cis_instance *before = instantiate(m, NULL, NULL);
+  assert_int_equal(call_on(m, before), 'i');
+  cache_entry(NULL, 0, 0);
+  cis__tier_hold(false);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_COMPILED);
+  cache_entry(NULL, 0, 1);
+  /* Later calls run compiled: in the instance made before, and in new ones. */
+  assert_int_equal(call_on(m, before), 'a');
+  cis_instance *after = instantiate(m, NULL, NULL);
+  assert_int_equal(call_on(m, after), 'a');
+  /* A call with a fuel budget stays on the interpreter (fuel's unit). */
+  cis_limits l;
+  cis_limits_default(&l);
+  l.fuel = 1000000;
+  cis_instance *fueled = instantiate(m, NULL, &l);
+  assert_int_equal(call_on(m, fueled), 'i');
+  cis_instance_free(fueled);
+  cis_instance_free(after);
+  cis_instance_free(before);
+  cis_module_free(m);
+  /* The same process loading it again: compiled from the first call. */
+  m = load_ok(e, "one");
+  assert_int_equal(cis__tier_state(m), CIS__TIER_COMPILED);
+  cis_instance *again = instantiate(m, NULL, NULL);
+  assert_int_equal(call_on(m, again), 'a');
+  cis_instance_free(again);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* Runs this program again as `--child which`; returns its exit status. */
+static int run_child(const char *which) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl("/proc/self/exe", "test_aot", "--child", which, (char *)NULL);
+    _exit(127);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void auto_next_process_finds_the_cache(void **state) {
+  (void)state;
+  cis_engine *e = engine("auto");
+  cis_module *m = load_ok(e, "one");
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_COMPILED);
+  cis_module_free(m);
+  cis_engine_free(e);
+  assert_int_equal(run_child("auto-cached"), 0);
+}
+
+static void aot_cached_start_loads_no_libcrypto(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1); /* compiles: the entry is there */
+  cis_engine_free(e);
+  assert_int_equal(run_child("aot-cached-no-libcrypto"), 0);
+}
+
+static void auto_failed_compile_stays_on_interpreter(void **state) {
+  (void)state;
+  setenv("CIS_CC", "/bin/false", 1);
+  cis_engine *e = engine("auto");
+  cis_module *m = load_ok(e, "one");
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  cis_instance *inst = instantiate(m, NULL, NULL);
+  assert_int_equal(call_on(m, inst), 'i');
+  cache_entry(NULL, 0, 0);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+}
+
+static void auto_modules_freed_while_queued_leak_nothing(void **state) {
+  (void)state;
+  /* In a fresh process whose exit (the worker joined at exit, then
+   * LeakSanitizer in the sanitized build) must be clean. */
+  assert_int_equal(run_child("auto-free-queued"), 0);
+  /* one's entry, perhaps limits' (its compile ran unless dropped
+   * queued), never two's. */
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d));) n += strstr(de->d_name, ".cso") != NULL;
+  closedir(d);
+  assert_true(n == 1 || n == 2);
+}
+
+/* The cases run in a fresh process; 0 when they hold. */
+static int child_main(const char *which) {
+  cis_engine *e = NULL;
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = !strcmp(which, "aot-cached-no-libcrypto") ? "aot" : "auto";
+  if (cis_engine_new(&cfg, &e) != CIS_OK) return 2;
+  cis_module *m = NULL, *m2 = NULL;
+  cis_instance *inst = NULL;
+  int32_t r = 0;
+  int bad = 0;
+  if (!strcmp(which, "auto-cached")) {
+    if (load(e, "one", &m) != CIS_OK) return 3;
+    bad = cis__tier_state(m) != CIS__TIER_COMPILED;
+    uint64_t b, a;
+    bad |= cis_instance_new(m, NULL, NULL, &inst) != CIS_OK || call(inst, "f", &r, 0) != CIS_OK || r != 1;
+    cis__tier_calls(m, &b, &a);
+    bad |= (a != 1 || b != 0) << 1;
+  } else if (!strcmp(which, "aot-cached-no-libcrypto")) {
+    if (load(e, "one", &m) != CIS_OK) return 3;
+    bad = cis__dynlib_loaded(&cis__crypto_lib);
+    bad |= (cis_instance_new(m, NULL, NULL, &inst) != CIS_OK || call(inst, "f", &r, 0) != CIS_OK || r != 1) << 1;
+  } else if (!strcmp(which, "auto-free-queued")) {
+    cis__tier_hold(true);
+    if (load(e, "two", &m2) != CIS_OK || load(e, "one", &m) != CIS_OK) return 3;
+    bad = cis__tier_state(m2) != CIS__TIER_QUEUED || cis__tier_state(m) != CIS__TIER_QUEUED;
+    cis_module_free(m2); /* dropped from the queue */
+    m2 = NULL;
+    cis__tier_hold(false);
+    bad |= (cis__tier_wait(m, 300000) != CIS__TIER_COMPILED) << 1;
+    /* limits' compile may be queued, running or done when it is freed:
+     * freeing waits for none of them, and exit joins the worker. */
+    if (load(e, "limits", &m2) != CIS_OK) return 5;
+    cis_module_free(m2);
+  } else {
+    return 4;
+  }
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  return bad ? 10 + bad : 0;
 }
 
 static void other_cflags_make_their_own_entry(void **state) {
@@ -581,7 +749,8 @@ static void aot_global_write_then_read_in_one_function(void **state) {
   cis_engine_free(e);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_runs_and_caches_its_object, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_deadline_stops_infinite_loop, setup, teardown),
@@ -601,6 +770,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(cache_list_and_prune_find_corrupt_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_without_compiler_runs_on_interpreter, setup, teardown),
       cmocka_unit_test_setup_teardown(other_cflags_make_their_own_entry, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_runs_at_once_then_compiled_in_process, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_next_process_finds_the_cache, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cached_start_loads_no_libcrypto, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_failed_compile_stays_on_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_modules_freed_while_queued_leak_nothing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
