@@ -129,6 +129,7 @@ typedef struct job {
   const char *ctype;                   /* its content type */
   char new_session[65];                /* Mcp-Session-Id to send, "" for none */
   const char *version_hdr;             /* MCP-Protocol-Version to send, or NULL */
+  bool sse;                            /* /mcp: answer as one SSE event (Accept) */
   bool done;                           /* set by the worker (server mu) */
   pthread_cond_t cv;                   /* signalled when done */
 } job;
@@ -762,6 +763,33 @@ static const char *header(struct MHD_Connection *c, const char *name) {
   return mhd.lookup(c, MHD_HEADER_KIND, name);
 }
 
+/* Turns j's JSON answer into one SSE event ("event: message", each line
+ * of it a "data:" line, then the blank line that ends the event and the
+ * stream). Out of memory, the answer stays JSON. */
+static void sse_event(job *j) {
+  size_t lines = 1;
+  for (size_t i = 0; i < j->out_len; i++) lines += j->out[i] == '\n';
+  char *e = malloc(16 + j->out_len + lines * 7 + 2), *q = e;
+  if (!e) return;
+  memcpy(q, "event: message\n", 15);
+  q += 15;
+  for (const char *p = j->out, *end = j->out + j->out_len;;) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    memcpy(q, "data: ", 6);
+    memcpy(q + 6, p, n);
+    q += 6 + n;
+    *q++ = '\n';
+    if (!nl || nl + 1 == end) break; /* a final newline makes no empty line */
+    p = nl + 1;
+  }
+  *q++ = '\n';
+  free(j->out);
+  j->out = e;
+  j->out_len = (size_t)(q - e);
+  j->ctype = "text/event-stream";
+}
+
 /* GET / and /ui/{file}: the operator page, under a policy that lets it
  * load only its own files and talk only to this server. */
 static enum MHD_Result reply_page(cis_server *s, struct MHD_Connection *c, const char *name) {
@@ -871,6 +899,10 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     snprintf(j.session, sizeof j.session, "%s", sid ? sid : "");
     const char *mm = header(c, "Mcp-Method");
     snprintf(j.mcp_method, sizeof j.mcp_method, "%s", mm ? mm : "");
+    /* A client that takes only an event stream gets its response as one
+     * SSE event; one that takes JSON too gets JSON, the simpler. */
+    const char *acc = header(c, "Accept");
+    j.sse = acc && strcasestr(acc, "text/event-stream") && !strcasestr(acc, "application/json");
     cis__http_mcp_peek(j.body, j.body_len, &j.peek);
     j.run = run_mcp;
     break;
@@ -890,9 +922,11 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   if (refused == 503) ok = reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
   else if (refused == 429)
     ok = reply_error(s, c, 429, CIS_ESTATE, "too many calls in flight; retry later", "Retry-After", "1", NULL);
-  else
+  else {
+    if (j.sse && j.status == 200 && j.out) sse_event(&j);
     ok = reply(s, c, j.status, j.out ? j.ctype : NULL, j.out, j.out ? j.out_len : 0, "Mcp-Session-Id",
                j.new_session[0] ? j.new_session : NULL, "MCP-Protocol-Version", j.version_hdr, NULL);
+  }
   free(j.out);
   return ok;
 }
