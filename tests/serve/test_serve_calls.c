@@ -197,6 +197,45 @@ static void calls_ring_keeps_the_last_64_and_cuts_long_logs(void **state) {
   cJSON_Delete(o);
 }
 
+/* Whether s (n bytes) is well-formed UTF-8 (RFC 3629). */
+static bool utf8_ok(const unsigned char *s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    unsigned char c = s[i];
+    size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!k || i + k > n) return false;
+    for (size_t j = 1; j < k; j++)
+      if ((s[i + j] & 0xC0) != 0x80) return false;
+    i += k;
+  }
+  return true;
+}
+
+static void calls_cut_logs_at_a_character_boundary(void **state) {
+  op_server *v = *state;
+  /* Lines of 3-byte characters (the euro sign) after 0, 1 and 2 bytes of
+   * padding: wherever the 4 KiB cut falls, one of the three would split
+   * a character were it cut at the byte. */
+  for (int pad = 0; pad < 3; pad++) {
+    char *in = malloc(16 + 3 * 2000 + 3);
+    assert_non_null(in);
+    size_t n = (size_t)sprintf(in, "{\"x\":\"%.*s", pad, "ab");
+    for (int i = 0; i < 2000; i++) n += (size_t)sprintf(in + n, "\xe2\x82\xac");
+    strcpy(in + n, "\"}");
+    assert_int_equal(op_invoke(v, "logger", in), 200);
+    free(in);
+    int st;
+    cJSON *o = get_json(v, "/v1/calls?limit=1", v->alice, &st);
+    const cJSON *c = cJSON_GetArrayItem(member(o, "calls"), 0);
+    const char *logs = string(c, "logs");
+    size_t len = strlen(logs);
+    assert_true(cJSON_IsTrue(member(c, "logs_truncated")));
+    assert_true(len > 4090 && len <= 4096);
+    assert_true(utf8_ok((const unsigned char *)logs, len));
+    assert_memory_equal(logs + len - 3, "\xe2\x82\xac", 3);
+    cJSON_Delete(o);
+  }
+}
+
 /* ------------------------------------------------------------- memory peak */
 
 static double invoke_peak(op_server *v, const char *name) {
@@ -335,6 +374,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(calls_are_the_callers_tenant_only, setup, teardown),
       cmocka_unit_test_setup_teardown(calls_limit_refuses_hostile_values, setup, teardown),
       cmocka_unit_test_setup_teardown(calls_ring_keeps_the_last_64_and_cuts_long_logs, setup, teardown),
+      cmocka_unit_test_setup_teardown(calls_cut_logs_at_a_character_boundary, setup, teardown),
       cmocka_unit_test_setup_teardown(memory_peak_of_a_growing_skill_is_larger, setup, teardown),
       cmocka_unit_test_setup_teardown(operator_page_is_served_with_a_content_security_policy, setup, teardown),
       cmocka_unit_test(operator_page_uses_no_markup_sinks_or_other_origins),
