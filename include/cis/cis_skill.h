@@ -263,6 +263,15 @@ typedef struct cis_invoke_options {
   const cis_invoke_mount *mounts; /* host folders preopened for a WASI
                                      skill, after its manifest's mounts */
   size_t nmounts;
+  /* Call this export with args instead of the ABI's entry (cis run
+   * --skill-host): same grants, links and limits, but input is not read
+   * and the results go to cis_invoke_result.results, not output (which
+   * holds what a WASI module wrote to stdout, unchecked). NULL = the
+   * entry. A missing export is CIS_ENOTFOUND, a wrong argument count or
+   * type CIS_EINVAL; a proc_exit(0) is success without results. */
+  const char *export_name;
+  const cis_val *args;
+  size_t nargs;
 } cis_invoke_options;
 
 typedef struct cis_invoke_stats {
@@ -286,6 +295,9 @@ typedef struct cis_invoke_result {
   int exit_code;             /* WASI skills: the exit code */
   char error[512];           /* what went wrong, when status != CIS_OK */
   cis_invoke_stats stats;
+  cis_val *results;          /* cis_invoke_options.export_name: its results
+                                (malloc'd), or NULL */
+  size_t nresults;
 } cis_invoke_result;
 
 /* Runs installed skill NAME with JSON input. The input is validated before

@@ -601,6 +601,39 @@ static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, 
   return CIS_OK;
 }
 
+/* cis_invoke_options.export_name: that export with the caller's values,
+ * its results into res->results. */
+static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt, cis_invoke_result *res) {
+  cis_func *f = cis_instance_func(inst, opt->export_name);
+  if (!f) {
+    snprintf(res->error, sizeof res->error, "the module exports no function %.200s", opt->export_name);
+    return CIS_ENOTFOUND;
+  }
+  uint32_t np, nr;
+  const cis_valtype *pt, *rt;
+  cis_func_type(f, &np, &pt, &nr, &rt);
+  bool typed = np == opt->nargs;
+  for (uint32_t i = 0; typed && i < np; i++) typed = opt->args[i].type == pt[i];
+  if (!typed) {
+    char sig[160];
+    sig_text(np, pt, nr, rt, sig, sizeof sig);
+    snprintf(res->error, sizeof res->error, "%.200s is %s: %zu argument%s given%s", opt->export_name, sig, opt->nargs,
+             opt->nargs == 1 ? "" : "s", np == opt->nargs ? " of other types" : "");
+    return CIS_EINVAL;
+  }
+  if (!(res->results = calloc(nr ? nr : 1, sizeof *res->results))) return CIS_ENOMEM;
+  cis_result rc = cis_func_call(inst, f, opt->args, np, res->results, nr);
+  if (rc == CIS_EEXIT) res->exit_code = cis_instance_exit_code(inst);
+  if (rc == CIS_EEXIT && res->exit_code == 0) rc = CIS_OK; /* proc_exit(0): done, no results */
+  else if (rc == CIS_OK) res->nresults = nr;
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
+  if (!res->nresults) {
+    free(res->results);
+    res->results = NULL;
+  }
+  return rc;
+}
+
 /* --------------------------------------------------------------- invoke */
 
 /* The input and output of a call are held to RFC 8259 (see
@@ -894,8 +927,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
       return res->status = CIS_EINVAL;
     }
   }
+  bool direct = opt && opt->export_name; /* an export with values, not the entry */
   if (abi == CIS_ABI_AUTO) abi = detect_abi(mod);
-  if (abi == CIS_ABI_AUTO) {
+  if (abi == CIS_ABI_AUTO && !direct) {
     no_entry_message(mod, res->error, sizeof res->error);
     return res->status = CIS_EABI;
   }
@@ -1057,6 +1091,19 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
       (rc = call_export(inst, "_initialize", NULL, 0, NULL, 0, res)) != CIS_OK)
     goto done;
 
+  if (direct) {
+    rc = call_direct(inst, opt, res);
+    size_t n = 0;
+    const uint8_t *o = wasi ? cis_wasi_output(wasi, 1, &n) : NULL;
+    if (rc == CIS_OK && n) {
+      if (!(out = malloc(n + 1))) rc = CIS_ENOMEM;
+      else {
+        memcpy(out, o, n);
+        out[n] = 0;
+        out_len = n;
+      }
+    }
+  } else
   switch (abi) {
   case CIS_ABI_V1: {
     cis_val r;
@@ -1111,7 +1158,7 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
   /* A guest sees a dead KV or filesystem backend only as an error code
    * (or EIO), and may then fail in its own words. */
   rc = backend_cause(rc, &kvc, wasi, res);
-  if (rc == CIS_OK) rc = validate_json(out, out_len, "output", res);
+  if (rc == CIS_OK && !direct) rc = validate_json(out, out_len, "output", res);
   /* Files first, then KV: a file commit that fails (another call's
    * conflicting write) still drops the KV writes (docs/dbfs.md, "One
    * unit"). */
@@ -1226,5 +1273,8 @@ void cis_invoke_result_free(cis_invoke_result *res) {
   if (!res) return;
   free(res->output);
   free(res->logs);
+  free(res->results);
   res->output = res->logs = NULL;
+  res->results = NULL;
+  res->nresults = 0;
 }

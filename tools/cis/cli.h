@@ -164,6 +164,30 @@ struct cis_skills;
  * with err naming it and its source. */
 cis_result cli_open_skills(const cli_host_flags *f, struct cis_skills **s, char *err, size_t errcap);
 
+/* The effective configuration, for a command that needs more than the
+ * skill host (cis serve): load it, read settings by name, free it. */
+typedef struct cli_config cli_config;
+/* A setting given by a command's own flag (e.g. cis serve --workers for
+ * serve.workers): over the file, the environment and --set. value NULL =
+ * the flag was not given. */
+typedef struct cli_flag_set {
+  const char *setting; /* "serve.workers" */
+  const char *value;   /* as typed, checked like the setting's other sources */
+  const char *flag;    /* "--workers", for messages and `config show` */
+} cli_flag_set;
+/* Loads defaults < file < environment < f < extra. Errors as
+ * cli_open_skills. */
+cis_result cli_config_load(const cli_host_flags *f, const cli_flag_set *extra, size_t nextra, cli_config **out,
+                           char *err, size_t errcap);
+/* The effective value of a setting ("serve.workers"), or NULL (none, or
+ * no such setting). Owned by c. */
+const char *cli_config_value(const cli_config *c, const char *setting);
+struct cis_skills_config;
+/* The skill host's configuration from c, as cli_open_skills opens it (its
+ * strings are c's: keep c until sc is no longer used). */
+void cli_config_skills(const cli_config *c, const cli_host_flags *f, struct cis_skills_config *sc);
+void cli_config_free(cli_config *c);
+
 /* ------------------------------------------------------------ commands */
 
 /* Each subcommand gets argv[0] = its own name. Returns the exit code. */

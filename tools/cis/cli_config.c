@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cis/cis_log.h"
+#include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 #include "cli.h"
 
@@ -29,7 +30,11 @@ typedef struct setting_def {
   const char *help; /* for `cis config show --help` */
 } setting_def;
 
-enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_N };
+enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG,
+       /* cis serve's own (cli_config_serve): */
+       S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
+       S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
+       S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -44,6 +49,18 @@ static const setting_def defs[S_N] = {
     [S_LOG_LEVEL] = {"log.level", "CIS_LOG_LEVEL", "least level shown: debug, info, warn or error"},
     [S_REQUIRE_SIG] = {"skills.require_signature", "CIS_REQUIRE_SIGNATURE",
                        "install and run only skills signed by a key the tenant trusts: true or false"},
+    [S_SERVE_LISTEN] = {"serve.listen", "CIS_SERVE_LISTEN", "cis serve's addresses: HOST:PORT[,HOST:PORT...]"},
+    [S_SERVE_WORKERS] = {"serve.workers", "CIS_SERVE_WORKERS", "cis serve: threads running calls"},
+    [S_SERVE_QUEUE] = {"serve.queue", "CIS_SERVE_QUEUE", "cis serve: calls waiting for a worker"},
+    [S_SERVE_MAX_BODY] = {"serve.max_body", "CIS_SERVE_MAX_BODY", "cis serve: request body cap (8MiB)"},
+    [S_SERVE_TENANT_CONC] = {"serve.tenant_concurrency", "CIS_SERVE_TENANT_CONCURRENCY",
+                             "cis serve: calls of one tenant at once (0 = workers)"},
+    [S_SERVE_MAX_CONN] = {"serve.max_connections", "CIS_SERVE_MAX_CONNECTIONS", "cis serve: open connections"},
+    [S_SERVE_MAX_TIMEOUT] = {"serve.max_timeout", "CIS_SERVE_MAX_TIMEOUT", "cis serve: most a manifest's timeout may be"},
+    [S_SERVE_MAX_MEMORY] = {"serve.max_memory", "CIS_SERVE_MAX_MEMORY", "cis serve: most a manifest's memory may be"},
+    [S_SERVE_MAX_FUEL] = {"serve.max_fuel", "CIS_SERVE_MAX_FUEL", "cis serve: most a manifest's fuel may be (0 = no cap)"},
+    [S_SERVE_DRAIN] = {"serve.drain_timeout", "CIS_SERVE_DRAIN_TIMEOUT",
+                       "cis serve: longest wait for calls after SIGTERM (0 = max_timeout + 5s)"},
 };
 
 typedef enum src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } src;
@@ -100,6 +117,24 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_REQUIRE_SIG:
     if (strcmp(v, "true") && strcmp(v, "false")) return snprintf(why, cap, "is true or false"), false;
     return true;
+  case S_SERVE_WORKERS:
+  case S_SERVE_QUEUE:
+  case S_SERVE_TENANT_CONC:
+  case S_SERVE_MAX_CONN:
+  case S_SERVE_MAX_FUEL:
+    if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
+    return true;
+  case S_SERVE_MAX_TIMEOUT:
+  case S_SERVE_DRAIN:
+    if (!cli_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
+    return true;
+  case S_SERVE_MAX_BODY:
+  case S_SERVE_MAX_MEMORY:
+    if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
+    return true;
+  case S_SERVE_LISTEN:
+    if (!*v || strstr(v, ",,") || v[strlen(v) - 1] == ',') return snprintf(why, cap, "is HOST:PORT[,HOST:PORT...]"), false;
+    return true;
   case S_KV:
   case S_FS_DB:
     if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9))
@@ -131,7 +166,8 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     char num[32], why[128];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
-    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY) && m->valuedouble >= 0 &&
+    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_DRAIN)) &&
+             m->valuedouble >= 0 &&
              m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
       snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
       v = num;
@@ -200,7 +236,12 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
   snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
   const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
                          [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug",
-                         [S_REQUIRE_SIG] = "false"};
+                         [S_REQUIRE_SIG] = "false",
+                         /* cis serve's, as cis_server_config_default and the ceilings have them */
+                         [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
+                         [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",
+                         [S_SERVE_MAX_CONN] = "256", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
+                         [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);
@@ -277,21 +318,16 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
   return CLI_HOST_NOPTS;
 }
 
-cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, size_t errcap) {
-  cli_config c;
-  *s = NULL;
-  cis_result rc = load_config(f, &c, err, errcap);
-  if (rc != CIS_OK) {
-    config_free(&c);
-    return rc;
-  }
+/* Fills sc from c (its strings stay c's) and f's --quiet. */
+static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_skills_config *sc_out) {
   /* The sink outlives the handle: one per process is enough. */
   static level_sink ls;
   static cis_log_sink sink;
-  ls.min_level = f && f->quiet ? 4 : level_of(c.value[S_LOG_LEVEL]);
+  ls.min_level = f && f->quiet ? 4 : level_of(cc->value[S_LOG_LEVEL]);
   sink = (cis_log_sink){.version = CIS_LOG_SINK_VERSION, .user = &ls, .write = level_write};
   cis_skills_config sc;
   cis_skills_config_default(&sc);
+  const cli_config c = *cc;
   sc.kv_spec = c.value[S_KV];
   sc.vfs_db_spec = c.value[S_FS_DB];
   /* "" rather than NULL: the library would read the variable again. */
@@ -310,9 +346,60 @@ cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, s
     if (!sc.limits.timeout_ms) sc.limits.timeout_ms = d.timeout_ms;
     if (!sc.limits.max_memory_bytes) sc.limits.max_memory_bytes = d.max_memory_bytes;
   }
-  rc = cis_skills_open(&sc, s, err, errcap);
+  *sc_out = sc;
+}
+
+cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, size_t errcap) {
+  cli_config c;
+  *s = NULL;
+  cis_result rc = load_config(f, &c, err, errcap);
+  if (rc == CIS_OK) {
+    cis_skills_config sc;
+    skills_config_of(&c, f, &sc);
+    rc = cis_skills_open(&sc, s, err, errcap);
+  }
   config_free(&c);
   return rc;
+}
+
+cis_result cli_config_load(const cli_host_flags *f, const cli_flag_set *extra, size_t nextra, cli_config **out,
+                           char *err, size_t errcap) {
+  *out = NULL;
+  cli_config *c = malloc(sizeof *c);
+  if (!c) return CIS_ENOMEM;
+  cis_result rc = load_config(f, c, err, errcap);
+  /* A command's own flags come last: over the file, the environment and --set. */
+  for (size_t k = 0; rc == CIS_OK && k < nextra; k++) {
+    int i = find_def(extra[k].setting, strlen(extra[k].setting));
+    char why[128];
+    if (i < 0 || !extra[k].value) continue;
+    if (!check_value(i, extra[k].value, why, sizeof why))
+      rc = (snprintf(err, errcap, "%s %s, not \"%.100s\"", extra[k].flag, why, extra[k].value), CIS_EINVAL);
+    else if (!set_value(c, i, extra[k].value, SRC_FLAG, extra[k].flag))
+      rc = CIS_ENOMEM;
+  }
+  if (rc != CIS_OK) {
+    config_free(c);
+    free(c);
+    return rc;
+  }
+  *out = c;
+  return CIS_OK;
+}
+
+const char *cli_config_value(const cli_config *c, const char *setting) {
+  int i = find_def(setting, strlen(setting));
+  return i < 0 ? NULL : c->value[i];
+}
+
+void cli_config_skills(const cli_config *c, const cli_host_flags *f, cis_skills_config *sc) {
+  skills_config_of(c, f, sc);
+}
+
+void cli_config_free(cli_config *c) {
+  if (!c) return;
+  config_free(c);
+  free(c);
 }
 
 /* --------------------------------------------------------- config show */

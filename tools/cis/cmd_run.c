@@ -8,6 +8,7 @@
  *           [--dir HOST[::GUEST][:ro]]... [--dir-ro HOST[::GUEST]]...
  *           [--env NAME[=VALUE]]... [--vfs mem|host|db:SPEC] [--tenant ID]
  *           [--vfs-commit call|sync]
+ *           [--skill-host [--kv] [--ai] [--allow-host RULE]... [--config KEY=VALUE]...]
  *           FILE.wasm [ARGS...]
  *
  * Without --invoke the module's `_start` runs as a WASI command: ARGS are
@@ -30,6 +31,15 @@
  * committed when the run ends with exit code 0 and dropped otherwise, or
  * when the process dies.
  *
+ * --skill-host: the module runs as a skill without a manifest does
+ * (cis_skills_invoke_wasm with cis_invoke_options.export_name), so it may
+ * import the skill host API (cis, env, cis_v1; docs/abi.md) besides WASI,
+ * under the same permissions model as `cis skill run --wasm`: it may log;
+ * KV (--kv, the module's own namespace), AI (--ai) and HTTP (--allow-host,
+ * nothing else reachable) only when granted; config_get reads --config.
+ * The host is the configured one (cli_open_skills: KV store, AI provider,
+ * log flags). A WASI module's stdout is printed before the results.
+ *
  * Exit codes: the guest's when _start ran; otherwise 0 the call returned,
  * or cli_exit_code() of what failed (bad input, trap, timeout, limit ...;
  * the code's name, its text and the engine's message on stderr), 2 bad
@@ -41,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
 #include "cis/cis_wasi.h"
 #include "cli.h"
@@ -84,6 +95,13 @@ typedef struct run_ctx {
   cis_module *module;     /* owned */
   cis_imports *imports;   /* owned; what the module may import */
   cis_instance *inst;     /* owned */
+  /* --skill-host and what it grants: */
+  bool skill_host;        /* --skill-host: link the skill host API */
+  bool allow_kv;          /* --kv */
+  bool allow_ai;          /* --ai */
+  cli_strlist allow_hosts; /* --allow-host RULE */
+  cli_strlist configs;    /* --config KEY=VALUE */
+  cli_host_flags hf;      /* --log-level, --log-format, --quiet, --set */
 } run_ctx;
 
 static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
@@ -98,6 +116,9 @@ static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
              "at GUEST (default HOST); --vfs says what it is: host (the directory HOST),\n"
              "mem (empty, in memory) or db:sqlite:PATH / db:postgres:CONNSTR (the\n"
              "--tenant's database filesystem).\n"
+             "--skill-host links the skill host API too (docs/abi.md), under the\n"
+             "permissions of `cis skill run --wasm`: logging only, unless --kv, --ai\n"
+             "or --allow-host grant more.\n"
              "Options:\n");
   cli_print_opts(f, opts, nopts);
 }
@@ -173,7 +194,7 @@ static int parse_fs(run_ctx *c) {
     fprintf(stderr, "cis run: --vfs-commit is call or sync, with --vfs db:SPEC\n");
     return CLI_EXIT_USAGE;
   }
-  if (!db && c->tenant) {
+  if (!db && c->tenant && !c->skill_host) { /* with --skill-host it names whose KV and files */
     fprintf(stderr, "cis run: --tenant is for --vfs db:SPEC\n");
     return CLI_EXIT_USAGE;
   }
@@ -323,29 +344,164 @@ static void print_sig(uint32_t n, const cis_valtype *t) {
   fputc(')', stderr);
 }
 
+/* Says that the module has no function export `name` and what it has
+ * instead. Returns the exit code. */
+static int no_export(const run_ctx *c, const char *name) {
+  if (c->invoke)
+    fprintf(stderr, "cis: %s: no exported function \"%s\"", c->path, name);
+  else
+    fprintf(stderr, "cis: %s: no entry point: exports no _start function; name one with --invoke "
+                    "(docs/abi.md has the entries skills use)", c->path);
+  /* What there is to call instead. */
+  uint32_t n = cis_module_export_count(c->module), listed = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    cis_extern_desc d;
+    if (cis_module_export(c->module, i, &d) != CIS_OK || d.kind != CIS_EXTERN_FUNC) continue;
+    fputs(listed++ ? ", " : "; its functions: ", stderr);
+    cli_print_name(stderr, d.name, d.name_len);
+  }
+  fputs(listed ? "\n" : "; it exports no functions\n", stderr);
+  return CLI_EXIT_FAIL;
+}
+
+/* Reads ARGS by the parameter types pt into a malloc'd array (*out), or
+ * says what does not fit. Returns an exit code. */
+static int parse_args(const run_ctx *c, const char *name, uint32_t np, const cis_valtype *pt, cis_val **out) {
+  *out = NULL;
+  if ((uint32_t)c->nargs != np) {
+    fprintf(stderr, "cis run: %s takes %u argument%s ", name, (unsigned)np, np == 1 ? "" : "s");
+    print_sig(np, pt);
+    fprintf(stderr, ", %d given\n", c->nargs);
+    return CLI_EXIT_USAGE;
+  }
+  cis_val *args = calloc(np ? np : 1, sizeof *args);
+  if (!args) {
+    cli_error("run", CIS_ENOMEM, NULL);
+    return CLI_EXIT_FAIL;
+  }
+  for (uint32_t i = 0; i < np; i++) {
+    if (!cli_parse_val(pt[i], c->args[i], &args[i])) {
+      fprintf(stderr, "cis run: argument %u (\"%s\") is not a valid %s\n", (unsigned)i + 1, c->args[i],
+              cli_type_name(pt[i]));
+      free(args);
+      return CLI_EXIT_USAGE;
+    }
+  }
+  *out = args;
+  return CLI_EXIT_OK;
+}
+
+/* Prints each result on its own line. */
+static void print_results(const cis_val *res, size_t nr) {
+  for (size_t i = 0; i < nr; i++) {
+    char buf[64];
+    cli_format_val(&res[i], buf, sizeof buf);
+    printf("%s\n", buf);
+  }
+}
+
+/* --skill-host: finds the export by the module's own types (decoded
+ * here: the invocation validates), reads ARGS, and calls it through the
+ * skill host with the grants of the flags. Returns an exit code. */
+static int run_skill_host(run_ctx *c) {
+  const char *name = c->invoke ? c->invoke : "_start";
+  cis_skills *s = NULL;
+  cis_val *args = NULL;
+  cis_invoke_mount *mounts = NULL;
+  int code = CLI_EXIT_OK;
+  size_t len;
+  uint8_t *bytes = cli_read_file(c->path, &len);
+  if (!bytes) return CLI_EXIT_FAIL;
+  char why[512];
+  cis_result rc = cli_check_component(bytes, len, why, sizeof why);
+  if (rc != CIS_OK) {
+    cli_error(c->path, rc, why);
+    code = cli_exit_code(rc);
+    goto out;
+  }
+  if (cli_is_wat(bytes, len)) {
+    fprintf(stderr, "cis run: --skill-host runs binary modules; build %s with wat2wasm first\n", c->path);
+    code = CLI_EXIT_USAGE;
+    goto out;
+  }
+  cis_engine_config ec;
+  cis_engine_config_default(&ec);
+  if ((rc = cis_engine_new(&ec, &c->engine)) != CIS_OK ||
+      (rc = cis_module_decode_only(c->engine, bytes, len, &c->module)) != CIS_OK) {
+    cli_error(c->path, rc, c->engine ? cis_errmsg(c->engine) : NULL);
+    code = cli_exit_code(rc);
+    goto out;
+  }
+  cis_extern_desc d;
+  uint32_t n = cis_module_export_count(c->module), i;
+  for (i = 0; i < n; i++)
+    if (cis_module_export(c->module, i, &d) == CIS_OK && d.kind == CIS_EXTERN_FUNC && d.name_len == strlen(name) &&
+        !memcmp(d.name, name, d.name_len))
+      break;
+  if (i == n) {
+    code = no_export(c, name);
+    goto out;
+  }
+  if ((code = parse_args(c, name, d.nparams, d.params, &args)) != CLI_EXIT_OK) goto out;
+  if (c->ndirs && !(mounts = calloc(c->ndirs, sizeof *mounts))) {
+    cli_error("run", CIS_ENOMEM, NULL);
+    code = CLI_EXIT_FAIL;
+    goto out;
+  }
+  for (size_t k = 0; k < c->ndirs; k++)
+    mounts[k] = (cis_invoke_mount){c->dirs[k].host, c->dirs[k].guest, c->dirs[k].read_only};
+  char err[600] = "";
+  if ((rc = cli_open_skills(&c->hf, &s, err, sizeof err)) != CIS_OK) {
+    cli_error("run", rc, err);
+    code = cli_exit_code(rc);
+    goto out;
+  }
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.export_name = name;
+  o.args = args;
+  o.nargs = d.nparams;
+  o.tenant = c->tenant;
+  /* 0: the host's defaults for skills (limits.* of the configuration). */
+  o.timeout_ms = c->has_timeout ? c->timeout_ms : 0;
+  o.max_memory = c->has_max_memory ? c->max_memory : 0;
+  o.allow_kv = c->allow_kv;
+  o.allow_ai = c->allow_ai;
+  o.allow_hosts = c->allow_hosts.items;
+  o.nallow_hosts = c->allow_hosts.n;
+  o.config = c->configs.items;
+  o.nconfig = c->configs.n;
+  o.env = (const char *const *)c->env;
+  o.nenv = c->nenv;
+  o.mounts = mounts;
+  o.nmounts = c->ndirs;
+  cis_invoke_result res;
+  rc = cis_skills_invoke_wasm(s, bytes, len, "{}", 2, &o, &res);
+  if (res.output_len) fwrite(res.output, 1, res.output_len, stdout); /* a WASI module's stdout */
+  if (rc == CIS_OK) {
+    print_results(res.results, res.nresults);
+  } else if (rc == CIS_EEXIT) {
+    code = res.exit_code;
+  } else {
+    cli_error(name, rc, res.error);
+    code = cli_exit_code(rc);
+  }
+  cis_invoke_result_free(&res);
+out:
+  if (s) cis_skills_close(s);
+  free(mounts);
+  free(args);
+  free(bytes);
+  return code;
+}
+
 /* Calls the export with the parsed ARGS and prints its results. Returns an
  * exit code. */
 static int run_call(run_ctx *c) {
   const char *name = c->invoke ? c->invoke : "_start";
   cis_extern ext;
   cis_result rc = cis_instance_export(c->inst, name, strlen(name), &ext);
-  if (rc != CIS_OK || ext.kind != CIS_EXTERN_FUNC) {
-    if (c->invoke)
-      fprintf(stderr, "cis: %s: no exported function \"%s\"", c->path, name);
-    else
-      fprintf(stderr, "cis: %s: no entry point: exports no _start function; name one with --invoke "
-                      "(docs/abi.md has the entries skills use)", c->path);
-    /* What there is to call instead. */
-    uint32_t n = cis_module_export_count(c->module), listed = 0;
-    for (uint32_t i = 0; i < n; i++) {
-      cis_extern_desc d;
-      if (cis_module_export(c->module, i, &d) != CIS_OK || d.kind != CIS_EXTERN_FUNC) continue;
-      fputs(listed++ ? ", " : "; its functions: ", stderr);
-      cli_print_name(stderr, d.name, d.name_len);
-    }
-    fputs(listed ? "\n" : "; it exports no functions\n", stderr);
-    return CLI_EXIT_FAIL;
-  }
+  if (rc != CIS_OK || ext.kind != CIS_EXTERN_FUNC) return no_export(c, name);
   if (!c->invoke) {
     /* A WASI command: its exit code is ours; a trap or limit has its own. */
     int exit_code = 0;
@@ -360,27 +516,14 @@ static int run_call(run_ctx *c) {
   uint32_t np, nr;
   const cis_valtype *pt, *rt;
   cis_func_type(ext.of.func, &np, &pt, &nr, &rt);
-  if ((uint32_t)c->nargs != np) {
-    fprintf(stderr, "cis run: %s takes %u argument%s ", name, (unsigned)np, np == 1 ? "" : "s");
-    print_sig(np, pt);
-    fprintf(stderr, ", %d given\n", c->nargs);
-    return CLI_EXIT_USAGE;
-  }
-  cis_val *args = calloc(np ? np : 1, sizeof *args);
+  cis_val *args = NULL;
+  int code = parse_args(c, name, np, pt, &args);
+  if (code != CLI_EXIT_OK) return code;
   cis_val *res = calloc(nr ? nr : 1, sizeof *res);
-  int code = CLI_EXIT_OK;
-  if (!args || !res) {
+  if (!res) {
     cli_error("run", CIS_ENOMEM, NULL);
     code = CLI_EXIT_FAIL;
     goto out;
-  }
-  for (uint32_t i = 0; i < np; i++) {
-    if (!cli_parse_val(pt[i], c->args[i], &args[i])) {
-      fprintf(stderr, "cis run: argument %u (\"%s\") is not a valid %s\n", (unsigned)i + 1,
-              c->args[i], cli_type_name(pt[i]));
-      code = CLI_EXIT_USAGE;
-      goto out;
-    }
   }
   rc = cis_func_call(c->inst, ext.of.func, args, np, res, nr);
   if (rc == CIS_EEXIT) {
@@ -389,16 +532,50 @@ static int run_call(run_ctx *c) {
     cli_error(name, rc, cis_errmsg(c->inst));
     code = cli_exit_code(rc);
   } else {
-    for (uint32_t i = 0; i < nr; i++) {
-      char buf[64];
-      cli_format_val(&res[i], buf, sizeof buf);
-      printf("%s\n", buf);
-    }
+    print_results(res, nr);
   }
 out:
   free(args);
   free(res);
   return code;
+}
+
+/* Appends the rows of --skill-host and its grants to opts (room for
+ * 5 + CLI_HOST_NOPTS); returns how many. The host's --require-signature
+ * is left out: a module run here has no manifest to sign. */
+static size_t skill_host_opts(run_ctx *c, cli_opt *opts) {
+  const cli_opt rows[] = {
+      {"--skill-host", CLI_OPT_FLAG, &c->skill_host, NULL, NULL,
+       "link the skill host API (cis, env, cis_v1) as for a skill without a manifest"},
+      {"--kv", CLI_OPT_FLAG, &c->allow_kv, NULL, NULL, "with --skill-host: grant KV (the module's namespace)"},
+      {"--ai", CLI_OPT_FLAG, &c->allow_ai, NULL, NULL, "with --skill-host: grant AI"},
+      {"--allow-host", CLI_OPT_LIST, &c->allow_hosts, NULL, "RULE", "with --skill-host: an HTTP allow rule"},
+      {"--config", CLI_OPT_LIST, &c->configs, NULL, "KEY=VALUE", "with --skill-host: a setting for config_get"},
+  };
+  size_t n = sizeof rows / sizeof rows[0];
+  memcpy(opts, rows, sizeof rows);
+  cli_opt host[CLI_HOST_NOPTS];
+  size_t nh = cli_host_opts(&c->hf, host);
+  for (size_t i = 0; i < nh; i++)
+    if (strcmp(host[i].name, "--require-signature")) opts[n++] = host[i];
+  return n;
+}
+
+/* Flags that mean something only with --skill-host, and those that mean
+ * nothing with it. Returns an exit code. */
+static int check_skill_host(const run_ctx *c) {
+  bool grants = c->allow_kv || c->allow_ai || c->allow_hosts.n || c->configs.n || c->hf.log_level ||
+                c->hf.log_format || c->hf.quiet || c->hf.sets.n;
+  if (!c->skill_host && grants) {
+    fprintf(stderr, "cis run: --kv, --ai, --allow-host, --config and the log flags need --skill-host\n");
+    return CLI_EXIT_USAGE;
+  }
+  if (c->skill_host && (c->has_fuel || c->engine_name || c->vfs)) {
+    fprintf(stderr, "cis run: --fuel, --engine and --vfs are not for --skill-host (its host's settings are; "
+                    "--dir mounts host folders, --tenant names whose KV and files)\n");
+    return CLI_EXIT_USAGE;
+  }
+  return CLI_EXIT_OK;
 }
 
 /* --vfs-commit call: commits each db mount's scope when the run ended with
@@ -417,7 +594,7 @@ static int end_scopes(run_ctx *c, int code) {
 int cli_cmd_run(int argc, char **argv) {
   run_ctx c;
   memset(&c, 0, sizeof c);
-  const cli_opt run_opts[] = {
+  cli_opt run_opts[32] = {
       {"--invoke", CLI_OPT_STR, &c.invoke, NULL, "NAME", "export to call (default: _start)"},
       {"--dir", CLI_OPT_LIST, &c.dir_specs, NULL, "HOST[::GUEST][:ro]",
        "preopen a directory at GUEST (default HOST); :ro = read-only"},
@@ -440,7 +617,9 @@ int cli_cmd_run(int argc, char **argv) {
       {"--engine", CLI_OPT_STR, &c.engine_name, NULL, "NAME",
        "interp, aot (compiled, cached in $CIS_HOME/cache) or auto; --fuel makes auto interp"},
   };
-  const size_t nopts = sizeof run_opts / sizeof run_opts[0];
+  size_t nopts = 0;
+  while (run_opts[nopts].name) nopts++;
+  nopts += skill_host_opts(&c, run_opts + nopts);
   int pos = 1;
   bool help;
   int code = cli_parse_opts("run", run_opts, nopts, argc, argv, &pos, &help);
@@ -462,6 +641,7 @@ int cli_cmd_run(int argc, char **argv) {
   c.path = argv[pos];
   c.args = argv + pos + 1;
   c.nargs = argc - pos - 1;
+  if ((code = check_skill_host(&c)) != CLI_EXIT_OK) goto done;
   if ((code = parse_fs(&c)) != CLI_EXIT_OK || (code = parse_env(&c)) != CLI_EXIT_OK) {
     if (code == CLI_EXIT_FAIL) cli_error("run", CIS_ENOMEM, NULL);
     goto done;
@@ -473,8 +653,12 @@ int cli_cmd_run(int argc, char **argv) {
   if (c.has_max_memory && c.max_memory) c.limits.max_memory_bytes = c.max_memory;
   if (c.has_fuel) c.limits.fuel = c.fuel;
 
-  code = run_setup(&c);
-  if (code == CLI_EXIT_OK) code = run_call(&c);
+  if (c.skill_host) {
+    code = run_skill_host(&c);
+  } else {
+    code = run_setup(&c);
+    if (code == CLI_EXIT_OK) code = run_call(&c);
+  }
   fflush(stdout);
 done:
   if (c.inst) cis_instance_free(c.inst);
@@ -492,6 +676,9 @@ done:
   cli_strlist_free(&c.dir_specs);
   cli_strlist_free(&c.ro_specs);
   cli_strlist_free(&c.env_specs);
+  cli_strlist_free(&c.allow_hosts);
+  cli_strlist_free(&c.configs);
+  cli_strlist_free(&c.hf.sets);
   if (c.module) cis_module_free(c.module);
   if (c.engine) cis_engine_free(c.engine);
   return code;

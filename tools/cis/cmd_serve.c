@@ -16,41 +16,58 @@
 
 int cli_cmd_serve(int argc, char **argv);
 
+/* Each of serve's flags is one setting (serve.*), so it can also come
+ * from the configuration file or the environment; a flag wins. */
+enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_MAX_TIMEOUT, F_MAX_MEMORY,
+       F_MAX_FUEL, F_DRAIN, F_N };
+static const char *const serve_setting[F_N] = {
+    "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
+    "serve.max_connections", "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout"};
+
+/* Splits "A,B" (serve.listen) into list, whose items point into text. */
+static bool split_listen(char *text, cli_strlist *list) {
+  for (char *p = text, *e; p; p = e) {
+    e = strchr(p, ',');
+    if (e) *e++ = '\0';
+    if (list->n == list->cap) {
+      size_t cap = list->cap ? list->cap * 2 : 4;
+      const char **items = realloc(list->items, cap * sizeof *items);
+      if (!items) return false;
+      list->items = items;
+      list->cap = cap;
+    }
+    list->items[list->n++] = p;
+  }
+  return true;
+}
+
 int cli_cmd_serve(int argc, char **argv) {
   cli_strlist listen = {0};
-  uint64_t max_body = CIS_SERVE_DEFAULT_MAX_BODY, workers = CIS_SERVE_DEFAULT_WORKERS,
-           queue = CIS_SERVE_DEFAULT_QUEUE, tenant_conc = 0, max_conn = 256, max_timeout = 0, max_memory = 0,
-           max_fuel = 0, drain = 0;
-  bool help = false, require_sig = false;
-  const cli_opt opts[] = {
+  const char *flag[F_N] = {0};
+  bool help = false;
+  cli_host_flags hf = {0};
+  cli_opt opts[F_N + CLI_HOST_NOPTS] = {
       {"--listen", CLI_OPT_LIST, &listen, NULL, "HOST:PORT",
        "address to serve on, repeatable (default " CIS_SERVE_DEFAULT_LISTEN "; port 0: any free)"},
-      {"--max-body", CLI_OPT_SIZE, &max_body, NULL, "SIZE", "request body cap, 413 above (default 8MiB)"},
-      {"--workers", CLI_OPT_U64, &workers, NULL, "N", "threads running calls (default 4)"},
-      {"--queue", CLI_OPT_U64, &queue, NULL, "N", "calls waiting for a worker, 429 above (default 64)"},
-      {"--tenant-concurrency", CLI_OPT_U64, &tenant_conc, NULL, "N",
+      {"--workers", CLI_OPT_STR, &flag[F_WORKERS], NULL, "N", "threads running calls (default 4)"},
+      {"--queue", CLI_OPT_STR, &flag[F_QUEUE], NULL, "N", "calls waiting for a worker, 429 above (default 64)"},
+      {"--max-body", CLI_OPT_STR, &flag[F_MAX_BODY], NULL, "SIZE", "request body cap, 413 above (default 8MiB)"},
+      {"--tenant-concurrency", CLI_OPT_STR, &flag[F_TENANT_CONC], NULL, "N",
        "calls of one tenant running or waiting, 429 above (default: --workers)"},
-      {"--max-connections", CLI_OPT_U64, &max_conn, NULL, "N", "open connections (default 256)"},
-      {"--max-timeout", CLI_OPT_MS, &max_timeout, NULL, "MS", "most a manifest's timeout may be (default 5m)"},
-      {"--max-memory", CLI_OPT_SIZE, &max_memory, NULL, "SIZE", "most a manifest's memory may be (default 1GiB)"},
-      {"--max-fuel", CLI_OPT_U64, &max_fuel, NULL, "N", "most a manifest's fuel may be (default: no cap)"},
-      {"--drain-timeout", CLI_OPT_MS, &drain, NULL, "MS",
+      {"--max-connections", CLI_OPT_STR, &flag[F_MAX_CONN], NULL, "N", "open connections (default 256)"},
+      {"--max-timeout", CLI_OPT_STR, &flag[F_MAX_TIMEOUT], NULL, "DURATION",
+       "most a manifest's timeout may be (default 5m)"},
+      {"--max-memory", CLI_OPT_STR, &flag[F_MAX_MEMORY], NULL, "SIZE", "most a manifest's memory may be (default 1GiB)"},
+      {"--max-fuel", CLI_OPT_STR, &flag[F_MAX_FUEL], NULL, "N", "most a manifest's fuel may be (default: no cap)"},
+      {"--drain-timeout", CLI_OPT_STR, &flag[F_DRAIN], NULL, "DURATION",
        "longest wait for calls in flight after SIGTERM (default: --max-timeout + 5s)"},
-      {"--require-signature", CLI_OPT_FLAG, &require_sig, NULL, NULL,
-       "install and run only skills signed by a key the tenant trusts (docs/signing.md)"},
   };
-  const size_t nopts = sizeof opts / sizeof opts[0];
+  /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
+  const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
   int pos = 1;
   int code = cli_parse_opts("serve", opts, nopts, argc, argv, &pos, &help);
   if (code == CLI_EXIT_OK && !help && pos < argc) {
     fprintf(stderr, "cis serve: unexpected argument \"%s\"\n", argv[pos]);
-    code = CLI_EXIT_USAGE;
-  }
-  if (code == CLI_EXIT_OK && !help &&
-      (!workers || workers > 1024 || !queue || queue > 1000000 || max_conn == 0 || max_conn > 65536 ||
-       tenant_conc > 1000000 || max_body == 0)) {
-    fprintf(stderr, "cis serve: --workers 1..1024, --queue 1..1000000, --max-connections 1..65536 and "
-                    "--max-body above 0\n");
     code = CLI_EXIT_USAGE;
   }
   if (help || code != CLI_EXIT_OK) {
@@ -58,26 +75,102 @@ int cli_cmd_serve(int argc, char **argv) {
     fprintf(f, "usage: cis serve [--listen HOST:PORT]... [OPTIONS]\n"
                "Serves the HTTP API (/v1), /metrics and /mcp; tenants authenticate with\n"
                "tokens from `cis token create`. SIGTERM or SIGINT drains and exits 0.\n"
-               "See docs/serve.md. Environment: CIS_HOME (registry), CIS_KV, CIS_AI_*.\nOptions:\n");
+               "See docs/serve.md. Every option is also a setting serve.* of the\n"
+               "configuration file or the environment (cis config show); flags win.\nOptions:\n");
     cli_print_opts(f, opts, nopts);
     cli_strlist_free(&listen);
+    cli_strlist_free(&hf.sets);
     return help ? CLI_EXIT_OK : code;
   }
+  /* A flag's value is checked here, so a bad one is a usage error (2);
+   * the configuration checks the file's and the environment's (3). */
+  for (int i = F_WORKERS; code == CLI_EXIT_OK && i < F_N; i++) {
+    uint64_t n;
+    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY      ? cli_parse_size(flag[i], &n)
+                           : i == F_MAX_TIMEOUT || i == F_DRAIN ? cli_parse_duration_ms(flag[i], &n)
+                                                                  : cli_parse_u64(flag[i], &n));
+    if (!ok) {
+      fprintf(stderr, "cis serve: %s needs a %s, not \"%s\"\n", opts[i].name,
+              i == F_MAX_BODY || i == F_MAX_MEMORY ? "size such as 64MiB" : i == F_MAX_TIMEOUT || i == F_DRAIN ? "duration such as 30s" : "whole number",
+              flag[i]);
+      code = CLI_EXIT_USAGE;
+    }
+  }
+  if (code != CLI_EXIT_OK) {
+    cli_strlist_free(&listen);
+    cli_strlist_free(&hf.sets);
+    return code;
+  }
+  /* Several --listen flags are one value of serve.listen. */
+  char *listen_flag = NULL;
+  if (listen.n) {
+    size_t len = 1;
+    for (size_t i = 0; i < listen.n; i++) len += strlen(listen.items[i]) + 1;
+    if ((listen_flag = malloc(len))) {
+      listen_flag[0] = '\0';
+      for (size_t i = 0; i < listen.n; i++) {
+        if (i) strcat(listen_flag, ",");
+        strcat(listen_flag, listen.items[i]);
+      }
+    }
+    flag[F_LISTEN] = listen_flag;
+  }
+  bool listen_oom = listen.n && !listen_flag;
+  cli_strlist_free(&listen);
+  cli_flag_set extra[F_N];
+  for (int i = 0; i < F_N; i++) extra[i] = (cli_flag_set){serve_setting[i], flag[i], opts[i].name};
+  char err[600] = "";
+  cli_config *cfg = NULL;
+  cis_result rc = listen_oom ? CIS_ENOMEM : cli_config_load(&hf, extra, F_N, &cfg, err, sizeof err);
+  free(listen_flag);
+  if (rc != CIS_OK) {
+    cli_strlist_free(&hf.sets);
+    cli_error("serve", rc, err);
+    return cli_exit_code(rc); /* as every command that reads the configuration */
+  }
+  /* The effective values, each checked by the configuration already. */
+  uint64_t v[F_N] = {0};
+  for (int i = F_WORKERS; i < F_N; i++) {
+    const char *t = cli_config_value(cfg, serve_setting[i]);
+    if (!t) continue;
+    if (i == F_MAX_BODY || i == F_MAX_MEMORY) cli_parse_size(t, &v[i]);
+    else if (i == F_MAX_TIMEOUT || i == F_DRAIN) cli_parse_duration_ms(t, &v[i]);
+    else cli_parse_u64(t, &v[i]);
+  }
+  if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
+      v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX) {
+    fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections 1..65536 and "
+                    "max_body above 0 (from flags, the environment or %s)\n",
+            "the configuration file");
+    cli_config_free(cfg);
+    cli_strlist_free(&hf.sets);
+    return CLI_EXIT_USAGE;
+  }
+  const char *lv = cli_config_value(cfg, "serve.listen");
+  char *listen_text = strdup(lv ? lv : CIS_SERVE_DEFAULT_LISTEN);
+  if (!listen_text || !split_listen(listen_text, &listen)) {
+    cli_error("serve", CIS_ENOMEM, NULL);
+    free(listen_text);
+    cli_config_free(cfg);
+    cli_strlist_free(&hf.sets);
+    return CLI_EXIT_FAIL;
+  }
+  uint64_t max_timeout = v[F_MAX_TIMEOUT], drain = v[F_DRAIN];
   cis_server_config c;
   cis_server_config_default(&c);
+  /* KV, filesystem database, AI, default limits, log lines and signatures,
+   * as every other command reads them. */
+  cli_config_skills(cfg, &hf, &c.skills);
   c.listen = listen.items;
   c.nlisten = listen.n;
-  c.skills.kv_spec = getenv("CIS_KV");
   c.skills.max_limits.timeout_ms = max_timeout;
-  c.skills.max_limits.max_memory_bytes = max_memory;
-  c.skills.max_limits.fuel = max_fuel;
-  c.skills.require_signature = require_sig || (getenv("CIS_REQUIRE_SIGNATURE") &&
-                                               !strcmp(getenv("CIS_REQUIRE_SIGNATURE"), "true"));
-  c.max_body = (size_t)max_body;
-  c.workers = (unsigned)workers;
-  c.queue = (unsigned)queue;
-  c.tenant_concurrency = (unsigned)tenant_conc;
-  c.max_connections = (unsigned)max_conn;
+  c.skills.max_limits.max_memory_bytes = v[F_MAX_MEMORY];
+  c.skills.max_limits.fuel = v[F_MAX_FUEL];
+  c.max_body = (size_t)v[F_MAX_BODY];
+  c.workers = (unsigned)v[F_WORKERS];
+  c.queue = (unsigned)v[F_QUEUE];
+  c.tenant_concurrency = (unsigned)v[F_TENANT_CONC];
+  c.max_connections = (unsigned)v[F_MAX_CONN];
 
   /* The signals are taken by sigwait below: blocked first, so that every
    * thread the server starts inherits the mask. A client that goes away
@@ -89,16 +182,19 @@ int cli_cmd_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  char err[512] = "";
+  err[0] = '\0';
   cis_server *s = NULL;
-  cis_result rc = cis_server_start(&c, &s, err, sizeof err);
+  rc = cis_server_start(&c, &s, err, sizeof err);
   if (rc != CIS_OK) {
     cli_error("serve", rc, err);
     cli_strlist_free(&listen);
+    free(listen_text);
+    cli_config_free(cfg);
+    cli_strlist_free(&hf.sets);
     return rc == CIS_EINVAL ? CLI_EXIT_USAGE : cli_exit_code(rc); /* a bad --listen is a usage error */
   }
-  for (size_t i = 0; i < (listen.n ? listen.n : 1); i++) {
-    const char *spec = listen.n ? listen.items[i] : CIS_SERVE_DEFAULT_LISTEN;
+  for (size_t i = 0; i < listen.n; i++) {
+    const char *spec = listen.items[i];
     const char *colon = strrchr(spec, ':');
     printf("listening %.*s:%d\n", (int)(colon - spec), spec, cis_server_port(s, i));
   }
@@ -113,6 +209,9 @@ int cli_cmd_serve(int argc, char **argv) {
             (unsigned long long)grace);
   cis_server_free(s);
   cli_strlist_free(&listen);
+  free(listen_text);
+  cli_config_free(cfg); /* after the server: its handles were opened with these strings */
+  cli_strlist_free(&hf.sets);
   fprintf(stderr, "cis serve: stopped\n");
   return CLI_EXIT_OK;
 }
