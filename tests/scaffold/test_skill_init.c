@@ -156,6 +156,22 @@ static void doc_block(const char *lang, char *buf, size_t cap) {
 /* Runs docs/sdk.md's build block for LANG in a fresh scaffold of my-skill
  * (SDK set as the docs say: absolute, or relative to the folder for asc),
  * then installs and runs what it built. */
+/* The SDK folder as skill.ts in dir imports it: the text before
+ * "/assemblyscript/assembly/index" in its `from "..."`. */
+static void as_sdk_path(const char *dir, char *out, size_t cap) {
+  char path[400], l[2048];
+  snprintf(path, sizeof path, "%s/skill.ts", dir);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  out[0] = '\0';
+  while (!out[0] && fgets(l, sizeof l, f)) {
+    char *from = strstr(l, "from \""), *end = strstr(l, "/assemblyscript/assembly/index\"");
+    if (from && end && end > from + 6) snprintf(out, cap, "%.*s", (int)(end - (from + 6)), from + 6);
+  }
+  fclose(f);
+  if (!out[0]) fail_msg("%s imports no SDK", path);
+}
+
 static void doc_line_builds(const char *lang) {
   if (!have(lang)) {
     skip();
@@ -164,12 +180,17 @@ static void doc_line_builds(const char *lang) {
   char block[4096], dir[300];
   doc_block(lang, block, sizeof block);
   snprintf(dir, sizeof dir, "%s/doc-%s/my-skill", tmpdir, lang);
-  assert_int_equal(sh("mkdir -p '%s/doc-%s' && '%s' skill init my-skill --lang %s --dir '%s'", tmpdir,
-                      lang, cis_bin, lang, dir),
+  /* This tree's SDK, whatever SDK the cis binary was built to default to
+   * (a copy of the tree keeps the original's). */
+  assert_int_equal(sh("mkdir -p '%s/doc-%s' && '%s' skill init my-skill --lang %s --dir '%s' --sdk '%s/sdk'", tmpdir,
+                      lang, cis_bin, lang, dir, src_dir),
                    0);
-  /* asc takes the SDK relative to the skill's folder (tmpdir/doc-as/my-skill). */
+  /* asc takes the SDK relative to the skill's folder, and only the very
+   * path skill.ts imports it by names the same file for --use abort=: take
+   * it from the import init wrote (made from real paths, so a symlink in
+   * the tree's or the temporary folder's path cannot make them differ). */
   char sdk[1100];
-  if (!strcmp(lang, "as")) snprintf(sdk, sizeof sdk, "../../../..%s/sdk", src_dir);
+  if (!strcmp(lang, "as")) as_sdk_path(dir, sdk, sizeof sdk);
   else snprintf(sdk, sizeof sdk, "%s/sdk", src_dir);
   char script[300];
   snprintf(script, sizeof script, "%s/doc-%s.sh", tmpdir, lang);
