@@ -32,7 +32,9 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "cis/cis.h"
 #include "cis/cis_vfs.h"
+#include "cis/cis_wasi.h"
 
 enum { K_SQLITE, K_POSTGRES };
 
@@ -801,6 +803,72 @@ static void test_directory_mtime_moves_on_create_remove_rename(void **state) {
   mnt_close(&m);
 }
 
+/* A guest that reads directory d's mtime through path_filestat_get
+ * (fd 3, the preopened root), creates d/f with path_open, and reads it
+ * again. Exit 0: it was 1000 (the host aged it) and then later; 1: not
+ * 1000 first; 2: did not move; 3+: a call failed. */
+static const char guest_wat[] =
+    "(module\n"
+    "  (import \"wasi_snapshot_preview1\" \"path_filestat_get\"\n"
+    "    (func $stat (param i32 i32 i32 i32 i32) (result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"path_open\"\n"
+    "    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))\n"
+    "  (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))\n"
+    "  (memory (export \"memory\") 1)\n"
+    "  (data (i32.const 0) \"d/f\")\n"
+    "  (func (export \"_start\") (local $before i64)\n"
+    "    (if (call $stat (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 64))\n"
+    "      (then (call $exit (i32.const 3))))\n"
+    "    (local.set $before (i64.load (i32.const 112)))\n" /* 64 + 48: mtim */
+    "    (if (i64.ne (local.get $before) (i64.const 1000)) (then (call $exit (i32.const 1))))\n"
+    "    (if (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 3) (i32.const 1)\n"
+    "                    (i64.const 0x1fffffff) (i64.const 0x1fffffff) (i32.const 0) (i32.const 200))\n"
+    "      (then (call $exit (i32.const 4))))\n"
+    "    (if (call $stat (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 64))\n"
+    "      (then (call $exit (i32.const 5))))\n"
+    "    (if (i64.le_u (i64.load (i32.const 112)) (local.get $before))\n"
+    "      (then (call $exit (i32.const 2))))\n"
+    "    (call $exit (i32.const 0))))\n";
+
+/* WASI sees a directory's moving mtime: path_filestat_get before and
+ * after a path_open(O_CREAT) in it. */
+static void test_wasi_sees_directory_mtime_move(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "wasi-mtime");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  age(m.root, "d");
+  root_close(&m);
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  cis_module *mod = NULL;
+  cis_result rc = cis_module_new_text(e, guest_wat, sizeof guest_wat - 1, &mod);
+  if (rc != CIS_OK) fail_msg("guest: %s", cis_errmsg(e));
+  cis_wasi_config c;
+  cis_wasi_config_default(&c);
+  cis_wasi *w = NULL;
+  assert_int_equal(cis_wasi_new(&c, &w), CIS_OK);
+  assert_int_equal(cis_wasi_preopen(w, m.fs, "/"), CIS_OK);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_wasi_add_imports(w, im), CIS_OK);
+  cis_limits lim;
+  cis_limits_default(&lim);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, &lim, &inst), CIS_OK);
+  int code = -1;
+  assert_int_equal(cis_wasi_run(w, inst, &code), CIS_OK);
+  assert_int_equal(code, 0);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_wasi_free(w);
+  cis_module_free(mod);
+  cis_engine_free(e);
+  root_open(&m);
+  assert_true(exists(m.root, "d/f"));
+  mnt_close(&m);
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(int argc, char **argv) {
@@ -824,6 +892,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_tenant_calls_on_a_dead_database),
       cmocka_unit_test(test_compact_and_delete_wait_for_the_tenants_lock),
       cmocka_unit_test(test_directory_mtime_moves_on_create_remove_rename),
+      cmocka_unit_test(test_wasi_sees_directory_mtime_move),
   };
   if (strcmp(argv[1], "sqlite") == 0) {
     g.kind = K_SQLITE;
