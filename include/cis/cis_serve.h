@@ -48,6 +48,13 @@ typedef struct cis_token_info {
  * needed. Errors: CIS_EIO, CIS_EINVAL, CIS_ENOMEM; the message goes to err
  * (may be NULL). A handle may be shared by threads. */
 CIS_EXTERN cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap);
+/* As cis_tokens_open, in the registry that registry names (the forms of
+ * cis_skills_config.registry; NULL: the home's registry.db). With
+ * "postgres:CONNSTR" the tokens live in that database, shared by every
+ * node of it, and a database out of reach fails the calls that need it
+ * with CIS_EREGISTRYDOWN (connected on first use, not here). */
+CIS_EXTERN cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out, char *err,
+                                               size_t errcap);
 CIS_EXTERN void cis_tokens_close(cis_tokens *t);
 /* The calling thread's message of its last failed call on t. */
 CIS_EXTERN const char *cis_tokens_errmsg(const cis_tokens *t);

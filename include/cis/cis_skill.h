@@ -87,6 +87,15 @@ typedef struct cis_skills_config {
                                 (CIS_EDENIED otherwise) */
   bool require_signature;    /* install and load only skills signed by a
                                 key the tenant trusts (signed skills, below) */
+  const char *registry;      /* where the registry (skills, module bytes,
+                                trusted keys, settings) lives: NULL or
+                                "sqlite" = <home>/registry.db with modules
+                                under <home>/modules; "sqlite:PATH";
+                                "postgres:CONNSTR" or a postgres:// URI =
+                                one database several nodes share (see
+                                docs/serve.md, "Several nodes"). A database
+                                out of reach fails the calls that need it
+                                with CIS_EREGISTRYDOWN */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);

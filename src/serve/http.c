@@ -137,6 +137,7 @@ typedef struct job {
 struct cis_server {
   cis_skills_config skills_cfg;        /* each tenant's handle's (strings below) */
   char *home, *kv_spec, *vfs_db_spec;  /* copies of the config's strings */
+  char *registry;                      /* and the registry's (NULL: the home's) */
   size_t max_body;                     /* request body cap */
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
   struct MHD_Daemon **daemons;         /* one per listen address */
@@ -190,7 +191,7 @@ static char *error_json(const char *type, const char *message, size_t *len) {
 }
 
 static void job_error(job *j, unsigned status, cis_result code, const char *message) {
-  j->status = status;
+  j->status = code == CIS_EREGISTRYDOWN ? 503 : status; /* the shared registry database is down */
   free(j->out);
   j->out = error_json(cis_errname(code), message, &j->out_len);
   j->ctype = "application/json";
@@ -513,7 +514,8 @@ static unsigned invoke_status(cis_result rc) {
   switch (rc) {
   case CIS_ENOTFOUND: return 404;
   case CIS_EKVDOWN:
-  case CIS_EVFSDOWN: return 503;
+  case CIS_EVFSDOWN:
+  case CIS_EREGISTRYDOWN: return 503;
   case CIS_ENOMEM:
   case CIS_EIO: return 500;
   default: return 422;
@@ -813,15 +815,19 @@ static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tena
   return ok;
 }
 
-/* The tenant the request's bearer token names into out, or false. */
-static bool authenticate(cis_server *s, struct MHD_Connection *c, char *out, size_t cap) {
+/* The tenant the request's bearer token names into out, or false;
+ * *down when the token store's database could not be read. */
+static bool authenticate(cis_server *s, struct MHD_Connection *c, char *out, size_t cap, bool *down) {
   const char *a = header(c, "Authorization");
+  *down = false;
   if (!a || strncasecmp(a, "Bearer ", 7) != 0) return false;
   a += 7;
   while (*a == ' ') a++;
   size_t n = strlen(a);
   while (n && a[n - 1] == ' ') n--;
-  return cis_tokens_check(s->tokens, a, n, out, cap) == CIS_OK;
+  cis_result rc = cis_tokens_check(s->tokens, a, n, out, cap);
+  *down = rc == CIS_EREGISTRYDOWN;
+  return rc == CIS_OK;
 }
 
 static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const char *url, const char *method,
@@ -851,7 +857,10 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   if ((route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin"))
     return reply_error(s, c, 403, CIS_EDENIED, "requests from web pages (Origin) are not served", NULL);
   char who[CIS_TOKEN_NAME_MAX + 1];
-  if (!authenticate(s, c, who, sizeof who))
+  bool down, authed = authenticate(s, c, who, sizeof who, &down);
+  if (!authed && down)
+    return reply_error(s, c, 503, CIS_EREGISTRYDOWN, "the registry database is unavailable", NULL);
+  if (!authed)
     return reply_error(s, c, 401, CIS_EDENIED, "a valid bearer token is needed", "WWW-Authenticate",
                        "Bearer realm=\"cis\"", NULL);
   if (rq->too_big) {
@@ -1067,9 +1076,11 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
   s->kv_spec = cfg->skills.kv_spec ? strdup(cfg->skills.kv_spec) : NULL;
   s->vfs_db_spec = cfg->skills.vfs_db_spec ? strdup(cfg->skills.vfs_db_spec) : NULL;
+  s->registry = cfg->skills.registry ? strdup(cfg->skills.registry) : NULL;
   s->skills_cfg.home = s->home;
   s->skills_cfg.kv_spec = s->kv_spec;
   s->skills_cfg.vfs_db_spec = s->vfs_db_spec;
+  s->skills_cfg.registry = s->registry;
   s->max_body = cfg->max_body ? cfg->max_body : CIS_SERVE_DEFAULT_MAX_BODY;
   s->nworkers = cfg->workers ? cfg->workers : CIS_SERVE_DEFAULT_WORKERS;
   s->qcap = cfg->queue ? cfg->queue : CIS_SERVE_DEFAULT_QUEUE;
@@ -1081,7 +1092,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
     rc = CIS_EINVAL;
     goto fail;
   }
-  if ((rc = cis_tokens_open(s->home, &s->tokens, err, errcap)) != CIS_OK) goto fail;
+  if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens, err, errcap)) != CIS_OK) goto fail;
   s->workers = calloc(s->nworkers, sizeof *s->workers);
   if (!s->workers) {
     rc = CIS_ENOMEM;
@@ -1186,5 +1197,6 @@ void cis_server_free(cis_server *s) {
   free(s->home);
   free(s->kv_spec);
   free(s->vfs_db_spec);
+  free(s->registry);
   free(s);
 }

@@ -5,6 +5,11 @@
  * of the hashes (CRYPTO_memcmp). libcrypto is loaded on first use, as for
  * module hashes (src/common/sha256.c), so the CLI's other commands never
  * map it.
+ *
+ * With a PostgreSQL registry (cis_tokens_open_registry) the tokens live in
+ * its cis_tokens table instead, so that a token made through one node is
+ * good on every node sharing the database; a database out of reach is
+ * CIS_EREGISTRYDOWN, which the server answers with 503, not 401.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -20,6 +25,7 @@
 #include "common/dynlib.h"
 #include "common/internal.h"
 #include "serve/http_internal.h"
+#include "skill/registry_internal.h"
 
 #if !defined(CIS_CRYPTO_SONAME) || !defined(CIS_CRYPTO_PACKAGE)
 #error "CIS_CRYPTO_SONAME and CIS_CRYPTO_PACKAGE come from the build"
@@ -76,7 +82,8 @@ long cis__http_base64_decode(const char *text, size_t len, uint8_t *out) {
 
 struct cis_tokens {
   cis__handle h;              /* last error, per thread */
-  sqlite3 *db;                /* <home>/registry.db (serialized mode) */
+  sqlite3 *db;                /* <home>/registry.db (serialized mode), or NULL */
+  cis__pgdb *pg;              /* the PostgreSQL registry's database, or NULL */
 };
 
 static bool name_ok(const char *s) {
@@ -88,11 +95,36 @@ static bool name_ok(const char *s) {
 const char *cis_tokens_errmsg(const cis_tokens *t) { return cis_errmsg(t); }
 
 cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap) {
+  return cis_tokens_open_registry(home, NULL, out, err, errcap);
+}
+
+cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out, char *err,
+                                    size_t errcap) {
   if (err && errcap) err[0] = 0;
   if (!out) return CIS_EINVAL;
   *out = NULL;
+  const char *arg;
+  const cis__registry_methods *m = cis__registry_backend(registry, &arg);
+  if (!m) {
+    if (err && errcap) snprintf(err, errcap, "registry: not sqlite, sqlite:PATH or postgres:CONNSTR");
+    return CIS_EINVAL;
+  }
+  if (m == &cis__registry_postgres) {
+    cis_tokens *t = calloc(1, sizeof *t);
+    if (!t) return CIS_ENOMEM;
+    cis__handle_init(&t->h, CIS__H_SHARED);
+    /* Connected by the first call: a database out of reach now fails
+     * those calls (503 from the server), not the start. */
+    if (cis__pgdb_new(arg, "cis-tokens", &t->pg) != CIS_OK) {
+      free(t);
+      return CIS_ENOMEM;
+    }
+    *out = t;
+    return CIS_OK;
+  }
   char path[4200];
-  if (home && *home) snprintf(path, sizeof path, "%s/registry.db", home);
+  if (arg) snprintf(path, sizeof path, "%s", arg);
+  else if (home && *home) snprintf(path, sizeof path, "%s/registry.db", home);
   else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(path, sizeof path, "%s/registry.db", getenv("CIS_HOME"));
   else if (getenv("HOME")) snprintf(path, sizeof path, "%s/.local/share/cis/registry.db", getenv("HOME"));
   else {
@@ -130,7 +162,8 @@ fail:
 
 void cis_tokens_close(cis_tokens *t) {
   if (!t) return;
-  sqlite3_close(t->db);
+  if (t->db) sqlite3_close(t->db);
+  cis__pgdb_free(t->pg);
   free(t);
 }
 
@@ -148,6 +181,104 @@ static void row_info(sqlite3_stmt *st, cis_token_info *i) {
   snprintf(i->tenant, sizeof i->tenant, "%s", (const char *)sqlite3_column_text(st, 1));
   snprintf(i->name, sizeof i->name, "%s", (const char *)sqlite3_column_text(st, 2));
   i->created_at = sqlite3_column_int64(st, 3);
+}
+
+/* ---------------------------------------------- PostgreSQL token store */
+
+static cis_result pg_q(cis_tokens *t, const char *sql, int n, const char *const *v, PGresult **out) {
+  int l[4];
+  for (int i = 0; i < n; i++) l[i] = v[i] ? (int)strlen(v[i]) : 0;
+  char err[400];
+  cis_result rc = cis__pgdb_query(t->pg, sql, n, v, l, NULL, out, err, sizeof err);
+  return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "token store: %s", err);
+}
+
+static const char pg_next_sql[] = "SELECT nextval(pg_get_serial_sequence('cis_tokens', 'id'))";
+static const char pg_insert_sql[] =
+    "INSERT INTO cis_tokens(id, tenant, name, hash, created_at) VALUES($1::bigint, $2, $3, $4, $5::bigint) "
+    "ON CONFLICT (name) DO NOTHING RETURNING id";
+static const char pg_list_sql[] = "SELECT id, tenant, name, created_at FROM cis_tokens ORDER BY id";
+static const char pg_del_id_sql[] = "DELETE FROM cis_tokens WHERE id = $1::bigint RETURNING id";
+static const char pg_del_name_sql[] = "DELETE FROM cis_tokens WHERE name = $1 RETURNING id";
+static const char pg_check_sql[] = "SELECT hash, tenant FROM cis_tokens WHERE id = $1::bigint";
+
+/* The PostgreSQL half of cis_tokens_create: the id from the table's
+ * sequence first (it is part of the token), then the row, whose name
+ * must be free. */
+static cis_result pg_create(cis_tokens *t, const char *tenant, const char *name, const char *hex, char *token,
+                            size_t cap, int64_t now, int64_t *id_out, char *tokname, size_t namecap) {
+  PGresult *r;
+  cis_result rc = pg_q(t, pg_next_sql, 0, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  int64_t id = cis__pgdb_rows(r) == 1 ? cis__pgdb_int8(r, 0, 0) : 0;
+  cis__pgdb_clear(r);
+  if (id <= 0) return cis__fail(t, CIS_EIO, "token store: no id from the sequence");
+  if (name) snprintf(tokname, namecap, "%s", name);
+  else snprintf(tokname, namecap, "token-%lld", (long long)id);
+  snprintf(token, cap, "cis_%lld_%s", (long long)id, hex);
+  char digest[65], idt[24], at[24];
+  if ((rc = cis_sha256_hex(token, strlen(token), digest)) != CIS_OK)
+    return cis__fail(t, rc, "cannot hash the token: %s", cis_strerror(rc));
+  snprintf(idt, sizeof idt, "%lld", (long long)id);
+  snprintf(at, sizeof at, "%lld", (long long)now);
+  const char *v[5] = {idt, tenant, tokname, digest, at};
+  int l[5];
+  for (int i = 0; i < 5; i++) l[i] = (int)strlen(v[i]);
+  char err[400];
+  rc = cis__pgdb_query(t->pg, pg_insert_sql, 5, v, l, NULL, &r, err, sizeof err);
+  if (rc != CIS_OK) return cis__fail(t, rc, "token store: %s", err);
+  if (cis__pgdb_rows(r) != 1) rc = cis__fail(t, CIS_EEXIST, "a token named %s exists", tokname);
+  cis__pgdb_clear(r);
+  *id_out = id;
+  return rc;
+}
+
+static cis_result pg_list(cis_tokens *t, cis_token_info **out, size_t *n) {
+  PGresult *r;
+  cis_result rc = pg_q(t, pg_list_sql, 0, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  int rows = cis__pgdb_rows(r);
+  if (rows > 0 && !(*out = calloc((size_t)rows, sizeof **out))) rc = cis__fail(t, CIS_ENOMEM, "out of memory");
+  for (int i = 0; rc == CIS_OK && i < rows; i++) {
+    size_t tl, nl;
+    const char *tn = cis__pgdb_value(r, i, 1, &tl), *nm = cis__pgdb_value(r, i, 2, &nl);
+    if (!tn || !nm || tl > CIS_TOKEN_NAME_MAX || nl > CIS_TOKEN_NAME_MAX) continue; /* not a row create made */
+    cis_token_info *x = &(*out)[(*n)++];
+    x->id = cis__pgdb_int8(r, i, 0);
+    snprintf(x->tenant, sizeof x->tenant, "%s", tn);
+    snprintf(x->name, sizeof x->name, "%s", nm);
+    x->created_at = cis__pgdb_int8(r, i, 3);
+  }
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static cis_result pg_revoke(cis_tokens *t, const char *name_or_id, bool by_id) {
+  PGresult *r;
+  const char *v[1] = {name_or_id};
+  cis_result rc = pg_q(t, by_id ? pg_del_id_sql : pg_del_name_sql, 1, v, &r);
+  if (rc != CIS_OK) return rc;
+  if (cis__pgdb_rows(r) == 0) rc = cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+/* CIS_OK with the tenant when the row of idtext holds digest. */
+static cis_result pg_check(cis_tokens *t, const char *idtext, const char *digest, char *tenant, size_t cap) {
+  PGresult *r;
+  const char *v[1] = {idtext};
+  cis_result rc = pg_q(t, pg_check_sql, 1, v, &r);
+  if (rc != CIS_OK) return rc;
+  rc = CIS_EDENIED;
+  size_t hl = 0, wl = 0;
+  const char *stored = cis__pgdb_rows(r) == 1 ? cis__pgdb_value(r, 0, 0, &hl) : NULL;
+  const char *who = stored ? cis__pgdb_value(r, 0, 1, &wl) : NULL;
+  if (stored && who && hl == 64 && tk.memcmp_ct(stored, digest, 64) == 0 && wl < cap && wl == strlen(who)) {
+    snprintf(tenant, cap, "%s", who);
+    rc = CIS_OK;
+  }
+  cis__pgdb_clear(r);
+  return rc;
 }
 
 cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name, char *token, size_t cap,
@@ -168,6 +299,22 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
     hex[2 * i + 1] = hexd[secret[i] & 15];
   }
   hex[64] = 0;
+  if (t->pg) {
+    int64_t now = (int64_t)time(NULL), id = 0;
+    char tokname[CIS_TOKEN_NAME_MAX + 1];
+    rc = pg_create(t, tenant, name, hex, token, cap, now, &id, tokname, sizeof tokname);
+    if (rc != CIS_OK) memset(token, 0, cap);
+    else if (info) {
+      memset(info, 0, sizeof *info);
+      info->id = id;
+      snprintf(info->tenant, sizeof info->tenant, "%s", tenant);
+      snprintf(info->name, sizeof info->name, "%s", tokname);
+      info->created_at = now;
+    }
+    memset(secret, 0, sizeof secret);
+    memset(hex, 0, sizeof hex);
+    return rc;
+  }
   /* The row first (its id is part of the token), under a placeholder
    * name and hash, then both set: one transaction. */
   if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return db_fail(t);
@@ -231,6 +378,15 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
   if (!t || !out || !n) return CIS_EINVAL;
   *out = NULL;
   *n = 0;
+  if (t->pg) {
+    cis_result rc = pg_list(t, out, n);
+    if (rc != CIS_OK) {
+      free(*out);
+      *out = NULL;
+      *n = 0;
+    }
+    return rc;
+  }
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(t->db, "SELECT id, tenant, name, created_at FROM tokens WHERE hash != '' ORDER BY id", -1,
                          &st, NULL) != SQLITE_OK)
@@ -263,6 +419,7 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
 cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
   if (!t || !name_or_id || !*name_or_id) return CIS_EINVAL;
   bool by_id = strspn(name_or_id, "0123456789") == strlen(name_or_id) && strlen(name_or_id) < 19;
+  if (t->pg) return pg_revoke(t, name_or_id, by_id);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?", -1,
                          &st, NULL) != SQLITE_OK)
@@ -296,6 +453,11 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   if (rc != CIS_OK) return rc;
   char digest[65];
   if ((rc = cis_sha256_hex(token, len, digest)) != CIS_OK) return cis__fail(t, rc, "cannot hash the token");
+  if (t->pg) {
+    rc = pg_check(t, idtext, digest, tenant, cap);
+    if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
+    return rc;
+  }
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(t->db, "SELECT hash, tenant FROM tokens WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
     return db_fail(t);

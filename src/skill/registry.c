@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cis/cis_http.h"
+#include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
 
@@ -98,132 +99,56 @@ static cis_result mkdirs(const char *path) {
   return CIS_OK;
 }
 
-/* Adds TEXT column col to the skills table unless it is there. Looking
- * first keeps a registry that is already up to date free of writes. */
-static cis_result add_column(cis_skills *s, const char *col) {
-  char sql[128];
-  sqlite3_stmt *st;
-  snprintf(sql, sizeof sql, "SELECT %s FROM skills LIMIT 0", col);
-  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_finalize(st);
-    return CIS_OK;
-  }
-  char *err = NULL;
-  snprintf(sql, sizeof sql, "ALTER TABLE skills ADD COLUMN %s TEXT", col);
-  if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
-    sqlite3_free(err);
-    return rc;
-  }
-  return CIS_OK;
+void cis__reg_row_free(cis__reg_row *r) {
+  if (!r) return;
+  free(r->name);
+  free(r->version);
+  free(r->sha256);
+  free(r->description);
+  free(r->manifest);
+  free(r->dir);
+  free(r->grants);
+  free(r->signature);
+  memset(r, 0, sizeof *r);
 }
 
-/* Moves a registry from before the split by tenant (name alone was the
- * key) to the (tenant, name) key, its skills becoming the "default"
- * tenant's, where the CLI has always installed them. Every column the old
- * table has is carried over (read from its schema, so a column added by
- * add_column before this runs is kept). One transaction: another process
- * opening it meanwhile waits under the busy timeout. */
-static cis_result split_by_tenant(cis_skills *s) {
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_finalize(st);
-    return CIS_OK;
+const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg) {
+  *arg = NULL;
+  if (!spec || !*spec || !strcmp(spec, "sqlite")) return &cis__registry_sqlite;
+  if (!strncmp(spec, "sqlite:", 7)) {
+    *arg = spec[7] ? spec + 7 : NULL;
+    return &cis__registry_sqlite;
   }
-  char defs[2048] = "", names[1024] = "";
-  size_t dn = 0, nn = 0;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(skills)", -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    const char *col = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
-    /* Our own column names: a-z, 0-9 and _ only, so quoting is enough. */
-    if (!col || strspn(col, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(col)) continue;
-    dn += (size_t)snprintf(defs + dn, dn < sizeof defs ? sizeof defs - dn : 0, "\"%s\" %s%s, ", col,
-                           type && !strcmp(type, "INTEGER") ? "INTEGER" : "TEXT",
-                           sqlite3_column_int(st, 3) ? " NOT NULL" : "");
-    nn += (size_t)snprintf(names + nn, nn < sizeof names ? sizeof names - nn : 0, ", \"%s\"", col);
+  if (!strncmp(spec, "postgres:", 9) && strncmp(spec, "postgres://", 11)) {
+    *arg = spec + 9;
+    return &cis__registry_postgres;
   }
-  sqlite3_finalize(st);
-  if (dn >= sizeof defs || nn >= sizeof names || !nn)
-    return cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): unexpected columns");
-  char *sql = sqlite3_mprintf("BEGIN IMMEDIATE;"
-                              "CREATE TABLE skills_by_tenant(tenant TEXT NOT NULL, %sPRIMARY KEY(tenant, name));"
-                              "INSERT INTO skills_by_tenant(tenant%s) SELECT 'default'%s FROM skills;"
-                              "DROP TABLE skills;"
-                              "ALTER TABLE skills_by_tenant RENAME TO skills;"
-                              "COMMIT;",
-                              defs, names, names);
-  if (!sql) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
-  char *err = NULL;
-  int r = sqlite3_exec(s->db, sql, NULL, NULL, &err);
-  sqlite3_free(sql);
-  if (r != SQLITE_OK) {
-    /* A second opener may have split it first: then the column is there. */
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
-      sqlite3_finalize(st);
-      sqlite3_free(err);
-      return CIS_OK;
-    }
-    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): %s", err ? err : "?");
-    sqlite3_free(err);
-    return rc;
+  if (!strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13)) {
+    *arg = spec;
+    return &cis__registry_postgres;
   }
-  return CIS_OK;
+  return NULL;
 }
 
-cis_result cis__registry_open(cis_skills *s) {
+cis_result cis__registry_open(cis_skills *s, const char *spec) {
   char path[4200];
   if (mkdirs(s->home) != CIS_OK) return cis__skills_fail(s, CIS_EIO, "cannot create %s: %s", s->home, strerror(errno));
+  /* The modules' folder: the SQLite backend's store, the PostgreSQL
+   * backend's local copies. */
   snprintf(path, sizeof path, "%s/modules", s->home);
   if (mkdirs(path) != CIS_OK) return cis__skills_fail(s, CIS_EIO, "cannot create %s", path);
-  snprintf(path, sizeof path, "%s/registry.db", s->home);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
-  sqlite3_busy_timeout(s->db, 5000);
-  /* Opening writes nothing unless something must change, so that calls,
-   * which only read the registry, still work on a full disk. Hence the
-   * rollback journal rather than WAL: a WAL reader needs its -shm file,
-   * which cannot be made or grown on a full disk. Writes (install,
-   * remove) are rare, and readers of other processes wait out a write
-   * under the busy timeout. A registry from the WAL days is moved over
-   * when it can be (not on a full disk, where it stays as it is). */
-  char *err = NULL;
-  sqlite3_stmt *st;
-  bool wal = false, have_table = false;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
-    if (sqlite3_step(st) == SQLITE_ROW) wal = !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal");
-    sqlite3_finalize(st);
-  }
-  if (wal) sqlite3_exec(s->db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='skills'", -1, &st,
-                         NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  int r = sqlite3_step(st);
-  have_table = r == SQLITE_ROW;
-  sqlite3_finalize(st);
-  if (r != SQLITE_ROW && r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  if (!have_table &&
-      sqlite3_exec(s->db,
-                   "CREATE TABLE IF NOT EXISTS skills(tenant TEXT NOT NULL, name TEXT NOT NULL,"
-                   " version TEXT NOT NULL, sha256 TEXT NOT NULL, description TEXT NOT NULL,"
-                   " manifest TEXT NOT NULL, installed_at INTEGER NOT NULL, dir TEXT, grants TEXT,"
-                   " PRIMARY KEY(tenant, name));",
-                   NULL, NULL, &err) != SQLITE_OK) {
-    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
-    sqlite3_free(err);
-    return rc;
-  }
-  /* `dir`, the folder a skill was installed from (host mounts name their
-   * source relative to it), and `grants`, what the operator allowed it at
-   * install (JSON), came after the first registries were made: add them
-   * to those. */
-  cis_result rc = add_column(s, "dir");
-  if (rc == CIS_OK) rc = add_column(s, "grants");
-  /* `signature`, a signed skill's skill.sig (sign.c), came later too. */
-  if (rc == CIS_OK) rc = add_column(s, "signature");
-  if (rc == CIS_OK) rc = split_by_tenant(s);
-  return rc;
+  const char *arg;
+  const cis__registry_methods *m = cis__registry_backend(spec, &arg);
+  if (!m || m->version != CIS__REGISTRY_METHODS_VERSION)
+    return cis__skills_fail(s, CIS_EINVAL, "registry: \"%.40s\" is not sqlite, sqlite:PATH or postgres:CONNSTR",
+                            spec ? spec : "");
+  s->reg = m;
+  return m->open(s, arg);
+}
+
+void cis__registry_close(cis_skills *s) {
+  if (s->reg) s->reg->close(s);
+  s->reg = NULL;
 }
 
 /* Decodes and validates bytes once per process; shared by every call. */
@@ -240,10 +165,8 @@ cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *byt
   pthread_mutex_unlock(&s->cache_lock);
   uint8_t *owned = NULL;
   if (!bytes) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
-    cis_result rc = cis__read_file(path, CIS__MAX_MODULE_BYTES, &owned, &len);
-    if (rc != CIS_OK) return cis__skills_fail(s, rc, "module %s: %s", sha, cis_strerror(rc));
+    cis_result rc = s->reg->module_get(s, sha, &owned, &len);
+    if (rc != CIS_OK) return rc;
     char got[65];
     rc = cis_sha256_hex(owned, len, got);
     if (rc != CIS_OK) {
@@ -413,40 +336,41 @@ typedef struct other_skill {
 
 /* Every skill of the handle's tenant but `except` (may be NULL) whose
  * stored manifest still parses; *n of them. */
+typedef struct others_ctx {
+  const char *except;   /* left out (may be NULL) */
+  other_skill **out;    /* the list */
+  size_t *n;            /* its length */
+  cis_result rc;        /* CIS_ENOMEM stops the listing */
+} others_ctx;
+
+static int other_add(void *ctx, const cis__reg_row *row) {
+  others_ctx *c = ctx;
+  if (c->except && !strcmp(row->name, c->except)) return 0;
+  cis_manifest *m = NULL;
+  char err[64];
+  if (cis__manifest_parse(row->manifest, row->manifest_len, &m, err, sizeof err) != CIS_OK)
+    return 0; /* a row no run could use either */
+  other_skill *p = realloc(*c->out, (*c->n + 1) * sizeof *p);
+  char *copy = strdup(row->name);
+  if (p) *c->out = p;
+  if (!p || !copy) {
+    free(copy);
+    cis__manifest_free(m);
+    c->rc = CIS_ENOMEM;
+    return 1;
+  }
+  p[*c->n].name = copy;
+  p[*c->n].m = m;
+  (*c->n)++;
+  return 0;
+}
+
 static cis_result other_skills(cis_skills *s, const char *except, other_skill **out, size_t *n) {
   *out = NULL;
   *n = 0;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name, manifest FROM skills WHERE tenant=? ORDER BY name", -1, &st, NULL) !=
-      SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  cis_result rc = CIS_OK;
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *name = (const char *)sqlite3_column_text(st, 0);
-    if (!name || (except && !strcmp(name, except))) continue;
-    cis_manifest *m = NULL;
-    char err[64];
-    if (cis__manifest_parse((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1), &m, err,
-                            sizeof err) != CIS_OK)
-      continue; /* a row no run could use either */
-    other_skill *p = realloc(*out, (*n + 1) * sizeof *p);
-    char *copy = strdup(name);
-    if (p) *out = p;
-    if (!p || !copy) {
-      free(copy);
-      cis__manifest_free(m);
-      rc = CIS_ENOMEM;
-      break;
-    }
-    p[*n].name = copy;
-    p[*n].m = m;
-    (*n)++;
-  }
-  if (rc == CIS_OK && r != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
-  return rc;
+  others_ctx c = {.except = except, .out = out, .n = n, .rc = CIS_OK};
+  cis_result rc = s->reg->skill_each(s, other_add, &c);
+  return rc != CIS_OK ? rc : c.rc;
 }
 
 static void other_skills_free(other_skill *o, size_t n) {
@@ -606,34 +530,10 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
     rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
     goto done;
   }
-  char path[4200];
-  snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
-  if (access(path, F_OK) != 0 && (rc = cis__write_atomic(path, wasm, wasm_len)) != CIS_OK) {
-    rc = cis__skills_fail(s, rc, "cannot store %s", path);
-    goto done;
-  }
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
-                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
-                         "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK) {
-    rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-    goto done;
-  }
-  sqlite3_bind_text(st, 1, m->name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, m->version, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, sha, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, m->description, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 5, manifest, (int)manifest_len, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
-  if (dir) sqlite3_bind_text(st, 7, dir, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 7);
-  sqlite3_bind_text(st, 8, gjson, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
-  if (sig) sqlite3_bind_text(st, 10, sig, (int)siglen, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 10);
-  if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
+  cis__reg_row row = {.name = m->name, .version = m->version, .sha256 = sha, .description = m->description,
+                      .manifest = (char *)manifest, .manifest_len = manifest_len, .installed_at = (int64_t)time(NULL),
+                      .dir = (char *)dir, .grants = gjson, .signature = (char *)sig, .signature_len = siglen};
+  rc = s->reg->skill_put(s, &row, wasm, wasm_len);
   if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
 done:
   free(gjson);
@@ -726,53 +626,48 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
 
 cis_result cis_skills_remove(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  if (sqlite3_changes(s->db) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  cis_result rc = s->reg->skill_del(s, name);
+  if (rc != CIS_OK) return rc;
   cis__registry_changed(s);
-  /* The module file stays: another skill may share it (same sha256). */
+  /* The module stays: another skill may share it (same sha256). */
   return CIS_OK;
+}
+
+typedef struct list_ctx {
+  cis_skill_info **out; /* the list */
+  size_t *n, cap;       /* its length and room */
+  cis_result rc;        /* CIS_ENOMEM stops the listing */
+} list_ctx;
+
+static int list_add(void *ctx, const cis__reg_row *row) {
+  list_ctx *c = ctx;
+  if (*c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    cis_skill_info *p = realloc(*c->out, cap * sizeof *p);
+    if (!p) {
+      c->rc = CIS_ENOMEM;
+      return 1;
+    }
+    *c->out = p;
+    c->cap = cap;
+  }
+  cis_skill_info *i = &(*c->out)[(*c->n)++];
+  memset(i, 0, sizeof *i);
+  snprintf(i->name, sizeof i->name, "%s", row->name);
+  snprintf(i->version, sizeof i->version, "%s", row->version ? row->version : "");
+  snprintf(i->sha256, sizeof i->sha256, "%s", row->sha256 ? row->sha256 : "");
+  snprintf(i->description, sizeof i->description, "%s", row->description ? row->description : "");
+  i->installed_at = row->installed_at;
+  return 0;
 }
 
 cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   if (!s || !out || !n) return CIS_EINVAL;
   *out = NULL;
   *n = 0;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db,
-                         "SELECT name,version,sha256,description,installed_at FROM skills WHERE tenant=? ORDER BY name",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  size_t cap = 0;
-  cis_result rc = CIS_OK;
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    if (*n == cap) {
-      cap = cap ? cap * 2 : 16;
-      cis_skill_info *p = realloc(*out, cap * sizeof *p);
-      if (!p) {
-        rc = CIS_ENOMEM;
-        break;
-      }
-      *out = p;
-    }
-    cis_skill_info *i = &(*out)[(*n)++];
-    memset(i, 0, sizeof *i);
-    snprintf(i->name, sizeof i->name, "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(i->version, sizeof i->version, "%s", (const char *)sqlite3_column_text(st, 1));
-    snprintf(i->sha256, sizeof i->sha256, "%s", (const char *)sqlite3_column_text(st, 2));
-    snprintf(i->description, sizeof i->description, "%s", (const char *)sqlite3_column_text(st, 3));
-    i->installed_at = sqlite3_column_int64(st, 4);
-  }
-  if (rc == CIS_OK && r != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
+  list_ctx c = {.out = out, .n = n, .cap = 0, .rc = CIS_OK};
+  cis_result rc = s->reg->skill_each(s, list_add, &c);
+  if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");
   if (rc != CIS_OK) {
     free(*out);
     *out = NULL;
@@ -785,41 +680,29 @@ cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, 
   *m = NULL;
   if (dir) *dir = NULL;
   if (g) memset(g, 0, sizeof *g);
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT manifest, dir, grants, signature FROM skills WHERE tenant=? AND name=?", -1, &st,
-                         NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  cis_result rc;
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) {
-    char err[512];
-    rc = cis__manifest_parse((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0), m,
-                             err, sizeof err);
-    if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "stored manifest of %s: %s", name, err);
-    /* Checked again at every load: a manifest changed in the registry
-     * after install no longer matches its signature. */
-    if (rc == CIS_OK)
-      rc = cis__signature_check(s, name, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                                (const char *)sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3));
-    const unsigned char *d = sqlite3_column_text(st, 1);
-    if (rc == CIS_OK && dir && d && !(*dir = strdup((const char *)d))) rc = CIS_ENOMEM;
-    if (rc == CIS_OK && g) rc = grants_from_json((const char *)sqlite3_column_text(st, 2), g);
-    if (rc != CIS_OK) {
-      cis__manifest_free(*m);
-      *m = NULL;
-      if (dir) {
-        free(*dir);
-        *dir = NULL;
-      }
-    }
-  } else if (r == SQLITE_DONE) {
-    rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
-  } else {
-    rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+  cis__reg_row row;
+  cis_result rc = s->reg->skill_get(s, name, &row);
+  if (rc != CIS_OK) return rc;
+  char err[512];
+  rc = cis__manifest_parse(row.manifest, row.manifest_len, m, err, sizeof err);
+  if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "stored manifest of %s: %s", name, err);
+  /* Checked again at every load: a manifest changed in the registry
+   * after install no longer matches its signature. */
+  if (rc == CIS_OK) rc = cis__signature_check(s, name, row.manifest, row.manifest_len, row.signature, row.signature_len);
+  if (rc == CIS_OK && dir && row.dir) {
+    *dir = row.dir;
+    row.dir = NULL;
   }
-  sqlite3_finalize(st);
+  if (rc == CIS_OK && g) rc = grants_from_json(row.grants, g);
+  if (rc != CIS_OK) {
+    cis__manifest_free(*m);
+    *m = NULL;
+    if (dir) {
+      free(*dir);
+      *dir = NULL;
+    }
+  }
+  cis__reg_row_free(&row);
   return rc;
 }
 

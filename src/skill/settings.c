@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ai/ai_internal.h"
+#include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
 #define MAX_KEY 255u
@@ -28,10 +29,6 @@ static bool key_ok(const char *k, size_t len) {
   for (size_t i = 0; i < len; i++)
     if (k[i] < 0x21 || k[i] > 0x7e || k[i] == '=') return false;
   return true;
-}
-
-static bool table_missing(cis_skills *s) {
-  return strstr(sqlite3_errmsg(s->db), "no such table") != NULL;
 }
 
 /* CIS_OK when name is installed (the message is the thread's otherwise). */
@@ -56,23 +53,11 @@ cis_result cis_skills_setting_set(cis_skills *s, const char *name, const char *k
   }
   cis_result rc = installed(s, name);
   if (rc != CIS_OK) return rc;
-  if (sqlite3_exec(s->db,
-                   "CREATE TABLE IF NOT EXISTS settings(skill TEXT NOT NULL, key TEXT NOT NULL,"
-                   " value TEXT NOT NULL, PRIMARY KEY(skill, key))",
-                   NULL, NULL, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_stmt *st;
-  const char *sql = value ? "INSERT OR REPLACE INTO settings(skill, key, value) VALUES(?, ?, ?)"
-                          : "DELETE FROM settings WHERE skill=? AND key=?";
-  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-  if (value) sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (r != SQLITE_DONE) return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  return CIS_OK;
+  return s->reg->setting_put(s, name, key, value);
+}
+
+static int setting_add(void *ctx, const char *key, const char *value) {
+  return cJSON_AddStringToObject(ctx, key, value) ? 0 : 1;
 }
 
 cis_result cis_skills_settings(cis_skills *s, const char *name, char **json) {
@@ -82,18 +67,7 @@ cis_result cis_skills_settings(cis_skills *s, const char *name, char **json) {
   if (rc != CIS_OK) return rc;
   cJSON *o = cJSON_CreateObject();
   if (!o) return CIS_ENOMEM;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE skill=? ORDER BY key", -1, &st, NULL) ==
-      SQLITE_OK) {
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW)
-      cJSON_AddStringToObject(o, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1));
-    sqlite3_finalize(st);
-    if (r != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  } else if (!table_missing(s)) {
-    rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  }
+  rc = s->reg->setting_each(s, name, setting_add, o);
   if (rc == CIS_OK && !(*json = cJSON_PrintUnformatted(o))) rc = CIS_ENOMEM;
   cJSON_Delete(o);
   return rc;
@@ -103,26 +77,5 @@ cis_result cis__setting_get(cis_skills *s, const char *name, const char *key, si
                             size_t *vlen) {
   *val = NULL;
   *vlen = 0;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE skill=? AND key=?", -1, &st, NULL) != SQLITE_OK)
-    return table_missing(s) ? CIS_ENOTFOUND : CIS_EIO;
-  sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, key, (int)klen, SQLITE_TRANSIENT);
-  cis_result rc = CIS_ENOTFOUND;
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) {
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    if (!(*val = malloc(n + 1))) rc = CIS_ENOMEM;
-    else {
-      memcpy(*val, t, n);
-      (*val)[n] = '\0';
-      *vlen = n;
-      rc = CIS_OK;
-    }
-  } else if (r != SQLITE_DONE) {
-    rc = CIS_EIO;
-  }
-  sqlite3_finalize(st);
-  return rc;
+  return s->reg->setting_get(s, name, key, klen, val, vlen);
 }

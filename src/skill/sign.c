@@ -25,6 +25,7 @@
 
 #include "common/ed25519.h"
 #include "skill/manifest.h"
+#include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
 /* Bound on a signature file, and on a key file: a few hundred bytes are
@@ -255,21 +256,6 @@ cis_result cis_skill_sign(const char *path, const char *key_path, char *err, siz
 
 /* ---------------------------------------------------------- trusted keys */
 
-/* The table is made on first use, so registries from before have none
- * until a key is trusted, and an untouched registry is never written. */
-static cis_result keys_table(cis_skills *s) {
-  char *e = NULL;
-  if (sqlite3_exec(s->db,
-                   "CREATE TABLE IF NOT EXISTS trusted_keys(tenant TEXT NOT NULL, name TEXT NOT NULL,"
-                   " public_key TEXT NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY(tenant, name))",
-                   NULL, NULL, &e) != SQLITE_OK) {
-    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry: %s", e ? e : "?");
-    sqlite3_free(e);
-    return rc;
-  }
-  return CIS_OK;
-}
-
 cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *public_key) {
   if (!s) return CIS_EINVAL;
   if (!key_name_ok(name))
@@ -279,18 +265,7 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
     return cis__skills_fail(s, CIS_EINVAL, "a public key is %d hex digits", 2 * CIS__ED25519_PUBLIC);
   char hex[2 * CIS__ED25519_PUBLIC + 1];
   to_hex(pk, sizeof pk, hex); /* one spelling, so a lookup is a string compare */
-  cis_result rc = keys_table(s);
-  if (rc != CIS_OK) return rc;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO trusted_keys(tenant,name,public_key,added_at) VALUES(?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-  if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
+  cis_result rc = s->reg->key_put(s, name, hex, (int64_t)time(NULL));
   /* A key trusted or withdrawn changes which skills may load. */
   if (rc == CIS_OK) cis__registry_changed(s);
   return rc;
@@ -298,55 +273,46 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
 
 cis_result cis_skills_key_untrust(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
-  cis_result rc = keys_table(s);
-  if (rc != CIS_OK) return rc;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM trusted_keys WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st) != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
-  sqlite3_finalize(st);
+  cis_result rc = s->reg->key_del(s, name);
   if (rc == CIS_OK) cis__registry_changed(s);
   return rc;
+}
+
+typedef struct keys_ctx {
+  cis_key_info *v;  /* the list */
+  size_t n;         /* its length */
+  cis_result rc;    /* CIS_ENOMEM stops the listing */
+} keys_ctx;
+
+static int key_add(void *ctx, const char *name, const char *public_key, int64_t added_at) {
+  keys_ctx *c = ctx;
+  cis_key_info *g = realloc(c->v, (c->n + 1) * sizeof *g);
+  if (!g) {
+    c->rc = CIS_ENOMEM;
+    return 1;
+  }
+  c->v = g;
+  memset(&g[c->n], 0, sizeof g[c->n]);
+  snprintf(g[c->n].name, sizeof g[c->n].name, "%s", name);
+  snprintf(g[c->n].public_key, sizeof g[c->n].public_key, "%s", public_key);
+  g[c->n].added_at = added_at;
+  c->n++;
+  return 0;
 }
 
 cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
   if (!s || !out || !n) return CIS_EINVAL;
   *out = NULL;
   *n = 0;
-  cis_result rc = keys_table(s);
-  if (rc != CIS_OK) return rc;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", -1,
-                         &st, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  cis_key_info *v = NULL;
-  size_t cnt = 0;
-  int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    cis_key_info *g = realloc(v, (cnt + 1) * sizeof *v);
-    if (!g) {
-      rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
-      break;
-    }
-    v = g;
-    memset(&v[cnt], 0, sizeof v[cnt]);
-    snprintf(v[cnt].name, sizeof v[cnt].name, "%s", (const char *)sqlite3_column_text(st, 0));
-    snprintf(v[cnt].public_key, sizeof v[cnt].public_key, "%s", (const char *)sqlite3_column_text(st, 1));
-    v[cnt].added_at = sqlite3_column_int64(st, 2);
-    cnt++;
-  }
-  if (rc == CIS_OK && r != SQLITE_DONE) rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
+  keys_ctx c = {.v = NULL, .n = 0, .rc = CIS_OK};
+  cis_result rc = s->reg->key_each(s, key_add, &c);
+  if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");
   if (rc != CIS_OK) {
-    free(v);
+    free(c.v);
     return rc;
   }
-  *out = v;
-  *n = cnt;
+  *out = c.v;
+  *n = c.n;
   return CIS_OK;
 }
 
@@ -355,20 +321,7 @@ cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
 static cis_result trusted_as(cis_skills *s, const uint8_t pk[CIS__ED25519_PUBLIC], char *name) {
   char hex[2 * CIS__ED25519_PUBLIC + 1];
   to_hex(pk, CIS__ED25519_PUBLIC, hex);
-  cis_result rc = keys_table(s);
-  if (rc != CIS_OK) return rc;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", -1, &st,
-                         NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  if (r == SQLITE_ROW) snprintf(name, 65, "%s", (const char *)sqlite3_column_text(st, 0));
-  else if (r == SQLITE_DONE) rc = CIS_ENOTFOUND;
-  else rc = cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
-  sqlite3_finalize(st);
-  return rc;
+  return s->reg->key_find(s, hex, name);
 }
 
 /* ----------------------------------------------------------------- check */

@@ -130,7 +130,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     cis__skills_fail(s, rc, "engine: %s", cis_strerror(rc));
     goto fail;
   }
-  if ((rc = cis__registry_open(s)) != CIS_OK) goto fail;
+  if ((rc = cis__registry_open(s, cfg->registry)) != CIS_OK) goto fail;
   if ((rc = cis__warm_open(s)) != CIS_OK) goto fail;
   if (cfg->kv) s->kv = cfg->kv;
   else {
@@ -186,7 +186,7 @@ void cis_skills_close(cis_skills *s) {
   if (s->own_kv) cis_kv_close(s->kv);
   if (s->own_ai) cis_ai_free(s->ai);
   cis_http_free(s->http);
-  if (s->db) sqlite3_close(s->db);
+  cis__registry_close(s);
   cis_engine_free(s->engine);
   pthread_mutex_destroy(&s->cache_lock);
   pthread_mutex_destroy(&s->kv_lock);

@@ -34,7 +34,11 @@ struct cis_skills {
   cis__handle h;              /* last error, per thread (cis_skills_errmsg) */
   char home[4096];            /* registry folder */
   cis_engine *engine;         /* one engine for every skill */
-  sqlite3 *db;                /* registry metadata */
+  sqlite3 *db;                /* registry metadata (SQLite backend) */
+  const struct cis__registry_methods *reg; /* registry storage (registry_internal.h) */
+  struct cis__pgdb *pgdb;     /* the PostgreSQL registry's connection, or NULL */
+  _Atomic uint64_t reg_polled_ns; /* when a call last read the shared generation (0: never) */
+  _Atomic uint64_t reg_seen_gen;  /* the shared generation it read */
   pthread_mutex_t cache_lock; /* guards cache */
   cache_entry *cache;         /* sha256 -> module */
   cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
@@ -124,7 +128,11 @@ cis_result cis__signature_parse(const char *text, size_t len, uint8_t pk[32], ui
  * key_path. */
 cis_result cis__signature_make(const char *manifest, size_t len, const char *key_path, char **sig_json, char *err,
                                size_t cap);
-cis_result cis__registry_open(cis_skills *s);
+/* Opens the registry storage spec names (registry_internal.h,
+ * cis__registry_backend; NULL: SQLite in the home). CIS_EINVAL for a spec
+ * that names no backend. */
+cis_result cis__registry_open(cis_skills *s, const char *spec);
+void cis__registry_close(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was
  * installed from (malloc'd; NULL when registered from memory) and (g may
  * be NULL) its grants, which the caller frees with cis__grants_free. */

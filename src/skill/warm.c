@@ -27,6 +27,18 @@
  * without the counter) or a counter file deleted while in use; when the
  * file cannot be created or written (a full disk, a read-only home) no
  * entry is cached and every call reads the registry, as before.
+ *
+ * A registry shared by several nodes (the PostgreSQL backend) has a
+ * generation of its own in the database, bumped by the statement of each
+ * change, which registry.gen cannot carry to other machines. A call reads
+ * it when the last reading is older than CIS__REGISTRY_POLL_MS (one thread
+ * of a handle at a time; the others go on with what they have), and a
+ * value it has not seen before counts as a change made here: registry.gen
+ * moves on and every cache is dropped. So a node runs a skill changed or
+ * removed by another node for at most that long after the change. When
+ * the database cannot be read the caches are dropped and the call fails
+ * with the backend's error (CIS_EREGISTRYDOWN): a node that cannot tell
+ * whether a skill is still installed does not run it.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -40,6 +52,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
 /* Maps the generation counter, creating the file when missing. Leaves
@@ -139,8 +152,29 @@ static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, cis_
   return CIS_OK;
 }
 
+/* Reads the shared generation when the last reading is CIS__REGISTRY_POLL_MS
+ * old, and takes a new value as a change (above). */
+static cis_result shared_poll(cis_skills *s) {
+  uint64_t now = cis__now_ns(), last = atomic_load_explicit(&s->reg_polled_ns, memory_order_relaxed);
+  if (last && now - last < (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u) return CIS_OK;
+  if (!atomic_compare_exchange_strong(&s->reg_polled_ns, &last, now)) return CIS_OK; /* another thread reads it */
+  uint64_t gen;
+  cis_result rc = s->reg->generation(s, &gen);
+  if (rc != CIS_OK) {
+    atomic_store(&s->reg_polled_ns, 0); /* the next call tries again */
+    cis__registry_changed(s);
+    return rc;
+  }
+  if (atomic_exchange(&s->reg_seen_gen, gen) != gen) cis__registry_changed(s);
+  return CIS_OK;
+}
+
 cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry **out) {
   *out = NULL;
+  if (s->reg->generation) {
+    cis_result rc = shared_poll(s);
+    if (rc != CIS_OK) return rc;
+  }
   if (!s->gen) return entry_load(s, name, 0, out);
   uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
   struct cis__skill_stripe *st = own_stripe(s);

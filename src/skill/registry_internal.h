@@ -1,0 +1,139 @@
+/*
+ * This file declares the registry's storage backends: a versioned method
+ * table (as the KV store's) behind which the registry keeps what matters
+ * of installed skills, the tenants' trusted keys and the skills' settings,
+ * either in SQLite under $CIS_HOME (registry_sqlite.c, the module bytes as
+ * files) or in PostgreSQL (registry_postgres.c, the module bytes too), so
+ * that several `cis serve` nodes can share one registry.
+ *
+ * It also declares the small PostgreSQL query helper (cis__pgdb) that the
+ * registry's PostgreSQL backend and the server's token store share.
+ */
+#ifndef CIS_SKILL_REGISTRY_INTERNAL_H
+#define CIS_SKILL_REGISTRY_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cis/cis.h"
+
+struct cis_skills;
+
+#define CIS__REGISTRY_METHODS_VERSION 1
+/* How long a node may run a skill after another node removed or changed
+ * it: the PostgreSQL registry's generation is read at most this often by
+ * a call (docs/serve.md, "Several nodes"). */
+#define CIS__REGISTRY_POLL_MS 1000u
+/* Longest wait for the registry database within one method. */
+#define CIS__REGISTRY_TIMEOUT_MS 5000u
+/* Most a stored signature may be (a skill.sig is far smaller). */
+#define CIS__REGISTRY_MAX_SIGNATURE 4096u
+
+/* One installed skill's row. Every pointer is malloc'd by the backend that
+ * filled it (cis__reg_row_free), or borrowed when the row is passed in. */
+typedef struct cis__reg_row {
+  char *name;           /* the key, with the handle's tenant */
+  char *version;        /* manifest's version */
+  char *sha256;         /* the module's, 64 hex digits */
+  char *description;    /* manifest's description */
+  char *manifest;       /* skill.json as installed (NUL-terminated) */
+  size_t manifest_len;  /* its bytes */
+  int64_t installed_at; /* unix seconds */
+  char *dir;            /* folder it was installed from, or NULL */
+  char *grants;         /* operator's grants (JSON), or NULL */
+  char *signature;      /* skill.sig text, or NULL (NUL-terminated) */
+  size_t signature_len; /* its bytes */
+} cis__reg_row;
+
+void cis__reg_row_free(cis__reg_row *r);
+
+/* Callbacks of the listing methods: a non-zero return stops the listing. */
+typedef int (*cis__reg_row_fn)(void *ctx, const cis__reg_row *row);
+typedef int (*cis__reg_key_fn)(void *ctx, const char *name, const char *public_key, int64_t added_at);
+typedef int (*cis__reg_setting_fn)(void *ctx, const char *key, const char *value);
+
+/* A registry backend. Every method works on the handle's tenant
+ * (s->tenant) and writes its message on s (cis__skills_fail). Errors:
+ * CIS_EIO (a statement failed), CIS_EREGISTRYDOWN (the database is out of
+ * reach: the call may succeed later), CIS_ETIMEOUT, CIS_ENOMEM, and
+ * CIS_ENOTFOUND where said. */
+typedef struct cis__registry_methods {
+  int version;      /* CIS__REGISTRY_METHODS_VERSION */
+  const char *name; /* "sqlite", "postgres" */
+  /* Opens the backend on spec's database; writes nothing to an existing
+   * one (calls must work on a full disk). A database out of reach is not
+   * an error here: the first method that needs it says so. */
+  cis_result (*open)(struct cis_skills *s, const char *spec);
+  void (*close)(struct cis_skills *s);
+  /* Stores the module (when not there) and inserts or replaces the row;
+   * the change is visible to every node when it returns. */
+  cis_result (*skill_put)(struct cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len);
+  /* The row of name (CIS_ENOTFOUND when none). */
+  cis_result (*skill_get)(struct cis_skills *s, const char *name, cis__reg_row *out);
+  /* Removes the row of name (CIS_ENOTFOUND when none). Modules stay. */
+  cis_result (*skill_del)(struct cis_skills *s, const char *name);
+  /* Every row of the tenant by name (manifest included). */
+  cis_result (*skill_each)(struct cis_skills *s, cis__reg_row_fn fn, void *ctx);
+  /* The bytes of module sha (malloc'd); CIS_ENOTFOUND when not stored.
+   * The caller checks them against sha (bytes fetched from a shared
+   * database are checked here too, before a local copy is kept). */
+  cis_result (*module_get)(struct cis_skills *s, const char *sha, uint8_t **bytes, size_t *len);
+  /* Trusted keys: put replaces; del says CIS_ENOTFOUND; find gives the
+   * name (65 bytes) under which public_key (hex) is trusted, or
+   * CIS_ENOTFOUND. */
+  cis_result (*key_put)(struct cis_skills *s, const char *name, const char *public_key, int64_t added_at);
+  cis_result (*key_del)(struct cis_skills *s, const char *name);
+  cis_result (*key_each)(struct cis_skills *s, cis__reg_key_fn fn, void *ctx);
+  cis_result (*key_find)(struct cis_skills *s, const char *public_key, char name[65]);
+  /* Skill settings: value NULL deletes; get gives CIS_ENOTFOUND. */
+  cis_result (*setting_put)(struct cis_skills *s, const char *skill, const char *key, const char *value);
+  cis_result (*setting_each)(struct cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx);
+  cis_result (*setting_get)(struct cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+                            size_t *vlen);
+  /* The shared generation, bumped by every change any node makes (in the
+   * statement making it); NULL when the backend's changes are announced by
+   * $CIS_HOME/registry.gen alone (warm.c). */
+  cis_result (*generation)(struct cis_skills *s, uint64_t *gen);
+} cis__registry_methods;
+
+extern const cis__registry_methods cis__registry_sqlite;
+extern const cis__registry_methods cis__registry_postgres;
+
+/* The backend a registry spec names: NULL, "" or "sqlite" (the home's
+ * registry.db), "sqlite:PATH", "postgres:CONNSTR" or a postgres:// or
+ * postgresql:// URI. *arg receives what the backend opens (a path, a
+ * connection string; NULL for the home's). NULL for anything else. */
+const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg);
+
+/* ------------------------------------------------- PostgreSQL queries */
+
+/* One connection to a PostgreSQL database shared by the threads of one
+ * handle (one query at a time, under its lock), connected on first use and
+ * again after a loss, each query bounded by a deadline. The schema of the
+ * registry and the token store is created on each connect when missing
+ * (under an advisory lock). */
+typedef struct cis__pgdb cis__pgdb;
+
+/* A new handle on conninfo (copied); nothing is connected yet. */
+cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out);
+void cis__pgdb_free(cis__pgdb *d);
+/* Runs sql (a string literal: it is prepared once per connection, known
+ * by its address) with n parameters: vals[i] of lens[i] bytes, in binary
+ * when bin[i] (bytea), else text (NULL vals[i]: SQL NULL). Results come
+ * in binary. *out (may be NULL) receives the result (PQclear it).
+ * Errors: CIS_EREGISTRYDOWN (not reachable, lost, shutting down),
+ * CIS_ETIMEOUT, CIS_EIO (the statement failed), CIS_EINVAL (a malformed
+ * connection string), CIS_EUNSUPPORTED (no libpq), CIS_ENOMEM; the message,
+ * never the connection string, goes to err. */
+cis_result cis__pgdb_query(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
+                           const bool *bin, PGresult **out, char *err, size_t cap);
+/* A column of a binary result: rows, a value's bytes (NULL for SQL NULL),
+ * and an int8's value. */
+int cis__pgdb_rows(const PGresult *r);
+const char *cis__pgdb_value(const PGresult *r, int row, int col, size_t *len);
+int64_t cis__pgdb_int8(const PGresult *r, int row, int col);
+void cis__pgdb_clear(PGresult *r);
+
+#endif /* CIS_SKILL_REGISTRY_INTERNAL_H */

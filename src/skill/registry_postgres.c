@@ -1,0 +1,555 @@
+/*
+ * This file implements the registry's PostgreSQL backend
+ * (registry_internal.h: "postgres:CONNSTR" or a postgres:// URI), which
+ * lets several nodes share one registry: the skill rows, the module bytes
+ * (cis_modules, by sha256), the tenants' trusted keys, the skills'
+ * settings, the server's tokens (src/serve/http_token.c) and a generation
+ * counter that every change bumps in the statement making it, so that a
+ * node reading it learns that its cached entries are stale (warm.c polls
+ * it at most every CIS__REGISTRY_POLL_MS).
+ *
+ * A node that never saw an install fetches the module from the database,
+ * checks its sha256 and keeps a copy in <home>/modules/ (a cache, checked
+ * again at every load by cis__module_cached). Every row read is held to
+ * the bounds a local install would meet (sizes, the sha256's form), since
+ * the database is shared and another node's bug or an operator's edit
+ * must not become this node's crash.
+ *
+ * It also implements cis__pgdb, one lazily made connection per handle on
+ * common/pgwire.c, every wait bounded by CIS__REGISTRY_TIMEOUT_MS. A
+ * database out of reach is CIS_EREGISTRYDOWN, which the server answers
+ * with 503; the next query connects again, so service resumes when the
+ * database does.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/pgwire.h"
+#include "skill/registry_internal.h"
+#include "skill/skill_internal.h"
+
+/* ------------------------------------------------------------- cis__pgdb */
+
+#define PGDB_MAX_STMTS 32
+
+struct cis__pgdb {
+  pthread_mutex_t lock;                 /* one query at a time on pg */
+  char *conninfo;                       /* owned; never put in a message */
+  const char *appname;                  /* application_name */
+  PGconn *pg;                           /* NULL until connected, and after a loss */
+  const char *prepared[PGDB_MAX_STMTS]; /* SQL texts prepared on pg (by address) */
+  int nprepared;                        /* entries used in prepared */
+};
+
+static const char schema_check[] =
+    "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
+    "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
+    "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL";
+
+/* Two nodes starting together take turns under the advisory lock. */
+static const char schema_sql[] =
+    "BEGIN;"
+    "SELECT pg_advisory_xact_lock(7162999126);"
+    "CREATE TABLE IF NOT EXISTS cis_skills(tenant text NOT NULL, name text NOT NULL, version text NOT NULL,"
+    " sha256 text NOT NULL, description text NOT NULL, manifest bytea NOT NULL, installed_at bigint NOT NULL,"
+    " dir text, grants text, signature bytea, PRIMARY KEY (tenant, name));"
+    "CREATE TABLE IF NOT EXISTS cis_modules(sha256 text PRIMARY KEY, bytes bytea NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cis_trusted_keys(tenant text NOT NULL, name text NOT NULL,"
+    " public_key text NOT NULL, added_at bigint NOT NULL, PRIMARY KEY (tenant, name));"
+    "CREATE TABLE IF NOT EXISTS cis_skill_settings(tenant text NOT NULL, skill text NOT NULL, key text NOT NULL,"
+    " value text NOT NULL, PRIMARY KEY (tenant, skill, key));"
+    "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
+    " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL);"
+    "INSERT INTO cis_registry_gen(id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;"
+    "COMMIT;";
+
+cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out) {
+  *out = NULL;
+  cis__pgdb *d = calloc(1, sizeof *d);
+  if (!d || !(d->conninfo = strdup(conninfo))) {
+    free(d);
+    return CIS_ENOMEM;
+  }
+  d->appname = appname;
+  pthread_mutex_init(&d->lock, NULL);
+  *out = d;
+  return CIS_OK;
+}
+
+static void pgdb_drop(cis__pgdb *d) {
+  if (d->pg) cis__pq.finish(d->pg);
+  d->pg = NULL;
+  d->nprepared = 0;
+}
+
+void cis__pgdb_free(cis__pgdb *d) {
+  if (!d) return;
+  pgdb_drop(d);
+  pthread_mutex_destroy(&d->lock);
+  free(d->conninfo);
+  free(d);
+}
+
+/* An outcome of pgwire as a cis_result, its detail (one line) in err. */
+static cis_result outcome_code(cis__pgwire_outcome o, const cis__pgwire_report *rep, const char *what, char *err,
+                               size_t cap) {
+  cis_result rc;
+  const char *detail = rep->msg;
+  switch (o) {
+  case CIS__PGWIRE_DONE: return CIS_OK;
+  case CIS__PGWIRE_FAILED:
+    detail = rep->sqlmsg;
+    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? CIS_EREGISTRYDOWN
+         : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
+                                                                                             : CIS_EIO;
+    break;
+  case CIS__PGWIRE_TIMEOUT: rc = CIS_EREGISTRYDOWN; detail = "no answer before the deadline"; break;
+  case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
+  case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
+  case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
+  default: rc = CIS_EREGISTRYDOWN; break;
+  }
+  char line[CIS__PGWIRE_MSG_MAX];
+  cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
+  snprintf(err, cap, "registry database: %s: %s", rep->what ? rep->what : what, line);
+  return rc;
+}
+
+/* Connects and makes the schema when it is missing; d->lock is held. */
+static cis_result pgdb_connect(cis__pgdb *d, uint64_t until, char *err, size_t cap) {
+  cis__pgwire_report rep;
+  pgdb_drop(d);
+  cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->appname, d->conninfo, until, &rep);
+  if (o != CIS__PGWIRE_DONE) return outcome_code(o, &rep, "connect", err, cap);
+  PGresult *r = NULL;
+  o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, schema_check), until, &r, &rep);
+  cis_result rc = outcome_code(o, &rep, "read schema", err, cap);
+  if (rc == CIS_OK) {
+    bool have = cis__pq.ntuples(r) == 1 && !strcmp(cis__pq.getvalue(r, 0, 0), "t");
+    cis__pq.clear(r);
+    if (!have) {
+      o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, schema_sql), until, NULL, &rep);
+      rc = outcome_code(o, &rep, "create schema", err, cap);
+      if (rc != CIS_OK && d->pg && cis__pq.status(d->pg) == CONNECTION_OK)
+        cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
+    }
+  }
+  if (rc != CIS_OK) pgdb_drop(d);
+  return rc;
+}
+
+/* One try of sql on the live connection; d->lock is held. */
+static cis_result pgdb_try(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
+                           const bool *bin, uint64_t until, PGresult **out, char *err, size_t cap) {
+  cis__pgwire_report rep;
+  cis__pgwire_outcome o;
+  char name[32];
+  int k = 0;
+  while (k < d->nprepared && d->prepared[k] != sql) k++;
+  snprintf(name, sizeof name, "cis_reg_%d", k);
+  if (k == d->nprepared) {
+    if (k == PGDB_MAX_STMTS) {
+      snprintf(err, cap, "registry database: too many statements");
+      return CIS_EIO;
+    }
+    o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
+    if (o != CIS__PGWIRE_DONE) return outcome_code(o, &rep, "prepare", err, cap);
+    d->prepared[d->nprepared++] = sql;
+  }
+  int fmt[16];
+  if (n > 16) return CIS_EINVAL;
+  for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
+  int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
+  o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
+  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
+  return outcome_code(o, &rep, "query", err, cap);
+}
+
+cis_result cis__pgdb_query(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
+                           const bool *bin, PGresult **out, char *err, size_t cap) {
+  if (out) *out = NULL;
+  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
+  pthread_mutex_lock(&d->lock);
+  cis_result rc = CIS_OK;
+  bool fresh = false;
+  if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {
+    rc = pgdb_connect(d, until, err, cap);
+    fresh = true;
+  }
+  if (rc == CIS_OK) {
+    rc = pgdb_try(d, sql, n, vals, lens, bin, until, out, err, cap);
+    /* A connection made before the server restarted fails its first use:
+     * connect again, once. Every statement here is one transaction of its
+     * own, whose effect is the same done twice. */
+    if (rc == CIS_EREGISTRYDOWN && !fresh && cis__pq.status(d->pg) != CONNECTION_OK) {
+      rc = pgdb_connect(d, until, err, cap);
+      if (rc == CIS_OK) rc = pgdb_try(d, sql, n, vals, lens, bin, until, out, err, cap);
+    }
+    if (rc == CIS_EREGISTRYDOWN || rc == CIS_ETIMEOUT) pgdb_drop(d);
+  }
+  pthread_mutex_unlock(&d->lock);
+  return rc;
+}
+
+int cis__pgdb_rows(const PGresult *r) { return cis__pq.ntuples(r); }
+
+const char *cis__pgdb_value(const PGresult *r, int row, int col, size_t *len) {
+  if (cis__pq.getisnull(r, row, col)) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  if (len) *len = (size_t)cis__pq.getlength(r, row, col);
+  return cis__pq.getvalue(r, row, col);
+}
+
+int64_t cis__pgdb_int8(const PGresult *r, int row, int col) {
+  size_t n;
+  const unsigned char *p = (const unsigned char *)cis__pgdb_value(r, row, col, &n);
+  if (!p || n != 8) return 0;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return (int64_t)v;
+}
+
+void cis__pgdb_clear(PGresult *r) {
+  if (r) cis__pq.clear(r);
+}
+
+/* ------------------------------------------------------------- backend */
+
+/* Runs sql for handle s, the message on s. */
+static cis_result q(cis_skills *s, const char *sql, int n, const char *const *vals, const int *lens, const bool *bin,
+                    PGresult **out) {
+  char err[400];
+  cis_result rc = cis__pgdb_query(s->pgdb, sql, n, vals, lens, bin, out, err, sizeof err);
+  if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s", err);
+  return CIS_OK;
+}
+
+static int slen(const char *v) { return v ? (int)strlen(v) : 0; }
+
+static cis_result pg_open(cis_skills *s, const char *conninfo) {
+  if (cis__pgdb_new(conninfo, "cis-registry", &s->pgdb) != CIS_OK)
+    return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+  return CIS_OK;
+}
+
+static void pg_close(cis_skills *s) {
+  cis__pgdb_free(s->pgdb);
+  s->pgdb = NULL;
+}
+
+static const char put_sql[] =
+    "WITH up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
+    "signature) VALUES($1,$2,$3,$4,$5,$6,$7::bigint,$8,$9,$10) ON CONFLICT (tenant,name) DO UPDATE SET "
+    "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
+    "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
+    "signature=EXCLUDED.signature RETURNING 1) "
+    "UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM up)";
+static const char module_has_sql[] = "SELECT 1 FROM cis_modules WHERE sha256=$1";
+static const char module_put_sql[] =
+    "INSERT INTO cis_modules(sha256, bytes) VALUES($1, $2) ON CONFLICT (sha256) DO NOTHING";
+
+static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
+  PGresult *r = NULL;
+  const char *mv[2] = {row->sha256, len ? (const char *)wasm : ""};
+  int ml[2] = {slen(row->sha256), (int)len};
+  bool mb[2] = {false, true};
+  cis_result rc = q(s, module_has_sql, 1, mv, ml, mb, &r);
+  if (rc != CIS_OK) return rc;
+  bool have = cis__pgdb_rows(r) > 0;
+  cis__pgdb_clear(r);
+  /* The module before the row: a node that reads the row finds it. */
+  if (!have && len > INT32_MAX) return cis__skills_fail(s, CIS_ETOOBIG, "module too large for the registry");
+  if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
+  char at[32];
+  snprintf(at, sizeof at, "%lld", (long long)row->installed_at);
+  const char *v[10] = {s->tenant, row->name, row->sha256, row->version, row->description,
+                       row->manifest_len ? row->manifest : "", at, row->dir, row->grants,
+                       row->signature ? (row->signature_len ? row->signature : "") : NULL};
+  int l[10] = {slen(s->tenant), slen(row->name), slen(row->sha256), slen(row->version), slen(row->description),
+               (int)row->manifest_len, slen(at), slen(row->dir), slen(row->grants), (int)row->signature_len};
+  bool b[10] = {false, false, false, false, false, true, false, false, false, true};
+  return q(s, put_sql, 10, v, l, b, NULL);
+}
+
+/* A copy of a value (NUL-terminated; NULL for SQL NULL), bounded by max:
+ * CIS_EIO when longer (a row no local install could have made). */
+static cis_result val_dup(const PGresult *r, int row, int col, size_t max, char **out, size_t *len) {
+  size_t n;
+  const char *v = cis__pgdb_value(r, row, col, &n);
+  *out = NULL;
+  if (len) *len = 0;
+  if (!v) return CIS_OK;
+  if (n > max) return CIS_EIO;
+  if (!(*out = malloc(n + 1))) return CIS_ENOMEM;
+  memcpy(*out, v, n);
+  (*out)[n] = '\0';
+  if (len) *len = n;
+  return CIS_OK;
+}
+
+static bool sha_ok(const char *v) { return v && strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64; }
+
+/* Row `i` of a result with the columns of ROW_COLUMNS into *out: CIS_EIO
+ * for a row that breaks a bound (too long, a NULL where none may be, a
+ * sha256 that is not 64 hex digits). */
+static cis_result row_read(const PGresult *r, int i, cis__reg_row *out) {
+  memset(out, 0, sizeof *out);
+  cis_result rc = val_dup(r, i, 0, 255, &out->name, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 1, 4096, &out->version, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 2, 64, &out->sha256, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 3, CIS_MANIFEST_MAX_BYTES, &out->description, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 4, CIS_MANIFEST_MAX_BYTES, &out->manifest, &out->manifest_len);
+  out->installed_at = cis__pgdb_int8(r, i, 5);
+  if (rc == CIS_OK) rc = val_dup(r, i, 6, 4095, &out->dir, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 7, CIS_MANIFEST_MAX_BYTES, &out->grants, NULL);
+  if (rc == CIS_OK) rc = val_dup(r, i, 8, CIS__REGISTRY_MAX_SIGNATURE, &out->signature, &out->signature_len);
+  if (rc == CIS_OK && (!out->name || !out->manifest || !sha_ok(out->sha256))) rc = CIS_EIO;
+  if (rc != CIS_OK) cis__reg_row_free(out);
+  return rc;
+}
+
+#define ROW_COLUMNS "name,version,sha256,description,manifest,installed_at,dir,grants,signature"
+static const char get_sql[] = "SELECT " ROW_COLUMNS " FROM cis_skills WHERE tenant=$1 AND name=$2";
+static const char each_sql[] = "SELECT " ROW_COLUMNS " FROM cis_skills WHERE tenant=$1 ORDER BY name";
+
+static cis_result pg_skill_get(cis_skills *s, const char *name, cis__reg_row *out) {
+  memset(out, 0, sizeof *out);
+  PGresult *r;
+  const char *v[2] = {s->tenant, name};
+  int l[2] = {slen(s->tenant), slen(name)};
+  cis_result rc = q(s, get_sql, 2, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  if (cis__pgdb_rows(r) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  else if ((rc = row_read(r, 0, out)) != CIS_OK)
+    rc = cis__skills_fail(s, rc, "registry: the stored row of %s is out of bounds", name);
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static const char del_sql[] =
+    "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING 1), "
+    "g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    "SELECT count(*) FROM d";
+
+static cis_result pg_skill_del(cis_skills *s, const char *name) {
+  PGresult *r;
+  const char *v[2] = {s->tenant, name};
+  int l[2] = {slen(s->tenant), slen(name)};
+  cis_result rc = q(s, del_sql, 2, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  if (cis__pgdb_rows(r) != 1 || cis__pgdb_int8(r, 0, 0) == 0)
+    rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static cis_result pg_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
+  PGresult *r;
+  const char *v[1] = {s->tenant};
+  int l[1] = {slen(s->tenant)};
+  cis_result rc = q(s, each_sql, 1, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+    cis__reg_row row;
+    if (row_read(r, i, &row) != CIS_OK) continue; /* a row no run could use either */
+    int stop = fn(ctx, &row);
+    cis__reg_row_free(&row);
+    if (stop) break;
+  }
+  cis__pgdb_clear(r);
+  return CIS_OK;
+}
+
+static const char module_get_sql[] = "SELECT bytes FROM cis_modules WHERE sha256=$1";
+
+/* The local copy first (the caller checks its hash), else the database's
+ * bytes, checked here before they become the local copy. */
+static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes, size_t *len) {
+  *bytes = NULL;
+  *len = 0;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
+  uint8_t *local = NULL;
+  size_t llen;
+  if (cis__read_file(path, CIS__MAX_MODULE_BYTES, &local, &llen) == CIS_OK) {
+    char got[65];
+    if (cis_sha256_hex(local, llen, got) == CIS_OK && !strcmp(got, sha)) {
+      *bytes = local;
+      *len = llen;
+      return CIS_OK;
+    }
+    free(local); /* a damaged copy: the database's replaces it */
+  }
+  PGresult *r;
+  const char *v[1] = {sha};
+  int l[1] = {slen(sha)};
+  cis_result rc = q(s, module_get_sql, 1, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  size_t n = 0;
+  const char *b = cis__pgdb_rows(r) ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  if (!b) rc = cis__skills_fail(s, CIS_ENOTFOUND, "module %s is not in the registry", sha);
+  else if (n > CIS__MAX_MODULE_BYTES) rc = cis__skills_fail(s, CIS_ETOOBIG, "stored module %s is too large", sha);
+  else {
+    char got[65];
+    if ((rc = cis_sha256_hex(b, n, got)) != CIS_OK) rc = cis__skills_fail(s, rc, "module %s: cannot hash it", sha);
+    else if (strcmp(got, sha)) rc = cis__skills_fail(s, CIS_EHASH, "stored module %s does not match its hash", sha);
+    else if (!(*bytes = malloc(n ? n : 1))) rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+    else {
+      memcpy(*bytes, b, n);
+      *len = n;
+      cis__write_atomic(path, *bytes, n); /* a cache: a failure costs only a fetch */
+    }
+  }
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static const char key_put_sql[] =
+    "WITH up AS (INSERT INTO cis_trusted_keys(tenant,name,public_key,added_at) VALUES($1,$2,$3,$4::bigint) "
+    "ON CONFLICT (tenant,name) DO UPDATE SET public_key=EXCLUDED.public_key, added_at=EXCLUDED.added_at "
+    "RETURNING 1) UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM up)";
+static const char key_del_sql[] =
+    "WITH d AS (DELETE FROM cis_trusted_keys WHERE tenant=$1 AND name=$2 RETURNING 1), "
+    "g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    "SELECT count(*) FROM d";
+static const char key_each_sql[] =
+    "SELECT name, public_key, added_at FROM cis_trusted_keys WHERE tenant=$1 ORDER BY name";
+static const char key_find_sql[] =
+    "SELECT name FROM cis_trusted_keys WHERE tenant=$1 AND public_key=$2 ORDER BY name LIMIT 1";
+
+static cis_result pg_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
+  char a[32];
+  snprintf(a, sizeof a, "%lld", (long long)at);
+  const char *v[4] = {s->tenant, name, hex, a};
+  int l[4] = {slen(s->tenant), slen(name), slen(hex), slen(a)};
+  return q(s, key_put_sql, 4, v, l, NULL, NULL);
+}
+
+static cis_result pg_key_del(cis_skills *s, const char *name) {
+  PGresult *r;
+  const char *v[2] = {s->tenant, name};
+  int l[2] = {slen(s->tenant), slen(name)};
+  cis_result rc = q(s, key_del_sql, 2, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  if (cis__pgdb_rows(r) != 1 || cis__pgdb_int8(r, 0, 0) == 0)
+    rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static cis_result pg_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
+  PGresult *r;
+  const char *v[1] = {s->tenant};
+  int l[1] = {slen(s->tenant)};
+  cis_result rc = q(s, key_each_sql, 1, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+    size_t nl, kl;
+    const char *nm = cis__pgdb_value(r, i, 0, &nl), *k = cis__pgdb_value(r, i, 1, &kl);
+    if (!nm || !k || nl > 64 || kl > 64) continue; /* not a row trust could have made */
+    if (fn(ctx, nm, k, cis__pgdb_int8(r, i, 2))) break;
+  }
+  cis__pgdb_clear(r);
+  return CIS_OK;
+}
+
+static cis_result pg_key_find(cis_skills *s, const char *hex, char name[65]) {
+  PGresult *r;
+  const char *v[2] = {s->tenant, hex};
+  int l[2] = {slen(s->tenant), slen(hex)};
+  cis_result rc = q(s, key_find_sql, 2, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  size_t n = 0;
+  const char *nm = cis__pgdb_rows(r) ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  if (!nm || n > 64) rc = CIS_ENOTFOUND;
+  else snprintf(name, 65, "%s", nm);
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static const char set_put_sql[] =
+    "INSERT INTO cis_skill_settings(tenant,skill,key,value) VALUES($1,$2,$3,$4) "
+    "ON CONFLICT (tenant,skill,key) DO UPDATE SET value=EXCLUDED.value";
+static const char set_del_sql[] = "DELETE FROM cis_skill_settings WHERE tenant=$1 AND skill=$2 AND key=$3";
+static const char set_each_sql[] =
+    "SELECT key, value FROM cis_skill_settings WHERE tenant=$1 AND skill=$2 ORDER BY key";
+static const char set_get_sql[] = "SELECT value FROM cis_skill_settings WHERE tenant=$1 AND skill=$2 AND key=$3";
+
+#define SETTING_MAX_KEY 255u
+#define SETTING_MAX_VALUE (64u * 1024u)
+
+static cis_result pg_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
+  const char *v[4] = {s->tenant, skill, key, value};
+  int l[4] = {slen(s->tenant), slen(skill), slen(key), slen(value)};
+  return q(s, value ? set_put_sql : set_del_sql, value ? 4 : 3, v, l, NULL, NULL);
+}
+
+static cis_result pg_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
+  PGresult *r;
+  const char *v[2] = {s->tenant, skill};
+  int l[2] = {slen(s->tenant), slen(skill)};
+  cis_result rc = q(s, set_each_sql, 2, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+    size_t kl, vl;
+    const char *k = cis__pgdb_value(r, i, 0, &kl), *val = cis__pgdb_value(r, i, 1, &vl);
+    if (!k || !val || kl > SETTING_MAX_KEY || vl > SETTING_MAX_VALUE) continue;
+    if (fn(ctx, k, val)) break;
+  }
+  cis__pgdb_clear(r);
+  return CIS_OK;
+}
+
+static cis_result pg_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+                                 size_t *vlen) {
+  *val = NULL;
+  *vlen = 0;
+  PGresult *r;
+  const char *v[3] = {s->tenant, skill, klen ? key : ""};
+  int l[3] = {slen(s->tenant), slen(skill), (int)klen};
+  cis_result rc = q(s, set_get_sql, 3, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  if (cis__pgdb_rows(r) == 0) rc = CIS_ENOTFOUND;
+  else rc = val_dup(r, 0, 0, SETTING_MAX_VALUE, val, vlen);
+  if (rc == CIS_OK && !*val) rc = CIS_ENOTFOUND;
+  cis__pgdb_clear(r);
+  return rc;
+}
+
+static const char gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 1";
+
+static cis_result pg_generation(cis_skills *s, uint64_t *gen) {
+  PGresult *r;
+  cis_result rc = q(s, gen_sql, 0, NULL, NULL, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  *gen = cis__pgdb_rows(r) == 1 ? (uint64_t)cis__pgdb_int8(r, 0, 0) : 0;
+  cis__pgdb_clear(r);
+  return CIS_OK;
+}
+
+const cis__registry_methods cis__registry_postgres = {
+    .version = CIS__REGISTRY_METHODS_VERSION,
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .skill_put = pg_skill_put,
+    .skill_get = pg_skill_get,
+    .skill_del = pg_skill_del,
+    .skill_each = pg_skill_each,
+    .module_get = pg_module_get,
+    .key_put = pg_key_put,
+    .key_del = pg_key_del,
+    .key_each = pg_key_each,
+    .key_find = pg_key_find,
+    .setting_put = pg_setting_put,
+    .setting_each = pg_setting_each,
+    .setting_get = pg_setting_get,
+    .generation = pg_generation,
+};

@@ -1,0 +1,435 @@
+/*
+ * This file implements the registry's SQLite backend (registry_internal.h):
+ * one node's registry in <home>/registry.db (or the path of "sqlite:PATH")
+ * with the modules as files <home>/modules/<sha256>.wasm, written once
+ * each. Changes are announced to the other handles and processes of the
+ * home by $CIS_HOME/registry.gen (warm.c), so this backend has no shared
+ * generation of its own.
+ *
+ * The trusted keys and the settings tables are made by their first write,
+ * so opening a registry writes nothing unless its schema must change.
+ * Settings here are keyed by skill alone, as they always were.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "skill/registry_internal.h"
+#include "skill/skill_internal.h"
+
+static cis_result db_fail(cis_skills *s) {
+  return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+}
+
+/* Adds TEXT column col to the skills table unless it is there. Looking
+ * first keeps a registry that is already up to date free of writes. */
+static cis_result add_column(cis_skills *s, const char *col) {
+  char sql[128];
+  sqlite3_stmt *st;
+  snprintf(sql, sizeof sql, "SELECT %s FROM skills LIMIT 0", col);
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+    return CIS_OK;
+  }
+  char *err = NULL;
+  snprintf(sql, sizeof sql, "ALTER TABLE skills ADD COLUMN %s TEXT", col);
+  if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  return CIS_OK;
+}
+
+/* Moves a registry from before the split by tenant (name alone was the
+ * key) to the (tenant, name) key, its skills becoming the "default"
+ * tenant's, where the CLI has always installed them. Every column the old
+ * table has is carried over (read from its schema, so a column added by
+ * add_column before this runs is kept). One transaction: another process
+ * opening it meanwhile waits under the busy timeout. */
+static cis_result split_by_tenant(cis_skills *s) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+    return CIS_OK;
+  }
+  char defs[2048] = "", names[1024] = "";
+  size_t dn = 0, nn = 0;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(skills)", -1, &st, NULL) != SQLITE_OK) return db_fail(s);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *col = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
+    /* Our own column names: a-z, 0-9 and _ only, so quoting is enough. */
+    if (!col || strspn(col, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(col)) continue;
+    dn += (size_t)snprintf(defs + dn, dn < sizeof defs ? sizeof defs - dn : 0, "\"%s\" %s%s, ", col,
+                           type && !strcmp(type, "INTEGER") ? "INTEGER" : "TEXT",
+                           sqlite3_column_int(st, 3) ? " NOT NULL" : "");
+    nn += (size_t)snprintf(names + nn, nn < sizeof names ? sizeof names - nn : 0, ", \"%s\"", col);
+  }
+  sqlite3_finalize(st);
+  if (dn >= sizeof defs || nn >= sizeof names || !nn)
+    return cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): unexpected columns");
+  char *sql = sqlite3_mprintf("BEGIN IMMEDIATE;"
+                              "CREATE TABLE skills_by_tenant(tenant TEXT NOT NULL, %sPRIMARY KEY(tenant, name));"
+                              "INSERT INTO skills_by_tenant(tenant%s) SELECT 'default'%s FROM skills;"
+                              "DROP TABLE skills;"
+                              "ALTER TABLE skills_by_tenant RENAME TO skills;"
+                              "COMMIT;",
+                              defs, names, names);
+  if (!sql) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
+  char *err = NULL;
+  int r = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+  sqlite3_free(sql);
+  if (r != SQLITE_OK) {
+    /* A second opener may have split it first: then the column is there. */
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM skills LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_finalize(st);
+      sqlite3_free(err);
+      return CIS_OK;
+    }
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema (split by tenant): %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  return CIS_OK;
+}
+
+static cis_result sq_open(cis_skills *s, const char *arg) {
+  char path[4200];
+  if (arg) snprintf(path, sizeof path, "%s", arg);
+  else snprintf(path, sizeof path, "%s/registry.db", s->home);
+  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
+    return cis__skills_fail(s, CIS_EIO, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
+  sqlite3_busy_timeout(s->db, 5000);
+  /* Opening writes nothing unless something must change, so that calls,
+   * which only read the registry, still work on a full disk. Hence the
+   * rollback journal rather than WAL: a WAL reader needs its -shm file,
+   * which cannot be made or grown on a full disk. Writes (install,
+   * remove) are rare, and readers of other processes wait out a write
+   * under the busy timeout. A registry from the WAL days is moved over
+   * when it can be (not on a full disk, where it stays as it is). */
+  char *err = NULL;
+  sqlite3_stmt *st;
+  bool wal = false, have_table = false;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW) wal = !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+  }
+  if (wal) sqlite3_exec(s->db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='skills'", -1, &st,
+                         NULL) != SQLITE_OK)
+    return db_fail(s);
+  int r = sqlite3_step(st);
+  have_table = r == SQLITE_ROW;
+  sqlite3_finalize(st);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) return db_fail(s);
+  if (!have_table &&
+      sqlite3_exec(s->db,
+                   "CREATE TABLE IF NOT EXISTS skills(tenant TEXT NOT NULL, name TEXT NOT NULL,"
+                   " version TEXT NOT NULL, sha256 TEXT NOT NULL, description TEXT NOT NULL,"
+                   " manifest TEXT NOT NULL, installed_at INTEGER NOT NULL, dir TEXT, grants TEXT,"
+                   " PRIMARY KEY(tenant, name));",
+                   NULL, NULL, &err) != SQLITE_OK) {
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema: %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  /* `dir`, the folder a skill was installed from (host mounts name their
+   * source relative to it), and `grants`, what the operator allowed it at
+   * install (JSON), came after the first registries were made: add them
+   * to those. */
+  cis_result rc = add_column(s, "dir");
+  if (rc == CIS_OK) rc = add_column(s, "grants");
+  /* `signature`, a signed skill's skill.sig (sign.c), came later too. */
+  if (rc == CIS_OK) rc = add_column(s, "signature");
+  if (rc == CIS_OK) rc = split_by_tenant(s);
+  return rc;
+}
+
+static void sq_close(cis_skills *s) {
+  if (s->db) sqlite3_close(s->db);
+  s->db = NULL;
+}
+
+static void module_path(cis_skills *s, const char *sha, char *out, size_t cap) {
+  snprintf(out, cap, "%s/modules/%s.wasm", s->home, sha);
+}
+
+static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
+  char path[4200];
+  module_path(s, row->sha256, path, sizeof path);
+  cis_result rc;
+  if (access(path, F_OK) != 0 && (rc = cis__write_atomic(path, wasm, len)) != CIS_OK)
+    return cis__skills_fail(s, rc, "cannot store %s", path);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(s->db,
+                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
+                         "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, row->name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, row->version, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, row->sha256, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, row->description, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 5, row->manifest, (int)row->manifest_len, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 6, (sqlite3_int64)row->installed_at);
+  if (row->dir) sqlite3_bind_text(st, 7, row->dir, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 7);
+  sqlite3_bind_text(st, 8, row->grants, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
+  if (row->signature) sqlite3_bind_text(st, 10, row->signature, (int)row->signature_len, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 10);
+  rc = sqlite3_step(st) == SQLITE_DONE ? CIS_OK : db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* A copy of column col (NULL for SQL NULL), its length in *len. */
+static cis_result col_dup(sqlite3_stmt *st, int col, char **out, size_t *len) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  size_t n = (size_t)sqlite3_column_bytes(st, col);
+  if (len) *len = n;
+  *out = NULL;
+  if (!t) return CIS_OK;
+  if (!(*out = malloc(n + 1))) return CIS_ENOMEM;
+  memcpy(*out, t, n);
+  (*out)[n] = '\0';
+  return CIS_OK;
+}
+
+/* The row of the statement's current step: columns name, version,
+ * sha256, description, manifest, installed_at, dir, grants, signature. */
+static cis_result row_read(sqlite3_stmt *st, cis__reg_row *r) {
+  memset(r, 0, sizeof *r);
+  cis_result rc = col_dup(st, 0, &r->name, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 1, &r->version, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 2, &r->sha256, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 3, &r->description, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 4, &r->manifest, &r->manifest_len);
+  r->installed_at = sqlite3_column_int64(st, 5);
+  if (rc == CIS_OK) rc = col_dup(st, 6, &r->dir, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 7, &r->grants, NULL);
+  if (rc == CIS_OK) rc = col_dup(st, 8, &r->signature, &r->signature_len);
+  if (rc == CIS_OK && (!r->name || !r->manifest)) rc = CIS_EIO; /* NOT NULL columns */
+  if (rc != CIS_OK) cis__reg_row_free(r);
+  return rc;
+}
+
+#define ROW_COLUMNS "name,version,sha256,description,manifest,installed_at,dir,grants,signature"
+
+static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *out) {
+  sqlite3_stmt *st;
+  memset(out, 0, sizeof *out);
+  if (sqlite3_prepare_v2(s->db, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) !=
+      SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  cis_result rc;
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) {
+    rc = row_read(st, out);
+    if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "registry: row of %s: %s", name, cis_strerror(rc));
+  } else if (r == SQLITE_DONE) {
+    rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  } else {
+    rc = db_fail(s);
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_skill_del(cis_skills *s, const char *name) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (r != SQLITE_DONE) return db_fail(s);
+  if (sqlite3_changes(s->db) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  return CIS_OK;
+}
+
+static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? ORDER BY name", -1, &st, NULL) !=
+      SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  cis_result rc = CIS_OK;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    cis__reg_row row;
+    if (row_read(st, &row) != CIS_OK) continue; /* a row no run could use either */
+    int stop = fn(ctx, &row);
+    cis__reg_row_free(&row);
+    if (stop) break;
+  }
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_module_get(cis_skills *s, const char *sha, uint8_t **bytes, size_t *len) {
+  char path[4200];
+  module_path(s, sha, path, sizeof path);
+  cis_result rc = cis__read_file(path, CIS__MAX_MODULE_BYTES, bytes, len);
+  if (rc != CIS_OK) return cis__skills_fail(s, rc, "module %s: %s", sha, cis_strerror(rc));
+  return CIS_OK;
+}
+
+/* The table is made on first use, so registries from before have none
+ * until a key is trusted, and an untouched registry is never written. */
+static cis_result keys_table(cis_skills *s) {
+  char *e = NULL;
+  if (sqlite3_exec(s->db,
+                   "CREATE TABLE IF NOT EXISTS trusted_keys(tenant TEXT NOT NULL, name TEXT NOT NULL,"
+                   " public_key TEXT NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY(tenant, name))",
+                   NULL, NULL, &e) != SQLITE_OK) {
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry: %s", e ? e : "?");
+    sqlite3_free(e);
+    return rc;
+  }
+  return CIS_OK;
+}
+
+static cis_result sq_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
+  cis_result rc = keys_table(s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO trusted_keys(tenant,name,public_key,added_at) VALUES(?,?,?,?)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 4, (sqlite3_int64)at);
+  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_key_del(cis_skills *s, const char *name) {
+  cis_result rc = keys_table(s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "DELETE FROM trusted_keys WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s);
+  else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
+  cis_result rc = keys_table(s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", -1,
+                         &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *n = (const char *)sqlite3_column_text(st, 0), *k = (const char *)sqlite3_column_text(st, 1);
+    if (n && k && fn(ctx, n, k, sqlite3_column_int64(st, 2))) break;
+  }
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_key_find(cis_skills *s, const char *hex, char name[65]) {
+  cis_result rc = keys_table(s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", -1, &st,
+                         NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) snprintf(name, 65, "%s", (const char *)sqlite3_column_text(st, 0));
+  else if (r == SQLITE_DONE) rc = CIS_ENOTFOUND;
+  else rc = db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static bool table_missing(cis_skills *s) { return strstr(sqlite3_errmsg(s->db), "no such table") != NULL; }
+
+static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
+  if (sqlite3_exec(s->db,
+                   "CREATE TABLE IF NOT EXISTS settings(skill TEXT NOT NULL, key TEXT NOT NULL,"
+                   " value TEXT NOT NULL, PRIMARY KEY(skill, key))",
+                   NULL, NULL, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_stmt *st;
+  const char *sql = value ? "INSERT OR REPLACE INTO settings(skill, key, value) VALUES(?, ?, ?)"
+                          : "DELETE FROM settings WHERE skill=? AND key=?";
+  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(s);
+  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+  if (value) sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  sqlite3_finalize(st);
+  return r == SQLITE_DONE ? CIS_OK : db_fail(s);
+}
+
+static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE skill=? ORDER BY key", -1, &st, NULL) !=
+      SQLITE_OK)
+    return table_missing(s) ? CIS_OK : db_fail(s);
+  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
+  cis_result rc = CIS_OK;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
+    if (k && v && fn(ctx, k, v)) break;
+  }
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+                                 size_t *vlen) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE skill=? AND key=?", -1, &st, NULL) != SQLITE_OK)
+    return table_missing(s) ? CIS_ENOTFOUND : CIS_EIO;
+  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, key, (int)klen, SQLITE_TRANSIENT);
+  cis_result rc = CIS_ENOTFOUND;
+  int r = sqlite3_step(st);
+  if (r == SQLITE_ROW) rc = col_dup(st, 0, val, vlen);
+  else if (r != SQLITE_DONE) rc = CIS_EIO;
+  sqlite3_finalize(st);
+  return rc;
+}
+
+const cis__registry_methods cis__registry_sqlite = {
+    .version = CIS__REGISTRY_METHODS_VERSION,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .skill_put = sq_skill_put,
+    .skill_get = sq_skill_get,
+    .skill_del = sq_skill_del,
+    .skill_each = sq_skill_each,
+    .module_get = sq_module_get,
+    .key_put = sq_key_put,
+    .key_del = sq_key_del,
+    .key_each = sq_key_each,
+    .key_find = sq_key_find,
+    .setting_put = sq_setting_put,
+    .setting_each = sq_setting_each,
+    .setting_get = sq_setting_get,
+    .generation = NULL,
+};

@@ -1,0 +1,379 @@
+/*
+ * This file implements the tests of the registry's PostgreSQL backend
+ * (src/skill/registry_postgres.c) through the public API: two handles on
+ * two homes (two nodes) sharing one database see each other's installs,
+ * removals, trusted keys and settings; tenants stay apart; the tokens of
+ * cis_tokens_open_registry live there too; a database out of reach is
+ * CIS_EREGISTRYDOWN; and rows written behind cis's back (oversized, a
+ * sha256 that is a path, module bytes that do not match) are refused
+ * without a crash or a file read outside the home.
+ *
+ * Usage: test_registry_postgres SKILL_DIR CONNSTR_FILE (the shared `pg`
+ * fixture of tests/support). Each test works as a tenant of its own, named
+ * with the process id, so runs do not meet in the database.
+ */
+#include <libpq-fe.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_serve.h"
+#include "cis/cis_skill.h"
+#include "support/pg_connstr.h"
+
+static const char *g_dir;
+static char g_conn[1024], g_spec[1100], g_root[256];
+
+static uint8_t *read_all(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 1);
+  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+    free(b);
+    b = NULL;
+  }
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* A tenant name of this test and process. */
+static void tenant_of(char *out, size_t cap, const char *test) { snprintf(out, cap, "%s-%d", test, (int)getpid()); }
+
+/* A node: a handle on a home of its own (g_root/test/node) as tenant. */
+static cis_skills *node(const char *test, const char *nodename, const char *tenant, const char *spec) {
+  char home[512];
+  snprintf(home, sizeof home, "%s/%s", g_root, test);
+  mkdir(home, 0700);
+  snprintf(home, sizeof home, "%s/%s/%s", g_root, test, nodename);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.tenant = tenant;
+  c.registry = spec;
+  cis_skills *s = NULL;
+  char err[256];
+  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open %s: %s", home, err);
+  return s;
+}
+
+static uint8_t *hello(size_t *len, char sha[65]) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/hello.wasm", g_dir);
+  uint8_t *w = read_all(path, len);
+  assert_non_null(w);
+  assert_int_equal(cis_sha256_hex(w, *len, sha), CIS_OK);
+  return w;
+}
+
+static void register_hello(cis_skills *s, const char *name) {
+  size_t len;
+  char sha[65], man[1024];
+  uint8_t *w = hello(&len, sha);
+  snprintf(man, sizeof man,
+           "{\"name\":\"%s\",\"version\":\"1.0.0\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"hello.wasm\","
+           "\"sha256\":\"%s\"},\"permissions\":{\"log\":true}}",
+           name, sha);
+  cis_result rc = cis_skills_register(s, w, len, man, strlen(man));
+  if (rc != CIS_OK) fail_msg("register: %s", cis_skills_errmsg(s));
+  free(w);
+}
+
+static cis_result invoke(cis_skills *s, const char *name) {
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, name, "{}", 2, NULL, &r);
+  if (rc == CIS_OK) assert_non_null(strstr(r.output, "\"result\":2"));
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* Waits (at most 15 s, polling every 100 ms) for invoke to give want. */
+static cis_result invoke_until(cis_skills *s, const char *name, cis_result want) {
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < 150; i++) {
+    if ((rc = invoke(s, name)) == want) return rc;
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return rc;
+}
+
+/* Runs sql on the database directly (a row written behind cis's back). */
+static void sql(const char *fmt, ...) {
+  char q[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q, sizeof q, fmt, ap);
+  va_end(ap);
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  PGresult *r = PQexec(pg, q);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", q, PQerrorMessage(pg));
+  PQclear(r);
+  PQfinish(pg);
+}
+
+static void skill_installed_on_one_node_runs_on_another(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "install");
+  cis_skills *a = node("install", "a", t, g_spec), *b = node("install", "b", t, g_spec);
+  register_hello(a, "hello");
+  /* b never saw the install: the module comes from the database. */
+  assert_int_equal(invoke(b, "hello"), CIS_OK);
+  char sha[65], path[700];
+  size_t len;
+  free(hello(&len, sha));
+  snprintf(path, sizeof path, "%s/install/b/modules/%s.wasm", g_root, sha);
+  assert_int_equal(access(path, R_OK), 0); /* kept as a local copy */
+  cis_skill_info *list;
+  size_t n;
+  assert_int_equal(cis_skills_list(b, &list, &n), CIS_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].name, "hello");
+  free(list);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+static void removal_on_one_node_stops_the_skill_on_another(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "remove");
+  cis_skills *a = node("remove", "a", t, g_spec), *b = node("remove", "b", t, g_spec);
+  register_hello(a, "hello");
+  assert_int_equal(invoke(a, "hello"), CIS_OK); /* cached on both */
+  assert_int_equal(invoke(b, "hello"), CIS_OK);
+  assert_int_equal(cis_skills_remove(b, "hello"), CIS_OK);
+  assert_int_equal(invoke(b, "hello"), CIS_ENOTFOUND); /* at once on the node that removed it */
+  /* On the other within the poll interval (1 s; waited for 15 s at most). */
+  assert_int_equal(invoke_until(a, "hello", CIS_ENOTFOUND), CIS_ENOTFOUND);
+  assert_int_equal(cis_skills_remove(a, "hello"), CIS_ENOTFOUND);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+static void tenants_stay_apart_in_the_shared_registry(void **state) {
+  (void)state;
+  char t1[96], t2[96];
+  tenant_of(t1, sizeof t1, "tenant1");
+  tenant_of(t2, sizeof t2, "tenant2");
+  cis_skills *a = node("tenants", "a", t1, g_spec), *b = node("tenants", "b", t2, g_spec);
+  register_hello(a, "hello");
+  assert_int_equal(invoke(b, "hello"), CIS_ENOTFOUND);
+  cis_skill_info *list;
+  size_t n;
+  assert_int_equal(cis_skills_list(b, &list, &n), CIS_OK);
+  assert_int_equal(n, 0);
+  free(list);
+  assert_int_equal(cis_skills_remove(b, "hello"), CIS_ENOTFOUND);
+  assert_int_equal(invoke(a, "hello"), CIS_OK);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+static void keys_and_settings_are_shared_by_the_nodes(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "keys");
+  cis_skills *a = node("keys", "a", t, g_spec), *b = node("keys", "b", t, g_spec);
+  register_hello(a, "hello");
+  const char *pk = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+  assert_int_equal(cis_skills_key_trust(a, "dev", pk), CIS_OK);
+  cis_key_info *keys;
+  size_t n;
+  assert_int_equal(cis_skills_keys(b, &keys, &n), CIS_OK);
+  assert_int_equal(n, 1);
+  assert_string_equal(keys[0].name, "dev");
+  assert_string_equal(keys[0].public_key, pk);
+  free(keys);
+  assert_int_equal(cis_skills_key_untrust(b, "dev"), CIS_OK);
+  assert_int_equal(cis_skills_key_untrust(a, "dev"), CIS_ENOTFOUND);
+  assert_int_equal(cis_skills_setting_set(a, "hello", "colour", "blue"), CIS_OK);
+  char *json = NULL;
+  assert_int_equal(cis_skills_settings(b, "hello", &json), CIS_OK);
+  assert_string_equal(json, "{\"colour\":\"blue\"}");
+  free(json);
+  assert_int_equal(cis_skills_setting_set(b, "hello", "colour", NULL), CIS_OK);
+  assert_int_equal(cis_skills_settings(a, "hello", &json), CIS_OK);
+  assert_string_equal(json, "{}");
+  free(json);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+static void tokens_made_on_one_node_are_good_on_another(void **state) {
+  (void)state;
+  char home[512], err[256], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
+  snprintf(home, sizeof home, "%s/tokens", g_root);
+  mkdir(home, 0700);
+  cis_tokens *a = NULL, *b = NULL;
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &b, err, sizeof err), CIS_OK);
+  snprintf(name, sizeof name, "ci-%d", (int)getpid());
+  cis_token_info info;
+  assert_int_equal(cis_tokens_create(a, "acme", name, tok, sizeof tok, &info), CIS_OK);
+  assert_int_equal(cis_tokens_check(b, tok, strlen(tok), tenant, sizeof tenant), CIS_OK);
+  assert_string_equal(tenant, "acme");
+  char tok2[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(b, "acme", name, tok2, sizeof tok2, NULL), CIS_EEXIST); /* names are unique */
+  cis_token_info *list;
+  size_t n;
+  assert_int_equal(cis_tokens_list(b, &list, &n), CIS_OK);
+  bool seen = false;
+  for (size_t i = 0; i < n; i++) seen |= !strcmp(list[i].name, name) && list[i].id == info.id;
+  free(list);
+  assert_true(seen);
+  /* Revoked through one node, refused by the other at once. */
+  snprintf(name, sizeof name, "ci2-%d", (int)getpid());
+  assert_int_equal(cis_tokens_create(a, "acme", name, tok2, sizeof tok2, NULL), CIS_OK);
+  assert_int_equal(cis_tokens_check(b, tok2, strlen(tok2), tenant, sizeof tenant), CIS_OK);
+  assert_int_equal(cis_tokens_revoke(b, name), CIS_OK);
+  assert_int_equal(cis_tokens_check(a, tok2, strlen(tok2), tenant, sizeof tenant), CIS_EDENIED);
+  assert_int_equal(cis_tokens_revoke(a, name), CIS_ENOTFOUND);
+  cis_tokens_close(a);
+  cis_tokens_close(b);
+}
+
+static void a_registry_database_out_of_reach_is_eregistrydown(void **state) {
+  (void)state;
+  /* Port 1 on loopback: nothing listens, the connection is refused. */
+  const char *dead = "postgres:host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2";
+  cis_skills *a = node("dead", "a", "dead", dead); /* opening connects to nothing */
+  cis_skill_info *list;
+  size_t n;
+  assert_int_equal(cis_skills_list(a, &list, &n), CIS_EREGISTRYDOWN);
+  assert_int_equal(invoke(a, "hello"), CIS_EREGISTRYDOWN);
+  assert_null(strstr(cis_skills_errmsg(a), "user=x")); /* never the connection string */
+  cis_skills_close(a);
+  char home[512], err[256], tenant[CIS_TOKEN_NAME_MAX + 1];
+  snprintf(home, sizeof home, "%s/dead", g_root);
+  cis_tokens *t = NULL;
+  assert_int_equal(cis_tokens_open_registry(home, dead, &t, err, sizeof err), CIS_OK);
+  const char *tok = "cis_1_0000000000000000000000000000000000000000000000000000000000000000";
+  assert_int_equal(cis_tokens_check(t, tok, strlen(tok), tenant, sizeof tenant), CIS_EREGISTRYDOWN);
+  cis_tokens_close(t);
+}
+
+static void a_registry_spec_naming_no_backend_is_einval(void **state) {
+  (void)state;
+  char home[512], err[256];
+  snprintf(home, sizeof home, "%s/badspec", g_root);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.registry = "mysql:db";
+  cis_skills *s = NULL;
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+  assert_null(s);
+  cis_tokens *t = NULL;
+  assert_int_equal(cis_tokens_open_registry(home, "mysql:db", &t, err, sizeof err), CIS_EINVAL);
+  assert_null(t);
+}
+
+/* Rows no install could have made, written straight into the database. */
+static void hostile_rows_are_refused_without_harm(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "hostile");
+  cis_skills *a = node("hostile", "a", t, g_spec);
+  register_hello(a, "good");
+  char sha[65];
+  size_t len;
+  free(hello(&len, sha));
+  /* An oversized manifest (2 MiB, over the 1 MiB any install allows). */
+  sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
+      "('%s','big','1','%s','',convert_to(repeat('x', 2097152),'UTF8'),0)",
+      t, sha);
+  assert_int_equal(invoke(a, "big"), CIS_EIO);
+  /* A sha256 that is a path: never used to name a file. */
+  sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) SELECT "
+      "'%s','path','1','../../../../etc/passwd','',manifest,0 FROM cis_skills WHERE tenant='%s' AND name='good'",
+      t, t);
+  assert_int_equal(invoke(a, "path"), CIS_EIO);
+  /* A name longer than any skill's. */
+  sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) SELECT "
+      "'%s',repeat('n', 300),'1',sha256,'',manifest,0 FROM cis_skills WHERE tenant='%s' AND name='good'",
+      t, t);
+  /* A manifest that is not JSON. */
+  sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
+      "('%s','notjson','1','%s','','\\x00ff00'::bytea,0)",
+      t, sha);
+  assert_int_equal(invoke(a, "notjson"), CIS_EJSON);
+  /* Listing skips what no call could use and keeps the rest. */
+  cis_skill_info *list;
+  size_t n;
+  assert_int_equal(cis_skills_list(a, &list, &n), CIS_OK);
+  bool good = false;
+  for (size_t i = 0; i < n; i++) {
+    assert_true(strlen(list[i].name) < 256);
+    good |= !strcmp(list[i].name, "good");
+  }
+  free(list);
+  assert_true(good);
+  /* Module bytes that do not match their sha256, on a node without a
+   * local copy: refused, and no copy is kept. */
+  const char *fake = "1111111111111111111111111111111111111111111111111111111111111111";
+  sql("INSERT INTO cis_modules(sha256, bytes) VALUES ('%s', '\\x0061736d01000000'::bytea) ON CONFLICT DO NOTHING",
+      fake);
+  sql("INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
+      "('%s','fake','1','%s','',convert_to('{\"name\":\"fake\",\"version\":\"1\",\"abi\":\"cis_v1\","
+      "\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"}}','UTF8'),0)",
+      t, fake, fake);
+  cis_skills *b = node("hostile", "b", t, g_spec);
+  assert_int_equal(invoke(b, "fake"), CIS_EHASH);
+  char path[700];
+  snprintf(path, sizeof path, "%s/hostile/b/modules/%s.wasm", g_root, fake);
+  assert_int_not_equal(access(path, F_OK), 0);
+  /* A damaged local copy is replaced by the database's. */
+  snprintf(path, sizeof path, "%s/hostile/b/modules/%s.wasm", g_root, sha);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  fputs("not a module", f);
+  fclose(f);
+  assert_int_equal(invoke(b, "good"), CIS_OK);
+  uint8_t *copy = read_all(path, &len);
+  assert_non_null(copy);
+  assert_int_equal(memcmp(copy, "\0asm", 4), 0);
+  free(copy);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) return 2;
+  g_dir = argv[1];
+  int rc = cis_test_read_connstr(argv[2], g_conn, sizeof g_conn);
+  if (rc) return rc;
+  snprintf(g_spec, sizeof g_spec, "postgres:%s", g_conn);
+  snprintf(g_root, sizeof g_root, "/tmp/cis-regpg-%d", (int)getpid());
+  if (mkdir(g_root, 0700) != 0) return 1;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(skill_installed_on_one_node_runs_on_another),
+      cmocka_unit_test(removal_on_one_node_stops_the_skill_on_another),
+      cmocka_unit_test(tenants_stay_apart_in_the_shared_registry),
+      cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
+      cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
+      cmocka_unit_test(a_registry_database_out_of_reach_is_eregistrydown),
+      cmocka_unit_test(a_registry_spec_naming_no_backend_is_einval),
+      cmocka_unit_test(hostile_rows_are_refused_without_harm),
+  };
+  rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  return rc;
+}
