@@ -13,6 +13,7 @@ apt-get install -y -qq --no-install-recommends \
   postgresql postgresql-contrib sqlite3 \
   rustc cargo libstd-rust-dev-wasm32 \
   chromium zlib1g-dev \
+  wrk \
   >/dev/null
 # Debian's nodejs ships npm separately; other node builds bundle it.
 command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null

@@ -29,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -111,6 +113,24 @@ typedef struct request {
 struct job;
 typedef void (*job_fn)(cis_server *s, struct job *j);
 
+/* A call that has run this long on a worker is lowered in CPU priority
+ * (nice DEMOTE_NICE) until it ends: a skill stuck in a loop until its
+ * deadline then yields the CPU to the short calls (bench/serve_load.sh,
+ * docs/serve.md "Load"). Not 19: a lowered call must still get the CPU to
+ * see its own deadline on a busy machine. */
+#define DEMOTE_AFTER_NS (10 * 1000000ull)
+#define DEMOTE_NICE 10
+#define WATCH_PERIOD_MS 5
+
+/* One worker thread, as the watch thread sees it (fields under server mu). */
+typedef struct worker {
+  struct cis_server *s;
+  pid_t tid;                           /* its kernel thread id */
+  uint64_t since;                      /* start of its job (ns), 0 when idle */
+  bool demoted;                        /* lowered during this job */
+  bool retired;                        /* could not raise itself back: exited, to be replaced */
+} worker;
+
 /* A unit of work for the pool, and its answer. */
 typedef struct job {
   struct job *next;                    /* queue */
@@ -145,6 +165,11 @@ struct cis_server {
   size_t ndaemons;
   cis_tokens *tokens;                  /* the token store */
   pthread_t *workers;                  /* nworkers threads */
+  worker *wk;                          /* their state, by the same index */
+  pthread_t watch;                     /* lowers long calls' workers, replaces retired ones */
+  bool watching;                       /* watch was started */
+  pthread_cond_t watch_cv;             /* stopping */
+  uint64_t demoted;                    /* calls lowered (metric) */
   pthread_mutex_t mu;                  /* guards everything below */
   pthread_cond_t work_cv;              /* a job was queued, or stopping */
   pthread_cond_t idle_cv;              /* a job ended */
@@ -153,6 +178,7 @@ struct cis_server {
   unsigned requests;                   /* requests begun and not yet answered in full */
   bool stopping;                       /* workers exit */
   atomic_bool draining;                /* new requests get 503 */
+  atomic_bool store_down;              /* the last call that reached KV or files found them down */
   tenant *tenants;                     /* opened handles */
   mcp_session *sessions;               /* kept MCP sessions */
   unsigned nsessions;
@@ -330,12 +356,14 @@ static char *metrics_text(cis_server *s, size_t *len) {
       (unsigned long long)cum, s->m.sum, (unsigned long long)cum);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
       "# HELP cis_pool_busy Workers running a job.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
+      "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
+      "# TYPE cis_pool_demoted_total counter\ncis_pool_demoted_total %llu\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
       "# HELP cis_queue_capacity Most jobs that may wait.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
-      s->nworkers, s->running, s->queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
+      s->nworkers, s->running, (unsigned long long)s->demoted, s->queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
   pthread_mutex_unlock(&s->mu);
 #undef OUT
   if (n >= cap) n = cap - 1; /* the table above is far below 8 KiB with 64 error kinds */
@@ -346,8 +374,10 @@ static char *metrics_text(cis_server *s, size_t *len) {
 /* ------------------------------------------------------------- pool */
 
 static void *worker_main(void *arg) {
-  cis_server *s = arg;
+  worker *w = arg;
+  cis_server *s = w->s;
   pthread_mutex_lock(&s->mu);
+  w->tid = gettid();
   for (;;) {
     while (!s->qhead && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
     if (!s->qhead) break; /* stopping, and nothing left */
@@ -356,14 +386,60 @@ static void *worker_main(void *arg) {
     if (!s->qhead) s->qtail = NULL;
     s->queued--;
     s->running++;
+    w->since = cis__now_ns();
     pthread_mutex_unlock(&s->mu);
     j->run(s, j);
     pthread_mutex_lock(&s->mu);
+    w->since = 0;
+    /* Back to the normal priority for the next job. Raising it needs
+     * CAP_SYS_NICE or RLIMIT_NICE; without, this thread ends and the watch
+     * starts a fresh one (a new thread would inherit the low priority). */
+    bool stay = !w->demoted || setpriority(PRIO_PROCESS, 0, 0) == 0;
+    w->demoted = false;
     s->running--;
     j->t->active--;
     j->done = true;
     pthread_cond_signal(&j->cv);
     pthread_cond_broadcast(&s->idle_cv);
+    if (!stay) {
+      w->retired = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* The watch thread: every WATCH_PERIOD_MS, lowers the workers whose job
+ * has run past DEMOTE_AFTER_NS, and replaces retired workers. */
+static void *watch_main(void *arg) {
+  cis_server *s = arg;
+  pthread_mutex_lock(&s->mu);
+  while (!s->stopping) {
+    struct timespec until;
+    cis__timespec_after(CLOCK_REALTIME, WATCH_PERIOD_MS, &until);
+    pthread_cond_timedwait(&s->watch_cv, &s->mu, &until);
+    if (s->stopping) break;
+    uint64_t now = cis__now_ns();
+    for (unsigned i = 0; i < s->nworkers; i++) {
+      worker *w = &s->wk[i];
+      if (w->retired) {
+        /* It has exited (it set retired last, under mu). */
+        pthread_join(s->workers[i], NULL);
+        w->retired = false;
+        w->tid = 0;
+        if (pthread_create(&s->workers[i], NULL, worker_main, w) != 0) {
+          /* Kept as retired: tried again next period. */
+          w->retired = true;
+          fprintf(stderr, "cis serve: cannot start a worker thread\n");
+        }
+      } else if (w->since && !w->demoted && now - w->since > DEMOTE_AFTER_NS && w->tid) {
+        if (setpriority(PRIO_PROCESS, (id_t)w->tid, DEMOTE_NICE) == 0) {
+          w->demoted = true;
+          s->demoted++;
+        }
+      }
+    }
   }
   pthread_mutex_unlock(&s->mu);
   return NULL;
@@ -528,6 +604,11 @@ static void run_invoke(cis_server *s, job *j) {
   uint64_t t0 = cis__now_ns();
   cis_result rc = cis_skills_invoke(j->t->skills, j->route.name, j->body, j->body_len, &opt, &res);
   record_call(s, rc, cis__now_ns() - t0);
+  /* /v1/health says "degraded" from a call that found a store down until
+   * one that used KV succeeds. */
+  if (rc == CIS_EKVDOWN || rc == CIS_EVFSDOWN) atomic_store(&s->store_down, true);
+  else if (rc == CIS_OK && res.stats.kv_gets + res.stats.kv_sets + res.stats.kv_deletes)
+    atomic_store(&s->store_down, false);
   if (rc == CIS_ENOTFOUND && !res.stats.wall_ns) {
     cis_invoke_result_free(&res);
     return not_found(j);
@@ -842,7 +923,11 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   int st = cis__http_route(method, url, &route);
   if (st == 404) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
   if (st == 405) return reply_error(s, c, 405, CIS_EINVAL, "method not allowed", "Allow", route.allow, NULL);
-  if (route.kind == CIS__ROUTE_HEALTH) return reply(s, c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+  if (route.kind == CIS__ROUTE_HEALTH) {
+    if (atomic_load(&s->store_down))
+      return reply(s, c, 200, "application/json", "{\"status\":\"degraded\"}", 21, NULL);
+    return reply(s, c, 200, "application/json", "{\"status\":\"ok\"}", 15, NULL);
+  }
   if (route.kind == CIS__ROUTE_METRICS) {
     size_t len;
     char *text = metrics_text(s, &len);
@@ -1072,6 +1157,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->work_cv, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
+  pthread_cond_init(&s->watch_cv, NULL);
   s->skills_cfg = cfg->skills;
   s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
   s->kv_spec = cfg->skills.kv_spec ? strdup(cfg->skills.kv_spec) : NULL;
@@ -1094,18 +1180,27 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   }
   if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens, err, errcap)) != CIS_OK) goto fail;
   s->workers = calloc(s->nworkers, sizeof *s->workers);
-  if (!s->workers) {
+  s->wk = calloc(s->nworkers, sizeof *s->wk);
+  if (!s->workers || !s->wk) {
+    s->nworkers = 0; /* none to join */
     rc = CIS_ENOMEM;
     goto fail;
   }
   for (unsigned i = 0; i < s->nworkers; i++) {
-    if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+    s->wk[i].s = s;
+    if (pthread_create(&s->workers[i], NULL, worker_main, &s->wk[i]) != 0) {
       snprintf(err, errcap, "cannot start worker threads");
       rc = CIS_ENOMEM;
       s->nworkers = i;
       goto fail;
     }
   }
+  if (pthread_create(&s->watch, NULL, watch_main, s) != 0) {
+    snprintf(err, errcap, "cannot start worker threads");
+    rc = CIS_ENOMEM;
+    goto fail;
+  }
+  s->watching = true;
   static const char *const deflisten[] = {CIS_SERVE_DEFAULT_LISTEN};
   const char *const *listen = cfg->nlisten ? cfg->listen : deflisten;
   size_t nlisten = cfg->nlisten ? cfg->nlisten : 1;
@@ -1175,7 +1270,11 @@ void cis_server_free(cis_server *s) {
   pthread_mutex_lock(&s->mu);
   s->stopping = true;
   pthread_cond_broadcast(&s->work_cv);
+  pthread_cond_signal(&s->watch_cv);
   pthread_mutex_unlock(&s->mu);
+  /* The watch first: it may be replacing a worker. A retired worker it
+   * did not replace has exited and is joined like the others. */
+  if (s->watching) pthread_join(s->watch, NULL);
   for (unsigned i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
   for (mcp_session *x = s->sessions, *n; x; x = n) {
     n = x->next;
@@ -1191,7 +1290,9 @@ void cis_server_free(cis_server *s) {
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->work_cv);
   pthread_cond_destroy(&s->idle_cv);
+  pthread_cond_destroy(&s->watch_cv);
   free(s->workers);
+  free(s->wk);
   free(s->daemons);
   free(s->ports);
   free(s->home);

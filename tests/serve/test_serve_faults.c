@@ -1,0 +1,423 @@
+/*
+ * This file implements the fault tests of `cis serve` (docs/serve.md,
+ * "Faults"), on the server as a process:
+ *
+ * - killed with SIGKILL while clients make writing calls (kvpair: two
+ *   keys a call, in the call's one transaction), then restarted on the same
+ *   CIS_HOME: every call answered 200 has both its keys; every other call
+ *   (failed, or cut off unanswered) has both or neither, never one. A few
+ *   rounds, on the KV of SQLite, and (mode pg) on PostgreSQL;
+ * - a call that runs long is lowered in CPU priority while it runs, and
+ *   its worker serves later calls at the normal priority again;
+ * - (mode pg) PostgreSQL stopped while calls run: they get 503 with the
+ *   typed error CIS_EKVDOWN and no backend detail, /v1/health says
+ *   "degraded"; once it is back, calls succeed again with the same server
+ *   process, and health says "ok".
+ *
+ *   test_serve_faults CIS FIXTURES sqlite
+ *   test_serve_faults CIS FIXTURES pg PGDIR PG_SH
+ *
+ * PGDIR holds a private cluster (tests/serve/CMakeLists.txt starts it),
+ * which this test stops and restarts: never the shared one. Every wait and
+ * loop is bounded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_kv.h"
+#include "cis/cis_serve.h"
+#include "serve/http_client.h"
+#include "serve/serve_fixture.h"
+#include "support/pg_connstr.h"
+
+static const char *g_cis, *g_dir, *g_pgdir, *g_pgsh;
+static char g_kv[1024]; /* CIS_KV of the server: "" for SQLite in the home */
+
+#define CLIENTS 4
+#define MAX_CALLS 4000 /* per client and round */
+#define ROUNDS 3
+
+static void nap_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+typedef struct server {
+  pid_t pid;
+  int port;
+  int out; /* its stdout */
+} server;
+
+/* Starts `cis serve --listen 127.0.0.1:0 --workers 4` on home (CIS_KV from
+ * g_kv) and reads its port; 0 on success. */
+static int serve_start(const char *home, server *sv) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  char envhome[300], envkv[1100];
+  snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
+  snprintf(envkv, sizeof envkv, "CIS_KV=%s", g_kv);
+  char *env[] = {envhome, "PATH=/usr/bin:/bin", g_kv[0] ? envkv : NULL, NULL};
+  char *argv[] = {(char *)g_cis, "serve", "--listen", "127.0.0.1:0", "--workers", "4", "--tenant-concurrency",
+                  "16", NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  int rc = posix_spawn(&sv->pid, g_cis, &fa, NULL, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    return -1;
+  }
+  sv->out = p[0];
+  char line[256] = "";
+  size_t got = 0;
+  for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (poll(&pf, 1, 100) <= 0) continue;
+    ssize_t k = read(p[0], line + got, sizeof line - 1 - got);
+    if (k <= 0) break;
+    got += (size_t)k;
+    line[got] = 0;
+  }
+  return sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1 ? 0 : -1;
+}
+
+/* Ends the server: SIGKILL (a crash) or SIGTERM (a drain); waits at most
+ * 120 s, then kills it. Returns its exit status, 128+signal, or -1. */
+static int serve_end(server *sv, int sig) {
+  kill(sv->pid, sig);
+  int st = 0;
+  bool gone = false;
+  for (int i = 0; i < 1200 && !gone; i++) {
+    if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) gone = true;
+    else nap_ms(100);
+  }
+  if (!gone) {
+    kill(sv->pid, SIGKILL);
+    waitpid(sv->pid, &st, 0);
+  }
+  close(sv->out);
+  if (!gone) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A tenant's token and the kvpair skill installed for it, through the
+ * library (as `cis token create` and `cis skill install` would). */
+static int set_up(const char *home, char *token, size_t cap) {
+  cis_tokens *t = NULL;
+  char err[512] = "";
+  if (cis_tokens_open(home, &t, err, sizeof err) != CIS_OK) return -1;
+  cis_result rc = cis_tokens_create(t, "acme", NULL, token, cap, NULL);
+  cis_tokens_close(t);
+  if (rc != CIS_OK) return -1;
+  cis_skills *s = serve_open(home, "acme");
+  if (!s) return -1;
+  rc = serve_register(s, g_dir, "kvpair", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  if (rc == CIS_OK) rc = serve_register(s, g_dir, "spin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":300}");
+  cis_skills_close(s);
+  return rc == CIS_OK ? 0 : -1;
+}
+
+/* One client: calls kvpair with keys "r<round>-t<id>-i<n>" until told to
+ * stop, until the server no longer answers, or MAX_CALLS. */
+typedef struct client {
+  int port, round, id;
+  const char *token;
+  atomic_bool *stop;
+  bool stop_on_silence;        /* a dead server ends the client */
+  int status[MAX_CALLS];       /* each call's answer, 0 for none */
+  int n;                       /* calls made */
+  atomic_int *ok;              /* 200s of every client */
+  atomic_int *unavailable;     /* 503s of every client */
+  char bad[256];               /* the first 503 body that was not as it should be */
+} client;
+
+static void key_of(char *out, size_t cap, int round, int id, int i) {
+  snprintf(out, cap, "\"r%d-t%d-i%d\"", round, id, i);
+}
+
+static void *client_main(void *arg) {
+  client *c = arg;
+  for (c->n = 0; c->n < MAX_CALLS && !atomic_load(c->stop);) {
+    char key[64];
+    key_of(key, sizeof key, c->round, c->id, c->n);
+    http_resp r;
+    int st = http_send(c->port, "POST", "/v1/skills/kvpair/invoke", c->token, key, &r) == 0 ? r.status : 0;
+    c->status[c->n++] = st;
+    if (st == 200) atomic_fetch_add(c->ok, 1);
+    if (st == 503) {
+      atomic_fetch_add(c->unavailable, 1);
+      /* Typed, and nothing of the backend's own words (host, password). */
+      if (!c->bad[0] && (!strstr(r.body, "\"type\":\"CIS_EKVDOWN\"") || strstr(r.body, "127.0.0.1") ||
+                         strstr(r.body, "password") || strstr(r.body, "host=")))
+        snprintf(c->bad, sizeof c->bad, "%s", r.body);
+    }
+    if (st != 0) http_resp_free(&r);
+    if (st == 0 && c->stop_on_silence) break;
+    if (st != 200 && st != 0) nap_ms(5); /* no busy loop on refusals */
+  }
+  return NULL;
+}
+
+/* Both keys of each call of c checked in the store: a 200 has both, any
+ * other call both or neither. Returns the calls found whole. */
+static int check_calls(cis_kv *kv, const client *c) {
+  cis_principal who = {.tenant = "acme", .skill = "kvpair"};
+  cis_kv_txn *t = NULL;
+  assert_int_equal(cis_kv_begin(kv, &who, 30000, &t), CIS_OK);
+  int whole = 0;
+  for (int i = 0; i < c->n; i++) {
+    char k[72];
+    key_of(k, sizeof k, c->round, c->id, i);
+    size_t kl = strlen(k), vl = 0;
+    char v[8];
+    cis_result a = cis_kv_get_into(t, k, kl, v, sizeof v, &vl);
+    k[kl] = 'b';
+    cis_result b = cis_kv_get_into(t, k, kl + 1, v, sizeof v, &vl);
+    assert_true(a == CIS_OK || a == CIS_ENOTFOUND);
+    assert_true(b == CIS_OK || b == CIS_ENOTFOUND);
+    if (a != b) fail_msg("call %.*s: one key of two is there", (int)kl, k);
+    if (c->status[i] == 200 && a != CIS_OK) fail_msg("call %.*s answered 200 is not in the KV", (int)kl, k);
+    whole += a == CIS_OK;
+  }
+  cis_kv_rollback(t);
+  return whole;
+}
+
+static cis_kv *kv_open(const char *home) {
+  char spec[1200];
+  if (g_kv[0]) snprintf(spec, sizeof spec, "%s", g_kv);
+  else snprintf(spec, sizeof spec, "sqlite:%s/kv.db", home);
+  cis_kv_config c;
+  cis_kv_config_default(&c);
+  c.spec = spec;
+  cis_kv *kv = NULL;
+  if (cis_kv_open(&c, &kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(NULL));
+  return kv;
+}
+
+static void kill9_during_writes_keeps_whole_calls_only(void **state) {
+  (void)state;
+  char home[128], token[CIS_TOKEN_MAX];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  assert_int_equal(set_up(home, token, sizeof token), 0);
+  static client cl[CLIENTS];
+  for (int round = 0; round < ROUNDS; round++) {
+    server sv;
+    assert_int_equal(serve_start(home, &sv), 0);
+    atomic_bool stop = false;
+    atomic_int ok = 0, unavailable = 0;
+    pthread_t th[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+      memset(&cl[i], 0, sizeof cl[i]);
+      cl[i] = (client){.port = sv.port, .round = round, .id = i, .token = token, .stop = &stop,
+                       .stop_on_silence = true, .ok = &ok, .unavailable = &unavailable};
+      assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
+    }
+    /* Killed once calls are flowing: some answered, others in flight. */
+    for (int i = 0; i < 3000 && atomic_load(&ok) < 20 + 10 * round; i++) nap_ms(10);
+    assert_true(atomic_load(&ok) >= 20 + 10 * round);
+    assert_int_equal(serve_end(&sv, SIGKILL), 128 + SIGKILL);
+    atomic_store(&stop, true);
+    for (int i = 0; i < CLIENTS; i++) pthread_join(th[i], NULL);
+    /* Restarted on the same home: it serves, and the store holds whole
+     * calls only. */
+    assert_int_equal(serve_start(home, &sv), 0);
+    http_resp r;
+    assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"after\"", &r), 0);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    cis_kv *kv = kv_open(home);
+    int whole = 0, answered = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+      whole += check_calls(kv, &cl[i]);
+      for (int j = 0; j < cl[i].n; j++) answered += cl[i].status[j] == 200;
+    }
+    cis_kv_close(kv);
+    fprintf(stderr, "round %d: %d calls answered 200, %d whole in the store\n", round, answered, whole);
+    assert_true(whole >= answered);
+    assert_int_equal(serve_end(&sv, SIGTERM), 0);
+  }
+  serve_home_remove(home);
+}
+
+/* The threads of process pid whose nice value is not 0; -1 when they
+ * cannot be read. */
+static int niced_threads(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+  char cmd[128];
+  /* Field 19 of stat is the nice value; the command name (field 2) has no
+   * spaces here ("cis"). */
+  snprintf(cmd, sizeof cmd, "cat %s/*/stat 2>/dev/null | awk '$19 != 0' | wc -l", path);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  int n = -1;
+  if (fscanf(f, "%d", &n) != 1) n = -1;
+  pclose(f);
+  return n;
+}
+
+static unsigned long long metric(int port, const char *name) {
+  http_resp r;
+  if (http_get(port, "/metrics", NULL, &r) != 0) return ~0ull;
+  char line[128];
+  snprintf(line, sizeof line, "\n%s ", name); /* the sample, not its # HELP */
+  const char *p = strstr(r.body, line);
+  unsigned long long v = ~0ull;
+  if (p) sscanf(p + strlen(line), "%llu", &v);
+  http_resp_free(&r);
+  return v;
+}
+
+/* A call that runs past 10 ms is lowered in CPU priority while it runs
+ * (cis_pool_demoted_total), and its worker serves the next calls at the
+ * normal priority again. */
+static void long_call_is_lowered_then_its_worker_restored(void **state) {
+  (void)state;
+  char home[128], token[CIS_TOKEN_MAX];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  assert_int_equal(set_up(home, token, sizeof token), 0);
+  server sv;
+  assert_int_equal(serve_start(home, &sv), 0);
+  assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
+  assert_int_equal(niced_threads(sv.pid), 0);
+  http_resp r;
+  /* A first call compiles the module and opens the store: it may be long
+   * too (and a loaded machine may stretch any call), so the count is read
+   * after it and the spinning call must add to it. */
+  assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"short\"", &r), 0);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  unsigned long long before = metric(sv.port, "cis_pool_demoted_total");
+  assert_true(before <= 1);
+  assert_int_equal(http_send(sv.port, "POST", "/v1/skills/spin/invoke", token, "{}", &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
+  http_resp_free(&r);
+  assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), before + 1);
+  /* Restored, or replaced by a fresh thread (bounded: 5 s). */
+  int n = -1;
+  for (int i = 0; i < 500 && (n = niced_threads(sv.pid)) != 0; i++) nap_ms(10);
+  assert_int_equal(n, 0);
+  for (int i = 0; i < 8; i++) {
+    assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"again\"", &r), 0);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+  }
+  assert_int_equal(serve_end(&sv, SIGTERM), 0);
+  serve_home_remove(home);
+}
+
+/* Runs `pg.sh CMD PGDIR`; its exit status (pg.sh bounds its own waits). */
+static int pg(const char *cmd) {
+  char line[1200];
+  snprintf(line, sizeof line, "'%s' %s '%s' >/dev/null", g_pgsh, cmd, g_pgdir);
+  int st = system(line);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int health(int port, char *out, size_t cap) {
+  http_resp r;
+  if (http_get(port, "/v1/health", NULL, &r) != 0) return 0;
+  snprintf(out, cap, "%s", r.body);
+  int st = r.status;
+  http_resp_free(&r);
+  return st;
+}
+
+static void postgres_stopped_gives_503_then_recovers(void **state) {
+  (void)state;
+  char home[128], token[CIS_TOKEN_MAX], body[256];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  assert_int_equal(set_up(home, token, sizeof token), 0);
+  server sv;
+  assert_int_equal(serve_start(home, &sv), 0);
+  static client cl[CLIENTS];
+  atomic_bool stop = false;
+  atomic_int ok = 0, unavailable = 0;
+  pthread_t th[CLIENTS];
+  for (int i = 0; i < CLIENTS; i++) {
+    memset(&cl[i], 0, sizeof cl[i]);
+    cl[i] = (client){.port = sv.port, .round = 9, .id = i, .token = token, .stop = &stop, .ok = &ok,
+                     .unavailable = &unavailable};
+    assert_int_equal(pthread_create(&th[i], NULL, client_main, &cl[i]), 0);
+  }
+  for (int i = 0; i < 3000 && atomic_load(&ok) < 10; i++) nap_ms(10);
+  assert_true(atomic_load(&ok) >= 10);
+  assert_int_equal(health(sv.port, body, sizeof body), 200);
+  assert_non_null(strstr(body, "\"status\":\"ok\""));
+  /* The database goes away under the calls. */
+  assert_int_equal(pg("stop"), 0);
+  for (int i = 0; i < 3000 && atomic_load(&unavailable) < 5; i++) nap_ms(10);
+  assert_true(atomic_load(&unavailable) >= 5);
+  assert_int_equal(health(sv.port, body, sizeof body), 200);
+  assert_non_null(strstr(body, "\"status\":\"degraded\""));
+  /* Back: the same server process answers 200 again. */
+  assert_int_equal(pg("restart"), 0);
+  int ok_back = atomic_load(&ok);
+  for (int i = 0; i < 6000 && atomic_load(&ok) < ok_back + 10; i++) nap_ms(10);
+  assert_true(atomic_load(&ok) >= ok_back + 10);
+  atomic_store(&stop, true);
+  for (int i = 0; i < CLIENTS; i++) pthread_join(th[i], NULL);
+  assert_int_equal(health(sv.port, body, sizeof body), 200);
+  assert_non_null(strstr(body, "\"status\":\"ok\""));
+  /* Every answer was a 200 or a typed 503; the store holds whole calls. */
+  cis_kv *kv = kv_open(home);
+  for (int i = 0; i < CLIENTS; i++) {
+    for (int j = 0; j < cl[i].n; j++)
+      if (cl[i].status[j] != 200 && cl[i].status[j] != 503)
+        fail_msg("client %d call %d: status %d", i, j, cl[i].status[j]);
+    if (cl[i].bad[0]) fail_msg("a 503 not as it should be: %s", cl[i].bad);
+    check_calls(kv, &cl[i]);
+  }
+  cis_kv_close(kv);
+  assert_int_equal(serve_end(&sv, SIGTERM), 0);
+  serve_home_remove(home);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  g_cis = argv[1];
+  g_dir = argv[2];
+  signal(SIGPIPE, SIG_IGN);
+  if (!strcmp(argv[3], "sqlite")) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(kill9_during_writes_keeps_whole_calls_only),
+        cmocka_unit_test(long_call_is_lowered_then_its_worker_restored),
+    };
+    return cmocka_run_group_tests_name("serve_faults_sqlite", tests, NULL, NULL);
+  }
+  if (strcmp(argv[3], "pg") != 0 || argc < 6) return 2;
+  g_pgdir = argv[4];
+  g_pgsh = argv[5];
+  char file[1100], conn[1000];
+  snprintf(file, sizeof file, "%s/connstr", g_pgdir);
+  int rc = cis_test_read_connstr(file, conn, sizeof conn);
+  if (rc != 0) return rc;
+  snprintf(g_kv, sizeof g_kv, "postgres:%s", conn);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(kill9_during_writes_keeps_whole_calls_only),
+      cmocka_unit_test(postgres_stopped_gives_503_then_recovers),
+  };
+  return cmocka_run_group_tests_name("serve_faults_pg", tests, NULL, NULL);
+}
