@@ -30,7 +30,7 @@ typedef struct setting_def {
   const char *help; /* for `cis config show --help` */
 } setting_def;
 
-enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG,
+enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_REGISTRY,
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
        S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
@@ -49,6 +49,9 @@ static const setting_def defs[S_N] = {
     [S_LOG_LEVEL] = {"log.level", "CIS_LOG_LEVEL", "least level shown: debug, info, warn or error"},
     [S_REQUIRE_SIG] = {"skills.require_signature", "CIS_REQUIRE_SIGNATURE",
                        "install and run only skills signed by a key the tenant trusts: true or false"},
+    [S_REGISTRY] = {"registry", "CIS_REGISTRY",
+                    "registry of skills, keys, settings and tokens: sqlite, sqlite:PATH or postgres:CONNSTR "
+                    "(shared by several nodes)"},
     [S_SERVE_LISTEN] = {"serve.listen", "CIS_SERVE_LISTEN", "cis serve's addresses: HOST:PORT[,HOST:PORT...]"},
     [S_SERVE_WORKERS] = {"serve.workers", "CIS_SERVE_WORKERS", "cis serve: threads running calls"},
     [S_SERVE_QUEUE] = {"serve.queue", "CIS_SERVE_QUEUE", "cis serve: calls waiting for a worker"},
@@ -134,6 +137,11 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
     return true;
   case S_SERVE_LISTEN:
     if (!*v || strstr(v, ",,") || v[strlen(v) - 1] == ',') return snprintf(why, cap, "is HOST:PORT[,HOST:PORT...]"), false;
+    return true;
+  case S_REGISTRY:
+    if (strcmp(v, "sqlite") && strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9) &&
+        strncmp(v, "postgresql://", 13))
+      return snprintf(why, cap, "is sqlite, sqlite:PATH or postgres:CONNSTR"), false;
     return true;
   case S_KV:
   case S_FS_DB:
@@ -236,7 +244,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
   snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
   const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
                          [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug",
-                         [S_REQUIRE_SIG] = "false",
+                         [S_REQUIRE_SIG] = "false", [S_REGISTRY] = "sqlite",
                          /* cis serve's, as cis_server_config_default and the ceilings have them */
                          [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
                          [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",
@@ -330,6 +338,7 @@ static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_
   const cli_config c = *cc;
   sc.kv_spec = c.value[S_KV];
   sc.vfs_db_spec = c.value[S_FS_DB];
+  sc.registry = c.value[S_REGISTRY];
   /* "" rather than NULL: the library would read the variable again. */
   sc.ai_base_url = c.value[S_AI_URL] ? c.value[S_AI_URL] : "";
   sc.ai_model = c.value[S_AI_MODEL] ? c.value[S_AI_MODEL] : "";
@@ -408,7 +417,7 @@ void cli_config_free(cli_config *c) {
  * (key=value "password=..." and URI "user:pass@"). */
 static void masked(int i, const char *v, char *out, size_t cap) {
   snprintf(out, cap, "%s", v);
-  if (i != S_KV && i != S_FS_DB) return;
+  if (i != S_KV && i != S_FS_DB && i != S_REGISTRY) return;
   char *p = strstr(out, "password=");
   if (p) {
     char *e = p + 9;

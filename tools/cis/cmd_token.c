@@ -20,12 +20,17 @@ static void usage(FILE *f) {
              "       cis token revoke NAME|ID\n"
              "Bearer tokens of `cis serve` (docs/serve.md). create prints the new\n"
              "token once on stdout; only its SHA-256 is stored. TENANT and NAME are\n"
-             "1 to 64 of A-Z a-z 0-9 . _ -. Environment: CIS_HOME (registry).\n");
+             "1 to 64 of A-Z a-z 0-9 . _ -. Environment: CIS_HOME, CIS_REGISTRY.\n");
 }
 
+/* The store of the configured registry (the setting `registry`: the
+ * home's registry.db, or a PostgreSQL database several nodes share). */
 static int open_store(cis_tokens **t) {
   char err[512] = "";
-  cis_result rc = cis_tokens_open(NULL, t, err, sizeof err);
+  cli_config *cfg = NULL;
+  cis_result rc = cli_config_load(NULL, NULL, 0, &cfg, err, sizeof err);
+  if (rc == CIS_OK) rc = cis_tokens_open_registry(NULL, cli_config_value(cfg, "registry"), t, err, sizeof err);
+  cli_config_free(cfg);
   if (rc != CIS_OK) {
     cli_error("token", rc, err);
     return cli_exit_code(rc);

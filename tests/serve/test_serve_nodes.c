@@ -1,0 +1,336 @@
+/*
+ * This file implements the tests of several `cis serve` nodes sharing one
+ * PostgreSQL database for the registry, the KV store and the files of db
+ * mounts (docs/serve.md, "Several nodes"): two server processes with
+ * homes of their own, a skill installed through one run on the other, KV
+ * and files written by a call on one read by a call on the other, a token
+ * made through one node's database good on the other, a removal through
+ * one seen by the other within the documented bound, and the database
+ * stopped: 503 with CIS_EREGISTRYDOWN, then service again once it is back.
+ * Every wait is bounded.
+ *
+ * argv: the cis program, the folder of the built fixtures, the folder of
+ * the private PostgreSQL cluster (tests/support/pg.sh, a fixture of its
+ * own: this test stops it) and pg.sh itself.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_serve.h"
+#include "serve/http_client.h"
+#include "serve/serve_fixture.h"
+#include "support/pg_connstr.h"
+
+static const char *g_cis, *g_dir, *g_pgdir, *g_pgsh;
+static char g_conn[1024], g_root[128];
+
+/* The environment of a node whose home is home: everything in the one
+ * database. */
+static void node_env(const char *home, char env[5][1200], char **envp) {
+  snprintf(env[0], sizeof env[0], "CIS_HOME=%s", home);
+  snprintf(env[1], sizeof env[1], "CIS_REGISTRY=postgres:%s", g_conn);
+  snprintf(env[2], sizeof env[2], "CIS_KV=postgres:%s", g_conn);
+  snprintf(env[3], sizeof env[3], "CIS_FS_DB=postgres:%s", g_conn);
+  snprintf(env[4], sizeof env[4], "PATH=/usr/bin:/bin");
+  for (int i = 0; i < 5; i++) envp[i] = env[i];
+  envp[5] = NULL;
+}
+
+static void nap_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* Runs `cis ARGS` as node home; its stdout into out. The exit status, or
+ * -1 when it could not run or took over 120 s. */
+static int run_cis(const char *home, char *out, size_t cap, const char *const *args) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  char env[5][1200], *envp[6];
+  node_env(home, env, envp);
+  char *argv[16] = {(char *)g_cis};
+  int n = 1;
+  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    return -1;
+  }
+  size_t got = 0;
+  for (int i = 0; i < 1200; i++) {
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (poll(&pf, 1, 100) <= 0) continue;
+    ssize_t k = read(p[0], out + got, cap - 1 - got);
+    if (k <= 0) break;
+    got += (size_t)k;
+    if (got == cap - 1) break;
+  }
+  out[got] = 0;
+  close(p[0]);
+  int st;
+  for (int i = 0; i < 1200; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    nap_ms(100);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+typedef struct node {
+  char home[256]; /* its own CIS_HOME */
+  pid_t pid;      /* the cis serve process */
+  int port;       /* where it listens */
+  int out;        /* its stdout */
+} node;
+
+/* Starts `cis serve --listen 127.0.0.1:0` as a node with home
+ * g_root/name, and reads its port. */
+static int node_start(node *nd, const char *name) {
+  snprintf(nd->home, sizeof nd->home, "%s/%s", g_root, name);
+  mkdir(nd->home, 0700);
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  char env[5][1200], *envp[6];
+  node_env(nd->home, env, envp);
+  char *argv[] = {(char *)g_cis, "serve", "--listen", "127.0.0.1:0", NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  int rc = posix_spawn(&nd->pid, g_cis, &fa, NULL, argv, envp);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) return -1;
+  nd->out = p[0];
+  char line[256];
+  size_t got = 0;
+  for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
+    struct pollfd pf = {p[0], POLLIN, 0};
+    if (poll(&pf, 1, 100) <= 0) continue;
+    ssize_t k = read(p[0], line + got, sizeof line - 1 - got);
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  line[got] = 0;
+  return sscanf(line, "listening 127.0.0.1:%d", &nd->port) == 1 ? 0 : -1;
+}
+
+/* SIGTERM, then the exit status (at most 120 s). */
+static int node_stop(node *nd) {
+  kill(nd->pid, SIGTERM);
+  int st;
+  for (int i = 0; i < 1200; i++) {
+    if (waitpid(nd->pid, &st, WNOHANG) == nd->pid) {
+      close(nd->out);
+      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+    nap_ms(100);
+  }
+  kill(nd->pid, SIGKILL);
+  waitpid(nd->pid, &st, 0);
+  close(nd->out);
+  return -1;
+}
+
+static char *b64(const uint8_t *p, size_t n) {
+  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
+  for (size_t i = 0; o && i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    *q++ = a[v >> 18];
+    *q++ = a[(v >> 12) & 63];
+    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
+    *q++ = i + 2 < n ? a[v & 63] : '=';
+  }
+  if (q) *q = 0;
+  return o;
+}
+
+/* Installs nodes_skill.wasm as `name` through the node on port: the
+ * status. */
+static int install(int port, const char *token, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/nodes_skill.wasm", g_dir);
+  FILE *f = fopen(path, "rb");
+  if (!f) return -1;
+  static uint8_t wasm[1 << 20];
+  size_t len = fread(wasm, 1, sizeof wasm, f);
+  fclose(f);
+  char manifest[2048];
+  if (serve_manifest(wasm, len, name, "cis_v1",
+                     ",\"permissions\":{\"kv\":true,\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}",
+                     manifest, sizeof manifest) != 0)
+    return -1;
+  char *w = b64(wasm, len), *body = malloc(strlen(w) + 4096);
+  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
+  http_resp r;
+  int st = http_send(port, "POST", "/v1/skills", token, body, &r) == 0 ? r.status : 0;
+  http_resp_free(&r);
+  free(body);
+  free(w);
+  return st;
+}
+
+/* Invokes skill name through the node on port with input; the status,
+ * the body into out. */
+static int invoke(int port, const char *token, const char *name, const char *input, char *out, size_t cap) {
+  char path[256];
+  snprintf(path, sizeof path, "/v1/skills/%s/invoke", name);
+  http_resp r;
+  int st = http_send(port, "POST", path, token, input, &r) == 0 ? r.status : 0;
+  snprintf(out, cap, "%s", r.body ? r.body : "");
+  http_resp_free(&r);
+  return st;
+}
+
+/* A token for tenant made with `cis token create` as node home. */
+static void token_create(const char *home, const char *tenant, const char *name, char *tok, size_t cap) {
+  const char *args[] = {"token", "create", "--tenant", tenant, "--name", name, NULL};
+  assert_int_equal(run_cis(home, tok, cap, args), 0);
+  tok[strcspn(tok, "\n")] = 0;
+  assert_int_equal(strncmp(tok, "cis_", 4), 0);
+}
+
+static int pg(const char *cmd) {
+  char line[1024];
+  snprintf(line, sizeof line, "'%s' %s '%s' >/dev/null 2>&1", g_pgsh, cmd, g_pgdir);
+  int st = system(line);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens(void **state) {
+  (void)state;
+  node a, b;
+  assert_int_equal(node_start(&a, "share-a"), 0);
+  assert_int_equal(node_start(&b, "share-b"), 0);
+  char tok[256], out[4096];
+  token_create(a.home, "acme", "share", tok, sizeof tok); /* through a's database */
+  assert_int_equal(install(a.port, tok, "shared"), 201);
+  /* b never saw the install. */
+  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
+  /* KV: written by a call on a, read by a call on b. */
+  assert_int_equal(invoke(a.port, tok, "shared", "{\"op\":\"set\",\"value\":\"from-a\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_non_null(strstr(out, "\"value\":\"from-a\""));
+  /* Files of a db mount: written on a, read on b. */
+  assert_int_equal(invoke(a.port, tok, "shared", "{\"op\":\"write\",\"value\":\"file-a\"}", out, sizeof out), 200);
+  assert_non_null(strstr(out, "\"rc\":0"));
+  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"read\"}", out, sizeof out), 200);
+  assert_non_null(strstr(out, "\"value\":\"file-a\""));
+  /* The token revoked through b's database is refused by a at once. */
+  const char *revoke[] = {"token", "revoke", "share", NULL};
+  assert_int_equal(run_cis(b.home, out, sizeof out, revoke), 0);
+  assert_int_equal(invoke(a.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 401);
+  /* `cis config show` names the setting and masks the password. */
+  const char *show[] = {"config", "show", NULL};
+  assert_int_equal(run_cis(a.home, out, sizeof out, show), 0);
+  assert_non_null(strstr(out, "registry"));
+  assert_non_null(strstr(out, "CIS_REGISTRY"));
+  const char *pw = strstr(g_conn, "password=");
+  if (pw) {
+    char secret[128] = "";
+    sscanf(pw + 9, "%127s", secret);
+    assert_true(strlen(secret) > 0);
+    assert_null(strstr(out, secret));
+  }
+  assert_int_equal(node_stop(&a), 0);
+  assert_int_equal(node_stop(&b), 0);
+}
+
+static void removed_on_one_node_is_404_on_the_other_within_the_poll_bound(void **state) {
+  (void)state;
+  node a, b;
+  assert_int_equal(node_start(&a, "rm-a"), 0);
+  assert_int_equal(node_start(&b, "rm-b"), 0);
+  char tok[256], out[4096];
+  token_create(a.home, "beta", "rm", tok, sizeof tok);
+  assert_int_equal(install(a.port, tok, "gone"), 201);
+  assert_int_equal(invoke(a.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200); /* cached on a */
+  assert_int_equal(invoke(b.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200);
+  http_resp r;
+  assert_int_equal(http_send(b.port, "DELETE", "/v1/skills/gone", tok, NULL, &r), 0);
+  assert_true(r.status == 200 || r.status == 204);
+  http_resp_free(&r);
+  /* The bound is 1 s (CIS__REGISTRY_POLL_MS); waited for 15 s at most. */
+  int st = 0;
+  for (int i = 0; i < 150 && st != 404; i++) {
+    st = invoke(a.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out);
+    if (st != 404) nap_ms(100);
+  }
+  assert_int_equal(st, 404);
+  assert_int_equal(node_stop(&a), 0);
+  assert_int_equal(node_stop(&b), 0);
+}
+
+static void dead_registry_database_is_503_typed_then_recovers(void **state) {
+  (void)state;
+  node a;
+  assert_int_equal(node_start(&a, "dead-a"), 0);
+  char tok[256], out[4096];
+  token_create(a.home, "gamma", "dead", tok, sizeof tok);
+  assert_int_equal(install(a.port, tok, "alive"), 201);
+  assert_int_equal(invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(pg("stop"), 0);
+  assert_int_equal(invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 503);
+  assert_non_null(strstr(out, "CIS_EREGISTRYDOWN"));
+  http_resp r;
+  assert_int_equal(http_get(a.port, "/v1/skills", tok, &r), 0);
+  assert_int_equal(r.status, 503);
+  http_resp_free(&r);
+  assert_int_equal(pg("restart"), 0);
+  /* Service again once the database is back (bounded: 30 s). */
+  int st = 0;
+  for (int i = 0; i < 300 && st != 200; i++) {
+    st = invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out);
+    if (st != 200) nap_ms(100);
+  }
+  assert_int_equal(st, 200);
+  assert_int_equal(node_stop(&a), 0);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) return 2;
+  g_cis = argv[1];
+  g_dir = argv[2];
+  g_pgdir = argv[3];
+  g_pgsh = argv[4];
+  char file[600];
+  snprintf(file, sizeof file, "%s/connstr", g_pgdir);
+  int rc = cis_test_read_connstr(file, g_conn, sizeof g_conn);
+  if (rc) return rc;
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(g_root, sizeof g_root, "/tmp/cis-nodes-%d", (int)getpid());
+  if (mkdir(g_root, 0700) != 0) return 1;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens),
+      cmocka_unit_test(removed_on_one_node_is_404_on_the_other_within_the_poll_bound),
+      cmocka_unit_test(dead_registry_database_is_503_typed_then_recovers),
+  };
+  rc = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  return rc;
+}
