@@ -561,8 +561,20 @@ static int file_new(cis_vfs *fs, vfs_vnode *v, uint32_t flags, uint64_t depth,
   return 0;
 }
 
+/* Public calls made on this thread: every call on a file or a path
+ * starts with file_fs, which counts it. A backend that caches what it
+ * read checks once per call that nobody changed it (the database
+ * backend's data version): two of its methods within one call may trust
+ * the same check. */
+static _Thread_local uint64_t call_seq;
+
+uint64_t cis__vfs_call_seq(void) { return call_seq; }
+
 /* The mount of a file that is still attached, else NULL. */
-static cis_vfs *file_fs(const cis_vfs_file *f) { return f && f->fs && f->v ? f->fs : NULL; }
+static cis_vfs *file_fs(const cis_vfs_file *f) {
+  call_seq++;
+  return f && f->fs && f->v ? f->fs : NULL;
+}
 
 cis_vfs *cis_vfs_file_mount(const cis_vfs_file *f) { return file_fs(f); }
 

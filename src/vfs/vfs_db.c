@@ -122,8 +122,10 @@ enum {
   Q_ENT_DEL,
   Q_ENT_LIST,
   Q_LOOKUP,
+  Q_DVER,
   Q_INO_GET,
   Q_INO_NEW,
+  Q_INO_ADD,
   Q_INO_TARGET,
   Q_INO_PUT,
   Q_READ,
@@ -189,7 +191,11 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                     "WHERE e.tenant_id=?1 AND e.parent_ino=?2 AND e.eid>=?3 AND e.type<>0 "
                     "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1",
                     NULL},
-    [Q_LOOKUP] = {"SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim "
+    /* Only run where the dialect has a version (SQLite): a read that
+     * lets sq_version see whether another connection committed. */
+    [Q_DVER] = {"PRAGMA data_version", "SELECT 1"},
+    [Q_LOOKUP] = {"SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim, i.parent, "
+                  "i.layer_id "
                   "FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=("
                   "SELECT e.ino FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND "
                   "e.parent_ino=?2 AND e.name=?3 ORDER BY e.layer_id DESC LIMIT 1) "
@@ -203,6 +209,14 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                    "atim, mtim, ctim, parent, target) "
                    "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?6, ?7, ?8)",
                    NULL},
+    /* A node made in this transaction, written once with what it holds
+     * by the commit (regular files and directories: no target). */
+    [Q_INO_ADD] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                   "atim, mtim, ctim, parent, target) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+                   "INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                   "atim, mtim, ctim, parent, target) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(NULL AS bytea))"},
     [Q_INO_TARGET] = {"SELECT target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
                       "ORDER BY layer_id DESC LIMIT 1",
                       NULL},
@@ -309,9 +323,19 @@ typedef struct vdb_slot {
   bool used;     /* holds a node */
   bool dirty;    /* changed here and not yet written (written before commit and
                     before any statement that reads inode rows) */
+  bool fresh;    /* dirty: made here, so it has no row yet (inserted whole) */
 } vdb_slot;
 
-#define CACHE_SLOTS 64 /* direct-mapped by inode number */
+#define CACHE_SLOTS 1024 /* direct-mapped by inode number */
+#define DCACHE_SLOTS 1024 /* direct-mapped by a hash of directory and name */
+
+/* A directory entry as the caches know it (see cache_ok). */
+typedef struct vdb_dent {
+  char *name;   /* the name (malloc'd); NULL: the slot is empty */
+  uint64_t dir; /* the directory holding it */
+  uint64_t ino; /* the node it names; 0: no such name (or a whiteout) */
+  int type;     /* cis_vfs_type of the node */
+} vdb_dent;
 
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
@@ -344,6 +368,10 @@ typedef struct vdb_fs {
   vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
                                      transaction (and, while `version` holds, from one
                                      to the next) */
+  vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
+                                     first use; NULL: none) */
+  bool checked;                   /* check_seq holds: this public call saw `version` */
+  uint64_t check_seq;             /* cis__vfs_call_seq() of that check */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
 } vdb_fs;
@@ -428,11 +456,80 @@ static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows
 
 static void cache_clear(vdb_fs *fs) {
   memset(fs->cache, 0, sizeof fs->cache);
+  for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
+    free(fs->dcache[i].name);
+    fs->dcache[i].name = NULL;
+  }
+  fs->checked = false;
+}
+
+/* Whether the caches (node metadata and names) may be used now. Inside a
+ * write transaction always: it holds the tree, and tx_begin emptied them
+ * when another connection had committed. Outside one, only with a
+ * dialect that has a version (SQLite), outside a scope, and once this
+ * public call (cis__vfs_call_seq) has seen that the version is still the
+ * one our last commit left: one statement (Q_DVER) per call, instead of
+ * one per name and node looked up. A version that moved empties them
+ * until our next commit. */
+static bool cache_ok(vdb_fs *fs) {
+  if (fs->in_tx) return true;
+  if (fs->scoped || !fs->d->version || !fs->version) return false;
+  uint64_t seq = cis__vfs_call_seq();
+  if (fs->checked && fs->check_seq == seq) return true;
+  cis__vdb_rows r;
+  bool have;
+  int err = first(fs, Q_DVER, NULL, 0, &r, &have);
+  if (!err) fs->d->done(&r);
+  if (err || fs->d->version(fs->c) != fs->version) {
+    fs->version = 0;
+    cache_clear(fs);
+    fs->base.errmsg[0] = '\0'; /* a failure shows again in the statement that follows */
+    return false;
+  }
+  fs->checked = true;
+  fs->check_seq = seq;
+  return true;
+}
+
+static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
+  uint64_t h = 1469598103934665603u ^ dir; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    h = (h ^ *p) * 1099511628211u;
+  return &fs->dcache[h % DCACHE_SLOTS];
+}
+
+/* The cached entry dir/name, or NULL. */
+static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
+  if (!fs->dcache) return NULL;
+  const vdb_dent *d = dent_slot(fs, dir, name);
+  return d->name && d->dir == dir && !strcmp(d->name, name) ? d : NULL;
+}
+
+/* Caches dir/name -> ino (0: absent). Out of memory it caches nothing. */
+static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int type) {
+  if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
+  vdb_dent *d = dent_slot(fs, dir, name);
+  if (!d->name || strcmp(d->name, name)) {
+    free(d->name);
+    d->name = strdup(name);
+  }
+  d->dir = dir;
+  d->ino = ino;
+  d->type = type;
 }
 
 /* Writes one changed node's metadata to the top layer. */
 static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
   const vdb_inode *in = &sl->in;
+  if (sl->fresh) {
+    cis__vdb_val n[] = {I(fs->tenant),        I((int64_t)in->ino),   I(fs->top),
+                        I(in->type),          I((int64_t)in->nlink), I((int64_t)in->size),
+                        I((int64_t)in->atim), I((int64_t)in->mtim),  I((int64_t)in->ctim),
+                        I((int64_t)in->parent)};
+    int err = exec(fs, Q_INO_ADD, n, NARGS(n));
+    if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top;
+    return err;
+  }
   cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
                       I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
                       I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
@@ -639,6 +736,13 @@ static int settle_read(vdb_fs *fs, const vdb_node *n) {
 
 /* The visible entry dir/name. ENOENT when there is none (or a whiteout). */
 static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e) {
+  bool ok = cache_ok(fs);
+  const vdb_dent *d = ok ? dent_find(fs, dir, name) : NULL;
+  if (d) {
+    if (!d->ino) return ENOENT;
+    *e = (vdb_ent){.ino = d->ino, .type = d->type, .layer = -1};
+    return 0;
+  }
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name)};
   cis__vdb_rows r;
   bool have;
@@ -650,7 +754,9 @@ static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e) {
     e->layer = fs->d->col_int(&r, 2);
   }
   fs->d->done(&r);
-  return have && e->type != T_WHITEOUT ? 0 : ENOENT;
+  bool there = have && e->type != T_WHITEOUT;
+  if (ok) dent_put(fs, dir, name, there ? e->ino : 0, there ? e->type : 0);
+  return there ? 0 : ENOENT;
 }
 
 /* Makes dir/name name ino in the top layer, with a new entry id. */
@@ -658,7 +764,9 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(fs->next_eid++), I((int64_t)ino), I(type)};
   fs->counters_dirty = true;
-  return exec(fs, Q_ENT_PUT, a, NARGS(a));
+  int err = exec(fs, Q_ENT_PUT, a, NARGS(a));
+  if (!err) dent_put(fs, dir, name, ino, type);
+  return err;
 }
 
 /* Removes the name dir/name from the view of the top layer: a whiteout
@@ -670,10 +778,11 @@ static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
   if (err) return err;
   fs->d->done(&r);
-  if (!lower) return exec(fs, Q_ENT_DEL, a, NARGS(a));
   cis__vdb_val w[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(0),          I(0),            I(T_WHITEOUT)};
-  return exec(fs, Q_ENT_PUT, w, NARGS(w));
+  err = lower ? exec(fs, Q_ENT_PUT, w, NARGS(w)) : exec(fs, Q_ENT_DEL, a, NARGS(a));
+  if (!err) dent_put(fs, dir, name, 0, 0);
+  return err;
 }
 
 /* The first visible entry of dir with an id at or after `from`. ENOENT
@@ -713,7 +822,7 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
  * write transaction it comes from the cache when there, and goes in. */
 static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
   vdb_slot *sl = NULL;
-  if (fs->in_tx) {
+  if (cache_ok(fs)) {
     sl = &fs->cache[ino % CACHE_SLOTS];
     if (sl->used && sl->in.ino == ino) {
       *in = sl->in;
@@ -755,8 +864,9 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   int err = slot_take(fs, in->ino, &sl);
   if (err) return err;
   int64_t from = sl->used && sl->dirty ? sl->from : in->layer;
+  bool fresh = sl->used && sl->fresh;
   in->layer = fs->top;
-  *sl = (vdb_slot){.in = *in, .from = from, .used = true, .dirty = true};
+  *sl = (vdb_slot){.in = *in, .from = from, .used = true, .dirty = true, .fresh = fresh};
   return 0;
 }
 
@@ -769,12 +879,16 @@ static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, ui
   cis__vdb_val a[] = {I(fs->tenant),   I((int64_t)*ino),       I(fs->top),
                       I(type),         I((int64_t)tlen),       I((int64_t)now),
                       I((int64_t)parent), target ? B(target, tlen) : B(NULL, 0)};
-  int err = exec(fs, Q_INO_NEW, a, NARGS(a));
+  /* In a transaction a file or directory is inserted by the commit, with
+   * its first write's size and times: one statement instead of two. */
+  bool later = fs->in_tx && !target;
+  int err = later ? 0 : exec(fs, Q_INO_NEW, a, NARGS(a));
   vdb_slot *sl;
   if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl)))
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
                             .mtim = now, .ctim = now, .parent = parent, .layer = fs->top},
-                     .from = fs->top, .used = true};
+                     .from = fs->top, .used = true, .dirty = later, .fresh = later};
+  if (later) fs->changed = true;
   return err;
 }
 
@@ -932,6 +1046,8 @@ static void db_destroy(cis_vfs_backend *b) {
     else tx_commit(fs);
   }
   if (fs->c) fs->d->close(fs->c);
+  cache_clear(fs); /* frees the names */
+  free(fs->dcache);
   free(fs->blk);
   free(fs);
 }
@@ -963,15 +1079,29 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
 static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   arm(fs);
-  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)N(dir)->ino), S(name)};
+  uint64_t dino = N(dir)->ino;
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dino), S(name)};
   cis__vdb_rows r;
   bool have;
   int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (err) return err;
+  /* The name and its node's metadata from the caches, when both are. */
+  bool ok = cache_ok(fs);
+  const vdb_dent *d = ok ? dent_find(fs, dino, name) : NULL;
+  if (d && !d->ino) return ENOENT;
+  if (d) {
+    const vdb_slot *sl = &fs->cache[d->ino % CACHE_SLOTS];
+    if (sl->used && sl->in.ino == d->ino) {
+      fill_stat(fs, &sl->in, st);
+      return 0;
+    }
+  }
+  if (fs->in_tx) err = cache_flush(fs);
   if (!err) err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
+  vdb_inode in = {0};
   if (have) {
-    vdb_inode in = {
+    in = (vdb_inode){
         .ino = (uint64_t)fs->d->col_int(&r, 0),
         .type = (int)fs->d->col_int(&r, 1),
         .nlink = (uint64_t)fs->d->col_int(&r, 2),
@@ -979,10 +1109,18 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ci
         .atim = (uint64_t)fs->d->col_int(&r, 4),
         .mtim = (uint64_t)fs->d->col_int(&r, 5),
         .ctim = (uint64_t)fs->d->col_int(&r, 6),
+        .parent = (uint64_t)fs->d->col_int(&r, 7),
+        .layer = fs->d->col_int(&r, 8),
     };
     fill_stat(fs, &in, st);
   }
   fs->d->done(&r);
+  if (ok) {
+    dent_put(fs, dino, name, have ? in.ino : 0, in.type);
+    vdb_slot *sl;
+    if (have && !slot_take(fs, in.ino, &sl))
+      *sl = (vdb_slot){.in = in, .from = in.layer, .used = true};
+  }
   return have ? 0 : ENOENT;
 }
 

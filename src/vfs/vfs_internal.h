@@ -30,6 +30,10 @@ uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
 /* Statements a database backend ran and write transactions it committed
  * so far (false for any other backend). For the tests of its fast paths. */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+/* A number that moves at the start of every public call on a file or a
+ * path made on this thread (cis_vfs_openat, _pread, _fstat, ...): a
+ * backend may check its cache once per value. */
+uint64_t cis__vfs_call_seq(void);
 /* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
 void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
