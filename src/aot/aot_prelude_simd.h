@@ -3,10 +3,21 @@
  * after aot_rt.h, aot_prelude.h and src/interp/simd.h into the files of
  * modules that use v128 (the others are compiled without these three
  * hundred lines of vector code and their headers): v128 values from
- * slots, v128 globals, the checked stores and lane accesses, and
- * i8x16.shuffle. codegen.c pastes it verbatim; it is never compiled into
+ * slots, v128 globals, the checked stores and lane accesses, and the
+ * byte shuffles. codegen.c pastes it verbatim; it is never compiled into
  * libcis.
  */
+
+/* A function that uses v128 is compiled twice, for the architecture's
+ * base (SSE2) and for x86-64-v2 (SSSE3, SSE4.1: pshufb, pmulld, pmovsx,
+ * roundps, pminsb and the like), and the loader's ifunc picks the one
+ * the CPU runs: the object stays portable, and the SIMD code gets what
+ * the CPU has. The lane functions' semantics do not depend on it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AOT_SIMD_FN __attribute__((target_clones("default", "arch=x86-64-v2")))
+#else
+#define AOT_SIMD_FN
+#endif
 
 /* A v128 is the vector type of src/interp/simd.h, pasted before this
  * text with all the interpreter's lane functions, which the generated
@@ -34,13 +45,32 @@ static inline void vst_lane(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms
   memcpy(m + aot_ea(c, fi, ms, a, off, n), (uint8_t *)&v + at, n);
 }
 
-/* i8x16.shuffle with its 16 constant lane indices (< 32, validated): the
- * compiler's shuffle builtin picks the instructions for that one
- * pattern; the lane function of simd.h is the fallback. */
-#if defined(__clang__)
-#define AOT_SHUFFLE(a, b, ...) ((v128)__builtin_shufflevector((vu8)(a), (vu8)(b), __VA_ARGS__))
-#elif defined(__GNUC__)
-#define AOT_SHUFFLE(a, b, ...) ((v128)__builtin_shuffle((vu8)(a), (vu8)(b), (vu8){__VA_ARGS__}))
-#else
-#define AOT_SHUFFLE(a, b, ...) i8x16_shuffle((a), (b), (const uint8_t[16]){__VA_ARGS__})
+/* i8x16.shuffle and i8x16.swizzle. SSE2 has no byte shuffle, and gcc
+ * lowers one (even of constant lanes) to a byte-by-byte copy through
+ * memory, slower than the interpreter. So, in a function's x86-64-v2
+ * clone (AOT_SIMD_FN), gcc's shuffle builtin on the constant lanes, which
+ * it lowers to an inline pshufb or better; elsewhere, as the interpreter
+ * does, simd.h's out-of-line pshufb where the CPU has SSSE3 (m: the two
+ * masks of i8x16_shuffle_masks, made when the C is generated), else the
+ * lane loop. The CPU is asked at each one: a load and a predicted
+ * branch, which gcc folds in the clone. */
+static inline v128 aot_shuffle(v128 a, v128 b, const uint8_t *m) {
+#if CIS_SIMD_SSSE3
+  if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_shuffle_ssse3(a, b, m);
 #endif
+  return i8x16_shuffle_m(a, b, m);
+}
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AOT_SHUFFLE(a, b, m, ...)                                                    \
+  (__builtin_cpu_supports("x86-64-v2")                                               \
+       ? (v128)__builtin_shuffle((vu8)(a), (vu8)(b), (vu8){__VA_ARGS__})             \
+       : aot_shuffle((a), (b), (m)))
+#else
+#define AOT_SHUFFLE(a, b, m, ...) aot_shuffle((a), (b), (m))
+#endif
+static inline v128 aot_swizzle(v128 a, v128 s) {
+#if CIS_SIMD_SSSE3
+  if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_swizzle_ssse3(a, s);
+#endif
+  return i8x16_swizzle(a, s);
+}
