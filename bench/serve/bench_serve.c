@@ -5,6 +5,7 @@
  * where absolute times do not. It prints "key value unit" lines on stdout.
  *
  *   bench_serve [CALLS]
+ *   bench_serve loop THREADS CALLS
  *
  * The skill is echo (answers its input, the module of fuzz/fuzz_mcp.c).
  * 1. Reference: CALLS calls of cis_skills_invoke on one handle (the warm
@@ -13,9 +14,16 @@
  *    process (1 worker), one loopback connection per call, median per call
  *    from connect to the last byte of the reply.
  * 3. The ratio of the two medians, and the server's added time per call.
+ *
+ * `loop` is the in-process reference of bench/serve_load.sh: CALLS calls
+ * of cis_skills_invoke shared among THREADS threads on one handle (as the
+ * server's workers share a tenant's), after a warm-up of 100 a thread;
+ * it prints the throughput and the p50 and p99 of a call.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +89,76 @@ static int http_call(int port, const char *req, size_t len) {
   return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
 }
 
+static const char input[] = "{\"text\":\"hello\"}";
+
+/* One thread of `loop`: its share of the calls, each timed. */
+typedef struct loop_arg {
+  cis_skills *s;
+  uint64_t *ns; /* its slice of the latencies */
+  size_t n;     /* calls to make */
+  int failed;
+} loop_arg;
+
+static void *loop_thread(void *p) {
+  loop_arg *a = p;
+  for (size_t i = 0; i < a->n + 100; i++) {
+    cis_invoke_result r;
+    uint64_t t0 = now_ns();
+    cis_result rc = cis_skills_invoke(a->s, "echo", input, sizeof input - 1, NULL, &r);
+    uint64_t dt = now_ns() - t0;
+    cis_invoke_result_free(&r);
+    if (rc != CIS_OK) {
+      a->failed = 1;
+      return NULL;
+    }
+    if (i >= 100) a->ns[i - 100] = dt;
+  }
+  return NULL;
+}
+
+static int loop_main(cis_skills *s, size_t threads, size_t calls) {
+  uint64_t *ns = calloc(calls, sizeof *ns);
+  loop_arg *a = calloc(threads, sizeof *a);
+  pthread_t *th = calloc(threads, sizeof *th);
+  if (!ns || !a || !th) return 1;
+  size_t off = 0;
+  int failed = 0;
+  uint64_t t0 = now_ns();
+  for (size_t i = 0; i < threads; i++) {
+    a[i] = (loop_arg){.s = s, .ns = ns + off, .n = calls / threads + (i < calls % threads)};
+    off += a[i].n;
+    if (pthread_create(&th[i], NULL, loop_thread, &a[i]) != 0) return 1;
+  }
+  for (size_t i = 0; i < threads; i++) {
+    pthread_join(th[i], NULL);
+    failed |= a[i].failed;
+  }
+  uint64_t wall = now_ns() - t0;
+  if (failed) {
+    fprintf(stderr, "bench_serve: a call failed: %s\n", cis_skills_errmsg(s));
+    return 1;
+  }
+  qsort(ns, calls, sizeof *ns, cmp_u64);
+  size_t i99 = (calls * 99 + 99) / 100;
+  printf("calls %zu\nthreads %zu\n", calls, threads);
+  /* The warm-up calls are in the wall time: throughput is a floor. */
+  printf("throughput %.1f calls/s\n", (double)(calls + 100 * threads) / ((double)wall / 1e9));
+  printf("p50 %.1f us\np99 %.1f us\n", ns[calls / 2] / 1e3, ns[i99 ? i99 - 1 : 0] / 1e3);
+  free(ns);
+  free(a);
+  free(th);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  size_t calls = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
+  bool loop = argc > 1 && !strcmp(argv[1], "loop");
+  if (loop && argc != 4) {
+    fprintf(stderr, "usage: bench_serve [CALLS] | bench_serve loop THREADS CALLS\n");
+    return 2;
+  }
+  size_t threads = loop ? strtoul(argv[2], NULL, 10) : 1;
+  if (threads < 1 || threads > 256) threads = 2;
+  size_t calls = argc > 1 ? strtoul(argv[loop ? 3 : 1], NULL, 10) : 2000;
   if (calls < 10 || calls > 1000000) calls = 2000;
   char home[] = "/tmp/cis-bench-serve-XXXXXX";
   if (!mkdtemp(home)) return 1;
@@ -106,7 +182,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   cis_tokens_close(t);
-  static const char input[] = "{\"text\":\"hello\"}";
+  if (loop) {
+    int st = loop_main(s, threads, calls);
+    cis_skills_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+    return system(cmd) == 0 ? st : 1;
+  }
   uint64_t *ns = malloc(calls * sizeof *ns);
   /* 1. In process. */
   for (size_t i = 0; i < calls + 100; i++) {

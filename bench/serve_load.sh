@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# serve_load.sh -- `cis serve` under load: throughput, latency, memory.
+#
+# This file implements the load benchmark of `cis serve` (docs/serve.md,
+# "Load"; docs/bench.md, "Serve under load"). It starts its own server on
+# 127.0.0.1 with a temporary CIS_HOME, installs echo (answers its input)
+# and spin (an infinite loop under a 100 ms deadline), warms up, then with
+# wrk (Debian's; bench/serve/load.lua, one connection per wrk thread):
+#
+#   a. clean: CALLS calls of echo over CONNS keep-alive connections;
+#   b. stuck: the same, with every 10th call of each connection to spin,
+#      the healthy (echo) calls' latency kept apart from the stuck ones';
+#   c. the server's resident memory (VmRSS) after the warm-up (CALLS clean
+#      calls, then CALLS/5 with stuck ones) and after the runs;
+#   d. the reference: the same calls of echo through cis_skills_invoke in
+#      process, on 2 threads (bench_serve loop), so the server's share of
+#      the time shows.
+#
+# It prints a table, writes bench/out/serve_load.md, and exits 1 when an
+# acceptance bound fails: a call of (a) not 2xx, fewer than CALLS calls, a
+# healthy call of (b) not 2xx or a stuck one not 422, the healthy p99 of
+# (b) above 2x that of (a), or the RSS after the runs above 1.10x that
+# after the warm-up.
+#
+#   bench/serve_load.sh [-b BUILD_DIR] [-n CALLS] [-c CONNS] [-w WORKERS] [-B]
+#
+#   -b BUILD_DIR  optimised build folder (default build-bench), configured
+#                 RelWithDebInfo when missing; Debug or CIS_SANITIZE=ON
+#                 folders are refused.
+#   -n CALLS      calls of each run (default 10000)
+#   -c CONNS      connections (default 64)
+#   -w WORKERS    the server's --workers (default 64, so that stuck calls
+#                 do not hold every worker; see docs/serve.md, "Load")
+#   -B            do not build: use the programs already in BUILD_DIR
+#
+# Every wait is bounded: wrk runs at most 120 s a run (-d), the server's
+# start 30 s; the server is killed on exit. Exit status: 0 when every
+# bound holds, 1 when one fails or a run could not be made, 2 on a usage
+# or build error.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+out=$here/out
+build=$root/build-bench
+calls=10000
+conns=64
+workers=64
+nobuild=0
+usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
+while getopts "b:n:c:w:Bh" opt; do
+  case $opt in
+    b) build=$OPTARG ;;
+    n) calls=$OPTARG ;;
+    c) conns=$OPTARG ;;
+    w) workers=$OPTARG ;;
+    B) nobuild=1 ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || { usage >&2; exit 2; }
+for v in "$calls" "$conns" "$workers"; do
+  case $v in '' | *[!0-9]* | 0) echo "serve_load.sh: -n, -c and -w want positive numbers" >&2; exit 2 ;; esac
+done
+[ "$conns" -le 1000 ] || { echo "serve_load.sh: -c at most 1000" >&2; exit 2; }
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+for tool in wrk wat2wasm; do
+  command -v $tool >/dev/null 2>&1 || { echo "serve_load.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
+done
+
+# ------------------------------------------------------------------ build
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
+fi
+if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+  echo "serve_load.sh: $build is built with CIS_SANITIZE=ON; use an optimised build folder (-b)" >&2
+  exit 2
+fi
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+case $btype in
+  Release | RelWithDebInfo | MinSizeRel) ;;
+  *) echo "serve_load.sh: $build is a '$btype' build; use an optimised one (-b)" >&2; exit 2 ;;
+esac
+[ $nobuild = 1 ] || cmake --build "$build" -j2 --target cis_cli bench_serve >"$build/bench-serve-load-build.log" 2>&1 || {
+  echo "serve_load.sh: the build failed (see $build/bench-serve-load-build.log):" >&2
+  tail -n 20 "$build/bench-serve-load-build.log" >&2
+  exit 2
+}
+cis=$build/tools/cis/cis
+bench=$build/bench/bench_serve
+
+tmp=$(mktemp -d)
+srv=
+cleanup() {
+  if [ -n "$srv" ] && kill -0 "$srv" 2>/dev/null; then
+    kill -KILL "$srv" 2>/dev/null
+    wait "$srv" 2>/dev/null
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+export CIS_HOME=$tmp/home
+unset CIS_KV CIS_AI_BASE_URL CIS_REQUIRE_SIGNATURE
+mkdir -p "$CIS_HOME" "$tmp/echo" "$tmp/spin" "$out"
+wat2wasm -o "$tmp/echo/echo.wasm" "$root/tests/serve/echo.wat" || exit 2
+wat2wasm -o "$tmp/spin/spin.wasm" "$root/tests/serve/spin.wat" || exit 2
+echo '{"name":"echo","version":"1","abi":"cis_v1","wasm":{"path":"echo.wasm"}}' >"$tmp/echo/skill.json"
+echo '{"name":"spin","version":"1","abi":"cis_v1","wasm":{"path":"spin.wasm"},"limits":{"timeout_ms":100}}' \
+  >"$tmp/spin/skill.json"
+"$cis" skill install "$tmp/echo" >/dev/null 2>&1 && "$cis" skill install "$tmp/spin" >/dev/null 2>&1 || {
+  echo "serve_load.sh: installing the skills failed" >&2
+  exit 1
+}
+token=$("$cis" token create --tenant default --name load 2>/dev/null | tail -n 1)
+case $token in cis_*) ;; *) echo "serve_load.sh: no token made" >&2; exit 1 ;; esac
+
+# ----------------------------------------------------------------- server
+# A tenant may have every connection's call in flight (the default cap is
+# --workers); the queue holds what the workers do not run.
+"$cis" serve --listen 127.0.0.1:0 --workers "$workers" --queue "$((conns * 2))" \
+  --tenant-concurrency "$((conns * 2))" --max-connections "$((conns * 2 + 16))" \
+  >"$tmp/serve.out" 2>"$tmp/serve.err" &
+srv=$!
+port=
+for _ in $(seq 300); do
+  port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.out" | head -n 1)
+  [ -n "$port" ] && break
+  kill -0 "$srv" 2>/dev/null || break
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "serve_load.sh: the server did not start:" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+url=http://127.0.0.1:$port
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$srv/status"; }
+
+declare -A v # "run_key" -> value, from load.lua's "key value" lines
+load() { # run-name total stuck-every duration-s
+  local name=$1 threads=$conns
+  [ "$2" -lt "$threads" ] && threads=$2
+  : >"$tmp/$name.done"
+  wrk -t "$threads" -c "$threads" -d "${4}s" --timeout 10s -s "$here/serve/load.lua" "$url" -- \
+    "$token" "$2" "$3" echo spin "$threads" "$tmp/$name.done" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  local w=$!
+  # wrk sleeps out its -d: once every thread made its share, SIGINT ends
+  # it (bounded by -d itself, and by this loop).
+  local i
+  for ((i = 0; i < ${4} * 20; i++)); do
+    kill -0 "$w" 2>/dev/null || break
+    [ "$(wc -l <"$tmp/$name.done")" -ge "$threads" ] && { kill -INT "$w" 2>/dev/null; break; }
+    sleep 0.05
+  done
+  wait "$w" || {
+    echo "serve_load.sh: wrk failed ($name):" >&2
+    cat "$tmp/$name.err" >&2
+    return 1
+  }
+  local k val
+  while read -r k val _; do v[${name}_$k]=$val; done <"$tmp/$name.out"
+}
+get() { echo "${v[$1]:-}"; }
+
+fail=0
+echo "warm-up ($btype build, $workers workers, $conns connections)..." >&2
+# Both kinds of call, so that what a run first touches (threads' stacks
+# and malloc arenas, the module caches) is in place before the RSS is read.
+load warm "$conns" 0 30 && load warm "$calls" 0 120 && load warm "$((calls / 5))" 10 120 || exit 1
+rss_warm=$(rss_kb)
+echo "clean: $calls calls..." >&2
+load clean "$calls" 0 120 || exit 1
+echo "stuck: $calls calls, every 10th to spin (100 ms deadline)..." >&2
+load stuck "$calls" 10 120 || exit 1
+rss_after=$(rss_kb)
+metrics=$(curl -s --max-time 10 "$url/metrics" 2>/dev/null || true)
+echo "in process: $calls calls of cis_skills_invoke on 2 threads..." >&2
+"$bench" loop 2 "$calls" >"$tmp/loop.out" || { echo "serve_load.sh: bench_serve loop failed" >&2; exit 1; }
+while read -r k val _; do v[loop_$k]=$val; done <"$tmp/loop.out"
+kill -TERM "$srv"
+for _ in $(seq 300); do kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
+load_avg=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ------------------------------------------------------------------ table
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf("%.2f", a / b); else print "n/a" }'; }
+ms() { awk -v u="$1" 'BEGIN { printf("%.2f", u / 1000) }'; }
+p99_ratio=$(ratio "$(get stuck_h_p99_us)" "$(get clean_h_p99_us)")
+rss_ratio=$(ratio "$rss_after" "$rss_warm")
+
+check() { # description, condition (awk expression over nothing)
+  if awk "BEGIN { exit !($2) }"; then
+    echo "| $1 | yes |"
+  else
+    echo "| $1 | **no** |"
+    fail=1
+  fi
+}
+{
+  echo "## cis serve under load"
+  echo
+  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, load average at the end $load_avg; $btype build;"
+  echo "\`cis serve --workers $workers\`, wrk with $conns connections (one a thread, keep-alive);"
+  echo "$calls calls a run. Latency is the client's, from request to response."
+  echo
+  echo "| run | calls | non-2xx | throughput (calls/s) | p50 (ms) | p99 (ms) | max (ms) |"
+  echo "|---|---|---|---|---|---|---|"
+  echo "| clean, echo | $(get clean_calls) | $(get clean_non2xx) | $(get clean_throughput) |" \
+    "$(ms "$(get clean_h_p50_us)") | $(ms "$(get clean_h_p99_us)") | $(ms "$(get clean_h_max_us)") |"
+  echo "| 10% stuck: echo calls | $(get stuck_h_calls) | | |" \
+    "$(ms "$(get stuck_h_p50_us)") | $(ms "$(get stuck_h_p99_us)") | $(ms "$(get stuck_h_max_us)") |"
+  echo "| 10% stuck: spin calls (422 expected) | $(get stuck_s_calls) | | |" \
+    "$(ms "$(get stuck_s_p50_us)") | $(ms "$(get stuck_s_p99_us)") | $(ms "$(get stuck_s_max_us)") |"
+  echo "| 10% stuck: all | $(get stuck_calls) | $(get stuck_non2xx) | $(get stuck_throughput) | | | |"
+  echo "| in process, 2 threads (reference) | $(get loop_calls) | 0 | $(get loop_throughput) |" \
+    "$(awk -v u="$(get loop_p50)" 'BEGIN { printf("%.3f", u / 1000) }') |" \
+    "$(awk -v u="$(get loop_p99)" 'BEGIN { printf("%.3f", u / 1000) }') | |"
+  echo
+  echo "Statuses: clean $(get clean_statuses); stuck $(get stuck_statuses)."
+  echo "Throughput over HTTP / in process: $(ratio "$(get clean_throughput)" "$(get loop_throughput)")."
+  echo "Server RSS: after warm-up $rss_warm kB, after the runs $rss_after kB ($rss_ratio x)."
+  echo
+  echo "| acceptance | holds |"
+  echo "|---|---|"
+  check "clean: $calls calls, 0 non-2xx, 0 socket errors" \
+    "$(get clean_calls)+0 >= $calls && $(get clean_non2xx)+0 == 0 && $(get clean_socket_errors)+0 == 0"
+  check "stuck: healthy calls 2xx, stuck ones 422, 0 socket errors" \
+    "$(get stuck_calls)+0 >= $calls && $(get stuck_non2xx)+0 == 0 && $(get stuck_socket_errors)+0 == 0"
+  check "healthy p99 under stuck load within 2x of clean ($p99_ratio x)" "\"$p99_ratio\"+0 > 0 && $p99_ratio <= 2"
+  check "RSS after the runs within 1.10x of after warm-up ($rss_ratio x)" "\"$rss_ratio\"+0 > 0 && $rss_ratio <= 1.10"
+} >"$tmp/table.md"
+cat "$tmp/table.md"
+cp "$tmp/table.md" "$out/serve_load.md"
+if [ -n "$metrics" ]; then
+  echo "server metrics at the end:" >&2
+  printf '%s\n' "$metrics" | grep -E '^cis_(calls_total|call_errors_total|rejected_total)' >&2
+fi
+exit $fail
