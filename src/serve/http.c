@@ -132,6 +132,7 @@ typedef struct worker {
   uint64_t since;                      /* start of its job (ns), 0 when idle */
   bool demoted;                        /* lowered during this job */
   bool retired;                        /* could not raise itself back: exited, to be replaced */
+  bool joined;                         /* its thread was joined and none replaced it yet */
 } worker;
 
 /* A unit of work for the pool, and its answer. */
@@ -436,13 +437,15 @@ static void *watch_main(void *arg) {
       worker *w = &s->wk[i];
       if (w->retired) {
         /* It has exited (it set retired last, under mu). */
-        pthread_join(s->workers[i], NULL);
+        if (!w->joined) pthread_join(s->workers[i], NULL);
         w->retired = false;
         w->tid = 0;
         if (pthread_create(&s->workers[i], NULL, worker_main, w) != 0) {
-          /* Kept as retired: tried again next period. */
-          w->retired = true;
+          /* Kept as retired: tried again next period; not joined again. */
+          w->retired = w->joined = true;
           fprintf(stderr, "cis serve: cannot start a worker thread\n");
+        } else {
+          w->joined = false;
         }
       } else if (w->since && !w->demoted && now - w->since > DEMOTE_AFTER_NS && w->tid) {
         if (setpriority(PRIO_PROCESS, (id_t)w->tid, DEMOTE_NICE) == 0) {
@@ -1286,7 +1289,8 @@ void cis_server_free(cis_server *s) {
   /* The watch first: it may be replacing a worker. A retired worker it
    * did not replace has exited and is joined like the others. */
   if (s->watching) pthread_join(s->watch, NULL);
-  for (unsigned i = 0; i < s->nworkers; i++) pthread_join(s->workers[i], NULL);
+  for (unsigned i = 0; i < s->nworkers; i++)
+    if (!s->wk || !s->wk[i].joined) pthread_join(s->workers[i], NULL);
   for (mcp_session *x = s->sessions, *n; x; x = n) {
     n = x->next;
     session_free(x);
