@@ -96,6 +96,10 @@ typedef struct cis_skills_config {
                                 docs/serve.md, "Several nodes"). A database
                                 out of reach fails the calls that need it
                                 with CIS_EREGISTRYDOWN */
+  const char *engine;        /* "interp", "aot" or "auto" (docs/aot.md); NULL
+                                = cis_engine_config_default's ($CIS_ENGINE,
+                                else interp). With auto, install also
+                                compiles the skill into the cache */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);

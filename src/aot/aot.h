@@ -56,7 +56,8 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap);
 /* The flags compiled objects are built with (part of the key). */
 const char *cis__aot_cflags(void);
 
-/* Folder of the cache: $CIS_HOME/cache, else ~/.local/share/cis/cache. */
+/* Folder of the cache: $CIS_AOT_CACHE, else $CIS_HOME/cache, else
+ * ~/.local/share/cis/cache. */
 cis_result cis__aot_cache_dir(char *out, size_t cap);
 
 /* Obtains the compiled object of module m (bytes of the binary in m):

@@ -37,8 +37,8 @@ int cis__tier_wait(const cis_module *mod, uint32_t timeout_ms);
 void cis__tier_calls(const cis_module *mod, uint64_t *base_calls, uint64_t *aot_calls);
 /* Tests: while held, the worker starts no compile. */
 void cis__tier_hold(bool hold);
-/* Drops the queue and joins the worker after its running compile (run at
- * exit; no module may be loaded by the tier afterwards). */
+/* Lets the worker finish the queue, then joins it (run at exit; no
+ * compile is queued afterwards). */
 void cis__tier_shutdown(void);
 
 #endif

@@ -13,8 +13,8 @@
  * the machine name (the flags select no CPU feature beyond the base ABI,
  * so the architecture is all they depend on).
  *
- * An entry, KEY.cso, is one file: a header (magic, the key, the SHA-256
- * of the payload, the module's SHA-256, the payload length) then the
+ * An entry, KEY.cso, is one file: a header (magic, the key, the BLAKE2b
+ * checksum of the payload, the module's SHA-256, the payload length) then the
  * shared object. Loading reads the whole file, checks the magic, the key
  * (a file of another module swapped in fails here), the length (a
  * truncated file) and the payload's hash (any other corruption), then
@@ -55,14 +55,13 @@
 #include "aot/aot.h"
 #include "cis/cis_aot.h"
 #include "common/dynlib.h"
-#include "common/sha256.h"
 
 extern char **environ;
 
 /* The header of an entry: fields at these offsets, then the object. */
-#define MAGIC "CISAOT01"
+#define MAGIC "CISAOT02" /* 02: the object's checksum is BLAKE2b-256 */
 #define H_KEY 8        /* cache key, 32 bytes */
-#define H_SUM 40       /* SHA-256 of the object */
+#define H_SUM 40       /* BLAKE2b-256 of the object */
 #define H_MOD 72       /* SHA-256 of the module */
 #define H_LEN 104      /* object length, u64 little-endian */
 #define H_VER 112      /* cis version that wrote it, NUL-padded, 16 bytes */
@@ -113,18 +112,21 @@ static void sleep_ms(unsigned ms) {
 
 /* ------------------------------------------------------------ hashing */
 
-/* The cache hashes with libsodium's SHA-256 (the same function as
- * libcrypto's, so keys and entries are unchanged), loaded on first use:
- * binding libcrypto took about 9 ms of a cached start whose whole budget
- * is the interpreter's start (about 6 ms), libsodium well under one.
- * Where libsodium is missing, libcrypto's (common/sha256.h) is used. */
+/* The cache hashes with libsodium, loaded on first use: binding libcrypto
+ * took about 9 ms of a cached start whose whole budget is the
+ * interpreter's start (about 6 ms), libsodium well under one. Keys are
+ * SHA-256 (small inputs); the object's checksum is BLAKE2b-256
+ * (crypto_generichash), several times faster than libsodium's portable
+ * SHA-256 over the object's bytes. Without libsodium the compiled engine
+ * is CIS_EUNSUPPORTED, the message naming its package. */
 #if !defined(CIS_SODIUM_SONAME) || !defined(CIS_SODIUM_PACKAGE)
 #error "CIS_SODIUM_SONAME and CIS_SODIUM_PACKAGE come from the build"
 #endif
 
 #define CACHE_SODIUM_FUNCS(X) \
   X(sodium_init, init)        \
-  X(crypto_hash_sha256, sha256)
+  X(crypto_hash_sha256, sha256) \
+  X(crypto_generichash, blake2b)
 
 static struct {
   CACHE_SODIUM_FUNCS(CIS__DYNLIB_MEMBER)
@@ -143,19 +145,36 @@ static cis__dynlib sod_lib = {.soname = CIS_SODIUM_SONAME, .package = CIS_SODIUM
                               .names = sod_names, .count = CIS_ARRAY_LEN(sod_names),
                               .bind = sod_bind};
 static pthread_once_t sod_once = PTHREAD_ONCE_INIT;
-static bool sod_ok; /* libsodium loaded and initialised */
+static bool sod_ok;         /* libsodium loaded and initialised */
+static char sod_err[256];  /* why not */
 
 static void sod_load(void) {
-  sod_ok = cis__dynlib_load(&sod_lib, NULL, 0) == CIS_OK && sod.init() >= 0;
+  sod_ok = cis__dynlib_load(&sod_lib, sod_err, sizeof sod_err) == CIS_OK;
+  if (sod_ok && sod.init() < 0) {
+    sod_ok = false;
+    snprintf(sod_err, sizeof sod_err, "libsodium could not initialise");
+  }
 }
 
-/* SHA-256 of n bytes at p into md. Errors: those of cis__sha256 when
- * libsodium is missing and libcrypto too. */
-static cis_result sha256(const void *p, size_t n, uint8_t md[32], char *msg, size_t cap) {
+static cis_result sod_ready(char *msg, size_t cap) {
   pthread_once(&sod_once, sod_load);
-  if (!sod_ok) return cis__sha256(p, n, md, msg, cap);
-  sod.sha256(md, p, (unsigned long long)n);
-  return CIS_OK;
+  if (sod_ok) return CIS_OK;
+  setmsg(msg, cap, "the compiled engine's cache needs libsodium: %s", sod_err);
+  return CIS_EUNSUPPORTED;
+}
+
+/* SHA-256 of n bytes at p into md. Errors: CIS_EUNSUPPORTED (no libsodium). */
+static cis_result sha256(const void *p, size_t n, uint8_t md[32], char *msg, size_t cap) {
+  cis_result rc = sod_ready(msg, cap);
+  if (rc == CIS_OK) sod.sha256(md, p, (unsigned long long)n);
+  return rc;
+}
+
+/* The checksum of an entry's object: BLAKE2b-256. Errors: as sha256. */
+static cis_result checksum(const void *p, size_t n, uint8_t md[32], char *msg, size_t cap) {
+  cis_result rc = sod_ready(msg, cap);
+  if (rc == CIS_OK && sod.blake2b(md, 32, p, (unsigned long long)n, NULL, 0) != 0) rc = CIS_EIO;
+  return rc;
 }
 
 /* ---------------------------------------------------------- compiler */
@@ -280,9 +299,13 @@ static cis_result mkdirs(const char *dir) {
 }
 
 cis_result cis__aot_cache_dir(char *out, size_t cap) {
+  /* CIS_AOT_CACHE names the folder itself: the test suite's compiled pass
+   * shares one cache among tests that each make a private CIS_HOME. */
+  const char *own = getenv("CIS_AOT_CACHE");
   const char *home = getenv("CIS_HOME");
   int n;
-  if (home && *home) n = snprintf(out, cap, "%s/cache", home);
+  if (own && *own) n = snprintf(out, cap, "%s", own);
+  else if (home && *home) n = snprintf(out, cap, "%s/cache", home);
   else if (getenv("HOME") && *getenv("HOME"))
     n = snprintf(out, cap, "%s/.local/share/cis/cache", getenv("HOME"));
   else return CIS_EINVAL;
@@ -304,25 +327,6 @@ typedef struct key {
   char name[65];     /* key in hex: the entry's file name stem */
 } key;
 
-/* The SHA-256 (hex) of the prelude pasted into every generated file, so
- * that a change to it can never be served from an entry compiled before;
- * computed once per process. */
-static cis_result prelude_hash(char out[65], char *msg, size_t cap) {
-  extern const char cis__aot_prelude_text[];
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-  static char done[65];
-  cis_result rc = CIS_OK;
-  pthread_mutex_lock(&lock);
-  if (!done[0]) {
-    uint8_t pre[32];
-    rc = sha256(cis__aot_prelude_text, strlen(cis__aot_prelude_text), pre, msg, cap);
-    if (rc == CIS_OK) hex(pre, 32, done);
-  }
-  if (rc == CIS_OK) memcpy(out, done, 65);
-  pthread_mutex_unlock(&lock);
-  return rc;
-}
-
 static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, char *msg,
                            size_t cap) {
   cis_result rc = sha256(m->bytes, m->nbytes, k->mod, msg, cap);
@@ -331,9 +335,12 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
   hex(k->mod, 32, modhex);
   struct utsname u;
   if (uname(&u) != 0) snprintf(u.machine, sizeof u.machine, "unknown");
-  char prehex[65];
-  rc = prelude_hash(prehex, msg, cap);
-  if (rc != CIS_OK) return rc;
+  /* The prelude pasted into every generated file, so that a change to it
+   * can never be served from an entry compiled before: its SHA-256,
+   * computed at build time (embed.cmake; hashing its few hundred KB here
+   * cost most of a cached start). */
+  extern const char cis__aot_prelude_sha256[];
+  const char *prehex = cis__aot_prelude_sha256;
   char text[8192];
   int n = snprintf(text, sizeof text,
                    "module %s\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\ncc %s %s\n"
@@ -436,7 +443,7 @@ static cis_result load_entry(const char *path, const key *k, void **handle, int 
     free(b);
     return CIS_EHASH;
   }
-  rc = sha256(b + HDR_SIZE, (size_t)plen, md, msg, cap);
+  rc = checksum(b + HDR_SIZE, (size_t)plen, md, msg, cap);
   if (rc == CIS_OK && memcmp(md, b + H_SUM, 32) != 0) rc = CIS_EHASH;
   if (rc == CIS_OK)
     rc = load_object(b + HDR_SIZE, (size_t)plen, k->name, handle, fd, obj, msg, cap);
@@ -451,7 +458,7 @@ static cis_result store_entry(const char *path, const key *k, const uint8_t *so,
   memset(hdr, 0, sizeof hdr);
   memcpy(hdr, MAGIC, 8);
   memcpy(hdr + H_KEY, k->key, 32);
-  cis_result rc = sha256(so, len, hdr + H_SUM, msg, cap);
+  cis_result rc = checksum(so, len, hdr + H_SUM, msg, cap);
   if (rc != CIS_OK) return rc;
   memcpy(hdr + H_MOD, k->mod, 32);
   uint64_t plen = len;
@@ -634,7 +641,7 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
     hex(b + H_KEY, 32, keyhex);
     uint8_t md[32];
     e->sound = plen == n - HDR_SIZE && strcmp(keyhex, e->key) == 0 &&
-               sha256(b + HDR_SIZE, (size_t)plen, md, NULL, 0) == CIS_OK &&
+               checksum(b + HDR_SIZE, (size_t)plen, md, NULL, 0) == CIS_OK &&
                memcmp(md, b + H_SUM, 32) == 0;
   }
   free(b);

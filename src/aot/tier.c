@@ -16,11 +16,12 @@
  * bounded queue (QUEUE_MAX; a module that finds it full stays on the
  * baseline). A call never waits for it. The worker owns a copy of the
  * module's bytes and decodes its own copy of the module, so freeing the
- * module never waits for a compile: a queued job of a freed module is
- * dropped, a running one finishes (its entry still serves later processes)
- * and its code is unloaded instead of published. At process exit (atexit)
- * the queue is dropped and the worker joined after the compile it is
- * running, so a short run still leaves its module in the cache.
+ * module never waits for its compile, which still runs (its entry serves
+ * later processes) and whose code is then unloaded instead of published.
+ * At process exit (atexit) the worker finishes the queue, at most
+ * QUEUE_MAX compiles, and is joined: a short run, which frees its module
+ * and exits before the worker even starts, still leaves its module in the
+ * cache for the next process.
  *
  * A call with a fuel limit runs on the baseline: fuel counts instructions
  * there and loop iterations in compiled code (docs/aot.md), and a budget
@@ -68,7 +69,7 @@ static struct {
   job *head, *tail;      /* queue */
   unsigned n;            /* jobs queued */
   bool started;          /* the thread runs (joinable) */
-  bool stop;             /* shutting down: no more jobs */
+  bool stop;             /* exiting: no more jobs; the worker ends when the queue is empty */
   bool hold;             /* tests: take no job until released */
   pthread_t thread;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -129,8 +130,8 @@ static void *worker(void *arg) {
   (void)arg;
   pthread_mutex_lock(&W.lock);
   for (;;) {
-    while (!W.stop && (W.hold || !W.head)) pthread_cond_wait(&W.cond, &W.lock);
-    if (W.stop) break;
+    while (!W.head ? !W.stop : W.hold && !W.stop) pthread_cond_wait(&W.cond, &W.lock);
+    if (!W.head) break; /* stopping, and nothing left */
     job *j = W.head;
     W.head = j->next;
     if (!W.head) W.tail = NULL;
@@ -148,20 +149,12 @@ static void *worker(void *arg) {
 void cis__tier_shutdown(void) {
   pthread_mutex_lock(&W.lock);
   W.stop = true;
-  job *q = W.head;
-  W.head = W.tail = NULL;
-  W.n = 0;
   bool join = W.started;
   W.started = false;
   pthread_cond_broadcast(&W.cond);
-  pthread_cond_broadcast(&W.done);
   pthread_mutex_unlock(&W.lock);
-  for (job *n; q; q = n) {
-    n = q->next;
-    atomic_store(&q->t->state, CIS__TIER_BASE);
-    job_free(q);
-  }
   if (join) pthread_join(W.thread, NULL);
+  /* Without a thread (it could not start) nothing was queued. */
 }
 
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -237,23 +230,11 @@ static cis_result tier_prepare(cis_module *mod) {
 static void tier_unprepare(cis_module *mod) {
   tier_mod *t = mod->tier_data;
   if (t) {
-    /* Its queued job goes; a running one sees gone and publishes nothing. */
-    job *drop = NULL;
+    /* Its compile still runs (for the cache) but publishes nothing: gone
+     * is set under the lock run_job publishes under. */
     pthread_mutex_lock(&W.lock);
     atomic_store(&t->gone, true);
-    for (job **pp = &W.head; *pp;) {
-      if ((*pp)->t == t) {
-        drop = *pp;
-        *pp = drop->next;
-        W.n--;
-        break;
-      }
-      pp = &(*pp)->next;
-    }
-    W.tail = NULL;
-    for (job *q = W.head; q; q = q->next) W.tail = q;
     pthread_mutex_unlock(&W.lock);
-    if (drop) job_free(drop);
     mod->tier_data = NULL;
     tier_mod_release(t);
   }
@@ -303,7 +284,7 @@ int cis__tier_wait(const cis_module *mod, uint32_t timeout_ms) {
     until.tv_nsec -= 1000000000L;
   }
   pthread_mutex_lock(&W.lock);
-  while (atomic_load(&t->state) == CIS__TIER_QUEUED && !W.stop)
+  while (atomic_load(&t->state) == CIS__TIER_QUEUED)
     if (pthread_cond_timedwait(&W.done, &W.lock, &until) != 0) break;
   pthread_mutex_unlock(&W.lock);
   return atomic_load(&t->state);

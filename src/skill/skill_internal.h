@@ -59,6 +59,7 @@ struct cis_skills {
   _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
   bool require_signature;     /* only skills signed by a key the tenant trusts (sign.c) */
+  char engine_name[16];       /* the engine asked for: interp, aot or auto (compile.c) */
   char tenant[256];           /* whose skills these are (cis_skills_config.tenant) */
   bool tenant_fixed;          /* set by the config: calls may not name another tenant */
   CIS__PAD(pad);              /* every call reads the above and locks below */
@@ -131,6 +132,11 @@ cis_result cis__signature_make(const char *manifest, size_t len, const char *key
 /* Opens the registry storage spec names (registry_internal.h,
  * cis__registry_backend; NULL: SQLite in the home). CIS_EINVAL for a spec
  * that names no backend. */
+/* Compiles the module of skill name (len bytes) into the compiled tier's
+ * cache when the host's engine is auto (aot compiled it when install
+ * validated it); a failure is one warning line on stderr, not an error
+ * (compile.c). */
+void cis__skill_compile(cis_skills *s, const uint8_t *wasm, size_t len, const char *name);
 cis_result cis__registry_open(cis_skills *s, const char *spec);
 void cis__registry_close(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was

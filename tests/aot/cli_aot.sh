@@ -39,4 +39,49 @@ out=$(CIS_CC=/nonexistent/cc "$cis" run --engine auto --invoke f "$dir/two.wasm"
 out=$("$cis" cache clear) || fail "cache clear: $out"
 echo "$out" | grep -q "removed 2 entries" || fail "cache clear said: $out"
 out=$("$cis" cache prune) || fail "cache prune: $out"
+
+# Tiering from the command line: the first run of a module not in the cache
+# runs on the interpreter and leaves the compiled object at exit; the next
+# finds it.
+out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto first run: $out"
+[ "$out" = 1 ] || fail "auto first run printed: $out"
+[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "auto left no entry: $("$cis" cache list)"
+out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto second run: $out"
+"$cis" cache clear >/dev/null
+
+# Skills: the engine from the configuration file, CIS_ENGINE and --engine,
+# in that order; install compiles under auto. A missing compiler shows
+# which engine was chosen: aot fails with CIS_EUNSUPPORTED, the others run.
+sk=$home/skill
+mkdir -p "$sk"
+cp "$dir/skill_ok.wasm" "$sk/ok.wasm"
+sha=$(sha256sum "$sk/ok.wasm" | cut -c1-64)
+printf '{"name":"ok","version":"1.0.0","abi":"cis_v1","wasm":{"path":"ok.wasm","sha256":"%s"}}\n' "$sha" >"$sk/skill.json"
+unset CIS_ENGINE CIS_CONFIG
+"$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (interp): $(cat "$home/err")"
+[ "$("$cis" cache list | grep -c ' ok$')" = 0 ] || fail "install on interp compiled"
+CIS_ENGINE=auto "$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (auto): $(cat "$home/err")"
+[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "install on auto did not compile: $("$cis" cache list)"
+out=$(CIS_CC=/nonexistent/cc CIS_ENGINE=auto "$cis" skill install "$sk" 2>"$home/err") ||
+  fail "install (auto, no compiler) failed: $(cat "$home/err")"
+grep -q "not compiled" "$home/err" || fail "install without compiler said: $(cat "$home/err")"
+out=$("$cis" skill run ok --engine aot) || fail "skill run --engine aot: $out"
+echo "$out" | grep -q '"ok"' || fail "skill run --engine aot printed: $out"
+"$cis" cache clear >/dev/null
+export CIS_CC=/nonexistent/cc
+"$cis" skill run ok --engine aot >/dev/null 2>"$home/err" && fail "skill run --engine aot ran without a compiler"
+grep -q "CIS_EUNSUPPORTED" "$home/err" || fail "skill run aot without compiler said: $(cat "$home/err")"
+"$cis" skill run ok --engine auto >/dev/null 2>"$home/err" || fail "skill run auto without compiler: $(cat "$home/err")"
+[ "$(grep -c 'runs on the interpreter' "$home/err")" = 1 ] || fail "auto said: $(cat "$home/err")"
+printf '{"engine":"aot"}\n' >"$home/config.json"
+"$cis" skill run ok >/dev/null 2>&1 && fail "engine aot from the file did not apply"
+out=$("$cis" config show) || fail "config show: $out"
+echo "$out" | grep -q '^engine  *aot  *file' || fail "config show said: $out"
+CIS_ENGINE=interp "$cis" skill run ok >/dev/null 2>"$home/err" || fail "CIS_ENGINE over the file: $(cat "$home/err")"
+CIS_ENGINE=interp "$cis" skill run ok --engine aot >/dev/null 2>&1 && fail "--engine did not go over CIS_ENGINE"
+CIS_ENGINE=fast "$cis" skill run ok >/dev/null 2>"$home/err"
+[ $? = 3 ] || fail "a bad CIS_ENGINE is not a usage error: $(cat "$home/err")"
+out=$(CIS_ENGINE=interp "$cis" mcp --help 2>&1); echo "$out" | grep -q -- "--engine" || fail "mcp has no --engine"
+rm -f "$home/config.json"
+unset CIS_CC
 exit 0

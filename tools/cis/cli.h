@@ -153,8 +153,9 @@ typedef struct cli_host_flags {
   bool quiet;             /* --quiet: no skill log lines on stderr */
   cli_strlist sets;       /* --set NAME=VALUE, any setting */
   bool require_signature; /* --require-signature: skills.require_signature=true */
+  const char *engine;     /* --engine: interp, aot or auto (the setting engine) */
 } cli_host_flags;
-#define CLI_HOST_NOPTS 5
+#define CLI_HOST_NOPTS 6
 /* Writes the CLI_HOST_NOPTS option rows of f into opts; returns their count. */
 size_t cli_host_opts(cli_host_flags *f, cli_opt *opts);
 struct cis_skills;

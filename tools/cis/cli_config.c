@@ -30,7 +30,7 @@ typedef struct setting_def {
   const char *help; /* for `cis config show --help` */
 } setting_def;
 
-enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_REGISTRY,
+enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_ENGINE, S_REGISTRY,
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
        S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
@@ -49,6 +49,7 @@ static const setting_def defs[S_N] = {
     [S_LOG_LEVEL] = {"log.level", "CIS_LOG_LEVEL", "least level shown: debug, info, warn or error"},
     [S_REQUIRE_SIG] = {"skills.require_signature", "CIS_REQUIRE_SIGNATURE",
                        "install and run only skills signed by a key the tenant trusts: true or false"},
+    [S_ENGINE] = {"engine", "CIS_ENGINE", "what runs skills: interp, aot (compiled) or auto (tiering; docs/aot.md)"},
     [S_REGISTRY] = {"registry", "CIS_REGISTRY",
                     "registry of skills, keys, settings and tokens: sqlite, sqlite:PATH or postgres:CONNSTR "
                     "(shared by several nodes)"},
@@ -119,6 +120,10 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
     return true;
   case S_REQUIRE_SIG:
     if (strcmp(v, "true") && strcmp(v, "false")) return snprintf(why, cap, "is true or false"), false;
+    return true;
+  case S_ENGINE:
+    if (strcmp(v, "interp") && strcmp(v, "aot") && strcmp(v, "auto"))
+      return snprintf(why, cap, "is interp, aot or auto"), false;
     return true;
   case S_SERVE_WORKERS:
   case S_SERVE_QUEUE:
@@ -244,7 +249,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
   snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
   const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
                          [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug",
-                         [S_REQUIRE_SIG] = "false", [S_REGISTRY] = "sqlite",
+                         [S_REQUIRE_SIG] = "false", [S_ENGINE] = "interp", [S_REGISTRY] = "sqlite",
                          /* cis serve's, as cis_server_config_default and the ceilings have them */
                          [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
                          [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",
@@ -279,10 +284,11 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
     int i;
     const char *flag;
   } direct[] = {{fl ? fl->log_level : NULL, S_LOG_LEVEL, "--log-level"},
-                {fl ? fl->log_format : NULL, S_LOG_FORMAT, "--log-format"}};
+                {fl ? fl->log_format : NULL, S_LOG_FORMAT, "--log-format"},
+                {fl ? fl->engine : NULL, S_ENGINE, "--engine"}};
   if (fl && fl->require_signature && !set_value(c, S_REQUIRE_SIG, "true", SRC_FLAG, "--require-signature"))
     return CIS_ENOMEM;
-  for (size_t k = 0; k < 2; k++) {
+  for (size_t k = 0; k < sizeof direct / sizeof direct[0]; k++) {
     if (!direct[k].v) continue;
     if (!check_value(direct[k].i, direct[k].v, why, sizeof why))
       return snprintf(err, cap, "%s %s, not \"%.100s\"", direct[k].flag, why, direct[k].v), CIS_EINVAL;
@@ -321,6 +327,8 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
        "a setting of this run over the configuration file and environment (cis config show)"},
       {"--require-signature", CLI_OPT_FLAG, &f->require_signature, NULL, NULL,
        "only skills signed by a key the tenant trusts (cis key trust)"},
+      {"--engine", CLI_OPT_STR, &f->engine, NULL, "NAME",
+       "what runs skills: interp, aot (compiled) or auto (tiering); the setting engine"},
   };
   memcpy(opts, rows, sizeof rows);
   return CLI_HOST_NOPTS;
@@ -345,6 +353,7 @@ static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_
   sc.ai_key_env = c.value[S_AI_KEY_ENV] ? c.value[S_AI_KEY_ENV] : "";
   sc.log_sink = &sink;
   sc.require_signature = !strcmp(c.value[S_REQUIRE_SIG], "true");
+  sc.engine = c.value[S_ENGINE];
   sc.log_format = !strcmp(c.value[S_LOG_FORMAT], "json") ? CIS_LOG_JSON : CIS_LOG_TEXT;
   cis_limits_default(&sc.limits);
   cli_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);

@@ -557,7 +557,7 @@ static size_t skill_host_opts(run_ctx *c, cli_opt *opts) {
   cli_opt host[CLI_HOST_NOPTS];
   size_t nh = cli_host_opts(&c->hf, host);
   for (size_t i = 0; i < nh; i++)
-    if (strcmp(host[i].name, "--require-signature")) opts[n++] = host[i];
+    if (strcmp(host[i].name, "--require-signature") && strcmp(host[i].name, "--engine")) opts[n++] = host[i];
   return n;
 }
 
