@@ -82,6 +82,7 @@ CIS_ENGINE=interp "$cis" skill run ok --engine aot >/dev/null 2>&1 && fail "--en
 CIS_ENGINE=fast "$cis" skill run ok >/dev/null 2>"$home/err"
 [ $? = 3 ] || fail "a bad CIS_ENGINE is not a usage error: $(cat "$home/err")"
 out=$(CIS_ENGINE=interp "$cis" mcp --help 2>&1); echo "$out" | grep -q -- "--engine" || fail "mcp has no --engine"
+out=$("$cis" serve --help 2>&1); echo "$out" | grep -q -- "--engine" || fail "serve has no --engine"
 rm -f "$home/config.json"
 unset CIS_CC
 exit 0
