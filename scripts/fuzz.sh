@@ -8,14 +8,17 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run, manifest, wasi_fs or mcp (fuzz_decode ... are accepted too)
+#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat or http
+#            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
 # seeded from ../shared/wasm-testsuite/{core,simd}/*/*.wasm (or $CIS_TESTSUITE);
 # manifest's from fuzz/manifests/*.json and examples/*/skill.json.in;
 # wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
 # tests/wasi/fuzz-inputs/ and two sequences written below; mcp's (JSON-RPC
-# sessions, one message a line) from fuzz/mcp/*.jsonl.
+# sessions, one message a line) from fuzz/mcp/*.jsonl; wat's (module text)
+# from fuzz/wat/*.wat and the suite's *.wat files; http's (requests, see
+# fuzz/fuzz_http.c) from fuzz/http/*.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -31,7 +34,9 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature) ;; *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature)" >&2; exit 2 ;; esac
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http)" >&2; exit 2 ;;
+esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
@@ -73,6 +78,23 @@ elif [ "$target" = mcp ]; then
   # MCP sessions over stdio: one JSON-RPC message a line.
   dict=$root/fuzz/mcp.dict
   for f in "$root"/fuzz/mcp/*.jsonl; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = wat ]; then
+  # Module text: ours, and the text modules the spec suite's .wast files
+  # carry (extracted beside them as *.wat).
+  dict=$root/fuzz/wat.dict
+  for f in "$root"/fuzz/wat/*.wat "$suite"/core/*/*.wat "$suite"/simd/*/*.wat; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = http ]; then
+  # HTTP requests as fuzz/fuzz_http.c reads them.
+  dict=
+  for f in "$root"/fuzz/http/*; do
     [ -e "$f" ] || continue
     dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"

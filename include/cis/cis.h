@@ -391,6 +391,16 @@ CIS_EXTERN cis_result cis_imports_check(const cis_imports *imports, const cis_mo
  * written before a trap stay written in imported memories and tables. */
 CIS_EXTERN cis_result cis_instance_new(cis_module *m, const cis_imports *imports,
                                        const cis_limits *limits, cis_instance **out);
+/* As cis_instance_new, but the instance borrows m and the functions it
+ * imports instead of counting references to them: the caller keeps m and
+ * imports alive until the instance's last reference is dropped (an instance
+ * pinned by the engine, because one of its functions went into an imported
+ * table or global, takes counted references at that moment). A counted
+ * reference writes to m and to each imported function at every
+ * instantiation and free, a cache line that threads instantiating one
+ * module over and over (a server's warm calls) would fight over. */
+CIS_EXTERN cis_result cis_instance_new_borrowing(cis_module *m, const cis_imports *imports,
+                                                 const cis_limits *limits, cis_instance **out);
 /* Instances are reference counted (other instances that import from this
  * one hold references). */
 CIS_EXTERN cis_instance *cis_instance_ref(cis_instance *inst);

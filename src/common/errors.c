@@ -74,9 +74,22 @@ const char *cis_errmsg(const void *handle) {
   return sl ? sl->msg : "";
 }
 
+uint64_t cis__unique_id(void) {
+  /* Taken in blocks per thread: one shared counter bumped by every handle
+   * (instances, memories, logs: several per skill call) would be a cache
+   * line two threads' calls fight over. */
+  enum { ID_BLOCK = 1024 };
+  static _Thread_local uint64_t id_next, id_end;
+  if (id_next == id_end) {
+    id_next = atomic_fetch_add(&next_id, ID_BLOCK);
+    id_end = id_next + ID_BLOCK;
+  }
+  return id_next++;
+}
+
 void cis__handle_init(cis__handle *h, uint32_t kind) {
   h->kind = kind;
-  h->id = atomic_fetch_add(&next_id, 1);
+  h->id = cis__unique_id();
   h->errmsg[0] = '\0';
 }
 

@@ -57,6 +57,9 @@ cis_result cis__vfail(void *h, cis_result code, const char *fmt, va_list ap);
 void cis__clear_error(void *h);
 /* Initialises a handle header. */
 void cis__handle_init(cis__handle *h, uint32_t kind);
+/* A number no other call in this process gets (handle ids, call ids),
+ * above CIS__ID_RESERVED; threads take them without sharing a write. */
+uint64_t cis__unique_id(void);
 
 #define CIS_TRY(expr)              \
   do {                             \

@@ -196,7 +196,7 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
     cis_instance *owner = NULL;
     switch (im->kind) {
     case CIS_EXTERN_FUNC:
-      inst->funcs[fi++] = cis__func_ref(x.of.func);
+      inst->funcs[fi++] = inst->borrows ? x.of.func : cis__func_ref(x.of.func);
       if (x.of.func->kind == CIS__FUNC_WASM) owner = x.of.func->inst;
       break;
     case CIS_EXTERN_TABLE:
@@ -389,14 +389,15 @@ static uint64_t instance_footprint(const cis__module *m) {
 /* Allocates the instance, its account and its index-space arrays, all
  * empty. CIS_ENOMEM, or CIS_EMEMLIMIT (message on the engine) when the
  * bookkeeping alone passes the memory limit. */
-static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, cis_instance **out) {
+static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, bool borrow, cis_instance **out) {
   const cis__module *m = mod->m;
   cis_instance *inst = calloc(1, sizeof *inst);
   if (!inst) return CIS_ENOMEM;
   cis__handle_init(&inst->hdr, CIS__H_INSTANCE);
   atomic_init(&inst->refs, 1);
   atomic_init(&inst->cancel, 0);
-  inst->module = cis_module_ref(mod);
+  inst->borrows = borrow;
+  inst->module = borrow ? mod : cis_module_ref(mod);
   inst->m = m;
   inst->engine = mod->engine;
   inst->limits = limits ? *limits : mod->engine->cfg.limits;
@@ -424,8 +425,8 @@ static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, cis_
   return CIS_OK;
 }
 
-cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
-                            const cis_limits *limits, cis_instance **out) {
+static cis_result instance_new(cis_module *mod, const cis_imports *imports, const cis_limits *limits, bool borrow,
+                               cis_instance **out) {
   cis_result rc = CIS_OK;
   cis_instance *inst = NULL;
   if (!out) return mod ? cis__fail(mod->engine, CIS_EINVAL, "output pointer is NULL")
@@ -436,7 +437,7 @@ cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
   if (!cis__mod_rt(mod)->validated)
     return cis__fail(e, CIS_ESTATE, "module was decoded without validation and cannot be "
                                     "instantiated");
-  rc = instance_alloc(mod, limits, &inst);
+  rc = instance_alloc(mod, limits, borrow, &inst);
   if (rc == CIS_ENOMEM) cis__fail(e, rc, "out of memory creating an instance");
   if (rc != CIS_OK) goto fail;
   CIS_TRY(link_imports(inst, imports));
@@ -453,6 +454,16 @@ cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
 fail:
   cis_instance_free(inst);
   return rc;
+}
+
+cis_result cis_instance_new(cis_module *mod, const cis_imports *imports,
+                            const cis_limits *limits, cis_instance **out) {
+  return instance_new(mod, imports, limits, false, out);
+}
+
+cis_result cis_instance_new_borrowing(cis_module *mod, const cis_imports *imports,
+                                      const cis_limits *limits, cis_instance **out) {
+  return instance_new(mod, imports, limits, true, out);
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -487,7 +498,15 @@ static bool functions_escaped(const cis_instance *inst) {
  * destroyed now (false also when it was pinned instead). */
 static bool release(cis_instance *inst) {
   if (atomic_fetch_sub(&inst->refs, 1) != 1) return false;
-  return !(functions_escaped(inst) && cis__engine_pin(inst->engine, inst));
+  if (!functions_escaped(inst)) return true;
+  /* Pinned, it outlives its creator's free, and with it what it borrowed:
+   * it counts its references from now on (the creator still holds them). */
+  if (inst->borrows) {
+    cis_module_ref(inst->module);
+    for (uint32_t i = 0; i < inst->m->nfunc_imports; i++) cis__func_ref(inst->funcs[i]);
+    inst->borrows = false;
+  }
+  return !cis__engine_pin(inst->engine, inst);
 }
 
 /* Frees inst and what it holds; the dependencies whose last reference it
@@ -496,7 +515,7 @@ static bool release(cis_instance *inst) {
  * recursion as deep as the chain. */
 static void destroy_one(cis_instance *inst, cis_instance **list) {
   const cis__module *m = inst->m;
-  if (inst->funcs)
+  if (inst->funcs && !inst->borrows)
     for (uint32_t i = 0; i < m->nfunc_imports; i++) cis_func_free(inst->funcs[i]);
   if (inst->memories)
     for (uint32_t i = 0; i < m->nmemories; i++) cis_memory_free(inst->memories[i]);
@@ -526,7 +545,7 @@ static void destroy_one(cis_instance *inst, cis_instance **list) {
       *list = inst->deps[i];
     }
   free(inst->deps);
-  cis_module_free(inst->module);
+  if (!inst->borrows) cis_module_free(inst->module);
   cis__account_uncharge(inst->acct, inst->footprint, CIS__CHARGE_OTHER);
   cis__account_free(inst->acct);
   free(inst);

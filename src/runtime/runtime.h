@@ -168,11 +168,13 @@ static inline void cis__func_set_slots(cis_func *f) {
 struct cis_instance {
   cis__handle hdr;           /* message of the last failed call */
   atomic_uint refs;          /* reference count */
-  cis_module *module;        /* counted reference */
+  cis_module *module;        /* counted reference, unless borrows */
   const cis__module *m;      /* module->m, for the fast paths */
+  bool borrows;              /* cis_instance_new_borrowing: module and imported
+                                functions are the caller's, not counted */
   cis_engine *engine;        /* module's engine */
 
-  cis_func **funcs;          /* nfuncs: imports (borrowed) then own_funcs */
+  cis_func **funcs;          /* nfuncs: imports (counted unless borrows) then own_funcs */
   cis_func *own_funcs;       /* the module's defined functions */
   cis_memory **memories;     /* counted references */
   cis_table **tables;        /* counted references */

@@ -648,8 +648,6 @@ static cis_result validate_json(const char *text, size_t len, const char *what, 
   return rc;
 }
 
-static atomic_uint_fast64_t call_counter;
-
 /* The process id for call ids, read once per process rather than by a
  * system call per call; a forked child reads its own. */
 static atomic_int pid_cache;
@@ -1022,10 +1020,10 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     if ((rc = cis_log_new(&lcfg, &log)) != CIS_OK) goto done;
     char call_id[40];
     if (opt && opt->call_id) snprintf(call_id, sizeof call_id, "%s", opt->call_id);
-    /* Seconds, process and a per-process counter: unique across the
+    /* Seconds, process and a per-process unique number: unique across the
      * processes of one host, also when they start in the same second. */
     else snprintf(call_id, sizeof call_id, "%llx-%x-%llx", (unsigned long long)time(NULL), (unsigned)own_pid(),
-                  (unsigned long long)atomic_fetch_add(&call_counter, 1));
+                  (unsigned long long)cis__unique_id());
     if ((rc = cis_log_call_begin(log, &h.who, call_id, &lc)) != CIS_OK) goto done;
     h.log = lc;
   }
@@ -1081,7 +1079,9 @@ static cis_result invoke(cis_skills *s, const cis_manifest *m, const char *dir, 
     if ((rc = cis_wasi_add_imports(wasi, im)) != CIS_OK) goto done;
   }
   uint64_t ti = cis__now_ns();
-  rc = cis_instance_new(mod, link, &lim, &inst);
+  /* mod (the skill entry's or the caller's reference) and link outlive inst,
+   * which is freed below before either. */
+  rc = cis_instance_new_borrowing(mod, link, &lim, &inst);
   res->stats.instantiate_ns = cis__now_ns() - ti;
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "instantiate: %s", cis_errmsg(s->engine));

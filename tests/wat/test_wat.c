@@ -434,6 +434,22 @@ static void wat_text_and_token_sizes_are_bounded(void **state) {
                    CIS_ETOOBIG);
   assert_null(bin);
   assert_non_null(strstr(msg, "text too large"));
+  /* one token past the token bound, in text well under the size bound:
+   * refused with the position of the first token too many (the lexer's
+   * array reaches its cap, 16 bytes a token, about 256 MB, then stops) */
+  size_t ntok = (size_t)CIS__WAT_MAX_TOKENS + 1;
+  char *many = malloc(2 * ntok + 1);
+  assert_non_null(many);
+  for (size_t i = 0; i < ntok; i++) many[2 * i] = '0', many[2 * i + 1] = ' ';
+  many[2 * ntok] = '\0';
+  assert_int_equal(cis__wat_compile(many, 2 * ntok, &bin, &n, msg, sizeof msg), CIS_ETOOBIG);
+  assert_null(bin);
+  char want[64];
+  size_t col = 2 * (ntok - 1) + 1; /* of the token too many; columns stop at 2^24 - 1 */
+  snprintf(want, sizeof want, "1:%zu: more than %u tokens", col > 0xffffff ? (size_t)0xffffff : col,
+           CIS__WAT_MAX_TOKENS);
+  assert_string_equal(msg, want);
+  free(many);
 }
 
 /* ----------------------------------------------------------- vs wat2wasm */
