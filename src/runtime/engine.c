@@ -125,7 +125,6 @@ cis_result cis__engine_create(const cis_engine_config *cfg, cis_engine **out) {
   e->cfg = *cfg;
   e->cfg.engine = ops->name; /* the caller's string need not outlive us */
   e->ops = ops;
-  pthread_mutex_init(&e->types_lock, NULL);
   pthread_mutex_init(&r->pin_lock, NULL);
   for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) pthread_mutex_init(&r->pools[k].lock, NULL);
   *out = e;
@@ -172,10 +171,6 @@ void cis_engine_free(cis_engine *e) {
   free(pinned);
   cis__memory_pool_drain(e); /* after the pinned instances gave theirs back */
 
-  for (uint32_t i = 0; i < e->ntypes; i++) free(e->types[i].types);
-  free(e->types);
-  cis__index_free(&r->type_index);
-  pthread_mutex_destroy(&e->types_lock);
   pthread_mutex_destroy(&r->pin_lock);
   for (unsigned k = 0; k < CIS__POOL_STRIPES; k++) pthread_mutex_destroy(&r->pools[k].lock);
   free(r);
@@ -194,37 +189,39 @@ static bool type_equal(const cis__functype *a, const cis__functype *b) {
          memcmp(a->types, b->types, (size_t)a->nparams + a->nresults) == 0;
 }
 
-typedef struct type_key {
-  const cis_engine *e;     /* whose table */
-  const cis__functype *t;  /* the type looked up */
-} type_key;
+/* The process's canonical types: one table for every engine, so that ids
+ * compare across engines. Types are small and few; the table lives as
+ * long as the process (reachable, so no leak report). */
+static struct {
+  pthread_mutex_t lock;       /* guards the rest */
+  uint32_t n, cap;            /* types and allocated entries */
+  cis__functype *types;       /* index = canonical type id */
+  cis__index index;           /* types by content */
+} canon = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static bool type_match(const void *ctx, uint32_t entry) {
-  const type_key *k = ctx;
-  return type_equal(&k->e->types[entry], k->t);
+  return type_equal(&canon.types[entry], ctx);
 }
 
-/* Adds t (copied) as a new canonical type; types_lock is held. */
-static cis_result add_type_locked(cis_engine *e, const cis__functype *t, uint64_t h,
-                                  uint32_t *id) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
+/* Adds t (copied) as a new canonical type; canon.lock is held. */
+static cis_result add_type_locked(const cis__functype *t, uint64_t h, uint32_t *id) {
   cis_result rc = CIS_OK;
   size_t n = (size_t)t->nparams + t->nresults;
   uint8_t *copy = NULL;
-  if (e->ntypes == UINT32_MAX - 1) return CIS_ETOOBIG;
-  if (e->ntypes == e->cap_types) {
-    uint32_t ncap = e->cap_types ? e->cap_types * 2 : 64;
-    cis__functype *nt = realloc(e->types, (size_t)ncap * sizeof *nt);
+  if (canon.n == UINT32_MAX - 1) return CIS_ETOOBIG;
+  if (canon.n == canon.cap) {
+    uint32_t ncap = canon.cap ? canon.cap * 2 : 64;
+    cis__functype *nt = realloc(canon.types, (size_t)ncap * sizeof *nt);
     if (!nt) return CIS_ENOMEM;
-    e->types = nt;
-    e->cap_types = ncap;
+    canon.types = nt;
+    canon.cap = ncap;
   }
   copy = malloc(n ? n : 1);
   if (!copy) return CIS_ENOMEM;
   if (n) memcpy(copy, t->types, n);
-  CIS_TRY(cis__index_add(&r->type_index, h, e->ntypes));
-  e->types[e->ntypes] = (cis__functype){t->nparams, t->nresults, copy};
-  *id = e->ntypes++;
+  CIS_TRY(cis__index_add(&canon.index, h, canon.n));
+  canon.types[canon.n] = (cis__functype){t->nparams, t->nresults, copy};
+  *id = canon.n++;
   return CIS_OK;
 fail:
   free(copy);
@@ -234,14 +231,13 @@ fail:
 /* Interns t (copied) and returns its id in *id. Thread safe. Errors:
  * CIS_ENOMEM, CIS_ETOOBIG when the table is full. */
 cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id) {
-  cis__engine_rt *r = (cis__engine_rt *)e;
+  (void)e;
   cis_result rc = CIS_OK;
   uint64_t h = type_hash(t);
-  type_key key = {e, t};
-  pthread_mutex_lock(&e->types_lock);
-  uint32_t found = cis__index_find(&r->type_index, h, type_match, &key);
+  pthread_mutex_lock(&canon.lock);
+  uint32_t found = cis__index_find(&canon.index, h, type_match, t);
   if (found != UINT32_MAX) *id = found;
-  else rc = add_type_locked(e, t, h, id);
-  pthread_mutex_unlock(&e->types_lock);
+  else rc = add_type_locked(t, h, id);
+  pthread_mutex_unlock(&canon.lock);
   return rc;
 }

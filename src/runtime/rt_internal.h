@@ -85,7 +85,6 @@ typedef struct cis__engine_rt {
   struct cis_engine pub;      /* first: the shared view */
   CIS__PAD(pad);              /* every call reads pub; every instance takes and gives below */
   cis__pool_stripe pools[CIS__POOL_STRIPES];
-  cis__index type_index;      /* canonical types by content, under types_lock */
   pthread_mutex_t pin_lock;   /* guards pinned */
   cis_instance **pinned;      /* freed instances whose functions escaped */
   size_t npinned, cap_pinned; /* entries and allocated entries */

@@ -71,13 +71,12 @@ struct cis_engine {
   cis__handle hdr;              /* errors of module load/instantiate, per thread */
   cis_engine_config cfg;        /* copied at creation */
   const cis__engine_ops *ops;   /* the execution engine in use */
-  pthread_mutex_t types_lock;   /* guards the canonical type table */
-  uint32_t ntypes, cap_types;   /* canonical function types */
-  cis__functype *types;         /* index = canonical type id */
 };
 
-/* Canonical id of a function type within the engine (interned; thread
- * safe). Two types are equal iff their ids are equal. */
+/* Canonical id of a function type (interned; thread safe). Ids are the
+ * process's, not the engine's: a function may be imported, or put in a
+ * table, across engines, and every check (import types, call_indirect)
+ * compares ids. Two types are equal iff their ids are equal. */
 cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id);
 
 /* ---------------------------------------------------------------- module */
