@@ -129,14 +129,14 @@ cis_result cis__signature_parse(const char *text, size_t len, uint8_t pk[32], ui
  * key_path. */
 cis_result cis__signature_make(const char *manifest, size_t len, const char *key_path, char **sig_json, char *err,
                                size_t cap);
-/* Opens the registry storage spec names (registry_internal.h,
- * cis__registry_backend; NULL: SQLite in the home). CIS_EINVAL for a spec
- * that names no backend. */
 /* Compiles the module of skill name (len bytes) into the compiled tier's
  * cache when the host's engine is auto (aot compiled it when install
  * validated it); a failure is one warning line on stderr, not an error
  * (compile.c). */
 void cis__skill_compile(cis_skills *s, const uint8_t *wasm, size_t len, const char *name);
+/* Opens the registry storage spec names (registry_internal.h,
+ * cis__registry_backend; NULL: SQLite in the home). CIS_EINVAL for a spec
+ * that names no backend. */
 cis_result cis__registry_open(cis_skills *s, const char *spec);
 void cis__registry_close(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was
