@@ -210,10 +210,9 @@ static cis_result host_rot(cis_call *c, const cis_slot *args, cis_slot *res) {
   return CIS_OK;
 }
 
-/* The type of swap is the first type each engine sees (this module is
- * compiled before the host function's type is added): the runtime
- * compares a function imported from another engine by the canonical type
- * ids of each engine, which agree only when both numbered it alike. */
+/* swap comes from an instance of the other engine; type ids are the
+ * process's (test_runtime_cross), so the import check and call_indirect
+ * compare it by content whatever order the engines met the types in. */
 static const char CALLER[] =
     "(module\n"
     "  (type $vv (func (param v128) (result v128)))\n"
