@@ -27,113 +27,14 @@
 
 #include <cmocka.h>
 
+#include "cli_run.h"
+
 extern char **environ;
 
 static const char *cis_bin;  /* the program under test */
 static const char *cli_fx;   /* tests/cli's compiled fixtures */
 static char tmpdir[] = "/tmp/cis-cli-host-XXXXXX";
 static char home[512];       /* CIS_HOME of the current test */
-
-typedef struct run_out {
-  int status;      /* exit code, or 128 + signal */
-  char out[16384]; /* stdout */
-  char err[16384]; /* stderr */
-} run_out;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void slurp(const char *path, char *buf, size_t len) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-}
-
-static const char *path_of(const char *dir, const char *name) {
-  static char buf[4][1024];
-  static int slot;
-  char *b = buf[slot++ & 3];
-  snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-  return b;
-}
-
-/* Starts `cis ARGV...` with stdout and stderr to files of tmpdir. */
-static pid_t spawn(const char *const *argv) {
-  char out_path[600], err_path[600];
-  snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
-  snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  assert_int_equal(posix_spawn(&pid, cis_bin, &fa, NULL, (char *const *)argv, environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-/* Waits for pid (killed after 60 s) and reads what it wrote. */
-static run_out *reap(pid_t pid) {
-  run_out *r = calloc(1, sizeof *r);
-  assert_non_null(r);
-  double t0 = now();
-  int st = 0;
-  for (;;) {
-    pid_t w = waitpid(pid, &st, WNOHANG);
-    if (w == pid) break;
-    assert_true(w == 0 || errno == EINTR);
-    if (now() - t0 > 60) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &st, 0);
-      break;
-    }
-    usleep(2000);
-  }
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  char path[600];
-  snprintf(path, sizeof path, "%s/stdout", tmpdir);
-  slurp(path, r->out, sizeof r->out);
-  snprintf(path, sizeof path, "%s/stderr", tmpdir);
-  slurp(path, r->err, sizeof r->err);
-  return r;
-}
-
-/* Runs `cis ARGS...` (NULL-terminated) to its end. */
-static run_out *cis(const char *first, ...) {
-  const char *argv[40];
-  int n = 0;
-  argv[n++] = cis_bin;
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a && n < 39; a = va_arg(ap, const char *)) argv[n++] = a;
-  va_end(ap);
-  argv[n] = NULL;
-  return reap(spawn(argv));
-}
-
-static void has(const char *hay, const char *needle) {
-  if (!strstr(hay, needle)) fail_msg("\"%s\" not in:\n%s", needle, hay);
-}
-
-static void hasnt(const char *hay, const char *needle) {
-  if (strstr(hay, needle)) fail_msg("\"%s\" should not be in:\n%s", needle, hay);
-}
-
-static void expect(run_out *r, int status) {
-  if (r->status != status) fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out, r->err);
-}
-
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(text, f);
-  fclose(f);
-}
 
 /* A fresh $CIS_HOME for the test, and no configuration from outside. */
 static int fresh(void **st) {
@@ -478,6 +379,7 @@ int main(int argc, char **argv) {
   cis_bin = argv[1];
   cli_fx = argv[2];
   if (!mkdtemp(tmpdir)) return 2;
+  cli_run_setup(cis_bin, tmpdir);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(serve_reads_configuration_file_env_flag, fresh),
       cmocka_unit_test_setup(serve_bad_setting_names_source, fresh),
