@@ -2296,6 +2296,10 @@ static void test_pg_restart_between_calls(void **state) {
   assert_memory_equal(buf, "written", 7);
   pg_ctl("restart");
   OK(cis_vfs_pwrite(f, "W", 1, 0, &n));
+  /* Under CIS_VFS_DB_SYNC_NORMAL a crash of the server may lose commits
+   * it has not flushed yet (docs/dbfs.md, "Durability"); fsync is the
+   * promise that they survive it. */
+  OK(cis_vfs_fsync(f));
   pg_ctl("kill"); /* a crash this time */
   pg_ctl("restart");
   OK(cis_vfs_pread(f, buf, sizeof buf, 0, &n));
