@@ -317,14 +317,17 @@ static void pq_rollback(cis__vdb_conn *c) {
 
 /* With synchronous_commit=off a commit returns before the server flushed
  * its WAL. A transaction that commits with it on waits for the flush of
- * everything before it too; txid_current() gives it an id, so that it
- * writes a commit record to wait for. */
+ * everything before it too, but only when it wrote WAL of its own: an id
+ * alone (txid_current()) does not count, and such a commit returns
+ * without waiting. A transactional logical message is a WAL record any
+ * role may write, and touches no table. */
 static int pq_flush(cis__vdb_conn *c) {
   if (c->in_txn) return pg_fail(c, EIO, "flush", "a transaction is open");
   int err = pg_ready(c, "flush");
   if (!err)
     err = pg_simple(c,
-                    "BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT",
+                    "BEGIN; SET LOCAL synchronous_commit = on; "
+                    "SELECT pg_logical_emit_message(true, 'cis-vfs', 'sync'); COMMIT",
                     NULL, "flush");
   if (err) pg_abort(c);
   return err;
