@@ -53,11 +53,15 @@ cis_result cis_sha256_hex(const void *data, size_t len, char out[65]) {
     out[0] = '\0';
     return rc;
   }
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  out[64] = '\0';
+  cis__hex(md, sizeof md, out);
   return CIS_OK;
+}
+
+void cis__hex(const uint8_t *b, size_t n, char *out) {
+  static const char digit[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digit[b[i] >> 4];
+    out[2 * i + 1] = digit[b[i] & 15];
+  }
+  out[2 * n] = '\0';
 }

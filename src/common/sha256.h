@@ -20,4 +20,8 @@ extern cis__dynlib cis__crypto_lib;
  * names its package), CIS_ENOMEM (OpenSSL failed). */
 cis_result cis__sha256(const void *data, size_t len, uint8_t md[32], char *err, size_t cap);
 
+/* n bytes as 2n lower-case hex digits and a NUL into out (2n+1 bytes):
+ * the one spelling of digests, keys and random ids. */
+void cis__hex(const uint8_t *b, size_t n, char *out);
+
 #endif /* CIS_COMMON_SHA256_H */

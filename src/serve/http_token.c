@@ -24,6 +24,7 @@
 #include "cis/cis_serve.h"
 #include "common/dynlib.h"
 #include "common/internal.h"
+#include "common/sha256.h"
 #include "serve/http_internal.h"
 #include "skill/registry_internal.h"
 
@@ -292,13 +293,8 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
   if (rc != CIS_OK) return rc;
   uint8_t secret[32];
   if (cis__http_random(secret, sizeof secret) != CIS_OK) return cis__fail(t, CIS_EIO, "OpenSSL's RNG failed");
-  static const char hexd[] = "0123456789abcdef";
   char hex[65];
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = hexd[secret[i] >> 4];
-    hex[2 * i + 1] = hexd[secret[i] & 15];
-  }
-  hex[64] = 0;
+  cis__hex(secret, sizeof secret, hex);
   if (t->pg) {
     int64_t now = (int64_t)time(NULL), id = 0;
     char tokname[CIS_TOKEN_NAME_MAX + 1];

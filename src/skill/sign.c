@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/ed25519.h"
+#include "common/sha256.h"
 #include "skill/manifest.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
@@ -36,15 +37,6 @@
 static const char sig_domain[] = "cis-skill-signature-v1\n";
 
 /* ------------------------------------------------------------- helpers */
-
-static void to_hex(const uint8_t *b, size_t n, char *out) {
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
 
 static int hex_val(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -150,9 +142,9 @@ cis_result cis_key_create(const char *dir, const char *name, char *pub_hex, char
   snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name);
   snprintf(ppath, sizeof ppath, "%s/%s.pub", dir, name);
   char line[2 * CIS__ED25519_SECRET + 2], pline[2 * CIS__ED25519_PUBLIC + 2];
-  to_hex(sk, sizeof sk, line);
+  cis__hex(sk, sizeof sk, line);
   strcat(line, "\n");
-  to_hex(pk, sizeof pk, pline);
+  cis__hex(pk, sizeof pk, pline);
   strcat(pline, "\n");
   cis__wipe(sk, sizeof sk);
   /* Never over an existing key: O_EXCL, and the secret is readable by
@@ -213,10 +205,10 @@ cis_result cis__signature_make(const char *manifest, size_t len, const char *key
   rc = cis__ed25519_sign(sig, msg, mlen, sk, err, cap);
   free(msg);
   char pk_hex[2 * CIS__ED25519_PUBLIC + 1], sig_hex[2 * CIS__ED25519_SIG + 1];
-  to_hex(sk + 32, CIS__ED25519_PUBLIC, pk_hex); /* libsodium's secret key ends with the public one */
+  cis__hex(sk + 32, CIS__ED25519_PUBLIC, pk_hex); /* libsodium's secret key ends with the public one */
   cis__wipe(sk, sizeof sk);
   if (rc != CIS_OK) return rc;
-  to_hex(sig, sizeof sig, sig_hex);
+  cis__hex(sig, sizeof sig, sig_hex);
   char *out = malloc(512);
   if (!out) return fail(err, cap, CIS_ENOMEM, "out of memory");
   snprintf(out, 512, "{\"alg\":\"ed25519\",\"public_key\":\"%s\",\"signature\":\"%s\"}\n", pk_hex, sig_hex);
@@ -264,7 +256,7 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
   if (!public_key || !from_hex(public_key, strlen(public_key), pk, sizeof pk))
     return cis__skills_fail(s, CIS_EINVAL, "a public key is %d hex digits", 2 * CIS__ED25519_PUBLIC);
   char hex[2 * CIS__ED25519_PUBLIC + 1];
-  to_hex(pk, sizeof pk, hex); /* one spelling, so a lookup is a string compare */
+  cis__hex(pk, sizeof pk, hex); /* one spelling, so a lookup is a string compare */
   cis_result rc = s->reg->key_put(s, name, hex, (int64_t)time(NULL));
   /* A key trusted or withdrawn changes which skills may load. */
   if (rc == CIS_OK) cis__registry_changed(s);
@@ -320,7 +312,7 @@ cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
  * bytes); CIS_ENOTFOUND when it does not. */
 static cis_result trusted_as(cis_skills *s, const uint8_t pk[CIS__ED25519_PUBLIC], char *name) {
   char hex[2 * CIS__ED25519_PUBLIC + 1];
-  to_hex(pk, CIS__ED25519_PUBLIC, hex);
+  cis__hex(pk, CIS__ED25519_PUBLIC, hex);
   return s->reg->key_find(s, hex, name);
 }
 
@@ -352,7 +344,7 @@ cis_result cis__signature_check(cis_skills *s, const char *skill, const char *ma
   rc = trusted_as(s, pk, name);
   if (rc == CIS_ENOTFOUND) {
     char hex[2 * CIS__ED25519_PUBLIC + 1];
-    to_hex(pk, sizeof pk, hex);
+    cis__hex(pk, sizeof pk, hex);
     return cis__skills_fail(s, CIS_ESIGNATURE, "%s is signed by key %.16s..., which tenant %s does not trust", skill,
                             hex, s->tenant);
   }
