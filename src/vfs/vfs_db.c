@@ -95,6 +95,7 @@
 
 #include "common/internal.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
 
 #define DEFAULT_BLOCK 65536u
@@ -340,7 +341,9 @@ typedef struct vdb_dent {
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
   const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
-  cis__vdb_conn *c;               /* this backend's own connection */
+  cis__vdb_conn *c;               /* this backend's own connection, or while joined
+                                     (vfs_db_join.h) one over the KV transaction's */
+  cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
   int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
   uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
   uint64_t timeout_ms;            /* budget of one method */
@@ -473,14 +476,25 @@ static void cache_clear(vdb_fs *fs) {
  * until our next commit. */
 static bool cache_ok(vdb_fs *fs) {
   if (fs->in_tx) return true;
-  if (fs->scoped || !fs->d->version || !fs->version) return false;
+  if (fs->scoped || !fs->version) return false;
   uint64_t seq = cis__vfs_call_seq();
   if (fs->checked && fs->check_seq == seq) return true;
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_DVER, NULL, 0, &r, &have);
-  if (!err) fs->d->done(&r);
-  if (err || fs->d->version(fs->c) != fs->version) {
+  uint64_t v = 0;
+  if (fs->d->version) {
+    int err = first(fs, Q_DVER, NULL, 0, &r, &have);
+    if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
+  } else {
+    /* PostgreSQL: the tenant's generation (see gen_of), one statement. */
+    cis__vdb_val a[] = {I(fs->tenant)};
+    int err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+    if (!err) {
+      if (have) v = (uint64_t)fs->d->col_int(&r, 0);
+      fs->d->done(&r);
+    }
+  }
+  if (!v || v != fs->version) {
     fs->version = 0;
     cache_clear(fs);
     fs->base.errmsg[0] = '\0'; /* a failure shows again in the statement that follows */
@@ -578,6 +592,15 @@ static bool fatal(int err) {
          err == ENOMEM;
 }
 
+/* What `version` is after our own commit: the dialect's version, or,
+ * without one (PostgreSQL), the tenant's generation, next_eid, which
+ * every commit of the tenant moves (tx_commit) under the tenant's row
+ * lock, so no other writer can have moved it in between. 0: none. */
+static uint64_t gen_of(vdb_fs *fs) {
+  if (fs->d->version) return fs->d->version(fs->c);
+  return fs->scoped ? 0 : (uint64_t)fs->next_eid;
+}
+
 /* Rolls back whatever is open and forgets what the cache knew. */
 static void tx_abort(vdb_fs *fs) {
   if (fs->in_tx) fs->d->rollback(fs->c);
@@ -627,7 +650,7 @@ static int tx_commit(vdb_fs *fs) {
   fs->ncommits++;
   fs->unsynced = !fs->full_sync;
   /* Our own commit moved the version: what we know is what it holds. */
-  fs->version = fs->d->version ? fs->d->version(fs->c) : 0;
+  fs->version = gen_of(fs);
   return 0;
 }
 
@@ -646,7 +669,10 @@ static int tx_begin(vdb_fs *fs) {
   fs->changed = false;
   uint64_t v = fs->d->version && !fs->scoped ? fs->d->version(fs->c) : 0;
   if (v && v == fs->version) return 0;
-  cache_clear(fs);
+  /* Without a version the row is locked all the same (it is the lock),
+   * and its generation tells whether the caches still hold. */
+  bool gen = !fs->d->version && !fs->scoped && fs->version;
+  if (!gen) cache_clear(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
@@ -662,6 +688,8 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
+  if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
+  if (!fs->d->version && !fs->scoped) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
   if (fs->scoped && fs->gen_known && fs->next_eid != fs->gen0) {
     /* What the scope read may be stale: its writes could undo another's. */
@@ -1036,9 +1064,12 @@ static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **
   return 0;
 }
 
+static void unjoin(vdb_fs *fs);
+
 static void db_destroy(cis_vfs_backend *b) {
   vdb_fs *fs = FS(b);
   if (!fs) return;
+  unjoin(fs); /* inside a scope: rolled back below, with the owner's transaction */
   /* A batch is committed (its file was made); a scope that was not
    * committed is rolled back, like the call that did not succeed. */
   if (fs->c && fs->in_tx) {
@@ -1627,16 +1658,20 @@ static int db_scope(cis_vfs_backend *b, int op) {
       err = fs->scope_err;
       fs->scope_err = 0;
       tx_abort(fs);
+      unjoin(fs);
       return fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
                                         ? "the tree was changed by another writer after this "
                                           "scope first read it; nothing of the scope applied"
                                         : "a failure rolled the scope's changes back");
     }
-    return tx_commit(fs);
+    err = tx_commit(fs);
+    unjoin(fs); /* joined: the owner's COMMIT applies what tx_commit wrote */
+    return err;
   case CIS_VFS_SCOPE_ROLLBACK:
     fs->scoped = false;
     fs->scope_err = 0;
     tx_abort(fs);
+    unjoin(fs);
     return 0;
   default: return fs_fail(fs, EINVAL, "unknown scope operation %d", op);
   }
@@ -1823,6 +1858,48 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
 static vdb_fs *db_of(cis_vfs *mount) {
   cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
   return b && b->methods == &db_methods ? FS(b) : NULL;
+}
+
+/* Goes back to our own connection (vfs_db_join.h). What was cached came
+ * from the owner's transaction, which may yet roll back: forgotten. */
+static void unjoin(vdb_fs *fs) {
+  if (!fs->own) return;
+  fs->d->close(fs->c);
+  fs->c = fs->own;
+  fs->own = NULL;
+  fs->in_tx = false;
+  fs->batch = NULL;
+  fs->version = 0;
+  cache_clear(fs);
+}
+
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *pg_prepared) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
+  if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
+  cis__vdb_conn *b = NULL;
+  bool pg = strcmp(dialect, "postgres") == 0;
+  if (pg && !pg_prepared) return CIS_EINVAL;
+  int err = pg ? cis__vdb_postgres_borrow(handle, pg_prepared, fs->base.errmsg, &b)
+               : cis__vdb_sqlite_borrow(handle, fs->base.errmsg, &b);
+  if (err) return CIS_ENOMEM;
+  fs->own = fs->c;
+  fs->c = b;
+  fs->version = 0; /* the owner's snapshot, not what our connection saw */
+  cache_clear(fs);
+  return CIS_OK;
+}
+
+void cis__vfs_db_unjoin(cis_vfs *mount) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs || !fs->own) return;
+  if (fs->scoped && !fs->scope_err) fs->scope_err = EIO; /* its changes went with the owner's */
+  unjoin(fs);
+}
+
+bool cis__vfs_db_joined(cis_vfs *mount) {
+  vdb_fs *fs = db_of(mount);
+  return fs && fs->own;
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {
