@@ -13,7 +13,9 @@
  * /mcp (MCP's streamable HTTP transport, JSON responses). Every route but
  * health and metrics needs a token, and a tenant sees and runs only its
  * own skills (one cis_skills handle per tenant). Calls run on a pool of
- * worker threads fed by a bounded queue; a full queue, or a tenant at its
+ * worker threads fed by a bounded queue; a call that runs long (a skill
+ * stuck until its deadline) leaves its worker to a fresh thread, so stuck
+ * calls never hold the workers. A full queue, or a tenant at its
  * concurrency cap, is answered 429 at once. cis_server_drain stops taking
  * work (503) and lets what is in flight finish within its deadline.
  */
@@ -96,7 +98,8 @@ typedef struct cis_server_config {
                                 manifest may ask for); its tenant is set
                                 per handle */
   size_t max_body;           /* request body cap (413 above); 0 = 8 MiB */
-  unsigned workers;          /* threads running calls; 0 = 4 */
+  unsigned workers;          /* threads for calls (long ones get threads
+                                of their own, docs/serve.md); 0 = 4 */
   unsigned queue;            /* calls waiting for a worker (429 when full);
                                 0 = 64 */
   unsigned tenant_concurrency; /* calls of one tenant running or waiting

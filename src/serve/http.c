@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +41,7 @@
 #include "common/internal.h"
 #include "serve/http_calls.h"
 #include "serve/http_internal.h"
+#include "serve/pool.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
 #if !defined(CIS_MHD_SONAME) || !defined(CIS_MHD_PACKAGE)
@@ -113,31 +113,10 @@ typedef struct request {
 struct job;
 typedef void (*job_fn)(cis_server *s, struct job *j);
 
-/* A call that has run this long on a worker is lowered in CPU priority
- * (nice DEMOTE_NICE) until it ends: a skill stuck in a loop until its
- * deadline then yields the CPU to the short calls (bench/serve_load.sh,
- * docs/serve.md "Load"). Soon, since each stuck call burns that long at
- * full priority first: after 10 ms the healthy calls' p99 under 10% stuck
- * calls was 3.1x the clean run's, after 2 ms 1.8x. Not nice 19: a lowered
- * call must still get the CPU to see its own deadline on a busy machine.
- * The watch sleeps while no job runs. */
-#define DEMOTE_AFTER_NS (2 * 1000000ull)
-#define DEMOTE_NICE 10
-#define WATCH_PERIOD_MS 1
-
-/* One worker thread, as the watch thread sees it (fields under server mu). */
-typedef struct worker {
-  struct cis_server *s;
-  pid_t tid;                           /* its kernel thread id */
-  uint64_t since;                      /* start of its job (ns), 0 when idle */
-  bool demoted;                        /* lowered during this job */
-  bool retired;                        /* could not raise itself back: exited, to be replaced */
-  bool joined;                         /* its thread was joined and none replaced it yet */
-} worker;
-
 /* A unit of work for the pool, and its answer. */
 typedef struct job {
-  struct job *next;                    /* queue */
+  cis__pool_job pj;                    /* first: the pool's part (pool.h) */
+  cis_server *s;                       /* whose */
   job_fn run;                          /* what to do, on a worker */
   tenant *t;                           /* whose */
   cis__route route;                    /* what was asked */
@@ -154,8 +133,6 @@ typedef struct job {
   char new_session[65];                /* Mcp-Session-Id to send, "" for none */
   const char *version_hdr;             /* MCP-Protocol-Version to send, or NULL */
   bool sse;                            /* /mcp: answer as one SSE event (Accept) */
-  bool done;                           /* set by the worker (server mu) */
-  pthread_cond_t cv;                   /* signalled when done */
 } job;
 
 struct cis_server {
@@ -168,19 +145,10 @@ struct cis_server {
   int *ports;                          /* their bound ports */
   size_t ndaemons;
   cis_tokens *tokens;                  /* the token store */
-  pthread_t *workers;                  /* nworkers threads */
-  worker *wk;                          /* their state, by the same index */
-  pthread_t watch;                     /* lowers long calls' workers, replaces retired ones */
-  bool watching;                       /* watch was started */
-  pthread_cond_t watch_cv;             /* stopping */
-  uint64_t demoted;                    /* calls lowered (metric) */
   pthread_mutex_t mu;                  /* guards everything below */
-  pthread_cond_t work_cv;              /* a job was queued, or stopping */
   pthread_cond_t idle_cv;              /* a job ended */
-  job *qhead, *qtail;                  /* the queue */
-  unsigned queued, running;            /* jobs waiting, jobs on a worker */
+  cis__pool pool;                      /* the workers and the queue (pool.h) */
   unsigned requests;                   /* requests begun and not yet answered in full */
-  bool stopping;                       /* workers exit */
   atomic_bool draining;                /* new requests get 503 */
   atomic_bool store_down;              /* the last call that reached KV or files found them down */
   tenant *tenants;                     /* opened handles */
@@ -359,15 +327,20 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "cis_call_duration_seconds_count %llu\n",
       (unsigned long long)cum, s->m.sum, (unsigned long long)cum);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
-      "# HELP cis_pool_busy Workers running a job.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
+      "# HELP cis_pool_busy Jobs running, long ones included.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
       "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
       "# TYPE cis_pool_demoted_total counter\ncis_pool_demoted_total %llu\n"
+      "# HELP cis_pool_long Long calls running on a thread of their own (their slot handed off).\n"
+      "# TYPE cis_pool_long gauge\ncis_pool_long %u\n"
+      "# HELP cis_pool_handoffs_total Long calls whose worker slot went to a fresh thread.\n"
+      "# TYPE cis_pool_handoffs_total counter\ncis_pool_handoffs_total %llu\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
       "# HELP cis_queue_capacity Most jobs that may wait.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
-      s->nworkers, s->running, (unsigned long long)s->demoted, s->queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
+      s->nworkers, s->pool.running, (unsigned long long)s->pool.demoted, s->pool.nlong,
+      (unsigned long long)s->pool.handoffs, s->pool.queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
   pthread_mutex_unlock(&s->mu);
 #undef OUT
   if (n >= cap) n = cap - 1; /* the table above is far below 8 KiB with 64 error kinds */
@@ -377,119 +350,39 @@ static char *metrics_text(cis_server *s, size_t *len) {
 
 /* ------------------------------------------------------------- pool */
 
-static void *worker_main(void *arg) {
-  worker *w = arg;
-  cis_server *s = w->s;
-  pthread_mutex_lock(&s->mu);
-  w->tid = gettid();
-  for (;;) {
-    while (!s->qhead && !s->stopping) pthread_cond_wait(&s->work_cv, &s->mu);
-    if (!s->qhead) break; /* stopping, and nothing left */
-    job *j = s->qhead;
-    s->qhead = j->next;
-    if (!s->qhead) s->qtail = NULL;
-    s->queued--;
-    s->running++;
-    w->since = cis__now_ns();
-    if (s->running == 1) pthread_cond_signal(&s->watch_cv); /* it may sleep */
-    pthread_mutex_unlock(&s->mu);
-    j->run(s, j);
-    pthread_mutex_lock(&s->mu);
-    w->since = 0;
-    /* Back to the normal priority for the next job. Raising it needs
-     * CAP_SYS_NICE or RLIMIT_NICE; without, this thread ends and the watch
-     * starts a fresh one (a new thread would inherit the low priority). */
-    bool stay = !w->demoted || setpriority(PRIO_PROCESS, 0, 0) == 0;
-    w->demoted = false;
-    s->running--;
-    j->t->active--;
-    j->done = true;
-    pthread_cond_signal(&j->cv);
-    pthread_cond_broadcast(&s->idle_cv);
-    if (!stay) {
-      w->retired = true;
-      pthread_cond_signal(&s->watch_cv);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&s->mu);
-  return NULL;
-}
-
-/* The watch thread: every WATCH_PERIOD_MS, lowers the workers whose job
- * has run past DEMOTE_AFTER_NS, and replaces retired workers. */
-static void *watch_main(void *arg) {
-  cis_server *s = arg;
-  pthread_mutex_lock(&s->mu);
-  while (!s->stopping) {
-    bool retired = false;
-    for (unsigned i = 0; i < s->nworkers; i++) retired |= s->wk[i].retired;
-    if (!s->running && !retired) {
-      pthread_cond_wait(&s->watch_cv, &s->mu); /* nothing to watch */
-      continue;
-    }
-    struct timespec until;
-    cis__timespec_after(CLOCK_REALTIME, WATCH_PERIOD_MS, &until);
-    pthread_cond_timedwait(&s->watch_cv, &s->mu, &until);
-    if (s->stopping) break;
-    uint64_t now = cis__now_ns();
-    for (unsigned i = 0; i < s->nworkers; i++) {
-      worker *w = &s->wk[i];
-      if (w->retired) {
-        /* It has exited (it set retired last, under mu). */
-        if (!w->joined) pthread_join(s->workers[i], NULL);
-        w->retired = false;
-        w->tid = 0;
-        if (pthread_create(&s->workers[i], NULL, worker_main, w) != 0) {
-          /* Kept as retired: tried again next period; not joined again. */
-          w->retired = w->joined = true;
-          fprintf(stderr, "cis serve: cannot start a worker thread\n");
-        } else {
-          w->joined = false;
-        }
-      } else if (w->since && !w->demoted && now - w->since > DEMOTE_AFTER_NS && w->tid) {
-        if (setpriority(PRIO_PROCESS, (id_t)w->tid, DEMOTE_NICE) == 0) {
-          w->demoted = true;
-          s->demoted++;
-        }
-      }
-    }
-  }
-  pthread_mutex_unlock(&s->mu);
-  return NULL;
+/* A job on a worker (pool.c): the route's function. */
+static void job_run(cis__pool_job *pj) {
+  job *j = (job *)pj;
+  j->run(j->s, j);
 }
 
 /* Queues j and waits for its end. Returns 0, or the status of the
  * refusal: 503 draining, 429 the queue full or the tenant at its cap. */
 static unsigned submit(cis_server *s, job *j) {
+  j->s = s;
+  j->pj.run = job_run;
+  j->pj.active = &j->t->active;
   pthread_mutex_lock(&s->mu);
   unsigned refused = 0;
   if (atomic_load(&s->draining)) {
     refused = 503;
     s->m.rejected_draining++;
-  } else if (j->t->active >= s->tenant_cap) {
-    refused = 429;
-    s->m.rejected_tenant++;
-  } else if (s->running + s->queued >= s->nworkers + s->qcap) {
-    /* Every worker busy and the queue full. */
-    refused = 429;
-    s->m.rejected_full++;
+  } else {
+    switch (cis__pool_submit(&s->pool, &j->pj)) {
+    case CIS__POOL_ADMITTED: break;
+    case CIS__POOL_OWNER_FULL:
+      refused = 429;
+      s->m.rejected_tenant++;
+      break;
+    case CIS__POOL_FULL: /* every worker busy and the queue full */
+      refused = 429;
+      s->m.rejected_full++;
+      break;
+    }
   }
-  if (refused) {
-    pthread_mutex_unlock(&s->mu);
-    return refused;
-  }
-  j->t->active++;
-  j->next = NULL;
-  if (s->qtail) s->qtail->next = j;
-  else s->qhead = j;
-  s->qtail = j;
-  s->queued++;
-  pthread_cond_signal(&s->work_cv);
-  /* A worker always finishes a job: calls end by their deadlines. */
-  while (!j->done) pthread_cond_wait(&j->cv, &s->mu);
+  if (!refused) cis__pool_wait(&s->pool, &j->pj);
   pthread_mutex_unlock(&s->mu);
-  return 0;
+  return refused;
 }
 
 /* ------------------------------------------------------------- jobs */
@@ -1023,9 +916,9 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   }
   default: return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
   }
-  pthread_cond_init(&j.cv, NULL);
+  pthread_cond_init(&j.pj.cv, NULL);
   unsigned refused = submit(s, &j);
-  pthread_cond_destroy(&j.cv);
+  pthread_cond_destroy(&j.pj.cv);
   enum MHD_Result ok;
   if (refused == 503) ok = reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
   else if (refused == 429)
@@ -1169,9 +1062,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   cis_server *s = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->work_cv, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
-  pthread_cond_init(&s->watch_cv, NULL);
   s->skills_cfg = cfg->skills;
   s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
   s->kv_spec = cfg->skills.kv_spec ? strdup(cfg->skills.kv_spec) : NULL;
@@ -1193,28 +1084,14 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
     goto fail;
   }
   if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens, err, errcap)) != CIS_OK) goto fail;
-  s->workers = calloc(s->nworkers, sizeof *s->workers);
-  s->wk = calloc(s->nworkers, sizeof *s->wk);
-  if (!s->workers || !s->wk) {
-    s->nworkers = 0; /* none to join */
-    rc = CIS_ENOMEM;
-    goto fail;
-  }
-  for (unsigned i = 0; i < s->nworkers; i++) {
-    s->wk[i].s = s;
-    if (pthread_create(&s->workers[i], NULL, worker_main, &s->wk[i]) != 0) {
-      snprintf(err, errcap, "cannot start worker threads");
-      rc = CIS_ENOMEM;
-      s->nworkers = i;
-      goto fail;
-    }
-  }
-  if (pthread_create(&s->watch, NULL, watch_main, s) != 0) {
+  /* Every call in flight may be long and handed off: threads stay
+   * within 2 x workers + queue. */
+  cis__pool_config pc = {.workers = s->nworkers, .queue = s->qcap, .owner_cap = s->tenant_cap,
+                         .long_max = s->nworkers + s->qcap};
+  if ((rc = cis__pool_start(&s->pool, &pc, &s->mu, &s->idle_cv)) != CIS_OK) {
     snprintf(err, errcap, "cannot start worker threads");
-    rc = CIS_ENOMEM;
     goto fail;
   }
-  s->watching = true;
   static const char *const deflisten[] = {CIS_SERVE_DEFAULT_LISTEN};
   const char *const *listen = cfg->nlisten ? cfg->listen : deflisten;
   size_t nlisten = cfg->nlisten ? cfg->nlisten : 1;
@@ -1263,9 +1140,9 @@ cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   cis__timespec_after(CLOCK_REALTIME, timeout_ms, &until);
   pthread_mutex_lock(&s->mu);
   int r = 0;
-  while ((s->queued || s->running || s->requests) && r != ETIMEDOUT)
+  while ((s->pool.queued || s->pool.running || s->requests) && r != ETIMEDOUT)
     r = pthread_cond_timedwait(&s->idle_cv, &s->mu, &until);
-  bool idle = !s->queued && !s->running && !s->requests;
+  bool idle = !s->pool.queued && !s->pool.running && !s->requests;
   pthread_mutex_unlock(&s->mu);
   return idle ? CIS_OK : CIS_ETIMEOUT;
 }
@@ -1281,16 +1158,7 @@ void cis_server_free(cis_server *s) {
   /* Connections still waiting for a job return once it ends, so stopping
    * the daemons waits for every call in flight. */
   for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
-  pthread_mutex_lock(&s->mu);
-  s->stopping = true;
-  pthread_cond_broadcast(&s->work_cv);
-  pthread_cond_signal(&s->watch_cv);
-  pthread_mutex_unlock(&s->mu);
-  /* The watch first: it may be replacing a worker. A retired worker it
-   * did not replace has exited and is joined like the others. */
-  if (s->watching) pthread_join(s->watch, NULL);
-  for (unsigned i = 0; i < s->nworkers; i++)
-    if (!s->wk || !s->wk[i].joined) pthread_join(s->workers[i], NULL);
+  cis__pool_stop(&s->pool);
   for (mcp_session *x = s->sessions, *n; x; x = n) {
     n = x->next;
     session_free(x);
@@ -1303,11 +1171,7 @@ void cis_server_free(cis_server *s) {
   }
   cis_tokens_close(s->tokens);
   pthread_mutex_destroy(&s->mu);
-  pthread_cond_destroy(&s->work_cv);
   pthread_cond_destroy(&s->idle_cv);
-  pthread_cond_destroy(&s->watch_cv);
-  free(s->workers);
-  free(s->wk);
   free(s->daemons);
   free(s->ports);
   free(s->home);
