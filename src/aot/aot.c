@@ -215,30 +215,26 @@ const char *cis__aot_layout(void) {
 
 cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out, bool *compiled,
                          char *msg, size_t cap) {
-  void *dl = NULL;
-  int fd = -1;
-  const cis_aot_object *obj = NULL;
+  cis__aot_loaded *ld = NULL;
   bool did = false;
   *out = NULL;
-  cis_result rc = cis__aot_obtain(m, compile, &dl, &fd, &obj, &did, msg, cap);
+  cis_result rc = cis__aot_obtain(m, compile, &ld, &did, msg, cap);
   if (compiled) *compiled = did;
   if (rc != CIS_OK) return rc;
+  const cis_aot_object *obj = cis__aot_loaded_object(ld);
   if (obj->nfuncs != m->ncodes) {
-    dlclose(dl);
-    close(fd);
+    cis__aot_release(ld);
     snprintf(msg, cap, "the compiled object has %u functions, the module %u", obj->nfuncs,
              m->ncodes);
     return CIS_EIO;
   }
   cis__aot_code *code = calloc(1, sizeof *code);
   if (!code) {
-    dlclose(dl);
-    close(fd);
+    cis__aot_release(ld);
     snprintf(msg, cap, "out of memory loading compiled code");
     return CIS_ENOMEM;
   }
-  code->dl = dl;
-  code->fd = fd;
+  code->ld = ld;
   code->obj = obj;
   code->nimports = m->nfunc_imports;
   *out = code;
@@ -247,8 +243,7 @@ cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out
 
 void cis__aot_code_free(cis__aot_code *code) {
   if (!code) return;
-  dlclose(code->dl);
-  close(code->fd);
+  cis__aot_release(code->ld);
   free(code);
 }
 

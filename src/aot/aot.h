@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "aot/aot_ops.h"
 #include "aot/aot_rt.h"
@@ -60,25 +61,41 @@ const char *cis__aot_cflags(void);
  * ~/.local/share/cis/cache. */
 cis_result cis__aot_cache_dir(char *out, size_t cap);
 
+/* A compiled object loaded in this process: one per cache key, shared by
+ * the modules that use it and counted (cis__aot_release). */
+typedef struct cis__aot_loaded cis__aot_loaded;
+const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l);
+void cis__aot_release(cis__aot_loaded *l);
+
 /* Obtains the compiled object of module m (bytes of the binary in m):
- * from the cache when a sound entry is there, else by generating C and
- * compiling it (under a lock, so a concurrent process compiling the same
- * module is waited for, not duplicated), storing it atomically. *fd is the
- * memory file the object was loaded from: kept open while it is loaded,
- * so that no other object is loaded under the same /proc/self/fd name
- * (glibc would hand back the loaded one). Only
- * when compile is false and nothing is cached: CIS_ENOTFOUND. *handle is
- * the dlopen handle and *obj the object's table. *compiled says whether
- * this call compiled. Errors: CIS_EUNSUPPORTED (no compiler, or code the
- * generator does not cover), CIS_EIO (the compiler failed, the cache
- * cannot be written), CIS_ENOMEM; the message goes to msg. */
-cis_result cis__aot_obtain(const cis__module *m, bool compile, void **handle, int *fd,
-                           const cis_aot_object **obj, bool *compiled, char *msg, size_t cap);
+ * already loaded in this process, or from the cache when a sound entry is
+ * there, else by generating C and compiling it (under a lock, so a
+ * concurrent process compiling the same module is waited for, not
+ * duplicated), storing it atomically. Only when compile is false and
+ * nothing is cached: CIS_ENOTFOUND. *compiled says whether this call
+ * compiled. Errors: CIS_EUNSUPPORTED (no compiler, or code the generator
+ * does not cover), CIS_EIO (the compiler failed, the cache cannot be
+ * written), CIS_ENOMEM; the message goes to msg. */
+cis_result cis__aot_obtain(const cis__module *m, bool compile, cis__aot_loaded **out,
+                           bool *compiled, char *msg, size_t cap);
+
+/* A compile prepared to run elsewhere (tier.c): the key, the generated C
+ * in its file, the compiler's command. */
+typedef struct cis__aot_job cis__aot_job;
+/* Prepares the compile of m into the cache. Errors: those of the code
+ * generator and the compiler's search, CIS_EIO (no writable cache). */
+cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
+void cis__aot_job_free(cis__aot_job *j);
+/* Forks a child, out of the caller's session and holding none of its
+ * descriptors, that compiles and stores jobs[0..n) one after the other
+ * (each under its key's lock) and exits: status 0 when all were stored,
+ * else 1 with one line per failure on the pipe whose read end is *rfd.
+ * The child outlives the caller if it must. Returns its pid, or -1. */
+pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd);
 
 /* The loaded code of a module: cis_module.engine_data. */
 typedef struct cis__aot_code {
-  void *dl;                    /* dlopen handle */
-  int fd;                      /* memory file it was loaded from */
+  cis__aot_loaded *ld;         /* the loaded object, counted */
   const cis_aot_object *obj;   /* the object's table */
   uint32_t nimports;           /* imported functions */
 } cis__aot_code;

@@ -35,6 +35,9 @@ int cis__tier_state(const cis_module *mod);
 int cis__tier_wait(const cis_module *mod, uint32_t timeout_ms);
 /* Calls entered on the baseline and in compiled code so far. */
 void cis__tier_calls(const cis_module *mod, uint64_t *base_calls, uint64_t *aot_calls);
+/* Tests: load every cache entry through a memory-file copy (the fallback
+ * for a cache on a file system that refuses to map code). */
+void cis__aot_test_load_copy(bool on);
 /* Tests: while held, the worker starts no compile. */
 void cis__tier_hold(bool hold);
 /* Lets the worker finish the queue, then joins it (run at exit; no

@@ -13,22 +13,29 @@
  * the machine name (the flags select no CPU feature beyond the base ABI,
  * so the architecture is all they depend on).
  *
- * An entry, KEY.cso, is one file: a header (magic, the key, the BLAKE2b
- * checksum of the payload, the module's SHA-256, the payload length) then the
- * shared object. Loading reads the whole file, checks the magic, the key
- * (a file of another module swapped in fails here), the length (a
- * truncated file) and the payload's hash (any other corruption), then
- * copies the payload into an anonymous memory file and dlopens that: the
- * bytes checked are the bytes loaded, with no window for the file to
- * change between the check and dlopen. An entry that fails a check is
- * compiled again and replaced, never run.
+ * An entry, KEY.cso, is one file: the shared object, then a trailer
+ * (magic, the key, the BLAKE2b checksum of the object, the module's
+ * SHA-256, the object's length), so that the file itself is what dlopen
+ * maps. Loading opens the entry once, checks through that descriptor the
+ * magic, the key (a file of another module swapped in fails here), the
+ * length (a truncated file) and the object's hash over a mapping of it
+ * (any other corruption), then dlopens /proc/self/fd/N of the same
+ * descriptor: a rename over the path after the check cannot change what
+ * is loaded, and no copy is made (a copy into a memory file is the
+ * fallback where the cache's file system refuses to map code). An entry
+ * that fails a check is compiled again and replaced, never run.
  *
  * Writers use a temporary file then rename(2), so a reader sees a whole
- * entry or none. Compiling takes an exclusive flock on KEY.lock: a second
- * process (or thread) wanting the same module waits for the first and
- * then finds the entry, rather than compiling it twice. The wait is
- * bounded (LOCK_WAIT_MS); past it the waiter compiles on its own, which
- * the rename still makes safe.
+ * entry or none, and no entry is ever written in place. Compiling takes
+ * an exclusive flock on KEY.lock: a second process (or thread) wanting
+ * the same module waits for the first and then finds the entry, rather
+ * than compiling it twice. The wait is bounded (LOCK_WAIT_MS); past it
+ * the waiter compiles on its own, which the rename still makes safe.
+ *
+ * A compile is prepared (key, generated C, the compiler's command) by the
+ * process that wants it; what follows, compile_store, allocates nothing,
+ * so it also runs in a child forked to outlive its parent
+ * (cis__aot_jobs_spawn, used by tiering at exit).
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -45,6 +52,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,14 +66,15 @@
 
 extern char **environ;
 
-/* The header of an entry: fields at these offsets, then the object. */
-#define MAGIC "CISAOT02" /* 02: the object's checksum is BLAKE2b-256 */
-#define H_KEY 8        /* cache key, 32 bytes */
-#define H_SUM 40       /* BLAKE2b-256 of the object */
-#define H_MOD 72       /* SHA-256 of the module */
-#define H_LEN 104      /* object length, u64 little-endian */
-#define H_VER 112      /* cis version that wrote it, NUL-padded, 16 bytes */
-#define HDR_SIZE 128
+/* The trailer of an entry: the object, then these fields at these offsets
+ * of its last TRL_SIZE bytes. */
+#define MAGIC "CISAOT03" /* 03: a trailer, the object first (02: a header) */
+#define T_KEY 8        /* cache key, 32 bytes */
+#define T_SUM 40       /* BLAKE2b-256 of the object */
+#define T_MOD 72       /* SHA-256 of the module */
+#define T_LEN 104      /* object length, u64 little-endian */
+#define T_VER 112      /* cis version that wrote it, NUL-padded, 16 bytes */
+#define TRL_SIZE 128
 /* How long a process waits for another compiling the same module. */
 #define LOCK_WAIT_MS (10u * 60u * 1000u)
 /* How long one compile may run before it is killed. */
@@ -216,73 +225,6 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   return CIS_OK;
 }
 
-/* Runs the compiler on src into so, its output into errf. Errors:
- * CIS_EUNSUPPORTED (it could not be started), CIS_EIO (it failed, was
- * killed or ran too long; the message carries the start of its output). */
-static cis_result run_cc(const cis__aot_cc *cc, const char *src, const char *so,
-                         const char *errf, char *msg, size_t cap) {
-  char flags[1024];
-  snprintf(flags, sizeof flags, "%s", cis__aot_cflags());
-  char *argv[32];
-  int argc = 0;
-  argv[argc++] = (char *)cc->path;
-  for (char *save = NULL, *t = strtok_r(flags, " ", &save); t && argc < 24;
-       t = strtok_r(NULL, " ", &save))
-    argv[argc++] = t;
-  argv[argc++] = "-o";
-  argv[argc++] = (char *)so;
-  argv[argc++] = (char *)src;
-  argv[argc] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, errf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid;
-  int err = posix_spawn(&pid, cc->path, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (err) {
-    setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
-           "set CIS_CC)", cc->path, strerror(err));
-    return CIS_EUNSUPPORTED;
-  }
-  int status = 0;
-  uint64_t t0 = now_ms();
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
-      return CIS_EIO;
-    }
-    if (now_ms() - t0 > CC_TIMEOUT_MS) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      setmsg(msg, cap, "the C compiler ran longer than %u s and was stopped",
-             CC_TIMEOUT_MS / 1000u);
-      return CIS_EIO;
-    }
-    sleep_ms(2);
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return CIS_OK;
-  char out[200] = "";
-  FILE *f = fopen(errf, "r");
-  if (f) {
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = 0;
-    fclose(f);
-    for (char *p = out; *p; p++)
-      if (*p == '\n') *p = ' ';
-  }
-  if (WIFEXITED(status))
-    setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", cc->path, WEXITSTATUS(status),
-           out[0] ? out : "no output");
-  else
-    setmsg(msg, cap, "the C compiler %s was killed by signal %d", cc->path,
-           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return CIS_EIO;
-}
-
 /* ---------------------------------------------------------- the cache */
 
 static cis_result mkdirs(const char *dir) {
@@ -357,172 +299,165 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
   return CIS_OK;
 }
 
-static cis_result read_file(const char *path, uint8_t **out, size_t *len) {
-  *out = NULL;
-  *len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 0 || (uint64_t)st.st_size > MAX_OBJECT + HDR_SIZE) {
-    close(fd);
-    return CIS_EIO;
-  }
-  size_t n = (size_t)st.st_size, got = 0;
-  uint8_t *b = malloc(n ? n : 1);
-  if (!b) {
-    close(fd);
-    return CIS_ENOMEM;
-  }
-  while (got < n) {
-    ssize_t r = read(fd, b + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-  }
-  close(fd);
-  *out = b;
-  *len = got;
-  return CIS_OK;
-}
+/* -------------------------------------------------- compile and store */
 
-/* Loads a shared object from memory: an anonymous file, then dlopen. */
-static cis_result load_object(const uint8_t *so, size_t len, const char *keyhex, void **handle,
-                              int *fdp, const cis_aot_object **obj, char *msg, size_t cap) {
-  int fd = memfd_create("cis-aot", MFD_CLOEXEC);
-  if (fd < 0) {
-    setmsg(msg, cap, "memfd_create: %s", strerror(errno));
-    return CIS_EIO;
+/* A compile of one module, prepared in full by the process that wants it
+ * (key, paths, generated C written, the compiler's argv and file
+ * actions), so that what remains, compile_store, calls nothing that
+ * allocates or takes a lock: it runs as it is in the calling thread
+ * (engine aot, cis compile) or in a child forked from a threaded process
+ * (engine auto's background compiles, which outlive the process that
+ * asked for them: tier.c). */
+struct cis__aot_job {
+  key k;
+  bool cache;                          /* storing into the cache (else a private folder) */
+  bool keep_c;                         /* CIS_AOT_KEEP_C: leave the generated C */
+  char dir[PATH_MAX];
+  char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
+  char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
+  char cc[4096];                       /* the compiler driver */
+  char flags[1024];                    /* its flags, split in place for argv */
+  char *argv[32];
+  posix_spawn_file_actions_t fa;       /* stdin /dev/null, stdout and stderr to epath */
+  bool fa_ok;
+};
+
+/* Runs the job's compiler. Errors: CIS_EUNSUPPORTED (it could not be
+ * started), CIS_EIO (it failed, was killed or ran too long; the message
+ * carries the start of its output). */
+static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
+  pid_t pid;
+  int err = posix_spawn(&pid, j->cc, &j->fa, NULL, j->argv, environ);
+  if (err) {
+    setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
+           "set CIS_CC)", j->cc, strerror(err));
+    return CIS_EUNSUPPORTED;
   }
-  size_t put = 0;
-  while (put < len) {
-    ssize_t w = write(fd, so + put, len - put);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      close(fd);
-      setmsg(msg, cap, "writing the compiled object to memory: %s", strerror(errno));
+  int status = 0;
+  uint64_t t0 = now_ms();
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) {
+      setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
       return CIS_EIO;
     }
-    put += (size_t)w;
+    if (now_ms() - t0 > CC_TIMEOUT_MS) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      setmsg(msg, cap, "the C compiler ran longer than %u s and was stopped",
+             CC_TIMEOUT_MS / 1000u);
+      return CIS_EIO;
+    }
+    sleep_ms(2);
   }
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return CIS_OK;
+  char out[200] = "";
+  int fd = open(j->epath, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, out, sizeof out - 1);
+    out[n > 0 ? n : 0] = 0;
     close(fd);
-    const char *e = dlerror();
-    setmsg(msg, cap, "cannot load the compiled object: %s", e ? e : "dlopen failed");
-    return CIS_EIO;
+    for (char *p = out; *p; p++)
+      if (*p == '\n') *p = ' ';
   }
-  const cis_aot_object *o = dlsym(h, CIS_AOT_OBJECT_SYMBOL);
-  if (!o || o->abi != CIS_AOT_ABI || !o->key || strcmp(o->key, keyhex) != 0) {
-    dlclose(h);
-    close(fd);
-    setmsg(msg, cap, "the compiled object is not the one asked for (no %s of ABI %d and key %s)",
-           CIS_AOT_OBJECT_SYMBOL, CIS_AOT_ABI, keyhex);
-    return CIS_EIO;
-  }
-  *handle = h;
-  *fdp = fd;
-  *obj = o;
-  return CIS_OK;
+  if (WIFEXITED(status))
+    setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", j->cc, WEXITSTATUS(status),
+           out[0] ? out : "no output");
+  else
+    setmsg(msg, cap, "the C compiler %s was killed by signal %d", j->cc,
+           WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  return CIS_EIO;
 }
 
-/* Reads and checks entry path of key k; loads it when sound. Returns
- * CIS_ENOTFOUND when absent, CIS_EHASH when present but unsound. */
-static cis_result load_entry(const char *path, const key *k, void **handle, int *fd,
-                             const cis_aot_object **obj, char *msg, size_t cap) {
-  uint8_t *b;
-  size_t n;
-  cis_result rc = read_file(path, &b, &n);
-  if (rc != CIS_OK) return rc;
-  uint64_t plen = 0;
-  uint8_t md[32];
-  if (n >= HDR_SIZE) memcpy(&plen, b + H_LEN, 8);
-  if (n < HDR_SIZE || memcmp(b, MAGIC, 8) != 0 || memcmp(b + H_KEY, k->key, 32) != 0 ||
-      plen != n - HDR_SIZE) {
-    free(b);
-    return CIS_EHASH;
+static bool write_all(int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= (size_t)w;
   }
-  rc = checksum(b + HDR_SIZE, (size_t)plen, md, msg, cap);
-  if (rc == CIS_OK && memcmp(md, b + H_SUM, 32) != 0) rc = CIS_EHASH;
-  if (rc == CIS_OK)
-    rc = load_object(b + HDR_SIZE, (size_t)plen, k->name, handle, fd, obj, msg, cap);
-  free(b);
+  return true;
+}
+
+static bool pread_all(int fd, uint8_t *p, size_t n, off_t at) {
+  while (n) {
+    ssize_t r = pread(fd, p, n, at);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= (size_t)r;
+    at += r;
+  }
+  return true;
+}
+
+/* Checks the entry open as fd: its trailer (magic; the key, unless want
+ * is NULL; the object's length against the file's) and the object's
+ * checksum, hashed over a mapping of fd itself. trl receives the trailer
+ * (when the file has one). Returns CIS_EHASH when unsound, CIS_EIO when
+ * unreadable. Allocates nothing. */
+static cis_result check_entry(int fd, const uint8_t *want, uint8_t trl[TRL_SIZE], char *msg,
+                              size_t cap) {
+  memset(trl, 0, TRL_SIZE);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return CIS_EIO;
+  if (st.st_size <= TRL_SIZE || (uint64_t)st.st_size > MAX_OBJECT + TRL_SIZE) return CIS_EHASH;
+  size_t n = (size_t)st.st_size - TRL_SIZE;
+  if (!pread_all(fd, trl, TRL_SIZE, (off_t)n)) return CIS_EIO;
+  uint64_t plen;
+  memcpy(&plen, trl + T_LEN, 8);
+  if (memcmp(trl, MAGIC, 8) != 0 || (want && memcmp(trl + T_KEY, want, 32) != 0) || plen != n)
+    return CIS_EHASH;
+  void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) return CIS_EIO;
+  uint8_t md[32];
+  cis_result rc = checksum(p, n, md, msg, cap);
+  munmap(p, n);
+  if (rc == CIS_OK && memcmp(md, trl + T_SUM, 32) != 0) rc = CIS_EHASH;
   return rc;
 }
 
-/* Writes the entry for object so (len bytes) as path, atomically. */
-static cis_result store_entry(const char *path, const key *k, const uint8_t *so, size_t len,
-                              char *msg, size_t cap) {
-  uint8_t hdr[HDR_SIZE];
-  memset(hdr, 0, sizeof hdr);
-  memcpy(hdr, MAGIC, 8);
-  memcpy(hdr + H_KEY, k->key, 32);
-  cis_result rc = checksum(so, len, hdr + H_SUM, msg, cap);
-  if (rc != CIS_OK) return rc;
-  memcpy(hdr + H_MOD, k->mod, 32);
+/* Turns the compiled object at j->opath into the entry j->path: the
+ * object then its trailer, written to a temporary file, fsynced and
+ * renamed. Allocates nothing. */
+static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
+  int in = open(j->opath, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (in < 0 || fstat(in, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > MAX_OBJECT) {
+    if (in >= 0) close(in);
+    setmsg(msg, cap, "cannot read the compiled object %s", j->opath);
+    return CIS_EIO;
+  }
+  size_t len = (size_t)st.st_size;
+  void *so = mmap(NULL, len, PROT_READ, MAP_PRIVATE, in, 0);
+  close(in);
+  if (so == MAP_FAILED) {
+    setmsg(msg, cap, "cannot read the compiled object %s: %s", j->opath, strerror(errno));
+    return CIS_EIO;
+  }
+  uint8_t trl[TRL_SIZE];
+  memset(trl, 0, sizeof trl);
+  memcpy(trl, MAGIC, 8);
+  memcpy(trl + T_KEY, j->k.key, 32);
+  memcpy(trl + T_MOD, j->k.mod, 32);
   uint64_t plen = len;
-  memcpy(hdr + H_LEN, &plen, 8);
-  snprintf((char *)hdr + H_VER, 16, "%s", CIS_VERSION_STRING);
-  static atomic_uint seq;
-  char tmp[PATH_MAX + 256];
-  snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), atomic_fetch_add(&seq, 1));
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    setmsg(msg, cap, "cannot write the cache entry %s: %s", tmp, strerror(errno));
-    return CIS_EIO;
-  }
-  bool ok = write(fd, hdr, sizeof hdr) == (ssize_t)sizeof hdr;
-  for (size_t put = 0; ok && put < len;) {
-    ssize_t w = write(fd, so + put, len - put);
-    if (w < 0 && errno == EINTR) continue;
-    ok = w > 0;
-    if (ok) put += (size_t)w;
-  }
-  ok = ok && fsync(fd) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    setmsg(msg, cap, "cannot write the cache entry %s: %s", path, strerror(errno));
-    unlink(tmp);
-    return CIS_EIO;
-  }
-  return CIS_OK;
-}
-
-/* Generates and compiles m in dir, leaving the object in *so. */
-static cis_result compile(const cis__module *m, const cis__aot_cc *cc, const char *dir,
-                          const char *stem, uint8_t **so, size_t *solen, char *msg,
-                          size_t cap) {
-  cis__aot_buf src = {0};
-  cis_result rc = cis__aot_codegen(m, stem, &src, msg, cap);
-  if (rc != CIS_OK) {
-    cis__aot_buf_free(&src);
-    return rc;
-  }
-  /* Names no other process or thread uses (pid, sequence number). */
-  static atomic_uint seq;
-  unsigned n = atomic_fetch_add(&seq, 1);
-  char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
-  snprintf(cpath, sizeof cpath, "%s/%s.%ld.%u.c", dir, stem, (long)getpid(), n);
-  snprintf(opath, sizeof opath, "%s/%s.%ld.%u.so", dir, stem, (long)getpid(), n);
-  snprintf(epath, sizeof epath, "%s/%s.%ld.%u.err", dir, stem, (long)getpid(), n);
-  FILE *f = fopen(cpath, "w");
-  bool ok = f && fwrite(src.p, 1, src.len, f) == src.len;
-  if (f) ok = fclose(f) == 0 && ok;
-  cis__aot_buf_free(&src);
-  if (!ok) {
-    setmsg(msg, cap, "cannot write %s: %s", cpath, strerror(errno));
-    unlink(cpath);
-    return CIS_EIO;
-  }
-  rc = run_cc(cc, cpath, opath, epath, msg, cap);
+  memcpy(trl + T_LEN, &plen, 8);
+  memcpy(trl + T_VER, CIS_VERSION_STRING, strnlen(CIS_VERSION_STRING, 15));
+  cis_result rc = checksum(so, len, trl + T_SUM, msg, cap);
+  int fd = rc == CIS_OK ? open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
   if (rc == CIS_OK) {
-    rc = read_file(opath, so, solen);
-    if (rc != CIS_OK) setmsg(msg, cap, "cannot read the compiled object %s", opath);
+    bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, trl, sizeof trl) &&
+              fsync(fd) == 0;
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    if (!ok || rename(j->tpath, j->path) != 0) {
+      setmsg(msg, cap, "cannot write the cache entry %s: %s", j->path, strerror(errno));
+      unlink(j->tpath);
+      rc = CIS_EIO;
+    }
   }
-  if (!getenv("CIS_AOT_KEEP_C")) unlink(cpath);
-  unlink(opath);
-  unlink(epath);
+  munmap(so, len);
   return rc;
 }
 
@@ -542,6 +477,259 @@ static int lock_key(const char *path) {
   return fd;
 }
 
+/* Compiles job j and stores its entry, under the key's lock: whoever held
+ * it may have stored the entry meanwhile, and then nothing is compiled.
+ * Only system calls, the checksum and snprintf: safe in a child forked
+ * from a threaded process. */
+static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
+  int lfd = j->cache ? lock_key(j->lpath) : -1;
+  cis_result rc = CIS_EHASH;
+  if (lfd >= 0) {
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    uint8_t trl[TRL_SIZE];
+    if (fd >= 0) {
+      rc = check_entry(fd, j->k.key, trl, NULL, 0);
+      close(fd);
+    }
+  }
+  if (rc != CIS_OK) {
+    rc = run_cc(j, msg, cap);
+    if (rc == CIS_OK) rc = store_entry(j, msg, cap);
+  }
+  if (lfd >= 0) close(lfd);
+  if (!j->keep_c) unlink(j->cpath);
+  unlink(j->opath);
+  unlink(j->epath);
+  return rc;
+}
+
+void cis__aot_job_free(cis__aot_job *j) {
+  if (!j) return;
+  if (j->fa_ok) posix_spawn_file_actions_destroy(&j->fa);
+  if (!j->cache) {
+    unlink(j->cpath);
+    unlink(j->path);
+    rmdir(j->dir);
+  }
+  free(j);
+}
+
+/* Prepares the compile of m: key, folder (the cache's, else a private
+ * temporary one), the generated C written to its file, the compiler's
+ * command. */
+static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key *k, bool cache,
+                          const char *dir, cis__aot_job **out, char *msg, size_t cap) {
+  *out = NULL;
+  cis__aot_job *j = calloc(1, sizeof *j);
+  if (!j) return CIS_ENOMEM;
+  j->k = *k;
+  j->cache = cache;
+  j->keep_c = getenv("CIS_AOT_KEEP_C") != NULL;
+  snprintf(j->dir, sizeof j->dir, "%s", dir);
+  snprintf(j->cc, sizeof j->cc, "%s", cc->path);
+  /* Names no other process or thread uses (pid, sequence number). */
+  static atomic_uint seq;
+  unsigned n = atomic_fetch_add(&seq, 1);
+  long pid = (long)getpid();
+  snprintf(j->cpath, sizeof j->cpath, "%s/%s.%ld.%u.c", dir, k->name, pid, n);
+  snprintf(j->opath, sizeof j->opath, "%s/%s.%ld.%u.so", dir, k->name, pid, n);
+  snprintf(j->epath, sizeof j->epath, "%s/%s.%ld.%u.err", dir, k->name, pid, n);
+  snprintf(j->path, sizeof j->path, "%s/%s.cso", dir, k->name);
+  snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
+  snprintf(j->tpath, sizeof j->tpath, "%s.%ld.%u.tmp", j->path, pid, n);
+  snprintf(j->flags, sizeof j->flags, "%s", cis__aot_cflags());
+  int argc = 0;
+  j->argv[argc++] = j->cc;
+  for (char *save = NULL, *t = strtok_r(j->flags, " ", &save); t && argc < 24;
+       t = strtok_r(NULL, " ", &save))
+    j->argv[argc++] = t;
+  j->argv[argc++] = "-o";
+  j->argv[argc++] = j->opath;
+  j->argv[argc++] = j->cpath;
+  j->argv[argc] = NULL;
+  j->fa_ok = posix_spawn_file_actions_init(&j->fa) == 0;
+  if (!j->fa_ok || posix_spawn_file_actions_addopen(&j->fa, 0, "/dev/null", O_RDONLY, 0) ||
+      posix_spawn_file_actions_addopen(&j->fa, 1, j->epath, O_WRONLY | O_CREAT | O_TRUNC,
+                                       0600) ||
+      posix_spawn_file_actions_adddup2(&j->fa, 1, 2)) {
+    cis__aot_job_free(j);
+    return CIS_ENOMEM;
+  }
+  cis__aot_buf src = {0};
+  cis_result rc = cis__aot_codegen(m, k->name, &src, msg, cap);
+  if (rc == CIS_OK) {
+    int fd = open(j->cpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write_all(fd, (const uint8_t *)src.p, src.len);
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    if (!ok) {
+      setmsg(msg, cap, "cannot write %s: %s", j->cpath, strerror(errno));
+      unlink(j->cpath);
+      rc = CIS_EIO;
+    }
+  }
+  cis__aot_buf_free(&src);
+  if (rc != CIS_OK) {
+    cis__aot_job_free(j);
+    return rc;
+  }
+  *out = j;
+  return CIS_OK;
+}
+
+/* ----------------------------------------------------- loaded objects */
+
+/* The objects this process has loaded, one per key, shared by the modules
+ * that use it. Each is dlopened once through /proc/self/fd/N of the
+ * descriptor it was checked through (kept open while loaded): glibc knows
+ * a loaded object by that name and by its file's device and inode, so a
+ * second dlopen of the same entry would hand back the first, and the
+ * first name could outlive its descriptor's number if two loads shared
+ * one object. */
+struct cis__aot_loaded {
+  struct cis__aot_loaded *next;
+  uint8_t key[32];
+  unsigned refs;
+  void *dl;
+  int fd;                      /* the entry (or memory file) it was loaded from */
+  const cis_aot_object *obj;
+};
+
+static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
+static cis__aot_loaded *loaded_head;
+
+const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return l->obj; }
+
+void cis__aot_release(cis__aot_loaded *l) {
+  if (!l) return;
+  pthread_mutex_lock(&loaded_lock);
+  bool last = --l->refs == 0;
+  if (last)
+    for (cis__aot_loaded **p = &loaded_head; *p; p = &(*p)->next)
+      if (*p == l) {
+        *p = l->next;
+        break;
+      }
+  pthread_mutex_unlock(&loaded_lock);
+  if (!last) return;
+  dlclose(l->dl);
+  close(l->fd);
+  free(l);
+}
+
+/* The loaded object of key k, counted, or NULL. */
+static cis__aot_loaded *loaded_find(const key *k) {
+  pthread_mutex_lock(&loaded_lock);
+  cis__aot_loaded *l = loaded_head;
+  while (l && memcmp(l->key, k->key, 32) != 0) l = l->next;
+  if (l) l->refs++;
+  pthread_mutex_unlock(&loaded_lock);
+  return l;
+}
+
+/* dlopens the object open as fd (whose key is keyhex) and checks the key
+ * it carries. */
+static cis_result dlopen_fd(int fd, const char *keyhex, void **handle,
+                            const cis_aot_object **obj, char *msg, size_t cap) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    setmsg(msg, cap, "cannot load the compiled object: %s", e ? e : "dlopen failed");
+    return CIS_EIO;
+  }
+  const cis_aot_object *o = dlsym(h, CIS_AOT_OBJECT_SYMBOL);
+  if (!o || o->abi != CIS_AOT_ABI || !o->key || strcmp(o->key, keyhex) != 0) {
+    dlclose(h);
+    setmsg(msg, cap, "the compiled object is not the one asked for (no %s of ABI %d and key %s)",
+           CIS_AOT_OBJECT_SYMBOL, CIS_AOT_ABI, keyhex);
+    return CIS_EIO;
+  }
+  *handle = h;
+  *obj = o;
+  return CIS_OK;
+}
+
+/* Copies the first len bytes of fd to an anonymous memory file and loads
+ * that: for a cache on a file system that refuses to map executables
+ * (noexec), where dlopen of the entry itself fails. */
+static cis_result dlopen_copy(int fd, size_t len, const char *keyhex, void **handle, int *mfd,
+                              const cis_aot_object **obj, char *msg, size_t cap) {
+  void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) {
+    setmsg(msg, cap, "cannot map the cache entry: %s", strerror(errno));
+    return CIS_EIO;
+  }
+  *mfd = memfd_create("cis-aot", MFD_CLOEXEC);
+  bool ok = *mfd >= 0 && write_all(*mfd, p, len);
+  munmap(p, len);
+  if (!ok) {
+    setmsg(msg, cap, "copying the compiled object to memory: %s", strerror(errno));
+    if (*mfd >= 0) close(*mfd);
+    return CIS_EIO;
+  }
+  cis_result rc = dlopen_fd(*mfd, keyhex, handle, obj, msg, cap);
+  if (rc != CIS_OK) close(*mfd);
+  return rc;
+}
+
+/* Tests: load every entry through the memory-file copy. */
+static bool load_copy;
+void cis__aot_test_load_copy(bool on) { load_copy = on; }
+
+/* Checks the entry at path for key k and loads it when sound: the bytes
+ * hashed are those of the descriptor dlopen maps, so a rename over the
+ * path after the check cannot change what is loaded (cis never writes an
+ * entry in place). Returns CIS_ENOTFOUND when absent, CIS_EHASH when
+ * unsound. */
+static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
+                             size_t cap) {
+  if ((*out = loaded_find(k))) return CIS_OK;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
+  uint8_t trl[TRL_SIZE];
+  cis_result rc = check_entry(fd, k->key, trl, msg, cap);
+  cis__aot_loaded *l = rc == CIS_OK ? calloc(1, sizeof *l) : NULL;
+  if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
+  if (rc == CIS_OK) {
+    l->fd = fd;
+    rc = dlopen_fd(fd, k->name, &l->dl, &l->obj, msg, cap);
+    if (rc != CIS_OK || load_copy) {
+      if (rc == CIS_OK) dlclose(l->dl);
+      uint64_t plen;
+      memcpy(&plen, trl + T_LEN, 8);
+      rc = dlopen_copy(fd, (size_t)plen, k->name, &l->dl, &l->fd, &l->obj, msg, cap);
+      if (rc == CIS_OK) close(fd);
+    }
+  }
+  if (rc != CIS_OK) {
+    close(fd);
+    free(l);
+    return rc;
+  }
+  memcpy(l->key, k->key, 32);
+  l->refs = 1;
+  pthread_mutex_lock(&loaded_lock);
+  cis__aot_loaded *other = loaded_head;
+  while (other && memcmp(other->key, k->key, 32) != 0) other = other->next;
+  if (other) other->refs++; /* another thread loaded it meanwhile: use that one */
+  else {
+    l->next = loaded_head;
+    loaded_head = l;
+  }
+  pthread_mutex_unlock(&loaded_lock);
+  if (other) {
+    dlclose(l->dl);
+    close(l->fd);
+    free(l);
+    l = other;
+  }
+  *out = l;
+  return CIS_OK;
+}
+
+/* ------------------------------------------------------------ obtain */
+
 bool cis__aot_compiler_present(char *msg, size_t cap) {
   cis__aot_cc cc;
   return cis__aot_find_cc(&cc, msg, cap) == CIS_OK;
@@ -558,60 +746,116 @@ bool cis__aot_cached(const cis__module *m) {
   return access(path, R_OK) == 0;
 }
 
-cis_result cis__aot_obtain(const cis__module *m, bool do_compile, void **handle, int *fd,
-                           const cis_aot_object **obj, bool *compiled, char *msg, size_t cap) {
+/* Key, compiler and cache folder of m; *cache says whether the cache is
+ * usable (else the caller compiles in a private folder). */
+static cis_result locate(const cis__module *m, cis__aot_cc *cc, key *k, char *dir, size_t dcap,
+                         bool *cache, char *msg, size_t cap) {
+  cis_result rc = cis__aot_find_cc(cc, msg, cap);
+  if (rc == CIS_OK) rc = make_key(m, cc, k, msg, cap);
+  if (rc != CIS_OK) return rc;
+  *cache = cis__aot_cache_dir(dir, dcap) == CIS_OK && mkdirs(dir) == CIS_OK &&
+           access(dir, W_OK) == 0;
+  return CIS_OK;
+}
+
+/* A private temporary folder for a compile without a usable cache. */
+static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
+  const char *t = getenv("TMPDIR");
+  snprintf(dir, dcap, "%s/cis-aot-XXXXXX", t && *t ? t : "/tmp");
+  if (mkdtemp(dir)) return CIS_OK;
+  setmsg(msg, cap, "no cache folder and no temporary folder: %s", strerror(errno));
+  return CIS_EIO;
+}
+
+cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loaded **out,
+                           bool *compiled, char *msg, size_t cap) {
   cis__aot_cc cc;
   key k;
-  char dir[PATH_MAX], path[PATH_MAX + 80], lpath[PATH_MAX + 80];
+  char dir[PATH_MAX], path[PATH_MAX + 80];
+  bool cache = false;
   *compiled = false;
-  cis_result rc = cis__aot_find_cc(&cc, msg, cap);
+  *out = NULL;
+  cis_result rc = locate(m, &cc, &k, dir, sizeof dir, &cache, msg, cap);
   if (rc != CIS_OK) return rc;
-  rc = make_key(m, &cc, &k, msg, cap);
-  if (rc != CIS_OK) return rc;
-  bool cache = cis__aot_cache_dir(dir, sizeof dir) == CIS_OK && mkdirs(dir) == CIS_OK &&
-               access(dir, W_OK) == 0;
-  if (!cache) {
-    /* No usable cache: compile in a private temporary folder. */
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cis-aot-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
-      setmsg(msg, cap, "no cache folder and no temporary folder: %s", strerror(errno));
-      return CIS_EIO;
-    }
-  }
-  snprintf(path, sizeof path, "%s/%s.cso", dir, k.name);
-  snprintf(lpath, sizeof lpath, "%s/%s.lock", dir, k.name);
   if (cache) {
-    rc = load_entry(path, &k, handle, fd, obj, msg, cap);
+    snprintf(path, sizeof path, "%s/%s.cso", dir, k.name);
+    rc = load_entry(path, &k, out, msg, cap);
     if (rc == CIS_OK || (rc != CIS_ENOTFOUND && rc != CIS_EHASH)) return rc;
+  } else if ((*out = loaded_find(&k))) {
+    return CIS_OK;
   }
-  if (!do_compile) {
-    if (!cache) rmdir(dir);
-    return CIS_ENOTFOUND;
-  }
-  int lfd = cache ? lock_key(lpath) : -1;
-  if (lfd >= 0) {
-    /* Whoever held the lock may have stored it meanwhile. */
-    rc = load_entry(path, &k, handle, fd, obj, msg, cap);
-    if (rc == CIS_OK || (rc != CIS_ENOTFOUND && rc != CIS_EHASH)) {
-      close(lfd);
-      return rc;
-    }
-  }
-  uint8_t *so = NULL;
-  size_t solen = 0;
-  rc = compile(m, &cc, dir, k.name, &so, &solen, msg, cap);
-  if (rc == CIS_OK && cache) rc = store_entry(path, &k, so, solen, msg, cap);
-  if (lfd >= 0) close(lfd);
-  if (!cache) rmdir(dir);
+  if (!do_compile) return CIS_ENOTFOUND;
+  if (!cache && (rc = temp_dir(dir, sizeof dir, msg, cap)) != CIS_OK) return rc;
+  cis__aot_job *j = NULL;
+  rc = job_new(m, &cc, &k, cache, dir, &j, msg, cap);
+  if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
-    rc = load_object(so, solen, k.name, handle, fd, obj, msg, cap);
+    rc = load_entry(j->path, &k, out, msg, cap);
   }
-  free(so);
+  if (j) cis__aot_job_free(j); /* without a cache: the folder goes, the loaded file stays open */
+  else if (!cache) rmdir(dir);
   return rc;
 }
 
+cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
+  cis__aot_cc cc;
+  key k;
+  char dir[PATH_MAX];
+  bool cache = false;
+  *out = NULL;
+  cis_result rc = locate(m, &cc, &k, dir, sizeof dir, &cache, msg, cap);
+  if (rc != CIS_OK) return rc;
+  if (!cache) {
+    setmsg(msg, cap, "no writable cache folder to compile into");
+    return CIS_EIO;
+  }
+  return job_new(m, &cc, &k, true, dir, out, msg, cap);
+}
+
+pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {
+  int p[2];
+  *rfd = -1;
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (pid > 0) {
+    close(p[1]);
+    *rfd = p[0];
+    return pid;
+  }
+  /* The child: one thread, a copy of the parent's memory. It leaves the
+   * parent's session and holds none of its descriptors (a pipe it kept
+   * would keep a reader of the parent's output waiting), reports on fd 3,
+   * and never returns into the parent's code. */
+  setsid();
+  signal(SIGPIPE, SIG_IGN);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+  }
+  if (dup2(p[1], 3) != 3) _exit(2);
+  syscall(SYS_close_range, 4u, ~0u, 0u);
+  int failed = 0;
+  for (size_t i = 0; i < n; i++) {
+    char msg[CIS_ERRMSG_MAX];
+    msg[0] = 0;
+    cis_result rc = compile_store(jobs[i], msg, sizeof msg);
+    if (rc != CIS_OK) {
+      failed = 1;
+      size_t l = strnlen(msg, sizeof msg - 1);
+      msg[l] = '\n';
+      write_all(3, (const uint8_t *)msg, l + 1);
+    }
+  }
+  _exit(failed);
+}
 /* ------------------------------------------------------ housekeeping */
 
 cis_result cis_cache_dir(char *buf, size_t cap) {
@@ -624,27 +868,22 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
   memset(e, 0, sizeof *e);
   e->path = path;
   snprintf(e->key, sizeof e->key, "%.*s", (int)(strlen(name) - 4), name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
   struct stat st;
-  if (stat(path, &st) == 0) {
+  if (fstat(fd, &st) == 0) {
     e->bytes = (uint64_t)st.st_size;
     e->mtime = (int64_t)st.st_mtim.tv_sec;
   }
-  uint8_t *b;
-  size_t n;
-  if (read_file(path, &b, &n) != CIS_OK) return;
-  uint64_t plen = 0;
-  if (n >= HDR_SIZE && memcmp(b, MAGIC, 8) == 0) {
-    memcpy(&plen, b + H_LEN, 8);
-    hex(b + H_MOD, 32, e->module_sha256);
-    memcpy(e->cis_version, b + H_VER, 15);
-    char keyhex[65];
-    hex(b + H_KEY, 32, keyhex);
-    uint8_t md[32];
-    e->sound = plen == n - HDR_SIZE && strcmp(keyhex, e->key) == 0 &&
-               checksum(b + HDR_SIZE, (size_t)plen, md, NULL, 0) == CIS_OK &&
-               memcmp(md, b + H_SUM, 32) == 0;
-  }
-  free(b);
+  uint8_t trl[TRL_SIZE];
+  cis_result rc = check_entry(fd, NULL, trl, NULL, 0);
+  close(fd);
+  if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
+  hex(trl + T_MOD, 32, e->module_sha256);
+  memcpy(e->cis_version, trl + T_VER, 15);
+  char keyhex[65];
+  hex(trl + T_KEY, 32, keyhex);
+  e->sound = rc == CIS_OK && strcmp(keyhex, e->key) == 0;
 }
 
 /* What a file of the cache folder is. */

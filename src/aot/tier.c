@@ -18,21 +18,28 @@
  * module's bytes and decodes its own copy of the module, so freeing the
  * module never waits for its compile, which still runs (its entry serves
  * later processes) and whose code is then unloaded instead of published.
- * At process exit (atexit) the worker finishes the queue, at most
- * QUEUE_MAX compiles, and is joined: a short run, which frees its module
- * and exits before the worker even starts, still leaves its module in the
- * cache for the next process.
+ * The worker generates the C; a child process runs the C compiler and
+ * stores the entry (cache.c, cis__aot_jobs_spawn). At process exit
+ * (atexit) the worker stops waiting for that child and leaves it to
+ * finish, hands the modules still queued to one more child (after
+ * generating their C: milliseconds, no compiler), and is joined: a short
+ * run exits at once, never waiting for the C compiler, and its modules
+ * are still in the cache for the next process.
  *
  * A call with a fuel limit runs on the baseline: fuel counts instructions
  * there and loop iterations in compiled code (docs/aot.md), and a budget
  * must not change meaning when the code arrives.
  */
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "aot/aot.h"
 #include "runtime/rt_internal.h"
@@ -71,6 +78,7 @@ static struct {
   bool started;          /* the thread runs (joinable) */
   bool stop;             /* exiting: no more jobs; the worker ends when the queue is empty */
   bool hold;             /* tests: take no job until released */
+  atomic_bool exiting;   /* stop, read without the lock by wait_child */
   pthread_t thread;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .cond = PTHREAD_COND_INITIALIZER,
@@ -90,23 +98,86 @@ static void job_free(job *j) {
   free(j);
 }
 
+/* Decodes and validates the copy of job j's module into *m. */
+static cis_result decode_job(const job *j, cis__module **m, char *msg, size_t cap) {
+  cis__diag d;
+  memset(&d, 0, sizeof d);
+  *m = NULL;
+  cis_result rc = cis__module_decode(j->bytes, j->n, m, &d);
+  if (rc == CIS_OK) rc = cis__module_validate(*m, &d);
+  if (rc != CIS_OK) snprintf(msg, cap, "%s", d.msg);
+  return rc;
+}
+
+/* The result of waiting for a compile child: it ended, or the process is
+ * exiting and it was left to finish on its own. */
+#define LEFT_RUNNING 1
+
+/* Waits for compile child pid, reading its report from rfd, until it ends
+ * or the process starts exiting (then it is left running: it stores the
+ * entry for the next process). Returns CIS_OK when it stored the entry,
+ * CIS_EIO with its message, or LEFT_RUNNING. */
+static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
+  size_t got = 0;
+  msg[0] = 0;
+  for (;;) {
+    if (atomic_load(&W.exiting)) {
+      close(rfd);
+      return LEFT_RUNNING;
+    }
+    struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+    int pr = poll(&pfd, 1, 50); /* a bounded wait, to see exiting */
+    if (pr < 0 && errno != EINTR) break;
+    if (pr <= 0) continue;
+    ssize_t r = read(rfd, msg + got, cap - 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break; /* end of file: the child is done */
+    got += (size_t)r;
+    if (got == cap - 1) got = 0; /* keep the last line's room (a report is one line) */
+  }
+  close(rfd);
+  msg[got] = 0;
+  if (got && msg[got - 1] == '\n') msg[got - 1] = 0;
+  int st = 0;
+  pid_t w;
+  while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+  }
+  /* Without a status (SIGCHLD ignored by the embedder) the report says. */
+  bool ok = w == pid ? WIFEXITED(st) && WEXITSTATUS(st) == 0 : msg[0] == 0;
+  if (!ok && !msg[0]) snprintf(msg, cap, "the compile process ended abnormally");
+  return ok ? CIS_OK : CIS_EIO;
+}
+
 /* Compiles job j (worker thread, no lock held): decode and validate the
- * copy, obtain the code (compiling and storing it), publish it unless the
- * module is gone. A failure leaves the module on the baseline with one
- * line on stderr. */
+ * copy, take the code from the cache if another process stored it, else
+ * compile it in a child process that stores the entry, then load it and
+ * publish it unless the module is gone. The child, not this thread, runs
+ * the C compiler, so that a process exiting leaves it to finish
+ * (wait_child) rather than waiting for it. A failure leaves the module on
+ * the baseline with one line on stderr. */
 static void run_job(job *j) {
   tier_mod *t = j->t;
   char msg[CIS_ERRMSG_MAX];
   msg[0] = 0;
   cis__module *m = NULL;
-  cis__diag d;
-  memset(&d, 0, sizeof d);
-  cis_result rc = cis__module_decode(j->bytes, j->n, &m, &d);
-  if (rc == CIS_OK) rc = cis__module_validate(m, &d);
-  if (rc != CIS_OK) snprintf(msg, sizeof msg, "%s", d.msg);
+  cis_result rc = decode_job(j, &m, msg, sizeof msg);
   cis__aot_code *code = NULL;
-  if (rc == CIS_OK) rc = cis__aot_load(m, true, &code, NULL, msg, sizeof msg);
+  if (rc == CIS_OK) rc = cis__aot_load(m, false, &code, NULL, msg, sizeof msg);
+  if (rc == CIS_ENOTFOUND) {
+    cis__aot_job *cj = NULL;
+    rc = cis__aot_job_prepare(m, &cj, msg, sizeof msg);
+    int rfd = -1;
+    pid_t pid = rc == CIS_OK ? cis__aot_jobs_spawn(&cj, 1, &rfd) : -1;
+    if (rc == CIS_OK && pid < 0) {
+      snprintf(msg, sizeof msg, "cannot start a compile process: %s", strerror(errno));
+      rc = CIS_EIO;
+    }
+    cis__aot_job_free(cj); /* the child has its own copy */
+    if (rc == CIS_OK) rc = wait_child(pid, rfd, msg, sizeof msg);
+    if (rc == CIS_OK) rc = cis__aot_load(m, false, &code, NULL, msg, sizeof msg);
+  }
   cis__module_free(m);
+  if (rc == LEFT_RUNNING) return;
   if (rc != CIS_OK) {
     atomic_store(&t->state, CIS__TIER_BASE);
     fprintf(stderr, "cis: engine auto keeps module %s on the interpreter: %s\n", t->name,
@@ -126,12 +197,43 @@ static void run_job(job *j) {
   if (gone) cis__aot_code_free(code);
 }
 
+/* At exit: the modules still queued are prepared here (code generation,
+ * no compiler) and handed to one child process, which compiles them one
+ * after the other and stores their entries after this process is gone.
+ * Called with the queue detached from W. */
+static void hand_over(job *head) {
+  cis__aot_job *cjs[QUEUE_MAX];
+  size_t n = 0;
+  for (job *j = head, *next; j; j = next) {
+    next = j->next;
+    cis__module *m = NULL;
+    char msg[CIS_ERRMSG_MAX];
+    if (n < QUEUE_MAX && decode_job(j, &m, msg, sizeof msg) == CIS_OK &&
+        !cis__aot_cached(m) && cis__aot_job_prepare(m, &cjs[n], msg, sizeof msg) == CIS_OK)
+      n++;
+    cis__module_free(m);
+    job_free(j);
+  }
+  int rfd = -1;
+  if (n && cis__aot_jobs_spawn(cjs, n, &rfd) >= 0) close(rfd); /* not waited for */
+  for (size_t i = 0; i < n; i++) cis__aot_job_free(cjs[i]);
+}
+
 static void *worker(void *arg) {
   (void)arg;
   pthread_mutex_lock(&W.lock);
   for (;;) {
     while (!W.head ? !W.stop : W.hold && !W.stop) pthread_cond_wait(&W.cond, &W.lock);
     if (!W.head) break; /* stopping, and nothing left */
+    if (W.stop) {
+      job *rest = W.head;
+      W.head = W.tail = NULL;
+      W.n = 0;
+      pthread_mutex_unlock(&W.lock);
+      hand_over(rest);
+      pthread_mutex_lock(&W.lock);
+      break;
+    }
     job *j = W.head;
     W.head = j->next;
     if (!W.head) W.tail = NULL;
@@ -149,6 +251,7 @@ static void *worker(void *arg) {
 void cis__tier_shutdown(void) {
   pthread_mutex_lock(&W.lock);
   W.stop = true;
+  atomic_store(&W.exiting, true);
   bool join = W.started;
   W.started = false;
   pthread_cond_broadcast(&W.cond);

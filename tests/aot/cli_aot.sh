@@ -41,10 +41,12 @@ echo "$out" | grep -q "removed 2 entries" || fail "cache clear said: $out"
 out=$("$cis" cache prune) || fail "cache prune: $out"
 
 # Tiering from the command line: the first run of a module not in the cache
-# runs on the interpreter and leaves the compiled object at exit; the next
-# finds it.
+# runs on the interpreter and exits; the compile it leaves behind stores
+# the object (waited for here, at most 300 s); the next run finds it.
 out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto first run: $out"
 [ "$out" = 1 ] || fail "auto first run printed: $out"
+i=0
+while [ "$("$cis" cache list | grep -c ' ok$')" != 1 ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i + 1)); done
 [ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "auto left no entry: $("$cis" cache list)"
 out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto second run: $out"
 "$cis" cache clear >/dev/null
