@@ -85,30 +85,29 @@ static bool take_pending(cis__host_ctx *h, uint64_t key, uint8_t **ans, size_t *
   return true;
 }
 
-/* KV get into a caller-provided buffer (cis_v1.kv_get, cis.memory_get):
- * the full length, written when it fits, or a guest error code. */
-static int64_t kv_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint32_t kl, uint32_t dst,
-                           uint32_t cap) {
-  uint8_t *v;
-  size_t vl;
-  cis_result rc = cis__host_kv_get(h, k, kl, &v, &vl);
-  if (rc != CIS_OK) return cis__host_guest_code(rc);
-  if (vl <= cap) memcpy(cis_instance_mem(cis_call_instance(c), dst, vl), v, vl);
-  free(v);
-  return (int64_t)vl;
-}
+/* A value looked up by key: the KV's, or an operator setting's. */
+typedef cis_result (*lookup_fn)(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl);
 
-/* An operator setting into a caller-provided buffer (cis_v1.config_get,
- * cis.config_get): as kv_get_into. */
-static int64_t config_get_into(cis_call *c, cis__host_ctx *h, const uint8_t *k, uint32_t kl, uint32_t dst,
-                               uint32_t cap) {
+/* A lookup into a caller-provided buffer, the same in every module:
+ * (key_ptr, key_len, dst_ptr, dst_cap). The full length, written when it
+ * fits, or a guest error code; the seed-001 ABI (cis.*) returns an i32. */
+static cis_result get_into_at(cis_call *c, const char *fn, lookup_fn lookup, bool i32, const cis_slot *a,
+                              cis_slot *r) {
+  CTX(h);
+  RANGE(k, fn, a[0].u32, a[1].u32);
+  if (!range(c, fn, a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
   uint8_t *v;
   size_t vl;
-  cis_result rc = cis__host_config_get(h, k, kl, &v, &vl);
-  if (rc != CIS_OK) return cis__host_guest_code(rc);
-  if (vl <= cap) memcpy(cis_instance_mem(cis_call_instance(c), dst, vl), v, vl);
-  free(v);
-  return (int64_t)vl;
+  cis_result rc = lookup(h, k, a[1].u32, &v, &vl);
+  int64_t n = cis__host_guest_code(rc);
+  if (rc == CIS_OK) {
+    if (vl <= a[3].u32) memcpy(cis_instance_mem(cis_call_instance(c), a[2].u32, vl), v, vl);
+    free(v);
+    n = (int64_t)vl;
+  }
+  if (i32) r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
+  else r[0].i64 = n;
+  return CIS_OK;
 }
 
 /* Atomic increment, the same in every module: (key_ptr, key_len, delta,
@@ -198,13 +197,7 @@ HOST_FN(v1_output_write) {
   return CIS_OK;
 }
 
-HOST_FN(v1_kv_get) {
-  CTX(h);
-  RANGE(k, "cis_v1.kv_get", a[0].u32, a[1].u32);
-  if (!range(c, "cis_v1.kv_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  r[0].i64 = kv_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
-  return CIS_OK;
-}
+HOST_FN(v1_kv_get) { return get_into_at(c, "cis_v1.kv_get", cis__host_kv_get, false, a, r); }
 
 HOST_FN(v1_kv_set) {
   CTX(h);
@@ -221,13 +214,7 @@ HOST_FN(v1_kv_delete) {
   return CIS_OK;
 }
 
-HOST_FN(v1_config_get) {
-  CTX(h);
-  RANGE(k, "cis_v1.config_get", a[0].u32, a[1].u32);
-  if (!range(c, "cis_v1.config_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  r[0].i64 = config_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
-  return CIS_OK;
-}
+HOST_FN(v1_config_get) { return get_into_at(c, "cis_v1.config_get", cis__host_config_get, false, a, r); }
 
 HOST_FN(v1_kv_increment) { return kv_increment_at(c, "cis_v1.kv_increment", a, r); }
 HOST_FN(v1_kv_cas) { return kv_cas_at(c, "cis_v1.kv_cas", a, r); }
@@ -299,14 +286,7 @@ HOST_FN(s1_ai_prompt) {
   return trapped ? CIS_TRAP_MEM_OOB : CIS_OK;
 }
 
-HOST_FN(s1_memory_get) {
-  CTX(h);
-  RANGE(k, "cis.memory_get", a[0].u32, a[1].u32);
-  if (!range(c, "cis.memory_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  int64_t n = kv_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
-  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
-  return CIS_OK;
-}
+HOST_FN(s1_memory_get) { return get_into_at(c, "cis.memory_get", cis__host_kv_get, true, a, r); }
 
 HOST_FN(s1_memory_set) {
   (void)r;
@@ -324,14 +304,7 @@ HOST_FN(s1_memory_delete) {
   return CIS_OK;
 }
 
-HOST_FN(s1_config_get) {
-  CTX(h);
-  RANGE(k, "cis.config_get", a[0].u32, a[1].u32);
-  if (!range(c, "cis.config_get", a[2].u32, a[3].u32)) return CIS_TRAP_MEM_OOB;
-  int64_t n = config_get_into(c, h, k, a[1].u32, a[2].u32, a[3].u32);
-  r[0].i32 = n > INT32_MAX ? CIS_G_TOO_LARGE : (int32_t)n;
-  return CIS_OK;
-}
+HOST_FN(s1_config_get) { return get_into_at(c, "cis.config_get", cis__host_config_get, true, a, r); }
 
 HOST_FN(s1_memory_increment) { return kv_increment_at(c, "cis.memory_increment", a, r); }
 HOST_FN(s1_memory_cas) { return kv_cas_at(c, "cis.memory_cas", a, r); }
