@@ -232,6 +232,84 @@ end:
   return o;
 }
 
+/* Pushes out what libpq still buffers (a large value or block). */
+static cis__pgwire_outcome push(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+  for (;;) {
+    int f = cis__pq.flush(pg);
+    if (f == 0) return CIS__PGWIRE_DONE;
+    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+    cis__pgwire_outcome o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
+    if (o != CIS__PGWIRE_DONE) return o;
+    if (!cis__pq.consumeInput(pg))
+      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  }
+}
+
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
+                                                 PGresult **out, cis__pgwire_report *rep) {
+  cis__pgwire_outcome o;
+  PGresult *keep = NULL; /* the latest command's first successful result */
+  bool next = true;      /* the next result starts a command */
+  report_init(rep);
+  if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
+  if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  if ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE) return o;
+  /* A NULL from PQgetResult ends one command's results; the sync point's
+   * own result ends the whole. As in cis__pgwire_collect, a wait reports
+   * into a report of its own. */
+  for (;;) {
+    while (cis__pq.isBusy(pg)) {
+      cis__pgwire_report w;
+      o = cis__pgwire_wait(pg, POLLIN, until, &w);
+      if (o != CIS__PGWIRE_DONE) {
+        note(rep, o, w.what, w.msg);
+        goto end;
+      }
+      if (!cis__pq.consumeInput(pg)) {
+        o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+        goto end;
+      }
+    }
+    PGresult *r = cis__pq.getResult(pg);
+    if (!r) {
+      if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
+      next = true; /* that command's results are over */
+      continue;
+    }
+    ExecStatusType st = cis__pq.resultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+      cis__pq.clear(r);
+      break;
+    }
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      if (out && next) {
+        cis__pq.clear(keep);
+        keep = r;
+      } else {
+        cis__pq.clear(r);
+      }
+      next = false;
+    } else if (st == PGRES_PIPELINE_ABORTED) {
+      cis__pq.clear(r); /* skipped after an earlier failure, which decides */
+    } else {
+      if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
+        rep->sqlclass = classify(pg, r);
+        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", cis__pq.resultErrorMessage(r));
+      }
+      cis__pq.clear(r);
+    }
+  }
+  if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) o = note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
+  else if (cis__pq.status(pg) != CONNECTION_OK)
+    o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  else o = CIS__PGWIRE_DONE;
+
+end:
+  if (o == CIS__PGWIRE_DONE && out) *out = keep;
+  else cis__pq.clear(keep);
+  return o;
+}
+
 /* The detached thread of cis__pgwire_cancel_async: one blocking request. */
 static void *cancel_thread(void *arg) {
   PGcancel *cn = arg;

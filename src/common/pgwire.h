@@ -41,7 +41,9 @@
   X(PQsendPrepare, sendPrepare) X(PQsendQuery, sendQuery)                              \
   X(PQsendQueryPrepared, sendQueryPrepared) X(PQsetNoticeProcessor, setNoticeProcessor) \
   X(PQsetNoticeReceiver, setNoticeReceiver) X(PQsetnonblocking, setnonblocking)        \
-  X(PQsocket, socket) X(PQstatus, status) X(PQtransactionStatus, transactionStatus)
+  X(PQsocket, socket) X(PQstatus, status) X(PQtransactionStatus, transactionStatus)       \
+  X(PQenterPipelineMode, enterPipelineMode) X(PQexitPipelineMode, exitPipelineMode)    \
+  X(PQpipelineSync, pipelineSync) X(PQsendQueryParams, sendQueryParams)
 
 /* libpq's functions, valid once cis__pq_lib is loaded: cis__pgwire_connect
  * loads it, so a connection it made is proof that they are. */
@@ -141,6 +143,17 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
  * only when libpq was never loaded (pg cannot be a connection then). */
 cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
                                         cis__pgwire_report *rep);
+
+/* The same for a connection in pipeline mode (PQenterPipelineMode): call
+ * it after PQpipelineSync, passing whether every send and the sync
+ * succeeded. It collects the results of every command sent since the last
+ * sync point up to this one, in order. *out gets the first successful
+ * result of the last command, when no command failed; the first failed
+ * result decides, as above (the commands after it are skipped by the
+ * server: PGRES_PIPELINE_ABORTED, not a failure of their own). After DONE
+ * or FAILED the pipeline is idle, so PQexitPipelineMode may follow. */
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
+                                                 PGresult **out, cis__pgwire_report *rep);
 
 /* Asks the server to cancel the statement running on pg, without waiting:
  * the cancel request is sent from a detached thread, because libpq's

@@ -434,6 +434,11 @@ static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *
 static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
   fs->changed = true;
+  if (fs->d->exec) {
+    /* PostgreSQL may pipeline it: tx_end syncs before the method returns. */
+    fs->nstmts++;
+    return fs->d->exec(fs->c, id, &sql[id], a, n);
+  }
   int err = run(fs, id, a, n, &r);
   fs->d->done(&r);
   return err;
@@ -717,6 +722,12 @@ static void tx_forget(vdb_fs *fs) {
  * error, or the commit's. */
 static int tx_end(vdb_fs *fs, int err, bool keep) {
   if (!fs->in_tx) return err;
+  /* The transaction stays open: what the dialect sent without waiting
+   * (exec) must have succeeded before the method says it did. */
+  if (fs->d->sync && !(err && fatal(err)) && (fs->scoped || (keep && !err))) {
+    int s = fs->d->sync(fs->c);
+    if (s) err = s;
+  }
   if (err && fatal(err)) {
     tx_abort(fs);
     if (fs->scoped && !fs->scope_err) fs->scope_err = err;
@@ -1848,6 +1859,11 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
 static vdb_fs *db_of(cis_vfs *mount) {
   cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
   return b && b->methods == &db_methods ? FS(b) : NULL;
+}
+
+uint64_t cis__vfs_db_round_trips(cis_vfs *mount) {
+  vdb_fs *fs = db_of(mount);
+  return fs && fs->c && fs->d->trips ? fs->d->trips(fs->c) : 0;
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {

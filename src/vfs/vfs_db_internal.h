@@ -111,6 +111,18 @@ typedef struct cis__vdb_dialect {
    * once on a new one. */
   int (*query)(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
                int nargs, cis__vdb_rows *rows);
+  /* Optional (NULL: query() then done() stand in). Runs statement `id`,
+   * whose rows are not wanted. Inside a write transaction the dialect may
+   * send it without waiting for it: its failure then comes back from the
+   * next query(), sync() or commit(), and the transaction cannot go on.
+   * vfs_db.c calls sync() before a method returns with the transaction
+   * still open, so every failure is reported by the method that made it. */
+  int (*exec)(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+              int nargs);
+  /* Optional: waits for everything exec() sent; 0 or the first failure. */
+  int (*sync)(cis__vdb_conn *c);
+  /* Optional: the round trips to the server so far (for the tests). */
+  uint64_t (*trips)(cis__vdb_conn *c);
   /* Moves to the next row: *have is false at the end. */
   int (*step)(cis__vdb_rows *r, bool *have);
   /* Column i of the current row as an integer (NULL reads as 0). */

@@ -25,6 +25,17 @@
  * is common/pgwire.c's, shared with the key-value store's PostgreSQL
  * backend; this file maps its outcomes to error numbers.
  *
+ * Pipelining: a write transaction runs in libpq's pipeline mode. BEGIN,
+ * and every statement whose rows are not wanted (pq_exec: the inserts,
+ * updates and deletes of vfs_db.c), are sent without waiting; the next
+ * statement whose rows are wanted, the COMMIT or a sync (pq_sync, at the
+ * end of every method that leaves the transaction open) sends a sync
+ * point and collects every result since the last one, so the first
+ * failure among them is that call's failure. A method's changes and the
+ * COMMIT thus go in one round trip, and a failure is still reported by
+ * the method that caused it, never later: vfs_db.c syncs before a method
+ * returns with the transaction open. At most PIPE_MAX statements wait.
+ *
  * Lost connections: a connection found broken is dropped; the next
  * statement or transaction outside a transaction reconnects, and a
  * statement that failed outside a transaction because its connection was
@@ -55,6 +66,7 @@
 #define BYTEA_OID 17
 #define INT8_OID 20
 #define MAX_PARAMS 12                 /* most parameters of any statement */
+#define PIPE_MAX 64                   /* most statements sent before a sync point */
 
 /* pgwire's copy of a detail must hold all that fits in a message here. */
 _Static_assert(CIS_VFS_ERRMSG_MAX <= CIS__PGWIRE_MSG_MAX, "pgwire's detail is too short");
@@ -97,6 +109,11 @@ struct cis__vdb_conn {
   uint64_t stmt_ms;      /* the session's statement_timeout */
   bool full_sync;        /* synchronous_commit on (else off for the session) */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
+  bool pipe;             /* the write transaction runs in pipeline mode */
+  int queued;            /* pipe: statements sent since the last sync point */
+  bool fresh;            /* pipe: BEGIN sent and nothing read yet, so a connection
+                            found stale may still be replaced (pq_query) */
+  uint64_t trips;        /* waits for the server's answers (round trips), for the tests */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -115,6 +132,9 @@ static void pg_drop(cis__vdb_conn *c) {
   c->pg = NULL;
   c->prepared = 0;
   c->in_txn = false;
+  c->pipe = false;
+  c->queued = 0;
+  c->fresh = false;
 }
 
 /* Maps a failed result's SQLSTATE class to an error number: a full disk
@@ -137,7 +157,19 @@ static int sql_err(cis__pgwire_sqlclass k) {
 static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *what) {
   cis__pgwire_report rep;
   int err;
-  switch (cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep)) {
+  cis__pgwire_outcome o;
+  c->trips++;
+  if (c->pipe) {
+    /* In pipeline mode: a sync point after what was sent, then every
+     * result since the last one. */
+    sent = sent && cis__pq.pipelineSync(c->pg) == 1;
+    c->queued = 0;
+    c->fresh = false;
+    o = cis__pgwire_collect_pipeline(c->pg, sent, c->deadline_ns, out, &rep);
+  } else {
+    o = cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep);
+  }
+  switch (o) {
   case CIS__PGWIRE_DONE:
     return 0;
   case CIS__PGWIRE_FAILED:
@@ -166,6 +198,28 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
 }
 
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what);
+
+/* Leaves pipeline mode (nothing may be waiting: after a collect). A
+ * connection that will not leave it is dropped. */
+static void pipe_leave(cis__vdb_conn *c) {
+  if (!c->pipe) return;
+  if (c->pg && c->queued) pg_collect(c, 1, NULL, "rollback");
+  c->pipe = false;
+  c->fresh = false;
+  if (c->pg && !cis__pq.exitPipelineMode(c->pg)) pg_drop(c);
+}
+
+/* Sends one parameterless command in pipeline mode, without waiting. */
+static int pipe_send(cis__vdb_conn *c, const char *sql, const char *what) {
+  if (cis__pq.sendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 1)) {
+    c->queued++;
+    return 0;
+  }
+  char msg[CIS__PGWIRE_MSG_MAX];
+  snprintf(msg, sizeof msg, "%s", cis__pq.errorMessage(c->pg));
+  pg_drop(c);
+  return pg_fail(c, CIS_VFS_EDOWN, what, msg);
+}
 
 /* Server notices ("relation already exists, skipping") are not errors; a
  * library has no business printing them. */
@@ -275,6 +329,14 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
   if (c->in_txn) return pg_fail(c, EIO, "begin", "a transaction is already open");
   int err = pg_ready(c, "begin");
   if (err) return err;
+  if (write && cis__pq.enterPipelineMode(c->pg)) {
+    /* BEGIN goes with the transaction's first statement (see the top). */
+    c->pipe = true;
+    c->fresh = true;
+    err = pipe_send(c, "BEGIN", "begin");
+    if (!err) c->in_txn = true;
+    return err;
+  }
   err = pg_simple(c, sql, NULL, "begin");
   if (err == CIS_VFS_EDOWN && !c->pg) {
     /* A stale connection (the server restarted since the last call):
@@ -294,7 +356,15 @@ static int pq_commit(cis__vdb_conn *c) {
   PGresult *r = NULL;
   if (!c->in_txn) return pg_fail(c, EIO, "commit", "no transaction is open");
   int err = pg_ready(c, "commit");
-  if (!err) err = pg_simple(c, "COMMIT", &r, "commit");
+  if (!err && c->pipe) {
+    /* With what waits in the pipeline: one round trip. A failure among
+     * them skips the COMMIT, which the first failure then stands for. */
+    err = pipe_send(c, "COMMIT", "commit");
+    if (!err) err = pg_collect(c, 1, &r, "commit");
+    pipe_leave(c);
+  } else if (!err) {
+    err = pg_simple(c, "COMMIT", &r, "commit");
+  }
   /* COMMIT of a transaction that failed earlier answers ROLLBACK. */
   if (!err && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
     err = pg_fail(c, EIO, "commit", "the transaction was rolled back by the server");
@@ -312,6 +382,7 @@ static void pq_rollback(cis__vdb_conn *c) {
     pg_drop(c);
     return;
   }
+  pipe_leave(c); /* what still waits is collected (and dropped) first */
   pg_abort(c);
 }
 
@@ -353,9 +424,10 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   return err;
 }
 
-/* Runs a prepared statement once; the result goes to rows. */
-static int pg_run(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
-                  int nargs, cis__vdb_rows *rows) {
+/* Sends prepared statement id with args (preparing it first when it is
+ * not yet): *sent is what PQsendQueryPrepared returned. */
+static int pg_send(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                   int nargs, int *sent) {
   int err = pg_ready(c, "query");
   if (err) return err;
   if (!(c->prepared & (1ull << id))) {
@@ -380,8 +452,18 @@ static int pg_run(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__
   }
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
+  *sent = cis__pq.sendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1);
+  return 0;
+}
+
+/* Runs a prepared statement once; the result goes to rows. */
+static int pg_run(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                  int nargs, cis__vdb_rows *rows) {
+  int sent = 0;
+  int err = pg_send(c, id, sql, args, nargs, &sent);
+  if (err) return err;
   PGresult *r = NULL;
-  err = pg_collect(c, cis__pq.sendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1), &r, "query");
+  err = pg_collect(c, sent, &r, "query");
   if (err) return err;
   rows->c = c;
   rows->impl = r;
@@ -395,12 +477,52 @@ static int pq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
   memset(rows, 0, sizeof *rows);
   if (id < 0 || id >= CIS__VDB_MAX_STMTS || nargs > MAX_PARAMS)
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
-  bool outside = !c->in_txn;
+  bool outside = !c->in_txn, fresh = c->pipe && c->fresh;
   int err = pg_run(c, id, sql, args, nargs, rows);
-  if (err == CIS_VFS_EDOWN && outside && !c->pg) err = pg_run(c, id, sql, args, nargs, rows);
+  if (err == CIS_VFS_EDOWN && fresh && !c->pg) {
+    /* The transaction's first statement found its connection stale (a
+     * server restart): nothing of it happened, so it may begin again, as
+     * a BEGIN on its own would have (pq_begin). */
+    err = pq_begin(c, true);
+    if (!err) err = pg_run(c, id, sql, args, nargs, rows);
+  } else if (err == CIS_VFS_EDOWN && outside && !c->pg) {
+    err = pg_run(c, id, sql, args, nargs, rows);
+  }
   if (err && c->in_txn && !c->pg) c->in_txn = false;
   return err;
 }
+
+static void pq_done(cis__vdb_rows *rows);
+
+/* A statement whose rows are not wanted: in the pipeline of a write
+ * transaction it is sent without waiting (its failure comes back from the
+ * next pq_query, pq_sync or pq_commit); elsewhere it runs at once. */
+static int pq_exec(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                   int nargs) {
+  cis__vdb_rows rows;
+  if (!c->pipe || c->fresh) {
+    /* Not in a pipeline, or its BEGIN not yet answered: at once, so that
+     * a stale connection is still replaced as pq_query does. */
+    int err = pq_query(c, id, sql, args, nargs, &rows);
+    pq_done(&rows);
+    return err;
+  }
+  if (id < 0 || id >= CIS__VDB_MAX_STMTS || nargs > MAX_PARAMS)
+    return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
+  int sent = 0;
+  int err = pg_send(c, id, sql, args, nargs, &sent);
+  if (err) return err;
+  if (!sent) return pg_collect(c, sent, NULL, "query"); /* reports the lost connection */
+  if (++c->queued >= PIPE_MAX) return pg_collect(c, 1, NULL, "query");
+  return 0;
+}
+
+/* Waits for what pq_exec sent: 0, or the first failure among it. */
+static int pq_sync(cis__vdb_conn *c) {
+  return c->pipe && c->queued && c->pg ? pg_collect(c, 1, NULL, "query") : 0;
+}
+
+static uint64_t pq_trips(cis__vdb_conn *c) { return c->trips; }
 
 static int pq_step(cis__vdb_rows *rows, bool *have) {
   *have = false;
@@ -450,6 +572,9 @@ const cis__vdb_dialect cis__vdb_postgres = {
     .flush = pq_flush,
     .version = NULL,
     .query = pq_query,
+    .exec = pq_exec,
+    .sync = pq_sync,
+    .trips = pq_trips,
     .step = pq_step,
     .col_int = pq_col_int,
     .col_blob = pq_col_blob,

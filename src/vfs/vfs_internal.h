@@ -30,6 +30,8 @@ uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
 /* Statements a database backend ran and write transactions it committed
  * so far (false for any other backend). For the tests of its fast paths. */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+/* The database backend's round trips to its server (PostgreSQL; else 0). */
+uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 /* A number that moves at the start of every public call on a file or a
  * path made on this thread (cis_vfs_openat, _pread, _fstat, ...): a
  * backend may check its cache once per value. */

@@ -2466,6 +2466,67 @@ static void test_small_file_open_read_close_is_three_statements(void **state) {
   mnt_close(&m);
 }
 
+/* PostgreSQL runs a write transaction in libpq's pipeline mode: BEGIN
+ * goes with the row lock, and the changes a method makes go with the next
+ * statement that reads, its sync or the COMMIT. Creating, writing and
+ * closing a small file was 12 round trips (one per statement, BEGIN and
+ * COMMIT); now 6: the open's check of the tenant's generation and its
+ * lookup of the new name, BEGIN with the lock, the entry (synced as the
+ * open returns, since its transaction stays open), then the block, the
+ * node, the directory's mtime, the counters and COMMIT together. */
+static void test_pg_small_file_create_is_six_round_trips(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  mnt m;
+  mnt_open(&m, "pg-trips");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(m.root, "d/warm", "warm"); /* statements prepared, directory known */
+  uint64_t a = cis__vfs_db_round_trips(m.fs);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "d/f", 3, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  static uint8_t data[4096];
+  memset(data, 'p', sizeof data);
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, data, sizeof data, 0, &n));
+  cis_vfs_close(f);
+  uint64_t trips = cis__vfs_db_round_trips(m.fs) - a;
+  if (trips > 6) fail_msg("create + write + close took %llu round trips, want at most 6",
+                          (unsigned long long)trips);
+  cis_vfs_stat st;
+  OK(stat_of(m.root, "d/f", &st));
+  assert_int_equal(st.size, sizeof data);
+  mnt_close(&m);
+}
+
+/* A statement sent without waiting (PostgreSQL's pipeline) that fails is
+ * reported by the method that sent it: here the block a write stores is
+ * refused by a trigger, so the write itself fails (not the close after
+ * it), and the creation that waited for that write goes with it. */
+static void test_pg_pipelined_failure_is_the_methods_own(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  mnt m;
+  mnt_open(&m, "pg-pipe-fail");
+  put_str(m.root, "warm", "warm");
+  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
+  sql_exec("CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_blocks FOR EACH ROW "
+           "WHEN (NEW.data = '\\x706f69736f6e'::bytea) EXECUTE FUNCTION cis_test_refuse()");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  size_t n = 0;
+  int e = cis_vfs_pwrite(f, "poison", 6, 0, &n);
+  cis_vfs_close(f);
+  sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_blocks");
+  sql_exec("DROP FUNCTION cis_test_refuse()");
+  ERR(EIO, e);
+  MSG_HAS(m.fs, "refused by the test");
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(m.root, "f", &st));
+  expect_str(m.root, "warm", "warm"); /* the mount goes on */
+  mnt_close(&m);
+}
+
 /* The names a mount caches (present and absent ones) follow another
  * mount's commits: a name removed, made again with other content, moved,
  * and one made that was looked up as absent before. */
@@ -2813,6 +2874,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_small_file_read_is_one_statement),
       cmocka_unit_test(test_cache_follows_other_mounts),
       cmocka_unit_test(test_small_file_open_read_close_is_three_statements),
+      cmocka_unit_test(test_pg_small_file_create_is_six_round_trips),
+      cmocka_unit_test(test_pg_pipelined_failure_is_the_methods_own),
       cmocka_unit_test(test_name_cache_follows_other_mounts),
       cmocka_unit_test(test_sync_setting_and_fsync),
       cmocka_unit_test(test_refusal_keeps_waiting_creation),
