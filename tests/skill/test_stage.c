@@ -1,0 +1,323 @@
+/*
+ * This file tests the stages of one invocation (src/skill/stage.h): driven
+ * one at a time, grant → link → run → collect give a WASI module and an
+ * installed skill what cis_skills_invoke_wasm (cis run --skill-host) and
+ * cis_skills_invoke (cis skill run, the server) give: the same status,
+ * trap text, exit code, output, log lines and figures. Each stage fails
+ * where it should and collect still ends the call, and collect is the one
+ * place a call's KV writes persist.
+ *
+ * Usage: test_stage WAT_DIR
+ *   WAT_DIR  the test skills built from tests/skill/wat
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "support/skill_host.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cis/cis_kv.h"
+#include "cis/cis_skill.h"
+#include "skill/stage.h"
+
+static const char *g_wat;  /* built skills */
+static char g_root[256];   /* this run's folder; each test has a home below */
+
+static uint8_t *slurp(const char *name, size_t *len) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", g_wat, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 1);
+  *len = fread(b, 1, (size_t)n, f);
+  fclose(f);
+  return b;
+}
+
+static cis_skills *open_new_home(const char *test) {
+  char home[512], kv[600];
+  snprintf(home, sizeof home, "%s/%s", g_root, test);
+  assert_int_equal(mkdir(home, 0700), 0);
+  snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
+  return cis_test_skills_open(home, kv, NULL);
+}
+
+/* Registers file as skill name with extra manifest text. */
+static void reg(cis_skills *s, const char *name, const char *file, const char *extra) {
+  size_t len;
+  uint8_t *wasm = slurp(file, &len);
+  char sha[65], man[2048];
+  cis_sha256_hex(wasm, len, sha);
+  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}", name,
+           file, sha, extra && *extra ? "," : "", extra ? extra : "");
+  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
+  if (rc != CIS_OK) fail_msg("register %s: %s: %s", name, cis_errname(rc), cis_skills_errmsg(s));
+  free(wasm);
+}
+
+/* What each stage returned; -1: not reached. */
+typedef struct stage_rcs {
+  cis_result grant, link, run, collect;
+} stage_rcs;
+
+/* Drives the stages one by one as cis__invoke does, recording each one's
+ * return. */
+static stage_rcs stages(cis__call *c) {
+  stage_rcs r = {-1, -1, -1, -1};
+  cis_result rc = r.grant = cis__call_grant(c);
+  if (rc == CIS_OK) rc = r.link = cis__call_link(c);
+  if (rc == CIS_OK) rc = r.run = cis__call_run(c);
+  r.collect = cis__call_collect(c, rc);
+  return r;
+}
+
+/* Installed skill name through the stages. */
+static stage_rcs skill_stages(cis_skills *s, const char *name, const char *input, const cis_invoke_options *o,
+                              cis_invoke_result *res) {
+  cis__skill_entry *e;
+  assert_int_equal(cis__skill_lookup(s, name, &e), CIS_OK);
+  memset(res, 0, sizeof *res);
+  cis__call c;
+  cis__call_init(&c, s, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name, input, strlen(input), o, res);
+  stage_rcs r = stages(&c);
+  cis__skill_entry_release(e);
+  return r;
+}
+
+/* The log text without each line's time stamp, the one part two calls may
+ * not share. */
+static void logs_without_time(const char *logs, char *out, size_t cap) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (const char *p = logs; p && *p && used + 1 < cap;) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+    const char *sp = memchr(p, ' ', n); /* the stamp is the first field */
+    const char *from = sp ? sp + 1 : p;
+    size_t k = (size_t)(p + n - from);
+    if (used + k + 1 > cap) k = cap - used - 1;
+    memcpy(out + used, from, k);
+    used += k;
+    out[used] = '\0';
+    p += n;
+  }
+}
+
+/* The figures two runs of one call must share (not the times). */
+static void same_result(const cis_invoke_result *a, const cis_invoke_result *b) {
+  assert_int_equal(a->status, b->status);
+  assert_string_equal(a->error, b->error);
+  assert_int_equal(a->exit_code, b->exit_code);
+  assert_int_equal(a->output_len, b->output_len);
+  if (a->output_len) assert_memory_equal(a->output, b->output, a->output_len);
+  assert_int_equal(a->stats.kv_gets, b->stats.kv_gets);
+  assert_int_equal(a->stats.kv_sets, b->stats.kv_sets);
+  assert_int_equal(a->stats.log_lines, b->stats.log_lines);
+  assert_int_equal(a->stats.fuel_left, b->stats.fuel_left);
+  assert_int_equal(a->stats.memory_peak, b->stats.memory_peak);
+  assert_true((a->logs == NULL) == (b->logs == NULL));
+  char la[4096], lb[4096];
+  logs_without_time(a->logs, la, sizeof la);
+  logs_without_time(b->logs, lb, sizeof lb);
+  assert_string_equal(la, lb);
+}
+
+/* A WASI module that writes, then traps three calls deep: run returns the
+ * trap, collect ends the call with it, and every part of the result is
+ * what cis_skills_invoke_wasm gives. */
+static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("wasi");
+  size_t len;
+  uint8_t *wasm = slurp("stage_wasi.wasm", &len);
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.call_id = "call-1";
+  cis_invoke_result want;
+  assert_int_equal(cis_skills_invoke_wasm(s, wasm, len, "{}", 2, &o, &want), CIS_TRAP_UNREACHABLE);
+
+  char sha[65], name[24];
+  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
+  snprintf(name, sizeof name, "wasm-%.12s", sha);
+  cis_module *mod;
+  assert_int_equal(cis__module_cached(s, sha, wasm, len, &mod), CIS_OK);
+  cis_invoke_result got;
+  memset(&got, 0, sizeof got);
+  cis__call c;
+  cis__call_init(&c, s, NULL, NULL, NULL, mod, name, name, "{}", 2, &o, &got);
+  stage_rcs r = stages(&c);
+  assert_int_equal(r.grant, CIS_OK);
+  assert_int_equal(r.link, CIS_OK);
+  assert_int_equal(r.run, CIS_TRAP_UNREACHABLE);
+  assert_int_equal(r.collect, CIS_TRAP_UNREACHABLE);
+  same_result(&want, &got);
+  assert_non_null(strstr(got.error, "unreachable"));
+  assert_non_null(strstr(got.logs, "oops")); /* its stderr, as a log line */
+  assert_null(got.output); /* a failed call keeps no output */
+  cis_module_free(mod);
+  cis_invoke_result_free(&want);
+  cis_invoke_result_free(&got);
+  free(wasm);
+  cis_skills_close(s);
+}
+
+/* An installed skill with KV: the stages answer as cis_skills_invoke does. */
+static void stages_give_an_installed_skill_what_invoke_gives(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("skill");
+  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.call_id = "call-2";
+  cis_invoke_result want, got;
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, &o, &want), CIS_OK);
+  stage_rcs r = skill_stages(s, "stagekv", "{}", &o, &got);
+  assert_int_equal(r.run, CIS_OK);
+  assert_int_equal(r.collect, CIS_OK);
+  same_result(&want, &got);
+  assert_string_equal(got.output, "{}");
+  assert_int_equal(got.stats.kv_sets, 1);
+  assert_true(got.stats.memory_peak >= 65536);
+  cis_invoke_result_free(&want);
+  cis_invoke_result_free(&got);
+  cis_skills_close(s);
+}
+
+/* Key k of skill ns as the store holds it now: its value's first byte, or
+ * 0 when it is not there. */
+static char stored(cis_skills *s, const char *ns) {
+  cis_principal who = {s->tenant, ns};
+  cis_kv_txn *t;
+  assert_int_equal(cis_kv_begin(s->kv, &who, 5000, &t), CIS_OK);
+  void *v = NULL;
+  size_t vl = 0;
+  cis_result rc = cis_kv_get(t, "k", 1, &v, &vl);
+  char c = rc == CIS_OK && vl ? ((char *)v)[0] : 0;
+  if (rc != CIS_OK) assert_int_equal(rc, CIS_ENOTFOUND);
+  cis_kv_free(v);
+  cis_kv_rollback(t);
+  return c;
+}
+
+/* The skill writes k, then traps: collect drops the write. The same skill
+ * answering: collect commits it. */
+static void collect_keeps_kv_writes_only_of_a_call_that_succeeded(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("commit");
+  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_invoke_result res;
+  stage_rcs r = skill_stages(s, "stagekv", "{ }", NULL, &res);
+  assert_int_equal(r.run, CIS_TRAP_UNREACHABLE);
+  assert_int_equal(r.collect, CIS_TRAP_UNREACHABLE);
+  assert_int_equal(res.stats.kv_sets, 1); /* it did write */
+  cis_invoke_result_free(&res);
+  assert_int_equal(stored(s, "stagekv"), 0);
+  r = skill_stages(s, "stagekv", "{}", NULL, &res);
+  assert_int_equal(r.collect, CIS_OK);
+  cis_invoke_result_free(&res);
+  assert_int_equal(stored(s, "stagekv"), 'v');
+  cis_skills_close(s);
+}
+
+/* Fuel from the manifest runs out in run; the figures are invoke's. */
+static void stages_run_out_of_fuel_as_invoke_does(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("fuel");
+  reg(s, "spin", "stage_spin.wasm", "\"limits\":{\"fuel\":100000}");
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.call_id = "call-3";
+  cis_invoke_result want, got;
+  assert_int_equal(cis_skills_invoke(s, "spin", "{}", 2, &o, &want), CIS_EFUEL);
+  stage_rcs r = skill_stages(s, "spin", "{}", &o, &got);
+  assert_int_equal(r.link, CIS_OK);
+  assert_int_equal(r.run, CIS_EFUEL);
+  assert_int_equal(r.collect, CIS_EFUEL);
+  same_result(&want, &got);
+  assert_int_equal(got.stats.fuel_left, 0);
+  cis_invoke_result_free(&want);
+  cis_invoke_result_free(&got);
+  cis_skills_close(s);
+}
+
+/* Input that is not JSON stops the call in grant: collect returns the
+ * reason and makes nothing (no logs, no figures), as invoke does. */
+static void a_call_refused_in_grant_ends_in_collect_with_nothing_made(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("grant");
+  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_invoke_result want, got;
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{", 1, NULL, &want), CIS_EJSON);
+  stage_rcs r = skill_stages(s, "stagekv", "{", NULL, &got);
+  assert_int_equal(r.grant, CIS_EJSON);
+  assert_int_equal(r.link, -1);
+  assert_int_equal(r.collect, CIS_EJSON);
+  same_result(&want, &got);
+  assert_null(got.logs);
+  assert_int_equal(got.stats.wall_ns, 0);
+  cis_invoke_result_free(&want);
+  cis_invoke_result_free(&got);
+  cis_skills_close(s);
+}
+
+/* A memory limit below the module's memory stops the call in link (the
+ * instance is not made): collect ends it with the log made in grant and
+ * nothing kept, as invoke does. */
+static void a_call_refused_in_link_ends_in_collect(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("link");
+  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.call_id = "call-4";
+  o.max_memory = 1;
+  cis_invoke_result want, got;
+  cis_result rc = cis_skills_invoke(s, "stagekv", "{}", 2, &o, &want);
+  assert_int_not_equal(rc, CIS_OK);
+  stage_rcs r = skill_stages(s, "stagekv", "{}", &o, &got);
+  assert_int_equal(r.grant, CIS_OK);
+  assert_int_equal(r.link, rc);
+  assert_int_equal(r.run, -1);
+  assert_int_equal(r.collect, rc);
+  same_result(&want, &got);
+  assert_non_null(strstr(got.error, "instantiate: "));
+  assert_non_null(got.logs);
+  cis_invoke_result_free(&want);
+  cis_invoke_result_free(&got);
+  assert_int_equal(stored(s, "stagekv"), 0);
+  cis_skills_close(s);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: test_stage WAT_DIR\n");
+    return 2;
+  }
+  g_wat = argv[1];
+  snprintf(g_root, sizeof g_root, "/tmp/cis-test-stage-XXXXXX");
+  if (!mkdtemp(g_root)) return 2;
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(stages_give_a_wasi_module_what_invoke_wasm_gives),
+      cmocka_unit_test(stages_give_an_installed_skill_what_invoke_gives),
+      cmocka_unit_test(collect_keeps_kv_writes_only_of_a_call_that_succeeded),
+      cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
+      cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
+      cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
+  };
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  return failed;
+}
