@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "kv/kv_internal.h"
+#include "kv/kv_native.h"
 
 /* The thread's last KV failure, whichever store (or cis_kv_open, which has
  * none yet) it was: cis_kv_errmsg(NULL). A store's own failures are also
@@ -925,6 +926,39 @@ static cis_result pin_lock(cis_kv_txn *t) {
 fail:
   if (c) pool_put(kv, c, rc);
   return rc;
+}
+
+/* See kv_native.h. */
+const char *cis__kv_native_target(const cis_kv *kv, const char **dialect) {
+  *dialect = NULL;
+  if (!kv) return NULL;
+  if (kv->m.open == cis__kv_sqlite_methods.open) *dialect = "sqlite";
+  else if (kv->m.open == cis__kv_postgres_methods.open) *dialect = "postgres";
+  return *dialect ? kv->arg : NULL;
+}
+
+/* See kv_native.h. The transaction pinned here is the one an atomic
+ * operation would pin, so those and the commit run in it too. */
+cis_result cis__kv_txn_native(cis_kv_txn *t, const char **dialect, void **handle,
+                              uint64_t **pg_prepared) {
+  *handle = NULL;
+  *pg_prepared = NULL;
+  *dialect = NULL;
+  if (!t) return kv_fail(NULL, CIS_EINVAL, "kv: NULL transaction");
+  cis_kv *kv = t->kv;
+  bool sq = kv->m.open == cis__kv_sqlite_methods.open, pg = kv->m.open == cis__kv_postgres_methods.open;
+  if (!sq && !pg)
+    return kv_fail(kv, CIS_EUNSUPPORTED, "kv (%s): not a built-in backend: no native handle", kv->m.name);
+  cis_result rc = pin_lock(t);
+  if (rc != CIS_OK) return rc;
+  *dialect = sq ? "sqlite" : "postgres";
+  *handle = sq ? cis__kv_sqlite_native(t->pin) : cis__kv_postgres_native(t->pin, pg_prepared);
+  if (!*handle) {
+    *dialect = NULL;
+    *pg_prepared = NULL;
+    return kv_fail(kv, CIS_EKVDOWN, "kv (%s): the transaction's connection was lost", kv->m.name);
+  }
+  return CIS_OK;
 }
 
 /* The value key has for t under the lock: t's own pending write, else the

@@ -20,4 +20,12 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
 #endif
     ;
 
+/* The native handle of a built-in backend's connection (sqlite3 *,
+ * PGconn *), for a filesystem that joins a transaction open on it
+ * (cis__kv_txn_native). For PostgreSQL also where the filesystem keeps
+ * which of its statements are prepared on that session: the connection
+ * forgets them when it reconnects. */
+void *cis__kv_sqlite_native(cis_kv_conn *c);
+void *cis__kv_postgres_native(cis_kv_conn *c, uint64_t **vfs_prepared);
+
 #endif /* CIS_KV_INTERNAL_H */

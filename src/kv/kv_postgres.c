@@ -128,6 +128,8 @@ typedef struct pg_conn {
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
   size_t locked_len;     /* bytes in locked */
+  uint64_t vfs_prepared; /* bit i: the filesystem's statement cis_vfs_<i> is prepared on pg
+                            (a filesystem joined to a transaction, cis__kv_postgres_native) */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
 } pg_conn;
 
@@ -149,6 +151,7 @@ static void pg_drop(pg_conn *c) {
   if (c->pg) cis__pq.finish(c->pg);
   c->pg = NULL;
   c->prepared = 0;
+  c->vfs_prepared = 0;
   c->in_txn = false;
   c->ns_locked = false;
 }
@@ -551,6 +554,12 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
     rc = emit(ctx, cis__pq.getvalue(r, i, 0), (size_t)cis__pq.getlength(r, i, 0));
   cis__pq.clear(r);
   return rc;
+}
+
+void *cis__kv_postgres_native(cis_kv_conn *base, uint64_t **vfs_prepared) {
+  pg_conn *c = (pg_conn *)base;
+  *vfs_prepared = &c->vfs_prepared;
+  return c->pg;
 }
 
 const cis_kv_methods cis__kv_postgres_methods = {

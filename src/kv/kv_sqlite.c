@@ -106,6 +106,9 @@ static int progress(void *p) {
 static void sq_arm(sq_conn *c) {
   uint64_t ms = c->base.timeout_ms;
   sqlite3_busy_timeout(c->db, cis__ms_int(ms));
+  /* Again each time: a filesystem joined to the transaction ran its own
+   * statements on this handle with its own handler (cis__kv_sqlite_native). */
+  sqlite3_progress_handler(c->db, 1000, progress, c);
   c->deadline_ns = cis__deadline_after(ms, 0);
 }
 
@@ -424,6 +427,8 @@ done:
   free(upto);
   return rc;
 }
+
+void *cis__kv_sqlite_native(cis_kv_conn *base) { return ((sq_conn *)base)->db; }
 
 const cis_kv_methods cis__kv_sqlite_methods = {
     .version = CIS_KV_METHODS_VERSION,

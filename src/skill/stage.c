@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "skill/skill_join.h"
 #include "skill/stage.h"
 
 /* Opens the host's own KV service once, for the first call that needs
@@ -686,6 +687,10 @@ static cis_result link_wasi(cis__call *c) {
     if (nown && (rc = mount_fs(s, m, c->dir, c->g, c->tenant, c->deadline_ns, c->lim.max_memory_bytes, c->wasi,
                                c->fss, c->res)) != CIS_OK)
       return rc;
+    /* KV and files in one database: one transaction (docs/dbfs.md, "One unit"). */
+    if (nown && (rc = cis__skill_join_mounts(s->kv, s->vfs_db_spec, c->txn, m, c->fss, nown, c->res->error,
+                                             sizeof c->res->error)) != CIS_OK)
+      return rc;
     if (ncall && (rc = mount_call_dirs(opt, c->wasi, c->fss + nown, c->res)) != CIS_OK) return rc;
   }
   return cis_wasi_add_imports(c->wasi, c->im);
@@ -823,6 +828,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   }
   if (c->wasi && c->lc) log_stderr(c->wasi, c->lc, rc != CIS_OK);
   if (c->lc) log_quota_hits(&c->h, c->fss, c->nfss, c->m, c->opt);
+  cis__skill_unjoin_mounts(c->fss, c->nfss); /* first: the rollback ends what they borrow */
   if (c->txn) cis_kv_rollback(c->txn); /* trap, timeout, cancel or error: nothing persists */
   if (c->kv_locked) pthread_mutex_unlock(&c->s->kv_call_lock);
   if (rc == CIS_OK) {

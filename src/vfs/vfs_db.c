@@ -95,6 +95,7 @@
 
 #include "common/internal.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
 
 #define DEFAULT_BLOCK 65536u
@@ -340,7 +341,9 @@ typedef struct vdb_dent {
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
   const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
-  cis__vdb_conn *c;               /* this backend's own connection */
+  cis__vdb_conn *c;               /* this backend's own connection, or while joined
+                                     (vfs_db_join.h) one over the KV transaction's */
+  cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
   int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
   uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
   uint64_t timeout_ms;            /* budget of one method */
@@ -1072,9 +1075,12 @@ static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **
   return 0;
 }
 
+static void unjoin(vdb_fs *fs);
+
 static void db_destroy(cis_vfs_backend *b) {
   vdb_fs *fs = FS(b);
   if (!fs) return;
+  unjoin(fs); /* inside a scope: rolled back below, with the owner's transaction */
   /* A batch is committed (its file was made); a scope that was not
    * committed is rolled back, like the call that did not succeed. */
   if (fs->c && fs->in_tx) {
@@ -1663,16 +1669,20 @@ static int db_scope(cis_vfs_backend *b, int op) {
       err = fs->scope_err;
       fs->scope_err = 0;
       tx_abort(fs);
+      unjoin(fs);
       return fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
                                         ? "the tree was changed by another writer after this "
                                           "scope first read it; nothing of the scope applied"
                                         : "a failure rolled the scope's changes back");
     }
-    return tx_commit(fs);
+    err = tx_commit(fs);
+    unjoin(fs); /* joined: the owner's COMMIT applies what tx_commit wrote */
+    return err;
   case CIS_VFS_SCOPE_ROLLBACK:
     fs->scoped = false;
     fs->scope_err = 0;
     tx_abort(fs);
+    unjoin(fs);
     return 0;
   default: return fs_fail(fs, EINVAL, "unknown scope operation %d", op);
   }
@@ -1859,6 +1869,59 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
 static vdb_fs *db_of(cis_vfs *mount) {
   cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
   return b && b->methods == &db_methods ? FS(b) : NULL;
+}
+
+/* Goes back to our own connection (vfs_db_join.h). What was cached came
+ * from the owner's transaction, which may yet roll back: forgotten. */
+static void unjoin(vdb_fs *fs) {
+  if (!fs->own) return;
+  fs->d->close(fs->c);
+  fs->c = fs->own;
+  fs->own = NULL;
+  fs->in_tx = false;
+  fs->batch = NULL;
+  fs->version = 0;
+  cache_clear(fs);
+}
+
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *pg_prepared) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
+  if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
+  cis__vdb_conn *b = NULL;
+  bool pg = strcmp(dialect, "postgres") == 0;
+  if (pg && !pg_prepared) return CIS_EINVAL;
+  int err = pg ? cis__vdb_postgres_borrow(handle, pg_prepared, fs->base.errmsg, &b)
+               : cis__vdb_sqlite_borrow(handle, fs->base.errmsg, &b);
+  if (err) return CIS_ENOMEM;
+  fs->own = fs->c;
+  fs->c = b;
+  fs->version = 0; /* the owner's snapshot, not what our connection saw */
+  cache_clear(fs);
+  /* The tree is held from here to the owner's end (the tenant's row; on
+   * SQLite the owner's BEGIN IMMEDIATE holds the file already): what the
+   * scope reads cannot go stale, so a joined scope waits its turn instead
+   * of failing with a conflict. */
+  fs->gen_known = false;
+  arm(fs);
+  err = tx_begin(fs);
+  if (err) {
+    unjoin(fs);
+    return cis_vfs_result(err);
+  }
+  return CIS_OK;
+}
+
+void cis__vfs_db_unjoin(cis_vfs *mount) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs || !fs->own) return;
+  if (fs->scoped && !fs->scope_err) fs->scope_err = EIO; /* its changes went with the owner's */
+  unjoin(fs);
+}
+
+bool cis__vfs_db_joined(cis_vfs *mount) {
+  vdb_fs *fs = db_of(mount);
+  return fs && fs->own;
 }
 
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount) {

@@ -61,6 +61,7 @@
 #include "common/internal.h"
 #include "common/pgwire.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_db_join.h"
 
 #define DIALECT "postgres"
 #define BYTEA_OID 17
@@ -114,6 +115,9 @@ struct cis__vdb_conn {
   bool fresh;            /* pipe: BEGIN sent and nothing read yet, so a connection
                             found stale may still be replaced (pq_query) */
   uint64_t trips;        /* waits for the server's answers (round trips), for the tests */
+  uint64_t *shared_prep; /* borrowed (vfs_db_join.h): the owner's record of what is prepared
+                            on pg, which it keeps across calls; pg is then never begun,
+                            committed, rolled back or closed here. NULL: pg is ours */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -128,7 +132,7 @@ static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg)
 /* Forgets the connection; the next statement outside a transaction
  * reconnects. */
 static void pg_drop(cis__vdb_conn *c) {
-  if (c->pg) cis__pq.finish(c->pg);
+  if (c->pg && !c->shared_prep) cis__pq.finish(c->pg);
   c->pg = NULL;
   c->prepared = 0;
   c->in_txn = false;
@@ -263,6 +267,10 @@ static int pg_connect(cis__vdb_conn *c) {
  * connection cannot be repaired: the transaction went with it. */
 static int pg_ready(cis__vdb_conn *c, const char *what) {
   if (c->pg && cis__pq.status(c->pg) == CONNECTION_OK) return 0;
+  if (c->shared_prep) {
+    pg_drop(c);
+    return pg_fail(c, CIS_VFS_EDOWN, what, "the joined transaction's connection was lost");
+  }
   if (c->in_txn) {
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "connection lost inside the transaction");
@@ -281,6 +289,19 @@ static void pq_close(cis__vdb_conn *c) {
   pg_drop(c);
   free(c->conninfo);
   free(c);
+}
+
+int cis__vdb_postgres_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
+  *out = NULL;
+  cis__vdb_conn *c = calloc(1, sizeof *c);
+  if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
+  c->pg = pg;
+  c->errmsg = errmsg;
+  c->shared_prep = prepared;
+  c->prepared = *prepared;
+  c->in_txn = true; /* the owner's: a lost connection cannot be replaced */
+  *out = c;
+  return 0;
 }
 
 static int pq_open(const char *conninfo, uint64_t timeout_ms, bool full_sync, char *errmsg,
@@ -326,6 +347,7 @@ fail:
 
 static int pq_begin(cis__vdb_conn *c, bool write) {
   const char *sql = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+  if (c->shared_prep) return 0; /* inside the owner's transaction */
   if (c->in_txn) return pg_fail(c, EIO, "begin", "a transaction is already open");
   int err = pg_ready(c, "begin");
   if (err) return err;
@@ -354,6 +376,7 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
 
 static int pq_commit(cis__vdb_conn *c) {
   PGresult *r = NULL;
+  if (c->shared_prep) return 0; /* the owner's COMMIT makes it durable */
   if (!c->in_txn) return pg_fail(c, EIO, "commit", "no transaction is open");
   int err = pg_ready(c, "commit");
   if (!err && c->pipe) {
@@ -375,7 +398,7 @@ static int pq_commit(cis__vdb_conn *c) {
 }
 
 static void pq_rollback(cis__vdb_conn *c) {
-  if (!c->in_txn) return;
+  if (!c->in_txn || c->shared_prep) return; /* the owner rolls back */
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
   if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) {
@@ -393,6 +416,7 @@ static void pq_rollback(cis__vdb_conn *c) {
  * without waiting. A transactional logical message is a WAL record any
  * role may write, and touches no table. */
 static int pq_flush(cis__vdb_conn *c) {
+  if (c->shared_prep) return 0; /* nothing of ours committed apart from the owner's */
   if (c->in_txn) return pg_fail(c, EIO, "flush", "a transaction is open");
   int err = pg_ready(c, "flush");
   if (!err)
@@ -421,6 +445,7 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   int err = pg_collect(c, cis__pq.sendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
   free(t);
   if (!err) c->prepared |= 1ull << id;
+  if (!err && c->shared_prep) *c->shared_prep |= 1ull << id;
   return err;
 }
 

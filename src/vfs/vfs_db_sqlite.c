@@ -33,6 +33,7 @@
 
 #include "common/internal.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_db_join.h"
 
 #define DIALECT "sqlite"
 
@@ -77,6 +78,8 @@ struct cis__vdb_conn {
   sqlite3_stmt *st[CIS__VDB_MAX_STMTS];   /* prepared on first use, kept until close */
   char *errmsg;                           /* the backend's detail buffer (not owned) */
   uint64_t deadline_ns;                   /* the progress handler interrupts past it */
+  bool borrowed;                          /* db is the KV transaction's (vfs_db_join.h): never
+                                             begun, committed, rolled back or closed here */
 };
 
 /* Maps an SQLite result code to an error number and words the detail. */
@@ -113,17 +116,23 @@ static int progress(void *p) {
 }
 
 static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
+  if (c->borrowed) sqlite3_progress_handler(c->db, 1000, progress, c); /* the owner re-arms its own */
   sqlite3_busy_timeout(c->db, cis__ms_int(timeout_ms));
   c->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
 static void sq_rollback(cis__vdb_conn *c) {
-  if (c->db && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void sq_close(cis__vdb_conn *c) {
   if (!c) return;
   for (int i = 0; i < CIS__VDB_MAX_STMTS; i++) sqlite3_finalize(c->st[i]);
+  if (c->borrowed) {
+    sqlite3_progress_handler(c->db, 0, NULL, NULL); /* it points at c */
+    free(c);
+    return;
+  }
   sq_rollback(c);
   sqlite3_close_v2(c->db);
   free(c);
@@ -213,7 +222,19 @@ fail:
   return err;
 }
 
+int cis__vdb_sqlite_borrow(void *db, char *errmsg, cis__vdb_conn **out) {
+  *out = NULL;
+  cis__vdb_conn *c = calloc(1, sizeof *c);
+  if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
+  c->db = db;
+  c->errmsg = errmsg;
+  c->borrowed = true;
+  *out = c;
+  return 0;
+}
+
 static int sq_begin(cis__vdb_conn *c, bool write) {
+  if (c->borrowed) return 0; /* the owner's transaction holds the write lock */
   int r = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
   if (r != SQLITE_OK) {
     int err = sq_fail(c, r, "begin");
@@ -224,6 +245,7 @@ static int sq_begin(cis__vdb_conn *c, bool write) {
 }
 
 static int sq_commit(cis__vdb_conn *c) {
+  if (c->borrowed) return 0; /* the owner's COMMIT makes it durable */
   int r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
   if (r == SQLITE_OK) return 0;
   int err = sq_fail(c, r, "commit");

@@ -1,0 +1,36 @@
+/*
+ * This file declares the KV store's one opening onto its backend's own
+ * connection: a transaction's native database handle, so that a
+ * filesystem on the same database can run its statements inside the
+ * same transaction (one COMMIT for a skill call's KV writes and file
+ * changes; docs/dbfs.md, "One unit").
+ */
+#ifndef CIS_KV_NATIVE_H
+#define CIS_KV_NATIVE_H
+
+#include <stdint.h>
+
+#include "cis/cis_kv.h"
+
+/* What a store built on a built-in backend connects to, without
+ * connecting: the SQLite file's path (*dialect "sqlite") or the
+ * PostgreSQL connection string ("postgres"; it may hold a password: never
+ * print it). NULL (and *dialect NULL) for a backend of the embedder's. */
+const char *cis__kv_native_target(const cis_kv *kv, const char **dialect);
+
+/* Opens t's backend transaction now, on a connection pinned to t until it
+ * commits or rolls back, with the namespace's write lock (SQLite: BEGIN
+ * IMMEDIATE, the file's write lock), and gives its native handle:
+ * *dialect "sqlite" (*handle a sqlite3 *) or "postgres" (a PGconn *, and
+ * *pg_prepared the session's record of the filesystem's prepared
+ * statements). The handle is t's: the caller runs statements on it only
+ * until t commits or rolls back, from t's thread, and never begins,
+ * commits, rolls back or closes anything on it. cis_kv_commit then
+ * applies t's writes and commits, in that one transaction. Errors:
+ * CIS_EUNSUPPORTED (a backend of the embedder's), CIS_ETIMEOUT (the lock
+ * was not free before the deadline), the backend's begin and lock
+ * errors. */
+cis_result cis__kv_txn_native(cis_kv_txn *t, const char **dialect, void **handle,
+                              uint64_t **pg_prepared);
+
+#endif /* CIS_KV_NATIVE_H */

@@ -1,0 +1,594 @@
+/*
+ * This file implements the tests of one transaction for a skill call's KV
+ * writes and file changes when the KV store and the db mounts are one
+ * database (src/skill/skill_join.c, src/vfs/vfs_db_join.h; docs/dbfs.md,
+ * "One unit"), on SQLite or on PostgreSQL:
+ *   - a mount joined to a transaction someone else holds open commits and
+ *     rolls back with it, and the join refuses what it cannot do;
+ *   - same database or not: the same SQLite file whatever its path, the
+ *     same PostgreSQL connection string;
+ *   - a call that traps leaves files and KV as before;
+ *   - a KV failure injected at every backend step of a call in turn never
+ *     leaves the files committed and the KV not (it does, once, with two
+ *     databases: the documented ordered commit);
+ *   - processes killed (SIGKILL) at random points of such calls, many
+ *     times: files and KV are always both before or both after;
+ *   - two threads calling at once: each call lands whole or fails typed.
+ *
+ * argv: sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_kv.h"
+#include "cis/cis_skill.h"
+#include "cis/cis_vfs.h"
+#include "skill/skill_join.h"
+#include "support/pg_connstr.h"
+#include "vfs/vfs_db_join.h"
+
+static bool pg;              /* the PostgreSQL run */
+static char conninfo[1024];  /* its connection string */
+static const char *work;     /* scratch folder */
+static uint8_t *unit_wasm;   /* unit.wasm (tests/skillfs/unit.c) */
+static size_t unit_len;
+static char unit_sha[65];
+
+static void read_all(const char *path, uint8_t **data, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) fail_msg("cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  *data = malloc((size_t)n + 1);
+  assert_non_null(*data);
+  assert_int_equal(fread(*data, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+}
+
+/* A name unique to this run, so runs on the shared server do not meet. */
+static const char *uniq(const char *name) {
+  static char buf[8][128];
+  static int k;
+  char *b = buf[k++ % 8];
+  snprintf(b, sizeof buf[0], "%s-%ld-%d", name, (long)getpid(), (int)time(NULL) % 100000);
+  return b;
+}
+
+/* The shared database's spec for a host named `name` (SQLite: a file in
+ * its home; PostgreSQL: the server). */
+static void shared_spec(const char *home, char *out, size_t cap) {
+  if (pg) snprintf(out, cap, "postgres:%s", conninfo);
+  else snprintf(out, cap, "sqlite:%s/shared.db", home);
+}
+
+typedef struct host {
+  char home[1024];
+  char kv_spec[1200];
+  char fs_spec[1200];
+  cis_kv *kv;          /* ours, so faults can be injected */
+  cis_skills *s;
+  char tenant[128];
+} host;
+
+/* Opens a host in work/NAME whose KV and filesystem are one database
+ * (shared) or two (KV in a SQLite file of its own). */
+static void host_open(host *h, const char *name, bool shared, const char *tenant) {
+  snprintf(h->home, sizeof h->home, "%s/%s", work, name);
+  mkdir(h->home, 0755);
+  shared_spec(h->home, h->fs_spec, sizeof h->fs_spec);
+  if (shared) snprintf(h->kv_spec, sizeof h->kv_spec, "%s", h->fs_spec);
+  else snprintf(h->kv_spec, sizeof h->kv_spec, "sqlite:%s/kv-apart.db", h->home);
+  snprintf(h->tenant, sizeof h->tenant, "%s", tenant);
+  cis_kv_config kc;
+  cis_kv_config_default(&kc);
+  kc.spec = h->kv_spec;
+  if (cis_kv_open(&kc, &h->kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(NULL));
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = h->home;
+  c.kv = h->kv;
+  c.vfs_db_spec = h->fs_spec;
+  char err[512];
+  if (cis_skills_open(&c, &h->s, err, sizeof err) != CIS_OK) fail_msg("cis_skills_open: %s", err);
+  char m[1024];
+  snprintf(m, sizeof m,
+           "{\"name\":\"unit\",\"version\":\"1\",\"wasm\":{\"path\":\"unit.wasm\",\"sha256\":\"%s\"},"
+           "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"unit\"},"
+           "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}}",
+           unit_sha);
+  if (cis_skills_register(h->s, unit_wasm, unit_len, m, strlen(m)) != CIS_OK)
+    fail_msg("register unit: %s", cis_skills_errmsg(h->s));
+}
+
+static void host_close(host *h) {
+  cis_skills_close(h->s);
+  cis_kv_close(h->kv);
+  h->s = NULL;
+  h->kv = NULL;
+}
+
+/* Runs unit with input `in`; returns the status, the output (or error) in out. */
+static cis_result unit_run(cis_skills *s, const char *tenant, const char *in, char *out, size_t cap) {
+  cis_invoke_options o = {.tenant = tenant};
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, "unit", in, strlen(in), &o, &r);
+  snprintf(out, cap, "%s", rc == CIS_OK ? r.output : r.error);
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* Writes value v into /w/f0../w/f(n-1) and the KV key, trapping after. */
+static cis_result unit_write(host *h, int n, long v, bool trap, char *out, size_t cap) {
+  char in[160];
+  snprintf(in, sizeof in, "{\"dir\":\"/w\",\"n\":%d,\"v\":%ld,\"trap\":%d}", n, v, trap ? 1 : 0);
+  return unit_run(h->s, h->tenant, in, out, cap);
+}
+
+/* The KV value and the files' common value (fails when the files differ
+ * or one is torn); -1 for none. */
+static void unit_state_of(cis_skills *s, const char *tenant, int n, long *kv, long *files) {
+  char in[128], out[2048];
+  snprintf(in, sizeof in, "{\"read\":1,\"dir\":\"/w\",\"n\":%d}", n);
+  cis_result rc = unit_run(s, tenant, in, out, sizeof out);
+  if (rc != CIS_OK) fail_msg("unit read: %s: %s", cis_errname(rc), out);
+  const char *k = strstr(out, "\"kv\":\"");
+  assert_non_null(k);
+  *kv = k[6] == '-' ? -1 : strtol(k + 6, NULL, 10);
+  const char *p = strstr(out, "[\"");
+  assert_non_null(p);
+  long f0 = p[2] == '-' ? -1 : strtol(p + 2, NULL, 10);
+  for (int i = 0; i < n; i++) {
+    assert_non_null(p = strchr(p, '"'));
+    long fi = p[1] == '-' ? -1 : strtol(p + 1, NULL, 10);
+    if (fi != f0) fail_msg("files differ: %s", out);
+    p = strchr(p + 1, '"') + 1;
+  }
+  *files = f0;
+}
+
+static void unit_state(host *h, int n, long *kv, long *files) { unit_state_of(h->s, h->tenant, n, kv, files); }
+
+/* ------------------------------------------------- the join, below skills */
+
+/* The database handle a test holds a transaction open on: a sqlite3 on the
+ * file, or a PGconn. */
+typedef struct owner {
+  sqlite3 *db;
+  PGconn *pq;
+  uint64_t prepared; /* the PostgreSQL session's record (vfs_db_join.h) */
+} owner;
+
+static void owner_open(owner *o, const char *spec) {
+  memset(o, 0, sizeof *o);
+  if (pg) {
+    o->pq = PQconnectdb(conninfo);
+    if (PQstatus(o->pq) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(o->pq));
+  } else {
+    assert_int_equal(sqlite3_open(spec + 7, &o->db), SQLITE_OK);
+    sqlite3_busy_timeout(o->db, 10000);
+  }
+}
+
+static void owner_exec(owner *o, const char *sql) {
+  if (pg) {
+    PGresult *r = PQexec(o->pq, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQerrorMessage(o->pq));
+    PQclear(r);
+  } else if (sqlite3_exec(o->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    fail_msg("%s: %s", sql, sqlite3_errmsg(o->db));
+  }
+}
+
+static void owner_close(owner *o) {
+  if (o->pq) PQfinish(o->pq);
+  if (o->db) sqlite3_close(o->db);
+}
+
+static cis_result owner_join(owner *o, cis_vfs *fs) {
+  return pg ? cis__vfs_db_join(fs, "postgres", o->pq, &o->prepared) : cis__vfs_db_join(fs, "sqlite", o->db, NULL);
+}
+
+static cis_vfs *mount_tree(const char *spec, const char *tenant) {
+  cis_vfs_db_config dc;
+  cis_vfs_db_config_default(&dc);
+  dc.spec = spec;
+  dc.tenant = tenant;
+  cis_vfs_backend *b = NULL;
+  if (cis_vfs_db_new(&dc, &b) != CIS_OK) fail_msg("db new: %s", cis_vfs_errmsg(NULL));
+  cis_vfs *fs = NULL;
+  cis_vfs_options opts = {0};
+  assert_int_equal(cis_vfs_mount(b, &opts, &fs), CIS_OK);
+  return fs;
+}
+
+static int put_file(cis_vfs *fs, const char *name, const char *text) {
+  cis_vfs_file *root = NULL, *f = NULL;
+  int e = cis_vfs_open_root(fs, &root);
+  if (!e) e = cis_vfs_openat(root, name, strlen(name), CIS_VFS_WRITE | CIS_VFS_CREAT, &f);
+  size_t put = 0;
+  if (!e) e = cis_vfs_pwrite(f, text, strlen(text), 0, &put);
+  if (f) cis_vfs_close(f);
+  if (root) cis_vfs_close(root);
+  return e;
+}
+
+static bool has_file(cis_vfs *fs, const char *name) {
+  cis_vfs_file *root = NULL;
+  cis_vfs_stat st;
+  assert_int_equal(cis_vfs_open_root(fs, &root), 0);
+  int e = cis_vfs_statat(root, name, strlen(name), 0, &st);
+  cis_vfs_close(root);
+  return e == 0;
+}
+
+/* A mount joined to a transaction the test holds: its scope's end
+ * writes, the holder's ROLLBACK drops the file, its COMMIT lands it; and
+ * another mount sees nothing before that COMMIT. */
+static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
+  (void)state;
+  char home[1100], spec[1200];
+  snprintf(home, sizeof home, "%s/%s", work, "joinlow");
+  mkdir(home, 0755);
+  shared_spec(home, spec, sizeof spec);
+  const char *tenant = uniq("joinlow");
+  cis_vfs *fs = mount_tree(spec, tenant);
+  cis_vfs *other = mount_tree(spec, tenant);
+  owner o;
+  owner_open(&o, spec);
+  for (int commit = 0; commit < 2; commit++) {
+    const char *name = commit ? "kept" : "dropped";
+    owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+    assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
+    assert_int_equal(owner_join(&o, fs), CIS_OK);
+    assert_true(cis__vfs_db_joined(fs));
+    assert_int_equal(put_file(fs, name, "x"), 0);
+    assert_true(has_file(fs, name)); /* read-your-writes, inside the owner's transaction */
+    assert_int_equal(cis_vfs_scope_end(fs, true), CIS_OK);
+    assert_false(cis__vfs_db_joined(fs));
+    assert_false(has_file(other, name)); /* not before the owner commits */
+    owner_exec(&o, commit ? "COMMIT" : "ROLLBACK");
+    assert_int_equal(has_file(other, name), commit == 1);
+    assert_int_equal(has_file(fs, name), commit == 1); /* back on its own connection */
+  }
+  /* A scope left before its end (the owner about to roll back) fails. */
+  owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+  assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
+  assert_int_equal(owner_join(&o, fs), CIS_OK);
+  assert_int_equal(put_file(fs, "left", "x"), 0);
+  cis__vfs_db_unjoin(fs);
+  assert_false(cis__vfs_db_joined(fs));
+  owner_exec(&o, "ROLLBACK");
+  assert_int_not_equal(cis_vfs_scope_end(fs, true), CIS_OK);
+  assert_false(has_file(other, "left"));
+  cis__vfs_db_unjoin(fs); /* not joined: nothing happens */
+  owner_close(&o);
+  cis_vfs_unmount(other);
+  cis_vfs_unmount(fs);
+}
+
+/* The join refuses: no scope, a scope that already changed something,
+ * another dialect's handle, a second join, a mount that is not a db
+ * mount. Each leaves the mount working on its own connection. */
+static void join_refusals_are_typed(void **state) {
+  (void)state;
+  char home[1100], spec[1200];
+  snprintf(home, sizeof home, "%s/%s", work, "joinref");
+  mkdir(home, 0755);
+  shared_spec(home, spec, sizeof spec);
+  cis_vfs *fs = mount_tree(spec, uniq("joinref"));
+  owner o;
+  owner_open(&o, spec);
+  assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* no scope */
+  assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
+  int dummy = 0;
+  assert_int_equal(cis__vfs_db_join(fs, pg ? "sqlite" : "postgres", &dummy, &o.prepared), CIS_EINVAL);
+  assert_int_equal(cis__vfs_db_join(fs, "sqlite", NULL, NULL), CIS_EINVAL);
+  assert_int_equal(put_file(fs, "a", "1"), 0);
+  assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* a change is made: too late */
+  assert_false(cis__vfs_db_joined(fs));
+  assert_int_equal(cis_vfs_scope_end(fs, true), CIS_OK);
+  assert_true(has_file(fs, "a"));
+  owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+  assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
+  assert_int_equal(owner_join(&o, fs), CIS_OK);
+  assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* already joined */
+  assert_int_equal(cis_vfs_scope_end(fs, false), CIS_OK);
+  owner_exec(&o, "ROLLBACK");
+  cis_vfs_backend *mb = NULL;
+  assert_int_equal(cis_vfs_mem_new(&mb), CIS_OK);
+  cis_vfs *mem = NULL;
+  cis_vfs_options opts = {0};
+  assert_int_equal(cis_vfs_mount(mb, &opts, &mem), CIS_OK);
+  assert_int_equal(cis_vfs_scope_begin(mem), CIS_OK);
+  assert_int_equal(owner_join(&o, mem), CIS_EINVAL);
+  cis__vfs_db_unjoin(mem); /* not a db mount: nothing happens */
+  cis_vfs_unmount(mem);
+  owner_close(&o);
+  cis_vfs_unmount(fs);
+}
+
+/* One database or two: the same SQLite file under another path is one;
+ * another file, a file not made yet, or another scheme are not; on
+ * PostgreSQL the connection string, whichever prefix names it. */
+static void same_db_compares_files_and_connection_strings(void **state) {
+  (void)state;
+  host h;
+  host_open(&h, "samedb", true, uniq("samedb"));
+  char spec[1300];
+  if (pg) {
+    assert_true(cis__skill_same_db(h.kv, h.fs_spec));
+    snprintf(spec, sizeof spec, "postgresql:%s", conninfo);
+    assert_true(cis__skill_same_db(h.kv, spec));
+    snprintf(spec, sizeof spec, "postgres:%s application_name=other", conninfo);
+    assert_false(cis__skill_same_db(h.kv, spec));
+    snprintf(spec, sizeof spec, "sqlite:%s/shared.db", h.home);
+    assert_false(cis__skill_same_db(h.kv, spec));
+  } else {
+    char link[1200];
+    snprintf(link, sizeof link, "%s/link.db", h.home);
+    unlink(link);
+    assert_int_equal(symlink(h.fs_spec + 7, link), 0);
+    snprintf(spec, sizeof spec, "sqlite:%s", link);
+    assert_true(cis__skill_same_db(h.kv, spec)); /* another name, the same file */
+    snprintf(spec, sizeof spec, "sqlite:%s/../%s/shared.db", h.home, "samedb");
+    assert_true(cis__skill_same_db(h.kv, spec));
+    snprintf(spec, sizeof spec, "sqlite:%s/other.db", h.home);
+    assert_false(cis__skill_same_db(h.kv, spec)); /* not made yet */
+    FILE *f = fopen(spec + 7, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_false(cis__skill_same_db(h.kv, spec)); /* another file */
+    assert_false(cis__skill_same_db(h.kv, "postgres:host=127.0.0.1"));
+  }
+  assert_false(cis__skill_same_db(h.kv, NULL));
+  assert_false(cis__skill_same_db(NULL, h.fs_spec));
+  host_close(&h);
+}
+
+/* ------------------------------------------------------- skill calls */
+
+/* Shared database: a call that writes files and KV then traps leaves both
+ * as before; one that succeeds lands both. */
+static void shared_db_trap_leaves_both_as_before(void **state) {
+  (void)state;
+  host h;
+  host_open(&h, "jtrap", true, uniq("jtrap"));
+  char out[1024];
+  long kv, files;
+  assert_int_equal(unit_write(&h, 3, 1, false, out, sizeof out), CIS_OK);
+  unit_state(&h, 3, &kv, &files);
+  assert_int_equal(kv, 1);
+  assert_int_equal(files, 1);
+  assert_int_equal(unit_write(&h, 3, 2, true, out, sizeof out), CIS_TRAP_UNREACHABLE);
+  unit_state(&h, 3, &kv, &files);
+  assert_int_equal(kv, 1);
+  assert_int_equal(files, 1);
+  assert_int_equal(unit_write(&h, 3, 3, false, out, sizeof out), CIS_OK);
+  unit_state(&h, 3, &kv, &files);
+  assert_int_equal(kv, 3);
+  assert_int_equal(files, 3);
+  host_close(&h);
+}
+
+/* Fails the KV's backend at its k-th step of one call, for every k a call
+ * has; after each, files and KV must hold the same value. Returns how
+ * many calls left the files committed and the KV not. */
+static int sweep_kv_faults(bool shared, const char *name) {
+  host h;
+  host_open(&h, name, shared, uniq(name));
+  char out[1024];
+  long kv, files;
+  assert_int_equal(unit_write(&h, 4, 1, false, out, sizeof out), CIS_OK);
+  uint64_t c0 = cis_kv_backend_calls(h.kv);
+  assert_int_equal(unit_write(&h, 4, 2, false, out, sizeof out), CIS_OK);
+  uint64_t per = cis_kv_backend_calls(h.kv) - c0;
+  assert_true(per > 0 && per < 200);
+  long last = 2;
+  int split = 0, failed = 0;
+  for (uint32_t k = 0; k <= per; k++) {
+    long v = 100 + (long)k;
+    cis_kv_inject_fault(h.kv, k, 1, CIS_EKV); /* EKVDOWN before the COMMIT is retried */
+    cis_result rc = unit_write(&h, 4, v, false, out, sizeof out);
+    cis_kv_inject_fault(h.kv, 0, 0, CIS_OK);
+    unit_state(&h, 4, &kv, &files);
+    if (rc == CIS_OK) {
+      last = v;
+    } else {
+      failed++;
+      if (kv == last && files == v) split++; /* files committed, KV not */
+    }
+    if (kv != files && !(kv == last && files == v))
+      fail_msg("fault at step %u: KV %ld, files %ld (last %ld, call %ld): %s", k, kv, files, last, v, out);
+    if (shared && (kv != last || files != last))
+      fail_msg("fault at step %u (%s): KV %ld, files %ld, expected both %ld: %s", k, cis_errname(rc), kv, files,
+               last, out);
+  }
+  fprintf(stderr, "%s: %llu KV steps per call, %d calls failed, %d split\n", name, (unsigned long long)per, failed,
+          split);
+  assert_true(failed > 0);
+  host_close(&h);
+  return split;
+}
+
+static void shared_db_kv_failure_at_any_step_drops_files_too(void **state) {
+  (void)state;
+  assert_int_equal(sweep_kv_faults(true, "jsweep"), 0);
+}
+
+/* Two databases: the ordered commit (files, then KV), whose one window
+ * the sweep finds: a KV commit that fails after the files committed. */
+static void separate_dbs_keep_the_ordered_commit(void **state) {
+  (void)state;
+  assert_true(sweep_kv_faults(false, "jsweep2") > 0);
+}
+
+/* Processes killed at random points of calls writing 20 files and the
+ * KV key, KILL_ROUNDS times (each after two calls landed, within the next
+ * two): every time both hold the same value. */
+#define KILL_ROUNDS 24
+static void shared_db_sigkill_never_splits_files_and_kv(void **state) {
+  (void)state;
+  host h;
+  host_open(&h, "jkill", true, uniq("jkill"));
+  char out[1024];
+  assert_int_equal(unit_write(&h, 20, 0, false, out, sizeof out), CIS_OK);
+  char home[1024], spec[1200], tenant[128];
+  snprintf(home, sizeof home, "%s", h.home);
+  snprintf(spec, sizeof spec, "%s", h.fs_spec);
+  snprintf(tenant, sizeof tenant, "%s", h.tenant);
+  host_close(&h);
+  srand((unsigned)time(NULL) ^ (unsigned)getpid());
+  int killed = 0, moved = 0;
+  long prev = 0;
+  for (int round = 1; round <= KILL_ROUNDS; round++) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* calls until killed, each with the next value; a byte per landed call */
+      close(fds[0]);
+      host c;
+      host_open(&c, "jkill", true, tenant);
+      char o[256];
+      for (long v = round * 1000L; v < round * 1000L + 400; v++) {
+        if (unit_write(&c, 20, v, false, o, sizeof o) != CIS_OK) _exit(3);
+        if (write(fds[1], "x", 1) != 1) _exit(4);
+      }
+      _exit(0);
+    }
+    close(fds[1]);
+    /* Once two calls landed, the time between them says how long one
+     * takes: the kill comes at a random point of the next one or two. */
+    struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+    char byte;
+    double t1 = 0, t2 = 0;
+    for (int got = 0; got < 2; got++) {
+      if (poll(&pf, 1, 60000) != 1 || read(fds[0], &byte, 1) != 1) fail_msg("round %d: the child made no call", round);
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      *(got ? &t2 : &t1) = (double)now.tv_sec * 1e3 + (double)now.tv_nsec / 1e6;
+    }
+    double call_ms = t2 - t1;
+    long wait_us = (long)(call_ms * 2000.0 * (rand() / (RAND_MAX + 1.0)));
+    struct timespec ts = {wait_us / 1000000, (wait_us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    if (WIFSIGNALED(st)) killed++;
+    else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("round %d: the child failed (%d)", round, st);
+    host r;
+    host_open(&r, "jkill", true, tenant);
+    long kv, files;
+    unit_state(&r, 20, &kv, &files);
+    host_close(&r);
+    if (kv != files) fail_msg("round %d: files %ld, KV %ld: one committed without the other", round, files, kv);
+    if (kv != prev) moved++;
+    prev = kv;
+  }
+  fprintf(stderr, "%d of %d rounds killed mid-run, %d moved on\n", killed, KILL_ROUNDS, moved);
+  assert_true(killed > 0);
+}
+
+typedef struct racer {
+  host *h;
+  long base;          /* values base .. base+CALLS-1 */
+  int ok, refused;    /* calls that landed, calls refused with a typed error */
+  char why[600];      /* an unexpected failure */
+} racer;
+
+#define RACE_CALLS 15
+static void *race(void *p) {
+  racer *r = p;
+  char out[512];
+  for (int i = 0; i < RACE_CALLS; i++) {
+    cis_result rc = unit_write(r->h, 3, r->base + i, false, out, sizeof out);
+    if (rc == CIS_OK) r->ok++;
+    else if (rc == CIS_EVFSCONFLICT || rc == CIS_ETIMEOUT) r->refused++;
+    else if (!r->why[0]) snprintf(r->why, sizeof r->why, "%s: %s", cis_errname(rc), out);
+  }
+  return NULL;
+}
+
+/* Two threads calling the same skill of one tenant at once, joined: no
+ * deadlock (each call ends), each call lands whole or is refused with a
+ * typed error, and files and KV end with the same value. */
+static void shared_db_two_concurrent_calls_land_whole(void **state) {
+  (void)state;
+  host h;
+  host_open(&h, "jrace", true, uniq("jrace"));
+  char out[512];
+  assert_int_equal(unit_write(&h, 3, 1, false, out, sizeof out), CIS_OK);
+  racer a = {.h = &h, .base = 1000}, b = {.h = &h, .base = 2000};
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, race, &a), 0);
+  assert_int_equal(pthread_create(&tb, NULL, race, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  if (a.why[0]) fail_msg("first thread: %s", a.why);
+  if (b.why[0]) fail_msg("second thread: %s", b.why);
+  fprintf(stderr, "landed %d + %d, refused %d + %d\n", a.ok, b.ok, a.refused, b.refused);
+  assert_true(a.ok + b.ok > 0);
+  long kv, files;
+  unit_state(&h, 3, &kv, &files);
+  assert_int_equal(kv, files);
+  assert_true((kv >= 1000 && kv < 1000 + RACE_CALLS) || (kv >= 2000 && kv < 2000 + RACE_CALLS));
+  host_close(&h);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) {
+    fprintf(stderr, "usage: test_skill_fs_join sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR\n");
+    return 2;
+  }
+  static char abswork[1024];
+  pg = strcmp(argv[1], "postgres") == 0;
+  const char *dir = pg ? (argc > 4 ? argv[4] : NULL) : argv[2];
+  if (!dir) return 2;
+  if (pg) {
+    int rc = cis_test_read_connstr(argv[2], conninfo, sizeof conninfo);
+    if (rc) return rc;
+  }
+  mkdir(dir, 0755);
+  if (!realpath(dir, abswork)) return 2;
+  work = abswork;
+  read_all(argv[3], &unit_wasm, &unit_len);
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  EVP_Digest(unit_wasm, unit_len, md, &mdlen, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(unit_sha + 2 * i, 3, "%02x", md[i]);
+  if (getenv("CIS_JOIN_FILTER")) cmocka_set_test_filter(getenv("CIS_JOIN_FILTER"));
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(joined_scope_commits_and_rolls_back_with_owner),
+      cmocka_unit_test(join_refusals_are_typed),
+      cmocka_unit_test(same_db_compares_files_and_connection_strings),
+      cmocka_unit_test(shared_db_trap_leaves_both_as_before),
+      cmocka_unit_test(shared_db_kv_failure_at_any_step_drops_files_too),
+      cmocka_unit_test(separate_dbs_keep_the_ordered_commit),
+      cmocka_unit_test(shared_db_sigkill_never_splits_files_and_kv),
+      cmocka_unit_test(shared_db_two_concurrent_calls_land_whole),
+  };
+  int rc = cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
+  free(unit_wasm);
+  return rc;
+}
