@@ -17,7 +17,7 @@
 # so process and engine start-up are not counted. The table is also written
 # as markdown to bench/out/fs.md.
 #
-#   bench/fs.sh [-n RUNS] [-w WARMUP] [-B BACKENDS] [-b BUILD_DIR] [-c CHUNK_KIB] [-S SYNC]
+#   bench/fs.sh [-n RUNS] [-w WARMUP] [-B BACKENDS] [-b BUILD_DIR] [-c CHUNK_KIB] [-S SYNC] [-D MS]
 #
 #   -n RUNS       repetitions of every backend (default 3), interleaved:
 #                 native, mem, host, ... then again
@@ -34,6 +34,10 @@
 #                 needs are built. A Debug folder or one built with
 #                 CIS_SANITIZE=ON is refused.
 #   -c CHUNK_KIB  chunk of the 64 MiB file's writes and reads (default 1024)
+#   -D MS         every fsync/fdatasync of the programs run sleeps MS ms
+#                 first (bench/fs/slow_sync.c, LD_PRELOAD), a slow disk on
+#                 any machine; the fdatasync line above the table shows it
+#                 (PostgreSQL's server is not slowed)
 #   -S SYNC       durability of the database backends' commits: normal (the
 #                 default: SQLite WAL synchronous=NORMAL, PostgreSQL
 #                 synchronous_commit=off) or full (every commit waits for
@@ -68,7 +72,8 @@ backends_arg=mem,host,sqlite,postgres
 chunk=
 sync=normal
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "n:w:B:b:c:S:h" opt; do
+slow_ms=
+while getopts "n:w:B:b:c:S:D:h" opt; do
   case $opt in
     n) runs=$OPTARG ;;
     w) warm=$OPTARG ;;
@@ -76,6 +81,7 @@ while getopts "n:w:B:b:c:S:h" opt; do
     b) build=$OPTARG ;;
     c) chunk=$OPTARG ;;
     S) sync=$OPTARG ;;
+    D) slow_ms=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -140,6 +146,12 @@ cp "$build/bench/bench_fs_host" "$out/fs_host" || exit 2
   2>"$out/fs_ops.log" || fail_build fs_ops "$out/fs_ops.log"
 
 # ------------------------------------------------------------------ setup
+if [ -n "$slow_ms" ]; then
+  case $slow_ms in *[!0-9]*) echo "fs.sh: -D takes milliseconds" >&2; exit 2 ;; esac
+  "$cc_native" -O2 -Wall -Wextra -Werror -shared -fPIC -o "$out/slow_sync.so" \
+    "$here/fs/slow_sync.c" -ldl 2>"$out/slow_sync.log" || fail_build slow_sync "$out/slow_sync.log"
+  export LD_PRELOAD="$out/slow_sync.so" FSBENCH_SYNC_DELAY_MS="$slow_ms"
+fi
 timeout=${FSBENCH_TIMEOUT:-600}
 tmpbase=${FSBENCH_TMP:-${TMPDIR:-/tmp}}
 work=$(mktemp -d "$tmpbase/cis-fsbench.XXXXXX") || exit 2
