@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,11 +24,15 @@ extern char **environ;
 
 static const char *run_bin;     /* the program under test */
 static const char *run_scratch; /* where its stdout and stderr files go */
+static const char *run_stdin;   /* what it reads on stdin; NULL: /dev/null */
+static double run_started;      /* now() at the last spawn */
 
 void cli_run_setup(const char *bin, const char *scratch) {
   run_bin = bin;
   run_scratch = scratch;
 }
+
+void cli_run_stdin(const char *path) { run_stdin = path; }
 
 double now(void) {
   struct timespec ts;
@@ -48,10 +53,11 @@ pid_t spawn(const char *const *argv) {
   snprintf(err_path, sizeof err_path, "%s/stderr", run_scratch);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 0, run_stdin ? run_stdin : "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid;
+  run_started = now();
   assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
   posix_spawn_file_actions_destroy(&fa);
   return pid;
@@ -62,17 +68,22 @@ run_out *reap(pid_t pid) {
   assert_non_null(r);
   double t0 = now();
   int st = 0;
+  struct rusage ru;
+  memset(&ru, 0, sizeof ru);
   for (;;) {
-    pid_t w = waitpid(pid, &st, WNOHANG);
+    pid_t w = wait4(pid, &st, WNOHANG, &ru);
     if (w == pid) break;
     assert_true(w == 0 || errno == EINTR);
     if (now() - t0 > 60) {
       kill(pid, SIGKILL);
-      waitpid(pid, &st, 0);
+      wait4(pid, &st, 0, &ru);
       break;
     }
     usleep(2000);
   }
+  r->secs = now() - run_started;
+  r->cpu_secs = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   char path[600];
   snprintf(path, sizeof path, "%s/stdout", run_scratch);

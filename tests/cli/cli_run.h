@@ -12,13 +12,18 @@
 
 typedef struct run_out {
   int status;      /* exit code, or 128 + signal */
-  char out[16384]; /* stdout */
-  char err[16384]; /* stderr */
+  char out[16384]; /* stdout, NUL-terminated (truncated if longer) */
+  char err[16384]; /* stderr, likewise */
+  double secs;     /* wall-clock time from spawn to exit */
+  double cpu_secs; /* the process's CPU time (user + system) */
 } run_out;
 
 /* The program under test and the folder its output files go to; both
  * strings must outlive the test. */
 void cli_run_setup(const char *bin, const char *scratch);
+/* What the next runs read on stdin (NULL: /dev/null); the string must
+ * outlive them. */
+void cli_run_stdin(const char *path);
 /* Seconds on a monotonic clock. */
 double now(void);
 /* Reads up to len - 1 bytes of path into buf, NUL-terminated ("" when it
@@ -27,8 +32,9 @@ void slurp(const char *path, char *buf, size_t len);
 /* Starts argv (argv[0] is the program) in the current environment, stdin
  * from /dev/null, stdout and stderr to the scratch folder's files. */
 pid_t spawn(const char *const *argv);
-/* Waits for pid (killed after 60 s) and reads what it wrote; the caller
- * frees the result. */
+/* Waits for pid (killed after 60 s, so a broken limit fails the test
+ * instead of hanging it) and reads what it wrote; the caller frees the
+ * result. */
 run_out *reap(pid_t pid);
 /* Runs `cis ARGS...` (NULL-terminated) to its end. */
 run_out *cis(const char *first, ...);

@@ -31,86 +31,13 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
+#include "cli_run.h"
+
 extern char **environ;
 
 static const char *cis_bin;     /* the program under test */
 static const char *fixtures;    /* folder of the compiled .wasm fixtures */
 static char tmpdir[] = "/tmp/cis-cli-XXXXXX"; /* files the tests write */
-static const char *stdin_path = "/dev/null";  /* what the next run reads on stdin */
-
-/* What one run of the program produced. */
-typedef struct cli_result {
-  int status;      /* exit code, or 128 + signal */
-  char out[16384]; /* stdout, NUL-terminated (truncated if longer) */
-  char err[16384]; /* stderr, likewise */
-  double secs;     /* wall-clock time of the run */
-  double cpu_secs; /* the process's CPU time (user + system) */
-} cli_result;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void slurp(const char *path, char *buf, size_t len) {
-  FILE *f = fopen(path, "rb");
-  size_t n = f ? fread(buf, 1, len - 1, f) : 0;
-  buf[n] = '\0';
-  if (f) fclose(f);
-}
-
-/* Runs `cis ARGS...` (NULL-terminated) with stdout and stderr captured in
- * files. A run longer than 60 s is killed, so a broken limit fails the
- * test instead of hanging it. */
-static cli_result *run_cis(const char *first, ...) {
-  const char *argv[32];
-  int n = 0;
-  argv[n++] = cis_bin;
-  va_list ap;
-  va_start(ap, first);
-  for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) argv[n++] = a;
-  va_end(ap);
-  argv[n] = NULL;
-
-  char out_path[64], err_path[64];
-  snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
-  snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, stdin_path, O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  cli_result *r = calloc(1, sizeof *r);
-  assert_non_null(r);
-  double t0 = now();
-  pid_t pid;
-  int rc = posix_spawn(&pid, cis_bin, &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  assert_int_equal(rc, 0);
-  int st = 0;
-  struct rusage ru;
-  memset(&ru, 0, sizeof ru);
-  for (;;) {
-    pid_t w = wait4(pid, &st, WNOHANG, &ru);
-    if (w == pid) break;
-    assert_true(w == 0 || errno == EINTR);
-    if (now() - t0 > 60) {
-      kill(pid, SIGKILL);
-      wait4(pid, &st, 0, &ru);
-      break;
-    }
-    usleep(2000);
-  }
-  r->secs = now() - t0;
-  r->cpu_secs = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  slurp(out_path, r->out, sizeof r->out);
-  slurp(err_path, r->err, sizeof r->err);
-  return r;
-}
-
 /* Full path of fixture NAME.wasm (static buffer per slot, so a test can
  * hold two). */
 static const char *fx(const char *name) {
@@ -140,9 +67,9 @@ static const char *tmpfile_with(const char *name, const void *bytes, size_t len)
       fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                   \
   } while (0)
 
-static void expect(cli_result *r, int status, const char *out) {
-  if (r->status != status)
-    fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status, r->out, r->err);
+/* expect(), and stdout exactly out unless out is NULL. */
+static void expect_out(run_out *r, int status, const char *out) {
+  expect(r, status);
   if (out && strcmp(r->out, out))
     fail_msg("stdout:\n%s\nexpected:\n%s\nstderr:\n%s", r->out, out, r->err);
 }
@@ -151,61 +78,61 @@ static void expect(cli_result *r, int status, const char *out) {
 
 static void test_version_and_help(void **state) {
   (void)state;
-  cli_result *r = run_cis("--version", NULL);
-  expect(r, 0, "cis 0.1.0\n");
+  run_out *r = cis("--version", NULL);
+  expect_out(r, 0, "cis 0.1.0\n");
   free(r);
-  r = run_cis("version", NULL);
-  expect(r, 0, "cis 0.1.0\n");
+  r = cis("version", NULL);
+  expect_out(r, 0, "cis 0.1.0\n");
   free(r);
-  r = run_cis("help", NULL);
-  expect(r, 0, NULL);
+  r = cis("help", NULL);
+  expect_out(r, 0, NULL);
   assert_contains(r->out, "run");
   assert_contains(r->out, "validate");
   assert_contains(r->out, "inspect");
   free(r);
-  r = run_cis("help", "run", NULL);
-  expect(r, 0, NULL);
+  r = cis("help", "run", NULL);
+  expect_out(r, 0, NULL);
   assert_contains(r->out, "--invoke");
   assert_contains(r->out, "--max-memory");
   free(r);
-  r = run_cis("run", "--help", NULL);
-  expect(r, 0, NULL);
+  r = cis("run", "--help", NULL);
+  expect_out(r, 0, NULL);
   assert_contains(r->out, "--fuel");
   assert_contains(r->out, "--dir HOST[::GUEST][:ro]");
   assert_contains(r->out, "--vfs");
   assert_contains(r->out, "--env");
   free(r);
-  r = run_cis("run", "--dir", "/tmp", "--help", NULL); /* help after a list option */
-  expect(r, 0, NULL);
+  r = cis("run", "--dir", "/tmp", "--help", NULL); /* help after a list option */
+  expect_out(r, 0, NULL);
   free(r);
 }
 
 static void test_usage_errors(void **state) {
   (void)state;
-  cli_result *r = run_cis(NULL);
-  expect(r, 2, "");
+  run_out *r = cis(NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "usage: cis COMMAND");
   free(r);
-  r = run_cis("frobnicate", NULL);
-  expect(r, 2, "");
+  r = cis("frobnicate", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "unknown command \"frobnicate\"");
   free(r);
-  r = run_cis("help", "frobnicate", NULL);
-  expect(r, 2, "");
+  r = cis("help", "frobnicate", NULL);
+  expect_out(r, 2, "");
   free(r);
-  r = run_cis("validate", NULL);
-  expect(r, 2, "");
+  r = cis("validate", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "usage: cis validate");
   free(r);
-  r = run_cis("validate", fx("values"), fx("loops"), NULL);
-  expect(r, 2, "");
+  r = cis("validate", fx("values"), fx("loops"), NULL);
+  expect_out(r, 2, "");
   free(r);
-  r = run_cis("validate", "--strict", fx("values"), NULL);
-  expect(r, 2, "");
+  r = cis("validate", "--strict", fx("values"), NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "unknown option --strict");
   free(r);
-  r = run_cis("inspect", NULL);
-  expect(r, 2, "");
+  r = cis("inspect", NULL);
+  expect_out(r, 2, "");
   free(r);
 }
 
@@ -213,16 +140,16 @@ static void test_usage_errors(void **state) {
 
 static void test_validate_valid(void **state) {
   (void)state;
-  cli_result *r = run_cis("validate", fx("values"), NULL);
-  expect(r, 0, "valid\n");
+  run_out *r = cis("validate", fx("values"), NULL);
+  expect_out(r, 0, "valid\n");
   assert_string_equal(r->err, "");
   free(r);
 }
 
 static void test_validate_invalid(void **state) {
   (void)state;
-  cli_result *r = run_cis("validate", fx("invalid"), NULL);
-  expect(r, 3, "");
+  run_out *r = cis("validate", fx("invalid"), NULL);
+  expect_out(r, 3, "");
   /* A validation-class code: CIS_EINVALID or a more specific one. */
   if (!strstr(r->err, "CIS_ETYPE: type mismatch") && !strstr(r->err, "CIS_EINVALID"))
     fail_msg("expected a validation error, got:\n%s", r->err);
@@ -234,35 +161,35 @@ static void test_validate_malformed(void **state) {
   (void)state;
   /* Magic and version, then a type section that claims 5 bytes and ends. */
   static const unsigned char trunc[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 1};
-  cli_result *r = run_cis("validate", tmpfile_with("trunc.wasm", trunc, sizeof trunc), NULL);
-  expect(r, 3, "");
+  run_out *r = cis("validate", tmpfile_with("trunc.wasm", trunc, sizeof trunc), NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, "cis: ");
   assert_contains(r->err, ": CIS_E");
   free(r);
 
-  r = run_cis("validate", tmpfile_with("text.wasm", "hello\n", 6), NULL);
-  expect(r, 3, "");
+  r = cis("validate", tmpfile_with("text.wasm", "hello\n", 6), NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, "CIS_EMAGIC: magic header not detected");
   free(r);
 
-  r = run_cis("validate", tmpfile_with("empty.wasm", "", 0), NULL);
-  expect(r, 3, "");
+  r = cis("validate", tmpfile_with("empty.wasm", "", 0), NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, ": CIS_E");
   free(r);
 
   static const unsigned char version2[] = {0, 'a', 's', 'm', 2, 0, 0, 0};
-  r = run_cis("validate", tmpfile_with("v2.wasm", version2, sizeof version2), NULL);
-  expect(r, 3, "");
+  r = cis("validate", tmpfile_with("v2.wasm", version2, sizeof version2), NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, "CIS_EVERSION");
   free(r);
 
-  r = run_cis("validate", "/nonexistent/x.wasm", NULL);
-  expect(r, 1, "");
+  r = cis("validate", "/nonexistent/x.wasm", NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "cannot open");
   free(r);
 
-  r = run_cis("validate", tmpdir, NULL);
-  expect(r, 1, "");
+  r = cis("validate", tmpdir, NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "cannot read");
   free(r);
 }
@@ -271,8 +198,8 @@ static void test_validate_malformed(void **state) {
 
 static void test_inspect(void **state) {
   (void)state;
-  cli_result *r = run_cis("inspect", fx("imports"), NULL);
-  expect(r, 0,
+  run_out *r = cis("inspect", fx("imports"), NULL);
+  expect_out(r, 0,
          "imports (4):\n"
          "  func    env.log (i32, i64) -> (f32)\n"
          "  memory  env.mem min 1 max 2 pages\n"
@@ -288,8 +215,8 @@ static void test_inspect(void **state) {
 
 static void test_inspect_names_and_errors(void **state) {
   (void)state;
-  cli_result *r = run_cis("inspect", fx("values"), NULL);
-  expect(r, 0, NULL);
+  run_out *r = cis("inspect", fx("values"), NULL);
+  expect_out(r, 0, NULL);
   assert_contains(r->out, "imports (0):\n");
   assert_contains(r->out, "  func    a\\00b () -> (i32)\n"); /* the NUL is shown, not cut */
   assert_contains(r->out, "  func    pair (i32, f64) -> (f64, i32)\n");
@@ -298,14 +225,14 @@ static void test_inspect_names_and_errors(void **state) {
   free(r);
 
   /* Invalid but decodable: the error, then the listing anyway. */
-  r = run_cis("inspect", fx("invalid"), NULL);
-  expect(r, 3, NULL);
+  r = cis("inspect", fx("invalid"), NULL);
+  expect_out(r, 3, NULL);
   assert_contains(r->err, fx("invalid"));
   assert_contains(r->out, "  func    bad () -> (i32)\n");
   free(r);
 
-  r = run_cis("inspect", tmpfile_with("text2.wasm", "hello\n", 6), NULL);
-  expect(r, 3, "");
+  r = cis("inspect", tmpfile_with("text2.wasm", "hello\n", 6), NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, "CIS_EMAGIC");
   free(r);
 }
@@ -314,8 +241,8 @@ static void test_inspect_names_and_errors(void **state) {
 
 static void run_expect(const char *out, const char *a1, const char *a2, const char *a3,
                        const char *a4) {
-  cli_result *r = run_cis("run", "--invoke", a1, fx("values"), a2, a3, a4, NULL);
-  expect(r, 0, out);
+  run_out *r = cis("run", "--invoke", a1, fx("values"), a2, a3, a4, NULL);
+  expect_out(r, 0, out);
   assert_string_equal(r->err, "");
   free(r);
 }
@@ -356,37 +283,37 @@ static void test_run_refs_multi_none(void **state) {
   run_expect("2.5\n7\n", "pair", "7", "2.5", NULL);
   run_expect("", "none", NULL, NULL, NULL);
   /* `--invoke=NAME` and `--` work too. */
-  cli_result *r = run_cis("run", "--invoke=add", "--", fx("values"), "-4", "-5", NULL);
-  expect(r, 0, "-9\n");
+  run_out *r = cis("run", "--invoke=add", "--", fx("values"), "-4", "-5", NULL);
+  expect_out(r, 0, "-9\n");
   free(r);
 }
 
 static void test_run_traps(void **state) {
   (void)state;
-  cli_result *r = run_cis("run", "--invoke", "div_s", fx("values"), "1", "0", NULL);
-  expect(r, 5, "");
+  run_out *r = cis("run", "--invoke", "div_s", fx("values"), "1", "0", NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_DIV_ZERO: integer divide by zero");
   free(r);
-  r = run_cis("run", "--invoke", "div_s", fx("values"), "-2147483648", "-1", NULL);
-  expect(r, 5, "");
+  r = cis("run", "--invoke", "div_s", fx("values"), "-2147483648", "-1", NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_INT_OVERFLOW: integer overflow");
   free(r);
-  r = run_cis("run", "--invoke", "boom", fx("values"), NULL);
-  expect(r, 5, "");
+  r = cis("run", "--invoke", "boom", fx("values"), NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_UNREACHABLE: unreachable");
   free(r);
-  r = run_cis("run", "--invoke", "oob", fx("values"), NULL);
-  expect(r, 5, "");
+  r = cis("run", "--invoke", "oob", fx("values"), NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_MEM_OOB: out of bounds memory access");
   free(r);
   /* A trapping start function fails the instantiation. */
-  r = run_cis("run", "--invoke", "f", fx("starttrap"), NULL);
-  expect(r, 5, "");
+  r = cis("run", "--invoke", "f", fx("starttrap"), NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "CIS_TRAP_UNREACHABLE");
   free(r);
   /* Imports that nothing provides. */
-  r = run_cis("run", "--invoke", "f", fx("imports"), "1", "2", NULL);
-  expect(r, 3, "");
+  r = cis("run", "--invoke", "f", fx("imports"), "1", "2", NULL);
+  expect_out(r, 3, "");
   assert_contains(r->err, "CIS_EUNKNOWNIMPORT");
   free(r);
 }
@@ -398,14 +325,14 @@ static void test_run_timeout(void **state) {
   (void)state;
   /* A run that ends at once: its CPU time is what starting and loading
    * the module cost. */
-  cli_result *r = run_cis("run", "--timeout", "5000", "--invoke", "count", fx("loops"), "1000", NULL);
-  expect(r, 0, "1000\n");
+  run_out *r = cis("run", "--timeout", "5000", "--invoke", "count", fx("loops"), "1000", NULL);
+  expect_out(r, 0, "1000\n");
   double start_cpu = r->cpu_secs;
   free(r);
-  r = run_cis("run", "--timeout", "200", "--invoke", "spin", fx("loops"), NULL);
+  r = cis("run", "--timeout", "200", "--invoke", "spin", fx("loops"), NULL);
   print_message("deadline 200 ms: cis run ended after %.3f s wall, %.3f s CPU (%.3f s to start)\n",
                 r->secs, r->cpu_secs, start_cpu);
-  expect(r, 6, "");
+  expect_out(r, 6, "");
   assert_contains(r->err, "CIS_ETIMEOUT: deadline exceeded");
   /* Never before the deadline (it starts inside the process). How late is
    * judged on the process's CPU time, which a loaded machine cannot
@@ -421,27 +348,27 @@ static void test_run_timeout(void **state) {
 
 static void test_run_fuel(void **state) {
   (void)state;
-  cli_result *r = run_cis("run", "--fuel", "10000", "--invoke", "spin", fx("loops"), NULL);
-  expect(r, 7, "");
+  run_out *r = cis("run", "--fuel", "10000", "--invoke", "spin", fx("loops"), NULL);
+  expect_out(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL: fuel exhausted");
   free(r);
-  r = run_cis("run", "--fuel", "100000000", "--invoke", "count", fx("loops"), "1000", NULL);
-  expect(r, 0, "1000\n");
+  r = cis("run", "--fuel", "100000000", "--invoke", "count", fx("loops"), "1000", NULL);
+  expect_out(r, 0, "1000\n");
   free(r);
-  r = run_cis("run", "--fuel", "100", "--invoke", "count", fx("loops"), "1000000", NULL);
-  expect(r, 7, "");
+  r = cis("run", "--fuel", "100", "--invoke", "count", fx("loops"), "1000000", NULL);
+  expect_out(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL");
   free(r);
 }
 
 static void test_run_max_memory(void **state) {
   (void)state;
-  cli_result *r = run_cis("run", "--max-memory", "65536", "--invoke", "pages", fx("bigmem"), NULL);
-  expect(r, 7, "");
+  run_out *r = cis("run", "--max-memory", "65536", "--invoke", "pages", fx("bigmem"), NULL);
+  expect_out(r, 7, "");
   assert_contains(r->err, "CIS_EMEMLIMIT: memory limit exceeded");
   free(r);
-  r = run_cis("run", "--max-memory", "0x40000", "--invoke", "pages", fx("bigmem"), NULL);
-  expect(r, 0, "4\n");
+  r = cis("run", "--max-memory", "0x40000", "--invoke", "pages", fx("bigmem"), NULL);
+  expect_out(r, 0, "4\n");
   free(r);
 }
 
@@ -488,7 +415,7 @@ static void test_run_bad_arguments(void **state) {
     const char *a[6];
     for (int k = 0; k < 6; k++)
       a[k] = bad[i][k] && !strcmp(bad[i][k], "F") ? fx("values") : bad[i][k];
-    cli_result *r = run_cis("run", a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+    run_out *r = cis("run", a[0], a[1], a[2], a[3], a[4], a[5], NULL);
     if (r->status != 2 || r->out[0])
       fail_msg("case %zu: exit %d (expected 2)\nstdout:\n%s\nstderr:\n%s", i, r->status, r->out,
                r->err);
@@ -496,24 +423,24 @@ static void test_run_bad_arguments(void **state) {
     free(r);
   }
   /* Failures that are not usage errors. */
-  cli_result *r = run_cis("run", "--invoke", "nosuch", fx("values"), NULL);
-  expect(r, 1, "");
+  run_out *r = cis("run", "--invoke", "nosuch", fx("values"), NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "no exported function \"nosuch\"");
   free(r);
-  r = run_cis("run", "--invoke", "g", fx("values"), NULL);
-  expect(r, 1, "");
+  r = cis("run", "--invoke", "g", fx("values"), NULL);
+  expect_out(r, 1, "");
   free(r);
-  r = run_cis("run", fx("values"), NULL);
-  expect(r, 1, "");
+  r = cis("run", fx("values"), NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "_start");
   free(r);
   /* Without --invoke, arguments are the program's: no _start, no run. */
-  r = run_cis("run", fx("values"), "1", NULL);
-  expect(r, 1, "");
+  r = cis("run", fx("values"), "1", NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "_start");
   free(r);
-  r = run_cis("run", "--invoke", "add", "/nonexistent.wasm", "1", "2", NULL);
-  expect(r, 1, "");
+  r = cis("run", "--invoke", "add", "/nonexistent.wasm", "1", "2", NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "cannot open");
   free(r);
 }
@@ -543,41 +470,41 @@ static bool host_exists(const char *path) { return access(path, F_OK) == 0; }
 static void test_wasi_command(void **state) {
   (void)state;
   const char *prog = fx("cli_wasi");
-  cli_result *r = run_cis("run", prog, "args", "a", "b c", "-5", NULL);
+  run_out *r = cis("run", prog, "args", "a", "b c", "-5", NULL);
   char want[1400];
   snprintf(want, sizeof want, "argv[0]=%s\nargv[1]=args\nargv[2]=a\nargv[3]=b c\nargv[4]=-5\n",
            prog);
-  expect(r, 0, want);
+  expect_out(r, 0, want);
   assert_string_equal(r->err, "");
   free(r);
-  r = run_cis("run", prog, "exit", "7", NULL);
-  expect(r, 7, "");
+  r = cis("run", prog, "exit", "7", NULL);
+  expect_out(r, 7, "");
   free(r);
-  r = run_cis("run", "--", prog, "exit", "0", NULL);
-  expect(r, 0, "");
+  r = cis("run", "--", prog, "exit", "0", NULL);
+  expect_out(r, 0, "");
   free(r);
-  r = run_cis("run", prog, "stderr", "to stderr", NULL);
-  expect(r, 0, "");
+  r = cis("run", prog, "stderr", "to stderr", NULL);
+  expect_out(r, 0, "");
   assert_string_equal(r->err, "to stderr\n");
   free(r);
   write_text(tmp("input"), "line one\nline two\n");
-  stdin_path = tmp("input");
-  r = run_cis("run", prog, "cat", NULL);
-  stdin_path = "/dev/null";
-  expect(r, 0, "line one\nline two\n");
+  cli_run_stdin(tmp("input"));
+  r = cis("run", prog, "cat", NULL);
+  cli_run_stdin(NULL);
+  expect_out(r, 0, "line one\nline two\n");
   free(r);
   /* A trap is 1 with the error, whatever was printed before. */
-  r = run_cis("run", prog, "trap", NULL);
-  expect(r, 5, "");
+  r = cis("run", prog, "trap", NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "cis: _start: CIS_TRAP_UNREACHABLE");
   free(r);
   /* --invoke calls an export of the same module, WASI linked, argv[0] only. */
-  r = run_cis("run", "--invoke", "_start", prog, NULL);
+  r = cis("run", "--invoke", "_start", prog, NULL);
   snprintf(want, sizeof want, "argv[0]=%s\n", prog);
-  expect(r, 0, want);
+  expect_out(r, 0, want);
   free(r);
-  r = run_cis("run", "--timeout", "5000", "--fuel", "100", prog, "args", NULL);
-  expect(r, 7, "");
+  r = cis("run", "--timeout", "5000", "--fuel", "100", prog, "args", NULL);
+  expect_out(r, 7, "");
   assert_contains(r->err, "CIS_EFUEL");
   free(r);
 }
@@ -588,10 +515,10 @@ static void test_wasi_env(void **state) {
   (void)state;
   setenv("CIS_CLI_INHERITED", "from the host", 1);
   unsetenv("CIS_CLI_UNSET");
-  cli_result *r = run_cis("run", "--env", "A=1", "--env=B=x=y", "--env", "CIS_CLI_INHERITED",
+  run_out *r = cis("run", "--env", "A=1", "--env=B=x=y", "--env", "CIS_CLI_INHERITED",
                           "--env", "CIS_CLI_UNSET", fx("cli_wasi"), "env", "A", "B",
                           "CIS_CLI_INHERITED", "CIS_CLI_UNSET", "PATH", NULL);
-  expect(r, 0,
+  expect_out(r, 0,
          "A=1\nB=x=y\nCIS_CLI_INHERITED=from the host\nCIS_CLI_UNSET=(unset)\nPATH=(unset)\n");
   free(r);
 }
@@ -609,58 +536,58 @@ static void test_wasi_dir_host(void **state) {
   assert_int_equal(mkdir(d2, 0755), 0);
   write_text(tmp("secret"), "secret\n");
   snprintf(spec, sizeof spec, "%s::/work", d);
-  cli_result *r = run_cis("run", "--dir", spec, prog, "write", "/work/a.txt", "hello", NULL);
-  expect(r, 0, "");
+  run_out *r = cis("run", "--dir", spec, prog, "write", "/work/a.txt", "hello", NULL);
+  expect_out(r, 0, "");
   free(r);
   char p[400];
   snprintf(p, sizeof p, "%s/a.txt", d);
   char buf[64];
   slurp(p, buf, sizeof buf);
   assert_string_equal(buf, "hello");
-  r = run_cis("run", "--dir", spec, prog, "read", "/work/a.txt", NULL);
-  expect(r, 0, "hello");
+  r = cis("run", "--dir", spec, prog, "read", "/work/a.txt", NULL);
+  expect_out(r, 0, "hello");
   free(r);
   /* GUEST defaults to HOST as written. */
   snprintf(p, sizeof p, "%s/a.txt", d);
-  r = run_cis("run", "--dir", d, prog, "read", p, NULL);
-  expect(r, 0, "hello");
+  r = cis("run", "--dir", d, prog, "read", p, NULL);
+  expect_out(r, 0, "hello");
   free(r);
   /* Nothing above the directory is reachable. */
-  r = run_cis("run", "--dir", spec, prog, "read", "/work/../secret", NULL);
-  expect(r, 3, "errno 76\n");
+  r = cis("run", "--dir", spec, prog, "read", "/work/../secret", NULL);
+  expect_out(r, 3, "errno 76\n");
   free(r);
-  r = run_cis("run", "--dir", spec, prog, "read", tmp("secret"), NULL);
-  expect(r, 3, NULL);
+  r = cis("run", "--dir", spec, prog, "read", tmp("secret"), NULL);
+  expect_out(r, 3, NULL);
   free(r);
   /* Read-only, two ways. */
   char ro[400];
   snprintf(ro, sizeof ro, "%s::/work:ro", d);
-  r = run_cis("run", "--dir", ro, prog, "write", "/work/b.txt", "x", NULL);
-  expect(r, 3, "errno 69\n");
+  r = cis("run", "--dir", ro, prog, "write", "/work/b.txt", "x", NULL);
+  expect_out(r, 3, "errno 69\n");
   free(r);
-  r = run_cis("run", "--dir-ro", spec, prog, "write", "/work/b.txt", "x", NULL);
-  expect(r, 3, "errno 69\n");
+  r = cis("run", "--dir-ro", spec, prog, "write", "/work/b.txt", "x", NULL);
+  expect_out(r, 3, "errno 69\n");
   free(r);
   snprintf(p, sizeof p, "%s/b.txt", d);
   assert_false(host_exists(p));
-  r = run_cis("run", "--dir", ro, prog, "ls", "/work", NULL);
-  expect(r, 0, "a.txt\n");
+  r = cis("run", "--dir", ro, prog, "ls", "/work", NULL);
+  expect_out(r, 0, "a.txt\n");
   free(r);
   /* Two mounts: a rename across them is EXDEV. */
   char spec2[400];
   snprintf(spec2, sizeof spec2, "%s::/other", d2);
-  r = run_cis("run", "--dir", spec, "--dir", spec2, prog, "mv", "/work/a.txt", "/other/a.txt",
+  r = cis("run", "--dir", spec, "--dir", spec2, prog, "mv", "/work/a.txt", "/other/a.txt",
               NULL);
-  expect(r, 3, "errno 75\n");
+  expect_out(r, 3, "errno 75\n");
   free(r);
-  r = run_cis("run", "--dir", spec, prog, "mv", "/work/a.txt", "/work/c.txt", NULL);
-  expect(r, 0, "");
+  r = cis("run", "--dir", spec, prog, "mv", "/work/a.txt", "/work/c.txt", NULL);
+  expect_out(r, 0, "");
   free(r);
   snprintf(p, sizeof p, "%s/c.txt", d);
   assert_true(host_exists(p));
   /* A directory that is not there. */
-  r = run_cis("run", "--dir", "/nonexistent/cis-cli::/work", prog, "args", NULL);
-  expect(r, 1, "");
+  r = cis("run", "--dir", "/nonexistent/cis-cli::/work", prog, "args", NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "cis: --dir /nonexistent/cis-cli::/work: CIS_ENOTFOUND");
   free(r);
 }
@@ -669,19 +596,19 @@ static void test_wasi_dir_host(void **state) {
 static void test_wasi_vfs_mem(void **state) {
   (void)state;
   const char *prog = fx("cli_wasi");
-  cli_result *r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "write", "/work/a.txt",
+  run_out *r = cis("run", "--vfs", "mem", "--dir", "/work", prog, "write", "/work/a.txt",
                           "x", NULL);
-  expect(r, 0, "");
+  expect_out(r, 0, "");
   free(r);
-  r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "read", "/work/a.txt", NULL);
-  expect(r, 3, "errno 44\n");
+  r = cis("run", "--vfs", "mem", "--dir", "/work", prog, "read", "/work/a.txt", NULL);
+  expect_out(r, 3, "errno 44\n");
   free(r);
-  r = run_cis("run", "--vfs", "mem", "--dir", "/work:ro", prog, "write", "/work/a.txt", "x",
+  r = cis("run", "--vfs", "mem", "--dir", "/work:ro", prog, "write", "/work/a.txt", "x",
               NULL);
-  expect(r, 3, "errno 69\n");
+  expect_out(r, 3, "errno 69\n");
   free(r);
-  r = run_cis("run", "--vfs", "mem", "--dir", "/work", prog, "ls", "/work", NULL);
-  expect(r, 0, "");
+  r = cis("run", "--vfs", "mem", "--dir", "/work", prog, "ls", "/work", NULL);
+  expect_out(r, 0, "");
   free(r);
 }
 
@@ -692,34 +619,34 @@ static void test_wasi_vfs_db(void **state) {
   const char *prog = fx("cli_wasi");
   char spec[300];
   snprintf(spec, sizeof spec, "db:sqlite:%s", tmp("fs.db"));
-  cli_result *r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog,
+  run_out *r = cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog,
                           "write", "/work/a.txt", "one", NULL);
-  expect(r, 0, "");
+  expect_out(r, 0, "");
   free(r);
-  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/data", prog, "read",
+  r = cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/data", prog, "read",
               "/data/a.txt", NULL);
-  expect(r, 0, "one");
+  expect_out(r, 0, "one");
   free(r);
-  r = run_cis("run", "--vfs", spec, "--tenant", "t2", "--dir", "/work", prog, "read",
+  r = cis("run", "--vfs", spec, "--tenant", "t2", "--dir", "/work", prog, "read",
               "/work/a.txt", NULL);
-  expect(r, 3, "errno 44\n");
+  expect_out(r, 3, "errno 44\n");
   free(r);
-  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir-ro", "/work", prog, "write",
+  r = cis("run", "--vfs", spec, "--tenant", "t1", "--dir-ro", "/work", prog, "write",
               "/work/b.txt", "x", NULL);
-  expect(r, 3, "errno 69\n");
+  expect_out(r, 3, "errno 69\n");
   free(r);
-  r = run_cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog, "ls", "/work",
+  r = cis("run", "--vfs", spec, "--tenant", "t1", "--dir", "/work", prog, "ls", "/work",
               NULL);
-  expect(r, 0, "a.txt\n");
+  expect_out(r, 0, "a.txt\n");
   free(r);
-  r = run_cis("run", "--vfs", "db:postgres:host=127.0.0.1 port=1 connect_timeout=5", "--tenant",
+  r = cis("run", "--vfs", "db:postgres:host=127.0.0.1 port=1 connect_timeout=5", "--tenant",
               "t1", "--dir", "/work", prog, "args", NULL);
-  expect(r, 1, "");
+  expect_out(r, 1, "");
   assert_contains(r->err, "cis: --dir /work::/work: CIS_EVFSDOWN");
   free(r);
-  r = run_cis("run", "--vfs", "db:sqlite:/nonexistent/dir/fs.db", "--tenant", "t1", "--dir",
+  r = cis("run", "--vfs", "db:sqlite:/nonexistent/dir/fs.db", "--tenant", "t1", "--dir",
               "/work", prog, "args", NULL);
-  expect(r, 1, "");
+  expect_out(r, 1, "");
   assert_contains(r->err, "cis: --dir /work::/work: CIS_E");
   free(r);
 }
@@ -748,13 +675,13 @@ static void fresh_home(const char *name) {
 static void test_skill_error_name_once(void **state) {
   (void)state;
   fresh_home("errname");
-  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "200", NULL);
-  expect(r, 6, "");
+  run_out *r = cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "200", NULL);
+  expect_out(r, 6, "");
   assert_contains(r->err, "cis: CIS_ETIMEOUT: ");
   if (count_of(r->err, "CIS_ETIMEOUT") != 1) fail_msg("the name more than once:\n%s", r->err);
   free(r);
-  r = run_cis("skill", "run", "--wasm", fx("skill_trap"), "--abi", "wasi", NULL);
-  expect(r, 5, "");
+  r = cis("skill", "run", "--wasm", fx("skill_trap"), "--abi", "wasi", NULL);
+  expect_out(r, 5, "");
   assert_contains(r->err, "cis: CIS_TRAP_UNREACHABLE: ");
   if (count_of(r->err, "CIS_TRAP_UNREACHABLE") != 1) fail_msg("the name more than once:\n%s", r->err);
   free(r);
@@ -790,41 +717,41 @@ static void test_skill_install_grants(void **state) {
   (void)state;
   fresh_home("grants");
   const char *vol = "{\"fs\":{\"mounts\":[{\"guest\":\"/s\",\"type\":\"db\",\"volume\":\"notes\"}]}}";
-  cli_result *r = run_cis("skill", "install", skill_folder("one", vol), NULL);
-  expect(r, 8, "");
+  run_out *r = cis("skill", "install", skill_folder("one", vol), NULL);
+  expect_out(r, 8, "");
   assert_contains(r->err, "cis: CIS_EDENIED: permissions.fs.mounts[0].volume");
   assert_contains(r->err, "--allow-volume notes");
   free(r);
-  r = run_cis("skill", "install", "--allow-volume", "notes", skill_folder("one", vol), NULL);
-  expect(r, 0, "installed one\n");
+  r = cis("skill", "install", "--allow-volume", "notes", skill_folder("one", vol), NULL);
+  expect_out(r, 0, "installed one\n");
   free(r);
-  r = run_cis("skill", "install", skill_folder("two", vol), "--allow-volume", "notes", NULL);
-  expect(r, 0, "installed two\n");
+  r = cis("skill", "install", skill_folder("two", vol), "--allow-volume", "notes", NULL);
+  expect_out(r, 0, "installed two\n");
   free(r);
-  r = run_cis("skill", "show", "one", NULL);
-  expect(r, 0, NULL);
+  r = cis("skill", "show", "one", NULL);
+  expect_out(r, 0, NULL);
   assert_contains(r->out, "\"shared_with\":\t[\"two\"]");
   free(r);
   /* KV namespace of another skill. */
-  r = run_cis("skill", "install", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"), NULL);
-  expect(r, 8, "");
+  r = cis("skill", "install", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"), NULL);
+  expect_out(r, 8, "");
   assert_contains(r->err, "CIS_EDENIED: permissions.kv.namespace");
   free(r);
-  r = run_cis("skill", "install", "--allow-namespace", "one", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"),
+  r = cis("skill", "install", "--allow-namespace", "one", skill_folder("three", "{\"kv\":{\"namespace\":\"one\"}}"),
               NULL);
-  expect(r, 0, "installed three\n");
+  expect_out(r, 0, "installed three\n");
   free(r);
   /* A host path out of the skill's folder. */
   const char *up = "{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"..\"}]}}";
-  r = run_cis("skill", "install", skill_folder("four", up), NULL);
-  expect(r, 8, "");
+  r = cis("skill", "install", skill_folder("four", up), NULL);
+  expect_out(r, 8, "");
   assert_contains(r->err, "CIS_EDENIED: permissions.fs.mounts[0].source");
   free(r);
-  r = run_cis("skill", "install", "--allow-host-path", tmpdir, skill_folder("four", up), NULL);
-  expect(r, 0, "installed four\n");
+  r = cis("skill", "install", "--allow-host-path", tmpdir, skill_folder("four", up), NULL);
+  expect_out(r, 0, "installed four\n");
   free(r);
-  r = run_cis("skill", "install", "--allow-volume", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "install", "--allow-volume", NULL);
+  expect_out(r, 2, "");
   free(r);
 }
 
@@ -864,7 +791,7 @@ static const char *skill_dir(const char *name, const char *fixture, const char *
 
 /* The --json document on r's stdout, parsed, with its common members
  * checked: status, exit_code (also the process's) and error's name. */
-static cJSON *json_of(cli_result *r, const char *status, int exit_code, const char *errname) {
+static cJSON *json_of(run_out *r, const char *status, int exit_code, const char *errname) {
   cJSON *d = cJSON_Parse(r->out);
   if (!d) fail_msg("stdout is not one JSON document:\n%s\nstderr:\n%s", r->out, r->err);
   if (r->status != exit_code) fail_msg("exit %d, expected %d\n%s", r->status, exit_code, r->out);
@@ -892,48 +819,48 @@ static cJSON *json_of(cli_result *r, const char *status, int exit_code, const ch
 static void test_value_flags_one_parser(void **state) {
   (void)state;
   fresh_home("values");
-  cli_result *r = run_cis("run", "--timeout", "abc", "--invoke", "add", fx("values"), "1", "2", NULL);
-  expect(r, 2, "");
+  run_out *r = cis("run", "--timeout", "abc", "--invoke", "add", fx("values"), "1", "2", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "--timeout");
   assert_contains(r->err, "\"abc\"");
   free(r);
-  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--timeout", "abc", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "run", "--wasm", fx("skill_echo"), "--timeout", "abc", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "--timeout needs a duration");
   assert_contains(r->err, "\"abc\"");
   free(r);
-  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128Mb", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128Mb", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "--max-memory needs a size");
   free(r);
-  r = run_cis("run", "--timeout", "1.5", "--invoke", "add", fx("values"), "1", "2", NULL);
-  expect(r, 2, ""); /* a fraction of a millisecond */
+  r = cis("run", "--timeout", "1.5", "--invoke", "add", fx("values"), "1", "2", NULL);
+  expect_out(r, 2, ""); /* a fraction of a millisecond */
   free(r);
   /* Units are read the same way by both. */
-  r = run_cis("run", "--max-memory", "128MiB", "--invoke", "pages", fx("bigmem"), NULL);
-  expect(r, 0, "4\n");
+  r = cis("run", "--max-memory", "128MiB", "--invoke", "pages", fx("bigmem"), NULL);
+  expect_out(r, 0, "4\n");
   free(r);
-  r = run_cis("run", "--max-memory", "64KiB", "--invoke", "pages", fx("bigmem"), NULL);
-  expect(r, 7, "");
+  r = cis("run", "--max-memory", "64KiB", "--invoke", "pages", fx("bigmem"), NULL);
+  expect_out(r, 7, "");
   assert_contains(r->err, "CIS_EMEMLIMIT");
   free(r);
-  r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128MiB", NULL);
-  expect(r, 0, "{\"ok\":true}\n");
+  r = cis("skill", "run", "--wasm", fx("skill_echo"), "--max-memory", "128MiB", NULL);
+  expect_out(r, 0, "{\"ok\":true}\n");
   free(r);
-  r = run_cis("run", "--timeout", "5s", "--invoke", "count", fx("loops"), "1000", NULL);
-  expect(r, 0, "1000\n");
+  r = cis("run", "--timeout", "5s", "--invoke", "count", fx("loops"), "1000", NULL);
+  expect_out(r, 0, "1000\n");
   free(r);
-  r = run_cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "0.2s", NULL);
-  expect(r, 6, "");
+  r = cis("skill", "run", "--wasm", fx("skill_spin"), "--timeout", "0.2s", NULL);
+  expect_out(r, 6, "");
   assert_contains(r->err, "200 ms");
   free(r);
   /* 0 is "no deadline of the flag's own": the skill's limit stays. */
-  r = run_cis("skill", "install", skill_dir("slow", "skill_spin", NULL, ",\"limits\":{\"timeout_ms\":300}"),
+  r = cis("skill", "install", skill_dir("slow", "skill_spin", NULL, ",\"limits\":{\"timeout_ms\":300}"),
               NULL);
-  expect(r, 0, "installed slow\n");
+  expect_out(r, 0, "installed slow\n");
   free(r);
-  r = run_cis("skill", "run", "slow", "--timeout", "0", NULL);
-  expect(r, 6, "");
+  r = cis("skill", "run", "slow", "--timeout", "0", NULL);
+  expect_out(r, 6, "");
   assert_contains(r->err, "300 ms");
   free(r);
 }
@@ -970,7 +897,7 @@ static void test_exit_codes(void **state) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char **a = cases[i].argv;
-    cli_result *r = run_cis(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+    run_out *r = cis(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
     if (r->status != cases[i].code)
       fail_msg("case %zu (%s %s): exit %d, expected %d\nstderr:\n%s", i, a[0], a[1], r->status,
                cases[i].code, r->err);
@@ -995,31 +922,31 @@ static void test_help_everywhere(void **state) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *const *a = cases[i];
-    cli_result *r = run_cis(a[0], a[1], a[2], a[3], NULL);
+    run_out *r = cis(a[0], a[1], a[2], a[3], NULL);
     if (r->status != 0 || !strstr(r->out, "usage: cis") || r->err[0])
       fail_msg("case %zu (%s %s %s): exit %d\nstdout:\n%s\nstderr:\n%s", i, a[0], a[1],
                a[2] ? a[2] : "", r->status, r->out, r->err);
     free(r);
   }
-  cli_result *r = run_cis("skill", "install", "--help", NULL);
+  run_out *r = cis("skill", "install", "--help", NULL);
   assert_contains(r->out, "--allow-volume");
   free(r);
-  r = run_cis("skill", "run", "--help", NULL);
+  r = cis("skill", "run", "--help", NULL);
   assert_contains(r->out, "--json");
   assert_contains(r->out, "--timeout DURATION");
   free(r);
-  r = run_cis("skill", "list", NULL); /* nothing was installed by the above */
-  expect(r, 0, "");
+  r = cis("skill", "list", NULL); /* nothing was installed by the above */
+  expect_out(r, 0, "");
   free(r);
-  r = run_cis("skill", "frobnicate", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "frobnicate", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "unknown subcommand");
   free(r);
-  r = run_cis("skill", "help", "frobnicate", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "help", "frobnicate", NULL);
+  expect_out(r, 2, "");
   free(r);
-  r = run_cis("skill", NULL);
-  expect(r, 2, "");
+  r = cis("skill", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "usage: cis skill");
   free(r);
 }
@@ -1029,7 +956,7 @@ static void test_help_everywhere(void **state) {
 static void test_json_documents(void **state) {
   (void)state;
   fresh_home("json");
-  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--json", NULL);
+  run_out *r = cis("skill", "run", "--wasm", fx("skill_echo"), "--json", NULL);
   cJSON *d = json_of(r, "ok", 0, NULL);
   cJSON *out = cJSON_GetObjectItemCaseSensitive(d, "output");
   assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "ok")));
@@ -1043,21 +970,21 @@ static void test_json_documents(void **state) {
   cJSON_Delete(d);
   free(r);
 
-  r = run_cis("skill", "run", "--json", "--wasm", fx("skill_fail"), NULL);
+  r = cis("skill", "run", "--json", "--wasm", fx("skill_fail"), NULL);
   d = json_of(r, "error", 4, "CIS_ESKILL");
   assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(d, "output")));
   assert_non_null(cJSON_GetObjectItemCaseSensitive(d, "stats"));
   cJSON_Delete(d);
   free(r);
 
-  r = run_cis("skill", "run", "--json", "--wasm", "/nonexistent.wasm", NULL);
+  r = cis("skill", "run", "--json", "--wasm", "/nonexistent.wasm", NULL);
   cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
   free(r);
 
-  r = run_cis("skill", "install", skill_dir("echo", "skill_echo", NULL, ""), NULL);
-  expect(r, 0, "installed echo\n");
+  r = cis("skill", "install", skill_dir("echo", "skill_echo", NULL, ""), NULL);
+  expect_out(r, 0, "installed echo\n");
   free(r);
-  r = run_cis("skill", "list", "--json", NULL);
+  r = cis("skill", "list", "--json", NULL);
   d = json_of(r, "ok", 0, NULL);
   cJSON *skills = cJSON_GetObjectItemCaseSensitive(d, "skills");
   assert_int_equal(cJSON_GetArraySize(skills), 1);
@@ -1067,20 +994,20 @@ static void test_json_documents(void **state) {
                    64);
   cJSON_Delete(d);
   free(r);
-  r = run_cis("skill", "show", "echo", "--json", NULL);
+  r = cis("skill", "show", "echo", "--json", NULL);
   d = json_of(r, "ok", 0, NULL);
   cJSON *sk = cJSON_GetObjectItemCaseSensitive(d, "skill");
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(sk, "name")->valuestring, "echo");
   cJSON_Delete(d);
   free(r);
-  r = run_cis("skill", "show", "--json", "nosuch", NULL);
+  r = cis("skill", "show", "--json", "nosuch", NULL);
   cJSON_Delete(json_of(r, "error", 1, "CIS_ENOTFOUND"));
   free(r);
-  r = run_cis("skill", "run", "echo", "--json", "--input", "[1", NULL);
+  r = cis("skill", "run", "echo", "--json", "--input", "[1", NULL);
   cJSON_Delete(json_of(r, "error", 3, "CIS_EJSON"));
   free(r);
 
-  r = run_cis("inspect", "--json", fx("values"), NULL);
+  r = cis("inspect", "--json", fx("values"), NULL);
   d = json_of(r, "ok", 0, NULL);
   cJSON *exports = cJSON_GetObjectItemCaseSensitive(d, "exports");
   assert_true(cJSON_GetArraySize(exports) > 0);
@@ -1098,7 +1025,7 @@ static void test_json_documents(void **state) {
   cJSON_Delete(d);
   free(r);
   /* Invalid but decodable: the error and the listing, in one document. */
-  r = run_cis("inspect", "--json", fx("invalid"), NULL);
+  r = cis("inspect", "--json", fx("invalid"), NULL);
   d = cJSON_Parse(r->out);
   assert_non_null(d);
   assert_int_equal(r->status, 3);
@@ -1113,12 +1040,12 @@ static void test_json_documents(void **state) {
   cJSON_Delete(d);
   free(r);
 
-  r = run_cis("validate", "--json", fx("values"), NULL);
+  r = cis("validate", "--json", fx("values"), NULL);
   d = json_of(r, "ok", 0, NULL);
   assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "valid")));
   cJSON_Delete(d);
   free(r);
-  r = run_cis("validate", "--json", tmpfile_with("text3.wasm", "hello\n", 6), NULL);
+  r = cis("validate", "--json", tmpfile_with("text3.wasm", "hello\n", 6), NULL);
   d = json_of(r, "error", 3, "CIS_EMAGIC");
   assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(d, "valid")));
   cJSON_Delete(d);
@@ -1132,42 +1059,42 @@ static void test_skill_install_sha256(void **state) {
   (void)state;
   fresh_home("sha");
   const char *dir = skill_dir("nohash", "skill_echo", "", "");
-  cli_result *r = run_cis("skill", "install", dir, NULL);
-  expect(r, 0, "installed nohash\n");
+  run_out *r = cis("skill", "install", dir, NULL);
+  expect_out(r, 0, "installed nohash\n");
   assert_contains(r->err, "has no wasm.sha256; using the module's, ");
   free(r);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s' | grep -v -x -e m.wasm -e skill.json)\"", dir);
   if (system(cmd) != 0) fail_msg("install left a file behind in %s", dir);
-  r = run_cis("skill", "run", "nohash", NULL);
-  expect(r, 0, "{\"ok\":true}\n");
+  r = cis("skill", "run", "nohash", NULL);
+  expect_out(r, 0, "{\"ok\":true}\n");
   free(r);
   /* "" is a placeholder too, and a skill.json path works like its folder. */
   dir = skill_dir("emptyhash", "skill_echo", "\"\"", "");
   char manifest[300];
   snprintf(manifest, sizeof manifest, "%s/skill.json", dir);
-  r = run_cis("skill", "install", manifest, NULL);
-  expect(r, 0, "installed emptyhash\n");
+  r = cis("skill", "install", manifest, NULL);
+  expect_out(r, 0, "installed emptyhash\n");
   free(r);
   /* A wrong one is refused, saying both. */
-  r = run_cis("skill", "install",
+  r = cis("skill", "install",
               skill_dir("badhash", "skill_echo",
                         "\"0000000000000000000000000000000000000000000000000000000000000000\"", ""),
               NULL);
-  expect(r, 3, "");
+  expect_out(r, 3, "");
   assert_contains(r->err, "CIS_EHASH: wasm.sha256: the module's sha256 is ");
   free(r);
   /* No module to hash. */
   dir = skill_dir("nomodule", "skill_echo", "", "");
   snprintf(cmd, sizeof cmd, "rm '%s/m.wasm'", dir);
   assert_int_equal(system(cmd), 0);
-  r = run_cis("skill", "install", dir, NULL);
-  expect(r, 1, "");
+  r = cis("skill", "install", dir, NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "CIS_ENOTFOUND: wasm.path: cannot read the module");
   free(r);
   /* A module instead of a folder. */
-  r = run_cis("skill", "install", fx("skill_echo"), NULL);
-  expect(r, 2, "");
+  r = cis("skill", "install", fx("skill_echo"), NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "is a WebAssembly module; install expects a skill's folder");
   assert_contains(r->err, "cis skill run --wasm");
   free(r);
@@ -1178,26 +1105,26 @@ static void test_skill_install_sha256(void **state) {
 static void test_skill_error_paths(void **state) {
   (void)state;
   fresh_home("errpaths");
-  cli_result *r = run_cis("skill", "run", "--wasm", fx("skill_echo"), "--input", "@/nonexistent/in.json", NULL);
-  expect(r, 1, "");
+  run_out *r = cis("skill", "run", "--wasm", fx("skill_echo"), "--input", "@/nonexistent/in.json", NULL);
+  expect_out(r, 1, "");
   assert_contains(r->err, "CIS_EIO: cannot read input @/nonexistent/in.json");
   free(r);
-  r = run_cis("skill", "show", "a", "b", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "show", "a", "b", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "unexpected argument \"b\"");
   free(r);
-  r = run_cis("skill", "run", "x", "--wasm", fx("skill_echo"), NULL);
-  expect(r, 2, "");
+  r = cis("skill", "run", "x", "--wasm", fx("skill_echo"), NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "either a skill NAME or --wasm");
   free(r);
-  r = run_cis("skill", "install", NULL);
-  expect(r, 2, "");
+  r = cis("skill", "install", NULL);
+  expect_out(r, 2, "");
   assert_contains(r->err, "no skill folder given");
   free(r);
-  r = run_cis("validate", "--json", "/nonexistent.wasm", NULL);
+  r = cis("validate", "--json", "/nonexistent.wasm", NULL);
   cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
   free(r);
-  r = run_cis("inspect", "--json", "/nonexistent.wasm", NULL);
+  r = cis("inspect", "--json", "/nonexistent.wasm", NULL);
   cJSON_Delete(json_of(r, "error", 1, "CIS_EIO"));
   free(r);
   /* A registry that cannot be made: CIS_HOME under a regular file. */
@@ -1205,14 +1132,14 @@ static void test_skill_error_paths(void **state) {
   snprintf(home, sizeof home, "%s/errpaths/file/home", tmpdir);
   write_text(tmp("errpaths/file"), "x");
   setenv("CIS_HOME", home, 1);
-  r = run_cis("skill", "list", "--json", NULL);
+  r = cis("skill", "list", "--json", NULL);
   if (r->status == 0) fail_msg("a registry under a file opened:\n%s", r->out);
   cJSON *d = cJSON_Parse(r->out);
   assert_non_null(d);
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(d, "status")->valuestring, "error");
   cJSON_Delete(d);
   free(r);
-  r = run_cis("skill", "list", NULL);
+  r = cis("skill", "list", NULL);
   if (r->status == 0) fail_msg("a registry under a file opened:\n%s", r->out);
   assert_contains(r->err, "cis: CIS_E");
   free(r);
@@ -1220,7 +1147,9 @@ static void test_skill_error_paths(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  return mkdtemp(tmpdir) ? 0 : -1;
+  if (!mkdtemp(tmpdir)) return -1;
+  cli_run_setup(cis_bin, tmpdir);
+  return 0;
 }
 
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
