@@ -198,16 +198,16 @@ typedef struct cis_engine cis_engine;
 
 typedef struct cis_engine_config {
   cis_limits limits;   /* defaults for new instances */
-  const char *engine;  /* "interp" (default); "aot": compiled to machine code
-                          by the system C compiler, cached (cis_aot.h,
-                          docs/aot.md); "auto": tiering, each module on
-                          the interpreter at once and compiled in the
-                          background, its later calls compiled (interp
-                          when no compiler is installed) */
+  const char *engine;  /* "interp": the interpreter; "aot": compiled to
+                          machine code by the system C compiler, cached
+                          (cis_aot.h, docs/aot.md); "auto" (default):
+                          tiering, each module on the interpreter at once
+                          and compiled in the background, its later calls
+                          compiled (interp when no compiler is installed) */
 } cis_engine_config;
 
 /* Fills c with the defaults: cis_limits_default, and the engine named by
- * $CIS_ENGINE when set, else "interp". */
+ * $CIS_ENGINE when set, else "auto". */
 CIS_EXTERN void cis_engine_config_default(cis_engine_config *c);
 /* cfg may be NULL for defaults. */
 CIS_EXTERN cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out);

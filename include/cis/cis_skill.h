@@ -98,7 +98,7 @@ typedef struct cis_skills_config {
                                 with CIS_EREGISTRYDOWN */
   const char *engine;        /* "interp", "aot" or "auto" (docs/aot.md); NULL
                                 = cis_engine_config_default's ($CIS_ENGINE,
-                                else interp). With auto, install also
+                                else auto). With auto, install also
                                 compiles the skill into the cache */
 } cis_skills_config;
 

@@ -39,10 +39,11 @@ void cis_engine_config_default(cis_engine_config *c) {
   if (!c) return;
   memset(c, 0, sizeof *c);
   cis_limits_default(&c->limits);
-  /* CIS_ENGINE picks the default engine (the test suite's second pass
-   * runs on "aot" this way); the interpreter when unset. */
+  /* CIS_ENGINE picks the default engine (the test suite runs on "interp"
+   * and its compiled pass on "aot" this way); "auto" when unset, which is
+   * the interpreter when no C compiler is there (resolve_auto). */
   const char *env = getenv("CIS_ENGINE");
-  c->engine = env && *env ? env : cis__interp_ops.name;
+  c->engine = env && *env ? env : cis__tier_ops.name;
 }
 
 /* "auto": tiering (the interpreter at once, compiled code once compiled

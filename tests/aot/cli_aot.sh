@@ -51,6 +51,20 @@ while [ "$("$cis" cache list | grep -c ' ok$')" != 1 ] && [ $i -lt 3000 ]; do sl
 out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto second run: $out"
 "$cis" cache clear >/dev/null
 
+# auto is the default (no --engine, no CIS_ENGINE): the run prints at once
+# and leaves the compile behind; without a compiler it runs on the
+# interpreter and says so once.
+out=$(env -u CIS_ENGINE "$cis" run --invoke f "$dir/two.wasm" 2>"$home/err") || fail "default run: $(cat "$home/err")"
+[ "$out" = 2 ] || fail "default run printed: $out"
+i=0
+while [ "$("$cis" cache list | grep -c ' ok$')" != 1 ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i + 1)); done
+[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "the default engine compiled nothing: $("$cis" cache list)"
+"$cis" cache clear >/dev/null
+out=$(CIS_CC=/nonexistent/cc env -u CIS_ENGINE "$cis" run --invoke f "$dir/two.wasm" 2>"$home/err") ||
+  fail "default run without compiler: $(cat "$home/err")"
+[ "$out" = 2 ] || fail "default run without compiler printed: $out"
+[ "$(grep -c 'runs on the interpreter' "$home/err")" = 1 ] || fail "default without compiler said: $(cat "$home/err")"
+
 # Skills: the engine from the configuration file, CIS_ENGINE and --engine,
 # in that order; install compiles under auto. A missing compiler shows
 # which engine was chosen: aot fails with CIS_EUNSUPPORTED, the others run.
@@ -60,10 +74,10 @@ cp "$dir/skill_ok.wasm" "$sk/ok.wasm"
 sha=$(sha256sum "$sk/ok.wasm" | cut -c1-64)
 printf '{"name":"ok","version":"1.0.0","abi":"cis_v1","wasm":{"path":"ok.wasm","sha256":"%s"}}\n' "$sha" >"$sk/skill.json"
 unset CIS_ENGINE CIS_CONFIG
-"$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (interp): $(cat "$home/err")"
+CIS_ENGINE=interp "$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (interp): $(cat "$home/err")"
 [ "$("$cis" cache list | grep -c ' ok$')" = 0 ] || fail "install on interp compiled"
-CIS_ENGINE=auto "$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (auto): $(cat "$home/err")"
-[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "install on auto did not compile: $("$cis" cache list)"
+"$cis" skill install "$sk" >/dev/null 2>"$home/err" || fail "install (default, auto): $(cat "$home/err")"
+[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "install on the default did not compile: $("$cis" cache list)"
 out=$(CIS_CC=/nonexistent/cc CIS_ENGINE=auto "$cis" skill install "$sk" 2>"$home/err") ||
   fail "install (auto, no compiler) failed: $(cat "$home/err")"
 grep -q "not compiled" "$home/err" || fail "install without compiler said: $(cat "$home/err")"

@@ -647,6 +647,31 @@ static void auto_without_compiler_runs_on_interpreter(void **state) {
   cis_engine_free(e);
 }
 
+
+/* Without CIS_ENGINE the default engine is auto: tiering with a C
+ * compiler, the interpreter (said once) without. */
+static void engine_default_is_auto_with_a_compiler_else_interp(void **state) {
+  (void)state;
+  const char *was = getenv("CIS_ENGINE");
+  char saved[64];
+  snprintf(saved, sizeof saved, "%s", was ? was : "");
+  unsetenv("CIS_ENGINE");
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  assert_string_equal(cfg.engine, "auto");
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  assert_string_equal(e->ops->name, "auto");
+  cis_engine_free(e);
+  setenv("CIS_CC", "/nonexistent/cc", 1);
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  assert_string_equal(e->ops->name, "interp");
+  assert_int_equal(run_f(e, "one"), 1);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+  if (saved[0]) setenv("CIS_ENGINE", saved, 1);
+}
+
 /* ---------------------------------------------------------- tiering */
 
 /* Calls f of m's instance inst once; returns which engine ran it: 'i'
@@ -908,6 +933,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_list_and_prune_find_corrupt_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_without_compiler_runs_on_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(engine_default_is_auto_with_a_compiler_else_interp, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(other_cflags_make_their_own_entry, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_runs_at_once_then_compiled_in_process, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_next_process_finds_the_cache, setup, teardown),

@@ -249,7 +249,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
   snprintf(mem, sizeof mem, "%llu", (unsigned long long)lim.max_memory_bytes);
   const char *dv[S_N] = {[S_AI_MODEL] = "default", [S_KV] = kv, [S_FS_DB] = fs, [S_TIMEOUT] = t,
                          [S_MAX_MEMORY] = mem, [S_LOG_FORMAT] = "text", [S_LOG_LEVEL] = "debug",
-                         [S_REQUIRE_SIG] = "false", [S_ENGINE] = "interp", [S_REGISTRY] = "sqlite",
+                         [S_REQUIRE_SIG] = "false", [S_ENGINE] = "auto", [S_REGISTRY] = "sqlite",
                          /* cis serve's, as cis_server_config_default and the ceilings have them */
                          [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
                          [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",

@@ -309,7 +309,7 @@ static int run_setup(run_ctx *c) {
   cfg.engine = c->engine_name ? c->engine_name : cfg.engine;
   /* Fuel counts wasm instructions on the interpreter; the compiled engine
    * counts coarser units (docs/aot.md), so auto keeps budgets exact. */
-  if (c->engine_name && !strcmp(c->engine_name, "auto") && c->limits.fuel) cfg.engine = "interp";
+  if (cfg.engine && !strcmp(cfg.engine, "auto") && c->limits.fuel) cfg.engine = "interp";
   cis_result rc = cis_engine_new(&cfg, &c->engine);
   if (rc != CIS_OK) {
     free(bytes);
