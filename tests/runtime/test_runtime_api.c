@@ -93,6 +93,7 @@ static void limits_defaults(void **state) {
   assert_int_equal(l.fuel, 0);
   assert_int_equal(l.max_table_elems, 0);
   cis_engine_config c;
+  assert_int_equal(setenv("CIS_ENGINE", "interp", 1), 0); /* else auto: tests/aot */
   cis_engine_config_default(&c);
   assert_string_equal(c.engine, "interp");
   c.engine = "no-such-engine";
