@@ -29,8 +29,9 @@
 #                 folders are refused.
 #   -n CALLS      calls of each run (default 10000)
 #   -c CONNS      connections (default 64)
-#   -w WORKERS    the server's --workers (default 64, so that stuck calls
-#                 do not hold every worker; see docs/serve.md, "Load")
+#   -w WORKERS    the server's --workers (default: the server's own, 4;
+#                 stuck calls do not hold them: docs/serve.md, "Workers
+#                 and long calls")
 #   -B            do not build: use the programs already in BUILD_DIR
 #
 # Every wait is bounded: wrk runs at most 120 s a run (-d), the server's
@@ -45,7 +46,7 @@ out=$here/out
 build=$root/build-bench
 calls=10000
 conns=64
-workers=64
+workers=
 nobuild=0
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
 while getopts "b:n:c:w:Bh" opt; do
@@ -61,7 +62,7 @@ while getopts "b:n:c:w:Bh" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
-for v in "$calls" "$conns" "$workers"; do
+for v in "$calls" "$conns" ${workers:+"$workers"}; do
   case $v in '' | *[!0-9]* | 0) echo "serve_load.sh: -n, -c and -w want positive numbers" >&2; exit 2 ;; esac
 done
 [ "$conns" -le 1000 ] || { echo "serve_load.sh: -c at most 1000" >&2; exit 2; }
@@ -121,7 +122,7 @@ case $token in cis_*) ;; *) echo "serve_load.sh: no token made" >&2; exit 1 ;; e
 # ----------------------------------------------------------------- server
 # A tenant may have every connection's call in flight (the default cap is
 # --workers); the queue holds what the workers do not run.
-"$cis" serve --listen 127.0.0.1:0 --workers "$workers" --queue "$((conns * 2))" \
+"$cis" serve --listen 127.0.0.1:0 ${workers:+--workers "$workers"} --queue "$((conns * 2))" \
   --tenant-concurrency "$((conns * 2))" --max-connections "$((conns * 2 + 16))" \
   >"$tmp/serve.out" 2>"$tmp/serve.err" &
 srv=$!
@@ -163,14 +164,17 @@ load() { # run-name total stuck-every duration-s
 get() { echo "${v[$1]:-}"; }
 
 fail=0
-echo "warm-up ($btype build, $workers workers, $conns connections)..." >&2
+echo "warm-up ($btype build, ${workers:-default} workers, $conns connections)..." >&2
 # Both kinds of call, so that what a run first touches (threads' stacks
 # and malloc arenas, the module caches) is in place before the RSS is read.
 load warm "$conns" 0 30 && load warm "$calls" 0 120 && load warm "$((calls / 5))" 10 120 || exit 1
 rss_warm=$(rss_kb)
-echo "clean: $calls calls..." >&2
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+load_clean=$(loadavg)
+echo "clean: $calls calls (load average $load_clean)..." >&2
 load clean "$calls" 0 120 || exit 1
-echo "stuck: $calls calls, every 10th to spin (100 ms deadline)..." >&2
+load_stuck=$(loadavg)
+echo "stuck: $calls calls, every 10th to spin (100 ms deadline; load average $load_stuck)..." >&2
 load stuck "$calls" 10 120 || exit 1
 rss_after=$(rss_kb)
 metrics=$(curl -s --max-time 10 "$url/metrics" 2>/dev/null || true)
@@ -198,8 +202,9 @@ check() { # description, condition (awk expression over nothing)
 {
   echo "## cis serve under load"
   echo
-  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, load average at the end $load_avg; $btype build;"
-  echo "\`cis serve --workers $workers\`, wrk with $conns connections (one a thread, keep-alive);"
+  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, load average before the clean run $load_clean, before the"
+  echo "stuck run $load_stuck, at the end $load_avg; $btype build;"
+  echo "\`cis serve --workers ${workers:-(default)}\`, wrk with $conns connections (one a thread, keep-alive);"
   echo "$calls calls a run. Latency is the client's, from request to response."
   echo
   echo "| run | calls | non-2xx | throughput (calls/s) | p50 (ms) | p99 (ms) | max (ms) |"
@@ -218,6 +223,7 @@ check() { # description, condition (awk expression over nothing)
   echo "Statuses: clean $(get clean_statuses); stuck $(get stuck_statuses)."
   echo "Throughput over HTTP / in process: $(ratio "$(get clean_throughput)" "$(get loop_throughput)")."
   echo "Server RSS: after warm-up $rss_warm kB, after the runs $rss_after kB ($rss_ratio x)."
+  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|handoffs_total|demoted_total) ' | tr '\n' ' ')"
   echo
   echo "| acceptance | holds |"
   echo "|---|---|"
