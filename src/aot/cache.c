@@ -63,6 +63,7 @@
 #include "aot/aot.h"
 #include "cis/cis_aot.h"
 #include "common/dynlib.h"
+#include "common/sha256.h"
 
 extern char **environ;
 
@@ -254,15 +255,6 @@ cis_result cis__aot_cache_dir(char *out, size_t cap) {
   return n > 0 && (size_t)n < cap ? CIS_OK : CIS_ETOOBIG;
 }
 
-static void hex(const uint8_t *md, size_t n, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = d[md[i] >> 4];
-    out[2 * i + 1] = d[md[i] & 15];
-  }
-  out[2 * n] = 0;
-}
-
 typedef struct key {
   uint8_t mod[32];   /* module SHA-256 */
   uint8_t key[32];   /* the cache key */
@@ -274,7 +266,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
   cis_result rc = sha256(m->bytes, m->nbytes, k->mod, msg, cap);
   if (rc != CIS_OK) return rc;
   char modhex[65];
-  hex(k->mod, 32, modhex);
+  cis__hex(k->mod, 32, modhex);
   struct utsname u;
   if (uname(&u) != 0) snprintf(u.machine, sizeof u.machine, "unknown");
   /* The prelude pasted into every generated file, so that a change to it
@@ -295,7 +287,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
   }
   rc = sha256(text, (size_t)n, k->key, msg, cap);
   if (rc != CIS_OK) return rc;
-  hex(k->key, 32, k->name);
+  cis__hex(k->key, 32, k->name);
   return CIS_OK;
 }
 
@@ -879,10 +871,10 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
   cis_result rc = check_entry(fd, NULL, trl, NULL, 0);
   close(fd);
   if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
-  hex(trl + T_MOD, 32, e->module_sha256);
+  cis__hex(trl + T_MOD, 32, e->module_sha256);
   memcpy(e->cis_version, trl + T_VER, 15);
   char keyhex[65];
-  hex(trl + T_KEY, 32, keyhex);
+  cis__hex(trl + T_KEY, 32, keyhex);
   e->sound = rc == CIS_OK && strcmp(keyhex, e->key) == 0;
 }
 

@@ -39,6 +39,7 @@
 #include "cis/cis_serve.h"
 #include "common/dynlib.h"
 #include "common/internal.h"
+#include "common/sha256.h"
 #include "serve/http_calls.h"
 #include "serve/http_internal.h"
 #include "serve/pool.h"
@@ -714,15 +715,9 @@ static void run_mcp(cis_server *s, job *j) {
       free(x);
       return mcp_error(j, 500, -32603, "cannot make a session");
     }
-    /* 32 random bytes, as hex in place (from the end, so nothing is read
-     * after it is overwritten). */
-    static const char hexd[] = "0123456789abcdef";
-    for (int i = 31; i >= 0; i--) {
-      unsigned char b = (unsigned char)x->id[i];
-      x->id[2 * i] = hexd[b >> 4];
-      x->id[2 * i + 1] = hexd[b & 15];
-    }
-    x->id[64] = 0;
+    uint8_t raw[32]; /* 32 random bytes, as hex */
+    memcpy(raw, x->id, sizeof raw);
+    cis__hex(raw, sizeof raw, x->id);
     pthread_mutex_init(&x->lock, NULL);
     x->t = j->t;
     mcp_exchange(j, x->m, false);
