@@ -76,7 +76,10 @@ static int serve_start(const char *home, server *sv) {
   char envhome[300], envkv[1100];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
   snprintf(envkv, sizeof envkv, "CIS_KV=%s", g_kv);
-  char *env[] = {envhome, "PATH=/usr/bin:/bin", g_kv[0] ? envkv : NULL, NULL};
+  /* The interpreter: under the default engine (auto) the first call
+   * starts the compile worker thread, which a call lowered in priority
+   * would pass its nice value on to; this test is about the pool. */
+  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", g_kv[0] ? envkv : NULL, NULL};
   char *argv[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_nice", (char *)g_cis, "serve", "--listen",
                   "127.0.0.1:0", "--workers", "4", "--tenant-concurrency", "16", NULL};
   char **args = g_no_nice ? argv : argv + 3; /* setpriv execs cis: the same pid */
