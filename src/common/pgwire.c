@@ -115,6 +115,19 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
   }
 }
 
+
+/* Waits, within until, until the next result can be read without
+ * blocking. A wait reports into a report of its own, so a failed result
+ * already noted keeps its words. */
+static cis__pgwire_outcome await_result(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+  while (cis__pq.isBusy(pg)) {
+    cis__pgwire_report w;
+    cis__pgwire_outcome o = cis__pgwire_wait(pg, POLLIN, until, &w);
+    if (o != CIS__PGWIRE_DONE) return note(rep, o, w.what, w.msg);
+    if (!cis__pq.consumeInput(pg)) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  }
+  return CIS__PGWIRE_DONE;
+}
 /* libpq's default receiver prints the server's notices and warnings on
  * stderr, which is the embedder's: a library keeps quiet. A notice is never
  * an error (those come back as results), so it goes nowhere. */
@@ -195,18 +208,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
    * after it must not wipe it out (a failed read would pass for an empty
    * one). */
   for (;;) {
-    while (cis__pq.isBusy(pg)) {
-      cis__pgwire_report w;
-      o = cis__pgwire_wait(pg, POLLIN, until, &w);
-      if (o != CIS__PGWIRE_DONE) {
-        note(rep, o, w.what, w.msg);
-        goto end;
-      }
-      if (!cis__pq.consumeInput(pg)) {
-        o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-        goto end;
-      }
-    }
+    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto end;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) break;
     ExecStatusType st = cis__pq.resultStatus(r);
@@ -258,18 +260,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t 
    * own result ends the whole. As in cis__pgwire_collect, a wait reports
    * into a report of its own. */
   for (;;) {
-    while (cis__pq.isBusy(pg)) {
-      cis__pgwire_report w;
-      o = cis__pgwire_wait(pg, POLLIN, until, &w);
-      if (o != CIS__PGWIRE_DONE) {
-        note(rep, o, w.what, w.msg);
-        goto end;
-      }
-      if (!cis__pq.consumeInput(pg)) {
-        o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-        goto end;
-      }
-    }
+    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto end;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) {
       if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
