@@ -116,6 +116,24 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
 }
 
 
+/* A failed result: the first one's class and words are kept in rep (a
+ * later failure is its consequence); r is freed. */
+static void failed_result(PGconn *pg, PGresult *r, cis__pgwire_report *rep) {
+  if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
+    rep->sqlclass = classify(pg, r);
+    snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", cis__pq.resultErrorMessage(r));
+  }
+  cis__pq.clear(r);
+}
+
+/* What collecting every result came to: a failed statement, the
+ * connection lost on the way, or done. */
+static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
+  if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) return note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
+  if (cis__pq.status(pg) != CONNECTION_OK) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  return CIS__PGWIRE_DONE;
+}
+
 /* Waits, within until, until the next result can be read without
  * blocking. A wait reports into a report of its own, so a failed result
  * already noted keeps its words. */
@@ -216,17 +234,10 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
       if (out && !keep && rep->sqlclass == CIS__PGWIRE_SQL_NONE) keep = r;
       else cis__pq.clear(r);
     } else {
-      if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
-        rep->sqlclass = classify(pg, r);
-        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", cis__pq.resultErrorMessage(r));
-      }
-      cis__pq.clear(r);
+      failed_result(pg, r, rep);
     }
   }
-  if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) o = note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
-  else if (cis__pq.status(pg) != CONNECTION_OK)
-    o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  else o = CIS__PGWIRE_DONE;
+  o = collected(pg, rep);
 
 end:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
@@ -283,17 +294,10 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t 
     } else if (st == PGRES_PIPELINE_ABORTED) {
       cis__pq.clear(r); /* skipped after an earlier failure, which decides */
     } else {
-      if (rep->sqlclass == CIS__PGWIRE_SQL_NONE) {
-        rep->sqlclass = classify(pg, r);
-        snprintf(rep->sqlmsg, sizeof rep->sqlmsg, "%s", cis__pq.resultErrorMessage(r));
-      }
-      cis__pq.clear(r);
+      failed_result(pg, r, rep);
     }
   }
-  if (rep->sqlclass != CIS__PGWIRE_SQL_NONE) o = note(rep, CIS__PGWIRE_FAILED, NULL, NULL);
-  else if (cis__pq.status(pg) != CONNECTION_OK)
-    o = note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  else o = CIS__PGWIRE_DONE;
+  o = collected(pg, rep);
 
 end:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
