@@ -26,6 +26,12 @@
  * run exits at once, never waiting for the C compiler, and its modules
  * are still in the cache for the next process.
  *
+ * The worker runs at the process's priority, whoever started it: it is
+ * started by the first call that needs it, which `cis serve`'s pool may
+ * have lowered (nice 10) for being long, and a thread (and the compile
+ * children it forks) inherits its creator's nice value. So it sets its
+ * own to the value the process started with (saved_nice).
+ *
  * A call with a fuel limit runs on the baseline: fuel counts instructions
  * there and loop iterations in compiled code (docs/aot.md), and a budget
  * must not change meaning when the code arrives.
@@ -37,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -219,8 +226,27 @@ static void hand_over(job *head) {
   for (size_t i = 0; i < n; i++) cis__aot_job_free(cjs[i]);
 }
 
+/* The process's nice value at start (the main thread's, before any pool
+ * lowered a thread), for the worker. */
+static int saved_nice;
+static bool saved_nice_ok;
+
+__attribute__((constructor)) static void save_nice(void) {
+  errno = 0;
+  int v = getpriority(PRIO_PROCESS, 0);
+  saved_nice_ok = v != -1 || errno == 0;
+  saved_nice = saved_nice_ok ? v : 0;
+}
+
 static void *worker(void *arg) {
   (void)arg;
+  /* Back to the process's priority (PRIO_PROCESS with 0 is this thread on
+   * Linux). Raising it back from a lowered creator needs CAP_SYS_NICE or
+   * RLIMIT_NICE; without them the worker keeps its creator's value. The
+   * name lets tests and ps find it. */
+  pthread_setname_np(pthread_self(), "cis-aot-tier");
+  if (saved_nice_ok && getpriority(PRIO_PROCESS, 0) != saved_nice)
+    setpriority(PRIO_PROCESS, 0, saved_nice);
   pthread_mutex_lock(&W.lock);
   for (;;) {
     while (!W.head ? !W.stop : W.hold && !W.stop) pthread_cond_wait(&W.cond, &W.lock);

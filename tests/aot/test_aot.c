@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -817,6 +818,58 @@ static void auto_modules_freed_while_queued_compile_and_leak_nothing(void **stat
   assert_int_equal(sound_entries(), 3);
 }
 
+/* The compile worker of auto runs at the process's priority even when the
+ * thread whose load started it had lowered itself (as cis serve's pool
+ * lowers a long call). */
+static void auto_worker_runs_at_the_process_priority(void **state) {
+  (void)state;
+  assert_int_equal(run_child("auto-worker-priority"), 0);
+}
+
+/* The nice value of this process's thread named name (/proc/self/task/TID:
+ * comm, then field 19 of stat), or 100 when there is none. */
+static int thread_nice(const char *name) {
+  DIR *d = opendir("/proc/self/task");
+  int nice = 100;
+  if (!d) return nice;
+  for (struct dirent *de; nice == 100 && (de = readdir(d));) {
+    if (de->d_name[0] == '.') continue;
+    char path[300], buf[512] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", de->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    bool is = fgets(buf, sizeof buf, f) && !strncmp(buf, name, strlen(name));
+    fclose(f);
+    if (!is) continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", de->d_name);
+    f = fopen(path, "r");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* After the ")" closing comm: state is field 3, nice field 19. */
+    char *p = strrchr(buf, ')');
+    for (int field = 2; p && field < 19; field++) p = strchr(p + 1, ' ');
+    if (p) nice = atoi(p + 1);
+  }
+  closedir(d);
+  return nice;
+}
+
+typedef struct lowered_load {
+  cis_engine *e;
+  cis_module *m;
+  cis_result rc;
+} lowered_load;
+
+/* A thread that lowers itself to nice 10, then loads module one (its
+ * compile starts the worker). */
+static void *load_lowered(void *arg) {
+  lowered_load *l = arg;
+  l->rc = setpriority(PRIO_PROCESS, 0, 10) == 0 ? load(l->e, "one", &l->m) : CIS_EIO;
+  return NULL;
+}
+
 /* The cases run in a fresh process; 0 when they hold. */
 static int child_main(const char *which) {
   cis_engine *e = NULL;
@@ -851,6 +904,23 @@ static int child_main(const char *which) {
     }
     fclose(f);
     bad = !entry || memfd;
+  } else if (!strcmp(which, "auto-worker-priority")) {
+    cis__tier_hold(true); /* the worker waits, so it is still there to read */
+    lowered_load l = {e, NULL, CIS_EIO};
+    pthread_t t;
+    if (pthread_create(&t, NULL, load_lowered, &l) != 0) return 3;
+    pthread_join(t, NULL);
+    if (l.rc != CIS_OK) return 5;
+    m = l.m;
+    bad = cis__tier_state(m) != CIS__TIER_QUEUED;
+    int nice = 100;
+    /* The worker names itself when it starts: bounded wait for it. */
+    for (int i = 0; i < 500 && (nice = thread_nice("cis-aot-tier")) == 100; i++) usleep(10000);
+    if (nice != getpriority(PRIO_PROCESS, 0)) {
+      fprintf(stderr, "worker nice %d, process %d\n", nice, getpriority(PRIO_PROCESS, 0));
+      bad |= 2;
+    }
+    cis__tier_hold(false);
   } else if (!strcmp(which, "auto-run-once")) {
     if (load(e, "one", &m) != CIS_OK) return 3;
     bad = cis__tier_state(m) != CIS__TIER_QUEUED;
@@ -946,6 +1016,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(auto_exit_leaves_the_entry_for_the_next_process, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(auto_failed_compile_stays_on_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_worker_runs_at_the_process_priority, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_modules_freed_while_queued_compile_and_leak_nothing, setup,
                                       teardown),
   };
