@@ -8,7 +8,10 @@
  *
  * The trusted keys and the settings tables are made by their first write,
  * so opening a registry writes nothing unless its schema must change.
- * Settings here are keyed by skill alone, as they always were.
+ * Settings are keyed by (tenant, skill, key), as skills are by (tenant,
+ * name): two tenants' skills of one name have settings of their own. A
+ * settings table from before (keyed by skill alone) is moved over at open
+ * (settings_by_tenant).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -96,6 +99,58 @@ static cis_result split_by_tenant(cis_skills *s) {
   return CIS_OK;
 }
 
+/* The settings table, made by the first setting written (sq_setting_put)
+ * or by the move below. */
+#define SETTINGS_COLUMNS \
+  "(tenant TEXT NOT NULL, skill TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(tenant, skill, key))"
+
+/* Moves a settings table from before the key had the tenant (skill, key)
+ * to (tenant, skill, key). A row belongs to the tenant it was made for:
+ * setting one needed the skill installed in the writer's tenant, so when
+ * exactly one tenant has a skill of that name, the row is that tenant's;
+ * when none or several do, which one wrote it is unknown, and it becomes
+ * the "default" tenant's (where the CLI installs). Writes nothing when
+ * there is no table or it is already keyed by tenant. One transaction, as
+ * split_by_tenant. */
+static cis_result settings_by_tenant(cis_skills *s) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='settings'", -1, &st,
+                         NULL) != SQLITE_OK)
+    return db_fail(s);
+  int r = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (r == SQLITE_DONE) return CIS_OK;
+  if (r != SQLITE_ROW) return db_fail(s);
+  if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM settings LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_finalize(st);
+    return CIS_OK;
+  }
+  char *err = NULL;
+  r = sqlite3_exec(s->db,
+                   "BEGIN IMMEDIATE;"
+                   "CREATE TABLE settings_by_tenant" SETTINGS_COLUMNS ";"
+                   "INSERT INTO settings_by_tenant(tenant, skill, key, value)"
+                   " SELECT coalesce((SELECT min(k.tenant) FROM skills k WHERE k.name = o.skill"
+                   " HAVING count(*) = 1), 'default'), o.skill, o.key, o.value FROM settings o;"
+                   "DROP TABLE settings;"
+                   "ALTER TABLE settings_by_tenant RENAME TO settings;"
+                   "COMMIT;",
+                   NULL, NULL, &err);
+  if (r != SQLITE_OK) {
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    /* A second opener may have moved it first. */
+    if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM settings LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
+      sqlite3_finalize(st);
+      sqlite3_free(err);
+      return CIS_OK;
+    }
+    cis_result rc = cis__skills_fail(s, CIS_EIO, "registry schema (settings by tenant): %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  return CIS_OK;
+}
+
 static cis_result sq_open(cis_skills *s, const char *arg) {
   char path[4200];
   if (arg) snprintf(path, sizeof path, "%s", arg);
@@ -145,6 +200,7 @@ static cis_result sq_open(cis_skills *s, const char *arg) {
   /* `signature`, a signed skill's skill.sig (sign.c), came later too. */
   if (rc == CIS_OK) rc = add_column(s, "signature");
   if (rc == CIS_OK) rc = split_by_tenant(s);
+  if (rc == CIS_OK) rc = settings_by_tenant(s);
   return rc;
 }
 
@@ -365,18 +421,16 @@ static cis_result sq_key_find(cis_skills *s, const char *hex, char name[65]) {
 static bool table_missing(cis_skills *s) { return strstr(sqlite3_errmsg(s->db), "no such table") != NULL; }
 
 static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
-  if (sqlite3_exec(s->db,
-                   "CREATE TABLE IF NOT EXISTS settings(skill TEXT NOT NULL, key TEXT NOT NULL,"
-                   " value TEXT NOT NULL, PRIMARY KEY(skill, key))",
-                   NULL, NULL, NULL) != SQLITE_OK)
+  if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS settings" SETTINGS_COLUMNS, NULL, NULL, NULL) != SQLITE_OK)
     return db_fail(s);
   sqlite3_stmt *st;
-  const char *sql = value ? "INSERT OR REPLACE INTO settings(skill, key, value) VALUES(?, ?, ?)"
-                          : "DELETE FROM settings WHERE skill=? AND key=?";
+  const char *sql = value ? "INSERT OR REPLACE INTO settings(tenant, skill, key, value) VALUES(?, ?, ?, ?)"
+                          : "DELETE FROM settings WHERE tenant=? AND skill=? AND key=?";
   if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(s);
-  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
-  if (value) sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+  if (value) sqlite3_bind_text(st, 4, value, -1, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);
   sqlite3_finalize(st);
   return r == SQLITE_DONE ? CIS_OK : db_fail(s);
@@ -384,10 +438,11 @@ static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *k
 
 static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE skill=? ORDER BY key", -1, &st, NULL) !=
-      SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE tenant=? AND skill=? ORDER BY key", -1, &st,
+                         NULL) != SQLITE_OK)
     return table_missing(s) ? CIS_OK : db_fail(s);
-  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
   cis_result rc = CIS_OK;
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -402,10 +457,12 @@ static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_set
 static cis_result sq_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
                                  size_t *vlen) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE skill=? AND key=?", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE tenant=? AND skill=? AND key=?", -1, &st, NULL) !=
+      SQLITE_OK)
     return table_missing(s) ? CIS_ENOTFOUND : CIS_EIO;
-  sqlite3_bind_text(st, 1, skill, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, key, (int)klen, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, key, (int)klen, SQLITE_TRANSIENT);
   cis_result rc = CIS_ENOTFOUND;
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW) rc = col_dup(st, 0, val, vlen);

@@ -3,7 +3,8 @@
  * (cis_skills_config.tenant): what one tenant installs, another cannot
  * list, show, run or remove, even under the same name; a handle given a
  * tenant runs calls for that tenant only; a registry from before the split
- * is moved to the "default" tenant.
+ * is moved to the "default" tenant; settings are each tenant's, and a
+ * settings table from before the tenant key is moved to its tenants.
  *
  * argv[1]: the folder holding the built fixtures (the .wat files of tests/serve).
  */
@@ -195,6 +196,87 @@ static void registry_from_before_the_split_becomes_the_default_tenants(void **st
   serve_home_remove(home);
 }
 
+
+/* The settings of a skill are its tenant's: the same name in another
+ * tenant has settings of its own (bug: they were keyed by name alone). */
+static void settings_of_same_named_skills_are_each_tenants_own(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "tool", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(t->b, g_dir, "tool", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(cis_skills_setting_set(t->a, "tool", "api_url", "https://alice.example"), CIS_OK);
+  char *json = NULL;
+  assert_int_equal(cis_skills_settings(t->b, "tool", &json), CIS_OK);
+  assert_string_equal(json, "{}");
+  free(json);
+  assert_int_equal(cis_skills_setting_set(t->b, "tool", "api_url", "https://bob.example"), CIS_OK);
+  assert_int_equal(cis_skills_settings(t->a, "tool", &json), CIS_OK);
+  assert_string_equal(json, "{\"api_url\":\"https://alice.example\"}");
+  free(json);
+  /* Deleting bob's leaves alice's. */
+  assert_int_equal(cis_skills_setting_set(t->b, "tool", "api_url", NULL), CIS_OK);
+  assert_int_equal(cis_skills_settings(t->a, "tool", &json), CIS_OK);
+  assert_string_equal(json, "{\"api_url\":\"https://alice.example\"}");
+  free(json);
+  assert_int_equal(cis_skills_settings(t->b, "tool", &json), CIS_OK);
+  assert_string_equal(json, "{}");
+  free(json);
+}
+
+static void settings_equal(cis_skills *s, const char *name, const char *want) {
+  char *json = NULL;
+  assert_int_equal(cis_skills_settings(s, name, &json), CIS_OK);
+  assert_string_equal(json, want);
+  free(json);
+}
+
+/* A settings table from before the tenant key still opens: a row goes to
+ * the one tenant that has a skill of its name, else to "default". */
+static void settings_from_before_the_tenant_key_go_to_their_tenant(void **state) {
+  two *t = *state;
+  cis_skills *d = serve_open(t->home, NULL);
+  assert_non_null(d);
+  assert_int_equal(serve_register(t->a, g_dir, "solo", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(d, g_dir, "both", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(t->b, g_dir, "both", "echo", "cis_v1", ""), CIS_OK);
+  cis_skills_close(d);
+  cis_skills_close(t->a);
+  cis_skills_close(t->b);
+  t->a = t->b = NULL;
+  char path[256];
+  snprintf(path, sizeof path, "%s/registry.db", t->home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db,
+                                "DROP TABLE IF EXISTS settings;"
+                                "CREATE TABLE settings(skill TEXT NOT NULL, key TEXT NOT NULL,"
+                                " value TEXT NOT NULL, PRIMARY KEY(skill, key));"
+                                "INSERT INTO settings VALUES('solo','k','1'),('both','k','2'),('gone','k','3');",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  t->a = serve_open(t->home, "alice");
+  t->b = serve_open(t->home, "bob");
+  d = serve_open(t->home, NULL);
+  assert_non_null(t->a);
+  assert_non_null(t->b);
+  assert_non_null(d);
+  settings_equal(t->a, "solo", "{\"k\":\"1\"}");
+  settings_equal(d, "both", "{\"k\":\"2\"}");
+  settings_equal(t->b, "both", "{}");
+  /* The orphan row went to "default"; new rows are keyed by tenant. */
+  assert_int_equal(cis_skills_setting_set(t->b, "both", "k", "b"), CIS_OK);
+  settings_equal(d, "both", "{\"k\":\"2\"}");
+  settings_equal(t->b, "both", "{\"k\":\"b\"}");
+  cis_skills_close(d);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT tenant FROM settings WHERE skill='gone'", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  assert_string_equal((const char *)sqlite3_column_text(st, 0), "default");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 int main(int argc, char **argv) {
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
@@ -204,6 +286,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(sharing_checks_see_only_the_tenants_own_skills, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_tenant_name_is_einval, setup, teardown),
       cmocka_unit_test(registry_from_before_the_split_becomes_the_default_tenants),
+      cmocka_unit_test_setup_teardown(settings_of_same_named_skills_are_each_tenants_own, setup, teardown),
+      cmocka_unit_test_setup_teardown(settings_from_before_the_tenant_key_go_to_their_tenant, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
