@@ -20,8 +20,22 @@
  * version in params._meta (server/discover included); a request naming an
  * unknown version there gets UnsupportedProtocolVersionError (-32022).
  *
- * Thread safety: a handle is one session; use it from one thread at a
- * time. Several handles may share a cis_skills.
+ * tools/list pages the tools (config.page_size a page; nextCursor, an
+ * opaque cursor, until the last page; a cursor we did not make is -32602).
+ * tools/call checks the arguments against the tool's inputSchema first
+ * (docs/mcp.md says which keywords); a mismatch is a tool result with
+ * isError true, as the specification files input validation errors.
+ *
+ * Cancellation: notifications/cancelled naming a tools/call in flight on
+ * the handle stops its guest (cis_instance_cancel) and that call gets no
+ * reply (cis_mcp_handle gives none), as the specification asks; an
+ * unknown or finished id is ignored.
+ *
+ * Thread safety: a handle is one session. cis_mcp_handle may be called
+ * from several threads at once (a transport runs each tools/call on its
+ * own thread, so that a notifications/cancelled can reach it); the other
+ * functions from one thread at a time. Several handles may share a
+ * cis_skills.
  */
 #ifndef CIS_CIS_MCP_H
 #define CIS_CIS_MCP_H
@@ -36,6 +50,11 @@ extern "C" {
 /* The longest message (one line on stdio) read by default: 4 MiB. A longer
  * one is answered with a parse error (-32700) and skipped. */
 #define CIS_MCP_MAX_MESSAGE (4u * 1024 * 1024)
+/* Tools per tools/list page by default. */
+#define CIS_MCP_PAGE_SIZE 100u
+/* How many tools/call cis_mcp_serve_fd runs at once; one more waits (and
+ * the messages behind it) until one ends. */
+#define CIS_MCP_MAX_CALLS 16u
 /* The newest protocol version, and the newest one with initialize. */
 #define CIS_MCP_LATEST_VERSION "2026-07-28"
 #define CIS_MCP_LATEST_HANDSHAKE_VERSION "2025-11-25"
@@ -49,6 +68,13 @@ typedef struct cis_mcp_config {
                                 "default" */
   size_t max_message;        /* longest message cis_mcp_serve_fd reads; 0 =
                                 CIS_MCP_MAX_MESSAGE */
+  size_t page_size;          /* tools per tools/list page; 0 =
+                                CIS_MCP_PAGE_SIZE */
+  /* Told of each tools/call that ran (the skill's result, a cancelled
+   * one's included), on the thread that ran it, e.g. for a server's list
+   * of recent calls; NULL = nobody. */
+  void (*on_call)(void *user, const char *tool, const cis_invoke_result *res);
+  void *on_call_user;
 } cis_mcp_config;
 
 /* A new session. CIS_EINVAL without skills, CIS_ENOMEM. */
@@ -67,6 +93,10 @@ CIS_EXTERN cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, ch
 
 /* The stdio transport: reads newline-delimited messages from in_fd and
  * writes each reply and a newline to out_fd, until end of input (CIS_OK).
+ * Each tools/call runs on a thread of its own (at most CIS_MCP_MAX_CALLS
+ * at once) while reading goes on, so its reply may come after those of
+ * later messages; at end of input the calls in flight finish and are
+ * answered before it returns.
  * Blank lines are skipped and a "\r" before the newline is dropped. A line
  * longer than max_message is answered with a parse error (-32700, id
  * null) as soon as it passes the cap, and the rest of it is read and

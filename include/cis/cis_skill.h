@@ -285,6 +285,13 @@ typedef struct cis_invoke_options {
   const char *export_name;
   const cis_val *args;
   size_t nargs;
+  /* Told of the call's instance once it is made, before the guest runs
+   * (inst), and before it is freed (NULL), on the calling thread: in
+   * between, another thread may stop the call with cis_instance_cancel
+   * (cis mcp's notifications/cancelled). Returning false ends the call
+   * before the guest starts, with CIS_ECANCELED. NULL = nobody. */
+  bool (*on_instance)(void *user, cis_instance *inst);
+  void *on_instance_user;
 } cis_invoke_options;
 
 typedef struct cis_invoke_stats {

@@ -95,8 +95,8 @@ typedef struct mcp_session {
   struct mcp_session *next;            /* list, newest first */
   char id[65];                         /* 64 hex digits of the RNG */
   tenant *t;                           /* whose */
-  cis_mcp *m;                          /* the protocol state */
-  pthread_mutex_t lock;                /* one message at a time (cis_mcp.h) */
+  cis_mcp *m;                          /* the protocol state (messages may run
+                                          at once: a cancel reaches a call) */
   unsigned users;                      /* jobs holding it (server mu) */
   bool ended;                          /* out of the list; the last user frees it */
   uint64_t used;                       /* last use, for dropping the oldest */
@@ -599,7 +599,6 @@ static mcp_session *session_take(cis_server *s, const char *id, tenant *t) {
 
 static void session_free(mcp_session *x) {
   cis_mcp_free(x->m);
-  pthread_mutex_destroy(&x->lock);
   free(x);
 }
 
@@ -668,6 +667,14 @@ static void mcp_exchange(job *j, cis_mcp *m, bool stateless) {
   size_t len = 0;
   if (cis_mcp_handle(m, j->body, j->body_len, &out, &len) != CIS_OK)
     return mcp_error(j, 500, -32603, "out of memory");
+  if (!out && j->peek.is_request) {
+    /* A request cancelled while it ran: no response is sent for it, so its
+     * stream (the client accepts one) ends without a message. */
+    j->out = strdup("");
+    j->status = j->out ? 200 : 500;
+    j->ctype = "text/event-stream";
+    return;
+  }
   if (!out) { /* a notification or a response: accepted */
     j->status = 202;
     return;
@@ -683,8 +690,15 @@ static void mcp_exchange(job *j, cis_mcp *m, bool stateless) {
   }
 }
 
+/* An MCP tools/call that ran: in the tenant's recent calls, with the
+ * status an HTTP invoke of it would have had. */
+static void mcp_called(void *user, const char *tool, const cis_invoke_result *res) {
+  tenant *t = user;
+  cis__calls_add_via(t->calls, tool, "mcp", res->status == CIS_OK ? 200 : invoke_status(res->status), res);
+}
+
 static cis_result mcp_new(tenant *t, cis_mcp **m) {
-  cis_mcp_config c = {.skills = t->skills, .tenant = t->name};
+  cis_mcp_config c = {.skills = t->skills, .tenant = t->name, .on_call = mcp_called, .on_call_user = t};
   return cis_mcp_new(&c, m);
 }
 
@@ -718,7 +732,6 @@ static void run_mcp(cis_server *s, job *j) {
     uint8_t raw[32]; /* 32 random bytes, as hex */
     memcpy(raw, x->id, sizeof raw);
     cis__hex(raw, sizeof raw, x->id);
-    pthread_mutex_init(&x->lock, NULL);
     x->t = j->t;
     mcp_exchange(j, x->m, false);
     if (j->status == 200 && j->out && reply_error_code(j->out) == 0) {
@@ -733,12 +746,10 @@ static void run_mcp(cis_server *s, job *j) {
   if (!j->session[0]) return mcp_error(j, 400, -32600, "Bad Request: no Mcp-Session-Id (initialize first)");
   mcp_session *x = session_take(s, j->session, j->t);
   if (!x) return mcp_error(j, 404, -32600, "Session not found");
-  pthread_mutex_lock(&x->lock);
   const char *agreed = cis_mcp_negotiated_version(x->m);
   if (j->proto[0] && agreed && strcmp(j->proto, agreed) != 0)
     mcp_error(j, 400, -32600, "Bad Request: MCP-Protocol-Version is not the session's");
   else mcp_exchange(j, x->m, false);
-  pthread_mutex_unlock(&x->lock);
   session_put(s, x);
 }
 
@@ -919,7 +930,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   else if (refused == 429)
     ok = reply_error(s, c, 429, CIS_ESTATE, "too many calls in flight; retry later", "Retry-After", "1", NULL);
   else {
-    if (j.sse && j.status == 200 && j.out) sse_event(&j);
+    if (j.sse && j.status == 200 && j.out && j.out_len) sse_event(&j);
     ok = reply(s, c, j.status, j.out ? j.ctype : NULL, j.out, j.out ? j.out_len : 0, "Mcp-Session-Id",
                j.new_session[0] ? j.new_session : NULL, "MCP-Protocol-Version", j.version_hdr, NULL);
   }

@@ -24,6 +24,7 @@
 typedef struct call_record {
   uint64_t seq;                        /* 1, 2, ... in the order calls ended */
   char name[65];                       /* the skill */
+  char via[8];                         /* how it came: "http" or "mcp" */
   unsigned http_status;                /* what the client was answered */
   cis_result rc;                       /* the call's result */
   char message[256];                   /* its error, cut; "" on success */
@@ -64,10 +65,16 @@ static size_t cut_utf8(const char *s, size_t n, size_t cap) {
 }
 
 void cis__calls_add(cis__calls *c, const char *name, unsigned http_status, const cis_invoke_result *res) {
-  if (!c || !name || !res) return;
+  cis__calls_add_via(c, name, "http", http_status, res);
+}
+
+void cis__calls_add_via(cis__calls *c, const char *name, const char *via, unsigned http_status,
+                        const cis_invoke_result *res) {
+  if (!c || !name || !via || !res) return;
   call_record r;
   memset(&r, 0, sizeof r);
   snprintf(r.name, sizeof r.name, "%s", name);
+  snprintf(r.via, sizeof r.via, "%s", via);
   r.http_status = http_status;
   r.rc = res->status;
   /* The same words the invoke response gives: a backend's own (5xx) may
@@ -110,6 +117,7 @@ static bool record_json(cJSON *a, const call_record *r) {
     return false;
   }
   bool ok = cJSON_AddNumberToObject(e, "seq", (double)r->seq) && cJSON_AddStringToObject(e, "name", r->name) &&
+            cJSON_AddStringToObject(e, "via", r->via) &&
             cJSON_AddNumberToObject(e, "status", r->http_status) &&
             cJSON_AddNumberToObject(e, "at_ms", (double)r->at_ms) &&
             cJSON_AddNumberToObject(e, "wall_ms", (double)r->stats.wall_ns / 1e6) &&

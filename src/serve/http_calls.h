@@ -27,6 +27,11 @@ void cis__calls_free(cis__calls *c);
  * answered with, and its result (status, error, logs, stats; copied and
  * cut to the caps). The oldest record goes when the ring is full. */
 void cis__calls_add(cis__calls *c, const char *name, unsigned http_status, const cis_invoke_result *res);
+/* The same for a call that came another way than POST /v1/skills/NAME
+ * ("http"): via is "mcp" for an MCP tools/call, shown as the record's
+ * "via". http_status is what an HTTP invoke would have been answered. */
+void cis__calls_add_via(cis__calls *c, const char *name, const char *via, unsigned http_status,
+                        const cis_invoke_result *res);
 
 /* The newest `limit` records, newest first, as the JSON body of GET
  * /v1/calls (malloc'd, length in *len), or NULL when out of memory. */

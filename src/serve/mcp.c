@@ -11,8 +11,15 @@
  * the method itself (method_*), which fills a result object. Errors use
  * the JSON-RPC codes the specification names; anything a client can send
  * gets a reply, so the only failure of cis_mcp_handle is memory.
+ *
+ * Calls in flight: each tools/call is in the handle's list of flights
+ * (its id and, while the guest exists, its instance) so that a
+ * notifications/cancelled handled on another thread can stop it. The list
+ * and the session's version are under the handle's lock; a call itself
+ * runs without it.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +29,8 @@
 #include <cjson/cJSON.h>
 
 #include "cis/cis_mcp.h"
+#include "common/sha256.h"  /* cis__hex */
+#include "serve/mcp_schema.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
 /* JSON-RPC 2.0 and MCP error codes. */
@@ -42,12 +51,25 @@ static const char *const versions[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "20
 #define NVERSIONS (sizeof versions / sizeof versions[0])
 #define FIRST_HANDSHAKE 1 /* versions[1..] are the handshake's */
 
+/* One tools/call in flight. */
+typedef struct flight {
+  struct flight *next;  /* the handle's list */
+  char *id;             /* the request's id as JSON text ("7", "\"a\"") */
+  cis_instance *inst;   /* the running guest's, while it exists, or NULL */
+  bool cancelled;       /* notifications/cancelled named it */
+} flight;
+
 struct cis_mcp {
   cis_skills *skills;   /* borrowed */
   char *tenant;         /* calls run for it */
   size_t max_message;   /* cis_mcp_serve_fd's line cap */
+  size_t page_size;     /* tools per tools/list page */
+  void (*on_call)(void *, const char *, const cis_invoke_result *); /* see cis_mcp_config */
+  void *on_call_user;
+  pthread_mutex_t lock; /* guards version, initialized and flights */
   const char *version;  /* agreed by initialize (one of versions[]), or NULL */
   bool initialized;     /* notifications/initialized seen */
+  flight *flights;      /* tools/call in flight */
 };
 
 /* What a method asks the reply to be: a result, or an error. */
@@ -56,6 +78,7 @@ typedef struct reply {
   int code;             /* JSON-RPC error code when result is NULL */
   char message[256];    /* its message */
   cJSON *data;          /* its data member, or NULL */
+  bool none;            /* no reply at all (a cancelled call) */
 } reply;
 
 /* One request as dispatch sees it. */
@@ -63,6 +86,7 @@ typedef struct request {
   const char *method;   /* "tools/call", ... */
   const cJSON *params;  /* an object, or NULL when absent */
   const char *modern;   /* the version in params._meta (2026-07-28 era), or NULL */
+  const cJSON *id;      /* its id */
 } request;
 
 static bool rpc_error(reply *r, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -84,7 +108,12 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
   if (!m) return CIS_ENOMEM;
   m->skills = cfg->skills;
   m->max_message = cfg->max_message ? cfg->max_message : CIS_MCP_MAX_MESSAGE;
+  m->page_size = cfg->page_size ? cfg->page_size : CIS_MCP_PAGE_SIZE;
+  m->on_call = cfg->on_call;
+  m->on_call_user = cfg->on_call_user;
+  pthread_mutex_init(&m->lock, NULL);
   if (!(m->tenant = strdup(cfg->tenant ? cfg->tenant : "default"))) {
+    pthread_mutex_destroy(&m->lock);
     free(m);
     return CIS_ENOMEM;
   }
@@ -95,16 +124,39 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
 void cis_mcp_free(cis_mcp *m) {
   if (!m) return;
   free(m->tenant);
+  pthread_mutex_destroy(&m->lock);
   free(m);
 }
 
-const char *cis_mcp_negotiated_version(const cis_mcp *m) { return m ? m->version : NULL; }
+/* The agreed version, read under the lock (initialize may run on another
+ * thread than a call). */
+static const char *version_of(cis_mcp *m) {
+  pthread_mutex_lock(&m->lock);
+  const char *v = m->version;
+  pthread_mutex_unlock(&m->lock);
+  return v;
+}
+
+const char *cis_mcp_negotiated_version(const cis_mcp *m) { return m ? version_of((cis_mcp *)m) : NULL; }
 
 /* Internal: the line cap of the stdio transport (mcp_stdio.c). */
 size_t cis__mcp_max_message(const cis_mcp *m);
 size_t cis__mcp_max_message(const cis_mcp *m) { return m->max_message; }
 
 /* ------------------------------------------------------------ framing */
+
+/* Internal (mcp_stdio.c): whether msg is a tools/call request, which the
+ * stdio transport runs on a thread of its own. Anything that does not
+ * parse is not: cis_mcp_handle answers it at once. */
+bool cis__mcp_is_call(const char *msg, size_t len);
+bool cis__mcp_is_call(const char *msg, size_t len) {
+  cJSON *root = cJSON_ParseWithLength(msg, len);
+  const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+  bool call = cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "id") && cJSON_IsString(method) &&
+              !strcmp(method->valuestring, "tools/call");
+  cJSON_Delete(root);
+  return call;
+}
 
 /* Parses msg as exactly one JSON value, held to RFC 8259 (UTF-8 only,
  * nothing after the value: a reply may quote the client's strings).
@@ -122,6 +174,16 @@ static bool id_ok(const cJSON *id) {
   if (!cJSON_IsNumber(id)) return false;
   double d = id->valuedouble;
   return d == floor(d) && fabs(d) <= 9007199254740992.0;
+}
+
+/* A copy of id (NULL = null) for the reply. An integer is written as its
+ * digits: cJSON would print 2^53 as 9.00719925474099e+15. */
+static cJSON *id_copy(const cJSON *id) {
+  if (!id) return cJSON_CreateNull();
+  if (!cJSON_IsNumber(id)) return cJSON_Duplicate(id, true);
+  char digits[32];
+  snprintf(digits, sizeof digits, "%.0f", id->valuedouble);
+  return cJSON_CreateRaw(digits);
 }
 
 /* ------------------------------------------------------------ results */
@@ -158,13 +220,17 @@ static void modern_result(cJSON *res, bool cacheable) {
 /* initialize: agrees on a handshake version (the client's when we speak it,
  * else the newest we have) and says what we offer. */
 static bool method_initialize(cis_mcp *m, const request *rq, reply *r) {
-  if (m->version) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   const cJSON *v = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "protocolVersion") : NULL;
+  if (version_of(m)) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   if (!cJSON_IsString(v)) return rpc_error(r, RPC_INVALID_PARAMS, "Invalid params: protocolVersion must be a string");
   const char *agreed = versions[FIRST_HANDSHAKE];
   for (size_t i = FIRST_HANDSHAKE; i < NVERSIONS; i++)
     if (!strcmp(v->valuestring, versions[i])) agreed = versions[i];
-  m->version = agreed;
+  pthread_mutex_lock(&m->lock);
+  bool first = !m->version; /* two initialize at once: one wins */
+  if (first) m->version = agreed;
+  pthread_mutex_unlock(&m->lock);
+  if (!first) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   cJSON_AddStringToObject(r->result, "protocolVersion", agreed);
   cJSON_AddItemToObject(r->result, "capabilities", capabilities());
   cJSON_AddItemToObject(r->result, "serverInfo", server_info());
@@ -218,24 +284,83 @@ static cJSON *tool_of(cis_mcp *m, const cis_skill_info *info, cis_result *rc) {
   return t;
 }
 
-/* tools/list: every installed skill, by name (cis_skills_list's order, so
- * the list is deterministic); no pagination. */
+/* Cursors of tools/list are opaque to clients: "n1." and the hex of the
+ * last name of the page before, so a page goes on after that name even
+ * when skills were installed or removed in between. */
+#define CURSOR_PREFIX "n1."
+#define CURSOR_MAX_NAME 64 /* cis_skill_info.name's longest */
+
+static char *cursor_make(const char *name) {
+  size_t n = strlen(name);
+  char *c = malloc(sizeof CURSOR_PREFIX + 2 * n);
+  if (!c) return NULL;
+  memcpy(c, CURSOR_PREFIX, sizeof CURSOR_PREFIX - 1);
+  cis__hex((const uint8_t *)name, n, c + sizeof CURSOR_PREFIX - 1);
+  return c;
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* The name a cursor of ours holds into out (CURSOR_MAX_NAME + 1 bytes);
+ * false for anything else (a client's invention, a cut or huge one). */
+static bool cursor_read(const char *c, char *out) {
+  size_t pre = sizeof CURSOR_PREFIX - 1, n = strlen(c);
+  if (n <= pre || strncmp(c, CURSOR_PREFIX, pre) != 0 || (n - pre) % 2 || (n - pre) / 2 > CURSOR_MAX_NAME)
+    return false;
+  size_t k = 0;
+  for (const char *p = c + pre; *p; p += 2) {
+    int hi = hex_digit(p[0]), lo = hex_digit(p[1]);
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;
+    out[k++] = (char)(hi << 4 | lo);
+  }
+  out[k] = 0;
+  return true;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const cis_skill_info *)a)->name, ((const cis_skill_info *)b)->name);
+}
+
+/* tools/list: the installed skills, sorted by name (bytewise, whatever the
+ * registry's collation), m->page_size at a time: params.cursor (a
+ * nextCursor we gave) says after which name the page starts. An invalid
+ * cursor is invalid params, as the pagination utility asks. */
 static bool method_tools_list(cis_mcp *m, const request *rq, reply *r) {
+  const cJSON *cur = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "cursor") : NULL;
+  char after[CURSOR_MAX_NAME + 1] = "";
+  if (cur && (!cJSON_IsString(cur) || !cursor_read(cur->valuestring, after)))
+    return rpc_error(r, RPC_INVALID_PARAMS, "Invalid params: cursor is not one this server gave");
   cis_skill_info *infos = NULL;
   size_t n = 0;
   cis_result rc = cis_skills_list(m->skills, &infos, &n);
   if (rc != CIS_OK)
     return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s: %s", cis_errname(rc),
                      cis_skills_errmsg(m->skills));
+  if (n) qsort(infos, n, sizeof *infos, by_name);
   cJSON *tools = cJSON_AddArrayToObject(r->result, "tools");
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0, shown = 0;
+  while (i < n && cur && strcmp(infos[i].name, after) <= 0) i++;
+  for (; i < n && shown < m->page_size; i++) {
     cJSON *t = tool_of(m, &infos[i], &rc);
-    if (t) cJSON_AddItemToArray(tools, t);
+    if (t) cJSON_AddItemToArray(tools, t), shown++;
     /* A skill removed since list is simply not there. */
     else if (rc != CIS_ENOTFOUND) {
       free(infos);
       return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
     }
+  }
+  if (i < n) {
+    char *next = cursor_make(infos[i - 1].name);
+    if (!next || !cJSON_AddStringToObject(r->result, "nextCursor", next)) {
+      free(next);
+      free(infos);
+      return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+    }
+    free(next);
   }
   free(infos);
   if (rq->modern) modern_result(r->result, true);
@@ -251,11 +376,105 @@ static void text_content(cJSON *res, const char *text) {
   cJSON_AddItemToArray(content, item);
 }
 
-/* tools/call: runs the skill with `arguments` as its JSON input. Its output
- * is the text item (and structuredContent: an object in the handshake
- * versions, any JSON value in 2026-07-28); a failed call is a result with
- * isError true and "CIS_NAME: message" as text. Finding the tool is the
- * protocol's business: an unknown one is invalid params. */
+/* What the on_instance hook of a call gets. */
+typedef struct flight_ctx {
+  cis_mcp *m;
+  flight *f;
+} flight_ctx;
+
+/* The call's instance from cis_skills_invoke (on_instance), kept on its
+ * flight while it exists. A call cancelled before its guest starts does
+ * not start. (The flag cis_instance_cancel sets is cleared when the
+ * instance's top-level call starts, so a cancel landing just then may let
+ * the guest run on until it ends or its deadline; it is not answered
+ * all the same.) */
+static bool flight_hook(void *user, cis_instance *inst) {
+  flight_ctx *c = user;
+  pthread_mutex_lock(&c->m->lock);
+  bool go = !c->f->cancelled;
+  c->f->inst = go ? inst : NULL;
+  pthread_mutex_unlock(&c->m->lock);
+  return go || !inst;
+}
+
+/* Adds f to m's flights. */
+static void flight_add(cis_mcp *m, flight *f) {
+  pthread_mutex_lock(&m->lock);
+  f->next = m->flights;
+  m->flights = f;
+  pthread_mutex_unlock(&m->lock);
+}
+
+/* Takes f out of m's flights; whether it was cancelled. */
+static bool flight_end(cis_mcp *m, flight *f) {
+  pthread_mutex_lock(&m->lock);
+  for (flight **p = &m->flights; *p; p = &(*p)->next)
+    if (*p == f) {
+      *p = f->next;
+      break;
+    }
+  bool cancelled = f->cancelled;
+  f->inst = NULL;
+  pthread_mutex_unlock(&m->lock);
+  return cancelled;
+}
+
+/* An id as the JSON text flights are keyed by (malloc'd), or NULL. */
+static char *id_key(const cJSON *id) {
+  cJSON *copy = id_copy(id);
+  char *key = copy ? cJSON_PrintUnformatted(copy) : NULL;
+  cJSON_Delete(copy);
+  return key;
+}
+
+/* notifications/cancelled: the calls in flight with that requestId are
+ * stopped and will not be answered. An unknown id, a finished call's, or
+ * params that name none are ignored, as the specification asks. */
+static void cancel_request(cis_mcp *m, const cJSON *params) {
+  const cJSON *rid = cJSON_IsObject(params) ? cJSON_GetObjectItemCaseSensitive(params, "requestId") : NULL;
+  if (!rid || !id_ok(rid)) return;
+  char *key = id_key(rid);
+  if (!key) return;
+  pthread_mutex_lock(&m->lock);
+  for (flight *f = m->flights; f; f = f->next)
+    if (!strcmp(f->id, key)) {
+      f->cancelled = true;
+      if (f->inst) cis_instance_cancel(f->inst);
+    }
+  pthread_mutex_unlock(&m->lock);
+  free(key);
+}
+
+/* Runs skill NAME with input for the handle's tenant as the flight of the
+ * request's id, so that a notifications/cancelled can stop it; *cancelled
+ * says whether one did. */
+static cis_result flight_run(cis_mcp *m, const request *rq, const char *name, const char *input,
+                             cis_invoke_result *res, bool *cancelled) {
+  flight f = {.id = id_key(rq->id)};
+  *cancelled = false;
+  if (!f.id) {
+    memset(res, 0, sizeof *res);
+    snprintf(res->error, sizeof res->error, "out of memory");
+    return res->status = CIS_ENOMEM;
+  }
+  flight_add(m, &f);
+  flight_ctx ctx = {.m = m, .f = &f};
+  cis_invoke_options opt = {.tenant = m->tenant, .on_instance = flight_hook, .on_instance_user = &ctx};
+  cis_result rc = cis_skills_invoke(m->skills, name, input, strlen(input), &opt, res);
+  *cancelled = flight_end(m, &f);
+  free(f.id);
+  return rc;
+}
+
+/* tools/call: checks `arguments` against the tool's inputSchema (a
+ * mismatch is a tool result with isError true, which the specification
+ * files under input validation errors, so the model can retry), then runs
+ * the skill with them as its JSON input. Its output is the text item (and
+ * structuredContent: an object in the handshake versions, any JSON value
+ * in 2026-07-28); a failed call is a result with isError true and
+ * "CIS_NAME: message" as text. Finding the tool is the protocol's
+ * business: an unknown one is invalid params. A call cancelled while it
+ * ran gets no reply. */
 static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
   const cJSON *name = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "name") : NULL;
   if (!cJSON_IsString(name)) return rpc_error(r, RPC_INVALID_PARAMS, "Invalid params: name must be a string");
@@ -264,19 +483,35 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
     return rpc_error(r, RPC_INVALID_PARAMS, "Invalid params: arguments must be an object");
   cis_result rc;
   cJSON *doc = show_skill(m, name->valuestring, &rc);
-  cJSON_Delete(doc);
   if (rc == CIS_ENOTFOUND || rc == CIS_EINVAL)
     return rpc_error(r, RPC_INVALID_PARAMS, "Unknown tool: %.200s", name->valuestring);
   if (rc != CIS_OK) return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+  const cJSON *schema = cJSON_GetObjectItemCaseSensitive(doc, "input_schema");
+  char why[300];
+  cJSON *empty = args ? NULL : cJSON_CreateObject();
+  bool fits = !schema || cis__mcp_schema_check(schema, args ? args : empty, why, sizeof why);
+  cJSON_Delete(empty);
+  cJSON_Delete(doc);
+  if (!fits) {
+    char text[400];
+    snprintf(text, sizeof text, "Invalid arguments: %s", why);
+    text_content(r->result, text);
+    cJSON_AddTrueToObject(r->result, "isError");
+    if (rq->modern) modern_result(r->result, false);
+    return true;
+  }
 
   char *input = args ? cJSON_PrintUnformatted(args) : strdup("{}");
   if (!input) return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: out of memory");
-  cis_invoke_options opt = {.tenant = m->tenant};
   cis_invoke_result res;
   memset(&res, 0, sizeof res);
-  rc = cis_skills_invoke(m->skills, name->valuestring, input, strlen(input), &opt, &res);
+  bool cancelled;
+  rc = flight_run(m, rq, name->valuestring, input, &res, &cancelled);
   free(input);
-  if (rc == CIS_OK && res.output) {
+  if (m->on_call) m->on_call(m->on_call_user, name->valuestring, &res);
+  if (cancelled) {
+    r->none = true;
+  } else if (rc == CIS_OK && res.output) {
     text_content(r->result, res.output);
     cJSON *structured = cJSON_ParseWithLength(res.output, res.output_len);
     if (structured && (rq->modern || cJSON_IsObject(structured)))
@@ -291,7 +526,7 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
     cJSON_AddTrueToObject(r->result, "isError");
   }
   cis_invoke_result_free(&res);
-  if (rq->modern) modern_result(r->result, false);
+  if (rq->modern && !cancelled) modern_result(r->result, false);
   return true;
 }
 
@@ -342,7 +577,7 @@ static bool dispatch(cis_mcp *m, request *rq, reply *r) {
   for (size_t i = 0; i < NMETHODS; i++) {
     if (strcmp(rq->method, methods[i].name) != 0) continue;
     if (rq->modern ? !methods[i].modern : !methods[i].legacy) break;
-    if (!rq->modern && !m->version && methods[i].fn != method_initialize && methods[i].fn != method_ping)
+    if (!rq->modern && !version_of(m) && methods[i].fn != method_initialize && methods[i].fn != method_ping)
       return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: not initialized (send initialize first)");
     return methods[i].fn(m, rq, r);
   }
@@ -352,20 +587,13 @@ static bool dispatch(cis_mcp *m, request *rq, reply *r) {
 }
 
 /* A notification: never answered. notifications/initialized ends the
- * handshake; the others (cancelled, progress, ...) need nothing from a
- * server that answers each request before reading the next. */
-static void notify(cis_mcp *m, const char *method) {
+ * handshake, notifications/cancelled stops a call in flight; the others
+ * (progress, roots, ...) need nothing from us. */
+static void notify(cis_mcp *m, const char *method, const cJSON *params) {
+  if (!strcmp(method, "notifications/cancelled")) return cancel_request(m, params);
+  pthread_mutex_lock(&m->lock);
   if (!strcmp(method, "notifications/initialized") && m->version) m->initialized = true;
-}
-
-/* A copy of id (NULL = null) for the reply. An integer is written as its
- * digits: cJSON would print 2^53 as 9.00719925474099e+15. */
-static cJSON *id_copy(const cJSON *id) {
-  if (!id) return cJSON_CreateNull();
-  if (!cJSON_IsNumber(id)) return cJSON_Duplicate(id, true);
-  char digits[32];
-  snprintf(digits, sizeof digits, "%.0f", id->valuedouble);
-  return cJSON_CreateRaw(digits);
+  pthread_mutex_unlock(&m->lock);
 }
 
 /* The reply message for id (NULL = null) and r, as one line of text. */
@@ -427,7 +655,7 @@ cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, s
     goto send;
   }
   if (!rid) {
-    notify(m, method->valuestring);
+    notify(m, method->valuestring, params);
     answer = false;
     goto send;
   }
@@ -443,8 +671,9 @@ cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, s
     cJSON_Delete(root);
     return CIS_ENOMEM;
   }
-  request rq = {.method = method->valuestring, .params = params};
+  request rq = {.method = method->valuestring, .params = params, .id = id};
   dispatch(m, &rq, &r);
+  if (r.none) answer = false;
 send:;
   cis_result rc = CIS_OK;
   if (answer) {

@@ -7,8 +7,16 @@
  * never grows past max_message; a longer one is answered with a parse
  * error as soon as it passes the cap and the rest of it is dropped as it
  * arrives, up to its newline.
+ *
+ * Each tools/call runs on a thread of its own, so that reading goes on
+ * and a notifications/cancelled behind it reaches it (the core keeps the
+ * calls in flight). At most CIS_MCP_MAX_CALLS run at once: one more makes
+ * the reader wait for a slot, so threads and memory stay bounded. Replies
+ * are written whole, one at a time, under a lock; at end of input the
+ * calls in flight are waited for, and answered.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +28,27 @@
 #define READ_CHUNK 65536 /* bytes per read() */
 
 size_t cis__mcp_max_message(const cis_mcp *m);
+bool cis__mcp_is_call(const char *msg, size_t len);
+
+/* One tools/call on its thread. */
+typedef struct slot {
+  pthread_t tid;
+  bool used;            /* a thread was started for it and not joined */
+  bool done;            /* its thread ended (join it) */
+  char *msg;            /* the message (malloc'd; the thread frees it) */
+  size_t len;
+  struct server *srv;
+} slot;
+
+/* The transport's shared state. */
+typedef struct server {
+  cis_mcp *m;
+  int out_fd;
+  pthread_mutex_t lock; /* guards writing and what follows */
+  pthread_cond_t ended; /* a call thread ended */
+  cis_result wrc;       /* the first failure of a call thread (EIO, ENOMEM) */
+  slot slots[CIS_MCP_MAX_CALLS];
+} server;
 
 /* The reply to a line over the cap; it has no id, since we never read it. */
 #define TOO_LONG_FMT \
@@ -37,32 +66,114 @@ static cis_result write_all(int fd, const char *p, size_t n) {
   return CIS_OK;
 }
 
-/* Handles one complete line (without its newline) and writes the reply. */
-static cis_result serve_line(cis_mcp *m, char *line, size_t len, int out_fd) {
-  if (len && line[len - 1] == '\r') len--;
-  size_t i = 0;
-  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-  if (i == len) return CIS_OK; /* a blank line is no message */
+/* Handles one message and writes its reply (if any) and a newline as one
+ * piece, under the lock: replies of calls ending together never mix. */
+static cis_result answer(server *srv, const char *msg, size_t len) {
   char *reply = NULL;
   size_t rlen = 0;
-  cis_result rc = cis_mcp_handle(m, line, len, &reply, &rlen);
+  cis_result rc = cis_mcp_handle(srv->m, msg, len, &reply, &rlen);
   if (rc == CIS_OK && reply) {
-    rc = write_all(out_fd, reply, rlen);
-    if (rc == CIS_OK) rc = write_all(out_fd, "\n", 1);
+    char *line = realloc(reply, rlen + 1);
+    if (!line) {
+      free(reply);
+      return CIS_ENOMEM;
+    }
+    reply = line;
+    reply[rlen] = '\n';
+    pthread_mutex_lock(&srv->lock);
+    rc = write_all(srv->out_fd, reply, rlen + 1);
+    pthread_mutex_unlock(&srv->lock);
   }
   free(reply);
   return rc;
 }
 
+static void *call_thread(void *arg) {
+  slot *sl = arg;
+  server *srv = sl->srv;
+  cis_result rc = answer(srv, sl->msg, sl->len);
+  free(sl->msg);
+  sl->msg = NULL;
+  pthread_mutex_lock(&srv->lock);
+  if (rc != CIS_OK && srv->wrc == CIS_OK) srv->wrc = rc;
+  sl->done = true;
+  pthread_cond_signal(&srv->ended);
+  pthread_mutex_unlock(&srv->lock);
+  return NULL;
+}
+
+/* Joins the call threads that ended; with all, waits for every one. */
+static void reap(server *srv, bool all) {
+  for (size_t i = 0; i < CIS_MCP_MAX_CALLS; i++) {
+    slot *sl = &srv->slots[i];
+    pthread_mutex_lock(&srv->lock);
+    bool join = sl->used && (sl->done || all);
+    pthread_mutex_unlock(&srv->lock);
+    if (!join) continue;
+    pthread_join(sl->tid, NULL);
+    sl->used = sl->done = false;
+  }
+}
+
+/* A free slot, waiting for a call to end when all are taken. */
+static slot *free_slot(server *srv) {
+  for (;;) {
+    reap(srv, false);
+    pthread_mutex_lock(&srv->lock);
+    for (size_t i = 0; i < CIS_MCP_MAX_CALLS; i++)
+      if (!srv->slots[i].used) {
+        pthread_mutex_unlock(&srv->lock);
+        return &srv->slots[i];
+      }
+    bool any_done = false;
+    for (size_t i = 0; i < CIS_MCP_MAX_CALLS; i++) any_done |= srv->slots[i].done;
+    if (!any_done) pthread_cond_wait(&srv->ended, &srv->lock);
+    pthread_mutex_unlock(&srv->lock);
+  }
+}
+
+/* Handles one complete line (without its newline): a tools/call on a
+ * thread of its own, anything else at once. */
+static cis_result serve_line(server *srv, char *line, size_t len) {
+  if (len && line[len - 1] == '\r') len--;
+  size_t i = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+  if (i == len) return CIS_OK; /* a blank line is no message */
+  if (cis__mcp_is_call(line, len)) {
+    slot *sl = free_slot(srv);
+    if ((sl->msg = malloc(len))) {
+      memcpy(sl->msg, line, len);
+      sl->len = len;
+      sl->srv = srv;
+      sl->done = false;
+      if (pthread_create(&sl->tid, NULL, call_thread, sl) == 0) {
+        sl->used = true;
+        return CIS_OK;
+      }
+      free(sl->msg);
+      sl->msg = NULL;
+    }
+    /* No thread or no memory for one: the call runs here, as before. */
+  }
+  return answer(srv, line, len);
+}
+
 cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
   size_t cap = cis__mcp_max_message(m);
+  server srv = {.m = m, .out_fd = out_fd, .wrc = CIS_OK};
+  pthread_mutex_init(&srv.lock, NULL);
+  pthread_cond_init(&srv.ended, NULL);
   char *chunk = malloc(READ_CHUNK);
   char *line = NULL;   /* the line so far, at most cap bytes */
   size_t len = 0;      /* its length */
   size_t alloc = 0;    /* line's allocation */
   bool dropping = false; /* past the cap: read up to the newline and drop */
   cis_result rc = CIS_OK;
-  if (!chunk) return CIS_ENOMEM;
+  if (!chunk) {
+    pthread_cond_destroy(&srv.ended);
+    pthread_mutex_destroy(&srv.lock);
+    return CIS_ENOMEM;
+  }
   for (;;) {
     ssize_t got = read(in_fd, chunk, READ_CHUNK);
     if (got < 0 && errno == EINTR) continue;
@@ -72,7 +183,7 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
     }
     if (got == 0) {
       /* End of input: a last line without its newline is still a message. */
-      if (!dropping && len) rc = serve_line(m, line, len, out_fd);
+      if (!dropping && len) rc = serve_line(&srv, line, len);
       break;
     }
     const char *p = chunk, *end = chunk + got;
@@ -82,7 +193,9 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
       if (!dropping && len + take > cap) {
         char msg[200];
         int n = snprintf(msg, sizeof msg, TOO_LONG_FMT "\n", cap);
+        pthread_mutex_lock(&srv.lock);
         rc = write_all(out_fd, msg, (size_t)n);
+        pthread_mutex_unlock(&srv.lock);
         dropping = true;
         len = 0;
       }
@@ -103,13 +216,20 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
         len += take;
       }
       if (!nl) break;
-      if (!dropping && rc == CIS_OK) rc = serve_line(m, line, len, out_fd);
+      if (!dropping && rc == CIS_OK) rc = serve_line(&srv, line, len);
       dropping = false;
       len = 0;
       p = nl + 1;
     }
+    pthread_mutex_lock(&srv.lock);
+    if (rc == CIS_OK) rc = srv.wrc; /* a call's reply could not be written */
+    pthread_mutex_unlock(&srv.lock);
     if (rc != CIS_OK) break;
   }
+  reap(&srv, true); /* the calls in flight end (within their deadlines) */
+  if (rc == CIS_OK) rc = srv.wrc;
+  pthread_cond_destroy(&srv.ended);
+  pthread_mutex_destroy(&srv.lock);
   free(line);
   free(chunk);
   return rc;

@@ -724,6 +724,11 @@ cis_result cis__call_link(cis__call *c) {
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
+  /* The caller may keep inst to cancel the call from another thread. */
+  if (c->opt && c->opt->on_instance && !c->opt->on_instance(c->opt->on_instance_user, c->inst)) {
+    snprintf(c->res->error, sizeof c->res->error, "call cancelled");
+    return CIS_ECANCELED;
+  }
   return CIS_OK;
 }
 
@@ -846,6 +851,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   res->stats.log_lines = c->h.stats.log_lines;
   cis__host_ctx_release(&c->h);
   if (c->inst) res->stats.memory_peak = cis_instance_memory_peak(c->inst); /* a trap's too */
+  if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
   cis_instance_free(c->inst);
   cis_imports_free(c->im);
   cis_memory_free(c->mem);

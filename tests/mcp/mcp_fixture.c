@@ -19,9 +19,8 @@ static unsigned char *read_all(const char *path, size_t *len) {
   return b;
 }
 
-/* Registers NAME from FIXTURE.wasm with the manifest's extra members. */
-static int add(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *extra) {
-  char path[512], hex[65], manifest[2048];
+int mcp_fixture_add(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *extra) {
+  char path[512], hex[65], manifest[16384];
   snprintf(path, sizeof path, "%s/%s.wasm", dir, fixture);
   size_t len = 0;
   unsigned char *wasm = read_all(path, &len);
@@ -44,6 +43,10 @@ static int add(cis_skills *s, const char *dir, const char *name, const char *fix
     return -1;
   }
   return 0;
+}
+
+static int add(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *extra) {
+  return mcp_fixture_add(s, dir, name, fixture, extra);
 }
 
 cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap) {

@@ -21,6 +21,9 @@
  * fixtures in fixture_dir, and returns the open registry (NULL on
  * failure, said on stderr). */
 cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap);
+/* Registers NAME from FIXTURE.wasm in fixture_dir, with extra members
+ * (",\"limits\":{...}") in its manifest: 0, or -1 said on stderr. */
+int mcp_fixture_add(cis_skills *s, const char *fixture_dir, const char *name, const char *fixture, const char *extra);
 /* Removes the home folder. */
 void mcp_fixture_remove(const char *home);
 

@@ -2,8 +2,10 @@
  * This file implements the unit tests of the MCP core without a process:
  * cis_mcp_handle message by message (lifecycle and version negotiation,
  * the JSON-RPC errors, tools/list and tools/call over a real registry),
- * cis_mcp_serve_fd over files and pipes (framing, the line cap), and the
- * manifest's optional input_schema field.
+ * cis_mcp_serve_fd over files and pipes (framing, the line cap, calls on
+ * threads of their own), the manifest's optional input_schema field and
+ * the check of arguments against it, tools/list's pages, and
+ * notifications/cancelled stopping a call in flight.
  *
  * argv[1] is the folder of the built .wasm fixtures.
  */
@@ -12,7 +14,10 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,7 @@
 
 #include "cis/cis_mcp.h"
 #include "mcp/mcp_fixture.h"
+#include "serve/mcp_schema.h"
 #include "skill/manifest.h"
 
 static const char *fixtures;
@@ -556,6 +562,401 @@ static void manifest_input_schema_not_object_schema_is_emanifest(void **state) {
   }
 }
 
+
+/* ------------------------------------------------------------ pages */
+
+/* The names of a tools/list page into names (appended, comma-separated);
+ * its nextCursor (malloc'd) or NULL. */
+static char *list_page(cis_mcp *m, const char *cursor, bool modern, char *names, size_t cap) {
+  char msg[800];
+  snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{%s%s%s%s%s}}",
+           modern ? MODERN_META : "", modern && cursor ? "," : "", cursor ? "\"cursor\":\"" : "",
+           cursor ? cursor : "", cursor ? "\"" : "");
+  cJSON *d = expect_result(rpc(m, msg));
+  const cJSON *t;
+  cJSON_ArrayForEach(t, get(d, "result.tools")) {
+    size_t n = strlen(names);
+    snprintf(names + n, cap - n, "%s%s", n ? "," : "", str(t, "name"));
+  }
+  const cJSON *next = get(d, "result.nextCursor");
+  char *out = cJSON_IsString(next) ? strdup(next->valuestring) : NULL;
+  if (next && !out) fail_msg("nextCursor is not a string");
+  cJSON_Delete(d);
+  return out;
+}
+
+static void tools_list_pages_with_next_cursor_until_the_last_page(void **state) {
+  (void)state;
+  for (int modern = 0; modern < 2; modern++) {
+    cis_mcp_config c = {.skills = skills, .tenant = "t1", .page_size = 3};
+    cis_mcp *m = NULL;
+    assert_int_equal(cis_mcp_new(&c, &m), CIS_OK);
+    if (!modern) {
+      cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+      assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"));
+    }
+    char names[400] = "";
+    int pages = 0;
+    char *cursor = NULL;
+    do {
+      char *next = list_page(m, cursor, modern, names, sizeof names);
+      free(cursor);
+      cursor = next;
+      pages++;
+    } while (cursor && pages < 10);
+    assert_int_equal(pages, 3); /* 3 + 3 + 1 */
+    assert_string_equal(names, "echo,fail,logger,numbers,plain,spin,trap");
+    cis_mcp_free(m);
+  }
+  /* The default page holds all seven: no cursor. */
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  char names[400] = "";
+  assert_null(list_page(m, NULL, false, names, sizeof names));
+  cis_mcp_free(m);
+}
+
+static void tools_list_invalid_cursor_is_invalid_params(void **state) {
+  (void)state;
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  const char *bad[] = {"\"x\"", "\"\"", "\"n1.\"", "\"n1.6\"", "\"n1.zz\"", "\"n1.00\"", "\"N1.6563686f\"",
+                       "5", "null", "{}", "[\"n1.6563686f\"]"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/list\",\"params\":{\"cursor\":%s}}", bad[i]);
+    expect_error(rpc(m, msg), -32602, "7");
+  }
+  /* A huge cursor (1 MiB of hex digits) is refused without decoding it. */
+  size_t big = 1u << 20;
+  char *msg = malloc(big + 200);
+  int n = snprintf(msg, 200, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/list\",\"params\":{\"cursor\":\"n1.");
+  memset(msg + n, 'a', big);
+  snprintf(msg + n + big, 200, "\"}}");
+  expect_error(rpc(m, msg), -32602, "8");
+  free(msg);
+  /* A cursor past every name is a valid one: an empty last page. */
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\",\"params\":{\"cursor\":\"n1.7a7a\"}}"));
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 0);
+  assert_null(get(d, "result.nextCursor"));
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
+/* ------------------------------------------------------ input schema */
+
+/* The text of a tool result with isError true (the caller frees d). */
+static const char *tool_error_text(cJSON *d) {
+  expect_result(d);
+  if (!cJSON_IsTrue(get(d, "result.isError"))) fail_msg("not a tool error: %s", cJSON_PrintUnformatted(d));
+  return str(d, "result.content.0.text");
+}
+
+#define STRICT_SCHEMA                                                                                           \
+  "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"mode\",\"point\"],"                     \
+  "\"properties\":{\"mode\":{\"enum\":[\"fast\",\"slow\"]},"                                                    \
+  "\"point\":{\"type\":\"object\",\"required\":[\"x\"],\"properties\":{\"x\":{\"type\":\"integer\",\"minimum\":0},"  \
+  "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":3}}}},"                       \
+  "\"note\":{\"type\":[\"string\",\"null\"]}}}"
+
+static void tools_call_arguments_not_matching_input_schema_is_tool_error(void **state) {
+  (void)state;
+  assert_int_equal(mcp_fixture_add(skills, fixtures, "strict", "echo_input", ",\"input_schema\":" STRICT_SCHEMA), 0);
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  static const struct {
+    const char *args; /* the arguments member, "" for none */
+    const char *why;  /* what the error text holds */
+  } bad[] = {
+      {"", "/: \"mode\" is required"},
+      {",\"arguments\":{\"point\":{\"x\":1}}", "\"mode\" is required"},
+      {",\"arguments\":{\"mode\":\"medium\",\"point\":{\"x\":1}}", "/mode: not one of the values allowed"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":1},\"extra\":1}", "\"extra\" is not allowed"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{}}", "/point: \"x\" is required"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":1.5}}", "/point/x: expected integer, got number"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":\"1\"}}", "/point/x: expected integer, got string"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":-1}}", "/point/x: value -1 is below the minimum 0"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":1,\"tags\":[\"ab\",\"abcd\"]}}", "/point/tags/1: length 4"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":1,\"tags\":[\"ab\",7]}}", "/point/tags/1: expected string"},
+      {",\"arguments\":{\"mode\":\"fast\",\"point\":{\"x\":1},\"note\":5}", "/note: integer is not one of the types"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"tools/call\",\"params\":{\"name\":\"strict\"%s}}",
+             i, bad[i].args);
+    cJSON *d = rpc(m, msg);
+    const char *text = tool_error_text(d);
+    if (strncmp(text, "Invalid arguments: ", 19) || !strstr(text, bad[i].why)) fail_msg("%zu: %s", i, text);
+    cJSON_Delete(d);
+  }
+  /* Matching arguments reach the skill. */
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":50,\"method\":\"tools/call\",\"params\":{\"name\":\"strict\","
+                                  "\"arguments\":{\"mode\":\"slow\",\"point\":{\"x\":3,\"tags\":[\"a/~\"]},\"note\":null}}}"));
+  assert_true(cJSON_IsFalse(get(d, "result.isError")));
+  cJSON_Delete(d);
+  /* echo's schema wants text as a string. */
+  d = rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":51,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":5}}}");
+  assert_non_null(strstr(tool_error_text(d), "/text: expected string, got integer"));
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+  assert_int_equal(cis_skills_remove(skills, "strict"), CIS_OK);
+}
+
+static void input_schema_nested_past_the_bound_is_refused_not_followed(void **state) {
+  (void)state;
+  /* 40 levels of properties, and arguments as deep: refused at level 32. */
+  enum { LEVELS = 40 };
+  char schema[LEVELS * 48 + 64] = "", args[LEVELS * 8 + 16] = "";
+  for (int i = 0; i < LEVELS; i++) strcat(schema, "{\"type\":\"object\",\"properties\":{\"a\":");
+  strcat(schema, "{}");
+  for (int i = 0; i < LEVELS; i++) strcat(schema, "}}");
+  for (int i = 0; i < LEVELS; i++) strcat(args, "{\"a\":");
+  strcat(args, "1");
+  for (int i = 0; i < LEVELS; i++) strcat(args, "}");
+  /* arguments: the object with LEVELS levels of "a" in it. */
+  char extra[sizeof schema + 32];
+  snprintf(extra, sizeof extra, ",\"input_schema\":%s", schema);
+  assert_int_equal(mcp_fixture_add(skills, fixtures, "deep", "echo_input", extra), 0);
+  cis_mcp *m = initialized(INIT("2025-11-25"));
+  char *msg = malloc(sizeof args + 200);
+  snprintf(msg, sizeof args + 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"deep\",\"arguments\":%s}}",
+           args);
+  cJSON *d = rpc(m, msg);
+  assert_non_null(strstr(tool_error_text(d), "nests deeper than 32 levels"));
+  cJSON_Delete(d);
+  free(msg);
+  cis_mcp_free(m);
+  assert_int_equal(cis_skills_remove(skills, "deep"), CIS_OK);
+  /* Straight through the checker: boolean schemas, members of the wrong
+   * type (ignored), a path long enough to be cut. */
+  char why[300];
+  cJSON *v = cJSON_Parse("{\"a\":1}");
+  cJSON *sch = cJSON_Parse("false");
+  assert_false(cis__mcp_schema_check(sch, v, why, sizeof why));
+  assert_string_equal(why, "/: no value is allowed here");
+  cJSON_Delete(sch);
+  sch = cJSON_Parse("{\"required\":5,\"properties\":[],\"enum\":{},\"type\":7,\"minimum\":\"x\"}");
+  assert_true(cis__mcp_schema_check(sch, v, why, sizeof why));
+  cJSON_Delete(sch);
+  cJSON_Delete(v);
+  char longkey[600];
+  memset(longkey, 'k', sizeof longkey - 1);
+  longkey[sizeof longkey - 1] = 0;
+  char *doc = malloc(2000);
+  snprintf(doc, 2000, "{\"%s\":{\"%s\":1}}", longkey, longkey);
+  v = cJSON_Parse(doc);
+  snprintf(doc, 2000, "{\"additionalProperties\":{\"additionalProperties\":{\"type\":\"string\"}}}");
+  sch = cJSON_Parse(doc);
+  assert_false(cis__mcp_schema_check(sch, v, why, 64));
+  assert_true(strlen(why) < 64);
+  cJSON_Delete(sch);
+  cJSON_Delete(v);
+  free(doc);
+}
+
+/* ------------------------------------------------------ cancellation */
+
+/* What the on_call hook saw. */
+typedef struct seen {
+  pthread_mutex_t lock;
+  int calls;
+  cis_result last;
+  char tool[65];
+} seen;
+
+static void on_call(void *user, const char *tool, const cis_invoke_result *res) {
+  seen *s = user;
+  pthread_mutex_lock(&s->lock);
+  s->calls++;
+  s->last = res->status;
+  snprintf(s->tool, sizeof s->tool, "%s", tool);
+  pthread_mutex_unlock(&s->lock);
+}
+
+/* One message through cis_mcp_handle on a thread of its own. */
+typedef struct call_job {
+  cis_mcp *m;
+  const char *msg;
+  char *out;        /* the reply, or NULL */
+  volatile int done;
+} call_job;
+
+static void *call_thread(void *arg) {
+  call_job *j = arg;
+  size_t len = 0;
+  if (cis_mcp_handle(j->m, j->msg, strlen(j->msg), &j->out, &len) != CIS_OK) j->out = strdup("ENOMEM");
+  __atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+#define LONG_SPIN ",\"limits\":{\"timeout_ms\":60000}"
+#define CANCEL(id) "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":" id ",\"reason\":\"user\"}}"
+
+static void cancelled_notification_stops_the_call_in_flight_and_it_gets_no_reply(void **state) {
+  (void)state;
+  assert_int_equal(mcp_fixture_add(skills, fixtures, "longspin", "spin", LONG_SPIN), 0);
+  seen sn = {.calls = 0};
+  pthread_mutex_init(&sn.lock, NULL);
+  cis_mcp_config c = {.skills = skills, .tenant = "t1", .on_call = on_call, .on_call_user = &sn};
+  cis_mcp *m = NULL;
+  assert_int_equal(cis_mcp_new(&c, &m), CIS_OK);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  /* Two calls of the same skill in flight; only "a" is cancelled. */
+  call_job a = {.m = m, .msg = "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
+  call_job b = {.m = m, .msg = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"x\"}}}"};
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, call_thread, &a), 0);
+  /* Ids that name nothing in flight are ignored: 2 is not running yet,
+   * "A" and 1 never were; a notification that names no id is too. */
+  assert_null(rpc(m, CANCEL("\"A\"")));
+  assert_null(rpc(m, CANCEL("1")));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{}}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":[1]}}"));
+  assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\"}"));
+  /* Until a's guest is running, a cancel may come before its flight
+   * exists: send it every 20 ms (for at most 30 s, half the call's own
+   * deadline) until the call ends. */
+  for (int i = 0; i < 1500 && !__atomic_load_n(&a.done, __ATOMIC_SEQ_CST); i++) {
+    assert_null(rpc(m, CANCEL("\"a\"")));
+    sleep_ms(20);
+  }
+  pthread_join(ta, NULL);
+  assert_null(a.out); /* no reply for a cancelled request */
+  pthread_mutex_lock(&sn.lock);
+  assert_int_equal(sn.calls, 1);
+  assert_int_equal(sn.last, CIS_ECANCELED);
+  assert_string_equal(sn.tool, "longspin");
+  pthread_mutex_unlock(&sn.lock);
+  /* A finished call's id is ignored, and the session goes on. */
+  assert_null(rpc(m, CANCEL("\"a\"")));
+  assert_int_equal(pthread_create(&tb, NULL, call_thread, &b), 0);
+  pthread_join(tb, NULL);
+  cJSON *d = cJSON_Parse(b.out);
+  assert_true(cJSON_IsFalse(get(d, "result.isError")));
+  cJSON_Delete(d);
+  free(b.out);
+  assert_int_equal(sn.calls, 2);
+  assert_int_equal(sn.last, CIS_OK);
+  assert_null(rpc(m, CANCEL("2")));
+  cis_mcp_free(m);
+  pthread_mutex_destroy(&sn.lock);
+  assert_int_equal(cis_skills_remove(skills, "longspin"), CIS_OK);
+}
+
+/* The on_instance hook of cis_skills_invoke: told of the instance, then
+ * of its end; refusing ends the call before the guest runs. */
+typedef struct hook_seen {
+  int made, freed;
+  bool refuse;
+} hook_seen;
+
+static bool hook(void *user, cis_instance *inst) {
+  hook_seen *h = user;
+  if (inst) h->made++;
+  else h->freed++;
+  return !h->refuse;
+}
+
+static void invoke_on_instance_refusal_ends_the_call_before_the_guest_runs(void **state) {
+  (void)state;
+  hook_seen h = {.refuse = true};
+  cis_invoke_options opt = {.on_instance = hook, .on_instance_user = &h};
+  cis_invoke_result res;
+  assert_int_equal(cis_skills_invoke(skills, "logger", "{}", 2, &opt, &res), CIS_ECANCELED);
+  assert_int_equal(h.made, 1);
+  assert_int_equal(h.freed, 1);
+  assert_true(!res.logs || !strstr(res.logs, "hello")); /* the guest never ran */
+  assert_int_equal(res.stats.log_lines, 0);
+  cis_invoke_result_free(&res);
+  h = (hook_seen){.refuse = false};
+  assert_int_equal(cis_skills_invoke(skills, "logger", "{}", 2, &opt, &res), CIS_OK);
+  assert_int_equal(h.made, 1);
+  assert_int_equal(h.freed, 1);
+  assert_true(res.stats.log_lines > 0);
+  cis_invoke_result_free(&res);
+}
+
+/* Reads from fd until want is in the text so far or 30 s pass; the text
+ * (malloc'd). */
+static char *read_until(int fd, char *have, const char *want) {
+  size_t len = have ? strlen(have) : 0;
+  char *buf = have ? have : calloc(1, 1);
+  for (int i = 0; i < 300 && !strstr(buf, want); i++) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n <= 0) break;
+    buf = realloc(buf, len + (size_t)n + 1);
+    memcpy(buf + len, chunk, (size_t)n);
+    len += (size_t)n;
+    buf[len] = 0;
+  }
+  return buf;
+}
+
+typedef struct serve_job {
+  cis_mcp *m;
+  int in, out;
+  cis_result rc;
+} serve_job;
+
+static void *serve_thread(void *arg) {
+  serve_job *j = arg;
+  j->rc = cis_mcp_serve_fd(j->m, j->in, j->out);
+  close(j->out);
+  return NULL;
+}
+
+static void serve_fd_reads_on_while_a_call_runs_and_cancel_reaches_it(void **state) {
+  (void)state;
+  assert_int_equal(mcp_fixture_add(skills, fixtures, "longspin", "spin", LONG_SPIN), 0);
+  int in[2], out[2];
+  assert_int_equal(pipe(in), 0);
+  assert_int_equal(pipe(out), 0);
+  seen sn = {.calls = 0};
+  pthread_mutex_init(&sn.lock, NULL);
+  cis_mcp_config c = {.skills = skills, .tenant = "t1", .on_call = on_call, .on_call_user = &sn};
+  serve_job j = {.in = in[0], .out = out[1]};
+  assert_int_equal(cis_mcp_new(&c, &j.m), CIS_OK);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, serve_thread, &j), 0);
+  const char msgs[] = INIT("2025-11-25") "\n"
+                      "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}\n"
+                      "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}\n";
+  assert_int_equal(write(in[1], msgs, sizeof msgs - 1), (ssize_t)(sizeof msgs - 1));
+  /* The ping behind the call is answered while the call runs. */
+  char *text = read_until(out[0], NULL, "\"id\":6");
+  assert_non_null(strstr(text, "\"id\":6,\"result\""));
+  assert_null(strstr(text, "\"id\":5"));
+  /* Cancelled, again every 20 ms in case its flight is not up yet, until
+   * the call has ended (at most 30 s; its own deadline is 60 s). */
+  const char cancel[] = CANCEL("5") "\n";
+  int ended = 0;
+  for (int i = 0; i < 1500 && !ended; i++) {
+    assert_int_equal(write(in[1], cancel, sizeof cancel - 1), (ssize_t)(sizeof cancel - 1));
+    sleep_ms(20);
+    pthread_mutex_lock(&sn.lock);
+    ended = sn.calls;
+    pthread_mutex_unlock(&sn.lock);
+  }
+  assert_int_equal(ended, 1);
+  assert_int_equal(sn.last, CIS_ECANCELED);
+  close(in[1]); /* end of input: serve_fd ends, closing its output */
+  text = read_until(out[0], text, "\x01never");
+  pthread_join(t, NULL);
+  assert_int_equal(j.rc, CIS_OK);
+  assert_null(strstr(text, "\"id\":5")); /* never answered */
+  pthread_mutex_destroy(&sn.lock);
+  free(text);
+  cis_mcp_free(j.m);
+  close(in[0]);
+  close(out[0]);
+  assert_int_equal(cis_skills_remove(skills, "longspin"), CIS_OK);
+}
+
 static int setup(void **state) {
   (void)state;
   skills = mcp_fixture_open(fixtures, home, sizeof home);
@@ -600,6 +1001,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mcp_new_without_skills_is_einval),
       cmocka_unit_test(manifest_input_schema_is_kept_and_shown),
       cmocka_unit_test(manifest_input_schema_not_object_schema_is_emanifest),
+      cmocka_unit_test(tools_list_pages_with_next_cursor_until_the_last_page),
+      cmocka_unit_test(tools_list_invalid_cursor_is_invalid_params),
+      cmocka_unit_test(tools_call_arguments_not_matching_input_schema_is_tool_error),
+      cmocka_unit_test(input_schema_nested_past_the_bound_is_refused_not_followed),
+      cmocka_unit_test(cancelled_notification_stops_the_call_in_flight_and_it_gets_no_reply),
+      cmocka_unit_test(invoke_on_instance_refusal_ends_the_call_before_the_guest_runs),
+      cmocka_unit_test(serve_fd_reads_on_while_a_call_runs_and_cancel_reaches_it),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,10 +3,15 @@
  * client that accepts only text/event-stream gets its JSON-RPC response as
  * one SSE event (then the stream ends), one that accepts JSON too gets
  * JSON, refusals of the transport stay JSON, and GET /mcp (a stream of the
- * server's own messages) is 405, as the specification allows.
+ * server's own messages) is 405, as the specification allows. Also what
+ * runs beside a session's call: a notifications/cancelled POSTed while a
+ * tools/call runs stops it (its POST ends as an empty stream: no
+ * response is sent for a cancelled request), and MCP calls in the
+ * tenant's recent calls (GET /v1/calls).
  *
  * argv[1]: the folder holding the built fixtures.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
 #include "serve/http_client.h"
 #include "serve/op_server.h"
+#include "serve/serve_fixture.h"
 
 static const char *g_dir;
 
@@ -132,6 +139,133 @@ static void mcp_refusals_stay_json_and_get_is_405(void **state) {
   http_resp_free(&r);
 }
 
+/* A session of alice's, initialized; its id into sid (80 bytes). */
+static void session(op_server *v, char *sid) {
+  http_resp r;
+  post(v, "application/json, text/event-stream", NULL, init, &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, 80));
+  http_resp_free(&r);
+  post(v, "application/json, text/event-stream", sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r);
+  assert_int_equal(r.status, 202);
+  http_resp_free(&r);
+}
+
+/* GET /v1/calls with token, parsed (the caller deletes it). */
+static cJSON *calls_of(op_server *v, const char *token) {
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/calls", token, &r), 0);
+  assert_int_equal(r.status, 200);
+  cJSON *o = cJSON_Parse(r.body);
+  assert_non_null(o);
+  http_resp_free(&r);
+  return o;
+}
+
+static const char *member(const cJSON *o, const char *name) {
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(m) ? m->valuestring : "";
+}
+
+static void mcp_tools_call_appears_in_recent_calls_of_its_tenant(void **state) {
+  op_server *v = *state;
+  char sid[80];
+  session(v, sid);
+  http_resp r;
+  post(v, "application/json, text/event-stream", sid,
+       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"trap\",\"arguments\":{}}}", &r);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  post(v, "application/json, text/event-stream", sid,
+       "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"a\":1}}}", &r);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  assert_int_equal(op_invoke(v, "echo", "{\"b\":2}"), 200);
+  cJSON *o = calls_of(v, v->alice);
+  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(o, "calls");
+  assert_int_equal(cJSON_GetArraySize(calls), 3);
+  const cJSON *http = cJSON_GetArrayItem(calls, 0), *echo = cJSON_GetArrayItem(calls, 1),
+              *trap = cJSON_GetArrayItem(calls, 2);
+  assert_string_equal(member(http, "via"), "http");
+  assert_string_equal(member(echo, "name"), "echo");
+  assert_string_equal(member(echo, "via"), "mcp");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(echo, "status")->valueint, 200);
+  assert_null(cJSON_GetObjectItemCaseSensitive(echo, "error"));
+  assert_string_equal(member(trap, "name"), "trap");
+  assert_string_equal(member(trap, "via"), "mcp");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(trap, "status")->valueint, 422);
+  assert_true(!strncmp(member(cJSON_GetObjectItemCaseSensitive(trap, "error"), "type"), "CIS_TRAP_", 9));
+  cJSON_Delete(o);
+  /* Another tenant sees none of them. */
+  o = calls_of(v, v->bob);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "calls")), 0);
+  cJSON_Delete(o);
+}
+
+/* One POST to /mcp on a thread of its own. */
+typedef struct post_job {
+  op_server *v;
+  const char *sid, *body;
+  http_resp r;
+  int done;
+} post_job;
+
+static void *post_thread(void *arg) {
+  post_job *j = arg;
+  char auth[200], sh[160];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", j->v->alice);
+  snprintf(sh, sizeof sh, "Mcp-Session-Id: %s", j->sid);
+  const char *h[] = {auth, "Accept: application/json, text/event-stream", "Content-Type: application/json", sh,
+                     "MCP-Protocol-Version: 2025-11-25", NULL};
+  if (http_request(j->v->port, "POST", "/mcp", h, j->body, strlen(j->body), 0, &j->r) != 0) j->r.status = -1;
+  __atomic_store_n(&j->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response(void **state) {
+  op_server *v = *state;
+  cis_skills *a = serve_open(v->home, "alice");
+  assert_non_null(a);
+  assert_int_equal(serve_register(a, g_dir, "longspin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":60000}"), CIS_OK);
+  cis_skills_close(a);
+  char sid[80];
+  session(v, sid);
+  post_job j = {.v = v, .sid = sid,
+                .body = "{\"jsonrpc\":\"2.0\",\"id\":\"slow\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, post_thread, &j), 0);
+  /* Cancelled every 20 ms (in case the call is not running yet) until its
+   * POST is answered: at most 30 s, half the call's own deadline. */
+  int sent = 0;
+  for (; sent < 1500 && !__atomic_load_n(&j.done, __ATOMIC_SEQ_CST); sent++) {
+    http_resp r;
+    post(v, "application/json, text/event-stream", sid,
+         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"slow\"}}", &r);
+    assert_int_equal(r.status, 202);
+    http_resp_free(&r);
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  pthread_join(t, NULL);
+  assert_true(sent < 1500);
+  assert_int_equal(j.r.status, 200);
+  char h[128];
+  assert_non_null(http_header(&j.r, "Content-Type", h, sizeof h));
+  assert_string_equal(h, "text/event-stream");
+  assert_int_equal(j.r.body_len, 0); /* the stream ends with no message */
+  http_resp_free(&j.r);
+  cJSON *o = calls_of(v, v->alice);
+  const cJSON *last = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "calls"), 0);
+  assert_string_equal(member(last, "name"), "longspin");
+  assert_string_equal(member(cJSON_GetObjectItemCaseSensitive(last, "error"), "type"), "CIS_ECANCELED");
+  cJSON_Delete(o);
+  /* The session goes on. */
+  http_resp r;
+  post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", &r);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+}
+
 int main(int argc, char **argv) {
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
@@ -139,6 +273,9 @@ int main(int argc, char **argv) {
                                       teardown),
       cmocka_unit_test_setup_teardown(mcp_post_answers_json_when_json_is_accepted_too, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refusals_stay_json_and_get_is_405, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_tools_call_appears_in_recent_calls_of_its_tenant, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
