@@ -9,8 +9,12 @@
  * JSON and that a message without an id (a notification) gets none.
  *
  * The registry is made once in a temporary folder: "echo" (answers with
- * its input, with an input_schema) and "trap" (traps at once), from the
- * modules below (tests/mcp/echo_input.wat and trap.wat).
+ * its input, with an input_schema), "strict" (the same module under a
+ * schema using every keyword the arguments check knows) and "trap" (traps
+ * at once), from the modules below (tests/mcp/echo_input.wat and
+ * trap.wat). tools/list pages two tools at a time, so cursors are read
+ * and made; notifications/cancelled reaches the flight list (nothing is
+ * in flight: calls run on this thread).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +61,7 @@ static void cleanup(void) {
 }
 
 static void add(const char *name, const uint8_t *wasm, size_t len, const char *extra) {
-  char hex[65], manifest[1024];
+  char hex[65], manifest[2048];
   if (cis_sha256_hex(wasm, len, hex) != CIS_OK) abort();
   snprintf(manifest, sizeof manifest,
            "{\"name\":\"%s\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"},"
@@ -83,6 +87,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   atexit(cleanup);
   add("echo", echo_wasm, sizeof echo_wasm,
       ",\"input_schema\":{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\"}}}");
+  add("strict", echo_wasm, sizeof echo_wasm,
+      ",\"input_schema\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"mode\"],"
+      "\"properties\":{\"mode\":{\"enum\":[\"fast\",\"slow\"]},\"n\":{\"type\":[\"integer\",\"null\"],"
+      "\"minimum\":0,\"maximum\":9},\"tags\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"type\":"
+      "\"string\",\"minLength\":1,\"const\":\"a\"}},\"o\":{\"type\":\"object\",\"additionalProperties\":"
+      "{\"type\":\"boolean\"}}}}");
   add("trap", trap_wasm, sizeof trap_wasm, "");
   return 0;
 }
@@ -104,7 +114,7 @@ static void one(cis_mcp *m, const char *msg, size_t len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  cis_mcp_config c = {.skills = skills, .tenant = "fuzz", .max_message = 65536};
+  cis_mcp_config c = {.skills = skills, .tenant = "fuzz", .max_message = 65536, .page_size = 2};
   cis_mcp *m = NULL;
   if (cis_mcp_new(&c, &m) != CIS_OK) abort();
   one(m, (const char *)data, size);
