@@ -425,14 +425,38 @@ static void not_found(job *j) {
   job_error(j, 404, CIS_ENOTFOUND, msg);
 }
 
+/* Drops the host's folders from a show: a host mount's source and the
+ * host paths the operator granted are the server's business, not its
+ * API clients' (whose own installs can have neither). */
+static void show_without_host_paths(cJSON *o) {
+  cJSON *mounts = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "permissions"), "fs"), "mounts");
+  cJSON *m;
+  cJSON_ArrayForEach(m, mounts) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "host")) cJSON_DeleteItemFromObjectCaseSensitive(m, "source");
+  }
+  /* Each granted path as "(hidden)": the grant is still seen, and the
+   * field keeps its type. */
+  cJSON *hp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "grants"), "host_paths"), *p;
+  cJSON_ArrayForEach(p, hp) {
+    if (cJSON_IsString(p)) cJSON_SetValuestring(p, "(hidden)");
+  }
+}
+
 static void run_show(cis_server *s, job *j) {
   (void)s;
   char *json = NULL;
   cis_result rc = cis_skills_show(j->t->skills, j->route.name, &json);
   if (rc == CIS_ENOTFOUND) return not_found(j);
   if (rc != CIS_OK) return job_error(j, 500, rc, "the registry could not be read");
-  j->out = json;
-  j->out_len = strlen(json);
+  cJSON *o = cJSON_Parse(json);
+  free(json);
+  if (o) show_without_host_paths(o);
+  j->out = o ? cJSON_Print(o) : NULL;
+  cJSON_Delete(o);
+  if (!j->out) return job_error(j, 500, CIS_ENOMEM, "out of memory");
+  j->out_len = strlen(j->out);
   j->status = 200;
 }
 
@@ -444,6 +468,26 @@ static void run_remove(cis_server *s, job *j) {
   j->status = 204;
 }
 
+/* The index of the manifest's first host mount, or -1 (none, or not a
+ * manifest: the install says what is wrong with it). */
+static int first_host_mount(const char *manifest, size_t len) {
+  cJSON *o = cJSON_ParseWithLength(manifest, len);
+  const cJSON *mounts = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "permissions"), "fs"), "mounts");
+  const cJSON *m;
+  int i = 0, found = -1;
+  cJSON_ArrayForEach(m, mounts) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "type");
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "host")) {
+      found = i;
+      break;
+    }
+    i++;
+  }
+  cJSON_Delete(o);
+  return found;
+}
+
 static void run_install(cis_server *s, job *j) {
   char *manifest = NULL, *sig = NULL, err[512] = "";
   uint8_t *wasm = NULL;
@@ -452,6 +496,20 @@ static void run_install(cis_server *s, job *j) {
                                          err, sizeof err);
   if (rc != CIS_OK) {
     job_error(j, rc == CIS_ETOOBIG ? 413 : rc == CIS_ENOMEM ? 500 : rc == CIS_EUNSUPPORTED ? 500 : 400, rc, err);
+    return;
+  }
+  /* A host mount is refused before the install looks at the host: its
+   * answers (no such folder, outside the skill's) would let a client
+   * probe the server's filesystem. */
+  int hm = first_host_mount(manifest, mlen);
+  if (hm >= 0) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "permissions.fs.mounts[%d]: a host mount needs the operator's grant, which a skill "
+             "installed over HTTP never has", hm);
+    job_error(j, 422, CIS_EDENIED, msg);
+    free(manifest);
+    free(wasm);
+    free(sig);
     return;
   }
   /* No grants: a tenant's skill gets no host folder, shared volume or

@@ -81,4 +81,11 @@ bool cis__http_equal_ct(const void *a, const void *b, size_t n);
  * -1 when it is not that. The library must be loaded. */
 long cis__http_base64_decode(const char *text, size_t len, uint8_t *out);
 
+/* ------------------------------------------------------------- tokens */
+
+/* Most verified tokens a cis_tokens handle caches (http_token.c). */
+#define CIS__TOKEN_CACHE_MAX 1024u
+/* How many it holds now (for tests). */
+size_t cis__tokens_cached(cis_tokens *t);
+
 #endif /* CIS_SERVE_HTTP_INTERNAL_H */

@@ -10,10 +10,24 @@
  * its cis_tokens table instead, so that a token made through one node is
  * good on every node sharing the database; a database out of reach is
  * CIS_EREGISTRYDOWN, which the server answers with 503, not 401.
+ *
+ * Verified tokens are cached in the handle (token_cache), keyed by the
+ * token's SHA-256 (never the token), so a request of a known token reads
+ * no table. Revocation still takes effect:
+ * - through this handle: at once (the cache is emptied);
+ * - through another handle or process on the same SQLite registry: at the
+ *   next check, which reads `PRAGMA data_version` (it changes when any
+ *   other connection commits) and empties the cache when it moved;
+ * - through another node sharing PostgreSQL: within CIS__TOKENS_POLL_MS
+ *   (plus one query), since a revocation bumps a token generation (row 2
+ *   of cis_registry_gen) that a check reads at most that often.
+ * A check that fills the cache while the cache is emptied does not put
+ * its entry in (epoch), so a revocation is never undone by a late fill.
  */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,11 +95,160 @@ long cis__http_base64_decode(const char *text, size_t len, uint8_t *out) {
   return (long)((size_t)n - pad);
 }
 
+/* At most CIS__TOKEN_CACHE_MAX verified tokens are kept; a fill past it
+ * empties the cache first (a server has few tokens; an attacker cannot
+ * fill it, as only tokens that verified are kept). Slots are twice as
+ * many, for short probes. */
+#define TOKEN_CACHE_SLOTS (2u * CIS__TOKEN_CACHE_MAX)
+
+typedef struct token_slot {
+  char digest[64];                     /* SHA-256 of the token (hex); "" = free */
+  char tenant[CIS_TOKEN_NAME_MAX + 1]; /* whose token */
+} token_slot;
+
+/* Verified tokens of the handle (file comment). */
+typedef struct token_cache {
+  pthread_mutex_t mu;                  /* guards every field below */
+  token_slot *slots;                   /* TOKEN_CACHE_SLOTS, NULL until the first fill */
+  size_t used;                         /* filled slots */
+  uint64_t epoch;                      /* bumped by every emptying */
+  sqlite3_stmt *data_version;          /* PRAGMA data_version (SQLite), under mu */
+  int64_t last_version;                /* its last value; -1 before the first */
+  uint64_t polled_ns;                  /* last read of the PostgreSQL generation */
+  int64_t pg_gen;                      /* its value then; -1 before the first */
+  bool polling;                        /* a thread is reading the generation */
+} token_cache;
+
 struct cis_tokens {
   cis__handle h;              /* last error, per thread */
   sqlite3 *db;                /* <home>/registry.db (serialized mode), or NULL */
   cis__pgdb *pg;              /* the PostgreSQL registry's database, or NULL */
+  token_cache cache;          /* verified tokens */
 };
+
+/* ------------------------------------------------------ token cache */
+
+static void cache_init(token_cache *c) {
+  pthread_mutex_init(&c->mu, NULL);
+  c->last_version = -1;
+  c->pg_gen = -1;
+}
+
+/* Empties the cache (under c->mu). */
+static void cache_clear(token_cache *c) {
+  if (c->slots) memset(c->slots, 0, TOKEN_CACHE_SLOTS * sizeof *c->slots);
+  c->used = 0;
+  c->epoch++;
+}
+
+static size_t cache_home(const char d[64]) {
+  uint64_t h = 0;
+  for (int i = 0; i < 16; i++) h = h << 4 | (uint64_t)(d[i] <= '9' ? d[i] - '0' : d[i] - 'a' + 10);
+  return (size_t)(h % TOKEN_CACHE_SLOTS); /* a SHA-256: its digits are already spread */
+}
+
+static bool slot_free(const token_slot *x) { return x->digest[0] == 0; }
+
+/* The slot of digest d, or NULL (under c->mu). */
+static token_slot *cache_find(token_cache *c, const char d[64]) {
+  if (!c->slots) return NULL;
+  for (size_t i = cache_home(d), n = 0; n < TOKEN_CACHE_SLOTS; n++, i = (i + 1) % TOKEN_CACHE_SLOTS) {
+    token_slot *x = &c->slots[i];
+    if (slot_free(x)) return NULL;
+    if (tk.memcmp_ct(x->digest, d, 64) == 0) return x;
+  }
+  return NULL;
+}
+
+/* Keeps d → tenant unless the cache was emptied since epoch (the check
+ * that verified it may have read a row revoked meanwhile). */
+static void cache_put(token_cache *c, const char d[64], const char *tenant, uint64_t epoch) {
+  pthread_mutex_lock(&c->mu);
+  if (c->epoch != epoch || cache_find(c, d)) goto done;
+  if (!c->slots && !(c->slots = calloc(TOKEN_CACHE_SLOTS, sizeof *c->slots))) goto done; /* no cache, no harm */
+  if (c->used >= CIS__TOKEN_CACHE_MAX) cache_clear(c);
+  size_t i = cache_home(d);
+  while (!slot_free(&c->slots[i])) i = (i + 1) % TOKEN_CACHE_SLOTS; /* at most half full: ends */
+  memcpy(c->slots[i].digest, d, 64);
+  snprintf(c->slots[i].tenant, sizeof c->slots[i].tenant, "%s", tenant);
+  c->used++;
+done:
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* SQLite: empties the cache when another connection committed since the
+ * last check (under c->mu). A failed read empties it too. */
+static void cache_sqlite_fresh(token_cache *c) {
+  int64_t v = -1;
+  if (sqlite3_step(c->data_version) == SQLITE_ROW) v = sqlite3_column_int64(c->data_version, 0);
+  sqlite3_reset(c->data_version);
+  if (v < 0 || v != c->last_version) cache_clear(c);
+  c->last_version = v;
+}
+
+static const char pg_gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 2";
+
+/* PostgreSQL: reads the token generation when CIS__TOKENS_POLL_MS passed
+ * since the last read (one thread at a time; the others go on with the
+ * cache meanwhile) and empties the cache when it moved. A database out of
+ * reach is CIS_EREGISTRYDOWN: a node that cannot learn of revocations does
+ * not go on trusting its cache. */
+static cis_result cache_pg_fresh(cis_tokens *t) {
+  token_cache *c = &t->cache;
+  uint64_t now = cis__now_ns();
+  pthread_mutex_lock(&c->mu);
+  bool due = c->pg_gen < 0 || now - c->polled_ns >= (uint64_t)CIS__TOKENS_POLL_MS * 1000000u;
+  if (!due || c->polling) {
+    /* First reads wait for nothing: with no generation yet, the cache is
+     * empty, and the row is read from the table. */
+    pthread_mutex_unlock(&c->mu);
+    return CIS_OK;
+  }
+  c->polling = true;
+  pthread_mutex_unlock(&c->mu);
+  PGresult *r = NULL;
+  char err[400];
+  cis_result rc = cis__pgdb_query(t->pg, pg_gen_sql, 0, NULL, NULL, NULL, &r, err, sizeof err);
+  int64_t gen = rc == CIS_OK && cis__pgdb_rows(r) == 1 ? cis__pgdb_int8(r, 0, 0) : 0;
+  cis__pgdb_clear(r);
+  pthread_mutex_lock(&c->mu);
+  c->polling = false;
+  if (rc == CIS_OK) {
+    if (gen != c->pg_gen) cache_clear(c);
+    c->pg_gen = gen;
+    c->polled_ns = now;
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "token store: %s", err);
+}
+
+/* The tenant of digest d from the cache into tenant; *epoch receives the
+ * cache's epoch for a later cache_put. */
+static bool cache_get(cis_tokens *t, const char d[64], char *tenant, size_t cap, uint64_t *epoch) {
+  token_cache *c = &t->cache;
+  pthread_mutex_lock(&c->mu);
+  if (c->data_version) cache_sqlite_fresh(c);
+  token_slot *x = cache_find(c, d);
+  bool hit = x && strlen(x->tenant) < cap;
+  if (hit) snprintf(tenant, cap, "%s", x->tenant);
+  *epoch = c->epoch;
+  pthread_mutex_unlock(&c->mu);
+  return hit;
+}
+
+size_t cis__tokens_cached(cis_tokens *t) {
+  pthread_mutex_lock(&t->cache.mu);
+  size_t n = t->cache.used;
+  pthread_mutex_unlock(&t->cache.mu);
+  return n;
+}
+
+/* After a revocation through this handle: at once. */
+static void cache_revoked(cis_tokens *t) {
+  pthread_mutex_lock(&t->cache.mu);
+  cache_clear(&t->cache);
+  pthread_mutex_unlock(&t->cache.mu);
+}
 
 static bool name_ok(const char *s) {
   size_t n = s ? strlen(s) : 0;
@@ -114,10 +277,11 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     cis_tokens *t = calloc(1, sizeof *t);
     if (!t) return CIS_ENOMEM;
     cis__handle_init(&t->h, CIS__H_SHARED);
+    cache_init(&t->cache);
     /* Connected by the first call: a database out of reach now fails
      * those calls (503 from the server), not the start. */
     if (cis__pgdb_new(arg, "cis-tokens", &t->pg) != CIS_OK) {
-      free(t);
+      cis_tokens_close(t);
       return CIS_ENOMEM;
     }
     *out = t;
@@ -135,6 +299,7 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
   cis_tokens *t = calloc(1, sizeof *t);
   if (!t) return CIS_ENOMEM;
   cis__handle_init(&t->h, CIS__H_SHARED);
+  cache_init(&t->cache);
   cis_result rc = CIS_OK;
   if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
       SQLITE_OK) {
@@ -154,6 +319,11 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     rc = CIS_EIO;
     goto fail;
   }
+  if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->cache.data_version, NULL) != SQLITE_OK) {
+    if (err && errcap) snprintf(err, errcap, "%s: %s", path, sqlite3_errmsg(t->db));
+    rc = CIS_EIO;
+    goto fail;
+  }
   *out = t;
   return CIS_OK;
 fail:
@@ -163,6 +333,9 @@ fail:
 
 void cis_tokens_close(cis_tokens *t) {
   if (!t) return;
+  sqlite3_finalize(t->cache.data_version);
+  pthread_mutex_destroy(&t->cache.mu);
+  free(t->cache.slots);
   if (t->db) sqlite3_close(t->db);
   cis__pgdb_free(t->pg);
   free(t);
@@ -199,8 +372,14 @@ static const char pg_insert_sql[] =
     "INSERT INTO cis_tokens(id, tenant, name, hash, created_at) VALUES($1::bigint, $2, $3, $4, $5::bigint) "
     "ON CONFLICT (name) DO NOTHING RETURNING id";
 static const char pg_list_sql[] = "SELECT id, tenant, name, created_at FROM cis_tokens ORDER BY id";
-static const char pg_del_id_sql[] = "DELETE FROM cis_tokens WHERE id = $1::bigint RETURNING id";
-static const char pg_del_name_sql[] = "DELETE FROM cis_tokens WHERE name = $1 RETURNING id";
+/* A revocation bumps the token generation (row 2, made by the first) in
+ * its own statement, so every node's cache learns of it. */
+#define PG_REVOKE(where)                                                                                     \
+  "WITH d AS (DELETE FROM cis_tokens WHERE " where " RETURNING id), "                                       \
+  "g AS (INSERT INTO cis_registry_gen(id, gen) SELECT 2, 1 WHERE EXISTS (SELECT 1 FROM d) "                  \
+  "ON CONFLICT (id) DO UPDATE SET gen = cis_registry_gen.gen + 1 RETURNING 1) SELECT id FROM d"
+static const char pg_del_id_sql[] = PG_REVOKE("id = $1::bigint");
+static const char pg_del_name_sql[] = PG_REVOKE("name = $1");
 static const char pg_check_sql[] = "SELECT hash, tenant FROM cis_tokens WHERE id = $1::bigint";
 
 /* The PostgreSQL half of cis_tokens_create: the id from the table's
@@ -415,7 +594,11 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
 cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
   if (!t || !name_or_id || !*name_or_id) return CIS_EINVAL;
   bool by_id = strspn(name_or_id, "0123456789") == strlen(name_or_id) && strlen(name_or_id) < 19;
-  if (t->pg) return pg_revoke(t, name_or_id, by_id);
+  if (t->pg) {
+    cis_result rc = pg_revoke(t, name_or_id, by_id);
+    if (rc == CIS_OK) cache_revoked(t);
+    return rc;
+  }
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?", -1,
                          &st, NULL) != SQLITE_OK)
@@ -426,6 +609,7 @@ cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
   sqlite3_finalize(st);
   if (r != SQLITE_DONE) return db_fail(t);
   if (sqlite3_changes(t->db) == 0) return cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
+  cache_revoked(t);
   return CIS_OK;
 }
 
@@ -449,9 +633,14 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   if (rc != CIS_OK) return rc;
   char digest[65];
   if ((rc = cis_sha256_hex(token, len, digest)) != CIS_OK) return cis__fail(t, rc, "cannot hash the token");
+  /* The cache's key is the hash, never the token. */
+  if (t->pg && (rc = cache_pg_fresh(t)) != CIS_OK) return rc;
+  uint64_t epoch;
+  if (cache_get(t, digest, tenant, cap, &epoch)) return CIS_OK;
   if (t->pg) {
     rc = pg_check(t, idtext, digest, tenant, cap);
     if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
+    if (rc == CIS_OK) cache_put(&t->cache, digest, tenant, epoch);
     return rc;
   }
   sqlite3_stmt *st;
@@ -473,5 +662,6 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   }
   sqlite3_finalize(st);
   if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
+  if (rc == CIS_OK) cache_put(&t->cache, digest, tenant, epoch);
   return rc;
 }

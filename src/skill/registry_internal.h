@@ -26,6 +26,10 @@ struct cis_skills;
  * it: the PostgreSQL registry's generation is read at most this often by
  * a call (docs/serve.md, "Several nodes"). */
 #define CIS__REGISTRY_POLL_MS 1000u
+/* How long a server may go on accepting a token after another node
+ * revoked it: the token generation (row 2 of cis_registry_gen) is read at
+ * most this often by a check (src/serve/http_token.c, docs/serve.md). */
+#define CIS__TOKENS_POLL_MS 1000u
 /* Longest wait for the registry database within one method. */
 #define CIS__REGISTRY_TIMEOUT_MS 5000u
 /* Most a stored signature may be (a skill.sig is far smaller). */

@@ -309,10 +309,12 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       rc = cis__host_source_check(dir, mt->source, g ? (const char *const *)g->host_paths : NULL,
                                   g ? g->n_host_paths : 0, path, sizeof path, &which, why, sizeof why);
       if (rc != CIS_OK) {
-        int k = snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu].source: ", i);
-        if (k > 0 && (size_t)k < sizeof res->error)
-          memcpy(res->error + k, why, strnlen(why, sizeof res->error - (size_t)k - 1) + 1);
-        res->error[sizeof res->error - 1] = '\0';
+        /* Not why: it names host folders, which a server's clients must
+         * not learn (cis skill show NAME gives the source to the operator). */
+        snprintf(res->error, sizeof res->error,
+                 "permissions.fs.mounts[%zu].source (%.200s): the host folder is missing, not a folder, or outside "
+                 "the skill's folder and its grants",
+                 i, mt->guest);
         return rc;
       }
       rc = cis_vfs_host_new(path, &b);

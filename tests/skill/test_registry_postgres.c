@@ -28,6 +28,8 @@
 
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
+#include "serve/http_internal.h"
+#include "skill/registry_internal.h"
 #include "support/pg_connstr.h"
 
 static const char *g_dir;
@@ -248,6 +250,80 @@ static void tokens_made_on_one_node_are_good_on_another(void **state) {
   cis_tokens_close(b);
 }
 
+
+/* Settings are each tenant's in the shared registry too: tenant in the key
+ * and in every statement's WHERE (the SQLite registry's bug, checked here). */
+static void settings_of_same_named_skills_are_each_tenants_own(void **state) {
+  (void)state;
+  char t1[96], t2[96];
+  tenant_of(t1, sizeof t1, "set1");
+  tenant_of(t2, sizeof t2, "set2");
+  cis_skills *a = node("settings", "a", t1, g_spec), *b = node("settings", "b", t2, g_spec);
+  register_hello(a, "hello");
+  register_hello(b, "hello");
+  assert_int_equal(cis_skills_setting_set(a, "hello", "colour", "blue"), CIS_OK);
+  char *json = NULL;
+  assert_int_equal(cis_skills_settings(b, "hello", &json), CIS_OK);
+  assert_string_equal(json, "{}");
+  free(json);
+  assert_int_equal(cis_skills_setting_set(b, "hello", "colour", "red"), CIS_OK);
+  assert_int_equal(cis_skills_setting_set(b, "hello", "colour", NULL), CIS_OK);
+  assert_int_equal(cis_skills_settings(a, "hello", &json), CIS_OK);
+  assert_string_equal(json, "{\"colour\":\"blue\"}");
+  free(json);
+  cis_skills_close(a);
+  cis_skills_close(b);
+}
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* A node caches a verified token (its hash): a change behind cis's back
+ * is not read per check. A revocation through the node itself is refused
+ * there at once, and through another node within the poll bound
+ * (CIS__TOKENS_POLL_MS, waited here up to 15 s on a loaded machine). */
+static void token_cache_sees_a_revocation_on_another_node_within_the_poll_bound(void **state) {
+  (void)state;
+  char home[512], err[256], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
+  snprintf(home, sizeof home, "%s/tokcache", g_root);
+  mkdir(home, 0700);
+  cis_tokens *a = NULL, *b = NULL;
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &b, err, sizeof err), CIS_OK);
+  snprintf(name, sizeof name, "cache-%d", (int)getpid());
+  assert_int_equal(cis_tokens_create(a, "acme", name, tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(cis_tokens_check(b, tok, strlen(tok), tenant, sizeof tenant), CIS_OK);
+  assert_int_equal(cis__tokens_cached(b), 1);
+  assert_int_equal(cis_tokens_check(a, tok, strlen(tok), tenant, sizeof tenant), CIS_OK);
+  /* The stored hash changed behind cis's back (no revocation): the cache
+   * answers, the table is not read. */
+  sql("UPDATE cis_tokens SET hash = repeat('0', 64) WHERE name = '%s'", name);
+  assert_int_equal(cis_tokens_check(b, tok, strlen(tok), tenant, sizeof tenant), CIS_OK);
+  assert_string_equal(tenant, "acme");
+  /* Revoked through a: refused by a at once. */
+  assert_int_equal(cis_tokens_revoke(a, name), CIS_OK);
+  uint64_t t0 = mono_ms();
+  assert_int_equal(cis_tokens_check(a, tok, strlen(tok), tenant, sizeof tenant), CIS_EDENIED);
+  /* And by b once its poll reads the new generation. */
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < 300 && rc == CIS_OK; i++) {
+    rc = cis_tokens_check(b, tok, strlen(tok), tenant, sizeof tenant);
+    if (rc == CIS_OK) {
+      struct timespec ts = {0, 50 * 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  assert_int_equal(rc, CIS_EDENIED);
+  fprintf(stderr, "revocation seen by the other node after %llu ms (poll bound %u ms)\n",
+          (unsigned long long)(mono_ms() - t0), CIS__TOKENS_POLL_MS);
+  assert_int_equal(cis__tokens_cached(b), 0);
+  cis_tokens_close(a);
+  cis_tokens_close(b);
+}
+
 static void a_registry_database_out_of_reach_is_eregistrydown(void **state) {
   (void)state;
   /* Port 1 on loopback: nothing listens, the connection is refused. */
@@ -367,6 +443,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenants_stay_apart_in_the_shared_registry),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
+      cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
+      cmocka_unit_test(token_cache_sees_a_revocation_on_another_node_within_the_poll_bound),
       cmocka_unit_test(a_registry_database_out_of_reach_is_eregistrydown),
       cmocka_unit_test(a_registry_spec_naming_no_backend_is_einval),
       cmocka_unit_test(hostile_rows_are_refused_without_harm),

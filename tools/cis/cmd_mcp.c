@@ -4,6 +4,9 @@
  * starts cis as its server process (docs/mcp.md). stdout carries only
  * protocol messages; everything else (skill logs, errors) goes to stderr.
  * End of input ends the server with exit code 0.
+ *
+ * --tenant T opens the registry as T's: the tools are T's skills, run
+ * with T's KV and files, never the default tenant's skills.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -23,7 +26,8 @@ int cli_cmd_mcp(int argc, char **argv) {
   bool help = false;
   cli_host_flags hf = {0};
   cli_opt opts[2 + CLI_HOST_NOPTS] = {
-      {"--tenant", CLI_OPT_STR, &tenant, NULL, "ID", "the tenant calls run for (default: default)"},
+      {"--tenant", CLI_OPT_STR, &tenant, NULL, "ID",
+       "the tenant whose skills are served, with its KV and files (default: default)"},
       {"--max-message", CLI_OPT_SIZE, &max_message, NULL, "SIZE",
        "longest message (line) read; a longer one is a parse error (default 4MiB)"},
   };
@@ -54,7 +58,15 @@ int cli_cmd_mcp(int argc, char **argv) {
 
   char err[512] = "";
   cis_skills *s = NULL;
-  cis_result rc = cli_open_skills(&hf, &s, err, sizeof err);
+  cli_config *cc = NULL;
+  cis_result rc = cli_config_load(&hf, NULL, 0, &cc, err, sizeof err);
+  if (rc == CIS_OK) {
+    cis_skills_config sc;
+    cli_config_skills(cc, &hf, &sc);
+    sc.tenant = tenant; /* the tenant's own registry, not the default's */
+    rc = cis_skills_open(&sc, &s, err, sizeof err);
+  }
+  cli_config_free(cc);
   cli_strlist_free(&hf.sets);
   if (rc != CIS_OK) {
     cli_error("mcp", rc, err);

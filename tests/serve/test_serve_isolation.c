@@ -1,0 +1,445 @@
+/*
+ * This file implements the tests of the tenant boundary where it was
+ * found open (issue 14), and of the server's token cache:
+ * - `cis mcp --tenant T` serves T's skills, never the default tenant's;
+ * - no host path of a CLI-installed skill in what the HTTP API answers
+ *   (show, list, an invoke's error, the calls list, MCP), and an install
+ *   over HTTP cannot probe the host's folders with host mounts;
+ * - a verified token is cached (by its hash), the cache is bounded, and a
+ *   revocation through the same handle or another one on the same SQLite
+ *   registry is refused at the next check.
+ *
+ * argv[1]: the cis program; argv[2]: the folder of the built fixtures.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis_serve.h"
+#include "cis/cis_skill.h"
+#include "serve/http_client.h"
+#include "serve/http_internal.h"
+#include "serve/serve_fixture.h"
+
+static const char *g_cis, *g_dir;
+
+/* Runs cis with args and CIS_HOME=home, input on its stdin, its stdout
+ * into out (cap bytes). The exit status, or -1 (could not run, or over
+ * 120 s: then killed). */
+static int run_cis_input(const char *home, const char *input, char *out, size_t cap, const char *const *args) {
+  int in[2], o[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return -1;
+  if (pipe2(o, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return -1;
+  }
+  char envhome[300];
+  snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
+  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", NULL};
+  char *argv[16];
+  int n = 0;
+  argv[n++] = (char *)g_cis;
+  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(o[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(o[0]);
+    return -1;
+  }
+  /* The input is small (well under a pipe's buffer): written at once. */
+  ssize_t w = write(in[1], input, strlen(input));
+  close(in[1]);
+  size_t got = 0;
+  for (int i = 0; w >= 0 && i < 1200; i++) {
+    struct pollfd pf = {o[0], POLLIN, 0};
+    if (poll(&pf, 1, 100) <= 0) continue;
+    ssize_t k = read(o[0], out + got, cap - 1 - got);
+    if (k <= 0) break;
+    got += (size_t)k;
+    if (got == cap - 1) break;
+  }
+  out[got] = 0;
+  close(o[0]);
+  int st;
+  for (int i = 0; i < 1200; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+/* ------------------------------------------------------- cis mcp --tenant */
+
+static void mcp_tenant_serves_the_tenants_skills_only(void **state) {
+  (void)state;
+  char home[128];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  cis_skills *d = serve_open(home, NULL), *acme = serve_open(home, "acme");
+  assert_non_null(d);
+  assert_non_null(acme);
+  assert_int_equal(serve_register(d, g_dir, "operators-tool", "echo", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(acme, g_dir, "acme-tool", "echo", "cis_v1", ""), CIS_OK);
+  cis_skills_close(d);
+  cis_skills_close(acme);
+  const char *input =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
+      "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"
+      "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
+      "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"acme-tool\","
+      "\"arguments\":{\"v\":7}}}\n"
+      "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":{\"name\":\"operators-tool\","
+      "\"arguments\":{}}}\n";
+  static char out[64 * 1024];
+  const char *args[] = {"mcp", "--tenant", "acme", NULL};
+  assert_int_equal(run_cis_input(home, input, out, sizeof out, args), 0);
+  /* The tenant's own tool is listed and runs; the default tenant's is
+   * neither listed nor run. */
+  assert_non_null(strstr(out, "\"acme-tool\""));
+  assert_null(strstr(out, "\"operators-tool\""));
+  const char *r3 = strstr(out, "\"id\":3");
+  assert_non_null(r3);
+  assert_non_null(strstr(out, "\\\"v\\\":7"));
+  const char *r4 = strstr(out, "\"id\":4");
+  assert_non_null(r4);
+  assert_null(strstr(r4, "\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"{}\"}"));
+  /* Without --tenant: the default tenant's, not acme's. */
+  const char *dargs[] = {"mcp", NULL};
+  assert_int_equal(run_cis_input(home, input, out, sizeof out, dargs), 0);
+  assert_non_null(strstr(out, "\"operators-tool\""));
+  assert_null(strstr(out, "\"acme-tool\""));
+  serve_home_remove(home);
+}
+
+/* -------------------------------------------------- host paths over HTTP */
+
+typedef struct hp {
+  char home[128];     /* the server's home */
+  char skill[256];    /* the folder the skill was installed from */
+  char data[256];     /* the host folder it mounts (granted) */
+  char token[CIS_TOKEN_MAX];
+  cis_server *s;
+  int port;
+} hp;
+
+/* Writes len bytes to path; 0 on success. */
+static int put_file(const char *path, const void *p, size_t len) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return -1;
+  size_t w = fwrite(p, 1, len, f);
+  return fclose(f) == 0 && w == len ? 0 : -1;
+}
+
+/* A default-tenant skill installed by the operator from a folder, with a
+ * host mount of a granted folder outside it; a server and a token of the
+ * default tenant. */
+static int hp_setup(void **state) {
+  hp *v = calloc(1, sizeof *v);
+  if (!v || serve_home_new(v->home, sizeof v->home)) return -1;
+  snprintf(v->skill, sizeof v->skill, "%s/skill-src", v->home);
+  snprintf(v->data, sizeof v->data, "%s/operators-data", v->home);
+  if (mkdir(v->skill, 0755) || mkdir(v->data, 0755)) return -1;
+  size_t len;
+  uint8_t *wasm = serve_fixture(g_dir, "nodes_skill", &len); /* WASI files, test_serve_nodes's */
+  if (!wasm) return -1;
+  char extra[600], manifest[2048], path[400];
+  snprintf(extra, sizeof extra,
+           ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"host\",\"source\":\"%s\"}]}}",
+           v->data);
+  if (serve_manifest(wasm, len, "files", "cis_v1", extra, manifest, sizeof manifest)) return -1;
+  snprintf(path, sizeof path, "%s/m.wasm", v->skill);
+  if (put_file(path, wasm, len)) return -1;
+  free(wasm);
+  snprintf(path, sizeof path, "%s/skill.json", v->skill);
+  if (put_file(path, manifest, strlen(manifest))) return -1;
+  cis_skills *d = serve_open(v->home, NULL);
+  if (!d) return -1;
+  const char *allow[] = {v->data};
+  cis_install_options opt;
+  memset(&opt, 0, sizeof opt);
+  opt.allow_host_paths = allow;
+  opt.nallow_host_paths = 1;
+  cis_result rc = cis_skills_install_ex(d, v->skill, &opt, NULL, 0);
+  if (rc != CIS_OK) fprintf(stderr, "install: %s\n", cis_skills_errmsg(d));
+  cis_skills_close(d);
+  if (rc != CIS_OK) return -1;
+  cis_tokens *t = NULL;
+  if (cis_tokens_open(v->home, &t, NULL, 0) != CIS_OK ||
+      cis_tokens_create(t, "default", "ops", v->token, sizeof v->token, NULL) != CIS_OK)
+    return -1;
+  cis_tokens_close(t);
+  cis_server_config c;
+  cis_server_config_default(&c);
+  const char *listen[] = {"127.0.0.1:0"};
+  c.listen = listen;
+  c.nlisten = 1;
+  c.skills.home = v->home;
+  c.workers = 2;
+  char err[512] = "";
+  if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", err);
+    return -1;
+  }
+  v->port = cis_server_port(v->s, 0);
+  *state = v;
+  return 0;
+}
+
+static int hp_teardown(void **state) {
+  hp *v = *state;
+  if (!v) return 0;
+  cis_server_free(v->s);
+  serve_home_remove(v->home);
+  free(v);
+  return 0;
+}
+
+/* Whether body names the home, where every host folder of the test is. */
+static void no_host_path(const hp *v, const http_resp *r) {
+  if (r->body && strstr(r->body, v->home)) fprintf(stderr, "leaks a host path: %s\n", r->body);
+  assert_null(r->body ? strstr(r->body, v->home) : NULL);
+}
+
+static void show_over_http_names_no_host_path(void **state) {
+  hp *v = *state;
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/v1/skills/files", v->token, &r), 0);
+  assert_int_equal(r.status, 200);
+  no_host_path(v, &r);
+  /* The rest of the answer is there: the mount, its type, the grant. */
+  assert_non_null(strstr(r.body, "\"guest\""));
+  assert_non_null(strstr(r.body, "\"host\""));
+  assert_non_null(strstr(r.body, "\"grants\""));
+  http_resp_free(&r);
+  assert_int_equal(http_get(v->port, "/v1/skills", v->token, &r), 0);
+  assert_int_equal(r.status, 200);
+  no_host_path(v, &r);
+  http_resp_free(&r);
+  /* The library's own show (the operator's, cis skill show) still names
+   * them. */
+  cis_skills *d = serve_open(v->home, NULL);
+  assert_non_null(d);
+  char *json = NULL;
+  assert_int_equal(cis_skills_show(d, "files", &json), CIS_OK);
+  assert_non_null(strstr(json, v->data));
+  free(json);
+  cis_skills_close(d);
+}
+
+static void invoke_error_over_http_names_no_host_path(void **state) {
+  hp *v = *state;
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/files/invoke", v->token, "{\"op\":\"read\"}", &r), 0);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  /* The granted folder gone: the call fails, saying which mount. */
+  assert_int_equal(rmdir(v->data), 0);
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/files/invoke", v->token, "{\"op\":\"read\"}", &r), 0);
+  if (r.status != 422) fprintf(stderr, "%d %s\n", r.status, r.body);
+  assert_int_equal(r.status, 422);
+  no_host_path(v, &r);
+  assert_non_null(strstr(r.body, "permissions.fs.mounts[0]"));
+  http_resp_free(&r);
+  assert_int_equal(http_get(v->port, "/v1/calls", v->token, &r), 0);
+  assert_int_equal(r.status, 200);
+  no_host_path(v, &r);
+  http_resp_free(&r);
+  const char *mcp = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"files\","
+                    "\"arguments\":{\"op\":\"read\"}}}";
+  const char *h[] = {"Content-Type: application/json", "Accept: application/json, text/event-stream",
+                     "MCP-Protocol-Version: 2025-06-18", NULL, NULL};
+  char auth[CIS_TOKEN_MAX + 32];
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->token);
+  h[3] = auth;
+  assert_int_equal(http_request(v->port, "POST", "/mcp", h, mcp, strlen(mcp), 0, &r), 0);
+  no_host_path(v, &r);
+  http_resp_free(&r);
+}
+
+
+/* An install over HTTP with a host mount: the same refusal whether the
+ * folder exists or not, naming neither (no probing of the host). */
+static void install_with_a_host_mount_is_refused_without_probing_the_host(void **state) {
+  hp *v = *state;
+  const char *sources[] = {v->data, "/nonexistent-cis-probe", "/etc"};
+  char first[512] = "";
+  for (size_t i = 0; i < 3; i++) {
+    size_t len;
+    uint8_t *wasm = serve_fixture(g_dir, "echo", &len);
+    assert_non_null(wasm);
+    char extra[600], manifest[2048];
+    snprintf(extra, sizeof extra,
+             ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/m\",\"type\":\"mem\"},"
+             "{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"%s\"}]}}",
+             sources[i]);
+    assert_int_equal(serve_manifest(wasm, len, "probe", "cis_v1", extra, manifest, sizeof manifest), 0);
+    /* The bundle: the manifest and the module in base64. */
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *body = malloc(len * 2 + 4096), *q;
+    assert_non_null(body);
+    q = body + sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"", manifest);
+    for (size_t k = 0; k < len; k += 3) {
+      uint32_t x = (uint32_t)wasm[k] << 16 | (k + 1 < len ? (uint32_t)wasm[k + 1] << 8 : 0) |
+                   (k + 2 < len ? wasm[k + 2] : 0);
+      *q++ = a[x >> 18];
+      *q++ = a[(x >> 12) & 63];
+      *q++ = k + 1 < len ? a[(x >> 6) & 63] : '=';
+      *q++ = k + 2 < len ? a[x & 63] : '=';
+    }
+    strcpy(q, "\"}");
+    free(wasm);
+    http_resp r;
+    assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->token, body, &r), 0);
+    free(body);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "CIS_EDENIED"));
+    assert_non_null(strstr(r.body, "permissions.fs.mounts[1]"));
+    assert_null(strstr(r.body, sources[i]));
+    if (i == 0) snprintf(first, sizeof first, "%s", r.body);
+    else assert_string_equal(r.body, first);
+    http_resp_free(&r);
+  }
+}
+
+/* ---------------------------------------------------------- token cache */
+
+typedef struct tk {
+  char home[128];
+  cis_tokens *a, *b; /* two handles on one home's token store */
+} tk;
+
+static int tk_setup(void **state) {
+  tk *v = calloc(1, sizeof *v);
+  if (!v || serve_home_new(v->home, sizeof v->home)) return -1;
+  if (cis_tokens_open(v->home, &v->a, NULL, 0) != CIS_OK || cis_tokens_open(v->home, &v->b, NULL, 0) != CIS_OK)
+    return -1;
+  *state = v;
+  return 0;
+}
+
+static int tk_teardown(void **state) {
+  tk *v = *state;
+  cis_tokens_close(v->a);
+  cis_tokens_close(v->b);
+  serve_home_remove(v->home);
+  free(v);
+  return 0;
+}
+
+static cis_result check(cis_tokens *t, const char *tok) {
+  char who[CIS_TOKEN_NAME_MAX + 1];
+  return cis_tokens_check(t, tok, strlen(tok), who, sizeof who);
+}
+
+static void verified_token_is_cached_by_its_hash(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX], who[CIS_TOKEN_NAME_MAX + 1];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c1", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(cis__tokens_cached(v->a), 0);
+  assert_int_equal(cis_tokens_check(v->a, tok, strlen(tok), who, sizeof who), CIS_OK);
+  assert_string_equal(who, "acme");
+  assert_int_equal(cis__tokens_cached(v->a), 1);
+  memset(who, 0, sizeof who);
+  assert_int_equal(cis_tokens_check(v->a, tok, strlen(tok), who, sizeof who), CIS_OK); /* from the cache */
+  assert_string_equal(who, "acme");
+  assert_int_equal(cis__tokens_cached(v->a), 1);
+  /* A wrong token is never kept, even one of a live id. */
+  char bad[CIS_TOKEN_MAX];
+  snprintf(bad, sizeof bad, "%s", tok);
+  bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+  assert_int_equal(check(v->a, bad), CIS_EDENIED);
+  assert_int_equal(cis__tokens_cached(v->a), 1);
+}
+
+static void revoked_through_the_same_handle_is_refused_at_once(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c2", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  assert_int_equal(cis_tokens_revoke(v->a, "c2"), CIS_OK);
+  assert_int_equal(cis__tokens_cached(v->a), 0);
+  assert_int_equal(check(v->a, tok), CIS_EDENIED);
+}
+
+static void revoked_through_another_handle_is_refused_at_the_next_check(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX], keep[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c3", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c4", keep, sizeof keep, NULL), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  assert_int_equal(check(v->a, keep), CIS_OK);
+  assert_int_equal(cis__tokens_cached(v->a), 2);
+  /* Another handle (another process, `cis token revoke`) revokes. */
+  assert_int_equal(cis_tokens_revoke(v->b, "c3"), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_EDENIED);
+  assert_int_equal(check(v->a, keep), CIS_OK);
+}
+
+static void token_cache_is_bounded(void **state) {
+  tk *v = *state;
+  enum { N = CIS__TOKEN_CACHE_MAX + 8 };
+  char(*toks)[CIS_TOKEN_MAX] = calloc(N, CIS_TOKEN_MAX);
+  assert_non_null(toks);
+  for (int i = 0; i < N; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "many-%d", i);
+    assert_int_equal(cis_tokens_create(v->a, "acme", name, toks[i], CIS_TOKEN_MAX, NULL), CIS_OK);
+  }
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(check(v->a, toks[i]), CIS_OK);
+    assert_true(cis__tokens_cached(v->a) <= CIS__TOKEN_CACHE_MAX);
+  }
+  /* Every token still checks, cached or not. */
+  for (int i = 0; i < N; i++) assert_int_equal(check(v->a, toks[i]), CIS_OK);
+  assert_true(cis__tokens_cached(v->a) >= 1);
+  free(toks);
+}
+
+int main(int argc, char **argv) {
+  g_cis = argc > 1 ? argv[1] : "cis";
+  g_dir = argc > 2 ? argv[2] : ".";
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(mcp_tenant_serves_the_tenants_skills_only),
+      cmocka_unit_test_setup_teardown(show_over_http_names_no_host_path, hp_setup, hp_teardown),
+      cmocka_unit_test_setup_teardown(invoke_error_over_http_names_no_host_path, hp_setup, hp_teardown),
+      cmocka_unit_test_setup_teardown(install_with_a_host_mount_is_refused_without_probing_the_host, hp_setup,
+                                      hp_teardown),
+      cmocka_unit_test_setup_teardown(verified_token_is_cached_by_its_hash, tk_setup, tk_teardown),
+      cmocka_unit_test_setup_teardown(revoked_through_the_same_handle_is_refused_at_once, tk_setup, tk_teardown),
+      cmocka_unit_test_setup_teardown(revoked_through_another_handle_is_refused_at_the_next_check, tk_setup,
+                                      tk_teardown),
+      cmocka_unit_test_setup_teardown(token_cache_is_bounded, tk_setup, tk_teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
