@@ -35,28 +35,12 @@
 #include "cis/cis_skill.h"
 #include "net/mock_llm.h"
 
-static const char *g_dir;                          /* the built modules */
-static char g_tmp[] = "/tmp/cis-test-sdk-c-XXXXXX"; /* skill homes */
-static char g_kv[1024];                             /* KV spec */
-static char g_tenant[64];                           /* unique per run */
+static const char *g_dir;  /* the built modules */
+static char g_tmp[256];    /* skill homes */
+static char g_kv[1024];    /* KV spec */
+static char g_tenant[64];  /* unique per run */
 
 /* ------------------------------------------------------------ helpers */
-
-static uint8_t *slurp(const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", g_dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 static cis_ai *mock_ai(cis_mock_server *llm) {
   char url[128];
@@ -93,14 +77,14 @@ static void env_open(env *e, const char *home) {
   assert_non_null(e->llm);
   assert_non_null(e->web);
   e->ai = mock_ai(e->llm);
-  char dir[256];
-  snprintf(dir, sizeof dir, "%s/%s", g_tmp, home);
+  char dir[512];
+  cis_test_home(dir, sizeof dir, g_tmp, home, 0);
   e->s = cis_test_skills_open(dir, g_kv, e->ai);
   snprintf(e->rule, sizeof e->rule, "http://127.0.0.1:%u", cis_mock_port(e->web));
   e->rules[0] = e->rule;
   e->all = (cis_invoke_options){.tenant = g_tenant, .allow_hosts = e->rules, .nallow_hosts = 1,
                                 .allow_kv = true, .allow_ai = true};
-  e->probe = slurp("abi-probe.wasm", &e->probe_len);
+  e->probe = cis_test_slurp(g_dir, "abi-probe.wasm", &e->probe_len);
 }
 
 static void env_close(env *e) {
@@ -386,7 +370,7 @@ static void seed001_execute_returns_packed_i64(void **st) {
   env e;
   env_open(&e, "packed");
   size_t len;
-  uint8_t *wasm = slurp("seed001-packed.wasm", &len);
+  uint8_t *wasm = cis_test_slurp(g_dir, "seed001-packed.wasm", &len);
   cis_invoke_result r;
   const char *in = "{\"value\":\"packed \\u00e9\"}";
   cis_result rc = cis_skills_invoke_wasm(e.s, wasm, len, in, strlen(in), &e.all, &r);
@@ -442,13 +426,7 @@ static void config_get_reads_stored_and_call_settings_in_every_module(void **st)
   cis_invoke_result_free(&r);
 
   /* An installed skill: its stored settings, then the call's on top. */
-  char sha[65], manifest[512];
-  assert_int_equal(cis_sha256_hex(e.probe, e.probe_len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"probe\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"p.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"cis_v1\"}", sha);
-  rc = cis_skills_register(e.s, e.probe, e.probe_len, manifest, strlen(manifest));
-  if (rc != CIS_OK) fail_msg("register: %s: %s", cis_errname(rc), cis_skills_errmsg(e.s));
+  cis_test_install(e.s, g_dir, "abi-probe.wasm", "probe", "\"abi\":\"cis_v1\"");
   assert_int_equal(cis_skills_setting_set(e.s, "probe", "greeting", "stored value"), CIS_OK);
   const char *in = "{\"op\":\"config\",\"key\":\"greeting\"}";
   cis_invoke_options plain = {.tenant = g_tenant};
@@ -489,12 +467,7 @@ static void settings_refuse_bad_keys_values_and_unknown_skills(void **st) {
   assert_int_equal(cis_skills_setting_set(e.s, "nobody", "k", "v"), CIS_ENOTFOUND);
   char *json = NULL;
   assert_int_equal(cis_skills_settings(e.s, "nobody", &json), CIS_ENOTFOUND);
-  char sha[65], manifest[512];
-  assert_int_equal(cis_sha256_hex(e.probe, e.probe_len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"probe\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"p.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"cis_v1\"}", sha);
-  assert_int_equal(cis_skills_register(e.s, e.probe, e.probe_len, manifest, strlen(manifest)), CIS_OK);
+  cis_test_install(e.s, g_dir, "abi-probe.wasm", "probe", "\"abi\":\"cis_v1\"");
   /* No settings yet: an empty object, the table not even there. */
   assert_int_equal(cis_skills_settings(e.s, "probe", &json), CIS_OK);
   assert_string_equal(json, "{}");
@@ -535,7 +508,7 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     snprintf(g_kv, sizeof g_kv, "postgres:%s", conn);
   }
-  if (!mkdtemp(g_tmp)) return 2;
+  if (cis_test_root_make(g_tmp, sizeof g_tmp, "sdk-c") != 0) return 2;
   if (argc == 2) snprintf(g_kv, sizeof g_kv, "sqlite:%s/kv.db", g_tmp);
   snprintf(g_tenant, sizeof g_tenant, "sdkc-%ld-%ld", (long)getpid(), (long)time(NULL));
   unsetenv("CIS_AI_BASE_URL");
@@ -552,8 +525,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(settings_refuse_bad_keys_values_and_unknown_skills),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+  cis_test_root_remove(g_tmp);
   return rc;
 }

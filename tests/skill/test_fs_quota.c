@@ -21,25 +21,10 @@
 
 #include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
+#include "support/skill_host.h"
 
-static const char *g_skills;                           /* built modules */
-static char g_tmp[] = "/tmp/cis-test-fs-quota-XXXXXX"; /* the registry */
-
-static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
+static const char *g_skills; /* built modules */
+static char g_tmp[256];      /* the registry */
 
 /* How many times needle occurs in hay. */
 static int count(const char *hay, const char *needle) {
@@ -56,33 +41,15 @@ static void contains(const char *hay, const char *needle) {
  * new files: 19 refusals, one warn line. */
 static void fs_quota_hit_logged_once_per_call(void **st) {
   (void)st;
-  char home[256];
-  snprintf(home, sizeof home, "%s/home", g_tmp);
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = home;
-  static cis_log_sink null_sink;
-  cis_log_sink_null(&null_sink);
-  c.log_sink = &null_sink;
-  cis_skills *s = NULL;
-  char err[256];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) fail_msg("open: %s: %s", cis_errname(rc), err);
-  size_t len;
-  uint8_t *wasm = slurp(g_skills, "fs_fill.wasm", &len);
-  char sha[65], manifest[1024];
-  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"filler\",\"version\":\"1\",\"wasm\":{\"path\":\"fs_fill.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"mem\","
-           "\"max_bytes\":4096,\"max_files\":3}]}}}",
-           sha);
-  rc = cis_skills_register(s, wasm, len, manifest, strlen(manifest));
-  if (rc != CIS_OK) fail_msg("register: %s: %s", cis_errname(rc), cis_skills_errmsg(s));
-  free(wasm);
+  char home[512];
+  cis_test_home(home, sizeof home, g_tmp, "home", 1);
+  cis_skills *s = cis_test_skills_open(home, NULL, NULL);
+  cis_test_install(s, g_skills, "fs_fill.wasm", "filler",
+                   "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"mem\","
+                   "\"max_bytes\":4096,\"max_files\":3}]}}");
   for (int call = 0; call < 2; call++) { /* each call says it again, once */
     cis_invoke_result r;
-    rc = cis_skills_invoke(s, "filler", "{}", 2, NULL, &r);
+    cis_result rc = cis_skills_invoke(s, "filler", "{}", 2, NULL, &r);
     if (rc != CIS_OK) fail_msg("%s: %s\n%s", cis_errname(rc), r.error, r.logs ? r.logs : "");
     assert_string_equal(r.output, "{\"written\":4096,\"refused\":19}\n");
     contains(r.logs, "WARN");
@@ -136,14 +103,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   g_skills = argv[1];
-  if (!mkdtemp(g_tmp)) return 2;
+  if (cis_test_root_make(g_tmp, sizeof g_tmp, "fs-quota") != 0) return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(vfs_counts_quota_refusals),
       cmocka_unit_test(fs_quota_hit_logged_once_per_call),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+  cis_test_root_remove(g_tmp);
   return rc;
 }

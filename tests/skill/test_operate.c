@@ -24,62 +24,32 @@
 
 #include "cis/cis_skill.h"
 #include "net/mock_llm.h"
+#include "support/skill_host.h"
 
-static const char *g_skills, *g_wat;                 /* built modules */
-static char g_tmp[] = "/tmp/cis-test-operate-XXXXXX"; /* homes, files */
-
-static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
+static const char *g_skills, *g_wat; /* built modules */
+static char g_tmp[256];              /* homes, files */
 
 /* A host on a fresh registry; AI from url/key_env ("" = none). Log lines
  * go to a null sink: the tests read the call's own capture. */
 static cis_skills *open_host(const char *home, const char *url, const char *key_env) {
-  char dir[256];
-  snprintf(dir, sizeof dir, "%s/%s", g_tmp, home);
+  char dir[512];
+  cis_test_home(dir, sizeof dir, g_tmp, home, 0);
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = dir;
   c.ai_base_url = url;
   c.ai_model = "mock";
   c.ai_key_env = key_env;
-  static cis_log_sink null_sink;
-  cis_log_sink_null(&null_sink);
-  c.log_sink = &null_sink;
-  cis_skills *s = NULL;
-  char err[256];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) fail_msg("open: %s: %s", cis_errname(rc), err);
-  return s;
+  return cis_test_skills_open_config(&c);
 }
 
-/* Registers module FILE (from dir) as skill name with permissions perm
+/* Installs module FILE (from dir) as skill name with permissions perm
  * (a JSON object's members, may be ""). */
 static void install(cis_skills *s, const char *dir, const char *file, const char *name, const char *perm,
                     const char *abi) {
-  size_t len;
-  uint8_t *wasm = slurp(dir, file, &len);
-  char sha[65], manifest[1024];
-  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"%s\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"},\"abi\":\"%s\","
-           "\"permissions\":{%s}}",
-           name, file, sha, abi, perm);
-  cis_result rc = cis_skills_register(s, wasm, len, manifest, strlen(manifest));
-  if (rc != CIS_OK) fail_msg("register %s: %s: %s", name, cis_errname(rc), cis_skills_errmsg(s));
-  free(wasm);
+  char extra[1024];
+  snprintf(extra, sizeof extra, "\"abi\":\"%s\",\"permissions\":{%s}", abi, perm);
+  cis_test_install(s, dir, file, name, extra);
 }
 
 static cis_result call(cis_skills *s, const char *name, const char *input, const cis_invoke_options *o,
@@ -274,7 +244,7 @@ static void no_entry_point_lists_exports(void **st) {
   (void)st;
   cis_skills *s = open_host("noentry", "", "");
   size_t len;
-  uint8_t *wasm = slurp(g_wat, "op_noentry.wasm", &len);
+  uint8_t *wasm = cis_test_slurp(g_wat, "op_noentry.wasm", &len);
   cis_invoke_result r;
   assert_int_equal(cis_skills_invoke_wasm(s, wasm, len, "{}", 2, NULL, &r), CIS_EABI);
   contains(r.error, "no entry point");
@@ -296,15 +266,10 @@ static void no_entry_point_lists_exports(void **st) {
 static void signature_mismatch_shows_expected_and_actual(void **st) {
   (void)st;
   cis_skills *s = open_host("badsig", "", "");
-  size_t len;
-  uint8_t *wasm = slurp(g_wat, "op_badsig.wasm", &len);
-  char sha[65], manifest[512];
-  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"badsig\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"b.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"cis_v1\"}", sha);
-  assert_int_equal(cis_skills_register(s, wasm, len, manifest, strlen(manifest)), CIS_EABI);
+  assert_int_equal(cis_test_register(s, g_wat, "op_badsig.wasm", "badsig", "\"abi\":\"cis_v1\""), CIS_EABI);
   contains(cis_skills_errmsg(s), "cis_main is (i32) -> (i64); the cis_v1 ABI calls it as () -> i32");
+  size_t len;
+  uint8_t *wasm = cis_test_slurp(g_wat, "op_badsig.wasm", &len);
   cis_invoke_result r;
   assert_int_equal(cis_skills_invoke_wasm(s, wasm, len, "{}", 2, NULL, &r), CIS_EABI);
   contains(r.error, "cis_main is (i32) -> (i64); the ABI calls it as () -> (i32)");
@@ -312,15 +277,10 @@ static void signature_mismatch_shows_expected_and_actual(void **st) {
   free(wasm);
   /* A host import of the wrong type: the module's signature against the
    * host's. */
-  wasm = slurp(g_wat, "op_badimport.wasm", &len);
-  assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
-  snprintf(manifest, sizeof manifest,
-           "{\"name\":\"badimport\",\"version\":\"1.0.0\",\"wasm\":{\"path\":\"b.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"cis_v1\"}", sha);
-  assert_int_equal(cis_skills_register(s, wasm, len, manifest, strlen(manifest)), CIS_EIMPORTTYPE);
+  assert_int_equal(cis_test_register(s, g_wat, "op_badimport.wasm", "badimport", "\"abi\":\"cis_v1\""),
+                   CIS_EIMPORTTYPE);
   contains(cis_skills_errmsg(s), "\"cis_v1\".\"log\"");
   contains(cis_skills_errmsg(s), "the module imports (i32) -> (i32), the host provides (i32, i32, i32) -> (i32)");
-  free(wasm);
   cis_skills_close(s);
 }
 
@@ -331,7 +291,7 @@ int main(int argc, char **argv) {
   }
   g_skills = argv[1];
   g_wat = argv[2];
-  if (!mkdtemp(g_tmp)) return 2;
+  if (cis_test_root_make(g_tmp, sizeof g_tmp, "operate") != 0) return 2;
   unsetenv("CIS_AI_BASE_URL");
   unsetenv("CIS_AI_KEY_ENV");
   const struct CMUnitTest tests[] = {
@@ -347,8 +307,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(signature_mismatch_shows_expected_and_actual),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
+  cis_test_root_remove(g_tmp);
   return rc;
 }

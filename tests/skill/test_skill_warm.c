@@ -35,45 +35,6 @@
 static const char *g_dir, *g_wat; /* built skills */
 static char g_root[256];          /* this run's folder; each test has a home below */
 
-static uint8_t *slurp(const char *dir, const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  *len = fread(b, 1, (size_t)n, f);
-  fclose(f);
-  return b;
-}
-
-/* A fresh home for one test. */
-static void new_home(char *home, size_t cap, const char *test) {
-  snprintf(home, cap, "%s/%s", g_root, test);
-  assert_int_equal(mkdir(home, 0700), 0);
-}
-
-static cis_skills *open_home(const char *home) {
-  char kv[512];
-  snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
-  return cis_test_skills_open(home, kv, NULL);
-}
-
-/* Registers module file of dir as skill name, with extra manifest text. */
-static cis_result reg(cis_skills *s, const char *name, const char *dir, const char *file, const char *extra) {
-  size_t len;
-  uint8_t *wasm = slurp(dir, file, &len);
-  char sha[65], man[2048];
-  cis_sha256_hex(wasm, len, sha);
-  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}", name,
-           file, sha, extra && *extra ? "," : "", extra ? extra : "");
-  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
-  free(wasm);
-  return rc;
-}
-
 /* Invokes name with input; returns the status and copies the output (or
  * the error) into out. */
 static cis_result call(cis_skills *s, const char *name, const char *input, char *out, size_t cap) {
@@ -104,9 +65,9 @@ static void corrupt_row(const char *home, const char *name) {
 static void warm_call_starts_fresh_on_the_same_thread(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "fresh_same");
-  cis_skills *s = open_home(home);
-  assert_int_equal(reg(s, "secret", g_wat, "warm_secret.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "fresh_same", 1);
+  cis_skills *s = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(s, g_wat, "warm_secret.wasm", "secret", ""), CIS_OK);
   for (int i = 0; i < 5; i++) {
     assert_int_equal(call(s, "secret", "{}", out, sizeof out), CIS_OK);
     assert_string_equal(out, "{\"fresh\":true}");
@@ -133,9 +94,9 @@ static void *call_fresh(void *arg) {
 static void warm_call_starts_fresh_on_other_threads(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "fresh_threads");
-  cis_skills *s = open_home(home);
-  assert_int_equal(reg(s, "secret", g_wat, "warm_secret.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "fresh_threads", 1);
+  cis_skills *s = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(s, g_wat, "warm_secret.wasm", "secret", ""), CIS_OK);
   assert_int_equal(call(s, "secret", "{}", out, sizeof out), CIS_OK);
   thread_call t[2] = {{s, 50, 0}, {s, 50, 0}};
   pthread_t th[2];
@@ -154,15 +115,15 @@ static void warm_call_starts_fresh_on_other_threads(void **st) {
 static void warm_lookup_is_cached_until_the_registry_changes(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "cached");
-  cis_skills *a = open_home(home);
-  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "cached", 1);
+  cis_skills *a = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "hello", ""), CIS_OK);
   assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
   corrupt_row(home, "hello");
   assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
   assert_string_equal(out, "{\"result\":2}");
-  cis_skills *b = open_home(home);
-  assert_int_equal(reg(b, "other", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_skills *b = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(b, g_dir, "hello.wasm", "other", ""), CIS_OK);
   assert_int_not_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
   cis_skills_close(b);
   cis_skills_close(a);
@@ -173,19 +134,19 @@ static void warm_lookup_is_cached_until_the_registry_changes(void **st) {
 static void warm_call_follows_another_handle(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "two_handles");
-  cis_skills *a = open_home(home), *b = open_home(home);
-  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "two_handles", 1);
+  cis_skills *a = cis_test_skills_open(home, NULL, NULL), *b = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "w", ""), CIS_OK);
   assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_OK);
   assert_string_equal(out, "{\"result\":2}");
   assert_int_equal(cis_skills_remove(b, "w"), CIS_OK);
   assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_ENOTFOUND);
-  assert_int_equal(reg(b, "w", g_dir, "wasi_echo.wasm", "\"abi\":\"wasi\""), CIS_OK);
+  assert_int_equal(cis_test_register(b, g_dir, "wasi_echo.wasm", "w", "\"abi\":\"wasi\""), CIS_OK);
   assert_int_equal(call(a, "w", "{\"x\":1}", out, sizeof out), CIS_OK);
   assert_string_equal(out, "{\"echo\":{\"x\":1}}\n");
   /* And an update through this handle is seen by the other. */
   assert_int_equal(call(b, "w", "{}", out, sizeof out), CIS_OK);
-  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "w", ""), CIS_OK);
   assert_int_equal(call(b, "w", "{}", out, sizeof out), CIS_OK);
   assert_string_equal(out, "{\"result\":2}");
   cis_skills_close(b);
@@ -196,9 +157,9 @@ static void warm_call_follows_another_handle(void **st) {
 static void warm_call_follows_another_process(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "two_processes");
-  cis_skills *a = open_home(home);
-  assert_int_equal(reg(a, "w", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "two_processes", 1);
+  cis_skills *a = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "w", ""), CIS_OK);
   assert_int_equal(call(a, "w", "{}", out, sizeof out), CIS_OK);
   fflush(NULL);
   pid_t pid = fork();
@@ -212,7 +173,7 @@ static void warm_call_follows_another_process(void **st) {
     c.log_sink = &null;
     cis_skills *b = NULL;
     int code = cis_skills_open(&c, &b, NULL, 0) == CIS_OK &&
-                       reg(b, "w", g_dir, "wasi_echo.wasm", "\"abi\":\"wasi\"") == CIS_OK
+                       cis_test_register(b, g_dir, "wasi_echo.wasm", "w", "\"abi\":\"wasi\"") == CIS_OK
                    ? 0
                    : 1;
     cis_skills_close(b);
@@ -231,11 +192,11 @@ static void warm_call_follows_another_process(void **st) {
 static void warm_lookup_without_generation_file_reads_the_registry(void **st) {
   (void)st;
   char home[512], out[1024], path[600];
-  new_home(home, sizeof home, "no_gen");
+  cis_test_home(home, sizeof home, g_root, "no_gen", 1);
   snprintf(path, sizeof path, "%s/registry.gen", home);
   assert_int_equal(mkdir(path, 0700), 0);
-  cis_skills *a = open_home(home);
-  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_skills *a = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "hello", ""), CIS_OK);
   assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
   corrupt_row(home, "hello");
   assert_int_not_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
@@ -260,9 +221,9 @@ static bool logs_name_pid(cis_skills *s, unsigned pid) {
 static void call_ids_name_the_calling_process_after_fork(void **st) {
   (void)st;
   char home[512];
-  new_home(home, sizeof home, "call_ids");
-  cis_skills *a = open_home(home);
-  assert_int_equal(reg(a, "hello", g_dir, "hello.wasm", ""), CIS_OK);
+  cis_test_home(home, sizeof home, g_root, "call_ids", 1);
+  cis_skills *a = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "hello", ""), CIS_OK);
   assert_true(logs_name_pid(a, (unsigned)getpid()));
   fflush(NULL);
   pid_t pid = fork();
@@ -280,10 +241,10 @@ static void call_ids_name_the_calling_process_after_fork(void **st) {
 static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
   (void)st;
   char home[512], out[1024];
-  new_home(home, sizeof home, "kv_turn");
-  cis_skills *s = open_home(home);
+  cis_test_home(home, sizeof home, g_root, "kv_turn", 1);
+  cis_skills *s = cis_test_skills_open(home, NULL, NULL);
   assert_true(s->kv_serial);
-  assert_int_equal(reg(s, "notes", g_dir, "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
+  assert_int_equal(cis_test_register(s, g_dir, "v1_kv.wasm", "notes", "\"permissions\":{\"kv\":true}"), CIS_OK);
   const char *set = "{\"op\":\"set\",\"key\":\"k\",\"value\":\"v\"}";
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
@@ -305,8 +266,7 @@ int main(int argc, char **argv) {
   }
   g_dir = argv[1];
   g_wat = argv[2];
-  snprintf(g_root, sizeof g_root, "/tmp/cis-test-warm-XXXXXX");
-  if (!mkdtemp(g_root)) return 2;
+  if (cis_test_root_make(g_root, sizeof g_root, "warm") != 0) return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(warm_call_starts_fresh_on_the_same_thread),
       cmocka_unit_test(warm_call_starts_fresh_on_other_threads),
@@ -318,8 +278,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(kv_call_waiting_for_its_turn_ends_at_its_deadline),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  char cmd[512];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  cis_test_root_remove(g_root);
   return rc;
 }

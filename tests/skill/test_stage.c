@@ -31,39 +31,11 @@
 static const char *g_wat;  /* built skills */
 static char g_root[256];   /* this run's folder; each test has a home below */
 
-static uint8_t *slurp(const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", g_wat, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  *len = fread(b, 1, (size_t)n, f);
-  fclose(f);
-  return b;
-}
-
 static cis_skills *open_new_home(const char *test) {
   char home[512], kv[600];
-  snprintf(home, sizeof home, "%s/%s", g_root, test);
-  assert_int_equal(mkdir(home, 0700), 0);
+  cis_test_home(home, sizeof home, g_root, test, 1);
   snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
   return cis_test_skills_open(home, kv, NULL);
-}
-
-/* Registers file as skill name with extra manifest text. */
-static void reg(cis_skills *s, const char *name, const char *file, const char *extra) {
-  size_t len;
-  uint8_t *wasm = slurp(file, &len);
-  char sha[65], man[2048];
-  cis_sha256_hex(wasm, len, sha);
-  snprintf(man, sizeof man, "{\"name\":\"%s\",\"version\":\"1.0\",\"wasm\":{\"path\":\"%s\",\"sha256\":\"%s\"}%s%s}", name,
-           file, sha, extra && *extra ? "," : "", extra ? extra : "");
-  cis_result rc = cis_skills_register(s, wasm, len, man, strlen(man));
-  if (rc != CIS_OK) fail_msg("register %s: %s: %s", name, cis_errname(rc), cis_skills_errmsg(s));
-  free(wasm);
 }
 
 /* What each stage returned; -1: not reached. */
@@ -140,7 +112,7 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
   (void)st;
   cis_skills *s = open_new_home("wasi");
   size_t len;
-  uint8_t *wasm = slurp("stage_wasi.wasm", &len);
+  uint8_t *wasm = cis_test_slurp(g_wat, "stage_wasi.wasm", &len);
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.call_id = "call-1";
@@ -176,7 +148,7 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
 static void stages_give_an_installed_skill_what_invoke_gives(void **st) {
   (void)st;
   cis_skills *s = open_new_home("skill");
-  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.call_id = "call-2";
@@ -215,7 +187,7 @@ static char stored(cis_skills *s, const char *ns) {
 static void collect_keeps_kv_writes_only_of_a_call_that_succeeded(void **st) {
   (void)st;
   cis_skills *s = open_new_home("commit");
-  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
   cis_invoke_result res;
   stage_rcs r = skill_stages(s, "stagekv", "{ }", NULL, &res);
   assert_int_equal(r.run, CIS_TRAP_UNREACHABLE);
@@ -234,7 +206,7 @@ static void collect_keeps_kv_writes_only_of_a_call_that_succeeded(void **st) {
 static void stages_run_out_of_fuel_as_invoke_does(void **st) {
   (void)st;
   cis_skills *s = open_new_home("fuel");
-  reg(s, "spin", "stage_spin.wasm", "\"limits\":{\"fuel\":100000}");
+  cis_test_install(s, g_wat, "stage_spin.wasm", "spin", "\"limits\":{\"fuel\":100000}");
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.call_id = "call-3";
@@ -256,7 +228,7 @@ static void stages_run_out_of_fuel_as_invoke_does(void **st) {
 static void a_call_refused_in_grant_ends_in_collect_with_nothing_made(void **st) {
   (void)st;
   cis_skills *s = open_new_home("grant");
-  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
   cis_invoke_result want, got;
   assert_int_equal(cis_skills_invoke(s, "stagekv", "{", 1, NULL, &want), CIS_EJSON);
   stage_rcs r = skill_stages(s, "stagekv", "{", NULL, &got);
@@ -277,7 +249,7 @@ static void a_call_refused_in_grant_ends_in_collect_with_nothing_made(void **st)
 static void a_call_refused_in_link_ends_in_collect(void **st) {
   (void)st;
   cis_skills *s = open_new_home("link");
-  reg(s, "stagekv", "stage_kv.wasm", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
   cis_invoke_options o;
   memset(&o, 0, sizeof o);
   o.call_id = "call-4";
@@ -305,8 +277,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   g_wat = argv[1];
-  snprintf(g_root, sizeof g_root, "/tmp/cis-test-stage-XXXXXX");
-  if (!mkdtemp(g_root)) return 2;
+  if (cis_test_root_make(g_root, sizeof g_root, "stage") != 0) return 2;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(stages_give_a_wasi_module_what_invoke_wasm_gives),
       cmocka_unit_test(stages_give_an_installed_skill_what_invoke_gives),
@@ -316,8 +287,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_root);
+  cis_test_root_remove(g_root);
   return failed;
 }
