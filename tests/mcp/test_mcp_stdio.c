@@ -319,6 +319,54 @@ static void stdio_bad_flags_exit_two(void **state) {
   }
 }
 
+/* The fixture registry, opened on the test's home. */
+static cis_skills *open_home(void) {
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  cis_skills *s = NULL;
+  char err[256] = "";
+  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open %s: %s", home, err);
+  return s;
+}
+
+static void stdio_cancelled_call_is_not_answered_and_the_session_goes_on(void **state) {
+  (void)state;
+  /* A skill that spins until its 30 s deadline: if the cancel did not
+   * reach it, its (isError) reply would come within WAIT_MS and finish()
+   * would fail on it. */
+  cis_skills *reg = open_home();
+  assert_int_equal(mcp_fixture_add(reg, fixtures, "longspin", "spin", ",\"limits\":{\"timeout_ms\":30000}"), 0);
+  cis_skills_close(reg);
+  server *s = start(NULL);
+  send_line(s, INIT("2025-11-25"));
+  cJSON_Delete(read_reply(s));
+  send_line(s, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+  send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}");
+  /* Reading goes on while it runs: the ping behind it is answered. */
+  send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}");
+  cJSON *d = read_reply(s);
+  assert_int_equal(get(d, "id")->valueint, 6);
+  cJSON_Delete(d);
+  /* Cancelled, with a ping after each cancel (answered: nothing else is),
+   * 100 times over at least 2 s, in case the call is not in flight yet. */
+  for (int i = 0; i < 100; i++) {
+    send_line(s, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":5,\"reason\":\"stop\"}}");
+    send_line(s, "{\"jsonrpc\":\"2.0\",\"id\":\"p\",\"method\":\"ping\"}");
+    d = read_reply(s);
+    assert_string_equal(str(d, "id"), "p");
+    cJSON_Delete(d);
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  /* End of input: the server waits for the (cancelled) call, writes
+   * nothing more and exits 0. */
+  assert_int_equal(finish(s), 0);
+  reg = open_home();
+  assert_int_equal(cis_skills_remove(reg, "longspin"), CIS_OK);
+  cis_skills_close(reg);
+}
+
 static int setup(void **state) {
   (void)state;
   cis_skills *s = mcp_fixture_open(fixtures, home, sizeof home);
@@ -348,6 +396,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stdio_line_over_4mib_is_parse_error_then_serving_goes_on),
       cmocka_unit_test(stdio_end_of_input_exits_zero),
       cmocka_unit_test(stdio_bad_flags_exit_two),
+      cmocka_unit_test(stdio_cancelled_call_is_not_answered_and_the_session_goes_on),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
