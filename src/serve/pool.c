@@ -1,17 +1,22 @@
 /*
  * This file implements the worker pool of `cis serve` (pool.h).
  *
- * Workers take jobs from one bounded queue. A call that has run past
- * CIS__POOL_LONG_AFTER_NS is long: the watch thread lowers its thread in
- * CPU priority and hands the thread's worker slot to a fresh thread, so
- * the queue is served by c.workers threads at normal priority whatever
- * the long calls do. The long thread ends with its call. Threads are
- * bounded: c.workers plus at most c.long_max long ones; beyond that a long
- * call keeps its slot (lowered) until it ends, as it did before hand-offs.
- * A thread created by the watch runs at the watch's priority (normal), so
- * no thread ever needs the right to raise itself back, except a lowered
- * one that kept its slot: without CAP_SYS_NICE (or RLIMIT_NICE) it ends
- * and the watch starts a fresh one in its place.
+ * Workers take jobs from one bounded queue. A call whose thread has used
+ * CIS__POOL_LONG_AFTER_NS of CPU time is long: the watch thread lowers its
+ * thread in CPU priority and hands the thread's worker slot to a fresh
+ * thread, so the queue is served by c.workers threads at normal priority
+ * whatever the long calls do. A call that has held its worker for
+ * CIS__POOL_BLOCKED_AFTER_NS of wall time is handed off too, but not
+ * lowered: it is not the one taking the CPU. The watch reads each running
+ * call's CPU time through its thread's CPU-time clock
+ * (pthread_getcpuclockid, taken by the thread itself when it starts). A
+ * handed-off thread ends with its call. Threads are bounded: c.workers
+ * plus at most c.long_max long ones; beyond that a long call keeps its
+ * slot (lowered) until it ends, as it did before hand-offs. A thread
+ * created by the watch runs at the watch's priority (normal), so no
+ * thread ever needs the right to raise itself back, except a lowered one
+ * that kept its slot: without CAP_SYS_NICE (or RLIMIT_NICE) it ends and
+ * the watch starts a fresh one in its place.
  */
 #include "serve/pool.h"
 
@@ -25,11 +30,26 @@
 
 #include "common/internal.h"
 
+/* The CPU time thread w has used (ns). 0 when its clock cannot be read,
+ * which the watch takes as "not long by CPU": the wall-time hand-off
+ * still frees its slot. */
+static uint64_t thread_cpu_ns(const cis__pool_thread *w) {
+  struct timespec ts;
+  if (!w->cpu_ok || clock_gettime(w->cpu, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *worker_main(void *arg) {
   cis__pool_thread *w = arg;
   cis__pool *p = w->p;
+  pthread_setname_np(pthread_self(), "cis-worker");
+  clockid_t cpu;
+  /* Its own clock: the watch then never names a thread that may be gone. */
+  bool cpu_ok = pthread_getcpuclockid(pthread_self(), &cpu) == 0;
   pthread_mutex_lock(p->mu);
   w->tid = gettid();
+  w->cpu = cpu;
+  w->cpu_ok = cpu_ok;
   for (;;) {
     while (!p->qhead && !p->stopping) pthread_cond_wait(&p->work_cv, p->mu);
     if (!p->qhead) break; /* stopping, and nothing left */
@@ -39,6 +59,7 @@ static void *worker_main(void *arg) {
     p->queued--;
     p->running++;
     w->since = cis__now_ns();
+    w->cpu0 = thread_cpu_ns(w);
     if (p->running == 1) pthread_cond_signal(&p->watch_cv); /* it may sleep */
     pthread_mutex_unlock(p->mu);
     j->run(j);
@@ -66,6 +87,7 @@ static void *worker_main(void *arg) {
       break;
     }
   }
+  p->nthreads--;
   pthread_mutex_unlock(p->mu);
   return NULL;
 }
@@ -85,14 +107,18 @@ static void reap_longs(cis__pool *p) {
   }
 }
 
-/* Under mu: lowers slot i's thread, whose job is long, and gives the slot
- * to a fresh thread while fewer than long_max long calls have one. */
-static void lower_and_hand_off(cis__pool *p, unsigned i) {
-  cis__pool_thread *w = p->slot[i];
+/* Under mu: lowers thread w, whose call is long by CPU time, once. */
+static void lower(cis__pool *p, cis__pool_thread *w) {
   if (!w->demoted && setpriority(PRIO_PROCESS, (id_t)w->tid, CIS__POOL_LONG_NICE) == 0) {
     w->demoted = true;
     p->demoted++;
   }
+}
+
+/* Under mu: gives slot i, whose call is long, to a fresh thread while
+ * fewer than long_max long calls have one. */
+static void hand_off(cis__pool *p, unsigned i) {
+  cis__pool_thread *w = p->slot[i];
   if (w->handed_off || p->nlong >= p->c.long_max) return;
   cis__pool_thread *n = calloc(1, sizeof *n);
   if (!n) return; /* tried again next period */
@@ -101,6 +127,8 @@ static void lower_and_hand_off(cis__pool *p, unsigned i) {
     free(n);
     return;
   }
+  p->nthreads++;
+  pthread_setname_np(w->th, "cis-long"); /* it runs its call: w->th is live */
   w->handed_off = true;
   w->next = p->longs;
   p->longs = w;
@@ -109,11 +137,20 @@ static void lower_and_hand_off(cis__pool *p, unsigned i) {
   p->slot[i] = n;
 }
 
-/* The watch thread: every CIS__POOL_WATCH_MS while jobs run, lowers and
- * hands off long calls, joins long threads that ended, and replaces
- * retired workers. It sleeps while nothing runs. */
+/* Under mu: whether thread w's call (running, since w->since) is long by
+ * CPU time. */
+static bool long_by_cpu(const cis__pool *p, const cis__pool_thread *w) {
+  uint64_t used = thread_cpu_ns(w);
+  return used > w->cpu0 && used - w->cpu0 > p->c.long_after_ns;
+}
+
+/* The watch thread: every CIS__POOL_WATCH_MS while jobs run, lowers calls
+ * long by CPU time, hands off calls long by CPU or wall time, joins long
+ * threads that ended, and replaces retired workers. It sleeps while
+ * nothing runs. */
 static void *watch_main(void *arg) {
   cis__pool *p = arg;
+  pthread_setname_np(pthread_self(), "cis-watch");
   pthread_mutex_lock(p->mu);
   while (!p->stopping) {
     bool pending = false;
@@ -144,11 +181,19 @@ static void *watch_main(void *arg) {
           fprintf(stderr, "cis serve: cannot start a worker thread\n");
         } else {
           w->joined = false;
+          p->nthreads++;
         }
-      } else if (w->since && w->tid && now - w->since > p->c.long_after_ns) {
-        lower_and_hand_off(p, i);
+      } else if (w->since && w->tid) {
+        /* A running call's thread cannot end before it takes mu. */
+        bool by_cpu = long_by_cpu(p, w);
+        if (by_cpu) lower(p, w);
+        if (by_cpu || now - w->since > p->c.blocked_after_ns) hand_off(p, i);
       }
     }
+    /* A call handed off while blocked may start to spin. Until exited is
+     * set (under mu) its thread runs its call. */
+    for (cis__pool_thread *t = p->longs; t; t = t->next)
+      if (!t->demoted && !t->exited && long_by_cpu(p, t)) lower(p, t);
   }
   pthread_mutex_unlock(p->mu);
   return NULL;
@@ -159,6 +204,7 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
   if (!c || !c->workers) return CIS_EINVAL;
   p->c = *c;
   if (!p->c.long_after_ns) p->c.long_after_ns = CIS__POOL_LONG_AFTER_NS;
+  if (!p->c.blocked_after_ns) p->c.blocked_after_ns = CIS__POOL_BLOCKED_AFTER_NS;
   p->mu = mu;
   p->idle_cv = idle_cv;
   pthread_cond_init(&p->work_cv, NULL);
@@ -169,7 +215,11 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
     cis__pool_thread *w = calloc(1, sizeof *w);
     if (!w) goto fail;
     w->p = p;
-    if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+    pthread_mutex_lock(mu); /* the threads started count down under it */
+    bool made = pthread_create(&w->th, NULL, worker_main, w) == 0;
+    if (made) p->nthreads++;
+    pthread_mutex_unlock(mu);
+    if (!made) {
       free(w);
       goto fail;
     }

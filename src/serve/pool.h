@@ -5,6 +5,10 @@
  * fresh thread, so that calls stuck until their deadlines never hold the
  * workers the short calls need (docs/serve.md, "Workers and long calls").
  *
+ * Its threads are named (pthread_setname_np, as `top -H` and
+ * /proc/PID/task/TID/comm show them): "cis-worker" in a slot, "cis-long"
+ * once handed off, "cis-watch".
+ *
  * The pool's state is guarded by its owner's mutex (given at start), so
  * the owner can read the counters, and keep its own admission checks and
  * metrics, under the same lock.
@@ -16,17 +20,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cis/cis.h"
 
-/* A call that has run this long is long: its thread is lowered in CPU
- * priority (nice CIS__POOL_LONG_NICE) until it ends, and its worker slot
- * goes to a fresh thread. Soon, since each stuck call burns that long at
- * full priority first: after 10 ms the healthy calls' p99 under 10% stuck
- * calls was 3.1x the clean run's, after 2 ms 1.8x (bench/serve_load.sh).
- * Not nice 19: a lowered call must still get the CPU to see its own
- * deadline on a busy machine. */
+/* A call whose thread has used this much CPU time is long: its thread is
+ * lowered in CPU priority (nice CIS__POOL_LONG_NICE) until it ends, and
+ * its worker slot goes to a fresh thread. CPU time, not wall time: on a
+ * loaded machine a healthy call waiting for the CPU passes any wall-time
+ * mark and was lowered too (healthy p99 under 10% stuck calls 2.40x the
+ * clean run's with 2 ms of wall time; bench/serve_load.sh). Soon, since
+ * each stuck call burns that long at full priority first. Not nice 19: a
+ * lowered call must still get the CPU to see its own deadline on a busy
+ * machine. */
 #define CIS__POOL_LONG_AFTER_NS (2 * 1000000ull)
+/* A call that has held its worker this long in wall time without using
+ * CIS__POOL_LONG_AFTER_NS of CPU (blocked on I/O, a lock, or waiting for
+ * the CPU) leaves its slot to a fresh thread too, at its own priority: it
+ * takes no CPU from others, only a worker. Past the time a healthy call
+ * takes under load, so hand-offs stay rare. */
+#define CIS__POOL_BLOCKED_AFTER_NS (20 * 1000000ull)
 #define CIS__POOL_LONG_NICE 10
 #define CIS__POOL_WATCH_MS 1
 
@@ -45,7 +58,10 @@ typedef struct cis__pool_thread {
   struct cis__pool *p;                 /* its pool */
   pthread_t th;                        /* the thread */
   pid_t tid;                           /* its kernel id (0 until it runs) */
+  clockid_t cpu;                       /* its CPU-time clock (set by itself, with tid) */
+  bool cpu_ok;                         /* cpu could be had (else never long by CPU time) */
   uint64_t since;                      /* start of its job (ns), 0 when idle */
+  uint64_t cpu0;                       /* its CPU time at the start of its job (ns) */
   bool demoted;                        /* lowered during this job */
   bool handed_off;                     /* its slot went to a fresh thread: it ends with its job */
   bool retired;                        /* could not raise itself back: exited, to be replaced */
@@ -58,7 +74,8 @@ typedef struct cis__pool_config {
   unsigned queue;                      /* jobs that may wait for a worker */
   unsigned owner_cap;                  /* jobs of one owner queued or running at once */
   unsigned long_max;                   /* long calls handed off at once (extra threads); 0: none */
-  uint64_t long_after_ns;              /* a job is long past this; 0: CIS__POOL_LONG_AFTER_NS */
+  uint64_t long_after_ns;              /* a job is long past this CPU time; 0: CIS__POOL_LONG_AFTER_NS */
+  uint64_t blocked_after_ns;           /* or past this wall time; 0: CIS__POOL_BLOCKED_AFTER_NS */
 } cis__pool_config;
 
 typedef struct cis__pool {
@@ -75,6 +92,7 @@ typedef struct cis__pool {
   bool watching;                       /* it was started */
   cis__pool_job *qhead, *qtail;        /* the queue */
   unsigned queued, running;            /* jobs waiting; jobs on a thread (long ones too) */
+  unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch) */
   uint64_t demoted;                    /* calls lowered (metric) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   bool stopping;                       /* threads exit */

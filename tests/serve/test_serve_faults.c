@@ -10,6 +10,9 @@
  * - a call that runs long is lowered in CPU priority while it runs, and
  *   its worker serves later calls at the normal priority again; also
  *   without CAP_SYS_NICE, where a fresh worker takes its place;
+ * - a test that fails leaves no server running (the teardown stops every
+ *   server a test started, on every path): checked by running this
+ *   program in mode selftest, whose one test starts a server and fails;
  * - (mode pg) PostgreSQL stopped while calls run: they get 503 with the
  *   typed error CIS_EKVDOWN and no backend detail, /v1/health says
  *   "degraded"; once it is back, calls succeed again with the same server
@@ -17,6 +20,7 @@
  *
  *   test_serve_faults CIS FIXTURES sqlite
  *   test_serve_faults CIS FIXTURES pg PGDIR PG_SH
+ *   test_serve_faults CIS FIXTURES selftest FILE   (fails on purpose)
  *
  * PGDIR holds a private cluster (tests/serve/CMakeLists.txt starts it),
  * which this test stops and restarts: never the shared one. Every wait and
@@ -37,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +73,26 @@ typedef struct server {
   int out; /* its stdout */
 } server;
 
+/* Servers started and not yet ended, for the teardown: a failed assertion
+ * leaves its test at once, and a server left running holds the runner's
+ * stderr open, so ctest waited for it to its timeout. */
+#define MAX_SERVERS 8
+static server g_live[MAX_SERVERS]; /* copies (the test's own may be on a stack gone); pid 0: free */
+
+static void live_add(const server *sv) {
+  for (int i = 0; i < MAX_SERVERS; i++)
+    if (!g_live[i].pid) {
+      g_live[i] = *sv;
+      return;
+    }
+  fail_msg("more than %d servers at once", MAX_SERVERS);
+}
+
+static void live_remove(const server *sv) {
+  for (int i = 0; i < MAX_SERVERS; i++)
+    if (g_live[i].pid == sv->pid) g_live[i].pid = 0;
+}
+
 /* Starts `cis serve --listen 127.0.0.1:0 --workers 4` on home (CIS_KV from
  * g_kv) and reads its port; 0 on success. */
 static int serve_start(const char *home, server *sv) {
@@ -94,6 +119,7 @@ static int serve_start(const char *home, server *sv) {
     return -1;
   }
   sv->out = p[0];
+  live_add(sv); /* from here the teardown ends it if the test does not */
   char line[256] = "";
   size_t got = 0;
   for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
@@ -122,8 +148,23 @@ static int serve_end(server *sv, int sig) {
     waitpid(sv->pid, &st, 0);
   }
   close(sv->out);
+  live_remove(sv);
   if (!gone) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The teardown of every test, passed or failed: kills (SIGKILL) and reaps
+ * every server the test left running. */
+static int stop_servers(void **state) {
+  (void)state;
+  for (int i = 0; i < MAX_SERVERS; i++) {
+    if (!g_live[i].pid) continue;
+    kill(g_live[i].pid, SIGKILL);
+    waitpid(g_live[i].pid, NULL, 0);
+    close(g_live[i].out);
+    g_live[i].pid = 0;
+  }
+  return 0;
 }
 
 /* A tenant's token and the kvpair skill installed for it, through the
@@ -272,23 +313,58 @@ static void kill9_during_writes_keeps_whole_calls_only(void **state) {
   serve_home_remove(home);
 }
 
-/* The threads of process pid whose nice value is not 0 (all of them with
- * all true); -1 when they cannot be read. */
-static int niced_threads_of(pid_t pid, bool all) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-  char cmd[160];
-  /* Field 19 of stat is the nice value; the command name (field 2) has no
-   * spaces here ("cis"). */
-  snprintf(cmd, sizeof cmd, "cat %s/*/stat 2>/dev/null | awk '%s' | wc -l", path, all ? "1" : "$19 != 0");
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  int n = -1;
-  if (fscanf(f, "%d", &n) != 1) n = -1;
-  pclose(f);
-  return n;
+/* The threads of a server, as the kernel shows them. */
+typedef struct thread_counts {
+  int niced;   /* nice value not 0 */
+  int workers; /* named "cis-worker": the pool's slots */
+  int longs;   /* named "cis-long": calls handed off, still running */
+} thread_counts;
+
+/* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name);
+ * false when it cannot be read. Only the pool's named threads are
+ * counted: the HTTP server runs a thread per connection, which ends a
+ * little after its connection, so the process's whole count moved by one
+ * with the timing of the last request. */
+static bool threads_of(pid_t pid, thread_counts *tc) {
+  *tc = (thread_counts){0};
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+  DIR *d = opendir(dir);
+  if (!d) return false;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char path[400], buf[1024];
+    snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue; /* it ended meanwhile */
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* After the name's closing parenthesis: state is field 3, nice 19. */
+    char *q = strrchr(buf, ')');
+    char *open = strchr(buf, '(');
+    if (!q || !open) continue;
+    long nice = 0;
+    if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %ld", &nice) != 1) continue;
+    *q = 0;
+    const char *name = open + 1;
+    tc->niced += nice != 0;
+    tc->workers += strcmp(name, "cis-worker") == 0;
+    tc->longs += strcmp(name, "cis-long") == 0;
+  }
+  closedir(d);
+  return true;
 }
-static int niced_threads(pid_t pid) { return niced_threads_of(pid, false); }
+
+/* Waits (bounded: 10 s) for the pool at rest: `workers` workers, no long
+ * thread, no thread lowered. Whether it came; *tc as last read. */
+static bool wait_pool_at_rest(pid_t pid, int workers, thread_counts *tc) {
+  for (int i = 0; i < 1000; i++) {
+    if (threads_of(pid, tc) && tc->niced == 0 && tc->workers == workers && tc->longs == 0) return true;
+    nap_ms(10);
+  }
+  return false;
+}
 
 static unsigned long long metric(int port, const char *name) {
   http_resp r;
@@ -302,11 +378,11 @@ static unsigned long long metric(int port, const char *name) {
   return v;
 }
 
-/* A call that runs past 10 ms is lowered in CPU priority while it runs
- * (cis_pool_demoted_total), and its worker serves the next calls at the
- * normal priority again. */
+/* A call that uses 2 ms of CPU time is lowered in CPU priority while it
+ * runs (cis_pool_demoted_total) and its slot handed to a fresh worker;
+ * once it ends the pool is back to its 4 workers at the normal priority,
+ * and serves the next calls. */
 static void long_call_is_lowered_then_its_worker_restored(void **state) {
-  (void)state;
   g_no_nice = *state != NULL;
   char home[128], token[CIS_TOKEN_MAX];
   assert_int_equal(serve_home_new(home, sizeof home), 0);
@@ -314,32 +390,30 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   server sv;
   assert_int_equal(serve_start(home, &sv), 0);
   assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
-  assert_int_equal(niced_threads(sv.pid), 0);
+  thread_counts tc;
+  if (!wait_pool_at_rest(sv.pid, 4, &tc))
+    fail_msg("at the start: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
   http_resp r;
-  int threads = 0;
   /* A first call compiles the module and opens the store: it may be long
-   * too (and a loaded machine may stretch any call), so the count is read
-   * after it and the spinning call must add to it. */
+   * too, so the count is read after it and the spinning call must add to
+   * it. */
   assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"short\"", &r), 0);
   assert_int_equal(r.status, 200);
   http_resp_free(&r);
   unsigned long long before = metric(sv.port, "cis_pool_demoted_total");
   assert_true(before <= 1);
-  /* After a demoted first call, its worker may still be being replaced. */
-  for (int i = 0; i < 500 && niced_threads(sv.pid) != 0; i++) nap_ms(10);
-  threads = niced_threads_of(sv.pid, true);
-  assert_true(threads > 4);
+  /* A call lowered or handed off ends its thread after its answer. */
+  if (!wait_pool_at_rest(sv.pid, 4, &tc))
+    fail_msg("after the first call: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
   assert_int_equal(http_send(sv.port, "POST", "/v1/skills/spin/invoke", token, "{}", &r), 0);
   assert_int_equal(r.status, 422);
   assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
   http_resp_free(&r);
   assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), before + 1);
-  /* Restored, or replaced by a fresh thread (bounded: 5 s): as many
-   * threads as before, none lowered. */
-  int n = -1;
-  for (int i = 0; i < 500 && (n = niced_threads(sv.pid)) != 0; i++) nap_ms(10);
-  assert_int_equal(n, 0);
-  assert_int_equal(niced_threads_of(sv.pid, true), threads);
+  /* Its thread ends, the slot's fresh one stays: as many workers as
+   * before, none lowered. */
+  if (!wait_pool_at_rest(sv.pid, 4, &tc))
+    fail_msg("after the long call: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
   for (int i = 0; i < 8; i++) {
     assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"again\"", &r), 0);
     assert_int_equal(r.status, 200);
@@ -347,6 +421,67 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   }
   assert_int_equal(serve_end(&sv, SIGTERM), 0);
   serve_home_remove(home);
+}
+
+/* Mode selftest: starts a server, writes "PID HOME" to g_selftest_file,
+ * and fails, as a test that fails mid-way. */
+static const char *g_selftest_file;
+
+static void selftest_fails_with_a_server_running(void **state) {
+  (void)state;
+  char home[128];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  server sv;
+  assert_int_equal(serve_start(home, &sv), 0);
+  FILE *f = fopen(g_selftest_file, "w");
+  assert_non_null(f);
+  fprintf(f, "%d %s\n", (int)sv.pid, home);
+  fclose(f);
+  fail_msg("failing on purpose, with the server %d running", (int)sv.pid);
+}
+
+/* This program in mode selftest (a test that fails with its server
+ * running) ends with that server gone: stopped by the teardown, not left
+ * holding the runner's output open until ctest's timeout. */
+static void failed_test_leaves_no_server_running(void **state) {
+  (void)state;
+  char file[] = "/tmp/cis-serve-selftest-XXXXXX";
+  int fd = mkstemp(file);
+  assert_true(fd >= 0);
+  close(fd);
+  char *argv[] = {"/proc/self/exe", (char *)g_cis, (char *)g_dir, "selftest", file, NULL};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0); /* its failure is expected */
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t child;
+  extern char **environ;
+  int rc = posix_spawn(&child, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  assert_int_equal(rc, 0);
+  int st = 0;
+  bool gone = false;
+  for (int i = 0; i < 1200 && !gone; i++) {
+    if (waitpid(child, &st, WNOHANG) == child) gone = true;
+    else nap_ms(100);
+  }
+  if (!gone) {
+    kill(child, SIGKILL);
+    waitpid(child, &st, 0);
+  }
+  int pid = 0;
+  char home[200] = "";
+  FILE *f = fopen(file, "r");
+  bool read = f && fscanf(f, "%d %199s", &pid, home) == 2;
+  if (f) fclose(f);
+  unlink(file);
+  if (home[0]) serve_home_remove(home);
+  assert_true(gone);
+  assert_true(read);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0); /* its one test failed */
+  bool alive = kill(pid, 0) == 0;
+  if (alive) kill(pid, SIGKILL); /* left behind: not ours to leave running either */
+  if (alive) fail_msg("the server %d of the failed test still ran after it", pid);
 }
 
 /* Runs `pg.sh CMD PGDIR`; its exit status (pg.sh bounds its own waits). */
@@ -438,14 +573,23 @@ int main(int argc, char **argv) {
   g_cis = argv[1];
   g_dir = argv[2];
   signal(SIGPIPE, SIG_IGN);
+  if (!strcmp(argv[3], "selftest") && argc == 5) {
+    g_selftest_file = argv[4];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(selftest_fails_with_a_server_running, stop_servers),
+    };
+    return cmocka_run_group_tests_name("serve_faults_selftest", tests, NULL, NULL);
+  }
   if (!strcmp(argv[3], "sqlite")) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(kill9_during_writes_keeps_whole_calls_only),
-        cmocka_unit_test(long_call_is_lowered_then_its_worker_restored),
+        cmocka_unit_test_teardown(failed_test_leaves_no_server_running, stop_servers),
+        cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, stop_servers),
+        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, stop_servers,
+                                                 NULL),
         /* Without the right to raise a thread's priority back (root without
          * CAP_SYS_NICE; any other user already lacks it): the worker ends
          * and the watch starts another. */
-        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, NULL,
+        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, stop_servers,
                                                  geteuid() == 0 && !access("/usr/bin/setpriv", X_OK) ? (void *)1
                                                                                                    : NULL),
     };
@@ -460,8 +604,8 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc;
   snprintf(g_kv, sizeof g_kv, "postgres:%s", conn);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(kill9_during_writes_keeps_whole_calls_only),
-      cmocka_unit_test(postgres_stopped_gives_503_then_recovers),
+      cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, stop_servers),
+      cmocka_unit_test_teardown(postgres_stopped_gives_503_then_recovers, stop_servers),
   };
   return cmocka_run_group_tests_name("serve_faults_pg", tests, NULL, NULL);
 }

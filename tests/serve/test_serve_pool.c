@@ -1,10 +1,12 @@
 /*
  * This file implements the tests of the worker pool of `cis serve`
- * (src/serve/pool.c) on its own, with jobs that stand for calls: a stuck
- * job blocks on a gate the test opens (as a skill spinning until its
- * deadline holds its thread), a short job only marks that it ran. They
- * check the mechanism, never a duration: every wait is bounded (30 s)
- * and only fails the test when what should happen did not.
+ * (src/serve/pool.c) on its own, with jobs that stand for calls: a
+ * spinning job burns CPU until a gate the test opens (as a skill spinning
+ * until its deadline), a blocked job sleeps on a gate (as a call waiting
+ * for I/O, or for the CPU: either way its thread uses no CPU time), a
+ * short job only marks that it ran. They check the mechanism, never a
+ * duration: every wait is for a state, bounded (30 s), and only fails the
+ * test when what should happen did not.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +19,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <sys/resource.h>
+
 #include <cmocka.h>
 
 #include "common/internal.h"
@@ -24,42 +31,77 @@
 
 #define BOUND_MS 30000 /* the longest any wait may take before the test fails */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;  /* the pool's (its owner's) */
+/* The pool's (its owner's). Error-checking: a failed assertion leaves a
+ * test with mu held, and the teardown unlocks it only if so. */
+static pthread_mutex_t mu = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 static pthread_cond_t idle_cv = PTHREAD_COND_INITIALIZER;
 
-/* The gate stuck jobs wait behind. */
+/* The gate stuck jobs wait behind (blocked ones on gate_cv, spinning ones
+ * polling gate_open), and the one a blocked-then-spinning job spins
+ * behind. */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
-static bool gate_open;
+static atomic_bool gate_open, spin_gate_open;
 
+/* Jobs are static in each test: a failed assertion leaves the test while
+ * the pool still holds them, until the teardown stops it. */
 typedef struct test_job {
   cis__pool_job pj;   /* first: the pool's part */
   atomic_bool ran;    /* run() began */
+  atomic_int tid;     /* the thread it ran on */
 } test_job;
 
-static void run_short(cis__pool_job *pj) { atomic_store(&((test_job *)pj)->ran, true); }
-
-/* Holds its thread until the gate opens (bounded, so a failing test ends). */
-static void run_stuck(cis__pool_job *pj) {
+static void began(cis__pool_job *pj) {
+  atomic_store(&((test_job *)pj)->tid, (int)gettid());
   atomic_store(&((test_job *)pj)->ran, true);
+}
+
+static void run_short(cis__pool_job *pj) { began(pj); }
+
+/* Sleeps until the gate opens (bounded, so a failing test ends). */
+static void block_on_gate(void) {
   struct timespec until;
   cis__timespec_after(CLOCK_REALTIME, 2 * BOUND_MS, &until);
   pthread_mutex_lock(&gate_mu);
   int r = 0;
-  while (!gate_open && r != ETIMEDOUT) r = pthread_cond_timedwait(&gate_cv, &gate_mu, &until);
+  while (!atomic_load(&gate_open) && r != ETIMEDOUT) r = pthread_cond_timedwait(&gate_cv, &gate_mu, &until);
   pthread_mutex_unlock(&gate_mu);
+}
+
+/* Burns CPU until *gate opens (bounded by wall time). */
+static void spin_on(atomic_bool *gate) {
+  uint64_t end = cis__now_ns() + 2ull * BOUND_MS * 1000000ull;
+  for (unsigned n = 0; !atomic_load(gate); n++)
+    if ((n & 1023) == 0 && cis__now_ns() > end) break;
+}
+
+static void run_blocked(cis__pool_job *pj) {
+  began(pj);
+  block_on_gate();
+}
+
+static void run_spin(cis__pool_job *pj) {
+  began(pj);
+  spin_on(&gate_open);
+}
+
+/* Blocked first, then spinning: a call that waits, then computes. */
+static void run_block_then_spin(cis__pool_job *pj) {
+  began(pj);
+  block_on_gate();
+  spin_on(&spin_gate_open);
 }
 
 static void gate_set(bool open) {
   pthread_mutex_lock(&gate_mu);
-  gate_open = open;
+  atomic_store(&gate_open, open);
   pthread_cond_broadcast(&gate_cv);
   pthread_mutex_unlock(&gate_mu);
 }
 
-static void job_init(test_job *j, bool stuck, unsigned *active) {
+static void job_init(test_job *j, void (*run)(cis__pool_job *), unsigned *active) {
   memset(j, 0, sizeof *j);
-  j->pj.run = stuck ? run_stuck : run_short;
+  j->pj.run = run;
   j->pj.active = active;
   pthread_cond_init(&j->pj.cv, NULL);
 }
@@ -90,65 +132,185 @@ static bool wait_count(const void *v, bool wide, uint64_t want) {
   return false;
 }
 
+static cis__pool *g_running; /* the pool a test started, for the teardown */
+
 static void start(cis__pool *p, unsigned workers, unsigned queue, unsigned owner_cap, unsigned long_max) {
   cis__pool_config c = {.workers = workers, .queue = queue, .owner_cap = owner_cap, .long_max = long_max};
   assert_int_equal(cis__pool_start(p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = p;
   gate_set(false);
+  atomic_store(&spin_gate_open, false);
 }
 
-/* As many stuck calls as workers are in flight: a short call is still
+/* Waits until every job of js has begun, at most BOUND_MS; whether so. */
+static bool wait_ran(test_job *js, int n) {
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < BOUND_MS / 5 && !atomic_load(&js[i].ran); k++) nap_ms(5);
+  for (int i = 0; i < n; i++)
+    if (!atomic_load(&js[i].ran)) return false;
+  return true;
+}
+
+/* The threads of this process named name (/proc/self/task/TID/comm). */
+static int threads_named(const char *name) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue; /* it ended meanwhile */
+    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+    fclose(f);
+    n += strcmp(comm, name) == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Waits until the pool runs exactly its workers and no long thread, by
+ * its own count and by the names the kernel shows, at most BOUND_MS. */
+static bool wait_threads_settled(cis__pool *p, unsigned workers) {
+  for (int i = 0; i < BOUND_MS / 5; i++) {
+    pthread_mutex_lock(&mu);
+    bool counted = p->nthreads == workers && p->nlong == 0;
+    pthread_mutex_unlock(&mu);
+    if (counted && threads_named("cis-worker") == (int)workers && threads_named("cis-long") == 0) return true;
+    nap_ms(5);
+  }
+  return false;
+}
+
+/* As many spinning calls as workers are in flight: a short call is still
  * served, by the fresh threads their slots were handed to, while every
- * stuck one still runs. Before hand-offs it waited for a stuck one to end. */
+ * spinning one still runs, lowered. Before hand-offs it waited for one to
+ * end. Then the pool is back to its workers, none long, none lowered. */
 static void short_call_served_while_stuck_calls_hold_every_worker(void **state) {
   (void)state;
   static cis__pool p;
   enum { WORKERS = 3 };
   start(&p, WORKERS, 8, 100, 8);
-  test_job stuck[WORKERS], quick;
+  static test_job stuck[WORKERS], quick;
   pthread_mutex_lock(&mu);
   for (int i = 0; i < WORKERS; i++) {
-    job_init(&stuck[i], true, NULL);
+    job_init(&stuck[i], run_spin, NULL);
     assert_int_equal(cis__pool_submit(&p, &stuck[i].pj), CIS__POOL_ADMITTED);
   }
   pthread_mutex_unlock(&mu);
-  for (int i = 0; i < WORKERS; i++)
-    for (int k = 0; k < BOUND_MS / 5 && !atomic_load(&stuck[i].ran); k++) nap_ms(5);
-  for (int i = 0; i < WORKERS; i++) assert_true(atomic_load(&stuck[i].ran));
-  job_init(&quick, false, NULL);
+  assert_true(wait_ran(stuck, WORKERS));
+  job_init(&quick, run_short, NULL);
   pthread_mutex_lock(&mu);
   assert_int_equal(cis__pool_submit(&p, &quick.pj), CIS__POOL_ADMITTED);
   assert_true(wait_done(&quick));
   for (int i = 0; i < WORKERS; i++) assert_false(stuck[i].pj.done);
   pthread_mutex_unlock(&mu);
-  /* The first hand-off served it; the others follow as each turns long. */
+  /* The first hand-off served it; the others follow as each turns long.
+   * Each is lowered once it has used its CPU time (a hand-off by wall
+   * time may come first on a loaded machine). */
   assert_true(wait_count(&p.nlong, false, WORKERS));
+  assert_true(wait_count(&p.demoted, true, WORKERS));
   pthread_mutex_lock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_false(stuck[i].pj.done);
   assert_int_equal(p.handoffs, WORKERS);
-  assert_int_equal(p.demoted, WORKERS);
   assert_int_equal(p.running, WORKERS);
+  assert_int_equal(p.nthreads, 2 * WORKERS);
   pthread_mutex_unlock(&mu);
+  for (int i = 0; i < WORKERS; i++) assert_int_equal(getpriority(PRIO_PROCESS, (id_t)stuck[i].tid), CIS__POOL_LONG_NICE);
+  assert_int_equal(threads_named("cis-long"), WORKERS);
   /* They end; their threads end with them and are joined. */
   gate_set(true);
   pthread_mutex_lock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_true(wait_done(&stuck[i]));
   pthread_mutex_unlock(&mu);
-  assert_true(wait_count(&p.nlong, false, 0));
+  assert_true(wait_threads_settled(&p, WORKERS));
   cis__pool_stop(&p);
   for (int i = 0; i < WORKERS; i++) pthread_cond_destroy(&stuck[i].pj.cv);
   pthread_cond_destroy(&quick.pj.cv);
 }
 
+/* A call that holds its worker without using the CPU (blocked, or waiting
+ * for the CPU on a loaded machine: its thread's CPU time does not grow
+ * either way) is handed off once past the wall-time mark, and never
+ * lowered: under 2 ms of wall time as the mark, healthy calls on a busy
+ * machine were lowered too. The state waited for (its hand-off, at
+ * CIS__POOL_BLOCKED_AFTER_NS) comes after the old 2 ms mark. */
+static void waiting_call_is_handed_off_never_lowered(void **state) {
+  (void)state;
+  static cis__pool p;
+  start(&p, 1, 4, 100, 4);
+  static test_job blocked, quick;
+  job_init(&blocked, run_blocked, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(&blocked, 1));
+  assert_true(wait_count(&p.nlong, false, 1));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.demoted, 0);
+  assert_false(blocked.pj.done);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(getpriority(PRIO_PROCESS, (id_t)blocked.tid), 0);
+  /* Its slot serves others meanwhile. */
+  job_init(&quick, run_short, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &quick.pj), CIS__POOL_ADMITTED);
+  assert_true(wait_done(&quick));
+  assert_false(blocked.pj.done);
+  assert_int_equal(p.demoted, 0);
+  pthread_mutex_unlock(&mu);
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&blocked));
+  assert_int_equal(p.demoted, 0);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_threads_settled(&p, 1));
+  cis__pool_stop(&p);
+  pthread_cond_destroy(&blocked.pj.cv);
+  pthread_cond_destroy(&quick.pj.cv);
+}
+
+/* A call handed off while it waited, that then computes, is lowered once
+ * it has used its CPU time: the watch keeps reading the CPU clocks of the
+ * threads handed off. */
+static void handed_off_call_that_starts_to_spin_is_lowered(void **state) {
+  (void)state;
+  static cis__pool p;
+  start(&p, 1, 4, 100, 4);
+  static test_job j;
+  job_init(&j, run_block_then_spin, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &j.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_count(&p.nlong, false, 1));
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.demoted, 0);
+  pthread_mutex_unlock(&mu);
+  gate_set(true); /* it spins now */
+  assert_true(wait_count(&p.demoted, true, 1));
+  assert_int_equal(getpriority(PRIO_PROCESS, (id_t)j.tid), CIS__POOL_LONG_NICE);
+  atomic_store(&spin_gate_open, true);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&j));
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_threads_settled(&p, 1));
+  cis__pool_stop(&p);
+  pthread_cond_destroy(&j.pj.cv);
+}
+
 /* Threads stay bounded: past long_max long calls, a long call keeps its
- * slot (lowered); the slots handed off still serve short calls. */
+ * slot (lowered); the slots handed off still serve short calls. Once the
+ * calls end the pool is back to its workers: the one that kept its slot
+ * raised itself back, or (without the right to) was replaced. */
 static void long_calls_beyond_long_max_keep_their_slot(void **state) {
   (void)state;
   static cis__pool p;
   start(&p, 2, 8, 100, 1);
-  test_job stuck[2], quick;
+  static test_job stuck[2], quick;
   pthread_mutex_lock(&mu);
   for (int i = 0; i < 2; i++) {
-    job_init(&stuck[i], true, NULL);
+    job_init(&stuck[i], run_spin, NULL);
     assert_int_equal(cis__pool_submit(&p, &stuck[i].pj), CIS__POOL_ADMITTED);
   }
   pthread_mutex_unlock(&mu);
@@ -157,7 +319,8 @@ static void long_calls_beyond_long_max_keep_their_slot(void **state) {
   pthread_mutex_lock(&mu);
   assert_int_equal(p.nlong, 1);
   assert_int_equal(p.handoffs, 1);
-  job_init(&quick, false, NULL);
+  assert_int_equal(p.nthreads, 3);
+  job_init(&quick, run_short, NULL);
   assert_int_equal(cis__pool_submit(&p, &quick.pj), CIS__POOL_ADMITTED);
   assert_true(wait_done(&quick));
   assert_int_equal(p.nlong, 1);
@@ -166,7 +329,7 @@ static void long_calls_beyond_long_max_keep_their_slot(void **state) {
   pthread_mutex_lock(&mu);
   for (int i = 0; i < 2; i++) assert_true(wait_done(&stuck[i]));
   pthread_mutex_unlock(&mu);
-  assert_true(wait_count(&p.nlong, false, 0));
+  assert_true(wait_threads_settled(&p, 2));
   cis__pool_stop(&p);
   for (int i = 0; i < 2; i++) pthread_cond_destroy(&stuck[i].pj.cv);
   pthread_cond_destroy(&quick.pj.cv);
@@ -180,16 +343,16 @@ static void admission_bounds_owner_and_calls_in_flight(void **state) {
   static cis__pool p;
   start(&p, 1, 1, 1, 4);
   unsigned owner_a = 0, owner_b = 0;
-  test_job a, b, c, d;
+  static test_job a, b, c, d;
   pthread_mutex_lock(&mu);
-  job_init(&a, true, &owner_a);
+  job_init(&a, run_blocked, &owner_a);
   assert_int_equal(cis__pool_submit(&p, &a.pj), CIS__POOL_ADMITTED);
-  job_init(&b, true, &owner_a);
+  job_init(&b, run_blocked, &owner_a);
   assert_int_equal(cis__pool_submit(&p, &b.pj), CIS__POOL_OWNER_FULL);
   assert_int_equal(owner_a, 1);
-  job_init(&c, true, &owner_b);
+  job_init(&c, run_blocked, &owner_b);
   assert_int_equal(cis__pool_submit(&p, &c.pj), CIS__POOL_ADMITTED);
-  job_init(&d, false, NULL);
+  job_init(&d, run_short, NULL);
   assert_int_equal(cis__pool_submit(&p, &d.pj), CIS__POOL_FULL);
   pthread_mutex_unlock(&mu);
   gate_set(true);
@@ -214,12 +377,28 @@ static void pool_without_workers_is_refused(void **state) {
   cis__pool_stop(&p); /* nothing to stop: harmless */
 }
 
+/* After every test, passed or failed: mu released if the test held it,
+ * the gates opened so every job ends, and the pool stopped (a second stop
+ * is harmless), so that a failed test never hangs the next one. */
+static int teardown(void **state) {
+  (void)state;
+  int r = pthread_mutex_unlock(&mu);
+  assert_true(r == 0 || r == EPERM); /* EPERM: not held, as after a pass */
+  gate_set(true);
+  atomic_store(&spin_gate_open, true);
+  if (g_running) cis__pool_stop(g_running);
+  g_running = NULL;
+  return 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(short_call_served_while_stuck_calls_hold_every_worker),
-      cmocka_unit_test(long_calls_beyond_long_max_keep_their_slot),
-      cmocka_unit_test(admission_bounds_owner_and_calls_in_flight),
-      cmocka_unit_test(pool_without_workers_is_refused),
+      cmocka_unit_test_teardown(short_call_served_while_stuck_calls_hold_every_worker, teardown),
+      cmocka_unit_test_teardown(waiting_call_is_handed_off_never_lowered, teardown),
+      cmocka_unit_test_teardown(handed_off_call_that_starts_to_spin_is_lowered, teardown),
+      cmocka_unit_test_teardown(long_calls_beyond_long_max_keep_their_slot, teardown),
+      cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
+      cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
 }
