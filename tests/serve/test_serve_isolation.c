@@ -159,30 +159,50 @@ static int put_file(const char *path, const void *p, size_t len) {
   return fclose(f) == 0 && w == len ? 0 : -1;
 }
 
+/* The whole of file NAME.wasm of the fixtures' folder (malloc'd), or NULL. */
+static uint8_t *fixture_all(const char *name, size_t *len) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s.wasm", g_dir, name);
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  uint8_t *buf = NULL;
+  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *len = buf ? (size_t)n : 0;
+  return buf;
+}
+
+static int hp_teardown(void **state);
+
 /* A default-tenant skill installed by the operator from a folder, with a
  * host mount of a granted folder outside it; a server and a token of the
  * default tenant. */
 static int hp_setup(void **state) {
   hp *v = calloc(1, sizeof *v);
-  if (!v || serve_home_new(v->home, sizeof v->home)) return -1;
+  *state = v;
+  if (!v || serve_home_new(v->home, sizeof v->home)) goto fail;
   snprintf(v->skill, sizeof v->skill, "%s/skill-src", v->home);
   snprintf(v->data, sizeof v->data, "%s/operators-data", v->home);
-  if (mkdir(v->skill, 0755) || mkdir(v->data, 0755)) return -1;
+  if (mkdir(v->skill, 0755) || mkdir(v->data, 0755)) goto fail;
   size_t len;
-  uint8_t *wasm = serve_fixture(g_dir, "nodes_skill", &len); /* WASI files, test_serve_nodes's */
-  if (!wasm) return -1;
+  uint8_t *wasm = fixture_all("nodes_skill", &len); /* WASI files, test_serve_nodes's */
+  if (!wasm) goto fail;
   char extra[600], manifest[2048], path[400];
   snprintf(extra, sizeof extra,
            ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"host\",\"source\":\"%s\"}]}}",
            v->data);
-  if (serve_manifest(wasm, len, "files", "cis_v1", extra, manifest, sizeof manifest)) return -1;
+  int bad = serve_manifest(wasm, len, "files", "cis_v1", extra, manifest, sizeof manifest);
   snprintf(path, sizeof path, "%s/m.wasm", v->skill);
-  if (put_file(path, wasm, len)) return -1;
+  bad = bad || put_file(path, wasm, len);
   free(wasm);
   snprintf(path, sizeof path, "%s/skill.json", v->skill);
-  if (put_file(path, manifest, strlen(manifest))) return -1;
+  if (bad || put_file(path, manifest, strlen(manifest))) goto fail;
   cis_skills *d = serve_open(v->home, NULL);
-  if (!d) return -1;
+  if (!d) goto fail;
   const char *allow[] = {v->data};
   cis_install_options opt;
   memset(&opt, 0, sizeof opt);
@@ -191,12 +211,12 @@ static int hp_setup(void **state) {
   cis_result rc = cis_skills_install_ex(d, v->skill, &opt, NULL, 0);
   if (rc != CIS_OK) fprintf(stderr, "install: %s\n", cis_skills_errmsg(d));
   cis_skills_close(d);
-  if (rc != CIS_OK) return -1;
+  if (rc != CIS_OK) goto fail;
   cis_tokens *t = NULL;
-  if (cis_tokens_open(v->home, &t, NULL, 0) != CIS_OK ||
-      cis_tokens_create(t, "default", "ops", v->token, sizeof v->token, NULL) != CIS_OK)
-    return -1;
+  rc = cis_tokens_open(v->home, &t, NULL, 0);
+  if (rc == CIS_OK) rc = cis_tokens_create(t, "default", "ops", v->token, sizeof v->token, NULL);
   cis_tokens_close(t);
+  if (rc != CIS_OK) goto fail;
   cis_server_config c;
   cis_server_config_default(&c);
   const char *listen[] = {"127.0.0.1:0"};
@@ -207,18 +227,21 @@ static int hp_setup(void **state) {
   char err[512] = "";
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
-    return -1;
+    goto fail;
   }
   v->port = cis_server_port(v->s, 0);
-  *state = v;
   return 0;
+fail:
+  hp_teardown(state);
+  *state = NULL;
+  return -1;
 }
 
 static int hp_teardown(void **state) {
   hp *v = *state;
   if (!v) return 0;
   cis_server_free(v->s);
-  serve_home_remove(v->home);
+  if (v->home[0]) serve_home_remove(v->home);
   free(v);
   return 0;
 }
