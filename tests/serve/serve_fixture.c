@@ -1,11 +1,19 @@
 /*
  * This file implements what the server tests share (serve_fixture.h):
  * temporary homes, per-tenant handles and skills registered from the
- * built fixtures through the public API.
+ * built fixtures through the public API, the body that installs one over
+ * HTTP, and `cis` run as a process (a command, or `cis serve` with its
+ * port read from its first line).
  */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "serve/serve_fixture.h"
@@ -41,8 +49,15 @@ uint8_t *serve_fixture(const char *dir, const char *name, size_t *len) {
   snprintf(path, sizeof path, "%s/%s.wasm", dir, name);
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
-  uint8_t *b = malloc(1 << 16);
-  *len = b ? fread(b, 1, 1 << 16, f) : 0;
+  uint8_t *b = NULL;
+  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+  if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL) {
+    *len = fread(b, 1, (size_t)n, f);
+    if (*len != (size_t)n) {
+      free(b);
+      b = NULL;
+    }
+  }
   fclose(f);
   return b;
 }
@@ -70,4 +85,121 @@ cis_result serve_register(cis_skills *s, const char *dir, const char *name, cons
   if (rc != CIS_OK) fprintf(stderr, "serve fixture: %s: %s: %s\n", name, cis_errname(rc), cis_skills_errmsg(s));
   free(wasm);
   return rc;
+}
+
+static char *base64(const uint8_t *p, size_t n) {
+  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
+  for (size_t i = 0; o && i < n; i += 3) {
+    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    *q++ = a[v >> 18];
+    *q++ = a[(v >> 12) & 63];
+    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
+    *q++ = i + 2 < n ? a[v & 63] : '=';
+  }
+  if (q) *q = 0;
+  return o;
+}
+
+char *serve_install_request(const char *dir, const char *fixture, const char *name, const char *abi,
+                            const char *extra) {
+  size_t len = 0;
+  uint8_t *wasm = serve_fixture(dir, fixture, &len);
+  char manifest[2048], *w = NULL, *body = NULL;
+  if (wasm && serve_manifest(wasm, len, name, abi, extra, manifest, sizeof manifest) == 0 &&
+      (w = base64(wasm, len)) != NULL) {
+    size_t cap = strlen(manifest) + strlen(w) + 64;
+    if ((body = malloc(cap)) != NULL) snprintf(body, cap, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
+  }
+  free(w);
+  free(wasm);
+  return body;
+}
+
+static void nap_100ms(void) {
+  struct timespec ts = {0, 100 * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* Spawns argv (argv[0] the program) in env with its stdout on a pipe;
+ * the read end into *out. 0, or -1. */
+static int spawn_piped(char *const *argv, char *const *env, pid_t *pid, int *out) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    return -1;
+  }
+  *out = p[0];
+  return 0;
+}
+
+/* Reads fd into buf (cap bytes, NUL-terminated) until EOF, a full
+ * buffer, or until (when line) a newline has come; at most tries polls of
+ * 100 ms. The count read. */
+static size_t read_bounded(int fd, char *buf, size_t cap, int line, int tries) {
+  size_t got = 0;
+  for (int i = 0; i < tries && got < cap - 1 && !(line && memchr(buf, '\n', got)); i++) {
+    struct pollfd pf = {fd, POLLIN, 0};
+    if (poll(&pf, 1, 100) <= 0) continue;
+    ssize_t k = read(fd, buf + got, cap - 1 - got);
+    if (k <= 0) break;
+    got += (size_t)k;
+  }
+  buf[got] = 0;
+  return got;
+}
+
+/* Waits (tries times 100 ms) for pid to exit, then kills it; its exit
+ * status, or -1. */
+static int wait_bounded(pid_t pid, int tries) {
+  int st;
+  for (int i = 0; i < tries; i++) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    nap_100ms();
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &st, 0);
+  return -1;
+}
+
+int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, const char *const *args) {
+  char *argv[16] = {(char *)cis};
+  int n = 1;
+  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
+  argv[n] = NULL;
+  pid_t pid;
+  int fd;
+  if (spawn_piped(argv, env, &pid, &fd) != 0) return -1;
+  read_bounded(fd, out, cap, 0, 1200);
+  close(fd);
+  return wait_bounded(pid, 1200);
+}
+
+int serve_proc_start(serve_proc *sv, const char *cis, char *const *env, const char *const *extra) {
+  char *argv[16] = {(char *)cis, "serve", "--listen", "127.0.0.1:0"};
+  int n = 4;
+  for (size_t i = 0; extra && extra[i] && n < 15; i++) argv[n++] = (char *)extra[i];
+  argv[n] = NULL;
+  if (spawn_piped(argv, env, &sv->pid, &sv->out) != 0) return -1;
+  char line[256];
+  read_bounded(sv->out, line, sizeof line, 1, 600);
+  if (sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1) return 0;
+  fprintf(stderr, "serve fixture: cis serve did not say its port: %s\n", line);
+  kill(sv->pid, SIGKILL);
+  wait_bounded(sv->pid, 1200);
+  close(sv->out);
+  return -1;
+}
+
+int serve_proc_wait(serve_proc *sv) {
+  int st = wait_bounded(sv->pid, 1200);
+  close(sv->out);
+  return st;
 }

@@ -1,13 +1,17 @@
 /*
  * This file declares what the server tests share: a fresh home under /tmp,
  * handles opened on it for a tenant, the fixture modules of tests/serve
- * (built from the .wat files), and manifests made for them.
+ * (built from the .wat files), manifests made for them and the body that
+ * installs one over HTTP, and `cis` run as a process: a command whose
+ * output is read, or `cis serve` on a loopback port. Every wait is
+ * bounded.
  */
 #ifndef CIS_TESTS_SERVE_FIXTURE_H
 #define CIS_TESTS_SERVE_FIXTURE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cis/cis_skill.h"
 
@@ -18,7 +22,7 @@ void serve_home_remove(const char *home);
 /* Opens a registry handle on home for tenant (NULL: the default handle);
  * NULL on failure, said on stderr. */
 cis_skills *serve_open(const char *home, const char *tenant);
-/* The bytes of fixture NAME.wasm in dir (malloc'd), or NULL. */
+/* The bytes of NAME.wasm in dir, all of them (malloc'd), or NULL. */
 uint8_t *serve_fixture(const char *dir, const char *name, size_t *len);
 /* A manifest for skill `name` running wasm (its sha256 computed here),
  * with abi and extra members (",\"limits\":{...}" or ""), into out. */
@@ -27,5 +31,33 @@ int serve_manifest(const uint8_t *wasm, size_t len, const char *name, const char
 /* Registers skill `name` from fixture `fixture` on s; cis_result. */
 cis_result serve_register(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *abi,
                           const char *extra);
+
+/* The body of POST /v1/skills that installs fixture NAME.wasm of dir as
+ * skill `name` (serve_manifest's abi and extra):
+ * {"manifest":...,"wasm_base64":...}, malloc'd; NULL when the fixture
+ * cannot be read or the manifest not made. */
+char *serve_install_request(const char *dir, const char *fixture, const char *name, const char *abi,
+                            const char *extra);
+
+/* Runs program cis with args (NULL-ended) in environment env (NULL-ended);
+ * its stdout into out (cap bytes, NUL-terminated). The exit status, or -1
+ * when it could not run or took over 120 s (then it is killed). */
+int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, const char *const *args);
+
+/* A `cis serve` process of a test. */
+typedef struct serve_proc {
+  pid_t pid; /* the process */
+  int port;  /* where it listens on 127.0.0.1 */
+  int out;   /* its stdout, after the line giving the port */
+} serve_proc;
+
+/* Starts `cis serve --listen 127.0.0.1:0 EXTRA...` (extra NULL-ended, may
+ * be NULL) in environment env, and reads the port from the line it prints
+ * first (60 s at most). 0, or -1 with nothing left running. */
+int serve_proc_start(serve_proc *sv, const char *cis, char *const *env, const char *const *extra);
+
+/* Waits (120 s at most, then SIGKILL) for the server to exit; its exit
+ * status, or -1 when it did not exit by itself or not with a status. */
+int serve_proc_wait(serve_proc *sv);
 
 #endif

@@ -7,20 +7,15 @@
  *
  * argv[1]: the cis program; argv[2]: the folder of the built fixtures.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,139 +25,33 @@
 #include "serve/http_client.h"
 #include "serve/serve_fixture.h"
 
-extern char **environ;
 static const char *g_cis, *g_dir;
 
 /* Runs cis with args and CIS_HOME=home; its stdout into out (cap bytes).
  * Returns the exit status, -1 when it could not run or took over 120 s. */
 static int run_cis(const char *home, char *out, size_t cap, const char *const *args) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
   char envhome[300];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
   char *env[] = {envhome, "PATH=/usr/bin:/bin", NULL};
-  char *argv[16];
-  int n = 0;
-  argv[n++] = (char *)g_cis;
-  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  pid_t pid;
-  int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    close(p[0]);
-    return -1;
-  }
-  size_t got = 0;
-  for (int i = 0; i < 1200; i++) {
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(p[0], out + got, cap - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-    if (got == cap - 1) break;
-  }
-  out[got] = 0;
-  close(p[0]);
-  int st;
-  for (int i = 0; i < 1200; i++) {
-    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    struct timespec ts = {0, 100 * 1000000};
-    nanosleep(&ts, NULL);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  return -1;
+  return serve_run_cis(g_cis, env, out, cap, args);
 }
 
-typedef struct server {
-  pid_t pid;
-  int port;
-  int out; /* its stdout */
-} server;
-
-/* Starts `cis serve --listen 127.0.0.1:0 EXTRA...` and reads its port. */
-static int serve_start(const char *home, server *sv, const char *const *extra) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+/* Starts `cis serve --listen 127.0.0.1:0 EXTRA...` on home. */
+static int serve_start(const char *home, serve_proc *sv, const char *const *extra) {
   char envhome[300];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
   char *env[] = {envhome, "PATH=/usr/bin:/bin", NULL};
-  char *argv[16] = {(char *)g_cis, "serve", "--listen", "127.0.0.1:0"};
-  int n = 4;
-  for (size_t i = 0; extra && extra[i] && n < 15; i++) argv[n++] = (char *)extra[i];
-  argv[n] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  int rc = posix_spawn(&sv->pid, g_cis, &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) return -1;
-  sv->out = p[0];
-  char line[256];
-  size_t got = 0;
-  for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(p[0], line + got, sizeof line - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-  }
-  line[got] = 0;
-  return sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1 ? 0 : -1;
-}
-
-/* Waits (at most 120 s) for the server to exit; its exit status or -1. */
-static int serve_wait(server *sv) {
-  int st;
-  for (int i = 0; i < 1200; i++) {
-    if (waitpid(sv->pid, &st, WNOHANG) == sv->pid) {
-      close(sv->out);
-      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
-    struct timespec ts = {0, 100 * 1000000};
-    nanosleep(&ts, NULL);
-  }
-  kill(sv->pid, SIGKILL);
-  waitpid(sv->pid, &st, 0);
-  close(sv->out);
-  return -1;
-}
-
-static char *b64(const uint8_t *p, size_t n) {
-  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
-  for (size_t i = 0; o && i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    *q++ = a[v >> 18];
-    *q++ = a[(v >> 12) & 63];
-    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
-    *q++ = i + 2 < n ? a[v & 63] : '=';
-  }
-  if (q) *q = 0;
-  return o;
+  return serve_proc_start(sv, g_cis, env, extra);
 }
 
 static int install(int port, const char *token, const char *name, const char *fixture, const char *abi,
                    const char *extra) {
-  size_t len;
-  uint8_t *wasm = serve_fixture(g_dir, fixture, &len);
-  if (!wasm) return -1;
-  char manifest[2048];
-  serve_manifest(wasm, len, name, abi, extra, manifest, sizeof manifest);
-  char *w = b64(wasm, len), *body = malloc(strlen(w) + 4096);
-  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
+  char *body = serve_install_request(g_dir, fixture, name, abi, extra);
+  if (!body) return -1;
   http_resp r;
   int st = http_send(port, "POST", "/v1/skills", token, body, &r) == 0 ? r.status : 0;
   http_resp_free(&r);
   free(body);
-  free(w);
-  free(wasm);
   return st;
 }
 
@@ -189,7 +78,7 @@ static void token_cli_create_list_revoke_seen_by_a_running_server(void **state) 
   assert_null(strstr(out, tok + 6)); /* never the token */
   const char *bad[] = {"token", "create", "--tenant", "no spaces", NULL};
   assert_int_equal(run_cis(home, out, sizeof out, bad), 2);
-  server sv;
+  serve_proc sv;
   assert_int_equal(serve_start(home, &sv, NULL), 0);
   assert_int_equal(status_of(sv.port, "GET", "/v1/skills", tok, NULL), 200);
   const char *revoke[] = {"token", "revoke", "ci", NULL};
@@ -197,7 +86,7 @@ static void token_cli_create_list_revoke_seen_by_a_running_server(void **state) 
   assert_int_equal(status_of(sv.port, "GET", "/v1/skills", tok, NULL), 401);
   assert_int_equal(run_cis(home, out, sizeof out, revoke), 1); /* gone */
   kill(sv.pid, SIGTERM);
-  assert_int_equal(serve_wait(&sv), 0);
+  assert_int_equal(serve_proc_wait(&sv), 0);
   serve_home_remove(home);
 }
 
@@ -226,7 +115,7 @@ static void sigterm_drains_the_call_in_flight_then_exits_0(void **state) {
   const char *create[] = {"token", "create", "--tenant", "acme", NULL};
   assert_int_equal(run_cis(home, tok, sizeof tok, create), 0);
   tok[strcspn(tok, "\n")] = 0;
-  server sv;
+  serve_proc sv;
   const char *extra[] = {"--workers", "2", NULL};
   assert_int_equal(serve_start(home, &sv, extra), 0);
   assert_int_equal(install(sv.port, tok, "sleep", "sleep", "wasi", ",\"limits\":{\"timeout_ms\":30000}"), 201);
@@ -256,7 +145,7 @@ static void sigterm_drains_the_call_in_flight_then_exits_0(void **state) {
   pthread_join(th, NULL);
   assert_int_equal(c.status, 200);
   assert_non_null(strstr(c.out, "\"slept\":true"));
-  assert_int_equal(serve_wait(&sv), 0);
+  assert_int_equal(serve_proc_wait(&sv), 0);
   serve_home_remove(home);
 }
 

@@ -13,11 +13,8 @@
  * the private PostgreSQL cluster (tests/support/pg.sh, a fixture of its
  * own: this test stops it) and pg.sh itself.
  */
-#include <fcntl.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,51 +56,14 @@ static void nap_ms(long ms) {
 /* Runs `cis ARGS` as node home; its stdout into out. The exit status, or
  * -1 when it could not run or took over 120 s. */
 static int run_cis(const char *home, char *out, size_t cap, const char *const *args) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
   char env[5][1200], *envp[6];
   node_env(home, env, envp);
-  char *argv[16] = {(char *)g_cis};
-  int n = 1;
-  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  pid_t pid;
-  int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    close(p[0]);
-    return -1;
-  }
-  size_t got = 0;
-  for (int i = 0; i < 1200; i++) {
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(p[0], out + got, cap - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-    if (got == cap - 1) break;
-  }
-  out[got] = 0;
-  close(p[0]);
-  int st;
-  for (int i = 0; i < 1200; i++) {
-    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    nap_ms(100);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  return -1;
+  return serve_run_cis(g_cis, envp, out, cap, args);
 }
 
 typedef struct node {
   char home[256]; /* its own CIS_HOME */
-  pid_t pid;      /* the cis serve process */
-  int port;       /* where it listens */
-  int out;        /* its stdout */
+  serve_proc sv;  /* its cis serve process */
 } node;
 
 /* Starts `cis serve --listen 127.0.0.1:0` as a node with home
@@ -111,85 +71,28 @@ typedef struct node {
 static int node_start(node *nd, const char *name) {
   snprintf(nd->home, sizeof nd->home, "%s/%s", g_root, name);
   mkdir(nd->home, 0700);
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
   char env[5][1200], *envp[6];
   node_env(nd->home, env, envp);
-  char *argv[] = {(char *)g_cis, "serve", "--listen", "127.0.0.1:0", NULL};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  int rc = posix_spawn(&nd->pid, g_cis, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) return -1;
-  nd->out = p[0];
-  char line[256];
-  size_t got = 0;
-  for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(p[0], line + got, sizeof line - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-  }
-  line[got] = 0;
-  return sscanf(line, "listening 127.0.0.1:%d", &nd->port) == 1 ? 0 : -1;
+  return serve_proc_start(&nd->sv, g_cis, envp, NULL);
 }
 
 /* SIGTERM, then the exit status (at most 120 s). */
 static int node_stop(node *nd) {
-  kill(nd->pid, SIGTERM);
-  int st;
-  for (int i = 0; i < 1200; i++) {
-    if (waitpid(nd->pid, &st, WNOHANG) == nd->pid) {
-      close(nd->out);
-      return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    }
-    nap_ms(100);
-  }
-  kill(nd->pid, SIGKILL);
-  waitpid(nd->pid, &st, 0);
-  close(nd->out);
-  return -1;
-}
-
-static char *b64(const uint8_t *p, size_t n) {
-  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
-  for (size_t i = 0; o && i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    *q++ = a[v >> 18];
-    *q++ = a[(v >> 12) & 63];
-    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
-    *q++ = i + 2 < n ? a[v & 63] : '=';
-  }
-  if (q) *q = 0;
-  return o;
+  kill(nd->sv.pid, SIGTERM);
+  return serve_proc_wait(&nd->sv);
 }
 
 /* Installs nodes_skill.wasm as `name` through the node on port: the
  * status. */
 static int install(int port, const char *token, const char *name) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/nodes_skill.wasm", g_dir);
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  static uint8_t wasm[1 << 20];
-  size_t len = fread(wasm, 1, sizeof wasm, f);
-  fclose(f);
-  char manifest[2048];
-  if (serve_manifest(wasm, len, name, "cis_v1",
-                     ",\"permissions\":{\"kv\":true,\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}",
-                     manifest, sizeof manifest) != 0)
-    return -1;
-  char *w = b64(wasm, len), *body = malloc(strlen(w) + 4096);
-  sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
+  char *body = serve_install_request(
+      g_dir, "nodes_skill", name, "cis_v1",
+      ",\"permissions\":{\"kv\":true,\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
+  if (!body) return -1;
   http_resp r;
   int st = http_send(port, "POST", "/v1/skills", token, body, &r) == 0 ? r.status : 0;
   http_resp_free(&r);
   free(body);
-  free(w);
   return st;
 }
 
@@ -227,17 +130,17 @@ static void install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens(voi
   assert_int_equal(node_start(&b, "share-b"), 0);
   char tok[256], out[4096];
   token_create(a.home, "acme", "share", tok, sizeof tok); /* through a's database */
-  assert_int_equal(install(a.port, tok, "shared"), 201);
+  assert_int_equal(install(a.sv.port, tok, "shared"), 201);
   /* b never saw the install. */
-  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(b.sv.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
   /* KV: written by a call on a, read by a call on b. */
-  assert_int_equal(invoke(a.port, tok, "shared", "{\"op\":\"set\",\"value\":\"from-a\"}", out, sizeof out), 200);
-  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(a.sv.port, tok, "shared", "{\"op\":\"set\",\"value\":\"from-a\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(b.sv.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
   assert_non_null(strstr(out, "\"value\":\"from-a\""));
   /* Files of a db mount: written on a, read on b. */
-  assert_int_equal(invoke(a.port, tok, "shared", "{\"op\":\"write\",\"value\":\"file-a\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(a.sv.port, tok, "shared", "{\"op\":\"write\",\"value\":\"file-a\"}", out, sizeof out), 200);
   assert_non_null(strstr(out, "\"rc\":0"));
-  assert_int_equal(invoke(b.port, tok, "shared", "{\"op\":\"read\"}", out, sizeof out), 200);
+  assert_int_equal(invoke(b.sv.port, tok, "shared", "{\"op\":\"read\"}", out, sizeof out), 200);
   assert_non_null(strstr(out, "\"value\":\"file-a\""));
   /* The token revoked through b's database is refused by a within the
    * token poll bound (a caches verified tokens; docs/serve.md: 1 s),
@@ -246,7 +149,7 @@ static void install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens(voi
   assert_int_equal(run_cis(b.home, out, sizeof out, revoke), 0);
   int revoked = 200;
   for (int i = 0; i < 150 && revoked != 401; i++) {
-    revoked = invoke(a.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out);
+    revoked = invoke(a.sv.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out);
     if (revoked != 401) nap_ms(100);
   }
   assert_int_equal(revoked, 401);
@@ -273,17 +176,17 @@ static void removed_on_one_node_is_404_on_the_other_within_the_poll_bound(void *
   assert_int_equal(node_start(&b, "rm-b"), 0);
   char tok[256], out[4096];
   token_create(a.home, "beta", "rm", tok, sizeof tok);
-  assert_int_equal(install(a.port, tok, "gone"), 201);
-  assert_int_equal(invoke(a.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200); /* cached on a */
-  assert_int_equal(invoke(b.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(install(a.sv.port, tok, "gone"), 201);
+  assert_int_equal(invoke(a.sv.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200); /* cached on a */
+  assert_int_equal(invoke(b.sv.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200);
   http_resp r;
-  assert_int_equal(http_send(b.port, "DELETE", "/v1/skills/gone", tok, NULL, &r), 0);
+  assert_int_equal(http_send(b.sv.port, "DELETE", "/v1/skills/gone", tok, NULL, &r), 0);
   assert_true(r.status == 200 || r.status == 204);
   http_resp_free(&r);
   /* The bound is 1 s (CIS__REGISTRY_POLL_MS); waited for 15 s at most. */
   int st = 0;
   for (int i = 0; i < 150 && st != 404; i++) {
-    st = invoke(a.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out);
+    st = invoke(a.sv.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out);
     if (st != 404) nap_ms(100);
   }
   assert_int_equal(st, 404);
@@ -297,20 +200,20 @@ static void dead_registry_database_is_503_typed_then_recovers(void **state) {
   assert_int_equal(node_start(&a, "dead-a"), 0);
   char tok[256], out[4096];
   token_create(a.home, "gamma", "dead", tok, sizeof tok);
-  assert_int_equal(install(a.port, tok, "alive"), 201);
-  assert_int_equal(invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(install(a.sv.port, tok, "alive"), 201);
+  assert_int_equal(invoke(a.sv.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 200);
   assert_int_equal(pg("stop"), 0);
-  assert_int_equal(invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 503);
+  assert_int_equal(invoke(a.sv.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out), 503);
   assert_non_null(strstr(out, "CIS_EREGISTRYDOWN"));
   http_resp r;
-  assert_int_equal(http_get(a.port, "/v1/skills", tok, &r), 0);
+  assert_int_equal(http_get(a.sv.port, "/v1/skills", tok, &r), 0);
   assert_int_equal(r.status, 503);
   http_resp_free(&r);
   assert_int_equal(pg("restart"), 0);
   /* Service again once the database is back (bounded: 30 s). */
   int st = 0;
   for (int i = 0; i < 300 && st != 200; i++) {
-    st = invoke(a.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out);
+    st = invoke(a.sv.port, tok, "alive", "{\"op\":\"get\"}", out, sizeof out);
     if (st != 200) nap_ms(100);
   }
   assert_int_equal(st, 200);
