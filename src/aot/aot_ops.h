@@ -38,6 +38,9 @@ void cis__tier_calls(const cis_module *mod, uint64_t *base_calls, uint64_t *aot_
 /* Tests: load every cache entry through a memory-file copy (the fallback
  * for a cache on a file system that refuses to map code). */
 void cis__aot_test_load_copy(bool on);
+/* Tests: write and check cache entries as on a CPU without a crc32
+ * instruction (the object's BLAKE2b is then what a load checks). */
+void cis__aot_test_no_crc(bool on);
 /* Tests: while held, the worker starts no compile. */
 void cis__tier_hold(bool hold);
 /* Lets the worker finish the queue, then joins it (run at exit; no

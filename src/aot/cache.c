@@ -4,26 +4,42 @@
  * a shared object, storing it atomically, and loading it back only after
  * checking it.
  *
- * The key is the SHA-256 of: the module's SHA-256, the cis version, the
- * code generator's version and contract (CIS__AOT_CODEGEN_VERSION,
- * CIS_AOT_ABI, the SHA-256 of the prelude every generated file starts
- * with), the layout of the runtime structs compiled code reads,
- * the compiler driver's identity (its path, device, inode, size and
- * mtime: an upgrade of the compiler replaces the file), the flags, and
- * the machine name (the flags select no CPU feature beyond the base ABI,
- * so the architecture is all they depend on).
+ * What an entry is for is its key: the module's bytes and the key text
+ * (the cis version, the code generator's version and contract:
+ * CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, the SHA-256 of the prelude every
+ * generated file starts with; the layout of the runtime structs compiled
+ * code reads; the compiler driver's identity: its path, device, inode,
+ * size and mtime, since an upgrade of the compiler replaces the file; the
+ * flags; and the machine name: the flags select no CPU feature beyond the
+ * base ABI, so the architecture is all they depend on). The entry stores
+ * both, and a load compares them byte for byte with its own: identity
+ * is exact equality, not a hash. The entry's file name, KEY.cso, is only
+ * where to look: four FNV-1a lanes over the key text and the module's
+ * bytes (cis__hash_bytes), which binds no library. Two keys of one name
+ * (a collision, contrived or not) cost a compile, never a wrong load.
  *
- * An entry, KEY.cso, is one file: the shared object, then a trailer
- * (magic, the key, the BLAKE2b checksum of the object, the module's
- * SHA-256, the object's length), so that the file itself is what dlopen
- * maps. Loading opens the entry once, checks through that descriptor the
- * magic, the key (a file of another module swapped in fails here), the
- * length (a truncated file) and the object's hash over a mapping of it
- * (any other corruption), then dlopens /proc/self/fd/N of the same
+ * An entry is one file: the shared object, the module's bytes, the key
+ * text, then a trailer (magic, the name, the object's BLAKE2b-256 and
+ * CRC32C, the module's SHA-256 for `cis cache list`, the lengths), so
+ * that the file itself is what dlopen maps. Loading opens the entry once
+ * and checks through that descriptor the magic, the name and the lengths
+ * (a truncated file), the module's bytes and key text (a file of another
+ * module swapped in), and the object's checksum over a mapping of it (any
+ * other corruption); then it dlopens /proc/self/fd/N of the same
  * descriptor: a rename over the path after the check cannot change what
  * is loaded, and no copy is made (a copy into a memory file is the
  * fallback where the cache's file system refuses to map code). An entry
  * that fails a check is compiled again and replaced, never run.
+ *
+ * The load's checksum is the object's CRC32C, computed by the CPU's crc32
+ * instruction (SSE4.2, ARMv8 CRC): like a file system's block checksum it
+ * guards against accidental corruption, which is what a checksum in the
+ * same file can guard against (a writer of the cache could rewrite any
+ * hash in it too), and it needs no library: binding libsodium for a
+ * BLAKE2b was most of what a cached start cost beyond the interpreter's
+ * start. Without the instruction (or in an entry written without it) the
+ * load checks the BLAKE2b-256, binding libsodium as before; compiles and
+ * `cis cache list` always have both.
  *
  * Writers use a temporary file then rename(2), so a reader sees a whole
  * entry or none, and no entry is ever written in place. Compiling takes
@@ -64,18 +80,26 @@
 #include "cis/cis_aot.h"
 #include "common/dynlib.h"
 #include "common/sha256.h"
+#include "runtime/rt_internal.h"
 
 extern char **environ;
 
 /* The trailer of an entry: the object, then these fields at these offsets
  * of its last TRL_SIZE bytes. */
-#define MAGIC "CISAOT03" /* 03: a trailer, the object first (02: a header) */
-#define T_KEY 8        /* cache key, 32 bytes */
+#define MAGIC "CISAOT04" /* 04: module bytes and key text stored (03: hashed key) */
+#define T_KEY 8        /* the entry's name, 32 bytes */
 #define T_SUM 40       /* BLAKE2b-256 of the object */
-#define T_MOD 72       /* SHA-256 of the module */
+#define T_MOD 72       /* SHA-256 of the module (for listings) */
 #define T_LEN 104      /* object length, u64 little-endian */
 #define T_VER 112      /* cis version that wrote it, NUL-padded, 16 bytes */
-#define TRL_SIZE 128
+#define T_MLEN 128     /* module length, u64 */
+#define T_TLEN 136     /* key text length, u32 */
+#define T_CRC 140      /* CRC32C of the object, u32, when T_FLAGS has F_CRC */
+#define T_FLAGS 144    /* u32 */
+#define F_CRC 1u
+#define TRL_SIZE 160
+/* Largest key text. */
+#define KEY_TEXT_MAX 8192
 /* How long a process waits for another compiling the same module. */
 #define LOCK_WAIT_MS (10u * 60u * 1000u)
 /* How long one compile may run before it is killed. */
@@ -187,6 +211,65 @@ static cis_result checksum(const void *p, size_t n, uint8_t md[32], char *msg, s
   return rc;
 }
 
+/* Tests: write and check entries as on a CPU without a crc32 instruction. */
+static bool no_crc;
+void cis__aot_test_no_crc(bool on) { no_crc = on; }
+
+/* CRC32C (Castagnoli) of n bytes by the CPU's instruction, into *crc;
+ * false when this CPU has none. */
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const uint8_t *p, size_t n) {
+  uint64_t c = 0xffffffffu;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    c = __builtin_ia32_crc32di(c, w);
+  }
+  uint32_t c32 = (uint32_t)c;
+  for (; n; p++, n--) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return ~c32;
+}
+static bool crc32c(const void *p, size_t n, uint32_t *crc) {
+  if (no_crc || !__builtin_cpu_supports("sse4.2")) return false;
+  *crc = crc32c_sse42(p, n);
+  return true;
+}
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+#include <arm_acle.h>
+static bool crc32c(const void *p, size_t n, uint32_t *crc) {
+  if (no_crc) return false;
+  const uint8_t *b = p;
+  uint32_t c = 0xffffffffu;
+  for (; n >= 8; b += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, b, 8);
+    c = __crc32cd(c, w);
+  }
+  for (; n; b++, n--) c = __crc32cb(c, *b);
+  *crc = ~c;
+  return true;
+}
+#else
+static bool crc32c(const void *p, size_t n, uint32_t *crc) {
+  (void)p, (void)n, (void)crc;
+  return false;
+}
+#endif
+
+/* The entry's name: four FNV-1a lanes (distinct offset bases) over the key
+ * text then the module's bytes. Where to look, not what is there: loads
+ * compare text and bytes in full. */
+static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t mlen,
+                       uint8_t out[32]) {
+  static const uint64_t basis[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
+                                    0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+  for (int i = 0; i < 4; i++) {
+    uint64_t h = cis__hash_bytes(basis[i], text, tlen);
+    h = cis__hash_bytes(h, mod, mlen);
+    memcpy(out + 8 * i, &h, 8);
+  }
+}
+
 /* ---------------------------------------------------------- compiler */
 
 cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
@@ -256,17 +339,19 @@ cis_result cis__aot_cache_dir(char *out, size_t cap) {
 }
 
 typedef struct key {
-  uint8_t mod[32];   /* module SHA-256 */
-  uint8_t key[32];   /* the cache key */
-  char name[65];     /* key in hex: the entry's file name stem */
+  uint8_t mod[32];            /* module SHA-256: made for a compile only (job_new) */
+  uint8_t key[32];            /* the entry's name (entry_name) */
+  char name[65];              /* key in hex: the entry's file name stem */
+  const uint8_t *bytes;       /* the module's bytes (the module's, or the job's copy) */
+  size_t nbytes;              /* their length */
+  size_t tlen;                /* length of text */
+  char text[KEY_TEXT_MAX];    /* the key text, compared in full at load */
 } key;
 
+/* The key of module m: its text, and the name made from the text and the
+ * module's bytes. No hash library: a cached start binds none. */
 static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, char *msg,
                            size_t cap) {
-  cis_result rc = sha256(m->bytes, m->nbytes, k->mod, msg, cap);
-  if (rc != CIS_OK) return rc;
-  char modhex[65];
-  cis__hex(k->mod, 32, modhex);
   struct utsname u;
   if (uname(&u) != 0) snprintf(u.machine, sizeof u.machine, "unknown");
   /* The prelude pasted into every generated file, so that a change to it
@@ -275,18 +360,20 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
    * cost most of a cached start). */
   extern const char cis__aot_prelude_sha256[];
   const char *prehex = cis__aot_prelude_sha256;
-  char text[8192];
-  int n = snprintf(text, sizeof text,
-                   "module %s\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\ncc %s %s\n"
-                   "flags %s\nmachine %s\n",
-                   modhex, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,
+  int n = snprintf(k->text, sizeof k->text,
+                   "module %zu bytes\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\n"
+                   "cc %s %s\nflags %s\nmachine %s\n",
+                   m->nbytes, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,
                    cis__aot_layout(), cc->path, cc->ident, cis__aot_cflags(), u.machine);
-  if (n < 0 || (size_t)n >= sizeof text) {
+  if (n < 0 || (size_t)n >= sizeof k->text) {
     setmsg(msg, cap, "cache key too long");
     return CIS_ETOOBIG;
   }
-  rc = sha256(text, (size_t)n, k->key, msg, cap);
-  if (rc != CIS_OK) return rc;
+  k->tlen = (size_t)n;
+  k->bytes = m->bytes;
+  k->nbytes = m->nbytes;
+  memset(k->mod, 0, sizeof k->mod);
+  entry_name(k->text, k->tlen, k->bytes, k->nbytes, k->key);
   cis__hex(k->key, 32, k->name);
   return CIS_OK;
 }
@@ -307,6 +394,7 @@ struct cis__aot_job {
   char dir[PATH_MAX];
   char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
   char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
+  uint8_t *bytes;                      /* a copy of the module's bytes (k.bytes) */
   char cc[4096];                       /* the compiler driver */
   char flags[1024];                    /* its flags, split in place for argv */
   char *argv[32];
@@ -385,29 +473,62 @@ static bool pread_all(int fd, uint8_t *p, size_t n, off_t at) {
   return true;
 }
 
-/* Checks the entry open as fd: its trailer (magic; the key, unless want
- * is NULL; the object's length against the file's) and the object's
- * checksum, hashed over a mapping of fd itself. trl receives the trailer
- * (when the file has one). Returns CIS_EHASH when unsound, CIS_EIO when
- * unreadable. Allocates nothing. */
-static cis_result check_entry(int fd, const uint8_t *want, uint8_t trl[TRL_SIZE], char *msg,
-                              size_t cap) {
+/* Checks the entry open as fd: its trailer (magic, lengths against the
+ * file's), the object's checksum over a mapping of fd itself, and, for a
+ * load (want), the name, the module's bytes and the key text against
+ * want's; for a listing (want NULL), the name against the stored text and
+ * bytes. trl receives the trailer (when the file has one). On success
+ * with map non-NULL, *map and *maplen keep the mapping of all but the
+ * trailer (the caller unmaps it); else nothing stays mapped. Returns
+ * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing. */
+static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], void **map,
+                              size_t *maplen, char *msg, size_t cap) {
   memset(trl, 0, TRL_SIZE);
   struct stat st;
   if (fstat(fd, &st) != 0) return CIS_EIO;
-  if (st.st_size <= TRL_SIZE || (uint64_t)st.st_size > MAX_OBJECT + TRL_SIZE) return CIS_EHASH;
-  size_t n = (size_t)st.st_size - TRL_SIZE;
-  if (!pread_all(fd, trl, TRL_SIZE, (off_t)n)) return CIS_EIO;
-  uint64_t plen;
-  memcpy(&plen, trl + T_LEN, 8);
-  if (memcmp(trl, MAGIC, 8) != 0 || (want && memcmp(trl + T_KEY, want, 32) != 0) || plen != n)
+  if (st.st_size <= TRL_SIZE || (uint64_t)st.st_size > 2ull * MAX_OBJECT + KEY_TEXT_MAX + TRL_SIZE)
     return CIS_EHASH;
-  void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+  size_t body = (size_t)st.st_size - TRL_SIZE;
+  if (!pread_all(fd, trl, TRL_SIZE, (off_t)body)) return CIS_EIO;
+  uint64_t plen, mlen;
+  uint32_t tlen, crc, flags;
+  memcpy(&plen, trl + T_LEN, 8);
+  memcpy(&mlen, trl + T_MLEN, 8);
+  memcpy(&tlen, trl + T_TLEN, 4);
+  memcpy(&crc, trl + T_CRC, 4);
+  memcpy(&flags, trl + T_FLAGS, 4);
+  if (memcmp(trl, MAGIC, 8) != 0 || plen == 0 || plen > MAX_OBJECT || mlen > MAX_OBJECT ||
+      tlen > KEY_TEXT_MAX || plen + mlen + tlen != body)
+    return CIS_EHASH;
+  if (want && (memcmp(trl + T_KEY, want->key, 32) != 0 || mlen != want->nbytes ||
+               tlen != want->tlen))
+    return CIS_EHASH;
+  uint8_t *p = mmap(NULL, body, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
-  uint8_t md[32];
-  cis_result rc = checksum(p, n, md, msg, cap);
-  munmap(p, n);
-  if (rc == CIS_OK && memcmp(md, trl + T_SUM, 32) != 0) rc = CIS_EHASH;
+  const uint8_t *mod = p + plen, *text = mod + mlen;
+  cis_result rc = CIS_OK;
+  if (want) {
+    if ((mlen && memcmp(mod, want->bytes, mlen) != 0) || memcmp(text, want->text, tlen) != 0)
+      rc = CIS_EHASH;
+  } else {
+    uint8_t name[32];
+    entry_name((const char *)text, tlen, mod, mlen, name);
+    if (memcmp(name, trl + T_KEY, 32) != 0) rc = CIS_EHASH;
+  }
+  uint32_t c;
+  if (rc == CIS_OK && want && (flags & F_CRC) && crc32c(p, plen, &c)) {
+    if (c != crc) rc = CIS_EHASH;
+  } else if (rc == CIS_OK) {
+    uint8_t md[32];
+    rc = checksum(p, plen, md, msg, cap);
+    if (rc == CIS_OK && memcmp(md, trl + T_SUM, 32) != 0) rc = CIS_EHASH;
+  }
+  if (rc == CIS_OK && map) {
+    *map = p;
+    *maplen = body;
+  } else {
+    munmap(p, body);
+  }
   return rc;
 }
 
@@ -434,14 +555,21 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   memcpy(trl, MAGIC, 8);
   memcpy(trl + T_KEY, j->k.key, 32);
   memcpy(trl + T_MOD, j->k.mod, 32);
-  uint64_t plen = len;
+  uint64_t plen = len, mlen = j->k.nbytes;
+  uint32_t tlen = (uint32_t)j->k.tlen, crc = 0, flags = 0;
+  if (crc32c(so, len, &crc)) flags |= F_CRC;
   memcpy(trl + T_LEN, &plen, 8);
+  memcpy(trl + T_MLEN, &mlen, 8);
+  memcpy(trl + T_TLEN, &tlen, 4);
+  memcpy(trl + T_CRC, &crc, 4);
+  memcpy(trl + T_FLAGS, &flags, 4);
   memcpy(trl + T_VER, CIS_VERSION_STRING, strnlen(CIS_VERSION_STRING, 15));
   cis_result rc = checksum(so, len, trl + T_SUM, msg, cap);
   int fd = rc == CIS_OK ? open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
   if (rc == CIS_OK) {
-    bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, trl, sizeof trl) &&
-              fsync(fd) == 0;
+    bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, j->k.bytes, mlen) &&
+              write_all(fd, (const uint8_t *)j->k.text, tlen) &&
+              write_all(fd, trl, sizeof trl) && fsync(fd) == 0;
     if (fd >= 0) ok = close(fd) == 0 && ok;
     if (!ok || rename(j->tpath, j->path) != 0) {
       setmsg(msg, cap, "cannot write the cache entry %s: %s", j->path, strerror(errno));
@@ -480,7 +608,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     int fd = open(j->path, O_RDONLY | O_CLOEXEC);
     uint8_t trl[TRL_SIZE];
     if (fd >= 0) {
-      rc = check_entry(fd, j->k.key, trl, NULL, 0);
+      rc = check_entry(fd, &j->k, trl, NULL, NULL, NULL, 0);
       close(fd);
     }
   }
@@ -498,6 +626,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
 void cis__aot_job_free(cis__aot_job *j) {
   if (!j) return;
   if (j->fa_ok) posix_spawn_file_actions_destroy(&j->fa);
+  free(j->bytes);
   if (!j->cache) {
     unlink(j->cpath);
     unlink(j->path);
@@ -515,6 +644,22 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   cis__aot_job *j = calloc(1, sizeof *j);
   if (!j) return CIS_ENOMEM;
   j->k = *k;
+  /* The job owns the bytes it stores (it may outlive the module, in a
+   * child), and the module's SHA-256 for listings: a compile binds
+   * libsodium anyway, for the BLAKE2b. */
+  j->bytes = malloc(k->nbytes ? k->nbytes : 1);
+  if (!j->bytes) {
+    free(j);
+    return CIS_ENOMEM;
+  }
+  memcpy(j->bytes, k->bytes, k->nbytes);
+  j->k.bytes = j->bytes;
+  cis_result hrc = sha256(k->bytes, k->nbytes, j->k.mod, msg, cap);
+  if (hrc != CIS_OK) {
+    free(j->bytes);
+    free(j);
+    return hrc;
+  }
   j->cache = cache;
   j->keep_c = getenv("CIS_AOT_KEEP_C") != NULL;
   snprintf(j->dir, sizeof j->dir, "%s", dir);
@@ -584,6 +729,12 @@ struct cis__aot_loaded {
   void *dl;
   int fd;                      /* the entry (or memory file) it was loaded from */
   const cis_aot_object *obj;
+  uint8_t *map;                /* the checked entry but its trailer: object, module, text */
+  size_t maplen;               /* its length */
+  const uint8_t *mod;          /* in map: the module's bytes */
+  size_t nbytes;               /* their length */
+  const char *text;            /* in map: the key text */
+  size_t tlen;                 /* its length */
 };
 
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -605,14 +756,22 @@ void cis__aot_release(cis__aot_loaded *l) {
   if (!last) return;
   dlclose(l->dl);
   close(l->fd);
+  munmap(l->map, l->maplen);
   free(l);
+}
+
+/* Whether loaded object l is the one of key k: the same name, module
+ * bytes and key text (names may collide). */
+static bool loaded_is(const cis__aot_loaded *l, const key *k) {
+  return !memcmp(l->key, k->key, 32) && l->nbytes == k->nbytes && l->tlen == k->tlen &&
+         (!k->nbytes || !memcmp(l->mod, k->bytes, k->nbytes)) && !memcmp(l->text, k->text, k->tlen);
 }
 
 /* The loaded object of key k, counted, or NULL. */
 static cis__aot_loaded *loaded_find(const key *k) {
   pthread_mutex_lock(&loaded_lock);
   cis__aot_loaded *l = loaded_head;
-  while (l && memcmp(l->key, k->key, 32) != 0) l = l->next;
+  while (l && !loaded_is(l, k)) l = l->next;
   if (l) l->refs++;
   pthread_mutex_unlock(&loaded_lock);
   return l;
@@ -680,11 +839,19 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
   uint8_t trl[TRL_SIZE];
-  cis_result rc = check_entry(fd, k->key, trl, msg, cap);
+  void *map = NULL;
+  size_t maplen = 0;
+  cis_result rc = check_entry(fd, k, trl, &map, &maplen, msg, cap);
   cis__aot_loaded *l = rc == CIS_OK ? calloc(1, sizeof *l) : NULL;
   if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
   if (rc == CIS_OK) {
     l->fd = fd;
+    l->map = map;
+    l->maplen = maplen;
+    l->nbytes = k->nbytes;
+    l->tlen = k->tlen;
+    l->mod = l->map + (maplen - k->nbytes - k->tlen);
+    l->text = (const char *)l->mod + k->nbytes;
     rc = dlopen_fd(fd, k->name, &l->dl, &l->obj, msg, cap);
     if (rc != CIS_OK || load_copy) {
       if (rc == CIS_OK) dlclose(l->dl);
@@ -696,6 +863,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   }
   if (rc != CIS_OK) {
     close(fd);
+    if (map) munmap(map, maplen);
     free(l);
     return rc;
   }
@@ -703,7 +871,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   l->refs = 1;
   pthread_mutex_lock(&loaded_lock);
   cis__aot_loaded *other = loaded_head;
-  while (other && memcmp(other->key, k->key, 32) != 0) other = other->next;
+  while (other && !loaded_is(other, k)) other = other->next;
   if (other) other->refs++; /* another thread loaded it meanwhile: use that one */
   else {
     l->next = loaded_head;
@@ -713,6 +881,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   if (other) {
     dlclose(l->dl);
     close(l->fd);
+    munmap(l->map, l->maplen);
     free(l);
     l = other;
   }
@@ -738,17 +907,20 @@ bool cis__aot_cached(const cis__module *m) {
   return access(path, R_OK) == 0;
 }
 
-/* Key, compiler and cache folder of m; *cache says whether the cache is
- * usable (else the caller compiles in a private folder). */
+/* Key, compiler and cache folder of m; *cache says whether the folder is
+ * named (it may not exist yet: writable() makes it). */
 static cis_result locate(const cis__module *m, cis__aot_cc *cc, key *k, char *dir, size_t dcap,
                          bool *cache, char *msg, size_t cap) {
   cis_result rc = cis__aot_find_cc(cc, msg, cap);
   if (rc == CIS_OK) rc = make_key(m, cc, k, msg, cap);
   if (rc != CIS_OK) return rc;
-  *cache = cis__aot_cache_dir(dir, dcap) == CIS_OK && mkdirs(dir) == CIS_OK &&
-           access(dir, W_OK) == 0;
+  *cache = cis__aot_cache_dir(dir, dcap) == CIS_OK;
   return CIS_OK;
 }
+
+/* Whether entries can be written into the cache folder dir (made when
+ * missing). Only a compile asks: a load needs no write access. */
+static bool writable(const char *dir) { return mkdirs(dir) == CIS_OK && access(dir, W_OK) == 0; }
 
 /* A private temporary folder for a compile without a usable cache. */
 static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
@@ -773,10 +945,10 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loade
     snprintf(path, sizeof path, "%s/%s.cso", dir, k.name);
     rc = load_entry(path, &k, out, msg, cap);
     if (rc == CIS_OK || (rc != CIS_ENOTFOUND && rc != CIS_EHASH)) return rc;
-  } else if ((*out = loaded_find(&k))) {
-    return CIS_OK;
   }
-  if (!do_compile) return CIS_ENOTFOUND;
+  if (!do_compile) return cache || !(*out = loaded_find(&k)) ? CIS_ENOTFOUND : CIS_OK;
+  if (cache) cache = writable(dir);
+  if (!cache && (*out = loaded_find(&k))) return CIS_OK;
   if (!cache && (rc = temp_dir(dir, sizeof dir, msg, cap)) != CIS_OK) return rc;
   cis__aot_job *j = NULL;
   rc = job_new(m, &cc, &k, cache, dir, &j, msg, cap);
@@ -798,7 +970,7 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
   *out = NULL;
   cis_result rc = locate(m, &cc, &k, dir, sizeof dir, &cache, msg, cap);
   if (rc != CIS_OK) return rc;
-  if (!cache) {
+  if (!cache || !writable(dir)) {
     setmsg(msg, cap, "no writable cache folder to compile into");
     return CIS_EIO;
   }
@@ -868,7 +1040,7 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
     e->mtime = (int64_t)st.st_mtim.tv_sec;
   }
   uint8_t trl[TRL_SIZE];
-  cis_result rc = check_entry(fd, NULL, trl, NULL, 0);
+  cis_result rc = check_entry(fd, NULL, trl, NULL, NULL, NULL, 0);
   close(fd);
   if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
   cis__hex(trl + T_MOD, 32, e->module_sha256);
