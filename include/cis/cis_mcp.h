@@ -50,6 +50,8 @@ extern "C" {
 /* The longest message (one line on stdio) read by default: 4 MiB. A longer
  * one is answered with a parse error (-32700) and skipped. */
 #define CIS_MCP_MAX_MESSAGE (4u * 1024 * 1024)
+/* How often cis_mcp_serve_fd looks at the tool list by default (ms). */
+#define CIS_MCP_WATCH_MS 2000u
 /* Tools per tools/list page by default. */
 #define CIS_MCP_PAGE_SIZE 100u
 /* How many tools/call cis_mcp_serve_fd runs at once; one more waits (and
@@ -75,6 +77,10 @@ typedef struct cis_mcp_config {
    * of recent calls; NULL = nobody. */
   void (*on_call)(void *user, const char *tool, const cis_invoke_result *res);
   void *on_call_user;
+  unsigned watch_ms;         /* cis_mcp_serve_fd: how often it looks for
+                                installed, replaced or removed skills to
+                                send notifications/tools/list_changed; 0 =
+                                CIS_MCP_WATCH_MS */
 } cis_mcp_config;
 
 /* A new session. CIS_EINVAL without skills, CIS_ENOMEM. */
@@ -96,7 +102,12 @@ CIS_EXTERN cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, ch
  * Each tools/call runs on a thread of its own (at most CIS_MCP_MAX_CALLS
  * at once) while reading goes on, so its reply may come after those of
  * later messages; at end of input the calls in flight finish and are
- * answered before it returns.
+ * answered before it returns. Once the handshake is done
+ * (notifications/initialized of a 2025-xx session), a change of the tool
+ * list (a skill installed, replaced or removed; looked at every
+ * config.watch_ms) is sent as notifications/tools/list_changed, and the
+ * capabilities initialize gives say listChanged true (cis_mcp_handle
+ * alone, with no transport that can send unasked, says false).
  * Blank lines are skipped and a "\r" before the newline is dropped. A line
  * longer than max_message is answered with a parse error (-32700, id
  * null) as soon as it passes the cap, and the rest of it is read and

@@ -66,6 +66,8 @@ struct cis_mcp {
   size_t page_size;     /* tools per tools/list page */
   void (*on_call)(void *, const char *, const cis_invoke_result *); /* see cis_mcp_config */
   void *on_call_user;
+  unsigned watch_ms;    /* cis_mcp_serve_fd's look at the tool list */
+  bool pushes;          /* a transport sends list_changed (capabilities) */
   pthread_mutex_t lock; /* guards version, initialized and flights */
   const char *version;  /* agreed by initialize (one of versions[]), or NULL */
   bool initialized;     /* notifications/initialized seen */
@@ -111,6 +113,7 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
   m->page_size = cfg->page_size ? cfg->page_size : CIS_MCP_PAGE_SIZE;
   m->on_call = cfg->on_call;
   m->on_call_user = cfg->on_call_user;
+  m->watch_ms = cfg->watch_ms ? cfg->watch_ms : CIS_MCP_WATCH_MS;
   pthread_mutex_init(&m->lock, NULL);
   if (!(m->tenant = strdup(cfg->tenant ? cfg->tenant : "default"))) {
     pthread_mutex_destroy(&m->lock);
@@ -142,6 +145,44 @@ const char *cis_mcp_negotiated_version(const cis_mcp *m) { return m ? version_of
 /* Internal: the line cap of the stdio transport (mcp_stdio.c). */
 size_t cis__mcp_max_message(const cis_mcp *m);
 size_t cis__mcp_max_message(const cis_mcp *m) { return m->max_message; }
+
+/* Internal (mcp_stdio.c): the transport sends list_changed, so initialize
+ * says so; set before the first message. */
+void cis__mcp_set_pushes(cis_mcp *m, bool on);
+void cis__mcp_set_pushes(cis_mcp *m, bool on) { m->pushes = on; }
+
+/* Internal (mcp_stdio.c): the watch period, and whether a handshake-era
+ * session is initialized (list_changed may be sent: 2026-07-28 sends
+ * notifications only on a subscription, which we do not offer). */
+unsigned cis__mcp_watch_ms(const cis_mcp *m);
+unsigned cis__mcp_watch_ms(const cis_mcp *m) { return m->watch_ms; }
+bool cis__mcp_may_notify(cis_mcp *m);
+bool cis__mcp_may_notify(cis_mcp *m) {
+  pthread_mutex_lock(&m->lock);
+  bool ok = m->version && m->initialized;
+  pthread_mutex_unlock(&m->lock);
+  return ok;
+}
+
+/* Internal (mcp_stdio.c): a digest of the tool list (names, modules and
+ * install times) into hex (65 bytes); false when the registry cannot be
+ * read (no change is said then). */
+bool cis__mcp_list_digest(cis_mcp *m, char *hex);
+bool cis__mcp_list_digest(cis_mcp *m, char *hex) {
+  cis_skill_info *infos = NULL;
+  size_t n = 0;
+  if (cis_skills_list(m->skills, &infos, &n) != CIS_OK) return false;
+  size_t per = sizeof infos->name + sizeof infos->sha256 + 24;
+  char *text = malloc(n * per + 1);
+  size_t len = 0;
+  for (size_t i = 0; text && i < n; i++)
+    len += (size_t)snprintf(text + len, per + 1, "%s\n%s\n%lld\n", infos[i].name, infos[i].sha256,
+                            (long long)infos[i].installed_at);
+  bool ok = text && cis_sha256_hex((const uint8_t *)text, len, hex) == CIS_OK;
+  free(text);
+  free(infos);
+  return ok;
+}
 
 /* ------------------------------------------------------------ framing */
 
@@ -195,10 +236,12 @@ static cJSON *server_info(void) {
   return o;
 }
 
-static cJSON *capabilities(void) {
+/* listChanged only when the transport sends it (stdio); over HTTP we
+ * never write unasked. */
+static cJSON *capabilities(const cis_mcp *m) {
   cJSON *c = cJSON_CreateObject();
   cJSON *t = cJSON_AddObjectToObject(c, "tools");
-  cJSON_AddFalseToObject(t, "listChanged"); /* no notifications: we never write unasked */
+  cJSON_AddBoolToObject(t, "listChanged", m->pushes);
   return c;
 }
 
@@ -232,17 +275,21 @@ static bool method_initialize(cis_mcp *m, const request *rq, reply *r) {
   pthread_mutex_unlock(&m->lock);
   if (!first) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   cJSON_AddStringToObject(r->result, "protocolVersion", agreed);
-  cJSON_AddItemToObject(r->result, "capabilities", capabilities());
+  cJSON_AddItemToObject(r->result, "capabilities", capabilities(m));
   cJSON_AddItemToObject(r->result, "serverInfo", server_info());
   return true;
 }
 
 /* server/discover (2026-07-28): the versions, capabilities and identity. */
 static bool method_discover(cis_mcp *m, const request *rq, reply *r) {
-  (void)m, (void)rq;
+  (void)rq;
   cJSON *sv = cJSON_AddArrayToObject(r->result, "supportedVersions");
   for (size_t i = 0; i < NVERSIONS; i++) cJSON_AddItemToArray(sv, cJSON_CreateString(versions[i]));
-  cJSON_AddItemToObject(r->result, "capabilities", capabilities());
+  /* 2026-07-28 notifies only on subscriptions/listen, which we lack. */
+  cJSON *caps = capabilities(m);
+  cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(caps, "tools"), "listChanged",
+                                         cJSON_CreateFalse());
+  cJSON_AddItemToObject(r->result, "capabilities", caps);
   modern_result(r->result, true);
   return true;
 }

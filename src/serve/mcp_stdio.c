@@ -14,6 +14,10 @@
  * the reader wait for a slot, so threads and memory stay bounded. Replies
  * are written whole, one at a time, under a lock; at end of input the
  * calls in flight are waited for, and answered.
+ *
+ * A watch thread looks at the tool list every watch_ms (a digest of names,
+ * modules and install times) and, once the session is initialized, sends
+ * notifications/tools/list_changed when it differs from the last look.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cis/cis_mcp.h"
@@ -29,6 +34,12 @@
 
 size_t cis__mcp_max_message(const cis_mcp *m);
 bool cis__mcp_is_call(const char *msg, size_t len);
+void cis__mcp_set_pushes(cis_mcp *m, bool on);
+unsigned cis__mcp_watch_ms(const cis_mcp *m);
+bool cis__mcp_may_notify(cis_mcp *m);
+bool cis__mcp_list_digest(cis_mcp *m, char *hex);
+
+#define LIST_CHANGED "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n"
 
 /* One tools/call on its thread. */
 typedef struct slot {
@@ -48,6 +59,8 @@ typedef struct server {
   pthread_cond_t ended; /* a call thread ended */
   cis_result wrc;       /* the first failure of a call thread (EIO, ENOMEM) */
   slot slots[CIS_MCP_MAX_CALLS];
+  pthread_cond_t stop_cv; /* the watch thread's sleep, cut short by stop */
+  bool stop;            /* input ended: the watch thread ends */
 } server;
 
 /* The reply to a line over the cap; it has no id, since we never read it. */
@@ -98,6 +111,37 @@ static void *call_thread(void *arg) {
   if (rc != CIS_OK && srv->wrc == CIS_OK) srv->wrc = rc;
   sl->done = true;
   pthread_cond_signal(&srv->ended);
+  pthread_mutex_unlock(&srv->lock);
+  return NULL;
+}
+
+/* The watch thread: every watch_ms, the tool list's digest against the
+ * last one; a change is sent once the session may be notified. */
+static void *watch_thread(void *arg) {
+  server *srv = arg;
+  unsigned ms = cis__mcp_watch_ms(srv->m);
+  char last[65] = "", now[65];
+  bool have = cis__mcp_list_digest(srv->m, last);
+  pthread_mutex_lock(&srv->lock);
+  while (!srv->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&srv->stop_cv, &srv->lock, &until);
+    if (srv->stop) break;
+    pthread_mutex_unlock(&srv->lock);
+    bool got = cis__mcp_list_digest(srv->m, now);
+    bool changed = got && have && strcmp(now, last) != 0;
+    if (got) memcpy(last, now, sizeof last), have = true;
+    bool tell = changed && cis__mcp_may_notify(srv->m);
+    pthread_mutex_lock(&srv->lock);
+    if (tell) {
+      cis_result rc = write_all(srv->out_fd, LIST_CHANGED, sizeof LIST_CHANGED - 1);
+      if (rc != CIS_OK && srv->wrc == CIS_OK) srv->wrc = rc;
+    }
+  }
   pthread_mutex_unlock(&srv->lock);
   return NULL;
 }
@@ -163,18 +207,18 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
   server srv = {.m = m, .out_fd = out_fd, .wrc = CIS_OK};
   pthread_mutex_init(&srv.lock, NULL);
   pthread_cond_init(&srv.ended, NULL);
+  pthread_cond_init(&srv.stop_cv, NULL);
+  pthread_t watcher;
+  bool watching = pthread_create(&watcher, NULL, watch_thread, &srv) == 0;
+  cis__mcp_set_pushes(m, watching); /* initialize says listChanged */
   char *chunk = malloc(READ_CHUNK);
   char *line = NULL;   /* the line so far, at most cap bytes */
   size_t len = 0;      /* its length */
   size_t alloc = 0;    /* line's allocation */
   bool dropping = false; /* past the cap: read up to the newline and drop */
   cis_result rc = CIS_OK;
-  if (!chunk) {
-    pthread_cond_destroy(&srv.ended);
-    pthread_mutex_destroy(&srv.lock);
-    return CIS_ENOMEM;
-  }
-  for (;;) {
+  if (!chunk) rc = CIS_ENOMEM;
+  while (rc == CIS_OK) {
     ssize_t got = read(in_fd, chunk, READ_CHUNK);
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) {
@@ -227,7 +271,16 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
     if (rc != CIS_OK) break;
   }
   reap(&srv, true); /* the calls in flight end (within their deadlines) */
+  if (watching) {
+    pthread_mutex_lock(&srv.lock);
+    srv.stop = true;
+    pthread_cond_signal(&srv.stop_cv);
+    pthread_mutex_unlock(&srv.lock);
+    pthread_join(watcher, NULL);
+  }
+  cis__mcp_set_pushes(m, false);
   if (rc == CIS_OK) rc = srv.wrc;
+  pthread_cond_destroy(&srv.stop_cv);
   pthread_cond_destroy(&srv.ended);
   pthread_mutex_destroy(&srv.lock);
   free(line);

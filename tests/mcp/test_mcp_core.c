@@ -878,12 +878,18 @@ static void invoke_on_instance_refusal_ends_the_call_before_the_guest_runs(void 
   cis_invoke_result_free(&res);
 }
 
-/* Reads from fd until want is in the text so far or 30 s pass; the text
- * (malloc'd). */
-static char *read_until(int fd, char *have, const char *want) {
+static int count_of(const char *text, const char *word) {
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, word)); p++) n++;
+  return n;
+}
+
+/* Reads from fd until want is in the text so far `times` times, the end
+ * of output, or 30 s; the text (malloc'd). */
+static char *read_until_n(int fd, char *have, const char *want, int times) {
   size_t len = have ? strlen(have) : 0;
   char *buf = have ? have : calloc(1, 1);
-  for (int i = 0; i < 300 && !strstr(buf, want); i++) {
+  for (int i = 0; i < 300 && count_of(buf, want) < times; i++) {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, 100) <= 0) continue;
     char chunk[4096];
@@ -896,6 +902,8 @@ static char *read_until(int fd, char *have, const char *want) {
   }
   return buf;
 }
+
+static char *read_until(int fd, char *have, const char *want) { return read_until_n(fd, have, want, 1); }
 
 typedef struct serve_job {
   cis_mcp *m;
@@ -957,6 +965,46 @@ static void serve_fd_reads_on_while_a_call_runs_and_cancel_reaches_it(void **sta
   assert_int_equal(cis_skills_remove(skills, "longspin"), CIS_OK);
 }
 
+static void serve_fd_sends_list_changed_after_initialized_when_skills_change(void **state) {
+  (void)state;
+  /* Without a transport that can send unasked, initialize says false. */
+  cis_mcp *plain = new_session();
+  cJSON *d = expect_result(rpc(plain, INIT("2025-11-25")));
+  assert_true(cJSON_IsFalse(get(d, "result.capabilities.tools.listChanged")));
+  cJSON_Delete(d);
+  cis_mcp_free(plain);
+
+  int in[2], out[2];
+  assert_int_equal(pipe(in), 0);
+  assert_int_equal(pipe(out), 0);
+  cis_mcp_config c = {.skills = skills, .tenant = "t1", .watch_ms = 20};
+  serve_job j = {.in = in[0], .out = out[1]};
+  assert_int_equal(cis_mcp_new(&c, &j.m), CIS_OK);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, serve_thread, &j), 0);
+  const char hello[] = INIT("2025-11-25") "\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"sync\",\"method\":\"ping\"}\n";
+  assert_int_equal(write(in[1], hello, sizeof hello - 1), (ssize_t)(sizeof hello - 1));
+  char *text = read_until(out[0], NULL, "\"id\":\"sync\"");
+  assert_non_null(strstr(text, "\"listChanged\":true"));
+  assert_int_equal(count_of(text, "list_changed"), 0); /* nothing changed yet */
+  /* Installed: one notification; removed: another. */
+  assert_int_equal(mcp_fixture_add(skills, fixtures, "fresh", "echo_input", ""), 0);
+  text = read_until(out[0], text, "notifications/tools/list_changed");
+  assert_int_equal(count_of(text, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n"), 1);
+  assert_int_equal(cis_skills_remove(skills, "fresh"), CIS_OK);
+  text = read_until_n(out[0], text, "list_changed", 2);
+  assert_int_equal(count_of(text, "list_changed"), 2);
+  close(in[1]);
+  text = read_until(out[0], text, "\x01never"); /* to the end of output */
+  pthread_join(t, NULL);
+  assert_int_equal(j.rc, CIS_OK);
+  free(text);
+  cis_mcp_free(j.m);
+  close(in[0]);
+  close(out[0]);
+}
+
 static int setup(void **state) {
   (void)state;
   skills = mcp_fixture_open(fixtures, home, sizeof home);
@@ -1008,6 +1056,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(cancelled_notification_stops_the_call_in_flight_and_it_gets_no_reply),
       cmocka_unit_test(invoke_on_instance_refusal_ends_the_call_before_the_guest_runs),
       cmocka_unit_test(serve_fd_reads_on_while_a_call_runs_and_cancel_reaches_it),
+      cmocka_unit_test(serve_fd_sends_list_changed_after_initialized_when_skills_change),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
