@@ -222,6 +222,26 @@ static void settings_of_same_named_skills_are_each_tenants_own(void **state) {
   free(json);
 }
 
+
+/* A call reads its own tenant's setting (config_get), not another
+ * tenant's of a skill of the same name. */
+static void a_call_reads_its_tenants_setting(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "greeter", "config", "cis_v1", ""), CIS_OK);
+  assert_int_equal(serve_register(t->b, g_dir, "greeter", "config", "cis_v1", ""), CIS_OK);
+  assert_int_equal(cis_skills_setting_set(t->a, "greeter", "greeting", "hi-alice"), CIS_OK);
+  char out[256];
+  assert_int_equal(run(t->b, "greeter", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"greeting\":null}");
+  assert_int_equal(run(t->a, "greeter", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"greeting\":\"hi-alice\"}");
+  assert_int_equal(cis_skills_setting_set(t->b, "greeter", "greeting", "hi-bob"), CIS_OK);
+  assert_int_equal(run(t->b, "greeter", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"greeting\":\"hi-bob\"}");
+  assert_int_equal(run(t->a, "greeter", "{}", out, sizeof out), CIS_OK);
+  assert_string_equal(out, "{\"greeting\":\"hi-alice\"}");
+}
+
 static void settings_equal(cis_skills *s, const char *name, const char *want) {
   char *json = NULL;
   assert_int_equal(cis_skills_settings(s, name, &json), CIS_OK);
@@ -288,6 +308,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(registry_from_before_the_split_becomes_the_default_tenants),
       cmocka_unit_test_setup_teardown(settings_of_same_named_skills_are_each_tenants_own, setup, teardown),
       cmocka_unit_test_setup_teardown(settings_from_before_the_tenant_key_go_to_their_tenant, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_call_reads_its_tenants_setting, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
