@@ -41,12 +41,13 @@ static cis_skills *open_new_home(const char *test) {
 /* What each stage returned; -1: not reached. */
 typedef struct stage_rcs {
   cis_result grant, link, run, collect;
+  cis_result invoke; /* what the one-call API returned for the same call */
 } stage_rcs;
 
 /* Drives the stages one by one as cis__invoke does, recording each one's
  * return. */
 static stage_rcs stages(cis__call *c) {
-  stage_rcs r = {-1, -1, -1, -1};
+  stage_rcs r = {-1, -1, -1, -1, -1};
   cis_result rc = r.grant = cis__call_grant(c);
   if (rc == CIS_OK) rc = r.link = cis__call_link(c);
   if (rc == CIS_OK) rc = r.run = cis__call_run(c);
@@ -105,6 +106,21 @@ static void same_result(const cis_invoke_result *a, const cis_invoke_result *b) 
   assert_string_equal(la, lb);
 }
 
+/* Calls installed skill name with input through cis_skills_invoke, then
+ * through the stages, and checks both give the same result. Returns the
+ * stages' returns, invoke's in .invoke; the stages' result is left in got
+ * for the caller's own checks (and cis_invoke_result_free). */
+static stage_rcs stages_beside_invoke(cis_skills *s, const char *name, const char *input,
+                                      const cis_invoke_options *o, cis_invoke_result *got) {
+  cis_invoke_result want;
+  cis_result rc = cis_skills_invoke(s, name, input, strlen(input), o, &want);
+  stage_rcs r = skill_stages(s, name, input, o, got);
+  r.invoke = rc;
+  same_result(&want, got);
+  cis_invoke_result_free(&want);
+  return r;
+}
+
 /* A WASI module that writes, then traps three calls deep: run returns the
  * trap, collect ends the call with it, and every part of the result is
  * what cis_skills_invoke_wasm gives. */
@@ -113,9 +129,7 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
   cis_skills *s = open_new_home("wasi");
   size_t len;
   uint8_t *wasm = cis_test_slurp(g_wat, "stage_wasi.wasm", &len);
-  cis_invoke_options o;
-  memset(&o, 0, sizeof o);
-  o.call_id = "call-1";
+  cis_invoke_options o = {.call_id = "call-1"};
   cis_invoke_result want;
   assert_int_equal(cis_skills_invoke_wasm(s, wasm, len, "{}", 2, &o, &want), CIS_TRAP_UNREACHABLE);
 
@@ -149,19 +163,15 @@ static void stages_give_an_installed_skill_what_invoke_gives(void **st) {
   (void)st;
   cis_skills *s = open_new_home("skill");
   cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
-  cis_invoke_options o;
-  memset(&o, 0, sizeof o);
-  o.call_id = "call-2";
-  cis_invoke_result want, got;
-  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, &o, &want), CIS_OK);
-  stage_rcs r = skill_stages(s, "stagekv", "{}", &o, &got);
+  cis_invoke_options o = {.call_id = "call-2"};
+  cis_invoke_result got;
+  stage_rcs r = stages_beside_invoke(s, "stagekv", "{}", &o, &got);
+  assert_int_equal(r.invoke, CIS_OK);
   assert_int_equal(r.run, CIS_OK);
   assert_int_equal(r.collect, CIS_OK);
-  same_result(&want, &got);
   assert_string_equal(got.output, "{}");
   assert_int_equal(got.stats.kv_sets, 1);
   assert_true(got.stats.memory_peak >= 65536);
-  cis_invoke_result_free(&want);
   cis_invoke_result_free(&got);
   cis_skills_close(s);
 }
@@ -207,18 +217,14 @@ static void stages_run_out_of_fuel_as_invoke_does(void **st) {
   (void)st;
   cis_skills *s = open_new_home("fuel");
   cis_test_install(s, g_wat, "stage_spin.wasm", "spin", "\"limits\":{\"fuel\":100000}");
-  cis_invoke_options o;
-  memset(&o, 0, sizeof o);
-  o.call_id = "call-3";
-  cis_invoke_result want, got;
-  assert_int_equal(cis_skills_invoke(s, "spin", "{}", 2, &o, &want), CIS_EFUEL);
-  stage_rcs r = skill_stages(s, "spin", "{}", &o, &got);
+  cis_invoke_options o = {.call_id = "call-3"};
+  cis_invoke_result got;
+  stage_rcs r = stages_beside_invoke(s, "spin", "{}", &o, &got);
+  assert_int_equal(r.invoke, CIS_EFUEL);
   assert_int_equal(r.link, CIS_OK);
   assert_int_equal(r.run, CIS_EFUEL);
   assert_int_equal(r.collect, CIS_EFUEL);
-  same_result(&want, &got);
   assert_int_equal(got.stats.fuel_left, 0);
-  cis_invoke_result_free(&want);
   cis_invoke_result_free(&got);
   cis_skills_close(s);
 }
@@ -229,16 +235,14 @@ static void a_call_refused_in_grant_ends_in_collect_with_nothing_made(void **st)
   (void)st;
   cis_skills *s = open_new_home("grant");
   cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
-  cis_invoke_result want, got;
-  assert_int_equal(cis_skills_invoke(s, "stagekv", "{", 1, NULL, &want), CIS_EJSON);
-  stage_rcs r = skill_stages(s, "stagekv", "{", NULL, &got);
+  cis_invoke_result got;
+  stage_rcs r = stages_beside_invoke(s, "stagekv", "{", NULL, &got);
+  assert_int_equal(r.invoke, CIS_EJSON);
   assert_int_equal(r.grant, CIS_EJSON);
   assert_int_equal(r.link, -1);
   assert_int_equal(r.collect, CIS_EJSON);
-  same_result(&want, &got);
   assert_null(got.logs);
   assert_int_equal(got.stats.wall_ns, 0);
-  cis_invoke_result_free(&want);
   cis_invoke_result_free(&got);
   cis_skills_close(s);
 }
@@ -250,22 +254,16 @@ static void a_call_refused_in_link_ends_in_collect(void **st) {
   (void)st;
   cis_skills *s = open_new_home("link");
   cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
-  cis_invoke_options o;
-  memset(&o, 0, sizeof o);
-  o.call_id = "call-4";
-  o.max_memory = 1;
-  cis_invoke_result want, got;
-  cis_result rc = cis_skills_invoke(s, "stagekv", "{}", 2, &o, &want);
-  assert_int_not_equal(rc, CIS_OK);
-  stage_rcs r = skill_stages(s, "stagekv", "{}", &o, &got);
+  cis_invoke_options o = {.call_id = "call-4", .max_memory = 1};
+  cis_invoke_result got;
+  stage_rcs r = stages_beside_invoke(s, "stagekv", "{}", &o, &got);
+  assert_int_not_equal(r.invoke, CIS_OK);
   assert_int_equal(r.grant, CIS_OK);
-  assert_int_equal(r.link, rc);
+  assert_int_equal(r.link, r.invoke);
   assert_int_equal(r.run, -1);
-  assert_int_equal(r.collect, rc);
-  same_result(&want, &got);
+  assert_int_equal(r.collect, r.invoke);
   assert_non_null(strstr(got.error, "instantiate: "));
   assert_non_null(got.logs);
-  cis_invoke_result_free(&want);
   cis_invoke_result_free(&got);
   assert_int_equal(stored(s, "stagekv"), 0);
   cis_skills_close(s);
