@@ -425,8 +425,8 @@ static void text_content(cJSON *res, const char *text) {
 
 /* What the on_instance hook of a call gets. */
 typedef struct flight_ctx {
-  cis_mcp *m;
-  flight *f;
+  cis_mcp *m;           /* whose lock guards the flight */
+  flight *f;            /* the call's flight */
 } flight_ctx;
 
 /* The call's instance from cis_skills_invoke (on_instance), kept on its
