@@ -145,5 +145,9 @@ extern const cis__vdb_dialect cis__vdb_postgres;
 int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* The name of the SQLite VFS that gathers a transaction's WAL writes into
+ * one (vfs_db_sqlite_wal.c), registered on first call; NULL when it could
+ * not be (then the default VFS serves). */
+const char *cis__vdb_sqlite_walbuf(void);
 
 #endif /* CIS_VFS_DB_INTERNAL_H */

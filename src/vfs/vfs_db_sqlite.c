@@ -16,6 +16,10 @@
  * two writers never deadlock upgrading read locks, and the lock wait is
  * bounded by the busy timeout.
  *
+ * The file is opened through the "cis-walbuf" VFS (vfs_db_sqlite_wal.c):
+ * the default VFS, with a transaction's WAL frames written out as one
+ * write instead of two per page.
+ *
  * Time: arm() sets the busy timeout to the method's budget and a progress
  * handler interrupts a statement that runs past it.
  *
@@ -168,7 +172,7 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   int r = sqlite3_open_v2(path, &c->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                               SQLITE_OPEN_EXRESCODE,
-                          NULL);
+                          cis__vdb_sqlite_walbuf());
   if (r != SQLITE_OK) {
     err = sq_fail(c, r, "open");
     goto fail;

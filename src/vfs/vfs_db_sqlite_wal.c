@@ -1,0 +1,315 @@
+/*
+ * This file implements "cis-walbuf", the SQLite VFS the database
+ * filesystem's own connections open their file with (vfs_db_sqlite.c): the
+ * default VFS, except that the writes of the write-ahead log are gathered
+ * in memory and reach the file as one write per transaction.
+ *
+ * Why: SQLite writes every WAL frame as two writes (its 24-byte header,
+ * then the page), so a commit that dirties 8 pages costs 16 write system
+ * calls, and a 64 MiB file 32768. On virtual machines where a system call
+ * costs ~10 us that is most of a small file's commit and most of a large
+ * file's time. Gathered, a commit is one pwrite of all its frames.
+ *
+ * Why it is safe: other connections read a frame only once the WAL index
+ * (shared memory, not this file) says it is committed, and SQLite updates
+ * the index only after the commit frame has been written. The commit frame
+ * is the one whose header carries the database size after the commit (the
+ * documented WAL format: header bytes 4..7, zero in every other frame), so
+ * the buffer is written out as soon as a commit frame is complete: before
+ * SQLite's write of it returns, so before the index can point at it. A
+ * process that dies with frames still in the buffer had not committed
+ * them, which is what a crash in the middle of the frame writes gives
+ * anyway (WAL recovery ignores frames after the last valid commit frame).
+ * Every other access to the WAL (read, size, truncate, sync, close) and
+ * every write that does not continue the buffer writes it out first, so
+ * this connection never reads around its own buffer. The database file
+ * and the rest pass straight through.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vfs/vfs_db_internal.h"
+
+#define WB_NAME "cis-walbuf"
+/* Most bytes gathered before they are written anyway: the unix VFS writes
+ * at most 0x1ffff bytes a call (it masks larger counts). */
+#define WB_CAP 0x1ffffu
+#define WAL_HDR 32        /* the WAL file's header */
+#define FRAME_HDR 24      /* a frame's header, before its page */
+
+typedef struct wb_file {
+  sqlite3_file base;         /* must stay first: pMethods is one of wb_io */
+  sqlite3_file *real;        /* the default VFS's file (malloc'd: the default's size) */
+  bool wal;                  /* a WAL file: its writes are gathered */
+  uint32_t frame;            /* bytes of a frame (24 + page size) from the WAL header;
+                                0: not known yet, writes pass straight through */
+  unsigned char *buf;        /* gathered bytes (malloc'd on first use) */
+  size_t len;                /* bytes in buf */
+  sqlite3_int64 off;         /* file offset of buf[0] */
+  sqlite3_int64 commit_end;  /* end of a commit frame begun in buf; 0: none */
+} wb_file;
+
+static sqlite3_vfs wb_vfs;    /* this one (registered once, never the default) */
+static pthread_once_t wb_once = PTHREAD_ONCE_INIT;
+static int wb_rc = SQLITE_ERROR; /* the registration's result */
+
+/* The VFS that does the work: whichever is the default when it is asked
+ * (so a VFS an embedder or a test installs as the default still serves). */
+static sqlite3_vfs *wb_root(void) { return sqlite3_vfs_find(NULL); }
+
+static uint32_t be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Learns the frame size from the WAL header (written or read at offset 0):
+ * the magic, then the format version, then the page size. */
+static void wb_learn(wb_file *f, const void *p, int n, sqlite3_int64 off) {
+  const unsigned char *h = p;
+  if (off != 0 || n < WAL_HDR || (be32(h) & ~1u) != 0x377f0682u) return;
+  uint32_t ps = be32(h + 8);
+  if (ps == 1) ps = 65536; /* the format's spelling of 64 KiB */
+  f->frame = ps >= 512 && ps <= 65536 && !(ps & (ps - 1)) ? FRAME_HDR + ps : 0;
+}
+
+/* Writes the gathered bytes out. On failure they are dropped: they were
+ * frames of a transaction that then fails. */
+static int wb_flush(wb_file *f) {
+  if (!f->len) return SQLITE_OK;
+  int rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
+  /* A commit frame whose page is still to come keeps its mark. */
+  if (f->commit_end && f->off + (sqlite3_int64)f->len >= f->commit_end) f->commit_end = 0;
+  f->len = 0;
+  return rc;
+}
+
+static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off) {
+  wb_file *f = (wb_file *)file;
+  if (!f->wal) return f->real->pMethods->xWrite(f->real, p, n, off);
+  if (off == 0) wb_learn(f, p, n, off);
+  bool gather = f->frame && off >= WAL_HDR && n > 0 && (size_t)n <= WB_CAP;
+  if (f->len && (!gather || off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WB_CAP)) {
+    int rc = wb_flush(f);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (gather && !f->buf && !(f->buf = malloc(WB_CAP))) gather = false;
+  if (!gather) return f->real->pMethods->xWrite(f->real, p, n, off);
+  /* A frame's header at a frame boundary: a commit frame when its
+   * "database size after commit" is not zero. */
+  if ((off - WAL_HDR) % f->frame == 0 && n >= 8 && be32((const unsigned char *)p + 4))
+    f->commit_end = off + f->frame;
+  if (!f->len) f->off = off;
+  memcpy(f->buf + f->len, p, (size_t)n);
+  f->len += (size_t)n;
+  if (f->commit_end && f->off + (sqlite3_int64)f->len >= f->commit_end) return wb_flush(f);
+  return SQLITE_OK;
+}
+
+static int wb_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
+  wb_file *f = (wb_file *)file;
+  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  if (rc == SQLITE_OK) rc = f->real->pMethods->xRead(f->real, p, n, off);
+  if (f->wal && rc == SQLITE_OK) wb_learn(f, p, n, off);
+  return rc;
+}
+
+static int wb_close(sqlite3_file *file) {
+  wb_file *f = (wb_file *)file;
+  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  int rc2 = f->real->pMethods->xClose(f->real);
+  free(f->buf);
+  free(f->real);
+  f->buf = NULL;
+  f->real = NULL;
+  return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int wb_truncate(sqlite3_file *file, sqlite3_int64 size) {
+  wb_file *f = (wb_file *)file;
+  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int wb_sync(sqlite3_file *file, int flags) {
+  wb_file *f = (wb_file *)file;
+  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int wb_size(sqlite3_file *file, sqlite3_int64 *size) {
+  wb_file *f = (wb_file *)file;
+  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+/* The rest passes straight through. */
+#define REAL(file) (((wb_file *)(file))->real)
+static int wb_lock(sqlite3_file *file, int l) { return REAL(file)->pMethods->xLock(REAL(file), l); }
+static int wb_unlock(sqlite3_file *file, int l) {
+  return REAL(file)->pMethods->xUnlock(REAL(file), l);
+}
+static int wb_reserved(sqlite3_file *file, int *out) {
+  return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
+}
+static int wb_fcntl(sqlite3_file *file, int op, void *arg) {
+  return REAL(file)->pMethods->xFileControl(REAL(file), op, arg);
+}
+static int wb_sector(sqlite3_file *file) { return REAL(file)->pMethods->xSectorSize(REAL(file)); }
+static int wb_caps(sqlite3_file *file) {
+  return REAL(file)->pMethods->xDeviceCharacteristics(REAL(file));
+}
+static int wb_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp) {
+  return REAL(file)->pMethods->xShmMap(REAL(file), pg, pgsz, extend, pp);
+}
+static int wb_shm_lock(sqlite3_file *file, int ofst, int n, int flags) {
+  return REAL(file)->pMethods->xShmLock(REAL(file), ofst, n, flags);
+}
+static void wb_shm_barrier(sqlite3_file *file) { REAL(file)->pMethods->xShmBarrier(REAL(file)); }
+static int wb_shm_unmap(sqlite3_file *file, int del) {
+  return REAL(file)->pMethods->xShmUnmap(REAL(file), del);
+}
+static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp) {
+  return REAL(file)->pMethods->xFetch(REAL(file), off, n, pp);
+}
+static int wb_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p) {
+  return REAL(file)->pMethods->xUnfetch(REAL(file), off, p);
+}
+
+/* Our methods in the version of the file under them (a version 1 file has
+ * no shared memory, so SQLite will not put it in WAL mode; version 2 has
+ * no memory mapping): index 0 for version 1, 1 for 2, 2 for 3 and later. */
+#define WB_IO(v, shm, fetch)                                                       \
+  {                                                                                \
+    .iVersion = v, .xClose = wb_close, .xRead = wb_read, .xWrite = wb_write,       \
+    .xTruncate = wb_truncate, .xSync = wb_sync, .xFileSize = wb_size,              \
+    .xLock = wb_lock, .xUnlock = wb_unlock, .xCheckReservedLock = wb_reserved,     \
+    .xFileControl = wb_fcntl, .xSectorSize = wb_sector,                            \
+    .xDeviceCharacteristics = wb_caps, .xShmMap = shm ? wb_shm_map : NULL,         \
+    .xShmLock = shm ? wb_shm_lock : NULL, .xShmBarrier = shm ? wb_shm_barrier : NULL, \
+    .xShmUnmap = shm ? wb_shm_unmap : NULL, .xFetch = fetch ? wb_fetch : NULL,     \
+    .xUnfetch = fetch ? wb_unfetch : NULL                                          \
+  }
+static const sqlite3_io_methods wb_io[3] = {WB_IO(1, 0, 0), WB_IO(2, 1, 0), WB_IO(3, 1, 1)};
+
+
+static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags,
+                   int *out_flags) {
+  (void)vfs;
+  wb_file *f = (wb_file *)file;
+  memset(f, 0, sizeof *f);
+  sqlite3_vfs *root = wb_root();
+  if (!root || root == &wb_vfs) return SQLITE_CANTOPEN;
+  if (!(f->real = calloc(1, (size_t)root->szOsFile))) return SQLITE_NOMEM;
+  int rc = root->xOpen(root, name, f->real, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    if (f->real->pMethods) f->real->pMethods->xClose(f->real);
+    free(f->real);
+    f->real = NULL;
+    f->base.pMethods = NULL; /* SQLite then does not close it */
+    return rc;
+  }
+  int v = f->real->pMethods->iVersion;
+  f->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  f->base.pMethods = &wb_io[v >= 3 ? 2 : v == 2 ? 1 : 0];
+  return SQLITE_OK;
+}
+
+#define ROOT sqlite3_vfs *r = wb_root()
+static int wb_delete(sqlite3_vfs *v, const char *name, int sync) {
+  ROOT;
+  (void)v;
+  return r->xDelete(r, name, sync);
+}
+static int wb_access(sqlite3_vfs *v, const char *name, int flags, int *out) {
+  ROOT;
+  (void)v;
+  return r->xAccess(r, name, flags, out);
+}
+static int wb_fullpath(sqlite3_vfs *v, const char *name, int n, char *out) {
+  ROOT;
+  (void)v;
+  return r->xFullPathname(r, name, n, out);
+}
+static void *wb_dlopen(sqlite3_vfs *v, const char *name) {
+  ROOT;
+  (void)v;
+  return r->xDlOpen ? r->xDlOpen(r, name) : NULL;
+}
+static void wb_dlerror(sqlite3_vfs *v, int n, char *out) {
+  ROOT;
+  (void)v;
+  if (r->xDlError) r->xDlError(r, n, out);
+}
+static void (*wb_dlsym(sqlite3_vfs *v, void *h, const char *sym))(void) {
+  ROOT;
+  (void)v;
+  return r->xDlSym ? r->xDlSym(r, h, sym) : NULL;
+}
+static void wb_dlclose(sqlite3_vfs *v, void *h) {
+  ROOT;
+  (void)v;
+  if (r->xDlClose) r->xDlClose(r, h);
+}
+static int wb_random(sqlite3_vfs *v, int n, char *out) {
+  ROOT;
+  (void)v;
+  return r->xRandomness(r, n, out);
+}
+static int wb_sleep(sqlite3_vfs *v, int us) {
+  ROOT;
+  (void)v;
+  return r->xSleep(r, us);
+}
+static int wb_time(sqlite3_vfs *v, double *out) {
+  ROOT;
+  (void)v;
+  return r->xCurrentTime(r, out);
+}
+static int wb_lasterr(sqlite3_vfs *v, int n, char *out) {
+  ROOT;
+  (void)v;
+  return r->xGetLastError ? r->xGetLastError(r, n, out) : 0;
+}
+static int wb_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
+  ROOT;
+  (void)v;
+  if (r->iVersion >= 2 && r->xCurrentTimeInt64) return r->xCurrentTimeInt64(r, out);
+  double d = 0;
+  int rc = r->xCurrentTime(r, &d);
+  *out = (sqlite3_int64)(d * 86400000.0);
+  return rc;
+}
+#undef ROOT
+
+static void wb_register(void) {
+  sqlite3_vfs *root = wb_root();
+  if (!root) return;
+  wb_vfs = (sqlite3_vfs){
+      .iVersion = 2,
+      .szOsFile = (int)sizeof(wb_file),
+      .mxPathname = root->mxPathname,
+      .zName = WB_NAME,
+      .xOpen = wb_open,
+      .xDelete = wb_delete,
+      .xAccess = wb_access,
+      .xFullPathname = wb_fullpath,
+      .xDlOpen = wb_dlopen,
+      .xDlError = wb_dlerror,
+      .xDlSym = wb_dlsym,
+      .xDlClose = wb_dlclose,
+      .xRandomness = wb_random,
+      .xSleep = wb_sleep,
+      .xCurrentTime = wb_time,
+      .xGetLastError = wb_lasterr,
+      .xCurrentTimeInt64 = wb_time64,
+  };
+  wb_rc = sqlite3_vfs_register(&wb_vfs, 0);
+}
+
+const char *cis__vdb_sqlite_walbuf(void) {
+  pthread_once(&wb_once, wb_register);
+  return wb_rc == SQLITE_OK ? WB_NAME : NULL;
+}
