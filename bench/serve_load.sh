@@ -10,19 +10,23 @@
 #   a. clean: CALLS calls of echo over CONNS keep-alive connections;
 #   b. stuck: the same, with every 10th call of each connection to spin,
 #      the healthy (echo) calls' latency kept apart from the stuck ones';
+#      (a) and (b) alternate, ROUNDS times each, on the same server, so a
+#      shared machine's load falls on both alike; the figure compared is
+#      the median over the rounds of each run's healthy p99;
 #   c. the server's resident memory (VmRSS) after the warm-up (CALLS clean
 #      calls, then CALLS/5 with stuck ones) and after the runs;
 #   d. the reference: the same calls of echo through cis_skills_invoke in
 #      process, on 2 threads (bench_serve loop), so the server's share of
 #      the time shows.
 #
-# It prints a table, writes bench/out/serve_load.md, and exits 1 when an
-# acceptance bound fails: a call of (a) not 2xx, fewer than CALLS calls, a
-# healthy call of (b) not 2xx or a stuck one not 422, the healthy p99 of
-# (b) above 2x that of (a), or the RSS after the runs above 1.10x that
-# after the warm-up.
+# It prints a table (each round's figures and load average, then the
+# medians), the line "healthy p99 ratio (stuck/clean, medians): X", writes
+# bench/out/serve_load.md, and exits 1 when an acceptance bound fails: a
+# call of (a) not 2xx, fewer than CALLS calls, a healthy call of (b) not
+# 2xx or a stuck one not 422, the median healthy p99 of (b) above 2x that
+# of (a), or the RSS after the runs above 1.10x that after the warm-up.
 #
-#   bench/serve_load.sh [-b BUILD_DIR] [-n CALLS] [-c CONNS] [-w WORKERS] [-B]
+#   bench/serve_load.sh [-b BUILD_DIR] [-n CALLS] [-c CONNS] [-w WORKERS] [-r ROUNDS] [-B]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing; Debug or CIS_SANITIZE=ON
@@ -32,6 +36,8 @@
 #   -w WORKERS    the server's --workers (default: the server's own, 4;
 #                 stuck calls do not hold them: docs/serve.md, "Workers
 #                 and long calls")
+#   -r ROUNDS     clean and stuck runs, alternating, ROUNDS of each
+#                 (default 3, at most 20)
 #   -B            do not build: use the programs already in BUILD_DIR
 #
 # Every wait is bounded: wrk runs at most 120 s a run (-d), the server's
@@ -47,14 +53,16 @@ build=$root/build-bench
 calls=10000
 conns=64
 workers=
+rounds=3
 nobuild=0
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:n:c:w:Bh" opt; do
+while getopts "b:n:c:w:r:Bh" opt; do
   case $opt in
     b) build=$OPTARG ;;
     n) calls=$OPTARG ;;
     c) conns=$OPTARG ;;
     w) workers=$OPTARG ;;
+    r) rounds=$OPTARG ;;
     B) nobuild=1 ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -62,9 +70,10 @@ while getopts "b:n:c:w:Bh" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
-for v in "$calls" "$conns" ${workers:+"$workers"}; do
-  case $v in '' | *[!0-9]* | 0) echo "serve_load.sh: -n, -c and -w want positive numbers" >&2; exit 2 ;; esac
+for v in "$calls" "$conns" "$rounds" ${workers:+"$workers"}; do
+  case $v in '' | *[!0-9]* | 0) echo "serve_load.sh: -n, -c, -w and -r want positive numbers" >&2; exit 2 ;; esac
 done
+[ "$rounds" -le 20 ] || { echo "serve_load.sh: -r at most 20" >&2; exit 2; }
 [ "$conns" -le 1000 ] || { echo "serve_load.sh: -c at most 1000" >&2; exit 2; }
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 for tool in wrk wat2wasm; do
@@ -170,12 +179,14 @@ echo "warm-up ($btype build, ${workers:-default} workers, $conns connections)...
 load warm "$conns" 0 30 && load warm "$calls" 0 120 && load warm "$((calls / 5))" 10 120 || exit 1
 rss_warm=$(rss_kb)
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
-load_clean=$(loadavg)
-echo "clean: $calls calls (load average $load_clean)..." >&2
-load clean "$calls" 0 120 || exit 1
-load_stuck=$(loadavg)
-echo "stuck: $calls calls, every 10th to spin (100 ms deadline; load average $load_stuck)..." >&2
-load stuck "$calls" 10 120 || exit 1
+for ((r = 1; r <= rounds; r++)); do
+  v[clean${r}_load]=$(loadavg)
+  echo "round $r/$rounds, clean: $calls calls (load average ${v[clean${r}_load]})..." >&2
+  load "clean$r" "$calls" 0 120 || exit 1
+  v[stuck${r}_load]=$(loadavg)
+  echo "round $r/$rounds, stuck: $calls calls, every 10th to spin (100 ms deadline; load average ${v[stuck${r}_load]})..." >&2
+  load "stuck$r" "$calls" 10 120 || exit 1
+done
 rss_after=$(rss_kb)
 metrics=$(curl -s --max-time 10 "$url/metrics" 2>/dev/null || true)
 echo "in process: $calls calls of cis_skills_invoke on 2 threads..." >&2
@@ -187,9 +198,32 @@ load_avg=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ table
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf("%.2f", a / b); else print "n/a" }'; }
-ms() { awk -v u="$1" 'BEGIN { printf("%.2f", u / 1000) }'; }
-p99_ratio=$(ratio "$(get stuck_h_p99_us)" "$(get clean_h_p99_us)")
+ms() { awk -v u="$1" 'BEGIN { if (u == "") print "n/a"; else printf("%.2f", u / 1000) }'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ x[NR] = $1 } END { if (NR) print (NR % 2 ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2) }'; }
+# Over the rounds: medians of each run's healthy p50 and p99 and of its
+# throughput; every round's calls counted for the acceptance.
+med() { # key of each run, kind (clean|stuck)
+  local r vals=()
+  for ((r = 1; r <= rounds; r++)); do vals+=("$(get "$2${r}_$1")"); done
+  median "${vals[@]}"
+}
+sum() {
+  local r t=0
+  for ((r = 1; r <= rounds; r++)); do t=$((t + $(get "$2${r}_$1") + 0)); done
+  echo $t
+}
+clean_p50=$(med h_p50_us clean) clean_p99=$(med h_p99_us clean)
+stuck_p50=$(med h_p50_us stuck) stuck_p99=$(med h_p99_us stuck)
+p99_ratio=$(ratio "$stuck_p99" "$clean_p99")
 rss_ratio=$(ratio "$rss_after" "$rss_warm")
+min_calls() { # kind: the fewest calls of a run
+  local r m=
+  for ((r = 1; r <= rounds; r++)); do
+    local c=$(($(get "$1${r}_calls") + 0))
+    [ -z "$m" ] || [ "$c" -lt "$m" ] && m=$c
+  done
+  echo "$m"
+}
 
 check() { # description, condition (awk expression over nothing)
   if awk "BEGIN { exit !($2) }"; then
@@ -202,36 +236,43 @@ check() { # description, condition (awk expression over nothing)
 {
   echo "## cis serve under load"
   echo
-  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, load average before the clean run $load_clean, before the"
-  echo "stuck run $load_stuck, at the end $load_avg; $btype build;"
+  echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $btype build, load average at the end $load_avg;"
   echo "\`cis serve --workers ${workers:-(default)}\`, wrk with $conns connections (one a thread, keep-alive);"
-  echo "$calls calls a run. Latency is the client's, from request to response."
+  echo "$calls calls a run, $rounds rounds of a clean run then a stuck run. Latency is the client's,"
+  echo "from request to response; the load average is the 1-minute one before the run."
   echo
-  echo "| run | calls | non-2xx | throughput (calls/s) | p50 (ms) | p99 (ms) | max (ms) |"
-  echo "|---|---|---|---|---|---|---|"
-  echo "| clean, echo | $(get clean_calls) | $(get clean_non2xx) | $(get clean_throughput) |" \
-    "$(ms "$(get clean_h_p50_us)") | $(ms "$(get clean_h_p99_us)") | $(ms "$(get clean_h_max_us)") |"
-  echo "| 10% stuck: echo calls | $(get stuck_h_calls) | | |" \
-    "$(ms "$(get stuck_h_p50_us)") | $(ms "$(get stuck_h_p99_us)") | $(ms "$(get stuck_h_max_us)") |"
-  echo "| 10% stuck: spin calls (422 expected) | $(get stuck_s_calls) | | |" \
-    "$(ms "$(get stuck_s_p50_us)") | $(ms "$(get stuck_s_p99_us)") | $(ms "$(get stuck_s_max_us)") |"
-  echo "| 10% stuck: all | $(get stuck_calls) | $(get stuck_non2xx) | $(get stuck_throughput) | | | |"
-  echo "| in process, 2 threads (reference) | $(get loop_calls) | 0 | $(get loop_throughput) |" \
+  echo "| round | run | load avg | calls | non-2xx | throughput (calls/s) | healthy p50 (ms) | healthy p99 (ms) | healthy max (ms) | stuck p99 (ms) | p99 / clean p99 of the round |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  for ((r = 1; r <= rounds; r++)); do
+    echo "| $r | clean | $(get clean${r}_load) | $(get clean${r}_calls) | $(get clean${r}_non2xx) | $(get clean${r}_throughput) |" \
+      "$(ms "$(get clean${r}_h_p50_us)") | $(ms "$(get clean${r}_h_p99_us)") | $(ms "$(get clean${r}_h_max_us)") | | |"
+    echo "| $r | 10% stuck | $(get stuck${r}_load) | $(get stuck${r}_calls) | $(get stuck${r}_non2xx) | $(get stuck${r}_throughput) |" \
+      "$(ms "$(get stuck${r}_h_p50_us)") | $(ms "$(get stuck${r}_h_p99_us)") | $(ms "$(get stuck${r}_h_max_us)") |" \
+      "$(ms "$(get stuck${r}_s_p99_us)") | $(ratio "$(get stuck${r}_h_p99_us)" "$(get clean${r}_h_p99_us)") |"
+  done
+  echo
+  echo "| medians over $rounds rounds | throughput (calls/s) | healthy p50 (ms) | healthy p99 (ms) |"
+  echo "|---|---|---|---|"
+  echo "| clean, echo | $(med throughput clean) | $(ms "$clean_p50") | $(ms "$clean_p99") |"
+  echo "| 10% stuck: echo calls | $(med throughput stuck) | $(ms "$stuck_p50") | $(ms "$stuck_p99") |"
+  echo "| in process, 2 threads (reference) | $(get loop_throughput) |" \
     "$(awk -v u="$(get loop_p50)" 'BEGIN { printf("%.3f", u / 1000) }') |" \
-    "$(awk -v u="$(get loop_p99)" 'BEGIN { printf("%.3f", u / 1000) }') | |"
+    "$(awk -v u="$(get loop_p99)" 'BEGIN { printf("%.3f", u / 1000) }') |"
   echo
-  echo "Statuses: clean $(get clean_statuses); stuck $(get stuck_statuses)."
-  echo "Throughput over HTTP / in process: $(ratio "$(get clean_throughput)" "$(get loop_throughput)")."
+  echo "healthy p99 ratio (stuck/clean, medians): $p99_ratio"
+  echo
+  echo "Throughput over HTTP (clean median) / in process: $(ratio "$(med throughput clean)" "$(get loop_throughput)")."
   echo "Server RSS: after warm-up $rss_warm kB, after the runs $rss_after kB ($rss_ratio x)."
-  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|handoffs_total|demoted_total) ' | tr '\n' ' ')"
+  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|threads|handoffs_total|demoted_total) ' | tr '\n' ' ')"
   echo
   echo "| acceptance | holds |"
   echo "|---|---|"
-  check "clean: $calls calls, 0 non-2xx, 0 socket errors" \
-    "$(get clean_calls)+0 >= $calls && $(get clean_non2xx)+0 == 0 && $(get clean_socket_errors)+0 == 0"
+  check "clean: $calls calls a run, 0 non-2xx, 0 socket errors" \
+    "$(min_calls clean)+0 >= $calls && $(sum non2xx clean) == 0 && $(sum socket_errors clean) == 0"
   check "stuck: healthy calls 2xx, stuck ones 422, 0 socket errors" \
-    "$(get stuck_calls)+0 >= $calls && $(get stuck_non2xx)+0 == 0 && $(get stuck_socket_errors)+0 == 0"
-  check "healthy p99 under stuck load within 2x of clean ($p99_ratio x)" "\"$p99_ratio\"+0 > 0 && $p99_ratio <= 2"
+    "$(min_calls stuck)+0 >= $calls && $(sum non2xx stuck) == 0 && $(sum socket_errors stuck) == 0"
+  check "healthy p99 under stuck load within 2x of clean ($p99_ratio x, medians of $rounds rounds)" \
+    "\"$p99_ratio\"+0 > 0 && $p99_ratio <= 2"
   check "RSS after the runs within 1.10x of after warm-up ($rss_ratio x)" "\"$rss_ratio\"+0 > 0 && $rss_ratio <= 1.10"
 } >"$tmp/table.md"
 cat "$tmp/table.md"

@@ -414,6 +414,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
    * before, none lowered. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
     fail_msg("after the long call: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
+  assert_int_equal(metric(sv.port, "cis_pool_threads"), 4); /* the pool's own count agrees */
   for (int i = 0; i < 8; i++) {
     assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"again\"", &r), 0);
     assert_int_equal(r.status, 200);
