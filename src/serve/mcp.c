@@ -567,8 +567,14 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
     cJSON_AddFalseToObject(r->result, "isError");
   } else {
     if (rc == CIS_OK) rc = CIS_EINVAL; /* no output: cannot happen; said as an error all the same */
+    /* A store's or the host's own words may name hosts or files: the
+     * client gets the generic text, as from the HTTP invoke's 5xx, and
+     * the detail goes to on_call (cis mcp writes it to stderr). */
+    bool host_side = rc == CIS_EKVDOWN || rc == CIS_EVFSDOWN || rc == CIS_EREGISTRYDOWN || rc == CIS_EIO ||
+                     rc == CIS_ENOMEM;
     char text[700];
-    snprintf(text, sizeof text, "%s: %s", cis_errname(rc), res.error[0] ? res.error : cis_strerror(rc));
+    snprintf(text, sizeof text, "%s: %s", cis_errname(rc),
+             res.error[0] && !host_side ? res.error : cis_strerror(rc));
     text_content(r->result, text);
     cJSON_AddTrueToObject(r->result, "isError");
   }

@@ -4,7 +4,8 @@
  * - `cis mcp --tenant T` serves T's skills, never the default tenant's;
  * - no host path of a CLI-installed skill in what the HTTP API answers
  *   (show, list, an invoke's error, the calls list, MCP), and an install
- *   over HTTP cannot probe the host's folders with host mounts;
+ *   over HTTP cannot probe the host's folders with host mounts; a store's
+ *   own words (hosts, files) stay with the operator over MCP too;
  * - a verified token is cached (by its hash), the cache is bounded, and a
  *   revocation through the same handle or another one on the same SQLite
  *   registry is refused at the next check.
@@ -39,6 +40,9 @@
 
 static const char *g_cis, *g_dir;
 
+static const char *g_extra_env; /* one more NAME=VALUE for the next run, or NULL */
+static const char *g_stderr;    /* the file the next run's stderr goes to, or NULL */
+
 /* Runs cis with args and CIS_HOME=home, input on its stdin, its stdout
  * into out (cap bytes). The exit status, or -1 (could not run, or over
  * 120 s: then killed). */
@@ -52,7 +56,7 @@ static int run_cis_input(const char *home, const char *input, char *out, size_t 
   }
   char envhome[300];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
-  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", NULL};
+  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", (char *)g_extra_env, NULL};
   char *argv[16];
   int n = 0;
   argv[n++] = (char *)g_cis;
@@ -62,6 +66,7 @@ static int run_cis_input(const char *home, const char *input, char *out, size_t 
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+  if (g_stderr) posix_spawn_file_actions_addopen(&fa, 2, g_stderr, O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid;
   int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, env);
   posix_spawn_file_actions_destroy(&fa);
@@ -140,7 +145,63 @@ static void mcp_tenant_serves_the_tenants_skills_only(void **state) {
   serve_home_remove(home);
 }
 
+
+/* cis mcp over stdio with the KV store out of reach: the tool result has
+ * the generic text, the operator's stderr the detail. */
+static void mcp_stdio_store_failure_detail_goes_to_stderr_only(void **state) {
+  (void)state;
+  char home[128], errpath[256];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  cis_skills *d = serve_open(home, NULL);
+  assert_non_null(d);
+  assert_int_equal(serve_register(d, g_dir, "kvpair", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_skills_close(d);
+  const char *input =
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
+      "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"
+      "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+      "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"kvpair\","
+      "\"arguments\":{}}}\n";
+  static char out[16 * 1024];
+  snprintf(errpath, sizeof errpath, "%s/mcp.err", home);
+  g_extra_env = "CIS_KV=postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db";
+  g_stderr = errpath;
+  const char *args[] = {"mcp", NULL};
+  int st = run_cis_input(home, input, out, sizeof out, args);
+  g_extra_env = NULL;
+  g_stderr = NULL;
+  assert_int_equal(st, 0);
+  assert_non_null(strstr(out, "CIS_EKVDOWN"));
+  assert_null(strstr(out, "127.0.0.1"));
+  FILE *f = fopen(errpath, "r");
+  assert_non_null(f);
+  char err[4096];
+  size_t n = fread(err, 1, sizeof err - 1, f);
+  err[n] = 0;
+  fclose(f);
+  assert_non_null(strstr(err, "cis mcp: kvpair: CIS_EKVDOWN"));
+  assert_non_null(strstr(err, "127.0.0.1"));
+  serve_home_remove(home);
+}
+
 /* -------------------------------------------------- host paths over HTTP */
+
+/* POST /mcp of a stateless (2026-07-28) tools/call of tool with arguments
+ * (JSON), as token. */
+static int mcp_call(int port, const char *token, const char *tool, const char *arguments, http_resp *r) {
+  char body[1024], auth[CIS_TOKEN_MAX + 32];
+  snprintf(body, sizeof body,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
+           "\"arguments\":%s,\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+           "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"t\",\"version\":\"1\"},"
+           "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+           tool, arguments);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+  const char *h[] = {"Content-Type: application/json", "Accept: application/json, text/event-stream",
+                     "MCP-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", auth, NULL};
+  return http_request(port, "POST", "/mcp", h, body, strlen(body), 0, r);
+}
+
 
 typedef struct hp {
   char home[128];     /* the server's home */
@@ -296,14 +357,10 @@ static void invoke_error_over_http_names_no_host_path(void **state) {
   assert_int_equal(r.status, 200);
   no_host_path(v, &r);
   http_resp_free(&r);
-  const char *mcp = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"files\","
-                    "\"arguments\":{\"op\":\"read\"}}}";
-  const char *h[] = {"Content-Type: application/json", "Accept: application/json, text/event-stream",
-                     "MCP-Protocol-Version: 2025-06-18", NULL, NULL};
-  char auth[CIS_TOKEN_MAX + 32];
-  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->token);
-  h[3] = auth;
-  assert_int_equal(http_request(v->port, "POST", "/mcp", h, mcp, strlen(mcp), 0, &r), 0);
+  assert_int_equal(mcp_call(v->port, v->token, "files", "{\"op\":\"read\"}", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "isError"));
+  assert_non_null(strstr(r.body, "permissions.fs.mounts[0]"));
   no_host_path(v, &r);
   http_resp_free(&r);
 }
@@ -351,6 +408,55 @@ static void install_with_a_host_mount_is_refused_without_probing_the_host(void *
     else assert_string_equal(r.body, first);
     http_resp_free(&r);
   }
+}
+
+
+/* A store out of reach: its own words (hosts, files) stay in the server,
+ * over /mcp as over /v1/skills/{name}/invoke (503 with the generic text
+ * there; the error's name and generic text in the tool result here). */
+static void store_failure_words_stay_in_the_server_over_mcp(void **state) {
+  (void)state;
+  char home[128];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  cis_skills *d = serve_open(home, NULL);
+  assert_non_null(d);
+  assert_int_equal(serve_register(d, g_dir, "kvpair", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}"), CIS_OK);
+  cis_skills_close(d);
+  cis_tokens *t = NULL;
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_open(home, &t, NULL, 0), CIS_OK);
+  assert_int_equal(cis_tokens_create(t, "default", "ops", tok, sizeof tok, NULL), CIS_OK);
+  cis_tokens_close(t);
+  cis_server_config c;
+  cis_server_config_default(&c);
+  const char *listen[] = {"127.0.0.1:0"};
+  c.listen = listen;
+  c.nlisten = 1;
+  c.skills.home = home;
+  /* Nothing listens on port 1: every KV call finds the store down. */
+  c.skills.kv_spec = "postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db";
+  c.workers = 2;
+  cis_server *s = NULL;
+  char err[512] = "";
+  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_OK);
+  int port = cis_server_port(s, 0);
+  http_resp r;
+  assert_int_equal(http_send(port, "POST", "/v1/skills/kvpair/invoke", tok, "\"k1\"", &r), 0);
+  assert_int_equal(r.status, 503);
+  assert_null(strstr(r.body, "cis_secret_db"));
+  assert_null(strstr(r.body, "127.0.0.1"));
+  http_resp_free(&r);
+  assert_int_equal(mcp_call(port, tok, "kvpair", "{}", &r), 0);
+  assert_int_equal(r.status, 200);
+  if (r.body && (strstr(r.body, "cis_secret_db") || strstr(r.body, "127.0.0.1"))) fprintf(stderr, "%s\n", r.body);
+  assert_non_null(r.body);
+  assert_non_null(strstr(r.body, "isError"));
+  assert_non_null(strstr(r.body, "CIS_EKVDOWN"));
+  assert_null(strstr(r.body, "cis_secret_db"));
+  assert_null(strstr(r.body, "127.0.0.1"));
+  http_resp_free(&r);
+  cis_server_free(s);
+  serve_home_remove(home);
 }
 
 /* ---------------------------------------------------------- token cache */
@@ -454,10 +560,12 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(mcp_tenant_serves_the_tenants_skills_only),
+      cmocka_unit_test(mcp_stdio_store_failure_detail_goes_to_stderr_only),
       cmocka_unit_test_setup_teardown(show_over_http_names_no_host_path, hp_setup, hp_teardown),
       cmocka_unit_test_setup_teardown(invoke_error_over_http_names_no_host_path, hp_setup, hp_teardown),
       cmocka_unit_test_setup_teardown(install_with_a_host_mount_is_refused_without_probing_the_host, hp_setup,
                                       hp_teardown),
+      cmocka_unit_test(store_failure_words_stay_in_the_server_over_mcp),
       cmocka_unit_test_setup_teardown(verified_token_is_cached_by_its_hash, tk_setup, tk_teardown),
       cmocka_unit_test_setup_teardown(revoked_through_the_same_handle_is_refused_at_once, tk_setup, tk_teardown),
       cmocka_unit_test_setup_teardown(revoked_through_another_handle_is_refused_at_the_next_check, tk_setup,

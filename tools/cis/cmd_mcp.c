@@ -20,6 +20,15 @@
 
 int cli_cmd_mcp(int argc, char **argv);
 
+/* A failed call's own words on stderr, the operator's: the tool result
+ * carries only the generic text of a store's or the host's failure (its
+ * detail may name hosts or files). */
+static void call_failed(void *user, const char *tool, const cis_invoke_result *res) {
+  (void)user;
+  if (res->status != CIS_OK && res->error[0])
+    fprintf(stderr, "cis mcp: %s: %s: %s\n", tool, cis_errname(res->status), res->error);
+}
+
 int cli_cmd_mcp(int argc, char **argv) {
   const char *tenant = NULL;
   uint64_t max_message = CIS_MCP_MAX_MESSAGE;
@@ -72,7 +81,7 @@ int cli_cmd_mcp(int argc, char **argv) {
     cli_error("mcp", rc, err);
     return cli_exit_code(rc);
   }
-  cis_mcp_config mc = {.skills = s, .tenant = tenant, .max_message = (size_t)max_message};
+  cis_mcp_config mc = {.skills = s, .tenant = tenant, .max_message = (size_t)max_message, .on_call = call_failed};
   cis_mcp *m = NULL;
   rc = cis_mcp_new(&mc, &m);
   if (rc == CIS_OK) rc = cis_mcp_serve_fd(m, STDIN_FILENO, STDOUT_FILENO);
