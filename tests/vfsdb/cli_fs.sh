@@ -5,8 +5,10 @@
 # compact and delete-tenant on one database, each hostile input with its
 # exit code (docs/cli.md): ".." and absolute escapes (8), a file over
 # --max-size (7, nothing written), a tenant that is not there (1, nothing
-# made), a dead database (1), bad arguments (2). On SQLite it also checks
-# where the database comes from by default (the configuration's fs_db).
+# made), a refused put into a new tenant (no tenant left behind), a dead
+# database (1), bad arguments (2). On SQLite it also checks where the
+# database comes from by default (the configuration's fs_db), and that a
+# first put makes a $CIS_HOME that is not there.
 # The PostgreSQL run is skipped (77) without the shared server, unless
 # CI=true.
 set -u
@@ -102,12 +104,19 @@ expect_grep "delete-tenant twice: message" err "no tenant"
 check "put with .." 8 fs put "$tmp/a" ../escape
 check "put with an absolute escape" 8 fs put "$tmp/a" /../../etc/escape
 check "put with .. inside" 8 fs put --parents "$tmp/a" d/../../escape
-check "cat with .." 8 fs cat ../../etc/passwd
 head -c 5000 /dev/zero >"$tmp/big"
 check "put over --max-size" 7 fs put --max-size 4KiB "$tmp/big" big
 check "put over --max-size from stdin" 7 sh -c "cat '$tmp/big' | '$cis' fs put --vfs '$db' --tenant '$t' --max-size 4KiB - big"
 check "nothing written" 1 fs cat big
 check "put under --max-size" 0 fs put --max-size 5000 "$tmp/big" big
+check "cat with .." 8 fs cat ../../etc/passwd
+# A refused put into a tenant that is not there leaves no tenant behind.
+fresh() { "$cis" fs "$@" --vfs "$db" --tenant "$t-fresh"; }
+check "refused put (over --max-size) into a new tenant" 7 fresh put --max-size 4KiB "$tmp/big" big
+check "refused put (an escape) into a new tenant" 8 fresh put "$tmp/a" ../escape
+check "refused put (no local file) into a new tenant" 1 fresh put "$tmp/no-such-file" x
+check "no tenant made by the refused puts" 1 fresh ls
+expect_grep "no tenant made by the refused puts: message" err "no tenant"
 check "a name with control bytes" 0 fs put "$tmp/a" "$(printf 'x\ty')"
 check "ls escapes it" 0 fs ls
 expect_grep "ls escapes it: name" out 'x\\09y'
@@ -146,6 +155,9 @@ if [ "$mode" = sqlite ]; then
   printf '{"fs_db": "sqlite:%s/file.db"}\n' "$tmp" >"$CIS_HOME/config.json"
   check "fs_db in the configuration file" 0 "$cis" fs put --tenant d "$tmp/a" f
   [ -f "$tmp/file.db" ] || { echo "FAIL config fs_db: no $tmp/file.db"; fails=$((fails + 1)); }
+  # A first put makes $CIS_HOME, where the default database lives.
+  check "default database in a \$CIS_HOME not made yet" 0 env CIS_HOME="$tmp/newhome" "$cis" fs put --tenant d "$tmp/a" f
+  [ -f "$tmp/newhome/fs.db" ] || { echo "FAIL new CIS_HOME: no $tmp/newhome/fs.db"; fails=$((fails + 1)); }
   check "--vfs over the configuration" 1 "$cis" fs cat --vfs "db:sqlite:$tmp/other.db" --tenant d f
 fi
 

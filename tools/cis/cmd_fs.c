@@ -163,18 +163,34 @@ static int locate(fs_args *a) {
 }
 
 /* Mounts the tree. Unless `create`, a tenant that is not there is
- * CIS_ENOTFOUND (nothing is made). Returns an exit code. */
-static int mount_tree(const fs_args *a, bool create, cis_vfs **out) {
+ * CIS_ENOTFOUND (nothing is made); with `create`, *made says whether the
+ * mount made it. Returns an exit code. */
+static int mount_tree(const fs_args *a, bool create, cis_vfs **out, bool *made) {
   *out = NULL;
+  *made = false;
   cis_vfs_db_config cfg;
   cis_vfs_db_config_default(&cfg);
   cfg.spec = a->spec;
   cfg.tenant = a->tree;
-  if (!create) {
+  /* The default database lives in $CIS_HOME, which a first put makes. */
+  const char *path = create && !a->vfs && !strncmp(a->spec, "sqlite:", 7) ? a->spec + 7 : NULL;
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  if (slash && slash > path && (size_t)(slash - path) < 4096) {
+    char dir[4096];
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+      char msg[4200];
+      snprintf(msg, sizeof msg, "cannot create %s: %s", dir, strerror(errno));
+      return fail(a, CIS_EIO, msg);
+    }
+  }
+  {
     bool exists = false;
     cis_result rc = cis_vfs_db_tenant_exists(&cfg, &exists);
     if (rc != CIS_OK) return fail(a, rc, cis_vfs_errmsg(NULL));
-    if (!exists) {
+    *made = !exists;
+    if (!exists && !create) {
       char msg[400];
       snprintf(msg, sizeof msg, "no tenant \"%s\" in the database (cis fs put makes one)", a->tree);
       return fail(a, CIS_ENOTFOUND, msg);
@@ -557,7 +573,8 @@ static int run_mounted(const fs_args *a) {
     return CLI_EXIT_USAGE;
   if (!strcmp(a->sub, "rollback") && !layer_arg(a, a->pos[0], &layer)) return CLI_EXIT_USAGE;
   cis_vfs *fs = NULL;
-  int rc = mount_tree(a, !strcmp(a->sub, "put"), &fs);
+  bool made = false;
+  int rc = mount_tree(a, !strcmp(a->sub, "put"), &fs, &made);
   if (rc != CLI_EXIT_OK) return rc;
   if (files) {
     cis_vfs_file *root = NULL;
@@ -582,7 +599,18 @@ static int run_mounted(const fs_args *a) {
   } else {
     rc = do_compact(a, fs);
   }
+  /* A refused put leaves no tenant behind: the one it made goes again,
+   * unless it holds something by now (another put made it meanwhile). */
+  uint64_t bytes = 0, nodes = 1;
+  bool undo = made && rc != CLI_EXIT_OK && cis_vfs_usage(fs, &bytes, &nodes) == CIS_OK && !nodes;
   cis_vfs_unmount(fs);
+  if (undo) {
+    cis_vfs_db_config cfg;
+    cis_vfs_db_config_default(&cfg);
+    cfg.spec = a->spec;
+    cfg.tenant = a->tree;
+    cis_vfs_db_tenant_delete(&cfg); /* best effort: the put's own failure is what is reported */
+  }
   return rc;
 }
 
