@@ -22,7 +22,10 @@
  * anyway (WAL recovery ignores frames after the last valid commit frame).
  * Every other access to the WAL (read, size, truncate, sync, close) and
  * every write that does not continue the buffer writes it out first, so
- * this connection never reads around its own buffer. The database file
+ * this connection never reads around its own buffer. Frames still
+ * gathered when the log's write lock is released belong to a transaction
+ * that rolled back after spilling pages: they are dropped then, before
+ * another connection can write the log (wb_shm_lock). The database file
  * and the rest pass straight through.
  */
 #include <pthread.h>
@@ -51,6 +54,7 @@ typedef struct wb_file {
   size_t len;                /* bytes in buf */
   sqlite3_int64 off;         /* file offset of buf[0] */
   sqlite3_int64 commit_end;  /* end of a commit frame begun in buf; 0: none */
+  struct wb_file *peer;      /* WAL: its database file; database: its open WAL; or NULL */
 } wb_file;
 
 static sqlite3_vfs wb_vfs;    /* this one (registered once, never the default) */
@@ -119,6 +123,7 @@ static int wb_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
 static int wb_close(sqlite3_file *file) {
   wb_file *f = (wb_file *)file;
   int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  if (f->peer) f->peer->peer = NULL;
   int rc2 = f->real->pMethods->xClose(f->real);
   free(f->buf);
   free(f->real);
@@ -164,7 +169,17 @@ static int wb_caps(sqlite3_file *file) {
 static int wb_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp) {
   return REAL(file)->pMethods->xShmMap(REAL(file), pg, pgsz, extend, pp);
 }
+/* The WAL's write lock (shared-memory lock 0) released: every frame of a
+ * commit went out with its commit frame, so what is still gathered
+ * belongs to a transaction that rolled back (spilled frames). It is
+ * dropped before another connection may write the log: written out
+ * later, it would overwrite that connection's frames. */
 static int wb_shm_lock(sqlite3_file *file, int ofst, int n, int flags) {
+  wb_file *f = (wb_file *)file;
+  if (f->peer && ofst == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE)) {
+    f->peer->len = 0;
+    f->peer->commit_end = 0;
+  }
   return REAL(file)->pMethods->xShmLock(REAL(file), ofst, n, flags);
 }
 static void wb_shm_barrier(sqlite3_file *file) { REAL(file)->pMethods->xShmBarrier(REAL(file)); }
@@ -214,6 +229,15 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
   int v = f->real->pMethods->iVersion;
   f->wal = (flags & SQLITE_OPEN_WAL) != 0;
   f->base.pMethods = &wb_io[v >= 3 ? 2 : v == 2 ? 1 : 0];
+  if (f->wal) {
+    /* Its database file (opened through this VFS too), whose lock calls
+     * say when the log's write lock is released. */
+    sqlite3_file *db = sqlite3_database_file_object(name);
+    if (db && db->pMethods >= &wb_io[0] && db->pMethods <= &wb_io[2]) {
+      f->peer = (wb_file *)db;
+      f->peer->peer = f;
+    }
+  }
   return SQLITE_OK;
 }
 
