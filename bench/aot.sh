@@ -10,6 +10,9 @@
 #      measured in the same run, ROUNDS rounds that take turns, each the
 #      mean CPU time (task-clock, perf stat -r RUNS) of RUNS runs; prints
 #      the median of the rounds and the ratio aot / interp (target: <= 1);
+#      then, with valgrind, the instructions of each whole process
+#      (callgrind: user space, the dynamic loader included; deterministic,
+#      so the figure to compare when the machine is loaded) and their ratio;
 #   2. compile time per KB of wasm: `cis compile` into an empty cache, CPU
 #      time including the C compiler's, for a small module (the sha256
 #      workload, a few KB) and a large one (bench/bigmodule's generator with
@@ -21,7 +24,8 @@
 #
 # Environment: CIS (default build/tools/cis/cis), OUT (default
 # bench/out/aot), CC_WASM and WASI_SYSROOT (clang, /usr).
-# Needs perf (linux-perf), wat2wasm and clang for wasm32-wasi.
+# Needs perf (linux-perf), wat2wasm and clang for wasm32-wasi; valgrind for
+# the instruction counts (skipped without it).
 # Exit status: 0, or 1 when a build or a run fails.
 set -eu
 
@@ -71,6 +75,18 @@ im=$(printf '%s\n' "${i[@]}" | median)
 echo "cached start, trivial module, CPU ms (median of $rounds rounds of $runs runs):"
 printf "  %-22s %8.2f ms\n" "cis run --engine aot" "$am" "cis run --engine interp" "$im"
 printf "  %-22s %8.2f\n" "aot / interp" "$(awk -v a="$am" -v b="$im" 'BEGIN {print a / b}')"
+# irefs ENGINE: instructions of one whole `cis run` (callgrind).
+irefs() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$cis" run --engine "$1" \
+    "$out/trivial.wasm" 2>&1 >/dev/null | awk '/Collected/ {print $NF; exit}'
+}
+if command -v valgrind >/dev/null; then
+  ai=$(irefs aot) ii=$(irefs interp)
+  echo "cached start, trivial module, instructions of the whole process (callgrind):"
+  printf "  %-22s %8.3f M\n" "cis run --engine aot" "$(awk -v n="$ai" 'BEGIN {print n / 1e6}')" \
+    "cis run --engine interp" "$(awk -v n="$ii" 'BEGIN {print n / 1e6}')"
+  printf "  %-22s %8.3f\n" "aot / interp" "$(awk -v a="$ai" -v b="$ii" 'BEGIN {print a / b}')"
+fi
 
 # ------------------------------------------------------ compile time per KB
 compile_row() { # LABEL FILE

@@ -215,57 +215,56 @@ static cis_result checksum(const void *p, size_t n, uint8_t md[32], char *msg, s
 static bool no_crc;
 void cis__aot_test_no_crc(bool on) { no_crc = on; }
 
-/* CRC32C (Castagnoli) of n bytes by the CPU's instruction, into *crc;
- * false when this CPU has none. */
+/* CRC32C (Castagnoli) by the CPU's instruction: crc_ok says whether this
+ * CPU has one; crc_update continues crc (0 to start) over n bytes. */
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(const uint8_t *p, size_t n) {
-  uint64_t c = 0xffffffffu;
-  for (; n >= 8; p += 8, n -= 8) {
+static bool crc_ok(void) { return !no_crc && __builtin_cpu_supports("sse4.2"); }
+__attribute__((target("sse4.2"))) static uint32_t crc_update(uint32_t crc, const void *p,
+                                                              size_t n) {
+  const uint8_t *b = p;
+  uint64_t c = ~crc;
+  for (; n >= 8; b += 8, n -= 8) {
     uint64_t w;
-    memcpy(&w, p, 8);
+    memcpy(&w, b, 8);
     c = __builtin_ia32_crc32di(c, w);
   }
   uint32_t c32 = (uint32_t)c;
-  for (; n; p++, n--) c32 = __builtin_ia32_crc32qi(c32, *p);
+  for (; n; b++, n--) c32 = __builtin_ia32_crc32qi(c32, *b);
   return ~c32;
-}
-static bool crc32c(const void *p, size_t n, uint32_t *crc) {
-  if (no_crc || !__builtin_cpu_supports("sse4.2")) return false;
-  *crc = crc32c_sse42(p, n);
-  return true;
 }
 #elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
 #include <arm_acle.h>
-static bool crc32c(const void *p, size_t n, uint32_t *crc) {
-  if (no_crc) return false;
+static bool crc_ok(void) { return !no_crc; }
+static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
   const uint8_t *b = p;
-  uint32_t c = 0xffffffffu;
+  uint32_t c = ~crc;
   for (; n >= 8; b += 8, n -= 8) {
     uint64_t w;
     memcpy(&w, b, 8);
     c = __crc32cd(c, w);
   }
   for (; n; b++, n--) c = __crc32cb(c, *b);
-  *crc = ~c;
-  return true;
+  return ~c;
 }
 #else
-static bool crc32c(const void *p, size_t n, uint32_t *crc) {
-  (void)p, (void)n, (void)crc;
-  return false;
+static bool crc_ok(void) { return false; }
+static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
+  (void)p, (void)n;
+  return crc;
 }
 #endif
 
-/* The entry's name: four FNV-1a lanes (distinct offset bases) over the key
- * text then the module's bytes. Where to look, not what is there: loads
+/* The entry's name: FNV-1a of the key text and of the module's bytes
+ * (one pass each), spread over 32 bytes by four FNV-1a lanes (distinct
+ * offset bases) over those two. Where to look, not what is there: loads
  * compare text and bytes in full. */
 static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t mlen,
                        uint8_t out[32]) {
   static const uint64_t basis[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
                                     0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+  uint64_t two[2] = {cis__hash_bytes(0, text, tlen), cis__hash_bytes(0, mod, mlen)};
   for (int i = 0; i < 4; i++) {
-    uint64_t h = cis__hash_bytes(basis[i], text, tlen);
-    h = cis__hash_bytes(h, mod, mlen);
+    uint64_t h = cis__hash_bytes(basis[i], two, sizeof two);
     memcpy(out + 8 * i, &h, 8);
   }
 }
@@ -275,20 +274,28 @@ static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t
 cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   const char *name = getenv("CIS_CC");
   if (!name || !*name) name = "cc";
-  memset(cc, 0, sizeof *cc);
-  char cand[4096];
+  /* Candidates are built in cc->path itself, and nothing is cleared in
+   * bulk: each page of stack a cached start touches beyond the
+   * interpreter's start is one more page fault (docs/aot.md). */
+  char *cand = cc->path;
+  const size_t ccap = sizeof cc->path;
+  cc->path[0] = cc->ident[0] = 0;
   bool found = false;
   if (strchr(name, '/')) {
-    snprintf(cand, sizeof cand, "%s", name);
+    snprintf(cand, ccap, "%s", name);
     found = access(cand, X_OK) == 0;
   } else {
+    size_t nlen = strlen(name);
     const char *path = getenv("PATH");
     if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
     while (*path && !found) {
       const char *colon = strchr(path, ':');
       size_t n = colon ? (size_t)(colon - path) : strlen(path);
-      if (n && n < sizeof cand - strlen(name) - 2) {
-        snprintf(cand, sizeof cand, "%.*s/%s", (int)n, path, name);
+      if (n && n < ccap - nlen - 2) {
+        /* memcpy, not snprintf: this runs at every cached start. */
+        memcpy(cand, path, n);
+        cand[n] = '/';
+        memcpy(cand + n + 1, name, nlen + 1);
         found = access(cand, X_OK) == 0;
       }
       path += n + (colon ? 1 : 0);
@@ -296,13 +303,13 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   }
   struct stat st;
   if (!found || stat(cand, &st) != 0 || !S_ISREG(st.st_mode)) {
+    cc->path[0] = 0;
     setmsg(msg, cap,
            "no C compiler \"%s\" found: the compiled engine needs one (install the Debian "
            "package gcc, or set CIS_CC to a compiler)",
            name);
     return CIS_EUNSUPPORTED;
   }
-  snprintf(cc->path, sizeof cc->path, "%s", cand);
   snprintf(cc->ident, sizeof cc->ident, "%llx:%llx:%llx:%lld.%09ld",
            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
            (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
@@ -473,16 +480,50 @@ static bool pread_all(int fd, uint8_t *p, size_t n, off_t at) {
   return true;
 }
 
+/* The load's check of an entry with a CRC (check_entry): reads the body
+ * of fd (object plen bytes, then the module's bytes, then the key text)
+ * through a buffer, the object into its CRC32C against crc, the rest
+ * against want's bytes and text. Reading, not mapping: each mapping and
+ * each of its page faults cost more than copying these few pages (on the
+ * development VM, a 4 KB mmap + fault + munmap measured 60 us). Returns
+ * CIS_EHASH when they differ, CIS_EIO when unreadable. Allocates nothing. */
+static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t crc) {
+  uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
+  uint64_t total = plen + want->nbytes + want->tlen, at = 0;
+  uint32_t c = 0;
+  while (at < total) {
+    size_t n = total - at < sizeof buf ? (size_t)(total - at) : sizeof buf;
+    if (!pread_all(fd, buf, n, (off_t)at)) return CIS_EIO;
+    for (size_t i = 0; i < n;) { /* split at the regions' borders */
+      uint64_t pos = at + i;
+      size_t run;
+      if (pos < plen) {
+        run = (size_t)(plen - pos < n - i ? plen - pos : n - i);
+        c = crc_update(c, buf + i, run);
+      } else if (pos < plen + want->nbytes) {
+        uint64_t off = pos - plen;
+        run = (size_t)(want->nbytes - off < n - i ? want->nbytes - off : n - i);
+        if (memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
+      } else {
+        uint64_t off = pos - plen - want->nbytes;
+        run = (size_t)(want->tlen - off < n - i ? want->tlen - off : n - i);
+        if (memcmp(buf + i, want->text + off, run) != 0) return CIS_EHASH;
+      }
+      i += run;
+    }
+    at += n;
+  }
+  return c == crc ? CIS_OK : CIS_EHASH;
+}
+
 /* Checks the entry open as fd: its trailer (magic, lengths against the
  * file's), the object's checksum over a mapping of fd itself, and, for a
  * load (want), the name, the module's bytes and the key text against
  * want's; for a listing (want NULL), the name against the stored text and
- * bytes. trl receives the trailer (when the file has one). On success
- * with map non-NULL, *map and *maplen keep the mapping of all but the
- * trailer (the caller unmaps it); else nothing stays mapped. Returns
+ * bytes. trl receives the trailer (when the file has one). Returns
  * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing. */
-static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], void **map,
-                              size_t *maplen, char *msg, size_t cap) {
+static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], char *msg,
+                              size_t cap) {
   memset(trl, 0, TRL_SIZE);
   struct stat st;
   if (fstat(fd, &st) != 0) return CIS_EIO;
@@ -503,6 +544,7 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], vo
   if (want && (memcmp(trl + T_KEY, want->key, 32) != 0 || mlen != want->nbytes ||
                tlen != want->tlen))
     return CIS_EHASH;
+  if (want && (flags & F_CRC) && crc_ok()) return check_read(fd, want, plen, crc);
   uint8_t *p = mmap(NULL, body, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
   const uint8_t *mod = p + plen, *text = mod + mlen;
@@ -515,20 +557,12 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], vo
     entry_name((const char *)text, tlen, mod, mlen, name);
     if (memcmp(name, trl + T_KEY, 32) != 0) rc = CIS_EHASH;
   }
-  uint32_t c;
-  if (rc == CIS_OK && want && (flags & F_CRC) && crc32c(p, plen, &c)) {
-    if (c != crc) rc = CIS_EHASH;
-  } else if (rc == CIS_OK) {
+  if (rc == CIS_OK) {
     uint8_t md[32];
     rc = checksum(p, plen, md, msg, cap);
     if (rc == CIS_OK && memcmp(md, trl + T_SUM, 32) != 0) rc = CIS_EHASH;
   }
-  if (rc == CIS_OK && map) {
-    *map = p;
-    *maplen = body;
-  } else {
-    munmap(p, body);
-  }
+  munmap(p, body);
   return rc;
 }
 
@@ -557,7 +591,10 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   memcpy(trl + T_MOD, j->k.mod, 32);
   uint64_t plen = len, mlen = j->k.nbytes;
   uint32_t tlen = (uint32_t)j->k.tlen, crc = 0, flags = 0;
-  if (crc32c(so, len, &crc)) flags |= F_CRC;
+  if (crc_ok()) {
+    crc = crc_update(0, so, len);
+    flags |= F_CRC;
+  }
   memcpy(trl + T_LEN, &plen, 8);
   memcpy(trl + T_MLEN, &mlen, 8);
   memcpy(trl + T_TLEN, &tlen, 4);
@@ -608,7 +645,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     int fd = open(j->path, O_RDONLY | O_CLOEXEC);
     uint8_t trl[TRL_SIZE];
     if (fd >= 0) {
-      rc = check_entry(fd, &j->k, trl, NULL, NULL, NULL, 0);
+      rc = check_entry(fd, &j->k, trl, NULL, 0);
       close(fd);
     }
   }
@@ -729,12 +766,9 @@ struct cis__aot_loaded {
   void *dl;
   int fd;                      /* the entry (or memory file) it was loaded from */
   const cis_aot_object *obj;
-  uint8_t *map;                /* the checked entry but its trailer: object, module, text */
-  size_t maplen;               /* its length */
-  const uint8_t *mod;          /* in map: the module's bytes */
-  size_t nbytes;               /* their length */
-  const char *text;            /* in map: the key text */
-  size_t tlen;                 /* its length */
+  uint8_t *ident;              /* a copy of the module's bytes then the key text */
+  size_t nbytes;               /* length of the bytes */
+  size_t tlen;                 /* length of the text */
 };
 
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -756,7 +790,7 @@ void cis__aot_release(cis__aot_loaded *l) {
   if (!last) return;
   dlclose(l->dl);
   close(l->fd);
-  munmap(l->map, l->maplen);
+  free(l->ident);
   free(l);
 }
 
@@ -764,7 +798,8 @@ void cis__aot_release(cis__aot_loaded *l) {
  * bytes and key text (names may collide). */
 static bool loaded_is(const cis__aot_loaded *l, const key *k) {
   return !memcmp(l->key, k->key, 32) && l->nbytes == k->nbytes && l->tlen == k->tlen &&
-         (!k->nbytes || !memcmp(l->mod, k->bytes, k->nbytes)) && !memcmp(l->text, k->text, k->tlen);
+         (!k->nbytes || !memcmp(l->ident, k->bytes, k->nbytes)) &&
+         !memcmp(l->ident + k->nbytes, k->text, k->tlen);
 }
 
 /* The loaded object of key k, counted, or NULL. */
@@ -839,19 +874,24 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
   uint8_t trl[TRL_SIZE];
-  void *map = NULL;
-  size_t maplen = 0;
-  cis_result rc = check_entry(fd, k, trl, &map, &maplen, msg, cap);
+  cis_result rc = check_entry(fd, k, trl, msg, cap);
+  /* What the entry was checked to be, for loaded_find: a copy rather than
+   * the entry's mapping kept (a mapping more costs every later look at
+   * /proc/self/maps, which each top-level call makes). */
   cis__aot_loaded *l = rc == CIS_OK ? calloc(1, sizeof *l) : NULL;
-  if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
+  uint8_t *ident = l ? malloc(k->nbytes + k->tlen) : NULL;
+  if (rc == CIS_OK && !ident) {
+    free(l);
+    l = NULL;
+    rc = CIS_ENOMEM;
+  }
   if (rc == CIS_OK) {
-    l->fd = fd;
-    l->map = map;
-    l->maplen = maplen;
+    memcpy(ident, k->bytes, k->nbytes);
+    memcpy(ident + k->nbytes, k->text, k->tlen);
+    l->ident = ident;
     l->nbytes = k->nbytes;
     l->tlen = k->tlen;
-    l->mod = l->map + (maplen - k->nbytes - k->tlen);
-    l->text = (const char *)l->mod + k->nbytes;
+    l->fd = fd;
     rc = dlopen_fd(fd, k->name, &l->dl, &l->obj, msg, cap);
     if (rc != CIS_OK || load_copy) {
       if (rc == CIS_OK) dlclose(l->dl);
@@ -863,7 +903,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   }
   if (rc != CIS_OK) {
     close(fd);
-    if (map) munmap(map, maplen);
+    if (l) free(l->ident);
     free(l);
     return rc;
   }
@@ -881,7 +921,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   if (other) {
     dlclose(l->dl);
     close(l->fd);
-    munmap(l->map, l->maplen);
+    free(l->ident);
     free(l);
     l = other;
   }
@@ -1040,7 +1080,7 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
     e->mtime = (int64_t)st.st_mtim.tv_sec;
   }
   uint8_t trl[TRL_SIZE];
-  cis_result rc = check_entry(fd, NULL, trl, NULL, NULL, NULL, 0);
+  cis_result rc = check_entry(fd, NULL, trl, NULL, 0);
   close(fd);
   if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
   cis__hex(trl + T_MOD, 32, e->module_sha256);
