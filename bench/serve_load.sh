@@ -266,7 +266,7 @@ check() { # description, condition (awk expression over nothing)
   echo
   echo "Throughput over HTTP (clean median) / in process: $(ratio "$(med throughput clean)" "$(get loop_throughput)")."
   echo "Server RSS: after warm-up $rss_warm kB, after the runs $rss_after kB ($rss_ratio x)."
-  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|threads|handoffs_total|demoted_total) ' | tr '\n' ' ')"
+  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|threads|handoffs_total|demoted_total|trims_total) ' | tr '\n' ' ')"
   echo
   echo "| acceptance | holds |"
   echo "|---|---|"

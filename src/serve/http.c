@@ -337,13 +337,16 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# TYPE cis_pool_handoffs_total counter\ncis_pool_handoffs_total %llu\n"
       "# HELP cis_pool_threads Threads of the pool for calls: the workers and the long calls' own.\n"
       "# TYPE cis_pool_threads gauge\ncis_pool_threads %u\n"
+      "# HELP cis_pool_trims_total Times the idle pool gave freed memory back to the system.\n"
+      "# TYPE cis_pool_trims_total counter\ncis_pool_trims_total %llu\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
       "# HELP cis_queue_capacity Most jobs that may wait.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
       s->nworkers, s->pool.running, (unsigned long long)s->pool.demoted, s->pool.nlong,
-      (unsigned long long)s->pool.handoffs, s->pool.nthreads, s->pool.queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
+      (unsigned long long)s->pool.handoffs, s->pool.nthreads, (unsigned long long)s->pool.trims,
+      s->pool.queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
   pthread_mutex_unlock(&s->mu);
 #undef OUT
   if (n >= cap) n = cap - 1; /* the table above is far below 8 KiB with 64 error kinds */

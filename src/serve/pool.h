@@ -96,6 +96,8 @@ typedef struct cis__pool {
   unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch) */
   uint64_t demoted;                    /* calls lowered (metric) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
+  uint64_t trims;                      /* memory handed back to the system while idle (metric) */
+  bool trim_due;                       /* a thread ended since the last trim */
   bool stopping;                       /* threads exit */
 } cis__pool;
 

@@ -219,12 +219,17 @@ static void short_call_served_while_stuck_calls_hold_every_worker(void **state) 
   pthread_mutex_unlock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_int_equal(getpriority(PRIO_PROCESS, (id_t)stuck[i].tid), CIS__POOL_LONG_NICE);
   assert_int_equal(threads_named("cis-long"), WORKERS);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.trims, 0); /* no thread has ended yet */
+  pthread_mutex_unlock(&mu);
   /* They end; their threads end with them and are joined. */
   gate_set(true);
   pthread_mutex_lock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_true(wait_done(&stuck[i]));
   pthread_mutex_unlock(&mu);
   assert_true(wait_threads_settled(&p, WORKERS));
+  /* Idle after threads ended: the memory their arenas hold goes back. */
+  assert_true(wait_count(&p.trims, true, 1));
   cis__pool_stop(&p);
   for (int i = 0; i < WORKERS; i++) pthread_cond_destroy(&stuck[i].pj.cv);
   pthread_cond_destroy(&quick.pj.cv);
