@@ -20,7 +20,8 @@
 #
 # Environment:
 #   CIS                path of the cis binary (default build/tools/cis/cis)
-#   CIS_FLAGS          extra options for `cis run`, e.g. an engine choice
+#   CIS_FLAGS          extra options for `cis run` (the cis column runs
+#                      --engine interp unless CIS_FLAGS names another)
 #   NODE_FLAGS         options for node (default --no-liftoff, see docs)
 #   NATIVE_RUNS CIS_RUNS CIS_AOT_RUNS NODE_RUNS WASM_INTERP_RUNS
 #                      per-engine repetitions (default RUNS; wasm-interp 1)
@@ -146,7 +147,9 @@ command -v wasm-interp >/dev/null 2>&1 || missing[wasm-interp]="wasm-interp (wab
 set_cmd() {
   case $1 in
     native) cmd=("$out/$2") ;;
-    cis) cmd=("$cis_bin" run ${CIS_FLAGS:-} --invoke run "$out/$2.wasm") ;;
+    # The interpreter named: the default engine (auto) would run the code
+    # the cis-aot column compiled into the cache.
+    cis) cmd=("$cis_bin" run --engine interp ${CIS_FLAGS:-} --invoke run "$out/$2.wasm") ;;
     cis-aot) cmd=(env CIS_HOME="$tmp/aot-home" "$cis_bin" run --engine aot ${CIS_FLAGS:-}
                   --invoke run "$out/$2.wasm") ;;
     compile) cmd=(env CIS_HOME="$tmp/aot-home" "$cis_bin" compile "$out/$2.wasm") ;;
