@@ -457,9 +457,10 @@ CIS_EXTERN cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_v
 CIS_EXTERN cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
                                           cis_slot *results);
 
-/* Stops the current (or next) call of inst with CIS_ECANCELED as soon as it
- * reaches a loop back-edge or a call. Safe from any thread; affects only
- * this instance. The flag is cleared when a new top-level call starts. */
+/* Stops the current call of inst with CIS_ECANCELED as soon as it reaches
+ * a loop back-edge or a call; while no call runs, the next top-level call
+ * fails with CIS_ECANCELED before it starts. Safe from any thread; affects
+ * only this instance. The flag is cleared when the call it stopped ends. */
 CIS_EXTERN void cis_instance_cancel(cis_instance *inst);
 
 /* Fuel left after the last call (meaningful when limits.fuel != 0). */

@@ -273,13 +273,19 @@ static cis_result ensure_stack(cis_instance *inst) {
   return CIS_OK;
 }
 
-/* Starts a top-level call of f on inst: fresh deadline, fuel and depth,
- * cancel flag cleared. The message of a failure is on inst. */
+/* Starts a top-level call of f on inst: fresh deadline, fuel and depth.
+ * A cancel that came while no call ran stops this one before it starts
+ * (a canceller that got the instance just before its call began must not
+ * lose the race to it); the flag is cleared when the call ends, so a
+ * cancel reaches the call it was meant for and never a later one. The
+ * message of a failure is on inst. */
 static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   const cis_limits *l = &inst->limits;
   exec_rt x;
   if (inst->active)
     return cis__fail(inst, CIS_ESTATE, "instance is already running a call on another thread");
+  if (atomic_exchange(&inst->cancel, 0))
+    return cis__fail(inst, CIS_ECANCELED, "call cancelled before it started");
   cis_result rc = ensure_stack(inst);
   if (rc != CIS_OK) return rc;
   memset(&x, 0, sizeof x);
@@ -307,13 +313,13 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   x.timeout_ms = l->timeout_ms;
   x.host_left = 1; /* the first host call reads the clock */
 
-  atomic_store(&inst->cancel, 0);
   cis__clear_error(inst);
   inst->active = ex;
   tl_exec = ex;
   rc = cis__exec_call(ex, inst, f, ar);
   tl_exec = NULL;
   inst->active = NULL;
+  atomic_store(&inst->cancel, 0);
   inst->fuel_left = fuel_left(ex);
   if (rc != CIS_OK && !cis_errmsg(inst)[0]) cis__fail(inst, rc, "%s", cis_strerror(rc));
   return rc;

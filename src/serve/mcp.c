@@ -431,10 +431,8 @@ typedef struct flight_ctx {
 
 /* The call's instance from cis_skills_invoke (on_instance), kept on its
  * flight while it exists. A call cancelled before its guest starts does
- * not start. (The flag cis_instance_cancel sets is cleared when the
- * instance's top-level call starts, so a cancel landing just then may let
- * the guest run on until it ends or its deadline; it is not answered
- * all the same.) */
+ * not start: before the hook by the flight's flag, after it by the
+ * instance's (a cancel while no call runs stops the next one). */
 static bool flight_hook(void *user, cis_instance *inst) {
   flight_ctx *c = user;
   pthread_mutex_lock(&c->m->lock);
