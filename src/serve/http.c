@@ -87,6 +87,7 @@ typedef struct tenant {
   cis_skills *skills;                  /* its handle, shared by its calls */
   unsigned active;                     /* its jobs queued or running (server mu) */
   cis__calls *calls;                   /* its recent calls (GET /v1/calls) */
+  struct cis_server *s;                /* its server (metrics of its MCP calls) */
 } tenant;
 
 /* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
@@ -252,6 +253,7 @@ static tenant *tenant_get(cis_server *s, const char *name) {
   /* Opened under the lock: it is rare (once per tenant), and two threads
    * must not open two handles for one tenant. */
   tenant *t = calloc(1, sizeof *t);
+  if (t) t->s = s;
   if (t) {
     snprintf(t->name, sizeof t->name, "%s", name);
     cis_skills_config c = s->skills_cfg;
@@ -273,7 +275,13 @@ static tenant *tenant_get(cis_server *s, const char *name) {
 
 /* ------------------------------------------------------------- metrics */
 
-static void record_call(cis_server *s, cis_result rc, uint64_t ns) {
+/* Counts a finished call (HTTP invoke or MCP tools/call) in the metrics,
+ * and in /v1/health, which says "degraded" from a call that found a store
+ * down until one that used KV succeeds. */
+static void record_call(cis_server *s, cis_result rc, uint64_t ns, const cis_invoke_result *res) {
+  if (rc == CIS_EKVDOWN || rc == CIS_EVFSDOWN) atomic_store(&s->store_down, true);
+  else if (rc == CIS_OK && res->stats.kv_gets + res->stats.kv_sets + res->stats.kv_deletes)
+    atomic_store(&s->store_down, false);
   double sec = (double)ns / 1e9;
   pthread_mutex_lock(&s->mu);
   s->m.calls++;
@@ -574,12 +582,7 @@ static void run_invoke(cis_server *s, job *j) {
   cis_invoke_result res;
   uint64_t t0 = cis__now_ns();
   cis_result rc = cis_skills_invoke(j->t->skills, j->route.name, j->body, j->body_len, &opt, &res);
-  record_call(s, rc, cis__now_ns() - t0);
-  /* /v1/health says "degraded" from a call that found a store down until
-   * one that used KV succeeds. */
-  if (rc == CIS_EKVDOWN || rc == CIS_EVFSDOWN) atomic_store(&s->store_down, true);
-  else if (rc == CIS_OK && res.stats.kv_gets + res.stats.kv_sets + res.stats.kv_deletes)
-    atomic_store(&s->store_down, false);
+  record_call(s, rc, cis__now_ns() - t0, &res);
   if (rc == CIS_ENOTFOUND && !res.stats.wall_ns) {
     cis_invoke_result_free(&res);
     return not_found(j);
@@ -757,6 +760,7 @@ static void mcp_exchange(job *j, cis_mcp *m, bool stateless) {
  * status an HTTP invoke of it would have had. */
 static void mcp_called(void *user, const char *tool, const cis_invoke_result *res) {
   tenant *t = user;
+  record_call(t->s, res->status, res->stats.wall_ns, res);
   cis__calls_add_via(t->calls, tool, "mcp", res->status == CIS_OK ? 200 : invoke_status(res->status), res);
 }
 

@@ -200,6 +200,14 @@ static void mcp_tools_call_appears_in_recent_calls_of_its_tenant(void **state) {
   o = calls_of(v, v->bob);
   assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "calls")), 0);
   cJSON_Delete(o);
+  /* The metrics count the MCP calls as the HTTP invoke: three calls, one
+   * trap, three in the latency histogram. */
+  assert_int_equal(http_get(v->port, "/metrics", NULL, &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "cis_calls_total 3\n"));
+  assert_non_null(strstr(r.body, "cis_call_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+  assert_non_null(strstr(r.body, "cis_call_errors_total{type=\"CIS_TRAP_"));
+  http_resp_free(&r);
 }
 
 /* One POST to /mcp on a thread of its own. */
