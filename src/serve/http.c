@@ -990,7 +990,16 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   default: return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
   }
   pthread_cond_init(&j.pj.cv, NULL);
-  unsigned refused = submit(s, &j);
+  unsigned refused = 0;
+  if (j.run == run_mcp && j.peek.parsed && !j.peek.is_request) {
+    /* A notification (or a client's response) runs no guest: handled on
+     * the connection's thread, so that a notifications/cancelled reaches
+     * its call even while the tenant's calls fill its cap or the queue. */
+    j.s = s;
+    run_mcp(s, &j);
+  } else {
+    refused = submit(s, &j);
+  }
   pthread_cond_destroy(&j.pj.cv);
   enum MHD_Result ok;
   if (refused == 503) ok = reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);

@@ -274,6 +274,85 @@ static void mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_
   http_resp_free(&r);
 }
 
+/* Sends notifications/cancelled for id every 20 ms until j's POST is
+ * answered (at most 30 s): each is accepted (202). */
+static void cancel_until_done(op_server *v, const char *sid, const char *id, post_job *j) {
+  char body[160];
+  snprintf(body, sizeof body,
+           "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"%s\"}}", id);
+  int sent = 0;
+  for (; sent < 1500 && !__atomic_load_n(&j->done, __ATOMIC_SEQ_CST); sent++) {
+    http_resp r;
+    post(v, "application/json, text/event-stream", sid, body, &r);
+    assert_int_equal(r.status, 202);
+    http_resp_free(&r);
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  assert_true(sent < 1500);
+}
+
+/* The tenant's calls fill its cap (two, the workers'): a cancel is not a
+ * call and still gets through (it was refused 429 behind them). */
+static void mcp_cancel_reaches_its_call_while_the_tenant_is_at_its_cap(void **state) {
+  op_server *v = *state;
+  cis_skills *a = serve_open(v->home, "alice");
+  assert_non_null(a);
+  assert_int_equal(serve_register(a, g_dir, "longspin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":60000}"), CIS_OK);
+  cis_skills_close(a);
+  char sid[80];
+  session(v, sid);
+  /* The server's handle sees a skill registered by another one within its
+   * poll: wait for the tool before calling it (at most 10 s). */
+  bool listed = false;
+  for (int i = 0; i < 500 && !listed; i++) {
+    http_resp r;
+    post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\"}", &r);
+    listed = r.status == 200 && r.body && strstr(r.body, "\"longspin\"");
+    http_resp_free(&r);
+    if (!listed) {
+      struct timespec ts = {0, 20 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+  }
+  assert_true(listed);
+  /* Static, with the session id: a failed assertion leaves this frame
+   * while the POST threads still write their answers. */
+  static char ssid[80];
+  memcpy(ssid, sid, sizeof ssid);
+  static post_job j1, j2;
+  j1 = (post_job){.v = v, .sid = ssid,
+                  .body = "{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
+  j2 = (post_job){.v = v, .sid = ssid,
+                  .body = "{\"jsonrpc\":\"2.0\",\"id\":\"s2\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
+  pthread_t t1, t2;
+  assert_int_equal(pthread_create(&t1, NULL, post_thread, &j1), 0);
+  assert_int_equal(pthread_create(&t2, NULL, post_thread, &j2), 0);
+  /* Both running (the pool's busy count; a probing call would race
+   * them for the cap), so the tenant is at its cap of 2. */
+  int tries = 0;
+  for (; tries < 1500; tries++) {
+    http_resp r;
+    bool busy = http_get(v->port, "/metrics", NULL, &r) == 0 && r.body && strstr(r.body, "\ncis_pool_busy 2\n");
+    http_resp_free(&r);
+    if (busy) break;
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  assert_true(tries < 1500);
+  assert_false(__atomic_load_n(&j1.done, __ATOMIC_SEQ_CST) || __atomic_load_n(&j2.done, __ATOMIC_SEQ_CST));
+  cancel_until_done(v, sid, "s1", &j1);
+  pthread_join(t1, NULL);
+  cancel_until_done(v, sid, "s2", &j2);
+  pthread_join(t2, NULL);
+  assert_int_equal(j1.r.status, 200);
+  assert_int_equal(j1.r.body_len, 0); /* cancelled: the stream ends with no message */
+  assert_int_equal(j2.r.status, 200);
+  assert_int_equal(j2.r.body_len, 0);
+  http_resp_free(&j1.r);
+  http_resp_free(&j2.r);
+}
+
 int main(int argc, char **argv) {
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
@@ -284,6 +363,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(mcp_tools_call_appears_in_recent_calls_of_its_tenant, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_cancel_reaches_its_call_while_the_tenant_is_at_its_cap, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
