@@ -230,48 +230,27 @@ static void *post_thread(void *arg) {
   return NULL;
 }
 
-static void mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response(void **state) {
-  op_server *v = *state;
+/* Installs alice's "longspin" (a 60 s spin) and opens a session (sid)
+ * that lists it: the server's handle sees a skill registered by another
+ * one within its poll, so the tool is waited for (at most 10 s). */
+static void longspin_session(op_server *v, char sid[80]) {
   cis_skills *a = serve_open(v->home, "alice");
   assert_non_null(a);
   assert_int_equal(serve_register(a, g_dir, "longspin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":60000}"), CIS_OK);
   cis_skills_close(a);
-  char sid[80];
   session(v, sid);
-  post_job j = {.v = v, .sid = sid,
-                .body = "{\"jsonrpc\":\"2.0\",\"id\":\"slow\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, post_thread, &j), 0);
-  /* Cancelled every 20 ms (in case the call is not running yet) until its
-   * POST is answered: at most 30 s, half the call's own deadline. */
-  int sent = 0;
-  for (; sent < 1500 && !__atomic_load_n(&j.done, __ATOMIC_SEQ_CST); sent++) {
+  bool listed = false;
+  for (int i = 0; i < 500 && !listed; i++) {
     http_resp r;
-    post(v, "application/json, text/event-stream", sid,
-         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":\"slow\"}}", &r);
-    assert_int_equal(r.status, 202);
+    post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\"}", &r);
+    listed = r.status == 200 && r.body && strstr(r.body, "\"longspin\"");
     http_resp_free(&r);
-    struct timespec ts = {0, 20 * 1000000L};
-    nanosleep(&ts, NULL);
+    if (!listed) {
+      struct timespec ts = {0, 20 * 1000000L};
+      nanosleep(&ts, NULL);
+    }
   }
-  pthread_join(t, NULL);
-  assert_true(sent < 1500);
-  assert_int_equal(j.r.status, 200);
-  char h[128];
-  assert_non_null(http_header(&j.r, "Content-Type", h, sizeof h));
-  assert_string_equal(h, "text/event-stream");
-  assert_int_equal(j.r.body_len, 0); /* the stream ends with no message */
-  http_resp_free(&j.r);
-  cJSON *o = calls_of(v, v->alice);
-  const cJSON *last = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "calls"), 0);
-  assert_string_equal(member(last, "name"), "longspin");
-  assert_string_equal(member(cJSON_GetObjectItemCaseSensitive(last, "error"), "type"), "CIS_ECANCELED");
-  cJSON_Delete(o);
-  /* The session goes on. */
-  http_resp r;
-  post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", &r);
-  assert_int_equal(r.status, 200);
-  http_resp_free(&r);
+  assert_true(listed);
 }
 
 /* Sends notifications/cancelled for id every 20 ms until j's POST is
@@ -292,30 +271,43 @@ static void cancel_until_done(op_server *v, const char *sid, const char *id, pos
   assert_true(sent < 1500);
 }
 
+static void mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response(void **state) {
+  op_server *v = *state;
+  char sid[80];
+  longspin_session(v, sid);
+  post_job j = {.v = v, .sid = sid,
+                .body = "{\"jsonrpc\":\"2.0\",\"id\":\"slow\",\"method\":\"tools/call\",\"params\":{\"name\":\"longspin\"}}"};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, post_thread, &j), 0);
+  /* Cancelled every 20 ms (in case the call is not running yet) until its
+   * POST is answered: at most 30 s, half the call's own deadline. */
+  cancel_until_done(v, sid, "slow", &j);
+  pthread_join(t, NULL);
+  assert_int_equal(j.r.status, 200);
+  char h[128];
+  assert_non_null(http_header(&j.r, "Content-Type", h, sizeof h));
+  assert_string_equal(h, "text/event-stream");
+  assert_int_equal(j.r.body_len, 0); /* the stream ends with no message */
+  http_resp_free(&j.r);
+  cJSON *o = calls_of(v, v->alice);
+  const cJSON *last = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "calls"), 0);
+  assert_string_equal(member(last, "name"), "longspin");
+  assert_string_equal(member(cJSON_GetObjectItemCaseSensitive(last, "error"), "type"), "CIS_ECANCELED");
+  cJSON_Delete(o);
+  /* The session goes on. */
+  http_resp r;
+  post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", &r);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+}
+
+
 /* The tenant's calls fill its cap (two, the workers'): a cancel is not a
  * call and still gets through (it was refused 429 behind them). */
 static void mcp_cancel_reaches_its_call_while_the_tenant_is_at_its_cap(void **state) {
   op_server *v = *state;
-  cis_skills *a = serve_open(v->home, "alice");
-  assert_non_null(a);
-  assert_int_equal(serve_register(a, g_dir, "longspin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":60000}"), CIS_OK);
-  cis_skills_close(a);
   char sid[80];
-  session(v, sid);
-  /* The server's handle sees a skill registered by another one within its
-   * poll: wait for the tool before calling it (at most 10 s). */
-  bool listed = false;
-  for (int i = 0; i < 500 && !listed; i++) {
-    http_resp r;
-    post(v, "application/json", sid, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/list\"}", &r);
-    listed = r.status == 200 && r.body && strstr(r.body, "\"longspin\"");
-    http_resp_free(&r);
-    if (!listed) {
-      struct timespec ts = {0, 20 * 1000000L};
-      nanosleep(&ts, NULL);
-    }
-  }
-  assert_true(listed);
+  longspin_session(v, sid);
   /* Static, with the session id: a failed assertion leaves this frame
    * while the POST threads still write their answers. */
   static char ssid[80];
