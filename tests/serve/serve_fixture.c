@@ -87,7 +87,7 @@ cis_result serve_register(cis_skills *s, const char *dir, const char *name, cons
   return rc;
 }
 
-static char *base64(const uint8_t *p, size_t n) {
+char *serve_base64(const uint8_t *p, size_t n) {
   static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
   for (size_t i = 0; o && i < n; i += 3) {
@@ -107,7 +107,7 @@ char *serve_install_request(const char *dir, const char *fixture, const char *na
   uint8_t *wasm = serve_fixture(dir, fixture, &len);
   char manifest[2048], *w = NULL, *body = NULL;
   if (wasm && serve_manifest(wasm, len, name, abi, extra, manifest, sizeof manifest) == 0 &&
-      (w = base64(wasm, len)) != NULL) {
+      (w = serve_base64(wasm, len)) != NULL) {
     size_t cap = strlen(manifest) + strlen(w) + 64;
     if ((body = malloc(cap)) != NULL) snprintf(body, cap, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
   }

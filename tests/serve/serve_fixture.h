@@ -36,6 +36,9 @@ cis_result serve_register(cis_skills *s, const char *dir, const char *name, cons
  * skill `name` (serve_manifest's abi and extra):
  * {"manifest":...,"wasm_base64":...}, malloc'd; NULL when the fixture
  * cannot be read or the manifest not made. */
+/* p[0..n) in base64 with padding (malloc'd), or NULL. */
+char *serve_base64(const uint8_t *p, size_t n);
+
 char *serve_install_request(const char *dir, const char *fixture, const char *name, const char *abi,
                             const char *extra);
 

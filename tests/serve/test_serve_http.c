@@ -93,37 +93,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static char *b64(const uint8_t *p, size_t n) {
-  static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *o = malloc((n + 2) / 3 * 4 + 1), *q = o;
-  for (size_t i = 0; o && i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-    *q++ = a[v >> 18];
-    *q++ = a[(v >> 12) & 63];
-    *q++ = i + 1 < n ? a[(v >> 6) & 63] : '=';
-    *q++ = i + 2 < n ? a[v & 63] : '=';
-  }
-  if (q) *q = 0;
-  return o;
-}
-
-/* The bundle of skill name from fixture (malloc'd JSON). */
-static char *bundle(const char *name, const char *fixture, const char *abi, const char *extra) {
-  size_t len;
-  uint8_t *wasm = serve_fixture(g_dir, fixture, &len);
-  if (!wasm) return NULL;
-  char manifest[2048];
-  char *w = b64(wasm, len), *out = malloc(strlen(w) + 4096);
-  serve_manifest(wasm, len, name, abi, extra, manifest, sizeof manifest);
-  sprintf(out, "{\"manifest\":%s,\"wasm_base64\":\"%s\"}", manifest, w);
-  free(w);
-  free(wasm);
-  return out;
-}
-
 static void install(srv *v, const char *token, const char *name, const char *fixture, const char *abi,
                     const char *extra) {
-  char *b = bundle(name, fixture, abi, extra);
+  char *b = serve_install_request(g_dir, fixture, name, abi, extra);
   assert_non_null(b);
   http_resp r;
   assert_int_equal(http_send(v->port, "POST", "/v1/skills", token, b, &r), 0);
@@ -372,7 +344,7 @@ static void bundle_hostile_inputs_are_refused(void **state) {
     http_resp_free(&r);
   }
   /* A module whose hash is not the manifest's. */
-  char *b = bundle("echo", "echo", "cis_v1", "");
+  char *b = serve_install_request(g_dir, "echo", "echo", "cis_v1", "");
   char *sha = strstr(b, "\"sha256\":\"") + 10;
   sha[0] = sha[0] == 'a' ? 'b' : 'a';
   http_resp r;
@@ -382,7 +354,7 @@ static void bundle_hostile_inputs_are_refused(void **state) {
   http_resp_free(&r);
   free(b);
   /* A host mount needs a grant no tenant has. */
-  b = bundle("reach", "echo", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
+  b = serve_install_request(g_dir, "echo", "reach", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
   assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, b, &r), 0);
   assert_int_equal(r.status, 422);
   http_resp_free(&r);
@@ -608,7 +580,7 @@ static void signed_bundles_under_require_signature(void **state) {
   assert_non_null(fgets(sig, sizeof sig, f));
   fclose(f);
   sig[strcspn(sig, "\n")] = 0;
-  char *w = b64(wasm, len), quoted[4096], *body = malloc(strlen(w) + 8192);
+  char *w = serve_base64(wasm, len), quoted[4096], *body = malloc(strlen(w) + 8192);
   assert_non_null(body);
   /* Unsigned. */
   json_string(manifest, quoted, sizeof quoted);
