@@ -25,8 +25,34 @@
  * this connection never reads around its own buffer. Frames still
  * gathered when the log's write lock is released belong to a transaction
  * that rolled back after spilling pages: they are dropped then, before
- * another connection can write the log (wb_shm_lock). The database file
- * and the rest pass straight through.
+ * another connection can write the log (wb_shm_lock).
+ *
+ * The checkpoint too: SQLite copies it page by page, a pread of the log
+ * and a pwrite of the database file for each (32768 system calls for the
+ * 64 MiB file at 4 KiB pages). Between the SQLITE_FCNTL_CKPT_START and
+ * SQLITE_FCNTL_CKPT_DONE file controls SQLite issues on the database file
+ * around that copy (wal.c, walCheckpoint, 3.31 and later), the log is
+ * read ahead when its frames come in order and the database file's pages
+ * are gathered into runs of contiguous pages. Why it is safe: the pages
+ * copied are only published (nBackfill in the WAL index, which tells
+ * readers to take them from the database file) after CKPT_DONE, and
+ * CKPT_DONE writes every gathered page out first; a complete checkpoint
+ * also truncates and syncs the database file in between, so under
+ * synchronous=NORMAL/FULL what is published is on disk as before. The
+ * frames read stay unchanged while the checkpoint runs (the log is only
+ * restarted once all of it is backfilled, which this checkpoint has not
+ * published yet), and the read-ahead is dropped at CKPT_DONE. SQLite
+ * ignores CKPT_DONE's result, so a gathered write must not fail for want
+ * of space: pages are gathered only below the size the file already has,
+ * or has been extended to (fallocate through the default VFS's
+ * SQLITE_FCNTL_SIZE_HINT) when SQLite announces its size; pages beyond
+ * are written straight through. A write that fails all the same (an I/O
+ * error) is returned by the checkpoint's next call on the file (a
+ * complete checkpoint's truncate or sync, so it publishes nothing), but a
+ * partial checkpoint (one a reader holds back) has no such call before
+ * it publishes: there an I/O error of the disk at that write is not
+ * seen, where SQLite alone would have stopped. The rest passes straight
+ * through.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -41,6 +67,7 @@
 /* Most bytes gathered before they are written anyway: the unix VFS writes
  * at most 0x1ffff bytes a call (it masks larger counts). */
 #define WB_CAP 0x1ffffu
+#define WB_AHEAD (256u * 1024) /* the log read ahead of a checkpoint, per read */
 #define WAL_HDR 32        /* the WAL file's header */
 #define FRAME_HDR 24      /* a frame's header, before its page */
 
@@ -55,6 +82,16 @@ typedef struct wb_file {
   sqlite3_int64 off;         /* file offset of buf[0] */
   sqlite3_int64 commit_end;  /* end of a commit frame begun in buf; 0: none */
   struct wb_file *peer;      /* WAL: its database file; database: its open WAL; or NULL */
+  bool ckpt;                 /* database: between CKPT_START and CKPT_DONE (writes gathered) */
+  sqlite3_int64 room;        /* database, in a checkpoint: bytes of the file that exist,
+                                so a gathered write there cannot fail for space */
+  int err;                   /* database: the last checkpoint's failed write, returned by the
+                                next truncate or sync */
+  unsigned char *ahead;      /* WAL: bytes read ahead for a checkpoint (malloc'd on first use) */
+  size_t ahead_len;          /* bytes in ahead; 0: none */
+  sqlite3_int64 ahead_off;   /* file offset of ahead[0] */
+  sqlite3_int64 next_read;   /* offset where a read that continues the last one starts */
+  sqlite3_int64 end;         /* the log's size, read once per checkpoint; 0: not yet */
 } wb_file;
 
 static sqlite3_vfs wb_vfs;    /* this one (registered once, never the default) */
@@ -90,9 +127,32 @@ static int wb_flush(wb_file *f) {
   return rc;
 }
 
+/* A checkpoint's write of database pages: gathered while they continue
+ * the buffer and stay inside the file's room, written out at CKPT_DONE. */
+static int wb_db_write(wb_file *f, const void *p, int n, sqlite3_int64 off) {
+  bool gather = f->ckpt && n > 0 && (size_t)n <= WB_CAP && off + n <= f->room;
+  if (f->len && (!gather || off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WB_CAP)) {
+    int rc = wb_flush(f);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (gather && !f->buf && !(f->buf = malloc(WB_CAP))) gather = false;
+  if (!gather) return f->real->pMethods->xWrite(f->real, p, n, off);
+  if (!f->len) f->off = off;
+  memcpy(f->buf + f->len, p, (size_t)n);
+  f->len += (size_t)n;
+  return SQLITE_OK;
+}
+
+static void wb_ahead_drop(wb_file *wal) {
+  wal->ahead_len = 0;
+  wal->next_read = -1;
+  wal->end = 0;
+}
+
 static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off) {
   wb_file *f = (wb_file *)file;
-  if (!f->wal) return f->real->pMethods->xWrite(f->real, p, n, off);
+  if (!f->wal) return wb_db_write(f, p, n, off);
+  if (f->ahead_len) wb_ahead_drop(f);
   if (off == 0) wb_learn(f, p, n, off);
   bool gather = f->frame && off >= WAL_HDR && n > 0 && (size_t)n <= WB_CAP;
   if (f->len && (!gather || off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WB_CAP)) {
@@ -112,9 +172,37 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
   return SQLITE_OK;
 }
 
+/* A checkpoint's read of a frame's page from the log: served from the
+ * bytes read ahead, or, when it continues the last read (frames copied in
+ * order), read ahead by WB_AHEAD. 1 when it served the read. */
+static int wb_wal_ahead(wb_file *f, void *p, int n, sqlite3_int64 off, int *rc) {
+  if (!f->peer || !f->peer->ckpt || !f->frame || n != (int)(f->frame - FRAME_HDR)) return 0;
+  sqlite3_int64 next = f->next_read;
+  f->next_read = off + f->frame;
+  if (f->ahead_len && off >= f->ahead_off &&
+      off + n <= f->ahead_off + (sqlite3_int64)f->ahead_len) {
+    memcpy(p, f->ahead + (off - f->ahead_off), (size_t)n);
+    *rc = SQLITE_OK;
+    return 1;
+  }
+  if (off != next) return 0;
+  if (!f->end && f->real->pMethods->xFileSize(f->real, &f->end) != SQLITE_OK) f->end = 0;
+  sqlite3_int64 want = f->end - off;
+  if (want > (sqlite3_int64)WB_AHEAD) want = WB_AHEAD;
+  if (want < n || (!f->ahead && !(f->ahead = malloc(WB_AHEAD)))) return 0;
+  f->ahead_len = 0;
+  if (f->real->pMethods->xRead(f->real, f->ahead, (int)want, off) != SQLITE_OK) return 0;
+  f->ahead_off = off;
+  f->ahead_len = (size_t)want;
+  memcpy(p, f->ahead, (size_t)n);
+  *rc = SQLITE_OK;
+  return 1;
+}
+
 static int wb_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
   wb_file *f = (wb_file *)file;
-  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  int rc = wb_flush(f);
+  if (rc == SQLITE_OK && f->wal && wb_wal_ahead(f, p, n, off, &rc)) return rc;
   if (rc == SQLITE_OK) rc = f->real->pMethods->xRead(f->real, p, n, off);
   if (f->wal && rc == SQLITE_OK) wb_learn(f, p, n, off);
   return rc;
@@ -122,45 +210,101 @@ static int wb_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off) {
 
 static int wb_close(sqlite3_file *file) {
   wb_file *f = (wb_file *)file;
-  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  int rc = wb_flush(f);
   if (f->peer) f->peer->peer = NULL;
   int rc2 = f->real->pMethods->xClose(f->real);
   free(f->buf);
+  free(f->ahead);
+  f->ahead = NULL;
   free(f->real);
   f->buf = NULL;
   f->real = NULL;
   return rc != SQLITE_OK ? rc : rc2;
 }
 
+/* The error of a checkpoint's gathered write that failed at CKPT_DONE
+ * (which cannot report it), for the checkpoint's next call on the file. */
+static int wb_take_err(wb_file *f) {
+  int rc = f->err;
+  f->err = SQLITE_OK;
+  return rc;
+}
+
 static int wb_truncate(sqlite3_file *file, sqlite3_int64 size) {
   wb_file *f = (wb_file *)file;
-  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  if (f->ahead_len) wb_ahead_drop(f);
+  int rc = wb_flush(f);
+  if (rc == SQLITE_OK) rc = wb_take_err(f);
   return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
 }
 
 static int wb_sync(sqlite3_file *file, int flags) {
   wb_file *f = (wb_file *)file;
-  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  int rc = wb_flush(f);
+  if (rc == SQLITE_OK) rc = wb_take_err(f);
   return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
 }
 
 static int wb_size(sqlite3_file *file, sqlite3_int64 *size) {
   wb_file *f = (wb_file *)file;
-  int rc = f->wal ? wb_flush(f) : SQLITE_OK;
+  int rc = wb_flush(f);
   return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
 
-/* The rest passes straight through. */
+/* Makes the database file at least `want` bytes, allocated (so the
+ * checkpoint's gathered writes below it cannot fail for space), through
+ * the default VFS's size hint, which allocates (posix_fallocate) only
+ * while a chunk size is set; the room grows only when the file did. */
+static void wb_reserve(wb_file *f, sqlite3_int64 want) {
+  if (want <= f->room) return;
+  sqlite3_file *r = f->real;
+  int chunk = 512, none = 0;
+  if (r->pMethods->xFileControl(r, SQLITE_FCNTL_CHUNK_SIZE, &chunk) != SQLITE_OK) return;
+  int rc = r->pMethods->xFileControl(r, SQLITE_FCNTL_SIZE_HINT, &want);
+  r->pMethods->xFileControl(r, SQLITE_FCNTL_CHUNK_SIZE, &none);
+  sqlite3_int64 size = 0;
+  if (rc == SQLITE_OK && r->pMethods->xFileSize(r, &size) == SQLITE_OK && size >= want)
+    f->room = want;
+}
+
+/* The checkpoint's file controls on the database file (module comment). */
+static int wb_fcntl(sqlite3_file *file, int op, void *arg) {
+  wb_file *f = (wb_file *)file;
+  sqlite3_file *r = f->real;
+  if (!f->wal && op == SQLITE_FCNTL_CKPT_START) {
+    int rc = wb_flush(f);
+    f->err = rc;
+    f->ckpt = true;
+    if (r->pMethods->xFileSize(r, &f->room) != SQLITE_OK) f->room = 0;
+    if (f->peer) wb_ahead_drop(f->peer);
+  } else if (!f->wal && op == SQLITE_FCNTL_CKPT_DONE) {
+    int rc = wb_flush(f);
+    if (rc != SQLITE_OK) f->err = rc;
+    f->ckpt = false;
+    if (f->peer) wb_ahead_drop(f->peer);
+  } else if (!f->wal && op == SQLITE_FCNTL_SIZE_HINT && f->ckpt) {
+    wb_reserve(f, *(sqlite3_int64 *)arg);
+    return SQLITE_OK;
+  } else {
+    int rc = wb_flush(f);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return r->pMethods->xFileControl(r, op, arg);
+}
+
+/* The rest passes straight through (the database file's gathered pages,
+ * if any, written out first). */
 #define REAL(file) (((wb_file *)(file))->real)
-static int wb_lock(sqlite3_file *file, int l) { return REAL(file)->pMethods->xLock(REAL(file), l); }
+static int wb_lock(sqlite3_file *file, int l) {
+  int rc = wb_flush((wb_file *)file);
+  return rc != SQLITE_OK ? rc : REAL(file)->pMethods->xLock(REAL(file), l);
+}
 static int wb_unlock(sqlite3_file *file, int l) {
-  return REAL(file)->pMethods->xUnlock(REAL(file), l);
+  int rc = wb_flush((wb_file *)file);
+  return rc != SQLITE_OK ? rc : REAL(file)->pMethods->xUnlock(REAL(file), l);
 }
 static int wb_reserved(sqlite3_file *file, int *out) {
   return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
-}
-static int wb_fcntl(sqlite3_file *file, int op, void *arg) {
-  return REAL(file)->pMethods->xFileControl(REAL(file), op, arg);
 }
 static int wb_sector(sqlite3_file *file) { return REAL(file)->pMethods->xSectorSize(REAL(file)); }
 static int wb_caps(sqlite3_file *file) {
@@ -187,6 +331,11 @@ static int wb_shm_unmap(sqlite3_file *file, int del) {
   return REAL(file)->pMethods->xShmUnmap(REAL(file), del);
 }
 static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp) {
+  int rc = wb_flush((wb_file *)file);
+  if (rc != SQLITE_OK) {
+    *pp = NULL;
+    return rc;
+  }
   return REAL(file)->pMethods->xFetch(REAL(file), off, n, pp);
 }
 static int wb_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p) {

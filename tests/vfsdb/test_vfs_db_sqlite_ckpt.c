@@ -1,0 +1,474 @@
+/*
+ * This file implements the tests of the SQLite checkpoint as the database
+ * filesystem's VFS (cis-walbuf, src/vfs/vfs_db_sqlite_wal.c) runs it: the
+ * database file's pages written in runs and the log read ahead, published
+ * whole (complete and partial checkpoints, read by fresh connections), a
+ * gathered write that fails publishing nothing, and pages beyond a file
+ * that could not be grown written straight through.
+ *
+ *   test_vfs_db_sqlite_ckpt WORKDIR
+ *
+ * Under the backend sits a counting VFS, installed as SQLite's default
+ * before a mount opens its file (cis-walbuf forwards to the default): it
+ * counts the writes that reach the database file and the reads that reach
+ * the log, and can fail the database file's multi-page writes or refuse
+ * SQLITE_FCNTL_CHUNK_SIZE.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cis/cis_vfs.h"
+
+#define LONG_MS 20000u
+#define PAGE 4096
+
+static struct {
+  char dir[1024];  /* WORKDIR */
+  char path[1100]; /* the current case's database file */
+  char spec[1200]; /* sqlite:PATH */
+} g;
+
+#define OK(x)                                                                  \
+  do {                                                                         \
+    int ok_e_ = (int)(x);                                                      \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+  } while (0)
+
+/* ------------------------------------------------- the counting VFS */
+
+typedef struct cnt_file {
+  sqlite3_file base;  /* our methods */
+  sqlite3_file *real; /* the default VFS's file, right after this struct */
+  bool wal;           /* the write-ahead log */
+  bool main_db;       /* the database file */
+} cnt_file;
+
+static struct {
+  sqlite3_vfs *real;        /* the default VFS */
+  sqlite3_vfs vfs;          /* this one */
+  sqlite3_io_methods io;    /* its file methods */
+  uint64_t db_writes;       /* writes that reached the database file */
+  uint64_t db_bytes;        /* bytes written to it */
+  uint64_t wal_reads;       /* reads that reached the log */
+  uint64_t ckpt_writes;     /* writes of the database file since the last CKPT_START */
+  uint64_t done_at;         /* ckpt_writes at the first CKPT_DONE; 0: none seen */
+  int done_last;            /* bytes of the last write before it */
+  int last_n;               /* bytes of the last write of the database file */
+  uint64_t fail_at;         /* fail the first checkpoint's write number fail_at; 0: none */
+  uint64_t failed;          /* writes failed so */
+  bool no_chunk;            /* refuse SQLITE_FCNTL_CHUNK_SIZE (a VFS that cannot grow) */
+} cnt;
+
+#define REAL(f) (((cnt_file *)(f))->real)
+static int cf_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+  if (((cnt_file *)f)->wal) cnt.wal_reads++;
+  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (((cnt_file *)f)->main_db) {
+    cnt.ckpt_writes++;
+    if (cnt.fail_at && !cnt.done_at && cnt.ckpt_writes == cnt.fail_at) {
+      cnt.failed++;
+      return SQLITE_IOERR_WRITE;
+    }
+    cnt.last_n = n;
+    cnt.db_writes++;
+    cnt.db_bytes += (uint64_t)n;
+  }
+  return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int cf_truncate(sqlite3_file *f, sqlite3_int64 n) {
+  return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+static int cf_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
+static int cf_size(sqlite3_file *f, sqlite3_int64 *n) {
+  return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+static int cf_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int cf_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int cf_check(sqlite3_file *f, int *o) {
+  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
+}
+static int cf_fcntl(sqlite3_file *f, int op, void *a) {
+  if (cnt.no_chunk && op == SQLITE_FCNTL_CHUNK_SIZE) return SQLITE_NOTFOUND;
+  if (op == SQLITE_FCNTL_CKPT_START) cnt.ckpt_writes = 0;
+  if (op == SQLITE_FCNTL_CKPT_DONE && !cnt.done_at) {
+    cnt.done_at = cnt.ckpt_writes;
+    cnt.done_last = cnt.last_n;
+  }
+  return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
+}
+static int cf_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int cf_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int cf_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp) {
+  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
+}
+static int cf_shmlock(sqlite3_file *f, int o, int n, int fl) {
+  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
+}
+static void cf_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int cf_shmunmap(sqlite3_file *f, int del) {
+  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int cv_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out) {
+  (void)v;
+  cnt_file *cf = (cnt_file *)f;
+  cf->real = (sqlite3_file *)(cf + 1);
+  cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+  cf->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+  int rc = cnt.real->xOpen(cnt.real, name, cf->real, flags, out);
+  cf->base.pMethods = rc == SQLITE_OK ? &cnt.io : NULL;
+  return rc;
+}
+static int cv_delete(sqlite3_vfs *v, const char *n, int s) {
+  (void)v;
+  return cnt.real->xDelete(cnt.real, n, s);
+}
+static int cv_access(sqlite3_vfs *v, const char *n, int fl, int *o) {
+  (void)v;
+  return cnt.real->xAccess(cnt.real, n, fl, o);
+}
+static int cv_full(sqlite3_vfs *v, const char *n, int c, char *o) {
+  (void)v;
+  return cnt.real->xFullPathname(cnt.real, n, c, o);
+}
+static int cv_random(sqlite3_vfs *v, int n, char *o) {
+  (void)v;
+  return cnt.real->xRandomness(cnt.real, n, o);
+}
+static int cv_sleep(sqlite3_vfs *v, int us) {
+  (void)v;
+  return cnt.real->xSleep(cnt.real, us);
+}
+static int cv_time(sqlite3_vfs *v, double *t) {
+  (void)v;
+  return cnt.real->xCurrentTime(cnt.real, t);
+}
+static int cv_lasterr(sqlite3_vfs *v, int n, char *o) {
+  (void)v;
+  return cnt.real->xGetLastError ? cnt.real->xGetLastError(cnt.real, n, o) : 0;
+}
+
+/* Makes the counting VFS the default, so the backend's next open uses it
+ * (the connection keeps it after cnt_remove). */
+static void cnt_install(void) {
+  cnt.real = sqlite3_vfs_find(NULL);
+  assert_non_null(cnt.real);
+  cnt.vfs = (sqlite3_vfs){
+      .iVersion = 1,
+      .szOsFile = (int)sizeof(cnt_file) + cnt.real->szOsFile,
+      .mxPathname = cnt.real->mxPathname,
+      .zName = "cis-vfsdb-counting",
+      .xOpen = cv_open,
+      .xDelete = cv_delete,
+      .xAccess = cv_access,
+      .xFullPathname = cv_full,
+      .xRandomness = cv_random,
+      .xSleep = cv_sleep,
+      .xCurrentTime = cv_time,
+      .xGetLastError = cv_lasterr,
+  };
+  cnt.io = (sqlite3_io_methods){
+      .iVersion = 2,
+      .xClose = cf_close,
+      .xRead = cf_read,
+      .xWrite = cf_write,
+      .xTruncate = cf_truncate,
+      .xSync = cf_sync,
+      .xFileSize = cf_size,
+      .xLock = cf_lock,
+      .xUnlock = cf_unlock,
+      .xCheckReservedLock = cf_check,
+      .xFileControl = cf_fcntl,
+      .xSectorSize = cf_sector,
+      .xDeviceCharacteristics = cf_dev,
+      .xShmMap = cf_shmmap,
+      .xShmLock = cf_shmlock,
+      .xShmBarrier = cf_shmbarrier,
+      .xShmUnmap = cf_shmunmap,
+  };
+  assert_int_equal(sqlite3_vfs_register(&cnt.vfs, 1), SQLITE_OK);
+}
+
+static void cnt_remove(void) {
+  sqlite3_vfs_unregister(&cnt.vfs);
+  sqlite3_vfs_register(cnt.real, 1);
+}
+
+static void cnt_zero(void) {
+  cnt.db_writes = cnt.db_bytes = cnt.wal_reads = cnt.failed = 0;
+  cnt.ckpt_writes = cnt.done_at = cnt.fail_at = 0;
+  cnt.done_last = cnt.last_n = 0;
+}
+
+/* ---------------------------------------------------------- mounts */
+
+typedef struct mnt {
+  cis_vfs *fs;        /* the mount */
+  cis_vfs_file *root; /* its root directory */
+} mnt;
+
+/* A fresh database file for the case `name`. */
+static void fresh(const char *name) {
+  snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
+  const char *sfx[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s%s", g.path, sfx[i]);
+    unlink(p);
+  }
+  snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
+}
+
+/* Mounts tenant "t"; through the counting VFS when `counted`. */
+static void mnt_open(mnt *m, bool counted) {
+  memset(m, 0, sizeof *m);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  cfg.op_timeout_ms = LONG_MS;
+  if (counted) cnt_install();
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_db_new(&cfg, &b);
+  if (counted) cnt_remove();
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
+  OK(cis_vfs_mount(b, NULL, &m->fs));
+  OK(cis_vfs_open_root(m->fs, &m->root));
+}
+
+static void mnt_close(mnt *m) {
+  if (m->root) cis_vfs_close(m->root);
+  if (m->fs) cis_vfs_unmount(m->fs);
+  memset(m, 0, sizeof *m);
+}
+
+static void put(mnt *m, const char *path, const void *data, size_t len) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC,
+                    &f));
+  size_t n = 0;
+  int e = cis_vfs_pwrite(f, data, len, 0, &n);
+  if (e) fail_msg("write %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  cis_vfs_close(f);
+  assert_int_equal(n, len);
+}
+
+/* The file at path holds exactly want[0..len). */
+static void expect(mnt *m, const char *path, const uint8_t *want, size_t len) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_READ, &f));
+  uint8_t *back = malloc(len + 1);
+  assert_non_null(back);
+  size_t n = 0;
+  int e = cis_vfs_pread(f, back, len + 1, 0, &n);
+  cis_vfs_close(f);
+  if (e) fail_msg("read %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  if (n != len) fail_msg("%s holds %zu bytes, want %zu", path, n, len);
+  if (memcmp(back, want, len) != 0) fail_msg("%s differs", path);
+  free(back);
+}
+
+/* Bytes that differ from page to page and from file to file. */
+static uint8_t *pattern(size_t len, unsigned seed) {
+  uint8_t *p = malloc(len);
+  assert_non_null(p);
+  uint32_t x = 2463534242u ^ seed;
+  for (size_t i = 0; i < len; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    p[i] = (uint8_t)x;
+  }
+  return p;
+}
+
+/* A plain connection (the default VFS) to the case's file. */
+static sqlite3 *plain(void) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  sqlite3_busy_timeout(db, (int)LONG_MS);
+  return db;
+}
+
+static void integrity_ok(void) {
+  sqlite3 *db = plain();
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  const char *r = (const char *)sqlite3_column_text(st, 0);
+  if (!r || strcmp(r, "ok") != 0) fail_msg("integrity_check: %s", r ? r : "(null)");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+#define BIG (20u << 20) /* more than a checkpoint's 4096 pages of log */
+
+/* ------------------------------------------------------------ cases */
+
+/* A checkpoint copies the log to the database file in runs of pages, not
+ * one write per page, and reads the log ahead, not one read per frame:
+ * writing a 20 MiB file (some 5200 frames, so the connection checkpoints
+ * after the commit) made over 5000 writes of the database file and as
+ * many reads of the log. What it copied, a fresh mount then reads whole. */
+static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
+  (void)state;
+  fresh("runs");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 1);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  put(&m, "big", big, BIG);
+  uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes, reads = cnt.wal_reads;
+  if (bytes < BIG / 2) fail_msg("the checkpoint copied %llu bytes: none ran", (unsigned long long)bytes);
+  if (writes > 400)
+    fail_msg("the checkpoint wrote %llu bytes in %llu writes", (unsigned long long)bytes,
+             (unsigned long long)writes);
+  if (reads > 400) fail_msg("the checkpoint read the log %llu times", (unsigned long long)reads);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_close(&other);
+  mnt_close(&m);
+  integrity_ok();
+  free(big);
+}
+
+/* A partial checkpoint (a reader holds an older snapshot, so only the
+ * frames it sees are copied, and nothing syncs the database file before
+ * the copy is published) publishes its gathered pages whole: a fresh
+ * mount reads both files right, and so does the reader that held it. */
+static void test_sqlite_partial_checkpoint_publishes_whole_pages(void **state) {
+  (void)state;
+  fresh("partial");
+  mnt m, other;
+  mnt_open(&m, true);
+  const size_t a_len = 12u << 20, b_len = 12u << 20;
+  uint8_t *a = pattern(a_len, 2), *b = pattern(b_len, 3);
+  put(&m, "a", a, a_len); /* some 3100 frames: no checkpoint yet */
+  sqlite3 *reader = plain();
+  assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM cis_vfs_blocks;", NULL, NULL,
+                                NULL),
+                   SQLITE_OK);
+  cnt_zero();
+  put(&m, "b", b, b_len); /* past 4096 frames: checkpoints up to the reader's frames */
+  uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes;
+  if (bytes < a_len / 2) fail_msg("the partial checkpoint copied %llu bytes", (unsigned long long)bytes);
+  if (writes > 300)
+    fail_msg("the partial checkpoint made %llu writes", (unsigned long long)writes);
+  mnt_open(&other, false);
+  expect(&other, "a", a, a_len);
+  expect(&other, "b", b, b_len);
+  mnt_close(&other);
+  assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(reader);
+  mnt_open(&other, false);
+  expect(&other, "a", a, a_len);
+  expect(&other, "b", b, b_len);
+  mnt_close(&other);
+  mnt_close(&m);
+  integrity_ok();
+  free(a);
+  free(b);
+}
+
+/* A gathered write that fails at the end of the copy (the run written out
+ * at CKPT_DONE, whose result SQLite ignores) fails the checkpoint's
+ * truncate, so the copy is not published: a fresh connection, which would
+ * read a published copy from the database file alone, still reads the
+ * file from the log. The same writes on a fresh file first, unfailed, say
+ * which write is the one at CKPT_DONE. */
+static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at, int *done_last,
+                           const uint8_t *big) {
+  fresh(name);
+  mnt m, other;
+  mnt_open(&m, true);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.fail_at = fail_at;
+  put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it fails */
+  *done_at = cnt.done_at;
+  *done_last = cnt.done_last;
+  if (fail_at && cnt.failed != 1) fail_msg("write %llu of the checkpoint was not failed",
+                                           (unsigned long long)fail_at);
+  cnt.fail_at = 0;
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_close(&other);
+  mnt_close(&m);
+  integrity_ok();
+}
+
+static void test_sqlite_checkpoint_write_error_publishes_nothing(void **state) {
+  (void)state;
+  uint8_t *big = pattern(BIG, 4);
+  uint64_t done_at = 0, again = 0;
+  int last = 0, unused = 0;
+  ckpt_err_round("ckpterr0", 0, &done_at, &last, big);
+  if (done_at == 0 || last <= PAGE)
+    fail_msg("the checkpoint's last write (%llu, %d bytes) was not a gathered run",
+             (unsigned long long)done_at, last);
+  ckpt_err_round("ckpterr1", done_at, &again, &unused, big);
+  mnt other;
+  mnt_open(&other, false); /* a checkpoint that works copies it all again */
+  expect(&other, "big", big, BIG);
+  mnt_close(&other);
+  free(big);
+}
+
+/* Pages beyond the end of a database file that could not be grown first
+ * (a default VFS without SQLITE_FCNTL_CHUNK_SIZE) are written one by one,
+ * so a full disk fails the write SQLite sees, not the gathered one whose
+ * failure it ignores. */
+static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) {
+  (void)state;
+  fresh("noroom");
+  mnt m, other;
+  cnt.no_chunk = true;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 5);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  put(&m, "big", big, BIG);
+  uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes;
+  mnt_close(&m);
+  cnt.no_chunk = false;
+  if (bytes < BIG / 2) fail_msg("the checkpoint copied %llu bytes: none ran", (unsigned long long)bytes);
+  if (writes < bytes / PAGE / 2) /* the few pages inside the file's first size may be gathered */
+    fail_msg("%llu bytes mostly beyond the file's end went in %llu writes",
+             (unsigned long long)bytes, (unsigned long long)writes);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_close(&other);
+  integrity_ok();
+  free(big);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+    return 2;
+  }
+  snprintf(g.dir, sizeof g.dir, "%s", argv[1]);
+  mkdir(g.dir, 0755);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sqlite_checkpoint_writes_pages_in_runs),
+      cmocka_unit_test(test_sqlite_partial_checkpoint_publishes_whole_pages),
+      cmocka_unit_test(test_sqlite_checkpoint_write_error_publishes_nothing),
+      cmocka_unit_test(test_sqlite_checkpoint_gathers_only_in_allocated_room),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
