@@ -74,3 +74,40 @@ static inline v128 aot_swizzle(v128 a, v128 s) {
 #endif
   return i8x16_swizzle(a, s);
 }
+
+/* i16 lanes widened to i32 lanes, and their products. gcc 12 lowers
+ * simd.h's __builtin_convertvector of a half vector (the widening loads
+ * and extends) through two quarter-size extensions and a merge, and an
+ * i32x4.mul to pmulld (SSE4.1, slow) or a pmuludq emulation (SSE2). The
+ * code generator emits these instead for i32x4.extend_*_i16x8_*,
+ * v128.load16x4_* and i32x4.extmul_*_i16x8_*, and for an i32x4.mul
+ * whose two operands it saw widened alike from the i16 lanes of x and
+ * y (clang's code for a sum of i16 products): interleaving x with itself
+ * (or zero) and shifting is the widening; pmullw and pmulhw (pmulhuw)
+ * give the low and high 16 bits of each i16 product, interleaved they are
+ * the 32-bit products, exact (|a * b| <= 2^30 signed, < 2^32 unsigned).
+ * hi: the high 4 lanes of x, else the low 4; s: signed. */
+#if defined(__SSE2__)
+static inline __attribute__((always_inline)) v128 aot_wide16(v128 x, int hi, int s) {
+  __m128i v = (__m128i)x;
+  if (s)
+    return (v128)_mm_srai_epi32(hi ? _mm_unpackhi_epi16(v, v) : _mm_unpacklo_epi16(v, v), 16);
+  __m128i z = _mm_setzero_si128();
+  return (v128)(hi ? _mm_unpackhi_epi16(v, z) : _mm_unpacklo_epi16(v, z));
+}
+static inline __attribute__((always_inline)) v128 aot_mul16(v128 x, v128 y, int hi, int s) {
+  __m128i a = (__m128i)x, b = (__m128i)y;
+  __m128i lo = _mm_mullo_epi16(a, b);
+  __m128i h = s ? _mm_mulhi_epi16(a, b) : _mm_mulhi_epu16(a, b);
+  return (v128)(hi ? _mm_unpackhi_epi16(lo, h) : _mm_unpacklo_epi16(lo, h));
+}
+#else
+static inline v128 aot_wide16(v128 x, int hi, int s) {
+  return s ? (hi ? i32x4_extend_high_i16x8_s(x) : i32x4_extend_low_i16x8_s(x))
+           : (hi ? i32x4_extend_high_i16x8_u(x) : i32x4_extend_low_i16x8_u(x));
+}
+static inline v128 aot_mul16(v128 x, v128 y, int hi, int s) {
+  return s ? (hi ? i32x4_extmul_high_i16x8_s(x, y) : i32x4_extmul_low_i16x8_s(x, y))
+           : (hi ? i32x4_extmul_high_i16x8_u(x, y) : i32x4_extmul_low_i16x8_u(x, y));
+}
+#endif

@@ -173,6 +173,12 @@ typedef struct ctl {
   const uint8_t *params, *results; /* value types */
 } ctl;
 
+/* An i32x4 value widened from i16 lanes, remembered per stack position
+ * so that an i32x4.mul of two alike becomes aot_mul16 (aot_prelude_simd.h):
+ * XK_ON set, XK_HI the high lanes, XK_S signed. Positions from XK_MAX up
+ * are not tracked. */
+enum { XK_ON = 1, XK_HI = 2, XK_S = 4, XK_MAX = 64 };
+
 typedef struct gen {
   const cis__module *m;
   cis__aot_buf *out;      /* the translation unit */
@@ -194,6 +200,8 @@ typedef struct gen {
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
   uint8_t *simd_fns;      /* per defined function: it uses v128 (AOT_SIMD_FN) */
+  uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
+  uint64_t xdecl;         /* positions whose X<pos> the function declared */
 } gen;
 
 #define E(...) cis__aot_buf_printf(&g->body, __VA_ARGS__)
@@ -691,6 +699,66 @@ static const simd_row *simd_row_of(enum cis__op op) {
   return NULL;
 }
 
+/* X<pos>, the i16 lanes v<pos> was widened from, declared once per
+ * function. */
+static const char *xvar(gen *g, uint32_t pos, char buf[24]) {
+  if (!(g->xdecl >> pos & 1)) {
+    cis__aot_buf_printf(&g->decls, "v128 X%u;\n", pos);
+    g->xdecl |= 1ull << pos;
+  }
+  snprintf(buf, 24, "X%u", pos);
+  return buf;
+}
+
+/* Before instruction op: forgets the widened values (xk) it may
+ * overwrite. A SIMD instruction sets its result's entry itself
+ * (gen_simd); the plain ones of an address computation push one value,
+ * at sp (a get, a constant) or at sp - 2 (an i32 operation, whose operands
+ * there are no v128); local.set and local.tee write no stack
+ * variable; anything else forgets them all: control flow merges values
+ * at its labels, select writes in place. */
+static void simd_track(gen *g, enum cis__op op) {
+  uint32_t from = 0;
+  switch (op) {
+  case CIS__OP_NOP:
+  case CIS__OP_LOCAL_SET:
+  case CIS__OP_LOCAL_TEE: return;
+  case CIS__OP_LOCAL_GET:
+  case CIS__OP_I32_CONST:
+  case CIS__OP_I64_CONST: from = g->sp; break;
+  case CIS__OP_I32_ADD:
+  case CIS__OP_I32_SUB:
+  case CIS__OP_I32_MUL:
+  case CIS__OP_I32_AND:
+  case CIS__OP_I32_OR:
+  case CIS__OP_I32_XOR:
+  case CIS__OP_I32_SHL:
+  case CIS__OP_I32_SHR_S:
+  case CIS__OP_I32_SHR_U: from = g->sp >= 2 ? g->sp - 2 : 0; break;
+  default:
+    if (simd_row_of(op)) return;
+    break;
+  }
+  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = 0;
+}
+
+/* The XK_* of a widening of i16 lanes to i32 (an extend or a load), or 0. */
+static uint8_t widen16_kind(enum cis__op op) {
+  switch (op) {
+  case CIS__OP_V128_LOAD16X4_S:
+  case CIS__OP_I32X4_EXTEND_LOW_I16X8_S: return XK_ON | XK_S;
+  case CIS__OP_V128_LOAD16X4_U:
+  case CIS__OP_I32X4_EXTEND_LOW_I16X8_U: return XK_ON;
+  case CIS__OP_I32X4_EXTEND_HIGH_I16X8_S: return XK_ON | XK_HI | XK_S;
+  case CIS__OP_I32X4_EXTEND_HIGH_I16X8_U: return XK_ON | XK_HI;
+  case CIS__OP_I32X4_EXTMUL_LOW_I16X8_S: return XK_ON | XK_S;
+  case CIS__OP_I32X4_EXTMUL_HIGH_I16X8_S: return XK_ON | XK_HI | XK_S;
+  case CIS__OP_I32X4_EXTMUL_LOW_I16X8_U: return XK_ON;
+  case CIS__OP_I32X4_EXTMUL_HIGH_I16X8_U: return XK_ON | XK_HI;
+  default: return 0;
+  }
+}
+
 /* Generates one SIMD instruction of row r (its immediates at *pp): the
  * operands and the result type come from the opcode table's SIG column,
  * the call from the shape. Memory accesses are checked by aot_ea like the
@@ -719,17 +787,45 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   }
   *pp = p;
   (void)align;
+  /* The operands' widenings, read before the result replaces them. */
+  uint32_t base = g->sp - npop;
+  uint8_t ka = base < XK_MAX ? g->xk[base] : 0;
+  uint8_t kb = base + 1 < XK_MAX ? g->xk[base + 1] : 0;
   g->sp -= npop;
   bool result = colon[1] != 0;
   if (result) {
     TRY(push(g, cis__sig_valtype(colon[1])));
     top(g, 0, d);
+    if (base < XK_MAX) g->xk[base] = 0;
   }
+  uint8_t wk = widen16_kind(r->op);
+  int whi = !!(wk & XK_HI), ws = !!(wk & XK_S);
+  char xa[24], xb[24];
   char s1[96], s2[160];
   switch (r->shape) {
   case S_V:
-  case S_VT: E("%s = %s(%s);\n", d, r->fn, x[0]); break;
+  case S_VT:
+    if (wk && base < XK_MAX) {
+      /* Remembered for an i32x4.mul of two such (aot_mul16). */
+      E("%s = %s;\n%s = aot_wide16(%s, %d, %d);\n", xvar(g, base, xa), x[0], d, xa, whi, ws);
+      g->xk[base] = wk;
+    } else if (wk) {
+      E("%s = aot_wide16(%s, %d, %d);\n", d, x[0], whi, ws);
+    } else {
+      E("%s = %s(%s);\n", d, r->fn, x[0]);
+    }
+    break;
   case S_VV:
+    if (r->op == CIS__OP_I32X4_MUL && ka && ka == kb) {
+      E("%s = aot_mul16(%s, %s, %d, %d);\n", d, xvar(g, base, xa), xvar(g, base + 1, xb),
+        !!(ka & XK_HI), !!(ka & XK_S));
+      break;
+    }
+    if (wk) {
+      E("%s = aot_mul16(%s, %s, %d, %d);\n", d, x[0], x[1], whi, ws);
+      break;
+    }
+    /* fall through */
   case S_VS:
     /* swizzle: pshufb where the CPU has it (aot_prelude_simd.h). */
     E("%s = %s(%s, %s);\n", d, r->op == CIS__OP_I8X16_SWIZZLE ? "aot_swizzle" : r->fn, x[0],
@@ -750,6 +846,17 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     E("%s = %s(%s, %s, %u);\n", d, r->fn, x[0], s1, lane);
     break;
   case S_LD:
+    if (wk) {
+      /* The 8 bytes as they are, then widened (aot_wide16). */
+      snprintf(s1, sizeof s1, "X%u", base);
+      if (base < XK_MAX) xvar(g, base, xa);
+      else E("{\nv128 %s;\n", s1);
+      E("%s = v128_load64_zero(M + aot_ea(c, %u, MS, %s, %uu, 8));\n%s = aot_wide16(%s, 0, %d);\n",
+        s1, g->fi, x[0], off, d, s1, ws);
+      if (base < XK_MAX) g->xk[base] = wk;
+      else E("}\n");
+      break;
+    }
     E("%s = %s(M + aot_ea(c, %u, MS, %s, %uu, %u));\n", d, r->fn, g->fi, x[0], off, r->n);
     break;
   case S_ST: E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]); break;
@@ -800,6 +907,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   g->sp = 0;
   g->nctl = 0;
   g->skip = 0;
+  memset(g->xk, 0, sizeof g->xk);
+  g->xdecl = 0;
   TRY(push_ctl(g, K_FUNC, &fb));
   char a[24], b[24], cc[24], d[24];
   while (g->nctl > 0) {
@@ -826,6 +935,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       }
     }
     if (g->body.oom) return CIS_ENOMEM;
+    simd_track(g, op);
     switch (op) {
     case CIS__OP_NOP: break;
     case CIS__OP_UNREACHABLE:

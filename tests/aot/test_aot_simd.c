@@ -527,6 +527,153 @@ static void aot_simd_prelude_only_for_modules_using_v128(void **state) {
   cis_engine_free(e);
 }
 
+/* ------------------------------------------------------ i16 products */
+
+/* i32x4.mul of i16 lanes widened alike (clang's code for a sum of i16
+ * products) is generated as aot_mul16 on the unwidened lanes; widenings
+ * that differ (signedness, half, one operand plain) or that a merge may
+ * have replaced (a block's result, select) are not. */
+static const char MUL16[] =
+    "(module (memory 1)\n"
+    "  (func (export \"ld\") (param v128 v128) (result v128 v128 v128 v128)\n"
+    "    (v128.store (i32.const 0) (local.get 0))\n"
+    "    (v128.store (i32.const 16) (local.get 1))\n"
+    "    (i32x4.mul (v128.load16x4_s (i32.const 0)) (v128.load16x4_s (i32.const 16)))\n"
+    "    (i32x4.mul (v128.load16x4_s offset=8 (i32.const 0))\n"
+    "               (v128.load16x4_s offset=8 (i32.const 16)))\n"
+    "    (i32x4.mul (v128.load16x4_u (i32.const 0)) (v128.load16x4_u (i32.const 16)))\n"
+    "    (i32x4.mul (v128.load16x4_u offset=8 (i32.const 0))\n"
+    "               (v128.load16x4_u offset=8 (i32.const 16))))\n"
+    "  (func (export \"ldat\") (param i32 i32) (result v128)\n"
+    "    (i32x4.mul (v128.load16x4_s (local.get 0)) (v128.load16x4_s (local.get 1))))\n"
+    "  (func (export \"ext\") (param v128 v128) (result v128 v128 v128 v128)\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_s (local.get 0)) (i32x4.extend_low_i16x8_s (local.get 1)))\n"
+    "    (i32x4.mul (i32x4.extend_high_i16x8_s (local.get 0)) (i32x4.extend_high_i16x8_s (local.get 1)))\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_u (local.get 0)) (i32x4.extend_low_i16x8_u (local.get 1)))\n"
+    "    (i32x4.mul (i32x4.extend_high_i16x8_u (local.get 0)) (i32x4.extend_high_i16x8_u (local.get 1))))\n"
+    "  (func (export \"extmul\") (param v128 v128) (result v128 v128 v128 v128)\n"
+    "    (i32x4.extmul_low_i16x8_s (local.get 0) (local.get 1))\n"
+    "    (i32x4.extmul_high_i16x8_s (local.get 0) (local.get 1))\n"
+    "    (i32x4.extmul_low_i16x8_u (local.get 0) (local.get 1))\n"
+    "    (i32x4.extmul_high_i16x8_u (local.get 0) (local.get 1)))\n"
+    "  (func (export \"mixed\") (param v128 v128) (result v128 v128 v128)\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_s (local.get 0)) (i32x4.extend_low_i16x8_u (local.get 1)))\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_s (local.get 0)) (i32x4.extend_high_i16x8_s (local.get 1)))\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_s (local.get 0)) (local.get 1)))\n"
+    /* Taken, the branch leaves the widening of the third operand where
+     * the widening of the second stands when it is not. */
+    "  (func (export \"merge\") (param v128 v128 v128 i32) (result v128)\n"
+    "    (i32x4.extend_low_i16x8_s (local.get 0))\n"
+    "    (block (result v128)\n"
+    "      (i32x4.extend_low_i16x8_s (local.get 1))\n"
+    "      (i32x4.extend_low_i16x8_s (local.get 2))\n"
+    "      (br_if 0 (local.get 3))\n"
+    "      (drop))\n"
+    "    (i32x4.mul))\n"
+    "  (func (export \"sel\") (param v128 v128 v128 i32) (result v128)\n"
+    "    (i32x4.mul (i32x4.extend_low_i16x8_s (local.get 0))\n"
+    "      (select (i32x4.extend_low_i16x8_s (local.get 1)) (i32x4.extend_low_i16x8_s (local.get 2))\n"
+    "              (local.get 3)))))\n";
+
+/* Lanes at the edges: both minimums (2^30), both maximums, -1 (65535
+ * unsigned: the largest unsigned product), signs mixed, zero. */
+static const int16_t MA[8] = {-32768, 32767, -1, 2, 32767, -32768, 0, -2};
+static const int16_t MB[8] = {-32768, 32767, -1, -3, -32768, -1, 12345, 12345};
+static const int16_t MC[8] = {7, -7, 32767, -32768, 1, 1, 1, 1};
+
+static cis_val v16(const int16_t *l) {
+  uint64_t lo, hi;
+  memcpy(&lo, l, 8);
+  memcpy(&hi, l + 4, 8);
+  return v128_val(lo, hi);
+}
+
+/* Lane i of a product of lanes a[ia + i] and b[ib + i], each read signed
+ * (s) or unsigned, wrapping to 32 bits. */
+static uint32_t prod(const int16_t *a, int ia, bool sa, const int16_t *b, int ib, bool sb,
+                     int i) {
+  uint32_t x = sa ? (uint32_t)(int32_t)a[ia + i] : (uint16_t)a[ia + i];
+  uint32_t y = sb ? (uint32_t)(int32_t)b[ib + i] : (uint16_t)b[ib + i];
+  return x * y;
+}
+
+static void expect_prod(const cis_val *r, const int16_t *a, int ia, bool sa, const int16_t *b,
+                        int ib, bool sb) {
+  for (int i = 0; i < 4; i++) assert_int_equal(lane32(r, i), prod(a, ia, sa, b, ib, sb, i));
+}
+
+static size_t count_of(const char *text, const char *what) {
+  size_t n = 0;
+  for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+  return n;
+}
+
+static void aot_simd_i16_products_generated_as_mul16(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, MUL16);
+  /* ld's four, ldat's one, ext's four; extmul's four from the values;
+   * none of mixed, merge or sel. */
+  assert_int_equal(count_of(c, "= aot_mul16(X"), 9);
+  assert_int_equal(count_of(c, "= aot_mul16(v"), 4);
+  free(c);
+  cis_engine_free(e);
+}
+
+static void aot_simd_i16_products_exact_at_the_edges(void **state) {
+  (void)state;
+  const char *names[2] = {"aot", "interp"};
+  for (int k = 0; k < 2; k++) {
+    cis_engine *e = engine(names[k]);
+    cis_module *m = k == 0 ? compiled(e, MUL16) : module(e, MUL16);
+    cis_instance *inst = instantiate(e, m, NULL);
+    cis_val ab[2] = {v16(MA), v16(MB)}, r[4];
+    assert_int_equal(call(inst, "ld", ab, 2, r, 4), CIS_OK);
+    expect_prod(&r[0], MA, 0, true, MB, 0, true);
+    expect_prod(&r[1], MA, 4, true, MB, 4, true);
+    expect_prod(&r[2], MA, 0, false, MB, 0, false);
+    expect_prod(&r[3], MA, 4, false, MB, 4, false);
+    assert_int_equal(call(inst, "ext", ab, 2, r, 4), CIS_OK);
+    expect_prod(&r[0], MA, 0, true, MB, 0, true);
+    expect_prod(&r[1], MA, 4, true, MB, 4, true);
+    expect_prod(&r[2], MA, 0, false, MB, 0, false);
+    expect_prod(&r[3], MA, 4, false, MB, 4, false);
+    assert_int_equal(call(inst, "extmul", ab, 2, r, 4), CIS_OK);
+    expect_prod(&r[0], MA, 0, true, MB, 0, true);
+    expect_prod(&r[1], MA, 4, true, MB, 4, true);
+    expect_prod(&r[2], MA, 0, false, MB, 0, false);
+    expect_prod(&r[3], MA, 4, false, MB, 4, false);
+    assert_int_equal(call(inst, "mixed", ab, 2, r, 3), CIS_OK);
+    expect_prod(&r[0], MA, 0, true, MB, 0, false);
+    expect_prod(&r[1], MA, 0, true, MB, 4, true);
+    for (int i = 0; i < 4; i++) {
+      uint32_t bl;
+      memcpy(&bl, (const char *)MB + 4 * i, 4);
+      assert_int_equal(lane32(&r[2], i), (uint32_t)(int32_t)MA[i] * bl);
+    }
+    /* The merge and select, both ways. */
+    cis_val abc[4] = {v16(MA), v16(MB), v16(MC), i32_val(1)};
+    const char *fns[2] = {"merge", "sel"};
+    for (int f = 0; f < 2; f++) {
+      for (int cond = 0; cond < 2; cond++) {
+        abc[3] = i32_val(cond);
+        assert_int_equal(call(inst, fns[f], abc, 4, r, 1), CIS_OK);
+        /* merge: taken (1) gives c; sel: 1 selects the first (b). */
+        bool use_c = f == 0 ? cond : !cond;
+        expect_prod(&r[0], MA, 0, true, use_c ? MC : MB, 0, true);
+      }
+    }
+    /* A widened load still traps past the end, where its 8 bytes do. */
+    cis_val at[2] = {i32_val(65536 - 8), i32_val(0)};
+    assert_int_equal(call(inst, "ldat", at, 2, r, 1), CIS_OK);
+    at[1] = i32_val(65536 - 7);
+    assert_int_equal(call(inst, "ldat", at, 2, r, 1), CIS_TRAP_MEM_OOB);
+    cis_instance_free(inst);
+    cis_module_free(m);
+    cis_engine_free(e);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
@@ -537,6 +684,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_simd_lane_indexed_ops, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_prelude_only_for_modules_using_v128, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_i16_products_generated_as_mul16, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_i16_products_exact_at_the_edges, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
