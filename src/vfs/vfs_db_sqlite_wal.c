@@ -44,9 +44,9 @@
  * published yet), and the read-ahead is dropped at CKPT_DONE. SQLite
  * ignores CKPT_DONE's result, so a gathered write must not fail for want
  * of space: pages are gathered only below the size the file already has,
- * or has been extended to (fallocate through the default VFS's
- * SQLITE_FCNTL_SIZE_HINT) when SQLite announces its size; pages beyond
- * are written straight through. A write that fails all the same (an I/O
+ * or has been grown to (zeros written past the database's end when SQLite
+ * announces the size it needs, SQLITE_FCNTL_SIZE_HINT); pages beyond are
+ * written straight through. A write that fails all the same (an I/O
  * error) is returned by the checkpoint's next call on the file (a
  * complete checkpoint's truncate or sync, so it publishes nothing), but a
  * partial checkpoint (one a reader holds back) has no such call before
@@ -67,6 +67,7 @@
 /* Most bytes gathered before they are written anyway: the unix VFS writes
  * at most 0x1ffff bytes a call (it masks larger counts). */
 #define WB_CAP 0x1ffffu
+#define WB_ZERO 0x1f000u /* a write of zeros that grows the file: 124 KiB, whole pages */
 #define WB_AHEAD (256u * 1024) /* the log read ahead of a checkpoint, per read */
 #define WAL_HDR 32        /* the WAL file's header */
 #define FRAME_HDR 24      /* a frame's header, before its page */
@@ -251,20 +252,22 @@ static int wb_size(sqlite3_file *file, sqlite3_int64 *size) {
   return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
 
-/* Makes the database file at least `want` bytes, allocated (so the
- * checkpoint's gathered writes below it cannot fail for space), through
- * the default VFS's size hint, which allocates (posix_fallocate) only
- * while a chunk size is set; the room grows only when the file did. */
+/* Makes the database file at least `want` bytes, written (zeros), so
+ * the checkpoint's gathered writes below that size cannot fail for space:
+ * a size hint through the default VFS would do it one byte per block
+ * (Debian's SQLite has no posix_fallocate), so it is written here in
+ * large writes, into space no reader looks at (past the database's end).
+ * The room grows with each write that succeeded. */
 static void wb_reserve(wb_file *f, sqlite3_int64 want) {
-  if (want <= f->room) return;
-  sqlite3_file *r = f->real;
-  int chunk = 512, none = 0;
-  if (r->pMethods->xFileControl(r, SQLITE_FCNTL_CHUNK_SIZE, &chunk) != SQLITE_OK) return;
-  int rc = r->pMethods->xFileControl(r, SQLITE_FCNTL_SIZE_HINT, &want);
-  r->pMethods->xFileControl(r, SQLITE_FCNTL_CHUNK_SIZE, &none);
-  sqlite3_int64 size = 0;
-  if (rc == SQLITE_OK && r->pMethods->xFileSize(r, &size) == SQLITE_OK && size >= want)
-    f->room = want;
+  if (want <= f->room || f->len) return;
+  if (!f->buf && !(f->buf = malloc(WB_CAP))) return;
+  memset(f->buf, 0, WB_CAP);
+  while (f->room < want) {
+    sqlite3_int64 n = want - f->room;
+    if (n > (sqlite3_int64)WB_ZERO) n = WB_ZERO;
+    if (f->real->pMethods->xWrite(f->real, f->buf, (int)n, f->room) != SQLITE_OK) return;
+    f->room += n;
+  }
 }
 
 /* The checkpoint's file controls on the database file (module comment). */
