@@ -44,15 +44,20 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
  * part of the cache key. */
 const char *cis__aot_layout(void);
 
-/* The compiler in use: CIS_CC or "cc", resolved through PATH. */
+/* The compiler in use: CIS_CC or "cc", resolved through PATH. Small, with
+ * its path on the heap: a cached start runs this on the caller's stack,
+ * and each page of stack it touches beyond the interpreter's start is one
+ * more page fault (docs/aot.md, Cached start). */
 typedef struct cis__aot_cc {
-  char path[4096];   /* absolute path of the compiler driver */
-  char ident[256];   /* identity: device, inode, size, mtime of the driver */
+  char *path;        /* absolute path of the compiler driver (owned), or NULL */
+  char ident[96];    /* identity: device, inode, size, mtime of the driver */
 } cis__aot_cc;
 
-/* Finds the compiler. Errors: CIS_EUNSUPPORTED when there is none (the
- * message names the package gcc and CIS_CC). */
+/* Finds the compiler into *cc (cis__aot_cc_free frees it, also after a
+ * failure). Errors: CIS_EUNSUPPORTED when there is none (the message
+ * names the package gcc and CIS_CC), CIS_ENOMEM. */
 cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap);
+void cis__aot_cc_free(cis__aot_cc *cc);
 
 /* The flags compiled objects are built with (part of the key). */
 const char *cis__aot_cflags(void);

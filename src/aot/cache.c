@@ -274,25 +274,31 @@ static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t
 cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   const char *name = getenv("CIS_CC");
   if (!name || !*name) name = "cc";
-  /* Candidates are built in cc->path itself, and nothing is cleared in
-   * bulk: each page of stack a cached start touches beyond the
-   * interpreter's start is one more page fault (docs/aot.md). */
-  char *cand = cc->path;
-  const size_t ccap = sizeof cc->path;
-  cc->path[0] = cc->ident[0] = 0;
+  cc->path = NULL;
+  cc->ident[0] = 0;
+  /* Candidates are built in one heap buffer as long as the longest, with
+   * memcpy rather than snprintf: this runs at every cached start, whose
+   * stack should stay as shallow as the interpreter's (each page more is
+   * a page fault; docs/aot.md). */
+  size_t nlen = strlen(name);
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  bool slash = strchr(name, '/') != NULL;
+  char *cand = malloc((slash ? 0 : strlen(path) + 1) + nlen + 1);
+  if (!cand) {
+    setmsg(msg, cap, "out of memory looking for the C compiler");
+    return CIS_ENOMEM;
+  }
   bool found = false;
-  if (strchr(name, '/')) {
-    snprintf(cand, ccap, "%s", name);
+  struct stat st;
+  if (slash) {
+    memcpy(cand, name, nlen + 1);
     found = access(cand, X_OK) == 0;
   } else {
-    size_t nlen = strlen(name);
-    const char *path = getenv("PATH");
-    if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
     while (*path && !found) {
       const char *colon = strchr(path, ':');
       size_t n = colon ? (size_t)(colon - path) : strlen(path);
-      if (n && n < ccap - nlen - 2) {
-        /* memcpy, not snprintf: this runs at every cached start. */
+      if (n) {
         memcpy(cand, path, n);
         cand[n] = '/';
         memcpy(cand + n + 1, name, nlen + 1);
@@ -301,19 +307,24 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
       path += n + (colon ? 1 : 0);
     }
   }
-  struct stat st;
   if (!found || stat(cand, &st) != 0 || !S_ISREG(st.st_mode)) {
-    cc->path[0] = 0;
+    free(cand);
     setmsg(msg, cap,
            "no C compiler \"%s\" found: the compiled engine needs one (install the Debian "
            "package gcc, or set CIS_CC to a compiler)",
            name);
     return CIS_EUNSUPPORTED;
   }
+  cc->path = cand;
   snprintf(cc->ident, sizeof cc->ident, "%llx:%llx:%llx:%lld.%09ld",
            (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
            (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
   return CIS_OK;
+}
+
+void cis__aot_cc_free(cis__aot_cc *cc) {
+  free(cc->path);
+  cc->path = NULL;
 }
 
 /* ---------------------------------------------------------- the cache */
@@ -331,18 +342,41 @@ static cis_result mkdirs(const char *dir) {
   return CIS_OK;
 }
 
-cis_result cis__aot_cache_dir(char *out, size_t cap) {
+/* The cache folder as a prefix and a suffix (NULL when none is named). */
+static const char *cache_dir_parts(const char **suffix) {
   /* CIS_AOT_CACHE names the folder itself: the test suite's compiled pass
    * shares one cache among tests that each make a private CIS_HOME. */
   const char *own = getenv("CIS_AOT_CACHE");
   const char *home = getenv("CIS_HOME");
-  int n;
-  if (own && *own) n = snprintf(out, cap, "%s", own);
-  else if (home && *home) n = snprintf(out, cap, "%s/cache", home);
-  else if (getenv("HOME") && *getenv("HOME"))
-    n = snprintf(out, cap, "%s/.local/share/cis/cache", getenv("HOME"));
-  else return CIS_EINVAL;
+  const char *uhome = getenv("HOME");
+  *suffix = "";
+  if (own && *own) return own;
+  *suffix = "/cache";
+  if (home && *home) return home;
+  *suffix = "/.local/share/cis/cache";
+  if (uhome && *uhome) return uhome;
+  return NULL;
+}
+
+cis_result cis__aot_cache_dir(char *out, size_t cap) {
+  const char *suffix, *base = cache_dir_parts(&suffix);
+  if (!base) return CIS_EINVAL;
+  int n = snprintf(out, cap, "%s%s", base, suffix);
   return n > 0 && (size_t)n < cap ? CIS_OK : CIS_ETOOBIG;
+}
+
+/* The cache folder followed by room for extra more bytes, on the heap
+ * (the cached start keeps PATH_MAX buffers off its stack), or NULL. */
+static char *cache_dir_dup(size_t extra) {
+  const char *suffix, *base = cache_dir_parts(&suffix);
+  if (!base) return NULL;
+  size_t b = strlen(base), x = strlen(suffix);
+  if (b + x >= PATH_MAX) return NULL;
+  char *d = malloc(b + x + extra + 1);
+  if (!d) return NULL;
+  memcpy(d, base, b);
+  memcpy(d + b, suffix, x + 1);
+  return d;
 }
 
 typedef struct key {
@@ -352,8 +386,13 @@ typedef struct key {
   const uint8_t *bytes;       /* the module's bytes (the module's, or the job's copy) */
   size_t nbytes;              /* their length */
   size_t tlen;                /* length of text */
-  char text[KEY_TEXT_MAX];    /* the key text, compared in full at load */
+  char *text;                 /* the key text (owned: key_free), compared in full at load */
 } key;
+
+static void key_free(key *k) {
+  free(k->text);
+  k->text = NULL;
+}
 
 /* The key of module m: its text, and the name made from the text and the
  * module's bytes. No hash library: a cached start binds none. */
@@ -367,15 +406,29 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
    * cost most of a cached start). */
   extern const char cis__aot_prelude_sha256[];
   const char *prehex = cis__aot_prelude_sha256;
-  int n = snprintf(k->text, sizeof k->text,
-                   "module %zu bytes\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\n"
-                   "cc %s %s\nflags %s\nmachine %s\n",
-                   m->nbytes, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,
-                   cis__aot_layout(), cc->path, cc->ident, cis__aot_cflags(), u.machine);
-  if (n < 0 || (size_t)n >= sizeof k->text) {
+  /* Made on a small buffer then copied to the heap at its size: a cached
+   * start keeps its stack shallow (docs/aot.md). */
+  char small[1024];
+  k->text = NULL;
+#define KEY_FMT(buf, cap)                                                                         \
+  snprintf(buf, cap,                                                                              \
+           "module %zu bytes\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\n"                    \
+           "cc %s %s\nflags %s\nmachine %s\n",                                                     \
+           m->nbytes, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,          \
+           cis__aot_layout(), cc->path, cc->ident, cis__aot_cflags(), u.machine)
+  int n = KEY_FMT(small, sizeof small);
+  if (n < 0 || (size_t)n >= KEY_TEXT_MAX) {
     setmsg(msg, cap, "cache key too long");
     return CIS_ETOOBIG;
   }
+  k->text = malloc((size_t)n + 1);
+  if (!k->text) {
+    setmsg(msg, cap, "out of memory making the cache key");
+    return CIS_ENOMEM;
+  }
+  if ((size_t)n < sizeof small) memcpy(k->text, small, (size_t)n + 1);
+  else KEY_FMT(k->text, (size_t)n + 1);
+#undef KEY_FMT
   k->tlen = (size_t)n;
   k->bytes = m->bytes;
   k->nbytes = m->nbytes;
@@ -402,6 +455,7 @@ struct cis__aot_job {
   char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
   char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
   uint8_t *bytes;                      /* a copy of the module's bytes (k.bytes) */
+  char *text;                          /* a copy of the key text (k.text) */
   char cc[4096];                       /* the compiler driver */
   char flags[1024];                    /* its flags, split in place for argv */
   char *argv[32];
@@ -664,6 +718,7 @@ void cis__aot_job_free(cis__aot_job *j) {
   if (!j) return;
   if (j->fa_ok) posix_spawn_file_actions_destroy(&j->fa);
   free(j->bytes);
+  free(j->text);
   if (!j->cache) {
     unlink(j->cpath);
     unlink(j->path);
@@ -685,15 +740,21 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
    * child), and the module's SHA-256 for listings: a compile binds
    * libsodium anyway, for the BLAKE2b. */
   j->bytes = malloc(k->nbytes ? k->nbytes : 1);
-  if (!j->bytes) {
+  j->text = malloc(k->tlen + 1);
+  if (!j->bytes || !j->text) {
+    free(j->bytes);
+    free(j->text);
     free(j);
     return CIS_ENOMEM;
   }
   memcpy(j->bytes, k->bytes, k->nbytes);
+  memcpy(j->text, k->text, k->tlen + 1);
   j->k.bytes = j->bytes;
+  j->k.text = j->text;
   cis_result hrc = sha256(k->bytes, k->nbytes, j->k.mod, msg, cap);
   if (hrc != CIS_OK) {
     free(j->bytes);
+    free(j->text);
     free(j);
     return hrc;
   }
@@ -933,29 +994,52 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
 
 bool cis__aot_compiler_present(char *msg, size_t cap) {
   cis__aot_cc cc;
-  return cis__aot_find_cc(&cc, msg, cap) == CIS_OK;
+  bool ok = cis__aot_find_cc(&cc, msg, cap) == CIS_OK;
+  cis__aot_cc_free(&cc);
+  return ok;
+}
+
+/* Where module m's entry is looked for: its compiler, key and entry
+ * path, all on the heap (where_free frees them). The cached start runs
+ * this: it keeps no PATH_MAX buffer on its stack, since each page of
+ * stack touched beyond the interpreter's start is one more page fault
+ * (docs/aot.md, Cached start). */
+typedef struct where {
+  cis__aot_cc cc;   /* the compiler */
+  key k;            /* the module's key */
+  char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named */
+  size_t dlen;      /* length of DIR in path */
+} where;
+
+static void where_free(where *w) {
+  cis__aot_cc_free(&w->cc);
+  key_free(&w->k);
+  free(w->path);
+  w->path = NULL;
+}
+
+/* Fills *w for m. Errors: those of the compiler's search and of the key. */
+static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) {
+  w->k.text = NULL;
+  w->path = NULL;
+  cis_result rc = cis__aot_find_cc(&w->cc, msg, cap);
+  if (rc == CIS_OK) rc = make_key(m, &w->cc, &w->k, msg, cap);
+  if (rc != CIS_OK) return rc;
+  w->path = cache_dir_dup(sizeof w->k.name + 5);
+  if (w->path) {
+    w->dlen = strlen(w->path);
+    w->path[w->dlen] = '/';
+    memcpy(w->path + w->dlen + 1, w->k.name, 64);
+    memcpy(w->path + w->dlen + 65, ".cso", 5);
+  }
+  return CIS_OK;
 }
 
 bool cis__aot_cached(const cis__module *m) {
-  cis__aot_cc cc;
-  key k;
-  char dir[PATH_MAX], path[PATH_MAX + 80];
-  if (cis__aot_find_cc(&cc, NULL, 0) != CIS_OK || make_key(m, &cc, &k, NULL, 0) != CIS_OK ||
-      cis__aot_cache_dir(dir, sizeof dir) != CIS_OK)
-    return false;
-  snprintf(path, sizeof path, "%s/%s.cso", dir, k.name);
-  return access(path, R_OK) == 0;
-}
-
-/* Key, compiler and cache folder of m; *cache says whether the folder is
- * named (it may not exist yet: writable() makes it). */
-static cis_result locate(const cis__module *m, cis__aot_cc *cc, key *k, char *dir, size_t dcap,
-                         bool *cache, char *msg, size_t cap) {
-  cis_result rc = cis__aot_find_cc(cc, msg, cap);
-  if (rc == CIS_OK) rc = make_key(m, cc, k, msg, cap);
-  if (rc != CIS_OK) return rc;
-  *cache = cis__aot_cache_dir(dir, dcap) == CIS_OK;
-  return CIS_OK;
+  where w;
+  bool ok = locate(m, &w, NULL, 0) == CIS_OK && w.path && access(w.path, R_OK) == 0;
+  where_free(&w);
+  return ok;
 }
 
 /* Whether entries can be written into the cache folder dir (made when
@@ -971,50 +1055,72 @@ static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
   return CIS_EIO;
 }
 
-cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loaded **out,
-                           bool *compiled, char *msg, size_t cap) {
-  cis__aot_cc cc;
-  key k;
-  char dir[PATH_MAX], path[PATH_MAX + 80];
-  bool cache = false;
-  *compiled = false;
-  *out = NULL;
-  cis_result rc = locate(m, &cc, &k, dir, sizeof dir, &cache, msg, cap);
-  if (rc != CIS_OK) return rc;
+/* The compile of cis__aot_obtain, when the cache had no sound entry:
+ * kept out of the cached start's frame (its folder buffer). */
+static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m, where *w,
+                                                           cis__aot_loaded **out,
+                                                           bool *compiled, char *msg,
+                                                           size_t cap) {
+  char dir[PATH_MAX];
+  bool cache = w->path != NULL;
   if (cache) {
-    snprintf(path, sizeof path, "%s/%s.cso", dir, k.name);
-    rc = load_entry(path, &k, out, msg, cap);
-    if (rc == CIS_OK || (rc != CIS_ENOTFOUND && rc != CIS_EHASH)) return rc;
+    memcpy(dir, w->path, w->dlen);
+    dir[w->dlen] = 0;
+    cache = writable(dir);
   }
-  if (!do_compile) return cache || !(*out = loaded_find(&k)) ? CIS_ENOTFOUND : CIS_OK;
-  if (cache) cache = writable(dir);
-  if (!cache && (*out = loaded_find(&k))) return CIS_OK;
+  if (!cache && (*out = loaded_find(&w->k))) return CIS_OK;
+  cis_result rc;
   if (!cache && (rc = temp_dir(dir, sizeof dir, msg, cap)) != CIS_OK) return rc;
   cis__aot_job *j = NULL;
-  rc = job_new(m, &cc, &k, cache, dir, &j, msg, cap);
+  rc = job_new(m, &w->cc, &w->k, cache, dir, &j, msg, cap);
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
-    rc = load_entry(j->path, &k, out, msg, cap);
+    rc = load_entry(j->path, &w->k, out, msg, cap);
   }
   if (j) cis__aot_job_free(j); /* without a cache: the folder goes, the loaded file stays open */
   else if (!cache) rmdir(dir);
   return rc;
 }
 
-cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
-  cis__aot_cc cc;
-  key k;
-  char dir[PATH_MAX];
-  bool cache = false;
+cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loaded **out,
+                           bool *compiled, char *msg, size_t cap) {
+  where w;
+  *compiled = false;
   *out = NULL;
-  cis_result rc = locate(m, &cc, &k, dir, sizeof dir, &cache, msg, cap);
-  if (rc != CIS_OK) return rc;
-  if (!cache || !writable(dir)) {
-    setmsg(msg, cap, "no writable cache folder to compile into");
-    return CIS_EIO;
+  cis_result rc = locate(m, &w, msg, cap);
+  bool missing = false; /* no sound entry (or no cache folder and none loaded) */
+  if (rc == CIS_OK && w.path) {
+    rc = load_entry(w.path, &w.k, out, msg, cap);
+    missing = rc == CIS_ENOTFOUND || rc == CIS_EHASH;
+  } else if (rc == CIS_OK) {
+    /* No cache folder: only what this process compiled and loaded. */
+    missing = !(*out = loaded_find(&w.k));
   }
-  return job_new(m, &cc, &k, true, dir, out, msg, cap);
+  if (missing) rc = do_compile ? obtain_compile(m, &w, out, compiled, msg, cap) : CIS_ENOTFOUND;
+  where_free(&w);
+  return rc;
+}
+
+cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
+  where w;
+  char dir[PATH_MAX];
+  *out = NULL;
+  cis_result rc = locate(m, &w, msg, cap);
+  if (rc == CIS_OK) {
+    if (w.path) {
+      memcpy(dir, w.path, w.dlen);
+      dir[w.dlen] = 0;
+    }
+    if (!w.path || !writable(dir)) {
+      setmsg(msg, cap, "no writable cache folder to compile into");
+      rc = CIS_EIO;
+    } else {
+      rc = job_new(m, &w.cc, &w.k, true, dir, out, msg, cap);
+    }
+  }
+  where_free(&w);
+  return rc;
 }
 
 pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {

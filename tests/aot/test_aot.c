@@ -533,6 +533,69 @@ static void aot_cached_start_binds_no_hash_library(void **state) {
   assert_int_equal(run_child("aot-cached-no-hash-library"), 0);
 }
 
+/* Stack used by a cached load, measured on a thread whose stack is
+ * filled with a pattern: the deepest byte that changed. */
+#define PROBE_STACK (512u * 1024u)
+typedef struct probe {
+  cis_engine *e;            /* the engine to load on */
+  const char *name;         /* the module */
+  uint8_t *lo;              /* the thread's stack */
+  uintptr_t top;            /* an address in the thread's first frame */
+  size_t used;              /* bytes of stack the load touched below top */
+} probe;
+
+static __attribute__((noinline)) void *probe_thread(void *arg) {
+  probe *p = arg;
+  volatile char here = 0;
+  p->top = (uintptr_t)&here;
+  cis_module *m = load_ok(p->e, p->name);
+  cis_module_free(m);
+  size_t k = 0;
+  while (k < PROBE_STACK && p->lo[k] == 0xa5) k++;
+  p->used = p->top - (uintptr_t)(p->lo + k);
+  return NULL;
+}
+
+static size_t load_stack_used(cis_engine *e, const char *name) {
+  probe p = {.e = e, .name = name};
+  p.lo = malloc(PROBE_STACK);
+  assert_non_null(p.lo);
+  memset(p.lo, 0xa5, PROBE_STACK);
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  assert_int_equal(pthread_attr_setstack(&a, p.lo, PROBE_STACK), 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, &a, probe_thread, &p), 0);
+  pthread_join(t, NULL);
+  pthread_attr_destroy(&a);
+  free(p.lo);
+  return p.used;
+}
+
+/* A cached load (find the compiler, make the key, check the entry,
+ * dlopen it) keeps its stack within a few pages of the interpreter's
+ * load: each page of stack a cached start touches beyond the
+ * interpreter's start is one more page fault (docs/aot.md). It kept
+ * 21 KB of buffers in one frame (the compiler's path, the key text, the
+ * cache folder, the entry's path), 14 KB more than now. */
+static void aot_cached_load_keeps_a_shallow_stack(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1); /* compiles, then unloads */
+  cis_engine *ei = engine("interp");
+  size_t interp = load_stack_used(ei, "one");
+  size_t aot = load_stack_used(e, "one");
+  cis_engine_free(ei);
+  cis_engine_free(e);
+  print_message("stack of a load: interp %zu bytes, cached aot %zu bytes\n", interp, aot);
+#if defined(__SANITIZE_ADDRESS__)
+  const size_t slack = 16u * 1024u; /* ASan's redzones around every frame */
+#else
+  const size_t slack = 12u * 1024u;
+#endif
+  assert_true(aot < interp + slack);
+}
+
 static void compiler_failing_is_eio(void **state) {
   (void)state;
   setenv("CIS_CC", "/bin/false", 1);
@@ -1110,6 +1173,7 @@ static void aot_global_write_then_read_in_one_function(void **state) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--child")) return child_main(argv[2]);
+  if (argc == 2) cmocka_set_test_filter(argv[1]); /* one test (or a glob) by name */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_runs_and_caches_its_object, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_deadline_stops_infinite_loop, setup, teardown),
@@ -1128,6 +1192,7 @@ int main(int argc, char **argv) {
                                       teardown),
       cmocka_unit_test_setup_teardown(cache_corrupt_byte_is_recompiled_without_crc, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_start_binds_no_hash_library, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cached_load_keeps_a_shallow_stack, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_failing_is_eio, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
