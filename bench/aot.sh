@@ -8,8 +8,10 @@
 #      compiled object is in the cache (load the entry, instantiate, call
 #      _start), against `cis run --engine interp` of the same module, both
 #      measured in the same run, ROUNDS rounds that take turns, each the
-#      mean CPU time (task-clock, perf stat -r RUNS) of RUNS runs; prints
-#      the median of the rounds and the ratio aot / interp (target: <= 1);
+#      means of RUNS runs from the kernel's accounting of each child
+#      (bench/startup/rusage.c: wait4): CPU time (user + sys), minor page
+#      faults; prints the median of the rounds per engine and the ratios
+#      aot / interp (target: <= 1), and the median of the per-round ratios;
 #      then, with valgrind, the instructions of each whole process
 #      (callgrind: user space, the dynamic loader included; deterministic,
 #      so the figure to compare when the machine is loaded) and their ratio;
@@ -24,8 +26,8 @@
 #
 # Environment: CIS (default build/tools/cis/cis), OUT (default
 # bench/out/aot), CC_WASM and WASI_SYSROOT (clang, /usr).
-# Needs perf (linux-perf), wat2wasm and clang for wasm32-wasi; valgrind for
-# the instruction counts (skipped without it).
+# Needs a C compiler (cc, for the meter), wat2wasm and clang for
+# wasm32-wasi; valgrind for the instruction counts (skipped without it).
 # Exit status: 0, or 1 when a build or a run fails.
 set -eu
 
@@ -49,14 +51,15 @@ cis=${CIS:-$root/build/tools/cis/cis}
 out=${OUT:-$here/out/aot}
 cc_wasm=${CC_WASM:-clang}
 sysroot=${WASI_SYSROOT:-/usr}
-command -v perf >/dev/null || { echo "aot.sh: needs perf" >&2; exit 1; }
 mkdir -p "$out"
+meter=$out/rusage
+cc -O2 -o "$meter" "$here/startup/rusage.c" || { echo "aot.sh: cannot build the meter" >&2; exit 1; }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-# cpu_ms CMD...: mean task-clock (ms, children included) of RUNS runs.
+# cpu_ms CMD...: mean CPU time (ms, user + sys, children included) of RUNS runs.
 cpu_ms() {
-  perf stat -x, -e task-clock -r "$runs" "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ {print $1; exit}'
+  "$meter" "$runs" "$@" | awk '{print $1 + $2}'
 }
 
 # ------------------------------------------------------------ cached start
@@ -65,16 +68,24 @@ export CIS_HOME=$out/home
 rm -rf "$CIS_HOME"
 "$cis" compile "$out/trivial.wasm" >/dev/null
 "$cis" run --engine aot "$out/trivial.wasm" || { echo "aot.sh: cis run --engine aot failed" >&2; exit 1; }
-a=() i=()
+# Each round: both engines, RUNS runs each, in turns; one line per round
+# (aot user, sys, faults, then interp's) into $out/rounds.
+: >"$out/rounds"
 for ((k = 0; k < rounds; k++)); do
-  a+=("$(cpu_ms "$cis" run --engine aot "$out/trivial.wasm")")
-  i+=("$(cpu_ms "$cis" run --engine interp "$out/trivial.wasm")")
+  ra=$("$meter" "$runs" "$cis" run --engine aot "$out/trivial.wasm")
+  ri=$("$meter" "$runs" "$cis" run --engine interp "$out/trivial.wasm")
+  echo "$ra $ri" >>"$out/rounds"
 done
-am=$(printf '%s\n' "${a[@]}" | median)
-im=$(printf '%s\n' "${i[@]}" | median)
-echo "cached start, trivial module, CPU ms (median of $rounds rounds of $runs runs):"
-printf "  %-22s %8.2f ms\n" "cis run --engine aot" "$am" "cis run --engine interp" "$im"
-printf "  %-22s %8.2f\n" "aot / interp" "$(awk -v a="$am" -v b="$im" 'BEGIN {print a / b}')"
+col() { awk "{print $1}" "$out/rounds" | median; } # col AWK-EXPR: its median over the rounds
+am=$(col '$1 + $2') im=$(col '$5 + $6') au=$(col '$1') iu=$(col '$5') as=$(col '$2') is=$(col '$6')
+af=$(col '$3') if_=$(col '$7') rr=$(col '($1 + $2) / ($5 + $6)')
+echo "cached start, trivial module (median of $rounds rounds of $runs runs each, engines in turns; load $(cut -d' ' -f1-3 /proc/loadavg)):"
+printf "  %-24s %10s %10s %10s %12s\n" "" "CPU ms" "user ms" "sys ms" "page faults"
+printf "  %-24s %10.3f %10.3f %10.3f %12.1f\n" "cis run --engine aot" "$am" "$au" "$as" "$af" \
+  "cis run --engine interp" "$im" "$iu" "$is" "$if_"
+printf "  %-24s %10.3f %10s %10s %12.3f\n" "aot / interp" "$(awk -v a="$am" -v b="$im" 'BEGIN {print a / b}')" \
+  "" "" "$(awk -v a="$af" -v b="$if_" 'BEGIN {print a / b}')"
+printf "  %-24s %10.3f\n" "median per-round ratio" "$rr"
 # irefs ENGINE: instructions of one whole `cis run` (callgrind).
 irefs() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$cis" run --engine "$1" \
