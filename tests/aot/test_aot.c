@@ -11,6 +11,7 @@
  * run in a fresh process: this program run again with --child CASE.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -953,6 +954,48 @@ static void auto_exit_leaves_the_entry_for_the_next_process(void **state) {
   unsetenv("CIS_CC");
 }
 
+/* The compiled object is cheap to map at a cached start (cache.c's
+ * flags, docs/aot.md): two loadable segments (headers, code and
+ * constants; then the relocated tables, read-only once relocated), no
+ * C start files (no DT_INIT/DT_FINI, no .init_array of frame_dummy) and
+ * no library needed. It had four segments and _init/_fini before. */
+static void aot_object_maps_in_two_segments(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  cis_engine_free(e);
+  char p[600];
+  cache_entry(p, sizeof p, 1);
+  FILE *f = fopen(p, "rb");
+  assert_non_null(f);
+  static uint8_t b[1 << 16];
+  size_t n = fread(b, 1, sizeof b, f);
+  fclose(f);
+  assert_true(n > sizeof(Elf64_Ehdr));
+  Elf64_Ehdr eh;
+  memcpy(&eh, b, sizeof eh);
+  assert_int_equal(memcmp(eh.e_ident, ELFMAG, SELFMAG), 0);
+  int loads = 0, relro = 0;
+  Elf64_Phdr dyn = {0};
+  for (int i = 0; i < eh.e_phnum; i++) {
+    Elf64_Phdr ph;
+    assert_true(eh.e_phoff + (size_t)(i + 1) * sizeof ph <= n);
+    memcpy(&ph, b + eh.e_phoff + (size_t)i * sizeof ph, sizeof ph);
+    loads += ph.p_type == PT_LOAD;
+    relro += ph.p_type == PT_GNU_RELRO;
+    if (ph.p_type == PT_DYNAMIC) dyn = ph;
+  }
+  assert_int_equal(loads, 2);
+  assert_int_equal(relro, 1);
+  assert_true(dyn.p_filesz && dyn.p_offset + dyn.p_filesz <= n);
+  for (size_t o = 0; o + sizeof(Elf64_Dyn) <= dyn.p_filesz; o += sizeof(Elf64_Dyn)) {
+    Elf64_Dyn d;
+    memcpy(&d, b + dyn.p_offset + o, sizeof d);
+    if (d.d_tag == DT_NULL) break;
+    assert_true(d.d_tag != DT_NEEDED && d.d_tag != DT_INIT && d.d_tag != DT_FINI);
+  }
+}
+
 /* The cached start maps the entry itself, not a copy in a memory file. */
 static void aot_cached_start_maps_the_entry(void **state) {
   (void)state;
@@ -1193,6 +1236,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(cache_corrupt_byte_is_recompiled_without_crc, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_start_binds_no_hash_library, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_load_keeps_a_shallow_stack, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_object_maps_in_two_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_failing_is_eio, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
