@@ -1163,6 +1163,68 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* Every `cis skill` subcommand takes --tenant and opens that tenant's
+ * registry, as `cis mcp --tenant` does: `skill run --tenant T NAME` used to
+ * run the default tenant's NAME, with T's KV and files. */
+static void test_skill_tenant_opens_its_own_registry(void **state) {
+  (void)state;
+  fresh_home("tenants");
+  /* The same name for two tenants: the default's spins, acme's echoes. */
+  run_out *r = cis("skill", "install", skill_dir("dup", "skill_spin", NULL, ",\"limits\":{\"timeout_ms\":200}"), NULL);
+  expect_out(r, 0, "installed dup\n");
+  free(r);
+  r = cis("skill", "install", "--tenant", "acme", skill_dir("dup", "skill_echo", NULL, ""), NULL);
+  expect_out(r, 0, "installed dup\n");
+  free(r);
+  r = cis("skill", "install", "--tenant", "acme", skill_dir("mine", "skill_echo", NULL, ""), NULL);
+  expect_out(r, 0, "installed mine\n");
+  free(r);
+  r = cis("skill", "run", "--tenant", "acme", "dup", NULL);
+  expect_out(r, 0, "{\"ok\":true}\n");
+  free(r);
+  r = cis("skill", "run", "dup", NULL);
+  expect_out(r, 6, "");
+  assert_contains(r->err, "CIS_ETIMEOUT");
+  free(r);
+  /* acme's other skill is not the default tenant's, nor another's. */
+  r = cis("skill", "run", "mine", NULL);
+  expect_out(r, 1, "");
+  assert_contains(r->err, "CIS_ENOTFOUND");
+  free(r);
+  r = cis("skill", "run", "--tenant", "beta", "mine", NULL);
+  expect_out(r, 1, "");
+  assert_contains(r->err, "CIS_ENOTFOUND");
+  free(r);
+  r = cis("skill", "list", "--tenant", "acme", NULL);
+  expect_out(r, 0, NULL);
+  assert_contains(r->out, "mine");
+  free(r);
+  r = cis("skill", "list", NULL);
+  expect_out(r, 0, NULL);
+  if (strstr(r->out, "mine")) fail_msg("the default tenant lists acme's skill:\n%s", r->out);
+  free(r);
+  r = cis("skill", "show", "--tenant", "acme", "mine", NULL);
+  expect_out(r, 0, NULL);
+  free(r);
+  r = cis("skill", "config", "--tenant", "acme", "set", "mine", "k", "v", NULL);
+  expect_out(r, 0, NULL);
+  free(r);
+  r = cis("skill", "config", "set", "mine", "k", "v", NULL);
+  expect_out(r, 1, "");
+  free(r);
+  r = cis("skill", "remove", "mine", NULL);
+  expect_out(r, 1, "");
+  free(r);
+  r = cis("skill", "remove", "--tenant", "acme", "mine", NULL);
+  expect_out(r, 0, "removed mine\n");
+  free(r);
+  /* A tenant name the registry refuses (a control character) is refused. */
+  r = cis("skill", "list", "--tenant", "a\tb", NULL);
+  assert_int_not_equal(r->status, 0);
+  assert_contains(r->err, "CIS_EINVAL: tenant");
+  free(r);
+}
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: test_cli CIS_BINARY FIXTURE_DIR\n");
@@ -1199,6 +1261,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_json_documents),
       cmocka_unit_test(test_skill_install_sha256),
       cmocka_unit_test(test_skill_error_paths),
+      cmocka_unit_test(test_skill_tenant_opens_its_own_registry),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,6 +154,8 @@ typedef struct cli_host_flags {
   cli_strlist sets;       /* --set NAME=VALUE, any setting */
   bool require_signature; /* --require-signature: skills.require_signature=true */
   const char *engine;     /* --engine: interp, aot or auto (the setting engine) */
+  const char *tenant;     /* whose registry the handle opens (a command's own
+                             --tenant; NULL = the default tenant) */
 } cli_host_flags;
 #define CLI_HOST_NOPTS 6
 /* Writes the CLI_HOST_NOPTS option rows of f into opts; returns their count. */

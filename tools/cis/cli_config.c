@@ -354,6 +354,7 @@ static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_
   sc.log_sink = &sink;
   sc.require_signature = !strcmp(c.value[S_REQUIRE_SIG], "true");
   sc.engine = c.value[S_ENGINE];
+  sc.tenant = f ? f->tenant : NULL;
   sc.log_format = !strcmp(c.value[S_LOG_FORMAT], "json") ? CIS_LOG_JSON : CIS_LOG_TEXT;
   cis_limits_default(&sc.limits);
   cli_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);

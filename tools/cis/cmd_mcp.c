@@ -71,8 +71,8 @@ int cli_cmd_mcp(int argc, char **argv) {
   cis_result rc = cli_config_load(&hf, NULL, 0, &cc, err, sizeof err);
   if (rc == CIS_OK) {
     cis_skills_config sc;
+    hf.tenant = tenant; /* the tenant's own registry, not the default's */
     cli_config_skills(cc, &hf, &sc);
-    sc.tenant = tenant; /* the tenant's own registry, not the default's */
     rc = cis_skills_open(&sc, &s, err, sizeof err);
   }
   cli_config_free(cc);

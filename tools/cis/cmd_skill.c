@@ -105,11 +105,19 @@ static int fail(bool json, cis_result rc, const char *msg) {
   return cli_exit_code(rc);
 }
 
-/* Opens the registry with the one configuration (cli_config.c: the file
- * under CIS_HOME, the environment, then flags). */
-static cis_result open_skills(cis_skills **s, char *err, size_t errcap) {
-  return cli_open_skills(NULL, s, err, errcap);
+/* Opens tenant's registry (NULL: the default tenant's) with the one
+ * configuration (cli_config.c: the file under CIS_HOME, the environment,
+ * then flags). */
+static cis_result open_skills(const char *tenant, cis_skills **s, char *err, size_t errcap) {
+  const cli_host_flags f = {.tenant = tenant};
+  return cli_open_skills(&f, s, err, errcap);
 }
+
+/* The --tenant row every subcommand that opens the registry has: the
+ * handle is that tenant's, so NAME is that tenant's skill, never another
+ * tenant's of the same name. */
+#define TENANT_OPT(var) \
+  {"--tenant", CLI_OPT_STR, &(var), NULL, "ID", "whose skills (default: default)"}
 
 /* ------------------------------------------------------------- install */
 
@@ -200,6 +208,7 @@ static int sub_install(int argc, char **argv) {
   cli_strlist vols = {0}, nss = {0}, paths = {0};
   cli_host_flags hf = {0};
   const cli_opt opts[] = {
+      TENANT_OPT(hf.tenant),
       {"--require-signature", CLI_OPT_FLAG, &hf.require_signature, NULL, NULL,
        "refuse the skill unless signed by a key the tenant trusts (cis key trust)"},
       {"--allow-volume", CLI_OPT_LIST, &vols, NULL, "NAME",
@@ -279,17 +288,19 @@ out:
 
 static int sub_list(int argc, char **argv) {
   bool json = false, help;
-  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "print one JSON document"}};
+  const char *tenant = NULL;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "print one JSON document"},
+                          TENANT_OPT(tenant)};
   const char *pos[1];
   int npos;
-  int code = cli_parse_mixed("skill list", opts, 1, argc, argv, pos, 0, &npos, &help);
+  int code = cli_parse_mixed("skill list", opts, 2, argc, argv, pos, 0, &npos, &help);
   if (code == CLI_EXIT_USAGE || help)
     return sub_usage("list", "Lists the installed skills: name, version, sha256 and description.\n",
-                     opts, 1, help);
+                     opts, 2, help);
   if (code != CLI_EXIT_OK) return code;
   cis_skills *s;
   char msg[512];
-  cis_result rc = open_skills(&s, msg, sizeof msg);
+  cis_result rc = open_skills(tenant, &s, msg, sizeof msg);
   if (rc != CIS_OK) return fail(json, rc, msg);
   cis_skill_info *l = NULL;
   size_t n = 0;
@@ -320,11 +331,13 @@ static int sub_list(int argc, char **argv) {
 
 static int sub_show(int argc, char **argv) {
   bool json = false, help;
+  const char *tenant = NULL;
   const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL,
-                           "print one JSON document (the manifest under \"skill\")"}};
+                           "print one JSON document (the manifest under \"skill\")"},
+                          TENANT_OPT(tenant)};
   const char *pos[1];
   int npos;
-  int code = cli_parse_mixed("skill show", opts, 1, argc, argv, pos, 1, &npos, &help);
+  int code = cli_parse_mixed("skill show", opts, 2, argc, argv, pos, 1, &npos, &help);
   if (code == CLI_EXIT_OK && !help && npos != 1) {
     fprintf(stderr, "cis skill show: no skill name given\n");
     code = CLI_EXIT_USAGE;
@@ -333,11 +346,11 @@ static int sub_show(int argc, char **argv) {
     return sub_usage("show",
                      "Prints the manifest of skill NAME with its effective limits and\n"
                      "permissions, the grants it was installed with and what it shares.\n",
-                     opts, 1, help);
+                     opts, 2, help);
   if (code != CLI_EXIT_OK) return code;
   cis_skills *s;
   char msg[512];
-  cis_result rc = open_skills(&s, msg, sizeof msg);
+  cis_result rc = open_skills(tenant, &s, msg, sizeof msg);
   if (rc != CIS_OK) return fail(json, rc, msg);
   char *text = NULL;
   rc = cis_skills_show(s, pos[0], &text);
@@ -358,20 +371,22 @@ static int sub_show(int argc, char **argv) {
 
 static int sub_remove(int argc, char **argv) {
   bool help;
+  const char *tenant = NULL;
+  const cli_opt opts[] = {TENANT_OPT(tenant)};
   const char *pos[1];
   int npos;
-  int code = cli_parse_mixed("skill remove", NULL, 0, argc, argv, pos, 1, &npos, &help);
+  int code = cli_parse_mixed("skill remove", opts, 1, argc, argv, pos, 1, &npos, &help);
   if (code == CLI_EXIT_OK && !help && npos != 1) {
     fprintf(stderr, "cis skill remove: no skill name given\n");
     code = CLI_EXIT_USAGE;
   }
   if (code == CLI_EXIT_USAGE || help)
-    return sub_usage("remove", "Uninstalls skill NAME. Its KV data and files stay.\n", NULL, 0,
+    return sub_usage("remove", "Uninstalls skill NAME. Its KV data and files stay.\n", opts, 1,
                      help);
   if (code != CLI_EXIT_OK) return code;
   cis_skills *s;
   char msg[512];
-  cis_result rc = open_skills(&s, msg, sizeof msg);
+  cis_result rc = open_skills(tenant, &s, msg, sizeof msg);
   if (rc != CIS_OK) return fail(false, rc, msg);
   rc = cis_skills_remove(s, pos[0]);
   if (rc == CIS_OK) printf("removed %s\n", pos[0]);
@@ -524,7 +539,8 @@ static int sub_run(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   cli_opt opts[24] = {
       {"--input", CLI_OPT_STR, &input, NULL, "JSON|@FILE", "the call's input (@- = stdin); default {}"},
-      {"--tenant", CLI_OPT_STR, &o.tenant, NULL, "ID", "the tenant the call runs for (default: default)"},
+      {"--tenant", CLI_OPT_STR, &o.tenant, NULL, "ID",
+       "whose skill NAME runs, with that tenant's KV and files (default: default)"},
       {"--timeout", CLI_OPT_MS, &o.timeout_ms, NULL, "DURATION",
        "deadline of the call (500ms, 1.5s, 2m; plain = ms); 0 = the skill's limit"},
       {"--max-memory", CLI_OPT_SIZE, &o.max_memory, NULL, "SIZE",
@@ -575,6 +591,7 @@ static int sub_run(int argc, char **argv) {
     goto out;
   }
   if (code != CLI_EXIT_OK) goto out;
+  hf.tenant = o.tenant; /* NAME is the tenant's own skill, never the default's */
   o.allow_hosts = rules.items;
   o.nallow_hosts = rules.n;
   o.config = configs.items;
@@ -638,10 +655,12 @@ out:
  * registry (cis_skills_setting_set). */
 static int sub_config(int argc, char **argv) {
   bool json = false, help = false;
-  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "show: print one JSON document"}};
+  const char *tenant = NULL;
+  const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL, "show: print one JSON document"},
+                          TENANT_OPT(tenant)};
   const char *pos[4];
   int npos = 0;
-  int code = cli_parse_mixed("skill config", opts, 1, argc, argv, pos, 4, &npos, &help);
+  int code = cli_parse_mixed("skill config", opts, 2, argc, argv, pos, 4, &npos, &help);
   const char *verb = npos ? pos[0] : "";
   int want = !strcmp(verb, "set") ? 4 : !strcmp(verb, "unset") ? 3 : !strcmp(verb, "show") ? 2 : -1;
   if (code == CLI_EXIT_OK && !help && npos != want) {
@@ -655,11 +674,11 @@ static int sub_config(int argc, char **argv) {
                      "Sets, removes or shows the operator's settings of installed skill NAME:\n"
                      "strings the skill reads with config_get (docs/abi.md). A call's own\n"
                      "--config KEY=VALUE (cis skill run) takes precedence.\n",
-                     opts, 1, help);
+                     opts, 2, help);
   if (code != CLI_EXIT_OK) return code;
   cis_skills *s;
   char msg[512];
-  cis_result rc = open_skills(&s, msg, sizeof msg);
+  cis_result rc = open_skills(tenant, &s, msg, sizeof msg);
   if (rc != CIS_OK) return fail(json, rc, msg);
   if (want == 2) {
     char *text = NULL;
