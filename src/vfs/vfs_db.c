@@ -1543,7 +1543,7 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
        * layer. Past the old end it holds zeros (the invariant). */
       size_t held = 0;
       if (s < in.size) err = blk_load(fs, n->ino, blk, &held);
-      else memset(fs->blk, 0, bs);
+      else memset(fs->blk, 0, from); /* only [0, until) is stored */
       if (err) return err;
       memcpy(fs->blk + from, src, until - from);
       err = blk_store(fs, n->ino, blk, fs->blk, held > until ? held : until);
