@@ -8,16 +8,23 @@
  * libcis.
  */
 
-/* A function that uses v128 is compiled twice, for the architecture's
- * base (SSE2) and for x86-64-v2 (SSSE3, SSE4.1: pshufb, pmulld, pmovsx,
- * roundps, pminsb and the like), and the loader's ifunc picks the one
- * the CPU runs: the object stays portable, and the SIMD code gets what
- * the CPU has. The lane functions' semantics do not depend on it. */
+/* A function that uses v128 is written twice by the code generator, for
+ * the architecture's base (SSE2) and for x86-64-v2 (SSSE3, SSE4.1:
+ * pshufb, pmulld, pmovsx, roundps, pminsb and the like), with AOT_V2
+ * defined to 1 or 0 around each, and an ifunc picks the one the CPU runs
+ * when the object is loaded: the object stays portable, and the SIMD code
+ * gets what the CPU has. Not target_clones: in its clones a CPU test
+ * (__builtin_cpu_supports) stays a load and a branch inside the loops,
+ * where AOT_V2 is a constant. The lane functions' semantics do not
+ * depend on it. */
+#ifndef AOT_SIMD_TWO /* -DAOT_SIMD_TWO=0 (CIS_AOT_CFLAGS): the base alone, for tests */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AOT_SIMD_FN __attribute__((target_clones("default", "arch=x86-64-v2")))
+#define AOT_SIMD_TWO 1
 #else
-#define AOT_SIMD_FN
+#define AOT_SIMD_TWO 0
 #endif
+#endif
+#define AOT_V2_FN __attribute__((target("arch=x86-64-v2")))
 
 /* A v128 is the vector type of src/interp/simd.h, pasted before this
  * text with all the interpreter's lane functions, which the generated
@@ -48,32 +55,32 @@ static inline void vst_lane(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms
 /* i8x16.shuffle and i8x16.swizzle. SSE2 has no byte shuffle, and gcc
  * lowers one (even of constant lanes) to a byte-by-byte copy through
  * memory, slower than the interpreter. So, in a function's x86-64-v2
- * clone (AOT_SIMD_FN), gcc's shuffle builtin on the constant lanes, which
- * it lowers to an inline pshufb or better; elsewhere, as the interpreter
- * does, simd.h's out-of-line pshufb where the CPU has SSSE3 (m: the two
- * masks of i8x16_shuffle_masks, made when the C is generated), else the
- * lane loop. The CPU is asked at each one: a load and a predicted
- * branch, which gcc folds in the clone. */
+ * body (AOT_V2), gcc's shuffle builtin on the constant lanes, which it
+ * lowers to an inline pshufb or better, and simd.h's pshufb swizzle;
+ * in the base body, as the interpreter does, simd.h's out-of-line pshufb
+ * where the CPU has SSSE3 (m: the two masks of i8x16_shuffle_masks, made
+ * when the C is generated), else the lane loop. */
 static inline v128 aot_shuffle(v128 a, v128 b, const uint8_t *m) {
 #if CIS_SIMD_SSSE3
   if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_shuffle_ssse3(a, b, m);
 #endif
   return i8x16_shuffle_m(a, b, m);
 }
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AOT_SHUFFLE(a, b, m, ...)                                                    \
-  (__builtin_cpu_supports("x86-64-v2")                                               \
-       ? (v128)__builtin_shuffle((vu8)(a), (vu8)(b), (vu8){__VA_ARGS__})             \
-       : aot_shuffle((a), (b), (m)))
-#else
-#define AOT_SHUFFLE(a, b, m, ...) aot_shuffle((a), (b), (m))
-#endif
 static inline v128 aot_swizzle(v128 a, v128 s) {
 #if CIS_SIMD_SSSE3
   if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_swizzle_ssse3(a, s);
 #endif
   return i8x16_swizzle(a, s);
 }
+#if AOT_SIMD_TWO && CIS_SIMD_SSSE3
+#define AOT_SHUFFLE(a, b, m, ...)                                                 \
+  (AOT_V2 ? (v128)__builtin_shuffle((vu8)(a), (vu8)(b), (vu8){__VA_ARGS__})        \
+          : aot_shuffle((a), (b), (m)))
+#define AOT_SWIZZLE(a, s) (AOT_V2 ? i8x16_swizzle_ssse3((a), (s)) : aot_swizzle((a), (s)))
+#else
+#define AOT_SHUFFLE(a, b, m, ...) aot_shuffle((a), (b), (m))
+#define AOT_SWIZZLE(a, s) aot_swizzle((a), (s))
+#endif
 
 /* i16 lanes widened to i32 lanes, and their products. gcc 12 lowers
  * simd.h's __builtin_convertvector of a half vector (the widening loads

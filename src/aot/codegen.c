@@ -199,7 +199,6 @@ typedef struct gen {
   uint32_t skip;          /* nesting inside skipped (unreachable) code */
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
-  uint8_t *simd_fns;      /* per defined function: it uses v128 (AOT_SIMD_FN) */
   uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
 } gen;
@@ -828,7 +827,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     /* fall through */
   case S_VS:
     /* swizzle: pshufb where the CPU has it (aot_prelude_simd.h). */
-    E("%s = %s(%s, %s);\n", d, r->op == CIS__OP_I8X16_SWIZZLE ? "aot_swizzle" : r->fn, x[0],
+    E("%s = %s(%s, %s);\n", d, r->op == CIS__OP_I8X16_SWIZZLE ? "AOT_SWIZZLE" : r->fn, x[0],
       x[1]);
     break;
   case S_VVV: E("%s = %s(%s, %s, %s);\n", d, r->fn, x[0], x[1], x[2]); break;
@@ -1330,15 +1329,16 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
 
 /* ----------------------------------------------------------- module */
 
-/* "static RET wN(cis_aot_ctx *c, T L0, ...)" of function fi; simd: it
- * uses v128, and is compiled for two CPU levels (AOT_SIMD_FN). */
-static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names, bool simd) {
+/* "static RET wN<suffix>(cis_aot_ctx *c, T L0, ...)" of function fi
+ * (suffix: "_v2" and "_v1" name the two bodies of a function that uses
+ * v128, gen_function). */
+static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+                      const char *suffix) {
   const cis__functype *t = cis__module_func_type(m, fi);
-  if (simd) cis__aot_buf_printf(o, "AOT_SIMD_FN ");
   if (t->nresults == 0) cis__aot_buf_printf(o, "static void ");
   else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", CTYPE[tclass(t->types[t->nparams])]);
   else cis__aot_buf_printf(o, "static struct R%u ", m->func_type[fi]);
-  cis__aot_buf_printf(o, "w%u(cis_aot_ctx *c", fi);
+  cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c", fi, suffix);
   for (uint32_t k = 0; k < t->nparams; k++) {
     if (names) cis__aot_buf_printf(o, ", %s L%u", CTYPE[tclass(t->types[k])], k);
     else cis__aot_buf_printf(o, ", %s", CTYPE[tclass(t->types[k])]);
@@ -1388,6 +1388,8 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
   return CIS_OK;
 }
 
+static void emit_function(gen *g, const cis__functype *t, const char *suffix);
+
 static cis_result gen_function(gen *g, uint32_t i) {
   const cis__module *m = g->m;
   uint32_t fi = m->nfunc_imports + i;
@@ -1402,9 +1404,36 @@ static cis_result gen_function(gen *g, uint32_t i) {
   g->fn_v128 = false;
   TRY(locals_of(g, code, t));
   TRY(gen_body(g, code, t));
-  g->simd_fns[i] = g->fn_v128;
   cis__aot_buf *o = g->out;
-  signature(o, m, fi, true, g->fn_v128);
+  if (!g->fn_v128) {
+    emit_function(g, t, "");
+    return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+  }
+  /* A function that uses v128 is written twice, for x86-64-v2 and for
+   * the architecture's base, with AOT_V2 a constant in each (the byte
+   * shuffles use it), and the loader's ifunc picks the one the CPU runs
+   * (aot_prelude_simd.h). Elsewhere the second alone is wN. */
+  cis__aot_buf_printf(o, "#if AOT_SIMD_TWO\n#define AOT_V2 1\nAOT_V2_FN ");
+  emit_function(g, t, "_v2");
+  cis__aot_buf_printf(o, "#undef AOT_V2\n#else\n#define w%u_v1 w%u\n#endif\n#define AOT_V2 0\n", fi,
+                      fi);
+  emit_function(g, t, "_v1");
+  cis__aot_buf_printf(o,
+                      "#undef AOT_V2\n#if AOT_SIMD_TWO\nstatic FT%u w%u_r(void) {\n"
+                      "  __builtin_cpu_init();\n"
+                      "  return __builtin_cpu_supports(\"x86-64-v2\") ? w%u_v2 : w%u_v1;\n}\n",
+                      m->func_type[fi], fi, fi, fi);
+  signature(o, m, fi, false, "");
+  cis__aot_buf_printf(o, " __attribute__((ifunc(\"w%u_r\")));\n#endif\n\n", fi);
+  return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* Writes the definition of the current function, named wN<suffix>, from
+ * its generated locals, declarations and body. */
+static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
+  cis__aot_buf *o = g->out;
+  uint32_t fi = g->fi;
+  signature(o, g->m, fi, true, suffix);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
     cis__aot_buf_printf(o, "%s L%u = %s;\n", CTYPE[tclass(g->ltypes[k])], k,
@@ -1422,7 +1451,6 @@ static cis_result gen_function(gen *g, uint32_t i) {
   cis__aot_buf_printf(o, "AOT_ENTER(c, %u);\n", fi);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
   cis__aot_buf_printf(o, "}\n\n");
-  return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
 }
 
 /* The slot entry of defined function i. */
@@ -1472,8 +1500,6 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
    * the SIMD prelude is known only once every body was read. */
   cis__aot_buf fns = {0};
   g.out = &fns;
-  g.simd_fns = calloc(m->ncodes ? m->ncodes : 1, 1);
-  if (!g.simd_fns) return fail(&g, CIS_ENOMEM, "out of memory generating C");
   for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) rc = gen_function(&g, i);
   cis__aot_buf *o = out;
   cis__aot_buf_printf(o, "/* Generated by cis (codegen %d) from a module of %zu bytes. */\n",
@@ -1517,7 +1543,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     cis__aot_buf_printf(o, ");\n");
   }
   for (uint32_t i = 0; i < m->ncodes; i++) {
-    signature(o, m, m->nfunc_imports + i, false, g.simd_fns[i]);
+    signature(o, m, m->nfunc_imports + i, false, "");
     cis__aot_buf_printf(o, ";\n");
   }
   if (rc == CIS_OK) {
@@ -1543,7 +1569,6 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
   cis__aot_buf_free(&g.body);
   cis__aot_buf_free(&g.decls);
   cis__aot_buf_free(&fns);
-  free(g.simd_fns);
   if (rc == CIS_OK && o->oom) rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
   return rc;
 }

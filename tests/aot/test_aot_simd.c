@@ -613,15 +613,19 @@ static void aot_simd_i16_products_generated_as_mul16(void **state) {
   cis_engine *e = engine("interp");
   char *c = generated_c(e, MUL16);
   /* ld's four, ldat's one, ext's four; extmul's four from the values;
-   * none of mixed, merge or sel. */
-  assert_int_equal(count_of(c, "= aot_mul16(X"), 9);
-  assert_int_equal(count_of(c, "= aot_mul16(v"), 4);
+   * none of mixed, merge or sel. Each body is written twice, for two
+   * CPU levels. */
+  assert_int_equal(count_of(c, "= aot_mul16(X"), 2 * 9);
+  assert_int_equal(count_of(c, "= aot_mul16(v"), 2 * 4);
   free(c);
   cis_engine_free(e);
 }
 
-static void aot_simd_i16_products_exact_at_the_edges(void **state) {
-  (void)state;
+/* The flags of the cache (cache.c) with the base body alone. */
+static const char BASE_ONLY[] = "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans "
+                                "-ffp-contract=off -fno-plt -w -DAOT_SIMD_TWO=0";
+
+static void i16_products_exact(void) {
   const char *names[2] = {"aot", "interp"};
   for (int k = 0; k < 2; k++) {
     cis_engine *e = engine(names[k]);
@@ -674,6 +678,73 @@ static void aot_simd_i16_products_exact_at_the_edges(void **state) {
   }
 }
 
+static void aot_simd_i16_products_exact_at_the_edges(void **state) {
+  (void)state;
+  i16_products_exact();
+  /* And in the body for the architecture's base, which a CPU with
+   * x86-64-v2 never runs otherwise. */
+  setenv("CIS_AOT_CFLAGS", BASE_ONLY, 1);
+  i16_products_exact();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
+/* ---------------------------------------------------------- two bodies */
+
+static const char SHUF[] =
+    "(module\n"
+    "  (func (export \"shuf\") (param v128 v128) (result v128 v128)\n"
+    "    (i8x16.shuffle 16 1 17 3 18 5 19 7 31 0 30 2 15 15 8 23 (local.get 0) (local.get 1))\n"
+    "    (i8x16.swizzle (local.get 0) (local.get 1))))\n";
+
+static void shuffle_exact(void) {
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, SHUF);
+  cis_instance *inst = instantiate(e, m, NULL);
+  uint8_t a[16], b[16], want[16];
+  for (int i = 0; i < 16; i++) {
+    a[i] = (uint8_t)(0xa0 + i);
+    /* Indices for the swizzle: in range, 16 and past, 0xff. */
+    b[i] = (uint8_t)(i < 8 ? 15 - 2 * i : i == 8 ? 16 : i == 9 ? 0xff : i == 10 ? 0x80 : i);
+  }
+  uint64_t lo, hi;
+  memcpy(&lo, a, 8), memcpy(&hi, a + 8, 8);
+  cis_val args[2];
+  args[0] = v128_val(lo, hi);
+  memcpy(&lo, b, 8), memcpy(&hi, b + 8, 8);
+  args[1] = v128_val(lo, hi);
+  cis_val r[2];
+  assert_int_equal(call(inst, "shuf", args, 2, r, 2), CIS_OK);
+  static const uint8_t lanes[16] = {16, 1, 17, 3, 18, 5, 19, 7, 31, 0, 30, 2, 15, 15, 8, 23};
+  for (int i = 0; i < 16; i++) want[i] = lanes[i] < 16 ? a[lanes[i]] : b[lanes[i] - 16];
+  assert_memory_equal(r[0].v128, want, 16);
+  for (int i = 0; i < 16; i++) want[i] = b[i] < 16 ? a[b[i]] : 0;
+  assert_memory_equal(r[1].v128, want, 16);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+/* A function that uses v128 is written for x86-64-v2 and for the base,
+ * and an ifunc picks one; the CPU test is made once, at load, not in the
+ * bodies. Both bodies shuffle exactly. */
+static void aot_simd_functions_written_for_two_cpu_levels(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, SHUF);
+  assert_non_null(strstr(c, "AOT_V2_FN static struct R0 w0_v2("));
+  assert_non_null(strstr(c, "static struct R0 w0_v1("));
+  assert_non_null(strstr(c, "__attribute__((ifunc(\"w0_r\")))"));
+  assert_null(strstr(c, "target_clones("));
+  /* Only the resolver asks for the CPU level. */
+  assert_int_equal(count_of(c, "__builtin_cpu_supports(\"x86-64-v2\")"), 1);
+  free(c);
+  cis_engine_free(e);
+  shuffle_exact();
+  setenv("CIS_AOT_CFLAGS", BASE_ONLY, 1);
+  shuffle_exact();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
@@ -686,6 +757,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_simd_i16_products_generated_as_mul16, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_i16_products_exact_at_the_edges, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_functions_written_for_two_cpu_levels, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
