@@ -196,14 +196,22 @@ static const cis_aot_api api = {
 static char layout_text[256];
 static pthread_once_t layout_once = PTHREAD_ONCE_INIT;
 
-/* The offsets compiled code reads (codegen.c emits the same offsetof). */
+/* The offsets compiled code reads (codegen.c emits the same offsetof),
+ * made without printf: this runs at every cached start. */
 static void layout_fill(void) {
-  snprintf(layout_text, sizeof layout_text,
-           "global.val=%zu table.size=%zu table.elems=%zu func.kind=%zu func.type_id=%zu "
-           "func.inst=%zu func.index=%zu slot=%zu ptr=%zu",
-           offsetof(cis_global, val), offsetof(cis_table, size), offsetof(cis_table, elems),
-           offsetof(cis_func, kind), offsetof(cis_func, type_id), offsetof(cis_func, inst),
-           offsetof(cis_func, index), sizeof(cis_slot), sizeof(void *));
+  static const char *const names[] = {"global.val=", " table.size=", " table.elems=",
+                                      " func.kind=", " func.type_id=", " func.inst=",
+                                      " func.index=", " slot=", " ptr="};
+  const size_t vals[] = {offsetof(cis_global, val), offsetof(cis_table, size),
+                         offsetof(cis_table, elems), offsetof(cis_func, kind),
+                         offsetof(cis_func, type_id), offsetof(cis_func, inst),
+                         offsetof(cis_func, index), sizeof(cis_slot), sizeof(void *)};
+  cis__aot_text t = {layout_text, sizeof layout_text, 0};
+  for (size_t i = 0; i < sizeof vals / sizeof *vals; i++) {
+    cis__aot_text_str(&t, names[i]);
+    cis__aot_text_u64(&t, vals[i]);
+  }
+  cis__aot_text_end(&t); /* 256 bytes hold it: the nine names and numbers are under 150 */
 }
 
 const char *cis__aot_layout(void) {

@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "aot/aot_ops.h"
@@ -30,6 +32,39 @@ typedef struct cis__aot_buf {
 void cis__aot_buf_printf(cis__aot_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cis__aot_buf_free(cis__aot_buf *b);
+
+/* A text made by appending into a fixed buffer without printf: the cache
+ * key is made at every cached start, where snprintf cost more than the
+ * rest of the key. len counts every byte appended, also those that did
+ * not fit: the text is whole when len < cap (cis__aot_text_end). */
+typedef struct cis__aot_text {
+  char *p;       /* buffer */
+  size_t cap;    /* its size */
+  size_t len;    /* bytes appended (may exceed cap) */
+} cis__aot_text;
+
+static inline void cis__aot_text_put(cis__aot_text *t, const char *s, size_t n) {
+  if (t->len + n < t->cap) memcpy(t->p + t->len, s, n);
+  t->len += n;
+}
+
+static inline void cis__aot_text_str(cis__aot_text *t, const char *s) {
+  cis__aot_text_put(t, s, strlen(s));
+}
+
+static inline void cis__aot_text_u64(cis__aot_text *t, uint64_t v) {
+  char d[20];
+  size_t i = sizeof d;
+  do d[--i] = (char)('0' + v % 10); while ((v /= 10) && i);
+  cis__aot_text_put(t, d + i, sizeof d - i);
+}
+
+/* Terminates the text; whether it fitted. */
+static inline bool cis__aot_text_end(cis__aot_text *t) {
+  if (t->len < t->cap) t->p[t->len] = 0;
+  else if (t->cap) t->p[t->cap - 1] = 0;
+  return t->len < t->cap;
+}
 
 /* Writes the C translation unit of validated module m into out; key (the
  * cache key, hex) is stored in the object so the loader can tell it is the

@@ -420,30 +420,54 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
    * cost most of a cached start). */
   extern const char cis__aot_prelude_sha256[];
   const char *prehex = cis__aot_prelude_sha256;
-  /* Made on a small buffer then copied to the heap at its size: a cached
-   * start keeps its stack shallow (docs/aot.md). */
+  /* Made on a small buffer then copied to the heap at its size (a cached
+   * start keeps its stack shallow), by appending, not snprintf (docs/aot.md). */
   char small[1024];
   k->text = NULL;
-#define KEY_FMT(buf, cap)                                                                         \
-  snprintf(buf, cap,                                                                              \
-           "module %zu bytes\ncis %s\ncodegen %d abi %d prelude %s\nlayout %s\n"                    \
-           "cc %s %s\nflags %s\nmachine %s\n",                                                     \
-           m->nbytes, CIS_VERSION_STRING, CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, prehex,          \
-           cis__aot_layout(), cc->path, cc->ident, cis__aot_cflags(), u.machine)
-  int n = KEY_FMT(small, sizeof small);
-  if (n < 0 || (size_t)n >= KEY_TEXT_MAX) {
-    setmsg(msg, cap, "cache key too long");
-    return CIS_ETOOBIG;
+  cis__aot_text t = {small, sizeof small, 0};
+  for (int pass = 0; pass < 2; pass++) {
+    cis__aot_text_str(&t, "module ");
+    cis__aot_text_u64(&t, m->nbytes);
+    cis__aot_text_str(&t, " bytes\ncis " CIS_VERSION_STRING "\ncodegen ");
+    cis__aot_text_u64(&t, CIS__AOT_CODEGEN_VERSION);
+    cis__aot_text_str(&t, " abi ");
+    cis__aot_text_u64(&t, CIS_AOT_ABI);
+    cis__aot_text_str(&t, " prelude ");
+    cis__aot_text_str(&t, prehex);
+    cis__aot_text_str(&t, "\nlayout ");
+    cis__aot_text_str(&t, cis__aot_layout());
+    cis__aot_text_str(&t, "\ncc ");
+    cis__aot_text_str(&t, cc->path);
+    cis__aot_text_str(&t, " ");
+    cis__aot_text_str(&t, cc->ident);
+    cis__aot_text_str(&t, "\nflags ");
+    cis__aot_text_str(&t, cis__aot_cflags());
+    cis__aot_text_str(&t, "\nmachine ");
+    cis__aot_text_str(&t, u.machine);
+    cis__aot_text_str(&t, "\n");
+    if (t.len >= KEY_TEXT_MAX) {
+      free(k->text);
+      k->text = NULL;
+      setmsg(msg, cap, "cache key too long");
+      return CIS_ETOOBIG;
+    }
+    if (pass == 0) {
+      k->text = malloc(t.len + 1);
+      if (!k->text) {
+        setmsg(msg, cap, "out of memory making the cache key");
+        return CIS_ENOMEM;
+      }
+      if (cis__aot_text_end(&t)) {
+        memcpy(k->text, small, t.len + 1);
+        break;
+      }
+      t = (cis__aot_text){k->text, t.len + 1, 0}; /* did not fit: again, into the heap */
+    } else {
+      cis__aot_text_end(&t);
+    }
   }
-  k->text = malloc((size_t)n + 1);
-  if (!k->text) {
-    setmsg(msg, cap, "out of memory making the cache key");
-    return CIS_ENOMEM;
-  }
-  if ((size_t)n < sizeof small) memcpy(k->text, small, (size_t)n + 1);
-  else KEY_FMT(k->text, (size_t)n + 1);
-#undef KEY_FMT
-  k->tlen = (size_t)n;
+  size_t n = t.len;
+  k->tlen = n;
   k->bytes = m->bytes;
   k->nbytes = m->nbytes;
   memset(k->mod, 0, sizeof k->mod);

@@ -996,6 +996,46 @@ static void aot_object_maps_in_two_segments(void **state) {
   }
 }
 
+/* A key text longer than the first buffer make_key writes it into (1 KB
+ * on the stack) is made again on the heap, and the entry then loads from
+ * the cache: here through a compiler path of about 1.2 KB. A key text
+ * past the entry format's limit (8 KB) is CIS_ETOOBIG. */
+static void cache_key_longer_than_its_first_buffer_round_trips(void **state) {
+  (void)state;
+  char dir[2048];
+  int n = snprintf(dir, sizeof dir, "%s", home);
+  for (int i = 0; i < 6; i++) {
+    n += snprintf(dir + n, sizeof dir - (size_t)n, "/%0200d", i);
+    assert_int_equal(mkdir(dir, 0700), 0);
+  }
+  char cc[2100];
+  snprintf(cc, sizeof cc, "%s/cc", dir);
+  assert_int_equal(symlink("/usr/bin/gcc", cc), 0);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1); /* compiles */
+  char p[600];
+  cache_entry(p, sizeof p, 1);
+  struct stat before, after;
+  assert_int_equal(stat(p, &before), 0);
+  assert_int_equal(run_f(e, "one"), 1); /* loads the entry, compiles nothing */
+  cache_entry(p, sizeof p, 1);
+  assert_int_equal(stat(p, &after), 0);
+  assert_true(before.st_ino == after.st_ino && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+  cis_engine_free(e);
+  /* Flags of 9 KB: past the key's limit. */
+  static char flags[9300];
+  memset(flags, 0, sizeof flags);
+  for (size_t k = 0; k + 5 < sizeof flags - 1; k += 5) memcpy(flags + k, " -O2 ", 5);
+  setenv("CIS_AOT_CFLAGS", flags, 1);
+  e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_ETOOBIG);
+  cis_engine_free(e);
+  unsetenv("CIS_AOT_CFLAGS");
+  unsetenv("CIS_CC");
+}
+
 /* The cached start maps the entry itself, not a copy in a memory file. */
 static void aot_cached_start_maps_the_entry(void **state) {
   (void)state;
@@ -1237,6 +1277,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(aot_cached_start_binds_no_hash_library, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_load_keeps_a_shallow_stack, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_object_maps_in_two_segments, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_key_longer_than_its_first_buffer_round_trips, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(compiler_failing_is_eio, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
