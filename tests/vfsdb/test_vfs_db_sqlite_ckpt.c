@@ -345,6 +345,8 @@ static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
   cnt_zero();
   put(&m, "big", big, BIG);
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes, reads = cnt.wal_reads;
+  print_message("20 MiB file: %llu writes of the database file (%llu bytes), %llu reads of the log\n",
+                (unsigned long long)writes, (unsigned long long)bytes, (unsigned long long)reads);
   if (bytes < BIG / 2) fail_msg("the checkpoint copied %llu bytes: none ran", (unsigned long long)bytes);
   if (writes > 600) /* runs of pages, and the zeros that grew the file first */
     fail_msg("the checkpoint wrote %llu bytes in %llu writes", (unsigned long long)bytes,
