@@ -26,7 +26,7 @@
 # 2xx or a stuck one not 422, the median healthy p99 of (b) above 2x that
 # of (a), or the RSS after the runs above 1.10x that after the warm-up.
 #
-#   bench/serve_load.sh [-b BUILD_DIR] [-n CALLS] [-c CONNS] [-w WORKERS] [-r ROUNDS] [-B]
+#   bench/serve_load.sh [-b BUILD_DIR] [-n CALLS] [-c CONNS] [-w WORKERS] [-r ROUNDS] [-k KIND] [-B]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing; Debug or CIS_SANITIZE=ON
@@ -38,6 +38,10 @@
 #                 and long calls")
 #   -r ROUNDS     clean and stuck runs, alternating, ROUNDS of each
 #                 (default 3, at most 20)
+#   -k KIND       what the stuck calls do until their 100 ms deadline:
+#                 spin (default: an endless loop, the acceptance's case)
+#                 or sleep (WASI poll_oneoff, no CPU: an experiment that
+#                 tells CPU competition from the cost of long calls as such)
 #   -B            do not build: use the programs already in BUILD_DIR
 #
 # Every wait is bounded: wrk runs at most 120 s a run (-d), the server's
@@ -54,15 +58,17 @@ calls=10000
 conns=64
 workers=
 rounds=3
+kind=spin
 nobuild=0
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:n:c:w:r:Bh" opt; do
+while getopts "b:n:c:w:r:k:Bh" opt; do
   case $opt in
     b) build=$OPTARG ;;
     n) calls=$OPTARG ;;
     c) conns=$OPTARG ;;
     w) workers=$OPTARG ;;
     r) rounds=$OPTARG ;;
+    k) kind=$OPTARG ;;
     B) nobuild=1 ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -73,6 +79,7 @@ shift $((OPTIND - 1))
 for v in "$calls" "$conns" "$rounds" ${workers:+"$workers"}; do
   case $v in '' | *[!0-9]* | 0) echo "serve_load.sh: -n, -c, -w and -r want positive numbers" >&2; exit 2 ;; esac
 done
+case $kind in spin | sleep) ;; *) echo "serve_load.sh: -k spin or sleep" >&2; exit 2 ;; esac
 [ "$rounds" -le 20 ] || { echo "serve_load.sh: -r at most 20" >&2; exit 2; }
 [ "$conns" -le 1000 ] || { echo "serve_load.sh: -c at most 1000" >&2; exit 2; }
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
@@ -117,9 +124,16 @@ export CIS_HOME=$tmp/home
 unset CIS_KV CIS_AI_BASE_URL CIS_REQUIRE_SIGNATURE
 mkdir -p "$CIS_HOME" "$tmp/echo" "$tmp/spin" "$out"
 wat2wasm -o "$tmp/echo/echo.wasm" "$root/tests/serve/echo.wat" || exit 2
-wat2wasm -o "$tmp/spin/spin.wasm" "$root/tests/serve/spin.wat" || exit 2
 echo '{"name":"echo","version":"1","abi":"cis_v1","wasm":{"path":"echo.wasm"}}' >"$tmp/echo/skill.json"
-echo '{"name":"spin","version":"1","abi":"cis_v1","wasm":{"path":"spin.wasm"},"limits":{"timeout_ms":100}}' \
+# The stuck skill is named spin whatever it does (-k).
+if [ "$kind" = sleep ]; then
+  wat2wasm -o "$tmp/spin/spin.wasm" "$root/tests/serve/sleep.wat" || exit 2
+  abi=wasi
+else
+  wat2wasm -o "$tmp/spin/spin.wasm" "$root/tests/serve/spin.wat" || exit 2
+  abi=cis_v1
+fi
+echo '{"name":"spin","version":"1","abi":"'$abi'","wasm":{"path":"spin.wasm"},"limits":{"timeout_ms":100}}' \
   >"$tmp/spin/skill.json"
 "$cis" skill install "$tmp/echo" >/dev/null 2>&1 && "$cis" skill install "$tmp/spin" >/dev/null 2>&1 || {
   echo "serve_load.sh: installing the skills failed" >&2
@@ -187,7 +201,7 @@ for ((r = 1; r <= rounds; r++)); do
   echo "round $r/$rounds, clean: $calls calls (load average ${v[clean${r}_load]})..." >&2
   load "clean$r" "$calls" 0 120 || exit 1
   v[stuck${r}_load]=$(loadavg)
-  echo "round $r/$rounds, stuck: $calls calls, every 10th to spin (100 ms deadline; load average ${v[stuck${r}_load]})..." >&2
+  echo "round $r/$rounds, stuck: $calls calls, every 10th to spin ($kind, 100 ms deadline; load average ${v[stuck${r}_load]})..." >&2
   load "stuck$r" "$calls" 10 120 || exit 1
 done
 rss_after=$(rss_kb)
@@ -241,17 +255,17 @@ check() { # description, condition (awk expression over nothing)
   echo
   echo "$(date -u +%Y-%m-%d) on $(nproc) cores, $btype build, load average at the end $load_avg;"
   echo "\`cis serve --workers ${workers:-(default)}\`, wrk with $conns connections (one a thread, keep-alive);"
-  echo "$calls calls a run, $rounds rounds of a clean run then a stuck run. Latency is the client's,"
+  echo "$calls calls a run, $rounds rounds of a clean run then a stuck run (stuck calls: $kind). Latency is the client's,"
   echo "from request to response; the load average is the 1-minute one before the run."
   echo
-  echo "| round | run | load avg | calls | non-2xx | throughput (calls/s) | healthy p50 (ms) | healthy p99 (ms) | healthy max (ms) | stuck p99 (ms) | p99 / clean p99 of the round |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| round | run | load avg | calls | non-2xx | throughput (calls/s) | healthy p50 (ms) | healthy p99 (ms) | healthy max (ms) | stuck p50 (ms) | stuck p99 (ms) | p99 / clean p99 of the round |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for ((r = 1; r <= rounds; r++)); do
     echo "| $r | clean | $(get clean${r}_load) | $(get clean${r}_calls) | $(get clean${r}_non2xx) | $(get clean${r}_throughput) |" \
-      "$(ms "$(get clean${r}_h_p50_us)") | $(ms "$(get clean${r}_h_p99_us)") | $(ms "$(get clean${r}_h_max_us)") | | |"
+      "$(ms "$(get clean${r}_h_p50_us)") | $(ms "$(get clean${r}_h_p99_us)") | $(ms "$(get clean${r}_h_max_us)") | | | |"
     echo "| $r | 10% stuck | $(get stuck${r}_load) | $(get stuck${r}_calls) | $(get stuck${r}_non2xx) | $(get stuck${r}_throughput) |" \
       "$(ms "$(get stuck${r}_h_p50_us)") | $(ms "$(get stuck${r}_h_p99_us)") | $(ms "$(get stuck${r}_h_max_us)") |" \
-      "$(ms "$(get stuck${r}_s_p99_us)") | $(ratio "$(get stuck${r}_h_p99_us)" "$(get clean${r}_h_p99_us)") |"
+      "$(ms "$(get stuck${r}_s_p50_us)") | $(ms "$(get stuck${r}_s_p99_us)") | $(ratio "$(get stuck${r}_h_p99_us)" "$(get clean${r}_h_p99_us)") |"
   done
   echo
   echo "| medians over $rounds rounds | throughput (calls/s) | healthy p50 (ms) | healthy p99 (ms) |"
@@ -266,7 +280,7 @@ check() { # description, condition (awk expression over nothing)
   echo
   echo "Throughput over HTTP (clean median) / in process: $(ratio "$(med throughput clean)" "$(get loop_throughput)")."
   echo "Server RSS: after warm-up $rss_warm kB, after the runs $rss_after kB ($rss_ratio x)."
-  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|threads|handoffs_total|demoted_total|trims_total) ' | tr '\n' ' ')"
+  echo "Pool at the end: $(printf '%s\n' "$metrics" | grep -E '^cis_pool_(workers|threads|handoffs_total|demoted_total|throttled_total|trims_total) ' | tr '\n' ' ')"
   echo
   echo "| acceptance | holds |"
   echo "|---|---|"

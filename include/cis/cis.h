@@ -463,6 +463,19 @@ CIS_EXTERN cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const
  * only this instance. The flag is cleared when the call it stopped ends. */
 CIS_EXTERN void cis_instance_cancel(cis_instance *inst);
 
+/* A cooperative CPU quota for the calls of inst: while permille (1 to
+ * 999) is set, a running call pauses (sleeps) at the engines' periodic
+ * checks, where it also sees a cancel and its deadline, so that its thread
+ * uses at most that share of one CPU however many there are; 0 (or 1000
+ * and above) lifts it. Safe from any thread, like cis_instance_cancel;
+ * it takes effect at the call's next check and lasts until lifted.
+ * Deadline and cancel win: a pause never outlasts the call's deadline
+ * (which then ends it with CIS_ETIMEOUT, on time) and sees a cancel
+ * within 10 ms. Time inside host functions is not paused. For a server
+ * that keeps calls that run long from taking the CPU short calls need
+ * (cis serve's pool). */
+CIS_EXTERN void cis_instance_quota(cis_instance *inst, unsigned permille);
+
 /* Fuel left after the last call (meaningful when limits.fuel != 0). */
 CIS_EXTERN uint64_t cis_instance_fuel_left(const cis_instance *inst);
 

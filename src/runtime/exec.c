@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime/rt_internal.h"
 
@@ -42,6 +43,15 @@
  * this many in a row. */
 #define HOST_CALLS_PER_CLOCK 256
 
+/* A call under a CPU quota (cis_instance_quota) pauses in sleeps of at
+ * most this long, looking at cancel, its deadline and the quota between
+ * them: a cancel is seen this soon. Longer than the scheduler's wake-up
+ * cost by far, so that tens of paused calls cost little CPU. */
+#define QUOTA_SLICE_NS (10 * 1000000ull)
+/* One check's pause at most: after a long stretch without a check (a
+ * host call, a slow engine) the call still gets the CPU again this soon. */
+#define QUOTA_PAUSE_MAX_NS (250 * 1000000ull)
+
 /* Values up to this many slots are passed without a heap allocation. */
 #define SMALL_SLOTS 16
 
@@ -54,6 +64,8 @@ typedef struct exec_rt {
   uint32_t host_left;     /* host calls left before the next clock read */
   bool clock_due;         /* the running host function asked for the time left:
                              it may have waited, so check the deadline after it */
+  uint64_t quota_cpu;     /* the thread's CPU time at the end of the last quota
+                             pause (ns); 0 while no quota applies */
 } exec_rt;
 
 /* What a host function may ask of its call (cis.h). */
@@ -124,6 +136,47 @@ static cis_result check_stop(cis__exec *ex) {
   return CIS_OK;
 }
 
+/* The CPU time the calling thread has used (ns). */
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Under a quota of q per mille: sleeps so that the CPU time this thread
+ * used since the last pause is at most q/1000 of the time from then to
+ * the end of this one. Deadline and cancel win: the pause ends at the
+ * deadline (and returns CIS_ETIMEOUT, on time, without the CPU the
+ * guest's loop would need to see it) and within QUOTA_SLICE_NS of a
+ * cancel; a quota lifted meanwhile ends it too. The first check under a
+ * quota only starts the measure. */
+static cis_result quota_pause(cis__exec *ex, unsigned q) {
+  exec_rt *x = (exec_rt *)ex;
+  uint64_t cpu = thread_cpu_ns();
+  if (!x->quota_cpu || cpu < x->quota_cpu) {
+    x->quota_cpu = cpu ? cpu : 1;
+    return CIS_OK;
+  }
+  uint64_t used = cpu - x->quota_cpu;
+  uint64_t pause = used > QUOTA_PAUSE_MAX_NS ? QUOTA_PAUSE_MAX_NS : used * (1000u - q) / q;
+  if (pause > QUOTA_PAUSE_MAX_NS) pause = QUOTA_PAUSE_MAX_NS;
+  uint64_t now = cis__now_ns(), until = now + pause;
+  if (ex->deadline_ns != UINT64_MAX && until > ex->deadline_ns) until = ex->deadline_ns;
+  cis_result rc = CIS_OK;
+  while (now < until) {
+    uint64_t s = until - now < QUOTA_SLICE_NS ? until - now : QUOTA_SLICE_NS;
+    struct timespec ts = {(time_t)(s / 1000000000ull), (long)(s % 1000000000ull)};
+    nanosleep(&ts, NULL);
+    if ((rc = check_stop(ex)) != CIS_OK) break;
+    unsigned now_q = atomic_load_explicit(&ex->top->quota, memory_order_relaxed);
+    if (now_q == 0 || now_q >= 1000) break;
+    now = cis__now_ns();
+  }
+  x->quota_cpu = thread_cpu_ns();
+  if (!x->quota_cpu) x->quota_cpu = 1;
+  return rc;
+}
+
 cis_result cis__exec_check(cis__exec *ex) {
   if (fuel_limited(ex)) {
     if (ex->ticks < 0) {
@@ -136,6 +189,12 @@ cis_result cis__exec_check(cis__exec *ex) {
   }
   cis_result rc = check_stop(ex);
   if (rc != CIS_OK) return rc;
+  unsigned q = atomic_load_explicit(&ex->top->quota, memory_order_relaxed);
+  if (q && q < 1000) {
+    if ((rc = quota_pause(ex, q)) != CIS_OK) return rc;
+  } else {
+    ((exec_rt *)ex)->quota_cpu = 0; /* a quota set later measures from then */
+  }
   if (ex->ticks <= 0) {
     if (fuel_limited(ex)) {
       uint64_t give = ex->fuel < CIS__TICK_QUANTUM ? ex->fuel : CIS__TICK_QUANTUM;
@@ -428,6 +487,10 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
 
 void cis_instance_cancel(cis_instance *inst) {
   if (inst) atomic_store(&inst->cancel, 1);
+}
+
+void cis_instance_quota(cis_instance *inst, unsigned permille) {
+  if (inst) atomic_store_explicit(&inst->quota, permille, memory_order_relaxed);
 }
 
 uint64_t cis_instance_fuel_left(const cis_instance *inst) { return inst ? inst->fuel_left : 0; }

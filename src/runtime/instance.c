@@ -396,6 +396,7 @@ static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, bool
   cis__handle_init(&inst->hdr, CIS__H_INSTANCE);
   atomic_init(&inst->refs, 1);
   atomic_init(&inst->cancel, 0);
+  atomic_init(&inst->quota, 0);
   inst->borrows = borrow;
   inst->module = borrow ? mod : cis_module_ref(mod);
   inst->m = m;

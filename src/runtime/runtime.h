@@ -189,6 +189,7 @@ struct cis_instance {
   uint64_t footprint;        /* bookkeeping bytes charged to acct at creation */
   cis_instance *next_free;   /* link in cis_instance_free's list of instances to destroy */
   atomic_int cancel;         /* set by cis_instance_cancel from any thread */
+  atomic_uint quota;         /* CPU share in per mille its calls may use, 0 none (cis_instance_quota, any thread) */
   uint64_t fuel_left;        /* after the last call */
   int exit_code;             /* set with CIS_EEXIT */
   void *user;                /* embedder data */

@@ -339,6 +339,8 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_pool_busy Jobs running, long ones included.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
       "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
       "# TYPE cis_pool_demoted_total counter\ncis_pool_demoted_total %llu\n"
+      "# HELP cis_pool_throttled_total Long calls given a CPU quota while short calls ran.\n"
+      "# TYPE cis_pool_throttled_total counter\ncis_pool_throttled_total %llu\n"
       "# HELP cis_pool_long Long calls running on a thread of their own (their slot handed off).\n"
       "# TYPE cis_pool_long gauge\ncis_pool_long %u\n"
       "# HELP cis_pool_handoffs_total Long calls whose worker slot went to a fresh thread.\n"
@@ -352,7 +354,8 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
-      s->nworkers, s->pool.running, (unsigned long long)s->pool.demoted, s->pool.nlong,
+      s->nworkers, s->pool.running, (unsigned long long)s->pool.demoted,
+      (unsigned long long)s->pool.throttled, s->pool.nlong,
       (unsigned long long)s->pool.handoffs, s->pool.nthreads, (unsigned long long)s->pool.trims,
       s->pool.queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
   pthread_mutex_unlock(&s->mu);
@@ -577,8 +580,16 @@ static unsigned invoke_status(cis_result rc) {
   }
 }
 
+/* on_instance of a call on the pool: the pool may set the instance's CPU
+ * quota while the call runs long (pool.h). */
+static bool attach_instance(void *user, cis_instance *inst) {
+  job *j = user;
+  cis__pool_attach(&j->s->pool, &j->pj, inst);
+  return true;
+}
+
 static void run_invoke(cis_server *s, job *j) {
-  cis_invoke_options opt = {.tenant = j->t->name};
+  cis_invoke_options opt = {.tenant = j->t->name, .on_instance = attach_instance, .on_instance_user = j};
   cis_invoke_result res;
   uint64_t t0 = cis__now_ns();
   cis_result rc = cis_skills_invoke(j->t->skills, j->route.name, j->body, j->body_len, &opt, &res);

@@ -2,10 +2,14 @@
  * This file implements the worker pool of `cis serve` (pool.h).
  *
  * Workers take jobs from one bounded queue. A call whose thread has used
- * CIS__POOL_LONG_AFTER_NS of CPU time is long: the watch thread lowers its
- * thread in CPU priority and hands the thread's worker slot to a fresh
- * thread, so the queue is served by c.workers threads at normal priority
- * whatever the long calls do. A call that has held its worker for
+ * CIS__POOL_LONG_AFTER_NS of CPU time is long: the watch thread hands the
+ * thread's worker slot to a fresh thread, so the queue is served by
+ * c.workers threads whatever the long calls do, and keeps the long call's
+ * CPU use small while short calls run or wait: a call whose instance is
+ * attached (cis__pool_attach) gets a cooperative quota (its guest pauses
+ * at its checks; c.long_share per mille of one CPU shared by all such
+ * calls, lifted while no short call runs), any other is lowered in CPU
+ * priority until it ends. A call that has held its worker for
  * CIS__POOL_BLOCKED_AFTER_NS of wall time is handed off too, but not
  * lowered: it is not the one taking the CPU. The watch reads each running
  * call's CPU time through its thread's CPU-time clock
@@ -59,6 +63,9 @@ static void *worker_main(void *arg) {
     if (!p->qhead) p->qtail = NULL;
     p->queued--;
     p->running++;
+    j->on = w;
+    w->long_cpu = w->throttled = false;
+    atomic_store(&w->had_inst, false);
     w->since = cis__now_ns();
     w->cpu0 = thread_cpu_ns(w);
     if (p->running == 1) pthread_cond_signal(&p->watch_cv); /* it may sleep */
@@ -93,8 +100,9 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-/* Under mu: joins and frees the long threads that have ended. */
-static void reap_longs(cis__pool *p) {
+/* Under mu: takes the long threads that have ended off the list, into
+ * *dead, for the watch to join and free outside mu. */
+static void reap_longs(cis__pool *p, cis__pool_thread **dead) {
   for (cis__pool_thread **pp = &p->longs; *pp;) {
     cis__pool_thread *t = *pp;
     if (!t->exited) {
@@ -104,8 +112,8 @@ static void reap_longs(cis__pool *p) {
     *pp = t->next;
     p->nlong--;
     p->trim_due = true;
-    pthread_join(t->th, NULL); /* it set exited last, under mu, and returns */
-    free(t);
+    t->next = *dead;
+    *dead = t;
   }
 }
 
@@ -117,26 +125,126 @@ static void lower(cis__pool *p, cis__pool_thread *w) {
   }
 }
 
-/* Under mu: gives slot i, whose call is long, to a fresh thread while
- * fewer than long_max long calls have one. */
-static void hand_off(cis__pool *p, unsigned i) {
-  cis__pool_thread *w = p->slot[i];
-  if (w->handed_off || p->nlong >= p->c.long_max) return;
-  cis__pool_thread *n = calloc(1, sizeof *n);
-  if (!n) return; /* tried again next period */
-  n->p = p;
-  if (pthread_create(&n->th, NULL, worker_main, n) != 0) {
-    free(n);
-    return;
+/* Under mu: thread w's call is long by CPU time: with an instance attached
+ * its quota is set by set_quotas, else its thread is lowered. */
+static void mark_long(cis__pool *p, cis__pool_thread *w) {
+  w->long_cpu = true;
+  /* One whose guest has ended (detached) only answers: not lowered. */
+  if (!atomic_load(&w->attached) && !atomic_load(&w->had_inst)) lower(p, w);
+}
+
+/* Under mu: sets one thread's quota, when it changes (under its qmu: its
+ * job may be attaching or detaching its instance). */
+static void set_quota(cis__pool *p, cis__pool_thread *w, unsigned q) {
+  pthread_mutex_lock(&w->qmu);
+  if (w->inst && w->quota != q) {
+    cis_instance_quota(w->inst, q);
+    w->quota = q;
+    if (q && !w->throttled) {
+      w->throttled = true;
+      p->throttled++;
+    }
   }
-  p->nthreads++;
-  pthread_setname_np(w->th, "cis-long"); /* it runs its call: w->th is live */
+  pthread_mutex_unlock(&w->qmu);
+}
+
+/* Under mu: the long calls with an instance share c.long_share per mille
+ * of one CPU while short calls run or wait, and until
+ * CIS__POOL_LIFT_AFTER_NS after the last one; they run free otherwise. */
+static void set_quotas(cis__pool *p, uint64_t now) {
+  unsigned nlong = 0;
+  bool short_work = p->queued > 0;
+  for (unsigned i = 0; i < p->nslots; i++) {
+    cis__pool_thread *w = p->slot[i];
+    if (!w || !w->since || w->retired) continue;
+    if (w->long_cpu && w->attached) nlong++;
+    else if (!w->long_cpu) short_work = true;
+  }
+  for (cis__pool_thread *t = p->longs; t; t = t->next)
+    if (!t->exited && t->long_cpu && t->attached) nlong++;
+  if (short_work) p->short_seen = now;
+  if (!nlong) return;
+  unsigned q = 0;
+  if (now - p->short_seen < CIS__POOL_LIFT_AFTER_NS) {
+    q = p->c.long_share / nlong;
+    if (!q) q = 1;
+  }
+  for (unsigned i = 0; i < p->nslots; i++) {
+    cis__pool_thread *w = p->slot[i];
+    if (w && w->since && !w->retired && w->long_cpu && w->attached) set_quota(p, w, q);
+  }
+  for (cis__pool_thread *t = p->longs; t; t = t->next)
+    if (!t->exited && t->long_cpu && t->attached) set_quota(p, t, q);
+}
+
+/* Under mu: takes slot i's thread, whose call is long, off its slot
+ * while fewer than long_max long calls have one: the thread ends with its
+ * call, and the watch starts a fresh one for the slot outside mu
+ * (fill_slots). Whether it did. */
+static bool hand_off(cis__pool *p, unsigned i) {
+  cis__pool_thread *w = p->slot[i];
+  if (w->handed_off || p->nlong >= p->c.long_max) return false;
   w->handed_off = true;
   w->next = p->longs;
   p->longs = w;
   p->nlong++;
   p->handoffs++;
-  p->slot[i] = n;
+  p->slot[i] = NULL;
+  p->nthreads++; /* its coming thread: counts move together under mu */
+  p->empty_counted++;
+  return true;
+}
+
+static cis__pool_thread *thread_new(cis__pool *p) {
+  cis__pool_thread *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->p = p;
+  pthread_mutex_init(&n->qmu, NULL);
+  return n;
+}
+
+static void thread_free(cis__pool_thread *t) {
+  pthread_mutex_destroy(&t->qmu);
+  free(t);
+}
+
+/* Under mu, which it leaves for the system calls (the watch's work under
+ * mu held up every request, which takes mu too: creating, naming and
+ * joining threads cost a stuck call's worth of hand-off each): joins and
+ * frees the threads in dead, names the threads handed off ("cis-long",
+ * the first nnamed of named), and starts a thread for each empty slot
+ * (one that fails is tried again next period). */
+static void fill_slots(cis__pool *p, cis__pool_thread *dead, pthread_t *named, unsigned nnamed) {
+  unsigned empty = 0;
+  for (unsigned i = 0; i < p->nslots; i++) empty += !p->slot[i];
+  if (!dead && !nnamed && !empty) return;
+  p->nthreads += empty - p->empty_counted; /* slots left empty by a failure before */
+  p->empty_counted = empty;
+  pthread_mutex_unlock(p->mu);
+  for (cis__pool_thread *t = dead, *n; t; t = n) {
+    n = t->next;
+    pthread_join(t->th, NULL); /* it set exited last, under mu, and returns */
+    thread_free(t);
+  }
+  /* Each runs its call: only the watch joins them, so the handles are
+   * live (at worst the thread just ended and the name goes nowhere). */
+  for (unsigned k = 0; k < nnamed; k++) pthread_setname_np(named[k], "cis-long");
+  cis__pool_thread *made[empty ? empty : 1];
+  unsigned nmade = 0;
+  for (unsigned k = 0; k < empty; k++) {
+    cis__pool_thread *n = thread_new(p);
+    if (!n) break;
+    if (pthread_create(&n->th, NULL, worker_main, n) != 0) {
+      thread_free(n);
+      break;
+    }
+    made[nmade++] = n;
+  }
+  pthread_mutex_lock(p->mu);
+  for (unsigned i = 0, k = 0; i < p->nslots && k < nmade; i++)
+    if (!p->slot[i]) p->slot[i] = made[k++];
+  p->nthreads -= empty - nmade; /* tried again next period */
+  p->empty_counted = 0;
 }
 
 /* Under mu: whether thread w's call (running, since w->since) is long by
@@ -156,7 +264,7 @@ static void *watch_main(void *arg) {
   pthread_mutex_lock(p->mu);
   while (!p->stopping) {
     bool pending = false;
-    for (unsigned i = 0; i < p->nslots; i++) pending |= p->slot[i]->retired;
+    for (unsigned i = 0; i < p->nslots; i++) pending |= !p->slot[i] || p->slot[i]->retired;
     for (cis__pool_thread *t = p->longs; t; t = t->next) pending |= t->exited;
     if (!p->running && !pending) {
       if (p->trim_due) {
@@ -175,16 +283,21 @@ static void *watch_main(void *arg) {
       pthread_cond_wait(&p->watch_cv, p->mu); /* nothing to watch */
       continue;
     }
-    if (!pending) {
+    {
+      /* Also when pending: a slot that could not be filled waits a period. */
       struct timespec until;
       cis__timespec_after(CLOCK_REALTIME, CIS__POOL_WATCH_MS, &until);
       pthread_cond_timedwait(&p->watch_cv, p->mu, &until);
       if (p->stopping) break;
     }
-    reap_longs(p);
+    cis__pool_thread *dead = NULL;
+    reap_longs(p, &dead);
+    pthread_t named[p->nslots ? p->nslots : 1];
+    unsigned nnamed = 0;
     uint64_t now = cis__now_ns();
     for (unsigned i = 0; i < p->nslots; i++) {
       cis__pool_thread *w = p->slot[i];
+      if (!w) continue; /* handed off: fill_slots below */
       if (w->retired) {
         /* It has exited (it set retired last, under mu). */
         if (!w->joined) pthread_join(w->th, NULL);
@@ -201,15 +314,17 @@ static void *watch_main(void *arg) {
         }
       } else if (w->since && w->tid) {
         /* A running call's thread cannot end before it takes mu. */
-        bool by_cpu = long_by_cpu(p, w);
-        if (by_cpu) lower(p, w);
-        if (by_cpu || now - w->since > p->c.blocked_after_ns) hand_off(p, i);
+        bool by_cpu = w->long_cpu || long_by_cpu(p, w);
+        if (by_cpu && !w->long_cpu) mark_long(p, w);
+        if ((by_cpu || now - w->since > p->c.blocked_after_ns) && hand_off(p, i)) named[nnamed++] = w->th;
       }
     }
     /* A call handed off while blocked may start to spin. Until exited is
      * set (under mu) its thread runs its call. */
     for (cis__pool_thread *t = p->longs; t; t = t->next)
-      if (!t->demoted && !t->exited && long_by_cpu(p, t)) lower(p, t);
+      if (!t->long_cpu && !t->exited && long_by_cpu(p, t)) mark_long(p, t);
+    set_quotas(p, cis__now_ns());
+    fill_slots(p, dead, named, nnamed);
   }
   pthread_mutex_unlock(p->mu);
   return NULL;
@@ -221,6 +336,8 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
   p->c = *c;
   if (!p->c.long_after_ns) p->c.long_after_ns = CIS__POOL_LONG_AFTER_NS;
   if (!p->c.blocked_after_ns) p->c.blocked_after_ns = CIS__POOL_BLOCKED_AFTER_NS;
+  if (!p->c.long_share) p->c.long_share = CIS__POOL_LONG_SHARE;
+  if (p->c.long_share > 999) p->c.long_share = 999;
   p->mu = mu;
   p->idle_cv = idle_cv;
   pthread_cond_init(&p->work_cv, NULL);
@@ -228,15 +345,14 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
   p->slot = calloc(c->workers, sizeof *p->slot);
   if (!p->slot) goto fail;
   for (unsigned i = 0; i < c->workers; i++) {
-    cis__pool_thread *w = calloc(1, sizeof *w);
+    cis__pool_thread *w = thread_new(p);
     if (!w) goto fail;
-    w->p = p;
     pthread_mutex_lock(mu); /* the threads started count down under it */
     bool made = pthread_create(&w->th, NULL, worker_main, w) == 0;
     if (made) p->nthreads++;
     pthread_mutex_unlock(mu);
     if (!made) {
-      free(w);
+      thread_free(w);
       goto fail;
     }
     p->slot[p->nslots++] = w;
@@ -264,6 +380,21 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   return CIS__POOL_ADMITTED;
 }
 
+void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
+  (void)p;
+  /* j->on was set under mu before j ran on this thread. Not mu: it is
+   * every request's, and this runs twice a call. */
+  cis__pool_thread *w = j->on;
+  if (!w) return;
+  pthread_mutex_lock(&w->qmu);
+  if (!inst && w->inst && w->quota) cis_instance_quota(w->inst, 0);
+  w->inst = inst;
+  w->quota = 0;
+  atomic_store(&w->attached, inst != NULL);
+  if (inst) atomic_store(&w->had_inst, true);
+  pthread_mutex_unlock(&w->qmu);
+}
+
 void cis__pool_wait(cis__pool *p, cis__pool_job *j) {
   while (!j->done) pthread_cond_wait(&j->cv, p->mu);
 }
@@ -279,14 +410,15 @@ void cis__pool_stop(cis__pool *p) {
    * Then no one changes the slots or the list of long threads. */
   if (p->watching) pthread_join(p->watch, NULL);
   for (unsigned i = 0; i < p->nslots; i++) {
+    if (!p->slot[i]) continue; /* handed off, never refilled */
     if (!p->slot[i]->joined) pthread_join(p->slot[i]->th, NULL);
-    free(p->slot[i]);
+    thread_free(p->slot[i]);
   }
   /* Long threads end with their calls (by their deadlines). */
   for (cis__pool_thread *t = p->longs, *n; t; t = n) {
     n = t->next;
     pthread_join(t->th, NULL);
-    free(t);
+    thread_free(t);
   }
   p->longs = NULL;
   p->nlong = 0;

@@ -3,7 +3,10 @@
  * number of workers fed by a bounded queue, with a cap per owner (a
  * tenant), and a watch thread that hands a long call's worker slot to a
  * fresh thread, so that calls stuck until their deadlines never hold the
- * workers the short calls need (docs/serve.md, "Workers and long calls").
+ * workers the short calls need, and that keeps such calls' CPU use small
+ * while short calls run: a call whose guest instance is known (attached)
+ * gets a cooperative CPU quota (cis_instance_quota), others are lowered
+ * in CPU priority (docs/serve.md, "Workers and long calls").
  *
  * Its threads are named (pthread_setname_np, as `top -H` and
  * /proc/PID/task/TID/comm show them): "cis-worker" in a slot, "cis-long"
@@ -17,6 +20,7 @@
 #define CIS_SERVE_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,17 +28,20 @@
 
 #include "cis/cis.h"
 
-/* A call whose thread has used this much CPU time is long: its thread is
- * lowered in CPU priority (nice CIS__POOL_LONG_NICE) until it ends, and
- * its worker slot goes to a fresh thread. CPU time, not wall time: on a
- * loaded machine a healthy call waiting for the CPU passes any wall-time
- * mark and was lowered too (healthy p99 under 10% stuck calls 2.40x the
- * clean run's with 2 ms of wall time; bench/serve_load.sh). Soon, since
- * each stuck call burns that much at full priority first, but far above
- * a healthy call's own (echo in process: p99 under 0.03 ms). Not nice 19:
- * a lowered call must still get the CPU to see its own deadline on a busy
- * machine. */
-#define CIS__POOL_LONG_AFTER_NS (500 * 1000ull)
+/* A call whose thread has used this much CPU time is long: it gets a CPU
+ * quota (with an attached instance; else its thread is lowered to nice
+ * CIS__POOL_LONG_NICE) until it ends, and its worker slot goes to a fresh
+ * thread. CPU time, not wall time: on a loaded machine a healthy call
+ * waiting for the CPU passes any wall-time mark and was lowered too
+ * (healthy p99 under 10% stuck calls 2.40x the clean run's with 2 ms of
+ * wall time; bench/serve_load.sh). Soon, since each stuck call burns that
+ * much at full priority first, but far above a healthy call's own (echo
+ * in process: p99 under 0.03 ms). 0.2 ms rather than 0.5 ms once stuck
+ * calls were paused rather than lowered (healthy p99 ratio 1.62 and 1.67
+ * against 2.10 and 2.02, alternated; with lowering it made no
+ * difference). Not nice 19: a lowered call must still get the CPU to see
+ * its own deadline on a busy machine. */
+#define CIS__POOL_LONG_AFTER_NS (200 * 1000ull)
 /* A call that has held its worker this long in wall time without using
  * CIS__POOL_LONG_AFTER_NS of CPU (blocked on I/O, a lock, or waiting for
  * the CPU) leaves its slot to a fresh thread too, at its own priority: it
@@ -43,12 +50,27 @@
 #define CIS__POOL_BLOCKED_AFTER_NS (20 * 1000000ull)
 #define CIS__POOL_LONG_NICE 10
 #define CIS__POOL_WATCH_MS 1
+/* The share of one CPU (per mille) that the long calls with an attached
+ * instance may use together while short calls run or wait: each gets
+ * cis_instance_quota(CIS__POOL_LONG_SHARE / their number, at least 1).
+ * Lowering in priority alone left the stuck calls a large share (60 at
+ * nice 10 weigh as much as 6 threads at nice 0) and had their threads
+ * run their clean-up, holding the server's locks, at low priority; paused
+ * at the guest's checks, a stuck call takes almost nothing and ends at its
+ * deadline, asleep. Once no short call has run or waited for
+ * CIS__POOL_LIFT_AFTER_NS the quota is lifted: a long call alone runs at
+ * full speed. Not at once: between two calls of a busy client the pool is
+ * empty for a moment, and tens of stuck calls let loose then took the
+ * CPU from the next short calls (healthy p99 2.8x the clean run's). */
+#define CIS__POOL_LONG_SHARE 50
+#define CIS__POOL_LIFT_AFTER_NS (50 * 1000000ull)
 
 /* A unit of work. The submitter owns it, and waits for done. */
 typedef struct cis__pool_job {
   struct cis__pool_job *next;          /* queue */
   void (*run)(struct cis__pool_job *j); /* what to do, on a worker (no lock held) */
   unsigned *active;                    /* the owner's jobs queued or running (under mu), or NULL */
+  struct cis__pool_thread *on;         /* the thread running it (under mu), NULL while queued */
   bool done;                           /* set by the worker (under mu) */
   pthread_cond_t cv;                   /* signalled when done; the submitter inits it */
 } cis__pool_job;
@@ -64,6 +86,13 @@ typedef struct cis__pool_thread {
   uint64_t since;                      /* start of its job (ns), 0 when idle */
   uint64_t cpu0;                       /* its CPU time at the start of its job (ns) */
   bool demoted;                        /* lowered during this job */
+  bool long_cpu;                       /* its job is long by CPU time */
+  bool throttled;                      /* a quota was set during this job (counted once) */
+  pthread_mutex_t qmu;                 /* guards inst and quota: its job attaches without mu */
+  cis_instance *inst;                  /* its job's guest instance, while attached (cis__pool_attach) */
+  unsigned quota;                      /* the quota set on inst (per mille), 0 none */
+  atomic_bool attached;                /* inst is set (read without qmu by the watch) */
+  atomic_bool had_inst;                /* an instance was attached during this job */
   bool handed_off;                     /* its slot went to a fresh thread: it ends with its job */
   bool retired;                        /* could not raise itself back: exited, to be replaced */
   bool joined;                         /* retired and joined, not replaced yet */
@@ -77,6 +106,7 @@ typedef struct cis__pool_config {
   unsigned long_max;                   /* long calls handed off at once (extra threads); 0: none */
   uint64_t long_after_ns;              /* a job is long past this CPU time; 0: CIS__POOL_LONG_AFTER_NS */
   uint64_t blocked_after_ns;           /* or past this wall time; 0: CIS__POOL_BLOCKED_AFTER_NS */
+  unsigned long_share;                 /* long calls' CPU share in all, per mille; 0: CIS__POOL_LONG_SHARE */
 } cis__pool_config;
 
 typedef struct cis__pool {
@@ -85,7 +115,7 @@ typedef struct cis__pool {
   pthread_cond_t *idle_cv;             /* the owner's: broadcast when a job ends */
   pthread_cond_t work_cv;              /* a job was queued, or stopping */
   pthread_cond_t watch_cv;             /* a job began, a thread ended, or stopping */
-  cis__pool_thread **slot;             /* c.workers slots, each a thread */
+  cis__pool_thread **slot;             /* c.workers slots, each a thread (NULL a moment after a hand-off) */
   unsigned nslots;                     /* slots started (to join) */
   cis__pool_thread *longs;             /* handed-off threads, still running their job */
   unsigned nlong;                      /* how many */
@@ -93,8 +123,12 @@ typedef struct cis__pool {
   bool watching;                       /* it was started */
   cis__pool_job *qhead, *qtail;        /* the queue */
   unsigned queued, running;            /* jobs waiting; jobs on a thread (long ones too) */
-  unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch) */
+  unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch),
+                                          an empty slot's coming one counted from its hand-off */
+  unsigned empty_counted;              /* empty slots whose coming thread is in nthreads */
   uint64_t demoted;                    /* calls lowered (metric) */
+  uint64_t throttled;                  /* calls given a CPU quota (metric) */
+  uint64_t short_seen;                 /* when a short call last ran or waited (ns) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
   bool trim_due;                       /* a thread ended since the last trim */
@@ -115,6 +149,12 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
 
 /* Under *p->mu: queues j, or says why not. Never waits. */
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j);
+
+/* Without the lock, from j's run on its worker: tells the pool the guest
+ * instance of j's call once it is made (the pool may then set its CPU
+ * quota when the call runs long), and NULL before it is freed (any quota
+ * is lifted, and the pool forgets it). */
+void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst);
 
 /* Under *p->mu: waits until j is done (a job always ends: calls end by
  * their deadlines). */

@@ -7,6 +7,11 @@
  * short job only marks that it ran. They check the mechanism, never a
  * duration: every wait is for a state, bounded (30 s), and only fails the
  * test when what should happen did not.
+ *
+ * The CPU quota of long calls (cis_instance_quota, which the pool sets on
+ * an attached instance) is tested with a real guest, an endless loop, on
+ * each engine: a paused call is seen asleep (state S in
+ * /proc/self/task/TID/stat), which a spinning thread never is.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -183,6 +188,257 @@ static bool wait_threads_settled(cis__pool *p, unsigned workers) {
   return false;
 }
 
+/* ------------------------------------------------------ guest calls */
+
+static const char spin_wat[] = "(module (func (export \"spin\") (loop $l (br $l))))";
+
+/* An endless loop on engine name ("interp" or "aot"), under limits l: a
+ * guest call that runs until its deadline, fuel or a cancel. */
+typedef struct guest {
+  cis_engine *e;
+  cis_module *m;
+  cis_instance *inst;
+  cis_func *f;
+  pthread_t th;       /* the thread calling it (guest_start) */
+  atomic_int tid;     /* its kernel id, once it runs */
+  atomic_bool done;   /* the call returned */
+  cis_result rc;      /* what it returned (read after done) */
+} guest;
+
+/* Makes g; false when the engine cannot run here (no C compiler for aot). */
+static bool guest_new(guest *g, const char *engine, const cis_limits *l) {
+  memset(g, 0, sizeof *g);
+  cis_engine_config c;
+  cis_engine_config_default(&c);
+  c.engine = engine;
+  if (cis_engine_new(&c, &g->e) != CIS_OK) return false;
+  if (cis_module_new_text(g->e, spin_wat, strlen(spin_wat), &g->m) != CIS_OK ||
+      cis_instance_new(g->m, NULL, l, &g->inst) != CIS_OK) {
+    fprintf(stderr, "note: engine %s cannot run the guest here (%s)\n", engine, cis_errmsg(g->e));
+    return false;
+  }
+  g->f = cis_instance_func(g->inst, "spin");
+  return g->f != NULL;
+}
+
+static void guest_free(guest *g) {
+  if (g->inst) cis_instance_free(g->inst);
+  if (g->m) cis_module_free(g->m);
+  if (g->e) cis_engine_free(g->e);
+}
+
+static void *guest_thread(void *arg) {
+  guest *g = arg;
+  atomic_store(&g->tid, (int)gettid());
+  g->rc = cis_func_call(g->inst, g->f, NULL, 0, NULL, 0);
+  atomic_store(&g->done, true);
+  return NULL;
+}
+
+static void guest_start(guest *g) { assert_int_equal(pthread_create(&g->th, NULL, guest_thread, g), 0); }
+
+/* Waits for the call to return, at most BOUND_MS, and joins its thread
+ * when it did; whether it did. */
+static bool guest_wait(guest *g) {
+  for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&g->done); i++) nap_ms(5);
+  if (!atomic_load(&g->done)) return false;
+  pthread_join(g->th, NULL);
+  return true;
+}
+
+/* The scheduler state of thread tid ('R' running or runnable, 'S'
+ * asleep, ...), '?' when it cannot be read. */
+static char thread_state(int tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  FILE *f = fopen(path, "r");
+  if (!f) return '?';
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *c = strrchr(buf, ')'); /* after the name, which may hold anything */
+  return c && c[1] == ' ' ? c[2] : '?';
+}
+
+/* Waits until thread *tid is seen asleep, at most BOUND_MS; whether so. A
+ * guest spinning in its loop never is; one paused by its quota nearly
+ * always is. */
+static bool wait_asleep(atomic_int *tid) {
+  for (int i = 0; i < BOUND_MS; i++) {
+    int t = atomic_load(tid);
+    if (t && thread_state(t) == 'S') return true;
+    nap_ms(1);
+  }
+  return false;
+}
+
+static const char *const engines[] = {"interp", "aot"};
+
+/* A spinning guest under a quota pauses (is seen asleep), and its
+ * deadline still ends it with CIS_ETIMEOUT: the pause stops at the
+ * deadline rather than leaving the guest to find it in its loop. */
+static void quota_pauses_a_spinning_call_and_its_deadline_still_ends_it(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
+    cis_limits l;
+    cis_limits_default(&l);
+    l.timeout_ms = 3000;
+    static guest g;
+    if (!guest_new(&g, engines[k], &l)) {
+      guest_free(&g);
+      continue;
+    }
+    cis_instance_quota(g.inst, 1);
+    guest_start(&g);
+    assert_true(wait_asleep(&g.tid));
+    assert_true(guest_wait(&g));
+    assert_int_equal(g.rc, CIS_ETIMEOUT);
+    guest_free(&g);
+  }
+}
+
+/* A cancel reaches a paused call (no deadline to end it). */
+static void quota_pause_ends_at_cancel(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
+    cis_limits l;
+    cis_limits_default(&l);
+    l.timeout_ms = 0;
+    static guest g;
+    if (!guest_new(&g, engines[k], &l)) {
+      guest_free(&g);
+      continue;
+    }
+    cis_instance_quota(g.inst, 1);
+    guest_start(&g);
+    assert_true(wait_asleep(&g.tid));
+    cis_instance_cancel(g.inst);
+    assert_true(guest_wait(&g));
+    assert_int_equal(g.rc, CIS_ECANCELED);
+    guest_free(&g);
+  }
+}
+
+/* Lifting the quota lets the call run on at full speed: with a fuel
+ * budget that takes well under a second unpaused and over ten minutes at
+ * 1 per mille, the call ends by its fuel within the bound only if the
+ * lift took effect. */
+static void quota_lifted_lets_the_call_run_on(void **state) {
+  (void)state;
+  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
+    cis_limits l;
+    cis_limits_default(&l);
+    l.timeout_ms = 0;
+    l.fuel = 300000000ull;
+    static guest g;
+    if (!guest_new(&g, engines[k], &l)) {
+      guest_free(&g);
+      continue;
+    }
+    cis_instance_quota(g.inst, 1);
+    guest_start(&g);
+    assert_true(wait_asleep(&g.tid));
+    cis_instance_quota(g.inst, 0);
+    assert_true(guest_wait(&g));
+    assert_int_equal(g.rc, CIS_EFUEL);
+    guest_free(&g);
+  }
+}
+
+/* A pool job that runs the guest attached to the pool (as cis serve's
+ * calls are, through on_instance). */
+typedef struct guest_job {
+  cis__pool_job pj;   /* first: the pool's part */
+  cis__pool *p;
+  guest *g;
+} guest_job;
+
+static void run_guest(cis__pool_job *pj) {
+  guest_job *j = (guest_job *)pj;
+  atomic_store(&j->g->tid, (int)gettid());
+  cis__pool_attach(j->p, pj, j->g->inst);
+  j->g->rc = cis_func_call(j->g->inst, j->g->f, NULL, 0, NULL, 0);
+  cis__pool_attach(j->p, pj, NULL);
+  atomic_store(&j->g->done, true);
+}
+
+/* The quota the pool has set on job j's instance (j runs). */
+static unsigned quota_of(cis__pool_job *j) {
+  pthread_mutex_lock(&mu);
+  cis__pool_thread *w = j->on;
+  pthread_mutex_lock(&w->qmu);
+  unsigned q = w->quota;
+  pthread_mutex_unlock(&w->qmu);
+  pthread_mutex_unlock(&mu);
+  return q;
+}
+
+static bool wait_quota(cis__pool_job *j, bool set) {
+  for (int i = 0; i < BOUND_MS / 5; i++) {
+    if ((quota_of(j) != 0) == set) return true;
+    nap_ms(5);
+  }
+  return false;
+}
+
+/* A long guest call on the pool, while a short call holds a worker, gets
+ * a CPU quota and pauses (asleep), at its normal priority (not lowered:
+ * a lowered thread ran its clean-up, holding locks, at low priority); the
+ * quota is lifted once no short call is left, and set on the instance
+ * itself (the guest runs on until cancelled). */
+static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
+  (void)state;
+  static cis__pool p;
+  cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
+                        .blocked_after_ns = 3600ull * 1000000000ull};
+  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = &p;
+  gate_set(false);
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 0;
+  static guest g;
+  assert_true(guest_new(&g, "interp", &l));
+  static test_job blocked;
+  static guest_job gj;
+  job_init(&blocked, run_blocked, NULL);
+  memset(&gj, 0, sizeof gj);
+  gj.p = &p;
+  gj.g = &g;
+  gj.pj.run = run_guest;
+  pthread_cond_init(&gj.pj.cv, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
+  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(&blocked, 1));
+  assert_true(wait_count(&p.throttled, true, 1));
+  assert_true(wait_asleep(&g.tid));
+  assert_int_equal(getpriority(PRIO_PROCESS, (id_t)atomic_load(&g.tid)), 0);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.demoted, 0);
+  assert_int_equal(p.handoffs, 1); /* its slot went to a fresh thread all the same */
+  pthread_mutex_unlock(&mu);
+  /* The short call ends: the quota goes (after CIS__POOL_LIFT_AFTER_NS). */
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&blocked));
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_quota(&gj.pj, false));
+  assert_false(atomic_load(&g.done));
+  cis_instance_cancel(g.inst);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done((test_job *)&gj)); /* the cv and done sit where test_job has them */
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(g.rc, CIS_ECANCELED);
+  assert_true(wait_threads_settled(&p, 2));
+  cis__pool_stop(&p);
+  g_running = NULL;
+  guest_free(&g);
+  pthread_cond_destroy(&blocked.pj.cv);
+  pthread_cond_destroy(&gj.pj.cv);
+}
+
 /* As many spinning calls as workers are in flight: a short call is still
  * served, by the fresh threads their slots were handed to, while every
  * spinning one still runs, lowered. Before hand-offs it waited for one to
@@ -218,6 +474,8 @@ static void short_call_served_while_stuck_calls_hold_every_worker(void **state) 
   assert_int_equal(p.nthreads, 2 * WORKERS);
   pthread_mutex_unlock(&mu);
   for (int i = 0; i < WORKERS; i++) assert_int_equal(getpriority(PRIO_PROCESS, (id_t)stuck[i].tid), CIS__POOL_LONG_NICE);
+  /* Named by the watch outside mu, just after the count moved. */
+  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-long") != WORKERS; i++) nap_ms(5);
   assert_int_equal(threads_named("cis-long"), WORKERS);
   pthread_mutex_lock(&mu);
   assert_int_equal(p.trims, 0); /* no thread has ended yet */
@@ -404,6 +662,10 @@ int main(void) {
       cmocka_unit_test_teardown(long_calls_beyond_long_max_keep_their_slot, teardown),
       cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
+      cmocka_unit_test_teardown(quota_pauses_a_spinning_call_and_its_deadline_still_ends_it, teardown),
+      cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
+      cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
+      cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
 }
