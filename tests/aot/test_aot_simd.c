@@ -621,9 +621,13 @@ static void aot_simd_i16_products_generated_as_mul16(void **state) {
   cis_engine_free(e);
 }
 
-/* The flags of the cache (cache.c) with the base body alone. */
-static const char BASE_ONLY[] = "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans "
-                                "-ffp-contract=off -fno-plt -w -DAOT_SIMD_TWO=0";
+/* Sets CIS_AOT_CFLAGS to the cache's flags with the base body alone. */
+static void base_body_only(void) {
+  unsetenv("CIS_AOT_CFLAGS");
+  char flags[1024];
+  snprintf(flags, sizeof flags, "%s -DAOT_SIMD_TWO=0", cis__aot_cflags());
+  setenv("CIS_AOT_CFLAGS", flags, 1);
+}
 
 static void i16_products_exact(void) {
   const char *names[2] = {"aot", "interp"};
@@ -683,7 +687,7 @@ static void aot_simd_i16_products_exact_at_the_edges(void **state) {
   i16_products_exact();
   /* And in the body for the architecture's base, which a CPU with
    * x86-64-v2 never runs otherwise. */
-  setenv("CIS_AOT_CFLAGS", BASE_ONLY, 1);
+  base_body_only();
   i16_products_exact();
   unsetenv("CIS_AOT_CFLAGS");
 }
@@ -740,7 +744,7 @@ static void aot_simd_functions_written_for_two_cpu_levels(void **state) {
   free(c);
   cis_engine_free(e);
   shuffle_exact();
-  setenv("CIS_AOT_CFLAGS", BASE_ONLY, 1);
+  base_body_only();
   shuffle_exact();
   unsetenv("CIS_AOT_CFLAGS");
 }
