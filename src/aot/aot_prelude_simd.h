@@ -90,9 +90,10 @@ static inline v128 aot_swizzle(v128 a, v128 s) {
  * v128.load16x4_* and i32x4.extmul_*_i16x8_*, and for an i32x4.mul
  * whose two operands it saw widened alike from the i16 lanes of x and
  * y (clang's code for a sum of i16 products): interleaving x with itself
- * (or zero) and shifting is the widening; pmullw and pmulhw (pmulhuw)
- * give the low and high 16 bits of each i16 product, interleaved they are
- * the 32-bit products, exact (|a * b| <= 2^30 signed, < 2^32 unsigned).
+ * (or zero) and shifting is the widening; the signed products are
+ * pmaddwd of the lanes each beside a zero (a * b + 0 * 0, at most 2^30);
+ * for the unsigned ones pmullw and pmulhuw give the low and high 16 bits,
+ * interleaved they are the 32-bit products (below 2^32), exact.
  * hi: the high 4 lanes of x, else the low 4; s: signed. */
 #if defined(__SSE2__)
 static inline __attribute__((always_inline)) v128 aot_wide16(v128 x, int hi, int s) {
@@ -104,6 +105,12 @@ static inline __attribute__((always_inline)) v128 aot_wide16(v128 x, int hi, int
 }
 static inline __attribute__((always_inline)) v128 aot_mul16(v128 x, v128 y, int hi, int s) {
   __m128i a = (__m128i)x, b = (__m128i)y;
+  if (s) {
+    /* Each i16 beside a zero: pmaddwd's a * b + 0 * 0 is the product. */
+    __m128i z = _mm_setzero_si128();
+    return (v128)_mm_madd_epi16(hi ? _mm_unpackhi_epi16(a, z) : _mm_unpacklo_epi16(a, z),
+                                hi ? _mm_unpackhi_epi16(b, z) : _mm_unpacklo_epi16(b, z));
+  }
   __m128i lo = _mm_mullo_epi16(a, b);
   __m128i h = s ? _mm_mulhi_epi16(a, b) : _mm_mulhi_epu16(a, b);
   return (v128)(hi ? _mm_unpackhi_epi16(lo, h) : _mm_unpacklo_epi16(lo, h));
