@@ -407,8 +407,12 @@ for b in "${backends[@]}"; do
     *) continue ;;
   esac
   if timeout "$timeout" "${oc[@]}" >"$work/ops" 2>"$work/ops.err"; then
-    while read -r _ op _ us _ st _ cm; do
-      if [ "$b" = mem ]; then opsv["$b $op"]="$us"; else opsv["$b $op"]="$us ($st, $cm)"; fi
+    while read -r _ op _ us _ st _ cm _ tr; do
+      case $b in
+        mem) opsv["$b $op"]="$us" ;;
+        postgres) opsv["$b $op"]="$us ($st, $cm, $tr)" ;;
+        *) opsv["$b $op"]="$us ($st, $cm)" ;;
+      esac
       [[ " ${ops_rows[*]} " == *" $op "* ]] || ops_rows+=("$op")
     done <"$work/ops"
   else
@@ -423,7 +427,7 @@ for op in "${ops_rows[@]}"; do
   for b in "${ops_header[@]:1}"; do row+=("${opsv["$b $op"]:-failed}"); done
   ops_lines+=("$(IFS=$'\t'; echo "${row[*]}")")
 done
-ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation:"
+ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation; on PostgreSQL (statements, commits, round trips):"
 if [ ${#ops_rows[@]} -gt 0 ]; then
   echo
   echo "$ops_caption"

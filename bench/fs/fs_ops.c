@@ -11,9 +11,9 @@
  *   fs_ops [-n FILES] [-s normal|full] mem | db:sqlite:PATH | db:postgres:CONNSTR [TENANT]
  *
  * Output, one line per operation:
- *   op NAME us US stmts S commits C
- * where US is the mean time of one operation and S and C are per
- * operation (0 for mem). Exit status 0, 1 when an operation failed.
+ *   op NAME us US stmts S commits C trips T
+ * where US is the mean time of one operation and S, C and T (round trips
+ * to a PostgreSQL server) are per operation (0 for mem; T 0 for SQLite). Exit status 0, 1 when an operation failed.
  *
  * It reads the statement counters of src/vfs (cis__vfs_db_counts), which
  * libcis.a carries but libcis.so does not export: link it with libcis.a.
@@ -31,6 +31,7 @@
 #include "cis/cis_vfs.h"
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 
 #define FILE_BYTES 4096
 
@@ -44,18 +45,20 @@ typedef struct mark {
   double t;       /* µs */
   uint64_t st;    /* statements */
   uint64_t cm;    /* commits */
+  uint64_t tr;    /* round trips to the server (PostgreSQL; else 0) */
 } mark;
 
 static mark take(cis_vfs *fs) {
-  mark m = {now_us(), 0, 0};
+  mark m = {now_us(), 0, 0, 0};
   cis__vfs_db_counts(fs, &m.st, &m.cm);
+  m.tr = cis__vfs_db_round_trips(fs);
   return m;
 }
 
 static void report(const char *op, cis_vfs *fs, mark a, int n) {
   mark b = take(fs);
-  printf("op %s us %.1f stmts %.2f commits %.2f\n", op, (b.t - a.t) / n,
-         (double)(b.st - a.st) / n, (double)(b.cm - a.cm) / n);
+  printf("op %s us %.1f stmts %.2f commits %.2f trips %.2f\n", op, (b.t - a.t) / n,
+         (double)(b.st - a.st) / n, (double)(b.cm - a.cm) / n, (double)(b.tr - a.tr) / n);
 }
 
 static int fail(cis_vfs *fs, const char *what, int e) {

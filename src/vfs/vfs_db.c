@@ -103,6 +103,7 @@
 #define MAX_BLOCK (16u * 1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 30000u
 #define RANGE_BYTES (1u << 20) /* most block bytes one read statement fetches */
+#define SMALL_KEEP (64u * 1024) /* largest file a handle keeps whole after a read */
 #define ROOT_INO 1
 #define BASE_LAYER 1
 #define T_WHITEOUT 0 /* entries.type of a whiteout */
@@ -144,6 +145,7 @@ enum {
   Q_DROP_INODES,
   Q_DROP_BLOCKS,
   Q_DROP_LAYERS,
+  Q_LOCK_CHECK,
   Q_COUNT
 };
 
@@ -290,6 +292,15 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_DROP_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND layer_id>?2", NULL},
     [Q_DROP_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id>?2", NULL},
     [Q_DROP_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id>?2", NULL},
+    /* PostgreSQL's optimistic begin (tx_begin_opt): the tenant's row
+     * locked, and the transaction failed (CIS__VDB_GEN_MOVED, which the
+     * dialect reads as CIS_VFS_ECONFLICT) unless its generation is still
+     * ?2. A row locked after another writer's commit is returned (and
+     * checked) as that commit left it. */
+    [Q_LOCK_CHECK] = {"SELECT 0",
+                      "SELECT CAST(CASE WHEN next_eid=?2 THEN '0' ELSE '" CIS__VDB_GEN_MOVED
+                      ":' || next_eid END AS bigint) FROM cis_vfs_tenants WHERE tenant_id=?1 "
+                      "FOR UPDATE"},
 };
 
 /* ================================================================ types */
@@ -300,6 +311,19 @@ typedef struct vdb_node {
   cis_vfs_type type;     /* CIS_VFS_REG or CIS_VFS_DIR */
   bool orphan;           /* its name was removed while open: its top-layer blocks
                             go when the last handle closes */
+  /* PostgreSQL: a creation that waits (db_open's deferred batch): no row
+   * exists yet; its first write, or any other method, makes it (land). */
+  bool pending;          /* the creation waits */
+  uint64_t pdir;         /* pending: the directory the name goes in */
+  char *pname;           /* pending: the name (malloc'd) */
+  uint64_t ptime;        /* pending: its times (ns), those of the open */
+  /* PostgreSQL: a small file's bytes as this handle's first read fetched
+   * them whole, so later reads (the one that finds the end) cost no
+   * round trip; dropped by this mount's changes to the node and whenever
+   * the caches are emptied (drop_data). */
+  uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
+  uint64_t dsize;        /* bytes at data (the file's size) */
+  bool dvalid;           /* data holds the file */
   struct vdb_node *next; /* the backend's open nodes */
   struct vdb_node *prev; /* same, backwards */
 } vdb_node;
@@ -329,6 +353,16 @@ typedef struct vdb_slot {
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
 #define DCACHE_SLOTS 1024 /* direct-mapped by a hash of directory and name */
+#define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
+#define WHOLE_NAMES_MAX 65536 /* most names one of them records */
+
+/* A directory made by this mount and the names it gained since (their
+ * hashes): a name whose hash is not there is not in it. */
+typedef struct vdb_whole {
+  uint64_t dir;  /* the directory, 0: none */
+  uint64_t *h;   /* open-addressed set of name hashes (0: a free slot) */
+  size_t n, cap; /* hashes held, slots (a power of two) */
+} vdb_whole;
 
 /* A directory entry as the caches know it (see cache_ok). */
 typedef struct vdb_dent {
@@ -373,8 +407,21 @@ typedef struct vdb_fs {
                                      to the next) */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
                                      first use; NULL: none) */
+  vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
+                                     every name they gained since, so a name not among
+                                     them is absent; valid as `cache` is */
+  int whole_at;                   /* the next slot of `whole` to take */
   bool checked;                   /* check_seq holds: this public call saw `version` */
   uint64_t check_seq;             /* cis__vfs_call_seq() of that check */
+  /* PostgreSQL: inode numbers handed out without the tenant's lock. */
+  int64_t ino_next, ino_end;      /* a range of inode numbers committed as this mount's
+                                     (the tenant's next_ino moved past it): a deferred
+                                     creation takes its number here */
+  int64_t rng_next, rng_end;      /* the range the open transaction reserves; this
+                                     mount's once it commits */
+  bool opt;                       /* the open transaction began optimistically
+                                     (tx_begin_opt): its check is in flight */
+  uint64_t nretries;              /* optimistic transactions redone (for the tests) */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
 } vdb_fs;
@@ -388,6 +435,7 @@ typedef struct vdb_ent {
 
 static const cis_vfs_methods db_methods;
 static int dir_touch(vdb_fs *fs, uint64_t dir);
+static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
 
 /* ============================================================== helpers */
 
@@ -462,7 +510,26 @@ static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows
 
 /* ---- the metadata cache ---- */
 
+/* Forgets a whole directory's record (vdb_whole). */
+static void whole_drop(vdb_whole *w) {
+  free(w->h);
+  *w = (vdb_whole){0};
+}
+
+
+/* Forgets the bytes handles of node ino hold (ino 0: of every node). */
+static void drop_data(vdb_fs *fs, uint64_t ino) {
+  for (vdb_node *n = fs->open; n; n = n->next) {
+    if (ino && n->ino != ino) continue;
+    free(n->data);
+    n->data = NULL;
+    n->dvalid = false;
+  }
+}
+
 static void cache_clear(vdb_fs *fs) {
+  drop_data(fs, 0);
+  for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
   for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
     free(fs->dcache[i].name);
@@ -517,15 +584,84 @@ static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
   return &fs->dcache[h % DCACHE_SLOTS];
 }
 
-/* The cached entry dir/name, or NULL. */
+/* ---- directories known whole (PostgreSQL) ---- */
+
+static uint64_t name_hash(const char *name) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a; never 0 below */
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+    h = (h ^ *p) * 1099511628211u;
+  return h ? h : 1;
+}
+
+/* The record of directory dir when it is whole, or NULL. */
+static vdb_whole *whole_of(vdb_fs *fs, uint64_t dir) {
+  for (int i = 0; i < WHOLE_DIRS; i++)
+    if (fs->whole[i].dir == dir && dir) return &fs->whole[i];
+  return NULL;
+}
+
+/* Whether a name hashing to h may be in w (set of hashes, open
+ * addressing): false means it is not. */
+static bool whole_may_have(const vdb_whole *w, uint64_t h) {
+  for (size_t i = h & (w->cap - 1);; i = (i + 1) & (w->cap - 1)) {
+    if (w->h[i] == h) return true;
+    if (!w->h[i]) return false;
+  }
+}
+
+/* Notes a name of w (present in it); when that cannot be (out of memory,
+ * too many), the directory stops being whole. */
+static void whole_add(vdb_whole *w, const char *name) {
+  uint64_t h = name_hash(name);
+  if (whole_may_have(w, h)) return;
+  if ((w->n + 1) * 2 > w->cap) {
+    size_t cap = w->cap * 2;
+    uint64_t *grown = cap <= WHOLE_NAMES_MAX * 2 ? calloc(cap, sizeof *grown) : NULL;
+    if (!grown) {
+      whole_drop(w);
+      return;
+    }
+    for (size_t k = 0; k < w->cap; k++) {
+      if (!w->h[k]) continue;
+      size_t i = w->h[k] & (cap - 1);
+      while (grown[i]) i = (i + 1) & (cap - 1);
+      grown[i] = w->h[k];
+    }
+    free(w->h);
+    w->h = grown;
+    w->cap = cap;
+  }
+  size_t i = h & (w->cap - 1);
+  while (w->h[i]) i = (i + 1) & (w->cap - 1);
+  w->h[i] = h;
+  w->n++;
+}
+
+/* Directory dir was made by this mount: empty, so from now on every name
+ * it gains goes through dent_put. Out of memory it is not recorded. */
+static void whole_start(vdb_fs *fs, uint64_t dir) {
+  vdb_whole *w = &fs->whole[fs->whole_at];
+  fs->whole_at = (fs->whole_at + 1) % WHOLE_DIRS;
+  whole_drop(w);
+  if (!(w->h = calloc(16, sizeof *w->h))) return;
+  w->cap = 16;
+  w->dir = dir;
+}
+
+/* The cached entry dir/name, or NULL. A name a whole directory never
+ * gained is absent (an empty entry). */
 static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
-  if (!fs->dcache) return NULL;
-  const vdb_dent *d = dent_slot(fs, dir, name);
-  return d->name && d->dir == dir && !strcmp(d->name, name) ? d : NULL;
+  static const vdb_dent absent = {0};
+  const vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
+  if (d && d->name && d->dir == dir && !strcmp(d->name, name)) return d;
+  const vdb_whole *w = whole_of(fs, dir);
+  return w && !whole_may_have(w, name_hash(name)) ? &absent : NULL;
 }
 
 /* Caches dir/name -> ino (0: absent). Out of memory it caches nothing. */
 static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int type) {
+  vdb_whole *w = ino ? whole_of(fs, dir) : NULL;
+  if (w) whole_add(w, name);
   if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
   vdb_dent *d = dent_slot(fs, dir, name);
   if (!d->name || strcmp(d->name, name)) {
@@ -610,6 +746,8 @@ static uint64_t gen_of(vdb_fs *fs) {
 static void tx_abort(vdb_fs *fs) {
   if (fs->in_tx) fs->d->rollback(fs->c);
   fs->in_tx = false;
+  fs->opt = false;
+  fs->rng_next = fs->rng_end = 0; /* reserved by what rolled back: not ours */
   fs->batch = NULL;
   fs->version = 0;
   cache_clear(fs);
@@ -621,11 +759,22 @@ static int tx_commit(vdb_fs *fs) {
   if (!fs->in_tx) return 0;
   bool dirty = false;
   for (int i = 0; i < CACHE_SLOTS && !dirty; i++) dirty = fs->cache[i].dirty;
+  if (!fs->changed && !dirty && fs->opt) {
+    /* Nothing written, but what the method read from the caches was
+     * trusted on the optimistic check still in flight: it must hold. */
+    int s = fs->d->sync(fs->c);
+    if (s) {
+      tx_abort(fs);
+      return s;
+    }
+  }
   if (!fs->changed && !dirty) {
     /* Nothing written (a refusal, a creation of what existed): no commit
      * and no new generation. What the cache holds is still true. */
     fs->d->rollback(fs->c);
     fs->in_tx = false;
+    fs->opt = false;
+    fs->rng_next = fs->rng_end = 0;
     fs->batch = NULL;
     fs->counters_dirty = false;
     return 0;
@@ -646,11 +795,18 @@ static int tx_commit(vdb_fs *fs) {
   fs->in_tx = false;
   fs->batch = NULL;
   fs->counters_dirty = false;
+  fs->opt = false;
   err = fs->d->commit(fs->c);
   if (err) {
     fs->version = 0;
+    fs->rng_next = fs->rng_end = 0;
     cache_clear(fs);
     return err;
+  }
+  if (fs->rng_end) { /* the range it reserved is this mount's now */
+    fs->ino_next = fs->rng_next;
+    fs->ino_end = fs->rng_end;
+    fs->rng_next = fs->rng_end = 0;
   }
   fs->ncommits++;
   fs->unsynced = !fs->full_sync;
@@ -709,6 +865,45 @@ fail:
   return err;
 }
 
+/* PostgreSQL, outside a scope, when the caches hold a generation: opens
+ * the write transaction without waiting for the tenant's row. BEGIN and
+ * Q_LOCK_CHECK (the row locked, the transaction failed unless the
+ * generation is still `version`) go in the pipeline with the method's
+ * changes and the COMMIT, one round trip in all, and the method runs on
+ * the caches, the top layer and the counters as they are. When another
+ * writer committed in between, the check fails the transaction and the
+ * caller's next collect returns CIS_VFS_ECONFLICT with `opt` set: the
+ * caller rolls back and runs the method again on tx_begin (redo). Else
+ * tx_begin. */
+static int tx_begin_opt(vdb_fs *fs) {
+  if (fs->in_tx) return 0;
+  if (fs->scoped || fs->d->version || !fs->d->exec || !fs->d->sync || !fs->version)
+    return tx_begin(fs);
+  int err = fs->d->begin(fs->c, true);
+  if (err) return err;
+  fs->in_tx = true;
+  fs->counters_dirty = false;
+  fs->changed = false;
+  fs->opt = true;
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)fs->version)};
+  fs->nstmts++;
+  err = fs->d->exec(fs->c, Q_LOCK_CHECK, &sql[Q_LOCK_CHECK], a, NARGS(a));
+  if (err) tx_abort(fs);
+  return err;
+}
+
+/* Whether a method that failed with err on an optimistic transaction
+ * (`was_opt`) is to be run again on tx_begin: its check failed (another
+ * writer committed; everything was rolled back and the caches emptied). */
+static bool redo(vdb_fs *fs, bool was_opt, int err) {
+  if (!was_opt || err != CIS_VFS_ECONFLICT || fs->scoped) return false;
+  fs->nretries++;
+  fs->version = 0;
+  cache_clear(fs);
+  fs->base.errmsg[0] = '\0';
+  return true;
+}
+
 /* After a change of layers: the next transaction reads the top and the
  * counters again, and the cache starts empty (unless a scope goes on). */
 static void tx_forget(vdb_fs *fs) {
@@ -747,6 +942,9 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
 static int settle(vdb_fs *fs, const vdb_node *n) {
   if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : fs_fail(fs, fs->scope_err,
                          "an earlier failure rolled this scope's changes back");
+  /* A deferred creation is made (and committed) before anything else may
+   * observe the tree; only its own file's write, stat and read join it. */
+  if (fs->batch && fs->batch->pending && fs->batch != n) return land(fs, fs->batch, NULL, 0, 0);
   if (!fs->in_tx || (n && n == fs->batch)) return 0;
   return tx_commit(fs);
 }
@@ -909,12 +1107,32 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   return 0;
 }
 
-/* Creates a node in the top layer and returns its new number. */
-static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, uint64_t *ino) {
-  *ino = (uint64_t)fs->next_ino++;
+/* Inode numbers a PostgreSQL mount reserves at a time: a creation the
+ * mount defers (db_open) takes its number from the range without the
+ * tenant's lock, so no other mount can hand the same one out. */
+#define INO_RANGE 64
+
+/* Hands out a new inode number inside the open write transaction: from
+ * this mount's range when it has one left, else from the tenant's
+ * counter (on PostgreSQL reserving a range above it, this mount's once
+ * the transaction commits). */
+static uint64_t ino_alloc(vdb_fs *fs) {
   fs->counters_dirty = true;
+  if (fs->d->version || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
+  if (fs->ino_next < fs->ino_end) return (uint64_t)fs->ino_next++;
+  int64_t ino = fs->next_ino;
+  fs->next_ino += INO_RANGE;
+  fs->rng_next = ino + 1;
+  fs->rng_end = ino + INO_RANGE;
+  return (uint64_t)ino;
+}
+
+/* Creates a node in the top layer and returns its new number (*ino set
+ * beforehand and `given`: that number, a deferred creation's). */
+static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, uint64_t *ino,
+                    bool given, uint64_t now) {
+  if (!given) *ino = ino_alloc(fs);
   size_t tlen = target ? strlen(target) : 0;
-  uint64_t now = wall_ns();
   cis__vdb_val a[] = {I(fs->tenant),   I((int64_t)*ino),       I(fs->top),
                       I(type),         I((int64_t)tlen),       I((int64_t)now),
                       I((int64_t)parent), target ? B(target, tlen) : B(NULL, 0)};
@@ -929,6 +1147,10 @@ static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, ui
                      .from = fs->top, .used = true, .dirty = later, .fresh = later};
   if (later) fs->changed = true;
   return err;
+}
+
+static int ino_new(vdb_fs *fs, int type, uint64_t parent, const char *target, uint64_t *ino) {
+  return ino_make(fs, type, parent, target, ino, false, wall_ns());
 }
 
 /* ENOENT unless directory ino still exists (it may have been removed while
@@ -1012,6 +1234,7 @@ static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
   if (size > (uint64_t)INT64_MAX) return fs_fail(fs, EFBIG, "size %llu too large",
                                                  (unsigned long long)size);
   if (size == in->size) return 0;
+  drop_data(fs, in->ino);
   if (size < in->size) {
     uint64_t cut = size / fs->bs + (size % fs->bs ? 1 : 0);
     cis__vdb_val a[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I((int64_t)cut)};
@@ -1083,6 +1306,7 @@ static void db_destroy(cis_vfs_backend *b) {
   unjoin(fs); /* inside a scope: rolled back below, with the owner's transaction */
   /* A batch is committed (its file was made); a scope that was not
    * committed is rolled back, like the call that did not succeed. */
+  if (fs->c && fs->batch && fs->batch->pending) land(fs, fs->batch, NULL, 0, 0);
   if (fs->c && fs->in_tx) {
     if (fs->scoped) tx_abort(fs);
     else tx_commit(fs);
@@ -1200,6 +1424,23 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
   return err;
 }
 
+/* Whether opening dir/name with flags may defer the creation (land):
+ * PostgreSQL outside a scope and a transaction, a regular file created to
+ * be written (not EXCL), a name the caches confirmed this call to be
+ * absent from a directory they know alive, and an inode number of this
+ * mount's range to give it. */
+static bool can_defer(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags) {
+  if (fs->scoped || fs->in_tx || fs->d->version || !fs->d->exec || !fs->d->sync) return false;
+  if ((flags & (CIS_VFS_CREAT | CIS_VFS_WRITE)) != (CIS_VFS_CREAT | CIS_VFS_WRITE) ||
+      (flags & (CIS_VFS_EXCL | CIS_VFS_DIRECTORY)))
+    return false;
+  if (fs->ino_next >= fs->ino_end || !fs->version || !cache_ok(fs)) return false;
+  const vdb_dent *d = dent_find(fs, dir, name);
+  if (!d || d->ino) return false;
+  const vdb_slot *sl = &fs->cache[dir % CACHE_SLOTS];
+  return sl->used && sl->in.ino == dir && sl->in.nlink > 0 && sl->in.type == CIS_VFS_DIR;
+}
+
 static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
                    cis_vfs_node **out) {
   vdb_fs *fs = FS(b);
@@ -1210,6 +1451,25 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
   int err = writes ? settle(fs, NULL) : settle_read(fs, NULL);
+  if (!err && writes && can_defer(fs, N(dir)->ino, name, flags)) {
+    /* Nothing is sent: the first write (or whatever else comes first)
+     * makes the file, with its data, in one round trip (land). */
+    char *pname = strdup(name);
+    if (!pname) return fs_fail(fs, ENOMEM, "out of memory");
+    err = new_node(fs, (uint64_t)fs->ino_next, CIS_VFS_REG, out);
+    if (err) {
+      free(pname);
+      return err;
+    }
+    fs->ino_next++;
+    vdb_node *n = N(*out);
+    n->pending = true;
+    n->pdir = N(dir)->ino;
+    n->pname = pname;
+    n->ptime = wall_ns();
+    fs->batch = n;
+    return 0;
+  }
   if (!err && writes) err = tx_begin(fs);
   if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
   /* A regular file opened to be written leaves its transaction open for
@@ -1237,6 +1497,12 @@ static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const
   if (!err) err = ino_new(fs, type, dir, target, &ino);
   if (!err) err = ent_put(fs, dir, name, ino, type);
   if (!err) err = dir_touch(fs, dir);
+  if (!err && type == CIS_VFS_DIR && !fs->d->version) {
+    /* Made here, so empty: every name it will hold goes through this
+     * mount's cache until the caches are emptied, and a name looked up
+     * there costs no statement when absent (PostgreSQL). */
+    whole_start(fs, ino);
+  }
   return tx_end(fs, err, false);
 }
 
@@ -1399,7 +1665,12 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
   else fs->open = n->next;
   if (n->next) n->next->prev = n->prev;
   arm(fs);
-  if (fs->batch == n) {
+  free(n->data);
+  if (n->pending) {
+    /* A deferred creation never written: made now (an empty file). As
+     * below, a failure stays in the backend's message. */
+    land(fs, n, NULL, 0, 0);
+  } else if (fs->batch == n) {
     /* Its creation, never written: committed now. close cannot report a
      * failure; the detail stays in the backend's message. */
     fs->batch = NULL;
@@ -1419,6 +1690,7 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
     }
     tx_end(fs, err, false);
   }
+  free(n->pname);
   free(n);
 }
 
@@ -1430,8 +1702,16 @@ static int gone(vdb_fs *fs, const vdb_node *n) {
 
 static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
+  vdb_node *n = N(node);
   vdb_inode in;
   arm(fs);
+  if (n->pending && !fs->scoped) {
+    /* A deferred creation: an empty file, as it will be made. */
+    in = (vdb_inode){.ino = n->ino, .type = CIS_VFS_REG, .nlink = 1, .atim = n->ptime,
+                     .mtim = n->ptime, .ctim = n->ptime};
+    fill_stat(fs, &in, st);
+    return 0;
+  }
   int err = settle_read(fs, N(node));
   if (!err) err = ino_get(fs, N(node)->ino, &in);
   if (err == ENOENT) return gone(fs, N(node));
@@ -1473,6 +1753,14 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   *got = 0;
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
+  if (n->pending && !fs->scoped) return 0; /* a deferred creation: empty */
+  if (n->dvalid) {
+    /* The whole file, as this handle's first read fetched it. */
+    uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
+    if (want) memcpy(buf, n->data + off, (size_t)want);
+    *got = (size_t)want;
+    return 0;
+  }
   int err = settle_read(fs, n);
   if (!err && fs->in_tx) err = cache_flush(fs);
   if (err || len == 0) return err;
@@ -1498,8 +1786,25 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
       uint64_t size = (uint64_t)fs->d->col_int(&r, 2);
       want = off >= size ? 0 : (size - off < len ? size - off : len);
       end = off + want;
-      if (want) memset(buf, 0, (size_t)want);
-      if (want) err = read_rows(fs, n, &r, buf, off, end);
+      /* PostgreSQL, outside a transaction: a file that fits in the
+       * blocks this statement fetched is kept whole for the handle's
+       * next reads (the one that finds the end is the usual one). */
+      bool keep = !fs->d->version && !fs->in_tx && !fs->scoped && firstblk == 0 &&
+                  size <= to * bs && size <= SMALL_KEEP;
+      if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
+        err = read_rows(fs, n, &r, n->data, 0, size);
+        if (!err) {
+          n->dsize = size;
+          n->dvalid = true;
+          if (want) memcpy(buf, n->data + off, (size_t)want);
+        } else {
+          free(n->data);
+          n->data = NULL;
+        }
+      } else {
+        if (want) memset(buf, 0, (size_t)want);
+        if (want) err = read_rows(fs, n, &r, buf, off, end);
+      }
       fs->d->done(&r);
     }
   }
@@ -1524,6 +1829,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
 /* The body of write inside its transaction. */
 static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off) {
   vdb_inode in;
+  drop_data(fs, n->ino);
   int err = ino_get(fs, n->ino, &in);
   if (err == ENOENT) return gone(fs, n);
   if (err) return err;
@@ -1555,6 +1861,61 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
   return ino_put(fs, &in);
 }
 
+/* Makes the deferred creation of n inside the open write transaction:
+ * its node (with the number it was given), its entry and its
+ * directory's times. Another mount may have made the name meanwhile
+ * (only seen on a redo): the creation replaces what it named, as a
+ * rename over it would; a directory there is EISDIR. Its directory gone
+ * meanwhile is ENOENT. */
+static int materialize(vdb_fs *fs, vdb_node *n) {
+  vdb_inode din;
+  int err = ino_get(fs, n->pdir, &din);
+  if (!err && (din.nlink == 0 || din.type != CIS_VFS_DIR)) err = ENOENT;
+  if (err == ENOENT)
+    return fs_fail(fs, ENOENT, "the directory of '%s' was removed before its creation landed",
+                   n->pname);
+  if (err) return err;
+  vdb_ent e;
+  err = ent_get(fs, n->pdir, n->pname, &e);
+  if (!err && e.ino == n->ino) return 0; /* made already (cannot be: no commit reports it) */
+  if (!err && e.type == CIS_VFS_DIR)
+    return fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
+  if (!err) err = node_kill(fs, e.ino);
+  else if (err == ENOENT) err = 0;
+  uint64_t ino = n->ino;
+  if (!err) err = ino_make(fs, CIS_VFS_REG, n->pdir, NULL, &ino, true, n->ptime);
+  if (!err) err = ent_put(fs, n->pdir, n->pname, ino, CIS_VFS_REG);
+  if (!err) err = dir_touch(fs, n->pdir);
+  return err;
+}
+
+/* Writes len bytes of buf at off to n (buf NULL: none), making n's
+ * deferred creation first, and commits: one write transaction, begun
+ * optimistically (tx_begin_opt), so on PostgreSQL BEGIN, the lock, the
+ * creation, the blocks, the metadata and COMMIT are one round trip.
+ * When another writer committed since the caches were confirmed, all of
+ * it runs once more on the tenant's row read afresh (redo). Whatever it
+ * returns, n's creation no longer waits: made, or dropped with the
+ * failure (n then reads as gone). */
+static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off) {
+  int err = 0;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    err = attempt == 0 ? tx_begin_opt(fs) : tx_begin(fs);
+    bool was_opt = fs->opt;
+    if (!err && n->pending) err = materialize(fs, n);
+    if (!err && buf) err = write_in(fs, n, buf, len, off);
+    err = tx_end(fs, err, false);
+    if (!redo(fs, was_opt, err)) break;
+  }
+  if (n->pending) {
+    n->pending = false;
+    free(n->pname);
+    n->pname = NULL;
+    if (fs->batch == n) fs->batch = NULL;
+  }
+  return err;
+}
+
 static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, size_t len,
                     uint64_t off, size_t *put) {
   vdb_fs *fs = FS(b);
@@ -1563,9 +1924,13 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
   if (len == 0) return 0;
   int err = settle(fs, N(node));
-  if (!err) err = tx_begin(fs);
-  if (!err) err = write_in(fs, N(node), buf, len, off);
-  err = tx_end(fs, err, false);
+  if (!err && fs->in_tx) {
+    /* Joins the open transaction (a batch, a scope). */
+    err = write_in(fs, N(node), buf, len, off);
+    err = tx_end(fs, err, false);
+  } else if (!err) {
+    err = land(fs, N(node), buf, len, off);
+  }
   if (!err) *put = len;
   return err;
 }
@@ -1575,7 +1940,7 @@ static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
   vdb_inode in;
   arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
-  int err = settle(fs, N(node));
+  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
   if (!err) err = tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = do_truncate(fs, &in, size);
@@ -1599,7 +1964,7 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
   vdb_fs *fs = FS(b);
   vdb_inode in;
   arm(fs);
-  int err = settle(fs, N(node));
+  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
   if (!err) err = tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = put_times(fs, &in, atim, mtim, flags);

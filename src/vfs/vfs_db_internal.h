@@ -137,6 +137,11 @@ typedef struct cis__vdb_dialect {
 extern const cis__vdb_dialect cis__vdb_sqlite;
 extern const cis__vdb_dialect cis__vdb_postgres;
 
+/* The marker of the error PostgreSQL raises when vfs_db.c's optimistic
+ * check of a tenant's generation fails (Q_LOCK_CHECK): the dialect turns
+ * that failure into CIS_VFS_ECONFLICT. */
+#define CIS__VDB_GEN_MOVED "cis-vfs-generation-moved"
+
 /* Number of statements in vfs_db.c's table, for the dialects' caches. */
 #define CIS__VDB_MAX_STMTS 64
 

@@ -54,6 +54,7 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,11 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
   case CIS__PGWIRE_DONE:
     return 0;
   case CIS__PGWIRE_FAILED:
+    /* vfs_db.c's check of the tenant's generation (Q_LOCK_CHECK) failed:
+     * another writer committed since the caches were last confirmed. */
+    if (strstr(rep.sqlmsg, CIS__VDB_GEN_MOVED))
+      return cis__vdb_fail(c->errmsg, DIALECT, CIS_VFS_ECONFLICT,
+                           "the tenant changed since this mount last saw it");
     err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
     if (err == CIS_VFS_EDOWN && cis__pq.status(c->pg) != CONNECTION_OK) pg_drop(c);
     return err;
@@ -261,6 +267,20 @@ static int pg_connect(cis__vdb_conn *c) {
   snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET synchronous_commit = %s",
            cis__ms_int(c->stmt_ms), c->full_sync ? "on" : "off");
   return pg_simple(c, sql, NULL, "connect");
+}
+
+/* A connection idle between transactions has nothing to say: data
+ * waiting on its socket is the server ending the session (a restart, a
+ * crash: its FATAL message or end of file), or a change announced that
+ * is no answer of ours. Such a connection is dropped before a write
+ * transaction sends BEGIN and its statements without waiting, so that a
+ * server restarted between calls costs a reconnect, not the call (no
+ * statement of a pipeline can be sent again once it went). One poll,
+ * no round trip. */
+static void pg_probe(cis__vdb_conn *c) {
+  if (!c->pg || c->shared_prep || c->in_txn) return;
+  struct pollfd p = {.fd = cis__pq.socket(c->pg), .events = POLLIN};
+  if (p.fd < 0 || poll(&p, 1, 0) != 0) pg_drop(c);
 }
 
 /* Makes sure there is a live connection. Inside a transaction a lost
@@ -349,6 +369,7 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
   const char *sql = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
   if (c->shared_prep) return 0; /* inside the owner's transaction */
   if (c->in_txn) return pg_fail(c, EIO, "begin", "a transaction is already open");
+  if (write) pg_probe(c);
   int err = pg_ready(c, "begin");
   if (err) return err;
   if (write && cis__pq.enterPipelineMode(c->pg)) {
@@ -521,17 +542,20 @@ static void pq_done(cis__vdb_rows *rows);
 
 /* A statement whose rows are not wanted: in the pipeline of a write
  * transaction it is sent without waiting (its failure comes back from the
- * next pq_query, pq_sync or pq_commit); elsewhere it runs at once. */
+ * next pq_query, pq_sync or pq_commit); elsewhere it runs at once. Also
+ * the transaction's first statement goes without waiting: pq_begin
+ * probed the connection (pg_probe), and vfs_db.c's optimistic begin
+ * (BEGIN, the lock with its check, the changes and COMMIT in one round
+ * trip) depends on it. */
 static int pq_exec(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
                    int nargs) {
   cis__vdb_rows rows;
-  if (!c->pipe || c->fresh) {
-    /* Not in a pipeline, or its BEGIN not yet answered: at once, so that
-     * a stale connection is still replaced as pq_query does. */
+  if (!c->pipe) {
     int err = pq_query(c, id, sql, args, nargs, &rows);
     pq_done(&rows);
     return err;
   }
+  c->fresh = false; /* a statement waits besides BEGIN: no fresh start any more */
   if (id < 0 || id >= CIS__VDB_MAX_STMTS || nargs > MAX_PARAMS)
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
   int sent = 0;
