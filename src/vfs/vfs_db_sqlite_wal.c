@@ -118,7 +118,7 @@ static void wb_learn(wb_file *f, const void *p, int n, sqlite3_int64 off) {
 }
 
 /* Writes the gathered bytes out. On failure they are dropped: they were
- * frames of a transaction that then fails. */
+ * frames of a transaction, or pages of a checkpoint, that then fails. */
 static int wb_flush(wb_file *f) {
   if (!f->len) return SQLITE_OK;
   int rc = f->real->pMethods->xWrite(f->real, f->buf, (int)f->len, f->off);
@@ -303,8 +303,9 @@ static int wb_lock(sqlite3_file *file, int l) {
   return rc != SQLITE_OK ? rc : REAL(file)->pMethods->xLock(REAL(file), l);
 }
 static int wb_unlock(sqlite3_file *file, int l) {
-  int rc = wb_flush((wb_file *)file);
-  return rc != SQLITE_OK ? rc : REAL(file)->pMethods->xUnlock(REAL(file), l);
+  int rc = wb_flush((wb_file *)file); /* the lock goes all the same */
+  int rc2 = REAL(file)->pMethods->xUnlock(REAL(file), l);
+  return rc != SQLITE_OK ? rc : rc2;
 }
 static int wb_reserved(sqlite3_file *file, int *out) {
   return REAL(file)->pMethods->xCheckReservedLock(REAL(file), out);
