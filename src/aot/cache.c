@@ -119,8 +119,8 @@ extern char **environ;
  * out the C start files (_init, _fini, frame_dummy, __dso_handle and a
  * .bss byte, and the weak symbols dlopen looked up for them: the
  * generated code has no constructors of its own; the SIMD functions'
- * ifunc resolvers come from gcc's target_clones and libgcc, which stay
- * linked), and -z noseparate-code puts the headers, code and constants
+ * ifunc resolvers are generated (codegen.c) and ask
+ * __builtin_cpu_supports, whose libgcc part stays linked), and -z noseparate-code puts the headers, code and constants
  * in one segment instead of three (2 mappings, not 4). What that gives
  * up, constants and headers mapped executable, adds nothing an attacker
  * could not already reach: the code itself carries the module's
@@ -485,6 +485,9 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
  * (engine aot, cis compile) or in a child forked from a threaded process
  * (engine auto's background compiles, which outlive the process that
  * asked for them: tier.c). */
+/* The most words of flags a compile's command line takes. */
+enum { AOT_FLAG_WORDS_MAX = 24 };
+
 struct cis__aot_job {
   key k;
   bool cache;                          /* storing into the cache (else a private folder) */
@@ -496,7 +499,7 @@ struct cis__aot_job {
   char *text;                          /* a copy of the key text (k.text) */
   char cc[4096];                       /* the compiler driver */
   char flags[1024];                    /* its flags, split in place for argv */
-  char *argv[32];
+  char *argv[AOT_FLAG_WORDS_MAX + 5];  /* cc, the flags, -o, the object, the C, NULL */
   posix_spawn_file_actions_t fa;       /* stdin /dev/null, stdout and stderr to epath */
   bool fa_ok;
 };
@@ -810,11 +813,27 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   snprintf(j->path, sizeof j->path, "%s/%s.cso", dir, k->name);
   snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
   snprintf(j->tpath, sizeof j->tpath, "%s.%ld.%u.tmp", j->path, pid, n);
-  snprintf(j->flags, sizeof j->flags, "%s", cis__aot_cflags());
+  /* Flags that do not fit the command are refused, never cut: the key
+   * names them whole, so a cut command would store an object under flags
+   * it was not built with. */
+  const char *flags = cis__aot_cflags();
+  size_t words = 0;
+  for (const char *f = flags; *f;) {
+    while (*f == ' ') f++;
+    if (!*f) break;
+    words++;
+    while (*f && *f != ' ') f++;
+  }
+  if (strlen(flags) >= sizeof j->flags || words > AOT_FLAG_WORDS_MAX) {
+    setmsg(msg, cap, "CIS_AOT_CFLAGS: %zu bytes in %zu words; a compile takes at most %zu bytes and %d words",
+           strlen(flags), words, sizeof j->flags - 1, AOT_FLAG_WORDS_MAX);
+    cis__aot_job_free(j);
+    return CIS_ETOOBIG;
+  }
+  snprintf(j->flags, sizeof j->flags, "%s", flags);
   int argc = 0;
   j->argv[argc++] = j->cc;
-  for (char *save = NULL, *t = strtok_r(j->flags, " ", &save); t && argc < 24;
-       t = strtok_r(NULL, " ", &save))
+  for (char *save = NULL, *t = strtok_r(j->flags, " ", &save); t; t = strtok_r(NULL, " ", &save))
     j->argv[argc++] = t;
   j->argv[argc++] = "-o";
   j->argv[argc++] = j->opath;

@@ -1036,6 +1036,32 @@ static void cache_key_longer_than_its_first_buffer_round_trips(void **state) {
   unsetenv("CIS_CC");
 }
 
+/* Flags that would not fit the compiler's command are refused, never cut:
+ * the key names the flags whole, so a cut command would store an object
+ * under flags it was not built with. */
+static void cflags_that_do_not_fit_the_command_are_too_big(void **state) {
+  (void)state;
+  static char flags[2100]; /* above the 1023 bytes of a command, below the key's limit */
+  memset(flags, 0, sizeof flags);
+  size_t k = 0;
+  memcpy(flags, "-O2 -fPIC -shared", 17);
+  for (k = 17; k + 21 < sizeof flags - 1; k += 21) memcpy(flags + k, " -DAOT_LONG_FLAG_NAME", 21);
+  setenv("CIS_AOT_CFLAGS", flags, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_ETOOBIG);
+  cis_engine_free(e);
+  /* Short, but more words than the command has room for. */
+  char many[400] = "-O2 -fPIC -shared";
+  for (int i = 0; i < 30; i++) strcat(many, " -w");
+  setenv("CIS_AOT_CFLAGS", many, 1);
+  e = engine("aot");
+  m = NULL;
+  assert_int_equal(load(e, "one", &m), CIS_ETOOBIG);
+  cis_engine_free(e);
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
 /* The cached start maps the entry itself, not a copy in a memory file. */
 static void aot_cached_start_maps_the_entry(void **state) {
   (void)state;
@@ -1279,6 +1305,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(aot_object_maps_in_two_segments, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_key_longer_than_its_first_buffer_round_trips, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(cflags_that_do_not_fit_the_command_are_too_big, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_failing_is_eio, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_missing_is_unsupported_naming_gcc, setup, teardown),
       cmocka_unit_test_setup_teardown(racing_processes_compile_once, setup, teardown),
