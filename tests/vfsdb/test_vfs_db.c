@@ -39,6 +39,7 @@
 
 #include "support/full_disk.h"
 #include "support/pg_connstr.h"
+#include "support/sqlite_shim.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -1853,29 +1854,16 @@ static void test_sqlite_locked_database(void **state) {
 
 /* An SQLite VFS that forwards to the default one but fails every write and
  * sync while `faulty.fail` is set: a disk that stopped working. */
-typedef struct faulty_file {
-  sqlite3_file base;  /* our methods */
-  sqlite3_file *real; /* the default VFS's file, right after this struct */
-  bool wal;           /* a write-ahead log: its writes are counted */
-} faulty_file;
-
 static struct {
-  sqlite3_vfs *real;     /* the default VFS */
-  sqlite3_vfs vfs;       /* the faulty one */
-  sqlite3_io_methods io; /* its file methods */
-  volatile int fail;     /* 1: fail writes and syncs now; 2: writes find the disk full */
-  uint64_t wal_writes;   /* writes that reached a WAL file */
+  volatile int fail;   /* 1: fail writes and syncs now; 2: writes find the disk full */
+  uint64_t wal_writes; /* writes that reached a WAL file */
 } faulty;
 
-#define REAL(f) (((faulty_file *)(f))->real)
-static int ff_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int ff_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
-  return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
-}
+#define REAL(f) CIS_SHIM_REAL(f)
 static int ff_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   if (faulty.fail == 2) return SQLITE_FULL;
   if (faulty.fail) return SQLITE_IOERR_WRITE;
-  if (((faulty_file *)f)->wal) faulty.wal_writes++;
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) faulty.wal_writes++;
   return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
 static int ff_truncate(sqlite3_file *f, sqlite3_int64 n) {
@@ -1886,111 +1874,15 @@ static int ff_sync(sqlite3_file *f, int fl) {
   if (faulty.fail) return SQLITE_IOERR_FSYNC;
   return REAL(f)->pMethods->xSync(REAL(f), fl);
 }
-static int ff_size(sqlite3_file *f, sqlite3_int64 *n) {
-  return REAL(f)->pMethods->xFileSize(REAL(f), n);
-}
-static int ff_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int ff_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int ff_check(sqlite3_file *f, int *o) {
-  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
-}
-static int ff_fcntl(sqlite3_file *f, int op, void *a) {
-  return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
-}
-static int ff_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int ff_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int ff_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp) {
-  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
-}
-static int ff_shmlock(sqlite3_file *f, int o, int n, int fl) {
-  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
-}
-static void ff_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int ff_shmunmap(sqlite3_file *f, int del) {
-  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-
-static int fv_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out) {
-  (void)v;
-  faulty_file *ff = (faulty_file *)f;
-  ff->real = (sqlite3_file *)(ff + 1);
-  ff->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  int rc = faulty.real->xOpen(faulty.real, name, ff->real, flags, out);
-  ff->base.pMethods = rc == SQLITE_OK ? &faulty.io : NULL;
-  return rc;
-}
-static int fv_delete(sqlite3_vfs *v, const char *n, int s) {
-  (void)v;
-  return faulty.real->xDelete(faulty.real, n, s);
-}
-static int fv_access(sqlite3_vfs *v, const char *n, int fl, int *o) {
-  (void)v;
-  return faulty.real->xAccess(faulty.real, n, fl, o);
-}
-static int fv_full(sqlite3_vfs *v, const char *n, int c, char *o) {
-  (void)v;
-  return faulty.real->xFullPathname(faulty.real, n, c, o);
-}
-static int fv_random(sqlite3_vfs *v, int n, char *o) {
-  (void)v;
-  return faulty.real->xRandomness(faulty.real, n, o);
-}
-static int fv_sleep(sqlite3_vfs *v, int us) {
-  (void)v;
-  return faulty.real->xSleep(faulty.real, us);
-}
-static int fv_time(sqlite3_vfs *v, double *t) {
-  (void)v;
-  return faulty.real->xCurrentTime(faulty.real, t);
-}
-static int fv_lasterr(sqlite3_vfs *v, int n, char *o) {
-  (void)v;
-  return faulty.real->xGetLastError ? faulty.real->xGetLastError(faulty.real, n, o) : 0;
-}
 
 /* Makes the faulty VFS the default, so the backend's next open uses it. */
 static void faulty_install(void) {
-  faulty.real = sqlite3_vfs_find(NULL);
-  assert_non_null(faulty.real);
-  faulty.vfs = (sqlite3_vfs){
-      .iVersion = 1,
-      .szOsFile = (int)sizeof(faulty_file) + faulty.real->szOsFile,
-      .mxPathname = faulty.real->mxPathname,
-      .zName = "cis-vfsdb-faulty",
-      .xOpen = fv_open,
-      .xDelete = fv_delete,
-      .xAccess = fv_access,
-      .xFullPathname = fv_full,
-      .xRandomness = fv_random,
-      .xSleep = fv_sleep,
-      .xCurrentTime = fv_time,
-      .xGetLastError = fv_lasterr,
-  };
-  faulty.io = (sqlite3_io_methods){
-      .iVersion = 2,
-      .xClose = ff_close,
-      .xRead = ff_read,
-      .xWrite = ff_write,
-      .xTruncate = ff_truncate,
-      .xSync = ff_sync,
-      .xFileSize = ff_size,
-      .xLock = ff_lock,
-      .xUnlock = ff_unlock,
-      .xCheckReservedLock = ff_check,
-      .xFileControl = ff_fcntl,
-      .xSectorSize = ff_sector,
-      .xDeviceCharacteristics = ff_dev,
-      .xShmMap = ff_shmmap,
-      .xShmLock = ff_shmlock,
-      .xShmBarrier = ff_shmbarrier,
-      .xShmUnmap = ff_shmunmap,
-  };
-  assert_int_equal(sqlite3_vfs_register(&faulty.vfs, 1), SQLITE_OK);
+  static const sqlite3_io_methods own = {.xWrite = ff_write, .xTruncate = ff_truncate, .xSync = ff_sync};
+  cis_test_shim_install("cis-vfsdb-faulty", &own);
 }
 
 static void faulty_remove(void) {
-  sqlite3_vfs_unregister(&faulty.vfs);
-  sqlite3_vfs_register(faulty.real, 1);
+  cis_test_shim_remove();
 }
 
 /* The disk fails under an open mount: writes fail with EDOWN and change

@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
+#include "support/sqlite_shim.h"
 
 #define LONG_MS 20000u
 #define PAGE 4096
@@ -47,17 +48,7 @@ static struct {
 
 /* ------------------------------------------------- the counting VFS */
 
-typedef struct cnt_file {
-  sqlite3_file base;  /* our methods */
-  sqlite3_file *real; /* the default VFS's file, right after this struct */
-  bool wal;           /* the write-ahead log */
-  bool main_db;       /* the database file */
-} cnt_file;
-
 static struct {
-  sqlite3_vfs *real;        /* the default VFS */
-  sqlite3_vfs vfs;          /* this one */
-  sqlite3_io_methods io;    /* its file methods */
   uint64_t db_writes;       /* writes that reached the database file */
   uint64_t db_bytes;        /* bytes written to it */
   uint64_t wal_reads;       /* reads that reached the log */
@@ -73,14 +64,13 @@ static struct {
   uint64_t runs_refused;    /* of them, writes of more than one page */
 } cnt;
 
-#define REAL(f) (((cnt_file *)(f))->real)
-static int cf_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+#define REAL(f) CIS_SHIM_REAL(f)
 static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
-  if (((cnt_file *)f)->wal) cnt.wal_reads++;
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) cnt.wal_reads++;
   return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
 }
 static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
-  if (((cnt_file *)f)->main_db) {
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) {
     if (cnt.disk_full && cnt.full_at && o + n > cnt.full_at) {
       cnt.refused++;
       if (n > PAGE && memchr(b, 1, (size_t)n)) cnt.runs_refused++; /* pages, not zeros */
@@ -97,18 +87,6 @@ static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
   }
   return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
 }
-static int cf_truncate(sqlite3_file *f, sqlite3_int64 n) {
-  return REAL(f)->pMethods->xTruncate(REAL(f), n);
-}
-static int cf_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
-static int cf_size(sqlite3_file *f, sqlite3_int64 *n) {
-  return REAL(f)->pMethods->xFileSize(REAL(f), n);
-}
-static int cf_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int cf_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int cf_check(sqlite3_file *f, int *o) {
-  return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
-}
 static int cf_fcntl(sqlite3_file *f, int op, void *a) {
   if (op == SQLITE_FCNTL_CKPT_START) {
     cnt.ckpt_writes = 0;
@@ -121,103 +99,14 @@ static int cf_fcntl(sqlite3_file *f, int op, void *a) {
   }
   return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
 }
-static int cf_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int cf_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int cf_shmmap(sqlite3_file *f, int i, int sz, int ext, void volatile **pp) {
-  return REAL(f)->pMethods->xShmMap(REAL(f), i, sz, ext, pp);
-}
-static int cf_shmlock(sqlite3_file *f, int o, int n, int fl) {
-  return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl);
-}
-static void cf_shmbarrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int cf_shmunmap(sqlite3_file *f, int del) {
-  return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-
-static int cv_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out) {
-  (void)v;
-  cnt_file *cf = (cnt_file *)f;
-  cf->real = (sqlite3_file *)(cf + 1);
-  cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
-  cf->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
-  int rc = cnt.real->xOpen(cnt.real, name, cf->real, flags, out);
-  cf->base.pMethods = rc == SQLITE_OK ? &cnt.io : NULL;
-  return rc;
-}
-static int cv_delete(sqlite3_vfs *v, const char *n, int s) {
-  (void)v;
-  return cnt.real->xDelete(cnt.real, n, s);
-}
-static int cv_access(sqlite3_vfs *v, const char *n, int fl, int *o) {
-  (void)v;
-  return cnt.real->xAccess(cnt.real, n, fl, o);
-}
-static int cv_full(sqlite3_vfs *v, const char *n, int c, char *o) {
-  (void)v;
-  return cnt.real->xFullPathname(cnt.real, n, c, o);
-}
-static int cv_random(sqlite3_vfs *v, int n, char *o) {
-  (void)v;
-  return cnt.real->xRandomness(cnt.real, n, o);
-}
-static int cv_sleep(sqlite3_vfs *v, int us) {
-  (void)v;
-  return cnt.real->xSleep(cnt.real, us);
-}
-static int cv_time(sqlite3_vfs *v, double *t) {
-  (void)v;
-  return cnt.real->xCurrentTime(cnt.real, t);
-}
-static int cv_lasterr(sqlite3_vfs *v, int n, char *o) {
-  (void)v;
-  return cnt.real->xGetLastError ? cnt.real->xGetLastError(cnt.real, n, o) : 0;
-}
 
 /* Makes the counting VFS the default, so the backend's next open uses it
  * (the connection keeps it after cnt_remove). */
 static void cnt_install(void) {
-  cnt.real = sqlite3_vfs_find(NULL);
-  assert_non_null(cnt.real);
-  cnt.vfs = (sqlite3_vfs){
-      .iVersion = 1,
-      .szOsFile = (int)sizeof(cnt_file) + cnt.real->szOsFile,
-      .mxPathname = cnt.real->mxPathname,
-      .zName = "cis-vfsdb-counting",
-      .xOpen = cv_open,
-      .xDelete = cv_delete,
-      .xAccess = cv_access,
-      .xFullPathname = cv_full,
-      .xRandomness = cv_random,
-      .xSleep = cv_sleep,
-      .xCurrentTime = cv_time,
-      .xGetLastError = cv_lasterr,
-  };
-  cnt.io = (sqlite3_io_methods){
-      .iVersion = 2,
-      .xClose = cf_close,
-      .xRead = cf_read,
-      .xWrite = cf_write,
-      .xTruncate = cf_truncate,
-      .xSync = cf_sync,
-      .xFileSize = cf_size,
-      .xLock = cf_lock,
-      .xUnlock = cf_unlock,
-      .xCheckReservedLock = cf_check,
-      .xFileControl = cf_fcntl,
-      .xSectorSize = cf_sector,
-      .xDeviceCharacteristics = cf_dev,
-      .xShmMap = cf_shmmap,
-      .xShmLock = cf_shmlock,
-      .xShmBarrier = cf_shmbarrier,
-      .xShmUnmap = cf_shmunmap,
-  };
-  assert_int_equal(sqlite3_vfs_register(&cnt.vfs, 1), SQLITE_OK);
+  static const sqlite3_io_methods own = {.xRead = cf_read, .xWrite = cf_write, .xFileControl = cf_fcntl};
+  cis_test_shim_install("cis-vfsdb-counting", &own);
 }
-
-static void cnt_remove(void) {
-  sqlite3_vfs_unregister(&cnt.vfs);
-  sqlite3_vfs_register(cnt.real, 1);
-}
+static void cnt_remove(void) { cis_test_shim_remove(); }
 
 static void cnt_zero(void) {
   cnt.db_writes = cnt.db_bytes = cnt.wal_reads = cnt.failed = 0;
