@@ -223,19 +223,39 @@ AOT_SAT(i64_sat_f64_s, double, int64_t, uint64_t, -9223372036854777856.0, 922337
         INT64_MIN, INT64_MAX)
 AOT_SAT(i64_sat_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0, 0, UINT64_MAX)
 
+/* The call's tick counter (*c->ticks) is kept in a local of each
+ * function, tk_, between calls: wasm stores go through a char pointer,
+ * which may alias the counter, so decrementing it in place made every
+ * loop iteration load and store it, a dependency through memory from one
+ * iteration to the next. The local goes back to the counter before every
+ * call and at the function's exit, and is read again after a call
+ * (AOT_TICK_OUT / AOT_TICK_IN); a trap ends the call, so what it had not
+ * written back is moot. The runtime's slow path (tick) sees the counter
+ * exact: it is written back first and read after. Nothing else writes it
+ * during a call (a cancel or a deadline is seen by the slow path), so the
+ * bound holds as before: a loop reaches the slow path within one tick
+ * quantum of iterations. */
+#define AOT_TICK_OUT() (*tkp_ = tk_)
+#define AOT_TICK_IN() (tk_ = *tkp_)
+#define AOT_TICK_SLOW(c)                                                       \
+  do {                                                                         \
+    AOT_TICK_OUT();                                                            \
+    (c)->api->tick(c);                                                         \
+    AOT_TICK_IN();                                                             \
+  } while (0)
 /* Every function entry: the call depth, the native stack, then a tick. */
 #define AOT_ENTER(c, fi)                                                       \
   do {                                                                         \
     if (AOT_UNLIKELY(++*(c)->depth > (c)->max_depth ||                         \
                      (uintptr_t)__builtin_frame_address(0) < (c)->cstack_limit)) \
       aot_trap((c), AOT_T_STACK, (fi));                                        \
-    if (AOT_UNLIKELY(--*(c)->ticks < 0)) (c)->api->tick(c);                    \
+    if (AOT_UNLIKELY(--tk_ < 0)) AOT_TICK_SLOW(c);                             \
   } while (0)
 /* After anything that may grow memory 0 (a call, memory.grow). */
 #define AOT_RELOAD() (MS = c->mem_size ? *c->mem_size : 0)
 /* Every loop header. */
 #define AOT_TICK(c)                                                            \
   do {                                                                         \
-    if (AOT_UNLIKELY(--*(c)->ticks < 0)) (c)->api->tick(c);                    \
+    if (AOT_UNLIKELY(--tk_ < 0)) AOT_TICK_SLOW(c);                             \
   } while (0)
 

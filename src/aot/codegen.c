@@ -989,7 +989,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       TRY(reset_to(g, &done, done.results, done.nresults));
       g->nctl--;
       if (done.kind == K_FUNC) {
-        E("--*c->depth;\n");
+        E("--*c->depth;\nAOT_TICK_OUT();\n");
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
         else {
@@ -1045,14 +1045,15 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = cis__module_func_type(m, idx);
       if (idx < m->nfunc_imports) {
         pack_args(g, t);
-        E("c->api->call(c, %u, a_);\n", idx);
+        E("AOT_TICK_OUT();\nc->api->call(c, %u, a_);\nAOT_TICK_IN();\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
       } else {
         char fn[24];
         snprintf(fn, sizeof fn, "w%u", idx);
+        E("AOT_TICK_OUT();\n");
         TRY(direct_call(g, fn, t, m->func_type[idx]));
-        E("AOT_RELOAD();\n");
+        E("AOT_TICK_IN();\nAOT_RELOAD();\n");
       }
       break;
     }
@@ -1064,7 +1065,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = &m->types[ti];
       const char *iv = top(g, 0, cc);
       g->sp--;
-      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
+      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\nAOT_TICK_OUT();\n", tab, iv);
       E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
         "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
       E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
@@ -1086,7 +1087,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       pack_args(g, t);
       E("c->api->call_ref(c, g_, a_);\n");
       TRY(unpack_results(g, t));
-      E("}\nAOT_RELOAD();\n");
+      E("}\nAOT_TICK_IN();\nAOT_RELOAD();\n");
       break;
     }
     case CIS__OP_DROP: g->sp--; break;
@@ -1448,6 +1449,7 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * reload a field of c after each). Its size is read again after calls
    * and memory.grow (AOT_RELOAD). */
   cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
+  cis__aot_buf_printf(o, "int64_t *const tkp_ = c->ticks;\nint64_t tk_ = *tkp_;\n");
   cis__aot_buf_printf(o, "AOT_ENTER(c, %u);\n", fi);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
   cis__aot_buf_printf(o, "}\n\n");
