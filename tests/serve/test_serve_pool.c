@@ -274,49 +274,46 @@ static bool wait_asleep(atomic_int *tid) {
 
 static const char *const engines[] = {"interp", "aot"};
 
+/* How a quota case ends its paused guest. */
+typedef enum { BY_DEADLINE, BY_CANCEL, BY_LIFT } quota_end;
+
+/* On each engine: a spinning guest under a quota of 1 per mille with
+ * limits timeout_ms and fuel is seen asleep (paused), then ended `how`;
+ * its call returns want. */
+static void quota_case(uint64_t timeout_ms, uint64_t fuel, quota_end how, cis_result want) {
+  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
+    cis_limits l;
+    cis_limits_default(&l);
+    l.timeout_ms = timeout_ms;
+    l.fuel = fuel;
+    static guest g;
+    if (!guest_new(&g, engines[k], &l)) {
+      guest_free(&g);
+      continue;
+    }
+    cis_instance_quota(g.inst, 1);
+    guest_start(&g);
+    assert_true(wait_asleep(&g.tid));
+    if (how == BY_CANCEL) cis_instance_cancel(g.inst);
+    if (how == BY_LIFT) cis_instance_quota(g.inst, 0);
+    assert_true(guest_wait(&g));
+    assert_int_equal(g.rc, want);
+    guest_free(&g);
+  }
+}
+
 /* A spinning guest under a quota pauses (is seen asleep), and its
  * deadline still ends it with CIS_ETIMEOUT: the pause stops at the
  * deadline rather than leaving the guest to find it in its loop. */
 static void quota_pauses_a_spinning_call_and_its_deadline_still_ends_it(void **state) {
   (void)state;
-  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
-    cis_limits l;
-    cis_limits_default(&l);
-    l.timeout_ms = 3000;
-    static guest g;
-    if (!guest_new(&g, engines[k], &l)) {
-      guest_free(&g);
-      continue;
-    }
-    cis_instance_quota(g.inst, 1);
-    guest_start(&g);
-    assert_true(wait_asleep(&g.tid));
-    assert_true(guest_wait(&g));
-    assert_int_equal(g.rc, CIS_ETIMEOUT);
-    guest_free(&g);
-  }
+  quota_case(3000, 0, BY_DEADLINE, CIS_ETIMEOUT);
 }
 
 /* A cancel reaches a paused call (no deadline to end it). */
 static void quota_pause_ends_at_cancel(void **state) {
   (void)state;
-  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
-    cis_limits l;
-    cis_limits_default(&l);
-    l.timeout_ms = 0;
-    static guest g;
-    if (!guest_new(&g, engines[k], &l)) {
-      guest_free(&g);
-      continue;
-    }
-    cis_instance_quota(g.inst, 1);
-    guest_start(&g);
-    assert_true(wait_asleep(&g.tid));
-    cis_instance_cancel(g.inst);
-    assert_true(guest_wait(&g));
-    assert_int_equal(g.rc, CIS_ECANCELED);
-    guest_free(&g);
-  }
+  quota_case(0, 0, BY_CANCEL, CIS_ECANCELED);
 }
 
 /* Lifting the quota lets the call run on at full speed: with a fuel
@@ -325,24 +322,7 @@ static void quota_pause_ends_at_cancel(void **state) {
  * lift took effect. */
 static void quota_lifted_lets_the_call_run_on(void **state) {
   (void)state;
-  for (size_t k = 0; k < sizeof engines / sizeof *engines; k++) {
-    cis_limits l;
-    cis_limits_default(&l);
-    l.timeout_ms = 0;
-    l.fuel = 300000000ull;
-    static guest g;
-    if (!guest_new(&g, engines[k], &l)) {
-      guest_free(&g);
-      continue;
-    }
-    cis_instance_quota(g.inst, 1);
-    guest_start(&g);
-    assert_true(wait_asleep(&g.tid));
-    cis_instance_quota(g.inst, 0);
-    assert_true(guest_wait(&g));
-    assert_int_equal(g.rc, CIS_EFUEL);
-    guest_free(&g);
-  }
+  quota_case(0, 300000000ull, BY_LIFT, CIS_EFUEL);
 }
 
 /* A pool job that runs the guest attached to the pool (as cis serve's
