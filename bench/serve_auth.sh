@@ -26,6 +26,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/serve/lib.sh"
 [ $# -ge 2 ] || { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0" >&2; exit 2; }
 A=$1 B=$2
 shift 2
@@ -64,16 +65,8 @@ run() {
   "$2" skill install "$tmp/echo" >/dev/null 2>&1 || { echo "serve_auth.sh: $1: install failed" >&2; return 1; }
   CIS_BENCH_TOKEN=$("$2" token create --tenant default 2>/dev/null | tail -n 1)
   export CIS_BENCH_TOKEN
-  "$2" serve --listen 127.0.0.1:0 --workers 4 --queue 64 --tenant-concurrency 64 >"$tmp/serve.out" 2>"$tmp/serve.err" &
-  srv=$!
-  local port=
-  for _ in $(seq 300); do
-    port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.out" | head -n 1)
-    [ -n "$port" ] && break
-    kill -0 "$srv" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { echo "serve_auth.sh: $1: the server did not start" >&2; return 1; }
+  serve_start "$2" "$tmp" --workers 4 --queue 64 --tenant-concurrency 64 ||
+    { echo "serve_auth.sh: $1: see above" >&2; return 1; }
   local url=http://127.0.0.1:$port/v1/skills/echo/invoke
   wrk -t2 -c8 -d2s --timeout 10s -s "$tmp/post.lua" "$url" >/dev/null 2>&1
   wrk -t2 -c8 -d"${secs}s" --timeout 10s -s "$tmp/post.lua" "$url" >"$tmp/wrk.out" 2>&1

@@ -52,6 +52,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+. "$here/serve/lib.sh"
 out=$here/out
 build=$root/build-bench
 calls=10000
@@ -145,18 +146,9 @@ case $token in cis_*) ;; *) echo "serve_load.sh: no token made" >&2; exit 1 ;; e
 # ----------------------------------------------------------------- server
 # A tenant may have every connection's call in flight (the default cap is
 # --workers); the queue holds what the workers do not run.
-"$cis" serve --listen 127.0.0.1:0 ${workers:+--workers "$workers"} --queue "$((conns * 2))" \
-  --tenant-concurrency "$((conns * 2))" --max-connections "$((conns * 2 + 16))" \
-  >"$tmp/serve.out" 2>"$tmp/serve.err" &
-srv=$!
-port=
-for _ in $(seq 300); do
-  port=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/serve.out" | head -n 1)
-  [ -n "$port" ] && break
-  kill -0 "$srv" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "serve_load.sh: the server did not start:" >&2; cat "$tmp/serve.err" >&2; exit 1; }
+serve_start "$cis" "$tmp" ${workers:+--workers "$workers"} --queue "$((conns * 2))" \
+  --tenant-concurrency "$((conns * 2))" --max-connections "$((conns * 2 + 16))" ||
+  { echo "serve_load.sh: see above" >&2; exit 1; }
 url=http://127.0.0.1:$port
 rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$srv/status"; }
 

@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "cli_run.h"
+#include "support/test_file.h"
 
 extern char **environ;
 
@@ -263,16 +264,8 @@ static void run_skill_host_errors(void **st) {
 /* ------------------------------------------------- trap code offsets */
 
 static uint8_t *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
+  uint8_t *b = cis_test_file_read(path, len);
+  if (!b) fail_msg("cannot read %s", path);
   return b;
 }
 

@@ -25,6 +25,7 @@
 #include "cis/cis_log.h"
 #include "cis/cis_skill.h"
 #include "support/pg_connstr.h"
+#include "support/test_file.h"
 
 static const char *skill_dir;
 static const char *pg_dir, *pg_sh; /* pgdown mode: the private server */
@@ -37,22 +38,6 @@ typedef struct fixture {
   uint8_t *wasm;       /* kv_giveup.wasm */
   size_t wasm_len;
 } fixture;
-
-static uint8_t *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-    free(b);
-    b = NULL;
-  }
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 static int setup(void **state) {
   fixture *fx = calloc(1, sizeof *fx);
@@ -88,7 +73,7 @@ static int setup(void **state) {
   }
   char path[1024];
   snprintf(path, sizeof path, "%s/kv_giveup.wasm", skill_dir);
-  fx->wasm = slurp(path, &fx->wasm_len);
+  fx->wasm = cis_test_file_read(path, &fx->wasm_len);
   if (!fx->wasm) {
     fprintf(stderr, "cannot read %s\n", path);
     return -1;

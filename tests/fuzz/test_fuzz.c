@@ -19,35 +19,15 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "support/test_file.h"
 
 static const char *harness_name;
 static const char *input_path;
 
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  uint8_t *buf = NULL;
-  size_t cap = 0, n = 0;
-  for (;;) {
-    if (n == cap) {
-      cap = cap ? cap * 2 : 4096;
-      uint8_t *nb = realloc(buf, cap);
-      if (!nb) break;
-      buf = nb;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  fclose(f);
-  *len = n;
-  return buf;
-}
-
 static void replay(void **state) {
   (void)state;
   size_t len = 0;
-  uint8_t *bytes = read_file(input_path, &len);
+  uint8_t *bytes = cis_test_file_read(input_path, &len);
   if (!bytes) fail_msg("cannot read %s", input_path);
   /* fuzz_run decodes first, so its inputs are replayed through both. */
   cis_fuzz_decode(bytes, len);

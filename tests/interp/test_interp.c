@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "cis/cis.h"
+#include "support/test_file.h"
 #include "interp/interp.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -34,19 +35,11 @@ static cis_engine *engine_with(uint64_t fuel) {
 }
 
 static cis_module *load(cis_engine *e, const char *name) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s.wasm", CIS_INTERP_WASM_DIR, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open fixture %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
+  size_t n = 0;
+  uint8_t *buf = cis_test_file_read_in(CIS_INTERP_WASM_DIR, name, ".wasm", &n);
+  if (!buf) fail_msg("cannot read fixture %s/%s.wasm", CIS_INTERP_WASM_DIR, name);
   cis_module *m = NULL;
-  cis_result rc = cis_module_new(e, buf, (size_t)n, &m);
+  cis_result rc = cis_module_new(e, buf, n, &m);
   free(buf);
   if (rc != CIS_OK) fail_msg("loading %s: %s: %s", name, cis_errname(rc), cis_errmsg(e));
   return m;

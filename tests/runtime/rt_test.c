@@ -3,23 +3,15 @@
  */
 #include "runtime/rt_test.h"
 
+#include "support/test_file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 uint8_t *rt_read_fixture(const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s.wasm", CIS_RT_WASM_DIR, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open fixture %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
-  assert_non_null(buf);
-  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
+  uint8_t *buf = cis_test_file_read_in(CIS_RT_WASM_DIR, name, ".wasm", len);
+  if (!buf) fail_msg("cannot read fixture %s/%s.wasm", CIS_RT_WASM_DIR, name);
   return buf;
 }
 

@@ -51,33 +51,6 @@ static uint8_t *g_probe;          /* its bytes */
 static size_t g_probe_len;
 static char g_tmp[] = "/tmp/cis-test-sdk-XXXXXX"; /* homes and captured output */
 
-/* ------------------------------------------------------------ helpers */
-
-static uint8_t *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *b = malloc(cap + 1);
-  size_t got;
-  while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
-    n += got;
-    if (n == cap) {
-      uint8_t *nb = realloc(b, 2 * cap + 1);
-      if (!nb) {
-        free(b);
-        b = NULL;
-        break;
-      }
-      b = nb;
-      cap *= 2;
-    }
-  }
-  fclose(f);
-  if (b) b[n] = 0;
-  *len = n;
-  return b;
-}
-
 static bool is_rust(void) { return !strcmp(g_lang, "rust"); }
 
 /* A host on a fresh registry under g_tmp, logging to a null sink. */
@@ -483,10 +456,10 @@ static cli_result *cis(const char *first, ...) {
   assert_non_null(r);
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   size_t len;
-  uint8_t *b = slurp(out, &len);
+  uint8_t *b = cis_test_file_read(out, &len);
   snprintf(r->out, sizeof r->out, "%s", b ? (char *)b : "");
   free(b);
-  b = slurp(err, &len);
+  b = cis_test_file_read(err, &len);
   snprintf(r->err, sizeof r->err, "%s", b ? (char *)b : "");
   free(b);
   return r;
@@ -722,7 +695,7 @@ int main(int argc, char **argv) {
   g_example = argv[3];
   g_probe_path = argv[4];
   g_cargo_wasm = argc > 5 ? argv[5] : NULL;
-  g_probe = slurp(g_probe_path, &g_probe_len);
+  g_probe = cis_test_file_read(g_probe_path, &g_probe_len);
   if (!g_probe) {
     fprintf(stderr, "cannot read %s\n", g_probe_path);
     return 2;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "serve/serve_fixture.h"
+#include "support/test_file.h"
 
 int serve_home_new(char *home, size_t cap) {
   snprintf(home, cap, "/tmp/cis-serve-test-XXXXXX");
@@ -45,21 +46,7 @@ cis_skills *serve_open(const char *home, const char *tenant) {
 }
 
 uint8_t *serve_fixture(const char *dir, const char *name, size_t *len) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s.wasm", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  uint8_t *b = NULL;
-  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-  if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (b = malloc((size_t)n + 1)) != NULL) {
-    *len = fread(b, 1, (size_t)n, f);
-    if (*len != (size_t)n) {
-      free(b);
-      b = NULL;
-    }
-  }
-  fclose(f);
-  return b;
+  return cis_test_file_read_in(dir, name, ".wasm", len);
 }
 
 int serve_manifest(const uint8_t *wasm, size_t len, const char *name, const char *abi, const char *extra,
@@ -183,9 +170,19 @@ int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, cons
 }
 
 int serve_proc_start(serve_proc *sv, const char *cis, char *const *env, const char *const *extra) {
-  char *argv[16] = {(char *)cis, "serve", "--listen", "127.0.0.1:0"};
-  int n = 4;
-  for (size_t i = 0; extra && extra[i] && n < 15; i++) argv[n++] = (char *)extra[i];
+  return serve_proc_start_via(sv, NULL, cis, env, extra);
+}
+
+int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char *cis, char *const *env,
+                         const char *const *extra) {
+  char *argv[24];
+  int n = 0;
+  for (size_t i = 0; launcher && launcher[i] && n < 8; i++) argv[n++] = (char *)launcher[i];
+  argv[n++] = (char *)cis;
+  argv[n++] = "serve";
+  argv[n++] = "--listen";
+  argv[n++] = "127.0.0.1:0";
+  for (size_t i = 0; extra && extra[i] && n < 23; i++) argv[n++] = (char *)extra[i];
   argv[n] = NULL;
   if (spawn_piped(argv, env, &sv->pid, &sv->out) != 0) return -1;
   char line[256];

@@ -59,6 +59,11 @@ typedef struct serve_proc {
  * first (60 s at most). 0, or -1 with nothing left running. */
 int serve_proc_start(serve_proc *sv, const char *cis, char *const *env, const char *const *extra);
 
+/* The same, run through a launcher (a NULL-ended argv prefix that execs
+ * what follows it in the same process, e.g. setpriv; NULL for none). */
+int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char *cis, char *const *env,
+                         const char *const *extra);
+
 /* Waits (120 s at most, then SIGKILL) for the server to exit; its exit
  * status, or -1 when it did not exit by itself or not with a status. */
 int serve_proc_wait(serve_proc *sv);

@@ -25,6 +25,7 @@
 #include "serve/http_client.h"
 #include "serve/op_server.h"
 #include "serve/serve_fixture.h"
+#include "support/test_file.h"
 
 static const char *g_dir, *g_page;
 
@@ -287,15 +288,8 @@ static void memory_peak_of_a_growing_skill_is_larger(void **state) {
 
 /* The text of file name in the page's source folder (malloc'd). */
 static char *page_source(const char *name, size_t *len) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s", g_page, name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  char *b = malloc(1 << 20);
-  assert_non_null(b);
-  *len = fread(b, 1, (1 << 20) - 1, f);
-  b[*len] = 0;
-  fclose(f);
+  char *b = (char *)cis_test_file_read_in(g_page, name, "", len);
+  if (!b) fail_msg("cannot read %s/%s", g_page, name);
   return b;
 }
 

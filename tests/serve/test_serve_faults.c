@@ -67,11 +67,7 @@ static void nap_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-typedef struct server {
-  pid_t pid;
-  int port;
-  int out; /* its stdout */
-} server;
+typedef serve_proc server;
 
 /* Servers started and not yet ended, for the teardown: a failed assertion
  * leaves its test at once, and a server left running holds the runner's
@@ -96,8 +92,6 @@ static void live_remove(const server *sv) {
 /* Starts `cis serve --listen 127.0.0.1:0 --workers 4` on home (CIS_KV from
  * g_kv) and reads its port; 0 on success. */
 static int serve_start(const char *home, server *sv) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
   char envhome[300], envkv[1100];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
   snprintf(envkv, sizeof envkv, "CIS_KV=%s", g_kv);
@@ -105,32 +99,11 @@ static int serve_start(const char *home, server *sv) {
    * starts the compile worker thread, which a call lowered in priority
    * would pass its nice value on to; this test is about the pool. */
   char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", g_kv[0] ? envkv : NULL, NULL};
-  char *argv[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_nice", (char *)g_cis, "serve", "--listen",
-                  "127.0.0.1:0", "--workers", "4", "--tenant-concurrency", "16", NULL};
-  char **args = g_no_nice ? argv : argv + 3; /* setpriv execs cis: the same pid */
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  int rc = posix_spawn(&sv->pid, args[0], &fa, NULL, args, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    close(p[0]);
-    return -1;
-  }
-  sv->out = p[0];
+  static const char *const no_nice[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_nice", NULL};
+  static const char *const extra[] = {"--workers", "4", "--tenant-concurrency", "16", NULL};
+  if (serve_proc_start_via(sv, g_no_nice ? no_nice : NULL, g_cis, env, extra) != 0) return -1;
   live_add(sv); /* from here the teardown ends it if the test does not */
-  char line[256] = "";
-  size_t got = 0;
-  for (int i = 0; i < 600 && !memchr(line, '\n', got); i++) {
-    struct pollfd pf = {p[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(p[0], line + got, sizeof line - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-    line[got] = 0;
-  }
-  return sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1 ? 0 : -1;
+  return 0;
 }
 
 /* Ends the server: SIGKILL (a crash) or SIGTERM (a drain); waits at most

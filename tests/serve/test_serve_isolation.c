@@ -220,23 +220,6 @@ static int put_file(const char *path, const void *p, size_t len) {
   return fclose(f) == 0 && w == len ? 0 : -1;
 }
 
-/* The whole of file NAME.wasm of the fixtures' folder (malloc'd), or NULL. */
-static uint8_t *fixture_all(const char *name, size_t *len) {
-  char path[PATH_MAX];
-  snprintf(path, sizeof path, "%s/%s.wasm", g_dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  uint8_t *buf = NULL;
-  long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-  if (n > 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  *len = buf ? (size_t)n : 0;
-  return buf;
-}
-
 static int hp_teardown(void **state);
 
 /* A default-tenant skill installed by the operator from a folder, with a
@@ -250,7 +233,7 @@ static int hp_setup(void **state) {
   snprintf(v->data, sizeof v->data, "%s/operators-data", v->home);
   if (mkdir(v->skill, 0755) || mkdir(v->data, 0755)) goto fail;
   size_t len;
-  uint8_t *wasm = fixture_all("nodes_skill", &len); /* WASI files, test_serve_nodes's */
+  uint8_t *wasm = serve_fixture(g_dir, "nodes_skill", &len); /* WASI files, test_serve_nodes's */
   if (!wasm) goto fail;
   char extra[600], manifest[2048], path[400];
   snprintf(extra, sizeof extra,

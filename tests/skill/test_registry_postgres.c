@@ -31,25 +31,10 @@
 #include "serve/http_internal.h"
 #include "skill/registry_internal.h"
 #include "support/pg_connstr.h"
+#include "support/test_file.h"
 
 static const char *g_dir;
 static char g_conn[1024], g_spec[1100], g_root[256];
-
-static uint8_t *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-    free(b);
-    b = NULL;
-  }
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 /* A tenant name of this test and process. */
 static void tenant_of(char *out, size_t cap, const char *test) { snprintf(out, cap, "%s-%d", test, (int)getpid()); }
@@ -74,7 +59,7 @@ static cis_skills *node(const char *test, const char *nodename, const char *tena
 static uint8_t *hello(size_t *len, char sha[65]) {
   char path[512];
   snprintf(path, sizeof path, "%s/hello.wasm", g_dir);
-  uint8_t *w = read_all(path, len);
+  uint8_t *w = cis_test_file_read(path, len);
   assert_non_null(w);
   assert_int_equal(cis_sha256_hex(w, *len, sha), CIS_OK);
   return w;
@@ -421,7 +406,7 @@ static void hostile_rows_are_refused_without_harm(void **state) {
   fputs("not a module", f);
   fclose(f);
   assert_int_equal(invoke(b, "good"), CIS_OK);
-  uint8_t *copy = read_all(path, &len);
+  uint8_t *copy = cis_test_file_read(path, &len);
   assert_non_null(copy);
   assert_int_equal(memcmp(copy, "\0asm", 4), 0);
   free(copy);

@@ -38,19 +38,7 @@ static char g_home[256];       /* registry home for this run */
 static char g_kv[512];         /* KV spec */
 static const char *g_self;     /* argv[0], for the second process */
 
-static uint8_t *slurp(const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", g_dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  *len = fread(b, 1, (size_t)n, f);
-  fclose(f);
-  return b;
-}
+static uint8_t *slurp(const char *name, size_t *len) { return cis_test_file_read_in(g_dir, name, "", len); }
 
 static cis_skills *open_host(cis_ai *ai) { return cis_test_skills_open(g_home, g_kv, ai); }
 

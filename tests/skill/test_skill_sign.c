@@ -24,6 +24,7 @@
 
 #include "cis/cis_skill.h"
 #include "common/ed25519.h"
+#include "support/test_file.h"
 
 static const char *g_dir;  /* built skills */
 static char g_root[256];   /* this run's folder; each test has a home below */
@@ -36,15 +37,9 @@ static void write_file(const char *path, const void *data, size_t len) {
 }
 
 static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)n + 1);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = 0;
-  fclose(f);
+  size_t n;
+  char *b = (char *)cis_test_file_read(path, &n);
+  if (!b) fail_msg("cannot read %s", path);
   return b;
 }
 

@@ -28,6 +28,7 @@
 
 #include "cis/cis_skill.h"
 #include "support/full_disk.h"
+#include "support/test_file.h"
 #include "cis/cis_wasi.h"
 
 static const char *wasm_path;
@@ -37,17 +38,8 @@ static size_t wasm_len;
 static char sha[65];
 
 static void read_all(const char *path, uint8_t **data, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  *data = malloc((size_t)n + 1);
-  assert_non_null(*data);
-  assert_int_equal(fread(*data, 1, (size_t)n, f), (size_t)n);
-  (*data)[n] = 0;
-  *len = (size_t)n;
-  fclose(f);
+  *data = cis_test_file_read(path, len);
+  if (!*data) fail_msg("cannot read %s", path);
 }
 
 static void write_text(const char *path, const char *text) {

@@ -42,6 +42,7 @@
 #include "cis/cis_vfs.h"
 #include "skill/skill_join.h"
 #include "support/pg_connstr.h"
+#include "support/test_file.h"
 #include "vfs/vfs_db_join.h"
 
 static bool pg;              /* the PostgreSQL run */
@@ -52,16 +53,8 @@ static size_t unit_len;
 static char unit_sha[65];
 
 static void read_all(const char *path, uint8_t **data, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  *data = malloc((size_t)n + 1);
-  assert_non_null(*data);
-  assert_int_equal(fread(*data, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
+  *data = cis_test_file_read(path, len);
+  if (!*data) fail_msg("cannot read %s", path);
 }
 
 /* A name unique to this run, so runs on the shared server do not meet. */

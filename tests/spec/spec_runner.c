@@ -48,6 +48,7 @@
 #include <cjson/cJSON.h>
 
 #include "cis/cis.h"
+#include "support/test_file.h"
 
 /* gcov's flush, present when the runner is built with --coverage. The
  * children end with _exit (no atexit handlers: nothing of the parent's
@@ -229,40 +230,6 @@ static const char *show_name(const spec_name *n, char *buf, size_t len) {
 
 static const char *jstr(const cJSON *obj, const char *key) {
   return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
-}
-
-/* Reads a whole file. Returns a malloc'd buffer (NUL-terminated, for JSON)
- * and its length, or NULL with errno set. */
-static uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 1 << 16, n = 0;
-  uint8_t *b = malloc(cap + 1);
-  while (b) {
-    if (n == cap) {
-      uint8_t *nb = realloc(b, cap * 2 + 1);
-      if (!nb) {
-        free(b);
-        b = NULL;
-        break;
-      }
-      b = nb;
-      cap *= 2;
-    }
-    size_t got = fread(b + n, 1, cap - n, f);
-    if (!got) break;
-    n += got;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (!b || err) {
-    free(b);
-    errno = err ? EIO : ENOMEM;
-    return NULL;
-  }
-  b[n] = 0;
-  *len = n;
-  return b;
 }
 
 /* --------------------------------------------------------------- values */
@@ -606,7 +573,7 @@ static const char *wast_text(spec_script *s, size_t *len) {
   if ((size_t)snprintf(path, sizeof path, "%s/%s", s->dir, s->wast) >= sizeof path) return NULL;
   if (strcmp(path, spec_wast.path)) {
     free(spec_wast.text);
-    spec_wast.text = (char *)read_file(path, &spec_wast.len);
+    spec_wast.text = (char *)cis_test_file_read(path, &spec_wast.len);
     snprintf(spec_wast.path, sizeof spec_wast.path, "%s", spec_wast.text ? path : "");
   }
   *len = spec_wast.len;
@@ -772,7 +739,7 @@ static bool text_load(spec_script *s, const char *filename, cis_module **out, bo
       *rc = CIS_EINVAL;
       return true;
     }
-    text = (char *)read_file(path, &len);
+    text = (char *)cis_test_file_read(path, &len);
   }
   if (!text) {
     fail(s, "cannot read the text of %s: %s", filename ? filename : "the module", strerror(errno));
@@ -829,7 +796,7 @@ static cis_result load_module(spec_script *s, const char *filename, cis_module *
     return CIS_EINVAL;
   }
   size_t len = 0;
-  uint8_t *bytes = read_file(path, &len);
+  uint8_t *bytes = cis_test_file_read(path, &len);
   if (!bytes) {
     fail(s, "cannot read %s: %s", path, strerror(errno));
     return CIS_EIO;
@@ -1188,7 +1155,7 @@ static void run_script(const char *json_path, spec_counts *counts) {
   snprintf(s.wast, sizeof s.wast, "%s", base ? base + 1 : json_path);
 
   size_t len = 0;
-  char *raw = (char *)read_file(json_path, &len);
+  char *raw = (char *)cis_test_file_read(json_path, &len);
   int read_errno = raw ? 0 : errno;
   char *prot = raw ? protect_nul_escapes(raw, len) : NULL;
   cJSON *root = prot ? cJSON_Parse(prot) : NULL;

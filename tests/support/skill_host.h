@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cis/cis_skill.h"
+#include "support/test_file.h"
 
 /* Makes this run's folder /tmp/cis-test-SUITE-XXXXXX into root (cap
  * bytes); 0, or -1 when it cannot (main returns 2 then). */
@@ -67,17 +68,8 @@ static inline cis_skills *cis_test_skills_open(const char *home, const char *kv_
 /* The bytes of dir/name (malloc'd, *len their count); fails the test when
  * the file cannot be read. */
 static inline uint8_t *cis_test_slurp(const char *dir, const char *name, size_t *len) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-  if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", path);
-  fclose(f);
-  *len = (size_t)n;
+  uint8_t *b = cis_test_file_read_in(dir, name, "", len);
+  if (!b) fail_msg("cannot read %s/%s", dir, name);
   return b;
 }
 

@@ -17,6 +17,7 @@
 
 #include "cis/cis.h"
 #include "wat/wat.h"
+#include "support/test_file.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -455,17 +456,8 @@ static void wat_text_and_token_sizes_are_bounded(void **state) {
 /* ----------------------------------------------------------- vs wat2wasm */
 
 static uint8_t *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  fclose(f);
-  b[n] = 0;
-  *len = (size_t)n;
+  uint8_t *b = cis_test_file_read(path, len);
+  if (!b) fail_msg("cannot read %s", path);
   return b;
 }
 
