@@ -8,7 +8,8 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat or http
+#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http or
+#            aot_elf
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -18,7 +19,9 @@
 # tests/wasi/fuzz-inputs/ and two sequences written below; mcp's (JSON-RPC
 # sessions, one message a line) from fuzz/mcp/*.jsonl; wat's (module text)
 # from fuzz/wat/*.wat and the suite's *.wat files; http's (requests, see
-# fuzz/fuzz_http.c) from fuzz/http/*.
+# fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from the
+# compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
+# ~/.local/share/cis/cache) and a few of the system's shared libraries.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -34,8 +37,8 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http)" >&2; exit 2 ;;
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -96,6 +99,17 @@ elif [ "$target" = http ]; then
   dict=
   for f in "$root"/fuzz/http/*; do
     [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = aot_elf ]; then
+  # Compiled objects: cache entries (each starts with its object, so the
+  # whole entry is a seed) and ELF shared libraries of the system.
+  dict=
+  for f in "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
+    "${HOME:-/nonexistent}"/.local/share/cis/cache/* /lib/x86_64-linux-gnu/libm.so.6 \
+    /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0; do
+    [ -f "$f" ] || continue
     dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"
   done

@@ -36,11 +36,15 @@ static inline v128 gget128(void *const g) {
 }
 static inline void gset128(void *const g, v128 v) { memcpy((char *)g + AOT_OFF_GVAL, &v, 16); }
 
-/* v128.store, and the lane loads and stores: n bytes at byte offset at of
- * the vector, checked as every access (aot_ea). */
+/* v128.store (vst128u: covered by a check group's check), and the lane
+ * loads and stores: n bytes at byte offset at of the vector, checked as
+ * every access (aot_ea). */
 static inline void vst128(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms, uint32_t a,
                           uint32_t off, v128 v) {
   v_store(m + aot_ea(c, fi, ms, a, off, 16), v);
+}
+static inline void vst128u(uint8_t *m, uint32_t a, uint32_t off, v128 v) {
+  v_store(m + AOT_EAU(a, off), v);
 }
 static inline v128 vld_lane(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms, uint32_t a,
                             uint32_t off, v128 v, uint32_t at, uint32_t n) {
@@ -96,14 +100,14 @@ static inline v128 aot_swizzle(v128 a, v128 s) {
  * interleaved they are the 32-bit products (below 2^32), exact.
  * hi: the high 4 lanes of x, else the low 4; s: signed. */
 #if defined(__SSE2__)
-static inline __attribute__((always_inline)) v128 aot_wide16(v128 x, int hi, int s) {
+static inline __attribute__((always_inline)) v128 aot_wide16_v1(v128 x, int hi, int s) {
   __m128i v = (__m128i)x;
   if (s)
     return (v128)_mm_srai_epi32(hi ? _mm_unpackhi_epi16(v, v) : _mm_unpacklo_epi16(v, v), 16);
   __m128i z = _mm_setzero_si128();
   return (v128)(hi ? _mm_unpackhi_epi16(v, z) : _mm_unpacklo_epi16(v, z));
 }
-static inline __attribute__((always_inline)) v128 aot_mul16(v128 x, v128 y, int hi, int s) {
+static inline __attribute__((always_inline)) v128 aot_mul16_v1(v128 x, v128 y, int hi, int s) {
   __m128i a = (__m128i)x, b = (__m128i)y;
   if (s) {
     /* Each i16 beside a zero: pmaddwd's a * b + 0 * 0 is the product. */
@@ -116,12 +120,85 @@ static inline __attribute__((always_inline)) v128 aot_mul16(v128 x, v128 y, int 
   return (v128)(hi ? _mm_unpackhi_epi16(lo, h) : _mm_unpacklo_epi16(lo, h));
 }
 #else
-static inline v128 aot_wide16(v128 x, int hi, int s) {
+static inline v128 aot_wide16_v1(v128 x, int hi, int s) {
   return s ? (hi ? i32x4_extend_high_i16x8_s(x) : i32x4_extend_low_i16x8_s(x))
            : (hi ? i32x4_extend_high_i16x8_u(x) : i32x4_extend_low_i16x8_u(x));
 }
-static inline v128 aot_mul16(v128 x, v128 y, int hi, int s) {
+static inline v128 aot_mul16_v1(v128 x, v128 y, int hi, int s) {
   return s ? (hi ? i32x4_extmul_high_i16x8_s(x, y) : i32x4_extmul_low_i16x8_s(x, y))
            : (hi ? i32x4_extmul_high_i16x8_u(x, y) : i32x4_extmul_low_i16x8_u(x, y));
 }
+#endif
+/* In the x86-64-v2 body the low lanes are widened by pmovsxwd and
+ * pmovzxwd (SSE4.1), which gcc folds with the 8-byte load before them:
+ * simd_dot's movq and unpack of each operand become one instruction.
+ * Built for that body's target, so that gcc inlines them there. */
+#if AOT_SIMD_TWO
+#include <smmintrin.h>
+AOT_V2_FN __attribute__((unused)) static inline v128 aot_wide16_v2(v128 x, int hi, int s) {
+  __m128i v = (__m128i)x;
+  if (!hi) return (v128)(s ? _mm_cvtepi16_epi32(v) : _mm_cvtepu16_epi32(v));
+  return (v128)(s ? _mm_srai_epi32(_mm_unpackhi_epi16(v, v), 16)
+                  : _mm_unpackhi_epi16(v, _mm_setzero_si128()));
+}
+AOT_V2_FN __attribute__((unused)) static inline v128 aot_mul16_v2(v128 x, v128 y, int hi, int s) {
+  __m128i a = (__m128i)x, b = (__m128i)y, z = _mm_setzero_si128();
+  if (s && !hi) return (v128)_mm_madd_epi16(_mm_cvtepu16_epi32(a), _mm_cvtepu16_epi32(b));
+  if (s) return (v128)_mm_madd_epi16(_mm_unpackhi_epi16(a, z), _mm_unpackhi_epi16(b, z));
+  __m128i lo = _mm_mullo_epi16(a, b), h = _mm_mulhi_epu16(a, b);
+  return (v128)(hi ? _mm_unpackhi_epi16(lo, h) : _mm_unpacklo_epi16(lo, h));
+}
+#define aot_wide16(x, hi, s) (AOT_V2 ? aot_wide16_v2((x), (hi), (s)) : aot_wide16_v1((x), (hi), (s)))
+#define aot_mul16(x, y, hi, s)                                                   \
+  (AOT_V2 ? aot_mul16_v2((x), (y), (hi), (s)) : aot_mul16_v1((x), (y), (hi), (s)))
+#else
+#define aot_wide16 aot_wide16_v1
+#define aot_mul16 aot_mul16_v1
+#endif
+
+/* i8x16.shuffle with one operand known to be zero (a v128.const 0, or a
+ * local only ever assigned one: clang keeps the zero of its byte
+ * widenings in a local). Every lane taken from that operand is zero,
+ * whatever its index, which gcc's shuffle builtin cannot know: it built
+ * clang's {16, 1, 17, 3, ...} (x's low bytes beside zeros) as two pshufb
+ * and a blend. The code generator matches the zero-extending interleaves
+ * and the half moves (aot_zip0, SSE2: one instruction in both bodies);
+ * any other such shuffle is one pshufb of the other operand in the
+ * x86-64-v2 body, 0x80 in its zero lanes (AOT_SHUFFLE0). k: AOT_Z_*. */
+enum {
+  AOT_Z_LO8, AOT_Z_HI8, AOT_Z_LO16, AOT_Z_HI16, AOT_Z_LO32, AOT_Z_HI32, AOT_Z_LO64, AOT_Z_HI64
+};
+#if defined(__SSE2__)
+static inline __attribute__((always_inline)) v128 aot_zip0(v128 x, int k) {
+  __m128i v = (__m128i)x, z = _mm_setzero_si128();
+  switch (k) {
+  case AOT_Z_LO8: return (v128)_mm_unpacklo_epi8(v, z);
+  case AOT_Z_HI8: return (v128)_mm_unpackhi_epi8(v, z);
+  case AOT_Z_LO16: return (v128)_mm_unpacklo_epi16(v, z);
+  case AOT_Z_HI16: return (v128)_mm_unpackhi_epi16(v, z);
+  case AOT_Z_LO32: return (v128)_mm_unpacklo_epi32(v, z);
+  case AOT_Z_HI32: return (v128)_mm_unpackhi_epi32(v, z);
+  case AOT_Z_LO64: return (v128)_mm_move_epi64(v);
+  default: return (v128)_mm_unpackhi_epi64(v, z);
+  }
+}
+#else
+static inline v128 aot_zip0(v128 x, int k) {
+  /* Lanes of w bytes from x's low or high half, each beside a zero lane. */
+  uint8_t s[16], r[16] = {0};
+  memcpy(s, &x, 16);
+  unsigned w = 1u << (k / 2), from = (k & 1) ? 8 : 0;
+  for (unsigned j = 0; j < 8 / w; j++) memcpy(r + 2 * j * w, s + from + j * w, w);
+  return v_load(r);
+}
+#endif
+#if AOT_SIMD_TWO && CIS_SIMD_SSSE3
+/* Built for the x86-64-v2 body's own target, so that gcc inlines it
+ * there (a target("ssse3") function is not inlined into another arch). */
+AOT_V2_FN __attribute__((unused)) static inline v128 aot_pshufb0(v128 x, v128 m) {
+  return (v128)_mm_shuffle_epi8((__m128i)x, (__m128i)m);
+}
+#define AOT_SHUFFLE0(x, m, other) (AOT_V2 ? aot_pshufb0((x), (m)) : (other))
+#else
+#define AOT_SHUFFLE0(x, m, other) (other)
 #endif

@@ -18,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 2
+#define CIS_AOT_ABI 3
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 
@@ -78,7 +78,8 @@ struct cis_aot_ctx {
   void *rt;                   /* aot.c's private state of the entry */
 };
 
-/* Each compiled object exports this one symbol. */
+/* What the loader knows of a compiled object: its ABI, functions and key,
+ * from the object's one exported function. */
 typedef struct cis_aot_object {
   uint32_t abi;               /* CIS_AOT_ABI */
   uint32_t nfuncs;            /* defined functions */
@@ -88,6 +89,17 @@ typedef struct cis_aot_object {
   const char *key;            /* the cache key it was compiled for (hex) */
 } cis_aot_object;
 
-#define CIS_AOT_OBJECT_SYMBOL "cis_aot_exports"
+/* Each compiled object exports this one function, which is also its ELF
+ * entry point (so that cis's own loader needs no symbol table): it sets
+ * o->abi, o->nfuncs and o->key and, when nfuncs <= cap, stores the
+ * address of each defined function's entry and typed C function in
+ * entries[i] and fptrs[i]. The code computes the addresses (relative to
+ * where it runs), so the object has no relocations to apply (since ABI 3;
+ * before, it exported a table of pointers). Returns nfuncs. */
+typedef uint32_t (*cis_aot_describe_fn)(cis_aot_object *o,
+                                        void (**entries)(cis_aot_ctx *c, uint64_t *ar),
+                                        void **fptrs, uint32_t cap);
+
+#define CIS_AOT_DESCRIBE_SYMBOL "cis_aot_describe"
 
 #endif /* CIS_AOT_RT_H */

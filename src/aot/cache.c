@@ -65,11 +65,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +77,7 @@
 #include <sodium.h>
 
 #include "aot/aot.h"
+#include "aot/elf.h"
 #include "cis/cis_aot.h"
 #include "common/dynlib.h"
 #include "common/sha256.h"
@@ -86,7 +87,7 @@ extern char **environ;
 
 /* The trailer of an entry: the object, then these fields at these offsets
  * of its last TRL_SIZE bytes. */
-#define MAGIC "CISAOT04" /* 04: module bytes and key text stored (03: hashed key) */
+#define MAGIC "CISAOT05" /* 05: ABI 3 objects, mapped by cis (04: module bytes and key text stored) */
 #define T_KEY 8        /* the entry's name, 32 bytes */
 #define T_SUM 40       /* BLAKE2b-256 of the object */
 #define T_MOD 72       /* SHA-256 of the module (for listings) */
@@ -98,6 +99,13 @@ extern char **environ;
 #define T_FLAGS 144    /* u32 */
 #define F_CRC 1u
 #define TRL_SIZE 160
+/* The object is followed by zeros up to a multiple of PAD, then the
+ * module's bytes: cis maps the object's pages itself (elf.c), and the
+ * last page of its code must not hold bytes of the module (a guest's
+ * choice) mapped executable. The checksum covers the zeros too. */
+#define PAD 4096u
+/* Padding after an object of n bytes. */
+static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
 /* Largest key text. */
 #define KEY_TEXT_MAX 8192
 /* How long a process waits for another compiling the same module. */
@@ -124,11 +132,16 @@ extern char **environ;
  * in one segment instead of three (2 mappings, not 4). What that gives
  * up, constants and headers mapped executable, adds nothing an attacker
  * could not already reach: the code itself carries the module's
- * constants as immediates. RELRO is kept (the function tables are
- * read-only once relocated); -z norelro measured no fewer faults. */
+ * constants as immediates. -z norelro: since CIS_AOT_ABI 3 the object
+ * holds no pointer to relocate (its describe function computes its
+ * function tables into the loader's memory), so the RELRO region would
+ * protect only the dynamic table, at the cost of a page of padding that
+ * every load reads through its checksum. -e cis_aot_describe makes the
+ * describe function the ELF entry point, which is how cis's own loader
+ * (elf.c) finds it without a symbol table. */
 static const char CFLAGS[] =
     "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-plt -w "
-    "-nostartfiles -Wl,-z,noseparate-code";
+    "-nostartfiles -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-e,cis_aot_describe";
 
 /* CIS_AOT_CFLAGS replaces them (for measuring other flags; they are part
  * of the key, so objects built with other flags never mix). */
@@ -237,6 +250,16 @@ __attribute__((target("sse4.2"))) static uint32_t crc_update(uint32_t crc, const
                                                               size_t n) {
   const uint8_t *b = p;
   uint64_t c = ~crc;
+  /* 32 bytes a step: a cached start checks a whole object, and the loop's
+   * own instructions were as many as the crc32s. */
+  for (; n >= 32; b += 32, n -= 32) {
+    uint64_t w[4];
+    memcpy(w, b, 32);
+    c = __builtin_ia32_crc32di(c, w[0]);
+    c = __builtin_ia32_crc32di(c, w[1]);
+    c = __builtin_ia32_crc32di(c, w[2]);
+    c = __builtin_ia32_crc32di(c, w[3]);
+  }
   for (; n >= 8; b += 8, n -= 8) {
     uint64_t w;
     memcpy(&w, b, 8);
@@ -268,7 +291,37 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
 }
 #endif
 
-/* The entry's name: FNV-1a of the key text and of the module's bytes
+/* The machine the objects are for: the architecture cis was built for,
+ * which is the only one the flags depend on (uname's, read at every
+ * cached start, could only differ from it under a 32-bit personality,
+ * where the objects are unchanged). */
+#if defined(__x86_64__)
+#define MACHINE "x86_64"
+#elif defined(__aarch64__)
+#define MACHINE "aarch64"
+#elif defined(__i386__)
+#define MACHINE "i386"
+#else
+#define MACHINE "other"
+#endif
+
+/* A 64-bit hash of n bytes at p, eight bytes a step (a multiply and a
+ * shift each; FNV-1a's byte steps were most of a cached start's key). */
+static uint64_t word_hash(const void *p, size_t n) {
+  const uint8_t *b = p;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+  for (; n >= 8; b += 8, n -= 8) {
+    memcpy(&w, b, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+  }
+  w = 0;
+  if (n) memcpy(&w, b, n);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+/* The entry's name: a hash of the key text and one of the module's bytes
  * (one pass each), spread over 32 bytes by four FNV-1a lanes (distinct
  * offset bases) over those two. Where to look, not what is there: loads
  * compare text and bytes in full. */
@@ -276,7 +329,7 @@ static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t
                        uint8_t out[32]) {
   static const uint64_t basis[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
                                     0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
-  uint64_t two[2] = {cis__hash_bytes(0, text, tlen), cis__hash_bytes(0, mod, mlen)};
+  uint64_t two[2] = {word_hash(text, tlen), word_hash(mod, mlen)};
   for (int i = 0; i < 4; i++) {
     uint64_t h = cis__hash_bytes(basis[i], two, sizeof two);
     memcpy(out + 8 * i, &h, 8);
@@ -284,6 +337,11 @@ static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t
 }
 
 /* ---------------------------------------------------------- compiler */
+
+/* Whether path is a regular file with an execute bit; its status in *st. */
+static bool runnable(const char *path, struct stat *st) {
+  return stat(path, st) == 0 && S_ISREG(st->st_mode) && (st->st_mode & 0111);
+}
 
 cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   const char *name = getenv("CIS_CC");
@@ -303,11 +361,14 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
     setmsg(msg, cap, "out of memory looking for the C compiler");
     return CIS_ENOMEM;
   }
+  /* A regular file with an execute bit, by stat alone: access(X_OK)
+   * besides was one more system call per folder, and a file this process
+   * may not run fails the compile with its error anyway. */
   bool found = false;
   struct stat st;
   if (slash) {
     memcpy(cand, name, nlen + 1);
-    found = access(cand, X_OK) == 0;
+    found = runnable(cand, &st);
   } else {
     while (*path && !found) {
       const char *colon = strchr(path, ':');
@@ -316,12 +377,12 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
         memcpy(cand, path, n);
         cand[n] = '/';
         memcpy(cand + n + 1, name, nlen + 1);
-        found = access(cand, X_OK) == 0;
+        found = runnable(cand, &st);
       }
       path += n + (colon ? 1 : 0);
     }
   }
-  if (!found || stat(cand, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (!found) {
     free(cand);
     setmsg(msg, cap,
            "no C compiler \"%s\" found: the compiled engine needs one (install the Debian "
@@ -330,9 +391,15 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
     return CIS_EUNSUPPORTED;
   }
   cc->path = cand;
-  snprintf(cc->ident, sizeof cc->ident, "%llx:%llx:%llx:%lld.%09ld",
-           (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-           (unsigned long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  /* dev:ino:size:mtime.ns, appended (snprintf cost a third of this). */
+  cis__aot_text t = {cc->ident, sizeof cc->ident, 0};
+  const uint64_t v[] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                        (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
+  for (int i = 0; i < 5; i++) {
+    if (i) cis__aot_text_put(&t, i == 4 ? "." : ":", 1);
+    cis__aot_text_u64(&t, v[i]);
+  }
+  cis__aot_text_end(&t); /* five numbers of at most 20 digits fit in 96 bytes */
   return CIS_OK;
 }
 
@@ -412,8 +479,6 @@ static void key_free(key *k) {
  * module's bytes. No hash library: a cached start binds none. */
 static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, char *msg,
                            size_t cap) {
-  struct utsname u;
-  if (uname(&u) != 0) snprintf(u.machine, sizeof u.machine, "unknown");
   /* The prelude pasted into every generated file, so that a change to it
    * can never be served from an entry compiled before: its SHA-256,
    * computed at build time (embed.cmake; hashing its few hundred KB here
@@ -443,7 +508,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
     cis__aot_text_str(&t, "\nflags ");
     cis__aot_text_str(&t, cis__aot_cflags());
     cis__aot_text_str(&t, "\nmachine ");
-    cis__aot_text_str(&t, u.machine);
+    cis__aot_text_str(&t, MACHINE);
     cis__aot_text_str(&t, "\n");
     if (t.len >= KEY_TEXT_MAX) {
       free(k->text);
@@ -575,54 +640,171 @@ static bool pread_all(int fd, uint8_t *p, size_t n, off_t at) {
   return true;
 }
 
+/* What a load's check keeps of the object it read, for cis's own loader
+ * (elf.c): the plan made from the object's headers and its dynamic
+ * table, both taken from the very bytes the checksum covered. */
+typedef struct seen {
+  cis__aot_elf_plan plan;  /* segments and entry point */
+  cis_result rc;           /* CIS_OK: the object is one cis maps itself; else why not */
+  int mappable;            /* its own pages may be mapped (elf.c) */
+  uint8_t dyn[512];        /* its dynamic table */
+} seen;
+
+/* One pass of a check over an entry's bytes, as check_read and
+ * check_load read them: the object and its padding [0, obj) go into the
+ * CRC32C c, the module's bytes and the key text are compared with want's,
+ * and bytes from tail on (the trailer) are copied into trl; sn (may be
+ * NULL) receives what elf.c makes of the object's headers (elf_len bytes
+ * of object) and dynamic table as they pass. */
+typedef struct check_pass {
+  const key *want;
+  uint64_t obj, tail, elf_len;
+  uint32_t c;
+  uint8_t *trl;
+  seen *sn;
+} check_pass;
+
+/* The n bytes of buf, at offset at of the entry, through pass p: CIS_OK,
+ * or CIS_EHASH when the module's bytes or the key text differ. */
+static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint64_t at) {
+  seen *sn = p->sn;
+  if (sn && at == 0) {
+    uint64_t page = (uint64_t)getauxval(AT_PAGESZ);
+    sn->rc = cis__aot_elf_read(buf, n < p->elf_len ? n : (size_t)p->elf_len, p->elf_len, page, p->obj,
+                               &sn->plan, &sn->mappable);
+    if (sn->rc == CIS_OK && sn->plan.dyn_size > sizeof sn->dyn) sn->rc = CIS_EUNSUPPORTED;
+  }
+  if (sn && sn->rc == CIS_OK && sn->plan.dyn_size) { /* the part of the dynamic table here */
+    uint64_t lo = sn->plan.dyn_off > at ? sn->plan.dyn_off : at;
+    uint64_t hi = sn->plan.dyn_off + sn->plan.dyn_size;
+    if (hi > at + n) hi = at + n;
+    if (lo < hi) memcpy(sn->dyn + (lo - sn->plan.dyn_off), buf + (lo - at), (size_t)(hi - lo));
+  }
+  const key *want = p->want;
+  for (size_t i = 0; i < n;) { /* split at the regions' borders */
+    uint64_t pos = at + i;
+    size_t run;
+    if (pos < p->obj) {
+      run = (size_t)(p->obj - pos < n - i ? p->obj - pos : n - i);
+      p->c = crc_update(p->c, buf + i, run);
+    } else if (pos < p->obj + want->nbytes) {
+      uint64_t off = pos - p->obj;
+      run = (size_t)(want->nbytes - off < n - i ? want->nbytes - off : n - i);
+      if (memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
+    } else if (pos < p->tail) {
+      uint64_t off = pos - p->obj - want->nbytes;
+      run = (size_t)(want->tlen - off < n - i ? want->tlen - off : n - i);
+      if (memcmp(buf + i, want->text + off, run) != 0) return CIS_EHASH;
+    } else {
+      run = n - i;
+      memcpy(p->trl + (pos - p->tail), buf + i, run);
+    }
+    i += run;
+  }
+  return CIS_OK;
+}
+
 /* The load's check of an entry with a CRC (check_entry): reads the body
- * of fd (object plen bytes, then the module's bytes, then the key text)
- * through a buffer, the object into its CRC32C against crc, the rest
- * against want's bytes and text. Reading, not mapping: each mapping and
- * each of its page faults cost more than copying these few pages (on the
- * development VM, a 4 KB mmap + fault + munmap measured 60 us). Returns
- * CIS_EHASH when they differ, CIS_EIO when unreadable. Allocates nothing. */
-static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t crc) {
+ * of fd (object plen bytes and its padding, then the module's bytes,
+ * then the key text) through a buffer, the object and padding into their
+ * CRC32C against crc, the rest against want's bytes and text; sn (may be
+ * NULL) receives what elf.c makes of the object's headers and dynamic
+ * table as they pass. Reading, not mapping: each mapping and each of its
+ * page faults cost more than copying these few pages (on the development
+ * VM, a 4 KB mmap + fault + munmap measured 60 us). Returns CIS_EHASH
+ * when they differ, CIS_EIO when unreadable. Allocates nothing. */
+static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t crc, seen *sn) {
   uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
-  uint64_t total = plen + want->nbytes + want->tlen, at = 0;
-  uint32_t c = 0;
+  const uint64_t obj = plen + pad_of(plen);
+  uint64_t total = obj + want->nbytes + want->tlen, at = 0;
+  check_pass p = {want, obj, total, plen, 0, NULL, sn}; /* no trailer read */
+  if (sn) sn->rc = CIS_EUNSUPPORTED;
   while (at < total) {
     size_t n = total - at < sizeof buf ? (size_t)(total - at) : sizeof buf;
     if (!pread_all(fd, buf, n, (off_t)at)) return CIS_EIO;
-    for (size_t i = 0; i < n;) { /* split at the regions' borders */
-      uint64_t pos = at + i;
-      size_t run;
-      if (pos < plen) {
-        run = (size_t)(plen - pos < n - i ? plen - pos : n - i);
-        c = crc_update(c, buf + i, run);
-      } else if (pos < plen + want->nbytes) {
-        uint64_t off = pos - plen;
-        run = (size_t)(want->nbytes - off < n - i ? want->nbytes - off : n - i);
-        if (memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
-      } else {
-        uint64_t off = pos - plen - want->nbytes;
-        run = (size_t)(want->tlen - off < n - i ? want->tlen - off : n - i);
-        if (memcmp(buf + i, want->text + off, run) != 0) return CIS_EHASH;
-      }
-      i += run;
-    }
+    if (check_chunk(&p, buf, n, at) != CIS_OK) return CIS_EHASH;
     at += n;
   }
-  return c == crc ? CIS_OK : CIS_EHASH;
+  if (p.c != crc) return CIS_EHASH;
+  if (sn && sn->rc == CIS_OK) sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
+  return CIS_OK;
+}
+
+/* read() of n bytes into p; false at the end of the file or an error. */
+static bool read_all(int fd, uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= (size_t)r;
+  }
+  return true;
+}
+
+/* The load's check of the entry open as fd (at its start), whose size
+ * was read by stat of its path before it was opened: what check_read
+ * and check_entry check, in one sequential read with the trailer last,
+ * the layout following from the size and want's lengths (the object and
+ * its padding, the module's bytes, the key text, the trailer). So a load
+ * calls no fstat and no pread: each libc function only a cached start
+ * calls costs it a lazy binding, about 700 instructions, and read and
+ * stat are bound already (docs/aot.md, Cached start). An entry replaced
+ * between the stat and the open has another size than the one read:
+ * unsound here (a short read included), and then sound under the
+ * compile's lock, which checks by check_entry and compiles nothing.
+ * Returns CIS_OK, CIS_EHASH when unsound, CIS_EUNSUPPORTED when the
+ * entry has no CRC (check_entry then checks its BLAKE2b). */
+static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl[TRL_SIZE],
+                             seen *sn) {
+  uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
+  memset(trl, 0, TRL_SIZE);
+  sn->rc = CIS_EUNSUPPORTED;
+  const uint64_t fixed = (uint64_t)TRL_SIZE + want->nbytes + want->tlen;
+  if (size <= fixed) return CIS_EHASH;
+  const uint64_t obj = size - fixed, tail = size - TRL_SIZE;
+  if (obj % PAD || obj > (uint64_t)MAX_OBJECT + PAD) return CIS_EHASH;
+  uint64_t at = 0;
+  check_pass p = {want, obj, tail, obj, 0, trl, sn};
+  while (at < size) {
+    size_t n = size - at < sizeof buf ? (size_t)(size - at) : sizeof buf;
+    if (!read_all(fd, buf, n)) return CIS_EHASH;
+    if (check_chunk(&p, buf, n, at) != CIS_OK) return CIS_EHASH;
+    at += n;
+  }
+  uint64_t plen, mlen;
+  uint32_t tlen, crc, flags;
+  memcpy(&plen, trl + T_LEN, 8);
+  memcpy(&mlen, trl + T_MLEN, 8);
+  memcpy(&tlen, trl + T_TLEN, 4);
+  memcpy(&crc, trl + T_CRC, 4);
+  memcpy(&flags, trl + T_FLAGS, 4);
+  if (memcmp(trl, MAGIC, 8) != 0 || memcmp(trl + T_KEY, want->key, 32) != 0 || plen == 0 ||
+      plen > MAX_OBJECT || plen + pad_of(plen) != obj || mlen != want->nbytes ||
+      tlen != want->tlen)
+    return CIS_EHASH;
+  if (!(flags & F_CRC)) return CIS_EUNSUPPORTED;
+  if (p.c != crc) return CIS_EHASH;
+  if (sn->rc == CIS_OK) sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
+  return CIS_OK;
 }
 
 /* Checks the entry open as fd: its trailer (magic, lengths against the
- * file's), the object's checksum over a mapping of fd itself, and, for a
- * load (want), the name, the module's bytes and the key text against
- * want's; for a listing (want NULL), the name against the stored text and
- * bytes. trl receives the trailer (when the file has one). Returns
+ * file's), the object's checksum, and, for a load (want), the name, the
+ * module's bytes and the key text against want's; for a listing (want
+ * NULL), the name against the stored text and bytes. trl receives the
+ * trailer (when the file has one); sn (may be NULL) what check_read
+ * keeps for cis's own loader (its rc stays CIS_EUNSUPPORTED on a CPU
+ * without the CRC instruction: dlopen then loads the entry). Returns
  * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing. */
-static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], char *msg,
+static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], seen *sn, char *msg,
                               size_t cap) {
   memset(trl, 0, TRL_SIZE);
+  if (sn) sn->rc = CIS_EUNSUPPORTED;
   struct stat st;
   if (fstat(fd, &st) != 0) return CIS_EIO;
-  if (st.st_size <= TRL_SIZE || (uint64_t)st.st_size > 2ull * MAX_OBJECT + KEY_TEXT_MAX + TRL_SIZE)
+  if (st.st_size <= TRL_SIZE ||
+      (uint64_t)st.st_size > 2ull * MAX_OBJECT + PAD + KEY_TEXT_MAX + TRL_SIZE)
     return CIS_EHASH;
   size_t body = (size_t)st.st_size - TRL_SIZE;
   if (!pread_all(fd, trl, TRL_SIZE, (off_t)body)) return CIS_EIO;
@@ -634,15 +816,15 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], ch
   memcpy(&crc, trl + T_CRC, 4);
   memcpy(&flags, trl + T_FLAGS, 4);
   if (memcmp(trl, MAGIC, 8) != 0 || plen == 0 || plen > MAX_OBJECT || mlen > MAX_OBJECT ||
-      tlen > KEY_TEXT_MAX || plen + mlen + tlen != body)
+      tlen > KEY_TEXT_MAX || plen + pad_of(plen) + mlen + tlen != body)
     return CIS_EHASH;
   if (want && (memcmp(trl + T_KEY, want->key, 32) != 0 || mlen != want->nbytes ||
                tlen != want->tlen))
     return CIS_EHASH;
-  if (want && (flags & F_CRC) && crc_ok()) return check_read(fd, want, plen, crc);
+  if (want && (flags & F_CRC) && crc_ok()) return check_read(fd, want, plen, crc, sn);
   uint8_t *p = mmap(NULL, body, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
-  const uint8_t *mod = p + plen, *text = mod + mlen;
+  const uint8_t *mod = p + plen + pad_of(plen), *text = mod + mlen;
   cis_result rc = CIS_OK;
   if (want) {
     if ((mlen && memcmp(mod, want->bytes, mlen) != 0) || memcmp(text, want->text, tlen) != 0)
@@ -686,8 +868,10 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   memcpy(trl + T_MOD, j->k.mod, 32);
   uint64_t plen = len, mlen = j->k.nbytes;
   uint32_t tlen = (uint32_t)j->k.tlen, crc = 0, flags = 0;
+  static const uint8_t zeros[PAD];
+  uint64_t pad = pad_of(len);
   if (crc_ok()) {
-    crc = crc_update(0, so, len);
+    crc = crc_update(crc_update(0, so, len), zeros, (size_t)pad);
     flags |= F_CRC;
   }
   memcpy(trl + T_LEN, &plen, 8);
@@ -699,7 +883,8 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   cis_result rc = checksum(so, len, trl + T_SUM, msg, cap);
   int fd = rc == CIS_OK ? open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
   if (rc == CIS_OK) {
-    bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, j->k.bytes, mlen) &&
+    bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, zeros, (size_t)pad) &&
+              write_all(fd, j->k.bytes, mlen) &&
               write_all(fd, (const uint8_t *)j->k.text, tlen) &&
               write_all(fd, trl, sizeof trl) && fsync(fd) == 0;
     if (fd >= 0) ok = close(fd) == 0 && ok;
@@ -740,7 +925,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     int fd = open(j->path, O_RDONLY | O_CLOEXEC);
     uint8_t trl[TRL_SIZE];
     if (fd >= 0) {
-      rc = check_entry(fd, &j->k, trl, NULL, 0);
+      rc = check_entry(fd, &j->k, trl, NULL, NULL, 0);
       close(fd);
     }
   }
@@ -881,9 +1066,12 @@ struct cis__aot_loaded {
   struct cis__aot_loaded *next;
   uint8_t key[32];
   unsigned refs;
-  void *dl;
-  int fd;                      /* the entry (or memory file) it was loaded from */
-  const cis_aot_object *obj;
+  void *dl;                    /* dlopen's handle, or NULL when cis mapped it (elf.c) */
+  uint8_t *map;                /* cis's own mapping of the object, or NULL */
+  size_t span;                 /* its length */
+  int fd;                      /* dlopened: the entry (or memory file) it was loaded from; else -1 */
+  cis_aot_object obj;          /* what the object's describe function said */
+  void **tab;                  /* obj.entries then obj.fptrs */
   uint8_t *ident;              /* a copy of the module's bytes then the key text */
   size_t nbytes;               /* length of the bytes */
   size_t tlen;                 /* length of the text */
@@ -892,7 +1080,41 @@ struct cis__aot_loaded {
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
 static cis__aot_loaded *loaded_head;
 
-const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return l->obj; }
+const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return &l->obj; }
+
+/* Unloads and frees l, whatever part of a load it went through. */
+static void unload(cis__aot_loaded *l) {
+  if (l->dl) dlclose(l->dl);
+  if (l->map) munmap(l->map, l->span);
+  if (l->fd >= 0) close(l->fd);
+  free(l->tab);
+  free(l->ident);
+  free(l);
+}
+
+/* Asks the object's describe function (aot_rt.h) for its ABI, key and
+ * function tables into l (l->tab on the heap). Errors: CIS_EIO (not the
+ * object asked for: another ABI or key), CIS_ENOMEM. */
+static cis_result describe(cis_aot_describe_fn fn, cis__aot_loaded *l, const char *keyhex,
+                           char *msg, size_t cap) {
+  cis_aot_object o = {0};
+  uint32_t n = fn(&o, NULL, NULL, 0);
+  if (o.abi != CIS_AOT_ABI || !o.key || strcmp(o.key, keyhex) != 0 || n != o.nfuncs) {
+    setmsg(msg, cap, "the compiled object is not the one asked for (not of ABI %d and key %s)",
+           CIS_AOT_ABI, keyhex);
+    return CIS_EIO;
+  }
+  l->tab = malloc(2 * (size_t)(n ? n : 1) * sizeof *l->tab);
+  if (!l->tab) {
+    setmsg(msg, cap, "out of memory loading compiled code");
+    return CIS_ENOMEM;
+  }
+  fn(&o, (void (**)(cis_aot_ctx *, uint64_t *))l->tab, l->tab + n, n);
+  o.entries = (void (*const *)(cis_aot_ctx *, uint64_t *))l->tab;
+  o.fptrs = l->tab + n;
+  l->obj = o;
+  return CIS_OK;
+}
 
 void cis__aot_release(cis__aot_loaded *l) {
   if (!l) return;
@@ -906,10 +1128,7 @@ void cis__aot_release(cis__aot_loaded *l) {
       }
   pthread_mutex_unlock(&loaded_lock);
   if (!last) return;
-  dlclose(l->dl);
-  close(l->fd);
-  free(l->ident);
-  free(l);
+  unload(l);
 }
 
 /* Whether loaded object l is the one of key k: the same name, module
@@ -930,10 +1149,11 @@ static cis__aot_loaded *loaded_find(const key *k) {
   return l;
 }
 
-/* dlopens the object open as fd (whose key is keyhex) and checks the key
- * it carries. */
-static cis_result dlopen_fd(int fd, const char *keyhex, void **handle,
-                            const cis_aot_object **obj, char *msg, size_t cap) {
+/* dlopens the object open as fd into l (the system's loader: for objects
+ * cis does not map itself) and asks it to describe itself (keyhex: the
+ * key it must carry). */
+static cis_result dlopen_fd(int fd, cis__aot_loaded *l, const char *keyhex, char *msg,
+                            size_t cap) {
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -942,60 +1162,82 @@ static cis_result dlopen_fd(int fd, const char *keyhex, void **handle,
     setmsg(msg, cap, "cannot load the compiled object: %s", e ? e : "dlopen failed");
     return CIS_EIO;
   }
-  const cis_aot_object *o = dlsym(h, CIS_AOT_OBJECT_SYMBOL);
-  if (!o || o->abi != CIS_AOT_ABI || !o->key || strcmp(o->key, keyhex) != 0) {
+  void *fn = dlsym(h, CIS_AOT_DESCRIBE_SYMBOL);
+  if (!fn) {
     dlclose(h);
-    setmsg(msg, cap, "the compiled object is not the one asked for (no %s of ABI %d and key %s)",
-           CIS_AOT_OBJECT_SYMBOL, CIS_AOT_ABI, keyhex);
+    setmsg(msg, cap, "the compiled object has no %s", CIS_AOT_DESCRIBE_SYMBOL);
     return CIS_EIO;
   }
-  *handle = h;
-  *obj = o;
-  return CIS_OK;
+  l->dl = h;
+  return describe((cis_aot_describe_fn)(uintptr_t)fn, l, keyhex, msg, cap);
 }
 
-/* Copies the first len bytes of fd to an anonymous memory file and loads
- * that: for a cache on a file system that refuses to map executables
- * (noexec), where dlopen of the entry itself fails. */
-static cis_result dlopen_copy(int fd, size_t len, const char *keyhex, void **handle, int *mfd,
-                              const cis_aot_object **obj, char *msg, size_t cap) {
+/* Copies the first len bytes of fd to an anonymous memory file and
+ * dlopens that into l: for a cache on a file system that refuses to map
+ * executables (noexec), where dlopen of the entry itself fails. */
+static cis_result dlopen_copy(int fd, size_t len, cis__aot_loaded *l, const char *keyhex,
+                              char *msg, size_t cap) {
   void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) {
     setmsg(msg, cap, "cannot map the cache entry: %s", strerror(errno));
     return CIS_EIO;
   }
-  *mfd = memfd_create("cis-aot", MFD_CLOEXEC);
-  bool ok = *mfd >= 0 && write_all(*mfd, p, len);
+  int mfd = memfd_create("cis-aot", MFD_CLOEXEC);
+  bool ok = mfd >= 0 && write_all(mfd, p, len);
   munmap(p, len);
   if (!ok) {
     setmsg(msg, cap, "copying the compiled object to memory: %s", strerror(errno));
-    if (*mfd >= 0) close(*mfd);
+    if (mfd >= 0) close(mfd);
     return CIS_EIO;
   }
-  cis_result rc = dlopen_fd(*mfd, keyhex, handle, obj, msg, cap);
-  if (rc != CIS_OK) close(*mfd);
-  return rc;
+  l->fd = mfd;
+  return dlopen_fd(mfd, l, keyhex, msg, cap);
 }
 
-/* Tests: load every entry through the memory-file copy. */
+/* Tests: load every entry through a copy (the memory-file copy for
+ * dlopen, the anonymous copy for cis's own mapping). */
 static bool load_copy;
 void cis__aot_test_load_copy(bool on) { load_copy = on; }
 
+/* Maps the checked object of fd itself (elf.c) into l, per the plan its
+ * check made: the file's pages where they may be mapped, else (a last
+ * page of code that would map the module's bytes executable, a file
+ * system that refuses to map code, or the tests' load_copy) a copy in
+ * anonymous memory. */
+static cis_result map_own(int fd, const seen *sn, cis__aot_loaded *l, const char *keyhex,
+                          char *msg, size_t cap) {
+  cis_result rc = CIS_EIO;
+  if (sn->mappable && !load_copy) rc = cis__aot_elf_map(fd, &sn->plan, &l->map);
+  if (rc != CIS_OK) rc = cis__aot_elf_map_copy(fd, &sn->plan, &l->map);
+  if (rc != CIS_OK) {
+    setmsg(msg, cap, "cannot map the compiled object: %s", strerror(errno));
+    return rc;
+  }
+  l->span = (size_t)sn->plan.span;
+  return describe((cis_aot_describe_fn)(uintptr_t)(l->map + sn->plan.entry), l, keyhex, msg, cap);
+}
+
 /* Checks the entry at path for key k and loads it when sound: the bytes
- * hashed are those of the descriptor dlopen maps, so a rename over the
- * path after the check cannot change what is loaded (cis never writes an
- * entry in place). Returns CIS_ENOTFOUND when absent, CIS_EHASH when
- * unsound. */
+ * checked are those of the descriptor the object is mapped from, so a
+ * rename over the path after the check cannot change what is loaded (cis
+ * never writes an entry in place). An object that needs nothing of a
+ * dynamic loader (elf.c; every object without SIMD functions) is mapped
+ * by cis, others are dlopened. Returns CIS_ENOTFOUND when absent,
+ * CIS_EHASH when unsound. */
 static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
                              size_t cap) {
   if ((*out = loaded_find(k))) return CIS_OK;
+  struct stat st;
+  if (stat(path, &st) != 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
   uint8_t trl[TRL_SIZE];
-  cis_result rc = check_entry(fd, k, trl, msg, cap);
+  seen sn;
+  cis_result rc = crc_ok() ? check_load(fd, (uint64_t)st.st_size, k, trl, &sn) : CIS_EUNSUPPORTED;
+  if (rc == CIS_EUNSUPPORTED) rc = check_entry(fd, k, trl, &sn, msg, cap);
   /* What the entry was checked to be, for loaded_find: a copy rather than
    * the entry's mapping kept (a mapping more costs every later look at
-   * /proc/self/maps, which each top-level call makes). */
+   * /proc/self/maps). */
   cis__aot_loaded *l = rc == CIS_OK ? calloc(1, sizeof *l) : NULL;
   uint8_t *ident = l ? malloc(k->nbytes + k->tlen) : NULL;
   if (rc == CIS_OK && !ident) {
@@ -1009,20 +1251,24 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
     l->ident = ident;
     l->nbytes = k->nbytes;
     l->tlen = k->tlen;
-    l->fd = fd;
-    rc = dlopen_fd(fd, k->name, &l->dl, &l->obj, msg, cap);
-    if (rc != CIS_OK || load_copy) {
-      if (rc == CIS_OK) dlclose(l->dl);
-      uint64_t plen;
-      memcpy(&plen, trl + T_LEN, 8);
-      rc = dlopen_copy(fd, (size_t)plen, k->name, &l->dl, &l->fd, &l->obj, msg, cap);
-      if (rc == CIS_OK) close(fd);
+    l->fd = -1;
+    if (sn.rc == CIS_OK) {
+      rc = map_own(fd, &sn, l, k->name, msg, cap);
+    } else {
+      rc = load_copy ? CIS_EIO : dlopen_fd(fd, l, k->name, msg, cap);
+      if (rc == CIS_OK) {
+        l->fd = fd; /* kept open while loaded: glibc knows the object by this name */
+        fd = -1;
+      } else if (!l->dl) {
+        uint64_t plen;
+        memcpy(&plen, trl + T_LEN, 8);
+        rc = dlopen_copy(fd, (size_t)plen, l, k->name, msg, cap);
+      }
     }
   }
+  if (fd >= 0) close(fd);
   if (rc != CIS_OK) {
-    close(fd);
-    if (l) free(l->ident);
-    free(l);
+    if (l) unload(l);
     return rc;
   }
   memcpy(l->key, k->key, 32);
@@ -1037,10 +1283,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   }
   pthread_mutex_unlock(&loaded_lock);
   if (other) {
-    dlclose(l->dl);
-    close(l->fd);
-    free(l->ident);
-    free(l);
+    unload(l);
     l = other;
   }
   *out = l;
@@ -1243,7 +1486,7 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
     e->mtime = (int64_t)st.st_mtim.tv_sec;
   }
   uint8_t trl[TRL_SIZE];
-  cis_result rc = check_entry(fd, NULL, trl, NULL, 0);
+  cis_result rc = check_entry(fd, NULL, trl, NULL, NULL, 0);
   close(fd);
   if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
   cis__hex(trl + T_MOD, 32, e->module_sha256);

@@ -85,6 +85,15 @@ static void buf_append(cis__aot_buf *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
+/* Inserts the n bytes at s into b at offset at (at most b->len). */
+static void buf_insert(cis__aot_buf *b, size_t at, const char *s, size_t n) {
+  size_t len = b->len;
+  buf_append(b, s, n);
+  if (b->oom || !n) return;
+  memmove(b->p + at + n, b->p + at, len - at);
+  memcpy(b->p + at, s, n);
+}
+
 void cis__aot_buf_free(cis__aot_buf *b) {
   free(b->p);
   memset(b, 0, sizeof *b);
@@ -179,6 +188,18 @@ typedef struct ctl {
  * are not tracked. */
 enum { XK_ON = 1, XK_HI = 2, XK_S = 4, XK_MAX = 64 };
 
+/* A check group (grp_add): memory accesses of one basic block at one
+ * i32 local plus constants, checked once for their whole extent. */
+enum { GRP_MAX = 32 };
+#define AF_CONST UINT32_MAX
+typedef struct grp {
+  uint32_t loc;           /* the local + 1 of the members' addresses; 0: none open */
+  size_t at;              /* body offset of the first member, where the check goes */
+  uint32_t n;             /* members */
+  char a0[24];            /* the first member's address variable */
+  uint32_t k[GRP_MAX], off[GRP_MAX], size[GRP_MAX]; /* each member's constant, offset, size */
+} grp;
+
 typedef struct gen {
   const cis__module *m;
   cis__aot_buf *out;      /* the translation unit */
@@ -200,6 +221,12 @@ typedef struct gen {
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
   uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
+  uint8_t zk[XK_MAX];     /* per stack position: v<pos> is known to be zero */
+  uint8_t *zloc;          /* per local: a v128 local only ever assigned v128.const 0 */
+  uint32_t aloc[XK_MAX];  /* per stack position: the i32 value is L<aloc - 1> + ak (wrapping);
+                             AF_CONST: ak alone; 0: not known */
+  uint32_t ak[XK_MAX];    /* per stack position: the constant of aloc */
+  grp grp;                /* the check group open, if any */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
 } gen;
 
@@ -528,6 +555,73 @@ static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint
   }
 }
 
+/* ------------------------------------------------------ check groups */
+
+/* Closes the open check group: its check goes before its first member.
+ * One member is checked as any access; several, once for the extent
+ * from the lowest constant (as a signed i32) to the end of the farthest
+ * access: if L + kmin (wrapped to 32 bits) plus that extent is within the
+ * memory, no member's address wrapped (the memory is at most 2^32 bytes)
+ * and every member is in bounds. Otherwise aot_group_oob checks them
+ * one by one (aot_prelude.h). */
+static void grp_close(gen *g) {
+  grp *q = &g->grp;
+  if (!q->loc) return;
+  cis__aot_buf t = {0};
+  if (q->n == 1) {
+    cis__aot_buf_printf(&t, "(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, q->a0, q->off[0],
+                        q->size[0]);
+  } else {
+    int64_t kmin = INT64_MAX, ext = 0;
+    for (uint32_t i = 0; i < q->n; i++)
+      if ((int32_t)q->k[i] < kmin) kmin = (int32_t)q->k[i];
+    for (uint32_t i = 0; i < q->n; i++) {
+      int64_t e = (int32_t)q->k[i] - kmin + q->off[i] + q->size[i];
+      if (e > ext) ext = e;
+    }
+    cis__aot_buf_printf(&t, "{\nstatic const uint32_t g_[%u] = {", 3 * q->n);
+    for (uint32_t i = 0; i < q->n; i++)
+      cis__aot_buf_printf(&t, "%s0x%xu, %uu, %u", i ? ", " : "", q->k[i], q->off[i], q->size[i]);
+    cis__aot_buf_printf(&t,
+                        "};\nif (AOT_UNLIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull > MS) && "
+                        "aot_group_oob(MS, L%u, g_, %u)) aot_trap(c, AOT_T_MEM_OOB, %u);\n}\n",
+                        q->loc - 1, (uint32_t)kmin, (unsigned long long)ext, q->loc - 1, q->n,
+                        g->fi);
+  }
+  buf_insert(&g->body, q->at, t.p ? t.p : "", t.len);
+  if (t.oom) g->body.oom = true;
+  cis__aot_buf_free(&t);
+  q->loc = 0;
+}
+
+/* Whether the access of size bytes at the address in stack position pos
+ * (variable avar) plus off, about to be written, joins a check group
+ * (true: write it unchecked, the group's check covers it) or is checked
+ * alone. A group takes the accesses at one local plus constants; a store
+ * ends it, since an earlier check must not stop a store before it. */
+static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32_t size,
+                    bool store) {
+  uint32_t loc = pos < XK_MAX ? g->aloc[pos] : 0;
+  grp *q = &g->grp;
+  if (!loc || loc == AF_CONST) {
+    grp_close(g);
+    return false;
+  }
+  if (q->loc && (q->loc != loc || q->n == GRP_MAX)) grp_close(g);
+  if (!q->loc) {
+    q->loc = loc;
+    q->at = g->body.len;
+    q->n = 0;
+    snprintf(q->a0, sizeof q->a0, "%s", avar);
+  }
+  q->k[q->n] = g->ak[pos];
+  q->off[q->n] = off;
+  q->size[q->n] = size;
+  q->n++;
+  if (store) grp_close(g);
+  return true;
+}
+
 /* ------------------------------------------------------------ control */
 
 static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
@@ -709,8 +803,8 @@ static const char *xvar(gen *g, uint32_t pos, char buf[24]) {
   return buf;
 }
 
-/* Before instruction op: forgets the widened values (xk) it may
- * overwrite. A SIMD instruction sets its result's entry itself
+/* Before instruction op: forgets the widened values (xk) and the known
+ * zeros (zk) it may overwrite. A SIMD instruction sets its result's entry itself
  * (gen_simd); the plain ones of an address computation push one value,
  * at sp (a get, a constant) or at sp - 2 (an i32 operation, whose operands
  * there are no v128); local.set and local.tee write no stack
@@ -738,7 +832,7 @@ static void simd_track(gen *g, enum cis__op op) {
     if (simd_row_of(op)) return;
     break;
   }
-  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = 0;
+  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = g->zk[k] = 0;
 }
 
 /* The XK_* of a widening of i16 lanes to i32 (an extend or a load), or 0. */
@@ -756,6 +850,75 @@ static uint8_t widen16_kind(enum cis__op op) {
   case CIS__OP_I32X4_EXTMUL_HIGH_I16X8_U: return XK_ON | XK_HI;
   default: return 0;
   }
+}
+
+/* Opens a C block with m_, the two pshufb masks of aot_shuffle for
+ * lanes imm (simd.h's i8x16_shuffle_masks, made here once): 0x80 selects
+ * nothing from that operand. */
+static void shuffle_masks(gen *g, const uint8_t imm[16]) {
+  E("{\nstatic const uint8_t m_[32] = {");
+  for (int k = 0; k < 32; k++) {
+    uint8_t l = imm[k & 15] & 31u;
+    uint8_t v = k < 16 ? (l < 16 ? l : 0x80) : (l < 16 ? 0x80 : (uint8_t)(l - 16));
+    E("%s%u", k ? ", " : "", v);
+  }
+  E("};\n");
+}
+
+/* The AOT_Z_* (aot_prelude_simd.h) whose lanes are sel (the byte of
+ * the other operand, or -1 for zero), or -1: lanes of w bytes from one
+ * half, each followed by a zero lane. */
+static int zip0_kind(const int8_t sel[16]) {
+  for (int k = 0; k < 8; k++) {
+    int w = 1 << (k / 2), from = (k & 1) ? 8 : 0;
+    bool ok = true;
+    for (int i = 0; i < 16 && ok; i++) {
+      int lane = i / w;
+      ok = sel[i] == ((lane & 1) ? -1 : from + (lane / 2) * w + i % w);
+    }
+    if (ok) return k;
+  }
+  return -1;
+}
+
+/* i8x16.shuffle (lanes imm) of a and b into d, when a (za) or b (zb) is
+ * known zero and other is the one that is not: the lanes read from a zero
+ * operand are zero, whatever their index. Returns false when it wrote
+ * nothing (every lane from other: the general case is as good). */
+static bool gen_shuffle0(gen *g, const char *d, const char *other, bool za, bool zb,
+                         const uint8_t imm[16], const char *a, const char *b) {
+  int8_t sel[16];
+  bool zero = true, all = true;
+  for (int k = 0; k < 16; k++) {
+    uint8_t l = imm[k] & 31u;
+    sel[k] = (l < 16 ? za : zb) ? -1 : (int8_t)(l & 15);
+    if (sel[k] >= 0) zero = false;
+    else all = false;
+  }
+  if (all) return false;
+  if (zero) {
+    E("%s = v128_of(0, 0);\n", d);
+    if (g->sp - 1 < XK_MAX) g->zk[g->sp - 1] = 1;
+    return true;
+  }
+  int kind = zip0_kind(sel);
+  if (kind >= 0) {
+    E("%s = aot_zip0(%s, %d);\n", d, other, kind);
+    return true;
+  }
+  /* One pshufb of the other operand in the x86-64-v2 body; the general
+   * shuffle in the base body. */
+  uint8_t pm[16];
+  for (int k = 0; k < 16; k++) pm[k] = sel[k] < 0 ? 0x80 : (uint8_t)sel[k];
+  uint64_t lo, hi;
+  memcpy(&lo, pm, 8);
+  memcpy(&hi, pm + 8, 8);
+  shuffle_masks(g, imm);
+  E("%s = AOT_SHUFFLE0(%s, v128_of(0x%llxull, 0x%llxull), AOT_SHUFFLE(%s, %s, m_", d, other,
+    (unsigned long long)lo, (unsigned long long)hi, a, b);
+  for (int k = 0; k < 16; k++) E(", %u", imm[k] & 31u);
+  E("));\n}\n");
+  return true;
 }
 
 /* Generates one SIMD instruction of row r (its immediates at *pp): the
@@ -790,12 +953,13 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   uint32_t base = g->sp - npop;
   uint8_t ka = base < XK_MAX ? g->xk[base] : 0;
   uint8_t kb = base + 1 < XK_MAX ? g->xk[base + 1] : 0;
+  bool za = base < XK_MAX && g->zk[base], zb = base + 1 < XK_MAX && g->zk[base + 1];
   g->sp -= npop;
   bool result = colon[1] != 0;
   if (result) {
     TRY(push(g, cis__sig_valtype(colon[1])));
     top(g, 0, d);
-    if (base < XK_MAX) g->xk[base] = 0;
+    if (base < XK_MAX) g->xk[base] = g->zk[base] = 0;
   }
   uint8_t wk = widen16_kind(r->op);
   int whi = !!(wk & XK_HI), ws = !!(wk & XK_S);
@@ -845,20 +1009,29 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     E("%s = %s(%s, %s, %u);\n", d, r->fn, x[0], s1, lane);
     break;
   case S_LD:
+    /* The address: checked here, or by the check group it joins. */
+    if (grp_add(g, base, x[0], off, r->n, false))
+      snprintf(s2, sizeof s2, "AOT_EAU(%s, %uu)", x[0], off);
+    else
+      snprintf(s2, sizeof s2, "aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
     if (wk) {
       /* The 8 bytes as they are, then widened (aot_wide16). */
       snprintf(s1, sizeof s1, "X%u", base);
       if (base < XK_MAX) xvar(g, base, xa);
       else E("{\nv128 %s;\n", s1);
-      E("%s = v128_load64_zero(M + aot_ea(c, %u, MS, %s, %uu, 8));\n%s = aot_wide16(%s, 0, %d);\n",
-        s1, g->fi, x[0], off, d, s1, ws);
+      E("%s = v128_load64_zero(M + %s);\n%s = aot_wide16(%s, 0, %d);\n", s1, s2, d, s1, ws);
       if (base < XK_MAX) g->xk[base] = wk;
       else E("}\n");
       break;
     }
-    E("%s = %s(M + aot_ea(c, %u, MS, %s, %uu, %u));\n", d, r->fn, g->fi, x[0], off, r->n);
+    E("%s = %s(M + %s);\n", d, r->fn, s2);
     break;
-  case S_ST: E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]); break;
+  case S_ST:
+    if (grp_add(g, base, x[0], off, 16, true))
+      E("vst128u(M, %s, %uu, %s);\n", x[0], off, x[1]);
+    else
+      E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]);
+    break;
   case S_LDL:
   case S_STL: {
     /* The lane's byte offset in the vector (the index was validated). */
@@ -876,24 +1049,129 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     memcpy(&hi, imm + 8, 8);
     E("%s = v128_of(0x%llxull, 0x%llxull);\n", d, (unsigned long long)lo,
       (unsigned long long)hi);
+    if (!lo && !hi && base < XK_MAX) g->zk[base] = 1;
     break;
   }
   case S_SHUF: {
-    /* The lanes, and the two pshufb masks of aot_shuffle (simd.h's
-     * i8x16_shuffle_masks, made here once): 0x80 selects nothing from
-     * that operand. */
-    E("{\nstatic const uint8_t m_[32] = {");
-    for (int k = 0; k < 32; k++) {
-      uint8_t l = imm[k & 15] & 31u;
-      uint8_t v = k < 16 ? (l < 16 ? l : 0x80) : (l < 16 ? 0x80 : (uint8_t)(l - 16));
-      E("%s%u", k ? ", " : "", v);
-    }
-    E("};\n%s = AOT_SHUFFLE(%s, %s, m_", d, x[0], x[1]);
+    if ((za || zb) && gen_shuffle0(g, d, za ? x[1] : x[0], za, zb, imm, x[0], x[1])) break;
+    /* The lanes, and the two masks of aot_shuffle. */
+    shuffle_masks(g, imm);
+    E("%s = AOT_SHUFFLE(%s, %s, m_", d, x[0], x[1]);
     for (int k = 0; k < 16; k++) E(", %u", imm[k] & 31u);
     E(");\n}\n");
     break;
   }
   default: BAD();
+  }
+  return CIS_OK;
+}
+
+/* Before instruction op (immediates at p): closes the check group unless
+ * op is one that may lie between its members (nothing observable, no
+ * trap, no label: locals, constants, arithmetic that cannot trap, lane
+ * operations; the loads and stores decide for themselves, grp_add), and
+ * returns what op writes in the address forms (aloc, ak): 0 nothing, 1
+ * the top position (*loc, *k), 2 any position. local.set and local.tee
+ * forget the forms of that local, and end a group at it. */
+static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const uint8_t *p,
+                       const uint8_t *end, uint32_t *loc, uint32_t *k) {
+  *loc = *k = 0;
+  uint32_t x;
+  int32_t v;
+  switch (op) {
+  case CIS__OP_NOP:
+  case CIS__OP_DROP: return 0;
+  case CIS__OP_LOCAL_GET:
+    if (rd_u32(&p, end, &x) && x < g->nlocals && g->ltypes[x] == CIS__I32) *loc = x + 1;
+    return 1;
+  case CIS__OP_LOCAL_SET:
+  case CIS__OP_LOCAL_TEE:
+    if (!rd_u32(&p, end, &x)) x = UINT32_MAX - 1;
+    for (uint32_t i = 0; i < XK_MAX; i++)
+      if (g->aloc[i] == x + 1) g->aloc[i] = 0;
+    if (g->grp.loc == x + 1) grp_close(g);
+    return 0;
+  case CIS__OP_SELECT:
+  case CIS__OP_SELECT_T:
+  case CIS__OP_GLOBAL_GET:
+  case CIS__OP_I64_CONST:
+  case CIS__OP_F32_CONST:
+  case CIS__OP_F64_CONST: return 1;
+  case CIS__OP_I32_CONST:
+    if (cis__read_s32(&p, end, &v)) *loc = AF_CONST, *k = (uint32_t)v;
+    return 1;
+  case CIS__OP_I32_ADD:
+    if (g->sp >= 2 && g->sp - 1 < XK_MAX) {
+      uint32_t la = g->aloc[g->sp - 2], lb = g->aloc[g->sp - 1];
+      if (la && lb && (la == AF_CONST || lb == AF_CONST)) {
+        *loc = la == AF_CONST ? lb : la;
+        *k = g->ak[g->sp - 2] + g->ak[g->sp - 1];
+      }
+    }
+    return 1;
+  default: break;
+  }
+  if (info->sig[0] == '*') {
+    grp_close(g);
+    return 2;
+  }
+  const simd_row *r = simd_row_of(op);
+  const char *tmpl = numeric_expr(op);
+  const char *h, *conv;
+  uint8_t vt;
+  bool store;
+  bool keep = r ? r->shape != S_LDL && r->shape != S_STL
+                : (info->imm == CIS__IMM_MEMARG && mem_op(op, &h, &conv, &vt, &store)) ||
+                      (tmpl && !strstr(tmpl, "c, $f"));
+  if (!keep) grp_close(g);
+  return strchr(info->sig, ':')[1] ? 1 : 0;
+}
+
+/* After the instruction: what addr_before said it writes. */
+static void addr_after(gen *g, int writes, uint32_t loc, uint32_t k) {
+  if (writes == 2) {
+    memset(g->aloc, 0, sizeof g->aloc);
+  } else if (writes == 1 && g->sp >= 1 && g->sp - 1 < XK_MAX) {
+    g->aloc[g->sp - 1] = loc;
+    g->ak[g->sp - 1] = k;
+  }
+}
+
+/* Marks in g->zloc the v128 locals (not parameters) whose every
+ * local.set and local.tee takes a v128.const 0 just pushed: they are
+ * zero throughout (locals start at zero), which a shuffle with one can
+ * use (gen_shuffle0). A conservative pass over the whole body, reachable
+ * or not. */
+static cis_result zero_locals(gen *g, const cis__code *code, const cis__functype *ft) {
+  free(g->zloc);
+  g->zloc = calloc(g->nlocals ? g->nlocals : 1, 1);
+  if (!g->zloc) return CIS_ENOMEM;
+  bool any = false;
+  for (uint32_t k = ft->nparams; k < g->nlocals; k++)
+    if (tclass(g->ltypes[k]) == TC_V128) g->zloc[k] = 1, any = true;
+  if (!any) return CIS_OK;
+  const uint8_t *p = code->body, *end = code->body + code->body_len;
+  bool zero = false; /* the instruction before pushed v128.const 0 */
+  while (p < end) {
+    enum cis__op op;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) BAD();
+    const cis__opinfo *info = cis__op_info(op);
+    if (op == CIS__OP_LOCAL_SET || op == CIS__OP_LOCAL_TEE) {
+      uint32_t x;
+      RD32(x);
+      if (x < g->nlocals && !zero) g->zloc[x] = 0;
+      zero = false;
+      continue;
+    }
+    if (op == CIS__OP_V128_CONST) {
+      static const uint8_t z[16];
+      if (end - p < 16) BAD();
+      zero = !memcmp(p, z, 16);
+      p += 16;
+      continue;
+    }
+    if (!skip_imm(&p, end, info->imm)) BAD();
+    zero = false;
   }
   return CIS_OK;
 }
@@ -907,7 +1185,11 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   g->nctl = 0;
   g->skip = 0;
   memset(g->xk, 0, sizeof g->xk);
+  memset(g->zk, 0, sizeof g->zk);
+  memset(g->aloc, 0, sizeof g->aloc);
+  g->grp.loc = 0;
   g->xdecl = 0;
+  TRY(zero_locals(g, code, ft));
   TRY(push_ctl(g, K_FUNC, &fb));
   char a[24], b[24], cc[24], d[24];
   while (g->nctl > 0) {
@@ -935,6 +1217,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
     if (g->body.oom) return CIS_ENOMEM;
     simd_track(g, op);
+    uint32_t nloc, nk;
+    int writes = addr_before(g, op, info, p, end, &nloc, &nk);
     switch (op) {
     case CIS__OP_NOP: break;
     case CIS__OP_UNREACHABLE:
@@ -1110,6 +1394,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       if (op == CIS__OP_LOCAL_GET) {
         TRY(push(g, g->ltypes[x]));
         E("%s = L%u;\n", top(g, 0, a), x);
+        if (g->zloc[x] && g->sp - 1 < XK_MAX) g->zk[g->sp - 1] = 1;
       } else {
         E("L%u = %s;\n", x, top(g, 0, a));
         if (op == CIS__OP_LOCAL_SET) g->sp--;
@@ -1292,13 +1577,20 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         RD32(align);
         RD32(off);
         char x[128];
+        uint32_t size = (uint32_t)atoi(helper + 2) / 8;
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
-          E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, top(g, 1, a), off, x);
+          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size, true))
+            E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
+          else
+            E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, a, off, x);
           g->sp -= 2;
         } else {
           char call[128];
-          snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, top(g, 0, b), off);
+          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size, false))
+            snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
+          else
+            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
           snprintf(x, sizeof x, conv, call);
           g->sp--;
           TRY(push(g, vt));
@@ -1323,6 +1615,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       break;
     }
     }
+    addr_after(g, writes, nloc, nk);
   }
   if (p != end) BAD();
   return g->body.oom ? CIS_ENOMEM : CIS_OK;
@@ -1552,19 +1845,22 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     if (fns.len) buf_append(o, fns.p, fns.len);
     if (fns.oom) o->oom = true;
     for (uint32_t i = 0; i < m->ncodes; i++) gen_entry(o, m, i);
-    uint32_t n = m->ncodes ? m->ncodes : 1;
-    cis__aot_buf_printf(o, "static void (*const entries_[%u])(cis_aot_ctx *, uint64_t *) = {", n);
-    for (uint32_t i = 0; i < m->ncodes; i++)
-      cis__aot_buf_printf(o, "%se%u", i ? ", " : "", m->nfunc_imports + i);
-    cis__aot_buf_printf(o, "};\nstatic void *const fptrs_[%u] = {", n);
-    for (uint32_t i = 0; i < m->ncodes; i++)
-      cis__aot_buf_printf(o, "%s(void *)w%u", i ? ", " : "", m->nfunc_imports + i);
+    /* The one exported function (aot_rt.h), also the entry point: the
+     * addresses are taken in code, PC-relative, so the object carries no
+     * pointer for a loader to relocate. */
     cis__aot_buf_printf(o,
-                        "};\n__attribute__((visibility(\"default\"))) const cis_aot_object "
-                        "cis_aot_exports = {CIS_AOT_ABI, %uu, entries_, fptrs_, \"%s\"};\n",
-                        m->ncodes, key);
+                        "__attribute__((visibility(\"default\"))) uint32_t cis_aot_describe("
+                        "cis_aot_object *o, void (**en)(cis_aot_ctx *, uint64_t *), void **fp, "
+                        "uint32_t cap) {\n  o->abi = CIS_AOT_ABI;\n  o->nfuncs = %uu;\n"
+                        "  o->key = \"%s\";\n  if (cap < %uu) return %uu;\n",
+                        m->ncodes, key, m->ncodes, m->ncodes);
+    for (uint32_t i = 0; i < m->ncodes; i++)
+      cis__aot_buf_printf(o, "  en[%u] = e%u;\n  fp[%u] = (void *)w%u;\n", i, m->nfunc_imports + i,
+                          i, m->nfunc_imports + i);
+    cis__aot_buf_printf(o, "  return %uu;\n}\n", m->ncodes);
   }
   free(g.ltypes);
+  free(g.zloc);
   free(g.stk);
   free(g.used);
   free(g.ctls);

@@ -327,7 +327,13 @@ static bool enqueue(cis_module *mod, tier_mod *t) {
 
 /* --------------------------------------------------------------- ops */
 
-static cis_result tier_prepare(cis_module *mod) {
+/* tier_data of a module whose cache lookup (tier_prepare_known) found
+ * nothing: tier_prepare, which follows validation, does not look again. */
+static char looked_up;
+
+/* Prepares mod on the baseline and looks for its compiled code: in the
+ * cache (lookup), or already found (*code, from tier_prepare_known). */
+static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) {
   if (!base) return cis__fail(mod, CIS_EUNSUPPORTED, "engine auto has no baseline engine");
   tier_mod *t = calloc(1, sizeof *t);
   if (!t) return cis__fail(mod, CIS_ENOMEM, "out of memory loading a module");
@@ -343,8 +349,8 @@ static cis_result tier_prepare(cis_module *mod) {
   mod->tier_data = t;
   /* The cache only: a sound entry runs compiled from the first call. */
   char msg[CIS_ERRMSG_MAX];
-  cis__aot_code *code = NULL;
-  rc = cis__aot_load(m, false, &code, NULL, msg, sizeof msg);
+  rc = code ? CIS_OK : lookup ? cis__aot_load(m, false, &code, NULL, msg, sizeof msg)
+                              : CIS_ENOTFOUND;
   if (rc == CIS_OK) {
     atomic_store(&t->code, code);
     atomic_store(&t->state, CIS__TIER_COMPILED);
@@ -356,7 +362,31 @@ static cis_result tier_prepare(cis_module *mod) {
   return CIS_OK;
 }
 
+static cis_result tier_prepare(cis_module *mod) {
+  bool lookup = mod->tier_data != &looked_up;
+  mod->tier_data = NULL;
+  return tier_setup(mod, lookup, NULL);
+}
+
+/* Before validation (runtime.h; aot.c's aot_prepare_known says why it may
+ * be skipped): a module whose compiled code is in the cache is prepared
+ * at once, on the baseline too (calls with a fuel budget run there). */
+static cis_result tier_prepare_known(cis_module *mod) {
+  if (!base) return CIS_ENOTFOUND;
+  char msg[CIS_ERRMSG_MAX];
+  cis__aot_code *code = NULL;
+  cis_result rc = cis__aot_load(mod->m, false, &code, NULL, msg, sizeof msg);
+  if (rc != CIS_OK) {
+    mod->tier_data = &looked_up;
+    return rc;
+  }
+  rc = tier_setup(mod, false, code);
+  if (rc != CIS_OK) cis__aot_code_free(code);
+  return rc;
+}
+
 static void tier_unprepare(cis_module *mod) {
+  if (mod->tier_data == &looked_up) mod->tier_data = NULL;
   tier_mod *t = mod->tier_data;
   if (t) {
     /* Its compile still runs (for the cache) but publishes nothing: gone
@@ -386,6 +416,7 @@ const cis__engine_ops cis__tier_ops = {
     .prepare = tier_prepare,
     .unprepare = tier_unprepare,
     .call = tier_call,
+    .prepare_known = tier_prepare_known,
 };
 
 /* ------------------------------------------------------------- probes */

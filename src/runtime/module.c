@@ -115,7 +115,12 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
     cis__fail(e, rc, "%s", d.msg[0] ? d.msg : cis_strerror(rc));
     goto fail;
   }
-  if (validate) {
+  /* A module whose bytes equal those the engine's code was made from (an
+   * entry of the compiled tier's cache) was validated then: the engine
+   * says so, and validation is not repeated (docs/aot.md, Cached start). */
+  bool known = validate && e->ops->prepare_known && e->ops->prepare_known(&r->pub) == CIS_OK;
+  if (known) r->prepared = true;
+  if (validate && !known) {
     rc = cis__module_validate(r->pub.m, &d);
     if (rc != CIS_OK) {
       cis__fail(e, rc, "%s", d.msg[0] ? d.msg : cis_strerror(rc));
@@ -129,8 +134,8 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
     cis__fail(e, rc, "cannot index the module: %s", cis_strerror(rc));
     goto fail;
   }
-  if (validate) {
-    r->validated = true;
+  if (validate) r->validated = true;
+  if (validate && !known) {
     rc = e->ops->prepare ? e->ops->prepare(&r->pub) : CIS_OK;
     if (rc != CIS_OK) {
       const char *msg = cis_errmsg(&r->pub);

@@ -43,6 +43,11 @@ typedef struct cis__engine_ops {
    * as max(nparams, nresults)). Returns CIS_OK, a trap or a limit code, with
    * the message set on ex->top (the top-level instance). */
   cis_result (*call)(cis__exec *ex, cis_func *f, cis_slot *args_results);
+  /* Optional, before validation: prepare mod from code the engine made
+   * earlier from these very bytes (compared in full), which were valid
+   * then. CIS_OK: mod is prepared and validation is skipped; CIS_ENOTFOUND
+   * (or any error): validation and prepare follow as usual. */
+  cis_result (*prepare_known)(cis_module *mod);
 } cis__engine_ops;
 
 /* The engine registry. Engines register their ops table here; the runtime

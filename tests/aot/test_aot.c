@@ -10,8 +10,10 @@
  * gets a fresh $CIS_HOME, so each starts with an empty cache. Some cases
  * run in a fresh process: this program run again with --child CASE.
  */
+#define _GNU_SOURCE 1 /* dl_iterate_phdr */
 #include <dirent.h>
 #include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -33,51 +35,16 @@
 
 #include "aot/aot_ops.h"
 #include "cis/cis.h"
+#include "aot_test.h"
+#include "support/test_file.h"
 #include "cis/cis_aot.h"
 #include "common/sha256.h"
 #include "runtime/runtime.h"
 
-static char home[256];
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(p);
-}
-
-static int setup(void **state) {
-  (void)state;
-  snprintf(home, sizeof home, "/tmp/cis-aot-test-XXXXXX");
-  if (!mkdtemp(home)) return -1;
-  setenv("CIS_HOME", home, 1);
-  unsetenv("CIS_CC");
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return 0;
-}
-
 static uint8_t *slurp(const char *name, size_t *len) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s.wasm", CIS_AOT_WASM_DIR, name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  uint8_t *b = malloc(1 << 16);
-  assert_non_null(b);
-  *len = fread(b, 1, 1 << 16, f);
-  fclose(f);
+  uint8_t *b = cis_test_file_read_in(CIS_AOT_WASM_DIR, name, ".wasm", len);
+  if (!b) fail_msg("cannot read %s/%s.wasm", CIS_AOT_WASM_DIR, name);
   return b;
-}
-
-static cis_engine *engine(const char *name) {
-  cis_engine_config cfg;
-  cis_engine_config_default(&cfg);
-  cfg.engine = name;
-  cis_engine *e = NULL;
-  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
-  return e;
 }
 
 /* Loads fixture name; returns the code and leaves the module in *out. */
@@ -956,9 +923,11 @@ static void auto_exit_leaves_the_entry_for_the_next_process(void **state) {
 
 /* The compiled object is cheap to map at a cached start (cache.c's
  * flags, docs/aot.md): two loadable segments (headers, code and
- * constants; then the relocated tables, read-only once relocated), no
- * C start files (no DT_INIT/DT_FINI, no .init_array of frame_dummy) and
- * no library needed. It had four segments and _init/_fini before. */
+ * constants; then the dynamic table), no C start files (no
+ * DT_INIT/DT_FINI, no .init_array of frame_dummy), no library needed,
+ * and since CIS_AOT_ABI 3 no relocation and no RELRO (the tables are
+ * filled by the describe function, the entry point). It had four
+ * segments and _init/_fini, then 5 relative relocations, before. */
 static void aot_object_maps_in_two_segments(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
@@ -986,13 +955,16 @@ static void aot_object_maps_in_two_segments(void **state) {
     if (ph.p_type == PT_DYNAMIC) dyn = ph;
   }
   assert_int_equal(loads, 2);
-  assert_int_equal(relro, 1);
+  assert_int_equal(relro, 0);
+  assert_true(eh.e_entry != 0);
   assert_true(dyn.p_filesz && dyn.p_offset + dyn.p_filesz <= n);
   for (size_t o = 0; o + sizeof(Elf64_Dyn) <= dyn.p_filesz; o += sizeof(Elf64_Dyn)) {
     Elf64_Dyn d;
     memcpy(&d, b + dyn.p_offset + o, sizeof d);
     if (d.d_tag == DT_NULL) break;
-    assert_true(d.d_tag != DT_NEEDED && d.d_tag != DT_INIT && d.d_tag != DT_FINI);
+    assert_true(d.d_tag != DT_NEEDED && d.d_tag != DT_INIT && d.d_tag != DT_FINI &&
+                d.d_tag != DT_RELA && d.d_tag != DT_REL && d.d_tag != DT_JMPREL &&
+                d.d_tag != DT_INIT_ARRAY);
   }
 }
 
@@ -1069,6 +1041,16 @@ static void aot_cached_start_maps_the_entry(void **state) {
   assert_int_equal(run_f(e, "one"), 1);
   cis_engine_free(e);
   assert_int_equal(run_child("aot-cached-maps-entry"), 0);
+}
+
+/* A cached start maps the object itself, without dlopen (fails without
+ * src/aot/elf.c: the object is then in the system loader's list). */
+static void aot_cached_start_maps_the_object_without_dlopen(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  assert_int_equal(run_f(e, "one"), 1);
+  cis_engine_free(e);
+  assert_int_equal(run_child("aot-cached-maps-without-dlopen"), 0);
 }
 
 static void aot_cached_start_loads_no_libcrypto(void **state) {
@@ -1158,6 +1140,15 @@ static void *load_lowered(void *arg) {
   return NULL;
 }
 
+/* dl_iterate_phdr: counts the objects the system's loader loaded from a
+ * cache entry (through /proc/self/fd/N) or a memory copy of one. */
+static int count_cso(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  const char *n = info->dlpi_name ? info->dlpi_name : "";
+  if (strstr(n, "/proc/self/fd/") || strstr(n, "cis-aot")) ++*(int *)data;
+  return 0;
+}
+
 /* The cases run in a fresh process; 0 when they hold. */
 static int child_main(const char *which) {
   cis_engine *e = NULL;
@@ -1201,6 +1192,20 @@ static int child_main(const char *which) {
     }
     fclose(f);
     bad = !entry || memfd;
+  } else if (!strcmp(which, "aot-cached-maps-without-dlopen")) {
+    /* The object is mapped from the entry, executable, and the system's
+     * loader does not know it: cis mapped it (src/aot/elf.c). */
+    if (load(e, "one", &m) != CIS_OK) return 3;
+    int known = 0;
+    dl_iterate_phdr(count_cso, &known);
+    char line[1024];
+    bool code = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return 6;
+    while (fgets(line, sizeof line, f)) code |= strstr(line, ".cso") && strstr(line, " r-xp ");
+    fclose(f);
+    bad = known != 0 || !code;
+    bad |= (cis_instance_new(m, NULL, NULL, &inst) != CIS_OK || call(inst, "f", &r, 0) != CIS_OK || r != 1) << 1;
   } else if (!strcmp(which, "auto-worker-priority")) {
     cis__tier_hold(true); /* the worker waits, so it is still there to read */
     lowered_load l = {e, NULL, CIS_EIO};
@@ -1318,6 +1323,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(auto_next_process_finds_the_cache, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_start_loads_no_libcrypto, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_start_maps_the_entry, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cached_start_maps_the_object_without_dlopen, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(cache_entry_loads_through_a_memory_copy, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_same_module_twice_then_another, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_exit_does_not_wait_for_the_compiler, setup, teardown),

@@ -6,8 +6,8 @@
  * engines, a v128 global shared both ways between an interpreter instance
  * and a compiled one, out-of-bounds v128 loads and stores trapping with
  * the typed trap, the NaN and signed-zero results of f32x4.min/max, and
- * lane-indexed instructions, and the SIMD prelude pasted only into the
- * C of modules that use v128. Every module is checked to be compiled (an
+ * lane-indexed instructions, the SIMD prelude pasted only into the
+ * C of modules that use v128, and shuffles against a known zero. Every module is checked to be compiled (an
  * entry in the cache), not run on the interpreter. Each test gets a fresh
  * $CIS_HOME, so each starts with an empty cache.
  */
@@ -26,60 +26,7 @@
 
 #include "aot/aot.h"
 #include "cis/cis.h"
-
-static char home[256];
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(p);
-}
-
-static int setup(void **state) {
-  (void)state;
-  snprintf(home, sizeof home, "/tmp/cis-aot-simd-XXXXXX");
-  if (!mkdtemp(home)) return -1;
-  setenv("CIS_HOME", home, 1);
-  unsetenv("CIS_CC");
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return 0;
-}
-
-static cis_engine *engine(const char *name) {
-  cis_engine_config cfg;
-  cis_engine_config_default(&cfg);
-  cfg.engine = name;
-  cis_engine *e = NULL;
-  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
-  return e;
-}
-
-/* Objects in the cache folder. */
-static int cache_entries(void) {
-  char dir[300];
-  snprintf(dir, sizeof dir, "%s/cache", home);
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  int count = 0;
-  for (struct dirent *de; (de = readdir(d));) {
-    size_t l = strlen(de->d_name);
-    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) count++;
-  }
-  closedir(d);
-  return count;
-}
-
-/* Compiles text on engine e. */
-static cis_module *module(cis_engine *e, const char *text) {
-  cis_module *m = NULL;
-  cis_result rc = cis_module_new_text(e, text, strlen(text), &m);
-  if (rc != CIS_OK) fail_msg("module: %s: %s", cis_errname(rc), cis_errmsg(e));
-  return m;
-}
+#include "aot_test.h"
 
 /* The same on the compiled engine, checking the module went into the
  * cache: compiled, not refused nor left to the interpreter. */
@@ -494,18 +441,6 @@ static void aot_simd_lane_indexed_ops(void **state) {
 
 /* ----------------------------------------------------------- prelude */
 
-/* The C the generator writes for text (a module on engine e). */
-static char *generated_c(cis_engine *e, const char *text) {
-  cis_module *m = module(e, text);
-  cis__aot_buf out = {0};
-  char msg[256] = "";
-  cis_result rc = cis__aot_codegen(m->m, "0", &out, msg, sizeof msg);
-  if (rc != CIS_OK) fail_msg("codegen: %s: %s", cis_errname(rc), msg);
-  cis_module_free(m);
-  assert_false(out.oom);
-  return out.p;
-}
-
 static void aot_simd_prelude_only_for_modules_using_v128(void **state) {
   (void)state;
   cis_engine *e = engine("interp");
@@ -602,12 +537,6 @@ static void expect_prod(const cis_val *r, const int16_t *a, int ia, bool sa, con
   for (int i = 0; i < 4; i++) assert_int_equal(lane32(r, i), prod(a, ia, sa, b, ib, sb, i));
 }
 
-static size_t count_of(const char *text, const char *what) {
-  size_t n = 0;
-  for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
-  return n;
-}
-
 static void aot_simd_i16_products_generated_as_mul16(void **state) {
   (void)state;
   cis_engine *e = engine("interp");
@@ -617,6 +546,11 @@ static void aot_simd_i16_products_generated_as_mul16(void **state) {
    * CPU levels. */
   assert_int_equal(count_of(c, "= aot_mul16(X"), 2 * 9);
   assert_int_equal(count_of(c, "= aot_mul16(v"), 2 * 4);
+  /* In the x86-64-v2 body they are the SSE4.1 forms, whose widening of
+   * the low lanes gcc folds with the load before it. */
+  assert_non_null(strstr(c, "(AOT_V2 ? aot_mul16_v2("));
+  assert_non_null(strstr(c, "(AOT_V2 ? aot_wide16_v2("));
+  assert_non_null(strstr(c, "_mm_madd_epi16(_mm_cvtepu16_epi32(a), _mm_cvtepu16_epi32(b))"));
   free(c);
   cis_engine_free(e);
 }
@@ -749,6 +683,108 @@ static void aot_simd_functions_written_for_two_cpu_levels(void **state) {
   unsetenv("CIS_AOT_CFLAGS");
 }
 
+/* ------------------------------------------- shuffles against zero */
+
+/* i8x16.shuffle with an operand known zero (v128.const 0, or a local
+ * only ever assigned one) is generated as an interleave with zero
+ * (aot_zip0) where the lanes are one, else a one-operand pshufb in the
+ * x86-64-v2 body; a local also assigned something else is not taken
+ * for zero. Lanes from the zero operand at any index. */
+static const char ZSHUF[] =
+    "(module\n"
+    "  (func (export \"z\") (param v128 v128)\n"
+    "    (result v128 v128 v128 v128 v128 v128 v128 v128 v128)\n"
+    "    (local $z v128)\n"
+    "    (local.set $z (v128.const i64x2 0 0))\n"
+    /* x's low bytes each before a zero (clang's byte widening). */
+    "    (i8x16.shuffle 16 1 17 3 18 5 19 7 20 9 21 11 22 13 23 15 (local.get $z) (local.get 0))\n"
+    "    (i8x16.shuffle 8 17 9 19 10 21 11 23 12 25 13 27 14 29 15 31 (local.get 0) (local.get $z))\n"
+    "    (i8x16.shuffle 0 1 16 16 2 3 16 16 4 5 16 16 6 7 16 16 (local.get 1) (v128.const i64x2 0 0))\n"
+    "    (i8x16.shuffle 8 9 31 30 10 11 29 28 12 13 27 26 14 15 25 24 (local.get 1) (local.get $z))\n"
+    "    (i8x16.shuffle 16 17 18 19 0 0 0 0 20 21 22 23 1 1 1 1 (local.get $z) (local.get 0))\n"
+    "    (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get 1) (local.get $z))\n"
+    "    (i8x16.shuffle 8 9 10 11 12 13 14 15 16 16 16 16 16 16 16 16 (local.get 0) (local.get $z))\n"
+    /* Lanes mixed: no interleave. */
+    "    (i8x16.shuffle 3 16 0 7 16 16 15 1 2 16 9 9 16 4 5 6 (local.get 0) (local.get $z))\n"
+    /* Every lane from the zero. */
+    "    (i8x16.shuffle 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 (local.get 0) (local.get $z)))\n"
+    "  (func (export \"nz\") (param v128 v128 i32) (result v128)\n"
+    "    (local $y v128)\n"
+    "    (local.set $y (v128.const i64x2 0 0))\n"
+    "    (if (local.get 2) (then (local.set $y (local.get 1))))\n"
+    "    (i8x16.shuffle 16 1 17 3 18 5 19 7 20 9 21 11 22 13 23 15 (local.get $y) (local.get 0))))\n";
+
+static const uint8_t ZLANES[9][16] = {
+    {16, 1, 17, 3, 18, 5, 19, 7, 20, 9, 21, 11, 22, 13, 23, 15},
+    {8, 17, 9, 19, 10, 21, 11, 23, 12, 25, 13, 27, 14, 29, 15, 31},
+    {0, 1, 16, 16, 2, 3, 16, 16, 4, 5, 16, 16, 6, 7, 16, 16},
+    {8, 9, 31, 30, 10, 11, 29, 28, 12, 13, 27, 26, 14, 15, 25, 24},
+    {16, 17, 18, 19, 0, 0, 0, 0, 20, 21, 22, 23, 1, 1, 1, 1},
+    {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+    {8, 9, 10, 11, 12, 13, 14, 15, 16, 16, 16, 16, 16, 16, 16, 16},
+    {3, 16, 0, 7, 16, 16, 15, 1, 2, 16, 9, 9, 16, 4, 5, 6},
+    {16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31},
+};
+/* Which operands each of z's shuffles takes: 0 (param 0), 1 (param 1),
+ * Z (the zero). */
+enum { ZZ = 2 };
+static const int ZOPS[9][2] = {{ZZ, 0}, {0, ZZ}, {1, ZZ}, {1, ZZ}, {ZZ, 0},
+                               {1, ZZ}, {0, ZZ}, {0, ZZ}, {0, ZZ}};
+
+static void zero_shuffles_exact(void) {
+  cis_engine *e = engine("aot");
+  cis_module *m = compiled(e, ZSHUF);
+  cis_instance *inst = instantiate(e, m, NULL);
+  uint8_t in[3][16], want[16];
+  for (int i = 0; i < 16; i++) {
+    in[0][i] = (uint8_t)(0x81 + 7 * i);
+    in[1][i] = (uint8_t)(0x40 + 13 * i);
+    in[ZZ][i] = 0;
+  }
+  uint64_t lo, hi;
+  cis_val args[3];
+  for (int k = 0; k < 2; k++) {
+    memcpy(&lo, in[k], 8), memcpy(&hi, in[k] + 8, 8);
+    args[k] = v128_val(lo, hi);
+  }
+  cis_val r[9];
+  assert_int_equal(call(inst, "z", args, 2, r, 9), CIS_OK);
+  for (int s = 0; s < 9; s++) {
+    const uint8_t *a = in[ZOPS[s][0]], *b = in[ZOPS[s][1]];
+    for (int i = 0; i < 16; i++) want[i] = ZLANES[s][i] < 16 ? a[ZLANES[s][i]] : b[ZLANES[s][i] - 16];
+    assert_memory_equal(r[s].v128, want, 16);
+  }
+  /* nz: zero, then param 1 in the local. */
+  for (int taken = 0; taken < 2; taken++) {
+    args[2] = i32_val(taken);
+    assert_int_equal(call(inst, "nz", args, 3, r, 1), CIS_OK);
+    const uint8_t *a = taken ? in[1] : in[ZZ];
+    for (int i = 0; i < 16; i++) want[i] = ZLANES[0][i] < 16 ? a[ZLANES[0][i]] : in[0][ZLANES[0][i] - 16];
+    assert_memory_equal(r[0].v128, want, 16);
+  }
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
+static void aot_simd_shuffle_with_zero_is_an_interleave(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, ZSHUF);
+  /* Seven interleaves and one pshufb in z, nothing in nz; each body
+   * written twice. */
+  assert_int_equal(count_of(c, "= aot_zip0("), 2 * 7);
+  assert_int_equal(count_of(c, "= AOT_SHUFFLE0("), 2 * 1);
+  assert_int_equal(count_of(c, "= v128_of(0, 0);"), 2 * 1);
+  assert_int_equal(count_of(c, "= AOT_SHUFFLE("), 2 * 1);
+  free(c);
+  cis_engine_free(e);
+  zero_shuffles_exact();
+  base_body_only();
+  zero_shuffles_exact();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
@@ -762,6 +798,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_simd_i16_products_generated_as_mul16, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_i16_products_exact_at_the_edges, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_functions_written_for_two_cpu_levels, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_shuffle_with_zero_is_an_interleave, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

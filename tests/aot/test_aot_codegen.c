@@ -1,0 +1,293 @@
+/*
+ * This file implements the tests of the compiled engine's check groups
+ * (src/aot/codegen.c, grp_add): the loads of a basic block at one local
+ * plus constants, with at most one store after them, are bounds-checked
+ * once for their whole extent. Each test runs the same module on the
+ * interpreter and compiled (an entry in the cache, never the
+ * interpreter), and checks that results, traps, memory and globals agree
+ * after every call, at the edges of the memory and with addresses that
+ * wrap around 2^32; and that the generated C has the one check where it
+ * should, and none where something observable lies between accesses.
+ * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
+ */
+#include <dirent.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "aot/aot.h"
+#include "cis/cis.h"
+#include "aot_test.h"
+
+static cis_instance *instantiate(cis_engine *e, cis_module *m) {
+  cis_instance *inst = NULL;
+  cis_result rc = cis_instance_new(m, NULL, NULL, &inst);
+  if (rc != CIS_OK) fail_msg("instantiate: %s: %s", cis_errname(rc), cis_errmsg(e));
+  return inst;
+}
+
+/* The C of function fi (its first body), up to the next function. */
+static char *function_c(const char *c, unsigned fi) {
+  char head[32];
+  const char *p = NULL;
+  /* The definition, not the prototype: the one followed by a body; a
+   * function that uses v128 has two, of which the base one (_v1). */
+  for (int k = 0; k < 2 && !p; k++) {
+    snprintf(head, sizeof head, k ? " w%u(cis_aot_ctx *c" : " w%u_v1(cis_aot_ctx *c", fi);
+    for (p = c; (p = strstr(p, head)); p += strlen(head)) {
+      const char *eol = strchr(p, '\n');
+      if (eol && eol[-1] == '{') break;
+    }
+  }
+  assert_non_null(p);
+  const char *q = strstr(p, "\n}\n");
+  assert_non_null(q);
+  return strndup(p, (size_t)(q - p));
+}
+
+static cis_val i32v(uint32_t x) {
+  cis_val v;
+  memset(&v, 0, sizeof v);
+  v.type = CIS_I32;
+  v.of.i32 = (int32_t)x;
+  return v;
+}
+
+/* One module on both engines, side by side. */
+typedef struct pair {
+  cis_engine *e[2];
+  cis_module *m[2];
+  cis_instance *inst[2];
+} pair;
+
+static void pair_new(pair *p, const char *text) {
+  const char *names[2] = {"interp", "aot"};
+  for (int k = 0; k < 2; k++) {
+    p->e[k] = engine(names[k]);
+    int before = cache_entries();
+    p->m[k] = module(p->e[k], text);
+    if (k == 1) assert_int_equal(cache_entries(), before + 1);
+    p->inst[k] = instantiate(p->e[k], p->m[k]);
+  }
+}
+
+static void pair_free(pair *p) {
+  for (int k = 0; k < 2; k++) {
+    cis_instance_free(p->inst[k]);
+    cis_module_free(p->m[k]);
+    cis_engine_free(p->e[k]);
+  }
+}
+
+/* Calls name(args) on both; the codes and (when it returned) the i32
+ * results must agree. Returns the code. */
+static cis_result both(pair *p, const char *name, const cis_val *args, size_t nargs,
+                       size_t nres) {
+  cis_val r[2][4];
+  cis_result rc[2];
+  for (int k = 0; k < 2; k++) {
+    cis_func *f = cis_instance_func(p->inst[k], name);
+    assert_non_null(f);
+    rc[k] = cis_func_call(p->inst[k], f, args, nargs, r[k], nres);
+  }
+  if (rc[0] != rc[1])
+    fail_msg("%s(0x%x): interp %s, aot %s", name, nargs ? (unsigned)args[0].of.i32 : 0,
+             cis_errname(rc[0]), cis_errname(rc[1]));
+  if (rc[0] == CIS_OK)
+    for (size_t i = 0; i < nres; i++) assert_int_equal(r[0][i].of.i32, r[1][i].of.i32);
+  return rc[0];
+}
+
+/* The i32 at addr on both engines (through the module's peek), equal. */
+static uint32_t peek(pair *p, uint32_t addr) {
+  cis_val a = i32v(addr);
+  assert_int_equal(both(p, "peek", &a, 1, 1), CIS_OK);
+  cis_val r;
+  cis_func *f = cis_instance_func(p->inst[1], "peek");
+  assert_int_equal(cis_func_call(p->inst[1], f, &a, 1, &r, 1), CIS_OK);
+  return (uint32_t)r.of.i32;
+}
+
+/* One page (65536 bytes). Functions 0-10; their addresses are local 0
+ * plus constants unless said otherwise. */
+static const char GROUPS[] =
+    "(module (memory 1)\n"
+    "  (global $g (mut i32) (i32.const 0))\n"
+    "  (data (i32.const 0) \"\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c\\0d\\0e\\0f\\10\")\n"
+    /* 0: four loads, one group. */
+    "  (func (export \"sum\") (param i32) (result i32)\n"
+    "    (i32.add (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0)))\n"
+    "             (i32.add (i32.load (i32.add (local.get 0) (i32.const 8)))\n"
+    "                      (i32.load8_u offset=15 (local.get 0)))))\n"
+    /* 1: two loads and a store after them, one group. */
+    "  (func (export \"copy\") (param i32)\n"
+    "    (i32.store offset=8 (local.get 0)\n"
+    "      (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0)))))\n"
+    /* 2: a store, then a load: two groups (the store is done when the
+     * load traps). */
+    "  (func (export \"store_then_load\") (param i32) (result i32)\n"
+    "    (i32.store (local.get 0) (i32.const 0x11223344))\n"
+    "    (i32.load offset=16 (local.get 0)))\n"
+    /* 3: global.set between two loads: two groups. */
+    "  (func (export \"global_between\") (param i32) (result i32)\n"
+    "    (drop (i32.load (local.get 0)))\n"
+    "    (global.set $g (i32.const 7))\n"
+    "    (i32.load offset=16 (local.get 0)))\n"
+    /* 4: a division that may trap between two loads: two groups. */
+    "  (func (export \"div_between\") (param i32 i32) (result i32)\n"
+    "    (i32.add (i32.add (i32.load (local.get 0)) (i32.div_u (i32.const 1) (local.get 1)))\n"
+    "             (i32.load offset=16 (local.get 0))))\n"
+    /* 5: constants that wrap around 2^32 with the local. */
+    "  (func (export \"wrap\") (param i32) (result i32)\n"
+    "    (i32.add (i32.load (i32.add (local.get 0) (i32.const 16)))\n"
+    "             (i32.load (i32.add (local.get 0) (i32.const -16)))))\n"
+    /* 6: the local changes between the loads: two groups. */
+    "  (func (export \"local_changes\") (param i32) (result i32)\n"
+    "    (local i32)\n"
+    "    (local.set 1 (i32.load (local.get 0)))\n"
+    "    (local.set 0 (i32.add (local.get 0) (i32.const 65536)))\n"
+    "    (i32.add (local.get 1) (i32.load (local.get 0))))\n"
+    /* 7: v128 loads and a v128 store, one group. */
+    "  (func (export \"vcopy\") (param i32)\n"
+    "    (v128.store offset=32 (local.get 0)\n"
+    "      (i32x4.add (v128.load (local.get 0)) (v128.load offset=16 (local.get 0)))))\n"
+    /* 8: two loads, then a store below them, one group: when a load
+     * traps, the store (in bounds) is not done. */
+    "  (func (export \"copy_down\") (param i32)\n"
+    "    (i32.store (local.get 0)\n"
+    "      (i32.add (i32.load offset=8 (local.get 0)) (i32.load offset=12 (local.get 0)))))\n"
+    "  (func (export \"peek\") (param i32) (result i32) (i32.load (local.get 0)))\n"
+    "  (func (export \"getg\") (result i32) (global.get $g)))\n";
+
+static void aot_check_group_covers_accesses_at_one_local(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, GROUPS);
+  struct {
+    unsigned fi, groups, single, checked;
+  } want[] = {
+      {0, 1, 0, 0}, /* sum: one check for four loads */
+      {1, 1, 0, 0}, /* copy: two loads and the store */
+      {2, 0, 2, 0}, /* store_then_load: each alone */
+      {3, 0, 2, 0}, /* global_between */
+      {4, 0, 2, 0}, /* div_between */
+      {5, 1, 0, 0}, /* wrap */
+      {6, 0, 2, 0}, /* local_changes */
+      {7, 1, 0, 0}, /* vcopy */
+      {8, 1, 0, 0}, /* copy_down */
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char *f = function_c(c, want[i].fi);
+    assert_int_equal(count_of(f, "aot_group_oob(MS"), want[i].groups);
+    assert_int_equal(count_of(f, "(void)aot_ea(c"), want[i].single);
+    /* No access checked on its own besides. */
+    assert_int_equal(count_of(f, "M, MS,"), want[i].checked);
+    free(f);
+  }
+  free(c);
+  cis_engine_free(e);
+}
+
+static void aot_check_group_results_and_traps_match_interpreter(void **state) {
+  (void)state;
+  pair p;
+  pair_new(&p, GROUPS);
+  /* sum: from the start, near the end, across it, and far past it. */
+  uint32_t at[] = {0, 1, 65536 - 16, 65536 - 15, 65536 - 8, 65536, 0x7fffffff, 0xfffffff0u,
+                   0xffffffffu};
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+    cis_val a = i32v(at[i]);
+    cis_result rc = both(&p, "sum", &a, 1, 1);
+    assert_int_equal(rc, at[i] <= 65536 - 16 ? CIS_OK : CIS_TRAP_MEM_OOB);
+  }
+  /* wrap: local + 16 and local - 16, in and out of bounds, wrapping. */
+  uint32_t wat[] = {16, 15, 0, 0xfffffff0u, 0xfffffff8u, 65536 - 20, 65536 - 19, 65536 + 12,
+                    65536 + 13};
+  for (size_t i = 0; i < sizeof wat / sizeof wat[0]; i++) {
+    cis_val a = i32v(wat[i]);
+    both(&p, "wrap", &a, 1, 1);
+  }
+  cis_val a = i32v(16);
+  assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_OK);
+  a = i32v(0xfffffff0u); /* local + 16 wraps to 0, local - 16 is past the end */
+  assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  a = i32v(65536 + 12); /* local - 16 is the last word, local + 16 past the end */
+  assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  /* local_changes: the first load in bounds, the second at local + 65536. */
+  a = i32v(0);
+  assert_int_equal(both(&p, "local_changes", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  pair_free(&p);
+}
+
+static void aot_check_group_trap_leaves_memory_as_interpreter(void **state) {
+  (void)state;
+  pair p;
+  pair_new(&p, GROUPS);
+  /* copy: in bounds, it writes; when only its store is out of bounds, it
+   * writes nothing; past the end, nothing. */
+  cis_val a = i32v(0);
+  assert_int_equal(both(&p, "copy", &a, 1, 0), CIS_OK);
+  assert_int_equal(peek(&p, 8), 0x04030201u + 0x08070605u);
+  a = i32v(65536 - 12);
+  assert_int_equal(both(&p, "copy", &a, 1, 0), CIS_OK);
+  assert_int_equal(peek(&p, 65536 - 4), 0);
+  a = i32v(65536 - 8);
+  assert_int_equal(both(&p, "copy", &a, 1, 0), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 65536 - 4), 0);
+  /* store_then_load: the store is done when the load traps. */
+  a = i32v(65536 - 16);
+  assert_int_equal(both(&p, "store_then_load", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 65536 - 16), 0x11223344u);
+  /* copy_down: 0 and 0x11223344 (at 65536 - 16) added, stored 8 bytes
+   * below; with a load past the end, its store (in bounds) is not done. */
+  a = i32v(65536 - 28);
+  assert_int_equal(both(&p, "copy_down", &a, 1, 0), CIS_OK);
+  assert_int_equal(peek(&p, 65536 - 28), 0x11223344u);
+  a = i32v(65536 - 14);
+  assert_int_equal(both(&p, "copy_down", &a, 1, 0), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 65536 - 14), 0x1122u);
+  /* global_between: the global is set when the second load traps. */
+  a = i32v(65536 - 16);
+  assert_int_equal(both(&p, "global_between", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(both(&p, "getg", NULL, 0, 1), CIS_OK);
+  cis_func *f = cis_instance_func(p.inst[1], "getg");
+  cis_val r;
+  assert_int_equal(cis_func_call(p.inst[1], f, NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 7);
+  /* div_between: the division's trap comes first, as in the
+   * interpreter, though the second load is out of bounds. */
+  cis_val ab[2] = {i32v(65536 - 16), i32v(0)};
+  assert_int_equal(both(&p, "div_between", ab, 2, 1), CIS_TRAP_DIV_ZERO);
+  ab[1] = i32v(1);
+  assert_int_equal(both(&p, "div_between", ab, 2, 1), CIS_TRAP_MEM_OOB);
+  ab[0] = i32v(0);
+  assert_int_equal(both(&p, "div_between", ab, 2, 1), CIS_OK);
+  /* vcopy: in bounds, then with only the store past the end. */
+  a = i32v(0);
+  assert_int_equal(both(&p, "vcopy", &a, 1, 0), CIS_OK);
+  assert_int_equal(peek(&p, 32), peek(&p, 0) + peek(&p, 16));
+  a = i32v(65536 - 40);
+  assert_int_equal(both(&p, "vcopy", &a, 1, 0), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 65536 - 8), 0);
+  pair_free(&p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(aot_check_group_covers_accesses_at_one_local, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(aot_check_group_results_and_traps_match_interpreter,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_check_group_trap_leaves_memory_as_interpreter, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,250 @@
+/*
+ * This file implements the tests of what a cached start of the compiled
+ * engine does, and does not do (docs/aot.md, Cached start): a module whose
+ * very bytes are in the cache is not validated again; the main thread's
+ * stack bound is found without reading /proc/self/maps. It is linked with
+ * --wrap for cis__module_validate and pthread_getattr_np, so that it can
+ * count the calls the library makes to them.
+ */
+#include <dirent.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cis/cis.h"
+#include "aot_test.h"
+#include "wasm/module.h"
+
+/* ------------------------------------------------------------- wraps */
+
+static atomic_int validations;       /* calls to cis__module_validate */
+static atomic_int getattr_main;      /* pthread_getattr_np on the main thread */
+static atomic_int getattr_other;     /* on other threads */
+
+cis_result __real_cis__module_validate(cis__module *m, cis__diag *d);
+cis_result __wrap_cis__module_validate(cis__module *m, cis__diag *d) {
+  atomic_fetch_add(&validations, 1);
+  return __real_cis__module_validate(m, d);
+}
+
+/* While stat_lies > 0, stat of a cache entry reports 4 KB more than the
+ * file holds (as when the entry is replaced between a load's stat and
+ * its open), once per count. */
+static atomic_int stat_lies;
+int __real_stat(const char *p, struct stat *st);
+int __wrap_stat(const char *p, struct stat *st) {
+  int r = __real_stat(p, st);
+  size_t l = strlen(p);
+  if (r == 0 && l > 4 && !strcmp(p + l - 4, ".cso") && atomic_load(&stat_lies) > 0) {
+    atomic_fetch_sub(&stat_lies, 1);
+    st->st_size += 4096;
+  }
+  return r;
+}
+
+int __real_pthread_getattr_np(pthread_t t, pthread_attr_t *a);
+int __wrap_pthread_getattr_np(pthread_t t, pthread_attr_t *a) {
+  atomic_fetch_add(getpid() == gettid() ? &getattr_main : &getattr_other, 1);
+  return __real_pthread_getattr_np(t, a);
+}
+
+/* (module (func $rec (export "rec") (param i32) (result i32)
+ *   (call $rec (i32.add (local.get 0) (i32.const K))))
+ *   (func (export "add") (param i32 i32) (result i32)
+ *   (i32.add (local.get 0) (local.get 1)))): K at byte K_AT, so that
+ * each K is another module (another cache entry). */
+static const uint8_t mod_bytes[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0c, 0x02, 0x60, 0x01, 0x7f,
+    0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, 0x03, 0x03, 0x02, 0x00, 0x01, 0x07,
+    0x0d, 0x02, 0x03, 0x72, 0x65, 0x63, 0x00, 0x00, 0x03, 0x61, 0x64, 0x64, 0x00, 0x01,
+    0x0a, 0x13, 0x02, 0x09, 0x00, 0x20, 0x00, 0x41, 0x01, 0x6a, 0x10, 0x00, 0x0b, 0x07,
+    0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b};
+#define K_AT 50
+
+static cis_result load(cis_engine *e, uint8_t k, cis_module **out) {
+  uint8_t b[sizeof mod_bytes];
+  memcpy(b, mod_bytes, sizeof b);
+  b[K_AT] = k;
+  return cis_module_new(e, b, sizeof b, out);
+}
+
+static int32_t add(cis_module *m, int32_t a, int32_t b) {
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_func *f = cis_instance_func(inst, "add");
+  assert_non_null(f);
+  cis_val args[2] = {{.type = CIS_I32, .of.i32 = a}, {.type = CIS_I32, .of.i32 = b}}, r;
+  assert_int_equal(cis_func_call(inst, f, args, 2, &r, 1), CIS_OK);
+  cis_instance_free(inst);
+  return r.of.i32;
+}
+
+/* ------------------------------------------------------------- tests */
+
+/* The first load compiles (and validates); a second load of the very
+ * same bytes, in this process or from the cache in the next, is not
+ * validated again and runs; another module (one byte differs) is
+ * validated; the interpreter always validates. Fails without the cache
+ * lookup before validation (src/runtime/module.c, prepare_known). */
+static void aot_cached_module_is_not_validated_again(void **state) {
+  (void)state;
+  const char *engines[] = {"aot", "auto"};
+  for (int i = 0; i < 2; i++) {
+    cis_engine *e = engine(engines[i]);
+    cis_module *m = NULL;
+    uint8_t k = (uint8_t)(1 + i);
+    if (i == 0) { /* aot compiles at the load; auto would compile in the background */
+      int v0 = atomic_load(&validations);
+      assert_int_equal(load(e, k, &m), CIS_OK);
+      assert_int_equal(atomic_load(&validations), v0 + 1);
+      assert_int_equal(add(m, 40, 2), 42);
+      cis_module_free(m);
+    } else {
+      cis_engine *ea = engine("aot");
+      assert_int_equal(load(ea, k, &m), CIS_OK);
+      cis_module_free(m);
+      cis_engine_free(ea);
+    }
+    /* The entry is in the cache: loaded with no validation. */
+    int v1 = atomic_load(&validations);
+    assert_int_equal(load(e, k, &m), CIS_OK);
+    assert_int_equal(atomic_load(&validations), v1);
+    assert_int_equal(add(m, 40, 3), 43);
+    cis_module_free(m);
+    /* Another module is validated (and compiled, on aot). */
+    if (i == 0) {
+      assert_int_equal(load(e, 9, &m), CIS_OK);
+      assert_int_equal(atomic_load(&validations), v1 + 1);
+      cis_module_free(m);
+    }
+    cis_engine_free(e);
+  }
+  /* The interpreter has no cache: it validates every time. */
+  cis_engine *ei = engine("interp");
+  cis_module *m = NULL;
+  int v2 = atomic_load(&validations);
+  assert_int_equal(load(ei, 1, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v2 + 1);
+  cis_module_free(m);
+  cis_engine_free(ei);
+}
+
+/* An invalid module is refused with the validator's error on the
+ * compiled engine, whatever the cache holds. */
+static void aot_invalid_module_is_still_refused(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  uint8_t b[sizeof mod_bytes];
+  memcpy(b, mod_bytes, sizeof b);
+  b[K_AT - 1] = 0x42; /* i64.const where an i32 is added: a type error */
+  cis_module *m = NULL;
+  int v = atomic_load(&validations);
+  assert_int_not_equal(cis_module_new(e, b, sizeof b, &m), CIS_OK);
+  assert_null(m);
+  assert_int_equal(atomic_load(&validations), v + 1);
+  cis_engine_free(e);
+}
+
+/* A load reads the entry in one pass, its layout from the size stat
+ * gave before the open (docs/aot.md): an entry whose size changed between
+ * the two (replaced meanwhile) reads short, which is an unsound entry,
+ * not an error: the load under the compile's lock finds it sound and
+ * loads it, compiling nothing (the entry is the same file afterwards). */
+static void aot_entry_shorter_than_its_stat_is_loaded_under_the_lock(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, 11, &m), CIS_OK); /* compiles */
+  cis_module_free(m);                       /* unloads */
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  struct stat before;
+  char entry[600] = "";
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  for (struct dirent *de; (de = readdir(d));)
+    if (strstr(de->d_name, ".cso")) snprintf(entry, sizeof entry, "%s/%s", dir, de->d_name);
+  closedir(d);
+  assert_int_equal(__real_stat(entry, &before), 0);
+  atomic_store(&stat_lies, 2); /* the lookup before validation, then the engine's prepare */
+  assert_int_equal(load(e, 11, &m), CIS_OK);
+  assert_int_equal(atomic_load(&stat_lies), 0);
+  assert_int_equal(add(m, 20, 22), 42);
+  cis_module_free(m);
+  struct stat after;
+  assert_int_equal(__real_stat(entry, &after), 0);
+  assert_int_equal(after.st_ino, before.st_ino);
+  assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  cis_engine_free(e);
+}
+
+/* In a fresh process (so that the main thread's stack is looked up for
+ * the first time): a call on the main thread finds the stack's bound
+ * without pthread_getattr_np (which reads /proc/self/maps there), and
+ * deep recursion in compiled code on the main thread still stops at that
+ * bound with CIS_TRAP_STACK, not a crash; a call on another thread still
+ * asks pthread_getattr_np. */
+static void *call_on_thread(void *arg) {
+  assert_int_equal(add(arg, 1, 2), 3);
+  return NULL;
+}
+
+static int main_stack_child(void) {
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  if (load(e, 7, &m) != CIS_OK) return 10;
+  if (add(m, 2, 3) != 5) return 11;
+  if (atomic_load(&getattr_main) != 0) return 12;
+  cis_instance *inst = NULL;
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_call_depth = UINT32_MAX; /* the native stack's bound, not the count, stops it */
+  l.timeout_ms = 60000;
+  if (cis_instance_new(m, NULL, &l, &inst) != CIS_OK) return 13;
+  cis_val arg = {.type = CIS_I32, .of.i32 = 0}, r;
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, "rec"), &arg, 1, &r, 1);
+  if (rc != CIS_TRAP_STACK) return 14;
+  cis_instance_free(inst);
+  pthread_t t;
+  if (pthread_create(&t, NULL, call_on_thread, m) != 0) return 15;
+  pthread_join(t, NULL);
+  if (atomic_load(&getattr_other) < 1 || atomic_load(&getattr_main) != 0) return 16;
+  cis_module_free(m);
+  cis_engine_free(e);
+  return 0;
+}
+
+static void main_thread_stack_bound_reads_no_proc_maps(void **state) {
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(main_stack_child());
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  if (!WIFEXITED(st)) fail_msg("the child was killed by signal %d", WTERMSIG(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void) {
+  setenv("CIS_ENGINE", "interp", 0);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(main_thread_stack_bound_reads_no_proc_maps, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cached_module_is_not_validated_again, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_invalid_module_is_still_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_entry_shorter_than_its_stat_is_loaded_under_the_lock,
+                                      setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
