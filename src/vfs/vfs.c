@@ -634,6 +634,7 @@ enum {
   W_MAKE = 1u << 2,         /* the call makes the final name: a trailing '/' on a name
                                that is not a directory is the caller's to answer
                                (EEXIST, ENOENT), not ENOTDIR */
+  W_CREAT = 1u << 3,        /* openat creating the final name follows its lookup */
 };
 
 /* The state of one resolution. */
@@ -648,6 +649,7 @@ typedef struct vfs_walk {
   bool trailing;                    /* the path ended with '/': it must name a directory */
   bool have_st;                     /* st holds the lookup of the final component */
   bool missing;                     /* that lookup said ENOENT */
+  bool creat;                       /* W_CREAT: an open creating the final name follows */
   cis_vfs_stat st;                  /* that lookup */
   unsigned links;                   /* symlinks followed so far */
   size_t n;                         /* bytes in path */
@@ -656,6 +658,20 @@ typedef struct vfs_walk {
 } vfs_walk;
 
 static vfs_vnode *top(const vfs_walk *w) { return w->stack[w->depth - 1]; }
+
+/* Set while openat looks up its final name with an open that creates it
+ * to follow (cis__vfs_open_follows). */
+static _Thread_local bool open_follows;
+
+bool cis__vfs_open_follows(void) { return open_follows; }
+
+/* The lookup of the final component top(w)/w->name. */
+static int final_lookup(vfs_walk *w, cis_vfs_stat *st) {
+  open_follows = w->creat && !w->trailing;
+  int e = bk_lookup(w->fs, top(w), w->name, st);
+  open_follows = false;
+  return e;
+}
 
 /* Levels between the root and top(w). */
 static uint64_t top_depth(const vfs_walk *w) { return w->base_depth + w->depth - 1; }
@@ -753,6 +769,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
   int e = 0;
   memset(w, 0, offsetof(vfs_walk, path));
   w->fs = fs;
+  w->creat = wflags & W_CREAT;
   if (!fs) return EBADF;
   if ((e = check_path(fs, path, len))) return e;
   if (base->type != CIS_VFS_DIR)
@@ -821,7 +838,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
     w->trailing = slash;
     bool fol = (wflags & W_FOLLOW) || (slash && (wflags & W_SLASH_FOLLOW));
     if (!fol && !slash) return 0;
-    e = bk_lookup(fs, top(w), w->name, &w->st);
+    e = final_lookup(w, &w->st);
     if (e == ENOENT) { /* the operation decides what a missing name means */
       w->missing = true;
       return 0;
@@ -846,7 +863,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
 static int final_stat(vfs_walk *w) {
   if (w->have_st) return 0;
   if (w->missing) return ENOENT;
-  int e = bk_lookup(w->fs, top(w), w->name, &w->st);
+  int e = final_lookup(w, &w->st);
   if (e == 0) w->have_st = true;
   return e;
 }
@@ -892,6 +909,10 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
   /* CREAT|EXCL never follows a final symlink (POSIX): a dangling one is
    * EEXIST, not a way to create its target. */
   if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) wf &= ~(unsigned)W_FOLLOW;
+  /* An absent final name reaches the backend's open whatever else holds,
+   * unless the node quota refuses it in between: only then is it said. */
+  if ((flags & CIS_VFS_CREAT) && (!fs->opts.max_files || fs->nodes < fs->opts.max_files))
+    wf |= W_CREAT;
   if ((e = walk(base, path, len, wf, &w))) goto done;
   if (w.last != LAST_NAME) { /* a directory already in hand */
     if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) {

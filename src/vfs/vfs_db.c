@@ -146,6 +146,7 @@ enum {
   Q_DROP_BLOCKS,
   Q_DROP_LAYERS,
   Q_LOCK_CHECK,
+  Q_PEEK,
   Q_COUNT
 };
 
@@ -175,7 +176,9 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
                    NULL},
     /* next_eid moves with every commit of the tenant: its generation. */
-    [Q_GEN] = {"SELECT next_eid FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
+    [Q_GEN] = {"SELECT next_eid, top_layer, next_layer, next_ino FROM cis_vfs_tenants "
+               "WHERE tenant_id=?1",
+               NULL},
     [Q_ENT_GET] = {"SELECT ino, type, layer_id FROM cis_vfs_entries WHERE tenant_id=?1 AND "
                    "parent_ino=?2 AND name=?3 ORDER BY layer_id DESC LIMIT 1",
                    NULL},
@@ -301,9 +304,44 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                       "SELECT CAST(CASE WHEN next_eid=?2 THEN '0' ELSE '" CIS__VDB_GEN_MOVED
                       ":' || next_eid END AS bigint) FROM cis_vfs_tenants WHERE tenant_id=?1 "
                       "FOR UPDATE"},
+    /* PostgreSQL's check of a call (peek) with the lookup it needs, in one
+     * statement, so in one snapshot: the tenant's generation (blk -2),
+     * with the rest of its row as Q_GEN's), then the visible node named
+     * dir ?2 / name ?3 (blk -1: no such row,
+     * no such name), then, when it is a regular file of at most ?4 bytes,
+     * its visible blocks below ?5 (rows as Q_READ's); and first the
+     * directory's own node (blk -3). ?6 is CIS_VFS_REG. */
+    [Q_PEEK] = {"SELECT 0",
+                "WITH n AS (SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim, "
+                "i.parent, i.layer_id FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=("
+                "SELECT e.ino FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND e.parent_ino=?2 "
+                "AND e.name=?3 ORDER BY e.layer_id DESC LIMIT 1) ORDER BY i.layer_id DESC LIMIT 1) "
+                "SELECT -2::int8, NULL::bytea, t.next_eid, t.top_layer, t.next_layer, "
+                "t.next_ino, 0::int8, 0::int8, 0::int8, 0::int8, 0::int8 FROM cis_vfs_tenants t "
+                "WHERE t.tenant_id=?1 "
+                "UNION ALL SELECT -1::int8, NULL::bytea, n.ino, n.type, n.nlink, n.size, n.atim, "
+                "n.mtim, n.ctim, n.parent, n.layer_id FROM n "
+                "UNION ALL SELECT * FROM (SELECT -3::int8, NULL::bytea, d.ino, d.type, d.nlink, "
+                "d.size, d.atim, d.mtim, d.ctim, d.parent, d.layer_id FROM cis_vfs_inodes d "
+                "WHERE d.tenant_id=?1 AND d.ino=?2 ORDER BY d.layer_id DESC LIMIT 1) p "
+                "UNION ALL SELECT b.blk, b.data, 0::int8, 0::int8, 0::int8, 0::int8, 0::int8, "
+                "0::int8, 0::int8, 0::int8, 0::int8 FROM n JOIN cis_vfs_blocks b ON "
+                "b.tenant_id=?1 AND b.ino=n.ino WHERE n.type=?6 AND n.nlink>0 AND n.size<=?4 AND "
+                "b.blk<?5 AND b.layer_id=(SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE "
+                "m.tenant_id=?1 AND m.ino=n.ino AND m.blk=b.blk) ORDER BY 1"},
 };
 
 /* ================================================================ types */
+
+/* A directory on the walk to a deferred creation, opened on caches the
+ * call had not checked (prov_open): looked up again if the creation's
+ * check fails (relink). */
+typedef struct vdb_link {
+  uint64_t dir;          /* the directory its name is in, as the caches had it */
+  uint64_t old;          /* its number as the caches had it */
+  uint64_t now;          /* its number as relink found it */
+  char *name;            /* its name (malloc'd) */
+} vdb_link;
 
 typedef struct vdb_node {
   cis_vfs_node base;     /* must stay first: the wrappers see only this */
@@ -317,6 +355,11 @@ typedef struct vdb_node {
   uint64_t pdir;         /* pending: the directory the name goes in */
   char *pname;           /* pending: the name (malloc'd) */
   uint64_t ptime;        /* pending: its times (ns), those of the open */
+  bool pblind;           /* pending: the name was said absent unchecked (blind_absent) */
+  bool ptrunc;           /* pending: opened with TRUNC */
+  vdb_link *plinks;      /* pending: the unchecked directories on its walk, oldest
+                            first (malloc'd), or NULL */
+  int nplinks;           /* entries at plinks */
   /* PostgreSQL: a small file's bytes as this handle's first read fetched
    * them whole, so later reads (the one that finds the end) cost no
    * round trip; dropped by this mount's changes to the node and whenever
@@ -324,6 +367,17 @@ typedef struct vdb_node {
   uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
   uint64_t dsize;        /* bytes at data (the file's size) */
   bool dvalid;           /* data holds the file */
+  /* PostgreSQL: a directory opened from the caches before the call
+   * checked them (prov_open): what named it, so that a check finding the
+   * tenant changed looks it up again (prov_fix). */
+  bool prov;             /* opened on caches this call has not checked yet */
+  int broken;            /* such a check found its name gone: ENOENT (ENOTDIR, or the
+                            check's failure) from now on; 0: not */
+  uint64_t prov_dir;     /* prov: the directory its name is in (as the caches had it) */
+  uint64_t prov_old;     /* prov: its number as the caches had it */
+  char *prov_name;       /* prov: its name (malloc'd) */
+  uint64_t named_seq;    /* a directory: cis__vfs_call_seq() of the call that opened it
+                            by its name (alive in that call once it checked) */
   struct vdb_node *next; /* the backend's open nodes */
   struct vdb_node *prev; /* same, backwards */
 } vdb_node;
@@ -352,7 +406,7 @@ typedef struct vdb_slot {
 } vdb_slot;
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
-#define DCACHE_SLOTS 1024 /* direct-mapped by a hash of directory and name */
+#define DCACHE_SLOTS 1024 /* sets of two by a hash of directory and name */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
 
@@ -422,6 +476,18 @@ typedef struct vdb_fs {
   bool opt;                       /* the open transaction began optimistically
                                      (tx_begin_opt): its check is in flight */
   uint64_t nretries;              /* optimistic transactions redone (for the tests) */
+  /* PostgreSQL: the call's check rides with its lookup (peek). */
+  int nprov;                      /* open nodes with `prov` set: facts not yet checked */
+  bool merging;                   /* the method running does the check itself (peek) */
+  uint8_t *stash;                 /* a small file the call's peek fetched whole (malloc'd),
+                                     for the open that follows it in the same call */
+  uint64_t stash_n;               /* bytes at stash (the file's size) */
+  uint64_t stash_ino;             /* its node; 0: no stash */
+  uint64_t stash_seq;             /* cis__vfs_call_seq() of the peek */
+  uint64_t blind_seq;             /* cis__vfs_call_seq() of the lookup blind_absent
+                                     answered (0: none) ... */
+  uint64_t blind_dir;             /* ... in this directory ... */
+  char blind_name[CIS_VFS_NAME_MAX + 1]; /* ... of this name */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
 } vdb_fs;
@@ -527,8 +593,16 @@ static void drop_data(vdb_fs *fs, uint64_t ino) {
   }
 }
 
+/* Forgets the small file a peek fetched for the call's open (stash). */
+static void stash_drop(vdb_fs *fs) {
+  free(fs->stash);
+  fs->stash = NULL;
+  fs->stash_n = fs->stash_ino = 0;
+}
+
 static void cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
+  stash_drop(fs);
   for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
   for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
@@ -538,6 +612,111 @@ static void cache_clear(vdb_fs *fs) {
   fs->checked = false;
 }
 
+/* ---- the call's check (PostgreSQL) ----
+ *
+ * A directory the walk of a path opens, named in the caches, is opened
+ * on them before the call has checked them (prov_open): the check rides
+ * with the call's next statement (the lookup after it, as a peek), and
+ * until then the node remembers what named it. Every successful open is
+ * followed by another method of the same public call (the walk's next
+ * step, or the stat that makes the caller's file), which settles it. */
+
+#define PROV_MAX 16 /* most directories opened so before a check */
+
+static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e);
+
+/* The directories opened on the caches hold: they stop being provisional. */
+static void prov_clear(vdb_fs *fs) {
+  for (vdb_node *n = fs->open; n && fs->nprov; n = n->next) {
+    if (!n->prov) continue;
+    n->prov = false;
+    free(n->prov_name);
+    n->prov_name = NULL;
+    fs->nprov--;
+  }
+  fs->nprov = 0;
+}
+
+/* The tenant changed since the caches were last checked: every directory
+ * opened on them is looked up again by the name that gave it, oldest
+ * first (so a directory's own directory is settled before it), and takes
+ * the number its name has now. One whose name is gone, or names no
+ * directory any more, is broken: ENOENT or ENOTDIR for every method on
+ * it, as the walk would have found. A failure of those lookups breaks
+ * the rest with it and is returned. */
+static int prov_fix(vdb_fs *fs) {
+  vdb_node *tail = fs->open;
+  while (tail && tail->next) tail = tail->next;
+  int err = 0;
+  for (vdb_node *n = tail; n; n = n->prev) {
+    if (!n->prov) continue;
+    uint64_t dir = n->prov_dir;
+    int broke = err;
+    for (vdb_node *p = tail; p != n; p = p->prev) /* opened before it, on the same walk */
+      if (p->prov && p->prov_old == dir) dir = p->ino, broke = broke ? broke : p->broken;
+    if (!broke) {
+      vdb_ent e;
+      int le = ent_get(fs, dir, n->prov_name, &e);
+      if (!le && e.type != CIS_VFS_DIR) le = ENOTDIR;
+      if (!le) n->ino = e.ino;
+      else if (le == ENOENT || le == ENOTDIR) broke = le;
+      else broke = err = le;
+    }
+    n->broken = broke;
+  }
+  prov_clear(fs);
+  return err;
+}
+
+/* PostgreSQL: what this call's check of the caches read (err: it failed;
+ * else v, the tenant's generation, 0: the tenant is gone). The same as
+ * `version`: the caches hold, and so does every directory opened on
+ * them. Else they are emptied and start again at v (what is read from
+ * now on is at least as new as v, and the next check that finds v moved
+ * empties them again), and the directories opened on them are looked up
+ * again (prov_fix). A failed check leaves them off and breaks those
+ * directories with its error. */
+static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
+  uint64_t v = err ? 0 : (uint64_t)row[0];
+  if (!err && !v) err = fs_fail(fs, EIO, "tenant %lld vanished from the database",
+                                (long long)fs->tenant);
+  if (!err && v == fs->version) {
+    prov_clear(fs);
+  } else {
+    cache_clear(fs);
+    fs->version = err ? 0 : v;
+    if (!err) { /* the top layer and the counters as the same row has them */
+      fs->next_eid = row[0];
+      fs->top = row[1];
+      fs->next_layer = row[2];
+      fs->next_ino = row[3];
+    }
+  }
+  if (err) {
+    for (vdb_node *n = fs->open; n && fs->nprov; n = n->next)
+      if (n->prov) n->broken = err;
+    prov_clear(fs);
+    return err;
+  }
+  fs->checked = true;
+  fs->check_seq = cis__vfs_call_seq();
+  return prov_fix(fs);
+}
+
+/* PostgreSQL: the call's check on its own (Q_GEN), one statement. */
+static int gen_check(vdb_fs *fs) {
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  bool have;
+  int64_t row[4] = {0};
+  int err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  if (!err) {
+    for (int i = 0; have && i < 4; i++) row[i] = fs->d->col_int(&r, i);
+    fs->d->done(&r);
+  }
+  return pg_seen(fs, row, err);
+}
+
 /* Whether the caches (node metadata and names) may be used now. Inside a
  * write transaction always: it holds the tree, and tx_begin emptied them
  * when another connection had committed. Outside one, only with a
@@ -545,12 +724,21 @@ static void cache_clear(vdb_fs *fs) {
  * public call (cis__vfs_call_seq) has seen that the version is still the
  * one our last commit left: one statement (Q_DVER) per call, instead of
  * one per name and node looked up. A version that moved empties them
- * until our next commit. */
+ * until our next commit (PostgreSQL: they start again at the new
+ * generation, pg_seen). */
 static bool cache_ok(vdb_fs *fs) {
   if (fs->in_tx) return true;
-  if (fs->scoped || !fs->version) return false;
+  if (fs->scoped || (!fs->version && fs->d->version)) return false;
   uint64_t seq = cis__vfs_call_seq();
   if (fs->checked && fs->check_seq == seq) return true;
+  /* SQLite: the WAL index says nobody wrote since our last commit (no
+   * statement, no lock); else the statement below tells. */
+  bool same = fs->d->unchanged && fs->d->unchanged(fs->c);
+  if (same) {
+    fs->checked = true;
+    fs->check_seq = seq;
+    return true;
+  }
   cis__vdb_rows r;
   bool have;
   uint64_t v = 0;
@@ -558,13 +746,9 @@ static bool cache_ok(vdb_fs *fs) {
     int err = first(fs, Q_DVER, NULL, 0, &r, &have);
     if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
   } else {
-    /* PostgreSQL: the tenant's generation (see gen_of), one statement. */
-    cis__vdb_val a[] = {I(fs->tenant)};
-    int err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
-    if (!err) {
-      if (have) v = (uint64_t)fs->d->col_int(&r, 0);
-      fs->d->done(&r);
-    }
+    /* PostgreSQL: the tenant's generation (see gen_of), one statement;
+     * a generation that moved empties the caches and they start again. */
+    return gen_check(fs) == 0;
   }
   if (!v || v != fs->version) {
     fs->version = 0;
@@ -577,11 +761,19 @@ static bool cache_ok(vdb_fs *fs) {
   return true;
 }
 
+/* The two slots (a set) where dir/name may be cached, the one used last
+ * first: a name used on every call (a directory on the walk to many
+ * files) is not pushed out by one other name of its set. */
 static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
   uint64_t h = 1469598103934665603u ^ dir; /* FNV-1a */
   for (const unsigned char *p = (const unsigned char *)name; *p; p++)
     h = (h ^ *p) * 1099511628211u;
-  return &fs->dcache[h % DCACHE_SLOTS];
+  return &fs->dcache[h % (DCACHE_SLOTS / 2) * 2];
+}
+
+/* Whether slot d holds dir/name. */
+static bool dent_is(const vdb_dent *d, uint64_t dir, const char *name) {
+  return d->name && d->dir == dir && !strcmp(d->name, name);
 }
 
 /* ---- directories known whole (PostgreSQL) ---- */
@@ -652,8 +844,13 @@ static void whole_start(vdb_fs *fs, uint64_t dir) {
  * gained is absent (an empty entry). */
 static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
   static const vdb_dent absent = {0};
-  const vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
-  if (d && d->name && d->dir == dir && !strcmp(d->name, name)) return d;
+  vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
+  if (d && !dent_is(d, dir, name) && dent_is(d + 1, dir, name)) {
+    vdb_dent t = d[0]; /* the one used last goes first */
+    d[0] = d[1];
+    d[1] = t;
+  }
+  if (d && dent_is(d, dir, name)) return d;
   const vdb_whole *w = whole_of(fs, dir);
   return w && !whole_may_have(w, name_hash(name)) ? &absent : NULL;
 }
@@ -664,6 +861,12 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   if (w) whole_add(w, name);
   if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
   vdb_dent *d = dent_slot(fs, dir, name);
+  if (!dent_is(d, dir, name)) {
+    /* The set's other slot: this name's, or the one used less lately. */
+    vdb_dent t = d[1];
+    d[1] = d[0];
+    d[0] = t;
+  }
   if (!d->name || strcmp(d->name, name)) {
     free(d->name);
     d->name = strdup(name);
@@ -944,7 +1147,16 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
                          "an earlier failure rolled this scope's changes back");
   /* A deferred creation is made (and committed) before anything else may
    * observe the tree; only its own file's write, stat and read join it. */
-  if (fs->batch && fs->batch->pending && fs->batch != n) return land(fs, fs->batch, NULL, 0, 0);
+  if (fs->batch && fs->batch->pending && fs->batch != n) {
+    int err = land(fs, fs->batch, NULL, 0, 0);
+    if (err) return err;
+  }
+  /* Directories opened on unchecked caches are settled before anything
+   * else uses them (PostgreSQL), unless the method checks itself. */
+  if (fs->nprov && !fs->merging && !fs->in_tx) {
+    int err = gen_check(fs);
+    if (err) return err;
+  }
   if (!fs->in_tx || (n && n == fs->batch)) return 0;
   return tx_commit(fs);
 }
@@ -1342,15 +1554,200 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   return 0;
 }
 
+#define PEEK_KEEP (16u * 1024) /* largest file a peek fetches whole */
+
+static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
+                     uint64_t end);
+
+/* Whether the call's check may ride with a lookup (peek): PostgreSQL,
+ * outside a transaction and a scope, before the call checked. */
+static bool can_peek(vdb_fs *fs) {
+  return !fs->d->version && fs->d->exec && !fs->scoped && !fs->in_tx &&
+         !(fs->checked && fs->check_seq == cis__vfs_call_seq());
+}
+
+/* ENOENT / ENOTDIR (or the failure that broke it) for a directory a check
+ * found its name no longer gives (prov_fix). */
+static int node_ok(vdb_fs *fs, const vdb_node *n) {
+  if (!n->broken) return 0;
+  return fs_fail(fs, n->broken, "directory %llu was moved or removed by another writer",
+                 (unsigned long long)n->ino);
+}
+
+/* The call's check and the lookup of dir/name in one statement (Q_PEEK),
+ * so in one round trip: the caches are confirmed (or emptied and started
+ * again, pg_seen) and dir/name goes into them; *have says whether the
+ * name names a node, *in is its metadata. A regular file of at most
+ * `keep` bytes comes whole and is kept for an open of it later in the
+ * same call (stash), so open + read + close is this one round trip.
+ * *again: the check found dir's own name moved (prov_fix gave dir another
+ * number, or broke it): the lookup is to be made again. */
+static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_inode *in,
+                bool *have, bool *again) {
+  uint64_t dino = dir->ino, maxblk = (keep + fs->bs - 1) / fs->bs;
+  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dino), S(name), I((int64_t)keep),
+                      I((int64_t)maxblk), I(CIS_VFS_REG)};
+  cis__vdb_rows r;
+  bool row = false;
+  int64_t gen[4] = {0};
+  uint8_t *data = NULL;
+  vdb_inode din = {0}; /* the directory's own node (din.ino 0: none) */
+  *have = *again = false;
+  stash_drop(fs);
+  int err = run(fs, Q_PEEK, a, NARGS(a), &r);
+  while (!err && !(err = fs->d->step(&r, &row)) && row) {
+    int64_t k = fs->d->col_int(&r, 0);
+    if (k == -2) {
+      for (int i = 0; i < 4; i++) gen[i] = fs->d->col_int(&r, 2 + i);
+      continue;
+    }
+    if (k != -1 && k != -3) break; /* no node row: no blocks either */
+    vdb_inode *to = k == -1 ? in : &din;
+    *to = (vdb_inode){.ino = (uint64_t)fs->d->col_int(&r, 2),
+                      .type = (int)fs->d->col_int(&r, 3),
+                      .nlink = (uint64_t)fs->d->col_int(&r, 4),
+                      .size = (uint64_t)fs->d->col_int(&r, 5),
+                      .atim = (uint64_t)fs->d->col_int(&r, 6),
+                      .mtim = (uint64_t)fs->d->col_int(&r, 7),
+                      .ctim = (uint64_t)fs->d->col_int(&r, 8),
+                      .parent = (uint64_t)fs->d->col_int(&r, 9),
+                      .layer = fs->d->col_int(&r, 10)};
+    if (k == -3) continue;
+    *have = true;
+    if (in->type == CIS_VFS_REG && in->nlink > 0 && in->size <= keep &&
+        (data = calloc(1, in->size ? (size_t)in->size : 1))) {
+      vdb_node tmp = {.ino = in->ino};
+      if (read_rows(fs, &tmp, &r, data, 0, in->size)) {
+        /* Malformed blocks: not kept; the read that needs them says so. */
+        free(data);
+        data = NULL;
+        fs->base.errmsg[0] = '\0';
+      }
+    }
+    break;
+  }
+  fs->d->done(&r);
+  if (!err) err = pg_seen(fs, gen, 0);
+  else pg_seen(fs, gen, err);
+  if (!err && (dir->broken || dir->ino != dino)) *again = true;
+  if (err || *again) {
+    free(data);
+    return err;
+  }
+  dent_put(fs, dino, name, *have ? in->ino : 0, *have ? in->type : 0);
+  vdb_slot *sl;
+  if (din.ino == dino && !slot_take(fs, dino, &sl))
+    *sl = (vdb_slot){.in = din, .from = din.layer, .used = true};
+  if (*have && !slot_take(fs, in->ino, &sl))
+    *sl = (vdb_slot){.in = *in, .from = in->layer, .used = true};
+  if (data) {
+    fs->stash = data;
+    fs->stash_n = in->size;
+    fs->stash_ino = in->ino;
+    fs->stash_seq = cis__vfs_call_seq();
+  }
+  return 0;
+}
+
+/* A directory opened on caches this call has not checked yet (see "the
+ * call's check"): nothing is sent. Only a directory the name cache
+ * knows, opened to be walked or read, outside transactions and scopes. */
+static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flags,
+                      cis_vfs_node **out) {
+  if (!can_peek(fs) || fs->batch || !fs->version || fs->nprov >= PROV_MAX || dir->broken ||
+      !(flags & CIS_VFS_DIRECTORY) || (flags & (CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC)))
+    return false;
+  const vdb_dent *d = fs->dcache ? dent_find(fs, dir->ino, name) : NULL;
+  if (!d || !d->ino || d->type != CIS_VFS_DIR) return false;
+  char *pname = strdup(name); /* an entry there: its node is alive */
+  if (!pname || new_node(fs, d->ino, CIS_VFS_DIR, out)) {
+    free(pname);
+    *out = NULL;
+    return false;
+  }
+  vdb_node *n = N(*out);
+  n->prov = true;
+  n->prov_dir = dir->ino;
+  n->prov_old = d->ino;
+  n->prov_name = pname;
+  n->named_seq = cis__vfs_call_seq();
+  fs->nprov++;
+  return true;
+}
+
+/* Whether dir/name may be said absent before the call's check: openat
+ * looks it up to create it (cis__vfs_open_follows), the name cache says
+ * it is absent, and the open that follows can defer the creation, whose
+ * commit (land, at the first write or at close) checks the generation
+ * as every optimistic begin does. A name found there after all is then
+ * opened as the check would have found it (materialize). The open that
+ * follows sees it remembered (blind_for). */
+static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name) {
+  if (!cis__vfs_open_follows() || fs->batch || !fs->version || !fs->d->sync ||
+      fs->ino_next >= fs->ino_end || strlen(name) >= sizeof fs->blind_name)
+    return false;
+  const vdb_dent *d = dent_find(fs, dir->ino, name);
+  if (!d || d->ino) return false;
+  fs->blind_seq = cis__vfs_call_seq();
+  fs->blind_dir = dir->ino;
+  strcpy(fs->blind_name, name);
+  return true;
+}
+
+static void links_free(vdb_node *n) {
+  for (int i = 0; i < n->nplinks; i++) free(n->plinks[i].name);
+  free(n->plinks);
+  n->plinks = NULL;
+  n->nplinks = 0;
+}
+
+/* Copies the directories opened on unchecked caches (the walk to n's
+ * directory) into n's links, oldest first. */
+static int links_take(vdb_fs *fs, vdb_node *n) {
+  vdb_node *tail = fs->open;
+  while (tail && tail->next) tail = tail->next;
+  n->plinks = calloc((size_t)fs->nprov, sizeof *n->plinks);
+  if (!n->plinks) return fs_fail(fs, ENOMEM, "out of memory");
+  for (vdb_node *p = tail; p && n->nplinks < fs->nprov; p = p->prev) {
+    if (!p->prov) continue;
+    vdb_link *l = &n->plinks[n->nplinks++];
+    *l = (vdb_link){.dir = p->prov_dir, .old = p->prov_old, .now = p->prov_old,
+                    .name = strdup(p->prov_name)};
+    if (!l->name) return fs_fail(fs, ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+/* Whether this call's lookup of dir/name was answered by blind_absent. */
+static bool blind_for(const vdb_fs *fs, uint64_t dir, const char *name) {
+  return fs->blind_seq && fs->blind_seq == cis__vfs_call_seq() && fs->blind_dir == dir &&
+         !strcmp(fs->blind_name, name);
+}
+
 static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   arm(fs);
+  fs->merging = true;
+  int err = settle_read(fs, NULL);
+  fs->merging = false;
+  if (!err) err = node_ok(fs, N(dir));
+  if (!err && can_peek(fs) && blind_absent(fs, N(dir), name)) return ENOENT;
+  if (!err && can_peek(fs)) {
+    /* The call's check, with this lookup. */
+    vdb_inode in;
+    bool got, again;
+    err = peek(fs, N(dir), name, PEEK_KEEP, &in, &got, &again);
+    if (!err && again) return db_lookup(b, dir, name, st); /* checked now: no peek */
+    if (!err && got) fill_stat(fs, &in, st);
+    return err ? err : got ? 0 : ENOENT;
+  }
+  if (!err && fs->nprov) err = gen_check(fs);
+  if (!err) err = node_ok(fs, N(dir));
+  if (err) return err;
   uint64_t dino = N(dir)->ino;
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dino), S(name)};
   cis__vdb_rows r;
   bool have;
-  int err = settle_read(fs, NULL);
-  if (err) return err;
   /* The name and its node's metadata from the caches, when both are. */
   bool ok = cache_ok(fs);
   const vdb_dent *d = ok ? dent_find(fs, dino, name) : NULL;
@@ -1429,16 +1826,22 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
  * be written (not EXCL), a name the caches confirmed this call to be
  * absent from a directory they know alive, and an inode number of this
  * mount's range to give it. */
-static bool can_defer(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags) {
+static bool can_defer(vdb_fs *fs, const vdb_node *dn, const char *name, uint32_t flags) {
+  uint64_t dir = dn->ino;
   if (fs->scoped || fs->in_tx || fs->d->version || !fs->d->exec || !fs->d->sync) return false;
   if ((flags & (CIS_VFS_CREAT | CIS_VFS_WRITE)) != (CIS_VFS_CREAT | CIS_VFS_WRITE) ||
       (flags & (CIS_VFS_EXCL | CIS_VFS_DIRECTORY)))
     return false;
-  if (fs->ino_next >= fs->ino_end || !fs->version || !cache_ok(fs)) return false;
+  if (fs->ino_next >= fs->ino_end || !fs->version ||
+      !(blind_for(fs, dir, name) || cache_ok(fs)))
+    return false;
   const vdb_dent *d = dent_find(fs, dir, name);
   if (!d || d->ino) return false;
   const vdb_slot *sl = &fs->cache[dir % CACHE_SLOTS];
-  return sl->used && sl->in.ino == dir && sl->in.nlink > 0 && sl->in.type == CIS_VFS_DIR;
+  if (sl->used && sl->in.ino == dir)
+    return sl->in.nlink > 0 && sl->in.type == CIS_VFS_DIR;
+  /* Opened by its name in this call, which checked the caches: alive. */
+  return dn->named_seq == cis__vfs_call_seq();
 }
 
 static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
@@ -1450,15 +1853,35 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   arm(fs);
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  /* The name was said absent unchecked: its deferred creation checks. */
+  bool blind = writes && blind_for(fs, N(dir)->ino, name);
+  fs->merging = !writes || blind; /* an open that only reads checks the call itself */
   int err = writes ? settle(fs, NULL) : settle_read(fs, NULL);
-  if (!err && writes && can_defer(fs, N(dir)->ino, name, flags)) {
+  fs->merging = false;
+  if (!err) err = node_ok(fs, N(dir));
+  if (!err && !writes && prov_open(fs, N(dir), name, flags, out)) return 0;
+  if (!err && !writes && can_peek(fs)) {
+    /* The call's check, with the lookup of the name (and a small file's
+     * bytes): what follows runs on the caches it filled. */
+    vdb_inode in;
+    bool got, again;
+    err = peek(fs, N(dir), name, flags & CIS_VFS_WRITE ? 0 : PEEK_KEEP, &in, &got, &again);
+    if (!err && again) return db_open(b, dir, name, flags, out); /* checked now: no peek */
+  }
+  if (!err && fs->nprov && !(blind && can_defer(fs, N(dir), name, flags)))
+    err = gen_check(fs);
+  if (!err) err = node_ok(fs, N(dir));
+  if (!err && writes && can_defer(fs, N(dir), name, flags)) {
     /* Nothing is sent: the first write (or whatever else comes first)
      * makes the file, with its data, in one round trip (land). */
+    vdb_node links = {0}; /* holds the walk's unchecked directories until n does */
     char *pname = strdup(name);
     if (!pname) return fs_fail(fs, ENOMEM, "out of memory");
-    err = new_node(fs, (uint64_t)fs->ino_next, CIS_VFS_REG, out);
+    if (fs->nprov) err = links_take(fs, &links);
+    if (!err) err = new_node(fs, (uint64_t)fs->ino_next, CIS_VFS_REG, out);
     if (err) {
       free(pname);
+      links_free(&links);
       return err;
     }
     fs->ino_next++;
@@ -1467,6 +1890,11 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
     n->pdir = N(dir)->ino;
     n->pname = pname;
     n->ptime = wall_ns();
+    n->pblind = blind_for(fs, n->pdir, name);
+    n->ptrunc = flags & CIS_VFS_TRUNC;
+    fs->blind_seq = 0;
+    n->plinks = links.plinks;
+    n->nplinks = links.nplinks;
     fs->batch = n;
     return 0;
   }
@@ -1480,13 +1908,26 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   err = new_node(fs, ino, type, out);
   if (err) return tx_end(fs, err, false);
   if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out);
+  if (type == CIS_VFS_DIR) N(*out)->named_seq = cis__vfs_call_seq();
+  if (fs->stash && fs->stash_ino == ino && fs->stash_seq == cis__vfs_call_seq() &&
+      type == CIS_VFS_REG && !(flags & CIS_VFS_WRITE)) {
+    /* The file as this call's peek fetched it: its reads cost nothing. */
+    vdb_node *n = N(*out);
+    n->data = fs->stash;
+    n->dsize = fs->stash_n;
+    n->dvalid = true;
+    fs->stash = NULL;
+    stash_drop(fs);
+  }
   return 0;
 }
 
 /* Creates dir/name as a node of `type` (a directory or a symlink). */
-static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const char *target) {
+static int make_node(vdb_fs *fs, vdb_node *dn, const char *name, int type, const char *target) {
   arm(fs);
-  int err = settle(fs, NULL);
+  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  uint64_t dir = dn->ino;
+  if (!err) err = node_ok(fs, dn);
   if (!err) err = tx_begin(fs);
   if (err) return err;
   vdb_ent e;
@@ -1497,29 +1938,31 @@ static int make_node(vdb_fs *fs, uint64_t dir, const char *name, int type, const
   if (!err) err = ino_new(fs, type, dir, target, &ino);
   if (!err) err = ent_put(fs, dir, name, ino, type);
   if (!err) err = dir_touch(fs, dir);
-  if (!err && type == CIS_VFS_DIR && !fs->d->version) {
+  if (!err && type == CIS_VFS_DIR) {
     /* Made here, so empty: every name it will hold goes through this
      * mount's cache until the caches are emptied, and a name looked up
-     * there costs no statement when absent (PostgreSQL). */
+     * there costs no statement when absent. */
     whole_start(fs, ino);
   }
   return tx_end(fs, err, false);
 }
 
 static int db_mkdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
-  return make_node(FS(b), N(dir)->ino, name, CIS_VFS_DIR, NULL);
+  return make_node(FS(b), N(dir), name, CIS_VFS_DIR, NULL);
 }
 
 static int db_symlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
                       const char *target) {
-  return make_node(FS(b), N(dir)->ino, name, CIS_VFS_SYMLINK, target);
+  return make_node(FS(b), N(dir), name, CIS_VFS_SYMLINK, target);
 }
 
 /* Removes dir/name: a directory when `want_dir` (empty, else ENOTEMPTY),
  * else a non-directory (EISDIR for a directory). */
-static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir) {
+static int remove_node(vdb_fs *fs, vdb_node *dn, const char *name, bool want_dir) {
   arm(fs);
-  int err = settle(fs, NULL);
+  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  uint64_t dir = dn->ino;
+  if (!err) err = node_ok(fs, dn);
   if (!err) err = tx_begin(fs);
   if (err) return err;
   vdb_ent e;
@@ -1539,11 +1982,11 @@ static int remove_node(vdb_fs *fs, uint64_t dir, const char *name, bool want_dir
 }
 
 static int db_rmdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
-  return remove_node(FS(b), N(dir)->ino, name, true);
+  return remove_node(FS(b), N(dir), name, true);
 }
 
 static int db_unlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
-  return remove_node(FS(b), N(dir)->ino, name, false);
+  return remove_node(FS(b), N(dir), name, false);
 }
 
 /* Most levels check_not_below climbs. The mounts' max_depth keeps trees
@@ -1619,6 +2062,8 @@ static int db_rename(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname,
   vdb_fs *fs = FS(b);
   arm(fs);
   int err = settle(fs, NULL);
+  if (!err) err = node_ok(fs, N(odir));
+  if (!err) err = node_ok(fs, N(ndir));
   if (!err) err = tx_begin(fs);
   if (!err) err = rename_in(fs, N(odir)->ino, oname, N(ndir)->ino, nname);
   return tx_end(fs, err, false);
@@ -1666,6 +2111,11 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
   if (n->next) n->next->prev = n->prev;
   arm(fs);
   free(n->data);
+  if (n->prov) { /* a directory opened on unchecked caches: nothing to settle any more */
+    n->prov = false;
+    fs->nprov--;
+  }
+  free(n->prov_name);
   if (n->pending) {
     /* A deferred creation never written: made now (an empty file). As
      * below, a failure stays in the backend's message. */
@@ -1691,6 +2141,7 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
     tx_end(fs, err, false);
   }
   free(n->pname);
+  links_free(n);
   free(n);
 }
 
@@ -1713,8 +2164,9 @@ static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
     return 0;
   }
   int err = settle_read(fs, N(node));
+  if (!err) err = node_ok(fs, n);
   if (!err) err = ino_get(fs, N(node)->ino, &in);
-  if (err == ENOENT) return gone(fs, N(node));
+  if (err == ENOENT && !n->broken) return gone(fs, N(node));
   if (!err) fill_stat(fs, &in, st);
   return err;
 }
@@ -1861,6 +2313,33 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
   return ino_put(fs, &in);
 }
 
+/* A deferred creation whose directory the walk opened on unchecked caches
+ * (plinks), in a transaction that did not check them optimistically (a
+ * redo, or a plain begin): each of those directories is looked up again,
+ * oldest first, as prov_fix does, and pdir takes the number its path
+ * gives now, so the file lands where its path leads. ENOENT or ENOTDIR
+ * when a directory on it is gone, as the walk would have found. */
+static int relink(vdb_fs *fs, vdb_node *n) {
+  uint64_t pdir = n->pdir;
+  for (int i = 0; i < n->nplinks; i++) {
+    vdb_link *l = &n->plinks[i];
+    uint64_t dir = l->dir;
+    for (int j = 0; j < i; j++)
+      if (n->plinks[j].old == dir) dir = n->plinks[j].now;
+    vdb_ent e;
+    int err = ent_get(fs, dir, l->name, &e);
+    if (!err && e.type != CIS_VFS_DIR) err = ENOTDIR;
+    if (err == ENOENT || err == ENOTDIR)
+      return fs_fail(fs, err, "directory '%s' on the path of '%s' was moved or removed before "
+                     "its creation landed", l->name, n->pname);
+    if (err) return err;
+    l->now = e.ino;
+    if (l->old == n->pdir) pdir = e.ino;
+  }
+  n->pdir = pdir;
+  return 0;
+}
+
 /* Makes the deferred creation of n inside the open write transaction:
  * its node (with the number it was given), its entry and its
  * directory's times. Another mount may have made the name meanwhile
@@ -1878,6 +2357,16 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
   vdb_ent e;
   err = ent_get(fs, n->pdir, n->pname, &e);
   if (!err && e.ino == n->ino) return 0; /* made already (cannot be: no commit reports it) */
+  if (!err && n->pblind && e.type == CIS_VFS_REG) {
+    /* Said absent before the call's check (blind_absent), it was there:
+     * the open the check would have made, of that file. */
+    n->ino = e.ino;
+    vdb_inode in;
+    if (n->ptrunc && !(err = ino_get(fs, e.ino, &in))) err = do_truncate(fs, &in, 0);
+    return err;
+  }
+  if (!err && n->pblind && e.type == CIS_VFS_SYMLINK)
+    return fs_fail(fs, ELOOP, "'%s' became a symlink before its creation landed", n->pname);
   if (!err && e.type == CIS_VFS_DIR)
     return fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
   if (!err) err = node_kill(fs, e.ino);
@@ -1902,6 +2391,7 @@ static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_
   for (int attempt = 0; attempt < 2; attempt++) {
     err = attempt == 0 ? tx_begin_opt(fs) : tx_begin(fs);
     bool was_opt = fs->opt;
+    if (!err && n->pending && n->nplinks && !was_opt) err = relink(fs, n);
     if (!err && n->pending) err = materialize(fs, n);
     if (!err && buf) err = write_in(fs, n, buf, len, off);
     err = tx_end(fs, err, false);
@@ -1911,6 +2401,7 @@ static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_
     n->pending = false;
     free(n->pname);
     n->pname = NULL;
+    links_free(n);
     if (fs->batch == n) fs->batch = NULL;
   }
   return err;

@@ -103,6 +103,12 @@ typedef struct cis__vdb_dialect {
    * (SQLite's data version), never 0. NULL for a dialect that cannot
    * tell: then nothing cached may outlive a transaction. */
   uint64_t (*version)(cis__vdb_conn *c);
+  /* Optional (NULL: cannot tell). True when, without a statement or a
+   * lock, the dialect can tell that no connection (this one included)
+   * changed the database since this connection last held its write lock
+   * (SQLite: the WAL index header is the one it left); false when
+   * something did or it cannot tell. */
+  bool (*unchanged)(cis__vdb_conn *c);
 
   /* Runs statement `id` (text from `sql`, prepared once per connection)
    * with args bound to ?1..?n. Rows, if any, are read with step/col_* and
@@ -154,5 +160,12 @@ int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, .
  * one (vfs_db_sqlite_wal.c), registered on first call; NULL when it could
  * not be (then the default VFS serves). */
 const char *cis__vdb_sqlite_walbuf(void);
+
+/* Whether the database of `file` (its main file, opened through
+ * cis-walbuf) has not been changed since this connection last released
+ * the log's write lock: its WAL index header is the same. False when it
+ * cannot tell (another VFS, the index not mapped). */
+struct sqlite3_file;
+bool cis__vdb_sqlite_walbuf_unchanged(struct sqlite3_file *file);
 
 #endif /* CIS_VFS_DB_INTERNAL_H */

@@ -84,7 +84,28 @@ struct cis__vdb_conn {
   uint64_t deadline_ns;                   /* the progress handler interrupts past it */
   bool borrowed;                          /* db is the KV transaction's (vfs_db_join.h): never
                                              begun, committed, rolled back or closed here */
+  sqlite3_file *main;                     /* the database file (cis-walbuf's), for unchanged();
+                                             NULL: not known */
+  sqlite3_stmt *tx[4];                    /* BEGIN IMMEDIATE, BEGIN, COMMIT, ROLLBACK (TX_*),
+                                             prepared on first use: not parsed again per
+                                             transaction */
 };
+
+enum { TX_BEGIN_W, TX_BEGIN_R, TX_COMMIT, TX_ROLLBACK };
+
+/* Runs one of the transaction statements, prepared once. An SQLite
+ * result code. */
+static int tx_run(cis__vdb_conn *c, int which) {
+  static const char *const text[] = {"BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK"};
+  if (!c->tx[which]) {
+    int r = sqlite3_prepare_v3(c->db, text[which], -1, SQLITE_PREPARE_PERSISTENT, &c->tx[which],
+                               NULL);
+    if (r != SQLITE_OK) return r;
+  }
+  int r = sqlite3_step(c->tx[which]);
+  sqlite3_reset(c->tx[which]);
+  return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
+}
 
 /* Maps an SQLite result code to an error number and words the detail. */
 static int sq_fail(cis__vdb_conn *c, int rc, const char *what) {
@@ -126,7 +147,7 @@ static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
 }
 
 static void sq_rollback(cis__vdb_conn *c) {
-  if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) tx_run(c, TX_ROLLBACK);
 }
 
 static void sq_close(cis__vdb_conn *c) {
@@ -138,6 +159,7 @@ static void sq_close(cis__vdb_conn *c) {
     return;
   }
   sq_rollback(c);
+  for (int i = 0; i < 4; i++) sqlite3_finalize(c->tx[i]);
   sqlite3_close_v2(c->db);
   free(c);
 }
@@ -215,6 +237,8 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   for (size_t i = 0; i < sizeof tuning / sizeof tuning[0] && !err; i++)
     err = exec1(c, tuning[i], "tune", NULL);
   if (err) goto fail;
+  if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_FILE_POINTER, &c->main) != SQLITE_OK)
+    c->main = NULL;
   if (have < 6) {
     r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
     if (r != SQLITE_OK) {
@@ -244,7 +268,7 @@ int cis__vdb_sqlite_borrow(void *db, char *errmsg, cis__vdb_conn **out) {
 
 static int sq_begin(cis__vdb_conn *c, bool write) {
   if (c->borrowed) return 0; /* the owner's transaction holds the write lock */
-  int r = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+  int r = tx_run(c, write ? TX_BEGIN_W : TX_BEGIN_R);
   if (r != SQLITE_OK) {
     int err = sq_fail(c, r, "begin");
     sq_rollback(c);
@@ -255,7 +279,7 @@ static int sq_begin(cis__vdb_conn *c, bool write) {
 
 static int sq_commit(cis__vdb_conn *c) {
   if (c->borrowed) return 0; /* the owner's COMMIT makes it durable */
-  int r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+  int r = tx_run(c, TX_COMMIT);
   if (r == SQLITE_OK) return 0;
   int err = sq_fail(c, r, "commit");
   /* A failed COMMIT may leave the transaction open; the contract is that
@@ -282,6 +306,13 @@ static uint64_t sq_version(cis__vdb_conn *c) {
   unsigned v = 0;
   if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
   return (uint64_t)v + 1; /* never 0, which means "cannot tell" */
+}
+
+/* Whether nobody committed since this connection last held the write
+ * lock, read from the WAL index in shared memory: no statement, no lock
+ * (vfs_db_sqlite_wal.c). A borrowed connection is not ours to judge. */
+static bool sq_unchanged(cis__vdb_conn *c) {
+  return !c->borrowed && cis__vdb_sqlite_walbuf_unchanged(c->main);
 }
 
 /* Binds one value. An empty BLOB is bound as a zero-length BLOB, never as
@@ -377,6 +408,7 @@ const cis__vdb_dialect cis__vdb_sqlite = {
     .rollback = sq_rollback,
     .flush = sq_flush,
     .version = sq_version,
+    .unchanged = sq_unchanged,
     .query = sq_query,
     .step = sq_step,
     .col_int = sq_col_int,

@@ -71,6 +71,8 @@
 #define WB_AHEAD (256u * 1024) /* the log read ahead of a checkpoint, per read */
 #define WAL_HDR 32        /* the WAL file's header */
 #define FRAME_HDR 24      /* a frame's header, before its page */
+#define WIX_HDR 48        /* the WAL index header (WalIndexHdr), kept twice at the start of
+                             the shared memory: copy 0 at 0, copy 1 at 48 */
 
 typedef struct wb_file {
   sqlite3_file base;         /* must stay first: pMethods is one of wb_io */
@@ -93,6 +95,11 @@ typedef struct wb_file {
   sqlite3_int64 ahead_off;   /* file offset of ahead[0] */
   sqlite3_int64 next_read;   /* offset where a read that continues the last one starts */
   sqlite3_int64 end;         /* the log's size, read once per checkpoint; 0: not yet */
+  const volatile unsigned char *shm0; /* database: the WAL index's first region, as mapped
+                                         (its header); NULL: not mapped */
+  unsigned char stamp[WIX_HDR]; /* database: the index header when this connection last
+                                   released the log's write lock */
+  bool stamped;              /* stamp holds one */
 } wb_file;
 
 static sqlite3_vfs wb_vfs;    /* this one (registered once, never the default) */
@@ -155,6 +162,12 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
   if (!f->wal) return wb_db_write(f, p, n, off);
   if (f->ahead_len) wb_ahead_drop(f);
   if (off == 0) wb_learn(f, p, n, off);
+  if (!f->frame && off >= WAL_HDR) {
+    /* A log another connection began: this one never wrote or read its
+     * header (SQLite reads it only to recover), so read it once. */
+    unsigned char h[WAL_HDR];
+    if (f->real->pMethods->xRead(f->real, h, WAL_HDR, 0) == SQLITE_OK) wb_learn(f, h, WAL_HDR, 0);
+  }
   bool gather = f->frame && off >= WAL_HDR && n > 0 && (size_t)n <= WB_CAP;
   if (f->len && (!gather || off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WB_CAP)) {
     int rc = wb_flush(f);
@@ -315,7 +328,23 @@ static int wb_caps(sqlite3_file *file) {
   return REAL(file)->pMethods->xDeviceCharacteristics(REAL(file));
 }
 static int wb_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void volatile **pp) {
-  return REAL(file)->pMethods->xShmMap(REAL(file), pg, pgsz, extend, pp);
+  int rc = REAL(file)->pMethods->xShmMap(REAL(file), pg, pgsz, extend, pp);
+  if (rc == SQLITE_OK && pg == 0 && *pp && pgsz >= 2 * WIX_HDR)
+    ((wb_file *)file)->shm0 = (const volatile unsigned char *)*pp;
+  return rc;
+}
+
+/* Copies the WAL index header as SQLite reads it without a lock: copy 0,
+ * a barrier, copy 1 (a writer writes copy 1, then copy 0). False when the
+ * two differ (a commit being published) or nothing is mapped. */
+static bool wb_hdr(wb_file *f, unsigned char *out) {
+  const volatile unsigned char *h = f->shm0;
+  if (!h) return false;
+  for (int i = 0; i < WIX_HDR; i++) out[i] = h[i];
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  for (int i = 0; i < WIX_HDR; i++)
+    if (h[WIX_HDR + i] != out[i]) return false;
+  return out[12] != 0; /* isInit */
 }
 /* The WAL's write lock (shared-memory lock 0) released: every frame of a
  * commit went out with its commit frame, so what is still gathered
@@ -324,14 +353,22 @@ static int wb_shm_map(sqlite3_file *file, int pg, int pgsz, int extend, void vol
  * later, it would overwrite that connection's frames. */
 static int wb_shm_lock(sqlite3_file *file, int ofst, int n, int flags) {
   wb_file *f = (wb_file *)file;
-  if (f->peer && ofst == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE)) {
+  bool write_unlock = ofst == 0 && flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE);
+  if (f->peer && write_unlock) {
     f->peer->len = 0;
     f->peer->commit_end = 0;
   }
+  /* The header changes only under the write lock (a commit, a restart of
+   * the log, a recovery): as this connection lets it go, the header is
+   * the state its last write transaction saw or made. */
+  if (write_unlock) f->stamped = wb_hdr(f, f->stamp);
   return REAL(file)->pMethods->xShmLock(REAL(file), ofst, n, flags);
 }
 static void wb_shm_barrier(sqlite3_file *file) { REAL(file)->pMethods->xShmBarrier(REAL(file)); }
 static int wb_shm_unmap(sqlite3_file *file, int del) {
+  wb_file *f = (wb_file *)file;
+  f->shm0 = NULL;
+  f->stamped = false;
   return REAL(file)->pMethods->xShmUnmap(REAL(file), del);
 }
 static int wb_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **pp) {
@@ -484,6 +521,13 @@ static void wb_register(void) {
       .xCurrentTimeInt64 = wb_time64,
   };
   wb_rc = sqlite3_vfs_register(&wb_vfs, 0);
+}
+
+bool cis__vdb_sqlite_walbuf_unchanged(sqlite3_file *file) {
+  if (!file || file->pMethods < &wb_io[0] || file->pMethods > &wb_io[2]) return false;
+  wb_file *f = (wb_file *)file;
+  unsigned char now[WIX_HDR];
+  return f->stamped && wb_hdr(f, now) && !memcmp(now, f->stamp, WIX_HDR);
 }
 
 const char *cis__vdb_sqlite_walbuf(void) {

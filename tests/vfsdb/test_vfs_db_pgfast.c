@@ -28,6 +28,7 @@
 
 #include "cis/cis_vfs.h"
 #include "support/pg_connstr.h"
+#include "vfsdb_mnt.h"
 
 /* src/vfs's counters for the tests (libcis.a carries them). */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
@@ -54,12 +55,7 @@ static cis_vfs *g_last_fs;
                cis_vfs_errmsg(g_last_fs));                                             \
   } while (0)
 
-typedef struct mnt {
-  cis_vfs *fs;        /* the mount */
-  cis_vfs_file *root; /* its root directory */
-} mnt;
-
-static void mnt_open(mnt *m, const char *suffix) {
+static void mnt_open_opts(mnt *m, const char *suffix, const cis_vfs_options *opts) {
   char tenant[160];
   snprintf(tenant, sizeof tenant, "%s-%s", g.run, suffix);
   memset(m, 0, sizeof *m);
@@ -70,17 +66,17 @@ static void mnt_open(mnt *m, const char *suffix) {
   cfg.op_timeout_ms = 20000;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, &m->fs);
+  if (rc == CIS_OK) rc = cis_vfs_mount(b, opts, &m->fs);
   if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), cis_vfs_errmsg(NULL));
   g_last_fs = m->fs;
   OK(cis_vfs_open_root(m->fs, &m->root));
 }
 
+static void mnt_open(mnt *m, const char *suffix) { mnt_open_opts(m, suffix, NULL); }
+
 static void mnt_close(mnt *m) {
-  if (m->root) cis_vfs_close(m->root);
-  if (m->fs) cis_vfs_unmount(m->fs);
   if (g_last_fs == m->fs) g_last_fs = NULL;
-  memset(m, 0, sizeof *m);
+  mnt_unmount(m);
 }
 
 static cis_vfs_file *create(mnt *m, const char *path) {
@@ -94,27 +90,6 @@ static void write_str(cis_vfs_file *f, const char *s) {
   size_t n = 0;
   OK(cis_vfs_pwrite(f, s, strlen(s), 0, &n));
   assert_int_equal(n, strlen(s));
-}
-
-static void put_str(mnt *m, const char *path, const char *s) {
-  cis_vfs_file *f = create(m, path);
-  write_str(f, s);
-  cis_vfs_close(f);
-}
-
-static int stat_of(mnt *m, const char *path, cis_vfs_stat *st) {
-  return cis_vfs_statat(m->root, path, strlen(path), CIS_VFS_FOLLOW, st);
-}
-
-static void expect_str(mnt *m, const char *path, const char *want) {
-  cis_vfs_file *f = NULL;
-  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_READ, &f));
-  char buf[256];
-  size_t got = 0;
-  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
-  cis_vfs_close(f);
-  if (got != strlen(want) || memcmp(buf, want, got))
-    fail_msg("%s holds \"%.*s\", want \"%s\"", path, (int)got, buf, want);
 }
 
 static uint64_t stmts(cis_vfs *fs) {
@@ -157,25 +132,239 @@ static void warm(mnt *m, const char *suffix) {
 /* ---------------------------------------------------------------- tests */
 
 /* Creating, writing and closing a small file in a directory the mount
- * made is two round trips: the call's check of the tenant's generation
- * (which the open's path lookup needs), then the write, which sends
- * BEGIN, the row lock with its check, the entry, the block, the node,
- * the directory's times, the counters and COMMIT together. The open
- * sends nothing, nor does the close. */
-static void test_pg_small_file_create_is_two_round_trips(void **state) {
+ * made is one round trip: openat's lookup of the name, which an open
+ * creating it follows, is answered from the name cache without the
+ * call's check, and the write sends BEGIN, the row lock with that check,
+ * the entry, the block, the node, the directory's times, the counters
+ * and COMMIT together. The open sends nothing, nor does the close. */
+static void test_pg_small_file_create_write_close_is_one_round_trip(void **state) {
   (void)state;
   mnt m;
-  warm(&m, "two-trips");
+  warm(&m, "create-one-trip");
   uint64_t a = cis__vfs_db_round_trips(m.fs);
   cis_vfs_file *f = create(&m, "d/f");
-  assert_int_equal(cis__vfs_db_round_trips(m.fs) - a, 1); /* the check alone */
+  assert_int_equal(cis__vfs_db_round_trips(m.fs) - a, 0);
   write_str(f, "created");
   cis_vfs_close(f);
   uint64_t trips = cis__vfs_db_round_trips(m.fs) - a;
-  if (trips > 2)
-    fail_msg("create + write + close took %llu round trips, want 2", (unsigned long long)trips);
+  if (trips != 1)
+    fail_msg("create + write + close took %llu round trips, want 1", (unsigned long long)trips);
   expect_str(&m, "d/f", "created");
   mnt_close(&m);
+}
+
+/* Opens path on m with flags (CREAT among them), sending nothing. */
+static cis_vfs_file *open_unsent(mnt *m, const char *path, uint32_t flags) {
+  cis_vfs_file *f = NULL;
+  uint64_t t0 = cis__vfs_db_round_trips(m->fs);
+  OK(cis_vfs_openat(m->root, path, strlen(path), flags, &f));
+  assert_int_equal(cis__vfs_db_round_trips(m->fs) - t0, 0);
+  return f;
+}
+
+/* The name was said absent before the call's check, but another mount
+ * had made it: the write's check finds the generation moved, and the
+ * redo opens that file, as the check at the open would have (without
+ * TRUNC its bytes past the write stay, and it keeps its node); with TRUNC
+ * it is truncated first. Nothing is replaced or lost. */
+static void test_pg_unchecked_absent_name_made_by_another_mount_is_opened(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "blind-made");
+  mnt_open(&b, "blind-made");
+  put_str(&b, "d/f", "from b, longer");
+  put_str(&b, "d/t", "from b, longer");
+  cis_vfs_stat sb;
+  OK(stat_of(&b, "d/f", &sb));
+  cis_vfs_file *f = open_unsent(&a, "d/f", CIS_VFS_WRITE | CIS_VFS_CREAT);
+  write_str(f, "from a");
+  cis_vfs_close(f);
+  expect_str(&a, "d/f", "from a, longer");
+  expect_str(&b, "d/f", "from a, longer");
+  cis_vfs_stat sa;
+  OK(stat_of(&a, "d/f", &sa));
+  assert_int_equal(sa.ino, sb.ino);
+  f = create(&a, "d/t");
+  write_str(f, "from a");
+  cis_vfs_close(f);
+  expect_str(&b, "d/t", "from a");
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* Opened on a name said absent before the call's check and closed
+ * unwritten: the close sends the creation with the check, which finds
+ * the other mount's file there and leaves it as the open would have. */
+static void test_pg_unchecked_absent_name_closed_unwritten_keeps_the_file(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "blind-close");
+  mnt_open(&b, "blind-close");
+  put_str(&b, "d/g", "kept");
+  cis_vfs_file *f = open_unsent(&a, "d/g", CIS_VFS_WRITE | CIS_VFS_CREAT);
+  uint64_t t0 = cis__vfs_db_round_trips(a.fs);
+  cis_vfs_close(f);
+  assert_true(cis__vfs_db_round_trips(a.fs) - t0 >= 1); /* the close checks */
+  expect_str(&a, "d/g", "kept");
+  expect_str(&b, "d/g", "kept");
+  mnt_close(&a);
+  mnt_close(&b);
+  /* A new name closed unwritten: an empty file, made and checked by the
+   * close in one round trip. */
+  warm(&a, "blind-close-new");
+  mnt_open(&b, "blind-close-new");
+  f = open_unsent(&a, "d/new", CIS_VFS_WRITE | CIS_VFS_CREAT);
+  t0 = cis__vfs_db_round_trips(a.fs);
+  cis_vfs_close(f);
+  assert_int_equal(cis__vfs_db_round_trips(a.fs) - t0, 1);
+  cis_vfs_stat st;
+  OK(stat_of(&b, "d/new", &st));
+  assert_int_equal(st.size, 0);
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A file opened on a name said absent before the call's check and left
+ * open when its mount goes (a guest that trapped, a host that gave up):
+ * the unmount closes its node, which sends the creation with the check;
+ * the other mount's file under the name stays as the open would have
+ * left it. */
+static void test_pg_unchecked_absent_name_open_at_unmount_keeps_the_file(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "blind-unmount");
+  mnt_open(&b, "blind-unmount");
+  put_str(&b, "d/u", "kept");
+  cis_vfs_file *f = open_unsent(&a, "d/u", CIS_VFS_WRITE | CIS_VFS_CREAT);
+  cis_vfs_unmount(a.fs);
+  cis_vfs_close(f); /* detached by the unmount: only freed */
+  cis_vfs_close(a.root);
+  expect_str(&b, "d/u", "kept");
+  cis_vfs_stat st;
+  OK(stat_of(&b, "d/u", &st));
+  assert_int_equal(st.size, 4);
+  mnt_close(&b);
+}
+
+/* The name another mount made is a directory or a symlink: the write
+ * that lands the creation gives the open's typed error (EISDIR, ELOOP),
+ * and the other mount's node stays. */
+static void test_pg_unchecked_absent_name_made_a_directory_or_symlink(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "blind-dir");
+  mnt_open(&b, "blind-dir");
+  OK(cis_vfs_mkdirat(b.root, "d/x", 3));
+  size_t n = 0;
+  cis_vfs_file *f = open_unsent(&a, "d/x", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  ERR(EISDIR, cis_vfs_pwrite(f, "x", 1, 0, &n));
+  cis_vfs_close(f);
+  cis_vfs_stat st;
+  OK(stat_of(&a, "d/x", &st));
+  assert_int_equal(st.type, CIS_VFS_DIR);
+  mnt_close(&a);
+  mnt_close(&b);
+  warm(&a, "blind-link");
+  mnt_open(&b, "blind-link");
+  OK(cis_vfs_symlinkat("warm", 4, b.root, "d/l", 3));
+  f = open_unsent(&a, "d/l", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  ERR(ELOOP, cis_vfs_pwrite(f, "x", 1, 0, &n));
+  cis_vfs_close(f);
+  memset(&st, 0, sizeof st);
+  OK(cis_vfs_statat(b.root, "d/l", 3, 0, &st));
+  assert_int_equal(st.type, CIS_VFS_SYMLINK);
+  expect_str(&b, "d/warm", "warm");
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A mount with e/s made by it, a file written there and read back. */
+static void warm_deep(mnt *m, const char *suffix) {
+  mnt_open(m, suffix);
+  OK(cis_vfs_mkdirat(m->root, "e", 1));
+  OK(cis_vfs_mkdirat(m->root, "e/s", 3));
+  put_str(m, "e/s/warm", "warm");
+  expect_str(m, "e/s/warm", "warm");
+}
+
+/* The directories on the path of a creation said absent unchecked were
+ * opened on unchecked caches too; another mount moved them meanwhile.
+ * The write's check fails, its redo looks them up again by name, and the
+ * file lands where its path leads now (not in the directory moved away);
+ * when the path leads nowhere, the write says ENOENT and nothing lands. */
+static void test_pg_unchecked_create_lands_where_its_path_leads_now(void **state) {
+  (void)state;
+  mnt a, b;
+  cis_vfs_stat st;
+  warm_deep(&a, "blind-path");
+  mnt_open(&b, "blind-path");
+  OK(cis_vfs_renameat(b.root, "e", 1, b.root, "e2", 2));
+  OK(cis_vfs_mkdirat(b.root, "e", 1));
+  OK(cis_vfs_mkdirat(b.root, "e/s", 3));
+  cis_vfs_file *f = open_unsent(&a, "e/s/f", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  write_str(f, "from a");
+  cis_vfs_close(f);
+  expect_str(&b, "e/s/f", "from a");
+  ERR(ENOENT, stat_of(&b, "e2/s/f", &st));
+  mnt_close(&a);
+  mnt_close(&b);
+
+  warm_deep(&a, "blind-path-gone");
+  mnt_open(&b, "blind-path-gone");
+  OK(cis_vfs_renameat(b.root, "e", 1, b.root, "e2", 2));
+  f = open_unsent(&a, "e/s/f", CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC);
+  size_t n = 0;
+  ERR(ENOENT, cis_vfs_pwrite(f, "x", 1, 0, &n));
+  cis_vfs_close(f);
+  ERR(ENOENT, stat_of(&b, "e2/s/f", &st));
+  ERR(ENOENT, stat_of(&b, "e/s/f", &st));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* At its node quota a mount looks the name up with the call's check
+ * before creating: a name another mount made is opened, not refused with
+ * EDQUOT on the unchecked caches' word that it is absent. */
+static void test_pg_create_at_node_quota_checks_the_name_first(void **state) {
+  (void)state;
+  mnt a, b;
+  cis_vfs_options o = {.max_files = 2}; /* d and d/warm */
+  mnt_open_opts(&a, "blind-quota", &o);
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/warm", "warm");
+  expect_str(&a, "d/warm", "warm");
+  mnt_open(&b, "blind-quota");
+  put_str(&b, "d/q", "from b");
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(a.root, "d/q", 3, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  write_str(f, "FROM");
+  cis_vfs_close(f);
+  expect_str(&b, "d/q", "FROM b");
+  ERR(EDQUOT, cis_vfs_openat(a.root, "d/new", 5, CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* Opens that cannot defer the creation check in their own transaction:
+ * EXCL finds the other mount's name (EEXIST), CREAT without WRITE opens
+ * it. */
+static void test_pg_unchecked_absent_name_excl_or_read_checks_at_open(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "blind-excl");
+  mnt_open(&b, "blind-excl");
+  put_str(&b, "d/e", "there");
+  cis_vfs_file *f = NULL;
+  ERR(EEXIST, cis_vfs_openat(a.root, "d/e", 3, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_EXCL, &f));
+  put_str(&b, "d/r", "there too");
+  OK(cis_vfs_openat(a.root, "d/r", 3, CIS_VFS_READ | CIS_VFS_CREAT, &f));
+  char buf[32];
+  size_t got = 0;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  assert_int_equal(got, 9);
+  cis_vfs_close(f);
+  mnt_close(&a);
+  mnt_close(&b);
 }
 
 /* A name looked up in a directory the mount made, and never made there,
@@ -488,6 +677,154 @@ static void test_pg_small_file_read_keeps_it_whole(void **state) {
   mnt_close(&b);
 }
 
+/* ---- the call's check riding with its lookup (peek) ---- */
+
+static uint64_t trips(mnt *m) { return cis__vfs_db_round_trips(m->fs); }
+
+/* Opening a small file by a path whose directory the caches know, reading
+ * it to its end and closing it is one round trip: the directory is
+ * opened on the caches, and the lookup of the file carries the call's
+ * check and fetches the file whole for the handle (it was two: the
+ * check, then the read). A stat by path is that one round trip too. */
+static void test_pg_small_file_open_read_close_is_one_round_trip(void **state) {
+  (void)state;
+  mnt m;
+  warm(&m, "one-trip");
+  uint64_t t0 = trips(&m);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "d/warm", 6, CIS_VFS_READ | CIS_VFS_FOLLOW, &f));
+  char buf[64];
+  size_t got = 0;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  assert_int_equal(got, 4);
+  assert_memory_equal(buf, "warm", 4);
+  OK(cis_vfs_pread(f, buf, sizeof buf, got, &got));
+  assert_int_equal(got, 0);
+  cis_vfs_close(f);
+  assert_int_equal(trips(&m) - t0, 1);
+  /* Without FOLLOW the open itself carries the check and the fetch. */
+  t0 = trips(&m);
+  OK(cis_vfs_openat(m.root, "d/warm", 6, CIS_VFS_READ, &f));
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  assert_int_equal(got, 4);
+  cis_vfs_close(f);
+  assert_int_equal(trips(&m) - t0, 1);
+  cis_vfs_stat st;
+  t0 = trips(&m);
+  OK(stat_of(&m, "d/warm", &st));
+  assert_int_equal(st.size, 4);
+  assert_int_equal(trips(&m) - t0, 1);
+  mnt_close(&m);
+}
+
+/* Many files in one directory, each read by a new open: one round trip a
+ * file, whatever the name cache's slots hold (with 1024 direct-mapped
+ * slots, names that shared a slot cost about half a round trip more a
+ * file at 1000 files). */
+static void test_pg_many_files_each_read_in_one_round_trip(void **state) {
+  (void)state;
+  enum { FILES = 1500 };
+  mnt m;
+  warm(&m, "many");
+  char path[32], want[32];
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "d/f%05d", i);
+    snprintf(want, sizeof want, "file %d", i);
+    put_str(&m, path, want);
+  }
+  uint64_t t0 = trips(&m);
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "d/f%05d", i);
+    snprintf(want, sizeof want, "file %d", i);
+    expect_str(&m, path, want);
+  }
+  uint64_t t = trips(&m) - t0;
+  if (t != FILES) fail_msg("%d files read in %llu round trips, want %d", FILES,
+                           (unsigned long long)t, FILES);
+  mnt_close(&m);
+}
+
+/* Another mount's commit between two calls: the next call's check finds
+ * the generation moved, empties the caches and starts them again at the
+ * new generation, so the call after it is served by them again (they
+ * stayed off until this mount's own next commit: every name a statement,
+ * and no deferred creation). */
+static void test_pg_another_mounts_commit_restarts_the_caches(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "restart");
+  mnt_open(&b, "restart");
+  put_str(&b, "d/warm", "changed by b");
+  expect_str(&a, "d/warm", "changed by b"); /* the check finds it moved */
+  uint64_t s0 = stmts(a.fs);
+  cis_vfs_stat st;
+  OK(stat_of(&a, "d/warm", &st));
+  assert_int_equal(st.size, 12);
+  assert_int_equal(stmts(a.fs) - s0, 1);
+  /* A creation is deferred again: the open's lookup, then the write. */
+  uint64_t t0 = trips(&a);
+  put_str(&a, "d/new", "new");
+  assert_int_equal(trips(&a) - t0, 2);
+  expect_str(&b, "d/new", "new");
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A directory this mount opens on its caches before the call's check
+ * was renamed by another mount, and another made under its old name: the
+ * check finds the generation moved and the walk's directory is looked up
+ * again, so the call reads what the path names now. */
+static void test_pg_directory_moved_by_another_mount_is_looked_up_again(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "moved");
+  mnt_open(&b, "moved");
+  OK(cis_vfs_renameat(b.root, "d", 1, b.root, "e", 1));
+  OK(cis_vfs_mkdirat(b.root, "d", 1));
+  put_str(&b, "d/warm", "the new one");
+  expect_str(&a, "d/warm", "the new one");
+  expect_str(&a, "e/warm", "warm");
+  /* A change through the moved name lands in the new directory too. */
+  OK(cis_vfs_renameat(b.root, "d", 1, b.root, "f", 1));
+  OK(cis_vfs_renameat(b.root, "e", 1, b.root, "d", 1));
+  OK(cis_vfs_mkdirat(a.root, "d/sub", 5));
+  cis_vfs_stat st;
+  OK(stat_of(&b, "d/sub", &st));
+  assert_int_equal(st.type, CIS_VFS_DIR);
+  ERR(ENOENT, stat_of(&b, "f/sub", &st));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* The directory was removed, or replaced by a file, by another mount:
+ * the walk through it gives ENOENT or ENOTDIR, as it would have found. */
+static void test_pg_directory_removed_by_another_mount_is_gone(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "gone-dir");
+  mnt_open(&b, "gone-dir");
+  OK(cis_vfs_unlinkat(b.root, "d/warm", 6));
+  OK(cis_vfs_rmdirat(b.root, "d", 1));
+  cis_vfs_file *f = NULL;
+  ERR(ENOENT, cis_vfs_openat(a.root, "d/warm", 6, CIS_VFS_READ | CIS_VFS_FOLLOW, &f));
+  OK(cis_vfs_mkdirat(b.root, "d", 1));
+  put_str(&b, "d/x", "x");
+  expect_str(&a, "d/x", "x"); /* warm again on the new d */
+  OK(cis_vfs_unlinkat(b.root, "d/x", 3));
+  OK(cis_vfs_rmdirat(b.root, "d", 1));
+  ERR(ENOENT, cis_vfs_mkdirat(a.root, "d/sub", 5));
+  put_str(&a, "warm2", "w");
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/x", "x");
+  expect_str(&a, "d/x", "x");
+  OK(cis_vfs_unlinkat(b.root, "d/x", 3));
+  OK(cis_vfs_rmdirat(b.root, "d", 1));
+  put_str(&b, "d", "a file now");
+  ERR(ENOTDIR, cis_vfs_openat(a.root, "d/x", 3, CIS_VFS_READ, &f));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s CONNSTR_FILE\n", argv[0]);
@@ -498,7 +835,14 @@ int main(int argc, char **argv) {
   snprintf(g.spec, sizeof g.spec, "postgres:%s", g.conninfo);
   snprintf(g.run, sizeof g.run, "pgfast%ld-%ld", (long)getpid(), (long)time(NULL) % 100000);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_pg_small_file_create_is_two_round_trips),
+      cmocka_unit_test(test_pg_small_file_create_write_close_is_one_round_trip),
+      cmocka_unit_test(test_pg_unchecked_absent_name_made_by_another_mount_is_opened),
+      cmocka_unit_test(test_pg_unchecked_absent_name_closed_unwritten_keeps_the_file),
+      cmocka_unit_test(test_pg_unchecked_absent_name_open_at_unmount_keeps_the_file),
+      cmocka_unit_test(test_pg_unchecked_absent_name_made_a_directory_or_symlink),
+      cmocka_unit_test(test_pg_unchecked_absent_name_excl_or_read_checks_at_open),
+      cmocka_unit_test(test_pg_unchecked_create_lands_where_its_path_leads_now),
+      cmocka_unit_test(test_pg_create_at_node_quota_checks_the_name_first),
       cmocka_unit_test(test_pg_absent_name_in_own_directory_costs_no_statement),
       cmocka_unit_test(test_pg_deferred_create_seen_by_stat),
       cmocka_unit_test(test_pg_deferred_create_seen_by_readdir),
@@ -511,6 +855,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_deferred_create_directory_removed_first),
       cmocka_unit_test(test_pg_write_after_another_commit_is_redone),
       cmocka_unit_test(test_pg_small_file_read_keeps_it_whole),
+      cmocka_unit_test(test_pg_small_file_open_read_close_is_one_round_trip),
+      cmocka_unit_test(test_pg_many_files_each_read_in_one_round_trip),
+      cmocka_unit_test(test_pg_another_mounts_commit_restarts_the_caches),
+      cmocka_unit_test(test_pg_directory_moved_by_another_mount_is_looked_up_again),
+      cmocka_unit_test(test_pg_directory_removed_by_another_mount_is_gone),
   };
   return cmocka_run_group_tests_name("db on postgres, fast paths", tests, NULL, NULL) ? 1 : 0;
 }

@@ -30,6 +30,7 @@
 
 #include "cis/cis_vfs.h"
 #include "support/sqlite_shim.h"
+#include "vfsdb_mnt.h"
 
 #define LONG_MS 20000u
 #define PAGE 4096
@@ -116,11 +117,6 @@ static void cnt_zero(void) {
 
 /* ---------------------------------------------------------- mounts */
 
-typedef struct mnt {
-  cis_vfs *fs;        /* the mount */
-  cis_vfs_file *root; /* its root directory */
-} mnt;
-
 /* A fresh database file for the case `name`. */
 static void fresh(const char *name) {
   snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
@@ -148,38 +144,6 @@ static void mnt_open(mnt *m, bool counted) {
   if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
   OK(cis_vfs_mount(b, NULL, &m->fs));
   OK(cis_vfs_open_root(m->fs, &m->root));
-}
-
-static void mnt_close(mnt *m) {
-  if (m->root) cis_vfs_close(m->root);
-  if (m->fs) cis_vfs_unmount(m->fs);
-  memset(m, 0, sizeof *m);
-}
-
-static void put(mnt *m, const char *path, const void *data, size_t len) {
-  cis_vfs_file *f = NULL;
-  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC,
-                    &f));
-  size_t n = 0;
-  int e = cis_vfs_pwrite(f, data, len, 0, &n);
-  if (e) fail_msg("write %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
-  cis_vfs_close(f);
-  assert_int_equal(n, len);
-}
-
-/* The file at path holds exactly want[0..len). */
-static void expect(mnt *m, const char *path, const uint8_t *want, size_t len) {
-  cis_vfs_file *f = NULL;
-  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_READ, &f));
-  uint8_t *back = malloc(len + 1);
-  assert_non_null(back);
-  size_t n = 0;
-  int e = cis_vfs_pread(f, back, len + 1, 0, &n);
-  cis_vfs_close(f);
-  if (e) fail_msg("read %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
-  if (n != len) fail_msg("%s holds %zu bytes, want %zu", path, n, len);
-  if (memcmp(back, want, len) != 0) fail_msg("%s differs", path);
-  free(back);
 }
 
 /* Bytes that differ from page to page and from file to file. */
@@ -243,8 +207,8 @@ static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
   if (reads > 600) fail_msg("the checkpoint read the log %llu times", (unsigned long long)reads);
   mnt_open(&other, false);
   expect(&other, "big", big, BIG);
-  mnt_close(&other);
-  mnt_close(&m);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
   integrity_ok();
   free(big);
 }
@@ -274,14 +238,14 @@ static void test_sqlite_partial_checkpoint_publishes_whole_pages(void **state) {
   mnt_open(&other, false);
   expect(&other, "a", a, a_len);
   expect(&other, "b", b, b_len);
-  mnt_close(&other);
+  mnt_unmount(&other);
   assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(reader);
   mnt_open(&other, false);
   expect(&other, "a", a, a_len);
   expect(&other, "b", b, b_len);
-  mnt_close(&other);
-  mnt_close(&m);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
   integrity_ok();
   free(a);
   free(b);
@@ -309,8 +273,8 @@ static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at
   cnt.fail_at = 0;
   mnt_open(&other, false);
   expect(&other, "big", big, BIG);
-  mnt_close(&other);
-  mnt_close(&m);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
   integrity_ok();
 }
 
@@ -327,7 +291,7 @@ static void test_sqlite_checkpoint_write_error_publishes_nothing(void **state) {
   mnt other;
   mnt_open(&other, false); /* a checkpoint that works copies it all again */
   expect(&other, "big", big, BIG);
-  mnt_close(&other);
+  mnt_unmount(&other);
   free(big);
 }
 
@@ -356,8 +320,8 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
     fail_msg("%llu gathered writes of pages went past the room", (unsigned long long)runs);
   mnt_open(&other, false);
   expect(&other, "big", big, BIG);
-  mnt_close(&other);
-  mnt_close(&m);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
   integrity_ok();
   free(big);
 }

@@ -1,0 +1,256 @@
+/*
+ * This file implements the tests of the SQLite database filesystem's fast
+ * paths that cost no statement: a public call after the mount's own
+ * commit trusts its caches on the WAL index header alone (no `PRAGMA
+ * data_version`, no read lock), a name absent from a directory the mount
+ * made costs nothing, and neither ever hides what another connection,
+ * process or plain SQL client committed.
+ *
+ *   test_vfs_db_sqlite_fast WORKDIR
+ *
+ * Statements are counted with cis__vfs_db_counts (libcis.a).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cis/cis_vfs.h"
+#include "support/sqlite_shim.h"
+#include "vfsdb_mnt.h"
+
+bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+
+static struct {
+  char dir[1024];  /* WORKDIR */
+  char path[1100]; /* the current case's database file */
+  char spec[1200]; /* sqlite:PATH */
+} g;
+
+#define OK(x)                                                                  \
+  do {                                                                         \
+    int ok_e_ = (int)(x);                                                      \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+  } while (0)
+
+/* A fresh database file for the case. */
+static void fresh(const char *name) {
+  snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
+  snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
+  const char *sfx[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s%s", g.path, sfx[i]);
+    unlink(p);
+  }
+}
+
+static void mnt_open(mnt *m) {
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_db_new(&cfg, &b);
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
+  OK(cis_vfs_mount(b, NULL, &m->fs));
+  OK(cis_vfs_open_root(m->fs, &m->root));
+}
+
+static uint64_t stmts(mnt *m) {
+  uint64_t s = 0, c = 0;
+  assert_true(cis__vfs_db_counts(m->fs, &s, &c));
+  return s;
+}
+
+/* A plain SQLite connection to the case's file (the default VFS). */
+static sqlite3 *plain(void) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 20000);
+  return db;
+}
+
+/* After the mount's own commit nobody else wrote: a stat by path and an
+ * open + read of a file it knows run no statement but the read's own (the
+ * check that nobody committed read the WAL index header: it ran
+ * `PRAGMA data_version`, one statement a call, before). */
+static void test_sqlite_call_after_own_commit_runs_no_check_statement(void **state) {
+  (void)state;
+  fresh("own-commit");
+  mnt m;
+  mnt_open(&m);
+  put_str(&m, "f", "hello");
+  expect_str(&m, "f", "hello"); /* statements prepared */
+  put_str(&m, "f", "hello!");
+  uint64_t a = stmts(&m);
+  cis_vfs_stat st;
+  OK(stat_of(&m, "f", &st));
+  assert_int_equal(st.size, 6);
+  assert_int_equal(stmts(&m) - a, 0);
+  a = stmts(&m);
+  expect_str(&m, "f", "hello!");
+  assert_int_equal(stmts(&m) - a, 1); /* the read */
+  mnt_unmount(&m);
+}
+
+/* A name looked up in a directory this mount made, and never gained,
+ * is absent without a statement (it cost the check and a lookup). */
+static void test_sqlite_absent_name_in_own_directory_costs_no_statement(void **state) {
+  (void)state;
+  fresh("own-dir");
+  mnt m;
+  mnt_open(&m);
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(&m, "d/a", "a");
+  uint64_t a = stmts(&m);
+  cis_vfs_stat st;
+  assert_int_equal(stat_of(&m, "d/b", &st), ENOENT);
+  assert_int_equal(stmts(&m) - a, 0);
+  OK(stat_of(&m, "d/a", &st)); /* what it gained is there */
+  assert_int_equal(st.size, 1);
+  mnt_unmount(&m);
+}
+
+/* What another connection commits is seen at the next call although the
+ * check runs no statement: another mount in this process (its own
+ * connection), a name made in a directory the first mount made (the names
+ * it knows whole are dropped), and a plain SQL client that changes rows
+ * through the default VFS (a file's size). Both ways round. */
+static void test_sqlite_header_check_sees_other_connections(void **state) {
+  (void)state;
+  fresh("others");
+  mnt a, b;
+  mnt_open(&a);
+  mnt_open(&b);
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "one");
+  cis_vfs_stat st;
+  assert_int_equal(stat_of(&a, "d/g", &st), ENOENT); /* known absent */
+  put_str(&b, "d/g", "made by b");
+  expect_str(&a, "d/g", "made by b");
+  put_str(&b, "d/f", "two!");
+  OK(stat_of(&a, "d/f", &st));
+  assert_int_equal(st.size, 4);
+  expect_str(&a, "d/f", "two!");
+  put_str(&a, "d/f", "three");
+  expect_str(&b, "d/f", "three");
+  /* A plain client: the file's node says 2 bytes now. */
+  sqlite3 *db = plain();
+  assert_int_equal(sqlite3_exec(db, "UPDATE cis_vfs_inodes SET size=2 WHERE size=5", NULL, NULL,
+                                NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  OK(stat_of(&a, "d/f", &st));
+  assert_int_equal(st.size, 2);
+  expect_str(&a, "d/f", "th");
+  mnt_unmount(&a);
+  mnt_unmount(&b);
+}
+
+/* Another process's commit (its own shared-memory mapping of the WAL
+ * index) is seen too, and so is one after the log was restarted by a
+ * checkpoint of the whole log (the header's salts change, its frame count
+ * may come back to the same). */
+static void test_sqlite_header_check_sees_other_processes(void **state) {
+  (void)state;
+  fresh("procs");
+  mnt a;
+  mnt_open(&a);
+  put_str(&a, "f", "parent");
+  cis_vfs_stat st;
+  OK(stat_of(&a, "f", &st));
+  for (int round = 0; round < 2; round++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      mnt c;
+      mnt_open(&c);
+      put_str(&c, "f", round ? "child, again" : "child");
+      if (round) {
+        /* Everything checkpointed and the log restarted from its start. */
+        sqlite3 *db = NULL;
+        if (sqlite3_open(g.path, &db) != SQLITE_OK ||
+            sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+          _exit(3);
+        sqlite3_close(db);
+        put_str(&c, "f", "child, again");
+      }
+      _exit(0); /* the mount left open, as a process that dies leaves it */
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    OK(stat_of(&a, "f", &st));
+    assert_int_equal(st.size, round ? 12 : 5);
+    expect_str(&a, "f", round ? "child, again" : "child");
+    put_str(&a, "f", "parent");
+  }
+  mnt_unmount(&a);
+}
+
+static uint64_t wal_writes; /* writes that reached a log through the counting VFS */
+
+static int count_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) wal_writes++;
+  return CIS_SHIM_REAL(f)->pMethods->xWrite(CIS_SHIM_REAL(f), b, n, o);
+}
+
+/* A mount that opens its file while another connection holds the log
+ * (frames not yet checkpointed, so the log is not begun again) still
+ * writes a commit as one write: it reads the log's header for the frame
+ * size (it made 2 writes a page, some 18 for a small file). */
+static void test_sqlite_mount_joining_a_log_gathers_its_commits(void **state) {
+  (void)state;
+  fresh("join-log");
+  mnt a, b;
+  mnt_open(&a);
+  put_str(&a, "first", "frames in the log");
+  static const sqlite3_io_methods own = {.xWrite = count_write};
+  cis_test_shim_install("cis-fast-count", &own);
+  mnt_open(&b);
+  cis_test_shim_remove(); /* b's connection keeps it */
+  put_str(&b, "warm", "statements prepared");
+  char big[4096];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  wal_writes = 0;
+  put_str(&b, "small", big);
+  if (wal_writes < 1 || wal_writes > 2)
+    fail_msg("a small file's commit made %llu writes to the log", (unsigned long long)wal_writes);
+  cis_vfs_stat st;
+  OK(stat_of(&a, "small", &st));
+  assert_int_equal(st.size, sizeof big - 1);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+    return 2;
+  }
+  snprintf(g.dir, sizeof g.dir, "%s", argv[1]);
+  mkdir(g.dir, 0755);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sqlite_call_after_own_commit_runs_no_check_statement),
+      cmocka_unit_test(test_sqlite_absent_name_in_own_directory_costs_no_statement),
+      cmocka_unit_test(test_sqlite_header_check_sees_other_connections),
+      cmocka_unit_test(test_sqlite_header_check_sees_other_processes),
+      cmocka_unit_test(test_sqlite_mount_joining_a_log_gathers_its_commits),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,69 @@
+/*
+ * This file implements what the database filesystem's focused test suites
+ * (test_vfs_db_sqlite_fast, test_vfs_db_sqlite_ckpt, test_vfs_db_pgfast)
+ * share once a tenant's tree is mounted: the mount and its root, its end,
+ * a file written whole and a file's contents checked, each failing the
+ * test with the VFS's message. How a suite mounts stays its own (backend,
+ * tenant, options, a counting SQLite VFS). Include it after cmocka.h.
+ */
+#ifndef CIS_TEST_VFSDB_MNT_H
+#define CIS_TEST_VFSDB_MNT_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cis/cis_vfs.h"
+
+typedef struct mnt {
+  cis_vfs *fs;        /* the mount */
+  cis_vfs_file *root; /* its root directory */
+} mnt;
+
+/* Closes the root and unmounts; m is empty after. */
+static inline void mnt_unmount(mnt *m) {
+  if (m->root) cis_vfs_close(m->root);
+  if (m->fs) cis_vfs_unmount(m->fs);
+  memset(m, 0, sizeof *m);
+}
+
+static inline int stat_of(mnt *m, const char *path, cis_vfs_stat *st) {
+  return cis_vfs_statat(m->root, path, strlen(path), CIS_VFS_FOLLOW, st);
+}
+
+/* The file at path made (or truncated) to hold exactly data[0..len). */
+static inline void put(mnt *m, const char *path, const void *data, size_t len) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
+  if (e) fail_msg("open %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  size_t n = 0;
+  e = cis_vfs_pwrite(f, data, len, 0, &n);
+  if (e) fail_msg("write %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  cis_vfs_close(f);
+  assert_int_equal(n, len);
+}
+
+static inline void put_str(mnt *m, const char *path, const char *s) { put(m, path, s, strlen(s)); }
+
+/* The file at path holds exactly want[0..len). */
+static inline void expect(mnt *m, const char *path, const void *want, size_t len) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_READ, &f);
+  if (e) fail_msg("open %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  uint8_t *back = malloc(len + 1);
+  assert_non_null(back);
+  size_t n = 0;
+  e = cis_vfs_pread(f, back, len + 1, 0, &n);
+  cis_vfs_close(f);
+  if (e) fail_msg("read %s: %d (%s)", path, e, cis_vfs_errmsg(m->fs));
+  if (n != len || memcmp(back, want, len) != 0)
+    fail_msg("%s holds \"%.*s\" (%zu bytes), want %zu bytes", path, (int)(n < 64 ? n : 64), (const char *)back,
+             n, len);
+  free(back);
+}
+
+static inline void expect_str(mnt *m, const char *path, const char *want) {
+  expect(m, path, want, strlen(want));
+}
+
+#endif
