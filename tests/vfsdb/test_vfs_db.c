@@ -40,6 +40,7 @@
 #include "support/full_disk.h"
 #include "support/pg_connstr.h"
 #include "support/sqlite_shim.h"
+#include "vfsdb_pg.h"
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
@@ -415,7 +416,9 @@ static void sql_exec(const char *q) {
      * generation (next_eid) stays where its last look left it, and every
      * commit of cis moves it; rows changed here, behind cis's back, move
      * it too, or the mounts would not see them (docs/dbfs.md). */
-    PQclear(PQexec(pg, "UPDATE cis_vfs_tenants SET next_eid = next_eid + 1"));
+    char bump[200];
+    vfsdb_pg_bump_sql(bump, sizeof bump, g.run);
+    PQclear(PQexec(pg, bump));
     PQfinish(pg);
   }
 }
