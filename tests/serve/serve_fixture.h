@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 
 /* Makes a temporary home (path into home, cap bytes); 0 on success. */
@@ -22,6 +23,13 @@ void serve_home_remove(const char *home);
 /* Opens a registry handle on home for tenant (NULL: the default handle);
  * NULL on failure, said on stderr. */
 cis_skills *serve_open(const char *home, const char *tenant);
+/* Makes a token of tenant (named name) in home's token store, into token
+ * (cap bytes); cis_result. */
+cis_result serve_token(const char *home, const char *tenant, const char *name, char *token, size_t cap);
+/* c set to the defaults for an in-process server of home with `workers`
+ * workers, listening on 127.0.0.1 (a port the system picks:
+ * cis_server_port). */
+void serve_config_loopback(cis_server_config *c, const char *home, unsigned workers);
 /* The bytes of NAME.wasm in dir, all of them (malloc'd), or NULL. */
 uint8_t *serve_fixture(const char *dir, const char *name, size_t *len);
 /* A manifest for skill `name` running wasm (its sha256 computed here),
@@ -46,6 +54,13 @@ char *serve_install_request(const char *dir, const char *fixture, const char *na
  * its stdout into out (cap bytes, NUL-terminated). The exit status, or -1
  * when it could not run or took over 120 s (then it is killed). */
 int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, const char *const *args);
+
+/* The same with input written to its stdin, then closed (a few KiB at
+ * most: it is all written before the output is read), and, when err_path
+ * is not NULL, its stderr into that file (made or truncated). Nothing is
+ * read when the input cannot be written (out is empty then). */
+int serve_run_cis_input(const char *cis, char *const *env, const char *input, const char *err_path, char *out,
+                        size_t cap, const char *const *args);
 
 /* A `cis serve` process of a test. */
 typedef struct serve_proc {
