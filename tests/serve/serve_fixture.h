@@ -40,13 +40,13 @@ int serve_manifest(const uint8_t *wasm, size_t len, const char *name, const char
 cis_result serve_register(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *abi,
                           const char *extra);
 
+/* p[0..n) in base64 with padding (malloc'd), or NULL. */
+char *serve_base64(const uint8_t *p, size_t n);
+
 /* The body of POST /v1/skills that installs fixture NAME.wasm of dir as
  * skill `name` (serve_manifest's abi and extra):
  * {"manifest":...,"wasm_base64":...}, malloc'd; NULL when the fixture
  * cannot be read or the manifest not made. */
-/* p[0..n) in base64 with padding (malloc'd), or NULL. */
-char *serve_base64(const uint8_t *p, size_t n);
-
 char *serve_install_request(const char *dir, const char *fixture, const char *name, const char *abi,
                             const char *extra);
 
@@ -58,7 +58,8 @@ int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, cons
 /* The same with input written to its stdin, then closed (a few KiB at
  * most: it is all written before the output is read), and, when err_path
  * is not NULL, its stderr into that file (made or truncated). Nothing is
- * read when the input cannot be written (out is empty then). */
+ * read when the input cannot be written (out is empty then); the suite
+ * ignores SIGPIPE, as cis may exit before it reads. */
 int serve_run_cis_input(const char *cis, char *const *env, const char *input, const char *err_path, char *out,
                         size_t cap, const char *const *args);
 
