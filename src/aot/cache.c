@@ -8,14 +8,11 @@
  * (the cis version, the code generator's version and contract:
  * CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, the SHA-256 of the prelude every
  * generated file starts with; the layout of the runtime structs compiled
- * code reads; the compiler asked for, CIS_CC as given or "cc"; the
+ * code reads; the compiler driver's identity: its path, device, inode,
+ * size and mtime, since an upgrade of the compiler replaces the file; the
  * flags; and the machine name: the flags select no CPU feature beyond the
- * base ABI, so the architecture is all they depend on). Not the file the
- * compiler's name resolves to through PATH, nor that file's identity:
- * finding it took one stat per PATH folder at every cached start, and an
- * entry a compiler built from the same C, flags and machine is as sound
- * as one this process would build (docs/aot.md, The cache, "The
- * compiler is not part of a load"). The entry stores both, and a load
+ * base ABI, so the architecture is all they depend on). The entry stores
+ * both, and a load
  * compares them byte for byte with its own: identity is exact equality,
  * not a hash. The entry's file name, KEY.cso, is only where to look: a
  * hash of the key text and one of the module's bytes (entry_name), which
@@ -392,13 +389,15 @@ static bool runnable(const char *path, struct stat *st) {
   return stat(path, st) == 0 && S_ISREG(st->st_mode) && (st->st_mode & 0111);
 }
 
-cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
-  const char *name = cc_name(getenv("CIS_CC"));
+/* Finds the compiler named name (CIS_CC's value or NULL) into *cc. */
+static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t cap) {
+  name = cc_name(name);
   cc->path = NULL;
-  /* Candidates are built in one heap buffer as long as the longest: the
-   * engine auto's start runs this (cis_engine_new), whose stack should
-   * stay as shallow as the interpreter's (each page more is a page fault;
-   * docs/aot.md). */
+  cc->ident[0] = 0;
+  /* Candidates are built in one heap buffer as long as the longest, with
+   * memcpy rather than snprintf: this runs at every cached start, whose
+   * stack should stay as shallow as the interpreter's (each page more is
+   * a page fault; docs/aot.md). */
   size_t nlen = strlen(name);
   const char *path = getenv("PATH");
   if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
@@ -438,7 +437,20 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
     return CIS_EUNSUPPORTED;
   }
   cc->path = cand;
+  /* dev:ino:size:mtime.ns, appended (snprintf cost a third of this). */
+  cis__aot_text t = {cc->ident, sizeof cc->ident, 0};
+  const uint64_t v[] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                        (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
+  for (int i = 0; i < 5; i++) {
+    if (i) cis__aot_text_put(&t, i == 4 ? "." : ":", 1);
+    cis__aot_text_u64(&t, v[i]);
+  }
+  cis__aot_text_end(&t); /* five numbers of at most 20 digits fit in 96 bytes */
   return CIS_OK;
+}
+
+cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
+  return find_cc(getenv("CIS_CC"), cc, msg, cap);
 }
 
 void cis__aot_cc_free(cis__aot_cc *cc) {
@@ -514,11 +526,11 @@ static void key_free(key *k) {
   k->text = NULL;
 }
 
-/* The key of module m under the environment e: its text, and the name
- * made from the text and the module's bytes. No hash library: a cached
- * start binds none. */
-static cis_result make_key(const cis__module *m, const load_env *e, key *k, char *msg,
-                           size_t cap) {
+/* The key of module m under the environment e with the compiler cc: its
+ * text, and the name made from the text and the module's bytes. No hash
+ * library: a cached start binds none. */
+static cis_result make_key(const cis__module *m, const load_env *e, const cis__aot_cc *cc,
+                           key *k, char *msg, size_t cap) {
   /* The prelude pasted into every generated file, so that a change to it
    * can never be served from an entry compiled before: its SHA-256,
    * computed at build time (embed.cmake; hashing its few hundred KB here
@@ -542,7 +554,9 @@ static cis_result make_key(const cis__module *m, const load_env *e, key *k, char
     cis__aot_text_str(&t, "\nlayout ");
     cis__aot_text_str(&t, cis__aot_layout());
     cis__aot_text_str(&t, "\ncc ");
-    cis__aot_text_str(&t, cc_name(e->cc));
+    cis__aot_text_str(&t, cc->path);
+    cis__aot_text_str(&t, " ");
+    cis__aot_text_str(&t, cc->ident);
     cis__aot_text_str(&t, "\nflags ");
     cis__aot_text_str(&t, cflags_or_default(e->cflags));
     cis__aot_text_str(&t, "\nmachine ");
@@ -1337,15 +1351,16 @@ bool cis__aot_compiler_present(char *msg, size_t cap) {
  * heap (where_free frees them). The cached start runs this: it keeps no
  * PATH_MAX buffer on its stack, since each page of stack touched beyond
  * the interpreter's start is one more page fault (docs/aot.md, Cached
- * start); and it does not look for the compiler, which only a compile
- * needs. */
+ * start). */
 typedef struct where {
+  cis__aot_cc cc;   /* the compiler, part of the key */
   key k;            /* the module's key */
   char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named */
   size_t dlen;      /* length of DIR in path */
 } where;
 
 static void where_free(where *w) {
+  cis__aot_cc_free(&w->cc);
   key_free(&w->k);
   free(w->path);
   w->path = NULL;
@@ -1357,7 +1372,8 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
   w->path = NULL;
   load_env e;
   load_env_read(&e);
-  cis_result rc = make_key(m, &e, &w->k, msg, cap);
+  cis_result rc = find_cc(e.cc, &w->cc, msg, cap);
+  if (rc == CIS_OK) rc = make_key(m, &e, &w->cc, &w->k, msg, cap);
   if (rc != CIS_OK) return rc;
   w->path = cache_dir_dup(&e, sizeof w->k.name + 5);
   if (w->path) {
@@ -1403,16 +1419,10 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
     cache = writable(dir);
   }
   if (!cache && (*out = loaded_find(&w->k))) return CIS_OK;
-  cis__aot_cc cc = {0}; /* only a compile looks for the compiler */
-  cis_result rc = cis__aot_find_cc(&cc, msg, cap);
-  if (rc == CIS_OK && !cache) rc = temp_dir(dir, sizeof dir, msg, cap);
-  if (rc != CIS_OK) {
-    cis__aot_cc_free(&cc);
-    return rc;
-  }
+  cis_result rc = cache ? CIS_OK : temp_dir(dir, sizeof dir, msg, cap);
+  if (rc != CIS_OK) return rc;
   cis__aot_job *j = NULL;
-  rc = job_new(m, &cc, &w->k, cache, dir, &j, msg, cap);
-  cis__aot_cc_free(&cc);
+  rc = job_new(m, &w->cc, &w->k, cache, dir, &j, msg, cap);
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
@@ -1452,14 +1462,12 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
       memcpy(dir, w.path, w.dlen);
       dir[w.dlen] = 0;
     }
-    cis__aot_cc cc = {0};
     if (!w.path || !writable(dir)) {
       setmsg(msg, cap, "no writable cache folder to compile into");
       rc = CIS_EIO;
-    } else if ((rc = cis__aot_find_cc(&cc, msg, cap)) == CIS_OK) {
-      rc = job_new(m, &cc, &w.k, true, dir, out, msg, cap);
+    } else {
+      rc = job_new(m, &w.cc, &w.k, true, dir, out, msg, cap);
     }
-    cis__aot_cc_free(&cc);
   }
   where_free(&w);
   return rc;
