@@ -14,6 +14,7 @@
  * the log, and can fail one write of a checkpoint or refuse to grow the
  * file (a full disk).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -31,6 +33,10 @@
 #include "cis/cis_vfs.h"
 #include "support/sqlite_shim.h"
 #include "vfsdb_mnt.h"
+
+/* Waits until no checkpoint is asked for or running in the process
+ * (src/vfs/vfs_db_sqlite_ckpt.c). */
+void cis__vdb_sqlite_ckpt_settle(void);
 
 #define LONG_MS 20000u
 #define PAGE 4096
@@ -63,7 +69,17 @@ static struct {
   sqlite3_int64 full_at;    /* that size */
   uint64_t refused;         /* writes refused so */
   uint64_t runs_refused;    /* of them, writes of more than one page */
-} cnt;
+  uint64_t wal_bytes;       /* bytes written to the log */
+  uint64_t wal_restarts;    /* writes at the log's start (its header) */
+  uint64_t writer_db_writes; /* writes of the database file made by the test's own thread */
+  uint64_t ckpt_starts;     /* checkpoints begun (CKPT_START) */
+  uint64_t writer_ckpts;    /* of them, begun by the test's own thread */
+  pthread_t writer;         /* the test's own thread, which writes through the mount */
+  bool hold;                /* a checkpoint begun by another thread waits until it is cleared */
+  bool held;                /* one waits */
+  pthread_mutex_t mu;       /* guards hold and held */
+  pthread_cond_t cv;        /* signals a change of hold or held */
+} cnt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 #define REAL(f) CIS_SHIM_REAL(f)
 static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
@@ -71,7 +87,12 @@ static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
   return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
 }
 static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) {
+    cnt.wal_bytes += (uint64_t)n;
+    if (o == 0) cnt.wal_restarts++; /* the log's header: it begins again */
+  }
   if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) {
+    if (pthread_equal(pthread_self(), cnt.writer)) cnt.writer_db_writes++;
     if (cnt.disk_full && cnt.full_at && o + n > cnt.full_at) {
       cnt.refused++;
       if (n > PAGE && memchr(b, 1, (size_t)n)) cnt.runs_refused++; /* pages, not zeros */
@@ -90,6 +111,16 @@ static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
 }
 static int cf_fcntl(sqlite3_file *f, int op, void *a) {
   if (op == SQLITE_FCNTL_CKPT_START) {
+    cnt.ckpt_starts++;
+    if (pthread_equal(pthread_self(), cnt.writer)) {
+      cnt.writer_ckpts++;
+    } else {
+      pthread_mutex_lock(&cnt.mu);
+      if (cnt.hold) cnt.held = true;
+      pthread_cond_broadcast(&cnt.cv);
+      while (cnt.hold) pthread_cond_wait(&cnt.cv, &cnt.mu);
+      pthread_mutex_unlock(&cnt.mu);
+    }
     cnt.ckpt_writes = 0;
     if (cnt.disk_full && !cnt.full_at && REAL(f)->pMethods->xFileSize(REAL(f), &cnt.full_at) != SQLITE_OK)
       cnt.full_at = 0;
@@ -111,6 +142,8 @@ static void cnt_remove(void) { cis_test_shim_remove(); }
 
 static void cnt_zero(void) {
   cnt.db_writes = cnt.db_bytes = cnt.wal_reads = cnt.failed = 0;
+  cnt.wal_bytes = cnt.wal_restarts = cnt.writer_db_writes = cnt.ckpt_starts = cnt.writer_ckpts = 0;
+  cnt.writer = pthread_self();
   cnt.ckpt_writes = cnt.done_at = cnt.fail_at = 0;
   cnt.done_last = cnt.last_n = 0;
 }
@@ -129,7 +162,9 @@ static void fresh(const char *name) {
   snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
 }
 
-/* Mounts tenant "t"; through the counting VFS when `counted`. */
+/* Mounts tenant "t"; through the counting VFS when `counted`, which stays
+ * the default (so the checkpoints' thread opens its connection through
+ * it too) until cnt_settle. */
 static void mnt_open(mnt *m, bool counted) {
   memset(m, 0, sizeof *m);
   cis_vfs_db_config cfg;
@@ -140,10 +175,16 @@ static void mnt_open(mnt *m, bool counted) {
   if (counted) cnt_install();
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (counted) cnt_remove();
   if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
   OK(cis_vfs_mount(b, NULL, &m->fs));
   OK(cis_vfs_open_root(m->fs, &m->root));
+}
+
+/* Waits for the checkpoints asked for so far, then puts the default VFS
+ * back: what they did is counted. */
+static void cnt_settle(void) {
+  cis__vdb_sqlite_ckpt_settle();
+  cnt_remove();
 }
 
 /* Bytes that differ from page to page and from file to file. */
@@ -197,6 +238,7 @@ static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
   put(&m, "warm", "w", 1);
   cnt_zero();
   put(&m, "big", big, BIG);
+  cnt_settle();
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes, reads = cnt.wal_reads;
   print_message("20 MiB file: %llu writes of the database file (%llu bytes), %llu reads of the log\n",
                 (unsigned long long)writes, (unsigned long long)bytes, (unsigned long long)reads);
@@ -231,6 +273,7 @@ static void test_sqlite_partial_checkpoint_publishes_whole_pages(void **state) {
                    SQLITE_OK);
   cnt_zero();
   put(&m, "b", b, b_len); /* past 4096 frames: checkpoints up to the reader's frames */
+  cnt_settle();
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes;
   if (bytes < a_len / 2) fail_msg("the partial checkpoint copied %llu bytes", (unsigned long long)bytes);
   if (writes > 600) /* runs of pages, and the zeros that grew the file first */
@@ -266,6 +309,7 @@ static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at
   cnt_zero();
   cnt.fail_at = fail_at;
   put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it fails */
+  cnt_settle();
   *done_at = cnt.done_at;
   *done_last = cnt.done_last;
   if (fail_at && cnt.failed != 1) fail_msg("write %llu of the checkpoint was not failed",
@@ -312,6 +356,7 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
   cnt.full_at = 0;
   cnt.refused = cnt.runs_refused = 0;
   put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it stops */
+  cnt_settle();
   cnt.disk_full = false;
   uint64_t refused = cnt.refused, runs = cnt.runs_refused;
   cnt.full_at = 0;
@@ -326,6 +371,131 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
   free(big);
 }
 
+/* The checkpoint runs on a thread of its own, not in the commit that
+ * fills the log: the writer's thread writes nothing to the database file
+ * and begins no checkpoint, one checkpoint copies the file, and the bytes
+ * the log and the database file get per MiB of file are what they were
+ * (one copy each, and the zeros that grow the database file first). */
+static void test_sqlite_checkpoint_runs_off_the_writer(void **state) {
+  (void)state;
+  fresh("offwriter");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 6);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  put(&m, "big", big, BIG);
+  cnt_settle();
+  uint64_t mib = BIG >> 20;
+  print_message("20 MiB file: per MiB %llu bytes to the log, %llu to the database file; "
+                "%llu checkpoints (%llu by the writer), %llu writes of the database file by it\n",
+                (unsigned long long)(cnt.wal_bytes / mib), (unsigned long long)(cnt.db_bytes / mib),
+                (unsigned long long)cnt.ckpt_starts, (unsigned long long)cnt.writer_ckpts,
+                (unsigned long long)cnt.writer_db_writes);
+  assert_int_equal(cnt.ckpt_starts, 1);
+  assert_int_equal(cnt.writer_ckpts, 0);
+  assert_int_equal(cnt.writer_db_writes, 0);
+  if (cnt.db_bytes < BIG || cnt.db_bytes > BIG / 10 * 22)
+    fail_msg("the checkpoint wrote %llu bytes of the database file", (unsigned long long)cnt.db_bytes);
+  if (cnt.wal_bytes < BIG || cnt.wal_bytes > BIG / 100 * 103)
+    fail_msg("the commit wrote %llu bytes of log", (unsigned long long)cnt.wal_bytes);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
+#define CHUNK (8u << 20)
+#define CHUNKS 17 /* 136 MiB: past the log's bound of 32768 frames (128 MiB) */
+
+/* The file written by the bound's case holds chunk k of `data` at k * CHUNK. */
+static void expect_chunks(mnt *m, const uint8_t *data) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m->root, "huge", 4, CIS_VFS_READ, &f));
+  uint8_t *back = malloc(CHUNK);
+  assert_non_null(back);
+  for (unsigned k = 0; k < CHUNKS; k++) {
+    size_t n = 0;
+    OK(cis_vfs_pread(f, back, CHUNK, (uint64_t)k * CHUNK, &n));
+    assert_int_equal(n, CHUNK);
+    if (memcmp(back, data, CHUNK) != 0) fail_msg("chunk %u reads back wrong", k);
+  }
+  cis_vfs_close(f);
+  free(back);
+}
+
+/* Whether a checkpoint of the thread waits in CKPT_START, waiting up to
+ * ms for one to. */
+static bool held_within(unsigned ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  pthread_mutex_lock(&cnt.mu);
+  int r = 0;
+  while (!cnt.held && r == 0) r = pthread_cond_timedwait(&cnt.cv, &cnt.mu, &until);
+  bool held = cnt.held;
+  pthread_mutex_unlock(&cnt.mu);
+  return held;
+}
+
+/* Lets a checkpoint held in CKPT_START go on. */
+static void hold_release(void) {
+  pthread_mutex_lock(&cnt.mu);
+  cnt.hold = false;
+  pthread_cond_broadcast(&cnt.cv);
+  pthread_mutex_unlock(&cnt.mu);
+}
+
+/* A writer that keeps ahead of the checkpoints' thread (held here in its
+ * first checkpoint) grows the log only up to the bound: past it the
+ * writer's commits checkpoint themselves (SQLITE_BUSY while the thread
+ * holds the checkpoint lock, so no copy yet), the first commit after the
+ * thread let go copies the rest on the writer's thread, and the next one
+ * starts the log again. */
+static void test_sqlite_log_stays_bounded_past_a_slow_checkpoint(void **state) {
+  (void)state;
+  fresh("bound");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *data = pattern(CHUNK, 7);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.hold = true;
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "huge", 4, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  for (unsigned k = 0; k < CHUNKS; k++) {
+    size_t n = 0;
+    OK(cis_vfs_pwrite(f, data, CHUNK, (uint64_t)k * CHUNK, &n));
+    if (k == 1 && !held_within(LONG_MS)) { /* 16 MiB: past 4096 frames, the thread's turn */
+      hold_release();
+      fail_msg("no checkpoint was begun on the thread");
+    }
+  }
+  uint64_t writer_ckpts = cnt.writer_ckpts, restarts = cnt.wal_restarts;
+  hold_release();
+  assert_int_equal(writer_ckpts, 0); /* the thread held the lock */
+  assert_int_equal(restarts, 0);
+  cis__vdb_sqlite_ckpt_settle(); /* the thread's copy, up to where it began, ends */
+  assert_int_equal(cnt.ckpt_starts, 1);
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, "x", 1, 0, &n)); /* the writer copies the rest */
+  assert_int_equal(cnt.writer_ckpts, 1);
+  if (cnt.writer_db_writes == 0) fail_msg("the writer's checkpoint wrote nothing");
+  assert_int_equal(cnt.wal_restarts, 0);
+  OK(cis_vfs_pwrite(f, data, 1, 0, &n)); /* and the log begins again */
+  assert_int_equal(cnt.wal_restarts, 1);
+  cis_vfs_close(f);
+  cnt_settle();
+  mnt_open(&other, false);
+  expect_chunks(&other, data);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(data);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -338,6 +508,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_partial_checkpoint_publishes_whole_pages),
       cmocka_unit_test(test_sqlite_checkpoint_write_error_publishes_nothing),
       cmocka_unit_test(test_sqlite_checkpoint_gathers_only_in_allocated_room),
+      cmocka_unit_test(test_sqlite_checkpoint_runs_off_the_writer),
+      cmocka_unit_test(test_sqlite_log_stays_bounded_past_a_slow_checkpoint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
