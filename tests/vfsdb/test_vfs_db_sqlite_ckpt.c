@@ -4,7 +4,10 @@
  * database file's pages written in runs and the log read ahead, published
  * whole (complete and partial checkpoints, read by fresh connections), a
  * gathered write that fails publishing nothing, and pages beyond a file
- * that could not be grown (a full disk) written straight through.
+ * that could not be grown (a full disk) written straight through; the
+ * checkpoint run on its own thread, not the writer's (vfs_db_sqlite_ckpt.c),
+ * the log's bound behind a held checkpoint, and SIGKILL while the thread
+ * copies.
  *
  *   test_vfs_db_sqlite_ckpt WORKDIR
  *
@@ -12,9 +15,10 @@
  * before a mount opens its file (cis-walbuf forwards to the default): it
  * counts the writes that reach the database file and the reads that reach
  * the log, and can fail one write of a checkpoint or refuse to grow the
- * file (a full disk).
+ * file (a full disk), or hold the thread's checkpoint at its start.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -496,6 +501,79 @@ static void test_sqlite_log_stays_bounded_past_a_slow_checkpoint(void **state) {
   free(data);
 }
 
+#define KILL_SIZE (8u << 20) /* two rewrites pass the 4096 frames of a checkpoint */
+
+/* The child of the kill case: rewrites file "f" whole, again and again,
+ * each time with another byte value, in one write (one commit), so the
+ * checkpoints' thread copies nearly all the time. Says on fd when the
+ * first rewrite is in. Never returns. */
+static void kill_child(int fd) {
+  mnt m;
+  mnt_open(&m, false);
+  uint8_t *buf = malloc(KILL_SIZE);
+  cis_vfs_file *f = NULL;
+  if (!buf || cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f)) _exit(3);
+  for (unsigned v = 1;; v++) {
+    memset(buf, (int)(v & 0xff), KILL_SIZE);
+    size_t n;
+    if (cis_vfs_pwrite(f, buf, KILL_SIZE, 0, &n)) _exit(4);
+    if (v == 1 && write(fd, "1", 1) != 1) _exit(5);
+  }
+}
+
+/* SIGKILL while the thread checkpoints (and the writer commits) leaves a
+ * whole version of the file, and a database that passes its integrity
+ * check: the log still holds what a checkpoint had not published. */
+static void test_sqlite_killed_during_thread_checkpoints(void **state) {
+  (void)state;
+  static const unsigned delay_ms[] = {40, 130, 260, 410};
+  for (unsigned round = 0; round < sizeof delay_ms / sizeof delay_ms[0]; round++) {
+    char name[32];
+    snprintf(name, sizeof name, "kill%u", round);
+    fresh(name);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      close(p[0]);
+      kill_child(p[1]);
+    }
+    close(p[1]);
+    char c;
+    ssize_t r = read(p[0], &c, 1);
+    close(p[0]);
+    if (r != 1) {
+      int st;
+      waitpid(pid, &st, 0);
+      fail_msg("the writer died before its first write (status %d)", st);
+    }
+    struct timespec ts = {0, (long)delay_ms[round] * 1000000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    integrity_ok();
+    mnt m;
+    mnt_open(&m, false);
+    cis_vfs_file *f = NULL;
+    OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ, &f));
+    uint8_t *back = malloc(KILL_SIZE + 1);
+    assert_non_null(back);
+    size_t n = 0;
+    OK(cis_vfs_pread(f, back, KILL_SIZE + 1, 0, &n));
+    assert_int_equal(n, KILL_SIZE);
+    for (size_t i = 1; i < n; i++)
+      if (back[i] != back[0]) fail_msg("byte %zu is %d, byte 0 is %d: a torn write", i, back[i], back[0]);
+    assert_true(back[0] >= 1);
+    free(back);
+    cis_vfs_close(f);
+    mnt_unmount(&m);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -510,6 +588,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_checkpoint_gathers_only_in_allocated_room),
       cmocka_unit_test(test_sqlite_checkpoint_runs_off_the_writer),
       cmocka_unit_test(test_sqlite_log_stays_bounded_past_a_slow_checkpoint),
+      cmocka_unit_test(test_sqlite_killed_during_thread_checkpoints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
