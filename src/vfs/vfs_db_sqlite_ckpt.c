@@ -39,6 +39,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,7 @@
 
 struct cis__vdb_ckpt {
   sqlite3 *writer;       /* the mount's connection, whose hook wakes the thread */
+  sqlite3_file *main;    /* its database file (cis-walbuf's), for the log's backlog; or NULL */
   char *path;            /* its database file */
   bool full_sync;        /* synchronous=FULL (else NORMAL), as the mount's */
   pthread_mutex_t mu;    /* guards the fields below */
@@ -70,12 +72,20 @@ struct cis__vdb_ckpt {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_busy;
+static uint64_t g_runs; /* checkpoints the threads ran */
 
 static void busy_add(int d) {
   pthread_mutex_lock(&g_mu);
   g_busy += d;
   if (g_busy == 0) pthread_cond_broadcast(&g_cv);
   pthread_mutex_unlock(&g_mu);
+}
+
+uint64_t cis__vdb_sqlite_ckpt_runs(void) {
+  pthread_mutex_lock(&g_mu);
+  uint64_t n = g_runs;
+  pthread_mutex_unlock(&g_mu);
+  return n;
 }
 
 void cis__vdb_sqlite_ckpt_settle(void) {
@@ -121,6 +131,11 @@ static void *ckpt_main(void *arg) {
     pthread_mutex_unlock(&k->mu);
     bool ok = k->own || own_open(k);
     if (ok) sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (ok) {
+      pthread_mutex_lock(&g_mu);
+      g_runs++;
+      pthread_mutex_unlock(&g_mu);
+    }
     pthread_mutex_lock(&k->mu);
     k->running = false;
     if (!ok) k->failed = true; /* the writer checkpoints itself from now on */
@@ -155,14 +170,20 @@ static bool ask(cis__vdb_ckpt *k) {
 }
 
 /* The writer's commit hook (in place of SQLite's autocheckpoint): frames
- * is the number of frames in the log after the commit. Past the bound
+ * is the number of frames in the log after the commit. The thread is
+ * asked when 4096 of them are not copied yet, not at every commit once
+ * the log holds 4096 (as SQLite's own hook does: the log restarts after
+ * its copy, but only at a commit that finds it all copied, so commits
+ * that find the thread copying would each ask for a checkpoint of a few
+ * frames, and its two syncs). Past the bound
  * the writer checkpoints itself, as SQLite would have; while the thread's
  * copy holds the checkpoint lock that gives SQLITE_BUSY at once, and the
  * writer's next commit tries again (the thread is not asked any more, so
  * it is idle by then). */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames) {
   cis__vdb_ckpt *k = arg;
-  if (frames < CKPT_FRAMES) return SQLITE_OK;
+  if (frames < CKPT_HARD_FRAMES && cis__vdb_sqlite_walbuf_backlog(k->main, frames) < CKPT_FRAMES)
+    return SQLITE_OK;
   pthread_mutex_lock(&k->mu);
   bool asked = frames < CKPT_HARD_FRAMES && ask(k);
   if (!asked && k->want) { /* the writer's own copy serves it */
@@ -192,6 +213,8 @@ cis__vdb_ckpt *cis__vdb_sqlite_ckpt_start(sqlite3 *db, bool full_sync) {
     return NULL;
   }
   k->writer = db;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &k->main) != SQLITE_OK)
+    k->main = NULL;
   k->full_sync = full_sync;
   sqlite3_wal_hook(db, ckpt_hook, k);
   return k;

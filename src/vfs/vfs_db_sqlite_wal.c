@@ -535,6 +535,17 @@ bool cis__vdb_sqlite_walbuf_unchanged(sqlite3_file *file) {
   return f->stamped && wb_hdr(f, now) && !memcmp(now, f->stamp, WIX_HDR);
 }
 
+int cis__vdb_sqlite_walbuf_backlog(sqlite3_file *file, int frames) {
+  if (!file || file->pMethods < &wb_io[0] || file->pMethods > &wb_io[2]) return frames;
+  const volatile unsigned char *h = ((wb_file *)file)->shm0;
+  if (!h) return frames;
+  /* nBackfill: the first field of the checkpoint information that
+   * follows the header's two copies (WalCkptInfo), in native order. */
+  uint32_t backfilled = __atomic_load_n((const volatile uint32_t *)(h + 2 * WIX_HDR),
+                                        __ATOMIC_ACQUIRE);
+  return backfilled <= (uint32_t)frames ? frames - (int)backfilled : frames;
+}
+
 const char *cis__vdb_sqlite_walbuf(void) {
   pthread_once(&wb_once, wb_register);
   return wb_rc == SQLITE_OK ? WB_NAME : NULL;

@@ -42,6 +42,8 @@
 /* Waits until no checkpoint is asked for or running in the process
  * (src/vfs/vfs_db_sqlite_ckpt.c). */
 void cis__vdb_sqlite_ckpt_settle(void);
+/* The checkpoints those threads ran. */
+uint64_t cis__vdb_sqlite_ckpt_runs(void);
 
 #define LONG_MS 20000u
 #define PAGE 4096
@@ -501,6 +503,54 @@ static void test_sqlite_log_stays_bounded_past_a_slow_checkpoint(void **state) {
   free(data);
 }
 
+/* The thread is asked when 4096 frames of the log are not copied yet, not
+ * at every commit once the log holds 4096: a reader that holds the log's
+ * frames keeps it from starting again after the copy of a 20 MiB file,
+ * and the small commits that follow ask for no checkpoint (SQLite's own
+ * rule asked at each of them, a checkpoint of a few frames and its two
+ * syncs each time the thread was copying). */
+static void test_sqlite_checkpoint_asked_per_4096_frames_not_copied(void **state) {
+  (void)state;
+  fresh("backlog");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 8);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.hold = true; /* so the reader below takes its snapshot before the copy ends */
+  uint64_t runs = cis__vdb_sqlite_ckpt_runs();
+  put(&m, "big", big, BIG);
+  if (!held_within(LONG_MS)) {
+    hold_release();
+    fail_msg("no checkpoint was begun on the thread");
+  }
+  sqlite3 *reader = plain();
+  assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM cis_vfs_blocks;", NULL, NULL,
+                                NULL),
+                   SQLITE_OK);
+  hold_release();
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs() - runs, 1);
+  for (int i = 0; i < 20; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "s%02d", i);
+    put(&m, name, big, 4096);
+  }
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs() - runs, 1);
+  assert_int_equal(cnt.wal_restarts, 0); /* the reader kept the log from starting again */
+  assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(reader);
+  cnt_settle();
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  expect(&other, "s19", big, 4096);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
 #define KILL_SIZE (8u << 20) /* two rewrites pass the 4096 frames of a checkpoint */
 
 /* The child of the kill case: rewrites file "f" whole, again and again,
@@ -588,6 +638,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_checkpoint_gathers_only_in_allocated_room),
       cmocka_unit_test(test_sqlite_checkpoint_runs_off_the_writer),
       cmocka_unit_test(test_sqlite_log_stays_bounded_past_a_slow_checkpoint),
+      cmocka_unit_test(test_sqlite_checkpoint_asked_per_4096_frames_not_copied),
       cmocka_unit_test(test_sqlite_killed_during_thread_checkpoints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
