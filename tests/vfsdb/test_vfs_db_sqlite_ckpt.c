@@ -83,6 +83,7 @@ static struct {
   uint64_t writer_ckpts;    /* of them, begun by the test's own thread */
   pthread_t writer;         /* the test's own thread, which writes through the mount */
   bool hold;                /* a checkpoint begun by another thread waits until it is cleared */
+  bool fail_others;         /* reads of the database file by another thread fail */
   bool held;                /* one waits */
   pthread_mutex_t mu;       /* guards hold and held */
   pthread_cond_t cv;        /* signals a change of hold or held */
@@ -90,6 +91,9 @@ static struct {
 
 #define REAL(f) CIS_SHIM_REAL(f)
 static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
+  if (cnt.fail_others && (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) &&
+      !pthread_equal(pthread_self(), cnt.writer))
+    return SQLITE_IOERR_READ;
   if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) cnt.wal_reads++;
   return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
 }
@@ -551,6 +555,37 @@ static void test_sqlite_checkpoint_asked_per_4096_frames_not_copied(void **state
   free(big);
 }
 
+/* A thread whose connection cannot read the file leaves the checkpoints
+ * to the writer: its commits past the threshold checkpoint themselves, as
+ * SQLite's own did, and the file is copied whole. */
+static void test_sqlite_checkpoints_fall_back_to_the_writer(void **state) {
+  (void)state;
+  fresh("fallback");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 9);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.fail_others = true;
+  uint64_t runs = cis__vdb_sqlite_ckpt_runs();
+  put(&m, "big", big, BIG); /* the thread is asked, and cannot open its connection */
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs(), runs);
+  assert_int_equal(cnt.ckpt_starts, 0);
+  put(&m, "small", big, 4096); /* the writer's own checkpoint */
+  cnt.fail_others = false;
+  cnt_settle();
+  assert_int_equal(cnt.writer_ckpts, 1);
+  assert_int_equal(cnt.ckpt_starts, 1);
+  if (cnt.db_bytes < BIG) fail_msg("the writer's checkpoint wrote %llu bytes", (unsigned long long)cnt.db_bytes);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
 #define KILL_SIZE (8u << 20) /* two rewrites pass the 4096 frames of a checkpoint */
 
 /* The child of the kill case: rewrites file "f" whole, again and again,
@@ -639,6 +674,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_checkpoint_runs_off_the_writer),
       cmocka_unit_test(test_sqlite_log_stays_bounded_past_a_slow_checkpoint),
       cmocka_unit_test(test_sqlite_checkpoint_asked_per_4096_frames_not_copied),
+      cmocka_unit_test(test_sqlite_checkpoints_fall_back_to_the_writer),
       cmocka_unit_test(test_sqlite_killed_during_thread_checkpoints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
