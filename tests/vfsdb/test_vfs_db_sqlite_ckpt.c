@@ -94,7 +94,8 @@ static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
   if (cnt.fail_others && (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) &&
       !pthread_equal(pthread_self(), cnt.writer))
     return SQLITE_IOERR_READ;
-  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) cnt.wal_reads++;
+  /* Both threads read the log (the writer's and the checkpoints'). */
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) __atomic_add_fetch(&cnt.wal_reads, 1, __ATOMIC_RELAXED);
   return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
 }
 static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
