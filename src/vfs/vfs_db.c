@@ -1676,14 +1676,14 @@ static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flag
 }
 
 /* Whether dir/name may be said absent before the call's check: openat
- * looks it up to create it (cis__vfs_open_follows), the name cache says
+ * looks it up to create it (CIS_VFS_LOOKUP_CREATES), the name cache says
  * it is absent, and the open that follows can defer the creation, whose
  * commit (land, at the first write or at close) checks the generation
  * as every optimistic begin does. A name found there after all is then
  * opened as the check would have found it (materialize). The open that
  * follows sees it remembered (blind_for). */
-static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name) {
-  if (!cis__vfs_open_follows() || fs->batch || !fs->version || !fs->d->sync ||
+static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name, uint32_t flags) {
+  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !fs->d->sync ||
       fs->ino_next >= fs->ino_end || strlen(name) >= sizeof fs->blind_name)
     return false;
   const vdb_dent *d = dent_find(fs, dir->ino, name);
@@ -1724,20 +1724,21 @@ static bool blind_for(const vdb_fs *fs, uint64_t dir, const char *name) {
          !strcmp(fs->blind_name, name);
 }
 
-static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
+static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
+                     cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   arm(fs);
   fs->merging = true;
   int err = settle_read(fs, NULL);
   fs->merging = false;
   if (!err) err = node_ok(fs, N(dir));
-  if (!err && can_peek(fs) && blind_absent(fs, N(dir), name)) return ENOENT;
+  if (!err && can_peek(fs) && blind_absent(fs, N(dir), name, flags)) return ENOENT;
   if (!err && can_peek(fs)) {
     /* The call's check, with this lookup. */
     vdb_inode in;
     bool got, again;
     err = peek(fs, N(dir), name, PEEK_KEEP, &in, &got, &again);
-    if (!err && again) return db_lookup(b, dir, name, st); /* checked now: no peek */
+    if (!err && again) return db_lookup(b, dir, name, flags, st); /* checked now: no peek */
     if (!err && got) fill_stat(fs, &in, st);
     return err ? err : got ? 0 : ENOENT;
   }
