@@ -153,6 +153,51 @@ static void test_pg_small_file_create_write_close_is_one_round_trip(void **state
   mnt_close(&m);
 }
 
+/* The commit of a small file's creation sends the counters with the new
+ * node and its directory's new times in one statement (Q_CTR_NODES): four
+ * statements in all (the row lock with the check, the entry, the block,
+ * that one), six before. What it wrote is what another mount, whose
+ * caches know nothing, reads: the file's size and node, the directory's
+ * times. */
+static void test_pg_create_commits_nodes_with_the_counters(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "ctr-nodes");
+  cis_vfs_stat d0, st, other;
+  OK(cis_vfs_statat(a.root, "d", 1, 0, &d0));
+  uint64_t s0 = stmts(a.fs);
+  cis_vfs_file *f = create(&a, "d/f");
+  write_str(f, "four statements");
+  cis_vfs_close(f);
+  uint64_t n = stmts(a.fs) - s0;
+  if (n != 4) fail_msg("create + write + close ran %llu statements, want 4", (unsigned long long)n);
+  OK(cis_vfs_statat(a.root, "d", 1, 0, &st));
+  assert_true(st.mtim > d0.mtim);
+  mnt_open(&b, "ctr-nodes");
+  OK(cis_vfs_statat(b.root, "d", 1, 0, &other));
+  assert_int_equal(other.mtim, st.mtim);
+  assert_int_equal(other.ctim, st.ctim);
+  OK(cis_vfs_statat(a.root, "d/f", 3, 0, &st));
+  OK(cis_vfs_statat(b.root, "d/f", 3, 0, &other));
+  assert_int_equal(other.ino, st.ino);
+  assert_int_equal(other.size, strlen("four statements"));
+  assert_int_equal(other.mtim, st.mtim);
+  expect_str(&b, "d/f", "four statements");
+  /* The counters moved with it: another mount's file made in between and
+   * this mount's next one do not share a node. */
+  put_str(&b, "d/g", "g");
+  f = create(&a, "d/h");
+  write_str(f, "h");
+  cis_vfs_close(f);
+  OK(cis_vfs_statat(a.root, "d/g", 3, 0, &st));
+  OK(cis_vfs_statat(a.root, "d/h", 3, 0, &other));
+  assert_true(st.ino != other.ino);
+  expect_str(&a, "d/g", "g");
+  expect_str(&b, "d/h", "h");
+  mnt_close(&b);
+  mnt_close(&a);
+}
+
 /* Opens path on m with flags (CREAT among them), sending nothing. */
 static cis_vfs_file *open_unsent(mnt *m, const char *path, uint32_t flags) {
   cis_vfs_file *f = NULL;
@@ -836,6 +881,7 @@ int main(int argc, char **argv) {
   snprintf(g.run, sizeof g.run, "pgfast%ld-%ld", (long)getpid(), (long)time(NULL) % 100000);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_small_file_create_write_close_is_one_round_trip),
+      cmocka_unit_test(test_pg_create_commits_nodes_with_the_counters),
       cmocka_unit_test(test_pg_unchecked_absent_name_made_by_another_mount_is_opened),
       cmocka_unit_test(test_pg_unchecked_absent_name_closed_unwritten_keeps_the_file),
       cmocka_unit_test(test_pg_unchecked_absent_name_open_at_unmount_keeps_the_file),
