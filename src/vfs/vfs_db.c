@@ -148,6 +148,7 @@ enum {
   Q_LOCK_CHECK,
   Q_PEEK,
   Q_CTR_NODES,
+  Q_ENT_REMOVE,
   Q_COUNT
 };
 
@@ -348,6 +349,18 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                      "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
                      "ctim=excluded.ctim, parent=excluded.parent) "
                      "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1"},
+    /* PostgreSQL's ent_remove in one statement that returns no rows, so it
+     * waits for no answer: a whiteout in the top layer ?4 when a lower
+     * layer has dir ?2 / name ?3, else the top layer's row deleted. */
+    [Q_ENT_REMOVE] = {"SELECT 0",
+                      "WITH l AS (SELECT 1 FROM cis_vfs_entries WHERE tenant_id=?1 AND "
+                      "parent_ino=?2 AND name=?3 AND layer_id<?4 LIMIT 1), "
+                      "d AS (DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
+                      "name=?3 AND layer_id=?4 AND NOT EXISTS (SELECT 1 FROM l)) "
+                      "INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "
+                      "type) SELECT ?1, ?2, ?3, ?4, 0, 0, 0 FROM l "
+                      "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
+                      "eid=excluded.eid, ino=excluded.ino, type=excluded.type"},
 };
 
 /* ================================================================ types */
@@ -1269,9 +1282,16 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
 }
 
 /* Removes the name dir/name from the view of the top layer: a whiteout
- * when a lower layer has the name, else just the top layer's row. */
+ * when a lower layer has the name, else just the top layer's row.
+ * PostgreSQL decides on the server (Q_ENT_REMOVE), in the pipeline,
+ * where asking first cost a round trip. */
 static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
+  if (!fs->d->version && fs->d->exec) {
+    int err = exec(fs, Q_ENT_REMOVE, a, NARGS(a));
+    if (!err) dent_put(fs, dir, name, 0, 0);
+    return err;
+  }
   cis__vdb_rows r;
   bool lower;
   int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);

@@ -198,6 +198,62 @@ static void test_pg_create_commits_nodes_with_the_counters(void **state) {
   mnt_close(&a);
 }
 
+/* Rows of cis_vfs_entries named `name` (any directory, any layer) of
+ * this run's tenant `suffix`, and how many of them are whiteouts. */
+static int entry_rows(const char *suffix, const char *name, int *whiteouts) {
+  PGconn *pg = PQconnectdb(g.conninfo);
+  if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
+  char q[512];
+  snprintf(q, sizeof q,
+           "SELECT count(*), count(*) FILTER (WHERE e.type=0) FROM cis_vfs_entries e "
+           "JOIN cis_vfs_tenants t USING (tenant_id) WHERE t.name=convert_to('%s-%s', 'UTF8') "
+           "AND e.name=convert_to('%s', 'UTF8')",
+           g.run, suffix, name);
+  PGresult *r = PQexec(pg, q);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", q, PQresultErrorMessage(r));
+  int n = atoi(PQgetvalue(r, 0, 0));
+  *whiteouts = atoi(PQgetvalue(r, 0, 1));
+  PQclear(r);
+  PQfinish(pg);
+  return n;
+}
+
+/* An unlink decides on the server whether the name needs a whiteout
+ * (Q_ENT_REMOVE, in the pipeline): three round trips (the lookup with
+ * the call's check, the row lock, the changes with COMMIT), four when it
+ * asked first. A name only the top layer has loses its row; a name a
+ * snapshot holds gets a whiteout, and is gone from the view all the same. */
+static void test_pg_unlink_decides_the_whiteout_on_the_server(void **state) {
+  (void)state;
+  mnt m;
+  int wo;
+  warm(&m, "unlink-trips");
+  put_str(&m, "d/first", "its statements are prepared");
+  OK(cis_vfs_unlinkat(m.root, "d/first", 7));
+  put_str(&m, "d/top", "top");
+  put_str(&m, "d/low", "low");
+  uint64_t t0 = cis__vfs_db_round_trips(m.fs);
+  OK(cis_vfs_unlinkat(m.root, "d/top", 5));
+  uint64_t trips = cis__vfs_db_round_trips(m.fs) - t0;
+  if (trips != 3) fail_msg("unlink took %llu round trips, want 3", (unsigned long long)trips);
+  assert_int_equal(entry_rows("unlink-trips", "top", &wo), 0);
+
+  uint64_t snap = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "kept", &snap));
+  OK(cis_vfs_unlinkat(m.root, "d/low", 5));
+  assert_int_equal(entry_rows("unlink-trips", "low", &wo), 2); /* the snapshot's and a whiteout */
+  assert_int_equal(wo, 1);
+  cis_vfs_stat st;
+  ERR(ENOENT, cis_vfs_statat(m.root, "d/low", 5, 0, &st));
+  mnt other;
+  mnt_open(&other, "unlink-trips");
+  ERR(ENOENT, cis_vfs_statat(other.root, "d/low", 5, 0, &st));
+  put_str(&other, "d/low", "again");
+  expect_str(&m, "d/low", "again");
+  mnt_close(&other);
+  mnt_close(&m);
+}
+
 /* Opens path on m with flags (CREAT among them), sending nothing. */
 static cis_vfs_file *open_unsent(mnt *m, const char *path, uint32_t flags) {
   cis_vfs_file *f = NULL;
@@ -882,6 +938,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_small_file_create_write_close_is_one_round_trip),
       cmocka_unit_test(test_pg_create_commits_nodes_with_the_counters),
+      cmocka_unit_test(test_pg_unlink_decides_the_whiteout_on_the_server),
       cmocka_unit_test(test_pg_unchecked_absent_name_made_by_another_mount_is_opened),
       cmocka_unit_test(test_pg_unchecked_absent_name_closed_unwritten_keeps_the_file),
       cmocka_unit_test(test_pg_unchecked_absent_name_open_at_unmount_keeps_the_file),
