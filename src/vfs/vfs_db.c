@@ -438,6 +438,7 @@ typedef struct vdb_slot {
 } vdb_slot;
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
+#define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
 #define DCACHE_SLOTS 1024 /* sets of two by a hash of directory and name */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
@@ -491,6 +492,10 @@ typedef struct vdb_fs {
   vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
                                      transaction (and, while `version` holds, from one
                                      to the next) */
+  uint16_t dirty_at[DIRTY_LIST];  /* the slots of `cache` made dirty since the list was
+                                     emptied (some clean again, some listed twice), so a
+                                     commit need not look at every slot */
+  int ndirty;                     /* entries in dirty_at; above DIRTY_LIST: look at all */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
                                      first use; NULL: none) */
   vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
@@ -637,6 +642,7 @@ static void cache_clear(vdb_fs *fs) {
   stash_drop(fs);
   for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
+  fs->ndirty = 0;
   for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
     free(fs->dcache[i].name);
     fs->dcache[i].name = NULL;
@@ -932,14 +938,30 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
   return err;
 }
 
+/* Notes that sl has just become dirty. */
+static void dirty_note(vdb_fs *fs, const vdb_slot *sl) {
+  if (fs->ndirty < DIRTY_LIST) fs->dirty_at[fs->ndirty] = (uint16_t)(sl - fs->cache);
+  if (fs->ndirty <= DIRTY_LIST) fs->ndirty++;
+}
+
+/* How many slots may be dirty, and the i-th of them (dirty or not). */
+static int dirty_slots(const vdb_fs *fs) {
+  return fs->ndirty > DIRTY_LIST ? CACHE_SLOTS : fs->ndirty;
+}
+static vdb_slot *dirty_slot(vdb_fs *fs, int i) {
+  return &fs->cache[fs->ndirty > DIRTY_LIST ? i : fs->dirty_at[i]];
+}
+
 /* Writes every changed node's metadata: before a commit, and before a
  * statement that reads inode rows itself. */
 static int cache_flush(vdb_fs *fs) {
-  for (int i = 0; i < CACHE_SLOTS; i++) {
-    if (!fs->cache[i].dirty) continue;
-    int err = slot_flush(fs, &fs->cache[i]);
+  for (int i = 0; i < dirty_slots(fs); i++) {
+    vdb_slot *sl = dirty_slot(fs, i);
+    if (!sl->dirty) continue;
+    int err = slot_flush(fs, sl);
     if (err) return err;
   }
+  fs->ndirty = 0;
   return 0;
 }
 
@@ -997,9 +1019,9 @@ static void tx_abort(vdb_fs *fs) {
 static int commit_counters(vdb_fs *fs) {
   vdb_slot *made = NULL, *changed = NULL;
   int err = 0;
-  for (int i = 0; i < CACHE_SLOTS && !err; i++) {
-    vdb_slot *sl = &fs->cache[i];
-    if (!sl->dirty) continue;
+  for (int i = 0; i < dirty_slots(fs) && !err; i++) {
+    vdb_slot *sl = dirty_slot(fs, i);
+    if (!sl->dirty || sl == made || sl == changed) continue;
     vdb_slot **with = fs->d->version ? NULL : sl->fresh ? &made : &changed;
     if (with && !*with) *with = sl;
     else err = slot_flush(fs, sl);
@@ -1007,6 +1029,7 @@ static int commit_counters(vdb_fs *fs) {
   fs->next_eid++;
   fs->counters_dirty = true;
   if (err) return err;
+  fs->ndirty = 0; /* all written, or about to be with the counters */
   if (!made && !changed) {
     cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
     return exec(fs, Q_COUNTERS, a, NARGS(a));
@@ -1032,7 +1055,7 @@ static int commit_counters(vdb_fs *fs) {
 static int tx_commit(vdb_fs *fs) {
   if (!fs->in_tx) return 0;
   bool dirty = false;
-  for (int i = 0; i < CACHE_SLOTS && !dirty; i++) dirty = fs->cache[i].dirty;
+  for (int i = 0; i < dirty_slots(fs) && !dirty; i++) dirty = dirty_slot(fs, i)->dirty;
   if (!fs->changed && !dirty && fs->opt) {
     /* Nothing written, but what the method read from the caches was
      * trusted on the optimistic check still in flight: it must hold. */
@@ -1382,10 +1405,12 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   vdb_slot *sl;
   int err = slot_take(fs, in->ino, &sl);
   if (err) return err;
-  int64_t from = sl->used && sl->dirty ? sl->from : in->layer;
+  bool was = sl->used && sl->dirty;
+  int64_t from = was ? sl->from : in->layer;
   bool fresh = sl->used && sl->fresh;
   in->layer = fs->top;
   *sl = (vdb_slot){.in = *in, .from = from, .used = true, .dirty = true, .fresh = fresh};
+  if (!was) dirty_note(fs, sl);
   return 0;
 }
 
@@ -1427,6 +1452,7 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
                             .mtim = now, .ctim = now, .parent = parent, .layer = fs->top},
                      .from = fs->top, .used = true, .dirty = later, .fresh = later};
+  if (!err && later) dirty_note(fs, sl);
   if (later) fs->changed = true;
   return err;
 }
