@@ -2760,8 +2760,6 @@ static void test_scope_rollback_drops_every_change(void **state) {
   mnt_close(&b);
 }
 
-/* A committed scope lands whole: the other mount sees every change of it
- * at once, and the scope's writes were one commit. */
 /* A transaction that changes more nodes than the commit lists
  * (DIRTY_LIST in vfs_db.c: past it the commit looks at every cached
  * node) writes every one of them: 40 files made in one scope, then the
@@ -2776,7 +2774,7 @@ static void test_scope_commit_writes_every_changed_node(void **state) {
   OK(cis_vfs_scope_begin(a.fs));
   for (int i = 0; i < FILES; i++) {
     snprintf(path, sizeof path, "f%d", i);
-    put_str(a.root, path, path);
+    put_str(&a, path, path);
   }
   OK(cis_vfs_scope_end(a.fs, true));
   OK(cis_vfs_scope_begin(a.fs));
@@ -2793,12 +2791,14 @@ static void test_scope_commit_writes_every_changed_node(void **state) {
     OK(cis_vfs_statat(b.root, path, strlen(path), 0, &st));
     assert_int_equal(st.size, strlen(want));
     assert_int_equal(st.mtim, M + (uint64_t)i);
-    expect_str(b.root, path, want);
+    expect_str(&b, path, want);
   }
   mnt_close(&b);
   mnt_close(&a);
 }
 
+/* A committed scope lands whole: the other mount sees every change of it
+ * at once, and the scope's writes were one commit. */
 static void test_scope_commit_lands_whole(void **state) {
   (void)state;
   mnt a, b;
