@@ -236,6 +236,28 @@ static void integrity_ok(void) {
 
 /* ------------------------------------------------------------ cases */
 
+
+/* A case's start: a fresh database `name`, the mount m (counted), a file
+ * written first so that the case's own commit is not the database's
+ * first, and the counts zeroed. */
+static void case_begin(const char *name, mnt *m) {
+  fresh(name);
+  mnt_open(m, true);
+  put(m, "warm", "w", 1);
+  cnt_zero();
+}
+
+/* A case's end: a mount of its own reads "big" as big (BIG bytes), m is
+ * unmounted, and the database is sound. */
+static void case_end(mnt *m, const uint8_t *big) {
+  mnt other;
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_unmount(&other);
+  mnt_unmount(m);
+  integrity_ok();
+}
+
 /* A checkpoint copies the log to the database file in runs of pages, not
  * one write per page, and reads the log ahead, not one read per frame:
  * writing a 20 MiB file (some 5200 frames, so the connection checkpoints
@@ -243,12 +265,9 @@ static void integrity_ok(void) {
  * many reads of the log. What it copied, a fresh mount then reads whole. */
 static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
   (void)state;
-  fresh("runs");
-  mnt m, other;
-  mnt_open(&m, true);
+  mnt m;
+  case_begin("runs", &m);
   uint8_t *big = pattern(BIG, 1);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
   put(&m, "big", big, BIG);
   cnt_settle();
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes, reads = cnt.wal_reads;
@@ -259,11 +278,7 @@ static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
     fail_msg("the checkpoint wrote %llu bytes in %llu writes", (unsigned long long)bytes,
              (unsigned long long)writes);
   if (reads > 600) fail_msg("the checkpoint read the log %llu times", (unsigned long long)reads);
-  mnt_open(&other, false);
-  expect(&other, "big", big, BIG);
-  mnt_unmount(&other);
-  mnt_unmount(&m);
-  integrity_ok();
+  case_end(&m, big);
   free(big);
 }
 
@@ -314,11 +329,8 @@ static void test_sqlite_partial_checkpoint_publishes_whole_pages(void **state) {
  * which write is the one at CKPT_DONE. */
 static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at, int *done_last,
                            const uint8_t *big) {
-  fresh(name);
-  mnt m, other;
-  mnt_open(&m, true);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
+  mnt m;
+  case_begin(name, &m);
   cnt.fail_at = fail_at;
   put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it fails */
   cnt_settle();
@@ -327,11 +339,7 @@ static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at
   if (fail_at && cnt.failed != 1) fail_msg("write %llu of the checkpoint was not failed",
                                            (unsigned long long)fail_at);
   cnt.fail_at = 0;
-  mnt_open(&other, false);
-  expect(&other, "big", big, BIG);
-  mnt_unmount(&other);
-  mnt_unmount(&m);
-  integrity_ok();
+  case_end(&m, big);
 }
 
 static void test_sqlite_checkpoint_write_error_publishes_nothing(void **state) {
@@ -358,12 +366,9 @@ static void test_sqlite_checkpoint_write_error_publishes_nothing(void **state) {
  * read whole from the log. */
 static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) {
   (void)state;
-  fresh("noroom");
-  mnt m, other;
-  mnt_open(&m, true);
+  mnt m;
+  case_begin("noroom", &m);
   uint8_t *big = pattern(BIG, 5);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
   cnt.disk_full = true;
   cnt.full_at = 0;
   cnt.refused = cnt.runs_refused = 0;
@@ -375,11 +380,7 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
   if (refused == 0) fail_msg("the full disk refused no write: no checkpoint ran");
   if (runs != 0)
     fail_msg("%llu gathered writes of pages went past the room", (unsigned long long)runs);
-  mnt_open(&other, false);
-  expect(&other, "big", big, BIG);
-  mnt_unmount(&other);
-  mnt_unmount(&m);
-  integrity_ok();
+  case_end(&m, big);
   free(big);
 }
 
@@ -390,12 +391,9 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
  * (one copy each, and the zeros that grow the database file first). */
 static void test_sqlite_checkpoint_runs_off_the_writer(void **state) {
   (void)state;
-  fresh("offwriter");
-  mnt m, other;
-  mnt_open(&m, true);
+  mnt m;
+  case_begin("offwriter", &m);
   uint8_t *big = pattern(BIG, 6);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
   put(&m, "big", big, BIG);
   cnt_settle();
   uint64_t mib = BIG >> 20;
@@ -411,11 +409,7 @@ static void test_sqlite_checkpoint_runs_off_the_writer(void **state) {
     fail_msg("the checkpoint wrote %llu bytes of the database file", (unsigned long long)cnt.db_bytes);
   if (cnt.wal_bytes < BIG || cnt.wal_bytes > BIG / 100 * 103)
     fail_msg("the commit wrote %llu bytes of log", (unsigned long long)cnt.wal_bytes);
-  mnt_open(&other, false);
-  expect(&other, "big", big, BIG);
-  mnt_unmount(&other);
-  mnt_unmount(&m);
-  integrity_ok();
+  case_end(&m, big);
   free(big);
 }
 
@@ -516,12 +510,9 @@ static void test_sqlite_log_stays_bounded_past_a_slow_checkpoint(void **state) {
  * syncs each time the thread was copying). */
 static void test_sqlite_checkpoint_asked_per_4096_frames_not_copied(void **state) {
   (void)state;
-  fresh("backlog");
   mnt m, other;
-  mnt_open(&m, true);
+  case_begin("backlog", &m);
   uint8_t *big = pattern(BIG, 8);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
   cnt.hold = true; /* so the reader below takes its snapshot before the copy ends */
   uint64_t runs = cis__vdb_sqlite_ckpt_runs();
   put(&m, "big", big, BIG);
@@ -561,12 +552,9 @@ static void test_sqlite_checkpoint_asked_per_4096_frames_not_copied(void **state
  * SQLite's own did, and the file is copied whole. */
 static void test_sqlite_checkpoints_fall_back_to_the_writer(void **state) {
   (void)state;
-  fresh("fallback");
-  mnt m, other;
-  mnt_open(&m, true);
+  mnt m;
+  case_begin("fallback", &m);
   uint8_t *big = pattern(BIG, 9);
-  put(&m, "warm", "w", 1);
-  cnt_zero();
   cnt.fail_others = true;
   uint64_t runs = cis__vdb_sqlite_ckpt_runs();
   put(&m, "big", big, BIG); /* the thread is asked, and cannot open its connection */
@@ -579,11 +567,7 @@ static void test_sqlite_checkpoints_fall_back_to_the_writer(void **state) {
   assert_int_equal(cnt.writer_ckpts, 1);
   assert_int_equal(cnt.ckpt_starts, 1);
   if (cnt.db_bytes < BIG) fail_msg("the writer's checkpoint wrote %llu bytes", (unsigned long long)cnt.db_bytes);
-  mnt_open(&other, false);
-  expect(&other, "big", big, BIG);
-  mnt_unmount(&other);
-  mnt_unmount(&m);
-  integrity_ok();
+  case_end(&m, big);
   free(big);
 }
 
