@@ -1375,7 +1375,7 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
   int err = later ? 0 : exec(fs, Q_INO_NEW, a, NARGS(a));
   vdb_slot *sl;
   if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl))) {
-    if (sl->used && sl->dirty) fs->ndirty--; /* a number used again: now one slot of it */
+    if (sl->used && sl->dirty) fs->ndirty--; /* it held this node: counted already */
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
                             .mtim = now, .ctim = now, .parent = parent, .layer = fs->top},
                      .from = fs->top, .used = true, .dirty = later, .fresh = later};
