@@ -415,7 +415,7 @@ typedef struct vdb_slot {
 } vdb_slot;
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
-#define DCACHE_SLOTS 1024 /* sets of two by a hash of directory and name */
+#define DCACHE_SLOTS 4096 /* sets of two by a hash of directory and name */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
 
@@ -433,6 +433,7 @@ typedef struct vdb_dent {
   uint64_t dir; /* the directory holding it */
   uint64_t ino; /* the node it names; 0: no such name (or a whiteout) */
   int type;     /* cis_vfs_type of the node */
+  uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
 } vdb_dent;
 
 typedef struct vdb_fs {
@@ -470,6 +471,8 @@ typedef struct vdb_fs {
                                      to the next) */
   int ndirty;                     /* slots of `cache` changed and not yet written: a
                                      commit does not look through all of them */
+  uint32_t dgen;                  /* the names' generation: emptying the caches moves
+                                     it instead of freeing every name */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
                                      first use; NULL: none) */
   vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
@@ -611,16 +614,24 @@ static void stash_drop(vdb_fs *fs) {
   fs->stash_n = fs->stash_ino = 0;
 }
 
+/* Frees every cached name. */
+static void dent_free_all(vdb_fs *fs) {
+  for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
+    free(fs->dcache[i].name);
+    fs->dcache[i].name = NULL;
+  }
+}
+
 static void cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
   stash_drop(fs);
   for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
   fs->ndirty = 0;
-  for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
-    free(fs->dcache[i].name);
-    fs->dcache[i].name = NULL;
-  }
+  /* The names go with a new generation, not a walk of every slot; their
+   * memory is reused by the next names of their slots. Once the counter
+   * wraps, a slot of an old generation could look current: freed then. */
+  if (++fs->dgen == 0) dent_free_all(fs);
   fs->checked = false;
 }
 
@@ -784,8 +795,8 @@ static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
 }
 
 /* Whether slot d holds dir/name. */
-static bool dent_is(const vdb_dent *d, uint64_t dir, const char *name) {
-  return d->name && d->dir == dir && !strcmp(d->name, name);
+static bool dent_is(const vdb_fs *fs, const vdb_dent *d, uint64_t dir, const char *name) {
+  return d->name && d->gen == fs->dgen && d->dir == dir && !strcmp(d->name, name);
 }
 
 /* ---- directories known whole (PostgreSQL) ---- */
@@ -857,12 +868,12 @@ static void whole_start(vdb_fs *fs, uint64_t dir) {
 static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
   static const vdb_dent absent = {0};
   vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
-  if (d && !dent_is(d, dir, name) && dent_is(d + 1, dir, name)) {
+  if (d && !dent_is(fs, d, dir, name) && dent_is(fs, d + 1, dir, name)) {
     vdb_dent t = d[0]; /* the one used last goes first */
     d[0] = d[1];
     d[1] = t;
   }
-  if (d && dent_is(d, dir, name)) return d;
+  if (d && dent_is(fs, d, dir, name)) return d;
   const vdb_whole *w = whole_of(fs, dir);
   return w && !whole_may_have(w, name_hash(name)) ? &absent : NULL;
 }
@@ -873,8 +884,10 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   if (w) whole_add(w, name);
   if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
   vdb_dent *d = dent_slot(fs, dir, name);
-  if (!dent_is(d, dir, name)) {
-    /* The set's other slot: this name's, or the one used less lately. */
+  bool live = d->name && d->gen == fs->dgen;
+  if (!dent_is(fs, d, dir, name) && (live || dent_is(fs, d + 1, dir, name))) {
+    /* The set's other slot: this name's, or the one used less lately
+     * (unless the first is empty or of an old generation). */
     vdb_dent t = d[1];
     d[1] = d[0];
     d[0] = t;
@@ -886,6 +899,7 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   d->dir = dir;
   d->ino = ino;
   d->type = type;
+  d->gen = fs->dgen;
 }
 
 /* Writes one changed node's metadata to the top layer. */
@@ -1548,7 +1562,8 @@ static void db_destroy(cis_vfs_backend *b) {
     else tx_commit(fs);
   }
   if (fs->c) fs->d->close(fs->c);
-  cache_clear(fs); /* frees the names */
+  cache_clear(fs);
+  dent_free_all(fs);
   free(fs->dcache);
   free(fs->blk);
   free(fs);
