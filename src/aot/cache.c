@@ -12,10 +12,11 @@
  * size and mtime, since an upgrade of the compiler replaces the file; the
  * flags; and the machine name: the flags select no CPU feature beyond the
  * base ABI, so the architecture is all they depend on). The entry stores
- * both, and a load compares them byte for byte with its own: identity
- * is exact equality, not a hash. The entry's file name, KEY.cso, is only
- * where to look: four FNV-1a lanes over the key text and the module's
- * bytes (cis__hash_bytes), which binds no library. Two keys of one name
+ * both, and a load
+ * compares them byte for byte with its own: identity is exact equality,
+ * not a hash. The entry's file name, KEY.cso, is only where to look: a
+ * hash of the key text and one of the module's bytes (entry_name), which
+ * binds no library. Two keys of one name
  * (a collision, contrived or not) cost a compile, never a wrong load.
  *
  * An entry is one file: the shared object, the module's bytes, the key
@@ -145,9 +146,38 @@ static const char CFLAGS[] =
 
 /* CIS_AOT_CFLAGS replaces them (for measuring other flags; they are part
  * of the key, so objects built with other flags never mix). */
-const char *cis__aot_cflags(void) {
-  const char *f = getenv("CIS_AOT_CFLAGS");
-  return f && *f ? f : CFLAGS;
+static const char *cflags_or_default(const char *f) { return f && *f ? f : CFLAGS; }
+const char *cis__aot_cflags(void) { return cflags_or_default(getenv("CIS_AOT_CFLAGS")); }
+
+/* The variables a load reads, from one pass over the environment: five
+ * getenv calls walked it five times (1.4 K instructions of a cached
+ * start). As getenv, the first definition of a name wins. */
+typedef struct load_env {
+  const char *cc;     /* CIS_CC: the compiler asked for */
+  const char *cflags; /* CIS_AOT_CFLAGS */
+  const char *cache;  /* CIS_AOT_CACHE */
+  const char *home;   /* CIS_HOME */
+  const char *uhome;  /* HOME */
+} load_env;
+
+static void load_env_read(load_env *e) {
+  *e = (load_env){0};
+  for (char **p = environ; p && *p; p++) {
+    const char *v = *p, **to = NULL;
+    size_t n = 0;
+    /* The prefixes compared a character at a time, each test stopping at
+     * the string's end: most of the environment fails the first. */
+    if (v[0] == 'H' && v[1] == 'O' && v[2] == 'M' && v[3] == 'E' && v[4] == '=') {
+      to = &e->uhome;
+      n = 5;
+    } else if (v[0] == 'C' && v[1] == 'I' && v[2] == 'S' && v[3] == '_') {
+      if (!strncmp(v + 4, "CC=", 3)) to = &e->cc, n = 7;
+      else if (!strncmp(v + 4, "HOME=", 5)) to = &e->home, n = 9;
+      else if (!strncmp(v + 4, "AOT_CFLAGS=", 11)) to = &e->cflags, n = 15;
+      else if (!strncmp(v + 4, "AOT_CACHE=", 10)) to = &e->cache, n = 14;
+    }
+    if (to && !*to) *to = v + n;
+  }
 }
 
 static void setmsg(char *msg, size_t cap, const char *fmt, ...)
@@ -245,20 +275,29 @@ void cis__aot_test_no_crc(bool on) { no_crc = on; }
 /* CRC32C (Castagnoli) by the CPU's instruction: crc_ok says whether this
  * CPU has one; crc_update continues crc (0 to start) over n bytes. */
 #if defined(__x86_64__)
+static inline uint64_t rd64(const uint8_t *p) {
+  uint64_t w;
+  memcpy(&w, p, 8);
+  return w;
+}
 static bool crc_ok(void) { return !no_crc && __builtin_cpu_supports("sse4.2"); }
 __attribute__((target("sse4.2"))) static uint32_t crc_update(uint32_t crc, const void *p,
                                                               size_t n) {
   const uint8_t *b = p;
   uint64_t c = ~crc;
-  /* 32 bytes a step: a cached start checks a whole object, and the loop's
-   * own instructions were as many as the crc32s. */
-  for (; n >= 32; b += 32, n -= 32) {
-    uint64_t w[4];
-    memcpy(w, b, 32);
-    c = __builtin_ia32_crc32di(c, w[0]);
-    c = __builtin_ia32_crc32di(c, w[1]);
-    c = __builtin_ia32_crc32di(c, w[2]);
-    c = __builtin_ia32_crc32di(c, w[3]);
+  /* 64 bytes a step, each word read where it is (the compiler folds the
+   * load into the crc32): a cached start checks a whole object, and a
+   * copy of 32 bytes into a buffer each step was as many instructions as
+   * the crc32s. */
+  for (; n >= 64; b += 64, n -= 64) {
+    c = __builtin_ia32_crc32di(c, rd64(b));
+    c = __builtin_ia32_crc32di(c, rd64(b + 8));
+    c = __builtin_ia32_crc32di(c, rd64(b + 16));
+    c = __builtin_ia32_crc32di(c, rd64(b + 24));
+    c = __builtin_ia32_crc32di(c, rd64(b + 32));
+    c = __builtin_ia32_crc32di(c, rd64(b + 40));
+    c = __builtin_ia32_crc32di(c, rd64(b + 48));
+    c = __builtin_ia32_crc32di(c, rd64(b + 56));
   }
   for (; n >= 8; b += 8, n -= 8) {
     uint64_t w;
@@ -322,30 +361,37 @@ static uint64_t word_hash(const void *p, size_t n) {
 }
 
 /* The entry's name: a hash of the key text and one of the module's bytes
- * (one pass each), spread over 32 bytes by four FNV-1a lanes (distinct
- * offset bases) over those two. Where to look, not what is there: loads
- * compare text and bytes in full. */
+ * (one pass each), spread over 32 bytes by four lanes that mix those two
+ * from distinct seeds (word_hash's steps; byte-wise FNV-1a lanes cost ten
+ * times as much). Where to look, not what is there: loads compare text
+ * and bytes in full. */
 static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t mlen,
                        uint8_t out[32]) {
-  static const uint64_t basis[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
-                                    0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
-  uint64_t two[2] = {word_hash(text, tlen), word_hash(mod, mlen)};
+  static const uint64_t seed[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
+                                   0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+  const uint64_t a = word_hash(text, tlen), b = word_hash(mod, mlen);
   for (int i = 0; i < 4; i++) {
-    uint64_t h = cis__hash_bytes(basis[i], two, sizeof two);
+    uint64_t h = (seed[i] ^ a) * 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h = (h ^ b) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
     memcpy(out + 8 * i, &h, 8);
   }
 }
 
 /* ---------------------------------------------------------- compiler */
 
+/* The compiler asked for: CIS_CC, else "cc". */
+static const char *cc_name(const char *env) { return env && *env ? env : "cc"; }
+
 /* Whether path is a regular file with an execute bit; its status in *st. */
 static bool runnable(const char *path, struct stat *st) {
   return stat(path, st) == 0 && S_ISREG(st->st_mode) && (st->st_mode & 0111);
 }
 
-cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
-  const char *name = getenv("CIS_CC");
-  if (!name || !*name) name = "cc";
+/* Finds the compiler named name (CIS_CC's value or NULL) into *cc. */
+static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t cap) {
+  name = cc_name(name);
   cc->path = NULL;
   cc->ident[0] = 0;
   /* Candidates are built in one heap buffer as long as the longest, with
@@ -403,6 +449,10 @@ cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
   return CIS_OK;
 }
 
+cis_result cis__aot_find_cc(cis__aot_cc *cc, char *msg, size_t cap) {
+  return find_cc(getenv("CIS_CC"), cc, msg, cap);
+}
+
 void cis__aot_cc_free(cis__aot_cc *cc) {
   free(cc->path);
   cc->path = NULL;
@@ -423,13 +473,12 @@ static cis_result mkdirs(const char *dir) {
   return CIS_OK;
 }
 
-/* The cache folder as a prefix and a suffix (NULL when none is named). */
-static const char *cache_dir_parts(const char **suffix) {
+/* The cache folder as a prefix and a suffix (NULL when none is named),
+ * from the environment e. */
+static const char *cache_dir_parts(const load_env *e, const char **suffix) {
   /* CIS_AOT_CACHE names the folder itself: the test suite's compiled pass
    * shares one cache among tests that each make a private CIS_HOME. */
-  const char *own = getenv("CIS_AOT_CACHE");
-  const char *home = getenv("CIS_HOME");
-  const char *uhome = getenv("HOME");
+  const char *own = e->cache, *home = e->home, *uhome = e->uhome;
   *suffix = "";
   if (own && *own) return own;
   *suffix = "/cache";
@@ -440,7 +489,9 @@ static const char *cache_dir_parts(const char **suffix) {
 }
 
 cis_result cis__aot_cache_dir(char *out, size_t cap) {
-  const char *suffix, *base = cache_dir_parts(&suffix);
+  load_env e;
+  load_env_read(&e);
+  const char *suffix, *base = cache_dir_parts(&e, &suffix);
   if (!base) return CIS_EINVAL;
   int n = snprintf(out, cap, "%s%s", base, suffix);
   return n > 0 && (size_t)n < cap ? CIS_OK : CIS_ETOOBIG;
@@ -448,8 +499,8 @@ cis_result cis__aot_cache_dir(char *out, size_t cap) {
 
 /* The cache folder followed by room for extra more bytes, on the heap
  * (the cached start keeps PATH_MAX buffers off its stack), or NULL. */
-static char *cache_dir_dup(size_t extra) {
-  const char *suffix, *base = cache_dir_parts(&suffix);
+static char *cache_dir_dup(const load_env *e, size_t extra) {
+  const char *suffix, *base = cache_dir_parts(e, &suffix);
   if (!base) return NULL;
   size_t b = strlen(base), x = strlen(suffix);
   if (b + x >= PATH_MAX) return NULL;
@@ -475,10 +526,11 @@ static void key_free(key *k) {
   k->text = NULL;
 }
 
-/* The key of module m: its text, and the name made from the text and the
- * module's bytes. No hash library: a cached start binds none. */
-static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, char *msg,
-                           size_t cap) {
+/* The key of module m under the environment e with the compiler cc: its
+ * text, and the name made from the text and the module's bytes. No hash
+ * library: a cached start binds none. */
+static cis_result make_key(const cis__module *m, const load_env *e, const cis__aot_cc *cc,
+                           key *k, char *msg, size_t cap) {
   /* The prelude pasted into every generated file, so that a change to it
    * can never be served from an entry compiled before: its SHA-256,
    * computed at build time (embed.cmake; hashing its few hundred KB here
@@ -506,7 +558,7 @@ static cis_result make_key(const cis__module *m, const cis__aot_cc *cc, key *k, 
     cis__aot_text_str(&t, " ");
     cis__aot_text_str(&t, cc->ident);
     cis__aot_text_str(&t, "\nflags ");
-    cis__aot_text_str(&t, cis__aot_cflags());
+    cis__aot_text_str(&t, cflags_or_default(e->cflags));
     cis__aot_text_str(&t, "\nmachine ");
     cis__aot_text_str(&t, MACHINE);
     cis__aot_text_str(&t, "\n");
@@ -1072,7 +1124,7 @@ struct cis__aot_loaded {
   int fd;                      /* dlopened: the entry (or memory file) it was loaded from; else -1 */
   cis_aot_object obj;          /* what the object's describe function said */
   void **tab;                  /* obj.entries then obj.fptrs */
-  uint8_t *ident;              /* a copy of the module's bytes then the key text */
+  uint8_t *ident;              /* module bytes then key text, after this struct */
   size_t nbytes;               /* length of the bytes */
   size_t tlen;                 /* length of the text */
 };
@@ -1088,8 +1140,7 @@ static void unload(cis__aot_loaded *l) {
   if (l->map) munmap(l->map, l->span);
   if (l->fd >= 0) close(l->fd);
   free(l->tab);
-  free(l->ident);
-  free(l);
+  free(l); /* ident lies in the same block */
 }
 
 /* Asks the object's describe function (aot_rt.h) for its ABI, key and
@@ -1238,14 +1289,11 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   /* What the entry was checked to be, for loaded_find: a copy rather than
    * the entry's mapping kept (a mapping more costs every later look at
    * /proc/self/maps). */
-  cis__aot_loaded *l = rc == CIS_OK ? calloc(1, sizeof *l) : NULL;
-  uint8_t *ident = l ? malloc(k->nbytes + k->tlen) : NULL;
-  if (rc == CIS_OK && !ident) {
-    free(l);
-    l = NULL;
-    rc = CIS_ENOMEM;
-  }
-  if (rc == CIS_OK) {
+  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->nbytes + k->tlen) : NULL;
+  if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
+  if (rc == CIS_OK) { /* one block: the object's state, then what it was checked to be */
+    *l = (cis__aot_loaded){0};
+    uint8_t *ident = (uint8_t *)(l + 1);
     memcpy(ident, k->bytes, k->nbytes);
     memcpy(ident + k->nbytes, k->text, k->tlen);
     l->ident = ident;
@@ -1299,13 +1347,13 @@ bool cis__aot_compiler_present(char *msg, size_t cap) {
   return ok;
 }
 
-/* Where module m's entry is looked for: its compiler, key and entry
- * path, all on the heap (where_free frees them). The cached start runs
- * this: it keeps no PATH_MAX buffer on its stack, since each page of
- * stack touched beyond the interpreter's start is one more page fault
- * (docs/aot.md, Cached start). */
+/* Where module m's entry is looked for: its key and entry path, on the
+ * heap (where_free frees them). The cached start runs this: it keeps no
+ * PATH_MAX buffer on its stack, since each page of stack touched beyond
+ * the interpreter's start is one more page fault (docs/aot.md, Cached
+ * start). */
 typedef struct where {
-  cis__aot_cc cc;   /* the compiler */
+  cis__aot_cc cc;   /* the compiler, part of the key */
   key k;            /* the module's key */
   char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named */
   size_t dlen;      /* length of DIR in path */
@@ -1318,14 +1366,16 @@ static void where_free(where *w) {
   w->path = NULL;
 }
 
-/* Fills *w for m. Errors: those of the compiler's search and of the key. */
+/* Fills *w for m. Errors: those of the key. */
 static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) {
   w->k.text = NULL;
   w->path = NULL;
-  cis_result rc = cis__aot_find_cc(&w->cc, msg, cap);
-  if (rc == CIS_OK) rc = make_key(m, &w->cc, &w->k, msg, cap);
+  load_env e;
+  load_env_read(&e);
+  cis_result rc = find_cc(e.cc, &w->cc, msg, cap);
+  if (rc == CIS_OK) rc = make_key(m, &e, &w->cc, &w->k, msg, cap);
   if (rc != CIS_OK) return rc;
-  w->path = cache_dir_dup(sizeof w->k.name + 5);
+  w->path = cache_dir_dup(&e, sizeof w->k.name + 5);
   if (w->path) {
     w->dlen = strlen(w->path);
     w->path[w->dlen] = '/';
@@ -1369,8 +1419,8 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
     cache = writable(dir);
   }
   if (!cache && (*out = loaded_find(&w->k))) return CIS_OK;
-  cis_result rc;
-  if (!cache && (rc = temp_dir(dir, sizeof dir, msg, cap)) != CIS_OK) return rc;
+  cis_result rc = cache ? CIS_OK : temp_dir(dir, sizeof dir, msg, cap);
+  if (rc != CIS_OK) return rc;
   cis__aot_job *j = NULL;
   rc = job_new(m, &w->cc, &w->k, cache, dir, &j, msg, cap);
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);

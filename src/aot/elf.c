@@ -111,6 +111,17 @@ cis_result cis__aot_elf_read(const uint8_t *head, size_t n, uint64_t len, uint64
     plan->nseg++;
   }
   if (!plan->nseg) return CIS_EMALFORMED;
+  /* A writable segment of the dynamic table alone (the linker's .dynamic,
+   * after the code) is for a dynamic loader: cis reads the table from the
+   * bytes its check read, and nothing in an object that needs no dynamic
+   * loader (cis__aot_elf_dynamic) refers to it. Left unmapped, a load of
+   * a one-segment object is one mmap, not a reservation and two. */
+  unsigned last = plan->nseg - 1;
+  if (plan->nseg > 1 && (plan->seg[last].prot & PROT_WRITE) && plan->dyn_size &&
+      plan->seg[last].off == plan->dyn_off && plan->seg[last].size == plan->dyn_size) {
+    plan->nseg--;
+    end = plan->seg[last - 1].vaddr + plan->seg[last - 1].size;
+  }
   plan->span = page_up(end, page);
   if (plan->span == UINT64_MAX || plan->span > len + (uint64_t)SPAN_SLACK) return CIS_EMALFORMED;
   /* Two segments must not share a page: each page has one protection. */
@@ -185,6 +196,12 @@ static uint8_t *reserve(const cis__aot_elf_plan *plan) {
 cis_result cis__aot_elf_map(int fd, const cis__aot_elf_plan *plan, uint8_t **base) {
   *base = NULL;
   uint64_t page = (uint64_t)getauxval(AT_PAGESZ);
+  if (plan->nseg == 1) { /* at address and offset 0 (cis__aot_elf_read): nothing to reserve */
+    void *p = mmap(NULL, plan->seg[0].size, plan->seg[0].prot, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return CIS_EIO;
+    *base = p;
+    return CIS_OK;
+  }
   uint8_t *b = reserve(plan);
   if (!b) return CIS_EIO;
   for (unsigned i = 0; i < plan->nseg; i++) {

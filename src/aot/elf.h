@@ -47,7 +47,9 @@ typedef struct cis__aot_elf_plan {
  * header beyond head), for the system's loader. CIS_EMALFORMED: malformed
  * (truncated, another class, byte order or machine, a segment out of the
  * object or overlapping another, writable and executable, the entry
- * point outside the code). Reads head only. */
+ * point outside the code). A last segment that is writable and holds the
+ * dynamic table alone is left out of the plan: nothing but a dynamic
+ * loader reads it. Reads head only. */
 cis_result cis__aot_elf_read(const uint8_t *head, size_t n, uint64_t len, uint64_t page,
                              uint64_t limit, cis__aot_elf_plan *plan, int *mappable);
 

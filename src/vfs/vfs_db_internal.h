@@ -168,4 +168,24 @@ const char *cis__vdb_sqlite_walbuf(void);
 struct sqlite3_file;
 bool cis__vdb_sqlite_walbuf_unchanged(struct sqlite3_file *file);
 
+/* Of a log of `frames` frames, those not yet copied into the database
+ * file (its WAL index's nBackfill, read without a lock): `frames` when it
+ * cannot tell. */
+int cis__vdb_sqlite_walbuf_backlog(struct sqlite3_file *file, int frames);
+
+/* The checkpointer of one SQLite connection (vfs_db_sqlite_ckpt.c): a
+ * thread of its own copies the log back into the database file, so the
+ * connection's commits do not wait for checkpoints. _start takes over the
+ * connection's automatic checkpoints (NULL when it cannot: then SQLite's
+ * own stay); _stop ends the thread and gives them back, before the
+ * connection closes. _settle waits until no checkpointer of the process
+ * has a checkpoint asked for or running (for tests that count what a
+ * checkpoint does); _runs counts the checkpoints the threads ran. */
+struct sqlite3;
+typedef struct cis__vdb_ckpt cis__vdb_ckpt;
+cis__vdb_ckpt *cis__vdb_sqlite_ckpt_start(struct sqlite3 *db, bool full_sync);
+void cis__vdb_sqlite_ckpt_stop(cis__vdb_ckpt *k);
+void cis__vdb_sqlite_ckpt_settle(void);
+uint64_t cis__vdb_sqlite_ckpt_runs(void);
+
 #endif /* CIS_VFS_DB_INTERNAL_H */

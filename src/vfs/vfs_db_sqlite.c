@@ -86,6 +86,7 @@ struct cis__vdb_conn {
                                              begun, committed, rolled back or closed here */
   sqlite3_file *main;                     /* the database file (cis-walbuf's), for unchanged();
                                              NULL: not known */
+  cis__vdb_ckpt *ckpt;                    /* its checkpoints' thread; NULL: SQLite's own */
   sqlite3_stmt *tx[4];                    /* BEGIN IMMEDIATE, BEGIN, COMMIT, ROLLBACK (TX_*),
                                              prepared on first use: not parsed again per
                                              transaction */
@@ -160,6 +161,7 @@ static void sq_close(cis__vdb_conn *c) {
   }
   sq_rollback(c);
   for (int i = 0; i < 4; i++) sqlite3_finalize(c->tx[i]);
+  cis__vdb_sqlite_ckpt_stop(c->ckpt);
   sqlite3_close_v2(c->db);
   free(c);
 }
@@ -239,6 +241,9 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   if (err) goto fail;
   if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_FILE_POINTER, &c->main) != SQLITE_OK)
     c->main = NULL;
+  /* Checkpoints off the writer's path (vfs_db_sqlite_ckpt.c); the
+   * autocheckpoint above stays when they cannot be. */
+  c->ckpt = cis__vdb_sqlite_ckpt_start(c->db, full_sync);
   if (have < 6) {
     r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
     if (r != SQLITE_OK) {

@@ -124,6 +124,14 @@ static void wb_learn(wb_file *f, const void *p, int n, sqlite3_int64 off) {
   f->frame = ps >= 512 && ps <= 65536 && !(ps & (ps - 1)) ? FRAME_HDR + ps : 0;
 }
 
+/* Learns the frame size of a log another connection began: this one
+ * never wrote or read its header (SQLite reads it only to recover), so
+ * it is read once. */
+static void wb_learn_from_file(wb_file *f) {
+  unsigned char h[WAL_HDR];
+  if (f->real->pMethods->xRead(f->real, h, WAL_HDR, 0) == SQLITE_OK) wb_learn(f, h, WAL_HDR, 0);
+}
+
 /* Writes the gathered bytes out. On failure they are dropped: they were
  * frames of a transaction, or pages of a checkpoint, that then fails. */
 static int wb_flush(wb_file *f) {
@@ -162,12 +170,7 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
   if (!f->wal) return wb_db_write(f, p, n, off);
   if (f->ahead_len) wb_ahead_drop(f);
   if (off == 0) wb_learn(f, p, n, off);
-  if (!f->frame && off >= WAL_HDR) {
-    /* A log another connection began: this one never wrote or read its
-     * header (SQLite reads it only to recover), so read it once. */
-    unsigned char h[WAL_HDR];
-    if (f->real->pMethods->xRead(f->real, h, WAL_HDR, 0) == SQLITE_OK) wb_learn(f, h, WAL_HDR, 0);
-  }
+  if (!f->frame && off >= WAL_HDR) wb_learn_from_file(f);
   bool gather = f->frame && off >= WAL_HDR && n > 0 && (size_t)n <= WB_CAP;
   if (f->len && (!gather || off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WB_CAP)) {
     int rc = wb_flush(f);
@@ -190,7 +193,9 @@ static int wb_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
  * bytes read ahead, or, when it continues the last read (frames copied in
  * order), read ahead by WB_AHEAD. 1 when it served the read. */
 static int wb_wal_ahead(wb_file *f, void *p, int n, sqlite3_int64 off, int *rc) {
-  if (!f->peer || !f->peer->ckpt || !f->frame || n != (int)(f->frame - FRAME_HDR)) return 0;
+  if (!f->peer || !f->peer->ckpt) return 0;
+  if (!f->frame) wb_learn_from_file(f); /* a checkpointer that never wrote the log */
+  if (!f->frame || n != (int)(f->frame - FRAME_HDR)) return 0;
   sqlite3_int64 next = f->next_read;
   f->next_read = off + f->frame;
   if (f->ahead_len && off >= f->ahead_off &&
@@ -528,6 +533,17 @@ bool cis__vdb_sqlite_walbuf_unchanged(sqlite3_file *file) {
   wb_file *f = (wb_file *)file;
   unsigned char now[WIX_HDR];
   return f->stamped && wb_hdr(f, now) && !memcmp(now, f->stamp, WIX_HDR);
+}
+
+int cis__vdb_sqlite_walbuf_backlog(sqlite3_file *file, int frames) {
+  if (!file || file->pMethods < &wb_io[0] || file->pMethods > &wb_io[2]) return frames;
+  const volatile unsigned char *h = ((wb_file *)file)->shm0;
+  if (!h) return frames;
+  /* nBackfill: the first field of the checkpoint information that
+   * follows the header's two copies (WalCkptInfo), in native order. */
+  uint32_t backfilled = __atomic_load_n((const volatile uint32_t *)(h + 2 * WIX_HDR),
+                                        __ATOMIC_ACQUIRE);
+  return backfilled <= (uint32_t)frames ? frames - (int)backfilled : frames;
 }
 
 const char *cis__vdb_sqlite_walbuf(void) {

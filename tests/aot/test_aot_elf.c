@@ -79,6 +79,33 @@ static cis_result dyn_rc(void) {
   return cis__aot_elf_dynamic(img + p.dyn_off, (size_t)p.dyn_size);
 }
 
+/* A writable segment that is the dynamic table and nothing more (as the
+ * linker lays out cis's objects: .dynamic alone after the code) is left
+ * out of the plan: one segment, one page, mapped by one mmap. One that
+ * holds more than the table (build()'s) stays. */
+static void elf_dynamic_table_alone_is_not_mapped(void **state) {
+  (void)state;
+  build();
+  ph(1)->p_filesz = ph(1)->p_memsz = ph(2)->p_filesz;
+  cis__aot_elf_plan p;
+  int map = 0;
+  assert_int_equal(plan_of(LEN, LEN, LEN, &p, &map), CIS_OK);
+  assert_int_equal(p.nseg, 1);
+  assert_int_equal(p.seg[0].prot, PROT_READ | PROT_EXEC);
+  assert_int_equal(p.span, PAGE);
+  assert_int_equal(p.dyn_off, PAGE + 0x100);
+  assert_int_equal(cis__aot_elf_dynamic(img + p.dyn_off, (size_t)p.dyn_size), CIS_OK);
+  /* Read-only, or at another offset: a segment to map. */
+  ph(1)->p_flags = PF_R;
+  assert_int_equal(plan_of(LEN, LEN, LEN, &p, &map), CIS_OK);
+  assert_int_equal(p.nseg, 2);
+  ph(1)->p_flags = PF_R | PF_W;
+  ph(1)->p_offset += 0x40;
+  ph(1)->p_vaddr += 0x40;
+  assert_int_equal(plan_of(LEN, LEN, LEN, &p, &map), CIS_OK);
+  assert_int_equal(p.nseg, 2);
+}
+
 static void elf_well_formed_object_is_planned(void **state) {
   (void)state;
   build();
@@ -233,6 +260,7 @@ static void elf_dynamic_table_without_end_is_malformed(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(elf_well_formed_object_is_planned),
+      cmocka_unit_test(elf_dynamic_table_alone_is_not_mapped),
       cmocka_unit_test(elf_truncated_object_is_malformed),
       cmocka_unit_test(elf_other_class_order_or_machine_is_malformed),
       cmocka_unit_test(elf_segment_out_of_the_object_is_malformed),

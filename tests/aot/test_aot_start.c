@@ -2,11 +2,13 @@
  * This file implements the tests of what a cached start of the compiled
  * engine does, and does not do (docs/aot.md, Cached start): a module whose
  * very bytes are in the cache is not validated again; the main thread's
- * stack bound is found without reading /proc/self/maps. It is linked with
- * --wrap for cis__module_validate and pthread_getattr_np, so that it can
- * count the calls the library makes to them.
+ * stack bound is found without reading /proc/self/maps; the compiler's
+ * identity is in the key; the object is one mapping. It is linked with --wrap for cis__module_validate,
+ * pthread_getattr_np and stat, so that it can count the calls the library
+ * makes to them.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -32,6 +34,8 @@
 static atomic_int validations;       /* calls to cis__module_validate */
 static atomic_int getattr_main;      /* pthread_getattr_np on the main thread */
 static atomic_int getattr_other;     /* on other threads */
+static atomic_int stats_entry;       /* stat of a cache entry (.cso) */
+static atomic_int stats_other;       /* stat of anything else */
 
 cis_result __real_cis__module_validate(cis__module *m, cis__diag *d);
 cis_result __wrap_cis__module_validate(cis__module *m, cis__diag *d) {
@@ -47,7 +51,9 @@ int __real_stat(const char *p, struct stat *st);
 int __wrap_stat(const char *p, struct stat *st) {
   int r = __real_stat(p, st);
   size_t l = strlen(p);
-  if (r == 0 && l > 4 && !strcmp(p + l - 4, ".cso") && atomic_load(&stat_lies) > 0) {
+  bool entry = l > 4 && !strcmp(p + l - 4, ".cso");
+  atomic_fetch_add(entry ? &stats_entry : &stats_other, 1);
+  if (r == 0 && entry && atomic_load(&stat_lies) > 0) {
     atomic_fetch_sub(&stat_lies, 1);
     st->st_size += 4096;
   }
@@ -190,6 +196,70 @@ static void aot_entry_shorter_than_its_stat_is_loaded_under_the_lock(void **stat
   cis_engine_free(e);
 }
 
+/* Lines of /proc/self/maps that map a cache entry (KEY.cso). */
+static int entry_mappings(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  assert_non_null(f);
+  char line[4096];
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, home) && strstr(line, ".cso")) n++;
+  fclose(f);
+  return n;
+}
+
+/* The compiler's identity is part of the key (issue 12: the compiler's
+ * identity and flags): the file CIS_CC or PATH names, its device, inode,
+ * size and mtime. The same compiler loads its entry with one stat of the
+ * compiler, one of the entry and one mapping (its one segment of code:
+ * the dynamic table after it is not mapped, no span is reserved around
+ * it); the compiler replaced (an upgrade: here another mtime) finds no
+ * entry and compiles anew; and without a compiler the compiled engine
+ * fails with the missing compiler's error, cached module or not. */
+static void aot_cache_key_holds_the_compilers_identity(void **state) {
+  (void)state;
+  char cc[300];
+  snprintf(cc, sizeof cc, "%s/cc", home);
+  FILE *f = fopen(cc, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\nexec gcc \"$@\"\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(chmod(cc, 0755), 0);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, 12, &m), CIS_OK); /* compiles */
+  assert_int_equal(cache_entries(), 1);
+  cis_module_free(m);
+  int se = atomic_load(&stats_entry), so = atomic_load(&stats_other);
+  assert_int_equal(load(e, 12, &m), CIS_OK);
+  assert_int_equal(atomic_load(&stats_entry) - se, 1);
+  assert_int_equal(atomic_load(&stats_other) - so, 1); /* the compiler named by CIS_CC */
+  assert_int_equal(entry_mappings(), 1);
+  assert_int_equal(add(m, 40, 2), 42);
+  cis_module_free(m);
+  assert_int_equal(cache_entries(), 1);
+  /* The compiler replaced: its identity, so the key, is another. */
+  const struct timespec when[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+  assert_int_equal(utimensat(AT_FDCWD, cc, when, 0), 0);
+  assert_int_equal(load(e, 12, &m), CIS_OK);
+  assert_int_equal(cache_entries(), 2);
+  assert_int_equal(add(m, 40, 2), 42);
+  cis_module_free(m);
+  unsetenv("CIS_CC");
+  /* No compiler on PATH: the module cached under gcc fails all the same. */
+  assert_int_equal(load(e, 12, &m), CIS_OK); /* compiles with the PATH's cc */
+  cis_module_free(m);
+  const char *was = getenv("PATH");
+  char saved[4096];
+  snprintf(saved, sizeof saved, "%s", was ? was : "");
+  setenv("PATH", "/nonexistent/1:/nonexistent/2", 1);
+  assert_int_equal(load(e, 12, &m), CIS_EUNSUPPORTED);
+  assert_non_null(strstr(cis_errmsg(e), "gcc"));
+  setenv("PATH", saved, 1);
+  cis_engine_free(e);
+}
+
 /* In a fresh process (so that the main thread's stack is looked up for
  * the first time): a call on the main thread finds the stack's bound
  * without pthread_getattr_np (which reads /proc/self/maps there), and
@@ -245,6 +315,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_invalid_module_is_still_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_entry_shorter_than_its_stat_is_loaded_under_the_lock,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_cache_key_holds_the_compilers_identity, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,23 @@ cis_skills *serve_open(const char *home, const char *tenant) {
     return NULL;
   }
   return s;
+}
+
+cis_result serve_token(const char *home, const char *tenant, const char *name, char *token, size_t cap) {
+  cis_tokens *t = NULL;
+  cis_result rc = cis_tokens_open(home, &t, NULL, 0);
+  if (rc == CIS_OK) rc = cis_tokens_create(t, tenant, name, token, cap, NULL);
+  cis_tokens_close(t);
+  return rc;
+}
+
+void serve_config_loopback(cis_server_config *c, const char *home, unsigned workers) {
+  static const char *const loopback[] = {"127.0.0.1:0"};
+  cis_server_config_default(c);
+  c->listen = loopback;
+  c->nlisten = 1;
+  c->skills.home = home;
+  c->workers = workers;
 }
 
 uint8_t *serve_fixture(const char *dir, const char *name, size_t *len) {
@@ -108,22 +126,35 @@ static void nap_100ms(void) {
   nanosleep(&ts, NULL);
 }
 
-/* Spawns argv (argv[0] the program) in env with its stdout on a pipe;
- * the read end into *out. 0, or -1. */
-static int spawn_piped(char *const *argv, char *const *env, pid_t *pid, int *out) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-  int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(p[1]);
-  if (rc != 0) {
-    close(p[0]);
+/* Spawns argv (argv[0] the program) in env with its stdout on a pipe,
+ * the read end into *out. When in is not NULL its stdin is a pipe too,
+ * the write end into *in (else it is ours); when err_path is not NULL its
+ * stderr goes to that file, made or truncated. 0, or -1 with nothing
+ * left open. */
+static int spawn_piped(char *const *argv, char *const *env, const char *err_path, pid_t *pid, int *in, int *out) {
+  int o[2], i[2] = {-1, -1};
+  if (pipe2(o, O_CLOEXEC) != 0) return -1;
+  if (in && pipe2(i, O_CLOEXEC) != 0) {
+    close(o[0]);
+    close(o[1]);
     return -1;
   }
-  *out = p[0];
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (in) posix_spawn_file_actions_adddup2(&fa, i[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+  if (err_path) posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  close(o[1]);
+  if (in) close(i[0]);
+  if (rc != 0) {
+    close(o[0]);
+    if (in) close(i[1]);
+    return -1;
+  }
+  *out = o[0];
+  if (in) *in = i[1];
   return 0;
 }
 
@@ -157,14 +188,30 @@ static int wait_bounded(pid_t pid, int tries) {
 }
 
 int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, const char *const *args) {
+  return serve_run_cis_input(cis, env, NULL, NULL, out, cap, args);
+}
+
+int serve_run_cis_input(const char *cis, char *const *env, const char *input, const char *err_path, char *out,
+                        size_t cap, const char *const *args) {
   char *argv[16] = {(char *)cis};
   int n = 1;
   for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
   argv[n] = NULL;
   pid_t pid;
-  int fd;
-  if (spawn_piped(argv, env, &pid, &fd) != 0) return -1;
-  read_bounded(fd, out, cap, 0, 1200);
+  int fd, in = -1;
+  if (spawn_piped(argv, env, err_path, &pid, input ? &in : NULL, &fd) != 0) return -1;
+  bool written = true;
+  if (input) { /* small (see serve_fixture.h): the pipe takes it before cis reads */
+    size_t len = strlen(input), done = 0;
+    while (written && done < len) {
+      ssize_t w = write(in, input + done, len - done);
+      if (w < 0) written = false;
+      else done += (size_t)w;
+    }
+    close(in);
+  }
+  if (written) read_bounded(fd, out, cap, 0, 1200);
+  else out[0] = 0;
   close(fd);
   return wait_bounded(pid, 1200);
 }
@@ -184,7 +231,7 @@ int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char
   argv[n++] = "127.0.0.1:0";
   for (size_t i = 0; extra && extra[i] && n < 23; i++) argv[n++] = (char *)extra[i];
   argv[n] = NULL;
-  if (spawn_piped(argv, env, &sv->pid, &sv->out) != 0) return -1;
+  if (spawn_piped(argv, env, NULL, &sv->pid, NULL, &sv->out) != 0) return -1;
   char line[256];
   read_bounded(sv->out, line, sizeof line, 1, 600);
   if (sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1) return 0;

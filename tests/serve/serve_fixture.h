@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 
 /* Makes a temporary home (path into home, cap bytes); 0 on success. */
@@ -22,6 +23,13 @@ void serve_home_remove(const char *home);
 /* Opens a registry handle on home for tenant (NULL: the default handle);
  * NULL on failure, said on stderr. */
 cis_skills *serve_open(const char *home, const char *tenant);
+/* Makes a token of tenant (named name) in home's token store, into token
+ * (cap bytes); cis_result. */
+cis_result serve_token(const char *home, const char *tenant, const char *name, char *token, size_t cap);
+/* c set to the defaults for an in-process server of home with `workers`
+ * workers, listening on 127.0.0.1 (a port the system picks:
+ * cis_server_port). */
+void serve_config_loopback(cis_server_config *c, const char *home, unsigned workers);
 /* The bytes of NAME.wasm in dir, all of them (malloc'd), or NULL. */
 uint8_t *serve_fixture(const char *dir, const char *name, size_t *len);
 /* A manifest for skill `name` running wasm (its sha256 computed here),
@@ -32,13 +40,13 @@ int serve_manifest(const uint8_t *wasm, size_t len, const char *name, const char
 cis_result serve_register(cis_skills *s, const char *dir, const char *name, const char *fixture, const char *abi,
                           const char *extra);
 
+/* p[0..n) in base64 with padding (malloc'd), or NULL. */
+char *serve_base64(const uint8_t *p, size_t n);
+
 /* The body of POST /v1/skills that installs fixture NAME.wasm of dir as
  * skill `name` (serve_manifest's abi and extra):
  * {"manifest":...,"wasm_base64":...}, malloc'd; NULL when the fixture
  * cannot be read or the manifest not made. */
-/* p[0..n) in base64 with padding (malloc'd), or NULL. */
-char *serve_base64(const uint8_t *p, size_t n);
-
 char *serve_install_request(const char *dir, const char *fixture, const char *name, const char *abi,
                             const char *extra);
 
@@ -46,6 +54,14 @@ char *serve_install_request(const char *dir, const char *fixture, const char *na
  * its stdout into out (cap bytes, NUL-terminated). The exit status, or -1
  * when it could not run or took over 120 s (then it is killed). */
 int serve_run_cis(const char *cis, char *const *env, char *out, size_t cap, const char *const *args);
+
+/* The same with input written to its stdin, then closed (a few KiB at
+ * most: it is all written before the output is read), and, when err_path
+ * is not NULL, its stderr into that file (made or truncated). Nothing is
+ * read when the input cannot be written (out is empty then); the suite
+ * ignores SIGPIPE, as cis may exit before it reads. */
+int serve_run_cis_input(const char *cis, char *const *env, const char *input, const char *err_path, char *out,
+                        size_t cap, const char *const *args);
 
 /* A `cis serve` process of a test. */
 typedef struct serve_proc {

@@ -13,12 +13,9 @@
  * argv[1]: the cis program; argv[2]: the folder of the built fixtures.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -40,67 +35,23 @@
 
 static const char *g_cis, *g_dir;
 
-static const char *g_extra_env; /* one more NAME=VALUE for the next run, or NULL */
-static const char *g_stderr;    /* the file the next run's stderr goes to, or NULL */
-
-/* Runs cis with args and CIS_HOME=home, input on its stdin, its stdout
- * into out (cap bytes). The exit status, or -1 (could not run, or over
- * 120 s: then killed). */
-static int run_cis_input(const char *home, const char *input, char *out, size_t cap, const char *const *args) {
-  int in[2], o[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return -1;
-  if (pipe2(o, O_CLOEXEC) != 0) {
-    close(in[0]);
-    close(in[1]);
-    return -1;
-  }
+/* Runs `cis ARGS...` (the interpreter) with CIS_HOME=home and extra_env
+ * (one more NAME=VALUE, or NULL), input on its stdin, its stdout into out
+ * (cap bytes) and its stderr into err_path when not NULL
+ * (serve_run_cis_input). The exit status, or -1. */
+static int run_cis_input(const char *home, const char *extra_env, const char *err_path, const char *input, char *out,
+                         size_t cap, const char *const *args) {
   char envhome[300];
   snprintf(envhome, sizeof envhome, "CIS_HOME=%s", home);
-  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", (char *)g_extra_env, NULL};
-  char *argv[16];
-  int n = 0;
-  argv[n++] = (char *)g_cis;
-  for (; args[n - 1] && n < 15; n++) argv[n] = (char *)args[n - 1];
-  argv[n] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-  if (g_stderr) posix_spawn_file_actions_addopen(&fa, 2, g_stderr, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid;
-  int rc = posix_spawn(&pid, g_cis, &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  close(in[0]);
-  close(o[1]);
-  if (rc != 0) {
-    close(in[1]);
-    close(o[0]);
-    return -1;
-  }
-  /* The input is small (well under a pipe's buffer): written at once. */
-  ssize_t w = write(in[1], input, strlen(input));
-  close(in[1]);
-  size_t got = 0;
-  for (int i = 0; w >= 0 && i < 1200; i++) {
-    struct pollfd pf = {o[0], POLLIN, 0};
-    if (poll(&pf, 1, 100) <= 0) continue;
-    ssize_t k = read(o[0], out + got, cap - 1 - got);
-    if (k <= 0) break;
-    got += (size_t)k;
-    if (got == cap - 1) break;
-  }
-  out[got] = 0;
-  close(o[0]);
-  int st;
-  for (int i = 0; i < 1200; i++) {
-    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    struct timespec ts = {0, 100 * 1000000};
-    nanosleep(&ts, NULL);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  return -1;
+  char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", (char *)extra_env, NULL};
+  return serve_run_cis_input(g_cis, env, input, err_path, out, cap, args);
 }
+
+/* The start of an MCP session over stdio: initialize, then initialized. */
+#define MCP_STDIO_HELLO                                                                                        \
+  "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","   \
+  "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"                                   \
+  "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
 
 /* ------------------------------------------------------- cis mcp --tenant */
 
@@ -116,9 +67,7 @@ static void mcp_tenant_serves_the_tenants_skills_only(void **state) {
   cis_skills_close(d);
   cis_skills_close(acme);
   const char *input =
-      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
-      "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"
-      "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+      MCP_STDIO_HELLO
       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}\n"
       "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"acme-tool\","
       "\"arguments\":{\"v\":7}}}\n"
@@ -126,7 +75,7 @@ static void mcp_tenant_serves_the_tenants_skills_only(void **state) {
       "\"arguments\":{}}}\n";
   static char out[64 * 1024];
   const char *args[] = {"mcp", "--tenant", "acme", NULL};
-  assert_int_equal(run_cis_input(home, input, out, sizeof out, args), 0);
+  assert_int_equal(run_cis_input(home, NULL, NULL, input, out, sizeof out, args), 0);
   /* The tenant's own tool is listed and runs; the default tenant's is
    * neither listed nor run. */
   assert_non_null(strstr(out, "\"acme-tool\""));
@@ -139,7 +88,7 @@ static void mcp_tenant_serves_the_tenants_skills_only(void **state) {
   assert_null(strstr(r4, "\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"{}\"}"));
   /* Without --tenant: the default tenant's, not acme's. */
   const char *dargs[] = {"mcp", NULL};
-  assert_int_equal(run_cis_input(home, input, out, sizeof out, dargs), 0);
+  assert_int_equal(run_cis_input(home, NULL, NULL, input, out, sizeof out, dargs), 0);
   assert_non_null(strstr(out, "\"operators-tool\""));
   assert_null(strstr(out, "\"acme-tool\""));
   serve_home_remove(home);
@@ -157,20 +106,15 @@ static void mcp_stdio_store_failure_detail_goes_to_stderr_only(void **state) {
   assert_int_equal(serve_register(d, g_dir, "kvpair", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}"), CIS_OK);
   cis_skills_close(d);
   const char *input =
-      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\","
-      "\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n"
-      "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"
+      MCP_STDIO_HELLO
       "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"kvpair\","
       "\"arguments\":{}}}\n";
   static char out[16 * 1024];
   snprintf(errpath, sizeof errpath, "%s/mcp.err", home);
-  g_extra_env = "CIS_KV=postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db";
-  g_stderr = errpath;
   const char *args[] = {"mcp", NULL};
-  int st = run_cis_input(home, input, out, sizeof out, args);
-  g_extra_env = NULL;
-  g_stderr = NULL;
-  assert_int_equal(st, 0);
+  assert_int_equal(run_cis_input(home, "CIS_KV=postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db",
+                                 errpath, input, out, sizeof out, args),
+                   0);
   assert_non_null(strstr(out, "CIS_EKVDOWN"));
   assert_null(strstr(out, "127.0.0.1"));
   FILE *f = fopen(errpath, "r");
@@ -256,18 +200,9 @@ static int hp_setup(void **state) {
   if (rc != CIS_OK) fprintf(stderr, "install: %s\n", cis_skills_errmsg(d));
   cis_skills_close(d);
   if (rc != CIS_OK) goto fail;
-  cis_tokens *t = NULL;
-  rc = cis_tokens_open(v->home, &t, NULL, 0);
-  if (rc == CIS_OK) rc = cis_tokens_create(t, "default", "ops", v->token, sizeof v->token, NULL);
-  cis_tokens_close(t);
-  if (rc != CIS_OK) goto fail;
+  if (serve_token(v->home, "default", "ops", v->token, sizeof v->token) != CIS_OK) goto fail;
   cis_server_config c;
-  cis_server_config_default(&c);
-  const char *listen[] = {"127.0.0.1:0"};
-  c.listen = listen;
-  c.nlisten = 1;
-  c.skills.home = v->home;
-  c.workers = 2;
+  serve_config_loopback(&c, v->home, 2);
   char err[512] = "";
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
@@ -356,30 +291,13 @@ static void install_with_a_host_mount_is_refused_without_probing_the_host(void *
   const char *sources[] = {v->data, "/nonexistent-cis-probe", "/etc"};
   char first[512] = "";
   for (size_t i = 0; i < 3; i++) {
-    size_t len;
-    uint8_t *wasm = serve_fixture(g_dir, "echo", &len);
-    assert_non_null(wasm);
-    char extra[600], manifest[2048];
+    char extra[600];
     snprintf(extra, sizeof extra,
              ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/m\",\"type\":\"mem\"},"
              "{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"%s\"}]}}",
              sources[i]);
-    assert_int_equal(serve_manifest(wasm, len, "probe", "cis_v1", extra, manifest, sizeof manifest), 0);
-    /* The bundle: the manifest and the module in base64. */
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *body = malloc(len * 2 + 4096), *q;
+    char *body = serve_install_request(g_dir, "echo", "probe", "cis_v1", extra);
     assert_non_null(body);
-    q = body + sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"", manifest);
-    for (size_t k = 0; k < len; k += 3) {
-      uint32_t x = (uint32_t)wasm[k] << 16 | (k + 1 < len ? (uint32_t)wasm[k + 1] << 8 : 0) |
-                   (k + 2 < len ? wasm[k + 2] : 0);
-      *q++ = a[x >> 18];
-      *q++ = a[(x >> 12) & 63];
-      *q++ = k + 1 < len ? a[(x >> 6) & 63] : '=';
-      *q++ = k + 2 < len ? a[x & 63] : '=';
-    }
-    strcpy(q, "\"}");
-    free(wasm);
     http_resp r;
     assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->token, body, &r), 0);
     free(body);
@@ -405,20 +323,12 @@ static void store_failure_words_stay_in_the_server_over_mcp(void **state) {
   assert_non_null(d);
   assert_int_equal(serve_register(d, g_dir, "kvpair", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}"), CIS_OK);
   cis_skills_close(d);
-  cis_tokens *t = NULL;
   char tok[CIS_TOKEN_MAX];
-  assert_int_equal(cis_tokens_open(home, &t, NULL, 0), CIS_OK);
-  assert_int_equal(cis_tokens_create(t, "default", "ops", tok, sizeof tok, NULL), CIS_OK);
-  cis_tokens_close(t);
+  assert_int_equal(serve_token(home, "default", "ops", tok, sizeof tok), CIS_OK);
   cis_server_config c;
-  cis_server_config_default(&c);
-  const char *listen[] = {"127.0.0.1:0"};
-  c.listen = listen;
-  c.nlisten = 1;
-  c.skills.home = home;
+  serve_config_loopback(&c, home, 2);
   /* Nothing listens on port 1: every KV call finds the store down. */
   c.skills.kv_spec = "postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db";
-  c.workers = 2;
   cis_server *s = NULL;
   char err[512] = "";
   assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_OK);

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -42,20 +41,14 @@
 #include "cis/cis_vfs.h"
 #include "skill/skill_join.h"
 #include "support/pg_connstr.h"
-#include "support/test_file.h"
+#include "support/skill_host.h"
 #include "vfs/vfs_db_join.h"
 
-static bool pg;              /* the PostgreSQL run */
-static char conninfo[1024];  /* its connection string */
-static const char *work;     /* scratch folder */
-static uint8_t *unit_wasm;   /* unit.wasm (tests/skillfs/unit.c) */
-static size_t unit_len;
-static char unit_sha[65];
-
-static void read_all(const char *path, uint8_t **data, size_t *len) {
-  *data = cis_test_file_read(path, len);
-  if (!*data) fail_msg("cannot read %s", path);
-}
+static bool pg;               /* the PostgreSQL run */
+static char conninfo[1024];   /* its connection string */
+static const char *work;      /* scratch folder */
+static char unit_dir[1024];   /* the folder of unit.wasm (tests/skillfs/unit.c) */
+static const char *unit_file; /* its name, kept in unit_dir after the folder's NUL */
 
 /* A name unique to this run, so runs on the shared server do not meet. */
 static const char *uniq(const char *name) {
@@ -66,11 +59,14 @@ static const char *uniq(const char *name) {
   return b;
 }
 
-/* The shared database's spec for a host named `name` (SQLite: a file in
- * its home; PostgreSQL: the server). */
-static void shared_spec(const char *home, char *out, size_t cap) {
-  if (pg) snprintf(out, cap, "postgres:%s", conninfo);
-  else snprintf(out, cap, "sqlite:%s/shared.db", home);
+/* Makes the home work/NAME (home, hcap bytes) and gives the spec of the
+ * database its KV and files share (spec, scap bytes): SQLite, a file in
+ * that home; PostgreSQL, the server. */
+static void db_home(const char *name, char *home, size_t hcap, char *spec, size_t scap) {
+  snprintf(home, hcap, "%s/%s", work, name);
+  mkdir(home, 0755);
+  if (pg) snprintf(spec, scap, "postgres:%s", conninfo);
+  else snprintf(spec, scap, "sqlite:%s/shared.db", home);
 }
 
 typedef struct host {
@@ -85,9 +81,7 @@ typedef struct host {
 /* Opens a host in work/NAME whose KV and filesystem are one database
  * (shared) or two (KV in a SQLite file of its own). */
 static void host_open(host *h, const char *name, bool shared, const char *tenant) {
-  snprintf(h->home, sizeof h->home, "%s/%s", work, name);
-  mkdir(h->home, 0755);
-  shared_spec(h->home, h->fs_spec, sizeof h->fs_spec);
+  db_home(name, h->home, sizeof h->home, h->fs_spec, sizeof h->fs_spec);
   if (shared) snprintf(h->kv_spec, sizeof h->kv_spec, "%s", h->fs_spec);
   else snprintf(h->kv_spec, sizeof h->kv_spec, "sqlite:%s/kv-apart.db", h->home);
   snprintf(h->tenant, sizeof h->tenant, "%s", tenant);
@@ -102,14 +96,9 @@ static void host_open(host *h, const char *name, bool shared, const char *tenant
   c.vfs_db_spec = h->fs_spec;
   char err[512];
   if (cis_skills_open(&c, &h->s, err, sizeof err) != CIS_OK) fail_msg("cis_skills_open: %s", err);
-  char m[1024];
-  snprintf(m, sizeof m,
-           "{\"name\":\"unit\",\"version\":\"1\",\"wasm\":{\"path\":\"unit.wasm\",\"sha256\":\"%s\"},"
-           "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"unit\"},"
-           "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}}",
-           unit_sha);
-  if (cis_skills_register(h->s, unit_wasm, unit_len, m, strlen(m)) != CIS_OK)
-    fail_msg("register unit: %s", cis_skills_errmsg(h->s));
+  cis_test_install(h->s, unit_dir, unit_file, "unit",
+                   "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"unit\"},"
+                   "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}");
 }
 
 static void host_close(host *h) {
@@ -239,9 +228,7 @@ static bool has_file(cis_vfs *fs, const char *name) {
 static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
   (void)state;
   char home[1100], spec[1200];
-  snprintf(home, sizeof home, "%s/%s", work, "joinlow");
-  mkdir(home, 0755);
-  shared_spec(home, spec, sizeof spec);
+  db_home("joinlow", home, sizeof home, spec, sizeof spec);
   const char *tenant = uniq("joinlow");
   cis_vfs *fs = mount_tree(spec, tenant);
   cis_vfs *other = mount_tree(spec, tenant);
@@ -284,9 +271,7 @@ static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
 static void join_refusals_are_typed(void **state) {
   (void)state;
   char home[1100], spec[1200];
-  snprintf(home, sizeof home, "%s/%s", work, "joinref");
-  mkdir(home, 0755);
-  shared_spec(home, spec, sizeof spec);
+  db_home("joinref", home, sizeof home, spec, sizeof spec);
   cis_vfs *fs = mount_tree(spec, uniq("joinref"));
   owner o;
   owner_open(&o, spec);
@@ -565,11 +550,11 @@ int main(int argc, char **argv) {
   mkdir(dir, 0755);
   if (!realpath(dir, abswork)) return 2;
   work = abswork;
-  read_all(argv[3], &unit_wasm, &unit_len);
-  unsigned char md[32];
-  unsigned int mdlen = 0;
-  EVP_Digest(unit_wasm, unit_len, md, &mdlen, EVP_sha256(), NULL);
-  for (int i = 0; i < 32; i++) snprintf(unit_sha + 2 * i, 3, "%02x", md[i]);
+  snprintf(unit_dir, sizeof unit_dir, "%s", argv[3]);
+  char *slash = strrchr(unit_dir, '/');
+  if (!slash) return 2;
+  *slash = '\0';
+  unit_file = slash + 1;
   if (getenv("CIS_JOIN_FILTER")) cmocka_set_test_filter(getenv("CIS_JOIN_FILTER"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(joined_scope_commits_and_rolls_back_with_owner),
@@ -581,7 +566,5 @@ int main(int argc, char **argv) {
       cmocka_unit_test(shared_db_sigkill_never_splits_files_and_kv),
       cmocka_unit_test(shared_db_two_concurrent_calls_land_whole),
   };
-  int rc = cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
-  free(unit_wasm);
-  return rc;
+  return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }

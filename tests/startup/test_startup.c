@@ -111,6 +111,35 @@ static void startup_sha256_loads_libcrypto_at_first_hash(void **state) {
   assert_int_equal(cis_sha256_hex("abc", 3, NULL), CIS_EINVAL);
 }
 
+/* hex_spells_every_byte_at_every_length: cis__hex (four bytes a step,
+ * then one at a time) spells every byte value as printf's %02x does, at
+ * lengths 0 to 9 and at offsets that put each byte in every lane. */
+static void hex_spells_every_byte_at_every_length(void **state) {
+  (void)state;
+  uint8_t b[256 + 8];
+  for (int i = 0; i < (int)sizeof b; i++) b[i] = (uint8_t)(i * 7 + 3 * (i >> 8));
+  char got[2 * sizeof b + 1], want[2 * sizeof b + 1];
+  for (size_t off = 0; off < 8; off++)
+    for (size_t n = 0; n + off <= sizeof b; n += n < 9 ? 1 : 37) {
+      for (size_t i = 0; i < n; i++) snprintf(want + 2 * i, 3, "%02x", b[off + i]);
+      want[2 * n] = 0;
+      memset(got, '#', sizeof got);
+      cis__hex(b + off, n, got);
+      assert_string_equal(got, want);
+    }
+  for (int v = 0; v < 256; v++) { /* each value in each of the four lanes */
+    uint8_t four[4] = {0, 0, 0, 0};
+    char g[9], w[9];
+    for (int lane = 0; lane < 4; lane++) {
+      memset(four, 0xa5, sizeof four);
+      four[lane] = (uint8_t)v;
+      cis__hex(four, 4, g);
+      snprintf(w, sizeof w, "%02x%02x%02x%02x", four[0], four[1], four[2], four[3]);
+      assert_string_equal(g, w);
+    }
+  }
+}
+
 /* startup_missing_libcrypto_is_unsupported_naming_package: without
  * libcrypto no module can be hashed: CIS_EUNSUPPORTED, out empty, and
  * cis__sha256's message names the soname and the package. */
@@ -259,6 +288,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(startup_pure_run_maps_no_libpq_libcurl),
       cmocka_unit_test(startup_sha256_loads_libcrypto_at_first_hash),
+      cmocka_unit_test(hex_spells_every_byte_at_every_length),
       cmocka_unit_test(startup_missing_libcrypto_is_unsupported_naming_package),
       cmocka_unit_test(startup_http_client_loads_libcurl_at_first_request),
       cmocka_unit_test(startup_kv_postgres_loads_libpq_at_connect),

@@ -29,6 +29,7 @@
 #include "cis/cis_vfs.h"
 #include "support/pg_connstr.h"
 #include "vfsdb_mnt.h"
+#include "vfsdb_pg.h"
 
 /* src/vfs's counters for the tests (libcis.a carries them). */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
@@ -112,10 +113,7 @@ static void sql_exec(const char *q) {
     fail_msg("%s: %s", q, PQresultErrorMessage(r));
   PQclear(r);
   char bump[200];
-  snprintf(bump, sizeof bump,
-           "UPDATE cis_vfs_tenants SET next_eid = next_eid + 1 "
-           "WHERE position(convert_to('%s-', 'UTF8') in name) = 1",
-           g.run);
+  vfsdb_pg_bump_sql(bump, sizeof bump, g.run);
   PQclear(PQexec(pg, bump));
   PQfinish(pg);
 }

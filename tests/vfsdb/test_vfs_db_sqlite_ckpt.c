@@ -4,7 +4,10 @@
  * database file's pages written in runs and the log read ahead, published
  * whole (complete and partial checkpoints, read by fresh connections), a
  * gathered write that fails publishing nothing, and pages beyond a file
- * that could not be grown (a full disk) written straight through.
+ * that could not be grown (a full disk) written straight through; the
+ * checkpoint run on its own thread, not the writer's (vfs_db_sqlite_ckpt.c),
+ * the log's bound behind a held checkpoint, and SIGKILL while the thread
+ * copies.
  *
  *   test_vfs_db_sqlite_ckpt WORKDIR
  *
@@ -12,8 +15,10 @@
  * before a mount opens its file (cis-walbuf forwards to the default): it
  * counts the writes that reach the database file and the reads that reach
  * the log, and can fail one write of a checkpoint or refuse to grow the
- * file (a full disk).
+ * file (a full disk), or hold the thread's checkpoint at its start.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -31,6 +38,12 @@
 #include "cis/cis_vfs.h"
 #include "support/sqlite_shim.h"
 #include "vfsdb_mnt.h"
+
+/* Waits until no checkpoint is asked for or running in the process
+ * (src/vfs/vfs_db_sqlite_ckpt.c). */
+void cis__vdb_sqlite_ckpt_settle(void);
+/* The checkpoints those threads ran. */
+uint64_t cis__vdb_sqlite_ckpt_runs(void);
 
 #define LONG_MS 20000u
 #define PAGE 4096
@@ -63,15 +76,35 @@ static struct {
   sqlite3_int64 full_at;    /* that size */
   uint64_t refused;         /* writes refused so */
   uint64_t runs_refused;    /* of them, writes of more than one page */
-} cnt;
+  uint64_t wal_bytes;       /* bytes written to the log */
+  uint64_t wal_restarts;    /* writes at the log's start (its header) */
+  uint64_t writer_db_writes; /* writes of the database file made by the test's own thread */
+  uint64_t ckpt_starts;     /* checkpoints begun (CKPT_START) */
+  uint64_t writer_ckpts;    /* of them, begun by the test's own thread */
+  pthread_t writer;         /* the test's own thread, which writes through the mount */
+  bool hold;                /* a checkpoint begun by another thread waits until it is cleared */
+  bool fail_others;         /* reads of the database file by another thread fail */
+  bool held;                /* one waits */
+  pthread_mutex_t mu;       /* guards hold and held */
+  pthread_cond_t cv;        /* signals a change of hold or held */
+} cnt = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 #define REAL(f) CIS_SHIM_REAL(f)
 static int cf_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o) {
-  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) cnt.wal_reads++;
+  if (cnt.fail_others && (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) &&
+      !pthread_equal(pthread_self(), cnt.writer))
+    return SQLITE_IOERR_READ;
+  /* Both threads read the log (the writer's and the checkpoints'). */
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) __atomic_add_fetch(&cnt.wal_reads, 1, __ATOMIC_RELAXED);
   return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
 }
 static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
+  if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_WAL) {
+    cnt.wal_bytes += (uint64_t)n;
+    if (o == 0) cnt.wal_restarts++; /* the log's header: it begins again */
+  }
   if (CIS_SHIM_FLAGS(f) & SQLITE_OPEN_MAIN_DB) {
+    if (pthread_equal(pthread_self(), cnt.writer)) cnt.writer_db_writes++;
     if (cnt.disk_full && cnt.full_at && o + n > cnt.full_at) {
       cnt.refused++;
       if (n > PAGE && memchr(b, 1, (size_t)n)) cnt.runs_refused++; /* pages, not zeros */
@@ -90,6 +123,16 @@ static int cf_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
 }
 static int cf_fcntl(sqlite3_file *f, int op, void *a) {
   if (op == SQLITE_FCNTL_CKPT_START) {
+    cnt.ckpt_starts++;
+    if (pthread_equal(pthread_self(), cnt.writer)) {
+      cnt.writer_ckpts++;
+    } else {
+      pthread_mutex_lock(&cnt.mu);
+      if (cnt.hold) cnt.held = true;
+      pthread_cond_broadcast(&cnt.cv);
+      while (cnt.hold) pthread_cond_wait(&cnt.cv, &cnt.mu);
+      pthread_mutex_unlock(&cnt.mu);
+    }
     cnt.ckpt_writes = 0;
     if (cnt.disk_full && !cnt.full_at && REAL(f)->pMethods->xFileSize(REAL(f), &cnt.full_at) != SQLITE_OK)
       cnt.full_at = 0;
@@ -111,6 +154,8 @@ static void cnt_remove(void) { cis_test_shim_remove(); }
 
 static void cnt_zero(void) {
   cnt.db_writes = cnt.db_bytes = cnt.wal_reads = cnt.failed = 0;
+  cnt.wal_bytes = cnt.wal_restarts = cnt.writer_db_writes = cnt.ckpt_starts = cnt.writer_ckpts = 0;
+  cnt.writer = pthread_self();
   cnt.ckpt_writes = cnt.done_at = cnt.fail_at = 0;
   cnt.done_last = cnt.last_n = 0;
 }
@@ -129,7 +174,9 @@ static void fresh(const char *name) {
   snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
 }
 
-/* Mounts tenant "t"; through the counting VFS when `counted`. */
+/* Mounts tenant "t"; through the counting VFS when `counted`, which stays
+ * the default (so the checkpoints' thread opens its connection through
+ * it too) until cnt_settle. */
 static void mnt_open(mnt *m, bool counted) {
   memset(m, 0, sizeof *m);
   cis_vfs_db_config cfg;
@@ -140,10 +187,16 @@ static void mnt_open(mnt *m, bool counted) {
   if (counted) cnt_install();
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (counted) cnt_remove();
   if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
   OK(cis_vfs_mount(b, NULL, &m->fs));
   OK(cis_vfs_open_root(m->fs, &m->root));
+}
+
+/* Waits for the checkpoints asked for so far, then puts the default VFS
+ * back: what they did is counted. */
+static void cnt_settle(void) {
+  cis__vdb_sqlite_ckpt_settle();
+  cnt_remove();
 }
 
 /* Bytes that differ from page to page and from file to file. */
@@ -197,6 +250,7 @@ static void test_sqlite_checkpoint_writes_pages_in_runs(void **state) {
   put(&m, "warm", "w", 1);
   cnt_zero();
   put(&m, "big", big, BIG);
+  cnt_settle();
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes, reads = cnt.wal_reads;
   print_message("20 MiB file: %llu writes of the database file (%llu bytes), %llu reads of the log\n",
                 (unsigned long long)writes, (unsigned long long)bytes, (unsigned long long)reads);
@@ -231,6 +285,7 @@ static void test_sqlite_partial_checkpoint_publishes_whole_pages(void **state) {
                    SQLITE_OK);
   cnt_zero();
   put(&m, "b", b, b_len); /* past 4096 frames: checkpoints up to the reader's frames */
+  cnt_settle();
   uint64_t writes = cnt.db_writes, bytes = cnt.db_bytes;
   if (bytes < a_len / 2) fail_msg("the partial checkpoint copied %llu bytes", (unsigned long long)bytes);
   if (writes > 600) /* runs of pages, and the zeros that grew the file first */
@@ -266,6 +321,7 @@ static void ckpt_err_round(const char *name, uint64_t fail_at, uint64_t *done_at
   cnt_zero();
   cnt.fail_at = fail_at;
   put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it fails */
+  cnt_settle();
   *done_at = cnt.done_at;
   *done_last = cnt.done_last;
   if (fail_at && cnt.failed != 1) fail_msg("write %llu of the checkpoint was not failed",
@@ -312,6 +368,7 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
   cnt.full_at = 0;
   cnt.refused = cnt.runs_refused = 0;
   put(&m, "big", big, BIG); /* its commit stands; the checkpoint after it stops */
+  cnt_settle();
   cnt.disk_full = false;
   uint64_t refused = cnt.refused, runs = cnt.runs_refused;
   cnt.full_at = 0;
@@ -326,6 +383,283 @@ static void test_sqlite_checkpoint_gathers_only_in_allocated_room(void **state) 
   free(big);
 }
 
+/* The checkpoint runs on a thread of its own, not in the commit that
+ * fills the log: the writer's thread writes nothing to the database file
+ * and begins no checkpoint, one checkpoint copies the file, and the bytes
+ * the log and the database file get per MiB of file are what they were
+ * (one copy each, and the zeros that grow the database file first). */
+static void test_sqlite_checkpoint_runs_off_the_writer(void **state) {
+  (void)state;
+  fresh("offwriter");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 6);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  put(&m, "big", big, BIG);
+  cnt_settle();
+  uint64_t mib = BIG >> 20;
+  print_message("20 MiB file: per MiB %llu bytes to the log, %llu to the database file; "
+                "%llu checkpoints (%llu by the writer), %llu writes of the database file by it\n",
+                (unsigned long long)(cnt.wal_bytes / mib), (unsigned long long)(cnt.db_bytes / mib),
+                (unsigned long long)cnt.ckpt_starts, (unsigned long long)cnt.writer_ckpts,
+                (unsigned long long)cnt.writer_db_writes);
+  assert_int_equal(cnt.ckpt_starts, 1);
+  assert_int_equal(cnt.writer_ckpts, 0);
+  assert_int_equal(cnt.writer_db_writes, 0);
+  if (cnt.db_bytes < BIG || cnt.db_bytes > BIG / 10 * 22)
+    fail_msg("the checkpoint wrote %llu bytes of the database file", (unsigned long long)cnt.db_bytes);
+  if (cnt.wal_bytes < BIG || cnt.wal_bytes > BIG / 100 * 103)
+    fail_msg("the commit wrote %llu bytes of log", (unsigned long long)cnt.wal_bytes);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
+#define CHUNK (8u << 20)
+#define CHUNKS 17 /* 136 MiB: past the log's bound of 32768 frames (128 MiB) */
+
+/* The file written by the bound's case holds chunk k of `data` at k * CHUNK. */
+static void expect_chunks(mnt *m, const uint8_t *data) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m->root, "huge", 4, CIS_VFS_READ, &f));
+  uint8_t *back = malloc(CHUNK);
+  assert_non_null(back);
+  for (unsigned k = 0; k < CHUNKS; k++) {
+    size_t n = 0;
+    OK(cis_vfs_pread(f, back, CHUNK, (uint64_t)k * CHUNK, &n));
+    assert_int_equal(n, CHUNK);
+    if (memcmp(back, data, CHUNK) != 0) fail_msg("chunk %u reads back wrong", k);
+  }
+  cis_vfs_close(f);
+  free(back);
+}
+
+/* Whether a checkpoint of the thread waits in CKPT_START, waiting up to
+ * ms for one to. */
+static bool held_within(unsigned ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  pthread_mutex_lock(&cnt.mu);
+  int r = 0;
+  while (!cnt.held && r == 0) r = pthread_cond_timedwait(&cnt.cv, &cnt.mu, &until);
+  bool held = cnt.held;
+  pthread_mutex_unlock(&cnt.mu);
+  return held;
+}
+
+/* Lets a checkpoint held in CKPT_START go on. */
+static void hold_release(void) {
+  pthread_mutex_lock(&cnt.mu);
+  cnt.hold = false;
+  pthread_cond_broadcast(&cnt.cv);
+  pthread_mutex_unlock(&cnt.mu);
+}
+
+/* A writer that keeps ahead of the checkpoints' thread (held here in its
+ * first checkpoint) grows the log only up to the bound: past it the
+ * writer's commits checkpoint themselves (SQLITE_BUSY while the thread
+ * holds the checkpoint lock, so no copy yet), the first commit after the
+ * thread let go copies the rest on the writer's thread, and the next one
+ * starts the log again. */
+static void test_sqlite_log_stays_bounded_past_a_slow_checkpoint(void **state) {
+  (void)state;
+  fresh("bound");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *data = pattern(CHUNK, 7);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.hold = true;
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "huge", 4, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  for (unsigned k = 0; k < CHUNKS; k++) {
+    size_t n = 0;
+    OK(cis_vfs_pwrite(f, data, CHUNK, (uint64_t)k * CHUNK, &n));
+    if (k == 1 && !held_within(LONG_MS)) { /* 16 MiB: past 4096 frames, the thread's turn */
+      hold_release();
+      fail_msg("no checkpoint was begun on the thread");
+    }
+  }
+  uint64_t writer_ckpts = cnt.writer_ckpts, restarts = cnt.wal_restarts;
+  hold_release();
+  assert_int_equal(writer_ckpts, 0); /* the thread held the lock */
+  assert_int_equal(restarts, 0);
+  cis__vdb_sqlite_ckpt_settle(); /* the thread's copy, up to where it began, ends */
+  assert_int_equal(cnt.ckpt_starts, 1);
+  size_t n = 0;
+  OK(cis_vfs_pwrite(f, "x", 1, 0, &n)); /* the writer copies the rest */
+  assert_int_equal(cnt.writer_ckpts, 1);
+  if (cnt.writer_db_writes == 0) fail_msg("the writer's checkpoint wrote nothing");
+  assert_int_equal(cnt.wal_restarts, 0);
+  OK(cis_vfs_pwrite(f, data, 1, 0, &n)); /* and the log begins again */
+  assert_int_equal(cnt.wal_restarts, 1);
+  cis_vfs_close(f);
+  cnt_settle();
+  mnt_open(&other, false);
+  expect_chunks(&other, data);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(data);
+}
+
+/* The thread is asked when 4096 frames of the log are not copied yet, not
+ * at every commit once the log holds 4096: a reader that holds the log's
+ * frames keeps it from starting again after the copy of a 20 MiB file,
+ * and the small commits that follow ask for no checkpoint (SQLite's own
+ * rule asked at each of them, a checkpoint of a few frames and its two
+ * syncs each time the thread was copying). */
+static void test_sqlite_checkpoint_asked_per_4096_frames_not_copied(void **state) {
+  (void)state;
+  fresh("backlog");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 8);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.hold = true; /* so the reader below takes its snapshot before the copy ends */
+  uint64_t runs = cis__vdb_sqlite_ckpt_runs();
+  put(&m, "big", big, BIG);
+  if (!held_within(LONG_MS)) {
+    hold_release();
+    fail_msg("no checkpoint was begun on the thread");
+  }
+  sqlite3 *reader = plain();
+  assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM cis_vfs_blocks;", NULL, NULL,
+                                NULL),
+                   SQLITE_OK);
+  hold_release();
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs() - runs, 1);
+  for (int i = 0; i < 20; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "s%02d", i);
+    put(&m, name, big, 4096);
+  }
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs() - runs, 1);
+  assert_int_equal(cnt.wal_restarts, 0); /* the reader kept the log from starting again */
+  assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(reader);
+  cnt_settle();
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  expect(&other, "s19", big, 4096);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
+/* A thread whose connection cannot read the file leaves the checkpoints
+ * to the writer: its commits past the threshold checkpoint themselves, as
+ * SQLite's own did, and the file is copied whole. */
+static void test_sqlite_checkpoints_fall_back_to_the_writer(void **state) {
+  (void)state;
+  fresh("fallback");
+  mnt m, other;
+  mnt_open(&m, true);
+  uint8_t *big = pattern(BIG, 9);
+  put(&m, "warm", "w", 1);
+  cnt_zero();
+  cnt.fail_others = true;
+  uint64_t runs = cis__vdb_sqlite_ckpt_runs();
+  put(&m, "big", big, BIG); /* the thread is asked, and cannot open its connection */
+  cis__vdb_sqlite_ckpt_settle();
+  assert_int_equal(cis__vdb_sqlite_ckpt_runs(), runs);
+  assert_int_equal(cnt.ckpt_starts, 0);
+  put(&m, "small", big, 4096); /* the writer's own checkpoint */
+  cnt.fail_others = false;
+  cnt_settle();
+  assert_int_equal(cnt.writer_ckpts, 1);
+  assert_int_equal(cnt.ckpt_starts, 1);
+  if (cnt.db_bytes < BIG) fail_msg("the writer's checkpoint wrote %llu bytes", (unsigned long long)cnt.db_bytes);
+  mnt_open(&other, false);
+  expect(&other, "big", big, BIG);
+  mnt_unmount(&other);
+  mnt_unmount(&m);
+  integrity_ok();
+  free(big);
+}
+
+#define KILL_SIZE (8u << 20) /* two rewrites pass the 4096 frames of a checkpoint */
+
+/* The child of the kill case: rewrites file "f" whole, again and again,
+ * each time with another byte value, in one write (one commit), so the
+ * checkpoints' thread copies nearly all the time. Says on fd when the
+ * first rewrite is in. Never returns. */
+static void kill_child(int fd) {
+  mnt m;
+  mnt_open(&m, false);
+  uint8_t *buf = malloc(KILL_SIZE);
+  cis_vfs_file *f = NULL;
+  if (!buf || cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f)) _exit(3);
+  for (unsigned v = 1;; v++) {
+    memset(buf, (int)(v & 0xff), KILL_SIZE);
+    size_t n;
+    if (cis_vfs_pwrite(f, buf, KILL_SIZE, 0, &n)) _exit(4);
+    if (v == 1 && write(fd, "1", 1) != 1) _exit(5);
+  }
+}
+
+/* SIGKILL while the thread checkpoints (and the writer commits) leaves a
+ * whole version of the file, and a database that passes its integrity
+ * check: the log still holds what a checkpoint had not published. */
+static void test_sqlite_killed_during_thread_checkpoints(void **state) {
+  (void)state;
+  static const unsigned delay_ms[] = {40, 130, 260, 410};
+  for (unsigned round = 0; round < sizeof delay_ms / sizeof delay_ms[0]; round++) {
+    char name[32];
+    snprintf(name, sizeof name, "kill%u", round);
+    fresh(name);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      close(p[0]);
+      kill_child(p[1]);
+    }
+    close(p[1]);
+    char c;
+    ssize_t r = read(p[0], &c, 1);
+    close(p[0]);
+    if (r != 1) {
+      int st;
+      waitpid(pid, &st, 0);
+      fail_msg("the writer died before its first write (status %d)", st);
+    }
+    struct timespec ts = {0, (long)delay_ms[round] * 1000000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    integrity_ok();
+    mnt m;
+    mnt_open(&m, false);
+    cis_vfs_file *f = NULL;
+    OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ, &f));
+    uint8_t *back = malloc(KILL_SIZE + 1);
+    assert_non_null(back);
+    size_t n = 0;
+    OK(cis_vfs_pread(f, back, KILL_SIZE + 1, 0, &n));
+    assert_int_equal(n, KILL_SIZE);
+    for (size_t i = 1; i < n; i++)
+      if (back[i] != back[0]) fail_msg("byte %zu is %d, byte 0 is %d: a torn write", i, back[i], back[0]);
+    assert_true(back[0] >= 1);
+    free(back);
+    cis_vfs_close(f);
+    mnt_unmount(&m);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -338,6 +672,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_partial_checkpoint_publishes_whole_pages),
       cmocka_unit_test(test_sqlite_checkpoint_write_error_publishes_nothing),
       cmocka_unit_test(test_sqlite_checkpoint_gathers_only_in_allocated_room),
+      cmocka_unit_test(test_sqlite_checkpoint_runs_off_the_writer),
+      cmocka_unit_test(test_sqlite_log_stays_bounded_past_a_slow_checkpoint),
+      cmocka_unit_test(test_sqlite_checkpoint_asked_per_4096_frames_not_copied),
+      cmocka_unit_test(test_sqlite_checkpoints_fall_back_to_the_writer),
+      cmocka_unit_test(test_sqlite_killed_during_thread_checkpoints),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 typedef struct mnt {
   cis_vfs *fs;        /* the mount */
   cis_vfs_file *root; /* its root directory */
+  char tenant[160];   /* the tenant's full name, where the suite's mount keeps it */
 } mnt;
 
 /* Closes the root and unmounts; m is empty after. */
@@ -27,8 +28,45 @@ static inline void mnt_unmount(mnt *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* Makes the backend cfg describes (the suite's own backend, tenant and
+ * options), mounts it (opts may be NULL) and opens its root. CIS_OK, or
+ * the failure with nothing left mounted; m->tenant is left as it was. */
+static inline cis_result mnt_mount(mnt *m, const cis_vfs_db_config *cfg, const cis_vfs_options *opts) {
+  m->fs = NULL;
+  m->root = NULL;
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_db_new(cfg, &b);
+  if (rc != CIS_OK) return rc;
+  rc = cis_vfs_mount(b, opts, &m->fs);
+  if (rc != CIS_OK) return rc;
+  int e = cis_vfs_open_root(m->fs, &m->root);
+  if (e) {
+    cis_vfs_unmount(m->fs);
+    m->fs = NULL;
+    return cis_vfs_result(e);
+  }
+  return CIS_OK;
+}
+
 static inline int stat_of(mnt *m, const char *path, cis_vfs_stat *st) {
   return cis_vfs_statat(m->root, path, strlen(path), CIS_VFS_FOLLOW, st);
+}
+
+/* stat_of of a symlink itself, not of what it names. */
+static inline int lstat_of(mnt *m, const char *path, cis_vfs_stat *st) {
+  return cis_vfs_statat(m->root, path, strlen(path), 0, st);
+}
+
+/* put for a case that expects a refusal: the open's or the write's error
+ * (0 when both worked), nothing checked. */
+static inline int put_try(mnt *m, const char *path, const void *data, size_t len) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
+  if (e) return e;
+  size_t n = 0;
+  e = cis_vfs_pwrite(f, data, len, 0, &n);
+  cis_vfs_close(f);
+  return e;
 }
 
 /* The file at path made (or truncated) to hold exactly data[0..len). */

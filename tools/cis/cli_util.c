@@ -9,10 +9,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -238,16 +241,27 @@ void cli_error(const char *context, cis_result rc, const char *detail) {
     fprintf(stderr, "cis: %s: %s: %s\n", context, cis_errname(rc), text);
 }
 
+/* Reads the file by open, read and close, not stdio: the functions a
+ * cached start of the compiled engine calls to read its entry, so a start
+ * binds them once whichever engine runs (docs/aot.md, Cached start), with
+ * no FILE and no buffer size asked of fstat. stat's size (the entry's
+ * load calls stat too) sizes the buffer; it is a hint, since the file may
+ * change or be a pipe (size 0): the reads go on until one returns 0, and
+ * the byte more than the size lets the last read see the end. */
 uint8_t *cli_read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  struct stat st;
+  size_t cap = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < CLI_MAX_FILE
+                   ? (size_t)st.st_size + 1
+                   : 1 << 16; /* not a regular file: grown as it is read */
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     fprintf(stderr, "cis: %s: cannot open: %s\n", path, strerror(errno));
     return NULL;
   }
-  size_t cap = 1 << 16, n = 0;
+  size_t n = 0;
   uint8_t *b = malloc(cap);
-  const char *why = NULL;
-  while (b && !why) {
+  const char *why = b ? NULL : "out of memory";
+  while (!why) {
     if (n == cap) {
       if (cap >= CLI_MAX_FILE) {
         why = "file larger than 1 GiB";
@@ -261,15 +275,13 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
       b = nb;
       cap *= 2;
     }
-    size_t got = fread(b + n, 1, cap - n, f);
-    if (got == 0) {
-      if (ferror(f)) why = strerror(errno ? errno : EIO);
-      break;
-    }
-    n += got;
+    ssize_t got = read(fd, b + n, cap - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) why = strerror(errno);
+    if (got <= 0) break;
+    n += (size_t)got;
   }
-  fclose(f);
-  if (!b && !why) why = "out of memory";
+  close(fd);
   if (why) {
     fprintf(stderr, "cis: %s: cannot read: %s\n", path, why);
     free(b);
@@ -278,6 +290,7 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
   *len = n;
   return b;
 }
+
 
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {
   /* A component has the core module's magic and version 0x0d, layer 1
