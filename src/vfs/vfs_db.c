@@ -239,9 +239,9 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                    NULL},
     /* The same when the row is in the top layer already: an INSERT that
      * selects from the table it fills made SQLite copy the row through a
-     * temporary table and open a statement journal (some 30000
-     * instructions a small file's create, 15% of its SQL, for the
-     * directory's new mtime). */
+     * temporary table and open a statement journal (31 k of a small
+     * file's create's 161 k instructions, for the directory's new
+     * mtime). */
     [Q_INO_SET] = {"UPDATE cis_vfs_inodes SET nlink=?4, size=?5, atim=?6, mtim=?7, ctim=?8, "
                    "parent=?9 WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
                    NULL},
