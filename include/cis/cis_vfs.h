@@ -176,8 +176,22 @@ typedef struct cis_vfs_node {
  * and is never read past readdir, so backends built against version 1 keep
  * working (their symlinks' own times cannot be set: ENOTSUP). Version 3
  * adds scope (NULL or absent: a backend whose changes apply as they are
- * made, for which a scope does nothing). */
-#define CIS_VFS_METHODS_VERSION 3
+ * made, for which a scope does nothing). Version 4 gives lookup its flags
+ * (CIS_VFS_LOOKUP_*); the lookup of an older table is called as it was
+ * declared then, without them. */
+#define CIS_VFS_METHODS_VERSION 4
+
+/* Flags of cis_vfs_methods.lookup. */
+enum {
+  /* The lookup is cis_vfs_openat's of its final name, with CREAT: whatever
+   * it answers, the backend's open of dir/name (which creates it when
+   * absent) follows in the same public call, unless the call fails first
+   * without a new fact (a deadline, an injected fault). A backend may then
+   * say ENOENT from caches it has not checked in this call, leaving the
+   * check to that open. Not set at the node quota, where an absent name
+   * is refused (EDQUOT) before any open. */
+  CIS_VFS_LOOKUP_CREATES = 1u << 0,
+};
 
 /* A backend. Fill it with named initialisers; every method of its version
  * is required, except set_times_nofollow (NULL: ENOTSUP).
@@ -207,8 +221,10 @@ struct cis_vfs_methods {
   int (*usage)(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes);
 
   /* ---- names in a directory ---- */
-  /* Stat of dir/name itself (a symlink is not followed). */
-  int (*lookup)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st);
+  /* Stat of dir/name itself (a symlink is not followed); flags:
+   * CIS_VFS_LOOKUP_*, which a backend may ignore. */
+  int (*lookup)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
+                cis_vfs_stat *st);
   /* Opens dir/name: CIS_VFS_READ/WRITE/CREAT/EXCL/TRUNC/DIRECTORY. A
    * directory opens only without WRITE/CREAT/TRUNC (EISDIR). Flags may hold
    * neither READ nor WRITE: the wrappers open each directory of a path

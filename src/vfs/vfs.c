@@ -184,10 +184,21 @@ static int bk_root(cis_vfs *fs, cis_vfs_node **out) {
   return e;
 }
 
-static int bk_lookup(cis_vfs *fs, vfs_vnode *dir, const char *name, cis_vfs_stat *st) {
+/* lookup as tables before version 4 declare it (no flags). */
+typedef int (*lookup_v3_fn)(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
+                            cis_vfs_stat *st);
+
+static int bk_lookup(cis_vfs *fs, vfs_vnode *dir, const char *name, uint32_t flags,
+                     cis_vfs_stat *st) {
   memset(st, 0, sizeof *st);
   int e = enter(fs, "lookup", name);
-  return e ? e : leave(fs, "lookup", name, fs->m->lookup(fs->b, dir->n, name, st));
+  if (e) return e;
+  /* An older table's pointer is called through the type it was made with
+   * (converted through void (*)(void), which C allows between any two). */
+  e = fs->m->version >= 4
+          ? fs->m->lookup(fs->b, dir->n, name, flags, st)
+          : ((lookup_v3_fn)(void (*)(void))fs->m->lookup)(fs->b, dir->n, name, st);
+  return leave(fs, "lookup", name, e);
 }
 
 static int bk_open(cis_vfs *fs, vfs_vnode *dir, const char *name, uint32_t flags,
@@ -659,18 +670,10 @@ typedef struct vfs_walk {
 
 static vfs_vnode *top(const vfs_walk *w) { return w->stack[w->depth - 1]; }
 
-/* Set while openat looks up its final name with an open that creates it
- * to follow (cis__vfs_open_follows). */
-static _Thread_local bool open_follows;
-
-bool cis__vfs_open_follows(void) { return open_follows; }
-
 /* The lookup of the final component top(w)/w->name. */
 static int final_lookup(vfs_walk *w, cis_vfs_stat *st) {
-  open_follows = w->creat && !w->trailing;
-  int e = bk_lookup(w->fs, top(w), w->name, st);
-  open_follows = false;
-  return e;
+  uint32_t flags = w->creat && !w->trailing ? CIS_VFS_LOOKUP_CREATES : 0;
+  return bk_lookup(w->fs, top(w), w->name, flags, st);
 }
 
 /* Levels between the root and top(w). */
@@ -820,7 +823,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
       }
       if (e != ELOOP && e != ENOTDIR) return e;
       cis_vfs_stat st;
-      int le = bk_lookup(fs, top(w), w->name, &st);
+      int le = bk_lookup(fs, top(w), w->name, 0, &st);
       if (le) return le;
       if (st.type != CIS_VFS_SYMLINK) {
         if (st.type != CIS_VFS_DIR)

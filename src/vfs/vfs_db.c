@@ -148,6 +148,8 @@ enum {
   Q_DROP_LAYERS,
   Q_LOCK_CHECK,
   Q_PEEK,
+  Q_CTR_NODES,
+  Q_ENT_REMOVE,
   Q_COUNT
 };
 
@@ -338,6 +340,36 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                 "b.tenant_id=?1 AND b.ino=n.ino WHERE n.type=?6 AND n.nlink>0 AND n.size<=?4 AND "
                 "b.blk<?5 AND b.layer_id=(SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE "
                 "m.tenant_id=?1 AND m.ino=n.ino AND m.blk=b.blk) ORDER BY 1"},
+    /* PostgreSQL's commit (commit_counters): the counters (?2, ?3) with
+     * up to two changed nodes in one statement, where a small file's
+     * creation sent three: a node made in this transaction, written whole
+     * into the top layer ?5 (as Q_INO_ADD; none when ?4 is 0), and a node
+     * written as Q_INO_PUT does, copied up from layer ?14 or updated in
+     * place (none when ?13 is 0: no inode 0 exists). */
+    [Q_CTR_NODES] = {"SELECT 0",
+                     "WITH a AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, "
+                     "size, atim, mtim, ctim, parent, target) SELECT ?1, ?4, ?5, ?6, ?7, ?8, ?9, "
+                     "?10, ?11, ?12, CAST(NULL AS bytea) WHERE ?4<>0), "
+                     "p AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
+                     "atim, mtim, ctim, parent, target) "
+                     "SELECT tenant_id, ino, ?5, type, ?15, ?16, ?17, ?18, ?19, ?20, target "
+                     "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?13 AND layer_id=?14 "
+                     "ON CONFLICT(tenant_id, ino, layer_id) DO UPDATE SET nlink=excluded.nlink, "
+                     "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
+                     "ctim=excluded.ctim, parent=excluded.parent) "
+                     "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1"},
+    /* PostgreSQL's ent_remove in one statement that returns no rows, so it
+     * waits for no answer: a whiteout in the top layer ?4 when a lower
+     * layer has dir ?2 / name ?3, else the top layer's row deleted. */
+    [Q_ENT_REMOVE] = {"SELECT 0",
+                      "WITH l AS (SELECT 1 FROM cis_vfs_entries WHERE tenant_id=?1 AND "
+                      "parent_ino=?2 AND name=?3 AND layer_id<?4 LIMIT 1), "
+                      "d AS (DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
+                      "name=?3 AND layer_id=?4 AND NOT EXISTS (SELECT 1 FROM l)) "
+                      "INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "
+                      "type) SELECT ?1, ?2, ?3, ?4, 0, 0, 0 FROM l "
+                      "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
+                      "eid=excluded.eid, ino=excluded.ino, type=excluded.type"},
 };
 
 /* ================================================================ types */
@@ -415,6 +447,7 @@ typedef struct vdb_slot {
 } vdb_slot;
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
+#define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
 #define DCACHE_SLOTS 4096 /* sets of two by a hash of directory and name */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
@@ -469,8 +502,10 @@ typedef struct vdb_fs {
   vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
                                      transaction (and, while `version` holds, from one
                                      to the next) */
-  int ndirty;                     /* slots of `cache` changed and not yet written: a
-                                     commit does not look through all of them */
+  uint16_t dirty_at[DIRTY_LIST];  /* the slots of `cache` made dirty since the list was
+                                     emptied (some clean again, some listed twice), so a
+                                     commit need not look at every slot */
+  int ndirty;                     /* entries in dirty_at; above DIRTY_LIST: look at all */
   uint32_t dgen;                  /* the names' generation: emptying the caches moves
                                      it instead of freeing every name */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
@@ -911,7 +946,7 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
                         I((int64_t)in->atim), I((int64_t)in->mtim),  I((int64_t)in->ctim),
                         I((int64_t)in->parent)};
     int err = exec(fs, Q_INO_ADD, n, NARGS(n));
-    if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top, fs->ndirty--;
+    if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top;
     return err;
   }
   int err;
@@ -930,19 +965,34 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
   if (!err) {
     sl->dirty = false;
     sl->from = fs->top;
-    fs->ndirty--;
   }
   return err;
+}
+
+/* Notes that sl has just become dirty. */
+static void dirty_note(vdb_fs *fs, const vdb_slot *sl) {
+  if (fs->ndirty < DIRTY_LIST) fs->dirty_at[fs->ndirty] = (uint16_t)(sl - fs->cache);
+  if (fs->ndirty <= DIRTY_LIST) fs->ndirty++;
+}
+
+/* How many slots may be dirty, and the i-th of them (dirty or not). */
+static int dirty_slots(const vdb_fs *fs) {
+  return fs->ndirty > DIRTY_LIST ? CACHE_SLOTS : fs->ndirty;
+}
+static vdb_slot *dirty_slot(vdb_fs *fs, int i) {
+  return &fs->cache[fs->ndirty > DIRTY_LIST ? i : fs->dirty_at[i]];
 }
 
 /* Writes every changed node's metadata: before a commit, and before a
  * statement that reads inode rows itself. */
 static int cache_flush(vdb_fs *fs) {
-  for (int i = 0; i < CACHE_SLOTS && fs->ndirty > 0; i++) {
-    if (!fs->cache[i].dirty) continue;
-    int err = slot_flush(fs, &fs->cache[i]);
+  for (int i = 0; i < dirty_slots(fs); i++) {
+    vdb_slot *sl = dirty_slot(fs, i);
+    if (!sl->dirty) continue;
+    int err = slot_flush(fs, sl);
     if (err) return err;
   }
+  fs->ndirty = 0;
   return 0;
 }
 
@@ -991,11 +1041,52 @@ static void tx_abort(vdb_fs *fs) {
   cache_clear(fs);
 }
 
+/* Writes the changed nodes and the counters before a commit. Every
+ * commit moves the tenant's generation (next_eid: entry ids need only
+ * increase), which is how a scope learns that someone wrote. PostgreSQL
+ * sends the counters with one node made in the transaction and one
+ * changed (Q_CTR_NODES): a small file's creation, its node and its
+ * directory's times, is one statement there, not three. */
+static int commit_counters(vdb_fs *fs) {
+  vdb_slot *made = NULL, *changed = NULL;
+  int err = 0;
+  for (int i = 0; i < dirty_slots(fs) && !err; i++) {
+    vdb_slot *sl = dirty_slot(fs, i);
+    if (!sl->dirty || sl == made || sl == changed) continue;
+    vdb_slot **with = fs->d->version ? NULL : sl->fresh ? &made : &changed;
+    if (with && !*with) *with = sl;
+    else err = slot_flush(fs, sl);
+  }
+  fs->next_eid++;
+  fs->counters_dirty = true;
+  if (err) return err;
+  fs->ndirty = 0; /* all written, or about to be with the counters */
+  if (!made && !changed) {
+    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
+    return exec(fs, Q_COUNTERS, a, NARGS(a));
+  }
+  vdb_inode none = {0};
+  const vdb_inode *m = made ? &made->in : &none, *c = changed ? &changed->in : &none;
+  cis__vdb_val a[] = {I(fs->tenant),        I(fs->next_ino),       I(fs->next_eid),
+                      I((int64_t)m->ino),   I(fs->top),            I(m->type),
+                      I((int64_t)m->nlink), I((int64_t)m->size),   I((int64_t)m->atim),
+                      I((int64_t)m->mtim),  I((int64_t)m->ctim),   I((int64_t)m->parent),
+                      I((int64_t)c->ino),   I(changed ? changed->from : 0),
+                      I((int64_t)c->nlink), I((int64_t)c->size),   I((int64_t)c->atim),
+                      I((int64_t)c->mtim),  I((int64_t)c->ctim),   I((int64_t)c->parent)};
+  err = exec(fs, Q_CTR_NODES, a, NARGS(a));
+  if (err) return err;
+  if (made) made->dirty = made->fresh = false, made->from = fs->top;
+  if (changed) changed->dirty = false, changed->from = fs->top;
+  return 0;
+}
+
 /* Commits the open write transaction (its changed metadata and counters
  * written first). Whatever it returns, no transaction is open after. */
 static int tx_commit(vdb_fs *fs) {
   if (!fs->in_tx) return 0;
-  bool dirty = fs->ndirty > 0;
+  bool dirty = false;
+  for (int i = 0; i < dirty_slots(fs) && !dirty; i++) dirty = dirty_slot(fs, i)->dirty;
   if (!fs->changed && !dirty && fs->opt) {
     /* Nothing written, but what the method read from the caches was
      * trusted on the optimistic check still in flight: it must hold. */
@@ -1016,15 +1107,7 @@ static int tx_commit(vdb_fs *fs) {
     fs->counters_dirty = false;
     return 0;
   }
-  int err = cache_flush(fs);
-  /* Every commit moves the tenant's generation (next_eid: entry ids need
-   * only increase), which is how a scope learns that someone wrote. */
-  fs->next_eid++;
-  fs->counters_dirty = true;
-  if (!err) {
-    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
-    err = exec(fs, Q_COUNTERS, a, NARGS(a));
-  }
+  int err = commit_counters(fs);
   if (err) {
     tx_abort(fs);
     return err;
@@ -1253,9 +1336,16 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
 }
 
 /* Removes the name dir/name from the view of the top layer: a whiteout
- * when a lower layer has the name, else just the top layer's row. */
+ * when a lower layer has the name, else just the top layer's row.
+ * PostgreSQL decides on the server (Q_ENT_REMOVE), in the pipeline,
+ * where asking first cost a round trip. */
 static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
+  if (!fs->d->version && fs->d->exec) {
+    int err = exec(fs, Q_ENT_REMOVE, a, NARGS(a));
+    if (!err) dent_put(fs, dir, name, 0, 0);
+    return err;
+  }
   cis__vdb_rows r;
   bool lower;
   int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
@@ -1346,11 +1436,12 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   vdb_slot *sl;
   int err = slot_take(fs, in->ino, &sl);
   if (err) return err;
-  int64_t from = sl->used && sl->dirty ? sl->from : in->layer;
+  bool was = sl->used && sl->dirty;
+  int64_t from = was ? sl->from : in->layer;
   bool fresh = sl->used && sl->fresh;
-  if (!(sl->used && sl->dirty)) fs->ndirty++;
   in->layer = fs->top;
   *sl = (vdb_slot){.in = *in, .from = from, .used = true, .dirty = true, .fresh = fresh};
+  if (!was) dirty_note(fs, sl);
   return 0;
 }
 
@@ -1388,13 +1479,11 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
   bool later = fs->in_tx && !target;
   int err = later ? 0 : exec(fs, Q_INO_NEW, a, NARGS(a));
   vdb_slot *sl;
-  if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl))) {
-    if (sl->used && sl->dirty) fs->ndirty--; /* it held this node: counted already */
+  if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl)))
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
                             .mtim = now, .ctim = now, .parent = parent, .layer = fs->top},
                      .from = fs->top, .used = true, .dirty = later, .fresh = later};
-    fs->ndirty += later;
-  }
+  if (!err && later) dirty_note(fs, sl);
   if (later) fs->changed = true;
   return err;
 }
@@ -1715,14 +1804,14 @@ static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flag
 }
 
 /* Whether dir/name may be said absent before the call's check: openat
- * looks it up to create it (cis__vfs_open_follows), the name cache says
+ * looks it up to create it (CIS_VFS_LOOKUP_CREATES), the name cache says
  * it is absent, and the open that follows can defer the creation, whose
  * commit (land, at the first write or at close) checks the generation
  * as every optimistic begin does. A name found there after all is then
  * opened as the check would have found it (materialize). The open that
  * follows sees it remembered (blind_for). */
-static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name) {
-  if (!cis__vfs_open_follows() || fs->batch || !fs->version || !fs->d->sync ||
+static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name, uint32_t flags) {
+  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !fs->d->sync ||
       fs->ino_next >= fs->ino_end || strlen(name) >= sizeof fs->blind_name)
     return false;
   const vdb_dent *d = dent_find(fs, dir->ino, name);
@@ -1763,20 +1852,21 @@ static bool blind_for(const vdb_fs *fs, uint64_t dir, const char *name) {
          !strcmp(fs->blind_name, name);
 }
 
-static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
+static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
+                     cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   arm(fs);
   fs->merging = true;
   int err = settle_read(fs, NULL);
   fs->merging = false;
   if (!err) err = node_ok(fs, N(dir));
-  if (!err && can_peek(fs) && blind_absent(fs, N(dir), name)) return ENOENT;
+  if (!err && can_peek(fs) && blind_absent(fs, N(dir), name, flags)) return ENOENT;
   if (!err && can_peek(fs)) {
     /* The call's check, with this lookup. */
     vdb_inode in;
     bool got, again;
     err = peek(fs, N(dir), name, PEEK_KEEP, &in, &got, &again);
-    if (!err && again) return db_lookup(b, dir, name, st); /* checked now: no peek */
+    if (!err && again) return db_lookup(b, dir, name, flags, st); /* checked now: no peek */
     if (!err && got) fill_stat(fs, &in, st);
     return err ? err : got ? 0 : ENOENT;
   }

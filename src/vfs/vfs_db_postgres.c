@@ -67,7 +67,7 @@
 #define DIALECT "postgres"
 #define BYTEA_OID 17
 #define INT8_OID 20
-#define MAX_PARAMS 12                 /* most parameters of any statement */
+#define MAX_PARAMS 20                 /* most parameters of any statement */
 #define PIPE_MAX 64                   /* most statements sent before a sync point */
 
 /* pgwire's copy of a detail must hold all that fits in a message here. */

@@ -355,7 +355,9 @@ static int host_root(cis_vfs_backend *b, cis_vfs_node **out) {
   return node_new(b, fd, false, out);
 }
 
-static int host_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, cis_vfs_stat *st) {
+static int host_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
+                       cis_vfs_stat *st) {
+  (void)flags; /* every lookup asks the host's filesystem */
   struct stat s;
   int err = check_name(b, name);
   if (err) return err;

@@ -36,13 +36,6 @@ uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
  * path made on this thread (cis_vfs_openat, _pread, _fstat, ...): a
  * backend may check its cache once per value. */
 uint64_t cis__vfs_call_seq(void);
-/* Whether the lookup running now is cis_vfs_openat's of its final name,
- * with CREAT: whatever it answers, the backend's open of that name (which
- * creates it when absent) follows in the same public call, unless the
- * call fails first without a new fact (a deadline, an injected fault).
- * So a backend may say ENOENT from caches it has not checked this call,
- * leaving the check to that open and what it sends. */
-bool cis__vfs_open_follows(void);
 /* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
 void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

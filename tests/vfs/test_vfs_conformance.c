@@ -1341,9 +1341,11 @@ enum {
 };
 
 static struct {
-  int mode;        /* SHIM_* */
-  int destroyed;   /* destroy calls */
-  int closes;      /* close calls */
+  int mode;          /* SHIM_* */
+  int destroyed;     /* destroy calls */
+  int closes;        /* close calls */
+  uint32_t lookup_flags; /* the flags of the last lookup */
+  int lookups_v3;    /* calls of the lookup of a version-3 table */
 } shim;
 
 typedef struct shim_fs {
@@ -1370,10 +1372,19 @@ static int sh_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   }
   return FWD(b, usage)(IN(b), bytes, nodes);
 }
-static int sh_lookup(cis_vfs_backend *b, cis_vfs_node *d, const char *n, cis_vfs_stat *st) {
+static int sh_lookup(cis_vfs_backend *b, cis_vfs_node *d, const char *n, uint32_t flags,
+                     cis_vfs_stat *st) {
   if (shim.mode == SHIM_NEGATIVE) return -3;
-  return FWD(b, lookup)(IN(b), d, n, st);
+  shim.lookup_flags = flags;
+  return FWD(b, lookup)(IN(b), d, n, flags, st);
 }
+/* lookup as a backend built against version 3 of the table has it. */
+static int sh_lookup_v3(cis_vfs_backend *b, cis_vfs_node *d, const char *n, cis_vfs_stat *st) {
+  shim.lookups_v3++;
+  return FWD(b, lookup)(IN(b), d, n, 0, st);
+}
+typedef int (*lookup_fn)(cis_vfs_backend *, cis_vfs_node *, const char *, uint32_t,
+                         cis_vfs_stat *);
 static int sh_open(cis_vfs_backend *b, cis_vfs_node *d, const char *n, uint32_t fl,
                    cis_vfs_node **out) {
   if (shim.mode == SHIM_NO_NODE) return 0;
@@ -1566,6 +1577,7 @@ static void test_wrapper_set_times_nofollow_versions(void **state) {
   v2.set_times_nofollow = sh_set_times_nofollow;
   cis_vfs_methods v1 = v2; /* a stray pointer past the end of a version-1 table */
   v1.version = 1;
+  v1.lookup = (lookup_fn)(void (*)(void))sh_lookup_v3; /* as version 1 declared it */
   const cis_vfs_methods *tables[] = {&v2, &shim_methods, &v1};
   const int want[] = {0, ENOTSUP, ENOTSUP};
   for (int i = 0; i < 3; i++) {
@@ -1581,6 +1593,49 @@ static void test_wrapper_set_times_nofollow_versions(void **state) {
     assert_int_equal(stat_of(t.root, "f", 0).mtim, M);
     unmount(&t);
   }
+}
+
+/* lookup's flags say when openat's open creating the name follows it
+ * (CIS_VFS_LOOKUP_CREATES), and only then; a version-3 table's lookup,
+ * which takes no flags, is called as it was declared, and works. */
+static void test_wrapper_lookup_flags(void **state) {
+  (void)state;
+  T t;
+  cis_vfs_file *f = NULL;
+  memset(&shim, 0, sizeof shim);
+  mount_on(&t, shim_new(&shim_methods), NULL);
+  puts_(t.root, "f", "x");
+  assert_int_equal(cis_vfs_openat(t.root, P("new"), CIS_VFS_WRITE | CIS_VFS_CREAT, &f), 0);
+  assert_int_equal(shim.lookup_flags, CIS_VFS_LOOKUP_CREATES);
+  cis_vfs_close(f);
+  shim.lookup_flags = 7;
+  assert_int_equal(cis_vfs_openat(t.root, P("f"), CIS_VFS_READ | CIS_VFS_FOLLOW, &f), 0);
+  assert_int_equal(shim.lookup_flags, 0);
+  cis_vfs_close(f);
+  shim.lookup_flags = 7;
+  assert_int_equal(stat_of(t.root, "f", 0).size, 1);
+  assert_int_equal(shim.lookup_flags, 0);
+  unmount(&t);
+  /* At the node quota an absent name is refused before any open. */
+  cis_vfs_options o = {.max_files = 2};
+  mount_on(&t, shim_new(&shim_methods), &o);
+  puts_(t.root, "a", "a");
+  puts_(t.root, "b", "b");
+  shim.lookup_flags = 7;
+  assert_int_equal(cis_vfs_openat(t.root, P("q"), CIS_VFS_WRITE | CIS_VFS_CREAT, &f), EDQUOT);
+  assert_int_equal(shim.lookup_flags, 0);
+  unmount(&t);
+
+  cis_vfs_methods v3 = shim_methods;
+  v3.version = 3;
+  v3.lookup = (lookup_fn)(void (*)(void))sh_lookup_v3;
+  mount_on(&t, shim_new(&v3), NULL);
+  assert_int_equal(cis_vfs_openat(t.root, P("g"), CIS_VFS_WRITE | CIS_VFS_CREAT, &f), 0);
+  cis_vfs_close(f);
+  assert_int_equal(stat_of(t.root, "g", 0).size, 0);
+  assert_int_equal(stat_err(t.root, "none", 0), ENOENT);
+  assert_true(shim.lookups_v3 >= 3);
+  unmount(&t);
 }
 
 static void test_wrapper_backend_misbehaves(void **state) {
@@ -1911,6 +1966,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_wrapper_mount_checks),
       cmocka_unit_test(test_wrapper_backend_misbehaves),
       cmocka_unit_test(test_wrapper_set_times_nofollow_versions),
+      cmocka_unit_test(test_wrapper_lookup_flags),
       cmocka_unit_test(test_mem_limits),
       cmocka_unit_test(test_mem_frees_deep_tree_iteratively),
   };

@@ -2796,6 +2796,43 @@ static void test_scope_rollback_drops_every_change(void **state) {
   mnt_close(&b);
 }
 
+/* A transaction that changes more nodes than the commit lists
+ * (DIRTY_LIST in vfs_db.c: past it the commit looks at every cached
+ * node) writes every one of them: 40 files made in one scope, then the
+ * times of all 40 set in another, read back by a mount of its own. */
+static void test_scope_commit_writes_every_changed_node(void **state) {
+  (void)state;
+  enum { FILES = 40 };
+  const uint64_t M = 1600000000000000000ull;
+  mnt a, b;
+  char path[32], want[32];
+  mnt_open(&a, "many-nodes");
+  OK(cis_vfs_scope_begin(a.fs));
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "f%d", i);
+    put_str(&a, path, path);
+  }
+  OK(cis_vfs_scope_end(a.fs, true));
+  OK(cis_vfs_scope_begin(a.fs));
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "f%d", i);
+    OK(cis_vfs_set_timesat(a.root, path, strlen(path), CIS_VFS_MTIM, 0, M + (uint64_t)i));
+  }
+  OK(cis_vfs_scope_end(a.fs, true));
+  mnt_open(&b, "many-nodes");
+  for (int i = 0; i < FILES; i++) {
+    cis_vfs_stat st;
+    snprintf(path, sizeof path, "f%d", i);
+    snprintf(want, sizeof want, "f%d", i);
+    OK(cis_vfs_statat(b.root, path, strlen(path), 0, &st));
+    assert_int_equal(st.size, strlen(want));
+    assert_int_equal(st.mtim, M + (uint64_t)i);
+    expect_str(&b, path, want);
+  }
+  mnt_close(&b);
+  mnt_close(&a);
+}
+
 /* A committed scope lands whole: the other mount sees every change of it
  * at once, and the scope's writes were one commit. */
 static void test_scope_commit_lands_whole(void **state) {
@@ -2964,6 +3001,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refusal_keeps_waiting_creation),
       cmocka_unit_test(test_scope_rollback_drops_every_change),
       cmocka_unit_test(test_scope_commit_lands_whole),
+      cmocka_unit_test(test_scope_commit_writes_every_changed_node),
       cmocka_unit_test(test_scope_conflict_is_typed),
       cmocka_unit_test(test_scope_two_writers_one_conflicts),
   };

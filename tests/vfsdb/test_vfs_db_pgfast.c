@@ -151,6 +151,107 @@ static void test_pg_small_file_create_write_close_is_one_round_trip(void **state
   mnt_close(&m);
 }
 
+/* The commit of a small file's creation sends the counters with the new
+ * node and its directory's new times in one statement (Q_CTR_NODES): four
+ * statements in all (the row lock with the check, the entry, the block,
+ * that one), six before. What it wrote is what another mount, whose
+ * caches know nothing, reads: the file's size and node, the directory's
+ * times. */
+static void test_pg_create_commits_nodes_with_the_counters(void **state) {
+  (void)state;
+  mnt a, b;
+  warm(&a, "ctr-nodes");
+  cis_vfs_stat d0, st, other;
+  OK(cis_vfs_statat(a.root, "d", 1, 0, &d0));
+  uint64_t s0 = stmts(a.fs);
+  cis_vfs_file *f = create(&a, "d/f");
+  write_str(f, "four statements");
+  cis_vfs_close(f);
+  uint64_t n = stmts(a.fs) - s0;
+  if (n != 4) fail_msg("create + write + close ran %llu statements, want 4", (unsigned long long)n);
+  OK(cis_vfs_statat(a.root, "d", 1, 0, &st));
+  assert_true(st.mtim > d0.mtim);
+  mnt_open(&b, "ctr-nodes");
+  OK(cis_vfs_statat(b.root, "d", 1, 0, &other));
+  assert_int_equal(other.mtim, st.mtim);
+  assert_int_equal(other.ctim, st.ctim);
+  OK(cis_vfs_statat(a.root, "d/f", 3, 0, &st));
+  OK(cis_vfs_statat(b.root, "d/f", 3, 0, &other));
+  assert_int_equal(other.ino, st.ino);
+  assert_int_equal(other.size, strlen("four statements"));
+  assert_int_equal(other.mtim, st.mtim);
+  expect_str(&b, "d/f", "four statements");
+  /* The counters moved with it: another mount's file made in between and
+   * this mount's next one do not share a node. */
+  put_str(&b, "d/g", "g");
+  f = create(&a, "d/h");
+  write_str(f, "h");
+  cis_vfs_close(f);
+  OK(cis_vfs_statat(a.root, "d/g", 3, 0, &st));
+  OK(cis_vfs_statat(a.root, "d/h", 3, 0, &other));
+  assert_true(st.ino != other.ino);
+  expect_str(&a, "d/g", "g");
+  expect_str(&b, "d/h", "h");
+  mnt_close(&b);
+  mnt_close(&a);
+}
+
+/* Rows of cis_vfs_entries named `name` (any directory, any layer) of
+ * this run's tenant `suffix`, and how many of them are whiteouts. */
+static int entry_rows(const char *suffix, const char *name, int *whiteouts) {
+  PGconn *pg = PQconnectdb(g.conninfo);
+  if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
+  char q[512];
+  snprintf(q, sizeof q,
+           "SELECT count(*), count(*) FILTER (WHERE e.type=0) FROM cis_vfs_entries e "
+           "JOIN cis_vfs_tenants t USING (tenant_id) WHERE t.name=convert_to('%s-%s', 'UTF8') "
+           "AND e.name=convert_to('%s', 'UTF8')",
+           g.run, suffix, name);
+  PGresult *r = PQexec(pg, q);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", q, PQresultErrorMessage(r));
+  int n = atoi(PQgetvalue(r, 0, 0));
+  *whiteouts = atoi(PQgetvalue(r, 0, 1));
+  PQclear(r);
+  PQfinish(pg);
+  return n;
+}
+
+/* An unlink decides on the server whether the name needs a whiteout
+ * (Q_ENT_REMOVE, in the pipeline): three round trips (the lookup with
+ * the call's check, the row lock, the changes with COMMIT), four when it
+ * asked first. A name only the top layer has loses its row; a name a
+ * snapshot holds gets a whiteout, and is gone from the view all the same. */
+static void test_pg_unlink_decides_the_whiteout_on_the_server(void **state) {
+  (void)state;
+  mnt m;
+  int wo;
+  warm(&m, "unlink-trips");
+  put_str(&m, "d/first", "its statements are prepared");
+  OK(cis_vfs_unlinkat(m.root, "d/first", 7));
+  put_str(&m, "d/top", "top");
+  put_str(&m, "d/low", "low");
+  uint64_t t0 = cis__vfs_db_round_trips(m.fs);
+  OK(cis_vfs_unlinkat(m.root, "d/top", 5));
+  uint64_t trips = cis__vfs_db_round_trips(m.fs) - t0;
+  if (trips != 3) fail_msg("unlink took %llu round trips, want 3", (unsigned long long)trips);
+  assert_int_equal(entry_rows("unlink-trips", "top", &wo), 0);
+
+  uint64_t snap = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "kept", &snap));
+  OK(cis_vfs_unlinkat(m.root, "d/low", 5));
+  assert_int_equal(entry_rows("unlink-trips", "low", &wo), 2); /* the snapshot's and a whiteout */
+  assert_int_equal(wo, 1);
+  cis_vfs_stat st;
+  ERR(ENOENT, cis_vfs_statat(m.root, "d/low", 5, 0, &st));
+  mnt other;
+  mnt_open(&other, "unlink-trips");
+  ERR(ENOENT, cis_vfs_statat(other.root, "d/low", 5, 0, &st));
+  put_str(&other, "d/low", "again");
+  expect_str(&m, "d/low", "again");
+  mnt_close(&other);
+  mnt_close(&m);
+}
+
 /* Opens path on m with flags (CREAT among them), sending nothing. */
 static cis_vfs_file *open_unsent(mnt *m, const char *path, uint32_t flags) {
   cis_vfs_file *f = NULL;
@@ -834,6 +935,8 @@ int main(int argc, char **argv) {
   snprintf(g.run, sizeof g.run, "pgfast%ld-%ld", (long)getpid(), (long)time(NULL) % 100000);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pg_small_file_create_write_close_is_one_round_trip),
+      cmocka_unit_test(test_pg_create_commits_nodes_with_the_counters),
+      cmocka_unit_test(test_pg_unlink_decides_the_whiteout_on_the_server),
       cmocka_unit_test(test_pg_unchecked_absent_name_made_by_another_mount_is_opened),
       cmocka_unit_test(test_pg_unchecked_absent_name_closed_unwritten_keeps_the_file),
       cmocka_unit_test(test_pg_unchecked_absent_name_open_at_unmount_keeps_the_file),

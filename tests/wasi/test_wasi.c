@@ -348,8 +348,9 @@ static int big_root(cis_vfs_backend *b, cis_vfs_node **out) { return FWD(root)(I
 static int big_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   return FWD(usage)(INNER(b), bytes, nodes);
 }
-static int big_lookup(cis_vfs_backend *b, cis_vfs_node *d, const char *n, cis_vfs_stat *st) {
-  return FWD(lookup)(INNER(b), d, n, st);
+static int big_lookup(cis_vfs_backend *b, cis_vfs_node *d, const char *n, uint32_t flags,
+                      cis_vfs_stat *st) {
+  return FWD(lookup)(INNER(b), d, n, flags, st);
 }
 static int big_open(cis_vfs_backend *b, cis_vfs_node *d, const char *n, uint32_t fl,
                     cis_vfs_node **out) {
