@@ -130,6 +130,7 @@ enum {
   Q_INO_ADD,
   Q_INO_TARGET,
   Q_INO_PUT,
+  Q_INO_SET,
   Q_READ,
   Q_BLK_GET,
   Q_BLK_RANGE,
@@ -237,6 +238,14 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                    "ON CONFLICT(tenant_id, ino, layer_id) DO UPDATE SET nlink=excluded.nlink, "
                    "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
                    "ctim=excluded.ctim, parent=excluded.parent",
+                   NULL},
+    /* The same when the row is in the top layer already: an INSERT that
+     * selects from the table it fills made SQLite copy the row through a
+     * temporary table and open a statement journal (31 k of a small
+     * file's create's 161 k instructions, for the directory's new
+     * mtime). */
+    [Q_INO_SET] = {"UPDATE cis_vfs_inodes SET nlink=?4, size=?5, atim=?6, mtim=?7, ctim=?8, "
+                   "parent=?9 WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
                    NULL},
     /* A read in one statement, so in one snapshot without a transaction:
      * the node's size first (blk -1; no such row: the node is gone), then
@@ -392,10 +401,10 @@ typedef struct vdb_node {
   vdb_link *plinks;      /* pending: the unchecked directories on its walk, oldest
                             first (malloc'd), or NULL */
   int nplinks;           /* entries at plinks */
-  /* PostgreSQL: a small file's bytes as this handle's first read fetched
-   * them whole, so later reads (the one that finds the end) cost no
-   * round trip; dropped by this mount's changes to the node and whenever
-   * the caches are emptied (drop_data). */
+  /* A small file's bytes as this handle's first read fetched them whole,
+   * so later reads (the one that finds the end) cost no statement;
+   * dropped by this mount's changes to the node and whenever the caches
+   * are emptied (drop_data). */
   uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
   uint64_t dsize;        /* bytes at data (the file's size) */
   bool dvalid;           /* data holds the file */
@@ -439,7 +448,7 @@ typedef struct vdb_slot {
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
 #define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
-#define DCACHE_SLOTS 1024 /* sets of two by a hash of directory and name */
+#define DCACHE_SLOTS 4096 /* sets of two by a hash of directory and name */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
 
@@ -457,6 +466,7 @@ typedef struct vdb_dent {
   uint64_t dir; /* the directory holding it */
   uint64_t ino; /* the node it names; 0: no such name (or a whiteout) */
   int type;     /* cis_vfs_type of the node */
+  uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
 } vdb_dent;
 
 typedef struct vdb_fs {
@@ -496,6 +506,8 @@ typedef struct vdb_fs {
                                      emptied (some clean again, some listed twice), so a
                                      commit need not look at every slot */
   int ndirty;                     /* entries in dirty_at; above DIRTY_LIST: look at all */
+  uint32_t dgen;                  /* the names' generation: emptying the caches moves
+                                     it instead of freeing every name */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
                                      first use; NULL: none) */
   vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
@@ -637,16 +649,24 @@ static void stash_drop(vdb_fs *fs) {
   fs->stash_n = fs->stash_ino = 0;
 }
 
+/* Frees every cached name. */
+static void dent_free_all(vdb_fs *fs) {
+  for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
+    free(fs->dcache[i].name);
+    fs->dcache[i].name = NULL;
+  }
+}
+
 static void cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
   stash_drop(fs);
   for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
   fs->ndirty = 0;
-  for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
-    free(fs->dcache[i].name);
-    fs->dcache[i].name = NULL;
-  }
+  /* The names go with a new generation, not a walk of every slot; their
+   * memory is reused by the next names of their slots. Once the counter
+   * wraps, a slot of an old generation could look current: freed then. */
+  if (++fs->dgen == 0) dent_free_all(fs);
   fs->checked = false;
 }
 
@@ -810,8 +830,8 @@ static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
 }
 
 /* Whether slot d holds dir/name. */
-static bool dent_is(const vdb_dent *d, uint64_t dir, const char *name) {
-  return d->name && d->dir == dir && !strcmp(d->name, name);
+static bool dent_is(const vdb_fs *fs, const vdb_dent *d, uint64_t dir, const char *name) {
+  return d->name && d->gen == fs->dgen && d->dir == dir && !strcmp(d->name, name);
 }
 
 /* ---- directories known whole (PostgreSQL) ---- */
@@ -883,12 +903,12 @@ static void whole_start(vdb_fs *fs, uint64_t dir) {
 static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
   static const vdb_dent absent = {0};
   vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
-  if (d && !dent_is(d, dir, name) && dent_is(d + 1, dir, name)) {
+  if (d && !dent_is(fs, d, dir, name) && dent_is(fs, d + 1, dir, name)) {
     vdb_dent t = d[0]; /* the one used last goes first */
     d[0] = d[1];
     d[1] = t;
   }
-  if (d && dent_is(d, dir, name)) return d;
+  if (d && dent_is(fs, d, dir, name)) return d;
   const vdb_whole *w = whole_of(fs, dir);
   return w && !whole_may_have(w, name_hash(name)) ? &absent : NULL;
 }
@@ -899,8 +919,10 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   if (w) whole_add(w, name);
   if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
   vdb_dent *d = dent_slot(fs, dir, name);
-  if (!dent_is(d, dir, name)) {
-    /* The set's other slot: this name's, or the one used less lately. */
+  bool live = d->name && d->gen == fs->dgen;
+  if (!dent_is(fs, d, dir, name) && (live || dent_is(fs, d + 1, dir, name))) {
+    /* The set's other slot: this name's, or the one used less lately
+     * (unless the first is empty or of an old generation). */
     vdb_dent t = d[1];
     d[1] = d[0];
     d[0] = t;
@@ -912,6 +934,7 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   d->dir = dir;
   d->ino = ino;
   d->type = type;
+  d->gen = fs->dgen;
 }
 
 /* Writes one changed node's metadata to the top layer. */
@@ -926,11 +949,19 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
     if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top;
     return err;
   }
-  cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
-                      I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
-                      I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
-                      I((int64_t)in->parent)};
-  int err = exec(fs, Q_INO_PUT, a, NARGS(a));
+  int err;
+  if (sl->from == fs->top) {
+    cis__vdb_val u[] = {I(fs->tenant),        I((int64_t)in->ino),  I(fs->top),
+                        I((int64_t)in->nlink), I((int64_t)in->size), I((int64_t)in->atim),
+                        I((int64_t)in->mtim),  I((int64_t)in->ctim), I((int64_t)in->parent)};
+    err = exec(fs, Q_INO_SET, u, NARGS(u));
+  } else {
+    cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
+                        I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
+                        I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
+                        I((int64_t)in->parent)};
+    err = exec(fs, Q_INO_PUT, a, NARGS(a));
+  }
   if (!err) {
     sl->dirty = false;
     sl->from = fs->top;
@@ -1620,7 +1651,8 @@ static void db_destroy(cis_vfs_backend *b) {
     else tx_commit(fs);
   }
   if (fs->c) fs->d->close(fs->c);
-  cache_clear(fs); /* frees the names */
+  cache_clear(fs);
+  dent_free_all(fs);
   free(fs->dcache);
   free(fs->blk);
   free(fs);
@@ -2303,7 +2335,10 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
   if (n->pending && !fs->scoped) return 0; /* a deferred creation: empty */
-  if (n->dvalid) {
+  /* SQLite checks first that nobody committed since the bytes were kept
+   * (the WAL index header after the mount's own commit: no statement);
+   * a commit of another empties the caches and drops them (cache_clear). */
+  if (n->dvalid && (!fs->d->version || cache_ok(fs))) {
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
     if (want) memcpy(buf, n->data + off, (size_t)want);
@@ -2335,11 +2370,13 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
       uint64_t size = (uint64_t)fs->d->col_int(&r, 2);
       want = off >= size ? 0 : (size - off < len ? size - off : len);
       end = off + want;
-      /* PostgreSQL, outside a transaction: a file that fits in the
-       * blocks this statement fetched is kept whole for the handle's
-       * next reads (the one that finds the end is the usual one). */
-      bool keep = !fs->d->version && !fs->in_tx && !fs->scoped && firstblk == 0 &&
-                  size <= to * bs && size <= SMALL_KEEP;
+      /* Outside a transaction, a file that fits in the blocks this
+       * statement fetched is kept whole for the handle's next reads (the
+       * one that finds the end is the usual one). SQLite: only while the
+       * caches hold a version, which every later use checks; the bytes
+       * are of that version or newer, and newer moved it. */
+      bool keep = (!fs->d->version || fs->version) && !fs->in_tx && !fs->scoped &&
+                  firstblk == 0 && size <= to * bs && size <= SMALL_KEEP;
       if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
         err = read_rows(fs, n, &r, n->data, 0, size);
         if (!err) {

@@ -3,8 +3,9 @@
  * paths that cost no statement: a public call after the mount's own
  * commit trusts its caches on the WAL index header alone (no `PRAGMA
  * data_version`, no read lock), a name absent from a directory the mount
- * made costs nothing, and neither ever hides what another connection,
- * process or plain SQL client committed.
+ * made costs nothing, a handle's later reads of a small file cost
+ * nothing, and none of them ever hides what another connection, process
+ * or plain SQL client committed.
  *
  *   test_vfs_db_sqlite_fast WORKDIR
  *
@@ -202,6 +203,102 @@ static void test_sqlite_header_check_sees_other_processes(void **state) {
   mnt_unmount(&a);
 }
 
+/* Reads what handle f holds from offset 0 into buf (size), checking
+ * that it is exactly want. */
+static void pread_is(cis_vfs_file *f, const char *want) {
+  char buf[256];
+  size_t got = 0;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  if (got != strlen(want) || memcmp(buf, want, got) != 0)
+    fail_msg("read \"%.*s\", want \"%s\"", (int)got, buf, want);
+}
+
+/* A handle keeps the small file its first read fetched whole, so the
+ * read that finds the end costs no statement (open + read + close was 2
+ * statements after the mount's own commit, now 1). It never hides a
+ * change: another mount's commit is seen by the next read through the
+ * same handle (the call's check moves and drops what handles keep; this
+ * read fails when kept bytes are trusted without the check), so is this
+ * mount's own write through another handle, and a file larger than a
+ * handle keeps costs a statement a read as before. */
+static void test_sqlite_small_file_read_keeps_it_whole(void **state) {
+  (void)state;
+  fresh("keep");
+  mnt a, b;
+  mnt_open(&a);
+  mnt_open(&b);
+  put_str(&a, "f", "first");
+  expect_str(&a, "f", "first"); /* statements prepared */
+  uint64_t s0 = stmts(&a);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(a.root, "f", 1, CIS_VFS_READ, &f));
+  pread_is(f, "first");
+  char buf[16];
+  size_t got = 1;
+  OK(cis_vfs_pread(f, buf, sizeof buf, 5, &got)); /* at the end */
+  assert_int_equal(got, 0);
+  assert_int_equal(stmts(&a) - s0, 1); /* the first read's alone */
+  pread_is(f, "first");
+  assert_int_equal(stmts(&a) - s0, 1);
+
+  put_str(&b, "f", "second, longer"); /* another connection's commit */
+  pread_is(f, "second, longer");
+  assert_int_equal(stmts(&a) - s0, 3); /* the check, then the read again */
+
+  put_str(&a, "f", "third"); /* this mount's own write, another handle */
+  s0 = stmts(&a);
+  pread_is(f, "third");
+  assert_int_equal(stmts(&a) - s0, 1);
+  OK(cis_vfs_pread(f, buf, sizeof buf, 5, &got));
+  assert_int_equal(got, 0);
+  assert_int_equal(stmts(&a) - s0, 1);
+  cis_vfs_close(f);
+
+  /* Past the size a handle keeps (64 KiB): every read is a statement. */
+  size_t big_n = 64 * 1024 + 1;
+  char *big = malloc(big_n);
+  assert_non_null(big);
+  memset(big, 'b', big_n);
+  put(&a, "big", big, big_n);
+  free(big);
+  OK(cis_vfs_openat(a.root, "big", 3, CIS_VFS_READ, &f));
+  s0 = stmts(&a);
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  OK(cis_vfs_pread(f, buf, sizeof buf, 0, &got));
+  assert_int_equal(stmts(&a) - s0, 2);
+  cis_vfs_close(f);
+  mnt_unmount(&a);
+  mnt_unmount(&b);
+}
+
+/* The caches keep most names of a directory of 1000 files: reading each
+ * once more (open, read to the end, close) after the mount's own commits
+ * is the read's one statement, and a lookup for the names a full set of
+ * the name cache lost (70 here, in the order they were made). A name
+ * cache of 1024 lost about half of them (1.48 statements a file). */
+static void test_sqlite_many_files_each_read_in_one_statement(void **state) {
+  (void)state;
+  fresh("many");
+  mnt m;
+  mnt_open(&m);
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  enum { FILES = 1000 };
+  char path[32];
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "d/f%04d", i);
+    put_str(&m, path, path);
+  }
+  uint64_t s0 = stmts(&m);
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "d/f%04d", i);
+    expect_str(&m, path, path);
+  }
+  uint64_t used = stmts(&m) - s0;
+  if (used > FILES + FILES / 10)
+    fail_msg("%d files read in %llu statements", FILES, (unsigned long long)used);
+  mnt_unmount(&m);
+}
+
 static uint64_t wal_writes; /* writes that reached a log through the counting VFS */
 
 static int count_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
@@ -251,6 +348,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_header_check_sees_other_connections),
       cmocka_unit_test(test_sqlite_header_check_sees_other_processes),
       cmocka_unit_test(test_sqlite_mount_joining_a_log_gathers_its_commits),
+      cmocka_unit_test(test_sqlite_small_file_read_keeps_it_whole),
+      cmocka_unit_test(test_sqlite_many_files_each_read_in_one_statement),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
