@@ -1713,6 +1713,21 @@ static void wait_backend_gone(const char *app) {
   fail_msg("the killed writer's server backend (%s) did not end within 20 s", app);
 }
 
+/* The writer of test_writer_killed_mid_write: this program again, as
+ * `child write-loop SUFFIX FD` on the database spec. */
+typedef struct writer_args {
+  const char *spec, *suffix;
+} writer_args;
+
+static void exec_write_loop(int fd, void *arg) {
+  const writer_args *wa = arg;
+  char fds[16];
+  snprintf(fds, sizeof fds, "%d", fd);
+  setenv("CIS_VFSDB_TEST_SPEC", wa->spec, 1);
+  execl("/proc/self/exe", "test_vfs_db", "child", "write-loop", wa->suffix, fds, (char *)NULL);
+  _exit(126);
+}
+
 static void test_writer_killed_mid_write(void **state) {
   (void)state;
   for (int round = 0; round < 3; round++) {
@@ -1724,28 +1739,8 @@ static void test_writer_killed_mid_write(void **state) {
     snprintf(app, sizeof app, "writer-%s-%d", g.run, round);
     snprintf(spec, sizeof spec, "%s%s%s", g.spec, g.kind == K_POSTGRES ? " application_name=" : "",
              g.kind == K_POSTGRES ? app : "");
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(p[0]);
-      char fd[16];
-      snprintf(fd, sizeof fd, "%d", p[1]);
-      setenv("CIS_VFSDB_TEST_SPEC", spec, 1);
-      execl("/proc/self/exe", "test_vfs_db", "child", "write-loop", suffix, fd, (char *)NULL);
-      _exit(126);
-    }
-    close(p[1]);
-    char c;
-    ssize_t r = read(p[0], &c, 1);
-    close(p[0]);
-    if (r != 1) {
-      int st;
-      waitpid(pid, &st, 0);
-      fail_msg("the writer died before its first write (status %d)", st);
-    }
+    writer_args wa = {spec, suffix};
+    pid_t pid = vfsdb_spawn_writer(exec_write_loop, &wa);
     /* The name reached the server (else the wait below would wait for
      * nothing). */
     if (g.kind == K_POSTGRES)

@@ -577,7 +577,8 @@ static void test_sqlite_checkpoints_fall_back_to_the_writer(void **state) {
  * each time with another byte value, in one write (one commit), so the
  * checkpoints' thread copies nearly all the time. Says on fd when the
  * first rewrite is in. Never returns. */
-static void kill_child(int fd) {
+static void kill_child(int fd, void *arg) {
+  (void)arg;
   mnt m;
   mnt_open(&m, false);
   uint8_t *buf = malloc(KILL_SIZE);
@@ -601,24 +602,7 @@ static void test_sqlite_killed_during_thread_checkpoints(void **state) {
     char name[32];
     snprintf(name, sizeof name, "kill%u", round);
     fresh(name);
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      close(p[0]);
-      kill_child(p[1]);
-    }
-    close(p[1]);
-    char c;
-    ssize_t r = read(p[0], &c, 1);
-    close(p[0]);
-    if (r != 1) {
-      int st;
-      waitpid(pid, &st, 0);
-      fail_msg("the writer died before its first write (status %d)", st);
-    }
+    pid_t pid = vfsdb_spawn_writer(kill_child, NULL);
     struct timespec ts = {0, (long)delay_ms[round] * 1000000L};
     nanosleep(&ts, NULL);
     kill(pid, SIGKILL);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cis/cis_vfs.h"
 
@@ -102,6 +104,33 @@ static inline void expect(mnt *m, const char *path, const void *want, size_t len
 
 static inline void expect_str(mnt *m, const char *path, const char *want) {
   expect(m, path, want, strlen(want));
+}
+
+/* Forks a writer that runs run(fd, arg) (it must not return: it exits or
+ * execs) and writes one byte to fd once its first write is done; returns
+ * its pid when that byte came, or fails the test when the writer ended
+ * first. For the tests that kill a writer in the middle of its writes. */
+static inline pid_t vfsdb_spawn_writer(void (*run)(int fd, void *arg), void *arg) {
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(p[0]);
+    run(p[1], arg);
+    _exit(127);
+  }
+  close(p[1]);
+  char c;
+  ssize_t r = read(p[0], &c, 1);
+  close(p[0]);
+  if (r != 1) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    fail_msg("the writer died before its first write (status %d)", st);
+  }
+  return pid;
 }
 
 #endif
