@@ -192,6 +192,21 @@ static inline v128 aot_zip0(v128 x, int k) {
   return v_load(r);
 }
 #endif
+/* Bytes 4q to 4q+3 of x, each four times: a comparison's mask spread to
+ * i32 lanes (the shuffle of clang's count of the lanes it set, which the
+ * code generator rewrites, gen_spread in codegen.c). In the base body two
+ * interleaves of x with itself (SSE2), where the general shuffle is a
+ * call; in the x86-64-v2 body the general shuffle, one pshufb. */
+#if defined(__SSE2__)
+static inline __attribute__((always_inline)) v128 aot_spread8_v1(v128 x, int q) {
+  __m128i v = (__m128i)x;
+  v = (q & 2) ? _mm_unpackhi_epi8(v, v) : _mm_unpacklo_epi8(v, v);
+  return (v128)((q & 1) ? _mm_unpackhi_epi16(v, v) : _mm_unpacklo_epi16(v, v));
+}
+#define AOT_SPREAD8(x, q, general) (AOT_V2 ? (general) : aot_spread8_v1((x), (q)))
+#else
+#define AOT_SPREAD8(x, q, general) (general)
+#endif
 #if AOT_SIMD_TWO && CIS_SIMD_SSSE3
 /* Built for the x86-64-v2 body's own target, so that gcc inlines it
  * there (a target("ssse3") function is not inlined into another arch). */

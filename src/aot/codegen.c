@@ -228,7 +228,20 @@ typedef struct gen {
   uint32_t ak[XK_MAX];    /* per stack position: the constant of aloc */
   grp grp;                /* the check group open, if any */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
+  /* clang counts the lanes a comparison sets as a shuffle spreading the
+   * bytes of its mask to i32 lanes, an and with i32x4 1s, and an
+   * i32x4.add (gen_spread below). */
+  uint8_t mk[XK_MAX];     /* per stack position: each byte of v<pos> is 0x00 or 0xff */
+  uint8_t ok[XK_MAX];     /* per stack position: v<pos> is i32x4 1s */
+  uint8_t uk[XK_MAX];     /* per stack position: UK_* of v<pos> and U<pos> */
+  uint8_t *oloc;          /* per local: holds i32x4 1s here (oloc_at) */
+  uint64_t udecl;         /* positions whose U<pos> the function declared */
 } gen;
+
+/* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
+ * shuffle with each i32 lane its first byte four times (0 or -1); UK_NEG:
+ * v<pos> is such a shuffle anded with i32x4 1s, which is -U<pos>. */
+enum { UK_SPREAD = 1, UK_NEG = 2 };
 
 #define E(...) cis__aot_buf_printf(&g->body, __VA_ARGS__)
 #define TRY(x)                     \
@@ -803,14 +816,62 @@ static const char *xvar(gen *g, uint32_t pos, char buf[24]) {
   return buf;
 }
 
+/* Before the loop at p (its block type first): forgets what the locals
+ * hold (oloc) for those the loop assigns anything but i32x4 1s, which
+ * its back edges bring to its header. The others hold at the header
+ * what they held at its entry. A scan of the loop's body, only while a
+ * local is known to hold something, so not in code without it. */
+static void oloc_loop(gen *g, const uint8_t *p, const uint8_t *end) {
+  static const uint8_t o[16] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+  if (!memchr(g->oloc, 1, g->nlocals)) return;
+  uint32_t depth = 1;
+  bool ones = false; /* the instruction before pushed i32x4 1s */
+  if (!skip_imm(&p, end, cis__op_info(CIS__OP_LOOP)->imm)) depth = 0, p = end;
+  while (p < end && depth) {
+    enum cis__op op;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) break;
+    uint32_t x;
+    if (op == CIS__OP_LOCAL_SET || op == CIS__OP_LOCAL_TEE) {
+      if (!rd_u32(&p, end, &x)) break;
+      if (x < g->nlocals && !ones) g->oloc[x] = 0;
+      ones = false;
+      continue;
+    }
+    if (op == CIS__OP_V128_CONST) {
+      if (end - p < 16) break;
+      ones = !memcmp(p, o, 16);
+      p += 16;
+      continue;
+    }
+    ones = false;
+    if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) depth++;
+    if (op == CIS__OP_END) depth--;
+    if (!skip_imm(&p, end, cis__op_info(op)->imm)) break;
+  }
+  /* A body that does not decode: nothing is known. */
+  if (depth) memset(g->oloc, 0, g->nlocals);
+}
+
+/* Before instruction op (immediates at p): forgets what the locals hold
+ * (oloc) where op is a label, which another path joins. Only local.set
+ * and local.tee write a local. An if's else starts again from the if; a
+ * block's or an if's end joins the branches to it; a loop's header its
+ * back edges (oloc_loop). A loop's end is no label. */
+static void oloc_at(gen *g, enum cis__op op, const uint8_t *p, const uint8_t *end) {
+  bool loop_end = op == CIS__OP_END && g->nctl && g->ctls[g->nctl - 1].kind == K_LOOP;
+  if (op == CIS__OP_LOOP) oloc_loop(g, p, end);
+  else if (op == CIS__OP_ELSE || (op == CIS__OP_END && !loop_end)) memset(g->oloc, 0, g->nlocals);
+}
+
 /* Before instruction op: forgets the widened values (xk) and the known
  * zeros (zk) it may overwrite. A SIMD instruction sets its result's entry itself
  * (gen_simd); the plain ones of an address computation push one value,
  * at sp (a get, a constant) or at sp - 2 (an i32 operation, whose operands
  * there are no v128); local.set and local.tee write no stack
  * variable; anything else forgets them all: control flow merges values
- * at its labels, select writes in place. */
-static void simd_track(gen *g, enum cis__op op) {
+ * at its labels, select writes in place. What the locals hold (oloc)
+ * is forgotten at the labels only (oloc_at). */
+static void simd_track(gen *g, enum cis__op op, const uint8_t *p, const uint8_t *end) {
   uint32_t from = 0;
   switch (op) {
   case CIS__OP_NOP:
@@ -830,9 +891,29 @@ static void simd_track(gen *g, enum cis__op op) {
   case CIS__OP_I32_SHR_U: from = g->sp >= 2 ? g->sp - 2 : 0; break;
   default:
     if (simd_row_of(op)) return;
+    oloc_at(g, op, p, end);
     break;
   }
-  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = g->zk[k] = 0;
+  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = g->zk[k] = g->mk[k] = g->ok[k] = g->uk[k] = 0;
+}
+
+/* U<pos> (UK_*), declared once per function. */
+static const char *uvar(gen *g, uint32_t pos, char buf[24]) {
+  if (!(g->udecl >> pos & 1)) {
+    cis__aot_buf_printf(&g->decls, "v128 U%u;\n", pos);
+    g->udecl |= 1ull << pos;
+  }
+  snprintf(buf, 24, "U%u", pos);
+  return buf;
+}
+
+/* Whether op's result is a mask: each lane all ones or all zeros (the
+ * comparisons, in their opcode order), whatever its operands. */
+static bool mask_op(enum cis__op op) {
+  _Static_assert(CIS__OP_F64X2_GE - CIS__OP_I8X16_EQ == 41, "i8x16.eq to f64x2.ge in a row");
+  _Static_assert(CIS__OP_I64X2_GE_S - CIS__OP_I64X2_EQ == 5, "i64x2.eq to i64x2.ge_s in a row");
+  return (op >= CIS__OP_I8X16_EQ && op <= CIS__OP_F64X2_GE) ||
+         (op >= CIS__OP_I64X2_EQ && op <= CIS__OP_I64X2_GE_S);
 }
 
 /* The XK_* of a widening of i16 lanes to i32 (an extend or a load), or 0. */
@@ -863,6 +944,32 @@ static void shuffle_masks(gen *g, const uint8_t imm[16]) {
     E("%s%u", k ? ", " : "", v);
   }
   E("};\n");
+}
+
+/* i8x16.shuffle (lanes imm) of a and b into d when the operands its i32
+ * lanes start from are masks (ma, mb): U<pos> is the shuffle with each i32
+ * lane its first byte four times, 0 or -1, so that the shuffle anded with
+ * i32x4 1s is -U<pos> (clang's count of the lanes a comparison set,
+ * below). Written before d, which may be a's variable. */
+static void gen_spread(gen *g, uint32_t pos, bool ma, bool mb, const uint8_t imm[16],
+                       const char *a, const char *b) {
+  uint8_t spread[16];
+  for (int k = 0; k < 16; k++) {
+    spread[k] = imm[k & ~3] & 31u;
+    if (!(spread[k] < 16 ? ma : mb)) return;
+  }
+  /* Four bytes in a row of one operand: AOT_SPREAD8 of its quarter. */
+  bool row = (spread[0] & 3) == 0;
+  for (int j = 1; j < 4; j++) row = row && spread[4 * j] == spread[0] + j;
+  char u[24];
+  uvar(g, pos, u);
+  shuffle_masks(g, spread);
+  if (row) E("%s = AOT_SPREAD8(%s, %u, ", u, spread[0] < 16 ? a : b, (spread[0] & 15u) / 4);
+  else E("%s = (", u);
+  E("AOT_SHUFFLE(%s, %s, m_", a, b);
+  for (int k = 0; k < 16; k++) E(", %u", spread[k]);
+  E("));\n}\n");
+  g->uk[pos] = UK_SPREAD;
 }
 
 /* The AOT_Z_* (aot_prelude_simd.h) whose lanes are sel (the byte of
@@ -954,13 +1061,24 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   uint8_t ka = base < XK_MAX ? g->xk[base] : 0;
   uint8_t kb = base + 1 < XK_MAX ? g->xk[base + 1] : 0;
   bool za = base < XK_MAX && g->zk[base], zb = base + 1 < XK_MAX && g->zk[base + 1];
+  bool cmp = (base < XK_MAX && g->mk[base]) || (base + 1 < XK_MAX && g->mk[base + 1]);
+  bool ma = za || (base < XK_MAX && g->mk[base]);
+  bool mb = zb || (base + 1 < XK_MAX && g->mk[base + 1]);
+  bool oa = base < XK_MAX && g->ok[base], ob = base + 1 < XK_MAX && g->ok[base + 1];
+  uint8_t ua = base < XK_MAX ? g->uk[base] : 0, ub = base + 1 < XK_MAX ? g->uk[base + 1] : 0;
   g->sp -= npop;
   bool result = colon[1] != 0;
   if (result) {
     TRY(push(g, cis__sig_valtype(colon[1])));
     top(g, 0, d);
-    if (base < XK_MAX) g->xk[base] = g->zk[base] = 0;
+    if (base < XK_MAX) g->xk[base] = g->zk[base] = g->mk[base] = g->ok[base] = g->uk[base] = 0;
   }
+  /* Masks: the comparisons, and the bitwise operations of masks. */
+  bool mask = mask_op(r->op) || (r->op == CIS__OP_V128_NOT && ma) ||
+              ((r->op == CIS__OP_V128_AND || r->op == CIS__OP_V128_OR ||
+                r->op == CIS__OP_V128_XOR || r->op == CIS__OP_V128_ANDNOT) &&
+               ma && mb);
+  if (mask && base < XK_MAX) g->mk[base] = 1;
   uint8_t wk = widen16_kind(r->op);
   int whi = !!(wk & XK_HI), ws = !!(wk & XK_S);
   char xa[24], xb[24];
@@ -979,6 +1097,19 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     }
     break;
   case S_VV:
+    if (r->op == CIS__OP_I32X4_ADD && (ua == UK_NEG || ub == UK_NEG)) {
+      /* gen_spread: adding -U is subtracting U. */
+      E("%s = i32x4_sub(%s, %s);\n", d, ub == UK_NEG ? x[0] : x[1],
+        uvar(g, ub == UK_NEG ? base + 1 : base, xa));
+      break;
+    }
+    if (r->op == CIS__OP_V128_AND && ((ua == UK_SPREAD && ob) || (oa && ub == UK_SPREAD))) {
+      /* gen_spread: U moves with the value to its new position. */
+      E("%s = v128_and(%s, %s);\n", d, x[0], x[1]);
+      if (ub == UK_SPREAD) E("%s = %s;\n", uvar(g, base, xa), uvar(g, base + 1, xb));
+      g->uk[base] = UK_NEG;
+      break;
+    }
     if (r->op == CIS__OP_I32X4_MUL && ka && ka == kb) {
       E("%s = aot_mul16(%s, %s, %d, %d);\n", d, xvar(g, base, xa), xvar(g, base + 1, xb),
         !!(ka & XK_HI), !!(ka & XK_S));
@@ -1050,9 +1181,12 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     E("%s = v128_of(0x%llxull, 0x%llxull);\n", d, (unsigned long long)lo,
       (unsigned long long)hi);
     if (!lo && !hi && base < XK_MAX) g->zk[base] = 1;
+    if (lo == 0x100000001ull && hi == lo && base < XK_MAX) g->ok[base] = 1;
     break;
   }
   case S_SHUF: {
+    /* A comparison's lanes: maybe counted (gen_spread). */
+    if (base + 1 < XK_MAX && cmp) gen_spread(g, base, ma, mb, imm, x[0], x[1]);
     if ((za || zb) && gen_shuffle0(g, d, za ? x[1] : x[0], za, zb, imm, x[0], x[1])) break;
     /* The lanes, and the two masks of aot_shuffle. */
     shuffle_masks(g, imm);
@@ -1144,8 +1278,10 @@ static void addr_after(gen *g, int writes, uint32_t loc, uint32_t k) {
  * or not. */
 static cis_result zero_locals(gen *g, const cis__code *code, const cis__functype *ft) {
   free(g->zloc);
+  free(g->oloc);
   g->zloc = calloc(g->nlocals ? g->nlocals : 1, 1);
-  if (!g->zloc) return CIS_ENOMEM;
+  g->oloc = calloc(g->nlocals ? g->nlocals : 1, 1);
+  if (!g->zloc || !g->oloc) return CIS_ENOMEM;
   bool any = false;
   for (uint32_t k = ft->nparams; k < g->nlocals; k++)
     if (tclass(g->ltypes[k]) == TC_V128) g->zloc[k] = 1, any = true;
@@ -1189,6 +1325,10 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   memset(g->aloc, 0, sizeof g->aloc);
   g->grp.loc = 0;
   g->xdecl = 0;
+  memset(g->mk, 0, sizeof g->mk);
+  memset(g->ok, 0, sizeof g->ok);
+  memset(g->uk, 0, sizeof g->uk);
+  g->udecl = 0;
   TRY(zero_locals(g, code, ft));
   TRY(push_ctl(g, K_FUNC, &fb));
   char a[24], b[24], cc[24], d[24];
@@ -1216,7 +1356,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       }
     }
     if (g->body.oom) return CIS_ENOMEM;
-    simd_track(g, op);
+    simd_track(g, op, p, end);
     uint32_t nloc, nk;
     int writes = addr_before(g, op, info, p, end, &nloc, &nk);
     switch (op) {
@@ -1395,8 +1535,10 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         TRY(push(g, g->ltypes[x]));
         E("%s = L%u;\n", top(g, 0, a), x);
         if (g->zloc[x] && g->sp - 1 < XK_MAX) g->zk[g->sp - 1] = 1;
+        if (g->oloc[x] && g->sp - 1 < XK_MAX) g->ok[g->sp - 1] = 1;
       } else {
         E("L%u = %s;\n", x, top(g, 0, a));
+        g->oloc[x] = g->sp - 1 < XK_MAX && g->ok[g->sp - 1];
         if (op == CIS__OP_LOCAL_SET) g->sp--;
       }
       break;
@@ -1861,6 +2003,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
   }
   free(g.ltypes);
   free(g.zloc);
+  free(g.oloc);
   free(g.stk);
   free(g.used);
   free(g.ctls);

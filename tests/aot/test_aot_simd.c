@@ -7,7 +7,8 @@
  * and a compiled one, out-of-bounds v128 loads and stores trapping with
  * the typed trap, the NaN and signed-zero results of f32x4.min/max, and
  * lane-indexed instructions, the SIMD prelude pasted only into the
- * C of modules that use v128, and shuffles against a known zero. Every module is checked to be compiled (an
+ * C of modules that use v128, shuffles against a known zero, and counts
+ * of compared lanes. Every module is checked to be compiled (an
  * entry in the cache), not run on the interpreter. Each test gets a fresh
  * $CIS_HOME, so each starts with an empty cache.
  */
@@ -785,6 +786,134 @@ static void aot_simd_shuffle_with_zero_is_an_interleave(void **state) {
   unsetenv("CIS_AOT_CFLAGS");
 }
 
+/* ------------------------------------------------------ spread counts */
+
+/* clang's count of the lanes a comparison set: a shuffle spreading the
+ * mask's bytes to i32 lanes, an and with i32x4 1s (a constant, or a local
+ * known to hold them), an i32x4.add; generated as a subtraction of the
+ * mask spread whole. Not for another constant, nor for a local assigned
+ * only on one side of an if, nor across a loop's header for a local the
+ * loop assigns something else (its back edge brings that in). */
+static const char SPREAD[] =
+    "(module\n"
+    "  (func (export \"n\") (param $a v128) (param $b v128) (param $acc v128)\n"
+    "    (result v128 v128 v128 v128 v128)\n"
+    "    (local $k v128)\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "          (i8x16.eq (local.get $a) (local.get $b)) (local.get $k))\n"
+    "        (local.tee $k (v128.const i32x4 1 1 1 1))))\n"
+    "    (i32x4.add\n"
+    "      (v128.and (local.get $k)\n"
+    "        (i8x16.shuffle 16 1 2 3 20 0 0 0 31 0 0 0 7 9 9 9\n"
+    "          (i8x16.lt_u (local.get $a) (local.get $b))\n"
+    "          (i8x16.gt_s (local.get $a) (local.get $b))))\n"
+    "      (local.get $acc))\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "          (i8x16.eq (local.get $a) (local.get $b)) (local.get $k))\n"
+    "        (v128.const i32x4 3 1 1 1)))\n"
+    /* Four bytes in a row of either operand (AOT_SPREAD8). */
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 8 0 0 0 9 0 0 0 10 0 0 0 11 0 0 0\n"
+    "          (i8x16.ne (local.get $a) (local.get $b)) (local.get $a))\n"
+    "        (local.get $k)))\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 28 0 0 0 29 1 1 1 30 2 2 2 31 3 3 3\n"
+    "          (i8x16.lt_s (local.get $a) (local.get $b))\n"
+    "          (i8x16.ge_u (local.get $a) (local.get $b)))\n"
+    "        (local.get $k))))\n"
+    "  (func (export \"nk\") (param $a v128) (param $b v128) (param $acc v128) (param i32)\n"
+    "    (result v128)\n"
+    "    (local $k v128)\n"
+    "    (if (local.get 3) (then (local.set $k (v128.const i32x4 1 1 1 1))))\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "          (i8x16.eq (local.get $a) (local.get $b)) (local.get $a))\n"
+    "        (local.get $k))))\n"
+    "  (func (export \"nl\") (param $a v128) (param $b v128) (param $acc v128) (param i32)\n"
+    "    (result v128 v128)\n"
+    "    (local $k v128) (local $j v128)\n"
+    "    (loop (local.set $k (v128.const i32x4 1 1 1 1))\n"
+    "          (local.set $j (v128.const i32x4 1 1 1 1)))\n"
+    "    (loop (result v128 v128)\n"
+    "      (i32x4.add (local.get $acc)\n"
+    "        (v128.and\n"
+    "          (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "            (i8x16.eq (local.get $a) (local.get $b)) (local.get $a))\n"
+    "          (local.get $k)))\n"
+    "      (i32x4.add (local.get $acc)\n"
+    "        (v128.and\n"
+    "          (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "            (i8x16.eq (local.get $a) (local.get $b)) (local.get $a))\n"
+    "          (local.get $j)))\n"
+    "      (local.set $j (local.get $b))\n"
+    "      (br_if 1 (i32.eqz (local.get 3)))\n"
+    "      (local.set 3 (i32.const 0))\n"
+    "      (br 0))))\n";
+
+/* Bytes that compare every way, and sums at the i32 edges. */
+static const uint8_t SA[16] = {0, 0x80, 0x7f, 0xff, 1, 0x80, 5, 0xfe, 0, 0x7f, 9, 0x81, 3, 3, 0xff, 0};
+static const uint8_t SB[16] = {0, 0x7f, 0x80, 0xff, 2, 0x80, 4, 0x01, 0, 0x7f, 9, 0x80, 4, 3, 0, 1};
+static const uint32_t SACC[3][4] = {{0, 1, 2, 3},
+                                    {0x7fffffffu, 0x80000000u, 0xffffffffu, 0xfffffffeu},
+                                    {0x80000001u, 0x7ffffffeu, 0, 0xffffffffu}};
+
+static void spread_counts_exact(void) {
+  const char *names[2] = {"aot", "interp"};
+  cis_val r[2][2][3][8];
+  for (int k = 0; k < 2; k++) {
+    cis_engine *e = engine(names[k]);
+    cis_module *m = k == 0 ? compiled(e, SPREAD) : module(e, SPREAD);
+    cis_instance *inst = instantiate(e, m, NULL);
+    for (int swap = 0; swap < 2; swap++) {
+      uint64_t a[2], b[2];
+      memcpy(a, swap ? SB : SA, 16);
+      memcpy(b, swap ? SA : SB, 16);
+      for (int s = 0; s < 3; s++) {
+        uint64_t acc[2];
+        memcpy(acc, SACC[s], 16);
+        cis_val args[4] = {v128_val(a[0], a[1]), v128_val(b[0], b[1]), v128_val(acc[0], acc[1]),
+                           i32_val(s & 1)};
+        assert_int_equal(call(inst, "n", args, 3, r[k][swap][s], 5), CIS_OK);
+        assert_int_equal(call(inst, "nk", args, 4, &r[k][swap][s][5], 1), CIS_OK);
+        assert_int_equal(call(inst, "nl", args, 4, &r[k][swap][s][6], 2), CIS_OK);
+      }
+    }
+    cis_instance_free(inst);
+    cis_module_free(m);
+    cis_engine_free(e);
+  }
+  for (int swap = 0; swap < 2; swap++)
+    for (int s = 0; s < 3; s++)
+      for (int i = 0; i < 8; i++)
+        assert_memory_equal(r[0][swap][s][i].v128, r[1][swap][s][i].v128, 16);
+  /* One lane worked out: SA and SB are equal in byte 0, so n's first
+   * result adds 1 to lane 0 of the sum. */
+  assert_int_equal(lane32(&r[0][0][1][0], 0), 0x80000000u);
+}
+
+static void aot_simd_spread_count_is_a_subtraction(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, SPREAD);
+  /* n's first two, fourth and fifth, and nl's first, in both bodies;
+   * not n's third, nk's nor nl's second. */
+  assert_int_equal(count_of(c, "= i32x4_sub("), 2 * 5);
+  assert_non_null(strstr(c, "= AOT_SPREAD8(v"));
+  free(c);
+  cis_engine_free(e);
+  spread_counts_exact();
+  base_body_only();
+  spread_counts_exact();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
@@ -799,6 +928,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_simd_i16_products_exact_at_the_edges, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_functions_written_for_two_cpu_levels, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_spread_count_is_a_subtraction, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_shuffle_with_zero_is_an_interleave, setup,
                                       teardown),
   };
