@@ -192,6 +192,26 @@ static inline v128 aot_zip0(v128 x, int k) {
   return v_load(r);
 }
 #endif
+/* The unsigned lt and gt of i8, i16 and i32 lanes, as signed ones of
+ * the lanes plus their sign bit (bytes: a < b unsigned is a + 0x80 <
+ * b + 0x80 signed). SSE2 and SSE4.1 have no unsigned comparison, so gcc
+ * makes the vector extension's a saturating subtraction or a max, a
+ * comparison and a not; the sign bit added is one add, which gcc folds
+ * into an add of a constant before it (clang's x - '0' of a range check)
+ * and hoists out of a loop for an operand the loop does not change. The
+ * code generator emits these for i8x16/i16x8/i32x4.lt_u and gt_u. */
+#define AOT_CMP_U(name, U, S, bit)                                                \
+  static inline __attribute__((unused)) v128 aot_##name(v128 a, v128 b) {          \
+    U f = (U){0} + (bit);                                                         \
+    return (v128)((S)((U)a + f) < (S)((U)b + f));                                 \
+  }
+AOT_CMP_U(i8x16_lt_u, vu8, vi8, 0x80)
+AOT_CMP_U(i16x8_lt_u, vu16, vi16, 0x8000)
+AOT_CMP_U(i32x4_lt_u, vu32, vi32, 0x80000000u)
+#define aot_i8x16_gt_u(a, b) aot_i8x16_lt_u((b), (a))
+#define aot_i16x8_gt_u(a, b) aot_i16x8_lt_u((b), (a))
+#define aot_i32x4_gt_u(a, b) aot_i32x4_lt_u((b), (a))
+
 /* Bytes 4q to 4q+3 of x, each four times: a comparison's mask spread to
  * i32 lanes (the shuffle of clang's count of the lanes it set, which the
  * code generator rewrites, gen_spread in codegen.c). In the base body two

@@ -916,6 +916,20 @@ static bool mask_op(enum cis__op op) {
          (op >= CIS__OP_I64X2_EQ && op <= CIS__OP_I64X2_GE_S);
 }
 
+/* Whether op is an unsigned lt or gt of integer lanes the prelude has
+ * as a signed one (aot_i8x16_lt_u, ...). */
+static bool cmp_u(enum cis__op op) {
+  switch (op) {
+  case CIS__OP_I8X16_LT_U:
+  case CIS__OP_I8X16_GT_U:
+  case CIS__OP_I16X8_LT_U:
+  case CIS__OP_I16X8_GT_U:
+  case CIS__OP_I32X4_LT_U:
+  case CIS__OP_I32X4_GT_U: return true;
+  default: return false;
+  }
+}
+
 /* The XK_* of a widening of i16 lanes to i32 (an extend or a load), or 0. */
 static uint8_t widen16_kind(enum cis__op op) {
   switch (op) {
@@ -1121,9 +1135,11 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     }
     /* fall through */
   case S_VS:
-    /* swizzle: pshufb where the CPU has it (aot_prelude_simd.h). */
-    E("%s = %s(%s, %s);\n", d, r->op == CIS__OP_I8X16_SWIZZLE ? "AOT_SWIZZLE" : r->fn, x[0],
-      x[1]);
+    /* swizzle: pshufb where the CPU has it; the unsigned lt and gt as
+     * signed ones (aot_prelude_simd.h). */
+    if (r->op == CIS__OP_I8X16_SWIZZLE) snprintf(s1, sizeof s1, "AOT_SWIZZLE");
+    else snprintf(s1, sizeof s1, "%s%s", cmp_u(r->op) ? "aot_" : "", r->fn);
+    E("%s = %s(%s, %s);\n", d, s1, x[0], x[1]);
     break;
   case S_VVV: E("%s = %s(%s, %s, %s);\n", d, r->fn, x[0], x[1], x[2]); break;
   case S_SPL:

@@ -7,8 +7,8 @@
  * and a compiled one, out-of-bounds v128 loads and stores trapping with
  * the typed trap, the NaN and signed-zero results of f32x4.min/max, and
  * lane-indexed instructions, the SIMD prelude pasted only into the
- * C of modules that use v128, shuffles against a known zero, and counts
- * of compared lanes. Every module is checked to be compiled (an
+ * C of modules that use v128, shuffles against a known zero, counts
+ * of compared lanes, and the unsigned comparisons. Every module is checked to be compiled (an
  * entry in the cache), not run on the interpreter. Each test gets a fresh
  * $CIS_HOME, so each starts with an empty cache.
  */
@@ -914,6 +914,70 @@ static void aot_simd_spread_count_is_a_subtraction(void **state) {
   unsetenv("CIS_AOT_CFLAGS");
 }
 
+/* ---------------------------------------------- unsigned comparisons */
+
+/* i8x16, i16x8 and i32x4 lt_u and gt_u, generated as signed comparisons
+ * of the lanes plus their sign bit (aot_prelude_simd.h): lanes on both
+ * sides of the sign bit, equal lanes, both operand orders. */
+static const char CMPU[] =
+    "(module\n"
+    "  (func (export \"c\") (param v128 v128) (result v128 v128 v128 v128 v128 v128)\n"
+    "    (i8x16.lt_u (local.get 0) (local.get 1)) (i8x16.gt_u (local.get 0) (local.get 1))\n"
+    "    (i16x8.lt_u (local.get 0) (local.get 1)) (i16x8.gt_u (local.get 0) (local.get 1))\n"
+    "    (i32x4.lt_u (local.get 0) (local.get 1)) (i32x4.gt_u (local.get 0) (local.get 1))))\n";
+
+static const uint8_t CU[4][16] = {
+    {0, 0x7f, 0x80, 0xff, 1, 0xfe, 0x7e, 0x81, 0x80, 0, 0xff, 0x7f, 0, 0x80, 0xff, 1},
+    {0x80, 0x80, 0x7f, 0, 0xff, 0xff, 0x7f, 0x80, 0, 0x7f, 0xfe, 0x80, 0, 0x80, 0xff, 0xfe},
+    /* i32 lanes 0x7fffffff, 0x80000000, 0xffffffff, 0 (little-endian). */
+    {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0},
+    /* 0x80000000, 0x7fffffff, 0, 0xffffffff. */
+    {0, 0, 0, 0x80, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff},
+};
+static const int CUPAIRS[5][2] = {{0, 1}, {1, 0}, {0, 0}, {2, 3}, {3, 2}};
+
+static void unsigned_compares_exact(void) {
+  const char *names[2] = {"aot", "interp"};
+  cis_val r[2][5][6];
+  for (int k = 0; k < 2; k++) {
+    cis_engine *e = engine(names[k]);
+    cis_module *m = k == 0 ? compiled(e, CMPU) : module(e, CMPU);
+    cis_instance *inst = instantiate(e, m, NULL);
+    for (int p = 0; p < 5; p++) {
+      uint64_t a[2], b[2];
+      memcpy(a, CU[CUPAIRS[p][0]], 16);
+      memcpy(b, CU[CUPAIRS[p][1]], 16);
+      cis_val args[2] = {v128_val(a[0], a[1]), v128_val(b[0], b[1])};
+      assert_int_equal(call(inst, "c", args, 2, r[k][p], 6), CIS_OK);
+    }
+    cis_instance_free(inst);
+    cis_module_free(m);
+    cis_engine_free(e);
+  }
+  for (int p = 0; p < 5; p++)
+    for (int i = 0; i < 6; i++) assert_memory_equal(r[0][p][i].v128, r[1][p][i].v128, 16);
+  /* 0x7fffffff < 0x80000000 unsigned (not signed); 0xffffffff > 0. */
+  assert_int_equal(lane32(&r[0][3][4], 0), 0xffffffffu);
+  assert_int_equal(lane32(&r[0][3][5], 2), 0xffffffffu);
+  assert_int_equal(lane32(&r[0][3][4], 1), 0);
+}
+
+static void aot_simd_unsigned_compares_as_signed(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, CMPU);
+  /* All six, in both bodies. */
+  assert_int_equal(count_of(c, "= aot_i8x16_"), 2 * 2);
+  assert_int_equal(count_of(c, "= aot_i16x8_"), 2 * 2);
+  assert_int_equal(count_of(c, "= aot_i32x4_"), 2 * 2);
+  free(c);
+  cis_engine_free(e);
+  unsigned_compares_exact();
+  base_body_only();
+  unsigned_compares_exact();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_simd_v128_params_and_results, setup, teardown),
@@ -929,6 +993,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_simd_functions_written_for_two_cpu_levels, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_simd_spread_count_is_a_subtraction, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_simd_unsigned_compares_as_signed, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_simd_shuffle_with_zero_is_an_interleave, setup,
                                       teardown),
   };
