@@ -212,6 +212,14 @@ AOT_CMP_U(i32x4_lt_u, vu32, vi32, 0x80000000u)
 #define aot_i16x8_gt_u(a, b) aot_i16x8_lt_u((b), (a))
 #define aot_i32x4_gt_u(a, b) aot_i32x4_lt_u((b), (a))
 
+/* x in bytes 0 to 3: an i32x4.splat whose other lanes nothing reads
+ * (the code generator's low4). movd; gcc adds a movq to v128_of(x, 0). */
+#if defined(__SSE2__)
+#define aot_low4(x) ((v128)_mm_cvtsi32_si128((int)(x)))
+#else
+#define aot_low4(x) v128_of((x), 0)
+#endif
+
 /* Bytes 4q to 4q+3 of x, each four times: a comparison's mask spread to
  * i32 lanes (the shuffle of clang's count of the lanes it set, which the
  * code generator rewrites, gen_spread in codegen.c). In the base body two

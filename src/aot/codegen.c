@@ -236,6 +236,8 @@ typedef struct gen {
   uint8_t uk[XK_MAX];     /* per stack position: UK_* of v<pos> and U<pos> */
   uint8_t *oloc;          /* per local: holds i32x4 1s here (oloc_at) */
   uint64_t udecl;         /* positions whose U<pos> the function declared */
+  uint8_t lk[XK_MAX];     /* per stack position: W<pos> has v<pos>'s bytes 0 to 3 (low4) */
+  uint64_t wdecl;         /* positions whose W<pos> the function declared */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -894,7 +896,8 @@ static void simd_track(gen *g, enum cis__op op, const uint8_t *p, const uint8_t 
     oloc_at(g, op, p, end);
     break;
   }
-  for (uint32_t k = from; k < XK_MAX; k++) g->xk[k] = g->zk[k] = g->mk[k] = g->ok[k] = g->uk[k] = 0;
+  for (uint32_t k = from; k < XK_MAX; k++)
+    g->xk[k] = g->zk[k] = g->mk[k] = g->ok[k] = g->uk[k] = g->lk[k] = 0;
 }
 
 /* U<pos> (UK_*), declared once per function. */
@@ -905,6 +908,42 @@ static const char *uvar(gen *g, uint32_t pos, char buf[24]) {
   }
   snprintf(buf, 24, "U%u", pos);
   return buf;
+}
+
+/* W<pos> (lk), declared once per function. */
+static const char *wvar(gen *g, uint32_t pos, char buf[24]) {
+  if (!(g->wdecl >> pos & 1)) {
+    cis__aot_buf_printf(&g->decls, "v128 W%u;\n", pos);
+    g->wdecl |= 1ull << pos;
+  }
+  snprintf(buf, 24, "W%u", pos);
+  return buf;
+}
+
+/* Whether bytes 0 to 3 of op's result are a function of bytes 0 to 3 of
+ * its operands alone (byte lanes, and bitwise operations), so that op on
+ * values that agree with the operands there agrees with the result there
+ * (low4). */
+static bool low4_op(enum cis__op op) {
+  switch (op) {
+  case CIS__OP_I8X16_ADD:
+  case CIS__OP_I8X16_SUB:
+  case CIS__OP_I8X16_EQ:
+  case CIS__OP_I8X16_NE:
+  case CIS__OP_I8X16_LT_S:
+  case CIS__OP_I8X16_LT_U:
+  case CIS__OP_I8X16_GT_S:
+  case CIS__OP_I8X16_GT_U:
+  case CIS__OP_I8X16_LE_S:
+  case CIS__OP_I8X16_LE_U:
+  case CIS__OP_I8X16_GE_S:
+  case CIS__OP_I8X16_GE_U:
+  case CIS__OP_V128_AND:
+  case CIS__OP_V128_ANDNOT:
+  case CIS__OP_V128_OR:
+  case CIS__OP_V128_XOR: return true;
+  default: return false;
+  }
 }
 
 /* Whether op's result is a mask: each lane all ones or all zeros (the
@@ -966,12 +1005,18 @@ static void shuffle_masks(gen *g, const uint8_t imm[16]) {
  * i32x4 1s is -U<pos> (clang's count of the lanes a comparison set,
  * below). Written before d, which may be a's variable. */
 static void gen_spread(gen *g, uint32_t pos, bool ma, bool mb, const uint8_t imm[16],
-                       const char *a, const char *b) {
+                       const char *a, const char *b, const char *wa, const char *wb) {
   uint8_t spread[16];
   for (int k = 0; k < 16; k++) {
     spread[k] = imm[k & ~3] & 31u;
     if (!(spread[k] < 16 ? ma : mb)) return;
+    /* An operand read beyond its bytes 0 to 3 is taken whole. */
+    if ((spread[k] & 15) >= 4) *(spread[k] < 16 ? &wa : &wb) = NULL;
   }
+  /* Else its low4 value where it has one: clang's i32x4.splat of the
+   * four bytes a step loads is then not needed. */
+  if (wa) a = wa;
+  if (wb) b = wb;
   /* Four bytes in a row of one operand: AOT_SPREAD8 of its quarter. */
   bool row = (spread[0] & 3) == 0;
   for (int j = 1; j < 4; j++) row = row && spread[4 * j] == spread[0] + j;
@@ -1080,12 +1125,16 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   bool mb = zb || (base + 1 < XK_MAX && g->mk[base + 1]);
   bool oa = base < XK_MAX && g->ok[base], ob = base + 1 < XK_MAX && g->ok[base + 1];
   uint8_t ua = base < XK_MAX ? g->uk[base] : 0, ub = base + 1 < XK_MAX ? g->uk[base + 1] : 0;
+  char wa[24] = "", wb[24] = "";
+  if (base < XK_MAX && g->lk[base]) wvar(g, base, wa);
+  if (base + 1 < XK_MAX && g->lk[base + 1]) wvar(g, base + 1, wb);
   g->sp -= npop;
   bool result = colon[1] != 0;
   if (result) {
     TRY(push(g, cis__sig_valtype(colon[1])));
     top(g, 0, d);
-    if (base < XK_MAX) g->xk[base] = g->zk[base] = g->mk[base] = g->ok[base] = g->uk[base] = 0;
+    if (base < XK_MAX)
+      g->xk[base] = g->zk[base] = g->mk[base] = g->ok[base] = g->uk[base] = g->lk[base] = 0;
   }
   /* Masks: the comparisons, and the bitwise operations of masks. */
   bool mask = mask_op(r->op) || (r->op == CIS__OP_V128_NOT && ma) ||
@@ -1097,6 +1146,16 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   int whi = !!(wk & XK_HI), ws = !!(wk & XK_S);
   char xa[24], xb[24];
   char s1[96], s2[160];
+  /* low4: an i32x4.splat's scalar alone, and the byte-lane operations of
+   * such values, written before d, which may be an operand's variable. */
+  if (r->op == CIS__OP_I32X4_SPLAT && base < XK_MAX) {
+    E("%s = aot_low4(%s);\n", wvar(g, base, xa), x[0]);
+    g->lk[base] = 1;
+  } else if (low4_op(r->op) && (wa[0] || wb[0]) && npop == 2) {
+    E("%s = %s%s(%s, %s);\n", wvar(g, base, xa), cmp_u(r->op) ? "aot_" : "", r->fn,
+      wa[0] ? wa : x[0], wb[0] ? wb : x[1]);
+    g->lk[base] = 1;
+  }
   switch (r->shape) {
   case S_V:
   case S_VT:
@@ -1202,7 +1261,8 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   }
   case S_SHUF: {
     /* A comparison's lanes: maybe counted (gen_spread). */
-    if (base + 1 < XK_MAX && cmp) gen_spread(g, base, ma, mb, imm, x[0], x[1]);
+    if (base + 1 < XK_MAX && cmp)
+      gen_spread(g, base, ma, mb, imm, x[0], x[1], wa[0] ? wa : NULL, wb[0] ? wb : NULL);
     if ((za || zb) && gen_shuffle0(g, d, za ? x[1] : x[0], za, zb, imm, x[0], x[1])) break;
     /* The lanes, and the two masks of aot_shuffle. */
     shuffle_masks(g, imm);
@@ -1345,6 +1405,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   memset(g->ok, 0, sizeof g->ok);
   memset(g->uk, 0, sizeof g->uk);
   g->udecl = 0;
+  memset(g->lk, 0, sizeof g->lk);
+  g->wdecl = 0;
   TRY(zero_locals(g, code, ft));
   TRY(push_ctl(g, K_FUNC, &fb));
   char a[24], b[24], cc[24], d[24];

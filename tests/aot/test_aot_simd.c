@@ -855,7 +855,31 @@ static const char SPREAD[] =
     "      (local.set $j (local.get $b))\n"
     "      (br_if 1 (i32.eqz (local.get 3)))\n"
     "      (local.set 3 (i32.const 0))\n"
-    "      (br 0))))\n";
+    "      (br 0)))\n"
+    /* The spread of a comparison of an i32x4.splat reads its bytes 0 to
+     * 3 only: the scalar in them alone (aot_low4), through i8x16.add
+     * too; not when it reads others. */
+    "  (func (export \"w\") (param $x i32) (param $c v128) (param $acc v128)\n"
+    "    (result v128 v128 v128)\n"
+    "    (local $k v128)\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "          (i8x16.eq (i32x4.splat (local.get $x)) (local.get $c)) (local.get $c))\n"
+    "        (local.tee $k (v128.const i32x4 1 1 1 1))))\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 0 0 0 0 1 0 0 0 2 0 0 0 3 0 0 0\n"
+    "          (i8x16.lt_u\n"
+    "            (i8x16.add (i32x4.splat (local.get $x)) (v128.const i32x4 0xd0d0d0d0 0 0 0))\n"
+    "            (v128.const i32x4 0x0a0a0a0a 0 0 0))\n"
+    "          (local.get $c))\n"
+    "        (local.get $k)))\n"
+    "    (i32x4.add (local.get $acc)\n"
+    "      (v128.and\n"
+    "        (i8x16.shuffle 4 0 0 0 1 0 0 0 2 0 0 0 7 0 0 0\n"
+    "          (i8x16.eq (i32x4.splat (local.get $x)) (local.get $c)) (local.get $c))\n"
+    "        (local.get $k)))))\n";
 
 /* Bytes that compare every way, and sums at the i32 edges. */
 static const uint8_t SA[16] = {0, 0x80, 0x7f, 0xff, 1, 0x80, 5, 0xfe, 0, 0x7f, 9, 0x81, 3, 3, 0xff, 0};
@@ -864,9 +888,12 @@ static const uint32_t SACC[3][4] = {{0, 1, 2, 3},
                                     {0x7fffffffu, 0x80000000u, 0xffffffffu, 0xfffffffeu},
                                     {0x80000001u, 0x7ffffffeu, 0, 0xffffffffu}};
 
+/* w's scalars: digits and not, bytes equal to the vector's and not. */
+static const uint32_t SX[4] = {0x3a3a3132u, 0x80ff7f00u, 0xffffffffu, 0x39303a2fu};
+
 static void spread_counts_exact(void) {
   const char *names[2] = {"aot", "interp"};
-  cis_val r[2][2][3][8];
+  cis_val r[2][2][3][8], w[2][4][3];
   for (int k = 0; k < 2; k++) {
     cis_engine *e = engine(names[k]);
     cis_module *m = k == 0 ? compiled(e, SPREAD) : module(e, SPREAD);
@@ -885,6 +912,13 @@ static void spread_counts_exact(void) {
         assert_int_equal(call(inst, "nl", args, 4, &r[k][swap][s][6], 2), CIS_OK);
       }
     }
+    for (int i = 0; i < 4; i++) {
+      uint64_t acc[2];
+      memcpy(acc, SACC[i % 3], 16);
+      cis_val args[3] = {i32_val((int32_t)SX[i]), v128_val(0x3a3031322f2f3080ull, 0xff7f3900313a2f30ull),
+                         v128_val(acc[0], acc[1])};
+      assert_int_equal(call(inst, "w", args, 3, w[k][i], 3), CIS_OK);
+    }
     cis_instance_free(inst);
     cis_module_free(m);
     cis_engine_free(e);
@@ -893,6 +927,8 @@ static void spread_counts_exact(void) {
     for (int s = 0; s < 3; s++)
       for (int i = 0; i < 8; i++)
         assert_memory_equal(r[0][swap][s][i].v128, r[1][swap][s][i].v128, 16);
+  for (int i = 0; i < 4; i++)
+    for (int k = 0; k < 3; k++) assert_memory_equal(w[0][i][k].v128, w[1][i][k].v128, 16);
   /* One lane worked out: SA and SB are equal in byte 0, so n's first
    * result adds 1 to lane 0 of the sum. */
   assert_int_equal(lane32(&r[0][0][1][0], 0), 0x80000000u);
@@ -902,10 +938,13 @@ static void aot_simd_spread_count_is_a_subtraction(void **state) {
   (void)state;
   cis_engine *e = engine("interp");
   char *c = generated_c(e, SPREAD);
-  /* n's first two, fourth and fifth, and nl's first, in both bodies;
-   * not n's third, nk's nor nl's second. */
-  assert_int_equal(count_of(c, "= i32x4_sub("), 2 * 5);
+  /* n's first two, fourth and fifth, nl's first and w's three, in both
+   * bodies; not n's third, nk's nor nl's second. */
+  assert_int_equal(count_of(c, "= i32x4_sub("), 2 * 8);
   assert_non_null(strstr(c, "= AOT_SPREAD8(v"));
+  /* w's first two from the scalar alone, its third from the splat. */
+  assert_int_equal(count_of(c, "= AOT_SPREAD8(W"), 2 * 2);
+  assert_int_equal(count_of(c, "= (AOT_SHUFFLE(v"), 2 * 2);
   free(c);
   cis_engine_free(e);
   spread_counts_exact();
