@@ -85,15 +85,6 @@ static void buf_append(cis__aot_buf *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
-/* Inserts the n bytes at s into b at offset at (at most b->len). */
-static void buf_insert(cis__aot_buf *b, size_t at, const char *s, size_t n) {
-  size_t len = b->len;
-  buf_append(b, s, n);
-  if (b->oom || !n) return;
-  memmove(b->p + at + n, b->p + at, len - at);
-  memcpy(b->p + at, s, n);
-}
-
 void cis__aot_buf_free(cis__aot_buf *b) {
   free(b->p);
   memset(b, 0, sizeof *b);
@@ -194,10 +185,10 @@ enum { GRP_MAX = 32 };
 #define AF_CONST UINT32_MAX
 typedef struct grp {
   uint32_t loc;           /* the local + 1 of the members' addresses; 0: none open */
-  size_t at;              /* body offset of the first member, where the check goes */
+  size_t at;              /* body offset of the first member's check, where the group starts */
   uint32_t n;             /* members */
-  char a0[24];            /* the first member's address variable */
   uint32_t k[GRP_MAX], off[GRP_MAX], size[GRP_MAX]; /* each member's constant, offset, size */
+  size_t ck[GRP_MAX], cklen[GRP_MAX]; /* each member's own check: body offset, length */
 } grp;
 
 typedef struct gen {
@@ -557,50 +548,55 @@ static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint
 
 /* ------------------------------------------------------ check groups */
 
-/* Closes the open check group: its check goes before its first member.
- * One member is checked as any access; several, once for the extent
- * from the lowest constant (as a signed i32) to the end of the farthest
- * access: if L + kmin (wrapped to 32 bits) plus that extent is within the
- * memory, no member's address wrapped (the memory is at most 2^32 bytes)
- * and every member is in bounds. Otherwise aot_group_oob checks them
- * one by one (aot_prelude.h). */
+/* Closes the open check group. Each member was written with its own
+ * check, so the body from the first member on is the block as if there
+ * were no group. With several members, that text is written twice,
+ * behind one check of their whole extent, from the lowest constant (as a
+ * signed i32) to the end of the farthest access: if L + kmin (wrapped to
+ * 32 bits) plus that extent is within the memory, no member's address
+ * wrapped (a memory is at most 2^32 bytes) and every member is in
+ * bounds, so the first copy, without the members' checks, does what the
+ * second would; otherwise the second, unchanged, runs, and each access
+ * traps or not at its own place. Nothing in the group may change L or
+ * the memory's size (grp_add, addr_before), so the one check holds for
+ * the whole copy. */
 static void grp_close(gen *g) {
   grp *q = &g->grp;
-  if (!q->loc) return;
-  cis__aot_buf t = {0};
-  if (q->n == 1) {
-    cis__aot_buf_printf(&t, "(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, q->a0, q->off[0],
-                        q->size[0]);
-  } else {
-    int64_t kmin = INT64_MAX, ext = 0;
-    for (uint32_t i = 0; i < q->n; i++)
-      if ((int32_t)q->k[i] < kmin) kmin = (int32_t)q->k[i];
-    for (uint32_t i = 0; i < q->n; i++) {
-      int64_t e = (int32_t)q->k[i] - kmin + q->off[i] + q->size[i];
-      if (e > ext) ext = e;
-    }
-    cis__aot_buf_printf(&t, "{\nstatic const uint32_t g_[%u] = {", 3 * q->n);
-    for (uint32_t i = 0; i < q->n; i++)
-      cis__aot_buf_printf(&t, "%s0x%xu, %uu, %u", i ? ", " : "", q->k[i], q->off[i], q->size[i]);
-    cis__aot_buf_printf(&t,
-                        "};\nif (AOT_UNLIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull > MS) && "
-                        "aot_group_oob(MS, L%u, g_, %u)) aot_trap(c, AOT_T_MEM_OOB, %u);\n}\n",
-                        q->loc - 1, (uint32_t)kmin, (unsigned long long)ext, q->loc - 1, q->n,
-                        g->fi);
+  uint32_t loc = q->loc;
+  q->loc = 0;
+  if (!loc || q->n == 1 || g->body.oom) return;
+  int64_t kmin = INT64_MAX, ext = 0;
+  for (uint32_t i = 0; i < q->n; i++)
+    if ((int32_t)q->k[i] < kmin) kmin = (int32_t)q->k[i];
+  for (uint32_t i = 0; i < q->n; i++) {
+    int64_t e = (int32_t)q->k[i] - kmin + q->off[i] + q->size[i];
+    if (e > ext) ext = e;
   }
-  buf_insert(&g->body, q->at, t.p ? t.p : "", t.len);
+  cis__aot_buf t = {0};
+  cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
+                      loc - 1, (uint32_t)kmin, (unsigned long long)ext);
+  size_t from = q->at;
+  for (uint32_t i = 0; i < q->n; i++) {
+    buf_append(&t, g->body.p + from, q->ck[i] - from);
+    from = q->ck[i] + q->cklen[i];
+  }
+  buf_append(&t, g->body.p + from, g->body.len - from);
+  cis__aot_buf_printf(&t, "} else {\n");
+  buf_append(&t, g->body.p + q->at, g->body.len - q->at);
+  cis__aot_buf_printf(&t, "}\n");
+  g->body.len = q->at;
+  buf_append(&g->body, t.p ? t.p : "", t.len);
   if (t.oom) g->body.oom = true;
   cis__aot_buf_free(&t);
-  q->loc = 0;
 }
 
 /* Whether the access of size bytes at the address in stack position pos
- * (variable avar) plus off, about to be written, joins a check group
- * (true: write it unchecked, the group's check covers it) or is checked
- * alone. A group takes the accesses at one local plus constants; a store
- * ends it, since an earlier check must not stop a store before it. */
-static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32_t size,
-                    bool store) {
+ * (variable avar) plus off joins a check group (true: its own check is
+ * written here, and the caller writes the access unchecked) or is
+ * checked by the caller. A group takes the accesses at one local plus
+ * constants, loads and stores, and ends where L or the memory's size may
+ * change or control flow joins or leaves (addr_before). */
+static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32_t size) {
   uint32_t loc = pos < XK_MAX ? g->aloc[pos] : 0;
   grp *q = &g->grp;
   if (!loc || loc == AF_CONST) {
@@ -612,13 +608,14 @@ static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32
     q->loc = loc;
     q->at = g->body.len;
     q->n = 0;
-    snprintf(q->a0, sizeof q->a0, "%s", avar);
   }
   q->k[q->n] = g->ak[pos];
   q->off[q->n] = off;
   q->size[q->n] = size;
+  q->ck[q->n] = g->body.len;
+  E("(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, avar, off, size);
+  q->cklen[q->n] = g->body.len - q->ck[q->n];
   q->n++;
-  if (store) grp_close(g);
   return true;
 }
 
@@ -1010,7 +1007,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     break;
   case S_LD:
     /* The address: checked here, or by the check group it joins. */
-    if (grp_add(g, base, x[0], off, r->n, false))
+    if (grp_add(g, base, x[0], off, r->n))
       snprintf(s2, sizeof s2, "AOT_EAU(%s, %uu)", x[0], off);
     else
       snprintf(s2, sizeof s2, "aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
@@ -1027,7 +1024,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     E("%s = %s(M + %s);\n", d, r->fn, s2);
     break;
   case S_ST:
-    if (grp_add(g, base, x[0], off, 16, true))
+    if (grp_add(g, base, x[0], off, 16))
       E("vst128u(M, %s, %uu, %s);\n", x[0], off, x[1]);
     else
       E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]);
@@ -1067,9 +1064,10 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
 }
 
 /* Before instruction op (immediates at p): closes the check group unless
- * op is one that may lie between its members (nothing observable, no
- * trap, no label: locals, constants, arithmetic that cannot trap, lane
- * operations; the loads and stores decide for themselves, grp_add), and
+ * op is one that may lie between its members (straight-line code that
+ * changes neither the memory's size nor the group's local: locals,
+ * constants, global.set, arithmetic, traps included, lane operations;
+ * the loads and stores decide for themselves, grp_add), and
  * returns what op writes in the address forms (aloc, ak): 0 nothing, 1
  * the top position (*loc, *k), 2 any position. local.set and local.tee
  * forget the forms of that local, and end a group at it. */
@@ -1080,7 +1078,8 @@ static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const u
   int32_t v;
   switch (op) {
   case CIS__OP_NOP:
-  case CIS__OP_DROP: return 0;
+  case CIS__OP_DROP:
+  case CIS__OP_GLOBAL_SET: return 0;
   case CIS__OP_LOCAL_GET:
     if (rd_u32(&p, end, &x) && x < g->nlocals && g->ltypes[x] == CIS__I32) *loc = x + 1;
     return 1;
@@ -1122,7 +1121,7 @@ static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const u
   bool store;
   bool keep = r ? r->shape != S_LDL && r->shape != S_STL
                 : (info->imm == CIS__IMM_MEMARG && mem_op(op, &h, &conv, &vt, &store)) ||
-                      (tmpl && !strstr(tmpl, "c, $f"));
+                      tmpl != NULL;
   if (!keep) grp_close(g);
   return strchr(info->sig, ':')[1] ? 1 : 0;
 }
@@ -1580,14 +1579,14 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         uint32_t size = (uint32_t)atoi(helper + 2) / 8;
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
-          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size, true))
+          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size))
             E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
           else
             E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, a, off, x);
           g->sp -= 2;
         } else {
           char call[128];
-          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size, false))
+          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size))
             snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
           else
             snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
