@@ -119,7 +119,7 @@ static uint32_t peek(pair *p, uint32_t addr) {
   return (uint32_t)r.of.i32;
 }
 
-/* One page (65536 bytes). Functions 0-13; their addresses are local 0
+/* One page (65536 bytes). Functions 0-15; their addresses are local 0
  * plus constants unless said otherwise. */
 static const char GROUPS[] =
     "(module (memory 1)\n"
@@ -184,6 +184,21 @@ static const char GROUPS[] =
     "    (drop (i32.load (local.get 0)))\n"
     "    (block (br_if 0 (local.get 0)))\n"
     "    (i32.load offset=4 (local.get 0)))\n"
+    /* 12: the local set between accesses: the store at its value before
+     * joins the group of the loads there; the load at its new value is
+     * another group. */
+    "  (func (export \"set_between\") (param i32) (result i32)\n"
+    "    local.get 0\n"
+    "    (local.set 0 (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0))))\n"
+    "    local.get 0\n"
+    "    i32.store offset=8\n"
+    "    (i32.load offset=12 (local.get 0)))\n"
+    /* 13: an address through local.tee is the local's new value: one
+     * group with the accesses at the local after it. */
+    "  (func (export \"tee_addr\") (param i32) (result i32)\n"
+    "    (i32.store offset=4 (local.tee 0 (i32.add (local.get 0) (i32.const 8)))\n"
+    "      (i32.load (local.get 0)))\n"
+    "    (i32.load offset=8 (local.get 0)))\n"
     "  (func (export \"peek\") (param i32) (result i32) (i32.load (local.get 0)))\n"
     "  (func (export \"getg\") (result i32) (global.get $g)))\n";
 
@@ -208,6 +223,8 @@ static void aot_check_group_covers_accesses_at_one_local(void **state) {
       {9, 1, 4},  /* two_stores */
       {10, 0, 2}, /* grow_between: each alone */
       {11, 0, 2}, /* branch_between: each alone */
+      {12, 1, 4}, /* set_between: two loads and the store, then a load alone */
+      {13, 1, 3}, /* tee_addr */
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *f = function_c(c, want[i].fi);
@@ -221,6 +238,7 @@ static void aot_check_group_covers_accesses_at_one_local(void **state) {
       assert_true(fast && slow && fast < slow);
       *slow = 0;
       assert_null(strstr(fast, "aot_ea("));
+      if (want[i].fi == 12) assert_non_null(strstr(fast, "st32u("));
     }
     free(f);
   }
@@ -253,6 +271,30 @@ static void aot_check_group_results_and_traps_match_interpreter(void **state) {
   assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
   a = i32v(65536 + 12); /* local - 16 is the last word, local + 16 past the end */
   assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  /* set_between: in bounds (zeros: the last load at 12); the store past
+   * the end; a load past the end. */
+  uint32_t sbat[] = {65536 - 12, 65536 - 8, 65536 - 4, 0xfffffffcu};
+  for (size_t i = 0; i < sizeof sbat / sizeof sbat[0]; i++) {
+    a = i32v(sbat[i]);
+    assert_int_equal(both(&p, "set_between", &a, 1, 1), i ? CIS_TRAP_MEM_OOB : CIS_OK);
+  }
+  /* The loads' sum past the end: the store at the local's first value is
+   * done, the load at the second traps. */
+  a = i32v(0x200);
+  assert_int_equal(both(&p, "store_then_load", &a, 1, 1), CIS_OK);
+  assert_int_equal(both(&p, "set_between", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 0x208), 0x11223344u);
+  /* tee_addr: in bounds; its last load past the end (the store done);
+   * its store past the end; the local wrapping to 0 (in bounds); the
+   * local wrapping to the last word. */
+  uint32_t tat[] = {65536 - 20, 65536 - 16, 65536 - 12, 0xfffffff8u, 0xfffffff4u};
+  cis_result twant[] = {CIS_OK, CIS_TRAP_MEM_OOB, CIS_TRAP_MEM_OOB, CIS_OK, CIS_TRAP_MEM_OOB};
+  for (size_t i = 0; i < sizeof tat / sizeof tat[0]; i++) {
+    a = i32v(tat[i]);
+    assert_int_equal(both(&p, "tee_addr", &a, 1, 1), twant[i]);
+    for (uint32_t w = 0; w < 12; w += 4) peek(&p, w);
+    for (uint32_t w = 65536 - 12; w < 65536; w += 4) peek(&p, w);
+  }
   /* local_changes: the first load in bounds, the second at local + 65536. */
   a = i32v(0);
   assert_int_equal(both(&p, "local_changes", &a, 1, 1), CIS_TRAP_MEM_OOB);
