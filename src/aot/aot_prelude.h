@@ -65,26 +65,11 @@ AOT_ST(st16, uint16_t, 2)
 AOT_ST(st32, uint32_t, 4)
 AOT_ST(st64, uint64_t, 8)
 
-/* Check groups (codegen.c, grp_close): the loads of a basic block whose
- * addresses are one local plus constants, with at most one store after
- * them, are checked once, before the first, for the extent of them all;
- * each is then accessed unchecked (AOT_EAU, ld*u, st*u). When that one
- * check fails, aot_group_oob checks them one by one (from the table t:
- * constant, offset, size of each), and the code traps if one is out of
- * bounds, before the first, which is where the accesses would have
- * trapped as far as anyone can see: nothing observable lies between them
- * (loads, and code that cannot trap), the one store is the last, and the
- * trap is the same. If none is (addresses that wrap around 2^32), the
- * accesses go ahead. aot_group_oob is pure and the trap noreturn, so
- * that no call after a check may have written memory, even on the cold
- * path, and gcc may keep in registers what it loaded before the check. */
+/* Check groups (codegen.c, grp_close): the accesses of a basic block
+ * whose addresses are one local plus constants are written twice, each
+ * with its own check (aot_ea) and, behind one check of the extent of
+ * them all, without (AOT_EAU, ld*u, st*u). */
 #define AOT_EAU(a, off) ((uint64_t)(a) + (off))
-__attribute__((cold, noinline, pure)) static int aot_group_oob(uint64_t ms, uint32_t base,
-                                                             const uint32_t *t, uint32_t n) {
-  for (uint32_t i = 0; i < n; i++)
-    if ((uint64_t)(uint32_t)(base + t[3 * i]) + t[3 * i + 1] + t[3 * i + 2] > ms) return 1;
-  return 0;
-}
 #define AOT_LDU(name, T, n)                                                   \
   static inline T name(uint8_t *m, uint32_t a, uint32_t off) {               \
     T v;                                                                      \

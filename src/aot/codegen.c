@@ -85,15 +85,6 @@ static void buf_append(cis__aot_buf *b, const char *s, size_t n) {
   b->p[b->len] = 0;
 }
 
-/* Inserts the n bytes at s into b at offset at (at most b->len). */
-static void buf_insert(cis__aot_buf *b, size_t at, const char *s, size_t n) {
-  size_t len = b->len;
-  buf_append(b, s, n);
-  if (b->oom || !n) return;
-  memmove(b->p + at + n, b->p + at, len - at);
-  memcpy(b->p + at, s, n);
-}
-
 void cis__aot_buf_free(cis__aot_buf *b) {
   free(b->p);
   memset(b, 0, sizeof *b);
@@ -194,10 +185,13 @@ enum { GRP_MAX = 32 };
 #define AF_CONST UINT32_MAX
 typedef struct grp {
   uint32_t loc;           /* the local + 1 of the members' addresses; 0: none open */
-  size_t at;              /* body offset of the first member, where the check goes */
+  uint32_t lgen;          /* the local's generation (gen.lgen) the members' addresses read */
+  size_t at;              /* body offset of the first member's check, where the group starts */
   uint32_t n;             /* members */
-  char a0[24];            /* the first member's address variable */
+  size_t end;             /* body offset after the instruction of the last member */
+  uint32_t nend;          /* members when end was taken */
   uint32_t k[GRP_MAX], off[GRP_MAX], size[GRP_MAX]; /* each member's constant, offset, size */
+  size_t ck[GRP_MAX], cklen[GRP_MAX]; /* each member's own check: body offset, length */
 } grp;
 
 typedef struct gen {
@@ -209,6 +203,7 @@ typedef struct gen {
   size_t cap;
   uint32_t fi;            /* current function (module index) */
   uint8_t *ltypes;        /* types of its locals, params first */
+  uint32_t *lgen;         /* per local: local.set/tee of it so far in the body */
   uint32_t nlocals;       /* params + declared locals */
   uint8_t *stk;           /* type of each stack position */
   uint32_t sp, stk_cap;
@@ -226,6 +221,7 @@ typedef struct gen {
   uint32_t aloc[XK_MAX];  /* per stack position: the i32 value is L<aloc - 1> + ak (wrapping);
                              AF_CONST: ak alone; 0: not known */
   uint32_t ak[XK_MAX];    /* per stack position: the constant of aloc */
+  uint32_t agen[XK_MAX];  /* per stack position: the generation of aloc's local it read */
   grp grp;                /* the check group open, if any */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
   /* clang counts the lanes a comparison sets as a shuffle spreading the
@@ -572,68 +568,87 @@ static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint
 
 /* ------------------------------------------------------ check groups */
 
-/* Closes the open check group: its check goes before its first member.
- * One member is checked as any access; several, once for the extent
- * from the lowest constant (as a signed i32) to the end of the farthest
- * access: if L + kmin (wrapped to 32 bits) plus that extent is within the
- * memory, no member's address wrapped (the memory is at most 2^32 bytes)
- * and every member is in bounds. Otherwise aot_group_oob checks them
- * one by one (aot_prelude.h). */
+/* Closes the open check group. Each member was written with its own
+ * check, so the body from the first member to the end of the last one's
+ * instruction is the block as if there were no group. With several
+ * members, that text is written twice, behind one check of their whole
+ * extent, from the lowest constant (as a signed i32) to the end of the
+ * farthest access: if L + kmin (wrapped to 32 bits) plus that extent is
+ * within the memory, no member's address wrapped (a memory is at most
+ * 2^32 bytes) and every member is in bounds, so the first copy, without
+ * the members' checks, does what the second would; otherwise the
+ * second, unchanged, runs, and each access traps or not at its own
+ * place. The members' addresses are of the value L has where the group
+ * starts, though L may be set within it (grp_add), and nothing in the
+ * group changes the memory's size (addr_before), so the one check holds
+ * for the whole copy. What follows the last member is written once,
+ * after both: gcc merged the copies' values of a loop's exit test before
+ * branching on it, a setne and a test more per iteration. */
 static void grp_close(gen *g) {
   grp *q = &g->grp;
-  if (!q->loc) return;
-  cis__aot_buf t = {0};
-  if (q->n == 1) {
-    cis__aot_buf_printf(&t, "(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, q->a0, q->off[0],
-                        q->size[0]);
-  } else {
-    int64_t kmin = INT64_MAX, ext = 0;
-    for (uint32_t i = 0; i < q->n; i++)
-      if ((int32_t)q->k[i] < kmin) kmin = (int32_t)q->k[i];
-    for (uint32_t i = 0; i < q->n; i++) {
-      int64_t e = (int32_t)q->k[i] - kmin + q->off[i] + q->size[i];
-      if (e > ext) ext = e;
-    }
-    cis__aot_buf_printf(&t, "{\nstatic const uint32_t g_[%u] = {", 3 * q->n);
-    for (uint32_t i = 0; i < q->n; i++)
-      cis__aot_buf_printf(&t, "%s0x%xu, %uu, %u", i ? ", " : "", q->k[i], q->off[i], q->size[i]);
-    cis__aot_buf_printf(&t,
-                        "};\nif (AOT_UNLIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull > MS) && "
-                        "aot_group_oob(MS, L%u, g_, %u)) aot_trap(c, AOT_T_MEM_OOB, %u);\n}\n",
-                        q->loc - 1, (uint32_t)kmin, (unsigned long long)ext, q->loc - 1, q->n,
-                        g->fi);
-  }
-  buf_insert(&g->body, q->at, t.p ? t.p : "", t.len);
-  if (t.oom) g->body.oom = true;
-  cis__aot_buf_free(&t);
+  uint32_t loc = q->loc;
   q->loc = 0;
+  if (!loc || q->n == 1 || g->body.oom) return;
+  int64_t kmin = INT64_MAX, ext = 0;
+  for (uint32_t i = 0; i < q->n; i++)
+    if ((int32_t)q->k[i] < kmin) kmin = (int32_t)q->k[i];
+  for (uint32_t i = 0; i < q->n; i++) {
+    int64_t e = (int32_t)q->k[i] - kmin + q->off[i] + q->size[i];
+    if (e > ext) ext = e;
+  }
+  cis__aot_buf t = {0}, tail = {0};
+  buf_append(&tail, g->body.p + q->end, g->body.len - q->end);
+  g->body.len = q->end;
+  cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
+                      loc - 1, (uint32_t)kmin, (unsigned long long)ext);
+  size_t from = q->at;
+  for (uint32_t i = 0; i < q->n; i++) {
+    buf_append(&t, g->body.p + from, q->ck[i] - from);
+    from = q->ck[i] + q->cklen[i];
+  }
+  buf_append(&t, g->body.p + from, g->body.len - from);
+  cis__aot_buf_printf(&t, "} else {\n");
+  buf_append(&t, g->body.p + q->at, g->body.len - q->at);
+  cis__aot_buf_printf(&t, "}\n");
+  g->body.len = q->at;
+  buf_append(&g->body, t.p ? t.p : "", t.len);
+  buf_append(&g->body, tail.p ? tail.p : "", tail.len);
+  if (t.oom || tail.oom) g->body.oom = true;
+  cis__aot_buf_free(&t);
+  cis__aot_buf_free(&tail);
 }
 
 /* Whether the access of size bytes at the address in stack position pos
- * (variable avar) plus off, about to be written, joins a check group
- * (true: write it unchecked, the group's check covers it) or is checked
- * alone. A group takes the accesses at one local plus constants; a store
- * ends it, since an earlier check must not stop a store before it. */
-static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32_t size,
-                    bool store) {
+ * (variable avar) plus off joins a check group (true: its own check is
+ * written here, and the caller writes the access unchecked) or is
+ * checked by the caller. A group takes the accesses at one value of a
+ * local plus constants, loads and stores, and ends where the memory's
+ * size may change or control flow joins or leaves (addr_before). */
+static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32_t size) {
   uint32_t loc = pos < XK_MAX ? g->aloc[pos] : 0;
   grp *q = &g->grp;
   if (!loc || loc == AF_CONST) {
     grp_close(g);
     return false;
   }
-  if (q->loc && (q->loc != loc || q->n == GRP_MAX)) grp_close(g);
+  uint32_t lgen = g->agen[pos];
+  if (q->loc && (q->loc != loc || q->lgen != lgen || q->n == GRP_MAX)) grp_close(g);
   if (!q->loc) {
+    /* The group's check reads the local where the group starts: the
+     * address must be of its value there, not of one it had before. */
+    if (lgen != g->lgen[loc - 1]) return false;
     q->loc = loc;
+    q->lgen = lgen;
     q->at = g->body.len;
-    q->n = 0;
-    snprintf(q->a0, sizeof q->a0, "%s", avar);
+    q->n = q->nend = 0;
   }
   q->k[q->n] = g->ak[pos];
   q->off[q->n] = off;
   q->size[q->n] = size;
+  q->ck[q->n] = g->body.len;
+  E("(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, avar, off, size);
+  q->cklen[q->n] = g->body.len - q->ck[q->n];
   q->n++;
-  if (store) grp_close(g);
   return true;
 }
 
@@ -1216,7 +1231,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     break;
   case S_LD:
     /* The address: checked here, or by the check group it joins. */
-    if (grp_add(g, base, x[0], off, r->n, false))
+    if (grp_add(g, base, x[0], off, r->n))
       snprintf(s2, sizeof s2, "AOT_EAU(%s, %uu)", x[0], off);
     else
       snprintf(s2, sizeof s2, "aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
@@ -1233,7 +1248,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     E("%s = %s(M + %s);\n", d, r->fn, s2);
     break;
   case S_ST:
-    if (grp_add(g, base, x[0], off, 16, true))
+    if (grp_add(g, base, x[0], off, 16))
       E("vst128u(M, %s, %uu, %s);\n", x[0], off, x[1]);
     else
       E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]);
@@ -1277,30 +1292,37 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
 }
 
 /* Before instruction op (immediates at p): closes the check group unless
- * op is one that may lie between its members (nothing observable, no
- * trap, no label: locals, constants, arithmetic that cannot trap, lane
- * operations; the loads and stores decide for themselves, grp_add), and
- * returns what op writes in the address forms (aloc, ak): 0 nothing, 1
- * the top position (*loc, *k), 2 any position. local.set and local.tee
- * forget the forms of that local, and end a group at it. */
+ * op is one that may lie between its members (straight-line code that
+ * changes neither the memory's size nor the group's local: locals,
+ * constants, global.set, arithmetic, traps included, lane operations;
+ * the loads and stores decide for themselves, grp_add), and
+ * returns what op writes in the address forms (aloc, ak, agen): 0
+ * nothing, 1 the top position (*loc, *k, *lg), 2 any position. local.set
+ * and local.tee start a new generation of that local: the forms read
+ * before stay those of the value they read, and may still join the group
+ * open at it, which was checked for that value. */
 static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const uint8_t *p,
-                       const uint8_t *end, uint32_t *loc, uint32_t *k) {
-  *loc = *k = 0;
+                       const uint8_t *end, uint32_t *loc, uint32_t *k, uint32_t *lg) {
+  *loc = *k = *lg = 0;
   uint32_t x;
   int32_t v;
   switch (op) {
   case CIS__OP_NOP:
-  case CIS__OP_DROP: return 0;
+  case CIS__OP_DROP:
+  case CIS__OP_GLOBAL_SET: return 0;
   case CIS__OP_LOCAL_GET:
-    if (rd_u32(&p, end, &x) && x < g->nlocals && g->ltypes[x] == CIS__I32) *loc = x + 1;
+    if (rd_u32(&p, end, &x) && x < g->nlocals && g->ltypes[x] == CIS__I32)
+      *loc = x + 1, *lg = g->lgen[x];
     return 1;
   case CIS__OP_LOCAL_SET:
-  case CIS__OP_LOCAL_TEE:
-    if (!rd_u32(&p, end, &x)) x = UINT32_MAX - 1;
-    for (uint32_t i = 0; i < XK_MAX; i++)
-      if (g->aloc[i] == x + 1) g->aloc[i] = 0;
-    if (g->grp.loc == x + 1) grp_close(g);
+    if (rd_u32(&p, end, &x) && x < g->nlocals) g->lgen[x]++;
     return 0;
+  case CIS__OP_LOCAL_TEE:
+    /* The value left is the local's new value. */
+    if (!rd_u32(&p, end, &x) || x >= g->nlocals) return 1;
+    g->lgen[x]++;
+    if (g->ltypes[x] == CIS__I32) *loc = x + 1, *lg = g->lgen[x];
+    return 1;
   case CIS__OP_SELECT:
   case CIS__OP_SELECT_T:
   case CIS__OP_GLOBAL_GET:
@@ -1316,6 +1338,7 @@ static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const u
       if (la && lb && (la == AF_CONST || lb == AF_CONST)) {
         *loc = la == AF_CONST ? lb : la;
         *k = g->ak[g->sp - 2] + g->ak[g->sp - 1];
+        *lg = la == AF_CONST ? g->agen[g->sp - 1] : g->agen[g->sp - 2];
       }
     }
     return 1;
@@ -1332,18 +1355,22 @@ static int addr_before(gen *g, enum cis__op op, const cis__opinfo *info, const u
   bool store;
   bool keep = r ? r->shape != S_LDL && r->shape != S_STL
                 : (info->imm == CIS__IMM_MEMARG && mem_op(op, &h, &conv, &vt, &store)) ||
-                      (tmpl && !strstr(tmpl, "c, $f"));
+                      tmpl != NULL;
   if (!keep) grp_close(g);
   return strchr(info->sig, ':')[1] ? 1 : 0;
 }
 
-/* After the instruction: what addr_before said it writes. */
-static void addr_after(gen *g, int writes, uint32_t loc, uint32_t k) {
+/* After the instruction: what addr_before said it writes; where the
+ * open check group's text ends. */
+static void addr_after(gen *g, int writes, uint32_t loc, uint32_t k, uint32_t lg) {
+  /* The instruction that added a member ends the group's text so far. */
+  if (g->grp.loc && g->grp.nend != g->grp.n) g->grp.end = g->body.len, g->grp.nend = g->grp.n;
   if (writes == 2) {
     memset(g->aloc, 0, sizeof g->aloc);
   } else if (writes == 1 && g->sp >= 1 && g->sp - 1 < XK_MAX) {
     g->aloc[g->sp - 1] = loc;
     g->ak[g->sp - 1] = k;
+    g->agen[g->sp - 1] = lg;
   }
 }
 
@@ -1399,6 +1426,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   memset(g->xk, 0, sizeof g->xk);
   memset(g->zk, 0, sizeof g->zk);
   memset(g->aloc, 0, sizeof g->aloc);
+  memset(g->lgen, 0, (size_t)g->nlocals * sizeof *g->lgen);
   g->grp.loc = 0;
   g->xdecl = 0;
   memset(g->mk, 0, sizeof g->mk);
@@ -1435,8 +1463,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
     if (g->body.oom) return CIS_ENOMEM;
     simd_track(g, op, p, end);
-    uint32_t nloc, nk;
-    int writes = addr_before(g, op, info, p, end, &nloc, &nk);
+    uint32_t nloc, nk, nlg;
+    int writes = addr_before(g, op, info, p, end, &nloc, &nk, &nlg);
     switch (op) {
     case CIS__OP_NOP: break;
     case CIS__OP_UNREACHABLE:
@@ -1800,14 +1828,14 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         uint32_t size = (uint32_t)atoi(helper + 2) / 8;
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
-          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size, true))
+          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size))
             E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
           else
             E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, a, off, x);
           g->sp -= 2;
         } else {
           char call[128];
-          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size, false))
+          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size))
             snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
           else
             snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
@@ -1835,7 +1863,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       break;
     }
     }
-    addr_after(g, writes, nloc, nk);
+    addr_after(g, writes, nloc, nk, nlg);
   }
   if (p != end) BAD();
   return g->body.oom ? CIS_ENOMEM : CIS_OK;
@@ -1883,8 +1911,10 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
   uint64_t n = (uint64_t)t->nparams + code->nlocals;
   if (n > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS) BAD();
   free(g->ltypes);
+  free(g->lgen);
   g->ltypes = malloc(n ? n : 1);
-  if (!g->ltypes) return CIS_ENOMEM;
+  g->lgen = malloc((n ? n : 1) * sizeof *g->lgen);
+  if (!g->ltypes || !g->lgen) return CIS_ENOMEM;
   memcpy(g->ltypes, t->types, t->nparams);
   uint32_t at = t->nparams;
   const uint8_t *p = code->locals, *end = code->body;
@@ -2080,6 +2110,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     cis__aot_buf_printf(o, "  return %uu;\n}\n", m->ncodes);
   }
   free(g.ltypes);
+  free(g.lgen);
   free(g.zloc);
   free(g.oloc);
   free(g.stk);

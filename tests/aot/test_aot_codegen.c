@@ -1,13 +1,14 @@
 /*
  * This file implements the tests of the compiled engine's check groups
- * (src/aot/codegen.c, grp_add): the loads of a basic block at one local
- * plus constants, with at most one store after them, are bounds-checked
- * once for their whole extent. Each test runs the same module on the
- * interpreter and compiled (an entry in the cache, never the
- * interpreter), and checks that results, traps, memory and globals agree
- * after every call, at the edges of the memory and with addresses that
- * wrap around 2^32; and that the generated C has the one check where it
- * should, and none where something observable lies between accesses.
+ * (src/aot/codegen.c, grp_add): the loads and stores of a basic block at
+ * one local plus constants are written twice, unchecked behind one check
+ * of their whole extent, and each with its own check when that fails.
+ * Each test runs the same module on the interpreter and compiled (an
+ * entry in the cache, never the interpreter), and checks that results,
+ * traps, memory and globals agree after every call, at the edges of the
+ * memory and with addresses that wrap around 2^32; and that the
+ * generated C has the one check where it should, none in the unchecked
+ * copy, and no group across a branch, a call or a memory.grow.
  * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
  */
 #include <dirent.h>
@@ -48,7 +49,9 @@ static char *function_c(const char *c, unsigned fi) {
     }
   }
   assert_non_null(p);
-  const char *q = strstr(p, "\n}\n");
+  /* Its end: the one brace of a line followed by a blank line (blocks
+   * inside a body end in a brace of their own line too). */
+  const char *q = strstr(p, "\n}\n\n");
   assert_non_null(q);
   return strndup(p, (size_t)(q - p));
 }
@@ -116,7 +119,7 @@ static uint32_t peek(pair *p, uint32_t addr) {
   return (uint32_t)r.of.i32;
 }
 
-/* One page (65536 bytes). Functions 0-10; their addresses are local 0
+/* One page (65536 bytes). Functions 0-15; their addresses are local 0
  * plus constants unless said otherwise. */
 static const char GROUPS[] =
     "(module (memory 1)\n"
@@ -131,17 +134,17 @@ static const char GROUPS[] =
     "  (func (export \"copy\") (param i32)\n"
     "    (i32.store offset=8 (local.get 0)\n"
     "      (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0)))))\n"
-    /* 2: a store, then a load: two groups (the store is done when the
+    /* 2: a store, then a load: one group (the store is done when the
      * load traps). */
     "  (func (export \"store_then_load\") (param i32) (result i32)\n"
     "    (i32.store (local.get 0) (i32.const 0x11223344))\n"
     "    (i32.load offset=16 (local.get 0)))\n"
-    /* 3: global.set between two loads: two groups. */
+    /* 3: global.set between two loads: one group. */
     "  (func (export \"global_between\") (param i32) (result i32)\n"
     "    (drop (i32.load (local.get 0)))\n"
     "    (global.set $g (i32.const 7))\n"
     "    (i32.load offset=16 (local.get 0)))\n"
-    /* 4: a division that may trap between two loads: two groups. */
+    /* 4: a division that may trap between two loads: one group. */
     "  (func (export \"div_between\") (param i32 i32) (result i32)\n"
     "    (i32.add (i32.add (i32.load (local.get 0)) (i32.div_u (i32.const 1) (local.get 1)))\n"
     "             (i32.load offset=16 (local.get 0))))\n"
@@ -164,6 +167,38 @@ static const char GROUPS[] =
     "  (func (export \"copy_down\") (param i32)\n"
     "    (i32.store (local.get 0)\n"
     "      (i32.add (i32.load offset=8 (local.get 0)) (i32.load offset=12 (local.get 0)))))\n"
+    /* 9: stores and loads mixed, one group: each store before the
+     * trapping access is done, none after. */
+    "  (func (export \"two_stores\") (param i32) (result i32)\n"
+    "    (i32.store (local.get 0) (i32.const 0x55667788))\n"
+    "    (i32.store offset=8 (local.get 0)\n"
+    "      (i32.add (i32.load offset=4 (local.get 0)) (i32.const 1)))\n"
+    "    (i32.load offset=16 (local.get 0)))\n"
+    /* 10: memory.grow between two loads: two groups. */
+    "  (func (export \"grow_between\") (param i32) (result i32)\n"
+    "    (drop (i32.load (local.get 0)))\n"
+    "    (drop (memory.grow (i32.const 0)))\n"
+    "    (i32.load offset=4 (local.get 0)))\n"
+    /* 11: a branch between two loads: two groups. */
+    "  (func (export \"branch_between\") (param i32) (result i32)\n"
+    "    (drop (i32.load (local.get 0)))\n"
+    "    (block (br_if 0 (local.get 0)))\n"
+    "    (i32.load offset=4 (local.get 0)))\n"
+    /* 12: the local set between accesses: the store at its value before
+     * joins the group of the loads there; the load at its new value is
+     * another group. */
+    "  (func (export \"set_between\") (param i32) (result i32)\n"
+    "    local.get 0\n"
+    "    (local.set 0 (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0))))\n"
+    "    local.get 0\n"
+    "    i32.store offset=8\n"
+    "    (i32.load offset=12 (local.get 0)))\n"
+    /* 13: an address through local.tee is the local's new value: one
+     * group with the accesses at the local after it. */
+    "  (func (export \"tee_addr\") (param i32) (result i32)\n"
+    "    (i32.store offset=4 (local.tee 0 (i32.add (local.get 0) (i32.const 8)))\n"
+    "      (i32.load (local.get 0)))\n"
+    "    (i32.load offset=8 (local.get 0)))\n"
     "  (func (export \"peek\") (param i32) (result i32) (i32.load (local.get 0)))\n"
     "  (func (export \"getg\") (result i32) (global.get $g)))\n";
 
@@ -171,25 +206,40 @@ static void aot_check_group_covers_accesses_at_one_local(void **state) {
   (void)state;
   cis_engine *e = engine("interp");
   char *c = generated_c(e, GROUPS);
+  /* groups: checks of a group's extent; own: the members' own checks
+   * (in a group's checked copy, or of a member alone). */
   struct {
-    unsigned fi, groups, single, checked;
+    unsigned fi, groups, own;
   } want[] = {
-      {0, 1, 0, 0}, /* sum: one check for four loads */
-      {1, 1, 0, 0}, /* copy: two loads and the store */
-      {2, 0, 2, 0}, /* store_then_load: each alone */
-      {3, 0, 2, 0}, /* global_between */
-      {4, 0, 2, 0}, /* div_between */
-      {5, 1, 0, 0}, /* wrap */
-      {6, 0, 2, 0}, /* local_changes */
-      {7, 1, 0, 0}, /* vcopy */
-      {8, 1, 0, 0}, /* copy_down */
+      {0, 1, 4},  /* sum: one check for four loads */
+      {1, 1, 3},  /* copy: two loads and the store */
+      {2, 1, 2},  /* store_then_load */
+      {3, 1, 2},  /* global_between */
+      {4, 1, 2},  /* div_between */
+      {5, 1, 2},  /* wrap */
+      {6, 0, 2},  /* local_changes: each alone */
+      {7, 1, 3},  /* vcopy */
+      {8, 1, 3},  /* copy_down */
+      {9, 1, 4},  /* two_stores */
+      {10, 0, 2}, /* grow_between: each alone */
+      {11, 0, 2}, /* branch_between: each alone */
+      {12, 1, 4}, /* set_between: two loads and the store, then a load alone */
+      {13, 1, 3}, /* tee_addr */
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *f = function_c(c, want[i].fi);
-    assert_int_equal(count_of(f, "aot_group_oob(MS"), want[i].groups);
-    assert_int_equal(count_of(f, "(void)aot_ea(c"), want[i].single);
-    /* No access checked on its own besides. */
-    assert_int_equal(count_of(f, "M, MS,"), want[i].checked);
+    assert_int_equal(count_of(f, "<= MS)) {"), want[i].groups);
+    assert_int_equal(count_of(f, "(void)aot_ea(c"), want[i].own);
+    /* No access checked by its helper: each is a member. */
+    assert_int_equal(count_of(f, "M, MS,"), 0);
+    /* The unchecked copy has no check. */
+    if (want[i].groups) {
+      char *fast = strstr(f, "<= MS)) {"), *slow = strstr(f, "} else {");
+      assert_true(fast && slow && fast < slow);
+      *slow = 0;
+      assert_null(strstr(fast, "aot_ea("));
+      if (want[i].fi == 12) assert_non_null(strstr(fast, "st32u("));
+    }
     free(f);
   }
   free(c);
@@ -221,6 +271,30 @@ static void aot_check_group_results_and_traps_match_interpreter(void **state) {
   assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
   a = i32v(65536 + 12); /* local - 16 is the last word, local + 16 past the end */
   assert_int_equal(both(&p, "wrap", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  /* set_between: in bounds (zeros: the last load at 12); the store past
+   * the end; a load past the end. */
+  uint32_t sbat[] = {65536 - 12, 65536 - 8, 65536 - 4, 0xfffffffcu};
+  for (size_t i = 0; i < sizeof sbat / sizeof sbat[0]; i++) {
+    a = i32v(sbat[i]);
+    assert_int_equal(both(&p, "set_between", &a, 1, 1), i ? CIS_TRAP_MEM_OOB : CIS_OK);
+  }
+  /* The loads' sum past the end: the store at the local's first value is
+   * done, the load at the second traps. */
+  a = i32v(0x200);
+  assert_int_equal(both(&p, "store_then_load", &a, 1, 1), CIS_OK);
+  assert_int_equal(both(&p, "set_between", &a, 1, 1), CIS_TRAP_MEM_OOB);
+  assert_int_equal(peek(&p, 0x208), 0x11223344u);
+  /* tee_addr: in bounds; its last load past the end (the store done);
+   * its store past the end; the local wrapping to 0 (in bounds); the
+   * local wrapping to the last word. */
+  uint32_t tat[] = {65536 - 20, 65536 - 16, 65536 - 12, 0xfffffff8u, 0xfffffff4u};
+  cis_result twant[] = {CIS_OK, CIS_TRAP_MEM_OOB, CIS_TRAP_MEM_OOB, CIS_OK, CIS_TRAP_MEM_OOB};
+  for (size_t i = 0; i < sizeof tat / sizeof tat[0]; i++) {
+    a = i32v(tat[i]);
+    assert_int_equal(both(&p, "tee_addr", &a, 1, 1), twant[i]);
+    for (uint32_t w = 0; w < 12; w += 4) peek(&p, w);
+    for (uint32_t w = 65536 - 12; w < 65536; w += 4) peek(&p, w);
+  }
   /* local_changes: the first load in bounds, the second at local + 65536. */
   a = i32v(0);
   assert_int_equal(both(&p, "local_changes", &a, 1, 1), CIS_TRAP_MEM_OOB);
@@ -277,6 +351,30 @@ static void aot_check_group_trap_leaves_memory_as_interpreter(void **state) {
   a = i32v(65536 - 40);
   assert_int_equal(both(&p, "vcopy", &a, 1, 0), CIS_TRAP_MEM_OOB);
   assert_int_equal(peek(&p, 65536 - 8), 0);
+  /* two_stores: in bounds; the last load past the end (both stores
+   * done); the second store past the end (the first done); the load
+   * between them past the end; the first store past the end, and
+   * wrapping (nothing done). */
+  uint32_t sat[] = {65536 - 20, 65536 - 16, 65536 - 8, 65536 - 4, 65536 - 2, 0xfffffffcu};
+  cis_result swant[] = {CIS_OK, CIS_TRAP_MEM_OOB, CIS_TRAP_MEM_OOB, CIS_TRAP_MEM_OOB,
+                        CIS_TRAP_MEM_OOB, CIS_TRAP_MEM_OOB};
+  for (size_t i = 0; i < sizeof sat / sizeof sat[0]; i++) {
+    a = i32v(sat[i]);
+    assert_int_equal(both(&p, "two_stores", &a, 1, 1), swant[i]);
+    for (uint32_t w = 65536 - 24; w < 65536; w += 4) peek(&p, w);
+  }
+  assert_int_equal(peek(&p, 65536 - 16), 0x55667788u); /* 65536 - 16's first store */
+  assert_int_equal(peek(&p, 65536 - 8), 0x55667788u);  /* 65536 - 8's first store */
+  assert_int_equal(peek(&p, 65536 - 4), 0x55667788u);  /* 65536 - 4's */
+  /* grow_between, branch_between: both loads, in bounds and not. */
+  const char *split[] = {"grow_between", "branch_between"};
+  uint32_t gat[] = {0, 65536 - 8, 65536 - 6, 65536 - 4, 65536, 0xfffffffeu};
+  for (size_t k = 0; k < 2; k++)
+    for (size_t i = 0; i < sizeof gat / sizeof gat[0]; i++) {
+      a = i32v(gat[i]);
+      assert_int_equal(both(&p, split[k], &a, 1, 1),
+                       gat[i] <= 65536 - 8 ? CIS_OK : CIS_TRAP_MEM_OOB);
+    }
   pair_free(&p);
 }
 
