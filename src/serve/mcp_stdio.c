@@ -61,6 +61,8 @@ typedef struct server {
   slot slots[CIS_MCP_MAX_CALLS];
   pthread_cond_t stop_cv; /* the watch thread's sleep, cut short by stop */
   bool stop;            /* input ended: the watch thread ends */
+  char first[65];       /* the tool list's digest as serving began */
+  bool have_first;      /* first holds one */
 } server;
 
 /* The reply to a line over the cap; it has no id, since we never read it. */
@@ -116,12 +118,16 @@ static void *call_thread(void *arg) {
 }
 
 /* The watch thread: every watch_ms, the tool list's digest against the
- * last one; a change is sent once the session may be notified. */
+ * last one; a change is sent once the session may be notified. The first
+ * look is taken before serving begins (cis_mcp_serve_fd), not when the
+ * thread gets to run: a change made after the first reply would else go
+ * unseen when the thread started late. */
 static void *watch_thread(void *arg) {
   server *srv = arg;
   unsigned ms = cis__mcp_watch_ms(srv->m);
-  char last[65] = "", now[65];
-  bool have = cis__mcp_list_digest(srv->m, last);
+  char last[65], now[65];
+  memcpy(last, srv->first, sizeof last);
+  bool have = srv->have_first;
   pthread_mutex_lock(&srv->lock);
   while (!srv->stop) {
     struct timespec until;
@@ -209,6 +215,7 @@ cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
   pthread_cond_init(&srv.ended, NULL);
   pthread_cond_init(&srv.stop_cv, NULL);
   pthread_t watcher;
+  srv.have_first = cis__mcp_list_digest(m, srv.first);
   bool watching = pthread_create(&watcher, NULL, watch_thread, &srv) == 0;
   cis__mcp_set_pushes(m, watching); /* initialize says listChanged */
   char *chunk = malloc(READ_CHUNK);
