@@ -24,6 +24,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,8 +97,9 @@ static struct {
     if (!strstr(m_, s)) fail_msg("message \"%s\" lacks \"%s\"", m_, s);               \
   } while (0)
 
-/* The mount whose message a failing check prints. */
-static cis_vfs *g_last_fs;
+/* The mount whose message a failing check prints (atomic: the race tests
+ * mount from threads of their own). */
+static _Atomic(cis_vfs *) g_last_fs;
 static const char *last_msg(void) { return cis_vfs_errmsg(g_last_fs); }
 
 static void tenant_name(char *out, size_t cap, const char *suffix) {
