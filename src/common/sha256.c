@@ -6,7 +6,6 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
-#include <string.h>
 
 /* The soname and package the build found (cmake/CisDeps.cmake). */
 #if !defined(CIS_CRYPTO_SONAME) || !defined(CIS_CRYPTO_PACKAGE)
@@ -58,31 +57,13 @@ cis_result cis_sha256_hex(const void *data, size_t len, char out[65]) {
   return CIS_OK;
 }
 
-/* The digit of nibble v (0-15): '0' + v, and 39 more past 9 ('a' - '0' - 10). */
+/* The digit of nibble v (0-15): '0' + v, and 39 more past 9 ('a' - '0' - 10).
+ * No table indexed by the bytes, so keys and tokens are spelt without
+ * data-dependent loads. */
 static char hex_digit(unsigned v) { return (char)(v + '0' + (v > 9) * 39); }
 
-/* Four bytes a step in one 64-bit word: each byte's two nibbles spread to
- * two byte lanes (high first), then each lane turned into its digit, 39
- * added where adding 6 carries into bit 4 (a nibble over 9). No table
- * indexed by the bytes, so keys and tokens are spelt without
- * data-dependent loads; and a third of the instructions of a loop of
- * table lookups (the compiled tier's cached start spells its entry's
- * name at every load). */
 void cis__hex(const uint8_t *b, size_t n, char *out) {
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    uint64_t x = (uint64_t)b[i] | (uint64_t)b[i + 1] << 8 | (uint64_t)b[i + 2] << 16 |
-                 (uint64_t)b[i + 3] << 24;
-    x = (x | x << 16) & 0x0000ffff0000ffffull; /* byte k at bit 16k */
-    x = (x | x << 8) & 0x00ff00ff00ff00ffull;
-    uint64_t y = (x >> 4 & 0x000f000f000f000full) | (x & 0x000f000f000f000full) << 8;
-    y += 0x3030303030303030ull + ((y + 0x0606060606060606ull) >> 4 & 0x0101010101010101ull) * 39;
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    y = __builtin_bswap64(y); /* the first digit in the lowest byte lane */
-#endif
-    memcpy(out + 2 * i, &y, 8);
-  }
-  for (; i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     out[2 * i] = hex_digit(b[i] >> 4);
     out[2 * i + 1] = hex_digit(b[i] & 15u);
   }

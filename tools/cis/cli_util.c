@@ -291,7 +291,6 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
   return b;
 }
 
-
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {
   /* A component has the core module's magic and version 0x0d, layer 1
    * (the component model's binary format): not a module cis can run. */
