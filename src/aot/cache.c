@@ -680,18 +680,6 @@ static bool write_all(int fd, const uint8_t *p, size_t n) {
   return true;
 }
 
-static bool pread_all(int fd, uint8_t *p, size_t n, off_t at) {
-  while (n) {
-    ssize_t r = pread(fd, p, n, at);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= (size_t)r;
-    at += r;
-  }
-  return true;
-}
-
 /* What a load's check keeps of the object it read, for cis's own loader
  * (elf.c): the plan made from the object's headers and its dynamic
  * table, both taken from the very bytes the checksum covered. */
@@ -773,7 +761,7 @@ static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t cr
   if (sn) sn->rc = CIS_EUNSUPPORTED;
   while (at < total) {
     size_t n = total - at < sizeof buf ? (size_t)(total - at) : sizeof buf;
-    if (!pread_all(fd, buf, n, (off_t)at)) return CIS_EIO;
+    if (!cis__aot_pread_all(fd, buf, n, at)) return CIS_EIO;
     if (check_chunk(&p, buf, n, at) != CIS_OK) return CIS_EHASH;
     at += n;
   }
@@ -859,7 +847,7 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
       (uint64_t)st.st_size > 2ull * MAX_OBJECT + PAD + KEY_TEXT_MAX + TRL_SIZE)
     return CIS_EHASH;
   size_t body = (size_t)st.st_size - TRL_SIZE;
-  if (!pread_all(fd, trl, TRL_SIZE, (off_t)body)) return CIS_EIO;
+  if (!cis__aot_pread_all(fd, trl, TRL_SIZE, body)) return CIS_EIO;
   uint64_t plen, mlen;
   uint32_t tlen, crc, flags;
   memcpy(&plen, trl + T_LEN, 8);

@@ -186,6 +186,18 @@ cis_result cis__aot_elf_dynamic(const uint8_t *dyn, size_t n) {
   return CIS_EMALFORMED; /* no DT_NULL */
 }
 
+bool cis__aot_pread_all(int fd, uint8_t *p, size_t n, uint64_t at) {
+  while (n) {
+    ssize_t r = pread(fd, p, n, (off_t)at);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= (size_t)r;
+    at += (uint64_t)r;
+  }
+  return true;
+}
+
 /* Reserves the plan's span, inaccessible: the segments then take their
  * places in it, and the pages between them stay inaccessible. */
 static uint8_t *reserve(const cis__aot_elf_plan *plan) {
@@ -225,18 +237,9 @@ cis_result cis__aot_elf_map_copy(int fd, const cis__aot_elf_plan *plan, uint8_t 
   void *p = mmap(NULL, plan->span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return CIS_EIO;
   uint8_t *b = p;
-  for (unsigned i = 0; i < plan->nseg; i++) {
-    uint8_t *at = b + plan->seg[i].vaddr;
-    uint64_t left = plan->seg[i].size, off = plan->seg[i].off;
-    while (left) {
-      ssize_t r = pread(fd, at, left, (off_t)off);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) goto fail;
-      at += r;
-      off += (uint64_t)r;
-      left -= (uint64_t)r;
-    }
-  }
+  for (unsigned i = 0; i < plan->nseg; i++)
+    if (!cis__aot_pread_all(fd, b + plan->seg[i].vaddr, plan->seg[i].size, plan->seg[i].off))
+      goto fail;
   /* Each segment's pages get its protection; the rest none. */
   if (mprotect(b, plan->span, PROT_NONE) != 0) goto fail;
   for (unsigned i = 0; i < plan->nseg; i++) {

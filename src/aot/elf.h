@@ -6,6 +6,7 @@
 #ifndef CIS_AOT_ELF_H
 #define CIS_AOT_ELF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +71,9 @@ cis_result cis__aot_elf_map(int fd, const cis__aot_elf_plan *plan, uint8_t **bas
  * anonymous memory, for a cache whose file system refuses to map code, or
  * an object that is not mappable (cis__aot_elf_read). Errors: CIS_EIO. */
 cis_result cis__aot_elf_map_copy(int fd, const cis__aot_elf_plan *plan, uint8_t **base);
+
+/* Reads n bytes at offset at of fd into p, through short reads and
+ * EINTR; false at the end of the file or an error (errno says which). */
+bool cis__aot_pread_all(int fd, uint8_t *p, size_t n, uint64_t at);
 
 #endif /* CIS_AOT_ELF_H */
