@@ -15,6 +15,10 @@
 #      then, with valgrind, the instructions of each whole process
 #      (callgrind: user space, the dynamic loader included; deterministic,
 #      so the figure to compare when the machine is loaded) and their ratio;
+#      the same rounds (no callgrind) for a C program built against
+#      wasi-libc (bench/bigmodule's generator with 3 functions, some
+#      140 KB: printf and its kin), run with -V, which prints a line and
+#      returns: a skill's size, with a trivial call;
 #   2. compile time per KB of wasm: `cis compile` into an empty cache, CPU
 #      time including the C compiler's, for a small module (the sha256
 #      workload, a few KB) and a large one (bench/bigmodule's generator with
@@ -66,26 +70,33 @@ cpu_ms() {
 wat2wasm "$here/startup/trivial.wat" -o "$out/trivial.wasm"
 export CIS_HOME=$out/home
 rm -rf "$CIS_HOME"
-"$cis" compile "$out/trivial.wasm" >/dev/null
-"$cis" run --engine aot "$out/trivial.wasm" || { echo "aot.sh: cis run --engine aot failed" >&2; exit 1; }
-# Each round: both engines, RUNS runs each, in turns; one line per round
-# (aot user, sys, faults, then interp's) into $out/rounds.
-: >"$out/rounds"
-for ((k = 0; k < rounds; k++)); do
-  ra=$("$meter" "$runs" "$cis" run --engine aot "$out/trivial.wasm")
-  ri=$("$meter" "$runs" "$cis" run --engine interp "$out/trivial.wasm")
-  echo "$ra $ri" >>"$out/rounds"
-done
-col() { awk "{print $1}" "$out/rounds" | median; } # col AWK-EXPR: its median over the rounds
-am=$(col '$1 + $2') im=$(col '$5 + $6') au=$(col '$1') iu=$(col '$5') as=$(col '$2') is=$(col '$6')
-af=$(col '$3') if_=$(col '$7') rr=$(col '($1 + $2) / ($5 + $6)')
-echo "cached start, trivial module (median of $rounds rounds of $runs runs each, engines in turns; load $(cut -d' ' -f1-3 /proc/loadavg)):"
-printf "  %-24s %10s %10s %10s %12s\n" "" "CPU ms" "user ms" "sys ms" "page faults"
-printf "  %-24s %10.3f %10.3f %10.3f %12.1f\n" "cis run --engine aot" "$am" "$au" "$as" "$af" \
-  "cis run --engine interp" "$im" "$iu" "$is" "$if_"
-printf "  %-24s %10.3f %10s %10s %12.3f\n" "aot / interp" "$(awk -v a="$am" -v b="$im" 'BEGIN {print a / b}')" \
-  "" "" "$(awk -v a="$af" -v b="$if_" 'BEGIN {print a / b}')"
-printf "  %-24s %10.3f\n" "median per-round ratio" "$rr"
+# start_rounds LABEL FILE ARGS...: the cached start of FILE (run with
+# ARGS), both engines, RUNS runs each, in turns, ROUNDS rounds; one line
+# per round (aot user, sys, faults, then interp's) into $out/rounds; then
+# the medians and ratios.
+start_rounds() {
+  local label=$1 f=$2
+  shift 2
+  "$cis" compile "$f" >/dev/null
+  "$cis" run --engine aot "$f" "$@" >/dev/null || { echo "aot.sh: cis run --engine aot $f failed" >&2; exit 1; }
+  : >"$out/rounds"
+  for ((k = 0; k < rounds; k++)); do
+    ra=$("$meter" "$runs" "$cis" run --engine aot "$f" "$@")
+    ri=$("$meter" "$runs" "$cis" run --engine interp "$f" "$@")
+    echo "$ra $ri" >>"$out/rounds"
+  done
+  col() { awk "{print $1}" "$out/rounds" | median; } # col AWK-EXPR: its median over the rounds
+  am=$(col '$1 + $2') im=$(col '$5 + $6') au=$(col '$1') iu=$(col '$5') as=$(col '$2') is=$(col '$6')
+  af=$(col '$3') if_=$(col '$7') rr=$(col '($1 + $2) / ($5 + $6)')
+  echo "cached start, $label (median of $rounds rounds of $runs runs each, engines in turns; load $(cut -d' ' -f1-3 /proc/loadavg)):"
+  printf "  %-24s %10s %10s %10s %12s\n" "" "CPU ms" "user ms" "sys ms" "page faults"
+  printf "  %-24s %10.3f %10.3f %10.3f %12.1f\n" "cis run --engine aot" "$am" "$au" "$as" "$af" \
+    "cis run --engine interp" "$im" "$iu" "$is" "$if_"
+  printf "  %-24s %10.3f %10s %10s %12.3f\n" "aot / interp" "$(awk -v a="$am" -v b="$im" 'BEGIN {print a / b}')" \
+    "" "" "$(awk -v a="$af" -v b="$if_" 'BEGIN {print a / b}')"
+  printf "  %-24s %10.3f\n" "median per-round ratio" "$rr"
+}
+start_rounds "trivial module" "$out/trivial.wasm"
 # irefs ENGINE: instructions of one whole `cis run` (callgrind).
 irefs() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$cis" run --engine "$1" \
@@ -98,6 +109,17 @@ if command -v valgrind >/dev/null; then
     "cis run --engine interp" "$(awk -v n="$ii" 'BEGIN {print n / 1e6}')"
   printf "  %-22s %8.3f\n" "aot / interp" "$(awk -v a="$ai" -v b="$ii" 'BEGIN {print a / b}')"
 fi
+# A C program against wasi-libc, of a skill's size, with a trivial call.
+prog=$out/prog
+pstamp="3 $(cksum <"$here/bigmodule/gen.py")"
+if [ ! -f "$prog/prog.wasm" ] || [ "$(cat "$prog/stamp" 2>/dev/null)" != "$pstamp" ]; then
+  rm -rf "$prog" && mkdir -p "$prog/src"
+  python3 "$here/bigmodule/gen.py" "$prog/src" 3 1 >/dev/null
+  "$cc_wasm" --target=wasm32-wasi --sysroot="$sysroot" -O2 -o "$prog/prog.wasm" "$prog"/src/*.c
+  echo "$pstamp" >"$prog/stamp"
+fi
+start_rounds "a C program of $(awk -v n="$(stat -c %s "$prog/prog.wasm")" 'BEGIN {printf "%.0f", n / 1024}') KB (wasi-libc), -V" \
+  "$prog/prog.wasm" -V
 
 # ------------------------------------------------------ compile time per KB
 compile_row() { # LABEL FILE

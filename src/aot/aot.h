@@ -79,11 +79,10 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
  * part of the cache key. */
 const char *cis__aot_layout(void);
 
-/* The compiler in use: CIS_CC or "cc", resolved through PATH. Part of
- * every key (cache.c), so a load looks for it too. Small, with its path
- * on the heap: a cached start runs this on the caller's stack, and each
- * page of stack it touches beyond the interpreter's start is one more
- * page fault (docs/aot.md, Cached start). */
+/* The compiler in use: CIS_CC or "cc", resolved through PATH, for a
+ * compile; every entry records it (cache.c: the compiler's line), and a
+ * load checks that record with one stat instead of resolving it again.
+ * Small, with its path on the heap. */
 typedef struct cis__aot_cc {
   char *path;        /* absolute path of the compiler driver (owned), or NULL */
   char ident[96];    /* identity: device, inode, size, mtime of the driver */

@@ -10,7 +10,8 @@
 /* The compiled tier, registered under the name "aot". */
 extern const cis__engine_ops cis__aot_ops;
 
-/* Whether a compiled object of m is in the cache (no compile, no load). */
+/* Whether a sound compiled object of m is in the cache, as a load would
+ * check it (no compile, no mapping). */
 bool cis__aot_cached(const cis__module *m);
 
 /* Whether the C compiler the engine needs is there; when not, msg (cap

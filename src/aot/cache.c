@@ -4,23 +4,29 @@
  * a shared object, storing it atomically, and loading it back only after
  * checking it.
  *
- * What an entry is for is its key: the module's bytes and the key text
- * (the cis version, the code generator's version and contract:
+ * What an entry is for is its key: the module's bytes, the key text (the
+ * cis version, the code generator's version and contract:
  * CIS__AOT_CODEGEN_VERSION, CIS_AOT_ABI, the SHA-256 of the prelude every
  * generated file starts with; the layout of the runtime structs compiled
- * code reads; the compiler driver's identity: its path, device, inode,
- * size and mtime, since an upgrade of the compiler replaces the file; the
- * flags; and the machine name: the flags select no CPU feature beyond the
- * base ABI, so the architecture is all they depend on). The entry stores
- * both, and a load
- * compares them byte for byte with its own: identity is exact equality,
- * not a hash. The entry's file name, KEY.cso, is only where to look: a
- * hash of the key text and one of the module's bytes (entry_name), which
- * binds no library. Two keys of one name
- * (a collision, contrived or not) cost a compile, never a wrong load.
+ * code reads; the compiler asked for, CIS_CC or cc; the flags; and the
+ * machine name: the flags select no CPU feature beyond the base ABI, so
+ * the architecture is all they depend on), and the compiler that built
+ * it: the compiler's line, "cc PATH IDENT", the driver's path and its
+ * device, inode, size and mtime, since an upgrade of the compiler
+ * replaces the file. The entry stores all three, and a load compares the
+ * bytes and the text byte for byte with its own (identity is exact
+ * equality, not a hash) and checks the line with one stat of PATH
+ * (cc_line_ok), not by resolving the compiler along PATH again (one stat
+ * per folder at every cached start). So an entry is used while the
+ * compiler that built it is where it was and unchanged, even if PATH now
+ * finds another of that name first; compiles use the one PATH finds.
+ * The entry's file name, KEY.cso, is only where to look: a hash of the
+ * key text and one of the module's bytes (entry_name), which binds no
+ * library. Two keys of one name (a collision, contrived or not) cost a
+ * compile, never a wrong load.
  *
  * An entry is one file: the shared object, the module's bytes, the key
- * text, then a trailer (magic, the name, the object's BLAKE2b-256 and
+ * text, the compiler's line, then a trailer (magic, the name, the object's BLAKE2b-256 and
  * CRC32C, the module's SHA-256 for `cis cache list`, the lengths), so
  * that the file itself is what dlopen maps. Loading opens the entry once
  * and checks through that descriptor the magic, the name and the lengths
@@ -88,7 +94,7 @@ extern char **environ;
 
 /* The trailer of an entry: the object, then these fields at these offsets
  * of its last TRL_SIZE bytes. */
-#define MAGIC "CISAOT05" /* 05: ABI 3 objects, mapped by cis (04: module bytes and key text stored) */
+#define MAGIC "CISAOT06" /* 06: the compiler's line; 05: ABI 3 objects, mapped by cis (04: module bytes and key text stored) */
 #define T_KEY 8        /* the entry's name, 32 bytes */
 #define T_SUM 40       /* BLAKE2b-256 of the object */
 #define T_MOD 72       /* SHA-256 of the module (for listings) */
@@ -98,6 +104,7 @@ extern char **environ;
 #define T_TLEN 136     /* key text length, u32 */
 #define T_CRC 140      /* CRC32C of the object, u32, when T_FLAGS has F_CRC */
 #define T_FLAGS 144    /* u32 */
+#define T_CLEN 148     /* length of the compiler's line after the key text, u32 */
 #define F_CRC 1u
 #define TRL_SIZE 160
 /* The object is followed by zeros up to a multiple of PAD, then the
@@ -109,6 +116,13 @@ extern char **environ;
 static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
 /* Largest key text. */
 #define KEY_TEXT_MAX 8192
+/* Largest compiler's line ("cc PATH IDENT\n"): shorter than PAD, so that
+ * a load finds where the object ends from the file's size alone (the
+ * object's span is a multiple of PAD; check_load). */
+#define CC_LINE_MAX (PAD - 1)
+/* A compiler's line that a load checks from its stack; a longer one is
+ * checked through a mapping (check_entry). */
+#define CC_LINE_INLINE 256
 /* How long a process waits for another compiling the same module. */
 #define LOCK_WAIT_MS (10u * 60u * 1000u)
 /* How long one compile may run before it is killed. */
@@ -389,6 +403,19 @@ static bool runnable(const char *path, struct stat *st) {
   return stat(path, st) == 0 && S_ISREG(st->st_mode) && (st->st_mode & 0111);
 }
 
+/* The identity of the compiler whose status is st, into out (96 bytes):
+ * dev:ino:size:mtime.ns, appended (snprintf cost a third of this). */
+static void cc_ident(const struct stat *st, char *out) {
+  cis__aot_text t = {out, sizeof ((cis__aot_cc *)0)->ident, 0};
+  const uint64_t v[] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                        (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec};
+  for (int i = 0; i < 5; i++) {
+    if (i) cis__aot_text_put(&t, i == 4 ? "." : ":", 1);
+    cis__aot_text_u64(&t, v[i]);
+  }
+  cis__aot_text_end(&t); /* five numbers of at most 20 digits fit in 96 bytes */
+}
+
 /* Finds the compiler named name (CIS_CC's value or NULL) into *cc. */
 static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t cap) {
   name = cc_name(name);
@@ -437,15 +464,7 @@ static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t c
     return CIS_EUNSUPPORTED;
   }
   cc->path = cand;
-  /* dev:ino:size:mtime.ns, appended (snprintf cost a third of this). */
-  cis__aot_text t = {cc->ident, sizeof cc->ident, 0};
-  const uint64_t v[] = {(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
-                        (uint64_t)st.st_mtim.tv_sec, (uint64_t)st.st_mtim.tv_nsec};
-  for (int i = 0; i < 5; i++) {
-    if (i) cis__aot_text_put(&t, i == 4 ? "." : ":", 1);
-    cis__aot_text_u64(&t, v[i]);
-  }
-  cis__aot_text_end(&t); /* five numbers of at most 20 digits fit in 96 bytes */
+  cc_ident(&st, cc->ident);
   return CIS_OK;
 }
 
@@ -519,6 +538,12 @@ typedef struct key {
   size_t nbytes;              /* their length */
   size_t tlen;                /* length of text */
   char *text;                 /* the key text (owned: key_free), compared in full at load */
+  /* The compiler's line an entry stores after the key text: a compile's
+   * ("cc PATH IDENT\n", compared in full), or NULL for a load's key,
+   * which checks the entry's line against the compiler it names
+   * (cc_line_ok). */
+  const char *ccline;
+  size_t cclen;
 } key;
 
 static void key_free(key *k) {
@@ -526,11 +551,14 @@ static void key_free(key *k) {
   k->text = NULL;
 }
 
-/* The key of module m under the environment e with the compiler cc: its
- * text, and the name made from the text and the module's bytes. No hash
- * library: a cached start binds none. */
-static cis_result make_key(const cis__module *m, const load_env *e, const cis__aot_cc *cc,
-                           key *k, char *msg, size_t cap) {
+/* The key of module m under the environment e: its text, and the name
+ * made from the text and the module's bytes. No hash library: a cached
+ * start binds none. The text names the compiler asked for (CIS_CC or
+ * cc), not the file it resolves to: that file's path and identity are
+ * the entry's compiler line, which a load checks with one stat of that
+ * path instead of a walk along PATH (cc_line_ok). */
+static cis_result make_key(const cis__module *m, const load_env *e, key *k, char *msg,
+                           size_t cap) {
   /* The prelude pasted into every generated file, so that a change to it
    * can never be served from an entry compiled before: its SHA-256,
    * computed at build time (embed.cmake; hashing its few hundred KB here
@@ -553,10 +581,8 @@ static cis_result make_key(const cis__module *m, const load_env *e, const cis__a
     cis__aot_text_str(&t, prehex);
     cis__aot_text_str(&t, "\nlayout ");
     cis__aot_text_str(&t, cis__aot_layout());
-    cis__aot_text_str(&t, "\ncc ");
-    cis__aot_text_str(&t, cc->path);
-    cis__aot_text_str(&t, " ");
-    cis__aot_text_str(&t, cc->ident);
+    cis__aot_text_str(&t, "\ncompiler ");
+    cis__aot_text_str(&t, cc_name(e->cc));
     cis__aot_text_str(&t, "\nflags ");
     cis__aot_text_str(&t, cflags_or_default(e->cflags));
     cis__aot_text_str(&t, "\nmachine ");
@@ -585,12 +611,43 @@ static cis_result make_key(const cis__module *m, const load_env *e, const cis__a
   }
   size_t n = t.len;
   k->tlen = n;
+  k->ccline = NULL;
+  k->cclen = 0;
   k->bytes = m->bytes;
   k->nbytes = m->nbytes;
   memset(k->mod, 0, sizeof k->mod);
   entry_name(k->text, k->tlen, k->bytes, k->nbytes, k->key);
   cis__hex(k->key, 32, k->name);
   return CIS_OK;
+}
+
+/* Whether the compiler's line of an entry, n bytes at line, fits want: a
+ * compile's key (want->ccline) asks for its own line exactly; a load's
+ * asks that the line be "cc PATH IDENT\n" and that PATH still be that
+ * compiler: a runnable file whose identity (cc_ident) is IDENT. So the
+ * compiler that built an entry stays part of what the entry is for (an
+ * upgrade replaces the file and changes its identity), at the cost of one
+ * stat at a load, where resolving CIS_CC or cc along PATH cost one per
+ * folder (docs/aot.md, Cache). */
+static bool cc_line_ok(const key *want, const char *line, size_t n) {
+  if (want->ccline) return n == want->cclen && memcmp(line, want->ccline, n) == 0;
+  if (n < 6 || n > CC_LINE_MAX || memcmp(line, "cc ", 3) != 0 || line[n - 1] != '\n') return false;
+  const char *sp = line + n - 2; /* the space before IDENT, which has none */
+  while (sp > line + 2 && *sp != ' ') sp--;
+  if (sp <= line + 3) return false; /* no IDENT, or no PATH */
+  size_t plen = (size_t)(sp - (line + 3));
+  char small[CC_LINE_INLINE], *path = plen < sizeof small ? small : malloc(plen + 1);
+  if (!path) return false;
+  memcpy(path, line + 3, plen);
+  path[plen] = 0;
+  struct stat st;
+  char ident[sizeof ((cis__aot_cc *)0)->ident];
+  bool ok = strlen(path) == plen && runnable(path, &st); /* no NUL inside */
+  if (path != small) free(path);
+  if (!ok) return false;
+  cc_ident(&st, ident);
+  size_t ilen = strlen(ident);
+  return ilen == (size_t)(line + n - 1 - (sp + 1)) && memcmp(sp + 1, ident, ilen) == 0;
 }
 
 /* -------------------------------------------------- compile and store */
@@ -615,6 +672,7 @@ struct cis__aot_job {
   uint8_t *bytes;                      /* a copy of the module's bytes (k.bytes) */
   char *text;                          /* a copy of the key text (k.text) */
   char cc[4096];                       /* the compiler driver */
+  char ccline[CC_LINE_MAX + 1];        /* its line in the entry (k.ccline): "cc PATH IDENT\n" */
   char flags[1024];                    /* its flags, split in place for argv */
   char *argv[AOT_FLAG_WORDS_MAX + 5];  /* cc, the flags, -o, the object, the C, NULL */
   posix_spawn_file_actions_t fa;       /* stdin /dev/null, stdout and stderr to epath */
@@ -693,15 +751,19 @@ typedef struct seen {
 /* One pass of a check over an entry's bytes, as check_read and
  * check_load read them: the object and its padding [0, obj) go into the
  * CRC32C c, the module's bytes and the key text are compared with want's,
- * and bytes from tail on (the trailer) are copied into trl; sn (may be
- * NULL) receives what elf.c makes of the object's headers (elf_len bytes
- * of object) and dynamic table as they pass. */
+ * the compiler's line after them (up to tail) is compared with want's or,
+ * for a load's key, copied into line (long when it does not fit), and
+ * bytes from tail on (the trailer) are copied into trl; sn (may be NULL)
+ * receives what elf.c makes of the object's headers (elf_len bytes of
+ * object) and dynamic table as they pass. */
 typedef struct check_pass {
   const key *want;
   uint64_t obj, tail, elf_len;
   uint32_t c;
   uint8_t *trl;
   seen *sn;
+  char line[CC_LINE_INLINE];
+  bool long_line;
 } check_pass;
 
 /* The n bytes of buf, at offset at of the entry, through pass p: CIS_OK,
@@ -731,10 +793,21 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
       uint64_t off = pos - p->obj;
       run = (size_t)(want->nbytes - off < n - i ? want->nbytes - off : n - i);
       if (memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
-    } else if (pos < p->tail) {
+    } else if (pos < p->obj + want->nbytes + want->tlen) {
       uint64_t off = pos - p->obj - want->nbytes;
       run = (size_t)(want->tlen - off < n - i ? want->tlen - off : n - i);
       if (memcmp(buf + i, want->text + off, run) != 0) return CIS_EHASH;
+    } else if (pos < p->tail) { /* the compiler's line */
+      uint64_t off = pos - p->obj - want->nbytes - want->tlen;
+      run = (size_t)(p->tail - pos < n - i ? p->tail - pos : n - i);
+      if (want->ccline) {
+        if (off + run > want->cclen || memcmp(buf + i, want->ccline + off, run) != 0)
+          return CIS_EHASH;
+      } else if (off + run <= sizeof p->line) {
+        memcpy(p->line + off, buf + i, run);
+      } else {
+        p->long_line = true;
+      }
     } else {
       run = n - i;
       memcpy(p->trl + (pos - p->tail), buf + i, run);
@@ -742,6 +815,16 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
     i += run;
   }
   return CIS_OK;
+}
+
+/* After pass p: whether the compiler's line of clen bytes it saw fits
+ * its key (CIS_OK, CIS_EHASH), or CIS_EUNSUPPORTED when the line was too
+ * long to keep (check_entry then checks it through a mapping). */
+static cis_result pass_line(const check_pass *p, uint64_t clen) {
+  const key *want = p->want;
+  if (want->ccline) return clen == want->cclen ? CIS_OK : CIS_EHASH;
+  if (p->long_line) return CIS_EUNSUPPORTED;
+  return cc_line_ok(want, p->line, (size_t)clen) ? CIS_OK : CIS_EHASH;
 }
 
 /* The load's check of an entry with a CRC (check_entry): reads the body
@@ -753,11 +836,12 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
  * page faults cost more than copying these few pages (on the development
  * VM, a 4 KB mmap + fault + munmap measured 60 us). Returns CIS_EHASH
  * when they differ, CIS_EIO when unreadable. Allocates nothing. */
-static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t crc, seen *sn) {
+static cis_result check_read(int fd, const key *want, uint64_t plen, uint64_t clen, uint32_t crc,
+                             seen *sn) {
   uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
   const uint64_t obj = plen + pad_of(plen);
-  uint64_t total = obj + want->nbytes + want->tlen, at = 0;
-  check_pass p = {want, obj, total, plen, 0, NULL, sn}; /* no trailer read */
+  uint64_t total = obj + want->nbytes + want->tlen + clen, at = 0;
+  check_pass p = {.want = want, .obj = obj, .tail = total, .elf_len = plen, .sn = sn}; /* no trailer read */
   if (sn) sn->rc = CIS_EUNSUPPORTED;
   while (at < total) {
     size_t n = total - at < sizeof buf ? (size_t)(total - at) : sizeof buf;
@@ -766,6 +850,8 @@ static cis_result check_read(int fd, const key *want, uint64_t plen, uint32_t cr
     at += n;
   }
   if (p.c != crc) return CIS_EHASH;
+  cis_result rc = pass_line(&p, clen);
+  if (rc != CIS_OK) return rc;
   if (sn && sn->rc == CIS_OK) sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
   return CIS_OK;
 }
@@ -786,7 +872,9 @@ static bool read_all(int fd, uint8_t *p, size_t n) {
  * was read by stat of its path before it was opened: what check_read
  * and check_entry check, in one sequential read with the trailer last,
  * the layout following from the size and want's lengths (the object and
- * its padding, the module's bytes, the key text, the trailer). So a load
+ * its padding, the module's bytes, the key text, the compiler's line, the
+ * trailer: the line is shorter than PAD and the object's span a multiple
+ * of it, so the size's remainder modulo PAD is the line's length). So a load
  * calls no fstat and no pread: each libc function only a cached start
  * calls costs it a lazy binding, about 700 instructions, and read and
  * stat are bound already (docs/aot.md, Cached start). An entry replaced
@@ -794,7 +882,8 @@ static bool read_all(int fd, uint8_t *p, size_t n) {
  * unsound here (a short read included), and then sound under the
  * compile's lock, which checks by check_entry and compiles nothing.
  * Returns CIS_OK, CIS_EHASH when unsound, CIS_EUNSUPPORTED when the
- * entry has no CRC (check_entry then checks its BLAKE2b). */
+ * entry has no CRC (check_entry then checks its BLAKE2b) or a compiler's
+ * line too long for pass_line. */
 static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl[TRL_SIZE],
                              seen *sn) {
   uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
@@ -802,10 +891,10 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
   sn->rc = CIS_EUNSUPPORTED;
   const uint64_t fixed = (uint64_t)TRL_SIZE + want->nbytes + want->tlen;
   if (size <= fixed) return CIS_EHASH;
-  const uint64_t obj = size - fixed, tail = size - TRL_SIZE;
-  if (obj % PAD || obj > (uint64_t)MAX_OBJECT + PAD) return CIS_EHASH;
+  const uint64_t clen = (size - fixed) % PAD, obj = size - fixed - clen, tail = size - TRL_SIZE;
+  if (!clen || !obj || obj > (uint64_t)MAX_OBJECT + PAD) return CIS_EHASH;
   uint64_t at = 0;
-  check_pass p = {want, obj, tail, obj, 0, trl, sn};
+  check_pass p = {.want = want, .obj = obj, .tail = tail, .elf_len = obj, .trl = trl, .sn = sn};
   while (at < size) {
     size_t n = size - at < sizeof buf ? (size_t)(size - at) : sizeof buf;
     if (!read_all(fd, buf, n)) return CIS_EHASH;
@@ -813,18 +902,21 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
     at += n;
   }
   uint64_t plen, mlen;
-  uint32_t tlen, crc, flags;
+  uint32_t tlen, crc, flags, cl;
   memcpy(&plen, trl + T_LEN, 8);
   memcpy(&mlen, trl + T_MLEN, 8);
   memcpy(&tlen, trl + T_TLEN, 4);
   memcpy(&crc, trl + T_CRC, 4);
   memcpy(&flags, trl + T_FLAGS, 4);
+  memcpy(&cl, trl + T_CLEN, 4);
   if (memcmp(trl, MAGIC, 8) != 0 || memcmp(trl + T_KEY, want->key, 32) != 0 || plen == 0 ||
       plen > MAX_OBJECT || plen + pad_of(plen) != obj || mlen != want->nbytes ||
-      tlen != want->tlen)
+      tlen != want->tlen || cl != clen)
     return CIS_EHASH;
   if (!(flags & F_CRC)) return CIS_EUNSUPPORTED;
   if (p.c != crc) return CIS_EHASH;
+  cis_result rc = pass_line(&p, clen);
+  if (rc != CIS_OK) return rc;
   if (sn->rc == CIS_OK) sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
   return CIS_OK;
 }
@@ -836,7 +928,8 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
  * trailer (when the file has one); sn (may be NULL) what check_read
  * keeps for cis's own loader (its rc stays CIS_EUNSUPPORTED on a CPU
  * without the CRC instruction: dlopen then loads the entry). Returns
- * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing. */
+ * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing for
+ * a compile's key (a forked child checks with one: compile_store). */
 static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], seen *sn, char *msg,
                               size_t cap) {
   memset(trl, 0, TRL_SIZE);
@@ -844,30 +937,37 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
   struct stat st;
   if (fstat(fd, &st) != 0) return CIS_EIO;
   if (st.st_size <= TRL_SIZE ||
-      (uint64_t)st.st_size > 2ull * MAX_OBJECT + PAD + KEY_TEXT_MAX + TRL_SIZE)
+      (uint64_t)st.st_size > 2ull * MAX_OBJECT + PAD + KEY_TEXT_MAX + CC_LINE_MAX + TRL_SIZE)
     return CIS_EHASH;
   size_t body = (size_t)st.st_size - TRL_SIZE;
   if (!cis__aot_pread_all(fd, trl, TRL_SIZE, body)) return CIS_EIO;
   uint64_t plen, mlen;
-  uint32_t tlen, crc, flags;
+  uint32_t tlen, crc, flags, clen;
   memcpy(&plen, trl + T_LEN, 8);
   memcpy(&mlen, trl + T_MLEN, 8);
   memcpy(&tlen, trl + T_TLEN, 4);
   memcpy(&crc, trl + T_CRC, 4);
   memcpy(&flags, trl + T_FLAGS, 4);
+  memcpy(&clen, trl + T_CLEN, 4);
   if (memcmp(trl, MAGIC, 8) != 0 || plen == 0 || plen > MAX_OBJECT || mlen > MAX_OBJECT ||
-      tlen > KEY_TEXT_MAX || plen + pad_of(plen) + mlen + tlen != body)
+      tlen > KEY_TEXT_MAX || !clen || clen > CC_LINE_MAX ||
+      plen + pad_of(plen) + mlen + tlen + clen != body)
     return CIS_EHASH;
   if (want && (memcmp(trl + T_KEY, want->key, 32) != 0 || mlen != want->nbytes ||
                tlen != want->tlen))
     return CIS_EHASH;
-  if (want && (flags & F_CRC) && crc_ok()) return check_read(fd, want, plen, crc, sn);
+  if (want && (flags & F_CRC) && crc_ok()) {
+    cis_result rc = check_read(fd, want, plen, clen, crc, sn);
+    if (rc != CIS_EUNSUPPORTED) return rc;
+    if (sn) sn->rc = CIS_EUNSUPPORTED; /* a long compiler's line: checked below, dlopen loads */
+  }
   uint8_t *p = mmap(NULL, body, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
   const uint8_t *mod = p + plen + pad_of(plen), *text = mod + mlen;
   cis_result rc = CIS_OK;
   if (want) {
-    if ((mlen && memcmp(mod, want->bytes, mlen) != 0) || memcmp(text, want->text, tlen) != 0)
+    if ((mlen && memcmp(mod, want->bytes, mlen) != 0) || memcmp(text, want->text, tlen) != 0 ||
+        !cc_line_ok(want, (const char *)text + tlen, clen))
       rc = CIS_EHASH;
   } else {
     uint8_t name[32];
@@ -907,7 +1007,7 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   memcpy(trl + T_KEY, j->k.key, 32);
   memcpy(trl + T_MOD, j->k.mod, 32);
   uint64_t plen = len, mlen = j->k.nbytes;
-  uint32_t tlen = (uint32_t)j->k.tlen, crc = 0, flags = 0;
+  uint32_t tlen = (uint32_t)j->k.tlen, clen = (uint32_t)j->k.cclen, crc = 0, flags = 0;
   static const uint8_t zeros[PAD];
   uint64_t pad = pad_of(len);
   if (crc_ok()) {
@@ -919,6 +1019,7 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   memcpy(trl + T_TLEN, &tlen, 4);
   memcpy(trl + T_CRC, &crc, 4);
   memcpy(trl + T_FLAGS, &flags, 4);
+  memcpy(trl + T_CLEN, &clen, 4);
   memcpy(trl + T_VER, CIS_VERSION_STRING, strnlen(CIS_VERSION_STRING, 15));
   cis_result rc = checksum(so, len, trl + T_SUM, msg, cap);
   int fd = rc == CIS_OK ? open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
@@ -926,6 +1027,7 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
     bool ok = fd >= 0 && write_all(fd, so, len) && write_all(fd, zeros, (size_t)pad) &&
               write_all(fd, j->k.bytes, mlen) &&
               write_all(fd, (const uint8_t *)j->k.text, tlen) &&
+              write_all(fd, (const uint8_t *)j->k.ccline, clen) &&
               write_all(fd, trl, sizeof trl) && fsync(fd) == 0;
     if (fd >= 0) ok = close(fd) == 0 && ok;
     if (!ok || rename(j->tpath, j->path) != 0) {
@@ -1028,6 +1130,14 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   j->keep_c = getenv("CIS_AOT_KEEP_C") != NULL;
   snprintf(j->dir, sizeof j->dir, "%s", dir);
   snprintf(j->cc, sizeof j->cc, "%s", cc->path);
+  int cl = snprintf(j->ccline, sizeof j->ccline, "cc %s %s\n", cc->path, cc->ident);
+  if (cl < 0 || (size_t)cl >= sizeof j->ccline || strlen(cc->path) >= sizeof j->cc) {
+    setmsg(msg, cap, "the C compiler's path is too long (%zu bytes) for the cache", strlen(cc->path));
+    cis__aot_job_free(j);
+    return CIS_ETOOBIG;
+  }
+  j->k.ccline = j->ccline;
+  j->k.cclen = (size_t)cl;
   /* Names no other process or thread uses (pid, sequence number). */
   static atomic_uint seq;
   unsigned n = atomic_fetch_add(&seq, 1);
@@ -1263,17 +1373,28 @@ static cis_result map_own(int fd, const seen *sn, cis__aot_loaded *l, const char
  * dynamic loader (elf.c; every object without SIMD functions) is mapped
  * by cis, others are dlopened. Returns CIS_ENOTFOUND when absent,
  * CIS_EHASH when unsound. */
+/* Opens the entry at path into *fd and checks it for key k (trl and sn
+ * as check_entry fills them). Returns CIS_ENOTFOUND when absent,
+ * CIS_EHASH when unsound (*fd is then open all the same, or -1). */
+static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t trl[TRL_SIZE],
+                               seen *sn, char *msg, size_t cap) {
+  struct stat st;
+  *fd = -1;
+  if (stat(path, &st) != 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
+  *fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (*fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
+  cis_result rc = crc_ok() ? check_load(*fd, (uint64_t)st.st_size, k, trl, sn) : CIS_EUNSUPPORTED;
+  if (rc == CIS_EUNSUPPORTED) rc = check_entry(*fd, k, trl, sn, msg, cap);
+  return rc;
+}
+
 static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
                              size_t cap) {
   if ((*out = loaded_find(k))) return CIS_OK;
-  struct stat st;
-  if (stat(path, &st) != 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
+  int fd;
   uint8_t trl[TRL_SIZE];
   seen sn;
-  cis_result rc = crc_ok() ? check_load(fd, (uint64_t)st.st_size, k, trl, &sn) : CIS_EUNSUPPORTED;
-  if (rc == CIS_EUNSUPPORTED) rc = check_entry(fd, k, trl, &sn, msg, cap);
+  cis_result rc = open_checked(path, k, &fd, trl, &sn, msg, cap);
   /* What the entry was checked to be, for loaded_find: a copy rather than
    * the entry's mapping kept (a mapping more costs every later look at
    * /proc/self/maps). */
@@ -1341,14 +1462,12 @@ bool cis__aot_compiler_present(char *msg, size_t cap) {
  * the interpreter's start is one more page fault (docs/aot.md, Cached
  * start). */
 typedef struct where {
-  cis__aot_cc cc;   /* the compiler, part of the key */
   key k;            /* the module's key */
   char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named */
   size_t dlen;      /* length of DIR in path */
 } where;
 
 static void where_free(where *w) {
-  cis__aot_cc_free(&w->cc);
   key_free(&w->k);
   free(w->path);
   w->path = NULL;
@@ -1360,8 +1479,7 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
   w->path = NULL;
   load_env e;
   load_env_read(&e);
-  cis_result rc = find_cc(e.cc, &w->cc, msg, cap);
-  if (rc == CIS_OK) rc = make_key(m, &e, &w->cc, &w->k, msg, cap);
+  cis_result rc = make_key(m, &e, &w->k, msg, cap);
   if (rc != CIS_OK) return rc;
   w->path = cache_dir_dup(&e, sizeof w->k.name + 5);
   if (w->path) {
@@ -1375,7 +1493,14 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
 
 bool cis__aot_cached(const cis__module *m) {
   where w;
-  bool ok = locate(m, &w, NULL, 0) == CIS_OK && w.path && access(w.path, R_OK) == 0;
+  bool ok = locate(m, &w, NULL, 0) == CIS_OK && w.path;
+  if (ok) { /* sound, not only there: an entry of a replaced compiler has this name too */
+    int fd;
+    uint8_t trl[TRL_SIZE];
+    seen sn;
+    ok = open_checked(w.path, &w.k, &fd, trl, &sn, NULL, 0) == CIS_OK;
+    if (fd >= 0) close(fd);
+  }
   where_free(&w);
   return ok;
 }
@@ -1410,7 +1535,10 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   cis_result rc = cache ? CIS_OK : temp_dir(dir, sizeof dir, msg, cap);
   if (rc != CIS_OK) return rc;
   cis__aot_job *j = NULL;
-  rc = job_new(m, &w->cc, &w->k, cache, dir, &j, msg, cap);
+  cis__aot_cc cc;
+  rc = cis__aot_find_cc(&cc, msg, cap);
+  if (rc == CIS_OK) rc = job_new(m, &cc, &w->k, cache, dir, &j, msg, cap);
+  cis__aot_cc_free(&cc);
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
@@ -1454,7 +1582,10 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
       setmsg(msg, cap, "no writable cache folder to compile into");
       rc = CIS_EIO;
     } else {
-      rc = job_new(m, &w.cc, &w.k, true, dir, out, msg, cap);
+      cis__aot_cc cc;
+      rc = cis__aot_find_cc(&cc, msg, cap);
+      if (rc == CIS_OK) rc = job_new(m, &cc, &w.k, true, dir, out, msg, cap);
+      cis__aot_cc_free(&cc);
     }
   }
   where_free(&w);

@@ -325,6 +325,23 @@ static bool enqueue(cis_module *mod, tier_mod *t) {
   return ok;
 }
 
+/* Whether engine e can queue compiles: a C compiler is there. Asked when
+ * a module first needs a compile rather than when the engine is made (a
+ * cached start would walk PATH for nothing), once per engine; when there
+ * is none, said once per process on stderr, and modules without compiled
+ * code in the cache stay on the baseline. */
+static bool can_compile(cis_engine *e) {
+  static atomic_bool said;
+  int known = atomic_load(&e->compiler);
+  if (known) return known > 0;
+  char why[256];
+  bool there = cis__aot_compiler_present(why, sizeof why);
+  atomic_store(&e->compiler, there ? 1 : -1);
+  if (!there && !atomic_exchange(&said, true))
+    fprintf(stderr, "cis: engine auto runs on the interpreter: %s\n", why);
+  return there;
+}
+
 /* --------------------------------------------------------------- ops */
 
 /* tier_data of a module whose cache lookup (tier_prepare_known) found
@@ -354,7 +371,7 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
   if (rc == CIS_OK) {
     atomic_store(&t->code, code);
     atomic_store(&t->state, CIS__TIER_COMPILED);
-  } else if (rc == CIS_ENOTFOUND && enqueue(mod, t)) {
+  } else if (rc == CIS_ENOTFOUND && can_compile(mod->engine) && enqueue(mod, t)) {
     atomic_store(&t->state, CIS__TIER_QUEUED);
   } else {
     atomic_store(&t->state, CIS__TIER_BASE);

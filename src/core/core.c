@@ -40,23 +40,11 @@ void cis_engine_config_default(cis_engine_config *c) {
   memset(c, 0, sizeof *c);
   cis_limits_default(&c->limits);
   /* CIS_ENGINE picks the default engine (the test suite runs on "interp"
-   * and its compiled pass on "aot" this way); "auto" when unset, which is
-   * the interpreter when no C compiler is there (resolve_auto). */
+   * and its compiled pass on "aot" this way); "auto" when unset, which
+   * keeps modules on the interpreter when no C compiler is there
+   * (src/aot/tier.c). */
   const char *env = getenv("CIS_ENGINE");
   c->engine = env && *env ? env : cis__tier_ops.name;
-}
-
-/* "auto": tiering (the interpreter at once, compiled code once compiled
- * in the background or found in the cache: src/aot/tier.c) when a C
- * compiler is there, else the interpreter, said once per process on
- * stderr. */
-static const char *resolve_auto(void) {
-  static atomic_bool said;
-  char why[256];
-  if (cis__aot_compiler_present(why, sizeof why)) return cis__tier_ops.name;
-  if (!atomic_exchange(&said, true))
-    fprintf(stderr, "cis: engine auto runs on the interpreter: %s\n", why);
-  return cis__interp_ops.name;
 }
 
 cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
@@ -69,10 +57,9 @@ cis_result cis_engine_new(const cis_engine_config *cfg, cis_engine **out) {
     cis_engine_config_default(&def);
     cfg = &def;
   }
-  if (cfg->engine && !strcmp(cfg->engine, "auto")) {
-    def = *cfg;
-    def.engine = resolve_auto();
-    cfg = &def;
-  }
+  /* "auto" is tiering (src/aot/tier.c): the interpreter at once, compiled
+   * code once found in the cache or compiled in the background; whether
+   * a C compiler is there is asked when a module first needs a compile,
+   * not here (a cached start would walk PATH for nothing). */
   return cis__engine_create(cfg, out);
 }

@@ -76,6 +76,9 @@ struct cis_engine {
   cis__handle hdr;              /* errors of module load/instantiate, per thread */
   cis_engine_config cfg;        /* copied at creation */
   const cis__engine_ops *ops;   /* the execution engine in use */
+  /* Tiering (src/aot/tier.c): whether a C compiler is there, asked when
+   * the first module needs a compile: 0 not yet, 1 yes, -1 no. */
+  atomic_int compiler;
 };
 
 /* Canonical id of a function type (interned; thread safe). Ids are the

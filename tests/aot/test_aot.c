@@ -390,10 +390,12 @@ static void cache_swapped_entry_is_recompiled(void **state) {
 static int run_child(const char *which);
 
 /* An entry's trailer (src/aot/cache.c): its last 160 bytes; the entry's
- * name at 8 (32 bytes), the key text's length at 136 (u32). */
+ * name at 8 (32 bytes), the key text's length at 136 (u32), the length of
+ * the compiler's line that follows the key text at 148 (u32). */
 #define TRL_SIZE 160
 #define T_KEY 8
 #define T_TLEN 136
+#define T_CLEN 148
 
 static void read_trailer(const char *p, uint8_t trl[TRL_SIZE]) {
   FILE *f = fopen(p, "rb");
@@ -442,8 +444,20 @@ static void cache_name_collision_is_not_loaded(void **state) {
   cis_engine_free(e);
 }
 
+/* The entry at p is unsound: the next run compiles and replaces it. */
+static void recompiled_after(cis_engine *e, const char *p, long off) {
+  struct stat before, after;
+  flip_byte(p, off);
+  assert_int_equal(stat(p, &before), 0);
+  assert_int_equal(run_f(e, "one"), 1);
+  assert_int_equal(stat(p, &after), 0);
+  assert_true(after.st_ino != before.st_ino);
+}
+
 /* The module's bytes and the key text stored in an entry are compared in
- * full: a byte of either changed makes the entry unsound. */
+ * full, and its compiler's line ("cc PATH IDENT") must name a compiler
+ * that is there with that identity: a byte of any of them changed makes
+ * the entry unsound. */
 static void cache_corrupt_module_copy_or_key_text_is_recompiled(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
@@ -452,21 +466,22 @@ static void cache_corrupt_module_copy_or_key_text_is_recompiled(void **state) {
   cache_entry(p, sizeof p, 1);
   uint8_t trl[TRL_SIZE];
   read_trailer(p, trl);
-  uint32_t tlen;
+  uint32_t tlen, clen;
   memcpy(&tlen, trl + T_TLEN, 4);
-  struct stat before, after;
+  memcpy(&clen, trl + T_CLEN, 4);
+  assert_true(clen > 10);
+  const long line = -(long)(TRL_SIZE + clen); /* the compiler's line, from the end */
   /* The last byte of the module copy, just before the key text. */
-  flip_byte(p, -(long)(TRL_SIZE + tlen + 1));
-  assert_int_equal(stat(p, &before), 0);
-  assert_int_equal(run_f(e, "one"), 1);
-  assert_int_equal(stat(p, &after), 0);
-  assert_true(after.st_ino != before.st_ino);
+  recompiled_after(e, p, line - (long)tlen - 1);
   /* A byte of the key text. */
-  flip_byte(p, -(long)(TRL_SIZE + tlen / 2));
-  assert_int_equal(stat(p, &before), 0);
-  assert_int_equal(run_f(e, "one"), 1);
-  assert_int_equal(stat(p, &after), 0);
-  assert_true(after.st_ino != before.st_ino);
+  recompiled_after(e, p, line - (long)tlen / 2);
+  /* The compiler's line: its "cc ", a byte of its path (another file, or
+   * none), the last digit of its identity (the compiler's mtime), its
+   * newline. */
+  recompiled_after(e, p, line);
+  recompiled_after(e, p, line + 4);
+  recompiled_after(e, p, -(long)TRL_SIZE - 2);
+  recompiled_after(e, p, -(long)TRL_SIZE - 1);
   cis_engine_free(e);
 }
 
@@ -778,12 +793,21 @@ static void cache_list_and_prune_find_corrupt_entries(void **state) {
   cis_engine_free(e);
 }
 
+/* Without a compiler, auto keeps a module that has no compiled code on
+ * the interpreter (it asks for the compiler only then, not when the
+ * engine is made). */
 static void auto_without_compiler_runs_on_interpreter(void **state) {
   (void)state;
   setenv("CIS_CC", "/nonexistent/cc", 1);
   cis_engine *e = engine("auto");
-  assert_string_equal(e->ops->name, "interp");
+  assert_string_equal(e->ops->name, "auto");
+  assert_int_equal(atomic_load(&e->compiler), 0); /* not asked yet */
+  cis_module *m0 = load_ok(e, "one");
+  assert_int_equal(cis__tier_state(m0), CIS__TIER_BASE);
+  assert_int_equal(atomic_load(&e->compiler), -1);
+  cis_module_free(m0);
   assert_int_equal(run_f(e, "one"), 1);
+  cache_entry(NULL, 0, 0);
   cis_engine_free(e);
   unsetenv("CIS_CC");
   e = engine("auto"); /* with one: tiering, and the compile fills the cache */
@@ -796,8 +820,8 @@ static void auto_without_compiler_runs_on_interpreter(void **state) {
 }
 
 
-/* Without CIS_ENGINE the default engine is auto: tiering with a C
- * compiler, the interpreter (said once) without. */
+/* Without CIS_ENGINE the default engine is auto: tiering, which without
+ * a C compiler keeps modules on the interpreter (said once). */
 static void engine_default_is_auto_with_a_compiler_else_interp(void **state) {
   (void)state;
   const char *was = getenv("CIS_ENGINE");
@@ -813,7 +837,10 @@ static void engine_default_is_auto_with_a_compiler_else_interp(void **state) {
   cis_engine_free(e);
   setenv("CIS_CC", "/nonexistent/cc", 1);
   assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
-  assert_string_equal(e->ops->name, "interp");
+  assert_string_equal(e->ops->name, "auto");
+  cis_module *m = load_ok(e, "one");
+  assert_int_equal(cis__tier_state(m), CIS__TIER_BASE);
+  cis_module_free(m);
   assert_int_equal(run_f(e, "one"), 1);
   cis_engine_free(e);
   unsetenv("CIS_CC");

@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "cis/cis.h"
+#include "aot/aot_ops.h"
 #include "aot_test.h"
 #include "wasm/module.h"
 
@@ -208,13 +209,50 @@ static int entry_mappings(void) {
   return n;
 }
 
-/* The compiler's identity is part of the key (issue 12: the compiler's
- * identity and flags): the file CIS_CC or PATH names, its device, inode,
- * size and mtime. The same compiler loads its entry with one stat of the
- * compiler, one of the entry and one mapping (its one segment of code:
- * the dynamic table after it is not mapped, no span is reserved around
- * it); the compiler replaced (an upgrade: here another mtime) finds no
- * entry and compiles anew; and without a compiler the compiled engine
+/* The module of load(e, k, ...) decoded and validated for the cache's
+ * own look-up (cis__aot_cached). */
+static cis__module *internal_module(uint8_t k) {
+  uint8_t b[sizeof mod_bytes];
+  memcpy(b, mod_bytes, sizeof b);
+  b[K_AT] = k;
+  cis__module *m = NULL;
+  cis__diag d;
+  memset(&d, 0, sizeof d);
+  assert_int_equal(cis__module_decode(b, sizeof b, &m, &d), CIS_OK);
+  assert_int_equal(__real_cis__module_validate(m, &d), CIS_OK);
+  return m;
+}
+
+/* The one entry in the cache folder, into path (cap bytes). */
+static void the_entry(char *path, size_t cap) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  path[0] = 0;
+  for (struct dirent *de; (de = readdir(d));)
+    if (strstr(de->d_name, ".cso")) snprintf(path, cap, "%s/%s", dir, de->d_name);
+  closedir(d);
+  assert_true(path[0] != 0);
+}
+
+static ino_t inode_of(const char *path) {
+  struct stat st;
+  assert_int_equal(__real_stat(path, &st), 0);
+  return st.st_ino;
+}
+
+/* The compiler's identity is part of what an entry is for (issue 12: the
+ * compiler's identity and flags): the key names the compiler asked for
+ * (CIS_CC or cc) and the entry records the file that built it, with its
+ * device, inode, size and mtime. The same compiler loads its entry with
+ * one stat of the compiler (the recorded path: no walk along PATH), one
+ * of the entry and one mapping (its one segment of code: the dynamic
+ * table after it is not mapped, no span is reserved around it); the
+ * compiler replaced (an upgrade: here another mtime) makes the entry
+ * unsound, for a load and for tiering's look-up alike, and it is compiled
+ * again; an entry whose compiler is still in place loads though PATH no
+ * longer finds a compiler; and with the compiler gone the compiled engine
  * fails with the missing compiler's error, cached module or not. */
 static void aot_cache_key_holds_the_compilers_identity(void **state) {
   (void)state;
@@ -234,29 +272,50 @@ static void aot_cache_key_holds_the_compilers_identity(void **state) {
   int se = atomic_load(&stats_entry), so = atomic_load(&stats_other);
   assert_int_equal(load(e, 12, &m), CIS_OK);
   assert_int_equal(atomic_load(&stats_entry) - se, 1);
-  assert_int_equal(atomic_load(&stats_other) - so, 1); /* the compiler named by CIS_CC */
+  assert_int_equal(atomic_load(&stats_other) - so, 1); /* the compiler the entry names */
   assert_int_equal(entry_mappings(), 1);
   assert_int_equal(add(m, 40, 2), 42);
   cis_module_free(m);
   assert_int_equal(cache_entries(), 1);
-  /* The compiler replaced: its identity, so the key, is another. */
+  /* The compiler replaced: the entry is unsound, compiled again. */
+  char entry[600];
+  the_entry(entry, sizeof entry);
+  ino_t was = inode_of(entry);
+  cis__module *im = internal_module(12);
+  assert_true(cis__aot_cached(im));
   const struct timespec when[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
   assert_int_equal(utimensat(AT_FDCWD, cc, when, 0), 0);
+  assert_false(cis__aot_cached(im)); /* tiering's hand-over compiles it then */
+  int v = atomic_load(&validations);
   assert_int_equal(load(e, 12, &m), CIS_OK);
-  assert_int_equal(cache_entries(), 2);
+  assert_int_equal(atomic_load(&validations), v + 1); /* not a known module: a compile */
+  assert_int_equal(cache_entries(), 1);
+  assert_true(inode_of(entry) != was);
+  assert_true(cis__aot_cached(im));
   assert_int_equal(add(m, 40, 2), 42);
   cis_module_free(m);
-  unsetenv("CIS_CC");
-  /* No compiler on PATH: the module cached under gcc fails all the same. */
-  assert_int_equal(load(e, 12, &m), CIS_OK); /* compiles with the PATH's cc */
-  cis_module_free(m);
-  const char *was = getenv("PATH");
+  /* PATH finds no compiler: the entry built by CIS_CC's, unchanged, loads. */
+  const char *path = getenv("PATH");
   char saved[4096];
-  snprintf(saved, sizeof saved, "%s", was ? was : "");
+  snprintf(saved, sizeof saved, "%s", path ? path : "");
   setenv("PATH", "/nonexistent/1:/nonexistent/2", 1);
+  was = inode_of(entry);
+  v = atomic_load(&validations);
+  assert_int_equal(load(e, 12, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v);
+  assert_int_equal(inode_of(entry), was);
+  cis_module_free(m);
+  /* The compiler gone: the cached module fails with its error. */
+  assert_int_equal(unlink(cc), 0);
+  assert_false(cis__aot_cached(im));
+  assert_int_equal(load(e, 12, &m), CIS_EUNSUPPORTED);
+  assert_non_null(strstr(cis_errmsg(e), "gcc"));
+  /* And so does cc along a PATH without one. */
+  unsetenv("CIS_CC");
   assert_int_equal(load(e, 12, &m), CIS_EUNSUPPORTED);
   assert_non_null(strstr(cis_errmsg(e), "gcc"));
   setenv("PATH", saved, 1);
+  cis__module_free(im);
   cis_engine_free(e);
 }
 
