@@ -8,8 +8,8 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http or
-#            aot_elf
+#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http,
+#            aot_elf or aot_entry
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -21,7 +21,8 @@
 # from fuzz/wat/*.wat and the suite's *.wat files; http's (requests, see
 # fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from the
 # compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
-# ~/.local/share/cis/cache) and a few of the system's shared libraries.
+# ~/.local/share/cis/cache) and a few of the system's shared libraries;
+# aot_entry's (whole cache entries) from those caches' entries.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -37,8 +38,8 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf)" >&2; exit 2 ;;
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -109,6 +110,16 @@ elif [ "$target" = aot_elf ]; then
   for f in "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
     "${HOME:-/nonexistent}"/.local/share/cis/cache/* /lib/x86_64-linux-gnu/libm.so.6 \
     /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0; do
+    [ -f "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = aot_entry ]; then
+  # Whole cache entries (KEY.cso): this machine's key text, so a seed
+  # reaches the compiler's line and the checksum.
+  dict=
+  for f in "${CIS_AOT_CACHE:-/nonexistent}"/*.cso "${CIS_HOME:-/nonexistent}"/cache/*.cso \
+    "${HOME:-/nonexistent}"/.local/share/cis/cache/*.cso; do
     [ -f "$f" ] || continue
     dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"

@@ -42,6 +42,11 @@ void cis__aot_test_load_copy(bool on);
 /* Tests: write and check cache entries as on a CPU without a crc32
  * instruction (the object's BLAKE2b is then what a load checks). */
 void cis__aot_test_no_crc(bool on);
+/* Fuzzing (fuzz/fuzz_aot_entry.c): checks the cache entry open as fd as a
+ * load of the module bytes mod would (its key under this environment)
+ * and as `cis cache list` does; maps and runs nothing. Returns the load's
+ * verdict: CIS_OK (sound), CIS_EHASH (unsound), CIS_ENOTFOUND, CIS_EIO. */
+cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen);
 /* Tests: while held, the worker starts no compile. */
 void cis__tier_hold(bool hold);
 /* Lets the worker finish the queue, then joins it (run at exit; no

@@ -1635,6 +1635,30 @@ pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {
   }
   _exit(failed);
 }
+cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
+  cis__module m;
+  memset(&m, 0, sizeof m);
+  m.bytes = (uint8_t *)(uintptr_t)mod; /* make_key only reads them */
+  m.nbytes = mlen;
+  load_env e;
+  load_env_read(&e);
+  key k;
+  cis_result rc = make_key(&m, &e, &k, NULL, 0);
+  if (rc != CIS_OK) return rc;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  int own;
+  uint8_t trl[TRL_SIZE];
+  seen sn;
+  rc = open_checked(path, &k, &own, trl, &sn, NULL, 0);
+  if (own >= 0) {
+    check_entry(own, NULL, trl, NULL, NULL, 0); /* as a listing does */
+    close(own);
+  }
+  key_free(&k);
+  return rc;
+}
+
 /* ------------------------------------------------------ housekeeping */
 
 cis_result cis_cache_dir(char *buf, size_t cap) {

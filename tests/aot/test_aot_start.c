@@ -319,6 +319,60 @@ static void aot_cache_key_holds_the_compilers_identity(void **state) {
   cis_engine_free(e);
 }
 
+/* A compiler at a path longer than a load keeps on its stack (its line
+ * is checked through a mapping of the entry, and the object dlopened):
+ * the entry still loads from the cache, compiling nothing, and a byte of
+ * that long line changed still makes it unsound. */
+static void aot_long_compiler_path_loads_from_the_cache(void **state) {
+  (void)state;
+  char dir[600], cc[700];
+  snprintf(dir, sizeof dir, "%s", home);
+  for (int i = 0; i < 6; i++) { /* six folders of 50 characters: a path of 300+ */
+    size_t l = strlen(dir);
+    snprintf(dir + l, sizeof dir - l, "/%050d", i);
+    assert_int_equal(mkdir(dir, 0700), 0);
+  }
+  snprintf(cc, sizeof cc, "%s/cc", dir);
+  FILE *f = fopen(cc, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\nexec gcc \"$@\"\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(chmod(cc, 0755), 0);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, 13, &m), CIS_OK); /* compiles */
+  cis_module_free(m);
+  char entry[600];
+  the_entry(entry, sizeof entry);
+  ino_t was = inode_of(entry);
+  int v = atomic_load(&validations);
+  assert_int_equal(load(e, 13, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v); /* from the cache */
+  assert_int_equal(add(m, 40, 2), 42);
+  cis_module_free(m);
+  assert_int_equal(inode_of(entry), was);
+  /* The line's path, 30 bytes in: another file, so unsound. */
+  FILE *g = fopen(entry, "r+b");
+  assert_non_null(g);
+  uint32_t clen;
+  assert_int_equal(fseek(g, -160 + 148, SEEK_END), 0);
+  assert_int_equal(fread(&clen, 1, 4, g), 4);
+  assert_true(clen > 300);
+  assert_int_equal(fseek(g, -160 - (long)clen + 30, SEEK_END), 0);
+  int c = fgetc(g);
+  assert_int_equal(fseek(g, -160 - (long)clen + 30, SEEK_END), 0);
+  fputc(c == 'x' ? 'y' : 'x', g);
+  assert_int_equal(fclose(g), 0);
+  assert_int_equal(load(e, 13, &m), CIS_OK); /* compiled again */
+  assert_int_equal(atomic_load(&validations), v + 1);
+  assert_true(inode_of(entry) != was);
+  assert_int_equal(add(m, 1, 2), 3);
+  cis_module_free(m);
+  unsetenv("CIS_CC");
+  cis_engine_free(e);
+}
+
 /* In a fresh process (so that the main thread's stack is looked up for
  * the first time): a call on the main thread finds the stack's bound
  * without pthread_getattr_np (which reads /proc/self/maps there), and
@@ -375,6 +429,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_entry_shorter_than_its_stat_is_loaded_under_the_lock,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cache_key_holds_the_compilers_identity, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_long_compiler_path_loads_from_the_cache, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
