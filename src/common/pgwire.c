@@ -5,7 +5,9 @@
  * collect every result of a query, and classify a failed result's
  * SQLSTATE. Every wait is a poll() on PQsocket bounded by the caller's
  * deadline, so no wait outlasts it (libpq's own host name lookup, which
- * PQconnectStartParams does blocking, is outside our reach).
+ * PQconnectStartParams does blocking, is outside our reach). A wait for a
+ * query's result first spins for up to CIS_PG_SPIN_US microseconds,
+ * within the same deadline, before it sleeps in poll().
  *
  * It reports what happened and leaves the decisions to the backend: a
  * timeout does not cancel or drop anything here, because the two backends
@@ -20,8 +22,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/internal.h"
 
@@ -134,18 +141,131 @@ static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
   return CIS__PGWIRE_DONE;
 }
 
+/* ------------------------------------------- spinning before sleeping
+ *
+ * A round trip to a server close by (loopback, the same rack) takes tens
+ * of microseconds, and a client that sleeps in poll() for it about doubles
+ * that: its CPU goes idle, and waking it (on a virtual machine, a halt and
+ * a wake-up of the virtual CPU) costs as much as the trip itself. So the
+ * wait for a result first spins on PQconsumeInput + PQisBusy for a short
+ * budget, and sleeps only when the answer is not in by then: a slow
+ * statement costs the budget's CPU once, a quick one loses no time.
+ *
+ * That holds while a CPU is free. When every CPU is busy, the spinning
+ * client holds one that the server (or the process's other threads) is
+ * waiting for, and a round trip takes about twice as long as with a
+ * sleep. So a spin that runs out its budget having lost the CPU to
+ * another task (the thread's involuntary context switches moved) turns
+ * spinning off for the next SPIN_SKIP_WAITS waits of the process. */
+
+/* The budget when CIS_PG_SPIN_US does not give one (docs/bench.md,
+ * "PostgreSQL: waiting for a result without sleeping"), and the most it
+ * may give: beyond a millisecond the CPU burnt buys nothing a sleep does
+ * not. */
+#define SPIN_US_DEFAULT 200u
+#define SPIN_US_MAX 1000u
+/* Waits that sleep at once after a spin found the CPUs contended: one in
+ * SPIN_SKIP_WAITS + 1 tries again, so a machine that quietens down is
+ * noticed within a few milliseconds of round trips, and one that stays
+ * busy pays for a failed spin once in that many. */
+#define SPIN_SKIP_WAITS 64u
+
+unsigned cis__pgwire_spin_parse(const char *s, long ncpus) {
+  /* On one CPU a spinning client keeps everything else off it: a server
+   * on the same machine could not run to answer, nor could the process's
+   * other threads, so the spin would only delay what it waits for. (-1,
+   * sysconf not knowing, is taken as one.) */
+  if (ncpus <= 1) return 0;
+  if (!s || !*s) return SPIN_US_DEFAULT;
+  unsigned v = 0;
+  for (const char *p = s; *p; p++) {
+    if (*p < '0' || *p > '9') return SPIN_US_DEFAULT; /* a sign, a space, a unit, garbage */
+    if (v <= SPIN_US_MAX) v = v * 10 + (unsigned)(*p - '0'); /* saturates, never wraps */
+  }
+  return v > SPIN_US_MAX ? SPIN_US_MAX : v;
+}
+
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+static atomic_uint spin_us;   /* the budget in µs; set once, or by cis__pgwire_spin_set */
+static atomic_uint spin_skip; /* waits left that sleep without a spin */
+
+static void spin_read(void) {
+  atomic_store_explicit(&spin_us,
+                        cis__pgwire_spin_parse(getenv("CIS_PG_SPIN_US"),
+                                               sysconf(_SC_NPROCESSORS_ONLN)),
+                        memory_order_relaxed);
+}
+
+unsigned cis__pgwire_spin_us(void) {
+  pthread_once(&spin_once, spin_read);
+  return atomic_load_explicit(&spin_us, memory_order_relaxed);
+}
+
+void cis__pgwire_spin_set(unsigned us) {
+  pthread_once(&spin_once, spin_read); /* so that the first read does not undo this */
+  atomic_store_explicit(&spin_us, us > SPIN_US_MAX ? SPIN_US_MAX : us, memory_order_relaxed);
+  atomic_store_explicit(&spin_skip, 0, memory_order_relaxed);
+}
+
+/* The calling thread's involuntary context switches (preempted, or its
+ * CPU given to another task), or 0 when they cannot be read. */
+static long nivcsw(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_THREAD, &ru) == 0 ? ru.ru_nivcsw : 0;
+}
+
+/* Reads what has arrived until a result can be read without blocking, for
+ * at most the spin budget and never past until. Returns DONE (whether or
+ * not the result came: await_result sleeps for the rest) or LOST.
+ *
+ * Only the wait for a result spins. A flush (push) waits for the server
+ * to read a large value out of the socket's buffer, and a connect for
+ * several exchanges and the server's start of a backend process: neither
+ * ends within a spin's microseconds, and a connect is not on a hot path. */
+static cis__pgwire_outcome spin_for_result(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+  if (!cis__pq.isBusy(pg)) return CIS__PGWIRE_DONE;
+  uint64_t budget_ns = (uint64_t)cis__pgwire_spin_us() * 1000u;
+  if (budget_ns == 0) return CIS__PGWIRE_DONE;
+  /* A count shared by every thread: a lost race only spins once more. */
+  unsigned skip = atomic_load_explicit(&spin_skip, memory_order_relaxed);
+  if (skip && atomic_compare_exchange_strong_explicit(&spin_skip, &skip, skip - 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+    return CIS__PGWIRE_DONE;
+  long switched = nivcsw();
+  uint64_t now = cis__now_ns();
+  uint64_t stop = until > now && until - now > budget_ns ? now + budget_ns : until;
+  /* The clock first: past the deadline nothing is read, and the wait
+   * reports the timeout as it would without a spin. */
+  for (; now < stop; now = cis__now_ns()) {
+    if (!cis__pq.consumeInput(pg))
+      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+    if (!cis__pq.isBusy(pg)) return CIS__PGWIRE_DONE;
+    /* One system call when nothing else wants this CPU. When something
+     * does (the server, woken onto this CPU by the query), it runs now
+     * rather than at the end of the spin, and the switch shows the
+     * contention. */
+    sched_yield();
+  }
+  if (nivcsw() != switched)
+    atomic_store_explicit(&spin_skip, SPIN_SKIP_WAITS, memory_order_relaxed);
+  return CIS__PGWIRE_DONE;
+}
+
 /* Waits, within until, until the next result can be read without
- * blocking. A wait reports into a report of its own, so a failed result
- * already noted keeps its words. */
+ * blocking: a spin first, then poll(). A wait reports into a report of
+ * its own, so a failed result already noted keeps its words. */
 static cis__pgwire_outcome await_result(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+  cis__pgwire_outcome o = spin_for_result(pg, until, rep);
+  if (o != CIS__PGWIRE_DONE) return o;
   while (cis__pq.isBusy(pg)) {
     cis__pgwire_report w;
-    cis__pgwire_outcome o = cis__pgwire_wait(pg, POLLIN, until, &w);
+    o = cis__pgwire_wait(pg, POLLIN, until, &w);
     if (o != CIS__PGWIRE_DONE) return note(rep, o, w.what, w.msg);
     if (!cis__pq.consumeInput(pg)) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
   }
   return CIS__PGWIRE_DONE;
 }
+
 /* libpq's default receiver prints the server's notices and warnings on
  * stderr, which is the embedder's: a library keeps quiet. A notice is never
  * an error (those come back as results), so it goes nowhere. */

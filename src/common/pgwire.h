@@ -155,6 +155,27 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
 cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
                                                  PGresult **out, cis__pgwire_report *rep);
 
+/* The spin budget of a wait for a result, in microseconds: how long
+ * cis__pgwire_collect and cis__pgwire_collect_pipeline read what arrives
+ * before they sleep in poll() (always within their deadline). Read once
+ * per process from CIS_PG_SPIN_US by cis__pgwire_spin_parse. A spin that
+ * runs out its budget while another task wanted its CPU turns spinning
+ * off for the process's next 64 waits: with no CPU to spare, it would
+ * hold the one the server needs. */
+unsigned cis__pgwire_spin_us(void);
+
+/* The budget CIS_PG_SPIN_US = s gives with ncpus CPUs online: 0 on one
+ * CPU (or ncpus < 1), whatever s says; the default (200) when s is NULL,
+ * empty or not all decimal digits (a sign, a space, a unit); at most
+ * 1000, so larger values, however long, are capped there. 0 turns the
+ * spin off. */
+unsigned cis__pgwire_spin_parse(const char *s, long ncpus);
+
+/* Sets the budget for the rest of the process (capped at 1000 µs),
+ * whatever CIS_PG_SPIN_US said, and turns spinning back on if contention
+ * had turned it off: for tests. */
+void cis__pgwire_spin_set(unsigned us);
+
 /* Asks the server to cancel the statement running on pg, without waiting:
  * the cancel request is sent from a detached thread, because libpq's
  * PQcancel connects to the server blocking, which against an unreachable

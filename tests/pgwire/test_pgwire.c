@@ -9,17 +9,24 @@
  * for the next message succeeds (a failed read must not pass for an empty
  * one); a success before a failure is not handed out; SQLSTATEs map to
  * their classes; a timeout or a lost connection after a failure still
- * reports that failure; connect's own outcomes. The backends' mapping of
- * these outcomes to their errors is tested by their own suites on a real
- * server (tests/kv, tests/vfsdb).
+ * reports that failure; connect's own outcomes; the spin before a wait
+ * (CIS_PG_SPIN_US): the same outcomes with it on and off, a quick answer
+ * taken without sleeping, a slow one still received by the sleep after
+ * it, a deadline that bounds the spin too, spinning turned off when the
+ * spin's CPU is contended, and the variable's parsing. The backends'
+ * mapping of these outcomes to their errors is tested by their own
+ * suites on a real server (tests/kv, tests/vfsdb).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +40,33 @@
 
 #include "common/internal.h"
 #include "common/pgwire.h"
+
+/* ------------------------------------------------ counting the sleeps */
+
+/* The test is linked with -Wl,--wrap=poll (CMakeLists.txt), so every
+ * poll() of pgwire.c comes here: the number of sleeps tells a result
+ * taken by the spin (none) from one the wait slept for. The fake server's
+ * thread never polls. */
+int __real_poll(struct pollfd *fds, nfds_t n, int ms);
+int __wrap_poll(struct pollfd *fds, nfds_t n, int ms);
+
+static atomic_uint polls;
+
+int __wrap_poll(struct pollfd *fds, nfds_t n, int ms) {
+  atomic_fetch_add(&polls, 1);
+  return __real_poll(fds, n, ms);
+}
+
+/* Spin budgets the outcome tests run with: off, and the most there is
+ * (so that every answer of the fake server that comes at once is taken
+ * by the spin). */
+static unsigned spin_off = 0, spin_max = 1000;
+
+/* Sets the spin budget a case runs with (its initial state). */
+static int spin_setup(void **state) {
+  cis__pgwire_spin_set(*(unsigned *)*state);
+  return 0;
+}
 
 /* ------------------------------------------------------ the fake server */
 
@@ -153,6 +187,11 @@ static void *serve(void *arg) {
   fake *f = arg;
   int fd = accept(f->lfd, NULL, NULL);
   if (fd < 0) return NULL;
+  /* As PostgreSQL does: a reply's messages are separate writes, and with
+   * Nagle's algorithm the second would wait for the client's delayed
+   * acknowledgement of the first (40 ms). */
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   uint32_t len;
   char buf[1024];
   /* The startup packet: its length, then the rest. */
@@ -192,12 +231,13 @@ static void conninfo(const fake *f, char *out, size_t cap) {
 }
 
 static uint64_t in_ms(uint64_t ms) { return cis__now_ns() + ms * 1000000ull; }
+static uint64_t in_us(uint64_t us) { return cis__now_ns() + us * 1000ull; }
 
 /* Timing bounds a loaded machine cannot fail. Every wait here sleeps in
- * poll(), so load only makes it late in wall time: a deadline is never
- * met early (the exact lower bound), and the upper bound is a multiple of
- * what is awaited that only a deadline not enforced at all, or several
- * times late, exceeds. */
+ * poll() (or spins within the deadline before it), so load only makes
+ * it late in wall time: a deadline is never met early (the exact lower
+ * bound), and the upper bound is a multiple of what is awaited that only
+ * a deadline not enforced at all, or several times late, exceeds. */
 #define WALL_FACTOR 10.0
 
 /* Milliseconds since t0 (a cis__now_ns() time), with the fraction. */
@@ -446,6 +486,214 @@ static void test_connect_refused_and_rejected(void **state) {
   assert_true(rep.msg[0] != '\0');
 }
 
+/* What CIS_PG_SPIN_US was read as: run by ctest once without the
+ * variable and once with it set (test_pgwire_spin_env), before any case
+ * sets the budget itself. */
+static void test_spin_budget_from_environment(void **state) {
+  (void)state;
+  const char *env = getenv("CIS_PG_SPIN_US");
+  long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned want = cis__pgwire_spin_parse(env, ncpus);
+  print_message("CIS_PG_SPIN_US=%s, %ld CPUs: spin %u us\n", env ? env : "(unset)", ncpus, want);
+  assert_int_equal(cis__pgwire_spin_us(), want);
+  const char *expect = getenv("CIS_PGWIRE_TEST_SPIN_US"); /* what ctest says it must be */
+  if (expect && ncpus > 1) assert_int_equal(cis__pgwire_spin_us(), (unsigned)atoi(expect));
+}
+
+/* Hostile values of CIS_PG_SPIN_US fall back to the default or are
+ * capped, and one CPU never spins. */
+static void test_spin_parse(void **state) {
+  (void)state;
+  enum { D = 200 }; /* the default */
+  static const struct {
+    const char *env;
+    long ncpus;
+    unsigned want;
+  } cases[] = {
+      {NULL, 2, D},     {"", 2, D},         {"0", 2, 0},        {"25", 2, 25},
+      {"150", 8, 150},  {"1000", 2, 1000},  {"1001", 2, 1000},  {"0999", 2, 999},
+      {"99999999999999999999999999", 2, 1000}, /* past any integer: capped, not wrapped */
+      {"4294967296", 2, 1000},                 /* 2^32: 0 if it wrapped in 32 bits */
+      {"-5", 2, D},     {"+5", 2, D},       {" 5", 2, D},       {"5 ", 2, D},
+      {"5us", 2, D},    {"0x10", 2, D},     {"1e3", 2, D},      {"abc", 2, D},
+      {"100", 1, 0},    {NULL, 1, 0},       {"100", 0, 0},      {"100", -1, 0},
+  };
+  for (size_t i = 0; i < CIS_ARRAY_LEN(cases); i++) {
+    unsigned got = cis__pgwire_spin_parse(cases[i].env, cases[i].ncpus);
+    if (got != cases[i].want)
+      fail_msg("'%s' on %ld CPUs: %u, want %u", cases[i].env ? cases[i].env : "(null)",
+               cases[i].ncpus, got, cases[i].want);
+  }
+  cis__pgwire_spin_set(5000);
+  assert_int_equal(cis__pgwire_spin_us(), 1000);
+}
+
+/* With the spin on, an answer that comes at once is taken without a
+ * sleep. The server's thread has to run and answer within the spin, which
+ * a loaded machine may not give it every time, so this asks for it once
+ * in up to 200 queries; with the spin off each query sleeps at least
+ * once. */
+static void test_spin_takes_a_quick_answer(void **state) {
+  (void)state;
+  enum { QUERIES = 200 };
+  const char *replies[QUERIES + 1];
+  for (size_t i = 0; i < QUERIES; i++) replies[i] = "CSET Z";
+  replies[QUERIES] = NULL;
+  fake f;
+  cis__pgwire_report rep;
+  cis__pgwire_spin_set(1000);
+  PGconn *pg = fake_start(&f, replies);
+  int q = 0;
+  unsigned slept = 1;
+  for (; q < QUERIES && slept; q++) {
+    PGresult *r = NULL;
+    cis__pgwire_spin_set(1000); /* spinning again, if a busy machine turned it off */
+    atomic_store(&polls, 0);
+    assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_DONE);
+    slept = atomic_load(&polls);
+    assert_non_null(r);
+    assert_string_equal(PQcmdStatus(r), "SET");
+    PQclear(r);
+  }
+  print_message("the first answer taken without a sleep: query %d\n", q);
+  if (slept) fail_msg("each of %d queries slept in poll() with a spin of 1000 us", QUERIES);
+  fake_stop(&f, pg);
+}
+
+/* An answer slower than the spin still arrives: the wait sleeps for it. */
+static void test_spin_then_sleep_for_a_slow_answer(void **state) {
+  (void)state;
+  static const char *const replies[] = {"W20 CSET Z", "E22012 W20 Z", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  cis__pgwire_spin_set(1000);
+  PGconn *pg = fake_start(&f, replies);
+  atomic_store(&polls, 0);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_DONE);
+  print_message("answer after 20 ms: %.1f ms, %u sleeps\n", took_ms(t0), atomic_load(&polls));
+  assert_true(atomic_load(&polls) >= 1); /* a spin as long as the answer would sleep none */
+  assert_non_null(r);
+  assert_string_equal(PQcmdStatus(r), "SET");
+  PQclear(r);
+  r = NULL;
+  /* A failure, then the end of the results 20 ms later. */
+  atomic_store(&polls, 0);
+  assert_int_equal(run(pg, 5000, &r, &rep), CIS__PGWIRE_FAILED);
+  assert_true(atomic_load(&polls) >= 1);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_null(r);
+  fake_stop(&f, pg);
+}
+
+/* A server that never answers, with the longest spin: a deadline longer
+ * than the spin is met by the sleep after it, and one shorter than the
+ * spin cuts the spin itself short. */
+static void test_spin_within_the_deadline(void **state) {
+  (void)state;
+  static const char *const replies[] = {"H", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  cis__pgwire_spin_set(1000);
+  PGconn *pg = fake_start(&f, replies);
+  /* 5 ms, five times the spin: TIMEOUT on time, after sleeping. */
+  atomic_store(&polls, 0);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(run(pg, 5, NULL, &rep), CIS__PGWIRE_TIMEOUT);
+  double took = took_ms(t0);
+  print_message("deadline 5 ms, spin 1 ms: timed out after %.2f ms, %u sleeps\n", took,
+                atomic_load(&polls));
+  if (took < 5.0 || took > 5.0 * WALL_FACTOR) fail_msg("timed out after %.2f ms for 5", took);
+  assert_true(atomic_load(&polls) >= 1);
+  assert_null(rep.what);
+  assert_string_equal(rep.msg, "");
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_NONE);
+  /* 200 µs, a fifth of the spin. The query is still unanswered, so each
+   * collect waits for its results again. A spin that ran its whole budget
+   * would take 1 ms every time; the deadline's own takes 200 µs, which a
+   * loaded machine may stretch now and then but not every time: the
+   * quickest of ten must be under the budget. No deadline is ever met
+   * early. */
+  double quickest = 1e9;
+  for (int i = 0; i < 10; i++) {
+    cis__pgwire_spin_set(1000); /* spinning again, if a busy machine turned it off */
+    t0 = cis__now_ns();
+    assert_int_equal(cis__pgwire_collect(pg, 1, in_us(200), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+    took = took_ms(t0);
+    if (took < 0.2) fail_msg("timed out after %.3f ms for 0.2", took);
+    if (took < quickest) quickest = took;
+  }
+  print_message("deadline 200 us, spin 1 ms: quickest timeout of ten %.3f ms\n", quickest);
+  if (quickest >= 1.0)
+    fail_msg("a 200 us deadline took %.3f ms at best: the spin outlasted it", quickest);
+  fake_stop(&f, pg);
+}
+
+/* Keeps a CPU busy until told to stop. */
+static void *busy_loop(void *arg) {
+  atomic_bool *stop = arg;
+  while (!atomic_load_explicit(stop, memory_order_relaxed)) {
+  }
+  return NULL;
+}
+
+/* A spin that runs out its budget while another task wants its CPU turns
+ * spinning off for the waits after it: on a machine with no CPU to spare
+ * it would hold the one the server needs. Here a busy thread shares the
+ * spinning thread's CPU (both pinned to it), so the spin's yields give
+ * the CPU away. What shows a wait did not spin: against a server that
+ * never answers, a 200 µs deadline is met by a spin without sleeping, and
+ * by a wait without a spin by sleeping in poll(). Each round turns
+ * spinning back on first; a few may pass before one is seen contended. */
+static void test_spin_off_when_the_cpu_is_contended(void **state) {
+  (void)state;
+  static const char *const replies[] = {"H", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  cpu_set_t was, one;
+  assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof was, &was), 0);
+  int cpu = sched_getcpu();
+  assert_true(cpu >= 0);
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  PGconn *pg = fake_start(&f, replies);
+  assert_int_equal(PQsendQuery(pg, "SELECT 1"), 1);
+  /* Without contention the probe spins: no sleep. */
+  cis__pgwire_spin_set(1000);
+  atomic_store(&polls, 0);
+  assert_int_equal(cis__pgwire_collect(pg, 1, in_us(200), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+  unsigned quiet_polls = atomic_load(&polls);
+
+  atomic_bool stop = false;
+  pthread_t busy;
+  pthread_attr_t attr;
+  assert_int_equal(pthread_attr_init(&attr), 0);
+  assert_int_equal(pthread_attr_setaffinity_np(&attr, sizeof one, &one), 0);
+  assert_int_equal(pthread_create(&busy, &attr, busy_loop, &stop), 0);
+  pthread_attr_destroy(&attr);
+  assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+  int round = 0;
+  unsigned slept = 0;
+  for (; round < 20 && !slept; round++) {
+    cis__pgwire_spin_set(1000);
+    /* A whole spin of 1 ms, then a sleep to the 5 ms deadline. */
+    assert_int_equal(cis__pgwire_collect(pg, 1, in_ms(5), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+    atomic_store(&polls, 0);
+    assert_int_equal(cis__pgwire_collect(pg, 1, in_us(200), NULL, &rep), CIS__PGWIRE_TIMEOUT);
+    slept = atomic_load(&polls);
+  }
+  atomic_store(&stop, true);
+  pthread_join(busy, NULL);
+  assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof was, &was), 0);
+  print_message("without contention the probe slept %u times; with it, round %d slept %u\n",
+                quiet_polls, round, slept);
+  assert_int_equal(quiet_polls, 0);
+  if (!slept) fail_msg("20 spins that lost their CPU to a busy thread left spinning on");
+  cis__pgwire_spin_set(1000); /* spinning on again for the cases after this one */
+  fake_stop(&f, pg);
+}
+
 static void test_oneline(void **state) {
   (void)state;
   char buf[32];
@@ -463,18 +711,36 @@ static void test_oneline(void **state) {
   assert_string_equal(buf, "abc");
 }
 
-int main(void) {
+/* A case run once with the spin off and once with it at its longest:
+ * the outcomes must not depend on it. */
+#define SPIN_BOTH(t)                                                   \
+  {#t " (spin off)", t, spin_setup, NULL, &spin_off},                  \
+  {#t " (spin 1000 us)", t, spin_setup, NULL, &spin_max}
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest env_only[] = {
+      cmocka_unit_test(test_spin_budget_from_environment),
+  };
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_failure_kept_across_a_successful_wait),
-      cmocka_unit_test(test_success_then_failure),
-      cmocka_unit_test(test_sqlstate_classes),
-      cmocka_unit_test(test_lost_after_failure),
-      cmocka_unit_test(test_lost),
-      cmocka_unit_test(test_timeout_after_failure),
+      cmocka_unit_test(test_spin_budget_from_environment), /* first: before any case sets it */
+      SPIN_BOTH(test_failure_kept_across_a_successful_wait),
+      SPIN_BOTH(test_success_then_failure),
+      SPIN_BOTH(test_sqlstate_classes),
+      SPIN_BOTH(test_lost_after_failure),
+      SPIN_BOTH(test_lost),
+      SPIN_BOTH(test_timeout_after_failure),
       cmocka_unit_test(test_cancel_async),
       cmocka_unit_test(test_connect_deadline),
       cmocka_unit_test(test_connect_refused_and_rejected),
+      cmocka_unit_test(test_spin_parse),
+      cmocka_unit_test(test_spin_takes_a_quick_answer),
+      cmocka_unit_test(test_spin_then_sleep_for_a_slow_answer),
+      cmocka_unit_test(test_spin_within_the_deadline),
+      cmocka_unit_test(test_spin_off_when_the_cpu_is_contended),
       cmocka_unit_test(test_oneline),
   };
+  /* --env-only: only what the variable was read as (test_pgwire_spin_env). */
+  if (argc > 1 && strcmp(argv[1], "--env-only") == 0)
+    return cmocka_run_group_tests(env_only, NULL, NULL);
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
