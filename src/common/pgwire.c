@@ -324,6 +324,19 @@ fail:
   return rep->outcome;
 }
 
+/* Pushes out what libpq still buffers (a large value or block). */
+static cis__pgwire_outcome push(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+  for (;;) {
+    int f = cis__pq.flush(pg);
+    if (f == 0) return CIS__PGWIRE_DONE;
+    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+    cis__pgwire_outcome o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
+    if (o != CIS__PGWIRE_DONE) return o;
+    if (!cis__pq.consumeInput(pg))
+      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
+  }
+}
+
 cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
                                         cis__pgwire_report *rep) {
   cis__pgwire_outcome o;
@@ -331,16 +344,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   if (!sent) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  /* Push out what libpq still buffers (a large value or block). */
-  for (;;) {
-    int f = cis__pq.flush(pg);
-    if (f == 0) break;
-    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-    o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
-    if (o != CIS__PGWIRE_DONE) return o;
-    if (!cis__pq.consumeInput(pg))
-      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  }
+  if ((o = push(pg, until, rep)) != CIS__PGWIRE_DONE) return o;
   /* Every result until libpq has none left. A wait reports into a report
    * of its own: the first failure lives in rep, and a wait that succeeds
    * after it must not wipe it out (a failed read would pass for an empty
@@ -363,19 +367,6 @@ end:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
   else cis__pq.clear(keep);
   return o;
-}
-
-/* Pushes out what libpq still buffers (a large value or block). */
-static cis__pgwire_outcome push(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
-  for (;;) {
-    int f = cis__pq.flush(pg);
-    if (f == 0) return CIS__PGWIRE_DONE;
-    if (f < 0) return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-    cis__pgwire_outcome o = cis__pgwire_wait(pg, POLLOUT | POLLIN, until, rep);
-    if (o != CIS__PGWIRE_DONE) return o;
-    if (!cis__pq.consumeInput(pg))
-      return note(rep, CIS__PGWIRE_LOST, NULL, cis__pq.errorMessage(pg));
-  }
 }
 
 cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
