@@ -13,7 +13,8 @@
 # ms in brackets). Then bench/fs/fs_ops.c, linked with libcis.a, makes the
 # small-file operations straight through the VFS API on mem and each
 # database and prints per operation its time and the statements and
-# commits it ran (a figure the machine's load does not move). The program times its phases itself (CLOCK_MONOTONIC),
+# commits it ran (a figure the machine's load does not move); on the
+# databases also inside call scopes (fs_ops -c), as a skill call makes them. The program times its phases itself (CLOCK_MONOTONIC),
 # so process and engine start-up are not counted. The table is also written
 # as markdown to bench/out/fs.md.
 #
@@ -397,37 +398,48 @@ fi
 # The small-file operations straight through the VFS API (bench/fs/fs_ops.c),
 # once per backend: mean µs of one operation, and on the databases the
 # statements and commits per operation, which do not depend on the load.
+# The databases run a second time with -c, each kind of operation inside
+# one call scope as a skill call's mounts are ("sqlite (call)",
+# "postgres (call)"), the scope's end (its commit) a row of its own
+# (NAME.end, spread over the files).
 ops_rows=()
+ops_cols=()
 declare -A opsv
 for b in "${backends[@]}"; do
-  case $b in
-    mem) oc=("$out/fs_ops" mem) ;;
-    sqlite) place=$(mktemp -d "$work/ops.XXXXXX") || exit 2; oc=("$out/fs_ops" -s "$sync" "db:sqlite:$place/fs.db") ;;
-    postgres) [ "${state[postgres]}" = ok ] || continue; oc=("$out/fs_ops" -s "$sync" "db:postgres:$connstr" "fsops-$$") ;;
-    *) continue ;;
-  esac
-  if timeout "$timeout" "${oc[@]}" >"$work/ops" 2>"$work/ops.err"; then
-    while read -r _ op _ us _ st _ cm _ tr; do
-      case $b in
-        mem) opsv["$b $op"]="$us" ;;
-        postgres) opsv["$b $op"]="$us ($st, $cm, $tr)" ;;
-        *) opsv["$b $op"]="$us ($st, $cm)" ;;
-      esac
-      [[ " ${ops_rows[*]} " == *" $op "* ]] || ops_rows+=("$op")
-    done <"$work/ops"
-  else
-    echo "fs.sh: fs_ops on $b failed: $(head -n 1 "$work/ops.err")" >&2
-  fi
+  for col in "$b" "$b (call)"; do
+    c=()
+    [ "$col" = "$b" ] || c=(-c)
+    case $b in
+      mem) [ "$col" = "$b" ] || continue; oc=("$out/fs_ops" mem) ;;
+      sqlite) place=$(mktemp -d "$work/ops.XXXXXX") || exit 2; oc=("$out/fs_ops" "${c[@]}" -s "$sync" "db:sqlite:$place/fs.db") ;;
+      postgres) [ "${state[postgres]}" = ok ] || continue; oc=("$out/fs_ops" "${c[@]}" -s "$sync" "db:postgres:$connstr" "fsops-$$-${#c[@]}") ;;
+      *) continue ;;
+    esac
+    ops_cols+=("$col")
+    if timeout "$timeout" "${oc[@]}" >"$work/ops" 2>"$work/ops.err"; then
+      while read -r _ op _ us _ st _ cm _ tr; do
+        case $b in
+          mem) opsv["$col $op"]="$us" ;;
+          postgres) opsv["$col $op"]="$us ($st, $cm, $tr)" ;;
+          *) opsv["$col $op"]="$us ($st, $cm)" ;;
+        esac
+        [[ " ${ops_rows[*]} " == *" $op "* ]] || ops_rows+=("$op")
+      done <"$work/ops"
+    else
+      echo "fs.sh: fs_ops ${c[*]} on $b failed: $(head -n 1 "$work/ops.err")" >&2
+      for op in "${ops_rows[@]}"; do opsv["$col $op"]=failed; done
+    fi
+  done
 done
-ops_header=("operation")
-for b in "${backends[@]}"; do case $b in mem | sqlite | postgres) ops_header+=("$b") ;; esac; done
+ops_header=("operation" "${ops_cols[@]}")
 ops_lines=("$(IFS=$'\t'; echo "${ops_header[*]}")")
 for op in "${ops_rows[@]}"; do
   row=("$op")
-  for b in "${ops_header[@]:1}"; do row+=("${opsv["$b $op"]:-failed}"); done
+  # A scope's end has no figure outside a scope.
+  for col in "${ops_cols[@]}"; do row+=("${opsv["$col $op"]:--}"); done
   ops_lines+=("$(IFS=$'\t'; echo "${row[*]}")")
 done
-ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation; on PostgreSQL (statements, commits, round trips):"
+ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation; on PostgreSQL (statements, commits, round trips). (call): fs_ops -c, each kind in one call scope, NAME.end its commit:"
 if [ ${#ops_rows[@]} -gt 0 ]; then
   echo
   echo "$ops_caption"

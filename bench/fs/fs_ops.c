@@ -8,12 +8,18 @@
  * statements are a deterministic figure (the same on a loaded machine as
  * on a quiet one), the times are not.
  *
- *   fs_ops [-n FILES] [-s normal|full] mem | db:sqlite:PATH | db:postgres:CONNSTR [TENANT]
+ *   fs_ops [-n FILES] [-s normal|full] [-c] mem | db:sqlite:PATH | db:postgres:CONNSTR [TENANT]
+ *
+ *   -c  each kind of operation runs inside one call scope
+ *       (cis_vfs_scope_begin/end, as a skill call's mounts do), whose end
+ *       (its commit) is reported on a line of its own, NAME.end
  *
  * Output, one line per operation:
  *   op NAME us US stmts S commits C trips T
  * where US is the mean time of one operation and S, C and T (round trips
- * to a PostgreSQL server) are per operation (0 for mem; T 0 for SQLite). Exit status 0, 1 when an operation failed.
+ * to a PostgreSQL server) are per operation (0 for mem; T 0 for SQLite);
+ * a scope's end is spread over the N files of its kind too. Exit status
+ * 0, 1 when an operation failed.
  *
  * It reads the statement counters of src/vfs (cis__vfs_db_counts), which
  * libcis.a carries but libcis.so does not export: link it with libcis.a.
@@ -66,16 +72,39 @@ static int fail(cis_vfs *fs, const char *what, int e) {
   return 1;
 }
 
+static bool scoped; /* -c: each kind of operation in a call scope of its own */
+
+/* Starts a kind of operation: its scope begun (-c), then its mark. */
+static mark start(cis_vfs *fs, int *status) {
+  if (scoped && !*status && cis_vfs_scope_begin(fs) != CIS_OK) *status = fail(fs, "scope begin", 0);
+  return take(fs);
+}
+
+/* Ends a kind of operation: its line, then (-c) its scope's commit and
+ * the line of that, NAME.end. */
+static void finish(const char *op, cis_vfs *fs, mark a, int n, int *status) {
+  if (*status) return;
+  report(op, fs, a, n);
+  if (!scoped) return;
+  char name[64];
+  snprintf(name, sizeof name, "%s.end", op);
+  a = take(fs);
+  cis_result rc = cis_vfs_scope_end(fs, true);
+  if (rc != CIS_OK) *status = fail(fs, "scope end", rc);
+  else report(name, fs, a, n);
+}
+
 int main(int argc, char **argv) {
   int n = 1000, i = 1;
   bool full = false;
-  for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
-    if (!strcmp(argv[i], "-n")) n = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "-s")) full = !strcmp(argv[i + 1], "full");
+  for (; i + 1 < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "-c")) scoped = true;
+    else if (!strcmp(argv[i], "-n")) n = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "-s")) full = !strcmp(argv[++i], "full");
     else break;
   }
   if (i >= argc || n <= 0 || n > 100000) {
-    fprintf(stderr, "usage: fs_ops [-n FILES] [-s normal|full] mem | db:SPEC [TENANT]\n");
+    fprintf(stderr, "usage: fs_ops [-n FILES] [-s normal|full] [-c] mem | db:SPEC [TENANT]\n");
     return 2;
   }
   const char *kind = argv[i], *tenant = i + 1 < argc ? argv[i + 1] : "fsops";
@@ -110,7 +139,7 @@ int main(int argc, char **argv) {
   size_t len, got;
   int status = 0;
 
-  mark a = take(fs);
+  mark a = start(fs, &status);
   for (int k = 0; k < n && !status; k++) {
     len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
     cis_vfs_file *f = NULL;
@@ -120,9 +149,9 @@ int main(int argc, char **argv) {
       status = fail(fs, "create", e);
     if (f) cis_vfs_close(f);
   }
-  if (!status) report("create-write-close", fs, a, n);
+  finish("create-write-close", fs, a, n, &status);
 
-  a = take(fs);
+  a = start(fs, &status);
   for (int k = 0; k < n && !status; k++) {
     len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
     cis_vfs_file *f = NULL;
@@ -132,22 +161,22 @@ int main(int argc, char **argv) {
       status = fail(fs, "read", e);
     if (f) cis_vfs_close(f);
   }
-  if (!status) report("open-read-close", fs, a, n);
+  finish("open-read-close", fs, a, n, &status);
 
-  a = take(fs);
+  a = start(fs, &status);
   for (int k = 0; k < n && !status; k++) {
     len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
     cis_vfs_stat st;
     if ((e = cis_vfs_statat(root, path, len, CIS_VFS_FOLLOW, &st))) status = fail(fs, "stat", e);
   }
-  if (!status) report("stat", fs, a, n);
+  finish("stat", fs, a, n, &status);
 
-  a = take(fs);
+  a = start(fs, &status);
   for (int k = 0; k < n && !status; k++) {
     len = (size_t)snprintf(path, sizeof path, "small/f%05d", k);
     if ((e = cis_vfs_unlinkat(root, path, len))) status = fail(fs, "unlink", e);
   }
-  if (!status) report("unlink", fs, a, n);
+  finish("unlink", fs, a, n, &status);
 
   cis_vfs_close(root);
   cis_vfs_unmount(fs);

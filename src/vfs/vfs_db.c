@@ -452,6 +452,20 @@ typedef struct vdb_slot {
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
 
+/* A small file's bytes as the call scope open now wrote or read them
+ * whole, so that reading it again inside the scope costs no statement
+ * (read-your-writes from what the mount holds). Kept only inside a scope:
+ * its reads are of one generation (see scope_checked) and its writes are
+ * this mount's alone until it ends, when they are dropped. */
+typedef struct vdb_fdata {
+  uint64_t ino; /* the file; 0: the slot is empty */
+  uint8_t *p;   /* its bytes (malloc'd; NULL when empty) */
+  uint64_t n;   /* bytes at p: the file's size */
+} vdb_fdata;
+
+#define FDATA_SLOTS 1024            /* direct-mapped by inode number */
+#define FDATA_BYTES (16u << 20)     /* most bytes a scope keeps so */
+
 /* A directory made by this mount and the names it gained since (their
  * hashes): a name whose hash is not there is not in it. */
 typedef struct vdb_whole {
@@ -495,6 +509,10 @@ typedef struct vdb_fs {
   int scope_err;                  /* the failure that rolled the scope's changes back */
   bool gen_known;                 /* the scope read the tree: gen0 holds its generation */
   int64_t gen0;                   /* the tenant's next_eid at the scope's first read */
+  vdb_fdata fdata[FDATA_SLOTS];   /* inside a scope: small files it wrote or read whole,
+                                     valid as `cache` is */
+  uint64_t fdata_bytes;           /* bytes held at fdata (at most FDATA_BYTES) */
+  int fdata_used;                 /* slots of fdata holding a file */
   bool full_sync;                 /* CIS_VFS_DB_SYNC_FULL */
   bool unsynced;                  /* commits since the last flush (NORMAL) */
   uint64_t version;               /* the dialect's version the counters and the cache
@@ -549,6 +567,8 @@ typedef struct vdb_ent {
 } vdb_ent;
 
 static const cis_vfs_methods db_methods;
+static int scope_check(vdb_fs *fs);
+static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
 
@@ -649,6 +669,75 @@ static void stash_drop(vdb_fs *fs) {
   fs->stash_n = fs->stash_ino = 0;
 }
 
+/* ---- a scope's small files (vdb_fdata) ---- */
+
+/* The bytes held of file ino, or NULL. */
+static vdb_fdata *fdata_of(vdb_fs *fs, uint64_t ino) {
+  vdb_fdata *f = &fs->fdata[ino % FDATA_SLOTS];
+  return ino && f->ino == ino ? f : NULL;
+}
+
+static void fdata_free(vdb_fs *fs, vdb_fdata *f) {
+  fs->fdata_bytes -= f->n;
+  fs->fdata_used--;
+  free(f->p);
+  *f = (vdb_fdata){0};
+}
+
+/* Forgets what is held of ino (0: of every file). */
+static void fdata_drop(vdb_fs *fs, uint64_t ino) {
+  if (ino) {
+    vdb_fdata *f = fdata_of(fs, ino);
+    if (f) fdata_free(fs, f);
+    return;
+  }
+  for (int i = 0; i < FDATA_SLOTS && fs->fdata_used; i++)
+    if (fs->fdata[i].ino) fdata_free(fs, &fs->fdata[i]);
+}
+
+/* Inside a scope, file ino of `old` bytes becomes `size` bytes (zeros
+ * past the old end), with len bytes of buf at off (off + len <= size):
+ * what is held of it follows, and a file that was empty (old 0) starts
+ * being held. Dropped instead when it grows past SMALL_KEEP or the
+ * scope's FDATA_BYTES, or memory runs short. */
+static void fdata_change(vdb_fs *fs, uint64_t ino, uint64_t old, uint64_t size,
+                         const void *buf, size_t len, uint64_t off) {
+  vdb_fdata *f = fdata_of(fs, ino);
+  if (!fs->scoped || (!f && old)) return;
+  if (f && f->n != old) { /* cannot be: the node's size moved unseen */
+    fdata_free(fs, f);
+    return;
+  }
+  uint64_t held = f ? f->n : 0;
+  uint8_t *p = f ? f->p : NULL;
+  if (size > SMALL_KEEP || fs->fdata_bytes - held + size > FDATA_BYTES ||
+      (size && !(p = realloc(p, (size_t)size)))) {
+    if (f) fdata_free(fs, f);
+    return;
+  }
+  if (!size) {
+    free(p);
+    p = NULL;
+  }
+  if (!f) {
+    f = &fs->fdata[ino % FDATA_SLOTS];
+    if (f->ino) fdata_free(fs, f);
+    f->ino = ino;
+    fs->fdata_used++;
+  }
+  if (size > held) memset(p + held, 0, (size_t)(size - held));
+  if (len) memcpy(p + off, buf, len);
+  f->p = p;
+  f->n = size;
+  fs->fdata_bytes += size - held;
+}
+
+/* Inside a scope, the whole file ino as a read fetched it. */
+static void fdata_put(vdb_fs *fs, uint64_t ino, const void *data, uint64_t size) {
+  fdata_drop(fs, ino);
+  fdata_change(fs, ino, 0, size, data, (size_t)size, 0);
+}
+
 /* Frees every cached name. */
 static void dent_free_all(vdb_fs *fs) {
   for (int i = 0; fs->dcache && i < DCACHE_SLOTS; i++) {
@@ -660,6 +749,7 @@ static void dent_free_all(vdb_fs *fs) {
 static void cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
   stash_drop(fs);
+  fdata_drop(fs, 0);
   for (int i = 0; i < WHOLE_DIRS; i++) whole_drop(&fs->whole[i]);
   memset(fs->cache, 0, sizeof fs->cache);
   fs->ndirty = 0;
@@ -726,6 +816,31 @@ static int prov_fix(vdb_fs *fs) {
   return err;
 }
 
+/* A call scope's reads are checked once: the first (a check of the
+ * caches, or Q_GEN) fixes the tenant's generation, gen0, and from then on
+ * the caches serve the scope without a check per call. What they hold is
+ * of gen0 or newer; a commit of another writer after gen0 is found by the
+ * scope's first change, which compares the generation under the tree's
+ * lock (tx_begin): a conflict, so nothing the scope read stale is written
+ * back. A scope that only reads sees what a read of each call would have
+ * seen at gen0 or later, as before. */
+static bool scope_checked(const vdb_fs *fs) {
+  return fs->scoped && fs->gen_known && fs->version;
+}
+
+/* A check just confirmed the caches (the counters with them): the first
+ * of a scope before its first change fixes gen0 there. */
+static void scope_seen(vdb_fs *fs) {
+  if (!fs->scoped || fs->in_tx || fs->gen_known) return;
+  fs->gen0 = fs->next_eid;
+  fs->gen_known = true;
+}
+
+/* Whether this public call has checked the caches (or its scope has). */
+static bool call_checked(const vdb_fs *fs) {
+  return (fs->checked && fs->check_seq == cis__vfs_call_seq()) || scope_checked(fs);
+}
+
 /* PostgreSQL: what this call's check of the caches read (err: it failed;
  * else v, the tenant's generation, 0: the tenant is gone). The same as
  * `version`: the caches hold, and so does every directory opened on
@@ -758,6 +873,7 @@ static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
   }
   fs->checked = true;
   fs->check_seq = cis__vfs_call_seq();
+  scope_seen(fs);
   return prov_fix(fs);
 }
 
@@ -777,24 +893,25 @@ static int gen_check(vdb_fs *fs) {
 
 /* Whether the caches (node metadata and names) may be used now. Inside a
  * write transaction always: it holds the tree, and tx_begin emptied them
- * when another connection had committed. Outside one, only with a
- * dialect that has a version (SQLite), outside a scope, and once this
- * public call (cis__vfs_call_seq) has seen that the version is still the
- * one our last commit left: one statement (Q_DVER) per call, instead of
- * one per name and node looked up. A version that moved empties them
- * until our next commit (PostgreSQL: they start again at the new
- * generation, pg_seen). */
+ * when another connection had committed. Outside one, with a dialect
+ * that has a version (SQLite) once this public call (cis__vfs_call_seq)
+ * has seen that the version is still the one our last commit left: one
+ * statement (Q_DVER) per call, instead of one per name and node looked
+ * up. A version that moved empties them until our next commit
+ * (PostgreSQL: they start again at the new generation, pg_seen). Inside
+ * a call scope, once its first read checked (scope_checked). */
 static bool cache_ok(vdb_fs *fs) {
   if (fs->in_tx) return true;
-  if (fs->scoped || (!fs->version && fs->d->version)) return false;
+  if (!fs->version && fs->d->version) return false;
+  if (call_checked(fs)) return true;
   uint64_t seq = cis__vfs_call_seq();
-  if (fs->checked && fs->check_seq == seq) return true;
   /* SQLite: the WAL index says nobody wrote since our last commit (no
    * statement, no lock); else the statement below tells. */
   bool same = fs->d->unchanged && fs->d->unchanged(fs->c);
   if (same) {
     fs->checked = true;
     fs->check_seq = seq;
+    scope_seen(fs);
     return true;
   }
   cis__vdb_rows r;
@@ -816,6 +933,7 @@ static bool cache_ok(vdb_fs *fs) {
   }
   fs->checked = true;
   fs->check_seq = seq;
+  scope_seen(fs);
   return true;
 }
 
@@ -1138,7 +1256,10 @@ static int tx_commit(vdb_fs *fs) {
 /* Opens the write transaction of a method, or joins the one open: locks
  * the tenant's row (SQLite: takes the database's write lock) and reads
  * the top layer and the counters, unless the dialect's version shows that
- * nobody committed since our last commit (then they, and the cache, hold). */
+ * nobody committed since our last commit (then they, and the cache, hold).
+ * A call scope's first change keeps the caches the same way (what its
+ * reads left in them is of gen0, checked below), and fails with a
+ * conflict when another writer committed since the scope's first read. */
 static int tx_begin(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   if (fs->scoped && fs->scope_err)
@@ -1148,11 +1269,11 @@ static int tx_begin(vdb_fs *fs) {
   fs->in_tx = true;
   fs->counters_dirty = false;
   fs->changed = false;
-  uint64_t v = fs->d->version && !fs->scoped ? fs->d->version(fs->c) : 0;
-  if (v && v == fs->version) return 0;
+  uint64_t v = fs->d->version ? fs->d->version(fs->c) : 0;
+  if (v && v == fs->version) return scope_check(fs);
   /* Without a version the row is locked all the same (it is the lock),
    * and its generation tells whether the caches still hold. */
-  bool gen = !fs->d->version && !fs->scoped && fs->version;
+  bool gen = !fs->d->version && fs->version;
   if (!gen) cache_clear(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
@@ -1170,19 +1291,23 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
   if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
-  if (!fs->d->version && !fs->scoped) v = (uint64_t)fs->next_eid; /* held: it cannot move */
+  if (!fs->d->version) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
-  if (fs->scoped && fs->gen_known && fs->next_eid != fs->gen0) {
-    /* What the scope read may be stale: its writes could undo another's. */
-    tx_abort(fs);
-    fs->scope_err = CIS_VFS_ECONFLICT;
-    return fs_fail(fs, CIS_VFS_ECONFLICT,
-                   "the tree was changed by another writer after this scope first read it");
-  }
-  return 0;
+  return scope_check(fs);
 fail:
   tx_abort(fs);
   return err;
+}
+
+/* tx_begin's end in a call scope that read the tree: a conflict when its
+ * generation (next_eid, as the tree's lock holds it) is no longer gen0. */
+static int scope_check(vdb_fs *fs) {
+  if (!fs->scoped || !fs->gen_known || fs->next_eid == fs->gen0) return 0;
+  /* What the scope read may be stale: its writes could undo another's. */
+  tx_abort(fs);
+  fs->scope_err = CIS_VFS_ECONFLICT;
+  return fs_fail(fs, CIS_VFS_ECONFLICT,
+                 "the tree was changed by another writer after this scope first read it");
 }
 
 /* PostgreSQL, outside a scope, when the caches hold a generation: opens
@@ -1197,6 +1322,8 @@ fail:
  * tx_begin. */
 static int tx_begin_opt(vdb_fs *fs) {
   if (fs->in_tx) return 0;
+  /* A scope begins once (its first change), and that begin must see the
+   * row to compare gen0 or, before any read, take the latest state. */
   if (fs->scoped || fs->d->version || !fs->d->exec || !fs->d->sync || !fs->version)
     return tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
@@ -1240,9 +1367,14 @@ static void tx_forget(vdb_fs *fs) {
  * error, or the commit's. */
 static int tx_end(vdb_fs *fs, int err, bool keep) {
   if (!fs->in_tx) return err;
-  /* The transaction stays open: what the dialect sent without waiting
-   * (exec) must have succeeded before the method says it did. */
-  if (fs->d->sync && !(err && fatal(err)) && (fs->scoped || (keep && !err))) {
+  /* A batch stays open: what the dialect sent without waiting (exec) must
+   * have succeeded before the method says it did, since its creation
+   * commits alone if nothing joins it. Inside a scope it waits in the
+   * pipeline for the next statement that needs an answer, or the scope's
+   * end: a failure there fails the scope as a whole (the method that
+   * collects it reports it, and so does the end), and nothing of the
+   * scope applies, so no method's success is taken back half-way. */
+  if (fs->d->sync && !fs->scoped && keep && !err) {
     int s = fs->d->sync(fs->c);
     if (s) err = s;
   }
@@ -1284,6 +1416,10 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
 static int settle_read(vdb_fs *fs, const vdb_node *n) {
   int err = settle(fs, n);
   if (err || !fs->scoped || fs->in_tx || fs->gen_known) return err;
+  /* The caches' own check fixes it (scope_seen): SQLite's often costs no
+   * statement, PostgreSQL's rides with the lookup that follows (peek). */
+  if (fs->merging && can_peek(fs)) return 0;
+  if (cache_ok(fs) && fs->gen_known) return 0;
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
@@ -1458,6 +1594,9 @@ static uint64_t ino_alloc(vdb_fs *fs) {
   fs->counters_dirty = true;
   if (fs->d->version || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
   if (fs->ino_next < fs->ino_end) return (uint64_t)fs->ino_next++;
+  /* The range this transaction reserved already (a scope makes many):
+   * its numbers follow each other, so their cache slots do too. */
+  if (fs->rng_next < fs->rng_end) return (uint64_t)fs->rng_next++;
   int64_t ino = fs->next_ino;
   fs->next_ino += INO_RANGE;
   fs->rng_next = ino + 1;
@@ -1518,6 +1657,7 @@ static int node_kill(vdb_fs *fs, uint64_t ino) {
                                 : err;
   in.nlink = 0;
   in.ctim = wall_ns();
+  fdata_drop(fs, ino);
   err = ino_put(fs, &in);
   if (err || in.type != CIS_VFS_REG) return err;
   if (is_open(fs, ino, NULL)) {
@@ -1574,6 +1714,7 @@ static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
                                                  (unsigned long long)size);
   if (size == in->size) return 0;
   drop_data(fs, in->ino);
+  fdata_change(fs, in->ino, in->size, size, NULL, 0, 0);
   if (size < in->size) {
     uint64_t cut = size / fs->bs + (size % fs->bs ? 1 : 0);
     cis__vdb_val a[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I((int64_t)cut)};
@@ -1688,10 +1829,9 @@ static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, ui
                      uint64_t end);
 
 /* Whether the call's check may ride with a lookup (peek): PostgreSQL,
- * outside a transaction and a scope, before the call checked. */
+ * outside a transaction, before the call (or its scope) checked. */
 static bool can_peek(vdb_fs *fs) {
-  return !fs->d->version && fs->d->exec && !fs->scoped && !fs->in_tx &&
-         !(fs->checked && fs->check_seq == cis__vfs_call_seq());
+  return !fs->d->version && fs->d->exec && !fs->in_tx && !call_checked(fs);
 }
 
 /* ENOENT / ENOTDIR (or the failure that broke it) for a directory a check
@@ -1779,10 +1919,12 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
 
 /* A directory opened on caches this call has not checked yet (see "the
  * call's check"): nothing is sent. Only a directory the name cache
- * knows, opened to be walked or read, outside transactions and scopes. */
+ * knows, opened to be walked or read, outside transactions and scopes:
+ * in a scope settle does not check what such a directory stands on (the
+ * peek of the scope's first read does, after which none is needed). */
 static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flags,
                       cis_vfs_node **out) {
-  if (!can_peek(fs) || fs->batch || !fs->version || fs->nprov >= PROV_MAX || dir->broken ||
+  if (!can_peek(fs) || fs->scoped || fs->batch || !fs->version || fs->nprov >= PROV_MAX || dir->broken ||
       !(flags & CIS_VFS_DIRECTORY) || (flags & (CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC)))
     return false;
   const vdb_dent *d = fs->dcache ? dent_find(fs, dir->ino, name) : NULL;
@@ -1888,8 +2030,19 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ui
       return 0;
     }
   }
-  if (fs->in_tx) err = cache_flush(fs);
-  if (!err) err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
+  if (fs->in_tx) {
+    /* The name, then its node: from the cache, where every node changed
+     * in the transaction is, or its row. Q_LOOKUP reads inode rows, so
+     * the changed nodes would be written first: in a scope that makes
+     * files, two statements more per name looked up. */
+    vdb_ent e;
+    vdb_inode in;
+    err = ent_get(fs, dino, name, &e);
+    if (!err) err = ino_get(fs, e.ino, &in);
+    if (!err) fill_stat(fs, &in, st);
+    return err;
+  }
+  err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
   vdb_inode in = {0};
   if (have) {
@@ -1957,6 +2110,8 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
  * mount's range to give it. */
 static bool can_defer(vdb_fs *fs, const vdb_node *dn, const char *name, uint32_t flags) {
   uint64_t dir = dn->ino;
+  /* A scope needs none: it is one transaction from its first change on,
+   * whose statements wait in the pipeline without a round trip each. */
   if (fs->scoped || fs->in_tx || fs->d->version || !fs->d->exec || !fs->d->sync) return false;
   if ((flags & (CIS_VFS_CREAT | CIS_VFS_WRITE)) != (CIS_VFS_CREAT | CIS_VFS_WRITE) ||
       (flags & (CIS_VFS_EXCL | CIS_VFS_DIRECTORY)))
@@ -2036,7 +2191,7 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   if (err) return err;
   err = new_node(fs, ino, type, out);
   if (err) return tx_end(fs, err, false);
-  if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out);
+  if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out); /* a scope commits at its end */
   if (type == CIS_VFS_DIR) N(*out)->named_seq = cis__vfs_call_seq();
   if (fs->stash && fs->stash_ino == ino && fs->stash_seq == cis__vfs_call_seq() &&
       type == CIS_VFS_REG && !(flags & CIS_VFS_WRITE)) {
@@ -2045,6 +2200,7 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
     n->data = fs->stash;
     n->dsize = fs->stash_n;
     n->dvalid = true;
+    fdata_put(fs, ino, n->data, n->dsize); /* inside a scope, for its next opens too */
     fs->stash = NULL;
     stash_drop(fs);
   }
@@ -2285,8 +2441,8 @@ static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_node *n = N(node);
   vdb_inode in;
   arm(fs);
-  if (n->pending && !fs->scoped) {
-    /* A deferred creation: an empty file, as it will be made. */
+  if (n->pending) {
+    /* A deferred creation (never in a scope): an empty file, as it will be made. */
     in = (vdb_inode){.ino = n->ino, .type = CIS_VFS_REG, .nlink = 1, .atim = n->ptime,
                      .mtim = n->ptime, .ctim = n->ptime};
     fill_stat(fs, &in, st);
@@ -2334,7 +2490,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   *got = 0;
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
-  if (n->pending && !fs->scoped) return 0; /* a deferred creation: empty */
+  if (n->pending) return 0; /* a deferred creation (never in a scope): empty */
   /* SQLite checks first that nobody committed since the bytes were kept
    * (the WAL index header after the mount's own commit: no statement);
    * a commit of another empties the caches and drops them (cache_clear). */
@@ -2342,6 +2498,14 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
     if (want) memcpy(buf, n->data + off, (size_t)want);
+    *got = (size_t)want;
+    return 0;
+  }
+  const vdb_fdata *f = fs->scoped ? fdata_of(fs, n->ino) : NULL;
+  if (f && cache_ok(fs)) {
+    /* A small file this scope wrote or read whole. */
+    uint64_t want = off >= f->n ? 0 : (f->n - off < len ? f->n - off : len);
+    if (want) memcpy(buf, f->p + off, (size_t)want);
     *got = (size_t)want;
     return 0;
   }
@@ -2370,18 +2534,21 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
       uint64_t size = (uint64_t)fs->d->col_int(&r, 2);
       want = off >= size ? 0 : (size - off < len ? size - off : len);
       end = off + want;
-      /* Outside a transaction, a file that fits in the blocks this
-       * statement fetched is kept whole for the handle's next reads (the
-       * one that finds the end is the usual one). SQLite: only while the
-       * caches hold a version, which every later use checks; the bytes
-       * are of that version or newer, and newer moved it. */
-      bool keep = (!fs->d->version || fs->version) && !fs->in_tx && !fs->scoped &&
-                  firstblk == 0 && size <= to * bs && size <= SMALL_KEEP;
+      /* A file that fits in the blocks this statement fetched is kept
+       * whole for the handle's next reads (the one that finds the end is
+       * the usual one), and inside a scope for its next opens (fdata).
+       * SQLite: only while the caches hold a version, which every later
+       * use checks; the bytes are of that version or newer, and newer
+       * moved it. Inside a write transaction only this mount changes
+       * the file, and its changes drop what is kept. */
+      bool keep = (!fs->d->version || fs->version) && firstblk == 0 && size <= to * bs &&
+                  size <= SMALL_KEEP;
       if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
         err = read_rows(fs, n, &r, n->data, 0, size);
         if (!err) {
           n->dsize = size;
           n->dvalid = true;
+          fdata_put(fs, n->ino, n->data, size);
           if (want) memcpy(buf, n->data + off, (size_t)want);
         } else {
           free(n->data);
@@ -2442,6 +2609,7 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
     }
     if (err) return err;
   }
+  fdata_change(fs, n->ino, in.size, end > in.size ? end : in.size, buf, len, off);
   if (end > in.size) in.size = end;
   in.mtim = in.ctim = wall_ns();
   return ino_put(fs, &in);
@@ -2665,6 +2833,7 @@ static int db_scope(cis_vfs_backend *b, int op) {
                                           "scope first read it; nothing of the scope applied"
                                         : "a failure rolled the scope's changes back");
     }
+    fdata_drop(fs, 0); /* kept for the scope's reads only */
     err = tx_commit(fs);
     unjoin(fs); /* joined: the owner's COMMIT applies what tx_commit wrote */
     return err;

@@ -2948,6 +2948,223 @@ static void test_scope_two_writers_one_conflicts(void **state) {
   mnt_close(&m);
 }
 
+/* What a mount ran so far: statements, and round trips to the server
+ * (PostgreSQL; 0 on SQLite). */
+typedef struct cost {
+  uint64_t stmts;
+  uint64_t trips;
+} cost;
+
+static cost cost_of(cis_vfs *fs) {
+  return (cost){counts_of(fs).stmts, cis__vfs_db_round_trips(fs)};
+}
+
+/* Fails unless what ran since c0 is at most `stmts` statements and (on
+ * PostgreSQL) `trips` round trips. */
+static void cost_at_most(cis_vfs *fs, cost c0, uint64_t stmts, uint64_t trips, const char *what) {
+  cost c = cost_of(fs);
+  if (c.stmts - c0.stmts > stmts || c.trips - c0.trips > trips)
+    fail_msg("%s: %llu statements, %llu round trips; at most %llu and %llu", what,
+             (unsigned long long)(c.stmts - c0.stmts), (unsigned long long)(c.trips - c0.trips),
+             (unsigned long long)stmts, (unsigned long long)trips);
+}
+
+/* Inside a call scope the fast paths hold (docs/dbfs.md, "Inside a call
+ * scope"): small files created, written and closed in a directory the
+ * mount made cost two statements each (their entry and block; the nodes
+ * go at the end) and no round trip of their own (they wait in the
+ * pipeline), three and one elsewhere (the name's lookup); reading them
+ * back, and their stat, cost nothing (the bytes the scope wrote); the
+ * scope's end is one commit; another mount sees it all after, and a
+ * scope rolled back (or a mount gone inside it: a trapped call) leaves
+ * nothing. Before, a create was five statements and three round trips
+ * and a read of one's own file two statements. */
+static void test_scope_reads_own_writes_from_the_mount(void **state) {
+  (void)state;
+  enum { FILES = 40 };
+  mnt a, b;
+  char path[32];
+  cis_vfs_stat st;
+  mnt_open(&a, "scope-ryw");
+  mnt_open(&b, "scope-ryw");
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/warm", "warm"); /* PostgreSQL: the mount's inode range */
+  for (int how = 0; how < 3; how++) {
+    OK(cis_vfs_scope_begin(a.fs));
+    cost c0 = cost_of(a.fs);
+    for (int i = 0; i < FILES; i++) {
+      snprintf(path, sizeof path, "d/f%d-%d", how, i);
+      put_str(&a, path, path);
+    }
+    /* One begin (the tree's lock) and the pipeline filled now and then;
+     * after a rollback the caches start empty, and each new name is
+     * looked up (one statement, one round trip with what waits). */
+    if (how == 0) cost_at_most(a.fs, c0, 2 * FILES + 2, 4, "create + write + close in a scope");
+    else cost_at_most(a.fs, c0, 3 * FILES + 8, FILES + 4, "create + write + close in a scope");
+    c0 = cost_of(a.fs);
+    for (int i = 0; i < FILES; i++) {
+      snprintf(path, sizeof path, "d/f%d-%d", how, i);
+      expect_str(&a, path, path);
+      OK(stat_of(&a, path, &st));
+      assert_int_equal(st.size, strlen(path));
+    }
+    cost_at_most(a.fs, c0, 0, 0, "open + read + close and stat of the scope's own files");
+    snprintf(path, sizeof path, "d/f%d-0", how);
+    ERR(ENOENT, stat_of(&b, path, &st)); /* nobody else sees them yet */
+    if (how == 0) {
+      counts k0 = counts_of(a.fs);
+      OK(cis_vfs_scope_end(a.fs, true));
+      assert_int_equal(counts_of(a.fs).commits - k0.commits, 1);
+      for (int i = 0; i < FILES; i++) {
+        snprintf(path, sizeof path, "d/f%d-%d", how, i);
+        expect_str(&b, path, path);
+      }
+    } else {
+      if (how == 1) {
+        OK(cis_vfs_scope_end(a.fs, false));
+      } else { /* the mount goes away inside the scope, as when a call traps */
+        mnt_close(&a);
+        mnt_open(&a, "scope-ryw");
+      }
+      for (int i = 0; i < FILES; i++) {
+        snprintf(path, sizeof path, "d/f%d-%d", how, i);
+        ERR(ENOENT, stat_of(&a, path, &st));
+        ERR(ENOENT, stat_of(&b, path, &st));
+      }
+    }
+  }
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A scope that reads files committed before it: its first read checks
+ * the tree (one statement with the lookup on PostgreSQL), every open +
+ * read + close after it is one statement (its blocks), a stat none, and a
+ * file the scope read already nothing at all. Another mount's commit
+ * between two scopes is seen by the next one (its first read's check),
+ * also through names and bytes the mount cached. Before, a read was six
+ * statements and a stat two. */
+static void test_scope_reads_cost_what_plain_reads_do(void **state) {
+  (void)state;
+  enum { FILES = 20 };
+  mnt a, b;
+  char path[32], want[48];
+  cis_vfs_stat st;
+  mnt_open(&a, "scope-reads");
+  mnt_open(&b, "scope-reads");
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  for (int i = 0; i < FILES; i++) {
+    snprintf(path, sizeof path, "d/f%d", i);
+    put_str(&a, path, path);
+  }
+  for (int round = 0; round < 2; round++) {
+    /* After another mount's commit the caches start empty: each name
+     * and node is read once (PostgreSQL), and SQLite keeps none until
+     * the mount's own next commit (docs/dbfs.md, "Validity"), so there
+     * only what is read is checked. */
+    bool cold = round == 1 && g.kind == K_SQLITE;
+    OK(cis_vfs_scope_begin(a.fs));
+    cost c0 = cost_of(a.fs);
+    for (int i = 0; i < FILES; i++) {
+      snprintf(path, sizeof path, "d/f%d", i);
+      snprintf(want, sizeof want, round ? "%s by b" : "%s", path);
+      expect_str(&a, path, want);
+    }
+    /* The first read's check rides with its lookup (PostgreSQL) or is one
+     * statement (SQLite, another connection having committed). */
+    if (round == 0) cost_at_most(a.fs, c0, FILES + 2, FILES + 4, "open + read + close in a scope");
+    else if (!cold) cost_at_most(a.fs, c0, 3 * FILES + 2, 3 * FILES + 4, "reads after another's commit");
+    c0 = cost_of(a.fs);
+    for (int i = 0; i < FILES; i++) {
+      snprintf(path, sizeof path, "d/f%d", i);
+      snprintf(want, sizeof want, round ? "%s by b" : "%s", path);
+      expect_str(&a, path, want); /* read already in this scope */
+      OK(stat_of(&a, path, &st));
+      assert_int_equal(st.size, strlen(want));
+    }
+    if (!cold) cost_at_most(a.fs, c0, 0, 0, "a file the scope read already");
+    if (round == 0) ERR(ENOENT, stat_of(&a, "d/new", &st));
+    OK(cis_vfs_scope_end(a.fs, true));
+    /* Another mount commits between the two scopes. */
+    for (int i = 0; i < FILES && round == 0; i++) {
+      snprintf(path, sizeof path, "d/f%d", i);
+      snprintf(want, sizeof want, "%s by b", path);
+      put_str(&b, path, want);
+    }
+    if (round == 0) put_str(&b, "d/new", "made by b");
+  }
+  OK(cis_vfs_scope_begin(a.fs));
+  expect_str(&a, "d/new", "made by b");
+  OK(cis_vfs_scope_end(a.fs, true));
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* A scope that read a file (the second time from what the mount holds,
+ * without a statement), then finds it rewritten by another writer before
+ * its own first change, still conflicts: its write fails with
+ * CIS_VFS_ECONFLICT, its end with CIS_EVFSCONFLICT, and the other
+ * writer's content stays. */
+static void test_scope_conflict_after_reads_from_the_mount(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "scope-held-conflict");
+  mnt_open(&b, "scope-held-conflict");
+  put_str(&a, "f", "v1");
+  OK(cis_vfs_scope_begin(a.fs));
+  expect_str(&a, "f", "v1");
+  cost c0 = cost_of(a.fs);
+  expect_str(&a, "f", "v1");
+  cost_at_most(a.fs, c0, 0, 0, "a file the scope read already");
+  put_str(&b, "f", "v2-other");
+  expect_str(&a, "f", "v1"); /* the scope reads as of its first read */
+  ERR(CIS_VFS_ECONFLICT, put_try(&a, "f", "v3-mine", 7));
+  ERR(CIS_EVFSCONFLICT, cis_vfs_scope_end(a.fs, true));
+  expect_str(&a, "f", "v2-other");
+  expect_str(&b, "f", "v2-other");
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* PostgreSQL: inside a scope the changes wait in the pipeline (no round
+ * trip per call), so a statement of them that fails is collected later:
+ * the scope fails as a whole (a later call, and its end, report it) and
+ * nothing of it applies, the files written before the failure included. */
+static void test_pg_scope_pipelined_failure_fails_the_scope(void **state) {
+  (void)state;
+  if (g.kind != K_POSTGRES) skip();
+  mnt m;
+  mnt_open(&m, "pg-scope-pipe-fail");
+  put_str(&m, "warm", "warm");
+  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
+  sql_exec("CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_blocks FOR EACH ROW "
+           "WHEN (NEW.data = '\\x706f69736f6e'::bytea) EXECUTE FUNCTION cis_test_refuse()");
+  OK(cis_vfs_scope_begin(m.fs));
+  put_str(&m, "before", "before");
+  int e = put_try(&m, "f", "poison", 6); /* sent, not yet answered */
+  int later = put_try(&m, "after", "after", 5); /* its lookup collects the failure */
+  char msg[CIS_VFS_ERRMSG_MAX];
+  snprintf(msg, sizeof msg, "%s", cis_vfs_errmsg(m.fs));
+  cis_result end = cis_vfs_scope_end(m.fs, true);
+  sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_blocks");
+  sql_exec("DROP FUNCTION cis_test_refuse()");
+  OK(e);
+  ERR(EIO, later);
+  if (!strstr(msg, "refused by the test")) fail_msg("the later call said \"%s\"", msg);
+  assert_int_not_equal(end, CIS_OK);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(&m, "before", &st));
+  ERR(ENOENT, stat_of(&m, "f", &st));
+  ERR(ENOENT, stat_of(&m, "after", &st));
+  expect_str(&m, "warm", "warm"); /* the mount goes on */
+  OK(cis_vfs_scope_begin(m.fs));
+  put_str(&m, "g", "g");
+  OK(cis_vfs_scope_end(m.fs, true));
+  expect_str(&m, "g", "g");
+  mnt_close(&m);
+}
+
 /* ------------------------------------------------------------------- main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -3001,6 +3218,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_scope_commit_writes_every_changed_node),
       cmocka_unit_test(test_scope_conflict_is_typed),
       cmocka_unit_test(test_scope_two_writers_one_conflicts),
+      cmocka_unit_test(test_scope_reads_own_writes_from_the_mount),
+      cmocka_unit_test(test_scope_reads_cost_what_plain_reads_do),
+      cmocka_unit_test(test_scope_conflict_after_reads_from_the_mount),
+      cmocka_unit_test(test_pg_scope_pipelined_failure_fails_the_scope),
   };
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
