@@ -242,6 +242,16 @@ static ino_t inode_of(const char *path) {
   return st.st_ino;
 }
 
+/* Makes cc a script that runs gcc, and CIS_CC name it. */
+static void use_compiler_script(const char *cc) {
+  FILE *f = fopen(cc, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\nexec gcc \"$@\"\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(chmod(cc, 0755), 0);
+  setenv("CIS_CC", cc, 1);
+}
+
 /* The compiler's identity is part of what an entry is for (issue 12: the
  * compiler's identity and flags): the key names the compiler asked for
  * (CIS_CC or cc) and the entry records the file that built it, with its
@@ -258,12 +268,7 @@ static void aot_cache_key_holds_the_compilers_identity(void **state) {
   (void)state;
   char cc[300];
   snprintf(cc, sizeof cc, "%s/cc", home);
-  FILE *f = fopen(cc, "w");
-  assert_non_null(f);
-  fputs("#!/bin/sh\nexec gcc \"$@\"\n", f);
-  assert_int_equal(fclose(f), 0);
-  assert_int_equal(chmod(cc, 0755), 0);
-  setenv("CIS_CC", cc, 1);
+  use_compiler_script(cc);
   cis_engine *e = engine("aot");
   cis_module *m = NULL;
   assert_int_equal(load(e, 12, &m), CIS_OK); /* compiles */
@@ -333,12 +338,7 @@ static void aot_long_compiler_path_loads_from_the_cache(void **state) {
     assert_int_equal(mkdir(dir, 0700), 0);
   }
   snprintf(cc, sizeof cc, "%s/cc", dir);
-  FILE *f = fopen(cc, "w");
-  assert_non_null(f);
-  fputs("#!/bin/sh\nexec gcc \"$@\"\n", f);
-  assert_int_equal(fclose(f), 0);
-  assert_int_equal(chmod(cc, 0755), 0);
-  setenv("CIS_CC", cc, 1);
+  use_compiler_script(cc);
   cis_engine *e = engine("aot");
   cis_module *m = NULL;
   assert_int_equal(load(e, 13, &m), CIS_OK); /* compiles */

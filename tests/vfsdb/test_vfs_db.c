@@ -2578,6 +2578,20 @@ static void test_small_file_open_read_close_is_one_statement(void **state) {
   mnt_close(&m);
 }
 
+/* PostgreSQL: while on, the server refuses (a trigger's exception) to
+ * store a block whose data is "poison". */
+static void refuse_poison_blocks(bool on) {
+  if (!on) {
+    sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_blocks");
+    sql_exec("DROP FUNCTION cis_test_refuse()");
+    return;
+  }
+  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+           "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
+  sql_exec("CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_blocks FOR EACH ROW "
+           "WHEN (NEW.data = '\\x706f69736f6e'::bytea) EXECUTE FUNCTION cis_test_refuse()");
+}
+
 /* A statement sent without waiting (PostgreSQL's pipeline) that fails is
  * reported by the method that sent it: here the block a write stores is
  * refused by a trigger, so the write itself fails (not the close after
@@ -2588,17 +2602,13 @@ static void test_pg_pipelined_failure_is_the_methods_own(void **state) {
   mnt m;
   mnt_open(&m, "pg-pipe-fail");
   put_str(&m, "warm", "warm");
-  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-           "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
-  sql_exec("CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_blocks FOR EACH ROW "
-           "WHEN (NEW.data = '\\x706f69736f6e'::bytea) EXECUTE FUNCTION cis_test_refuse()");
+  refuse_poison_blocks(true);
   cis_vfs_file *f = NULL;
   OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
   size_t n = 0;
   int e = cis_vfs_pwrite(f, "poison", 6, 0, &n);
   cis_vfs_close(f);
-  sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_blocks");
-  sql_exec("DROP FUNCTION cis_test_refuse()");
+  refuse_poison_blocks(false);
   ERR(EIO, e);
   MSG_HAS(m.fs, "refused by the test");
   cis_vfs_stat st;
@@ -3136,10 +3146,7 @@ static void test_pg_scope_pipelined_failure_fails_the_scope(void **state) {
   mnt m;
   mnt_open(&m, "pg-scope-pipe-fail");
   put_str(&m, "warm", "warm");
-  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-           "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
-  sql_exec("CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_blocks FOR EACH ROW "
-           "WHEN (NEW.data = '\\x706f69736f6e'::bytea) EXECUTE FUNCTION cis_test_refuse()");
+  refuse_poison_blocks(true);
   OK(cis_vfs_scope_begin(m.fs));
   put_str(&m, "before", "before");
   int e = put_try(&m, "f", "poison", 6); /* sent, not yet answered */
@@ -3147,8 +3154,7 @@ static void test_pg_scope_pipelined_failure_fails_the_scope(void **state) {
   char msg[CIS_VFS_ERRMSG_MAX];
   snprintf(msg, sizeof msg, "%s", cis_vfs_errmsg(m.fs));
   cis_result end = cis_vfs_scope_end(m.fs, true);
-  sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_blocks");
-  sql_exec("DROP FUNCTION cis_test_refuse()");
+  refuse_poison_blocks(false);
   OK(e);
   ERR(EIO, later);
   if (!strstr(msg, "refused by the test")) fail_msg("the later call said \"%s\"", msg);
