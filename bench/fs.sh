@@ -25,8 +25,14 @@
 #   -w WARMUP     rounds run first and not counted (default 1): a new
 #                 PostgreSQL server is several times slower on its first
 #                 run. Their checksums are checked all the same.
-#   -B BACKENDS   comma-separated subset of mem,host,sqlite,postgres
-#                 (default: all; native always runs, as the baseline)
+#   -B BACKENDS   comma-separated subset of mem,host,sqlite,postgres,
+#                 sqlite-call,postgres-call (default: mem,host,sqlite,postgres;
+#                 native always runs, as the baseline). sqlite and postgres
+#                 commit each VFS call's changes (a file's create + write +
+#                 close as one commit), as `cis run` does by default;
+#                 sqlite-call and postgres-call run each phase as one call
+#                 scope (fs_host -C call), as a skill call runs, its commit
+#                 counted in the phase
 #   -b BUILD_DIR  optimised build folder for libcis (default build-bench,
 #                 shared with bench/skill.sh); configured with
 #                 CMAKE_BUILD_TYPE=RelWithDebInfo (-O2 -g, the project's
@@ -99,11 +105,11 @@ case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 backends=(native)
 IFS=, read -r -a wanted <<<"$backends_arg"
 for w in "${wanted[@]}"; do
-  case $w in mem | host | sqlite | postgres) ;;
-    *) echo "fs.sh: unknown backend '$w' (mem, host, sqlite, postgres)" >&2; exit 2 ;;
+  case $w in mem | host | sqlite | postgres | sqlite-call | postgres-call) ;;
+    *) echo "fs.sh: unknown backend '$w' (mem, host, sqlite, postgres, sqlite-call, postgres-call)" >&2; exit 2 ;;
   esac
 done
-for b in mem host sqlite postgres; do
+for b in mem host sqlite postgres sqlite-call postgres-call; do
   for w in "${wanted[@]}"; do [ "$w" = "$b" ] && { backends+=("$b"); break; }; done
 done
 
@@ -183,18 +189,22 @@ trap 'exit 130' INT TERM
 declare -A state note times # key "backend" / "backend phase"
 for b in "${backends[@]}"; do state[$b]=ok; done
 
-if [[ " ${backends[*]} " == *" postgres "* ]]; then
+if [[ " ${backends[*]} " == *" postgres "* || " ${backends[*]} " == *" postgres-call "* ]]; then
   # Its own folder: pg.sh hands it to the postgres user, which $work is not.
   pgdir=$(mktemp -d "${TMPDIR:-/tmp}/cis-fsbench-pg.XXXXXX") || exit 2
   pgrc=0
   "$root/tests/support/pg.sh" start "$pgdir" >"$work/pg.log" 2>&1 || pgrc=$?
-  if [ $pgrc -eq 77 ]; then
-    state[postgres]=na
-    note[postgres]=$(sed -n 's/^pg\.sh: SKIPPED: //p' "$work/pg.log" | head -n 1)
-  elif [ $pgrc -ne 0 ]; then
-    state[postgres]=fail
-    note[postgres]="the PostgreSQL server did not start: $(grep -m1 . "$work/pg.log")"
-  else
+  for b in postgres postgres-call; do
+    [ -n "${state[$b]:-}" ] || continue
+    if [ $pgrc -eq 77 ]; then
+      state[$b]=na
+      note[$b]=$(sed -n 's/^pg\.sh: SKIPPED: //p' "$work/pg.log" | head -n 1)
+    elif [ $pgrc -ne 0 ]; then
+      state[$b]=fail
+      note[$b]="the PostgreSQL server did not start: $(grep -m1 . "$work/pg.log")"
+    fi
+  done
+  if [ $pgrc -eq 0 ]; then
     connstr=$(cat "$pgdir/connstr")
   fi
 fi
@@ -211,6 +221,8 @@ set_cmd() { # backend run
     host) place=$(mktemp -d "$work/host.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" "$out/fsbench.wasm" host "$place") ;;
     sqlite) place=$(mktemp -d "$work/sqlite.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" -s "$sync" "$out/fsbench.wasm" "db:sqlite:$place/fs.db") ;;
     postgres) cmd=("$out/fs_host" "${c[@]}" -s "$sync" -t "fsbench-$$-$i" "$out/fsbench.wasm" "db:postgres:$connstr") ;;
+    sqlite-call) place=$(mktemp -d "$work/sqlite.XXXXXX") || return 1; cmd=("$out/fs_host" "${c[@]}" -s "$sync" -C call "$out/fsbench.wasm" "db:sqlite:$place/fs.db") ;;
+    postgres-call) cmd=("$out/fs_host" "${c[@]}" -s "$sync" -C call -t "fsbench-call-$$-$i" "$out/fsbench.wasm" "db:postgres:$connstr") ;;
   esac
 }
 
@@ -251,6 +263,9 @@ for ((i = 1 - warm; i <= runs; i++)); do
     for p in "${phases[@]}"; do
       ms=$(sed -n "s/^phase $p \([0-9.][0-9.]*\)$/\1/p" "$work/out")
       [ -n "$ms" ] || { lacks="printed no time for $p"; break; }
+      # A phase run as one call (-C call) counts its commit too.
+      commit=$(sed -n "s/^phase commit-$p \([0-9.][0-9.]*\)$/\1/p" "$work/out")
+      [ -n "$commit" ] && ms=$(awk -v a="$ms" -v b="$commit" 'BEGIN { print a + b }')
       line+=("$ms")
     done
     [ -z "$got" ] && [ -z "$lacks" ] && lacks="printed no checksum"

@@ -3,7 +3,7 @@
  * build of bench/fs/fsbench.c with, one backend at a time. It uses the
  * public API only (cis.h, cis_vfs.h, cis_wasi.h).
  *
- *   fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] PROGRAM.wasm BACKEND
+ *   fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] [-C sync|call] PROGRAM.wasm BACKEND
  *
  *   BACKEND   mem                   memory (cis_vfs_mem_new)
  *             host DIR              a host directory (cis_vfs_host_new)
@@ -13,6 +13,13 @@
  *   -c        chunk size passed on to the program (default: its own)
  *   -s        durability of a db backend's commits (cis_vfs_db_config.sync:
  *             normal, the default, or full: each commit waits for the disk)
+ *   -C        when the changes commit: sync (the default: a db backend
+ *             commits each VFS call's changes, a file's create + write +
+ *             close as one), or call: the program runs five times, one
+ *             phase each (fsbench's PHASE argument), each run one call
+ *             scope as a skill call is (cis_vfs_scope_begin before it,
+ *             cis_vfs_scope_end after), the end's time printed as
+ *             "phase commit-PHASE MS" after the phase's own line
  *
  * The mount is preopened as /bench and the program runs as
  * `fsbench /bench [CHUNK_KIB]` with the args and clock capabilities, its
@@ -46,7 +53,7 @@ static double now_ms(void) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] PROGRAM.wasm "
+          "usage: fs_host [-t TENANT] [-c CHUNK_KIB] [-s normal|full] [-C sync|call] PROGRAM.wasm "
           "mem | host DIR | db:sqlite:PATH | db:postgres:CONNSTR\n");
   return 2;
 }
@@ -92,15 +99,100 @@ static cis_result make_backend(const char *kind, const char *dir, const char *te
   return cis_vfs_db_new(&cfg, b);
 }
 
+/* Runs the program once on the mount fs with args (argc of them): its
+ * status, or 1 when the engine or a backend failed. With call, the run is
+ * one call scope (cis_vfs_scope_begin before, cis_vfs_scope_end after,
+ * committing when it succeeded), and the end's time is printed as
+ * "phase commit-PHASE MS", PHASE being args[3]. */
+static int run_once(cis_engine *engine, cis_module *module, cis_vfs *fs, const char *label,
+                    const char **args, int argc, bool call, double t_load, double t_mount) {
+  int status = 1;
+  cis_wasi *wasi = NULL;
+  cis_imports *imports = NULL;
+  cis_instance *inst = NULL;
+  cis_result rc;
+  cis_wasi_config wc;
+  cis_wasi_config_default(&wc);
+  wc.caps = CIS_WASI_CAP_ARGS | CIS_WASI_CAP_CLOCK;
+  wc.argc = argc;
+  wc.argv = args;
+  wc.stdio[1] = wc.stdio[2] = CIS_WASI_STDIO_INHERIT;
+  if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) {
+    fprintf(stderr, "fs_host: wasi: %s\n", cis_errname(rc));
+    goto done;
+  }
+  if ((rc = cis_wasi_preopen(wasi, fs, GUEST_DIR)) != CIS_OK) {
+    const char *msg;
+    cis_wasi_last_vfs_error(wasi, &msg);
+    fprintf(stderr, "fs_host: preopen: %s: %s\n", cis_errname(rc), msg);
+    goto done;
+  }
+  if ((rc = cis_imports_new(engine, &imports)) != CIS_OK ||
+      (rc = cis_wasi_add_imports(wasi, imports)) != CIS_OK) {
+    fprintf(stderr, "fs_host: imports: %s: %s\n", cis_errname(rc), cis_errmsg(engine));
+    goto done;
+  }
+  cis_limits lim;
+  cis_limits_default(&lim);
+  lim.timeout_ms = 0; /* a slow backend is a result, not an error */
+  double t0 = now_ms();
+  if ((rc = cis_instance_new(module, imports, &lim, &inst)) != CIS_OK) {
+    fprintf(stderr, "fs_host: instantiate: %s: %s\n", cis_errname(rc), cis_errmsg(engine));
+    goto done;
+  }
+  double t_inst = now_ms() - t0;
+  if (call && (rc = cis_vfs_scope_begin(fs)) != CIS_OK) {
+    fprintf(stderr, "fs_host: scope: %s: %s\n", cis_errname(rc), cis_vfs_errmsg(fs));
+    goto done;
+  }
+  fflush(stdout); /* the guest writes to fd 1 directly */
+  int exit_code = 0;
+  t0 = now_ms();
+  rc = cis_wasi_run(wasi, inst, &exit_code);
+  double t_run = now_ms() - t0;
+  bool ok = rc == CIS_OK && exit_code == 0;
+  if (call) { /* the call's changes commit now, or vanish after a failure */
+    double tc = now_ms();
+    cis_result src = cis_vfs_scope_end(fs, ok);
+    if (src != CIS_OK && ok) {
+      fprintf(stderr, "fs_host: the call's commit: %s: %s\n", cis_errname(src), cis_vfs_errmsg(fs));
+      exit_code = 1;
+    } else if (ok) {
+      printf("phase commit-%s %.3f\n", args[3], now_ms() - tc);
+      fflush(stdout);
+    }
+  }
+  const char *vmsg;
+  cis_result vrc = cis_wasi_last_vfs_error(wasi, &vmsg);
+  if (rc != CIS_OK) {
+    fprintf(stderr, "fs_host: run: %s: %s\n", cis_errname(rc), cis_errmsg(inst));
+    if (vrc != CIS_OK) fprintf(stderr, "fs_host: last VFS error: %s: %s\n", cis_errname(vrc), vmsg);
+    goto done;
+  }
+  if (exit_code != 0 && vrc != CIS_OK)
+    fprintf(stderr, "fs_host: last VFS error: %s: %s\n", cis_errname(vrc), vmsg);
+  fprintf(stderr, "fs_host: %s: load %.1f ms, mount %.1f ms, instantiate %.1f ms, run %.1f ms\n",
+          label, t_load, t_mount, t_inst, t_run);
+  status = exit_code;
+
+done:
+  if (inst) cis_instance_free(inst);
+  if (imports) cis_imports_free(imports);
+  if (wasi) cis_wasi_free(wasi); /* before the mount it preopens */
+  return status;
+}
+
 int main(int argc, char **argv) {
   const char *tenant = "fsbench", *chunk = NULL;
-  bool full = false;
+  bool full = false, call = false;
   int i = 1;
   for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
     if (strcmp(argv[i], "-t") == 0) tenant = argv[i + 1];
     else if (strcmp(argv[i], "-c") == 0) chunk = argv[i + 1];
     else if (strcmp(argv[i], "-s") == 0 && strcmp(argv[i + 1], "full") == 0) full = true;
     else if (strcmp(argv[i], "-s") == 0 && strcmp(argv[i + 1], "normal") == 0) full = false;
+    else if (strcmp(argv[i], "-C") == 0 && strcmp(argv[i + 1], "call") == 0) call = true;
+    else if (strcmp(argv[i], "-C") == 0 && strcmp(argv[i + 1], "sync") == 0) call = false;
     else return usage();
   }
   if (argc - i < 2) return usage();
@@ -122,9 +214,6 @@ int main(int argc, char **argv) {
   cis_engine *engine = NULL;
   cis_module *module = NULL;
   cis_vfs *fs = NULL;
-  cis_wasi *wasi = NULL;
-  cis_imports *imports = NULL;
-  cis_instance *inst = NULL;
   cis_result rc;
 
   if (read_file(wasm_path, &bytes, &len) != 0) {
@@ -154,60 +243,22 @@ int main(int argc, char **argv) {
   }
   double t_mount = now_ms() - t0;
 
-  const char *args[3] = {"fsbench", GUEST_DIR, chunk};
-  cis_wasi_config wc;
-  cis_wasi_config_default(&wc);
-  wc.caps = CIS_WASI_CAP_ARGS | CIS_WASI_CAP_CLOCK;
-  wc.argc = chunk ? 3 : 2;
-  wc.argv = args;
-  wc.stdio[1] = wc.stdio[2] = CIS_WASI_STDIO_INHERIT;
-  if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) {
-    fprintf(stderr, "fs_host: wasi: %s\n", cis_errname(rc));
-    goto done;
+  if (!call) {
+    const char *args[3] = {"fsbench", GUEST_DIR, chunk};
+    status = run_once(engine, module, fs, label, args, chunk ? 3 : 2, false, t_load, t_mount);
+  } else {
+    /* Each phase one call: run alone (fsbench's PHASE) inside a call
+     * scope of its own, as a skill call runs, its commit timed after it. */
+    static const char *const phases[5] = {"small-write", "small-read", "big-write", "big-read",
+                                          "delete"};
+    status = 0;
+    for (int k = 0; k < 5 && status == 0; k++) {
+      const char *args[4] = {"fsbench", GUEST_DIR, chunk ? chunk : "1024", phases[k]};
+      status = run_once(engine, module, fs, label, args, 4, true, t_load, t_mount);
+    }
   }
-  if ((rc = cis_wasi_preopen(wasi, fs, GUEST_DIR)) != CIS_OK) {
-    const char *msg;
-    cis_wasi_last_vfs_error(wasi, &msg);
-    fprintf(stderr, "fs_host: preopen: %s: %s\n", cis_errname(rc), msg);
-    goto done;
-  }
-  if ((rc = cis_imports_new(engine, &imports)) != CIS_OK ||
-      (rc = cis_wasi_add_imports(wasi, imports)) != CIS_OK) {
-    fprintf(stderr, "fs_host: imports: %s: %s\n", cis_errname(rc), cis_errmsg(engine));
-    goto done;
-  }
-  cis_limits lim;
-  cis_limits_default(&lim);
-  lim.timeout_ms = 0; /* a slow backend is a result, not an error */
-  t0 = now_ms();
-  if ((rc = cis_instance_new(module, imports, &lim, &inst)) != CIS_OK) {
-    fprintf(stderr, "fs_host: instantiate: %s: %s\n", cis_errname(rc), cis_errmsg(engine));
-    goto done;
-  }
-  double t_inst = now_ms() - t0;
-
-  fflush(stdout); /* the guest writes to fd 1 directly */
-  int exit_code = 0;
-  t0 = now_ms();
-  rc = cis_wasi_run(wasi, inst, &exit_code);
-  double t_run = now_ms() - t0;
-  const char *vmsg;
-  cis_result vrc = cis_wasi_last_vfs_error(wasi, &vmsg);
-  if (rc != CIS_OK) {
-    fprintf(stderr, "fs_host: run: %s: %s\n", cis_errname(rc), cis_errmsg(inst));
-    if (vrc != CIS_OK) fprintf(stderr, "fs_host: last VFS error: %s: %s\n", cis_errname(vrc), vmsg);
-    goto done;
-  }
-  if (exit_code != 0 && vrc != CIS_OK)
-    fprintf(stderr, "fs_host: last VFS error: %s: %s\n", cis_errname(vrc), vmsg);
-  fprintf(stderr, "fs_host: %s: load %.1f ms, mount %.1f ms, instantiate %.1f ms, run %.1f ms\n",
-          label, t_load, t_mount, t_inst, t_run);
-  status = exit_code;
 
 done:
-  if (inst) cis_instance_free(inst);
-  if (imports) cis_imports_free(imports);
-  if (wasi) cis_wasi_free(wasi); /* before the mount it preopens */
   if (fs) cis_vfs_unmount(fs);
   if (module) cis_module_free(module);
   if (engine) cis_engine_free(engine);

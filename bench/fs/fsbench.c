@@ -6,7 +6,7 @@
  * POSIX calls: mkdir, open, write, read, close, unlink, rmdir and
  * clock_gettime (and pwrite and fdatasync for -s).
  *
- *   fsbench DIR [CHUNK_KIB]
+ *   fsbench DIR [CHUNK_KIB [PHASE]]
  *   fsbench -s DIR
  *
  * In DIR (which must exist) it runs five phases, each timed on its own:
@@ -26,6 +26,13 @@
  * filesystem. Buffers are touched before the clock starts, so first-touch
  * page faults are not timed either. Nothing is fsync'd: natively this is
  * the page cache of the host.
+ *
+ * With PHASE (one of the five names) it runs that phase alone, on what the
+ * phases before it left in DIR: bench/fs/fs_host runs the five so, each
+ * as one call (-C call). The checksum is then printed by big-read alone,
+ * folding in the small files as they were written (small-read has
+ * checked every byte of them against that), so it equals the checksum of
+ * a whole run that read back right.
  *
  * Output on stdout, one "key value" line each, which bench/fs.sh parses:
  *
@@ -201,13 +208,25 @@ static int sync_probe(const char *dir) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "-s") == 0) return sync_probe(argv[2]);
-  if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: fsbench DIR [CHUNK_KIB] | fsbench -s DIR\n");
+  if (argc < 2 || argc > 4) {
+    fprintf(stderr, "usage: fsbench DIR [CHUNK_KIB [PHASE]] | fsbench -s DIR\n");
     return 2;
   }
+  static const char *const names[5] = {"small-write", "small-read", "big-write", "big-read",
+                                       "delete"};
+  int only = -1; /* the one phase to run, or -1: all */
+  if (argc == 4) {
+    for (int i = 0; i < 5; i++)
+      if (strcmp(argv[3], names[i]) == 0) only = i;
+    if (only < 0) {
+      fprintf(stderr, "fsbench: PHASE is one of small-write, small-read, big-write, big-read, delete\n");
+      return 2;
+    }
+  }
+#define RUNS(i) (only < 0 || only == (i))
   g_dir = argv[1];
   size_t chunk = 1024u * 1024;
-  if (argc == 3) {
+  if (argc >= 3) {
     char *end;
     unsigned long kib = strtoul(argv[2], &end, 10);
     if (*end || kib == 0 || kib > BIG_SIZE / 1024 || (BIG_SIZE / 1024) % kib) {
@@ -232,71 +251,82 @@ int main(int argc, char **argv) {
   fill(big, WORDS(BIG_SIZE), 4242);
   uint64_t h = 0xCBF29CE484222325ull;
   double t[5];
+  double t0;
+  int fd;
 
-  /* small-write */
-  double t0 = now_ms();
-  if (mkdir(small_dir, 0755) != 0) die("mkdir", small_dir);
-  for (int i = 0; i < SMALL_FILES; i++) {
-    int fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) die("open", paths[i]);
-    write_all(fd, small + (size_t)i * WORDS(SMALL_SIZE), SMALL_SIZE, paths[i]);
-    if (close(fd) != 0) die("close", paths[i]);
+  if (RUNS(0)) { /* small-write */
+    t0 = now_ms();
+    if (mkdir(small_dir, 0755) != 0) die("mkdir", small_dir);
+    for (int i = 0; i < SMALL_FILES; i++) {
+      fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0) die("open", paths[i]);
+      write_all(fd, small + (size_t)i * WORDS(SMALL_SIZE), SMALL_SIZE, paths[i]);
+      if (close(fd) != 0) die("close", paths[i]);
+    }
+    t[0] = now_ms() - t0;
   }
-  t[0] = now_ms() - t0;
 
   /* small-read: each file into its own slot; one byte of room more than
    * written would not tell a longer file, so read_to_end probes for it. */
-  t0 = now_ms();
-  for (int i = 0; i < SMALL_FILES; i++) {
-    int fd = open(paths[i], O_RDONLY);
-    if (fd < 0) die("open", paths[i]);
-    small_len[i] = read_to_end(fd, small_back + (size_t)i * WORDS(SMALL_SIZE), SMALL_SIZE,
-                               SMALL_SIZE, paths[i]);
-    if (close(fd) != 0) die("close", paths[i]);
+  if (RUNS(1)) {
+    t0 = now_ms();
+    for (int i = 0; i < SMALL_FILES; i++) {
+      fd = open(paths[i], O_RDONLY);
+      if (fd < 0) die("open", paths[i]);
+      small_len[i] = read_to_end(fd, small_back + (size_t)i * WORDS(SMALL_SIZE), SMALL_SIZE,
+                                 SMALL_SIZE, paths[i]);
+      if (close(fd) != 0) die("close", paths[i]);
+    }
+    t[1] = now_ms() - t0;
+    for (int i = 0; i < SMALL_FILES; i++) {
+      if (small_len[i] != SMALL_SIZE) {
+        fprintf(stderr, "fsbench: %s: read %zu bytes, wrote %u\n", paths[i], small_len[i], SMALL_SIZE);
+        return 1;
+      }
+      check(small_back + (size_t)i * WORDS(SMALL_SIZE), small + (size_t)i * WORDS(SMALL_SIZE),
+            WORDS(SMALL_SIZE), &h, paths[i]);
+    }
+  } else if (only == 3) { /* the small files as written: small-read's run checked them */
+    for (int i = 0; i < SMALL_FILES; i++)
+      check(small + (size_t)i * WORDS(SMALL_SIZE), small + (size_t)i * WORDS(SMALL_SIZE),
+            WORDS(SMALL_SIZE), &h, paths[i]);
   }
-  t[1] = now_ms() - t0;
-  for (int i = 0; i < SMALL_FILES; i++) {
-    if (small_len[i] != SMALL_SIZE) {
-      fprintf(stderr, "fsbench: %s: read %zu bytes, wrote %u\n", paths[i], small_len[i], SMALL_SIZE);
+
+  if (RUNS(2)) { /* big-write */
+    t0 = now_ms();
+    fd = open(big_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) die("open", big_path);
+    for (size_t off = 0; off < BIG_SIZE; off += chunk) write_all(fd, (char *)big + off, chunk, big_path);
+    if (close(fd) != 0) die("close", big_path);
+    t[2] = now_ms() - t0;
+  }
+
+  if (RUNS(3)) { /* big-read */
+    t0 = now_ms();
+    fd = open(big_path, O_RDONLY);
+    if (fd < 0) die("open", big_path);
+    size_t big_len = read_to_end(fd, big_back, BIG_SIZE, chunk, big_path);
+    if (close(fd) != 0) die("close", big_path);
+    t[3] = now_ms() - t0;
+    if (big_len != BIG_SIZE) {
+      fprintf(stderr, "fsbench: %s: read %zu bytes, wrote %u\n", big_path, big_len, BIG_SIZE);
       return 1;
     }
-    check(small_back + (size_t)i * WORDS(SMALL_SIZE), small + (size_t)i * WORDS(SMALL_SIZE),
-          WORDS(SMALL_SIZE), &h, paths[i]);
+    check(big_back, big, WORDS(BIG_SIZE), &h, big_path);
   }
 
-  /* big-write */
-  t0 = now_ms();
-  int fd = open(big_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) die("open", big_path);
-  for (size_t off = 0; off < BIG_SIZE; off += chunk) write_all(fd, (char *)big + off, chunk, big_path);
-  if (close(fd) != 0) die("close", big_path);
-  t[2] = now_ms() - t0;
-
-  /* big-read */
-  t0 = now_ms();
-  fd = open(big_path, O_RDONLY);
-  if (fd < 0) die("open", big_path);
-  size_t big_len = read_to_end(fd, big_back, BIG_SIZE, chunk, big_path);
-  if (close(fd) != 0) die("close", big_path);
-  t[3] = now_ms() - t0;
-  if (big_len != BIG_SIZE) {
-    fprintf(stderr, "fsbench: %s: read %zu bytes, wrote %u\n", big_path, big_len, BIG_SIZE);
-    return 1;
+  if (RUNS(4)) { /* delete */
+    t0 = now_ms();
+    for (int i = 0; i < SMALL_FILES; i++)
+      if (unlink(paths[i]) != 0) die("unlink", paths[i]);
+    if (rmdir(small_dir) != 0) die("rmdir", small_dir);
+    if (unlink(big_path) != 0) die("unlink", big_path);
+    t[4] = now_ms() - t0;
   }
-  check(big_back, big, WORDS(BIG_SIZE), &h, big_path);
 
-  /* delete */
-  t0 = now_ms();
-  for (int i = 0; i < SMALL_FILES; i++)
-    if (unlink(paths[i]) != 0) die("unlink", paths[i]);
-  if (rmdir(small_dir) != 0) die("rmdir", small_dir);
-  if (unlink(big_path) != 0) die("unlink", big_path);
-  t[4] = now_ms() - t0;
-
-  static const char *const names[5] = {"small-write", "small-read", "big-write", "big-read",
-                                       "delete"};
-  for (int i = 0; i < 5; i++) printf("phase %s %.3f\n", names[i], t[i]);
-  printf("checksum %016llx\n", (unsigned long long)h);
+  for (int i = 0; i < 5; i++)
+    if (RUNS(i)) printf("phase %s %.3f\n", names[i], t[i]);
+  if (only < 0 || only == 3) printf("checksum %016llx\n", (unsigned long long)h);
   free(big_back);
   free(big);
   free(small_back);
