@@ -282,6 +282,17 @@ static void aot_cache_key_holds_the_compilers_identity(void **state) {
   assert_int_equal(add(m, 40, 2), 42);
   cis_module_free(m);
   assert_int_equal(cache_entries(), 1);
+  /* auto: making the engine looks for no compiler, and a cached module
+   * loads with the same two stats (compiled code from the first call). */
+  int so0 = atomic_load(&stats_other), se0 = atomic_load(&stats_entry);
+  cis_engine *ea = engine("auto");
+  assert_int_equal(atomic_load(&stats_other), so0);
+  assert_int_equal(load(ea, 12, &m), CIS_OK);
+  assert_int_equal(atomic_load(&stats_other) - so0, 1);
+  assert_int_equal(atomic_load(&stats_entry) - se0, 1);
+  assert_int_equal(cis__tier_state(m), CIS__TIER_COMPILED);
+  cis_module_free(m);
+  cis_engine_free(ea);
   /* The compiler replaced: the entry is unsound, compiled again. */
   char entry[600];
   the_entry(entry, sizeof entry);
