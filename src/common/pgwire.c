@@ -188,6 +188,11 @@ unsigned cis__pgwire_spin_parse(const char *s, long ncpus) {
 static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
 static atomic_uint spin_us;   /* the budget in µs; set once, or by cis__pgwire_spin_set */
 static atomic_uint spin_skip; /* waits left that sleep without a spin */
+static atomic_uint_fast64_t spin_planned; /* ns the latest spin was to last at most */
+
+uint64_t cis__pgwire_spin_planned_ns(void) {
+  return atomic_load_explicit(&spin_planned, memory_order_relaxed);
+}
 
 static void spin_read(void) {
   atomic_store_explicit(&spin_us,
@@ -234,6 +239,7 @@ static cis__pgwire_outcome spin_for_result(PGconn *pg, uint64_t until, cis__pgwi
   long switched = nivcsw();
   uint64_t now = cis__now_ns();
   uint64_t stop = until > now && until - now > budget_ns ? now + budget_ns : until;
+  atomic_store_explicit(&spin_planned, stop > now ? stop - now : 0, memory_order_relaxed);
   /* The clock first: past the deadline nothing is read, and the wait
    * reports the timeout as it would without a spin. */
   for (; now < stop; now = cis__now_ns()) {

@@ -176,6 +176,11 @@ unsigned cis__pgwire_spin_parse(const char *s, long ncpus);
  * had turned it off: for tests. */
 void cis__pgwire_spin_set(unsigned us);
 
+/* How long the latest spin was to last at most, in ns: the earlier of its
+ * budget and its deadline, as it began (for tests: the wall clock of a
+ * loaded machine cannot tell which one stopped it). */
+uint64_t cis__pgwire_spin_planned_ns(void);
+
 /* Asks the server to cancel the statement running on pg, without waiting:
  * the cancel request is sent from a detached thread, because libpq's
  * PQcancel connects to the server blocking, which against an unreachable

@@ -606,15 +606,16 @@ static void test_spin_within_the_deadline(void **state) {
                 atomic_load(&polls));
   if (took < 5.0 || took > 5.0 * WALL_FACTOR) fail_msg("timed out after %.2f ms for 5", took);
   assert_true(atomic_load(&polls) >= 1);
+  assert_int_equal(cis__pgwire_spin_planned_ns(), 1000000); /* the budget, not the deadline */
   assert_null(rep.what);
   assert_string_equal(rep.msg, "");
   assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_NONE);
   /* 200 µs, a fifth of the spin. The query is still unanswered, so each
-   * collect waits for its results again. A spin that ran its whole budget
-   * would take 1 ms every time; the deadline's own takes 200 µs, which a
-   * loaded machine may stretch now and then but not every time: the
-   * quickest of ten must be under the budget. No deadline is ever met
-   * early. */
+   * collect waits for its results again. The spin is planned to end at
+   * the deadline, not at its budget (what it planned, since the wall
+   * clock of a loaded machine, whose scheduler may hand the CPU away for
+   * milliseconds at each yield, cannot tell the two apart). No deadline
+   * is ever met early. */
   double quickest = 1e9;
   for (int i = 0; i < 10; i++) {
     cis__pgwire_spin_set(1000); /* spinning again, if a busy machine turned it off */
@@ -623,10 +624,10 @@ static void test_spin_within_the_deadline(void **state) {
     took = took_ms(t0);
     if (took < 0.2) fail_msg("timed out after %.3f ms for 0.2", took);
     if (took < quickest) quickest = took;
+    uint64_t planned = cis__pgwire_spin_planned_ns();
+    if (planned > 200000) fail_msg("a spin planned %llu ns for a 200 us deadline", (unsigned long long)planned);
   }
   print_message("deadline 200 us, spin 1 ms: quickest timeout of ten %.3f ms\n", quickest);
-  if (quickest >= 1.0)
-    fail_msg("a 200 us deadline took %.3f ms at best: the spin outlasted it", quickest);
   fake_stop(&f, pg);
 }
 
