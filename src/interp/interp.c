@@ -38,6 +38,10 @@ static cis_result interp_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
     cis_result rc = cis__interp_resolve(ic, f->index - ic->nimports, ex->top, &fn);
     if (rc != CIS_OK) return rc;
   }
+  if (__builtin_expect(!ex->stack, 0)) { /* the call's first entry into the interpreter */
+    cis_result rc = cis__exec_value_stack(ex);
+    if (rc != CIS_OK) return rc;
+  }
   cis_slot *fp = ex->sp;
   if (fp < ex->stack || fp > ex->stack_end ||
       (size_t)((char *)ex->stack_end - (char *)fp) < fn->need)

@@ -343,8 +343,8 @@ cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_
 
 /* ------------------------------------------------------- entry points */
 
-/* Gives inst its value stack, sized by its limits, before a top-level
- * call. Kept between calls; replaced when the limit changed. */
+/* Gives inst its value stack, sized by its limits. Kept between calls;
+ * replaced when the limit changed. */
 static cis_result ensure_stack(cis_instance *inst) {
   uint64_t bytes = inst->limits.max_stack_bytes ? inst->limits.max_stack_bytes
                                                 : CIS_DEFAULT_MAX_STACK_BYTES;
@@ -363,6 +363,16 @@ static cis_result ensure_stack(cis_instance *inst) {
   return CIS_OK;
 }
 
+cis_result cis__exec_value_stack(cis__exec *ex) {
+  if (ex->stack) return CIS_OK;
+  cis_instance *top = ex->top;
+  cis_result rc = ensure_stack(top);
+  if (rc != CIS_OK) return rc;
+  ex->stack = ex->sp = top->stack;
+  ex->stack_end = top->stack + top->stack_slots;
+  return CIS_OK;
+}
+
 /* Starts a top-level call of f on inst: fresh deadline, fuel and depth.
  * A cancel that came while no call ran stops this one before it starts
  * (a canceller that got the instance just before its call began must not
@@ -376,7 +386,10 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
     return cis__fail(inst, CIS_ESTATE, "instance is already running a call on another thread");
   if (atomic_exchange(&inst->cancel, 0))
     return cis__fail(inst, CIS_ECANCELED, "call cancelled before it started");
-  cis_result rc = ensure_stack(inst);
+  /* The value stack is made by the first call that enters the
+   * interpreter (cis__exec_value_stack); one made before is resized here
+   * when the limits changed. */
+  cis_result rc = inst->stack ? ensure_stack(inst) : CIS_OK;
   if (rc != CIS_OK) return rc;
   memset(&x, 0, sizeof x);
   cis__exec *ex = &x.pub;
@@ -396,7 +409,7 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   ex->depth = 0;
   ex->max_depth = l->max_call_depth ? l->max_call_depth : CIS_DEFAULT_MAX_CALL_DEPTH;
   ex->stack = inst->stack;
-  ex->stack_end = inst->stack + inst->stack_slots;
+  ex->stack_end = inst->stack ? inst->stack + inst->stack_slots : NULL;
   ex->sp = inst->stack;
   x.cstack_limit = native_stack_limit((uintptr_t)__builtin_frame_address(0));
   x.fuel_given = l->fuel;

@@ -221,10 +221,18 @@ struct cis__exec {
   int64_t ticks;             /* units left before the next slow check */
   uint32_t depth;            /* current wasm call depth */
   uint32_t max_depth;        /* top->limits.max_call_depth */
-  cis_slot *stack;           /* value stack base */
+  cis_slot *stack;           /* value stack base; NULL until an engine needs one
+                                (cis__exec_value_stack) */
   cis_slot *stack_end;       /* one past its end */
   cis_slot *sp;              /* first free slot (for re-entrant calls) */
 };
+
+/* Gives the call ex its value stack, the top instance's, when an engine
+ * that keeps its frames there (the interpreter) is entered and ex has
+ * none yet: a call that runs only compiled code and host functions makes
+ * none (an 8 MB allocation and its release were ~0.7% of a cached start
+ * of the compiled engine). Errors: CIS_ENOMEM (message on ex->top). */
+cis_result cis__exec_value_stack(cis__exec *ex);
 
 /* The slow path behind the engines' tick counter: charges the units used
  * since the last check to the fuel, then checks cancel and the deadline.

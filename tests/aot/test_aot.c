@@ -297,6 +297,9 @@ static void link_pair(const char *ea, const char *eb) {
   int32_t r = 0;
   assert_int_equal(call(b, "twice", &r, 1, 21), CIS_OK);
   assert_int_equal(r, 42);
+  /* The value stack is the interpreter's: a call from b makes b's (the
+   * top instance's) only when it enters the interpreter. */
+  assert_true((b->stack != NULL) == (!strcmp(ea, "interp") || !strcmp(eb, "interp")));
   assert_int_equal(call(b, "indirect", &r, 1, 5), CIS_OK);
   assert_int_equal(r, 15);
   assert_int_equal(call(b, "poke_peek", &r, 2, 8, 1234), CIS_OK);
