@@ -386,6 +386,37 @@ static void aot_long_compiler_path_loads_from_the_cache(void **state) {
   cis_engine_free(e);
 }
 
+/* A compiler whose line ("cc PATH IDENT") would not fit an entry (4 KB:
+ * a load finds the object's end from the size modulo 4 KB) is refused
+ * with CIS_ETOOBIG and its message, before anything is written. */
+static void aot_compiler_path_too_long_is_refused(void **state) {
+  (void)state;
+  char dir[4200], cc[4200];
+  snprintf(dir, sizeof dir, "%s", home);
+  while (strlen(dir) + 200 + 4 < 4090) { /* folders of 200 characters: a path near PATH_MAX */
+    size_t l = strlen(dir);
+    dir[l] = '/';
+    memset(dir + l + 1, 'd', 200);
+    dir[l + 201] = 0;
+    assert_int_equal(mkdir(dir, 0700), 0);
+  }
+  size_t l = strlen(dir);
+  dir[l] = '/';
+  memset(dir + l + 1, 'e', 4085 - l); /* the last folder makes the path 4086 long */
+  dir[4086] = 0;
+  assert_int_equal(mkdir(dir, 0700), 0);
+  snprintf(cc, sizeof cc, "%s/cc", dir); /* 4089 characters: a line of some 4130 */
+  use_compiler_script(cc);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(load(e, 14, &m), CIS_ETOOBIG);
+  assert_null(m);
+  assert_non_null(strstr(cis_errmsg(e), "path is too long"));
+  assert_int_equal(cache_entries(), 0);
+  unsetenv("CIS_CC");
+  cis_engine_free(e);
+}
+
 /* In a fresh process (so that the main thread's stack is looked up for
  * the first time): a call on the main thread finds the stack's bound
  * without pthread_getattr_np (which reads /proc/self/maps there), and
@@ -443,6 +474,7 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cache_key_holds_the_compilers_identity, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_long_compiler_path_loads_from_the_cache, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_compiler_path_too_long_is_refused, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
