@@ -391,7 +391,7 @@ static void aot_long_compiler_path_loads_from_the_cache(void **state) {
  * with CIS_ETOOBIG and its message, before anything is written. */
 static void aot_compiler_path_too_long_is_refused(void **state) {
   (void)state;
-  char dir[4200], cc[4200];
+  char dir[4200], cc[sizeof dir + 4];
   snprintf(dir, sizeof dir, "%s", home);
   while (strlen(dir) + 200 + 4 < 4090) { /* folders of 200 characters: a path near PATH_MAX */
     size_t l = strlen(dir);
