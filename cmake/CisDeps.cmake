@@ -19,6 +19,9 @@ pkg_check_modules(CIS_CURL REQUIRED IMPORTED_TARGET GLOBAL libcurl)
 pkg_check_modules(CIS_CRYPTO REQUIRED IMPORTED_TARGET GLOBAL libcrypto)
 pkg_check_modules(CIS_SODIUM REQUIRED IMPORTED_TARGET GLOBAL libsodium)
 pkg_check_modules(CIS_CJSON REQUIRED IMPORTED_TARGET GLOBAL libcjson)
+# xxHash is compiled in from its header (XXH_INLINE_ALL): a build needs
+# libxxhash-dev, a program linked with libcis needs nothing more.
+pkg_check_modules(CIS_XXHASH REQUIRED libxxhash)
 set(CIS_PC_REQUIRES "sqlite3 libcjson")
 set(CIS_DEP_TARGETS PkgConfig::CIS_SQLITE3 PkgConfig::CIS_CJSON)
 

@@ -9,7 +9,7 @@ apt-get install -y -qq --no-install-recommends \
   clang lld llvm libclang-rt-14-dev wasi-libc libclang-rt-14-dev-wasm32 \
   wabt nodejs \
   libcmocka-dev libcjson-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev \
-  libssl-dev libsodium-dev libmicrohttpd-dev \
+  libssl-dev libsodium-dev libmicrohttpd-dev libxxhash-dev \
   postgresql postgresql-contrib sqlite3 \
   rustc cargo libstd-rust-dev-wasm32 \
   chromium zlib1g-dev \

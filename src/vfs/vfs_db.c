@@ -104,6 +104,7 @@
 #define DEFAULT_TIMEOUT_MS 30000u
 #define RANGE_BYTES (1u << 20) /* most block bytes one read statement fetches */
 #define SMALL_KEEP (64u * 1024) /* largest file a handle keeps whole after a read */
+#define STALE_TRIES 64          /* reads of a file that writers keep changing under it */
 #define ROOT_INO 1
 #define BASE_LAYER 1
 #define T_WHITEOUT 0 /* entries.type of a whiteout */
@@ -609,6 +610,10 @@ static cis__vdb_val B(const void *p, size_t n) {
 }
 /* A byte string that is never an SQL NULL, even when empty. */
 static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
+/* A block of a file: bytes the dialect may keep outside the row. */
+static cis__vdb_val D(const void *p, size_t n) {
+  return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
+}
 
 /* Runs statement id; the caller steps through rows and calls done(). */
 static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
@@ -1672,6 +1677,22 @@ static int node_kill(vdb_fs *fs, uint64_t ino) {
 
 /* ---- blocks ---- */
 
+/* Column i of rows as a block, through the dialect's col_data when it
+ * has one. */
+static int col_data(vdb_fs *fs, cis__vdb_rows *r, int i, const void **p, size_t *n) {
+  if (fs->d->col_data) return fs->d->col_data(r, i, p, n);
+  *p = fs->d->col_blob(r, i, n);
+  return 0;
+}
+
+/* A block that failed its check where nobody else can have changed it
+ * (inside the mount's own transaction): damaged, or lost
+ * (vfs_db_sqlite_ext.c). */
+static int stale(vdb_fs *fs, uint64_t ino) {
+  return fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
+                 "(a power loss under the default durability)", (unsigned long long)ino);
+}
+
 /* Loads the visible block blk of ino into fs->blk (zero-filled past the
  * stored bytes) and sets *len to the stored bytes. */
 static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
@@ -1684,7 +1705,12 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
   if (err) return err;
   if (have) {
     size_t n;
-    const void *p = fs->d->col_blob(&r, 0, &n);
+    const void *p;
+    err = col_data(fs, &r, 0, &p, &n);
+    if (err) {
+      fs->d->done(&r);
+      return err == CIS__VDB_STALE ? stale(fs, ino) : err;
+    }
     if (p && n > fs->bs) {
       fs->d->done(&r);
       return fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
@@ -1702,7 +1728,7 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
 /* Writes n bytes as block blk of ino in the top layer. */
 static int blk_store(vdb_fs *fs, uint64_t ino, uint64_t blk, const void *p, size_t n) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I((int64_t)blk), I(fs->top),
-                      B(n ? p : "", n)};
+                      D(n ? p : "", n)};
   return exec(fs, Q_BLK_PUT, a, NARGS(a));
 }
 
@@ -1826,7 +1852,7 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
 #define PEEK_KEEP (16u * 1024) /* largest file a peek fetches whole */
 
 static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
-                     uint64_t end);
+                     uint64_t end, uint64_t lo, uint64_t hi);
 
 /* Whether the call's check may ride with a lookup (peek): PostgreSQL,
  * outside a transaction, before the call (or its scope) checked. */
@@ -1885,7 +1911,7 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
     if (in->type == CIS_VFS_REG && in->nlink > 0 && in->size <= keep &&
         (data = calloc(1, in->size ? (size_t)in->size : 1))) {
       vdb_node tmp = {.ino = in->ino};
-      if (read_rows(fs, &tmp, &r, data, 0, in->size)) {
+      if (read_rows(fs, &tmp, &r, data, 0, in->size, 0, in->size)) {
         /* Malformed blocks: not kept; the read that needs them says so. */
         free(data);
         data = NULL;
@@ -2457,26 +2483,53 @@ static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
 }
 
 /* Copies the visible blocks of one statement's rows into buf, which
- * holds the file's bytes [off, end) and is zero-filled. */
+ * holds the file's bytes [off, end), and zero-fills the rest of what the
+ * statement covers there (its blocks' bytes [lo, hi)): holes, whiteouts
+ * and the bytes past a short block. Not the whole buffer first: that was
+ * a pass over every byte of a large read. A block whose place lies whole
+ * in buf is read straight into it (col_data_to). */
 static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
-                     uint64_t end) {
-  uint64_t bs = fs->bs;
+                     uint64_t end, uint64_t lo, uint64_t hi) {
+  uint64_t bs = fs->bs, filled = lo > off ? lo : off;
+  if (hi > end) hi = end;
   bool have = false;
   int err;
   while (!(err = fs->d->step(r, &have)) && have) {
     int64_t k = fs->d->col_int(r, 0);
     if (k < 0) continue; /* the size row of Q_READ */
+    uint64_t s = (uint64_t)k * bs;
+    if (s >= off && s + bs <= end && fs->d->col_data_to) {
+      if (filled < s) memset(buf + (filled - off), 0, s - filled);
+      size_t dl;
+      if ((err = fs->d->col_data_to(r, 1, buf + (s - off), bs, &dl))) return err;
+      if (s + dl > filled) filled = s + dl;
+      continue;
+    }
     size_t dl;
-    const uint8_t *p = fs->d->col_blob(r, 1, &dl);
+    const void *v;
+    if ((err = col_data(fs, r, 1, &v, &dl))) return err; /* CIS__VDB_STALE: the caller's */
+    const uint8_t *p = v;
     if (!p || !dl) continue; /* a hole or a whiteout: zeros */
     if (dl > bs)
       return fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
                      (unsigned long long)n->ino);
-    uint64_t s = (uint64_t)k * bs, e = s + dl; /* the bytes this block holds */
+    uint64_t e = s + dl; /* the bytes this block holds */
     uint64_t from = s > off ? s : off, until = e < end ? e : end;
-    if (from < until) memcpy(buf + (from - off), p + (from - s), until - from);
+    if (from >= until) continue;
+    if (filled < from) memset(buf + (filled - off), 0, from - filled);
+    memcpy(buf + (from - off), p + (from - s), until - from);
+    if (until > filled) filled = until;
   }
+  if (!err && filled < hi) memset(buf + (filled - off), 0, hi - filled);
   return err;
+}
+
+static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off, size_t *got);
+
+/* The first byte past blocks below `to`, saturated (a read's last block
+ * may be the one at the end of the offsets). */
+static uint64_t blk_end(uint64_t bs, uint64_t to) {
+  return to > UINT64_MAX / bs ? UINT64_MAX : to * bs;
 }
 
 /* Reads in one statement (Q_READ: the size, then the blocks) when the
@@ -2513,6 +2566,23 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   if (!err && fs->in_tx) err = cache_flush(fs);
   if (err || len == 0) return err;
   if (off > (uint64_t)INT64_MAX) return 0; /* past any file's end */
+  /* A block found replaced under the statement's snapshot (col_data):
+   * the read again, on a fresh one. Each time another writer committed
+   * meanwhile (a block found damaged twice is EIO from the dialect), so
+   * the bound only stops a reader that writers keep overtaking. */
+  for (int attempt = 0;; attempt++) {
+    err = read_at(fs, n, buf, len, off, got);
+    if (err != CIS__VDB_STALE) return err;
+    if (attempt == STALE_TRIES - 1)
+      return fs_fail(fs, EAGAIN, "node %llu kept being rewritten during its read (%d tries)",
+                     (unsigned long long)n->ino, STALE_TRIES);
+  }
+}
+
+/* db_read's statements, once: 0, an error, or CIS__VDB_STALE outside a
+ * transaction of the mount's. */
+static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off, size_t *got) {
+  int err;
   uint64_t bs = fs->bs, reqend = off + len < off ? UINT64_MAX : off + len;
   uint64_t batch = RANGE_BYTES / bs ? RANGE_BYTES / bs : 1;
   uint64_t firstblk = off / bs, last = (reqend - 1) / bs;
@@ -2544,7 +2614,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
       bool keep = (!fs->d->version || fs->version) && firstblk == 0 && size <= to * bs &&
                   size <= SMALL_KEEP;
       if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
-        err = read_rows(fs, n, &r, n->data, 0, size);
+        err = read_rows(fs, n, &r, n->data, 0, size, 0, size);
         if (!err) {
           n->dsize = size;
           n->dvalid = true;
@@ -2555,8 +2625,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
           n->data = NULL;
         }
       } else {
-        if (want) memset(buf, 0, (size_t)want);
-        if (want) err = read_rows(fs, n, &r, buf, off, end);
+        if (want) err = read_rows(fs, n, &r, buf, off, end, firstblk * bs, blk_end(bs, to));
       }
       fs->d->done(&r);
     }
@@ -2566,9 +2635,11 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     uint64_t upto = blk + batch <= lastw + 1 ? blk + batch : lastw + 1;
     cis__vdb_val q[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)upto)};
     err = run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
-    if (!err) err = read_rows(fs, n, &r, buf, off, end);
+    if (!err) err = read_rows(fs, n, &r, buf, off, end, blk * bs, blk_end(bs, upto));
     fs->d->done(&r);
   }
+  /* Inside the mount's transaction nobody else moves its blocks: damage. */
+  if (err == CIS__VDB_STALE && fs->in_tx) err = stale(fs, n->ino);
   if (own) {
     if (err) fs->d->rollback(fs->c);
     else err = fs->d->commit(fs->c);
@@ -3307,6 +3378,12 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
   " AND h.layer_id>" t ".layer_id AND h.layer_id<=?2)"
 #define E_KEY(t) "h.parent_ino=" t ".parent_ino AND h.name=" t ".name"
 
+/* The bytes a block row holds (SQLite): a reference to the extent file
+ * (TEXT, vfs_db_sqlite_ext.c) counts the bytes it names. */
+#define DATA_BYTES                                                                          \
+  "CASE WHEN typeof(data)='text' THEN CAST(substr(data, 32, 10) AS INTEGER) "              \
+  "ELSE coalesce(length(data), 0) END"
+
 static const cis__vdb_sql lsql[L_COUNT] = {
     [L_TOP] = {"SELECT top_layer FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
     /* The names with a row in a layer of (?2, ?3], after (?4, ?5), each
@@ -3355,8 +3432,12 @@ static const cis__vdb_sql lsql[L_COUNT] = {
                     "SELECT 1 FROM cis_vfs_blocks h WHERE h.tenant_id=?1 AND "
                     "h.ino=cis_vfs_blocks.ino AND h.blk=cis_vfs_blocks.blk AND "
                     "h.layer_id>cis_vfs_blocks.layer_id AND h.layer_id<=?2) "
-                    "RETURNING coalesce(length(data), 0)",
-                    NULL},
+                    "RETURNING " DATA_BYTES,
+                    "DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
+                    "SELECT 1 FROM cis_vfs_blocks h WHERE h.tenant_id=?1 AND "
+                    "h.ino=cis_vfs_blocks.ino AND h.blk=cis_vfs_blocks.blk AND "
+                    "h.layer_id>cis_vfs_blocks.layer_id AND h.layer_id<=?2) "
+                    "RETURNING coalesce(length(data), 0)"},
     /* Rule 2: whiteouts with nothing below them. */
     [L_C_ENT_WHITEOUTS] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND type=0 AND NOT "
                            "EXISTS (SELECT 1 FROM cis_vfs_entries l WHERE l.tenant_id=?1 AND "
@@ -3374,8 +3455,10 @@ static const cis__vdb_sql lsql[L_COUNT] = {
      * nlink > 0. */
     [L_C_DEAD_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino IN (SELECT ino "
                          "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
-                         "max(nlink)=0) RETURNING coalesce(length(data), 0)",
-                         NULL},
+                         "max(nlink)=0) RETURNING " DATA_BYTES,
+                         "DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino IN (SELECT ino "
+                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
+                         "max(nlink)=0) RETURNING coalesce(length(data), 0)"},
     [L_C_DEAD_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino IN (SELECT ino "
                          "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
                          "max(nlink)=0) RETURNING 0",

@@ -32,6 +32,8 @@ typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque he
 typedef enum cis__vdb_kind {
   CIS__VDB_INT = 1,  /* i */
   CIS__VDB_BLOB = 2, /* p, n; p NULL with n 0 is an SQL NULL */
+  CIS__VDB_DATA = 3, /* p, n as BLOB: a block of a file, which the dialect may keep
+                        outside the row (SQLite's extent file); read back with col_data */
 } cis__vdb_kind;
 
 typedef struct cis__vdb_val {
@@ -136,9 +138,23 @@ typedef struct cis__vdb_dialect {
   /* Column i as bytes: NULL for an SQL NULL, else a pointer valid until
    * the next step/done (non-NULL also when empty). */
   const void *(*col_blob)(cis__vdb_rows *r, int i, size_t *n);
+  /* Optional (NULL: col_blob stands in). Column i as a block bound as
+   * CIS__VDB_DATA: *p as col_blob gives it (valid until the next
+   * step/done). 0, an error, or CIS__VDB_STALE: the row names data a
+   * later commit has replaced (a snapshot older than that commit), so the
+   * read is to be made again on a fresh one. */
+  int (*col_data)(cis__vdb_rows *r, int i, const void **p, size_t *n);
+  /* Optional (NULL: col_data and a copy stand in). The same, copied into
+   * dst (cap bytes): *n bytes written, 0 for an SQL NULL; EIO when the
+   * block holds more than cap. Saves the copy of a block kept outside
+   * the row (read straight into dst). */
+  int (*col_data_to)(cis__vdb_rows *r, int i, void *dst, size_t cap, size_t *n);
   /* Ends the statement (resets or frees it). Safe on a zeroed rows. */
   void (*done)(cis__vdb_rows *r);
 } cis__vdb_dialect;
+
+/* col_data's "read again" (not an errno). */
+#define CIS__VDB_STALE (-2)
 
 extern const cis__vdb_dialect cis__vdb_sqlite;
 extern const cis__vdb_dialect cis__vdb_postgres;
@@ -187,5 +203,43 @@ cis__vdb_ckpt *cis__vdb_sqlite_ckpt_start(struct sqlite3 *db, bool full_sync);
 void cis__vdb_sqlite_ckpt_stop(cis__vdb_ckpt *k);
 void cis__vdb_sqlite_ckpt_settle(void);
 uint64_t cis__vdb_sqlite_ckpt_runs(void);
+
+/* The extent file of one SQLite connection (vfs_db_sqlite_ext.c): where
+ * blocks of CIS__VDB_EXT_MIN bytes or more live, beside the database,
+ * their rows holding a reference (TEXT). _open sets the pre-update hook
+ * that sees references dropped (also on a borrowed connection, which
+ * keeps its blocks in the rows) and opens PATH-ext; _stmt_end is told
+ * that a statement ended, well or not (what it dropped is then freed, or
+ * forgotten); _arm starts a method (a reference that fails its hash twice
+ * in one method is damaged, once it may have been moved); _begin marks a
+ * write
+ * transaction; _wanted says whether a block of n bytes goes to the file
+ * now; _put writes it and fills ref; _get reads a reference back (its
+ * buffer is valid until the next _get), _read into dst (cap bytes); _precommit, _committed and
+ * _rolledback bracket the end of a write transaction (_rolledback gives
+ * back what it appended only when `sure` that nothing committed: not
+ * after a COMMIT that failed); _sync syncs the
+ * file; _sync_path syncs the extent file of the database at db_path
+ * (the checkpointer's, before its checkpoint). */
+typedef struct cis__vdb_ext cis__vdb_ext;
+#define CIS__VDB_EXT_MIN (64u * 1024)
+#define CIS__VDB_EXT_REF_MAX 64
+extern const char cis__vdb_ext_schema[];
+int cis__vdb_ext_open(struct sqlite3 *db, bool borrowed, bool full_sync, char *errmsg,
+                      cis__vdb_ext **out);
+void cis__vdb_ext_stmt_end(cis__vdb_ext *x, bool ok);
+void cis__vdb_ext_arm(cis__vdb_ext *x);
+void cis__vdb_ext_close(cis__vdb_ext *x);
+void cis__vdb_ext_begin(cis__vdb_ext *x);
+bool cis__vdb_ext_wanted(const cis__vdb_ext *x, size_t n);
+int cis__vdb_ext_put(cis__vdb_ext *x, const void *p, size_t n, char ref[CIS__VDB_EXT_REF_MAX]);
+int cis__vdb_ext_get(cis__vdb_ext *x, const char *ref, size_t reflen, const void **p, size_t *n);
+int cis__vdb_ext_read(cis__vdb_ext *x, const char *ref, size_t reflen, void *dst, size_t cap,
+                      size_t *n);
+int cis__vdb_ext_precommit(cis__vdb_ext *x);
+void cis__vdb_ext_committed(cis__vdb_ext *x);
+void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure);
+int cis__vdb_ext_sync(cis__vdb_ext *x);
+void cis__vdb_ext_sync_path(const char *db_path);
 
 #endif /* CIS_VFS_DB_INTERNAL_H */

@@ -48,7 +48,6 @@
  * removed by hand (its row deleted, its other rows perhaps not) must never
  * lend its rows to the next tenant. */
 static const char schema_sql[] =
-    "BEGIN IMMEDIATE;"
     "CREATE TABLE IF NOT EXISTS cis_vfs_tenants ("
     " tenant_id INTEGER PRIMARY KEY AUTOINCREMENT, name BLOB NOT NULL UNIQUE,"
     " block_size INTEGER NOT NULL,"
@@ -74,8 +73,14 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS cis_vfs_blocks ("
     " tenant_id INTEGER NOT NULL, ino INTEGER NOT NULL, blk INTEGER NOT NULL,"
     " layer_id INTEGER NOT NULL, data BLOB,"
-    " PRIMARY KEY (tenant_id, ino, blk, layer_id));"
-    "COMMIT;";
+    " PRIMARY KEY (tenant_id, ino, blk, layer_id));";
+
+/* The objects of the schema (with cis__vdb_ext_schema's): a file that has
+ * fewer was made by an older cis, or not at all, and gets the rest. */
+#define SCHEMA_OBJECTS 8
+#define SCHEMA_NAMES                                                                      \
+  "'cis_vfs_tenants','cis_vfs_layers','cis_vfs_entries','cis_vfs_entries_eid',"          \
+  "'cis_vfs_inodes','cis_vfs_blocks','cis_vfs_ext_free','cis_vfs_ext_free_size'"
 
 struct cis__vdb_conn {
   sqlite3 *db;                            /* the connection */
@@ -87,6 +92,7 @@ struct cis__vdb_conn {
   sqlite3_file *main;                     /* the database file (cis-walbuf's), for unchanged();
                                              NULL: not known */
   cis__vdb_ckpt *ckpt;                    /* its checkpoints' thread; NULL: SQLite's own */
+  cis__vdb_ext *ext;                      /* the extent file of its large blocks */
   sqlite3_stmt *tx[4];                    /* BEGIN IMMEDIATE, BEGIN, COMMIT, ROLLBACK (TX_*),
                                              prepared on first use: not parsed again per
                                              transaction */
@@ -145,10 +151,12 @@ static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
   if (c->borrowed) sqlite3_progress_handler(c->db, 1000, progress, c); /* the owner re-arms its own */
   sqlite3_busy_timeout(c->db, cis__ms_int(timeout_ms));
   c->deadline_ns = cis__deadline_after(timeout_ms, 0);
+  cis__vdb_ext_arm(c->ext);
 }
 
 static void sq_rollback(cis__vdb_conn *c) {
   if (c->db && !c->borrowed && !sqlite3_get_autocommit(c->db)) tx_run(c, TX_ROLLBACK);
+  if (!c->borrowed) cis__vdb_ext_rolledback(c->ext, true);
 }
 
 static void sq_close(cis__vdb_conn *c) {
@@ -156,10 +164,12 @@ static void sq_close(cis__vdb_conn *c) {
   for (int i = 0; i < CIS__VDB_MAX_STMTS; i++) sqlite3_finalize(c->st[i]);
   if (c->borrowed) {
     sqlite3_progress_handler(c->db, 0, NULL, NULL); /* it points at c */
+    cis__vdb_ext_close(c->ext);
     free(c);
     return;
   }
   sq_rollback(c);
+  cis__vdb_ext_close(c->ext);
   for (int i = 0; i < 4; i++) sqlite3_finalize(c->tx[i]);
   cis__vdb_sqlite_ckpt_stop(c->ckpt);
   sqlite3_close_v2(c->db);
@@ -208,11 +218,10 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
    * tree closed and opened again on a full disk could not even be read. */
   int persist = 1;
   sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  err = cis__vdb_ext_open(c->db, false, full_sync, errmsg, &c->ext);
+  if (err) goto fail;
   int have = 0;
-  err = exec1(c,
-              "SELECT count(*) FROM sqlite_schema WHERE name IN ('cis_vfs_tenants',"
-              "'cis_vfs_layers','cis_vfs_entries','cis_vfs_entries_eid','cis_vfs_inodes',"
-              "'cis_vfs_blocks')",
+  err = exec1(c, "SELECT count(*) FROM sqlite_schema WHERE name IN (" SCHEMA_NAMES ")",
               "read schema", &have);
   if (err) goto fail;
   err = exec1(c, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
@@ -244,8 +253,11 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   /* Checkpoints off the writer's path (vfs_db_sqlite_ckpt.c); the
    * autocheckpoint above stays when they cannot be. */
   c->ckpt = cis__vdb_sqlite_ckpt_start(c->db, full_sync);
-  if (have < 6) {
-    r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+  if (have < SCHEMA_OBJECTS) {
+    r = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (r == SQLITE_OK) r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
+    if (r == SQLITE_OK) r = sqlite3_exec(c->db, cis__vdb_ext_schema, NULL, NULL, NULL);
+    if (r == SQLITE_OK) r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
       err = sq_fail(c, r, "create schema");
       sq_rollback(c);
@@ -267,6 +279,11 @@ int cis__vdb_sqlite_borrow(void *db, char *errmsg, cis__vdb_conn **out) {
   c->db = db;
   c->errmsg = errmsg;
   c->borrowed = true;
+  int err = cis__vdb_ext_open(db, true, false, errmsg, &c->ext);
+  if (err) {
+    free(c);
+    return err;
+  }
   *out = c;
   return 0;
 }
@@ -279,14 +296,24 @@ static int sq_begin(cis__vdb_conn *c, bool write) {
     sq_rollback(c);
     return err;
   }
+  if (write) cis__vdb_ext_begin(c->ext);
   return 0;
 }
 
 static int sq_commit(cis__vdb_conn *c) {
   if (c->borrowed) return 0; /* the owner's COMMIT makes it durable */
+  int err = cis__vdb_ext_precommit(c->ext);
+  if (err) {
+    sq_rollback(c);
+    return err;
+  }
   int r = tx_run(c, TX_COMMIT);
-  if (r == SQLITE_OK) return 0;
-  int err = sq_fail(c, r, "commit");
+  if (r == SQLITE_OK) {
+    cis__vdb_ext_committed(c->ext);
+    return 0;
+  }
+  err = sq_fail(c, r, "commit");
+  cis__vdb_ext_rolledback(c->ext, false); /* its outcome not known for sure: nothing given back */
   /* A failed COMMIT may leave the transaction open; the contract is that
    * commit always ends it. */
   sq_rollback(c);
@@ -296,6 +323,8 @@ static int sq_commit(cis__vdb_conn *c) {
 /* Syncs the WAL file: every frame committed so far, by any connection,
  * is then on disk, which is all a commit under synchronous=FULL adds. */
 static int sq_flush(cis__vdb_conn *c) {
+  int err = cis__vdb_ext_sync(c->ext); /* first: what the log's commits name */
+  if (err) return err;
   sqlite3_file *wal = NULL;
   int r = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
   if (r != SQLITE_OK) return sq_fail(c, r, "flush");
@@ -321,9 +350,16 @@ static bool sq_unchanged(cis__vdb_conn *c) {
 }
 
 /* Binds one value. An empty BLOB is bound as a zero-length BLOB, never as
- * NULL (sqlite3_bind_blob with a NULL pointer binds NULL). */
-static int bind_val(sqlite3_stmt *s, int i, const cis__vdb_val *v) {
+ * NULL (sqlite3_bind_blob with a NULL pointer binds NULL). A large block
+ * goes to the extent file, and its reference is bound (*err: its failure,
+ * an error number). */
+static int bind_val(cis__vdb_conn *c, sqlite3_stmt *s, int i, const cis__vdb_val *v, int *err) {
   if (v->kind == CIS__VDB_INT) return sqlite3_bind_int64(s, i, v->i);
+  if (v->kind == CIS__VDB_DATA && v->p && cis__vdb_ext_wanted(c->ext, v->n)) {
+    char ref[CIS__VDB_EXT_REF_MAX];
+    if ((*err = cis__vdb_ext_put(c->ext, v->p, v->n, ref))) return SQLITE_ERROR;
+    return sqlite3_bind_text(s, i, ref, -1, SQLITE_TRANSIENT);
+  }
   if (!v->p) return sqlite3_bind_null(s, i);
   if (v->n == 0) return sqlite3_bind_zeroblob(s, i, 0);
   return sqlite3_bind_blob64(s, i, v->p, (sqlite3_uint64)v->n, SQLITE_STATIC);
@@ -346,7 +382,8 @@ static int sq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
   for (int i = 0; i < nargs; i++) {
-    int r = bind_val(s, i + 1, &args[i]);
+    int err = 0, r = bind_val(c, s, i + 1, &args[i], &err);
+    if (err) return err;
     if (r != SQLITE_OK) return sq_fail(c, r, "bind");
   }
   rows->c = c;
@@ -358,6 +395,7 @@ static int sq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
     int err = sq_fail(c, r, "query");
     sqlite3_reset(s);
     rows->impl = NULL;
+    cis__vdb_ext_stmt_end(c->ext, false);
     return err;
   }
   return 0;
@@ -380,7 +418,9 @@ static int sq_step(cis__vdb_rows *rows, bool *have) {
   }
   rows->nrows = 0;
   if (r == SQLITE_DONE) return 0;
-  return sq_fail(rows->c, r, "step");
+  int err = sq_fail(rows->c, r, "step");
+  cis__vdb_ext_stmt_end(rows->c->ext, false);
+  return err;
 }
 
 static int64_t sq_col_int(cis__vdb_rows *rows, int i) {
@@ -398,8 +438,48 @@ static const void *sq_col_blob(cis__vdb_rows *rows, int i, size_t *n) {
   return p;
 }
 
+/* A block: its bytes, from the row or from the extent file its reference
+ * names. */
+static int sq_col_data(cis__vdb_rows *rows, int i, const void **p, size_t *n) {
+  sqlite3_stmt *s = rows->impl;
+  if (sqlite3_column_type(s, i) != SQLITE_TEXT) {
+    *p = sq_col_blob(rows, i, n);
+    return 0;
+  }
+  const char *ref = (const char *)sqlite3_column_text(s, i);
+  if (!ref) {
+    *p = NULL;
+    *n = 0;
+    return sqlite3_errcode(rows->c->db) == SQLITE_NOMEM
+               ? cis__vdb_fail(rows->c->errmsg, DIALECT, ENOMEM, "out of memory")
+               : cis__vdb_fail(rows->c->errmsg, DIALECT, EIO, "a block's reference is unreadable");
+  }
+  return cis__vdb_ext_get(rows->c->ext, ref, (size_t)sqlite3_column_bytes(s, i), p, n);
+}
+
+static int sq_col_data_to(cis__vdb_rows *rows, int i, void *dst, size_t cap, size_t *n) {
+  sqlite3_stmt *s = rows->impl;
+  if (sqlite3_column_type(s, i) == SQLITE_TEXT) {
+    const char *ref = (const char *)sqlite3_column_text(s, i);
+    if (ref) return cis__vdb_ext_read(rows->c->ext, ref, (size_t)sqlite3_column_bytes(s, i), dst,
+                                      cap, n);
+  }
+  const void *p;
+  int err = sq_col_data(rows, i, &p, n);
+  if (err) return err;
+  if (*n > cap)
+    return cis__vdb_fail(rows->c->errmsg, DIALECT, EIO, "a block holds %zu bytes, more than a block",
+                         *n);
+  if (*n) memcpy(dst, p, *n);
+  return 0;
+}
+
 static void sq_done(cis__vdb_rows *rows) {
-  if (rows->impl) sqlite3_reset(rows->impl);
+  if (rows->impl) {
+    sqlite3_reset(rows->impl);
+    /* Its changes stand: the extents it dropped are freed. */
+    cis__vdb_ext_stmt_end(rows->c->ext, true);
+  }
   rows->impl = NULL;
 }
 
@@ -418,5 +498,7 @@ const cis__vdb_dialect cis__vdb_sqlite = {
     .step = sq_step,
     .col_int = sq_col_int,
     .col_blob = sq_col_blob,
+    .col_data = sq_col_data,
+    .col_data_to = sq_col_data_to,
     .done = sq_done,
 };

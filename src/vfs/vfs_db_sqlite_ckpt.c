@@ -131,6 +131,9 @@ static void *ckpt_main(void *arg) {
     k->running = true;
     pthread_mutex_unlock(&k->mu);
     bool ok = k->own || own_open(k);
+    /* The extent file first: the commits this checkpoint makes durable
+     * have their blocks on disk (vfs_db_sqlite_ext.c). */
+    if (ok && !k->full_sync) cis__vdb_ext_sync_path(k->path);
     if (ok) sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (ok) {
       pthread_mutex_lock(&g_mu);
@@ -191,6 +194,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames) {
     if (!k->running) busy_add(-1);
   }
   pthread_mutex_unlock(&k->mu);
+  if (!asked && !k->full_sync) cis__vdb_ext_sync_path(k->path);
   if (!asked) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
 }

@@ -1,0 +1,509 @@
+/*
+ * This file implements the tests of the SQLite backend's extent file
+ * (src/vfs/vfs_db_sqlite_ext.c): large blocks kept in PATH-ext with a
+ * reference in their row, small ones in the row; freed extents on the
+ * free list and their disk space given back, reused by later
+ * transactions; a rolled-back scope or a rollback to a snapshot leaving
+ * the data as it was; a damaged, truncated or malformed extent read as
+ * EIO, never as wrong bytes; a symlink planted as the extent file never
+ * followed; SIGKILL in the middle of large writes leaving a whole
+ * version.
+ *
+ *   test_vfs_db_sqlite_ext WORKDIR
+ *
+ * The test reads the database itself with a plain SQLite connection (which
+ * rows hold references, what the free list holds).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cis/cis_vfs.h"
+#include "vfsdb_mnt.h"
+
+#define BLOCK 65536u        /* the default block, the extent file's threshold */
+#define BIG (16u * BLOCK)   /* 1 MiB: 16 extents */
+
+static struct {
+  char dir[1024];  /* WORKDIR */
+  char path[1100]; /* the current case's database file */
+  char ext[1110];  /* its extent file */
+  char spec[1200]; /* sqlite:PATH */
+} g;
+
+#define OK(x)                                                                  \
+  do {                                                                         \
+    int ok_e_ = (int)(x);                                                      \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+  } while (0)
+
+/* A fresh database file for the case. */
+static void fresh(const char *name) {
+  snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
+  snprintf(g.ext, sizeof g.ext, "%s-ext", g.path);
+  snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
+  const char *sfx[] = {"", "-wal", "-shm", "-ext"};
+  for (int i = 0; i < 4; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s%s", g.path, sfx[i]);
+    unlink(p);
+  }
+}
+
+static void mnt_open(mnt *m) {
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  cis_vfs_backend *b = NULL;
+  cis_result rc = cis_vfs_db_new(&cfg, &b);
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
+  OK(cis_vfs_mount(b, NULL, &m->fs));
+  OK(cis_vfs_open_root(m->fs, &m->root));
+}
+
+/* n bytes of a pattern of its own for each seed. */
+static uint8_t *pattern(size_t n, unsigned seed) {
+  uint8_t *p = malloc(n);
+  assert_non_null(p);
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; i++) {
+    x = x * 1103515245u + 12345u;
+    p[i] = (uint8_t)(x >> 16);
+  }
+  return p;
+}
+
+/* One integer a query of the case's database gives. */
+static int64_t q1(const char *sql) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 20000);
+  sqlite3_stmt *s = NULL;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+    fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+  assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+static void sql(const char *text) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 20000);
+  char *msg = NULL;
+  if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", text, msg);
+  sqlite3_close(db);
+}
+
+static int64_t refs(void) {
+  return q1("SELECT count(*) FROM cis_vfs_blocks WHERE typeof(data)='text'");
+}
+static int64_t free_extents(void) { return q1("SELECT count(*) FROM cis_vfs_ext_free"); }
+
+/* The extent file's size and the disk it takes. */
+static void ext_stat(off_t *size, off_t *disk) {
+  struct stat st;
+  assert_int_equal(stat(g.ext, &st), 0);
+  *size = st.st_size;
+  *disk = (off_t)st.st_blocks * 512;
+}
+
+/* A read of path into a buffer of len + 1: the error, *n the bytes. */
+static int read_try(mnt *m, const char *path, uint8_t *buf, size_t len, size_t *n) {
+  cis_vfs_file *f = NULL;
+  int e = cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_READ, &f);
+  if (e) return e;
+  e = cis_vfs_pread(f, buf, len + 1, 0, n);
+  cis_vfs_close(f);
+  return e;
+}
+
+/* Full blocks go to the extent file, a short last block and small files
+ * stay in their rows; the database itself holds none of the large data. */
+static void test_sqlite_large_blocks_live_in_the_extent_file(void **state) {
+  (void)state;
+  fresh("where");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *big = pattern(BIG + 100, 1);
+  put(&m, "big", big, BIG + 100);
+  put_str(&m, "small", "four bytes? no, more");
+  expect(&m, "big", big, BIG + 100);
+  expect_str(&m, "small", "four bytes? no, more");
+  assert_int_equal(refs(), 16);
+  assert_int_equal(q1("SELECT count(*) FROM cis_vfs_blocks WHERE typeof(data)='blob'"), 2);
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  assert_int_equal(size, BIG);
+  struct stat st;
+  assert_int_equal(stat(g.path, &st), 0);
+  char wal[1200];
+  snprintf(wal, sizeof wal, "%s-wal", g.path);
+  struct stat sw = {0};
+  stat(wal, &sw);
+  if (st.st_size + sw.st_size >= (off_t)BIG / 2)
+    fail_msg("the database and its log hold %lld bytes for a 1 MiB file in extents",
+             (long long)(st.st_size + sw.st_size));
+  /* Reads that start and end inside blocks, across extents. */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "big", 3, CIS_VFS_READ, &f));
+  uint8_t part[3 * BLOCK];
+  size_t n = 0;
+  OK(cis_vfs_pread(f, part, sizeof part, BLOCK / 2 + 7, &n));
+  assert_int_equal(n, sizeof part);
+  assert_memory_equal(part, big + BLOCK / 2 + 7, sizeof part);
+  OK(cis_vfs_pread(f, part, sizeof part, BIG - BLOCK, &n));
+  assert_int_equal(n, BLOCK + 100);
+  assert_memory_equal(part, big + BIG - BLOCK, n);
+  cis_vfs_close(f);
+  mnt_unmount(&m);
+  /* Another mount (a new connection) reads the same. */
+  mnt_open(&m);
+  expect(&m, "big", big, BIG + 100);
+  mnt_unmount(&m);
+  free(big);
+}
+
+/* A rewrite frees the old extents in its commit and gives their disk
+ * space back; the next rewrite reuses them, so the file does not grow. */
+static void test_sqlite_rewrite_frees_and_reuses_extents(void **state) {
+  (void)state;
+  fresh("reuse");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *v[4];
+  for (unsigned i = 0; i < 4; i++) v[i] = pattern(BIG, 10 + i);
+  put(&m, "f", v[0], BIG);
+  assert_int_equal(free_extents(), 0);
+  put(&m, "f", v[1], BIG); /* a new commit: its extents cannot be the ones it frees */
+  expect(&m, "f", v[1], BIG);
+  assert_int_equal(free_extents(), 16);
+  off_t size1, disk1;
+  ext_stat(&size1, &disk1);
+  assert_int_equal(size1, 2 * BIG);
+  if (disk1 > (off_t)BIG + 64 * 1024)
+    fail_msg("the extent file takes %lld bytes of disk for 1 MiB live", (long long)disk1);
+  for (unsigned i = 2; i < 4; i++) {
+    put(&m, "f", v[i], BIG);
+    expect(&m, "f", v[i], BIG);
+    off_t size, disk;
+    ext_stat(&size, &disk);
+    assert_int_equal(size, size1); /* reused, not appended */
+    assert_int_equal(free_extents(), 16);
+  }
+  /* Unlinking gives the space back. */
+  OK(cis_vfs_unlinkat(m.root, "f", 1));
+  assert_int_equal(refs(), 0);
+  assert_int_equal(free_extents(), 32);
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  if (disk > 64 * 1024) fail_msg("%lld bytes of disk after the unlink", (long long)disk);
+  mnt_unmount(&m);
+  for (unsigned i = 0; i < 4; i++) free(v[i]);
+}
+
+/* A scope rolled back: the file it overwrote reads as before, the one it
+ * made is gone, nothing was freed, and what it appended is given back. */
+static void test_sqlite_rolled_back_scope_leaves_extents_as_they_were(void **state) {
+  (void)state;
+  fresh("scope");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 20), *b = pattern(BIG, 21);
+  put(&m, "kept", a, BIG);
+  off_t size0, disk0;
+  ext_stat(&size0, &disk0);
+  OK(cis_vfs_scope_begin(m.fs));
+  put(&m, "kept", b, BIG);
+  put(&m, "new", b, BIG);
+  expect(&m, "kept", b, BIG); /* read your writes, from the extent file */
+  expect(&m, "new", b, BIG);
+  OK(cis_vfs_scope_end(m.fs, false));
+  expect(&m, "kept", a, BIG);
+  cis_vfs_stat st;
+  assert_int_equal(stat_of(&m, "new", &st), ENOENT);
+  assert_int_equal(free_extents(), 0);
+  assert_int_equal(refs(), 16);
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  if (disk > disk0 + 64 * 1024)
+    fail_msg("the rolled-back scope left %lld bytes of disk", (long long)(disk - disk0));
+  /* The same scope committed lands whole. */
+  OK(cis_vfs_scope_begin(m.fs));
+  put(&m, "kept", b, BIG);
+  OK(cis_vfs_scope_end(m.fs, true));
+  expect(&m, "kept", b, BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
+/* A snapshot keeps the lower layer's extents: the overwrite above it
+ * frees nothing, a rollback frees the top's and reads the old data,
+ * deleting the tenant frees the rest. */
+static void test_sqlite_layers_keep_their_extents(void **state) {
+  (void)state;
+  fresh("layers");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 30), *b = pattern(BIG, 31);
+  put(&m, "f", a, BIG);
+  uint64_t snap = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "v1", &snap));
+  put(&m, "f", b, BIG);
+  assert_int_equal(free_extents(), 0); /* the lower layer still names them */
+  assert_int_equal(refs(), 32);
+  expect(&m, "f", b, BIG);
+  cis_vfs_close(m.root); /* a rollback wants no file of the mount open */
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, snap));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  expect(&m, "f", a, BIG);
+  assert_int_equal(free_extents(), 16);
+  mnt_unmount(&m);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  OK(cis_vfs_db_tenant_delete(&cfg));
+  assert_int_equal(refs(), 0);
+  assert_int_equal(free_extents(), 32);
+  free(a);
+  free(b);
+}
+
+/* Damage is EIO with a message, never wrong bytes: a byte flipped in an
+ * extent (outside a transaction, after reading it again; inside a scope,
+ * at once), the extent file cut short, a malformed reference. */
+static void test_sqlite_damaged_extent_reads_as_eio(void **state) {
+  (void)state;
+  fresh("damage");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 40);
+  put(&m, "f", a, BIG);
+  uint8_t *back = malloc(BIG + 1);
+  assert_non_null(back);
+  size_t n = 0;
+  int fd = open(g.ext, O_RDWR);
+  assert_true(fd >= 0);
+  uint8_t byte;
+  assert_int_equal(pread(fd, &byte, 1, BLOCK + 5), 1);
+  byte ^= 0x40;
+  assert_int_equal(pwrite(fd, &byte, 1, BLOCK + 5), 1);
+  assert_int_equal(read_try(&m, "f", back, BIG, &n), EIO);
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "damaged"));
+  OK(cis_vfs_scope_begin(m.fs));
+  put_str(&m, "g", "x"); /* the scope's write transaction is open */
+  assert_int_equal(read_try(&m, "f", back, BIG, &n), EIO);
+  cis_vfs_scope_end(m.fs, false);
+  byte ^= 0x40; /* repaired: reads again */
+  assert_int_equal(pwrite(fd, &byte, 1, BLOCK + 5), 1);
+  expect(&m, "f", a, BIG);
+  assert_int_equal(ftruncate(fd, BLOCK * 3), 0);
+  assert_int_equal(read_try(&m, "f", back, BIG, &n), EIO);
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "past the extent file's end"));
+  close(fd);
+  mnt_unmount(&m);
+  /* References that are not ones: wrong length, a letter in a number, a
+   * length past the size, an offset not on a page. */
+  static const char *const bad[] = {
+      "garbage",
+      "000000000000000000x 0000065536 0000065536 0123456789abcdef",
+      "0000000000000000000 0000065536 0000065537 0123456789abcdef",
+      "0000000000000000001 0000065536 0000065536 0123456789abcdef",
+      "9223372036854775807 0000065536 0000065536 0123456789abcdef",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char q[300];
+    snprintf(q, sizeof q, "UPDATE cis_vfs_blocks SET data='%s' WHERE blk=2 AND typeof(data)='text'",
+             bad[i]);
+    sql(q);
+    mnt_open(&m);
+    assert_int_equal(read_try(&m, "f", back, BIG, &n), EIO);
+    mnt_unmount(&m);
+  }
+  free(back);
+  free(a);
+}
+
+/* A symlink planted where the extent file goes is never followed: the
+ * blocks stay in the rows and the link's target is not written. */
+static void test_sqlite_extent_file_symlink_is_not_followed(void **state) {
+  (void)state;
+  fresh("symlink");
+  char target[1200];
+  snprintf(target, sizeof target, "%s/symlink-target", g.dir);
+  unlink(target);
+  int fd = open(target, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(symlink(target, g.ext), 0);
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 50);
+  put(&m, "f", a, BIG);
+  expect(&m, "f", a, BIG);
+  assert_int_equal(refs(), 0);
+  struct stat st;
+  assert_int_equal(stat(target, &st), 0);
+  assert_int_equal(st.st_size, 0);
+  mnt_unmount(&m);
+  unlink(g.ext);
+  free(a);
+}
+
+/* The writer of the kill test: versions of "f" written over and over, a
+ * byte to fd after the first. */
+static void kill_writer(int fd, void *arg) {
+  (void)arg;
+  mnt m;
+  mnt_open(&m);
+  for (unsigned k = 1; k < 100000; k++) {
+    uint8_t *v = pattern(BIG / 2, k % 8);
+    put(&m, "f", v, BIG / 2);
+    free(v);
+    if (k == 1 && write(fd, "x", 1) != 1) _exit(3);
+  }
+  _exit(0);
+}
+
+/* SIGKILL at random points of large writes: the file is one whole
+ * version, and the next writer's extents do not overwrite it. */
+static void test_sqlite_kill_during_large_writes_leaves_a_whole_version(void **state) {
+  (void)state;
+  fresh("kill");
+  srand((unsigned)time(NULL));
+  uint8_t *v[8];
+  for (unsigned i = 0; i < 8; i++) v[i] = pattern(BIG / 2, i);
+  uint8_t *back = malloc(BIG + 1);
+  assert_non_null(back);
+  for (int round = 0; round < 6; round++) {
+    pid_t pid = vfsdb_spawn_writer(kill_writer, NULL);
+    struct timespec ts = {0, (long)(rand() % 40) * 1000000L};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    mnt m;
+    mnt_open(&m);
+    size_t n = 0;
+    OK(read_try(&m, "f", back, BIG, &n));
+    assert_int_equal(n, BIG / 2);
+    int which = -1;
+    for (int i = 0; i < 8; i++)
+      if (memcmp(back, v[i], BIG / 2) == 0) which = i;
+    if (which < 0) fail_msg("round %d: the file is no version written", round);
+    /* The next writer's extents leave it whole until its commit. */
+    put(&m, "g", v[(which + 1) % 8], BIG / 2);
+    expect(&m, "f", v[which], BIG / 2);
+    OK(cis_vfs_unlinkat(m.root, "g", 1));
+    mnt_unmount(&m);
+  }
+  free(back);
+  for (unsigned i = 0; i < 8; i++) free(v[i]);
+}
+
+/* The race of a reader against a writer that keeps rewriting (and so
+ * reusing the extents of versions the reader's snapshot may still name). */
+#define RACE_SIZE (2u * BIG) /* two read batches: one read transaction */
+#define RACE_VERSIONS 4
+static struct {
+  uint8_t *v[RACE_VERSIONS];
+  volatile int stop;
+  int rewrites;
+} race;
+
+static void *race_writer(void *arg) {
+  (void)arg;
+  mnt m;
+  mnt_open(&m);
+  for (int k = 1; !race.stop && k < 100000; k++, race.rewrites++)
+    put(&m, "f", race.v[k % RACE_VERSIONS], RACE_SIZE);
+  mnt_unmount(&m);
+  return NULL;
+}
+
+/* Every read gives one whole version while the writer reuses extents
+ * under it: a block that moved is read again, never returned wrong, and
+ * never reported as damage. */
+static void test_sqlite_reader_racing_a_rewriter_reads_whole_versions(void **state) {
+  (void)state;
+  fresh("race");
+  for (int i = 0; i < RACE_VERSIONS; i++) race.v[i] = pattern(RACE_SIZE, 60 + (unsigned)i);
+  race.stop = 0;
+  race.rewrites = 0;
+  mnt m;
+  mnt_open(&m);
+  put(&m, "f", race.v[0], RACE_SIZE);
+  pthread_t w;
+  assert_int_equal(pthread_create(&w, NULL, race_writer, NULL), 0);
+  uint8_t *back = malloc(RACE_SIZE + 1);
+  assert_non_null(back);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int reads = 0, again = 0;
+  for (; reads < 400; reads++) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t.tv_sec - t0.tv_sec >= 5) break;
+    size_t n = 0;
+    int e = read_try(&m, "f", back, RACE_SIZE, &n);
+    if (e == EAGAIN) {
+      again++;
+      continue;
+    }
+    if (e) fail_msg("read %d: %d (%s)", reads, e, cis_vfs_errmsg(m.fs));
+    assert_int_equal(n, RACE_SIZE);
+    int which = -1;
+    for (int i = 0; i < RACE_VERSIONS; i++)
+      if (memcmp(back, race.v[i], RACE_SIZE) == 0) which = i;
+    if (which < 0) fail_msg("read %d gave no version written", reads);
+  }
+  race.stop = 1;
+  pthread_join(w, NULL);
+  print_message("%d reads (%d starved) against %d rewrites\n", reads, again, race.rewrites);
+  assert_true(again * 10 <= reads); /* starving is the exception */
+  assert_true(race.rewrites > 2);   /* extents were reused under the reader */
+  mnt_unmount(&m);
+  free(back);
+  for (int i = 0; i < RACE_VERSIONS; i++) free(race.v[i]);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+    return 2;
+  }
+  snprintf(g.dir, sizeof g.dir, "%s", argv[1]);
+  mkdir(g.dir, 0755);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sqlite_large_blocks_live_in_the_extent_file),
+      cmocka_unit_test(test_sqlite_rewrite_frees_and_reuses_extents),
+      cmocka_unit_test(test_sqlite_rolled_back_scope_leaves_extents_as_they_were),
+      cmocka_unit_test(test_sqlite_layers_keep_their_extents),
+      cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
+      cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
+      cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
+      cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
