@@ -183,6 +183,11 @@ const char *cis__vdb_sqlite_walbuf(void);
  * cannot tell (another VFS, the index not mapped). */
 struct sqlite3_file;
 bool cis__vdb_sqlite_walbuf_unchanged(struct sqlite3_file *file);
+/* Forgets what the last write lock of this connection left: unchanged()
+ * says false until its next one (a write transaction of the dialect's
+ * own that began after another connection's commit would otherwise make
+ * that commit look like the connection's own). */
+void cis__vdb_sqlite_walbuf_forget(struct sqlite3_file *file);
 
 /* Of a log of `frames` frames, those not yet copied into the database
  * file (its WAL index's nBackfill, read without a lock): `frames` when it
@@ -218,7 +223,10 @@ uint64_t cis__vdb_sqlite_ckpt_runs(void);
  * buffer is valid until the next _get), _read into dst (cap bytes); _precommit, _committed and
  * _rolledback bracket the end of a write transaction (_rolledback gives
  * back what it appended only when `sure` that nothing committed: not
- * after a COMMIT that failed); _sync syncs the
+ * after a COMMIT that failed); _freed says whether the transaction just
+ * committed freed extents, and _punch_freed, run under the write lock (so
+ * nobody reuses them meanwhile), gives back the disk space of those
+ * still free; _sync syncs the
  * file; _sync_path syncs the extent file of the database at db_path
  * (the checkpointer's, before its checkpoint). */
 typedef struct cis__vdb_ext cis__vdb_ext;
@@ -238,8 +246,15 @@ int cis__vdb_ext_read(cis__vdb_ext *x, const char *ref, size_t reflen, void *dst
                       size_t *n);
 int cis__vdb_ext_precommit(cis__vdb_ext *x);
 void cis__vdb_ext_committed(cis__vdb_ext *x);
+bool cis__vdb_ext_freed(const cis__vdb_ext *x);
+void cis__vdb_ext_punch_freed(cis__vdb_ext *x);
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure);
 int cis__vdb_ext_sync(cis__vdb_ext *x);
 void cis__vdb_ext_sync_path(const char *db_path);
+/* _read's parse, bounds, pread and hash on an extent file's descriptor
+ * alone, for the fuzz target fuzz_vfs_ext: 0, CIS__VDB_STALE (the hash
+ * failed) or an error, detailed in errmsg (CIS_VFS_ERRMSG_MAX bytes). */
+int cis__vdb_ext_read_fd(int fd, const char *ref, size_t reflen, void *dst, size_t cap,
+                         size_t *n, char *errmsg);
 
 #endif /* CIS_VFS_DB_INTERNAL_H */

@@ -96,7 +96,8 @@ _Static_assert(REF_LEN < CIS__VDB_EXT_REF_MAX, "a reference and its NUL fit ref[
 const char cis__vdb_ext_schema[] =
     "CREATE TABLE IF NOT EXISTS cis_vfs_ext_free ("
     " ref TEXT PRIMARY KEY, size INTEGER NOT NULL, gen INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS cis_vfs_ext_free_size ON cis_vfs_ext_free (size);";
+    "CREATE INDEX IF NOT EXISTS cis_vfs_ext_free_size ON cis_vfs_ext_free (size);"
+    "CREATE INDEX IF NOT EXISTS cis_vfs_ext_free_gen ON cis_vfs_ext_free (gen);";
 
 /* An extent a statement or a transaction dropped. */
 typedef struct ext_ref {
@@ -124,12 +125,13 @@ struct cis__vdb_ext {
   int64_t first_append;    /* the first byte this transaction appended; -1: none */
   bool wrote;              /* this transaction wrote an extent */
   ext_list stmt;           /* what the running statement dropped */
-  ext_list tx;             /* what this transaction freed: holes after its commit */
+  size_t freed;            /* extents this transaction put on the free list */
   uint32_t none[NONE_MAX]; /* sizes of which no free extent is usable in it */
   int nnone;
   sqlite3_stmt *q_take;  /* a usable free extent of a size */
   sqlite3_stmt *q_claim; /* its row taken off the free list */
   sqlite3_stmt *q_free;  /* an extent put on the free list */
+  sqlite3_stmt *q_mine;  /* what a transaction put there and is still there */
   uint8_t *buf;          /* the last extent read by _get */
   size_t cap;
   char stale[REF_LEN];   /* the last reference that failed its hash outside a write
@@ -260,9 +262,9 @@ void cis__vdb_ext_close(cis__vdb_ext *x) {
   sqlite3_finalize(x->q_take);
   sqlite3_finalize(x->q_claim);
   sqlite3_finalize(x->q_free);
+  sqlite3_finalize(x->q_mine);
   if (x->fd >= 0) close(x->fd);
   free(x->stmt.v);
-  free(x->tx.v);
   free(x->buf);
   free(x);
 }
@@ -275,7 +277,8 @@ static void tx_reset(cis__vdb_ext *x) {
   x->in_tx = x->wrote = false;
   x->end = x->first_append = -1;
   x->nnone = 0;
-  x->stmt.n = x->tx.n = 0;
+  x->stmt.n = 0;
+  x->freed = 0;
 }
 
 void cis__vdb_ext_begin(cis__vdb_ext *x) {
@@ -312,7 +315,7 @@ void cis__vdb_ext_stmt_end(cis__vdb_ext *x, bool ok) {
     sqlite3_reset(x->q_free);
     /* Not on the list (a failure here): never reused, space lost. On it:
      * a hole after the commit, when this transaction is ours to end. */
-    if (r == SQLITE_DONE && x->in_tx) list_add(&x->tx, e);
+    if (r == SQLITE_DONE && x->in_tx) x->freed++;
   }
 }
 
@@ -398,37 +401,60 @@ int cis__vdb_ext_put(cis__vdb_ext *x, const void *p, size_t n, char ref[CIS__VDB
   return 0;
 }
 
-int cis__vdb_ext_read(cis__vdb_ext *x, const char *ref, size_t reflen, void *dst, size_t cap,
-                      size_t *n) {
+/* Reads the extent ref names from fd into dst and checks its hash: 0,
+ * CIS__VDB_STALE (the hash failed, *bad set), or an error with the detail
+ * in errmsg. */
+static int read_ref(int fd, const char *ref, size_t reflen, void *dst, size_t cap, size_t *n,
+                    bool *bad, char *errmsg) {
   int64_t off;
   uint32_t size, len;
   uint64_t sum;
   *n = 0;
+  *bad = false;
   if (ref_parse(ref, reflen, &off, &size, &len, &sum))
-    return FAIL(x, EIO, "a block's reference to the extent file is malformed");
+    return cis__vdb_fail(errmsg, DIALECT, EIO, "a block's reference to the extent file is malformed");
   if (len > cap)
-    return FAIL(x, EIO, "a block's extent holds %" PRIu32 " bytes, more than a block", len);
-  if (x->fd < 0) return FAIL(x, EIO, "a block lives in the extent file, which cannot be opened");
+    return cis__vdb_fail(errmsg, DIALECT, EIO, "a block's extent holds %" PRIu32
+                         " bytes, more than a block", len);
+  if (fd < 0)
+    return cis__vdb_fail(errmsg, DIALECT, EIO,
+                         "a block lives in the extent file, which cannot be opened");
   size_t done = 0;
   while (done < len) {
-    ssize_t r = pread(x->fd, (uint8_t *)dst + done, len - done, off + (off_t)done);
+    ssize_t r = pread(fd, (uint8_t *)dst + done, len - done, off + (off_t)done);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return FAIL(x, CIS_VFS_EDOWN, "extent file: %s", strerror(errno));
-    if (r == 0) return FAIL(x, EIO, "a block's extent lies past the extent file's end");
+    if (r < 0) return cis__vdb_fail(errmsg, DIALECT, CIS_VFS_EDOWN, "extent file: %s", strerror(errno));
+    if (r == 0)
+      return cis__vdb_fail(errmsg, DIALECT, EIO, "a block's extent lies past the extent file's end");
     done += (size_t)r;
   }
   if ((uint64_t)XXH3_64bits(dst, len) != sum) {
-    /* Moved under an old snapshot, or damaged. Inside a write transaction
-     * (the latest rows, which nobody else can change) it is damage; so it
-     * is when a fresh snapshot names the same extent again (a rewrite
-     * names another, or the same with data that passes). */
-    if (x->in_tx || memcmp(x->stale, ref, REF_LEN) == 0)
-      return FAIL(x, EIO, "a block's data in the extent file is damaged");
-    memcpy(x->stale, ref, REF_LEN);
+    *bad = true;
     return CIS__VDB_STALE;
   }
   *n = len;
   return 0;
+}
+
+int cis__vdb_ext_read_fd(int fd, const char *ref, size_t reflen, void *dst, size_t cap,
+                         size_t *n, char *errmsg) {
+  bool bad;
+  return read_ref(fd, ref, reflen, dst, cap, n, &bad, errmsg);
+}
+
+int cis__vdb_ext_read(cis__vdb_ext *x, const char *ref, size_t reflen, void *dst, size_t cap,
+                      size_t *n) {
+  bool bad;
+  int err = read_ref(x->fd, ref, reflen, dst, cap, n, &bad, x->errmsg);
+  if (!bad) return err;
+  /* Moved under an old snapshot, or damaged. Inside a write transaction
+   * (the latest rows, which nobody else can change) it is damage; so it
+   * is when a fresh snapshot names the same extent again (a rewrite names
+   * another, or the same with data that passes). */
+  if (x->in_tx || memcmp(x->stale, ref, REF_LEN) == 0)
+    return FAIL(x, EIO, "a block's data in the extent file is damaged");
+  memcpy(x->stale, ref, REF_LEN);
+  return CIS__VDB_STALE;
 }
 
 int cis__vdb_ext_get(cis__vdb_ext *x, const char *ref, size_t reflen, const void **p, size_t *n) {
@@ -462,27 +488,37 @@ static void punch(cis__vdb_ext *x, int64_t off, int64_t len) {
     (void)fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 }
 
-static int by_offset(const void *a, const void *b) {
-  int64_t x = ((const ext_ref *)a)->off, y = ((const ext_ref *)b)->off;
-  return (x > y) - (x < y);
+bool cis__vdb_ext_freed(const cis__vdb_ext *x) { return x && x->writable && x->freed; }
+
+void cis__vdb_ext_punch_freed(cis__vdb_ext *x) {
+  if (!cis__vdb_ext_freed(x) ||
+      prep(x, &x->q_mine, "SELECT ref FROM cis_vfs_ext_free WHERE gen=?1 ORDER BY ref") !=
+          SQLITE_OK)
+    return;
+  /* In the order of their offsets (a reference begins with it, at a
+   * fixed width), neighbours in one hole: a 64 MiB file's are one call,
+   * not 1024. */
+  sqlite3_bind_int64(x->q_mine, 1, (int64_t)x->token);
+  int64_t from = 0, to = 0;
+  while (sqlite3_step(x->q_mine) == SQLITE_ROW) {
+    int64_t off;
+    uint32_t size, len;
+    uint64_t sum;
+    const char *ref = (const char *)sqlite3_column_text(x->q_mine, 0);
+    if (ref_parse(ref, (size_t)sqlite3_column_bytes(x->q_mine, 0), &off, &size, &len, &sum))
+      continue;
+    if (off != to) {
+      punch(x, from, to - from);
+      from = off;
+    }
+    to = off + size;
+  }
+  punch(x, from, to - from);
+  sqlite3_reset(x->q_mine);
 }
 
 void cis__vdb_ext_committed(cis__vdb_ext *x) {
-  if (!x) return;
-  /* Holes where what this commit freed was: the disk's space comes back
-   * now; the extents stay on the list, to be written again. Neighbours in
-   * one hole: a 64 MiB file's are one call, not 1024. */
-  if (x->tx.n > 1) qsort(x->tx.v, x->tx.n, sizeof *x->tx.v, by_offset);
-  int64_t from = 0, to = 0;
-  for (size_t i = 0; i < x->tx.n; i++) {
-    if (x->tx.v[i].off != to) {
-      punch(x, from, to - from);
-      from = x->tx.v[i].off;
-    }
-    to = x->tx.v[i].off + x->tx.v[i].size;
-  }
-  punch(x, from, to - from);
-  tx_reset(x);
+  if (x) tx_reset(x);
 }
 
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure) {

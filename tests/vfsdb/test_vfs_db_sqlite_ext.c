@@ -151,6 +151,7 @@ static void test_sqlite_large_blocks_live_in_the_extent_file(void **state) {
   expect_str(&m, "small", "four bytes? no, more");
   assert_int_equal(refs(), 16);
   assert_int_equal(q1("SELECT count(*) FROM cis_vfs_blocks WHERE typeof(data)='blob'"), 2);
+  assert_int_equal(q1("PRAGMA page_size"), 2048); /* a new file's */
   off_t size, disk;
   ext_stat(&size, &disk);
   assert_int_equal(size, BIG);
@@ -372,6 +373,31 @@ static void test_sqlite_extent_file_symlink_is_not_followed(void **state) {
   free(a);
 }
 
+/* A file made before the extent file (4 KiB pages, no free list) keeps
+ * its pages, gets the free list, and its large blocks go to extents. */
+static void test_sqlite_older_file_is_brought_up_to_date(void **state) {
+  (void)state;
+  fresh("older");
+  sql("PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE other(a)");
+  mnt m;
+  mnt_open(&m);
+  put_str(&m, "small", "x");
+  mnt_unmount(&m);
+  sql("DROP TABLE cis_vfs_ext_free"); /* as a file of an older cis */
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 70), *b = pattern(BIG, 71);
+  put(&m, "f", a, BIG);
+  put(&m, "f", b, BIG);
+  expect(&m, "f", b, BIG);
+  expect_str(&m, "small", "x");
+  assert_int_equal(refs(), 16);
+  assert_int_equal(free_extents(), 16);
+  assert_int_equal(q1("PRAGMA page_size"), 4096);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
 /* The writer of the kill test: versions of "f" written over and over, a
  * byte to fd after the first. */
 static void kill_writer(int fd, void *arg) {
@@ -502,6 +528,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_layers_keep_their_extents),
       cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
+      cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
   };
