@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
 #   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http,
-#            aot_elf or aot_entry
+#            aot_elf, aot_entry or vfs_ext
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -22,7 +22,8 @@
 # fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from the
 # compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
 # ~/.local/share/cis/cache) and a few of the system's shared libraries;
-# aot_entry's (whole cache entries) from those caches' entries.
+# aot_entry's (whole cache entries) from those caches' entries; vfs_ext's
+# (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -38,8 +39,8 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry)" >&2; exit 2 ;;
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry | vfs_ext) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry, vfs_ext)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -99,6 +100,14 @@ elif [ "$target" = http ]; then
   # HTTP requests as fuzz/fuzz_http.c reads them.
   dict=
   for f in "$root"/fuzz/http/*; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = vfs_ext ]; then
+  # An extent reference, a newline, the extent file (fuzz/fuzz_vfs_ext.c).
+  dict=
+  for f in "$root"/fuzz/vfs_ext/*; do
     [ -e "$f" ] || continue
     dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"
