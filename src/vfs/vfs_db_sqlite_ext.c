@@ -117,7 +117,6 @@ struct cis__vdb_ext {
   int fd;                  /* the extent file; -1: none (references read as EIO) */
   bool writable;           /* blocks may go to the file (own connection, file opened RW) */
   bool full_sync;          /* synchronous=FULL: sync the file before a commit that wrote it */
-  bool hooked;             /* the pre-update hook is ours */
   uint64_t token;          /* this write transaction's mark in cis_vfs_ext_free.gen */
   uint64_t tokens;         /* the last token handed out */
   bool in_tx;              /* a write transaction of this connection is open */
@@ -243,22 +242,16 @@ int cis__vdb_ext_open(sqlite3 *db, bool borrowed, bool full_sync, char *errmsg,
     if (x->fd < 0) x->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     free(path);
   }
-  /* A connection with a hook of someone else's (a borrowed one) keeps it:
-   * SQLite would not give the function back to restore, and what the
-   * mount frees there is then never reused, which loses space, not data. */
-  void *prev = sqlite3_preupdate_hook(db, on_change, x);
-  x->hooked = true;
-  if (prev) {
-    sqlite3_preupdate_hook(db, NULL, NULL);
-    x->hooked = false;
-  }
+  /* A borrowed connection is cis's KV store's, which sets no hook of its
+   * own: ours while it is borrowed, none after (_close). */
+  sqlite3_preupdate_hook(db, on_change, x);
   *out = x;
   return 0;
 }
 
 void cis__vdb_ext_close(cis__vdb_ext *x) {
   if (!x) return;
-  if (x->hooked) sqlite3_preupdate_hook(x->db, NULL, NULL); /* it points at x */
+  sqlite3_preupdate_hook(x->db, NULL, NULL); /* it points at x */
   sqlite3_finalize(x->q_take);
   sqlite3_finalize(x->q_claim);
   sqlite3_finalize(x->q_free);
