@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -455,16 +456,18 @@ static void test_sqlite_kill_during_large_writes_leaves_a_whole_version(void **s
 #define RACE_VERSIONS 4
 static struct {
   uint8_t *v[RACE_VERSIONS];
-  volatile int stop;
-  int rewrites;
+  atomic_int stop;
+  atomic_int rewrites;
 } race;
 
 static void *race_writer(void *arg) {
   (void)arg;
   mnt m;
   mnt_open(&m);
-  for (int k = 1; !race.stop && k < 100000; k++, race.rewrites++)
+  for (int k = 1; !atomic_load(&race.stop) && k < 100000; k++) {
     put(&m, "f", race.v[k % RACE_VERSIONS], RACE_SIZE);
+    atomic_fetch_add(&race.rewrites, 1);
+  }
   mnt_unmount(&m);
   return NULL;
 }
@@ -476,8 +479,8 @@ static void test_sqlite_reader_racing_a_rewriter_reads_whole_versions(void **sta
   (void)state;
   fresh("race");
   for (int i = 0; i < RACE_VERSIONS; i++) race.v[i] = pattern(RACE_SIZE, 60 + (unsigned)i);
-  race.stop = 0;
-  race.rewrites = 0;
+  atomic_store(&race.stop, 0);
+  atomic_store(&race.rewrites, 0);
   mnt m;
   mnt_open(&m);
   put(&m, "f", race.v[0], RACE_SIZE);
@@ -504,11 +507,12 @@ static void test_sqlite_reader_racing_a_rewriter_reads_whole_versions(void **sta
       if (memcmp(back, race.v[i], RACE_SIZE) == 0) which = i;
     if (which < 0) fail_msg("read %d gave no version written", reads);
   }
-  race.stop = 1;
+  atomic_store(&race.stop, 1);
   pthread_join(w, NULL);
-  print_message("%d reads (%d starved) against %d rewrites\n", reads, again, race.rewrites);
+  int rewrites = atomic_load(&race.rewrites);
+  print_message("%d reads (%d starved) against %d rewrites\n", reads, again, rewrites);
   assert_true(again * 10 <= reads); /* starving is the exception */
-  assert_true(race.rewrites > 2);   /* extents were reused under the reader */
+  assert_true(rewrites > 2);        /* extents were reused under the reader */
   mnt_unmount(&m);
   free(back);
   for (int i = 0; i < RACE_VERSIONS; i++) free(race.v[i]);
