@@ -50,6 +50,15 @@ bin=$build/fuzz/fuzz_$target
 log=$build/fuzz-$target.log
 mkdir -p "$build"
 
+# Copies each file given (those that exist) into the corpus as a seed.
+seed_files() {
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+}
+
 # Configure every time: cheap, and it picks up subsystems added since.
 if ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1; then
@@ -82,11 +91,7 @@ if [ "$target" = manifest ]; then
 elif [ "$target" = mcp ]; then
   # MCP sessions over stdio: one JSON-RPC message a line.
   dict=$root/fuzz/mcp.dict
-  for f in "$root"/fuzz/mcp/*.jsonl; do
-    [ -e "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+  seed_files "$root"/fuzz/mcp/*.jsonl
 elif [ "$target" = wat ]; then
   # Module text: ours, and the text modules the spec suite's .wast files
   # carry (extracted beside them as *.wat).
@@ -99,48 +104,28 @@ elif [ "$target" = wat ]; then
 elif [ "$target" = http ]; then
   # HTTP requests as fuzz/fuzz_http.c reads them.
   dict=
-  for f in "$root"/fuzz/http/*; do
-    [ -e "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+  seed_files "$root"/fuzz/http/*
 elif [ "$target" = vfs_ext ]; then
   # An extent reference, a newline, the extent file (fuzz/fuzz_vfs_ext.c).
   dict=
-  for f in "$root"/fuzz/vfs_ext/*; do
-    [ -e "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+  seed_files "$root"/fuzz/vfs_ext/*
 elif [ "$target" = aot_elf ]; then
   # Compiled objects: cache entries (each starts with its object, so the
   # whole entry is a seed) and ELF shared libraries of the system.
   dict=
-  for f in "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
+  seed_files "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
     "${HOME:-/nonexistent}"/.local/share/cis/cache/* /lib/x86_64-linux-gnu/libm.so.6 \
-    /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0; do
-    [ -f "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+    /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0
 elif [ "$target" = aot_entry ]; then
   # Whole cache entries (KEY.cso): this machine's key text, so a seed
   # reaches the compiler's line and the checksum.
   dict=
-  for f in "${CIS_AOT_CACHE:-/nonexistent}"/*.cso "${CIS_HOME:-/nonexistent}"/cache/*.cso \
-    "${HOME:-/nonexistent}"/.local/share/cis/cache/*.cso; do
-    [ -f "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+  seed_files "${CIS_AOT_CACHE:-/nonexistent}"/*.cso "${CIS_HOME:-/nonexistent}"/cache/*.cso \
+    "${HOME:-/nonexistent}"/.local/share/cis/cache/*.cso
 elif [ "$target" = signature ]; then
   # Signature files, then NUL and the manifest they sign (fuzz/fuzz_signature.c).
   dict=
-  for f in "$root"/fuzz/signature/*; do
-    [ -e "$f" ] || continue
-    dest=$corpus/seed-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
+  seed_files "$root"/fuzz/signature/*
 elif [ "$target" = wasi_fs ]; then
   # Its inputs are operations (fuzz/fuzz_wasi_fs.c): the saved findings, a
   # sequence that takes every operation once, and a deep walk under a

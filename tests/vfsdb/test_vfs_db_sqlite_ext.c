@@ -59,25 +59,10 @@ static void fresh(const char *name) {
   snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
   snprintf(g.ext, sizeof g.ext, "%s-ext", g.path);
   snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
-  const char *sfx[] = {"", "-wal", "-shm", "-ext"};
-  for (int i = 0; i < 4; i++) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s%s", g.path, sfx[i]);
-    unlink(p);
-  }
+  sqlite_files_remove(g.path);
 }
 
-static void mnt_open(mnt *m) {
-  cis_vfs_db_config cfg;
-  cis_vfs_db_config_default(&cfg);
-  cfg.spec = g.spec;
-  cfg.tenant = "t";
-  cis_vfs_backend *b = NULL;
-  cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
-  OK(cis_vfs_mount(b, NULL, &m->fs));
-  OK(cis_vfs_open_root(m->fs, &m->root));
-}
+static void mnt_open(mnt *m) { mnt_tenant(m, g.spec, "t"); }
 
 /* n bytes of a pattern of its own for each seed. */
 static uint8_t *pattern(size_t n, unsigned seed) {
@@ -91,11 +76,17 @@ static uint8_t *pattern(size_t n, unsigned seed) {
   return p;
 }
 
-/* One integer a query of the case's database gives. */
-static int64_t q1(const char *sql) {
+/* A plain SQLite connection to the case's file. */
+static sqlite3 *plain(void) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
   sqlite3_busy_timeout(db, 20000);
+  return db;
+}
+
+/* One integer a query of the case's database gives. */
+static int64_t q1(const char *sql) {
+  sqlite3 *db = plain();
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
     fail_msg("%s: %s", sql, sqlite3_errmsg(db));
@@ -107,9 +98,7 @@ static int64_t q1(const char *sql) {
 }
 
 static void sql(const char *text) {
-  sqlite3 *db = NULL;
-  assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 20000);
+  sqlite3 *db = plain();
   char *msg = NULL;
   if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) fail_msg("%s: %s", text, msg);
   sqlite3_close(db);

@@ -50,25 +50,10 @@ static struct {
 static void fresh(const char *name) {
   snprintf(g.path, sizeof g.path, "%s/%s.db", g.dir, name);
   snprintf(g.spec, sizeof g.spec, "sqlite:%s", g.path);
-  const char *sfx[] = {"", "-wal", "-shm"};
-  for (int i = 0; i < 3; i++) {
-    char p[1200];
-    snprintf(p, sizeof p, "%s%s", g.path, sfx[i]);
-    unlink(p);
-  }
+  sqlite_files_remove(g.path);
 }
 
-static void mnt_open(mnt *m) {
-  cis_vfs_db_config cfg;
-  cis_vfs_db_config_default(&cfg);
-  cfg.spec = g.spec;
-  cfg.tenant = "t";
-  cis_vfs_backend *b = NULL;
-  cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
-  OK(cis_vfs_mount(b, NULL, &m->fs));
-  OK(cis_vfs_open_root(m->fs, &m->root));
-}
+static void mnt_open(mnt *m) { mnt_tenant(m, g.spec, "t"); }
 
 static uint64_t stmts(mnt *m) {
   uint64_t s = 0, c = 0;

@@ -10,6 +10,7 @@
 #define CIS_TEST_VFSDB_MNT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -48,6 +49,28 @@ static inline cis_result mnt_mount(mnt *m, const cis_vfs_db_config *cfg, const c
     return cis_vfs_result(e);
   }
   return CIS_OK;
+}
+
+/* Mounts tenant `tenant` of the database `spec` with the default options
+ * and opens its root, or fails the test with the VFS's message. */
+static inline void mnt_tenant(mnt *m, const char *spec, const char *tenant) {
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = spec;
+  cfg.tenant = tenant;
+  cis_result rc = mnt_mount(m, &cfg, NULL);
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(m->fs));
+}
+
+/* Removes the SQLite database file at path and the files beside it (its
+ * log, shared memory and extent file): a case starts from none. */
+static inline void sqlite_files_remove(const char *path) {
+  static const char *const sfx[] = {"", "-wal", "-shm", "-ext"};
+  for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+    unlink(p);
+  }
 }
 
 static inline int stat_of(mnt *m, const char *path, cis_vfs_stat *st) {
