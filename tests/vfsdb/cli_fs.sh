@@ -2,7 +2,8 @@
 # cli_fs.sh CIS sqlite WORKDIR | CIS postgres CONNSTR_FILE -- `cis fs`, the
 # operator's tools for a tenant's database filesystem, end to end through
 # the program: put, ls, cat, get, snapshot, layers, diff, rollback,
-# compact and delete-tenant on one database, each hostile input with its
+# compact and delete-tenant on one database (with a 3 MB file of large
+# blocks, on SQLite in its extent file), each hostile input with its
 # exit code (docs/cli.md): ".." and absolute escapes (8), a file over
 # --max-size (7, nothing written), a tenant that is not there (1, nothing
 # made), a refused put into a new tenant (no tenant left behind), a dead
@@ -83,6 +84,15 @@ check "diff --json" 0 fs diff "$snap" --json
 expect_grep "diff --json: kind" out '"change":[[:space:]]*"added"'
 check "get" 0 fs get docs/readme.txt "$tmp/got"
 [ "$(cat "$tmp/got")" = "second version" ] || { echo "FAIL get: content"; fails=$((fails + 1)); }
+# A file of large blocks (on SQLite in the extent file beside the
+# database) goes in and comes back whole.
+head -c 3000000 /dev/urandom >"$tmp/large"
+check "put of 3 MB" 0 fs put "$tmp/large" docs/large.bin
+check "get of 3 MB" 0 fs get docs/large.bin "$tmp/large.back"
+cmp -s "$tmp/large" "$tmp/large.back" || { echo "FAIL get of 3 MB: content"; fails=$((fails + 1)); }
+if [ "$mode" = sqlite ] && [ ! -s "$tmp/fs.db-ext" ]; then
+  echo "FAIL put of 3 MB: no extent file beside the database"; fails=$((fails + 1))
+fi
 check "rollback" 0 fs rollback "$snap"
 check "cat after rollback" 0 fs cat docs/readme.txt
 expect_out "cat after rollback: the old content" "first version"

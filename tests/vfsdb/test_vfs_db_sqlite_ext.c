@@ -282,6 +282,37 @@ static void test_sqlite_layers_keep_their_extents(void **state) {
   free(b);
 }
 
+/* A compaction that drops a lower layer's rows frees their extents and
+ * counts their bytes, not the references'. */
+static void test_sqlite_compaction_frees_hidden_extents(void **state) {
+  (void)state;
+  fresh("compact");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 35), *b = pattern(BIG, 36);
+  put(&m, "f", a, BIG);
+  OK(cis_vfs_db_snapshot(m.fs, "v1", NULL));
+  put(&m, "f", b, BIG);
+  cis_vfs_layer *ls = NULL;
+  size_t n = 0;
+  OK(cis_vfs_db_layers(m.fs, &ls, &n));
+  assert_true(n >= 2);
+  uint64_t top = ls[n - 1].id;
+  free(ls);
+  cis_vfs_close(m.root); /* a compaction wants no file of the mount open */
+  m.root = NULL;
+  cis_vfs_compact_stats st;
+  OK(cis_vfs_db_compact(m.fs, top, &st));
+  assert_int_equal(st.data_bytes, BIG);
+  assert_int_equal(free_extents(), 16);
+  assert_int_equal(refs(), 16);
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  expect(&m, "f", b, BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
 /* Damage is EIO with a message, never wrong bytes: a byte flipped in an
  * extent (outside a transaction, after reading it again; inside a scope,
  * at once), the extent file cut short, a malformed reference. */
@@ -519,6 +550,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_rewrite_frees_and_reuses_extents),
       cmocka_unit_test(test_sqlite_rolled_back_scope_leaves_extents_as_they_were),
       cmocka_unit_test(test_sqlite_layers_keep_their_extents),
+      cmocka_unit_test(test_sqlite_compaction_frees_hidden_extents),
       cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
       cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
