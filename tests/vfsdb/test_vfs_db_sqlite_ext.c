@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -419,6 +420,48 @@ static void test_sqlite_older_file_is_brought_up_to_date(void **state) {
   free(b);
 }
 
+/* An extent file that cannot grow (a file size limit: EFBIG, as a full
+ * disk would be ENOSPC) fails the write whole, typed, and the file keeps
+ * what it held. In a child: the limit holds for the process. */
+static void test_sqlite_extent_file_that_cannot_grow_fails_the_write(void **state) {
+  (void)state;
+  fresh("nogrow");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(4 * BIG, 80), *b = pattern(4 * BIG, 81);
+  put(&m, "f", a, 4 * BIG);
+  mnt_unmount(&m);
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit rl = {(rlim_t)size, (rlim_t)size};
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(10);
+    mnt c;
+    mnt_open(&c);
+    int e = put_try(&c, "f", b, 4 * BIG);
+    /* The database's own limit: CIS_VFS_EDOWN, "cannot write its file". */
+    if (e != CIS_VFS_EDOWN) _exit(11);
+    if (!strstr(cis_vfs_errmsg(c.fs), "extent file")) _exit(12);
+    mnt_unmount(&c);
+    _exit(0);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("the child ended with status %#x", st);
+  mnt_open(&m);
+  expect(&m, "f", a, 4 * BIG);
+  assert_int_equal(free_extents(), 0);
+  put(&m, "f", b, 4 * BIG); /* without the limit it goes through */
+  expect(&m, "f", b, 4 * BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
 /* The writer of the kill test: versions of "f" written over and over, a
  * byte to fd after the first. */
 static void kill_writer(int fd, void *arg) {
@@ -554,6 +597,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
       cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
+      cmocka_unit_test(test_sqlite_extent_file_that_cannot_grow_fails_the_write),
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
   };
