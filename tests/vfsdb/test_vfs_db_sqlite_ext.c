@@ -37,6 +37,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
+#include "vfs/vfs_db_join.h"
 #include "vfsdb_mnt.h"
 
 #define BLOCK 65536u        /* the default block, the extent file's threshold */
@@ -462,6 +463,55 @@ static void test_sqlite_extent_file_that_cannot_grow_fails_the_write(void **stat
   free(b);
 }
 
+/* A scope joined to a transaction the test holds (as a skill call's is
+ * to its KV store's): it reads the extents, writes its blocks into the
+ * rows, frees the extents it replaced with the holder's commit, and
+ * frees nothing when the holder rolls back; others then reuse them. */
+static void test_sqlite_joined_scope_reads_and_frees_extents(void **state) {
+  (void)state;
+  fresh("join");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 90), *b = pattern(BIG, 91), *c = pattern(BIG, 92);
+  put(&m, "f", a, BIG);
+  off_t size0, disk0;
+  ext_stat(&size0, &disk0);
+  sqlite3 *owner = plain();
+  for (int commit = 0; commit < 2; commit++) {
+    mnt j;
+    mnt_open(&j);
+    assert_int_equal(sqlite3_exec(owner, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    OK(cis_vfs_scope_begin(j.fs));
+    OK(cis__vfs_db_join(j.fs, "sqlite", owner, NULL));
+    expect(&j, "f", a, BIG); /* through the borrowed connection */
+    put(&j, "f", b, BIG);
+    expect(&j, "f", b, BIG);
+    OK(cis_vfs_scope_end(j.fs, true));
+    assert_int_equal(sqlite3_exec(owner, commit ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL),
+                     SQLITE_OK);
+    mnt_unmount(&j);
+    if (!commit) {
+      expect(&m, "f", a, BIG);
+      assert_int_equal(refs(), 16);
+      assert_int_equal(free_extents(), 0);
+    }
+  }
+  expect(&m, "f", b, BIG);
+  assert_int_equal(refs(), 0);          /* the joined write kept its blocks in the rows */
+  assert_int_equal(free_extents(), 16); /* and freed the extents it replaced */
+  put(&m, "f", c, BIG);                 /* which the next writer reuses */
+  expect(&m, "f", c, BIG);
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  assert_int_equal(size, size0);
+  assert_int_equal(free_extents(), 0);
+  sqlite3_close(owner);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+  free(c);
+}
+
 /* The writer of the kill test: versions of "f" written over and over, a
  * byte to fd after the first. */
 static void kill_writer(int fd, void *arg) {
@@ -597,6 +647,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
       cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
+      cmocka_unit_test(test_sqlite_joined_scope_reads_and_frees_extents),
       cmocka_unit_test(test_sqlite_extent_file_that_cannot_grow_fails_the_write),
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
