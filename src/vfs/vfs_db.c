@@ -3940,6 +3940,9 @@ static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact
   }
   s.layers = layer_rows;
   s.rows += layer_rows;
+  /* The dialect's own dead space too (SQLite: what killed writers left
+   * in the extent file), under the same write lock. */
+  if (!err && fs->d->reclaim) err = fs->d->reclaim(fs->c);
   cache_clear(fs); /* rows it knew may be gone */
   err = tx_end(fs, err, false);
   tx_forget(fs);

@@ -129,6 +129,10 @@ typedef struct cis__vdb_dialect {
               int nargs);
   /* Optional: waits for everything exec() sent; 0 or the first failure. */
   int (*sync)(cis__vdb_conn *c);
+  /* Optional (NULL: nothing to do). Inside a write transaction, gives
+   * back the space of the dialect's own storage that no row names (SQLite:
+   * the extent file's dead space), for a compaction. */
+  int (*reclaim)(cis__vdb_conn *c);
   /* Optional: the round trips to the server so far (for the tests). */
   uint64_t (*trips)(cis__vdb_conn *c);
   /* Moves to the next row: *have is false at the end. */
@@ -226,7 +230,8 @@ uint64_t cis__vdb_sqlite_ckpt_runs(void);
  * after a COMMIT that failed); _freed says whether the transaction just
  * committed freed extents, and _punch_freed, run under the write lock (so
  * nobody reuses them meanwhile), gives back the disk space of those
- * still free; _sync syncs the
+ * still free; _reclaim, inside a write transaction, punches every byte of
+ * the file that neither a row nor the free list names; _sync syncs the
  * file; _sync_path syncs the extent file of the database at db_path
  * (the checkpointer's, before its checkpoint). */
 typedef struct cis__vdb_ext cis__vdb_ext;
@@ -248,6 +253,7 @@ int cis__vdb_ext_precommit(cis__vdb_ext *x);
 void cis__vdb_ext_committed(cis__vdb_ext *x);
 bool cis__vdb_ext_freed(const cis__vdb_ext *x);
 void cis__vdb_ext_punch_freed(cis__vdb_ext *x);
+int cis__vdb_ext_reclaim(cis__vdb_ext *x);
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure);
 int cis__vdb_ext_sync(cis__vdb_ext *x);
 void cis__vdb_ext_sync_path(const char *db_path);

@@ -505,6 +505,10 @@ static int sq_col_data_to(cis__vdb_rows *rows, int i, void *dst, size_t cap, siz
   return 0;
 }
 
+static int sq_reclaim(cis__vdb_conn *c) {
+  return c->borrowed ? 0 : cis__vdb_ext_reclaim(c->ext);
+}
+
 static void sq_done(cis__vdb_rows *rows) {
   if (rows->impl) {
     sqlite3_reset(rows->impl);
@@ -531,5 +535,6 @@ const cis__vdb_dialect cis__vdb_sqlite = {
     .col_blob = sq_col_blob,
     .col_data = sq_col_data,
     .col_data_to = sq_col_data_to,
+    .reclaim = sq_reclaim,
     .done = sq_done,
 };

@@ -56,7 +56,8 @@
  * log would have undone those commits whole. A crash of the process loses
  * nothing: the data is in the page cache. A process killed inside a
  * transaction leaves what it appended as dead space in the file (not on
- * the free list, never reused).
+ * the free list, never reused) until a compaction punches it
+ * (cis__vdb_ext_reclaim).
  *
  * A borrowed connection (the KV store's, vfs_db_join.h) keeps its blocks
  * in the rows: its transaction ends in code that does not know of
@@ -508,6 +509,63 @@ void cis__vdb_ext_punch_freed(cis__vdb_ext *x) {
   }
   punch(x, from, to - from);
   sqlite3_reset(x->q_mine);
+}
+
+static int by_off(const void *a, const void *b) {
+  int64_t x = ((const int64_t *)a)[0], y = ((const int64_t *)b)[0];
+  return (x > y) - (x < y);
+}
+
+int cis__vdb_ext_reclaim(cis__vdb_ext *x) {
+  if (!x || !x->writable || !x->in_tx) return 0;
+  sqlite3_stmt *q = NULL;
+  int r = sqlite3_prepare_v2(x->db,
+                             "SELECT data FROM cis_vfs_blocks WHERE typeof(data)='text' "
+                             "UNION ALL SELECT ref FROM cis_vfs_ext_free",
+                             -1, &q, NULL);
+  if (r != SQLITE_OK) return FAIL(x, EIO, "extents in use: %s", sqlite3_errmsg(x->db));
+  int64_t *v = NULL; /* pairs: offset, end */
+  size_t n = 0, cap = 0;
+  int err = 0;
+  while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+    int64_t off;
+    uint32_t size, len;
+    uint64_t sum;
+    const char *ref = (const char *)sqlite3_column_text(q, 0);
+    /* A reference that is not one names no extent we could keep. */
+    if (ref_parse(ref, (size_t)sqlite3_column_bytes(q, 0), &off, &size, &len, &sum)) continue;
+    if (n == cap) {
+      size_t c2 = cap ? cap * 2 : 256;
+      int64_t *w = realloc(v, c2 * 2 * sizeof *w);
+      if (!w) {
+        err = FAIL(x, ENOMEM, "out of memory");
+        break;
+      }
+      v = w;
+      cap = c2;
+    }
+    v[2 * n] = off;
+    v[2 * n + 1] = off + size;
+    n++;
+  }
+  if (!err && r != SQLITE_DONE) err = FAIL(x, CIS_VFS_EDOWN, "extents in use: %s", sqlite3_errmsg(x->db));
+  sqlite3_finalize(q);
+  struct stat st;
+  if (!err && fstat(x->fd, &st) != 0)
+    err = FAIL(x, CIS_VFS_EDOWN, "extent file: %s", strerror(errno));
+  if (!err) {
+    /* Every byte no row and no free-list entry names is dead (what killed
+     * writers appended, what a tool's deletions left): a hole. */
+    if (n > 1) qsort(v, n, 2 * sizeof *v, by_off);
+    int64_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (v[2 * i] > at) punch(x, at, v[2 * i] - at);
+      if (v[2 * i + 1] > at) at = v[2 * i + 1];
+    }
+    if (st.st_size > at) punch(x, at, st.st_size - at);
+  }
+  free(v);
+  return err;
 }
 
 void cis__vdb_ext_committed(cis__vdb_ext *x) {

@@ -315,6 +315,50 @@ static void test_sqlite_compaction_frees_hidden_extents(void **state) {
   free(b);
 }
 
+/* A compaction gives back the extent file's dead space: what a writer
+ * killed inside its transaction appended, what a tool's deletions left
+ * (the sqlite3 shell frees nothing). Live extents stay. */
+static void test_sqlite_compaction_reclaims_dead_space(void **state) {
+  (void)state;
+  fresh("reclaim");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 37), *b = pattern(BIG, 38);
+  put(&m, "keep", a, BIG);
+  put(&m, "lost", b, BIG);
+  cis_vfs_stat st;
+  OK(stat_of(&m, "lost", &st));
+  char q[200];
+  snprintf(q, sizeof q, "DELETE FROM cis_vfs_blocks WHERE ino=%llu", (unsigned long long)st.ino);
+  sql(q); /* a tool's deletion: its extents are no row's and on no list */
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  int fd = open(g.ext, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, b, 4 * BLOCK, size), (ssize_t)(4 * BLOCK)); /* a killed writer's */
+  close(fd);
+  off_t size1, disk1;
+  ext_stat(&size1, &disk1);
+  if (disk1 < (off_t)(2 * BIG + 4 * BLOCK) - 64 * 1024)
+    fail_msg("the dead space takes %lld bytes of disk before", (long long)disk1);
+  cis_vfs_close(m.root); /* a compaction wants no file of the mount open */
+  m.root = NULL;
+  OK(cis_vfs_db_compact(m.fs, 0, NULL));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  off_t size2, disk2;
+  ext_stat(&size2, &disk2);
+  if (disk2 > (off_t)BIG + 64 * 1024)
+    fail_msg("%lld bytes of disk after the compaction, for 1 MiB live", (long long)disk2);
+  assert_int_equal(size2, size1); /* offsets are not handed out twice */
+  expect(&m, "keep", a, BIG);
+  put(&m, "new", b, BIG); /* appended past the dead space */
+  expect(&m, "new", b, BIG);
+  expect(&m, "keep", a, BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
 /* Damage is EIO with a message, never wrong bytes: a byte flipped in an
  * extent (outside a transaction, after reading it again; inside a scope,
  * at once), the extent file cut short, a malformed reference. */
@@ -644,6 +688,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_rolled_back_scope_leaves_extents_as_they_were),
       cmocka_unit_test(test_sqlite_layers_keep_their_extents),
       cmocka_unit_test(test_sqlite_compaction_frees_hidden_extents),
+      cmocka_unit_test(test_sqlite_compaction_reclaims_dead_space),
       cmocka_unit_test(test_sqlite_damaged_extent_reads_as_eio),
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
       cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
