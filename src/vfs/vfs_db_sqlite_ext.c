@@ -1,6 +1,6 @@
 /*
- * This file implements the SQLite backend's extent file: where the large
- * blocks of files live, in a file beside the database (PATH-ext), with
+ * This file implements the SQLite backend's extent file: where the blocks
+ * of files of CIS__VDB_EXT_MIN (16 KiB) and more live, in a file beside the database (PATH-ext), with
  * only a reference to each in its row of cis_vfs_blocks.
  *
  * Why: a block kept in its row is written three times (into the log, by

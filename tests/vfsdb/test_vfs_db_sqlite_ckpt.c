@@ -188,7 +188,7 @@ static void mnt_open(mnt *m, bool counted) {
   cfg.op_timeout_ms = LONG_MS;
   /* Blocks below the extent file's threshold stay in the rows, so in the
    * log's pages, which is what these tests are about. */
-  cfg.block_size = 32768; /* half of CIS__VDB_EXT_MIN */
+  cfg.block_size = 8192; /* half of CIS__VDB_EXT_MIN */
   if (counted) cnt_install();
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
@@ -413,7 +413,10 @@ static void test_sqlite_checkpoint_runs_off_the_writer(void **state) {
   assert_int_equal(cnt.writer_db_writes, 0);
   if (cnt.db_bytes < BIG || cnt.db_bytes > BIG / 10 * 22)
     fail_msg("the checkpoint wrote %llu bytes of the database file", (unsigned long long)cnt.db_bytes);
-  if (cnt.wal_bytes < BIG || cnt.wal_bytes > BIG / 100 * 103)
+  /* One copy: a new file's 1 KiB pages put a frame's 24-byte header and
+   * an overflow page's 4-byte link on every 1020 bytes (2.8%), and a
+   * block's cell and the b-tree's pages some 1.5% more. */
+  if (cnt.wal_bytes < BIG || cnt.wal_bytes > BIG / 100 * 106)
     fail_msg("the commit wrote %llu bytes of log", (unsigned long long)cnt.wal_bytes);
   case_end(&m, big);
   free(big);

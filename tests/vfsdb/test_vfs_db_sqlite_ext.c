@@ -143,7 +143,7 @@ static void test_sqlite_large_blocks_live_in_the_extent_file(void **state) {
   expect_str(&m, "small", "four bytes? no, more");
   assert_int_equal(refs(), 16);
   assert_int_equal(q1("SELECT count(*) FROM cis_vfs_blocks WHERE typeof(data)='blob'"), 2);
-  assert_int_equal(q1("PRAGMA page_size"), 2048); /* a new file's */
+  assert_int_equal(q1("PRAGMA page_size"), 1024); /* a new file's */
   off_t size, disk;
   ext_stat(&size, &disk);
   assert_int_equal(size, BIG);
