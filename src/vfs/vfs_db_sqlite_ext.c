@@ -118,6 +118,8 @@ struct cis__vdb_ext {
   int fd;                  /* the extent file; -1: none (references read as EIO) */
   bool writable;           /* blocks may go to the file (own connection, file opened RW) */
   bool full_sync;          /* synchronous=FULL: sync the file before a commit that wrote it */
+  bool dir_synced;         /* FULL: the directory's entry of the file synced once */
+  char *dir;               /* the directory holding the file (FULL), or NULL */
   uint64_t token;          /* this write transaction's mark in cis_vfs_ext_free.gen */
   uint64_t tokens;         /* the last token handed out */
   bool in_tx;              /* a write transaction of this connection is open */
@@ -241,6 +243,14 @@ int cis__vdb_ext_open(sqlite3 *db, bool borrowed, bool full_sync, char *errmsg,
     x->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
     x->writable = x->fd >= 0 && !borrowed;
     if (x->fd < 0) x->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* Under FULL the file's name must survive a power loss too. */
+    char *slash = strrchr(path, '/');
+    if (full_sync && x->writable) {
+      if (slash) *(slash == path ? slash + 1 : slash) = '\0';
+      else strcpy(path, ".");
+      x->dir = path;
+      path = NULL;
+    }
     free(path);
   }
   /* A borrowed connection is cis's KV store's, which sets no hook of its
@@ -260,6 +270,7 @@ void cis__vdb_ext_close(cis__vdb_ext *x) {
   if (x->fd >= 0) close(x->fd);
   free(x->stmt.v);
   free(x->buf);
+  free(x->dir);
   free(x);
 }
 
@@ -474,6 +485,17 @@ int cis__vdb_ext_precommit(cis__vdb_ext *x) {
   if (!x || !x->wrote || !x->full_sync) return 0;
   if (fdatasync(x->fd) != 0)
     return FAIL(x, CIS_VFS_EDOWN, "extent file: sync: %s", strerror(errno));
+  if (!x->dir_synced && x->dir) {
+    /* Once per connection: the file may have been made by its open. */
+    int d = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0 || fsync(d) != 0) {
+      int e = errno;
+      if (d >= 0) close(d);
+      return FAIL(x, CIS_VFS_EDOWN, "extent file's directory: sync: %s", strerror(e));
+    }
+    close(d);
+    x->dir_synced = true;
+  }
   return 0;
 }
 

@@ -556,6 +556,31 @@ static void test_sqlite_joined_scope_reads_and_frees_extents(void **state) {
   free(c);
 }
 
+/* Under synchronous=FULL a commit syncs the extent file (and once its
+ * directory's entry) first: the blocks land, a second mount reads them. */
+static void test_sqlite_full_sync_commits_extents(void **state) {
+  (void)state;
+  fresh("full");
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  cfg.sync = CIS_VFS_DB_SYNC_FULL;
+  mnt m;
+  if (mnt_mount(&m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  uint8_t *a = pattern(BIG, 95), *b = pattern(BIG, 96);
+  put(&m, "f", a, BIG);
+  put(&m, "f", b, BIG);
+  expect(&m, "f", b, BIG);
+  assert_int_equal(refs(), 16);
+  mnt_unmount(&m);
+  mnt_open(&m);
+  expect(&m, "f", b, BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
 /* The writer of the kill test: versions of "f" written over and over, a
  * byte to fd after the first. */
 static void kill_writer(int fd, void *arg) {
@@ -693,6 +718,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_extent_file_symlink_is_not_followed),
       cmocka_unit_test(test_sqlite_older_file_is_brought_up_to_date),
       cmocka_unit_test(test_sqlite_joined_scope_reads_and_frees_extents),
+      cmocka_unit_test(test_sqlite_full_sync_commits_extents),
       cmocka_unit_test(test_sqlite_extent_file_that_cannot_grow_fails_the_write),
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
