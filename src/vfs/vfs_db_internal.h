@@ -187,11 +187,6 @@ const char *cis__vdb_sqlite_walbuf(void);
  * cannot tell (another VFS, the index not mapped). */
 struct sqlite3_file;
 bool cis__vdb_sqlite_walbuf_unchanged(struct sqlite3_file *file);
-/* Forgets what the last write lock of this connection left: unchanged()
- * says false until its next one (a write transaction of the dialect's
- * own that began after another connection's commit would otherwise make
- * that commit look like the connection's own). */
-void cis__vdb_sqlite_walbuf_forget(struct sqlite3_file *file);
 
 /* Of a log of `frames` frames, those not yet copied into the database
  * file (its WAL index's nBackfill, read without a lock): `frames` when it
@@ -228,10 +223,11 @@ uint64_t cis__vdb_sqlite_ckpt_runs(void);
  * buffer is valid until the next _get), _read into dst (cap bytes); _precommit, _committed and
  * _rolledback bracket the end of a write transaction (_rolledback gives
  * back what it appended only when `sure` that nothing committed: not
- * after a COMMIT that failed); _freed says whether the transaction just
- * committed freed extents, and _punch_freed, run under the write lock (so
- * nobody reuses them meanwhile), gives back the disk space of those
- * still free; _reclaim, inside a write transaction, punches every byte of
+ * after a COMMIT that failed); the disk space of what a commit freed is
+ * given back by the connection's next _begin, under the write lock (so
+ * nobody reuses it meanwhile), or by _punch_pending in a write
+ * transaction of its own as the connection closes (_pending: there is
+ * some); _reclaim, inside a write transaction, punches every byte of
  * the file that neither a row nor the free list names; _sync syncs the
  * file; _sync_path syncs the extent file of the database at db_path
  * (the checkpointer's, before its checkpoint). */
@@ -252,8 +248,8 @@ int cis__vdb_ext_read(cis__vdb_ext *x, const char *ref, size_t reflen, void *dst
                       size_t *n);
 int cis__vdb_ext_precommit(cis__vdb_ext *x);
 void cis__vdb_ext_committed(cis__vdb_ext *x);
-bool cis__vdb_ext_freed(const cis__vdb_ext *x);
-void cis__vdb_ext_punch_freed(cis__vdb_ext *x);
+bool cis__vdb_ext_pending(const cis__vdb_ext *x);
+void cis__vdb_ext_punch_pending(cis__vdb_ext *x);
 int cis__vdb_ext_reclaim(cis__vdb_ext *x);
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure);
 int cis__vdb_ext_sync(cis__vdb_ext *x);

@@ -169,6 +169,16 @@ static void sq_close(cis__vdb_conn *c) {
     return;
   }
   sq_rollback(c);
+  if (cis__vdb_ext_pending(c->ext)) {
+    /* The holes of the last commit's frees, which no later transaction of
+     * this connection will punch: in a write transaction of their own, if
+     * the lock is free at once (else the extents wait on the free list). */
+    sqlite3_busy_timeout(c->db, 0);
+    if (tx_run(c, TX_BEGIN_W) == SQLITE_OK) {
+      cis__vdb_ext_punch_pending(c->ext);
+      tx_run(c, TX_ROLLBACK); /* nothing to commit */
+    }
+  }
   cis__vdb_ext_close(c->ext);
   for (int i = 0; i < 4; i++) sqlite3_finalize(c->tx[i]);
   cis__vdb_sqlite_ckpt_stop(c->ckpt);
@@ -313,25 +323,6 @@ static int sq_begin(cis__vdb_conn *c, bool write) {
   return 0;
 }
 
-/* After a commit that freed extents: their disk space given back, in a
- * write transaction of its own that changes nothing, since under the
- * lock nobody reuses them meanwhile (after the commit itself another
- * writer may have). Skipped when the lock is not free at once: the
- * extents stay on the free list for reuse. If another connection
- * committed between the two, the WAL index header that this one leaves
- * behind is not the state its caches know (cis__vdb_sqlite_walbuf_forget). */
-static void punch_freed(cis__vdb_conn *c) {
-  sqlite3_busy_timeout(c->db, 0);
-  if (tx_run(c, TX_BEGIN_W) == SQLITE_OK) {
-    bool moved = !cis__vdb_sqlite_walbuf_unchanged(c->main);
-    cis__vdb_ext_punch_freed(c->ext);
-    if (tx_run(c, TX_COMMIT) != SQLITE_OK) tx_run(c, TX_ROLLBACK);
-    if (moved) cis__vdb_sqlite_walbuf_forget(c->main);
-  }
-  uint64_t left = cis__ms_left(c->deadline_ns);
-  sqlite3_busy_timeout(c->db, cis__ms_int(left ? left : 1));
-}
-
 static int sq_commit(cis__vdb_conn *c) {
   if (c->borrowed) return 0; /* the owner's COMMIT makes it durable */
   int err = cis__vdb_ext_precommit(c->ext);
@@ -341,7 +332,6 @@ static int sq_commit(cis__vdb_conn *c) {
   }
   int r = tx_run(c, TX_COMMIT);
   if (r == SQLITE_OK) {
-    if (cis__vdb_ext_freed(c->ext)) punch_freed(c);
     cis__vdb_ext_committed(c->ext);
     return 0;
   }

@@ -37,9 +37,11 @@
  *     out under the database's write lock, so by one writer at a time:
  *     from the free list, except those freed by the transaction asking
  *     (its rows come back if it rolls back), or past the file's end. The
- *     disk space of freed extents is given back (a hole punched) after
- *     the commit that freed them; what a rolled-back transaction
- *     appended, after its rollback. A tool that changes the rows without
+ *     disk space of freed extents is given back (a hole punched) by the
+ *     connection's next write transaction, which holds the lock, so no
+ *     other writer can have reused them since (right after the commit
+ *     one could), or as the connection closes; what a rolled-back
+ *     transaction appended, after its rollback. A tool that changes the rows without
  *     cis (the sqlite3 shell) frees nothing: what it drops is never
  *     reused.
  *   - A reader that still sees an old row may find its extent reused or
@@ -128,6 +130,8 @@ struct cis__vdb_ext {
   bool wrote;              /* this transaction wrote an extent */
   ext_list stmt;           /* what the running statement dropped */
   size_t freed;            /* extents this transaction put on the free list */
+  uint64_t pending;        /* the token of the last commit that freed extents, whose holes
+                              the next write transaction punches; 0: none */
   uint32_t none[NONE_MAX]; /* sizes of which no free extent is usable in it */
   int nnone;
   sqlite3_stmt *q_take;  /* a usable free extent of a size */
@@ -286,9 +290,15 @@ static void tx_reset(cis__vdb_ext *x) {
   x->freed = 0;
 }
 
+static void punch_gen(cis__vdb_ext *x, uint64_t gen);
+
 void cis__vdb_ext_begin(cis__vdb_ext *x) {
   if (!x) return;
   tx_reset(x);
+  /* The write lock is held: what the last commit freed and is still free
+   * nobody can reuse meanwhile, so its disk space comes back now. */
+  if (x->pending) punch_gen(x, x->pending);
+  x->pending = 0;
   x->in_tx = true;
   x->token = ++x->tokens;
 }
@@ -504,17 +514,16 @@ static void punch(cis__vdb_ext *x, int64_t off, int64_t len) {
     (void)fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
 }
 
-bool cis__vdb_ext_freed(const cis__vdb_ext *x) { return x && x->writable && x->freed; }
-
-void cis__vdb_ext_punch_freed(cis__vdb_ext *x) {
-  if (!cis__vdb_ext_freed(x) ||
+/* Punches the extents still on the free list that the transaction
+ * marked gen freed, in the order of their offsets (a reference begins
+ * with it, at a fixed width), neighbours in one hole: a 64 MiB file's are
+ * one call, not 1024. Under the write lock only. */
+static void punch_gen(cis__vdb_ext *x, uint64_t gen) {
+  if (!x->writable ||
       prep(x, &x->q_mine, "SELECT ref FROM cis_vfs_ext_free WHERE gen=?1 ORDER BY ref") !=
           SQLITE_OK)
     return;
-  /* In the order of their offsets (a reference begins with it, at a
-   * fixed width), neighbours in one hole: a 64 MiB file's are one call,
-   * not 1024. */
-  sqlite3_bind_int64(x->q_mine, 1, (int64_t)x->token);
+  sqlite3_bind_int64(x->q_mine, 1, (int64_t)gen);
   int64_t from = 0, to = 0;
   while (sqlite3_step(x->q_mine) == SQLITE_ROW) {
     int64_t off;
@@ -531,6 +540,14 @@ void cis__vdb_ext_punch_freed(cis__vdb_ext *x) {
   }
   punch(x, from, to - from);
   sqlite3_reset(x->q_mine);
+}
+
+bool cis__vdb_ext_pending(const cis__vdb_ext *x) { return x && x->writable && x->pending; }
+
+void cis__vdb_ext_punch_pending(cis__vdb_ext *x) {
+  if (!cis__vdb_ext_pending(x)) return;
+  punch_gen(x, x->pending);
+  x->pending = 0;
 }
 
 static int by_off(const void *a, const void *b) {
@@ -591,7 +608,9 @@ int cis__vdb_ext_reclaim(cis__vdb_ext *x) {
 }
 
 void cis__vdb_ext_committed(cis__vdb_ext *x) {
-  if (x) tx_reset(x);
+  if (!x) return;
+  if (x->freed && x->writable) x->pending = x->token;
+  tx_reset(x);
 }
 
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure) {

@@ -535,11 +535,6 @@ bool cis__vdb_sqlite_walbuf_unchanged(sqlite3_file *file) {
   return f->stamped && wb_hdr(f, now) && !memcmp(now, f->stamp, WIX_HDR);
 }
 
-void cis__vdb_sqlite_walbuf_forget(sqlite3_file *file) {
-  if (!file || file->pMethods < &wb_io[0] || file->pMethods > &wb_io[2]) return;
-  ((wb_file *)file)->stamped = false;
-}
-
 int cis__vdb_sqlite_walbuf_backlog(sqlite3_file *file, int frames) {
   if (!file || file->pMethods < &wb_io[0] || file->pMethods > &wb_io[2]) return frames;
   const volatile unsigned char *h = ((wb_file *)file)->shm0;
