@@ -102,9 +102,8 @@ const char cis__vdb_ext_schema[] =
     "CREATE INDEX IF NOT EXISTS cis_vfs_ext_free_size ON cis_vfs_ext_free (size);"
     "CREATE INDEX IF NOT EXISTS cis_vfs_ext_free_gen ON cis_vfs_ext_free (gen);";
 
-/* An extent a statement or a transaction dropped. */
+/* An extent a statement dropped. */
 typedef struct ext_ref {
-  int64_t off;
   uint32_t size;
   char ref[REF_LEN + 1];
 } ext_ref;
@@ -175,6 +174,18 @@ static int ref_parse(const char *s, size_t n, int64_t *off, uint32_t *size, uint
   return 0;
 }
 
+/* The extent file's path for the database file at db: db + "-ext"
+ * (malloc'd), NULL when out of memory. */
+static char *path_of(const char *db) {
+  size_t n = strlen(db);
+  char *p = malloc(n + 5);
+  if (p) {
+    memcpy(p, db, n);
+    memcpy(p + n, "-ext", 5);
+  }
+  return p;
+}
+
 /* Appends; false when out of memory (the extent is then never freed:
  * space lost, no data). */
 static bool list_add(ext_list *l, const ext_ref *e) {
@@ -208,9 +219,10 @@ static void on_change(void *arg, sqlite3 *db, int op, const char *schema, const 
       memcmp(sqlite3_value_text(now), ref, n) == 0)
     return; /* the same extent still */
   ext_ref e;
+  int64_t off;
   uint32_t len;
   uint64_t sum;
-  if (ref_parse(ref, n, &e.off, &e.size, &len, &sum)) return; /* not ours to free */
+  if (ref_parse(ref, n, &off, &e.size, &len, &sum)) return; /* not ours to free */
   memcpy(e.ref, ref, REF_LEN);
   e.ref[REF_LEN] = '\0';
   list_add(&x->stmt, &e);
@@ -233,14 +245,11 @@ int cis__vdb_ext_open(sqlite3 *db, bool borrowed, bool full_sync, char *errmsg,
   x->token = x->tokens;
   const char *main = sqlite3_db_filename(db, "main");
   if (main && *main) { /* none for ":memory:" or a temporary database */
-    size_t n = strlen(main);
-    char *path = malloc(n + 5);
+    char *path = path_of(main);
     if (!path) {
       free(x);
       return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
     }
-    memcpy(path, main, n);
-    memcpy(path + n, "-ext", 5);
     /* The database file's permissions, as SQLite gives its -wal. */
     struct stat st;
     mode_t mode = stat(main, &st) == 0 ? (st.st_mode & 0777) : 0600;
@@ -628,11 +637,8 @@ int cis__vdb_ext_sync(cis__vdb_ext *x) {
 
 void cis__vdb_ext_sync_path(const char *db_path) {
   if (!db_path || !*db_path) return;
-  size_t n = strlen(db_path);
-  char *p = malloc(n + 5);
+  char *p = path_of(db_path);
   if (!p) return;
-  memcpy(p, db_path, n);
-  memcpy(p + n, "-ext", 5);
   int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   free(p);
   if (fd < 0) return;
