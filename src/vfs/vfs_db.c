@@ -200,7 +200,10 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_ENT_LIST] = {"SELECT e.eid, e.name, e.ino, e.type FROM cis_vfs_entries e "
                     "WHERE e.tenant_id=?1 AND e.parent_ino=?2 AND e.eid>=?3 AND e.type<>0 "
                     "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1",
-                    NULL},
+                    /* On the listings' index alone (vfs_db_postgres.c). */
+                    "SELECT e.eid, e.name, e.ino, e.type FROM cis_vfs_entries e "
+                    "WHERE e.tenant_id + 0=?1 AND e.parent_ino + 0=?2 AND e.eid>=?3 AND e.type<>0 "
+                    "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1"},
     /* Only run where the dialect has a version (SQLite): a read that
      * lets sq_version see whether another connection committed. */
     [Q_DVER] = {"PRAGMA data_version", "SELECT 1"},
