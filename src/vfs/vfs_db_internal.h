@@ -253,7 +253,7 @@ void cis__vdb_ext_punch_pending(cis__vdb_ext *x);
 int cis__vdb_ext_reclaim(cis__vdb_ext *x);
 void cis__vdb_ext_rolledback(cis__vdb_ext *x, bool sure);
 int cis__vdb_ext_sync(cis__vdb_ext *x);
-void cis__vdb_ext_sync_path(const char *db_path);
+bool cis__vdb_ext_sync_path(const char *db_path);
 /* _read's parse, bounds, pread and hash on an extent file's descriptor
  * alone, for the fuzz target fuzz_vfs_ext: 0, CIS__VDB_STALE (the hash
  * failed) or an error, detailed in errmsg (CIS_VFS_ERRMSG_MAX bytes). */

@@ -73,7 +73,7 @@ struct cis__vdb_ckpt {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_busy;
-static uint64_t g_runs; /* checkpoints the threads ran */
+static uint64_t g_runs; /* checkpoints the threads made */
 
 static void busy_add(int d) {
   pthread_mutex_lock(&g_mu);
@@ -132,10 +132,11 @@ static void *ckpt_main(void *arg) {
     pthread_mutex_unlock(&k->mu);
     bool ok = k->own || own_open(k);
     /* The extent file first: the commits this checkpoint makes durable
-     * have their blocks on disk (vfs_db_sqlite_ext.c). */
-    if (ok && !k->full_sync) cis__vdb_ext_sync_path(k->path);
-    if (ok) sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (ok) {
+     * have their blocks on disk (vfs_db_sqlite_ext.c). One that cannot be
+     * synced is not checkpointed past: the log keeps them until a sync
+     * succeeds, at a later ask. */
+    if (ok && (k->full_sync || cis__vdb_ext_sync_path(k->path))) {
+      sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
       pthread_mutex_lock(&g_mu);
       g_runs++;
       pthread_mutex_unlock(&g_mu);
@@ -194,8 +195,8 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames) {
     if (!k->running) busy_add(-1);
   }
   pthread_mutex_unlock(&k->mu);
-  if (!asked && !k->full_sync) cis__vdb_ext_sync_path(k->path);
-  if (!asked) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  if (!asked && (k->full_sync || cis__vdb_ext_sync_path(k->path)))
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
   return SQLITE_OK;
 }
 

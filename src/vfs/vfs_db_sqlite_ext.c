@@ -369,6 +369,10 @@ static int take_free(cis__vdb_ext *x, uint32_t size, int64_t *off) {
   uint64_t sum;
   char key[REF_LEN + 1];
   const char *ref = (const char *)sqlite3_column_text(x->q_take, 0);
+  if (!ref) {
+    sqlite3_reset(x->q_take);
+    return FAIL(x, ENOMEM, "out of memory");
+  }
   bool ok = !ref_parse(ref, (size_t)sqlite3_column_bytes(x->q_take, 0), &at, &sz, &len, &sum) &&
             sz == size;
   if (ok) memcpy(key, ref, REF_LEN);
@@ -580,6 +584,10 @@ int cis__vdb_ext_reclaim(cis__vdb_ext *x) {
     uint32_t size, len;
     uint64_t sum;
     const char *ref = (const char *)sqlite3_column_text(q, 0);
+    if (!ref) { /* out of memory: skipping it would punch an extent in use */
+      err = FAIL(x, ENOMEM, "out of memory");
+      break;
+    }
     /* A reference that is not one names no extent we could keep. */
     if (ref_parse(ref, (size_t)sqlite3_column_bytes(q, 0), &off, &size, &len, &sum)) continue;
     if (n == cap) {
@@ -635,13 +643,14 @@ int cis__vdb_ext_sync(cis__vdb_ext *x) {
   return 0;
 }
 
-void cis__vdb_ext_sync_path(const char *db_path) {
-  if (!db_path || !*db_path) return;
+bool cis__vdb_ext_sync_path(const char *db_path) {
+  if (!db_path || !*db_path) return true;
   char *p = path_of(db_path);
-  if (!p) return;
+  if (!p) return false;
   int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   free(p);
-  if (fd < 0) return;
-  (void)fdatasync(fd);
+  if (fd < 0) return errno == ENOENT; /* no extent file: nothing to sync */
+  bool ok = fdatasync(fd) == 0;
   close(fd);
+  return ok;
 }

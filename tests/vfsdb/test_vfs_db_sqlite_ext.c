@@ -12,8 +12,12 @@
  *   test_vfs_db_sqlite_ext WORKDIR
  *
  * The test reads the database itself with a plain SQLite connection (which
- * rows hold references, what the free list holds).
+ * rows hold references, what the free list holds). It injects faults of
+ * its own: SQLite's allocator failing once at the k-th allocation, and
+ * fdatasync and fsync failing (this executable's definitions, which
+ * libcis's calls bind to ahead of the C library's).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -128,6 +132,104 @@ static int read_try(mnt *m, const char *path, uint8_t *buf, size_t len, size_t *
   cis_vfs_close(f);
   return e;
 }
+
+/* ---------------------------------------------------------------- faults */
+
+/* SQLite's allocator with one failure: when mem_left is k >= 0, the k-th
+ * allocation from now fails (mem_hit says it happened) and the rest go
+ * through. */
+static sqlite3_mem_methods mem_real;
+static atomic_int mem_left = -1;
+static atomic_int mem_hit;
+
+static bool mem_fault(void) {
+  int left = atomic_load(&mem_left);
+  while (left >= 0) {
+    if (atomic_compare_exchange_weak(&mem_left, &left, left - 1)) {
+      if (left > 0) return false;
+      atomic_store(&mem_hit, 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void *mem_malloc(int n) { return mem_fault() ? NULL : mem_real.xMalloc(n); }
+static void *mem_realloc(void *p, int n) { return mem_fault() ? NULL : mem_real.xRealloc(p, n); }
+
+/* Before SQLite starts (main): its allocator, with the fault. */
+static void mem_install(void) {
+  static sqlite3_mem_methods m;
+  if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &mem_real) != SQLITE_OK) abort();
+  m = mem_real;
+  m.xMalloc = mem_malloc;
+  m.xRealloc = mem_realloc;
+  if (sqlite3_config(SQLITE_CONFIG_MALLOC, &m) != SQLITE_OK) abort();
+}
+
+/* fdatasync of the case's extent file (SYNC_EXT) and fsync of a
+ * directory (SYNC_DIR) fail with EIO while their bit is set. */
+#define SYNC_EXT 1
+#define SYNC_DIR 2
+static atomic_int sync_fail;
+static atomic_int sync_failed; /* calls failed so */
+
+static bool is_ext_file(int fd) {
+  char link[64], to[1200];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, to, sizeof to - 1);
+  if (n <= 0) return false;
+  to[n] = '\0';
+  return strcmp(to, g.ext) == 0;
+}
+
+static bool is_dir(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int fdatasync(int fd) {
+  static int (*real)(int);
+  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+  if ((atomic_load(&sync_fail) & SYNC_EXT) && is_ext_file(fd)) {
+    atomic_fetch_add(&sync_failed, 1);
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+int fsync(int fd) {
+  static int (*real)(int);
+  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  if ((atomic_load(&sync_fail) & SYNC_DIR) && is_dir(fd)) {
+    atomic_fetch_add(&sync_failed, 1);
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+/* pread of the extent file runs pread_hook first while it is set (not
+ * within the hook itself). */
+static void (*_Atomic pread_hook)(void);
+static _Thread_local bool in_pread_hook;
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+  static ssize_t (*real)(int, void *, size_t, off_t);
+  if (!real) real = (ssize_t(*)(int, void *, size_t, off_t))dlsym(RTLD_NEXT, "pread");
+  void (*hook)(void) = atomic_load(&pread_hook);
+  if (hook && !in_pread_hook && is_ext_file(fd)) {
+    in_pread_hook = true;
+    hook();
+    in_pread_hook = false;
+  }
+  return real(fd, buf, n, off);
+}
+
+/* The checkpointers' figures (libcis.a carries them). */
+uint64_t cis__vdb_sqlite_ckpt_runs(void);
+void cis__vdb_sqlite_ckpt_settle(void);
 
 /* Full blocks go to the extent file, a short last block and small files
  * stay in their rows; the database itself holds none of the large data. */
@@ -706,6 +808,218 @@ static void test_sqlite_reader_racing_a_rewriter_reads_whole_versions(void **sta
   for (int i = 0; i < RACE_VERSIONS; i++) free(race.v[i]);
 }
 
+/* SQLite running out of memory at any one allocation of a compaction
+ * (the extents' reclaim among them, whose reading of a reference can
+ * allocate) fails it or not, and never takes an extent in use for dead
+ * space: every file reads back whole after each try. */
+static void test_sqlite_out_of_memory_in_a_compaction_loses_no_extent(void **state) {
+  (void)state;
+  fresh("oom");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG / 4, 43), *b = pattern(BIG / 4, 44), *c = pattern(BIG / 4, 45);
+  put(&m, "keep", a, BIG / 4);
+  put(&m, "f", b, BIG / 4);
+  put(&m, "f", c, BIG / 4); /* b's extents freed: on the free list */
+  cis_vfs_close(m.root);    /* a compaction wants no file of the mount open */
+  m.root = NULL;
+  int k = 0, failed = 0;
+  for (; k < 5000; k++) {
+    atomic_store(&mem_hit, 0);
+    atomic_store(&mem_left, k);
+    cis_result rc = cis_vfs_db_compact(m.fs, 0, NULL);
+    atomic_store(&mem_left, -1);
+    bool hit = atomic_load(&mem_hit);
+    if (!hit && rc != CIS_OK) fail_msg("compaction %d: %s", k, cis_vfs_errmsg(m.fs));
+    if (rc != CIS_OK) failed++;
+    OK(cis_vfs_open_root(m.fs, &m.root));
+    expect(&m, "keep", a, BIG / 4);
+    expect(&m, "f", c, BIG / 4);
+    cis_vfs_close(m.root);
+    m.root = NULL;
+    if (!hit) break; /* a try with no failure: every allocation was swept */
+  }
+  print_message("%d allocations swept, %d compactions failed\n", k, failed);
+  assert_true(k < 5000);
+  assert_true(failed > 0);
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+  free(c);
+}
+
+/* A mount under FULL whose case file is fresh. */
+static void mnt_full(mnt *m) {
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = "t";
+  cfg.sync = CIS_VFS_DB_SYNC_FULL;
+  if (mnt_mount(m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+}
+
+/* Under FULL, an extent file that cannot be synced fails the commit that
+ * wrote to it (the disk's error, CIS_VFS_EDOWN with a message), and the
+ * tree keeps what it held; the same write goes through once syncs work. */
+static void test_sqlite_failed_extent_sync_fails_the_commit(void **state) {
+  (void)state;
+  fresh("syncfail");
+  mnt m;
+  mnt_full(&m);
+  uint8_t *a = pattern(BIG, 110), *b = pattern(BIG, 111);
+  put(&m, "f", a, BIG);
+  atomic_store(&sync_failed, 0);
+  atomic_store(&sync_fail, SYNC_EXT);
+  int e = put_try(&m, "f", b, BIG);
+  atomic_store(&sync_fail, 0);
+  assert_int_equal(e, CIS_VFS_EDOWN);
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file: sync"));
+  assert_true(atomic_load(&sync_failed) > 0);
+  expect(&m, "f", a, BIG);
+  put(&m, "f", b, BIG);
+  expect(&m, "f", b, BIG);
+  mnt_unmount(&m);
+  mnt_open(&m);
+  expect(&m, "f", b, BIG);
+  mnt_unmount(&m);
+  free(a);
+  free(b);
+}
+
+/* Under FULL, the first commit of a connection that writes extents syncs
+ * the extent file's directory too; when that fails, so does the commit,
+ * and the next one tries again. */
+static void test_sqlite_failed_directory_sync_fails_the_commit(void **state) {
+  (void)state;
+  fresh("dirsync");
+  mnt m;
+  mnt_full(&m);
+  put_str(&m, "small", "no extent: no directory sync");
+  uint8_t *a = pattern(BIG, 112);
+  atomic_store(&sync_failed, 0);
+  atomic_store(&sync_fail, SYNC_DIR);
+  int e = put_try(&m, "f", a, BIG);
+  atomic_store(&sync_fail, 0);
+  assert_int_equal(e, CIS_VFS_EDOWN);
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file's directory: sync"));
+  assert_true(atomic_load(&sync_failed) > 0);
+  cis_vfs_stat st;
+  assert_int_equal(stat_of(&m, "f", &st), ENOENT); /* its creation went with it */
+  expect_str(&m, "small", "no extent: no directory sync");
+  put(&m, "f", a, BIG);
+  expect(&m, "f", a, BIG);
+  mnt_unmount(&m);
+  free(a);
+}
+
+/* Under NORMAL, cis_vfs_fsync syncs the extent file before the log: its
+ * failure is the fsync's; the next fsync works. */
+static void test_sqlite_failed_extent_sync_fails_the_fsync(void **state) {
+  (void)state;
+  fresh("fsyncfail");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 113);
+  put(&m, "f", a, BIG);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+  atomic_store(&sync_fail, SYNC_EXT);
+  int e = cis_vfs_fsync(f);
+  atomic_store(&sync_fail, 0);
+  assert_int_equal(e, CIS_VFS_EDOWN);
+  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file: sync"));
+  OK(cis_vfs_fsync(f));
+  cis_vfs_close(f);
+  expect(&m, "f", a, BIG);
+  mnt_unmount(&m);
+  free(a);
+}
+
+/* Under NORMAL, a checkpoint syncs the extent file first, so the commits
+ * it makes durable have their blocks on disk. When that sync fails, no
+ * checkpoint is made (the log keeps those commits) until one works. */
+static void test_sqlite_checkpoint_waits_for_the_extent_file_sync(void **state) {
+  (void)state;
+  fresh("ckptsync");
+  mnt m;
+  mnt_open(&m);
+  uint8_t *a = pattern(BIG, 114);
+  put(&m, "big", a, BIG);
+  cis__vdb_sqlite_ckpt_settle();
+  uint64_t r0 = cis__vdb_sqlite_ckpt_runs();
+  atomic_store(&sync_failed, 0);
+  atomic_store(&sync_fail, SYNC_EXT);
+  char name[32];
+  for (int i = 0; i < 800; i++) { /* some 9 log pages each: past 4096 */
+    snprintf(name, sizeof name, "s%03d", i);
+    put_str(&m, name, name);
+  }
+  cis__vdb_sqlite_ckpt_settle();
+  uint64_t r1 = cis__vdb_sqlite_ckpt_runs();
+  atomic_store(&sync_fail, 0);
+  assert_true(atomic_load(&sync_failed) > 0); /* a checkpoint was asked for */
+  assert_int_equal(r1, r0);
+  for (int i = 0; i < 800; i++) {
+    snprintf(name, sizeof name, "t%03d", i);
+    put_str(&m, name, name);
+  }
+  cis__vdb_sqlite_ckpt_settle();
+  assert_true(cis__vdb_sqlite_ckpt_runs() > r1);
+  expect(&m, "big", a, BIG);
+  expect_str(&m, "s799", "s799");
+  mnt_unmount(&m);
+  free(a);
+}
+
+/* The reader of the overtaken test and what its hook does: each pread of
+ * the extent file is first overtaken by two commits of another mount,
+ * which move and reuse the extent it was about to read. */
+static struct {
+  mnt *writer;
+  int preads;
+} overtake;
+
+static void overtake_hook(void) {
+  for (int i = 0; i < 2; i++) {
+    uint8_t *v = pattern(BLOCK, 200 + (unsigned)(overtake.preads * 2 + i));
+    put(overtake.writer, "f", v, BLOCK);
+    free(v);
+  }
+  overtake.preads++;
+}
+
+/* A reader whose extent is moved under it each time it reads gives up
+ * after 64 tries with EAGAIN and a message, never with wrong bytes; left
+ * alone, it reads the last version whole. */
+static void test_sqlite_reader_overtaken_every_time_gets_eagain(void **state) {
+  (void)state;
+  fresh("overtaken");
+  mnt r, w;
+  mnt_open(&r);
+  mnt_open(&w);
+  uint8_t *v = pattern(BLOCK, 199);
+  put(&w, "f", v, BLOCK);
+  free(v);
+  overtake.writer = &w;
+  overtake.preads = 0;
+  uint8_t *back = malloc(BLOCK + 1);
+  assert_non_null(back);
+  size_t n = 0;
+  atomic_store(&pread_hook, overtake_hook);
+  int e = read_try(&r, "f", back, BLOCK, &n);
+  atomic_store(&pread_hook, NULL);
+  if (e != EAGAIN) fail_msg("read: %d (%s), want EAGAIN", e, cis_vfs_errmsg(r.fs));
+  assert_non_null(strstr(cis_vfs_errmsg(r.fs), "kept being rewritten"));
+  assert_int_equal(overtake.preads, 64);
+  v = pattern(BLOCK, 200 + (unsigned)(overtake.preads * 2 - 1));
+  expect(&r, "f", v, BLOCK);
+  free(v);
+  free(back);
+  mnt_unmount(&w);
+  mnt_unmount(&r);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -713,6 +1027,7 @@ int main(int argc, char **argv) {
   }
   snprintf(g.dir, sizeof g.dir, "%s", argv[1]);
   mkdir(g.dir, 0755);
+  mem_install();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sqlite_large_blocks_live_in_the_extent_file),
       cmocka_unit_test(test_sqlite_rewrite_frees_and_reuses_extents),
@@ -728,6 +1043,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_extent_file_that_cannot_grow_fails_the_write),
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
+      cmocka_unit_test(test_sqlite_out_of_memory_in_a_compaction_loses_no_extent),
+      cmocka_unit_test(test_sqlite_failed_extent_sync_fails_the_commit),
+      cmocka_unit_test(test_sqlite_failed_directory_sync_fails_the_commit),
+      cmocka_unit_test(test_sqlite_failed_extent_sync_fails_the_fsync),
+      cmocka_unit_test(test_sqlite_checkpoint_waits_for_the_extent_file_sync),
+      cmocka_unit_test(test_sqlite_reader_overtaken_every_time_gets_eagain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
