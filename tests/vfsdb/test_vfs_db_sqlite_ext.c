@@ -849,6 +849,60 @@ static void test_sqlite_out_of_memory_in_a_compaction_loses_no_extent(void **sta
   free(c);
 }
 
+/* The same for a rewrite of a file of extents (its old extents onto the
+ * free list, its new ones taken from it or appended): the file is the
+ * old version or the new one after each try, never a mix, and what a
+ * failed try appended or freed is given back or reused later. */
+static void test_sqlite_out_of_memory_in_a_rewrite_leaves_a_whole_version(void **state) {
+  (void)state;
+  fresh("oomw");
+  mnt m;
+  mnt_open(&m);
+  enum { N = BIG / 4 };
+  uint8_t *v[2] = {pattern(N, 46), pattern(N, 47)};
+  uint8_t *back = malloc(N + 1);
+  assert_non_null(back);
+  put(&m, "f", v[0], N);
+  put(&m, "g", v[1], N); /* a neighbour that must not change */
+  int k = 0, failed = 0, now = 0;
+  for (; k < 5000; k++) {
+    atomic_store(&mem_hit, 0);
+    atomic_store(&mem_left, k);
+    int e = put_try(&m, "f", v[1 - now], N);
+    atomic_store(&mem_left, -1);
+    bool hit = atomic_load(&mem_hit);
+    if (!hit && e) fail_msg("rewrite %d: %d (%s)", k, e, cis_vfs_errmsg(m.fs));
+    if (e) failed++;
+    size_t n = 0;
+    OK(read_try(&m, "f", back, N, &n));
+    if (n == N && memcmp(back, v[1 - now], N) == 0) now = 1 - now;
+    else if (n != N || memcmp(back, v[now], N) != 0)
+      fail_msg("after rewrite %d (%d) the file is neither version (%zu bytes)", k, e, n);
+    expect(&m, "g", v[1], N);
+    if (!hit) break;
+  }
+  print_message("%d allocations swept, %d rewrites failed, %lld extents free\n", k, failed,
+                (long long)free_extents());
+  assert_true(k < 5000);
+  assert_true(failed > 0);
+  put(&m, "f", v[0], N); /* the space failed tries left is used again */
+  expect(&m, "f", v[0], N);
+  /* Extents a failed free left on no list: a compaction gives them back. */
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  OK(cis_vfs_db_compact(m.fs, 0, NULL));
+  OK(cis_vfs_open_root(m.fs, &m.root));
+  off_t size, disk;
+  ext_stat(&size, &disk);
+  if (disk > (off_t)(3 * N)) fail_msg("%lld bytes of disk for %d live", (long long)disk, 2 * N);
+  expect(&m, "f", v[0], N);
+  expect(&m, "g", v[1], N);
+  mnt_unmount(&m);
+  free(back);
+  free(v[0]);
+  free(v[1]);
+}
+
 /* A mount under FULL whose case file is fresh. */
 static void mnt_full(mnt *m) {
   cis_vfs_db_config cfg;
@@ -1044,6 +1098,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_kill_during_large_writes_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_reader_racing_a_rewriter_reads_whole_versions),
       cmocka_unit_test(test_sqlite_out_of_memory_in_a_compaction_loses_no_extent),
+      cmocka_unit_test(test_sqlite_out_of_memory_in_a_rewrite_leaves_a_whole_version),
       cmocka_unit_test(test_sqlite_failed_extent_sync_fails_the_commit),
       cmocka_unit_test(test_sqlite_failed_directory_sync_fails_the_commit),
       cmocka_unit_test(test_sqlite_failed_extent_sync_fails_the_fsync),
