@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
 #   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http,
-#            aot_elf, aot_entry or vfs_ext
+#            aot_elf, aot_entry, vfs_ext or vfs_db
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -23,7 +23,8 @@
 # compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
 # ~/.local/share/cis/cache) and a few of the system's shared libraries;
 # aot_entry's (whole cache entries) from those caches' entries; vfs_ext's
-# (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*.
+# (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*;
+# vfs_db's (byte-coded VFS calls, not files) from tests/vfsdb/diff-inputs/.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
@@ -39,8 +40,8 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry | vfs_ext) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry, vfs_ext)" >&2; exit 2 ;;
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry | vfs_ext | vfs_db) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry, vfs_ext, vfs_db)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -109,6 +110,10 @@ elif [ "$target" = vfs_ext ]; then
   # An extent reference, a newline, the extent file (fuzz/fuzz_vfs_ext.c).
   dict=
   seed_files "$root"/fuzz/vfs_ext/*
+elif [ "$target" = vfs_db ]; then
+  # VFS calls (fuzz/fuzz_vfs_db.c): the findings kept; any bytes are calls.
+  dict=
+  seed_files "$root"/tests/vfsdb/diff-inputs/*
 elif [ "$target" = aot_elf ]; then
   # Compiled objects: cache entries (each starts with its object, so the
   # whole entry is a seed) and ELF shared libraries of the system.

@@ -510,6 +510,7 @@ typedef struct vdb_fs {
   vdb_node *batch;                /* the file whose creation waits in it for its first
                                      write, or NULL */
   bool scoped;                    /* a call scope is open: commit only at its end */
+  bool scope_sync;                /* an fsync inside the scope: its commit is flushed */
   int scope_err;                  /* the failure that rolled the scope's changes back */
   bool gen_known;                 /* the scope read the tree: gen0 holds its generation */
   int64_t gen0;                   /* the tenant's next_eid at the scope's first read */
@@ -2863,7 +2864,12 @@ static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
   (void)node;
   arm(fs);
   int err = settle(fs, NULL);
-  if (err || !fs->unsynced) return err;
+  if (err) return err;
+  /* Inside a scope what the file holds now commits at the scope's end:
+   * that commit is flushed then. What committed before is flushed now,
+   * unless the scope's transaction is open (its end flushes both). */
+  if (fs->scoped) fs->scope_sync = true;
+  if (!fs->unsynced || (fs->scoped && fs->in_tx)) return 0;
   err = fs->d->flush(fs->c);
   if (!err) fs->unsynced = false;
   return err;
@@ -2892,6 +2898,7 @@ static int db_scope(cis_vfs_backend *b, int op) {
     if (err) return err;
     fs->scoped = true;
     fs->scope_err = 0;
+    fs->scope_sync = false;
     fs->gen_known = false;
     return 0;
   case CIS_VFS_SCOPE_COMMIT:
@@ -2909,11 +2916,15 @@ static int db_scope(cis_vfs_backend *b, int op) {
     }
     fdata_drop(fs, 0); /* kept for the scope's reads only */
     err = tx_commit(fs);
+    if (!err && fs->scope_sync && fs->unsynced && (err = fs->d->flush(fs->c)) == 0)
+      fs->unsynced = false;
+    fs->scope_sync = false;
     unjoin(fs); /* joined: the owner's COMMIT applies what tx_commit wrote */
     return err;
   case CIS_VFS_SCOPE_ROLLBACK:
     fs->scoped = false;
     fs->scope_err = 0;
+    fs->scope_sync = false;
     tx_abort(fs);
     unjoin(fs);
     return 0;

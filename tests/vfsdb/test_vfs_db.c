@@ -2874,6 +2874,42 @@ static void test_scope_commit_lands_whole(void **state) {
  * write fails, the scope's end says CIS_EVFSCONFLICT) and applies nothing:
  * the other writer's content stays, never silently overwritten. A scope
  * whose first act is a change waits its turn and does not conflict. */
+/* fsync inside a scope succeeds: what the file holds commits with the
+ * scope, and that commit is flushed (PostgreSQL refused it with EIO, "a
+ * transaction is open", found by test_vfs_db_diff). A scope rolled back
+ * after an fsync applies nothing all the same. */
+static void test_scope_fsync_waits_for_the_scope(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "scope-fsync");
+  mnt_open(&b, "scope-fsync");
+  put_str(&a, "before", "committed before the scope");
+  for (int commit = 0; commit < 2; commit++) {
+    OK(cis_vfs_scope_begin(a.fs));
+    put_str(&a, "f", commit ? "kept" : "dropped");
+    cis_vfs_file *f = NULL;
+    OK(cis_vfs_openat(a.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
+    OK(cis_vfs_fsync(f));
+    cis_vfs_close(f);
+    cis_vfs_stat st;
+    ERR(ENOENT, stat_of(&b, "f", &st)); /* still the scope's alone */
+    OK(cis_vfs_scope_end(a.fs, commit != 0));
+    if (commit) expect_str(&b, "f", "kept");
+    else ERR(ENOENT, stat_of(&b, "f", &st));
+  }
+  /* An fsync in a scope that has changed nothing yet flushes what came before. */
+  put_str(&a, "g", "g");
+  OK(cis_vfs_scope_begin(a.fs));
+  cis_vfs_file *g = NULL;
+  OK(cis_vfs_openat(a.root, "g", 1, CIS_VFS_READ, &g));
+  OK(cis_vfs_fsync(g));
+  cis_vfs_close(g);
+  OK(cis_vfs_scope_end(a.fs, true));
+  expect_str(&b, "before", "committed before the scope");
+  mnt_close(&b);
+  mnt_close(&a);
+}
+
 static void test_scope_conflict_is_typed(void **state) {
   (void)state;
   mnt a, b;
@@ -3221,6 +3257,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refusal_keeps_waiting_creation),
       cmocka_unit_test(test_scope_rollback_drops_every_change),
       cmocka_unit_test(test_scope_commit_lands_whole),
+      cmocka_unit_test(test_scope_fsync_waits_for_the_scope),
       cmocka_unit_test(test_scope_commit_writes_every_changed_node),
       cmocka_unit_test(test_scope_conflict_is_typed),
       cmocka_unit_test(test_scope_two_writers_one_conflicts),
