@@ -4,7 +4,8 @@
  *
  * This file implements the fuzz_vfs_db target and its harness,
  * cis_fuzz_vfs_db, which tests/vfsdb/test_vfs_db_diff.c runs too on
- * sequences of its own. One input is a sequence of at most
+ * sequences of its own. One input is a byte of mount options (quotas on
+ * both sides, or mostly none) and a sequence of at most
  * CIS_FUZZ_VFS_DB_OPS filesystem calls through the public VFS API
  * (cis_vfs.h): opens with any flags, writes and reads at offsets around
  * the block size and past the end, truncations, closes, fstat, mkdir,
@@ -61,6 +62,7 @@ typedef struct run {
   cis_vfs *d2;            /* the second database mount, made on first use */
   cis_vfs_file *d2root;
   bool scoped;            /* a scope is open on d */
+  cis_vfs_options opts;   /* both sides' mount options (quotas) */
   const char *spec, *tenant;
   char *why;
   size_t cap;
@@ -151,7 +153,7 @@ static int mount_db(run *r, cis_vfs **fs, cis_vfs_file **root) {
   cfg.op_timeout_ms = 20000;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, fs);
+  if (rc == CIS_OK) rc = cis_vfs_mount(b, &r->opts, fs);
   if (rc != CIS_OK) {
     snprintf(r->why, r->cap, "database mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
     return -1;
@@ -425,7 +427,9 @@ static int do_other(run *r) {
   unsigned kind = u8(r) % 3, seed = u8(r);
   char p[64];
   size_t n = make_path(r, p, sizeof p), len = make_len(r);
-  if (slots_open(r) || r->scoped) return 0;
+  /* A quota counts one mount's changes: the second one's are not the
+   * first one's to count, as they are the memory mount's. */
+  if (slots_open(r) || r->scoped || r->opts.max_bytes || r->opts.max_files) return 0;
   if (!r->d2 && mount_db(r, &r->d2, &r->d2root)) return 1;
   int em, ed;
   if (kind == 0) {
@@ -521,9 +525,15 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
   r.mbuf = malloc(IO_MAX);
   r.dbuf = malloc(IO_MAX);
   int rc = -1;
+  /* The first byte: quotas on both sides, or (mostly) none. */
+  unsigned q = u8(&r);
+  if (q >= 200) {
+    r.opts.max_files = 3 + q % 12;
+    r.opts.max_bytes = (q & 1) ? 0 : 50000 + (uint64_t)(q % 7) * 40000;
+  }
   cis_vfs_backend *mb = NULL;
   if (!r.wbuf || !r.mbuf || !r.dbuf || cis_vfs_mem_new(&mb) != CIS_OK ||
-      cis_vfs_mount(mb, NULL, &r.m.fs) != CIS_OK || cis_vfs_open_root(r.m.fs, &r.m.root) ||
+      cis_vfs_mount(mb, &r.opts, &r.m.fs) != CIS_OK || cis_vfs_open_root(r.m.fs, &r.m.root) ||
       mount_db(&r, &r.d.fs, &r.d.root)) {
     if (!why[0]) snprintf(why, cap, "memory mount or buffers");
     goto out;
