@@ -10,7 +10,8 @@
  * (cis_vfs.h): opens with any flags, writes and reads at offsets around
  * the block size and past the end, truncations, closes, fstat, mkdir,
  * rmdir, unlink, rename, symlink, readlink, stat, a listing, fsync,
- * call scopes committed, the database mount unmounted and mounted again,
+ * call scopes committed or rolled back, snapshots, rollbacks to them and
+ * compactions, the database mount unmounted and mounted again,
  * and whole changes (a file put, a name removed, a directory made) by a
  * second mount of the same tenant. Paths are made of a few names, ".",
  * ".." and trailing slashes. Each call runs on a memory mount and on the
@@ -19,6 +20,9 @@
  * At the end the database is mounted afresh and its whole tree compared
  * with the memory mount's. The memory backend is the oracle: both follow
  * the same contract (cis_vfs.h), and the memory backend is the simple one.
+ * For what it has not (a scope rolled back, layers), the oracle keeps
+ * copies of its tree, made through the same API, and a rollback puts one
+ * back; a compaction must change nothing.
  * Hard links are left out: the database refuses them (EPERM, docs/dbfs.md).
  *
  * A disagreement is a finding: the target prints it and aborts.
@@ -63,6 +67,12 @@ typedef struct run {
   cis_vfs_file *d2root;
   bool scoped;            /* a scope is open on d */
   cis_vfs_options opts;   /* both sides' mount options (quotas) */
+  side scope_copy;        /* the memory tree as the open scope found it */
+  struct {
+    uint64_t layer;       /* a snapshot of d, a rollback target */
+    side copy;            /* the memory tree at that snapshot */
+  } snap[2];
+  int nsnap;
   const char *spec, *tenant;
   char *why;
   size_t cap;
@@ -179,9 +189,12 @@ static bool slots_open(const run *r) {
   return false;
 }
 
+static void side_free(side *sd);
+
 static int scope_end(run *r) {
   if (!r->scoped) return 0;
   r->scoped = false;
+  side_free(&r->scope_copy);
   cis_result rc = cis_vfs_scope_end(r->d.fs, true);
   if (rc != CIS_OK) return differ(r, "scope end: %s (%s)", cis_errname(rc), cis_vfs_errmsg(r->d.fs));
   return 0;
@@ -456,14 +469,6 @@ static int do_other(run *r) {
   return 0;
 }
 
-static int do_scope(run *r) {
-  if (r->scoped) return scope_end(r);
-  cis_result rc = cis_vfs_scope_begin(r->d.fs);
-  if (rc != CIS_OK) return differ(r, "scope begin: %s", cis_errname(rc));
-  r->scoped = true;
-  return 0;
-}
-
 /* ---------------------------------------------------------------- the tree */
 
 /* dir (open on both sides, path p) and everything below it the same. */
@@ -515,6 +520,158 @@ static int same_tree(run *r, const char *p, cis_vfs_file *dm, cis_vfs_file *dd, 
   return rc;
 }
 
+/* ---------------------------------------------------------------- layers */
+
+/* The oracle of scopes rolled back and of layers: copies of the memory
+ * tree, taken when the scope began or the snapshot was made. */
+
+static int mem_side(run *r, side *sd) {
+  cis_vfs_backend *b = NULL;
+  memset(sd, 0, sizeof *sd);
+  if (cis_vfs_mem_new(&b) != CIS_OK || cis_vfs_mount(b, &r->opts, &sd->fs) != CIS_OK ||
+      cis_vfs_open_root(sd->fs, &sd->root)) {
+    snprintf(r->why, r->cap, "a memory mount for a copy");
+    return -1;
+  }
+  return 0;
+}
+
+static void side_free(side *sd) {
+  for (int i = 0; i < SLOTS; i++)
+    if (sd->slot[i]) cis_vfs_close(sd->slot[i]);
+  if (sd->root) cis_vfs_close(sd->root);
+  if (sd->fs) cis_vfs_unmount(sd->fs);
+  memset(sd, 0, sizeof *sd);
+}
+
+/* Everything below directory `from` made again below `to`. */
+static int copy_tree(run *r, cis_vfs_file *from, cis_vfs_file *to, int depth) {
+  entry *e = calloc(LIST_MAX, sizeof *e);
+  int n = 0, err = e ? list(from, e, &n) : ENOMEM;
+  for (int i = 0; !err && i < n; i++) {
+    const char *nm = e[i].name;
+    size_t nl = strlen(nm);
+    cis_vfs_file *a = NULL, *b = NULL;
+    if (e[i].type == CIS_VFS_REG) {
+      err = cis_vfs_openat(from, nm, nl, CIS_VFS_READ, &a);
+      if (!err) err = cis_vfs_openat(to, nm, nl, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &b);
+      for (uint64_t off = 0; !err;) {
+        size_t got = 0, put = 0;
+        err = cis_vfs_pread(a, r->mbuf, IO_MAX, off, &got);
+        if (err || got == 0) break;
+        err = cis_vfs_pwrite(b, r->mbuf, got, off, &put);
+        off += got;
+      }
+    } else if (e[i].type == CIS_VFS_DIR && depth < 64) {
+      uint32_t fl = CIS_VFS_READ | CIS_VFS_DIRECTORY;
+      err = cis_vfs_mkdirat(to, nm, nl);
+      if (!err) err = cis_vfs_openat(from, nm, nl, fl, &a);
+      if (!err) err = cis_vfs_openat(to, nm, nl, fl, &b);
+      if (!err) err = copy_tree(r, a, b, depth + 1);
+    } else if (e[i].type == CIS_VFS_SYMLINK) {
+      char t[CIS_VFS_PATH_MAX];
+      size_t tl = 0;
+      err = cis_vfs_readlinkat(from, nm, nl, t, sizeof t, &tl);
+      if (!err) err = cis_vfs_symlinkat(t, tl, to, nm, nl);
+    }
+    if (a) cis_vfs_close(a);
+    if (b) cis_vfs_close(b);
+  }
+  free(e);
+  if (err) snprintf(r->why, r->cap, "copying the memory tree: %d", err);
+  return err ? -1 : 0;
+}
+
+/* A fresh memory mount holding what `from` holds. */
+static int mem_copy(run *r, const side *from, side *to) {
+  if (mem_side(r, to)) return -1;
+  if (copy_tree(r, from->root, to->root, 0)) {
+    side_free(to);
+    return -1;
+  }
+  return 0;
+}
+
+/* The memory side becomes a copy of `from` (its files closed first, as
+ * the database side's are). */
+static int mem_restore(run *r, const side *from) {
+  side fresh;
+  if (mem_copy(r, from, &fresh)) return -1;
+  slots_close(r);
+  side_free(&r->m);
+  r->m = fresh;
+  return 0;
+}
+
+static int do_scope(run *r) {
+  if (r->scoped) {
+    if (u8(r) % 4) { /* mostly committed */
+      side_free(&r->scope_copy);
+      return scope_end(r);
+    }
+    /* Rolled back: nothing of the scope applies, on either side. */
+    slots_close(r);
+    r->scoped = false;
+    cis_result rc = cis_vfs_scope_end(r->d.fs, false);
+    if (rc != CIS_OK) return differ(r, "scope rollback: %s", cis_errname(rc));
+    int e = mem_restore(r, &r->scope_copy);
+    side_free(&r->scope_copy);
+    return e ? -1 : same_tree(r, "(after a scope rolled back)", r->m.root, r->d.root, 0);
+  }
+  if (mem_copy(r, &r->m, &r->scope_copy)) return -1;
+  cis_result rc = cis_vfs_scope_begin(r->d.fs);
+  if (rc != CIS_OK) return differ(r, "scope begin: %s", cis_errname(rc));
+  r->scoped = true;
+  return 0;
+}
+
+static void snap_drop(run *r, int i) {
+  side_free(&r->snap[i].copy);
+  for (; i + 1 < r->nsnap; i++) r->snap[i] = r->snap[i + 1];
+  r->nsnap--;
+  memset(&r->snap[r->nsnap], 0, sizeof r->snap[r->nsnap]);
+}
+
+/* A snapshot, a rollback to one, or a compaction, with nothing open and
+ * no scope (a rollback and a compaction want no file open). */
+static int do_layers(run *r) {
+  unsigned kind = u8(r) % 3, which = u8(r);
+  if (r->scoped) return 0;
+  slots_close(r);
+  if (kind == 0) {
+    if (r->nsnap == 2) snap_drop(r, 0);
+    uint64_t id = 0;
+    cis_result rc = cis_vfs_db_snapshot(r->d.fs, NULL, &id);
+    if (rc != CIS_OK) return differ(r, "snapshot: %s (%s)", cis_errname(rc), cis_vfs_errmsg(r->d.fs));
+    if (mem_copy(r, &r->m, &r->snap[r->nsnap].copy)) return -1;
+    r->snap[r->nsnap++].layer = id;
+    return 0;
+  }
+  if (kind == 1 && !r->nsnap) return 0;
+  /* Not even the root may stay open for these two. */
+  cis_vfs_close(r->d.root);
+  r->d.root = NULL;
+  cis_result rc;
+  if (kind == 1) {
+    int i = (int)(which % (unsigned)r->nsnap);
+    rc = cis_vfs_db_rollback(r->d.fs, r->snap[i].layer);
+    if (cis_vfs_open_root(r->d.fs, &r->d.root)) return differ(r, "root after a rollback");
+    if (rc != CIS_OK) return differ(r, "rollback: %s (%s)", cis_errname(rc), cis_vfs_errmsg(r->d.fs));
+    if (mem_restore(r, &r->snap[i].copy)) return -1;
+    /* The snapshots above it are gone with the layers they froze. */
+    while (r->nsnap > i + 1) snap_drop(r, r->nsnap - 1);
+    return same_tree(r, "(after a rollback)", r->m.root, r->d.root, 0);
+  }
+  /* A compaction keeping every layer, or those from a snapshot up. */
+  uint64_t keep = r->nsnap && (which & 1) ? r->snap[which % (unsigned)r->nsnap].layer : 0;
+  rc = cis_vfs_db_compact(r->d.fs, keep, NULL);
+  if (cis_vfs_open_root(r->d.fs, &r->d.root)) return differ(r, "root after a compaction");
+  if (rc != CIS_OK) return differ(r, "compaction: %s (%s)", cis_errname(rc), cis_vfs_errmsg(r->d.fs));
+  for (int i = r->nsnap - 1; i >= 0; i--)
+    if (r->snap[i].layer < keep) snap_drop(r, i);
+  return same_tree(r, "(after a compaction)", r->m.root, r->d.root, 0);
+}
+
 /* ---------------------------------------------------------------- driver */
 
 int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const char *tenant,
@@ -540,7 +697,7 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
   }
   rc = 0;
   for (r.op = 0; !rc && r.op < CIS_FUZZ_VFS_DB_OPS && r.p < r.end; r.op++) {
-    switch (u8(&r) % 24) {
+    switch (u8(&r) % 25) {
     case 0: case 1: case 2: case 3: rc = do_open(&r); break;
     case 4: case 5: case 6: rc = do_write(&r); break;
     case 7: case 8: rc = do_read(&r); break;
@@ -557,7 +714,8 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
     case 20: rc = do_list(&r); break;
     case 21: rc = (u8(&r) & 1) ? do_fsync(&r) : remount(&r); break;
     case 22: rc = do_other(&r); break;
-    default: rc = do_scope(&r); break;
+    case 23: rc = do_scope(&r); break;
+    default: rc = do_layers(&r); break;
     }
   }
   /* What the database holds once mounted afresh is the memory mount's tree. */
@@ -566,6 +724,8 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
 out:
   slots_close(&r);
   if (r.scoped) cis_vfs_scope_end(r.d.fs, false);
+  side_free(&r.scope_copy);
+  while (r.nsnap) snap_drop(&r, 0);
   if (r.d2root) cis_vfs_close(r.d2root);
   if (r.d2) cis_vfs_unmount(r.d2);
   if (r.d.root) cis_vfs_close(r.d.root);
