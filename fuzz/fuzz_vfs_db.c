@@ -47,7 +47,9 @@
 #define TREE_DEPTH 8     /* levels the final comparison walks */
 
 /* Runs one input on a memory mount and on a database mount of tenant in
- * the database db_spec (cis_vfs_db_config.spec); returns 0 when they
+ * the database db_spec (cis_vfs_db_config.spec), or on a host directory
+ * when db_spec is "host:DIR" (then scopes are only committed, as they do
+ * nothing there, and there are no layers); returns 0 when they
  * agreed, 1 when they did not (why holds the first disagreement), -1 when
  * a mount could not be made (why says so). */
 int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const char *tenant,
@@ -66,6 +68,8 @@ typedef struct run {
   cis_vfs *d2;            /* the second database mount, made on first use */
   cis_vfs_file *d2root;
   bool scoped;            /* a scope is open on d */
+  bool host;              /* d is a host directory ("host:DIR"): no scopes' rollback,
+                             no layers */
   cis_vfs_options opts;   /* both sides' mount options (quotas) */
   side scope_copy;        /* the memory tree as the open scope found it */
   struct {
@@ -162,7 +166,7 @@ static int mount_db(run *r, cis_vfs **fs, cis_vfs_file **root) {
   cfg.tenant = r->tenant;
   cfg.op_timeout_ms = 20000;
   cis_vfs_backend *b = NULL;
-  cis_result rc = cis_vfs_db_new(&cfg, &b);
+  cis_result rc = r->host ? cis_vfs_host_new(r->spec + 5, &b) : cis_vfs_db_new(&cfg, &b);
   if (rc == CIS_OK) rc = cis_vfs_mount(b, &r->opts, fs);
   if (rc != CIS_OK) {
     snprintf(r->why, r->cap, "database mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
@@ -605,7 +609,7 @@ static int mem_restore(run *r, const side *from) {
 
 static int do_scope(run *r) {
   if (r->scoped) {
-    if (u8(r) % 4) { /* mostly committed */
+    if (u8(r) % 4 || r->host) { /* mostly committed */
       side_free(&r->scope_copy);
       return scope_end(r);
     }
@@ -636,7 +640,7 @@ static void snap_drop(run *r, int i) {
  * no scope (a rollback and a compaction want no file open). */
 static int do_layers(run *r) {
   unsigned kind = u8(r) % 3, which = u8(r);
-  if (r->scoped) return 0;
+  if (r->scoped || r->host) return 0;
   slots_close(r);
   if (kind == 0) {
     if (r->nsnap == 2) snap_drop(r, 0);
@@ -676,7 +680,8 @@ static int do_layers(run *r) {
 
 int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const char *tenant,
                     char *why, size_t cap) {
-  run r = {.p = data, .end = data + size, .spec = db_spec, .tenant = tenant, .why = why, .cap = cap};
+  run r = {.p = data, .end = data + size, .spec = db_spec, .tenant = tenant, .why = why, .cap = cap,
+           .host = strncmp(db_spec, "host:", 5) == 0};
   why[0] = '\0';
   r.wbuf = malloc(IO_MAX);
   r.mbuf = malloc(IO_MAX);

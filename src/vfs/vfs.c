@@ -954,7 +954,10 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
   if (w.trailing) bflags |= CIS_VFS_DIRECTORY;
   cis_vfs_node *n = NULL;
   e = bk_open(fs, top(&w), w.name, bflags, &n);
-  if (e == ELOOP && exists && w.st.type == CIS_VFS_SYMLINK)
+  /* A final symlink not followed is ELOOP on every backend: a host
+   * directory's kernel says ENOTDIR when DIRECTORY is asked too. */
+  if ((e == ELOOP || (e == ENOTDIR && (bflags & CIS_VFS_DIRECTORY))) && final_stat(&w) == 0 &&
+      w.st.type == CIS_VFS_SYMLINK)
     e = vfs_fail(fs, ELOOP, "openat: '%s' is a symlink (not followed)", w.name);
   if (e) goto done;
   if (created) fs->nodes++;
@@ -1074,6 +1077,12 @@ int cis_vfs_renameat(cis_vfs_file *obase, const char *opath, size_t olen, cis_vf
   bool replaces = e == 0;
   if ((ow->trailing || nw->trailing) && ow->st.type != CIS_VFS_DIR) {
     e = vfs_fail(fs, ENOTDIR, "renameat: '%s' is not a directory", ow->name);
+    goto done;
+  }
+  /* A file over a directory is EISDIR on every backend: a host
+   * directory's kernel says ENOTEMPTY when the directory holds the file. */
+  if (replaces && nw->st.type == CIS_VFS_DIR && ow->st.type != CIS_VFS_DIR) {
+    e = vfs_fail(fs, EISDIR, "renameat: '%s' is a directory and '%s' is not", nw->name, ow->name);
     goto done;
   }
   if (ow->st.type == CIS_VFS_DIR && (e = check_depth(nw, "renameat"))) goto done;

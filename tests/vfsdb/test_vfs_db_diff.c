@@ -12,9 +12,15 @@
  *
  *   test_vfs_db_diff sqlite WORKDIR SEQUENCES [INPUT...]
  *   test_vfs_db_diff postgres CONNSTR_FILE SEQUENCES [INPUT...]
+ *   test_vfs_db_diff host WORKDIR SEQUENCES [INPUT...]
+ *
+ * host runs the same sequences on a host directory (a fresh one under
+ * WORKDIR each) instead of a database, the memory backend still the
+ * oracle: the backend most guests use, held to the same contract.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +45,7 @@ static struct {
   char dir[1024];   /* where a disagreeing sequence is written */
   char run[48];     /* makes tenant names unique per run */
   int sequences;
+  bool host;        /* a host directory instead of a database */
   int ninputs;
   char **inputs;
 } g;
@@ -51,10 +58,24 @@ static void fill_seq(uint8_t *p, size_t n, uint64_t seed) {
   }
 }
 
+/* Removes the host directory tree at path (the host mode's last one). */
+static void rm_tree(const char *path) {
+  char cmd[1400];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+  if (system(cmd) != 0) fail_msg("%s failed", cmd);
+}
+
 static void run_one(const uint8_t *in, size_t n, const char *name) {
-  char tenant[160], why[1024];
+  char tenant[160], why[1024], spec[1300];
   snprintf(tenant, sizeof tenant, "%s-%s", g.run, name);
-  int rc = cis_fuzz_vfs_db(in, n, g.spec, tenant, why, sizeof why);
+  const char *use = g.spec;
+  if (g.host) { /* a fresh directory per sequence */
+    snprintf(spec, sizeof spec, "host:%s/host", g.dir);
+    rm_tree(spec + 5);
+    if (mkdir(spec + 5, 0755) != 0) fail_msg("mkdir %s", spec + 5);
+    use = spec;
+  }
+  int rc = cis_fuzz_vfs_db(in, n, use, tenant, why, sizeof why);
   if (rc == 0) return;
   char path[1200];
   snprintf(path, sizeof path, "%s/diff-%s.bin", g.dir, name);
@@ -100,7 +121,7 @@ static void test_sequences_agree(void **state) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s sqlite WORKDIR | postgres CONNSTR_FILE  SEQUENCES [INPUT...]\n",
+    fprintf(stderr, "usage: %s sqlite WORKDIR | postgres CONNSTR_FILE | host WORKDIR  SEQUENCES [INPUT...]\n",
             argv[0]);
     return 2;
   }
@@ -109,6 +130,10 @@ int main(int argc, char **argv) {
     snprintf(g.dir, sizeof g.dir, "%s", argv[2]);
     mkdir(g.dir, 0755);
     snprintf(g.spec, sizeof g.spec, "sqlite:%s/diff.db", g.dir);
+  } else if (!strcmp(argv[1], "host")) {
+    snprintf(g.dir, sizeof g.dir, "%s", argv[2]);
+    mkdir(g.dir, 0755);
+    g.host = true;
   } else if (!strcmp(argv[1], "postgres")) {
     char conninfo[2048];
     int rc = cis_test_read_connstr(argv[2], conninfo, sizeof conninfo);
@@ -117,7 +142,7 @@ int main(int argc, char **argv) {
     const char *tmp = getenv("TMPDIR");
     snprintf(g.dir, sizeof g.dir, "%s", tmp && *tmp ? tmp : "/tmp");
   } else {
-    fprintf(stderr, "%s: sqlite or postgres, not %s\n", argv[0], argv[1]);
+    fprintf(stderr, "%s: sqlite, postgres or host, not %s\n", argv[0], argv[1]);
     return 2;
   }
   g.sequences = atoi(argv[3]);
