@@ -9,7 +9,9 @@
  * CIS_FUZZ_VFS_DB_OPS filesystem calls through the public VFS API
  * (cis_vfs.h): opens with any flags, writes and reads at offsets around
  * the block size and past the end, truncations, closes, fstat, mkdir,
- * rmdir, unlink, rename, symlink, readlink, stat, a listing, fsync,
+ * rmdir, unlink, rename, symlink, readlink, stat, a listing, a listing
+ * resumed across changes to its directory (held to the cookie contract on
+ * both sides), fsync,
  * call scopes committed or rolled back, snapshots, rollbacks to them and
  * compactions, the database mount unmounted and mounted again,
  * and whole changes (a file put, a name removed, a directory made) by a
@@ -437,6 +439,93 @@ static int do_list(run *r) {
   return rc;
 }
 
+/* A listing resumed across changes to its directory holds the cookie
+ * contract on both sides (cis_vfs.h): no name twice, and every name there
+ * from start to end listed. The changes (a file made, a name removed or
+ * renamed within the directory) go to both sides between the steps, and
+ * their results are compared as any call's. */
+static int do_list_changing(run *r) {
+  char p[64];
+  size_t n = make_path(r, p, sizeof p);
+  while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+  cis_vfs_file *dir[2] = {NULL, NULL};
+  uint32_t fl = CIS_VFS_READ | CIS_VFS_DIRECTORY | CIS_VFS_FOLLOW;
+  int em = cis_vfs_openat(r->m.root, p, n, fl, &dir[0]);
+  int ed = cis_vfs_openat(r->d.root, p, n, fl, &dir[1]);
+  int rc = em != ed ? differ(r, "open directory %s: memory %d, database %d", p, em, ed) : 0;
+  entry *start = calloc(LIST_MAX, sizeof *start), *seen = calloc(2 * 4 * LIST_MAX, sizeof *seen);
+  char touched[24][CIS_VFS_NAME_MAX + 1];
+  int ns = 0, nt = 0, nseen[2] = {0, 0};
+  bool done[2] = {false, false};
+  uint64_t cookie[2] = {0, 0};
+  if (!rc && !em && start && seen) rc = list(dir[0], start, &ns) ? differ(r, "listing %s", p) : 0;
+  for (int step = 0; !rc && !em && start && seen && step < 4 * LIST_MAX && !(done[0] && done[1]);
+       step++) {
+    for (int side = 0; side < 2 && !rc; side++) {
+      if (done[side]) continue;
+      cis_vfs_dirent e;
+      int err = cis_vfs_readdir(dir[side], cookie[side], &e);
+      if (err == ENOENT) {
+        done[side] = true;
+        continue;
+      }
+      if (err) rc = differ(r, "resumed listing of %s (%s side): %d", p, side ? "database" : "memory", err);
+      else if (nseen[side] == 4 * LIST_MAX) rc = differ(r, "resumed listing of %s never ends", p);
+      else {
+        cookie[side] = e.next;
+        snprintf(seen[side * 4 * LIST_MAX + nseen[side]++].name, CIS_VFS_NAME_MAX + 1, "%s", e.name);
+      }
+    }
+    unsigned k = u8(r);
+    if (rc || step >= 8 || nt + 2 > 24 || (k & 3) == 3) continue; /* a few changes, early */
+    char a[400], b[400], an[CIS_VFS_NAME_MAX + 1], bn[16];
+    snprintf(an, sizeof an, "%s", ns ? start[k % (unsigned)ns].name : "x");
+    snprintf(bn, sizeof bn, "n%u", k);
+    snprintf(a, sizeof a, "%s/%s", p, (k & 3) == 0 ? bn : an);
+    snprintf(b, sizeof b, "%s/%s", p, bn);
+    int xm, xd;
+    if ((k & 3) == 0) { /* a new file */
+      uint32_t cf = CIS_VFS_WRITE | CIS_VFS_CREAT;
+      cis_vfs_file *fm = NULL, *fd = NULL;
+      xm = cis_vfs_openat(r->m.root, a, strlen(a), cf, &fm);
+      xd = cis_vfs_openat(r->d.root, a, strlen(a), cf, &fd);
+      if (fm) cis_vfs_close(fm);
+      if (fd) cis_vfs_close(fd);
+    } else if ((k & 3) == 1) {
+      xm = cis_vfs_unlinkat(r->m.root, a, strlen(a));
+      xd = cis_vfs_unlinkat(r->d.root, a, strlen(a));
+    } else {
+      xm = cis_vfs_renameat(r->m.root, a, strlen(a), r->m.root, b, strlen(b));
+      xd = cis_vfs_renameat(r->d.root, a, strlen(a), r->d.root, b, strlen(b));
+    }
+    if (xm != xd) rc = differ(r, "change %s during a listing: memory %d, database %d", a, xm, xd);
+    snprintf(touched[nt++], sizeof touched[0], "%s", an);
+    snprintf(touched[nt++], sizeof touched[0], "%s", bn);
+  }
+  /* Each side: no name twice; every name there throughout listed. */
+  for (int side = 0; !rc && !em && start && seen && side < 2; side++) {
+    entry *v = seen + side * 4 * LIST_MAX;
+    for (int i = 0; !rc && i < nseen[side]; i++)
+      for (int j = i + 1; !rc && j < nseen[side]; j++)
+        if (!strcmp(v[i].name, v[j].name))
+          rc = differ(r, "resumed listing of %s (%s side) gave %s twice", p,
+                      side ? "database" : "memory", v[i].name);
+    for (int i = 0; !rc && i < ns; i++) {
+      bool moved = false, listed = false;
+      for (int t = 0; t < nt; t++) moved = moved || !strcmp(touched[t], start[i].name);
+      for (int j = 0; j < nseen[side]; j++) listed = listed || !strcmp(v[j].name, start[i].name);
+      if (!moved && !listed)
+        rc = differ(r, "resumed listing of %s (%s side) left out %s", p, side ? "database" : "memory",
+                    start[i].name);
+    }
+  }
+  free(start);
+  free(seen);
+  if (dir[0]) cis_vfs_close(dir[0]);
+  if (dir[1]) cis_vfs_close(dir[1]);
+  return rc;
+}
+
 /* A whole change by the second database mount (the memory side makes it
  * too), only while nothing is open and no scope is: a file put, a name
  * removed, a directory made. */
@@ -702,7 +791,7 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
   }
   rc = 0;
   for (r.op = 0; !rc && r.op < CIS_FUZZ_VFS_DB_OPS && r.p < r.end; r.op++) {
-    switch (u8(&r) % 25) {
+    switch (u8(&r) % 26) {
     case 0: case 1: case 2: case 3: rc = do_open(&r); break;
     case 4: case 5: case 6: rc = do_write(&r); break;
     case 7: case 8: rc = do_read(&r); break;
@@ -720,6 +809,7 @@ int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const
     case 21: rc = (u8(&r) & 1) ? do_fsync(&r) : remount(&r); break;
     case 22: rc = do_other(&r); break;
     case 23: rc = do_scope(&r); break;
+    case 24: rc = do_list_changing(&r); break;
     default: rc = do_layers(&r); break;
     }
   }
