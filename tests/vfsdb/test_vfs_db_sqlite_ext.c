@@ -913,6 +913,21 @@ static void mnt_full(mnt *m) {
   if (mnt_mount(m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
 }
 
+/* The sync faults armed (bits: SYNC_EXT, SYNC_DIR), their count reset. */
+static void sync_arm(int bits) {
+  atomic_store(&sync_failed, 0);
+  atomic_store(&sync_fail, bits);
+}
+
+/* The faults disarmed; e, the call's result, and the mount's message say
+ * that the failed sync (`what`) failed it. */
+static void sync_failed_with(int e, cis_vfs *fs, const char *what) {
+  atomic_store(&sync_fail, 0);
+  assert_int_equal(e, CIS_VFS_EDOWN);
+  assert_non_null(strstr(cis_vfs_errmsg(fs), what));
+  assert_true(atomic_load(&sync_failed) > 0);
+}
+
 /* Under FULL, an extent file that cannot be synced fails the commit that
  * wrote to it (the disk's error, CIS_VFS_EDOWN with a message), and the
  * tree keeps what it held; the same write goes through once syncs work. */
@@ -923,13 +938,8 @@ static void test_sqlite_failed_extent_sync_fails_the_commit(void **state) {
   mnt_full(&m);
   uint8_t *a = pattern(BIG, 110), *b = pattern(BIG, 111);
   put(&m, "f", a, BIG);
-  atomic_store(&sync_failed, 0);
-  atomic_store(&sync_fail, SYNC_EXT);
-  int e = put_try(&m, "f", b, BIG);
-  atomic_store(&sync_fail, 0);
-  assert_int_equal(e, CIS_VFS_EDOWN);
-  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file: sync"));
-  assert_true(atomic_load(&sync_failed) > 0);
+  sync_arm(SYNC_EXT);
+  sync_failed_with(put_try(&m, "f", b, BIG), m.fs, "extent file: sync");
   expect(&m, "f", a, BIG);
   put(&m, "f", b, BIG);
   expect(&m, "f", b, BIG);
@@ -951,13 +961,8 @@ static void test_sqlite_failed_directory_sync_fails_the_commit(void **state) {
   mnt_full(&m);
   put_str(&m, "small", "no extent: no directory sync");
   uint8_t *a = pattern(BIG, 112);
-  atomic_store(&sync_failed, 0);
-  atomic_store(&sync_fail, SYNC_DIR);
-  int e = put_try(&m, "f", a, BIG);
-  atomic_store(&sync_fail, 0);
-  assert_int_equal(e, CIS_VFS_EDOWN);
-  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file's directory: sync"));
-  assert_true(atomic_load(&sync_failed) > 0);
+  sync_arm(SYNC_DIR);
+  sync_failed_with(put_try(&m, "f", a, BIG), m.fs, "extent file's directory: sync");
   cis_vfs_stat st;
   assert_int_equal(stat_of(&m, "f", &st), ENOENT); /* its creation went with it */
   expect_str(&m, "small", "no extent: no directory sync");
@@ -978,11 +983,8 @@ static void test_sqlite_failed_extent_sync_fails_the_fsync(void **state) {
   put(&m, "f", a, BIG);
   cis_vfs_file *f = NULL;
   OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
-  atomic_store(&sync_fail, SYNC_EXT);
-  int e = cis_vfs_fsync(f);
-  atomic_store(&sync_fail, 0);
-  assert_int_equal(e, CIS_VFS_EDOWN);
-  assert_non_null(strstr(cis_vfs_errmsg(m.fs), "extent file: sync"));
+  sync_arm(SYNC_EXT);
+  sync_failed_with(cis_vfs_fsync(f), m.fs, "extent file: sync");
   OK(cis_vfs_fsync(f));
   cis_vfs_close(f);
   expect(&m, "f", a, BIG);
@@ -1002,8 +1004,7 @@ static void test_sqlite_checkpoint_waits_for_the_extent_file_sync(void **state) 
   put(&m, "big", a, BIG);
   cis__vdb_sqlite_ckpt_settle();
   uint64_t r0 = cis__vdb_sqlite_ckpt_runs();
-  atomic_store(&sync_failed, 0);
-  atomic_store(&sync_fail, SYNC_EXT);
+  sync_arm(SYNC_EXT);
   char name[32];
   for (int i = 0; i < 800; i++) { /* some 9 log pages each: past 4096 */
     snprintf(name, sizeof name, "s%03d", i);
