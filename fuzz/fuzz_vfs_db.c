@@ -502,14 +502,19 @@ static int do_list_changing(run *r) {
     snprintf(touched[nt++], sizeof touched[0], "%s", an);
     snprintf(touched[nt++], sizeof touched[0], "%s", bn);
   }
-  /* Each side: no name twice; every name there throughout listed. */
+  /* Each side: no entry twice (a name removed and made again during the
+   * listing is a new entry, which may be listed too); every name there
+   * throughout listed. */
   for (int side = 0; !rc && !em && start && seen && side < 2; side++) {
     entry *v = seen + side * 4 * LIST_MAX;
-    for (int i = 0; !rc && i < nseen[side]; i++)
-      for (int j = i + 1; !rc && j < nseen[side]; j++)
+    for (int i = 0; !rc && i < nseen[side]; i++) {
+      bool moved = false;
+      for (int t = 0; t < nt; t++) moved = moved || !strcmp(touched[t], v[i].name);
+      for (int j = i + 1; !rc && !moved && j < nseen[side]; j++)
         if (!strcmp(v[i].name, v[j].name))
           rc = differ(r, "resumed listing of %s (%s side) gave %s twice", p,
                       side ? "database" : "memory", v[i].name);
+    }
     for (int i = 0; !rc && i < ns; i++) {
       bool moved = false, listed = false;
       for (int t = 0; t < nt; t++) moved = moved || !strcmp(touched[t], start[i].name);
@@ -528,11 +533,11 @@ static int do_list_changing(run *r) {
 
 /* A whole change by the second database mount (the memory side makes it
  * too), only while nothing is open and no scope is: a file put, a name
- * removed, a directory made. */
+ * removed, a directory made or removed, a rename. */
 static int do_other(run *r) {
-  unsigned kind = u8(r) % 3, seed = u8(r);
-  char p[64];
-  size_t n = make_path(r, p, sizeof p), len = make_len(r);
+  unsigned kind = u8(r) % 5, seed = u8(r);
+  char p[64], q[64];
+  size_t n = make_path(r, p, sizeof p), len = make_len(r), nq = make_path(r, q, sizeof q);
   /* A quota counts one mount's changes: the second one's are not the
    * first one's to count, as they are the memory mount's. */
   if (slots_open(r) || r->scoped || r->opts.max_bytes || r->opts.max_files) return 0;
@@ -552,13 +557,19 @@ static int do_other(run *r) {
   } else if (kind == 1) {
     em = cis_vfs_unlinkat(r->m.root, p, n);
     ed = cis_vfs_unlinkat(r->d2root, p, n);
-  } else {
+  } else if (kind == 2) {
     em = cis_vfs_mkdirat(r->m.root, p, n);
     ed = cis_vfs_mkdirat(r->d2root, p, n);
+  } else if (kind == 3) { /* directories move under the first mount's caches */
+    em = cis_vfs_renameat(r->m.root, p, n, r->m.root, q, nq);
+    ed = cis_vfs_renameat(r->d2root, p, n, r->d2root, q, nq);
+  } else {
+    em = cis_vfs_rmdirat(r->m.root, p, n);
+    ed = cis_vfs_rmdirat(r->d2root, p, n);
   }
-  if (em != ed) return differ(r, "the other mount's %s %s: memory %d, database %d (%s)",
-                              kind == 0 ? "put" : kind == 1 ? "unlink" : "mkdir", p, em, ed,
-                              cis_vfs_errmsg(r->d2));
+  static const char *const what[] = {"put", "unlink", "mkdir", "rename", "rmdir"};
+  if (em != ed) return differ(r, "the other mount's %s %s: memory %d, database %d (%s)", what[kind],
+                              p, em, ed, cis_vfs_errmsg(r->d2));
   return 0;
 }
 

@@ -767,6 +767,16 @@ static int follow(vfs_walk *w, const char *name, size_t rest) {
  * W_FOLLOW, or with W_SLASH_FOLLOW when the path ends with a slash; a
  * final component that must be a directory (trailing slash) and exists as
  * anything else gives ENOTDIR. */
+/* Confirms the directory in hand when the walk opened it (not the base):
+ * for a call that decides from the walk alone, with no other backend
+ * call that would (a database opens a directory its caches name before
+ * it checks them, and may find it gone: then ENOENT, as a walk through
+ * it would have given). */
+static int walk_confirm(vfs_walk *w) {
+  cis_vfs_stat st;
+  return w->depth > 1 ? bk_stat(w->fs, top(w), &st) : 0;
+}
+
 static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflags, vfs_walk *w) {
   cis_vfs *fs = file_fs(base);
   int e = 0;
@@ -787,7 +797,7 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
   size_t pos = 0;
   for (;;) {
     while (pos < w->n && w->path[pos] == '/') pos++;
-    if (pos == w->n) return 0; /* names top(w) itself */
+    if (pos == w->n) return walk_confirm(w); /* names top(w) itself */
     size_t start = pos;
     while (pos < w->n && w->path[pos] != '/') pos++;
     size_t clen = pos - start;
@@ -806,6 +816,9 @@ static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflag
       if (w->depth == 1)
         return vfs_fail(fs, CIS_VFS_ENOTCAPABLE, "'%.*s' leaves its base directory",
                         (int)(len < QUOTE_MAX ? len : QUOTE_MAX), path);
+      /* The directory ".." leaves was opened by this walk, and nothing
+       * else asks the backend about it. */
+      if ((e = walk_confirm(w))) return e;
       vnode_put(fs, w->stack[--w->depth]);
       w->last = LAST_DOTDOT;
       continue;
@@ -1068,7 +1081,8 @@ int cis_vfs_renameat(cis_vfs_file *obase, const char *opath, size_t olen, cis_vf
   nw->fs = fs;
   if ((e = walk(obase, opath, olen, 0, ow)) || (e = walk(nbase, npath, nlen, 0, nw))) goto done;
   if (ow->last != LAST_NAME || nw->last != LAST_NAME) {
-    e = vfs_fail(fs, EBUSY, "renameat: '.', '..' or a base cannot be renamed or replaced");
+    if (!(e = walk_confirm(ow)) && !(e = walk_confirm(nw)))
+      e = vfs_fail(fs, EBUSY, "renameat: '.', '..' or a base cannot be renamed or replaced");
     goto done;
   }
   if ((e = final_stat(ow))) goto done;
@@ -1189,6 +1203,10 @@ int cis_vfs_linkat(cis_vfs_file *obase, const char *opath, size_t olen, uint32_t
   nw->fs = fs;
   unsigned wf = (flags & CIS_VFS_FOLLOW) ? W_FOLLOW : 0;
   if ((e = walk(obase, opath, olen, wf, ow)) || (e = walk(nbase, npath, nlen, W_MAKE, nw)))
+    goto done;
+  /* Decided from the walks' shapes: once they stand. */
+  if ((ow->last != LAST_NAME || nw->last != LAST_NAME) &&
+      ((e = walk_confirm(ow)) || (e = walk_confirm(nw))))
     goto done;
   if (ow->last != LAST_NAME) e = vfs_fail(fs, EPERM, "linkat: cannot link a directory");
   else if (nw->last != LAST_NAME) e = vfs_fail(fs, EEXIST, "linkat: the new name exists");

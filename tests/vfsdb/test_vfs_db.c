@@ -2874,6 +2874,34 @@ static void test_scope_commit_lands_whole(void **state) {
  * write fails, the scope's end says CIS_EVFSCONFLICT) and applies nothing:
  * the other writer's content stays, never silently overwritten. A scope
  * whose first act is a change waits its turn and does not conflict. */
+/* A path through a directory another mount removed, decided from the
+ * path's shape (".", "..", a rename onto "."): ENOENT, as the walk
+ * through it gives, not the error the shape would give. On PostgreSQL a
+ * mount opens a directory its caches name before it checks them, and
+ * these calls asked nothing else of the database (found by
+ * test_vfs_db_diff: EBUSY for a rename of "d/x" onto "."). */
+static void test_path_through_a_directory_another_mount_removed(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_open(&a, "stale-walk");
+  mnt_open(&b, "stale-walk");
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "f", "f");
+  cis_vfs_stat st;
+  OK(stat_of(&b, "d", &st)); /* b's caches name d */
+  OK(cis_vfs_rmdirat(a.root, "d", 1));
+  cis_vfs_file *f = NULL;
+  ERR(ENOENT, cis_vfs_renameat(b.root, "d/x", 3, b.root, ".", 1));
+  ERR(ENOENT, cis_vfs_openat(b.root, "d/.", 3, CIS_VFS_READ, &f));
+  ERR(ENOENT, cis_vfs_openat(b.root, "d/../f", 6, CIS_VFS_READ, &f));
+  ERR(ENOENT, cis_vfs_rmdirat(b.root, "d/.", 3));
+  ERR(ENOENT, cis_vfs_mkdirat(b.root, "d/.", 3));
+  ERR(ENOENT, cis_vfs_linkat(b.root, "f", 1, 0, b.root, "d/.", 3));
+  expect_str(&b, "f", "f");
+  mnt_close(&b);
+  mnt_close(&a);
+}
+
 /* fsync inside a scope succeeds: what the file holds commits with the
  * scope, and that commit is flushed (PostgreSQL refused it with EIO, "a
  * transaction is open", found by test_vfs_db_diff). A scope rolled back
@@ -3258,6 +3286,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_scope_rollback_drops_every_change),
       cmocka_unit_test(test_scope_commit_lands_whole),
       cmocka_unit_test(test_scope_fsync_waits_for_the_scope),
+      cmocka_unit_test(test_path_through_a_directory_another_mount_removed),
       cmocka_unit_test(test_scope_commit_writes_every_changed_node),
       cmocka_unit_test(test_scope_conflict_is_typed),
       cmocka_unit_test(test_scope_two_writers_one_conflicts),
