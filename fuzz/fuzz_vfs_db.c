@@ -8,26 +8,25 @@
  * both sides, or mostly none) and a sequence of at most
  * CIS_FUZZ_VFS_DB_OPS filesystem calls through the public VFS API
  * (cis_vfs.h): opens with any flags, writes and reads at offsets around
- * the block size and past the end, truncations, closes, fstat, mkdir,
- * rmdir, unlink, rename, symlink, readlink, stat, times set (and read
- * back at once when given), a listing, a listing
- * resumed across changes to its directory (held to the cookie contract on
- * both sides), fsync,
- * call scopes committed or rolled back, snapshots, rollbacks to them and
- * compactions, the database mount unmounted and mounted again,
- * and whole changes (a file put, a name removed, a directory made) by a
- * second mount of the same tenant. Paths are made of a few names, ".",
- * ".." and trailing slashes. Each call runs on a memory mount and on the
- * database mount, and their results must agree: the error number, the
- * bytes read, a node's type, size and links, a listing's names and kinds.
- * At the end the database is mounted afresh and its whole tree compared
- * with the memory mount's. The memory backend is the oracle: both follow
- * the same contract (cis_vfs.h), and the memory backend is the simple one.
- * For what it has not (a scope rolled back, layers), the oracle keeps
- * copies of its tree, made through the same API, and a rollback puts one
- * back; a compaction must change nothing.
- * Hard links are made only against a host directory: the database
- * refuses them (EPERM, docs/dbfs.md).
+ * the block size and past the end, truncations, closes, fstat, fsync,
+ * mkdir, rmdir, unlink, rename, symlink, readlink, stat, times set (read
+ * back at once when given), listings, a listing resumed across changes
+ * to its directory (held to the cookie contract on both sides), call
+ * scopes committed or rolled back, snapshots, rollbacks to them,
+ * compactions, the database mount unmounted and mounted again, and whole
+ * changes by a second mount of the same tenant (a file put, a name
+ * removed, a directory made or removed, a rename). Paths are made of a
+ * few names, ".", ".." and trailing slashes. Each call runs on a memory
+ * mount and on the database mount, and their results must agree: the
+ * error number, the bytes read, a node's type, size and links, a
+ * listing's names and kinds. At the end the database is mounted afresh
+ * and its whole tree compared with the memory mount's. The memory
+ * backend is the oracle: both follow the same contract (cis_vfs.h), and
+ * the memory backend is the simple one. For what it has not (a scope
+ * rolled back, layers), the oracle keeps copies of its tree, made
+ * through the same API, and a rollback puts one back; a compaction must
+ * change nothing. Hard links are made only against a host directory:
+ * the database refuses them (EPERM, docs/dbfs.md).
  *
  * A disagreement is a finding: the target prints it and aborts.
  */
@@ -93,7 +92,13 @@ typedef struct run {
 /* ---------------------------------------------------------------- input */
 
 static unsigned u8(run *r) { return r->p < r->end ? *r->p++ : 0; }
-static unsigned u16(run *r) { return u8(r) << 8 | u8(r); }
+/* Two bytes, high first (two statements: the order of a single
+ * expression's calls is unspecified, and an input must decode the same
+ * under every compiler). */
+static unsigned u16(run *r) {
+  unsigned hi = u8(r);
+  return hi << 8 | u8(r);
+}
 
 static const char *const names[] = {"a", "b", "f", "g", "a", "f", "g", "h"};
 
@@ -404,8 +409,10 @@ static int do_times(run *r) {
                    (b & 4 ? CIS_VFS_ATIM_NOW : 0) | (b & 8 ? CIS_VFS_MTIM_NOW : 0) |
                    (b & 16 ? CIS_VFS_FOLLOW : 0);
   /* 2001 to 2033, to the nanosecond: every backend holds these. */
-  uint64_t at = 1000000000000000000ull + (uint64_t)u16(r) * 15258789062500ull + u16(r);
-  uint64_t mt = 1000000000000000000ull + (uint64_t)u16(r) * 15258789062500ull + u16(r);
+  uint64_t at = 1000000000000000000ull + (uint64_t)u16(r) * 15258789062500ull;
+  at += u16(r);
+  uint64_t mt = 1000000000000000000ull + (uint64_t)u16(r) * 15258789062500ull;
+  mt += u16(r);
   int em = cis_vfs_set_timesat(r->m.root, p, n, flags, at, mt);
   int ed = cis_vfs_set_timesat(r->d.root, p, n, flags, at, mt);
   if (em != ed) return differ(r, "set times %s: memory %d, database %d (%s)", p, em, ed,
