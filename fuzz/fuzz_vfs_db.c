@@ -665,11 +665,17 @@ static int same_tree(run *r, const char *p, cis_vfs_file *dm, cis_vfs_file *dd, 
     if (a.type == CIS_VFS_REG) {
       sm = cis_vfs_openat(dm, nm_, nl, CIS_VFS_READ, &fm);
       sd = cis_vfs_openat(dd, nm_, nl, CIS_VFS_READ, &fd);
-      size_t gm = 0, gd = 0;
-      if (!sm) sm = cis_vfs_pread(fm, r->mbuf, IO_MAX, 0, &gm);
-      if (!sd) sd = cis_vfs_pread(fd, r->dbuf, IO_MAX, 0, &gd);
-      if (sm != sd || gm != gd || (gm && memcmp(r->mbuf, r->dbuf, gm)))
-        rc = differ(r, "tree %s: the data differs (%d/%zu against %d/%zu)", sub, sm, gm, sd, gd);
+      /* Chunk by chunk to the end: files grow past one buffer. */
+      for (uint64_t off = 0; !rc;) {
+        size_t gm = 0, gd = 0;
+        if (!sm) sm = cis_vfs_pread(fm, r->mbuf, IO_MAX, off, &gm);
+        if (!sd) sd = cis_vfs_pread(fd, r->dbuf, IO_MAX, off, &gd);
+        if (sm != sd || gm != gd || (gm && memcmp(r->mbuf, r->dbuf, gm)))
+          rc = differ(r, "tree %s: the data at %llu differs (%d/%zu against %d/%zu)", sub,
+                      (unsigned long long)off, sm, gm, sd, gd);
+        if (sm || gm == 0) break;
+        off += gm;
+      }
     } else if (a.type == CIS_VFS_DIR && depth < TREE_DEPTH) {
       uint32_t fl = CIS_VFS_READ | CIS_VFS_DIRECTORY;
       sm = cis_vfs_openat(dm, nm_, nl, fl, &fm);
