@@ -759,14 +759,6 @@ static int follow(vfs_walk *w, const char *name, size_t rest) {
   return 0;
 }
 
-/* Resolves path against base: see "Path resolution" in cis_vfs.h. On
- * success w holds the stack of directories opened (the caller frees it
- * with walk_free, also on failure) and either names the final component
- * (last == LAST_NAME: top(w)/w->name, not yet looked up unless have_st)
- * or the directory top(w) itself. A final symlink is followed with
- * W_FOLLOW, or with W_SLASH_FOLLOW when the path ends with a slash; a
- * final component that must be a directory (trailing slash) and exists as
- * anything else gives ENOTDIR. */
 /* Confirms the directory in hand when the walk opened it (not the base):
  * for a call that decides from the walk alone, with no other backend
  * call that would (a database opens a directory its caches name before
@@ -777,6 +769,14 @@ static int walk_confirm(vfs_walk *w) {
   return w->depth > 1 ? bk_stat(w->fs, top(w), &st) : 0;
 }
 
+/* Resolves path against base: see "Path resolution" in cis_vfs.h. On
+ * success w holds the stack of directories opened (the caller frees it
+ * with walk_free, also on failure) and either names the final component
+ * (last == LAST_NAME: top(w)/w->name, not yet looked up unless have_st)
+ * or the directory top(w) itself. A final symlink is followed with
+ * W_FOLLOW, or with W_SLASH_FOLLOW when the path ends with a slash; a
+ * final component that must be a directory (trailing slash) and exists as
+ * anything else gives ENOTDIR. */
 static int walk(cis_vfs_file *base, const char *path, size_t len, unsigned wflags, vfs_walk *w) {
   cis_vfs *fs = file_fs(base);
   int e = 0;

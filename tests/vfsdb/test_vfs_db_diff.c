@@ -123,7 +123,7 @@ static void test_sequences_agree(void **state) {
     run_one(buf, sizeof buf, name);
   }
   print_message("%d sequences agreed\n", done);
-  assert_true(done > 0);
+  if (g.sequences > 0) assert_true(done > 0); /* 0: the kept inputs alone */
 }
 
 int main(int argc, char **argv) {
