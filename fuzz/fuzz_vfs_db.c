@@ -51,9 +51,10 @@
 #define SNAPS 2          /* snapshots the memory side keeps copies of */
 
 /* Runs one input on a memory mount and on a database mount of tenant in
- * the database db_spec (cis_vfs_db_config.spec), or on a host directory
- * when db_spec is "host:DIR" (then scopes are only committed, as they do
- * nothing there, and there are no layers); returns 0 when they
+ * the database db_spec (cis_vfs_db_config.spec; "lease:SPEC": both
+ * database mounts hold leases, cis_vfs_db_config.lease), or on a host
+ * directory when db_spec is "host:DIR" (then scopes are only committed, as
+ * they do nothing there, and there are no layers); returns 0 when they
  * agreed, 1 when they did not (why holds the first disagreement), -1 when
  * a mount could not be made (why says so). */
 int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const char *tenant,
@@ -75,6 +76,7 @@ typedef struct run {
   bool host;              /* d is a host directory ("host:DIR"): no scopes' rollback,
                              no layers */
   bool defers;            /* d is on PostgreSQL, whose creations may be deferred */
+  bool lease;             /* the database mounts hold leases ("lease:SPEC") */
   cis_vfs_options opts;   /* both sides' mount options (quotas) */
   side scope_copy;        /* the memory tree as the open scope found it */
   struct {
@@ -176,6 +178,7 @@ static int mount_db(run *r, cis_vfs **fs, cis_vfs_file **root) {
   cfg.spec = r->spec;
   cfg.tenant = r->tenant;
   cfg.op_timeout_ms = 20000;
+  cfg.lease = r->lease;
   cis_vfs_backend *b = NULL;
   cis_result rc = r->host ? cis_vfs_host_new(r->spec + 5, &b) : cis_vfs_db_new(&cfg, &b);
   if (rc == CIS_OK) rc = cis_vfs_mount(b, &r->opts, fs);
@@ -849,9 +852,11 @@ static int do_layers(run *r) {
 
 int cis_fuzz_vfs_db(const uint8_t *data, size_t size, const char *db_spec, const char *tenant,
                     char *why, size_t cap) {
+  bool lease = strncmp(db_spec, "lease:", 6) == 0;
+  if (lease) db_spec += 6;
   run r = {.p = data, .end = data + size, .spec = db_spec, .tenant = tenant, .why = why, .cap = cap,
            .host = strncmp(db_spec, "host:", 5) == 0,
-           .defers = strncmp(db_spec, "postgres", 8) == 0};
+           .defers = strncmp(db_spec, "postgres", 8) == 0, .lease = lease};
   why[0] = '\0';
   r.wbuf = malloc(IO_MAX);
   r.mbuf = malloc(IO_MAX);

@@ -19,7 +19,9 @@
  *             phase each (fsbench's PHASE argument), each run one call
  *             scope as a skill call is (cis_vfs_scope_begin before it,
  *             cis_vfs_scope_end after), the end's time printed as
- *             "phase commit-PHASE MS" after the phase's own line
+ *             "phase commit-PHASE MS" after the phase's own line. With
+ *             sync a db backend holds a lease (cis_vfs_db_config.lease),
+ *             as `cis run` does
  *
  * The mount is preopened as /bench and the program runs as
  * `fsbench /bench [CHUNK_KIB]` with the args and clock capabilities, its
@@ -88,7 +90,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len) {
 
 /* Makes the backend named on the command line. */
 static cis_result make_backend(const char *kind, const char *dir, const char *tenant, bool full,
-                               cis_vfs_backend **b) {
+                               bool lease, cis_vfs_backend **b) {
   if (strcmp(kind, "mem") == 0) return cis_vfs_mem_new(b);
   if (strcmp(kind, "host") == 0) return cis_vfs_host_new(dir, b);
   cis_vfs_db_config cfg;
@@ -96,6 +98,7 @@ static cis_result make_backend(const char *kind, const char *dir, const char *te
   cfg.spec = kind + 3; /* past "db:" */
   cfg.tenant = tenant;
   cfg.sync = full ? CIS_VFS_DB_SYNC_FULL : CIS_VFS_DB_SYNC_NORMAL;
+  cfg.lease = lease;
   return cis_vfs_db_new(&cfg, b);
 }
 
@@ -233,7 +236,7 @@ int main(int argc, char **argv) {
 
   cis_vfs_backend *b = NULL;
   t0 = now_ms();
-  if ((rc = make_backend(kind, dir, tenant, full, &b)) != CIS_OK) {
+  if ((rc = make_backend(kind, dir, tenant, full, !call, &b)) != CIS_OK) {
     fprintf(stderr, "fs_host: backend %s: %s: %s\n", label, cis_errname(rc), cis_vfs_errmsg(NULL));
     goto done;
   }

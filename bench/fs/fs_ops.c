@@ -12,7 +12,9 @@
  *
  *   -c  each kind of operation runs inside one call scope
  *       (cis_vfs_scope_begin/end, as a skill call's mounts do), whose end
- *       (its commit) is reported on a line of its own, NAME.end
+ *       (its commit) is reported on a line of its own, NAME.end; without
+ *       it a db mount holds a lease (cis_vfs_db_config.lease), as the
+ *       mounts of `cis run` do
  *
  * Output, one line per operation:
  *   op NAME us US stmts S commits C trips T
@@ -118,6 +120,7 @@ int main(int argc, char **argv) {
     cfg.spec = kind + 3;
     cfg.tenant = tenant;
     cfg.sync = full ? CIS_VFS_DB_SYNC_FULL : CIS_VFS_DB_SYNC_NORMAL;
+    cfg.lease = !scoped; /* as cis run: committing as changes are made */
     rc = cis_vfs_db_new(&cfg, &b);
   } else {
     fprintf(stderr, "fs_ops: unknown backend %s\n", kind);

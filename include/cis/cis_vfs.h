@@ -355,6 +355,14 @@ typedef struct cis_vfs_db_config {
                              the tenant is created, later opens keep the tenant's */
   uint64_t op_timeout_ms; /* cap on one database operation; 0 = 30 000 */
   uint32_t sync;          /* CIS_VFS_DB_SYNC_NORMAL (0) or CIS_VFS_DB_SYNC_FULL */
+  /* PostgreSQL: hold a lease on the tenant's tree while no other mount
+   * writes it (docs/dbfs.md, "PostgreSQL: the lease"): the mount then
+   * reads what it knows without asking the server, at the cost of a
+   * second connection and a thread. For mounts that outlive many calls
+   * (cis run's); a mount made for one call scope gains nothing. Other
+   * mounts' writers recall it and wait for it, whatever they set here.
+   * Ignored on SQLite. */
+  bool lease;
 } cis_vfs_db_config;
 
 /* Durability of a commit. NORMAL: survives a crash of the process; a power

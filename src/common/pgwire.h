@@ -43,7 +43,8 @@
   X(PQsetNoticeReceiver, setNoticeReceiver) X(PQsetnonblocking, setnonblocking)        \
   X(PQsocket, socket) X(PQstatus, status) X(PQtransactionStatus, transactionStatus)       \
   X(PQenterPipelineMode, enterPipelineMode) X(PQexitPipelineMode, exitPipelineMode)    \
-  X(PQpipelineSync, pipelineSync) X(PQsendQueryParams, sendQueryParams)
+  X(PQpipelineSync, pipelineSync) X(PQsendQueryParams, sendQueryParams)          \
+  X(PQnotifies, notifies)
 
 /* libpq's functions, valid once cis__pq_lib is loaded: cis__pgwire_connect
  * loads it, so a connection it made is proof that they are. */

@@ -151,10 +151,18 @@ enum {
   Q_PEEK,
   Q_CTR_NODES,
   Q_ENT_REMOVE,
+  Q_LOCK_OWN,
+  Q_LEASE_WAIT,
+  Q_RECALL,
   Q_COUNT
 };
 
 _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches are too small");
+
+/* The lease's advisory lock (vfs_db_internal.h), of tenant ?1. */
+#define LEASE_STR(x) #x
+#define LEASE_XSTR(x) LEASE_STR(x)
+#define LEASE_KEY LEASE_XSTR(CIS__VDB_LEASE_CLASS) ", CAST(?1 % 2147483648 AS int4)"
 
 /* The rows of entries that are visible: no row of a higher layer for the
  * same name. */
@@ -171,12 +179,23 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_LAYER_ADD] = {"INSERT INTO cis_vfs_layers(tenant_id, layer_id, parent, name, created, "
                      "writable) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
                      NULL},
+    /* PostgreSQL: with the lease's lock taken shared first, so the row is
+     * neither returned nor locked while another mount holds the lease
+     * (tenant_lock then recalls it). */
     [Q_LOCK] = {"SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
                 "WHERE tenant_id=?1",
                 "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
-                "WHERE tenant_id=?1 FOR UPDATE"},
-    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1",
-                    NULL},
+                "WHERE tenant_id=?1 AND pg_try_advisory_xact_lock_shared(" LEASE_KEY ") "
+                "FOR UPDATE"},
+    /* Every commit's counters; on PostgreSQL the transaction fails
+     * (CIS__VDB_GEN_MOVED) unless the generation is still ?4, the one it
+     * began from: a check that costs nothing where the begin checked
+     * already, and the only one of a transaction begun on the lease. */
+    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1 "
+                    "AND ?4 IS NOT NULL",
+                    "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?4 "
+                    "THEN ?3 ELSE CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END "
+                    "WHERE tenant_id=?1"},
     [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
                    NULL},
     /* next_eid moves with every commit of the tenant: its generation. */
@@ -316,9 +335,10 @@ static const cis__vdb_sql sql[Q_COUNT] = {
      * ?2. A row locked after another writer's commit is returned (and
      * checked) as that commit left it. */
     [Q_LOCK_CHECK] = {"SELECT 0",
-                      "SELECT CAST(CASE WHEN next_eid=?2 THEN '0' ELSE '" CIS__VDB_GEN_MOVED
-                      ":' || next_eid END AS bigint) FROM cis_vfs_tenants WHERE tenant_id=?1 "
-                      "FOR UPDATE"},
+                      "SELECT CAST(CASE WHEN NOT pg_try_advisory_xact_lock_shared(" LEASE_KEY
+                      ") THEN '" CIS__VDB_GEN_MOVED ":leased' WHEN next_eid=?2 THEN '0' ELSE '"
+                      CIS__VDB_GEN_MOVED ":' || next_eid END AS bigint) FROM cis_vfs_tenants "
+                      "WHERE tenant_id=?1 FOR UPDATE"},
     /* PostgreSQL's check of a call (peek) with the lookup it needs, in one
      * statement, so in one snapshot: the tenant's generation (blk -2),
      * with the rest of its row as Q_GEN's), then the visible node named
@@ -344,24 +364,41 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                 "b.tenant_id=?1 AND b.ino=n.ino WHERE n.type=?6 AND n.nlink>0 AND n.size<=?4 AND "
                 "b.blk<?5 AND b.layer_id=(SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE "
                 "m.tenant_id=?1 AND m.ino=n.ino AND m.blk=b.blk) ORDER BY 1"},
-    /* PostgreSQL's commit (commit_counters): the counters (?2, ?3) with
-     * up to two changed nodes in one statement, where a small file's
-     * creation sent three: a node made in this transaction, written whole
-     * into the top layer ?5 (as Q_INO_ADD; none when ?4 is 0), and a node
-     * written as Q_INO_PUT does, copied up from layer ?14 or updated in
-     * place (none when ?13 is 0: no inode 0 exists). */
+    /* PostgreSQL's commit (commit_counters): the counters (?2, ?3, checked
+     * against the generation ?21 as Q_COUNTERS does) with what a small
+     * file's creation writes, in one statement: a node made in this
+     * transaction, written whole into the top layer ?5 (as Q_INO_ADD; none
+     * when ?4 is 0); a node written as Q_INO_PUT does, copied up from
+     * layer ?14 or, when ?14 is the top, updated in place (none when ?13
+     * is 0: no inode 0 exists; a plain UPDATE, where INSERT ... ON
+     * CONFLICT inserted speculatively first); the entry held for it (as
+     * Q_ENT_PUT's ?2..?7 in ?23..?28; none when ?22 is 0) and the block
+     * (as Q_BLK_PUT's ?2..?5 in ?30..?33; none when ?29 is 0). */
     [Q_CTR_NODES] = {"SELECT 0",
-                     "WITH a AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, "
+                     "WITH e AS (INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, "
+                     "eid, ino, type) SELECT ?1, ?23, ?24, ?25, ?26, ?27, ?28 WHERE ?22<>0 "
+                     "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
+                     "eid=excluded.eid, ino=excluded.ino, type=excluded.type), "
+                     "b AS (INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
+                     "SELECT ?1, ?30, ?31, ?32, ?33 WHERE ?29<>0 ON CONFLICT(tenant_id, ino, blk, "
+                     "layer_id) DO UPDATE SET data=excluded.data), "
+                     "a AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, "
                      "size, atim, mtim, ctim, parent, target) SELECT ?1, ?4, ?5, ?6, ?7, ?8, ?9, "
                      "?10, ?11, ?12, CAST(NULL AS bytea) WHERE ?4<>0), "
                      "p AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
                      "atim, mtim, ctim, parent, target) "
                      "SELECT tenant_id, ino, ?5, type, ?15, ?16, ?17, ?18, ?19, ?20, target "
                      "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?13 AND layer_id=?14 "
+                     "AND ?14<>?5 "
                      "ON CONFLICT(tenant_id, ino, layer_id) DO UPDATE SET nlink=excluded.nlink, "
                      "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
-                     "ctim=excluded.ctim, parent=excluded.parent) "
-                     "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1"},
+                     "ctim=excluded.ctim, parent=excluded.parent), "
+                     "u AS (UPDATE cis_vfs_inodes SET nlink=?15, size=?16, atim=?17, mtim=?18, "
+                     "ctim=?19, parent=?20 WHERE tenant_id=?1 AND ino=?13 AND layer_id=?5 "
+                     "AND ?14=?5) "
+                     "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?21 "
+                     "THEN ?3 ELSE CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END "
+                     "WHERE tenant_id=?1"},
     /* PostgreSQL's ent_remove in one statement that returns no rows, so it
      * waits for no answer: a whiteout in the top layer ?4 when a lower
      * layer has dir ?2 / name ?3, else the top layer's row deleted. */
@@ -374,6 +411,19 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                       "type) SELECT ?1, ?2, ?3, ?4, 0, 0, 0 FROM l "
                       "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
                       "eid=excluded.eid, ino=excluded.ino, type=excluded.type"},
+    /* PostgreSQL: Q_LOCK of the mount holding the lease, which takes no
+     * shared lock of it (tenant_lock). */
+    [Q_LOCK_OWN] = {"SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
+                    "WHERE tenant_id=?1",
+                    "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
+                    "WHERE tenant_id=?1 FOR UPDATE"},
+    /* PostgreSQL: waits (within statement_timeout) for another mount's
+     * lease to be given back, and takes its lock shared. */
+    [Q_LEASE_WAIT] = {"SELECT 0",
+                      "SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(" LEASE_KEY ")) w"},
+    /* PostgreSQL: asks whoever holds the tenant's lease to give it back
+     * (outside a transaction: a notification is sent at commit). */
+    [Q_RECALL] = {"SELECT 0", "SELECT pg_notify('cis_vfs_lease_' || ?1, '')"},
 };
 
 /* ================================================================ types */
@@ -458,9 +508,11 @@ typedef struct vdb_slot {
 
 /* A small file's bytes as the call scope open now wrote or read them
  * whole, so that reading it again inside the scope costs no statement
- * (read-your-writes from what the mount holds). Kept only inside a scope:
- * its reads are of one generation (see scope_checked) and its writes are
- * this mount's alone until it ends, when they are dropped. */
+ * (read-your-writes from what the mount holds). Kept inside a scope: its
+ * reads are of one generation (see scope_checked) and its writes are this
+ * mount's alone until it ends, when they are dropped. Kept too on a mount
+ * with a lease (fdata_on), valid as the caches are: emptied with them
+ * when a check finds the tenant changed. */
 typedef struct vdb_fdata {
   uint64_t ino; /* the file; 0: the slot is empty */
   uint8_t *p;   /* its bytes (malloc'd; NULL when empty) */
@@ -486,6 +538,17 @@ typedef struct vdb_dent {
   int type;     /* cis_vfs_type of the node */
   uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
 } vdb_dent;
+
+/* A create's entry and block held for its commit (see held_take). */
+typedef struct vdb_held {
+  bool ent;              /* ea holds Q_ENT_PUT's values */
+  bool blk;              /* ba holds Q_BLK_PUT's */
+  cis__vdb_val ea[7];    /* the entry's (ea[2] points at name) */
+  cis__vdb_val ba[5];    /* the block's (ba[4] points at data) */
+  char name[CIS_VFS_NAME_MAX + 1]; /* the entry's name */
+  uint8_t *data;         /* the block's bytes (malloc'd, cap bytes) */
+  size_t cap;
+} vdb_held;
 
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
@@ -560,6 +623,16 @@ typedef struct vdb_fs {
                                      answered (0: none) ... */
   uint64_t blind_dir;             /* ... in this directory ... */
   char blind_name[CIS_VFS_NAME_MAX + 1]; /* ... of this name */
+  /* PostgreSQL: the lease on the tenant's tree (cis_vfs_db_config.lease). */
+  cis__vdb_lease *lease;          /* its keeper, or NULL: none */
+  uint64_t lease_arm;             /* its epoch as the method running began (odd: held) */
+  uint64_t lease_seen;            /* the epoch in which a check last confirmed the caches */
+  bool lease_held;                /* the open write transaction relies on the lease: it
+                                     took no shared lock of it (cis__vdb_lease_hold) */
+  int64_t tx_gen;                 /* the generation the open write transaction began from,
+                                     checked by its commit (Q_COUNTERS, Q_CTR_NODES) */
+  vdb_held held;                  /* PostgreSQL: rows waiting for the commit */
+  uint64_t nrecalls;              /* other mounts' leases recalled (for the tests) */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
 } vdb_fs;
@@ -573,6 +646,8 @@ typedef struct vdb_ent {
 
 static const cis_vfs_methods db_methods;
 static int scope_check(vdb_fs *fs);
+static void lease_confirmed(vdb_fs *fs);
+static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have);
 static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
@@ -619,8 +694,67 @@ static cis__vdb_val D(const void *p, size_t n) {
   return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
 }
 
+/* ---- a create's rows held for its commit (PostgreSQL) ----
+ *
+ * A statement costs the server its own start and end besides its work
+ * (some 10 µs), as much as the row it writes. So the last entry and the
+ * last block a write transaction writes wait here, unsent, and go with
+ * its commit's statement (Q_CTR_NODES): a small file's creation is one
+ * statement between BEGIN and COMMIT. Any other statement sends them
+ * first, in their own (held_flush), so none reads the tables without
+ * them. */
+
+#define HELD_DATA_MAX (256u * 1024) /* larger blocks are sent as they come */
+
+/* Whether statement id, with these values, may wait for the commit. */
+static bool held_take(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
+  if (fs->d->version || !fs->d->exec || !fs->in_tx) return false;
+  vdb_held *h = &fs->held;
+  if (id == Q_ENT_PUT && !h->ent && n == 7 && a[2].n <= CIS_VFS_NAME_MAX) {
+    for (int i = 0; i < n; i++) h->ea[i] = a[i];
+    memcpy(h->name, a[2].p, a[2].n);
+    h->ea[2].p = h->name;
+    h->ent = true;
+    return true;
+  }
+  if (id == Q_BLK_PUT && !h->blk && n == 5 && a[4].n <= HELD_DATA_MAX) {
+    if (a[4].n > h->cap) {
+      uint8_t *p = realloc(h->data, a[4].n);
+      if (!p) return false;
+      h->data = p;
+      h->cap = a[4].n;
+    }
+    for (int i = 0; i < n; i++) h->ba[i] = a[i];
+    if (a[4].n) memcpy(h->data, a[4].p, a[4].n);
+    h->ba[4].p = a[4].p ? h->data : NULL;
+    h->blk = true;
+    return true;
+  }
+  return false;
+}
+
+/* Sends what waits, each in its own statement. */
+static int held_flush(vdb_fs *fs) {
+  vdb_held *h = &fs->held;
+  int err = 0;
+  if (h->ent) {
+    h->ent = false;
+    fs->nstmts++;
+    err = fs->d->exec(fs->c, Q_ENT_PUT, &sql[Q_ENT_PUT], h->ea, 7);
+  }
+  if (h->blk && !err) {
+    h->blk = false;
+    fs->nstmts++;
+    err = fs->d->exec(fs->c, Q_BLK_PUT, &sql[Q_BLK_PUT], h->ba, 5);
+  }
+  h->ent = h->blk = false;
+  return err;
+}
+
 /* Runs statement id; the caller steps through rows and calls done(). */
 static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  int err = held_flush(fs);
+  if (err) return err;
   fs->nstmts++;
   return fs->d->query(fs->c, id, &sql[id], a, n, r);
 }
@@ -630,6 +764,11 @@ static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
   fs->changed = true;
   if (fs->d->exec) {
+    if (id != Q_CTR_NODES) { /* which takes them */
+      if (held_take(fs, id, a, n)) return 0;
+      int err = held_flush(fs);
+      if (err || held_take(fs, id, a, n)) return err;
+    }
     /* PostgreSQL may pipeline it: tx_end syncs before the method returns. */
     fs->nstmts++;
     return fs->d->exec(fs->c, id, &sql[id], a, n);
@@ -680,6 +819,10 @@ static void stash_drop(vdb_fs *fs) {
 
 /* ---- a scope's small files (vdb_fdata) ---- */
 
+/* Whether small files are kept whole (fdata): inside a scope, and on a
+ * mount with a lease, whose caches outlive calls while it is held. */
+static bool fdata_on(const vdb_fs *fs) { return fs->scoped || fs->lease; }
+
 /* The bytes held of file ino, or NULL. */
 static vdb_fdata *fdata_of(vdb_fs *fs, uint64_t ino) {
   vdb_fdata *f = &fs->fdata[ino % FDATA_SLOTS];
@@ -712,7 +855,7 @@ static void fdata_drop(vdb_fs *fs, uint64_t ino) {
 static void fdata_change(vdb_fs *fs, uint64_t ino, uint64_t old, uint64_t size,
                          const void *buf, size_t len, uint64_t off) {
   vdb_fdata *f = fdata_of(fs, ino);
-  if (!fs->scoped || (!f && old)) return;
+  if (!fdata_on(fs) || (!f && old)) return;
   if (f && f->n != old) { /* cannot be: the node's size moved unseen */
     fdata_free(fs, f);
     return;
@@ -883,6 +1026,7 @@ static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
   fs->checked = true;
   fs->check_seq = cis__vfs_call_seq();
   scope_seen(fs);
+  lease_confirmed(fs);
   return prov_fix(fs);
 }
 
@@ -1157,9 +1301,52 @@ static uint64_t gen_of(vdb_fs *fs) {
   return fs->scoped ? 0 : (uint64_t)fs->next_eid;
 }
 
+/* ---- the lease (PostgreSQL; vfs_db_postgres_lease.c) ----
+ *
+ * While the mount holds the lease no other mount commits to the tenant:
+ * the caches a check confirmed in the lease's epoch stay true until the
+ * epoch moves, so a method that begins in that epoch needs no check
+ * (arm), and a write transaction begun on them checks nothing either: its
+ * commit compares the generation it began from (Q_COUNTERS, Q_CTR_NODES),
+ * and it keeps the lease until it ends (lease_hold). Reads rely on the
+ * lease only as their method begins: a writer elsewhere commits only
+ * after the keeper moved the epoch off "held". */
+
+/* Whether the method running may trust the caches without a check. */
+static bool lease_trusted(const vdb_fs *fs) {
+  return fs->lease && !fs->own && fs->version && (fs->lease_arm & 1) &&
+         fs->lease_arm == fs->lease_seen;
+}
+
+/* A check just confirmed the caches: in the lease's epoch, when it was
+ * held as the method began (so the check came after its grant). */
+static void lease_confirmed(vdb_fs *fs) {
+  if (fs->lease_arm & 1) fs->lease_seen = fs->lease_arm;
+}
+
+/* The open write transaction relies on the lease, held in epoch `want`
+ * (0: any), rather than taking its lock shared: false when the lease is
+ * not held so (nor while joined: the owner's COMMIT, after the scope's
+ * end, would come after the lease was given back). */
+static bool lease_hold(vdb_fs *fs, uint64_t want) {
+  if (!fs->lease || fs->own || fs->lease_held || !cis__vdb_lease_hold(fs->lease, want))
+    return false;
+  fs->lease_held = true;
+  return true;
+}
+
+/* The write transaction ended (after its COMMIT or rollback). */
+static void lease_unhold(vdb_fs *fs) {
+  if (!fs->lease_held) return;
+  fs->lease_held = false;
+  cis__vdb_lease_unhold(fs->lease);
+}
+
 /* Rolls back whatever is open and forgets what the cache knew. */
 static void tx_abort(vdb_fs *fs) {
+  fs->held.ent = fs->held.blk = false;
   if (fs->in_tx) fs->d->rollback(fs->c);
+  lease_unhold(fs);
   fs->in_tx = false;
   fs->opt = false;
   fs->rng_next = fs->rng_end = 0; /* reserved by what rolled back: not ours */
@@ -1188,10 +1375,14 @@ static int commit_counters(vdb_fs *fs) {
   fs->counters_dirty = true;
   if (err) return err;
   fs->ndirty = 0; /* all written, or about to be with the counters */
-  if (!made && !changed) {
-    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid)};
+  vdb_held *h = &fs->held;
+  if (!made && !changed && !h->ent && !h->blk) {
+    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen)};
     return exec(fs, Q_COUNTERS, a, NARGS(a));
   }
+  /* The held entry and block go with it (none: flags 0, SQL NULLs). */
+  static const cis__vdb_val no_name = {.kind = CIS__VDB_BLOB}, no_data = {.kind = CIS__VDB_DATA};
+  const cis__vdb_val *e = h->ea, *k = h->ba;
   vdb_inode none = {0};
   const vdb_inode *m = made ? &made->in : &none, *c = changed ? &changed->in : &none;
   cis__vdb_val a[] = {I(fs->tenant),        I(fs->next_ino),       I(fs->next_eid),
@@ -1200,7 +1391,14 @@ static int commit_counters(vdb_fs *fs) {
                       I((int64_t)m->mtim),  I((int64_t)m->ctim),   I((int64_t)m->parent),
                       I((int64_t)c->ino),   I(changed ? changed->from : 0),
                       I((int64_t)c->nlink), I((int64_t)c->size),   I((int64_t)c->atim),
-                      I((int64_t)c->mtim),  I((int64_t)c->ctim),   I((int64_t)c->parent)};
+                      I((int64_t)c->mtim),  I((int64_t)c->ctim),   I((int64_t)c->parent),
+                      I(fs->tx_gen),
+                      I(h->ent),            I(h->ent ? e[1].i : 0), h->ent ? e[2] : no_name,
+                      I(h->ent ? e[3].i : 0), I(h->ent ? e[4].i : 0), I(h->ent ? e[5].i : 0),
+                      I(h->ent ? e[6].i : 0),
+                      I(h->blk),            I(h->blk ? k[1].i : 0), I(h->blk ? k[2].i : 0),
+                      I(h->blk ? k[3].i : 0), h->blk ? k[4] : no_data};
+  h->ent = h->blk = false;
   err = exec(fs, Q_CTR_NODES, a, NARGS(a));
   if (err) return err;
   if (made) made->dirty = made->fresh = false, made->from = fs->top;
@@ -1217,7 +1415,8 @@ static int tx_commit(vdb_fs *fs) {
   if (!fs->changed && !dirty && fs->opt) {
     /* Nothing written, but what the method read from the caches was
      * trusted on the optimistic check still in flight: it must hold. */
-    int s = fs->d->sync(fs->c);
+    int s = held_flush(fs);
+    if (!s) s = fs->d->sync(fs->c);
     if (s) {
       tx_abort(fs);
       return s;
@@ -1227,6 +1426,7 @@ static int tx_commit(vdb_fs *fs) {
     /* Nothing written (a refusal, a creation of what existed): no commit
      * and no new generation. What the cache holds is still true. */
     fs->d->rollback(fs->c);
+    lease_unhold(fs);
     fs->in_tx = false;
     fs->opt = false;
     fs->rng_next = fs->rng_end = 0;
@@ -1244,6 +1444,7 @@ static int tx_commit(vdb_fs *fs) {
   fs->counters_dirty = false;
   fs->opt = false;
   err = fs->d->commit(fs->c);
+  lease_unhold(fs);
   if (err) {
     fs->version = 0;
     fs->rng_next = fs->rng_end = 0;
@@ -1260,6 +1461,36 @@ static int tx_commit(vdb_fs *fs) {
   /* Our own commit moved the version: what we know is what it holds. */
   fs->version = gen_of(fs);
   return 0;
+}
+
+/* Locks the tenant's row inside the write transaction just begun and
+ * reads it (Q_LOCK; *have false: the tenant is gone). PostgreSQL: the
+ * mount holding the lease relies on it for the transaction; any other
+ * takes the lease's lock shared, and when another mount holds it, recalls
+ * it (a notification, sent outside a transaction: on the mount's own
+ * connection while joined, else after rolling back what was just begun)
+ * and waits for it. */
+static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
+  cis__vdb_val a[] = {I(fs->tenant)};
+  if (fs->d->version) return first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (lease_hold(fs, 0)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
+  int err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (err || *have) return err;
+  fs->d->done(r);
+  err = first(fs, Q_GEN, a, NARGS(a), r, have); /* no row: gone, or leased */
+  if (err || !*have) return err;
+  fs->d->done(r);
+  cis__vdb_conn *c = fs->own ? fs->own : fs->c;
+  if (!fs->own) fs->d->rollback(c);
+  fs->nstmts++;
+  fs->d->arm(c, fs->timeout_ms);
+  err = fs->d->query(c, Q_RECALL, &sql[Q_RECALL], a, NARGS(a), r);
+  if (!err) fs->d->done(r);
+  if (!fs->own && !err) err = fs->d->begin(fs->c, true);
+  if (!err) err = exec(fs, Q_LEASE_WAIT, a, NARGS(a));
+  if (!err) err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  fs->nrecalls++;
+  return err;
 }
 
 /* Opens the write transaction of a method, or joins the one open: locks
@@ -1284,10 +1515,9 @@ static int tx_begin(vdb_fs *fs) {
    * and its generation tells whether the caches still hold. */
   bool gen = !fs->d->version && fs->version;
   if (!gen) cache_clear(fs);
-  cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
-  err = first(fs, Q_LOCK, a, NARGS(a), &r, &have);
+  err = tenant_lock(fs, &r, &have);
   if (err) goto fail;
   if (!have) {
     fs->d->done(&r);
@@ -1302,6 +1532,8 @@ static int tx_begin(vdb_fs *fs) {
   if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
   if (!fs->d->version) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
+  fs->tx_gen = fs->next_eid;
+  if (!fs->d->version) lease_confirmed(fs);
   return scope_check(fs);
 fail:
   tx_abort(fs);
@@ -1335,12 +1567,23 @@ static int tx_begin_opt(vdb_fs *fs) {
    * row to compare gen0 or, before any read, take the latest state. */
   if (fs->scoped || fs->d->version || !fs->d->exec || !fs->d->sync || !fs->version)
     return tx_begin(fs);
+  /* On the lease, in the epoch the caches were confirmed in: nothing to
+   * check until the commit. Held but not yet confirmed: the plain begin,
+   * which reads the row (and confirms them). */
+  bool leased = lease_trusted(fs) && lease_hold(fs, fs->lease_arm);
+  if (!leased && fs->lease && !fs->own && (cis__vdb_lease_epoch(fs->lease) & 1))
+    return tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
-  if (err) return err;
+  if (err) {
+    lease_unhold(fs);
+    return err;
+  }
   fs->in_tx = true;
   fs->counters_dirty = false;
   fs->changed = false;
   fs->opt = true;
+  fs->tx_gen = (int64_t)fs->version;
+  if (leased) return 0;
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)fs->version)};
   fs->nstmts++;
   err = fs->d->exec(fs->c, Q_LOCK_CHECK, &sql[Q_LOCK_CHECK], a, NARGS(a));
@@ -1384,7 +1627,8 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
    * collects it reports it, and so does the end), and nothing of the
    * scope applies, so no method's success is taken back half-way. */
   if (fs->d->sync && !fs->scoped && keep && !err) {
-    int s = fs->d->sync(fs->c);
+    int s = held_flush(fs);
+    if (!s) s = fs->d->sync(fs->c);
     if (s) err = s;
   }
   if (err && fatal(err)) {
@@ -1781,6 +2025,18 @@ static void arm(vdb_fs *fs) {
     if (left < ms) ms = left ? left : 1;
   }
   fs->d->arm(fs->c, ms);
+  if (!fs->lease) return;
+  /* On the lease the caches hold for the whole call, as a check would
+   * have found (unless directories opened before it wait for theirs). */
+  /* Asked for outside transactions only: the mount's own take its lock
+   * shared while it is not held. */
+  fs->lease_arm = fs->in_tx || fs->own ? cis__vdb_lease_epoch(fs->lease)
+                                       : cis__vdb_lease_try(fs->lease, ms);
+  if (lease_trusted(fs) && !fs->nprov && !call_checked(fs)) {
+    fs->checked = true;
+    fs->check_seq = cis__vfs_call_seq();
+    scope_seen(fs);
+  }
 }
 
 static void fill_stat(const vdb_fs *fs, const vdb_inode *in, cis_vfs_stat *st) {
@@ -1821,10 +2077,12 @@ static void db_destroy(cis_vfs_backend *b) {
     if (fs->scoped) tx_abort(fs);
     else tx_commit(fs);
   }
+  cis__vdb_lease_stop(fs->lease); /* its session's end gives the lease back */
   if (fs->c) fs->d->close(fs->c);
   cache_clear(fs);
   dent_free_all(fs);
   free(fs->dcache);
+  free(fs->held.data);
   free(fs->blk);
   free(fs);
 }
@@ -2558,9 +2816,10 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     *got = (size_t)want;
     return 0;
   }
-  const vdb_fdata *f = fs->scoped ? fdata_of(fs, n->ino) : NULL;
+  const vdb_fdata *f = fdata_on(fs) ? fdata_of(fs, n->ino) : NULL;
   if (f && cache_ok(fs)) {
-    /* A small file this scope wrote or read whole. */
+    /* A small file this scope (or this mount, on its lease) wrote or read
+     * whole. */
     uint64_t want = off >= f->n ? 0 : (f->n - off < len ? f->n - off : len);
     if (want) memcpy(buf, f->p + off, (size_t)want);
     *got = (size_t)want;
@@ -3099,6 +3358,8 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     err = tenant_setup(fs, cfg->tenant, bs);
   }
   if (!err && !(fs->blk = malloc(fs->bs))) err = fs_fail(fs, ENOMEM, "out of memory");
+  /* No keeper (no thread, no memory): the mount works without a lease. */
+  if (!err && cfg->lease && d->lease) fs->lease = d->lease(fs->c, fs->tenant);
   if (err) {
     cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
     db_destroy(&fs->base);
@@ -3171,6 +3432,16 @@ bool cis__vfs_db_joined(cis_vfs *mount) {
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount) {
   vdb_fs *fs = db_of(mount);
   return fs && fs->c && fs->d->trips ? fs->d->trips(fs->c) : 0;
+}
+
+bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
+                              uint64_t *recalled) {
+  vdb_fs *fs = db_of(mount);
+  if (!fs) return false;
+  *grants = *given_back = 0;
+  if (fs->lease) cis__vdb_lease_counts(fs->lease, grants, given_back);
+  *recalled = fs->nrecalls;
+  return true;
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {
@@ -3489,6 +3760,8 @@ static const cis__vdb_sql lsql[L_COUNT] = {
 };
 
 static int lrun(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  int err = held_flush(fs);
+  if (err) return err;
   fs->nstmts++;
   return fs->d->query(fs->c, L_ID(id), &lsql[id], a, n, r);
 }
@@ -4056,10 +4329,11 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
     return CIS_ENOTFOUND;
   }
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (!err) { /* waits for the tenant's writers (PostgreSQL: its row lock) */
+  if (!err) { /* waits for the tenant's writers (PostgreSQL: its row lock, and a lease
+                 recalled) */
     cis__vdb_rows r;
     bool locked;
-    err = first(fs, Q_LOCK, a, NARGS(a), &r, &locked);
+    err = tenant_lock(fs, &r, &locked);
     if (!err) fs->d->done(&r);
   }
   static const int drops[] = {L_DEL_BLOCKS, L_DEL_INODES, L_DEL_ENTRIES, L_DEL_LAYERS,

@@ -27,6 +27,7 @@
 #include "cis/cis_vfs.h"
 
 typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque here) */
+typedef struct cis__vdb_lease cis__vdb_lease; /* a lease on a tenant's tree (see below) */
 
 /* A value bound to a statement parameter. */
 typedef enum cis__vdb_kind {
@@ -133,6 +134,10 @@ typedef struct cis__vdb_dialect {
    * back the space of the dialect's own storage that no row names (SQLite:
    * the extent file's dead space), for a compaction. */
   int (*reclaim)(cis__vdb_conn *c);
+  /* Optional (NULL: none): starts the keeper of a lease on the tenant's
+   * tree, on a connection of its own to the same database; NULL when it
+   * cannot. */
+  cis__vdb_lease *(*lease)(cis__vdb_conn *c, int64_t tenant);
   /* Optional: the round trips to the server so far (for the tests). */
   uint64_t (*trips)(cis__vdb_conn *c);
   /* Moves to the next row: *have is false at the end. */
@@ -156,6 +161,29 @@ typedef struct cis__vdb_dialect {
   /* Ends the statement (resets or frees it). Safe on a zeroed rows. */
   void (*done)(cis__vdb_rows *r);
 } cis__vdb_dialect;
+
+/* The lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
+ * lock on (CIS__VDB_LEASE_CLASS, the tenant's id modulo 2^31) that a
+ * keeper thread holds exclusive on a connection of its own, and every
+ * other writer takes shared for its transaction. _start starts the keeper
+ * (NULL when it cannot: the mount works without); _epoch is odd while the
+ * lease is held, and moves at each grant and each loss (0, "not held",
+ * while a recall or the end of the keeper's session waits on its socket
+ * unhandled); _try, when the
+ * lease is not held and the keeper's backoff allows, has the keeper try
+ * for it, waits for that try (at most wait_ms), and gives the epoch then
+ * (call it with no transaction of the mount open); _hold, when the lease is held in
+ * epoch `want` (0: any), counts a write transaction that relies on it
+ * (the keeper gives it back only after _unhold); _counts gives the leases
+ * taken and those given back on a recall (for the tests). */
+#define CIS__VDB_LEASE_CLASS 1667855222
+cis__vdb_lease *cis__vdb_lease_start(const char *conninfo, int64_t tenant);
+void cis__vdb_lease_stop(cis__vdb_lease *l);
+uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l);
+uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms);
+bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want);
+void cis__vdb_lease_unhold(cis__vdb_lease *l);
+void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls);
 
 /* col_data's "read again" (not an errno). */
 #define CIS__VDB_STALE (-2)

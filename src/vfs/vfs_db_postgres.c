@@ -67,7 +67,7 @@
 #define DIALECT "postgres"
 #define BYTEA_OID 17
 #define INT8_OID 20
-#define MAX_PARAMS 20                 /* most parameters of any statement */
+#define MAX_PARAMS 36                 /* most parameters of any statement */
 #define PIPE_MAX 64                   /* most statements sent before a sync point */
 
 /* pgwire's copy of a detail must hold all that fits in a message here. */
@@ -579,6 +579,10 @@ static int pq_sync(cis__vdb_conn *c) {
 
 static uint64_t pq_trips(cis__vdb_conn *c) { return c->trips; }
 
+static cis__vdb_lease *pq_lease(cis__vdb_conn *c, int64_t tenant) {
+  return cis__vdb_lease_start(c->conninfo, tenant);
+}
+
 static int pq_step(cis__vdb_rows *rows, bool *have) {
   *have = false;
   if (!rows->impl) return 0;
@@ -629,6 +633,7 @@ const cis__vdb_dialect cis__vdb_postgres = {
     .query = pq_query,
     .exec = pq_exec,
     .sync = pq_sync,
+    .lease = pq_lease,
     .trips = pq_trips,
     .step = pq_step,
     .col_int = pq_col_int,

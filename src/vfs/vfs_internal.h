@@ -30,6 +30,10 @@ uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
 /* Statements a database backend ran and write transactions it committed
  * so far (false for any other backend). For the tests of its fast paths. */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+/* A db mount's lease (PostgreSQL): leases its keeper took and gave back on
+ * a recall, and other mounts' leases its writers recalled (tests). */
+bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
+                              uint64_t *recalled);
 /* The database backend's round trips to its server (PostgreSQL; else 0). */
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 /* A number that moves at the start of every public call on a file or a

@@ -12,11 +12,15 @@
  *
  *   test_vfs_db_diff sqlite WORKDIR SEQUENCES [INPUT...]
  *   test_vfs_db_diff postgres CONNSTR_FILE SEQUENCES [INPUT...]
+ *   test_vfs_db_diff postgres-lease CONNSTR_FILE SEQUENCES [INPUT...]
  *   test_vfs_db_diff host WORKDIR SEQUENCES [INPUT...]
  *
  * host runs the same sequences on a host directory (a fresh one under
  * WORKDIR each) instead of a database, the memory backend still the
  * oracle: the backend most guests use, held to the same contract.
+ * postgres-lease mounts with leases (cis_vfs_db_config.lease), so the
+ * mount trusts its caches between calls and the second mount's writes
+ * recall its lease.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -128,7 +132,7 @@ static void test_sequences_agree(void **state) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s sqlite WORKDIR | postgres CONNSTR_FILE | host WORKDIR  SEQUENCES [INPUT...]\n",
+    fprintf(stderr, "usage: %s sqlite WORKDIR | postgres[-lease] CONNSTR_FILE | host WORKDIR  SEQUENCES [INPUT...]\n",
             argv[0]);
     return 2;
   }
@@ -141,15 +145,16 @@ int main(int argc, char **argv) {
     snprintf(g.dir, sizeof g.dir, "%s", argv[2]);
     mkdir(g.dir, 0755);
     g.host = true;
-  } else if (!strcmp(argv[1], "postgres")) {
+  } else if (!strcmp(argv[1], "postgres") || !strcmp(argv[1], "postgres-lease")) {
     char conninfo[2048];
     int rc = cis_test_read_connstr(argv[2], conninfo, sizeof conninfo);
     if (rc) return rc;
-    snprintf(g.spec, sizeof g.spec, "postgres:%s", conninfo);
+    snprintf(g.spec, sizeof g.spec, "%spostgres:%s", strcmp(argv[1], "postgres") ? "lease:" : "",
+             conninfo);
     const char *tmp = getenv("TMPDIR");
     snprintf(g.dir, sizeof g.dir, "%s", tmp && *tmp ? tmp : "/tmp");
   } else {
-    fprintf(stderr, "%s: sqlite, postgres or host, not %s\n", argv[0], argv[1]);
+    fprintf(stderr, "%s: sqlite, postgres, postgres-lease or host, not %s\n", argv[0], argv[1]);
     return 2;
   }
   g.sequences = atoi(argv[3]);

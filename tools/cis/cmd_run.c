@@ -219,6 +219,9 @@ static cis_result make_backend(const run_ctx *c, const run_dir *d, cis_vfs_backe
   cis_vfs_db_config_default(&cfg);
   cfg.spec = v + 3;
   cfg.tenant = c->tenant;
+  /* Committing as changes are made, the mount lives for many of them:
+   * on PostgreSQL a lease spares their checks (docs/dbfs.md). */
+  cfg.lease = !c->vfs_commit || !strcmp(c->vfs_commit, "sync");
   return cis_vfs_db_new(&cfg, b);
 }
 

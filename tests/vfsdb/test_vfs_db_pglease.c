@@ -1,0 +1,371 @@
+/*
+ * This file implements the tests of the lease a PostgreSQL mount holds on
+ * its tenant's tree (cis_vfs_db_config.lease; src/vfs/vfs_db_postgres_lease.c,
+ * docs/dbfs.md "PostgreSQL: the lease"): while it holds it, reads of what
+ * the mount knows ask the server nothing and a small file's creation is
+ * one statement; another mount's write recalls it and waits until the
+ * holder's transaction ends; a lease whose session the server ended is
+ * trusted no more; a mount joined to a key-value transaction recalls its
+ * own lease rather than rely on it past its scope's end.
+ *
+ *   test_vfs_db_pglease CONNSTR_FILE
+ *
+ * Runs on the shared PostgreSQL fixture (tests/support); skips (77)
+ * without it, as the other PostgreSQL suites do.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "cis/cis_vfs.h"
+#include "support/pg_connstr.h"
+#include "vfsdb_mnt.h"
+
+/* src/vfs's counters and the key-value join (libcis.a carries them). */
+bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
+uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
+bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
+                              uint64_t *recalled);
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle,
+                            uint64_t *pg_prepared);
+
+static struct {
+  char conninfo[2048]; /* the libpq connection string */
+  char spec[2200];     /* what cis_vfs_db_new gets */
+  char run[48];        /* makes tenant names unique per run */
+} g;
+
+#define OK(m, x)                                                                       \
+  do {                                                                                 \
+    int ok_e_ = (int)(x);                                                              \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg((m)->fs));      \
+  } while (0)
+
+static void mnt_lease(mnt *m, const char *suffix, bool lease) {
+  snprintf(m->tenant, sizeof m->tenant, "%s-%s", g.run, suffix);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = m->tenant;
+  cfg.op_timeout_ms = 20000;
+  cfg.lease = lease;
+  cis_result rc = mnt_mount(m, &cfg, NULL);
+  if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), cis_vfs_errmsg(NULL));
+}
+
+typedef struct counts {
+  uint64_t grants, given_back, recalled;
+} counts;
+
+static counts lease_of(mnt *m) {
+  counts c;
+  assert_true(cis__vfs_db_lease_counts(m->fs, &c.grants, &c.given_back, &c.recalled));
+  return c;
+}
+
+static uint64_t trips(mnt *m) { return cis__vfs_db_round_trips(m->fs); }
+
+static uint64_t stmts(mnt *m) {
+  uint64_t s = 0, c = 0;
+  assert_true(cis__vfs_db_counts(m->fs, &s, &c));
+  return s;
+}
+
+static void nap_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&t, NULL);
+}
+
+/* Makes calls until the mount's keeper took the lease `want` times in all
+ * (at most 5 s), then one more whose check confirms the caches in it. */
+static void until_granted(mnt *m, uint64_t want) {
+  cis_vfs_stat st;
+  for (int i = 0; i < 500 && lease_of(m).grants < want; i++) {
+    OK(m, stat_of(m, ".", &st));
+    nap_ms(10);
+  }
+  if (lease_of(m).grants < want) fail_msg("the lease was not granted %llu times", (unsigned long long)want);
+  OK(m, stat_of(m, "d/f", &st)); /* the check */
+}
+
+static PGconn *sql_conn(void) {
+  PGconn *pg = PQconnectdb(g.conninfo);
+  if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
+  return pg;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* Once the lease is held and one check confirmed the caches in it, the
+ * mount reads what it knows with no round trip: opens, reads and stats
+ * of files it wrote, each call. A small file's creation is one statement
+ * (the entry, the block, the nodes and the counters), in one round trip,
+ * with no check of the tenant's row first. */
+static void test_lease_reads_ask_the_server_nothing(void **state) {
+  (void)state;
+  mnt a;
+  mnt_lease(&a, "reads", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "leased");
+  until_granted(&a, 1);
+  uint64_t t0 = trips(&a);
+  cis_vfs_stat st;
+  for (int i = 0; i < 50; i++) {
+    expect_str(&a, "d/f", "leased");
+    OK(&a, stat_of(&a, "d/f", &st));
+  }
+  if (trips(&a) != t0)
+    fail_msg("50 reads and stats on the lease took %llu round trips, want 0",
+             (unsigned long long)(trips(&a) - t0));
+  uint64_t s0 = stmts(&a);
+  t0 = trips(&a);
+  put_str(&a, "d/g", "one statement");
+  if (stmts(&a) - s0 != 1 || trips(&a) - t0 != 1)
+    fail_msg("a create on the lease ran %llu statements in %llu round trips, want 1 in 1",
+             (unsigned long long)(stmts(&a) - s0), (unsigned long long)(trips(&a) - t0));
+  expect_str(&a, "d/g", "one statement");
+  assert_int_equal(trips(&a), t0 + 1);
+  assert_int_equal(lease_of(&a).given_back, 0);
+  mnt_unmount(&a);
+}
+
+/* Another mount's write recalls the lease and waits for it: the holder
+ * gives it back, sees the write at its next call (close-to-open across
+ * mounts, as without a lease), and takes the lease again later. A mount
+ * without a lease of its own recalls just the same. */
+static void test_lease_recalled_by_another_mounts_write(void **state) {
+  (void)state;
+  mnt a, b, c;
+  mnt_lease(&a, "recall", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "one");
+  until_granted(&a, 1);
+  expect_str(&a, "d/f", "one");
+  mnt_lease(&b, "recall", false);
+  put_str(&b, "d/f", "two");
+  assert_int_equal(lease_of(&b).recalled, 1);
+  assert_int_equal(lease_of(&a).given_back, 1);
+  expect_str(&a, "d/f", "two");
+  /* Taken again after its backoff; then a mount with a lease of its own
+   * recalls it too, and reads what a's lease made. */
+  until_granted(&a, 2);
+  put_str(&a, "d/f", "three");
+  mnt_lease(&c, "recall", true);
+  expect_str(&c, "d/f", "three");
+  put_str(&c, "d/h", "four");
+  assert_true(lease_of(&c).recalled >= 1);
+  assert_int_equal(lease_of(&a).given_back, 2);
+  expect_str(&a, "d/h", "four");
+  expect_str(&a, "d/f", "three");
+  mnt_unmount(&c);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+typedef struct writer {
+  mnt *m;
+  atomic_bool done;
+  int err;
+} writer;
+
+static void *write_other(void *arg) {
+  writer *w = arg;
+  cis_vfs_file *f = NULL;
+  w->err = cis_vfs_openat(w->m->root, "d/f", 3, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
+  size_t n = 0;
+  if (!w->err) w->err = cis_vfs_pwrite(f, "other", 5, 0, &n);
+  if (f) cis_vfs_close(f);
+  atomic_store(&w->done, true);
+  return NULL;
+}
+
+/* A write transaction of the holder that took no shared lock keeps the
+ * lease until it ends: another mount's write, recalling it meanwhile,
+ * waits for the holder's scope to commit, then lands after it. */
+static void test_lease_writer_waits_for_the_holders_scope(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_lease(&a, "wait", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "first");
+  until_granted(&a, 1);
+  mnt_lease(&b, "wait", false);
+  assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
+  put_str(&a, "d/f", "scoped");
+  writer w = {.m = &b};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, write_other, &w), 0);
+  nap_ms(300);
+  bool early = atomic_load(&w.done);
+  assert_int_equal(cis_vfs_scope_end(a.fs, true), CIS_OK);
+  pthread_join(t, NULL);
+  if (early) fail_msg("another mount's write landed inside the holder's scope");
+  if (w.err) fail_msg("the waiting write failed: %d (%s)", w.err, cis_vfs_errmsg(b.fs));
+  expect_str(&a, "d/f", "other");
+  expect_str(&b, "d/f", "other");
+  assert_int_equal(lease_of(&a).given_back, 1);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+/* The server ends the keeper's session (an administrator, a restart):
+ * its lock goes with it, so another mount writes at once, and the holder,
+ * whose keeper finds its socket closed, checks again at its next call and
+ * sees that write. */
+static void test_lease_lost_with_the_keepers_session(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_lease(&a, "lost", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "before");
+  until_granted(&a, 1);
+  mnt_lease(&b, "lost", false);
+  PGconn *pg = sql_conn();
+  char q[600];
+  snprintf(q, sizeof q,
+           "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN cis_vfs_tenants t ON "
+           "l.objid = (t.tenant_id %% 2147483648) WHERE t.name = convert_to('%s', 'UTF8') AND "
+           "l.locktype = 'advisory' AND l.classid = 1667855222 AND l.objsubid = 2 AND "
+           "l.mode = 'ExclusiveLock' AND l.granted",
+           a.tenant);
+  PGresult *r = PQexec(pg, q);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+    fail_msg("the keeper's session was not found: %s", PQresultErrorMessage(r));
+  PQclear(r);
+  /* Until the session is gone (its lock with it): at most 5 s. */
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; i++) {
+    r = PQexec(pg, q);
+    gone = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 0;
+    PQclear(r);
+    if (!gone) nap_ms(10);
+  }
+  PQfinish(pg);
+  if (!gone) fail_msg("the keeper's session outlived pg_terminate_backend by 5 s");
+  put_str(&b, "d/f", "after");
+  assert_int_equal(lease_of(&b).recalled, 0); /* nobody held it any more */
+  expect_str(&a, "d/f", "after");
+  assert_int_equal(lease_of(&a).given_back, 0);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+/* A mount joined to a key-value transaction on PostgreSQL (files and KV
+ * in one transaction) never relies on its lease: the owner's COMMIT
+ * comes after the scope's end. It recalls its own lease, waits for it,
+ * and writes under the lease's lock taken shared, as any other writer. */
+static void test_lease_joined_transaction_recalls_its_own(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_lease(&a, "join", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "own");
+  until_granted(&a, 1);
+  PGconn *owner = sql_conn();
+  uint64_t prepared = 0;
+  PQclear(PQexec(owner, "BEGIN"));
+  assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
+  assert_int_equal(cis__vfs_db_join(a.fs, "postgres", owner, &prepared), CIS_OK);
+  put_str(&a, "d/f", "joined");
+  expect_str(&a, "d/f", "joined");
+  assert_int_equal(cis_vfs_scope_end(a.fs, true), CIS_OK);
+  assert_int_equal(lease_of(&a).recalled, 1);
+  assert_int_equal(lease_of(&a).given_back, 1);
+  mnt_lease(&b, "join", false);
+  expect_str(&b, "d/f", "own"); /* not before the owner commits */
+  PGresult *r = PQexec(owner, "COMMIT");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  PQfinish(owner);
+  expect_str(&b, "d/f", "joined");
+  expect_str(&a, "d/f", "joined");
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+/* A commit on the lease checks nothing first but compares the generation
+ * it began from: a change behind cis's back that skipped the lease's
+ * protocol (no recall, no shared lock) is found there, and the write is
+ * made again on the row read afresh, not over it. */
+static void test_lease_commit_compares_the_generation(void **state) {
+  (void)state;
+  mnt a;
+  mnt_lease(&a, "gen", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "one");
+  until_granted(&a, 1);
+  PGconn *pg = sql_conn();
+  char q[400];
+  snprintf(q, sizeof q,
+           "UPDATE cis_vfs_tenants SET next_eid = next_eid + 1000, next_ino = next_ino + 1000 "
+           "WHERE name = convert_to('%s', 'UTF8')",
+           a.tenant);
+  PGresult *r = PQexec(pg, q);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  PQfinish(pg);
+  uint64_t t0 = trips(&a);
+  put_str(&a, "d/g", "two");
+  assert_true(trips(&a) - t0 >= 2); /* the commit refused, then made again */
+  expect_str(&a, "d/g", "two");
+  mnt b;
+  mnt_lease(&b, "gen", false);
+  expect_str(&b, "d/g", "two");
+  expect_str(&b, "d/f", "one");
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
+/* Deleting a tenant recalls its lease and waits for it, as any writer:
+ * the holder's next call finds the tenant gone. */
+static void test_lease_recalled_by_tenant_delete(void **state) {
+  (void)state;
+  mnt a;
+  mnt_lease(&a, "delete", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "doomed");
+  until_granted(&a, 1);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = a.tenant;
+  assert_int_equal(cis_vfs_db_tenant_delete(&cfg), CIS_OK);
+  assert_int_equal(lease_of(&a).given_back, 1);
+  cis_vfs_stat st;
+  int e = stat_of(&a, "d/f", &st);
+  if (e != EIO) fail_msg("stat after the tenant's deletion: %d (%s), want EIO", e, cis_vfs_errmsg(a.fs));
+  mnt_unmount(&a);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CONNSTR_FILE\n", argv[0]);
+    return 2;
+  }
+  int rc = cis_test_read_connstr(argv[1], g.conninfo, sizeof g.conninfo);
+  if (rc) return rc;
+  snprintf(g.spec, sizeof g.spec, "postgres:%s", g.conninfo);
+  snprintf(g.run, sizeof g.run, "lease%ld-%ld", (long)getpid(), (long)time(NULL) % 100000);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lease_reads_ask_the_server_nothing),
+      cmocka_unit_test(test_lease_recalled_by_another_mounts_write),
+      cmocka_unit_test(test_lease_writer_waits_for_the_holders_scope),
+      cmocka_unit_test(test_lease_lost_with_the_keepers_session),
+      cmocka_unit_test(test_lease_joined_transaction_recalls_its_own),
+      cmocka_unit_test(test_lease_commit_compares_the_generation),
+      cmocka_unit_test(test_lease_recalled_by_tenant_delete),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
+}
