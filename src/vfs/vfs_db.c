@@ -2816,8 +2816,12 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     *got = (size_t)want;
     return 0;
   }
-  const vdb_fdata *f = fdata_on(fs) ? fdata_of(fs, n->ino) : NULL;
-  if (f && cache_ok(fs)) {
+  /* Looked up after the check: on PostgreSQL a check that finds the
+   * generation moved empties the caches (fdata with them) and still
+   * says yes, for what it starts again from. */
+  const vdb_fdata *f = fdata_on(fs) && fdata_of(fs, n->ino) && cache_ok(fs)
+                           ? fdata_of(fs, n->ino) : NULL;
+  if (f) {
     /* A small file this scope (or this mount, on its lease) wrote or read
      * whole. */
     uint64_t want = off >= f->n ? 0 : (f->n - off < len ? f->n - off : len);

@@ -295,6 +295,34 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   mnt_unmount(&a);
 }
 
+/* A small file the mount keeps whole (written on the lease), read through
+ * a handle opened before another mount's commit elsewhere in the tree
+ * recalled the lease: the read's check finds the generation moved and
+ * empties the caches, and the read goes to the server for the bytes
+ * rather than serve what the check just dropped. */
+static void test_lease_kept_file_read_after_a_recall(void **state) {
+  (void)state;
+  mnt a, b;
+  mnt_lease(&a, "kept", true);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "kept whole");
+  until_granted(&a, 1);
+  put_str(&a, "d/x", "on the lease");
+  cis_vfs_file *h = NULL;
+  OK(&a, cis_vfs_openat(a.root, "d/x", 3, CIS_VFS_READ, &h));
+  mnt_lease(&b, "kept", false);
+  put_str(&b, "d/other", "elsewhere");
+  assert_int_equal(lease_of(&a).given_back, 1);
+  char buf[64];
+  size_t n = 0;
+  OK(&a, cis_vfs_pread(h, buf, sizeof buf, 0, &n));
+  cis_vfs_close(h);
+  if (n != strlen("on the lease") || memcmp(buf, "on the lease", n) != 0)
+    fail_msg("read %zu bytes \"%.*s\", want \"on the lease\"", n, (int)n, buf);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
 /* A commit on the lease checks nothing first but compares the generation
  * it began from: a change behind cis's back that skipped the lease's
  * protocol (no recall, no shared lock) is found there, and the write is
@@ -364,6 +392,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_lease_writer_waits_for_the_holders_scope),
       cmocka_unit_test(test_lease_lost_with_the_keepers_session),
       cmocka_unit_test(test_lease_joined_transaction_recalls_its_own),
+      cmocka_unit_test(test_lease_kept_file_read_after_a_recall),
       cmocka_unit_test(test_lease_commit_compares_the_generation),
       cmocka_unit_test(test_lease_recalled_by_tenant_delete),
   };
