@@ -3388,6 +3388,7 @@ static void unjoin(vdb_fs *fs) {
   fs->c = fs->own;
   fs->own = NULL;
   fs->in_tx = false;
+  fs->held.ent = fs->held.blk = false; /* went with the owner's transaction, or never will */
   fs->batch = NULL;
   fs->version = 0;
   cache_clear(fs);

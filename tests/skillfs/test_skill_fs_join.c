@@ -259,6 +259,11 @@ static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
   owner_exec(&o, "ROLLBACK");
   assert_int_not_equal(cis_vfs_scope_end(fs, true), CIS_OK);
   assert_false(has_file(other, "left"));
+  /* The mount's next commit, on its own connection, carries nothing of
+   * the scope left (a creation's rows wait for their commit). */
+  assert_int_equal(put_file(fs, "after", "y"), 0);
+  assert_true(has_file(other, "after"));
+  assert_false(has_file(other, "left"));
   cis__vfs_db_unjoin(fs); /* not joined: nothing happens */
   owner_close(&o);
   cis_vfs_unmount(other);

@@ -100,6 +100,15 @@ static void until_granted(mnt *m, uint64_t want) {
   OK(m, stat_of(m, "d/f", &st)); /* the check */
 }
 
+/* A mount of tenant `suffix` with a lease, holding d/f with `content`,
+ * once the lease is granted and confirmed. */
+static void leased(mnt *a, const char *suffix, const char *content) {
+  mnt_lease(a, suffix, true);
+  OK(a, cis_vfs_mkdirat(a->root, "d", 1));
+  put_str(a, "d/f", content);
+  until_granted(a, 1);
+}
+
 static PGconn *sql_conn(void) {
   PGconn *pg = PQconnectdb(g.conninfo);
   if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
@@ -116,10 +125,7 @@ static PGconn *sql_conn(void) {
 static void test_lease_reads_ask_the_server_nothing(void **state) {
   (void)state;
   mnt a;
-  mnt_lease(&a, "reads", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "leased");
-  until_granted(&a, 1);
+  leased(&a, "reads", "leased");
   uint64_t t0 = trips(&a);
   cis_vfs_stat st;
   for (int i = 0; i < 50; i++) {
@@ -148,10 +154,7 @@ static void test_lease_reads_ask_the_server_nothing(void **state) {
 static void test_lease_recalled_by_another_mounts_write(void **state) {
   (void)state;
   mnt a, b, c;
-  mnt_lease(&a, "recall", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "one");
-  until_granted(&a, 1);
+  leased(&a, "recall", "one");
   expect_str(&a, "d/f", "one");
   mnt_lease(&b, "recall", false);
   put_str(&b, "d/f", "two");
@@ -197,10 +200,7 @@ static void *write_other(void *arg) {
 static void test_lease_writer_waits_for_the_holders_scope(void **state) {
   (void)state;
   mnt a, b;
-  mnt_lease(&a, "wait", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "first");
-  until_granted(&a, 1);
+  leased(&a, "wait", "first");
   mnt_lease(&b, "wait", false);
   assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
   put_str(&a, "d/f", "scoped");
@@ -227,10 +227,7 @@ static void test_lease_writer_waits_for_the_holders_scope(void **state) {
 static void test_lease_lost_with_the_keepers_session(void **state) {
   (void)state;
   mnt a, b;
-  mnt_lease(&a, "lost", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "before");
-  until_granted(&a, 1);
+  leased(&a, "lost", "before");
   mnt_lease(&b, "lost", false);
   PGconn *pg = sql_conn();
   char q[600];
@@ -269,10 +266,7 @@ static void test_lease_lost_with_the_keepers_session(void **state) {
 static void test_lease_joined_transaction_recalls_its_own(void **state) {
   (void)state;
   mnt a, b;
-  mnt_lease(&a, "join", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "own");
-  until_granted(&a, 1);
+  leased(&a, "join", "own");
   PGconn *owner = sql_conn();
   uint64_t prepared = 0;
   PQclear(PQexec(owner, "BEGIN"));
@@ -303,10 +297,7 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
 static void test_lease_kept_file_read_after_a_recall(void **state) {
   (void)state;
   mnt a, b;
-  mnt_lease(&a, "kept", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "kept whole");
-  until_granted(&a, 1);
+  leased(&a, "kept", "kept whole");
   put_str(&a, "d/x", "on the lease");
   cis_vfs_file *h = NULL;
   OK(&a, cis_vfs_openat(a.root, "d/x", 3, CIS_VFS_READ, &h));
@@ -330,10 +321,7 @@ static void test_lease_kept_file_read_after_a_recall(void **state) {
 static void test_lease_commit_compares_the_generation(void **state) {
   (void)state;
   mnt a;
-  mnt_lease(&a, "gen", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "one");
-  until_granted(&a, 1);
+  leased(&a, "gen", "one");
   PGconn *pg = sql_conn();
   char q[400];
   snprintf(q, sizeof q,
@@ -361,10 +349,7 @@ static void test_lease_commit_compares_the_generation(void **state) {
 static void test_lease_recalled_by_tenant_delete(void **state) {
   (void)state;
   mnt a;
-  mnt_lease(&a, "delete", true);
-  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
-  put_str(&a, "d/f", "doomed");
-  until_granted(&a, 1);
+  leased(&a, "delete", "doomed");
   cis_vfs_db_config cfg;
   cis_vfs_db_config_default(&cfg);
   cfg.spec = g.spec;
