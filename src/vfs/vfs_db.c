@@ -704,7 +704,10 @@ static cis__vdb_val D(const void *p, size_t n) {
  * first, in their own (held_flush), so none reads the tables without
  * them. */
 
-#define HELD_DATA_MAX (256u * 1024) /* larger blocks are sent as they come */
+/* Larger blocks are sent as they come: a large file's blocks are many,
+ * its statements' cost small beside their bytes, and each held block is
+ * copied once. */
+#define HELD_DATA_MAX (16u * 1024)
 
 /* Whether statement id, with these values, may wait for the commit. */
 static bool held_take(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
