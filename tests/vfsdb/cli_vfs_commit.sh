@@ -71,6 +71,9 @@ run() {
 # killed MODE DB: a run killed once it printed "ready" (after a's fsync
 # and b's write).
 killed() {
+  # Gone first: the background run truncates it only once it starts, and
+  # the poll below must not find the last run's "ready".
+  rm -f "$work/out"
   "$cis" run --timeout 120s --vfs "$(vfs_of "$2")" --tenant "$(tenant_of "$2")" \
     --vfs-commit "$1" --dir x::/d "$guest" >"$work/out" 2>"$work/err" &
   child=$!
