@@ -647,6 +647,7 @@ static const cis_vfs_methods db_methods;
 static int scope_check(vdb_fs *fs);
 static void lease_confirmed(vdb_fs *fs);
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have);
+static uint64_t budget_ms(const vdb_fs *fs);
 static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
@@ -1487,9 +1488,9 @@ static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   if (err || !*have) return err;
   fs->d->done(r);
   cis__vdb_conn *c = fs->own ? fs->own : fs->c;
-  if (!fs->own) fs->d->rollback(c);
+  if (fs->own) fs->d->arm(c, budget_ms(fs)); /* set aside since the join: unarmed */
+  else fs->d->rollback(c);
   fs->nstmts++;
-  fs->d->arm(c, fs->timeout_ms);
   err = fs->d->query(c, Q_RECALL, &sql[Q_RECALL], a, NARGS(a), r);
   if (!err) fs->d->done(r);
   if (!fs->own && !err) err = fs->d->begin(fs->c, true);
@@ -2023,19 +2024,26 @@ static vdb_node *N(cis_vfs_node *n) { return (vdb_node *)n; }
  * by the deadline the wrappers passed down (the guest's call), whichever
  * comes first. A deadline already gone leaves 1 ms: the work fails at
  * once rather than not being bounded at all. */
-static void arm(vdb_fs *fs) {
-  fs->base.errmsg[0] = '\0';
+/* The budget of the method running: the backend's cap, or what is left
+ * of the mount's deadline. */
+static uint64_t budget_ms(const vdb_fs *fs) {
   uint64_t ms = fs->timeout_ms;
   if (fs->base.deadline_ns != UINT64_MAX) {
     uint64_t left = cis__ms_left(fs->base.deadline_ns);
     if (left < ms) ms = left ? left : 1;
   }
+  return ms;
+}
+
+static void arm(vdb_fs *fs) {
+  fs->base.errmsg[0] = '\0';
+  uint64_t ms = budget_ms(fs);
   fs->d->arm(fs->c, ms);
   if (!fs->lease) return;
-  /* On the lease the caches hold for the whole call, as a check would
-   * have found (unless directories opened before it wait for theirs). */
-  /* Asked for outside transactions only: the mount's own take its lock
-   * shared while it is not held. */
+  /* The lease is asked for outside transactions only (the mount's own
+   * take its lock shared while it is not held). On it the caches hold
+   * for the whole call, as a check would have found (unless directories
+   * opened before it wait for theirs). */
   fs->lease_arm = fs->in_tx || fs->own ? cis__vdb_lease_epoch(fs->lease)
                                        : cis__vdb_lease_try(fs->lease, ms);
   if (lease_trusted(fs) && !fs->nprov && !call_checked(fs)) {

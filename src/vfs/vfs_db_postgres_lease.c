@@ -192,7 +192,9 @@ static void *keeper_main(void *arg) {
                             {.fd = pg ? cis__pq.socket(pg) : -1, .events = POLLIN}};
       int timeout = -1;
       if (!pg || (atomic_load(&l->asked) && !held)) timeout = ms_until(retry_at, now);
-      if (held) timeout = ms_until(held_since + CALM_NS, now);
+      /* Held: wakes once, when the backoff may start again (after that,
+       * only for the socket or a nudge). */
+      if (held) timeout = now - held_since < CALM_NS ? ms_until(held_since + CALM_NS, now) : -1;
       int n = poll(p, 2, timeout);
       if (n > 0 && (p[0].revents & POLLIN)) {
         char buf[64];

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -362,6 +363,29 @@ static void test_lease_recalled_by_tenant_delete(void **state) {
   mnt_unmount(&a);
 }
 
+static double cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
+}
+
+/* A lease kept past the keeper's calm period (10 s, after which its
+ * backoff starts again) costs no CPU: the keeper sleeps until the
+ * server or the mount wakes it. */
+static void test_lease_kept_long_costs_no_cpu(void **state) {
+  (void)state;
+  mnt a;
+  leased(&a, "idle", "idle");
+  double t0 = cpu_s();
+  nap_ms(12000);
+  double used = cpu_s() - t0;
+  if (used > 1.0) fail_msg("a mount holding its lease for 12 s idle used %.2f s of CPU", used);
+  expect_str(&a, "d/f", "idle");
+  assert_int_equal(lease_of(&a).given_back, 0);
+  mnt_unmount(&a);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s CONNSTR_FILE\n", argv[0]);
@@ -380,6 +404,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_lease_kept_file_read_after_a_recall),
       cmocka_unit_test(test_lease_commit_compares_the_generation),
       cmocka_unit_test(test_lease_recalled_by_tenant_delete),
+      cmocka_unit_test(test_lease_kept_long_costs_no_cpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
 }
