@@ -363,6 +363,63 @@ static void test_lease_recalled_by_tenant_delete(void **state) {
   mnt_unmount(&a);
 }
 
+typedef struct counter_writer {
+  mnt *m;
+  int n;
+  atomic_int done; /* the last value whose write returned */
+  int err;
+} counter_writer;
+
+static void *write_counter(void *arg) {
+  counter_writer *w = arg;
+  for (int i = 1; i <= w->n && !w->err; i++) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", i);
+    w->err = put_try(w->m, "d/f", v, strlen(v));
+    if (!w->err) atomic_store(&w->done, i);
+  }
+  return NULL;
+}
+
+/* Close-to-open across two mounts that both hold leases in turn: while
+ * one writes a counter to a file, call after call, the other reads it,
+ * and each read sees at least the value whose write had returned before
+ * the read began, whoever held the lease then. */
+static void test_lease_reader_never_sees_older_than_a_returned_write(void **state) {
+  (void)state;
+  enum { WRITES = 150 };
+  mnt a, b;
+  leased(&a, "counter", "0");
+  mnt_lease(&b, "counter", true);
+  counter_writer w = {.m = &b, .n = WRITES};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, write_counter, &w), 0);
+  int reads = 0, bad = -1, bad_seen = 0;
+  for (int last = 0; last < WRITES && !w.err && reads < 200000; reads++) {
+    last = atomic_load(&w.done);
+    cis_vfs_file *f = NULL;
+    char buf[16] = {0};
+    size_t n = 0;
+    int e = cis_vfs_openat(a.root, "d/f", 3, CIS_VFS_READ, &f);
+    if (!e) e = cis_vfs_pread(f, buf, sizeof buf - 1, 0, &n);
+    if (f) cis_vfs_close(f);
+    if (e) fail_msg("read %d: %d (%s)", reads, e, cis_vfs_errmsg(a.fs));
+    int v = atoi(buf);
+    if (v < last && bad < 0) bad = v, bad_seen = last;
+  }
+  pthread_join(t, NULL);
+  if (w.err) fail_msg("the writer failed: %d (%s)", w.err, cis_vfs_errmsg(b.fs));
+  if (bad >= 0) fail_msg("a read saw %d after the write of %d had returned", bad, bad_seen);
+  char want[16];
+  snprintf(want, sizeof want, "%d", WRITES);
+  expect_str(&a, "d/f", want);
+  print_message("%d reads beside %d writes; a took the lease %llu times, b %llu\n", reads,
+                WRITES, (unsigned long long)lease_of(&a).grants,
+                (unsigned long long)lease_of(&b).grants);
+  mnt_unmount(&b);
+  mnt_unmount(&a);
+}
+
 static double cpu_s(void) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
@@ -404,6 +461,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_lease_kept_file_read_after_a_recall),
       cmocka_unit_test(test_lease_commit_compares_the_generation),
       cmocka_unit_test(test_lease_recalled_by_tenant_delete),
+      cmocka_unit_test(test_lease_reader_never_sees_older_than_a_returned_write),
       cmocka_unit_test(test_lease_kept_long_costs_no_cpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
