@@ -412,8 +412,7 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                       "eid=excluded.eid, ino=excluded.ino, type=excluded.type"},
     /* PostgreSQL: Q_LOCK of the mount holding the lease, which takes no
      * shared lock of it (tenant_lock). */
-    [Q_LOCK_OWN] = {"SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
-                    "WHERE tenant_id=?1",
+    [Q_LOCK_OWN] = {"SELECT 0",
                     "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
                     "WHERE tenant_id=?1 FOR UPDATE"},
     /* PostgreSQL: waits (within statement_timeout) for another mount's
@@ -739,19 +738,24 @@ static bool held_take(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
 /* Sends what waits, each in its own statement. */
 static int held_flush(vdb_fs *fs) {
   vdb_held *h = &fs->held;
+  bool ent = h->ent, blk = h->blk;
   int err = 0;
-  if (h->ent) {
-    h->ent = false;
+  h->ent = h->blk = false;
+  if (ent) {
     fs->nstmts++;
     err = fs->d->exec(fs->c, Q_ENT_PUT, &sql[Q_ENT_PUT], h->ea, 7);
   }
-  if (h->blk && !err) {
-    h->blk = false;
+  if (blk && !err) {
     fs->nstmts++;
     err = fs->d->exec(fs->c, Q_BLK_PUT, &sql[Q_BLK_PUT], h->ba, 5);
   }
-  h->ent = h->blk = false;
   return err;
+}
+
+/* Waits for everything the open transaction sent, what is held first. */
+static int tx_sync(vdb_fs *fs) {
+  int err = held_flush(fs);
+  return err ? err : fs->d->sync(fs->c);
 }
 
 /* Runs statement id; the caller steps through rows and calls done(). */
@@ -1422,8 +1426,7 @@ static int tx_commit(vdb_fs *fs) {
   if (!fs->changed && !dirty && fs->opt) {
     /* Nothing written, but what the method read from the caches was
      * trusted on the optimistic check still in flight: it must hold. */
-    int s = held_flush(fs);
-    if (!s) s = fs->d->sync(fs->c);
+    int s = tx_sync(fs);
     if (s) {
       tx_abort(fs);
       return s;
@@ -1634,8 +1637,7 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
    * collects it reports it, and so does the end), and nothing of the
    * scope applies, so no method's success is taken back half-way. */
   if (fs->d->sync && !fs->scoped && keep && !err) {
-    int s = held_flush(fs);
-    if (!s) s = fs->d->sync(fs->c);
+    int s = tx_sync(fs);
     if (s) err = s;
   }
   if (err && fatal(err)) {

@@ -165,17 +165,20 @@ typedef struct cis__vdb_dialect {
 /* The lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
  * lock on (CIS__VDB_LEASE_CLASS, the tenant's id modulo 2^31) that a
  * keeper thread holds exclusive on a connection of its own, and every
- * other writer takes shared for its transaction. _start starts the keeper
- * (NULL when it cannot: the mount works without); _epoch is odd while the
- * lease is held, and moves at each grant and each loss (0, "not held",
- * while a recall or the end of the keeper's session waits on its socket
- * unhandled); _try, when the
- * lease is not held and the keeper's backoff allows, has the keeper try
- * for it, waits for that try (at most wait_ms), and gives the epoch then
- * (call it with no transaction of the mount open); _hold, when the lease is held in
- * epoch `want` (0: any), counts a write transaction that relies on it
- * (the keeper gives it back only after _unhold); _counts gives the leases
- * taken and those given back on a recall (for the tests). */
+ * other writer takes shared for its transaction.
+ *   _start   starts the keeper (NULL when it cannot: the mount works
+ *            without);
+ *   _epoch   odd while the lease is held; moves at each grant and each
+ *            loss (0, "not held", while a recall or the end of the
+ *            keeper's session waits on its socket unhandled);
+ *   _try     when the lease is not held and the keeper's backoff allows,
+ *            has the keeper try for it, waits for that try (at most
+ *            wait_ms) and gives the epoch then (call it with no
+ *            transaction of the mount open);
+ *   _hold    when the lease is held in epoch `want` (0: any), counts a
+ *            write transaction that relies on it (the keeper gives it
+ *            back only after _unhold);
+ *   _counts  the leases taken and those given back on a recall (tests). */
 #define CIS__VDB_LEASE_CLASS 1667855222
 cis__vdb_lease *cis__vdb_lease_start(const char *conninfo, int64_t tenant);
 void cis__vdb_lease_stop(cis__vdb_lease *l);

@@ -54,17 +54,19 @@ static struct {
     if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg((m)->fs));      \
   } while (0)
 
-static void mnt_lease(mnt *m, const char *suffix, bool lease) {
+static void mnt_budget(mnt *m, const char *suffix, bool lease, uint64_t budget_ms) {
   snprintf(m->tenant, sizeof m->tenant, "%s-%s", g.run, suffix);
   cis_vfs_db_config cfg;
   cis_vfs_db_config_default(&cfg);
   cfg.spec = g.spec;
   cfg.tenant = m->tenant;
-  cfg.op_timeout_ms = 20000;
+  cfg.op_timeout_ms = budget_ms;
   cfg.lease = lease;
   cis_result rc = mnt_mount(m, &cfg, NULL);
   if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), cis_vfs_errmsg(NULL));
 }
+
+static void mnt_lease(mnt *m, const char *suffix, bool lease) { mnt_budget(m, suffix, lease, 20000); }
 
 typedef struct counts {
   uint64_t grants, given_back, recalled;
@@ -420,6 +422,41 @@ static void test_lease_reader_never_sees_older_than_a_returned_write(void **stat
   mnt_unmount(&a);
 }
 
+static void sql_ok(PGconn *pg, const char *q) {
+  PGresult *r = PQexec(pg, q);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) fail_msg("%s: %s", q, PQresultErrorMessage(r));
+  PQclear(r);
+}
+
+/* A holder that never gives the lease back (a session holding its lock
+ * that does not listen, as a stopped process would): a writer recalls
+ * it, waits within its budget and then fails with CIS_VFS_EDOWN, its
+ * change not made; once the lock goes, the same write lands. */
+static void test_lease_never_given_back_is_a_typed_timeout(void **state) {
+  (void)state;
+  mnt a;
+  mnt_budget(&a, "stuck", false, 1500);
+  OK(&a, cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "before");
+  PGconn *pg = sql_conn();
+  char q[400];
+  snprintf(q, sizeof q,
+           "SELECT pg_advisory_lock(1667855222, CAST(tenant_id %% 2147483648 AS int4)) FROM "
+           "cis_vfs_tenants WHERE name = convert_to('%s', 'UTF8')",
+           a.tenant);
+  sql_ok(pg, q);
+  int e = put_try(&a, "d/f", "during", 6);
+  if (e != CIS_VFS_EDOWN) fail_msg("a write past a lease never given back: %d (%s), want EDOWN", e, cis_vfs_errmsg(a.fs));
+  assert_true(lease_of(&a).recalled >= 1);
+  sql_ok(pg, "SELECT pg_advisory_unlock_all()");
+  PQfinish(pg);
+  expect_str(&a, "d/f", "before");
+  put_str(&a, "d/f", "after");
+  expect_str(&a, "d/f", "after");
+  mnt_unmount(&a);
+}
+
 static double cpu_s(void) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
@@ -462,6 +499,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_lease_commit_compares_the_generation),
       cmocka_unit_test(test_lease_recalled_by_tenant_delete),
       cmocka_unit_test(test_lease_reader_never_sees_older_than_a_returned_write),
+      cmocka_unit_test(test_lease_never_given_back_is_a_typed_timeout),
       cmocka_unit_test(test_lease_kept_long_costs_no_cpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
