@@ -5,7 +5,9 @@
 #ifndef CIS_TEST_VFSDB_PG_H
 #define CIS_TEST_VFSDB_PG_H
 
+#include <libpq-fe.h>
 #include <stdio.h>
+#include <string.h>
 
 /* The statement that moves the generation (next_eid) of the tenants whose
  * names start with run and '-': a test that changed rows behind cis's
@@ -18,6 +20,61 @@ static inline void vfsdb_pg_bump_sql(char *out, size_t cap, const char *run) {
            "UPDATE cis_vfs_tenants SET next_eid = next_eid + 1 "
            "WHERE position(convert_to('%s-', 'UTF8') in name) = 1",
            run);
+}
+
+/* Runs one statement, fmt with name in it, on a connection of its own. */
+static inline int vfsdb_pg_admin(const char *conninfo, const char *fmt, const char *name) {
+  PGconn *pg = PQconnectdb(conninfo);
+  int rc = -1;
+  if (PQstatus(pg) != CONNECTION_OK) {
+    fprintf(stderr, "connect: %s", PQerrorMessage(pg));
+  } else {
+    char q[200];
+    snprintf(q, sizeof q, fmt, name);
+    PGresult *r = PQexec(pg, q);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) rc = 0;
+    else fprintf(stderr, "%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+  }
+  PQfinish(pg);
+  return rc;
+}
+
+/* Gives a suite that changes the schema (triggers, indexes) a database of
+ * its own on the shared server, named name (made anew), and points
+ * conninfo at it. DDL takes an exclusive lock on a table, and while it
+ * waits for the transactions of the suites running beside it, their next
+ * statements queue behind it: a suite's scope left open while the same
+ * process waits on such a statement holds the DDL up until its lock
+ * timeout. Returns 0, or -1 with a message on stderr. */
+static inline int vfsdb_pg_own_database(char *conninfo, size_t cap, const char *name) {
+  if (vfsdb_pg_admin(conninfo, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name) ||
+      vfsdb_pg_admin(conninfo, "CREATE DATABASE %s", name))
+    return -1;
+  /* The harness's string is "k=v k=v ..." (tests/support/pg.sh): every
+   * key but dbname is kept, then dbname=name. */
+  char out[2048];
+  size_t n = 0;
+  for (const char *p = conninfo; *p;) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (len && strncmp(p, "dbname=", 7) != 0)
+      n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "%.*s ", (int)len, p);
+    p += len;
+  }
+  n += (size_t)snprintf(out + n, n < sizeof out ? sizeof out - n : 0, "dbname=%s", name);
+  if (n >= sizeof out || n >= cap) {
+    fprintf(stderr, "connection string too long\n");
+    return -1;
+  }
+  memcpy(conninfo, out, n + 1);
+  return 0;
+}
+
+/* Drops what vfsdb_pg_own_database made, from a connection to another
+ * database of the server (base: the harness's string). */
+static inline int vfsdb_pg_drop_database(const char *base, const char *name) {
+  return vfsdb_pg_admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
 }
 
 #endif
