@@ -500,7 +500,8 @@ typedef struct vdb_slot {
 
 #define CACHE_SLOTS 1024 /* direct-mapped by inode number */
 #define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
-#define DCACHE_SLOTS 4096 /* sets of two by a hash of directory and name */
+#define DCACHE_SLOTS 4096 /* sets of DCACHE_WAYS by a hash of directory and name */
+#define DCACHE_WAYS 4     /* 1000 names lose some 4 to a full set, not 18 as in twos */
 #define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
 #define WHOLE_NAMES_MAX 65536 /* most names one of them records */
 
@@ -1097,14 +1098,21 @@ static bool cache_ok(vdb_fs *fs) {
   return true;
 }
 
-/* The two slots (a set) where dir/name may be cached, the one used last
- * first: a name used on every call (a directory on the walk to many
- * files) is not pushed out by one other name of its set. */
+/* The DCACHE_WAYS slots (a set) where dir/name may be cached, the one
+ * used last first: a name used on every call (a directory on the walk to
+ * many files) is not pushed out by a few other names of its set. */
 static vdb_dent *dent_slot(vdb_fs *fs, uint64_t dir, const char *name) {
   uint64_t h = 1469598103934665603u ^ dir; /* FNV-1a */
   for (const unsigned char *p = (const unsigned char *)name; *p; p++)
     h = (h ^ *p) * 1099511628211u;
-  return &fs->dcache[h % (DCACHE_SLOTS / 2) * 2];
+  return &fs->dcache[h % (DCACHE_SLOTS / DCACHE_WAYS) * DCACHE_WAYS];
+}
+
+/* Moves slot i of set d to its front, the others down one. */
+static void dent_front(vdb_dent *d, int i) {
+  vdb_dent t = d[i];
+  memmove(d + 1, d, (size_t)i * sizeof *d);
+  d[0] = t;
 }
 
 /* Whether slot d holds dir/name. */
@@ -1181,12 +1189,11 @@ static void whole_start(vdb_fs *fs, uint64_t dir) {
 static const vdb_dent *dent_find(vdb_fs *fs, uint64_t dir, const char *name) {
   static const vdb_dent absent = {0};
   vdb_dent *d = fs->dcache ? dent_slot(fs, dir, name) : NULL;
-  if (d && !dent_is(fs, d, dir, name) && dent_is(fs, d + 1, dir, name)) {
-    vdb_dent t = d[0]; /* the one used last goes first */
-    d[0] = d[1];
-    d[1] = t;
-  }
-  if (d && dent_is(fs, d, dir, name)) return d;
+  for (int i = 0; d && i < DCACHE_WAYS; i++)
+    if (dent_is(fs, d + i, dir, name)) {
+      dent_front(d, i); /* the one used last goes first */
+      return d;
+    }
   const vdb_whole *w = whole_of(fs, dir);
   return w && !whole_may_have(w, name_hash(name)) ? &absent : NULL;
 }
@@ -1197,14 +1204,13 @@ static void dent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, i
   if (w) whole_add(w, name);
   if (!fs->dcache && !(fs->dcache = calloc(DCACHE_SLOTS, sizeof *fs->dcache))) return;
   vdb_dent *d = dent_slot(fs, dir, name);
-  bool live = d->name && d->gen == fs->dgen;
-  if (!dent_is(fs, d, dir, name) && (live || dent_is(fs, d + 1, dir, name))) {
-    /* The set's other slot: this name's, or the one used less lately
-     * (unless the first is empty or of an old generation). */
-    vdb_dent t = d[1];
-    d[1] = d[0];
-    d[0] = t;
-  }
+  /* This name's slot, else an empty one (or of an old generation), else
+   * the one used least lately; moved to the front. */
+  int i = 0;
+  while (i < DCACHE_WAYS && !dent_is(fs, d + i, dir, name)) i++;
+  for (int k = 0; i == DCACHE_WAYS && k < DCACHE_WAYS; k++)
+    if (!d[k].name || d[k].gen != fs->dgen) i = k;
+  dent_front(d, i < DCACHE_WAYS ? i : DCACHE_WAYS - 1);
   if (!d->name || strcmp(d->name, name)) {
     free(d->name);
     d->name = strdup(name);

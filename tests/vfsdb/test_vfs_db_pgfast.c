@@ -999,6 +999,122 @@ static void test_pg_name_lookups_use_the_primary_key(void **state) {
   if (!strstr(plan, "cis_vfs_entries_list")) fail_msg("a listing is planned so:\n%s", plan);
 }
 
+/* The first value of q's first row (as text), on a connection as
+ * conninfo; "" when no row. */
+static void sql_text_as(const char *conninfo, const char *q, char *out, size_t cap) {
+  PGconn *pg = PQconnectdb(conninfo);
+  PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, q) : NULL;
+  ExecStatusType st = PQresultStatus(r);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(pg));
+  out[0] = '\0';
+  if (st == PGRES_TUPLES_OK && PQntuples(r) > 0) snprintf(out, cap, "%s", PQgetvalue(r, 0, 0));
+  PQclear(r);
+  PQfinish(pg);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) fail_msg("%s: %s", q, msg);
+}
+
+static long toast_rows(void) {
+  char name[128], q[256], n[32];
+  sql_text_as(g.conninfo,
+              "SELECT reltoastrelid::regclass FROM pg_class WHERE oid = 'cis_vfs_blocks'::regclass",
+              name, sizeof name);
+  snprintf(q, sizeof q, "SELECT count(*) FROM %s", name);
+  sql_text_as(g.conninfo, q, n, sizeof n);
+  return atol(n);
+}
+
+static bool blocks_tuned(void) {
+  char v[8];
+  sql_text_as(g.conninfo,
+              "SELECT 'toast_tuple_target=8160' = ANY (reloptions) FROM pg_class "
+              "WHERE oid = 'cis_vfs_blocks'::regclass",
+              v, sizeof v);
+  return strcmp(v, "t") == 0;
+}
+
+/* Bytes that do not compress (xorshift64*), n of them from seed. */
+static void random_bytes(uint8_t *p, size_t n, uint64_t seed) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; i++) {
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    p[i] = (uint8_t)((x * 0x2545F4914F6CDD1Dull) >> 56);
+  }
+}
+
+/* A block up to a page's worth stays in its row as it is: a small file
+ * of random bytes adds no TOAST rows (it added three, compressed in vain
+ * first), while a block of 64 KiB is still moved out. A schema without
+ * the setting (an older cis's tables) gets it at the next mount. */
+static void test_pg_small_blocks_stay_in_the_row(void **state) {
+  (void)state;
+  static uint8_t small[4096], big[65536];
+  random_bytes(small, sizeof small, 1);
+  random_bytes(big, sizeof big, 2);
+  sql_exec("ALTER TABLE cis_vfs_blocks RESET (toast_tuple_target)");
+  assert_false(blocks_tuned());
+  mnt m;
+  mnt_open(&m, "inline");
+  assert_true(blocks_tuned());
+  long before = toast_rows();
+  put(&m, "small", small, sizeof small);
+  assert_int_equal(toast_rows(), before);
+  put(&m, "big", big, sizeof big);
+  assert_true(toast_rows() > before);
+  mnt_close(&m);
+  mnt_open(&m, "inline"); /* read back from the rows, not the caches */
+  expect(&m, "small", small, sizeof small);
+  expect(&m, "big", big, sizeof big);
+  mnt_close(&m);
+}
+
+/* A role that may use the tables but does not own them mounts tables
+ * an older cis made as they are: tuning them is for speed alone. */
+static void test_pg_tables_not_owned_are_used_untuned(void **state) {
+  (void)state;
+  /* Roles are the server's, not the database's: one per run. */
+  char role[64], q[256];
+  snprintf(role, sizeof role, "cis_test_user_%ld", (long)getpid());
+  snprintf(q, sizeof q, "CREATE ROLE %s LOGIN PASSWORD 'cis-test-pw'", role);
+  sql_exec(q);
+  snprintf(q, sizeof q, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %s",
+           role);
+  sql_exec(q);
+  snprintf(q, sizeof q, "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s", role);
+  sql_exec(q);
+  sql_exec("ALTER TABLE cis_vfs_blocks RESET (toast_tuple_target)");
+  /* The harness's "k=v ..." string with the role's user and password. */
+  char as_user[sizeof g.conninfo], spec[sizeof g.spec];
+  size_t n = 0;
+  for (const char *p = g.conninfo; *p;) {
+    while (*p == ' ') p++;
+    size_t len = strcspn(p, " ");
+    if (len && strncmp(p, "user=", 5) && strncmp(p, "password=", 9))
+      n += (size_t)snprintf(as_user + n, sizeof as_user - n, "%.*s ", (int)len, p);
+    p += len;
+  }
+  snprintf(as_user + n, sizeof as_user - n, "user=%s password=cis-test-pw", role);
+  snprintf(spec, sizeof spec, "postgres:%s", as_user);
+  char tenant[160];
+  snprintf(tenant, sizeof tenant, "%s-untuned", g.run);
+  mnt m = {0};
+  mnt_tenant(&m, spec, tenant);
+  put_str(&m, "f", "written by a role that owns nothing");
+  mnt_unmount(&m);
+  mnt_tenant(&m, spec, tenant);
+  expect_str(&m, "f", "written by a role that owns nothing");
+  mnt_unmount(&m);
+  assert_false(blocks_tuned());
+  mnt_open(&m, "untuned"); /* the owner's mount tunes them */
+  assert_true(blocks_tuned());
+  expect_str(&m, "f", "written by a role that owns nothing");
+  mnt_close(&m);
+  snprintf(q, sizeof q, "DROP OWNED BY %s", role); /* its grants */
+  sql_exec(q);
+  snprintf(q, sizeof q, "DROP ROLE %s", role);
+  sql_exec(q);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s CONNSTR_FILE\n", argv[0]);
@@ -1042,6 +1158,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_directory_moved_by_another_mount_is_looked_up_again),
       cmocka_unit_test(test_pg_directory_removed_by_another_mount_is_gone),
       cmocka_unit_test(test_pg_name_lookups_use_the_primary_key),
+      cmocka_unit_test(test_pg_small_blocks_stay_in_the_row),
+      cmocka_unit_test(test_pg_tables_not_owned_are_used_untuned),
   };
   int failed = cmocka_run_group_tests_name("db on postgres, fast paths", tests, NULL, NULL);
   if (!failed && vfsdb_pg_drop_database(base, db)) failed = 1;
