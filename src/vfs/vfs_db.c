@@ -625,6 +625,8 @@ typedef struct vdb_fs {
   /* PostgreSQL: the lease on the tenant's tree (cis_vfs_db_config.lease). */
   cis__vdb_lease *lease;          /* its keeper, or NULL: none */
   uint64_t lease_arm;             /* its epoch as the method running began (odd: held) */
+  uint64_t lease_poll_seq;        /* cis__vfs_call_seq() of the call whose poll of the
+                                     keeper's socket found nothing waiting (0: none) */
   uint64_t lease_seen;            /* the epoch in which a check last confirmed the caches */
   bool lease_held;                /* the open write transaction relies on the lease: it
                                      took no shared lock of it (cis__vdb_lease_hold) */
@@ -648,6 +650,7 @@ static int scope_check(vdb_fs *fs);
 static void lease_confirmed(vdb_fs *fs);
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have);
 static uint64_t budget_ms(const vdb_fs *fs);
+static uint64_t lease_epoch(vdb_fs *fs, bool take);
 static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
@@ -1587,7 +1590,7 @@ static int tx_begin_opt(vdb_fs *fs) {
    * check until the commit. Held but not yet confirmed: the plain begin,
    * which reads the row (and confirms them). */
   bool leased = lease_trusted(fs) && lease_hold(fs, fs->lease_arm);
-  if (!leased && fs->lease && !fs->own && (cis__vdb_lease_epoch(fs->lease) & 1))
+  if (!leased && fs->lease && !fs->own && (lease_epoch(fs, false) & 1))
     return tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
   if (err) {
@@ -2043,6 +2046,21 @@ static uint64_t budget_ms(const vdb_fs *fs) {
   return ms;
 }
 
+/* The lease's epoch (asking the keeper for it when `take`, outside
+ * transactions), its socket polled once per public call: a create runs
+ * some eight methods, and a poll is a system call. Once a poll in this
+ * call found nothing waiting, what the keeper's thread publishes is
+ * enough for the rest of it: a recall is given back only through the
+ * epoch, and what a poll would see next has waited microseconds. */
+static uint64_t lease_epoch(vdb_fs *fs, bool take) {
+  uint64_t seq = cis__vfs_call_seq();
+  bool poll = !seq || fs->lease_poll_seq != seq; /* 0: outside any call */
+  uint64_t e = take ? cis__vdb_lease_try(fs->lease, budget_ms(fs), poll)
+                    : cis__vdb_lease_epoch(fs->lease, poll);
+  if (poll && (e & 1)) fs->lease_poll_seq = seq;
+  return e;
+}
+
 static void arm(vdb_fs *fs) {
   fs->base.errmsg[0] = '\0';
   uint64_t ms = budget_ms(fs);
@@ -2052,8 +2070,7 @@ static void arm(vdb_fs *fs) {
    * take its lock shared while it is not held). On it the caches hold
    * for the whole call, as a check would have found (unless directories
    * opened before it wait for theirs). */
-  fs->lease_arm = fs->in_tx || fs->own ? cis__vdb_lease_epoch(fs->lease)
-                                       : cis__vdb_lease_try(fs->lease, ms);
+  fs->lease_arm = lease_epoch(fs, !fs->in_tx && !fs->own);
   if (lease_trusted(fs) && !fs->nprov && !call_checked(fs)) {
     fs->checked = true;
     fs->check_seq = cis__vfs_call_seq();

@@ -169,8 +169,9 @@ typedef struct cis__vdb_dialect {
  *   _start   starts the keeper (NULL when it cannot: the mount works
  *            without);
  *   _epoch   odd while the lease is held; moves at each grant and each
- *            loss (0, "not held", while a recall or the end of the
- *            keeper's session waits on its socket unhandled);
+ *            loss; with look, 0 ("not held") too while a recall or the
+ *            end of the keeper's session waits on its socket unhandled
+ *            (one poll system call; without, an atomic load alone);
  *   _try     when the lease is not held and the keeper's backoff allows,
  *            has the keeper try for it, waits for that try (at most
  *            wait_ms) and gives the epoch then (call it with no
@@ -182,8 +183,8 @@ typedef struct cis__vdb_dialect {
 #define CIS__VDB_LEASE_CLASS 1667855222
 cis__vdb_lease *cis__vdb_lease_start(const char *conninfo, int64_t tenant);
 void cis__vdb_lease_stop(cis__vdb_lease *l);
-uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l);
-uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms);
+uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look);
+uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look);
 bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want);
 void cis__vdb_lease_unhold(cis__vdb_lease *l);
 void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls);

@@ -275,18 +275,18 @@ void cis__vdb_lease_stop(cis__vdb_lease *l) {
  * may have it already), which the keeper has not handled yet. One poll,
  * no round trip; the epoch read again after it, so a socket closed and
  * its number reused meanwhile is seen as a moved epoch. */
-uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l) {
+uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look) {
   uint64_t e = atomic_load(&l->epoch);
-  if (!(e & 1)) return e;
+  if (!(e & 1) || !look) return e;
   struct pollfd p = {.fd = atomic_load(&l->sock), .events = POLLIN};
   if (p.fd < 0 || poll(&p, 1, 0) != 0 || atomic_load(&l->epoch) != e) return 0;
   return e;
 }
 
-uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms) {
+uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look) {
   if (wait_ms > TRY_WAIT_MS) wait_ms = TRY_WAIT_MS;
   uint64_t e = atomic_load(&l->epoch);
-  if (e & 1) return cis__vdb_lease_epoch(l);
+  if (e & 1) return cis__vdb_lease_epoch(l, look);
   if (!atomic_load(&l->connected) || cis__now_ns() < atomic_load(&l->retry_at))
     return e;
   pthread_mutex_lock(&l->mu);
@@ -301,7 +301,7 @@ uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms) {
   while (l->answers == seen && !atomic_load(&l->stop))
     if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0) break;
   pthread_mutex_unlock(&l->mu);
-  return cis__vdb_lease_epoch(l);
+  return cis__vdb_lease_epoch(l, true);
 }
 
 bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want) {
