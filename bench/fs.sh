@@ -146,9 +146,11 @@ cp "$build/bench/bench_fs_host" "$out/fs_host" || exit 2
   -o "$out/fsbench.wasm" "$here/fs/fsbench.c" 2>"$out/fsbench.wasm.log" ||
   fail_build "fsbench.wasm" "$out/fsbench.wasm.log"
 # fs_ops reads the database backend's statement counters, which only
-# libcis.a carries (fs_host's build made it).
+# libcis.a carries (fs_host's build made it), and times PostgreSQL's
+# smallest write transaction with libcis's own client (src/common).
 # shellcheck disable=SC2046 # pkg-config's words are meant to split
-"$cc_native" -O2 -Wall -Wextra -Werror -I"$root/include" -o "$out/fs_ops" "$here/fs/fs_ops.c" \
+"$cc_native" -O2 -Wall -Wextra -Werror -I"$root/include" -I"$root/src" $(pkg-config --cflags libpq) \
+  -o "$out/fs_ops" "$here/fs/fs_ops.c" \
   "$build/libcis.a" $(pkg-config --libs sqlite3 libcjson) -pthread -lm -ldl \
   2>"$out/fs_ops.log" || fail_build fs_ops "$out/fs_ops.log"
 
@@ -454,7 +456,7 @@ for op in "${ops_rows[@]}"; do
   for col in "${ops_cols[@]}"; do row+=("${opsv["$col $op"]:--}"); done
   ops_lines+=("$(IFS=$'\t'; echo "${row[*]}")")
 done
-ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation; on PostgreSQL (statements, commits, round trips). (call): fs_ops -c, each kind in one call scope, NAME.end its commit:"
+ops_caption="Per operation through the VFS API (bench/fs/fs_ops.c, 1000 files): mean µs, and (statements, commits) per operation; on PostgreSQL (statements, commits, round trips). (call): fs_ops -c, each kind in one call scope, NAME.end its commit. commit-floor: PostgreSQL's smallest write transaction (BEGIN, a one-row INSERT, COMMIT in one round trip through libcis's client), the floor of a create committed at its close:"
 if [ ${#ops_rows[@]} -gt 0 ]; then
   echo
   echo "$ops_caption"

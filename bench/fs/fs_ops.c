@@ -1,9 +1,9 @@
 /*
  * This file implements fs_ops, the per-operation half of bench/fs.sh: the
  * small-file operations of fsbench.c (create + write 4 KiB of random
- * bytes + close, open
- * + read to the end + close, stat, unlink) made straight through the VFS
- * API (no WASI, no interpreter) on one backend, N files each. It prints,
+ * bytes + close, open + read to the end + close, stat, unlink) made
+ * straight through the VFS API (no WASI, no interpreter) on one backend,
+ * N files each. It prints,
  * per operation, the microseconds it took and, on a database backend, the
  * statements it ran and the write transactions it committed: the
  * statements are a deterministic figure (the same on a loaded machine as
@@ -24,8 +24,16 @@
  * a scope's end is spread over the N files of its kind too. Exit status
  * 0, 1 when an operation failed.
  *
+ * On PostgreSQL outside scopes one more line, commit-floor: the smallest
+ * write transaction, N times (BEGIN, an INSERT of one 2-byte row, COMMIT,
+ * in one round trip through libcis's own client: its pipeline and its
+ * spin), in a table of its own dropped after. A create committed at its
+ * close is such a transaction with more in it, so this is its floor on
+ * the server and machine at hand.
+ *
  * It reads the statement counters of src/vfs (cis__vfs_db_counts), which
- * libcis.a carries but libcis.so does not export: link it with libcis.a.
+ * libcis.a carries but libcis.so does not export, and src/common's
+ * PostgreSQL client: link it with libcis.a, with -Isrc.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -35,9 +43,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cis/cis.h"
 #include "cis/cis_vfs.h"
+#include "common/pgwire.h" /* the floor's client: libcis's own */
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
@@ -96,6 +106,55 @@ static void finish(const char *op, cis_vfs *fs, mark a, int n, int *status) {
   cis_result rc = cis_vfs_scope_end(fs, true);
   if (rc != CIS_OK) *status = fail(fs, "scope end", rc);
   else report(name, fs, a, n);
+}
+
+/* Runs one simple statement; false (with a message) when it failed. */
+static bool floor_exec(PGconn *pg, const char *sql, uint64_t until) {
+  cis__pgwire_report rep;
+  if (cis__pgwire_collect(pg, cis__pq.sendQuery(pg, sql), until, NULL, &rep) == CIS__PGWIRE_DONE)
+    return true;
+  fprintf(stderr, "fs_ops: floor: %s: %s\n", sql, rep.sqlmsg[0] ? rep.sqlmsg : rep.msg);
+  return false;
+}
+
+/* The commit-floor line (see the top). 0, or 1 when it failed. */
+static int commit_floor(const char *conninfo, int n, bool full) {
+  uint64_t until = cis__deadline_after(60000, 0);
+  cis__pgwire_report rep;
+  PGconn *pg = NULL;
+  if (cis__pgwire_connect(&pg, "fs_ops", conninfo, until, &rep) != CIS__PGWIRE_DONE) {
+    fprintf(stderr, "fs_ops: floor: connect: %s\n", rep.msg);
+    return 1;
+  }
+  char table[64], sql[256];
+  snprintf(table, sizeof table, "cis_fsops_floor_%ld", (long)getpid());
+  snprintf(sql, sizeof sql,
+           "SET synchronous_commit = %s; CREATE TABLE %s (k bigint PRIMARY KEY, v bytea)",
+           full ? "on" : "off", table);
+  bool ok = floor_exec(pg, sql, until);
+  snprintf(sql, sizeof sql, "INSERT INTO %s VALUES ($1::int8, '\\x0001')", table);
+  ok = ok && cis__pgwire_collect(pg, cis__pq.sendPrepare(pg, "ins", sql, 0, NULL), until, NULL,
+                                 &rep) == CIS__PGWIRE_DONE;
+  ok = ok && cis__pq.enterPipelineMode(pg) == 1;
+  double t0 = now_us();
+  for (int k = 0; ok && k < n; k++) {
+    char key[24];
+    snprintf(key, sizeof key, "%d", k);
+    const char *pv[1] = {key};
+    int sent = cis__pq.sendQueryParams(pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 1) &&
+               cis__pq.sendQueryPrepared(pg, "ins", 1, pv, NULL, NULL, 1) &&
+               cis__pq.sendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 1) &&
+               cis__pq.pipelineSync(pg) == 1;
+    ok = cis__pgwire_collect_pipeline(pg, sent, until, NULL, &rep) == CIS__PGWIRE_DONE;
+  }
+  double t1 = now_us();
+  if (!ok) fprintf(stderr, "fs_ops: floor: %s\n", rep.sqlmsg[0] ? rep.sqlmsg : rep.msg);
+  else printf("op commit-floor us %.1f stmts 1.00 commits 1.00 trips 1.00\n", (t1 - t0) / n);
+  cis__pq.exitPipelineMode(pg);
+  snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", table);
+  ok = floor_exec(pg, sql, until) && ok;
+  cis__pq.finish(pg);
+  return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
@@ -193,5 +252,10 @@ int main(int argc, char **argv) {
 
   cis_vfs_close(root);
   cis_vfs_unmount(fs);
+  /* As the database backend reads its spec: a URI whole, else after the colon. */
+  const char *spec = kind + 3;
+  bool uri = !strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13);
+  if (!status && !scoped && (uri || !strncmp(spec, "postgres:", 9)))
+    status = commit_floor(uri ? spec : spec + 9, n, full);
   return status;
 }
