@@ -364,26 +364,12 @@ static void sql_exec(const char *q) {
     if (sqlite3_exec(db, q, NULL, NULL, &err) != SQLITE_OK) fail_msg("%s: %s", q, err);
     sqlite3_close(db);
   } else {
-    PGconn *pg = PQconnectdb(g.conninfo);
-    if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
-    PGresult *r = PQexec(pg, q);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
-      PQclear(r);
-      PQfinish(pg);
-      fail_msg("%s: %s", q, msg);
-    }
-    PQclear(r);
     /* A mount on PostgreSQL trusts its caches while the tenant's
      * generation (next_eid) stays where its last look left it, and every
      * commit of cis moves it; rows changed here, behind cis's back, move
      * it too, or the mounts would not see them (docs/dbfs.md). */
-    char bump[200];
-    vfsdb_pg_bump_sql(bump, sizeof bump, g.run);
-    PQclear(PQexec(pg, bump));
-    PQfinish(pg);
+    char err[512];
+    if (vfsdb_pg_exec(g.conninfo, g.run, q, err, sizeof err)) fail_msg("%s: %s", q, err);
   }
 }
 

@@ -99,28 +99,10 @@ static uint64_t stmts(cis_vfs *fs) {
   return s;
 }
 
-/* Runs a statement on a connection of its own, then moves the generation
- * of this run's tenants (as test_vfs_db.c's sql_exec: rows changed behind
- * cis's back must be seen by the mounts). Waits for a lock at most 20 s:
- * a mount a failed test left open fails it rather than hanging it. */
+/* Runs a statement as test_vfs_db.c's sql_exec does (vfsdb_pg.h). */
 static void sql_exec(const char *q) {
-  PGconn *pg = PQconnectdb(g.conninfo);
-  if (PQstatus(pg) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(pg));
-  PQclear(PQexec(pg, "SET lock_timeout = '20s'"));
-  PGresult *r = PQexec(pg, q);
-  ExecStatusType st = PQresultStatus(r);
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    PQfinish(pg);
-    fail_msg("%s: %s", q, msg);
-  }
-  PQclear(r);
-  char bump[200];
-  vfsdb_pg_bump_sql(bump, sizeof bump, g.run);
-  PQclear(PQexec(pg, bump));
-  PQfinish(pg);
+  char err[512];
+  if (vfsdb_pg_exec(g.conninfo, g.run, q, err, sizeof err)) fail_msg("%s: %s", q, err);
 }
 
 /* A mount warmed up in directory d (made by it): statements prepared, an

@@ -22,6 +22,33 @@ static inline void vfsdb_pg_bump_sql(char *out, size_t cap, const char *run) {
            run);
 }
 
+/* Runs q on a connection of its own, then moves the generation of run's
+ * tenants (vfsdb_pg_bump_sql: rows changed behind cis's back must be
+ * seen by the mounts). Waits for a lock at most 20 s: a mount a failed
+ * test left open fails the suite rather than hanging it. Returns 0, or
+ * -1 with the server's message in err (the caller fails the test, once
+ * the connection is closed). */
+static inline int vfsdb_pg_exec(const char *conninfo, const char *run, const char *q, char *err,
+                                size_t cap) {
+  PGconn *pg = PQconnectdb(conninfo);
+  int rc = -1;
+  if (PQstatus(pg) != CONNECTION_OK) {
+    snprintf(err, cap, "connect: %s", PQerrorMessage(pg));
+  } else {
+    PQclear(PQexec(pg, "SET lock_timeout = '20s'"));
+    PGresult *r = PQexec(pg, q);
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) rc = 0;
+    else snprintf(err, cap, "%s", PQresultErrorMessage(r));
+    PQclear(r);
+    char bump[200];
+    vfsdb_pg_bump_sql(bump, sizeof bump, run);
+    if (!rc) PQclear(PQexec(pg, bump));
+  }
+  PQfinish(pg);
+  return rc;
+}
+
 /* Runs one statement, fmt with name in it, on a connection of its own. */
 static inline int vfsdb_pg_admin(const char *conninfo, const char *fmt, const char *name) {
   PGconn *pg = PQconnectdb(conninfo);
