@@ -645,6 +645,43 @@ static void test_pg_deferred_create_failure_is_the_writes_own(void **state) {
   mnt_close(&m);
 }
 
+/* A connection's first write transaction prepares its BEGIN and COMMIT in
+ * the same pipeline. Refused by the server, that transaction still
+ * leaves them prepared (a prepared statement outlives the transaction it
+ * was made in): the next write on the connection commits. The mount's
+ * connection is ended between calls first, so that the refused write is
+ * the first transaction of the connection made again. */
+static void test_pg_first_write_refused_then_the_next_commits(void **state) {
+  (void)state;
+  mnt m;
+  warm(&m, "first-refused");
+  sql_exec("DROP TRIGGER IF EXISTS cis_test_refuse_first ON cis_vfs_entries");
+  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse_first() RETURNS trigger LANGUAGE plpgsql "
+           "AS $$BEGIN RAISE EXCEPTION 'first write refused by the test'; END$$");
+  sql_exec("CREATE TRIGGER cis_test_refuse_first BEFORE INSERT ON cis_vfs_entries FOR EACH ROW "
+           "WHEN (NEW.name = '\\x6669727374'::bytea) EXECUTE FUNCTION cis_test_refuse_first()");
+  /* This suite's database is its own, and m its one mount. */
+  sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+           "'cis-vfs' AND datname = current_database()");
+  cis_vfs_file *f = NULL;
+  size_t n = 0;
+  int e = cis_vfs_openat(m.root, "d/first", 7, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
+  if (!e) e = cis_vfs_pwrite(f, "data", 4, 0, &n);
+  cis_vfs_close(f);
+  sql_exec("DROP TRIGGER cis_test_refuse_first ON cis_vfs_entries");
+  sql_exec("DROP FUNCTION cis_test_refuse_first()");
+  ERR(EIO, e);
+  if (!strstr(cis_vfs_errmsg(m.fs), "first write refused by the test"))
+    fail_msg("message \"%s\" lacks the trigger's", cis_vfs_errmsg(m.fs));
+  put_str(&m, "d/second", "commits");
+  put_str(&m, "d/first", "now made");
+  mnt_close(&m);
+  mnt_open(&m, "first-refused");
+  expect_str(&m, "d/second", "commits");
+  expect_str(&m, "d/first", "now made");
+  mnt_close(&m);
+}
+
 /* Another mount makes the same name after this mount's deferred open and
  * before its write: the write's optimistic check finds the generation
  * moved, everything is run again on the tenant's row read afresh, and
@@ -1130,6 +1167,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_deferred_create_unlinked_before_write),
       cmocka_unit_test(test_pg_deferred_create_closed_unwritten_is_empty_file),
       cmocka_unit_test(test_pg_deferred_create_failure_is_the_writes_own),
+      cmocka_unit_test(test_pg_first_write_refused_then_the_next_commits),
       cmocka_unit_test(test_pg_deferred_create_redone_after_another_mounts_commit),
       cmocka_unit_test(test_pg_deferred_create_directory_removed_first),
       cmocka_unit_test(test_pg_write_after_another_commit_is_redone),
