@@ -105,6 +105,28 @@ static void sql_exec(const char *q) {
   if (vfsdb_pg_exec(g.conninfo, g.run, q, err, sizeof err)) fail_msg("%s: %s", q, err);
 }
 
+/* Makes the server refuse, with `message`, the insert of any entry
+ * named `name` (plain ASCII, no quotes) until refuse_entries_end. */
+static void refuse_entries_named(const char *name, const char *message) {
+  char q[512];
+  sql_exec("DROP TRIGGER IF EXISTS cis_test_refuse ON cis_vfs_entries");
+  snprintf(q, sizeof q,
+           "CREATE OR REPLACE FUNCTION cis_test_refuse() RETURNS trigger LANGUAGE plpgsql "
+           "AS $$BEGIN RAISE EXCEPTION '%s'; END$$",
+           message);
+  sql_exec(q);
+  snprintf(q, sizeof q,
+           "CREATE TRIGGER cis_test_refuse BEFORE INSERT ON cis_vfs_entries FOR EACH ROW "
+           "WHEN (NEW.name = convert_to('%s', 'UTF8')) EXECUTE FUNCTION cis_test_refuse()",
+           name);
+  sql_exec(q);
+}
+
+static void refuse_entries_end(void) {
+  sql_exec("DROP TRIGGER cis_test_refuse ON cis_vfs_entries");
+  sql_exec("DROP FUNCTION cis_test_refuse()");
+}
+
 /* A mount warmed up in directory d (made by it): statements prepared, an
  * inode range reserved, so the next creation in d is deferred. */
 static void warm(mnt *m, const char *suffix) {
@@ -616,11 +638,7 @@ static void test_pg_deferred_create_failure_is_the_writes_own(void **state) {
   (void)state;
   mnt m;
   warm(&m, "refused");
-  sql_exec("DROP TRIGGER IF EXISTS cis_test_refuse_ent ON cis_vfs_entries");
-  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse_ent() RETURNS trigger LANGUAGE plpgsql "
-           "AS $$BEGIN RAISE EXCEPTION 'entry refused by the test'; END$$");
-  sql_exec("CREATE TRIGGER cis_test_refuse_ent BEFORE INSERT ON cis_vfs_entries FOR EACH ROW "
-           "WHEN (NEW.name = '\\x72656675736564'::bytea) EXECUTE FUNCTION cis_test_refuse_ent()");
+  refuse_entries_named("refused", "entry refused by the test");
   cis_vfs_stat st;
   put_str(&m, "d/x", "x"); /* a commit of its own: the caches hold again */
   /* The open succeeds: it sent nothing of the creation (made at once,
@@ -632,8 +650,7 @@ static void test_pg_deferred_create_failure_is_the_writes_own(void **state) {
                               CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
   int e = open_e ? -1 : cis_vfs_pwrite(f, "data", 4, 0, &n);
   cis_vfs_close(f);
-  sql_exec("DROP TRIGGER cis_test_refuse_ent ON cis_vfs_entries");
-  sql_exec("DROP FUNCTION cis_test_refuse_ent()");
+  refuse_entries_end();
   OK(open_e);
   ERR(EIO, e);
   assert_int_equal(n, 0);
@@ -655,11 +672,7 @@ static void test_pg_first_write_refused_then_the_next_commits(void **state) {
   (void)state;
   mnt m;
   warm(&m, "first-refused");
-  sql_exec("DROP TRIGGER IF EXISTS cis_test_refuse_first ON cis_vfs_entries");
-  sql_exec("CREATE OR REPLACE FUNCTION cis_test_refuse_first() RETURNS trigger LANGUAGE plpgsql "
-           "AS $$BEGIN RAISE EXCEPTION 'first write refused by the test'; END$$");
-  sql_exec("CREATE TRIGGER cis_test_refuse_first BEFORE INSERT ON cis_vfs_entries FOR EACH ROW "
-           "WHEN (NEW.name = '\\x6669727374'::bytea) EXECUTE FUNCTION cis_test_refuse_first()");
+  refuse_entries_named("first", "first write refused by the test");
   /* This suite's database is its own, and m its one mount. */
   sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
            "'cis-vfs' AND datname = current_database()");
@@ -668,8 +681,7 @@ static void test_pg_first_write_refused_then_the_next_commits(void **state) {
   int e = cis_vfs_openat(m.root, "d/first", 7, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f);
   if (!e) e = cis_vfs_pwrite(f, "data", 4, 0, &n);
   cis_vfs_close(f);
-  sql_exec("DROP TRIGGER cis_test_refuse_first ON cis_vfs_entries");
-  sql_exec("DROP FUNCTION cis_test_refuse_first()");
+  refuse_entries_end();
   ERR(EIO, e);
   if (!strstr(cis_vfs_errmsg(m.fs), "first write refused by the test"))
     fail_msg("message \"%s\" lacks the trigger's", cis_vfs_errmsg(m.fs));
