@@ -97,7 +97,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     exit(1);
   }
   host_paths[0] = allowed;
-  grants = (cis_install_options){volumes, 2, namespaces, 1, host_paths, 1};
+  grants = (cis_install_options){.allow_volumes = volumes, .nallow_volumes = 2, .allow_namespaces = namespaces,
+                                 .nallow_namespaces = 1, .allow_host_paths = host_paths, .nallow_host_paths = 1};
   install("owner", "{\"kv\":true}", NULL);
   install("claimer", "{\"kv\":{\"namespace\":\"shared\"}}", NULL);
   install("mounter", "{\"fs\":{\"mounts\":[{\"guest\":\"/v\",\"type\":\"db\",\"volume\":\"v\"}]}}", &grants);

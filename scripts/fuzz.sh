@@ -16,21 +16,28 @@
 # seeded from ../shared/wasm-testsuite/{core,simd}/*/*.wasm (or $CIS_TESTSUITE);
 # manifest's from fuzz/manifests/*.json and examples/*/skill.json.in;
 # wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
-# tests/wasi/fuzz-inputs/ and two sequences written below; mcp's (JSON-RPC
+# fuzz/findings/wasi_fs/ and two sequences written below; mcp's (JSON-RPC
 # sessions, one message a line) from fuzz/mcp/*.jsonl; wat's (module text)
 # from fuzz/wat/*.wat and the suite's *.wat files; http's (requests, see
-# fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from the
-# compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
+# fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from
+# fuzz/aot_entry/, the compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
 # ~/.local/share/cis/cache) and a few of the system's shared libraries;
-# aot_entry's (whole cache entries) from those caches' entries; vfs_ext's
+# aot_entry's (whole cache entries) from fuzz/aot_entry/ and those caches'
+# entries; vfs_ext's
 # (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*;
-# vfs_db's (byte-coded VFS calls, not files) from tests/vfsdb/diff-inputs/.
+# vfs_db's (byte-coded VFS calls, not files) from fuzz/findings/vfs_db/.
+# Every target's corpus also gets the findings kept in fuzz/findings/TARGET/.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), JOBS (default 2),
 # FUZZ_FORK=1 to keep going after a finding (libFuzzer's -fork=1 mode),
-# FUZZ_VERBOSE=1 to show libFuzzer's whole output.
+# FUZZ_VERBOSE=1 to show libFuzzer's whole output, FUZZ_NO_BUILD=1 to use
+# the fuzz_TARGET already built in FUZZ_BUILD_DIR. FUZZ_GATE=1 is the
+# short run ctest's fuzz_gate_TARGET makes: a fresh corpus of the seeds
+# in FUZZ_BUILD_DIR/gate-corpus-TARGET/, findings written there as
+# gate-finding-TARGET-<kind>-<sha1>, the source tree left as it is. Under
+# CI=true, targets seeded from the spec suite fail when it is missing.
 # Exit status: 0 no findings, 1 findings, 2 usage or build error.
 set -eu
 
@@ -61,7 +68,9 @@ seed_files() {
 }
 
 # Configure every time: cheap, and it picks up subsystems added since.
-if ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
+if [ "${FUZZ_NO_BUILD:-0}" = 1 ]; then
+  [ -x "$bin" ] || { echo "fuzz.sh: $bin is not built" >&2; exit 2; }
+elif ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1; then
   cat "$build/configure.log" >&2
   echo "fuzz.sh: configuring $build failed" >&2
@@ -73,12 +82,25 @@ if ! cmake --build "$build" --target "fuzz_$target" -j"$jobs" >"$build/build.log
   echo "fuzz.sh: building fuzz_$target failed (log: $build/build.log)" >&2
   exit 2
 fi
+gate=${FUZZ_GATE:-0}
 
 # Seed corpus: the spec suite's modules, valid and invalid alike. Copied,
 # never linked, because libFuzzer adds and removes files in this folder.
 corpus=$root/fuzz/corpus-$target
+if [ "$gate" = 1 ]; then
+  corpus=$build/gate-corpus-$target
+  rm -rf "$corpus"
+fi
 mkdir -p "$corpus"
 suite=${CIS_TESTSUITE:-$root/../shared/wasm-testsuite}
+case $target in decode | run | wat)
+  if [ ! -d "$suite/core" ] && [ "${CI:-}" = true ]; then
+    echo "fuzz.sh: no spec suite at $suite, and CI=true: fuzz_$target's seeds are missing" >&2
+    exit 2
+  fi ;;
+esac
+# The findings kept for this target seed every run.
+seed_files "$root"/fuzz/findings/"$target"/*
 dict=$root/fuzz/wasm.dict
 if [ "$target" = manifest ]; then
   # Manifests: ours, and the examples' with their placeholders filled.
@@ -113,19 +135,18 @@ elif [ "$target" = vfs_ext ]; then
 elif [ "$target" = vfs_db ]; then
   # VFS calls (fuzz/fuzz_vfs_db.c): the findings kept; any bytes are calls.
   dict=
-  seed_files "$root"/tests/vfsdb/diff-inputs/*
 elif [ "$target" = aot_elf ]; then
   # Compiled objects: cache entries (each starts with its object, so the
   # whole entry is a seed) and ELF shared libraries of the system.
   dict=
-  seed_files "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
+  seed_files "$root"/fuzz/aot_entry/* "${CIS_AOT_CACHE:-/nonexistent}"/* "${CIS_HOME:-/nonexistent}"/cache/* \
     "${HOME:-/nonexistent}"/.local/share/cis/cache/* /lib/x86_64-linux-gnu/libm.so.6 \
     /lib/x86_64-linux-gnu/libdl.so.2 /lib/x86_64-linux-gnu/libpthread.so.0
 elif [ "$target" = aot_entry ]; then
   # Whole cache entries (KEY.cso): this machine's key text, so a seed
   # reaches the compiler's line and the checksum.
   dict=
-  seed_files "${CIS_AOT_CACHE:-/nonexistent}"/*.cso "${CIS_HOME:-/nonexistent}"/cache/*.cso \
+  seed_files "$root"/fuzz/aot_entry/* "${CIS_AOT_CACHE:-/nonexistent}"/*.cso "${CIS_HOME:-/nonexistent}"/cache/*.cso \
     "${HOME:-/nonexistent}"/.local/share/cis/cache/*.cso
 elif [ "$target" = signature ]; then
   # Signature files, then NUL and the manifest they sign (fuzz/fuzz_signature.c).
@@ -136,11 +157,6 @@ elif [ "$target" = wasi_fs ]; then
   # sequence that takes every operation once, and a deep walk under a
   # small depth limit. No dictionary: the wasm one means nothing here.
   dict=
-  for f in "$root"/tests/wasi/fuzz-inputs/*.bin; do
-    [ -e "$f" ] || continue
-    dest=$corpus/saved-$(basename "$f")
-    [ -e "$dest" ] || cp "$f" "$dest"
-  done
   [ -e "$corpus/seed-every-op" ] || printf '%b' \
     '\0\0\0\0\0\001\0\001\001\0\001\0\012\0\0\012\001\005hello\015\001\0\0\0\013\001\020\0' \
     '\011\0\0\020\0\005\0\0\012\0\002\007\0\0\020\0\002\010\0\0\0\0\006\0\0\0\001\0\012\0\001' \
@@ -160,6 +176,7 @@ else
 fi
 
 prefix=$root/fuzz/crash-$target-
+[ "$gate" = 1 ] && prefix=$build/gate-finding-$target-
 list_findings() {
   for f in "$prefix"*; do
     case $f in *"*" | *-slow-unit-*) ;; *) echo "$f" ;; esac

@@ -172,7 +172,9 @@ done:
 void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p) {
   memset(p, 0, sizeof *p);
   cJSON *v = NULL;
-  if (cis__json_parse_strict(body, len, false, &v, NULL, 0) != CIS_OK) return;
+  /* As strict as cis_mcp_handle (mcp.c, parse_json): a message it refuses
+   * is no initialize here, and no method or version read cut at a NUL. */
+  if (cis__json_parse_strict(body, len, true, &v, NULL, 0) != CIS_OK) return;
   if (cJSON_IsObject(v)) {
     p->parsed = true;
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(v, "method");

@@ -200,11 +200,14 @@ bool cis__mcp_is_call(const char *msg, size_t len) {
 }
 
 /* Parses msg as exactly one JSON value, held to RFC 8259 (UTF-8 only,
- * nothing after the value: a reply may quote the client's strings).
- * NULL on a parse error. */
+ * nothing after the value: a reply may quote the client's strings), and
+ * with no escaped NUL (\u0000) in any string: cJSON decodes one into a C
+ * string that ends there, so a method, an id, a tool's name or an
+ * argument would silently be read as its part before it (two ids that
+ * differ after it would be one flight). NULL on a parse error. */
 static cJSON *parse_json(const char *msg, size_t len) {
   cJSON *v = NULL;
-  return cis__json_parse_strict(msg, len, false, &v, NULL, 0) == CIS_OK ? v : NULL;
+  return cis__json_parse_strict(msg, len, true, &v, NULL, 0) == CIS_OK ? v : NULL;
 }
 
 /* An id we can echo exactly: a string, or a number that is an integer

@@ -55,11 +55,13 @@ static size_t utf8_len(const unsigned char *p, size_t n) {
 }
 
 /* What RFC 8259 forbids and cJSON lets through: raw control characters
- * inside strings, bytes that are not UTF-8, and numbers with leading
- * zeros; with no_nul also the escape \u0000, which cJSON decodes into a C
- * string that then silently ends there. Returns the offending byte's
- * offset, or len when there is none; *why says what it is. Structure is
- * cJSON's to check. */
+ * inside strings, and outside them any but the four blanks (cJSON skips
+ * every byte up to 0x20 as a blank, NUL included, so a NUL between tokens
+ * would pass into text that C-string readers see cut there), bytes that
+ * are not UTF-8, and numbers with leading zeros; with no_nul also the
+ * escape \u0000, which cJSON decodes into a C string that then silently
+ * ends there. Returns the offending byte's offset, or len when there is
+ * none; *why says what it is. Structure is cJSON's to check. */
 static size_t json_strict_scan(const char *text, size_t len, bool no_nul, const char **why) {
   const unsigned char *t = (const unsigned char *)text;
   bool in_str = false;
@@ -81,6 +83,9 @@ static size_t json_strict_scan(const char *text, size_t len, bool no_nul, const 
       if (c == '"') in_str = false;
     } else if (c == '"') {
       in_str = true;
+    } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      *why = "a control character outside a string";
+      return i;
     } else if (c == '0' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9' &&
                (i == 0 || !((t[i - 1] >= '0' && t[i - 1] <= '9') || t[i - 1] == '.' || t[i - 1] == 'e' ||
                             t[i - 1] == 'E' || t[i - 1] == '+' || (t[i - 1] == '-' && i >= 2 &&

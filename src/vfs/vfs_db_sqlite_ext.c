@@ -215,9 +215,12 @@ static void on_change(void *arg, sqlite3 *db, int op, const char *schema, const 
   const char *ref = (const char *)sqlite3_value_text(old);
   size_t n = (size_t)sqlite3_value_bytes(old);
   if (op == SQLITE_UPDATE && sqlite3_preupdate_new(db, 4, &now) == SQLITE_OK &&
-      sqlite3_value_type(now) == SQLITE_TEXT && (size_t)sqlite3_value_bytes(now) == n && ref &&
-      memcmp(sqlite3_value_text(now), ref, n) == 0)
-    return; /* the same extent still */
+      sqlite3_value_type(now) == SQLITE_TEXT && (size_t)sqlite3_value_bytes(now) == n && ref) {
+    const unsigned char *nt = sqlite3_value_text(now);
+    /* No text (out of memory): keep the old extent; dead space is lost,
+     * never a block a row still names. */
+    if (!nt || memcmp(nt, ref, n) == 0) return; /* the same extent still */
+  }
   ext_ref e;
   int64_t off;
   uint32_t len;

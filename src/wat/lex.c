@@ -202,7 +202,7 @@ static bool lex_string(wat_p *p, const lexpos *at, size_t *len) {
     if (s[i] == '\\') {
       if (i + 1 >= n) break;
       unsigned char e = s[i + 1];
-      if (strchr("tnr\"'\\", e)) {
+      if (e && strchr("tnr\"'\\", e)) { /* e == 0 would match the terminator */
         i += 2;
       } else if (e == 'u') {
         if (i + 2 >= n || s[i + 2] != '{') return lex_fail(p, CIS_EMALFORMED, &here, "illegal escape");
@@ -555,17 +555,23 @@ bool wat__lit_f64(wat_p *p, const wat_tok *t, uint64_t *bits) { return float_lit
 
 /* ---------------------------------------------------------------- strings */
 
+/* Decodes string token t into a new buffer. The lexer checked the token,
+ * but the decoder does not rely on that: every escape is read within the
+ * token's own bytes, and one it cannot read is an illegal escape. */
 bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
   if (t->kind != WT_STRING) return wat__fail(p, t, "unexpected token, expected a string");
+  if (t->len < 2 || t->off > p->len || p->len - t->off < t->len)
+    return wat__fail(p, t, "unexpected token, expected a string");
   const unsigned char *s = (const unsigned char *)p->src + t->off + 1;
   size_t len = t->len - 2, o = 0;
-  uint8_t *b = malloc(len ? len : 1);
+  uint8_t *b = malloc(len ? len : 1); /* escapes only shrink: output <= len */
   if (!b) return wat__fail_code(p, CIS_ENOMEM, t, "out of memory");
   for (size_t i = 0; i < len;) {
     if (s[i] != '\\') {
       b[o++] = s[i++];
       continue;
     }
+    if (len - i < 2) goto bad;
     unsigned char e = s[i + 1];
     switch (e) {
     case 't': b[o++] = '\t', i += 2; break;
@@ -573,14 +579,18 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
     case 'r': b[o++] = '\r', i += 2; break;
     case '"': case '\'': case '\\': b[o++] = e, i += 2; break;
     case 'u': {
+      /* \u{hex}: never shorter than the UTF-8 it encodes to. */
       uint32_t cp = 0;
-      i += 3;
-      while (s[i] != '}') {
-        if (s[i] != '_') cp = cp * 16 + (uint32_t)hexval(s[i]);
-        i++;
+      size_t j = i + 3;
+      if (len - i < 4 || s[i + 2] != '{') goto bad;
+      while (j < len && s[j] != '}') {
+        int d = hexval(s[j]);
+        if (d < 0 && s[j] != '_') goto bad;
+        if (d >= 0) cp = cp > 0x10ffff ? cp : cp * 16 + (uint32_t)d;
+        j++;
       }
-      i++;
-      /* encode cp (checked by the lexer) as UTF-8 */
+      if (j >= len || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) goto bad;
+      i = j + 1;
       if (cp < 0x80) {
         b[o++] = (uint8_t)cp;
       } else if (cp < 0x800) {
@@ -599,6 +609,7 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
       break;
     }
     default:
+      if (len - i < 3 || hexval(e) < 0 || hexval(s[i + 2]) < 0) goto bad;
       b[o++] = (uint8_t)(hexval(e) * 16 + hexval(s[i + 2]));
       i += 3;
     }
@@ -606,6 +617,9 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
   *out = b;
   *n = o;
   return true;
+bad:
+  free(b);
+  return wat__fail(p, t, "illegal escape");
 }
 
 /* ------------------------------------------------------------ name tables */

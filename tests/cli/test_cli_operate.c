@@ -140,6 +140,16 @@ static void config_errors_name_source_and_setting(void **st) {
   expect(r, 3);
   has(r->err, "config.json: not JSON");
   free(r);
+  /* A NUL after the object is no white space (strchr would match it). */
+  static const char nul_after[] = "{\"ai\": {\"model\": \"m\"}}\n\0\n";
+  FILE *f = fopen(path_of(home, "config.json"), "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(nul_after, 1, sizeof nul_after - 1, f), sizeof nul_after - 1);
+  fclose(f);
+  r = cis("config", "show", NULL);
+  expect(r, 3);
+  has(r->err, "config.json: not JSON");
+  free(r);
   write_file(path_of(home, "config.json"), "{\"ai\": {\"modle\": \"m\"}}");
   r = cis("skill", "list", NULL);
   expect(r, 3);

@@ -225,6 +225,42 @@ static void malformed_json_is_parse_error(void **state) {
   cis_mcp_free(m);
 }
 
+/* An escaped NUL would reach the handler cut: cJSON decodes "\u0000" into
+ * a C string that ends there, so "initialize\u0000x" ran initialize, an id
+ * "a\u0000b" was answered as "a" (and keyed its flight as "a"), and a tool
+ * name or argument lost its tail. Such a message is refused whole, as is
+ * a NUL byte between tokens (cJSON skips it as a blank). */
+static void escaped_nul_is_parse_error(void **state) {
+  (void)state;
+  cis_mcp *m = new_session();
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\\u0000x\",\"params\":"
+                      "{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},"
+                      "\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}"),
+               -32700, NULL);
+  assert_null(cis_mcp_negotiated_version(m));
+  cis_mcp_free(m);
+  m = initialized(INIT("2025-11-25"));
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":\"a\\u0000b\",\"method\":\"ping\"}"), -32700, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\\u0000\",\"id\":2,\"method\":\"ping\"}"), -32700, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":"
+                      "{\"name\":\"echo\\u0000x\",\"arguments\":{}}}"),
+               -32700, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":"
+                      "{\"name\":\"echo\",\"arguments\":{\"text\":\"ok\\u0000rest\"}}}"),
+               -32700, NULL);
+  static const char raw[] = "{\"jsonrpc\":\"2.0\",\0\"id\":5,\"method\":\"ping\"}";
+  char *out = NULL;
+  size_t len;
+  assert_int_equal(cis_mcp_handle(m, raw, sizeof raw - 1, &out, &len), CIS_OK);
+  expect_error(cJSON_Parse(out), -32700, NULL);
+  free(out);
+  /* The six characters \u0000 after an escaped backslash are no NUL. */
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":\"a\\\\u0000b\",\"method\":\"ping\"}"));
+  assert_string_equal(str(d, "id"), "a\\u0000b");
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+}
+
 static void non_jsonrpc_messages_are_invalid_request(void **state) {
   (void)state;
   cis_mcp *m = initialized(INIT("2025-11-25"));
@@ -1034,6 +1070,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(ping_is_answered_before_and_after_initialize),
       cmocka_unit_test(request_before_initialize_is_invalid_request),
       cmocka_unit_test(malformed_json_is_parse_error),
+      cmocka_unit_test(escaped_nul_is_parse_error),
       cmocka_unit_test(non_jsonrpc_messages_are_invalid_request),
       cmocka_unit_test(ids_are_echoed_exactly),
       cmocka_unit_test(unknown_method_is_method_not_found),

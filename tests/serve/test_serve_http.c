@@ -818,6 +818,31 @@ static void mcp_stateless_2026_07_28_checks_the_version_header(void **state) {
   http_resp_free(&r);
 }
 
+/* The /mcp route peeks at a message (its method, whether it is an
+ * initialize, params._meta's version) before cis_mcp_handle runs it: an
+ * escaped NUL, which cJSON decodes into a C string cut there, made both
+ * read "initialize\u0000x" as initialize (a session was made) and
+ * "tools/list\u0000x" as the Mcp-Method header's tools/list. */
+static void mcp_escaped_nul_is_a_parse_error(void **state) {
+  srv *v = *state;
+  const char *init = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\\u0000x\",\"params\":{"
+                     "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\","
+                     "\"version\":\"1\"}}}";
+  http_resp r;
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL, init, &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32700"));
+  assert_null(http_header(&r, "Mcp-Session-Id", (char[8]){0}, 8));
+  http_resp_free(&r);
+  const char *list = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\\u0000x\",\"params\":{"
+                     "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+                     "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+  assert_int_equal(mcp_post(v, v->alice, NULL, "2026-07-28", "tools/list", list, &r), 0);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body, "-32700"));
+  http_resp_free(&r);
+}
+
 static void mcp_refuses_no_token_and_web_origins(void **state) {
   srv *v = *state;
   const char *init = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
@@ -856,6 +881,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_escaped_nul_is_a_parse_error, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

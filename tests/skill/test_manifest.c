@@ -154,6 +154,30 @@ static void manifest_json_is_strict(void **state) {
   cis__manifest_free(m);
 }
 
+/* Between tokens only the four blanks of RFC 8259: cJSON skips every byte
+ * up to 0x20, so a NUL (or another control byte) there passed, and the
+ * text as kept then read cut at the NUL by a C-string parser. */
+static void control_bytes_between_tokens_are_malformed(void **state) {
+  (void)state;
+  static const char nul[] = "{" BASE ",\0\"description\":\"d\"}";
+  static const char ff[] = "{\f" BASE "}";
+  static const char tail[] = "{" BASE "}\0";
+  const char *bad[] = {nul, ff, tail};
+  size_t lens[] = {sizeof nul - 1, sizeof ff - 1, sizeof tail - 1};
+  for (size_t i = 0; i < 3; i++) {
+    cis_manifest *m = (cis_manifest *)1;
+    char err[256];
+    assert_int_equal(cis__manifest_parse(bad[i], lens[i], &m, err, sizeof err), CIS_EJSON);
+    assert_null(m);
+    assert_non_null(strstr(err, "malformed JSON"));
+  }
+  /* Space, tab, line feed and carriage return stay blanks. */
+  cis_manifest *m;
+  char err[256];
+  assert_int_equal(parse("\r\n\t {\t" BASE "\r\n}\n", &m, err), CIS_OK);
+  cis__manifest_free(m);
+}
+
 /* A db mount may name a volume (a tree shared by skills the operator
  * allows); no other mount type may. */
 static void mount_volume_field(void **state) {
@@ -232,6 +256,7 @@ int main(void) {
       cmocka_unit_test(oversized),
       cmocka_unit_test(deep_nesting_refused),
       cmocka_unit_test(manifest_json_is_strict),
+      cmocka_unit_test(control_bytes_between_tokens_are_malformed),
       cmocka_unit_test(mount_volume_field),
       cmocka_unit_test(huge_numbers_refused),
   };

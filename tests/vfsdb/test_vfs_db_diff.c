@@ -3,7 +3,7 @@
  * the fuzz_vfs_db harness (fuzz/fuzz_vfs_db.c) runs sequences of VFS calls
  * on a memory mount and on a database mount of a fresh tenant, and every
  * result must agree, as must the two trees at the end. The sequences are
- * the findings kept in tests/vfsdb/diff-inputs/ (given on the command
+ * the findings kept in fuzz/findings/vfs_db/ (given on the command
  * line, each named after what it guards) and SEQUENCES pseudo-random ones
  * from fixed seeds, so a run is the same every time; it stops making new
  * ones after a time budget so that a slow machine still ends. A sequence

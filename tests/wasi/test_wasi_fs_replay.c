@@ -2,7 +2,7 @@
  * This file implements the regression replay of the fuzz_wasi_fs target
  * (fuzz/fuzz_wasi_fs.c): it runs the target's harness, cis_fuzz_wasi_fs,
  * on every input given on the command line (each one a finding kept in
- * tests/wasi/fuzz-inputs/, named after what it guards), and on a smoke
+ * fuzz/findings/wasi_fs/, named after what it guards), and on a smoke
  * input built here that takes every operation of the harness at least
  * once, so that the replay is known to reach the filesystem. The harness
  * aborts on any broken check; the sanitizers of the test build do the

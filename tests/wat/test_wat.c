@@ -214,6 +214,33 @@ static void wat_strings_escapes_and_utf8(void **state) {
   expect_error("(module (data \"a\"\"b\"))", CIS_EMALFORMED, "unknown operator");
 }
 
+/* A backslash before a NUL byte is no escape: the lexer once took the NUL
+ * for one of "tnr\"'\\" (strchr matches the terminator) and the decoder
+ * then walked past the string's end (fuzz_wat's first finding, kept as
+ * fuzz/findings/wat/escape-before-nul.wat). */
+static void wat_string_escape_of_a_nul_is_illegal(void **state) {
+  (void)state;
+#define TEXT(s) {s, sizeof s - 1}
+  static const struct {
+    const char *s;
+    size_t n;
+  } texts[] = {
+      TEXT("(module (func (export \"a\\\0b\")))"),
+      TEXT("(module (data \"\\\0\"))"),
+      TEXT("(func (export \"81\\\\78\\\0\\\\l\\rop\\7\\\0\\\\unc\"))"),
+  };
+#undef TEXT
+  for (size_t k = 0; k < sizeof texts / sizeof *texts; k++) {
+    uint8_t *bin = NULL;
+    size_t n = 0;
+    char msg[256];
+    cis_result rc = cis__wat_compile(texts[k].s, texts[k].n, &bin, &n, msg, sizeof msg);
+    free(bin);
+    if (rc != CIS_EMALFORMED || !strstr(msg, "illegal escape"))
+      fail_msg("text %zu: expected CIS_EMALFORMED \"illegal escape\", got %s \"%s\"", k, cis_errname(rc), msg);
+  }
+}
+
 static void wat_comments_nest_and_lines_count(void **state) {
   (void)state;
   assert_int_equal(run_i32("(; a (; nested ;) comment ;) (module ;; line\n"
@@ -490,6 +517,7 @@ int main(void) {
       cmocka_unit_test(wat_float_literals_in_every_form),
       cmocka_unit_test(wat_float_literals_out_of_range_or_malformed),
       cmocka_unit_test(wat_strings_escapes_and_utf8),
+      cmocka_unit_test(wat_string_escape_of_a_nul_is_illegal),
       cmocka_unit_test(wat_comments_nest_and_lines_count),
       cmocka_unit_test(wat_abbreviations_of_functions_and_types),
       cmocka_unit_test(wat_abbreviations_of_blocks_and_labels),

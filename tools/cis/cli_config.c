@@ -210,7 +210,7 @@ static cis_result read_config_file(cli_config *c, char *err, size_t cap) {
   cJSON *root = cJSON_ParseWithLengthOpts((const char *)text, len, &end, false);
   cis_result rc = CIS_OK;
   /* Nothing but white space may follow the object. */
-  while (root && end && end < (const char *)text + len && strchr(" \t\r\n", *end)) end++;
+  while (root && end && end < (const char *)text + len && *end && strchr(" \t\r\n", *end)) end++;
   if (!root || (end && end != (const char *)text + len)) {
     snprintf(err, cap, "%s: not JSON (at byte %ld)", c->path,
              (long)((end ? end : cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : (const char *)text) - (const char *)text));
