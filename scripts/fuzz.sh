@@ -67,20 +67,22 @@ seed_files() {
   done
 }
 
-# Configure every time: cheap, and it picks up subsystems added since.
 if [ "${FUZZ_NO_BUILD:-0}" = 1 ]; then
   [ -x "$bin" ] || { echo "fuzz.sh: $bin is not built" >&2; exit 2; }
-elif ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1; then
-  cat "$build/configure.log" >&2
-  echo "fuzz.sh: configuring $build failed" >&2
-  exit 2
-fi
-if ! cmake --build "$build" --target "fuzz_$target" -j"$jobs" >"$build/build.log" 2>&1; then
-  tail -n 60 "$build/build.log" >&2
-  grep -h '^CMake Warning' -A2 "$build/configure.log" >&2 || true
-  echo "fuzz.sh: building fuzz_$target failed (log: $build/build.log)" >&2
-  exit 2
+else
+  # Configure every time: cheap, and it picks up subsystems added since.
+  if ! CC=${CC_FUZZ:-clang} cmake -S "$root" -B "$build" -DCIS_FUZZ=ON -DBUILD_TESTING=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build/configure.log" 2>&1; then
+    cat "$build/configure.log" >&2
+    echo "fuzz.sh: configuring $build failed" >&2
+    exit 2
+  fi
+  if ! cmake --build "$build" --target "fuzz_$target" -j"$jobs" >"$build/build.log" 2>&1; then
+    tail -n 60 "$build/build.log" >&2
+    grep -h '^CMake Warning' -A2 "$build/configure.log" >&2 || true
+    echo "fuzz.sh: building fuzz_$target failed (log: $build/build.log)" >&2
+    exit 2
+  fi
 fi
 gate=${FUZZ_GATE:-0}
 
@@ -93,16 +95,22 @@ if [ "$gate" = 1 ]; then
 fi
 mkdir -p "$corpus"
 suite=${CIS_TESTSUITE:-$root/../shared/wasm-testsuite}
+# Every run starts from the target's committed corpus (fuzz/corpus/TARGET/,
+# a libFuzzer merge of earlier runs: small, and fast to load) and its kept
+# findings. The gate stops there; a long run adds the seeds below (the
+# spec suite's thousands of modules among them).
+seed_files "$root"/fuzz/corpus/"$target"/* "$root"/fuzz/findings/"$target"/*
 case $target in decode | run | wat)
-  if [ ! -d "$suite/core" ] && [ "${CI:-}" = true ]; then
+  if [ "$gate" != 1 ] && [ ! -d "$suite/core" ] && [ "${CI:-}" = true ]; then
     echo "fuzz.sh: no spec suite at $suite, and CI=true: fuzz_$target's seeds are missing" >&2
     exit 2
   fi ;;
 esac
-# The findings kept for this target seed every run.
-seed_files "$root"/fuzz/findings/"$target"/*
 dict=$root/fuzz/wasm.dict
-if [ "$target" = manifest ]; then
+if [ "$gate" = 1 ]; then
+  dict=
+  case $target in decode | run) dict=$root/fuzz/wasm.dict ;; manifest | mcp | wat) dict=$root/fuzz/$target.dict ;; esac
+elif [ "$target" = manifest ]; then
   # Manifests: ours, and the examples' with their placeholders filled.
   dict=$root/fuzz/manifest.dict
   for f in "$root"/fuzz/manifests/*.json "$root"/examples/*/skill.json.in; do

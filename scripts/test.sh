@@ -1,8 +1,10 @@
 #!/bin/sh
-# Runs the whole cis test suite twice: a plain optimised build, then a build
-# under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on);
-# then, in the optimised build, the skill, WASI and host-API tests once more
-# on the compiled engine.
+# Runs the whole cis test suite: first the fuzz gate (every libFuzzer
+# target for a short budget, in a clang build with -DCIS_FUZZ=ON; see
+# fuzz/README.md, "The gate"), then the suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer (LeakSanitizer on) and in a plain optimised
+# build; then, in the optimised build, the skill, WASI and host-API tests
+# once more on the compiled engine.
 # Exits non-zero if anything fails; the last line printed is ctest's summary.
 set -u
 cd "$(dirname "$0")/.."
@@ -16,6 +18,9 @@ build() { # dir, extra cmake args...
   cmake --build "$dir" -j"$JOBS" >"$dir.build.log" 2>&1 || { tail -80 "$dir.build.log"; return 1; }
 }
 
+echo "== build (fuzz targets: clang, libFuzzer, address, undefined) =="
+build build-fuzz -DCMAKE_C_COMPILER=clang -DCIS_FUZZ=ON -DCIS_BUILD_TESTS=OFF -DCIS_BUILD_EXAMPLES=OFF \
+  -DCIS_BUILD_BENCH=OFF -DCIS_BUILD_CLI=OFF -DCIS_INSTALL=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo || rc=1
 echo "== build (sanitizers: address, undefined) =="
 build build-asan -DCIS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
 echo "== build (release) =="
@@ -23,6 +28,8 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || rc=1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "== fuzz gate (ctest -L fuzz in build-fuzz) =="
+(cd build-fuzz && ctest --output-on-failure -j"$JOBS" -L fuzz --timeout 900) || rc=1
 echo "== ctest under ASan+UBSan =="
 (cd build-asan && ctest --output-on-failure -j"$JOBS" --timeout 1500) || rc=1
 echo "== ctest (release) =="
