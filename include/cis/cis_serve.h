@@ -84,6 +84,9 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
 #define CIS_SERVE_DEFAULT_MAX_BODY (8u * 1024 * 1024)
 #define CIS_SERVE_DEFAULT_WORKERS 4u
 #define CIS_SERVE_DEFAULT_QUEUE 64u
+#define CIS_SERVE_DEFAULT_PER_ADDRESS 64u
+#define CIS_SERVE_DEFAULT_HEAD_TIMEOUT_MS 10000u
+#define CIS_SERVE_DEFAULT_MIN_BODY_RATE 1024u
 
 typedef struct cis_server cis_server;
 
@@ -100,11 +103,27 @@ typedef struct cis_server_config {
   size_t max_body;           /* request body cap (413 above); 0 = 8 MiB */
   unsigned workers;          /* threads for calls (long ones get threads
                                 of their own, docs/serve.md); 0 = 4 */
-  unsigned queue;            /* calls waiting for a worker (429 when full);
-                                0 = 64 */
-  unsigned tenant_concurrency; /* calls of one tenant running or waiting
-                                  at once (429 above); 0 = workers */
-  unsigned max_connections;  /* open connections; 0 = 256 */
+  unsigned queue;            /* calls of one tenant waiting for a worker
+                                (429 when full); 0 = 64 */
+  unsigned tenant_concurrency; /* a hard cap on calls of one tenant
+                                  running or waiting at once (429
+                                  above); 0 = none: tenants share the
+                                  workers in turn, each with a queue of
+                                  its own */
+  unsigned max_connections;  /* open connections; 0 = 256. One more is
+                                closed at once */
+  unsigned max_connections_per_address; /* open connections from one
+                                client address (IPv4 or IPv6 host); 0 =
+                                CIS_SERVE_DEFAULT_PER_ADDRESS. One more is
+                                closed at once */
+  uint64_t head_timeout_ms;  /* a request's head must be complete within
+                                this of its connection's start (or of the
+                                last answer on it), else the connection
+                                is closed; 0 = CIS_SERVE_DEFAULT_HEAD_TIMEOUT_MS */
+  uint64_t min_body_rate;    /* bytes a second a body must average, from
+                                head_timeout_ms after its head on, else
+                                the connection is closed; 0 =
+                                CIS_SERVE_DEFAULT_MIN_BODY_RATE */
   unsigned mcp_sessions;     /* MCP sessions kept (oldest dropped above);
                                 0 = 1024 */
 } cis_server_config;

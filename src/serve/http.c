@@ -10,13 +10,17 @@
  * request and shared by its calls). Whatever touches a skill (install,
  * list, show, remove, invoke, MCP) becomes a job: admitted at once or
  * refused with 429 (the queue is full, or the tenant has its share of
- * calls in flight), run by one of the workers, and answered by the
- * connection's thread when it ends. Memory stays bounded: connections are
- * capped, so are bodies, the queue and the MCP sessions kept.
+ * calls in flight), run by one of the workers, and answered when it ends.
+ * Memory stays bounded: connections are capped (in all and per client
+ * address), so are bodies, the queue and the MCP sessions kept.
  *
- * libmicrohttpd runs a thread per connection; that thread only reads the
- * request, waits for its job and writes the reply, so the calls in flight
- * are exactly the workers' and the queue's.
+ * libmicrohttpd reads every connection on a few polling threads (epoll);
+ * a request whose job is queued or running is suspended, and the worker
+ * that ends the job resumes it for its answer, so a connection costs
+ * memory, not a thread, and the calls in flight are exactly the workers'
+ * and the queue's. Before anything else a request's head is checked: its
+ * framing (RFC 9112) and the bytes of its target and headers. A watchdog
+ * closes connections whose head or body comes too slowly.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,9 +58,13 @@
   X(MHD_stop_daemon, stop_daemon)                     \
   X(MHD_get_daemon_info, daemon_info)                 \
   X(MHD_lookup_connection_value, lookup)              \
+  X(MHD_get_connection_values_n, values_n)            \
   X(MHD_create_response_from_buffer, response_new)    \
   X(MHD_add_response_header, add_header)              \
   X(MHD_queue_response, queue_response)               \
+  X(MHD_suspend_connection, suspend)                  \
+  X(MHD_resume_connection, resume)                    \
+  X(MHD_get_connection_info, connection_info)         \
   X(MHD_destroy_response, response_free)
 
 static struct {
@@ -75,6 +83,12 @@ static void mhd_bind(void *const *fn) {
 static cis__dynlib mhd_lib = {.soname = CIS_MHD_SONAME, .package = CIS_MHD_PACKAGE, .names = mhd_names,
                               .count = CIS_ARRAY_LEN(mhd_names), .bind = mhd_bind};
 
+/* libmicrohttpd's polling threads per listener. */
+#define CIS__HTTP_THREADS 2
+/* Connections over a cap that libmicrohttpd still holds until it reads
+ * their end (on_connection shuts them down). */
+#define CIS__HTTP_REFUSED_ROOM 64u
+
 /* Upper bounds of the call latency histogram, in seconds. */
 static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
@@ -82,10 +96,10 @@ static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
 
 /* One tenant: its registry handle and its calls in flight. */
 typedef struct tenant {
-  struct tenant *next;                 /* list (tenants are few) */
+  struct tenant *_Atomic next;         /* list (tenants are few; never removed while serving) */
   char name[CIS_TOKEN_NAME_MAX + 1];   /* as its tokens name it */
   cis_skills *skills;                  /* its handle, shared by its calls */
-  unsigned active;                     /* its jobs queued or running (server mu) */
+  cis__pool_owner owner;               /* its jobs' queue and count in the pool (pool_mu) */
   cis__calls *calls;                   /* its recent calls (GET /v1/calls) */
   struct cis_server *s;                /* its server (metrics of its MCP calls) */
 } tenant;
@@ -103,8 +117,49 @@ typedef struct mcp_session {
   uint64_t used;                       /* last use, for dropping the oldest */
 } mcp_session;
 
+/* What the head of one request says about its framing and its header
+ * bytes (head_scan): every occurrence is seen, with its real length. */
+typedef struct head_scan {
+  unsigned n_length;                   /* Content-Length headers */
+  bool length_bad;                     /* one is not 1..19 digits, or two differ */
+  uint64_t length;                     /* the declared length, when n_length and not length_bad */
+  bool has_te;                         /* a Transfer-Encoding header */
+  bool bad_byte;                       /* a control byte or NUL in a name or a value (HTAB aside) */
+  unsigned n_auth;                     /* Authorization headers */
+  const char *auth;                    /* the first one's value (MHD's memory), or NULL */
+  size_t auth_len;                     /* its real length */
+  bool auth_bad;                       /* a control byte or NUL in it */
+} head_scan;
+
+struct job;
+
+/* One open connection, as the watchdog sees it (all fields under
+ * conn_mu): made at MHD_CONNECTION_NOTIFY_STARTED, dropped at
+ * MHD_CONNECTION_NOTIFY_CLOSED, which libmicrohttpd gives before it
+ * closes the socket, so fd is open while the entry is listed. */
+typedef enum conn_phase {
+  CONN_HEAD,                           /* waiting for a request's head (since: accepted, or the last answer) */
+  CONN_BODY,                           /* reading its body (since: the head) */
+  CONN_BUSY,                           /* its request is being answered: not watched */
+} conn_phase;
+
+typedef struct conn_watch {
+  struct conn_watch *next, *prev;      /* the server's list */
+  int fd;                              /* its socket (shut down, never closed, by the watchdog) */
+  struct sockaddr_storage addr;        /* the client's address (per-address cap) */
+  conn_phase phase;                    /* what it waits for */
+  uint64_t since;                      /* start of the phase (ns, monotonic) */
+  uint64_t body_bytes;                 /* body bytes read in CONN_BODY */
+  bool refused;                        /* over a cap: shut at once, not counted as open */
+  bool cut;                            /* shut by the watchdog */
+} conn_watch;
+
 /* The body of one request, gathered under the cap. */
 typedef struct request {
+  struct job *job;                     /* its job while it runs, then its answer; NULL before */
+  conn_watch *w;                       /* its connection's entry, or NULL */
+  bool bad_target;                     /* the raw target had a control byte (on_uri) */
+  head_scan head;                      /* its head, read at the first call */
   char *buf;                           /* body bytes, NUL-terminated */
   size_t len, cap;                     /* used and allocated */
   bool too_big;                        /* went past max_body: dropped */
@@ -119,6 +174,9 @@ typedef void (*job_fn)(cis_server *s, struct job *j);
 typedef struct job {
   cis__pool_job pj;                    /* first: the pool's part (pool.h) */
   cis_server *s;                       /* whose */
+  struct MHD_Connection *conn;         /* suspended while the job runs; resumed by job_finish */
+  bool orphaned;                       /* its request ended first: job_finish frees it (server mu) */
+  unsigned refused;                    /* not admitted: 503 or 429, answered at once */
   job_fn run;                          /* what to do, on a worker */
   tenant *t;                           /* whose */
   cis__route route;                    /* what was asked */
@@ -147,26 +205,43 @@ struct cis_server {
   int *ports;                          /* their bound ports */
   size_t ndaemons;
   cis_tokens *tokens;                  /* the token store */
-  pthread_mutex_t mu;                  /* guards everything below */
-  pthread_cond_t idle_cv;              /* a job ended */
-  cis__pool pool;                      /* the workers and the queue (pool.h) */
-  unsigned requests;                   /* requests begun and not yet answered in full */
+  pthread_mutex_t mu;                  /* guards the tenants' insertion, the MCP sessions and
+                                          the drain's wait; no request takes it otherwise */
+  pthread_cond_t idle_cv;              /* a job ended, or the last request did (pool_mu) */
+  pthread_mutex_t pool_mu;             /* the pool's, and each job's done, refused and orphaned */
+  cis__pool pool;                      /* the workers and the tenants' queues (pool.h) */
+  atomic_uint requests;                /* requests begun and not yet answered in full */
   atomic_bool draining;                /* new requests get 503 */
   atomic_bool store_down;              /* the last call that reached KV or files found them down */
-  tenant *tenants;                     /* opened handles */
+  tenant *_Atomic tenants;             /* opened handles: read without a lock, added under mu */
   mcp_session *sessions;               /* kept MCP sessions */
   unsigned nsessions;
   uint64_t clock;                      /* session use counter */
+  /* Connections (conn_mu): the watchdog's list and the caps. */
+  pthread_mutex_t conn_mu;             /* guards the connection fields */
+  pthread_cond_t conn_cv;              /* wakes the watchdog to stop */
+  conn_watch *conns;                   /* open connections, refused ones included until closed */
+  unsigned nopen;                      /* open and admitted (cis_connections_open) */
+  unsigned per_ip;                     /* connections one client address may hold */
+  uint64_t head_ns;                    /* a head must come within this */
+  uint64_t body_rate;                  /* bytes per second a body must average after head_ns */
+  pthread_t watchdog;                  /* shuts slow connections */
+  bool watching, watch_stop;           /* started; asked to end */
+  uint64_t refused_max, refused_ip;    /* connections refused by the global and the per-address cap */
+  uint64_t slow_head, slow_body;       /* connections shut for a slow head or body */
+  /* Counters: atomics, so that requests of different tenants never wait
+   * for one another to count. */
   struct {
-    uint64_t by_class[6];              /* responses by status / 100 */
-    uint64_t calls;                    /* invocations finished */
-    uint64_t rejected_full, rejected_tenant, rejected_draining;
-    uint64_t hist[NBUCKETS + 1];       /* call latency, cumulative at print */
-    double sum;                        /* seconds, all calls */
+    atomic_uint_fast64_t by_class[6];  /* responses by status / 100 */
+    atomic_uint_fast64_t calls;        /* invocations finished */
+    atomic_uint_fast64_t rejected_full, rejected_tenant, rejected_draining;
+    atomic_uint_fast64_t hist[NBUCKETS + 1]; /* call latency, cumulative at print */
+    atomic_uint_fast64_t sum_ns;       /* all calls */
+    pthread_mutex_t err_mu;            /* the table of failed calls' errors below */
     struct {
       cis_result code;
       uint64_t n;
-    } errors[MAX_ERROR_KINDS];         /* failed calls by error */
+    } errors[MAX_ERROR_KINDS];         /* failed calls by error (err_mu) */
     size_t nerrors;
   } m;
 };
@@ -198,9 +273,7 @@ static void job_error(job *j, unsigned status, cis_result code, const char *mess
 }
 
 static void count_status(cis_server *s, unsigned status) {
-  pthread_mutex_lock(&s->mu);
-  s->m.by_class[status / 100 < 6 ? status / 100 : 0]++;
-  pthread_mutex_unlock(&s->mu);
+  atomic_fetch_add_explicit(&s->m.by_class[status / 100 < 6 ? status / 100 : 0], 1, memory_order_relaxed);
 }
 
 /* Sends status with body (copied) and the given header pairs (name, value,
@@ -243,16 +316,26 @@ static enum MHD_Result reply_error(cis_server *s, struct MHD_Connection *c, unsi
 
 /* The tenant's entry, its handle opened on first use; NULL when it cannot
  * be opened (said on stderr: the message may name server paths). */
+static tenant *tenant_find(cis_server *s, const char *name) {
+  for (tenant *t = atomic_load_explicit(&s->tenants, memory_order_acquire); t;
+       t = atomic_load_explicit(&t->next, memory_order_acquire))
+    if (!strcmp(t->name, name)) return t;
+  return NULL;
+}
+
 static tenant *tenant_get(cis_server *s, const char *name) {
-  pthread_mutex_lock(&s->mu);
-  for (tenant *t = s->tenants; t; t = t->next)
-    if (!strcmp(t->name, name)) {
-      pthread_mutex_unlock(&s->mu);
-      return t;
-    }
+  /* Tenants are only ever added (at the head, published whole), so a
+   * lookup takes no lock: requests of different tenants never meet here. */
+  tenant *t = tenant_find(s, name);
+  if (t) return t;
   /* Opened under the lock: it is rare (once per tenant), and two threads
    * must not open two handles for one tenant. */
-  tenant *t = calloc(1, sizeof *t);
+  pthread_mutex_lock(&s->mu);
+  if ((t = tenant_find(s, name))) {
+    pthread_mutex_unlock(&s->mu);
+    return t;
+  }
+  t = calloc(1, sizeof *t);
   if (t) t->s = s;
   if (t) {
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -265,8 +348,8 @@ static tenant *tenant_get(cis_server *s, const char *name) {
       free(t);
       t = NULL;
     } else {
-      t->next = s->tenants;
-      s->tenants = t;
+      atomic_store_explicit(&t->next, atomic_load_explicit(&s->tenants, memory_order_relaxed), memory_order_relaxed);
+      atomic_store_explicit(&s->tenants, t, memory_order_release);
     }
   }
   pthread_mutex_unlock(&s->mu);
@@ -283,24 +366,24 @@ static void record_call(cis_server *s, cis_result rc, uint64_t ns, const cis_inv
   else if (rc == CIS_OK && res->stats.kv_gets + res->stats.kv_sets + res->stats.kv_deletes)
     atomic_store(&s->store_down, false);
   double sec = (double)ns / 1e9;
-  pthread_mutex_lock(&s->mu);
-  s->m.calls++;
-  s->m.sum += sec;
   size_t b = 0;
   while (b < NBUCKETS && sec > buckets[b]) b++;
-  s->m.hist[b]++;
+  atomic_fetch_add_explicit(&s->m.hist[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->m.sum_ns, ns, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->m.calls, 1, memory_order_relaxed);
   if (rc != CIS_OK) {
+    pthread_mutex_lock(&s->m.err_mu);
     size_t i = 0;
     while (i < s->m.nerrors && s->m.errors[i].code != rc) i++;
     if (i == s->m.nerrors && i < MAX_ERROR_KINDS) s->m.errors[s->m.nerrors++].code = rc;
     if (i < MAX_ERROR_KINDS) s->m.errors[i].n++;
+    pthread_mutex_unlock(&s->m.err_mu);
   }
-  pthread_mutex_unlock(&s->mu);
 }
 
 /* The Prometheus text exposition (version 0.0.4). */
 static char *metrics_text(cis_server *s, size_t *len) {
-  size_t cap = 8192;
+  size_t cap = 12288;
   char *b = malloc(cap);
   if (!b) return NULL;
   size_t n = 0;
@@ -309,32 +392,39 @@ static char *metrics_text(cis_server *s, size_t *len) {
     int k_ = snprintf(b + n, n < cap ? cap - n : 0, __VA_ARGS__);                 \
     if (k_ > 0) n += (size_t)k_;                                                  \
   } while (0)
-  pthread_mutex_lock(&s->mu);
+#define LOAD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
   OUT("# HELP cis_http_responses_total HTTP responses by status class.\n"
       "# TYPE cis_http_responses_total counter\n");
-  for (int c = 1; c < 6; c++) OUT("cis_http_responses_total{class=\"%dxx\"} %llu\n", c, (unsigned long long)s->m.by_class[c]);
+  for (int c = 1; c < 6; c++) OUT("cis_http_responses_total{class=\"%dxx\"} %llu\n", c, LOAD(s->m.by_class[c]));
   OUT("# HELP cis_calls_total Skill invocations finished.\n# TYPE cis_calls_total counter\n"
       "cis_calls_total %llu\n",
-      (unsigned long long)s->m.calls);
+      LOAD(s->m.calls));
   OUT("# HELP cis_call_errors_total Failed invocations by error type.\n# TYPE cis_call_errors_total counter\n");
+  pthread_mutex_lock(&s->m.err_mu);
   for (size_t i = 0; i < s->m.nerrors; i++)
     OUT("cis_call_errors_total{type=\"%s\"} %llu\n", cis_errname(s->m.errors[i].code),
         (unsigned long long)s->m.errors[i].n);
+  pthread_mutex_unlock(&s->m.err_mu);
   OUT("# HELP cis_rejected_total Requests refused before running, by reason.\n# TYPE cis_rejected_total counter\n"
       "cis_rejected_total{reason=\"queue_full\"} %llu\ncis_rejected_total{reason=\"tenant_concurrency\"} %llu\n"
       "cis_rejected_total{reason=\"draining\"} %llu\n",
-      (unsigned long long)s->m.rejected_full, (unsigned long long)s->m.rejected_tenant,
-      (unsigned long long)s->m.rejected_draining);
+      LOAD(s->m.rejected_full), LOAD(s->m.rejected_tenant), LOAD(s->m.rejected_draining));
   OUT("# HELP cis_call_duration_seconds Invocation latency.\n# TYPE cis_call_duration_seconds histogram\n");
   uint64_t cum = 0;
   for (size_t i = 0; i < NBUCKETS; i++) {
-    cum += s->m.hist[i];
+    cum += LOAD(s->m.hist[i]);
     OUT("cis_call_duration_seconds_bucket{le=\"%g\"} %llu\n", buckets[i], (unsigned long long)cum);
   }
-  cum += s->m.hist[NBUCKETS];
+  cum += LOAD(s->m.hist[NBUCKETS]);
   OUT("cis_call_duration_seconds_bucket{le=\"+Inf\"} %llu\ncis_call_duration_seconds_sum %.6f\n"
       "cis_call_duration_seconds_count %llu\n",
-      (unsigned long long)cum, s->m.sum, (unsigned long long)cum);
+      (unsigned long long)cum, (double)LOAD(s->m.sum_ns) / 1e9, (unsigned long long)cum);
+  pthread_mutex_lock(&s->pool_mu);
+  cis__pool pool = s->pool; /* the counters, as one moment's */
+  pthread_mutex_unlock(&s->pool_mu);
+  pthread_mutex_lock(&s->mu);
+  unsigned nsessions = s->nsessions;
+  pthread_mutex_unlock(&s->mu);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
       "# HELP cis_pool_busy Jobs running, long ones included.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
       "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
@@ -354,13 +444,25 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
-      s->nworkers, s->pool.running, (unsigned long long)s->pool.demoted,
-      (unsigned long long)s->pool.throttled, s->pool.nlong,
-      (unsigned long long)s->pool.handoffs, s->pool.nthreads, (unsigned long long)s->pool.trims,
-      s->pool.queued, s->qcap, s->nsessions, atomic_load(&s->draining) ? 1 : 0);
-  pthread_mutex_unlock(&s->mu);
+      s->nworkers, pool.running, (unsigned long long)pool.demoted, (unsigned long long)pool.throttled,
+      pool.nlong, (unsigned long long)pool.handoffs, pool.nthreads, (unsigned long long)pool.trims, pool.queued,
+      s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
+#undef LOAD
+  pthread_mutex_lock(&s->conn_mu);
+  OUT("# HELP cis_connections_open Connections open (refused ones aside).\n# TYPE cis_connections_open gauge\n"
+      "cis_connections_open %u\n"
+      "# HELP cis_connections_refused_total Connections closed at once for a cap, by cap.\n"
+      "# TYPE cis_connections_refused_total counter\n"
+      "cis_connections_refused_total{reason=\"max_connections\"} %llu\n"
+      "cis_connections_refused_total{reason=\"per_address\"} %llu\n"
+      "# HELP cis_connections_slow_total Connections closed for a head or body that came too slowly.\n"
+      "# TYPE cis_connections_slow_total counter\n"
+      "cis_connections_slow_total{phase=\"head\"} %llu\ncis_connections_slow_total{phase=\"body\"} %llu\n",
+      s->nopen, (unsigned long long)s->refused_max, (unsigned long long)s->refused_ip,
+      (unsigned long long)s->slow_head, (unsigned long long)s->slow_body);
+  pthread_mutex_unlock(&s->conn_mu);
 #undef OUT
-  if (n >= cap) n = cap - 1; /* the table above is far below 8 KiB with 64 error kinds */
+  if (n >= cap) n = cap - 1; /* the table above is far below 12 KiB with 64 error kinds */
   *len = n;
   return b;
 }
@@ -373,32 +475,49 @@ static void job_run(cis__pool_job *pj) {
   j->run(j->s, j);
 }
 
-/* Queues j and waits for its end. Returns 0, or the status of the
+/* A job ended on its worker (pool.h's finish): its connection, suspended
+ * since the job was queued, is resumed, and the access handler answers
+ * (answer_job). A job whose request ended first is freed here. */
+static void job_free(job *j) {
+  free(j->out);
+  pthread_cond_destroy(&j->pj.cv);
+  free(j);
+}
+
+static void job_finish(cis__pool_job *pj) {
+  job *j = (job *)pj;
+  cis_server *s = j->s;
+  pthread_mutex_lock(&s->pool_mu);
+  bool orphan = j->orphaned;
+  pthread_mutex_unlock(&s->pool_mu);
+  if (orphan) job_free(j);
+  else mhd.resume(j->conn); /* j is the connection's from here */
+}
+
+/* Under s->pool_mu: queues j for a worker. Returns 0, or the status of the
  * refusal: 503 draining, 429 the queue full or the tenant at its cap. */
-static unsigned submit(cis_server *s, job *j) {
+static unsigned admit(cis_server *s, job *j) {
   j->s = s;
   j->pj.run = job_run;
-  j->pj.active = &j->t->active;
-  pthread_mutex_lock(&s->mu);
+  j->pj.finish = job_finish;
+  j->pj.owner = &j->t->owner;
   unsigned refused = 0;
   if (atomic_load(&s->draining)) {
     refused = 503;
-    s->m.rejected_draining++;
+    atomic_fetch_add(&s->m.rejected_draining, 1);
   } else {
     switch (cis__pool_submit(&s->pool, &j->pj)) {
     case CIS__POOL_ADMITTED: break;
-    case CIS__POOL_OWNER_FULL:
+    case CIS__POOL_OWNER_FULL: /* --tenant-concurrency, when set */
       refused = 429;
-      s->m.rejected_tenant++;
+      atomic_fetch_add(&s->m.rejected_tenant, 1);
       break;
-    case CIS__POOL_FULL: /* every worker busy and the queue full */
+    case CIS__POOL_FULL: /* the tenant's queue full, or the calls in flight at their bound */
       refused = 429;
-      s->m.rejected_full++;
+      atomic_fetch_add(&s->m.rejected_full, 1);
       break;
     }
   }
-  if (!refused) cis__pool_wait(&s->pool, &j->pj);
-  pthread_mutex_unlock(&s->mu);
   return refused;
 }
 
@@ -613,7 +732,7 @@ static void run_invoke(cis_server *s, job *j) {
     cJSON *st = cJSON_AddObjectToObject(o, "stats");
     cJSON_AddNumberToObject(st, "wall_ms", (double)res.stats.wall_ns / 1e6);
     cJSON_AddNumberToObject(st, "instantiate_ms", (double)res.stats.instantiate_ns / 1e6);
-    if (res.stats.fuel_left) cJSON_AddNumberToObject(st, "fuel_left", (double)res.stats.fuel_left);
+    if (cis__http_fuel_limited(rc, &res.stats)) cJSON_AddNumberToObject(st, "fuel_left", (double)res.stats.fuel_left);
     cJSON_AddNumberToObject(st, "kv_gets", res.stats.kv_gets);
     cJSON_AddNumberToObject(st, "kv_sets", res.stats.kv_sets);
     cJSON_AddNumberToObject(st, "kv_deletes", res.stats.kv_deletes);
@@ -889,25 +1008,87 @@ static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tena
 
 /* The tenant the request's bearer token names into out, or false;
  * *down when the token store's database could not be read. */
-static bool authenticate(cis_server *s, struct MHD_Connection *c, char *out, size_t cap, bool *down) {
-  const char *a = header(c, "Authorization");
+static bool authenticate(cis_server *s, const request *rq, char *out, size_t cap, bool *down) {
+  /* The value with its real length: a NUL in it ends no token early. One
+   * Authorization header, with no control byte in it, or none at all. */
+  const head_scan *h = &rq->head;
+  const char *a = h->auth;
   *down = false;
-  if (!a || strncasecmp(a, "Bearer ", 7) != 0) return false;
+  if (!a || h->n_auth != 1 || h->auth_bad || h->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0) return false;
+  size_t n = h->auth_len - 7;
   a += 7;
-  while (*a == ' ') a++;
-  size_t n = strlen(a);
+  while (n && *a == ' ') a++, n--;
   while (n && a[n - 1] == ' ') n--;
   cis_result rc = cis_tokens_check(s->tokens, a, n, out, cap);
   *down = rc == CIS_EREGISTRYDOWN;
   return rc == CIS_OK;
 }
 
+/* Fills job j for the route (the request's body, its headers); sets
+ * j->run, or answers at once (a malformed input, DELETE /mcp) and leaves
+ * it NULL. */
+static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, request *rq, const cis__route *route,
+                                 tenant *t, job *j) {
+  j->t = t;
+  j->route = *route;
+  j->body = rq->buf ? rq->buf : "";
+  j->body_len = rq->len;
+  j->ctype = "application/json";
+  switch (route->kind) {
+  case CIS__ROUTE_LIST: j->run = run_list; break;
+  case CIS__ROUTE_SHOW: j->run = run_show; break;
+  case CIS__ROUTE_REMOVE: j->run = run_remove; break;
+  case CIS__ROUTE_INSTALL: j->run = run_install; break;
+  case CIS__ROUTE_INVOKE: {
+    /* Input is checked here, so that a malformed one is 400 and an
+     * output the guest got wrong stays the skill's (422). */
+    if (!rq->len) {
+      j->body = "{}";
+      j->body_len = 2;
+    }
+    cJSON *v = NULL;
+    char why[160] = "";
+    cis_result rc = cis__json_parse_strict(j->body, j->body_len, false, &v, why, sizeof why);
+    cJSON_Delete(v);
+    if (rc != CIS_OK) {
+      char msg[200];
+      snprintf(msg, sizeof msg, "input: %s", why[0] ? why : "not JSON");
+      return reply_error(s, c, rc == CIS_ENOMEM ? 500 : 400, rc == CIS_ENOMEM ? rc : CIS_EJSON, msg, NULL);
+    }
+    j->run = run_invoke;
+    break;
+  }
+  case CIS__ROUTE_MCP: {
+    const char *pv = header(c, "MCP-Protocol-Version"), *sid = header(c, "Mcp-Session-Id");
+    snprintf(j->proto, sizeof j->proto, "%s", pv ? pv : "");
+    snprintf(j->session, sizeof j->session, "%s", sid ? sid : "");
+    const char *mm = header(c, "Mcp-Method");
+    snprintf(j->mcp_method, sizeof j->mcp_method, "%s", mm ? mm : "");
+    /* A client that takes only an event stream gets its response as one
+     * SSE event; one that takes JSON too gets JSON, the simpler. */
+    const char *acc = header(c, "Accept");
+    j->sse = acc && strcasestr(acc, "text/event-stream") && !strcasestr(acc, "application/json");
+    cis__http_mcp_peek(j->body, j->body_len, &j->peek);
+    j->run = run_mcp;
+    break;
+  }
+  case CIS__ROUTE_MCP_END: {
+    const char *sid = header(c, "Mcp-Session-Id");
+    if (!sid) return reply_error(s, c, 400, CIS_EINVAL, "no Mcp-Session-Id", NULL);
+    if (!session_end(s, sid, t)) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such session", NULL);
+    return reply(s, c, 204, NULL, NULL, 0, NULL);
+  }
+  default: return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
+  }
+  return MHD_YES;
+}
+
+static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, request *rq);
+
 static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const char *url, const char *method,
                               request *rq) {
   if (atomic_load(&s->draining)) {
-    pthread_mutex_lock(&s->mu);
-    s->m.rejected_draining++;
-    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&s->m.rejected_draining, 1);
     return reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
   }
   cis__route route;
@@ -933,7 +1114,7 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   if ((route.kind == CIS__ROUTE_MCP || route.kind == CIS__ROUTE_MCP_END) && header(c, "Origin"))
     return reply_error(s, c, 403, CIS_EDENIED, "requests from web pages (Origin) are not served", NULL);
   char who[CIS_TOKEN_NAME_MAX + 1];
-  bool down, authed = authenticate(s, c, who, sizeof who, &down);
+  bool down, authed = authenticate(s, rq, who, sizeof who, &down);
   if (!authed && down)
     return reply_error(s, c, 503, CIS_EREGISTRYDOWN, "the registry database is unavailable", NULL);
   if (!authed)
@@ -947,72 +1128,49 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   tenant *t = tenant_get(s, who);
   if (!t) return reply_error(s, c, 500, CIS_EIO, "the tenant's registry could not be opened", NULL);
   if (route.kind == CIS__ROUTE_CALLS) return reply_calls(s, c, t);
-  job j;
-  memset(&j, 0, sizeof j);
-  j.t = t;
-  j.route = route;
-  j.body = rq->buf ? rq->buf : "";
-  j.body_len = rq->len;
-  j.ctype = "application/json";
-  switch (route.kind) {
-  case CIS__ROUTE_LIST: j.run = run_list; break;
-  case CIS__ROUTE_SHOW: j.run = run_show; break;
-  case CIS__ROUTE_REMOVE: j.run = run_remove; break;
-  case CIS__ROUTE_INSTALL: j.run = run_install; break;
-  case CIS__ROUTE_INVOKE: {
-    /* Input is checked here, so that a malformed one is 400 and an
-     * output the guest got wrong stays the skill's (422). */
-    if (!rq->len) {
-      j.body = "{}";
-      j.body_len = 2;
-    }
-    cJSON *v = NULL;
-    char why[160] = "";
-    cis_result rc = cis__json_parse_strict(j.body, j.body_len, false, &v, why, sizeof why);
-    cJSON_Delete(v);
-    if (rc != CIS_OK) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "input: %s", why[0] ? why : "not JSON");
-      return reply_error(s, c, rc == CIS_ENOMEM ? 500 : 400, rc == CIS_ENOMEM ? rc : CIS_EJSON, msg, NULL);
-    }
-    j.run = run_invoke;
-    break;
+  job *jp = calloc(1, sizeof *jp);
+  if (!jp) return reply_error(s, c, 500, CIS_ENOMEM, "out of memory", NULL);
+  pthread_cond_init(&jp->pj.cv, NULL);
+  enum MHD_Result ok = build_job(s, c, rq, &route, t, jp);
+  if (!jp->run) { /* answered already (400, 404): no job */
+    job_free(jp);
+    return ok;
   }
-  case CIS__ROUTE_MCP: {
-    const char *pv = header(c, "MCP-Protocol-Version"), *sid = header(c, "Mcp-Session-Id");
-    snprintf(j.proto, sizeof j.proto, "%s", pv ? pv : "");
-    snprintf(j.session, sizeof j.session, "%s", sid ? sid : "");
-    const char *mm = header(c, "Mcp-Method");
-    snprintf(j.mcp_method, sizeof j.mcp_method, "%s", mm ? mm : "");
-    /* A client that takes only an event stream gets its response as one
-     * SSE event; one that takes JSON too gets JSON, the simpler. */
-    const char *acc = header(c, "Accept");
-    j.sse = acc && strcasestr(acc, "text/event-stream") && !strcasestr(acc, "application/json");
-    cis__http_mcp_peek(j.body, j.body_len, &j.peek);
-    j.run = run_mcp;
-    break;
-  }
-  case CIS__ROUTE_MCP_END: {
-    const char *sid = header(c, "Mcp-Session-Id");
-    if (!sid) return reply_error(s, c, 400, CIS_EINVAL, "no Mcp-Session-Id", NULL);
-    if (!session_end(s, sid, t)) return reply_error(s, c, 404, CIS_ENOTFOUND, "no such session", NULL);
-    return reply(s, c, 204, NULL, NULL, 0, NULL);
-  }
-  default: return reply_error(s, c, 404, CIS_ENOTFOUND, "no such route", NULL);
-  }
-  pthread_cond_init(&j.pj.cv, NULL);
-  unsigned refused = 0;
-  if (j.run == run_mcp && j.peek.parsed && !j.peek.is_request) {
+  if (jp->run == run_mcp && jp->peek.parsed && !jp->peek.is_request) {
     /* A notification (or a client's response) runs no guest: handled on
      * the connection's thread, so that a notifications/cancelled reaches
      * its call even while the tenant's calls fill its cap or the queue. */
-    j.s = s;
-    run_mcp(s, &j);
-  } else {
-    refused = submit(s, &j);
+    jp->s = s;
+    run_mcp(s, jp);
+    jp->refused = 0;
+    jp->pj.done = true;
+    rq->job = jp;
+    return answer_job(s, c, rq);
   }
-  pthread_cond_destroy(&j.pj.cv);
+  /* The connection waits, suspended, holding no thread: the worker that
+   * ends the job resumes it. Suspended before the job is queued, so that
+   * the resume can only come after. */
+  jp->conn = c;
+  rq->job = jp;
+  mhd.suspend(c);
+  pthread_mutex_lock(&s->pool_mu);
+  jp->refused = admit(s, jp);
+  pthread_mutex_unlock(&s->pool_mu);
+  if (jp->refused) mhd.resume(c); /* answered at the next call */
+  return MHD_YES;
+}
+
+/* The answer of the request's job, once it ended (or was refused); the
+ * job is freed. */
+static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, request *rq) {
+  job *jp = rq->job;
+  pthread_mutex_lock(&s->pool_mu);
+  bool done = jp->refused || jp->pj.done;
+  pthread_mutex_unlock(&s->pool_mu);
+  if (!done) return MHD_YES; /* not resumed by its job: cannot happen */
+  job j = *jp;
   enum MHD_Result ok;
+  unsigned refused = j.refused;
   if (refused == 503) ok = reply_error(s, c, 503, CIS_ESTATE, "the server is shutting down", "Connection", "close", NULL);
   else if (refused == 429)
     ok = reply_error(s, c, 429, CIS_ESTATE, "too many calls in flight; retry later", "Retry-After", "1", NULL);
@@ -1021,8 +1179,211 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
     ok = reply(s, c, j.status, j.out ? j.ctype : NULL, j.out, j.out ? j.out_len : 0, "Mcp-Session-Id",
                j.new_session[0] ? j.new_session : NULL, "MCP-Protocol-Version", j.version_hdr, NULL);
   }
-  free(j.out);
+  jp->out = j.out; /* sse_event may have replaced it */
+  rq->job = NULL;
+  job_free(jp);
   return ok;
+}
+
+/* ------------------------------------------------------------- connections */
+
+/* Whether two client addresses are the same host (the port aside). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return false;
+  if (a->ss_family == AF_INET)
+    return !memcmp(&((const struct sockaddr_in *)a)->sin_addr, &((const struct sockaddr_in *)b)->sin_addr,
+                   sizeof(struct in_addr));
+  if (a->ss_family == AF_INET6)
+    return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+                   sizeof(struct in6_addr));
+  return false;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection is listed when it starts,
+ * and refused at once (its socket shut down, counted by reason) when it
+ * would pass the global cap or its address's; it leaves the list when it
+ * closes. A linear count of the address's connections: the list holds
+ * at most the global cap plus those being refused. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode what) {
+  cis_server *s = cls;
+  if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+    conn_watch *w = *socket_context;
+    if (!w) return;
+    pthread_mutex_lock(&s->conn_mu);
+    if (w->prev) w->prev->next = w->next;
+    else s->conns = w->next;
+    if (w->next) w->next->prev = w->prev;
+    if (!w->refused) s->nopen--;
+    pthread_mutex_unlock(&s->conn_mu);
+    free(w);
+    *socket_context = NULL;
+    return;
+  }
+  if (what != MHD_CONNECTION_NOTIFY_STARTED) return;
+  conn_watch *w = calloc(1, sizeof *w);
+  if (!w) return; /* not watched: MHD's own limits still hold */
+  const union MHD_ConnectionInfo *fi = mhd.connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const union MHD_ConnectionInfo *ai = mhd.connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  w->fd = fi ? fi->connect_fd : -1;
+  if (ai && ai->client_addr)
+    memcpy(&w->addr, ai->client_addr,
+           ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+  w->phase = CONN_HEAD;
+  w->since = cis__now_ns();
+  pthread_mutex_lock(&s->conn_mu);
+  unsigned same = 0;
+  for (conn_watch *x = s->conns; x; x = x->next) same += !x->refused && same_host(&x->addr, &w->addr);
+  if (s->nopen >= s->max_conn) {
+    w->refused = true;
+    s->refused_max++;
+  } else if (same >= s->per_ip) {
+    w->refused = true;
+    s->refused_ip++;
+  } else {
+    s->nopen++;
+  }
+  if (w->refused && w->fd >= 0) shutdown(w->fd, SHUT_RDWR); /* libmicrohttpd reads the end and closes it */
+  w->next = s->conns;
+  if (s->conns) s->conns->prev = w;
+  s->conns = w;
+  pthread_mutex_unlock(&s->conn_mu);
+  *socket_context = w;
+}
+
+/* The request's connection moves to phase ph (its clock restarts). */
+static void conn_enter(cis_server *s, conn_watch *w, conn_phase ph) {
+  if (!w) return;
+  pthread_mutex_lock(&s->conn_mu);
+  w->phase = ph;
+  w->since = cis__now_ns();
+  w->body_bytes = 0;
+  pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void conn_body(cis_server *s, conn_watch *w, size_t n) {
+  if (!w) return;
+  pthread_mutex_lock(&s->conn_mu);
+  w->body_bytes += n;
+  pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* The watchdog: every CONN_WATCH_MS, shuts down the connections whose
+ * head has not come within head_ns (of their start, or of their last
+ * answer), and those whose body, once head_ns has passed since its head,
+ * averages under body_rate bytes a second. Under conn_mu, so that a
+ * socket is never touched after its close (CLOSED unlists it first). */
+#define CONN_WATCH_MS 100
+
+static void *watchdog_main(void *arg) {
+  cis_server *s = arg;
+  pthread_setname_np(pthread_self(), "cis-conn-watch");
+  pthread_mutex_lock(&s->conn_mu);
+  while (!s->watch_stop) {
+    uint64_t now = cis__now_ns();
+    for (conn_watch *w = s->conns; w; w = w->next) {
+      if (w->refused || w->cut || w->fd < 0 || w->phase == CONN_BUSY || now - w->since <= s->head_ns) continue;
+      bool slow_body = false;
+      if (w->phase == CONN_BODY) {
+        double secs = (double)(now - w->since) / 1e9;
+        slow_body = (double)w->body_bytes < secs * (double)s->body_rate;
+        if (!slow_body) continue;
+      }
+      shutdown(w->fd, SHUT_RDWR);
+      w->cut = true;
+      if (slow_body) s->slow_body++;
+      else s->slow_head++;
+    }
+    struct timespec until;
+    cis__timespec_after(CLOCK_REALTIME, CONN_WATCH_MS, &until);
+    pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &until);
+  }
+  pthread_mutex_unlock(&s->conn_mu);
+  return NULL;
+}
+
+/* A request target with a control byte (0x00-0x1f, 0x7f), raw or
+ * percent-encoded, is refused: libmicrohttpd unescapes the path in place
+ * and ends it at a %00, so that "/v1/skills/echo%00x" would reach echo.
+ * on_uri sees the raw target first; its answer becomes the request's
+ * first *con_cls: this marker (never freed), or NULL. */
+static char bad_target_mark;
+
+static bool is_ctl(unsigned char b) { return b < 0x20 || b == 0x7f; }
+
+static int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+  (void)cls, (void)c;
+  for (const char *p = uri; *p; p++) {
+    if (is_ctl((unsigned char)*p)) return &bad_target_mark;
+    if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0 &&
+        is_ctl((unsigned char)(hex_digit(p[1]) * 16 + hex_digit(p[2]))))
+      return &bad_target_mark;
+  }
+  return NULL;
+}
+
+/* A Content-Length value: 1 to 19 digits, nothing else (no sign, space,
+ * list or empty value). */
+static bool parse_length(const char *v, size_t n, uint64_t *out) {
+  if (!n || n > 19) return false;
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  *out = x;
+  return true;
+}
+
+/* Each header of the head, with its real length (MHD_get_connection_values_n). */
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
+                                   const char *value, size_t value_len) {
+  (void)kind;
+  head_scan *h = cls;
+  bool ctl = false;
+  for (size_t i = 0; i < value_len && !ctl; i++)
+    ctl = value && is_ctl((unsigned char)value[i]) && value[i] != '\t';
+  for (size_t i = 0; i < key_len && !ctl; i++) ctl = is_ctl((unsigned char)key[i]);
+  if (!strcasecmp(key, "Authorization")) {
+    if (!h->n_auth++) {
+      h->auth = value;
+      h->auth_len = value ? value_len : 0;
+      h->auth_bad = ctl; /* 401: a token with a NUL or control byte in it is no token */
+    }
+    return MHD_YES;
+  }
+  h->bad_byte |= ctl;
+  if (!strcasecmp(key, "Transfer-Encoding")) h->has_te = true;
+  if (!strcasecmp(key, "Content-Length")) {
+    uint64_t v = 0;
+    if (!value || !parse_length(value, value_len, &v)) h->length_bad = true;
+    else if (h->n_length && v != h->length) h->length_bad = true;
+    else h->length = v;
+    h->n_length++;
+  }
+  return MHD_YES;
+}
+
+/* What is wrong with the request's head, or NULL: a framing the body
+ * cannot be read by without guessing (RFC 9112 6.3: both Content-Length
+ * and Transfer-Encoding, Content-Lengths that differ or are not a
+ * number), a control byte in the target or a header. The connection is
+ * closed after the 400: what follows on it cannot be trusted to start a
+ * request. */
+static const char *head_problem(const request *rq) {
+  const head_scan *h = &rq->head;
+  if (h->n_length && h->has_te) return "both Content-Length and Transfer-Encoding";
+  if (h->length_bad) return "a malformed Content-Length, or two that differ";
+  if (rq->bad_target) return "a control character in the request target";
+  if (h->bad_byte) return "a control character in a header";
+  return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -1030,19 +1391,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   (void)version;
   cis_server *s = cls;
   request *rq = *con_cls;
-  if (!rq) {
+  if (!rq || rq == (void *)&bad_target_mark) {
+    bool bad_target = rq != NULL;
     if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
     *con_cls = rq;
+    rq->bad_target = bad_target;
+    const union MHD_ConnectionInfo *ci = mhd.connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    rq->w = ci ? ci->socket_context : NULL;
+    conn_enter(s, rq->w, CONN_BODY); /* the head is in: its body's clock starts */
     /* Counted until on_completed, after the reply went out: a drain
      * waits for that, not just for the job, or closing the listeners
      * could cut a reply short. */
-    pthread_mutex_lock(&s->mu);
-    s->requests++;
-    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&s->requests, 1);
+    mhd.values_n(c, MHD_HEADER_KIND, scan_header, &rq->head);
+    const char *bad = head_problem(rq);
+    if (bad) {
+      rq->answered = true;
+      char msg[96];
+      snprintf(msg, sizeof msg, "malformed request: %s", bad);
+      return reply_error(s, c, 400, CIS_EINVAL, msg, "Connection", "close", NULL);
+    }
     /* A declared length above the cap is refused before the body is
      * read; a chunked one is counted as it comes and dropped. */
-    const char *cl = header(c, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+    if (rq->head.n_length && rq->head.length > s->max_body) {
       rq->too_big = rq->answered = true;
       char msg[96];
       snprintf(msg, sizeof msg, "the body is larger than %zu bytes", s->max_body);
@@ -1050,13 +1421,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     return MHD_YES;
   }
+  if (rq->job) return answer_job(s, c, rq); /* resumed: its job ended */
   if (*upload_size) {
     size_t n = *upload_size;
     *upload_size = 0;
+    conn_body(s, rq->w, n);
     /* A 413 can only be queued once the body ended: past the cap the
      * bytes are dropped, and a sender that goes on for another cap's
      * worth loses the connection, so no thread is held without bound. */
-    if (rq->too_big) {
+    if (rq->too_big || rq->answered) { /* answered early (413, 400): dropped */
       rq->dropped += n;
       return rq->dropped > s->max_body ? MHD_NO : MHD_YES;
     }
@@ -1083,6 +1456,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (rq->answered) return MHD_YES;
   rq->answered = true;
+  conn_enter(s, rq->w, CONN_BUSY);
   return handle(s, c, url, method, rq);
 }
 
@@ -1090,13 +1464,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   (void)c, (void)why;
   cis_server *s = cls;
   request *rq = *con_cls;
-  if (rq) {
+  if (rq && rq != (void *)&bad_target_mark) {
+    /* A keep-alive connection waits for its next head from now. */
+    conn_enter(s, rq->w, CONN_HEAD);
+    if (rq->job) {
+      /* Its job still runs only if the connection was closed while
+       * suspended (the daemon stopped): it frees itself when it ends. */
+      pthread_mutex_lock(&s->pool_mu);
+      bool running = !rq->job->refused && !rq->job->pj.done;
+      if (running) rq->job->orphaned = true;
+      pthread_mutex_unlock(&s->pool_mu);
+      if (!running) job_free(rq->job);
+    }
     free(rq->buf);
     free(rq);
-    pthread_mutex_lock(&s->mu);
-    s->requests--;
-    pthread_cond_broadcast(&s->idle_cv);
-    pthread_mutex_unlock(&s->mu);
+    /* The drain waits on idle_cv under pool_mu: told when the last
+     * request ends (under the lock, so that no wait misses it). */
+    if (atomic_fetch_sub(&s->requests, 1) == 1) {
+      pthread_mutex_lock(&s->pool_mu);
+      pthread_cond_broadcast(&s->idle_cv);
+      pthread_mutex_unlock(&s->pool_mu);
+    }
   }
   *con_cls = NULL;
 }
@@ -1155,7 +1543,11 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   cis_server *s = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->pool_mu, NULL);
+  pthread_mutex_init(&s->m.err_mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
+  pthread_mutex_init(&s->conn_mu, NULL);
+  pthread_cond_init(&s->conn_cv, NULL);
   s->skills_cfg = cfg->skills;
   s->home = cfg->skills.home ? strdup(cfg->skills.home) : NULL;
   s->kv_spec = cfg->skills.kv_spec ? strdup(cfg->skills.kv_spec) : NULL;
@@ -1168,20 +1560,34 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   s->max_body = cfg->max_body ? cfg->max_body : CIS_SERVE_DEFAULT_MAX_BODY;
   s->nworkers = cfg->workers ? cfg->workers : CIS_SERVE_DEFAULT_WORKERS;
   s->qcap = cfg->queue ? cfg->queue : CIS_SERVE_DEFAULT_QUEUE;
-  s->tenant_cap = cfg->tenant_concurrency ? cfg->tenant_concurrency : s->nworkers;
+  s->tenant_cap = cfg->tenant_concurrency; /* 0: none; tenants share the workers in turn */
   s->max_conn = cfg->max_connections ? cfg->max_connections : 256;
   s->max_sessions = cfg->mcp_sessions ? cfg->mcp_sessions : 1024;
-  if (s->nworkers > 1024 || s->qcap > 1000000 || s->max_conn > 65536) {
-    snprintf(err, errcap, "workers (at most 1024), queue (1000000) or connections (65536) too large");
+  s->per_ip = cfg->max_connections_per_address ? cfg->max_connections_per_address : CIS_SERVE_DEFAULT_PER_ADDRESS;
+  s->head_ns = (cfg->head_timeout_ms ? cfg->head_timeout_ms : CIS_SERVE_DEFAULT_HEAD_TIMEOUT_MS) * 1000000ull;
+  s->body_rate = cfg->min_body_rate ? cfg->min_body_rate : CIS_SERVE_DEFAULT_MIN_BODY_RATE;
+  if (s->nworkers > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
+      s->head_ns > 3600000ull * 1000000ull) {
+    snprintf(err, errcap, "workers (at most 1024), queue (1000000), connections (65536) or head timeout (1h) "
+             "too large");
     rc = CIS_EINVAL;
     goto fail;
   }
+  if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+    snprintf(err, errcap, "cannot start the connection watchdog");
+    rc = CIS_ENOMEM;
+    goto fail;
+  }
+  s->watching = true;
   if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens, err, errcap)) != CIS_OK) goto fail;
-  /* Every call in flight may be long and handed off: threads stay
-   * within 2 x workers + queue. */
-  cis__pool_config pc = {.workers = s->nworkers, .queue = s->qcap, .owner_cap = s->tenant_cap,
-                         .long_max = s->nworkers + s->qcap};
-  if ((rc = cis__pool_start(&s->pool, &pc, &s->mu, &s->idle_cv)) != CIS_OK) {
+  /* Each tenant may queue --queue calls; all tenants together as many as
+   * there may be connections (each waiting call holds one). Every call in
+   * flight may be long and handed off: threads stay within 2 x workers +
+   * queue. */
+  unsigned total = s->max_conn > s->qcap ? s->max_conn : s->qcap;
+  cis__pool_config pc = {.workers = s->nworkers, .queue = s->qcap, .queue_total = total,
+                         .owner_cap = s->tenant_cap, .long_max = s->nworkers + s->qcap};
+  if ((rc = cis__pool_start(&s->pool, &pc, &s->pool_mu, &s->idle_cv)) != CIS_OK) {
     snprintf(err, errcap, "cannot start worker threads");
     goto fail;
   }
@@ -1197,13 +1603,22 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   for (size_t i = 0; i < nlisten; i++) {
     struct sockaddr_storage ss;
     if ((rc = parse_listen(listen[i] ? listen[i] : "", &ss, err, errcap)) != CIS_OK) goto fail;
-    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION;
+    /* Connections cost memory, not threads: a few polling threads (epoll)
+     * serve them all, and a request whose job runs waits suspended. */
+    unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                    : ((struct sockaddr_in *)&ss)->sin_port);
     struct MHD_Daemon *d = mhd.start_daemon(
         flags, port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_CONNECTION_LIMIT, s->max_conn,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)CIS__HTTP_THREADS,
+        /* The caps are on_connection's, which counts what it refuses;
+         * libmicrohttpd's own stand behind them, with room for the refused
+         * connections it has not closed yet (at its global cap it stops
+         * accepting, and new connections wait in the backlog). */
+        MHD_OPTION_CONNECTION_LIMIT, s->max_conn + CIS__HTTP_REFUSED_ROOM,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip + CIS__HTTP_REFUSED_ROOM,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!d) {
       snprintf(err, errcap, "listen %s: cannot bind (in use, or not an address of this host)", listen[i]);
@@ -1231,12 +1646,12 @@ cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   if (!s) return CIS_EINVAL;
   struct timespec until;
   cis__timespec_after(CLOCK_REALTIME, timeout_ms, &until);
-  pthread_mutex_lock(&s->mu);
+  pthread_mutex_lock(&s->pool_mu);
   int r = 0;
-  while ((s->pool.queued || s->pool.running || s->requests) && r != ETIMEDOUT)
-    r = pthread_cond_timedwait(&s->idle_cv, &s->mu, &until);
-  bool idle = !s->pool.queued && !s->pool.running && !s->requests;
-  pthread_mutex_unlock(&s->mu);
+  while ((s->pool.queued || s->pool.running || atomic_load(&s->requests)) && r != ETIMEDOUT)
+    r = pthread_cond_timedwait(&s->idle_cv, &s->pool_mu, &until);
+  bool idle = !s->pool.queued && !s->pool.running && !atomic_load(&s->requests);
+  pthread_mutex_unlock(&s->pool_mu);
   return idle ? CIS_OK : CIS_ETIMEOUT;
 }
 
@@ -1248,10 +1663,19 @@ void cis_server_free(cis_server *s) {
   if (s->ndaemons)
     cis_server_wait_idle(s, (s->skills_cfg.max_limits.timeout_ms ? s->skills_cfg.max_limits.timeout_ms
                                                                   : CIS_SKILL_CEILING_TIMEOUT_MS) + 35000);
-  /* Connections still waiting for a job return once it ends, so stopping
-   * the daemons waits for every call in flight. */
-  for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
+  /* The pool ends its jobs first (each by its deadline), each resuming
+   * its connection: libmicrohttpd must not be stopped with a connection
+   * suspended. Their answers then go out before the listeners close. */
   cis__pool_stop(&s->pool);
+  if (s->ndaemons) cis_server_wait_idle(s, 5000);
+  for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
+  if (s->watching) {
+    pthread_mutex_lock(&s->conn_mu);
+    s->watch_stop = true;
+    pthread_cond_signal(&s->conn_cv);
+    pthread_mutex_unlock(&s->conn_mu);
+    pthread_join(s->watchdog, NULL);
+  }
   for (mcp_session *x = s->sessions, *n; x; x = n) {
     n = x->next;
     session_free(x);
@@ -1264,7 +1688,11 @@ void cis_server_free(cis_server *s) {
   }
   cis_tokens_close(s->tokens);
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->pool_mu);
+  pthread_mutex_destroy(&s->m.err_mu);
   pthread_cond_destroy(&s->idle_cv);
+  pthread_mutex_destroy(&s->conn_mu);
+  pthread_cond_destroy(&s->conn_cv);
   free(s->daemons);
   free(s->ports);
   free(s->home);

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "serve/http_calls.h"
+#include "serve/http_internal.h"
 
 /* One call, as kept. */
 typedef struct call_record {
@@ -125,7 +126,7 @@ static bool record_json(cJSON *a, const call_record *r) {
             cJSON_AddNumberToObject(e, "log_lines", r->stats.log_lines) &&
             cJSON_AddStringToObject(e, "logs", r->logs ? r->logs : "") &&
             cJSON_AddBoolToObject(e, "logs_truncated", r->logs_cut);
-  if (ok && r->stats.fuel_left) ok = cJSON_AddNumberToObject(e, "fuel_left", (double)r->stats.fuel_left) != NULL;
+  if (ok && cis__http_fuel_limited(r->rc, &r->stats)) ok = cJSON_AddNumberToObject(e, "fuel_left", (double)r->stats.fuel_left) != NULL;
   if (ok && r->rc != CIS_OK) {
     cJSON *err = cJSON_AddObjectToObject(e, "error");
     ok = err && cJSON_AddStringToObject(err, "type", cis_errname(r->rc)) &&

@@ -69,6 +69,15 @@ void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p);
 /* Whether v is a protocol version /mcp speaks. */
 bool cis__http_mcp_version_known(const char *v);
 
+/* ------------------------------------------------------------- results */
+
+/* Whether a call's stats carry a fuel count: a call that ran without a
+ * fuel limit reports UINT64_MAX (cis_instance_fuel_left), one that did
+ * not run reports 0; a limited call that used it all ended in CIS_EFUEL. */
+static inline bool cis__http_fuel_limited(cis_result rc, const cis_invoke_stats *st) {
+  return st->fuel_left != UINT64_MAX && (st->fuel_left != 0 || rc == CIS_EFUEL);
+}
+
 /* ------------------------------------------------------------- crypto */
 
 /* libcrypto, loaded on first use: n random bytes (CIS_EIO when the RNG

@@ -1,7 +1,11 @@
 /*
  * This file implements the worker pool of `cis serve` (pool.h).
  *
- * Workers take jobs from one bounded queue. A call whose thread has used
+ * Each owner (a tenant) has a bounded queue of its own, and workers take
+ * the owners' jobs in turn (round robin over the owners with jobs
+ * waiting), so one owner alone may use every worker while several share
+ * them fairly; an owner is refused only when its own queue or the pool's
+ * bound on calls in flight is full. A call whose thread has used
  * CIS__POOL_LONG_AFTER_NS of CPU time is long: the watch thread hands the
  * thread's worker slot to a fresh thread, so the queue is served by
  * c.workers threads whatever the long calls do, and keeps the long call's
@@ -44,6 +48,30 @@ static uint64_t thread_cpu_ns(const cis__pool_thread *w) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Under mu: the next job to run: the first of the owner whose turn it
+ * is, which then goes to the end of the ring if it has more. NULL when no
+ * job waits. */
+static cis__pool_job *take(cis__pool *p) {
+  cis__pool_owner *o = p->ring;
+  if (!o) return NULL;
+  cis__pool_job *j = o->qhead;
+  o->qhead = j->next;
+  if (!o->qhead) o->qtail = NULL;
+  o->queued--;
+  p->queued--;
+  p->ring = o->next;
+  if (!p->ring) p->ring_tail = NULL;
+  o->next = NULL;
+  if (o->queued) {
+    if (p->ring_tail) p->ring_tail->next = o;
+    else p->ring = o;
+    p->ring_tail = o;
+  } else {
+    o->in_ring = false;
+  }
+  return j;
+}
+
 static void *worker_main(void *arg) {
   cis__pool_thread *w = arg;
   cis__pool *p = w->p;
@@ -56,12 +84,9 @@ static void *worker_main(void *arg) {
   w->cpu = cpu;
   w->cpu_ok = cpu_ok;
   for (;;) {
-    while (!p->qhead && !p->stopping) pthread_cond_wait(&p->work_cv, p->mu);
-    if (!p->qhead) break; /* stopping, and nothing left */
-    cis__pool_job *j = p->qhead;
-    p->qhead = j->next;
-    if (!p->qhead) p->qtail = NULL;
-    p->queued--;
+    while (!p->ring && !p->stopping) pthread_cond_wait(&p->work_cv, p->mu);
+    cis__pool_job *j = take(p);
+    if (!j) break; /* stopping, and nothing left */
     p->running++;
     j->on = w;
     w->long_cpu = w->throttled = false;
@@ -74,10 +99,16 @@ static void *worker_main(void *arg) {
     pthread_mutex_lock(p->mu);
     w->since = 0;
     p->running--;
-    if (j->active) (*j->active)--;
+    (j->owner ? j->owner : &p->own)->active--;
     j->done = true;
+    void (*finish)(cis__pool_job *) = j->finish;
     pthread_cond_signal(&j->cv); /* j is the submitter's from here */
     pthread_cond_broadcast(p->idle_cv);
+    if (finish) { /* a submitter that does not wait is told, outside the lock */
+      pthread_mutex_unlock(p->mu);
+      finish(j);
+      pthread_mutex_lock(p->mu);
+    }
     if (w->handed_off) {
       /* Its slot has a fresh thread already: this one ends. */
       w->exited = true;
@@ -366,16 +397,30 @@ fail:
 }
 
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
-  if (j->active && *j->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
+  cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
+  /* An owner's own queue: what it waits for never crowds out the others'
+   * turns. Jobs that idle workers are about to take do not count. */
+  unsigned idle = p->running < p->c.workers ? p->c.workers - p->running : 0;
+  if (o->queued >= p->c.queue + idle) return CIS__POOL_FULL;
   /* Long calls count: each holds its memory until its deadline. */
-  if (p->running + p->queued >= p->c.workers + p->c.queue) return CIS__POOL_FULL;
-  if (j->active) (*j->active)++;
+  unsigned total = p->c.queue_total ? p->c.queue_total : p->c.queue;
+  if (p->running + p->queued >= p->c.workers + total) return CIS__POOL_FULL;
+  o->active++;
   j->done = false;
   j->next = NULL;
-  if (p->qtail) p->qtail->next = j;
-  else p->qhead = j;
-  p->qtail = j;
+  if (o->qtail) o->qtail->next = j;
+  else o->qhead = j;
+  o->qtail = j;
+  o->queued++;
   p->queued++;
+  if (!o->in_ring) {
+    o->in_ring = true;
+    o->next = NULL;
+    if (p->ring_tail) p->ring_tail->next = o;
+    else p->ring = o;
+    p->ring_tail = o;
+  }
   pthread_cond_signal(&p->work_cv);
   return CIS__POOL_ADMITTED;
 }

@@ -65,11 +65,25 @@
 #define CIS__POOL_LONG_SHARE 50
 #define CIS__POOL_LIFT_AFTER_NS (50 * 1000000ull)
 
-/* A unit of work. The submitter owns it, and waits for done. */
+/* Whose jobs these are (a tenant): its own queue, served in turn with the
+ * other owners' (fields under mu). Zeroed by its maker, which keeps it
+ * while any of its jobs is queued or running. */
+typedef struct cis__pool_owner {
+  struct cis__pool_job *qhead, *qtail; /* its jobs waiting, oldest first */
+  unsigned queued;                     /* how many */
+  unsigned active;                     /* its jobs queued or running */
+  struct cis__pool_owner *next;        /* in the pool's ring of owners with jobs waiting */
+  bool in_ring;                        /* it is there */
+} cis__pool_owner;
+
+/* A unit of work. The submitter owns it, and waits for done (cis__pool_wait)
+ * or is told by finish. */
 typedef struct cis__pool_job {
-  struct cis__pool_job *next;          /* queue */
+  struct cis__pool_job *next;          /* its owner's queue */
   void (*run)(struct cis__pool_job *j); /* what to do, on a worker (no lock held) */
-  unsigned *active;                    /* the owner's jobs queued or running (under mu), or NULL */
+  void (*finish)(struct cis__pool_job *j); /* or NULL: called on the worker, without the lock, once
+                                             done is set: from its call on, j is the submitter's */
+  cis__pool_owner *owner;              /* whose, or NULL: the pool's own owner */
   struct cis__pool_thread *on;         /* the thread running it (under mu), NULL while queued */
   bool done;                           /* set by the worker (under mu) */
   pthread_cond_t cv;                   /* signalled when done; the submitter inits it */
@@ -101,8 +115,10 @@ typedef struct cis__pool_thread {
 
 typedef struct cis__pool_config {
   unsigned workers;                    /* worker slots (threads for the short calls), >= 1 */
-  unsigned queue;                      /* jobs that may wait for a worker */
-  unsigned owner_cap;                  /* jobs of one owner queued or running at once */
+  unsigned queue;                      /* jobs of one owner that may wait for a worker */
+  unsigned queue_total;                /* jobs of all owners that may wait (calls in flight: workers +
+                                          queue_total, long ones included); 0: queue */
+  unsigned owner_cap;                  /* jobs of one owner queued or running at once; 0: no cap */
   unsigned long_max;                   /* long calls handed off at once (extra threads); 0: none */
   uint64_t long_after_ns;              /* a job is long past this CPU time; 0: CIS__POOL_LONG_AFTER_NS */
   uint64_t blocked_after_ns;           /* or past this wall time; 0: CIS__POOL_BLOCKED_AFTER_NS */
@@ -121,7 +137,8 @@ typedef struct cis__pool {
   unsigned nlong;                      /* how many */
   pthread_t watch;                     /* the watch thread */
   bool watching;                       /* it was started */
-  cis__pool_job *qhead, *qtail;        /* the queue */
+  cis__pool_owner *ring, *ring_tail;   /* owners with jobs waiting, served in turn */
+  cis__pool_owner own;                 /* the owner of jobs that name none */
   unsigned queued, running;            /* jobs waiting; jobs on a thread (long ones too) */
   unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch),
                                           an empty slot's coming one counted from its hand-off */
@@ -139,7 +156,8 @@ typedef struct cis__pool {
 typedef enum cis__pool_admit {
   CIS__POOL_ADMITTED,                  /* queued */
   CIS__POOL_OWNER_FULL,                /* the owner has owner_cap jobs in flight */
-  CIS__POOL_FULL,                      /* running + queued at workers + queue */
+  CIS__POOL_FULL,                      /* the owner's queue full (no worker free), or running +
+                                          queued at workers + queue_total */
 } cis__pool_admit;
 
 /* Starts the workers and the watch. mu and idle_cv are the owner's and

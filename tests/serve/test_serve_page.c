@@ -7,11 +7,16 @@
  * their statuses, the log line shown as text and no script of it run, the
  * token kept out of the URL. It takes a screenshot and checks it: a PNG
  * of the viewport's size, the page's bar in its colour where it is, and
- * not blank (decoded here with zlib).
+ * not blank (decoded here with zlib). Then, the token forgotten and the
+ * page opened afresh, it makes calls (some failing) while the page reads
+ * /metrics on its own, and checks the load charts: each chart's axes,
+ * legend and points as the page reports them, and each series' colour
+ * drawn inside its chart's plot in a second screenshot.
  *
  * Without a browser it exits 77 (skipped) saying so, but fails under
  * CI=true. argv[1]: the folder of the built fixtures, where the
- * screenshot is also left (operator_page.png) for a person to look at.
+ * screenshots are also left (operator_page.png, operator_page_charts.png)
+ * for a person to look at.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -296,10 +302,10 @@ done:
   return rgb;
 }
 
-static void page_screenshot_is_a_png_with_the_bar_and_content(void **state) {
-  (void)state;
-  /* Logs opened, so that the markup line is in the picture as text. */
-  free(cdp_eval(&g_cdp, "document.querySelectorAll('#calls details').forEach(d => d.open = true)"));
+/* A screenshot of the viewport, left as file in the fixtures' folder and
+ * checked to be a PNG of the viewport's size: its RGB pixels (malloc'd,
+ * WIDTH * HEIGHT * 3). */
+static uint8_t *screenshot(const char *file) {
   cJSON *r = cdp_call(&g_cdp, "Page.captureScreenshot", "{\"format\":\"png\"}");
   const cJSON *data = cJSON_GetObjectItemCaseSensitive(r, "data");
   assert_true(cJSON_IsString(data));
@@ -308,7 +314,7 @@ static void page_screenshot_is_a_png_with_the_bar_and_content(void **state) {
   cJSON_Delete(r);
   assert_non_null(png);
   char path[600];
-  snprintf(path, sizeof path, "%s/operator_page.png", g_dir);
+  snprintf(path, sizeof path, "%s/%s", g_dir, file);
   FILE *f = fopen(path, "wb");
   if (f) {
     fwrite(png, 1, len, f);
@@ -322,6 +328,15 @@ static void page_screenshot_is_a_png_with_the_bar_and_content(void **state) {
   assert_non_null(rgb);
   assert_int_equal(w, WIDTH);
   assert_int_equal(h, HEIGHT);
+  return rgb;
+}
+
+static void page_screenshot_is_a_png_with_the_bar_and_content(void **state) {
+  (void)state;
+  /* Logs opened, so that the markup line is in the picture as text. */
+  free(cdp_eval(&g_cdp, "document.querySelectorAll('#calls details').forEach(d => d.open = true)"));
+  uint8_t *rgb = screenshot("operator_page.png");
+  const uint32_t w = WIDTH, h = HEIGHT;
   /* The bar, top left, in its colour. */
   const uint8_t *px = rgb + (5 * (size_t)w + 5) * 3;
   fprintf(stderr, "pixel (5,5): %02x%02x%02x\n", px[0], px[1], px[2]);
@@ -338,6 +353,165 @@ static void page_screenshot_is_a_png_with_the_bar_and_content(void **state) {
   assert_true(inked > total / 500);
   assert_true(inked < total / 2);
   free(rgb);
+}
+
+/* ------------------------------------------------------- load charts */
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The charts as the page reports them, with where each canvas is in the
+ * viewport: [{id, rect: {x, y, w, h}, summary: {...}}] (page.js,
+ * drawChart). */
+static const char chart_facts[] =
+    "JSON.stringify([...document.querySelectorAll('canvas.chart')].map(c => {"
+    " const r = c.getBoundingClientRect();"
+    " return {id: c.id, rect: {x: r.left, y: r.top, w: r.width, h: r.height},"
+    "         summary: c.dataset.summary ? JSON.parse(c.dataset.summary) : null}; }))";
+
+/* The fewest points any series of any chart has drawn (0 before the
+ * first drawing). */
+static const char chart_min_points[] =
+    "Math.min(...[...document.querySelectorAll('canvas.chart')].flatMap(c => c.dataset.summary ?"
+    " JSON.parse(c.dataset.summary).series.map(s => s.points) : [0]))";
+
+static double num(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  assert_true(cJSON_IsNumber(v));
+  return v->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  assert_true(cJSON_IsString(v));
+  return v->valuestring;
+}
+
+/* Pixels within tol of colour "#rrggbb" in the box [x0, x1) x [y0, y1). */
+static size_t count_colour(const uint8_t *rgb, const char *hex, int x0, int y0, int x1, int y1, int tol) {
+  unsigned r, g, b;
+  assert_int_equal(sscanf(hex, "#%02x%02x%02x", &r, &g, &b), 3);
+  if (x0 < 0) x0 = 0;
+  if (y0 < 0) y0 = 0;
+  if (x1 > WIDTH) x1 = WIDTH;
+  if (y1 > HEIGHT) y1 = HEIGHT;
+  size_t n = 0;
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++) {
+      const uint8_t *q = rgb + ((size_t)y * WIDTH + (size_t)x) * 3;
+      if (abs(q[0] - (int)r) <= tol && abs(q[1] - (int)g) <= tol && abs(q[2] - (int)b) <= tol) n++;
+    }
+  return n;
+}
+
+/* What a chart must show: its canvas, its series' legends. */
+static const struct {
+  const char *id;
+  const char *series[3];
+} want_charts[] = {
+    {"chart-calls", {"all calls", "failed", NULL}},
+    {"chart-errors", {"failed calls", NULL, NULL}},
+    {"chart-latency", {"p50", "p90", "p99"}},
+};
+
+static void page_charts_load_from_metrics_without_a_token(void **state) {
+  (void)state;
+  /* A fresh page with no token: forgotten, then the page opened again. */
+  free(cdp_eval(&g_cdp, "document.getElementById('forget').click()"));
+  char params[128];
+  snprintf(params, sizeof params, "{\"url\":\"http://127.0.0.1:%d/\"}", g_srv->port);
+  cJSON_Delete(cdp_call(&g_cdp, "Page.navigate", params));
+  char *v = wait_for("document.readyState === 'complete' && !!document.getElementById('chart-latency') &&"
+                     " document.getElementById('token').value === '' && sessionStorage.getItem('cis.token') === null"
+                     " && document.body.dataset.state === 'idle' && !document.querySelector('#skills tbody tr')",
+                     "true", NULL);
+  assert_non_null(v);
+  assert_string_equal(v, "true");
+  free(v);
+
+  /* Calls, three that work to one that traps, while the page reads
+   * /metrics by itself, until every series has two points drawn: bounded
+   * by 400 rounds and 90 s. */
+  int min_points = 0, rounds = 0, ok_calls = 0, failed_calls = 0;
+  uint64_t until = mono_ms() + 90000;
+  while (rounds < 400 && mono_ms() < until) {
+    rounds++;
+    for (int k = 0; k < 3; k++) ok_calls += op_invoke(g_srv, "echo", "{\"n\":1}") == 200;
+    failed_calls += op_invoke(g_srv, "trap", "{}") == 422;
+    v = cdp_eval(&g_cdp, chart_min_points);
+    min_points = v ? atoi(v) : 0;
+    free(v);
+    if (min_points >= 2) break;
+    usleep(200000);
+  }
+  fprintf(stderr, "charts: %d points per series at least, after %d rounds (%d calls, %d failed)\n", min_points, rounds,
+          ok_calls + failed_calls, failed_calls);
+  assert_int_equal(ok_calls, 3 * rounds);
+  assert_int_equal(failed_calls, rounds);
+  assert_true(min_points >= 2);
+
+  /* What the page says it drew. */
+  free(cdp_eval(&g_cdp, "window.scrollTo(0, 0)"));
+  char *facts = cdp_eval(&g_cdp, chart_facts);
+  assert_non_null(facts);
+  fprintf(stderr, "charts: %s\n", facts);
+  cJSON *charts = cJSON_Parse(facts);
+  free(facts);
+  assert_true(cJSON_IsArray(charts));
+  assert_int_equal(cJSON_GetArraySize(charts), 3);
+  char *status = cdp_eval(&g_cdp, "document.getElementById('load-status').className");
+  assert_non_null(status);
+  assert_string_equal(status, ""); /* not "error" */
+  free(status);
+
+  uint8_t *rgb = screenshot("operator_page_charts.png");
+  for (size_t i = 0; i < 3; i++) {
+    const cJSON *c = cJSON_GetArrayItem(charts, (int)i);
+    assert_string_equal(str(c, "id"), want_charts[i].id);
+    const cJSON *rect = cJSON_GetObjectItemCaseSensitive(c, "rect");
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(c, "summary");
+    assert_true(cJSON_IsObject(sum));
+    /* Labelled axes. */
+    assert_true(strlen(str(sum, "title")) > 0);
+    assert_non_null(strstr(str(sum, "xAxis"), "time"));
+    assert_true(strlen(str(sum, "yAxis")) > 0);
+    assert_true(num(sum, "yMax") > 0);
+    /* The canvas in the viewport, its plot inside it. */
+    const cJSON *plot = cJSON_GetObjectItemCaseSensitive(sum, "plot");
+    int cx = (int)num(rect, "x"), cy = (int)num(rect, "y");
+    int px = cx + (int)num(plot, "x"), py = cy + (int)num(plot, "y");
+    int pw = (int)num(plot, "w"), ph = (int)num(plot, "h");
+    assert_true(cx >= 0 && cy >= 0 && cx + (int)num(rect, "w") <= WIDTH && cy + (int)num(rect, "h") <= HEIGHT);
+    assert_true(pw > 100 && ph > 60);
+    /* Each series: in the legend, two points or more, a last value above
+     * 0, and its colour inside the plot (the legend is above it). */
+    const cJSON *series = cJSON_GetObjectItemCaseSensitive(sum, "series");
+    int ns = 0;
+    while (ns < 3 && want_charts[i].series[ns]) ns++;
+    assert_int_equal(cJSON_GetArraySize(series), ns);
+    double prev = 0;
+    for (int k = 0; k < ns; k++) {
+      const cJSON *s = cJSON_GetArrayItem(series, k);
+      assert_string_equal(str(s, "name"), want_charts[i].series[k]);
+      assert_true(num(s, "points") >= 2);
+      double last = num(s, "last");
+      assert_true(last > 0);
+      size_t inked = count_colour(rgb, str(s, "color"), px, py - 3, px + pw + 3, py + ph + 1, 24);
+      fprintf(stderr, "%s %s: last %.3f, %zu pixels of %s in the plot\n", want_charts[i].id, str(s, "name"), last,
+              inked, str(s, "color"));
+      assert_true(inked >= 8);
+      /* p50 <= p90 <= p99; failed calls fewer than all. */
+      if (i == 2) assert_true(last >= prev);
+      if (i == 0 && k == 1) assert_true(last < prev);
+      if (i == 1) assert_true(last < 100);
+      prev = last;
+    }
+  }
+  free(rgb);
+  cJSON_Delete(charts);
 }
 
 int main(int argc, char **argv) {
@@ -357,6 +531,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(page_shows_a_guest_log_line_as_text_and_runs_no_script),
       cmocka_unit_test(page_keeps_the_token_out_of_the_url),
       cmocka_unit_test(page_screenshot_is_a_png_with_the_bar_and_content),
+      cmocka_unit_test(page_charts_load_from_metrics_without_a_token),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

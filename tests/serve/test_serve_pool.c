@@ -54,9 +54,13 @@ typedef struct test_job {
   cis__pool_job pj;   /* first: the pool's part */
   atomic_bool ran;    /* run() began */
   atomic_int tid;     /* the thread it ran on */
+  atomic_int order;   /* how many jobs began before it (began_count) */
 } test_job;
 
+static atomic_int began_count;
+
 static void began(cis__pool_job *pj) {
+  atomic_store(&((test_job *)pj)->order, atomic_fetch_add(&began_count, 1));
   atomic_store(&((test_job *)pj)->tid, (int)gettid());
   atomic_store(&((test_job *)pj)->ran, true);
 }
@@ -104,10 +108,10 @@ static void gate_set(bool open) {
   pthread_mutex_unlock(&gate_mu);
 }
 
-static void job_init(test_job *j, void (*run)(cis__pool_job *), unsigned *active) {
+static void job_init(test_job *j, void (*run)(cis__pool_job *), cis__pool_owner *owner) {
   memset(j, 0, sizeof *j);
   j->pj.run = run;
-  j->pj.active = active;
+  j->pj.owner = owner;
   pthread_cond_init(&j->pj.cv, NULL);
 }
 
@@ -585,14 +589,14 @@ static void admission_bounds_owner_and_calls_in_flight(void **state) {
   (void)state;
   static cis__pool p;
   start(&p, 1, 1, 1, 4);
-  unsigned owner_a = 0, owner_b = 0;
+  static cis__pool_owner owner_a, owner_b;
   static test_job a, b, c, d;
   pthread_mutex_lock(&mu);
   job_init(&a, run_blocked, &owner_a);
   assert_int_equal(cis__pool_submit(&p, &a.pj), CIS__POOL_ADMITTED);
   job_init(&b, run_blocked, &owner_a);
   assert_int_equal(cis__pool_submit(&p, &b.pj), CIS__POOL_OWNER_FULL);
-  assert_int_equal(owner_a, 1);
+  assert_int_equal(owner_a.active, 1);
   job_init(&c, run_blocked, &owner_b);
   assert_int_equal(cis__pool_submit(&p, &c.pj), CIS__POOL_ADMITTED);
   job_init(&d, run_short, NULL);
@@ -602,14 +606,82 @@ static void admission_bounds_owner_and_calls_in_flight(void **state) {
   pthread_mutex_lock(&mu);
   assert_true(wait_done(&a));
   assert_true(wait_done(&c));
-  assert_int_equal(owner_a, 0);
-  assert_int_equal(owner_b, 0);
+  assert_int_equal(owner_a.active, 0);
+  assert_int_equal(owner_b.active, 0);
   pthread_mutex_unlock(&mu);
   cis__pool_stop(&p);
   pthread_cond_destroy(&a.pj.cv);
   pthread_cond_destroy(&b.pj.cv);
   pthread_cond_destroy(&c.pj.cv);
   pthread_cond_destroy(&d.pj.cv);
+}
+
+/* Owners are served in turn: behind one owner's queue of waiting jobs,
+ * another owner's job runs next-but-one, not last. And one owner alone
+ * may fill every worker and its queue (no cap of its own by default). */
+static void owners_served_in_turn_and_one_alone_uses_every_worker(void **state) {
+  (void)state;
+  static cis__pool p;
+  /* One worker, no hand-offs: the jobs run one by one, in the pool's order. */
+  cis__pool_config c = {.workers = 1, .queue = 8, .queue_total = 32, .owner_cap = 0, .long_max = 0};
+  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = &p;
+  gate_set(false);
+  static cis__pool_owner greedy, quiet;
+  static test_job g[7], q;
+  atomic_store(&began_count, 0);
+  pthread_mutex_lock(&mu);
+  job_init(&g[0], run_blocked, &greedy);
+  assert_int_equal(cis__pool_submit(&p, &g[0].pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(&g[0], 1)); /* the worker holds it */
+  pthread_mutex_lock(&mu);
+  for (int i = 1; i < 7; i++) {
+    job_init(&g[i], run_short, &greedy);
+    assert_int_equal(cis__pool_submit(&p, &g[i].pj), CIS__POOL_ADMITTED);
+  }
+  job_init(&q, run_short, &quiet);
+  assert_int_equal(cis__pool_submit(&p, &q.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < 7; i++) assert_true(wait_done(&g[i]));
+  assert_true(wait_done(&q));
+  pthread_mutex_unlock(&mu);
+  /* g0 (running), then one of greedy's, then quiet's: third, not eighth. */
+  assert_int_equal(atomic_load(&q.order), 2);
+  for (int i = 1; i < 7; i++) assert_int_equal(atomic_load(&g[i].order), i < 2 ? i : i + 1);
+  cis__pool_stop(&p);
+
+  /* Alone: 2 workers busy and 4 waiting, all one owner's; the next is
+   * refused as the queue's, not as the owner's cap. */
+  static cis__pool p2;
+  cis__pool_config c2 = {.workers = 2, .queue = 4, .queue_total = 16, .owner_cap = 0, .long_max = 0};
+  assert_int_equal(cis__pool_start(&p2, &c2, &mu, &idle_cv), CIS_OK);
+  g_running = &p2;
+  gate_set(false);
+  static cis__pool_owner alone;
+  static test_job a[7];
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < 6; i++) {
+    job_init(&a[i], run_blocked, &alone);
+    assert_int_equal(cis__pool_submit(&p2, &a[i].pj), CIS__POOL_ADMITTED);
+  }
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(a, 2));
+  pthread_mutex_lock(&mu);
+  job_init(&a[6], run_blocked, &alone);
+  assert_int_equal(cis__pool_submit(&p2, &a[6].pj), CIS__POOL_FULL);
+  assert_int_equal(alone.active, 6);
+  pthread_mutex_unlock(&mu);
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  for (int i = 0; i < 6; i++) assert_true(wait_done(&a[i]));
+  assert_int_equal(alone.active, 0);
+  pthread_mutex_unlock(&mu);
+  cis__pool_stop(&p2);
+  for (int i = 0; i < 7; i++) pthread_cond_destroy(&g[i].pj.cv), pthread_cond_destroy(&a[i].pj.cv);
+  pthread_cond_destroy(&q.pj.cv);
 }
 
 static void pool_without_workers_is_refused(void **state) {
@@ -641,6 +713,7 @@ int main(void) {
       cmocka_unit_test_teardown(handed_off_call_that_starts_to_spin_is_lowered, teardown),
       cmocka_unit_test_teardown(long_calls_beyond_long_max_keep_their_slot, teardown),
       cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
+      cmocka_unit_test_teardown(owners_served_in_turn_and_one_alone_uses_every_worker, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
       cmocka_unit_test_teardown(quota_pauses_a_spinning_call_and_its_deadline_still_ends_it, teardown),
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),

@@ -33,7 +33,7 @@ typedef struct setting_def {
 enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_ENGINE, S_REGISTRY,
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
-       S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
+       S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
        S_N };
 
 static const setting_def defs[S_N] = {
@@ -60,6 +60,12 @@ static const setting_def defs[S_N] = {
     [S_SERVE_TENANT_CONC] = {"serve.tenant_concurrency", "CIS_SERVE_TENANT_CONCURRENCY",
                              "cis serve: calls of one tenant at once (0 = workers)"},
     [S_SERVE_MAX_CONN] = {"serve.max_connections", "CIS_SERVE_MAX_CONNECTIONS", "cis serve: open connections"},
+    [S_SERVE_PER_ADDRESS] = {"serve.max_connections_per_address", "CIS_SERVE_MAX_CONNECTIONS_PER_ADDRESS",
+                             "cis serve: open connections from one client address"},
+    [S_SERVE_HEAD_TIMEOUT] = {"serve.head_timeout", "CIS_SERVE_HEAD_TIMEOUT",
+                              "cis serve: longest wait for a request's head (10s)"},
+    [S_SERVE_MIN_BODY_RATE] = {"serve.min_body_rate", "CIS_SERVE_MIN_BODY_RATE",
+                               "cis serve: bytes a second a request body must average (1KiB)"},
     [S_SERVE_MAX_TIMEOUT] = {"serve.max_timeout", "CIS_SERVE_MAX_TIMEOUT", "cis serve: most a manifest's timeout may be"},
     [S_SERVE_MAX_MEMORY] = {"serve.max_memory", "CIS_SERVE_MAX_MEMORY", "cis serve: most a manifest's memory may be"},
     [S_SERVE_MAX_FUEL] = {"serve.max_fuel", "CIS_SERVE_MAX_FUEL", "cis serve: most a manifest's fuel may be (0 = no cap)"},
@@ -129,15 +135,18 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_QUEUE:
   case S_SERVE_TENANT_CONC:
   case S_SERVE_MAX_CONN:
+  case S_SERVE_PER_ADDRESS:
   case S_SERVE_MAX_FUEL:
     if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
     return true;
   case S_SERVE_MAX_TIMEOUT:
+  case S_SERVE_HEAD_TIMEOUT:
   case S_SERVE_DRAIN:
     if (!cli_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
     return true;
   case S_SERVE_MAX_BODY:
   case S_SERVE_MAX_MEMORY:
+  case S_SERVE_MIN_BODY_RATE:
     if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
     return true;
   case S_SERVE_LISTEN:
@@ -253,7 +262,9 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          /* cis serve's, as cis_server_config_default and the ceilings have them */
                          [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
                          [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",
-                         [S_SERVE_MAX_CONN] = "256", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
+                         [S_SERVE_MAX_CONN] = "256",
+                         [S_SERVE_PER_ADDRESS] = "32", [S_SERVE_HEAD_TIMEOUT] = "10s",
+                         [S_SERVE_MIN_BODY_RATE] = "1KiB", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
                          [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;

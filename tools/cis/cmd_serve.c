@@ -18,11 +18,12 @@ int cli_cmd_serve(int argc, char **argv);
 
 /* Each of serve's flags is one setting (serve.*), so it can also come
  * from the configuration file or the environment; a flag wins. */
-enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_MAX_TIMEOUT, F_MAX_MEMORY,
-       F_MAX_FUEL, F_DRAIN, F_N };
+enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_PER_ADDRESS, F_HEAD_TIMEOUT,
+       F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_N };
 static const char *const serve_setting[F_N] = {
     "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
-    "serve.max_connections", "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout"};
+    "serve.max_connections", "serve.max_connections_per_address", "serve.head_timeout", "serve.min_body_rate",
+    "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout"};
 
 /* Splits "A,B" (serve.listen) into list, whose items point into text. */
 static bool split_listen(char *text, cli_strlist *list) {
@@ -50,11 +51,17 @@ int cli_cmd_serve(int argc, char **argv) {
       {"--listen", CLI_OPT_LIST, &listen, NULL, "HOST:PORT",
        "address to serve on, repeatable (default " CIS_SERVE_DEFAULT_LISTEN "; port 0: any free)"},
       {"--workers", CLI_OPT_STR, &flag[F_WORKERS], NULL, "N", "threads running calls (default 4)"},
-      {"--queue", CLI_OPT_STR, &flag[F_QUEUE], NULL, "N", "calls waiting for a worker, 429 above (default 64)"},
+      {"--queue", CLI_OPT_STR, &flag[F_QUEUE], NULL, "N", "calls of one tenant waiting for a worker, 429 above (default 64)"},
       {"--max-body", CLI_OPT_STR, &flag[F_MAX_BODY], NULL, "SIZE", "request body cap, 413 above (default 8MiB)"},
       {"--tenant-concurrency", CLI_OPT_STR, &flag[F_TENANT_CONC], NULL, "N",
-       "calls of one tenant running or waiting, 429 above (default: --workers)"},
+       "a hard cap on calls of one tenant running or waiting, 429 above (default: none)"},
       {"--max-connections", CLI_OPT_STR, &flag[F_MAX_CONN], NULL, "N", "open connections (default 256)"},
+      {"--max-connections-per-address", CLI_OPT_STR, &flag[F_PER_ADDRESS], NULL, "N",
+       "open connections from one client address (default 64)"},
+      {"--head-timeout", CLI_OPT_STR, &flag[F_HEAD_TIMEOUT], NULL, "DURATION",
+       "longest wait for a request's head (default 10s)"},
+      {"--min-body-rate", CLI_OPT_STR, &flag[F_MIN_BODY_RATE], NULL, "SIZE",
+       "bytes a second a request body must average (default 1KiB)"},
       {"--max-timeout", CLI_OPT_STR, &flag[F_MAX_TIMEOUT], NULL, "DURATION",
        "most a manifest's timeout may be (default 5m)"},
       {"--max-memory", CLI_OPT_STR, &flag[F_MAX_MEMORY], NULL, "SIZE", "most a manifest's memory may be (default 1GiB)"},
@@ -86,12 +93,14 @@ int cli_cmd_serve(int argc, char **argv) {
    * the configuration checks the file's and the environment's (3). */
   for (int i = F_WORKERS; code == CLI_EXIT_OK && i < F_N; i++) {
     uint64_t n;
-    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY      ? cli_parse_size(flag[i], &n)
-                           : i == F_MAX_TIMEOUT || i == F_DRAIN ? cli_parse_duration_ms(flag[i], &n)
+    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? cli_parse_size(flag[i], &n)
+                           : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT ? cli_parse_duration_ms(flag[i], &n)
                                                                   : cli_parse_u64(flag[i], &n));
     if (!ok) {
       fprintf(stderr, "cis serve: %s needs a %s, not \"%s\"\n", opts[i].name,
-              i == F_MAX_BODY || i == F_MAX_MEMORY ? "size such as 64MiB" : i == F_MAX_TIMEOUT || i == F_DRAIN ? "duration such as 30s" : "whole number",
+              i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? "size such as 64MiB"
+              : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT  ? "duration such as 30s"
+                                                                           : "whole number",
               flag[i]);
       code = CLI_EXIT_USAGE;
     }
@@ -133,14 +142,17 @@ int cli_cmd_serve(int argc, char **argv) {
   for (int i = F_WORKERS; i < F_N; i++) {
     const char *t = cli_config_value(cfg, serve_setting[i]);
     if (!t) continue;
-    if (i == F_MAX_BODY || i == F_MAX_MEMORY) cli_parse_size(t, &v[i]);
-    else if (i == F_MAX_TIMEOUT || i == F_DRAIN) cli_parse_duration_ms(t, &v[i]);
+    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE) cli_parse_size(t, &v[i]);
+    else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cli_parse_duration_ms(t, &v[i]);
     else cli_parse_u64(t, &v[i]);
   }
   if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
-      v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX) {
-    fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections 1..65536 and "
-                    "max_body above 0 (from flags, the environment or %s)\n",
+      v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX ||
+      !v[F_PER_ADDRESS] || v[F_PER_ADDRESS] > 65536 || !v[F_HEAD_TIMEOUT] || v[F_HEAD_TIMEOUT] > 3600000 ||
+      !v[F_MIN_BODY_RATE]) {
+    fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections and "
+                    "max_connections_per_address 1..65536, head_timeout 1ms..1h, max_body and min_body_rate "
+                    "above 0 (from flags, the environment or %s)\n",
             "the configuration file");
     cli_config_free(cfg);
     cli_strlist_free(&hf.sets);
@@ -171,6 +183,9 @@ int cli_cmd_serve(int argc, char **argv) {
   c.queue = (unsigned)v[F_QUEUE];
   c.tenant_concurrency = (unsigned)v[F_TENANT_CONC];
   c.max_connections = (unsigned)v[F_MAX_CONN];
+  c.max_connections_per_address = (unsigned)v[F_PER_ADDRESS];
+  c.head_timeout_ms = v[F_HEAD_TIMEOUT];
+  c.min_body_rate = v[F_MIN_BODY_RATE];
 
   /* The signals are taken by sigwait below: blocked first, so that every
    * thread the server starts inherits the mask. A client that goes away
