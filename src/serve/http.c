@@ -117,20 +117,6 @@ typedef struct mcp_session {
   uint64_t used;                       /* last use, for dropping the oldest */
 } mcp_session;
 
-/* What the head of one request says about its framing and its header
- * bytes (head_scan): every occurrence is seen, with its real length. */
-typedef struct head_scan {
-  unsigned n_length;                   /* Content-Length headers */
-  bool length_bad;                     /* one is not 1..19 digits, or two differ */
-  uint64_t length;                     /* the declared length, when n_length and not length_bad */
-  bool has_te;                         /* a Transfer-Encoding header */
-  bool bad_byte;                       /* a control byte or NUL in a name or a value (HTAB aside) */
-  unsigned n_auth;                     /* Authorization headers */
-  const char *auth;                    /* the first one's value (MHD's memory), or NULL */
-  size_t auth_len;                     /* its real length */
-  bool auth_bad;                       /* a control byte or NUL in it */
-} head_scan;
-
 struct job;
 
 /* One open connection, as the watchdog sees it (all fields under
@@ -159,7 +145,7 @@ typedef struct request {
   struct job *job;                     /* its job while it runs, then its answer; NULL before */
   conn_watch *w;                       /* its connection's entry, or NULL */
   bool bad_target;                     /* the raw target had a control byte (on_uri) */
-  head_scan head;                      /* its head, read at the first call */
+  cis__http_head head;                      /* its head, read at the first call */
   char *buf;                           /* body bytes, NUL-terminated */
   size_t len, cap;                     /* used and allocated */
   bool too_big;                        /* went past max_body: dropped */
@@ -1011,7 +997,7 @@ static enum MHD_Result reply_calls(cis_server *s, struct MHD_Connection *c, tena
 static bool authenticate(cis_server *s, const request *rq, char *out, size_t cap, bool *down) {
   /* The value with its real length: a NUL in it ends no token early. One
    * Authorization header, with no control byte in it, or none at all. */
-  const head_scan *h = &rq->head;
+  const cis__http_head *h = &rq->head;
   const char *a = h->auth;
   *down = false;
   if (!a || h->n_auth != 1 || h->auth_bad || h->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0) return false;
@@ -1309,81 +1295,17 @@ static void *watchdog_main(void *arg) {
  * first *con_cls: this marker (never freed), or NULL. */
 static char bad_target_mark;
 
-static bool is_ctl(unsigned char b) { return b < 0x20 || b == 0x7f; }
-
-static int hex_digit(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   (void)cls, (void)c;
-  for (const char *p = uri; *p; p++) {
-    if (is_ctl((unsigned char)*p)) return &bad_target_mark;
-    if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0 &&
-        is_ctl((unsigned char)(hex_digit(p[1]) * 16 + hex_digit(p[2]))))
-      return &bad_target_mark;
-  }
-  return NULL;
-}
-
-/* A Content-Length value: 1 to 19 digits, nothing else (no sign, space,
- * list or empty value). */
-static bool parse_length(const char *v, size_t n, uint64_t *out) {
-  if (!n || n > 19) return false;
-  uint64_t x = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] < '0' || v[i] > '9') return false;
-    x = x * 10 + (uint64_t)(v[i] - '0');
-  }
-  *out = x;
-  return true;
+  return cis__http_target_bad(uri) ? &bad_target_mark : NULL;
 }
 
 /* Each header of the head, with its real length (MHD_get_connection_values_n). */
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_len,
                                    const char *value, size_t value_len) {
   (void)kind;
-  head_scan *h = cls;
-  bool ctl = false;
-  for (size_t i = 0; i < value_len && !ctl; i++)
-    ctl = value && is_ctl((unsigned char)value[i]) && value[i] != '\t';
-  for (size_t i = 0; i < key_len && !ctl; i++) ctl = is_ctl((unsigned char)key[i]);
-  if (!strcasecmp(key, "Authorization")) {
-    if (!h->n_auth++) {
-      h->auth = value;
-      h->auth_len = value ? value_len : 0;
-      h->auth_bad = ctl; /* 401: a token with a NUL or control byte in it is no token */
-    }
-    return MHD_YES;
-  }
-  h->bad_byte |= ctl;
-  if (!strcasecmp(key, "Transfer-Encoding")) h->has_te = true;
-  if (!strcasecmp(key, "Content-Length")) {
-    uint64_t v = 0;
-    if (!value || !parse_length(value, value_len, &v)) h->length_bad = true;
-    else if (h->n_length && v != h->length) h->length_bad = true;
-    else h->length = v;
-    h->n_length++;
-  }
+  cis__http_head_add(cls, key, key_len, value, value_len);
   return MHD_YES;
-}
-
-/* What is wrong with the request's head, or NULL: a framing the body
- * cannot be read by without guessing (RFC 9112 6.3: both Content-Length
- * and Transfer-Encoding, Content-Lengths that differ or are not a
- * number), a control byte in the target or a header. The connection is
- * closed after the 400: what follows on it cannot be trusted to start a
- * request. */
-static const char *head_problem(const request *rq) {
-  const head_scan *h = &rq->head;
-  if (h->n_length && h->has_te) return "both Content-Length and Transfer-Encoding";
-  if (h->length_bad) return "a malformed Content-Length, or two that differ";
-  if (rq->bad_target) return "a control character in the request target";
-  if (h->bad_byte) return "a control character in a header";
-  return NULL;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -1404,7 +1326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * could cut a reply short. */
     atomic_fetch_add(&s->requests, 1);
     mhd.values_n(c, MHD_HEADER_KIND, scan_header, &rq->head);
-    const char *bad = head_problem(rq);
+    const char *bad = cis__http_head_problem(&rq->head, rq->bad_target);
     if (bad) {
       rq->answered = true;
       char msg[96];

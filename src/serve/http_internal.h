@@ -69,6 +69,40 @@ void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p);
 /* Whether v is a protocol version /mcp speaks. */
 bool cis__http_mcp_version_known(const char *v);
 
+/* ------------------------------------------------------------- head */
+
+/* What the head of one request says about its framing and its header
+ * bytes: every occurrence of every header is added (cis__http_head_add),
+ * each with its real length. */
+typedef struct cis__http_head {
+  unsigned n_length;                   /* Content-Length headers */
+  bool length_bad;                     /* one is not 1..19 digits, or two differ */
+  uint64_t length;                     /* the declared length, when n_length and not length_bad */
+  bool has_te;                         /* a Transfer-Encoding header */
+  bool bad_byte;                       /* a control byte or NUL in a name or a value (HTAB aside) */
+  unsigned n_auth;                     /* Authorization headers */
+  const char *auth;                    /* the first one's value (the caller's memory), or NULL */
+  size_t auth_len;                     /* its real length */
+  bool auth_bad;                       /* a control byte or NUL in it */
+} cis__http_head;
+
+/* Adds one header (name and value of the given lengths; value may be
+ * NULL for an empty one) to h, which starts zeroed. */
+void cis__http_head_add(cis__http_head *h, const char *name, size_t name_len, const char *value,
+                        size_t value_len);
+
+/* Why the request cannot be served as it came, or NULL: a framing its
+ * body cannot be read by without guessing (RFC 9112 6.3: Content-Length
+ * with Transfer-Encoding, Content-Lengths that differ or are not a
+ * number), a control byte in a header, or in the target (bad_target, from
+ * cis__http_target_bad). Answered 400, and the connection closed. */
+const char *cis__http_head_problem(const cis__http_head *h, bool bad_target);
+
+/* Whether the raw request target (before percent-decoding, NUL-ended)
+ * holds a control byte (0x00-0x1f, 0x7f), raw or percent-encoded: the
+ * server's library decodes it in place and would end the path at %00. */
+bool cis__http_target_bad(const char *target);
+
 /* ------------------------------------------------------------- results */
 
 /* Whether a call's stats carry a fuel count: a call that ran without a

@@ -2,13 +2,15 @@
  * This file implements the parts of the HTTP server that read what a
  * client sent before anything runs: the router (method and path to a
  * route), the bundle parser of POST /v1/skills, and the peek at an MCP
- * message that /mcp needs for its headers and sessions. They are pure
- * functions over untrusted bytes, each bounded by its input, and the
- * fuzz target fuzz_http drives them.
+ * message that /mcp needs for its headers and sessions, and the checks of
+ * a request head (its target, its framing, the bytes of its headers).
+ * They are pure functions over untrusted bytes, each bounded by its
+ * input, and the fuzz target fuzz_http drives them.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -196,4 +198,77 @@ void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p) {
 
 bool cis__http_mcp_version_known(const char *v) {
   return !strcmp(v, CIS_MCP_LATEST_VERSION) || !strcmp(v, "2025-11-25") || !strcmp(v, "2025-06-18");
+}
+
+/* ------------------------------------------------------------- head */
+
+static bool is_ctl(unsigned char b) { return b < 0x20 || b == 0x7f; }
+
+static int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+bool cis__http_target_bad(const char *target) {
+  for (const char *p = target; *p; p++) {
+    if (is_ctl((unsigned char)*p)) return true;
+    /* p[1] is read only when it is no NUL, p[2] likewise */
+    if (*p == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0 &&
+        is_ctl((unsigned char)(hex_digit(p[1]) * 16 + hex_digit(p[2]))))
+      return true;
+  }
+  return false;
+}
+
+/* A Content-Length value: 1 to 19 digits, nothing else (no sign, space,
+ * list or empty value). */
+static bool parse_length(const char *v, size_t n, uint64_t *out) {
+  if (!v || !n || n > 19) return false;
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return false;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  *out = x;
+  return true;
+}
+
+/* Whether name (name_len bytes) is want, in any case, and nothing more. */
+static bool name_is(const char *name, size_t name_len, const char *want) {
+  return name_len == strlen(want) && !strncasecmp(name, want, name_len);
+}
+
+void cis__http_head_add(cis__http_head *h, const char *name, size_t name_len, const char *value,
+                        size_t value_len) {
+  if (!value) value_len = 0;
+  bool ctl = false;
+  for (size_t i = 0; i < value_len && !ctl; i++) ctl = is_ctl((unsigned char)value[i]) && value[i] != '\t';
+  for (size_t i = 0; i < name_len && !ctl; i++) ctl = is_ctl((unsigned char)name[i]);
+  if (name_is(name, name_len, "Authorization")) {
+    if (!h->n_auth++) {
+      h->auth = value;
+      h->auth_len = value_len;
+      h->auth_bad = ctl; /* 401: a token with a NUL or control byte in it is no token */
+    }
+    return;
+  }
+  h->bad_byte |= ctl;
+  if (name_is(name, name_len, "Transfer-Encoding")) h->has_te = true;
+  if (name_is(name, name_len, "Content-Length")) {
+    uint64_t v = 0;
+    if (!parse_length(value, value_len, &v)) h->length_bad = true;
+    else if (h->n_length && v != h->length) h->length_bad = true;
+    else h->length = v;
+    h->n_length++;
+  }
+}
+
+const char *cis__http_head_problem(const cis__http_head *h, bool bad_target) {
+  if (h->n_length && h->has_te) return "both Content-Length and Transfer-Encoding";
+  if (h->length_bad) return "a malformed Content-Length, or two that differ";
+  if (bad_target) return "a control character in the request target";
+  if (h->bad_byte) return "a control character in a header";
+  return NULL;
 }
