@@ -133,9 +133,13 @@ typedef struct conn_watch {
   struct conn_watch *next, *prev;      /* the server's list */
   int fd;                              /* its socket (shut down, never closed, by the watchdog) */
   struct sockaddr_storage addr;        /* the client's address (per-address cap) */
-  conn_phase phase;                    /* what it waits for */
-  uint64_t since;                      /* start of the phase (ns, monotonic) */
-  uint64_t body_bytes;                 /* body bytes read in CONN_BODY */
+  /* The phase and its clock are written by the connection's own polling
+   * thread without conn_mu (a request takes no server-wide lock): since
+   * and body_bytes first, then phase with release, read in the opposite
+   * order, so the watchdog never pairs a phase with an older clock. */
+  _Atomic conn_phase phase;            /* what it waits for */
+  atomic_uint_fast64_t since;          /* start of the phase (ns, monotonic) */
+  atomic_uint_fast64_t body_bytes;     /* body bytes read in CONN_BODY */
   bool refused;                        /* over a cap: shut at once, not counted as open */
   bool cut;                            /* shut by the watchdog */
 } conn_watch;
@@ -1239,19 +1243,16 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* The request's connection moves to phase ph (its clock restarts). */
 static void conn_enter(cis_server *s, conn_watch *w, conn_phase ph) {
+  (void)s;
   if (!w) return;
-  pthread_mutex_lock(&s->conn_mu);
-  w->phase = ph;
-  w->since = cis__now_ns();
-  w->body_bytes = 0;
-  pthread_mutex_unlock(&s->conn_mu);
+  atomic_store_explicit(&w->since, cis__now_ns(), memory_order_relaxed);
+  atomic_store_explicit(&w->body_bytes, 0, memory_order_relaxed);
+  atomic_store_explicit(&w->phase, ph, memory_order_release);
 }
 
 static void conn_body(cis_server *s, conn_watch *w, size_t n) {
-  if (!w) return;
-  pthread_mutex_lock(&s->conn_mu);
-  w->body_bytes += n;
-  pthread_mutex_unlock(&s->conn_mu);
+  (void)s;
+  if (w) atomic_fetch_add_explicit(&w->body_bytes, n, memory_order_relaxed);
 }
 
 /* The watchdog: every CONN_WATCH_MS, shuts down the connections whose
@@ -1268,11 +1269,14 @@ static void *watchdog_main(void *arg) {
   while (!s->watch_stop) {
     uint64_t now = cis__now_ns();
     for (conn_watch *w = s->conns; w; w = w->next) {
-      if (w->refused || w->cut || w->fd < 0 || w->phase == CONN_BUSY || now - w->since <= s->head_ns) continue;
+      if (w->refused || w->cut || w->fd < 0) continue;
+      conn_phase ph = atomic_load_explicit(&w->phase, memory_order_acquire);
+      uint64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
+      if (ph == CONN_BUSY || now < since || now - since <= s->head_ns) continue;
       bool slow_body = false;
-      if (w->phase == CONN_BODY) {
-        double secs = (double)(now - w->since) / 1e9;
-        slow_body = (double)w->body_bytes < secs * (double)s->body_rate;
+      if (ph == CONN_BODY) {
+        double secs = (double)(now - since) / 1e9;
+        slow_body = (double)atomic_load_explicit(&w->body_bytes, memory_order_relaxed) < secs * (double)s->body_rate;
         if (!slow_body) continue;
       }
       shutdown(w->fd, SHUT_RDWR);
