@@ -66,23 +66,7 @@ case $idle in '' | *[!0-9]*) echo "serve_http.sh: -i wants a number" >&2; exit 2
 [ "$secs" -le 120 ] || { echo "serve_http.sh: -d at most 120" >&2; exit 2; }
 [ "$idle" -le 30000 ] || { echo "serve_http.sh: -i at most 30000" >&2; exit 2; }
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
-for tool in wrk wat2wasm python3 cc pkg-config; do
-  command -v $tool >/dev/null 2>&1 || { echo "serve_http.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
-done
-
-# ------------------------------------------------------------------ build
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
-fi
-if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
-  echo "serve_http.sh: $build is built with CIS_SANITIZE=ON; use an optimised build folder (-b)" >&2
-  exit 2
-fi
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
-case $btype in
-  Release | RelWithDebInfo | MinSizeRel) ;;
-  *) echo "serve_http.sh: $build is a '$btype' build; use an optimised one (-b)" >&2; exit 2 ;;
-esac
+bench_build_folder serve_http.sh "$root" "$build" wrk wat2wasm python3 cc pkg-config
 mkdir -p "$out"
 anchor=$out/mhd_anchor
 if [ $nobuild = 0 ]; then

@@ -84,23 +84,7 @@ case $kind in spin | sleep) ;; *) echo "serve_load.sh: -k spin or sleep" >&2; ex
 [ "$rounds" -le 20 ] || { echo "serve_load.sh: -r at most 20" >&2; exit 2; }
 [ "$conns" -le 1000 ] || { echo "serve_load.sh: -c at most 1000" >&2; exit 2; }
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
-for tool in wrk wat2wasm; do
-  command -v $tool >/dev/null 2>&1 || { echo "serve_load.sh: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
-done
-
-# ------------------------------------------------------------------ build
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
-fi
-if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
-  echo "serve_load.sh: $build is built with CIS_SANITIZE=ON; use an optimised build folder (-b)" >&2
-  exit 2
-fi
-btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
-case $btype in
-  Release | RelWithDebInfo | MinSizeRel) ;;
-  *) echo "serve_load.sh: $build is a '$btype' build; use an optimised one (-b)" >&2; exit 2 ;;
-esac
+bench_build_folder serve_load.sh "$root" "$build" wrk wat2wasm
 [ $nobuild = 1 ] || cmake --build "$build" -j2 --target cis_cli bench_serve >"$build/bench-serve-load-build.log" 2>&1 || {
   echo "serve_load.sh: the build failed (see $build/bench-serve-load-build.log):" >&2
   tail -n 20 "$build/bench-serve-load-build.log" >&2

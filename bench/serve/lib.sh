@@ -1,5 +1,30 @@
-# Sourced by the serve benchmarks (serve_load.sh, serve_auth.sh): starting
-# `cis serve` on a port of the kernel's choosing, the one way both do it.
+# Sourced by the serve benchmarks (serve_load.sh, serve_auth.sh,
+# serve_http.sh): their build folder's checks and starting `cis serve` on a
+# port of the kernel's choosing, the one way each does them.
+
+# bench_build_folder NAME ROOT BUILD [TOOL...]: the tools are on the PATH,
+# and BUILD is an optimised build folder (configured RelWithDebInfo when
+# missing; Debug or CIS_SANITIZE=ON refused). Exits 2, naming the script
+# NAME, when not.
+bench_build_folder() {
+  local name=$1 root=$2 build=$3 tool btype
+  shift 3
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "$name: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
+  done
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 2
+  fi
+  if grep -q '^CIS_SANITIZE:BOOL=ON' "$build/CMakeCache.txt"; then
+    echo "$name: $build is built with CIS_SANITIZE=ON; use an optimised build folder (-b)" >&2
+    exit 2
+  fi
+  btype=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt")
+  case $btype in
+    Release | RelWithDebInfo | MinSizeRel) ;;
+    *) echo "$name: $build is a '$btype' build; use an optimised one (-b)" >&2; exit 2 ;;
+  esac
+}
 
 # serve_start CIS DIR ARGS...: runs `CIS serve --listen 127.0.0.1:0 ARGS...`
 # in the background, its stdout and stderr in DIR/serve.out and
