@@ -160,7 +160,7 @@ static void *keeper_main(void *arg) {
   uint64_t backoff = BACKOFF_MIN_NS, retry_at = 0, held_since = 0;
   while (!atomic_load(&l->stop)) {
     uint64_t now = cis__now_ns();
-    bool recalled = false, lost = false;
+    bool recalled = false, lost = false, given = false;
     if (!pg && now >= retry_at) {
       pg = keeper_connect(l);
       if (!pg) retry_after(l, &retry_at, now + RECONNECT_NS);
@@ -202,15 +202,29 @@ static void *keeper_main(void *arg) {
         }
       }
       if (n > 0 && pg && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        /* Anything on an idle keeper's socket is a recall or the end of
+         * its session, whose lock the server may free before the socket
+         * closes. The epoch moves off "held" before the bytes are read,
+         * so that a mount's one poll (cis__vdb_lease_epoch) sees either
+         * the bytes or the moved epoch, never neither: read first, a
+         * session's end could leave nothing to see until its close. */
+        if (held) {
+          give_up(l);
+          given = true;
+        }
         if (!cis__pq.consumeInput(pg) || cis__pq.status(pg) != CONNECTION_OK) lost = true;
         for (PGnotify *m; (m = cis__pq.notifies(pg)) != NULL;) {
           recalled = true;
           cis__pq.freemem(m);
         }
+        /* Given up for bytes that were no recall: on an idle session that
+         * is its end (an error, then the close), so the session goes and
+         * the keeper connects again, as for a loss seen at the close. */
+        if (given && !lost && !recalled) lost = true;
       }
     }
     if (held && (lost || recalled)) {
-      give_up(l);
+      if (!given) give_up(l);
       held = false;
       atomic_fetch_add(&l->recalls, recalled ? 1 : 0);
       retry_after(l, &retry_at, cis__now_ns() + backoff);
