@@ -430,7 +430,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_pool_trims_total Times the idle pool gave freed memory back to the system.\n"
       "# TYPE cis_pool_trims_total counter\ncis_pool_trims_total %llu\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
-      "# HELP cis_queue_capacity Most jobs that may wait.\n# TYPE cis_queue_capacity gauge\n"
+      "# HELP cis_queue_capacity Most jobs one tenant may have waiting.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
