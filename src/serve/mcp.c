@@ -210,18 +210,19 @@ static cJSON *parse_json(const char *msg, size_t len) {
   return cis__json_parse_strict(msg, len, true, &v, NULL, 0) == CIS_OK ? v : NULL;
 }
 
-/* An id we can echo exactly: a string, or a number that is an integer
- * within 2^53 (cJSON keeps numbers as doubles, so a larger one would come
- * back in another spelling). MCP ids are strings or integers, never null. */
+/* An id we can echo exactly: a string, or a number that is a safe
+ * integer, below 2^53 in magnitude (cJSON keeps numbers as doubles: 2^53
+ * + 1 reads as 2^53, so from 2^53 on a number could come back as
+ * another). MCP ids are strings or integers, never null. */
 static bool id_ok(const cJSON *id) {
   if (cJSON_IsString(id)) return true;
   if (!cJSON_IsNumber(id)) return false;
   double d = id->valuedouble;
-  return d == floor(d) && fabs(d) <= 9007199254740992.0;
+  return d == floor(d) && fabs(d) < 9007199254740992.0;
 }
 
 /* A copy of id (NULL = null) for the reply. An integer is written as its
- * digits: cJSON would print 2^53 as 9.00719925474099e+15. */
+ * digits: cJSON would print 2^53 - 1 as 9.00719925474099e+15. */
 static cJSON *id_copy(const cJSON *id) {
   if (!id) return cJSON_CreateNull();
   if (!cJSON_IsNumber(id)) return cJSON_Duplicate(id, true);
@@ -714,7 +715,7 @@ cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, s
     goto send;
   }
   if (!id) {
-    rpc_error(&r, RPC_INVALID_REQUEST, "Invalid Request: id must be a string or an integer (|id| <= 2^53)");
+    rpc_error(&r, RPC_INVALID_REQUEST, "Invalid Request: id must be a string or an integer (|id| < 2^53)");
     goto send;
   }
   if (params && !cJSON_IsObject(params)) {

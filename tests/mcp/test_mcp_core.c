@@ -274,6 +274,9 @@ static void non_jsonrpc_messages_are_invalid_request(void **state) {
   expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}"), -32600, NULL);
   expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}"), -32600, NULL);
   expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1e300,\"method\":\"ping\"}"), -32600, NULL);
+  /* 2^53 + 1 reads as 2^53: from 2^53 on, an id could be echoed as another. */
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"ping\"}"), -32600, NULL);
+  expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":9007199254740992,\"method\":\"ping\"}"), -32600, NULL);
   expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\",\"params\":[1]}"), -32602, "5");
   cis_mcp_free(m);
 }
@@ -281,8 +284,8 @@ static void non_jsonrpc_messages_are_invalid_request(void **state) {
 static void ids_are_echoed_exactly(void **state) {
   (void)state;
   cis_mcp *m = initialized(INIT("2025-11-25"));
-  const char *ids[] = {"0", "-17", "9007199254740992", "\"\"", "\"a\\\"b\\u00e9\"", "\"42\""};
-  const char *want[] = {"0", "-17", "9007199254740992", "\"\"", "\"a\\\"b\xc3\xa9\"", "\"42\""};
+  const char *ids[] = {"0", "-17", "9007199254740991", "-9007199254740991", "\"\"", "\"a\\\"b\\u00e9\"", "\"42\""};
+  const char *want[] = {"0", "-17", "9007199254740991", "-9007199254740991", "\"\"", "\"a\\\"b\xc3\xa9\"", "\"42\""};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
     char msg[200];
     snprintf(msg, sizeof msg, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}", ids[i]);
