@@ -476,6 +476,34 @@ CIS_EXTERN void cis_instance_cancel(cis_instance *inst);
  * (cis serve's pool). */
 CIS_EXTERN void cis_instance_quota(cis_instance *inst, unsigned permille);
 
+/* Why a call may wait (cis_instance_on_wait, cis_invoke_options.on_wait). */
+typedef enum cis_wait {
+  CIS_WAIT_LOAD,   /* a skill's load: the registry, its module */
+  CIS_WAIT_STORE,  /* its KV store or its filesystems: opening, locking, mounting */
+  CIS_WAIT_HOST,   /* a host function about to wait: the network, a sleep, a database filesystem */
+  CIS_WAIT_LONG,   /* its guest has run the time given */
+} cis_wait;
+
+/* Told, on the thread running a call of inst, before the call may wait
+ * (a host function asks for the time left: the network, a sleep, a
+ * filesystem on a database) or once its guest has run after_us
+ * microseconds of wall time, whichever comes first; at most once per
+ * top-level call. An event loop that runs short calls on its own thread
+ * can move the call elsewhere from here: the callback may switch the
+ * call's stack (a coroutine's, see cis_stack_switched) and return on
+ * another thread, since cis keeps no per-thread state of the call across
+ * it. NULL fn removes it. Not safe against a running call: set it between
+ * calls. */
+CIS_EXTERN void cis_instance_on_wait(cis_instance *inst, void (*fn)(void *user, cis_wait why), void *user,
+                                     uint64_t after_us);
+
+/* Tells cis that the calling thread now runs on the stack [base, base +
+ * size) (a coroutine's or a fiber's), so that a top-level call started on
+ * it may use that much native stack for nested calls; (NULL, 0) says it is
+ * back on its own. Without it a call on a stack that is not the thread's
+ * own gets a fixed 64 KiB budget. Per thread. */
+CIS_EXTERN void cis_stack_switched(const void *base, size_t size);
+
 /* Fuel left after the last call (meaningful when limits.fuel != 0). */
 CIS_EXTERN uint64_t cis_instance_fuel_left(const cis_instance *inst);
 

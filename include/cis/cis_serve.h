@@ -86,6 +86,10 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
 #define CIS_SERVE_DEFAULT_QUEUE 64u
 #define CIS_SERVE_DEFAULT_PER_ADDRESS 64u
 #define CIS_SERVE_DEFAULT_HEAD_TIMEOUT_MS 10000u
+/* How long a call may run on the polling thread that read its request
+ * (docs/serve.md, "Short calls where they arrive"). */
+#define CIS_SERVE_DEFAULT_INLINE_US 200u
+#define CIS_SERVE_INLINE_OFF UINT64_MAX
 #define CIS_SERVE_DEFAULT_MIN_BODY_RATE 1024u
 
 typedef struct cis_server cis_server;
@@ -126,6 +130,12 @@ typedef struct cis_server_config {
                                 CIS_SERVE_DEFAULT_MIN_BODY_RATE */
   unsigned mcp_sessions;     /* MCP sessions kept (oldest dropped above);
                                 0 = 1024 */
+  uint64_t inline_us;        /* a call of a skill whose calls end within
+                                this (µs) runs on the polling thread that
+                                read it, and moves to a worker past it or
+                                before it waits; 0 =
+                                CIS_SERVE_DEFAULT_INLINE_US,
+                                CIS_SERVE_INLINE_OFF: every call on a worker */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

@@ -292,6 +292,19 @@ typedef struct cis_invoke_options {
    * before the guest starts, with CIS_ECANCELED. NULL = nobody. */
   bool (*on_instance)(void *user, cis_instance *inst);
   void *on_instance_user;
+  /* Told, on the calling thread, before the call may wait: to load a
+   * skill not yet in memory, to begin its KV transaction or mount its
+   * files, when a host function asks for the time left (the network, a
+   * sleep, a database filesystem), or once its guest has run
+   * wait_after_us microseconds of wall time; at most once per step, and
+   * while the caller may still move the call: cis keeps no per-thread
+   * state of the call across it, so an event loop that runs short calls
+   * on its own thread can switch the call's stack (cis_stack_switched)
+   * to another thread from here (cis serve does). NULL = nobody;
+   * wait_after_us 0 = only before waits. */
+  void (*on_wait)(void *user, cis_wait why);
+  void *on_wait_user;
+  uint64_t wait_after_us;
 } cis_invoke_options;
 
 typedef struct cis_invoke_stats {

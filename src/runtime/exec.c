@@ -68,6 +68,9 @@ typedef struct exec_rt {
                              it may have waited, so check the deadline after it */
   uint64_t quota_cpu;     /* the thread's CPU time at the end of the last quota
                              pause (ns); 0 while no quota applies */
+  void (*wait_fn)(void *, cis_wait); /* the top instance's on_wait, until told once */
+  void *wait_user;
+  uint64_t wait_at;       /* when the guest has run long enough to tell it (ns) */
 } exec_rt;
 
 /* What a host function may ask of its call (cis.h). */
@@ -78,8 +81,21 @@ struct cis_call {
 };
 
 /* The call running on this thread, if any: host functions that call back
- * into wasm join it instead of starting a new one. */
+ * into wasm join it instead of starting a new one. Read and written only
+ * through the two functions below, kept out of line: a call may leave for
+ * another thread inside its on_wait (its stack switched), and a caller's
+ * frame must not keep the address of the old thread's variable across it. */
 static _Thread_local cis__exec *tl_exec;
+#if defined(__GNUC__) && !defined(__clang__)
+#define CIS_OUT_OF_LINE __attribute__((noinline, noipa))
+#else
+#define CIS_OUT_OF_LINE __attribute__((noinline))
+#endif
+CIS_OUT_OF_LINE static cis__exec *tl_exec_get(void) { return tl_exec; }
+CIS_OUT_OF_LINE static void tl_exec_set(cis__exec *ex) { tl_exec = ex; }
+/* The stack this thread runs on when not its own (cis_stack_switched),
+ * [lo, hi); 0, 0 when on its own. */
+static _Thread_local uintptr_t tl_alt_lo, tl_alt_hi;
 /* This thread's own native stack, [lo, hi), found once (reading it can
  * mean parsing /proc/self/maps for the main thread); lo == 1 when it
  * could not be found. */
@@ -133,16 +149,19 @@ static void find_thread_stack(void) {
  * budget below sp, so that the check never lets a call run off a stack of
  * unknown size, nor refuses every call because sp lies outside the
  * thread's stack. */
+static uintptr_t stack_margin_above(uintptr_t lo, uintptr_t hi) {
+  size_t size = hi - lo;
+  size_t margin = size / 4;
+  if (margin > CSTACK_MARGIN_MAX) margin = CSTACK_MARGIN_MAX;
+  if (margin < CSTACK_MARGIN_MIN) margin = CSTACK_MARGIN_MIN;
+  if (margin > size / 2) margin = size / 2;
+  return lo + margin;
+}
+
 static uintptr_t native_stack_limit(uintptr_t sp) {
+  if (tl_alt_hi && sp > tl_alt_lo && sp <= tl_alt_hi) return stack_margin_above(tl_alt_lo, tl_alt_hi);
   if (!tl_stack_lo) find_thread_stack();
-  if (tl_stack_lo > 1 && sp > tl_stack_lo && sp <= tl_stack_hi) {
-    size_t size = tl_stack_hi - tl_stack_lo;
-    size_t margin = size / 4;
-    if (margin > CSTACK_MARGIN_MAX) margin = CSTACK_MARGIN_MAX;
-    if (margin < CSTACK_MARGIN_MIN) margin = CSTACK_MARGIN_MIN;
-    if (margin > size / 2) margin = size / 2;
-    return tl_stack_lo + margin;
-  }
+  if (tl_stack_lo > 1 && sp > tl_stack_lo && sp <= tl_stack_hi) return stack_margin_above(tl_stack_lo, tl_stack_hi);
   return sp > CSTACK_UNKNOWN_BUDGET ? sp - CSTACK_UNKNOWN_BUDGET : 0;
 }
 
@@ -208,6 +227,22 @@ static cis_result quota_pause(cis__exec *ex, unsigned q) {
   return rc;
 }
 
+void cis_stack_switched(const void *base, size_t size) {
+  tl_alt_lo = base && size ? (uintptr_t)base : 0;
+  tl_alt_hi = base && size ? (uintptr_t)base + size : 0;
+}
+
+/* Tells the call's on_wait, once. The call is nobody's on this thread
+ * meanwhile: the callback may run other calls here, or carry this one to
+ * another thread and return there. */
+__attribute__((noinline)) static void tell_wait(exec_rt *x, cis_wait why) {
+  void (*fn)(void *, cis_wait) = x->wait_fn;
+  x->wait_fn = NULL;
+  tl_exec_set(NULL);
+  fn(x->wait_user, why);
+  tl_exec_set(&x->pub);
+}
+
 cis_result cis__exec_check(cis__exec *ex) {
   if (fuel_limited(ex)) {
     if (ex->ticks < 0) {
@@ -220,6 +255,8 @@ cis_result cis__exec_check(cis__exec *ex) {
   }
   cis_result rc = check_stop(ex);
   if (rc != CIS_OK) return rc;
+  exec_rt *x = (exec_rt *)ex;
+  if (x->wait_fn && cis__now_ns() >= x->wait_at) tell_wait(x, CIS_WAIT_LONG);
   unsigned q = atomic_load_explicit(&ex->top->quota, memory_order_relaxed);
   if (q && q < 1000) {
     if ((rc = quota_pause(ex, q)) != CIS_OK) return rc;
@@ -415,12 +452,17 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   x.fuel_given = l->fuel;
   x.timeout_ms = l->timeout_ms;
   x.host_left = 1; /* the first host call reads the clock */
+  if (inst->on_wait) {
+    x.wait_fn = inst->on_wait;
+    x.wait_user = inst->on_wait_user;
+    x.wait_at = inst->wait_after_ns > UINT64_MAX - now ? UINT64_MAX : now + inst->wait_after_ns;
+  }
 
   cis__clear_error(inst);
   inst->active = ex;
-  tl_exec = ex;
+  tl_exec_set(ex);
   rc = cis__exec_call(ex, inst, f, ar);
-  tl_exec = NULL;
+  tl_exec_set(NULL);
   inst->active = NULL;
   atomic_store(&inst->cancel, 0);
   inst->fuel_left = fuel_left(ex);
@@ -438,7 +480,8 @@ static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, ci
 }
 
 cis_result cis__call_internal(cis_instance *inst, cis_func *f, cis_slot *ar) {
-  return tl_exec ? call_nested(tl_exec, inst, f, ar) : call_top(inst, f, ar);
+  cis__exec *ex = tl_exec_get();
+  return ex ? call_nested(ex, inst, f, ar) : call_top(inst, f, ar);
 }
 
 cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
@@ -539,6 +582,13 @@ void cis_instance_quota(cis_instance *inst, unsigned permille) {
 
 uint64_t cis_instance_fuel_left(const cis_instance *inst) { return inst ? inst->fuel_left : 0; }
 
+void cis_instance_on_wait(cis_instance *inst, void (*fn)(void *user, cis_wait why), void *user, uint64_t after_us) {
+  if (!inst) return;
+  inst->on_wait = fn;
+  inst->on_wait_user = fn ? user : NULL;
+  inst->wait_after_ns = after_us > UINT64_MAX / 1000u ? UINT64_MAX : after_us * 1000u;
+}
+
 /* ------------------------------------------------- host call context */
 
 cis_instance *cis_call_instance(cis_call *c) { return c ? c->caller : NULL; }
@@ -546,7 +596,10 @@ void *cis_call_user(cis_call *c) { return c ? c->f->user : NULL; }
 
 uint64_t cis_call_remaining_ms(cis_call *c) {
   if (!c) return UINT64_MAX;
-  ((exec_rt *)c->ex)->clock_due = true;
+  exec_rt *x = (exec_rt *)c->ex;
+  /* The host function is about to wait, bounded by what this returns. */
+  if (x->wait_fn) tell_wait(x, CIS_WAIT_HOST);
+  x->clock_due = true;
   if (c->ex->deadline_ns == UINT64_MAX) return UINT64_MAX;
   uint64_t now = cis__now_ns();
   if (now >= c->ex->deadline_ns) return 0;

@@ -198,6 +198,9 @@ struct cis_instance {
   cis_instance *next_free;   /* link in cis_instance_free's list of instances to destroy */
   atomic_int cancel;         /* set by cis_instance_cancel from any thread */
   atomic_uint quota;         /* CPU share in per mille its calls may use, 0 none (cis_instance_quota, any thread) */
+  void (*on_wait)(void *, cis_wait); /* told before its call may wait (cis_instance_on_wait) */
+  void *on_wait_user;
+  uint64_t wait_after_ns;    /* or once its guest ran this long */
   uint64_t fuel_left;        /* after the last call */
   int exit_code;             /* set with CIS_EEXIT */
   void *user;                /* embedder data */

@@ -46,6 +46,7 @@
 #include "common/sha256.h"
 #include "serve/http_calls.h"
 #include "serve/http_internal.h"
+#include "serve/coro.h"
 #include "serve/pool.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
@@ -94,6 +95,20 @@ static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 #define MAX_ERROR_KINDS 64
 
+/* A skill call known to be short runs on the polling thread that read its
+ * request, on a stack of its own (coro.h): no hand-off to a worker and
+ * back, whose two thread wake-ups cost as much as the rest of a short
+ * call (bench/NOTES.md). Known: the last calls of its skill (a slot of
+ * the tenant's table, by the name's hash) ended within inline_us
+ * without waiting. A call that waits (KV, files, the network, a module's
+ * load) or runs past inline_us moves to a worker at that point
+ * (cis_invoke_options.on_wait), its skill's slot then sends the next
+ * INLINE_COOLDOWN calls to the pool, and one short call there makes it
+ * inline again. The polling thread's other connections wait at most that
+ * long (and one engine check). */
+#define INLINE_SLOTS 64
+#define INLINE_COOLDOWN 32
+
 /* One tenant: its registry handle and its calls in flight. */
 typedef struct tenant {
   struct tenant *_Atomic next;         /* list (tenants are few; never removed while serving) */
@@ -102,6 +117,8 @@ typedef struct tenant {
   cis__pool_owner owner;               /* its jobs' queue and count in the pool (pool_mu) */
   cis__calls *calls;                   /* its recent calls (GET /v1/calls) */
   struct cis_server *s;                /* its server (metrics of its MCP calls) */
+  atomic_int quick[INLINE_SLOTS];      /* per skill (hash): > 0 its calls run inline; < 0 pool calls
+                                          left before it may (relaxed: a guess, the move is the guard) */
 } tenant;
 
 /* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
@@ -183,6 +200,10 @@ typedef struct job {
   char new_session[65];                /* Mcp-Session-Id to send, "" for none */
   const char *version_hdr;             /* MCP-Protocol-Version to send, or NULL */
   bool sse;                            /* /mcp: answer as one SSE event (Accept) */
+  cis__coro *co;                       /* an inline call's stack, until the call ends */
+  bool moved;                          /* the inline call went on on a worker */
+  cis_wait moved_why;                  /* why: to load its skill (this thread's cache missed) is no sign of its kind */
+  cis_instance *inst;                  /* its call's instance while it lives (for a moved call's quota) */
 } job;
 
 struct cis_server {
@@ -191,6 +212,7 @@ struct cis_server {
   char *registry;                      /* and the registry's (NULL: the home's) */
   size_t max_body;                     /* request body cap */
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
+  uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
   struct MHD_Daemon **daemons;         /* one per listen address */
   int *ports;                          /* their bound ports */
   size_t ndaemons;
@@ -429,13 +451,22 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# TYPE cis_pool_threads gauge\ncis_pool_threads %u\n"
       "# HELP cis_pool_trims_total Times the idle pool gave freed memory back to the system.\n"
       "# TYPE cis_pool_trims_total counter\ncis_pool_trims_total %llu\n"
+      "# HELP cis_calls_inline_total Calls run on the polling thread that read them (known short).\n"
+      "# TYPE cis_calls_inline_total counter\ncis_calls_inline_total %llu\n"
+      "# HELP cis_calls_inline_moved_total Inline calls that waited or ran long and went on on a worker.\n"
+      "# TYPE cis_calls_inline_moved_total counter\n"
+      "cis_calls_inline_moved_total{reason=\"load\"} %llu\ncis_calls_inline_moved_total{reason=\"store\"} %llu\n"
+      "cis_calls_inline_moved_total{reason=\"wait\"} %llu\ncis_calls_inline_moved_total{reason=\"long\"} %llu\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
       "# HELP cis_queue_capacity Most jobs one tenant may have waiting.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
       "# HELP cis_mcp_sessions MCP sessions kept.\n# TYPE cis_mcp_sessions gauge\ncis_mcp_sessions %u\n"
       "# HELP cis_draining 1 while the server drains.\n# TYPE cis_draining gauge\ncis_draining %d\n",
       s->nworkers, pool.running, (unsigned long long)pool.demoted, (unsigned long long)pool.throttled,
-      pool.nlong, (unsigned long long)pool.handoffs, pool.nthreads, (unsigned long long)pool.trims, pool.queued,
+      pool.nlong, (unsigned long long)pool.handoffs, pool.nthreads, (unsigned long long)pool.trims,
+      (unsigned long long)pool.inline_runs, (unsigned long long)pool.inline_moves[CIS_WAIT_LOAD],
+      (unsigned long long)pool.inline_moves[CIS_WAIT_STORE], (unsigned long long)pool.inline_moves[CIS_WAIT_HOST],
+      (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
 #undef LOAD
   pthread_mutex_lock(&s->conn_mu);
@@ -693,16 +724,70 @@ static unsigned invoke_status(cis_result rc) {
  * quota while the call runs long (pool.h). */
 static bool attach_instance(void *user, cis_instance *inst) {
   job *j = user;
+  j->inst = inst;
   cis__pool_attach(&j->s->pool, &j->pj, inst);
   return true;
 }
 
+/* ------------------------------------------------------------- inline calls */
+
+static atomic_int *quick_slot(tenant *t, const char *skill) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const unsigned char *p = (const unsigned char *)skill; *p; p++) h = (h ^ *p) * 16777619u;
+  return &t->quick[h % INLINE_SLOTS];
+}
+
+/* What a call of the skill taught: a short one makes its skill's calls
+ * inline (after any cool-down), one moved for what it did (a store, a
+ * wait, its length) sends the next ones to the pool, a long one keeps
+ * them there. */
+static void quick_learn(job *j, uint64_t ns) {
+  atomic_int *q = quick_slot(j->t, j->route.name);
+  int v = atomic_load_explicit(q, memory_order_relaxed);
+  if (j->moved && j->moved_why != CIS_WAIT_LOAD) v = -INLINE_COOLDOWN;
+  else if (ns >= j->s->inline_us * 1000ull) v = v > 0 ? 0 : v;
+  else if (v < 1) v++;
+  atomic_store_explicit(q, v, memory_order_relaxed);
+}
+
+/* on_wait of an inline call: back to the polling thread, which hands the
+ * call to a worker; returns there. A call on a worker already: nothing. */
+static void inline_wait(void *user, cis_wait why) {
+  job *j = user;
+  if (!j->co || j->moved) return;
+  j->moved = true;
+  j->moved_why = why;
+  cis__coro_yield(j->co);
+}
+
+static void inline_main(void *arg) {
+  job *j = arg;
+  j->run(j->s, j);
+}
+
+/* A moved inline call, on its worker: taken up where it stopped. */
+static void job_resume(cis__pool_job *pj) {
+  job *j = (job *)pj;
+  if (j->inst) cis__pool_attach(&j->s->pool, pj, j->inst); /* its quota, should it run long */
+  cis__coro_resume(j->co); /* it ends: a moved call yields no more */
+  cis__coro_free(j->co);
+  j->co = NULL;
+}
+
 static void run_invoke(cis_server *s, job *j) {
   cis_invoke_options opt = {.tenant = j->t->name, .on_instance = attach_instance, .on_instance_user = j};
+  if (j->co) {
+    opt.on_wait = inline_wait;
+    opt.on_wait_user = j;
+    opt.wait_after_us = s->inline_us;
+  }
   cis_invoke_result res;
   uint64_t t0 = cis__now_ns();
   cis_result rc = cis_skills_invoke(j->t->skills, j->route.name, j->body, j->body_len, &opt, &res);
   record_call(s, rc, cis__now_ns() - t0, &res);
+  /* The guest's part: a first load in this thread's cache (once per
+   * thread) is no sign of a long skill, and moves an inline call anyway. */
+  quick_learn(j, res.stats.wall_ns);
   if (rc == CIS_ENOTFOUND && !res.stats.wall_ns) {
     cis_invoke_result_free(&res);
     return not_found(j);
@@ -1075,6 +1160,47 @@ static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, reques
 
 static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, request *rq);
 
+/* Runs job j now, on this polling thread, on a stack of its own; answers
+ * at once when it ends here, or suspends the connection and hands the
+ * call to a worker when it moves (inline_wait). False when the pool does
+ * not admit it inline (work waits, a cap) or no stack could be had: the
+ * caller queues it as usual. */
+static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job *j, enum MHD_Result *ok) {
+  j->s = s;
+  j->pj.run = job_resume;
+  j->pj.finish = job_finish;
+  j->pj.owner = &j->t->owner;
+  if (atomic_load(&s->draining)) return false;
+  if (!(j->co = cis__coro_new(inline_main, j))) return false;
+  pthread_mutex_lock(&s->pool_mu);
+  bool in = cis__pool_enter_inline(&s->pool, &j->pj) == CIS__POOL_ADMITTED;
+  pthread_mutex_unlock(&s->pool_mu);
+  if (!in) {
+    cis__coro_free(j->co);
+    j->co = NULL;
+    return false;
+  }
+  rq->job = j;
+  if (cis__coro_resume(j->co)) { /* it ended here */
+    cis__coro_free(j->co);
+    j->co = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    cis__pool_leave_inline(&s->pool, &j->pj);
+    pthread_mutex_unlock(&s->pool_mu);
+    *ok = answer_job(s, c, rq);
+    return true;
+  }
+  /* It waits, or runs long: a worker takes it up (job_resume) and its end
+   * resumes the connection, suspended first so the resume comes after. */
+  j->conn = c;
+  mhd.suspend(c);
+  pthread_mutex_lock(&s->pool_mu);
+  cis__pool_continue(&s->pool, &j->pj, j->moved_why);
+  pthread_mutex_unlock(&s->pool_mu);
+  *ok = MHD_YES;
+  return true;
+}
+
 static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const char *url, const char *method,
                               request *rq) {
   if (atomic_load(&s->draining)) {
@@ -1125,6 +1251,11 @@ static enum MHD_Result handle(cis_server *s, struct MHD_Connection *c, const cha
   if (!jp->run) { /* answered already (400, 404): no job */
     job_free(jp);
     return ok;
+  }
+  if (jp->run == run_invoke && s->inline_us &&
+      atomic_load_explicit(quick_slot(t, jp->route.name), memory_order_relaxed) > 0) {
+    enum MHD_Result ok2;
+    if (run_inline(s, c, rq, jp, &ok2)) return ok2;
   }
   if (jp->run == run_mcp && jp->peek.parsed && !jp->peek.is_request) {
     /* A notification (or a client's response) runs no guest: handled on
@@ -1491,6 +1622,9 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   s->max_sessions = cfg->mcp_sessions ? cfg->mcp_sessions : 1024;
   s->per_ip = cfg->max_connections_per_address ? cfg->max_connections_per_address : CIS_SERVE_DEFAULT_PER_ADDRESS;
   s->head_ns = (cfg->head_timeout_ms ? cfg->head_timeout_ms : CIS_SERVE_DEFAULT_HEAD_TIMEOUT_MS) * 1000000ull;
+  s->inline_us = cfg->inline_us == CIS_SERVE_INLINE_OFF ? 0
+                 : cfg->inline_us                        ? cfg->inline_us
+                                                         : CIS_SERVE_DEFAULT_INLINE_US;
   s->body_rate = cfg->min_body_rate ? cfg->min_body_rate : CIS_SERVE_DEFAULT_MIN_BODY_RATE;
   if (s->nworkers > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
       s->head_ns > 3600000ull * 1000000ull) {
@@ -1593,6 +1727,7 @@ void cis_server_free(cis_server *s) {
    * its connection: libmicrohttpd must not be stopped with a connection
    * suspended. Their answers then go out before the listeners close. */
   cis__pool_stop(&s->pool);
+  cis__coro_trim();
   if (s->ndaemons) cis_server_wait_idle(s, 5000);
   for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);
   if (s->watching) {

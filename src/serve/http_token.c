@@ -16,8 +16,14 @@
  * no table. Revocation still takes effect:
  * - through this handle: at once (the cache is emptied);
  * - through another handle or process on the same SQLite registry: at the
- *   next check, which reads `PRAGMA data_version` (it changes when any
- *   other connection commits) and empties the cache when it moved;
+ *   next check. A revocation commits, then moves a counter in
+ *   PATH-tokens.gen (common/genfile.h), mapped shared by every handle of
+ *   every process on that registry; a check reads it (one atomic load, no
+ *   system call) and empties the cache when it moved. A row deleted
+ *   behind cis's back (the sqlite3 shell) is seen within
+ *   CIS__TOKENS_POLL_MS: a check reads `PRAGMA data_version` (it changes
+ *   when any other connection commits) that often, and at every check
+ *   when the counter's file could not be made;
  * - through another node sharing PostgreSQL: within CIS__TOKENS_POLL_MS
  *   (plus one query), since a revocation bumps a token generation (row 2
  *   of cis_registry_gen) that a check reads at most that often.
@@ -37,6 +43,7 @@
 
 #include "cis/cis_serve.h"
 #include "common/dynlib.h"
+#include "common/genfile.h"
 #include "common/internal.h"
 #include "common/sha256.h"
 #include "serve/http_internal.h"
@@ -114,6 +121,9 @@ typedef struct token_cache {
   uint64_t epoch;                      /* bumped by every emptying */
   sqlite3_stmt *data_version;          /* PRAGMA data_version (SQLite), under mu */
   int64_t last_version;                /* its last value; -1 before the first */
+  uint64_t version_ns;                 /* when it was last read */
+  _Atomic uint64_t *gen;               /* SQLite: revocations' counter (PATH-tokens.gen), or NULL */
+  uint64_t gen_seen;                   /* its value at the last check */
   uint64_t polled_ns;                  /* last read of the PostgreSQL generation */
   int64_t pg_gen;                      /* its value then; -1 before the first */
   bool polling;                        /* a thread is reading the generation */
@@ -177,8 +187,18 @@ done:
 }
 
 /* SQLite: empties the cache when another connection committed since the
- * last check (under c->mu). A failed read empties it too. */
+ * last check (under c->mu). A failed read empties it too. With the
+ * revocations' counter: when it moved, and when data_version moved at its
+ * reading every CIS__TOKENS_POLL_MS. */
 static void cache_sqlite_fresh(token_cache *c) {
+  if (c->gen) {
+    uint64_t g = atomic_load_explicit(c->gen, memory_order_acquire);
+    if (g != c->gen_seen) cache_clear(c);
+    c->gen_seen = g;
+    uint64_t now = cis__now_ns();
+    if (c->last_version >= 0 && now - c->version_ns < (uint64_t)CIS__TOKENS_POLL_MS * 1000000u) return;
+    c->version_ns = now;
+  }
   int64_t v = -1;
   if (sqlite3_step(c->data_version) == SQLITE_ROW) v = sqlite3_column_int64(c->data_version, 0);
   sqlite3_reset(c->data_version);
@@ -248,6 +268,8 @@ static void cache_revoked(cis_tokens *t) {
   pthread_mutex_lock(&t->cache.mu);
   cache_clear(&t->cache);
   pthread_mutex_unlock(&t->cache.mu);
+  /* After the commit: other handles and processes empty theirs. */
+  if (t->cache.gen) atomic_fetch_add_explicit(t->cache.gen, 1, memory_order_acq_rel);
 }
 
 static bool name_ok(const char *s) {
@@ -324,6 +346,10 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     rc = CIS_EIO;
     goto fail;
   }
+  char gpath[4220];
+  snprintf(gpath, sizeof gpath, "%s-tokens.gen", path);
+  t->cache.gen = cis__genfile_map(gpath);
+  if (t->cache.gen) t->cache.gen_seen = atomic_load(t->cache.gen);
   *out = t;
   return CIS_OK;
 fail:
@@ -334,6 +360,7 @@ fail:
 void cis_tokens_close(cis_tokens *t) {
   if (!t) return;
   sqlite3_finalize(t->cache.data_version);
+  cis__genfile_unmap(t->cache.gen);
   pthread_mutex_destroy(&t->cache.mu);
   free(t->cache.slots);
   if (t->db) sqlite3_close(t->db);

@@ -396,6 +396,16 @@ fail:
   return CIS_ENOMEM;
 }
 
+/* Under mu: puts o in the ring of owners with jobs waiting, last. */
+static void ring_add(cis__pool *p, cis__pool_owner *o) {
+  if (o->in_ring) return;
+  o->in_ring = true;
+  o->next = NULL;
+  if (p->ring_tail) p->ring_tail->next = o;
+  else p->ring = o;
+  p->ring_tail = o;
+}
+
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
   if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
@@ -405,7 +415,7 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   if (o->queued >= p->c.queue + idle) return CIS__POOL_FULL;
   /* Long calls count: each holds its memory until its deadline. */
   unsigned total = p->c.queue_total ? p->c.queue_total : p->c.queue;
-  if (p->running + p->queued >= p->c.workers + total) return CIS__POOL_FULL;
+  if (p->running + p->queued + p->inlined >= p->c.workers + total) return CIS__POOL_FULL;
   o->active++;
   j->done = false;
   j->next = NULL;
@@ -414,15 +424,44 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   o->qtail = j;
   o->queued++;
   p->queued++;
-  if (!o->in_ring) {
-    o->in_ring = true;
-    o->next = NULL;
-    if (p->ring_tail) p->ring_tail->next = o;
-    else p->ring = o;
-    p->ring_tail = o;
-  }
+  ring_add(p, o);
   pthread_cond_signal(&p->work_cv);
   return CIS__POOL_ADMITTED;
+}
+
+cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
+  cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  if (p->queued) return CIS__POOL_FULL;
+  if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
+  unsigned total = p->c.queue_total ? p->c.queue_total : p->c.queue;
+  if (p->running + p->inlined >= p->c.workers + total) return CIS__POOL_FULL;
+  o->active++;
+  p->inlined++;
+  p->inline_runs++;
+  j->done = false;
+  j->on = NULL;
+  return CIS__POOL_ADMITTED;
+}
+
+void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
+  (j->owner ? j->owner : &p->own)->active--;
+  p->inlined--;
+  j->done = true;
+  pthread_cond_broadcast(p->idle_cv);
+}
+
+void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
+  cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  p->inlined--;
+  p->inline_moves[(unsigned)why < 4 ? (unsigned)why : 3]++;
+  j->done = false;
+  j->next = o->qhead;
+  o->qhead = j;
+  if (!o->qtail) o->qtail = j;
+  o->queued++;
+  p->queued++;
+  ring_add(p, o);
+  pthread_cond_signal(&p->work_cv);
 }
 
 void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {

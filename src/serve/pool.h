@@ -140,6 +140,9 @@ typedef struct cis__pool {
   cis__pool_owner *ring, *ring_tail;   /* owners with jobs waiting, served in turn */
   cis__pool_owner own;                 /* the owner of jobs that name none */
   unsigned queued, running;            /* jobs waiting; jobs on a thread (long ones too) */
+  unsigned inlined;                    /* jobs their submitters run on their own threads */
+  uint64_t inline_runs;                /* jobs run inline (metric) */
+  uint64_t inline_moves[4];            /* of them, moved to a worker, by cis_wait reason (metric) */
   unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch),
                                           an empty slot's coming one counted from its hand-off */
   unsigned empty_counted;              /* empty slots whose coming thread is in nthreads */
@@ -167,6 +170,22 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
 
 /* Under *p->mu: queues j, or says why not. Never waits. */
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j);
+
+/* Under *p->mu: admits j to be run now by its submitter on its own
+ * thread (cis serve's polling thread, for a call known to be short), as
+ * cis__pool_submit would, and only while no job of any owner waits: what
+ * waits is served first, in turn. The pool counts it in flight until
+ * cis__pool_leave_inline or cis__pool_continue. */
+cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j);
+
+/* Under *p->mu: the inline job j ended on its submitter's thread. */
+void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
+
+/* Under *p->mu: the inline job j, stopped part way, goes on on a worker
+ * (its run takes it up where it stopped), ahead of its owner's queue;
+ * never refused (it was admitted). From here it ends as a submitted job
+ * does (done, finish). */
+void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
 
 /* Without the lock, from j's run on its worker: tells the pool the guest
  * instance of j's call once it is made (the pool may then set its CPU

@@ -411,7 +411,7 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   memset(res, 0, sizeof *res);
   if (!s || !name || !input) return res->status = CIS_EINVAL;
   cis__skill_entry *e;
-  cis_result rc = cis__skill_lookup(s, name, &e);
+  cis_result rc = cis__skill_lookup_waiting(s, name, opt ? opt->on_wait : NULL, opt ? opt->on_wait_user : NULL, &e);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;

@@ -196,6 +196,10 @@ void cis__registry_changed(cis_skills *s);
 /* The entry of installed skill name, cached or read now; the caller
  * releases it. Errors as cis__registry_get and cis__module_cached. */
 cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_entry **out);
+/* The same, telling wait(user) first when the lookup may wait (a read of
+ * the registry or of the shared generation, a module's load). */
+cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wait)(void *, cis_wait), void *user,
+                                     struct cis__skill_entry **out);
 void cis__skill_entry_release(struct cis__skill_entry *e);
 
 /* The operator's stored setting key[0..klen) of skill name (settings.c):

@@ -552,6 +552,11 @@ static cis_result grant_log(cis__call *c) {
   return CIS_OK;
 }
 
+/* Tells the caller that the call may wait now (cis_invoke_options.on_wait). */
+static void call_may_wait(const cis__call *c) {
+  if (c->opt && c->opt->on_wait) c->opt->on_wait(c->opt->on_wait_user, CIS_WAIT_STORE);
+}
+
 cis_result cis__call_grant(cis__call *c) {
   cis_skills *s = c->s;
   const cis_manifest *m = c->m;
@@ -572,6 +577,7 @@ cis_result cis__call_grant(cis__call *c) {
   if ((rc = grant_abi(c)) != CIS_OK) return rc;
   if ((rc = check_call_options(opt, res)) != CIS_OK) return rc;
   c->wants_kv = (m && m->kv) || (opt && opt->allow_kv);
+  if (c->wants_kv) call_may_wait(c); /* the store's first open, then its lock and transaction */
   if (c->wants_kv && (rc = kv_ready(s, res)) != CIS_OK) return rc;
 
   /* A handle made for one tenant runs calls for that tenant alone; the
@@ -702,6 +708,8 @@ cis_result cis__call_link(cis__call *c) {
   cis_skills *s = c->s;
   cis_module *mod = c->mod;
   cis_result rc;
+  /* A filesystem's mount (a database's connection, a host folder). */
+  if ((c->m && c->m->n_mounts) || (c->opt && c->opt->nmounts)) call_may_wait(c);
   if (c->wants_kv && (rc = link_kv(c)) != CIS_OK) return rc;
   /* Imports: every host module (the host's shared set, built once; unused
    * ones cost nothing), and on top of it, in a set of this call's own,
@@ -726,6 +734,10 @@ cis_result cis__call_link(cis__call *c) {
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
+  /* Always set: an instance may be a borrowed one an earlier call told. */
+  const cis_invoke_options *o = c->opt;
+  cis_instance_on_wait(c->inst, o ? o->on_wait : NULL, o ? o->on_wait_user : NULL,
+                       o && o->wait_after_us ? o->wait_after_us : UINT64_MAX);
   /* The caller may keep inst to cancel the call from another thread. */
   if (c->opt && c->opt->on_instance && !c->opt->on_instance(c->opt->on_instance_user, c->inst)) {
     snprintf(c->res->error, sizeof c->res->error, "call cancelled");

@@ -53,6 +53,7 @@
 
 #include "host/host.h"
 #include "skill/registry_internal.h"
+#include "common/genfile.h"
 #include "skill/skill_internal.h"
 
 /* Maps the generation counter, creating the file when missing. Leaves
@@ -60,22 +61,7 @@
 static void gen_map(cis_skills *s) {
   char path[4200];
   snprintf(path, sizeof path, "%s/registry.gen", s->home);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return;
-  struct stat st;
-  /* Written, not ftruncated: a sparse file's block would be allocated on
-   * the first store through the mapping, which raises SIGBUS on a full
-   * disk instead of failing here. Two openers racing write the same
-   * zeros, and never over a counter already there. */
-  static const uint64_t zero = 0;
-  if (fstat(fd, &st) != 0 || (st.st_size < (off_t)sizeof zero && pwrite(fd, &zero, sizeof zero, 0) != (ssize_t)sizeof zero)) {
-    close(fd);
-    return;
-  }
-  void *p = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd); /* the mapping keeps the file */
-  if (p == MAP_FAILED) return;
-  s->gen = p;
+  s->gen = cis__genfile_map(path);
 }
 
 cis_result cis__warm_open(cis_skills *s) {
@@ -127,7 +113,7 @@ void cis__warm_close(cis_skills *s) {
   flush_all(s);
   cis_imports_free(s->host_imports);
   s->host_imports = NULL;
-  if (s->gen) munmap((void *)s->gen, sizeof(uint64_t));
+  cis__genfile_unmap(s->gen);
   s->gen = NULL;
 }
 
@@ -170,12 +156,27 @@ static cis_result shared_poll(cis_skills *s) {
 }
 
 cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry **out) {
+  return cis__skill_lookup_waiting(s, name, NULL, NULL, out);
+}
+
+/* Whether the shared generation is due to be read (shared_poll). */
+static bool shared_poll_due(const cis_skills *s) {
+  uint64_t last = atomic_load_explicit(&s->reg_polled_ns, memory_order_relaxed);
+  return !last || cis__now_ns() - last >= (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u;
+}
+
+cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wait)(void *, cis_wait), void *user,
+                                     cis__skill_entry **out) {
   *out = NULL;
   if (s->reg->generation) {
+    if (wait && shared_poll_due(s)) wait(user, CIS_WAIT_LOAD), wait = NULL;
     cis_result rc = shared_poll(s);
     if (rc != CIS_OK) return rc;
   }
-  if (!s->gen) return entry_load(s, name, 0, out);
+  if (!s->gen) {
+    if (wait) wait(user, CIS_WAIT_LOAD);
+    return entry_load(s, name, 0, out);
+  }
   uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
   struct cis__skill_stripe *st = own_stripe(s);
   pthread_mutex_lock(&st->lock);
@@ -191,6 +192,7 @@ cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry *
     }
   pthread_mutex_unlock(&st->lock);
   if (*out) return CIS_OK;
+  if (wait) wait(user, CIS_WAIT_LOAD); /* a registry read, a module's load or compile */
   cis__skill_entry *e;
   cis_result rc = entry_load(s, name, gen, &e);
   if (rc != CIS_OK) return rc;

@@ -141,6 +141,16 @@ static void serve_bad_setting_names_source(void **st) {
   expect(r, 2);
   has(r->err, "--max-body needs a size");
   free(r);
+  r = serve_once("--listen", "127.0.0.1:0", "--inline-us", "-1", NULL);
+  expect(r, 2);
+  has(r->err, "--inline-us needs a whole number");
+  free(r);
+  write_file(path_of(home, "config.json"), "{\"serve\": {\"inline_us\": 10000001}}\n");
+  r = serve_once("--listen", "127.0.0.1:0", NULL);
+  expect(r, 2);
+  has(r->err, "inline_us 0..10000000");
+  free(r);
+  unlink(path_of(home, "config.json"));
 }
 
 /* cis config show lists cis serve's settings with their sources. */
@@ -154,6 +164,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "127.0.0.1:8080");
   has(r->out, "serve.max_body");
   has(r->out, "serve.drain_timeout");
+  has(r->out, "serve.inline_us");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

@@ -306,6 +306,155 @@ static void recursion_on_small_thread(void **state) {
   cis_engine_free(e);
 }
 
+/* --------------------------------------------------------------- on_wait */
+
+typedef struct waits {
+  int told;            /* times on_wait was called */
+  cis_wait why;        /* the last reason */
+  double at_ms;        /* when, since the call began */
+  double t0;           /* the call's start */
+} waits;
+
+static void note_wait(void *user, cis_wait why) {
+  waits *w = user;
+  w->told++;
+  w->why = why;
+  w->at_ms = rt_now_ms() - w->t0;
+}
+
+/* A guest that runs past after_us is told once per top-level call, as
+ * CIS_WAIT_LONG, and goes on to its deadline. */
+static void on_wait_is_told_once_when_the_guest_runs_long(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(timeout_200);
+  cis_imports *im = spin_imports(e);
+  cis_module *mod = rt_load(e, "spin");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, NULL, &inst), CIS_OK);
+  waits w = {0};
+  cis_instance_on_wait(inst, note_wait, &w, 20000);
+  for (int round = 1; round <= 2; round++) {
+    w.t0 = rt_now_ms();
+    assert_int_equal(call0(inst, "spin"), CIS_ETIMEOUT);
+    assert_int_equal(w.told, round);
+    assert_int_equal(w.why, CIS_WAIT_LONG);
+    if (w.at_ms < 20.0 || w.at_ms > 200.0) fail_msg("told after %.1f ms", w.at_ms);
+  }
+  cis_instance_on_wait(inst, NULL, NULL, 0); /* removed: not told */
+  assert_int_equal(call0(inst, "spin"), CIS_ETIMEOUT);
+  assert_int_equal(w.told, 2);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+static cis_result host_asks_time_left(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)a, (void)r;
+  waits *w = cis_instance_user(cis_call_instance(c));
+  int before = w->told;
+  uint64_t ms = cis_call_remaining_ms(c); /* what a host function does before it waits */
+  if (w->told != before + 1 || ms > 200) return CIS_EINVAL;
+  cis_call_remaining_ms(c); /* once told, not again */
+  return w->told == before + 1 ? CIS_OK : CIS_EINVAL;
+}
+
+/* A host function that asks for the time left is about to wait: the call
+ * is told first, as CIS_WAIT_HOST. */
+static void on_wait_is_told_before_a_host_function_waits(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(timeout_200);
+  cis_host_func_def d = {"host", "started", "()", host_asks_time_left, NULL};
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
+  cis_module *mod = rt_load(e, "spin");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, NULL, &inst), CIS_OK);
+  waits w = {0};
+  cis_instance_set_user(inst, &w);
+  cis_instance_on_wait(inst, note_wait, &w, UINT64_MAX);
+  w.t0 = rt_now_ms();
+  assert_int_equal(call0(inst, "spin_signal"), CIS_ETIMEOUT); /* the host function returned CIS_OK */
+  assert_int_equal(w.told, 1);
+  assert_int_equal(w.why, CIS_WAIT_HOST);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+/* ---------------------------------------------------- switched stacks */
+
+#include <sys/mman.h>
+#include <ucontext.h>
+
+/* AddressSanitizer takes a stack switch nobody announced to it for an
+ * overflow: the test runs without it (serve's coroutines announce theirs
+ * and are tested under it in test_serve_http). */
+#if !defined(__SANITIZE_ADDRESS__)
+typedef struct deep_run {
+  cis_instance *inst;  /* instance of deep.wat */
+  bool announce;       /* call cis_stack_switched */
+  void *stack;         /* the switched-to stack */
+  size_t size;
+  cis_result rc;       /* deep(9990): near the default depth limit */
+  int32_t got;
+  ucontext_t back, co;
+} deep_run;
+
+static deep_run *g_deep;
+
+static void deep_main(void) {
+  deep_run *d = g_deep;
+  if (d->announce) cis_stack_switched(d->stack, d->size);
+  cis_val a = {.type = CIS_I32, .of.i32 = 9990}, r = {0};
+  d->rc = cis_func_call(d->inst, cis_instance_func(d->inst, "deep"), &a, 1, &r, 1);
+  d->got = r.of.i32;
+  if (d->announce) cis_stack_switched(NULL, 0);
+  swapcontext(&d->co, &d->back);
+}
+
+static void run_deep(deep_run *d) {
+  g_deep = d;
+  assert_int_equal(getcontext(&d->co), 0);
+  d->co.uc_stack.ss_sp = d->stack;
+  d->co.uc_stack.ss_size = d->size;
+  d->co.uc_link = NULL;
+  makecontext(&d->co, deep_main, 0);
+  assert_int_equal(swapcontext(&d->back, &d->co), 0);
+}
+#endif
+
+/* A call on a stack that is not its thread's own may use as much of it
+ * as cis_stack_switched says: unannounced, it gets 64 KiB. */
+static void switched_stack_is_used_when_announced(void **state) {
+  (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+  skip();
+#else
+  cis_engine *e = rt_engine(NULL);
+  cis_module *mod = rt_load(e, "deep");
+  deep_run d;
+  memset(&d, 0, sizeof d);
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &d.inst), CIS_OK);
+  d.size = 8u << 20;
+  d.stack = mmap(NULL, d.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  assert_true(d.stack != MAP_FAILED);
+  d.announce = false;
+  run_deep(&d);
+  assert_int_equal(d.rc, CIS_TRAP_STACK);
+  d.announce = true;
+  run_deep(&d);
+  if (d.rc != CIS_OK) fail_msg("%s: %s", cis_errname(d.rc), cis_errmsg(d.inst));
+  assert_int_equal(d.got, 9990);
+  munmap(d.stack, d.size);
+  cis_instance_free(d.inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+#endif
+}
+
 /* ------------------------------------------------------------------ fuel */
 
 static void fuel_100k(cis_limits *l) { l->fuel = 100000; }
@@ -363,6 +512,9 @@ int main(void) {
       cmocka_unit_test(runaway_recursion),
       cmocka_unit_test(recursion_on_small_thread),
       cmocka_unit_test(fuel_runs_out_deterministically),
+      cmocka_unit_test(on_wait_is_told_once_when_the_guest_runs_long),
+      cmocka_unit_test(on_wait_is_told_before_a_host_function_waits),
+      cmocka_unit_test(switched_stack_is_used_when_announced),
   };
   return cmocka_run_group_tests_name("runtime_limits", tests, NULL, NULL);
 }

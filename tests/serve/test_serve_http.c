@@ -36,6 +36,7 @@ typedef struct srv {
 
 static uint64_t g_max_timeout; /* the next server's cap on a manifest's timeout (0: default) */
 static bool g_require_sig;      /* the next server requires signed skills */
+static uint64_t g_inline_us;    /* the next server's inline budget (0: default) */
 
 /* Starts a server on a fresh home with the given pool settings. */
 static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
@@ -65,6 +66,7 @@ static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigne
   c.tenant_concurrency = tenant_cap;
   c.skills.max_limits.timeout_ms = g_max_timeout;
   c.skills.require_signature = g_require_sig;
+  c.inline_us = g_inline_us;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -532,6 +534,132 @@ static void trap_and_timeout_beside_a_healthy_call(void **state) {
   assert_int_equal(wait_metric(v, "cis_call_errors_total{type=\"CIS_TRAP_UNREACHABLE\"} 1\n"), 0);
 }
 
+/* A counter of /metrics, or UINT64_MAX when absent. */
+static uint64_t metric_u64(srv *v, const char *name) {
+  http_resp r;
+  uint64_t n = UINT64_MAX;
+  if (http_get(v->port, "/metrics", NULL, &r) == 0) {
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(r.body, key);
+    if (p) n = strtoull(p + strlen(key), NULL, 10);
+  }
+  http_resp_free(&r);
+  return n;
+}
+
+/* Waits (at most 60 s) until counter name reaches n. */
+static int wait_u64(srv *v, const char *name, uint64_t n) {
+  for (int i = 0; i < 3000; i++) {
+    uint64_t x = metric_u64(v, name);
+    if (x != UINT64_MAX && x >= n) return 0;
+    struct timespec ts = {0, 20 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return -1;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+#define LOAD_MOVES "cis_calls_inline_moved_total{reason=\"load\"}"
+#define WAIT_MOVES "cis_calls_inline_moved_total{reason=\"wait\"}"
+#define LONG_MOVES "cis_calls_inline_moved_total{reason=\"long\"}"
+
+/* A skill whose last call was short runs on the polling thread that read
+ * its request; a call of it that runs long moves to a worker once it has
+ * run the budget, so that the polling thread's other connections are
+ * answered meanwhile (with no move, those would wait for its 5 s). One that waits (asks
+ * for the time left, as a host function does before the network) moves
+ * too, and a skill that moved runs its next calls on the pool. */
+static void short_calls_run_inline_and_long_ones_move_to_a_worker(void **state) {
+  (void)state;
+  /* 0.5 s: on a loaded machine, or in a sanitizer's build, a short call
+   * may take longer than the default 200 µs, and the test needs busy's
+   * short calls to be known short; the spin below still moves after it. */
+  g_inline_us = 500000;
+  srv *v = srv_start(256 * 1024, 2, 4, 0);
+  g_inline_us = 0;
+  assert_non_null(v);
+  install(v, v->alice, "busy", "busy", "cis_v1", ",\"limits\":{\"timeout_ms\":5000}");
+  install(v, v->alice, "waiter", "busy", "cis_v1", "");
+  http_resp r;
+  /* The first calls, on the pool, show that busy is short (a first one
+   * may be slow: the guest's code translated), then they run inline. */
+  for (int i = 0; i < 20 && metric_u64(v, "cis_calls_inline_total") < 2; i++) {
+    assert_int_equal(http_send(v->port, "POST", "/v1/skills/busy/invoke", v->alice, "0", &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"output\":0"));
+    http_resp_free(&r);
+  }
+  assert_int_equal(metric_u64(v, "cis_calls_inline_total"), 2);
+  /* Moved so far: only first calls on a polling thread, to load busy into
+   * that thread's cache. Calls go on until both threads have it (their
+   * connections are shared out as they come: 200 calls on one thread
+   * alone would be a 2^-200 chance), so the next move is the spin's. */
+  for (int i = 0; i < 200 && metric_u64(v, LOAD_MOVES) < 2; i++)
+    assert_int_equal(status_of(v, "POST", "/v1/skills/busy/invoke", v->alice, "0"), 200);
+  assert_int_equal(metric_u64(v, LOAD_MOVES), 2);
+  assert_int_equal(metric_u64(v, LONG_MOVES), 0);
+
+  uint64_t t0 = now_ms();
+  call spin;
+  call_start(&spin, v, v->alice, "/v1/skills/busy/invoke", "1");
+  assert_int_equal(wait_u64(v, LONG_MOVES, 1), 0);
+  uint64_t worst = 0;
+  for (int i = 0; i < 16; i++) { /* fresh connections: both polling threads */
+    uint64_t t = now_ms();
+    assert_int_equal(status_of(v, "GET", "/v1/health", NULL, NULL), 200);
+    if (now_ms() - t > worst) worst = now_ms() - t;
+  }
+  uint64_t during = now_ms() - t0;
+  pthread_join(spin.th, NULL);
+  assert_int_equal(spin.status, 422);
+  assert_non_null(strstr(spin.out, "\"type\":\"CIS_ETIMEOUT\""));
+  if (during >= 4500 || worst >= 1000)
+    fprintf(stderr, "during %llu ms, worst %llu ms\n", (unsigned long long)during, (unsigned long long)worst);
+  assert_true(during < 4500); /* the requests above came while it spun */
+  assert_true(worst < 1000);
+
+  /* busy moved: its next call runs on the pool. */
+  uint64_t inl = metric_u64(v, "cis_calls_inline_total");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/busy/invoke", v->alice, "0"), 200);
+  assert_int_equal(metric_u64(v, "cis_calls_inline_total"), inl);
+
+  /* A call that waits moves where it begins to wait, and answers. */
+  for (int i = 0; i < 200 && metric_u64(v, LOAD_MOVES) < 4; i++)
+    assert_int_equal(status_of(v, "POST", "/v1/skills/waiter/invoke", v->alice, "0"), 200);
+  assert_int_equal(metric_u64(v, LOAD_MOVES), 4);
+  inl = metric_u64(v, "cis_calls_inline_total");
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills/waiter/invoke", v->alice, "2", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"output\":2"));
+  http_resp_free(&r);
+  assert_int_equal(metric_u64(v, "cis_calls_inline_total"), inl + 1);
+  assert_int_equal(metric_u64(v, WAIT_MOVES), 1);
+  assert_int_equal(metric_u64(v, LONG_MOVES), 1);
+  assert_int_equal(metric_u64(v, LOAD_MOVES), 4);
+  srv_stop(v);
+}
+
+/* With inline calls off (CIS_SERVE_INLINE_OFF, `--inline-us 0`), every
+ * call goes through the pool. */
+static void inline_calls_can_be_turned_off(void **state) {
+  (void)state;
+  g_inline_us = CIS_SERVE_INLINE_OFF;
+  srv *v = srv_start(256 * 1024, 2, 4, 0);
+  g_inline_us = 0;
+  assert_non_null(v);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  for (int i = 0; i < 10; i++) assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
+  assert_int_equal(metric_u64(v, "cis_calls_total"), 10);
+  assert_int_equal(metric_u64(v, "cis_calls_inline_total"), 0);
+  srv_stop(v);
+}
+
 /* The text as a JSON string (quotes and backslashes escaped; the
  * manifests here have no control characters). */
 static void json_string(const char *in, char *out, size_t cap) {
@@ -886,6 +1014,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
+      cmocka_unit_test(short_calls_run_inline_and_long_ones_move_to_a_worker),
+      cmocka_unit_test(inline_calls_can_be_turned_off),
       cmocka_unit_test(manifest_limits_are_capped_by_the_servers),
       cmocka_unit_test_setup_teardown(listen_errors_are_typed, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),

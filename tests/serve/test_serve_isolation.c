@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
@@ -427,6 +428,58 @@ static void revoked_through_another_handle_is_refused_at_the_next_check(void **s
   assert_int_equal(check(v->a, keep), CIS_OK);
 }
 
+/* Deletes token row `name` straight in registry.db, as the sqlite3 shell
+ * would: no counter moves. */
+static void delete_behind_cis(const char *home, const char *name) {
+  char path[PATH_MAX], sql[128];
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  snprintf(sql, sizeof sql, "DELETE FROM tokens WHERE name = '%s'", name);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+}
+
+/* A revocation through cis moves the counter every handle reads; a row
+ * deleted behind cis's back is seen by PRAGMA data_version, read once
+ * per CIS__TOKENS_POLL_MS. */
+static void a_row_deleted_behind_cis_is_refused_within_the_poll_bound(void **state) {
+  tk *v = *state;
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(v->a, "acme", "c5", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(check(v->a, tok), CIS_OK);
+  delete_behind_cis(v->home, "c5");
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < 100 && rc == CIS_OK; i++) { /* 5 s at most: 1 s and load */
+    rc = check(v->a, tok);
+    if (rc == CIS_OK) usleep(50 * 1000);
+  }
+  assert_int_equal(rc, CIS_EDENIED);
+}
+
+/* Without the counter's file (here a folder stands in its way), every
+ * check reads PRAGMA data_version: a deletion anywhere is seen at once. */
+static void without_the_counter_file_every_check_reads_the_database(void **state) {
+  (void)state;
+  char home[256], gen[PATH_MAX];
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  snprintf(gen, sizeof gen, "%s/registry.db-tokens.gen", home);
+  assert_int_equal(mkdir(gen, 0700), 0);
+  cis_tokens *t = NULL;
+  assert_int_equal(cis_tokens_open(home, &t, NULL, 0), CIS_OK);
+  char tok[CIS_TOKEN_MAX];
+  assert_int_equal(cis_tokens_create(t, "acme", "c6", tok, sizeof tok, NULL), CIS_OK);
+  assert_int_equal(check(t, tok), CIS_OK);
+  assert_int_equal(check(t, tok), CIS_OK); /* cached */
+  delete_behind_cis(home, "c6");
+  assert_int_equal(check(t, tok), CIS_EDENIED);
+  cis_tokens_close(t);
+  rmdir(gen);
+  serve_home_remove(home);
+}
+
 static void token_cache_is_bounded(void **state) {
   tk *v = *state;
   enum { N = CIS__TOKEN_CACHE_MAX + 8 };
@@ -463,6 +516,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(revoked_through_the_same_handle_is_refused_at_once, tk_setup, tk_teardown),
       cmocka_unit_test_setup_teardown(revoked_through_another_handle_is_refused_at_the_next_check, tk_setup,
                                       tk_teardown),
+      cmocka_unit_test_setup_teardown(a_row_deleted_behind_cis_is_refused_within_the_poll_bound, tk_setup,
+                                      tk_teardown),
+      cmocka_unit_test(without_the_counter_file_every_check_reads_the_database),
       cmocka_unit_test_setup_teardown(token_cache_is_bounded, tk_setup, tk_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

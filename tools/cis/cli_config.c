@@ -33,7 +33,7 @@ typedef struct setting_def {
 enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMORY, S_LOG_FORMAT, S_LOG_LEVEL, S_REQUIRE_SIG, S_ENGINE, S_REGISTRY,
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
-       S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
+       S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_INLINE_US, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
        S_N };
 
 static const setting_def defs[S_N] = {
@@ -64,6 +64,8 @@ static const setting_def defs[S_N] = {
                              "cis serve: open connections from one client address"},
     [S_SERVE_HEAD_TIMEOUT] = {"serve.head_timeout", "CIS_SERVE_HEAD_TIMEOUT",
                               "cis serve: longest wait for a request's head (10s)"},
+    [S_SERVE_INLINE_US] = {"serve.inline_us", "CIS_SERVE_INLINE_US",
+                           "cis serve: microseconds a call may run on the thread that read it (200; 0 = none there)"},
     [S_SERVE_MIN_BODY_RATE] = {"serve.min_body_rate", "CIS_SERVE_MIN_BODY_RATE",
                                "cis serve: bytes a second a request body must average (1KiB)"},
     [S_SERVE_MAX_TIMEOUT] = {"serve.max_timeout", "CIS_SERVE_MAX_TIMEOUT", "cis serve: most a manifest's timeout may be"},
@@ -137,6 +139,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_MAX_CONN:
   case S_SERVE_PER_ADDRESS:
   case S_SERVE_MAX_FUEL:
+  case S_SERVE_INLINE_US:
     if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
     return true;
   case S_SERVE_MAX_TIMEOUT:
@@ -263,7 +266,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          [S_SERVE_LISTEN] = CIS_SERVE_DEFAULT_LISTEN, [S_SERVE_WORKERS] = "4",
                          [S_SERVE_QUEUE] = "64", [S_SERVE_MAX_BODY] = "8MiB", [S_SERVE_TENANT_CONC] = "0",
                          [S_SERVE_MAX_CONN] = "256",
-                         [S_SERVE_PER_ADDRESS] = "32", [S_SERVE_HEAD_TIMEOUT] = "10s",
+                         [S_SERVE_PER_ADDRESS] = "64", [S_SERVE_HEAD_TIMEOUT] = "10s", [S_SERVE_INLINE_US] = "200",
                          [S_SERVE_MIN_BODY_RATE] = "1KiB", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
                          [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0"};
   for (int i = 0; i < S_N; i++)

@@ -19,11 +19,11 @@ int cli_cmd_serve(int argc, char **argv);
 /* Each of serve's flags is one setting (serve.*), so it can also come
  * from the configuration file or the environment; a flag wins. */
 enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_PER_ADDRESS, F_HEAD_TIMEOUT,
-       F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_N };
+       F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_INLINE_US, F_N };
 static const char *const serve_setting[F_N] = {
     "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
     "serve.max_connections", "serve.max_connections_per_address", "serve.head_timeout", "serve.min_body_rate",
-    "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout"};
+    "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout", "serve.inline_us"};
 
 /* Splits "A,B" (serve.listen) into list, whose items point into text. */
 static bool split_listen(char *text, cli_strlist *list) {
@@ -68,6 +68,9 @@ int cli_cmd_serve(int argc, char **argv) {
       {"--max-fuel", CLI_OPT_STR, &flag[F_MAX_FUEL], NULL, "N", "most a manifest's fuel may be (default: no cap)"},
       {"--drain-timeout", CLI_OPT_STR, &flag[F_DRAIN], NULL, "DURATION",
        "longest wait for calls in flight after SIGTERM (default: --max-timeout + 5s)"},
+      {"--inline-us", CLI_OPT_STR, &flag[F_INLINE_US], NULL, "N",
+       "microseconds a short call may run on the thread that read it before it moves to a worker "
+       "(default 200; 0: every call on a worker)"},
   };
   /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
@@ -149,10 +152,10 @@ int cli_cmd_serve(int argc, char **argv) {
   if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
       v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX ||
       !v[F_PER_ADDRESS] || v[F_PER_ADDRESS] > 65536 || !v[F_HEAD_TIMEOUT] || v[F_HEAD_TIMEOUT] > 3600000 ||
-      !v[F_MIN_BODY_RATE]) {
+      !v[F_MIN_BODY_RATE] || v[F_INLINE_US] > 10000000) {
     fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections and "
                     "max_connections_per_address 1..65536, head_timeout 1ms..1h, max_body and min_body_rate "
-                    "above 0 (from flags, the environment or %s)\n",
+                    "above 0, inline_us 0..10000000 (from flags, the environment or %s)\n",
             "the configuration file");
     cli_config_free(cfg);
     cli_strlist_free(&hf.sets);
@@ -186,6 +189,7 @@ int cli_cmd_serve(int argc, char **argv) {
   c.max_connections_per_address = (unsigned)v[F_PER_ADDRESS];
   c.head_timeout_ms = v[F_HEAD_TIMEOUT];
   c.min_body_rate = v[F_MIN_BODY_RATE];
+  c.inline_us = v[F_INLINE_US] ? v[F_INLINE_US] : CIS_SERVE_INLINE_OFF;
 
   /* The signals are taken by sigwait below: blocked first, so that every
    * thread the server starts inherits the mask. A client that goes away
