@@ -78,8 +78,8 @@ typedef struct cis_skills_config {
   size_t max_input;          /* JSON input cap; 0 = 16 MiB */
   size_t max_output;         /* JSON output cap; 0 = 16 MiB */
   const char *tenant;        /* whose skills the handle installs, lists,
-                                shows, removes and runs (copied; 1 to 255
-                                bytes, no control characters). NULL = the
+                                shows, removes and runs (copied; a name
+                                cis_tenant_name_valid accepts). NULL = the
                                 "default" tenant, whose calls may still run
                                 for another tenant's KV and files
                                 (cis_invoke_options.tenant); a handle given
@@ -103,6 +103,14 @@ typedef struct cis_skills_config {
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);
+
+/* The one rule for tenant names, wherever one is given (cis_skills_open,
+ * cis_invoke_options.tenant, tokens, the CLI's --tenant): 1 to
+ * CIS_TENANT_NAME_MAX bytes of A-Z a-z 0-9 . _ -, and not "." or "..". So
+ * a name never holds the separators of the keys made from it (a skill's
+ * tree is "TENANT/skill:NAME") nor a path's, and means one thing only. */
+#define CIS_TENANT_NAME_MAX 64
+CIS_EXTERN bool cis_tenant_name_valid(const char *name);
 /* Opens (creating when needed) the registry and the services. The KV
  * service built from kv_spec is opened by the first call that uses KV (a
  * backend out of reach fails that call with CIS_EKVDOWN, not the others).

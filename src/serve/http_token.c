@@ -493,7 +493,8 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
   if (!t || !token) return CIS_EINVAL;
   if (cap < CIS_TOKEN_MAX) return cis__fail(t, CIS_EINVAL, "token buffer smaller than CIS_TOKEN_MAX");
   token[0] = 0;
-  if (!name_ok(tenant)) return cis__fail(t, CIS_EINVAL, "tenant: 1 to %d of A-Z a-z 0-9 . _ -", CIS_TOKEN_NAME_MAX);
+  if (!cis_tenant_name_valid(tenant))
+    return cis__fail(t, CIS_EINVAL, "tenant: 1 to %d of A-Z a-z 0-9 . _ - (not . or ..)", CIS_TENANT_NAME_MAX);
   if (name && !name_ok(name)) return cis__fail(t, CIS_EINVAL, "name: 1 to %d of A-Z a-z 0-9 . _ -", CIS_TOKEN_NAME_MAX);
   cis_result rc = crypto_ready(t);
   if (rc != CIS_OK) return rc;

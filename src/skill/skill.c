@@ -39,6 +39,12 @@ cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...
 
 const char *cis_skills_errmsg(const cis_skills *s) { return cis_errmsg(skills_msg(s)); }
 
+bool cis_tenant_name_valid(const char *name) {
+  size_t n = name ? strlen(name) : 0;
+  if (n == 0 || n > CIS_TENANT_NAME_MAX || !strcmp(name, ".") || !strcmp(name, "..")) return false;
+  return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
 void cis_skills_config_default(cis_skills_config *c) {
   memset(c, 0, sizeof *c);
   c->log_format = CIS_LOG_TEXT;
@@ -98,20 +104,16 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     rc = cis__skills_fail(s, CIS_EINVAL, "no CIS_HOME and no HOME");
     goto fail;
   }
-  /* The registry's partition; a tenant is 1 to 255 bytes (the layered
-   * filesystem's key room) without control characters. */
+  /* The registry's partition. */
   s->tenant_fixed = cfg->tenant != NULL;
   s->require_signature = cfg->require_signature;
   {
     const char *t = cfg->tenant ? cfg->tenant : "default";
-    size_t tl = strlen(t);
-    bool ok = tl > 0 && tl < sizeof s->tenant;
-    for (size_t k = 0; ok && k < tl; k++) ok = (unsigned char)t[k] >= 0x20 && t[k] != 0x7f;
-    if (!ok) {
-      rc = cis__skills_fail(s, CIS_EINVAL, "tenant: 1 to 255 bytes without control characters");
+    if (!cis_tenant_name_valid(t)) {
+      rc = cis__skills_fail(s, CIS_EINVAL, "tenant: " CIS__TENANT_RULE);
       goto fail;
     }
-    memcpy(s->tenant, t, tl + 1);
+    snprintf(s->tenant, sizeof s->tenant, "%s", t);
   }
   cis_limits_default(&s->limits);
   if (cfg->limits.timeout_ms || cfg->limits.max_memory_bytes) s->limits = cfg->limits;

@@ -60,7 +60,7 @@ struct cis_skills {
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
   bool require_signature;     /* only skills signed by a key the tenant trusts (sign.c) */
   char engine_name[16];       /* the engine asked for: interp, aot or auto (compile.c) */
-  char tenant[256];           /* whose skills these are (cis_skills_config.tenant) */
+  char tenant[CIS_TENANT_NAME_MAX + 1]; /* whose skills these are (cis_skills_config.tenant) */
   bool tenant_fixed;          /* set by the config: calls may not name another tenant */
   CIS__PAD(pad);              /* every call reads the above and locks below */
   struct cis__skill_stripe {  /* the entry cache, one copy per stripe of threads (warm.c) */
@@ -195,6 +195,9 @@ void cis__warm_close(cis_skills *s);
 void cis__registry_changed(cis_skills *s);
 /* The entry of installed skill name, cached or read now; the caller
  * releases it. Errors as cis__registry_get and cis__module_cached. */
+/* cis_tenant_name_valid's rule, in messages. */
+#define CIS__TENANT_RULE "1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)"
+
 cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_entry **out);
 /* The same, telling wait(user) first when the lookup may wait (a read of
  * the registry or of the shared generation, a module's load). */

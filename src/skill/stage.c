@@ -583,6 +583,10 @@ cis_result cis__call_grant(cis__call *c) {
   /* A handle made for one tenant runs calls for that tenant alone; the
    * default handle's calls may name any (the operator's KV and files). */
   c->tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : s->tenant;
+  if (!cis_tenant_name_valid(c->tenant)) {
+    snprintf(res->error, sizeof res->error, "tenant: %s", CIS__TENANT_RULE);
+    return CIS_EINVAL;
+  }
   if (s->tenant_fixed && strcmp(c->tenant, s->tenant)) {
     snprintf(res->error, sizeof res->error, "the handle is tenant %s's: a call may not run for another tenant",
              s->tenant);

@@ -141,11 +141,40 @@ static void bad_tenant_name_is_einval(void **state) {
   assert_non_null(strstr(err, "tenant"));
   c.tenant = "a\nb";
   assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
-  char big[300];
+  char big[CIS_TENANT_NAME_MAX + 2];
   memset(big, 'x', sizeof big - 1);
   big[sizeof big - 1] = 0;
-  c.tenant = big;
+  c.tenant = big; /* one byte over */
   assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+  /* Names that would mean two things: a skill's tree key, a path, a
+   * quote, a space. The same rule as tokens' (cis_tenant_name_valid). */
+  static const char *const bad[] = {"alice/skill:atk", "a'b", "x y", ".", "..", "a/b", "a:b", "caf\xc3\xa9"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    c.tenant = bad[i];
+    assert_false(cis_tenant_name_valid(bad[i]));
+    assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(err, "A-Z a-z 0-9 . _ -"));
+  }
+  big[sizeof big - 2] = 0; /* 64 bytes: the most */
+  static const char *const good[] = {"a", "Alice.Smith-2_x", "..a"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) assert_true(cis_tenant_name_valid(good[i]));
+  assert_true(cis_tenant_name_valid(big));
+  assert_false(cis_tenant_name_valid(NULL));
+  /* A call of the default handle may name another tenant, by the same rule. */
+  c.tenant = NULL;
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_OK);
+  assert_int_equal(serve_register(s, g_dir, "echo", "echo", "cis_v1", ""), CIS_OK);
+  cis_invoke_options o = {.tenant = "alice/skill:atk"};
+  cis_invoke_result r;
+  assert_int_equal(cis_skills_invoke(s, "echo", "{}", 2, &o, &r), CIS_EINVAL);
+  assert_non_null(strstr(r.error, "tenant"));
+  assert_null(r.output);
+  cis_invoke_result_free(&r);
+  o.tenant = "alice";
+  assert_int_equal(cis_skills_invoke(s, "echo", "{}", 2, &o, &r), CIS_OK);
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
 }
 
 static void registry_from_before_the_split_becomes_the_default_tenants(void **state) {

@@ -127,6 +127,15 @@ check "refused put (an escape) into a new tenant" 8 fresh put "$tmp/a" ../escape
 check "refused put (no local file) into a new tenant" 1 fresh put "$tmp/no-such-file" x
 check "no tenant made by the refused puts" 1 fresh ls
 expect_grep "no tenant made by the refused puts: message" err "no tenant"
+
+# Tenant names follow one rule (cis_tenant_name_valid): a skill's tree key
+# or a path is not a tenant.
+check "--tenant that is a skill's tree key" 2 "$cis" fs ls --vfs "$db" --tenant "$t/skill:notes"
+expect_grep "--tenant that is a skill's tree key: message" err "A-Z a-z 0-9"
+check "--tenant with a space" 2 "$cis" fs ls --vfs "$db" --tenant "x y"
+check "--tenant .." 2 "$cis" fs ls --vfs "$db" --tenant ".."
+check "cis run --tenant with a quote" 2 "$cis" run --vfs "$db" --tenant "a'b" /dev/null
+
 check "a name with control bytes" 0 fs put "$tmp/a" "$(printf 'x\ty')"
 check "ls escapes it" 0 fs ls
 expect_grep "ls escapes it: name" out 'x\\09y'

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
 #include "cli.h"
 
@@ -128,6 +129,10 @@ static const char *rel(const char *p) {
 static int locate(fs_args *a) {
   if (!a->tenant || !*a->tenant) {
     fprintf(stderr, "cis fs %s: --tenant ID is required\n", a->sub);
+    return CLI_EXIT_USAGE;
+  }
+  if (!cis_tenant_name_valid(a->tenant)) {
+    fprintf(stderr, "cis fs %s: --tenant: 1 to %d of A-Z a-z 0-9 . _ - (not . or ..)\n", a->sub, CIS_TENANT_NAME_MAX);
     return CLI_EXIT_USAGE;
   }
   if (a->skill && a->volume) {

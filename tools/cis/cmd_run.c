@@ -194,6 +194,10 @@ static int parse_fs(run_ctx *c) {
     fprintf(stderr, "cis run: --vfs-commit is call or sync, with --vfs db:SPEC\n");
     return CLI_EXIT_USAGE;
   }
+  if (c->tenant && !cis_tenant_name_valid(c->tenant)) {
+    fprintf(stderr, "cis run: --tenant: 1 to %d of A-Z a-z 0-9 . _ - (not . or ..)\n", CIS_TENANT_NAME_MAX);
+    return CLI_EXIT_USAGE;
+  }
   if (!db && c->tenant && !c->skill_host) { /* with --skill-host it names whose KV and files */
     fprintf(stderr, "cis run: --tenant is for --vfs db:SPEC\n");
     return CLI_EXIT_USAGE;
