@@ -497,6 +497,13 @@ typedef enum cis_wait {
 CIS_EXTERN void cis_instance_on_wait(cis_instance *inst, void (*fn)(void *user, cis_wait why), void *user,
                                      uint64_t after_us);
 
+/* An absolute end for the calls of inst, on CLOCK_MONOTONIC in ns: a
+ * top-level call ends by then (CIS_ETIMEOUT), or sooner by its own
+ * limits.timeout_ms. For a caller whose call waited before it ran (for a
+ * lock, a connection): the time waited counts against the call's budget.
+ * 0 removes it. Set it between calls. */
+CIS_EXTERN void cis_instance_set_deadline(cis_instance *inst, uint64_t monotonic_ns);
+
 /* Tells cis that the calling thread now runs on the stack [base, base +
  * size) (a coroutine's or a fiber's), so that a top-level call started on
  * it may use that much native stack for nested calls; (NULL, 0) says it is

@@ -435,6 +435,7 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   uint64_t span = l->timeout_ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX
                                                                   : l->timeout_ms * 1000000u;
   ex->deadline_ns = l->timeout_ms == 0 || span == UINT64_MAX ? UINT64_MAX : now + span;
+  if (inst->deadline_abs && inst->deadline_abs < ex->deadline_ns) ex->deadline_ns = inst->deadline_abs;
   ex->fuel = l->fuel ? l->fuel : UINT64_MAX;
   if (ex->fuel == UINT64_MAX) {
     ex->ticks = CIS__TICK_QUANTUM;
@@ -581,6 +582,10 @@ void cis_instance_quota(cis_instance *inst, unsigned permille) {
 }
 
 uint64_t cis_instance_fuel_left(const cis_instance *inst) { return inst ? inst->fuel_left : 0; }
+
+void cis_instance_set_deadline(cis_instance *inst, uint64_t monotonic_ns) {
+  if (inst) inst->deadline_abs = monotonic_ns;
+}
 
 void cis_instance_on_wait(cis_instance *inst, void (*fn)(void *user, cis_wait why), void *user, uint64_t after_us) {
   if (!inst) return;

@@ -200,6 +200,7 @@ struct cis_instance {
   atomic_uint quota;         /* CPU share in per mille its calls may use, 0 none (cis_instance_quota, any thread) */
   void (*on_wait)(void *, cis_wait); /* told before its call may wait (cis_instance_on_wait) */
   void *on_wait_user;
+  uint64_t deadline_abs;     /* calls end by then (CLOCK_MONOTONIC ns, cis_instance_set_deadline); 0 none */
   uint64_t wait_after_ns;    /* or once its guest ran this long */
   uint64_t fuel_left;        /* after the last call */
   int exit_code;             /* set with CIS_EEXIT */

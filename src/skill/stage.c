@@ -647,7 +647,9 @@ static cis_result link_kv(cis__call *c) {
     c->kv_locked = true;
   }
   cis_principal ns = {c->tenant, c->kv_ns};
-  cis_result rc = cis_kv_begin(s->kv, &ns, c->budget_ms, &c->txn);
+  /* What is left of the call's time: a wait for the lock above counts. */
+  uint64_t left = c->budget_ms == UINT64_MAX ? UINT64_MAX : cis__ms_left(c->deadline_ns);
+  cis_result rc = cis_kv_begin(s->kv, &ns, left, &c->txn);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "kv: %s", cis_kv_errmsg(s->kv));
     return rc;
@@ -738,6 +740,9 @@ cis_result cis__call_link(cis__call *c) {
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
+  /* The guest's deadline is the call's, from its start: what the set-up
+   * waited for (a lock, a connection, a mount) is not given back. */
+  cis_instance_set_deadline(c->inst, c->budget_ms == UINT64_MAX ? 0 : c->deadline_ns);
   /* Always set: an instance may be a borrowed one an earlier call told. */
   const cis_invoke_options *o = c->opt;
   cis_instance_on_wait(c->inst, o ? o->on_wait : NULL, o ? o->on_wait_user : NULL,

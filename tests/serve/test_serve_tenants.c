@@ -8,6 +8,7 @@
  *
  * argv[1]: the folder holding the built fixtures (the .wat files of tests/serve).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -177,6 +179,57 @@ static void bad_tenant_name_is_einval(void **state) {
   cis_skills_close(s);
 }
 
+/* One call of a skill on its own thread, timed. */
+typedef struct timed_call {
+  cis_skills *s;
+  uint64_t timeout_ms; /* cis_invoke_options.timeout_ms */
+  cis_result rc;
+  double ms;           /* how long cis_skills_invoke took */
+  pthread_t th;
+} timed_call;
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void *timed_call_main(void *arg) {
+  timed_call *t = arg;
+  cis_invoke_options o = {.timeout_ms = t->timeout_ms};
+  cis_invoke_result r;
+  double t0 = mono_ms();
+  t->rc = cis_skills_invoke(t->s, "spinkv", "{}", 2, &o, &r);
+  t->ms = mono_ms() - t0;
+  cis_invoke_result_free(&r);
+  return NULL;
+}
+
+/* A call's deadline counts from its start, whatever it waited for: a call
+ * queued behind another for the KV store (this process's calls take
+ * turns on it) runs only what is left of its time, and the one holding
+ * the store holds it no longer than its own deadline. */
+static void a_call_that_waited_keeps_its_deadline_from_its_start(void **state) {
+  two *t = *state;
+  assert_int_equal(serve_register(t->a, g_dir, "spinkv", "spin", "cis_v1",
+                                  ",\"permissions\":{\"kv\":true},\"limits\":{\"timeout_ms\":20000}"),
+                   CIS_OK);
+  timed_call holder = {.s = t->a, .timeout_ms = 1000}, waiter = {.s = t->a, .timeout_ms = 1500};
+  assert_int_equal(pthread_create(&holder.th, NULL, timed_call_main, &holder), 0);
+  struct timespec pause = {0, 200 * 1000000};
+  nanosleep(&pause, NULL);
+  assert_int_equal(pthread_create(&waiter.th, NULL, timed_call_main, &waiter), 0);
+  pthread_join(holder.th, NULL);
+  pthread_join(waiter.th, NULL);
+  print_message("holder %.0f ms (%s), waiter %.0f ms (%s)\n", holder.ms, cis_errname(holder.rc), waiter.ms,
+                cis_errname(waiter.rc));
+  assert_int_equal(holder.rc, CIS_ETIMEOUT);
+  assert_int_equal(waiter.rc, CIS_ETIMEOUT);
+  assert_true(holder.ms >= 1000 && holder.ms < 1000 + 600);
+  /* It waited about 800 ms: given its 1500 again it would end near 2300. */
+  assert_true(waiter.ms >= 1500 && waiter.ms < 1500 + 600);
+}
+
 static void registry_from_before_the_split_becomes_the_default_tenants(void **state) {
   (void)state;
   char home[128], path[256];
@@ -334,6 +387,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(tenant_handle_refuses_a_call_for_another_tenant, setup, teardown),
       cmocka_unit_test_setup_teardown(sharing_checks_see_only_the_tenants_own_skills, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_tenant_name_is_einval, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_call_that_waited_keeps_its_deadline_from_its_start, setup, teardown),
       cmocka_unit_test(registry_from_before_the_split_becomes_the_default_tenants),
       cmocka_unit_test_setup_teardown(settings_of_same_named_skills_are_each_tenants_own, setup, teardown),
       cmocka_unit_test_setup_teardown(settings_from_before_the_tenant_key_go_to_their_tenant, setup, teardown),
