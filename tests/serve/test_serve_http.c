@@ -34,12 +34,19 @@ typedef struct srv {
   char alice[CIS_TOKEN_MAX], bob[CIS_TOKEN_MAX];
 } srv;
 
-static uint64_t g_max_timeout; /* the next server's cap on a manifest's timeout (0: default) */
-static bool g_require_sig;      /* the next server requires signed skills */
-static uint64_t g_inline_us;    /* the next server's inline budget (0: default) */
+/* What a test's server sets beyond the pool (zero: the defaults). */
+typedef struct srv_opts {
+  uint64_t max_timeout;  /* the cap on a manifest's timeout */
+  bool require_sig;      /* signed skills only */
+  uint64_t inline_us;    /* the inline budget */
+} srv_opts;
 
-/* Starts a server on a fresh home with the given pool settings. */
-static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
+/* Starts a server on a fresh home with the given pool settings and
+ * options (NULL: none). */
+static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap,
+                           const srv_opts *o) {
+  static const srv_opts none = {0};
+  if (!o) o = &none;
   srv *v = calloc(1, sizeof *v);
   if (!v || serve_home_new(v->home, sizeof v->home)) return NULL;
   cis_tokens *t = NULL;
@@ -64,9 +71,9 @@ static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigne
   c.workers = workers;
   c.queue = queue;
   c.tenant_concurrency = tenant_cap;
-  c.skills.max_limits.timeout_ms = g_max_timeout;
-  c.skills.require_signature = g_require_sig;
-  c.inline_us = g_inline_us;
+  c.skills.max_limits.timeout_ms = o->max_timeout;
+  c.skills.require_signature = o->require_sig;
+  c.inline_us = o->inline_us;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -75,6 +82,10 @@ static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigne
   }
   v->port = cis_server_port(v->s, 0);
   return v;
+}
+
+static srv *srv_start(size_t max_body, unsigned workers, unsigned queue, unsigned tenant_cap) {
+  return srv_start_with(max_body, workers, queue, tenant_cap, NULL);
 }
 
 static void srv_stop(srv *v) {
@@ -580,9 +591,7 @@ static void short_calls_run_inline_and_long_ones_move_to_a_worker(void **state) 
   /* 0.5 s: on a loaded machine, or in a sanitizer's build, a short call
    * may take longer than the default 200 µs, and the test needs busy's
    * short calls to be known short; the spin below still moves after it. */
-  g_inline_us = 500000;
-  srv *v = srv_start(256 * 1024, 2, 4, 0);
-  g_inline_us = 0;
+  srv *v = srv_start_with(256 * 1024, 2, 4, 0, &(srv_opts){.inline_us = 500000});
   assert_non_null(v);
   install(v, v->alice, "busy", "busy", "cis_v1", ",\"limits\":{\"timeout_ms\":5000}");
   install(v, v->alice, "waiter", "busy", "cis_v1", "");
@@ -649,9 +658,7 @@ static void short_calls_run_inline_and_long_ones_move_to_a_worker(void **state) 
  * call goes through the pool. */
 static void inline_calls_can_be_turned_off(void **state) {
   (void)state;
-  g_inline_us = CIS_SERVE_INLINE_OFF;
-  srv *v = srv_start(256 * 1024, 2, 4, 0);
-  g_inline_us = 0;
+  srv *v = srv_start_with(256 * 1024, 2, 4, 0, &(srv_opts){.inline_us = CIS_SERVE_INLINE_OFF});
   assert_non_null(v);
   install(v, v->alice, "echo", "echo", "cis_v1", "");
   for (int i = 0; i < 10; i++) assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200);
@@ -679,9 +686,7 @@ static void json_string(const char *in, char *out, size_t cap) {
  * by a key the tenant trusts. */
 static void signed_bundles_under_require_signature(void **state) {
   (void)state;
-  g_require_sig = true;
-  srv *v = srv_start(256 * 1024, 1, 4, 0);
-  g_require_sig = false;
+  srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
   assert_non_null(v);
   char keys[256], pub[65], err[256];
   snprintf(keys, sizeof keys, "%s/keys", v->home);
@@ -762,9 +767,7 @@ static void signed_bundles_under_require_signature(void **state) {
 
 static void manifest_limits_are_capped_by_the_servers(void **state) {
   (void)state;
-  g_max_timeout = 250;
-  srv *v = srv_start(64 * 1024, 1, 1, 0);
-  g_max_timeout = 0;
+  srv *v = srv_start_with(64 * 1024, 1, 1, 0, &(srv_opts){.max_timeout = 250});
   assert_non_null(v);
   /* It asks for an hour; the server allows 250 ms. */
   install(v, v->alice, "spin", "spin", "cis_v1", ",\"limits\":{\"timeout_ms\":3600000}");
