@@ -7,10 +7,13 @@
  * line for the router ("METHOD PATH"), a bundle (the body of POST
  * /v1/skills), an MCP message for the /mcp peek, or a request head (a raw
  * target, then header lines "name:value" that may hold any byte, NUL
- * included, each added with its real length) for the head checks; 4 and
- * above give the same bytes to all four. Each result is checked against
- * its contract.
+ * included, each added with its real length) for the head checks, or the
+ * raw bytes of a head laid out as the server's library lays them out (a
+ * NUL over every separator, C strings into its buffer) for the layout
+ * check; 5 and above give the same bytes to all five. Each result is
+ * checked against its contract.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,13 @@ static bool has_ctl(const char *b, size_t n, bool tab_too) {
   return false;
 }
 
+/* Whether name[0..n) is a token (RFC 9110 5.6.2). */
+static bool token(const char *name, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!name[i] || !(isalnum((unsigned char)name[i]) || strchr("!#$%&'*+-.^_`|~", name[i]))) return false;
+  return n > 0;
+}
+
 /* A head: the first line is the raw target (up to its first NUL, as the
  * server's library hands it over), each further line "name:value". */
 static void head(const char *text, size_t len) {
@@ -78,7 +88,7 @@ static void head(const char *text, size_t len) {
   if (has_ctl(text, strnlen(text, len), true) && !bad_target) abort();
   cis__http_head h;
   memset(&h, 0, sizeof h);
-  bool any_ctl = false, te = false;
+  bool any_ctl = false, te = false, any_bad_name = false;
   unsigned n_cl = 0, n_auth = 0;
   const char *p = memchr(text, '\n', len), *end = text + len;
   while (p && p < end) {
@@ -89,6 +99,7 @@ static void head(const char *text, size_t len) {
       cis__http_head_add(&h, line, nn, vn ? colon + 1 : NULL, vn);
       bool auth = nn == 13 && !strncasecmp(line, "Authorization", 13);
       bool ctl = has_ctl(line, nn, true) || has_ctl(colon + 1, vn, false);
+      any_bad_name |= !token(line, nn);
       if (auth) n_auth++;
       else any_ctl |= ctl;
       te |= nn == 17 && !strncasecmp(line, "Transfer-Encoding", 17);
@@ -100,7 +111,80 @@ static void head(const char *text, size_t len) {
   if (h.n_auth != n_auth || h.n_length != n_cl || h.has_te != te || h.bad_byte != any_ctl) abort();
   if (h.auth && (h.auth < text || h.auth + h.auth_len > end)) abort();
   const char *why = cis__http_head_problem(&h, bad_target);
-  if ((bad_target || any_ctl || (n_cl && te) || h.length_bad) != (why != NULL)) abort();
+  if ((bad_target || any_ctl || any_bad_name || (n_cl && te) || h.length_bad) != (why != NULL)) abort();
+}
+
+/* A raw head, laid out as libmicrohttpd 0.9.75 lays it out: a copy
+ * holding the head alone (so that ASan sees any read past it), a NUL over
+ * each line end, the request line's separating spaces and each colon, and
+ * the strings handed out found with strlen/strchr as the library finds
+ * them. The contract: no read outside the head; a head with no NUL,
+ * single spaces, no folded line and token names passes the layout check;
+ * a NUL followed by more of its line (what a C string would hide) fails
+ * it. (A NUL right before a line end cannot be told from a CR there.) */
+static void layout(const char *text, size_t len) {
+  enum { MAX_LINES = 64 };
+  size_t ls[MAX_LINES], le[MAX_LINES], pos = 0, end = 0;
+  int nl = 0;
+  while (!end) {
+    const char *lf = pos < len ? memchr(text + pos, '\n', len - pos) : NULL;
+    if (!lf || nl == MAX_LINES) return; /* no whole head */
+    size_t e = (size_t)(lf - text), c = e > pos && text[e - 1] == '\r' ? e - 1 : e;
+    if (c == pos && nl) end = e + 1;    /* the empty line */
+    else if (c > pos) ls[nl] = pos, le[nl++] = c;
+    pos = e + 1;
+  }
+  size_t base = ls[0], n = end - base;
+  char *b = malloc(n);
+  if (!b) return;
+  memcpy(b, text + base, n);
+  bool clean = true, hidden = false;
+  for (int i = 0; i < nl; i++) {
+    size_t s = ls[i] - base, e = le[i] - base, next = (i + 1 < nl ? ls[i + 1] : end) - base;
+    memset(b + s + (e - s), 0, next - e);
+    const char *z = memchr(b + s, 0, e - s);
+    clean &= z == NULL;
+    for (; z && z < b + e && !hidden; z++) hidden = *z != 0;
+  }
+  /* The request line: method SP target SP version, split where the
+   * library splits it (the first space, then the last). */
+  char *sp1 = memchr(b, ' ', le[0] - base), *sp2 = sp1 ? memrchr(b, ' ', le[0] - base) : NULL;
+  if (!sp1 || sp2 == sp1) {
+    free(b);
+    return;
+  }
+  char *target = sp1 + 1;
+  while (*target == ' ') target++;
+  clean &= target == sp1 + 1 && memchr(target, ' ', (size_t)(sp2 - target)) == NULL;
+  *sp1 = *sp2 = 0;
+  cis__http_head h;
+  memset(&h, 0, sizeof h);
+  cis__http_head_start(&h, b, n, target, strlen(target), sp2 + 1);
+  static const char folded[] = "Folded";
+  for (int i = 1; i < nl; i++) {
+    char *line = b + (ls[i] - base);
+    if (*line == ' ' || *line == '\t') { /* a folded line: the library builds a name elsewhere */
+      cis__http_head_add(&h, folded, sizeof folded - 1, line + 1, strlen(line + 1));
+      clean = false;
+      continue;
+    }
+    char *colon = strchr(line, ':');
+    if (!colon) { /* refused by the library itself */
+      free(b);
+      return;
+    }
+    *colon = 0;
+    char *value = colon + 1;
+    while (*value == ' ' || *value == '\t') value++;
+    size_t nn = strlen(line);
+    clean &= token(line, nn);
+    cis__http_head_add(&h, line, nn, value, strlen(value));
+  }
+  const char *why = cis__http_head_problem(&h, false);
+  bool layout_bad = why && strstr(why, "NUL inside") != NULL;
+  if (clean && why && (layout_bad || strstr(why, "not a token"))) abort();
+  if (hidden && !layout_bad) abort();
+  free(b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -110,16 +194,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!text) return 0;
   memcpy(text, data + 1, len);
   text[len] = 0;
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
   case 0: route(text); break;
   case 1: bundle(text, len); break;
   case 2: peek(text, len); break;
   case 3: head(text, len); break;
+  case 4: layout(text, len); break;
   default:
     route(text);
     bundle(text, len);
     peek(text, len);
     head(text, len);
+    layout(text, len);
   }
   free(text);
   return 0;

@@ -67,6 +67,7 @@
   X(MHD_suspend_connection, suspend)                  \
   X(MHD_resume_connection, resume)                    \
   X(MHD_get_connection_info, connection_info)         \
+  X(MHD_get_version, version)                         \
   X(MHD_destroy_response, response_free)
 
 static struct {
@@ -75,11 +76,22 @@ static struct {
 
 static const char *const mhd_names[] = {MHD_FUNCS(CIS__DYNLIB_NAME)};
 
+/* Whether the loaded libmicrohttpd hands out the request line and the
+ * headers as C strings found by strlen in its buffer (up to 0.9.75), so
+ * that a NUL inside one hides the rest: the head's layout is then checked
+ * (cis__http_head_start). Later versions report real lengths, which the
+ * same checks read, and lay their buffer out otherwise. */
+static bool mhd_cuts_at_nul;
+
 static void mhd_bind(void *const *fn) {
   size_t i = 0;
 #define BIND(f, member) mhd.member = (__typeof__(f) *)fn[i++];
   MHD_FUNCS(BIND)
 #undef BIND
+  unsigned major = 0, minor = 0, patch = 0;
+  const char *v = mhd.version();
+  mhd_cuts_at_nul = v && sscanf(v, "%u.%u.%u", &major, &minor, &patch) == 3 && major == 0 &&
+                    (minor < 9 || (minor == 9 && patch <= 75));
 }
 
 static cis__dynlib mhd_lib = {.soname = CIS_MHD_SONAME, .package = CIS_MHD_PACKAGE, .names = mhd_names,
@@ -166,7 +178,10 @@ typedef struct conn_watch {
 typedef struct request {
   struct job *job;                     /* its job while it runs, then its answer; NULL before */
   conn_watch *w;                       /* its connection's entry, or NULL */
-  bool bad_target;                     /* the raw target had a control byte (on_uri) */
+  bool started;                        /* on_request saw its head */
+  const char *target;                  /* the raw target (the library's buffer), from on_uri */
+  size_t target_len;                   /* its length before decoding */
+  bool bad_target;                     /* it had a control byte */
   cis__http_head head;                      /* its head, read at the first call */
   char *buf;                           /* body bytes, NUL-terminated */
   size_t len, cap;                     /* used and allocated */
@@ -1432,16 +1447,21 @@ static void *watchdog_main(void *arg) {
   return NULL;
 }
 
-/* A request target with a control byte (0x00-0x1f, 0x7f), raw or
- * percent-encoded, is refused: libmicrohttpd unescapes the path in place
- * and ends it at a %00, so that "/v1/skills/echo%00x" would reach echo.
- * on_uri sees the raw target first; its answer becomes the request's
- * first *con_cls: this marker (never freed), or NULL. */
-static char bad_target_mark;
-
+/* Each request starts here, with its raw target, before the library
+ * decodes it in place (and ends the path at a %00, so that
+ * "/v1/skills/echo%00x" would reach echo): a control byte in it, raw or
+ * percent-encoded, is refused, and its length kept for the head's layout
+ * check. The answer becomes the request's *con_cls (on_completed frees
+ * it, whether or not on_request ever saw it); NULL when out of memory. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
   (void)cls, (void)c;
-  return cis__http_target_bad(uri) ? &bad_target_mark : NULL;
+  request *rq = calloc(1, sizeof *rq);
+  if (rq && uri) {
+    rq->target = uri;
+    rq->target_len = strlen(uri);
+    rq->bad_target = cis__http_target_bad(uri);
+  }
+  return rq;
 }
 
 /* Each header of the head, with its real length (MHD_get_connection_values_n). */
@@ -1454,14 +1474,11 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls) {
-  (void)version;
   cis_server *s = cls;
   request *rq = *con_cls;
-  if (!rq || rq == (void *)&bad_target_mark) {
-    bool bad_target = rq != NULL;
-    if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
-    *con_cls = rq;
-    rq->bad_target = bad_target;
+  if (!rq) return MHD_NO; /* on_uri ran out of memory */
+  if (!rq->started) {
+    rq->started = true;
     const union MHD_ConnectionInfo *ci = mhd.connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     rq->w = ci ? ci->socket_context : NULL;
     conn_enter(s, rq->w, CONN_BODY); /* the head is in: its body's clock starts */
@@ -1469,6 +1486,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * waits for that, not just for the job, or closing the listeners
      * could cut a reply short. */
     atomic_fetch_add(&s->requests, 1);
+    if (mhd_cuts_at_nul) {
+      const union MHD_ConnectionInfo *hs = mhd.connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+      cis__http_head_start(&rq->head, method, hs ? hs->header_size : 0, rq->target, rq->target_len, version);
+    }
     mhd.values_n(c, MHD_HEADER_KIND, scan_header, &rq->head);
     const char *bad = cis__http_head_problem(&rq->head, rq->bad_target);
     if (bad) {
@@ -1530,7 +1551,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   (void)c, (void)why;
   cis_server *s = cls;
   request *rq = *con_cls;
-  if (rq && rq != (void *)&bad_target_mark) {
+  if (rq && !rq->started) free(rq); /* ended before its head was whole */
+  else if (rq) {
     /* A keep-alive connection waits for its next head from now. */
     conn_enter(s, rq->w, CONN_HEAD);
     if (rq->job) {

@@ -84,7 +84,28 @@ typedef struct cis__http_head {
   const char *auth;                    /* the first one's value (the caller's memory), or NULL */
   size_t auth_len;                     /* its real length */
   bool auth_bad;                       /* a control byte or NUL in it */
+  bool name_bad;                       /* a header name that is no token (RFC 9110 5.1) */
+  /* The layout (cis__http_head_start): where the head lies in the
+   * library's buffer and where its last string ended; 0 when unchecked. */
+  uintptr_t lo, hi;
+  const char *at;
+  bool layout_bad;                     /* the strings do not tile the head */
 } cis__http_head;
+
+/* libmicrohttpd 0.9.75 hands out the request line's parts and each
+ * header's name and value as C strings inside its read buffer, where it
+ * wrote a NUL over every separator (the request line's spaces, each
+ * colon, CR and LF). A NUL the client sent inside one of them cuts that
+ * string short and hides the rest; a folded line moves a name elsewhere.
+ * The head is whole only when the strings tile it: each starts right
+ * after the previous one's separator, which holds only NULs (and SP or
+ * HTAB before a value). Starts that check with the request line: the
+ * method (where the head starts, head_size bytes long), the raw target
+ * (target_len: its length as read before decoding) and the version;
+ * each cis__http_head_add then continues it, cis__http_head_problem ends
+ * it at the head's end. */
+void cis__http_head_start(cis__http_head *h, const char *method, size_t head_size, const char *target,
+                          size_t target_len, const char *version);
 
 /* Adds one header (name and value of the given lengths; value may be
  * NULL for an empty one) to h, which starts zeroed. */
@@ -95,7 +116,9 @@ void cis__http_head_add(cis__http_head *h, const char *name, size_t name_len, co
  * body cannot be read by without guessing (RFC 9112 6.3: Content-Length
  * with Transfer-Encoding, Content-Lengths that differ or are not a
  * number), a control byte in a header, or in the target (bad_target, from
- * cis__http_target_bad). Answered 400, and the connection closed. */
+ * cis__http_target_bad), a header name that is no token, or a head its
+ * strings do not tile (a NUL inside a field, a folded line). Answered
+ * 400, and the connection closed. */
 const char *cis__http_head_problem(const cis__http_head *h, bool bad_target);
 
 /* Whether the raw request target (before percent-decoding, NUL-ended)

@@ -240,9 +240,60 @@ static bool name_is(const char *name, size_t name_len, const char *want) {
   return name_len == strlen(want) && !strncasecmp(name, want, name_len);
 }
 
+/* A header name's bytes (RFC 9110 5.6.2: tchar). */
+static bool is_tchar(unsigned char b) {
+  return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || strchr("!#$%&'*+-.^_`|~", b) != NULL;
+}
+
+/* Whether p lies in the head (its end included: a string may end there). */
+static bool in_head(const cis__http_head *h, const char *p) {
+  uintptr_t a = (uintptr_t)p;
+  return a >= h->lo && a <= h->hi;
+}
+
+/* Whether next follows h->at across a separator of min to max bytes:
+ * NULs, then, with blanks, any SP or HTAB (the space before a value).
+ * Reads only bytes of the head. Moves h->at to next. */
+static void tile(cis__http_head *h, const char *next, size_t min, size_t max, bool blanks) {
+  if (!h->hi || h->layout_bad) return;
+  const char *at = h->at;
+  h->at = next;
+  if (!in_head(h, at) || !in_head(h, next) || (uintptr_t)next < (uintptr_t)at) {
+    h->layout_bad = true;
+    return;
+  }
+  size_t gap = (size_t)((uintptr_t)next - (uintptr_t)at), zeros = 0;
+  while (zeros < gap && !at[zeros]) zeros++;
+  size_t rest = zeros;
+  while (blanks && zeros && rest < gap && (at[rest] == ' ' || at[rest] == '\t')) rest++;
+  if (gap < min || gap > max || rest != gap) h->layout_bad = true;
+}
+
+void cis__http_head_start(cis__http_head *h, const char *method, size_t head_size, const char *target,
+                          size_t target_len, const char *version) {
+  if (!method || !target || !version || !head_size) {
+    h->hi = 1;
+    h->layout_bad = true;
+    return;
+  }
+  h->lo = (uintptr_t)method;
+  h->hi = h->lo + head_size;
+  h->at = method + strlen(method);
+  tile(h, target, 1, 1, false); /* one SP */
+  h->at = target + target_len;
+  tile(h, version, 1, 1, false);
+  h->at = version + strlen(version);
+}
+
 void cis__http_head_add(cis__http_head *h, const char *name, size_t name_len, const char *value,
                         size_t value_len) {
   if (!value) value_len = 0;
+  tile(h, name, 1, 2, false); /* the line end before: CR LF, or a bare LF */
+  h->at = name + name_len;
+  if (value) tile(h, value, 1, SIZE_MAX, true); /* the colon, then blanks */
+  h->at = value ? value + value_len : h->at;
+  for (size_t i = 0; i < name_len; i++) h->name_bad |= !is_tchar((unsigned char)name[i]);
+  h->name_bad |= !name_len;
   bool ctl = false;
   for (size_t i = 0; i < value_len && !ctl; i++) ctl = is_ctl((unsigned char)value[i]) && value[i] != '\t';
   for (size_t i = 0; i < name_len && !ctl; i++) ctl = is_ctl((unsigned char)name[i]);
@@ -266,9 +317,15 @@ void cis__http_head_add(cis__http_head *h, const char *name, size_t name_len, co
 }
 
 const char *cis__http_head_problem(const cis__http_head *h, bool bad_target) {
+  if (h->hi) { /* the last line's end and the empty line: 2 to 4 bytes up to the head's end */
+    cis__http_head end = *h;
+    tile(&end, (const char *)h->hi, 2, 4, false);
+    if (end.layout_bad) return "a NUL inside the request line or a header, or a folded header line";
+  }
   if (h->n_length && h->has_te) return "both Content-Length and Transfer-Encoding";
   if (h->length_bad) return "a malformed Content-Length, or two that differ";
   if (bad_target) return "a control character in the request target";
   if (h->bad_byte) return "a control character in a header";
+  if (h->name_bad) return "a header name that is not a token";
   return NULL;
 }

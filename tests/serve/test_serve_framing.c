@@ -5,7 +5,9 @@
  * Content-Lengths that differ or are malformed: 400 and the connection
  * closed, a request pipelined behind never answered), control bytes and
  * NULs in the request target, percent-encoded or raw, and in header
- * values (400) or the bearer token (401), and an invoke's stats, which
+ * values (400) or the bearer token (401), raw NULs the server's library
+ * would hide anywhere in the head, folded lines and names that are no
+ * token (400), and an invoke's stats, which
  * carry fuel_left only when a fuel limit applies.
  *
  * argv[1]: the folder holding the built fixtures (the .wat files here).
@@ -287,6 +289,86 @@ static void control_byte_in_a_header_is_400(void **state) {
   assert_int_equal(status_raw(v, tab, sizeof tab - 1), 200);
 }
 
+/* Raw NULs, which the server's library hides by cutting its C strings
+ * short: in the target, the method, a header value (in the middle, last,
+ * or several before more bytes) and the token; a folded header line and a
+ * name that is no token; each 400. */
+static void raw_nul_anywhere_in_the_head_is_400(void **state) {
+  srv *v = *state;
+  char req[2048];
+  static const char *const heads[] = {
+      "GET /v1/health\0x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      "GET /v1/health?a=1\0 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      "GET /v1/health\0HTTP/1.1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      "GE\0T /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      "GET  /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: a\0b\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Note: a\0b\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Note: a\0\0\0\0b\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: \0\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: a\r\n folded\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note : a\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\r\nHost: h\r\nX(Note): a\r\nConnection: close\r\n\r\n",
+      "GET /v1/health HTTP/1.1\0x\r\nHost: h\r\nConnection: close\r\n\r\n",
+  };
+  static const size_t lens[] = {
+      sizeof "GET /v1/health\0x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health?a=1\0 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health\0HTTP/1.1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GE\0T /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET  /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: a\0b\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Note: a\0b\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Note: a\0\0\0\0b\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: \0\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note: a\r\n folded\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note : a\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\r\nHost: h\r\nX(Note): a\r\nConnection: close\r\n\r\n" - 1,
+      sizeof "GET /v1/health HTTP/1.1\0x\r\nHost: h\r\nConnection: close\r\n\r\n" - 1,
+  };
+  for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+    int st = status_raw(v, heads[i], lens[i]);
+    if (st != 400) fprintf(stderr, "head %zu: %d\n", i, st);
+    assert_int_equal(st, 400);
+  }
+  /* The token followed by a NUL and more: it answered 200 for the token. */
+  int n = snprintf(req, sizeof req, "GET /v1/skills HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer %s", v->token);
+  static const char tail[] = "\0garbage\r\nConnection: close\r\n\r\n";
+  memcpy(req + n, tail, sizeof tail);
+  assert_int_equal(status_raw(v, req, (size_t)n + sizeof tail - 1), 400);
+  /* Last, and after it more NULs than the line end would have. */
+  n = snprintf(req, sizeof req, "GET /v1/skills HTTP/1.1\r\nHost: h\r\nConnection: close\r\nAuthorization: Bearer %s",
+               v->token);
+  static const char tail2[] = "\0\0\0\0x\r\n\r\n";
+  memcpy(req + n, tail2, sizeof tail2);
+  assert_int_equal(status_raw(v, req, (size_t)n + sizeof tail2 - 1), 400);
+}
+
+/* What the layout check must still take: bare LF line ends, empty lines
+ * before the request line, an empty value, blanks around a value, a head
+ * of many and long headers, and a token read whole. */
+static void whole_heads_of_every_shape_are_served(void **state) {
+  srv *v = *state;
+  static const char lf[] = "GET /v1/health HTTP/1.1\nHost: h\nX-Note: a\nConnection: close\n\n";
+  assert_int_equal(status_raw(v, lf, sizeof lf - 1), 200);
+  static const char lead[] = "\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  assert_int_equal(status_raw(v, lead, sizeof lead - 1), 200);
+  static const char empty[] = "GET /v1/health HTTP/1.1\r\nHost: h\r\nX-Note:\r\nX-B:  \t b \t\r\nConnection: close\r\n\r\n";
+  assert_int_equal(status_raw(v, empty, sizeof empty - 1), 200);
+  static const char ten[] = "GET /v1/health HTTP/1.0\r\n\r\n";
+  assert_int_equal(status_raw(v, ten, sizeof ten - 1), 200);
+  char *big = malloc(24000);
+  assert_non_null(big);
+  size_t n = (size_t)sprintf(big, "GET /v1/skills HTTP/1.1\r\nHost: h\r\n");
+  for (int i = 0; i < 60; i++) n += (size_t)sprintf(big + n, "X-Filler-%d: %0*d\r\n", i, 100 + i * 5, i);
+  n += (size_t)sprintf(big + n, "X-Long: ");
+  memset(big + n, 'a', 6000);
+  n += 6000;
+  n += (size_t)sprintf(big + n, "\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", v->token);
+  assert_int_equal(status_raw(v, big, n), 200);
+  free(big);
+}
+
 static void control_byte_in_the_bearer_token_is_401(void **state) {
   srv *v = *state;
   char req[1024];
@@ -354,6 +436,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(nul_in_the_target_is_400),
       cmocka_unit_test(control_byte_in_a_header_is_400),
       cmocka_unit_test(control_byte_in_the_bearer_token_is_401),
+      cmocka_unit_test(raw_nul_anywhere_in_the_head_is_400),
+      cmocka_unit_test(whole_heads_of_every_shape_are_served),
       cmocka_unit_test(fuel_left_only_when_a_fuel_limit_applies),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
