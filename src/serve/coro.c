@@ -115,11 +115,38 @@ static size_t stack_len(void) {
   return len;
 }
 
+/* Keeps mapping m for reuse, or unmaps it when enough are kept. */
+static void keep_or_unmap(char *m) {
+  pthread_mutex_lock(&keep_mu);
+  if (nkept < KEEP_STACKS) {
+    kept[nkept++] = m;
+    m = NULL;
+  }
+  pthread_mutex_unlock(&keep_mu);
+  if (m) munmap(m, stack_len() + page_size());
+}
+
+/* Each thread holds the last stack it freed (a thread-specific value, so
+ * that the thread's end hands it to the shared list): a polling thread's
+ * inline calls, one at a time, then take no lock at all. */
+static pthread_key_t own_stack;
+static pthread_once_t own_stack_once = PTHREAD_ONCE_INIT;
+static bool own_stack_ok;
+
+static void own_stack_release(void *m) { keep_or_unmap(m); }
+static void own_stack_make(void) { own_stack_ok = pthread_key_create(&own_stack, own_stack_release) == 0; }
+
 static char *map_stack(size_t *len) {
   size_t pg = page_size(), n = stack_len() + pg;
   *len = n;
+  pthread_once(&own_stack_once, own_stack_make);
+  char *m = own_stack_ok ? pthread_getspecific(own_stack) : NULL;
+  if (m) {
+    pthread_setspecific(own_stack, NULL);
+    return m;
+  }
   pthread_mutex_lock(&keep_mu);
-  char *m = nkept ? kept[--nkept] : NULL;
+  m = nkept ? kept[--nkept] : NULL;
   pthread_mutex_unlock(&keep_mu);
   if (m) return m;
   m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -132,13 +159,9 @@ static char *map_stack(size_t *len) {
 }
 
 static void unmap_stack(char *m, size_t len) {
-  pthread_mutex_lock(&keep_mu);
-  if (nkept < KEEP_STACKS) {
-    kept[nkept++] = m;
-    m = NULL;
-  }
-  pthread_mutex_unlock(&keep_mu);
-  if (m) munmap(m, len);
+  (void)len; /* every mapping is stack_len() + a page */
+  if (own_stack_ok && !pthread_getspecific(own_stack) && pthread_setspecific(own_stack, m) == 0) return;
+  keep_or_unmap(m);
 }
 
 static char *stack_base(const cis__coro *co) { return co->map + page_size(); }

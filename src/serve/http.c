@@ -132,6 +132,8 @@ typedef struct tenant {
   struct cis_server *s;                /* its server (metrics of its MCP calls) */
   atomic_int quick[INLINE_SLOTS];      /* per skill (hash): > 0 its calls run inline; < 0 pool calls
                                           left before it may (relaxed: a guess, the move is the guard) */
+  pthread_mutex_t sess_mu;             /* guards sessions and their users, ended and used */
+  struct mcp_session *sessions;        /* its kept MCP sessions, newest first */
 } tenant;
 
 /* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
@@ -142,7 +144,7 @@ typedef struct mcp_session {
   tenant *t;                           /* whose */
   cis_mcp *m;                          /* the protocol state (messages may run
                                           at once: a cancel reaches a call) */
-  unsigned users;                      /* jobs holding it (server mu) */
+  unsigned users;                      /* jobs holding it (its tenant's sess_mu) */
   bool ended;                          /* out of the list; the last user frees it */
   uint64_t used;                       /* last use, for dropping the oldest */
 } mcp_session;
@@ -233,17 +235,18 @@ struct cis_server {
   int *ports;                          /* their bound ports */
   size_t ndaemons;
   cis_tokens *tokens;                  /* the token store */
-  pthread_mutex_t mu;                  /* guards the tenants' insertion, the MCP sessions and
-                                          the drain's wait; no request takes it otherwise */
+  pthread_mutex_t mu;                  /* guards the tenants' insertion and the dropping of MCP
+                                          sessions at the cap; no request takes it otherwise */
   pthread_cond_t idle_cv;              /* a job ended, or the last request did (pool_mu) */
   pthread_mutex_t pool_mu;             /* the pool's, and each job's done, refused and orphaned */
   cis__pool pool;                      /* the workers and the tenants' queues (pool.h) */
   atomic_uint requests;                /* requests begun and not yet answered in full */
+  atomic_uint idle_waiters;            /* threads in cis_server_wait_idle (told by the last request's end) */
   atomic_bool draining;                /* new requests get 503 */
   atomic_bool store_down;              /* the last call that reached KV or files found them down */
   tenant *_Atomic tenants;             /* opened handles: read without a lock, added under mu */
-  mcp_session *sessions;               /* kept MCP sessions */
-  unsigned nsessions;
+  atomic_uint nsessions;               /* MCP sessions kept, all tenants' (each tenant keeps its own) */
+  atomic_uint_fast64_t session_clock;  /* ticks at each session use: the oldest idle one goes first */
   uint64_t clock;                      /* session use counter */
   /* Connections (conn_mu): the watchdog's list and the caps. */
   pthread_mutex_t conn_mu;             /* guards the connection fields */
@@ -265,12 +268,10 @@ struct cis_server {
     atomic_uint_fast64_t rejected_full, rejected_tenant, rejected_draining;
     atomic_uint_fast64_t hist[NBUCKETS + 1]; /* call latency, cumulative at print */
     atomic_uint_fast64_t sum_ns;       /* all calls */
-    pthread_mutex_t err_mu;            /* the table of failed calls' errors below */
     struct {
-      cis_result code;
-      uint64_t n;
-    } errors[MAX_ERROR_KINDS];         /* failed calls by error (err_mu) */
-    size_t nerrors;
+      _Atomic int code;                /* 0: free; claimed once, by compare-and-swap */
+      atomic_uint_fast64_t n;
+    } errors[MAX_ERROR_KINDS];         /* failed calls by error, in the order first seen */
   } m;
 };
 
@@ -365,6 +366,7 @@ static tenant *tenant_get(cis_server *s, const char *name) {
   }
   t = calloc(1, sizeof *t);
   if (t) t->s = s;
+  if (t) pthread_mutex_init(&t->sess_mu, NULL);
   if (t) {
     snprintf(t->name, sizeof t->name, "%s", name);
     cis_skills_config c = s->skills_cfg;
@@ -373,6 +375,7 @@ static tenant *tenant_get(cis_server *s, const char *name) {
     if (!(t->calls = cis__calls_new()) || cis_skills_open(&c, &t->skills, err, sizeof err) != CIS_OK) {
       fprintf(stderr, "cis serve: tenant %s: %s\n", name, t->calls ? err : "out of memory");
       cis__calls_free(t->calls);
+      pthread_mutex_destroy(&t->sess_mu);
       free(t);
       t = NULL;
     } else {
@@ -400,12 +403,13 @@ static void record_call(cis_server *s, cis_result rc, uint64_t ns, const cis_inv
   atomic_fetch_add_explicit(&s->m.sum_ns, ns, memory_order_relaxed);
   atomic_fetch_add_explicit(&s->m.calls, 1, memory_order_relaxed);
   if (rc != CIS_OK) {
-    pthread_mutex_lock(&s->m.err_mu);
-    size_t i = 0;
-    while (i < s->m.nerrors && s->m.errors[i].code != rc) i++;
-    if (i == s->m.nerrors && i < MAX_ERROR_KINDS) s->m.errors[s->m.nerrors++].code = rc;
-    if (i < MAX_ERROR_KINDS) s->m.errors[i].n++;
-    pthread_mutex_unlock(&s->m.err_mu);
+    for (size_t i = 0; i < MAX_ERROR_KINDS; i++) {
+      int code = 0;
+      if (atomic_compare_exchange_strong(&s->m.errors[i].code, &code, (int)rc) || code == (int)rc) {
+        atomic_fetch_add_explicit(&s->m.errors[i].n, 1, memory_order_relaxed);
+        break;
+      }
+    }
   }
 }
 
@@ -428,11 +432,9 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "cis_calls_total %llu\n",
       LOAD(s->m.calls));
   OUT("# HELP cis_call_errors_total Failed invocations by error type.\n# TYPE cis_call_errors_total counter\n");
-  pthread_mutex_lock(&s->m.err_mu);
-  for (size_t i = 0; i < s->m.nerrors; i++)
-    OUT("cis_call_errors_total{type=\"%s\"} %llu\n", cis_errname(s->m.errors[i].code),
-        (unsigned long long)s->m.errors[i].n);
-  pthread_mutex_unlock(&s->m.err_mu);
+  for (size_t i = 0; i < MAX_ERROR_KINDS && atomic_load(&s->m.errors[i].code); i++)
+    OUT("cis_call_errors_total{type=\"%s\"} %llu\n", cis_errname((cis_result)atomic_load(&s->m.errors[i].code)),
+        LOAD(s->m.errors[i].n));
   OUT("# HELP cis_rejected_total Requests refused before running, by reason.\n# TYPE cis_rejected_total counter\n"
       "cis_rejected_total{reason=\"queue_full\"} %llu\ncis_rejected_total{reason=\"tenant_concurrency\"} %llu\n"
       "cis_rejected_total{reason=\"draining\"} %llu\n",
@@ -450,9 +452,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
   pthread_mutex_lock(&s->pool_mu);
   cis__pool pool = s->pool; /* the counters, as one moment's */
   pthread_mutex_unlock(&s->pool_mu);
-  pthread_mutex_lock(&s->mu);
-  unsigned nsessions = s->nsessions;
-  pthread_mutex_unlock(&s->mu);
+  unsigned nsessions = atomic_load(&s->nsessions);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
       "# HELP cis_pool_busy Jobs running, long ones included.\n# TYPE cis_pool_busy gauge\ncis_pool_busy %u\n"
       "# HELP cis_pool_demoted_total Calls lowered in CPU priority for running long.\n"
@@ -877,18 +877,21 @@ static void mcp_error(job *j, unsigned status, int code, const char *message) {
   j->ctype = "application/json";
 }
 
-/* The session named id of tenant t, held (users + 1), or NULL. */
+/* The session named id of tenant t, held (users + 1), or NULL. Sessions
+ * are kept per tenant, under its own lock: one tenant's MCP traffic never
+ * waits for another's. */
 static mcp_session *session_take(cis_server *s, const char *id, tenant *t) {
-  pthread_mutex_lock(&s->mu);
-  mcp_session *x = s->sessions;
+  if (strlen(id) != 64) return NULL;
+  pthread_mutex_lock(&t->sess_mu);
+  mcp_session *x = t->sessions;
   /* Compared in constant time: a session id is a credential of sorts. */
   for (; x; x = x->next)
-    if (strlen(id) == 64 && cis__http_equal_ct(x->id, id, 64) && x->t == t) break;
+    if (cis__http_equal_ct(x->id, id, 64)) break;
   if (x) {
     x->users++;
-    x->used = ++s->clock;
+    x->used = atomic_fetch_add(&s->session_clock, 1) + 1;
   }
-  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&t->sess_mu);
   return x;
 }
 
@@ -898,50 +901,74 @@ static void session_free(mcp_session *x) {
 }
 
 static void session_put(cis_server *s, mcp_session *x) {
-  pthread_mutex_lock(&s->mu);
+  (void)s;
+  pthread_mutex_lock(&x->t->sess_mu);
   bool last = --x->users == 0 && x->ended;
-  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&x->t->sess_mu);
   if (last) session_free(x);
+}
+
+/* Takes the least recently used idle session of any tenant out of its
+ * list, or none. Only when the server is at its cap of sessions, at an
+ * initialize; s->mu makes such drops one at a time. */
+static mcp_session *session_drop_oldest(cis_server *s) {
+  tenant *who = NULL;
+  uint64_t oldest = UINT64_MAX;
+  for (tenant *t = atomic_load(&s->tenants); t; t = t->next) {
+    pthread_mutex_lock(&t->sess_mu);
+    for (mcp_session *x = t->sessions; x; x = x->next)
+      if (!x->users && x->used < oldest) oldest = x->used, who = t;
+    pthread_mutex_unlock(&t->sess_mu);
+  }
+  if (!who) return NULL;
+  mcp_session *drop = NULL;
+  pthread_mutex_lock(&who->sess_mu);
+  for (mcp_session **p = &who->sessions; *p; p = &(*p)->next)
+    if (!(*p)->users && (*p)->used == oldest) { /* still idle, not used since */
+      drop = *p;
+      *p = drop->next;
+      atomic_fetch_sub(&s->nsessions, 1);
+      break;
+    }
+  pthread_mutex_unlock(&who->sess_mu);
+  return drop;
 }
 
 /* Keeps session x (made by an initialize that succeeded), dropping the
  * least recently used idle one when at the cap. */
 static void session_keep(cis_server *s, mcp_session *x) {
   mcp_session *drop = NULL;
-  pthread_mutex_lock(&s->mu);
-  if (s->nsessions >= s->max_sessions) {
-    mcp_session **victim = NULL;
-    for (mcp_session **p = &s->sessions; *p; p = &(*p)->next)
-      if (!(*p)->users && (!victim || (*p)->used < (*victim)->used)) victim = p;
-    if (victim) {
-      drop = *victim;
-      *victim = drop->next;
-      s->nsessions--;
-    }
+  if (atomic_load(&s->nsessions) >= s->max_sessions) {
+    pthread_mutex_lock(&s->mu);
+    if (atomic_load(&s->nsessions) >= s->max_sessions) drop = session_drop_oldest(s);
+    pthread_mutex_unlock(&s->mu);
   }
-  x->used = ++s->clock;
-  x->next = s->sessions;
-  s->sessions = x;
-  s->nsessions++;
-  pthread_mutex_unlock(&s->mu);
+  tenant *t = x->t;
+  pthread_mutex_lock(&t->sess_mu);
+  x->used = atomic_fetch_add(&s->session_clock, 1) + 1;
+  x->next = t->sessions;
+  t->sessions = x;
+  atomic_fetch_add(&s->nsessions, 1);
+  pthread_mutex_unlock(&t->sess_mu);
   if (drop) session_free(drop);
 }
 
 /* Ends session id of tenant t; false when there is none. */
 static bool session_end(cis_server *s, const char *id, tenant *t) {
+  if (strlen(id) != 64) return false;
   mcp_session *drop = NULL;
-  pthread_mutex_lock(&s->mu);
-  for (mcp_session **p = &s->sessions; *p; p = &(*p)->next)
-    if (strlen(id) == 64 && cis__http_equal_ct((*p)->id, id, 64) && (*p)->t == t) {
+  pthread_mutex_lock(&t->sess_mu);
+  for (mcp_session **p = &t->sessions; *p; p = &(*p)->next)
+    if (cis__http_equal_ct((*p)->id, id, 64)) {
       drop = *p;
       *p = drop->next;
-      s->nsessions--;
+      atomic_fetch_sub(&s->nsessions, 1);
       break;
     }
   /* A session in use is freed by its last user (session_put). */
   bool now = drop && !drop->users;
   if (drop && !now) drop->ended = true;
-  pthread_mutex_unlock(&s->mu);
+  pthread_mutex_unlock(&t->sess_mu);
   if (now) session_free(drop);
   return drop != NULL;
 }
@@ -1183,6 +1210,7 @@ static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, reques
 }
 
 static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, request *rq);
+static enum MHD_Result answer_done_job(cis_server *s, struct MHD_Connection *c, request *rq);
 
 /* Runs job j now, on this polling thread, on a stack of its own; answers
  * at once when it ends here, or suspends the connection and hands the
@@ -1196,10 +1224,7 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
   j->pj.owner = &j->t->owner;
   if (atomic_load(&s->draining)) return false;
   if (!(j->co = cis__coro_new(inline_main, j))) return false;
-  pthread_mutex_lock(&s->pool_mu);
-  bool in = cis__pool_enter_inline(&s->pool, &j->pj) == CIS__POOL_ADMITTED;
-  pthread_mutex_unlock(&s->pool_mu);
-  if (!in) {
+  if (cis__pool_enter_inline(&s->pool, &j->pj) != CIS__POOL_ADMITTED) {
     cis__coro_free(j->co);
     j->co = NULL;
     return false;
@@ -1208,10 +1233,8 @@ static bool run_inline(cis_server *s, struct MHD_Connection *c, request *rq, job
   if (cis__coro_resume(j->co)) { /* it ended here */
     cis__coro_free(j->co);
     j->co = NULL;
-    pthread_mutex_lock(&s->pool_mu);
     cis__pool_leave_inline(&s->pool, &j->pj);
-    pthread_mutex_unlock(&s->pool_mu);
-    *ok = answer_job(s, c, rq);
+    *ok = answer_done_job(s, c, rq);
     return true;
   }
   /* It waits, or runs long: a worker takes it up (job_resume) and its end
@@ -1313,6 +1336,12 @@ static enum MHD_Result answer_job(cis_server *s, struct MHD_Connection *c, reque
   bool done = jp->refused || jp->pj.done;
   pthread_mutex_unlock(&s->pool_mu);
   if (!done) return MHD_YES; /* not resumed by its job: cannot happen */
+  return answer_done_job(s, c, rq);
+}
+
+/* The same, for a job that ended on this thread (no other wrote it). */
+static enum MHD_Result answer_done_job(cis_server *s, struct MHD_Connection *c, request *rq) {
+  job *jp = rq->job;
   job j = *jp;
   enum MHD_Result ok;
   unsigned refused = j.refused;
@@ -1566,9 +1595,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     }
     free(rq->buf);
     free(rq);
-    /* The drain waits on idle_cv under pool_mu: told when the last
-     * request ends (under the lock, so that no wait misses it). */
-    if (atomic_fetch_sub(&s->requests, 1) == 1) {
+    /* A wait for idle (cis_server_wait_idle) is told when the last
+     * request ends, under the lock, so that it cannot miss it; with none
+     * waiting no lock is taken (both sides count first, then look). */
+    if (atomic_fetch_sub(&s->requests, 1) == 1 && atomic_load(&s->idle_waiters)) {
       pthread_mutex_lock(&s->pool_mu);
       pthread_cond_broadcast(&s->idle_cv);
       pthread_mutex_unlock(&s->pool_mu);
@@ -1632,7 +1662,6 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   if (!s) return CIS_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
-  pthread_mutex_init(&s->m.err_mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
   pthread_mutex_init(&s->conn_mu, NULL);
   pthread_cond_init(&s->conn_cv, NULL);
@@ -1738,10 +1767,12 @@ cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   struct timespec until;
   cis__timespec_after(CLOCK_REALTIME, timeout_ms, &until);
   pthread_mutex_lock(&s->pool_mu);
+  atomic_fetch_add(&s->idle_waiters, 1);
   int r = 0;
   while ((s->pool.queued || s->pool.running || atomic_load(&s->requests)) && r != ETIMEDOUT)
     r = pthread_cond_timedwait(&s->idle_cv, &s->pool_mu, &until);
   bool idle = !s->pool.queued && !s->pool.running && !atomic_load(&s->requests);
+  atomic_fetch_sub(&s->idle_waiters, 1);
   pthread_mutex_unlock(&s->pool_mu);
   return idle ? CIS_OK : CIS_ETIMEOUT;
 }
@@ -1768,12 +1799,13 @@ void cis_server_free(cis_server *s) {
     pthread_mutex_unlock(&s->conn_mu);
     pthread_join(s->watchdog, NULL);
   }
-  for (mcp_session *x = s->sessions, *n; x; x = n) {
-    n = x->next;
-    session_free(x);
-  }
   for (tenant *t = s->tenants, *n; t; t = n) {
     n = t->next;
+    for (mcp_session *x = t->sessions, *xn; x; x = xn) {
+      xn = x->next;
+      session_free(x);
+    }
+    pthread_mutex_destroy(&t->sess_mu);
     cis_skills_close(t->skills);
     cis__calls_free(t->calls);
     free(t);
@@ -1781,7 +1813,6 @@ void cis_server_free(cis_server *s) {
   cis_tokens_close(s->tokens);
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->pool_mu);
-  pthread_mutex_destroy(&s->m.err_mu);
   pthread_cond_destroy(&s->idle_cv);
   pthread_mutex_destroy(&s->conn_mu);
   pthread_cond_destroy(&s->conn_cv);

@@ -113,21 +113,37 @@ typedef struct token_slot {
   char tenant[CIS_TOKEN_NAME_MAX + 1]; /* whose token */
 } token_slot;
 
-/* Verified tokens of the handle (file comment). */
+/* Verified tokens of the handle (file comment). The atomic fields are
+ * written under mu and read without it by a thread's own copies
+ * (local_get). */
 typedef struct token_cache {
   pthread_mutex_t mu;                  /* guards every field below */
+  uint64_t serial;                     /* this handle's, never reused (its threads' copies name it) */
   token_slot *slots;                   /* TOKEN_CACHE_SLOTS, NULL until the first fill */
   size_t used;                         /* filled slots */
-  uint64_t epoch;                      /* bumped by every emptying */
+  _Atomic uint64_t epoch;              /* bumped by every emptying */
   sqlite3_stmt *data_version;          /* PRAGMA data_version (SQLite), under mu */
   int64_t last_version;                /* its last value; -1 before the first */
-  uint64_t version_ns;                 /* when it was last read */
+  _Atomic uint64_t version_ns;         /* when it was last read; 0 before the first */
   _Atomic uint64_t *gen;               /* SQLite: revocations' counter (PATH-tokens.gen), or NULL */
-  uint64_t gen_seen;                   /* its value at the last check */
-  uint64_t polled_ns;                  /* last read of the PostgreSQL generation */
-  int64_t pg_gen;                      /* its value then; -1 before the first */
+  _Atomic uint64_t gen_seen;           /* its value at the last check */
+  _Atomic uint64_t polled_ns;          /* last read of the PostgreSQL generation */
+  _Atomic int64_t pg_gen;              /* its value then; -1 before the first */
   bool polling;                        /* a thread is reading the generation */
 } token_cache;
+
+/* Each thread's copies of the entries it used last, so that a known
+ * token is checked with no lock and no write to memory that another
+ * thread reads: a copy holds while its handle's epoch stands. */
+#define TOKEN_LOCAL_SLOTS 8
+typedef struct local_slot {
+  uint64_t serial, epoch;              /* whose handle, as of which emptying */
+  char digest[64];
+  char tenant[CIS_TOKEN_NAME_MAX + 1];
+} local_slot;
+static _Thread_local local_slot tl_tokens[TOKEN_LOCAL_SLOTS];
+static _Thread_local unsigned tl_tokens_next;
+static atomic_uint_fast64_t token_serials;
 
 struct cis_tokens {
   cis__handle h;              /* last error, per thread */
@@ -140,6 +156,7 @@ struct cis_tokens {
 
 static void cache_init(token_cache *c) {
   pthread_mutex_init(&c->mu, NULL);
+  c->serial = atomic_fetch_add(&token_serials, 1) + 1;
   c->last_version = -1;
   c->pg_gen = -1;
 }
@@ -216,6 +233,8 @@ static const char pg_gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 2"
 static cis_result cache_pg_fresh(cis_tokens *t) {
   token_cache *c = &t->cache;
   uint64_t now = cis__now_ns();
+  if (atomic_load(&c->pg_gen) >= 0 && now - atomic_load(&c->polled_ns) < (uint64_t)CIS__TOKENS_POLL_MS * 1000000u)
+    return CIS_OK; /* not due: no lock */
   pthread_mutex_lock(&c->mu);
   bool due = c->pg_gen < 0 || now - c->polled_ns >= (uint64_t)CIS__TOKENS_POLL_MS * 1000000u;
   if (!due || c->polling) {
@@ -240,6 +259,37 @@ static cis_result cache_pg_fresh(cis_tokens *t) {
   }
   pthread_mutex_unlock(&c->mu);
   return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "token store: %s", err);
+}
+
+/* SQLite: whether nothing moved since the last check under mu and no
+ * read of data_version is due (a thread's copies then hold). */
+static bool cache_sqlite_quiet(token_cache *c) {
+  if (!c->gen || atomic_load(c->gen) != atomic_load(&c->gen_seen)) return false;
+  uint64_t v = atomic_load(&c->version_ns);
+  return v && cis__now_ns() - v < (uint64_t)CIS__TOKENS_POLL_MS * 1000000u;
+}
+
+/* The tenant of digest d from this thread's copies, with no lock. */
+static bool local_get(token_cache *c, const char d[64], char *tenant, size_t cap) {
+  if (c->data_version && !cache_sqlite_quiet(c)) return false; /* the locked path looks */
+  uint64_t e = atomic_load(&c->epoch);
+  for (unsigned i = 0; i < TOKEN_LOCAL_SLOTS; i++) {
+    const local_slot *x = &tl_tokens[i];
+    if (x->serial == c->serial && x->epoch == e && tk.memcmp_ct(x->digest, d, 64) == 0 && strlen(x->tenant) < cap) {
+      snprintf(tenant, cap, "%s", x->tenant);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Keeps a copy of d -> tenant in this thread, as of epoch. */
+static void local_put(token_cache *c, const char d[64], const char *tenant, uint64_t epoch) {
+  local_slot *x = &tl_tokens[tl_tokens_next++ % TOKEN_LOCAL_SLOTS];
+  x->serial = c->serial;
+  x->epoch = epoch;
+  memcpy(x->digest, d, 64);
+  snprintf(x->tenant, sizeof x->tenant, "%s", tenant);
 }
 
 /* The tenant of digest d from the cache into tenant; *epoch receives the
@@ -664,11 +714,16 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   /* The cache's key is the hash, never the token. */
   if (t->pg && (rc = cache_pg_fresh(t)) != CIS_OK) return rc;
   uint64_t epoch;
-  if (cache_get(t, digest, tenant, cap, &epoch)) return CIS_OK;
+  if (local_get(&t->cache, digest, tenant, cap)) return CIS_OK;
+  if (cache_get(t, digest, tenant, cap, &epoch)) {
+    local_put(&t->cache, digest, tenant, epoch);
+    return CIS_OK;
+  }
   if (t->pg) {
     rc = pg_check(t, idtext, digest, tenant, cap);
     if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
     if (rc == CIS_OK) cache_put(&t->cache, digest, tenant, epoch);
+    if (rc == CIS_OK) local_put(&t->cache, digest, tenant, epoch);
     return rc;
   }
   sqlite3_stmt *st;
@@ -691,5 +746,6 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   sqlite3_finalize(st);
   if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");
   if (rc == CIS_OK) cache_put(&t->cache, digest, tenant, epoch);
+  if (rc == CIS_OK) local_put(&t->cache, digest, tenant, epoch);
   return rc;
 }

@@ -431,23 +431,29 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
 
 cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
-  if (p->queued) return CIS__POOL_FULL;
-  if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
+  if (atomic_load(&p->queued)) return CIS__POOL_FULL;
+  unsigned active = atomic_fetch_add(&o->active, 1);
+  if (p->c.owner_cap && active >= p->c.owner_cap) {
+    atomic_fetch_sub(&o->active, 1);
+    return CIS__POOL_OWNER_FULL;
+  }
   unsigned total = p->c.queue_total ? p->c.queue_total : p->c.queue;
-  if (p->running + p->inlined >= p->c.workers + total) return CIS__POOL_FULL;
-  o->active++;
-  p->inlined++;
-  p->inline_runs++;
+  unsigned inlined = atomic_fetch_add(&p->inlined, 1);
+  if (atomic_load(&p->running) + inlined >= p->c.workers + total) {
+    atomic_fetch_sub(&p->inlined, 1);
+    atomic_fetch_sub(&o->active, 1);
+    return CIS__POOL_FULL;
+  }
+  atomic_fetch_add_explicit(&p->inline_runs, 1, memory_order_relaxed);
   j->done = false;
   j->on = NULL;
   return CIS__POOL_ADMITTED;
 }
 
 void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
-  (j->owner ? j->owner : &p->own)->active--;
-  p->inlined--;
-  j->done = true;
-  pthread_cond_broadcast(p->idle_cv);
+  atomic_fetch_sub(&(j->owner ? j->owner : &p->own)->active, 1);
+  atomic_fetch_sub(&p->inlined, 1);
+  j->done = true; /* read by the same thread (the job never left it) */
 }
 
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {

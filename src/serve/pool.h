@@ -71,7 +71,7 @@
 typedef struct cis__pool_owner {
   struct cis__pool_job *qhead, *qtail; /* its jobs waiting, oldest first */
   unsigned queued;                     /* how many */
-  unsigned active;                     /* its jobs queued or running */
+  _Atomic unsigned active;             /* its jobs queued or running (taken without mu inline) */
   struct cis__pool_owner *next;        /* in the pool's ring of owners with jobs waiting */
   bool in_ring;                        /* it is there */
 } cis__pool_owner;
@@ -139,9 +139,11 @@ typedef struct cis__pool {
   bool watching;                       /* it was started */
   cis__pool_owner *ring, *ring_tail;   /* owners with jobs waiting, served in turn */
   cis__pool_owner own;                 /* the owner of jobs that name none */
-  unsigned queued, running;            /* jobs waiting; jobs on a thread (long ones too) */
-  unsigned inlined;                    /* jobs their submitters run on their own threads */
-  uint64_t inline_runs;                /* jobs run inline (metric) */
+  /* Written under mu; atomic for the inline admission, which reads them
+   * and counts itself in without it. */
+  _Atomic unsigned queued, running;    /* jobs waiting; jobs on a thread (long ones too) */
+  _Atomic unsigned inlined;            /* jobs their submitters run on their own threads */
+  _Atomic uint64_t inline_runs;        /* jobs run inline (metric) */
   uint64_t inline_moves[4];            /* of them, moved to a worker, by cis_wait reason (metric) */
   unsigned nthreads;                   /* threads started and not ended (slots' and long ones; not the watch),
                                           an empty slot's coming one counted from its hand-off */
@@ -171,14 +173,16 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
 /* Under *p->mu: queues j, or says why not. Never waits. */
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j);
 
-/* Under *p->mu: admits j to be run now by its submitter on its own
+/* Without the lock: admits j to be run now by its submitter on its own
  * thread (cis serve's polling thread, for a call known to be short), as
  * cis__pool_submit would, and only while no job of any owner waits: what
  * waits is served first, in turn. The pool counts it in flight until
- * cis__pool_leave_inline or cis__pool_continue. */
+ * cis__pool_leave_inline or cis__pool_continue. The caps are held by
+ * counting in first and backing out when over; the look at the queue is
+ * a moment's (a job queued meanwhile waits for one short call). */
 cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j);
 
-/* Under *p->mu: the inline job j ended on its submitter's thread. */
+/* Without the lock: the inline job j ended on its submitter's thread. */
 void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
 
 /* Under *p->mu: the inline job j, stopped part way, goes on on a worker

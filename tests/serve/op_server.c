@@ -10,7 +10,9 @@
 #include "serve/op_server.h"
 #include "serve/serve_fixture.h"
 
-op_server *op_server_start(const char *fixtures) {
+op_server *op_server_start(const char *fixtures) { return op_server_start_tuned(fixtures, NULL); }
+
+op_server *op_server_start_tuned(const char *fixtures, void (*tune)(cis_server_config *c)) {
   op_server *v = calloc(1, sizeof *v);
   if (!v || serve_home_new(v->home, sizeof v->home)) {
     free(v);
@@ -37,6 +39,7 @@ op_server *op_server_start(const char *fixtures) {
     c.nlisten = 1;
     c.skills.home = v->home;
     c.workers = 2;
+    if (tune) tune(&c);
     if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
       fprintf(stderr, "op_server: server: %s\n", err);
       ok = false;

@@ -20,6 +20,9 @@ typedef struct op_server {
 /* Starts one; fixtures is the folder of the built .wasm files. NULL on
  * failure, said on stderr. */
 op_server *op_server_start(const char *fixtures);
+/* The same, with tune (when not NULL) changing the server's configuration
+ * before the start. */
+op_server *op_server_start_tuned(const char *fixtures, void (*tune)(cis_server_config *c));
 void op_server_stop(op_server *v);
 /* POSTs body to /v1/skills/NAME/invoke as alice; the HTTP status, 0 when
  * no reply came. */

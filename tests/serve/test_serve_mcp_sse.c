@@ -44,16 +44,22 @@ static int teardown(void **state) {
 static const char init[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}";
 
-/* POSTs body to /mcp as alice with Accept accept and, when sid is not
+/* POSTs body to /mcp with token, Accept accept and, when sid is not
  * NULL, that session (version 2025-11-25). */
-static void post(op_server *v, const char *accept, const char *sid, const char *body, http_resp *r) {
+static void post_as(op_server *v, const char *token, const char *accept, const char *sid, const char *body,
+                    http_resp *r) {
   char auth[200], acc[200], sh[160];
-  snprintf(auth, sizeof auth, "Authorization: Bearer %s", v->alice);
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
   snprintf(acc, sizeof acc, "Accept: %s", accept);
   snprintf(sh, sizeof sh, "Mcp-Session-Id: %s", sid ? sid : "");
   const char *h[] = {auth, acc, "Content-Type: application/json", sid ? sh : NULL,
                      sid ? "MCP-Protocol-Version: 2025-11-25" : NULL, NULL};
   assert_int_equal(http_request(v->port, "POST", "/mcp", h, body, strlen(body), 0, r), 0);
+}
+
+/* The same as alice. */
+static void post(op_server *v, const char *accept, const char *sid, const char *body, http_resp *r) {
+  post_as(v, v->alice, accept, sid, body, r);
 }
 
 /* The JSON of an SSE body that is one "message" event of one data line
@@ -139,16 +145,54 @@ static void mcp_refusals_stay_json_and_get_is_405(void **state) {
   http_resp_free(&r);
 }
 
-/* A session of alice's, initialized; its id into sid (80 bytes). */
-static void session(op_server *v, char *sid) {
+/* A session of token's tenant, initialized; its id into sid (80 bytes). */
+static void session_as(op_server *v, const char *token, char *sid) {
   http_resp r;
-  post(v, "application/json, text/event-stream", NULL, init, &r);
+  post_as(v, token, "application/json, text/event-stream", NULL, init, &r);
   assert_int_equal(r.status, 200);
   assert_non_null(http_header(&r, "Mcp-Session-Id", sid, 80));
   http_resp_free(&r);
-  post(v, "application/json, text/event-stream", sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r);
+  post_as(v, token, "application/json, text/event-stream", sid,
+          "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &r);
   assert_int_equal(r.status, 202);
   http_resp_free(&r);
+}
+
+/* A session of alice's. */
+static void session(op_server *v, char *sid) { session_as(v, v->alice, sid); }
+
+/* The status of a ping in session sid as token's tenant. */
+static int ping_as(op_server *v, const char *token, const char *sid) {
+  http_resp r;
+  post_as(v, token, "application/json, text/event-stream", sid, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}", &r);
+  int st = r.status;
+  http_resp_free(&r);
+  return st;
+}
+
+static void two_sessions(cis_server_config *c) { c->mcp_sessions = 2; }
+
+/* Sessions are kept per tenant; the server's cap drops the least recently
+ * used idle one of any tenant, and a session is only ever its tenant's. */
+static void sessions_past_the_cap_drop_the_oldest_idle_of_any_tenant(void **state) {
+  (void)state;
+  op_server *v = op_server_start_tuned(g_dir, two_sessions);
+  assert_non_null(v);
+  char a1[80], b1[80], a2[80];
+  session_as(v, v->alice, a1);
+  session_as(v, v->bob, b1);
+  assert_int_equal(ping_as(v, v->alice, a1), 200); /* b1 is now the oldest */
+  assert_int_equal(ping_as(v, v->bob, a1), 404);   /* alice's, not bob's */
+  assert_int_equal(ping_as(v, v->alice, b1), 404);
+  session_as(v, v->alice, a2);
+  assert_int_equal(ping_as(v, v->bob, b1), 404);   /* dropped */
+  assert_int_equal(ping_as(v, v->alice, a1), 200);
+  assert_int_equal(ping_as(v, v->alice, a2), 200);
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/metrics", NULL, &r), 0);
+  assert_non_null(strstr(r.body, "\ncis_mcp_sessions 2\n"));
+  http_resp_free(&r);
+  op_server_stop(v);
 }
 
 /* GET /v1/calls with token, parsed (the caller deletes it). */
@@ -351,6 +395,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(mcp_post_answers_one_sse_event_when_only_event_streams_are_accepted, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(mcp_post_answers_json_when_json_is_accepted_too, setup, teardown),
+      cmocka_unit_test(sessions_past_the_cap_drop_the_oldest_idle_of_any_tenant),
       cmocka_unit_test_setup_teardown(mcp_refusals_stay_json_and_get_is_405, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_tools_call_appears_in_recent_calls_of_its_tenant, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_cancelled_notification_stops_the_call_and_its_post_ends_without_response,
