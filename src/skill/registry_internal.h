@@ -23,9 +23,11 @@ struct cis_skills;
 
 #define CIS__REGISTRY_METHODS_VERSION 1
 /* How long a node may run a skill after another node removed or changed
- * it: the PostgreSQL registry's generation is read at most this often by
- * a call (docs/serve.md, "Several nodes"). */
+ * it (docs/serve.md, "Several nodes"): a handle reads its tenant's
+ * generation from the process's watch every half of it, and the watch
+ * reads the database at most every half of it. */
 #define CIS__REGISTRY_POLL_MS 1000u
+#define CIS__REGISTRY_HANDLE_POLL_NS ((uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2)
 /* How long a server may go on accepting a token after another node
  * revoked it: the token generation (row 2 of cis_registry_gen) is read at
  * most this often by a check (src/serve/http_token.c, docs/serve.md). */

@@ -48,7 +48,8 @@ struct cis__pgdb {
 static const char schema_check[] =
     "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
     "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
-    "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL";
+    "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL AND "
+    "to_regclass('cis_registry_tenant_gen') IS NOT NULL";
 
 /* Two nodes starting together take turns under the advisory lock. */
 static const char schema_sql[] =
@@ -66,6 +67,8 @@ static const char schema_sql[] =
     " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL);"
     "INSERT INTO cis_registry_gen(id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS cis_registry_tenant_gen(tenant text PRIMARY KEY, gen bigint NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS cis_registry_tenant_gen_by_gen ON cis_registry_tenant_gen(gen);"
     "COMMIT;";
 
 cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out) {
@@ -233,8 +236,11 @@ static cis_result q(cis_skills *s, const char *sql, int n, const char *const *va
 
 static int slen(const char *v) { return v ? (int)strlen(v) : 0; }
 
+static struct cis__gen_watch *watch_take(const char *conninfo);
+static void watch_release(struct cis__gen_watch *w);
+
 static cis_result pg_open(cis_skills *s, const char *conninfo) {
-  if (cis__pgdb_new(conninfo, "cis-registry", &s->pgdb) != CIS_OK)
+  if (cis__pgdb_new(conninfo, "cis-registry", &s->pgdb) != CIS_OK || !(s->pg_watch = watch_take(conninfo)))
     return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
   return CIS_OK;
 }
@@ -242,15 +248,27 @@ static cis_result pg_open(cis_skills *s, const char *conninfo) {
 static void pg_close(cis_skills *s) {
   cis__pgdb_free(s->pgdb);
   s->pgdb = NULL;
+  watch_release(s->pg_watch);
+  s->pg_watch = NULL;
 }
+
+/* The CTEs that record a change of tenant $1 when the CTE named by what
+ * changed a row: the global counter (row 1 of cis_registry_gen; its row
+ * lock orders the values as the commits) moves on, and the tenant's row of
+ * cis_registry_tenant_gen takes the new value (the watch below reads the
+ * rows past what it saw). Followed by the statement's own SELECT. */
+#define BUMP_GEN(what)                                                                                   \
+  "g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM " what ") "  \
+  "RETURNING gen), "                                                                                    \
+  "t AS (INSERT INTO cis_registry_tenant_gen(tenant, gen) SELECT $1, gen FROM g "                       \
+  "ON CONFLICT (tenant) DO UPDATE SET gen = EXCLUDED.gen RETURNING 1) "
 
 static const char put_sql[] =
     "WITH up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
     "signature) VALUES($1,$2,$3,$4,$5,$6,$7::bigint,$8,$9,$10) ON CONFLICT (tenant,name) DO UPDATE SET "
     "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
     "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
-    "signature=EXCLUDED.signature RETURNING 1) "
-    "UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM up)";
+    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up") "SELECT 1";
 static const char module_has_sql[] = "SELECT 1 FROM cis_modules WHERE sha256=$1";
 static const char module_put_sql[] =
     "INSERT INTO cis_modules(sha256, bytes) VALUES($1, $2) ON CONFLICT (sha256) DO NOTHING";
@@ -334,8 +352,7 @@ static cis_result pg_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
 }
 
 static const char del_sql[] =
-    "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING 1), "
-    "g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING 1), " BUMP_GEN("d")
     "SELECT count(*) FROM d";
 
 static cis_result pg_skill_del(cis_skills *s, const char *name) {
@@ -414,10 +431,9 @@ static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes,
 static const char key_put_sql[] =
     "WITH up AS (INSERT INTO cis_trusted_keys(tenant,name,public_key,added_at) VALUES($1,$2,$3,$4::bigint) "
     "ON CONFLICT (tenant,name) DO UPDATE SET public_key=EXCLUDED.public_key, added_at=EXCLUDED.added_at "
-    "RETURNING 1) UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM up)";
+    "RETURNING 1), " BUMP_GEN("up") "SELECT 1";
 static const char key_del_sql[] =
-    "WITH d AS (DELETE FROM cis_trusted_keys WHERE tenant=$1 AND name=$2 RETURNING 1), "
-    "g AS (UPDATE cis_registry_gen SET gen = gen + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM d) RETURNING 1) "
+    "WITH d AS (DELETE FROM cis_trusted_keys WHERE tenant=$1 AND name=$2 RETURNING 1), " BUMP_GEN("d")
     "SELECT count(*) FROM d";
 static const char key_each_sql[] =
     "SELECT name, public_key, added_at FROM cis_trusted_keys WHERE tenant=$1 ORDER BY name";
@@ -523,15 +539,165 @@ static cis_result pg_setting_get(cis_skills *s, const char *skill, const char *k
   return rc;
 }
 
-static const char gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 1";
+/* ------------------------------------------------------- generations */
+
+/* What a process knows of its tenants' generations on one database: one
+ * watch per connection string, shared by every handle on it (a server's
+ * tenants), polled at most every CIS__REGISTRY_POLL_MS / 2 by one query
+ * that reads only the tenants changed since the last (their rows of
+ * cis_registry_tenant_gen past the largest value seen; ordered as the
+ * commits, BUMP_GEN). Each handle then compares its own tenant's value:
+ * one tenant's changes drop no other tenant's cache, and the polls do not
+ * grow with the number of tenants. */
+typedef struct tenant_gen {
+  char tenant[CIS_TENANT_NAME_MAX + 1]; /* "" = free */
+  int64_t gen;
+} tenant_gen;
+
+struct cis__gen_watch {
+  struct cis__gen_watch *next;         /* watches (watches_mu) */
+  char *conninfo;                      /* which database */
+  unsigned refs;                       /* handles on it (watches_mu) */
+  cis__pgdb *db;                       /* its own connection */
+  pthread_mutex_t mu;                  /* one poll at a time; guards what follows */
+  uint64_t polled_ns;                  /* the last poll that succeeded; 0: none */
+  int64_t seen;                        /* the largest value read; -1 before the first poll */
+  tenant_gen *v;                       /* the tenants that ever changed, open addressing */
+  size_t n, cap;                       /* used, slots (a power of two, or 0) */
+};
+
+static pthread_mutex_t watches_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cis__gen_watch *watches;
+
+static size_t tenant_hash(const char *t) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *t; t++) h = (h ^ (unsigned char)*t) * 1099511628211ull;
+  return (size_t)h;
+}
+
+/* The slot of tenant in w->v (its own, or the free one it would take). */
+static tenant_gen *watch_slot(struct cis__gen_watch *w, const char *tenant) {
+  for (size_t i = tenant_hash(tenant) & (w->cap - 1);; i = (i + 1) & (w->cap - 1))
+    if (!w->v[i].tenant[0] || !strcmp(w->v[i].tenant, tenant)) return &w->v[i];
+}
+
+/* Sets tenant's value (under w->mu); false when out of memory. A
+ * tenant's handles take a value they have not seen as a change. */
+static bool watch_set(struct cis__gen_watch *w, const char *tenant, int64_t gen) {
+  if (!*tenant || strlen(tenant) > CIS_TENANT_NAME_MAX) return true; /* no handle can have it */
+  if (2 * (w->n + 1) > w->cap) { /* at most half full: probes end */
+    size_t cap = w->cap ? 2 * w->cap : 64;
+    tenant_gen *old = w->v, *v = calloc(cap, sizeof *v);
+    if (!v) return false;
+    size_t oldcap = w->cap;
+    w->v = v, w->cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i].tenant[0]) *watch_slot(w, old[i].tenant) = old[i];
+    free(old);
+  }
+  tenant_gen *x = watch_slot(w, tenant);
+  if (!x->tenant[0]) {
+    snprintf(x->tenant, sizeof x->tenant, "%s", tenant);
+    w->n++;
+  }
+  x->gen = gen; /* another value is a change, whichever way it went */
+  return true;
+}
+
+/* The tenants changed since $1, and the global counter: the next poll
+ * reads past that, not past the largest tenant value (a row set by hand
+ * to a huge value would hide every later change). */
+static const char changed_sql[] = "SELECT tenant, gen FROM cis_registry_tenant_gen WHERE gen > $1::bigint "
+                                  "UNION ALL SELECT NULL, gen FROM cis_registry_gen WHERE id = 1";
+
+/* Reads the tenants changed since w->seen (under w->mu). */
+static cis_result watch_poll(struct cis__gen_watch *w, char *err, size_t cap) {
+  char since[24];
+  snprintf(since, sizeof since, "%lld", (long long)w->seen);
+  const char *v[1] = {since};
+  int l[1] = {(int)strlen(since)};
+  PGresult *r = NULL;
+  int64_t next = w->seen;
+  cis_result rc = cis__pgdb_query(w->db, changed_sql, 1, v, l, NULL, &r, err, cap);
+  for (int i = 0; rc == CIS_OK && i < cis__pgdb_rows(r); i++) {
+    size_t n;
+    const char *t = cis__pgdb_value(r, i, 0, &n);
+    int64_t g = cis__pgdb_int8(r, i, 1);
+    char tenant[CIS_TENANT_NAME_MAX + 1];
+    if (!t) { /* the global counter */
+      next = g;
+      continue;
+    }
+    if (n > CIS_TENANT_NAME_MAX) continue; /* no handle can have it */
+    memcpy(tenant, t, n);
+    tenant[n] = 0;
+    if (!watch_set(w, tenant, g)) {
+      snprintf(err, cap, "out of memory");
+      rc = CIS_ENOMEM;
+    }
+  }
+  cis__pgdb_clear(r);
+  if (rc == CIS_OK) w->seen = next;
+  return rc;
+}
+
+/* The watch of conninfo, made on first use, with one more reference. */
+static struct cis__gen_watch *watch_take(const char *conninfo) {
+  pthread_mutex_lock(&watches_mu);
+  struct cis__gen_watch *w = watches;
+  while (w && strcmp(w->conninfo, conninfo)) w = w->next;
+  if (!w && (w = calloc(1, sizeof *w))) {
+    if (!(w->conninfo = strdup(conninfo)) || cis__pgdb_new(conninfo, "cis-registry-watch", &w->db) != CIS_OK) {
+      free(w->conninfo);
+      free(w);
+      w = NULL;
+    } else {
+      pthread_mutex_init(&w->mu, NULL);
+      w->seen = -1;
+      w->next = watches;
+      watches = w;
+    }
+  }
+  if (w) w->refs++;
+  pthread_mutex_unlock(&watches_mu);
+  return w;
+}
+
+static void watch_release(struct cis__gen_watch *w) {
+  if (!w) return;
+  pthread_mutex_lock(&watches_mu);
+  bool last = --w->refs == 0;
+  if (last) {
+    struct cis__gen_watch **p = &watches;
+    while (*p != w) p = &(*p)->next;
+    *p = w->next;
+  }
+  pthread_mutex_unlock(&watches_mu);
+  if (!last) return;
+  cis__pgdb_free(w->db);
+  pthread_mutex_destroy(&w->mu);
+  free(w->v);
+  free(w->conninfo);
+  free(w);
+}
 
 static cis_result pg_generation(cis_skills *s, uint64_t *gen) {
-  PGresult *r;
-  cis_result rc = q(s, gen_sql, 0, NULL, NULL, NULL, &r);
-  if (rc != CIS_OK) return rc;
-  *gen = cis__pgdb_rows(r) == 1 ? (uint64_t)cis__pgdb_int8(r, 0, 0) : 0;
-  cis__pgdb_clear(r);
-  return CIS_OK;
+  struct cis__gen_watch *w = s->pg_watch;
+  char err[400] = "";
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&w->mu);
+  uint64_t now = cis__now_ns();
+  if (!w->polled_ns || now - w->polled_ns >= (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2) {
+    rc = watch_poll(w, err, sizeof err);
+    w->polled_ns = rc == CIS_OK ? now : 0;
+  }
+  *gen = 0;
+  if (rc == CIS_OK && w->cap) {
+    tenant_gen *x = watch_slot(w, s->tenant);
+    *gen = x->tenant[0] ? (uint64_t)x->gen : 0;
+  }
+  pthread_mutex_unlock(&w->mu);
+  return rc == CIS_OK ? CIS_OK : cis__skills_fail(s, rc, "%s", err);
 }
 
 const cis__registry_methods cis__registry_postgres = {

@@ -13,8 +13,10 @@
  * here. A copy costs one more registry read per stripe and generation;
  * the decoded module behind the copies is one (cis__module_cached).
  *
- * The generation: $CIS_HOME/registry.gen holds one 64-bit counter, mapped
- * shared by every handle of every process that opens that home. Each
+ * The generation: $CIS_HOME/registry.gen (registry-TENANT.gen for a tenant
+ * other than the default) holds one 64-bit counter per tenant, mapped
+ * shared by every handle of every process that opens that home for that
+ * tenant (a change moves its tenant's alone). Each
  * install, update or removal commits to the registry database first and
  * then increments it; each call of a named skill reads it (one atomic load)
  * before using its cached entry, and drops every entry cached under an
@@ -29,13 +31,15 @@
  * entry is cached and every call reads the registry, as before.
  *
  * A registry shared by several nodes (the PostgreSQL backend) has a
- * generation of its own in the database, bumped by the statement of each
+ * generation per tenant in the database, set by the statement of each
  * change, which registry.gen cannot carry to other machines. A call reads
- * it when the last reading is older than CIS__REGISTRY_POLL_MS (one thread
- * of a handle at a time; the others go on with what they have), and a
+ * its tenant's when the last reading is older than half of
+ * CIS__REGISTRY_POLL_MS (one thread of a handle at a time; the others go
+ * on with what they have), from the process's watch, which reads the
+ * changed tenants' rows at most that often too (registry_postgres.c); a
  * value it has not seen before counts as a change made here: registry.gen
  * moves on and every cache is dropped. So a node runs a skill changed or
- * removed by another node for at most that long after the change. When
+ * removed by another node for at most CIS__REGISTRY_POLL_MS. When
  * the database cannot be read the caches are dropped and the call fails
  * with the backend's error (CIS_EREGISTRYDOWN): a node that cannot tell
  * whether a skill is still installed does not run it.
@@ -56,11 +60,15 @@
 #include "common/genfile.h"
 #include "skill/skill_internal.h"
 
-/* Maps the generation counter, creating the file when missing. Leaves
+/* Maps the generation counter of the handle's tenant, creating the file
+ * when missing: registry.gen for the default tenant, registry-TENANT.gen
+ * for the others (cis_tenant_name_valid keeps the name a file name), so
+ * that one tenant's changes leave every other tenant's cache warm. Leaves
  * s->gen NULL (no caching) when that fails; never fails the open. */
 static void gen_map(cis_skills *s) {
   char path[4200];
-  snprintf(path, sizeof path, "%s/registry.gen", s->home);
+  if (!strcmp(s->tenant, "default")) snprintf(path, sizeof path, "%s/registry.gen", s->home);
+  else snprintf(path, sizeof path, "%s/registry-%s.gen", s->home, s->tenant);
   s->gen = cis__genfile_map(path);
 }
 
@@ -138,11 +146,12 @@ static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, cis_
   return CIS_OK;
 }
 
-/* Reads the shared generation when the last reading is CIS__REGISTRY_POLL_MS
- * old, and takes a new value as a change (above). */
+/* Reads the shared generation when the last reading is
+ * CIS__REGISTRY_HANDLE_POLL_NS old, and takes a new value as a change
+ * (above). */
 static cis_result shared_poll(cis_skills *s) {
   uint64_t now = cis__now_ns(), last = atomic_load_explicit(&s->reg_polled_ns, memory_order_relaxed);
-  if (last && now - last < (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u) return CIS_OK;
+  if (last && now - last < CIS__REGISTRY_HANDLE_POLL_NS) return CIS_OK;
   if (!atomic_compare_exchange_strong(&s->reg_polled_ns, &last, now)) return CIS_OK; /* another thread reads it */
   uint64_t gen;
   cis_result rc = s->reg->generation(s, &gen);
@@ -162,7 +171,7 @@ cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry *
 /* Whether the shared generation is due to be read (shared_poll). */
 static bool shared_poll_due(const cis_skills *s) {
   uint64_t last = atomic_load_explicit(&s->reg_polled_ns, memory_order_relaxed);
-  return !last || cis__now_ns() - last >= (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u;
+  return !last || cis__now_ns() - last >= CIS__REGISTRY_HANDLE_POLL_NS;
 }
 
 cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wait)(void *, cis_wait), void *user,

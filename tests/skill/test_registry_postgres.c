@@ -172,6 +172,40 @@ static void tenants_stay_apart_in_the_shared_registry(void **state) {
   cis_skills_close(b);
 }
 
+/* Each tenant has its own generation: another tenant's installs and
+ * removals, on another node, leave this tenant's cache as it was (its row
+ * changed behind cis's back stays unseen past the poll bound), while a
+ * change of its own tenant on another node is seen within the bound. */
+static void changes_of_one_tenant_leave_anothers_cache_warm(void **state) {
+  (void)state;
+  char quiet[96], busy[96];
+  tenant_of(quiet, sizeof quiet, "quiet");
+  tenant_of(busy, sizeof busy, "busy");
+  cis_skills *a = node("pertenant", "a", quiet, g_spec), *b = node("pertenant", "b", busy, g_spec);
+  cis_skills *c = node("pertenant", "c", quiet, g_spec);
+  register_hello(a, "hello");
+  assert_int_equal(invoke(a, "hello"), CIS_OK);
+  sql("UPDATE cis_skills SET manifest = '\\x7b7d'::bytea WHERE tenant = '%s' AND name = 'hello'", quiet);
+  for (int i = 0; i < 3; i++) {
+    register_hello(b, "churn");
+    assert_int_equal(cis_skills_remove(b, "churn"), CIS_OK);
+    struct timespec ts = {0, (long)(CIS__REGISTRY_POLL_MS * 1000000u / 2 + 100000000u)};
+    nanosleep(&ts, NULL);
+    assert_int_equal(invoke(a, "hello"), CIS_OK);
+  }
+  register_hello(c, "other");
+  cis_result rc = CIS_OK;
+  for (int i = 0; i < 150 && rc == CIS_OK; i++) {
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    rc = invoke(a, "hello");
+  }
+  assert_int_not_equal(rc, CIS_OK);
+  cis_skills_close(c);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
 static void keys_and_settings_are_shared_by_the_nodes(void **state) {
   (void)state;
   char t[96];
@@ -374,6 +408,20 @@ static void hostile_rows_are_refused_without_harm(void **state) {
       "('%s','notjson','1','%s','','\\x00ff00'::bytea,0)",
       t, sha);
   assert_int_equal(invoke(a, "notjson"), CIS_EJSON);
+  /* Generation rows no tenant can have, or going back: read past, no harm
+   * (the watch's next poll reads them; waited past its half second). */
+  sql("INSERT INTO cis_registry_tenant_gen(tenant, gen) VALUES (repeat('t', 5000), 9223372036854775000), "
+      "('', 1), ('%s', -5) ON CONFLICT (tenant) DO UPDATE SET gen = EXCLUDED.gen",
+      t);
+  struct timespec ts = {0, (long)(CIS__REGISTRY_POLL_MS * 1000000u / 2 + 100000000u)};
+  nanosleep(&ts, NULL);
+  assert_int_equal(invoke(a, "good"), CIS_OK);
+  /* A change made on another node after them is still seen. */
+  assert_int_equal(invoke(a, "good2"), CIS_ENOTFOUND);
+  cis_skills *other = node("hostile", "c", t, g_spec);
+  register_hello(other, "good2");
+  cis_skills_close(other);
+  assert_int_equal(invoke_until(a, "good2", CIS_OK), CIS_OK);
   /* Listing skips what no call could use and keeps the rest. */
   cis_skill_info *list;
   size_t n;
@@ -426,6 +474,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(skill_installed_on_one_node_runs_on_another),
       cmocka_unit_test(removal_on_one_node_stops_the_skill_on_another),
       cmocka_unit_test(tenants_stay_apart_in_the_shared_registry),
+      cmocka_unit_test(changes_of_one_tenant_leave_anothers_cache_warm),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),

@@ -129,6 +129,39 @@ static void warm_lookup_is_cached_until_the_registry_changes(void **st) {
   cis_skills_close(a);
 }
 
+/* A handle of tenant on home. */
+static cis_skills *open_as(const char *home, const char *tenant) {
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.tenant = tenant;
+  return cis_test_skills_open_config(&c);
+}
+
+/* Each tenant has its own generation: another tenant's installs and
+ * removals leave this tenant's cache as it was (the row changed behind
+ * cis's back stays unseen), a change of its own tenant is seen. */
+static void warm_cache_of_a_tenant_stays_while_another_changes(void **st) {
+  (void)st;
+  char home[512], out[1024];
+  cis_test_home(home, sizeof home, g_root, "per_tenant", 1);
+  cis_skills *a = open_as(home, "alice"), *b = open_as(home, "bob"), *a2 = open_as(home, "alice");
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "hello", ""), CIS_OK);
+  assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  corrupt_row(home, "hello");
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(cis_test_register(b, g_dir, "hello.wasm", "churn", ""), CIS_OK);
+    assert_int_equal(cis_skills_remove(b, "churn"), CIS_OK);
+    assert_int_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+    assert_string_equal(out, "{\"result\":2}");
+  }
+  assert_int_equal(cis_test_register(a2, g_dir, "hello.wasm", "other", ""), CIS_OK);
+  assert_int_not_equal(call(a, "hello", "{}", out, sizeof out), CIS_OK);
+  cis_skills_close(a2);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
 /* Another handle on the same home removes, then reinstalls the skill with
  * other code: this handle's next call fails, then runs the new code. */
 static void warm_call_follows_another_handle(void **st) {
@@ -271,6 +304,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_call_starts_fresh_on_the_same_thread),
       cmocka_unit_test(warm_call_starts_fresh_on_other_threads),
       cmocka_unit_test(warm_lookup_is_cached_until_the_registry_changes),
+      cmocka_unit_test(warm_cache_of_a_tenant_stays_while_another_changes),
       cmocka_unit_test(warm_call_follows_another_handle),
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
