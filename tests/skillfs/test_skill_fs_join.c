@@ -13,7 +13,9 @@
  *     databases: the documented ordered commit);
  *   - processes killed (SIGKILL) at random points of such calls, many
  *     times: files and KV are always both before or both after;
- *   - two threads calling at once: each call lands whole or fails typed.
+ *   - two threads calling at once: each call lands whole or fails typed;
+ *   - a call waiting behind one that holds the lock ends at its own
+ *     deadline, counted from its start.
  *
  * argv: sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR
  */
@@ -26,6 +28,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +81,9 @@ typedef struct host {
   char tenant[128];
 } host;
 
+/* The KV store's pool size for the next host_open (0: the default). */
+static uint32_t host_kv_connections;
+
 /* Opens a host in work/NAME whose KV and filesystem are one database
  * (shared) or two (KV in a SQLite file of its own). */
 static void host_open(host *h, const char *name, bool shared, const char *tenant) {
@@ -88,6 +94,7 @@ static void host_open(host *h, const char *name, bool shared, const char *tenant
   cis_kv_config kc;
   cis_kv_config_default(&kc);
   kc.spec = h->kv_spec;
+  kc.max_connections = host_kv_connections;
   if (cis_kv_open(&kc, &h->kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(NULL));
   cis_skills_config c;
   cis_skills_config_default(&c);
@@ -539,6 +546,93 @@ static void shared_db_two_concurrent_calls_land_whole(void **state) {
   host_close(&h);
 }
 
+/* One call of unit, timed, on a thread of its own. */
+typedef struct timed {
+  host *h;
+  const char *in;
+  uint64_t timeout_ms;
+  cis_result rc;
+  double ms;
+  pthread_t th;
+} timed;
+
+static double mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void *timed_main(void *p) {
+  timed *t = p;
+  cis_invoke_options o = {.tenant = t->h->tenant, .timeout_ms = t->timeout_ms};
+  cis_invoke_result r;
+  double t0 = mono_ms();
+  t->rc = cis_skills_invoke(t->h->s, "unit", t->in, strlen(t->in), &o, &r);
+  t->ms = mono_ms() - t0;
+  cis_invoke_result_free(&r);
+  return NULL;
+}
+
+/* A call's deadline counts from its start, joined or not: a call that
+ * waits for the namespace's lock (or a connection) behind one that holds
+ * it ends at its own deadline, not its whole time after the wait, and the
+ * holder holds it no longer than its own deadline. */
+static void a_waiter_behind_a_holder_ends_at_its_own_deadline(void **state) {
+  (void)state;
+  host h;
+  host_open(&h, "jwait", true, uniq("jwait"));
+  char out[512];
+  assert_int_equal(unit_write(&h, 1, 1, false, out, sizeof out), CIS_OK);
+  static const char in[] = "{\"dir\":\"/w\",\"n\":1,\"v\":7,\"spin\":1}";
+  timed holder = {.h = &h, .in = in, .timeout_ms = 1000}, waiter = {.h = &h, .in = in, .timeout_ms = 1500};
+  assert_int_equal(pthread_create(&holder.th, NULL, timed_main, &holder), 0);
+  struct timespec pause = {0, 200 * 1000000};
+  nanosleep(&pause, NULL);
+  assert_int_equal(pthread_create(&waiter.th, NULL, timed_main, &waiter), 0);
+  pthread_join(holder.th, NULL);
+  pthread_join(waiter.th, NULL);
+  fprintf(stderr, "holder %.0f ms (%s), waiter %.0f ms (%s)\n", holder.ms, cis_errname(holder.rc), waiter.ms,
+          cis_errname(waiter.rc));
+  assert_int_not_equal(holder.rc, CIS_OK);
+  assert_int_not_equal(waiter.rc, CIS_OK);
+  assert_true(holder.ms >= 1000 && holder.ms < 1000 + 700);
+  /* It waited about 800 ms: given its 1500 again it would end near 2300. */
+  assert_true(waiter.ms < 1500 + 700);
+  long kv, files; /* both rolled back */
+  unit_state(&h, 1, &kv, &files);
+  assert_int_equal(kv, 1);
+  assert_int_equal(files, 1);
+  host_close(&h);
+}
+
+/* The same for a wait for the KV store's one connection, held by a call
+ * of another tenant: the waiter fails at its own deadline. */
+static void a_waiter_for_a_connection_ends_at_its_own_deadline(void **state) {
+  (void)state;
+  host h;
+  host_kv_connections = 1;
+  host_open(&h, "jconn", true, uniq("jconn"));
+  host_kv_connections = 0;
+  static const char in[] = "{\"dir\":\"/w\",\"n\":1,\"v\":7,\"spin\":1}";
+  timed holder = {.h = &h, .in = in, .timeout_ms = 1000}, waiter = {.h = &h, .in = in, .timeout_ms = 1500};
+  host other = h; /* the same host, as another tenant */
+  snprintf(other.tenant, sizeof other.tenant, "%s", uniq("jconn-b"));
+  waiter.h = &other;
+  assert_int_equal(pthread_create(&holder.th, NULL, timed_main, &holder), 0);
+  struct timespec pause = {0, 200 * 1000000};
+  nanosleep(&pause, NULL);
+  assert_int_equal(pthread_create(&waiter.th, NULL, timed_main, &waiter), 0);
+  pthread_join(holder.th, NULL);
+  pthread_join(waiter.th, NULL);
+  fprintf(stderr, "holder %.0f ms (%s), waiter %.0f ms (%s)\n", holder.ms, cis_errname(holder.rc), waiter.ms,
+          cis_errname(waiter.rc));
+  assert_int_not_equal(holder.rc, CIS_OK);
+  assert_int_not_equal(waiter.rc, CIS_OK);
+  assert_true(holder.ms >= 1000 && holder.ms < 1000 + 700);
+  assert_true(waiter.ms < 1500 + 700);
+  host_close(&h);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: test_skill_fs_join sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR\n");
@@ -570,6 +664,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(separate_dbs_keep_the_ordered_commit),
       cmocka_unit_test(shared_db_sigkill_never_splits_files_and_kv),
       cmocka_unit_test(shared_db_two_concurrent_calls_land_whole),
+      cmocka_unit_test(a_waiter_behind_a_holder_ends_at_its_own_deadline),
+      cmocka_unit_test(a_waiter_for_a_connection_ends_at_its_own_deadline),
   };
   return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }

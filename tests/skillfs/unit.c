@@ -1,10 +1,11 @@
 /*
  * This file implements the test skill of test_skill_fs's call-scope cases,
  * a WASI command that changes a file and a KV key in one call. Input:
- *   {"dir": D, "n": N, "v": V, "trap": T}
+ *   {"dir": D, "n": N, "v": V, "trap": T, "spin": S}
  * It writes V into each of D/f0 .. D/f(N-1) and into the KV key "v", reads
  * D/f0 back (the call sees its own write: exit 6 when it does not), then
- * traps when T is 1. With {"read": 1, "dir": D, "n": N} it prints
+ * traps when T is 1, or runs until its deadline when S is 1 (holding what
+ * its writes locked). With {"read": 1, "dir": D, "n": N} it prints
  * {"kv": K, "files": [..]} instead: the KV value and each file's content
  * ("-" for none). Exit 3 when a file cannot be written, 4 read.
  */
@@ -73,6 +74,9 @@ int main(void) {
   fclose(f);
   if (strcmp(got, buf) != 0) return 6;
   if (num(in, "\"trap\":", 0)) __builtin_trap();
+  if (num(in, "\"spin\":", 0))
+    for (volatile unsigned spin = 0;; spin++) {
+    }
   printf("{\"v\":%ld}\n", v);
   return 0;
 }
