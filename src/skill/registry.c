@@ -630,7 +630,8 @@ cis_result cis_skills_remove(cis_skills *s, const char *name) {
   cis_result rc = s->reg->skill_del(s, name);
   if (rc != CIS_OK) return rc;
   cis__registry_changed(s);
-  /* The module stays: another skill may share it (same sha256). */
+  /* Its module went with it (the backend) unless another skill of any
+   * tenant refers to the same sha256. */
   return CIS_OK;
 }
 

@@ -16,12 +16,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cis/cis.h"
 
 struct cis_skills;
 
 #define CIS__REGISTRY_METHODS_VERSION 1
+/* Whether v is a module's name: 64 lowercase hex digits (a row of a
+ * shared database may hold anything; it must never name a file). */
+static inline bool cis__sha256_hex_valid(const char *v) {
+  return v && strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64;
+}
+
 /* How long a node may run a skill after another node removed or changed
  * it (docs/serve.md, "Several nodes"): a handle reads its tenant's
  * generation from the process's watch every half of it, and the watch

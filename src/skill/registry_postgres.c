@@ -49,7 +49,7 @@ static const char schema_check[] =
     "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
     "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
     "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL AND "
-    "to_regclass('cis_registry_tenant_gen') IS NOT NULL";
+    "to_regclass('cis_registry_tenant_gen') IS NOT NULL AND to_regprocedure('cis_module_gc(text)') IS NOT NULL";
 
 /* Two nodes starting together take turns under the advisory lock. */
 static const char schema_sql[] =
@@ -69,6 +69,20 @@ static const char schema_sql[] =
     "INSERT INTO cis_registry_gen(id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS cis_registry_tenant_gen(tenant text PRIMARY KEY, gen bigint NOT NULL);"
     "CREATE INDEX IF NOT EXISTS cis_registry_tenant_gen_by_gen ON cis_registry_tenant_gen(gen);"
+    "CREATE INDEX IF NOT EXISTS cis_skills_by_sha256 ON cis_skills(sha256);"
+    /* Removes module h when no skill of any tenant refers to it. The row
+     * lock first: an install holds the module's row (FOR SHARE) in the
+     * statement that writes its skill, so the check below, a statement of
+     * its own with a snapshot taken after that install committed, sees
+     * its row. One DELETE ... NOT EXISTS would not: its recheck after a
+     * lock wait keeps the old snapshot. */
+    "CREATE OR REPLACE FUNCTION cis_module_gc(h text) RETURNS boolean LANGUAGE plpgsql VOLATILE AS $f$ "
+    "BEGIN "
+    "  PERFORM 1 FROM cis_modules WHERE sha256 = h FOR UPDATE; "
+    "  IF NOT FOUND OR EXISTS (SELECT 1 FROM cis_skills WHERE sha256 = h) THEN RETURN false; END IF; "
+    "  DELETE FROM cis_modules WHERE sha256 = h; "
+    "  RETURN true; "
+    "END $f$;"
     "COMMIT;";
 
 cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out) {
@@ -263,12 +277,40 @@ static void pg_close(cis_skills *s) {
   "t AS (INSERT INTO cis_registry_tenant_gen(tenant, gen) SELECT $1, gen FROM g "                       \
   "ON CONFLICT (tenant) DO UPDATE SET gen = EXCLUDED.gen RETURNING 1) "
 
+/* The skill's row, only while its module's row is there, held (FOR
+ * SHARE) until the commit against cis_module_gc: 0 rows written when a
+ * removal took the module meanwhile (the caller stores it again). Gives
+ * the rows written and the sha256 the skill had before. */
 static const char put_sql[] =
-    "WITH up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
-    "signature) VALUES($1,$2,$3,$4,$5,$6,$7::bigint,$8,$9,$10) ON CONFLICT (tenant,name) DO UPDATE SET "
+    "WITH m AS (SELECT 1 FROM cis_modules WHERE sha256=$3::text FOR SHARE), "
+    "old AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name=$2::text), "
+    "up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
+    "signature) SELECT $1::text,$2::text,$3::text,$4::text,$5::text,$6::bytea,$7::bigint,$8::text,$9::text,"
+    "$10::bytea WHERE EXISTS (SELECT 1 FROM m) ON CONFLICT (tenant,name) DO UPDATE SET "
     "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
     "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
-    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up") "SELECT 1";
+    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
+    "SELECT (SELECT count(*) FROM up), (SELECT sha256 FROM old)";
+static const char gc_sql[] = "SELECT cis_module_gc($1::text)";
+
+/* Removes module sha's row when no skill refers to it any more, and this
+ * node's copy with it (other nodes' copies stay: caches). A failure
+ * leaves the row (space, not harm). */
+static void pg_module_gc(cis_skills *s, const char *sha) {
+  if (!cis__sha256_hex_valid(sha)) return;
+  PGresult *r = NULL;
+  const char *v[1] = {sha};
+  int l[1] = {64};
+  char err[400];
+  bool gone = cis__pgdb_query(s->pgdb, gc_sql, 1, v, l, NULL, &r, err, sizeof err) == CIS_OK &&
+              cis__pgdb_rows(r) == 1 && cis__pgdb_value(r, 0, 0, NULL) && cis__pgdb_value(r, 0, 0, NULL)[0];
+  cis__pgdb_clear(r);
+  if (gone) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
+    unlink(path);
+  }
+}
 static const char module_has_sql[] = "SELECT 1 FROM cis_modules WHERE sha256=$1";
 static const char module_put_sql[] =
     "INSERT INTO cis_modules(sha256, bytes) VALUES($1, $2) ON CONFLICT (sha256) DO NOTHING";
@@ -278,13 +320,7 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   const char *mv[2] = {row->sha256, len ? (const char *)wasm : ""};
   int ml[2] = {slen(row->sha256), (int)len};
   bool mb[2] = {false, true};
-  cis_result rc = q(s, module_has_sql, 1, mv, ml, mb, &r);
-  if (rc != CIS_OK) return rc;
-  bool have = cis__pgdb_rows(r) > 0;
-  cis__pgdb_clear(r);
-  /* The module before the row: a node that reads the row finds it. */
-  if (!have && len > INT32_MAX) return cis__skills_fail(s, CIS_ETOOBIG, "module too large for the registry");
-  if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
+  if (len > INT32_MAX) return cis__skills_fail(s, CIS_ETOOBIG, "module too large for the registry");
   char at[32];
   snprintf(at, sizeof at, "%lld", (long long)row->installed_at);
   const char *v[10] = {s->tenant, row->name, row->sha256, row->version, row->description,
@@ -293,7 +329,27 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   int l[10] = {slen(s->tenant), slen(row->name), slen(row->sha256), slen(row->version), slen(row->description),
                (int)row->manifest_len, slen(at), slen(row->dir), slen(row->grants), (int)row->signature_len};
   bool b[10] = {false, false, false, false, false, true, false, false, false, true};
-  return q(s, put_sql, 10, v, l, b, NULL);
+  /* The module before the row: a node that reads the row finds it. A
+   * removal of the same module between the two takes it again; then the
+   * row is not written, and both go once more. */
+  for (int round = 0; round < 3; round++) {
+    cis_result rc = q(s, module_has_sql, 1, mv, ml, mb, &r);
+    if (rc != CIS_OK) return rc;
+    bool have = cis__pgdb_rows(r) > 0;
+    cis__pgdb_clear(r);
+    if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
+    if ((rc = q(s, put_sql, 10, v, l, b, &r)) != CIS_OK) return rc;
+    bool written = cis__pgdb_rows(r) == 1 && cis__pgdb_int8(r, 0, 0) == 1;
+    size_t n = 0;
+    const char *old = written ? cis__pgdb_value(r, 0, 1, &n) : NULL;
+    char was[65] = "";
+    if (old && n == 64) memcpy(was, old, 64);
+    cis__pgdb_clear(r);
+    if (!written) continue;
+    if (was[0] && strcmp(was, row->sha256)) pg_module_gc(s, was); /* replaced */
+    return CIS_OK;
+  }
+  return cis__skills_fail(s, CIS_EIO, "registry: the module %s was removed at each try", row->sha256);
 }
 
 /* A copy of a value (NUL-terminated; NULL for SQL NULL), bounded by max:
@@ -312,7 +368,6 @@ static cis_result val_dup(const PGresult *r, int row, int col, size_t max, char 
   return CIS_OK;
 }
 
-static bool sha_ok(const char *v) { return v && strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64; }
 
 /* Row `i` of a result with the columns of ROW_COLUMNS into *out: CIS_EIO
  * for a row that breaks a bound (too long, a NULL where none may be, a
@@ -328,7 +383,7 @@ static cis_result row_read(const PGresult *r, int i, cis__reg_row *out) {
   if (rc == CIS_OK) rc = val_dup(r, i, 6, 4095, &out->dir, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 7, CIS_MANIFEST_MAX_BYTES, &out->grants, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 8, CIS__REGISTRY_MAX_SIGNATURE, &out->signature, &out->signature_len);
-  if (rc == CIS_OK && (!out->name || !out->manifest || !sha_ok(out->sha256))) rc = CIS_EIO;
+  if (rc == CIS_OK && (!out->name || !out->manifest || !cis__sha256_hex_valid(out->sha256))) rc = CIS_EIO;
   if (rc != CIS_OK) cis__reg_row_free(out);
   return rc;
 }
@@ -352,8 +407,8 @@ static cis_result pg_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
 }
 
 static const char del_sql[] =
-    "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING 1), " BUMP_GEN("d")
-    "SELECT count(*) FROM d";
+    "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING sha256), " BUMP_GEN("d")
+    "SELECT sha256 FROM d";
 
 static cis_result pg_skill_del(cis_skills *s, const char *name) {
   PGresult *r;
@@ -361,9 +416,13 @@ static cis_result pg_skill_del(cis_skills *s, const char *name) {
   int l[2] = {slen(s->tenant), slen(name)};
   cis_result rc = q(s, del_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  if (cis__pgdb_rows(r) != 1 || cis__pgdb_int8(r, 0, 0) == 0)
-    rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  char sha[65] = "";
+  size_t n = 0;
+  const char *h = cis__pgdb_rows(r) == 1 ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  if (!h) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  else if (n == 64) memcpy(sha, h, 64);
   cis__pgdb_clear(r);
+  if (sha[0]) pg_module_gc(s, sha);
   return rc;
 }
 

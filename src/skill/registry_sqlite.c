@@ -213,32 +213,90 @@ static void module_path(cis_skills *s, const char *sha, char *out, size_t cap) {
   snprintf(out, cap, "%s/modules/%s.wasm", s->home, sha);
 }
 
+/* Module files are shared by every skill of any tenant with the same
+ * sha256, and removed with the last of them. An install writes its row,
+ * then makes sure of the file, inside one write transaction; a removal
+ * looks for another row, then unlinks, inside its own. The two take turns
+ * on the database's write lock (across processes): a removal never takes
+ * the file of an install that committed, and an install after a removal
+ * writes the file again. */
+static cis_result sq_exec(cis_skills *s, const char *sql) {
+  return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? CIS_OK : db_fail(s);
+}
+
+/* The sha256 of tenant's skill name into out (65 bytes), "" when none. */
+static cis_result sq_sha_of(cis_skills *s, const char *name, char out[65]) {
+  sqlite3_stmt *st;
+  out[0] = 0;
+  if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  const unsigned char *t = r == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+  if (t && strlen((const char *)t) == 64) snprintf(out, 65, "%s", (const char *)t);
+  sqlite3_finalize(st);
+  return r == SQLITE_ROW || r == SQLITE_DONE ? CIS_OK : db_fail(s);
+}
+
+/* Removes module sha's file when no skill of any tenant refers to it. A
+ * failure leaves the file (space, not harm). Under s->write_lock. */
+static void sq_module_gc(cis_skills *s, const char *sha) {
+  if (!cis__sha256_hex_valid(sha) || sq_exec(s, "BEGIN IMMEDIATE") != CIS_OK) return;
+  sqlite3_stmt *st;
+  int r = SQLITE_ERROR;
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM skills WHERE sha256=? LIMIT 1", -1, &st, NULL) == SQLITE_OK) {
+    sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+    r = sqlite3_step(st);
+    sqlite3_finalize(st);
+  }
+  if (r == SQLITE_DONE) {
+    char path[4200];
+    module_path(s, sha, path, sizeof path);
+    unlink(path);
+  }
+  sq_exec(s, "COMMIT");
+}
+
 static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
-  char path[4200];
+  char path[4200], old[65] = "";
   module_path(s, row->sha256, path, sizeof path);
-  cis_result rc;
-  if (access(path, F_OK) != 0 && (rc = cis__write_atomic(path, wasm, len)) != CIS_OK)
-    return cis__skills_fail(s, rc, "cannot store %s", path);
+  pthread_mutex_lock(&s->write_lock);
+  cis_result rc = sq_exec(s, "BEGIN IMMEDIATE");
+  if (rc != CIS_OK) goto out;
+  rc = sq_sha_of(s, row->name, old);
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(s->db,
+  if (rc == CIS_OK &&
+      sqlite3_prepare_v2(s->db,
                          "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
                          "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s);
-  sqlite3_bind_text(st, 1, row->name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, row->version, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, row->sha256, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, row->description, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 5, row->manifest, (int)row->manifest_len, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 6, (sqlite3_int64)row->installed_at);
-  if (row->dir) sqlite3_bind_text(st, 7, row->dir, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 7);
-  sqlite3_bind_text(st, 8, row->grants, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
-  if (row->signature) sqlite3_bind_text(st, 10, row->signature, (int)row->signature_len, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 10);
-  rc = sqlite3_step(st) == SQLITE_DONE ? CIS_OK : db_fail(s);
+    rc = db_fail(s);
+  if (rc == CIS_OK) {
+    sqlite3_bind_text(st, 1, row->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, row->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, row->sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, row->description, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, row->manifest, (int)row->manifest_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)row->installed_at);
+    if (row->dir) sqlite3_bind_text(st, 7, row->dir, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 7);
+    sqlite3_bind_text(st, 8, row->grants, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
+    if (row->signature) sqlite3_bind_text(st, 10, row->signature, (int)row->signature_len, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, 10);
+    rc = sqlite3_step(st) == SQLITE_DONE ? CIS_OK : db_fail(s);
+  }
   sqlite3_finalize(st);
+  /* The file inside the transaction: a removal of the same module waits. */
+  cis_result wr;
+  if (rc == CIS_OK && access(path, F_OK) != 0 && (wr = cis__write_atomic(path, wasm, len)) != CIS_OK)
+    rc = cis__skills_fail(s, wr, "cannot store %s", path);
+  if (rc == CIS_OK) rc = sq_exec(s, "COMMIT");
+  if (rc != CIS_OK) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc == CIS_OK && old[0] && strcmp(old, row->sha256)) sq_module_gc(s, old); /* replaced */
+out:
+  pthread_mutex_unlock(&s->write_lock);
   return rc;
 }
 
@@ -299,15 +357,22 @@ static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
 
 static cis_result sq_skill_del(cis_skills *s, const char *name) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s);
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  int r = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (r != SQLITE_DONE) return db_fail(s);
-  if (sqlite3_changes(s->db) == 0) return cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
-  return CIS_OK;
+  char sha[65] = "";
+  pthread_mutex_lock(&s->write_lock);
+  cis_result rc = sq_sha_of(s, name, sha);
+  if (rc == CIS_OK && sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
+    rc = db_fail(s);
+  if (rc == CIS_OK) {
+    sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (r != SQLITE_DONE) rc = db_fail(s);
+    else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  }
+  if (rc == CIS_OK && sha[0]) sq_module_gc(s, sha);
+  pthread_mutex_unlock(&s->write_lock);
+  return rc;
 }
 
 static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {

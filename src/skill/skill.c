@@ -93,6 +93,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if (!s) return CIS_ENOMEM;
   cis__handle_init(&s->h, CIS__H_SHARED);
   pthread_mutex_init(&s->cache_lock, NULL);
+  pthread_mutex_init(&s->write_lock, NULL);
   pthread_mutex_init(&s->kv_lock, NULL);
   pthread_mutex_init(&s->kv_call_lock, NULL);
   for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_init(&s->stripes[k].lock, NULL);
@@ -194,6 +195,7 @@ void cis_skills_close(cis_skills *s) {
   cis__registry_close(s);
   cis_engine_free(s->engine);
   pthread_mutex_destroy(&s->cache_lock);
+  pthread_mutex_destroy(&s->write_lock);
   pthread_mutex_destroy(&s->kv_lock);
   pthread_mutex_destroy(&s->kv_call_lock);
   for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_destroy(&s->stripes[k].lock);

@@ -41,6 +41,7 @@ struct cis_skills {
   _Atomic uint64_t reg_polled_ns; /* when a call last read the shared generation (0: never) */
   _Atomic uint64_t reg_seen_gen;  /* the shared generation it read */
   pthread_mutex_t cache_lock; /* guards cache */
+  pthread_mutex_t write_lock; /* one registry write transaction at a time on db (SQLite backend) */
   cache_entry *cache;         /* sha256 -> module */
   cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
   char *kv_spec;              /* how to open it when it is ours (malloc'd) */

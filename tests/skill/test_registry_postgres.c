@@ -13,6 +13,7 @@
  * with the process id, so runs do not meet in the database.
  */
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,8 +98,9 @@ static cis_result invoke_until(cis_skills *s, const char *name, cis_result want)
   return rc;
 }
 
-/* Runs sql on the database directly (a row written behind cis's back). */
-static void sql(const char *fmt, ...) {
+/* Runs sql on the database directly (a row written behind cis's back);
+ * the first value of its first row as a number, 0 when it has none. */
+static long sql(const char *fmt, ...) {
   char q[4096];
   va_list ap;
   va_start(ap, fmt);
@@ -109,8 +111,10 @@ static void sql(const char *fmt, ...) {
   PGresult *r = PQexec(pg, q);
   if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
     fail_msg("%s: %s", q, PQerrorMessage(pg));
+  long n = PQntuples(r) > 0 ? atol(PQgetvalue(r, 0, 0)) : 0;
   PQclear(r);
   PQfinish(pg);
+  return n;
 }
 
 static void skill_installed_on_one_node_runs_on_another(void **state) {
@@ -203,6 +207,208 @@ static void changes_of_one_tenant_leave_anothers_cache_warm(void **state) {
   assert_int_not_equal(rc, CIS_OK);
   cis_skills_close(c);
   cis_skills_close(b);
+  cis_skills_close(a);
+}
+
+/* hello.wasm with a custom section naming tag: a module of its own (its
+ * sha256 into sha), which no other test or run shares. */
+static uint8_t *unique_hello(const char *tag, size_t *len, char sha[65]) {
+  char ignored[65];
+  size_t n;
+  uint8_t *w = hello(&n, ignored);
+  size_t tl = strlen(tag);
+  assert_true(tl < 100);
+  uint8_t *u = malloc(n + 3 + 2 + tl);
+  assert_non_null(u);
+  memcpy(u, w, n);
+  free(w);
+  u[n] = 0;                        /* a custom section */
+  u[n + 1] = (uint8_t)(1 + 2 + 1 + tl); /* its size: the name "gc", then the tag's length and bytes */
+  u[n + 2] = 2;
+  memcpy(u + n + 3, "gc", 2);
+  u[n + 5] = (uint8_t)tl;
+  memcpy(u + n + 6, tag, tl);
+  *len = n + 6 + tl;
+  assert_int_equal(cis_sha256_hex(u, *len, sha), CIS_OK);
+  return u;
+}
+
+/* Installs module w (len bytes, sha) as name. */
+static cis_result put_module(cis_skills *s, const char *name, const uint8_t *w, size_t len, const char *sha) {
+  char man[1024];
+  snprintf(man, sizeof man,
+           "{\"name\":\"%s\",\"version\":\"1.0.0\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\","
+           "\"sha256\":\"%s\"},\"permissions\":{\"log\":true}}",
+           name, sha);
+  return cis_skills_register(s, w, len, man, strlen(man));
+}
+
+/* One node installing and removing a skill over and over. */
+typedef struct churner {
+  cis_skills *s;
+  const uint8_t *w;
+  size_t len;
+  const char *sha;
+  int rounds;
+  cis_result rc;
+} churner;
+
+static void *churn_main(void *p) {
+  churner *c = p;
+  for (int i = 0; i < c->rounds && c->rc == CIS_OK; i++) {
+    c->rc = put_module(c->s, "churn", c->w, c->len, c->sha);
+    if (c->rc == CIS_OK) c->rc = cis_skills_remove(c->s, "churn");
+  }
+  return NULL;
+}
+
+/* Rows of module sha in the database. */
+static long module_rows(const char *sha) { return sql("SELECT count(*) FROM cis_modules WHERE sha256 = '%s'", sha); }
+
+/* A module's row stays while a skill of any tenant refers to it and goes
+ * with the last one; an install racing removals of the same module on
+ * other nodes always ends with its module's row there (a node that never
+ * saw it can run the skill). */
+static void module_rows_go_with_the_last_skill_and_never_before(void **state) {
+  (void)state;
+  char t1[96], t2[96], sha[65], tag[64];
+  tenant_of(t1, sizeof t1, "gc1");
+  tenant_of(t2, sizeof t2, "gc2");
+  snprintf(tag, sizeof tag, "%d-%ld", (int)getpid(), (long)time(NULL));
+  size_t len;
+  uint8_t *w = unique_hello(tag, &len, sha);
+  cis_skills *a = node("gc", "a", t1, g_spec), *b = node("gc", "b", t2, g_spec);
+  assert_int_equal(put_module(a, "one", w, len, sha), CIS_OK);
+  assert_int_equal(put_module(b, "two", w, len, sha), CIS_OK);
+  assert_int_equal(invoke(b, "two"), CIS_OK);
+  assert_int_equal(cis_skills_remove(a, "one"), CIS_OK);
+  assert_int_equal(module_rows(sha), 1);
+  assert_int_equal(cis_skills_remove(b, "two"), CIS_OK);
+  assert_int_equal(module_rows(sha), 0);
+  char path[700];
+  snprintf(path, sizeof path, "%s/gc/b/modules/%s.wasm", g_root, sha);
+  assert_int_not_equal(access(path, F_OK), 0); /* the node's copy went with it */
+  /* Two nodes churn the module while a third installs it, 20 times. */
+  cis_skills *c1 = node("gc", "c1", t1, g_spec), *c2 = node("gc", "c2", t2, g_spec);
+  churner x = {.s = c1, .w = w, .len = len, .sha = sha, .rounds = 20}, y = x;
+  y.s = c2;
+  pthread_t tx, ty;
+  assert_int_equal(pthread_create(&tx, NULL, churn_main, &x), 0);
+  assert_int_equal(pthread_create(&ty, NULL, churn_main, &y), 0);
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(put_module(a, "keep", w, len, sha), CIS_OK);
+    assert_int_equal(module_rows(sha), 1);
+    if (i < 19) assert_int_equal(cis_skills_remove(a, "keep"), CIS_OK);
+  }
+  pthread_join(tx, NULL);
+  pthread_join(ty, NULL);
+  assert_int_equal(x.rc, CIS_OK);
+  assert_int_equal(y.rc, CIS_OK);
+  assert_int_equal(module_rows(sha), 1);
+  cis_skills *fresh = node("gc", "fresh", t1, g_spec); /* no local copy */
+  assert_int_equal(invoke(fresh, "keep"), CIS_OK);
+  assert_int_equal(cis_skills_remove(fresh, "keep"), CIS_OK);
+  assert_int_equal(module_rows(sha), 0);
+  free(w);
+  cis_skills_close(fresh);
+  cis_skills_close(c2);
+  cis_skills_close(c1);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
+/* Runs q on pg, which must succeed; the first value of its first row, if
+ * any, into out (cap bytes). */
+static void pg_run(PGconn *pg, const char *q, char *out, size_t cap) {
+  PGresult *r = PQexec(pg, q);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fail_msg("%s: %s", q, PQerrorMessage(pg));
+  if (out && cap) snprintf(out, cap, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+  PQclear(r);
+}
+
+/* One install of the module as "late" (a churner's rounds unused). */
+static void *put_main(void *p) {
+  churner *x = p;
+  x->rc = put_module(x->s, "late", x->w, x->len, x->sha);
+  return NULL;
+}
+
+typedef struct collector {
+  const char *sha;
+  char said[8];                        /* what cis_module_gc answered */
+} collector;
+
+static void *gc_main(void *p) {
+  collector *c = p;
+  PGconn *pg = PQconnectdb(g_conn);
+  char q[200];
+  snprintf(q, sizeof q, "SELECT cis_module_gc('%s')", c->sha);
+  pg_run(pg, q, c->said, sizeof c->said);
+  PQfinish(pg);
+  return NULL;
+}
+
+/* The two orders of an install and a collection of its module, each held
+ * at the point where the other must wait: an install that holds the
+ * module's row keeps it (the collection, once it has the row, sees the new
+ * skill); a collection that holds the row first takes the module, and the
+ * install stores it again. */
+static void module_collection_and_install_take_turns(void **state) {
+  (void)state;
+  char t[96], sha[65], tag[64], said[16];
+  tenant_of(t, sizeof t, "turns");
+  snprintf(tag, sizeof tag, "turns-%d-%ld", (int)getpid(), (long)time(NULL));
+  size_t len;
+  uint8_t *w = unique_hello(tag, &len, sha);
+  cis_skills *a = node("turns", "a", t, g_spec);
+  assert_int_equal(put_module(a, "first", w, len, sha), CIS_OK);
+  assert_int_equal(cis_skills_remove(a, "first"), CIS_OK);
+  assert_int_equal(module_rows(sha), 0);
+  /* An install in flight (its row written, its module's row held), then
+   * a collection: it waits, and keeps the module. */
+  PGconn *x = PQconnectdb(g_conn);
+  char q[600];
+  snprintf(q, sizeof q, "INSERT INTO cis_modules(sha256, bytes) VALUES ('%s', '\\x00'::bytea)", sha);
+  pg_run(x, q, NULL, 0);
+  pg_run(x, "BEGIN", NULL, 0);
+  snprintf(q, sizeof q, "SELECT 1 FROM cis_modules WHERE sha256 = '%s' FOR SHARE", sha);
+  pg_run(x, q, NULL, 0);
+  snprintf(q, sizeof q,
+           "INSERT INTO cis_skills(tenant,name,version,sha256,description,manifest,installed_at) VALUES "
+           "('%s','held','1','%s','','\\x7b7d'::bytea,0)",
+           t, sha);
+  pg_run(x, q, NULL, 0);
+  collector c = {.sha = sha};
+  pthread_t tc;
+  assert_int_equal(pthread_create(&tc, NULL, gc_main, &c), 0);
+  struct timespec pause = {0, 300 * 1000000};
+  nanosleep(&pause, NULL);
+  pg_run(x, "COMMIT", NULL, 0);
+  pthread_join(tc, NULL);
+  assert_string_equal(c.said, "f");
+  assert_int_equal(module_rows(sha), 1);
+  snprintf(q, sizeof q, "DELETE FROM cis_skills WHERE tenant = '%s' AND name = 'held'", t);
+  pg_run(x, q, NULL, 0);
+  /* A collection in flight (the module's row taken, not committed), then
+   * an install: it waits, finds the module gone, and stores it again. */
+  pg_run(x, "BEGIN", NULL, 0);
+  snprintf(q, sizeof q, "SELECT cis_module_gc('%s')", sha);
+  pg_run(x, q, said, sizeof said);
+  assert_string_equal(said, "t");
+  churner p = {.s = a, .w = w, .len = len, .sha = sha};
+  pthread_t tp;
+  assert_int_equal(pthread_create(&tp, NULL, put_main, &p), 0);
+  nanosleep(&pause, NULL);
+  pg_run(x, "COMMIT", NULL, 0);
+  pthread_join(tp, NULL);
+  assert_int_equal(p.rc, CIS_OK);
+  assert_int_equal(module_rows(sha), 1);
+  cis_skills *fresh = node("turns", "fresh", t, g_spec); /* no local copy */
+  assert_int_equal(invoke(fresh, "late"), CIS_OK);
+  cis_skills_close(fresh);
+  PQfinish(x);
+  free(w);
   cis_skills_close(a);
 }
 
@@ -475,6 +681,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(removal_on_one_node_stops_the_skill_on_another),
       cmocka_unit_test(tenants_stay_apart_in_the_shared_registry),
       cmocka_unit_test(changes_of_one_tenant_leave_anothers_cache_warm),
+      cmocka_unit_test(module_rows_go_with_the_last_skill_and_never_before),
+      cmocka_unit_test(module_collection_and_install_take_turns),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),

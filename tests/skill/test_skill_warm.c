@@ -162,6 +162,63 @@ static void warm_cache_of_a_tenant_stays_while_another_changes(void **st) {
   cis_skills_close(a);
 }
 
+/* The path of file's module (of the built skills) in home. */
+static void module_file(const char *home, const char *file, char *path, size_t cap) {
+  size_t len;
+  uint8_t *w = cis_test_slurp(g_dir, file, &len);
+  char sha[65];
+  assert_int_equal(cis_sha256_hex(w, len, sha), CIS_OK);
+  free(w);
+  snprintf(path, cap, "%s/modules/%s.wasm", home, sha);
+}
+
+/* How many module files home keeps. */
+static int module_files(const char *home) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "ls %s/modules | grep -c '\\.wasm$'", home);
+  FILE *p = popen(cmd, "r");
+  int n = -1;
+  assert_non_null(p);
+  assert_int_equal(fscanf(p, "%d", &n), 1);
+  pclose(p);
+  return n;
+}
+
+/* A module's bytes stay while a skill of any tenant refers to them and go
+ * with the last one (removed, or replaced by other code); installed again,
+ * they are stored again; churn leaves nothing behind. */
+static void module_bytes_go_with_the_last_skill_of_any_tenant(void **st) {
+  (void)st;
+  char home[512], out[1024], hello[700], echo[700];
+  cis_test_home(home, sizeof home, g_root, "module_gc", 1);
+  cis_skills *a = open_as(home, "alice"), *b = open_as(home, "bob");
+  module_file(home, "hello.wasm", hello, sizeof hello);
+  module_file(home, "wasi_echo.wasm", echo, sizeof echo);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "one", ""), CIS_OK);
+  assert_int_equal(cis_test_register(b, g_dir, "hello.wasm", "two", ""), CIS_OK);
+  assert_int_equal(access(hello, F_OK), 0);
+  assert_int_equal(cis_skills_remove(a, "one"), CIS_OK);
+  assert_int_equal(access(hello, F_OK), 0); /* bob's still refers to it */
+  assert_int_equal(call(b, "two", "{}", out, sizeof out), CIS_OK);
+  assert_int_equal(cis_skills_remove(b, "two"), CIS_OK);
+  assert_int_not_equal(access(hello, F_OK), 0);
+  assert_int_equal(cis_test_register(a, g_dir, "hello.wasm", "one", ""), CIS_OK);
+  assert_int_equal(access(hello, F_OK), 0);
+  assert_int_equal(call(a, "one", "{}", out, sizeof out), CIS_OK);
+  assert_int_equal(cis_test_register(a, g_dir, "wasi_echo.wasm", "one", "\"abi\":\"wasi\""), CIS_OK);
+  assert_int_not_equal(access(hello, F_OK), 0); /* replaced */
+  assert_int_equal(access(echo, F_OK), 0);
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(cis_test_register(b, g_dir, "hello.wasm", "churn", ""), CIS_OK);
+    assert_int_equal(cis_skills_remove(b, "churn"), CIS_OK);
+  }
+  assert_int_equal(module_files(home), 1);
+  assert_int_equal(cis_skills_remove(a, "one"), CIS_OK);
+  assert_int_equal(module_files(home), 0);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
 /* Another handle on the same home removes, then reinstalls the skill with
  * other code: this handle's next call fails, then runs the new code. */
 static void warm_call_follows_another_handle(void **st) {
@@ -305,6 +362,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_call_starts_fresh_on_other_threads),
       cmocka_unit_test(warm_lookup_is_cached_until_the_registry_changes),
       cmocka_unit_test(warm_cache_of_a_tenant_stays_while_another_changes),
+      cmocka_unit_test(module_bytes_go_with_the_last_skill_of_any_tenant),
       cmocka_unit_test(warm_call_follows_another_handle),
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
