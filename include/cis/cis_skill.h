@@ -100,6 +100,12 @@ typedef struct cis_skills_config {
                                 = cis_engine_config_default's ($CIS_ENGINE,
                                 else auto). With auto, install also
                                 compiles the skill into the cache */
+  uint32_t max_skills;       /* skills the tenant may have installed; 0 = no
+                                limit. An install past it is CIS_EQUOTA */
+  uint64_t max_module_bytes; /* bytes of the distinct modules the tenant's
+                                skills refer to (a module shared by two of
+                                its skills counts once); 0 = no limit. An
+                                install past it is CIS_EQUOTA */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);

@@ -266,6 +266,7 @@ struct cis_server {
     atomic_uint_fast64_t by_class[6];  /* responses by status / 100 */
     atomic_uint_fast64_t calls;        /* invocations finished */
     atomic_uint_fast64_t rejected_full, rejected_tenant, rejected_draining;
+    atomic_uint_fast64_t installs_over_limit; /* installs refused at a tenant's limit (CIS_EQUOTA) */
     atomic_uint_fast64_t hist[NBUCKETS + 1]; /* call latency, cumulative at print */
     atomic_uint_fast64_t sum_ns;       /* all calls */
     struct {
@@ -484,6 +485,14 @@ static char *metrics_text(cis_server *s, size_t *len) {
       (unsigned long long)pool.inline_moves[CIS_WAIT_STORE], (unsigned long long)pool.inline_moves[CIS_WAIT_HOST],
       (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
+  OUT("# HELP cis_tenant_max_skills Skills one tenant may have installed (0: no limit).\n"
+      "# TYPE cis_tenant_max_skills gauge\ncis_tenant_max_skills %u\n"
+      "# HELP cis_tenant_max_module_bytes Bytes of the modules one tenant's skills refer to (0: no limit).\n"
+      "# TYPE cis_tenant_max_module_bytes gauge\ncis_tenant_max_module_bytes %llu\n"
+      "# HELP cis_installs_over_limit_total Installs refused at a tenant's limit.\n"
+      "# TYPE cis_installs_over_limit_total counter\ncis_installs_over_limit_total %llu\n",
+      (unsigned)s->skills_cfg.max_skills, (unsigned long long)s->skills_cfg.max_module_bytes,
+      LOAD(s->m.installs_over_limit));
 #undef LOAD
   pthread_mutex_lock(&s->conn_mu);
   OUT("# HELP cis_connections_open Connections open (refused ones aside).\n# TYPE cis_connections_open gauge\n"
@@ -714,8 +723,10 @@ static void run_install(cis_server *s, job *j) {
     fprintf(stderr, "cis serve: tenant %s: install: %s\n", j->t->name, cis_skills_errmsg(j->t->skills));
     job_error(j, 500, rc, "the skill could not be stored");
   } else {
-    /* What the install checks found: the manifest or the module. */
-    job_error(j, 422, rc, cis_skills_errmsg(j->t->skills));
+    /* What the install checks found: the manifest or the module; or the
+     * tenant's room (413: its skills or module bytes at their limit). */
+    if (rc == CIS_EQUOTA) atomic_fetch_add(&j->s->m.installs_over_limit, 1);
+    job_error(j, rc == CIS_EQUOTA ? 413 : 422, rc, cis_skills_errmsg(j->t->skills));
   }
   free(manifest);
   free(wasm);

@@ -85,7 +85,8 @@ typedef struct cis__registry_methods {
   cis_result (*skill_put)(struct cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len);
   /* The row of name (CIS_ENOTFOUND when none). */
   cis_result (*skill_get)(struct cis_skills *s, const char *name, cis__reg_row *out);
-  /* Removes the row of name (CIS_ENOTFOUND when none). Modules stay. */
+  /* Removes the row of name (CIS_ENOTFOUND when none), and its module
+   * when no skill of any tenant refers to it any more. */
   cis_result (*skill_del)(struct cis_skills *s, const char *name);
   /* Every row of the tenant by name (manifest included). */
   cis_result (*skill_each)(struct cis_skills *s, cis__reg_row_fn fn, void *ctx);
@@ -105,6 +106,10 @@ typedef struct cis__registry_methods {
   cis_result (*setting_each)(struct cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx);
   cis_result (*setting_get)(struct cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
                             size_t *vlen);
+  /* What the tenant's skills other than name hold: how many, the bytes of
+   * the distinct modules they refer to, and whether one of them is sha. */
+  cis_result (*usage)(struct cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+                      bool *has_sha);
   /* The shared generation, bumped by every change any node makes (in the
    * statement making it); NULL when the backend's changes are announced by
    * $CIS_HOME/registry.gen alone (warm.c). */

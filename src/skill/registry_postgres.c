@@ -443,6 +443,28 @@ static cis_result pg_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
   return CIS_OK;
 }
 
+static const char usage_sql[] =
+    "WITH o AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name<>$2::text), "
+    "d AS (SELECT DISTINCT sha256 FROM o) "
+    "SELECT (SELECT count(*) FROM o), "
+    "(SELECT coalesce(sum(octet_length(m.bytes)), 0)::bigint FROM cis_modules m JOIN d USING (sha256)), "
+    "(SELECT count(*) FROM d WHERE sha256=$3::text)";
+
+static cis_result pg_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+                           bool *has_sha) {
+  PGresult *r;
+  const char *v[3] = {s->tenant, name, sha};
+  int l[3] = {slen(s->tenant), slen(name), slen(sha)};
+  cis_result rc = q(s, usage_sql, 3, v, l, NULL, &r);
+  if (rc != CIS_OK) return rc;
+  bool one = cis__pgdb_rows(r) == 1;
+  *skills = one ? (uint64_t)cis__pgdb_int8(r, 0, 0) : 0;
+  *bytes = one ? (uint64_t)cis__pgdb_int8(r, 0, 1) : 0;
+  *has_sha = one && cis__pgdb_int8(r, 0, 2) > 0;
+  cis__pgdb_clear(r);
+  return CIS_OK;
+}
+
 static const char module_get_sql[] = "SELECT bytes FROM cis_modules WHERE sha256=$1";
 
 /* The local copy first (the caller checks its hash), else the database's
@@ -769,6 +791,7 @@ const cis__registry_methods cis__registry_postgres = {
     .skill_del = pg_skill_del,
     .skill_each = pg_skill_each,
     .module_get = pg_module_get,
+    .usage = pg_usage,
     .key_put = pg_key_put,
     .key_del = pg_key_del,
     .key_each = pg_key_each,

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "skill/registry_internal.h"
@@ -395,6 +396,36 @@ static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
   return rc;
 }
 
+static int sha_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+                           bool *has_sha) {
+  *skills = *bytes = 0;
+  *has_sha = false;
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM skills WHERE tenant=? AND name<>? ORDER BY sha256", -1, &st,
+                         NULL) != SQLITE_OK)
+    return db_fail(s);
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  char last[65] = "";
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *h = (const char *)sqlite3_column_text(st, 0);
+    (*skills)++;
+    if (!cis__sha256_hex_valid(h) || !sha_cmp(h, last)) continue; /* counted once */
+    snprintf(last, sizeof last, "%s", h);
+    *has_sha |= !strcmp(h, sha);
+    char path[4200];
+    struct stat sb;
+    module_path(s, h, path, sizeof path);
+    if (stat(path, &sb) == 0) *bytes += (uint64_t)sb.st_size;
+  }
+  cis_result rc = r == SQLITE_DONE ? CIS_OK : db_fail(s);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static cis_result sq_module_get(cis_skills *s, const char *sha, uint8_t **bytes, size_t *len) {
   char path[4200];
   module_path(s, sha, path, sizeof path);
@@ -546,6 +577,7 @@ const cis__registry_methods cis__registry_sqlite = {
     .skill_del = sq_skill_del,
     .skill_each = sq_skill_each,
     .module_get = sq_module_get,
+    .usage = sq_usage,
     .key_put = sq_key_put,
     .key_del = sq_key_del,
     .key_each = sq_key_each,

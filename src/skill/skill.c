@@ -122,6 +122,8 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if (!s->ceiling.timeout_ms) s->ceiling.timeout_ms = CIS_SKILL_CEILING_TIMEOUT_MS;
   if (!s->ceiling.max_memory_bytes) s->ceiling.max_memory_bytes = CIS_SKILL_CEILING_MEMORY;
   if (!s->ceiling.max_call_depth) s->ceiling.max_call_depth = CIS_SKILL_CEILING_CALL_DEPTH;
+  s->max_skills = cfg->max_skills;
+  s->max_module_bytes = cfg->max_module_bytes;
   s->max_input = cfg->max_input ? cfg->max_input : CIS_SKILL_DEFAULT_MAX_JSON;
   s->max_output = cfg->max_output ? cfg->max_output : CIS_SKILL_DEFAULT_MAX_JSON;
   s->log_format = cfg->log_format;

@@ -42,6 +42,8 @@ struct cis_skills {
   _Atomic uint64_t reg_seen_gen;  /* the shared generation it read */
   pthread_mutex_t cache_lock; /* guards cache */
   pthread_mutex_t write_lock; /* one registry write transaction at a time on db (SQLite backend) */
+  uint32_t max_skills;        /* cis_skills_config's, 0 = none */
+  uint64_t max_module_bytes;  /* cis_skills_config's, 0 = none */
   cache_entry *cache;         /* sha256 -> module */
   cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
   char *kv_spec;              /* how to open it when it is ours (malloc'd) */

@@ -39,6 +39,7 @@ typedef struct srv_opts {
   uint64_t max_timeout;  /* the cap on a manifest's timeout */
   bool require_sig;      /* signed skills only */
   uint64_t inline_us;    /* the inline budget */
+  uint32_t max_skills;   /* skills per tenant */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -74,6 +75,7 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.max_limits.timeout_ms = o->max_timeout;
   c.skills.require_signature = o->require_sig;
   c.inline_us = o->inline_us;
+  c.skills.max_skills = o->max_skills;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -119,6 +121,16 @@ static void install(srv *v, const char *token, const char *name, const char *fix
   assert_non_null(strstr(r.body, want));
   http_resp_free(&r);
   free(b);
+}
+
+/* POSTs bundle body to /v1/skills as token; the status must be status and
+ * the body name error. */
+static void install_refused(srv *v, const char *token, const char *body, int status, const char *error) {
+  http_resp r;
+  assert_int_equal(http_send(v->port, "POST", "/v1/skills", token, body, &r), 0);
+  assert_int_equal(r.status, status);
+  assert_non_null(strstr(r.body, error));
+  http_resp_free(&r);
 }
 
 static int status_of(srv *v, const char *method, const char *path, const char *token, const char *body) {
@@ -360,17 +372,11 @@ static void bundle_hostile_inputs_are_refused(void **state) {
   char *b = serve_install_request(g_dir, "echo", "echo", "cis_v1", "");
   char *sha = strstr(b, "\"sha256\":\"") + 10;
   sha[0] = sha[0] == 'a' ? 'b' : 'a';
-  http_resp r;
-  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, b, &r), 0);
-  assert_int_equal(r.status, 422);
-  assert_non_null(strstr(r.body, "CIS_EHASH"));
-  http_resp_free(&r);
+  install_refused(v, v->alice, b, 422, "CIS_EHASH");
   free(b);
   /* A host mount needs a grant no tenant has. */
   b = serve_install_request(g_dir, "echo", "reach", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
-  assert_int_equal(http_send(v->port, "POST", "/v1/skills", v->alice, b, &r), 0);
-  assert_int_equal(r.status, 422);
-  http_resp_free(&r);
+  install_refused(v, v->alice, b, 422, "CIS_EDENIED");
   free(b);
 }
 
@@ -684,6 +690,28 @@ static void json_string(const char *in, char *out, size_t cap) {
  * signature refuses an unsigned bundle and one whose manifest changed
  * after signing (422, CIS_ESIGNATURE), and installs and runs one signed
  * by a key the tenant trusts. */
+/* An install past the tenant's skill limit is 413 with CIS_EQUOTA, and
+ * leaves its other skills and another tenant's installs alone. */
+static void install_past_the_tenants_skill_limit_is_413(void **state) {
+  (void)state;
+  srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.max_skills = 1});
+  assert_non_null(v);
+  install(v, v->alice, "first", "echo", "cis_v1", "");
+  char *b = serve_install_request(g_dir, "echo", "second", "cis_v1", "");
+  assert_non_null(b);
+  install_refused(v, v->alice, b, 413, "CIS_EQUOTA");
+  free(b);
+  install(v, v->alice, "first", "echo", "cis_v1", ""); /* replaced: no more skills */
+  install(v, v->bob, "second", "echo", "cis_v1", "");  /* bob's own limit */
+  assert_int_equal(status_of(v, "POST", "/v1/skills/first/invoke", v->alice, "{}"), 200);
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/metrics", NULL, &r), 0);
+  assert_non_null(strstr(r.body, "\ncis_installs_over_limit_total 1\n"));
+  assert_non_null(strstr(r.body, "\ncis_tenant_max_skills 1\n"));
+  http_resp_free(&r);
+  srv_stop(v);
+}
+
 static void signed_bundles_under_require_signature(void **state) {
   (void)state;
   srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
@@ -1004,6 +1032,7 @@ int main(int argc, char **argv) {
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
+      cmocka_unit_test(install_past_the_tenants_skill_limit_is_413),
       cmocka_unit_test(signed_bundles_under_require_signature),
       cmocka_unit_test_setup_teardown(health_and_metrics_need_no_token, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_or_wrong_token_is_401_with_www_authenticate, setup, teardown),

@@ -40,6 +40,10 @@ static char g_conn[1024], g_spec[1100], g_root[256];
 /* A tenant name of this test and process. */
 static void tenant_of(char *out, size_t cap, const char *test) { snprintf(out, cap, "%s-%d", test, (int)getpid()); }
 
+/* The tenant limits of the next node() (0: none). */
+static uint32_t g_max_skills;
+static uint64_t g_max_module_bytes;
+
 /* A node: a handle on a home of its own (g_root/test/node) as tenant. */
 static cis_skills *node(const char *test, const char *nodename, const char *tenant, const char *spec) {
   char home[512];
@@ -51,6 +55,8 @@ static cis_skills *node(const char *test, const char *nodename, const char *tena
   c.home = home;
   c.tenant = tenant;
   c.registry = spec;
+  c.max_skills = g_max_skills;
+  c.max_module_bytes = g_max_module_bytes;
   cis_skills *s = NULL;
   char err[256];
   if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open %s: %s", home, err);
@@ -412,6 +418,36 @@ static void module_collection_and_install_take_turns(void **state) {
   cis_skills_close(a);
 }
 
+/* A tenant's installs stop at its limits on the shared registry too
+ * (CIS_EQUOTA), counted over every node's installs. */
+static void tenant_limits_hold_across_nodes(void **state) {
+  (void)state;
+  char t[96], sha[65], sha2[65], tag[64];
+  tenant_of(t, sizeof t, "limits");
+  snprintf(tag, sizeof tag, "lim-%d-%ld", (int)getpid(), (long)time(NULL));
+  size_t len, len2;
+  uint8_t *w = unique_hello(tag, &len, sha);
+  strcat(tag, "x");
+  uint8_t *w2 = unique_hello(tag, &len2, sha2);
+  g_max_skills = 2;
+  g_max_module_bytes = len + 8;
+  cis_skills *a = node("limits", "a", t, g_spec), *b = node("limits", "b", t, g_spec);
+  g_max_skills = 0;
+  g_max_module_bytes = 0;
+  assert_int_equal(put_module(a, "one", w, len, sha), CIS_OK);
+  assert_int_equal(put_module(b, "two", w, len, sha), CIS_OK); /* the module counts once */
+  assert_int_equal(put_module(a, "three", w, len, sha), CIS_EQUOTA);
+  assert_int_equal(put_module(b, "one", w, len, sha), CIS_OK); /* replaced: no more */
+  assert_int_equal(cis_skills_remove(a, "two"), CIS_OK);
+  assert_int_equal(put_module(b, "two", w2, len2, sha2), CIS_EQUOTA); /* two modules: above the bytes */
+  assert_int_equal(put_module(b, "one", w2, len2, sha2), CIS_OK);     /* one module, replaced */
+  assert_int_equal(cis_skills_remove(b, "one"), CIS_OK);
+  free(w2);
+  free(w);
+  cis_skills_close(b);
+  cis_skills_close(a);
+}
+
 static void keys_and_settings_are_shared_by_the_nodes(void **state) {
   (void)state;
   char t[96];
@@ -683,6 +719,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(changes_of_one_tenant_leave_anothers_cache_warm),
       cmocka_unit_test(module_rows_go_with_the_last_skill_and_never_before),
       cmocka_unit_test(module_collection_and_install_take_turns),
+      cmocka_unit_test(tenant_limits_hold_across_nodes),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),

@@ -219,6 +219,41 @@ static void module_bytes_go_with_the_last_skill_of_any_tenant(void **st) {
   cis_skills_close(a);
 }
 
+/* A tenant's installs stop at its limits (CIS_EQUOTA): skills, and bytes
+ * of distinct modules (one module shared by two skills counts once, a
+ * skill replaced does not count); other tenants have limits of their own. */
+static void tenant_limits_refuse_installs_past_them(void **st) {
+  (void)st;
+  char home[512], hello[700];
+  cis_test_home(home, sizeof home, g_root, "tenant_limits", 1);
+  module_file(home, "hello.wasm", hello, sizeof hello);
+  size_t hello_len;
+  free(cis_test_slurp(g_dir, "hello.wasm", &hello_len));
+  cis_skills *t[2];
+  const char *names[2] = {"alice", "bob"};
+  for (int i = 0; i < 2; i++) {
+    cis_skills_config c;
+    cis_skills_config_default(&c);
+    c.home = home;
+    c.tenant = names[i];
+    c.max_skills = 2;
+    c.max_module_bytes = hello_len + 16;
+    t[i] = cis_test_skills_open_config(&c);
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(cis_test_register(t[i], g_dir, "hello.wasm", "a", ""), CIS_OK);
+    assert_int_equal(cis_test_register(t[i], g_dir, "hello.wasm", "b", ""), CIS_OK); /* counted once */
+    assert_int_equal(cis_test_register(t[i], g_dir, "hello.wasm", "c", ""), CIS_EQUOTA);
+    assert_non_null(strstr(cis_skills_errmsg(t[i]), "skills"));
+    assert_int_equal(cis_test_register(t[i], g_dir, "hello.wasm", "a", ""), CIS_OK); /* replaced */
+  }
+  assert_int_equal(cis_skills_remove(t[0], "b"), CIS_OK);
+  assert_int_equal(cis_test_register(t[0], g_dir, "wasi_echo.wasm", "b", "\"abi\":\"wasi\""), CIS_EQUOTA);
+  assert_non_null(strstr(cis_skills_errmsg(t[0]), "bytes"));
+  cis_skills_close(t[1]);
+  cis_skills_close(t[0]);
+}
+
 /* Another handle on the same home removes, then reinstalls the skill with
  * other code: this handle's next call fails, then runs the new code. */
 static void warm_call_follows_another_handle(void **st) {
@@ -363,6 +398,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_lookup_is_cached_until_the_registry_changes),
       cmocka_unit_test(warm_cache_of_a_tenant_stays_while_another_changes),
       cmocka_unit_test(module_bytes_go_with_the_last_skill_of_any_tenant),
+      cmocka_unit_test(tenant_limits_refuse_installs_past_them),
       cmocka_unit_test(warm_call_follows_another_handle),
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),

@@ -34,7 +34,7 @@ enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMOR
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
        S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_INLINE_US, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
-       S_N };
+       S_SERVE_TENANT_SKILLS, S_SERVE_TENANT_MODULE_BYTES, S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -73,6 +73,10 @@ static const setting_def defs[S_N] = {
     [S_SERVE_MAX_FUEL] = {"serve.max_fuel", "CIS_SERVE_MAX_FUEL", "cis serve: most a manifest's fuel may be (0 = no cap)"},
     [S_SERVE_DRAIN] = {"serve.drain_timeout", "CIS_SERVE_DRAIN_TIMEOUT",
                        "cis serve: longest wait for calls after SIGTERM (0 = max_timeout + 5s)"},
+    [S_SERVE_TENANT_SKILLS] = {"serve.tenant_max_skills", "CIS_SERVE_TENANT_MAX_SKILLS",
+                               "cis serve: skills one tenant may have (0 = no limit)"},
+    [S_SERVE_TENANT_MODULE_BYTES] = {"serve.tenant_max_module_bytes", "CIS_SERVE_TENANT_MAX_MODULE_BYTES",
+                                     "cis serve: bytes of one tenant's modules (0 = no limit)"},
 };
 
 typedef enum src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } src;
@@ -140,6 +144,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_PER_ADDRESS:
   case S_SERVE_MAX_FUEL:
   case S_SERVE_INLINE_US:
+  case S_SERVE_TENANT_SKILLS:
     if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
     return true;
   case S_SERVE_MAX_TIMEOUT:
@@ -150,6 +155,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_MAX_BODY:
   case S_SERVE_MAX_MEMORY:
   case S_SERVE_MIN_BODY_RATE:
+  case S_SERVE_TENANT_MODULE_BYTES:
     if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
     return true;
   case S_SERVE_LISTEN:
@@ -191,7 +197,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     char num[32], why[128];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
-    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_DRAIN)) &&
+    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_TENANT_MODULE_BYTES)) &&
              m->valuedouble >= 0 &&
              m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
       snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
@@ -268,7 +274,8 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          [S_SERVE_MAX_CONN] = "256",
                          [S_SERVE_PER_ADDRESS] = "64", [S_SERVE_HEAD_TIMEOUT] = "10s", [S_SERVE_INLINE_US] = "200",
                          [S_SERVE_MIN_BODY_RATE] = "1KiB", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
-                         [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0"};
+                         [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0", [S_SERVE_TENANT_SKILLS] = "0",
+                         [S_SERVE_TENANT_MODULE_BYTES] = "0"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);

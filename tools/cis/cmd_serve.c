@@ -19,11 +19,13 @@ int cli_cmd_serve(int argc, char **argv);
 /* Each of serve's flags is one setting (serve.*), so it can also come
  * from the configuration file or the environment; a flag wins. */
 enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_PER_ADDRESS, F_HEAD_TIMEOUT,
-       F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_INLINE_US, F_N };
+       F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_INLINE_US, F_TENANT_SKILLS,
+       F_TENANT_MODULE_BYTES, F_N };
 static const char *const serve_setting[F_N] = {
     "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
     "serve.max_connections", "serve.max_connections_per_address", "serve.head_timeout", "serve.min_body_rate",
-    "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout", "serve.inline_us"};
+    "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout", "serve.inline_us",
+    "serve.tenant_max_skills", "serve.tenant_max_module_bytes"};
 
 /* Splits "A,B" (serve.listen) into list, whose items point into text. */
 static bool split_listen(char *text, cli_strlist *list) {
@@ -71,6 +73,10 @@ int cli_cmd_serve(int argc, char **argv) {
       {"--inline-us", CLI_OPT_STR, &flag[F_INLINE_US], NULL, "N",
        "microseconds a short call may run on the thread that read it before it moves to a worker "
        "(default 200; 0: every call on a worker)"},
+      {"--tenant-max-skills", CLI_OPT_STR, &flag[F_TENANT_SKILLS], NULL, "N",
+       "skills one tenant may have installed, 413 above (default: no limit)"},
+      {"--tenant-max-module-bytes", CLI_OPT_STR, &flag[F_TENANT_MODULE_BYTES], NULL, "SIZE",
+       "bytes of the modules one tenant's skills refer to, 413 above (default: no limit)"},
   };
   /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
@@ -145,17 +151,19 @@ int cli_cmd_serve(int argc, char **argv) {
   for (int i = F_WORKERS; i < F_N; i++) {
     const char *t = cli_config_value(cfg, serve_setting[i]);
     if (!t) continue;
-    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE) cli_parse_size(t, &v[i]);
+    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE || i == F_TENANT_MODULE_BYTES)
+      cli_parse_size(t, &v[i]);
     else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cli_parse_duration_ms(t, &v[i]);
     else cli_parse_u64(t, &v[i]);
   }
   if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
       v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX ||
       !v[F_PER_ADDRESS] || v[F_PER_ADDRESS] > 65536 || !v[F_HEAD_TIMEOUT] || v[F_HEAD_TIMEOUT] > 3600000 ||
-      !v[F_MIN_BODY_RATE] || v[F_INLINE_US] > 10000000) {
+      !v[F_MIN_BODY_RATE] || v[F_INLINE_US] > 10000000 || v[F_TENANT_SKILLS] > UINT32_MAX) {
     fprintf(stderr, "cis serve: workers 1..1024, queue 1..1000000, max_connections and "
                     "max_connections_per_address 1..65536, head_timeout 1ms..1h, max_body and min_body_rate "
-                    "above 0, inline_us 0..10000000 (from flags, the environment or %s)\n",
+                    "above 0, inline_us 0..10000000, tenant_max_skills 0..4294967295 (from flags, the "
+                    "environment or %s)\n",
             "the configuration file");
     cli_config_free(cfg);
     cli_strlist_free(&hf.sets);
@@ -190,6 +198,8 @@ int cli_cmd_serve(int argc, char **argv) {
   c.head_timeout_ms = v[F_HEAD_TIMEOUT];
   c.min_body_rate = v[F_MIN_BODY_RATE];
   c.inline_us = v[F_INLINE_US] ? v[F_INLINE_US] : CIS_SERVE_INLINE_OFF;
+  c.skills.max_skills = (uint32_t)v[F_TENANT_SKILLS];
+  c.skills.max_module_bytes = v[F_TENANT_MODULE_BYTES];
 
   /* The signals are taken by sigwait below: blocked first, so that every
    * thread the server starts inherits the mask. A client that goes away
