@@ -224,7 +224,7 @@ static uint8_t *unique_hello(const char *tag, size_t *len, char sha[65]) {
   uint8_t *w = hello(&n, ignored);
   size_t tl = strlen(tag);
   assert_true(tl < 100);
-  uint8_t *u = malloc(n + 3 + 2 + tl);
+  uint8_t *u = malloc(n + 6 + tl);
   assert_non_null(u);
   memcpy(u, w, n);
   free(w);

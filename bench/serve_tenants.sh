@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# serve_tenants.sh -- a quiet tenant's calls while another tenant is noisy.
+#
+# This file implements the noisy-neighbour benchmark of `cis serve`
+# (docs/serve.md, "One tenant's load and the others"). One server (the
+# defaults: SQLite registry and KV, 4 workers); tenant `quiet` calls
+# kvpair (tests/serve/kvpair.wat: two KV writes in its call) with
+# `wrk -t1 -c4`, while tenant `noisy`, in turns:
+#
+#   alone    does nothing (the reference, measured in the same run);
+#   churn    installs and removes a skill over HTTP as fast as one client
+#            can (a bundle POST, then a DELETE);
+#   flood    calls echo with `wrk -t1 -c32`;
+#   holder   keeps 4 calls running that take their KV namespace's write
+#            lock (an atomic increment) and spin to their 1 s deadline
+#            (bench/serve/kvhold.wat).
+#
+# ROUNDS rounds alternate the scenarios; the figures are the medians of the
+# quiet tenant's p50 and p99 latency, and their ratio to `alone`. Exit
+# status: 0 when every run could be made (the goal, within 10% of alone,
+# is reported, not enforced), 1 when a run failed, 2 on a usage or build
+# error.
+#
+#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-B]
+#
+#   -b BUILD_DIR  optimised build folder (default build-bench), configured
+#                 RelWithDebInfo when missing
+#   -d SECONDS    each run (default 8)
+#   -r ROUNDS     rounds of the four (default 3, at most 20)
+#   -B            do not build: use the programs already in BUILD_DIR
+#
+# Every wait is bounded; the server and the noisy clients are killed on exit.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+. "$here/serve/lib.sh"
+out=$here/out
+build=$root/build-bench
+secs=8
+rounds=3
+nobuild=0
+usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
+while getopts "b:d:r:Bh" opt; do
+  case $opt in
+    b) build=$OPTARG ;;
+    d) secs=$OPTARG ;;
+    r) rounds=$OPTARG ;;
+    B) nobuild=1 ;;
+    h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || { usage >&2; exit 2; }
+for v in "$secs" "$rounds"; do
+  case $v in '' | *[!0-9]* | 0) echo "serve_tenants.sh: -d and -r want positive numbers" >&2; exit 2 ;; esac
+done
+[ "$rounds" -le 20 ] || { echo "serve_tenants.sh: -r at most 20" >&2; exit 2; }
+[ "$secs" -le 120 ] || { echo "serve_tenants.sh: -d at most 120" >&2; exit 2; }
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
+mkdir -p "$out"
+if [ $nobuild = 0 ]; then
+  cmake --build "$build" -j2 --target cis_cli >"$build/bench-serve-tenants-build.log" 2>&1 || {
+    echo "serve_tenants.sh: the build failed (see $build/bench-serve-tenants-build.log)" >&2
+    exit 2
+  }
+fi
+cis=$build/tools/cis/cis
+[ -x "$cis" ] || { echo "serve_tenants.sh: build first (no -B)" >&2; exit 2; }
+tmp=$(mktemp -d)
+srv= noisy=
+stop_noisy() {
+  for p in $noisy; do kill -KILL "$p" 2>/dev/null; done
+  for p in $noisy; do wait "$p" 2>/dev/null; done
+  noisy=
+}
+cleanup() {
+  stop_noisy
+  [ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
+  wait 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+export CIS_HOME=$tmp/home
+unset CIS_KV CIS_AI_BASE_URL CIS_REQUIRE_SIGNATURE
+mkdir -p "$CIS_HOME"
+# skill DIR NAME WAT EXTRA: a skill folder from a .wat file.
+skill() {
+  mkdir -p "$tmp/$1"
+  wat2wasm -o "$tmp/$1/m.wasm" "$3" || exit 2
+  echo "{\"name\":\"$2\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\"}$4}" >"$tmp/$1/skill.json"
+}
+skill q kvpair "$root/tests/serve/kvpair.wat" ',"permissions":{"kv":true}'
+skill e echo "$root/tests/serve/echo.wat" ''
+skill h hold "$here/serve/kvhold.wat" ',"permissions":{"kv":true},"limits":{"timeout_ms":1000}'
+"$cis" skill install --tenant quiet "$tmp/q" >/dev/null 2>&1 &&
+  "$cis" skill install --tenant noisy "$tmp/e" >/dev/null 2>&1 &&
+  "$cis" skill install --tenant noisy "$tmp/h" >/dev/null 2>&1 || { echo "serve_tenants.sh: install failed" >&2; exit 1; }
+qtok=$("$cis" token create --tenant quiet --name q 2>/dev/null | tail -n 1)
+ntok=$("$cis" token create --tenant noisy --name n 2>/dev/null | tail -n 1)
+case "$qtok$ntok" in cis_*cis_*) ;; *) echo "serve_tenants.sh: no tokens made" >&2; exit 1 ;; esac
+# The churned skill, as an install bundle.
+printf '{"manifest":{"name":"churn","version":"1","abi":"cis_v1","wasm":{"path":"m.wasm"}},"wasm_base64":"%s"}' \
+  "$(base64 -w0 "$tmp/e/m.wasm")" >"$tmp/churn.json"
+
+serve_start "$cis" "$tmp" || exit 1
+base=http://127.0.0.1:$port
+
+# The noisy tenant's part of a scenario, in the background for secs + 1 s.
+noise() { # scenario
+  local until=$((SECONDS + secs + 1)) i
+  case $1 in
+    alone) ;;
+    churn)
+      (for ((i = 0; i < 100000 && SECONDS < until; i++)); do
+        curl -s -o /dev/null -m 5 -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
+          --data-binary @"$tmp/churn.json" "$base/v1/skills"
+        curl -s -o /dev/null -m 5 -X DELETE -H "Authorization: Bearer $ntok" "$base/v1/skills/churn"
+      done) &
+      noisy=$! ;;
+    flood)
+      wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/post.lua" "$base/v1/skills/echo/invoke" \
+        -- "$ntok" >/dev/null 2>&1 &
+      noisy=$! ;;
+    holder)
+      for i in 1 2 3 4; do
+        (for ((k = 0; k < 1000 && SECONDS < until; k++)); do
+          curl -s -o /dev/null -m 5 -X POST -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
+            -d '{}' "$base/v1/skills/hold/invoke"
+        done) &
+        noisy="$noisy $!"
+      done ;;
+  esac
+}
+
+# wrk's latency line for pct ("50%", "99%") in ms.
+pct_ms() { # file pct
+  awk -v p="$2" '$1 == p { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+    else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }; print v }' "$1"
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
+
+declare -A res
+scenarios="alone churn flood holder"
+echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair; $rounds rounds"
+for ((r = 1; r <= rounds; r++)); do
+  for sc in $scenarios; do
+    noise "$sc"
+    sleep 0.5
+    f=$tmp/$sc-$r.out
+    wrk -t1 -c4 -d "${secs}s" --timeout 5s --latency -s "$here/serve/post.lua" "$base/v1/skills/kvpair/invoke" \
+      -- "$qtok" >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
+    stop_noisy
+    p50=$(pct_ms "$f" 50%) p99=$(pct_ms "$f" 99%)
+    rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' "$f")
+    bad=$(sed -n 's/^[[:space:]]*Non-2xx or 3xx responses:[[:space:]]*\([0-9]*\).*/\1/p' "$f")
+    [ -n "$p50" ] && [ -n "$p99" ] || { echo "serve_tenants.sh: no latency ($sc)" >&2; cat "$f" >&2; exit 1; }
+    res[${sc}_p50]+="$p50"$'\n'
+    res[${sc}_p99]+="$p99"$'\n'
+    res[${sc}_rps]+="$rps"$'\n'
+    printf '  %-7s round %d: quiet %8.0f calls/s  p50 %8.2f ms  p99 %8.2f ms  non-2xx %s\n' "$sc" "$r" "$rps" \
+      "$p50" "$p99" "${bad:-0}"
+  done
+done
+
+a50=$(printf '%s' "${res[alone_p50]}" | median) a99=$(printf '%s' "${res[alone_p99]}" | median)
+report=$out/serve_tenants.md
+{
+  echo "| noisy tenant | quiet calls/s | quiet p50 ms | p50 / alone | quiet p99 ms | p99 / alone |"
+  echo "|---|---|---|---|---|---|"
+  for sc in $scenarios; do
+    m50=$(printf '%s' "${res[${sc}_p50]}" | median) m99=$(printf '%s' "${res[${sc}_p99]}" | median)
+    mr=$(printf '%s' "${res[${sc}_rps]}" | median)
+    awk -v s="$sc" -v r="$mr" -v a="$m50" -v b="$m99" -v x="$a50" -v y="$a99" \
+      'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %.2f | %.2f |\n", s, r, a, a / x, b, b / y }'
+  done
+  echo
+  echo "(medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+} >"$report"
+cat "$report"
