@@ -69,17 +69,12 @@ case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_http.sh "$root" "$build" wrk wat2wasm python3 cc pkg-config
 mkdir -p "$out"
 anchor=$out/mhd_anchor
+bench_build_cis serve_http.sh "$build" $nobuild
 if [ $nobuild = 0 ]; then
-  cmake --build "$build" -j2 --target cis_cli >"$build/bench-serve-http-build.log" 2>&1 || {
-    echo "serve_http.sh: the build failed (see $build/bench-serve-http-build.log):" >&2
-    tail -n 20 "$build/bench-serve-http-build.log" >&2
-    exit 2
-  }
   # shellcheck disable=SC2046 # pkg-config's flags, split on purpose
   cc -O2 -Wall -Wextra -o "$anchor" "$here/serve/mhd_anchor.c" $(pkg-config --cflags --libs libmicrohttpd) || exit 2
 fi
-cis=$build/tools/cis/cis
-[ -x "$cis" ] && [ -x "$anchor" ] || { echo "serve_http.sh: build first (no -B)" >&2; exit 2; }
+[ -x "$anchor" ] || { echo "serve_http.sh: build first (no -B)" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 srv= apid= hold=

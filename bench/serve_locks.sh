@@ -53,15 +53,9 @@ case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_locks.sh "$root" "$build" wrk wat2wasm cc addr2line
 mkdir -p "$out"
 shim=$out/locks.so
-if [ $nobuild = 0 ]; then
-  cmake --build "$build" -j2 --target cis_cli >"$build/bench-serve-locks-build.log" 2>&1 || {
-    echo "serve_locks.sh: the build failed (see $build/bench-serve-locks-build.log)" >&2
-    exit 2
-  }
-  cc -O2 -Wall -Wextra -shared -fPIC -o "$shim" "$here/serve/locks.c" -ldl || exit 2
-fi
-cis=$build/tools/cis/cis
-[ -x "$cis" ] && [ -f "$shim" ] || { echo "serve_locks.sh: build first (no -B)" >&2; exit 2; }
+bench_build_cis serve_locks.sh "$build" $nobuild
+[ $nobuild = 1 ] || cc -O2 -Wall -Wextra -shared -fPIC -o "$shim" "$here/serve/locks.c" -ldl || exit 2
+[ -f "$shim" ] || { echo "serve_locks.sh: build first (no -B)" >&2; exit 2; }
 tmp=$(mktemp -d)
 srv= wrks=
 cleanup() {

@@ -60,14 +60,7 @@ done
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
 mkdir -p "$out"
-if [ $nobuild = 0 ]; then
-  cmake --build "$build" -j2 --target cis_cli >"$build/bench-serve-tenants-build.log" 2>&1 || {
-    echo "serve_tenants.sh: the build failed (see $build/bench-serve-tenants-build.log)" >&2
-    exit 2
-  }
-fi
-cis=$build/tools/cis/cis
-[ -x "$cis" ] || { echo "serve_tenants.sh: build first (no -B)" >&2; exit 2; }
+bench_build_cis serve_tenants.sh "$build" $nobuild
 tmp=$(mktemp -d)
 srv= noisy=
 stop_noisy() {

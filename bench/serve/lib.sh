@@ -26,6 +26,20 @@ bench_build_folder() {
   esac
 }
 
+# bench_build_cis NAME BUILD NOBUILD: builds the CLI in BUILD (unless
+# NOBUILD is 1) and sets cis to it; exits 2, naming the script NAME, when
+# the build fails or, with NOBUILD, there is none.
+bench_build_cis() {
+  local name=$1 build=$2 nobuild=$3 log=$2/bench-${1%.sh}-build.log
+  if [ "$nobuild" = 0 ] && ! cmake --build "$build" -j2 --target cis_cli >"$log" 2>&1; then
+    echo "$name: the build failed (see $log):" >&2
+    tail -n 20 "$log" >&2
+    exit 2
+  fi
+  cis=$build/tools/cis/cis
+  [ -x "$cis" ] || { echo "$name: build first (no -B)" >&2; exit 2; }
+}
+
 # serve_start CIS DIR ARGS...: runs `CIS serve --listen 127.0.0.1:0 ARGS...`
 # in the background, its stdout and stderr in DIR/serve.out and
 # DIR/serve.err, and waits (30 s at most) for the line that says its port.

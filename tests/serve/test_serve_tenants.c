@@ -23,6 +23,7 @@
 
 #include "cis/cis_skill.h"
 #include "serve/serve_fixture.h"
+#include "support/test_clock.h"
 
 static const char *g_dir;
 
@@ -188,19 +189,13 @@ typedef struct timed_call {
   pthread_t th;
 } timed_call;
 
-static double mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static void *timed_call_main(void *arg) {
   timed_call *t = arg;
   cis_invoke_options o = {.timeout_ms = t->timeout_ms};
   cis_invoke_result r;
-  double t0 = mono_ms();
+  double t0 = cis_test_mono_ms();
   t->rc = cis_skills_invoke(t->s, "spinkv", "{}", 2, &o, &r);
-  t->ms = mono_ms() - t0;
+  t->ms = cis_test_mono_ms() - t0;
   cis_invoke_result_free(&r);
   return NULL;
 }
