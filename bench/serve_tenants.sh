@@ -15,19 +15,27 @@
 #            lock (an atomic increment) and spin to their 1 s deadline
 #            (bench/serve/kvhold.wat).
 #
+# With -P the registry and the KV store are a private PostgreSQL server's
+# (tests/support/pg.sh, on 127.0.0.1, stopped at the end) instead of
+# SQLite files; with -n 2 (needs -P) two servers share it, the quiet
+# tenant calling the first and the noisy one the second, as two nodes
+# of a cluster would be used.
+#
 # ROUNDS rounds alternate the scenarios; the figures are the medians of the
 # quiet tenant's p50 and p99 latency, and their ratio to `alone`. Exit
 # status: 0 when every run could be made (the goal, within 10% of alone,
 # is reported, not enforced), 1 when a run failed, 2 on a usage or build
 # error.
 #
-#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-B]
+#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-B] [-P] [-n NODES]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing
 #   -d SECONDS    each run (default 8)
 #   -r ROUNDS     rounds of the four (default 3, at most 20)
 #   -B            do not build: use the programs already in BUILD_DIR
+#   -P            registry and KV on PostgreSQL (default: SQLite)
+#   -n NODES      1 (default) or 2 servers (2 needs -P)
 #
 # Every wait is bounded; the server and the noisy clients are killed on exit.
 set -u
@@ -39,13 +47,17 @@ build=$root/build-bench
 secs=8
 rounds=3
 nobuild=0
+pg=0
+nodes=1
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:d:r:Bh" opt; do
+while getopts "b:d:r:BPn:h" opt; do
   case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
     r) rounds=$OPTARG ;;
     B) nobuild=1 ;;
+    P) pg=1 ;;
+    n) nodes=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
@@ -57,12 +69,14 @@ for v in "$secs" "$rounds"; do
 done
 [ "$rounds" -le 20 ] || { echo "serve_tenants.sh: -r at most 20" >&2; exit 2; }
 [ "$secs" -le 120 ] || { echo "serve_tenants.sh: -d at most 120" >&2; exit 2; }
+case $nodes in 1) ;; 2) [ $pg = 1 ] || { echo "serve_tenants.sh: -n 2 needs -P" >&2; exit 2; } ;;
+  *) echo "serve_tenants.sh: -n is 1 or 2" >&2; exit 2 ;; esac
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
 mkdir -p "$out"
 bench_build_cis serve_tenants.sh "$build" $nobuild
 tmp=$(mktemp -d)
-srv= noisy=
+srv= srv1= noisy= pgdir=
 stop_noisy() {
   for p in $noisy; do kill -KILL "$p" 2>/dev/null; done
   for p in $noisy; do wait "$p" 2>/dev/null; done
@@ -70,16 +84,26 @@ stop_noisy() {
 }
 cleanup() {
   stop_noisy
-  [ -n "$srv" ] && kill -KILL "$srv" 2>/dev/null
+  for p in $srv $srv1; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
+  [ -n "$pgdir" ] && { "$root/tests/support/pg.sh" stop "$pgdir" >/dev/null 2>&1; rm -rf "$pgdir"; }
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 export CIS_HOME=$tmp/home
-unset CIS_KV CIS_AI_BASE_URL CIS_REQUIRE_SIGNATURE
+unset CIS_KV CIS_REGISTRY CIS_AI_BASE_URL CIS_REQUIRE_SIGNATURE
 mkdir -p "$CIS_HOME"
+store=sqlite
+if [ $pg = 1 ]; then
+  # Its own folder: pg.sh hands it to the postgres user, which $tmp is not.
+  pgdir=$(mktemp -d /tmp/cis-tenants-pg.XXXXXX)
+  "$root/tests/support/pg.sh" start "$pgdir" >"$tmp/pg.log" 2>&1 ||
+    { echo "serve_tenants.sh: PostgreSQL did not start:" >&2; cat "$tmp/pg.log" >&2; exit 1; }
+  export CIS_KV="postgres:$(cat "$pgdir/connstr")" CIS_REGISTRY="postgres:$(cat "$pgdir/connstr")"
+  store=postgres
+fi
 # skill DIR NAME WAT EXTRA: a skill folder from a .wat file.
 skill() {
   mkdir -p "$tmp/$1"
@@ -100,7 +124,15 @@ printf '{"manifest":{"name":"churn","version":"1","abi":"cis_v1","wasm":{"path":
   "$(base64 -w0 "$tmp/e/m.wasm")" >"$tmp/churn.json"
 
 serve_start "$cis" "$tmp" || exit 1
-base=http://127.0.0.1:$port
+base=http://127.0.0.1:$port nbase=$base
+if [ "$nodes" = 2 ]; then
+  # A second node of the same cluster (its own home: only the database is
+  # shared), for the noisy tenant.
+  srv1=$srv
+  mkdir -p "$tmp/n2/home"
+  CIS_HOME=$tmp/n2/home serve_start "$cis" "$tmp/n2" || exit 1
+  nbase=http://127.0.0.1:$port
+fi
 
 # The noisy tenant's part of a scenario, in the background for secs + 1 s.
 noise() { # scenario
@@ -110,19 +142,19 @@ noise() { # scenario
     churn)
       (for ((i = 0; i < 100000 && SECONDS < until; i++)); do
         curl -s -o /dev/null -m 5 -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
-          --data-binary @"$tmp/churn.json" "$base/v1/skills"
-        curl -s -o /dev/null -m 5 -X DELETE -H "Authorization: Bearer $ntok" "$base/v1/skills/churn"
+          --data-binary @"$tmp/churn.json" "$nbase/v1/skills"
+        curl -s -o /dev/null -m 5 -X DELETE -H "Authorization: Bearer $ntok" "$nbase/v1/skills/churn"
       done) &
       noisy=$! ;;
     flood)
-      wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/post.lua" "$base/v1/skills/echo/invoke" \
+      wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/post.lua" "$nbase/v1/skills/echo/invoke" \
         -- "$ntok" >/dev/null 2>&1 &
       noisy=$! ;;
     holder)
       for i in 1 2 3 4; do
         (for ((k = 0; k < 1000 && SECONDS < until; k++)); do
           curl -s -o /dev/null -m 5 -X POST -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
-            -d '{}' "$base/v1/skills/hold/invoke"
+            -d '{}' "$nbase/v1/skills/hold/invoke"
         done) &
         noisy="$noisy $!"
       done ;;
@@ -138,7 +170,7 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1
 
 declare -A res
 scenarios="alone churn flood holder"
-echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair; $rounds rounds"
+echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do
     noise "$sc"
@@ -171,6 +203,6 @@ report=$out/serve_tenants.md
       'BEGIN { printf "| %s | %.0f | %.2f | %.2f | %.2f | %.2f |\n", s, r, a, a / x, b, b / y }'
   done
   echo
-  echo "(medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "($store, $nodes node(s); medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 } >"$report"
 cat "$report"

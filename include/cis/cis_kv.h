@@ -70,6 +70,13 @@
  *                   CIS_EKVLIMIT; deleting keys makes room again. Writes
  *                   that do not grow the usage are never refused, even in a
  *                   namespace already above a lowered quota.
+ *   tenant_max_keys, tenant_max_bytes   the tenant quota: what all the
+ *                   namespaces of one tenant (its skills) hold together,
+ *                   checked like the namespace quota, at cis_kv_set and
+ *                   again inside the commit under the tenant's lock, so
+ *                   concurrent commits of one tenant cannot pass it
+ *                   together. Off by default. The same CIS_EKVLIMIT, its
+ *                   message naming "tenant_max_keys" or "tenant_max_bytes".
  *   A transaction may carry a tighter namespace quota of its own
  *   (cis_kv_txn_set_quota: a skill's manifest), checked the same way and
  *   failing with the same CIS_EKVLIMIT.
@@ -92,7 +99,8 @@
  *   CIS_ENOTFOUND   get / delete of a key that does not exist
  *   CIS_ETOOBIG     a key or value above its limit; cis_kv_get_into with a
  *                   buffer too small (the needed size is still reported)
- *   CIS_EKVLIMIT    a namespace quota (max_keys, max_bytes)
+ *   CIS_EKVLIMIT    a namespace quota (max_keys, max_bytes) or the
+ *                   tenant quota (tenant_max_keys, tenant_max_bytes)
  *   CIS_ETIMEOUT    the deadline passed, or a lock wait outlasted it
  *   CIS_EKVDOWN     the backend is unreachable: connection refused or
  *                   lost (any failed connect, a refused password
@@ -156,7 +164,7 @@ typedef struct cis_kv_conn {
  * and list returns that code. */
 typedef cis_result (*cis_kv_key_fn)(void *ctx, const void *key, size_t klen);
 
-#define CIS_KV_METHODS_VERSION 2
+#define CIS_KV_METHODS_VERSION 3
 
 /* A backend. The store copies the table, so it need not outlive the
  * store, but `user` must. Fill it with named initialisers; every method is
@@ -232,6 +240,20 @@ struct cis_kv_methods {
    * whose begin already shuts out every other writer (SQLite's BEGIN
    * IMMEDIATE) returns CIS_OK and does nothing. */
   cis_result (*lock)(cis_kv_conn *c, const cis_kv_ns *ns);
+
+  /* ---- version 3 */
+
+  /* Keys and bytes of every namespace of ns's tenant together (ns->skill
+   * is ignored), counting the open transaction's writes, for the tenant
+   * quota. With `lock` (inside a transaction, at commit) it first takes
+   * the tenant's write lock, held until commit or rollback, so that the
+   * commits of one tenant's namespaces check the total in turn and the
+   * total read is exact; a backend whose begin already shuts out every
+   * other writer need not lock again. Only needed when the store has a
+   * tenant quota (cis_kv_limits.tenant_max_*): a store with one and an
+   * older table fails to open (CIS_EUNSUPPORTED). */
+  cis_result (*tenant_usage)(cis_kv_conn *c, const cis_kv_ns *ns, bool lock, uint64_t *keys,
+                             uint64_t *bytes);
 };
 
 /* The built-in backends' tables, for embedders that wrap them (a shim that
@@ -257,6 +279,8 @@ typedef struct cis_kv_limits {
   size_t max_value_bytes; /* longest value; 0 = the default */
   uint64_t max_keys;      /* keys per namespace; 0 = the default */
   uint64_t max_bytes;     /* key + value bytes per namespace; 0 = the default */
+  uint64_t tenant_max_keys;  /* keys of all of a tenant's namespaces together; 0 = no limit */
+  uint64_t tenant_max_bytes; /* ... and their key + value bytes; 0 = no limit */
 } cis_kv_limits;
 
 typedef struct cis_kv_config {

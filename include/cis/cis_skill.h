@@ -106,6 +106,19 @@ typedef struct cis_skills_config {
                                 skills refer to (a module shared by two of
                                 its skills counts once); 0 = no limit. An
                                 install past it is CIS_EQUOTA */
+  uint64_t max_kv_keys;      /* keys of all the tenant's KV namespaces
+                                together (beside each namespace's quota); 0 =
+                                no limit. For the store opened from kv_spec: a
+                                write past it is CIS_EKVLIMIT to the skill */
+  uint64_t max_kv_bytes;     /* ... and their key + value bytes */
+  uint64_t max_fs_bytes;     /* bytes in regular files of all the tenant's
+                                db trees together (its skills' own trees and
+                                its volumes; beside each mount's quota); 0 =
+                                no limit. A call's db mount may grow by what
+                                the tenant's other trees leave at the call's
+                                start: a change past it is EDQUOT to the
+                                guest, with a warn line */
+  uint64_t max_fs_files;     /* ... and their nodes of every kind */
 } cis_skills_config;
 
 CIS_EXTERN void cis_skills_config_default(cis_skills_config *c);

@@ -480,6 +480,16 @@ CIS_EXTERN cis_result cis_vfs_db_compact(cis_vfs *fs, uint64_t keep_from,
  * its own (cfg->op_timeout_ms bounds it). Errors as cis_vfs_db_new's; the
  * detail is cis_vfs_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists);
+/* What all the trees of b's database whose names start with prefix hold
+ * together (bytes in regular files and nodes, counted as a mount's quota
+ * counts them), read on b's own connection before b is mounted: for a
+ * limit shared by several trees (the skills host's per-tenant file limit
+ * over "TENANT/..."). Costs a scan of those trees' entries. Errors:
+ * CIS_EINVAL (b not a database backend, NULL or empty prefix, a prefix
+ * ending in byte 0xff), CIS_EVFSDOWN (the database down, or its time up:
+ * cfg->op_timeout_ms), CIS_EVFS; the detail is b->errmsg. */
+CIS_EXTERN cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64_t *bytes,
+                                             uint64_t *nodes);
 
 /* Deletes every row of tenant cfg->tenant (its tree, every layer, the
  * tenant itself) in one transaction, after waiting for the tenant's
@@ -508,6 +518,10 @@ typedef struct cis_vfs_options {
   bool read_only;     /* every change fails with EROFS */
   uint64_t max_bytes; /* bytes in regular files; 0 = no limit */
   uint64_t max_files; /* nodes of every kind; 0 = no limit */
+  bool zero_means_full; /* max_bytes and max_files of 0 allow nothing more
+                           (a mount's share of a limit other mounts used
+                           up) instead of meaning no limit; UINT64_MAX is
+                           then no limit */
   uint32_t max_depth; /* directory levels below the root; 0 = CIS_VFS_DEFAULT_MAX_DEPTH */
 } cis_vfs_options;
 

@@ -86,6 +86,9 @@ struct cis_kv_txn {
   bool usage_known;      /* base_keys/base_bytes were read from the backend */
   uint64_t base_keys;    /* committed keys of the namespace when last read */
   uint64_t base_bytes;   /* committed bytes of the namespace when last read */
+  bool tenant_known;     /* base_tkeys/base_tbytes were read from the backend */
+  uint64_t base_tkeys;   /* committed keys of all the tenant's namespaces when last read */
+  uint64_t base_tbytes;  /* ... and their bytes */
   uint64_t max_keys;     /* this transaction's key quota: the tighter of store and caller */
   uint64_t max_bytes;    /* ... and its byte quota */
   cis_kv_conn *pin;      /* connection holding the backend transaction and namespace lock
@@ -324,6 +327,8 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
       return kv_fail(NULL, CIS_EINVAL, "kv: the method table lacks a method");
     if (u->version >= 2 && !u->lock)
       return kv_fail(NULL, CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
+    if (u->version >= 3 && !u->tenant_usage)
+      return kv_fail(NULL, CIS_EINVAL, "kv: a version %d method table lacks tenant_usage", u->version);
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
@@ -370,12 +375,15 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv = calloc(1, sizeof *kv);
   if (!kv) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
   cis__handle_init(&kv->h, CIS__H_SHARED);
-  /* A version 1 table may come from a build whose struct ends before
-   * lock: copy only what its version has. */
-  if (m->version >= 2) kv->m = *m;
-  else memcpy(&kv->m, m, offsetof(cis_kv_methods, lock));
+  /* An older table may come from a build whose struct ends before lock
+   * or tenant_usage: copy only what its version has. */
+  if (m->version >= 3) kv->m = *m;
+  else memcpy(&kv->m, m, m->version >= 2 ? offsetof(cis_kv_methods, tenant_usage) : offsetof(cis_kv_methods, lock));
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
+  if ((kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes) && !kv->m.tenant_usage)
+    CIS_TRY(kv_fail(NULL, CIS_EUNSUPPORTED, "kv: a tenant quota needs a version 3 method table (tenant_usage); "
+                                            "this one is version %d", m->version));
   if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
   if (!kv->lim.max_value_bytes) kv->lim.max_value_bytes = CIS_KV_DEFAULT_MAX_VALUE_BYTES;
   if (!kv->lim.max_keys) kv->lim.max_keys = CIS_KV_DEFAULT_MAX_KEYS;
@@ -657,6 +665,41 @@ fail:
   return rc;
 }
 
+static bool has_tenant_quota(const cis_kv *kv) {
+  return kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes;
+}
+
+/* Reads what all of t's tenant's namespaces hold, through the backend's
+ * tenant_usage (lock: take the tenant's write lock first, at commit). */
+static cis_result bk_tenant_usage(cis_kv_txn *t, cis_kv_conn **c, bool lock, uint64_t *keys,
+                                  uint64_t *bytes) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  *keys = *bytes = 0;
+  if (!*c) CIS_TRY(conn_get(t, c));
+  CIS_TRY(bk_enter(kv, t, *c, "tenant usage"));
+  CIS_TRY(bk_leave(kv, *c, kv->m.tenant_usage(*c, &t->ns, lock, keys, bytes), "tenant usage"));
+fail:
+  return rc;
+}
+
+/* CIS_EKVLIMIT when the tenant's namespaces would hold (keys, bytes) past
+ * the tenant quota, counting only what grows (grow_keys, grow_bytes). */
+static cis_result check_tenant(cis_kv_txn *t, bool at_commit, bool grow_keys, bool grow_bytes,
+                               uint64_t keys, uint64_t bytes) {
+  const cis_kv_limits *l = &t->kv->lim;
+  const char *who = *t->tenant ? t->tenant : "(default)";
+  const char *what = at_commit ? "commit would leave tenant" : "tenant";
+  const char *verb = at_commit ? "with" : "would hold";
+  if (grow_keys && l->tenant_max_keys && keys > l->tenant_max_keys)
+    return kv_fail(t->kv, CIS_EKVLIMIT, "kv: %s %.64s's namespaces %s %llu keys, above tenant_max_keys (%llu)",
+                   what, who, verb, (unsigned long long)keys, (unsigned long long)l->tenant_max_keys);
+  if (grow_bytes && l->tenant_max_bytes && bytes > l->tenant_max_bytes)
+    return kv_fail(t->kv, CIS_EKVLIMIT, "kv: %s %.64s's namespaces %s %llu bytes, above tenant_max_bytes (%llu)",
+                   what, who, verb, (unsigned long long)bytes, (unsigned long long)l->tenant_max_bytes);
+  return CIS_OK;
+}
+
 /* Reads the committed value of key (malloc'd, NUL-terminated copy). */
 static cis_result bk_get(cis_kv_txn *t, const void *key, size_t klen, uint8_t **val,
                          size_t *vlen) {
@@ -770,6 +813,14 @@ static cis_result check_quota(cis_kv_txn *t, cis_kv_conn **c, int64_t nk, int64_
     CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
                     "kv: the namespace would hold %llu bytes, above max_bytes (%llu)",
                     (unsigned long long)bytes, (unsigned long long)t->max_bytes));
+  if (has_tenant_quota(t->kv)) {
+    if (!t->tenant_known) {
+      CIS_TRY(bk_tenant_usage(t, c, false, &t->base_tkeys, &t->base_tbytes));
+      t->tenant_known = true;
+    }
+    CIS_TRY(check_tenant(t, false, nk > t->dkeys, nb > t->dbytes, add_delta(t->base_tkeys, nk),
+                         add_delta(t->base_tbytes, nb)));
+  }
 fail:
   return rc;
 }
@@ -922,6 +973,7 @@ static cis_result pin_lock(cis_kv_txn *t) {
   pthread_mutex_unlock(&kv->lock);
   t->pin = c;
   t->usage_known = false; /* read again under the lock when a quota check needs it */
+  t->tenant_known = false;
   return CIS_OK;
 fail:
   if (c) pool_put(kv, c, rc);
@@ -1269,6 +1321,12 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
       CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EKVLIMIT,
                       "kv: commit would leave %llu bytes in the namespace, above max_bytes (%llu)",
                       (unsigned long long)bytes, (unsigned long long)t->max_bytes));
+    /* Under the tenant's lock, taken last: a commit holding it has made
+     * all its writes, so it waits for nothing but its own COMMIT. */
+    if (has_tenant_quota(kv)) {
+      CIS_TRY(bk_tenant_usage(t, &c, true, &keys, &bytes));
+      CIS_TRY(check_tenant(t, true, t->dkeys > 0, t->dbytes > 0, keys, bytes));
+    }
   }
   /* A timeout or injected fault here still leaves the transaction open,
    * so it is rolled back below like any earlier failure. */

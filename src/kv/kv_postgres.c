@@ -59,6 +59,8 @@ enum {
   S_SET,
   S_DEL,
   S_USAGE,
+  S_TENANT_USAGE,
+  S_TENANT_LOCK,
   S_LIST,
   S_LIST_UPTO,
   S_COUNT
@@ -69,6 +71,11 @@ typedef struct pg_stmt {
   const char *sql;  /* its text */
   int nparams;      /* parameters; the first are bytea, a 5th is int8 */
 } pg_stmt;
+
+/* The class of the tenant quota's advisory lock (two-key form; the object
+ * is a hash of the tenant's name): apart from the filesystem's lease
+ * (1667855222) and the schemas' single-key locks. */
+#define KV_TENANT_CLASS "1667855223"
 
 static const pg_stmt stmts[S_COUNT] = {
     [S_GET] = {"cis_kv_get", "SELECT value FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3", 3},
@@ -98,6 +105,13 @@ static const pg_stmt stmts[S_COUNT] = {
                3},
     [S_USAGE] = {"cis_kv_usage", "SELECT keys, bytes FROM cis_kv_usage WHERE tenant=$1 AND skill=$2",
                  2},
+    [S_TENANT_USAGE] = {"cis_kv_tenant_usage",
+                        "SELECT coalesce(sum(keys),0), coalesce(sum(bytes),0) FROM cis_kv_usage WHERE tenant=$1",
+                        1},
+    /* The tenant's commits check its total in turn (KV_TENANT_CLASS). */
+    [S_TENANT_LOCK] = {"cis_kv_tenant_lock",
+                       "SELECT pg_advisory_xact_lock(" KV_TENANT_CLASS ", ('x' || left(md5($1), 8))::bit(32)::int4)",
+                       1},
     [S_LIST] = {"cis_kv_list",
                 "SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
                 "ORDER BY key LIMIT $5",
@@ -128,7 +142,7 @@ typedef struct pg_conn {
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
   size_t locked_len;     /* bytes in locked */
-  uint64_t vfs_prepared; /* bit i: the filesystem's statement cis_vfs_<i> is prepared on pg
+  uint64_t vfs_prepared[CIS__VDB_PREP_WORDS]; /* bit i: the filesystem's statement cis_vfs_<i> is prepared on pg
                             (a filesystem joined to a transaction, cis__kv_postgres_native) */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
 } pg_conn;
@@ -151,7 +165,7 @@ static void pg_drop(pg_conn *c) {
   if (c->pg) cis__pq.finish(c->pg);
   c->pg = NULL;
   c->prepared = 0;
-  c->vfs_prepared = 0;
+  memset(c->vfs_prepared, 0, sizeof c->vfs_prepared);
   c->in_txn = false;
   c->ns_locked = false;
 }
@@ -525,6 +539,32 @@ static cis_result pq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *key
   return CIS_OK;
 }
 
+static cis_result pq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool lock, uint64_t *keys,
+                                  uint64_t *bytes) {
+  pg_conn *c = (pg_conn *)base;
+  PGresult *r = NULL;
+  const void *v[1] = {ns->tenant};
+  size_t l[1] = {ns->tenant_len};
+  *keys = *bytes = 0;
+  cis_result rc = CIS_OK;
+  if (lock && c->in_txn) {
+    rc = pg_read(c, S_TENANT_LOCK, v, l, 0, false, &r, "tenant lock");
+    cis__pq.clear(r);
+    r = NULL;
+    if (rc != CIS_OK) return rc;
+  }
+  rc = pg_read(c, S_TENANT_USAGE, v, l, 0, false, &r, "tenant usage");
+  if (rc != CIS_OK) return rc;
+  if (cis__pq.ntuples(r) == 1) {
+    long long k = strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10);
+    long long b = strtoll(cis__pq.getvalue(r, 0, 1), NULL, 10);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  }
+  cis__pq.clear(r);
+  return CIS_OK;
+}
+
 /* As in the SQLite backend: the smallest string above every string with
  * prefix p; 0 when there is none. */
 static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
@@ -558,7 +598,7 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
 
 void *cis__kv_postgres_native(cis_kv_conn *base, uint64_t **vfs_prepared) {
   pg_conn *c = (pg_conn *)base;
-  *vfs_prepared = &c->vfs_prepared;
+  *vfs_prepared = c->vfs_prepared;
   return c->pg;
 }
 
@@ -578,4 +618,5 @@ const cis_kv_methods cis__kv_postgres_methods = {
     .usage = pq_usage,
     .list = pq_list,
     .lock = pq_lock,
+    .tenant_usage = pq_tenant_usage,
 };

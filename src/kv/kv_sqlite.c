@@ -30,6 +30,7 @@ enum {
   ST_DELETE,
   ST_USAGE,
   ST_USAGE_ADD,
+  ST_TENANT_USAGE,
   ST_LIST,
   ST_LIST_UPTO,
   ST_BEGIN,
@@ -48,6 +49,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_USAGE_ADD] = "INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES(?1,?2,?3,?4) "
                      "ON CONFLICT(tenant,skill) DO UPDATE SET keys=keys+excluded.keys, "
                      "bytes=bytes+excluded.bytes",
+    [ST_TENANT_USAGE] = "SELECT coalesce(sum(keys),0), coalesce(sum(bytes),0) FROM cis_kv_usage WHERE tenant=?1",
     [ST_LIST] = "SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key>=?3 AND key>?4 "
                 "ORDER BY key LIMIT ?5",
     [ST_LIST_UPTO] = "SELECT key FROM cis_kv WHERE tenant=?1 AND skill=?2 AND key>=?3 "
@@ -385,6 +387,30 @@ static cis_result sq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *key
   return rc;
 }
 
+/* BEGIN IMMEDIATE holds the file's write lock, which already shuts out
+ * every other commit: `lock` needs nothing more. */
+static cis_result sq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool lock, uint64_t *keys,
+                                  uint64_t *bytes) {
+  (void)lock;
+  sq_conn *c = (sq_conn *)base;
+  sqlite3_stmt *s = NULL;
+  *keys = *bytes = 0;
+  sq_arm(c);
+  cis_result rc = sq_stmt(c, ST_TENANT_USAGE, &s);
+  if (rc != CIS_OK) return rc;
+  int r = bind_bytes(s, 1, ns->tenant, ns->tenant_len);
+  if (r == SQLITE_OK) r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    sqlite3_int64 k = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  } else {
+    rc = sq_fail(c, r == SQLITE_DONE ? SQLITE_ERROR : r, "tenant usage");
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
 /* The smallest byte string above every string that starts with p: p with
  * trailing 0xff bytes dropped and its last byte incremented. Returns the
  * length, 0 when there is none (p empty or all 0xff). */
@@ -446,4 +472,5 @@ const cis_kv_methods cis__kv_sqlite_methods = {
     .usage = sq_usage,
     .list = sq_list,
     .lock = sq_lock,
+    .tenant_usage = sq_tenant_usage,
 };

@@ -490,9 +490,19 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# HELP cis_tenant_max_module_bytes Bytes of the modules one tenant's skills refer to (0: no limit).\n"
       "# TYPE cis_tenant_max_module_bytes gauge\ncis_tenant_max_module_bytes %llu\n"
       "# HELP cis_installs_over_limit_total Installs refused at a tenant's limit.\n"
-      "# TYPE cis_installs_over_limit_total counter\ncis_installs_over_limit_total %llu\n",
+      "# TYPE cis_installs_over_limit_total counter\ncis_installs_over_limit_total %llu\n"
+      "# HELP cis_tenant_max_kv_keys KV keys of all one tenant's skills together (0: no limit).\n"
+      "# TYPE cis_tenant_max_kv_keys gauge\ncis_tenant_max_kv_keys %llu\n"
+      "# HELP cis_tenant_max_kv_bytes KV bytes of all one tenant's skills together (0: no limit).\n"
+      "# TYPE cis_tenant_max_kv_bytes gauge\ncis_tenant_max_kv_bytes %llu\n"
+      "# HELP cis_tenant_max_fs_files Nodes of all one tenant's db trees together (0: no limit).\n"
+      "# TYPE cis_tenant_max_fs_files gauge\ncis_tenant_max_fs_files %llu\n"
+      "# HELP cis_tenant_max_fs_bytes Bytes in files of all one tenant's db trees together (0: no limit).\n"
+      "# TYPE cis_tenant_max_fs_bytes gauge\ncis_tenant_max_fs_bytes %llu\n",
       (unsigned)s->skills_cfg.max_skills, (unsigned long long)s->skills_cfg.max_module_bytes,
-      LOAD(s->m.installs_over_limit));
+      LOAD(s->m.installs_over_limit), (unsigned long long)s->skills_cfg.max_kv_keys,
+      (unsigned long long)s->skills_cfg.max_kv_bytes, (unsigned long long)s->skills_cfg.max_fs_files,
+      (unsigned long long)s->skills_cfg.max_fs_bytes);
 #undef LOAD
   pthread_mutex_lock(&s->conn_mu);
   OUT("# HELP cis_connections_open Connections open (refused ones aside).\n# TYPE cis_connections_open gauge\n"

@@ -124,6 +124,10 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   if (!s->ceiling.max_call_depth) s->ceiling.max_call_depth = CIS_SKILL_CEILING_CALL_DEPTH;
   s->max_skills = cfg->max_skills;
   s->max_module_bytes = cfg->max_module_bytes;
+  s->max_kv_keys = cfg->max_kv_keys;
+  s->max_kv_bytes = cfg->max_kv_bytes;
+  s->max_fs_bytes = cfg->max_fs_bytes;
+  s->max_fs_files = cfg->max_fs_files;
   s->max_input = cfg->max_input ? cfg->max_input : CIS_SKILL_DEFAULT_MAX_JSON;
   s->max_output = cfg->max_output ? cfg->max_output : CIS_SKILL_DEFAULT_MAX_JSON;
   s->log_format = cfg->log_format;

@@ -44,6 +44,10 @@ struct cis_skills {
   pthread_mutex_t write_lock; /* one registry write transaction at a time on db (SQLite backend) */
   uint32_t max_skills;        /* cis_skills_config's, 0 = none */
   uint64_t max_module_bytes;  /* cis_skills_config's, 0 = none */
+  uint64_t max_kv_keys;       /* cis_skills_config's tenant totals, 0 = none */
+  uint64_t max_kv_bytes;
+  uint64_t max_fs_bytes;
+  uint64_t max_fs_files;
   cache_entry *cache;         /* sha256 -> module */
   cis_kv *kv;                 /* KV service; NULL until a call needs it (kv_ready) */
   char *kv_spec;              /* how to open it when it is ours (malloc'd) */

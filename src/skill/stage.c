@@ -34,6 +34,8 @@ static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
     cis_kv_config kc;
     cis_kv_config_default(&kc);
     kc.spec = s->kv_spec;
+    kc.limits.tenant_max_keys = s->max_kv_keys;
+    kc.limits.tenant_max_bytes = s->max_kv_bytes;
     if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
     else {
       s->kv = NULL;
@@ -285,6 +287,41 @@ static unsigned own_pid(void) {
   return (unsigned)p;
 }
 
+/* Narrows o's quota (the manifest's, per mount) to what the tenant's file
+ * limits leave this tree: the limit less what the tenant's other trees
+ * hold (read now, on b's connection). *bound says whether the tenant's
+ * limit is now the tighter, for the log line of a refusal. Calls of the
+ * tenant's skills that run at once each see the others' trees as of
+ * their start. */
+static cis_result tenant_fs_share(cis_skills *s, cis_vfs_backend *b, const char *tenant, cis_vfs_options *o,
+                                  bool *bound) {
+  char prefix[CIS_TENANT_NAME_MAX + 2];
+  snprintf(prefix, sizeof prefix, "%s/", tenant);
+  uint64_t all_bytes, all_nodes, own_bytes, own_nodes;
+  cis_result rc = cis_vfs_db_group_usage(b, prefix, &all_bytes, &all_nodes);
+  if (rc != CIS_OK) return rc;
+  int e = b->methods->usage(b, &own_bytes, &own_nodes);
+  if (e) return cis_vfs_result(e);
+  const uint64_t lim[2] = {s->max_fs_bytes, s->max_fs_files}, all[2] = {all_bytes, all_nodes},
+                 own[2] = {own_bytes, own_nodes};
+  uint64_t *q[2] = {&o->max_bytes, &o->max_files};
+  *bound = false;
+  for (int k = 0; k < 2; k++) {
+    uint64_t mine = *q[k] ? *q[k] : UINT64_MAX; /* with zero_means_full, 0 is none left */
+    if (lim[k]) {
+      uint64_t others = all[k] > own[k] ? all[k] - own[k] : 0;
+      uint64_t share = lim[k] > others ? lim[k] - others : 0;
+      if (share < mine) {
+        mine = share;
+        *bound = true;
+      }
+    }
+    *q[k] = mine;
+  }
+  o->zero_means_full = true;
+  return CIS_OK;
+}
+
 /* Mounts the manifest's filesystem mounts and preopens each at its guest
  * path. A "mem" mount is scratch space of this call only; a "host" mount
  * is its source folder (relative to the folder the skill was installed
@@ -294,7 +331,7 @@ static unsigned own_pid(void) {
  * caller unmounts after freeing w. */
 static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
                            const char *tenant, uint64_t deadline_ns, uint64_t mem_cap, cis_wasi *w,
-                           cis_vfs **fss, cis_invoke_result *res) {
+                           cis_vfs **fss, bool *bound, cis_invoke_result *res) {
   for (size_t i = 0; i < m->n_mounts; i++) {
     const cis_manifest_mount *mt = &m->mounts[i];
     cis_vfs_backend *b = NULL;
@@ -341,6 +378,12 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       return rc;
     }
     cis_vfs_options o = {.read_only = mt->read_only, .max_bytes = mt->max_bytes, .max_files = mt->max_files};
+    if (!strcmp(mt->type, "db") && (s->max_fs_bytes || s->max_fs_files) &&
+        (rc = tenant_fs_share(s, b, tenant, &o, &bound[i])) != CIS_OK) {
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: the tenant's file usage: %s", i, b->errmsg);
+      b->methods->destroy(b);
+      return rc;
+    }
     /* A memory mount's files are host memory the guest makes us allocate:
      * never more than the skill's memory limit, quota or not. */
     if (!strcmp(mt->type, "mem") && mem_cap && (!o.max_bytes || o.max_bytes > mem_cap)) o.max_bytes = mem_cap;
@@ -448,8 +491,8 @@ static void log_stderr(cis_wasi *w, cis_log_call *lc, bool failed) {
  * warn line per mount and call (the guest saw only EDQUOT, maybe in a loop
  * of retries), naming the mount, the count and the first refusal's quota,
  * use and limit. Mounts 0 .. n_mounts-1 are the manifest's, then the call's. */
-static void log_quota_hits(cis__host_ctx *h, cis_vfs **fss, size_t nfss, const cis_manifest *m,
-                           const cis_invoke_options *opt) {
+static void log_quota_hits(cis__host_ctx *h, cis_vfs **fss, const bool *bound, size_t nfss,
+                           const cis_manifest *m, const cis_invoke_options *opt) {
   size_t nown = m ? m->n_mounts : 0;
   for (size_t i = 0; i < nfss; i++) {
     char first[256];
@@ -457,8 +500,11 @@ static void log_quota_hits(cis__host_ctx *h, cis_vfs **fss, size_t nfss, const c
     if (!n) continue;
     const cis_invoke_mount *cm = i >= nown && opt ? &opt->mounts[i - nown] : NULL;
     const char *guest = i < nown ? m->mounts[i].guest : cm && cm->guest && *cm->guest ? cm->guest : cm ? cm->host : "?";
-    cis__host_note(h, CIS_LOG_WARN, "fs quota: mount %.200s: %llu change%s refused (EDQUOT); the first: %s", guest,
-                   (unsigned long long)n, n == 1 ? "" : "s", first);
+    cis__host_note(h, CIS_LOG_WARN, "fs quota: mount %.200s: %llu change%s refused (EDQUOT); the first: %s%s", guest,
+                   (unsigned long long)n, n == 1 ? "" : "s", first,
+                   bound && bound[i] ? " (the limit is what the tenant's file limits left this tree: its skills' "
+                                       "other trees hold the rest)"
+                                     : "");
   }
 }
 
@@ -696,10 +742,12 @@ static cis_result link_wasi(cis__call *c) {
   if ((rc = cis_wasi_new(&wc, &c->wasi)) != CIS_OK) return rc;
   size_t nown = m ? m->n_mounts : 0, ncall = opt ? opt->nmounts : 0;
   if (nown + ncall) {
-    if (!(c->fss = calloc(nown + ncall, sizeof *c->fss))) return CIS_ENOMEM;
+    if (!(c->fss = calloc(nown + ncall, sizeof *c->fss)) ||
+        !(c->fs_tenant_bound = calloc(nown + ncall, sizeof *c->fs_tenant_bound)))
+      return CIS_ENOMEM;
     c->nfss = nown + ncall;
     if (nown && (rc = mount_fs(s, m, c->dir, c->g, c->tenant, c->deadline_ns, c->lim.max_memory_bytes, c->wasi,
-                               c->fss, c->res)) != CIS_OK)
+                               c->fss, c->fs_tenant_bound, c->res)) != CIS_OK)
       return rc;
     /* KV and files in one database: one transaction (docs/dbfs.md, "One unit"). */
     if (nown && (rc = cis__skill_join_mounts(s->kv, s->vfs_db_spec, c->txn, m, c->fss, nown, c->res->error,
@@ -855,7 +903,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
     res->stats.fuel_left = cis_instance_fuel_left(c->inst);
   }
   if (c->wasi && c->lc) log_stderr(c->wasi, c->lc, rc != CIS_OK);
-  if (c->lc) log_quota_hits(&c->h, c->fss, c->nfss, c->m, c->opt);
+  if (c->lc) log_quota_hits(&c->h, c->fss, c->fs_tenant_bound, c->nfss, c->m, c->opt);
   cis__skill_unjoin_mounts(c->fss, c->nfss); /* first: the rollback ends what they borrow */
   if (c->txn) cis_kv_rollback(c->txn); /* trap, timeout, cancel or error: nothing persists */
   if (c->kv_locked) pthread_mutex_unlock(&c->s->kv_call_lock);
@@ -881,6 +929,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis_wasi_free(c->wasi);
   for (size_t i = 0; i < c->nfss; i++) cis_vfs_unmount(c->fss[i]);
   free(c->fss);
+  free(c->fs_tenant_bound);
   free(c->envs);
   cis_http_policy_free(c->policy);
   cis_log_call_end(c->lc);

@@ -100,6 +100,8 @@ typedef struct cis__call {
   const char **envs;              /* the manifest's environment, then the call's */
   cis_vfs **fss;                  /* mounts: the manifest's, then the call's */
   size_t nfss;                    /* entries in fss */
+  bool *fs_tenant_bound;          /* per mount of fss: the tenant's file limits made its
+                                     quota tighter than the manifest's (tenant_fs_share) */
   cis_instance *inst;             /* the instance */
   /* run: */
   bool ran;                       /* the entry was called (fuel_left is read) */

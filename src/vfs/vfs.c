@@ -368,7 +368,7 @@ static int quota_refused(cis_vfs *fs) {
 /* EDQUOT unless `more` new nodes fit in max_files; not counted as a
  * refusal (the caller may still find the change is no new node). */
 static int over_nodes(cis_vfs *fs, uint64_t more, const char *what) {
-  if (fs->opts.max_files && fs->nodes + more > fs->opts.max_files)
+  if ((fs->opts.max_files || fs->opts.zero_means_full) && fs->nodes + more > fs->opts.max_files)
     return vfs_fail(fs, EDQUOT, "%s: the mount holds %llu of max_files %llu nodes", what,
                     (unsigned long long)fs->nodes, (unsigned long long)fs->opts.max_files);
   return 0;
@@ -382,7 +382,7 @@ static int quota_nodes(cis_vfs *fs, uint64_t more, const char *what) {
 /* EDQUOT, counted as a refusal, unless `more` bytes fit in max_bytes. */
 static int quota_bytes(cis_vfs *fs, uint64_t more, const char *what) {
   if (more == 0) return 0; /* never refuse what does not grow, even above a lowered quota */
-  if (fs->opts.max_bytes && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more)) {
+  if ((fs->opts.max_bytes || fs->opts.zero_means_full) && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more)) {
     vfs_fail(fs, EDQUOT, "%s: %llu more bytes would pass max_bytes %llu (%llu in use)",
              what, (unsigned long long)more, (unsigned long long)fs->opts.max_bytes,
              (unsigned long long)fs->bytes);
@@ -448,7 +448,7 @@ cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts, cis_vf
   b->max_depth = fs->opts.max_depth;
   /* Only a quota needs the usage now; reading it can mean walking a whole
    * host tree. */
-  if (fs->opts.max_bytes || fs->opts.max_files) {
+  if (fs->opts.max_bytes || fs->opts.max_files || fs->opts.zero_means_full) {
     int e = bk_usage(fs, &fs->bytes, &fs->nodes);
     if (e) {
       cis__vfs_set_ctor_error("vfs: mount: %s", fs->errmsg);
@@ -927,7 +927,7 @@ int cis_vfs_openat(cis_vfs_file *base, const char *path, size_t len, uint32_t fl
   if ((flags & CIS_VFS_CREAT) && (flags & CIS_VFS_EXCL)) wf &= ~(unsigned)W_FOLLOW;
   /* An absent final name reaches the backend's open whatever else holds,
    * unless the node quota refuses it in between: only then is it said. */
-  if ((flags & CIS_VFS_CREAT) && (!fs->opts.max_files || fs->nodes < fs->opts.max_files))
+  if ((flags & CIS_VFS_CREAT) && ((!fs->opts.max_files && !fs->opts.zero_means_full) || fs->nodes < fs->opts.max_files))
     wf |= W_CREAT;
   if ((e = walk(base, path, len, wf, &w))) goto done;
   if (w.last != LAST_NAME) { /* a directory already in hand */

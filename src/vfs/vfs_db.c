@@ -3685,6 +3685,7 @@ enum {
   L_DEL_ENTRIES,
   L_DEL_LAYERS,
   L_DEL_TENANT,
+  L_GROUP_USAGE,
   L_COUNT
 };
 #define L_ID(x) (CIS__VDB_MAX_STMTS - L_COUNT + (x))
@@ -3715,6 +3716,15 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
 
 static const cis__vdb_sql lsql[L_COUNT] = {
     [L_TOP] = {"SELECT top_layer FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
+    /* Q_USAGE over every tree named in [?1, ?2). */
+    [L_GROUP_USAGE] = {"SELECT count(*), CAST(coalesce(sum(CASE WHEN v.type=1 THEN ("
+                       "SELECT i.size FROM cis_vfs_inodes i WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino "
+                       "ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 END), 0) AS bigint) "
+                       "FROM cis_vfs_entries v WHERE v.tenant_id IN (SELECT tenant_id FROM cis_vfs_tenants "
+                       "WHERE name>=?1 AND name<?2) AND v.type<>0 AND NOT EXISTS (SELECT 1 FROM "
+                       "cis_vfs_entries h WHERE h.tenant_id=v.tenant_id AND h.parent_ino=v.parent_ino AND "
+                       "h.name=v.name AND h.layer_id>v.layer_id)",
+                       NULL},
     /* The names with a row in a layer of (?2, ?3], after (?4, ?5), each
      * with its node and kind in both views (no row: 0, a whiteout: 0). */
     [L_DIFF_ENTS] = {"SELECT c.parent_ino, c.name, " AT_VIEW("ino", "?2") ", " AT_VIEW("type", "?2")
@@ -4342,6 +4352,43 @@ static cis_result tenant_fail(vdb_fs *fs, int err) {
   fs->d->rollback(fs->c);
   db_destroy(&fs->base);
   return ctor_result(err);
+}
+
+cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64_t *bytes, uint64_t *nodes) {
+  if (bytes) *bytes = 0;
+  if (nodes) *nodes = 0;
+  if (!b || b->methods != &db_methods || !prefix || !*prefix || !bytes || !nodes) {
+    if (b) snprintf(b->errmsg, sizeof b->errmsg, "db: group usage: not a database backend, or no prefix");
+    return CIS_EINVAL;
+  }
+  vdb_fs *fs = FS(b);
+  /* The names in [prefix, its successor): the prefix with its last byte
+   * raised (a byte 0xff has none: such a prefix is refused). */
+  size_t n = strlen(prefix);
+  char *upto = strdup(prefix);
+  if (!upto) return CIS_ENOMEM;
+  if ((unsigned char)upto[n - 1] == 0xff) {
+    free(upto);
+    snprintf(b->errmsg, sizeof b->errmsg, "db: group usage: a prefix may not end in byte 0xff");
+    return CIS_EINVAL;
+  }
+  upto[n - 1]++;
+  arm(fs);
+  cis__vdb_val a[] = {S(prefix), S(upto)};
+  cis__vdb_rows r;
+  bool have = false;
+  int err = settle_read(fs, NULL);
+  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (!err) err = lfirst(fs, L_GROUP_USAGE, a, NARGS(a), &r, &have);
+  free(upto);
+  if (err) return cis_vfs_result(err);
+  if (have) {
+    int64_t k = fs->d->col_int(&r, 0), sz = fs->d->col_int(&r, 1);
+    *nodes = k > 0 ? (uint64_t)k : 0;
+    *bytes = sz > 0 ? (uint64_t)sz : 0;
+  }
+  fs->d->done(&r);
+  return CIS_OK;
 }
 
 cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) {

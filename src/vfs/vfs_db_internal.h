@@ -201,7 +201,7 @@ extern const cis__vdb_dialect cis__vdb_postgres;
 #define CIS__VDB_GEN_MOVED "cis-vfs-generation-moved"
 
 /* Number of statements in vfs_db.c's table, for the dialects' caches. */
-#define CIS__VDB_MAX_STMTS 64
+#define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)
 
 /* Writes a formatted detail into errmsg (CIS_VFS_ERRMSG_MAX bytes),
  * prefixed by the dialect's name, and returns err. */

@@ -118,7 +118,7 @@ struct cis__vdb_conn {
   PGconn *pg;            /* the live connection; NULL after it was dropped */
   char *conninfo;        /* owned copy of the connection string, for reconnects */
   char *errmsg;          /* the backend's detail buffer (not owned) */
-  uint64_t prepared;     /* bit i: statement i is prepared on pg */
+  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* bit i: statement i is prepared on pg */
   bool tx_prepared;      /* BEGIN and COMMIT are prepared on pg (pipe_tx) */
   bool in_txn;           /* a transaction is open on pg */
   uint64_t stmt_ms;      /* the session's statement_timeout */
@@ -129,7 +129,7 @@ struct cis__vdb_conn {
   bool fresh;            /* pipe: BEGIN sent and nothing read yet, so a connection
                             found stale may still be replaced (pq_query) */
   uint64_t trips;        /* waits for the server's answers (round trips), for the tests */
-  uint64_t *shared_prep; /* borrowed (vfs_db_join.h): the owner's record of what is prepared
+  uint64_t *shared_prep; /* borrowed (vfs_db_join.h): the owner's record (CIS__VDB_PREP_WORDS) of what is prepared
                             on pg, which it keeps across calls; pg is then never begun,
                             committed, rolled back or closed here. NULL: pg is ours */
 };
@@ -148,7 +148,7 @@ static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg)
 static void pg_drop(cis__vdb_conn *c) {
   if (c->pg && !c->shared_prep) cis__pq.finish(c->pg);
   c->pg = NULL;
-  c->prepared = 0;
+  memset(c->prepared, 0, sizeof c->prepared);
   c->tx_prepared = false;
   c->in_txn = false;
   c->pipe = false;
@@ -350,7 +350,7 @@ int cis__vdb_postgres_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vd
   c->pg = pg;
   c->errmsg = errmsg;
   c->shared_prep = prepared;
-  c->prepared = *prepared;
+  memcpy(c->prepared, prepared, sizeof c->prepared);
   c->in_txn = true; /* the owner's: a lost connection cannot be replaced */
   *out = c;
   return 0;
@@ -512,8 +512,8 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   snprintf(name, sizeof name, "cis_vfs_%d", id);
   int err = pg_collect(c, cis__pq.sendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
   free(t);
-  if (!err) c->prepared |= 1ull << id;
-  if (!err && c->shared_prep) *c->shared_prep |= 1ull << id;
+  if (!err) c->prepared[id / 64] |= 1ull << (id % 64);
+  if (!err && c->shared_prep) c->shared_prep[id / 64] |= 1ull << (id % 64);
   return err;
 }
 
@@ -523,7 +523,7 @@ static int pg_send(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis_
                    int nargs, int *sent) {
   int err = pg_ready(c, "query");
   if (err) return err;
-  if (!(c->prepared & (1ull << id))) {
+  if (!(c->prepared[id / 64] & (1ull << (id % 64)))) {
     err = pg_prepare(c, id, sql, args, nargs);
     if (err) return err;
   }

@@ -129,6 +129,10 @@ static cis_result shim_list(cis_kv_conn *c, const cis_kv_ns *ns, const void *p, 
   return shim.base->list(c, ns, p, pl, a, al, lim, fn, ctx);
 }
 static cis_result shim_lock(cis_kv_conn *c, const cis_kv_ns *ns) { return shim.base->lock(c, ns); }
+static cis_result shim_tenant_usage(cis_kv_conn *c, const cis_kv_ns *ns, bool lock, uint64_t *k,
+                                    uint64_t *b) {
+  return shim.base->tenant_usage(c, ns, lock, k, b);
+}
 
 static const cis_kv_methods shim_methods = {
     .version = CIS_KV_METHODS_VERSION,
@@ -145,6 +149,7 @@ static const cis_kv_methods shim_methods = {
     .usage = shim_usage,
     .list = shim_list,
     .lock = shim_lock,
+    .tenant_usage = shim_tenant_usage,
 };
 
 /* The same shim as a version 1 table (no lock method): an embedder's
@@ -577,6 +582,168 @@ static void test_limit_rechecked_at_commit(void **state) {
   ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
   MSG_HAS("max_bytes");
   expect_gone(kv, who, "y");
+  cis_kv_close(kv);
+}
+
+/* The tenant quota: what all the namespaces of one tenant hold together,
+ * checked at set (also for the atomic operations) and again at commit;
+ * other tenants are not counted, and deleting makes room. */
+static void test_limit_tenant_quota(void **state) {
+  (void)state;
+  ns_buf na, nb2, nc;
+  const cis_principal *a = mk_ns(&na, "tq", "a");
+  const cis_principal *b = mk_ns(&nb2, "tq", "b");
+  const cis_principal *other = mk_ns(&nc, "tqother", "a");
+  cis_kv_limits lim = {.tenant_max_keys = 3, .tenant_max_bytes = 30};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  put(kv, a, "k1", "v");
+  put(kv, a, "k2", "v");
+  put(kv, b, "k1", "v"); /* 3 keys, 9 bytes */
+  cis_kv_txn *t;
+  int64_t v;
+  OK(cis_kv_begin(kv, b, LONG_MS, &t));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "k2", 2, "v", 1));
+  MSG_HAS("tenant_max_keys");
+  ERR(CIS_EKVLIMIT, cis_kv_increment(t, "n", 1, 1, &v));
+  OK(cis_kv_set(t, "k1", 2, "vvvv", 4)); /* a key replaced grows no key count */
+  OK(cis_kv_commit(t));
+  /* Another tenant has its own total. */
+  put(kv, other, "k1", "v");
+  put(kv, other, "k2", "v");
+  put(kv, other, "k3", "v");
+  /* A delete makes room in another namespace of the tenant. */
+  OK(cis_kv_begin(kv, a, LONG_MS, &t));
+  OK(cis_kv_delete(t, "k2", 2));
+  OK(cis_kv_commit(t));
+  put(kv, b, "k2", "v");
+  /* Bytes: a's k1 3, b's 6 + 3: 12 now; 30 allowed. */
+  OK(cis_kv_begin(kv, a, LONG_MS, &t));
+  ERR(CIS_EKVLIMIT, cis_kv_set(t, "k1", 2, "01234567890123456789", 20)); /* 31 */
+  MSG_HAS("tenant_max_bytes");
+  OK(cis_kv_set(t, "k1", 2, "0123456789012345678", 19)); /* exactly 30 */
+  OK(cis_kv_commit(t));
+  cis_kv_close(kv);
+
+  /* A tenant above a lowered quota may still shrink. */
+  cis_kv_limits low = {.tenant_max_keys = 1};
+  kv = open_with(&low, 0, NULL);
+  OK(cis_kv_begin(kv, a, LONG_MS, &t));
+  OK(cis_kv_set(t, "k1", 2, "x", 1));
+  OK(cis_kv_delete(t, "k1", 2));
+  OK(cis_kv_commit(t));
+  cis_kv_close(kv);
+}
+
+/* Two calls in two namespaces of one tenant that each fit the tenant
+ * quota but not together: the later commit applies nothing. */
+static void test_limit_tenant_rechecked_at_commit(void **state) {
+  (void)state;
+  ns_buf na, nb2;
+  const cis_principal *a = mk_ns(&na, "tqrecheck", "a");
+  const cis_principal *b = mk_ns(&nb2, "tqrecheck", "b");
+  cis_kv_limits lim = {.tenant_max_keys = 2};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t1, *t2;
+  OK(cis_kv_begin(kv, a, LONG_MS, &t1));
+  OK(cis_kv_begin(kv, b, LONG_MS, &t2));
+  OK(cis_kv_set(t1, "x", 1, "1", 1));
+  OK(cis_kv_set(t2, "y", 1, "1", 1));
+  OK(cis_kv_set(t2, "z", 1, "1", 1));
+  OK(cis_kv_commit(t1));
+  ERR(CIS_EKVLIMIT, cis_kv_commit(t2));
+  MSG_HAS("tenant_max_keys");
+  expect_kv(kv, a, "x", "1");
+  expect_gone(kv, b, "y");
+  expect_gone(kv, b, "z");
+  cis_kv_close(kv);
+}
+
+typedef struct tenant_fill_arg {
+  cis_kv *kv;         /* shared store */
+  ns_buf ns;          /* this thread's namespace (one skill of the tenant) */
+  int acked;          /* keys committed */
+  int refused;        /* commits or sets refused for the quota */
+  int fails;          /* any other failure */
+} tenant_fill_arg;
+
+#define FILL_THREADS 4
+#define FILL_ROUNDS 20
+#define FILL_LIMIT 50
+
+static void *tenant_filler(void *p) {
+  tenant_fill_arg *a = p;
+  for (int i = 0; i < FILL_ROUNDS; i++) {
+    cis_kv_txn *t;
+    char key[16];
+    int kl = snprintf(key, sizeof key, "k%d", i);
+    if (cis_kv_begin(a->kv, &a->ns.who, LONG_MS, &t) != CIS_OK) {
+      a->fails++;
+      continue;
+    }
+    cis_result rc = cis_kv_set(t, key, (size_t)kl, "v", 1);
+    if (rc == CIS_OK) rc = cis_kv_commit(t);
+    else cis_kv_rollback(t);
+    if (rc == CIS_OK) a->acked++;
+    else if (rc == CIS_EKVLIMIT) a->refused++;
+    else a->fails++;
+  }
+  return NULL;
+}
+
+/* Threads filling one skill each of one tenant, more than the tenant
+ * quota allows: the commits take turns under the tenant's lock, so exactly
+ * the quota's keys are stored and each was acknowledged. */
+static void test_limit_tenant_holds_under_threads(void **state) {
+  (void)state;
+  cis_kv_limits lim = {.tenant_max_keys = FILL_LIMIT};
+  cis_kv *kv = open_with(&lim, FILL_THREADS, NULL);
+  pthread_t th[FILL_THREADS];
+  tenant_fill_arg args[FILL_THREADS];
+  for (int i = 0; i < FILL_THREADS; i++) {
+    memset(&args[i], 0, sizeof args[i]);
+    args[i].kv = kv;
+    static const char *const skills[FILL_THREADS] = {"s0", "s1", "s2", "s3"};
+    mk_ns(&args[i].ns, "tqthreads", skills[i]);
+    assert_int_equal(pthread_create(&th[i], NULL, tenant_filler, &args[i]), 0);
+  }
+  int acked = 0;
+  uint64_t stored = 0;
+  for (int i = 0; i < FILL_THREADS; i++) {
+    pthread_join(th[i], NULL);
+    if (args[i].fails) fail_msg("thread %d: %d calls failed", i, args[i].fails);
+    acked += args[i].acked;
+    uint64_t keys, bytes;
+    usage_of(kv, &args[i].ns.who, &keys, &bytes);
+    assert_int_equal(keys, (uint64_t)args[i].acked);
+    stored += keys;
+  }
+  assert_int_equal(acked, FILL_LIMIT);
+  assert_int_equal(stored, FILL_LIMIT);
+  cis_kv_close(kv);
+}
+
+/* A store with a tenant quota needs a table that can read a tenant's
+ * total (version 3); an older one is refused at open, not ignored. */
+static void test_limit_tenant_needs_v3_table(void **state) {
+  (void)state;
+  shim_reset();
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = g.arg;
+  cfg.methods = &shim_v1_methods;
+  cfg.limits.tenant_max_bytes = 100;
+  cis_kv *kv = (cis_kv *)1;
+  ERR(CIS_EUNSUPPORTED, cis_kv_open(&cfg, &kv));
+  MSG_HAS("tenant_usage");
+  assert_null(kv);
+  cis_kv_methods m = shim_methods;
+  m.tenant_usage = NULL;
+  cfg.methods = &m;
+  ERR(CIS_EINVAL, cis_kv_open(&cfg, &kv));
+  MSG_HAS("tenant_usage");
+  m.version = 2; /* a version 2 table without a quota still opens */
+  cfg.limits.tenant_max_bytes = 0;
+  OK(cis_kv_open(&cfg, &kv));
   cis_kv_close(kv);
 }
 
@@ -2142,6 +2309,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_limit_rechecked_at_commit),
       cmocka_unit_test(test_limit_lowered_quota_allows_shrinking),
       cmocka_unit_test(test_limit_txn_quota_from_manifest),
+      cmocka_unit_test(test_limit_tenant_quota),
+      cmocka_unit_test(test_limit_tenant_rechecked_at_commit),
+      cmocka_unit_test(test_limit_tenant_holds_under_threads),
+      cmocka_unit_test(test_limit_tenant_needs_v3_table),
       cmocka_unit_test(test_atomic_increment_and_cas),
       cmocka_unit_test(test_atomic_respects_quota),
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),

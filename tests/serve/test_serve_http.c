@@ -40,6 +40,8 @@ typedef struct srv_opts {
   bool require_sig;      /* signed skills only */
   uint64_t inline_us;    /* the inline budget */
   uint32_t max_skills;   /* skills per tenant */
+  uint64_t max_kv_keys;  /* KV keys of all a tenant's skills */
+  uint64_t max_fs_files; /* nodes of all a tenant's db trees (reported only here) */
 } srv_opts;
 
 /* Starts a server on a fresh home with the given pool settings and
@@ -76,6 +78,8 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.require_signature = o->require_sig;
   c.inline_us = o->inline_us;
   c.skills.max_skills = o->max_skills;
+  c.skills.max_kv_keys = o->max_kv_keys;
+  c.skills.max_fs_files = o->max_fs_files;
   if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
     fprintf(stderr, "server: %s\n", err);
     serve_home_remove(v->home);
@@ -712,6 +716,33 @@ static void install_past_the_tenants_skill_limit_is_413(void **state) {
   srv_stop(v);
 }
 
+/* The KV keys of all a tenant's skills together stay within the tenant's
+ * KV limit: the write past it fails in the skill (which answers with its
+ * error, and nothing of its call is kept), another tenant has its own,
+ * and /metrics reports the limits. */
+static void kv_past_the_tenants_total_fails_in_the_skill(void **state) {
+  (void)state;
+  srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.max_kv_keys = 3, .max_fs_files = 7});
+  assert_non_null(v);
+  install(v, v->alice, "p1", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  install(v, v->alice, "p2", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  install(v, v->bob, "p2", "kvpair", "cis_v1", ",\"permissions\":{\"kv\":true}");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/p1/invoke", v->alice, "\"a\""), 200); /* 2 keys */
+  assert_int_not_equal(status_of(v, "POST", "/v1/skills/p2/invoke", v->alice, "\"b\""), 200); /* 4th */
+  assert_int_equal(status_of(v, "POST", "/v1/skills/p2/invoke", v->bob, "\"b\""), 200);
+  /* The refused call kept nothing: its first key did not land either. */
+  assert_int_not_equal(status_of(v, "POST", "/v1/skills/p2/invoke", v->alice, "\"c\""), 200);
+  assert_int_equal(status_of(v, "POST", "/v1/skills/p1/invoke", v->alice, "\"a\""), 200); /* rewrites */
+  http_resp r;
+  assert_int_equal(http_get(v->port, "/metrics", NULL, &r), 0);
+  assert_non_null(strstr(r.body, "\ncis_tenant_max_kv_keys 3\n"));
+  assert_non_null(strstr(r.body, "\ncis_tenant_max_kv_bytes 0\n"));
+  assert_non_null(strstr(r.body, "\ncis_tenant_max_fs_files 7\n"));
+  assert_non_null(strstr(r.body, "\ncis_tenant_max_fs_bytes 0\n"));
+  http_resp_free(&r);
+  srv_stop(v);
+}
+
 static void signed_bundles_under_require_signature(void **state) {
   (void)state;
   srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
@@ -1033,6 +1064,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
       cmocka_unit_test(install_past_the_tenants_skill_limit_is_413),
+      cmocka_unit_test(kv_past_the_tenants_total_fails_in_the_skill),
       cmocka_unit_test(signed_bundles_under_require_signature),
       cmocka_unit_test_setup_teardown(health_and_metrics_need_no_token, setup, teardown),
       cmocka_unit_test_setup_teardown(missing_or_wrong_token_is_401_with_www_authenticate, setup, teardown),

@@ -621,6 +621,104 @@ static void a_waiter_for_a_connection_ends_at_its_own_deadline(void **state) {
   host_close(&h);
 }
 
+/* ------------------------------------------- a tenant's totals, all skills */
+
+#define OK_RUN(x, logs)                                                                    \
+  do {                                                                                     \
+    cis_result r_ = (x);                                                                   \
+    if (r_ != CIS_OK) fail_msg("%s:%d: %s -> %s: %s", __FILE__, __LINE__, #x, cis_errname(r_), logs); \
+  } while (0)
+
+/* A host whose store the skills host opens itself (kv_spec: so the
+ * tenant's KV total applies), with the tenant totals given, and skills
+ * unit and unit2 (KV namespaces and trees of their own). */
+static cis_skills *totals_open(const char *name, uint64_t kv_keys, uint64_t fs_files, uint64_t fs_bytes) {
+  static char home[1024], spec[1200];
+  db_home(name, home, sizeof home, spec, sizeof spec);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.kv_spec = spec;
+  c.vfs_db_spec = spec;
+  c.max_kv_keys = kv_keys;
+  c.max_fs_files = fs_files;
+  c.max_fs_bytes = fs_bytes;
+  cis_skills *s = NULL;
+  char err[512];
+  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("cis_skills_open: %s", err);
+  const char *skills[] = {"unit", "unit2"};
+  for (int i = 0; i < 2; i++) {
+    char extra[256];
+    snprintf(extra, sizeof extra,
+             "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"%s\"},"
+             "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}",
+             skills[i]);
+    cis_test_install(s, unit_dir, unit_file, skills[i], extra);
+  }
+  return s;
+}
+
+/* Runs skill `name` of tenant writing n files of value v; gives the
+ * exit code, with the call's logs in logs. */
+static cis_result totals_write(cis_skills *s, const char *tenant, const char *name, int n, long v, int *exit_code,
+                               char *logs, size_t cap) {
+  char in[160];
+  snprintf(in, sizeof in, "{\"dir\":\"/w\",\"n\":%d,\"v\":%ld}", n, v);
+  cis_invoke_options o = {.tenant = tenant};
+  cis_invoke_result r;
+  cis_result rc = cis_skills_invoke(s, name, in, strlen(in), &o, &r);
+  *exit_code = r.exit_code;
+  snprintf(logs, cap, "%s | %s", r.logs ? r.logs : "", rc == CIS_OK ? "" : r.error);
+  cis_invoke_result_free(&r);
+  return rc;
+}
+
+/* The files of one tenant's skills together stay within the tenant's
+ * file limit (each call's mount gets what the other trees leave), another
+ * tenant has its own, and rewriting what is there is never refused; the
+ * KV namespaces of its skills together stay within its KV limit. A call
+ * refused either way leaves nothing (files and KV are one unit). */
+static void tenant_totals_bound_files_and_kv_across_skills(void **state) {
+  (void)state;
+  const char *alice = uniq("alice"), *bob = uniq("bob");
+  char logs[4096];
+  int code = 0;
+  cis_skills *s = totals_open("totals-fs", 0, 3, 0);
+  OK_RUN(totals_write(s, alice, "unit", 2, 1, &code, logs, sizeof logs), logs);
+  assert_int_not_equal(totals_write(s, alice, "unit2", 2, 1, &code, logs, sizeof logs), CIS_OK);
+  assert_int_equal(code, 3); /* the second file: EDQUOT */
+  if (!strstr(logs, "tenant's file limits")) fail_msg("no warn line naming the tenant's limit: %s", logs);
+  OK_RUN(totals_write(s, alice, "unit2", 1, 2, &code, logs, sizeof logs), logs); /* 3 of 3 */
+  OK_RUN(totals_write(s, alice, "unit", 2, 3, &code, logs, sizeof logs), logs);  /* rewrites grow nothing */
+  OK_RUN(totals_write(s, bob, "unit", 2, 1, &code, logs, sizeof logs), logs);
+  OK_RUN(totals_write(s, bob, "unit2", 1, 1, &code, logs, sizeof logs), logs);
+  long kv, files;
+  unit_state_of(s, alice, 2, &kv, &files);
+  assert_int_equal(files, 3);
+  cis_skills_close(s);
+
+  /* Bytes: 8 in all; unit holds 2 ("12" in one file), unit2 may add 6.
+   * (A tenant of its own: on PostgreSQL the phases share one database.) */
+  alice = uniq("alice-bytes");
+  s = totals_open("totals-bytes", 0, 0, 8);
+  OK_RUN(totals_write(s, alice, "unit", 1, 12, &code, logs, sizeof logs), logs);
+  assert_int_not_equal(totals_write(s, alice, "unit2", 1, 1234567, &code, logs, sizeof logs), CIS_OK);
+  assert_int_equal(code, 3);
+  OK_RUN(totals_write(s, alice, "unit2", 1, 123456, &code, logs, sizeof logs), logs);
+  cis_skills_close(s);
+
+  alice = uniq("alice-kv");
+  bob = uniq("bob-kv");
+  s = totals_open("totals-kv", 1, 0, 0);
+  OK_RUN(totals_write(s, alice, "unit", 1, 1, &code, logs, sizeof logs), logs);
+  assert_int_not_equal(totals_write(s, alice, "unit2", 1, 1, &code, logs, sizeof logs), CIS_OK);
+  assert_int_equal(code, 5); /* cis_kv_set refused */
+  OK_RUN(totals_write(s, bob, "unit2", 1, 1, &code, logs, sizeof logs), logs);
+  unit_state_of(s, alice, 1, &kv, &files);
+  assert_int_equal(kv, 1);
+  cis_skills_close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: test_skill_fs_join sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR\n");
@@ -654,6 +752,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(shared_db_two_concurrent_calls_land_whole),
       cmocka_unit_test(a_waiter_behind_a_holder_ends_at_its_own_deadline),
       cmocka_unit_test(a_waiter_for_a_connection_ends_at_its_own_deadline),
+      cmocka_unit_test(tenant_totals_bound_files_and_kv_across_skills),
   };
   return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }

@@ -34,7 +34,8 @@ enum { S_AI_URL, S_AI_MODEL, S_AI_KEY_ENV, S_KV, S_FS_DB, S_TIMEOUT, S_MAX_MEMOR
        /* cis serve's own (cli_config_serve): */
        S_SERVE_LISTEN, S_SERVE_WORKERS, S_SERVE_QUEUE, S_SERVE_MAX_BODY, S_SERVE_TENANT_CONC, S_SERVE_MAX_CONN,
        S_SERVE_PER_ADDRESS, S_SERVE_HEAD_TIMEOUT, S_SERVE_MIN_BODY_RATE, S_SERVE_INLINE_US, S_SERVE_MAX_TIMEOUT, S_SERVE_MAX_MEMORY, S_SERVE_MAX_FUEL, S_SERVE_DRAIN,
-       S_SERVE_TENANT_SKILLS, S_SERVE_TENANT_MODULE_BYTES, S_N };
+       S_SERVE_TENANT_SKILLS, S_SERVE_TENANT_MODULE_BYTES, S_SERVE_TENANT_KV_KEYS, S_SERVE_TENANT_KV_BYTES,
+       S_SERVE_TENANT_FS_FILES, S_SERVE_TENANT_FS_BYTES, S_N };
 
 static const setting_def defs[S_N] = {
     [S_AI_URL] = {"ai.base_url", "CIS_AI_BASE_URL",
@@ -77,6 +78,14 @@ static const setting_def defs[S_N] = {
                                "cis serve: skills one tenant may have (0 = no limit)"},
     [S_SERVE_TENANT_MODULE_BYTES] = {"serve.tenant_max_module_bytes", "CIS_SERVE_TENANT_MAX_MODULE_BYTES",
                                      "cis serve: bytes of one tenant's modules (0 = no limit)"},
+    [S_SERVE_TENANT_KV_KEYS] = {"serve.tenant_max_kv_keys", "CIS_SERVE_TENANT_MAX_KV_KEYS",
+                                "cis serve: KV keys of all one tenant's skills (0 = no limit)"},
+    [S_SERVE_TENANT_KV_BYTES] = {"serve.tenant_max_kv_bytes", "CIS_SERVE_TENANT_MAX_KV_BYTES",
+                                 "cis serve: KV bytes of all one tenant's skills (0 = no limit)"},
+    [S_SERVE_TENANT_FS_FILES] = {"serve.tenant_max_fs_files", "CIS_SERVE_TENANT_MAX_FS_FILES",
+                                 "cis serve: files and folders of one tenant's db trees (0 = no limit)"},
+    [S_SERVE_TENANT_FS_BYTES] = {"serve.tenant_max_fs_bytes", "CIS_SERVE_TENANT_MAX_FS_BYTES",
+                                 "cis serve: bytes in files of one tenant's db trees (0 = no limit)"},
 };
 
 typedef enum src { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } src;
@@ -145,6 +154,8 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_MAX_FUEL:
   case S_SERVE_INLINE_US:
   case S_SERVE_TENANT_SKILLS:
+  case S_SERVE_TENANT_KV_KEYS:
+  case S_SERVE_TENANT_FS_FILES:
     if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
     return true;
   case S_SERVE_MAX_TIMEOUT:
@@ -156,6 +167,8 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_MAX_MEMORY:
   case S_SERVE_MIN_BODY_RATE:
   case S_SERVE_TENANT_MODULE_BYTES:
+  case S_SERVE_TENANT_KV_BYTES:
+  case S_SERVE_TENANT_FS_BYTES:
     if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
     return true;
   case S_SERVE_LISTEN:
@@ -197,7 +210,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     char num[32], why[128];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
-    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_TENANT_MODULE_BYTES)) &&
+    else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_TENANT_FS_BYTES)) &&
              m->valuedouble >= 0 &&
              m->valuedouble < 1.8e19 && m->valuedouble == (double)(uint64_t)m->valuedouble) {
       snprintf(num, sizeof num, "%llu", (unsigned long long)m->valuedouble);
@@ -275,7 +288,9 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
                          [S_SERVE_PER_ADDRESS] = "64", [S_SERVE_HEAD_TIMEOUT] = "10s", [S_SERVE_INLINE_US] = "200",
                          [S_SERVE_MIN_BODY_RATE] = "1KiB", [S_SERVE_MAX_TIMEOUT] = "5m", [S_SERVE_MAX_MEMORY] = "1GiB",
                          [S_SERVE_MAX_FUEL] = "0", [S_SERVE_DRAIN] = "0", [S_SERVE_TENANT_SKILLS] = "0",
-                         [S_SERVE_TENANT_MODULE_BYTES] = "0"};
+                         [S_SERVE_TENANT_MODULE_BYTES] = "0", [S_SERVE_TENANT_KV_KEYS] = "0",
+                         [S_SERVE_TENANT_KV_BYTES] = "0", [S_SERVE_TENANT_FS_FILES] = "0",
+                         [S_SERVE_TENANT_FS_BYTES] = "0"};
   for (int i = 0; i < S_N; i++)
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);

@@ -20,12 +20,13 @@ int cli_cmd_serve(int argc, char **argv);
  * from the configuration file or the environment; a flag wins. */
 enum { F_LISTEN, F_WORKERS, F_QUEUE, F_MAX_BODY, F_TENANT_CONC, F_MAX_CONN, F_PER_ADDRESS, F_HEAD_TIMEOUT,
        F_MIN_BODY_RATE, F_MAX_TIMEOUT, F_MAX_MEMORY, F_MAX_FUEL, F_DRAIN, F_INLINE_US, F_TENANT_SKILLS,
-       F_TENANT_MODULE_BYTES, F_N };
+       F_TENANT_MODULE_BYTES, F_TENANT_KV_KEYS, F_TENANT_KV_BYTES, F_TENANT_FS_FILES, F_TENANT_FS_BYTES, F_N };
 static const char *const serve_setting[F_N] = {
     "serve.listen",      "serve.workers",    "serve.queue",      "serve.max_body", "serve.tenant_concurrency",
     "serve.max_connections", "serve.max_connections_per_address", "serve.head_timeout", "serve.min_body_rate",
     "serve.max_timeout", "serve.max_memory", "serve.max_fuel", "serve.drain_timeout", "serve.inline_us",
-    "serve.tenant_max_skills", "serve.tenant_max_module_bytes"};
+    "serve.tenant_max_skills", "serve.tenant_max_module_bytes", "serve.tenant_max_kv_keys",
+    "serve.tenant_max_kv_bytes", "serve.tenant_max_fs_files", "serve.tenant_max_fs_bytes"};
 
 /* Splits "A,B" (serve.listen) into list, whose items point into text. */
 static bool split_listen(char *text, cli_strlist *list) {
@@ -77,6 +78,14 @@ int cli_cmd_serve(int argc, char **argv) {
        "skills one tenant may have installed, 413 above (default: no limit)"},
       {"--tenant-max-module-bytes", CLI_OPT_STR, &flag[F_TENANT_MODULE_BYTES], NULL, "SIZE",
        "bytes of the modules one tenant's skills refer to, 413 above (default: no limit)"},
+      {"--tenant-max-kv-keys", CLI_OPT_STR, &flag[F_TENANT_KV_KEYS], NULL, "N",
+       "KV keys of all one tenant's skills together; a write beyond fails in the skill (default: no limit)"},
+      {"--tenant-max-kv-bytes", CLI_OPT_STR, &flag[F_TENANT_KV_BYTES], NULL, "SIZE",
+       "KV key + value bytes of all one tenant's skills together (default: no limit)"},
+      {"--tenant-max-fs-files", CLI_OPT_STR, &flag[F_TENANT_FS_FILES], NULL, "N",
+       "files and folders of all one tenant's db trees together; beyond: EDQUOT (default: no limit)"},
+      {"--tenant-max-fs-bytes", CLI_OPT_STR, &flag[F_TENANT_FS_BYTES], NULL, "SIZE",
+       "bytes in files of all one tenant's db trees together (default: no limit)"},
   };
   /* The host's flags: --log-level, --log-format, --quiet, --set, --require-signature. */
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
@@ -151,7 +160,8 @@ int cli_cmd_serve(int argc, char **argv) {
   for (int i = F_WORKERS; i < F_N; i++) {
     const char *t = cli_config_value(cfg, serve_setting[i]);
     if (!t) continue;
-    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE || i == F_TENANT_MODULE_BYTES)
+    if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE || i == F_TENANT_MODULE_BYTES ||
+        i == F_TENANT_KV_BYTES || i == F_TENANT_FS_BYTES)
       cli_parse_size(t, &v[i]);
     else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cli_parse_duration_ms(t, &v[i]);
     else cli_parse_u64(t, &v[i]);
@@ -200,6 +210,10 @@ int cli_cmd_serve(int argc, char **argv) {
   c.inline_us = v[F_INLINE_US] ? v[F_INLINE_US] : CIS_SERVE_INLINE_OFF;
   c.skills.max_skills = (uint32_t)v[F_TENANT_SKILLS];
   c.skills.max_module_bytes = v[F_TENANT_MODULE_BYTES];
+  c.skills.max_kv_keys = v[F_TENANT_KV_KEYS];
+  c.skills.max_kv_bytes = v[F_TENANT_KV_BYTES];
+  c.skills.max_fs_files = v[F_TENANT_FS_FILES];
+  c.skills.max_fs_bytes = v[F_TENANT_FS_BYTES];
 
   /* The signals are taken by sigwait below: blocked first, so that every
    * thread the server starts inherits the mask. A client that goes away
