@@ -520,6 +520,18 @@ static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   return rc;
 }
 
+/* Reads a usage row's two counts (keys, bytes; 0 for none or no row)
+ * and frees r. */
+static void take_counts(PGresult *r, uint64_t *keys, uint64_t *bytes) {
+  if (cis__pq.ntuples(r) == 1) {
+    long long k = strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10);
+    long long b = strtoll(cis__pq.getvalue(r, 0, 1), NULL, 10);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  }
+  cis__pq.clear(r);
+}
+
 static cis_result pq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *keys,
                            uint64_t *bytes) {
   pg_conn *c = (pg_conn *)base;
@@ -529,13 +541,7 @@ static cis_result pq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *key
   *keys = *bytes = 0;
   cis_result rc = pg_read(c, S_USAGE, v, l, 0, false, &r, "usage");
   if (rc != CIS_OK) return rc;
-  if (cis__pq.ntuples(r) == 1) {
-    long long k = strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10);
-    long long b = strtoll(cis__pq.getvalue(r, 0, 1), NULL, 10);
-    *keys = k > 0 ? (uint64_t)k : 0;
-    *bytes = b > 0 ? (uint64_t)b : 0;
-  }
-  cis__pq.clear(r);
+  take_counts(r, keys, bytes);
   return CIS_OK;
 }
 
@@ -555,13 +561,7 @@ static cis_result pq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool l
   }
   rc = pg_read(c, S_TENANT_USAGE, v, l, 0, false, &r, "tenant usage");
   if (rc != CIS_OK) return rc;
-  if (cis__pq.ntuples(r) == 1) {
-    long long k = strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10);
-    long long b = strtoll(cis__pq.getvalue(r, 0, 1), NULL, 10);
-    *keys = k > 0 ? (uint64_t)k : 0;
-    *bytes = b > 0 ? (uint64_t)b : 0;
-  }
-  cis__pq.clear(r);
+  take_counts(r, keys, bytes);
   return CIS_OK;
 }
 

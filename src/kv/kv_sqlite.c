@@ -367,6 +367,22 @@ static cis_result sq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   return usage_add(c, ns, -1, -(int64_t)(klen + old));
 }
 
+/* Steps s, bound, for a usage row's two counts (keys, bytes; 0 for no
+ * row) and resets it. */
+static cis_result step_counts(sq_conn *c, sqlite3_stmt *s, uint64_t *keys, uint64_t *bytes, const char *what) {
+  cis_result rc = CIS_OK;
+  int r = sqlite3_step(s);
+  if (r == SQLITE_ROW) {
+    sqlite3_int64 k = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+    *keys = k > 0 ? (uint64_t)k : 0;
+    *bytes = b > 0 ? (uint64_t)b : 0;
+  } else if (r != SQLITE_DONE) {
+    rc = sq_fail(c, r, what);
+  }
+  sqlite3_reset(s);
+  return rc;
+}
+
 static cis_result sq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *keys,
                            uint64_t *bytes) {
   sq_conn *c = (sq_conn *)base;
@@ -375,16 +391,7 @@ static cis_result sq_usage(cis_kv_conn *base, const cis_kv_ns *ns, uint64_t *key
   sq_arm(c);
   cis_result rc = sq_ns_stmt(c, ST_USAGE, ns, NULL, 0, &s);
   if (rc != CIS_OK) return rc;
-  int r = sqlite3_step(s);
-  if (r == SQLITE_ROW) {
-    sqlite3_int64 k = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
-    *keys = k > 0 ? (uint64_t)k : 0;
-    *bytes = b > 0 ? (uint64_t)b : 0;
-  } else if (r != SQLITE_DONE) {
-    rc = sq_fail(c, r, "usage");
-  }
-  sqlite3_reset(s);
-  return rc;
+  return step_counts(c, s, keys, bytes, "usage");
 }
 
 /* BEGIN IMMEDIATE holds the file's write lock, which already shuts out
@@ -399,16 +406,8 @@ static cis_result sq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool l
   cis_result rc = sq_stmt(c, ST_TENANT_USAGE, &s);
   if (rc != CIS_OK) return rc;
   int r = bind_bytes(s, 1, ns->tenant, ns->tenant_len);
-  if (r == SQLITE_OK) r = sqlite3_step(s);
-  if (r == SQLITE_ROW) {
-    sqlite3_int64 k = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
-    *keys = k > 0 ? (uint64_t)k : 0;
-    *bytes = b > 0 ? (uint64_t)b : 0;
-  } else {
-    rc = sq_fail(c, r == SQLITE_DONE ? SQLITE_ERROR : r, "tenant usage");
-  }
-  sqlite3_reset(s);
-  return rc;
+  if (r != SQLITE_OK) return sq_fail(c, r, "bind");
+  return step_counts(c, s, keys, bytes, "tenant usage");
 }
 
 /* The smallest byte string above every string that starts with p: p with
