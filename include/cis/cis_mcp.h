@@ -14,9 +14,11 @@
  * is cis_mcp_serve_fd; an HTTP transport passes each POSTed body to
  * cis_mcp_handle the same way.
  *
- * Protocol versions (docs/mcp.md): 2025-06-18 and 2025-11-25 through the
- * initialize handshake (a client asking for another version is answered
- * with 2025-11-25), and 2026-07-28 statelessly, each request carrying the
+ * Protocol versions (docs/mcp.md): 2024-11-05, 2025-03-26, 2025-06-18 and
+ * 2025-11-25 through the initialize handshake (a client asking for another
+ * version is answered with 2025-11-25; each session's replies hold only
+ * what its version knows, and a 2025-03-26 session takes JSON-RPC
+ * batches), and 2026-07-28 statelessly, each request carrying the
  * version in params._meta (server/discover included); a request naming an
  * unknown version there gets UnsupportedProtocolVersionError (-32022).
  *

@@ -47,6 +47,7 @@
 #include "common/sha256.h"
 #include "serve/http_calls.h"
 #include "serve/http_internal.h"
+#include "serve/mcp_versions.h"
 #include "serve/coro.h"
 #include "serve/pool.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
@@ -136,8 +137,9 @@ typedef struct tenant {
   struct mcp_session *sessions;        /* its kept MCP sessions, newest first */
 } tenant;
 
-/* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
- * the Mcp-Session-Id header, and only ever its tenant's. */
+/* One MCP session (a handshake version, 2024-11-05 to 2025-11-25): made
+ * by initialize, named by the Mcp-Session-Id header, and only ever its
+ * tenant's. */
 typedef struct mcp_session {
   struct mcp_session *next;            /* list, newest first */
   char id[65];                         /* 64 hex digits of the RNG */
@@ -876,8 +878,8 @@ static void mcp_error(job *j, unsigned status, int code, const char *message) {
     cJSON_AddStringToObject(e, "message", message);
     if (code == -32022) {
       cJSON *d = cJSON_AddObjectToObject(e, "data");
-      const char *v[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "2025-06-18"};
-      if (d) cJSON_AddItemToObject(d, "supported", cJSON_CreateStringArray(v, 3));
+      if (d)
+        cJSON_AddItemToObject(d, "supported", cJSON_CreateStringArray(cis__mcp_versions, (int)cis__mcp_nversions));
     }
   }
   free(j->out);

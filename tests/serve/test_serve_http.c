@@ -948,6 +948,69 @@ static void mcp_initialize_tools_list_and_call_over_http(void **state) {
   http_resp_free(&r);
 }
 
+/* A 2025-03-26 session over /mcp: its client sends no MCP-Protocol-Version
+ * (read as the session's), may send batches (an array of replies; 202 for
+ * one without a request), and gets no member newer than its version. */
+static void mcp_2025_03_26_session_takes_batches_and_no_version_header(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  http_resp r;
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  char sid[128], ver[64];
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  assert_non_null(http_header(&r, "MCP-Protocol-Version", ver, sizeof ver));
+  assert_string_equal(ver, "2025-03-26");
+  assert_null(strstr(r.body, "\"title\""));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, NULL, NULL, "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]", &r), 0);
+  assert_int_equal(r.status, 202);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, NULL, NULL,
+                            "[{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"},"
+                            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+                            "\"arguments\":{\"a\":1}}}]",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  assert_true(r.body_len > 2 && r.body[0] == '[' && r.body[r.body_len - 1] == ']');
+  assert_non_null(strstr(r.body, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":"));
+  assert_non_null(strstr(r.body, "\"annotations\""));
+  assert_non_null(strstr(r.body, "},{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":"));
+  assert_null(strstr(r.body, "structuredContent")); /* 2025-06-18's */
+  http_resp_free(&r);
+  /* The header, when sent, must be the session's. */
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-03-26", NULL, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, "2024-11-05", NULL, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}", &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  /* A batch without a session, and one in a 2025-11-25 session: refused. */
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL, "[{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}]", &r), 0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "[{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}]", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "-32600"));
+  http_resp_free(&r);
+}
+
 static void mcp_stateless_2026_07_28_checks_the_version_header(void **state) {
   srv *v = *state;
   install(v, v->alice, "echo", "echo", "cis_v1", "");
@@ -1051,6 +1114,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(manifest_limits_are_capped_by_the_servers),
       cmocka_unit_test_setup_teardown(listen_errors_are_typed, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_2025_03_26_session_takes_batches_and_no_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_escaped_nul_is_a_parse_error, setup, teardown),
