@@ -1033,8 +1033,21 @@ static void mcp_called(void *user, const char *tool, const cis_invoke_result *re
   cis__calls_add_via(t->calls, tool, "mcp", res->status == CIS_OK ? 200 : invoke_status(res->status), res);
 }
 
+/* A skill an MCP tools/list left out (unsigned under --require-signature,
+ * ...): the operator's log says which and why. */
+static void mcp_skipped(void *user, const char *tool, cis_result rc, const char *why) {
+  tenant *t = user;
+  fprintf(stderr, "cis serve: tenant %s: warn: MCP tools/list leaves out %s: %s: %s\n", t->name, tool,
+          cis_errname(rc), why);
+}
+
 static cis_result mcp_new(tenant *t, cis_mcp **m) {
-  cis_mcp_config c = {.skills = t->skills, .tenant = t->name, .on_call = mcp_called, .on_call_user = t};
+  cis_mcp_config c = {.skills = t->skills,
+                      .tenant = t->name,
+                      .on_call = mcp_called,
+                      .on_call_user = t,
+                      .on_skip = mcp_skipped,
+                      .on_skip_user = t};
   return cis_mcp_new(&c, m);
 }
 

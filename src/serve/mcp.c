@@ -81,6 +81,8 @@ struct cis_mcp {
   size_t page_size;     /* tools per tools/list page */
   void (*on_call)(void *, const char *, const cis_invoke_result *); /* see cis_mcp_config */
   void *on_call_user;
+  void (*on_skip)(void *, const char *, cis_result, const char *); /* see cis_mcp_config */
+  void *on_skip_user;
   unsigned watch_ms;    /* cis_mcp_serve_fd's look at the tool list */
   bool pushes;          /* a transport sends list_changed (capabilities) */
   pthread_mutex_t lock; /* guards version, initialized and flights */
@@ -128,6 +130,8 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
   m->page_size = cfg->page_size ? cfg->page_size : CIS_MCP_PAGE_SIZE;
   m->on_call = cfg->on_call;
   m->on_call_user = cfg->on_call_user;
+  m->on_skip = cfg->on_skip;
+  m->on_skip_user = cfg->on_skip_user;
   m->watch_ms = cfg->watch_ms ? cfg->watch_ms : CIS_MCP_WATCH_MS;
   pthread_mutex_init(&m->lock, NULL);
   if (!(m->tenant = strdup(cfg->tenant ? cfg->tenant : "default"))) {
@@ -445,11 +449,18 @@ static bool method_tools_list(cis_mcp *m, const request *rq, reply *r) {
   while (i < n && cur && strcmp(infos[i].name, after) <= 0) i++;
   for (; i < n && shown < m->page_size; i++) {
     cJSON *t = tool_of(m, rq->modern ? rq->modern : version_of(m), &infos[i], &rc);
-    if (t) cJSON_AddItemToArray(tools, t), shown++;
-    /* A skill removed since list is simply not there. */
-    else if (rc != CIS_ENOTFOUND) {
+    if (t) {
+      cJSON_AddItemToArray(tools, t), shown++;
+    } else if (rc == CIS_ENOMEM || rc == CIS_EREGISTRYDOWN || rc == CIS_EIO) {
+      /* The host's failure, not one skill's: the list cannot be trusted. */
       free(infos);
       return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+    } else if (rc != CIS_ENOTFOUND) { /* one removed since list is simply not there */
+      /* One skill that cannot be offered (unsigned or untrusted under
+       * require_signature, a stored manifest that no longer parses) must
+       * not take the tenant's other tools with it: it is left out, and
+       * the operator told why. */
+      if (m->on_skip) m->on_skip(m->on_skip_user, infos[i].name, rc, cis_skills_errmsg(m->skills));
     }
   }
   if (i < n) {
@@ -582,7 +593,12 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
   cJSON *doc = show_skill(m, name->valuestring, &rc);
   if (rc == CIS_ENOTFOUND || rc == CIS_EINVAL)
     return rpc_error(r, RPC_INVALID_PARAMS, "Unknown tool: %.200s", name->valuestring);
-  if (rc != CIS_OK) return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+  if (rc == CIS_ENOMEM || rc == CIS_EREGISTRYDOWN || rc == CIS_EIO)
+    return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+  /* A skill tools/list leaves out (unsigned under require_signature, ...):
+   * not offered, so calling it is the client's mistake. */
+  if (rc != CIS_OK)
+    return rpc_error(r, RPC_INVALID_PARAMS, "Tool not offered: %.200s (%s)", name->valuestring, cis_errname(rc));
   const cJSON *schema = cJSON_GetObjectItemCaseSensitive(doc, "input_schema");
   char why[300];
   cJSON *empty = args ? NULL : cJSON_CreateObject();

@@ -268,6 +268,62 @@ static void batches_only_in_2025_03_26(void **state) {
   cis_mcp_free(m);
 }
 
+/* What on_skip heard. */
+typedef struct skipped {
+  int n;
+  cis_result rc;
+  char last[64];
+  char why[300];
+} skipped;
+
+static void on_skip(void *user, const char *tool, cis_result rc, const char *why) {
+  skipped *k = user;
+  k->n++;
+  k->rc = rc;
+  snprintf(k->last, sizeof k->last, "%s", tool);
+  snprintf(k->why, sizeof k->why, "%s", why);
+}
+
+/* Under require_signature a skill that is unsigned (all the fixtures are)
+ * cannot be offered: tools/list leaves it out and tells on_skip, where the
+ * whole list used to fail (-32603 CIS_ESIGNATURE). */
+static void tools_list_leaves_out_a_skill_it_cannot_offer(void **state) {
+  (void)state;
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.require_signature = true;
+  char err[256] = "";
+  cis_skills *strict = NULL;
+  assert_int_equal(cis_skills_open(&c, &strict, err, sizeof err), CIS_OK);
+  skipped k = {0};
+  cis_mcp_config mc = {.skills = strict, .on_skip = on_skip, .on_skip_user = &k};
+  cis_mcp *m = NULL;
+  assert_int_equal(cis_mcp_new(&mc, &m), CIS_OK);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}"));
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 0);
+  cJSON_Delete(d);
+  assert_int_equal(k.n, 7);
+  assert_int_equal(k.rc, CIS_ESIGNATURE);
+  assert_string_equal(k.last, "trap");
+  assert_non_null(strstr(k.why, "not signed"));
+  /* A call of it names the reason, as invalid params. */
+  d = rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}");
+  assert_non_null(strstr(str(d, "error.message"), "CIS_ESIGNATURE"));
+  expect_error(d, -32602, "2");
+  cis_mcp_free(m);
+  /* Without on_skip the list is served all the same. */
+  mc.on_skip = NULL;
+  assert_int_equal(cis_mcp_new(&mc, &m), CIS_OK);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  cJSON_Delete(expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}")));
+  cis_mcp_free(m);
+  cis_skills_close(strict);
+  /* A signed skill listed beside an unsigned one: test_serve_http's
+   * signed_bundles_under_require_signature, over /mcp. */
+}
+
 static void initialize_without_version_is_invalid_params(void **state) {
   (void)state;
   cis_mcp *m = new_session();
@@ -1191,6 +1247,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(shapes_follow_the_session_version),
       cmocka_unit_test(annotations_follow_the_grants),
       cmocka_unit_test(batches_only_in_2025_03_26),
+      cmocka_unit_test(tools_list_leaves_out_a_skill_it_cannot_offer),
       cmocka_unit_test(initialize_without_version_is_invalid_params),
       cmocka_unit_test(initialize_twice_is_invalid_request),
       cmocka_unit_test(notifications_get_no_reply),

@@ -712,6 +712,9 @@ static void install_past_the_tenants_skill_limit_is_413(void **state) {
   srv_stop(v);
 }
 
+static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
+                    const char *body, http_resp *r);
+
 static void signed_bundles_under_require_signature(void **state) {
   (void)state;
   srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
@@ -788,6 +791,36 @@ static void signed_bundles_under_require_signature(void **state) {
   sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\",\"signature\":7}", quoted, w);
   assert_int_equal(status_of(v, "POST", "/v1/skills", v->alice, body), 400);
   free(body);
+  /* An unsigned skill that reached the registry another way (installed
+   * before signatures were required): MCP's tools/list leaves it out and
+   * lists the others, where it failed whole (-32603 CIS_ESIGNATURE). */
+  sc.require_signature = false;
+  assert_int_equal(cis_skills_open(&sc, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(serve_register(sk, g_dir, "unsigned", "echo", "cis_v1", ""), CIS_OK);
+  cis_skills_close(sk);
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  char sid[128];
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"name\":\"signed\""));
+  assert_null(strstr(r.body, "\"unsigned\""));
+  assert_null(strstr(r.body, "\"error\""));
+  http_resp_free(&r);
+  /* Calling it says why it is not offered, as a client's mistake. */
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-11-25", NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"unsigned\"}}",
+                            &r),
+                   0);
+  assert_non_null(strstr(r.body, "-32602"));
+  assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
+  http_resp_free(&r);
   free(w);
   free(wasm);
   srv_stop(v);
