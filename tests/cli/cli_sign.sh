@@ -66,7 +66,21 @@ grep -q '"name":"hello"' "$tmp/out" && ! grep -q '"name":"plain"' "$tmp/out" ||
   { echo "FAIL mcp list: $(cat "$tmp/out")"; fails=$((fails + 1)); }
 grep -q "warn: tools/list leaves out plain: CIS_ESIGNATURE" "$tmp/err" ||
   { echo "FAIL mcp warning: $(cat "$tmp/err")"; fails=$((fails + 1)); }
-check "skill remove plain" 0 "$cis" skill remove plain
+# skill list, show, config and remove take the flag too (docs/signing.md:
+# every command that opens the skill host); list names what is refused.
+check "list, required" 0 "$cis" skill list --require-signature
+grep -q "^plain " "$tmp/out" && grep -q "warn: plain cannot be loaded: CIS_ESIGNATURE" "$tmp/err" ||
+  { echo "FAIL list, required: $(cat "$tmp/out" "$tmp/err")"; fails=$((fails + 1)); }
+grep -q "hello cannot" "$tmp/err" && { echo "FAIL list: hello refused"; fails=$((fails + 1)); }
+check "list --json, required" 0 "$cis" skill list --json --require-signature
+tr -d ' \t\n' <"$tmp/out" | grep -q '"refused":{"error":"CIS_ESIGNATURE"' ||
+  { echo "FAIL list --json: $(cat "$tmp/out")"; fails=$((fails + 1)); }
+check "list, not required" 0 "$cis" skill list
+[ -s "$tmp/err" ] && { echo "FAIL list, not required: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+check "show unsigned, required" 8 "$cis" skill show plain --require-signature
+check "show signed, required" 0 "$cis" skill show hello --require-signature
+check "config, required" 0 "$cis" skill config show hello --require-signature
+check "skill remove plain" 0 "$cis" skill remove --require-signature plain
 # Trust withdrawn: the installed skill no longer runs where it is required
 # (here by the configuration file), and still runs where it is not.
 check "key untrust" 0 "$cis" key untrust dev
