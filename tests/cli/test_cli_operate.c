@@ -379,7 +379,23 @@ static void no_entry_point_and_component_explained(void **st) {
   }
   r = cis("skill", "run", "--wasm", comp, NULL);
   expect(r, 3);
-  has(r->err, "component");
+  has(r->err, "WebAssembly component");
+  has(r->err, "wasm32-wasip1");
+  free(r);
+  /* Installed as a skill: the same words, where it used to say only
+   * "unknown binary version". */
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s", path_of(home, "compskill"));
+  mkdir(dir, 0700);
+  f = fopen(path_of(dir, "c.wasm"), "wb");
+  assert_non_null(f);
+  fwrite(bytes, 1, sizeof bytes, f);
+  fclose(f);
+  write_file(path_of(dir, "skill.json"), "{\"name\":\"comp\",\"version\":\"1\",\"wasm\":{\"path\":\"c.wasm\"}}");
+  r = cis("skill", "install", dir, NULL);
+  expect(r, 3);
+  has(r->err, "unknown binary version: this is a WebAssembly component");
+  has(r->err, "wasm32-wasip1");
   free(r);
 }
 

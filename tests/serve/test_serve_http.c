@@ -374,6 +374,12 @@ static void bundle_hostile_inputs_are_refused(void **state) {
   sha[0] = sha[0] == 'a' ? 'b' : 'a';
   install_refused(v, v->alice, b, 422, "CIS_EHASH");
   free(b);
+  /* A component (version 0x0d, layer 1) is explained as `cis run` explains
+   * it, where it used to be only "unknown binary version". */
+  install_refused(v, v->alice,
+                  "{\"manifest\":{\"name\":\"comp\",\"version\":\"1\",\"wasm\":{\"path\":\"c.wasm\",\"sha256\":"
+                  "\"24eaf3439a60c96764c4f2c92a0a81b52bd4fe5d5b91f090184a0f6486b1bf29\"}},\"wasm_base64\":\"AGFzbQ0AAQA=\"}",
+                  422, "unknown binary version: this is a WebAssembly component");
   /* A host mount needs a grant no tenant has. */
   b = serve_install_request(g_dir, "echo", "reach", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
   install_refused(v, v->alice, b, 422, "CIS_EDENIED");
