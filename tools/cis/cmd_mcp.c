@@ -50,6 +50,7 @@ int cli_cmd_mcp(int argc, char **argv) {
   const size_t nopts = 2 + cli_host_opts(&hf, opts + 2);
   int pos = 1;
   int code = cli_parse_opts("mcp", opts, nopts, argc, argv, &pos, &help);
+  if (code == CLI_EXIT_OK && !help) code = cli_host_flags_check("mcp", &hf);
   if (code == CLI_EXIT_OK && !help && pos < argc) {
     fprintf(stderr, "cis mcp: unexpected argument \"%s\"\n", argv[pos]);
     code = CLI_EXIT_USAGE;

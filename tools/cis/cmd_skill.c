@@ -599,6 +599,7 @@ static int sub_run(int argc, char **argv) {
   const char *pos[1];
   int npos;
   int code = cli_parse_mixed("skill run", opts, nopts, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help) code = cli_host_flags_check("skill run", &hf);
   if (code == CLI_EXIT_OK && !help && (npos == 1) == (wasm != NULL)) {
     fprintf(stderr, "cis skill run: give either a skill NAME or --wasm FILE.wasm\n");
     code = CLI_EXIT_USAGE;
