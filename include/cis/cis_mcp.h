@@ -14,14 +14,19 @@
  * is cis_mcp_serve_fd; an HTTP transport passes each POSTed body to
  * cis_mcp_handle the same way.
  *
- * Protocol versions (docs/mcp.md): 2025-06-18 and 2025-11-25 through the
- * initialize handshake (a client asking for another version is answered
- * with 2025-11-25), and 2026-07-28 statelessly, each request carrying the
+ * Protocol versions (docs/mcp.md): 2024-11-05, 2025-03-26, 2025-06-18 and
+ * 2025-11-25 through the initialize handshake (a client asking for another
+ * version is answered with 2025-11-25; each session's replies hold only
+ * what its version knows, and a 2025-03-26 session takes JSON-RPC
+ * batches), and 2026-07-28 statelessly, each request carrying the
  * version in params._meta (server/discover included); a request naming an
  * unknown version there gets UnsupportedProtocolVersionError (-32022).
  *
  * tools/list pages the tools (config.page_size a page; nextCursor, an
  * opaque cursor, until the last page; a cursor we did not make is -32602).
+ * A skill that cannot be offered (unsigned under require_signature, ...)
+ * is left out and told to config.on_skip; only a failure of the host
+ * (registry down, memory) fails the whole list.
  * tools/call checks the arguments against the tool's inputSchema first
  * (docs/mcp.md says which keywords); a mismatch is a tool result with
  * isError true, as the specification files input validation errors.
@@ -77,6 +82,14 @@ typedef struct cis_mcp_config {
    * of recent calls; NULL = nobody. */
   void (*on_call)(void *user, const char *tool, const cis_invoke_result *res);
   void *on_call_user;
+  /* Told of each skill tools/list leaves out because that skill alone
+   * cannot be offered (the error and its message: under
+   * cis_skills_config.require_signature an unsigned or untrusted skill,
+   * CIS_ESIGNATURE; a stored manifest that no longer parses), so that the
+   * operator learns why a tool is missing; the others are listed as
+   * usual. NULL = nobody. */
+  void (*on_skip)(void *user, const char *tool, cis_result rc, const char *why);
+  void *on_skip_user;
   unsigned watch_ms;         /* cis_mcp_serve_fd: how often it looks for
                                 installed, replaced or removed skills to
                                 send notifications/tools/list_changed; 0 =

@@ -47,6 +47,7 @@
 #include "common/sha256.h"
 #include "serve/http_calls.h"
 #include "serve/http_internal.h"
+#include "serve/mcp_versions.h"
 #include "serve/coro.h"
 #include "serve/pool.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
@@ -136,8 +137,9 @@ typedef struct tenant {
   struct mcp_session *sessions;        /* its kept MCP sessions, newest first */
 } tenant;
 
-/* One MCP session (2025-06-18, 2025-11-25): made by initialize, named by
- * the Mcp-Session-Id header, and only ever its tenant's. */
+/* One MCP session (a handshake version, 2024-11-05 to 2025-11-25): made
+ * by initialize, named by the Mcp-Session-Id header, and only ever its
+ * tenant's. */
 typedef struct mcp_session {
   struct mcp_session *next;            /* list, newest first */
   char id[65];                         /* 64 hex digits of the RNG */
@@ -886,8 +888,8 @@ static void mcp_error(job *j, unsigned status, int code, const char *message) {
     cJSON_AddStringToObject(e, "message", message);
     if (code == -32022) {
       cJSON *d = cJSON_AddObjectToObject(e, "data");
-      const char *v[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "2025-06-18"};
-      if (d) cJSON_AddItemToObject(d, "supported", cJSON_CreateStringArray(v, 3));
+      if (d)
+        cJSON_AddItemToObject(d, "supported", cJSON_CreateStringArray(cis__mcp_versions, (int)cis__mcp_nversions));
     }
   }
   free(j->out);
@@ -1041,8 +1043,21 @@ static void mcp_called(void *user, const char *tool, const cis_invoke_result *re
   cis__calls_add_via(t->calls, tool, "mcp", res->status == CIS_OK ? 200 : invoke_status(res->status), res);
 }
 
+/* A skill an MCP tools/list left out (unsigned under --require-signature,
+ * ...): the operator's log says which and why. */
+static void mcp_skipped(void *user, const char *tool, cis_result rc, const char *why) {
+  tenant *t = user;
+  fprintf(stderr, "cis serve: tenant %s: warn: MCP tools/list leaves out %s: %s: %s\n", t->name, tool,
+          cis_errname(rc), why);
+}
+
 static cis_result mcp_new(tenant *t, cis_mcp **m) {
-  cis_mcp_config c = {.skills = t->skills, .tenant = t->name, .on_call = mcp_called, .on_call_user = t};
+  cis_mcp_config c = {.skills = t->skills,
+                      .tenant = t->name,
+                      .on_call = mcp_called,
+                      .on_call_user = t,
+                      .on_skip = mcp_skipped,
+                      .on_skip_user = t};
   return cis_mcp_new(&c, m);
 }
 

@@ -56,7 +56,8 @@ cis_result cis__http_bundle_parse(const char *body, size_t len, size_t max_wasm,
 
 /* What the /mcp route needs to know of a message before it runs it. */
 typedef struct cis__mcp_peek {
-  bool parsed;          /* strict JSON object */
+  bool parsed;          /* strict JSON: an object, or a batch */
+  bool is_batch;        /* a non-empty array (is_request: a member is one) */
   bool is_request;      /* has a method and an id */
   bool is_notification; /* has a method, no id */
   bool is_initialize;   /* method "initialize" */

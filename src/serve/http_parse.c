@@ -16,6 +16,7 @@
 
 #include "cis/cis_mcp.h"
 #include "serve/http_internal.h"
+#include "serve/mcp_versions.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
 /* A name a skill can have (the manifest's rule). */
@@ -177,7 +178,18 @@ void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p) {
   /* As strict as cis_mcp_handle (mcp.c, parse_json): a message it refuses
    * is no initialize here, and no method or version read cut at a NUL. */
   if (cis__json_parse_strict(body, len, true, &v, NULL, 0) != CIS_OK) return;
-  if (cJSON_IsObject(v)) {
+  if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
+    /* A batch (2025-03-26): a request when any member is one; the
+     * session's handle decides whether it takes batches at all. */
+    p->parsed = p->is_batch = true;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, v) {
+      if (cJSON_IsObject(item) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "method")) &&
+          cJSON_GetObjectItemCaseSensitive(item, "id"))
+        p->is_request = true;
+    }
+    p->is_notification = !p->is_request;
+  } else if (cJSON_IsObject(v)) {
     p->parsed = true;
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(v, "method");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
@@ -196,9 +208,7 @@ void cis__http_mcp_peek(const char *body, size_t len, cis__mcp_peek *p) {
   cJSON_Delete(v);
 }
 
-bool cis__http_mcp_version_known(const char *v) {
-  return !strcmp(v, CIS_MCP_LATEST_VERSION) || !strcmp(v, "2025-11-25") || !strcmp(v, "2025-06-18");
-}
+bool cis__http_mcp_version_known(const char *v) { return cis__mcp_version_known(v); }
 
 /* ------------------------------------------------------------- head */
 

@@ -31,6 +31,7 @@
 #include "cis/cis_mcp.h"
 #include "common/sha256.h"  /* cis__hex */
 #include "serve/mcp_schema.h"
+#include "serve/mcp_versions.h"
 #include "skill/manifest.h" /* cis__json_parse_strict */
 
 /* JSON-RPC 2.0 and MCP error codes. */
@@ -46,10 +47,24 @@
 #define META_SERVER "io.modelcontextprotocol/serverInfo"
 
 /* Every version we speak, newest first: the modern one, then those of the
- * initialize handshake. */
-static const char *const versions[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "2025-06-18"};
-#define NVERSIONS (sizeof versions / sizeof versions[0])
-#define FIRST_HANDSHAKE 1 /* versions[1..] are the handshake's */
+ * initialize handshake. What a version's messages may hold is decided by
+ * since() below, one place per member. */
+const char *const cis__mcp_versions[] = {CIS_MCP_LATEST_VERSION, "2025-11-25", "2025-06-18", "2025-03-26",
+                                         "2024-11-05"};
+const size_t cis__mcp_nversions = sizeof cis__mcp_versions / sizeof cis__mcp_versions[0];
+#define FIRST_HANDSHAKE 1 /* cis__mcp_versions[1..] are the handshake's */
+#define BATCH_VERSION "2025-03-26" /* the one version whose messages may be batches */
+
+bool cis__mcp_version_known(const char *v) {
+  for (size_t i = 0; i < cis__mcp_nversions; i++)
+    if (!strcmp(v, cis__mcp_versions[i])) return true;
+  return false;
+}
+
+/* Whether a message of version v (one of cis__mcp_versions[]) may carry
+ * what the specification added in version first. Versions are dates, so their
+ * text orders them. */
+static bool since(const char *v, const char *first) { return v && strcmp(v, first) >= 0; }
 
 /* One tools/call in flight. */
 typedef struct flight {
@@ -66,10 +81,12 @@ struct cis_mcp {
   size_t page_size;     /* tools per tools/list page */
   void (*on_call)(void *, const char *, const cis_invoke_result *); /* see cis_mcp_config */
   void *on_call_user;
+  void (*on_skip)(void *, const char *, cis_result, const char *); /* see cis_mcp_config */
+  void *on_skip_user;
   unsigned watch_ms;    /* cis_mcp_serve_fd's look at the tool list */
   bool pushes;          /* a transport sends list_changed (capabilities) */
   pthread_mutex_t lock; /* guards version, initialized and flights */
-  const char *version;  /* agreed by initialize (one of versions[]), or NULL */
+  const char *version;  /* agreed by initialize (one of cis__mcp_versions[]), or NULL */
   bool initialized;     /* notifications/initialized seen */
   flight *flights;      /* tools/call in flight */
 };
@@ -113,6 +130,8 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
   m->page_size = cfg->page_size ? cfg->page_size : CIS_MCP_PAGE_SIZE;
   m->on_call = cfg->on_call;
   m->on_call_user = cfg->on_call_user;
+  m->on_skip = cfg->on_skip;
+  m->on_skip_user = cfg->on_skip_user;
   m->watch_ms = cfg->watch_ms ? cfg->watch_ms : CIS_MCP_WATCH_MS;
   pthread_mutex_init(&m->lock, NULL);
   if (!(m->tenant = strdup(cfg->tenant ? cfg->tenant : "default"))) {
@@ -233,10 +252,14 @@ static cJSON *id_copy(const cJSON *id) {
 
 /* ------------------------------------------------------------ results */
 
-static cJSON *server_info(void) {
+/* The server's Implementation as version v knows it: title came in
+ * 2025-06-18, description in 2025-11-25. */
+static cJSON *server_info(const char *v) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "name", "cis");
   cJSON_AddStringToObject(o, "version", cis_version());
+  if (since(v, "2025-06-18")) cJSON_AddStringToObject(o, "title", "cis");
+  if (since(v, "2025-11-25")) cJSON_AddStringToObject(o, "description", "WebAssembly skills as tools");
   return o;
 }
 
@@ -251,7 +274,7 @@ static cJSON *capabilities(const cis_mcp *m) {
 
 /* A modern (2026-07-28) result carries resultType and the server's
  * identity in _meta; cacheable lists also say for how long and for whom. */
-static void modern_result(cJSON *res, bool cacheable) {
+static void modern_result(cJSON *res, const char *v, bool cacheable) {
   cJSON_AddStringToObject(res, "resultType", "complete");
   if (cacheable) {
     /* Skills may be installed at any moment, and the list is the tenant's. */
@@ -259,7 +282,7 @@ static void modern_result(cJSON *res, bool cacheable) {
     cJSON_AddStringToObject(res, "cacheScope", "private");
   }
   cJSON *meta = cJSON_AddObjectToObject(res, "_meta");
-  cJSON_AddItemToObject(meta, META_SERVER, server_info());
+  cJSON_AddItemToObject(meta, META_SERVER, server_info(v));
 }
 
 /* ------------------------------------------------------------ methods */
@@ -270,9 +293,9 @@ static bool method_initialize(cis_mcp *m, const request *rq, reply *r) {
   const cJSON *v = rq->params ? cJSON_GetObjectItemCaseSensitive(rq->params, "protocolVersion") : NULL;
   if (version_of(m)) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   if (!cJSON_IsString(v)) return rpc_error(r, RPC_INVALID_PARAMS, "Invalid params: protocolVersion must be a string");
-  const char *agreed = versions[FIRST_HANDSHAKE];
-  for (size_t i = FIRST_HANDSHAKE; i < NVERSIONS; i++)
-    if (!strcmp(v->valuestring, versions[i])) agreed = versions[i];
+  const char *agreed = cis__mcp_versions[FIRST_HANDSHAKE];
+  for (size_t i = FIRST_HANDSHAKE; i < cis__mcp_nversions; i++)
+    if (!strcmp(v->valuestring, cis__mcp_versions[i])) agreed = cis__mcp_versions[i];
   pthread_mutex_lock(&m->lock);
   bool first = !m->version; /* two initialize at once: one wins */
   if (first) m->version = agreed;
@@ -280,7 +303,7 @@ static bool method_initialize(cis_mcp *m, const request *rq, reply *r) {
   if (!first) return rpc_error(r, RPC_INVALID_REQUEST, "Invalid Request: already initialized");
   cJSON_AddStringToObject(r->result, "protocolVersion", agreed);
   cJSON_AddItemToObject(r->result, "capabilities", capabilities(m));
-  cJSON_AddItemToObject(r->result, "serverInfo", server_info());
+  cJSON_AddItemToObject(r->result, "serverInfo", server_info(agreed));
   return true;
 }
 
@@ -288,13 +311,14 @@ static bool method_initialize(cis_mcp *m, const request *rq, reply *r) {
 static bool method_discover(cis_mcp *m, const request *rq, reply *r) {
   (void)rq;
   cJSON *sv = cJSON_AddArrayToObject(r->result, "supportedVersions");
-  for (size_t i = 0; i < NVERSIONS; i++) cJSON_AddItemToArray(sv, cJSON_CreateString(versions[i]));
+  for (size_t i = 0; i < cis__mcp_nversions; i++)
+    cJSON_AddItemToArray(sv, cJSON_CreateString(cis__mcp_versions[i]));
   /* 2026-07-28 notifies only on subscriptions/listen, which we lack. */
   cJSON *caps = capabilities(m);
   cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(caps, "tools"), "listChanged",
                                          cJSON_CreateFalse());
   cJSON_AddItemToObject(r->result, "capabilities", caps);
-  modern_result(r->result, true);
+  modern_result(r->result, rq->modern, true);
   return true;
 }
 
@@ -315,8 +339,35 @@ static cJSON *show_skill(cis_mcp *m, const char *name, cis_result *rc) {
   return doc;
 }
 
-/* One Tool: name, description and inputSchema from the manifest. */
-static cJSON *tool_of(cis_mcp *m, const cis_skill_info *info, cis_result *rc) {
+/* A Tool's annotations (2025-03-26 on) from the skill's grants, which the
+ * sandbox holds it to, so the hints are true: without KV, a writable host
+ * or db mount (a mem mount ends with the call) or HTTP, a call leaves
+ * nothing behind (readOnlyHint); without HTTP or AI it reaches nothing
+ * outside the host (openWorldHint false). */
+static cJSON *annotations_of(const cJSON *doc) {
+  const cJSON *p = cJSON_GetObjectItemCaseSensitive(doc, "permissions");
+  const cJSON *kv = cJSON_GetObjectItemCaseSensitive(p, "kv");
+  const cJSON *http = cJSON_GetObjectItemCaseSensitive(p, "http");
+  const cJSON *fs = cJSON_GetObjectItemCaseSensitive(p, "fs");
+  bool net = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(http, "allow")) > 0;
+  bool writes = kv && !cJSON_IsFalse(kv);
+  const cJSON *mt;
+  cJSON_ArrayForEach(mt, cJSON_GetObjectItemCaseSensitive(fs, "mounts")) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(mt, "type");
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(mt, "mode");
+    if (!(cJSON_IsString(type) && !strcmp(type->valuestring, "mem")) &&
+        !(cJSON_IsString(mode) && !strcmp(mode->valuestring, "ro")))
+      writes = true;
+  }
+  cJSON *a = cJSON_CreateObject();
+  cJSON_AddBoolToObject(a, "readOnlyHint", !writes && !net);
+  cJSON_AddBoolToObject(a, "openWorldHint", net || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "ai")));
+  return a;
+}
+
+/* One Tool as version v knows it: name, description and inputSchema from
+ * the manifest, and annotations from 2025-03-26 on. */
+static cJSON *tool_of(cis_mcp *m, const char *v, const cis_skill_info *info, cis_result *rc) {
   cJSON *doc = show_skill(m, info->name, rc);
   if (!doc) return NULL;
   cJSON *t = cJSON_CreateObject();
@@ -331,6 +382,7 @@ static cJSON *tool_of(cis_mcp *m, const cis_skill_info *info, cis_result *rc) {
     cJSON_AddStringToObject(schema, "type", "object");
   }
   cJSON_AddItemToObject(t, "inputSchema", schema);
+  if (since(v, "2025-03-26")) cJSON_AddItemToObject(t, "annotations", annotations_of(doc));
   cJSON_Delete(doc);
   return t;
 }
@@ -396,12 +448,19 @@ static bool method_tools_list(cis_mcp *m, const request *rq, reply *r) {
   size_t i = 0, shown = 0;
   while (i < n && cur && strcmp(infos[i].name, after) <= 0) i++;
   for (; i < n && shown < m->page_size; i++) {
-    cJSON *t = tool_of(m, &infos[i], &rc);
-    if (t) cJSON_AddItemToArray(tools, t), shown++;
-    /* A skill removed since list is simply not there. */
-    else if (rc != CIS_ENOTFOUND) {
+    cJSON *t = tool_of(m, rq->modern ? rq->modern : version_of(m), &infos[i], &rc);
+    if (t) {
+      cJSON_AddItemToArray(tools, t), shown++;
+    } else if (rc == CIS_ENOMEM || rc == CIS_EREGISTRYDOWN || rc == CIS_EIO) {
+      /* The host's failure, not one skill's: the list cannot be trusted. */
       free(infos);
       return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+    } else if (rc != CIS_ENOTFOUND) { /* one removed since list is simply not there */
+      /* One skill that cannot be offered (unsigned or untrusted under
+       * require_signature, a stored manifest that no longer parses) must
+       * not take the tenant's other tools with it: it is left out, and
+       * the operator told why. */
+      if (m->on_skip) m->on_skip(m->on_skip_user, infos[i].name, rc, cis_skills_errmsg(m->skills));
     }
   }
   if (i < n) {
@@ -414,7 +473,7 @@ static bool method_tools_list(cis_mcp *m, const request *rq, reply *r) {
     free(next);
   }
   free(infos);
-  if (rq->modern) modern_result(r->result, true);
+  if (rq->modern) modern_result(r->result, rq->modern, true);
   return true;
 }
 
@@ -518,9 +577,9 @@ static cis_result flight_run(cis_mcp *m, const request *rq, const char *name, co
 /* tools/call: checks `arguments` against the tool's inputSchema (a
  * mismatch is a tool result with isError true, which the specification
  * files under input validation errors, so the model can retry), then runs
- * the skill with them as its JSON input. Its output is the text item (and
- * structuredContent: an object in the handshake versions, any JSON value
- * in 2026-07-28); a failed call is a result with isError true and
+ * the skill with them as its JSON input. Its output is the text item (and,
+ * from 2025-06-18 on, structuredContent: an object in the handshake
+ * versions, any JSON value in 2026-07-28); a failed call is a result with isError true and
  * "CIS_NAME: message" as text. Finding the tool is the protocol's
  * business: an unknown one is invalid params. A call cancelled while it
  * ran gets no reply. */
@@ -534,7 +593,12 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
   cJSON *doc = show_skill(m, name->valuestring, &rc);
   if (rc == CIS_ENOTFOUND || rc == CIS_EINVAL)
     return rpc_error(r, RPC_INVALID_PARAMS, "Unknown tool: %.200s", name->valuestring);
-  if (rc != CIS_OK) return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+  if (rc == CIS_ENOMEM || rc == CIS_EREGISTRYDOWN || rc == CIS_EIO)
+    return rpc_error(r, RPC_INTERNAL_ERROR, "Internal error: %s", cis_errname(rc));
+  /* A skill tools/list leaves out (unsigned under require_signature, ...):
+   * not offered, so calling it is the client's mistake. */
+  if (rc != CIS_OK)
+    return rpc_error(r, RPC_INVALID_PARAMS, "Tool not offered: %.200s (%s)", name->valuestring, cis_errname(rc));
   const cJSON *schema = cJSON_GetObjectItemCaseSensitive(doc, "input_schema");
   char why[300];
   cJSON *empty = args ? NULL : cJSON_CreateObject();
@@ -546,7 +610,7 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
     snprintf(text, sizeof text, "Invalid arguments: %s", why);
     text_content(r->result, text);
     cJSON_AddTrueToObject(r->result, "isError");
-    if (rq->modern) modern_result(r->result, false);
+    if (rq->modern) modern_result(r->result, rq->modern, false);
     return true;
   }
 
@@ -563,7 +627,7 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
   } else if (rc == CIS_OK && res.output) {
     text_content(r->result, res.output);
     cJSON *structured = cJSON_ParseWithLength(res.output, res.output_len);
-    if (structured && (rq->modern || cJSON_IsObject(structured)))
+    if (structured && (rq->modern || (since(version_of(m), "2025-06-18") && cJSON_IsObject(structured))))
       cJSON_AddItemToObject(r->result, "structuredContent", structured);
     else cJSON_Delete(structured);
     cJSON_AddFalseToObject(r->result, "isError");
@@ -581,7 +645,7 @@ static bool method_tools_call(cis_mcp *m, const request *rq, reply *r) {
     cJSON_AddTrueToObject(r->result, "isError");
   }
   cis_invoke_result_free(&res);
-  if (rq->modern && !cancelled) modern_result(r->result, false);
+  if (rq->modern && !cancelled) modern_result(r->result, rq->modern, false);
   return true;
 }
 
@@ -620,7 +684,8 @@ static bool dispatch(cis_mcp *m, request *rq, reply *r) {
       if (strcmp(v->valuestring, CIS_MCP_LATEST_VERSION) != 0) {
         r->data = cJSON_CreateObject();
         cJSON *sv = cJSON_AddArrayToObject(r->data, "supported");
-        for (size_t i = 0; i < NVERSIONS; i++) cJSON_AddItemToArray(sv, cJSON_CreateString(versions[i]));
+        for (size_t i = 0; i < cis__mcp_nversions; i++)
+          cJSON_AddItemToArray(sv, cJSON_CreateString(cis__mcp_versions[i]));
         cJSON_AddStringToObject(r->data, "requested", v->valuestring);
         return rpc_error(r, MCP_UNSUPPORTED_VERSION, "Unsupported protocol version");
       }
@@ -672,6 +737,67 @@ static char *reply_text(const cJSON *id, reply *r) {
   return s;
 }
 
+/* A batch (2025-03-26): each member handled as a message of its own, in
+ * order, their replies in one array, or no reply when none has one (all
+ * notifications or responses). A member that is itself an array is no
+ * request (JSON-RPC batches do not nest). */
+static cis_result handle_batch(cis_mcp *m, const cJSON *batch, char **out, size_t *out_len) {
+  size_t cap = 64, used = 1;
+  char *all = malloc(cap);
+  if (!all) return CIS_ENOMEM;
+  all[0] = '[';
+  const cJSON *item;
+  cJSON_ArrayForEach(item, batch) {
+    char *one = NULL, *text = NULL;
+    size_t n = 0;
+    cis_result rc = CIS_OK;
+    if (cJSON_IsArray(item)) {
+      reply r = {.code = 0};
+      rpc_error(&r, RPC_INVALID_REQUEST, "Invalid Request: a batch member is an array");
+      if (!(one = reply_text(NULL, &r))) rc = CIS_ENOMEM;
+      n = one ? strlen(one) : 0;
+    } else if (!(text = cJSON_PrintUnformatted(item))) {
+      rc = CIS_ENOMEM;
+    } else {
+      rc = cis_mcp_handle(m, text, strlen(text), &one, &n);
+    }
+    free(text);
+    if (rc == CIS_OK && one && used + n + 2 > cap) {
+      while (used + n + 2 > cap) cap *= 2;
+      char *grown = realloc(all, cap);
+      if (!grown) rc = CIS_ENOMEM;
+      else all = grown;
+    }
+    if (rc != CIS_OK) {
+      free(one);
+      free(all);
+      return rc;
+    }
+    if (one) {
+      if (used > 1) all[used++] = ',';
+      memcpy(all + used, one, n);
+      used += n;
+      free(one);
+    }
+  }
+  if (used == 1) { /* nothing to answer */
+    free(all);
+    return CIS_OK;
+  }
+  all[used++] = ']';
+  all[used] = 0;
+  *out = all;
+  *out_len = used;
+  return CIS_OK;
+}
+
+/* Whether m's session takes batches: only 2025-03-26 has them (2024-11-05
+ * never named them, 2025-06-18 took them out again). */
+static bool takes_batches(cis_mcp *m) {
+  const char *v = version_of(m);
+  return v && !strcmp(v, BATCH_VERSION);
+}
+
 cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, size_t *out_len) {
   *out = NULL;
   *out_len = 0;
@@ -683,7 +809,15 @@ cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, s
     rpc_error(&r, RPC_PARSE_ERROR, "Parse error: not one well-formed JSON value in UTF-8");
     goto send;
   }
-  /* Batches (arrays) left JSON-RPC for MCP in 2025-06-18. */
+  if (cJSON_IsArray(root) && cJSON_GetArraySize(root) > 0 && takes_batches(m)) {
+    cis_result rc = handle_batch(m, root, out, out_len);
+    cJSON_Delete(root);
+    return rc;
+  }
+  if (cJSON_IsArray(root) && cJSON_GetArraySize(root) > 0) {
+    rpc_error(&r, RPC_INVALID_REQUEST, "Invalid Request: a batch (only a 2025-03-26 session takes them)");
+    goto send;
+  }
   if (!cJSON_IsObject(root)) {
     rpc_error(&r, RPC_INVALID_REQUEST, "Invalid Request: not a JSON-RPC 2.0 object");
     goto send;

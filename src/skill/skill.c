@@ -22,6 +22,7 @@
 #include "host/host.h"
 #include "skill/skill_internal.h"
 #include "skill/stage.h"
+#include "wasm/module.h" /* CIS__COMPONENT_HINT */
 
 /* Failures with no registry to hold them (s == NULL). A registry is shared
  * between threads: its message is kept per thread and per registry. */
@@ -442,9 +443,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
    * decodes as an unknown version; say what it is and what to build. */
   static const uint8_t component[8] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
   if (wasm_len >= 8 && !memcmp(wasm, component, 8)) {
-    snprintf(res->error, sizeof res->error,
-             "this is a WebAssembly component (WASI preview 2), and cis runs only core modules with WASI "
-             "preview 1: build for wasm32-wasip1 or wasm32-unknown-unknown (docs/sdk.md)");
+    snprintf(res->error, sizeof res->error, "unknown binary version: %s", CIS__COMPONENT_HINT);
     return res->status = CIS_EVERSION;
   }
   char sha[65];

@@ -774,7 +774,10 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
     goto done;
   }
   if (memcmp(m->bytes + 4, "\1\0\0\0", 4) != 0) {
-    fail(&r, CIS_EVERSION, "unknown binary version");
+    /* The spec's words first (the spec runner compares them), then what
+     * a component is, for whoever built one by mistake. */
+    if (!memcmp(m->bytes + 4, "\x0d\0\1\0", 4)) fail(&r, CIS_EVERSION, "unknown binary version: " CIS__COMPONENT_HINT);
+    else fail(&r, CIS_EVERSION, "unknown binary version");
     goto done;
   }
   r.p += 4;

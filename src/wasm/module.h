@@ -199,8 +199,19 @@ typedef struct cis__module {
 typedef struct cis__diag {
   cis_result code;   /* CIS_OK when none */
   size_t offset;     /* byte offset in the binary */
-  char msg[256];     /* e.g. "unexpected end (at 0x1f)" */
+  char msg[512];     /* e.g. "unexpected end (at 0x1f)"; a component's hint is long */
 } cis__diag;
+
+/* What a component (the component model's binary: the module's magic,
+ * version 0x0d, layer 1) is said to be wherever one is met: the decoder's
+ * version error goes on with it, so install, the HTTP install and run say
+ * the same. The CLI, which reads only include/, keeps a copy of the text
+ * in cli_check_component (tools/cis/cli_util.c). */
+#define CIS__COMPONENT_HINT                                                                                  \
+  "this is a WebAssembly component (component model, WASI preview 2), and cis runs only core modules with " \
+  "WASI preview 1: build for wasm32-wasip1 (Rust: cargo build --target wasm32-wasip1, or "                  \
+  "wasm32-unknown-unknown with the cis SDK; C: clang --target=wasm32-wasi), not with cargo component or "   \
+  "for wasm32-wasip2; see docs/sdk.md"
 
 /* Decodes bytes (copied) into *out. On failure returns the code, fills *d
  * and leaves *out NULL. Does not validate function bodies' typing. */

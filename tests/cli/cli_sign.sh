@@ -51,6 +51,36 @@ check "bad env value" 3 env CIS_REQUIRE_SIGNATURE=maybe "$cis" skill run hello
 sed -i 's/"1.0.0"/"1.0.1"/' "$tmp/hello/skill.json"
 check "tampered" 8 "$cis" skill install "$tmp/hello"
 grep -q "does not match" "$tmp/err" || { echo "FAIL tampered: message"; fails=$((fails + 1)); }
+# An unsigned skill installed while nothing was required: under the rule,
+# `cis mcp` leaves it out of tools/list with a warning on stderr, and
+# lists the signed one (the whole list used to fail with -32603).
+mkdir -p "$tmp/plain"
+cp "$tmp/hello/hello.wasm" "$tmp/plain/"
+printf '{"name":"plain","version":"1.0.0","abi":"cis_v1","wasm":{"path":"hello.wasm","sha256":"%s"}}\n' "$sha" \
+  >"$tmp/plain/skill.json"
+check "unsigned, not required" 0 "$cis" skill install "$tmp/plain"
+init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}'
+list='{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "mcp, required" 0 sh -c "printf '%s\n%s\n' '$init' '$list' | \"$cis\" mcp --require-signature"
+grep -q '"name":"hello"' "$tmp/out" && ! grep -q '"name":"plain"' "$tmp/out" ||
+  { echo "FAIL mcp list: $(cat "$tmp/out")"; fails=$((fails + 1)); }
+grep -q "warn: tools/list leaves out plain: CIS_ESIGNATURE" "$tmp/err" ||
+  { echo "FAIL mcp warning: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+# skill list, show, config and remove take the flag too (docs/signing.md:
+# every command that opens the skill host); list names what is refused.
+check "list, required" 0 "$cis" skill list --require-signature
+grep -q "^plain " "$tmp/out" && grep -q "warn: plain cannot be loaded: CIS_ESIGNATURE" "$tmp/err" ||
+  { echo "FAIL list, required: $(cat "$tmp/out" "$tmp/err")"; fails=$((fails + 1)); }
+grep -q "hello cannot" "$tmp/err" && { echo "FAIL list: hello refused"; fails=$((fails + 1)); }
+check "list --json, required" 0 "$cis" skill list --json --require-signature
+tr -d ' \t\n' <"$tmp/out" | grep -q '"refused":{"error":"CIS_ESIGNATURE"' ||
+  { echo "FAIL list --json: $(cat "$tmp/out")"; fails=$((fails + 1)); }
+check "list, not required" 0 "$cis" skill list
+[ -s "$tmp/err" ] && { echo "FAIL list, not required: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+check "show unsigned, required" 8 "$cis" skill show plain --require-signature
+check "show signed, required" 0 "$cis" skill show hello --require-signature
+check "config, required" 0 "$cis" skill config show hello --require-signature
+check "skill remove plain" 0 "$cis" skill remove --require-signature plain
 # Trust withdrawn: the installed skill no longer runs where it is required
 # (here by the configuration file), and still runs where it is not.
 check "key untrust" 0 "$cis" key untrust dev

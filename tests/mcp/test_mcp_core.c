@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +118,9 @@ static cis_mcp *initialized(const char *version_msg) {
 
 static void initialize_answers_each_supported_version_with_itself(void **state) {
   (void)state;
-  const char *msgs[] = {INIT("2025-06-18"), INIT("2025-11-25")};
-  const char *want[] = {"2025-06-18", "2025-11-25"};
-  for (int i = 0; i < 2; i++) {
+  const char *msgs[] = {INIT("2024-11-05"), INIT("2025-03-26"), INIT("2025-06-18"), INIT("2025-11-25")};
+  const char *want[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"};
+  for (int i = 0; i < 4; i++) {
     cis_mcp *m = new_session();
     assert_null(cis_mcp_negotiated_version(m));
     cJSON *d = expect_result(rpc(m, msgs[i]));
@@ -136,10 +137,10 @@ static void initialize_answers_each_supported_version_with_itself(void **state) 
 
 static void initialize_answers_other_versions_with_newest_handshake_version(void **state) {
   (void)state;
-  /* Older ones clients still send, an unknown one, and the stateless
-   * 2026-07-28, which has no initialize (an initialize selects the
-   * handshake era). */
-  const char *msgs[] = {INIT("2024-11-05"), INIT("2025-03-26"), INIT("1999-01-01"), INIT("2026-07-28")};
+  /* A draft older than any release (2024-10-07, which SDKs still list),
+   * unknown ones, and the stateless 2026-07-28, which has no initialize
+   * (an initialize selects the handshake era). */
+  const char *msgs[] = {INIT("2024-10-07"), INIT("1999-01-01"), INIT("2099-01-01"), INIT("2026-07-28")};
   for (int i = 0; i < 4; i++) {
     cis_mcp *m = new_session();
     cJSON *d = expect_result(rpc(m, msgs[i]));
@@ -147,6 +148,180 @@ static void initialize_answers_other_versions_with_newest_handshake_version(void
     cJSON_Delete(d);
     cis_mcp_free(m);
   }
+}
+
+/* A tools/list and a tools/call of echo in a session of version v: what
+ * each reply holds must be what v knows, and nothing newer. */
+static void shapes_follow_the_session_version(void **state) {
+  (void)state;
+  const char *vs[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"};
+  const char *msgs[] = {INIT("2024-11-05"), INIT("2025-03-26"), INIT("2025-06-18"), INIT("2025-11-25")};
+  for (int i = 0; i < 4; i++) {
+    cis_mcp *m = new_session();
+    cJSON *d = expect_result(rpc(m, msgs[i]));
+    bool v0326 = i >= 1, v0618 = i >= 2, v1125 = i >= 3;
+    /* Implementation.title came in 2025-06-18, description in 2025-11-25. */
+    assert_int_equal(get(d, "result.serverInfo.title") != NULL, v0618);
+    assert_int_equal(get(d, "result.serverInfo.description") != NULL, v1125);
+    assert_string_equal(str(d, "result.protocolVersion"), vs[i]);
+    cJSON_Delete(d);
+    assert_null(rpc(m, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}"));
+    d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}"));
+    /* Tool annotations came in 2025-03-26; no Tool field of later ones
+     * (title, outputSchema, icons, execution) is sent. */
+    assert_int_equal(get(d, "result.tools.0.annotations") != NULL, v0326);
+    if (v0326) {
+      assert_true(cJSON_IsTrue(get(d, "result.tools.0.annotations.readOnlyHint")));
+      assert_true(cJSON_IsFalse(get(d, "result.tools.0.annotations.openWorldHint")));
+    }
+    const char *never[] = {"title", "outputSchema", "icons", "execution"};
+    for (int k = 0; k < 4; k++) assert_null(cJSON_GetObjectItemCaseSensitive(get(d, "result.tools.0"), never[k]));
+    assert_null(get(d, "result.resultType"));
+    assert_null(get(d, "result.ttlMs"));
+    cJSON_Delete(d);
+    /* structuredContent came in 2025-06-18. */
+    d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\","
+                             "\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"v\"}}}"));
+    assert_string_equal(str(d, "result.content.0.text"), "{\"text\":\"v\"}");
+    assert_int_equal(get(d, "result.structuredContent") != NULL, v0618);
+    assert_true(cJSON_IsFalse(get(d, "result.isError")));
+    assert_null(get(d, "result.resultType"));
+    cJSON_Delete(d);
+    cis_mcp_free(m);
+  }
+}
+
+/* Annotations say what the skill's grants allow: KV or a writable mount
+ * may change what outlives a call, HTTP or AI reach outside the host. */
+static void annotations_follow_the_grants(void **state) {
+  (void)state;
+  struct {
+    const char *name, *extra;
+    bool read_only, open_world;
+  } cases[] = {
+      {"g-kv", ",\"permissions\":{\"kv\":true}", false, false},
+      {"g-ai", ",\"permissions\":{\"ai\":true}", true, true},
+      {"g-http", ",\"permissions\":{\"http\":{\"allow\":[\"api.example\"]}}", false, true},
+      {"g-mem", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/t\",\"type\":\"mem\"}]}}", true, false},
+      {"g-db", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/d\",\"type\":\"db\"}]}}", false, false},
+      {"g-dbro", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/d\",\"type\":\"db\",\"mode\":\"ro\"}]}}", true,
+       false},
+  };
+  size_t n = sizeof cases / sizeof cases[0];
+  for (size_t i = 0; i < n; i++) assert_int_equal(mcp_fixture_add(skills, fixtures, cases[i].name, "echo_input", cases[i].extra), 0);
+  cis_mcp *m = initialized(INIT("2025-03-26"));
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}"));
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *t = NULL, *it;
+    cJSON_ArrayForEach(it, get(d, "result.tools")) if (!strcmp(str(it, "name"), cases[i].name)) t = it;
+    assert_non_null(t);
+    assert_int_equal(cJSON_IsTrue(get(t, "annotations.readOnlyHint")), cases[i].read_only);
+    assert_int_equal(cJSON_IsTrue(get(t, "annotations.openWorldHint")), cases[i].open_world);
+  }
+  cJSON_Delete(d);
+  cis_mcp_free(m);
+  for (size_t i = 0; i < n; i++) assert_int_equal(cis_skills_remove(skills, cases[i].name), CIS_OK);
+}
+
+/* JSON-RPC batches were part of 2025-03-26 only (servers had to take
+ * them); 2024-11-05 never named them and 2025-06-18 took them out. */
+static void batches_only_in_2025_03_26(void **state) {
+  (void)state;
+  const char batch[] = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+                       "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"},"
+                       "{\"jsonrpc\":\"2.0\",\"id\":\"c\",\"method\":\"tools/call\",\"params\":{\"name\":\"plain\"}},"
+                       "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"nope\"},7,[]]";
+  cis_mcp *m = initialized(INIT("2025-03-26"));
+  char *out = NULL;
+  size_t len = 0;
+  assert_int_equal(cis_mcp_handle(m, batch, strlen(batch), &out, &len), CIS_OK);
+  assert_non_null(out);
+  assert_int_equal(len, strlen(out));
+  cJSON *d = cJSON_Parse(out);
+  free(out);
+  assert_true(cJSON_IsArray(d));
+  assert_int_equal(cJSON_GetArraySize(d), 5); /* the notification has none */
+  assert_int_equal(get(d, "0.id")->valueint, 1);
+  assert_true(cJSON_IsObject(get(d, "0.result")));
+  assert_string_equal(str(d, "1.id"), "c");
+  assert_string_equal(str(d, "1.result.content.0.text"), "{}");
+  assert_int_equal(get(d, "2.error.code")->valueint, -32601);
+  assert_int_equal(get(d, "3.error.code")->valueint, -32600);
+  assert_int_equal(get(d, "4.error.code")->valueint, -32600); /* batches do not nest */
+  cJSON_Delete(d);
+  /* Only notifications: no reply at all. An empty batch is one error. */
+  const char quiet[] = "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}]";
+  assert_int_equal(cis_mcp_handle(m, quiet, strlen(quiet), &out, &len), CIS_OK);
+  assert_null(out);
+  expect_error(rpc(m, "[]"), -32600, NULL);
+  cis_mcp_free(m);
+  const char *others[] = {INIT("2024-11-05"), INIT("2025-06-18"), INIT("2025-11-25")};
+  for (int i = 0; i < 3; i++) {
+    m = initialized(others[i]);
+    expect_error(rpc(m, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), -32600, NULL);
+    cis_mcp_free(m);
+  }
+  /* Before initialize no session takes them: initialize may not be in one. */
+  m = new_session();
+  expect_error(rpc(m, "[" INIT("2025-03-26") "]"), -32600, NULL);
+  assert_null(cis_mcp_negotiated_version(m));
+  cis_mcp_free(m);
+}
+
+/* What on_skip heard. */
+typedef struct skipped {
+  int n;
+  cis_result rc;
+  char last[64];
+  char why[300];
+} skipped;
+
+static void on_skip(void *user, const char *tool, cis_result rc, const char *why) {
+  skipped *k = user;
+  k->n++;
+  k->rc = rc;
+  snprintf(k->last, sizeof k->last, "%s", tool);
+  snprintf(k->why, sizeof k->why, "%s", why);
+}
+
+/* Under require_signature a skill that is unsigned (all the fixtures are)
+ * cannot be offered: tools/list leaves it out and tells on_skip, where the
+ * whole list used to fail (-32603 CIS_ESIGNATURE). */
+static void tools_list_leaves_out_a_skill_it_cannot_offer(void **state) {
+  (void)state;
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.require_signature = true;
+  char err[256] = "";
+  cis_skills *strict = NULL;
+  assert_int_equal(cis_skills_open(&c, &strict, err, sizeof err), CIS_OK);
+  skipped k = {0};
+  cis_mcp_config mc = {.skills = strict, .on_skip = on_skip, .on_skip_user = &k};
+  cis_mcp *m = NULL;
+  assert_int_equal(cis_mcp_new(&mc, &m), CIS_OK);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}"));
+  assert_int_equal(cJSON_GetArraySize(get(d, "result.tools")), 0);
+  cJSON_Delete(d);
+  assert_int_equal(k.n, 7);
+  assert_int_equal(k.rc, CIS_ESIGNATURE);
+  assert_string_equal(k.last, "trap");
+  assert_non_null(strstr(k.why, "not signed"));
+  /* A call of it names the reason, as invalid params. */
+  d = rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}");
+  assert_non_null(strstr(str(d, "error.message"), "CIS_ESIGNATURE"));
+  expect_error(d, -32602, "2");
+  cis_mcp_free(m);
+  /* Without on_skip the list is served all the same. */
+  mc.on_skip = NULL;
+  assert_int_equal(cis_mcp_new(&mc, &m), CIS_OK);
+  cJSON_Delete(expect_result(rpc(m, INIT("2025-11-25"))));
+  cJSON_Delete(expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}")));
+  cis_mcp_free(m);
+  cis_skills_close(strict);
+  /* A signed skill listed beside an unsigned one: test_serve_http's
+   * signed_bundles_under_require_signature, over /mcp. */
 }
 
 static void initialize_without_version_is_invalid_params(void **state) {
@@ -264,7 +439,8 @@ static void escaped_nul_is_parse_error(void **state) {
 static void non_jsonrpc_messages_are_invalid_request(void **state) {
   (void)state;
   cis_mcp *m = initialized(INIT("2025-11-25"));
-  expect_error(rpc(m, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), -32600, NULL); /* no batches */
+  /* No batches: 2025-03-26 alone had them (batches_only_in_2025_03_26). */
+  expect_error(rpc(m, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]"), -32600, NULL);
   expect_error(rpc(m, "42"), -32600, NULL);
   expect_error(rpc(m, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}"), -32600, "1");
   expect_error(rpc(m, "{\"id\":2,\"method\":\"ping\"}"), -32600, "2");
@@ -398,8 +574,9 @@ static void modern_requests_need_no_initialize(void **state) {
   cis_mcp *m = new_session();
   cJSON *d = expect_result(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\",\"params\":{" MODERN_META "}}"));
   const cJSON *sv = get(d, "result.supportedVersions");
-  assert_int_equal(cJSON_GetArraySize(sv), 3);
+  assert_int_equal(cJSON_GetArraySize(sv), 5);
   assert_string_equal(str(sv, "0"), "2026-07-28");
+  assert_string_equal(str(sv, "4"), "2024-11-05");
   assert_string_equal(str(d, "result.resultType"), "complete");
   assert_string_equal(str(d, "result.cacheScope"), "private");
   assert_true(cJSON_IsNumber(get(d, "result.ttlMs")));
@@ -437,7 +614,7 @@ static void modern_unknown_version_is_unsupported_protocol_version(void **state)
                     "\"io.modelcontextprotocol/protocolVersion\":\"1900-01-01\",\"io.modelcontextprotocol/clientCapabilities\":{}}}}");
   assert_int_equal(get(d, "error.code")->valueint, -32022);
   assert_string_equal(str(d, "error.data.requested"), "1900-01-01");
-  assert_int_equal(cJSON_GetArraySize(get(d, "error.data.supported")), 3);
+  assert_int_equal(cJSON_GetArraySize(get(d, "error.data.supported")), 5);
   expect_error(d, -32022, "\"d\"");
   /* Without the client's capabilities, or with a version of the wrong type. */
   expect_error(rpc(m, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
@@ -1067,6 +1244,10 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(initialize_answers_each_supported_version_with_itself),
       cmocka_unit_test(initialize_answers_other_versions_with_newest_handshake_version),
+      cmocka_unit_test(shapes_follow_the_session_version),
+      cmocka_unit_test(annotations_follow_the_grants),
+      cmocka_unit_test(batches_only_in_2025_03_26),
+      cmocka_unit_test(tools_list_leaves_out_a_skill_it_cannot_offer),
       cmocka_unit_test(initialize_without_version_is_invalid_params),
       cmocka_unit_test(initialize_twice_is_invalid_request),
       cmocka_unit_test(notifications_get_no_reply),

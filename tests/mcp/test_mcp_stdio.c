@@ -239,9 +239,10 @@ static void stdio_session_follows_the_specification(void **state) {
 
 static void stdio_initialize_negotiates_the_version(void **state) {
   (void)state;
-  const char *asked[] = {INIT("2025-06-18"), INIT("2025-11-25"), INIT("2024-11-05"), INIT("2099-01-01")};
-  const char *answered[] = {"2025-06-18", "2025-11-25", "2025-11-25", "2025-11-25"};
-  for (int i = 0; i < 4; i++) {
+  const char *asked[] = {INIT("2025-06-18"), INIT("2025-11-25"), INIT("2024-11-05"), INIT("2025-03-26"),
+                         INIT("2099-01-01")};
+  const char *answered[] = {"2025-06-18", "2025-11-25", "2024-11-05", "2025-03-26", "2025-11-25"};
+  for (int i = 0; i < 5; i++) {
     server *s = start(NULL);
     send_line(s, asked[i]);
     cJSON *d = read_reply(s);

@@ -378,6 +378,12 @@ static void bundle_hostile_inputs_are_refused(void **state) {
   sha[0] = sha[0] == 'a' ? 'b' : 'a';
   install_refused(v, v->alice, b, 422, "CIS_EHASH");
   free(b);
+  /* A component (version 0x0d, layer 1) is explained as `cis run` explains
+   * it, where it used to be only "unknown binary version". */
+  install_refused(v, v->alice,
+                  "{\"manifest\":{\"name\":\"comp\",\"version\":\"1\",\"wasm\":{\"path\":\"c.wasm\",\"sha256\":"
+                  "\"24eaf3439a60c96764c4f2c92a0a81b52bd4fe5d5b91f090184a0f6486b1bf29\"}},\"wasm_base64\":\"AGFzbQ0AAQA=\"}",
+                  422, "unknown binary version: this is a WebAssembly component");
   /* A host mount needs a grant no tenant has. */
   b = serve_install_request(g_dir, "echo", "reach", "cis_v1", ",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/h\",\"type\":\"host\",\"source\":\"/etc\"}]}}");
   install_refused(v, v->alice, b, 422, "CIS_EDENIED");
@@ -743,6 +749,9 @@ static void kv_past_the_tenants_total_fails_in_the_skill(void **state) {
   srv_stop(v);
 }
 
+static int mcp_post(srv *v, const char *token, const char *session, const char *version, const char *method_hdr,
+                    const char *body, http_resp *r);
+
 static void signed_bundles_under_require_signature(void **state) {
   (void)state;
   srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
@@ -819,6 +828,36 @@ static void signed_bundles_under_require_signature(void **state) {
   sprintf(body, "{\"manifest\":%s,\"wasm_base64\":\"%s\",\"signature\":7}", quoted, w);
   assert_int_equal(status_of(v, "POST", "/v1/skills", v->alice, body), 400);
   free(body);
+  /* An unsigned skill that reached the registry another way (installed
+   * before signatures were required): MCP's tools/list leaves it out and
+   * lists the others, where it failed whole (-32603 CIS_ESIGNATURE). */
+  sc.require_signature = false;
+  assert_int_equal(cis_skills_open(&sc, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(serve_register(sk, g_dir, "unsigned", "echo", "cis_v1", ""), CIS_OK);
+  cis_skills_close(sk);
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  char sid[128];
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "\"name\":\"signed\""));
+  assert_null(strstr(r.body, "\"unsigned\""));
+  assert_null(strstr(r.body, "\"error\""));
+  http_resp_free(&r);
+  /* Calling it says why it is not offered, as a client's mistake. */
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-11-25", NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"unsigned\"}}",
+                            &r),
+                   0);
+  assert_non_null(strstr(r.body, "-32602"));
+  assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
+  http_resp_free(&r);
   free(w);
   free(wasm);
   srv_stop(v);
@@ -979,6 +1018,69 @@ static void mcp_initialize_tools_list_and_call_over_http(void **state) {
   http_resp_free(&r);
 }
 
+/* A 2025-03-26 session over /mcp: its client sends no MCP-Protocol-Version
+ * (read as the session's), may send batches (an array of replies; 202 for
+ * one without a request), and gets no member newer than its version. */
+static void mcp_2025_03_26_session_takes_batches_and_no_version_header(void **state) {
+  srv *v = *state;
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  http_resp r;
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  char sid[128], ver[64];
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  assert_non_null(http_header(&r, "MCP-Protocol-Version", ver, sizeof ver));
+  assert_string_equal(ver, "2025-03-26");
+  assert_null(strstr(r.body, "\"title\""));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, NULL, NULL, "[{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}]", &r), 0);
+  assert_int_equal(r.status, 202);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, NULL, NULL,
+                            "[{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"},"
+                            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+                            "\"arguments\":{\"a\":1}}}]",
+                            &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  assert_true(r.body_len > 2 && r.body[0] == '[' && r.body[r.body_len - 1] == ']');
+  assert_non_null(strstr(r.body, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":"));
+  assert_non_null(strstr(r.body, "\"annotations\""));
+  assert_non_null(strstr(r.body, "},{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":"));
+  assert_null(strstr(r.body, "structuredContent")); /* 2025-06-18's */
+  http_resp_free(&r);
+  /* The header, when sent, must be the session's. */
+  assert_int_equal(mcp_post(v, v->alice, sid, "2025-03-26", NULL, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"ping\"}", &r),
+                   0);
+  assert_int_equal(r.status, 200);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, sid, "2024-11-05", NULL, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"ping\"}", &r),
+                   0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  /* A batch without a session, and one in a 2025-11-25 session: refused. */
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL, "[{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"ping\"}]", &r), 0);
+  assert_int_equal(r.status, 400);
+  http_resp_free(&r);
+  assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
+                            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                            "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                            &r),
+                   0);
+  assert_non_null(http_header(&r, "Mcp-Session-Id", sid, sizeof sid));
+  http_resp_free(&r);
+  assert_int_equal(
+      mcp_post(v, v->alice, sid, "2025-11-25", NULL, "[{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}]", &r), 0);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body, "-32600"));
+  http_resp_free(&r);
+}
+
 static void mcp_stateless_2026_07_28_checks_the_version_header(void **state) {
   srv *v = *state;
   install(v, v->alice, "echo", "echo", "cis_v1", "");
@@ -1083,6 +1185,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(manifest_limits_are_capped_by_the_servers),
       cmocka_unit_test_setup_teardown(listen_errors_are_typed, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_initialize_tools_list_and_call_over_http, setup, teardown),
+      cmocka_unit_test_setup_teardown(mcp_2025_03_26_session_takes_batches_and_no_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_stateless_2026_07_28_checks_the_version_header, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_refuses_no_token_and_web_origins, setup, teardown),
       cmocka_unit_test_setup_teardown(mcp_escaped_nul_is_a_parse_error, setup, teardown),

@@ -453,6 +453,17 @@ static void page_charts_load_from_metrics_without_a_token(void **state) {
   assert_int_equal(failed_calls, rounds);
   assert_true(min_points >= 2);
 
+  /* The metrics table needs no token either (/metrics needs none): it
+   * fills from the same readings, while the token-bound tables stay empty. */
+  v = cdp_eval(&g_cdp, "[...document.querySelectorAll('#metrics tbody tr')].map(r => r.textContent).join('\\n') +"
+                       " '|' + document.querySelectorAll('#skills tbody tr').length + '|' + document.body.dataset.state");
+  assert_non_null(v);
+  fprintf(stderr, "metrics without a token: %s\n", v);
+  assert_non_null(strstr(v, "Calls"));
+  assert_non_null(strstr(v, "CIS_TRAP_UNREACHABLE"));
+  assert_non_null(strstr(v, "|0|idle"));
+  free(v);
+
   /* What the page says it drew. */
   free(cdp_eval(&g_cdp, "window.scrollTo(0, 0)"));
   char *facts = cdp_eval(&g_cdp, chart_facts);

@@ -73,6 +73,9 @@ static void malformed(void **st) {
   expect(magic, sizeof magic, CIS_EMAGIC, "magic header not detected");
   const uint8_t version[] = {0x00, 0x61, 0x73, 0x6d, 0x02, 0, 0, 0};
   expect(version, sizeof version, CIS_EVERSION, "unknown binary version");
+  /* A component (version 0x0d, layer 1): the spec's words, then what it is. */
+  const uint8_t component[] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
+  expect(component, sizeof component, CIS_EVERSION, "unknown binary version: this is a WebAssembly component");
   const uint8_t short_hdr[] = {0x00, 0x61, 0x73, 0x6d, 0x01};
   expect(short_hdr, sizeof short_hdr, CIS_EEOF, "unexpected end");
   const uint8_t bad_id[] = {HDR, 0x0d, 0x00};

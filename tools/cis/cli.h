@@ -160,6 +160,12 @@ typedef struct cli_host_flags {
 #define CLI_HOST_NOPTS 6
 /* Writes the CLI_HOST_NOPTS option rows of f into opts; returns their count. */
 size_t cli_host_opts(cli_host_flags *f, cli_opt *opts);
+/* Checks the values of f's flags (--log-level, --log-format, --engine,
+ * --set NAME=VALUE) as the configuration will read them: a bad one is a
+ * usage error, said on stderr as "cis CMD: ...", CLI_EXIT_USAGE; else
+ * CLI_EXIT_OK. Bad values from the file or the environment stay
+ * CIS_EINVAL when the configuration is loaded (exit 3). */
+int cli_host_flags_check(const char *cmd, const cli_host_flags *f);
 struct cis_skills;
 /* Opens the skill host with the effective configuration ($CIS_HOME's
  * config.json or $CIS_CONFIG, then the environment, then f; f may be

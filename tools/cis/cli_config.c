@@ -370,6 +370,36 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
   return CLI_HOST_NOPTS;
 }
 
+int cli_host_flags_check(const char *cmd, const cli_host_flags *f) {
+  char why[128];
+  const struct {
+    const char *v;
+    int i;
+    const char *flag;
+  } direct[] = {{f->log_level, S_LOG_LEVEL, "--log-level"},
+                {f->log_format, S_LOG_FORMAT, "--log-format"},
+                {f->engine, S_ENGINE, "--engine"}};
+  for (size_t k = 0; k < sizeof direct / sizeof direct[0]; k++)
+    if (direct[k].v && !check_value(direct[k].i, direct[k].v, why, sizeof why)) {
+      fprintf(stderr, "cis %s: %s %s, not \"%.100s\"\n", cmd, direct[k].flag, why, direct[k].v);
+      return CLI_EXIT_USAGE;
+    }
+  for (size_t k = 0; k < f->sets.n; k++) {
+    const char *s = f->sets.items[k], *eq = strchr(s, '=');
+    int i = eq ? find_def(s, (size_t)(eq - s)) : -1;
+    if (i < 0) {
+      fprintf(stderr, "cis %s: --set \"%.100s\": needs NAME=VALUE with a setting NAME (cis config show lists them)\n",
+              cmd, s);
+      return CLI_EXIT_USAGE;
+    }
+    if (eq[1] && !check_value(i, eq + 1, why, sizeof why)) {
+      fprintf(stderr, "cis %s: --set %s %s, not \"%.100s\"\n", cmd, defs[i].name, why, eq + 1);
+      return CLI_EXIT_USAGE;
+    }
+  }
+  return CLI_EXIT_OK;
+}
+
 /* Fills sc from c (its strings stay c's) and f's --quiet. */
 static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_skills_config *sc_out) {
   /* The sink outlives the handle: one per process is enough. */
@@ -494,6 +524,7 @@ int cli_cmd_config(int argc, char **argv) {
   int code = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                  ? (help = true, CLI_EXIT_OK)
                  : cli_parse_mixed("config", opts, nopts, argc, argv, pos, 1, &npos, &help);
+  if (code == CLI_EXIT_OK && !help) code = cli_host_flags_check("config", &fl);
   if (code == CLI_EXIT_OK && !help && (npos != 1 || strcmp(pos[0], "show"))) {
     fprintf(stderr, npos ? "cis config: unknown subcommand \"%s\"\n" : "cis config: no subcommand given%s\n",
             npos ? pos[0] : "");

@@ -293,7 +293,9 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
 
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {
   /* A component has the core module's magic and version 0x0d, layer 1
-   * (the component model's binary format): not a module cis can run. */
+   * (the component model's binary format): not a module cis can run. The
+   * text is the library's CIS__COMPONENT_HINT (src/wasm/module.h), which
+   * install and the HTTP install say: keep the two the same. */
   static const uint8_t component[8] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
   if (len < 8 || memcmp(bytes, component, 8)) return CIS_OK;
   snprintf(msg, cap,

@@ -29,6 +29,13 @@ static void call_failed(void *user, const char *tool, const cis_invoke_result *r
     fprintf(stderr, "cis mcp: %s: %s: %s\n", tool, cis_errname(res->status), res->error);
 }
 
+/* A skill tools/list left out, and why, on stderr: the client sees only a
+ * shorter list. */
+static void skill_skipped(void *user, const char *tool, cis_result rc, const char *why) {
+  (void)user;
+  fprintf(stderr, "cis mcp: warn: tools/list leaves out %s: %s: %s\n", tool, cis_errname(rc), why);
+}
+
 int cli_cmd_mcp(int argc, char **argv) {
   const char *tenant = NULL;
   uint64_t max_message = CIS_MCP_MAX_MESSAGE;
@@ -43,6 +50,7 @@ int cli_cmd_mcp(int argc, char **argv) {
   const size_t nopts = 2 + cli_host_opts(&hf, opts + 2);
   int pos = 1;
   int code = cli_parse_opts("mcp", opts, nopts, argc, argv, &pos, &help);
+  if (code == CLI_EXIT_OK && !help) code = cli_host_flags_check("mcp", &hf);
   if (code == CLI_EXIT_OK && !help && pos < argc) {
     fprintf(stderr, "cis mcp: unexpected argument \"%s\"\n", argv[pos]);
     code = CLI_EXIT_USAGE;
@@ -81,7 +89,11 @@ int cli_cmd_mcp(int argc, char **argv) {
     cli_error("mcp", rc, err);
     return cli_exit_code(rc);
   }
-  cis_mcp_config mc = {.skills = s, .tenant = tenant, .max_message = (size_t)max_message, .on_call = call_failed};
+  cis_mcp_config mc = {.skills = s,
+                       .tenant = tenant,
+                       .max_message = (size_t)max_message,
+                       .on_call = call_failed,
+                       .on_skip = skill_skipped};
   cis_mcp *m = NULL;
   rc = cis_mcp_new(&mc, &m);
   if (rc == CIS_OK) rc = cis_mcp_serve_fd(m, STDIN_FILENO, STDOUT_FILENO);

@@ -649,6 +649,7 @@ int cli_cmd_run(int argc, char **argv) {
   c.args = argv + pos + 1;
   c.nargs = argc - pos - 1;
   if ((code = check_skill_host(&c)) != CLI_EXIT_OK) goto done;
+  if ((code = cli_host_flags_check("run", &c.hf)) != CLI_EXIT_OK) goto done;
   if ((code = parse_fs(&c)) != CLI_EXIT_OK || (code = parse_env(&c)) != CLI_EXIT_OK) {
     if (code == CLI_EXIT_FAIL) cli_error("run", CIS_ENOMEM, NULL);
     goto done;

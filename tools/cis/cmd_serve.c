@@ -91,6 +91,7 @@ int cli_cmd_serve(int argc, char **argv) {
   const size_t nopts = F_N + cli_host_opts(&hf, opts + F_N);
   int pos = 1;
   int code = cli_parse_opts("serve", opts, nopts, argc, argv, &pos, &help);
+  if (code == CLI_EXIT_OK && !help) code = cli_host_flags_check("serve", &hf);
   if (code == CLI_EXIT_OK && !help && pos < argc) {
     fprintf(stderr, "cis serve: unexpected argument \"%s\"\n", argv[pos]);
     code = CLI_EXIT_USAGE;

@@ -58,7 +58,7 @@ static const cli_command commands[] = {
     {"compile", cli_cmd_compile, "compile modules to machine code for --engine aot (cached)"},
     {"cache", cli_cmd_cache, "list, clear or prune the cache of compiled modules"},
 #if CIS_CLI_SKILL
-    {"skill", cmd_skill, "install, list, show, run and remove skills"},
+    {"skill", cmd_skill, "install, list, show, run, remove, config, sign and init skills"},
     {"key", cli_cmd_key, "create signing keys, and trust them per tenant (signed skills)"},
     {"config", cli_cmd_config, "show the effective configuration and where each setting comes from"},
     {"fs", cli_cmd_fs, "inspect, seed, snapshot, diff and roll back a tenant's database filesystem"},
