@@ -47,7 +47,7 @@ function(cis_wasm_c)
     set(tflags --target=wasm32 -nostdlib -Wl,--no-entry)
   endif()
   add_custom_command(OUTPUT ${out}
-    COMMAND ${CIS_CLANG} ${tflags} -O2 -Wall -Wextra -Werror
+    COMMAND ${CIS_CLANG} ${tflags} -O2 -Wall -Wextra $<$<BOOL:${CIS_WERROR}>:-Werror>
             -I${CIS_SDK_C_DIR} ${W_FLAGS} ${srcs} -o ${out}
     DEPENDS ${srcs} ${hdrs} ${W_DEPENDS} VERBATIM)
   add_custom_target(${W_TARGET} ALL DEPENDS ${out})

@@ -3,8 +3,9 @@
 # target for a short budget, in a clang build with -DCIS_FUZZ=ON; see
 # fuzz/README.md, "The gate"), then the suite under AddressSanitizer +
 # UndefinedBehaviorSanitizer (LeakSanitizer on) and in a plain optimised
-# build; then, in the optimised build, the skill, WASI and host-API tests
-# once more on the compiled engine.
+# build (a Release build of the library and program is only compiled);
+# then, in the optimised build, the skill, WASI and host-API tests once
+# more on the compiled engine.
 # Exits non-zero if anything fails; the last line printed is ctest's summary.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,6 +26,11 @@ echo "== build (sanitizers: address, undefined) =="
 build build-asan -DCIS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug || rc=1
 echo "== build (release) =="
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || rc=1
+# Release (-O3 -DNDEBUG) sees more of the code and warns where the other
+# types do not: it is compiled, library and program only (no tests run).
+echo "== build (Release, library and program only) =="
+build build-release -DCMAKE_BUILD_TYPE=Release -DCIS_WERROR=ON -DCIS_BUILD_TESTS=OFF \
+  -DCIS_BUILD_EXAMPLES=OFF -DCIS_BUILD_BENCH=OFF -DCIS_INSTALL=OFF || rc=1
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

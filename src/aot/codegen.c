@@ -113,6 +113,18 @@ static const char VARC[TC_N] = {'i', 'l', 'f', 'd', 'r', 'v'};
 /* A zero initialiser of each class (a vector takes braces). */
 static const char *const ZERO[TC_N] = {"0", "0", "0", "0", "0", "{0}"};
 
+/* The C type and zero of value type t. check_types refuses a module with
+ * any other type before a line is written, so the fallback is never
+ * written; it names no C type, so a file holding it could not compile. */
+static const char *ctype(uint8_t t) {
+  int tc = tclass(t);
+  return tc < 0 ? "cis_invalid_type" : CTYPE[tc];
+}
+static const char *czero(uint8_t t) {
+  int tc = tclass(t);
+  return tc < 0 ? "cis_invalid_type" : ZERO[tc];
+}
+
 /* Slots a value of type t takes through the runtime: two for a v128. */
 static uint32_t nslots(uint8_t t) { return tclass(t) == TC_V128 ? 2 : 1; }
 
@@ -1485,7 +1497,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         for (uint32_t k = 0; k < bt.nparams; k++) {
           /* The then-branch may overwrite its parameters' positions; the
            * else-branch starts from the saved values. */
-          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", CTYPE[tclass(bt.params[k])],
+          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", ctype(bt.params[k]),
                               f->label, k);
           E("P%u_%u = %s;\n", f->label, k, var(g, f->height + k, bt.params[k], a));
         }
@@ -1878,12 +1890,12 @@ static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool n
                       const char *suffix) {
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "static void ");
-  else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", CTYPE[tclass(t->types[t->nparams])]);
+  else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", ctype(t->types[t->nparams]));
   else cis__aot_buf_printf(o, "static struct R%u ", m->func_type[fi]);
   cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c", fi, suffix);
   for (uint32_t k = 0; k < t->nparams; k++) {
-    if (names) cis__aot_buf_printf(o, ", %s L%u", CTYPE[tclass(t->types[k])], k);
-    else cis__aot_buf_printf(o, ", %s", CTYPE[tclass(t->types[k])]);
+    if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
+    else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
   }
   cis__aot_buf_printf(o, ")");
 }
@@ -1980,8 +1992,8 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   signature(o, g->m, fi, true, suffix);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
-    cis__aot_buf_printf(o, "%s L%u = %s;\n", CTYPE[tclass(g->ltypes[k])], k,
-                        ZERO[tclass(g->ltypes[k])]);
+    cis__aot_buf_printf(o, "%s L%u = %s;\n", ctype(g->ltypes[k]), k,
+                        czero(g->ltypes[k]));
   for (uint32_t pos = 0; pos < g->used_cap; pos++)
     for (int tc = 0; tc < TC_N; tc++)
       if (g->used[pos * TC_N + tc])
@@ -2014,7 +2026,7 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
   if (t->nresults == 0) {
     cis__aot_buf_printf(o, "w%u(c%s);\n", fi, al);
   } else if (t->nresults == 1) {
-    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\n", CTYPE[tclass(t->types[t->nparams])], fi, al);
+    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\n", ctype(t->types[t->nparams]), fi, al);
     slot_out(o, t->types[t->nparams], "ar", 0, "r_");
   } else {
     cis__aot_buf_printf(o, "struct R%u r_ = w%u(c%s);\n", m->func_type[fi], fi, al);
@@ -2076,15 +2088,15 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     if (t->nresults > 1) {
       cis__aot_buf_printf(o, "struct R%u {", i);
       for (uint32_t k = 0; k < t->nresults; k++)
-        cis__aot_buf_printf(o, " %s r%u;", CTYPE[tclass(t->types[t->nparams + k])], k);
+        cis__aot_buf_printf(o, " %s r%u;", ctype(t->types[t->nparams + k]), k);
       cis__aot_buf_printf(o, " };\n");
     }
     if (t->nresults == 0) cis__aot_buf_printf(o, "typedef void ");
-    else if (t->nresults == 1) cis__aot_buf_printf(o, "typedef %s ", CTYPE[tclass(t->types[t->nparams])]);
+    else if (t->nresults == 1) cis__aot_buf_printf(o, "typedef %s ", ctype(t->types[t->nparams]));
     else cis__aot_buf_printf(o, "typedef struct R%u ", i);
     cis__aot_buf_printf(o, "(*FT%u)(cis_aot_ctx *", i);
     for (uint32_t k = 0; k < t->nparams; k++)
-      cis__aot_buf_printf(o, ", %s", CTYPE[tclass(t->types[k])]);
+      cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
     cis__aot_buf_printf(o, ");\n");
   }
   for (uint32_t i = 0; i < m->ncodes; i++) {

@@ -437,7 +437,9 @@ static void row_info(sqlite3_stmt *st, cis_token_info *i) {
 /* ---------------------------------------------- PostgreSQL token store */
 
 static cis_result pg_q(cis_tokens *t, const char *sql, int n, const char *const *v, PGresult **out) {
-  int l[4];
+  /* Zeroed: a query without parameters (n = 0) still passes the array.
+   * Every caller passes at most 4. */
+  int l[4] = {0};
   for (int i = 0; i < n; i++) l[i] = v[i] ? (int)strlen(v[i]) : 0;
   char err[400];
   cis_result rc = cis__pgdb_query(t->pg, sql, n, v, l, NULL, out, err, sizeof err);

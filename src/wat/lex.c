@@ -421,13 +421,20 @@ static bool int_literal(wat_p *p, const wat_tok *t, unsigned bits, bool allow_si
   bool neg;
   uint64_t mag;
   int r = (t->kind == WT_RESERVED) ? parse_int(p->src + t->off, t->len, &neg, &mag) : 0;
-  if (r == 0) return bad_literal(p, t, bits == 32 ? "an i32 literal" : "an integer literal");
+  /* Failures return false, not the result of the function that reports
+   * them: gcc -O3 (Release) could not tell *out is set when true is. */
+  if (r == 0) {
+    bad_literal(p, t, bits == 32 ? "an i32 literal" : "an integer literal");
+    return false;
+  }
   uint64_t umax = bits == 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
   uint64_t nmax = UINT64_C(1) << (bits - 1);
   char sign = p->src[t->off];
   if (r < 0 || (neg && (!allow_sign || mag > nmax)) || (!neg && mag > umax) ||
-      (!allow_sign && sign == '+'))
-    return wat__fail(p, t, "%s", range_msg);
+      (!allow_sign && sign == '+')) {
+    wat__fail(p, t, "%s", range_msg);
+    return false;
+  }
   *out = neg ? (uint64_t)0 - mag : mag;
   if (bits < 64) *out &= umax;
   return true;

@@ -130,6 +130,11 @@ add-subdirectory)
       die "add_subdirectory() of cis defines $t; a consumer gets only the library"
     fi
   done
+  # cis's warnings are not the consumer's errors: -Werror (CIS_WERROR) is
+  # on only where cis is the top-level project.
+  if grep -rq -- '-Werror' "$work/build/cis/src" --include=flags.make; then
+    die "add_subdirectory() of cis compiles with -Werror; CIS_WERROR is for cis's own builds"
+  fi
   # One make for everything (`all`: the apps and the library targets they
   # need): two --target names would run two makes that race on the same
   # objects.
