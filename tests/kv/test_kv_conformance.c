@@ -722,6 +722,35 @@ static void test_limit_tenant_holds_under_threads(void **state) {
   cis_kv_close(kv);
 }
 
+/* The tenant total's reads fail typed: at a write (the key's size, the
+ * namespace's usage, then the tenant's) nothing is recorded; at commit
+ * (begin, set, usage, tenant usage, commit) a lost connection before
+ * COMMIT is retried once, another failure applies nothing. */
+static void test_limit_tenant_faults(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "tqfaults", "s");
+  cis_kv_limits lim = {.tenant_max_keys = 100};
+  cis_kv *kv = open_with(&lim, 0, NULL);
+  cis_kv_txn *t;
+  void *v;
+  size_t n;
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  cis_kv_inject_fault(kv, 2, 1, CIS_EKVDOWN); /* size and usage pass, the tenant's read fails */
+  ERR(CIS_EKVDOWN, cis_kv_set(t, "k", 1, "v", 1));
+  ERR(CIS_ENOTFOUND, cis_kv_get(t, "k", 1, &v, &n));
+  OK(cis_kv_set(t, "k", 1, "v", 1));
+  cis_kv_inject_fault(kv, 3, 1, CIS_EKVDOWN); /* begin, set, usage pass; tenant usage lost */
+  OK(cis_kv_commit(t));                       /* before COMMIT: retried on a new connection */
+  expect_kv(kv, who, "k", "v");
+  OK(cis_kv_begin(kv, who, LONG_MS, &t));
+  OK(cis_kv_set(t, "k2", 2, "v", 1));
+  cis_kv_inject_fault(kv, 3, 1, CIS_EKV);
+  ERR(CIS_EKV, cis_kv_commit(t));
+  expect_gone(kv, who, "k2");
+  cis_kv_close(kv);
+}
+
 /* A store with a tenant quota needs a table that can read a tenant's
  * total (version 3); an older one is refused at open, not ignored. */
 static void test_limit_tenant_needs_v3_table(void **state) {
@@ -2313,6 +2342,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_limit_tenant_rechecked_at_commit),
       cmocka_unit_test(test_limit_tenant_holds_under_threads),
       cmocka_unit_test(test_limit_tenant_needs_v3_table),
+      cmocka_unit_test(test_limit_tenant_faults),
       cmocka_unit_test(test_atomic_increment_and_cas),
       cmocka_unit_test(test_atomic_respects_quota),
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),

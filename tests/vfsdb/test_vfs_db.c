@@ -501,6 +501,49 @@ static void test_config_and_arguments(void **state) {
 
 /* Everyday operations, to see that the layering logic is plain POSIX from
  * the outside (the conformance suite checks much more). */
+/* What all the trees under a prefix hold (the skills host's per-tenant
+ * file limit): trees under it are counted, one whose name only starts
+ * like it is not; bad arguments are EINVAL. */
+static void test_group_usage(void **state) {
+  (void)state;
+  mnt a, b, other;
+  mnt_open(&a, "grp/a");
+  mnt_open(&b, "grp/b");
+  mnt_open(&other, "grpx");
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  put_str(&a, "d/f", "hello"); /* 2 nodes, 5 bytes */
+  put_str(&b, "g", "abc");     /* 1 node, 3 bytes */
+  put_str(&other, "h", "0123456789");
+  mnt_close(&a);
+  mnt_close(&b);
+  mnt_close(&other);
+  char tenant[128], prefix[128];
+  tenant_name(tenant, sizeof tenant, "grp/c");
+  tenant_name(prefix, sizeof prefix, "grp/");
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = tenant;
+  cis_vfs_backend *be = NULL;
+  assert_int_equal(cis_vfs_db_new(&cfg, &be), CIS_OK);
+  uint64_t bytes = 1, nodes = 1;
+  assert_int_equal(cis_vfs_db_group_usage(be, prefix, &bytes, &nodes), CIS_OK);
+  assert_int_equal(bytes, 8);
+  assert_int_equal(nodes, 3);
+  assert_int_equal(cis_vfs_db_group_usage(be, "", &bytes, &nodes), CIS_EINVAL);
+  assert_int_equal(bytes, 0);
+  assert_int_equal(cis_vfs_db_group_usage(be, "x\xff", &bytes, &nodes), CIS_EINVAL);
+  assert_non_null(strstr(be->errmsg, "0xff"));
+  assert_int_equal(cis_vfs_db_group_usage(be, NULL, &bytes, &nodes), CIS_EINVAL);
+  assert_int_equal(cis_vfs_db_group_usage(be, prefix, NULL, &nodes), CIS_EINVAL);
+  assert_int_equal(cis_vfs_db_group_usage(NULL, prefix, &bytes, &nodes), CIS_EINVAL);
+  be->methods->destroy(be);
+  cis_vfs_backend *mem = NULL;
+  assert_int_equal(cis_vfs_mem_new(&mem), CIS_OK);
+  assert_int_equal(cis_vfs_db_group_usage(mem, prefix, &bytes, &nodes), CIS_EINVAL);
+  mem->methods->destroy(mem);
+}
+
 static void test_basic_tree(void **state) {
   (void)state;
   mnt m;
@@ -3254,6 +3297,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest common[] = {
       cmocka_unit_test(test_config_and_arguments),
       cmocka_unit_test(test_basic_tree),
+      cmocka_unit_test(test_group_usage),
       cmocka_unit_test(test_backend_methods_direct),
       cmocka_unit_test(test_corrupt_rows),
       cmocka_unit_test(test_block_size_is_the_tenants),
