@@ -45,6 +45,7 @@
 #include "skill/skill_join.h"
 #include "support/pg_connstr.h"
 #include "support/skill_host.h"
+#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
 #include "vfs/vfs_db_join.h"
 #include "support/test_clock.h"
 
@@ -169,7 +170,7 @@ static void unit_state(host *h, int n, long *kv, long *files) { unit_state_of(h-
 typedef struct owner {
   sqlite3 *db;
   PGconn *pq;
-  uint64_t prepared; /* the PostgreSQL session's record (vfs_db_join.h) */
+  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* the PostgreSQL session's record (vfs_db_join.h) */
 } owner;
 
 static void owner_open(owner *o, const char *spec) {
@@ -199,7 +200,7 @@ static void owner_close(owner *o) {
 }
 
 static cis_result owner_join(owner *o, cis_vfs *fs) {
-  return pg ? cis__vfs_db_join(fs, "postgres", o->pq, &o->prepared) : cis__vfs_db_join(fs, "sqlite", o->db, NULL);
+  return pg ? cis__vfs_db_join(fs, "postgres", o->pq, o->prepared) : cis__vfs_db_join(fs, "sqlite", o->db, NULL);
 }
 
 static cis_vfs *mount_tree(const char *spec, const char *tenant) {
@@ -296,7 +297,7 @@ static void join_refusals_are_typed(void **state) {
   assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* no scope */
   assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
   int dummy = 0;
-  assert_int_equal(cis__vfs_db_join(fs, pg ? "sqlite" : "postgres", &dummy, &o.prepared), CIS_EINVAL);
+  assert_int_equal(cis__vfs_db_join(fs, pg ? "sqlite" : "postgres", &dummy, o.prepared), CIS_EINVAL);
   assert_int_equal(cis__vfs_db_join(fs, "sqlite", NULL, NULL), CIS_EINVAL);
   assert_int_equal(put_file(fs, "a", "1"), 0);
   assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* a change is made: too late */

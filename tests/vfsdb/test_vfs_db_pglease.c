@@ -32,6 +32,7 @@
 
 #include "cis/cis_vfs.h"
 #include "support/pg_connstr.h"
+#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
 #include "vfsdb_mnt.h"
 
 /* src/vfs's counters and the key-value join (libcis.a carries them). */
@@ -40,7 +41,7 @@ uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
                               uint64_t *recalled);
 cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle,
-                            uint64_t *pg_prepared);
+                            uint64_t *pg_prepared /* CIS__VDB_PREP_WORDS words */);
 
 static struct {
   char conninfo[2048]; /* the libpq connection string */
@@ -297,10 +298,10 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   mnt a, b;
   leased(&a, "join", "own");
   PGconn *owner = sql_conn();
-  uint64_t prepared = 0;
+  uint64_t prepared[CIS__VDB_PREP_WORDS] = {0};
   PQclear(PQexec(owner, "BEGIN"));
   assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
-  assert_int_equal(cis__vfs_db_join(a.fs, "postgres", owner, &prepared), CIS_OK);
+  assert_int_equal(cis__vfs_db_join(a.fs, "postgres", owner, prepared), CIS_OK);
   put_str(&a, "d/f", "joined");
   expect_str(&a, "d/f", "joined");
   assert_int_equal(cis_vfs_scope_end(a.fs, true), CIS_OK);
