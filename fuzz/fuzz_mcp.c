@@ -6,7 +6,8 @@
  * fresh cis_mcp session handles the whole input as one message, then each
  * line in turn (so initialize, then tools/list and tools/call, reach the
  * methods behind the handshake), checking that every reply is one line of
- * JSON and that a message without an id (a notification) gets none.
+ * JSON, one reply object or (for a batch) a non-empty array of them, and
+ * that a message without an id (a notification) gets none.
  *
  * The registry is made once in a temporary folder: "echo" (answers with
  * its input, with an input_schema), "strict" (the same module under a
@@ -97,18 +98,51 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
+/* Stops the run, showing the reply that broke the rule. */
+static void bad_reply(const char *why, const char *reply) {
+  fprintf(stderr, "fuzz_mcp: %s: %.2000s\n", why, reply);
+  abort();
+}
+
+/* Whether msg is a well-formed JSON-RPC notification: a request object
+ * with a method and no id, which never gets a reply. Only printable ASCII
+ * messages are judged, so cJSON's leniency (it takes invalid UTF-8) does
+ * not count a message cis rightly refuses. */
+static int is_notification(const char *msg, size_t len) {
+  char buf[4096];
+  if (len >= sizeof buf) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (msg[i] < 0x20 || msg[i] > 0x7e) return 0;
+  memcpy(buf, msg, len);
+  buf[len] = 0;
+  cJSON *d = cJSON_ParseWithOpts(buf, NULL, 1);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "jsonrpc");
+  int yes = cJSON_IsObject(d) && cJSON_IsString(v) && strcmp(v->valuestring, "2.0") == 0 &&
+            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(d, "method")) &&
+            !cJSON_GetObjectItemCaseSensitive(d, "id");
+  cJSON_Delete(d);
+  return yes;
+}
+
 /* Handles one message and checks the shape of its reply. */
 static void one(cis_mcp *m, const char *msg, size_t len) {
   char *reply = NULL;
   size_t rlen = 0;
   if (cis_mcp_handle(m, msg, len, &reply, &rlen) != CIS_OK) abort();
   if (!reply) return;
-  if (rlen != strlen(reply) || memchr(reply, '\n', rlen)) abort();
+  if (is_notification(msg, len)) bad_reply("a reply to a notification", reply);
+  if (rlen != strlen(reply) || memchr(reply, '\n', rlen)) bad_reply("not one line", reply);
   cJSON *d = cJSON_Parse(reply);
-  if (!d || !cJSON_IsObject(d)) abort();
-  /* A reply has exactly one of result and error. */
-  int has = !!cJSON_GetObjectItemCaseSensitive(d, "result") + !!cJSON_GetObjectItemCaseSensitive(d, "error");
-  if (has != 1) abort();
+  if (!d) bad_reply("not JSON", reply);
+  /* A batch (2025-03-26 allows them) gets a non-empty array of replies. */
+  if (cJSON_IsArray(d) && cJSON_GetArraySize(d) == 0) bad_reply("an empty batch reply", reply);
+  const cJSON *r = cJSON_IsArray(d) ? d->child : d;
+  for (; r; r = cJSON_IsArray(d) ? r->next : NULL) {
+    if (!cJSON_IsObject(r)) bad_reply("not a JSON object", reply);
+    /* A reply has exactly one of result and error. */
+    int has = !!cJSON_GetObjectItemCaseSensitive(r, "result") + !!cJSON_GetObjectItemCaseSensitive(r, "error");
+    if (has != 1) bad_reply("not exactly one of result and error", reply);
+  }
   cJSON_Delete(d);
   free(reply);
 }
