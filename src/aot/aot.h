@@ -123,8 +123,10 @@ cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms,
 /* A compile prepared to run elsewhere (tier.c): the key, the generated C
  * in its file, the compiler's command. */
 typedef struct cis__aot_job cis__aot_job;
-/* Prepares the compile of m into the cache. Errors: those of the code
- * generator and the compiler's search, CIS_EIO (no writable cache). */
+/* Prepares the compile of m into the cache, for tiering: it gives up at
+ * once (CIS_ESTATE) when another process holds the module's lock, rather
+ * than wait. Errors: those of the code generator and the compiler's
+ * search, CIS_EIO (no writable cache). */
 cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
 /* Forks a child, out of the caller's session and holding none of its

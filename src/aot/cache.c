@@ -58,6 +58,10 @@
  * engine's call deadline for engine aot); past it the waiter compiles on
  * its own, which the rename still makes safe.
  *
+ * The compiler runs bounded (run_cc: its address space, CPU time and
+ * priority), and a compile those bounds stop is remembered beside the
+ * entry (KEY.refused), so that it is not run again at every load.
+ *
  * A compile is prepared (key, generated C, the compiler's command) by the
  * process that wants it; what follows, compile_store, allocates nothing,
  * so it also runs in a child forked to outlive its parent
@@ -69,7 +73,6 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -78,6 +81,7 @@
 #include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -125,8 +129,19 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
 #define CC_LINE_MAX (PAD - 1)
 /* How long a process waits for another compiling the same module. */
 #define LOCK_WAIT_MS (10u * 60u * 1000u)
-/* How long one compile may run before it is killed. */
+/* How long one compile may run before it is killed: the longer of ten
+ * minutes and twice its CPU budget. */
 #define CC_TIMEOUT_MS (10u * 60u * 1000u)
+/* The compiler's bounds (docs/aot.md, The compiler's bounds): its
+ * address space (RLIMIT_AS: CIS_AOT_CC_MAX_MEMORY, 0 = none), its CPU
+ * time (RLIMIT_CPU: CIS_AOT_CC_MAX_CPU seconds, else CC_CPU_BASE_S plus
+ * one second per CC_CPU_KB_PER_S KB of module: gcc took about 50 ms of
+ * CPU per KB on a 2.2 MB module, so four to five times that), and its
+ * priority (CC_NICE more than the process's). */
+#define CC_MEMORY_DEFAULT (1ull << 30)
+#define CC_CPU_BASE_S 60u
+#define CC_CPU_KB_PER_S 4u
+#define CC_NICE 10
 /* Largest object accepted from the cache or the compiler. */
 #define MAX_OBJECT (1u << 30)
 
@@ -757,23 +772,81 @@ struct cis__aot_job {
   char ccline[CC_LINE_MAX + 1];        /* its line in the entry (k.ccline): "cc PATH IDENT\n" */
   char flags[1024];                    /* its flags, split in place for argv */
   char *argv[AOT_FLAG_WORDS_MAX + 5];  /* cc, the flags, -o, the object, the C, NULL */
-  posix_spawn_file_actions_t fa;       /* stdin /dev/null, stdout and stderr to epath */
-  bool fa_ok;
+  char rpath[PATH_MAX + 80];           /* KEY.refused: a compile refused by the bounds */
+  uint64_t max_mem;                    /* RLIMIT_AS of the compiler, bytes; 0: none */
+  uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds */
+  bool lock_nb;                        /* another compile of the key: give up, not wait */
 };
 
-/* Runs the job's compiler. Errors: CIS_EUNSUPPORTED (it could not be
- * started), CIS_EIO (it failed, was killed or ran too long; the message
- * carries the start of its output). */
-static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
-  pid_t pid;
-  int err = posix_spawn(&pid, j->cc, &j->fa, NULL, j->argv, environ);
-  if (err) {
+/* Whether the compiler's end (status, the start of its output) is one
+ * its bounds made: the CPU time limit's signals, or an allocation that
+ * RLIMIT_AS refused (cc1's "virtual memory exhausted", the driver's
+ * report of a program killed). */
+static bool bounds_ended(int status, const char *out) {
+  if (WIFSIGNALED(status))
+    return WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL;
+  return strstr(out, "memory exhausted") || strstr(out, "Cannot allocate memory") ||
+         strstr(out, "out of memory") || strstr(out, "CPU time limit exceeded") ||
+         strstr(out, "Killed signal");
+}
+
+/* Runs the job's compiler in a child process under its bounds (RLIMIT_AS,
+ * RLIMIT_CPU, a lower priority; inherited by the programs the driver
+ * runs: cc1, as, ld), its input /dev/null, its output into epath. fork
+ * and exec rather than posix_spawn, which cannot set limits: the child
+ * calls only async-signal-safe functions before exec. Errors:
+ * CIS_EUNSUPPORTED (it could not be started), CIS_ETOOBIG (the bounds
+ * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
+ * too long; the message carries the start of its output). */
+static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) {
+  *bounded = false;
+  int ep[2]; /* the child's errno when exec fails */
+  if (pipe2(ep, O_CLOEXEC) != 0) {
+    setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
+    return CIS_EUNSUPPORTED;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ep[0]);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(j->epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(126);
+    if (j->max_mem) {
+      struct rlimit r = {j->max_mem, j->max_mem};
+      setrlimit(RLIMIT_AS, &r);
+    }
+    struct rlimit c = {j->max_cpu, j->max_cpu + 5}; /* SIGXCPU, then SIGKILL */
+    setrlimit(RLIMIT_CPU, &c);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0) setpriority(PRIO_PROCESS, 0, now + CC_NICE > 19 ? 19 : now + CC_NICE);
+    execve(j->cc, j->argv, environ);
+    int e = errno;
+    ssize_t w = write(ep[1], &e, sizeof e);
+    (void)w;
+    _exit(127);
+  }
+  close(ep[1]);
+  if (pid < 0) {
+    close(ep[0]);
+    setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
+    return CIS_EUNSUPPORTED;
+  }
+  int err = 0;
+  ssize_t got;
+  while ((got = read(ep[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  close(ep[0]);
+  int status = 0;
+  if (got == (ssize_t)sizeof err) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
            "set CIS_CC)", j->cc, strerror(err));
     return CIS_EUNSUPPORTED;
   }
-  int status = 0;
-  uint64_t t0 = now_ms();
+  uint64_t t0 = now_ms(), limit = 2000u * j->max_cpu;
+  if (limit < CC_TIMEOUT_MS) limit = CC_TIMEOUT_MS;
   for (;;) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) break;
@@ -781,11 +854,11 @@ static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
       setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
       return CIS_EIO;
     }
-    if (now_ms() - t0 > CC_TIMEOUT_MS) {
+    if (now_ms() - t0 > limit) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      setmsg(msg, cap, "the C compiler ran longer than %u s and was stopped",
-             CC_TIMEOUT_MS / 1000u);
+      setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
+             (unsigned long long)(limit / 1000u));
       return CIS_EIO;
     }
     sleep_ms(2);
@@ -799,6 +872,14 @@ static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
     close(fd);
     for (char *p = out; *p; p++)
       if (*p == '\n') *p = ' ';
+  }
+  if (bounds_ended(status, out)) {
+    *bounded = true;
+    setmsg(msg, cap, "the C compiler %s went past its bounds (%llu MiB of memory, %llu s of "
+           "CPU): %s", j->cc, (unsigned long long)(j->max_mem >> 20),
+           (unsigned long long)j->max_cpu,
+           WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : out[0] ? out : "no output");
+    return CIS_ETOOBIG;
   }
   if (WIFEXITED(status))
     setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", j->cc, WEXITSTATUS(status),
@@ -1123,9 +1204,11 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
 }
 
 /* Takes the exclusive lock on path, waiting at most wait_ms (0:
- * LOCK_WAIT_MS). Returns the descriptor, or -1 (then the caller goes on
- * without it). */
-static int lock_key(const char *path, uint64_t wait_ms) {
+ * LOCK_WAIT_MS), or not at all when nb (*busy then says another holds
+ * it). Returns the descriptor, or -1 (then the caller goes on without
+ * it, unless busy). */
+static int lock_key(const char *path, uint64_t wait_ms, bool nb, bool *busy) {
+  *busy = false;
   if (!wait_ms || wait_ms > LOCK_WAIT_MS) wait_ms = LOCK_WAIT_MS;
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) return -1;
@@ -1136,6 +1219,11 @@ static int lock_key(const char *path, uint64_t wait_ms) {
   }
   uint64_t t0 = now_ms();
   while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (nb && errno == EWOULDBLOCK) {
+      *busy = true;
+      close(fd);
+      return -1;
+    }
     if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() - t0 > wait_ms) {
       close(fd);
       return -1;
@@ -1145,14 +1233,63 @@ static int lock_key(const char *path, uint64_t wait_ms) {
   return fd;
 }
 
+/* Whether the compile of job j was refused by the compiler's bounds
+ * before, under bounds no wider than j's (KEY.refused, remember_refusal:
+ * a regular file the cache's trust allows), and then why, into msg. An
+ * operator who widens a bound gets a new attempt. Allocates nothing. */
+static bool refused_before(const cis__aot_job *j, char *msg, size_t cap) {
+  int fd = open(j->rpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  char b[512];
+  struct stat st;
+  ssize_t n = -1;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && owner_ok(&st, &j->k.tr))
+    n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return false;
+  b[n] = 0;
+  unsigned long long mem, cpu;
+  int at = 0;
+  if (sscanf(b, "cis-aot-refused %llu %llu\n%n", &mem, &cpu, &at) != 2 || !at) return false;
+  bool wider = (j->max_mem == 0 && mem != 0) || (mem != 0 && j->max_mem > mem) || j->max_cpu > cpu;
+  if (wider) return false;
+  char *nl = strchr(b + at, '\n');
+  if (nl) *nl = 0;
+  setmsg(msg, cap, "compile refused before, within the same bounds (CIS_AOT_CC_MAX_MEMORY and "
+         "CIS_AOT_CC_MAX_CPU widen them; %s.refused): %s", j->k.name, b + at);
+  return true;
+}
+
+/* Remembers in KEY.refused that the compile of job j went past its
+ * bounds (why: the message), so that later calls do not compile it again
+ * (refused_before). Written as entries are: a temporary file renamed. */
+static void remember_refusal(cis__aot_job *j, const char *why) {
+  int fd = open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  char b[512];
+  int n = snprintf(b, sizeof b, "cis-aot-refused %llu %llu\n%s\n", (unsigned long long)j->max_mem,
+                   (unsigned long long)j->max_cpu, why);
+  bool ok = n > 0 && write_all(fd, (const uint8_t *)b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(j->tpath, j->rpath) != 0) unlink(j->tpath);
+}
+
 /* Compiles job j and stores its entry, under the key's lock: whoever held
  * it may have stored the entry meanwhile, and then nothing is compiled.
- * Only system calls, the checksum and snprintf: safe in a child forked
- * from a threaded process. */
+ * A job that gives up on a held lock (lock_nb: tiering) returns
+ * CIS_ESTATE at once. A compile the bounds refused before is not run
+ * again (CIS_ETOOBIG); one they stop now is remembered. Only system
+ * calls, the checksum and snprintf: safe in a child forked from a
+ * threaded process. */
 static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
-  int lfd = j->cache ? lock_key(j->lpath, j->wait_ms) : -1;
+  bool busy = false;
+  int lfd = j->cache ? lock_key(j->lpath, j->wait_ms, j->lock_nb, &busy) : -1;
   cis_result rc = CIS_EHASH;
-  if (lfd >= 0) { /* an entry a load would take, as open_checked opens it, but silent */
+  if (busy) {
+    setmsg(msg, cap, "another process is compiling this module (its lock %s is held); it runs "
+           "on the interpreter meanwhile", j->lpath);
+    rc = CIS_ESTATE;
+  } else if (lfd >= 0) { /* an entry a load would take, as open_checked opens it, but silent */
     int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     uint8_t trl[TRL_SIZE];
     struct stat st;
@@ -1160,9 +1297,12 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
       rc = check_entry(fd, &j->k, trl, NULL, NULL, 0);
     if (fd >= 0) close(fd);
   }
-  if (rc != CIS_OK) {
-    rc = run_cc(j, msg, cap);
+  if (rc == CIS_EHASH && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG;
+  if (rc == CIS_EHASH) {
+    bool bounded;
+    rc = run_cc(j, &bounded, msg, cap);
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
+    else if (bounded && j->cache) remember_refusal(j, msg);
   }
   if (lfd >= 0) close(lfd);
   if (!j->keep_c) unlink(j->cpath);
@@ -1173,7 +1313,6 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
 
 void cis__aot_job_free(cis__aot_job *j) {
   if (!j) return;
-  if (j->fa_ok) posix_spawn_file_actions_destroy(&j->fa);
   free(j->bytes);
   free(j->text);
   if (!j->cache) {
@@ -1182,6 +1321,35 @@ void cis__aot_job_free(cis__aot_job *j) {
     rmdir(j->dir);
   }
   free(j);
+}
+
+/* The compiler's bounds for a module of n bytes (CC_MEMORY_DEFAULT and
+ * the rest, above): CIS_AOT_CC_MAX_MEMORY (bytes, with an optional K, M
+ * or G; 0: none) and CIS_AOT_CC_MAX_CPU (seconds, at least 1) replace
+ * them; a value that is not one is said and ignored. */
+static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu) {
+  *mem = CC_MEMORY_DEFAULT;
+  *cpu = CC_CPU_BASE_S + n / (CC_CPU_KB_PER_S * 1024u);
+  const char *v = getenv("CIS_AOT_CC_MAX_MEMORY");
+  if (v && *v) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (shift) end++;
+    if (*v >= '0' && *v <= '9' && !*end && !errno && x <= (UINT64_MAX >> shift)) *mem = x << shift;
+    else warn("CIS_AOT_CC_MAX_MEMORY=%s is not a size (bytes, or a number and K, M or G): the "
+              "compiler gets %llu MiB", v, (unsigned long long)(*mem >> 20));
+  }
+  v = getenv("CIS_AOT_CC_MAX_CPU");
+  if (v && *v) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && !*end && !errno && x >= 1 && x <= 86400u * 7) *cpu = x;
+    else warn("CIS_AOT_CC_MAX_CPU=%s is not a number of seconds (1 to 604800): the compiler "
+              "gets %llu s", v, (unsigned long long)*cpu);
+  }
 }
 
 /* Prepares the compile of m: key, folder (the cache's, else a private
@@ -1236,6 +1404,7 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   snprintf(j->epath, sizeof j->epath, "%s/%s.%ld.%u.err", dir, k->name, pid, n);
   snprintf(j->path, sizeof j->path, "%s/%s.cso", dir, k->name);
   snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
+  snprintf(j->rpath, sizeof j->rpath, "%s/%s.refused", dir, k->name);
   snprintf(j->tpath, sizeof j->tpath, "%s.%ld.%u.tmp", j->path, pid, n);
   /* Flags that do not fit the command are refused, never cut: the key
    * names them whole, so a cut command would store an object under flags
@@ -1263,14 +1432,7 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   j->argv[argc++] = j->opath;
   j->argv[argc++] = j->cpath;
   j->argv[argc] = NULL;
-  j->fa_ok = posix_spawn_file_actions_init(&j->fa) == 0;
-  if (!j->fa_ok || posix_spawn_file_actions_addopen(&j->fa, 0, "/dev/null", O_RDONLY, 0) ||
-      posix_spawn_file_actions_addopen(&j->fa, 1, j->epath, O_WRONLY | O_CREAT | O_TRUNC,
-                                       0600) ||
-      posix_spawn_file_actions_adddup2(&j->fa, 1, 2)) {
-    cis__aot_job_free(j);
-    return CIS_ENOMEM;
-  }
+  cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu);
   cis__aot_buf src = {0};
   cis_result rc = cis__aot_codegen(m, k->name, &src, msg, cap);
   if (rc == CIS_OK) {
@@ -1680,6 +1842,7 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
       cis__aot_cc cc;
       rc = cis__aot_find_cc(&cc, msg, cap);
       if (rc == CIS_OK) rc = job_new(m, &cc, &w.k, true, dir, out, msg, cap);
+      if (rc == CIS_OK) (*out)->lock_nb = true; /* another process's compile: the interpreter meanwhile */
       cis__aot_cc_free(&cc);
     }
   }
@@ -1790,12 +1953,13 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
 }
 
 /* What a file of the cache folder is. */
-enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP };
+enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED };
 
 static int file_kind(const char *name) {
   size_t l = strlen(name);
   if (l == 64 + 4 && !strcmp(name + 64, ".cso")) return FK_ENTRY;
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
+  if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
       (strstr(name + 64, ".tmp") || strstr(name + 64, ".c") || strstr(name + 64, ".so") ||
        strstr(name + 64, ".err")))
@@ -1868,6 +2032,10 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
   uint64_t age = v->now > (uint64_t)st.st_mtim.tv_sec ? v->now - (uint64_t)st.st_mtim.tv_sec : 0;
   if (kind == FK_TEMP) {
     if (age > 3600) remove_file(v, path, false);
+    return true;
+  }
+  if (kind == FK_REFUSED) { /* a refusal by the compiler's bounds: kept, unless old */
+    if (v->max_age && age > v->max_age) remove_file(v, path, false);
     return true;
   }
   if (kind != FK_ENTRY) return true;

@@ -136,11 +136,14 @@ static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
     int pr = poll(&pfd, 1, 50); /* a bounded wait, to see exiting */
     if (pr < 0 && errno != EINTR) break;
     if (pr <= 0) continue;
-    ssize_t r = read(rfd, msg + got, cap - 1 - got);
+    /* A report is one line: once msg is full the rest is read and
+     * dropped (starting over lost a report of cap - 1 bytes whole). */
+    char drop[256];
+    bool full = got == cap - 1;
+    ssize_t r = full ? read(rfd, drop, sizeof drop) : read(rfd, msg + got, cap - 1 - got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break; /* end of file: the child is done */
-    got += (size_t)r;
-    if (got == cap - 1) got = 0; /* keep the last line's room (a report is one line) */
+    if (!full) got += (size_t)r;
   }
   close(rfd);
   msg[got] = 0;

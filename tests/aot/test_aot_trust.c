@@ -6,9 +6,11 @@
  * owner; an entry is used only while the compiler a compile would run
  * now is the one that built it; an object that needs the system's
  * dynamic loader (a constructor) is never loaded; an entry that is not a
- * regular file (a FIFO, a symbolic link) is never opened as one. The
- * tests run as root in CI: foreign ownership is made with chown to uid
- * 65534 (nobody), which root may do.
+ * regular file (a FIFO, a symbolic link) is never opened as one; and the
+ * compiler runs bounded (memory, CPU time, priority; a refusal by those
+ * bounds remembered; tiering never waits for another process's compile
+ * of the same module). The tests run as root in CI: foreign ownership is
+ * made with chown to uid 65534 (nobody), which root may do.
  */
 #define _GNU_SOURCE 1 /* dl_iterate_phdr */
 #include <errno.h>
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -467,6 +470,228 @@ static void lock_wait_ends_at_the_call_deadline(void **state) {
   assert_int_equal(cache_entries(), 1);
 }
 
+/* ------------------------------------------------------------ bounds */
+
+/* A module of one function with 20,000 i32 locals and 200,000 adds
+ * among them (local.get a, local.get b, i32.add, local.set c), returning
+ * local 0 (0: every local starts at 0): megabytes of C that gcc takes
+ * long and much memory over. Made here, not kept in the tree. *len
+ * receives its size (free it). */
+static void leb(uint8_t **p, uint32_t v) {
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    *(*p)++ = (uint8_t)(b | (v ? 0x80 : 0));
+  } while (v);
+}
+
+static uint8_t *compile_bomb(size_t *len) {
+  enum { LOCALS = 20000, ADDS = 200000 };
+  size_t cap = (size_t)ADDS * 14 + 4096; /* at most 4 + 4 + 1 + 4 bytes an add */
+  uint8_t *body = malloc(cap), *b = body;
+  assert_non_null(body);
+  leb(&b, 1);
+  leb(&b, LOCALS);
+  *b++ = 0x7f;
+  for (uint32_t i = 0; i < ADDS; i++) {
+    *b++ = 0x20, leb(&b, i % LOCALS);
+    *b++ = 0x20, leb(&b, (i * 7 + 1) % LOCALS);
+    *b++ = 0x6a;
+    *b++ = 0x21, leb(&b, (i * 13 + 2) % LOCALS);
+  }
+  *b++ = 0x20, leb(&b, 0);
+  *b++ = 0x0b;
+  size_t blen = (size_t)(b - body);
+  uint8_t *m = malloc(blen + 64), *p = m;
+  assert_non_null(m);
+  static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0,
+                                 1, 5, 1, 0x60, 0, 1, 0x7f,    /* type: () -> i32 */
+                                 3, 2, 1, 0,                   /* function 0: type 0 */
+                                 7, 5, 1, 1, 'f', 0, 0};       /* export "f" */
+  memcpy(p, head, sizeof head);
+  p += sizeof head;
+  *p++ = 10; /* code section */
+  uint8_t sz[5], *q = sz;
+  leb(&q, (uint32_t)blen);
+  leb(&p, (uint32_t)(1 + (q - sz) + blen));
+  *p++ = 1;
+  leb(&p, (uint32_t)blen);
+  memcpy(p, body, blen);
+  p += blen;
+  free(body);
+  *len = (size_t)(p - m);
+  return m;
+}
+
+/* The cache's files ending in suffix. */
+static int files_ending(const char *suffix) {
+  char dir[300];
+  cache_dir(dir, sizeof dir);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  size_t sl = strlen(suffix);
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > sl && !strcmp(de->d_name + l - sl, suffix)) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The compiler runs with its address space, CPU time and priority
+ * bounded (as its own ulimit and nice read them), and a value of the
+ * variables that is not one is said and ignored. */
+static void compiler_runs_within_its_bounds(void **state) {
+  (void)state;
+  char extra[600], cc[400];
+  snprintf(extra, sizeof extra, "echo \"v=$(ulimit -v) t=$(ulimit -t) n=$(nice)\" >> '%s/bounds.log'",
+           home);
+  script_cc("bounded", extra);
+  snprintf(cc, sizeof cc, "%s/bounded/cc", home);
+  setenv("CIS_CC", cc, 1);
+  setenv("CIS_AOT_CC_MAX_MEMORY", "2G", 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  setenv("CIS_AOT_CC_MAX_MEMORY", "lots", 1);
+  setenv("CIS_AOT_CC_MAX_CPU", "7", 1);
+  capture_begin();
+  assert_int_equal(run_text("aot", SIMD), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "CIS_AOT_CC_MAX_MEMORY=lots is not a size"));
+  free(err);
+  unsetenv("CIS_AOT_CC_MAX_MEMORY");
+  unsetenv("CIS_AOT_CC_MAX_CPU");
+  unsetenv("CIS_CC");
+  char p[400];
+  snprintf(p, sizeof p, "%s/bounds.log", home);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  char l1[200] = "", l2[200] = "";
+  assert_non_null(fgets(l1, sizeof l1, f));
+  assert_non_null(fgets(l2, sizeof l2, f));
+  fclose(f);
+  int nice0 = getpriority(PRIO_PROCESS, 0), want = nice0 + 10 > 19 ? 19 : nice0 + 10;
+  char w1[200], w2[200];
+  snprintf(w1, sizeof w1, "v=2097152 t=60 n=%d\n", want); /* KB; a small module's 60 s */
+  snprintf(w2, sizeof w2, "v=1048576 t=7 n=%d\n", want);  /* the default 1 GiB */
+  assert_string_equal(l1, w1);
+  assert_string_equal(l2, w2);
+}
+
+/* A module that makes the compiler go past its CPU time is refused:
+ * engine aot fails with CIS_ETOOBIG, the refusal is remembered in the
+ * cache (KEY.refused), so the next load does not run the compiler again,
+ * and auto keeps the module on the interpreter with one line saying so.
+ * A wider bound gets a new attempt. */
+static void compile_bomb_is_refused_and_remembered(void **state) {
+  (void)state;
+  char cc[400];
+  script_cc("bomb", "");
+  snprintf(cc, sizeof cc, "%s/bomb/cc", home);
+  setenv("CIS_CC", cc, 1);
+  setenv("CIS_AOT_CC_MAX_CPU", "1", 1);
+  size_t n;
+  uint8_t *wasm = compile_bomb(&n);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "went past its bounds"));
+  assert_int_equal(files_ending(".refused"), 1);
+  assert_int_equal(cache_entries(), 0);
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "compile refused before"));
+  char *log = cc_log();
+  assert_string_equal(log, "bomb "); /* the compiler ran once */
+  free(log);
+  cis_engine_free(e);
+  /* auto: the interpreter, and the line saying why. */
+  capture_begin();
+  e = engine("auto");
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_OK);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 0);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char *err = capture_end();
+  if (!strstr(err, "on the interpreter: compile refused before")) fail_msg("stderr: %s", err);
+  free(err);
+  log = cc_log();
+  assert_string_equal(log, "bomb ");
+  free(log);
+  /* A wider bound: tried again (and refused again, remembered anew). */
+  setenv("CIS_AOT_CC_MAX_CPU", "2", 1);
+  e = engine("aot");
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "2 s of CPU"));
+  cis_engine_free(e);
+  log = cc_log();
+  assert_string_equal(log, "bomb bomb ");
+  free(log);
+  free(wasm);
+  unsetenv("CIS_AOT_CC_MAX_CPU");
+  unsetenv("CIS_CC");
+}
+
+/* A compiler that runs out of memory (as cc1 says it under RLIMIT_AS) is
+ * a refusal by the bounds too; one that fails otherwise is not
+ * remembered. */
+static void compiler_out_of_memory_is_remembered_other_failures_not(void **state) {
+  (void)state;
+  char cc[400];
+  script_cc("oom", "echo 'cc1: out of memory allocating 65536 bytes'; exit 1");
+  snprintf(cc, sizeof cc, "%s/oom/cc", home);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_ETOOBIG);
+  assert_int_equal(files_ending(".refused"), 1);
+  cis_engine_free(e);
+  char dir[300];
+  cache_dir(dir, sizeof dir);
+  assert_int_equal(cis_cache_clear(NULL), CIS_OK); /* clears the refusals too */
+  assert_int_equal(files_ending(".refused"), 0);
+  script_cc("oom", "echo 'error: something else'; exit 1");
+  e = engine("aot");
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_EIO);
+  assert_int_equal(files_ending(".refused"), 0);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+}
+
+/* Tiering never waits for another process compiling the same module (its
+ * lock held): the module stays on the interpreter meanwhile, said once. */
+static void auto_does_not_wait_for_another_compile(void **state) {
+  (void)state;
+  char p[400], lock[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(p) - 4), p);
+  assert_int_equal(unlink(p), 0);
+  int fd = open(lock, O_RDWR | O_CREAT, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  capture_begin();
+  cis_engine *e = engine("auto");
+  cis_module *m = module(e, ONE);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char *err = capture_end();
+  assert_true(t1.tv_sec - t0.tv_sec < 60);
+  assert_non_null(strstr(err, "another process is compiling this module"));
+  free(err);
+  close(fd);
+  assert_int_equal(cache_entries(), 0);
+}
+
 int main(int argc, char **argv) {
   if (argc == 2) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
@@ -487,6 +712,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(fifo_planted_as_an_entry_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(symbolic_link_as_an_entry_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(lock_wait_ends_at_the_call_deadline, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_runs_within_its_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(compile_bomb_is_refused_and_remembered, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_out_of_memory_is_remembered_other_failures_not,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_does_not_wait_for_another_compile, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
