@@ -815,8 +815,9 @@ static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) 
       struct rlimit r = {j->max_mem, j->max_mem};
       setrlimit(RLIMIT_AS, &r);
     }
-    struct rlimit c = {j->max_cpu, j->max_cpu + 5}; /* SIGXCPU, then SIGKILL */
+    struct rlimit c = {j->max_cpu, j->max_cpu + 5}, none = {0, 0}; /* SIGXCPU, then SIGKILL */
     setrlimit(RLIMIT_CPU, &c);
+    setrlimit(RLIMIT_CORE, &none); /* SIGXCPU dumps core: not into the caller's folder */
     errno = 0;
     int now = getpriority(PRIO_PROCESS, 0);
     if (errno == 0) setpriority(PRIO_PROCESS, 0, now + CC_NICE > 19 ? 19 : now + CC_NICE);
@@ -1723,7 +1724,8 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
   load_env e;
   load_env_read(&e);
   cis_result rc = make_key(m, &e, &w->k, msg, cap);
-  if (rc == CIS_OK) rc = key_cc_line(e.cc, &w->k, &w->ccline);
+  if (rc != CIS_OK) return rc;
+  rc = key_cc_line(e.cc, &w->k, &w->ccline);
   if (rc != CIS_OK) {
     where_free(w);
     setmsg(msg, cap, "out of memory making the cache key");

@@ -540,12 +540,13 @@ static int files_ending(const char *suffix) {
 }
 
 /* The compiler runs with its address space, CPU time and priority
- * bounded (as its own ulimit and nice read them), and a value of the
- * variables that is not one is said and ignored. */
+ * bounded and without core dumps (as its own ulimit and nice read
+ * them), and a value of the variables that is not one is said and
+ * ignored. */
 static void compiler_runs_within_its_bounds(void **state) {
   (void)state;
   char extra[600], cc[400];
-  snprintf(extra, sizeof extra, "echo \"v=$(ulimit -v) t=$(ulimit -t) n=$(nice)\" >> '%s/bounds.log'",
+  snprintf(extra, sizeof extra, "echo \"v=$(ulimit -v) t=$(ulimit -t) c=$(ulimit -c) n=$(nice)\" >> '%s/bounds.log'",
            home);
   script_cc("bounded", extra);
   snprintf(cc, sizeof cc, "%s/bounded/cc", home);
@@ -572,8 +573,8 @@ static void compiler_runs_within_its_bounds(void **state) {
   fclose(f);
   int nice0 = getpriority(PRIO_PROCESS, 0), want = nice0 + 10 > 19 ? 19 : nice0 + 10;
   char w1[200], w2[200];
-  snprintf(w1, sizeof w1, "v=2097152 t=60 n=%d\n", want); /* KB; a small module's 60 s */
-  snprintf(w2, sizeof w2, "v=1048576 t=7 n=%d\n", want);  /* the default 1 GiB */
+  snprintf(w1, sizeof w1, "v=2097152 t=60 c=0 n=%d\n", want); /* KB; a small module's 60 s */
+  snprintf(w2, sizeof w2, "v=1048576 t=7 c=0 n=%d\n", want);  /* the default 1 GiB */
   assert_string_equal(l1, w1);
   assert_string_equal(l2, w2);
 }
