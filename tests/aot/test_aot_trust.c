@@ -104,7 +104,7 @@ static void the_entry(char *out, size_t n) {
     size_t l = strlen(de->d_name);
     if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) {
       count++;
-      snprintf(out, n, "%s/%s", dir, de->d_name);
+      if (snprintf(out, n, "%s/%s", dir, de->d_name) >= (int)n) fail_msg("%s: path too long", dir);
     }
   }
   closedir(d);
