@@ -27,6 +27,7 @@
  * engine: one unit per function entry and loop iteration (docs/aot.md).
  */
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -238,12 +239,12 @@ const char *cis__aot_layout(void) { return layout_text; }
 
 /* ------------------------------------------------------------- ops */
 
-cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out, bool *compiled,
-                         char *msg, size_t cap) {
+cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
+                         bool *compiled, char *msg, size_t cap) {
   cis__aot_loaded *ld = NULL;
   bool did = false;
   *out = NULL;
-  cis_result rc = cis__aot_obtain(m, compile, &ld, &did, msg, cap);
+  cis_result rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
   if (compiled) *compiled = did;
   if (rc != CIS_OK) return rc;
   const cis_aot_object *obj = cis__aot_loaded_object(ld);
@@ -276,7 +277,11 @@ static cis_result aot_prepare(cis_module *mod) {
   char msg[CIS_ERRMSG_MAX];
   msg[0] = 0;
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(mod->m, true, &code, NULL, msg, sizeof msg);
+  /* A compile waits for another process compiling the same module at
+   * most as long as a call of the engine may last: the module is loaded
+   * for a call, which is meant to end by then. */
+  cis_result rc = cis__aot_load(mod->m, true, mod->engine->cfg.limits.timeout_ms, &code, NULL, msg,
+                                sizeof msg);
   if (rc != CIS_OK) return cis__fail(mod, rc, "%s", msg[0] ? msg : cis_strerror(rc));
   mod->engine_data = code;
   return CIS_OK;
@@ -294,7 +299,7 @@ static cis_result aot_prepare(cis_module *mod) {
 static cis_result aot_prepare_known(cis_module *mod) {
   char msg[CIS_ERRMSG_MAX];
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(mod->m, false, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(mod->m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_OK) mod->engine_data = code;
   return rc;
 }
@@ -302,6 +307,31 @@ static cis_result aot_prepare_known(cis_module *mod) {
 static void aot_unprepare(cis_module *mod) {
   cis__aot_code_free(mod->engine_data);
   mod->engine_data = NULL;
+}
+
+/* What the CPU runs of the code of functions that use v128
+ * (aot_prelude_simd.h): bit 0, their x86-64-v2 bodies (SSSE3, SSE4.1,
+ * SSE4.2 and POPCNT, the level's instructions the generated code may
+ * use); bit 1, SSSE3 (the base bodies' shuffles). The object cannot ask
+ * itself: libgcc's part of __builtin_cpu_supports is a constructor, and
+ * cis runs none. Asked once; every thread gets the same answer, so a
+ * race only asks twice. */
+static uint32_t cpu_bits(void) {
+#if defined(__x86_64__)
+  static _Atomic int v = -1;
+  int x = atomic_load_explicit(&v, memory_order_relaxed);
+  if (x < 0) {
+    __builtin_cpu_init();
+    int ssse3 = __builtin_cpu_supports("ssse3") != 0;
+    x = (ssse3 && __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("sse4.2") &&
+         __builtin_cpu_supports("popcnt")) |
+        ssse3 << 1;
+    atomic_store_explicit(&v, x, memory_order_relaxed);
+  }
+  return (uint32_t)x;
+#else
+  return 0;
+#endif
 }
 
 /* Enters compiled function f on slots ar. The depth the runtime counted
@@ -327,6 +357,9 @@ cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__a
   c.inst = inst;
   c.api = &api;
   c.fptrs = code->obj->fptrs;
+  const uint32_t cpu = cpu_bits();
+  c.cpu_v2 = cpu & 1;
+  c.cpu_ssse3 = cpu >> 1 & 1;
   c.rt = &r;
   const uint32_t depth0 = ex->depth;
   ex->depth--;

@@ -20,7 +20,7 @@
 
 /* Version of the code generator: part of the cache key. Bump it with any
  * change to the C it writes. */
-#define CIS__AOT_CODEGEN_VERSION 11
+#define CIS__AOT_CODEGEN_VERSION 12
 
 /* A growable text buffer. */
 typedef struct cis__aot_buf {
@@ -79,9 +79,9 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
  * part of the cache key. */
 const char *cis__aot_layout(void);
 
-/* The compiler in use: CIS_CC or "cc", resolved through PATH, for a
- * compile; every entry records it (cache.c: the compiler's line), and a
- * load checks that record with one stat instead of resolving it again.
+/* The compiler in use: CIS_CC or "cc", resolved through PATH; every
+ * entry records it (cache.c: the compiler's line), and a load resolves it
+ * again and takes an entry only when that record is the compiler's now.
  * Small, with its path on the heap. */
 typedef struct cis__aot_cc {
   char *path;        /* absolute path of the compiler driver (owned), or NULL */
@@ -111,19 +111,22 @@ void cis__aot_release(cis__aot_loaded *l);
  * already loaded in this process, or from the cache when a sound entry is
  * there, else by generating C and compiling it (under a lock, so a
  * concurrent process compiling the same module is waited for, not
- * duplicated), storing it atomically. Only when compile is false and
+ * duplicated, for at most wait_ms: 0 is ten minutes; past it this call
+ * compiles on its own), storing it atomically. Only when compile is false and
  * nothing is cached: CIS_ENOTFOUND. *compiled says whether this call
  * compiled. Errors: CIS_EUNSUPPORTED (no compiler, or code the generator
  * does not cover), CIS_EIO (the compiler failed, the cache cannot be
  * written), CIS_ENOMEM; the message goes to msg. */
-cis_result cis__aot_obtain(const cis__module *m, bool compile, cis__aot_loaded **out,
-                           bool *compiled, char *msg, size_t cap);
+cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms,
+                           cis__aot_loaded **out, bool *compiled, char *msg, size_t cap);
 
 /* A compile prepared to run elsewhere (tier.c): the key, the generated C
  * in its file, the compiler's command. */
 typedef struct cis__aot_job cis__aot_job;
-/* Prepares the compile of m into the cache. Errors: those of the code
- * generator and the compiler's search, CIS_EIO (no writable cache). */
+/* Prepares the compile of m into the cache, for tiering: it gives up at
+ * once (CIS_ESTATE) when another process holds the module's lock, rather
+ * than wait. Errors: those of the code generator and the compiler's
+ * search, CIS_EIO (no writable cache). */
 cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
 /* Forks a child, out of the caller's session and holding none of its
@@ -144,8 +147,8 @@ typedef struct cis__aot_code {
  * (cis__aot_code_free frees it); *compiled (may be NULL) says whether this
  * call compiled. Errors: those of cis__aot_obtain, CIS_EIO (an object
  * whose function count is not the module's); the message goes to msg. */
-cis_result cis__aot_load(const cis__module *m, bool compile, cis__aot_code **out, bool *compiled,
-                         char *msg, size_t cap);
+cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
+                         bool *compiled, char *msg, size_t cap);
 void cis__aot_code_free(cis__aot_code *code);
 
 /* Runs wasm function f (of a module whose compiled code is code) under ex:

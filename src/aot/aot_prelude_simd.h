@@ -11,12 +11,14 @@
 /* A function that uses v128 is written twice by the code generator, for
  * the architecture's base (SSE2) and for x86-64-v2 (SSSE3, SSE4.1:
  * pshufb, pmulld, pmovsx, roundps, pminsb and the like), with AOT_V2
- * defined to 1 or 0 around each, and an ifunc picks the one the CPU runs
- * when the object is loaded: the object stays portable, and the SIMD code
- * gets what the CPU has. Not target_clones: in its clones a CPU test
- * (__builtin_cpu_supports) stays a load and a branch inside the loops,
- * where AOT_V2 is a constant. The lane functions' semantics do not
- * depend on it. */
+ * defined to 1 or 0 around each, and the function's own name calls the
+ * one the CPU runs, by the context's cpu_v2 (set by the loader, which
+ * asks the CPU once): the object stays portable, and the SIMD code gets
+ * what the CPU has. Not an ifunc: its relocation and libgcc's CPU-model
+ * constructor need the system's dynamic loader, and cis maps objects
+ * itself. Not target_clones: in its clones a CPU test stays a load and a
+ * branch inside the loops, where AOT_V2 is a constant. The lane
+ * functions' semantics do not depend on it. */
 #ifndef AOT_SIMD_TWO /* -DAOT_SIMD_TWO=0 (CIS_AOT_CFLAGS): the base alone, for tests */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define AOT_SIMD_TWO 1
@@ -62,28 +64,35 @@ static inline void vst_lane(cis_aot_ctx *c, uint32_t fi, uint8_t *m, uint64_t ms
  * body (AOT_V2), gcc's shuffle builtin on the constant lanes, which it
  * lowers to an inline pshufb or better, and simd.h's pshufb swizzle;
  * in the base body, as the interpreter does, simd.h's out-of-line pshufb
- * where the CPU has SSSE3 (m: the two masks of i8x16_shuffle_masks, made
- * when the C is generated), else the lane loop. */
-static inline v128 aot_shuffle(v128 a, v128 b, const uint8_t *m) {
+ * where the CPU has SSSE3 (ssse3: the context's cpu_ssse3, which the
+ * loader sets: the object asks the CPU nothing, whose libgcc part is a
+ * constructor; m: the two masks of i8x16_shuffle_masks, made when the C
+ * is generated), else the lane loop. */
+static inline v128 aot_shuffle(uint32_t ssse3, v128 a, v128 b, const uint8_t *m) {
 #if CIS_SIMD_SSSE3
-  if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_shuffle_ssse3(a, b, m);
+  if (AOT_LIKELY(ssse3)) return i8x16_shuffle_ssse3(a, b, m);
+#else
+  (void)ssse3;
 #endif
   return i8x16_shuffle_m(a, b, m);
 }
-static inline v128 aot_swizzle(v128 a, v128 s) {
+static inline v128 aot_swizzle(uint32_t ssse3, v128 a, v128 s) {
 #if CIS_SIMD_SSSE3
-  if (AOT_LIKELY(__builtin_cpu_supports("ssse3"))) return i8x16_swizzle_ssse3(a, s);
+  if (AOT_LIKELY(ssse3)) return i8x16_swizzle_ssse3(a, s);
+#else
+  (void)ssse3;
 #endif
   return i8x16_swizzle(a, s);
 }
 #if AOT_SIMD_TWO && CIS_SIMD_SSSE3
 #define AOT_SHUFFLE(a, b, m, ...)                                                 \
   (AOT_V2 ? (v128)__builtin_shuffle((vu8)(a), (vu8)(b), (vu8){__VA_ARGS__})        \
-          : aot_shuffle((a), (b), (m)))
-#define AOT_SWIZZLE(a, s) (AOT_V2 ? i8x16_swizzle_ssse3((a), (s)) : aot_swizzle((a), (s)))
+          : aot_shuffle(c->cpu_ssse3, (a), (b), (m)))
+#define AOT_SWIZZLE(a, s)                                                         \
+  (AOT_V2 ? i8x16_swizzle_ssse3((a), (s)) : aot_swizzle(c->cpu_ssse3, (a), (s)))
 #else
-#define AOT_SHUFFLE(a, b, m, ...) aot_shuffle((a), (b), (m))
-#define AOT_SWIZZLE(a, s) aot_swizzle((a), (s))
+#define AOT_SHUFFLE(a, b, m, ...) aot_shuffle(c->cpu_ssse3, (a), (b), (m))
+#define AOT_SWIZZLE(a, s) aot_swizzle(c->cpu_ssse3, (a), (s))
 #endif
 
 /* i16 lanes widened to i32 lanes, and their products. gcc 12 lowers

@@ -18,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 3
+#define CIS_AOT_ABI 4
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 
@@ -76,6 +76,9 @@ struct cis_aot_ctx {
   const cis_aot_api *api;     /* runtime services */
   void *const *fptrs;         /* the object's typed functions (defined index) */
   void *rt;                   /* aot.c's private state of the entry */
+  uint32_t cpu_v2;            /* 1 when the CPU runs x86-64-v2 code: functions
+                                 using v128 take their _v2 body (since ABI 4) */
+  uint32_t cpu_ssse3;         /* 1 when it has SSSE3: the base body's shuffles */
 };
 
 /* What the loader knows of a compiled object: its ABI, functions and key,

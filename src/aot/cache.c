@@ -15,11 +15,10 @@
  * device, inode, size and mtime, since an upgrade of the compiler
  * replaces the file. The entry stores all three, and a load compares the
  * bytes and the text byte for byte with its own (identity is exact
- * equality, not a hash) and checks the line with one stat of PATH
- * (cc_line_ok), not by resolving the compiler along PATH again (one stat
- * per folder at every cached start). So an entry is used while the
- * compiler that built it is where it was and unchanged, even if PATH now
- * finds another of that name first; compiles use the one PATH finds.
+ * equality, not a hash) and compares the line with that of the compiler
+ * it would run now, resolved along PATH as a compile resolves it
+ * (cc_line_ok). So an entry is used only while the very compiler that
+ * built it is the one a compile would run.
  * The entry's file name, KEY.cso, is only where to look: a hash of the
  * key text and one of the module's bytes (entry_name), which binds no
  * library. Two keys of one name (a collision, contrived or not) cost a
@@ -28,15 +27,18 @@
  * An entry is one file: the shared object, the module's bytes, the key
  * text, the compiler's line, then a trailer (magic, the name, the object's BLAKE2b-256 and
  * CRC32C, the module's SHA-256 for `cis cache list`, the lengths), so
- * that the file itself is what dlopen maps. Loading opens the entry once
- * and checks through that descriptor the magic, the name and the lengths
+ * that the file itself is what is mapped. Loading opens the entry once
+ * (never through a symbolic link, never waiting on a FIFO) and checks
+ * through that descriptor that it is a regular file its owner and mode
+ * let this user trust (trust, below), the magic, the name and the lengths
  * (a truncated file), the module's bytes and key text (a file of another
- * module swapped in), and the object's checksum over a mapping of it (any
- * other corruption); then it dlopens /proc/self/fd/N of the same
- * descriptor: a rename over the path after the check cannot change what
- * is loaded, and no copy is made (a copy into a memory file is the
- * fallback where the cache's file system refuses to map code). An entry
- * that fails a check is compiled again and replaced, never run.
+ * module swapped in), the compiler's line, and the object's checksum (any
+ * other corruption); then cis maps the object from the same descriptor
+ * itself (elf.c; never dlopen, which would run the object's constructors):
+ * a rename over the path after the check cannot change what is loaded,
+ * and no copy is made (a copy in anonymous memory is the fallback where
+ * the cache's file system refuses to map code). An entry that fails a
+ * check is compiled again and replaced, never run.
  *
  * The load's checksum is the object's CRC32C, computed by the CPU's crc32
  * instruction (SSE4.2, ARMv8 CRC): like a file system's block checksum it
@@ -52,8 +54,13 @@
  * entry or none, and no entry is ever written in place. Compiling takes
  * an exclusive flock on KEY.lock: a second process (or thread) wanting
  * the same module waits for the first and then finds the entry, rather
- * than compiling it twice. The wait is bounded (LOCK_WAIT_MS); past it
- * the waiter compiles on its own, which the rename still makes safe.
+ * than compiling it twice. The wait is bounded (LOCK_WAIT_MS, or less: the
+ * engine's call deadline for engine aot); past it the waiter compiles on
+ * its own, which the rename still makes safe.
+ *
+ * The compiler runs bounded (run_cc: its address space, CPU time and
+ * priority), and a compile those bounds stop is remembered beside the
+ * entry (KEY.refused), so that it is not run again at every load.
  *
  * A compile is prepared (key, generated C, the compiler's command) by the
  * process that wants it; what follows, compile_store, allocates nothing,
@@ -61,12 +68,11 @@
  * (cis__aot_jobs_spawn, used by tiering at exit).
  */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,6 +81,7 @@
 #include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -120,13 +127,21 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * a load finds where the object ends from the file's size alone (the
  * object's span is a multiple of PAD; check_load). */
 #define CC_LINE_MAX (PAD - 1)
-/* A compiler's line that a load checks from its stack; a longer one is
- * checked through a mapping (check_entry). */
-#define CC_LINE_INLINE 256
 /* How long a process waits for another compiling the same module. */
 #define LOCK_WAIT_MS (10u * 60u * 1000u)
-/* How long one compile may run before it is killed. */
+/* How long one compile may run before it is killed: the longer of ten
+ * minutes and twice its CPU budget. */
 #define CC_TIMEOUT_MS (10u * 60u * 1000u)
+/* The compiler's bounds (docs/aot.md, The compiler's bounds): its
+ * address space (RLIMIT_AS: CIS_AOT_CC_MAX_MEMORY, 0 = none), its CPU
+ * time (RLIMIT_CPU: CIS_AOT_CC_MAX_CPU seconds, else CC_CPU_BASE_S plus
+ * one second per CC_CPU_KB_PER_S KB of module: gcc took about 50 ms of
+ * CPU per KB on a 2.2 MB module, so four to five times that), and its
+ * priority (CC_NICE more than the process's). */
+#define CC_MEMORY_DEFAULT (1ull << 30)
+#define CC_CPU_BASE_S 60u
+#define CC_CPU_KB_PER_S 4u
+#define CC_NICE 10
 /* Largest object accepted from the cache or the compiler. */
 #define MAX_OBJECT (1u << 30)
 
@@ -141,9 +156,9 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * page fault counts (docs/aot.md, Cached start): -nostartfiles leaves
  * out the C start files (_init, _fini, frame_dummy, __dso_handle and a
  * .bss byte, and the weak symbols dlopen looked up for them: the
- * generated code has no constructors of its own; the SIMD functions'
- * ifunc resolvers are generated (codegen.c) and ask
- * __builtin_cpu_supports, whose libgcc part stays linked), and -z noseparate-code puts the headers, code and constants
+ * generated code has no constructors of its own, and its SIMD functions
+ * pick their CPU level by the context, not by an ifunc: codegen.c), and
+ * -z noseparate-code puts the headers, code and constants
  * in one segment instead of three (2 mappings, not 4). What that gives
  * up, constants and headers mapped executable, adds nothing an attacker
  * could not already reach: the code itself carries the module's
@@ -172,6 +187,7 @@ typedef struct load_env {
   const char *cache;  /* CIS_AOT_CACHE */
   const char *home;   /* CIS_HOME */
   const char *uhome;  /* HOME */
+  const char *owner;  /* CIS_AOT_CACHE_OWNER: a shared cache's owner, trusted */
 } load_env;
 
 static void load_env_read(load_env *e) {
@@ -189,6 +205,7 @@ static void load_env_read(load_env *e) {
       else if (!strncmp(v + 4, "HOME=", 5)) to = &e->home, n = 9;
       else if (!strncmp(v + 4, "AOT_CFLAGS=", 11)) to = &e->cflags, n = 15;
       else if (!strncmp(v + 4, "AOT_CACHE=", 10)) to = &e->cache, n = 14;
+      else if (!strncmp(v + 4, "AOT_CACHE_OWNER=", 16)) to = &e->owner, n = 20;
     }
     if (to && !*to) *to = v + n;
   }
@@ -213,6 +230,102 @@ static uint64_t now_ms(void) {
 static void sleep_ms(unsigned ms) {
   struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
   nanosleep(&ts, NULL);
+}
+
+/* ------------------------------------------------------------- trust */
+
+/* Whoever can write the cache chooses the machine code cis runs. So a
+ * cache folder or entry is used only when its owner is this process's
+ * effective user, root, or the owner an operator named for a shared cache
+ * (CIS_AOT_CACHE_OWNER: a user name or a uid), and when neither its group
+ * nor others may write it, as ssh does with its keys and git with
+ * safe.directory. Anything else is refused with one line on stderr and
+ * treated as absent: a load compiles again, into the folder when it is
+ * trusted (the rename replaces the refused entry), else into a private
+ * temporary folder. */
+typedef struct trust {
+  uid_t named;      /* the owner CIS_AOT_CACHE_OWNER names */
+  bool has_named;   /* whether it names one */
+} trust;
+
+/* One line on stderr, unless it is the line written last (a server
+ * loading modules from a refused folder says so once, not per load). */
+static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warn(const char *fmt, ...) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  static char last[512];
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  pthread_mutex_lock(&mu);
+  bool again = strcmp(line, last) == 0;
+  if (!again) memcpy(last, line, sizeof last);
+  pthread_mutex_unlock(&mu);
+  if (!again) fprintf(stderr, "cis: warn: compiled tier: %s\n", line);
+}
+
+/* The owner CIS_AOT_CACHE_OWNER (value v) names into *t. A value that
+ * names no user trusts no one more, and says so. */
+static void trust_read(const char *v, trust *t) {
+  t->has_named = false;
+  if (!v || !*v) return;
+  char *end;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (*v >= '0' && *v <= '9' && !*end && !errno && n == (unsigned long)(uid_t)n) {
+    t->named = (uid_t)n;
+    t->has_named = true;
+    return;
+  }
+  struct passwd pw, *r = NULL;
+  char buf[2048];
+  if (getpwnam_r(v, &pw, buf, sizeof buf, &r) == 0 && r) {
+    t->named = r->pw_uid;
+    t->has_named = true;
+    return;
+  }
+  warn("CIS_AOT_CACHE_OWNER=%s names no user: only entries of uid %u and root are used", v,
+       (unsigned)geteuid());
+}
+
+/* Whether the owner and mode of st are trusted under t (no warning:
+ * a forked child asks too). */
+static bool owner_ok(const struct stat *st, const trust *t) {
+  uid_t u = st->st_uid;
+  return (u == geteuid() || u == 0 || (t->has_named && u == t->named)) &&
+         !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+/* Whether the folder or entry (what) at path, whose status is st, may
+ * be used under t; else says why on stderr. */
+static bool trusted(const struct stat *st, const trust *t, const char *what, const char *path) {
+  uid_t me = geteuid();
+  if (owner_ok(st, t)) return true;
+  if (st->st_uid != me && st->st_uid != 0 && !(t->has_named && st->st_uid == t->named)) {
+    warn("%s %s is owned by uid %u, not by this user (uid %u), root or CIS_AOT_CACHE_OWNER: "
+         "not used", what, path, (unsigned)st->st_uid, (unsigned)me);
+    return false;
+  }
+  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+    warn("%s %s is writable by its group or others (mode %04o): not used", what, path,
+         (unsigned)(st->st_mode & 07777));
+    return false;
+  }
+  return true;
+}
+
+/* Whether the cache folder dir may be used under t: absent (a compile
+ * makes it, then asks again) or a trusted folder. */
+static bool dir_trusted(const char *dir, const trust *t) {
+  struct stat st;
+  if (stat(dir, &st) != 0) return errno == ENOENT;
+  if (!S_ISDIR(st.st_mode)) {
+    warn("cache folder %s is not a folder: not used", dir);
+    return false;
+  }
+  return trusted(&st, t, "cache folder", dir);
 }
 
 /* ------------------------------------------------------------ hashing */
@@ -538,12 +651,13 @@ typedef struct key {
   size_t nbytes;              /* their length */
   size_t tlen;                /* length of text */
   char *text;                 /* the key text (owned: key_free), compared in full at load */
-  /* The compiler's line an entry stores after the key text: a compile's
-   * ("cc PATH IDENT\n", compared in full), or NULL for a load's key,
-   * which checks the entry's line against the compiler it names
-   * (cc_line_ok). */
+  /* The compiler's line an entry stores after the key text, "cc PATH
+   * IDENT\n": the compiler this process would run now (CIS_CC or cc
+   * resolved through PATH, and its identity), compared in full; NULL when
+   * there is none, and then no entry is sound (cc_line_ok). */
   const char *ccline;
   size_t cclen;
+  trust tr;                   /* whose folders and entries are used */
 } key;
 
 static void key_free(key *k) {
@@ -613,6 +727,7 @@ static cis_result make_key(const cis__module *m, const load_env *e, key *k, char
   k->tlen = n;
   k->ccline = NULL;
   k->cclen = 0;
+  trust_read(e->owner, &k->tr);
   k->bytes = m->bytes;
   k->nbytes = m->nbytes;
   memset(k->mod, 0, sizeof k->mod);
@@ -621,33 +736,14 @@ static cis_result make_key(const cis__module *m, const load_env *e, key *k, char
   return CIS_OK;
 }
 
-/* Whether the compiler's line of an entry, n bytes at line, fits want: a
- * compile's key (want->ccline) asks for its own line exactly; a load's
- * asks that the line be "cc PATH IDENT\n" and that PATH still be that
- * compiler: a runnable file whose identity (cc_ident) is IDENT. So the
- * compiler that built an entry stays part of what the entry is for (an
- * upgrade replaces the file and changes its identity), at the cost of one
- * stat at a load, where resolving CIS_CC or cc along PATH cost one per
- * folder (docs/aot.md, Cache). */
+/* Whether the compiler's line of an entry, n bytes at line, is want's:
+ * the line of the compiler this process would run now, byte for byte. So
+ * an entry is used only while CIS_CC or cc resolves through PATH to the
+ * very file that built it, with the same identity (device, inode, size,
+ * mtime): a compiler upgraded, removed, or another put earlier on PATH
+ * makes every entry of the one before unsound (docs/aot.md, The cache). */
 static bool cc_line_ok(const key *want, const char *line, size_t n) {
-  if (want->ccline) return n == want->cclen && memcmp(line, want->ccline, n) == 0;
-  if (n < 6 || n > CC_LINE_MAX || memcmp(line, "cc ", 3) != 0 || line[n - 1] != '\n') return false;
-  const char *sp = line + n - 2; /* the space before IDENT, which has none */
-  while (sp > line + 2 && *sp != ' ') sp--;
-  if (sp <= line + 3) return false; /* no IDENT, or no PATH */
-  size_t plen = (size_t)(sp - (line + 3));
-  char small[CC_LINE_INLINE], *path = plen < sizeof small ? small : malloc(plen + 1);
-  if (!path) return false;
-  memcpy(path, line + 3, plen);
-  path[plen] = 0;
-  struct stat st;
-  char ident[sizeof ((cis__aot_cc *)0)->ident];
-  bool ok = strlen(path) == plen && runnable(path, &st); /* no NUL inside */
-  if (path != small) free(path);
-  if (!ok) return false;
-  cc_ident(&st, ident);
-  size_t ilen = strlen(ident);
-  return ilen == (size_t)(line + n - 1 - (sp + 1)) && memcmp(sp + 1, ident, ilen) == 0;
+  return want->ccline && n == want->cclen && memcmp(line, want->ccline, n) == 0;
 }
 
 /* -------------------------------------------------- compile and store */
@@ -666,6 +762,7 @@ struct cis__aot_job {
   key k;
   bool cache;                          /* storing into the cache (else a private folder) */
   bool keep_c;                         /* CIS_AOT_KEEP_C: leave the generated C */
+  uint64_t wait_ms;                    /* longest wait for the key's lock (0: LOCK_WAIT_MS) */
   char dir[PATH_MAX];
   char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
   char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
@@ -675,23 +772,82 @@ struct cis__aot_job {
   char ccline[CC_LINE_MAX + 1];        /* its line in the entry (k.ccline): "cc PATH IDENT\n" */
   char flags[1024];                    /* its flags, split in place for argv */
   char *argv[AOT_FLAG_WORDS_MAX + 5];  /* cc, the flags, -o, the object, the C, NULL */
-  posix_spawn_file_actions_t fa;       /* stdin /dev/null, stdout and stderr to epath */
-  bool fa_ok;
+  char rpath[PATH_MAX + 80];           /* KEY.refused: a compile refused by the bounds */
+  uint64_t max_mem;                    /* RLIMIT_AS of the compiler, bytes; 0: none */
+  uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds */
+  bool lock_nb;                        /* another compile of the key: give up, not wait */
 };
 
-/* Runs the job's compiler. Errors: CIS_EUNSUPPORTED (it could not be
- * started), CIS_EIO (it failed, was killed or ran too long; the message
- * carries the start of its output). */
-static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
-  pid_t pid;
-  int err = posix_spawn(&pid, j->cc, &j->fa, NULL, j->argv, environ);
-  if (err) {
+/* Whether the compiler's end (status, the start of its output) is one
+ * its bounds made: the CPU time limit's signals, or an allocation that
+ * RLIMIT_AS refused (cc1's "virtual memory exhausted", the driver's
+ * report of a program killed). */
+static bool bounds_ended(int status, const char *out) {
+  if (WIFSIGNALED(status))
+    return WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL;
+  return strstr(out, "memory exhausted") || strstr(out, "Cannot allocate memory") ||
+         strstr(out, "out of memory") || strstr(out, "CPU time limit exceeded") ||
+         strstr(out, "Killed signal");
+}
+
+/* Runs the job's compiler in a child process under its bounds (RLIMIT_AS,
+ * RLIMIT_CPU, a lower priority; inherited by the programs the driver
+ * runs: cc1, as, ld), its input /dev/null, its output into epath. fork
+ * and exec rather than posix_spawn, which cannot set limits: the child
+ * calls only async-signal-safe functions before exec. Errors:
+ * CIS_EUNSUPPORTED (it could not be started), CIS_ETOOBIG (the bounds
+ * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
+ * too long; the message carries the start of its output). */
+static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) {
+  *bounded = false;
+  int ep[2]; /* the child's errno when exec fails */
+  if (pipe2(ep, O_CLOEXEC) != 0) {
+    setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
+    return CIS_EUNSUPPORTED;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ep[0]);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(j->epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(126);
+    if (j->max_mem) {
+      struct rlimit r = {j->max_mem, j->max_mem};
+      setrlimit(RLIMIT_AS, &r);
+    }
+    struct rlimit c = {j->max_cpu, j->max_cpu + 5}, none = {0, 0}; /* SIGXCPU, then SIGKILL */
+    setrlimit(RLIMIT_CPU, &c);
+    setrlimit(RLIMIT_CORE, &none); /* SIGXCPU dumps core: not into the caller's folder */
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0) setpriority(PRIO_PROCESS, 0, now + CC_NICE > 19 ? 19 : now + CC_NICE);
+    execve(j->cc, j->argv, environ);
+    int e = errno;
+    ssize_t w = write(ep[1], &e, sizeof e);
+    (void)w;
+    _exit(127);
+  }
+  close(ep[1]);
+  if (pid < 0) {
+    close(ep[0]);
+    setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
+    return CIS_EUNSUPPORTED;
+  }
+  int err = 0;
+  ssize_t got;
+  while ((got = read(ep[0], &err, sizeof err)) < 0 && errno == EINTR) {
+  }
+  close(ep[0]);
+  int status = 0;
+  if (got == (ssize_t)sizeof err) {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
            "set CIS_CC)", j->cc, strerror(err));
     return CIS_EUNSUPPORTED;
   }
-  int status = 0;
-  uint64_t t0 = now_ms();
+  uint64_t t0 = now_ms(), limit = 2000u * j->max_cpu;
+  if (limit < CC_TIMEOUT_MS) limit = CC_TIMEOUT_MS;
   for (;;) {
     pid_t r = waitpid(pid, &status, WNOHANG);
     if (r == pid) break;
@@ -699,11 +855,11 @@ static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
       setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
       return CIS_EIO;
     }
-    if (now_ms() - t0 > CC_TIMEOUT_MS) {
+    if (now_ms() - t0 > limit) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      setmsg(msg, cap, "the C compiler ran longer than %u s and was stopped",
-             CC_TIMEOUT_MS / 1000u);
+      setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
+             (unsigned long long)(limit / 1000u));
       return CIS_EIO;
     }
     sleep_ms(2);
@@ -717,6 +873,14 @@ static cis_result run_cc(cis__aot_job *j, char *msg, size_t cap) {
     close(fd);
     for (char *p = out; *p; p++)
       if (*p == '\n') *p = ' ';
+  }
+  if (bounds_ended(status, out)) {
+    *bounded = true;
+    setmsg(msg, cap, "the C compiler %s went past its bounds (%llu MiB of memory, %llu s of "
+           "CPU): %s", j->cc, (unsigned long long)(j->max_mem >> 20),
+           (unsigned long long)j->max_cpu,
+           WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : out[0] ? out : "no output");
+    return CIS_ETOOBIG;
   }
   if (WIFEXITED(status))
     setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", j->cc, WEXITSTATUS(status),
@@ -762,8 +926,6 @@ typedef struct check_pass {
   uint32_t c;
   uint8_t *trl;
   seen *sn;
-  char line[CC_LINE_INLINE];
-  bool long_line;
 } check_pass;
 
 /* The n bytes of buf, at offset at of the entry, through pass p: CIS_OK,
@@ -800,14 +962,9 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
     } else if (pos < p->tail) { /* the compiler's line */
       uint64_t off = pos - p->obj - want->nbytes - want->tlen;
       run = (size_t)(p->tail - pos < n - i ? p->tail - pos : n - i);
-      if (want->ccline) {
-        if (off + run > want->cclen || memcmp(buf + i, want->ccline + off, run) != 0)
-          return CIS_EHASH;
-      } else if (off + run <= sizeof p->line) {
-        memcpy(p->line + off, buf + i, run);
-      } else {
-        p->long_line = true;
-      }
+      if (!want->ccline || off + run > want->cclen ||
+          memcmp(buf + i, want->ccline + off, run) != 0)
+        return CIS_EHASH;
     } else {
       run = n - i;
       memcpy(p->trl + (pos - p->tail), buf + i, run);
@@ -817,14 +974,11 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
   return CIS_OK;
 }
 
-/* After pass p: whether the compiler's line of clen bytes it saw fits
- * its key (CIS_OK, CIS_EHASH), or CIS_EUNSUPPORTED when the line was too
- * long to keep (check_entry then checks it through a mapping). */
+/* After pass p: whether the compiler's line of clen bytes it saw (and
+ * compared) is its key's whole line: CIS_OK, or CIS_EHASH. */
 static cis_result pass_line(const check_pass *p, uint64_t clen) {
   const key *want = p->want;
-  if (want->ccline) return clen == want->cclen ? CIS_OK : CIS_EHASH;
-  if (p->long_line) return CIS_EUNSUPPORTED;
-  return cc_line_ok(want, p->line, (size_t)clen) ? CIS_OK : CIS_EHASH;
+  return want->ccline && clen == want->cclen ? CIS_OK : CIS_EHASH;
 }
 
 /* The load's check of an entry with a CRC (check_entry): reads the body
@@ -921,13 +1075,26 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
   return CIS_OK;
 }
 
+/* What elf.c makes of the object of plen bytes at p (an entry of
+ * obj bytes of object and padding), into sn: the plan, and whether its
+ * dynamic table asks nothing of a dynamic loader. */
+static void see_object(const uint8_t *p, uint64_t plen, uint64_t obj, seen *sn) {
+  sn->rc = cis__aot_elf_read(p, (size_t)plen, plen, (uint64_t)getauxval(AT_PAGESZ), obj,
+                             &sn->plan, &sn->mappable);
+  if (sn->rc == CIS_OK && sn->plan.dyn_size > sizeof sn->dyn) sn->rc = CIS_EUNSUPPORTED;
+  if (sn->rc == CIS_OK) {
+    memcpy(sn->dyn, p + sn->plan.dyn_off, (size_t)sn->plan.dyn_size); /* inside: elf_read */
+    sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
+  }
+}
+
 /* Checks the entry open as fd: its trailer (magic, lengths against the
  * file's), the object's checksum, and, for a load (want), the name, the
  * module's bytes and the key text against want's; for a listing (want
  * NULL), the name against the stored text and bytes. trl receives the
  * trailer (when the file has one); sn (may be NULL) what check_read
- * keeps for cis's own loader (its rc stays CIS_EUNSUPPORTED on a CPU
- * without the CRC instruction: dlopen then loads the entry). Returns
+ * (or, on a CPU without the CRC instruction, see_object) keeps for cis's
+ * own loader. Returns
  * CIS_EHASH when unsound, CIS_EIO when unreadable. Allocates nothing for
  * a compile's key (a forked child checks with one: compile_store). */
 static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], seen *sn, char *msg,
@@ -956,11 +1123,7 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
   if (want && (memcmp(trl + T_KEY, want->key, 32) != 0 || mlen != want->nbytes ||
                tlen != want->tlen))
     return CIS_EHASH;
-  if (want && (flags & F_CRC) && crc_ok()) {
-    cis_result rc = check_read(fd, want, plen, clen, crc, sn);
-    if (rc != CIS_EUNSUPPORTED) return rc;
-    if (sn) sn->rc = CIS_EUNSUPPORTED; /* a long compiler's line: checked below, dlopen loads */
-  }
+  if (want && (flags & F_CRC) && crc_ok()) return check_read(fd, want, plen, clen, crc, sn);
   uint8_t *p = mmap(NULL, body, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
   const uint8_t *mod = p + plen + pad_of(plen), *text = mod + mlen;
@@ -979,6 +1142,7 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
     rc = checksum(p, plen, md, msg, cap);
     if (rc == CIS_OK && memcmp(md, trl + T_SUM, 32) != 0) rc = CIS_EHASH;
   }
+  if (rc == CIS_OK && sn) see_object(p, plen, plen + pad_of(plen), sn);
   munmap(p, body);
   return rc;
 }
@@ -1040,14 +1204,28 @@ static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
   return rc;
 }
 
-/* Takes the exclusive lock on path, waiting at most LOCK_WAIT_MS. Returns
- * the descriptor, or -1 (then the caller goes on without it). */
-static int lock_key(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+/* Takes the exclusive lock on path, waiting at most wait_ms (0:
+ * LOCK_WAIT_MS), or not at all when nb (*busy then says another holds
+ * it). Returns the descriptor, or -1 (then the caller goes on without
+ * it, unless busy). */
+static int lock_key(const char *path, uint64_t wait_ms, bool nb, bool *busy) {
+  *busy = false;
+  if (!wait_ms || wait_ms > LOCK_WAIT_MS) wait_ms = LOCK_WAIT_MS;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) { /* a FIFO or device planted as the lock */
+    close(fd);
+    return -1;
+  }
   uint64_t t0 = now_ms();
   while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() - t0 > LOCK_WAIT_MS) {
+    if (nb && errno == EWOULDBLOCK) {
+      *busy = true;
+      close(fd);
+      return -1;
+    }
+    if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() - t0 > wait_ms) {
       close(fd);
       return -1;
     }
@@ -1056,24 +1234,76 @@ static int lock_key(const char *path) {
   return fd;
 }
 
+/* Whether the compile of job j was refused by the compiler's bounds
+ * before, under bounds no wider than j's (KEY.refused, remember_refusal:
+ * a regular file the cache's trust allows), and then why, into msg. An
+ * operator who widens a bound gets a new attempt. Allocates nothing. */
+static bool refused_before(const cis__aot_job *j, char *msg, size_t cap) {
+  int fd = open(j->rpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  char b[512];
+  struct stat st;
+  ssize_t n = -1;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && owner_ok(&st, &j->k.tr))
+    n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return false;
+  b[n] = 0;
+  unsigned long long mem, cpu;
+  int at = 0;
+  if (sscanf(b, "cis-aot-refused %llu %llu\n%n", &mem, &cpu, &at) != 2 || !at) return false;
+  bool wider = (j->max_mem == 0 && mem != 0) || (mem != 0 && j->max_mem > mem) || j->max_cpu > cpu;
+  if (wider) return false;
+  char *nl = strchr(b + at, '\n');
+  if (nl) *nl = 0;
+  setmsg(msg, cap, "compile refused before, within the same bounds (CIS_AOT_CC_MAX_MEMORY and "
+         "CIS_AOT_CC_MAX_CPU widen them; %s.refused): %s", j->k.name, b + at);
+  return true;
+}
+
+/* Remembers in KEY.refused that the compile of job j went past its
+ * bounds (why: the message), so that later calls do not compile it again
+ * (refused_before). Written as entries are: a temporary file renamed. */
+static void remember_refusal(cis__aot_job *j, const char *why) {
+  int fd = open(j->tpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return;
+  char b[512];
+  int n = snprintf(b, sizeof b, "cis-aot-refused %llu %llu\n%s\n", (unsigned long long)j->max_mem,
+                   (unsigned long long)j->max_cpu, why);
+  bool ok = n > 0 && write_all(fd, (const uint8_t *)b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(j->tpath, j->rpath) != 0) unlink(j->tpath);
+}
+
 /* Compiles job j and stores its entry, under the key's lock: whoever held
  * it may have stored the entry meanwhile, and then nothing is compiled.
- * Only system calls, the checksum and snprintf: safe in a child forked
- * from a threaded process. */
+ * A job that gives up on a held lock (lock_nb: tiering) returns
+ * CIS_ESTATE at once. A compile the bounds refused before is not run
+ * again (CIS_ETOOBIG); one they stop now is remembered. Only system
+ * calls, the checksum and snprintf: safe in a child forked from a
+ * threaded process. */
 static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
-  int lfd = j->cache ? lock_key(j->lpath) : -1;
+  bool busy = false;
+  int lfd = j->cache ? lock_key(j->lpath, j->wait_ms, j->lock_nb, &busy) : -1;
   cis_result rc = CIS_EHASH;
-  if (lfd >= 0) {
-    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+  if (busy) {
+    setmsg(msg, cap, "another process is compiling this module (its lock %s is held); it runs "
+           "on the interpreter meanwhile", j->lpath);
+    rc = CIS_ESTATE;
+  } else if (lfd >= 0) { /* an entry a load would take, as open_checked opens it, but silent */
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     uint8_t trl[TRL_SIZE];
-    if (fd >= 0) {
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && owner_ok(&st, &j->k.tr))
       rc = check_entry(fd, &j->k, trl, NULL, NULL, 0);
-      close(fd);
-    }
+    if (fd >= 0) close(fd);
   }
-  if (rc != CIS_OK) {
-    rc = run_cc(j, msg, cap);
+  if (rc == CIS_EHASH && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG;
+  if (rc == CIS_EHASH) {
+    bool bounded;
+    rc = run_cc(j, &bounded, msg, cap);
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
+    else if (bounded && j->cache) remember_refusal(j, msg);
   }
   if (lfd >= 0) close(lfd);
   if (!j->keep_c) unlink(j->cpath);
@@ -1084,7 +1314,6 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
 
 void cis__aot_job_free(cis__aot_job *j) {
   if (!j) return;
-  if (j->fa_ok) posix_spawn_file_actions_destroy(&j->fa);
   free(j->bytes);
   free(j->text);
   if (!j->cache) {
@@ -1093,6 +1322,35 @@ void cis__aot_job_free(cis__aot_job *j) {
     rmdir(j->dir);
   }
   free(j);
+}
+
+/* The compiler's bounds for a module of n bytes (CC_MEMORY_DEFAULT and
+ * the rest, above): CIS_AOT_CC_MAX_MEMORY (bytes, with an optional K, M
+ * or G; 0: none) and CIS_AOT_CC_MAX_CPU (seconds, at least 1) replace
+ * them; a value that is not one is said and ignored. */
+static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu) {
+  *mem = CC_MEMORY_DEFAULT;
+  *cpu = CC_CPU_BASE_S + n / (CC_CPU_KB_PER_S * 1024u);
+  const char *v = getenv("CIS_AOT_CC_MAX_MEMORY");
+  if (v && *v) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+    if (shift) end++;
+    if (*v >= '0' && *v <= '9' && !*end && !errno && x <= (UINT64_MAX >> shift)) *mem = x << shift;
+    else warn("CIS_AOT_CC_MAX_MEMORY=%s is not a size (bytes, or a number and K, M or G): the "
+              "compiler gets %llu MiB", v, (unsigned long long)(*mem >> 20));
+  }
+  v = getenv("CIS_AOT_CC_MAX_CPU");
+  if (v && *v) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*v >= '0' && *v <= '9' && !*end && !errno && x >= 1 && x <= 86400u * 7) *cpu = x;
+    else warn("CIS_AOT_CC_MAX_CPU=%s is not a number of seconds (1 to 604800): the compiler "
+              "gets %llu s", v, (unsigned long long)*cpu);
+  }
 }
 
 /* Prepares the compile of m: key, folder (the cache's, else a private
@@ -1147,6 +1405,7 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   snprintf(j->epath, sizeof j->epath, "%s/%s.%ld.%u.err", dir, k->name, pid, n);
   snprintf(j->path, sizeof j->path, "%s/%s.cso", dir, k->name);
   snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
+  snprintf(j->rpath, sizeof j->rpath, "%s/%s.refused", dir, k->name);
   snprintf(j->tpath, sizeof j->tpath, "%s.%ld.%u.tmp", j->path, pid, n);
   /* Flags that do not fit the command are refused, never cut: the key
    * names them whole, so a cut command would store an object under flags
@@ -1174,14 +1433,7 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   j->argv[argc++] = j->opath;
   j->argv[argc++] = j->cpath;
   j->argv[argc] = NULL;
-  j->fa_ok = posix_spawn_file_actions_init(&j->fa) == 0;
-  if (!j->fa_ok || posix_spawn_file_actions_addopen(&j->fa, 0, "/dev/null", O_RDONLY, 0) ||
-      posix_spawn_file_actions_addopen(&j->fa, 1, j->epath, O_WRONLY | O_CREAT | O_TRUNC,
-                                       0600) ||
-      posix_spawn_file_actions_adddup2(&j->fa, 1, 2)) {
-    cis__aot_job_free(j);
-    return CIS_ENOMEM;
-  }
+  cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu);
   cis__aot_buf src = {0};
   cis_result rc = cis__aot_codegen(m, k->name, &src, msg, cap);
   if (rc == CIS_OK) {
@@ -1206,20 +1458,16 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
 /* ----------------------------------------------------- loaded objects */
 
 /* The objects this process has loaded, one per key, shared by the modules
- * that use it. Each is dlopened once through /proc/self/fd/N of the
- * descriptor it was checked through (kept open while loaded): glibc knows
- * a loaded object by that name and by its file's device and inode, so a
- * second dlopen of the same entry would hand back the first, and the
- * first name could outlive its descriptor's number if two loads shared
- * one object. */
+ * that use it. Each is mapped by cis (elf.c) from the descriptor it was
+ * checked through; none is ever dlopened: the system's loader would run
+ * the object's constructors and resolve its relocations and libraries,
+ * code and choices of whoever wrote the entry, before cis could look. */
 struct cis__aot_loaded {
   struct cis__aot_loaded *next;
   uint8_t key[32];
   unsigned refs;
-  void *dl;                    /* dlopen's handle, or NULL when cis mapped it (elf.c) */
   uint8_t *map;                /* cis's own mapping of the object, or NULL */
   size_t span;                 /* its length */
-  int fd;                      /* dlopened: the entry (or memory file) it was loaded from; else -1 */
   cis_aot_object obj;          /* what the object's describe function said */
   void **tab;                  /* obj.entries then obj.fptrs */
   uint8_t *ident;              /* module bytes then key text, after this struct */
@@ -1234,9 +1482,7 @@ const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return 
 
 /* Unloads and frees l, whatever part of a load it went through. */
 static void unload(cis__aot_loaded *l) {
-  if (l->dl) dlclose(l->dl);
   if (l->map) munmap(l->map, l->span);
-  if (l->fd >= 0) close(l->fd);
   free(l->tab);
   free(l); /* ident lies in the same block */
 }
@@ -1298,53 +1544,7 @@ static cis__aot_loaded *loaded_find(const key *k) {
   return l;
 }
 
-/* dlopens the object open as fd into l (the system's loader: for objects
- * cis does not map itself) and asks it to describe itself (keyhex: the
- * key it must carry). */
-static cis_result dlopen_fd(int fd, cis__aot_loaded *l, const char *keyhex, char *msg,
-                            size_t cap) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char *e = dlerror();
-    setmsg(msg, cap, "cannot load the compiled object: %s", e ? e : "dlopen failed");
-    return CIS_EIO;
-  }
-  void *fn = dlsym(h, CIS_AOT_DESCRIBE_SYMBOL);
-  if (!fn) {
-    dlclose(h);
-    setmsg(msg, cap, "the compiled object has no %s", CIS_AOT_DESCRIBE_SYMBOL);
-    return CIS_EIO;
-  }
-  l->dl = h;
-  return describe((cis_aot_describe_fn)(uintptr_t)fn, l, keyhex, msg, cap);
-}
-
-/* Copies the first len bytes of fd to an anonymous memory file and
- * dlopens that into l: for a cache on a file system that refuses to map
- * executables (noexec), where dlopen of the entry itself fails. */
-static cis_result dlopen_copy(int fd, size_t len, cis__aot_loaded *l, const char *keyhex,
-                              char *msg, size_t cap) {
-  void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED) {
-    setmsg(msg, cap, "cannot map the cache entry: %s", strerror(errno));
-    return CIS_EIO;
-  }
-  int mfd = memfd_create("cis-aot", MFD_CLOEXEC);
-  bool ok = mfd >= 0 && write_all(mfd, p, len);
-  munmap(p, len);
-  if (!ok) {
-    setmsg(msg, cap, "copying the compiled object to memory: %s", strerror(errno));
-    if (mfd >= 0) close(mfd);
-    return CIS_EIO;
-  }
-  l->fd = mfd;
-  return dlopen_fd(mfd, l, keyhex, msg, cap);
-}
-
-/* Tests: load every entry through a copy (the memory-file copy for
- * dlopen, the anonymous copy for cis's own mapping). */
+/* Tests: load every entry through a copy in anonymous memory. */
 static bool load_copy;
 void cis__aot_test_load_copy(bool on) { load_copy = on; }
 
@@ -1366,28 +1566,54 @@ static cis_result map_own(int fd, const seen *sn, cis__aot_loaded *l, const char
   return describe((cis_aot_describe_fn)(uintptr_t)(l->map + sn->plan.entry), l, keyhex, msg, cap);
 }
 
-/* Checks the entry at path for key k and loads it when sound: the bytes
- * checked are those of the descriptor the object is mapped from, so a
- * rename over the path after the check cannot change what is loaded (cis
- * never writes an entry in place). An object that needs nothing of a
- * dynamic loader (elf.c; every object without SIMD functions) is mapped
- * by cis, others are dlopened. Returns CIS_ENOTFOUND when absent,
- * CIS_EHASH when unsound. */
-/* Opens the entry at path into *fd and checks it for key k (trl and sn
- * as check_entry fills them). Returns CIS_ENOTFOUND when absent,
- * CIS_EHASH when unsound (*fd is then open all the same, or -1). */
-static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t trl[TRL_SIZE],
-                               seen *sn, char *msg, size_t cap) {
+/* Checks the entry open as fd (path names it in warnings) for key k: a
+ * regular file that k's trust allows (trusted), then its bytes (trl and
+ * sn as check_entry fills them). Returns CIS_EHASH when unsound or
+ * refused (the warning says why). */
+static cis_result check_fd(int fd, const char *path, const key *k, uint8_t trl[TRL_SIZE], seen *sn,
+                           char *msg, size_t cap) {
   struct stat st;
-  *fd = -1;
-  if (stat(path, &st) != 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
-  *fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (*fd < 0) return errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO;
-  cis_result rc = crc_ok() ? check_load(*fd, (uint64_t)st.st_size, k, trl, sn) : CIS_EUNSUPPORTED;
-  if (rc == CIS_EUNSUPPORTED) rc = check_entry(*fd, k, trl, sn, msg, cap);
+  sn->rc = CIS_EUNSUPPORTED;
+  if (fstat(fd, &st) != 0) return CIS_EIO;
+  if (!S_ISREG(st.st_mode)) {
+    warn("cache entry %s is not a regular file: not used", path);
+    return CIS_EHASH;
+  }
+  if (!trusted(&st, &k->tr, "cache entry", path)) return CIS_EHASH;
+  cis_result rc = crc_ok() ? check_load(fd, (uint64_t)st.st_size, k, trl, sn) : CIS_EUNSUPPORTED;
+  if (rc == CIS_EUNSUPPORTED) rc = check_entry(fd, k, trl, sn, msg, cap);
   return rc;
 }
 
+/* Opens the entry at path into *fd and checks it for key k (check_fd).
+ * Never a symbolic link, and never waiting: a FIFO or device planted as
+ * an entry is opened without blocking (O_NONBLOCK) and refused for not
+ * being a regular file. Returns CIS_ENOTFOUND when absent, CIS_EHASH
+ * when unsound or refused (*fd is then open all the same, or -1). */
+static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t trl[TRL_SIZE],
+                               seen *sn, char *msg, size_t cap) {
+  sn->rc = CIS_EUNSUPPORTED;
+  *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (*fd < 0) {
+    if (errno == ENOENT) return CIS_ENOTFOUND;
+    if (errno == ELOOP) {
+      warn("cache entry %s is a symbolic link: not used", path);
+      return CIS_EHASH;
+    }
+    return CIS_EIO;
+  }
+  return check_fd(*fd, path, k, trl, sn, msg, cap);
+}
+
+/* Loads the entry at path for key k when sound: the bytes checked are
+ * those of the descriptor the object is mapped from, so a rename over
+ * the path after the check cannot change what is loaded (cis never
+ * writes an entry in place). Only objects cis maps itself are loaded
+ * (elf.c: no library, relocation, constructor or thread-local data); a
+ * sound entry holding anything else is refused with a warning and
+ * CIS_EUNSUPPORTED (the generator writes no such object: another
+ * compiler or CIS_AOT_CFLAGS made it). Returns CIS_ENOTFOUND when
+ * absent, CIS_EHASH when unsound. */
 static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
                              size_t cap) {
   if ((*out = loaded_find(k))) return CIS_OK;
@@ -1395,6 +1621,14 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
   uint8_t trl[TRL_SIZE];
   seen sn;
   cis_result rc = open_checked(path, k, &fd, trl, &sn, msg, cap);
+  if (rc == CIS_OK && sn.rc != CIS_OK) {
+    warn("cache entry %s holds an object that needs the system's dynamic loader (libraries, "
+         "relocations, constructors or thread-local data): not loaded", path);
+    setmsg(msg, cap, "the compiled object in %s needs the system's dynamic loader (libraries, "
+           "relocations, constructors or thread-local data), and cis loads only objects it maps "
+           "itself", path);
+    rc = CIS_EUNSUPPORTED;
+  }
   /* What the entry was checked to be, for loaded_find: a copy rather than
    * the entry's mapping kept (a mapping more costs every later look at
    * /proc/self/maps). */
@@ -1408,20 +1642,7 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
     l->ident = ident;
     l->nbytes = k->nbytes;
     l->tlen = k->tlen;
-    l->fd = -1;
-    if (sn.rc == CIS_OK) {
-      rc = map_own(fd, &sn, l, k->name, msg, cap);
-    } else {
-      rc = load_copy ? CIS_EIO : dlopen_fd(fd, l, k->name, msg, cap);
-      if (rc == CIS_OK) {
-        l->fd = fd; /* kept open while loaded: glibc knows the object by this name */
-        fd = -1;
-      } else if (!l->dl) {
-        uint64_t plen;
-        memcpy(&plen, trl + T_LEN, 8);
-        rc = dlopen_copy(fd, (size_t)plen, l, k->name, msg, cap);
-      }
-    }
+    rc = map_own(fd, &sn, l, k->name, msg, cap);
   }
   if (fd >= 0) close(fd);
   if (rc != CIS_OK) {
@@ -1463,25 +1684,58 @@ bool cis__aot_compiler_present(char *msg, size_t cap) {
  * start). */
 typedef struct where {
   key k;            /* the module's key */
-  char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named */
+  char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named or it is refused */
   size_t dlen;      /* length of DIR in path */
+  char *ccline;     /* k.ccline (owned), or NULL */
 } where;
 
 static void where_free(where *w) {
   key_free(&w->k);
   free(w->path);
+  free(w->ccline);
   w->path = NULL;
+  w->ccline = NULL;
+}
+
+/* The line of the compiler this process would run now (CIS_CC value cc
+ * or cc, through PATH) into *k (the heap text in *line), or none when
+ * there is no compiler. Errors: CIS_ENOMEM. */
+static cis_result key_cc_line(const char *cc, key *k, char **line) {
+  cis__aot_cc c;
+  *line = NULL;
+  if (find_cc(cc, &c, NULL, 0) != CIS_OK) return CIS_OK; /* none: no entry is sound */
+  size_t n = strlen("cc ") + strlen(c.path) + 1 + strlen(c.ident) + 1;
+  *line = n <= CC_LINE_MAX ? malloc(n + 1) : NULL;
+  if (*line) {
+    snprintf(*line, n + 1, "cc %s %s\n", c.path, c.ident);
+    k->ccline = *line;
+    k->cclen = n;
+  }
+  bool oom = n <= CC_LINE_MAX && !*line;
+  cis__aot_cc_free(&c);
+  return oom ? CIS_ENOMEM : CIS_OK;
 }
 
 /* Fills *w for m. Errors: those of the key. */
 static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) {
   w->k.text = NULL;
   w->path = NULL;
+  w->ccline = NULL;
   load_env e;
   load_env_read(&e);
   cis_result rc = make_key(m, &e, &w->k, msg, cap);
   if (rc != CIS_OK) return rc;
+  rc = key_cc_line(e.cc, &w->k, &w->ccline);
+  if (rc != CIS_OK) {
+    where_free(w);
+    setmsg(msg, cap, "out of memory making the cache key");
+    return rc;
+  }
   w->path = cache_dir_dup(&e, sizeof w->k.name + 5);
+  if (w->path && !dir_trusted(w->path, &w->k.tr)) { /* refused: as if none were named */
+    free(w->path);
+    w->path = NULL;
+  }
   if (w->path) {
     w->dlen = strlen(w->path);
     w->path[w->dlen] = '/';
@@ -1506,8 +1760,11 @@ bool cis__aot_cached(const cis__module *m) {
 }
 
 /* Whether entries can be written into the cache folder dir (made when
- * missing). Only a compile asks: a load needs no write access. */
-static bool writable(const char *dir) { return mkdirs(dir) == CIS_OK && access(dir, W_OK) == 0; }
+ * missing, then trusted under t, as a load would ask). Only a compile
+ * asks: a load needs no write access. */
+static bool writable(const char *dir, const trust *t) {
+  return mkdirs(dir) == CIS_OK && dir_trusted(dir, t) && access(dir, W_OK) == 0;
+}
 
 /* A private temporary folder for a compile without a usable cache. */
 static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
@@ -1521,7 +1778,7 @@ static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
 /* The compile of cis__aot_obtain, when the cache had no sound entry:
  * kept out of the cached start's frame (its folder buffer). */
 static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m, where *w,
-                                                           cis__aot_loaded **out,
+                                                           uint64_t wait_ms, cis__aot_loaded **out,
                                                            bool *compiled, char *msg,
                                                            size_t cap) {
   char dir[PATH_MAX];
@@ -1529,7 +1786,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   if (cache) {
     memcpy(dir, w->path, w->dlen);
     dir[w->dlen] = 0;
-    cache = writable(dir);
+    cache = writable(dir, &w->k.tr);
   }
   if (!cache && (*out = loaded_find(&w->k))) return CIS_OK;
   cis_result rc = cache ? CIS_OK : temp_dir(dir, sizeof dir, msg, cap);
@@ -1539,6 +1796,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   rc = cis__aot_find_cc(&cc, msg, cap);
   if (rc == CIS_OK) rc = job_new(m, &cc, &w->k, cache, dir, &j, msg, cap);
   cis__aot_cc_free(&cc);
+  if (rc == CIS_OK) j->wait_ms = wait_ms;
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
@@ -1549,7 +1807,8 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   return rc;
 }
 
-cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loaded **out,
+cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_ms,
+                           cis__aot_loaded **out,
                            bool *compiled, char *msg, size_t cap) {
   where w;
   *compiled = false;
@@ -1563,7 +1822,7 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, cis__aot_loade
     /* No cache folder: only what this process compiled and loaded. */
     missing = !(*out = loaded_find(&w.k));
   }
-  if (missing) rc = do_compile ? obtain_compile(m, &w, out, compiled, msg, cap) : CIS_ENOTFOUND;
+  if (missing) rc = do_compile ? obtain_compile(m, &w, wait_ms, out, compiled, msg, cap) : CIS_ENOTFOUND;
   where_free(&w);
   return rc;
 }
@@ -1578,13 +1837,14 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
       memcpy(dir, w.path, w.dlen);
       dir[w.dlen] = 0;
     }
-    if (!w.path || !writable(dir)) {
-      setmsg(msg, cap, "no writable cache folder to compile into");
+    if (!w.path || !writable(dir, &w.k.tr)) {
+      setmsg(msg, cap, "no writable cache folder this user trusts to compile into");
       rc = CIS_EIO;
     } else {
       cis__aot_cc cc;
       rc = cis__aot_find_cc(&cc, msg, cap);
       if (rc == CIS_OK) rc = job_new(m, &cc, &w.k, true, dir, out, msg, cap);
+      if (rc == CIS_OK) (*out)->lock_nb = true; /* another process's compile: the interpreter meanwhile */
       cis__aot_cc_free(&cc);
     }
   }
@@ -1643,18 +1903,15 @@ cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   load_env e;
   load_env_read(&e);
   key k;
+  char *line = NULL;
   cis_result rc = make_key(&m, &e, &k, NULL, 0);
   if (rc != CIS_OK) return rc;
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  int own;
+  rc = key_cc_line(e.cc, &k, &line);
   uint8_t trl[TRL_SIZE];
   seen sn;
-  rc = open_checked(path, &k, &own, trl, &sn, NULL, 0);
-  if (own >= 0) {
-    check_entry(own, NULL, trl, NULL, NULL, 0); /* as a listing does */
-    close(own);
-  }
+  if (rc == CIS_OK && lseek(fd, 0, SEEK_SET) == 0) rc = check_fd(fd, "(fuzz)", &k, trl, &sn, NULL, 0);
+  check_entry(fd, NULL, trl, NULL, NULL, 0); /* as a listing does */
+  free(line);
   key_free(&k);
   return rc;
 }
@@ -1671,15 +1928,23 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
   memset(e, 0, sizeof *e);
   e->path = path;
   snprintf(e->key, sizeof e->key, "%.*s", (int)(strlen(name) - 4), name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* Not a link, and no wait on a FIFO: such an entry is listed unsound. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return;
   struct stat st;
-  if (fstat(fd, &st) == 0) {
-    e->bytes = (uint64_t)st.st_size;
-    e->mtime = (int64_t)st.st_mtim.tv_sec;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return;
   }
+  e->bytes = (uint64_t)st.st_size;
+  e->mtime = (int64_t)st.st_mtim.tv_sec;
+  load_env env;
+  load_env_read(&env);
+  trust tr;
+  trust_read(env.owner, &tr);
   uint8_t trl[TRL_SIZE];
   cis_result rc = check_entry(fd, NULL, trl, NULL, NULL, 0);
+  if (!owner_ok(&st, &tr)) rc = CIS_EHASH; /* a load would refuse it: unsound */
   close(fd);
   if (memcmp(trl, MAGIC, 8) != 0) return; /* no trailer: truncated, or not an entry */
   cis__hex(trl + T_MOD, 32, e->module_sha256);
@@ -1690,12 +1955,13 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
 }
 
 /* What a file of the cache folder is. */
-enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP };
+enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED };
 
 static int file_kind(const char *name) {
   size_t l = strlen(name);
   if (l == 64 + 4 && !strcmp(name + 64, ".cso")) return FK_ENTRY;
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
+  if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
       (strstr(name + 64, ".tmp") || strstr(name + 64, ".c") || strstr(name + 64, ".so") ||
        strstr(name + 64, ".err")))
@@ -1768,6 +2034,10 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
   uint64_t age = v->now > (uint64_t)st.st_mtim.tv_sec ? v->now - (uint64_t)st.st_mtim.tv_sec : 0;
   if (kind == FK_TEMP) {
     if (age > 3600) remove_file(v, path, false);
+    return true;
+  }
+  if (kind == FK_REFUSED) { /* a refusal by the compiler's bounds: kept, unless old */
+    if (v->max_age && age > v->max_age) remove_file(v, path, false);
     return true;
   }
   if (kind != FK_ENTRY) return true;

@@ -1967,20 +1967,30 @@ static cis_result gen_function(gen *g, uint32_t i) {
   }
   /* A function that uses v128 is written twice, for x86-64-v2 and for
    * the architecture's base, with AOT_V2 a constant in each (the byte
-   * shuffles use it), and the loader's ifunc picks the one the CPU runs
-   * (aot_prelude_simd.h). Elsewhere the second alone is wN. */
+   * shuffles use it), and wN picks the one the CPU runs by the context's
+   * cpu_v2, which the loader sets (aot_prelude_simd.h). Not an ifunc: its
+   * relocation and libgcc's CPU-model constructor need the system's
+   * dynamic loader, and cis loads only objects it maps itself. Elsewhere
+   * the second alone is wN. */
   cis__aot_buf_printf(o, "#if AOT_SIMD_TWO\n#define AOT_V2 1\nAOT_V2_FN ");
   emit_function(g, t, "_v2");
   cis__aot_buf_printf(o, "#undef AOT_V2\n#else\n#define w%u_v1 w%u\n#endif\n#define AOT_V2 0\n", fi,
                       fi);
   emit_function(g, t, "_v1");
-  cis__aot_buf_printf(o,
-                      "#undef AOT_V2\n#if AOT_SIMD_TWO\nstatic FT%u w%u_r(void) {\n"
-                      "  __builtin_cpu_init();\n"
-                      "  return __builtin_cpu_supports(\"x86-64-v2\") ? w%u_v2 : w%u_v1;\n}\n",
-                      m->func_type[fi], fi, fi, fi);
-  signature(o, m, fi, false, "");
-  cis__aot_buf_printf(o, " __attribute__((ifunc(\"w%u_r\")));\n#endif\n\n", fi);
+  cis__aot_buf_printf(o, "#undef AOT_V2\n#if AOT_SIMD_TWO\n");
+  signature(o, m, fi, true, "");
+  cis__aot_buf args = {0};
+  for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(&args, ", L%u", k);
+  const char *al = args.p ? args.p : "";
+  if (t->nresults == 0)
+    cis__aot_buf_printf(o, " {\n  if (c->cpu_v2) w%u_v2(c%s);\n  else w%u_v1(c%s);\n}\n", fi, al,
+                        fi, al);
+  else
+    cis__aot_buf_printf(o, " {\n  return c->cpu_v2 ? w%u_v2(c%s) : w%u_v1(c%s);\n}\n", fi, al, fi,
+                        al);
+  cis__aot_buf_printf(o, "#endif\n\n");
+  if (args.oom) o->oom = true;
+  cis__aot_buf_free(&args);
   return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
 }
 

@@ -13,10 +13,12 @@
  * faults for its own data. cis's objects since CIS_AOT_ABI 3 have no
  * relocations: their function tables are filled by their one exported
  * function, which is also the ELF entry point, so no symbol lookup is
- * needed either. Anything else (a SIMD object's ifunc relocations and
- * libgcc's constructor, a libc call, a linker's change) is well formed but
- * "unsupported" here, and goes to dlopen as before; anything malformed is
- * an unsound entry, compiled again.
+ * needed either. And dlopen would run what an entry's writer chose
+ * (constructors, relocations, libraries) before cis could refuse it, so
+ * cis never dlopens an entry: anything else (a libc call, a constructor,
+ * a linker's change) is well formed but "unsupported" here, and refused
+ * (cache.c: a warning; engine aot fails, auto stays on the interpreter);
+ * anything malformed is an unsound entry, compiled again.
  *
  * The headers read are hostile input in principle (a cache file), so
  * every offset and size is checked against the object's length before it
@@ -38,7 +40,7 @@
 #elif defined(__aarch64__)
 #define OWN_MACHINE EM_AARCH64
 #else
-#define OWN_MACHINE EM_NONE /* no object is mapped by cis: dlopen loads them */
+#define OWN_MACHINE EM_NONE /* no object is mapped by cis: none is loaded */
 #endif
 
 /* Largest address span a plan may ask for, beyond the object's length:

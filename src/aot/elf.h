@@ -1,7 +1,7 @@
 /*
  * This file declares the compiled tier's own loader of its own objects
- * (elf.c): the plan of a compiled object that cis maps itself, without
- * dlopen, and the mapping. Only cache.c and the tests use it.
+ * (elf.c): the plan of a compiled object that cis maps itself (it never
+ * dlopens one), and the mapping. Only cache.c and the tests use it.
  */
 #ifndef CIS_AOT_ELF_H
 #define CIS_AOT_ELF_H

@@ -136,11 +136,14 @@ static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
     int pr = poll(&pfd, 1, 50); /* a bounded wait, to see exiting */
     if (pr < 0 && errno != EINTR) break;
     if (pr <= 0) continue;
-    ssize_t r = read(rfd, msg + got, cap - 1 - got);
+    /* A report is one line: once msg is full the rest is read and
+     * dropped (starting over lost a report of cap - 1 bytes whole). */
+    char drop[256];
+    bool full = got == cap - 1;
+    ssize_t r = full ? read(rfd, drop, sizeof drop) : read(rfd, msg + got, cap - 1 - got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break; /* end of file: the child is done */
-    got += (size_t)r;
-    if (got == cap - 1) got = 0; /* keep the last line's room (a report is one line) */
+    if (!full) got += (size_t)r;
   }
   close(rfd);
   msg[got] = 0;
@@ -169,7 +172,7 @@ static void run_job(job *j) {
   cis__module *m = NULL;
   cis_result rc = decode_job(j, &m, msg, sizeof msg);
   cis__aot_code *code = NULL;
-  if (rc == CIS_OK) rc = cis__aot_load(m, false, &code, NULL, msg, sizeof msg);
+  if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_ENOTFOUND) {
     cis__aot_job *cj = NULL;
     rc = cis__aot_job_prepare(m, &cj, msg, sizeof msg);
@@ -181,7 +184,7 @@ static void run_job(job *j) {
     }
     cis__aot_job_free(cj); /* the child has its own copy */
     if (rc == CIS_OK) rc = wait_child(pid, rfd, msg, sizeof msg);
-    if (rc == CIS_OK) rc = cis__aot_load(m, false, &code, NULL, msg, sizeof msg);
+    if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
   }
   cis__module_free(m);
   if (rc == LEFT_RUNNING) return;
@@ -327,7 +330,8 @@ static bool enqueue(cis_module *mod, tier_mod *t) {
 
 /* Whether engine e can queue compiles: a C compiler is there. Asked when
  * a module first needs a compile rather than when the engine is made (a
- * cached start would walk PATH for nothing), once per engine; when there
+ * cached start's load resolves the compiler itself: cache.c), once per
+ * engine; when there
  * is none, said once per process on stderr, and modules without compiled
  * code in the cache stay on the baseline. */
 static bool can_compile(cis_engine *e) {
@@ -366,13 +370,18 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
   mod->tier_data = t;
   /* The cache only: a sound entry runs compiled from the first call. */
   char msg[CIS_ERRMSG_MAX];
-  rc = code ? CIS_OK : lookup ? cis__aot_load(m, false, &code, NULL, msg, sizeof msg)
+  rc = code ? CIS_OK : lookup ? cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg)
                               : CIS_ENOTFOUND;
   if (rc == CIS_OK) {
     atomic_store(&t->code, code);
     atomic_store(&t->state, CIS__TIER_COMPILED);
-  } else if (rc == CIS_ENOTFOUND && can_compile(mod->engine) && enqueue(mod, t)) {
+  } else if (rc == CIS_ENOTFOUND && can_compile(mod->engine)) {
+    /* Queued before the job is: the worker may end it (BASE, COMPILED)
+     * before enqueue returns, and a later store of QUEUED would undo that
+     * for good (a compile that fails at once: cis__tier_wait then waited
+     * out its whole time). */
     atomic_store(&t->state, CIS__TIER_QUEUED);
+    if (!enqueue(mod, t)) atomic_store(&t->state, CIS__TIER_BASE);
   } else {
     atomic_store(&t->state, CIS__TIER_BASE);
   }
@@ -392,7 +401,7 @@ static cis_result tier_prepare_known(cis_module *mod) {
   if (!base) return CIS_ENOTFOUND;
   char msg[CIS_ERRMSG_MAX];
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(mod->m, false, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(mod->m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc != CIS_OK) {
     mod->tier_data = &looked_up;
     return rc;

@@ -260,9 +260,17 @@ static bool reftype(rd *r, uint8_t *t) {
 static bool flag1(rd *r, uint8_t *out) {
   const uint8_t *at = r->p;
   uint8_t b;
+  /* Failures return false themselves: gcc -Os (MinSizeRel) does not see
+   * that fail() does, and then *out unset when true is returned. */
   if (!u8(r, &b)) return false;
-  if ((b & 0x7f) > 1) return fail_at(r, at, CIS_ELEB, "integer too large");
-  if (b & 0x80) return fail(r, CIS_ELEB, "integer representation too long");
+  if ((b & 0x7f) > 1) {
+    fail_at(r, at, CIS_ELEB, "integer too large");
+    return false;
+  }
+  if (b & 0x80) {
+    fail(r, CIS_ELEB, "integer representation too long");
+    return false;
+  }
   *out = b;
   return true;
 }

@@ -434,12 +434,16 @@ static void dump(cis_vfs_file *dir, const char *prefix, char *out, size_t cap) {
     OK(cis_vfs_statat(dir, names[i], strlen(names[i]), 0, &st));
     char line[600];
     if (st.type == CIS_VFS_DIR) {
-      snprintf(line, sizeof line, "%s%s/;", prefix, names[i]);
+      /* A path past these buffers would be a test of names longer than
+       * any it makes: failed, not cut. */
+      if (snprintf(line, sizeof line, "%s%s/;", prefix, names[i]) >= (int)sizeof line)
+        fail_msg("dump: %s%s too long", prefix, names[i]);
       strncat(out, line, cap - strlen(out) - 1);
       cis_vfs_file *sub = NULL;
       OK(cis_vfs_openat(dir, names[i], strlen(names[i]), CIS_VFS_READ | CIS_VFS_DIRECTORY, &sub));
       char p2[600];
-      snprintf(p2, sizeof p2, "%s%s/", prefix, names[i]);
+      if (snprintf(p2, sizeof p2, "%s%s/", prefix, names[i]) >= (int)sizeof p2)
+        fail_msg("dump: %s%s too long", prefix, names[i]);
       dump(sub, p2, out, cap);
       cis_vfs_close(sub);
     } else {
@@ -450,8 +454,9 @@ static void dump(cis_vfs_file *dir, const char *prefix, char *out, size_t cap) {
       OK(cis_vfs_pread(f, buf, sizeof buf - 1, 0, &got));
       cis_vfs_close(f);
       buf[got] = '\0';
-      snprintf(line, sizeof line, "%s%s=%s(%llu);", prefix, names[i], buf,
-               (unsigned long long)st.size);
+      if (snprintf(line, sizeof line, "%s%s=%s(%llu);", prefix, names[i], buf,
+                   (unsigned long long)st.size) >= (int)sizeof line)
+        fail_msg("dump: %s%s too long", prefix, names[i]);
       strncat(out, line, cap - strlen(out) - 1);
     }
   }

@@ -1,0 +1,723 @@
+/*
+ * This file implements the tests of what the compiled tier trusts
+ * (src/aot/cache.c, "trust"; docs/aot.md, The cache): a cache folder or
+ * entry owned by another user, or writable by its group or others, is
+ * refused with one warning line unless CIS_AOT_CACHE_OWNER names its
+ * owner; an entry is used only while the compiler a compile would run
+ * now is the one that built it; an object that needs the system's
+ * dynamic loader (a constructor) is never loaded; an entry that is not a
+ * regular file (a FIFO, a symbolic link) is never opened as one; and the
+ * compiler runs bounded (memory, CPU time, priority; a refusal by those
+ * bounds remembered; tiering never waits for another process's compile
+ * of the same module). The tests run as root in CI: foreign ownership is
+ * made with chown to uid 65534 (nobody), which root may do.
+ */
+#define _GNU_SOURCE 1 /* dl_iterate_phdr */
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aot_test.h"
+#include "aot/aot_ops.h"
+#include "cis/cis.h"
+#include "cis/cis_aot.h"
+#include "runtime/runtime.h"
+
+static const char ONE[] = "(module (func (export \"f\") (result i32) (i32.const 1)))";
+static const char SIMD[] =
+    "(module (func (export \"f\") (result i32)\n"
+    "  (i32x4.extract_lane 1 (i32x4.add (v128.const i32x4 1 2 3 4) (v128.const i32x4 0 -1 0 0)))))";
+
+enum { FOREIGN = 65534 };
+
+/* ------------------------------------------------------------ helpers */
+
+/* stderr goes to a file from capture_begin to capture_end, which returns
+ * what was written (free it). */
+static int saved_err = -1;
+static char cap_path[300];
+
+static void capture_begin(void) {
+  fflush(stderr);
+  snprintf(cap_path, sizeof cap_path, "%s/stderr.txt", home);
+  int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  saved_err = dup(2);
+  assert_true(saved_err >= 0);
+  assert_int_equal(dup2(fd, 2), 2);
+  close(fd);
+}
+
+static char *capture_end(void) {
+  fflush(stderr);
+  dup2(saved_err, 2);
+  close(saved_err);
+  saved_err = -1;
+  FILE *f = fopen(cap_path, "r");
+  assert_non_null(f);
+  char *buf = calloc(1, 8192);
+  assert_non_null(buf);
+  size_t n = fread(buf, 1, 8191, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+/* Runs f of text on engine name; returns its result. */
+static int32_t run_text(const char *name, const char *text) {
+  cis_engine *e = engine(name);
+  cis_module *m = module(e, text);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_func *f = cis_instance_func(inst, "f");
+  assert_non_null(f);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, f, NULL, 0, &r, 1), CIS_OK);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  return r.of.i32;
+}
+
+/* The path of the one entry of the cache (asserts there is one). */
+static void the_entry(char *out, size_t n) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int count = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) {
+      count++;
+      if (snprintf(out, n, "%s/%s", dir, de->d_name) >= (int)n) fail_msg("%s: path too long", dir);
+    }
+  }
+  closedir(d);
+  assert_int_equal(count, 1);
+}
+
+static struct stat stat_of(const char *p) {
+  struct stat st;
+  assert_int_equal(lstat(p, &st), 0);
+  return st;
+}
+
+static void cache_dir(char *out, size_t n) { snprintf(out, n, "%s/cache", home); }
+
+/* A compiler (a script named cc in folder home/sub) that appends its
+ * name to home/cc.log, runs extra shell text (may be ""), then gcc. */
+static void script_cc(const char *sub, const char *extra) {
+  char dir[400], p[500];
+  snprintf(dir, sizeof dir, "%s/%s", home, sub);
+  mkdir(dir, 0700);
+  snprintf(p, sizeof p, "%s/cc", dir);
+  char tmp[520];
+  snprintf(tmp, sizeof tmp, "%s.new", p);
+  FILE *f = fopen(tmp, "w");
+  assert_non_null(f);
+  fprintf(f, "#!/bin/sh\necho %s >> '%s/cc.log'\n%s\nexec gcc \"$@\"\n", sub, home, extra);
+  fclose(f);
+  assert_int_equal(chmod(tmp, 0755), 0);
+  assert_int_equal(rename(tmp, p), 0); /* a new file: another inode */
+}
+
+/* Runs of the script compilers so far, as "a b ..." (free it). */
+static char *cc_log(void) {
+  char p[300];
+  snprintf(p, sizeof p, "%s/cc.log", home);
+  FILE *f = fopen(p, "r");
+  char *buf = calloc(1, 1024);
+  assert_non_null(buf);
+  if (f) {
+    size_t n = fread(buf, 1, 1023, f);
+    buf[n] = 0;
+    fclose(f);
+  }
+  for (char *c = buf; *c; c++)
+    if (*c == '\n') *c = ' ';
+  return buf;
+}
+
+/* ---------------------------------------------------------- ownership */
+
+static void cache_entry_of_another_user_is_refused_and_replaced(void **state) {
+  (void)state;
+  char p[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  assert_int_equal(chown(p, FOREIGN, FOREIGN), 0);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "cis: warn: compiled tier: cache entry"));
+  assert_non_null(strstr(err, "owned by uid 65534"));
+  assert_int_equal(count_of(err, "\n"), 1); /* one line */
+  free(err);
+  /* Compiled again: the entry is this user's now. */
+  the_entry(p, sizeof p);
+  assert_int_equal(stat_of(p).st_uid, geteuid());
+}
+
+static void cache_entry_of_the_named_owner_is_used(void **state) {
+  (void)state;
+  char p[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  assert_int_equal(chown(p, FOREIGN, FOREIGN), 0);
+  ino_t ino = stat_of(p).st_ino;
+  const char *names[] = {"65534", getpwuid(FOREIGN) ? getpwuid(FOREIGN)->pw_name : "65534"};
+  for (int i = 0; i < 2; i++) {
+    setenv("CIS_AOT_CACHE_OWNER", names[i], 1);
+    capture_begin();
+    assert_int_equal(run_text("aot", ONE), 1);
+    char *err = capture_end();
+    assert_string_equal(err, "");
+    free(err);
+    assert_int_equal(stat_of(p).st_ino, ino); /* loaded, not compiled again */
+  }
+  unsetenv("CIS_AOT_CACHE_OWNER");
+}
+
+static void cache_owner_naming_no_user_trusts_no_one_more(void **state) {
+  (void)state;
+  char p[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  assert_int_equal(chown(p, FOREIGN, FOREIGN), 0);
+  setenv("CIS_AOT_CACHE_OWNER", "no-such-user-of-cis", 1);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "CIS_AOT_CACHE_OWNER=no-such-user-of-cis names no user"));
+  assert_non_null(strstr(err, "owned by uid 65534"));
+  free(err);
+  unsetenv("CIS_AOT_CACHE_OWNER");
+  the_entry(p, sizeof p);
+  assert_int_equal(stat_of(p).st_uid, geteuid());
+}
+
+static void cache_entry_writable_by_others_is_refused(void **state) {
+  (void)state;
+  char p[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  assert_int_equal(chmod(p, 0620), 0);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "writable by its group or others (mode 0620)"));
+  free(err);
+  the_entry(p, sizeof p);
+  assert_int_equal(stat_of(p).st_mode & 022, 0);
+}
+
+/* A refused folder is neither read nor written: the module is compiled
+ * into a private temporary folder, and the folder's entry stays as it
+ * was. So for a folder of another user, and one writable by its group. */
+static void refused_folder(void (*spoil)(const char *dir), const char *why) {
+  char p[400], dir[300];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  cache_dir(dir, sizeof dir);
+  struct stat before = stat_of(p);
+  spoil(dir);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "cis: warn: compiled tier: cache folder"));
+  assert_non_null(strstr(err, why));
+  assert_int_equal(count_of(err, "\n"), 1); /* said once */
+  free(err);
+  struct stat after = stat_of(p);
+  assert_int_equal(after.st_ino, before.st_ino);
+  assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  assert_int_equal(cache_entries(), 1);
+  /* auto keeps it on the interpreter: it has nowhere to compile into. */
+  capture_begin();
+  cis_engine *e = engine("auto");
+  cis_module *m = module(e, ONE);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  cis_module_free(m);
+  cis_engine_free(e);
+  free(capture_end());
+}
+
+static void foreign(const char *dir) { assert_int_equal(chown(dir, FOREIGN, FOREIGN), 0); }
+static void group_writable(const char *dir) { assert_int_equal(chmod(dir, 0770), 0); }
+
+static void cache_folder_of_another_user_is_refused(void **state) {
+  (void)state;
+  refused_folder(foreign, "owned by uid 65534");
+}
+
+static void cache_folder_writable_by_its_group_is_refused(void **state) {
+  (void)state;
+  refused_folder(group_writable, "writable by its group or others (mode 0770)");
+}
+
+/* ----------------------------------------------------------- compiler */
+
+/* An entry is used only while the compiler a compile would run now is
+ * the very one that built it: another put earlier on PATH, or the file
+ * replaced in place, makes the next load compile again. */
+static void compiler_swapped_after_compile_compiles_again(void **state) {
+  (void)state;
+  const char *was = getenv("PATH");
+  char *path0 = strdup(was ? was : "/usr/bin:/bin");
+  char path[4096];
+  script_cc("a", "");
+  snprintf(path, sizeof path, "%s/a:%s", home, path0);
+  setenv("PATH", path, 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  assert_int_equal(run_text("aot", ONE), 1); /* cached */
+  char *log = cc_log();
+  assert_string_equal(log, "a ");
+  free(log);
+  /* Another compiler of the name, earlier on PATH. */
+  script_cc("b", "");
+  snprintf(path, sizeof path, "%s/b:%s/a:%s", home, home, path0);
+  setenv("PATH", path, 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  log = cc_log();
+  assert_string_equal(log, "a b ");
+  free(log);
+  /* The same path, another file (as a package upgrade replaces it). */
+  script_cc("b", "true");
+  assert_int_equal(run_text("aot", ONE), 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  log = cc_log();
+  assert_string_equal(log, "a b b ");
+  free(log);
+  /* No compiler at all: no entry is trusted, and aot says why. */
+  setenv("PATH", "/nonexistent", 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_EUNSUPPORTED);
+  cis_engine_free(e);
+  setenv("PATH", path0, 1);
+  free(path0);
+}
+
+/* ------------------------------------------------- only cis's loader */
+
+/* The objects the system's loader holds from the cache (.cso). */
+static int count_cso(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  const char *n = info->dlpi_name;
+  size_t l = n ? strlen(n) : 0;
+  if ((l > 4 && !strcmp(n + l - 4, ".cso")) || (n && strstr(n, "/proc/self/fd/"))) ++*(int *)data;
+  return 0;
+}
+
+/* A constructor planted in the generated C (by a compiler that appends
+ * one) makes an object that needs the system's loader: refused with a
+ * warning, never run; aot fails, auto stays on the interpreter. */
+static void object_with_a_constructor_is_never_loaded(void **state) {
+  (void)state;
+  char extra[1200], marker[400];
+  snprintf(marker, sizeof marker, "%s/constructor-ran", home);
+  snprintf(extra, sizeof extra,
+           "for c; do :; done\n"
+           "printf '#include <fcntl.h>\\n__attribute__((constructor)) static void planted(void) "
+           "{ creat(\"%s\", 0600); }\\n' >> \"$c\"",
+           marker);
+  script_cc("ctor", extra);
+  char cc[400];
+  snprintf(cc, sizeof cc, "%s/ctor/cc", home);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  capture_begin();
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_EUNSUPPORTED);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "needs the system's dynamic loader"));
+  assert_non_null(strstr(cis_errmsg(e), "cis loads only objects it maps itself"));
+  free(err);
+  cis_engine_free(e);
+  assert_int_equal(cache_entries(), 1); /* compiled and stored; not loaded */
+  /* auto: the cache's entry is refused at load, the module runs on the
+   * interpreter. */
+  capture_begin();
+  e = engine("auto");
+  m = module(e, ONE);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 1);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  err = capture_end();
+  assert_non_null(strstr(err, "needs the system's dynamic loader"));
+  free(err);
+  int known = 0;
+  dl_iterate_phdr(count_cso, &known);
+  assert_int_equal(known, 0);
+  assert_int_equal(access(marker, F_OK), -1);
+  unsetenv("CIS_CC");
+}
+
+/* A module using v128 is mapped by cis too (its CPU level is chosen by
+ * the context, not an ifunc): the system's loader holds no entry. */
+static void simd_object_is_mapped_without_the_system_loader(void **state) {
+  (void)state;
+  assert_int_equal(run_text("aot", SIMD), 1);
+  assert_int_equal(run_text("aot", SIMD), 1); /* from the cache */
+  int known = 0;
+  dl_iterate_phdr(count_cso, &known);
+  assert_int_equal(known, 0);
+}
+
+/* ------------------------------------------------ not a regular file */
+
+static int seen_fifo_list; /* entries cis_cache_list showed */
+static bool list_one(const cis_cache_entry *e, void *user) {
+  (void)user;
+  assert_false(e->sound);
+  seen_fifo_list++;
+  return true;
+}
+
+/* A FIFO planted as an entry is never opened as one (it would block
+ * the load forever): refused, and the module is compiled again. The
+ * alarm fails the test rather than letting it hang. */
+static void fifo_planted_as_an_entry_does_not_block(void **state) {
+  (void)state;
+  char p[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  assert_int_equal(unlink(p), 0);
+  assert_int_equal(mkfifo(p, 0600), 0);
+  alarm(120);
+  seen_fifo_list = 0;
+  capture_begin();
+  assert_int_equal(cis_cache_list(list_one, NULL), CIS_OK); /* listed, not opened blocking */
+  assert_int_equal(seen_fifo_list, 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  alarm(0);
+  assert_non_null(strstr(err, "is not a regular file"));
+  free(err);
+  assert_true(S_ISREG(stat_of(p).st_mode));
+}
+
+static void symbolic_link_as_an_entry_is_refused(void **state) {
+  (void)state;
+  char p[400], q[500];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  snprintf(q, sizeof q, "%s/elsewhere.cso", home);
+  assert_int_equal(rename(p, q), 0);
+  assert_int_equal(symlink(q, p), 0);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "is a symbolic link"));
+  free(err);
+  assert_true(S_ISREG(stat_of(p).st_mode));
+}
+
+/* ------------------------------------------------------------- waits */
+
+/* Another process compiling the same module holds its lock: engine aot
+ * waits for it at most as long as the engine's call deadline (here 1.5
+ * s, not the ten minutes of a background compile), then compiles on its
+ * own. */
+static void lock_wait_ends_at_the_call_deadline(void **state) {
+  (void)state;
+  char p[400], lock[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(p) - 4), p);
+  assert_int_equal(unlink(p), 0);
+  int fd = open(lock, O_RDWR | O_CREAT, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0); /* another open file: cis's lock waits */
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = "aot";
+  cfg.limits.timeout_ms = 1500;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cis_module *m = module(e, ONE);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  assert_true(s >= 1.4);
+  assert_true(s < 60.0);
+  cis_module_free(m);
+  cis_engine_free(e);
+  close(fd);
+  assert_int_equal(cache_entries(), 1);
+}
+
+/* ------------------------------------------------------------ bounds */
+
+/* A module of one function with 20,000 i32 locals and 200,000 adds
+ * among them (local.get a, local.get b, i32.add, local.set c), returning
+ * local 0 (0: every local starts at 0): megabytes of C that gcc takes
+ * long and much memory over. Made here, not kept in the tree. *len
+ * receives its size (free it). */
+static void leb(uint8_t **p, uint32_t v) {
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    *(*p)++ = (uint8_t)(b | (v ? 0x80 : 0));
+  } while (v);
+}
+
+static uint8_t *compile_bomb(size_t *len) {
+  enum { LOCALS = 20000, ADDS = 200000 };
+  size_t cap = (size_t)ADDS * 14 + 4096; /* at most 4 + 4 + 1 + 4 bytes an add */
+  uint8_t *body = malloc(cap), *b = body;
+  assert_non_null(body);
+  leb(&b, 1);
+  leb(&b, LOCALS);
+  *b++ = 0x7f;
+  for (uint32_t i = 0; i < ADDS; i++) {
+    *b++ = 0x20, leb(&b, i % LOCALS);
+    *b++ = 0x20, leb(&b, (i * 7 + 1) % LOCALS);
+    *b++ = 0x6a;
+    *b++ = 0x21, leb(&b, (i * 13 + 2) % LOCALS);
+  }
+  *b++ = 0x20, leb(&b, 0);
+  *b++ = 0x0b;
+  size_t blen = (size_t)(b - body);
+  uint8_t *m = malloc(blen + 64), *p = m;
+  assert_non_null(m);
+  static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0,
+                                 1, 5, 1, 0x60, 0, 1, 0x7f,    /* type: () -> i32 */
+                                 3, 2, 1, 0,                   /* function 0: type 0 */
+                                 7, 5, 1, 1, 'f', 0, 0};       /* export "f" */
+  memcpy(p, head, sizeof head);
+  p += sizeof head;
+  *p++ = 10; /* code section */
+  uint8_t sz[5], *q = sz;
+  leb(&q, (uint32_t)blen);
+  leb(&p, (uint32_t)(1 + (q - sz) + blen));
+  *p++ = 1;
+  leb(&p, (uint32_t)blen);
+  memcpy(p, body, blen);
+  p += blen;
+  free(body);
+  *len = (size_t)(p - m);
+  return m;
+}
+
+/* The cache's files ending in suffix. */
+static int files_ending(const char *suffix) {
+  char dir[300];
+  cache_dir(dir, sizeof dir);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  size_t sl = strlen(suffix);
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > sl && !strcmp(de->d_name + l - sl, suffix)) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The compiler runs with its address space, CPU time and priority
+ * bounded and without core dumps (as its own ulimit and nice read
+ * them), and a value of the variables that is not one is said and
+ * ignored. */
+static void compiler_runs_within_its_bounds(void **state) {
+  (void)state;
+  char extra[600], cc[400];
+  snprintf(extra, sizeof extra, "echo \"v=$(ulimit -v) t=$(ulimit -t) c=$(ulimit -c) n=$(nice)\" >> '%s/bounds.log'",
+           home);
+  script_cc("bounded", extra);
+  snprintf(cc, sizeof cc, "%s/bounded/cc", home);
+  setenv("CIS_CC", cc, 1);
+  setenv("CIS_AOT_CC_MAX_MEMORY", "2G", 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  setenv("CIS_AOT_CC_MAX_MEMORY", "lots", 1);
+  setenv("CIS_AOT_CC_MAX_CPU", "7", 1);
+  capture_begin();
+  assert_int_equal(run_text("aot", SIMD), 1);
+  char *err = capture_end();
+  assert_non_null(strstr(err, "CIS_AOT_CC_MAX_MEMORY=lots is not a size"));
+  free(err);
+  unsetenv("CIS_AOT_CC_MAX_MEMORY");
+  unsetenv("CIS_AOT_CC_MAX_CPU");
+  unsetenv("CIS_CC");
+  char p[400];
+  snprintf(p, sizeof p, "%s/bounds.log", home);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  char l1[200] = "", l2[200] = "";
+  assert_non_null(fgets(l1, sizeof l1, f));
+  assert_non_null(fgets(l2, sizeof l2, f));
+  fclose(f);
+  int nice0 = getpriority(PRIO_PROCESS, 0), want = nice0 + 10 > 19 ? 19 : nice0 + 10;
+  char w1[200], w2[200];
+  snprintf(w1, sizeof w1, "v=2097152 t=60 c=0 n=%d\n", want); /* KB; a small module's 60 s */
+  snprintf(w2, sizeof w2, "v=1048576 t=7 c=0 n=%d\n", want);  /* the default 1 GiB */
+  assert_string_equal(l1, w1);
+  assert_string_equal(l2, w2);
+}
+
+/* A module that makes the compiler go past its CPU time is refused:
+ * engine aot fails with CIS_ETOOBIG, the refusal is remembered in the
+ * cache (KEY.refused), so the next load does not run the compiler again,
+ * and auto keeps the module on the interpreter with one line saying so.
+ * A wider bound gets a new attempt. */
+static void compile_bomb_is_refused_and_remembered(void **state) {
+  (void)state;
+  char cc[400];
+  script_cc("bomb", "");
+  snprintf(cc, sizeof cc, "%s/bomb/cc", home);
+  setenv("CIS_CC", cc, 1);
+  setenv("CIS_AOT_CC_MAX_CPU", "1", 1);
+  size_t n;
+  uint8_t *wasm = compile_bomb(&n);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "went past its bounds"));
+  assert_int_equal(files_ending(".refused"), 1);
+  assert_int_equal(cache_entries(), 0);
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "compile refused before"));
+  char *log = cc_log();
+  assert_string_equal(log, "bomb "); /* the compiler ran once */
+  free(log);
+  cis_engine_free(e);
+  /* auto: the interpreter, and the line saying why. */
+  capture_begin();
+  e = engine("auto");
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_OK);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 0);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char *err = capture_end();
+  if (!strstr(err, "on the interpreter: compile refused before")) fail_msg("stderr: %s", err);
+  free(err);
+  log = cc_log();
+  assert_string_equal(log, "bomb ");
+  free(log);
+  /* A wider bound: tried again (and refused again, remembered anew). */
+  setenv("CIS_AOT_CC_MAX_CPU", "2", 1);
+  e = engine("aot");
+  assert_int_equal(cis_module_new(e, wasm, n, &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "2 s of CPU"));
+  cis_engine_free(e);
+  log = cc_log();
+  assert_string_equal(log, "bomb bomb ");
+  free(log);
+  free(wasm);
+  unsetenv("CIS_AOT_CC_MAX_CPU");
+  unsetenv("CIS_CC");
+}
+
+/* A compiler that runs out of memory (as cc1 says it under RLIMIT_AS) is
+ * a refusal by the bounds too; one that fails otherwise is not
+ * remembered. */
+static void compiler_out_of_memory_is_remembered_other_failures_not(void **state) {
+  (void)state;
+  char cc[400];
+  script_cc("oom", "echo 'cc1: out of memory allocating 65536 bytes'; exit 1");
+  snprintf(cc, sizeof cc, "%s/oom/cc", home);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_ETOOBIG);
+  assert_int_equal(files_ending(".refused"), 1);
+  cis_engine_free(e);
+  char dir[300];
+  cache_dir(dir, sizeof dir);
+  assert_int_equal(cis_cache_clear(NULL), CIS_OK); /* clears the refusals too */
+  assert_int_equal(files_ending(".refused"), 0);
+  script_cc("oom", "echo 'error: something else'; exit 1");
+  e = engine("aot");
+  assert_int_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_EIO);
+  assert_int_equal(files_ending(".refused"), 0);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+}
+
+/* Tiering never waits for another process compiling the same module (its
+ * lock held): the module stays on the interpreter meanwhile, said once. */
+static void auto_does_not_wait_for_another_compile(void **state) {
+  (void)state;
+  char p[400], lock[400];
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(p) - 4), p);
+  assert_int_equal(unlink(p), 0);
+  int fd = open(lock, O_RDWR | O_CREAT, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  capture_begin();
+  cis_engine *e = engine("auto");
+  cis_module *m = module(e, ONE);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char *err = capture_end();
+  assert_true(t1.tv_sec - t0.tv_sec < 60);
+  assert_non_null(strstr(err, "another process is compiling this module"));
+  free(err);
+  close(fd);
+  assert_int_equal(cache_entries(), 0);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2) cmocka_set_test_filter(argv[1]);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(cache_entry_of_another_user_is_refused_and_replaced, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(cache_entry_of_the_named_owner_is_used, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_owner_naming_no_user_trusts_no_one_more, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(cache_entry_writable_by_others_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_of_another_user_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_writable_by_its_group_is_refused, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(compiler_swapped_after_compile_compiles_again, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(object_with_a_constructor_is_never_loaded, setup, teardown),
+      cmocka_unit_test_setup_teardown(simd_object_is_mapped_without_the_system_loader, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(fifo_planted_as_an_entry_does_not_block, setup, teardown),
+      cmocka_unit_test_setup_teardown(symbolic_link_as_an_entry_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(lock_wait_ends_at_the_call_deadline, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_runs_within_its_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(compile_bomb_is_refused_and_remembered, setup, teardown),
+      cmocka_unit_test_setup_teardown(compiler_out_of_memory_is_remembered_other_failures_not,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(auto_does_not_wait_for_another_compile, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
