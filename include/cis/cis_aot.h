@@ -40,6 +40,27 @@ CIS_EXTERN cis_result cis_cache_dir(char *buf, size_t cap);
  * empty cache. Errors: CIS_EIO (the folder cannot be read), CIS_ENOMEM. */
 CIS_EXTERN cis_result cis_cache_list(cis_cache_visit fn, void *user);
 
+/* A compile the cache knows of: running (its module's lock held by the
+ * process compiling), or refused by the compiler's bounds and remembered
+ * (docs/aot.md, The compiler's bounds). */
+typedef struct cis_cache_compile {
+  char key[65];     /* the entry's key it would write (hex) */
+  char state[16];   /* "queued" (waiting for a compile slot), "generating"
+                       (the C), "compiling" (the C compiler runs), "starting",
+                       or "refused" */
+  int64_t pid;      /* the process compiling; 0 when refused */
+  int64_t since;    /* seconds since the epoch: the compile's start, or the refusal */
+  char why[256];    /* refused: the compiler's or the bound's message; else "" */
+} cis_cache_compile;
+
+/* Called for each compile; return false to stop. */
+typedef bool (*cis_cache_compile_visit)(const cis_cache_compile *c, void *user);
+
+/* Visits the compiles running or queued in the cache folder, by any
+ * process of this host, and the refusals remembered there. A missing
+ * folder has none. Errors: CIS_EINVAL (no fn), CIS_EIO. */
+CIS_EXTERN cis_result cis_cache_compiles(cis_cache_compile_visit fn, void *user);
+
 /* Removes every entry, and the lock and temporary files of compiles.
  * *removed (may be NULL) gets the number of entries removed. A compile
  * running meanwhile stores its entry afterwards. Errors: CIS_EIO. */

@@ -120,20 +120,26 @@ void cis__aot_release(cis__aot_loaded *l);
 cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms,
                            cis__aot_loaded **out, bool *compiled, char *msg, size_t cap);
 
-/* A compile prepared to run elsewhere (tier.c): the key, the generated C
- * in its file, the compiler's command. */
+/* A compile prepared to run elsewhere (tier.c): the key, a copy of the
+ * module's bytes, the compiler's command. */
 typedef struct cis__aot_job cis__aot_job;
-/* Prepares the compile of m into the cache, for tiering: it gives up at
- * once (CIS_ESTATE) when another process holds the module's lock, rather
- * than wait. Errors: those of the code generator and the compiler's
- * search, CIS_EIO (no writable cache). */
-cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
+/* Prepares the compile of the module of n bytes into the cache, for
+ * tiering, without decoding it: the child that runs the job decodes it
+ * and generates the C, under the module's lock and a compile slot, so the
+ * caller pays neither. It gives up at once (CIS_ESTATE) when another
+ * process holds the module's lock, rather than wait. Errors: the
+ * compiler's search, CIS_EIO (no writable cache). */
+cis_result cis__aot_job_prepare(const uint8_t *bytes, size_t n, cis__aot_job **out, char *msg,
+                                size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
 /* Forks a child, out of the caller's session and holding none of its
  * descriptors, that compiles and stores jobs[0..n) one after the other
  * (each under its key's lock) and exits: status 0 when all were stored,
- * else 1 with one line per failure on the pipe whose read end is *rfd.
+ * CIS__AOT_JOBS_BUSY when the others were being compiled by another
+ * process, else 1 with one line per failure on the pipe whose read end
+ * is *rfd.
  * The child outlives the caller if it must. Returns its pid, or -1. */
+#define CIS__AOT_JOBS_BUSY 3
 pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd);
 
 /* The loaded code of a module: cis_module.engine_data. */

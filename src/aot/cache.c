@@ -776,6 +776,9 @@ struct cis__aot_job {
   uint64_t max_mem;                    /* RLIMIT_AS of the compiler, bytes; 0: none */
   uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds */
   bool lock_nb;                        /* another compile of the key: give up, not wait */
+  bool gen_later;                      /* the C is made by compile_store (gen_c), in the child */
+  unsigned slots;                      /* compiles at once per cache folder (take_slot) */
+  time_t since;                        /* when compile_store started (lock_say) */
 };
 
 /* Whether the compiler's end (status, the start of its output) is one
@@ -1275,17 +1278,116 @@ static void remember_refusal(cis__aot_job *j, const char *why) {
   if (!ok || rename(j->tpath, j->rpath) != 0) unlink(j->tpath);
 }
 
+/* Says what the compile holding the key's lock fd is doing (phase:
+ * queued, generating, compiling; NULL: done) in the lock file itself,
+ * for `cis cache list` (cis_cache_compiles): "PHASE PID SINCE\n", SINCE
+ * the seconds since the epoch the compile started. System calls only. */
+static void lock_say(const cis__aot_job *j, int fd, const char *phase) {
+  if (fd < 0 || ftruncate(fd, 0) != 0 || !phase) return;
+  char b[96];
+  int n = snprintf(b, sizeof b, "%s %ld %lld\n", phase, (long)getpid(), (long long)j->since);
+  if (n > 0) {
+    ssize_t w = pwrite(fd, b, (size_t)n, 0);
+    (void)w;
+  }
+}
+
+/* The compiles one cache folder runs at once: CIS_AOT_COMPILE_SLOTS (1 to
+ * 64), else one on a machine of up to three processors and two on a
+ * larger one: a compile of a big module takes a processor and up to the
+ * compiler's memory bound, and every process of the host that uses the
+ * folder shares them. */
+static unsigned compile_slots(void) {
+  const char *v = getenv("CIS_AOT_COMPILE_SLOTS");
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned def = ncpu >= 4 ? 2u : 1u;
+  if (!v || !*v) return def;
+  char *end;
+  errno = 0;
+  unsigned long x = strtoul(v, &end, 10);
+  if (*v >= '0' && *v <= '9' && !*end && !errno && x >= 1 && x <= 64) return (unsigned)x;
+  warn("CIS_AOT_COMPILE_SLOTS=%s is not a number from 1 to 64: %u compile%s at once", v, def,
+       def == 1 ? "" : "s");
+  return def;
+}
+
+/* Takes one of the cache folder's compile slots (compile-slot-N.lock,
+ * an exclusive flock each), waiting for one at most as long as for the
+ * key's lock (j->wait_ms, else LOCK_WAIT_MS): the compile is queued
+ * meanwhile. *sfd receives the slot's descriptor (closed to free it).
+ * A slot file that cannot be opened as a regular file (a FIFO or link
+ * planted there) is no slot. Errors: CIS_ETIMEOUT (all held until the
+ * wait's end), CIS_EIO (no slot can be opened). System calls only. */
+static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
+  *sfd = -1;
+  uint64_t wait = j->wait_ms && j->wait_ms < LOCK_WAIT_MS ? j->wait_ms : LOCK_WAIT_MS;
+  uint64_t t0 = now_ms();
+  unsigned usable = 0;
+  for (;;) {
+    usable = 0;
+    for (unsigned i = 0; i < j->slots; i++) {
+      char path[PATH_MAX + 64];
+      snprintf(path, sizeof path, "%s/compile-slot-%u.lock", j->dir, i);
+      int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+      struct stat st;
+      if (fd < 0) continue;
+      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        continue;
+      }
+      usable++;
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        *sfd = fd;
+        return CIS_OK;
+      }
+      close(fd);
+    }
+    if (!usable) {
+      setmsg(msg, cap, "no compile slot can be opened in %s", j->dir);
+      return CIS_EIO;
+    }
+    if (now_ms() - t0 > wait) break;
+    sleep_ms(20);
+  }
+  setmsg(msg, cap, "%u compile%s of other modules ran on this host for all of %llu ms "
+         "(CIS_AOT_COMPILE_SLOTS); gave up waiting", j->slots, j->slots == 1 ? "" : "s",
+         (unsigned long long)wait);
+  return CIS_ETIMEOUT;
+}
+
+static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap);
+
+/* Makes the C of job j (gen_later) into its file: decodes and validates
+ * the job's copy of the module, then generates. Run in the compile's
+ * child, so that tiering's process pays none of it. */
+static cis_result gen_c(cis__aot_job *j, char *msg, size_t cap) {
+  cis__diag d;
+  memset(&d, 0, sizeof d);
+  cis__module *m = NULL;
+  cis_result rc = cis__module_decode(j->bytes, j->k.nbytes, &m, &d);
+  if (rc == CIS_OK) rc = cis__module_validate(m, &d);
+  if (rc != CIS_OK) setmsg(msg, cap, "%s", d.msg);
+  if (rc == CIS_OK) rc = sha256(j->bytes, j->k.nbytes, j->k.mod, msg, cap);
+  if (rc == CIS_OK) rc = write_c(j, m, msg, cap);
+  cis__module_free(m);
+  return rc;
+}
+
 /* Compiles job j and stores its entry, under the key's lock: whoever held
  * it may have stored the entry meanwhile, and then nothing is compiled.
  * A job that gives up on a held lock (lock_nb: tiering) returns
  * CIS_ESTATE at once. A compile the bounds refused before is not run
- * again (CIS_ETOOBIG); one they stop now is remembered. Only system
- * calls, the checksum and snprintf: safe in a child forked from a
- * threaded process. */
+ * again (CIS_ETOOBIG); one they stop now is remembered. A compile into
+ * the cache waits for one of the folder's compile slots first
+ * (take_slot). A job prepared without its C (gen_later: tiering) makes
+ * it here, in the child, under the key's lock and a slot: the one step
+ * that allocates (malloc is safe in the child of a threaded process with
+ * glibc and musl; no other lock of the parent is taken). */
 static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
   bool busy = false;
-  int lfd = j->cache ? lock_key(j->lpath, j->wait_ms, j->lock_nb, &busy) : -1;
-  cis_result rc = CIS_EHASH;
+  int lfd = j->cache ? lock_key(j->lpath, j->wait_ms, j->lock_nb, &busy) : -1, sfd = -1;
+  cis_result rc = CIS_EHASH; /* no sound entry: compile */
+  j->since = time(NULL);
   if (busy) {
     setmsg(msg, cap, "another process is compiling this module (its lock %s is held); it runs "
            "on the interpreter meanwhile", j->lpath);
@@ -1298,14 +1400,30 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
       rc = check_entry(fd, &j->k, trl, NULL, NULL, 0);
     if (fd >= 0) close(fd);
   }
-  if (rc == CIS_EHASH && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG;
-  if (rc == CIS_EHASH) {
+  bool go = rc == CIS_EHASH;
+  if (go && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG, go = false;
+  if (go && j->cache) {
+    lock_say(j, lfd, "queued");
+    rc = take_slot(j, &sfd, msg, cap);
+    go = rc == CIS_OK;
+  }
+  if (go && j->gen_later) {
+    lock_say(j, lfd, "generating");
+    rc = gen_c(j, msg, cap);
+    go = rc == CIS_OK;
+  }
+  if (go) {
     bool bounded;
+    lock_say(j, lfd, "compiling");
     rc = run_cc(j, &bounded, msg, cap);
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
     else if (bounded && j->cache) remember_refusal(j, msg);
   }
-  if (lfd >= 0) close(lfd);
+  if (sfd >= 0) close(sfd);
+  if (lfd >= 0) {
+    lock_say(j, lfd, NULL);
+    close(lfd);
+  }
   if (!j->keep_c) unlink(j->cpath);
   unlink(j->opath);
   unlink(j->epath);
@@ -1353,9 +1471,28 @@ static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu) {
   }
 }
 
+/* Generates the C of m, the module of job j, into j->cpath. */
+static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap) {
+  cis__aot_buf src = {0};
+  cis_result rc = cis__aot_codegen(m, j->k.name, &src, msg, cap);
+  if (rc == CIS_OK) {
+    int fd = open(j->cpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write_all(fd, (const uint8_t *)src.p, src.len);
+    if (fd >= 0) ok = close(fd) == 0 && ok;
+    if (!ok) {
+      setmsg(msg, cap, "cannot write %s: %s", j->cpath, strerror(errno));
+      unlink(j->cpath);
+      rc = CIS_EIO;
+    }
+  }
+  cis__aot_buf_free(&src);
+  return rc;
+}
+
 /* Prepares the compile of m: key, folder (the cache's, else a private
  * temporary one), the generated C written to its file, the compiler's
- * command. */
+ * command. Without m (tiering) the C is made later, by the child that
+ * compiles (gen_c): only k's bytes are known here. */
 static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key *k, bool cache,
                           const char *dir, cis__aot_job **out, char *msg, size_t cap) {
   *out = NULL;
@@ -1377,7 +1514,9 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   memcpy(j->text, k->text, k->tlen + 1);
   j->k.bytes = j->bytes;
   j->k.text = j->text;
-  cis_result hrc = sha256(k->bytes, k->nbytes, j->k.mod, msg, cap);
+  /* Without m the child hashes (gen_c), with libsodium bound here first:
+   * binding a library is no work for the child of a threaded process. */
+  cis_result hrc = m ? sha256(k->bytes, k->nbytes, j->k.mod, msg, cap) : sod_ready(msg, cap);
   if (hrc != CIS_OK) {
     free(j->bytes);
     free(j->text);
@@ -1434,19 +1573,9 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   j->argv[argc++] = j->cpath;
   j->argv[argc] = NULL;
   cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu);
-  cis__aot_buf src = {0};
-  cis_result rc = cis__aot_codegen(m, k->name, &src, msg, cap);
-  if (rc == CIS_OK) {
-    int fd = open(j->cpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write_all(fd, (const uint8_t *)src.p, src.len);
-    if (fd >= 0) ok = close(fd) == 0 && ok;
-    if (!ok) {
-      setmsg(msg, cap, "cannot write %s: %s", j->cpath, strerror(errno));
-      unlink(j->cpath);
-      rc = CIS_EIO;
-    }
-  }
-  cis__aot_buf_free(&src);
+  j->slots = compile_slots();
+  j->gen_later = m == NULL;
+  cis_result rc = m ? write_c(j, m, msg, cap) : CIS_OK;
   if (rc != CIS_OK) {
     cis__aot_job_free(j);
     return rc;
@@ -1827,11 +1956,16 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
   return rc;
 }
 
-cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
+cis_result cis__aot_job_prepare(const uint8_t *bytes, size_t n, cis__aot_job **out, char *msg,
+                                size_t cap) {
   where w;
   char dir[PATH_MAX];
   *out = NULL;
-  cis_result rc = locate(m, &w, msg, cap);
+  cis__module m; /* the key reads the bytes only */
+  memset(&m, 0, sizeof m);
+  m.bytes = (uint8_t *)(uintptr_t)bytes;
+  m.nbytes = n;
+  cis_result rc = locate(&m, &w, msg, cap);
   if (rc == CIS_OK) {
     if (w.path) {
       memcpy(dir, w.path, w.dlen);
@@ -1843,7 +1977,7 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
     } else {
       cis__aot_cc cc;
       rc = cis__aot_find_cc(&cc, msg, cap);
-      if (rc == CIS_OK) rc = job_new(m, &cc, &w.k, true, dir, out, msg, cap);
+      if (rc == CIS_OK) rc = job_new(NULL, &cc, &w.k, true, dir, out, msg, cap);
       if (rc == CIS_OK) (*out)->lock_nb = true; /* another process's compile: the interpreter meanwhile */
       cis__aot_cc_free(&cc);
     }
@@ -1881,19 +2015,32 @@ pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {
   }
   if (dup2(p[1], 3) != 3) _exit(2);
   syscall(SYS_close_range, 4u, ~0u, 0u);
-  int failed = 0;
+  /* Bounded as the compiler is (run_cc): lower priority, and CPU time for
+   * its own work (decoding, generating the C, storing; the compilers it
+   * runs have their own), so that no module keeps it running: its jobs'
+   * budgets and one base more. */
+  uint64_t cpu = CC_CPU_BASE_S;
+  for (size_t i = 0; i < n; i++) cpu += jobs[i]->max_cpu;
+  struct rlimit c = {cpu, cpu + 5}, none = {0, 0};
+  setrlimit(RLIMIT_CPU, &c);
+  setrlimit(RLIMIT_CORE, &none);
+  errno = 0;
+  int now = getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) setpriority(PRIO_PROCESS, 0, now + CC_NICE > 19 ? 19 : now + CC_NICE);
+  int failed = 0, busy = 0;
   for (size_t i = 0; i < n; i++) {
     char msg[CIS_ERRMSG_MAX];
     msg[0] = 0;
     cis_result rc = compile_store(jobs[i], msg, sizeof msg);
-    if (rc != CIS_OK) {
+    if (rc == CIS_ESTATE) busy = 1; /* another process compiles it: not a failure */
+    else if (rc != CIS_OK) {
       failed = 1;
       size_t l = strnlen(msg, sizeof msg - 1);
       msg[l] = '\n';
       write_all(3, (const uint8_t *)msg, l + 1);
     }
   }
-  _exit(failed);
+  _exit(failed ? 1 : busy ? CIS__AOT_JOBS_BUSY : 0);
 }
 cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   cis__module m;
@@ -2012,6 +2159,75 @@ cis_result cis_cache_list(cis_cache_visit fn, void *user) {
 static void remove_file(visit *v, const char *path, bool entry) {
   if (unlink(path) == 0) v->removed += entry;
   else if (errno != ENOENT) v->failed = true;
+}
+
+typedef struct compiles_visit {
+  cis_cache_compile_visit fn;
+  void *user;
+} compiles_visit;
+
+/* What the compile holding the lock file at path is doing (lock_say's
+ * line), or false when no process holds it. */
+static bool lock_state(const char *path, cis_cache_compile *c) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  bool held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+              errno == EWOULDBLOCK;
+  char b[96];
+  ssize_t n = held ? pread(fd, b, sizeof b - 1, 0) : -1;
+  close(fd);
+  if (!held) return false;
+  b[n > 0 ? n : 0] = 0;
+  char phase[16];
+  long long pid, since;
+  if (sscanf(b, "%15s %lld %lld", phase, &pid, &since) == 3 &&
+      (!strcmp(phase, "queued") || !strcmp(phase, "generating") || !strcmp(phase, "compiling"))) {
+    snprintf(c->state, sizeof c->state, "%s", phase);
+    c->pid = pid;
+    c->since = since;
+  } else { /* between taking the lock and its first line */
+    snprintf(c->state, sizeof c->state, "starting");
+    c->since = (int64_t)st.st_mtim.tv_sec;
+  }
+  return true;
+}
+
+/* A refusal remembered at path (remember_refusal's file) into c. */
+static bool refusal_state(const char *path, cis_cache_compile *c) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  char b[512];
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, b, sizeof b - 1) : -1;
+  close(fd);
+  if (n <= 0) return false;
+  b[n] = 0;
+  char *why = strchr(b, '\n');
+  if (strncmp(b, "cis-aot-refused ", 16) != 0 || !why) return false;
+  why++;
+  char *end = strchr(why, '\n');
+  if (end) *end = 0;
+  snprintf(c->state, sizeof c->state, "refused");
+  snprintf(c->why, sizeof c->why, "%s", why);
+  c->since = (int64_t)st.st_mtim.tv_sec;
+  return true;
+}
+
+static bool compiles_one(const char *path, const char *name, int kind, void *u) {
+  compiles_visit *v = u;
+  if (kind != FK_LOCK && kind != FK_REFUSED) return true;
+  cis_cache_compile c;
+  memset(&c, 0, sizeof c);
+  memcpy(c.key, name, 64);
+  bool there = kind == FK_LOCK ? lock_state(path, &c) : refusal_state(path, &c);
+  return !there || v->fn(&c, v->user);
+}
+
+cis_result cis_cache_compiles(cis_cache_compile_visit fn, void *user) {
+  if (!fn) return CIS_EINVAL;
+  compiles_visit v = {fn, user};
+  return each_file(compiles_one, &v);
 }
 
 static bool clear_one(const char *path, const char *name, int kind, void *u) {

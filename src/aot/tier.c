@@ -63,6 +63,7 @@ typedef struct tier_mod {
   atomic_bool gone;                /* the module was freed: publish nothing */
   atomic_uint_fast64_t base_calls; /* calls entered on the baseline */
   atomic_uint_fast64_t aot_calls;  /* calls entered in compiled code */
+  uint32_t ncodes, nimports;       /* the module's functions and imported ones (job_module) */
   char name[64];                   /* for the log line: the module's name or size */
 } tier_mod;
 
@@ -105,15 +106,16 @@ static void job_free(job *j) {
   free(j);
 }
 
-/* Decodes and validates the copy of job j's module into *m. */
-static cis_result decode_job(const job *j, cis__module **m, char *msg, size_t cap) {
-  cis__diag d;
-  memset(&d, 0, sizeof d);
-  *m = NULL;
-  cis_result rc = cis__module_decode(j->bytes, j->n, m, &d);
-  if (rc == CIS_OK) rc = cis__module_validate(*m, &d);
-  if (rc != CIS_OK) snprintf(msg, cap, "%s", d.msg);
-  return rc;
+/* What the cache needs to know of job j's module to find and load its
+ * code: the bytes, the number of functions and of imported ones. The
+ * module is never decoded here: the compile's child does that (cache.c,
+ * gen_c), so a big module costs this process a copy of its bytes only. */
+static void job_module(const job *j, cis__module *m) {
+  memset(m, 0, sizeof *m);
+  m->bytes = j->bytes;
+  m->nbytes = j->n;
+  m->ncodes = j->t->ncodes;
+  m->nfunc_imports = j->t->nimports;
 }
 
 /* The result of waiting for a compile child: it ended, or the process is
@@ -123,7 +125,8 @@ static cis_result decode_job(const job *j, cis__module **m, char *msg, size_t ca
 /* Waits for compile child pid, reading its report from rfd, until it ends
  * or the process starts exiting (then it is left running: it stores the
  * entry for the next process). Returns CIS_OK when it stored the entry,
- * CIS_EIO with its message, or LEFT_RUNNING. */
+ * CIS_ESTATE when another process compiles the module, CIS_EIO with its
+ * message, or LEFT_RUNNING. */
 static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
   size_t got = 0;
   msg[0] = 0;
@@ -153,29 +156,32 @@ static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
   while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
   }
   /* Without a status (SIGCHLD ignored by the embedder) the report says. */
+  if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == CIS__AOT_JOBS_BUSY) return CIS_ESTATE;
   bool ok = w == pid ? WIFEXITED(st) && WEXITSTATUS(st) == 0 : msg[0] == 0;
   if (!ok && !msg[0]) snprintf(msg, cap, "the compile process ended abnormally");
   return ok ? CIS_OK : CIS_EIO;
 }
 
-/* Compiles job j (worker thread, no lock held): decode and validate the
- * copy, take the code from the cache if another process stored it, else
- * compile it in a child process that stores the entry, then load it and
- * publish it unless the module is gone. The child, not this thread, runs
- * the C compiler, so that a process exiting leaves it to finish
- * (wait_child) rather than waiting for it. A failure leaves the module on
- * the baseline with one line on stderr. */
+/* Compiles job j (worker thread, no lock held): take the code from the
+ * cache if another process stored it, else compile it in a child process
+ * that decodes the module, generates the C, runs the C compiler and
+ * stores the entry; then load it and publish it unless the module is
+ * gone. The child, not this thread, does the work, so that a process
+ * exiting leaves it to finish (wait_child) rather than waiting for it,
+ * and pays none of its time or memory. A failure leaves the module on
+ * the baseline with one line on stderr; another process compiling the
+ * same module (CIS_ESTATE) is no failure, and is not said. */
 static void run_job(job *j) {
   tier_mod *t = j->t;
   char msg[CIS_ERRMSG_MAX];
   msg[0] = 0;
-  cis__module *m = NULL;
-  cis_result rc = decode_job(j, &m, msg, sizeof msg);
+  cis__module mod, *m = &mod;
+  job_module(j, m);
   cis__aot_code *code = NULL;
-  if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_ENOTFOUND) {
     cis__aot_job *cj = NULL;
-    rc = cis__aot_job_prepare(m, &cj, msg, sizeof msg);
+    rc = cis__aot_job_prepare(j->bytes, j->n, &cj, msg, sizeof msg);
     int rfd = -1;
     pid_t pid = rc == CIS_OK ? cis__aot_jobs_spawn(&cj, 1, &rfd) : -1;
     if (rc == CIS_OK && pid < 0) {
@@ -186,10 +192,10 @@ static void run_job(job *j) {
     if (rc == CIS_OK) rc = wait_child(pid, rfd, msg, sizeof msg);
     if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
   }
-  cis__module_free(m);
   if (rc == LEFT_RUNNING) return;
   if (rc != CIS_OK) {
     atomic_store(&t->state, CIS__TIER_BASE);
+    if (rc == CIS_ESTATE) return;
     fprintf(stderr, "cis: engine auto keeps module %s on the interpreter: %s\n", t->name,
             msg[0] ? msg : cis_strerror(rc));
     return;
@@ -207,21 +213,21 @@ static void run_job(job *j) {
   if (gone) cis__aot_code_free(code);
 }
 
-/* At exit: the modules still queued are prepared here (code generation,
- * no compiler) and handed to one child process, which compiles them one
- * after the other and stores their entries after this process is gone.
- * Called with the queue detached from W. */
+/* At exit: the modules still queued are handed to one child process,
+ * which compiles them one after the other (decoding and generating each)
+ * and stores their entries after this process is gone. Called with the
+ * queue detached from W. */
 static void hand_over(job *head) {
   cis__aot_job *cjs[QUEUE_MAX];
   size_t n = 0;
   for (job *j = head, *next; j; j = next) {
     next = j->next;
-    cis__module *m = NULL;
+    cis__module m;
+    job_module(j, &m);
     char msg[CIS_ERRMSG_MAX];
-    if (n < QUEUE_MAX && decode_job(j, &m, msg, sizeof msg) == CIS_OK &&
-        !cis__aot_cached(m) && cis__aot_job_prepare(m, &cjs[n], msg, sizeof msg) == CIS_OK)
+    if (n < QUEUE_MAX && !cis__aot_cached(&m) &&
+        cis__aot_job_prepare(j->bytes, j->n, &cjs[n], msg, sizeof msg) == CIS_OK)
       n++;
-    cis__module_free(m);
     job_free(j);
   }
   int rfd = -1;
@@ -367,6 +373,8 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
   const cis__module *m = mod->m;
   if (m->module_name) snprintf(t->name, sizeof t->name, "%.*s", (int)m->module_name_len, m->module_name);
   else snprintf(t->name, sizeof t->name, "of %zu bytes", m->nbytes);
+  t->ncodes = m->ncodes;
+  t->nimports = m->nfunc_imports;
   mod->tier_data = t;
   /* The cache only: a sound entry runs compiled from the first call. */
   char msg[CIS_ERRMSG_MAX];

@@ -638,7 +638,6 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
     else rc = register_skill(s, wasm, wasmlen, (const char *)man, manlen, absdir, opt);
     free(absdir);
   }
-  if (rc == CIS_OK) cis__skill_compile(s, wasm, wasmlen, m->name);
   if (rc == CIS_OK && name_out && name_cap) snprintf(name_out, name_cap, "%s", m->name);
   cis__manifest_free(m);
   free(man);

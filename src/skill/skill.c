@@ -138,7 +138,6 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
   cis_engine_config_default(&ec);
   ec.limits = s->limits;
   if (cfg->engine) ec.engine = cfg->engine;
-  snprintf(s->engine_name, sizeof s->engine_name, "%s", ec.engine);
   if ((rc = cis_engine_new(&ec, &s->engine)) != CIS_OK) {
     cis__skills_fail(s, rc, "engine: %s", cis_strerror(rc));
     goto fail;

@@ -67,7 +67,6 @@ struct cis_skills {
   _Atomic uint64_t *gen;      /* registry generation, mapped shared; NULL: no caching */
   cis_imports *host_imports;  /* every ABI's host functions, built once, read by all calls */
   bool require_signature;     /* only skills signed by a key the tenant trusts (sign.c) */
-  char engine_name[16];       /* the engine asked for: interp, aot or auto (compile.c) */
   char tenant[CIS_TENANT_NAME_MAX + 1]; /* whose skills these are (cis_skills_config.tenant) */
   bool tenant_fixed;          /* set by the config: calls may not name another tenant */
   CIS__PAD(pad);              /* every call reads the above and locks below */
@@ -137,11 +136,6 @@ cis_result cis__signature_parse(const char *text, size_t len, uint8_t pk[32], ui
  * key_path. */
 cis_result cis__signature_make(const char *manifest, size_t len, const char *key_path, char **sig_json, char *err,
                                size_t cap);
-/* Compiles the module of skill name (len bytes) into the compiled tier's
- * cache when the host's engine is auto (aot compiled it when install
- * validated it); a failure is one warning line on stderr, not an error
- * (compile.c). */
-void cis__skill_compile(cis_skills *s, const uint8_t *wasm, size_t len, const char *name);
 /* Opens the registry storage spec names (registry_internal.h,
  * cis__registry_backend; NULL: SQLite in the home). CIS_EINVAL for a spec
  * that names no backend. */

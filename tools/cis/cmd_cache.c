@@ -4,7 +4,9 @@
  *
  *   cis cache list [--json]   one line per entry: key, module sha256, size,
  *                             age, and "corrupt" for an entry that fails its
- *                             checks (it would be compiled again, never run)
+ *                             checks (it would be compiled again, never run);
+ *                             then one per compile running or queued (by
+ *                             any process) and per refusal remembered
  *   cis cache clear           removes every entry
  *   cis cache prune [--older-than DURATION]
  *                             removes corrupt entries, those of other cis
@@ -20,17 +22,38 @@
 static void usage(FILE *f) {
   fprintf(f, "usage: cis cache list [--json] | clear | prune [--older-than DURATION]\n"
              "The compiled engine's cache of machine code ($CIS_HOME/cache).\n"
-             "  list    one line per entry: key, module sha256, bytes, age, state\n"
+             "  list    one line per entry: key, module sha256, bytes, age, state; then\n"
+             "          the compiles running or queued, and those refused by the bounds\n"
              "  clear   remove every entry\n"
              "  prune   remove corrupt entries, those of other cis versions, leftovers of\n"
              "          unfinished compiles, and (with --older-than) old entries\n");
 }
 
 typedef struct lister {
-  cJSON *arr;   /* --json: the entries, else NULL */
-  size_t n;     /* entries seen */
+  cJSON *arr;   /* --json: the entries (then the compiles), else NULL */
+  size_t n;     /* entries (then compiles) seen */
   time_t now;
 } lister;
+
+static bool list_compile(const cis_cache_compile *c, void *user) {
+  lister *l = user;
+  l->n++;
+  long age = (long)(l->now - (time_t)c->since);
+  if (l->arr) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", c->key);
+    cJSON_AddStringToObject(o, "state", c->state);
+    cJSON_AddNumberToObject(o, "pid", (double)c->pid);
+    cJSON_AddNumberToObject(o, "since", (double)c->since);
+    cJSON_AddStringToObject(o, "why", c->why);
+    cJSON_AddItemToArray(l->arr, o);
+  } else if (c->pid) {
+    printf("%.16s  %-10s  process %lld, for %ld s\n", c->key, c->state, (long long)c->pid, age);
+  } else {
+    printf("%.16s  %-10s  %ld s ago, on the interpreter: %s\n", c->key, c->state, age, c->why);
+  }
+  return true;
+}
 
 static bool list_one(const cis_cache_entry *e, void *user) {
   lister *l = user;
@@ -82,13 +105,17 @@ int cli_cmd_cache(int argc, char **argv) {
   if (!strcmp(sub, "list")) {
     lister l = {json ? cJSON_CreateArray() : NULL, 0, time(NULL)};
     rc = cis_cache_list(list_one, &l);
+    size_t entries = l.n;
+    lister c = {json ? cJSON_CreateArray() : NULL, 0, l.now};
+    if (rc == CIS_OK) rc = cis_cache_compiles(list_compile, &c);
     if (json) {
       cJSON *d = cli_json_doc(rc, rc == CIS_OK ? NULL : "cannot read the cache");
       cJSON_AddStringToObject(d, "dir", dir);
       cJSON_AddItemToObject(d, "entries", l.arr);
+      cJSON_AddItemToObject(d, "compiles", c.arr);
       return cli_json_print(d) == CLI_EXIT_OK ? cli_exit_code(rc) : CLI_EXIT_FAIL;
     }
-    if (rc == CIS_OK) printf("%zu entries in %s\n", l.n, dir);
+    if (rc == CIS_OK) printf("%zu entries in %s\n", entries, dir);
   } else if (!strcmp(sub, "clear")) {
     rc = cis_cache_clear(&removed);
     if (rc == CIS_OK) printf("removed %llu entries from %s\n", (unsigned long long)removed, dir);
