@@ -193,54 +193,6 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   return rc;
 }
 
-/* ------------------------------------------------- tables and segments */
-
-/* Item k of element segment s, as a table element of inst. */
-static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
-  if (s->funcs) return inst->funcs[s->funcs[k]];
-  cis__constexpr c;
-  cis__constexpr_decode(&s->exprs[k], &c);
-  switch (c.op) {
-  case 0xd2: return inst->funcs[c.index];
-  case 0x23: return inst->globals[c.index]->val.funcref;
-  default: return NULL; /* ref.null */
-  }
-}
-
-static cis_result table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d,
-                             uint32_t s, uint32_t n) {
-  const cis__elem *e = &inst->m->elems[seg];
-  cis_table *t = inst->tables[ti];
-  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = elem_item(inst, e, s + k);
-  return CIS_OK;
-}
-
-static cis_result table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d,
-                             uint32_t s, uint32_t n) {
-  cis_table *a = inst->tables[dt], *b = inst->tables[st];
-  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
-  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
-  return CIS_OK;
-}
-
-static cis_result table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
-  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
-  return CIS_OK;
-}
-
-static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s,
-                              uint32_t n) {
-  const cis__data *ds = &inst->m->datas[seg];
-  cis_memory *mem = inst->memories[0];
-  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
-  if (n) memcpy(mem->base + d, ds->bytes + s, n);
-  return CIS_OK;
-}
-
 /* ------------------------------------------------------------ dispatch */
 
 /* An instruction starts with its handler word, HEAD units wide: the
@@ -815,7 +767,7 @@ dispatch:
     NEXT();
   }
   CASE(memory_init) {
-    rc = memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
+    rc = cis__memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
@@ -826,16 +778,14 @@ dispatch:
     NEXT();
   }
   CASE(memory_copy) {
-    uint64_t d = SL(1).u32, s = SL(2).u32, n = SL(3).u32;
-    if (UNLIKELY(d + n > msize || s + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
-    if (n) memmove(mbase + d, mbase + s, (size_t)n);
+    rc = cis__memory_copy(mbase, msize, SL(1).u32, SL(2).u32, SL(3).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(4);
     NEXT();
   }
   CASE(memory_fill) {
-    uint64_t d = SL(1).u32, n = SL(3).u32;
-    if (UNLIKELY(d + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
-    if (n) memset(mbase + d, (int)(uint8_t)SL(2).u32, (size_t)n);
+    rc = cis__memory_fill(mbase, msize, SL(1).u32, (uint8_t)SL(2).u32, SL(3).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(4);
     NEXT();
   }
@@ -874,19 +824,19 @@ dispatch:
     NEXT();
   }
   CASE(table_fill) {
-    rc = table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
+    rc = cis__table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
   }
   CASE(table_copy) {
-    rc = table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
   }
   CASE(table_init) {
-    rc = table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
