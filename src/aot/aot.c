@@ -105,29 +105,19 @@ static int32_t api_memory_grow(cis_aot_ctx *c, uint32_t delta) {
 
 static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s,
                                uint32_t n) {
-  cis_instance *inst = RT(c)->inst;
-  const cis__data *ds = &inst->m->datas[seg];
-  cis_memory *mem = inst->memories[0];
-  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
-  if (n) memcpy(mem->base + d, ds->bytes + s, n);
-  return CIS_OK;
+  return cis__memory_init(RT(c)->inst, seg, d, s, n);
 }
 
 static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->data_dropped[seg] = 1; }
 
 static int32_t api_memory_copy(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n) {
   cis_memory *mem = RT(c)->inst->memories[0];
-  if ((uint64_t)d + n > mem->size || (uint64_t)s + n > mem->size) return CIS_TRAP_MEM_OOB;
-  if (n) memmove(mem->base + d, mem->base + s, n);
-  return CIS_OK;
+  return cis__memory_copy(mem->base, mem->size, d, s, n);
 }
 
 static int32_t api_memory_fill(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n) {
   cis_memory *mem = RT(c)->inst->memories[0];
-  if ((uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
-  if (n) memset(mem->base + d, (int)(v & 0xff), n);
-  return CIS_OK;
+  return cis__memory_fill(mem->base, mem->size, d, (uint8_t)v, n);
 }
 
 static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out) {
@@ -153,42 +143,17 @@ static int32_t api_table_grow(cis_aot_ctx *c, uint32_t tab, void *init, uint32_t
 }
 
 static int32_t api_table_fill(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v, uint32_t n) {
-  cis_table *t = RT(c)->inst->tables[tab];
-  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
-  return CIS_OK;
+  return cis__table_fill(RT(c)->inst->tables[tab], i, v, n);
 }
 
 static int32_t api_table_copy(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint32_t d,
                               uint32_t s, uint32_t n) {
-  cis_instance *inst = RT(c)->inst;
-  cis_table *a = inst->tables[dt], *b = inst->tables[st];
-  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
-  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
-  return CIS_OK;
-}
-
-/* Item k of element segment s, as a table element of inst. */
-static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
-  if (s->funcs) return inst->funcs[s->funcs[k]];
-  cis__constexpr x;
-  cis__constexpr_decode(&s->exprs[k], &x);
-  switch (x.op) {
-  case 0xd2: return inst->funcs[x.index];                 /* ref.func */
-  case 0x23: return inst->globals[x.index]->val.funcref;  /* global.get */
-  default: return NULL;                                   /* ref.null */
-  }
+  return cis__table_copy(RT(c)->inst, dt, st, d, s, n);
 }
 
 static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d,
                               uint32_t s, uint32_t n) {
-  cis_instance *inst = RT(c)->inst;
-  const cis__elem *e = &inst->m->elems[seg];
-  cis_table *t = inst->tables[tab];
-  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = elem_item(inst, e, s + k);
-  return CIS_OK;
+  return cis__table_init(RT(c)->inst, seg, tab, d, s, n);
 }
 
 static void api_elem_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->elem_dropped[seg] = 1; }

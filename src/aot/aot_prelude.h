@@ -1,19 +1,20 @@
 /*
  * This file implements the helpers every generated translation unit
- * starts with (after aot_rt.h): value bit casts, bounds-checked memory
- * access, the integer and conversion operations that trap, and the float
- * operations whose wasm meaning differs from C's. codegen.c pastes it
- * verbatim; it is never compiled into libcis. A module that uses v128
- * gets src/interp/simd.h and aot_prelude_simd.h after it.
+ * starts with (after aot_rt.h and src/wasm/numeric.h): bounds-checked
+ * memory access, globals, the integer and conversion operations that
+ * trap (by the bounds of numeric.h), the tick counter and the function
+ * entry. The numeric operations that do not trap are numeric.h's, the
+ * interpreter's very functions. codegen.c pastes it verbatim; it is never
+ * compiled into libcis. A module that uses v128 gets src/wasm/simd.h and
+ * aot_prelude_simd.h after it.
  *
  * The generated file defines AOT_T_* (the trap codes of errors.def) and
  * the AOT_OFF_* offsets before this text.
  *
- * Numeric semantics follow the spec exactly, as the interpreter's do: bit
+ * Numeric semantics follow the spec exactly, as numeric.h says: bit
  * manipulations (neg, abs, copysign, loads, stores, reinterpret) never
  * pass a value through a floating-point operation, so NaN payloads
- * survive; arithmetic relies on IEEE 754 hardware, whose NaN results are
- * the arithmetic NaNs the spec allows. cc is run without -ffast-math.
+ * survive. cc is run without -ffast-math.
  */
 #include <string.h>
 
@@ -25,11 +26,6 @@ __attribute__((noreturn, cold, noinline)) static void aot_trap(cis_aot_ctx *c, i
   c->api->trap(c, code, fi);
   __builtin_unreachable();
 }
-
-static inline float f32_of(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static inline double f64_of(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
-static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline uint64_t f64_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
 
 /* ---------------------------------------------------------- memory */
 
@@ -145,46 +141,8 @@ static inline uint64_t i64_rem_u(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64
   if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
   return a % b;
 }
-static inline uint32_t clz32(uint32_t a) { return a ? (uint32_t)__builtin_clz(a) : 32; }
-static inline uint32_t ctz32(uint32_t a) { return a ? (uint32_t)__builtin_ctz(a) : 32; }
-static inline uint64_t clz64(uint64_t a) { return a ? (uint64_t)__builtin_clzll(a) : 64; }
-static inline uint64_t ctz64(uint64_t a) { return a ? (uint64_t)__builtin_ctzll(a) : 64; }
-static inline uint32_t rotl32(uint32_t a, uint32_t b) {
-  b &= 31; return (a << b) | (a >> ((32 - b) & 31));
-}
-static inline uint32_t rotr32(uint32_t a, uint32_t b) {
-  b &= 31; return (a >> b) | (a << ((32 - b) & 31));
-}
-static inline uint64_t rotl64(uint64_t a, uint64_t b) {
-  b &= 63; return (a << b) | (a >> ((64 - b) & 63));
-}
-static inline uint64_t rotr64(uint64_t a, uint64_t b) {
-  b &= 63; return (a >> b) | (a << ((64 - b) & 63));
-}
-
 /* ----------------------------------------------------------- floats */
 
-/* min/max: NaN if either is NaN, and -0 < +0. */
-static inline float fmin32(float a, float b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return (f32_bits(a) >> 31) ? a : b;
-  return a < b ? a : b;
-}
-static inline float fmax32(float a, float b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return (f32_bits(a) >> 31) ? b : a;
-  return a > b ? a : b;
-}
-static inline double fmin64(double a, double b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return (f64_bits(a) >> 63) ? a : b;
-  return a < b ? a : b;
-}
-static inline double fmax64(double a, double b) {
-  if (a != a || b != b) return a + b;
-  if (a == b) return (f64_bits(a) >> 63) ? b : a;
-  return a > b ? a : b;
-}
 /* f64.promote_f32 behind an optimisation barrier: GCC folds
  * demote(promote(x)) into x, which keeps a signalling NaN signalling
  * (and mangled its payload in a test), where wasm quiets it. */
@@ -205,47 +163,17 @@ static inline double f64_promote(float x) {
   return d;
 }
 
-/* Rounding of a signalling NaN must give a quiet one. */
-static inline float q32(float x, float r) { return x != x ? x + x : r; }
-static inline double q64(double x, double r) { return x != x ? x + x : r; }
-
-/* Trapping truncations: NaN is an invalid conversion; a value whose
- * integer part does not fit is an overflow. LO and HI are exclusive. */
-#define AOT_TRUNC(name, FT, IT, UT, LO, HI)                                    \
-  static inline UT name(cis_aot_ctx *c, uint32_t fi, FT x) {                   \
-    if (AOT_UNLIKELY(x != x)) aot_trap(c, AOT_T_CONVERSION, fi);               \
-    if (AOT_UNLIKELY(!(x > (LO) && x < (HI)))) aot_trap(c, AOT_T_INT_OVERFLOW, fi); \
+/* Trapping truncations, by the rows of WASM_TRUNCS (numeric.h): NaN is an
+ * invalid conversion; a value whose integer part does not fit is an
+ * overflow. */
+#define AOT_TRUNC(R, F, S, FT, IT, UT, LO, HI, MIN, MAX)                      \
+  static inline UT R##_trunc_##F##_##S(cis_aot_ctx *c, uint32_t fi, FT x) {   \
+    int f_ = WASM_TRUNC_FAULT(x, LO, HI);                                      \
+    if (AOT_UNLIKELY(f_))                                                      \
+      aot_trap(c, f_ == WASM_TRUNC_NAN ? AOT_T_CONVERSION : AOT_T_INT_OVERFLOW, fi); \
     return (UT)(IT)x;                                                          \
   }
-AOT_TRUNC(i32_trunc_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f)
-AOT_TRUNC(i32_trunc_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f)
-AOT_TRUNC(i32_trunc_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0)
-AOT_TRUNC(i32_trunc_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0)
-AOT_TRUNC(i64_trunc_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f,
-          9223372036854775808.0f)
-AOT_TRUNC(i64_trunc_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f)
-AOT_TRUNC(i64_trunc_f64_s, double, int64_t, uint64_t, -9223372036854777856.0,
-          9223372036854775808.0)
-AOT_TRUNC(i64_trunc_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0)
-
-/* Saturating truncations: NaN is 0, out of range clamps. */
-#define AOT_SAT(name, FT, IT, UT, LO, HI, MIN, MAX)                            \
-  static inline UT name(FT x) {                                                \
-    if (x != x) return 0;                                                      \
-    if (!(x > (LO))) return (UT)(MIN);                                         \
-    if (!(x < (HI))) return (UT)(MAX);                                         \
-    return (UT)(IT)x;                                                          \
-  }
-AOT_SAT(i32_sat_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f, INT32_MIN, INT32_MAX)
-AOT_SAT(i32_sat_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f, 0, UINT32_MAX)
-AOT_SAT(i32_sat_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0, INT32_MIN, INT32_MAX)
-AOT_SAT(i32_sat_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0, 0, UINT32_MAX)
-AOT_SAT(i64_sat_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f, 9223372036854775808.0f,
-        INT64_MIN, INT64_MAX)
-AOT_SAT(i64_sat_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f, 0, UINT64_MAX)
-AOT_SAT(i64_sat_f64_s, double, int64_t, uint64_t, -9223372036854777856.0, 9223372036854775808.0,
-        INT64_MIN, INT64_MAX)
-AOT_SAT(i64_sat_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0, 0, UINT64_MAX)
+WASM_TRUNCS(AOT_TRUNC)
 
 /* The call's tick counter (*c->ticks) is kept in a local of each
  * function, tk_, between calls: wasm stores go through a char pointer,

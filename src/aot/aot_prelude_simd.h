@@ -1,11 +1,11 @@
 /*
  * This file implements the v128 helpers of the generated code, pasted
- * after aot_rt.h, aot_prelude.h and src/interp/simd.h into the files of
- * modules that use v128 (the others are compiled without these three
- * hundred lines of vector code and their headers): v128 values from
- * slots, v128 globals, the checked stores and lane accesses, and the
- * byte shuffles. codegen.c pastes it verbatim; it is never compiled into
- * libcis.
+ * after aot_rt.h, src/wasm/numeric.h, aot_prelude.h and src/wasm/simd.h
+ * into the files of modules that use v128 (the others are compiled
+ * without these hundreds of lines of vector code and their headers):
+ * v128 values from slots, v128 globals, the checked stores and lane
+ * accesses, and the byte shuffles. codegen.c pastes it verbatim; it is
+ * never compiled into libcis.
  */
 
 /* A function that uses v128 is written twice by the code generator, for
@@ -28,9 +28,9 @@
 #endif
 #define AOT_V2_FN __attribute__((target("arch=x86-64-v2")))
 
-/* A v128 is the vector type of src/interp/simd.h, pasted before this
- * text with all the interpreter's lane functions, which the generated
- * code calls by the names of simd.def. In slots (arguments and results
+/* A v128 is the vector type of src/wasm/simd.h, pasted before this
+ * text with all the lane functions both engines share, which the
+ * generated code calls by the names of simd.def. In slots (arguments and results
  * through the runtime, cis_slot) it is two: the low 8 bytes first. */
 static inline v128 v128_of(uint64_t lo, uint64_t hi) { return (v128){lo, hi}; }
 static inline v128 gget128(void *const g) {

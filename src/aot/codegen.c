@@ -18,9 +18,9 @@
  * Instructions are named by CIS__OP_* of src/wasm/opcodes.def, never by
  * their encoding; the table's SIG column types the plain numeric ones,
  * and their C meaning is one expression each (numeric_expr). The SIMD
- * instructions are calls of the interpreter's lane functions
- * (src/interp/simd.h, pasted into the generated file), chosen by the rows
- * of src/interp/simd.def (gen_simd). A v128 is a C vector value; through
+ * instructions are calls of the lane functions both engines share
+ * (src/wasm/simd.h, pasted into the generated file), chosen by the rows
+ * of src/wasm/simd.def (gen_simd). A v128 is a C vector value; through
  * the runtime (slots) it takes two, the low half first.
  */
 #include <stdarg.h>
@@ -30,10 +30,12 @@
 
 #include "aot/aot.h"
 #include "wasm/opcodes.h"
+#include "wasm/simd.h"
 
-/* The prelude (embed.cmake): aot_rt.h and aot_prelude.h, then from
- * cis__aot_prelude_simd_at on the SIMD part, pasted only for modules that
- * use v128 (it adds half to the compile time of a small module). */
+/* The prelude (embed.cmake): aot_rt.h, wasm/numeric.h and aot_prelude.h,
+ * then from cis__aot_prelude_simd_at on the SIMD part (wasm/simd.h and
+ * aot_prelude_simd.h), pasted only for modules that use v128 (it adds
+ * half to the compile time of a small module). */
 extern const char cis__aot_prelude_text[];
 extern const unsigned long cis__aot_prelude_simd_at;
 
@@ -786,8 +788,8 @@ static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
 
 /* ------------------------------------------------------------- SIMD */
 
-/* The 0xFD instructions, from the rows of src/interp/simd.def: the lane
- * function of src/interp/simd.h (pasted into every generated file) and
+/* The 0xFD instructions, from the rows of src/wasm/simd.def: the lane
+ * function of src/wasm/simd.h (pasted into every generated file) and
  * the shape, which says how it is called. One table and one set of lane
  * functions serve both engines. */
 enum { S_V, S_VV, S_VVV, S_VS, S_VT, S_SPL, S_EXT, S_REP, S_LD, S_ST, S_LDL, S_STL, S_CONST,
@@ -824,7 +826,7 @@ typedef struct simd_row {
 } simd_row;
 #define SIMD(id, name, shape, lanes) {CIS__OP_##id, #name, SHAPE_##shape},
 static const simd_row SIMD_ROWS[] = {
-#include "interp/simd.def"
+#include "wasm/simd.def"
 };
 #undef SIMD
 
@@ -1017,12 +1019,10 @@ static uint8_t widen16_kind(enum cis__op op) {
  * lanes imm (simd.h's i8x16_shuffle_masks, made here once): 0x80 selects
  * nothing from that operand. */
 static void shuffle_masks(gen *g, const uint8_t imm[16]) {
+  uint8_t m[32];
+  i8x16_shuffle_masks(imm, m);
   E("{\nstatic const uint8_t m_[32] = {");
-  for (int k = 0; k < 32; k++) {
-    uint8_t l = imm[k & 15] & 31u;
-    uint8_t v = k < 16 ? (l < 16 ? l : 0x80) : (l < 16 ? 0x80 : (uint8_t)(l - 16));
-    E("%s%u", k ? ", " : "", v);
-  }
+  for (int k = 0; k < 32; k++) E("%s%u", k ? ", " : "", m[k]);
   E("};\n");
 }
 

@@ -33,13 +33,17 @@
  * bit manipulations (neg, abs, copysign, loads, stores, reinterpret) never
  * pass a value through a floating-point register operation, so NaN
  * payloads survive; arithmetic relies on IEEE 754 hardware, whose NaN
- * results are the arithmetic NaNs the spec allows.
+ * results are the arithmetic NaNs the spec allows. The operations whose
+ * meaning differs from C's and the SIMD lanes are the compiled tier's
+ * too (wasm/numeric.h, wasm/simd.h); segments and tables are the
+ * runtime's (runtime.h).
  */
 #include <math.h>
 #include <string.h>
 
 #include "interp/interp.h"
-#include "interp/simd.h"
+#include "wasm/numeric.h"
+#include "wasm/simd.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the interpreter keeps wasm values in little-endian slots"
@@ -56,92 +60,6 @@
 /* ------------------------------------------------------------ helpers */
 
 static inline uint64_t imm64(const uint32_t *p) { return (uint64_t)p[0] | ((uint64_t)p[1] << 32); }
-
-static inline uint64_t f32_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static inline uint64_t f64_bits(double d) {
-  uint64_t u;
-  memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-/* min/max: NaN if either is NaN, and -0 < +0. The sum of a NaN and
- * anything is a quiet NaN (canonical when the NaN input was). */
-static inline float fmin32(float a, float b) {
-  if (isnan(a) || isnan(b)) return a + b;
-  if (a == b) return signbit(a) ? a : b;
-  return a < b ? a : b;
-}
-static inline float fmax32(float a, float b) {
-  if (isnan(a) || isnan(b)) return a + b;
-  if (a == b) return signbit(a) ? b : a;
-  return a > b ? a : b;
-}
-static inline double fmin64(double a, double b) {
-  if (isnan(a) || isnan(b)) return a + b;
-  if (a == b) return signbit(a) ? a : b;
-  return a < b ? a : b;
-}
-static inline double fmax64(double a, double b) {
-  if (isnan(a) || isnan(b)) return a + b;
-  if (a == b) return signbit(a) ? b : a;
-  return a > b ? a : b;
-}
-
-/* Rounding functions of the C library may return a signalling NaN as it
- * came; wasm wants it quiet (an arithmetic NaN), which adding gives. */
-static inline float quiet32(float x, float r) { return isnan(x) ? x + x : r; }
-static inline double quiet64(double x, double r) { return isnan(x) ? x + x : r; }
-
-static inline uint32_t rotl32(uint32_t a, uint32_t b) {
-  b &= 31;
-  return (a << b) | (a >> ((32 - b) & 31));
-}
-static inline uint32_t rotr32(uint32_t a, uint32_t b) {
-  b &= 31;
-  return (a >> b) | (a << ((32 - b) & 31));
-}
-static inline uint64_t rotl64(uint64_t a, uint64_t b) {
-  b &= 63;
-  return (a << b) | (a >> ((64 - b) & 63));
-}
-static inline uint64_t rotr64(uint64_t a, uint64_t b) {
-  b &= 63;
-  return (a >> b) | (a << ((64 - b) & 63));
-}
-
-static inline uint32_t clz32(uint32_t a) { return a ? (uint32_t)__builtin_clz(a) : 32; }
-static inline uint32_t ctz32(uint32_t a) { return a ? (uint32_t)__builtin_ctz(a) : 32; }
-static inline uint64_t clz64(uint64_t a) { return a ? (uint64_t)__builtin_clzll(a) : 64; }
-static inline uint64_t ctz64(uint64_t a) { return a ? (uint64_t)__builtin_ctzll(a) : 64; }
-
-/* Saturating truncations: NaN gives 0, out-of-range values the bound. */
-static inline uint32_t sat_i32_s(double x) {
-  if (isnan(x)) return 0;
-  if (x <= -2147483649.0) return (uint32_t)INT32_MIN;
-  if (x >= 2147483648.0) return (uint32_t)INT32_MAX;
-  return (uint32_t)(int32_t)x;
-}
-static inline uint32_t sat_i32_u(double x) {
-  if (isnan(x) || x <= -1.0) return 0;
-  if (x >= 4294967296.0) return UINT32_MAX;
-  return (uint32_t)x;
-}
-static inline uint64_t sat_i64_s(double x) {
-  if (isnan(x)) return 0;
-  if (x < -9223372036854775808.0) return (uint64_t)INT64_MIN;
-  if (x >= 9223372036854775808.0) return (uint64_t)INT64_MAX;
-  return (uint64_t)(int64_t)x;
-}
-static inline uint64_t sat_i64_u(double x) {
-  if (isnan(x) || x <= -1.0) return 0;
-  if (x >= 18446744073709551616.0) return UINT64_MAX;
-  return (uint64_t)x;
-}
 
 /* " (0x1a2)": where in the module the code of f at pc came from (after:
  * pc is a return address), as wasmtime and wasm-objdump count offsets;
@@ -191,54 +109,6 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   cis_result rc = cis__exec_check(ex);
   *ticks = ex->ticks;
   return rc;
-}
-
-/* ------------------------------------------------- tables and segments */
-
-/* Item k of element segment s, as a table element of inst. */
-static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
-  if (s->funcs) return inst->funcs[s->funcs[k]];
-  cis__constexpr c;
-  cis__constexpr_decode(&s->exprs[k], &c);
-  switch (c.op) {
-  case 0xd2: return inst->funcs[c.index];
-  case 0x23: return inst->globals[c.index]->val.funcref;
-  default: return NULL; /* ref.null */
-  }
-}
-
-static cis_result table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d,
-                             uint32_t s, uint32_t n) {
-  const cis__elem *e = &inst->m->elems[seg];
-  cis_table *t = inst->tables[ti];
-  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = elem_item(inst, e, s + k);
-  return CIS_OK;
-}
-
-static cis_result table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d,
-                             uint32_t s, uint32_t n) {
-  cis_table *a = inst->tables[dt], *b = inst->tables[st];
-  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
-  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
-  return CIS_OK;
-}
-
-static cis_result table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
-  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
-  return CIS_OK;
-}
-
-static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s,
-                              uint32_t n) {
-  const cis__data *ds = &inst->m->datas[seg];
-  cis_memory *mem = inst->memories[0];
-  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
-  if (n) memcpy(mem->base + d, ds->bytes + s, n);
-  return CIS_OK;
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -505,20 +375,22 @@ static cis_result memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint
   CASE(name##_v) STORE_AT((uint64_t)SL(1).u32 + P(3), T, iacc, 4)                       \
   CASE(name##_add) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, SL(2).u64, 5) \
   CASE(name##_add_v) STORE_AT((uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4), T, iacc, 5)
-/* Trapping float-to-int truncations: NaN is an invalid conversion, a
- * value whose integer part does not fit is an overflow. LO and HI are the
- * exclusive bounds, both exactly representable. */
-#define TRUNC(name, FT, IT, UT, LO, HI)                       \
-  CASE(name) {                                                \
-    FT x = SL(2).FT##_field;                                  \
-    if (UNLIKELY(isnan(x))) TRAP(CIS_TRAP_CONVERSION);        \
-    if (UNLIKELY(!(x > (LO) && x < (HI)))) TRAP(CIS_TRAP_INT_OVERFLOW); \
+/* The trapping float-to-int truncations, by the rows of WASM_TRUNCS
+ * (wasm/numeric.h): NaN is an invalid conversion, a value whose integer
+ * part does not fit an overflow. */
+#define TRUNC(R, F, S, FT, IT, UT, LO, HI, MIN, MAX)          \
+  CASE(R##_trunc_##F##_##S) {                                 \
+    FT x = SL(2).F;                                           \
+    int f_ = WASM_TRUNC_FAULT(x, LO, HI);                     \
+    if (UNLIKELY(f_))                                         \
+      TRAP(f_ == WASM_TRUNC_NAN ? CIS_TRAP_CONVERSION : CIS_TRAP_INT_OVERFLOW); \
     SL(1).u64 = (UT)(IT)x;                                    \
-    ADV(3);                                                  \
+    ADV(3);                                                   \
     NEXT();                                                   \
   }
-#define float_field f32
-#define double_field f64
+/* The saturating ones. */
+#define TRUNC_SAT(R, F, S, FT, IT, UT, LO, HI, MIN, MAX) \
+  UN(R##_trunc_sat_##F##_##S, R##_sat_##F##_##S(a.F))
 
 /* SIMD handlers, by the shapes of simd.def. A v128 operand is read from
  * its two slots into a vector register and the result stored back: every
@@ -815,7 +687,7 @@ dispatch:
     NEXT();
   }
   CASE(memory_init) {
-    rc = memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
+    rc = cis__memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
@@ -826,16 +698,14 @@ dispatch:
     NEXT();
   }
   CASE(memory_copy) {
-    uint64_t d = SL(1).u32, s = SL(2).u32, n = SL(3).u32;
-    if (UNLIKELY(d + n > msize || s + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
-    if (n) memmove(mbase + d, mbase + s, (size_t)n);
+    rc = cis__memory_copy(mbase, msize, SL(1).u32, SL(2).u32, SL(3).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(4);
     NEXT();
   }
   CASE(memory_fill) {
-    uint64_t d = SL(1).u32, n = SL(3).u32;
-    if (UNLIKELY(d + n > msize)) TRAP(CIS_TRAP_MEM_OOB);
-    if (n) memset(mbase + d, (int)(uint8_t)SL(2).u32, (size_t)n);
+    rc = cis__memory_fill(mbase, msize, SL(1).u32, (uint8_t)SL(2).u32, SL(3).u32);
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(4);
     NEXT();
   }
@@ -874,19 +744,19 @@ dispatch:
     NEXT();
   }
   CASE(table_fill) {
-    rc = table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
+    rc = cis__table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
   }
   CASE(table_copy) {
-    rc = table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
   }
   CASE(table_init) {
-    rc = table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
@@ -983,10 +853,10 @@ dispatch:
   F32_CMP(f32_ge, >=)
   UN(f32_abs, a.u32 & 0x7fffffffu)
   UN(f32_neg, a.u32 ^ 0x80000000u)
-  UN(f32_ceil, f32_bits(quiet32(a.f32, ceilf(a.f32))))
-  UN(f32_floor, f32_bits(quiet32(a.f32, floorf(a.f32))))
-  UN(f32_trunc, f32_bits(quiet32(a.f32, truncf(a.f32))))
-  UN(f32_nearest, f32_bits(quiet32(a.f32, rintf(a.f32))))
+  UN(f32_ceil, f32_bits(q32(a.f32, ceilf(a.f32))))
+  UN(f32_floor, f32_bits(q32(a.f32, floorf(a.f32))))
+  UN(f32_trunc, f32_bits(q32(a.f32, truncf(a.f32))))
+  UN(f32_nearest, f32_bits(q32(a.f32, rintf(a.f32))))
   UN(f32_sqrt, f32_bits(sqrtf(a.f32)))
   F32_BIN(f32_add, a + b)
   F32_BIN(f32_sub, a - b)
@@ -1010,10 +880,10 @@ dispatch:
   F64_CMP(f64_ge, >=)
   UN(f64_abs, a.u64 & 0x7fffffffffffffffull)
   UN(f64_neg, a.u64 ^ 0x8000000000000000ull)
-  UN(f64_ceil, f64_bits(quiet64(a.f64, ceil(a.f64))))
-  UN(f64_floor, f64_bits(quiet64(a.f64, floor(a.f64))))
-  UN(f64_trunc, f64_bits(quiet64(a.f64, trunc(a.f64))))
-  UN(f64_nearest, f64_bits(quiet64(a.f64, rint(a.f64))))
+  UN(f64_ceil, f64_bits(q64(a.f64, ceil(a.f64))))
+  UN(f64_floor, f64_bits(q64(a.f64, floor(a.f64))))
+  UN(f64_trunc, f64_bits(q64(a.f64, trunc(a.f64))))
+  UN(f64_nearest, f64_bits(q64(a.f64, rint(a.f64))))
   UN_F64(f64_sqrt, sqrt(a.f64))
   F64_BIN3(f64_add, a + b)
   F64_BIN3(f64_sub, a - b)
@@ -1029,24 +899,8 @@ dispatch:
   }
 
   /* ---------------------------------------------------- conversions */
-  TRUNC(i32_trunc_f32_s, float, int32_t, uint32_t, -2147483904.0f, 2147483648.0f)
-  TRUNC(i32_trunc_f32_u, float, uint32_t, uint32_t, -1.0f, 4294967296.0f)
-  TRUNC(i32_trunc_f64_s, double, int32_t, uint32_t, -2147483649.0, 2147483648.0)
-  TRUNC(i32_trunc_f64_u, double, uint32_t, uint32_t, -1.0, 4294967296.0)
-  TRUNC(i64_trunc_f32_s, float, int64_t, uint64_t, -9223373136366403584.0f,
-        9223372036854775808.0f)
-  TRUNC(i64_trunc_f32_u, float, uint64_t, uint64_t, -1.0f, 18446744073709551616.0f)
-  TRUNC(i64_trunc_f64_s, double, int64_t, uint64_t, -9223372036854777856.0,
-        9223372036854775808.0)
-  TRUNC(i64_trunc_f64_u, double, uint64_t, uint64_t, -1.0, 18446744073709551616.0)
-  UN(i32_trunc_sat_f32_s, sat_i32_s(a.f32))
-  UN(i32_trunc_sat_f32_u, sat_i32_u(a.f32))
-  UN(i32_trunc_sat_f64_s, sat_i32_s(a.f64))
-  UN(i32_trunc_sat_f64_u, sat_i32_u(a.f64))
-  UN(i64_trunc_sat_f32_s, sat_i64_s(a.f32))
-  UN(i64_trunc_sat_f32_u, sat_i64_u(a.f32))
-  UN(i64_trunc_sat_f64_s, sat_i64_s(a.f64))
-  UN(i64_trunc_sat_f64_u, sat_i64_u(a.f64))
+  WASM_TRUNCS(TRUNC)
+  WASM_TRUNCS(TRUNC_SAT)
   UN(f32_convert_i32_s, f32_bits((float)a.i32))
   UN(f32_convert_i32_u, f32_bits((float)a.u32))
   UN(f32_convert_i64_s, f32_bits((float)a.i64))
@@ -1081,7 +935,7 @@ dispatch:
     NEXT();
   }
 #define SIMD(id, name, shape, lanes) H_##shape(name)
-#include "interp/simd.def"
+#include "wasm/simd.def"
 #undef SIMD
   CASE(i8x16_shuffle_ssse3) {
 #if CIS_SIMD_SSSE3

@@ -53,7 +53,7 @@
 #include <string.h>
 
 #include "interp/interp.h"
-#include "interp/simd.h"
+#include "wasm/simd.h"
 #include "wasm/opcodes.h"
 
 #define NONE ((size_t)-1)
@@ -316,7 +316,7 @@ typedef struct simdop {
 } simdop;
 static const simdop simdops[CIS__OP_COUNT] = {
 #define SIMD(id, name, shape, lanes) [CIS__OP_##id] = {CIS__IOP_##name, SH_##shape, lanes},
-#include "interp/simd.def"
+#include "wasm/simd.def"
 #undef SIMD
 };
 

@@ -229,23 +229,6 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
 
 /* ------------------------------------------------------- instantiation */
 
-/* The value of a validated constant expression in this instance. Only
- * imported globals, and globals defined before the one being initialised,
- * can be read: the validator guarantees the index is below `nglobals`. */
-static cis_slot const_value(const cis_instance *inst, const cis__expr *x) {
-  cis__constexpr c;
-  cis_slot v;
-  cis__constexpr_decode(x, &c);
-  v.u64 = 0;
-  switch (c.op) {
-  case 0x23: v = inst->globals[c.index]->val; break;       /* global.get */
-  case 0xd2: v.funcref = inst->funcs[c.index]; break;      /* ref.func */
-  case 0xd0: v.u64 = 0; break;                             /* ref.null */
-  default: v.u64 = c.bits; break;                          /* t.const */
-  }
-  return v;
-}
-
 static cis_result alloc_memories(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++) {
@@ -282,21 +265,6 @@ static void init_funcs(cis_instance *inst) {
   }
 }
 
-/* The value of a validated v128 constant expression: v128.const (0xfd,
- * the u32 12, 16 bytes) or global.get of an earlier v128 global. */
-static void const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[16]) {
-  memset(out, 0, 16);
-  if (x->len && x->code[0] == 0xfd) {
-    const uint8_t *p = x->code + 1, *end = x->code + x->len;
-    uint32_t sub;
-    if (cis__read_u32(&p, end, &sub) && end - p >= 16) memcpy(out, p, 16);
-    return;
-  }
-  cis__constexpr c;
-  cis__constexpr_decode(x, &c);
-  if (c.op == 0x23) memcpy(out, inst->globals[c.index]->v128, 16);
-}
-
 static cis_result init_globals(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) {
@@ -304,22 +272,15 @@ static cis_result init_globals(cis_instance *inst) {
     cis_slot zero = {.u64 = 0};
     bool wide = g->type.type == CIS__V128;
     cis_result rc = cis__global_create(g->type.type, g->type.mutable_,
-                                       wide ? zero : const_value(inst, &g->init), inst,
+                                       wide ? zero : cis__const_value(inst, &g->init), inst,
                                        &inst->globals[i]);
-    if (rc == CIS_OK && wide) const_v128(inst, &g->init, inst->globals[i]->v128);
+    if (rc == CIS_OK && wide) cis__const_v128(inst, &g->init, inst->globals[i]->v128);
     if (rc == CIS_EUNSUPPORTED)
       return cis__fail(inst->engine, rc, "global %u: value type 0x%02x is not supported", i,
                        g->type.type);
     if (rc != CIS_OK) return cis__fail(inst->engine, rc, "out of memory creating globals");
   }
   return CIS_OK;
-}
-
-/* Item k of element segment s as a table element. */
-static void *elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
-  if (s->funcs) return inst->funcs[s->funcs[k]];
-  cis_slot v = const_value(inst, &s->exprs[k]);
-  return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
 }
 
 /* Element segments, then data segments, in order. A trap leaves earlier
@@ -330,13 +291,13 @@ static cis_result init_segments(cis_instance *inst) {
     const cis__elem *s = &m->elems[i];
     if (s->mode == CIS__SEG_ACTIVE) {
       cis_table *t = inst->tables[s->table];
-      uint32_t off = const_value(inst, &s->offset).u32;
+      uint32_t off = cis__const_value(inst, &s->offset).u32;
       if ((uint64_t)off + s->count > t->size)
         return cis__fail(inst->engine, CIS_TRAP_TABLE_OOB,
                          "out of bounds table access: element segment %u writes %u elements "
                          "at %u, table %u has %u",
                          i, s->count, off, s->table, t->size);
-      for (uint32_t k = 0; k < s->count; k++) t->elems[off + k] = elem_item(inst, s, k);
+      for (uint32_t k = 0; k < s->count; k++) t->elems[off + k] = cis__elem_item(inst, s, k);
     }
     if (s->mode != CIS__SEG_PASSIVE) inst->elem_dropped[i] = 1;
   }
@@ -344,7 +305,7 @@ static cis_result init_segments(cis_instance *inst) {
     const cis__data *d = &m->datas[i];
     if (d->mode != CIS__SEG_ACTIVE) continue;
     cis_memory *mem = inst->memories[d->memory];
-    uint32_t off = const_value(inst, &d->offset).u32;
+    uint32_t off = cis__const_value(inst, &d->offset).u32;
     if ((uint64_t)off + d->len > mem->size)
       return cis__fail(inst->engine, CIS_TRAP_MEM_OOB,
                        "out of bounds memory access: data segment %u writes %u bytes at %u, "

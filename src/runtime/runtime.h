@@ -17,6 +17,7 @@
 
 #include <stdatomic.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "common/internal.h"
 #include "wasm/module.h"
@@ -266,5 +267,50 @@ void cis__fmt_func(char *buf, size_t n, const cis_func *f);
 int64_t cis__memory_grow(cis_memory *mem, uint32_t delta_pages);
 /* table.grow under the table's cap and its account: returns old size or -1. */
 int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init);
+
+/* ------------------------------------------ semantics both engines share
+ *
+ * Constant expressions, element items and the bulk instructions, once
+ * (segments.c; the cheap ones inline here): the engines call these
+ * instead of keeping their own copies. The bulk ones take validated
+ * indices and return CIS_OK or the trap code, setting no message (the
+ * engine names the function that trapped); a trap writes nothing. */
+
+/* The value of validated constant expression x in inst (not v128). */
+cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x);
+/* The value of validated v128 constant expression x in inst. */
+void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[16]);
+/* Item k of element segment s as a table element of inst. */
+void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k);
+/* table.init seg of table ti: n items from s to d. */
+cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d, uint32_t s,
+                           uint32_t n);
+/* table.copy: n elements of table st from s to table dt at d (may overlap). */
+cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
+                           uint32_t n);
+/* memory.init seg of memory 0: n bytes from s to d. */
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
+
+/* table.fill: n elements of t from i with v. */
+static inline cis_result cis__table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
+  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
+  return CIS_OK;
+}
+/* memory.copy and memory.fill on a memory whose bytes are base[0, size):
+ * the engine passes what it has at hand (the interpreter its cached base
+ * and size, which are the memory's). */
+static inline cis_result cis__memory_copy(uint8_t *base, uint64_t size, uint32_t d, uint32_t s,
+                                          uint32_t n) {
+  if ((uint64_t)d + n > size || (uint64_t)s + n > size) return CIS_TRAP_MEM_OOB;
+  if (n) memmove(base + d, base + s, n);
+  return CIS_OK;
+}
+static inline cis_result cis__memory_fill(uint8_t *base, uint64_t size, uint32_t d, uint8_t v,
+                                          uint32_t n) {
+  if ((uint64_t)d + n > size) return CIS_TRAP_MEM_OOB;
+  if (n) memset(base + d, v, n);
+  return CIS_OK;
+}
 
 #endif /* CIS_RUNTIME_RUNTIME_H */

@@ -447,15 +447,15 @@ static void aot_simd_prelude_only_for_modules_using_v128(void **state) {
   cis_engine *e = engine("interp");
   /* simd.h's include guard marks the SIMD part of the prelude. */
   char *plain = generated_c(e, "(module (func (export \"f\") (result i32) (i32.const 1)))");
-  assert_null(strstr(plain, "CIS_INTERP_SIMD_H"));
+  assert_null(strstr(plain, "CIS_WASM_SIMD_H"));
   assert_non_null(strstr(plain, "aot_ea"));
   char *vec = generated_c(e, LANES);
-  assert_non_null(strstr(vec, "CIS_INTERP_SIMD_H"));
+  assert_non_null(strstr(vec, "CIS_WASM_SIMD_H"));
   /* A v128 only in a local, or only in an instruction, needs it too. */
   char *local = generated_c(e, "(module (func (local v128)))");
-  assert_non_null(strstr(local, "CIS_INTERP_SIMD_H"));
+  assert_non_null(strstr(local, "CIS_WASM_SIMD_H"));
   char *instr = generated_c(e, "(module (func (result i32) (v128.any_true (v128.const i64x2 1 0))))");
-  assert_non_null(strstr(instr, "CIS_INTERP_SIMD_H"));
+  assert_non_null(strstr(instr, "CIS_WASM_SIMD_H"));
   free(instr);
   free(local);
   free(vec);

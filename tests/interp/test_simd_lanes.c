@@ -1,6 +1,6 @@
 /*
  * This file implements the unit tests of the interpreter's SIMD lane
- * operations (src/interp/simd.h), called directly: the cases where the
+ * operations (src/wasm/simd.h), called directly: the cases where the
  * spec's semantics differ from what one host instruction or a naive C
  * expression gives (NaN and signed zeros in min/max, ties in nearest,
  * saturation in truncations, narrowing and q15mulr, out-of-range swizzle
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "interp/simd.h"
+#include "wasm/simd.h"
 
 static v128 f32s(float a, float b, float c, float d) { return (v128)(vf32){a, b, c, d}; }
 static uint32_t f32bits(float f) {

@@ -1,13 +1,14 @@
 /*
  * This file implements the lane operations of WebAssembly's fixed-width
- * SIMD (v128) for the interpreter: one static inline function per
+ * SIMD (v128), once for both engines: one static inline function per
  * operation, on 16-byte values, with the spec's exact semantics. The
- * executor's handlers (execute.c, table in simd.def) call them with the
- * two frame slots that hold a v128; the tests call them directly. The
- * compiled tier pastes this text into the C it generates for a module
- * that uses v128 (src/aot/embed.cmake) and calls them by the same rows
- * of simd.def, so it must stay self-contained: C library and compiler
- * headers only.
+ * interpreter's handlers (interp/execute.c) call them with the two frame
+ * slots that hold a v128, by the rows of simd.def; the compiled tier
+ * pastes this text into the C it generates for a module that uses v128
+ * (src/aot/embed.cmake) and calls them by the same rows; the tests call
+ * them directly. So it must stay self-contained: C library and compiler
+ * headers only, and numeric.h, whose text the compiled tier pastes
+ * before this one.
  *
  * How they are written. Most are plain GCC/clang vector extensions
  * (`a + b` on a vector type), which the compiler turns into the one SSE
@@ -28,12 +29,18 @@
  * produce a + b for any NaN lane, which quiets it. pmin and pmax are the
  * spec's pure selections, bits unchanged.
  */
-#ifndef CIS_INTERP_SIMD_H
-#define CIS_INTERP_SIMD_H
+#ifndef CIS_WASM_SIMD_H
+#define CIS_WASM_SIMD_H
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Already there when pasted into generated code, whose compiler could
+ * not find it. */
+#ifndef CIS_WASM_NUMERIC_H
+#include "wasm/numeric.h"
+#endif
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -530,38 +537,28 @@ V_ROUND(f64x2_trunc, vf64, 2, trunc) V_ROUND(f64x2_nearest, vf64, 2, rint)
 
 /* ------------------------------------------------------- conversions */
 
-/* Saturating float-to-int truncation: NaN gives 0, out of range the bound. */
-SIMD_INLINE int32_t simd_sat_s32(double x) {
-  if (x != x) return 0;
-  if (x <= -2147483648.0) return INT32_MIN;
-  if (x >= 2147483647.0) return INT32_MAX;
-  return (int32_t)x;
-}
-SIMD_INLINE uint32_t simd_sat_u32(double x) {
-  if (x != x || x <= 0.0) return 0;
-  if (x >= 4294967295.0) return UINT32_MAX;
-  return (uint32_t)x;
-}
+/* Saturating float-to-int truncation per lane, by numeric.h's scalar
+ * ones (an f32 lane widens to f64 exactly). */
 SIMD_INLINE v128 i32x4_trunc_sat_f32x4_s(v128 a_) {
   vf32 a = (vf32)a_;
   vi32 r = {0};
-  for (int i = 0; i < 4; i++) r[i] = simd_sat_s32(a[i]);
+  for (int i = 0; i < 4; i++) r[i] = (int32_t)i32_sat_f64_s(a[i]);
   return (v128)r;
 }
 SIMD_INLINE v128 i32x4_trunc_sat_f32x4_u(v128 a_) {
   vf32 a = (vf32)a_;
   vu32 r = {0};
-  for (int i = 0; i < 4; i++) r[i] = simd_sat_u32(a[i]);
+  for (int i = 0; i < 4; i++) r[i] = i32_sat_f64_u(a[i]);
   return (v128)r;
 }
 SIMD_INLINE v128 i32x4_trunc_sat_f64x2_s_zero(v128 a_) {
   vf64 a = (vf64)a_;
-  vi32 r = {simd_sat_s32(a[0]), simd_sat_s32(a[1]), 0, 0};
+  vi32 r = {(int32_t)i32_sat_f64_s(a[0]), (int32_t)i32_sat_f64_s(a[1]), 0, 0};
   return (v128)r;
 }
 SIMD_INLINE v128 i32x4_trunc_sat_f64x2_u_zero(v128 a_) {
   vf64 a = (vf64)a_;
-  vu32 r = {simd_sat_u32(a[0]), simd_sat_u32(a[1]), 0, 0};
+  vu32 r = {i32_sat_f64_u(a[0]), i32_sat_f64_u(a[1]), 0, 0};
   return (v128)r;
 }
 V_UN(f32x4_convert_i32x4_s, vi32, __builtin_convertvector(a, vf32))
@@ -626,4 +623,4 @@ SIMD_INLINE v128 v128_load64_zero(const uint8_t *p) {
 #undef V_UN
 #undef HALF
 
-#endif /* CIS_INTERP_SIMD_H */
+#endif /* CIS_WASM_SIMD_H */

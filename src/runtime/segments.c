@@ -1,0 +1,73 @@
+/*
+ * This file implements the runtime's part of WebAssembly's semantics that
+ * both engines share with instantiation: the value of a constant
+ * expression, the items of element segments, and the bulk instructions
+ * on segments and tables (table.init, table.copy, memory.init). The
+ * interpreter calls them from its handlers (interp/execute.c), the
+ * compiled tier's runtime services from compiled code (aot/aot.c), and
+ * instantiation for the active segments and global initialisers
+ * (instance.c): one implementation, so a fix to their meaning lands once.
+ * The cheap ones (memory.copy, memory.fill, table.fill) are static inline
+ * in runtime.h for the interpreter's handlers.
+ */
+#include <string.h>
+
+#include "runtime/rt_internal.h"
+
+/* The constant expression was validated: one constant instruction then
+ * `end`, and a global.get reads an imported global or one defined before
+ * the one being initialised (the validator guarantees the index is below
+ * nglobals of the instance being built). */
+cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
+  cis__constexpr c;
+  cis_slot v;
+  cis__constexpr_decode(x, &c);
+  v.u64 = 0;
+  switch (c.op) {
+  case 0x23: v = inst->globals[c.index]->val; break;       /* global.get */
+  case 0xd2: v.funcref = inst->funcs[c.index]; break;      /* ref.func */
+  case 0xd0: v.u64 = 0; break;                             /* ref.null */
+  default: v.u64 = c.bits; break;                          /* t.const */
+  }
+  return v;
+}
+
+void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[16]) {
+  cis__constexpr c;
+  cis__constexpr_decode(x, &c);
+  if (c.op == 0x23) memcpy(out, inst->globals[c.index]->v128, 16); /* global.get */
+  else memcpy(out, c.v128, 16); /* v128.const; zero for anything else */
+}
+
+void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
+  if (s->funcs) return inst->funcs[s->funcs[k]];
+  cis_slot v = cis__const_value(inst, &s->exprs[k]);
+  return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
+}
+
+cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d, uint32_t s,
+                           uint32_t n) {
+  const cis__elem *e = &inst->m->elems[seg];
+  cis_table *t = inst->tables[ti];
+  uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
+  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = cis__elem_item(inst, e, s + k);
+  return CIS_OK;
+}
+
+cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
+                           uint32_t n) {
+  cis_table *a = inst->tables[dt], *b = inst->tables[st];
+  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
+  if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
+  return CIS_OK;
+}
+
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n) {
+  const cis__data *ds = &inst->m->datas[seg];
+  cis_memory *mem = inst->memories[0];
+  uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
+  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memcpy(mem->base + d, ds->bytes + s, n);
+  return CIS_OK;
+}
