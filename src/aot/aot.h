@@ -120,17 +120,17 @@ void cis__aot_release(cis__aot_loaded *l);
 cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms,
                            cis__aot_loaded **out, bool *compiled, char *msg, size_t cap);
 
-/* A compile prepared to run elsewhere (tier.c): the key, a copy of the
- * module's bytes, the compiler's command. */
+/* A compile prepared to run elsewhere (tier.c): the key, the module
+ * (borrowed), the compiler's command. */
 typedef struct cis__aot_job cis__aot_job;
-/* Prepares the compile of the module of n bytes into the cache, for
- * tiering, without decoding it: the child that runs the job decodes it
- * and generates the C, under the module's lock and a compile slot, so the
- * caller pays neither. It gives up at once (CIS_ESTATE) when another
- * process holds the module's lock, rather than wait. Errors: the
+/* Prepares the compile of validated module m into the cache, for
+ * tiering, without generating its C: the child that runs the job does,
+ * under the module's lock and a compile slot, so the caller pays neither
+ * the generator's time nor its memory. m (and its bytes) must live until
+ * the job is spawned. The child gives up at once (CIS_ESTATE) when
+ * another process holds the module's lock, rather than wait. Errors: the
  * compiler's search, CIS_EIO (no writable cache). */
-cis_result cis__aot_job_prepare(const uint8_t *bytes, size_t n, cis__aot_job **out, char *msg,
-                                size_t cap);
+cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
 /* Forks a child, out of the caller's session and holding none of its
  * descriptors, that compiles and stores jobs[0..n) one after the other

@@ -777,6 +777,7 @@ struct cis__aot_job {
   uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds */
   bool lock_nb;                        /* another compile of the key: give up, not wait */
   bool gen_later;                      /* the C is made by compile_store (gen_c), in the child */
+  const cis__module *m;                /* gen_later: the module, borrowed until the spawn */
   unsigned slots;                      /* compiles at once per cache folder (take_slot) */
   time_t since;                        /* when compile_store started (lock_say) */
 };
@@ -1356,21 +1357,12 @@ static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
 }
 
 static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap);
-
-/* Makes the C of job j (gen_later) into its file: decodes and validates
- * the job's copy of the module, then generates. Run in the compile's
- * child, so that tiering's process pays none of it. */
+/* Makes the C of job j (gen_later) into its file, and the module's
+ * SHA-256 for listings. Run in the compile's child (the module is its
+ * copy of the parent's), so that tiering's process pays none of it. */
 static cis_result gen_c(cis__aot_job *j, char *msg, size_t cap) {
-  cis__diag d;
-  memset(&d, 0, sizeof d);
-  cis__module *m = NULL;
-  cis_result rc = cis__module_decode(j->bytes, j->k.nbytes, &m, &d);
-  if (rc == CIS_OK) rc = cis__module_validate(m, &d);
-  if (rc != CIS_OK) setmsg(msg, cap, "%s", d.msg);
-  if (rc == CIS_OK) rc = sha256(j->bytes, j->k.nbytes, j->k.mod, msg, cap);
-  if (rc == CIS_OK) rc = write_c(j, m, msg, cap);
-  cis__module_free(m);
-  return rc;
+  cis_result rc = sha256(j->k.bytes, j->k.nbytes, j->k.mod, msg, cap);
+  return rc == CIS_OK ? write_c(j, j->m, msg, cap) : rc;
 }
 
 /* Compiles job j and stores its entry, under the key's lock: whoever held
@@ -1491,32 +1483,38 @@ static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size
 
 /* Prepares the compile of m: key, folder (the cache's, else a private
  * temporary one), the generated C written to its file, the compiler's
- * command. Without m (tiering) the C is made later, by the child that
- * compiles (gen_c): only k's bytes are known here. */
-static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key *k, bool cache,
-                          const char *dir, cis__aot_job **out, char *msg, size_t cap) {
+ * command. With gen_later (tiering) the C is made later, by the child
+ * that compiles (gen_c), from m and its bytes, borrowed: they must live
+ * until the job is spawned. */
+static cis_result job_new(const cis__module *m, bool gen_later, const cis__aot_cc *cc,
+                          const key *k, bool cache, const char *dir, cis__aot_job **out,
+                          char *msg, size_t cap) {
   *out = NULL;
   cis__aot_job *j = calloc(1, sizeof *j);
   if (!j) return CIS_ENOMEM;
   j->k = *k;
   /* The job owns the bytes it stores (it may outlive the module, in a
    * child), and the module's SHA-256 for listings: a compile binds
-   * libsodium anyway, for the BLAKE2b. */
-  j->bytes = malloc(k->nbytes ? k->nbytes : 1);
+   * libsodium anyway, for the BLAKE2b. A job whose child generates
+   * borrows them with the module instead (a big module is not copied). */
+  j->bytes = gen_later ? NULL : malloc(k->nbytes ? k->nbytes : 1);
   j->text = malloc(k->tlen + 1);
-  if (!j->bytes || !j->text) {
+  if ((!gen_later && !j->bytes) || !j->text) {
     free(j->bytes);
     free(j->text);
     free(j);
     return CIS_ENOMEM;
   }
-  memcpy(j->bytes, k->bytes, k->nbytes);
+  if (!gen_later) {
+    memcpy(j->bytes, k->bytes, k->nbytes);
+    j->k.bytes = j->bytes;
+  }
   memcpy(j->text, k->text, k->tlen + 1);
-  j->k.bytes = j->bytes;
   j->k.text = j->text;
-  /* Without m the child hashes (gen_c), with libsodium bound here first:
-   * binding a library is no work for the child of a threaded process. */
-  cis_result hrc = m ? sha256(k->bytes, k->nbytes, j->k.mod, msg, cap) : sod_ready(msg, cap);
+  /* The child that generates also hashes (gen_c), with libsodium bound
+   * here first: binding a library is no work for the child of a threaded
+   * process. */
+  cis_result hrc = gen_later ? sod_ready(msg, cap) : sha256(k->bytes, k->nbytes, j->k.mod, msg, cap);
   if (hrc != CIS_OK) {
     free(j->bytes);
     free(j->text);
@@ -1574,8 +1572,9 @@ static cis_result job_new(const cis__module *m, const cis__aot_cc *cc, const key
   j->argv[argc] = NULL;
   cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu);
   j->slots = compile_slots();
-  j->gen_later = m == NULL;
-  cis_result rc = m ? write_c(j, m, msg, cap) : CIS_OK;
+  j->gen_later = gen_later;
+  j->m = m;
+  cis_result rc = gen_later ? CIS_OK : write_c(j, m, msg, cap);
   if (rc != CIS_OK) {
     cis__aot_job_free(j);
     return rc;
@@ -1923,7 +1922,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   cis__aot_job *j = NULL;
   cis__aot_cc cc;
   rc = cis__aot_find_cc(&cc, msg, cap);
-  if (rc == CIS_OK) rc = job_new(m, &cc, &w->k, cache, dir, &j, msg, cap);
+  if (rc == CIS_OK) rc = job_new(m, false, &cc, &w->k, cache, dir, &j, msg, cap);
   cis__aot_cc_free(&cc);
   if (rc == CIS_OK) j->wait_ms = wait_ms;
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
@@ -1956,16 +1955,11 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
   return rc;
 }
 
-cis_result cis__aot_job_prepare(const uint8_t *bytes, size_t n, cis__aot_job **out, char *msg,
-                                size_t cap) {
+cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
   where w;
   char dir[PATH_MAX];
   *out = NULL;
-  cis__module m; /* the key reads the bytes only */
-  memset(&m, 0, sizeof m);
-  m.bytes = (uint8_t *)(uintptr_t)bytes;
-  m.nbytes = n;
-  cis_result rc = locate(&m, &w, msg, cap);
+  cis_result rc = locate(m, &w, msg, cap);
   if (rc == CIS_OK) {
     if (w.path) {
       memcpy(dir, w.path, w.dlen);
@@ -1977,7 +1971,7 @@ cis_result cis__aot_job_prepare(const uint8_t *bytes, size_t n, cis__aot_job **o
     } else {
       cis__aot_cc cc;
       rc = cis__aot_find_cc(&cc, msg, cap);
-      if (rc == CIS_OK) rc = job_new(NULL, &cc, &w.k, true, dir, out, msg, cap);
+      if (rc == CIS_OK) rc = job_new(m, true, &cc, &w.k, true, dir, out, msg, cap);
       if (rc == CIS_OK) (*out)->lock_nb = true; /* another process's compile: the interpreter meanwhile */
       cis__aot_cc_free(&cc);
     }

@@ -14,17 +14,17 @@
  *
  * One worker thread per process compiles, one module at a time, from a
  * bounded queue (QUEUE_MAX; a module that finds it full stays on the
- * baseline). A call never waits for it. The worker owns a copy of the
- * module's bytes and decodes its own copy of the module, so freeing the
- * module never waits for its compile, which still runs (its entry serves
- * later processes) and whose code is then unloaded instead of published.
- * The worker generates the C; a child process runs the C compiler and
- * stores the entry (cache.c, cis__aot_jobs_spawn). At process exit
- * (atexit) the worker stops waiting for that child and leaves it to
- * finish, hands the modules still queued to one more child (after
- * generating their C: milliseconds, no compiler), and is joined: a short
- * run exits at once, never waiting for the C compiler, and its modules
- * are still in the cache for the next process.
+ * baseline). A call never waits for it. A job holds the decoded module
+ * (cis__module_ref: no copy), so freeing the module never waits for its
+ * compile, which still runs (its entry serves later processes) and whose
+ * code is then unloaded instead of published. A child process generates
+ * the C, runs the C compiler and stores the entry (cache.c,
+ * cis__aot_jobs_spawn): this process pays a fork, not the generator's
+ * time or memory. At process exit (atexit) the worker stops waiting for
+ * that child and leaves it to finish, hands the modules still queued to
+ * one more child, and is joined: a short run exits at once, never
+ * waiting for a compile, and its modules are still in the cache for the
+ * next process.
  *
  * The worker runs at the process's priority, whoever started it: it is
  * started by the first call that needs it, which `cis serve`'s pool may
@@ -63,7 +63,6 @@ typedef struct tier_mod {
   atomic_bool gone;                /* the module was freed: publish nothing */
   atomic_uint_fast64_t base_calls; /* calls entered on the baseline */
   atomic_uint_fast64_t aot_calls;  /* calls entered in compiled code */
-  uint32_t ncodes, nimports;       /* the module's functions and imported ones (job_module) */
   char name[64];                   /* for the log line: the module's name or size */
 } tier_mod;
 
@@ -71,8 +70,7 @@ typedef struct tier_mod {
 typedef struct job {
   struct job *next;  /* queue link */
   tier_mod *t;       /* counted */
-  uint8_t *bytes;    /* copy of the module's binary */
-  size_t n;          /* its length */
+  cis__module *m;    /* the decoded module, held (cis__module_ref), not a copy */
 } job;
 
 static const cis__engine_ops *base; /* the baseline engine (cis__tier_set_baseline) */
@@ -102,20 +100,8 @@ static void tier_mod_release(tier_mod *t) {
 
 static void job_free(job *j) {
   tier_mod_release(j->t);
-  free(j->bytes);
+  cis__module_free(j->m);
   free(j);
-}
-
-/* What the cache needs to know of job j's module to find and load its
- * code: the bytes, the number of functions and of imported ones. The
- * module is never decoded here: the compile's child does that (cache.c,
- * gen_c), so a big module costs this process a copy of its bytes only. */
-static void job_module(const job *j, cis__module *m) {
-  memset(m, 0, sizeof *m);
-  m->bytes = j->bytes;
-  m->nbytes = j->n;
-  m->ncodes = j->t->ncodes;
-  m->nfunc_imports = j->t->nimports;
 }
 
 /* The result of waiting for a compile child: it ended, or the process is
@@ -175,13 +161,12 @@ static void run_job(job *j) {
   tier_mod *t = j->t;
   char msg[CIS_ERRMSG_MAX];
   msg[0] = 0;
-  cis__module mod, *m = &mod;
-  job_module(j, m);
+  const cis__module *m = j->m;
   cis__aot_code *code = NULL;
   cis_result rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_ENOTFOUND) {
     cis__aot_job *cj = NULL;
-    rc = cis__aot_job_prepare(j->bytes, j->n, &cj, msg, sizeof msg);
+    rc = cis__aot_job_prepare(m, &cj, msg, sizeof msg);
     int rfd = -1;
     pid_t pid = rc == CIS_OK ? cis__aot_jobs_spawn(&cj, 1, &rfd) : -1;
     if (rc == CIS_OK && pid < 0) {
@@ -219,20 +204,27 @@ static void run_job(job *j) {
  * queue detached from W. */
 static void hand_over(job *head) {
   cis__aot_job *cjs[QUEUE_MAX];
+  job *kept = NULL; /* the jobs spawned: their modules live until the fork */
   size_t n = 0;
   for (job *j = head, *next; j; j = next) {
     next = j->next;
-    cis__module m;
-    job_module(j, &m);
     char msg[CIS_ERRMSG_MAX];
-    if (n < QUEUE_MAX && !cis__aot_cached(&m) &&
-        cis__aot_job_prepare(j->bytes, j->n, &cjs[n], msg, sizeof msg) == CIS_OK)
+    if (n < QUEUE_MAX && !cis__aot_cached(j->m) &&
+        cis__aot_job_prepare(j->m, &cjs[n], msg, sizeof msg) == CIS_OK) {
       n++;
-    job_free(j);
+      j->next = kept;
+      kept = j;
+    } else {
+      job_free(j);
+    }
   }
   int rfd = -1;
   if (n && cis__aot_jobs_spawn(cjs, n, &rfd) >= 0) close(rfd); /* not waited for */
   for (size_t i = 0; i < n; i++) cis__aot_job_free(cjs[i]);
+  for (job *j = kept, *next; j; j = next) {
+    next = j->next;
+    job_free(j);
+  }
 }
 
 /* The process's nice value at start (the main thread's, before any pool
@@ -302,14 +294,7 @@ static void register_exit(void) { atexit(cis__tier_shutdown); }
  * down, out of memory, no thread). */
 static bool enqueue(cis_module *mod, tier_mod *t) {
   job *j = calloc(1, sizeof *j);
-  uint8_t *b = j ? malloc(mod->m->nbytes ? mod->m->nbytes : 1) : NULL;
-  if (!b) {
-    free(j);
-    return false;
-  }
-  memcpy(b, mod->m->bytes, mod->m->nbytes);
-  j->bytes = b;
-  j->n = mod->m->nbytes;
+  if (!j) return false;
   j->t = t;
   pthread_once(&exit_once, register_exit);
   pthread_mutex_lock(&W.lock);
@@ -326,11 +311,9 @@ static bool enqueue(cis_module *mod, tier_mod *t) {
     W.n++;
     pthread_cond_signal(&W.cond);
   }
+  if (ok) j->m = cis__module_ref(mod->m);
   pthread_mutex_unlock(&W.lock);
-  if (!ok) {
-    free(b);
-    free(j);
-  }
+  if (!ok) free(j);
   return ok;
 }
 
@@ -373,8 +356,6 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
   const cis__module *m = mod->m;
   if (m->module_name) snprintf(t->name, sizeof t->name, "%.*s", (int)m->module_name_len, m->module_name);
   else snprintf(t->name, sizeof t->name, "of %zu bytes", m->nbytes);
-  t->ncodes = m->ncodes;
-  t->nimports = m->nfunc_imports;
   mod->tier_data = t;
   /* The cache only: a sound entry runs compiled from the first call. */
   char msg[CIS_ERRMSG_MAX];

@@ -749,6 +749,7 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
   *out = NULL;
   cis__module *m = calloc(1, sizeof *m);
   if (!m) return d->code = CIS_ENOMEM;
+  atomic_init(&m->refs, 1);
   m->bytes = malloc(len ? len : 1);
   if (!m->bytes) {
     free(m);
@@ -928,8 +929,13 @@ done:
   return CIS_OK;
 }
 
+cis__module *cis__module_ref(cis__module *m) {
+  atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+  return m;
+}
+
 void cis__module_free(cis__module *m) {
-  if (!m) return;
+  if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
   for (uint32_t i = 0; m->types && i < m->ntypes; i++) free(m->types[i].types);
   free(m->types);
   free(m->imports);

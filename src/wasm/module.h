@@ -12,6 +12,7 @@
 #ifndef CIS_WASM_MODULE_H
 #define CIS_WASM_MODULE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -149,6 +150,7 @@ typedef struct cis__data {
 typedef struct cis__module {
   uint8_t *bytes;            /* private copy of the binary */
   size_t nbytes;             /* its length */
+  atomic_uint refs;          /* holders: cis__module_ref, cis__module_free */
 
   uint32_t ntypes;           /* type section */
   cis__functype *types;
@@ -220,7 +222,13 @@ cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **ou
 /* Validates a decoded module (types, indices, bodies, constant
  * expressions); fills func_declared. */
 cis_result cis__module_validate(cis__module *m, cis__diag *d);
-/* Frees everything the module owns. NULL is fine. */
+/* Another holder of m (a decoded module is never changed after its
+ * validation, so holders on other threads may read it): the compiled
+ * tier's background compile keeps the module it compiles, not a copy of
+ * its bytes. Returns m. */
+cis__module *cis__module_ref(cis__module *m);
+/* Drops one holder of m; the last frees everything the module owns.
+ * NULL is fine. */
 void cis__module_free(cis__module *m);
 
 /* Reads a validated constant expression. */
