@@ -285,6 +285,7 @@ class Instance(Handle):
         self._rt, self._module = rt, module
         self._ptr = ptr
         self._lock = threading.Lock()  # between close() and cancel()
+        self._funcs: dict = {}  # export name -> _entry()
 
     def close(self) -> None:
         with self._lock:
@@ -293,8 +294,8 @@ class Instance(Handle):
                 _lib.lib().cis_instance_free(p)
 
     def func_type(self, name: str) -> FuncType:
-        f = self._func(name)
-        ps, rs = self._sig(f)
+        self._p()
+        _, ps, rs, _, _ = self._entry(name)
         return FuncType(tuple(_TYPE_NAMES.get(t, "?") for t in ps),
                         tuple(_TYPE_NAMES.get(t, "?") for t in rs))
 
@@ -313,19 +314,30 @@ class Instance(Handle):
                                  ctypes.byref(rp))
         return [pp[i] for i in range(np_.value)], [rp[i] for i in range(nr.value)]
 
+    def _entry(self, name: str) -> tuple:
+        # Looked up once per name: the export, its signature and the C
+        # arrays a call fills, so a warm call only converts its numbers.
+        e = self._funcs.get(name)
+        if e is None:
+            f = self._func(name)
+            ptypes, rtypes = self._sig(f)
+            e = (f, ptypes, rtypes, _lib.Val_ * max(len(ptypes), 1),
+                 _lib.Val_ * max(len(rtypes), 1))
+            self._funcs[name] = e
+        return e
+
     def call(self, name: str, *args: Number, cancel: Optional[CancelToken] = None):
         """Calls export `name` with numbers (i32/i64 as int, f32/f64 as
         float). Returns None, one value, or a tuple for several results.
         Traps and limits raise (Trap, DeadlineExceeded, FuelExhausted, ...)."""
         inst = self._p()
-        f = self._func(name)
-        ptypes, rtypes = self._sig(f)
+        f, ptypes, rtypes, argt, rest = self._entry(name)
         if len(args) != len(ptypes):
             raise TypeError(f"{name} takes {len(ptypes)} arguments, {len(args)} given")
-        cargs = (_lib.Val_ * max(len(args), 1))()
+        cargs = argt()
         for i, (t, v) in enumerate(zip(ptypes, args)):
             _to_val(cargs[i], t, v, i)
-        cres = (_lib.Val_ * max(len(rtypes), 1))()
+        cres = rest()
         if cancel is not None and not cancel._attach(inst):
             _lib.lib().cis_instance_cancel(inst)
         try:
@@ -333,9 +345,12 @@ class Instance(Handle):
         finally:
             if cancel is not None:
                 cancel._detach()
-        check(rc, inst)
+        if rc:
+            check(rc, inst)
+        if len(rtypes) == 1:
+            return _from_val(cres[0])
         vals = tuple(_from_val(cres[i]) for i in range(len(rtypes)))
-        return None if not vals else vals[0] if len(vals) == 1 else vals
+        return vals or None
 
     def cancel(self) -> None:
         """Stops the running call (Cancelled), or the next one if none runs.

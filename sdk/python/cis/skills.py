@@ -13,7 +13,7 @@ import ctypes
 import json
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _lib
@@ -59,24 +59,36 @@ class InvokeStats:
     memory_peak: int
 
 
-@dataclass(frozen=True)
 class InvokeResult:
     """What a successful call gave back. output is the skill's JSON output
-    parsed (usually a dict); output_text the same text unparsed."""
+    parsed (usually a dict); output_text the same text unparsed; logs the
+    call's log lines; stats its counters (InvokeStats)."""
 
-    output: Any
-    output_text: str
-    logs: str
-    exit_code: int
-    stats: InvokeStats
+    __slots__ = ("output", "output_text", "logs", "exit_code", "_stats")
+
+    def __init__(self, output: Any, output_text: str, logs: str, exit_code: int,
+                 stats: "_lib.InvokeStats_") -> None:
+        self.output, self.output_text, self.logs = output, output_text, logs
+        self.exit_code, self._stats = exit_code, stats
+
+    @property
+    def stats(self) -> InvokeStats:
+        # Converted when asked for: most callers never look.
+        return InvokeStats(*(getattr(self._stats, f) for f in _STATS_FIELDS))
+
+    def __repr__(self) -> str:
+        return f"InvokeResult(output={self.output!r}, exit_code={self.exit_code})"
 
 
-@dataclass
 class _Calls:
-    """Calls in flight on a handle, so that close() waits for them."""
+    """Calls in flight on a handle, so that close() waits for them. A
+    plain lock and an event: a Condition's notify costs a warm call more
+    than the rest of the bookkeeping together."""
 
-    n: int = 0
-    cond: threading.Condition = field(default_factory=threading.Condition)
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.n = 0
+        self.idle = threading.Event()
 
 
 class Skills(Handle):
@@ -137,22 +149,28 @@ class Skills(Handle):
 
     def close(self) -> None:
         """Waits for the calls in flight on other threads, then closes."""
-        with self._calls.cond:
+        c = self._calls
+        with c.lock:
             p, self._ptr = self._ptr, None
-            self._calls.cond.wait_for(lambda: self._calls.n == 0)
+            if c.n == 0:
+                c.idle.set()
+        c.idle.wait()
         if p is not None:
             _lib.lib().cis_skills_close(p)
 
     def _enter(self) -> int:
-        with self._calls.cond:
+        c = self._calls
+        with c.lock:
             p = self._p()
-            self._calls.n += 1
+            c.n += 1
             return p
 
     def _leave(self) -> None:
-        with self._calls.cond:
-            self._calls.n -= 1
-            self._calls.cond.notify_all()
+        c = self._calls
+        with c.lock:
+            c.n -= 1
+            if c.n == 0 and self._ptr is None:
+                c.idle.set()  # close() is waiting
 
     def _check(self, rc: int, p: int) -> None:
         if rc != 0:
@@ -293,6 +311,10 @@ class Skills(Handle):
                                 without a manifest (invoke_wasm)
         cancel                  a CancelToken another thread may fire
         """
+        if not (timeout_ms or max_memory or config or env or mounts or allow_hosts or allow_kv
+                or allow_ai or fuel is not None or max_call_depth is not None or tenant
+                is not None or call_id is not None or abi is not None or cancel is not None):
+            return self._invoke(_lib.encode(name, "name"), None, text, None)
         return self._invoke(_lib.encode(name, "name"), None, text, locals())
 
     def invoke_wasm(self, wasm: bytes, args: Optional[Mapping[str, Any]] = None,
@@ -310,6 +332,9 @@ class Skills(Handle):
             data = bytes(text)
         else:
             raise TypeError(f"input must be JSON text (str or bytes), not {type(text).__name__}")
+        res = _lib.InvokeResult_()
+        if o is None:
+            return self._call(name, wasm, data, None, res)  # no options: skip building them
         opt = _lib.InvokeOptions_()
         keep = []  # C arrays the options point into, alive for the call
         opt.tenant = _lib.encode_opt(o["tenant"], "tenant")
@@ -347,16 +372,17 @@ class Skills(Handle):
             cb = _lib.ON_INSTANCE(_on_instance(cancel, _nonneg(fuel), _nonneg(depth)))
             opt.on_instance = cb
             keep.append(cb)
-        res = _lib.InvokeResult_()
+        return self._call(name, wasm, data, ctypes.byref(opt), res)
+
+    def _call(self, name, wasm, data: bytes, opt, res) -> InvokeResult:
         lib = _lib.lib()
         p = self._enter()
         try:
             if wasm is None:
-                rc = lib.cis_skills_invoke(p, name, data, len(data), ctypes.byref(opt),
-                                           ctypes.byref(res))
+                rc = lib.cis_skills_invoke(p, name, data, len(data), opt, ctypes.byref(res))
             else:
-                rc = lib.cis_skills_invoke_wasm(p, wasm, len(wasm), data, len(data),
-                                                ctypes.byref(opt), ctypes.byref(res))
+                rc = lib.cis_skills_invoke_wasm(p, wasm, len(wasm), data, len(data), opt,
+                                                ctypes.byref(res))
         finally:
             self._leave()
         try:
@@ -366,8 +392,7 @@ class Skills(Handle):
                 if res.output else ""
             logs = ctypes.string_at(res.logs, res.logs_len).decode("utf-8", "replace") \
                 if res.logs else ""
-            st = res.stats
-            stats = InvokeStats(*(getattr(st, f) for f, _ in _lib.InvokeStats_._fields_))
+            stats = _lib.InvokeStats_.from_buffer_copy(res.stats)
             parsed = json.loads(out) if out else None
             return InvokeResult(parsed, out, logs, res.exit_code, stats)
         finally:
@@ -379,6 +404,9 @@ class Skills(Handle):
 _INVOKE_DEFAULTS = dict(timeout_ms=0, max_memory=0, fuel=None, max_call_depth=None, tenant=None,
                         call_id=None, config=None, env=None, mounts=(), allow_hosts=(),
                         allow_kv=False, allow_ai=False, abi=None, cancel=None)
+
+
+_STATS_FIELDS = tuple(f for f, _ in _lib.InvokeStats_._fields_)
 
 
 def _defaults(kw: Dict[str, Any]) -> Dict[str, Any]:
