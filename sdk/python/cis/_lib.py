@@ -13,7 +13,7 @@ import ctypes.util
 import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, Structure, Union, c_bool, c_char, c_char_p, c_double,
-                    c_float, c_int, c_int32, c_int64, c_size_t, c_uint, c_uint8, c_uint32,
+                    c_float, c_int, c_int32, c_int64, c_size_t, c_uint8, c_uint32,
                     c_uint64, c_void_p)
 from typing import Optional
 
@@ -256,6 +256,10 @@ def lib() -> ctypes.CDLL:
                 handle = ctypes.CDLL(path)
             except OSError as e:
                 tried.append(f"{path}: {e}")
+                continue
+            missing = [n for n in _PROTOS if not hasattr(handle, n)]
+            if missing:  # an older libcis than this package
+                tried.append(f"{path}: lacks {', '.join(missing[:3])}")
                 continue
             for name, (restype, argtypes) in _PROTOS.items():
                 fn = getattr(handle, name)

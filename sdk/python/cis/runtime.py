@@ -11,7 +11,7 @@ import ctypes
 import threading
 import weakref
 from dataclasses import dataclass, fields
-from typing import Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lib
 from ._handle import CancelToken, Handle
@@ -45,8 +45,10 @@ class Limits:
             v = getattr(self, f.name)
             if v is None:
                 continue
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"Limits.{f.name} must be a non-negative int, not {v!r}")
+            # ctypes would wrap an out-of-range value silently.
+            top = 1 << (32 if f.name == "max_call_depth" else 64)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < top:
+                raise ValueError(f"Limits.{f.name} must be an int in [0, {top}), not {v!r}")
             setattr(c, f.name, v)
         return c
 
@@ -212,8 +214,6 @@ class Runtime(Handle):
                 lib.cis_instance_cancel(inst)
             code = ctypes.c_int(0)
             rc = lib.cis_wasi_run(wasi, inst, ctypes.byref(code))
-            if cancel is not None:
-                cancel._detach()
             check(rc, inst.value)
             return WasiResult(code.value, _wasi_out(wasi, 1), _wasi_out(wasi, 2))
         finally:

@@ -447,8 +447,8 @@ def _dump_args(args) -> str:
 def _nonneg(v):
     if v is None:
         return None
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise ValueError(f"expected a non-negative int, not {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 64:
+        raise ValueError(f"expected an int in [0, 2**64), not {v!r}")
     return v
 
 

@@ -12,8 +12,6 @@ import pathlib
 import subprocess
 import sys
 
-import cis
-
 EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "agent_loop.py"
 sys.path.insert(0, str(EXAMPLE.parent))
 import agent_loop  # noqa: E402

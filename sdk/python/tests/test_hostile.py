@@ -77,6 +77,10 @@ def test_none_and_bytes_where_str_expected(skills):
         skills.invoke("echo", {}, allow_hosts="https://x")
     with pytest.raises(ValueError):
         skills.invoke("echo", {}, timeout_ms=-1)
+    with pytest.raises(ValueError):
+        skills.invoke("echo", {}, fuel=1 << 64)  # would wrap to 0: unlimited
+    with pytest.raises(ValueError):
+        cis.Skills(limits=cis.Limits(max_call_depth=1 << 32))  # refused before opening
     with pytest.raises(TypeError):
         cis.Skills(home=123)
 
