@@ -14,8 +14,8 @@ from dataclasses import dataclass, fields
 from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lib
-from ._handle import CancelToken, Handle
-from .errors import check
+from ._handle import CancelToken, ClosedError, Handle
+from .errors import ESTATE, CisError, check
 
 I32, I64, F32, F64, V128, FUNCREF, EXTERNREF = 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F
 _TYPE_NAMES = {I32: "i32", I64: "i64", F32: "f32", F64: "f64", V128: "v128",
@@ -285,10 +285,12 @@ class Instance(Handle):
         self._rt, self._module = rt, module
         self._ptr = ptr
         self._lock = threading.Lock()  # between close() and cancel()
+        self._busy = threading.Lock()  # held by the one call running
         self._funcs: dict = {}  # export name -> _entry()
 
     def close(self) -> None:
-        with self._lock:
+        """Frees the instance, after the call running on another thread ends."""
+        with self._busy, self._lock:
             p, self._ptr = self._ptr, None
             if p is not None:
                 _lib.lib().cis_instance_free(p)
@@ -338,13 +340,23 @@ class Instance(Handle):
         for i, (t, v) in enumerate(zip(ptypes, args)):
             _to_val(cargs[i], t, v, i)
         cres = rest()
-        if cancel is not None and not cancel._attach(inst):
-            _lib.lib().cis_instance_cancel(inst)
+        # An instance runs one call at a time (cis.h): a second thread gets
+        # an error, not a corrupted instance.
+        if not self._busy.acquire(blocking=False):
+            raise CisError(ESTATE, "CIS_ESTATE", "the instance is running a call on another "
+                           "thread", "operation not valid in this state")
         try:
-            rc = _lib.lib().cis_func_call(inst, f, cargs, len(args), cres, len(rtypes))
+            if self._ptr is None:  # closed while this call was being prepared
+                raise ClosedError(self._what)
+            if cancel is not None and not cancel._attach(inst):
+                _lib.lib().cis_instance_cancel(inst)
+            try:
+                rc = _lib.lib().cis_func_call(inst, f, cargs, len(args), cres, len(rtypes))
+            finally:
+                if cancel is not None:
+                    cancel._detach()
         finally:
-            if cancel is not None:
-                cancel._detach()
+            self._busy.release()
         if rc:
             check(rc, inst)
         if len(rtypes) == 1:

@@ -236,3 +236,17 @@ def test_library_not_found(tmp_path):
     r = subprocess.run(["/usr/bin/python3", "-c", code], env=env, capture_output=True,
                        text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert "not found:" in r.stdout and "CIS_LIBRARY" in r.stdout, r.stderr
+
+
+def test_compiled_engine(tmp_path):
+    import shutil
+    if not shutil.which("cc") and not shutil.which("gcc"):
+        pytest.skip("no C compiler for the aot engine")
+    with cis.Runtime(engine="aot") as rt:
+        inst = rt.instantiate(rt.load(WAT))
+        assert inst.call("add", 40, 2) == 42
+        with pytest.raises(cis.Trap):
+            inst.call("boom")
+    assert any(e.sound for e in cis.aot.cache_list())
+    assert cis.aot.cache_clear() >= 1
+    assert cis.aot.cache_list() == []

@@ -149,3 +149,26 @@ def test_close_waits_for_calls_in_flight(tmp_path, fixtures):
     assert errs == ["CIS_ETIMEOUT"]
     with pytest.raises(cis.ClosedError):
         s.invoke("spin", {})
+
+
+def test_one_instance_one_call_at_a_time():
+    with cis.Runtime(engine="interp") as rt:
+        inst = rt.instantiate(rt.load(SPIN), cis.Limits(timeout_ms=500))
+        ended = []
+
+        def first():
+            try:
+                inst.call("spin")
+            except cis.CisError as e:
+                ended.append(e.name)
+        t = threading.Thread(target=first)
+        t.start()
+        time.sleep(0.1)
+        with pytest.raises(cis.CisError) as e:
+            inst.call("spin")  # the instance is busy on the other thread
+        assert e.value.name == "CIS_ESTATE"
+        inst.close()  # waits for the other thread's call, then frees
+        t.join()
+        assert ended == ["CIS_ETIMEOUT"]
+        with pytest.raises(cis.ClosedError):
+            inst.call("spin")
