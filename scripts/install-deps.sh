@@ -14,6 +14,7 @@ apt-get install -y -qq --no-install-recommends \
   rustc cargo libstd-rust-dev-wasm32 \
   chromium zlib1g-dev \
   wrk \
+  python3-pytest python3-pip python3-setuptools \
   >/dev/null
 # Debian's nodejs ships npm separately; other node builds bundle it.
 command -v npm >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends npm >/dev/null
