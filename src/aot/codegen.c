@@ -1996,9 +1996,19 @@ static cis_result gen_function(gen *g, uint32_t i) {
 
 /* Writes the definition of the current function, named wN<suffix>, from
  * its generated locals, declarations and body. */
+/* A function whose C is this long, or that has this many locals, is
+ * compiled at -O1: gcc's -O2 passes grow faster than the function (one of
+ * 20,000 locals and 200,000 adds, 10 MB of C: about twice the CPU time
+ * at -O2, the same memory; bench/NOTES.md), and such functions are
+ * generated code or initialisers, rarely hot loops. */
+#define BIG_FUNCTION_C (512u * 1024u)
+#define BIG_FUNCTION_LOCALS 4096u
+
 static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf *o = g->out;
   uint32_t fi = g->fi;
+  if (g->body.len > BIG_FUNCTION_C || g->nlocals > BIG_FUNCTION_LOCALS)
+    cis__aot_buf_printf(o, "__attribute__((optimize(\"O1\"))) ");
   signature(o, g->m, fi, true, suffix);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)

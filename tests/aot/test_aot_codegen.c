@@ -378,8 +378,43 @@ static void aot_check_group_trap_leaves_memory_as_interpreter(void **state) {
   pair_free(&p);
 }
 
+/* A function past BIG_FUNCTION_LOCALS locals (codegen.c) is compiled at
+ * -O1, where gcc's time grows less with its size; a small one keeps
+ * -O2; both still run right, compiled. */
+static void big_function_is_compiled_at_o1(void **state) {
+  (void)state;
+  enum { NLOCALS = 5000 };
+  size_t cap = NLOCALS * 5 + 512;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  int n = snprintf(text, cap, "(module (func (export \"big\") (result i32) (local");
+  for (int i = 0; i < NLOCALS; i++) n += snprintf(text + n, cap - (size_t)n, " i32");
+  snprintf(text + n, cap - (size_t)n,
+           ")\n (local.set 4999 (i32.const 41)) (i32.add (local.get 4999) (i32.const 1)))\n"
+           " (func (export \"small\") (result i32) (i32.const 7)))");
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, text);
+  cis_engine_free(e);
+  assert_non_null(strstr(c, "__attribute__((optimize(\"O1\"))) static uint32_t w0(cis_aot_ctx *c"));
+  assert_int_equal(count_of(c, "optimize(\"O1\")"), 1);
+  free(c);
+  e = engine("aot");
+  cis_module *m = module(e, text);
+  cis_instance *inst = instantiate(e, m);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "big"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 42);
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "small"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 7);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(big_function_is_compiled_at_o1, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_covers_accesses_at_one_local, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_results_and_traps_match_interpreter,
