@@ -38,6 +38,41 @@ out=$(CIS_CC=/nonexistent/cc "$cis" run --engine auto --invoke f "$dir/two.wasm"
 
 out=$("$cis" cache clear) || fail "cache clear: $out"
 echo "$out" | grep -q "removed 2 entries" || fail "cache clear said: $out"
+
+# A compile in progress: `cis cache list` shows it, by the process
+# compiling; `cis compile` on a terminal (a pseudo-terminal made by
+# Python's pty) shows its state and time so far once a second.
+printf '#!/bin/sh\nsleep 3\nexec gcc "$@"\n' >"$home/slowcc"
+chmod +x "$home/slowcc"
+CIS_CC=$home/slowcc "$cis" compile "$dir/one.wasm" >/dev/null 2>&1 &
+slow=$!
+i=0
+while ! "$cis" cache list | grep -q "compiling   process $slow," && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+"$cis" cache list | grep -q "compiling   process $slow," || fail "cache list showed no compile: $("$cis" cache list)"
+wait $slow || fail "the slow compile failed"
+"$cis" cache clear >/dev/null
+out=$(CIS_CC=$home/slowcc python3 - "$cis" "$dir/one.wasm" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "compile", sys.argv[2]])
+out, t0 = b"", time.time()
+while time.time() - t0 < 60:
+    if select.select([fd], [], [], 0.5)[0]:
+        try:
+            d = os.read(fd, 1024)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+PY
+) || fail "compile on a terminal: $out"
+echo "$out" | grep -q "one.wasm: compiling, 2 s" || fail "compile on a terminal showed: $out"
+echo "$out" | grep -q "one.wasm: compiled in" || fail "compile on a terminal said: $out"
+"$cis" cache clear >/dev/null
 out=$("$cis" cache prune) || fail "cache prune: $out"
 
 # Tiering from the command line: the first run of a module not in the cache

@@ -5,10 +5,16 @@
  * checked and loaded. Prints one line per module (whether it was cached,
  * and the time taken) and exits 0, or the first failure's exit code:
  * CIS_EUNSUPPORTED when no C compiler is installed (the message names the
- * package), CIS_EIO when the compiler fails, 3 for a bad module.
+ * package), CIS_EIO when the compiler fails, 3 for a bad module. On a
+ * terminal, a compile that takes more than a second shows its state
+ * (queued for a compile slot, compiling) and the time so far on stderr,
+ * from the cache's own record of the compile (cis_cache_compiles). A
+ * compile waits up to 10 minutes for a compile slot other processes hold.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cis/cis_aot.h"
 #include "cli.h"
@@ -35,6 +41,47 @@ static size_t cache_count(void) {
   return n;
 }
 
+/* The progress line of a compile on a terminal: a thread that shows,
+ * once a second, the state this process's compile has in the cache. */
+typedef struct progress {
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  bool done;
+  const char *path;
+  char state[16];
+} progress;
+
+static bool own_compile(const cis_cache_compile *c, void *user) {
+  progress *p = user;
+  if (c->pid != (int64_t)getpid()) return true;
+  snprintf(p->state, sizeof p->state, "%s", c->state);
+  return false;
+}
+
+static void *progress_main(void *arg) {
+  progress *p = arg;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  bool shown = false;
+  pthread_mutex_lock(&p->mu);
+  while (!p->done) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&p->cond, &p->mu, &until);
+    if (p->done) break;
+    snprintf(p->state, sizeof p->state, "generating");
+    cis_cache_compiles(own_compile, p);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    fprintf(stderr, "\r%s: %s, %ld s ", p->path, p->state, (long)(now.tv_sec - t0.tv_sec));
+    shown = true;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (shown) fprintf(stderr, "\r\033[K");
+  return NULL;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -58,6 +105,7 @@ int cli_cmd_compile(int argc, char **argv) {
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
   cfg.engine = "aot";
+  cfg.limits.timeout_ms = 10u * 60u * 1000u; /* the longest wait for a compile slot */
   cis_engine *e = NULL;
   cis_result rc = cis_engine_new(&cfg, &e);
   if (rc != CIS_OK) {
@@ -76,7 +124,17 @@ int cli_cmd_compile(int argc, char **argv) {
     size_t before = cache_count();
     double t0 = now_s();
     cis_module *m = NULL;
+    progress p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, path, ""};
+    pthread_t ticker;
+    bool ticking = isatty(2) && pthread_create(&ticker, NULL, progress_main, &p) == 0;
     rc = cis_module_new(e, bytes, len, &m);
+    if (ticking) {
+      pthread_mutex_lock(&p.mu);
+      p.done = true;
+      pthread_cond_signal(&p.cond);
+      pthread_mutex_unlock(&p.mu);
+      pthread_join(ticker, NULL);
+    }
     double dt = now_s() - t0;
     free(bytes);
     if (rc != CIS_OK) {
