@@ -86,6 +86,13 @@ while [ "$("$cis" cache list | grep -c ' ok$')" != 1 ] && [ $i -lt 3000 ]; do sl
 out=$("$cis" run --engine auto --invoke f "$dir/one.wasm") || fail "auto second run: $out"
 "$cis" cache clear >/dev/null
 
+# Looking at a module compiles nothing, whatever the default engine.
+env -u CIS_ENGINE "$cis" validate "$dir/two.wasm" >/dev/null || fail "validate failed"
+env -u CIS_ENGINE "$cis" inspect "$dir/two.wasm" >/dev/null || fail "inspect failed"
+CIS_ENGINE=aot "$cis" validate "$dir/two.wasm" >/dev/null || fail "validate on aot failed"
+sleep 0.3
+[ "$("$cis" cache list | grep -c .)" = 1 ] || fail "looking at a module compiled: $("$cis" cache list)"
+
 # auto is the default (no --engine, no CIS_ENGINE): the run prints at once
 # and leaves the compile behind; without a compiler it runs on the
 # interpreter and says so once.

@@ -119,6 +119,10 @@ void cli_print_name(FILE *f, const char *s, size_t len);
 /* Reads a whole file (at most 1 GiB). Returns a malloc'd buffer or NULL
  * after printing the reason. */
 uint8_t *cli_read_file(const char *path, size_t *len);
+/* An engine for commands that only look at a module (validate, inspect):
+ * the interpreter, whatever the default engine, since auto (or aot) would
+ * compile, or queue a compile of, a module nothing runs. */
+cis_result cli_engine_for_reading(cis_engine **e);
 /* CIS_EVERSION, with msg saying what it is and how to build a module cis
  * runs, when bytes are a WebAssembly component; CIS_OK otherwise. */
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap);

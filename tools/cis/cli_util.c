@@ -305,3 +305,10 @@ cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size
            "not with cargo component or for wasm32-wasip2; see docs/sdk.md");
   return CIS_EVERSION;
 }
+
+cis_result cli_engine_for_reading(cis_engine **e) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = "interp";
+  return cis_engine_new(&cfg, e);
+}

@@ -47,7 +47,7 @@ int cli_cmd_validate(int argc, char **argv) {
   }
   cis_engine *e = NULL;
   cis_module *m = NULL;
-  cis_result rc = cis_engine_new(NULL, &e);
+  cis_result rc = cli_engine_for_reading(&e);
   if (rc != CIS_OK) {
     cli_error("engine", rc, NULL);
     free(bytes);
