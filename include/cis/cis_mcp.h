@@ -87,7 +87,9 @@ typedef struct cis_mcp_config {
    * cis_skills_config.require_signature an unsigned or untrusted skill,
    * CIS_ESIGNATURE; a stored manifest that no longer parses), so that the
    * operator learns why a tool is missing; the others are listed as
-   * usual. NULL = nobody. */
+   * usual. Told once a minute at most for one tenant, skill and error,
+   * however often tools/list is asked, in whichever session. NULL =
+   * nobody. */
   void (*on_skip)(void *user, const char *tool, cis_result rc, const char *why);
   void *on_skip_user;
   unsigned watch_ms;         /* cis_mcp_serve_fd: how often it looks for

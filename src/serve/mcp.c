@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -65,6 +66,43 @@ bool cis__mcp_version_known(const char *v) {
  * what the specification added in version first. Versions are dates, so their
  * text orders them. */
 static bool since(const char *v, const char *first) { return v && strcmp(v, first) >= 0; }
+
+/* How often on_skip hears of one skill left out for one reason, per
+ * tenant: a client that polls tools/list every second (or a server
+ * making a session per request) would otherwise write a line a poll. */
+#define SKIP_TELL_MS 60000u
+#define SKIP_SLOTS 64u
+
+/* Whether the operator should be told now that tenant's tool is left out
+ * for rc: not when the same was told less than SKIP_TELL_MS ago. One
+ * table for the process, slots by a hash of the three (a collision only
+ * tells once more). */
+static bool skip_due(const char *tenant, const char *tool, cis_result rc) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  static struct {
+    uint64_t hash, at_ms;
+  } told[SKIP_SLOTS];
+  uint64_t h = 1469598103934665603ull; /* FNV-1a over tenant NUL tool NUL rc */
+  for (const char *s = tenant; ; s++) {
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    if (!*s) break;
+  }
+  for (const char *s = tool; ; s++) {
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    if (!*s) break;
+  }
+  h = (h ^ (uint64_t)(uint32_t)rc) * 1099511628211ull;
+  h |= 1; /* 0 is an empty slot */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  pthread_mutex_lock(&mu);
+  unsigned slot = (unsigned)(h % SKIP_SLOTS);
+  bool due = told[slot].hash != h || now - told[slot].at_ms >= SKIP_TELL_MS;
+  if (due) told[slot].hash = h, told[slot].at_ms = now;
+  pthread_mutex_unlock(&mu);
+  return due;
+}
 
 /* One tools/call in flight. */
 typedef struct flight {
@@ -460,7 +498,8 @@ static bool method_tools_list(cis_mcp *m, const request *rq, reply *r) {
        * require_signature, a stored manifest that no longer parses) must
        * not take the tenant's other tools with it: it is left out, and
        * the operator told why. */
-      if (m->on_skip) m->on_skip(m->on_skip_user, infos[i].name, rc, cis_skills_errmsg(m->skills));
+      if (m->on_skip && skip_due(m->tenant, infos[i].name, rc))
+        m->on_skip(m->on_skip_user, infos[i].name, rc, cis_skills_errmsg(m->skills));
     }
   }
   if (i < n) {

@@ -53,7 +53,8 @@ check "tampered" 8 "$cis" skill install "$tmp/hello"
 grep -q "does not match" "$tmp/err" || { echo "FAIL tampered: message"; fails=$((fails + 1)); }
 # An unsigned skill installed while nothing was required: under the rule,
 # `cis mcp` leaves it out of tools/list with a warning on stderr, and
-# lists the signed one (the whole list used to fail with -32603).
+# lists the signed one (the whole list used to fail with -32603); two
+# lists in a minute say it once.
 mkdir -p "$tmp/plain"
 cp "$tmp/hello/hello.wasm" "$tmp/plain/"
 printf '{"name":"plain","version":"1.0.0","abi":"cis_v1","wasm":{"path":"hello.wasm","sha256":"%s"}}\n' "$sha" \
@@ -61,11 +62,11 @@ printf '{"name":"plain","version":"1.0.0","abi":"cis_v1","wasm":{"path":"hello.w
 check "unsigned, not required" 0 "$cis" skill install "$tmp/plain"
 init='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}'
 list='{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
-check "mcp, required" 0 sh -c "printf '%s\n%s\n' '$init' '$list' | \"$cis\" mcp --require-signature"
+check "mcp, required" 0 sh -c "printf '%s\n%s\n%s\n' '$init' '$list' '$list' | \"$cis\" mcp --require-signature"
 grep -q '"name":"hello"' "$tmp/out" && ! grep -q '"name":"plain"' "$tmp/out" ||
   { echo "FAIL mcp list: $(cat "$tmp/out")"; fails=$((fails + 1)); }
-grep -q "warn: tools/list leaves out plain: CIS_ESIGNATURE" "$tmp/err" ||
-  { echo "FAIL mcp warning: $(cat "$tmp/err")"; fails=$((fails + 1)); }
+[ "$(grep -c "warn: tools/list leaves out plain: CIS_ESIGNATURE" "$tmp/err")" = 1 ] ||
+  { echo "FAIL mcp warning (once for two lists): $(cat "$tmp/err")"; fails=$((fails + 1)); }
 # skill list, show, config and remove take the flag too (docs/signing.md:
 # every command that opens the skill host); list names what is refused.
 check "list, required" 0 "$cis" skill list --require-signature
