@@ -12,7 +12,7 @@
 # the test. Without clang (the C skill's build line) it skips (exit 77),
 # except under CI=true, where it fails.
 set -u
-cis=$1
+cis=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$2
 clang=${3:--}
 readme=$src/README.md
