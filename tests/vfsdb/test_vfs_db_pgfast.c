@@ -674,7 +674,9 @@ static void test_pg_first_write_refused_then_the_next_commits(void **state) {
   warm(&m, "first-refused");
   refuse_entries_named("first", "first write refused by the test");
   /* This suite's database is its own, and m its one mount. */
-  sql_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+  /* Waiting for the session to end (its timeout argument): a write sent
+   * before it ended would be cut by the termination instead of refused. */
+  sql_exec("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = "
            "'cis-vfs' AND datname = current_database()");
   cis_vfs_file *f = NULL;
   size_t n = 0;
