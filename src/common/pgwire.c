@@ -158,7 +158,7 @@ static cis__pgwire_outcome collected(PGconn *pg, cis__pgwire_report *rep) {
  * another task (the thread's involuntary context switches moved) turns
  * spinning off for the next SPIN_SKIP_WAITS waits of the process. */
 
-/* The budget when CIS_PG_SPIN_US does not give one (docs/bench.md,
+/* The budget when CIS_PG_SPIN_US does not give one (bench/NOTES.md,
  * "PostgreSQL: waiting for a result without sleeping"), and the most it
  * may give: beyond a millisecond the CPU burnt buys nothing a sleep does
  * not. */

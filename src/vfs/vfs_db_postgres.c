@@ -109,7 +109,7 @@ static const char schema_sql[] =
     /* A row up to the most a page takes stays in the table as it is: a
      * small file's block is neither compressed nor cut into TOAST rows,
      * which cost a create some 4 µs of the server's time on data that
-     * does not compress (docs/bench.md). Larger blocks are compressed and
+     * does not compress (bench/NOTES.md). Larger blocks are compressed and
      * moved out as before. Rows written before keep their form. */
     "ALTER TABLE cis_vfs_blocks SET (toast_tuple_target = " BLOCKS_TOAST_TARGET ");"
     "COMMIT;";
