@@ -150,8 +150,8 @@ static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
 
 /* Compiles job j (worker thread, no lock held): take the code from the
  * cache if another process stored it, else compile it in a child process
- * that decodes the module, generates the C, runs the C compiler and
- * stores the entry; then load it and publish it unless the module is
+ * that generates the C (from its copy of the decoded module), runs the C
+ * compiler and stores the entry; then load it and publish it unless the module is
  * gone. The child, not this thread, does the work, so that a process
  * exiting leaves it to finish (wait_child) rather than waiting for it,
  * and pays none of its time or memory. A failure leaves the module on
@@ -199,8 +199,8 @@ static void run_job(job *j) {
 }
 
 /* At exit: the modules still queued are handed to one child process,
- * which compiles them one after the other (decoding and generating each)
- * and stores their entries after this process is gone. Called with the
+ * which compiles them one after the other (generating each one's C) and
+ * stores their entries after this process is gone. Called with the
  * queue detached from W. */
 static void hand_over(job *head) {
   cis__aot_job *cjs[QUEUE_MAX];
