@@ -116,6 +116,16 @@ static const char rust_build[] =
     "# RUSTC choose the toolchain (e.g. RUSTC=/usr/bin/rustc for Debian's).\n"
     "set -e\n"
     "cd \"$(dirname \"$0\")\"\n"
+    "# The wasm32 target's standard library first: without it cargo fails later,\n"
+    "# and after writing a Cargo.lock.\n"
+    "rustc=\"${RUSTC:-rustc}\"\n"
+    "libdir=$(\"$rustc\" --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || libdir=\n"
+    "if ! ls \"$libdir\"/libcore-*.rlib >/dev/null 2>&1; then\n"
+    "    echo \"build.sh: $rustc has no wasm32-unknown-unknown target (no libcore in ${libdir:-its sysroot}).\" >&2\n"
+    "    echo \"Install it: on Debian, apt install libstd-rust-dev-wasm32 and build with RUSTC=/usr/bin/rustc;\" >&2\n"
+    "    echo \"with rustup, rustup target add wasm32-unknown-unknown.\" >&2\n"
+    "    exit 1\n"
+    "fi\n"
     "${CARGO:-cargo} build --release --offline --target wasm32-unknown-unknown\n"
     "cp target/wasm32-unknown-unknown/release/@NAME@.wasm @NAME@.wasm\n";
 
