@@ -1,7 +1,8 @@
 # Install rules: the public headers (include/cis/*.h and errors.def),
 # libcis.a and libcis.so (with its soname links), the cis program, cis.pc
 # and cis-static.pc for pkg-config and the CMake package (find_package(cis) gives cis::cis,
-# the shared library, and cis::cis_static), under the GNUInstallDirs paths.
+# the shared library, and cis::cis_static) and the guest SDKs, under the
+# GNUInstallDirs paths.
 include(CMakePackageConfigHelpers)
 
 set(CIS_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/cis)
@@ -51,3 +52,20 @@ configure_file(${PROJECT_SOURCE_DIR}/cmake/cis.pc.in ${PROJECT_BINARY_DIR}/cis.p
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cis-static.pc.in ${PROJECT_BINARY_DIR}/cis-static.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cis.pc ${PROJECT_BINARY_DIR}/cis-static.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The guest SDKs, under DATADIR/cis/sdk (e.g. /usr/share/cis/sdk/c), where
+# `cis skill init` finds them from the installed program's own folder:
+# the C header, the Rust crate cis-skill, the AssemblyScript package (its
+# sources and package.json; `npm ci` there installs asc) and the Python
+# package. Nothing a build leaves in the source tree, nor the CMake helpers
+# this tree builds its examples with.
+set(CIS_SDK_INSTALL_DIR ${CMAKE_INSTALL_DATADIR}/cis/sdk)
+install(FILES ${PROJECT_SOURCE_DIR}/sdk/c/cis_skill.h DESTINATION ${CIS_SDK_INSTALL_DIR}/c)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/rust/ DESTINATION ${CIS_SDK_INSTALL_DIR}/rust
+        PATTERN .gitignore EXCLUDE PATTERN target EXCLUDE PATTERN "*.cmake" EXCLUDE)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/assemblyscript/ DESTINATION ${CIS_SDK_INSTALL_DIR}/assemblyscript
+        PATTERN .gitignore EXCLUDE PATTERN node_modules EXCLUDE PATTERN "*.cmake" EXCLUDE)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/sdk/python/ DESTINATION ${CIS_SDK_INSTALL_DIR}/python
+        PATTERN .gitignore EXCLUDE PATTERN __pycache__ EXCLUDE PATTERN .pytest_cache EXCLUDE
+        PATTERN build EXCLUDE PATTERN "*.egg-info" EXCLUDE PATTERN "libcis.so*" EXCLUDE
+        PATTERN tests EXCLUDE)

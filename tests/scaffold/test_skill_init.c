@@ -129,6 +129,34 @@ static void test_init_as(void **state) {
   scaffold_builds_and_installs("as");
 }
 
+/* A Rust scaffold whose rustc lacks the wasm32 target: build.sh says what
+ * to install and stops before cargo, which would leave a Cargo.lock. The
+ * rustc and cargo on PATH are fakes: rustc names a libdir with no libcore,
+ * cargo records that it ran. */
+static void test_init_rust_without_target(void **state) {
+  (void)state;
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/notarget", tmpdir);
+  assert_int_equal(sh("cd '%s' && '%s' skill init notarget --lang rust", tmpdir, cis_bin), 0);
+  assert_int_equal(sh("mkdir -p '%s/fake' '%s/fake/lib' && cd '%s/fake' && "
+                      "printf '#!/bin/sh\\necho %s/fake/lib\\n' >rustc && "
+                      "printf '#!/bin/sh\\ntouch %s/fake/cargo-ran\\n' >cargo && chmod +x rustc cargo",
+                      dir, dir, dir, dir, dir),
+                   0);
+  assert_int_equal(sh("PATH='%s/fake':\"$PATH\" '%s/build.sh'", dir, dir), 1);
+  const char *out = last_out();
+  assert_non_null(strstr(out, "no wasm32-unknown-unknown target"));
+  assert_non_null(strstr(out, "libstd-rust-dev-wasm32"));
+  assert_non_null(strstr(out, "rustup target add wasm32-unknown-unknown"));
+  assert_int_equal(sh("test ! -e '%s/fake/cargo-ran' && test ! -e '%s/Cargo.lock'", dir, dir), 0);
+  /* RUSTC names the toolchain the check asks, as cargo would use it. */
+  assert_int_equal(sh("RUSTC='%s/fake/rustc' '%s/build.sh'", dir, dir), 1);
+  assert_non_null(strstr(last_out(), "fake/rustc has no wasm32-unknown-unknown target"));
+  /* A rustc that cannot answer at all is the same. */
+  assert_int_equal(sh("RUSTC=/nonexistent/rustc '%s/build.sh'", dir), 1);
+  assert_non_null(strstr(last_out(), "libstd-rust-dev-wasm32"));
+}
+
 /* The shell block after `<!-- build-test: LANG -->` in docs/sdk.md, into
  * buf. */
 static void doc_block(const char *lang, char *buf, size_t cap) {
@@ -403,6 +431,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_init_c),
       cmocka_unit_test(test_init_rust),
       cmocka_unit_test(test_init_as),
+      cmocka_unit_test(test_init_rust_without_target),
       cmocka_unit_test(test_header_build_line),
       cmocka_unit_test(test_docs_build_c),
       cmocka_unit_test(test_docs_build_rust),

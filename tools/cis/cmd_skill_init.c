@@ -6,8 +6,9 @@
  *                computes it from the built module), abi cis_v1, log
  *                permission, limits
  *   source       skill.c, src/main.rs + Cargo.toml, or skill.ts, using the
- *                SDK of its language (sdk/ of this source tree by default,
- *                --sdk DIR or $CIS_SDK_DIR otherwise)
+ *                SDK of its language: --sdk DIR, else $CIS_SDK_DIR, else
+ *                the installed SDK beside the program (BIN/../share/cis/sdk),
+ *                else sdk/ of the source tree it was built from
  *   build.sh     the build line of docs/sdk.md for that language, leaving
  *                NAME.wasm in the folder
  *   README.md    how to build, install and run it
@@ -29,6 +30,10 @@
 
 #ifndef CIS_SDK_DEFAULT
 #define CIS_SDK_DEFAULT "sdk"
+#endif
+/* The installed SDK, relative to the folder of the installed program. */
+#ifndef CIS_SDK_FROM_BIN
+#define CIS_SDK_FROM_BIN "../share/cis/sdk"
 #endif
 
 /* One language's files. Templates use @NAME@, @SDK@ (absolute) and
@@ -111,6 +116,16 @@ static const char rust_build[] =
     "# RUSTC choose the toolchain (e.g. RUSTC=/usr/bin/rustc for Debian's).\n"
     "set -e\n"
     "cd \"$(dirname \"$0\")\"\n"
+    "# The wasm32 target's standard library first: without it cargo fails later,\n"
+    "# and after writing a Cargo.lock.\n"
+    "rustc=\"${RUSTC:-rustc}\"\n"
+    "libdir=$(\"$rustc\" --print target-libdir --target wasm32-unknown-unknown 2>/dev/null) || libdir=\n"
+    "if ! ls \"$libdir\"/libcore-*.rlib >/dev/null 2>&1; then\n"
+    "    echo \"build.sh: $rustc has no wasm32-unknown-unknown target (no libcore in ${libdir:-its sysroot}).\" >&2\n"
+    "    echo \"Install it: on Debian, apt install libstd-rust-dev-wasm32 and build with RUSTC=/usr/bin/rustc;\" >&2\n"
+    "    echo \"with rustup, rustup target add wasm32-unknown-unknown.\" >&2\n"
+    "    exit 1\n"
+    "fi\n"
     "${CARGO:-cargo} build --release --offline --target wasm32-unknown-unknown\n"
     "cp target/wasm32-unknown-unknown/release/@NAME@.wasm @NAME@.wasm\n";
 
@@ -238,6 +253,23 @@ static bool relative_path(const char *from, const char *to, char *out, size_t ca
   return true;
 }
 
+/* The SDK beside the running program, <dir of /proc/self/exe>/CIS_SDK_FROM_BIN,
+ * written to out when it holds c/cis_skill.h. */
+static bool installed_sdk(char *out, size_t cap) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return false;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash) return false;
+  *slash = '\0';
+  char probe[PATH_MAX + 64];
+  int w = snprintf(out, cap, "%s/%s", exe, CIS_SDK_FROM_BIN);
+  if (w < 0 || (size_t)w >= cap) return false;
+  snprintf(probe, sizeof probe, "%s/c/cis_skill.h", out);
+  return access(probe, R_OK) == 0;
+}
+
 /* Makes dir, or accepts it when it exists and is empty. */
 static bool make_folder(const char *dir) {
   if (mkdir(dir, 0777) == 0) return true;
@@ -263,7 +295,8 @@ int cis_cmd_skill_init(int argc, char **argv) {
       {"--lang", CLI_OPT_STR, &lang, NULL, "c|rust|as", "the skill's language (required)"},
       {"--dir", CLI_OPT_STR, &dir, NULL, "DIR", "the folder to write (default: ./NAME)"},
       {"--sdk", CLI_OPT_STR, &sdk, NULL, "DIR",
-       "the SDK folder (default: $CIS_SDK_DIR, else " CIS_SDK_DEFAULT ")"},
+       "the SDK folder (default: $CIS_SDK_DIR, else the installed one, BIN/" CIS_SDK_FROM_BIN
+       ", else " CIS_SDK_DEFAULT ")"},
   };
   const size_t nopts = sizeof opts / sizeof opts[0];
   const char *pos[1];
@@ -293,7 +326,8 @@ int cis_cmd_skill_init(int argc, char **argv) {
   }
   if (code != CLI_EXIT_OK) return code;
   const char *name = pos[0];
-  if (!sdk) sdk = CIS_SDK_DEFAULT;
+  char installed[PATH_MAX];
+  if (!sdk) sdk = installed_sdk(installed, sizeof installed) ? installed : CIS_SDK_DEFAULT;
   char sdkabs[PATH_MAX], probe[PATH_MAX + 32];
   snprintf(probe, sizeof probe, "%s/c/cis_skill.h", sdk);
   if (!realpath(sdk, sdkabs) || access(probe, R_OK)) {
