@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 from . import _lib
 from .errors import ESTATE, CisError
@@ -22,18 +23,50 @@ class ClosedError(CisError):
 
 
 class Handle:
-    """Base of the wrappers: owns one C pointer and frees it once."""
+    """Base of the wrappers: owns one C pointer and frees it once.
+
+    Every use of the pointer runs between _enter() and _leave() (or in
+    `with self._use() as p`), so that close() from another thread waits
+    for the uses in flight and never frees the pointer under one: a
+    thread reading an error message or a result after its call returned
+    still holds the handle. A plain lock and an event, not a Condition:
+    a Condition's notify costs a warm call more than the rest of the
+    bookkeeping together."""
 
     _what = "handle"
 
     def __init__(self) -> None:
         self._ptr: Optional[int] = None
+        self._uses_lock = threading.Lock()
+        self._uses = 0
+        self._idle = threading.Event()
 
     def _p(self) -> int:
         p = self._ptr
         if p is None:
             raise ClosedError(self._what)
         return p
+
+    def _enter(self) -> int:
+        """The pointer, held open until the matching _leave()."""
+        with self._uses_lock:
+            p = self._p()
+            self._uses += 1
+            return p
+
+    def _leave(self) -> None:
+        with self._uses_lock:
+            self._uses -= 1
+            if self._uses == 0 and self._ptr is None:
+                self._idle.set()  # close() is waiting
+
+    @contextmanager
+    def _use(self) -> Iterator[int]:
+        p = self._enter()
+        try:
+            yield p
+        finally:
+            self._leave()
 
     @property
     def closed(self) -> bool:
@@ -43,9 +76,14 @@ class Handle:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Frees the C handle. Safe to call twice."""
-        p, self._ptr = self._ptr, None
+        """Frees the C handle once the uses in flight on other threads
+        end. Safe to call twice, and from several threads."""
+        with self._uses_lock:
+            p, self._ptr = self._ptr, None
+            if self._uses == 0:
+                self._idle.set()
         if p is not None:
+            self._idle.wait()
             self._free(p)
 
     def __enter__(self):

@@ -33,24 +33,26 @@ class HttpPolicy(Handle):
 
     def add(self, rule: str) -> None:
         """Adds a rule; InvalidArgument with the reason when it does not parse."""
-        p = self._p()
-        check(_lib.lib().cis_http_policy_add(p, _lib.encode(rule, "rule")), p)
+        with self._use() as p:
+            check(_lib.lib().cis_http_policy_add(p, _lib.encode(rule, "rule")), p)
 
     def __len__(self) -> int:
-        return _lib.lib().cis_http_policy_count(self._p())
+        with self._use() as p:
+            return _lib.lib().cis_http_policy_count(p)
 
     def check_url(self, url: str) -> Tuple[bool, str]:
         """(allowed, why) for a URL, judged without resolving or connecting."""
         why = ctypes.create_string_buffer(512)
-        rc = _lib.lib().cis_http_policy_check_url(self._p(), _lib.encode(url, "url"), why,
-                                                  len(why))
+        with self._use() as p:
+            rc = _lib.lib().cis_http_policy_check_url(p, _lib.encode(url, "url"), why, len(why))
         return self._verdict(rc, why)
 
     def check_addr(self, scheme: str, port: int, ip: str) -> Tuple[bool, str]:
         """(allowed, why) for a connection to address ip (text) and port."""
         why = ctypes.create_string_buffer(512)
-        rc = _lib.lib().cis_http_policy_check_addr(self._p(), _lib.encode(scheme, "scheme"),
-                                                   port, _lib.encode(ip, "ip"), why, len(why))
+        with self._use() as p:
+            rc = _lib.lib().cis_http_policy_check_addr(p, _lib.encode(scheme, "scheme"), port,
+                                                       _lib.encode(ip, "ip"), why, len(why))
         return self._verdict(rc, why)
 
     @staticmethod

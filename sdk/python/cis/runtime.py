@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _lib
-from ._handle import CancelToken, ClosedError, Handle
+from ._handle import CancelToken, Handle
 from .errors import ESTATE, CisError, check
 
 I32, I64, F32, F64, V128, FUNCREF, EXTERNREF = 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F
@@ -134,20 +134,17 @@ class Runtime(Handle):
     def load(self, source: Union[bytes, bytearray, memoryview, str]) -> "Module":
         """Decodes and validates a module: bytes are a binary module, str
         is WebAssembly text. ModuleError when it is neither."""
-        e = self._p()
-        lib = _lib.lib()
-        out = ctypes.c_void_p()
         if isinstance(source, str):
-            data = source.encode("utf-8")
-            rc = lib.cis_module_new_text(e, data, len(data), ctypes.byref(out))
+            data, new = source.encode("utf-8"), _lib.lib().cis_module_new_text
         elif isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            rc = lib.cis_module_new(e, data, len(data), ctypes.byref(out))
+            data, new = bytes(source), _lib.lib().cis_module_new
         else:
             raise TypeError(f"a module is bytes or str, not {type(source).__name__}")
-        check(rc, e)
-        m = Module(self, out.value)
-        self._adopt(m)
+        out = ctypes.c_void_p()
+        with self._use() as e:
+            check(new(e, data, len(data), ctypes.byref(out)), e)
+            m = Module(self, out.value)
+            self._adopt(m)
         return m
 
     def instantiate(self, module: "Module", limits: Optional[Limits] = None) -> "Instance":
@@ -155,16 +152,14 @@ class Runtime(Handle):
         the engine's). LinkError when it has imports."""
         if not isinstance(module, Module):
             raise TypeError(f"module must be cis.Module, not {type(module).__name__}")
-        e = self._p()
-        lib = _lib.lib()
         lim = None
         if _limits_arg(limits) is not None:
             lim = ctypes.byref(limits._apply(self._engine_limits()))
         out = ctypes.c_void_p()
-        rc = lib.cis_instance_new(module._p(), None, lim, ctypes.byref(out))
-        check(rc, e)
-        inst = Instance(self, module, out.value)
-        self._adopt(inst)
+        with self._use() as e, module._use() as m:
+            check(_lib.lib().cis_instance_new(m, None, lim, ctypes.byref(out)), e)
+            inst = Instance(self, module, out.value)
+            self._adopt(inst)
         return inst
 
     def _engine_limits(self) -> "_lib.Limits_":
@@ -185,7 +180,6 @@ class Runtime(Handle):
             raise TypeError(f"module must be cis.Module, not {type(module).__name__}")
         if not isinstance(stdin, (bytes, bytearray)):
             raise TypeError(f"stdin must be bytes, not {type(stdin).__name__}")
-        e = self._p()
         lib = _lib.lib()
         cfg = _lib.WasiConfig_()
         lib.cis_wasi_config_default(ctypes.byref(cfg))
@@ -201,30 +195,31 @@ class Runtime(Handle):
         stdin_b = bytes(stdin)
         cfg.stdin_data, cfg.stdin_len = stdin_b, len(stdin_b)
         cfg.capture_cap = capture_cap
-        wasi, imports, inst = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
-        try:
-            check(lib.cis_wasi_new(ctypes.byref(cfg), ctypes.byref(wasi)), message="wasi")
-            check(lib.cis_imports_new(e, ctypes.byref(imports)), e)
-            check(lib.cis_wasi_add_imports(wasi, imports), e)
-            lim = None
-            if _limits_arg(limits) is not None:
-                lim = ctypes.byref(limits._apply(self._engine_limits()))
-            check(lib.cis_instance_new(module._p(), imports, lim, ctypes.byref(inst)), e)
-            if cancel is not None and not cancel._attach(inst.value):
-                lib.cis_instance_cancel(inst)
-            code = ctypes.c_int(0)
-            rc = lib.cis_wasi_run(wasi, inst, ctypes.byref(code))
-            check(rc, inst.value)
-            return WasiResult(code.value, _wasi_out(wasi, 1), _wasi_out(wasi, 2))
-        finally:
-            if cancel is not None:
-                cancel._detach()
-            if inst.value:
-                lib.cis_instance_free(inst)
-            if wasi.value:
-                lib.cis_wasi_free(wasi)
-            if imports.value:
-                lib.cis_imports_free(imports)
+        with self._use() as e, module._use() as m:
+            wasi, imports, inst = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+            try:
+                check(lib.cis_wasi_new(ctypes.byref(cfg), ctypes.byref(wasi)), message="wasi")
+                check(lib.cis_imports_new(e, ctypes.byref(imports)), e)
+                check(lib.cis_wasi_add_imports(wasi, imports), e)
+                lim = None
+                if _limits_arg(limits) is not None:
+                    lim = ctypes.byref(limits._apply(self._engine_limits()))
+                check(lib.cis_instance_new(m, imports, lim, ctypes.byref(inst)), e)
+                if cancel is not None and not cancel._attach(inst.value):
+                    lib.cis_instance_cancel(inst)
+                code = ctypes.c_int(0)
+                rc = lib.cis_wasi_run(wasi, inst, ctypes.byref(code))
+                check(rc, inst.value)
+                return WasiResult(code.value, _wasi_out(wasi, 1), _wasi_out(wasi, 2))
+            finally:
+                if cancel is not None:
+                    cancel._detach()
+                if inst.value:
+                    lib.cis_instance_free(inst)
+                if wasi.value:
+                    lib.cis_wasi_free(wasi)
+                if imports.value:
+                    lib.cis_imports_free(imports)
 
 
 def _wasi_out(wasi, fd: int) -> bytes:
@@ -247,36 +242,45 @@ class Module(Handle):
     def _free(self, ptr: int) -> None:
         _lib.lib().cis_module_free(ptr)
 
-    def _descs(self, count_fn, get_fn) -> List["_lib.ExternDesc_"]:
-        m = self._p()
-        out = []
-        for i in range(count_fn(m)):
-            d = _lib.ExternDesc_()
-            check(get_fn(m, i, ctypes.byref(d)))
-            out.append(d)
-        return out
+    def _descs(self, count_fn, get_fn, conv) -> list:
+        # conv reads a descriptor's names, which live in the module: while
+        # it is held open.
+        with self._use() as m:
+            out = []
+            for i in range(count_fn(m)):
+                d = _lib.ExternDesc_()
+                check(get_fn(m, i, ctypes.byref(d)))
+                out.append(conv(d))
+            return out
 
     @property
     def exports(self) -> List[Export]:
         lib = _lib.lib()
-        kinds = ("func", "table", "memory", "global")
-        return [Export(ctypes.string_at(d.name, d.name_len).decode("utf-8", "replace"),
-                       kinds[d.kind])
-                for d in self._descs(lib.cis_module_export_count, lib.cis_module_export)]
+        return self._descs(lib.cis_module_export_count, lib.cis_module_export,
+                           lambda d: Export(_name(d.name, d.name_len), _KINDS[d.kind]))
 
     @property
     def imports(self) -> List[Tuple[str, str, str]]:
         """(module, name, kind) of each import."""
         lib = _lib.lib()
-        kinds = ("func", "table", "memory", "global")
-        return [(ctypes.string_at(d.module, d.module_len).decode("utf-8", "replace"),
-                 ctypes.string_at(d.name, d.name_len).decode("utf-8", "replace"), kinds[d.kind])
-                for d in self._descs(lib.cis_module_import_count, lib.cis_module_import)]
+        return self._descs(lib.cis_module_import_count, lib.cis_module_import,
+                           lambda d: (_name(d.module, d.module_len), _name(d.name, d.name_len),
+                                      _KINDS[d.kind]))
+
+
+_KINDS = ("func", "table", "memory", "global")
+
+
+def _name(p, n: int) -> str:
+    return ctypes.string_at(p, n).decode("utf-8", "replace")
 
 
 class Instance(Handle):
     """A module with its own memory and globals (Runtime.instantiate).
-    Belongs to one thread at a time; cancel() may come from any thread."""
+    Belongs to one thread at a time: a use from a second thread while one
+    runs (a call, a memory read) fails with CIS_ESTATE rather than touch
+    the instance under it. cancel() and close() may come from any thread;
+    close() waits for the use running."""
 
     _what = "Instance"
 
@@ -284,25 +288,31 @@ class Instance(Handle):
         super().__init__()
         self._rt, self._module = rt, module
         self._ptr = ptr
-        self._lock = threading.Lock()  # between close() and cancel()
-        self._busy = threading.Lock()  # held by the one call running
         self._funcs: dict = {}  # export name -> _entry()
 
-    def close(self) -> None:
-        """Frees the instance, after the call running on another thread ends."""
-        with self._busy, self._lock:
-            p, self._ptr = self._ptr, None
-            if p is not None:
-                _lib.lib().cis_instance_free(p)
+    def _free(self, ptr: int) -> None:
+        _lib.lib().cis_instance_free(ptr)
+
+    def _enter(self) -> int:
+        # One use at a time (cis.h): a second thread gets an error, not a
+        # corrupted instance.
+        with self._uses_lock:
+            p = self._p()
+            if self._uses:
+                raise CisError(ESTATE, "CIS_ESTATE", "the instance is in use on another "
+                               "thread", "operation not valid in this state")
+            self._uses = 1
+            return p
 
     def func_type(self, name: str) -> FuncType:
-        self._p()
-        _, ps, rs, _, _ = self._entry(name)
+        with self._use() as inst:
+            _, ps, rs, _, _ = self._entry(inst, name)
         return FuncType(tuple(_TYPE_NAMES.get(t, "?") for t in ps),
                         tuple(_TYPE_NAMES.get(t, "?") for t in rs))
 
-    def _func(self, name: str) -> int:
-        f = _lib.lib().cis_instance_func(self._p(), _lib.encode(name, "export name"))
+    @staticmethod
+    def _func(inst: int, name: str) -> int:
+        f = _lib.lib().cis_instance_func(inst, _lib.encode(name, "export name"))
         if not f:
             from .errors import ENOTFOUND, make_error
             raise make_error(ENOTFOUND, f"no function export {name!r}")
@@ -316,12 +326,12 @@ class Instance(Handle):
                                  ctypes.byref(rp))
         return [pp[i] for i in range(np_.value)], [rp[i] for i in range(nr.value)]
 
-    def _entry(self, name: str) -> tuple:
+    def _entry(self, inst: int, name: str) -> tuple:
         # Looked up once per name: the export, its signature and the C
         # arrays a call fills, so a warm call only converts its numbers.
         e = self._funcs.get(name)
         if e is None:
-            f = self._func(name)
+            f = self._func(inst, name)
             ptypes, rtypes = self._sig(f)
             e = (f, ptypes, rtypes, _lib.Val_ * max(len(ptypes), 1),
                  _lib.Val_ * max(len(rtypes), 1))
@@ -332,22 +342,15 @@ class Instance(Handle):
         """Calls export `name` with numbers (i32/i64 as int, f32/f64 as
         float). Returns None, one value, or a tuple for several results.
         Traps and limits raise (Trap, DeadlineExceeded, FuelExhausted, ...)."""
-        inst = self._p()
-        f, ptypes, rtypes, argt, rest = self._entry(name)
-        if len(args) != len(ptypes):
-            raise TypeError(f"{name} takes {len(ptypes)} arguments, {len(args)} given")
-        cargs = argt()
-        for i, (t, v) in enumerate(zip(ptypes, args)):
-            _to_val(cargs[i], t, v, i)
-        cres = rest()
-        # An instance runs one call at a time (cis.h): a second thread gets
-        # an error, not a corrupted instance.
-        if not self._busy.acquire(blocking=False):
-            raise CisError(ESTATE, "CIS_ESTATE", "the instance is running a call on another "
-                           "thread", "operation not valid in this state")
+        inst = self._enter()
         try:
-            if self._ptr is None:  # closed while this call was being prepared
-                raise ClosedError(self._what)
+            f, ptypes, rtypes, argt, rest = self._entry(inst, name)
+            if len(args) != len(ptypes):
+                raise TypeError(f"{name} takes {len(ptypes)} arguments, {len(args)} given")
+            cargs = argt()
+            for i, (t, v) in enumerate(zip(ptypes, args)):
+                _to_val(cargs[i], t, v, i)
+            cres = rest()
             if cancel is not None and not cancel._attach(inst):
                 _lib.lib().cis_instance_cancel(inst)
             try:
@@ -355,10 +358,10 @@ class Instance(Handle):
             finally:
                 if cancel is not None:
                     cancel._detach()
+            if rc:
+                check(rc, inst)  # reads the instance's message: still held
         finally:
-            self._busy.release()
-        if rc:
-            check(rc, inst)
+            self._leave()
         if len(rtypes) == 1:
             return _from_val(cres[0])
         vals = tuple(_from_val(cres[i]) for i in range(len(rtypes)))
@@ -367,46 +370,53 @@ class Instance(Handle):
     def cancel(self) -> None:
         """Stops the running call (Cancelled), or the next one if none runs.
         Safe from any thread; a no-op once closed."""
-        with self._lock:
+        with self._uses_lock:  # close() clears the pointer under it before freeing
             if self._ptr is not None:
                 _lib.lib().cis_instance_cancel(self._ptr)
 
     @property
     def limits(self) -> Limits:
         c = _lib.Limits_()
-        _lib.lib().cis_instance_get_limits(self._p(), ctypes.byref(c))
+        with self._use() as inst:
+            _lib.lib().cis_instance_get_limits(inst, ctypes.byref(c))
         return Limits._from(c)
 
     @limits.setter
     def limits(self, value: Limits) -> None:
         c = _lib.Limits_()
-        _lib.lib().cis_instance_get_limits(self._p(), ctypes.byref(c))
-        _limits_arg(value)._apply(c)
-        _lib.lib().cis_instance_set_limits(self._p(), ctypes.byref(c))
+        with self._use() as inst:
+            _lib.lib().cis_instance_get_limits(inst, ctypes.byref(c))
+            _limits_arg(value)._apply(c)
+            _lib.lib().cis_instance_set_limits(inst, ctypes.byref(c))
 
     @property
     def fuel_left(self) -> int:
-        return _lib.lib().cis_instance_fuel_left(self._p())
+        with self._use() as inst:
+            return _lib.lib().cis_instance_fuel_left(inst)
 
     @property
     def memory_used(self) -> int:
-        return _lib.lib().cis_instance_memory_used(self._p())
+        with self._use() as inst:
+            return _lib.lib().cis_instance_memory_used(inst)
 
     @property
     def memory_peak(self) -> int:
-        return _lib.lib().cis_instance_memory_peak(self._p())
+        with self._use() as inst:
+            return _lib.lib().cis_instance_memory_peak(inst)
 
     def read_memory(self, offset: int, length: int) -> bytes:
         """Bytes of memory 0; Trap (CIS_TRAP_MEM_OOB) outside it."""
         buf = ctypes.create_string_buffer(max(length, 1))
-        check(_lib.lib().cis_instance_mem_read(self._p(), offset, buf, length))
+        with self._use() as inst:
+            check(_lib.lib().cis_instance_mem_read(inst, offset, buf, length), inst)
         return buf.raw[:length]
 
     def write_memory(self, offset: int, data: bytes) -> None:
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         data = bytes(data)
-        check(_lib.lib().cis_instance_mem_write(self._p(), offset, data, len(data)))
+        with self._use() as inst:
+            check(_lib.lib().cis_instance_mem_write(inst, offset, data, len(data)), inst)
 
 
 def _to_val(v: "_lib.Val_", t: int, x, i: int) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import threading
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -80,17 +79,6 @@ class InvokeResult:
         return f"InvokeResult(output={self.output!r}, exit_code={self.exit_code})"
 
 
-class _Calls:
-    """Calls in flight on a handle, so that close() waits for them. A
-    plain lock and an event: a Condition's notify costs a warm call more
-    than the rest of the bookkeeping together."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.n = 0
-        self.idle = threading.Event()
-
-
 class Skills(Handle):
     """A skills host on a home folder (cis_skills). Keyword arguments are
     the fields of cis_skills_config; None keeps its default. Share one
@@ -108,7 +96,6 @@ class Skills(Handle):
                  max_skills: int = 0, max_module_bytes: int = 0, max_kv_keys: int = 0,
                  max_kv_bytes: int = 0, max_fs_bytes: int = 0, max_fs_files: int = 0) -> None:
         super().__init__()
-        self._calls = _Calls()
         lib = _lib.lib()
         cfg = _lib.SkillsConfig_()
         lib.cis_skills_config_default(ctypes.byref(cfg))
@@ -146,31 +133,6 @@ class Skills(Handle):
 
     def _free(self, ptr: int) -> None:
         _lib.lib().cis_skills_close(ptr)
-
-    def close(self) -> None:
-        """Waits for the calls in flight on other threads, then closes."""
-        c = self._calls
-        with c.lock:
-            p, self._ptr = self._ptr, None
-            if c.n == 0:
-                c.idle.set()
-        c.idle.wait()
-        if p is not None:
-            _lib.lib().cis_skills_close(p)
-
-    def _enter(self) -> int:
-        c = self._calls
-        with c.lock:
-            p = self._p()
-            c.n += 1
-            return p
-
-    def _leave(self) -> None:
-        c = self._calls
-        with c.lock:
-            c.n -= 1
-            if c.n == 0 and self._ptr is None:
-                c.idle.set()  # close() is waiting
 
     def _check(self, rc: int, p: int) -> None:
         if rc != 0:

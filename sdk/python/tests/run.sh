@@ -26,4 +26,6 @@ if [ -n "${CIS_PY_PRELOAD:-}" ]; then
     CIS_AOT_CC_MAX_MEMORY=0
 fi
 cd "$here/.." || exit 1
-exec "$py" -m pytest -q -p no:cacheprovider tests "$@"
+# --capture=sys: what the C library writes to fd 2 (a sanitizer report,
+# a crash) reaches the log, not a capture file lost with the process.
+exec "$py" -m pytest -q -p no:cacheprovider --capture=sys tests "$@"

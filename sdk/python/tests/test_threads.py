@@ -3,8 +3,10 @@
 # This file tests that the GIL is released during calls (two long calls
 # on two threads overlap in time), that concurrent invokes on one shared
 # Skills handle all get their own answers, that a CancelToken fired from
-# another thread stops a looping skill long before its deadline, and that
-# close() waits for calls in flight.
+# another thread stops a looping skill long before its deadline, that an
+# instance serves one thread at a time, and that close() from another
+# thread waits for the uses in flight, up to the reading of their error
+# messages.
 from __future__ import annotations
 
 import threading
@@ -151,9 +153,16 @@ def test_close_waits_for_calls_in_flight(tmp_path, fixtures):
         s.invoke("spin", {})
 
 
+def _until(cond, what: str, limit_s: float = 10.0) -> None:
+    t_end = time.monotonic() + limit_s
+    while not cond():
+        assert time.monotonic() < t_end, what
+        time.sleep(0.005)
+
+
 def test_one_instance_one_call_at_a_time():
     with cis.Runtime(engine="interp") as rt:
-        inst = rt.instantiate(rt.load(SPIN), cis.Limits(timeout_ms=500))
+        inst = rt.instantiate(rt.load(SPIN), cis.Limits(timeout_ms=1000))
         ended = []
 
         def first():
@@ -163,12 +172,94 @@ def test_one_instance_one_call_at_a_time():
                 ended.append(e.name)
         t = threading.Thread(target=first)
         t.start()
-        time.sleep(0.1)
-        with pytest.raises(cis.CisError) as e:
-            inst.call("spin")  # the instance is busy on the other thread
-        assert e.value.name == "CIS_ESTATE"
+        _until(lambda: inst._uses == 1, "the first call never started")
+        for use in (lambda: inst.call("spin"), lambda: inst.read_memory(0, 0),
+                    lambda: inst.fuel_left, lambda: inst.limits):
+            with pytest.raises(cis.CisError) as e:
+                use()  # the instance is busy on the other thread
+            assert e.value.name == "CIS_ESTATE"
         inst.close()  # waits for the other thread's call, then frees
         t.join()
         assert ended == ["CIS_ETIMEOUT"]
         with pytest.raises(cis.ClosedError):
             inst.call("spin")
+
+
+class _SlowErrmsg:
+    """Stands in for _lib.errmsg: tells when a failed call reads its
+    message, then dawdles, so that close() from another thread lands
+    between a call's return and the reading of its message."""
+
+    def __init__(self, real) -> None:
+        self.real, self.reading = real, threading.Event()
+
+    def __call__(self, handle) -> str:
+        self.reading.set()
+        time.sleep(0.3)
+        return self.real(handle)
+
+
+def _close_while_reading_error(monkeypatch, fail, handle):
+    # fail() runs on a thread and must raise a CisError whose message
+    # is read from the handle; handle.close() runs meanwhile. close()
+    # must wait for that reading: the message comes out whole (and
+    # under ASan nothing is read from freed memory).
+    slow = _SlowErrmsg(cis._lib.errmsg)
+    monkeypatch.setattr(cis._lib, "errmsg", slow)
+    got = []
+
+    def run():
+        try:
+            fail()
+        except cis.CisError as e:
+            got.append(e)
+    t = threading.Thread(target=run)
+    t.start()
+    assert slow.reading.wait(10), "the failing call never read its message"
+    handle.close()
+    t.join()
+    assert len(got) == 1 and got[0].message, got
+    return got[0]
+
+
+def test_close_waits_for_an_instance_call_reading_its_error(monkeypatch):
+    rt = cis.Runtime(engine="interp")
+    inst = rt.instantiate(rt.load(SPIN), cis.Limits(timeout_ms=100))
+    e = _close_while_reading_error(monkeypatch, lambda: inst.call("spin"), inst)
+    assert e.name == "CIS_ETIMEOUT"
+    assert inst.closed
+    rt.close()
+
+
+def test_close_waits_for_a_runtime_load_reading_its_error(monkeypatch):
+    rt = cis.Runtime(engine="interp")
+    e = _close_while_reading_error(monkeypatch, lambda: rt.load(b"\0asm\1\0\0\0\x99"), rt)
+    assert isinstance(e, cis.ModuleError), e
+    with pytest.raises(cis.ClosedError):
+        rt.load(SPIN)
+
+
+def test_close_waits_for_an_http_policy_reading_its_error(monkeypatch):
+    pol = cis.HttpPolicy()
+    e = _close_while_reading_error(monkeypatch, lambda: pol.add("ftp://[bad"), pol)
+    assert e.name == "CIS_EINVAL", e
+    assert pol.closed
+
+
+def test_runtime_close_waits_for_its_instances_calls():
+    rt = cis.Runtime(engine="interp")
+    m = rt.load(SPIN)
+    inst = rt.instantiate(m, cis.Limits(timeout_ms=400))
+    errs = []
+
+    def run():
+        try:
+            inst.call("spin")
+        except cis.CisError as e:
+            errs.append(e.name)
+    t = threading.Thread(target=run)
+    t.start()
+    _until(lambda: inst._uses == 1, "the call never started")
+    rt.close()  # closes the instance first: waits for its call
+    t.join()
+    assert errs == ["CIS_ETIMEOUT"] and inst.closed and m.closed
