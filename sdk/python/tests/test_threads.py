@@ -160,19 +160,26 @@ def _until(cond, what: str, limit_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def _spin_on_thread(inst: "cis.Instance") -> tuple:
+    # inst.call("spin") on a thread of its own, once it has started; the
+    # names of the errors it raised fill the list.
+    errs: list = []
+
+    def run():
+        try:
+            inst.call("spin")
+        except cis.CisError as e:
+            errs.append(e.name)
+    t = threading.Thread(target=run)
+    t.start()
+    _until(lambda: inst._uses == 1, "the call never started")
+    return t, errs
+
+
 def test_one_instance_one_call_at_a_time():
     with cis.Runtime(engine="interp") as rt:
         inst = rt.instantiate(rt.load(SPIN), cis.Limits(timeout_ms=1000))
-        ended = []
-
-        def first():
-            try:
-                inst.call("spin")
-            except cis.CisError as e:
-                ended.append(e.name)
-        t = threading.Thread(target=first)
-        t.start()
-        _until(lambda: inst._uses == 1, "the first call never started")
+        t, ended = _spin_on_thread(inst)
         for use in (lambda: inst.call("spin"), lambda: inst.read_memory(0, 0),
                     lambda: inst.fuel_left, lambda: inst.limits):
             with pytest.raises(cis.CisError) as e:
@@ -250,16 +257,7 @@ def test_runtime_close_waits_for_its_instances_calls():
     rt = cis.Runtime(engine="interp")
     m = rt.load(SPIN)
     inst = rt.instantiate(m, cis.Limits(timeout_ms=400))
-    errs = []
-
-    def run():
-        try:
-            inst.call("spin")
-        except cis.CisError as e:
-            errs.append(e.name)
-    t = threading.Thread(target=run)
-    t.start()
-    _until(lambda: inst._uses == 1, "the call never started")
+    t, errs = _spin_on_thread(inst)
     rt.close()  # closes the instance first: waits for its call
     t.join()
     assert errs == ["CIS_ETIMEOUT"] and inst.closed and m.closed
