@@ -1313,15 +1313,18 @@ static unsigned compile_slots(void) {
 }
 
 /* Takes one of the cache folder's compile slots (compile-slot-N.lock,
- * an exclusive flock each), waiting for one at most as long as for the
- * key's lock (j->wait_ms, else LOCK_WAIT_MS): the compile is queued
- * meanwhile. *sfd receives the slot's descriptor (closed to free it).
+ * an exclusive flock each), waiting for one up to LOCK_WAIT_MS: the
+ * compile is queued meanwhile. Not j->wait_ms, a call's time: whoever
+ * waits for a slot is about to compile, which takes the compiler's time,
+ * not a call's, and the compiles ahead are bounded (The compiler's
+ * bounds, docs/aot.md). *sfd receives the slot's descriptor (closed to
+ * free it).
  * A slot file that cannot be opened as a regular file (a FIFO or link
  * planted there) is no slot. Errors: CIS_ETIMEOUT (all held until the
  * wait's end), CIS_EIO (no slot can be opened). System calls only. */
 static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
   *sfd = -1;
-  uint64_t wait = j->wait_ms && j->wait_ms < LOCK_WAIT_MS ? j->wait_ms : LOCK_WAIT_MS;
+  uint64_t wait = LOCK_WAIT_MS;
   uint64_t t0 = now_ms();
   unsigned usable = 0;
   for (;;) {
