@@ -41,19 +41,25 @@
  * Atomic operations (cis_kv_increment, cis_kv_cas)
  *   A read-modify-write done with get + set can lose updates: two calls
  *   read the same value and the later commit wins. The atomic operations
- *   cannot: the first one of a transaction opens the backend transaction
- *   at once, on a connection the transaction then keeps (every later
- *   operation of the call runs on it), and takes the namespace's write
- *   lock (the backend's lock method: SQLite's BEGIN IMMEDIATE holds the
- *   database's, PostgreSQL locks the namespace's usage row). The lock is
+ *   cannot: the first one of a transaction takes the namespace's write
+ *   lock. Usually it opens the backend transaction at once, on a
+ *   connection the transaction then keeps (every later operation of the
+ *   call runs on it), and calls the backend's lock method (PostgreSQL
+ *   locks the namespace's usage row). The built-in SQLite backend, whose
+ *   transactions lock the whole file, gets a lock per namespace kept by
+ *   the store instead: every commit writing to the namespace takes it too,
+ *   the atomic operations read outside a transaction, and the commit
+ *   checks under BEGIN IMMEDIATE that what they read is unchanged
+ *   (CIS_EKVCONFLICT when a writer outside the store, another process,
+ *   changed it: nothing is applied). The lock is
  *   held until the call commits or rolls back, so the atomic operations
  *   of concurrent calls on one namespace take turns, each sees the result
  *   of the one before, and a value read by an atomic operation cannot
  *   change before the call commits. Their writes stay part of the call's
  *   transaction: a call that traps after an increment leaves nothing, and
  *   the next call sees the old value. The price: from its first atomic
- *   operation to its end, a call holds a connection and blocks the other
- *   writers of its namespace (on SQLite, every writer of the file), so a
+ *   operation to its end, a call blocks the other writers of its
+ *   namespace (and on PostgreSQL holds a connection), so a
  *   skill should do its slow work (AI, HTTP) before its atomic operations.
  *   Plain sets of other calls are not atomic operations: a plain set of a
  *   key that an atomic operation also changes still follows "the later
@@ -412,8 +418,9 @@ CIS_EXTERN cis_result cis_kv_usage(cis_kv_txn *t, uint64_t *keys, uint64_t *byte
 /* Applies the pending writes in one backend transaction, re-checking the
  * namespace quota inside it, and ends the transaction: t is freed whatever
  * the result. A transaction without writes commits without backend work.
- * Errors: CIS_ETIMEOUT, CIS_EKVLIMIT, CIS_EKVDOWN, CIS_EKV, CIS_ENOMEM; on
- * any of them nothing was applied, except as told for CIS_EKVDOWN above.
+ * Errors: CIS_ETIMEOUT, CIS_EKVLIMIT, CIS_EKVCONFLICT (SQLite: see "Atomic
+ * operations"), CIS_EKVDOWN, CIS_EKV, CIS_ENOMEM; on any of them nothing
+ * was applied, except as told for CIS_EKVDOWN above.
  * A lost connection before the final COMMIT is retried once on a new one. */
 CIS_EXTERN cis_result cis_kv_commit(cis_kv_txn *t);
 /* Drops the pending writes and frees t. Touches the backend only when an

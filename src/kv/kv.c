@@ -23,6 +23,18 @@
  * commit applies the pending writes in that same backend transaction. So
  * the lock covers the read of the value and the write of the result, and
  * still nothing is applied unless the call commits.
+ *
+ * On SQLite that backend transaction would hold the whole file's write
+ * lock for the rest of the call, shutting out every other namespace's
+ * commits (every tenant's, on a shared store). There the namespace's lock
+ * is this store's own instead (ns_acquire: held from the first atomic
+ * operation to the end of the call, and by every commit of the namespace
+ * while it applies), the atomic operations read the latest committed
+ * value outside a backend transaction, and the commit checks, inside its
+ * short BEGIN IMMEDIATE, that every value they read is still what the
+ * file holds: a writer this store does not see (another process, another
+ * store on the file) makes the commit fail with CIS_EKVCONFLICT rather
+ * than lose its update.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -58,6 +70,8 @@ struct cis_kv {
   cis_result fault_code;     /* what they fail with */
   uint64_t calls;            /* backend method calls so far */
   uint32_t npinned;          /* connections pinned by transactions (atomic operations) */
+  pthread_cond_t ns_freed;   /* a namespace lock was released (ns_release) */
+  cis_kv_txn *ns_holders;    /* transactions holding their namespace's lock (store_wide) */
   bool closed;               /* cis_kv_close ran while some were pinned: the last
                                 unpin frees the store */
 };
@@ -70,6 +84,11 @@ typedef struct kv_pend {
   bool live;          /* true: set to val; false: deleted */
   bool base_exists;   /* the backend held the key when the transaction first touched it */
   uint64_t base_vlen; /* the length of that committed value */
+  bool watched;       /* an atomic operation read the committed value: the commit
+                         checks it is unchanged (store_wide) */
+  bool seen_exists;   /* what it read: whether the key existed */
+  uint8_t *seen;      /* ... and its value (owned; NULL when empty or absent) */
+  size_t seen_len;    /* bytes in seen */
 } kv_pend;
 
 struct cis_kv_txn {
@@ -95,6 +114,8 @@ struct cis_kv_txn {
                             that the first atomic operation opened; NULL = none */
   cis_result pin_rc;     /* the first failure on pin, after which the backend transaction
                             is gone or aborted and the call can only roll back; CIS_OK = none */
+  bool ns_held;          /* t holds its namespace's lock in this store (store_wide) */
+  cis_kv_txn *ns_next;   /* next in kv->ns_holders */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -398,6 +419,7 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&kv->freed, &ca);
+  pthread_cond_init(&kv->ns_freed, &ca);
   pthread_condattr_destroy(&ca);
   pthread_mutex_init(&kv->lock, NULL);
   locks = true;
@@ -412,6 +434,7 @@ fail:
   if (kv) {
     if (locks) {
       pthread_cond_destroy(&kv->freed);
+      pthread_cond_destroy(&kv->ns_freed);
       pthread_mutex_destroy(&kv->lock);
     }
     free(kv->idle);
@@ -423,6 +446,7 @@ fail:
 
 static void kv_free(cis_kv *kv) {
   pthread_cond_destroy(&kv->freed);
+  pthread_cond_destroy(&kv->ns_freed);
   pthread_mutex_destroy(&kv->lock);
   free(kv->idle);
   free(kv->arg);
@@ -533,6 +557,7 @@ static void txn_free(cis_kv_txn *t) {
   for (size_t i = 0; i < t->np; i++) {
     free(t->p[i].key);
     free(t->p[i].val);
+    free(t->p[i].seen);
   }
   free(t->p);
   free(t->tenant);
@@ -557,6 +582,8 @@ static cis_result bk_rollback(cis_kv *kv, cis_kv_conn *c) {
   return rc;
 }
 
+static void ns_release(cis_kv_txn *t);
+
 /* Drops the pending writes; a pinned backend transaction is rolled back
  * (a connection whose rollback failed is closed, not pooled). */
 void cis_kv_rollback(cis_kv_txn *t) {
@@ -566,6 +593,7 @@ void cis_kv_rollback(cis_kv_txn *t) {
     unpin(t->kv, t->pin, rc == CIS_OK ? CIS_OK : CIS_EKVDOWN);
     t->pin = NULL;
   }
+  ns_release(t);
   txn_free(t);
 }
 
@@ -788,6 +816,7 @@ static cis_result pend_insert(cis_kv_txn *t, size_t i) {
 static void pend_remove(cis_kv_txn *t, size_t i) {
   free(t->p[i].key);
   free(t->p[i].val);
+  free(t->p[i].seen);
   memmove(&t->p[i], &t->p[i + 1], (t->np - i - 1) * sizeof *t->p);
   t->np--;
 }
@@ -938,6 +967,65 @@ fail:
   return rc;
 }
 
+/* ------------------------------------------------------ namespace locks */
+
+/* Whether the backend's transactions lock the whole store (SQLite's BEGIN
+ * IMMEDIATE takes the file's write lock): its namespaces' locks are then
+ * this store's own (ns_acquire), not a backend transaction held open. */
+static bool store_wide(const cis_kv *kv) { return kv->m.open == cis__kv_sqlite_methods.open; }
+
+static bool same_ns(const cis_kv_ns *a, const cis_kv_ns *b) {
+  return a->tenant_len == b->tenant_len && a->skill_len == b->skill_len &&
+         !memcmp(a->tenant, b->tenant, a->tenant_len) && !memcmp(a->skill, b->skill, a->skill_len);
+}
+
+/* Takes t's namespace's lock in this store, waiting for the transaction
+ * holding it within t's deadline (CIS_ETIMEOUT). Like a pinned connection,
+ * a held lock keeps a closed store alive until it is released. */
+static cis_result ns_acquire(cis_kv_txn *t) {
+  cis_kv *kv = t->kv;
+  uint64_t ms = 0;
+  cis_result rc = time_left(kv, t, &ms);
+  if (rc != CIS_OK) return rc;
+  struct timespec until;
+  cis__timespec_after(CLOCK_MONOTONIC, ms, &until);
+  pthread_mutex_lock(&kv->lock);
+  for (;;) {
+    const cis_kv_txn *h = kv->ns_holders;
+    while (h && !same_ns(&h->ns, &t->ns)) h = h->ns_next;
+    if (!h) break;
+    if (pthread_cond_timedwait(&kv->ns_freed, &kv->lock, &until) == ETIMEDOUT) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(kv, CIS_ETIMEOUT,
+                     "kv: the namespace stayed locked by another call's atomic operation until the "
+                     "deadline");
+    }
+  }
+  t->ns_next = kv->ns_holders;
+  kv->ns_holders = t;
+  t->ns_held = true;
+  kv->npinned++;
+  pthread_mutex_unlock(&kv->lock);
+  return CIS_OK;
+}
+
+/* Releases t's namespace lock, if held (the last release after
+ * cis_kv_close frees the store). */
+static void ns_release(cis_kv_txn *t) {
+  if (!t->ns_held) return;
+  cis_kv *kv = t->kv;
+  pthread_mutex_lock(&kv->lock);
+  cis_kv_txn **pp = &kv->ns_holders;
+  while (*pp != t) pp = &(*pp)->ns_next;
+  *pp = t->ns_next;
+  t->ns_held = false;
+  kv->npinned--;
+  bool free_kv = kv->closed && kv->npinned == 0;
+  pthread_cond_broadcast(&kv->ns_freed);
+  pthread_mutex_unlock(&kv->lock);
+  if (free_kv) kv_free(kv);
+}
+
 /* ---------------------------------------------------- atomic operations */
 
 /* Pins a connection for t (once): opens the backend transaction on it and
@@ -958,6 +1046,8 @@ static cis_result pin_lock(cis_kv_txn *t) {
     return kv_fail(t ? t->kv : NULL, CIS_EUNSUPPORTED,
                    "kv (%s): a version %d backend has no lock method: no atomic operations",
                    kv->m.name, kv->m.version);
+  /* The namespace's lock before the file's, as every commit takes them. */
+  if (store_wide(kv) && !t->ns_held) CIS_TRY(ns_acquire(t));
   CIS_TRY(pool_get(kv, t, &c));
   CIS_TRY(bk_enter(kv, t, c, "begin"));
   CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
@@ -978,6 +1068,32 @@ static cis_result pin_lock(cis_kv_txn *t) {
 fail:
   if (c) pool_put(kv, c, rc);
   return rc;
+}
+
+/* What an atomic operation of t takes before it reads: the namespace's
+ * lock in this store on a store-wide backend (the value is then read
+ * outside a backend transaction and checked at commit), else a pinned
+ * connection holding the backend's namespace lock. */
+static cis_result atomic_lock(cis_kv_txn *t) {
+  if (store_wide(t->kv) && !t->pin) return t->ns_held ? CIS_OK : ns_acquire(t);
+  return pin_lock(t);
+}
+
+/* Remembers, on key's pending entry, the committed value an atomic
+ * operation read for it (the first time only), for the commit to check. */
+static cis_result watch(cis_kv_txn *t, const void *key, size_t klen, const uint8_t *v, size_t vl,
+                        bool exists) {
+  bool found;
+  size_t i = pend_find(t, key, klen, false, &found);
+  if (!found || t->p[i].watched) return CIS_OK;
+  kv_pend *e = &t->p[i];
+  if (vl) {
+    if (!(e->seen = dup_bytes(v, vl))) return kv_fail(t->kv, CIS_ENOMEM, "kv: out of memory");
+  }
+  e->seen_len = vl;
+  e->seen_exists = exists;
+  e->watched = true;
+  return CIS_OK;
 }
 
 /* See kv_native.h. */
@@ -1014,12 +1130,15 @@ cis_result cis__kv_txn_native(cis_kv_txn *t, const char **dialect, void **handle
 }
 
 /* The value key has for t under the lock: t's own pending write, else the
- * latest committed one. *val is malloc'd (NULL when absent). */
+ * latest committed one. *val is malloc'd (NULL when absent). *unpinned:
+ * the committed value was read outside a backend transaction (a store-wide
+ * backend's), so the commit must check it (watch). */
 static cis_result locked_read(cis_kv_txn *t, const void *key, size_t klen, uint8_t **val,
-                              size_t *vlen, bool *exists) {
+                              size_t *vlen, bool *exists, bool *unpinned) {
   *val = NULL;
   *vlen = 0;
   *exists = false;
+  *unpinned = false;
   bool found;
   size_t i = pend_find(t, key, klen, false, &found);
   if (found) {
@@ -1031,6 +1150,7 @@ static cis_result locked_read(cis_kv_txn *t, const void *key, size_t klen, uint8
     *exists = true;
     return CIS_OK;
   }
+  *unpinned = !t->pin;
   cis_result rc = bk_get(t, key, klen, val, vlen);
   if (rc == CIS_ENOTFOUND) return CIS_OK;
   if (rc == CIS_OK) *exists = true;
@@ -1064,10 +1184,11 @@ cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen, int64_t
   size_t vl = 0;
   bool exists = false;
   if (!out) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL output");
+  bool unpinned = false;
   *out = 0;
   CIS_TRY(check_key(t, key, klen));
-  CIS_TRY(pin_lock(t));
-  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
+  CIS_TRY(atomic_lock(t));
+  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists, &unpinned));
   int64_t cur = 0, sum = 0;
   if (exists && !parse_int(v, vl, &cur))
     CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: increment: the value (%zu bytes) is not a decimal integer",
@@ -1079,6 +1200,7 @@ cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen, int64_t
     char text[CIS_KV_INT_MAX_BYTES + 1];
     int n = snprintf(text, sizeof text, "%" PRId64, sum);
     CIS_TRY(cis_kv_set(t, key, klen, text, (size_t)n));
+    if (unpinned) CIS_TRY(watch(t, key, klen, v, vl, exists));
   }
   *out = sum;
 fail:
@@ -1101,12 +1223,14 @@ cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *e
   if (vlen > t->kv->lim.max_value_bytes)
     CIS_TRY(kv_fail(t ? t->kv : NULL, CIS_ETOOBIG, "kv: value of %zu bytes is above max_value_bytes (%zu)", vlen,
                     t->kv->lim.max_value_bytes));
-  CIS_TRY(pin_lock(t));
-  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists));
+  bool unpinned = false;
+  CIS_TRY(atomic_lock(t));
+  CIS_TRY(locked_read(t, key, klen, &v, &vl, &exists, &unpinned));
   bool match = expect ? exists && vl == elen && (elen == 0 || memcmp(v, expect, elen) == 0)
                       : !exists;
   if (match) {
     CIS_TRY(cis_kv_set(t, key, klen, val, vlen));
+    if (unpinned) CIS_TRY(watch(t, key, klen, v, vl, exists));
     *swapped = true;
   }
 fail:
@@ -1284,6 +1408,36 @@ void cis_kv_keys_free(cis_kv_keys *k) {
 
 /* --------------------------------------------------------------- commit */
 
+/* Inside the commit's backend transaction (which on a store-wide backend
+ * shuts out every writer): CIS_EKVCONFLICT when a value an atomic
+ * operation of t read outside it is no longer what the backend holds. */
+static cis_result check_watched(cis_kv_txn *t, cis_kv_conn *c) {
+  cis_kv *kv = t->kv;
+  cis_result rc = CIS_OK;
+  for (size_t i = 0; i < t->np; i++) {
+    const kv_pend *e = &t->p[i];
+    if (!e->watched) continue;
+    void *v = NULL;
+    size_t n = 0;
+    CIS_TRY(bk_enter(kv, t, c, "get"));
+    rc = bk_leave(kv, c, kv->m.get(c, &t->ns, e->key, e->klen, &v, &n), "get");
+    bool same = rc == CIS_ENOTFOUND ? !e->seen_exists
+                                    : rc == CIS_OK && e->seen_exists && n == e->seen_len &&
+                                          (n == 0 || memcmp(v, e->seen, n) == 0);
+    free(v);
+    if (rc != CIS_OK && rc != CIS_ENOTFOUND) goto fail;
+    rc = CIS_OK;
+    if (!same)
+      CIS_TRY(kv_fail(kv, CIS_EKVCONFLICT,
+                      "kv: a key (%zu bytes) an atomic operation of this call read was changed by "
+                      "another writer of the store (another process?) before the commit; nothing "
+                      "was applied",
+                      e->klen));
+  }
+fail:
+  return rc;
+}
+
 /* One attempt at applying t's writes on c inside a backend transaction
  * (the one already open on c when c is t's pinned connection).
  * *reached_commit tells whether the backend's commit method was called
@@ -1298,6 +1452,7 @@ static cis_result apply(cis_kv_txn *t, cis_kv_conn *c, bool *reached_commit) {
     CIS_TRY(bk_leave(kv, c, kv->m.begin(c), "begin"));
   }
   open = true;
+  CIS_TRY(check_watched(t, c));
   for (size_t i = 0; i < t->np; i++) {
     const kv_pend *e = &t->p[i];
     CIS_TRY(bk_enter(kv, t, c, e->live ? "set" : "delete"));
@@ -1350,6 +1505,13 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   if (!t) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL transaction");
   cis_kv *kv = t->kv;
   bool reached = false;
+  /* On a store-wide backend a commit that writes holds its namespace's
+   * lock while it applies, so that it never lands between an atomic
+   * operation's read and its call's end. */
+  if (store_wide(kv) && !t->ns_held && t->np > 0 && (rc = ns_acquire(t)) != CIS_OK) {
+    txn_free(t);
+    return rc;
+  }
   if (t->pin) {
     /* The lock taken by an atomic operation cannot move to another
      * connection: no retry. */
@@ -1380,6 +1542,7 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
             reached ? "lost during COMMIT: either all writes were applied or none"
                     : "nothing was applied");
   }
+  ns_release(t);
   txn_free(t);
   return rc;
 }
