@@ -150,6 +150,14 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
   return code;
 }
 
+size_t cis__kv_prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
+  while (n && p[n - 1] == 0xff) n--;
+  if (!n) return 0;
+  memcpy(out, p, n);
+  out[n - 1]++;
+  return n;
+}
+
 /* Byte-wise key order: memcmp over the common part, then shorter first.
  * SQLite's BLOB and PostgreSQL's bytea order agree with it. */
 static int keycmp(const void *a, size_t al, const void *b, size_t bl) {

@@ -20,6 +20,13 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
 #endif
     ;
 
+/* The smallest byte string above every string that starts with p: p with
+ * trailing 0xff bytes dropped and its last byte incremented, written to
+ * out (room for n bytes). Returns the length, 0 when there is none (p
+ * empty or all 0xff). The backends' prefix listings bound their range
+ * scans with it. */
+size_t cis__kv_prefix_end(const uint8_t *p, size_t n, uint8_t *out);
+
 /* The native handle of a built-in backend's connection (sqlite3 *,
  * PGconn *), for a filesystem that joins a transaction open on it
  * (cis__kv_txn_native). For PostgreSQL also where the filesystem keeps

@@ -565,16 +565,6 @@ static cis_result pq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool l
   return CIS_OK;
 }
 
-/* As in the SQLite backend: the smallest string above every string with
- * prefix p; 0 when there is none. */
-static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
-  while (n && p[n - 1] == 0xff) n--;
-  if (!n) return 0;
-  memcpy(out, p, n);
-  out[n - 1]++;
-  return n;
-}
-
 static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *prefix,
                           size_t plen, const void *after, size_t alen, size_t limit,
                           cis_kv_key_fn emit, void *ctx) {
@@ -582,7 +572,7 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
   PGresult *r = NULL;
   uint8_t *upto = plen ? malloc(plen) : NULL;
   if (plen && !upto) return cis__kv_conn_fail(base, CIS_ENOMEM, "list: out of memory");
-  size_t ulen = plen ? prefix_end(prefix, plen, upto) : 0;
+  size_t ulen = plen ? cis__kv_prefix_end(prefix, plen, upto) : 0;
   const void *v[6] = {ns->tenant, ns->skill, prefix, after, NULL, upto};
   size_t l[6] = {ns->tenant_len, ns->skill_len, plen, alen, 0, ulen};
   long long lim = limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit;

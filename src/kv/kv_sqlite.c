@@ -410,17 +410,6 @@ static cis_result sq_tenant_usage(cis_kv_conn *base, const cis_kv_ns *ns, bool l
   return step_counts(c, s, keys, bytes, "tenant usage");
 }
 
-/* The smallest byte string above every string that starts with p: p with
- * trailing 0xff bytes dropped and its last byte incremented. Returns the
- * length, 0 when there is none (p empty or all 0xff). */
-static size_t prefix_end(const uint8_t *p, size_t n, uint8_t *out) {
-  while (n && p[n - 1] == 0xff) n--;
-  if (!n) return 0;
-  memcpy(out, p, n);
-  out[n - 1]++;
-  return n;
-}
-
 static cis_result sq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *prefix,
                           size_t plen, const void *after, size_t alen, size_t limit,
                           cis_kv_key_fn emit, void *ctx) {
@@ -428,7 +417,7 @@ static cis_result sq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
   sqlite3_stmt *s = NULL;
   uint8_t *upto = plen ? malloc(plen) : NULL;
   if (plen && !upto) return cis__kv_conn_fail(base, CIS_ENOMEM, "out of memory");
-  size_t ulen = plen ? prefix_end(prefix, plen, upto) : 0;
+  size_t ulen = plen ? cis__kv_prefix_end(prefix, plen, upto) : 0;
   sq_arm(c);
   cis_result rc = sq_ns_stmt(c, ulen ? ST_LIST_UPTO : ST_LIST, ns, NULL, 0, &s);
   if (rc != CIS_OK) goto done;

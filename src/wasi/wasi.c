@@ -25,13 +25,6 @@
 #define WASI_DEFAULT_MAX_FDS 1024u
 #define WASI_MAX_POLL_SLICE_MS 20 /* how often a sleeping poll looks at deadline and cancel */
 
-#define WASI_FN(name) static cis_result wasi_##name(cis_call *c, const cis_slot *a, cis_slot *r)
-#define WASI_SELF ((cis_wasi *)cis_call_user(c))
-#define WASI_RET(e)   \
-  do {                \
-    r[0].i32 = (e);   \
-    return CIS_OK;    \
-  } while (0)
 
 /* ------------------------------------------------------------- lifecycle */
 
@@ -127,12 +120,12 @@ const uint8_t *cis_wasi_output(const cis_wasi *w, int fd, size_t *len) {
 
 /* ------------------------------------------------------------ fd table */
 
-wasi_fd *wasi_fd_get(cis_wasi *w, uint32_t fd) {
+wasi_fd *cis__wasi_fd_get(cis_wasi *w, uint32_t fd) {
   if (fd >= w->nfds || w->fds[fd].kind == WASI_FD_FREE) return NULL;
   return &w->fds[fd];
 }
 
-int wasi_fd_alloc(cis_wasi *w, uint32_t *fd) {
+int cis__wasi_fd_alloc(cis_wasi *w, uint32_t *fd) {
   /* The first table has 8 slots, which may be more than max_fds allows. */
   uint32_t usable = w->nfds < w->cfg.max_fds ? w->nfds : w->cfg.max_fds;
   for (uint32_t i = 0; i < usable; i++)
@@ -151,14 +144,14 @@ int wasi_fd_alloc(cis_wasi *w, uint32_t *fd) {
   return WASI_ESUCCESS;
 }
 
-int wasi_store_u32(cis_call *c, uint32_t ptr, uint32_t v) {
+int cis__wasi_store_u32(cis_call *c, uint32_t ptr, uint32_t v) {
   uint8_t *p = wasi_mem(c, ptr, 4);
   if (!p) return WASI_EFAULT;
   wasi_put_u32(p, v);
   return WASI_ESUCCESS;
 }
 
-int wasi_store_u64(cis_call *c, uint32_t ptr, uint64_t v) {
+int cis__wasi_store_u64(cis_call *c, uint32_t ptr, uint64_t v) {
   uint8_t *p = wasi_mem(c, ptr, 8);
   if (!p) return WASI_EFAULT;
   wasi_put_u64(p, v);
@@ -173,9 +166,9 @@ static int strv_sizes(cis_call *c, char **v, size_t n, uint32_t count_ptr, uint3
   uint64_t total = 0;
   for (size_t i = 0; i < n; i++) total += strlen(v[i]) + 1;
   if (total > UINT32_MAX || n > UINT32_MAX) return WASI_EOVERFLOW;
-  int e = wasi_store_u32(c, count_ptr, (uint32_t)n);
+  int e = cis__wasi_store_u32(c, count_ptr, (uint32_t)n);
   if (e) return e;
-  return wasi_store_u32(c, size_ptr, (uint32_t)total);
+  return cis__wasi_store_u32(c, size_ptr, (uint32_t)total);
 }
 
 static int strv_get(cis_call *c, char **v, size_t n, uint32_t ptrs, uint32_t buf) {
@@ -241,7 +234,7 @@ WASI_FN(clock_res_get) {
   if (e) WASI_RET(e);
   struct timespec ts;
   if (clock_getres(id, &ts) != 0) WASI_RET(WASI_EINVAL);
-  WASI_RET(wasi_store_u64(c, a[1].u32, ts_ns(&ts)));
+  WASI_RET(cis__wasi_store_u64(c, a[1].u32, ts_ns(&ts)));
 }
 
 WASI_FN(clock_time_get) {
@@ -251,7 +244,7 @@ WASI_FN(clock_time_get) {
   if (e) WASI_RET(e);
   struct timespec ts;
   if (clock_gettime(id, &ts) != 0) WASI_RET(WASI_EINVAL);
-  WASI_RET(wasi_store_u64(c, a[2].u32, ts_ns(&ts)));
+  WASI_RET(cis__wasi_store_u64(c, a[2].u32, ts_ns(&ts)));
 }
 
 /* --------------------------------------------------------------- random */
@@ -380,7 +373,7 @@ static int iovs_check(cis_call *c, uint32_t iovs, uint32_t n, uint8_t **arr) {
 static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool positioned,
                    uint64_t at, uint32_t nread_ptr) {
   cis_wasi *w = WASI_SELF;
-  wasi_fd *f = wasi_fd_get(w, fd);
+  wasi_fd *f = cis__wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
   if (f->kind == WASI_FD_DIR) return WASI_EISDIR; /* the kind before the rights */
   if (!(f->rights & WASI_R_FD_READ)) return WASI_ENOTCAPABLE;
@@ -406,7 +399,7 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool pos
     if (got < l) break;
   }
   if (total > UINT32_MAX) total = UINT32_MAX;
-  return wasi_store_u32(c, nread_ptr, (uint32_t)total);
+  return cis__wasi_store_u32(c, nread_ptr, (uint32_t)total);
 }
 
 /* Writes the iovecs: at `at` when `positioned` (fd_pwrite), else at the
@@ -414,7 +407,7 @@ static int do_read(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool pos
 static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool positioned,
                     uint64_t at, uint32_t nwritten_ptr) {
   cis_wasi *w = WASI_SELF;
-  wasi_fd *f = wasi_fd_get(w, fd);
+  wasi_fd *f = cis__wasi_fd_get(w, fd);
   if (!f) return WASI_EBADF;
   if (f->kind == WASI_FD_DIR) return WASI_EISDIR; /* the kind before the rights */
   if (!(f->rights & WASI_R_FD_WRITE)) return WASI_ENOTCAPABLE;
@@ -441,7 +434,7 @@ static int do_write(cis_call *c, uint32_t fd, uint32_t iovs, uint32_t n, bool po
     }
   }
   if (total > UINT32_MAX) total = UINT32_MAX;
-  return wasi_store_u32(c, nwritten_ptr, (uint32_t)total);
+  return cis__wasi_store_u32(c, nwritten_ptr, (uint32_t)total);
 }
 
 WASI_FN(fd_read) { WASI_RET(do_read(c, a[0].u32, a[1].u32, a[2].u32, false, 0, a[3].u32)); }
@@ -450,7 +443,7 @@ WASI_FN(fd_write) { WASI_RET(do_write(c, a[0].u32, a[1].u32, a[2].u32, false, 0,
 /* Offsets are u64 in witx but files end below 2^63 (POSIX off_t), so a
  * larger offset is EINVAL, as pread(2) answers a negative one. */
 WASI_FN(fd_pread) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   if (f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
   if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
@@ -458,7 +451,7 @@ WASI_FN(fd_pread) {
 }
 
 WASI_FN(fd_pwrite) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   if (f->kind == WASI_FD_STDIO) WASI_RET(WASI_ESPIPE);
   if (a[3].i64 < 0) WASI_RET(WASI_EINVAL);
@@ -469,7 +462,7 @@ WASI_FN(fd_pwrite) {
 
 WASI_FN(fd_close) {
   cis_wasi *w = WASI_SELF;
-  wasi_fd *f = wasi_fd_get(w, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(w, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   if (f->kind == WASI_FD_FILE || f->kind == WASI_FD_DIR) cis__wasi_fs_close(f);
   free(f->preopen_name);
@@ -487,7 +480,7 @@ static uint8_t fd_filetype(const wasi_fd *f) {
 }
 
 WASI_FN(fd_fdstat_get) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   uint8_t *p = wasi_mem(c, a[1].u32, 24);
   if (!p) WASI_RET(WASI_EFAULT);
@@ -500,7 +493,7 @@ WASI_FN(fd_fdstat_get) {
 }
 
 WASI_FN(fd_fdstat_set_flags) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   if (!(f->rights & WASI_R_FD_FDSTAT_SET_FLAGS)) WASI_RET(WASI_ENOTCAPABLE);
   uint32_t flags = a[1].u32;
@@ -512,7 +505,7 @@ WASI_FN(fd_fdstat_set_flags) {
 }
 
 WASI_FN(fd_fdstat_set_rights) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   uint64_t base = a[1].u64, inh = a[2].u64;
   /* Rights can only be dropped, never gained. */
@@ -523,7 +516,7 @@ WASI_FN(fd_fdstat_set_rights) {
 }
 
 WASI_FN(fd_prestat_get) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f) WASI_RET(WASI_EBADF);
   if (!f->preopen_name) WASI_RET(WASI_EBADF);
   uint8_t *p = wasi_mem(c, a[1].u32, 8);
@@ -535,7 +528,7 @@ WASI_FN(fd_prestat_get) {
 }
 
 WASI_FN(fd_prestat_dir_name) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, a[0].u32);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, a[0].u32);
   if (!f || !f->preopen_name) WASI_RET(WASI_EBADF);
   size_t l = strlen(f->preopen_name);
   if (a[2].u32 < l) WASI_RET(WASI_ENAMETOOLONG);
@@ -548,7 +541,7 @@ WASI_FN(fd_prestat_dir_name) {
 WASI_FN(fd_renumber) {
   cis_wasi *w = WASI_SELF;
   uint32_t from = a[0].u32, to = a[1].u32;
-  wasi_fd *f = wasi_fd_get(w, from), *t = wasi_fd_get(w, to);
+  wasi_fd *f = cis__wasi_fd_get(w, from), *t = cis__wasi_fd_get(w, to);
   if (!f || !t) WASI_RET(WASI_EBADF);
   if (from == to) WASI_RET(WASI_ESUCCESS);
   if (t->kind == WASI_FD_FILE || t->kind == WASI_FD_DIR) cis__wasi_fs_close(t);
@@ -635,7 +628,7 @@ WASI_FN(poll_oneoff) {
       }
     } else if (tag == 1 || tag == 2) {
       uint32_t fd = wasi_get_u32(s + 16);
-      wasi_fd *f = wasi_fd_get(w, fd);
+      wasi_fd *f = cis__wasi_fd_get(w, fd);
       memset(e, 0, 32);
       wasi_put_u64(e, wasi_get_u64(s));
       e[10] = tag;
@@ -691,7 +684,7 @@ WASI_FN(poll_oneoff) {
     e[10] = 0;
     nev++;
   }
-  WASI_RET(wasi_store_u32(c, nevents_ptr, nev));
+  WASI_RET(cis__wasi_store_u32(c, nevents_ptr, nev));
 }
 
 /* --------------------------------------------------------------- sockets */
@@ -702,7 +695,7 @@ WASI_FN(poll_oneoff) {
  * preopened yet, so no sock_* call gets further. */
 static int sock_common(cis_call *c, uint32_t fd) {
   cis_wasi *w = WASI_SELF;
-  if (!wasi_fd_get(w, fd)) return WASI_EBADF;
+  if (!cis__wasi_fd_get(w, fd)) return WASI_EBADF;
   return WASI_ENOTSOCK;
 }
 

@@ -28,13 +28,6 @@
 
 #include "wasi/wasi_internal.h"
 
-#define WASI_FN(name) static cis_result wasi_##name(cis_call *c, const cis_slot *a, cis_slot *r)
-#define WASI_SELF ((cis_wasi *)cis_call_user(c))
-#define WASI_RET(e)   \
-  do {                \
-    r[0].i32 = (e);   \
-    return CIS_OK;    \
-  } while (0)
 
 #define WASI_GATHER_MAX (64u * 1024) /* a writev up to this size is one VFS write */
 #define WASI_OFF_MAX ((uint64_t)INT64_MAX) /* files end below 2^63, as off_t does */
@@ -99,7 +92,7 @@ cis_result cis_wasi_preopen(cis_wasi *w, cis_vfs *fs, const char *guest_path) {
   char *name = strdup(guest_path);
   if (!name) return CIS_ENOMEM;
   uint32_t fd;
-  int e = wasi_fd_alloc(w, &fd);
+  int e = cis__wasi_fd_alloc(w, &fd);
   if (e) {
     free(name);
     return e == WASI_EMFILE ? CIS_ESTATE : CIS_ENOMEM;
@@ -250,7 +243,7 @@ void cis__wasi_fs_close(wasi_fd *f) {
  * then a missing right (ENOTCAPABLE). */
 static int fd_for(cis_call *c, uint32_t fd, uint64_t right, int stdio_errno, int dir_errno,
                   int file_errno, wasi_fd **out) {
-  wasi_fd *f = wasi_fd_get(WASI_SELF, fd);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, fd);
   if (!f) return WASI_EBADF;
   if (f->kind == WASI_FD_STDIO && stdio_errno) return stdio_errno;
   if (f->kind == WASI_FD_DIR && dir_errno) return dir_errno;
@@ -264,7 +257,7 @@ static int fd_for(cis_call *c, uint32_t fd, uint64_t right, int stdio_errno, int
 /* A directory descriptor, without its rights: EBADF, ENOTDIR. */
 static int dir_get(cis_call *c, uint32_t fd, wasi_fd **out) {
   (void)c;
-  wasi_fd *f = wasi_fd_get(WASI_SELF, fd);
+  wasi_fd *f = cis__wasi_fd_get(WASI_SELF, fd);
   if (!f) return WASI_EBADF;
   if (f->kind != WASI_FD_DIR) return WASI_ENOTDIR;
   *out = f;
@@ -588,7 +581,7 @@ WASI_FN(fd_readdir) {
     used += take;
     cookie = ent.next;
   }
-  WASI_RET(wasi_store_u32(c, a[4].u32, used));
+  WASI_RET(cis__wasi_store_u32(c, a[4].u32, used));
 }
 
 /* fd_seek needs the seek right, except the pure "where am I" (offset 0
@@ -628,7 +621,7 @@ WASI_FN(fd_seek) {
   if (to > WASI_OFF_MAX) WASI_RET(WASI_EOVERFLOW);
   f->pos = to;
   f->pos_at_end = false;
-  WASI_RET(wasi_store_u64(c, a[3].u32, to));
+  WASI_RET(cis__wasi_store_u64(c, a[3].u32, to));
 }
 
 WASI_FN(fd_tell) {
@@ -638,7 +631,7 @@ WASI_FN(fd_tell) {
   if (!wasi_mem(c, a[1].u32, 8)) WASI_RET(WASI_EFAULT);
   e = resolve_pos(WASI_SELF, f, "fd_tell");
   if (e) WASI_RET(e);
-  WASI_RET(wasi_store_u64(c, a[1].u32, f->pos));
+  WASI_RET(cis__wasi_store_u64(c, a[1].u32, f->pos));
 }
 
 /* ----------------------------------------------------------- path_* */
@@ -773,7 +766,7 @@ WASI_FN(path_readlink) {
   if (len > sizeof target) len = sizeof target;
   uint32_t n = len < cap ? (uint32_t)len : cap;
   memcpy(out, target, n);
-  WASI_RET(wasi_store_u32(c, a[5].u32, n));
+  WASI_RET(cis__wasi_store_u32(c, a[5].u32, n));
 }
 
 /* path_open(fd, dirflags, path, oflags, rights_base, rights_inheriting,
@@ -819,7 +812,7 @@ WASI_FN(path_open) {
   if (err) WASI_RET(file_fail(w, d->file, "path_open", err));
   bool is_dir = (oflags & WASI_O_DIRECTORY) || cis_vfs_file_type(nf) == CIS_VFS_DIR;
   uint32_t fd;
-  e = wasi_fd_alloc(w, &fd); /* may move the table: d is stale from here */
+  e = cis__wasi_fd_alloc(w, &fd); /* may move the table: d is stale from here */
   if (e) {
     cis_vfs_close(nf);
     WASI_RET(e);
@@ -831,7 +824,7 @@ WASI_FN(path_open) {
   n->inheriting = is_dir ? inh : inh & WASI_R_FILE_ALL;
   n->fdflags = (uint16_t)fdflags;
   n->file = nf;
-  WASI_RET(wasi_store_u32(c, a[8].u32, fd));
+  WASI_RET(cis__wasi_store_u32(c, a[8].u32, fd));
 }
 
 #define DEF(name, sig) {"wasi_snapshot_preview1", #name, sig, wasi_##name, NULL}

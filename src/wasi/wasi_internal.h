@@ -149,13 +149,24 @@ static inline uint32_t wasi_get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p
 static inline uint64_t wasi_get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /* Writes a u32/u64 result to guest memory; WASI_EFAULT when outside. */
-int wasi_store_u32(cis_call *c, uint32_t ptr, uint32_t v);
-int wasi_store_u64(cis_call *c, uint32_t ptr, uint64_t v);
+int cis__wasi_store_u32(cis_call *c, uint32_t ptr, uint32_t v);
+int cis__wasi_store_u64(cis_call *c, uint32_t ptr, uint64_t v);
 
 /* The descriptor fd of w, or NULL when it is not open. */
-wasi_fd *wasi_fd_get(cis_wasi *w, uint32_t fd);
+wasi_fd *cis__wasi_fd_get(cis_wasi *w, uint32_t fd);
 /* Allocates the lowest free descriptor; WASI_EMFILE when the table is full. */
-int wasi_fd_alloc(cis_wasi *w, uint32_t *fd);
+int cis__wasi_fd_alloc(cis_wasi *w, uint32_t *fd);
+
+/* A WASI function's definition: guest arguments a, results r; the
+ * cis_wasi is the call's user pointer (WASI_SELF). WASI_RET returns an
+ * errno to the guest: errors are results, never traps. */
+#define WASI_FN(name) static cis_result wasi_##name(cis_call *c, const cis_slot *a, cis_slot *r)
+#define WASI_SELF ((cis_wasi *)cis_call_user(c))
+#define WASI_RET(e)   \
+  do {                \
+    r[0].i32 = (e);   \
+    return CIS_OK;    \
+  } while (0)
 
 /* Host-function table entries of each part. */
 extern const cis_host_func_def cis__wasi_core_funcs[];
