@@ -101,7 +101,9 @@ typedef struct cis_skills_config {
                                 else auto). With auto, install also
                                 compiles the skill into the cache */
   uint32_t max_skills;       /* skills the tenant may have installed; 0 = no
-                                limit. An install past it is CIS_EQUOTA */
+                                limit. An install past it is CIS_EQUOTA,
+                                checked inside the install's write (installs
+                                at once cannot pass it together) */
   uint64_t max_module_bytes; /* bytes of the distinct modules the tenant's
                                 skills refer to (a module shared by two of
                                 its skills counts once); 0 = no limit. An
@@ -117,7 +119,10 @@ typedef struct cis_skills_config {
                                 no limit. A call's db mount may grow by what
                                 the tenant's other trees leave at the call's
                                 start: a change past it is EDQUOT to the
-                                guest, with a warn line */
+                                guest, with a warn line. Exact at commit: a
+                                call whose files would pass it, counting
+                                the calls that committed meanwhile, fails
+                                with CIS_EQUOTA, nothing of it applied */
   uint64_t max_fs_files;     /* ... and their nodes of every kind */
 } cis_skills_config;
 

@@ -363,6 +363,21 @@ typedef struct cis_vfs_db_config {
    * mounts' writers recall it and wait for it, whatever they set here.
    * Ignored on SQLite. */
   bool lease;
+  /* A limit shared by every tree whose name starts with `group` (which
+   * `tenant` must start with too; the skills host's per-tenant file
+   * limits over "TENANT/"). Each tree keeps what it holds in a row the
+   * commits move, and every commit that grows this tree's nodes or bytes
+   * reads the group's rows under a lock that orders the group's commits
+   * (PostgreSQL: an advisory lock; SQLite: the database's write lock):
+   * past group_max_nodes or group_max_bytes the commit fails with EDQUOT
+   * (CIS_EQUOTA from cis_vfs_scope_end) and nothing of it applies, so
+   * writers at once cannot pass the limit together. Counted as the
+   * backend's usage counts: nodes of every kind with a name (the root
+   * excluded), bytes of regular files with a name. NULL, or both limits
+   * 0: no group. */
+  const char *group;
+  uint64_t group_max_bytes; /* the group's bytes in regular files; 0 = no limit */
+  uint64_t group_max_nodes; /* the group's nodes; 0 = no limit */
 } cis_vfs_db_config;
 
 /* Durability of a commit. NORMAL: survives a crash of the process; a power
@@ -481,10 +496,12 @@ CIS_EXTERN cis_result cis_vfs_db_compact(cis_vfs *fs, uint64_t keep_from,
  * detail is cis_vfs_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists);
 /* What all the trees of b's database whose names start with prefix hold
- * together (bytes in regular files and nodes, counted as a mount's quota
- * counts them), read on b's own connection before b is mounted: for a
- * limit shared by several trees (the skills host's per-tenant file limit
- * over "TENANT/..."). Costs a scan of those trees' entries. Errors:
+ * together (bytes in regular files and nodes, counted as the backend's
+ * usage counts them), read on b's own connection before b is mounted: for
+ * a limit shared by several trees (the skills host's per-tenant file limit
+ * over "TENANT/...", whose exact check is cis_vfs_db_config.group's at
+ * commit). Reads each tree's usage row (a tree whose row a database made
+ * by an older cis lacks: a scan of its entries). Errors:
  * CIS_EINVAL (b not a database backend, NULL or empty prefix, a prefix
  * ending in byte 0xff), CIS_EVFSDOWN (the database down, or its time up:
  * cfg->op_timeout_ms), CIS_EVFS; the detail is b->errmsg. */

@@ -491,19 +491,7 @@ done:
   return rc;
 }
 
-/* Registers a skill; dir is the absolute folder it was installed from, or
- * NULL. */
-
-/* Whether the tenant has room for skill name with module sha (len bytes):
- * CIS_EQUOTA past cis_skills_config's max_skills or max_module_bytes (a
- * skill replaced does not count; a module its other skills already refer
- * to counts once). Checked before the write: installs of one tenant at
- * the very same moment may pass it together. */
-static cis_result tenant_room(cis_skills *s, const char *name, const char *sha, size_t len) {
-  uint64_t skills = 0, bytes = 0;
-  bool has = false;
-  cis_result rc = s->reg->usage(s, name, sha, &skills, &bytes, &has);
-  if (rc != CIS_OK) return rc;
+cis_result cis__registry_room(cis_skills *s, uint64_t skills, uint64_t bytes, bool has, size_t len) {
   if (s->max_skills && skills + 1 > s->max_skills)
     return cis__skills_fail(s, CIS_EQUOTA, "tenant %s has %llu skills, the most it may have", s->tenant,
                             (unsigned long long)skills);
@@ -514,6 +502,8 @@ static cis_result tenant_room(cis_skills *s, const char *name, const char *sha, 
   return CIS_OK;
 }
 
+/* Registers a skill; dir is the absolute folder it was installed from, or
+ * NULL. */
 static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm_len, const char *manifest,
                                  size_t manifest_len, const char *dir, const cis_install_options *opt) {
   if (!s || !wasm || !manifest) return CIS_EINVAL;
@@ -554,8 +544,7 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   cis__reg_row row = {.name = m->name, .version = m->version, .sha256 = sha, .description = m->description,
                       .manifest = (char *)manifest, .manifest_len = manifest_len, .installed_at = (int64_t)time(NULL),
                       .dir = (char *)dir, .grants = gjson, .signature = (char *)sig, .signature_len = siglen};
-  if ((s->max_skills || s->max_module_bytes) && (rc = tenant_room(s, m->name, sha, wasm_len)) != CIS_OK) goto done;
-  rc = s->reg->skill_put(s, &row, wasm, wasm_len);
+  rc = s->reg->skill_put(s, &row, wasm, wasm_len); /* checks the tenant's room (cis__registry_room) */
   if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
 done:
   free(gjson);

@@ -81,7 +81,11 @@ typedef struct cis__registry_methods {
   cis_result (*open)(struct cis_skills *s, const char *spec);
   void (*close)(struct cis_skills *s);
   /* Stores the module (when not there) and inserts or replaces the row;
-   * the change is visible to every node when it returns. */
+   * the change is visible to every node when it returns. With a tenant
+   * limit (s->max_skills, s->max_module_bytes) it first reads the
+   * tenant's usage inside its write, after the tenant's other installs
+   * (its lock), and refuses with cis__registry_room's CIS_EQUOTA, writing
+   * nothing: installs at the very same moment cannot pass it together. */
   cis_result (*skill_put)(struct cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len);
   /* The row of name (CIS_ENOTFOUND when none). */
   cis_result (*skill_get)(struct cis_skills *s, const char *name, cis__reg_row *out);
@@ -115,6 +119,14 @@ typedef struct cis__registry_methods {
    * $CIS_HOME/registry.gen alone (warm.c). */
   cis_result (*generation)(struct cis_skills *s, uint64_t *gen);
 } cis__registry_methods;
+
+/* Whether the tenant has room for one more skill whose module (len bytes)
+ * is among its others' (has) or not, when its other skills are `skills`
+ * referring to modules of `bytes` bytes: CIS_EQUOTA past
+ * cis_skills_config's max_skills or max_module_bytes (a skill replaced
+ * does not count; a module its other skills refer to counts once), the
+ * message on s. */
+cis_result cis__registry_room(struct cis_skills *s, uint64_t skills, uint64_t bytes, bool has, size_t len);
 
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;

@@ -49,7 +49,14 @@ static const char schema_check[] =
     "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
     "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
     "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL AND "
-    "to_regclass('cis_registry_tenant_gen') IS NOT NULL AND to_regprocedure('cis_module_gc(text)') IS NOT NULL";
+    "to_regclass('cis_registry_tenant_gen') IS NOT NULL AND to_regprocedure('cis_module_gc(text)') IS NOT NULL AND "
+    "to_regprocedure('cis_skill_room(text,text,text)') IS NOT NULL";
+
+/* The class of the advisory lock under which a tenant's installs check
+ * its limits in turn (two-key form; the object is a hash of the tenant's
+ * name): apart from the filesystem's (1667855222, 1667855224) and the
+ * KV's (1667855223). */
+#define INSTALL_CLASS "1667855225"
 
 /* Two nodes starting together take turns under the advisory lock. */
 static const char schema_sql[] =
@@ -82,6 +89,19 @@ static const char schema_sql[] =
     "  IF NOT FOUND OR EXISTS (SELECT 1 FROM cis_skills WHERE sha256 = h) THEN RETURN false; END IF; "
     "  DELETE FROM cis_modules WHERE sha256 = h; "
     "  RETURN true; "
+    "END $f$;"
+    /* What tenant t's skills other than n hold (how many, the bytes of
+     * their distinct modules, whether h is one), read after the tenant's
+     * other installs committed: its lock first, held to the commit of the
+     * statement that calls it, then each query a snapshot of its own. */
+    "CREATE OR REPLACE FUNCTION cis_skill_room(t text, n text, h text, OUT skills bigint, OUT bytes bigint,"
+    " OUT has boolean) LANGUAGE plpgsql VOLATILE AS $f$ "
+    "BEGIN "
+    "  PERFORM pg_advisory_xact_lock(" INSTALL_CLASS ", ('x' || left(md5(t), 8))::bit(32)::int4); "
+    "  SELECT count(*) INTO skills FROM cis_skills WHERE tenant = t AND name <> n; "
+    "  SELECT coalesce(sum(octet_length(m.bytes)), 0)::bigint INTO bytes FROM cis_modules m "
+    "   WHERE m.sha256 IN (SELECT sha256 FROM cis_skills WHERE tenant = t AND name <> n); "
+    "  has := EXISTS (SELECT 1 FROM cis_skills WHERE tenant = t AND name <> n AND sha256 = h); "
     "END $f$;"
     "COMMIT;";
 
@@ -291,6 +311,24 @@ static const char put_sql[] =
     "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
     "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
     "SELECT (SELECT count(*) FROM up), (SELECT sha256 FROM old)";
+/* put_sql with the tenant's room checked first (cis_skill_room, the
+ * limits $12 skills and $13 bytes, 0: none, for a module of $11 bytes):
+ * no row written when it has none. Gives also what the tenant's other
+ * skills hold. */
+static const char put_room_sql[] =
+    "WITH r AS (SELECT * FROM cis_skill_room($1::text, $2::text, $3::text)), "
+    "ok AS (SELECT ($12::bigint = 0 OR r.skills + 1 <= $12::bigint) AND ($13::bigint = 0 OR "
+    "r.bytes + CASE WHEN r.has THEN 0 ELSE $11::bigint END <= $13::bigint) AS yes FROM r), "
+    "m AS (SELECT 1 FROM cis_modules WHERE sha256=$3::text AND (SELECT yes FROM ok) FOR SHARE), "
+    "old AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name=$2::text), "
+    "up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
+    "signature) SELECT $1::text,$2::text,$3::text,$4::text,$5::text,$6::bytea,$7::bigint,$8::text,$9::text,"
+    "$10::bytea WHERE EXISTS (SELECT 1 FROM m) ON CONFLICT (tenant,name) DO UPDATE SET "
+    "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
+    "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
+    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
+    "SELECT (SELECT count(*) FROM up), (SELECT sha256 FROM old), (SELECT skills FROM r), (SELECT bytes FROM r), "
+    "(SELECT CASE WHEN has THEN 1 ELSE 0 END FROM r)::bigint, (SELECT CASE WHEN yes THEN 1 ELSE 0 END FROM ok)::bigint";
 static const char gc_sql[] = "SELECT cis_module_gc($1::text)";
 
 /* Removes module sha's row when no skill refers to it any more, and this
@@ -323,12 +361,21 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   if (len > INT32_MAX) return cis__skills_fail(s, CIS_ETOOBIG, "module too large for the registry");
   char at[32];
   snprintf(at, sizeof at, "%lld", (long long)row->installed_at);
-  const char *v[10] = {s->tenant, row->name, row->sha256, row->version, row->description,
+  char lim[3][32];
+  snprintf(lim[0], sizeof lim[0], "%zu", len);
+  snprintf(lim[1], sizeof lim[1], "%u", s->max_skills);
+  snprintf(lim[2], sizeof lim[2], "%llu", (unsigned long long)s->max_module_bytes);
+  const char *v[13] = {s->tenant, row->name, row->sha256, row->version, row->description,
                        row->manifest_len ? row->manifest : "", at, row->dir, row->grants,
-                       row->signature ? (row->signature_len ? row->signature : "") : NULL};
-  int l[10] = {slen(s->tenant), slen(row->name), slen(row->sha256), slen(row->version), slen(row->description),
-               (int)row->manifest_len, slen(at), slen(row->dir), slen(row->grants), (int)row->signature_len};
-  bool b[10] = {false, false, false, false, false, true, false, false, false, true};
+                       row->signature ? (row->signature_len ? row->signature : "") : NULL,
+                       lim[0], lim[1], lim[2]};
+  int l[13] = {slen(s->tenant), slen(row->name), slen(row->sha256), slen(row->version), slen(row->description),
+               (int)row->manifest_len, slen(at), slen(row->dir), slen(row->grants), (int)row->signature_len,
+               slen(lim[0]), slen(lim[1]), slen(lim[2])};
+  bool b[13] = {false, false, false, false, false, true, false, false, false, true, false, false, false};
+  /* With a tenant limit, its room is read in the statement that writes
+   * the row, after the tenant's other installs (cis_skill_room). */
+  bool room = s->max_skills || s->max_module_bytes;
   /* The module before the row: a node that reads the row finds it. A
    * removal of the same module between the two takes it again; then the
    * row is not written, and both go once more. */
@@ -338,8 +385,16 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
     bool have = cis__pgdb_rows(r) > 0;
     cis__pgdb_clear(r);
     if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
-    if ((rc = q(s, put_sql, 10, v, l, b, &r)) != CIS_OK) return rc;
+    if ((rc = q(s, room ? put_room_sql : put_sql, room ? 13 : 10, v, l, b, &r)) != CIS_OK) return rc;
     bool written = cis__pgdb_rows(r) == 1 && cis__pgdb_int8(r, 0, 0) == 1;
+    if (room && !written && cis__pgdb_rows(r) == 1 && cis__pgdb_int8(r, 0, 5) == 0) {
+      uint64_t skills = (uint64_t)cis__pgdb_int8(r, 0, 2), bytes = (uint64_t)cis__pgdb_int8(r, 0, 3);
+      bool has = cis__pgdb_int8(r, 0, 4) != 0;
+      cis__pgdb_clear(r);
+      if (!have) pg_module_gc(s, row->sha256); /* stored for this install alone */
+      rc = cis__registry_room(s, skills, bytes, has, len);
+      return rc != CIS_OK ? rc : cis__skills_fail(s, CIS_EIO, "registry: the room check and its numbers disagree");
+    }
     size_t n = 0;
     const char *old = written ? cis__pgdb_value(r, 0, 1, &n) : NULL;
     char was[65] = "";

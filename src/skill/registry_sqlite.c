@@ -259,12 +259,27 @@ static void sq_module_gc(cis_skills *s, const char *sha) {
   sq_exec(s, "COMMIT");
 }
 
+static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+                           bool *has_sha);
+
 static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
   char path[4200], old[65] = "";
   module_path(s, row->sha256, path, sizeof path);
   pthread_mutex_lock(&s->write_lock);
   cis_result rc = sq_exec(s, "BEGIN IMMEDIATE");
   if (rc != CIS_OK) goto out;
+  /* The tenant's room under the write lock: installs take turns on it,
+   * across processes too. */
+  if (s->max_skills || s->max_module_bytes) {
+    uint64_t skills = 0, bytes = 0;
+    bool has = false;
+    rc = sq_usage(s, row->name, row->sha256, &skills, &bytes, &has);
+    if (rc == CIS_OK) rc = cis__registry_room(s, skills, bytes, has, len);
+    if (rc != CIS_OK) {
+      sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+      goto out;
+    }
+  }
   rc = sq_sha_of(s, row->name, old);
   sqlite3_stmt *st = NULL;
   if (rc == CIS_OK &&

@@ -290,9 +290,10 @@ static unsigned own_pid(void) {
 /* Narrows o's quota (the manifest's, per mount) to what the tenant's file
  * limits leave this tree: the limit less what the tenant's other trees
  * hold (read now, on b's connection). *bound says whether the tenant's
- * limit is now the tighter, for the log line of a refusal. Calls of the
- * tenant's skills that run at once each see the others' trees as of
- * their start. */
+ * limit is now the tighter, for the log line of a refusal. A fast early
+ * refusal only: calls of the tenant's skills that run at once each see
+ * the others' trees as of their start, and the exact check is the
+ * commit's (cis_vfs_db_config.group, set by mount_fs). */
 static cis_result tenant_fs_share(cis_skills *s, cis_vfs_backend *b, const char *tenant, cis_vfs_options *o,
                                   bool *bound) {
   char prefix[CIS_TENANT_NAME_MAX + 2];
@@ -366,6 +367,13 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       cis_vfs_db_config_default(&dc);
       dc.spec = s->vfs_db_spec;
       dc.tenant = key;
+      /* The tenant's trees share its file limits: each commit that grows
+       * this one checks their total under the tenant's lock. */
+      char group[CIS_TENANT_NAME_MAX + 2];
+      snprintf(group, sizeof group, "%s/", tenant);
+      dc.group = group;
+      dc.group_max_bytes = s->max_fs_bytes;
+      dc.group_max_nodes = s->max_fs_files;
       /* Opening the tenant's tree is part of the call: its deadline bounds
        * it (a database locked by another writer, a server not answering). */
       uint64_t left = cis__ms_left(deadline_ns);

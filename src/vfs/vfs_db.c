@@ -10,10 +10,12 @@
  * Schema (every table starts with tenant_id, and every statement below
  * names it as ?1, except the two that find a tenant by name):
  *   cis_vfs_tenants  (tenant_id, name, block_size, top_layer, next_layer,
- *                     next_ino, next_eid): one row per tenant; the
- *                     counters hand out layer ids, inode numbers and
- *                     directory entry ids, and the row is the tenant's
- *                     write lock.
+ *                     next_ino, next_eid, used_nodes, used_bytes): one row
+ *                     per tenant; the counters hand out layer ids, inode
+ *                     numbers and directory entry ids, the row is the
+ *                     tenant's write lock, and used_* say what its tree
+ *                     holds (as Q_USAGE counts it), moved by every commit
+ *                     (NULL: not counted yet, read from the tree instead).
  *   cis_vfs_layers   (tenant_id, layer_id, parent, name, created,
  *                     writable): the chain, base (1) at the bottom.
  *   cis_vfs_entries  (tenant_id, parent_ino, name, layer_id, eid, ino,
@@ -154,6 +156,9 @@ enum {
   Q_LOCK_OWN,
   Q_LEASE_WAIT,
   Q_RECALL,
+  Q_USAGE_SET,
+  Q_GROUP_LOCK,
+  Q_GROUP_SUM,
   Q_COUNT
 };
 
@@ -163,6 +168,11 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches ar
 #define LEASE_STR(x) #x
 #define LEASE_XSTR(x) LEASE_STR(x)
 #define LEASE_KEY LEASE_XSTR(CIS__VDB_LEASE_CLASS) ", CAST(?1 % 2147483648 AS int4)"
+
+/* The class of the advisory lock under which the commits of a group of
+ * trees check its total (two-key form; the object is a hash of the
+ * group's prefix): apart from the lease's and the KV tenant quota's. */
+#define GROUP_CLASS "1667855224"
 
 /* The parts of PostgreSQL's commit statement (Q_CTR_NODES, below). */
 #define CTR_E                                                                              \
@@ -183,7 +193,8 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches ar
   "parent=?20 WHERE tenant_id=?1 AND ino=?13 AND layer_id=?5 AND ?14=?5) "
 #define CTR_TENANT                                                                         \
   "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?21 THEN ?3 ELSE "   \
-  "CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END WHERE tenant_id=?1"
+  "CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END, used_nodes=used_nodes+?34, "  \
+  "used_bytes=used_bytes+?35 WHERE tenant_id=?1"
 
 /* The rows of entries that are visible: no row of a higher layer for the
  * same name. */
@@ -194,7 +205,7 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches ar
 static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_TENANT_GET] = {"SELECT tenant_id, block_size FROM cis_vfs_tenants WHERE name=?1", NULL},
     [Q_TENANT_ADD] = {"INSERT INTO cis_vfs_tenants(name, block_size, top_layer, next_layer, "
-                      "next_ino, next_eid) VALUES(?1, ?2, 2, 3, 2, 1) "
+                      "next_ino, next_eid, used_nodes, used_bytes) VALUES(?1, ?2, 2, 3, 2, 1, 0, 0) "
                       "ON CONFLICT(name) DO NOTHING RETURNING tenant_id",
                       NULL},
     [Q_LAYER_ADD] = {"INSERT INTO cis_vfs_layers(tenant_id, layer_id, parent, name, created, "
@@ -208,15 +219,17 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                 "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
                 "WHERE tenant_id=?1 AND pg_try_advisory_xact_lock_shared(" LEASE_KEY ") "
                 "FOR UPDATE"},
-    /* Every commit's counters; on PostgreSQL the transaction fails
+    /* Every commit's counters, and what it changed the tree's usage by
+     * (?5 nodes, ?6 bytes); on PostgreSQL the transaction fails
      * (CIS__VDB_GEN_MOVED) unless the generation is still ?4, the one it
      * began from: a check that costs nothing where the begin checked
      * already, and the only one of a transaction begun on the lease. */
-    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3 WHERE tenant_id=?1 "
+    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3, "
+                    "used_nodes=used_nodes+?5, used_bytes=used_bytes+?6 WHERE tenant_id=?1 "
                     "AND ?4 IS NOT NULL",
                     "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?4 "
-                    "THEN ?3 ELSE CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END "
-                    "WHERE tenant_id=?1"},
+                    "THEN ?3 ELSE CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END, "
+                    "used_nodes=used_nodes+?5, used_bytes=used_bytes+?6 WHERE tenant_id=?1"},
     [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
                    NULL},
     /* next_eid moves with every commit of the tenant: its generation. */
@@ -392,8 +405,9 @@ static const cis__vdb_sql sql[Q_COUNT] = {
      * when ?4 is 0); a changed node whose row is in the top layer already
      * (?14 is ?5), updated in place (none when ?13 is 0: no inode 0
      * exists); the entry held for it (as Q_ENT_PUT's ?2..?7 in ?23..?28;
-     * none when ?22 is 0) and the block (as Q_BLK_PUT's ?2..?5 in
-     * ?30..?33; none when ?29 is 0). A node to be copied up from a lower
+     * none when ?22 is 0), the block (as Q_BLK_PUT's ?2..?5 in
+     * ?30..?33; none when ?29 is 0) and what the transaction changed the
+     * tree's usage by (?34 nodes, ?35 bytes). A node to be copied up from a lower
      * layer goes first in a statement of its own (Q_INO_PUT): as a part
      * of this one, its plan, started by every execution, cost a creation
      * some 9 µs (pgbench, in turns). */
@@ -422,6 +436,23 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     /* PostgreSQL: asks whoever holds the tenant's lease to give it back
      * (outside a transaction: a notification is sent at commit). */
     [Q_RECALL] = {"SELECT 0", "SELECT pg_notify('cis_vfs_lease_' || ?1, '')"},
+    /* The tree's usage counted afresh from its rows (a rollback). */
+    [Q_USAGE_SET] = {"UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("?1")
+                     ", used_bytes=" CIS__VDB_SCAN_BYTES("?1") " WHERE tenant_id=?1",
+                     NULL},
+    /* PostgreSQL: the commits that grow a group of trees (names starting
+     * with ?1) check its total in turn (GROUP_CLASS); SQLite's write lock
+     * orders every commit already. */
+    [Q_GROUP_LOCK] = {"SELECT 0", "SELECT pg_advisory_xact_lock(" GROUP_CLASS
+                                  ", ('x' || left(md5(?1), 8))::bit(32)::int4)"},
+    /* What the trees named in [?1, ?2) hold, from their usage columns (a
+     * tree not counted yet: from its rows). */
+    [Q_GROUP_SUM] = {"SELECT CAST(coalesce(sum(coalesce(t.used_nodes, "
+                     CIS__VDB_SCAN_NODES("t.tenant_id") ")), 0) AS bigint), "
+                     "CAST(coalesce(sum(coalesce(t.used_bytes, "
+                     CIS__VDB_SCAN_BYTES("t.tenant_id") ")), 0) AS bigint) "
+                     "FROM cis_vfs_tenants t WHERE t.name>=?1 AND t.name<?2",
+                     NULL},
 };
 
 /* ================================================================ types */
@@ -567,6 +598,15 @@ typedef struct vdb_fs {
   int64_t next_eid;               /* next directory entry id */
   bool counters_dirty;            /* next_ino / next_eid moved: write them back */
   bool changed;                   /* the open write transaction wrote something */
+  int64_t dnodes;                 /* what the open write transaction changed the tree's
+                                     usage by: nodes (usage_note) ... */
+  int64_t dbytes;                 /* ... and bytes in regular files */
+  /* A limit shared with other trees (cis_vfs_db_config.group): checked
+   * by every commit that grows this tree. */
+  char *group;                    /* the group's name prefix (malloc'd), or NULL: none */
+  char *group_end;                /* its successor: the prefix with its last byte raised */
+  uint64_t group_max_bytes;       /* bytes the group's trees may hold; 0 = no limit */
+  uint64_t group_max_nodes;       /* nodes the same; 0 = no limit */
   /* Transactions that stay open across methods (see "Transactions"). */
   bool in_tx;                     /* a write transaction is open */
   vdb_node *batch;                /* the file whose creation waits in it for its first
@@ -1371,6 +1411,46 @@ static void tx_abort(vdb_fs *fs) {
   cache_clear(fs);
 }
 
+/* The open write transaction changed what the tree holds by `nodes` and
+ * `bytes` (in regular files): counted as Q_USAGE counts, a node with a
+ * name (nlink > 0, the root excluded), so a file removed while open
+ * counts no more and its later writes nothing. The commit adds it to the
+ * tree's usage columns (commit_counters). */
+static void usage_note(vdb_fs *fs, int64_t nodes, int64_t bytes) {
+  fs->dnodes += nodes;
+  fs->dbytes += bytes;
+}
+
+/* Inside the commit, after the tree's usage columns took the
+ * transaction's change: when it grows a group's nodes or bytes past a
+ * limit (cis_vfs_db_config.group), EDQUOT, and the caller rolls back.
+ * The group's commits take turns here (PostgreSQL: GROUP_CLASS's lock,
+ * held to the commit's end; SQLite: the database's write lock, held
+ * since the first change), so the total read is exact: of two commits
+ * that fit alone but not together, the second fails. A commit that grows
+ * nothing is never refused, even above a limit lowered since. */
+static int group_check(vdb_fs *fs) {
+  bool nodes = fs->dnodes > 0 && fs->group_max_nodes, bytes = fs->dbytes > 0 && fs->group_max_bytes;
+  if (!fs->group || (!nodes && !bytes)) return 0;
+  cis__vdb_val a[] = {S(fs->group), S(fs->group_end)};
+  int err = fs->d->version ? 0 : exec(fs, Q_GROUP_LOCK, a, 1);
+  cis__vdb_rows r;
+  bool have;
+  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
+  if (err) return err;
+  int64_t n = have ? fs->d->col_int(&r, 0) : 0, b = have ? fs->d->col_int(&r, 1) : 0;
+  fs->d->done(&r);
+  if (nodes && n > 0 && (uint64_t)n > fs->group_max_nodes)
+    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
+                   "(other writers of them committed first); nothing of this commit applied",
+                   fs->group, (long long)n, (unsigned long long)fs->group_max_nodes);
+  if (bytes && b > 0 && (uint64_t)b > fs->group_max_bytes)
+    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
+                   "of %llu (other writers of them committed first); nothing of this commit applied",
+                   fs->group, (long long)b, (unsigned long long)fs->group_max_bytes);
+  return 0;
+}
+
 /* Writes the changed nodes and the counters before a commit. Every
  * commit moves the tenant's generation (next_eid: entry ids need only
  * increase), which is how a scope learns that someone wrote. PostgreSQL
@@ -1397,8 +1477,10 @@ static int commit_counters(vdb_fs *fs) {
   fs->ndirty = 0; /* all written, or about to be with the counters */
   vdb_held *h = &fs->held;
   if (!made && !changed && !h->ent && !h->blk) {
-    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen)};
-    return exec(fs, Q_COUNTERS, a, NARGS(a));
+    cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen),
+                        I(fs->dnodes), I(fs->dbytes)};
+    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+    return err ? err : group_check(fs);
   }
   /* The held entry and block go with it (none: flags 0, SQL NULLs). */
   static const cis__vdb_val no_name = {.kind = CIS__VDB_BLOB}, no_data = {.kind = CIS__VDB_DATA};
@@ -1417,13 +1499,14 @@ static int commit_counters(vdb_fs *fs) {
                       I(h->ent ? e[3].i : 0), I(h->ent ? e[4].i : 0), I(h->ent ? e[5].i : 0),
                       I(h->ent ? e[6].i : 0),
                       I(h->blk),            I(h->blk ? k[1].i : 0), I(h->blk ? k[2].i : 0),
-                      I(h->blk ? k[3].i : 0), h->blk ? k[4] : no_data};
+                      I(h->blk ? k[3].i : 0), h->blk ? k[4] : no_data,
+                      I(fs->dnodes),        I(fs->dbytes)};
   h->ent = h->blk = false;
   err = exec(fs, Q_CTR_NODES, a, NARGS(a));
   if (err) return err;
   if (made) made->dirty = made->fresh = false, made->from = fs->top;
   if (changed) changed->dirty = false, changed->from = fs->top;
-  return 0;
+  return group_check(fs);
 }
 
 /* Commits the open write transaction (its changed metadata and counters
@@ -1528,6 +1611,7 @@ static int tx_begin(vdb_fs *fs) {
   fs->in_tx = true;
   fs->counters_dirty = false;
   fs->changed = false;
+  fs->dnodes = fs->dbytes = 0;
   uint64_t v = fs->d->version ? fs->d->version(fs->c) : 0;
   if (v && v == fs->version) return scope_check(fs);
   /* Without a version the row is locked all the same (it is the lock),
@@ -1600,6 +1684,7 @@ static int tx_begin_opt(vdb_fs *fs) {
   fs->in_tx = true;
   fs->counters_dirty = false;
   fs->changed = false;
+  fs->dnodes = fs->dbytes = 0;
   fs->opt = true;
   fs->tx_gen = (int64_t)fs->version;
   if (leased) return 0;
@@ -1895,6 +1980,7 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
                      .from = fs->top, .used = true, .dirty = later, .fresh = later};
   if (!err && later) dirty_note(fs, sl);
   if (later) fs->changed = true;
+  if (!err && *ino != ROOT_INO) usage_note(fs, 1, type == CIS_VFS_REG ? (int64_t)tlen : 0);
   return err;
 }
 
@@ -1926,6 +2012,7 @@ static int node_kill(vdb_fs *fs, uint64_t ino) {
   if (err) return err == ENOENT ? fs_fail(fs, EIO, "node %llu has no metadata",
                                           (unsigned long long)ino)
                                 : err;
+  if (in.nlink > 0) usage_note(fs, -1, in.type == CIS_VFS_REG ? -(int64_t)in.size : 0);
   in.nlink = 0;
   in.ctim = wall_ns();
   fdata_drop(fs, ino);
@@ -2020,6 +2107,7 @@ static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
       if (err) return err;
     }
   }
+  if (in->nlink > 0 && in->type == CIS_VFS_REG) usage_note(fs, 0, (int64_t)size - (int64_t)in->size);
   in->size = size;
   in->mtim = in->ctim = wall_ns();
   return ino_put(fs, in);
@@ -2123,6 +2211,8 @@ static void db_destroy(cis_vfs_backend *b) {
   free(fs->dcache);
   free(fs->held.data);
   free(fs->blk);
+  free(fs->group);
+  free(fs->group_end);
   free(fs);
 }
 
@@ -2987,6 +3077,7 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
     if (err) return err;
   }
   fdata_change(fs, n->ino, in.size, end > in.size ? end : in.size, buf, len, off);
+  if (end > in.size && in.nlink > 0) usage_note(fs, 0, (int64_t)(end - in.size));
   if (end > in.size) in.size = end;
   in.mtim = in.ctim = wall_ns();
   return ino_put(fs, &in);
@@ -3384,6 +3475,13 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     cis__vfs_set_ctor_error("db: block_size %u outside %u..%u", bs, MIN_BLOCK, MAX_BLOCK);
     return CIS_EINVAL;
   }
+  size_t glen = cfg->group ? strlen(cfg->group) : 0;
+  if (cfg->group && (glen == 0 || glen > 255 || (unsigned char)cfg->group[glen - 1] == 0xff ||
+                     strncmp(cfg->tenant, cfg->group, glen) != 0)) {
+    cis__vfs_set_ctor_error("db: group must be 1..255 bytes, not end in byte 0xff, and begin the "
+                            "tenant's name");
+    return CIS_EINVAL;
+  }
 
   vdb_fs *fs = calloc(1, sizeof *fs);
   if (!fs) {
@@ -3395,6 +3493,18 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   fs->d = d;
   fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
   fs->full_sync = cfg->sync == CIS_VFS_DB_SYNC_FULL;
+  if (cfg->group && (cfg->group_max_bytes || cfg->group_max_nodes)) {
+    fs->group = strdup(cfg->group);
+    fs->group_end = strdup(cfg->group);
+    if (!fs->group || !fs->group_end) {
+      cis__vfs_set_ctor_error("db: out of memory");
+      db_destroy(&fs->base);
+      return CIS_ENOMEM;
+    }
+    fs->group_end[glen - 1]++;
+    fs->group_max_bytes = cfg->group_max_bytes;
+    fs->group_max_nodes = cfg->group_max_nodes;
+  }
   int err = d->open(arg, fs->timeout_ms, fs->full_sync, fs->base.errmsg, &fs->c);
   if (!err) {
     d->arm(fs->c, fs->timeout_ms);
@@ -3625,6 +3735,9 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
   cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
   if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
   if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
+  /* The tree is what the layer kept: its usage is counted afresh (a
+   * rollback is the operator's: no group limit refuses it). */
+  if (!err) err = exec(fs, Q_USAGE_SET, get, 1);
   cache_clear(fs); /* nothing it knew may be written over the layers dropped */
   err = tx_end(fs, err, false);
   tx_forget(fs);
@@ -3685,7 +3798,6 @@ enum {
   L_DEL_ENTRIES,
   L_DEL_LAYERS,
   L_DEL_TENANT,
-  L_GROUP_USAGE,
   L_COUNT
 };
 #define L_ID(x) (CIS__VDB_MAX_STMTS - L_COUNT + (x))
@@ -3716,15 +3828,6 @@ _Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
 
 static const cis__vdb_sql lsql[L_COUNT] = {
     [L_TOP] = {"SELECT top_layer FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
-    /* Q_USAGE over every tree named in [?1, ?2). */
-    [L_GROUP_USAGE] = {"SELECT count(*), CAST(coalesce(sum(CASE WHEN v.type=1 THEN ("
-                       "SELECT i.size FROM cis_vfs_inodes i WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino "
-                       "ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 END), 0) AS bigint) "
-                       "FROM cis_vfs_entries v WHERE v.tenant_id IN (SELECT tenant_id FROM cis_vfs_tenants "
-                       "WHERE name>=?1 AND name<?2) AND v.type<>0 AND NOT EXISTS (SELECT 1 FROM "
-                       "cis_vfs_entries h WHERE h.tenant_id=v.tenant_id AND h.parent_ino=v.parent_ino AND "
-                       "h.name=v.name AND h.layer_id>v.layer_id)",
-                       NULL},
     /* The names with a row in a layer of (?2, ?3], after (?4, ?5), each
      * with its node and kind in both views (no row: 0, a whiteout: 0). */
     [L_DIFF_ENTS] = {"SELECT c.parent_ino, c.name, " AT_VIEW("ino", "?2") ", " AT_VIEW("type", "?2")
@@ -4379,7 +4482,7 @@ cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64
   bool have = false;
   int err = settle_read(fs, NULL);
   if (!err && fs->in_tx) err = cache_flush(fs);
-  if (!err) err = lfirst(fs, L_GROUP_USAGE, a, NARGS(a), &r, &have);
+  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
   free(upto);
   if (err) return cis_vfs_result(err);
   if (have) {

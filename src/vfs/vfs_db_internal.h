@@ -200,6 +200,21 @@ extern const cis__vdb_dialect cis__vdb_postgres;
  * that failure into CIS_VFS_ECONFLICT. */
 #define CIS__VDB_GEN_MOVED "cis-vfs-generation-moved"
 
+/* What tree `t` (an SQL expression of its tenant_id) holds, read from
+ * its rows: the visible nodes of every kind (the root excluded), and the
+ * bytes of its visible regular files. What the usage columns of
+ * cis_vfs_tenants say without a scan; the dialects' migrations and
+ * vfs_db.c fill those columns with it where they are NULL. */
+#define CIS__VDB_VISIBLE_IN(t)                                                              \
+  "FROM cis_vfs_entries v WHERE v.tenant_id=" t " AND v.type<>0 AND NOT EXISTS (SELECT 1 "  \
+  "FROM cis_vfs_entries h WHERE h.tenant_id=v.tenant_id AND h.parent_ino=v.parent_ino AND " \
+  "h.name=v.name AND h.layer_id>v.layer_id)"
+#define CIS__VDB_SCAN_NODES(t) "(SELECT count(*) " CIS__VDB_VISIBLE_IN(t) ")"
+#define CIS__VDB_SCAN_BYTES(t)                                                              \
+  "(SELECT CAST(coalesce(sum(CASE WHEN v.type=1 THEN (SELECT i.size FROM cis_vfs_inodes i " \
+  "WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 " \
+  "END), 0) AS bigint) " CIS__VDB_VISIBLE_IN(t) ")"
+
 /* Number of statements in vfs_db.c's table, for the dialects' caches. */
 #define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)
 

@@ -52,7 +52,7 @@ static const char schema_sql[] =
     " tenant_id INTEGER PRIMARY KEY AUTOINCREMENT, name BLOB NOT NULL UNIQUE,"
     " block_size INTEGER NOT NULL,"
     " top_layer INTEGER NOT NULL, next_layer INTEGER NOT NULL, next_ino INTEGER NOT NULL,"
-    " next_eid INTEGER NOT NULL);"
+    " next_eid INTEGER NOT NULL, used_nodes INTEGER, used_bytes INTEGER);"
     "CREATE TABLE IF NOT EXISTS cis_vfs_layers ("
     " tenant_id INTEGER NOT NULL, layer_id INTEGER NOT NULL, parent INTEGER NOT NULL,"
     " name BLOB NOT NULL, created INTEGER NOT NULL, writable INTEGER NOT NULL,"
@@ -74,6 +74,15 @@ static const char schema_sql[] =
     " tenant_id INTEGER NOT NULL, ino INTEGER NOT NULL, blk INTEGER NOT NULL,"
     " layer_id INTEGER NOT NULL, data BLOB,"
     " PRIMARY KEY (tenant_id, ino, blk, layer_id));";
+
+/* The tenants' usage columns (vfs_db.c), added to a file an older cis
+ * made and counted there from each tree's rows, once. */
+static const char usage_sql[] =
+    "ALTER TABLE cis_vfs_tenants ADD COLUMN used_nodes INTEGER;"
+    "ALTER TABLE cis_vfs_tenants ADD COLUMN used_bytes INTEGER;"
+    "UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("cis_vfs_tenants.tenant_id")
+    ", used_bytes=" CIS__VDB_SCAN_BYTES("cis_vfs_tenants.tenant_id") ";";
+#define USAGE_CHECK "SELECT count(*) FROM pragma_table_info('cis_vfs_tenants') WHERE name='used_bytes'"
 
 /* The objects of the schema (with cis__vdb_ext_schema's): a file that has
  * fewer was made by an older cis, or not at all, and gets the rest. */
@@ -230,9 +239,10 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   err = cis__vdb_ext_open(c->db, false, full_sync, errmsg, &c->ext);
   if (err) goto fail;
-  int have = 0;
+  int have = 0, counted = 0;
   err = exec1(c, "SELECT count(*) FROM sqlite_schema WHERE name IN (" SCHEMA_NAMES ")",
               "read schema", &have);
+  if (!err && have) err = exec1(c, USAGE_CHECK, "read schema", &counted);
   if (err) goto fail;
   /* A new file gets 1 KiB pages (SQLite's default is 4): its pages hold
    * metadata and files below 16 KiB, larger blocks living in the extent
@@ -276,10 +286,17 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   /* Checkpoints off the writer's path (vfs_db_sqlite_ckpt.c); the
    * autocheckpoint above stays when they cannot be. */
   c->ckpt = cis__vdb_sqlite_ckpt_start(c->db, full_sync);
-  if (have < SCHEMA_OBJECTS) {
+  if (have < SCHEMA_OBJECTS || !counted) {
     r = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (r == SQLITE_OK) r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
     if (r == SQLITE_OK) r = sqlite3_exec(c->db, cis__vdb_ext_schema, NULL, NULL, NULL);
+    /* Looked at again under the write lock: another process may have
+     * added the columns since. */
+    if (r == SQLITE_OK && (err = exec1(c, USAGE_CHECK, "read schema", &counted)) != 0) {
+      sq_rollback(c);
+      goto fail;
+    }
+    if (r == SQLITE_OK && !counted) r = sqlite3_exec(c->db, usage_sql, NULL, NULL, NULL);
     if (r == SQLITE_OK) r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
     if (r != SQLITE_OK) {
       err = sq_fail(c, r, "create schema");

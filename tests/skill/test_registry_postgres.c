@@ -448,6 +448,76 @@ static void tenant_limits_hold_across_nodes(void **state) {
   cis_skills_close(a);
 }
 
+/* Installs of one tenant at the very same moment on several nodes: exactly
+ * max_skills of them succeed, the rest are CIS_EQUOTA; a refused one
+ * leaves no module of its own behind. */
+typedef struct installer {
+  cis_skills *s;            /* its node */
+  char name[16];            /* the skill it installs */
+  const uint8_t *w;         /* the module */
+  size_t len;               /* its bytes */
+  const char *sha;          /* its sha256 */
+  pthread_barrier_t *start; /* all begin together */
+  cis_result rc;            /* the install's outcome */
+} installer;
+
+static void *install_one(void *arg) {
+  installer *in = arg;
+  pthread_barrier_wait(in->start);
+  in->rc = put_module(in->s, in->name, in->w, in->len, in->sha);
+  return NULL;
+}
+
+static void concurrent_installs_stop_exactly_at_the_limits(void **state) {
+  (void)state;
+  enum { N = 6, LIMIT = 3 };
+  char t[96], tag[64], sha[N][65];
+  tenant_of(t, sizeof t, "limrace");
+  installer in[N];
+  uint8_t *w[N];
+  pthread_t th[N];
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, N);
+  g_max_skills = LIMIT;
+  for (int i = 0; i < N; i++) {
+    char nodename[16];
+    snprintf(nodename, sizeof nodename, "n%d", i);
+    snprintf(tag, sizeof tag, "limrace-%d-%ld-%d", (int)getpid(), (long)time(NULL), i);
+    size_t len;
+    w[i] = unique_hello(tag, &len, sha[i]);
+    in[i] = (installer){.s = node("limrace", nodename, t, g_spec), .w = w[i], .len = len, .sha = sha[i],
+                        .start = &start};
+    snprintf(in[i].name, sizeof in[i].name, "s%d", i);
+  }
+  g_max_skills = 0;
+  for (int i = 0; i < N; i++) assert_int_equal(pthread_create(&th[i], NULL, install_one, &in[i]), 0);
+  int ok = 0;
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    if (in[i].rc == CIS_OK) ok++;
+    else if (in[i].rc != CIS_EQUOTA) fail_msg("%s: %s: %s", in[i].name, cis_errname(in[i].rc), cis_skills_errmsg(in[i].s));
+  }
+  pthread_barrier_destroy(&start);
+  assert_int_equal(ok, LIMIT);
+  cis_skill_info *list = NULL;
+  size_t n = 0;
+  assert_int_equal(cis_skills_list(in[0].s, &list, &n), CIS_OK);
+  assert_int_equal(n, LIMIT);
+  free(list);
+  /* The refused installs' modules went with them. */
+  for (int i = 0; i < N; i++) {
+    uint8_t *b = NULL;
+    size_t bl = 0;
+    cis_result rc = cis__registry_postgres.module_get(in[i].s, sha[i], &b, &bl);
+    free(b);
+    if (in[i].rc != CIS_OK && rc != CIS_ENOTFOUND) fail_msg("%s's module stayed: %s", in[i].name, cis_errname(rc));
+  }
+  for (int i = 0; i < N; i++) {
+    cis_skills_close(in[i].s);
+    free(w[i]);
+  }
+}
+
 static void keys_and_settings_are_shared_by_the_nodes(void **state) {
   (void)state;
   char t[96];
@@ -720,6 +790,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(module_rows_go_with_the_last_skill_and_never_before),
       cmocka_unit_test(module_collection_and_install_take_turns),
       cmocka_unit_test(tenant_limits_hold_across_nodes),
+      cmocka_unit_test(concurrent_installs_stop_exactly_at_the_limits),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),

@@ -254,6 +254,58 @@ static void tenant_limits_refuse_installs_past_them(void **st) {
   cis_skills_close(t[0]);
 }
 
+/* Installs of one tenant at the very same moment, each through a handle
+ * of its own (as processes on one home): exactly max_skills of them
+ * succeed, the rest are CIS_EQUOTA. */
+typedef struct installer {
+  cis_skills *s;            /* its handle */
+  char name[16];            /* the skill it installs */
+  pthread_barrier_t *start; /* all begin together */
+  cis_result rc;            /* the install's outcome */
+} installer;
+
+static void *install_one(void *arg) {
+  installer *in = arg;
+  pthread_barrier_wait(in->start);
+  in->rc = cis_test_register(in->s, g_dir, "hello.wasm", in->name, "");
+  return NULL;
+}
+
+static void concurrent_installs_stop_exactly_at_the_skills_limit(void **st) {
+  (void)st;
+  char home[512];
+  cis_test_home(home, sizeof home, g_root, "tenant_limits_race", 1);
+  enum { N = 6, LIMIT = 3 };
+  installer in[N];
+  pthread_t th[N];
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, NULL, N);
+  for (int i = 0; i < N; i++) {
+    cis_skills_config c;
+    cis_skills_config_default(&c);
+    c.home = home;
+    c.tenant = "alice";
+    c.max_skills = LIMIT;
+    in[i] = (installer){.s = cis_test_skills_open_config(&c), .start = &start};
+    snprintf(in[i].name, sizeof in[i].name, "s%d", i);
+  }
+  for (int i = 0; i < N; i++) assert_int_equal(pthread_create(&th[i], NULL, install_one, &in[i]), 0);
+  int ok = 0;
+  for (int i = 0; i < N; i++) {
+    pthread_join(th[i], NULL);
+    if (in[i].rc == CIS_OK) ok++;
+    else if (in[i].rc != CIS_EQUOTA) fail_msg("%s: %s", in[i].name, cis_errname(in[i].rc));
+  }
+  pthread_barrier_destroy(&start);
+  assert_int_equal(ok, LIMIT);
+  cis_skill_info *list = NULL;
+  size_t n = 0;
+  assert_int_equal(cis_skills_list(in[0].s, &list, &n), CIS_OK);
+  assert_int_equal(n, LIMIT);
+  free(list);
+  for (int i = 0; i < N; i++) cis_skills_close(in[i].s);
+}
+
 /* Another handle on the same home removes, then reinstalls the skill with
  * other code: this handle's next call fails, then runs the new code. */
 static void warm_call_follows_another_handle(void **st) {
@@ -399,6 +451,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_cache_of_a_tenant_stays_while_another_changes),
       cmocka_unit_test(module_bytes_go_with_the_last_skill_of_any_tenant),
       cmocka_unit_test(tenant_limits_refuse_installs_past_them),
+      cmocka_unit_test(concurrent_installs_stop_exactly_at_the_skills_limit),
       cmocka_unit_test(warm_call_follows_another_handle),
       cmocka_unit_test(warm_call_follows_another_process),
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),

@@ -27,6 +27,8 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -725,6 +727,93 @@ static void tenant_totals_bound_files_and_kv_across_skills(void **state) {
   cis_skills_close(s);
 }
 
+/* Two calls of one tenant started together: each holds its instance
+ * until the other made its own (or a second passed: on SQLite this
+ * process's KV calls take turns whole), so both mounts saw room at their
+ * start. */
+typedef struct fs_racer {
+  cis_skills *s;            /* the handle both calls use */
+  const char *tenant;       /* whose calls */
+  const char *skill;        /* which skill runs */
+  pthread_barrier_t *start; /* the threads begin together */
+  atomic_int *made;         /* instances made so far */
+  cis_result rc;            /* the call's outcome */
+  char error[512];          /* its message */
+} fs_racer;
+
+static bool fs_racer_wait(void *user, cis_instance *inst) {
+  fs_racer *r = user;
+  if (!inst) return true;
+  atomic_fetch_add(r->made, 1);
+  for (int i = 0; i < 1000 && atomic_load(r->made) < 2; i++) usleep(1000);
+  return true;
+}
+
+static void *fs_racer_run(void *arg) {
+  fs_racer *r = arg;
+  const char *in = "{\"dir\":\"/w\",\"n\":2,\"v\":7}";
+  cis_invoke_options o = {.tenant = r->tenant, .on_instance = fs_racer_wait, .on_instance_user = r};
+  cis_invoke_result res;
+  pthread_barrier_wait(r->start);
+  r->rc = cis_skills_invoke(r->s, r->skill, in, strlen(in), &o, &res);
+  snprintf(r->error, sizeof r->error, "%s", res.error);
+  cis_invoke_result_free(&res);
+  return NULL;
+}
+
+/* How many of files f0, f1 of skill's tree hold a value. */
+static int files_of(cis_skills *s, const char *tenant, const char *skill) {
+  const char *in = "{\"read\":1,\"dir\":\"/w\",\"n\":2}";
+  cis_invoke_options o = {.tenant = tenant};
+  cis_invoke_result res;
+  cis_result rc = cis_skills_invoke(s, skill, in, strlen(in), &o, &res);
+  if (rc != CIS_OK) fail_msg("%s read: %s: %s", skill, cis_errname(rc), res.error);
+  int n = 0;
+  const char *p = res.output ? strstr(res.output, "files") : NULL;
+  for (; p && (p = strstr(p, "\"7\"")); p += 3) n++;
+  cis_invoke_result_free(&res);
+  return n;
+}
+
+/* The tenant's file limit is exact: two calls of its skills that each fit
+ * alone but not together, started at the same moment, and each seeing
+ * room at its start: exactly one commits; the other fails with
+ * CIS_EQUOTA at its commit (or, where the calls took turns, sees no room
+ * and its guest EDQUOT), and nothing of it applies. */
+static void tenant_file_limit_is_exact_under_concurrent_calls(void **state) {
+  (void)state;
+  cis_skills *s = totals_open("totals-race", 0, 3, 0);
+  for (int round = 0; round < 3; round++) {
+    char name[32];
+    snprintf(name, sizeof name, "racer%d", round);
+    const char *alice = uniq(name);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    atomic_int made = 0;
+    fs_racer r[2] = {{.s = s, .tenant = alice, .skill = "unit", .start = &start, .made = &made},
+                  {.s = s, .tenant = alice, .skill = "unit2", .start = &start, .made = &made}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, fs_racer_run, &r[i]), 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    int ok = (r[0].rc == CIS_OK) + (r[1].rc == CIS_OK);
+    if (ok != 1)
+      fail_msg("round %d: %d calls committed (%s: %s; %s: %s)", round, ok, cis_errname(r[0].rc), r[0].error,
+               cis_errname(r[1].rc), r[1].error);
+    fs_racer *lost = r[0].rc == CIS_OK ? &r[1] : &r[0];
+    if (pg) {
+      /* Both ran at once: the commit refused the second. */
+      if (lost->rc != CIS_EQUOTA || !strstr(lost->error, "nothing of this commit applied"))
+        fail_msg("round %d: %s: %s", round, cis_errname(lost->rc), lost->error);
+    } else if (lost->rc != CIS_EQUOTA && lost->rc != CIS_ESKILL) {
+      fail_msg("round %d: %s: %s", round, cis_errname(lost->rc), lost->error);
+    }
+    assert_int_equal(files_of(s, alice, lost->skill), 0);
+    assert_int_equal(files_of(s, alice, lost == &r[0] ? "unit2" : "unit"), 2);
+  }
+  cis_skills_close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: test_skill_fs_join sqlite WORKDIR unit.wasm | postgres CONNSTR_FILE unit.wasm WORKDIR\n");
@@ -759,6 +848,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_waiter_behind_a_holder_ends_at_its_own_deadline),
       cmocka_unit_test(a_waiter_for_a_connection_ends_at_its_own_deadline),
       cmocka_unit_test(tenant_totals_bound_files_and_kv_across_skills),
+      cmocka_unit_test(tenant_file_limit_is_exact_under_concurrent_calls),
   };
   return cmocka_run_group_tests_name(pg ? "join on postgres" : "join on sqlite", tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
+#include "vfs/vfs_db_internal.h"
 #include "vfs/vfs_internal.h"
 #include "vfsdb_mnt.h"
 
@@ -542,6 +543,322 @@ static void test_group_usage(void **state) {
   assert_int_equal(cis_vfs_mem_new(&mem), CIS_OK);
   assert_int_equal(cis_vfs_db_group_usage(mem, prefix, &bytes, &nodes), CIS_EINVAL);
   mem->methods->destroy(mem);
+}
+
+/* The usage row of a tree (its usage columns) says what its rows hold:
+ * the columns equal a count of the tree, and the numbers given. */
+static void usage_row_is(const char *tenant, int64_t nodes, int64_t bytes) {
+  int64_t t = tid(tenant);
+  int64_t rn = sql_int("SELECT used_nodes FROM cis_vfs_tenants WHERE tenant_id=%lld", (long long)t);
+  int64_t rb = sql_int("SELECT used_bytes FROM cis_vfs_tenants WHERE tenant_id=%lld", (long long)t);
+  int64_t sn = sql_int("SELECT CAST(" CIS__VDB_SCAN_NODES("%lld") " AS bigint)", (long long)t);
+  int64_t sb = sql_int("SELECT " CIS__VDB_SCAN_BYTES("%lld"), (long long)t);
+  if (rn != sn || rb != sb || rn != nodes || rb != bytes)
+    fail_msg("%s: usage row %lld nodes %lld bytes, its rows %lld / %lld, expected %lld / %lld", tenant,
+             (long long)rn, (long long)rb, (long long)sn, (long long)sb, (long long)nodes, (long long)bytes);
+}
+
+/* A file at path written with n bytes of c at off (created when absent). */
+static void write_at(mnt *m, const char *path, size_t n, uint64_t off) {
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m->root, path, strlen(path), CIS_VFS_WRITE | CIS_VFS_CREAT, &f));
+  char buf[4096];
+  memset(buf, 'u', sizeof buf);
+  assert_true(n <= sizeof buf);
+  size_t put = 0;
+  OK(cis_vfs_pwrite(f, buf, n, off, &put));
+  assert_int_equal(put, n);
+  cis_vfs_close(f);
+}
+
+/* Every commit moves the tree's usage row by what it changed: made,
+ * written, appended, truncated, renamed over, removed (also while open,
+ * and writes to it then), symlinks and directories; a rolled-back scope
+ * moves nothing, a committed one all it did, a layer rollback sets it to
+ * what the layer kept. */
+static void test_usage_row_follows_every_commit(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "urow");
+  usage_row_is(m.tenant, 0, 0);
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(&m, "d/f", "hello");
+  usage_row_is(m.tenant, 2, 5);
+  OK(cis_vfs_symlinkat("d/f", 3, m.root, "l", 1));
+  usage_row_is(m.tenant, 3, 5); /* a symlink's target is no file bytes */
+  write_at(&m, "d/f", 5, 5);
+  usage_row_is(m.tenant, 3, 10);
+  write_at(&m, "d/f", 2, 0); /* within the file: nothing grows */
+  usage_row_is(m.tenant, 3, 10);
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(m.root, "d/f", 3, CIS_VFS_WRITE, &f));
+  OK(cis_vfs_ftruncate(f, 3));
+  usage_row_is(m.tenant, 3, 3);
+  OK(cis_vfs_ftruncate(f, 4000)); /* a hole counts as the quotas count it: size */
+  usage_row_is(m.tenant, 3, 4000);
+  cis_vfs_close(f);
+  write_at(&m, "g", 100, 0);
+  usage_row_is(m.tenant, 4, 4100);
+  OK(cis_vfs_renameat(m.root, "g", 1, m.root, "d/f", 3)); /* over d/f */
+  usage_row_is(m.tenant, 3, 100);
+  OK(cis_vfs_unlinkat(m.root, "l", 1));
+  usage_row_is(m.tenant, 2, 100);
+  /* Removed while open: gone from the row at once; its later writes add
+   * nothing. */
+  OK(cis_vfs_openat(m.root, "d/f", 3, CIS_VFS_WRITE, &f));
+  OK(cis_vfs_unlinkat(m.root, "d/f", 3));
+  usage_row_is(m.tenant, 1, 0);
+  size_t put = 0;
+  OK(cis_vfs_pwrite(f, "more bytes", 10, 100, &put));
+  cis_vfs_close(f);
+  usage_row_is(m.tenant, 1, 0);
+  OK(cis_vfs_openat(m.root, "t", 1, CIS_VFS_WRITE | CIS_VFS_CREAT | CIS_VFS_TRUNC, &f));
+  OK(cis_vfs_pwrite(f, "abc", 3, 0, &put)); /* a create and its write in one batch */
+  cis_vfs_close(f);
+  usage_row_is(m.tenant, 2, 3);
+  write_at(&m, "t", 10, 0);
+  OK(cis_vfs_openat(m.root, "t", 1, CIS_VFS_WRITE | CIS_VFS_TRUNC, &f)); /* TRUNC frees it */
+  cis_vfs_close(f);
+  usage_row_is(m.tenant, 2, 0);
+
+  /* A scope: nothing until its end; rolled back, nothing at all. */
+  OK(cis_vfs_scope_begin(m.fs));
+  write_at(&m, "s1", 50, 0);
+  OK(cis_vfs_mkdirat(m.root, "sd", 2));
+  OK(cis_vfs_scope_end(m.fs, false));
+  usage_row_is(m.tenant, 2, 0);
+  OK(cis_vfs_scope_begin(m.fs));
+  write_at(&m, "s1", 50, 0);
+  write_at(&m, "s2", 7, 0);
+  OK(cis_vfs_unlinkat(m.root, "s2", 2)); /* made and removed in the scope */
+  OK(cis_vfs_scope_end(m.fs, true));
+  usage_row_is(m.tenant, 3, 50);
+
+  /* A layer rollback: the row is what the layer kept. */
+  uint64_t layer = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "before", &layer));
+  write_at(&m, "after", 30, 0);
+  OK(cis_vfs_unlinkat(m.root, "s1", 2));
+  usage_row_is(m.tenant, 3, 30);
+  cis_vfs_close(m.root); /* a rollback wants every file closed */
+  m.root = NULL;
+  OK(cis_vfs_db_rollback(m.fs, layer));
+  usage_row_is(m.tenant, 3, 50);
+  OK(cis_vfs_db_compact(m.fs, 0, NULL)); /* what is visible stays */
+  usage_row_is(m.tenant, 3, 50);
+  mnt_close(&m);
+}
+
+/* Mounts tree SUFFIX of this run in group GROUP (a prefix of this run)
+ * with the group's limits. */
+static cis_result mnt_group(mnt *m, const char *suffix, const char *group, uint64_t max_nodes,
+                            uint64_t max_bytes) {
+  memset(m, 0, sizeof *m);
+  tenant_name(m->tenant, sizeof m->tenant, suffix);
+  char gname[160];
+  tenant_name(gname, sizeof gname, group);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = m->tenant;
+  cfg.op_timeout_ms = LONG_MS;
+  cfg.sync = g.sync;
+  cfg.group = gname;
+  cfg.group_max_nodes = max_nodes;
+  cfg.group_max_bytes = max_bytes;
+  return mnt_mount(m, &cfg, NULL);
+}
+
+/* A group's limit holds at commit: two scopes of two trees of the group,
+ * each within the limit alone, both write; the first to end commits, the
+ * second fails with CIS_EQUOTA and nothing of it applies (its tree's row
+ * and files stay as they were). Commits that grow nothing (a rewrite, a
+ * removal) pass above the limit; a tree outside the group is not held. */
+static void test_group_limit_holds_at_commit(void **state) {
+  (void)state;
+  mnt a, b, other;
+  if (mnt_group(&a, "glim/a", "glim/", 0, 100) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  if (mnt_group(&b, "glim/b", "glim/", 0, 100) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  if (mnt_group(&other, "glimx", "glimx", 0, 100) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  OK(cis_vfs_scope_begin(a.fs));
+  OK(cis_vfs_scope_begin(b.fs));
+  write_at(&a, "fa", 60, 0);
+  if (g.kind == K_SQLITE) {
+    /* SQLite has one writer: b's change waits for a's end, which comes
+     * first here. */
+    OK(cis_vfs_scope_end(a.fs, true));
+    write_at(&b, "fb", 60, 0);
+  } else {
+    write_at(&b, "fb", 60, 0);
+    OK(cis_vfs_scope_end(a.fs, true));
+  }
+  ERR(CIS_EQUOTA, cis_vfs_scope_end(b.fs, true));
+  const char *msg = cis_vfs_errmsg(b.fs);
+  if (!strstr(msg, "100") || !strstr(msg, "120")) fail_msg("the refusal names neither total nor limit: %s", msg);
+  usage_row_is(a.tenant, 1, 60);
+  usage_row_is(b.tenant, 0, 0);
+  size_t len = 0;
+  char buf[8];
+  ERR(ENOENT, get(b.root, "fb", buf, sizeof buf, &len));
+  /* Outside a scope too: the method's commit is refused whole. */
+  OK(cis_vfs_mkdirat(b.root, "x", 1)); /* grows no bytes */
+  write_at(&b, "x/y", 1, 0);           /* 61 */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(b.root, "x/y", 3, CIS_VFS_WRITE, &f));
+  char forty[40];
+  memset(forty, 'w', sizeof forty);
+  size_t put = 0;
+  ERR(EDQUOT, cis_vfs_pwrite(f, forty, 40, 1, &put));
+  cis_vfs_close(f);
+  usage_row_is(b.tenant, 2, 1);
+  write_at(&b, "y", 39, 0); /* 100 of 100 */
+  usage_row_is(b.tenant, 3, 40);
+  /* A limit lowered below what is there: growing nothing still commits. */
+  mnt_close(&a);
+  if (mnt_group(&a, "glim/a", "glim/", 0, 10) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  write_at(&a, "fa", 60, 0);
+  OK(cis_vfs_unlinkat(b.root, "y", 1));
+  usage_row_is(b.tenant, 2, 1);
+  write_at(&other, "o", 100, 0); /* its own group */
+  mnt_close(&a);
+  mnt_close(&b);
+  mnt_close(&other);
+
+  /* Nodes alike. */
+  if (mnt_group(&a, "gnod/a", "gnod/", 2, 0) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  if (mnt_group(&b, "gnod/b", "gnod/", 2, 0) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  OK(cis_vfs_symlinkat("d", 1, b.root, "l", 1));
+  ERR(EDQUOT, cis_vfs_mkdirat(b.root, "e", 1));
+  if (!strstr(cis_vfs_errmsg(b.fs), "nodes")) fail_msg("%s", cis_vfs_errmsg(b.fs));
+  usage_row_is(b.tenant, 1, 0);
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* Two threads, each a scope on its own tree of one group that fits alone
+ * but not with the other's: exactly one commits. */
+typedef struct group_racer {
+  mnt m;                    /* its tree */
+  pthread_barrier_t *start; /* both begin together */
+  cis_result rc;            /* its scope's end */
+} group_racer;
+
+static void *group_race(void *arg) {
+  group_racer *r = arg;
+  pthread_barrier_wait(r->start);
+  r->rc = cis_vfs_scope_begin(r->m.fs);
+  cis_vfs_file *f = NULL;
+  size_t put = 0;
+  int e = cis_vfs_openat(r->m.root, "f", 1, CIS_VFS_WRITE | CIS_VFS_CREAT, &f);
+  if (!e) e = cis_vfs_pwrite(f, "0123456789012345678901234567890123456789", 40, 0, &put);
+  if (f) cis_vfs_close(f);
+  if (r->rc == CIS_OK) r->rc = cis_vfs_scope_end(r->m.fs, !e);
+  if (e && r->rc == CIS_OK) r->rc = cis_vfs_result(e);
+  return NULL;
+}
+
+static void test_group_limit_race(void **state) {
+  (void)state;
+  for (int round = 0; round < 4; round++) {
+    char ga[64], gb[64], grp[64];
+    snprintf(grp, sizeof grp, "grace%d/", round);
+    snprintf(ga, sizeof ga, "grace%d/a", round);
+    snprintf(gb, sizeof gb, "grace%d/b", round);
+    group_racer r[2];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    if (mnt_group(&r[0].m, ga, grp, 0, 60) != CIS_OK || mnt_group(&r[1].m, gb, grp, 0, 60) != CIS_OK)
+      fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+      r[i].start = &start;
+      assert_int_equal(pthread_create(&th[i], NULL, group_race, &r[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    int ok = (r[0].rc == CIS_OK) + (r[1].rc == CIS_OK);
+    if (ok != 1) fail_msg("round %d: %d commits (%s, %s)", round, ok, cis_errname(r[0].rc), cis_errname(r[1].rc));
+    group_racer *lost = r[0].rc == CIS_OK ? &r[1] : &r[0];
+    assert_int_equal(lost->rc, CIS_EQUOTA);
+    usage_row_is(lost->m.tenant, 0, 0);
+    usage_row_is((lost == &r[0] ? &r[1] : &r[0])->m.tenant, 1, 40);
+    mnt_close(&r[0].m);
+    mnt_close(&r[1].m);
+  }
+}
+
+/* A tree a database made by an older cis holds, without usage columns:
+ * the columns are added and counted from its rows at the next open
+ * (SQLite: dropped from this suite's own file; PostgreSQL: a row left
+ * NULL, as an older node of a shared database leaves the trees it makes,
+ * is read from its rows wherever a total is needed). A bad group is
+ * refused at the open. */
+static void test_usage_migration(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "umig/a");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(&m, "d/f", "hello");
+  char tree[sizeof m.tenant];
+  snprintf(tree, sizeof tree, "%s", m.tenant);
+  mnt_close(&m);
+  int64_t t = tid(tree);
+  char q[256];
+  if (g.kind == K_SQLITE) {
+    sql_exec("ALTER TABLE cis_vfs_tenants DROP COLUMN used_nodes");
+    sql_exec("ALTER TABLE cis_vfs_tenants DROP COLUMN used_bytes");
+  } else {
+    snprintf(q, sizeof q, "UPDATE cis_vfs_tenants SET used_nodes=NULL, used_bytes=NULL WHERE tenant_id=%lld",
+             (long long)t);
+    sql_exec(q);
+  }
+  /* A group's total counts it from its rows. */
+  mnt b;
+  if (mnt_group(&b, "umig/b", "umig/", 0, 8) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  write_at(&b, "x", 3, 0); /* 5 + 3 of 8 */
+  cis_vfs_file *f = NULL;
+  OK(cis_vfs_openat(b.root, "x", 1, CIS_VFS_WRITE, &f));
+  size_t put = 0;
+  ERR(EDQUOT, cis_vfs_pwrite(f, "z", 1, 3, &put));
+  cis_vfs_close(f);
+  mnt_close(&b);
+  if (g.kind == K_SQLITE) usage_row_is(tree, 2, 5); /* the migration filled it */
+  else {
+    int64_t rn = sql_int("SELECT used_nodes FROM cis_vfs_tenants WHERE tenant_id=%lld", (long long)t);
+    assert_int_equal(rn, -1); /* still NULL: read from the rows */
+    mnt_open(&m, "umig/a");
+    write_at(&m, "g", 1, 0); /* NULL + 1 stays NULL; the totals read the rows */
+    mnt_close(&m);
+    cis_vfs_db_config cfg;
+    cis_vfs_db_config_default(&cfg);
+    cfg.spec = g.spec;
+    cfg.tenant = tree;
+    cis_vfs_backend *be = NULL;
+    OK(cis_vfs_db_new(&cfg, &be));
+    char prefix[128];
+    tenant_name(prefix, sizeof prefix, "umig/a");
+    uint64_t bytes = 0, nodes = 0;
+    OK(cis_vfs_db_group_usage(be, prefix, &bytes, &nodes));
+    assert_int_equal(nodes, 3);
+    assert_int_equal(bytes, 6);
+    be->methods->destroy(be);
+  }
+
+  /* A group that is no prefix of the tree, empty, or ending in 0xff. */
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = tree;
+  cfg.group_max_bytes = 1;
+  cis_vfs_backend *be = NULL;
+  const char *bad[] = {"", "elsewhere/", "x\xff"};
+  for (size_t i = 0; i < 3; i++) {
+    cfg.group = bad[i];
+    ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &be));
+    assert_null(be);
+    assert_non_null(strstr(cis_vfs_errmsg(NULL), "group"));
+  }
 }
 
 static void test_basic_tree(void **state) {
@@ -3298,6 +3615,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_config_and_arguments),
       cmocka_unit_test(test_basic_tree),
       cmocka_unit_test(test_group_usage),
+      cmocka_unit_test(test_usage_row_follows_every_commit),
+      cmocka_unit_test(test_group_limit_holds_at_commit),
+      cmocka_unit_test(test_group_limit_race),
+      cmocka_unit_test(test_usage_migration),
       cmocka_unit_test(test_backend_methods_direct),
       cmocka_unit_test(test_corrupt_rows),
       cmocka_unit_test(test_block_size_is_the_tenants),
