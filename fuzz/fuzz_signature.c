@@ -30,6 +30,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = home;
+  c.engine = "interp"; /* no compile forked for the skills an input installs */
   c.tenant = "fuzz";
   c.require_signature = true;
   char err[256];

@@ -198,6 +198,7 @@ static int setup(void) {
   build_module(&m);
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
+  cfg.engine = "interp"; /* no compile forked per run: the module has no code */
   cfg.limits.timeout_ms = CALL_TIMEOUT_MS;
   /* The module has no code: a small value stack, so that each input does
    * not allocate (and the sanitizer fill) megabytes it never uses. */

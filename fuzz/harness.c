@@ -42,6 +42,10 @@ static void touch_desc(const cis_extern_desc *d) {
 static cis_engine *new_engine(void) {
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
+  /* The interpreter, not the default tiering: a fuzzer must not fork a
+   * compile (and a C compiler) for each module it makes up. The compiled
+   * tier's inputs are fuzzed by fuzz_aot_entry and fuzz_aot_elf. */
+  cfg.engine = "interp";
   cfg.limits.fuel = CIS_FUZZ_FUEL;
   cfg.limits.timeout_ms = CIS_FUZZ_TIMEOUT_MS;
   cfg.limits.max_memory_bytes = CIS_FUZZ_MAX_MEMORY;

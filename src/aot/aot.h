@@ -132,6 +132,10 @@ typedef struct cis__aot_job cis__aot_job;
  * compiler's search, CIS_EIO (no writable cache). */
 cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
+/* Called in the compile's child as each step begins ("checking",
+ * "queued", "generating", "compiling", "storing", "done"), its wall bound
+ * armed: a weak no-op that tests replace. */
+void cis__aot_child_step_hook(const char *step);
 /* Forks a child, out of the caller's session and holding none of its
  * descriptors, that compiles and stores jobs[0..n) one after the other
  * (each under its key's lock) and exits: status 0 when all were stored,

@@ -1155,9 +1155,12 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
  * object then its trailer, written to a temporary file, fsynced and
  * renamed. Allocates nothing. */
 static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
-  int in = open(j->opath, O_RDONLY | O_CLOEXEC);
+  /* Only a regular file the compiler wrote: a FIFO or link put there is
+   * never opened for reading (it could block or lead elsewhere). */
+  int in = open(j->opath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   struct stat st;
-  if (in < 0 || fstat(in, &st) != 0 || st.st_size <= 0 || (uint64_t)st.st_size > MAX_OBJECT) {
+  if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+      (uint64_t)st.st_size > MAX_OBJECT) {
     if (in >= 0) close(in);
     setmsg(msg, cap, "cannot read the compiled object %s", j->opath);
     return CIS_EIO;
@@ -1359,6 +1362,38 @@ static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
   return CIS_ETIMEOUT;
 }
 
+/* Set in the compile's child (cis__aot_jobs_spawn), never in a caller's
+ * process: the child is single-threaded, so a plain static will do. */
+static bool in_compile_child;
+
+/* Bounds the next step of the compile's child by wall time (alarm: its
+ * default action ends the process, which frees its locks and slot);
+ * seconds 0 lifts the bound, for steps bounded by their own loops (the
+ * slot's wait, the compiler's run). The child allocates: with glibc's
+ * malloc (and allocators with fork handlers) that is safe after a fork
+ * of a threaded process, but an allocator whose lock another thread
+ * held at the fork leaves the child waiting forever on it, sleeping, so
+ * RLIMIT_CPU never fires; without this it would hold the module's lock
+ * and a compile slot, stopping every compile on the host. No-op outside
+ * the child. */
+static void child_step(const char *step, uint64_t seconds) {
+  if (!in_compile_child) return;
+  alarm(seconds > 86400u ? 86400u : (unsigned)seconds);
+  cis__aot_child_step_hook(step);
+}
+
+/* Tests replace it (a strong definition wins over this weak one) to
+ * stall in a step. */
+__attribute__((weak)) void cis__aot_child_step_hook(const char *step) { (void)step; }
+
+/* The wall time the child's own steps may take for a module of n bytes:
+ * hashing, reading back and storing (1 s a MiB), or generating its C
+ * (4 s a MiB), beyond a base that absorbs a loaded, niced machine. */
+#define CHILD_STEP_BASE_S 120u
+static uint64_t child_step_s(size_t n, unsigned s_per_mib) {
+  return CHILD_STEP_BASE_S + (uint64_t)s_per_mib * (n >> 20);
+}
+
 static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap);
 /* Makes the C of job j (gen_later) into its file, and the module's
  * SHA-256 for listings. Run in the compile's child (the module is its
@@ -1377,12 +1412,15 @@ static cis_result gen_c(cis__aot_job *j, char *msg, size_t cap) {
  * (take_slot). A job prepared without its C (gen_later: tiering) makes
  * it here, in the child, under the key's lock and a slot: the one step
  * that allocates (malloc is safe in the child of a threaded process with
- * glibc and musl; no other lock of the parent is taken). */
+ * glibc and musl; no other lock of the parent is taken). In the child,
+ * each step that runs cis's own code is bounded in wall time (child_step),
+ * so a child stuck on a lock no thread will release still ends. */
 static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
   bool busy = false;
   int lfd = j->cache ? lock_key(j->lpath, j->wait_ms, j->lock_nb, &busy) : -1, sfd = -1;
   cis_result rc = CIS_EHASH; /* no sound entry: compile */
   j->since = time(NULL);
+  child_step("checking", child_step_s(j->k.nbytes, 1));
   if (busy) {
     setmsg(msg, cap, "another process is compiling this module (its lock %s is held); it runs "
            "on the interpreter meanwhile", j->lpath);
@@ -1399,18 +1437,22 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
   if (go && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG, go = false;
   if (go && j->cache) {
     lock_say(j, lfd, "queued");
+    child_step("queued", 0);
     rc = take_slot(j, &sfd, msg, cap);
     go = rc == CIS_OK;
   }
   if (go && j->gen_later) {
     lock_say(j, lfd, "generating");
+    child_step("generating", child_step_s(j->k.nbytes, 4));
     rc = gen_c(j, msg, cap);
     go = rc == CIS_OK;
   }
   if (go) {
     bool bounded;
     lock_say(j, lfd, "compiling");
+    child_step("compiling", 0);
     rc = run_cc(j, &bounded, msg, cap);
+    child_step("storing", child_step_s(j->k.nbytes, 1));
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
     else if (bounded && j->cache) remember_refusal(j, msg);
   }
@@ -1419,6 +1461,7 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     lock_say(j, lfd, NULL);
     close(lfd);
   }
+  child_step("done", 0);
   if (!j->keep_c) unlink(j->cpath);
   unlink(j->opath);
   unlink(j->epath);
@@ -2003,7 +2046,13 @@ pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {
    * would keep a reader of the parent's output waiting), reports on fd 3,
    * and never returns into the parent's code. */
   setsid();
+  in_compile_child = true;
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGALRM, SIG_DFL); /* child_step's bound ends the process, */
+  sigset_t alrm;              /* even if the forking thread blocked it */
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  sigprocmask(SIG_UNBLOCK, &alrm, NULL);
   int null = open("/dev/null", O_RDWR);
   if (null >= 0) {
     dup2(null, 0);

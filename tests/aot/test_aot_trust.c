@@ -725,6 +725,80 @@ static void auto_does_not_wait_for_another_compile(void **state) {
   assert_int_equal(cache_entries(), 0);
 }
 
+/* The step a compile's child stalls in (NULL: none), read by the child
+ * in its copy of this process's memory. */
+static const char *stall_step;
+
+/* Replaces the library's weak no-op: a child that reaches stall_step
+ * sleeps as one stuck on a lock would (with a 1 s bound there, not the
+ * minutes a real step gets). */
+void cis__aot_child_step_hook(const char *step) {
+  if (stall_step && !strcmp(step, stall_step)) {
+    alarm(1);
+    for (;;) pause();
+  }
+}
+
+/* A compile's child stuck in one of its own steps (sleeping, so its CPU
+ * limit never fires) ends at the step's wall bound: its module's lock and
+ * compile slot are free again, and the next compile of that module runs
+ * and is stored. */
+static void compile_child_stuck_in_a_step_ends_at_its_bound(void **state) {
+  (void)state;
+  setenv("CIS_AOT_COMPILE_SLOTS", "1", 1);
+  static const char *const steps[] = {"generating", "storing"};
+  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+    stall_step = steps[i];
+    cis_engine *a = engine("auto");
+    cis_module *q = module(a, ONE);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(cis__tier_wait(q, 60000), CIS__TIER_BASE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec < 30);
+    cis_module_free(q);
+    cis_engine_free(a);
+    assert_int_equal(cache_entries(), 0);
+    assert_string_equal(compiles_now().text, ""); /* nothing left holding the lock */
+    stall_step = NULL;
+    a = engine("auto");
+    q = module(a, ONE);
+    assert_int_equal(cis__tier_wait(q, 300000), CIS__TIER_COMPILED);
+    cis_module_free(q);
+    cis_engine_free(a);
+    assert_int_equal(cache_entries(), 1);
+    assert_int_equal(cis_cache_clear(NULL), CIS_OK);
+  }
+  unsetenv("CIS_AOT_COMPILE_SLOTS");
+}
+
+/* A compiler that leaves a FIFO where its object should be: the store
+ * never opens it (it would wait for a writer forever), and the compile
+ * fails at once. */
+static void compiler_leaving_a_fifo_as_its_object_fails_at_once(void **state) {
+  (void)state;
+  char cc[400];
+  script_cc("fifo", "for a; do [ \"$prev\" = -o ] && out=$a; prev=$a; done\n"
+                    "gcc \"$@\" || exit 1\nrm -f \"$out\" && mkfifo \"$out\" && exit 0");
+  snprintf(cc, sizeof cc, "%s/fifo/cc", home);
+  setenv("CIS_CC", cc, 1);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = "aot";
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  cis_module *m = NULL;
+  assert_int_not_equal(cis_module_new_text(e, ONE, strlen(ONE), &m), CIS_OK);
+  assert_non_null(strstr(cis_errmsg(e), "cannot read the compiled object"));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  assert_true(t1.tv_sec - t0.tv_sec < 60);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+  assert_int_equal(cache_entries(), 0);
+}
+
 /* Holds compile slot i of the cache (CIS_AOT_COMPILE_SLOTS): returns the
  * descriptor to close. */
 static int hold_slot(unsigned i) {
@@ -850,6 +924,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(compiles_wait_for_a_slot, setup, teardown),
       cmocka_unit_test_setup_teardown(fifo_planted_as_a_slot_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_does_not_wait_for_another_compile, setup, teardown),
+      cmocka_unit_test_setup_teardown(compile_child_stuck_in_a_step_ends_at_its_bound, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(compiler_leaving_a_fifo_as_its_object_fails_at_once, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
