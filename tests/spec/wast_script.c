@@ -154,7 +154,7 @@ static bool lex(rd *r) {
     } else if (c == ' ' || c == '\t' || c == '\r') {
       i++;
     } else if (c == ';' && i + 1 < n && s[i + 1] == ';') {
-      while (i < n && s[i] != '\n') i++;
+      while (i < n && s[i] != '\n' && s[i] != '\r') i++; /* the spec's newline: LF, CR or both */
     } else if (c == '(' && i + 1 < n && s[i + 1] == ';') {
       size_t depth = 1;
       for (i += 2; i < n && depth;) {
@@ -187,8 +187,24 @@ static bool lex(rd *r) {
     }
     if (i > UINT32_MAX) return fail_code(r, CIS_ETOOBIG, NULL, "script too large");
   }
-  if (!push(r, TK_EOF, i, 0, line, bol)) return false;
-  drop_annotations(r);
+  return push(r, TK_EOF, i, 0, line, bol);
+}
+
+/* Ends the tokens with the EOF token after a lexing error, so that the
+ * commands lexed whole before it still run: in free room, else in place
+ * of the last token. False when there is no token at all. */
+static bool end_tokens(rd *r) {
+  if (r->ntoks == r->cap) {
+    if (r->ntoks == 0) return false;
+    r->ntoks--;
+  }
+  tok *t = &r->toks[r->ntoks++];
+  uint32_t off = r->ntoks > 1 ? t[-1].off + t[-1].len : 0;
+  t->kind = TK_EOF;
+  t->line = r->ntoks > 1 ? t[-1].line : 1;
+  t->col = 1;
+  t->off = off;
+  t->len = 0;
   return true;
 }
 
@@ -223,11 +239,12 @@ static bool expect(rd *r, uint8_t kind, const char *what) {
 static wat_tok wat_of(rd *r, const tok *t) {
   wat_tok w;
   memset(&w, 0, sizeof w);
-  unsigned char c = (unsigned char)r->src[t->off];
-  w.kind = t->kind == TK_STRING ? WT_STRING
-           : t->kind == TK_ID   ? WT_ID
-           : (c >= 'a' && c <= 'z') ? WT_KEYWORD
-                                     : WT_RESERVED;
+  static const uint8_t kinds[] = {[TK_EOF] = WT_EOF, [TK_LPAR] = WT_LPAR, [TK_RPAR] = WT_RPAR,
+                                   [TK_ATOM] = WT_RESERVED, [TK_ID] = WT_ID, [TK_STRING] = WT_STRING};
+  w.kind = kinds[t->kind];
+  /* an atom opening with a-z is a keyword (nan, inf, nan:0x...); the EOF
+   * token has no byte to look at */
+  if (t->kind == TK_ATOM && r->src[t->off] >= 'a' && r->src[t->off] <= 'z') w.kind = WT_KEYWORD;
   w.col = t->col > 0xffffff ? 0xffffff : t->col;
   w.line = t->line;
   w.off = t->off;
@@ -664,7 +681,8 @@ cis_result wast_parse(const char *text, size_t len, wast_script *out) {
     fail_code(&r, CIS_ETOOBIG, NULL, "script larger than %u bytes", CIS__WAT_MAX_TEXT);
     return out->rc;
   }
-  if (!lex(&r)) goto done;
+  if (!lex(&r) && !end_tokens(&r)) goto done;
+  drop_annotations(&r);
   bool inline_module = at_field(&r);
   while (cur(&r)->kind != TK_EOF) {
     if (cur(&r)->kind != TK_LPAR) {
