@@ -8,8 +8,8 @@
 #
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
-#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, http,
-#            aot_elf, aot_entry, vfs_ext or vfs_db
+#   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, wast,
+#            http, aot_elf, aot_entry, vfs_ext or vfs_db
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -18,7 +18,8 @@
 # wasi_fs's (byte-coded WASI calls, not modules) from the saved findings in
 # fuzz/findings/wasi_fs/ and two sequences written below; mcp's (JSON-RPC
 # sessions, one message a line) from fuzz/mcp/*.jsonl; wat's (module text)
-# from fuzz/wat/*.wat and the suite's *.wat files; http's (requests, see
+# from fuzz/wat/*.wat and the suite's *.wat files; wast's (whole scripts)
+# from fuzz/wast/*.wast and the 2.0 and 3.0 suites' scripts; http's (requests, see
 # fuzz/fuzz_http.c) from fuzz/http/*; aot_elf's (compiled objects) from
 # fuzz/aot_entry/, the compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
 # ~/.local/share/cis/cache) and a few of the system's shared libraries;
@@ -47,8 +48,8 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | http | aot_elf | aot_entry | vfs_ext | vfs_db) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, http, aot_elf, aot_entry, vfs_ext, vfs_db)" >&2; exit 2 ;;
+case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | vfs_ext | vfs_db) ;;
+  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, wast, http, aot_elf, aot_entry, vfs_ext, vfs_db)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -109,7 +110,7 @@ esac
 dict=$root/fuzz/wasm.dict
 if [ "$gate" = 1 ]; then
   dict=
-  case $target in decode | run) dict=$root/fuzz/wasm.dict ;; manifest | mcp | wat) dict=$root/fuzz/$target.dict ;; esac
+  case $target in decode | run) dict=$root/fuzz/wasm.dict ;; manifest | mcp | wat | wast) dict=$root/fuzz/$target.dict ;; esac
 elif [ "$target" = manifest ]; then
   # Manifests: ours, and the examples' with their placeholders filled.
   dict=$root/fuzz/manifest.dict
@@ -130,6 +131,14 @@ elif [ "$target" = wat ]; then
   for f in "$root"/fuzz/wat/*.wat "$suite"/core/*/*.wat "$suite"/simd/*/*.wat; do
     [ -e "$f" ] || continue
     dest=$corpus/seed-$(basename "$(dirname "$f")")-$(basename "$f")
+    [ -e "$dest" ] || cp "$f" "$dest"
+  done
+elif [ "$target" = wast ]; then
+  # Whole scripts: ours, and the 2.0 and 3.0 suites' .wast files.
+  dict=$root/fuzz/wast.dict
+  for f in "$root"/fuzz/wast/*.wast "$suite"/core/*/*.wast "$suite"/simd/*/*.wast "$suite"-3.0/*.wast; do
+    [ -e "$f" ] || continue
+    dest=$corpus/seed-$(basename "$f")
     [ -e "$dest" ] || cp "$f" "$dest"
   done
 elif [ "$target" = http ]; then

@@ -27,7 +27,7 @@
  * Errors are compared by message: for assert_malformed, assert_invalid,
  * assert_unlinkable, assert_uninstantiable, assert_trap and
  * assert_exhaustion, cis's message must start with the script's text (or
- * with what text_map gives for it), in the right class of codes. v128
+ * with what spec_common.c's text_map gives for it), in the right class of codes. v128
  * values are passed and compared lane by lane (lane_type, NaN patterns
  * per float lane).
  */
@@ -35,36 +35,17 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "cis/cis.h"
+#include "spec_common.h"
 #include "support/test_file.h"
-
-/* gcov's flush, present when the runner is built with --coverage. The
- * children end with _exit (no atexit handlers: nothing of the parent's
- * stdio or LeakSanitizer runs twice), so they write their counts first.
- * __gcov_dump (clang's runtime; GCC's when something else pulls it from
- * libgcov.a, as a weak reference does not), else GCC's __gcov_exit, which
- * is in the object every instrumented file pulls in. */
-extern void __gcov_dump(void) __attribute__((weak));
-extern void __gcov_exit(void) __attribute__((weak));
-
-static void flush_coverage(void) {
-  if (__gcov_dump)
-    __gcov_dump();
-  else if (__gcov_exit)
-    __gcov_exit();
-}
 
 #ifndef CIS_SPEC_DEFAULT_DIR
 #define CIS_SPEC_DEFAULT_DIR "../shared/wasm-testsuite/core"
@@ -73,16 +54,6 @@ static void flush_coverage(void) {
 /* A script gets this long (wall clock) before its child is killed; one
  * call is bounded by the engine's own deadline well before that. */
 #define SPEC_FILE_SECONDS 600
-
-/* Counts one script reports to the parent through a shared page. */
-typedef struct spec_counts {
-  uint64_t passed;   /* commands that did what the script asked */
-  uint64_t failed;   /* commands that did not */
-  uint64_t skipped;  /* text-module assert_malformed commands */
-  uint64_t total;    /* commands in the script; what a crash leaves unrun is failed */
-  uint64_t done;     /* commands finished so far */
-  uint64_t line;     /* .wast line of the command in progress, for crash reports */
-} spec_counts;
 
 /* One instance a script created, kept until the script ends. */
 typedef struct spec_inst {
@@ -96,10 +67,7 @@ typedef struct spec_script {
   const char *dir;          /* folder of the JSON file; module files are relative to it */
   char wast[256];           /* "<name>.wast", the prefix of failure lines */
   cis_engine *engine;       /* fresh per script */
-  cis_imports *imports;     /* spectest plus every registered instance */
-  cis_memory *st_memory;    /* spectest.memory, shared by all modules of the script */
-  cis_table *st_table;      /* spectest.table */
-  cis_global *st_globals[4];/* spectest.global_{i32,i64,f32,f64} */
+  spec_host host;           /* spectest, and every registered instance in its imports */
   cis_instance *current;    /* the current module, or NULL when the last one failed */
   spec_inst *insts;         /* every instance created, named or not */
   size_t ninsts, cap_insts; /* used / allocated entries of insts */
@@ -124,21 +92,8 @@ static void fail(spec_script *s, const char *fmt, ...) {
 
 static void pass(spec_script *s) { s->counts->passed++; }
 
-/* Writes "CIS_X (text): detail" for an engine code into buf, or
- * "CIS_X: detail" when detail opens with the text anyway. */
 /* --engine: the execution engine every script runs on (NULL: the default). */
 static const char *spec_engine;
-
-static const char *describe_rc(cis_result rc, const char *detail, char *buf, size_t len) {
-  const char *text = cis_strerror(rc);
-  if (detail && *detail && !strncmp(detail, text, strlen(text)))
-    snprintf(buf, len, "%s: %s", cis_errname(rc), detail); /* detail already says it */
-  else if (detail && *detail)
-    snprintf(buf, len, "%s (%s): %s", cis_errname(rc), cis_strerror(rc), detail);
-  else
-    snprintf(buf, len, "%s (%s)", cis_errname(rc), cis_strerror(rc));
-  return buf;
-}
 
 /* ------------------------------------------------------- JSON and names */
 
@@ -234,10 +189,6 @@ static const char *jstr(const cJSON *obj, const char *key) {
 
 /* --------------------------------------------------------------- values */
 
-/* Host reference N (the script's ref.extern N) crosses the API as the
- * pointer value N+1: distinct per N, never NULL, and reversible. */
-static void *extern_of(uint64_t n) { return (void *)(uintptr_t)(n + 1); }
-
 static bool parse_u64(const char *s, uint64_t *out) {
   if (!s || !*s || *s == '-') return false;
   char *end;
@@ -261,19 +212,6 @@ static bool type_of_name(const char *t, cis_valtype *out) {
       return true;
     }
   return false;
-}
-
-static const char *type_name(cis_valtype t) {
-  switch (t) {
-  case CIS_I32: return "i32";
-  case CIS_I64: return "i64";
-  case CIS_F32: return "f32";
-  case CIS_F64: return "f64";
-  case CIS_V128: return "v128";
-  case CIS_FUNCREF: return "funcref";
-  case CIS_EXTERNREF: return "externref";
-  }
-  return "?";
 }
 
 /* The bytes of one lane of a v128 of lane type lt ("i8" ... "f64"), or 0
@@ -337,7 +275,7 @@ static bool parse_arg(const cJSON *j, cis_val *out, char *err, size_t errlen) {
   if (out->type == CIS_FUNCREF || out->type == CIS_EXTERNREF) {
     if (v && !strcmp(v, "null")) return true; /* of.u64 is already 0: a null ref */
     if (out->type == CIS_EXTERNREF && parse_u64(v, &bits) && bits != UINT64_MAX) {
-      out->of.externref = extern_of(bits);
+      out->of.externref = spec_extern_of(bits);
       return true;
     }
     snprintf(err, errlen, "unsupported %s argument %s", t, v ? v : "(none)");
@@ -355,45 +293,6 @@ static bool parse_arg(const cJSON *j, cis_val *out, char *err, size_t errlen) {
   return true;
 }
 
-/* Formats a value for failure lines: type, bits, and a readable form. */
-static const char *show_val(const cis_val *v, char *buf, size_t len) {
-  switch (v->type) {
-  case CIS_I32:
-    snprintf(buf, len, "i32:%" PRIu32 " (0x%08" PRIx32 ")", v->of.u32, v->of.u32);
-    break;
-  case CIS_I64:
-    snprintf(buf, len, "i64:%" PRIu64 " (0x%016" PRIx64 ")", v->of.u64, v->of.u64);
-    break;
-  case CIS_F32:
-    snprintf(buf, len, "f32:0x%08" PRIx32 " (%.9g)", v->of.u32, (double)v->of.f32);
-    break;
-  case CIS_F64:
-    snprintf(buf, len, "f64:0x%016" PRIx64 " (%.17g)", v->of.u64, v->of.f64);
-    break;
-  case CIS_FUNCREF:
-    if (v->of.funcref)
-      snprintf(buf, len, "funcref:%p", (void *)v->of.funcref);
-    else
-      snprintf(buf, len, "funcref:null");
-    break;
-  case CIS_EXTERNREF:
-    if (!v->of.externref)
-      snprintf(buf, len, "externref:null");
-    else
-      snprintf(buf, len, "externref:%" PRIuPTR, (uintptr_t)v->of.externref - 1);
-    break;
-  case CIS_V128: {
-    int o = snprintf(buf, len, "v128:");
-    for (int i = 0; i < 16 && o > 0 && (size_t)o < len; i++)
-      o += snprintf(buf + o, len - (size_t)o, "%02x", v->v128[i]);
-    break;
-  }
-  default:
-    snprintf(buf, len, "type 0x%02x", (unsigned)v->type);
-  }
-  return buf;
-}
-
 /* Is got[16] the expected v128 j? Lanes compare bitwise, or against a NaN
  * pattern per f32/f64 lane. Writes the expected lanes into want. */
 static bool match_v128(const cJSON *j, const uint8_t got[16], char *want, size_t wantlen) {
@@ -408,12 +307,9 @@ static bool match_v128(const cJSON *j, const uint8_t got[16], char *want, size_t
     uint64_t bits = 0;
     for (unsigned k = 0; k < lb; k++) bits |= (uint64_t)g[k] << (8 * k);
     if (nan[i] && lb == 4) {
-      uint32_t b = (uint32_t)bits;
-      if (nan[i] == 1 ? (b & 0x7fffffffu) != 0x7fc00000u : (b & 0x7fc00000u) != 0x7fc00000u) return false;
+      if (!spec_f32_matches((uint32_t)bits, (spec_nan)nan[i], 0)) return false;
     } else if (nan[i]) {
-      if (nan[i] == 1 ? (bits & 0x7fffffffffffffffull) != 0x7ff8000000000000ull
-                      : (bits & 0x7ff8000000000000ull) != 0x7ff8000000000000ull)
-        return false;
+      if (!spec_f64_matches(bits, (spec_nan)nan[i], 0)) return false;
     } else if (memcmp(g, exp + i * lb, lb)) {
       return false;
     }
@@ -440,75 +336,24 @@ static bool match_val(const cJSON *j, const cis_val *got, char *want, size_t wan
   case CIS_I64:
     return parse_u64(v, &bits) && bits == got->of.u64;
   case CIS_F32:
-    if (!strcmp(v, "nan:canonical")) return (got->of.u32 & 0x7fffffffu) == 0x7fc00000u;
-    if (!strcmp(v, "nan:arithmetic")) return (got->of.u32 & 0x7fc00000u) == 0x7fc00000u;
+    if (!strcmp(v, "nan:canonical")) return spec_f32_matches(got->of.u32, SPEC_NAN_CANONICAL, 0);
+    if (!strcmp(v, "nan:arithmetic")) return spec_f32_matches(got->of.u32, SPEC_NAN_ARITHMETIC, 0);
     return parse_u64(v, &bits) && bits == got->of.u32;
   case CIS_F64:
-    if (!strcmp(v, "nan:canonical"))
-      return (got->of.u64 & 0x7fffffffffffffffull) == 0x7ff8000000000000ull;
-    if (!strcmp(v, "nan:arithmetic"))
-      return (got->of.u64 & 0x7ff8000000000000ull) == 0x7ff8000000000000ull;
+    if (!strcmp(v, "nan:canonical")) return spec_f64_matches(got->of.u64, SPEC_NAN_CANONICAL, 0);
+    if (!strcmp(v, "nan:arithmetic")) return spec_f64_matches(got->of.u64, SPEC_NAN_ARITHMETIC, 0);
     return parse_u64(v, &bits) && bits == got->of.u64;
   case CIS_FUNCREF:
     return !strcmp(v, "null") && got->of.funcref == NULL;
   case CIS_EXTERNREF:
     if (!strcmp(v, "null")) return got->of.externref == NULL;
-    return parse_u64(v, &bits) && bits != UINT64_MAX && got->of.externref == extern_of(bits);
+    return parse_u64(v, &bits) && bits != UINT64_MAX && got->of.externref == spec_extern_of(bits);
   default:
     return false;
   }
 }
 
-/* ------------------------------------------------------------- spectest */
 
-static cis_result spectest_print(cis_call *call, const cis_slot *args, cis_slot *results) {
-  (void)call, (void)args, (void)results;
-  return CIS_OK;
-}
-
-/* Builds the script's `spectest` module into s->imports: the print
- * functions as no-ops, the four immutable globals (666, 666.6), a funcref
- * table 10..20 and a memory of 1..2 pages. The runner keeps its own
- * references to the objects until the script ends. */
-static cis_result spectest_new(spec_script *s) {
-  static const cis_host_func_def prints[] = {
-      {"spectest", "print", "()", spectest_print, NULL},
-      {"spectest", "print_i32", "(i)", spectest_print, NULL},
-      {"spectest", "print_i64", "(I)", spectest_print, NULL},
-      {"spectest", "print_f32", "(f)", spectest_print, NULL},
-      {"spectest", "print_f64", "(F)", spectest_print, NULL},
-      {"spectest", "print_i32_f32", "(if)", spectest_print, NULL},
-      {"spectest", "print_f64_f64", "(FF)", spectest_print, NULL},
-  };
-  static const char *gnames[4] = {"global_i32", "global_i64", "global_f32", "global_f64"};
-  cis_val gvals[4];
-  memset(gvals, 0, sizeof gvals);
-  gvals[0].type = CIS_I32, gvals[0].of.u32 = 666;
-  gvals[1].type = CIS_I64, gvals[1].of.u64 = 666;
-  gvals[2].type = CIS_F32, gvals[2].of.u32 = 0x4426a666u;
-  gvals[3].type = CIS_F64, gvals[3].of.u64 = 0x4084d4cccccccccdull;
-
-  cis_result rc = cis_imports_new(s->engine, &s->imports);
-  if (rc) return rc;
-  rc = cis_imports_add_host_funcs(s->imports, prints, sizeof prints / sizeof prints[0]);
-  if (rc) return rc;
-  for (int i = 0; i < 4; i++) {
-    rc = cis_global_new(s->engine, gvals[i], false, &s->st_globals[i]);
-    if (rc) return rc;
-    rc = cis_imports_add_global(s->imports, "spectest", 8, gnames[i], strlen(gnames[i]),
-                                s->st_globals[i]);
-    if (rc) return rc;
-  }
-  rc = cis_table_new(s->engine, CIS_FUNCREF, 10, 20, true, &s->st_table);
-  if (rc) return rc;
-  rc = cis_imports_add_table(s->imports, "spectest", 8, "table", 5, s->st_table);
-  if (rc) return rc;
-  rc = cis_memory_new(s->engine, 1, 2, true, &s->st_memory);
-  if (rc) return rc;
-  return cis_imports_add_memory(s->imports, "spectest", 8, "memory", 6, s->st_memory);
-}
-
-/* ------------------------------------------------------------- instances */
 
 static bool remember(spec_script *s, const char *name, cis_instance *inst) {
   if (s->ninsts == s->cap_insts) {
@@ -772,10 +617,10 @@ static void text_bad_module(spec_script *s, const cJSON *c, const char *type) {
     cis_module_free(m);
   } else if (rc < -199 || rc > -100) {
     fail(s, "%s %s: expected \"%s\" (a decode code), got %s", type, file, text ? text : "",
-         describe_rc(rc, msg, buf, sizeof buf));
+         spec_describe_rc(rc, msg, buf, sizeof buf));
   } else if (text && !strstr(msg, text)) {
     fail(s, "%s %s: expected \"%s\", got %s", type, file, text,
-         describe_rc(rc, msg, buf, sizeof buf));
+         spec_describe_rc(rc, msg, buf, sizeof buf));
   } else {
     pass(s);
   }
@@ -888,8 +733,8 @@ static bool run_action(spec_script *s, const cJSON *action, spec_outcome *o) {
       goto done;
     }
     if (args[i].type != pt[i]) {
-      fail(s, "argument %" PRIu32 " is %s, the function takes %s", i, type_name(args[i].type),
-           type_name(pt[i]));
+      fail(s, "argument %" PRIu32 " is %s, the function takes %s", i, spec_type_name(args[i].type),
+           spec_type_name(pt[i]));
       goto done;
     }
   }
@@ -909,38 +754,6 @@ done:
   return ok;
 }
 
-/* Where cis's message for a command differs from the spec's text on
- * purpose: the spec's text, the module file it applies to (NULL: every
- * file), and what cis's message starts with instead. Each entry says why;
- * everything else must start with the spec's text itself. */
-static const struct {
-  const char *spec; /* the script's expected text */
-  const char *file; /* the command's module file, or NULL */
-  const char *cis;  /* the start of cis's message for it */
-} text_map[] = {
-    /* bulk.wast: the reference interpreter names the table slot of the null
-     * entry; cis's trap message names the function that trapped (the
-     * interpreter does not keep the slot at the trap). */
-    {"uninitialized element 2", NULL, "uninitialized element"},
-    /* select.wast: wabt 1.0.32 encodes `select (result)` (an empty type
-     * vector) as plain select (0x1b), so this binary holds a select
-     * without types and one operand too few: a type mismatch. The other
-     * arity case (select.3, two types) is encoded as written. */
-    {"invalid result arity", "select.2.wasm", "type mismatch"},
-};
-
-/* Does msg, the detail of a failure, say what the spec's text says? It
- * must start with the text, or with the text's entry in text_map. */
-static bool text_matches(const char *text, const char *file, const char *msg) {
-  if (!text || !msg) return false;
-  if (!strncmp(msg, text, strlen(text))) return true;
-  for (size_t i = 0; i < sizeof text_map / sizeof text_map[0]; i++)
-    if (!strcmp(text, text_map[i].spec) && (!text_map[i].file || (file && !strcmp(file, text_map[i].file))) &&
-        !strncmp(msg, text_map[i].cis, strlen(text_map[i].cis)))
-      return true;
-  return false;
-}
-
 /* ---------------------------------------------------------------- commands */
 
 static void cmd_module(spec_script *s, const cJSON *c) {
@@ -952,15 +765,15 @@ static void cmd_module(spec_script *s, const cJSON *c) {
   if (!read_ok) return;
   if (rc) {
     fail(s, "module %s should load, got %s", jstr(c, "filename"),
-         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
     return;
   }
   cis_instance *inst = NULL;
-  rc = cis_instance_new(m, s->imports, NULL, &inst);
+  rc = cis_instance_new(m, s->host.imports, NULL, &inst);
   cis_module_free(m);
   if (rc || !inst) {
     fail(s, "module %s should instantiate, got %s", jstr(c, "filename"),
-         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
     if (inst) cis_instance_free(inst);
     return;
   }
@@ -985,11 +798,11 @@ static void cmd_register(spec_script *s, const cJSON *c) {
     fail(s, "register without \"as\"");
     return;
   }
-  cis_result rc = cis_imports_add_instance(s->imports, as.bytes, as.len, inst);
+  cis_result rc = cis_imports_add_instance(s->host.imports, as.bytes, as.len, inst);
   if (rc) {
     char buf[640];
     fail(s, "register as \"%s\" failed: %s", as.bytes,
-         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
   } else {
     pass(s);
   }
@@ -1011,7 +824,7 @@ static void cmd_action(spec_script *s, const cJSON *c, const char *type) {
   if (!strcmp(type, "assert_return") || !strcmp(type, "action")) {
     if (o.rc) {
       fail(s, "%s \"%s\": expected results, got %s", type, what,
-           describe_rc(o.rc, o.msg, buf, sizeof buf));
+           spec_describe_rc(o.rc, o.msg, buf, sizeof buf));
       goto done;
     }
     if (!strcmp(type, "action")) {
@@ -1028,7 +841,7 @@ static void cmd_action(spec_script *s, const cJSON *c, const char *type) {
     for (int i = 0; i < n; i++) {
       if (!match_val(cJSON_GetArrayItem(exp, i), &o.results[i], want, sizeof want)) {
         fail(s, "assert_return \"%s\": result %d: expected %s, got %s", what, i, want,
-             show_val(&o.results[i], got, sizeof got));
+             spec_show_val(&o.results[i], got, sizeof got));
         goto done;
       }
     }
@@ -1037,9 +850,9 @@ static void cmd_action(spec_script *s, const cJSON *c, const char *type) {
   }
   const char *text = jstr(c, "text");
   if (!strcmp(type, "assert_exhaustion")) {
-    if (o.rc != CIS_TRAP_STACK || !text_matches(text, NULL, o.msg))
+    if (o.rc != CIS_TRAP_STACK || !spec_text_matches(text, NULL, o.msg))
       fail(s, "assert_exhaustion \"%s\": expected CIS_TRAP_STACK (%s), got %s", what,
-           text ? text : "", o.rc ? describe_rc(o.rc, o.msg, buf, sizeof buf) : "results");
+           text ? text : "", o.rc ? spec_describe_rc(o.rc, o.msg, buf, sizeof buf) : "results");
     else
       pass(s);
     goto done;
@@ -1047,9 +860,9 @@ static void cmd_action(spec_script *s, const cJSON *c, const char *type) {
   /* assert_trap */
   if (!o.rc) {
     fail(s, "assert_trap \"%s\": expected trap \"%s\", got results", what, text ? text : "");
-  } else if (!cis_is_trap(o.rc) || !text_matches(text, NULL, o.msg)) {
+  } else if (!cis_is_trap(o.rc) || !spec_text_matches(text, NULL, o.msg)) {
     fail(s, "assert_trap \"%s\": expected trap \"%s\", got %s", what, text ? text : "",
-         describe_rc(o.rc, o.msg, buf, sizeof buf));
+         spec_describe_rc(o.rc, o.msg, buf, sizeof buf));
   } else {
     pass(s);
   }
@@ -1075,9 +888,9 @@ static void cmd_bad_module(spec_script *s, const cJSON *c, const char *type, int
     fail(s, "%s %s: expected \"%s\", but the module loaded", type, jstr(c, "filename"),
          text ? text : "");
     cis_module_free(m);
-  } else if (rc < lo || rc > hi || !text_matches(text, jstr(c, "filename"), cis_errmsg(s->engine))) {
+  } else if (rc < lo || rc > hi || !spec_text_matches(text, jstr(c, "filename"), cis_errmsg(s->engine))) {
     fail(s, "%s %s: expected \"%s\" (a code in %d..%d), got %s", type, jstr(c, "filename"),
-         text ? text : "", hi, lo, describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         text ? text : "", hi, lo, spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
   } else {
     pass(s);
   }
@@ -1095,11 +908,11 @@ static void cmd_bad_instance(spec_script *s, const cJSON *c, const char *type) {
   if (!read_ok) return;
   if (rc) {
     fail(s, "%s %s: the module should load, got %s", type, file,
-         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
     return;
   }
   cis_instance *inst = NULL;
-  rc = cis_instance_new(m, s->imports, NULL, &inst);
+  rc = cis_instance_new(m, s->host.imports, NULL, &inst);
   cis_module_free(m);
   if (rc == CIS_OK) {
     fail(s, "%s %s: expected \"%s\", but it instantiated", type, file, text ? text : "");
@@ -1108,9 +921,9 @@ static void cmd_bad_instance(spec_script *s, const cJSON *c, const char *type) {
   }
   bool right_class = unlinkable ? (rc == CIS_EUNKNOWNIMPORT || rc == CIS_EIMPORTTYPE)
                                 : cis_is_trap(rc);
-  if (!right_class || !text_matches(text, file, cis_errmsg(s->engine)))
+  if (!right_class || !spec_text_matches(text, file, cis_errmsg(s->engine)))
     fail(s, "%s %s: expected \"%s\", got %s", type, file, text ? text : "",
-         describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
+         spec_describe_rc(rc, cis_errmsg(s->engine), buf, sizeof buf));
   else
     pass(s);
 }
@@ -1175,11 +988,11 @@ static void run_script(const char *json_path, spec_counts *counts) {
   cis_engine_config_default(&ecfg);
   if (spec_engine) ecfg.engine = spec_engine;
   cis_result rc = cis_engine_new(&ecfg, &s.engine);
-  if (rc == CIS_OK) rc = spectest_new(&s);
+  if (rc == CIS_OK) rc = spec_host_new(s.engine, &s.host);
   if (rc) {
     char buf[640];
     fail(&s, "cannot set up the engine and spectest: %s",
-         describe_rc(rc, s.engine ? cis_errmsg(s.engine) : "", buf, sizeof buf));
+         spec_describe_rc(rc, s.engine ? cis_errmsg(s.engine) : "", buf, sizeof buf));
     counts->failed += counts->total - 1;
     goto out;
   }
@@ -1187,82 +1000,18 @@ static void run_script(const char *json_path, spec_counts *counts) {
   cJSON_ArrayForEach(c, cmds) run_command(&s, c);
 
 out:
-  cis_imports_free(s.imports);
+  spec_host_free(&s.host);
   for (size_t i = 0; i < s.ninsts; i++) {
     cis_instance_free(s.insts[i].inst);
     free(s.insts[i].name);
   }
   free(s.insts);
-  for (int i = 0; i < 4; i++)
-    if (s.st_globals[i]) cis_global_free(s.st_globals[i]);
-  if (s.st_table) cis_table_free(s.st_table);
-  if (s.st_memory) cis_memory_free(s.st_memory);
   if (s.engine) cis_engine_free(s.engine);
   cJSON_Delete(root);
   free(dir);
 }
 
 /* ---------------------------------------------------------------- driver */
-
-/* Run-wide options and totals. */
-typedef struct spec_run {
-  bool fork;            /* isolate each script in a child process */
-  uint64_t passed;      /* totals over every script */
-  uint64_t failed;      /* " */
-  uint64_t skipped;     /* " */
-  unsigned scripts;     /* scripts run */
-  spec_counts *shared;  /* the page children write their counts to */
-} spec_run;
-
-/* Runs one script (in a child unless --no-fork) and adds its counts. A
- * child that dies (signal, or its wall-clock alarm) fails the command it
- * was running and every command it did not reach. */
-static void run_one(spec_run *r, const char *json_path, const char *label) {
-  spec_counts *c = r->shared;
-  memset(c, 0, sizeof *c);
-  fflush(stdout);
-  if (!r->fork) {
-    run_script(json_path, c);
-  } else {
-    pid_t pid = fork();
-    if (pid < 0) {
-      printf("%s: cannot fork: %s\n", label, strerror(errno));
-      c->failed = 1;
-    } else if (pid == 0) {
-      alarm(SPEC_FILE_SECONDS);
-      run_script(json_path, c);
-      fflush(stdout);
-      flush_coverage();
-      _exit(0);
-    } else {
-      int st = 0;
-      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-      }
-      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        char why[128];
-        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
-          snprintf(why, sizeof why, "took longer than %d s", SPEC_FILE_SECONDS);
-        else if (WIFSIGNALED(st))
-          snprintf(why, sizeof why, "killed by signal %d, %s", WTERMSIG(st),
-                   strsignal(WTERMSIG(st)));
-        else
-          snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(st));
-        printf("%s:%" PRIu64 ": the script's process %s after %" PRIu64 " of %" PRIu64
-               " commands; the command in progress and the rest count as failed\n",
-               label, c->line, why, c->done, c->total);
-        uint64_t rest = c->total > c->done ? c->total - c->done : 1;
-        c->failed += rest;
-      }
-    }
-  }
-  printf("%-28s %6" PRIu64 " passed, %4" PRIu64 " failed, %4" PRIu64 " skipped\n", label,
-         c->passed, c->failed, c->skipped);
-  fflush(stdout);
-  r->passed += c->passed;
-  r->failed += c->failed;
-  r->skipped += c->skipped;
-  r->scripts++;
-}
 
 static bool is_dir(const char *p) {
   struct stat st;
@@ -1309,7 +1058,7 @@ static unsigned run_dir(spec_run *r, const char *dir, char **names, int nnames) 
     }
     if (!selected(label, names, nnames)) goto next;
     found++;
-    run_one(r, path, label);
+    spec_run_one(r, path, label, run_script);
   next:
     free(ents[i]);
   }
@@ -1328,6 +1077,7 @@ int main(int argc, char **argv) {
   spec_run r;
   memset(&r, 0, sizeof r);
   r.fork = true;
+  r.seconds = SPEC_FILE_SECONDS;
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "--no-fork"))
@@ -1340,15 +1090,9 @@ int main(int argc, char **argv) {
       return usage();
   }
   const char *target = i < argc ? argv[i++] : CIS_SPEC_DEFAULT_DIR;
-  bool ci = getenv("CI") && !strcmp(getenv("CI"), "true");
   setvbuf(stdout, NULL, _IOLBF, 0);
 
-  r.shared = mmap(NULL, sizeof(spec_counts), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                  -1, 0);
-  if (r.shared == MAP_FAILED) {
-    fprintf(stderr, "spec_runner: mmap: %s\n", strerror(errno));
-    return 1;
-  }
+  if (!spec_run_init(&r, "spec_runner")) return 1;
 
   unsigned found = 0;
   if (is_file(target) && ends_with(target, ".json")) {
@@ -1356,7 +1100,7 @@ int main(int argc, char **argv) {
     char label[256];
     snprintf(label, sizeof label, "%s", b ? b + 1 : target);
     label[strlen(label) - 5] = '\0';
-    run_one(&r, target, label);
+    spec_run_one(&r, target, label, run_script);
     found = 1;
   } else if (is_dir(target)) {
     found = run_dir(&r, target, argv + i, argc - i);
@@ -1365,17 +1109,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "spec_runner: no script matches the names given under %s\n", target);
     return 1;
   }
-  if (found == 0) {
-    if (ci) {
-      fprintf(stderr, "spec_runner: FAILED: no spec scripts at %s (CI=true needs the suite)\n",
-              target);
-      return 1;
-    }
-    printf("spec_runner: SKIPPED: no spec scripts at %s; put the WebAssembly spec suite "
-           "there (see ../shared/wasm-testsuite/README.md) or pass its folder\n",
-           target);
-    return 77;
-  }
+  if (found == 0)
+    return spec_run_no_suite("spec_runner", target,
+                             "put the WebAssembly spec suite there (see "
+                             "../shared/wasm-testsuite/README.md) or pass its folder");
   printf("spec: %" PRIu64 " passed, %" PRIu64 " failed, %" PRIu64 " skipped\n", r.passed,
          r.failed, r.skipped);
   return r.failed ? 1 : 0;
