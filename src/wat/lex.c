@@ -256,7 +256,8 @@ bool wat__lex(wat_p *p) {
     } else if (c == ' ' || c == '\t' || c == '\r') {
       at.i++;
     } else if (c == ';' && at.i + 1 < n && s[at.i + 1] == ';') {
-      while (at.i < n && s[at.i] != '\n') {
+      /* A line comment ends at a newline: LF, CR or CR LF. */
+      while (at.i < n && s[at.i] != '\n' && s[at.i] != '\r') {
         size_t k = s[at.i] < 0x80 ? 1 : utf8_seq(s + at.i, n - at.i);
         if (!k) return lex_fail(p, CIS_EMALFORMED, &at, "malformed UTF-8 encoding");
         at.i += k;

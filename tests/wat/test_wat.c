@@ -248,6 +248,14 @@ static void wat_comments_nest_and_lines_count(void **state) {
                            "f", 0, 0, 0),
                    7);
   expect_error("(module (; never closed (; ;)", CIS_EMALFORMED, "1:9: unclosed comment");
+  /* A line comment ends at any of the spec's newlines: a CR alone too,
+   * so the code after it counts. */
+  assert_int_equal(run_i32("(module (func (export \"f\") (result i32) ;; one\r i32.const 9))", "f", 0,
+                           0, 0),
+                   9);
+  assert_int_equal(run_i32("(module (func (export \"f\") (result i32) ;; one\r\n i32.const 5))", "f",
+                           0, 0, 0),
+                   5);
 }
 
 /* ---------------------------------------------------------- abbreviations */
