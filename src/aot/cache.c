@@ -316,8 +316,45 @@ static bool trusted(const struct stat *st, const trust *t, const char *what, con
   return true;
 }
 
+/* Whether every folder above the cache folder dir (which exists) is
+ * trusted as the folder is, as ssh's StrictModes asks of the folders
+ * above a key: whoever may rename a folder on the way can put another
+ * cache in its place. A folder others may write is allowed only with
+ * the sticky bit (as /tmp has), where they cannot rename what is not
+ * theirs. The walk is over the real path: a link on the way is judged
+ * by where it leads at this moment. */
+static bool parents_trusted(const char *dir, const trust *t) {
+  char real[PATH_MAX];
+  if (!realpath(dir, real)) {
+    warn("cache folder %s: cannot resolve its path (%s): not used", dir, strerror(errno));
+    return false;
+  }
+  for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+    if (slash == real) slash[1] = 0; /* the root folder itself, last */
+    else *slash = 0;
+    struct stat st;
+    if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      warn("cache folder %s: its parent %s cannot be examined: not used", dir, real);
+      return false;
+    }
+    uid_t u = st.st_uid;
+    if (u != geteuid() && u != 0 && !(t->has_named && u == t->named)) {
+      warn("cache folder %s: its parent %s is owned by uid %u, not by this user (uid %u), root or "
+           "CIS_AOT_CACHE_OWNER: not used", dir, real, (unsigned)u, (unsigned)geteuid());
+      return false;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+      warn("cache folder %s: its parent %s is writable by its group or others without the "
+           "sticky bit (mode %04o): not used", dir, real, (unsigned)(st.st_mode & 07777));
+      return false;
+    }
+    if (!real[1]) break; /* "/" done */
+  }
+  return true;
+}
+
 /* Whether the cache folder dir may be used under t: absent (a compile
- * makes it, then asks again) or a trusted folder. */
+ * makes it, then asks again) or a trusted folder under trusted ones. */
 static bool dir_trusted(const char *dir, const trust *t) {
   struct stat st;
   if (stat(dir, &st) != 0) return errno == ENOENT;
@@ -325,7 +362,7 @@ static bool dir_trusted(const char *dir, const trust *t) {
     warn("cache folder %s is not a folder: not used", dir);
     return false;
   }
-  return trusted(&st, t, "cache folder", dir);
+  return trusted(&st, t, "cache folder", dir) && parents_trusted(dir, t);
 }
 
 /* ------------------------------------------------------------ hashing */

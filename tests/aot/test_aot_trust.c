@@ -272,6 +272,51 @@ static void cache_folder_writable_by_its_group_is_refused(void **state) {
   refused_folder(group_writable, "writable by its group or others (mode 0770)");
 }
 
+/* The folders above the cache count as the cache does (ssh's
+ * StrictModes): a parent of another user, or one its group may write, is
+ * refused; one everybody may write with the sticky bit (as /tmp) is not. */
+static void parent_of(const char *dir, char *out, size_t n) {
+  snprintf(out, n, "%s", dir);
+  char *slash = strrchr(out, '/');
+  assert_non_null(slash);
+  *slash = 0;
+}
+static void foreign_parent(const char *dir) {
+  char up[300];
+  parent_of(dir, up, sizeof up);
+  foreign(up);
+}
+static void group_writable_parent(const char *dir) {
+  char up[300];
+  parent_of(dir, up, sizeof up);
+  assert_int_equal(chmod(up, 0770), 0);
+}
+
+static void cache_folder_under_a_parent_of_another_user_is_refused(void **state) {
+  (void)state;
+  refused_folder(foreign_parent, "is owned by uid 65534");
+}
+
+static void cache_folder_under_a_group_writable_parent_is_refused(void **state) {
+  (void)state;
+  refused_folder(group_writable_parent, "without the sticky bit (mode 0770)");
+}
+
+static void cache_folder_under_a_sticky_parent_is_used(void **state) {
+  (void)state;
+  char dir[300], up[300];
+  cache_dir(dir, sizeof dir);
+  assert_int_equal(run_text("aot", ONE), 1);
+  parent_of(dir, up, sizeof up);
+  assert_int_equal(chmod(up, 01777), 0);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_null(strstr(err, "warn"));
+  free(err);
+  assert_int_equal(cache_entries(), 1);
+}
+
 /* ----------------------------------------------------------- compiler */
 
 /* An entry is used only while the compiler a compile would run now is
@@ -909,6 +954,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(cache_folder_of_another_user_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_folder_writable_by_its_group_is_refused, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_under_a_parent_of_another_user_is_refused,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_under_a_group_writable_parent_is_refused,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_under_a_sticky_parent_is_used, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_swapped_after_compile_compiles_again, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(object_with_a_constructor_is_never_loaded, setup, teardown),
