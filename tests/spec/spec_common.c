@@ -265,3 +265,46 @@ int spec_run_no_suite(const char *prog, const char *where, const char *hint) {
   printf("%s: SKIPPED: no spec scripts at %s; %s\n", prog, where, hint);
   return 77;
 }
+
+/* ---------------------------------------------------------------- actions */
+
+bool spec_call(cis_instance *inst, cis_func *f, spec_arg_fn arg, void *ctx, spec_outcome *o,
+               char *err, size_t errlen) {
+  uint32_t np = 0, nr = 0;
+  const cis_valtype *pt = NULL, *rt = NULL;
+  cis_func_type(f, &np, &pt, &nr, &rt);
+  cis_val *args = calloc(np ? np : 1, sizeof *args);
+  o->results = calloc(nr ? nr : 1, sizeof *o->results);
+  o->nresults = nr;
+  bool ok = args && o->results;
+  if (!ok) snprintf(err, errlen, "out of host memory");
+  for (uint32_t i = 0; ok && i < np; i++) {
+    char why[256];
+    if (!arg(ctx, i, pt[i], &args[i], why, sizeof why)) {
+      snprintf(err, errlen, "argument %" PRIu32 ": %s", i, why);
+      ok = false;
+    } else if (args[i].type != pt[i]) {
+      snprintf(err, errlen, "argument %" PRIu32 " is %s, the function takes %s", i,
+               spec_type_name(args[i].type), spec_type_name(pt[i]));
+      ok = false;
+    }
+  }
+  if (ok) {
+    o->rc = cis_func_call(inst, f, args, np, o->results, nr);
+    if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", cis_errmsg(inst));
+  } else {
+    free(o->results);
+    o->results = NULL;
+    o->nresults = 0;
+  }
+  free(args);
+  return ok;
+}
+
+bool spec_get(cis_global *g, spec_outcome *o) {
+  o->results = calloc(1, sizeof *o->results);
+  if (!o->results) return false;
+  o->results[0] = cis_global_get(g);
+  o->nresults = 1;
+  return true;
+}

@@ -63,6 +63,29 @@ const char *spec_type_name(cis_valtype t);
 /* A value for failure lines: type, bits, and a readable form. */
 const char *spec_show_val(const cis_val *v, char *buf, size_t len);
 
+/* ---------------------------------------------------------------- actions */
+
+/* What an action (invoke or get) produced. */
+typedef struct spec_outcome {
+  cis_result rc;     /* CIS_OK or the engine's code */
+  char msg[512];     /* cis_errmsg of the failing handle */
+  cis_val *results;  /* malloc'd, nresults entries */
+  uint32_t nresults; /* results the function declares */
+} spec_outcome;
+
+/* Makes argument i of a call, of type want, into *out; false with why in
+ * err. A runner's reading of its script's arguments. */
+typedef bool (*spec_arg_fn)(void *ctx, uint32_t i, cis_valtype want, cis_val *out, char *err,
+                            size_t errlen);
+/* Calls f of inst with its arguments from arg (as many as f takes), its
+ * outcome into *o (whose results the caller frees). False, with why in
+ * err and *o without results, when the call could not be made (an
+ * argument, host memory). */
+bool spec_call(cis_instance *inst, cis_func *f, spec_arg_fn arg, void *ctx, spec_outcome *o,
+               char *err, size_t errlen);
+/* The value of global g as *o's one result; false when host memory fails. */
+bool spec_get(cis_global *g, spec_outcome *o);
+
 /* ----------------------------------------------------------------- errors */
 
 /* "CIS_X (text): detail" for an engine code, or "CIS_X: detail" when

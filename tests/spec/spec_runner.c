@@ -655,13 +655,12 @@ static cis_result load_module(spec_script *s, const char *filename, cis_module *
 
 /* ---------------------------------------------------------------- actions */
 
-/* What an action produced. */
-typedef struct spec_outcome {
-  cis_result rc;           /* CIS_OK or the engine's code */
-  char msg[512];           /* cis_errmsg of the failing handle */
-  cis_val *results;        /* malloc'd, nresults entries */
-  uint32_t nresults;       /* results the function declares */
-} spec_outcome;
+/* An argument of a script's action: parse_arg over its JSON args. */
+static bool json_arg(void *ctx, uint32_t i, cis_valtype want, cis_val *out, char *err,
+                     size_t errlen) {
+  (void)want; /* the JSON says its type; spec_call compares */
+  return parse_arg(cJSON_GetArrayItem((const cJSON *)ctx, (int)i), out, err, errlen);
+}
 
 /* Performs an action (invoke or get) of the script. Returns false when the
  * action could not even be attempted (unknown module or export, bad
@@ -678,7 +677,6 @@ static bool run_action(spec_script *s, const cJSON *action, spec_outcome *o) {
     return false;
   }
   bool ok = false;
-  cis_val *args = NULL;
   cis_instance *inst = find_inst(s, modname);
   if (!inst) {
     fail(s, "action on %s, but there is no such module (an earlier module failed?)",
@@ -697,11 +695,8 @@ static bool run_action(spec_script *s, const cJSON *action, spec_outcome *o) {
       fail(s, "export \"%s\" is not a global", show_name(&field, shown, sizeof shown));
       goto done;
     }
-    o->results = calloc(1, sizeof *o->results);
-    if (!o->results) goto oom;
-    o->results[0] = cis_global_get(ext.of.global);
-    o->nresults = 1;
-    ok = true;
+    ok = spec_get(ext.of.global, o);
+    if (!ok) fail(s, "out of host memory");
     goto done;
   }
   if (strcmp(type, "invoke")) {
@@ -722,34 +717,10 @@ static bool run_action(spec_script *s, const cJSON *action, spec_outcome *o) {
          show_name(&field, shown, sizeof shown), np, nargs);
     goto done;
   }
-  args = calloc(np ? np : 1, sizeof *args);
-  o->results = calloc(nr ? nr : 1, sizeof *o->results);
-  if (!args || !o->results) goto oom;
-  o->nresults = nr;
-  for (uint32_t i = 0; i < np; i++) {
-    char err[256];
-    if (!parse_arg(cJSON_GetArrayItem(jargs, (int)i), &args[i], err, sizeof err)) {
-      fail(s, "argument %" PRIu32 ": %s", i, err);
-      goto done;
-    }
-    if (args[i].type != pt[i]) {
-      fail(s, "argument %" PRIu32 " is %s, the function takes %s", i, spec_type_name(args[i].type),
-           spec_type_name(pt[i]));
-      goto done;
-    }
-  }
-  o->rc = cis_func_call(inst, ext.of.func, args, np, o->results, nr);
-  if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", cis_errmsg(inst));
-  ok = true;
-  goto done;
-oom:
-  fail(s, "out of host memory");
+  char err[300];
+  ok = spec_call(inst, ext.of.func, json_arg, (void *)jargs, o, err, sizeof err);
+  if (!ok) fail(s, "%s", err);
 done:
-  if (!ok) {
-    free(o->results);
-    o->results = NULL;
-  }
-  free(args);
   free(field.bytes);
   return ok;
 }

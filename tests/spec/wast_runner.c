@@ -377,21 +377,19 @@ static void cmd_register(ws_script *s, const wast_cmd *c) {
 }
 
 /* What an action produced. */
-typedef struct ws_outcome {
-  cis_result rc;      /* CIS_OK or the engine's code */
-  char msg[512];      /* cis_errmsg of the failing handle */
-  cis_val *results;   /* malloc'd, nresults entries */
-  uint32_t nresults;  /* results the function declares */
-} ws_outcome;
+/* An argument of a script's action: to_arg over the action's values. */
+static bool action_arg(void *ctx, uint32_t i, cis_valtype want, cis_val *out, char *err,
+                       size_t errlen) {
+  const wast_action *a = ctx;
+  return to_arg(&a->args[i], want, out, err, errlen);
+}
 
 /* Performs an action. Returns false when it could not even be attempted
  * (no such module or export, arguments cis cannot pass): reported here.
  * Otherwise fills *o, whose results the caller frees. */
-static bool run_action(ws_script *s, const wast_action *a, ws_outcome *o) {
+static bool run_action(ws_script *s, const wast_action *a, spec_outcome *o) {
   char shown[256];
   memset(o, 0, sizeof *o);
-  cis_val *args = NULL;
-  bool ok = false;
   cis_instance *inst = find_inst(s, &a->module);
   if (!inst) {
     fail(s, "action on %s, but there is no such module (an earlier module failed?)",
@@ -409,11 +407,8 @@ static bool run_action(ws_script *s, const wast_action *a, ws_outcome *o) {
       fail(s, "export \"%s\" is not a global", show_name(&a->field, shown, sizeof shown));
       return false;
     }
-    o->results = calloc(1, sizeof *o->results);
-    if (!o->results) goto oom;
-    o->results[0] = cis_global_get(ext.of.global);
-    o->nresults = 1;
-    return true;
+    if (!spec_get(ext.of.global, o)) fail(s, "out of host memory");
+    return o->results != NULL;
   }
   if (ext.kind != CIS_EXTERN_FUNC) {
     fail(s, "export \"%s\" is not a function", show_name(&a->field, shown, sizeof shown));
@@ -427,40 +422,15 @@ static bool run_action(ws_script *s, const wast_action *a, ws_outcome *o) {
          show_name(&a->field, shown, sizeof shown), np, a->nargs);
     return false;
   }
-  args = calloc(np ? np : 1, sizeof *args);
-  o->results = calloc(nr ? nr : 1, sizeof *o->results);
-  if (!args || !o->results) goto oom;
-  o->nresults = nr;
-  for (uint32_t i = 0; i < np; i++) {
-    char err[256];
-    if (!to_arg(&a->args[i], pt[i], &args[i], err, sizeof err)) {
-      fail(s, "argument %" PRIu32 ": %s", i, err);
-      goto done;
-    }
-    if (args[i].type != pt[i]) {
-      fail(s, "argument %" PRIu32 " is %s, the function takes %s", i, spec_type_name(args[i].type),
-           spec_type_name(pt[i]));
-      goto done;
-    }
-  }
-  o->rc = cis_func_call(inst, ext.of.func, args, np, o->results, nr);
-  if (o->rc) snprintf(o->msg, sizeof o->msg, "%s", cis_errmsg(inst));
-  ok = true;
-  goto done;
-oom:
-  fail(s, "out of host memory");
-done:
-  if (!ok) {
-    free(o->results);
-    o->results = NULL;
-  }
-  free(args);
-  return ok;
+  char err[300];
+  if (spec_call(inst, ext.of.func, action_arg, (void *)a, o, err, sizeof err)) return true;
+  fail(s, "%s", err);
+  return false;
 }
 
 /* action, assert_return, assert_trap, assert_exhaustion, assert_exception. */
 static void cmd_action(ws_script *s, const wast_cmd *c) {
-  ws_outcome o;
+  spec_outcome o;
   char buf[640], want[512], got[128], what[256];
   const char *type = wast_cmd_name(c), *text = c->text ? c->text : "";
   if (!run_action(s, &c->action, &o)) return;
