@@ -581,6 +581,20 @@ static unsigned admit(cis_server *s, job *j) {
 
 /* ------------------------------------------------------------- jobs */
 
+/* The status of a failed invocation: guest faults are the skill's (422),
+ * never the server's. */
+static unsigned invoke_status(cis_result rc) {
+  switch (rc) {
+  case CIS_ENOTFOUND: return 404;
+  case CIS_EKVDOWN:
+  case CIS_EVFSDOWN:
+  case CIS_EREGISTRYDOWN: return 503;
+  case CIS_ENOMEM:
+  case CIS_EIO: return 500;
+  default: return 422;
+  }
+}
+
 static void run_list(cis_server *s, job *j) {
   (void)s;
   cis_skill_info *list = NULL;
@@ -599,6 +613,17 @@ static void run_list(cis_server *s, job *j) {
     cJSON_AddStringToObject(e, "sha256", list[i].sha256);
     cJSON_AddStringToObject(e, "description", list[i].description);
     cJSON_AddNumberToObject(e, "installed_at", (double)list[i].installed_at);
+    /* A skill listed but not loadable (unsigned or untrusted under the
+     * signature rule, a stored manifest that no longer parses) says why:
+     * it is left out of tools/list, and the operator sees the reason. */
+    char *shown = NULL;
+    cis_result why = cis_skills_show(j->t->skills, list[i].name, &shown);
+    free(shown);
+    if (why != CIS_OK && why != CIS_ENOTFOUND) {
+      cJSON *r = cJSON_AddObjectToObject(e, "refused");
+      cJSON_AddStringToObject(r, "error", cis_errname(why));
+      cJSON_AddStringToObject(r, "message", cis_skills_errmsg(j->t->skills));
+    }
     cJSON_AddItemToArray(a, e);
   }
   free(list);
@@ -642,7 +667,9 @@ static void run_show(cis_server *s, job *j) {
   char *json = NULL;
   cis_result rc = cis_skills_show(j->t->skills, j->route.name, &json);
   if (rc == CIS_ENOTFOUND) return not_found(j);
-  if (rc != CIS_OK) return job_error(j, 500, rc, "the registry could not be read");
+  /* A skill refused as an invoke would refuse it (a signature) is the
+   * skill's 422 with its reason; the store's failure is the server's. */
+  if (rc != CIS_OK) return job_error(j, invoke_status(rc), rc, cis_skills_errmsg(j->t->skills));
   cJSON *o = cJSON_Parse(json);
   free(json);
   if (o) show_without_host_paths(o);
@@ -743,20 +770,6 @@ static void run_install(cis_server *s, job *j) {
   free(manifest);
   free(wasm);
   free(sig);
-}
-
-/* The status of a failed invocation: guest faults are the skill's (422),
- * never the server's. */
-static unsigned invoke_status(cis_result rc) {
-  switch (rc) {
-  case CIS_ENOTFOUND: return 404;
-  case CIS_EKVDOWN:
-  case CIS_EVFSDOWN:
-  case CIS_EREGISTRYDOWN: return 503;
-  case CIS_ENOMEM:
-  case CIS_EIO: return 500;
-  default: return 422;
-  }
 }
 
 /* on_instance of a call on the pool: the pool may set the instance's CPU

@@ -858,6 +858,25 @@ static void signed_bundles_under_require_signature(void **state) {
   assert_non_null(strstr(r.body, "-32602"));
   assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
   http_resp_free(&r);
+  /* The operator's listing shows it with the reason it is left out, and
+   * the signed one without; showing it is the skill's 422, not a 500. */
+  assert_int_equal(http_get(v->port, "/v1/skills", v->alice, &r), 0);
+  assert_int_equal(r.status, 200);
+  const char *uns = strstr(r.body, "\"name\":\"unsigned\""), *sgn = strstr(r.body, "\"name\":\"signed\"");
+  assert_non_null(uns);
+  assert_non_null(sgn);
+  const char *refused = strstr(r.body, "\"refused\":{\"error\":\"CIS_ESIGNATURE\"");
+  assert_non_null(refused);
+  assert_null(strstr(refused + 1, "\"refused\"")); /* one refused skill */
+  /* The refusal is in the unsigned skill's object: after its name, and
+   * not after the signed one's when that comes first. */
+  assert_true(refused > uns && (sgn > refused || sgn < uns));
+  http_resp_free(&r);
+  assert_int_equal(http_get(v->port, "/v1/skills/unsigned", v->alice, &r), 0);
+  assert_int_equal(r.status, 422);
+  assert_non_null(strstr(r.body, "CIS_ESIGNATURE"));
+  http_resp_free(&r);
+  assert_int_equal(status_of(v, "GET", "/v1/skills/signed", v->alice, NULL), 200);
   free(w);
   free(wasm);
   srv_stop(v);
