@@ -224,6 +224,10 @@ WASM_TRUNCS(AOT_TRUNC)
 #endif
 #if AOT_REGS && defined(__x86_64__)
 register int64_t aot_tk __asm__("r15");
+#elif AOT_REGS
+register int64_t aot_tk __asm__("x28");
+#endif
+#if AOT_REGS && defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
 /* One sub and the sign flag: from C, gcc computed the decrement of a
  * register variable in another register, moved it back and tested it. */
 #define AOT_DEC_NEG(r)                                                         \
@@ -241,12 +245,17 @@ register int64_t aot_tk __asm__("r15");
     b_;                                                                        \
   })
 #elif AOT_REGS
-register int64_t aot_tk __asm__("x28");
+/* A gcc without flag outputs (before 6), or aarch64. */
 #define AOT_DEC_NEG(r) (--(r) < 0)
+#if defined(__x86_64__)
+#define AOT_SP_ASM "mov %%rsp, %0"
+#else
+#define AOT_SP_ASM "mov %0, sp"
+#endif
 #define AOT_SP_BELOW(lim)                                                      \
   __extension__({                                                              \
     uintptr_t s_;                                                              \
-    __asm__("mov %0, sp" : "=r"(s_));                                          \
+    __asm__(AOT_SP_ASM : "=r"(s_));                                            \
     s_ < (lim);                                                                \
   })
 #else
