@@ -175,39 +175,150 @@ static inline double f64_promote(float x) {
   }
 WASM_TRUNCS(AOT_TRUNC)
 
-/* The call's tick counter (*c->ticks) is kept in a local of each
- * function, tk_, between calls: wasm stores go through a char pointer,
- * which may alias the counter, so decrementing it in place made every
- * loop iteration load and store it, a dependency through memory from one
- * iteration to the next. The local goes back to the counter before every
- * call and at the function's exit, and is read again after a call
- * (AOT_TICK_OUT / AOT_TICK_IN); a trap ends the call, so what it had not
- * written back is moot. The runtime's slow path (tick) sees the counter
- * exact: it is written back first and read after. Nothing else writes it
- * during a call (a cancel or a deadline is seen by the slow path), so the
- * bound holds as before: a loop reaches the slow path within one tick
- * quantum of iterations. */
-#define AOT_TICK_OUT() (*tkp_ = tk_)
-#define AOT_TICK_IN() (tk_ = *tkp_)
+/* The call's state compiled code touches at every call: the call depth
+ * (*c->depth, against c->max_depth) and the tick counter (*c->ticks,
+ * decremented at function entries and loop headers). In memory, both
+ * made a chain of stores and reloads through every call (the callee read
+ * what its caller had just written), which cost fib more than the calls
+ * themselves.
+ *
+ * The depth travels as an argument, dr_, of every compiled function: the
+ * depth room of the caller (c->max_depth less the caller's depth). The
+ * callee takes one from its copy on entry, and below zero is the trap;
+ * its own callees get its copy. Nothing is given back at the exit, and
+ * where the room is not live (a leaf, after its check) it takes no
+ * register. The entry from the runtime (eN) computes it from *c->depth
+ * (AOT_DR0).
+ *
+ * The tick counter, AOT_REGS choosing:
+ * - AOT_REGS 1 (gcc on x86-64 and aarch64): in a register reserved for
+ *   the whole file (a GCC global register variable), aot_tk, callee-saved
+ *   in the platform's ABI, so it flows through the direct calls
+ *   untouched. A loop kept it in a register before too (below), so the
+ *   reservation costs the loops nothing. The entry from the runtime (eN)
+ *   saves the register's value (the runtime's own, callee-saved), loads
+ *   the counter into it, and at its return writes the counter back and
+ *   restores the register; a trap leaves by the long jump to
+ *   cis__aot_enter, whose receiver restores every callee-saved register
+ *   (aot.c), and ends the call, so the count it had not written back is
+ *   moot.
+ * - AOT_REGS 0 (any other compiler or architecture): in a local of each
+ *   function, tk_, between calls (a wasm store through a char pointer may
+ *   alias the counter, which made every loop iteration load and store
+ *   it), written back before every direct call and at the exit, read
+ *   again after a call.
+ *
+ * A call out of compiled code (an import; call_indirect to anything but
+ * this instance's compiled code) writes both back first (AOT_SYNC_OUT)
+ * and reads the counter after (AOT_SYNC_IN), and the tick slow path
+ * writes and reads the counter: the runtime sees them exact. Nothing else
+ * writes either during a call (a cancel or a deadline is seen by the slow
+ * path), so the bound holds: a loop reaches the slow path within one
+ * tick quantum of iterations. */
+#ifndef AOT_REGS
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__aarch64__))
+#define AOT_REGS 1
+#else
+#define AOT_REGS 0
+#endif
+#endif
+#if AOT_REGS && defined(__x86_64__)
+register int64_t aot_tk __asm__("r15");
+#elif AOT_REGS
+register int64_t aot_tk __asm__("x28");
+#endif
+#if AOT_REGS && defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+/* One sub and the sign flag: from C, gcc computed the decrement of a
+ * register variable in another register, moved it back and tested it. */
+#define AOT_DEC_NEG(r)                                                         \
+  __extension__({                                                              \
+    int n_;                                                                    \
+    __asm__("subq $1, %0" : "+r"(r), "=@ccs"(n_));                             \
+    n_;                                                                        \
+  })
+/* The stack pointer below the limit: one compare, without the frame
+ * pointer __builtin_frame_address makes a function set up. */
+#define AOT_SP_BELOW(lim)                                                      \
+  __extension__({                                                              \
+    int b_;                                                                    \
+    __asm__("cmpq %1, %%rsp" : "=@ccb"(b_) : "rm"(lim));                       \
+    b_;                                                                        \
+  })
+#elif AOT_REGS
+/* A gcc without flag outputs (before 6), or aarch64. */
+#define AOT_DEC_NEG(r) (--(r) < 0)
+#if defined(__x86_64__)
+#define AOT_SP_ASM "mov %%rsp, %0"
+#else
+#define AOT_SP_ASM "mov %0, sp"
+#endif
+#define AOT_SP_BELOW(lim)                                                      \
+  __extension__({                                                              \
+    uintptr_t s_;                                                              \
+    __asm__(AOT_SP_ASM : "=r"(s_));                                            \
+    s_ < (lim);                                                                \
+  })
+#else
+#define AOT_DEC_NEG(r) (--(r) < 0)
+#define AOT_SP_BELOW(lim) ((uintptr_t)__builtin_frame_address(0) < (lim))
+#endif
+#define AOT_DR0(c) ((int64_t)(c)->max_depth - (int64_t)*(c)->depth)
+#if AOT_REGS
+#define AOT_TK aot_tk
+#define AOT_FN_STATE
+#define AOT_SYNC_OUT(c)                                                        \
+  (*(c)->ticks = aot_tk, *(c)->depth = (uint32_t)((int64_t)(c)->max_depth - dr_))
+#define AOT_SYNC_IN(c) (aot_tk = *(c)->ticks)
+#define AOT_DIRECT_OUT(c) ((void)0)
+#define AOT_DIRECT_IN(c) ((void)0)
+#define AOT_LEAVE(c) ((void)0)
+#define AOT_ENTRY_IN(c)                                                        \
+  const int64_t tk0_ = aot_tk;                                                 \
+  aot_tk = *(c)->ticks
+#define AOT_ENTRY_OUT(c) (*(c)->ticks = aot_tk, aot_tk = tk0_)
+#else
+#define AOT_TK tk_
+#define AOT_FN_STATE                                                           \
+  int64_t *const tkp_ = c->ticks;                                              \
+  int64_t tk_ = *tkp_;
+#define AOT_SYNC_OUT(c)                                                        \
+  (*tkp_ = tk_, *(c)->depth = (uint32_t)((int64_t)(c)->max_depth - dr_))
+#define AOT_SYNC_IN(c) (tk_ = *tkp_)
+#define AOT_DIRECT_OUT(c) (*tkp_ = tk_)
+#define AOT_DIRECT_IN(c) (tk_ = *tkp_)
+#define AOT_LEAVE(c) (*tkp_ = tk_)
+#define AOT_ENTRY_IN(c) ((void)0)
+#define AOT_ENTRY_OUT(c) ((void)0)
+#endif
 #define AOT_TICK_SLOW(c)                                                       \
   do {                                                                         \
-    AOT_TICK_OUT();                                                            \
+    *(c)->ticks = AOT_TK;                                                      \
     (c)->api->tick(c);                                                         \
-    AOT_TICK_IN();                                                             \
+    AOT_TK = *(c)->ticks;                                                      \
   } while (0)
 /* Every function entry: the call depth, the native stack, then a tick. */
 #define AOT_ENTER(c, fi)                                                       \
   do {                                                                         \
-    if (AOT_UNLIKELY(++*(c)->depth > (c)->max_depth ||                         \
-                     (uintptr_t)__builtin_frame_address(0) < (c)->cstack_limit)) \
+    if (AOT_UNLIKELY(--dr_ < 0 || AOT_SP_BELOW((c)->cstack_limit)))            \
       aot_trap((c), AOT_T_STACK, (fi));                                        \
-    if (AOT_UNLIKELY(--tk_ < 0)) AOT_TICK_SLOW(c);                             \
+    if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
+  } while (0)
+/* The entry of a function that calls no compiled code and has a small
+ * frame (codegen.c, LEAF_SLOTS): no check of the native stack. Its frame
+ * lies within the margin the runtime keeps below the limit (runtime/
+ * exec.c: a quarter of the stack, from 64 to 256 KB, at most half),
+ * which its caller checked; what it calls goes through the runtime,
+ * which checks the stack itself. */
+#define AOT_ENTER_LEAF(c, fi)                                                  \
+  do {                                                                         \
+    if (AOT_UNLIKELY(--dr_ < 0)) aot_trap((c), AOT_T_STACK, (fi));             \
+    if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
   } while (0)
 /* After anything that may grow memory 0 (a call, memory.grow). */
 #define AOT_RELOAD() (MS = c->mem_size ? *c->mem_size : 0)
 /* Every loop header. */
 #define AOT_TICK(c)                                                            \
   do {                                                                         \
-    if (AOT_UNLIKELY(--tk_ < 0)) AOT_TICK_SLOW(c);                             \
+    if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
   } while (0)
 

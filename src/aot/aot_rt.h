@@ -65,7 +65,10 @@ struct cis_aot_ctx {
   const uint64_t *mem_size;   /* memory 0's current size in bytes */
   int64_t *ticks;             /* the call's tick counter: decremented at
                                  function entries and loop headers */
-  uint32_t *depth;            /* the call's wasm call depth */
+  uint32_t *depth;            /* the call's wasm call depth: read where the
+                                 runtime enters compiled code, written before
+                                 it calls out (compiled functions pass theirs
+                                 as an argument, aot_prelude.h) */
   uint32_t max_depth;         /* its limit */
   uintptr_t cstack_limit;     /* native stack addresses below this trap */
   void *const *globals;       /* the instance's cis_global pointers */

@@ -229,6 +229,7 @@ typedef struct gen {
   uint32_t skip;          /* nesting inside skipped (unreachable) code */
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
+  bool calls;             /* the current function calls compiled code (call, call_indirect) */
   uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
   uint8_t zk[XK_MAX];     /* per stack position: v<pos> is known to be zero */
   uint8_t *zloc;          /* per local: a v128 local only ever assigned v128.const 0 */
@@ -743,7 +744,7 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
   const char *al = args.p ? args.p : "";
   g->sp -= ft->nparams;
   if (ft->nresults == 0) {
-    E("%s(c%s);\n", fn, al);
+    E("%s(c, dr_%s);\n", fn, al);
   } else if (ft->nresults == 1) {
     cis_result rc = push(g, ft->types[ft->nparams]);
     if (rc != CIS_OK) {
@@ -751,9 +752,9 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
       return rc;
     }
     char v[24];
-    E("%s = %s(c%s);\n", top(g, 0, v), fn, al);
+    E("%s = %s(c, dr_%s);\n", top(g, 0, v), fn, al);
   } else {
-    E("{\nstruct R%u r_ = %s(c%s);\n", ti, fn, al);
+    E("{\nstruct R%u r_ = %s(c, dr_%s);\n", ti, fn, al);
     for (uint32_t k = 0; k < ft->nresults; k++) {
       cis_result rc = push(g, ft->types[ft->nparams + k]);
       if (rc != CIS_OK) {
@@ -1531,7 +1532,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       TRY(reset_to(g, &done, done.results, done.nresults));
       g->nctl--;
       if (done.kind == K_FUNC) {
-        E("--*c->depth;\nAOT_TICK_OUT();\n");
+        E("AOT_LEAVE(c);\n");
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
         else {
@@ -1587,15 +1588,16 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = cis__module_func_type(m, idx);
       if (idx < m->nfunc_imports) {
         pack_args(g, t);
-        E("AOT_TICK_OUT();\nc->api->call(c, %u, a_);\nAOT_TICK_IN();\n", idx);
+        E("AOT_SYNC_OUT(c);\nc->api->call(c, %u, a_);\nAOT_SYNC_IN(c);\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
       } else {
         char fn[24];
         snprintf(fn, sizeof fn, "w%u", idx);
-        E("AOT_TICK_OUT();\n");
+        g->calls = true;
+        E("AOT_DIRECT_OUT(c);\n");
         TRY(direct_call(g, fn, t, m->func_type[idx]));
-        E("AOT_TICK_IN();\nAOT_RELOAD();\n");
+        E("AOT_DIRECT_IN(c);\nAOT_RELOAD();\n");
       }
       break;
     }
@@ -1607,7 +1609,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = &m->types[ti];
       const char *iv = top(g, 0, cc);
       g->sp--;
-      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\nAOT_TICK_OUT();\n", tab, iv);
+      g->calls = true;
+      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
       E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
         "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
       E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
@@ -1618,18 +1621,18 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
        * else (another instance, engine, or a host function) through the
        * runtime. */
       E("if (*(const void **)(g_ + AOT_OFF_FINST) == c->inst && *(uint8_t *)(g_ + "
-        "AOT_OFF_FKIND) == 0) {\n");
+        "AOT_OFF_FKIND) == 0) {\nAOT_DIRECT_OUT(c);\n");
       uint32_t sp0 = g->sp;
       char fn[96];
       snprintf(fn, sizeof fn, "((FT%u)c->fptrs[*(uint32_t *)(g_ + AOT_OFF_FINDEX) - %uu])", ti,
                m->nfunc_imports);
       TRY(direct_call(g, fn, t, ti));
-      E("} else ");
+      E("AOT_DIRECT_IN(c);\n} else ");
       g->sp = sp0;
       pack_args(g, t);
-      E("c->api->call_ref(c, g_, a_);\n");
+      E("AOT_SYNC_OUT(c);\nc->api->call_ref(c, g_, a_);\nAOT_SYNC_IN(c);\n");
       TRY(unpack_results(g, t));
-      E("}\nAOT_TICK_IN();\nAOT_RELOAD();\n");
+      E("}\nAOT_RELOAD();\n");
       break;
     }
     case CIS__OP_DROP: g->sp--; break;
@@ -1883,16 +1886,18 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
 
 /* ----------------------------------------------------------- module */
 
-/* "static RET wN<suffix>(cis_aot_ctx *c, T L0, ...)" of function fi
- * (suffix: "_v2" and "_v1" name the two bodies of a function that uses
- * v128, gen_function). */
+/* "static RET wN<suffix>(cis_aot_ctx *c, int64_t dr_, T L0, ...)" of
+ * function fi (suffix: "_v2" and "_v1" name the two bodies of a function
+ * that uses v128, gen_function). dr_ is the depth room of the caller
+ * (aot_prelude.h, AOT_ENTER): passed as an argument, it costs no memory
+ * and no register where it is not live. */
 static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
                       const char *suffix) {
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "static void ");
   else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", ctype(t->types[t->nparams]));
   else cis__aot_buf_printf(o, "static struct R%u ", m->func_type[fi]);
-  cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c", fi, suffix);
+  cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c, int64_t%s", fi, suffix, names ? " dr_" : "");
   for (uint32_t k = 0; k < t->nparams; k++) {
     if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
     else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
@@ -1958,6 +1963,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->decls.p) g->decls.p[0] = 0;
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
+  g->calls = false;
   TRY(locals_of(g, code, t));
   TRY(gen_body(g, code, t));
   cis__aot_buf *o = g->out;
@@ -1983,11 +1989,11 @@ static cis_result gen_function(gen *g, uint32_t i) {
   for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(&args, ", L%u", k);
   const char *al = args.p ? args.p : "";
   if (t->nresults == 0)
-    cis__aot_buf_printf(o, " {\n  if (c->cpu_v2) w%u_v2(c%s);\n  else w%u_v1(c%s);\n}\n", fi, al,
-                        fi, al);
+    cis__aot_buf_printf(o, " {\n  if (c->cpu_v2) w%u_v2(c, dr_%s);\n  else w%u_v1(c, dr_%s);\n}\n",
+                        fi, al, fi, al);
   else
-    cis__aot_buf_printf(o, " {\n  return c->cpu_v2 ? w%u_v2(c%s) : w%u_v1(c%s);\n}\n", fi, al, fi,
-                        al);
+    cis__aot_buf_printf(o, " {\n  return c->cpu_v2 ? w%u_v2(c, dr_%s) : w%u_v1(c, dr_%s);\n}\n",
+                        fi, al, fi, al);
   cis__aot_buf_printf(o, "#endif\n\n");
   if (args.oom) o->oom = true;
   cis__aot_buf_free(&args);
@@ -2003,6 +2009,21 @@ static cis_result gen_function(gen *g, uint32_t i) {
  * generated code or initialisers, rarely hot loops. */
 #define BIG_FUNCTION_C (512u * 1024u)
 #define BIG_FUNCTION_LOCALS 4096u
+
+/* A function that calls no compiled code (it may call the runtime: an
+ * import, memory.grow) and whose locals and stack positions are at most
+ * LEAF_SLOTS skips the check of the native stack (AOT_ENTER_LEAF): its
+ * frame, at most some 16 bytes a slot, stays within the margin the
+ * runtime keeps below the stack's limit. */
+#define LEAF_SLOTS 64u
+
+static bool is_leaf(const gen *g) {
+  if (g->calls || g->nlocals > LEAF_SLOTS) return false;
+  uint32_t slots = g->nlocals;
+  for (uint32_t pos = 0; pos < g->used_cap; pos++)
+    for (int tc = 0; tc < TC_N; tc++) slots += g->used[pos * TC_N + tc];
+  return slots <= LEAF_SLOTS;
+}
 
 static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf *o = g->out;
@@ -2024,8 +2045,8 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * reload a field of c after each). Its size is read again after calls
    * and memory.grow (AOT_RELOAD). */
   cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
-  cis__aot_buf_printf(o, "int64_t *const tkp_ = c->ticks;\nint64_t tk_ = *tkp_;\n");
-  cis__aot_buf_printf(o, "AOT_ENTER(c, %u);\n", fi);
+  cis__aot_buf_printf(o, "AOT_FN_STATE\n");
+  cis__aot_buf_printf(o, "%s(c, %u);\n", is_leaf(g) ? "AOT_ENTER_LEAF" : "AOT_ENTER", fi);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
   cis__aot_buf_printf(o, "}\n\n");
 }
@@ -2034,7 +2055,7 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
 static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
   uint32_t fi = m->nfunc_imports + i;
   const cis__functype *t = cis__module_func_type(m, fi);
-  cis__aot_buf_printf(o, "static void e%u(cis_aot_ctx *c, uint64_t *ar) {\n", fi);
+  cis__aot_buf_printf(o, "static void e%u(cis_aot_ctx *c, uint64_t *ar) {\nAOT_ENTRY_IN(c);\n", fi);
   cis__aot_buf args = {0};
   for (uint32_t k = 0, s = 0; k < t->nparams; k++) {
     char x[64];
@@ -2044,12 +2065,12 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
   }
   const char *al = args.p ? args.p : "";
   if (t->nresults == 0) {
-    cis__aot_buf_printf(o, "w%u(c%s);\n", fi, al);
+    cis__aot_buf_printf(o, "w%u(c, AOT_DR0(c)%s);\n", fi, al);
   } else if (t->nresults == 1) {
-    cis__aot_buf_printf(o, "%s r_ = w%u(c%s);\n", ctype(t->types[t->nparams]), fi, al);
+    cis__aot_buf_printf(o, "%s r_ = w%u(c, AOT_DR0(c)%s);\n", ctype(t->types[t->nparams]), fi, al);
     slot_out(o, t->types[t->nparams], "ar", 0, "r_");
   } else {
-    cis__aot_buf_printf(o, "struct R%u r_ = w%u(c%s);\n", m->func_type[fi], fi, al);
+    cis__aot_buf_printf(o, "struct R%u r_ = w%u(c, AOT_DR0(c)%s);\n", m->func_type[fi], fi, al);
     for (uint32_t k = 0, s = 0; k < t->nresults; k++) {
       char f[16];
       snprintf(f, sizeof f, "r_.r%u", k);
@@ -2057,7 +2078,7 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
       s += nslots(t->types[t->nparams + k]);
     }
   }
-  cis__aot_buf_printf(o, "}\n");
+  cis__aot_buf_printf(o, "AOT_ENTRY_OUT(c);\n}\n");
   if (args.oom) o->oom = true;
   cis__aot_buf_free(&args);
 }
@@ -2114,7 +2135,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
     if (t->nresults == 0) cis__aot_buf_printf(o, "typedef void ");
     else if (t->nresults == 1) cis__aot_buf_printf(o, "typedef %s ", ctype(t->types[t->nparams]));
     else cis__aot_buf_printf(o, "typedef struct R%u ", i);
-    cis__aot_buf_printf(o, "(*FT%u)(cis_aot_ctx *", i);
+    cis__aot_buf_printf(o, "(*FT%u)(cis_aot_ctx *, int64_t", i);
     for (uint32_t k = 0; k < t->nparams; k++)
       cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
     cis__aot_buf_printf(o, ");\n");

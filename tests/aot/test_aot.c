@@ -249,6 +249,115 @@ static void aot_call_depth_is_trap_stack(void **state) {
   cis_engine_free(e);
 }
 
+/* calls.wat's host function back(k): runs down(k) in the calling instance
+ * and returns its result, or -1 when it failed (it returns all the same). */
+static cis_result host_back(cis_call *call, const cis_slot *a, cis_slot *r) {
+  cis_instance *inst = cis_call_instance(call);
+  cis_val arg = {.type = CIS_I32, .of.i32 = a[0].i32}, res;
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, "down"), &arg, 1, &res, 1);
+  r[0].u64 = (uint32_t)(rc == CIS_OK ? res.of.i32 : -1);
+  return CIS_OK;
+}
+
+/* calls.wat on engine name, under a depth limit of 40. */
+static cis_instance *calls_instance(const char *name, cis_engine **e, cis_module **m,
+                                    cis_imports **im) {
+  *e = engine(name);
+  *m = load_ok(*e, "calls");
+  cis_host_func_def d = {"host", "back", "(i)i", host_back, NULL};
+  assert_int_equal(cis_imports_new(*e, im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(*im, &d, 1), CIS_OK);
+  cis_limits l;
+  cis_limits_default(&l);
+  l.max_call_depth = 40;
+  return instantiate(*m, *im, &l);
+}
+
+/* The compiled engine keeps the call depth and the tick counter in
+ * registers across its direct calls (aot_prelude.h, AOT_REGS) and skips
+ * the native stack check in leaf functions: the depth limit still falls
+ * at the very call where the interpreter's does, through direct calls, a
+ * leaf at the bottom, call_indirect, and a host function that calls back
+ * into the module and fails there (its state restored after the trap). */
+static void aot_call_depth_limit_is_exact(void **state) {
+  (void)state;
+  cis_engine *e[2];
+  cis_module *m[2];
+  cis_imports *im[2];
+  cis_instance *inst[2];
+  const char *names[2] = {"interp", "aot"};
+  for (int k = 0; k < 2; k++) inst[k] = calls_instance(names[k], &e[k], &m[k], &im[k]);
+  static const char *const fns[] = {"down", "down_ind"};
+  for (size_t f = 0; f < 2; f++) {
+    int passed = 0, failed = 0;
+    for (int32_t n = 30; n <= 45; n++) {
+      int32_t r[2] = {0, 0};
+      cis_result rc[2];
+      for (int k = 0; k < 2; k++) rc[k] = call(inst[k], fns[f], &r[k], 1, n);
+      if (rc[0] != rc[1]) fail_msg("%s(%d): interp %s, aot %s", fns[f], n, cis_errname(rc[0]),
+                                   cis_errname(rc[1]));
+      if (rc[1] == CIS_OK) {
+        assert_int_equal(r[1], n + 1);
+        passed++;
+      } else {
+        assert_int_equal(rc[1], CIS_TRAP_STACK);
+        assert_non_null(strstr(cis_errmsg(inst[1]), "call stack exhausted"));
+        failed++;
+      }
+    }
+    assert_true(passed > 0 && failed > 0);
+  }
+  /* down(inner) from the host function, then down(n): each fails or
+   * not where the interpreter's does. */
+  int inner_failed = 0;
+  for (int32_t inner = 30; inner <= 45; inner++)
+    for (int32_t n = 30; n <= 45; n++) {
+      int32_t r[2] = {0, 0};
+      cis_result rc[2];
+      for (int k = 0; k < 2; k++) rc[k] = call(inst[k], "via_host", &r[k], 2, n, inner);
+      if (rc[0] != rc[1] || r[0] != r[1])
+        fail_msg("via_host(%d, %d): interp %s 0x%x, aot %s 0x%x", n, inner, cis_errname(rc[0]),
+                 (unsigned)r[0], cis_errname(rc[1]), (unsigned)r[1]);
+      if (rc[1] == CIS_OK) inner_failed += (uint32_t)r[1] >> 16 == 0xffff;
+    }
+  assert_true(inner_failed > 0);
+  for (int k = 0; k < 2; k++) {
+    cis_instance_free(inst[k]);
+    cis_imports_free(im[k]);
+    cis_module_free(m[k]);
+    cis_engine_free(e[k]);
+  }
+}
+
+/* A recursion without loops ticks only at function entries: it still
+ * stops at the deadline, and at the fuel's end. */
+static void aot_recursion_without_loops_stops(void **state) {
+  (void)state;
+  cis_engine *e;
+  cis_module *m;
+  cis_imports *im;
+  cis_instance *inst = calls_instance("aot", &e, &m, &im);
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 50;
+  cis_instance_set_limits(inst, &l);
+  int32_t r = 0;
+  assert_int_equal(call(inst, "fib", &r, 1, 60), CIS_ETIMEOUT);
+  cis_limits_default(&l);
+  l.fuel = 100000;
+  cis_instance_set_limits(inst, &l);
+  assert_int_equal(call(inst, "fib", &r, 1, 60), CIS_EFUEL);
+  /* And the instance still runs: fib(20) takes 21891 entries. */
+  cis_limits_default(&l);
+  cis_instance_set_limits(inst, &l);
+  assert_int_equal(call(inst, "fib", &r, 1, 20), CIS_OK);
+  assert_int_equal(r, 6765);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 static void aot_out_of_bounds_memory_traps(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
@@ -1327,6 +1436,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(aot_cancel_stops_only_that_instance, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_memory_cap_holds, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_call_depth_is_trap_stack, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_call_depth_limit_is_exact, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_recursion_without_loops_stops, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_out_of_bounds_memory_traps, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_global_write_then_read_in_one_function, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_out_of_bounds_table_traps, setup, teardown),

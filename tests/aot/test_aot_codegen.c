@@ -412,9 +412,48 @@ static void big_function_is_compiled_at_o1(void **state) {
   free(text);
 }
 
+/* A function that calls no compiled code and has few locals skips the
+ * native stack check (AOT_ENTER_LEAF); one that calls, or has a large
+ * frame, keeps it. A direct call writes no state back to memory
+ * (AOT_DIRECT_OUT: nothing with AOT_REGS); a call out of compiled code
+ * does (AOT_SYNC_OUT). */
+static void aot_leaf_functions_skip_the_stack_check(void **state) {
+  (void)state;
+  char text[2048];
+  int n = snprintf(text, sizeof text,
+                   "(module (import \"h\" \"f\" (func $f (param i32) (result i32)))\n"
+                   " (func $leaf (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))\n"
+                   " (func $out (param i32) (result i32) (call $f (local.get 0)))\n"
+                   " (func $rec (param i32) (result i32) (call $rec (call $leaf (local.get 0))))\n"
+                   " (func $big (result i32) (local");
+  for (int i = 0; i < 80; i++) n += snprintf(text + n, sizeof text - (size_t)n, " i32");
+  snprintf(text + n, sizeof text - (size_t)n, ") (local.get 79)))");
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, text);
+  cis_engine_free(e);
+  static const struct { unsigned fi; const char *entry; } want[] = {
+      {1, "AOT_ENTER_LEAF(c, 1);"}, {2, "AOT_ENTER_LEAF(c, 2);"},
+      {3, "AOT_ENTER(c, 3);"}, {4, "AOT_ENTER(c, 4);"}};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    char *f = function_c(c, want[i].fi);
+    if (!strstr(f, want[i].entry)) fail_msg("w%u: no %s in\n%s", want[i].fi, want[i].entry, f);
+    free(f);
+  }
+  char *f = function_c(c, 2);
+  assert_non_null(strstr(f, "AOT_SYNC_OUT(c);\nc->api->call(c, 0, a_);"));
+  free(f);
+  f = function_c(c, 3);
+  assert_null(strstr(f, "AOT_SYNC_OUT"));
+  assert_int_equal(count_of(f, "AOT_DIRECT_OUT(c);"), 2);
+  free(f);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(big_function_is_compiled_at_o1, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_leaf_functions_skip_the_stack_check, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_covers_accesses_at_one_local, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_results_and_traps_match_interpreter,

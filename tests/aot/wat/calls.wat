@@ -1,0 +1,32 @@
+;; Calls between compiled functions, for the limits they must keep exact:
+;; direct recursion ending in a leaf, the same through call_indirect, a
+;; host function calling back into the module between them, and a
+;; recursion without loops that runs long.
+(module
+  (import "host" "back" (func $back (param i32) (result i32)))
+  (type $t (func (param i32) (result i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) $down)
+  (func $leaf (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  ;; down(n): n + 1 frames below the caller's, the last a leaf.
+  (func $down (export "down") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (call $leaf (i32.const 0)))
+      (else (i32.add (call $down (i32.sub (local.get 0) (i32.const 1))) (i32.const 1)))))
+  (func (export "down_ind") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (call $leaf (i32.const 0)))
+      (else (i32.add (call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1))
+                                    (i32.const 0))
+                     (i32.const 1)))))
+  ;; back(k) runs down(k) from the host (-1 when that fails), then down(n)
+  ;; runs from here: the state of this call survives the other's.
+  (func (export "via_host") (param i32 i32) (result i32)
+    (i32.add (i32.shl (call $back (local.get 1)) (i32.const 16))
+             (call $down (local.get 0))))
+  ;; Exponential recursion, no loop: only the function entries tick.
+  (func $fib (export "fib") (param i32) (result i32)
+    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+      (then (local.get 0))
+      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                     (call $fib (i32.sub (local.get 0) (i32.const 2))))))))
