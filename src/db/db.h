@@ -19,9 +19,9 @@
 
 #include "cis/cis.h"
 
-/* Longest spec, in bytes (a path's PATH_MAX with room for the scheme).
- * Longer is CIS_ETOOBIG: the services copy specs into buffers of this
- * order, and a path longer than PATH_MAX opens nothing. */
+/* Longest spec, in bytes, its scheme included (Linux's PATH_MAX). Longer
+ * is CIS_ETOOBIG: the services copy specs into buffers of this order, and
+ * a longer path opens nothing. */
 #define CIS__DB_SPEC_MAX 4096u
 
 /* The database engines a spec can name. */
