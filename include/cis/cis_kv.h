@@ -311,7 +311,8 @@ CIS_EXTERN void cis_kv_config_default(cis_kv_config *c);
 /* Opens a store: validates the configuration and opens one connection, so
  * a wrong path or an unreachable server shows up here (the backend creates
  * its schema when missing). The configuration is copied.
- * Errors: CIS_EINVAL (NULL, unknown spec, bad method table), CIS_EKVDOWN,
+ * Errors: CIS_EINVAL (NULL, unknown spec, bad method table), CIS_ETOOBIG
+ * (a spec longer than 4096 bytes), CIS_EKVDOWN,
  * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED (PostgreSQL: libpq,
  * loaded at the first connect, is not installed; the detail names its
  * package). On failure *out is NULL and the detail is cis_kv_errmsg(NULL)

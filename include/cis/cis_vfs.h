@@ -387,7 +387,8 @@ typedef struct cis_vfs_db_config {
 #define CIS_VFS_DB_SYNC_FULL 1u
 
 CIS_EXTERN void cis_vfs_db_config_default(cis_vfs_db_config *c);
-/* Errors: CIS_EINVAL (spec, tenant), CIS_EVFSDOWN (database unreachable),
+/* Errors: CIS_EINVAL (spec, tenant), CIS_ETOOBIG (a spec longer than 4096
+ * bytes), CIS_EVFSDOWN (database unreachable),
  * CIS_EUNSUPPORTED (PostgreSQL: libpq, loaded at the first connect, is
  * not installed; the detail names its package), CIS_EVFS, CIS_ENOMEM; the
  * detail is cis_vfs_errmsg(NULL). */

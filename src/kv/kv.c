@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db/db.h"
 #include "kv/kv_internal.h"
 #include "kv/kv_native.h"
 
@@ -57,6 +58,8 @@ struct cis_kv {
   cis__handle h;             /* the store's last error, per thread (cis_errmsg(kv)) */
   cis_kv_methods m;          /* copy of the backend's table */
   char *arg;                 /* what m.open receives: path, connection string */
+  cis__db_spec db;           /* the database of a built-in backend (target: arg);
+                                dialect NONE for an embedder's */
   cis_kv_limits lim;         /* with defaults filled in */
   uint64_t op_timeout_ms;    /* cap on one backend operation */
   uint32_t max_conns;        /* pool size */
@@ -340,11 +343,12 @@ void cis_kv_config_default(cis_kv_config *c) {
 const cis_kv_methods *cis_kv_methods_sqlite(void) { return &cis__kv_sqlite_methods; }
 const cis_kv_methods *cis_kv_methods_postgres(void) { return &cis__kv_postgres_methods; }
 
-static bool starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
-
-/* Chooses the backend table and its argument from cfg. The messages never
- * quote the spec past its scheme: a connection string may hold a password.
- * Errors: CIS_EINVAL. */
+/* Chooses the backend table and its argument from cfg: an embedder's
+ * table gets the spec whole, a built-in one what the database spec names
+ * (db/db.h: "sqlite:PATH", "postgres:CONNSTR", "postgresql:CONNSTR", a
+ * postgres:// or postgresql:// URI). The messages never quote the spec
+ * past its scheme: a connection string may hold a password.
+ * Errors: CIS_EINVAL, CIS_ETOOBIG (a spec past CIS__DB_SPEC_MAX). */
 static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **m,
                                const char **arg) {
   const char *s = cfg->spec;
@@ -362,28 +366,13 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
     *arg = s ? s : "";
     return CIS_OK;
   }
-  if (!s) return kv_fail(NULL, CIS_EINVAL, "kv: no backend spec (sqlite:PATH or postgres:CONNSTR)");
-  if (starts_with(s, "sqlite:")) {
-    *m = &cis__kv_sqlite_methods;
-    *arg = s + strlen("sqlite:");
-    if (!**arg) return kv_fail(NULL, CIS_EINVAL, "kv: sqlite: spec without a path");
-    return CIS_OK;
-  }
-  if (starts_with(s, "postgres://") || starts_with(s, "postgresql://")) {
-    *m = &cis__kv_postgres_methods;
-    *arg = s;
-    return CIS_OK;
-  }
-  if (starts_with(s, "postgres:") || starts_with(s, "postgresql:")) {
-    *m = &cis__kv_postgres_methods;
-    *arg = strchr(s, ':') + 1;
-    return CIS_OK;
-  }
-  const char *colon = strchr(s, ':');
-  int n = colon ? (int)(colon - s) : (int)strlen(s);
-  if (n > 32) n = 32;
-  return kv_fail(NULL, CIS_EINVAL, "kv: unknown backend \"%.*s\" (expected sqlite:PATH or postgres:CONNSTR)",
-                 n, s);
+  cis__db_spec db;
+  char why[160];
+  cis_result rc = cis__db_spec_parse(s, CIS__DB_SPEC_KV, &db, why, sizeof why);
+  if (rc != CIS_OK) return kv_fail(NULL, rc, "kv: %s", why);
+  *m = db.dialect == CIS__DB_SQLITE ? &cis__kv_sqlite_methods : &cis__kv_postgres_methods;
+  *arg = db.target;
+  return CIS_OK;
 }
 
 /* Opens a store: see cis_kv.h. The store owns copies of the table and the
@@ -422,6 +411,11 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv->arg = strdup(arg);
   kv->idle = calloc(kv->max_conns, sizeof *kv->idle);
   if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
+  /* By the table, not the spec: an embedder may pass a built-in table. */
+  if (kv->m.open == cis__kv_sqlite_methods.open) kv->db.dialect = CIS__DB_SQLITE;
+  else if (kv->m.open == cis__kv_postgres_methods.open) kv->db.dialect = CIS__DB_POSTGRES;
+  kv->db.target = kv->arg;
+  kv->db.target_len = strlen(kv->arg);
 
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -1105,12 +1099,8 @@ static cis_result watch(cis_kv_txn *t, const void *key, size_t klen, const uint8
 }
 
 /* See kv_native.h. */
-const char *cis__kv_native_target(const cis_kv *kv, const char **dialect) {
-  *dialect = NULL;
-  if (!kv) return NULL;
-  if (kv->m.open == cis__kv_sqlite_methods.open) *dialect = "sqlite";
-  else if (kv->m.open == cis__kv_postgres_methods.open) *dialect = "postgres";
-  return *dialect ? kv->arg : NULL;
+const cis__db_spec *cis__kv_native_db(const cis_kv *kv) {
+  return kv && kv->db.dialect != CIS__DB_NONE ? &kv->db : NULL;
 }
 
 /* See kv_native.h. The transaction pinned here is the one an atomic

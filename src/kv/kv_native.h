@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "cis/cis_kv.h"
+#include "db/db.h"
 
-/* What a store built on a built-in backend connects to, without
- * connecting: the SQLite file's path (*dialect "sqlite") or the
- * PostgreSQL connection string ("postgres"; it may hold a password: never
- * print it). NULL (and *dialect NULL) for a backend of the embedder's. */
-const char *cis__kv_native_target(const cis_kv *kv, const char **dialect);
+/* The database a store built on a built-in backend connects to, without
+ * connecting (its target the SQLite file's path or the PostgreSQL
+ * connection string: it may hold a password, never print it), owned by
+ * the store. NULL for a backend of the embedder's. */
+const cis__db_spec *cis__kv_native_db(const cis_kv *kv);
 
 /* Opens t's backend transaction now, on a connection pinned to t until it
  * commits or rolls back, with the namespace's write lock (SQLite: BEGIN

@@ -340,9 +340,10 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
   if (!out) return CIS_EINVAL;
   *out = NULL;
   const char *arg;
-  const cis__registry_methods *m = cis__registry_backend(registry, &arg);
+  char why[160];
+  const cis__registry_methods *m = cis__registry_backend(registry, &arg, why, sizeof why);
   if (!m) {
-    if (err && errcap) snprintf(err, errcap, "registry: not sqlite, sqlite:PATH or postgres:CONNSTR");
+    if (err && errcap) snprintf(err, errcap, "registry: %s", why);
     return CIS_EINVAL;
   }
   if (m == &cis__registry_postgres) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cis/cis_http.h"
+#include "db/db.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
@@ -112,22 +113,13 @@ void cis__reg_row_free(cis__reg_row *r) {
   memset(r, 0, sizeof *r);
 }
 
-const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg) {
+const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg, char *why,
+                                                   size_t whycap) {
   *arg = NULL;
-  if (!spec || !*spec || !strcmp(spec, "sqlite")) return &cis__registry_sqlite;
-  if (!strncmp(spec, "sqlite:", 7)) {
-    *arg = spec[7] ? spec + 7 : NULL;
-    return &cis__registry_sqlite;
-  }
-  if (!strncmp(spec, "postgres:", 9) && strncmp(spec, "postgres://", 11)) {
-    *arg = spec + 9;
-    return &cis__registry_postgres;
-  }
-  if (!strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13)) {
-    *arg = spec;
-    return &cis__registry_postgres;
-  }
-  return NULL;
+  cis__db_spec db;
+  if (cis__db_spec_parse(spec, CIS__DB_SPEC_REGISTRY, &db, why, whycap) != CIS_OK) return NULL;
+  if (!db.home_default) *arg = db.target;
+  return db.dialect == CIS__DB_SQLITE ? &cis__registry_sqlite : &cis__registry_postgres;
 }
 
 cis_result cis__registry_open(cis_skills *s, const char *spec) {
@@ -138,10 +130,11 @@ cis_result cis__registry_open(cis_skills *s, const char *spec) {
   snprintf(path, sizeof path, "%s/modules", s->home);
   if (mkdirs(path) != CIS_OK) return cis__skills_fail(s, CIS_EIO, "cannot create %s", path);
   const char *arg;
-  const cis__registry_methods *m = cis__registry_backend(spec, &arg);
-  if (!m || m->version != CIS__REGISTRY_METHODS_VERSION)
-    return cis__skills_fail(s, CIS_EINVAL, "registry: \"%.40s\" is not sqlite, sqlite:PATH or postgres:CONNSTR",
-                            spec ? spec : "");
+  char why[160];
+  const cis__registry_methods *m = cis__registry_backend(spec, &arg, why, sizeof why);
+  if (!m) return cis__skills_fail(s, CIS_EINVAL, "registry: %s", why);
+  if (m->version != CIS__REGISTRY_METHODS_VERSION)
+    return cis__skills_fail(s, CIS_EINVAL, "registry: %s backend of version %d", m->name, m->version);
   s->reg = m;
   return m->open(s, arg);
 }

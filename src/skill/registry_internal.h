@@ -131,11 +131,14 @@ cis_result cis__registry_room(struct cis_skills *s, uint64_t skills, uint64_t by
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;
 
-/* The backend a registry spec names: NULL, "" or "sqlite" (the home's
- * registry.db), "sqlite:PATH", "postgres:CONNSTR" or a postgres:// or
- * postgresql:// URI. *arg receives what the backend opens (a path, a
- * connection string; NULL for the home's). NULL for anything else. */
-const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg);
+/* The backend a registry spec names (db/db.h, CIS__DB_SPEC_REGISTRY):
+ * NULL, "", "sqlite" or "sqlite:" (the home's registry.db),
+ * "sqlite:PATH", "postgres:CONNSTR" or a postgres:// or postgresql:// URI.
+ * *arg receives what the backend opens (a path, a connection string; NULL
+ * for the home's). NULL for anything else, with the reason in why (if
+ * whycap; it never quotes the spec past its scheme). */
+const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg, char *why,
+                                                   size_t whycap);
 
 /* ------------------------------------------------- PostgreSQL queries */
 

@@ -19,6 +19,7 @@
 
 #include "cis/cis_wasi.h"
 #include "common/internal.h"
+#include "db/db.h"
 #include "host/host.h"
 #include "skill/skill_internal.h"
 #include "skill/stage.h"
@@ -152,7 +153,9 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     char spec[4200];
     if (cfg->kv_spec) snprintf(spec, sizeof spec, "%s", cfg->kv_spec);
     else snprintf(spec, sizeof spec, "sqlite:%s/kv.db", s->home);
-    s->kv_serial = !strncmp(spec, "sqlite:", 7);
+    cis__db_spec db;
+    s->kv_serial =
+        cis__db_spec_parse(spec, CIS__DB_SPEC_KV, &db, NULL, 0) == CIS_OK && db.dialect == CIS__DB_SQLITE;
     if (!(s->kv_spec = strdup(spec))) {
       rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
       goto fail;

@@ -9,32 +9,18 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "db/db.h"
 #include "kv/kv_native.h"
 #include "skill/skill_join.h"
 #include "vfs/vfs_db_join.h"
 
-/* The PostgreSQL connection string of a spec, or NULL for another scheme:
- * the URI forms are kept whole, as both services pass them on. */
-static const char *pg_arg(const char *spec) {
-  if (!strncmp(spec, "postgres://", 11) || !strncmp(spec, "postgresql://", 13)) return spec;
-  if (!strncmp(spec, "postgresql:", 11)) return spec + 11;
-  if (!strncmp(spec, "postgres:", 9)) return spec + 9;
-  return NULL;
-}
-
 bool cis__skill_same_db(const cis_kv *kv, const char *vfs_spec) {
-  const char *dialect = NULL, *target = cis__kv_native_target(kv, &dialect);
-  if (!target || !vfs_spec) return false;
-  if (!strcmp(dialect, "sqlite")) {
-    struct stat a, b;
-    /* Names compare badly (relative paths, links); the file does not. */
-    if (strncmp(vfs_spec, "sqlite:", 7) || stat(target, &a) != 0 || stat(vfs_spec + 7, &b) != 0) return false;
-    return S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-  }
-  const char *y = pg_arg(vfs_spec);
-  return y && !strcmp(target, y);
+  const cis__db_spec *k = cis__kv_native_db(kv);
+  cis__db_spec f;
+  /* Read as the KV store reads specs: "postgresql:CONNSTR" too. */
+  if (!k || cis__db_spec_parse(vfs_spec, CIS__DB_SPEC_KV, &f, NULL, 0) != CIS_OK) return false;
+  return cis__db_same(k, &f);
 }
 
 cis_result cis__skill_join_mounts(const cis_kv *kv, const char *vfs_spec, cis_kv_txn *txn,

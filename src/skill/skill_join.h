@@ -18,7 +18,8 @@
  * database: the same SQLite file (device and inode, so another path to it
  * counts; a file not made yet is no match), or the same PostgreSQL
  * connection string once the spec's "postgres:" or "postgresql:" prefix
- * is dropped (a URI is compared whole). NULL never matches. */
+ * is dropped (a URI is compared whole): cis__db_same (db/db.h). NULL
+ * never matches. */
 bool cis__skill_same_db(const cis_kv *kv, const char *vfs_spec);
 
 /* Joins the scope of every writable db mount of the manifest (fss[i] for

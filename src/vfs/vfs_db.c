@@ -96,6 +96,7 @@
 #include <time.h>
 
 #include "common/internal.h"
+#include "db/db.h"
 #include "vfs/vfs_db_internal.h"
 #include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
@@ -3429,6 +3430,23 @@ fail:
   return err;
 }
 
+/* The dialect and what it opens for a spec (db/db.h: "sqlite:PATH",
+ * "postgres:CONNSTR", a postgres:// or postgresql:// URI; the path or the
+ * connection string must be there). Errors: CIS_EINVAL, CIS_ETOOBIG, the
+ * detail set with cis__vfs_set_ctor_error. */
+static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, const char **arg) {
+  cis__db_spec db;
+  char why[160];
+  cis_result rc = cis__db_spec_parse(spec, CIS__DB_SPEC_VFS, &db, why, sizeof why);
+  if (rc != CIS_OK) {
+    cis__vfs_set_ctor_error("db: %s", why);
+    return rc;
+  }
+  *d = db.dialect == CIS__DB_SQLITE ? &cis__vdb_sqlite : &cis__vdb_postgres;
+  *arg = db.target;
+  return CIS_OK;
+}
+
 /* Checks the configuration, connects (the dialect creates the schema when
  * missing) and finds or makes the tenant. The backend owns its connection
  * and a one-block scratch buffer; the mount that takes it frees both
@@ -3442,25 +3460,8 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   }
   const cis__vdb_dialect *d;
   const char *arg;
-  if (strncmp(cfg->spec, "sqlite:", 7) == 0) {
-    d = &cis__vdb_sqlite;
-    arg = cfg->spec + 7;
-  } else if (strncmp(cfg->spec, "postgres://", 11) == 0 ||
-             strncmp(cfg->spec, "postgresql://", 13) == 0) {
-    d = &cis__vdb_postgres;
-    arg = cfg->spec;
-  } else if (strncmp(cfg->spec, "postgres:", 9) == 0) {
-    d = &cis__vdb_postgres;
-    arg = cfg->spec + 9;
-  } else {
-    cis__vfs_set_ctor_error("db: unknown spec (want sqlite:PATH, postgres:CONNSTR or a "
-                            "postgres:// URI)");
-    return CIS_EINVAL;
-  }
-  if (!*arg) {
-    cis__vfs_set_ctor_error("db: the spec names no database");
-    return CIS_EINVAL;
-  }
+  cis_result rc = pick_dialect(cfg->spec, &d, &arg);
+  if (rc != CIS_OK) return rc;
   size_t tlen = cfg->tenant ? strlen(cfg->tenant) : 0;
   if (tlen == 0 || tlen > 255) {
     cis__vfs_set_ctor_error("db: a tenant of 1..255 bytes is required");
@@ -4406,18 +4407,10 @@ static cis_result connect_only(const cis_vfs_db_config *cfg, vdb_fs **out) {
     cis__vfs_set_ctor_error("db: a spec and a tenant of 1..255 bytes are required");
     return CIS_EINVAL;
   }
-  const cis__vdb_dialect *d = NULL;
-  const char *arg = NULL;
-  if (strncmp(cfg->spec, "sqlite:", 7) == 0) d = &cis__vdb_sqlite, arg = cfg->spec + 7;
-  else if (strncmp(cfg->spec, "postgres://", 11) == 0 ||
-           strncmp(cfg->spec, "postgresql://", 13) == 0)
-    d = &cis__vdb_postgres, arg = cfg->spec;
-  else if (strncmp(cfg->spec, "postgres:", 9) == 0) d = &cis__vdb_postgres, arg = cfg->spec + 9;
-  if (!d || !*arg) {
-    cis__vfs_set_ctor_error("db: unknown spec (want sqlite:PATH, postgres:CONNSTR or a "
-                            "postgres:// URI)");
-    return CIS_EINVAL;
-  }
+  const cis__vdb_dialect *d;
+  const char *arg;
+  cis_result rc = pick_dialect(cfg->spec, &d, &arg);
+  if (rc != CIS_OK) return rc;
   vdb_fs *fs = calloc(1, sizeof *fs);
   if (!fs) {
     cis__vfs_set_ctor_error("db: out of memory");
