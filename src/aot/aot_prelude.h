@@ -105,40 +105,40 @@ static inline void gsetp(void *const g, void *v) { memcpy((char *)g + AOT_OFF_GV
 
 /* --------------------------------------------------------- integers */
 
+/* A division's trap, by numeric.h's reason (NUM_DIV_*). */
+static inline void aot_div_check(cis_aot_ctx *c, uint32_t fi, int why) {
+  if (AOT_UNLIKELY(why)) aot_trap(c, why == NUM_DIV_ZERO ? AOT_T_DIV_ZERO : AOT_T_INT_OVERFLOW, fi);
+}
 static inline uint32_t i32_div_s(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
-  if (AOT_UNLIKELY(a == 0x80000000u && b == 0xffffffffu)) aot_trap(c, AOT_T_INT_OVERFLOW, fi);
-  return (uint32_t)((int32_t)a / (int32_t)b);
+  aot_div_check(c, fi, i32_div_s_traps(a, b));
+  return i32_quot_s(a, b);
 }
 static inline uint32_t i32_div_u(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  aot_div_check(c, fi, div_u_traps(b));
   return a / b;
 }
 static inline uint32_t i32_rem_s(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
-  if (AOT_UNLIKELY(b == 0xffffffffu)) return 0;
-  return (uint32_t)((int32_t)a % (int32_t)b);
+  aot_div_check(c, fi, div_u_traps(b));
+  return i32_rest_s(a, b);
 }
 static inline uint32_t i32_rem_u(cis_aot_ctx *c, uint32_t fi, uint32_t a, uint32_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  aot_div_check(c, fi, div_u_traps(b));
   return a % b;
 }
 static inline uint64_t i64_div_s(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
-  if (AOT_UNLIKELY(a == 0x8000000000000000ull && b == ~0ull)) aot_trap(c, AOT_T_INT_OVERFLOW, fi);
-  return (uint64_t)((int64_t)a / (int64_t)b);
+  aot_div_check(c, fi, i64_div_s_traps(a, b));
+  return i64_quot_s(a, b);
 }
 static inline uint64_t i64_div_u(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  aot_div_check(c, fi, div_u_traps(b));
   return a / b;
 }
 static inline uint64_t i64_rem_s(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
-  if (AOT_UNLIKELY(b == ~0ull)) return 0;
-  return (uint64_t)((int64_t)a % (int64_t)b);
+  aot_div_check(c, fi, div_u_traps(b));
+  return i64_rest_s(a, b);
 }
 static inline uint64_t i64_rem_u(cis_aot_ctx *c, uint32_t fi, uint64_t a, uint64_t b) {
-  if (AOT_UNLIKELY(b == 0)) aot_trap(c, AOT_T_DIV_ZERO, fi);
+  aot_div_check(c, fi, div_u_traps(b));
   return a % b;
 }
 /* ----------------------------------------------------------- floats */

@@ -258,6 +258,12 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   }
 #define NOCHECK (void)0
 #define I32_BIN(name, EXPR) I32_BIN4(name, NOCHECK, EXPR)
+/* A division's trap, by numeric.h's reason (NUM_DIV_*). */
+#define DIV_CHECK(why)                                                                       \
+  do {                                                                                       \
+    int why_ = (why);                                                                        \
+    if (UNLIKELY(why_)) TRAP(why_ == NUM_DIV_ZERO ? CIS_TRAP_DIV_ZERO : CIS_TRAP_INT_OVERFLOW); \
+  } while (0)
 #define I32_DIV(name, CHECK, EXPR) I32_BIN4(name, CHECK, EXPR)
 #define I64_BIN(name, EXPR) I64_BIN4(name, NOCHECK, EXPR)
 #define I64_DIV(name, CHECK, EXPR) I64_BIN4(name, CHECK, EXPR)
@@ -787,14 +793,10 @@ dispatch:
   I32_BIN(i32_add, a + b)
   I32_BIN(i32_sub, a - b)
   I32_BIN(i32_mul, a * b)
-  I32_DIV(i32_div_s,
-          if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO);
-          if (UNLIKELY(a == 0x80000000u && b == 0xffffffffu)) TRAP(CIS_TRAP_INT_OVERFLOW),
-          (int32_t)a / (int32_t)b)
-  I32_DIV(i32_div_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a / b)
-  I32_DIV(i32_rem_s, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO),
-          b == 0xffffffffu ? 0 : (int32_t)a % (int32_t)b)
-  I32_DIV(i32_rem_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a % b)
+  I32_DIV(i32_div_s, DIV_CHECK(i32_div_s_traps(a, b)), i32_quot_s(a, b))
+  I32_DIV(i32_div_u, DIV_CHECK(div_u_traps(b)), a / b)
+  I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))
+  I32_DIV(i32_rem_u, DIV_CHECK(div_u_traps(b)), a % b)
   I32_BIN(i32_and, a & b)
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
@@ -826,15 +828,10 @@ dispatch:
   I64_BIN(i64_add, a + b)
   I64_BIN(i64_sub, a - b)
   I64_BIN(i64_mul, a * b)
-  I64_DIV(i64_div_s,
-          if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO);
-          if (UNLIKELY(a == 0x8000000000000000ull && b == UINT64_MAX))
-              TRAP(CIS_TRAP_INT_OVERFLOW),
-          (int64_t)a / (int64_t)b)
-  I64_DIV(i64_div_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a / b)
-  I64_DIV(i64_rem_s, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO),
-          b == UINT64_MAX ? 0 : (int64_t)a % (int64_t)b)
-  I64_DIV(i64_rem_u, if (UNLIKELY(b == 0)) TRAP(CIS_TRAP_DIV_ZERO), a % b)
+  I64_DIV(i64_div_s, DIV_CHECK(i64_div_s_traps(a, b)), i64_quot_s(a, b))
+  I64_DIV(i64_div_u, DIV_CHECK(div_u_traps(b)), a / b)
+  I64_DIV(i64_rem_s, DIV_CHECK(div_u_traps(b)), i64_rest_s(a, b))
+  I64_DIV(i64_rem_u, DIV_CHECK(div_u_traps(b)), a % b)
   I64_BIN(i64_and, a & b)
   I64_BIN(i64_or, a | b)
   I64_BIN(i64_xor, a ^ b)

@@ -53,6 +53,28 @@ static inline uint64_t rotr64(uint64_t a, uint64_t b) {
   b &= 63; return (a >> b) | (a << ((64 - b) & 63));
 }
 
+/* Integer division: whether it traps, and why (NUM_DIV_ZERO, or
+ * NUM_DIV_OVERFLOW for the one signed quotient that does not fit,
+ * INT_MIN / -1); then the quotient or remainder of operands that do not
+ * trap. INT_MIN % -1 is 0 in wasm but undefined in C: rem_s never
+ * divides by -1. Each engine turns the reason into its trap. */
+enum { NUM_DIV_OK, NUM_DIV_ZERO, NUM_DIV_OVERFLOW };
+static inline int i32_div_s_traps(uint32_t a, uint32_t b) {
+  return b == 0 ? NUM_DIV_ZERO : a == 0x80000000u && b == 0xffffffffu ? NUM_DIV_OVERFLOW : NUM_DIV_OK;
+}
+static inline int i64_div_s_traps(uint64_t a, uint64_t b) {
+  return b == 0 ? NUM_DIV_ZERO : a == 0x8000000000000000ull && b == ~0ull ? NUM_DIV_OVERFLOW : NUM_DIV_OK;
+}
+static inline int div_u_traps(uint64_t b) { return b == 0 ? NUM_DIV_ZERO : NUM_DIV_OK; }
+static inline uint32_t i32_quot_s(uint32_t a, uint32_t b) { return (uint32_t)((int32_t)a / (int32_t)b); }
+static inline uint64_t i64_quot_s(uint64_t a, uint64_t b) { return (uint64_t)((int64_t)a / (int64_t)b); }
+static inline uint32_t i32_rest_s(uint32_t a, uint32_t b) {
+  return b == 0xffffffffu ? 0 : (uint32_t)((int32_t)a % (int32_t)b);
+}
+static inline uint64_t i64_rest_s(uint64_t a, uint64_t b) {
+  return b == ~0ull ? 0 : (uint64_t)((int64_t)a % (int64_t)b);
+}
+
 /* ----------------------------------------------------------- floats */
 
 /* min/max: NaN if either is NaN, and -0 < +0. The sum of a NaN and
