@@ -108,7 +108,7 @@ static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_
   return cis__memory_init(RT(c)->inst, seg, d, s, n);
 }
 
-static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->data_dropped[seg] = 1; }
+static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { cis__data_drop(RT(c)->inst, seg); }
 
 static int32_t api_memory_copy(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n) {
   cis_memory *mem = RT(c)->inst->memories[0];
@@ -121,17 +121,11 @@ static int32_t api_memory_fill(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t 
 }
 
 static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out) {
-  cis_table *t = RT(c)->inst->tables[tab];
-  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
-  *out = t->elems[i];
-  return CIS_OK;
+  return cis__table_get(RT(c)->inst->tables[tab], i, out);
 }
 
 static int32_t api_table_set(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v) {
-  cis_table *t = RT(c)->inst->tables[tab];
-  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
-  t->elems[i] = v;
-  return CIS_OK;
+  return cis__table_set(RT(c)->inst->tables[tab], i, v);
 }
 
 static uint32_t api_table_size(cis_aot_ctx *c, uint32_t tab) {
@@ -156,7 +150,7 @@ static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32
   return cis__table_init(RT(c)->inst, seg, tab, d, s, n);
 }
 
-static void api_elem_drop(cis_aot_ctx *c, uint32_t seg) { RT(c)->inst->elem_dropped[seg] = 1; }
+static void api_elem_drop(cis_aot_ctx *c, uint32_t seg) { cis__elem_drop(RT(c)->inst, seg); }
 
 static const cis_aot_api api = {
     .trap = api_trap,

@@ -699,7 +699,7 @@ dispatch:
     NEXT();
   }
   CASE(data_drop) {
-    inst->data_dropped[P(1)] = 1;
+    cis__data_drop(inst, P(1));
     ADV(2);
     NEXT();
   }
@@ -723,18 +723,15 @@ dispatch:
     NEXT();
   }
   CASE(table_get) {
-    cis_table *t = inst->tables[P(2)];
-    uint32_t i = SL(3).u32;
-    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
-    SL(1).u64 = (uint64_t)(uintptr_t)t->elems[i];
+    void *v;
+    if (UNLIKELY(cis__table_get(inst->tables[P(2)], SL(3).u32, &v) != CIS_OK)) TRAP(CIS_TRAP_TABLE_OOB);
+    SL(1).u64 = (uint64_t)(uintptr_t)v;
     ADV(4);
     NEXT();
   }
   CASE(table_set) {
-    cis_table *t = inst->tables[P(1)];
-    uint32_t i = SL(2).u32;
-    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_TABLE_OOB);
-    t->elems[i] = (void *)(uintptr_t)SL(3).u64;
+    if (UNLIKELY(cis__table_set(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64) != CIS_OK))
+      TRAP(CIS_TRAP_TABLE_OOB);
     ADV(4);
     NEXT();
   }
@@ -768,7 +765,7 @@ dispatch:
     NEXT();
   }
   CASE(elem_drop) {
-    inst->elem_dropped[P(1)] = 1;
+    cis__elem_drop(inst, P(1));
     ADV(2);
     NEXT();
   }

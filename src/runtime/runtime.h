@@ -291,6 +291,21 @@ cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_
 /* memory.init seg of memory 0: n bytes from s to d. */
 cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
 
+/* table.get and table.set of element i of t. */
+static inline cis_result cis__table_get(const cis_table *t, uint32_t i, void **out) {
+  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
+  *out = t->elems[i];
+  return CIS_OK;
+}
+static inline cis_result cis__table_set(cis_table *t, uint32_t i, void *v) {
+  if (i >= t->size) return CIS_TRAP_TABLE_OOB;
+  t->elems[i] = v;
+  return CIS_OK;
+}
+/* elem.drop and data.drop of segment seg: what the segment held is gone
+ * for table.init and memory.init (which then see it as empty). */
+static inline void cis__elem_drop(cis_instance *inst, uint32_t seg) { inst->elem_dropped[seg] = 1; }
+static inline void cis__data_drop(cis_instance *inst, uint32_t seg) { inst->data_dropped[seg] = 1; }
 /* table.fill: n elements of t from i with v. */
 static inline cis_result cis__table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
   if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
