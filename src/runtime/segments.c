@@ -13,23 +13,47 @@
 #include <string.h>
 
 #include "runtime/rt_internal.h"
+#include "wasm/opcodes.h"
 
-/* The constant expression was validated: one constant instruction then
- * `end`, and a global.get reads an imported global or one defined before
- * the one being initialised (the validator guarantees the index is below
- * nglobals of the instance being built). */
+/* The constant expression was validated: constant instructions, i32 and
+ * i64 add, sub and mul, one value left at `end`, a stack at most
+ * CIS__CONST_MAX_DEPTH deep, and a global.get reads an imported global or
+ * one defined before the one being initialised (the validator guarantees
+ * the index is below nglobals of the instance being built). A v128 result
+ * is one instruction (no arithmetic on it): cis__const_v128 reads it. */
 cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
-  cis__constexpr c;
-  cis_slot v;
-  cis__constexpr_decode(x, &c);
-  v.u64 = 0;
-  switch (c.op) {
-  case 0x23: v = inst->globals[c.index]->val; break;       /* global.get */
-  case 0xd2: v.funcref = inst->funcs[c.index]; break;      /* ref.func */
-  case 0xd0: v.u64 = 0; break;                             /* ref.null */
-  default: v.u64 = c.bits; break;                          /* t.const */
+  cis_slot st[CIS__CONST_MAX_DEPTH];
+  int n = 0;
+  const uint8_t *p = x->code, *end = x->code + x->len;
+  while (p < end) {
+    enum cis__op op = CIS__OP_COUNT;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK || op == CIS__OP_END) break;
+    cis_slot v = {.u64 = 0};
+    uint32_t ix = 0;
+    switch (op) {
+    case CIS__OP_I32_CONST: { int32_t c = 0; cis__read_s32(&p, end, &c); v.u64 = (uint32_t)c; break; }
+    case CIS__OP_I64_CONST: { int64_t c = 0; cis__read_s64(&p, end, &c); v.u64 = (uint64_t)c; break; }
+    case CIS__OP_F32_CONST: { uint32_t b = 0; memcpy(&b, p, 4); p += 4; v.u64 = b; break; }
+    case CIS__OP_F64_CONST: memcpy(&v.u64, p, 8); p += 8; break;
+    case CIS__OP_V128_CONST: memcpy(&v.u64, p, 8); p += 16; break;
+    case CIS__OP_REF_NULL: p++; break;
+    case CIS__OP_REF_FUNC: cis__read_u32(&p, end, &ix); v.funcref = inst->funcs[ix]; break;
+    case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &ix); v = inst->globals[ix]->val; break;
+    default: { /* add, sub or mul of the two values on top */
+      if (n < 2) return (cis_slot){.u64 = 0}; /* not after validation */
+      uint64_t b = st[--n].u64, a = st[--n].u64;
+      bool wide = op == CIS__OP_I64_ADD || op == CIS__OP_I64_SUB || op == CIS__OP_I64_MUL;
+      uint64_t r = op == CIS__OP_I32_ADD || op == CIS__OP_I64_ADD   ? a + b
+                   : op == CIS__OP_I32_SUB || op == CIS__OP_I64_SUB ? a - b
+                                                                    : a * b;
+      v.u64 = wide ? r : (uint32_t)r;
+      break;
+    }
+    }
+    if (n == CIS__CONST_MAX_DEPTH) break; /* not after validation */
+    st[n++] = v;
   }
-  return v;
+  return n ? st[n - 1] : (cis_slot){.u64 = 0};
 }
 
 void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[16]) {

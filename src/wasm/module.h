@@ -69,8 +69,11 @@ typedef struct cis__globaltype {
 } cis__globaltype;
 
 /* A constant expression (global init, segment offset, element item): the
- * raw bytes, including the final `end`. After validation it is exactly one
- * constant instruction then `end`; cis__constexpr_decode reads it. */
+ * raw bytes, including the final `end`. After validation it is constant
+ * instructions (and i32/i64 add, sub, mul: extended constant expressions)
+ * leaving one value, then `end`; the runtime evaluates it (segments.c).
+ * cis__constexpr_decode reads the first instruction. */
+#define CIS__CONST_MAX_DEPTH 256 /* values on a constant expression's stack */
 typedef struct cis__expr {
   const uint8_t *code; /* into module->bytes */
   uint32_t len;        /* bytes, including the end opcode */

@@ -481,11 +481,14 @@ static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) {
   return false;
 }
 
-/* A constant expression of type want: constant instructions only, and
- * exactly one value at the end. */
+/* A constant expression of type want: constant instructions only (with
+ * WebAssembly 3.0's extended constant expressions: i32 and i64 add, sub
+ * and mul), and exactly one value at the end. Its stack is bounded
+ * (CIS__CONST_MAX_DEPTH), so that instantiation evaluates it on a fixed
+ * stack. */
 static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, cis__diag *d) {
   const uint8_t *p = e->code, *end = e->code + e->len;
-  uint8_t stack[4];
+  uint8_t stack[CIS__CONST_MAX_DEPTH];
   int n = 0;
   while (p < end) {
     enum cis__op op = CIS__OP_COUNT;
@@ -513,9 +516,20 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, c
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
       t = m->globals[x].type.type;
       break;
+    case CIS__OP_I32_ADD:
+    case CIS__OP_I32_SUB:
+    case CIS__OP_I32_MUL:
+    case CIS__OP_I64_ADD:
+    case CIS__OP_I64_SUB:
+    case CIS__OP_I64_MUL:
+      t = op == CIS__OP_I32_ADD || op == CIS__OP_I32_SUB || op == CIS__OP_I32_MUL ? CIS__I32 : CIS__I64;
+      if (n < 2 || stack[n - 1] != t || stack[n - 2] != t) return merr(d, CIS_ETYPE, "type mismatch");
+      n -= 2;
+      break;
     default: return merr(d, CIS_EINVALID, "constant expression required");
     }
-    if (n == 4) return merr(d, CIS_ETYPE, "type mismatch");
+    if (n == CIS__CONST_MAX_DEPTH)
+      return merr(d, CIS_EINVALID, "constant expression too deep (over %d values)", CIS__CONST_MAX_DEPTH);
     stack[n++] = t;
   }
   return merr(d, CIS_ETYPE, "type mismatch");

@@ -127,6 +127,20 @@ static uint32_t run_i32(const char *text, const char *name, int nargs, uint32_t 
   return res[0].of.u32;
 }
 
+/* Expects text to compile but fail validation with code rc and a
+ * message containing want. */
+static void expect_invalid(const char *text, cis_result rc, const char *want) {
+  cis_engine *e = NULL;
+  cis_module *m = NULL;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  cis_result got = cis_module_new_text(e, text, strlen(text), &m);
+  if (got != rc || !strstr(cis_errmsg(e), want))
+    fail_msg("%.60s...: expected %s \"%s\", got %s \"%s\"", text, cis_errname(rc), want, cis_errname(got),
+             cis_errmsg(e));
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 /* ------------------------------------------------------------- literals */
 
 static void wat_integer_literals_in_every_form(void **state) {
@@ -256,6 +270,50 @@ static void wat_comments_nest_and_lines_count(void **state) {
   assert_int_equal(run_i32("(module (func (export \"f\") (result i32) ;; one\r\n i32.const 5))", "f",
                            0, 0, 0),
                    5);
+}
+
+/* ------------------------------------------ extended constant expressions */
+
+/* WebAssembly 3.0's extended constant expressions: i32 and i64 add, sub
+ * and mul in a global's initialiser and a segment's offset, wrapping as
+ * the instructions do; any other instruction is still refused, the types
+ * are checked, and the stack's depth is bounded. */
+static void wat_extended_constant_expressions(void **state) {
+  (void)state;
+  assert_int_equal(run_i32("(module (global i32 (i32.sub (i32.mul (i32.const 6) (i32.const 7)) (i32.const 2)))"
+                           " (func (export \"f\") (result i32) global.get 0))",
+                           "f", 0, 0, 0),
+                   40);
+  assert_int_equal(run_i32("(module (global i64 (i64.add (i64.const 0x7fffffffffffffff) (i64.const 1)))"
+                           " (func (export \"f\") (result i32) (i64.eq (global.get 0) (i64.const 0x8000000000000000))))",
+                           "f", 0, 0, 0),
+                   1);
+  assert_int_equal(run_i32("(module (global i32 (i32.mul (i32.const 0x10000) (i32.const 0x10001)))"
+                           " (func (export \"f\") (result i32) global.get 0))",
+                           "f", 0, 0, 0),
+                   0x10000);
+  assert_int_equal(run_i32("(module (memory 1) (data (offset (i32.add (i32.const 1) (i32.const 2))) \"x\")"
+                           " (func (export \"f\") (result i32) (i32.load8_u (i32.const 3))))",
+                           "f", 0, 0, 0),
+                   'x');
+  expect_invalid("(module (global i32 (i32.div_s (i32.const 1) (i32.const 1))))", CIS_EINVALID,
+                 "constant expression required");
+  expect_invalid("(module (global i32 (i32.add (i32.const 1) (i64.const 2))))", CIS_ETYPE, "type mismatch");
+  expect_invalid("(module (global i32 (i32.const 1) (i32.add)))", CIS_ETYPE, "type mismatch");
+  expect_invalid("(module (global i32 (i32.const 1) (i32.const 2)))", CIS_ETYPE, "type mismatch");
+  /* 300 values deep, then their sum: over the bound of 256. */
+  static char deep[300 * 16 + 300 * 8 + 64];
+  size_t o = (size_t)snprintf(deep, sizeof deep, "(module (global i32 ");
+  for (int i = 0; i < 300; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "i32.const 1 ");
+  for (int i = 0; i < 299; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "i32.add ");
+  snprintf(deep + o, sizeof deep - o, "))");
+  expect_invalid(deep, CIS_EINVALID, "constant expression too deep (over 256 values)");
+  /* 200 deep fits, and sums to 200. */
+  o = (size_t)snprintf(deep, sizeof deep, "(module (global i32 ");
+  for (int i = 0; i < 200; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "i32.const 1 ");
+  for (int i = 0; i < 199; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "i32.add ");
+  snprintf(deep + o, sizeof deep - o, ") (func (export \"f\") (result i32) global.get 0))");
+  assert_int_equal(run_i32(deep, "f", 0, 0, 0), 200);
 }
 
 /* ---------------------------------------------------------- abbreviations */
@@ -521,6 +579,7 @@ static void wat_matches_wat2wasm_on_fixtures(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(wat_integer_literals_in_every_form),
+      cmocka_unit_test(wat_extended_constant_expressions),
       cmocka_unit_test(wat_integer_literals_out_of_range_or_malformed),
       cmocka_unit_test(wat_float_literals_in_every_form),
       cmocka_unit_test(wat_float_literals_out_of_range_or_malformed),
