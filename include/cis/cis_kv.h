@@ -432,18 +432,6 @@ CIS_EXTERN void cis_kv_rollback(cis_kv_txn *t);
 /* Frees a value returned by cis_kv_get. */
 CIS_EXTERN void cis_kv_free(void *p);
 
-/* ------------------------------------------------------------- testing */
-
-/* Fault injection: after `skip` more backend method calls succeed, the
- * next `count` calls fail with `code` (e.g. CIS_EKVDOWN) without reaching
- * the backend. Every method counts (open, begin, set, commit, ...) except
- * close and the rollback after a failed commit, which clean up. count 0
- * turns injection off. Safe from any thread. */
-CIS_EXTERN void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code);
-/* Backend method calls made so far (open included, close excluded): lets a
- * test prove that a path did, or did not, reach the backend. */
-CIS_EXTERN uint64_t cis_kv_backend_calls(cis_kv *kv);
-
 #ifdef __cplusplus
 }
 #endif

@@ -691,16 +691,6 @@ CIS_EXTERN cis_vfs_type cis_vfs_file_type(const cis_vfs_file *f);
 CIS_EXTERN cis_vfs *cis_vfs_file_mount(const cis_vfs_file *f);
 CIS_EXTERN void cis_vfs_close(cis_vfs_file *f);
 
-/* ---- testing ---- */
-
-/* Fault injection: after `skip` more backend calls succeed, the next
- * `count` fail with `err` (an error number, e.g. EIO or CIS_VFS_EDOWN; 0
- * means EIO) without reaching the backend. count 0 turns it off. close
- * cannot fail, so it is never a faulty call (nor counted in skip). */
-CIS_EXTERN void cis_vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err);
-/* Backend calls made so far (close included). */
-CIS_EXTERN uint64_t cis_vfs_backend_calls(const cis_vfs *fs);
-
 #ifdef __cplusplus
 }
 #endif

@@ -48,6 +48,7 @@
 #include "db/db.h"
 #include "kv/kv_internal.h"
 #include "kv/kv_native.h"
+#include "kv/kv_testing.h"
 
 /* The thread's last KV failure, whichever store (or cis_kv_open, which has
  * none yet) it was: cis_kv_errmsg(NULL). A store's own failures are also
@@ -489,7 +490,7 @@ static cis__handle *msg_of(const cis_kv *kv) { return kv ? (cis__handle *)&kv->h
 
 const char *cis_kv_errmsg(const cis_kv *kv) { return cis_errmsg(msg_of(kv)); }
 
-void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code) {
+void cis__kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code) {
   if (!kv) return;
   pthread_mutex_lock(&kv->lock);
   kv->fault_skip = skip;
@@ -498,7 +499,7 @@ void cis_kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result c
   pthread_mutex_unlock(&kv->lock);
 }
 
-uint64_t cis_kv_backend_calls(cis_kv *kv) {
+uint64_t cis__kv_backend_calls(cis_kv *kv) {
   if (!kv) return 0;
   pthread_mutex_lock(&kv->lock);
   uint64_t n = kv->calls;

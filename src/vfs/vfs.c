@@ -35,6 +35,7 @@
 
 #include "common/internal.h"
 #include "vfs/vfs_internal.h"
+#include "vfs/vfs_testing.h"
 
 /* A backend node shared by the files and resolution stacks that hold it. */
 typedef struct vfs_vnode {
@@ -512,14 +513,14 @@ int cis_vfs_usage(cis_vfs *fs, uint64_t *bytes, uint64_t *nodes) {
   return e;
 }
 
-void cis_vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) {
+void cis__vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) {
   if (!fs) return;
   fs->fault_skip = skip;
   fs->fault_count = count;
   fs->fault_err = err ? err : EIO;
 }
 
-uint64_t cis_vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
+uint64_t cis__vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
 
 void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms) {
   if (fs) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);

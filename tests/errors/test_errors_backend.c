@@ -4,7 +4,7 @@
  * code, gives up in its own words, and the host still sees CIS_EKVDOWN
  * (not CIS_ESKILL), with a message that tells both what the store said and
  * what the skill did. The store dies by the KV wrappers' fault injection
- * (cis_kv_inject_fault), between calls, on SQLite; and, with a PostgreSQL
+ * (cis__kv_inject_fault), between calls, on SQLite; and, with a PostgreSQL
  * server of the test's own (the errors_pgdown fixture), by `pg.sh stop`.
  *
  * Usage: test_errors_backend SKILLDIR (holding kv_giveup.wasm)
@@ -26,6 +26,7 @@
 #include "cis/cis_skill.h"
 #include "support/pg_connstr.h"
 #include "support/test_file.h"
+#include "kv/kv_testing.h"
 
 static const char *skill_dir;
 static const char *pg_dir, *pg_sh; /* pgdown mode: the private server */
@@ -111,25 +112,25 @@ static void test_dead_kv_reaches_host_as_kvdown(void **state) {
   assert_string_equal(res.output, "{\"rc\":-1}");
   cis_invoke_result_free(&res);
 
-  cis_kv_inject_fault(fx->kv, 0, 1000, CIS_EKVDOWN);
+  cis__kv_inject_fault(fx->kv, 0, 1000, CIS_EKVDOWN);
   cis_result rc = run(fx, "{}", &res);
   if (rc != CIS_EKVDOWN) fail_msg("status %s, want CIS_EKVDOWN: %s", cis_errname(rc), res.error);
   assert_int_equal(res.status, CIS_EKVDOWN);
   assert_non_null(strstr(res.error, "injected fault"));      /* the store's words */
   assert_non_null(strstr(res.error, "the skill returned error 1")); /* the skill's */
   cis_invoke_result_free(&res);
-  cis_kv_inject_fault(fx->kv, 0, 0, CIS_OK);
+  cis__kv_inject_fault(fx->kv, 0, 0, CIS_OK);
 }
 
 /* A skill that handles the failure and succeeds is not overridden. */
 static void test_dead_kv_handled_by_skill_is_ok(void **state) {
   fixture *fx = *state;
   cis_invoke_result res;
-  cis_kv_inject_fault(fx->kv, 0, 1000, CIS_EKVDOWN);
+  cis__kv_inject_fault(fx->kv, 0, 1000, CIS_EKVDOWN);
   assert_int_equal(run(fx, "{\"tolerate\":true}", &res), CIS_OK);
   assert_string_equal(res.output, "{\"rc\":-5}");
   cis_invoke_result_free(&res);
-  cis_kv_inject_fault(fx->kv, 0, 0, CIS_OK);
+  cis__kv_inject_fault(fx->kv, 0, 0, CIS_OK);
 }
 
 static int pg(const char *what) {

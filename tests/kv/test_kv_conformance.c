@@ -42,6 +42,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_kv.h"
+#include "kv/kv_testing.h"
 
 /* ------------------------------------------------------------ the backend */
 
@@ -736,16 +737,16 @@ static void test_limit_tenant_faults(void **state) {
   void *v;
   size_t n;
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
-  cis_kv_inject_fault(kv, 2, 1, CIS_EKVDOWN); /* size and usage pass, the tenant's read fails */
+  cis__kv_inject_fault(kv, 2, 1, CIS_EKVDOWN); /* size and usage pass, the tenant's read fails */
   ERR(CIS_EKVDOWN, cis_kv_set(t, "k", 1, "v", 1));
   ERR(CIS_ENOTFOUND, cis_kv_get(t, "k", 1, &v, &n));
   OK(cis_kv_set(t, "k", 1, "v", 1));
-  cis_kv_inject_fault(kv, 3, 1, CIS_EKVDOWN); /* begin, set, usage pass; tenant usage lost */
+  cis__kv_inject_fault(kv, 3, 1, CIS_EKVDOWN); /* begin, set, usage pass; tenant usage lost */
   OK(cis_kv_commit(t));                       /* before COMMIT: retried on a new connection */
   expect_kv(kv, who, "k", "v");
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
   OK(cis_kv_set(t, "k2", 2, "v", 1));
-  cis_kv_inject_fault(kv, 3, 1, CIS_EKV);
+  cis__kv_inject_fault(kv, 3, 1, CIS_EKV);
   ERR(CIS_EKV, cis_kv_commit(t));
   expect_gone(kv, who, "k2");
   cis_kv_close(kv);
@@ -937,9 +938,9 @@ static void test_commit_and_rollback(void **state) {
   OK(cis_kv_begin(kv, who, LONG_MS, &other));
   ERR(CIS_ENOTFOUND, cis_kv_get(other, "k", 1, &v, &n));
   cis_kv_rollback(other);
-  uint64_t calls = cis_kv_backend_calls(kv);
+  uint64_t calls = cis__kv_backend_calls(kv);
   cis_kv_rollback(t); /* the guest trapped */
-  assert_int_equal(cis_kv_backend_calls(kv), calls); /* rollback never touches the backend */
+  assert_int_equal(cis__kv_backend_calls(kv), calls); /* rollback never touches the backend */
   expect_gone(kv, who, "k");
 
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
@@ -968,9 +969,9 @@ static void test_commit_and_rollback(void **state) {
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
   OK(cis_kv_set(t, "tmp", 3, "x", 1));
   OK(cis_kv_delete(t, "tmp", 3));
-  calls = cis_kv_backend_calls(kv);
+  calls = cis__kv_backend_calls(kv);
   OK(cis_kv_commit(t));
-  assert_int_equal(cis_kv_backend_calls(kv), calls);
+  assert_int_equal(cis__kv_backend_calls(kv), calls);
   expect_gone(kv, who, "tmp");
   uint64_t keys, bytes;
   usage_of(kv, who, &keys, &bytes);
@@ -1186,8 +1187,8 @@ static void test_invalid_arguments(void **state) {
   cis_kv_rollback(NULL);
   cis_kv_keys_free(NULL);
   cis_kv_txn_set_timeout(NULL, 5);
-  cis_kv_inject_fault(NULL, 0, 1, CIS_EKV);
-  assert_int_equal(cis_kv_backend_calls(NULL), 0);
+  cis__kv_inject_fault(NULL, 0, 1, CIS_EKV);
+  assert_int_equal(cis__kv_backend_calls(NULL), 0);
   cis_kv_close(kv);
   cis_kv_close(NULL);
   cis_kv_config_default(NULL);
@@ -1210,7 +1211,7 @@ static void test_deadline(void **state) {
   OK(cis_kv_begin(kv, who, 600, &t));
   OK(cis_kv_set(t, "k", 1, "v", 1));
   usleep(650 * 1000);
-  uint64_t calls = cis_kv_backend_calls(kv);
+  uint64_t calls = cis__kv_backend_calls(kv);
   ERR(CIS_ETIMEOUT, cis_kv_get(t, "other", 5, &v, &n));
   MSG_HAS("deadline");
   ERR(CIS_ETIMEOUT, cis_kv_set(t, "k2", 2, "v", 1));
@@ -1218,7 +1219,7 @@ static void test_deadline(void **state) {
   ERR(CIS_ETIMEOUT, cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
   ERR(CIS_ETIMEOUT, cis_kv_usage(t, &a, &b));
   ERR(CIS_ETIMEOUT, cis_kv_commit(t)); /* nothing applied */
-  assert_int_equal(cis_kv_backend_calls(kv), calls); /* none reached the backend */
+  assert_int_equal(cis__kv_backend_calls(kv), calls); /* none reached the backend */
   expect_gone(kv, who, "k");
 
   /* The host may move the deadline (a fresh budget per host call). */
@@ -1311,25 +1312,25 @@ static void test_fault_injection(void **state) {
   uint64_t a, b;
 
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
-  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
   ERR(CIS_EKVDOWN, cis_kv_get(t, "base", 4, &v, &n));
   MSG_HAS("injected");
   OK(cis_kv_get(t, "base", 4, &v, &n)); /* the next call works again */
   cis_kv_free(v);
-  cis_kv_inject_fault(kv, 0, 1, CIS_EKV);
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKV);
   ERR(CIS_EKV, cis_kv_set(t, "new", 3, "v", 1)); /* the key's size lookup failed */
   ERR(CIS_ENOTFOUND, cis_kv_get(t, "new", 3, &v, &n)); /* so nothing was recorded */
-  cis_kv_inject_fault(kv, 1, 1, CIS_EKVDOWN);      /* size lookup passes, usage read fails */
+  cis__kv_inject_fault(kv, 1, 1, CIS_EKVDOWN);      /* size lookup passes, usage read fails */
   ERR(CIS_EKVDOWN, cis_kv_set(t, "new", 3, "v", 1));
   ERR(CIS_ENOTFOUND, cis_kv_get(t, "new", 3, &v, &n));
-  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
   ERR(CIS_EKVDOWN, cis_kv_delete(t, "base", 4));
   OK(cis_kv_get(t, "base", 4, &v, &n)); /* not deleted */
   cis_kv_free(v);
-  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
   ERR(CIS_EKVDOWN, cis_kv_list(t, NULL, 0, NULL, 0, 0, &p));
   assert_null(p.keys);
-  cis_kv_inject_fault(kv, 0, 1, CIS_ENOMEM);
+  cis__kv_inject_fault(kv, 0, 1, CIS_ENOMEM);
   ERR(CIS_ENOMEM, cis_kv_usage(t, &a, &b));
   cis_kv_rollback(t);
 
@@ -1341,7 +1342,7 @@ static void test_fault_injection(void **state) {
     OK(cis_kv_begin(kv, who, LONG_MS, &t));
     OK(cis_kv_set(t, key, strlen(key), "a", 1));
     OK(cis_kv_set(t, "zz", 2, key, strlen(key)));
-    cis_kv_inject_fault(kv, at, 1, CIS_EKVDOWN);
+    cis__kv_inject_fault(kv, at, 1, CIS_EKVDOWN);
     OK(cis_kv_commit(t));
     expect_kv(kv, who, key, "a");
     expect_kv(kv, who, "zz", key);
@@ -1350,10 +1351,10 @@ static void test_fault_injection(void **state) {
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
   OK(cis_kv_set(t, "gone1", 5, "a", 1));
   OK(cis_kv_set(t, "gone2", 5, "a", 1));
-  cis_kv_inject_fault(kv, 1, 100, CIS_EKVDOWN);
+  cis__kv_inject_fault(kv, 1, 100, CIS_EKVDOWN);
   ERR(CIS_EKVDOWN, cis_kv_commit(t));
   MSG_HAS("nothing was applied");
-  cis_kv_inject_fault(kv, 0, 0, CIS_OK);
+  cis__kv_inject_fault(kv, 0, 0, CIS_OK);
   expect_gone(kv, who, "gone1");
   expect_gone(kv, who, "gone2");
   /* Any other failure mid-commit is not retried, and rolls back the part
@@ -1363,7 +1364,7 @@ static void test_fault_injection(void **state) {
     OK(cis_kv_set(t, "half1", 5, "a", 1));
     OK(cis_kv_set(t, "half2", 5, "a", 1));
     OK(cis_kv_delete(t, "base", 4));
-    cis_kv_inject_fault(kv, at, 1, CIS_EKV);
+    cis__kv_inject_fault(kv, at, 1, CIS_EKV);
     ERR(CIS_EKV, cis_kv_commit(t));
     expect_gone(kv, who, "half1");
     expect_gone(kv, who, "half2");
@@ -1935,7 +1936,7 @@ static void test_pool_wait_ends_at_deadline(void **state) {
   wait_for_sleeper();
   shim.get_sleep_ms = 0;
   OK(cis_kv_begin(kv, who, LONG_MS, &t));
-  cis_kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
+  cis__kv_inject_fault(kv, 0, 1, CIS_EKVDOWN);
   ERR(CIS_EKVDOWN, cis_kv_get(t, "k", 1, &v, &n));
   MSG_HAS("connect");
   OK(cis_kv_get(t, "k", 1, &v, &n));

@@ -50,6 +50,7 @@
 #include "common/internal.h" /* CIS__VDB_PREP_WORDS */
 #include "vfs/vfs_db_join.h"
 #include "support/test_clock.h"
+#include "kv/kv_testing.h"
 
 static bool pg;               /* the PostgreSQL run */
 static char conninfo[1024];   /* its connection string */
@@ -397,17 +398,17 @@ static int sweep_kv_faults(bool shared, const char *name) {
   char out[1024];
   long kv, files;
   assert_int_equal(unit_write(&h, 4, 1, false, out, sizeof out), CIS_OK);
-  uint64_t c0 = cis_kv_backend_calls(h.kv);
+  uint64_t c0 = cis__kv_backend_calls(h.kv);
   assert_int_equal(unit_write(&h, 4, 2, false, out, sizeof out), CIS_OK);
-  uint64_t per = cis_kv_backend_calls(h.kv) - c0;
+  uint64_t per = cis__kv_backend_calls(h.kv) - c0;
   assert_true(per > 0 && per < 200);
   long last = 2;
   int split = 0, failed = 0;
   for (uint32_t k = 0; k <= per; k++) {
     long v = 100 + (long)k;
-    cis_kv_inject_fault(h.kv, k, 1, CIS_EKV); /* EKVDOWN before the COMMIT is retried */
+    cis__kv_inject_fault(h.kv, k, 1, CIS_EKV); /* EKVDOWN before the COMMIT is retried */
     cis_result rc = unit_write(&h, 4, v, false, out, sizeof out);
-    cis_kv_inject_fault(h.kv, 0, 0, CIS_OK);
+    cis__kv_inject_fault(h.kv, 0, 0, CIS_OK);
     unit_state(&h, 4, &kv, &files);
     if (rc == CIS_OK) {
       last = v;

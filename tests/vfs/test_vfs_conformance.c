@@ -33,6 +33,7 @@
 
 #include "cis/cis_vfs.h"
 #include "vfs/vfs_test.h"
+#include "vfs/vfs_testing.h"
 
 enum { K_MEM, K_HOST, K_DB };
 
@@ -354,11 +355,11 @@ static void test_symlink_own_times(void **state) {
   /* "l/" asks for a directory: the symlink is followed to a file. */
   assert_int_equal(cis_vfs_set_timesat(t.root, P("l/"), CIS_VFS_MTIM, 0, M), ENOTDIR);
   /* A failing backend call leaves the times as they were. */
-  uint64_t calls = cis_vfs_backend_calls(t.fs);
+  uint64_t calls = cis__vfs_backend_calls(t.fs);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M2), 0);
-  uint64_t n = cis_vfs_backend_calls(t.fs) - calls;
+  uint64_t n = cis__vfs_backend_calls(t.fs) - calls;
   assert_true(n >= 1 && n < 32);
-  cis_vfs_inject_fault(t.fs, (uint32_t)(n - 1), 1, CIS_VFS_EDOWN);
+  cis__vfs_inject_fault(t.fs, (uint32_t)(n - 1), 1, CIS_VFS_EDOWN);
   assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM, 0, M), CIS_VFS_EDOWN);
   assert_non_null(strstr(cis_vfs_errmsg(t.fs), "set_times_nofollow"));
   assert_int_equal(stat_of(t.root, "l", 0).mtim, M2);
@@ -907,10 +908,10 @@ static void test_hostile_paths(void **state) {
   assert_int_equal(open_err(t.root, "s0", CIS_VFS_READ | CIS_VFS_FOLLOW), ELOOP);
   assert_non_null(strstr(cis_vfs_errmsg(t.fs), "symlinks"));
   /* Refused before any backend call: NUL, too long a path or component. */
-  uint64_t calls = cis_vfs_backend_calls(t.fs);
+  uint64_t calls = cis__vfs_backend_calls(t.fs);
   assert_int_equal(stat_err(t.root, "", 0), 0);
-  assert_true(cis_vfs_backend_calls(t.fs) > calls);
-  calls = cis_vfs_backend_calls(t.fs);
+  assert_true(cis__vfs_backend_calls(t.fs) > calls);
+  calls = cis__vfs_backend_calls(t.fs);
   cis_vfs_stat st;
   assert_int_equal(cis_vfs_statat(t.root, "sec\0ret", 7, 0, &st), EINVAL);
   assert_int_equal(cis_vfs_openat(t.root, "secret\0", 7, CIS_VFS_READ, &f), EINVAL);
@@ -926,7 +927,7 @@ static void test_hostile_paths(void **state) {
   assert_int_equal(cis_vfs_statat(t.root, lc, CIS_VFS_NAME_MAX + 1, 0, &st), ENAMETOOLONG);
   assert_int_equal(cis_vfs_openat(t.root, lc, CIS_VFS_NAME_MAX + 1, CIS_VFS_WRITE | CIS_VFS_CREAT,
                                   &f), ENAMETOOLONG);
-  assert_int_equal(cis_vfs_backend_calls(t.fs), calls);
+  assert_int_equal(cis__vfs_backend_calls(t.fs), calls);
   /* At the limits: fine. */
   assert_int_equal(cis_vfs_openat(t.root, lc, CIS_VFS_NAME_MAX, CIS_VFS_WRITE | CIS_VFS_CREAT, &f),
                    0);
@@ -972,7 +973,7 @@ static void test_read_only(void **state) {
   mount_on(&t, b, &ro);
   cis_vfs_file *f = NULL;
   size_t k;
-  uint64_t calls = cis_vfs_backend_calls(t.fs);
+  uint64_t calls = cis__vfs_backend_calls(t.fs);
   assert_int_equal(open_err(t.root, "f", CIS_VFS_WRITE), EROFS);
   assert_int_equal(open_err(t.root, "n", CIS_VFS_READ | CIS_VFS_CREAT), EROFS);
   assert_int_equal(open_err(t.root, "f", CIS_VFS_WRITE | CIS_VFS_TRUNC), EROFS);
@@ -986,7 +987,7 @@ static void test_read_only(void **state) {
   assert_int_equal(cis_vfs_set_timesat(t.root, P("l"), CIS_VFS_MTIM_NOW, 0, 0), EROFS);
   assert_int_equal(cis_vfs_fset_times(t.root, CIS_VFS_MTIM_NOW, 0, 0), EROFS);
   assert_non_null(strstr(cis_vfs_errmsg(t.fs), "read-only"));
-  assert_int_equal(cis_vfs_backend_calls(t.fs), calls);
+  assert_int_equal(cis__vfs_backend_calls(t.fs), calls);
   assert_int_equal(cis_vfs_result(EROFS), CIS_EROFS);
   /* Reading works. */
   cis_vfs_dirent ent;
@@ -1160,64 +1161,64 @@ static void test_fault_injection(void **state) {
   char buf[16];
   size_t k;
   puts_(t.root, "f", "data");
-  uint64_t calls = cis_vfs_backend_calls(t.fs);
+  uint64_t calls = cis__vfs_backend_calls(t.fs);
   assert_int_equal(stat_err(t.root, "f", 0), 0);
-  assert_true(cis_vfs_backend_calls(t.fs) > calls);
+  assert_true(cis__vfs_backend_calls(t.fs) > calls);
   /* The next call fails, the one after works. */
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(stat_err(t.root, "f", 0), EIO);
   assert_non_null(strstr(cis_vfs_errmsg(t.fs), "injected"));
   assert_int_equal(stat_err(t.root, "f", 0), 0);
   /* The second call of an open (its stat) fails: nothing leaks. */
-  cis_vfs_inject_fault(t.fs, 1, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 1, 1, EIO);
   assert_int_equal(open_err(t.root, "f", CIS_VFS_READ), EIO);
   assert_content(t.root, "f", "data");
   /* A database down. */
   assert_int_equal(cis_vfs_openat(t.root, P("f"), CIS_VFS_READ | CIS_VFS_WRITE, &f), 0);
-  cis_vfs_inject_fault(t.fs, 0, 2, CIS_VFS_EDOWN);
+  cis__vfs_inject_fault(t.fs, 0, 2, CIS_VFS_EDOWN);
   assert_int_equal(cis_vfs_pread(f, buf, 4, 0, &k), CIS_VFS_EDOWN);
   assert_int_equal(cis_vfs_pread(f, buf, 4, 0, &k), CIS_VFS_EDOWN);
   assert_int_equal(cis_vfs_result(CIS_VFS_EDOWN), CIS_EVFSDOWN);
   assert_int_equal(cis_vfs_pread(f, buf, 4, 0, &k), 0);
   /* A failed write (its stat passes, the write fails) changes nothing. */
-  cis_vfs_inject_fault(t.fs, 1, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 1, 1, EIO);
   assert_int_equal(cis_vfs_pwrite(f, "XXXXXXXX", 8, 0, &k), EIO);
   usage_is(&t, 4, 1);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_ftruncate(f, 100), EIO);
-  cis_vfs_inject_fault(t.fs, 1, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 1, 1, EIO);
   assert_int_equal(cis_vfs_ftruncate(f, 100), EIO);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_fsync(f), EIO);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_fset_times(f, CIS_VFS_MTIM_NOW, 0, 0), EIO);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_fstat(f, &(cis_vfs_stat){0}), EIO);
   cis_vfs_close(f);
   usage_is(&t, 4, 1);
   assert_content(t.root, "f", "data");
   /* A failed create counts no node. */
-  cis_vfs_inject_fault(t.fs, 1, 1, EIO); /* the lookup passes, the open fails */
+  cis__vfs_inject_fault(t.fs, 1, 1, EIO); /* the lookup passes, the open fails */
   assert_int_equal(open_err(t.root, "g", CIS_VFS_WRITE | CIS_VFS_CREAT), EIO);
   usage_is(&t, 4, 1);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_mkdirat(t.root, P("d")), EIO);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_readdir(t.root, 2, &(cis_vfs_dirent){0}), EIO);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   assert_int_equal(cis_vfs_open_root(t.fs, &f), EIO);
   assert_null(f);
   usage_is(&t, 4, 1);
   /* count 0 turns it off. */
-  cis_vfs_inject_fault(t.fs, 0, 5, EIO);
-  cis_vfs_inject_fault(t.fs, 0, 0, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 5, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 0, EIO);
   assert_int_equal(stat_err(t.root, "f", 0), 0);
   /* Every other call, for a while: the mount stays usable. */
   int failures = 0;
   for (int i = 0; i < 6; i++) {
-    cis_vfs_inject_fault(t.fs, (uint32_t)i, 1, EIO);
+    cis__vfs_inject_fault(t.fs, (uint32_t)i, 1, EIO);
     int e = cis_vfs_renameat(t.root, P("f"), t.root, P("f.tmp"));
-    cis_vfs_inject_fault(t.fs, 0, 0, 0);
+    cis__vfs_inject_fault(t.fs, 0, 0, 0);
     if (e == 0) {
       assert_int_equal(cis_vfs_renameat(t.root, P("f.tmp"), t.root, P("f")), 0);
     } else {
@@ -1231,7 +1232,7 @@ static void test_fault_injection(void **state) {
   /* The stat at the close of an unlinked file fails: its node still goes. */
   assert_int_equal(cis_vfs_openat(t.root, P("f"), CIS_VFS_READ, &f), 0);
   assert_int_equal(cis_vfs_unlinkat(t.root, P("f")), 0);
-  cis_vfs_inject_fault(t.fs, 0, 1, EIO);
+  cis__vfs_inject_fault(t.fs, 0, 1, EIO);
   cis_vfs_close(f);
   usage_is(&t, 4, 0);
   unmount(&t);
@@ -1538,7 +1539,7 @@ static void test_wrapper_mount_checks(void **state) {
   /* Without a quota the usage is read when first asked for, and a
    * failure shows there. */
   assert_int_equal(cis_vfs_mount(shim_new(&shim_methods), NULL, &fs), CIS_OK);
-  assert_int_equal(cis_vfs_backend_calls(fs), 0);
+  assert_int_equal(cis__vfs_backend_calls(fs), 0);
   uint64_t ub = 1, un = 1;
   assert_int_equal(cis_vfs_usage(fs, &ub, &un), EIO);
   assert_int_equal(ub + un, 0);
@@ -1559,8 +1560,8 @@ static void test_wrapper_mount_checks(void **state) {
   cis_vfs_unmount(fs);
   cis_vfs_unmount(NULL);
   assert_int_equal(shim.destroyed, 6);
-  assert_int_equal(cis_vfs_backend_calls(NULL), 0);
-  cis_vfs_inject_fault(NULL, 0, 1, EIO);
+  assert_int_equal(cis__vfs_backend_calls(NULL), 0);
+  cis__vfs_inject_fault(NULL, 0, 1, EIO);
   uint64_t b = 1, n = 1;
   cis_vfs_usage(NULL, &b, &n);
   assert_int_equal(b + n, 0);

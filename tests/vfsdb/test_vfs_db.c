@@ -49,6 +49,7 @@
 #include "vfs/vfs_db_internal.h"
 #include "vfs/vfs_internal.h"
 #include "vfsdb_mnt.h"
+#include "vfs/vfs_testing.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HAVE_ASAN 1
@@ -1941,7 +1942,7 @@ static void test_failed_write_changes_nothing(void **state) {
 
   /* A fault injected by the wrappers: a typed error, the content stays. */
   OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_READ | CIS_VFS_WRITE, &f));
-  cis_vfs_inject_fault(m.fs, 0, 1, CIS_VFS_EDOWN);
+  cis__vfs_inject_fault(m.fs, 0, 1, CIS_VFS_EDOWN);
   ERR(CIS_VFS_EDOWN, cis_vfs_pwrite(f, old, sizeof old, 0, &n));
   ERR(CIS_EVFSDOWN, cis_vfs_result(CIS_VFS_EDOWN));
   OK(cis_vfs_pread(f, back, sizeof back, 0, &n));

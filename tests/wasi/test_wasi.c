@@ -47,6 +47,7 @@
 #include "cis/cis_vfs.h"
 #include "cis/cis_wasi.h"
 #include "vfs/vfs_internal.h"
+#include "vfs/vfs_testing.h"
 
 static uint8_t *g_wasm;
 static size_t g_len;
@@ -824,7 +825,7 @@ static void preopen_api(void **st) {
   assert_int_equal(cis_wasi_preopen(w, fx.fs, NULL), CIS_EINVAL);
   assert_int_equal(cis_wasi_preopen(w, fx.fs, ""), CIS_EINVAL);
   /* The storage is down when the root is opened. */
-  cis_vfs_inject_fault(fx.fs, 0, 1, CIS_VFS_EDOWN);
+  cis__vfs_inject_fault(fx.fs, 0, 1, CIS_VFS_EDOWN);
   assert_int_equal(cis_wasi_preopen(w, fx.fs, "/a"), CIS_EVFSDOWN);
   const char *msg;
   assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFSDOWN);
@@ -891,7 +892,7 @@ static void storage_down(void **st) {
     assert_int_equal(cis_wasi_preopen(w, fx.fs, "/work"), CIS_OK);
     const char *msg;
     assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_OK);
-    cis_vfs_inject_fault(fx.fs, 0, 1000000, CIS_VFS_EDOWN);
+    cis__vfs_inject_fault(fx.fs, 0, 1000000, CIS_VFS_EDOWN);
     run_with(w, 10000, &o);
     expect_pass(&o);
     assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFSDOWN);
@@ -899,11 +900,11 @@ static void storage_down(void **st) {
     cis_wasi_free(w);
 
     /* Only the first call fails; the ENOENT after it does not hide it. */
-    cis_vfs_inject_fault(fx.fs, 0, 0, 0);
+    cis__vfs_inject_fault(fx.fs, 0, 0, 0);
     argv[2] = "once";
     assert_int_equal(cis_wasi_new(&c, &w), CIS_OK);
     assert_int_equal(cis_wasi_preopen(w, fx.fs, "/work"), CIS_OK);
-    cis_vfs_inject_fault(fx.fs, 0, 1, CIS_VFS_EDOWN);
+    cis__vfs_inject_fault(fx.fs, 0, 1, CIS_VFS_EDOWN);
     run_with(w, 10000, &o);
     expect_pass(&o);
     assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFSDOWN);
@@ -913,16 +914,16 @@ static void storage_down(void **st) {
     cis_wasi_free(w);
 
     /* A plain I/O error is EIO too, and CIS_EVFS for the host. */
-    cis_vfs_inject_fault(fx.fs, 0, 0, 0);
+    cis__vfs_inject_fault(fx.fs, 0, 0, 0);
     argv[2] = "all";
     assert_int_equal(cis_wasi_new(&c, &w), CIS_OK);
     assert_int_equal(cis_wasi_preopen(w, fx.fs, "/work"), CIS_OK);
-    cis_vfs_inject_fault(fx.fs, 0, 1000000, EIO);
+    cis__vfs_inject_fault(fx.fs, 0, 1000000, EIO);
     run_with(w, 10000, &o);
     expect_pass(&o);
     assert_int_equal(cis_wasi_last_vfs_error(w, &msg), CIS_EVFS);
     cis_wasi_free(w);
-    cis_vfs_inject_fault(fx.fs, 0, 0, 0);
+    cis__vfs_inject_fault(fx.fs, 0, 0, 0);
     fixture_close(&fx);
   }
 }
@@ -1049,7 +1050,7 @@ static void fault_sweep(void **st) {
     config(&c, FS_CAPS, 2, argv);
     assert_int_equal(cis_wasi_new(&c, &w), CIS_OK);
     assert_int_equal(cis_wasi_preopen(w, fx.fs, "/work"), CIS_OK);
-    cis_vfs_inject_fault(fx.fs, skip, 1, CIS_VFS_EDOWN);
+    cis__vfs_inject_fault(fx.fs, skip, 1, CIS_VFS_EDOWN);
     run_with(w, 10000, &o);
     assert_int_equal(o.rc, CIS_OK);
     assert_non_null(strstr(o.out, "\n0 failures\n"));
