@@ -123,6 +123,22 @@ static void config_show_masks_secrets(void **st) {
   has(r->out, "u:****@db");
   has(r->out, "set (****)");
   free(r);
+  /* A postgresql:// URI is a spec as the library reads it, for every
+   * store (it was refused here for kv and fs_db); another scheme is not. */
+  setenv("CIS_KV", "postgresql://u:hunter2@db/kv", 1);
+  setenv("CIS_FS_DB", "postgresql://u:sekrit@db/fs", 1);
+  r = cis("config", "show", NULL);
+  expect(r, 0);
+  hasnt(r->out, "hunter2");
+  hasnt(r->out, "sekrit");
+  free(r);
+  setenv("CIS_FS_DB", "mysql://u@db/fs", 1);
+  r = cis("config", "show", NULL);
+  expect(r, 3);
+  has(r->err, "$CIS_FS_DB");
+  has(r->err, "is sqlite:PATH, postgres:CONNSTR or a postgres:// URI");
+  free(r);
+  setenv("CIS_FS_DB", "postgres:postgresql://u:sekrit@db/fs", 1);
   r = cis("config", "show", "--json", NULL);
   expect(r, 0);
   hasnt(r->out, "hunter2");

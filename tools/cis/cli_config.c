@@ -174,15 +174,17 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_LISTEN:
     if (!*v || strstr(v, ",,") || v[strlen(v) - 1] == ',') return snprintf(why, cap, "is HOST:PORT[,HOST:PORT...]"), false;
     return true;
+  /* The schemes only: the library reads the spec itself (src/db) and
+   * refuses, with its own message, a form one service does not take. */
   case S_REGISTRY:
     if (strcmp(v, "sqlite") && strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9) &&
-        strncmp(v, "postgresql://", 13))
-      return snprintf(why, cap, "is sqlite, sqlite:PATH or postgres:CONNSTR"), false;
+        strncmp(v, "postgresql:", 11))
+      return snprintf(why, cap, "is sqlite, sqlite:PATH, postgres:CONNSTR or a postgres:// URI"), false;
     return true;
   case S_KV:
   case S_FS_DB:
-    if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9))
-      return snprintf(why, cap, "is sqlite:PATH or postgres:CONNSTR"), false;
+    if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9) && strncmp(v, "postgresql:", 11))
+      return snprintf(why, cap, "is sqlite:PATH, postgres:CONNSTR or a postgres:// URI"), false;
     return true;
   default: return true;
   }
