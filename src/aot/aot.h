@@ -132,6 +132,21 @@ typedef struct cis__aot_job cis__aot_job;
  * compiler's search, CIS_EIO (no writable cache). */
 cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap);
 void cis__aot_job_free(cis__aot_job *j);
+/* Whether tiering's compile child generates the module's C itself (so
+ * that the process it leaves pays neither the generator's time nor its
+ * memory). Not under a sanitizer: its allocator is not fork-safe (a lock
+ * another thread held at the fork stays held in the child), so there the
+ * C is written before the fork and the child allocates nothing. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CIS__AOT_CHILD_GENERATES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define CIS__AOT_CHILD_GENERATES 0
+#endif
+#endif
+#ifndef CIS__AOT_CHILD_GENERATES
+#define CIS__AOT_CHILD_GENERATES 1
+#endif
 /* Called in the compile's child as each step begins ("checking",
  * "queued", "generating", "compiling", "storing", "done"), its wall bound
  * armed: a weak no-op that tests replace. */

@@ -2054,7 +2054,7 @@ cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *
     } else {
       cis__aot_cc cc;
       rc = cis__aot_find_cc(&cc, msg, cap);
-      if (rc == CIS_OK) rc = job_new(m, true, &cc, &w.k, true, dir, out, msg, cap);
+      if (rc == CIS_OK) rc = job_new(m, CIS__AOT_CHILD_GENERATES, &cc, &w.k, true, dir, out, msg, cap);
       if (rc == CIS_OK) (*out)->lock_nb = true; /* another process's compile: the interpreter meanwhile */
       cis__aot_cc_free(&cc);
     }

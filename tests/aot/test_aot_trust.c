@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "aot_test.h"
+#include "aot/aot.h"
 #include "aot/aot_ops.h"
 #include "cis/cis.h"
 #include "cis/cis_aot.h"
@@ -791,8 +792,9 @@ void cis__aot_child_step_hook(const char *step) {
 static void compile_child_stuck_in_a_step_ends_at_its_bound(void **state) {
   (void)state;
   setenv("CIS_AOT_COMPILE_SLOTS", "1", 1);
-  static const char *const steps[] = {"generating", "storing"};
-  for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+  /* Under a sanitizer the child does not generate (CIS__AOT_CHILD_GENERATES). */
+  static const char *const steps[] = {"storing", "generating"};
+  for (size_t i = 0; i < (CIS__AOT_CHILD_GENERATES ? 2u : 1u); i++) {
     stall_step = steps[i];
     cis_engine *a = engine("auto");
     cis_module *q = module(a, ONE);
