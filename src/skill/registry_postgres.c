@@ -297,19 +297,24 @@ static void pg_close(cis_skills *s) {
   "t AS (INSERT INTO cis_registry_tenant_gen(tenant, gen) SELECT $1, gen FROM g "                       \
   "ON CONFLICT (tenant) DO UPDATE SET gen = EXCLUDED.gen RETURNING 1) "
 
+/* The row of skill $2 of tenant $1 ($3..$10), written when m (the
+ * module's row, held) has a row: old, its sha256 before; up, the rows
+ * written; the tenant's generation moved with it. */
+#define PUT_SKILL_ROW                                                                                     \
+  "old AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name=$2::text), "                       \
+  "up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants," \
+  "signature) SELECT $1::text,$2::text,$3::text,$4::text,$5::text,$6::bytea,$7::bigint,$8::text,$9::text,"  \
+  "$10::bytea WHERE EXISTS (SELECT 1 FROM m) ON CONFLICT (tenant,name) DO UPDATE SET "                     \
+  "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "                  \
+  "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, " \
+  "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
 /* The skill's row, only while its module's row is there, held (FOR
  * SHARE) until the commit against cis_module_gc: 0 rows written when a
  * removal took the module meanwhile (the caller stores it again). Gives
  * the rows written and the sha256 the skill had before. */
 static const char put_sql[] =
     "WITH m AS (SELECT 1 FROM cis_modules WHERE sha256=$3::text FOR SHARE), "
-    "old AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name=$2::text), "
-    "up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
-    "signature) SELECT $1::text,$2::text,$3::text,$4::text,$5::text,$6::bytea,$7::bigint,$8::text,$9::text,"
-    "$10::bytea WHERE EXISTS (SELECT 1 FROM m) ON CONFLICT (tenant,name) DO UPDATE SET "
-    "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
-    "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
-    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
+    PUT_SKILL_ROW
     "SELECT (SELECT count(*) FROM up), (SELECT sha256 FROM old)";
 /* put_sql with the tenant's room checked first (cis_skill_room, the
  * limits $12 skills and $13 bytes, 0: none, for a module of $11 bytes):
@@ -320,13 +325,7 @@ static const char put_room_sql[] =
     "ok AS (SELECT ($12::bigint = 0 OR r.skills + 1 <= $12::bigint) AND ($13::bigint = 0 OR "
     "r.bytes + CASE WHEN r.has THEN 0 ELSE $11::bigint END <= $13::bigint) AS yes FROM r), "
     "m AS (SELECT 1 FROM cis_modules WHERE sha256=$3::text AND (SELECT yes FROM ok) FOR SHARE), "
-    "old AS (SELECT sha256 FROM cis_skills WHERE tenant=$1::text AND name=$2::text), "
-    "up AS (INSERT INTO cis_skills(tenant,name,sha256,version,description,manifest,installed_at,dir,grants,"
-    "signature) SELECT $1::text,$2::text,$3::text,$4::text,$5::text,$6::bytea,$7::bigint,$8::text,$9::text,"
-    "$10::bytea WHERE EXISTS (SELECT 1 FROM m) ON CONFLICT (tenant,name) DO UPDATE SET "
-    "sha256=EXCLUDED.sha256, version=EXCLUDED.version, description=EXCLUDED.description, "
-    "manifest=EXCLUDED.manifest, installed_at=EXCLUDED.installed_at, dir=EXCLUDED.dir, grants=EXCLUDED.grants, "
-    "signature=EXCLUDED.signature RETURNING 1), " BUMP_GEN("up")
+    PUT_SKILL_ROW
     "SELECT (SELECT count(*) FROM up), (SELECT sha256 FROM old), (SELECT skills FROM r), (SELECT bytes FROM r), "
     "(SELECT CASE WHEN has THEN 1 ELSE 0 END FROM r)::bigint, (SELECT CASE WHEN yes THEN 1 ELSE 0 END FROM ok)::bigint";
 static const char gc_sql[] = "SELECT cis_module_gc($1::text)";
