@@ -1,0 +1,23 @@
+-- The quiet tenant's wrk script of bench/serve_tenants.sh: a POST of
+-- {"x":1} as JSON, like post.lua, but each connection waits PAUSE_MS
+-- before each request, so that the tenant calls at a modest rate of its
+-- own (about connections * 1000 / PAUSE_MS calls a second) rather than
+-- as fast as the server answers. wrk times a request from its sending,
+-- so the pause is not in the latency.
+--
+--   wrk -s paced.lua URL -- TOKEN PAUSE_MS
+wrk.method = "POST"
+wrk.body = '{"x":1}'
+wrk.headers["Content-Type"] = "application/json"
+local pause = 10
+
+function init(args)
+  if args[1] and args[1] ~= "" then
+    wrk.headers["Authorization"] = "Bearer " .. args[1]
+  end
+  if args[2] then pause = tonumber(args[2]) or pause end
+end
+
+function delay()
+  return pause
+end
