@@ -204,6 +204,10 @@ typedef struct cis_engine_config {
                           tiering, each module on the interpreter at once
                           and compiled in the background, its later calls
                           compiled (interp when no compiler is installed) */
+  int standard;        /* the WebAssembly standard modules are held to: 0
+                          (default) or 3 for 3.0 as far as cis has it
+                          (multiple memories), 2 for 2.0, which refuses
+                          them and reads their encodings as malformed */
 } cis_engine_config;
 
 /* Fills c with the defaults: cis_limits_default, and the engine named by

@@ -105,19 +105,18 @@ static int32_t api_memory_grow(cis_aot_ctx *c, uint32_t delta) {
 
 static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s,
                                uint32_t n) {
-  return cis__memory_init(RT(c)->inst, seg, d, s, n);
+  return cis__memory_init(RT(c)->inst, seg, 0, d, s, n);
 }
 
 static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { cis__data_drop(RT(c)->inst, seg); }
 
 static int32_t api_memory_copy(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n) {
   cis_memory *mem = RT(c)->inst->memories[0];
-  return cis__memory_copy(mem->base, mem->size, d, s, n);
+  return cis__memory_copy(mem, mem, d, s, n);
 }
 
 static int32_t api_memory_fill(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n) {
-  cis_memory *mem = RT(c)->inst->memories[0];
-  return cis__memory_fill(mem->base, mem->size, d, (uint8_t)v, n);
+  return cis__memory_fill(RT(c)->inst->memories[0], d, (uint8_t)v, n);
 }
 
 static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out) {
@@ -198,12 +197,24 @@ const char *cis__aot_layout(void) { return layout_text; }
 
 /* ------------------------------------------------------------- ops */
 
+cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
+  if (m->nmemories <= 1) return CIS_OK;
+  snprintf(msg, cap,
+           "the compiled tier does not run modules with several memories (this one has %u): "
+           "the interpreter does (engine interp or auto)",
+           m->nmemories);
+  return CIS_EUNSUPPORTED;
+}
+
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
                          bool *compiled, char *msg, size_t cap) {
   cis__aot_loaded *ld = NULL;
   bool did = false;
   *out = NULL;
-  cis_result rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
+  if (compiled) *compiled = false;
+  cis_result rc = cis__aot_covers(m, msg, cap);
+  if (rc != CIS_OK) return rc;
+  rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
   if (compiled) *compiled = did;
   if (rc != CIS_OK) return rc;
   const cis_aot_object *obj = cis__aot_loaded_object(ld);

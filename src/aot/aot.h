@@ -168,9 +168,14 @@ typedef struct cis__aot_code {
   uint32_t nimports;           /* imported functions */
 } cis__aot_code;
 
+/* Whether the compiled tier runs module m: not one with several memories
+ * (multi-memory), which stays on the interpreter. CIS_EUNSUPPORTED with
+ * the reason in msg otherwise. */
+cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap);
+
 /* Obtains (cis__aot_obtain) and checks the compiled code of m into *out
  * (cis__aot_code_free frees it); *compiled (may be NULL) says whether this
- * call compiled. Errors: those of cis__aot_obtain, CIS_EIO (an object
+ * call compiled. Errors: those of cis__aot_covers and cis__aot_obtain, CIS_EIO (an object
  * whose function count is not the module's); the message goes to msg. */
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
                          bool *compiled, char *msg, size_t cap);

@@ -328,6 +328,7 @@ static bool rd_byte(const uint8_t **p, const uint8_t *end, uint8_t *v) {
 
 /* Skips the immediates of kind imm. */
 static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
+  cis__memarg ma; /* one memory (cis__aot_covers): its index is 0 */
   uint32_t a, n;
   int64_t s;
   uint8_t b;
@@ -347,10 +348,10 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
       if (!rd_u32(p, end, &a)) return false;
     return true;
   case CIS__IMM_CALL_INDIRECT:
-  case CIS__IMM_MEMARG:
   case CIS__IMM_TABLE_INIT:
   case CIS__IMM_TABLE_COPY: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
-  case CIS__IMM_MEMIDX:
+  case CIS__IMM_MEMARG: return cis__read_memarg(p, end, &ma);
+  case CIS__IMM_MEMIDX: return rd_u32(p, end, &a);
   case CIS__IMM_REFTYPE: return rd_byte(p, end, &b);
   case CIS__IMM_I32: return cis__read_s32(p, end, (int32_t *)&a);
   case CIS__IMM_I64: return cis__read_s64(p, end, &s);
@@ -366,15 +367,15 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
     if (!rd_u32(p, end, &n) || (uint64_t)(end - *p) < n) return false;
     *p += n;
     return true;
-  case CIS__IMM_MEMORY_INIT: return rd_u32(p, end, &a) && rd_byte(p, end, &b);
-  case CIS__IMM_MEMORY_COPY: return rd_byte(p, end, &b) && rd_byte(p, end, &b);
+  case CIS__IMM_MEMORY_INIT:
+  case CIS__IMM_MEMORY_COPY: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
   case CIS__IMM_V128:
   case CIS__IMM_SHUFFLE:
     if (end - *p < 16) return false;
     *p += 16;
     return true;
   case CIS__IMM_LANE: return rd_byte(p, end, &b);
-  case CIS__IMM_MEMARG_LANE: return rd_u32(p, end, &a) && rd_u32(p, end, &a) && rd_byte(p, end, &b);
+  case CIS__IMM_MEMARG_LANE: return cis__read_memarg(p, end, &ma) && rd_byte(p, end, &b);
   default: return false;
   }
 }
@@ -786,6 +787,14 @@ static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
 #define BAD() return fail(g, CIS_EINVALID, "function %u: body does not decode", g->fi)
 #define RD32(v) \
   if (!rd_u32(&p, end, &(v))) BAD()
+/* A memarg's alignment and offset; its memory is 0 (cis__aot_covers). */
+#define RDMEMARG(align, off)                          \
+  do {                                                \
+    cis__memarg ma_;                                  \
+    if (!cis__read_memarg(&p, end, &ma_)) BAD();      \
+    (align) = ma_.align;                              \
+    (off) = ma_.offset;                               \
+  } while (0)
 
 /* ------------------------------------------------------------- SIMD */
 
@@ -1131,8 +1140,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   uint32_t align = 0, off = 0;
   uint8_t lane = 0, imm[16];
   if (info->imm == CIS__IMM_MEMARG || info->imm == CIS__IMM_MEMARG_LANE) {
-    RD32(align);
-    RD32(off);
+    RDMEMARG(align, off);
   }
   if (info->imm == CIS__IMM_LANE || info->imm == CIS__IMM_MEMARG_LANE)
     if (!rd_byte(&p, end, &lane)) BAD();
@@ -1792,13 +1800,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_INIT:
     case CIS__OP_MEMORY_INIT: {
       uint32_t x, y = 0;
-      uint8_t z;
       RD32(x);
-      if (op == CIS__OP_MEMORY_INIT) {
-        if (!rd_byte(&p, end, &z)) BAD();
-      } else {
-        RD32(y);
-      }
+      RD32(y); /* memory.init: the memory, 0 (cis__aot_covers) */
       const char *dv = top(g, 2, a), *sv = top(g, 1, b), *nv = top(g, 0, cc);
       if (op == CIS__OP_TABLE_COPY)
         E("{\nint32_t e_ = c->api->table_copy(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
@@ -1837,8 +1840,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       }
       if (info->imm == CIS__IMM_MEMARG && mem_op(op, &helper, &conv, &vt, &store)) {
         uint32_t align, off;
-        RD32(align);
-        RD32(off);
+        RDMEMARG(align, off);
+        (void)align;
         char x[128];
         uint32_t size = (uint32_t)atoi(helper + 2) / 8;
         if (store) {

@@ -18,9 +18,11 @@
  * spot, before it is entered; the warm path reads the callee's code first,
  * with acquire order (a plain load on x86), and tests it for NULL.
  *
- * The memory's base never moves (runtime.h), so only its size is cached,
+ * Memory 0's base never moves (runtime.h), so only its size is cached,
  * and reloaded after everything that can grow it: memory.grow and calls
- * that leave the loop.
+ * that leave the loop. The other memories (multi-memory) are reached
+ * through the instance's table by one out-of-line op, memx, so that
+ * memory 0's handlers stay as they were.
  *
  * Values flow through frame slots, and a handler that produces a value
  * also leaves it in one of two C variables, iacc and dacc, that the
@@ -43,6 +45,7 @@
 
 #include "interp/interp.h"
 #include "wasm/numeric.h"
+#include "wasm/opcodes.h"
 #include "wasm/simd.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -465,6 +468,95 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_STL2(name) H_STLN(name, 2)
 #define H_STL4(name) H_STLN(name, 4)
 #define H_STL8(name) H_STLN(name, 8)
+/* Loads and stores of a memory other than memory 0 (multi-memory), by
+ * their wasm opcode op, out of line: memory 0 keeps its base and size in
+ * the loop's registers and its handlers above, every other memory is
+ * reached here through the instance's table. ea is the effective address
+ * (33 bits, checked whole), d the destination slots (loads), v the value
+ * or vector slots (stores, lane ops), lane a lane index. Returns CIS_OK or
+ * CIS_TRAP_MEM_OOB, having written nothing then. */
+__attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, uint64_t ea, cis_slot *d,
+                                                 const cis_slot *v, uint32_t lane) {
+  uint8_t *const b = mem->base;
+#define MX_AT(N)                                    \
+  do {                                              \
+    if (UNLIKELY(ea + (N) > mem->size)) return CIS_TRAP_MEM_OOB; \
+  } while (0)
+#define MX_LOAD(id, T, CONV)           \
+  case CIS__OP_##id: {                 \
+    T x;                               \
+    MX_AT(sizeof x);                   \
+    memcpy(&x, b + ea, sizeof x);      \
+    d->u64 = (CONV);                   \
+    return CIS_OK;                     \
+  }
+#define MX_STORE(id, T)                \
+  case CIS__OP_##id: {                 \
+    T x = (T)v->u64;                   \
+    MX_AT(sizeof x);                   \
+    memcpy(b + ea, &x, sizeof x);      \
+    return CIS_OK;                     \
+  }
+#define MX_LD(id, name, N) case CIS__OP_##id: MX_AT(N); v_store(d, name(b + ea)); return CIS_OK;
+#define MX_LDL(id, N)                                                         \
+  case CIS__OP_##id: {                                                        \
+    MX_AT(N);                                                                 \
+    v128 v_ = v_load(v);                                                      \
+    memcpy((uint8_t *)&v_ + (lane & (16 / (N) - 1)) * (N), b + ea, (N));      \
+    v_store(d, v_);                                                           \
+    return CIS_OK;                                                            \
+  }
+#define MX_STL(id, N)                                                         \
+  case CIS__OP_##id: {                                                        \
+    MX_AT(N);                                                                 \
+    v128 v_ = v_load(v);                                                      \
+    memcpy(b + ea, (uint8_t *)&v_ + (lane & (16 / (N) - 1)) * (N), (N));      \
+    return CIS_OK;                                                            \
+  }
+  switch (op) {
+    MX_LOAD(I32_LOAD, uint32_t, x) MX_LOAD(I64_LOAD, uint64_t, x)
+    MX_LOAD(F32_LOAD, uint32_t, x) MX_LOAD(F64_LOAD, uint64_t, x)
+    MX_LOAD(I32_LOAD8_S, int8_t, (uint32_t)(int32_t)x) MX_LOAD(I32_LOAD8_U, uint8_t, x)
+    MX_LOAD(I32_LOAD16_S, int16_t, (uint32_t)(int32_t)x) MX_LOAD(I32_LOAD16_U, uint16_t, x)
+    MX_LOAD(I64_LOAD8_S, int8_t, (uint64_t)(int64_t)x) MX_LOAD(I64_LOAD8_U, uint8_t, x)
+    MX_LOAD(I64_LOAD16_S, int16_t, (uint64_t)(int64_t)x) MX_LOAD(I64_LOAD16_U, uint16_t, x)
+    MX_LOAD(I64_LOAD32_S, int32_t, (uint64_t)(int64_t)x) MX_LOAD(I64_LOAD32_U, uint32_t, x)
+    MX_STORE(I32_STORE, uint32_t) MX_STORE(I64_STORE, uint64_t)
+    MX_STORE(F32_STORE, uint32_t) MX_STORE(F64_STORE, uint64_t)
+    MX_STORE(I32_STORE8, uint8_t) MX_STORE(I32_STORE16, uint16_t)
+    MX_STORE(I64_STORE8, uint8_t) MX_STORE(I64_STORE16, uint16_t) MX_STORE(I64_STORE32, uint32_t)
+#define SIMD(id, name, shape, lanes) MX_##shape(id, name)
+#define MX_V(id, name)
+#define MX_VV(id, name)
+#define MX_VVV(id, name)
+#define MX_VS(id, name)
+#define MX_VT(id, name)
+#define MX_SPL(id, name)
+#define MX_EXT(id, name)
+#define MX_REP(id, name)
+#define MX_CONST(id, name)
+#define MX_SHUF(id, name)
+#define MX_LD1(id, name) MX_LD(id, name, 1)
+#define MX_LD2(id, name) MX_LD(id, name, 2)
+#define MX_LD4(id, name) MX_LD(id, name, 4)
+#define MX_LD8(id, name) MX_LD(id, name, 8)
+#define MX_LD16(id, name) MX_LD(id, name, 16)
+#define MX_ST(id, name) case CIS__OP_##id: MX_AT(16); v_store(b + ea, v_load(v)); return CIS_OK;
+#define MX_LDL1(id, name) MX_LDL(id, 1)
+#define MX_LDL2(id, name) MX_LDL(id, 2)
+#define MX_LDL4(id, name) MX_LDL(id, 4)
+#define MX_LDL8(id, name) MX_LDL(id, 8)
+#define MX_STL1(id, name) MX_STL(id, 1)
+#define MX_STL2(id, name) MX_STL(id, 2)
+#define MX_STL4(id, name) MX_STL(id, 4)
+#define MX_STL8(id, name) MX_STL(id, 8)
+#include "wasm/simd.def"
+#undef SIMD
+  default: break;
+  }
+  return CIS_TRAP_MEM_OOB; /* not a load or store: the translator emits none such */
+}
+
 #define H_CONST(name) CASE(name) { memcpy(&SL(1), &P(2), 16); ADV(6); NEXT(); }
 #define H_SHUF(name)                                                         \
   CASE(name) {                                                               \
@@ -680,22 +772,28 @@ dispatch:
     ADV(5);
     NEXT();
   }
-  CASE(memory_size) {
-    SL(1).u64 = (uint32_t)(mem->size / CIS__PAGE_SIZE);
-    ADV(2);
+  CASE(memx) {
+    rc = memx(inst->memories[P(5)], P(6), (uint64_t)SL(2).u32 + P(4), &SL(1), &SL(3), P(7));
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    ADV(8);
     NEXT();
   }
-  CASE(memory_grow) {
-    int64_t r = cis__memory_grow(mem, SL(2).u32);
-    msize = mem->size;
-    SL(1).u64 = (uint32_t)(int32_t)r;
+  CASE(memory_size) {
+    SL(1).u64 = (uint32_t)(inst->memories[P(2)]->size / CIS__PAGE_SIZE);
     ADV(3);
     NEXT();
   }
+  CASE(memory_grow) {
+    int64_t r = cis__memory_grow(inst->memories[P(3)], SL(2).u32);
+    msize = mem->size;
+    SL(1).u64 = (uint32_t)(int32_t)r;
+    ADV(4);
+    NEXT();
+  }
   CASE(memory_init) {
-    rc = cis__memory_init(inst, P(1), SL(2).u32, SL(3).u32, SL(4).u32);
+    rc = cis__memory_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    ADV(5);
+    ADV(6);
     NEXT();
   }
   CASE(data_drop) {
@@ -704,15 +802,15 @@ dispatch:
     NEXT();
   }
   CASE(memory_copy) {
-    rc = cis__memory_copy(mbase, msize, SL(1).u32, SL(2).u32, SL(3).u32);
+    rc = cis__memory_copy(inst->memories[P(4)], inst->memories[P(5)], SL(1).u32, SL(2).u32, SL(3).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    ADV(4);
+    ADV(6);
     NEXT();
   }
   CASE(memory_fill) {
-    rc = cis__memory_fill(mbase, msize, SL(1).u32, (uint8_t)SL(2).u32, SL(3).u32);
+    rc = cis__memory_fill(inst->memories[P(4)], SL(1).u32, (uint8_t)SL(2).u32, SL(3).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
-    ADV(4);
+    ADV(5);
     NEXT();
   }
 

@@ -115,7 +115,9 @@ typedef struct ctl {
 /* A decoded instruction with its immediates. */
 typedef struct ins {
   uint32_t op;         /* enum cis__op (src/wasm/opcodes.h) */
-  uint32_t a, b;       /* index immediates; memarg: a = align, b = offset */
+  uint32_t a, b;       /* index immediates; memarg: a = align, b = offset;
+                          memory.copy: a = destination memory, b = source */
+  uint32_t c;          /* memory index: memarg, memory.size/grow/fill/init */
   int64_t bt;          /* block type */
   uint64_t bits;       /* constants, zero-extended */
   const uint8_t *tab;  /* br_table: first label, re-read when translating */
@@ -1093,23 +1095,31 @@ static bool read_ins(tr *t, ins *in) {
       if (!rd_u32(t, &x)) return false;
     return rd_u32(t, &in->a);
   }
-  case CIS__IMM_CALL_INDIRECT: case CIS__IMM_MEMARG: case CIS__IMM_TABLE_INIT:
-  case CIS__IMM_TABLE_COPY:
+  case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
     return rd_u32(t, &in->a) && rd_u32(t, &in->b);
-  case CIS__IMM_MEMARG_LANE:
-    if (!rd_u32(t, &in->a) || !rd_u32(t, &in->b) || !rd_byte(t, &r)) return false;
+  case CIS__IMM_MEMARG: case CIS__IMM_MEMARG_LANE: {
+    cis__memarg ma;
+    r = 0;
+    if (!cis__read_memarg(&t->p, t->end, &ma)) return false;
+    if (cis__op_info(o)->imm == CIS__IMM_MEMARG_LANE && !rd_byte(t, &r)) return false;
+    in->a = ma.align;
+    in->b = ma.offset;
+    in->c = ma.mem;
     in->bits = r;
     return true;
+  }
   case CIS__IMM_LANE:
     if (!rd_byte(t, &r)) return false;
     in->bits = r;
     return true;
-  case CIS__IMM_MEMIDX: case CIS__IMM_REFTYPE:
+  case CIS__IMM_MEMIDX:
+    return rd_u32(t, &in->c);
+  case CIS__IMM_REFTYPE:
     return rd_byte(t, &r);
   case CIS__IMM_MEMORY_COPY:
-    return rd_byte(t, &r) && rd_byte(t, &r);
+    return rd_u32(t, &in->a) && rd_u32(t, &in->b);
   case CIS__IMM_MEMORY_INIT:
-    return rd_u32(t, &in->a) && rd_byte(t, &r);
+    return rd_u32(t, &in->a) && rd_u32(t, &in->c);
   case CIS__IMM_SELECT_T: {
     uint32_t n;
     if (!rd_u32(t, &n) || n > (size_t)(t->end - t->p)) return false;
@@ -1237,8 +1247,47 @@ fail:
     if (t->nvs < (uint32_t)(n)) return bad(t, "operand missing"); \
   } while (0)
 
-static cis_result need_memory(tr *t) {
-  return t->m->nmemories ? CIS_OK : bad(t, "memory instruction without a memory");
+/* Checks that the entry k below the top is (wide) or is not a v128. */
+#define NEEDV(k, w)                                                          \
+  do {                                                                       \
+    if (t->nvs < (uint32_t)(k) + 1) return bad(t, "operand missing");        \
+    if (t->vs[t->nvs - 1 - (k)].wide != (w)) return bad(t, "operand type mismatch"); \
+  } while (0)
+
+static cis_result need_memory(tr *t, uint32_t i) {
+  return i < t->m->nmemories ? CIS_OK : bad(t, "unknown memory");
+}
+
+/* A load or store of a memory other than 0 (multi-memory): one memx op
+ * (ops.def), which names the memory and the wasm instruction; the
+ * operands (address, then a value or vector) and the result are those of
+ * the instruction's signature. */
+static cis_result translate_memx(tr *t, const ins *in) {
+  const char *sig = cis__op_info(in->op)->sig;
+  uint32_t npop = (uint32_t)(strchr(sig, ':') - sig);
+  uint8_t rt = cis__sig_valtype(sig[npop + 1]);
+  cis_result rc = CIS_OK;
+  CIS_TRY(need_memory(t, in->c));
+  if (npop < 1 || npop > 2) return bad(t, "not a load or store");
+  NEEDV(0, sig[npop - 1] == 'v');
+  if (npop == 2) NEEDV(1, 0);
+  uint32_t v = npop == 2 ? use(t, t->nvs - 1) : 0, a = use(t, t->nvs - npop);
+  if (rt) {
+    pop(t, npop);
+    op_d(t, CIS__IOP_memx, push_typed(t, rt));
+  } else {
+    op(t, CIS__IOP_memx);
+    put(t, 0); /* no destination */
+  }
+  put(t, a);
+  put(t, v);
+  put(t, in->b);
+  put(t, in->c);
+  put(t, in->op);
+  put(t, (uint32_t)in->bits);
+  if (!rt) pop(t, npop);
+fail:
+  return rc;
 }
 
 static cis_result need_table(tr *t, uint32_t i) {
@@ -1258,11 +1307,12 @@ static cis_result translate_fc(tr *t, const ins *in) {
   switch (o) {
   case CIS__OP_MEMORY_INIT: { /* memory.init */
     NEED(3);
-    CIS_TRY(need_memory(t));
+    CIS_TRY(need_memory(t, in->c));
     if (in->a >= m->ndatas) return bad(t, "unknown data segment");
     uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
     op(t, CIS__IOP_memory_init);
     put(t, in->a);
+    put(t, in->c);
     put(t, d);
     put(t, s);
     put(t, n);
@@ -1276,12 +1326,17 @@ static cis_result translate_fc(tr *t, const ins *in) {
     break;
   case CIS__OP_MEMORY_COPY: case CIS__OP_MEMORY_FILL: { /* memory.copy, memory.fill */
     NEED(3);
-    CIS_TRY(need_memory(t));
+    bool copy = o == CIS__OP_MEMORY_COPY;
+    uint32_t dm = copy ? in->a : in->c;
+    CIS_TRY(need_memory(t, dm));
+    if (copy) CIS_TRY(need_memory(t, in->b));
     uint32_t n = use(t, t->nvs - 1), s = use(t, t->nvs - 2), d = use(t, t->nvs - 3);
-    op(t, o == CIS__OP_MEMORY_COPY ? CIS__IOP_memory_copy : CIS__IOP_memory_fill);
+    op(t, copy ? CIS__IOP_memory_copy : CIS__IOP_memory_fill);
     put(t, d);
     put(t, s);
     put(t, n);
+    put(t, dm);
+    if (copy) put(t, in->b);
     pop(t, 3);
     break;
   }
@@ -1355,12 +1410,6 @@ fail:
   return rc;
 }
 
-/* Checks that the entry k below the top is (wide) or is not a v128. */
-#define NEEDV(k, w)                                                          \
-  do {                                                                       \
-    if (t->nvs < (uint32_t)(k) + 1) return bad(t, "operand missing");        \
-    if (t->vs[t->nvs - 1 - (k)].wide != (w)) return bad(t, "operand type mismatch"); \
-  } while (0)
 
 /* Puts a 16-byte immediate as four units. */
 static void put16(tr *t, const uint8_t *b) {
@@ -1381,7 +1430,10 @@ static cis_result translate_fd(tr *t, const ins *in) {
   if ((so->shape == SH_EXT || so->shape == SH_REP || so->shape >= SH_LDL1) &&
       so->shape <= SH_STL8 && in->bits >= so->lanes)
     return bad(t, "invalid lane index");
-  if (so->shape >= SH_LD1 && so->shape <= SH_STL8) CIS_TRY(need_memory(t));
+  if (so->shape >= SH_LD1 && so->shape <= SH_STL8) {
+    CIS_TRY(need_memory(t, in->c));
+    if (in->c) return translate_memx(t, in);
+  }
   switch (so->shape) {
   case SH_V: case SH_VT: case SH_SPL: case SH_EXT: { /* one operand */
     bool vin = so->shape != SH_SPL;
@@ -1484,7 +1536,8 @@ static cis_result translate_ins(tr *t, const ins *in) {
     return CIS_OK;
   }
   if (op_ >= CIS__OP_I32_LOAD && op_ <= CIS__OP_I64_STORE32) {
-    CIS_TRY(need_memory(t));
+    CIS_TRY(need_memory(t, in->c));
+    if (in->c) return translate_memx(t, in);
     int id = memops[op_ - CIS__OP_I32_LOAD]; /* family: +M_ACC, +M_ADD (ops.def) */
     if (op_ <= CIS__OP_I64_LOAD32_U) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
@@ -1684,16 +1737,18 @@ static cis_result translate_ins(tr *t, const ins *in) {
     break;
   }
   case CIS__OP_MEMORY_SIZE: /* memory.size */
-    CIS_TRY(need_memory(t));
+    CIS_TRY(need_memory(t, in->c));
     op_d(t, CIS__IOP_memory_size, push_slot(t));
+    put(t, in->c);
     break;
   case CIS__OP_MEMORY_GROW: { /* memory.grow */
-    CIS_TRY(need_memory(t));
+    CIS_TRY(need_memory(t, in->c));
     NEED(1);
     uint32_t s = use(t, t->nvs - 1);
     pop(t, 1);
     op_d(t, CIS__IOP_memory_grow, push_slot(t));
     put(t, s);
+    put(t, in->c);
     break;
   }
   case CIS__OP_I32_CONST: case CIS__OP_I64_CONST: case CIS__OP_F32_CONST:

@@ -110,7 +110,7 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   atomic_init(&r->pub.refs, 1);
   r->pub.engine = e;
 
-  rc = cis__module_decode(bytes ? bytes : (const uint8_t *)"", len, &r->pub.m, &d);
+  rc = cis__module_decode_std(bytes ? bytes : (const uint8_t *)"", len, e->cfg.standard, &r->pub.m, &d);
   if (rc != CIS_OK) {
     cis__fail(e, rc, "%s", d.msg[0] ? d.msg : cis_strerror(rc));
     goto fail;

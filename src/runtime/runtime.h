@@ -288,8 +288,9 @@ cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32
 /* table.copy: n elements of table st from s to table dt at d (may overlap). */
 cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
                            uint32_t n);
-/* memory.init seg of memory 0: n bytes from s to d. */
-cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
+/* memory.init seg of memory mi: n bytes from s to d. */
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint32_t d, uint32_t s,
+                            uint32_t n);
 
 /* table.get and table.set of element i of t. */
 static inline cis_result cis__table_get(const cis_table *t, uint32_t i, void **out) {
@@ -312,19 +313,18 @@ static inline cis_result cis__table_fill(cis_table *t, uint32_t i, void *v, uint
   for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
   return CIS_OK;
 }
-/* memory.copy and memory.fill on a memory whose bytes are base[0, size):
- * the engine passes what it has at hand (the interpreter its cached base
- * and size, which are the memory's). */
-static inline cis_result cis__memory_copy(uint8_t *base, uint64_t size, uint32_t d, uint32_t s,
+/* memory.copy: n bytes from s in memory sm to d in memory dm (the same
+ * memory or two: multi-memory; the ranges may overlap). */
+static inline cis_result cis__memory_copy(cis_memory *dm, const cis_memory *sm, uint32_t d, uint32_t s,
                                           uint32_t n) {
-  if ((uint64_t)d + n > size || (uint64_t)s + n > size) return CIS_TRAP_MEM_OOB;
-  if (n) memmove(base + d, base + s, n);
+  if ((uint64_t)d + n > dm->size || (uint64_t)s + n > sm->size) return CIS_TRAP_MEM_OOB;
+  if (n) memmove(dm->base + d, sm->base + s, n);
   return CIS_OK;
 }
-static inline cis_result cis__memory_fill(uint8_t *base, uint64_t size, uint32_t d, uint8_t v,
-                                          uint32_t n) {
-  if ((uint64_t)d + n > size) return CIS_TRAP_MEM_OOB;
-  if (n) memset(base + d, v, n);
+/* memory.fill: n bytes of mem from d with v. */
+static inline cis_result cis__memory_fill(cis_memory *mem, uint32_t d, uint8_t v, uint32_t n) {
+  if ((uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (n) memset(mem->base + d, v, n);
   return CIS_OK;
 }
 

@@ -87,9 +87,10 @@ cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_
   return CIS_OK;
 }
 
-cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n) {
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint32_t d, uint32_t s,
+                            uint32_t n) {
   const cis__data *ds = &inst->m->datas[seg];
-  cis_memory *mem = inst->memories[0];
+  cis_memory *mem = inst->memories[mi];
   uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
   if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
   if (n) memcpy(mem->base + d, ds->bytes + s, n);

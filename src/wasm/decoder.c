@@ -1,5 +1,6 @@
 /*
- * This file implements the WebAssembly 2.0 binary decoder: LEB128 readers
+ * This file implements the WebAssembly binary decoder (2.0, and 3.0's
+ * multiple memories, as the module's standard says): LEB128 readers
  * with the spec's overlong and range checks, every section into the
  * cis__module format of module.h, UTF-8 checks of names, section order and
  * size checks, the lenient custom "name" section, and an opcode-by-opcode
@@ -304,23 +305,40 @@ static bool globaltype(rd *r, cis__globaltype *g) {
  * one the index is simply unknown, a validation error). */
 static _Thread_local bool tl_uses_data_without_count;
 
-/* A zero byte where the binary reserves one (memory index, copy flags). */
-static bool zero_byte(rd *r) {
+/* The standard (CIS__STD_*) of the module being decoded. */
+static _Thread_local int tl_std;
+
+/* A memory index: a u32 (3.0), or the zero byte 2.0 reserved there. */
+static bool memidx(rd *r) {
   uint8_t b;
+  uint32_t x;
+  if (tl_std >= CIS__STD_3) return u32(r, &x);
   if (!u8(r, &b)) return false;
   if (b) return fail_at(r, r->p - 1, CIS_EMALFORMED, "zero byte expected");
   return true;
 }
 
-/* A memarg: alignment exponent then offset. Bit 6 of the alignment would
- * name a memory index (multi-memory, not Wasm 2.0), so 32 and up is
- * malformed; whether it exceeds the natural alignment is the validator's. */
+/* A memarg: flags, [memory index,] offset. In 3.0 the flags below 64 are
+ * the alignment exponent, bit 6 says a memory index follows, and 128 and
+ * up is malformed; 2.0 had no memory index and took 32 and up as
+ * malformed. Whether the alignment exceeds the natural one and whether
+ * the memory exists is the validator's. */
 static bool memarg(rd *r) {
-  uint32_t align, offset;
+  uint32_t flags, x;
   const uint8_t *at = r->p;
-  if (!u32(r, &align)) return false;
-  if (align >= 32) return fail_at(r, at, CIS_EMALFORMED, "malformed memop flags");
-  return u32(r, &offset);
+  if (!u32(r, &flags)) return false;
+  if (flags >= (tl_std >= CIS__STD_3 ? 128u : 32u)) return fail_at(r, at, CIS_EMALFORMED, "malformed memop flags");
+  if ((flags & 64) && !u32(r, &x)) return false;
+  return u32(r, &x);
+}
+
+bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out) {
+  uint32_t flags;
+  out->mem = 0;
+  if (!cis__read_u32(p, end, &flags)) return false;
+  out->align = flags & 63;
+  if ((flags & 64) && !cis__read_u32(p, end, &out->mem)) return false;
+  return cis__read_u32(p, end, &out->offset);
 }
 
 /* Reads one opcode at r->p (prefix and u32 included) with the spec's
@@ -375,8 +393,8 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
     return true;
   case CIS__IMM_MEMARG: return memarg(r);
   case CIS__IMM_MEMARG_LANE: return memarg(r) && u8(r, &b);
-  case CIS__IMM_MEMIDX: return zero_byte(r);
-  case CIS__IMM_MEMORY_COPY: return zero_byte(r) && zero_byte(r);
+  case CIS__IMM_MEMIDX: return memidx(r);
+  case CIS__IMM_MEMORY_COPY: return memidx(r) && memidx(r);
   case CIS__IMM_I32: return s32(r, &i32);
   case CIS__IMM_I64: return s64(r, &i64);
   case CIS__IMM_F32: return skip(r, 4);
@@ -387,7 +405,7 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
     return u32(r, &x);
   case CIS__IMM_MEMORY_INIT:
     if (!has_datacount) tl_uses_data_without_count = true;
-    return u32(r, &x) && zero_byte(r);
+    return u32(r, &x) && memidx(r);
   case CIS__IMM_V128: case CIS__IMM_SHUFFLE: return skip(r, 16);
   case CIS__IMM_LANE: return u8(r, &b);
   case CIS__IMM_COUNT: break;
@@ -745,11 +763,18 @@ static int section_rank(uint8_t id) {
 }
 
 cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out, cis__diag *d) {
+  return cis__module_decode_std(bytes, len, CIS__STD_3, out, d);
+}
+
+cis_result cis__module_decode_std(const uint8_t *bytes, size_t len, int standard, cis__module **out,
+                                  cis__diag *d) {
   memset(d, 0, sizeof *d);
   *out = NULL;
   cis__module *m = calloc(1, sizeof *m);
   if (!m) return d->code = CIS_ENOMEM;
   atomic_init(&m->refs, 1);
+  m->standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3;
+  tl_std = m->standard;
   m->bytes = malloc(len ? len : 1);
   if (!m->bytes) {
     free(m);

@@ -150,8 +150,16 @@ typedef struct cis__data {
   uint32_t len;         /* bytes */
 } cis__data;
 
+/* The WebAssembly standard a module is decoded and validated as
+ * (cis_engine_config.standard): 3.0 adds multiple memories, whose
+ * encodings (a memory index in a memarg's flags and after memory.size,
+ * memory.grow, memory.fill, memory.copy, memory.init) were malformed in
+ * 2.0, and whose modules were invalid. */
+enum { CIS__STD_2 = 2, CIS__STD_3 = 3 };
+
 typedef struct cis__module {
   uint8_t *bytes;            /* private copy of the binary */
+  uint8_t standard;          /* CIS__STD_*: what it was decoded as */
   size_t nbytes;             /* its length */
   atomic_uint refs;          /* holders: cis__module_ref, cis__module_free */
 
@@ -218,8 +226,13 @@ typedef struct cis__diag {
   "wasm32-unknown-unknown with the cis SDK; C: clang --target=wasm32-wasi), not with cargo component or "   \
   "for wasm32-wasip2; see docs/sdk.md"
 
-/* Decodes bytes (copied) into *out. On failure returns the code, fills *d
- * and leaves *out NULL. Does not validate function bodies' typing. */
+/* Decodes bytes (copied) into *out as a module of the given standard
+ * (CIS__STD_*; anything else is the latest). On failure returns the code,
+ * fills *d and leaves *out NULL. Does not validate function bodies'
+ * typing. */
+cis_result cis__module_decode_std(const uint8_t *bytes, size_t len, int standard,
+                                  cis__module **out, cis__diag *d);
+/* The same, as a module of the latest standard. */
 cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out,
                               cis__diag *d);
 /* Validates a decoded module (types, indices, bodies, constant
@@ -253,6 +266,18 @@ typedef struct cis__blocktype {
 /* Fills *out for a blocktype read as a signed LEB128 (s33): -64 (0x40) is
  * empty, -1..-17 a value type, >= 0 a type index. False if unknown. */
 bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out);
+
+/* A load's or store's memory argument. */
+typedef struct cis__memarg {
+  uint32_t align;  /* log2 of the alignment */
+  uint32_t mem;    /* memory index: 0 unless bit 6 of the flags names one */
+  uint32_t offset; /* the constant offset */
+} cis__memarg;
+
+/* Reads a memarg over [*p, end): flags (alignment; with bit 6 set, a
+ * memory index follows), then the offset. For the engines and the
+ * validator, which read what the decoder accepted; false on a bad read. */
+bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out);
 
 /* LEB128 readers over [*p, end). On success advance *p and return true;
  * false on overrun, overlong encodings or values out of range. */

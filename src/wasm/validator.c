@@ -158,17 +158,17 @@ static uint32_t rd_u32(vx *v) {
   return x;
 }
 
-static bool need_memory(vx *v) {
-  if (v->m->nmemories == 0) return verr(v, CIS_EINVALID, "unknown memory 0");
+static bool check_memory(vx *v, uint32_t x) {
+  if (x >= v->m->nmemories) return verr(v, CIS_EINVALID, "unknown memory %u", x);
   return true;
 }
 
 /* A memarg whose alignment may not exceed 2^natural. */
 static bool memarg(vx *v, unsigned natural) {
-  uint32_t align = rd_u32(v);
-  rd_u32(v); /* offset */
-  if (!need_memory(v)) return false;
-  if (align > natural) return verr(v, CIS_EINVALID, "alignment must not be larger than natural");
+  cis__memarg ma;
+  cis__read_memarg(&v->p, v->end, &ma);
+  if (!check_memory(v, ma.mem)) return false;
+  if (ma.align > natural) return verr(v, CIS_EINVALID, "alignment must not be larger than natural");
   return true;
 }
 
@@ -216,8 +216,11 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
     for (int i = 0; i < 16; i++)
       if (!lane(v, 32)) return false;
     return true;
-  case CIS__IMM_MEMIDX: v->p++; return need_memory(v);
-  case CIS__IMM_MEMORY_COPY: v->p += 2; return need_memory(v);
+  case CIS__IMM_MEMIDX: return check_memory(v, rd_u32(v));
+  case CIS__IMM_MEMORY_COPY:
+    x = rd_u32(v);
+    y = rd_u32(v);
+    return check_memory(v, x) && check_memory(v, y);
   case CIS__IMM_I32: { int32_t c; cis__read_s32(&v->p, v->end, &c); return true; }
   case CIS__IMM_I64: { int64_t c; cis__read_s64(&v->p, v->end, &c); return true; }
   case CIS__IMM_F32: v->p += 4; return true;
@@ -225,8 +228,8 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
   case CIS__IMM_V128: v->p += 16; return true;
   case CIS__IMM_MEMORY_INIT:
     x = rd_u32(v);
-    v->p++;
-    return need_memory(v) && data_idx(v, x);
+    y = rd_u32(v);
+    return check_memory(v, y) && data_idx(v, x);
   case CIS__IMM_DATA: return data_idx(v, rd_u32(v));
   case CIS__IMM_ELEM: return check_elem(v, rd_u32(v));
   case CIS__IMM_TABLE: return check_table(v, rd_u32(v));
@@ -563,7 +566,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->func_type[i]), d->code;
   for (uint32_t i = 0; i < m->ntables; i++)
     if (!limits_ok(&m->tables[i].limits, UINT32_MAX, "table size", d)) return d->code;
-  if (m->nmemories > 1) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
+  if (m->nmemories > 1 && m->standard < CIS__STD_3) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
   for (uint32_t i = 0; i < m->nmemories; i++)
     if (!limits_ok(&m->memories[i], CIS__MAX_MEMORY_PAGES, "memory size must be at most 65536 pages (4GiB)", d))
       return d->code;

@@ -958,6 +958,7 @@ static void run_script(const char *json_path, spec_counts *counts) {
   cis_engine_config ecfg;
   cis_engine_config_default(&ecfg);
   if (spec_engine) ecfg.engine = spec_engine;
+  ecfg.standard = 2; /* the JSON suites are 2.0's */
   cis_result rc = cis_engine_new(&ecfg, &s.engine);
   if (rc == CIS_OK) rc = spec_host_new(s.engine, &s.host);
   if (rc) {

@@ -6,8 +6,12 @@
  * JSON runner uses (spec_common.c: spectest, NaN patterns, host
  * references, messages compared by prefix).
  *
- *   wast_runner [--no-fork] [--engine interp|aot] [--timeout S]
- *               [--passing LIST] [DIR | FILE.wast] [NAME...]
+ *   wast_runner [--no-fork] [--engine interp|aot] [--standard 2|3]
+ *               [--timeout S] [--passing LIST] [DIR | FILE.wast] [NAME...]
+ *
+ * --standard is the WebAssembly standard modules are held to
+ * (cis_engine_config.standard): 3 by default, 2 for the 2.0 suite, whose
+ * scripts take 3.0's encodings of memory indices as malformed.
  *
  * DIR holds scripts as DIR/<n>/<n>.wast (the 2.0 suite's layout),
  * DIR/<n>.wast (the 3.0 suite's) and DIR/<sub>/<n>.wast for other
@@ -54,6 +58,8 @@
 
 /* --engine: the execution engine every script runs on (NULL: the default). */
 static const char *ws_engine;
+/* --standard: the standard modules are held to (0: the default). */
+static int ws_standard;
 
 /* An instance or a module definition the script named. */
 typedef struct ws_named {
@@ -583,6 +589,7 @@ static void run_script(const char *path, spec_counts *counts) {
   cis_engine_config ecfg;
   cis_engine_config_default(&ecfg);
   if (ws_engine) ecfg.engine = ws_engine;
+  ecfg.standard = ws_standard;
   cis_result rc = cis_engine_new(&ecfg, &s.engine);
   if (rc == CIS_OK) rc = spec_host_new(s.engine, &s.host);
   if (rc) {
@@ -735,8 +742,8 @@ static bool read_passing(ws_run *r, const char *path) {
 
 static int usage(void) {
   fprintf(stderr,
-          "usage: wast_runner [--no-fork] [--engine interp|aot] [--timeout S] [--passing LIST]\n"
-          "                   [DIR | FILE.wast] [NAME...]\n"
+          "usage: wast_runner [--no-fork] [--engine interp|aot] [--standard 2|3] [--timeout S]\n"
+          "                   [--passing LIST] [DIR | FILE.wast] [NAME...]\n"
           "  DIR defaults to %s\n",
           CIS_WAST_DEFAULT_DIR);
   return 2;
@@ -754,6 +761,8 @@ int main(int argc, char **argv) {
       r.run.fork = false;
     else if (!strcmp(argv[i], "--engine") && i + 1 < argc)
       ws_engine = argv[++i];
+    else if (!strcmp(argv[i], "--standard") && i + 1 < argc && (atoi(argv[i + 1]) == 2 || atoi(argv[i + 1]) == 3))
+      ws_standard = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--timeout") && i + 1 < argc && atoi(argv[i + 1]) > 0)
       r.run.seconds = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--passing") && i + 1 < argc)

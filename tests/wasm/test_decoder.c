@@ -49,10 +49,11 @@ static void leb128(void **st) {
   assert_false(cis__read_u32(&p, max_u32 + 2, &u)); /* overrun */
 }
 
-static void expect(const uint8_t *b, size_t n, cis_result code, const char *prefix) {
+/* Decodes and validates b as a module of standard std (CIS__STD_*). */
+static void expect_std(int std, const uint8_t *b, size_t n, cis_result code, const char *prefix) {
   cis__module *m = NULL;
   cis__diag d;
-  cis_result rc = cis__module_decode(b, n, &m, &d);
+  cis_result rc = cis__module_decode_std(b, n, std, &m, &d);
   if (rc == CIS_OK) {
     rc = cis__module_validate(m, &d);
     cis__module_free(m);
@@ -61,6 +62,10 @@ static void expect(const uint8_t *b, size_t n, cis_result code, const char *pref
   }
   if (rc != code) fail_msg("got %d \"%s\", want %d", rc, d.msg, code);
   if (prefix && strncmp(d.msg, prefix, strlen(prefix)) != 0) fail_msg("got \"%s\", want \"%s\"", d.msg, prefix);
+}
+
+static void expect(const uint8_t *b, size_t n, cis_result code, const char *prefix) {
+  expect_std(CIS__STD_3, b, n, code, prefix);
 }
 
 #define HDR 0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00
@@ -114,9 +119,23 @@ static void invalid(void **st) {
   const uint8_t local[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
                            0x0a, 0x07, 0x01, 0x05, 0x00, 0x20, 0x00, 0x1a, 0x0b};
   expect(local, sizeof local, CIS_EINVALID, "unknown local");
-  /* Two memories. */
+  /* Two memories: 3.0 has them, 2.0 did not. */
   const uint8_t mems[] = {HDR, 0x05, 0x05, 0x02, 0x00, 0x01, 0x00, 0x01};
-  expect(mems, sizeof mems, CIS_EINVALID, "multiple memories");
+  expect(mems, sizeof mems, CIS_OK, NULL);
+  expect_std(CIS__STD_2, mems, sizeof mems, CIS_EINVALID, "multiple memories");
+  /* i32.load of memory 1 (flags 0x42: align 2, a memory index follows)
+   * with one memory: unknown in 3.0, malformed flags in 2.0; memory.size
+   * of memory 1: unknown, and 2.0's reserved zero byte. */
+  const uint8_t load1[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00,
+                           0x05, 0x03, 0x01, 0x00, 0x01, 0x0a, 0x0a, 0x01, 0x08, 0x00, 0x41,
+                           0x00, 0x28, 0x42, 0x01, 0x00, 0x0b};
+  expect(load1, sizeof load1, CIS_EINVALID, "unknown memory 1");
+  expect_std(CIS__STD_2, load1, sizeof load1, CIS_EMALFORMED, "malformed memop flags");
+  const uint8_t size1[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00,
+                           0x05, 0x03, 0x01, 0x00, 0x01, 0x0a, 0x06, 0x01, 0x04, 0x00, 0x3f,
+                           0x01, 0x0b};
+  expect(size1, sizeof size1, CIS_EINVALID, "unknown memory 1");
+  expect_std(CIS__STD_2, size1, sizeof size1, CIS_EMALFORMED, "zero byte expected");
   /* Memory min above max. */
   const uint8_t lim[] = {HDR, 0x05, 0x04, 0x01, 0x01, 0x02, 0x01};
   expect(lim, sizeof lim, CIS_EINVALID, "size minimum must not be greater than maximum");

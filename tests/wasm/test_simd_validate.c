@@ -186,8 +186,12 @@ static void simd_alignment_above_natural_is_invalid(void **st) {
   BODY("v", CIS_EINVALID, msg, 0x41, 0, V128_CONST0, SIMD, 0x54, 1, 0, 0, 0x0b); /* load8_lane */
   BODY("", CIS_OK, NULL, 0x41, 0, V128_CONST0, SIMD, 0x0b, 4, 0, 0x0b);
   BODY("", CIS_EINVALID, msg, 0x41, 0, V128_CONST0, SIMD, 0x0b, 5, 0, 0x0b);
-  /* Alignment 32 and up is malformed (it would be a memory index flag). */
-  BODY("v", CIS_EMALFORMED, "malformed memop flags", 0x41, 0, SIMD, 0x00, 32, 0, 0x0b);
+  /* Flags 32 to 63 are an alignment above natural (2.0 took them as
+   * malformed); 64 up names a memory (here 1, unknown); 128 and up are
+   * malformed. */
+  BODY("v", CIS_EINVALID, msg, 0x41, 0, SIMD, 0x00, 32, 0, 0x0b);
+  BODY("v", CIS_EINVALID, "unknown memory 1", 0x41, 0, SIMD, 0x00, 64 + 4, 1, 0, 0x0b);
+  BODY("v", CIS_EMALFORMED, "malformed memop flags", 0x41, 0, SIMD, 0x00, 0x80, 0x01, 0, 0x0b);
 }
 
 static void simd_memory_instructions_need_a_memory(void **st) {
