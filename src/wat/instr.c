@@ -123,11 +123,22 @@ static bool memarg_num(wat_p *p, const wat_tok *t, size_t skip, uint32_t *out) {
   return wat__lit_u32(p, &num, out);
 }
 
-/* offset=N and align=N of a memarg; natural is log2 of the natural
- * alignment. */
-static bool memarg(wat_p *p, wat_buf *b, unsigned natural) {
-  uint32_t offset = 0, align_log = natural;
+/* A memarg: [memory index,] offset=N and align=N; natural is log2 of the
+ * natural alignment. A memory index other than 0 goes after the flags,
+ * with their bit 6 set (multi-memory); memory 0 is encoded as in 2.0. A
+ * lane instruction's index alone is its lane, not a memory (lane). */
+static bool memarg(wat_p *p, wat_buf *b, unsigned natural, bool lane) {
+  uint32_t offset = 0, align_log = natural, mem = 0;
   const wat_tok *t = wat__tok(p);
+  if (wat__at_index(p)) {
+    const wat_tok *n = wat__peek(p, 1);
+    bool memarg_next = n->kind == WT_KEYWORD && n->len > 6 &&
+                       (!memcmp(p->src + n->off, "offset=", 7) || !memcmp(p->src + n->off, "align=", 6));
+    if (!lane || t->kind == WT_ID || wat__is_num(p, n) || memarg_next) {
+      if (!wat__index(p, WS_MEM, &mem)) return false;
+      t = wat__tok(p);
+    }
+  }
   static const char kw_off[] = "offset=", kw_align[] = "align=";
   if (t->kind == WT_KEYWORD && t->len > 7 && !memcmp(p->src + t->off, kw_off, 7)) {
     if (!memarg_num(p, t, 7, &offset)) return false;
@@ -142,9 +153,17 @@ static bool memarg(wat_p *p, wat_buf *b, unsigned natural) {
     while ((1u << align_log) < a) align_log++;
     p->pos++;
   }
-  wat__u32(b, align_log);
+  wat__u32(b, mem ? align_log | 64 : align_log);
+  if (mem) wat__u32(b, mem);
   wat__u32(b, offset);
   return true;
+}
+
+/* An optional memory index (memory.size, grow, fill), 0 when absent. */
+static bool opt_mem(wat_p *p, uint32_t *out) {
+  *out = 0;
+  if (!wat__at_index(p)) return true;
+  return wat__index(p, WS_MEM, out);
 }
 
 /* A lane index: a u8 literal. What is no natural number is an unexpected
@@ -255,6 +274,31 @@ static bool opt_table(wat_p *p, uint32_t *out) {
   return wat__index(p, WS_TABLE, out);
 }
 
+/* `x? y` of table.init and memory.init: x of space `into` (0 when
+ * absent), y a segment of space `seg`; encoded segment first. */
+static bool segment_into(wat_p *p, wat_buf *b, int into, int seg) {
+  size_t save = p->pos;
+  uint32_t x = 0, y;
+  if (!wat__at_index(p)) return wat__fail(p, NULL, "unexpected token, expected an index");
+  p->pos++;
+  bool two = wat__at_index(p);
+  p->pos = save;
+  if (two && !wat__index(p, into, &x)) return false;
+  if (!wat__index(p, seg, &y)) return false;
+  wat__u32(b, y);
+  wat__u32(b, x);
+  return true;
+}
+
+/* Two indices of space `space` or none (both 0): table.copy, memory.copy. */
+static bool opt_pair(wat_p *p, wat_buf *b, int space) {
+  uint32_t x = 0, y = 0;
+  if (wat__at_index(p) && (!wat__index(p, space, &x) || !wat__index(p, space, &y))) return false;
+  wat__u32(b, x);
+  wat__u32(b, y);
+  return true;
+}
+
 /* The immediates of op into b (after its opcode). */
 static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
   const cis__opinfo *oi = cis__op_info(op);
@@ -305,9 +349,10 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     wat__u32(b, x);
     return true;
   case CIS__IMM_MEMARG:
-    return memarg(p, b, oi->arg);
+    return memarg(p, b, oi->arg, false);
   case CIS__IMM_MEMIDX:
-    wat__byte(b, 0);
+    if (!opt_mem(p, &x)) return false;
+    wat__u32(b, x);
     return true;
   case CIS__IMM_I32:
     if (!wat__lit_i32(p, wat__tok(p), &x)) return false;
@@ -374,41 +419,19 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     if (!wat__index(p, WS_DATA, &x)) return false;
     wat__u32(b, x);
     return true;
-  case CIS__IMM_MEMORY_INIT:
+  case CIS__IMM_MEMORY_INIT: /* memory.init x? y: x the memory, y the data segment */
     p->uses_data_count = true;
-    if (!wat__index(p, WS_DATA, &x)) return false;
-    wat__u32(b, x);
-    wat__byte(b, 0);
-    return true;
+    return segment_into(p, b, WS_MEM, WS_DATA);
   case CIS__IMM_MEMORY_COPY:
-    wat__byte(b, 0);
-    wat__byte(b, 0);
-    return true;
+    return opt_pair(p, b, WS_MEM);
   case CIS__IMM_ELEM:
     if (!wat__index(p, WS_ELEM, &x)) return false;
     wat__u32(b, x);
     return true;
-  case CIS__IMM_TABLE_INIT: {
-    /* table.init x? y: x the table (default 0), y the element segment */
-    size_t save = p->pos;
-    uint32_t t = 0;
-    if (!wat__at_index(p)) return wat__fail(p, NULL, "unexpected token, expected an index");
-    p->pos++;
-    bool two = wat__at_index(p);
-    p->pos = save;
-    if (two && !wat__index(p, WS_TABLE, &t)) return false;
-    if (!wat__index(p, WS_ELEM, &x)) return false;
-    wat__u32(b, x);
-    wat__u32(b, t);
-    return true;
-  }
+  case CIS__IMM_TABLE_INIT: /* table.init x? y: x the table, y the element segment */
+    return segment_into(p, b, WS_TABLE, WS_ELEM);
   case CIS__IMM_TABLE_COPY:
-    x = y = 0;
-    if (wat__at_index(p) && (!wat__index(p, WS_TABLE, &x) || !wat__index(p, WS_TABLE, &y)))
-      return false;
-    wat__u32(b, x);
-    wat__u32(b, y);
-    return true;
+    return opt_pair(p, b, WS_TABLE);
   case CIS__IMM_V128:
     return v128_const(p, b);
   case CIS__IMM_SHUFFLE:
@@ -416,7 +439,7 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
   case CIS__IMM_LANE:
     return lane_index(p, b, false);
   case CIS__IMM_MEMARG_LANE:
-    return memarg(p, b, oi->arg) && lane_index(p, b, false);
+    return memarg(p, b, oi->arg, true) && lane_index(p, b, false);
   default:
     return wat__fail(p, NULL, "internal: immediate kind %u", oi->imm);
   }
