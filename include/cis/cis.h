@@ -236,10 +236,11 @@ typedef enum cis_extern_kind {
 CIS_EXTERN cis_result cis_module_new(cis_engine *e, const uint8_t *bytes,
                                      size_t len, cis_module **out);
 /* Compiles a module in the WebAssembly text format (.wat, Wasm 2.0 with
- * SIMD; `len` bytes, no NUL needed), then decodes and validates it as
- * cis_module_new does. A text error is CIS_EMALFORMED (or CIS_ETOOBIG past
- * the compiler's bounds) with "LINE:COL: what" in cis_errmsg(engine); a
- * module that compiles but does not validate gets the validator's code. */
+ * SIMD, and 3.0's multiple memories; `len` bytes, no NUL needed), then
+ * decodes and validates it as cis_module_new does. A text error is
+ * CIS_EMALFORMED (or CIS_ETOOBIG past the compiler's bounds) with
+ * "LINE:COL: what" in cis_errmsg(engine); a module that compiles but does
+ * not validate gets the validator's code. */
 CIS_EXTERN cis_result cis_module_new_text(cis_engine *e, const char *text,
                                           size_t len, cis_module **out);
 /* Decode only (no validation): for tools that inspect broken modules. */

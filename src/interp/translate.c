@@ -1410,7 +1410,6 @@ fail:
   return rc;
 }
 
-
 /* Puts a 16-byte immediate as four units. */
 static void put16(tr *t, const uint8_t *b) {
   for (int k = 0; k < 4; k++) {
