@@ -32,7 +32,13 @@ static const char two_memories[] =
     "  (func (export \"copy10\") (param i32) (result i32)\n"
     "    (memory.copy $b $a (local.get 0) (i32.const 0) (i32.const 4)) (i32.const 0))\n"
     "  (func (export \"fill1\") (param i32) (result i32)\n"
-    "    (memory.fill $b (local.get 0) (i32.const 1) (i32.const 4)) (i32.const 0)))\n";
+    "    (memory.fill $b (local.get 0) (i32.const 1) (i32.const 4)) (i32.const 0))\n"
+    "  (func (export \"vload1\") (param i32) (result i32)\n"
+    "    (i32x4.extract_lane 3 (v128.load $b (local.get 0))))\n"
+    "  (func (export \"vstore_lane1\") (param i32) (result i32)\n"
+    "    (v128.store32_lane $b 1 (local.get 0) (v128.const i32x4 0 9 0 0)) (i32.const 0))\n"
+    "  (func (export \"vload_lane1\") (param i32) (result i32)\n"
+    "    (i32x4.extract_lane 2 (v128.load32_lane $b 2 (local.get 0) (v128.const i32x4 0 0 0 0)))))\n";
 
 static cis_engine *engine(const char *name) {
   cis_engine_config cfg;
@@ -113,6 +119,14 @@ static void bounds_of_memory_1_are_its_own(const char *name) {
   assert_int_equal(call1(inst, "fill1", 65532), 0);
   assert_int_equal(call1(inst, "load1", 65532), 0x01010101);
   assert_int_equal(call1(inst, "fill1", 65533), -1000 + CIS_TRAP_MEM_OOB);
+  /* SIMD: a whole vector, a lane stored and a lane loaded, to the byte. */
+  assert_int_equal(call1(inst, "vload1", 65520), 0x01010101);   /* the filled word */
+  assert_int_equal(call1(inst, "vload1", 65521), -1000 + CIS_TRAP_MEM_OOB);
+  assert_int_equal(call1(inst, "vstore_lane1", 65532), 0);
+  assert_int_equal(call1(inst, "load1", 65532), 9);
+  assert_int_equal(call1(inst, "vload_lane1", 65532), 9);
+  assert_int_equal(call1(inst, "vstore_lane1", 65533), -1000 + CIS_TRAP_MEM_OOB);
+  assert_int_equal(call1(inst, "vload_lane1", 65533), -1000 + CIS_TRAP_MEM_OOB);
   /* The exported memory 1, by name. */
   cis_extern x;
   assert_int_equal(cis_instance_export(inst, "b", 1, &x), CIS_OK);
