@@ -33,7 +33,7 @@ class Limits_(Structure):
 
 
 class EngineConfig_(Structure):
-    _fields_ = [("limits", Limits_), ("engine", c_char_p)]
+    _fields_ = [("limits", Limits_), ("engine", c_char_p), ("standard", c_int)]
 
 
 class Slot_(Union):
