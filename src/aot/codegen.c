@@ -230,6 +230,7 @@ typedef struct gen {
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
   bool calls;             /* the current function calls compiled code (call, call_indirect) */
+  bool tail_calls;        /* it makes C tail calls (return_call*): gcc must keep sibling calls */
   uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
   uint8_t zk[XK_MAX];     /* per stack position: v<pos> is known to be zero */
   uint8_t *zloc;          /* per local: a v128 local only ever assigned v128.const 0 */
@@ -734,15 +735,21 @@ static cis_result unpack_results(gen *g, const cis__functype *ft) {
   return CIS_OK;
 }
 
+/* Pops ft's arguments into args as the C text ", a, b" (also returned;
+ * "" when none). */
+static const char *call_args(gen *g, const cis__functype *ft, cis__aot_buf *args) {
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24];
+    cis__aot_buf_printf(args, ", %s", var(g, g->sp - ft->nparams + k, ft->types[k], v));
+  }
+  g->sp -= ft->nparams;
+  return args->p ? args->p : "";
+}
+
 /* A direct C call of fn (a C expression of the function) of type ft. */
 static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
   cis__aot_buf args = {0};
-  for (uint32_t k = 0; k < ft->nparams; k++) {
-    char v[24];
-    cis__aot_buf_printf(&args, ", %s", var(g, g->sp - ft->nparams + k, ft->types[k], v));
-  }
-  const char *al = args.p ? args.p : "";
-  g->sp -= ft->nparams;
+  const char *al = call_args(g, ft, &args);
   if (ft->nresults == 0) {
     E("%s(c, dr_%s);\n", fn, al);
   } else if (ft->nresults == 1) {
@@ -765,6 +772,46 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
       E("%s = r_.r%u;\n", top(g, 0, v), k);
     }
     E("}\n");
+  }
+  bool oom = args.oom;
+  cis__aot_buf_free(&args);
+  return oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* Opens a block holding g_, call_indirect's callee: element iv of table
+ * tab, of type ti, or the trap. */
+static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
+  E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
+  E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
+    "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
+  E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
+  E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
+  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
+    "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+}
+
+/* A tail call of fn (a C expression of a compiled function of this
+ * instance) of type ft, as a C tail call: the callee gets this
+ * function's own depth room (dr_ + 1: its entry takes one again, so a
+ * chain of tail calls keeps its depth), and gcc turns the call into a
+ * jump (-foptimize-sibling-calls, on at -O2 and named for the -O1 of big
+ * functions), so the chain keeps its native stack too. Where gcc cannot
+ * (results of another struct type, which are copied after the call), the
+ * native stack grows, and its check at each entry ends a deep chain with
+ * "call stack exhausted", never an overflow. */
+static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  cis__aot_buf args = {0};
+  const char *al = call_args(g, ft, &args);
+  uint32_t own = g->m->func_type[g->fi];
+  E("AOT_LEAVE(c);\n");
+  if (ft->nresults == 0) {
+    E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
+  } else if (ft->nresults == 1 || ti == own) {
+    E("return %s(c, dr_ + 1%s);\n", fn, al);
+  } else {
+    E("{\nstruct R%u r_ = %s(c, dr_ + 1%s);\nstruct R%u o_;\n", ti, fn, al, own);
+    for (uint32_t k = 0; k < ft->nresults; k++) E("o_.r%u = r_.r%u;\n", k, k);
+    E("return o_;\n}\n");
   }
   bool oom = args.oom;
   cis__aot_buf_free(&args);
@@ -1581,7 +1628,12 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       branch(g, &g->ctls[0]);
       f->unreachable = true;
       break;
-    case CIS__OP_CALL: {
+    case CIS__OP_CALL:
+    case CIS__OP_RETURN_CALL: {
+      /* A tail call (return_call) of compiled code is a C tail call
+       * (tail_call); of a host function, which returns to this code, a
+       * call, then return. */
+      bool tail = op == CIS__OP_RETURN_CALL;
       uint32_t idx;
       RD32(idx);
       if (idx >= m->nfuncs) BAD();
@@ -1591,17 +1643,26 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("AOT_SYNC_OUT(c);\nc->api->call(c, %u, a_);\nAOT_SYNC_IN(c);\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
+        if (tail) branch(g, &g->ctls[0]);
       } else {
         char fn[24];
         snprintf(fn, sizeof fn, "w%u", idx);
         g->calls = true;
-        E("AOT_DIRECT_OUT(c);\n");
-        TRY(direct_call(g, fn, t, m->func_type[idx]));
-        E("AOT_DIRECT_IN(c);\nAOT_RELOAD();\n");
+        if (tail) {
+          g->tail_calls = true;
+          TRY(tail_call(g, fn, t, m->func_type[idx]));
+        } else {
+          E("AOT_DIRECT_OUT(c);\n");
+          TRY(direct_call(g, fn, t, m->func_type[idx]));
+          E("AOT_DIRECT_IN(c);\nAOT_RELOAD();\n");
+        }
       }
+      if (tail) f->unreachable = true;
       break;
     }
-    case CIS__OP_CALL_INDIRECT: {
+    case CIS__OP_CALL_INDIRECT:
+    case CIS__OP_RETURN_CALL_INDIRECT: {
+      bool tail = op == CIS__OP_RETURN_CALL_INDIRECT;
       uint32_t ti, tab;
       RD32(ti);
       RD32(tab);
@@ -1610,29 +1671,37 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const char *iv = top(g, 0, cc);
       g->sp--;
       g->calls = true;
-      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
-      E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
-        "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
-      E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
-      E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
-      E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
-        "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+      g->tail_calls |= tail;
+      indirect_callee(g, tab, ti, iv);
       /* Compiled code of this very instance is called directly; anything
        * else (another instance, engine, or a host function) through the
-       * runtime. */
+       * runtime, and returns to this code (a tail call: then returns). */
       E("if (*(const void **)(g_ + AOT_OFF_FINST) == c->inst && *(uint8_t *)(g_ + "
-        "AOT_OFF_FKIND) == 0) {\nAOT_DIRECT_OUT(c);\n");
+        "AOT_OFF_FKIND) == 0) {\n");
       uint32_t sp0 = g->sp;
       char fn[96];
       snprintf(fn, sizeof fn, "((FT%u)c->fptrs[*(uint32_t *)(g_ + AOT_OFF_FINDEX) - %uu])", ti,
                m->nfunc_imports);
-      TRY(direct_call(g, fn, t, ti));
-      E("AOT_DIRECT_IN(c);\n} else ");
+      if (tail) {
+        TRY(tail_call(g, fn, t, ti));
+        E("}\n");
+      } else {
+        E("AOT_DIRECT_OUT(c);\n");
+        TRY(direct_call(g, fn, t, ti));
+        E("AOT_DIRECT_IN(c);\n} else ");
+      }
       g->sp = sp0;
       pack_args(g, t);
       E("AOT_SYNC_OUT(c);\nc->api->call_ref(c, g_, a_);\nAOT_SYNC_IN(c);\n");
       TRY(unpack_results(g, t));
-      E("}\nAOT_RELOAD();\n");
+      if (tail) {
+        E("AOT_RELOAD();\n");
+        branch(g, &g->ctls[0]);
+        E("}\n");
+        f->unreachable = true;
+      } else {
+        E("}\nAOT_RELOAD();\n");
+      }
       break;
     }
     case CIS__OP_DROP: g->sp--; break;
@@ -1963,7 +2032,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->decls.p) g->decls.p[0] = 0;
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
-  g->calls = false;
+  g->calls = g->tail_calls = false;
   TRY(locals_of(g, code, t));
   TRY(gen_body(g, code, t));
   cis__aot_buf *o = g->out;
@@ -2029,7 +2098,8 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf *o = g->out;
   uint32_t fi = g->fi;
   if (g->body.len > BIG_FUNCTION_C || g->nlocals > BIG_FUNCTION_LOCALS)
-    cis__aot_buf_printf(o, "__attribute__((optimize(\"O1\"))) ");
+    cis__aot_buf_printf(o, g->tail_calls ? "__attribute__((optimize(\"O1\", \"optimize-sibling-calls\"))) "
+                                          : "__attribute__((optimize(\"O1\"))) ");
   signature(o, g->m, fi, true, suffix);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
