@@ -171,7 +171,7 @@ for ((r = 1; r <= runs; r++)); do
     # Native ran first in this round: its WAV is the reference.
     if [ "$e" != native ] && ! cmp -s "$wav/native.wav" "$wav/$e.wav"; then
       if [ "${state[$e]}" = ok ] && [ -z "${note[$e]:-}" ]; then
-        note[$e]="WAV differs from native's: $(cmp "$wav/native.wav" "$wav/$e.wav" 2>&1 | head -n1);"
+        note[$e]="WAV differs from native's: $(cd "$wav" && cmp native.wav "$e.wav" 2>&1 | head -n1);"
         note[$e]+=" sizes $(stat -c %s "$wav/native.wav") and $(stat -c %s "$wav/$e.wav") bytes"
         echo "!!! $e: ${note[$e]}" >&2
       fi
