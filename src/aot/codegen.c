@@ -1271,7 +1271,8 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   case S_VS:
     /* swizzle: pshufb where the CPU has it; the unsigned lt and gt as
      * signed ones (aot_prelude_simd.h). */
-    if (r->op == CIS__OP_I8X16_SWIZZLE) snprintf(s1, sizeof s1, "AOT_SWIZZLE");
+    if (r->op == CIS__OP_I8X16_SWIZZLE || r->op == CIS__OP_I8X16_RELAXED_SWIZZLE)
+      snprintf(s1, sizeof s1, "AOT_SWIZZLE");
     else snprintf(s1, sizeof s1, "%s%s", cmp_u(r->op) ? "aot_" : "", r->fn);
     E("%s = %s(%s, %s);\n", d, s1, x[0], x[1]);
     break;

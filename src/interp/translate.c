@@ -1375,7 +1375,8 @@ static void put16(tr *t, const uint8_t *b) {
 static cis_result translate_fd(tr *t, const ins *in) {
   const simdop *so = &simdops[in->op];
   int id = so->iop;
-  if (id == CIS__IOP_i8x16_swizzle && cpu_ssse3()) id = CIS__IOP_i8x16_swizzle_ssse3;
+  if ((id == CIS__IOP_i8x16_swizzle || id == CIS__IOP_i8x16_relaxed_swizzle) && cpu_ssse3())
+    id = CIS__IOP_i8x16_swizzle_ssse3;
   if (id == CIS__IOP_i8x16_shuffle && cpu_ssse3()) id = CIS__IOP_i8x16_shuffle_ssse3;
   cis_result rc = CIS_OK;
   if ((so->shape == SH_EXT || so->shape == SH_REP || so->shape >= SH_LDL1) &&
