@@ -3607,35 +3607,88 @@ bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits)
   return true;
 }
 
+/* ---- the layer operations' preamble and end ----
+ *
+ * Every public layer operation runs as a method does (its deadline, its
+ * budget, a batch or a deferred creation settled first), and those that
+ * change the layers in one write transaction of their own, after which
+ * the caches start again. */
+
+/* What a layer operation needs before it starts. */
+enum {
+  LAYER_SETTLE = 1u << 0, /* settle what is open first (a batch, unchecked directories) */
+  LAYER_WRITE = 1u << 1,  /* then open the write transaction (implies LAYER_SETTLE) */
+  LAYER_CLOSED = 1u << 2, /* every file of the mount closed: a node of a layer dropped
+                             would name nothing */
+};
+
+typedef struct layer_op {
+  const char *what;    /* the operation, for its refusals ("a rollback") */
+  unsigned how;        /* LAYER_* */
+  const char *invalid; /* a refusal of its arguments, found by the caller (EINVAL); NULL: none */
+  uint64_t layer;      /* a layer id it names: refused when no layer can have it */
+} layer_op;
+
+/* The preamble of every layer operation: finds the mount's database
+ * backend (CIS_EUNSUPPORTED: none), takes the mount's deadline, refuses
+ * what op says to refuse (the detail on the backend), arms the method's
+ * budget and, as op.how asks, settles and opens the write transaction.
+ * CIS_OK with *out set, or the failure, with nothing left open. */
+static cis_result layer_op_begin(cis_vfs *mount, layer_op op, vdb_fs **out) {
+  vdb_fs *fs = *out = db_of(mount);
+  if (!fs) return CIS_EUNSUPPORTED;
+  fs->base.deadline_ns = cis__vfs_deadline(mount);
+  if (op.invalid) {
+    fs_fail(fs, EINVAL, "%s", op.invalid);
+    return CIS_EINVAL;
+  }
+  if ((op.how & LAYER_CLOSED) && cis__vfs_open_files(mount) > 0) {
+    fs_fail(fs, EBUSY, "%s needs every file of the mount closed", op.what);
+    return CIS_ESTATE;
+  }
+  if (op.layer > (uint64_t)INT64_MAX) {
+    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)op.layer);
+    return CIS_ENOTFOUND;
+  }
+  arm(fs);
+  int err = op.how & (LAYER_SETTLE | LAYER_WRITE) ? settle(fs, NULL) : 0;
+  if (!err && (op.how & LAYER_WRITE)) err = tx_begin(fs);
+  return err ? cis_vfs_result(tx_end(fs, err, false)) : CIS_OK;
+}
+
+/* The end of a layer operation that changed the layers: commits (or, on
+ * err, rolls back) its transaction, unless a call scope goes on, and the
+ * next transaction reads the top and the counters again. Returns err, or
+ * the commit's failure. */
+static int layer_op_end(vdb_fs *fs, int err) {
+  err = tx_end(fs, err, false);
+  tx_forget(fs);
+  return err;
+}
+
 /* Freezes the top layer under `name` and opens a new writable top above
  * it, in one transaction (another mount of the tenant may be writing: the
  * tenant's lock orders them). */
 static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
   if (!name) name = "";
-  if (strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)) {
-    fs_fail(fs, EINVAL, "snapshot name longer than 63 bytes");
-    return CIS_EINVAL;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
+  vdb_fs *fs;
+  cis_result rc = layer_op_begin(
+      mount,
+      (layer_op){.what = "a snapshot", .how = LAYER_WRITE,
+                 .invalid = strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)
+                                ? "snapshot name longer than 63 bytes"
+                                : NULL},
+      &fs);
+  if (rc != CIS_OK) return rc;
   int64_t frozen = fs->top, next = fs->next_layer;
-  if (!err) {
-    cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
-    cis__vdb_val add[] = {I(fs->tenant), I(next), I(frozen), S(""), I((int64_t)wall_ns()),
-                          I(1)};
-    cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
-    err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
-    if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
-    if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-    if (!err) err = cache_flush(fs); /* the changes so far go to the layer frozen */
-  }
-  err = tx_end(fs, err, false);
-  /* The top moved: the next transaction reads it again. */
-  tx_forget(fs);
+  cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
+  cis__vdb_val add[] = {I(fs->tenant), I(next), I(frozen), S(""), I((int64_t)wall_ns()), I(1)};
+  cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
+  int err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
+  if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
+  if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
+  if (!err) err = cache_flush(fs); /* the changes so far go to the layer frozen */
+  err = layer_op_end(fs, err);
   if (err) return cis_vfs_result(err);
   if (layer_id) *layer_id = (uint64_t)frozen;
   return CIS_OK;
@@ -3645,11 +3698,11 @@ static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_
 static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
   if (out) *out = NULL;
   if (n) *n = 0;
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (!out || !n) return CIS_EINVAL;
-  arm(fs);
+  vdb_fs *fs;
+  cis_result rc = layer_op_begin(
+      mount, (layer_op){.what = "a listing", .invalid = !out || !n ? "no place for the layers" : NULL},
+      &fs);
+  if (rc != CIS_OK) return rc;
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   int err = run(fs, Q_LAYERS, a, NARGS(a), &r);
@@ -3691,26 +3744,15 @@ static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
  * mount's usage. Needs every file of the mount closed: a node of a
  * deleted layer would name nothing. */
 static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (cis__vfs_open_files(mount) > 0) {
-    fs_fail(fs, EBUSY, "a rollback needs every file of the mount closed");
-    return CIS_ESTATE;
-  }
-  if (layer_id > (uint64_t)INT64_MAX) {
-    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
-    return CIS_ENOTFOUND;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
-  if (err) return cis_vfs_result(err);
+  vdb_fs *fs;
+  cis_result rc = layer_op_begin(
+      mount, (layer_op){.what = "a rollback", .how = LAYER_WRITE | LAYER_CLOSED, .layer = layer_id},
+      &fs);
+  if (rc != CIS_OK) return rc;
   cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
   cis__vdb_rows r;
   bool have;
-  cis_result rc = CIS_OK;
-  err = first(fs, Q_LAYER_GET, get, NARGS(get), &r, &have);
+  int err = first(fs, Q_LAYER_GET, get, NARGS(get), &r, &have);
   if (!err) {
     bool writable = have && fs->d->col_int(&r, 0) != 0;
     fs->d->done(&r);
@@ -3740,8 +3782,7 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
    * rollback is the operator's: no group limit refuses it). */
   if (!err) err = exec(fs, Q_USAGE_SET, get, 1);
   cache_clear(fs); /* nothing it knew may be written over the layers dropped */
-  err = tx_end(fs, err, false);
-  tx_forget(fs);
+  err = layer_op_end(fs, err);
   if (err) return cis_vfs_result(err);
   /* The rollback has committed. Should the database go away right now,
    * the mount keeps its old usage and this returns the failure: the
@@ -4294,28 +4335,25 @@ static cis_result db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max
                           cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
   if (count) *count = 0;
   if (truncated) *truncated = false;
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (!fn) {
-    fs_fail(fs, EINVAL, "diff needs a callback");
-    return CIS_EINVAL;
-  }
+  vdb_fs *fs;
+  cis_result rc = layer_op_begin(
+      mount, (layer_op){.what = "a diff", .how = LAYER_SETTLE, .invalid = fn ? NULL : "diff needs a callback"},
+      &fs);
+  if (rc != CIS_OK) return rc;
   diff_ctx *x = calloc(1, sizeof *x);
   if (!x) {
     fs_fail(fs, ENOMEM, "out of memory");
     return CIS_ENOMEM;
   }
   *x = (diff_ctx){.fs = fs, .max = max ? max : DIFF_DEFAULT_MAX, .fn = fn, .user = user};
-  arm(fs);
-  int err = settle(fs, NULL);
-  bool own = !err && !fs->in_tx;
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (own) err = fs->d->begin(fs->c, false);
+  /* Inside the scope's transaction when one is open, else a read
+   * transaction of its own. */
+  bool own = !fs->in_tx;
+  int err = own ? fs->d->begin(fs->c, false) : cache_flush(fs);
   if (!err) err = diff_in(x, from, to);
   if (own) fs->d->rollback(fs->c); /* it only read */
   else if (err && fatal(err)) tx_end(fs, err, false);
-  cis_result rc = err == ENOENT ? CIS_ENOTFOUND : err ? cis_vfs_result(err) : CIS_OK;
+  rc = err == ENOENT ? CIS_ENOTFOUND : err ? cis_vfs_result(err) : CIS_OK;
   if (!err && x->canceled) {
     fs_fail(fs, ECANCELED, "the callback stopped the diff");
     rc = CIS_ECANCELED;
@@ -4330,21 +4368,12 @@ static cis_result db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max
 
 static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
   if (st) memset(st, 0, sizeof *st);
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (cis__vfs_open_files(mount) > 0) {
-    fs_fail(fs, EBUSY, "a compaction needs every file of the mount closed");
-    return CIS_ESTATE;
-  }
-  if (keep_from > (uint64_t)INT64_MAX) {
-    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)keep_from);
-    return CIS_ENOTFOUND;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
-  if (!err) err = cache_flush(fs); /* the statements below read inode rows */
+  vdb_fs *fs;
+  cis_result rc = layer_op_begin(
+      mount, (layer_op){.what = "a compaction", .how = LAYER_WRITE | LAYER_CLOSED, .layer = keep_from},
+      &fs);
+  if (rc != CIS_OK) return rc;
+  int err = cache_flush(fs); /* the statements below read inode rows */
   if (err) return cis_vfs_result(tx_end(fs, err, false));
   cis_vfs_compact_stats s = {0};
   int64_t k = (int64_t)keep_from;
@@ -4389,8 +4418,7 @@ static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact
    * in the extent file), under the same write lock. */
   if (!err && fs->d->reclaim) err = fs->d->reclaim(fs->c);
   cache_clear(fs); /* rows it knew may be gone */
-  err = tx_end(fs, err, false);
-  tx_forget(fs);
+  err = layer_op_end(fs, err);
   if (err) return cis_vfs_result(err);
   if (st) *st = s;
   return CIS_OK;
