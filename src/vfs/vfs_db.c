@@ -663,14 +663,8 @@ typedef struct vdb_fs {
                                      answered (0: none) ... */
   uint64_t blind_dir;             /* ... in this directory ... */
   char blind_name[CIS_VFS_NAME_MAX + 1]; /* ... of this name */
-  /* PostgreSQL: the lease on the tenant's tree (cis_vfs_db_config.lease). */
-  cis__vdb_lease *lease;          /* its keeper, or NULL: none */
-  uint64_t lease_arm;             /* its epoch as the method running began (odd: held) */
-  uint64_t lease_poll_seq;        /* cis__vfs_call_seq() of the call whose poll of the
-                                     keeper's socket found nothing waiting (0: none) */
-  uint64_t lease_seen;            /* the epoch in which a check last confirmed the caches */
-  bool lease_held;                /* the open write transaction relies on the lease: it
-                                     took no shared lock of it (cis__vdb_lease_hold) */
+  cis__vdb_lease *lease;          /* the dialect's lease on the tenant's tree
+                                     (cis_vfs_db_config.lease), or NULL: none */
   int64_t tx_gen;                 /* the generation the open write transaction began from,
                                      checked by its commit (Q_COUNTERS, Q_CTR_NODES) */
   vdb_held held;                  /* PostgreSQL: rows waiting for the commit */
@@ -691,7 +685,6 @@ static int scope_check(vdb_fs *fs);
 static void lease_confirmed(vdb_fs *fs);
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have);
 static uint64_t budget_ms(const vdb_fs *fs);
-static uint64_t lease_epoch(vdb_fs *fs, bool take);
 static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
@@ -1358,45 +1351,36 @@ static uint64_t gen_of(vdb_fs *fs) {
   return fs->scoped ? 0 : (uint64_t)fs->next_eid;
 }
 
-/* ---- the lease (PostgreSQL; vfs_db_postgres_lease.c) ----
+/* ---- the lease (a dialect's, cis__vdb_lease_methods) ----
  *
  * While the mount holds the lease no other mount commits to the tenant:
- * the caches a check confirmed in the lease's epoch stay true until the
- * epoch moves, so a method that begins in that epoch needs no check
- * (arm), and a write transaction begun on them checks nothing either: its
- * commit compares the generation it began from (Q_COUNTERS, Q_CTR_NODES),
- * and it keeps the lease until it ends (lease_hold). Reads rely on the
- * lease only as their method begins: a writer elsewhere commits only
- * after the keeper moved the epoch off "held". */
+ * a method that begins while it is held, on caches a check confirmed
+ * since it was granted, needs no check (arm), and a write transaction
+ * begun on them checks nothing either: its commit compares the
+ * generation it began from (Q_COUNTERS, Q_CTR_NODES), and it keeps the
+ * lease until it ends (lease_hold). Not while joined: the owner's COMMIT,
+ * after the scope's end, would come after the lease was given back. */
 
 /* Whether the method running may trust the caches without a check. */
 static bool lease_trusted(const vdb_fs *fs) {
-  return fs->lease && !fs->own && fs->version && (fs->lease_arm & 1) &&
-         fs->lease_arm == fs->lease_seen;
+  return fs->lease && !fs->own && fs->version && fs->d->lease->trusted(fs->lease);
 }
 
-/* A check just confirmed the caches: in the lease's epoch, when it was
- * held as the method began (so the check came after its grant). */
+/* A check just confirmed the caches. */
 static void lease_confirmed(vdb_fs *fs) {
-  if (fs->lease_arm & 1) fs->lease_seen = fs->lease_arm;
+  if (fs->lease) fs->d->lease->confirmed(fs->lease);
 }
 
-/* The open write transaction relies on the lease, held in epoch `want`
- * (0: any), rather than taking its lock shared: false when the lease is
- * not held so (nor while joined: the owner's COMMIT, after the scope's
- * end, would come after the lease was given back). */
-static bool lease_hold(vdb_fs *fs, uint64_t want) {
-  if (!fs->lease || fs->own || fs->lease_held || !cis__vdb_lease_hold(fs->lease, want))
-    return false;
-  fs->lease_held = true;
-  return true;
+/* The open write transaction relies on the lease, held in the epoch the
+ * method began in (`same_epoch`) or any, rather than taking its lock
+ * shared: false when the lease is not held so. */
+static bool lease_hold(vdb_fs *fs, bool same_epoch) {
+  return fs->lease && !fs->own && fs->d->lease->hold(fs->lease, same_epoch);
 }
 
 /* The write transaction ended (after its COMMIT or rollback). */
 static void lease_unhold(vdb_fs *fs) {
-  if (!fs->lease_held) return;
-  fs->lease_held = false;
-  cis__vdb_lease_unhold(fs->lease);
+  if (fs->lease) fs->d->lease->unhold(fs->lease);
 }
 
 /* Rolls back whatever is open and forgets what the cache knew. */
@@ -1576,7 +1560,7 @@ static int tx_commit(vdb_fs *fs) {
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   cis__vdb_val a[] = {I(fs->tenant)};
   if (fs->d->version) return first(fs, Q_LOCK, a, NARGS(a), r, have);
-  if (lease_hold(fs, 0)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
+  if (lease_hold(fs, false)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
   int err = first(fs, Q_LOCK, a, NARGS(a), r, have);
   if (err || *have) return err;
   fs->d->done(r);
@@ -1674,8 +1658,8 @@ static int tx_begin_opt(vdb_fs *fs) {
   /* On the lease, in the epoch the caches were confirmed in: nothing to
    * check until the commit. Held but not yet confirmed: the plain begin,
    * which reads the row (and confirms them). */
-  bool leased = lease_trusted(fs) && lease_hold(fs, fs->lease_arm);
-  if (!leased && fs->lease && !fs->own && (lease_epoch(fs, false) & 1))
+  bool leased = lease_trusted(fs) && lease_hold(fs, true);
+  if (!leased && fs->lease && !fs->own && fs->d->lease->held(fs->lease, cis__vfs_call_seq()))
     return tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
   if (err) {
@@ -2135,21 +2119,6 @@ static uint64_t budget_ms(const vdb_fs *fs) {
   return ms;
 }
 
-/* The lease's epoch (asking the keeper for it when `take`, outside
- * transactions), its socket polled once per public call: a create runs
- * some eight methods, and a poll is a system call. Once a poll in this
- * call found nothing waiting, what the keeper's thread publishes is
- * enough for the rest of it: a recall is given back only through the
- * epoch, and what a poll would see next has waited microseconds. */
-static uint64_t lease_epoch(vdb_fs *fs, bool take) {
-  uint64_t seq = cis__vfs_call_seq();
-  bool poll = !seq || fs->lease_poll_seq != seq; /* 0: outside any call */
-  uint64_t e = take ? cis__vdb_lease_try(fs->lease, budget_ms(fs), poll)
-                    : cis__vdb_lease_epoch(fs->lease, poll);
-  if (poll && (e & 1)) fs->lease_poll_seq = seq;
-  return e;
-}
-
 static void arm(vdb_fs *fs) {
   fs->base.errmsg[0] = '\0';
   uint64_t ms = budget_ms(fs);
@@ -2159,7 +2128,7 @@ static void arm(vdb_fs *fs) {
    * take its lock shared while it is not held). On it the caches hold
    * for the whole call, as a check would have found (unless directories
    * opened before it wait for theirs). */
-  fs->lease_arm = lease_epoch(fs, !fs->in_tx && !fs->own);
+  fs->d->lease->arm(fs->lease, !fs->in_tx && !fs->own, ms, cis__vfs_call_seq());
   if (lease_trusted(fs) && !fs->nprov && !call_checked(fs)) {
     fs->checked = true;
     fs->check_seq = cis__vfs_call_seq();
@@ -2205,7 +2174,7 @@ static void db_destroy(cis_vfs_backend *b) {
     if (fs->scoped) tx_abort(fs);
     else tx_commit(fs);
   }
-  cis__vdb_lease_stop(fs->lease); /* its session's end gives the lease back */
+  if (fs->lease) fs->d->lease->stop(fs->lease); /* gives the lease back */
   if (fs->c) fs->d->close(fs->c);
   cache_clear(fs);
   dent_free_all(fs);
@@ -3513,7 +3482,7 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   }
   if (!err && !(fs->blk = malloc(fs->bs))) err = fs_fail(fs, ENOMEM, "out of memory");
   /* No keeper (no thread, no memory): the mount works without a lease. */
-  if (!err && cfg->lease && d->lease) fs->lease = d->lease(fs->c, fs->tenant);
+  if (!err && cfg->lease && d->lease) fs->lease = d->lease->start(fs->c, fs->tenant);
   if (err) {
     cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
     db_destroy(&fs->base);
@@ -3594,7 +3563,7 @@ bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_
   vdb_fs *fs = db_of(mount);
   if (!fs) return false;
   *grants = *given_back = 0;
-  if (fs->lease) cis__vdb_lease_counts(fs->lease, grants, given_back);
+  if (fs->lease) fs->d->lease->counts(fs->lease, grants, given_back);
   *recalled = fs->nrecalls;
   return true;
 }

@@ -134,10 +134,8 @@ typedef struct cis__vdb_dialect {
    * back the space of the dialect's own storage that no row names (SQLite:
    * the extent file's dead space), for a compaction. */
   int (*reclaim)(cis__vdb_conn *c);
-  /* Optional (NULL: none): starts the keeper of a lease on the tenant's
-   * tree, on a connection of its own to the same database; NULL when it
-   * cannot. */
-  cis__vdb_lease *(*lease)(cis__vdb_conn *c, int64_t tenant);
+  /* Optional (NULL: none): a lease on a tenant's tree (below). */
+  const struct cis__vdb_lease_methods *lease;
   /* Optional: the round trips to the server so far (for the tests). */
   uint64_t (*trips)(cis__vdb_conn *c);
   /* Moves to the next row: *have is false at the end. */
@@ -162,30 +160,58 @@ typedef struct cis__vdb_dialect {
   void (*done)(cis__vdb_rows *r);
 } cis__vdb_dialect;
 
-/* The lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
+/* A dialect's lease on a tenant's tree: while the mount holds it no other
+ * mount commits to the tenant, so the caches a check confirmed while it
+ * was held stay true until it is lost, and the mount's write transactions
+ * need not wait for the tenant's row. Every method runs on the mount's
+ * thread; their contracts are those of PostgreSQL's, below. */
+typedef struct cis__vdb_lease_methods {
+  /* Starts the keeper of the lease on the tenant's tree, on a connection
+   * of its own to c's database; NULL when it cannot. */
+  cis__vdb_lease *(*start)(cis__vdb_conn *c, int64_t tenant);
+  void (*stop)(cis__vdb_lease *l);                                     /* _stop */
+  void (*arm)(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call); /* _arm */
+  bool (*trusted)(const cis__vdb_lease *l);                            /* _trusted */
+  void (*confirmed)(cis__vdb_lease *l);                                /* _confirmed */
+  bool (*held)(cis__vdb_lease *l, uint64_t call);                      /* _held */
+  bool (*hold)(cis__vdb_lease *l, bool same_epoch);                    /* _hold */
+  void (*unhold)(cis__vdb_lease *l);                                   /* _unhold */
+  void (*counts)(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls); /* _counts */
+} cis__vdb_lease_methods;
+
+/* PostgreSQL's lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
  * lock on (CIS__VDB_LEASE_CLASS, the tenant's id modulo 2^31) that a
  * keeper thread holds exclusive on a connection of its own, and every
- * other writer takes shared for its transaction.
- *   _start   starts the keeper (NULL when it cannot: the mount works
- *            without);
- *   _epoch   odd while the lease is held; moves at each grant and each
- *            loss; with look, 0 ("not held") too while a recall or the
- *            end of the keeper's session waits on its socket unhandled
- *            (one poll system call; without, an atomic load alone);
- *   _try     when the lease is not held and the keeper's backoff allows,
- *            has the keeper try for it, waits for that try (at most
- *            wait_ms) and gives the epoch then (call it with no
- *            transaction of the mount open);
- *   _hold    when the lease is held in epoch `want` (0: any), counts a
- *            write transaction that relies on it (the keeper gives it
- *            back only after _unhold);
- *   _counts  the leases taken and those given back on a recall (tests). */
+ * other writer takes shared for its transaction. While the mount holds
+ * it, no other mount commits to the tenant.
+ *   _start     starts the keeper (NULL when it cannot: the mount works
+ *              without);
+ *   _arm       a method begins, in public call `call`
+ *              (cis__vfs_call_seq()): notes the lease's epoch; with
+ *              `take` (no transaction of the mount open), when the lease
+ *              is not held and the keeper's backoff allows, has the keeper
+ *              try for it and waits for that try (at most wait_ms);
+ *   _trusted   the lease was held as the method began, and a check
+ *              confirmed the caches in that epoch: they hold without one;
+ *   _confirmed a check just confirmed the caches;
+ *   _held      the lease is held now (a recall or the end of the keeper's
+ *              session waiting on its socket unhandled counts as not;
+ *              polled once per call);
+ *   _hold      the open write transaction relies on the lease, held in
+ *              the epoch the method began in (`same_epoch`) or any, rather
+ *              than taking its lock shared: false when it is not held so,
+ *              or is relied on already; the keeper gives it back only
+ *              after _unhold, called when the transaction ended (a no-op
+ *              when nothing relies on it);
+ *   _counts    the leases taken and those given back on a recall (tests). */
 #define CIS__VDB_LEASE_CLASS 1667855222
 cis__vdb_lease *cis__vdb_lease_start(const char *conninfo, int64_t tenant);
 void cis__vdb_lease_stop(cis__vdb_lease *l);
-uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look);
-uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look);
-bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want);
+void cis__vdb_lease_arm(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call);
+bool cis__vdb_lease_trusted(const cis__vdb_lease *l);
+void cis__vdb_lease_confirmed(cis__vdb_lease *l);
+bool cis__vdb_lease_held(cis__vdb_lease *l, uint64_t call);
+bool cis__vdb_lease_hold(cis__vdb_lease *l, bool same_epoch);
 void cis__vdb_lease_unhold(cis__vdb_lease *l);
 void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls);
 

@@ -630,9 +630,21 @@ static int pq_sync(cis__vdb_conn *c) {
 
 static uint64_t pq_trips(cis__vdb_conn *c) { return c->trips; }
 
-static cis__vdb_lease *pq_lease(cis__vdb_conn *c, int64_t tenant) {
+static cis__vdb_lease *pq_lease_start(cis__vdb_conn *c, int64_t tenant) {
   return cis__vdb_lease_start(c->conninfo, tenant);
 }
+
+static const cis__vdb_lease_methods pq_lease = {
+    .start = pq_lease_start,
+    .stop = cis__vdb_lease_stop,
+    .arm = cis__vdb_lease_arm,
+    .trusted = cis__vdb_lease_trusted,
+    .confirmed = cis__vdb_lease_confirmed,
+    .held = cis__vdb_lease_held,
+    .hold = cis__vdb_lease_hold,
+    .unhold = cis__vdb_lease_unhold,
+    .counts = cis__vdb_lease_counts,
+};
 
 static int pq_step(cis__vdb_rows *rows, bool *have) {
   *have = false;
@@ -684,7 +696,7 @@ const cis__vdb_dialect cis__vdb_postgres = {
     .query = pq_query,
     .exec = pq_exec,
     .sync = pq_sync,
-    .lease = pq_lease,
+    .lease = &pq_lease,
     .trips = pq_trips,
     .step = pq_step,
     .col_int = pq_col_int,
