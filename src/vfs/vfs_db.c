@@ -247,7 +247,7 @@ static const cis__vdb_sql sql[Q_COUNT] = {
                    "type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
                    "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
                    "eid=excluded.eid, ino=excluded.ino, type=excluded.type",
-                   NULL},
+                   NULL, .holdable = true},
     [Q_ENT_DEL] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
                    "name=?3 AND layer_id=?4",
                    NULL},
@@ -331,7 +331,7 @@ static const cis__vdb_sql sql[Q_COUNT] = {
     [Q_BLK_PUT] = {"INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
                    "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tenant_id, ino, blk, layer_id) "
                    "DO UPDATE SET data=excluded.data",
-                   NULL},
+                   NULL, .holdable = true},
     [Q_BLK_CUT] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3 "
                    "AND blk>=?4",
                    NULL},
@@ -570,17 +570,6 @@ typedef struct vdb_dent {
   uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
 } vdb_dent;
 
-/* A create's entry and block held for its commit (see held_take). */
-typedef struct vdb_held {
-  bool ent;              /* ea holds Q_ENT_PUT's values */
-  bool blk;              /* ba holds Q_BLK_PUT's */
-  cis__vdb_val ea[7];    /* the entry's (ea[2] points at name) */
-  cis__vdb_val ba[5];    /* the block's (ba[4] points at data) */
-  char name[CIS_VFS_NAME_MAX + 1]; /* the entry's name */
-  uint8_t *data;         /* the block's bytes (malloc'd, cap bytes) */
-  size_t cap;
-} vdb_held;
-
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
   const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
@@ -667,7 +656,6 @@ typedef struct vdb_fs {
                                      (cis_vfs_db_config.lease), or NULL: none */
   int64_t tx_gen;                 /* the generation the open write transaction began from,
                                      checked by its commit (Q_COUNTERS, Q_CTR_NODES) */
-  vdb_held held;                  /* PostgreSQL: rows waiting for the commit */
   uint64_t nrecalls;              /* other mounts' leases recalled (for the tests) */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
@@ -731,62 +719,27 @@ static cis__vdb_val D(const void *p, size_t n) {
   return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
 }
 
-/* ---- a create's rows held for its commit (PostgreSQL) ----
+/* ---- rows a dialect holds for the commit ----
  *
- * A statement costs the server its own start and end besides its work
- * (some 10 µs), as much as the row it writes. So the last entry and the
- * last block a write transaction writes wait here, unsent, and go with
- * its commit's statement (Q_CTR_NODES): a small file's creation is one
- * statement between BEGIN and COMMIT. Any other statement sends them
- * first, in their own (held_flush), so none reads the tables without
- * them. */
+ * A dialect may keep the values of a statement marked `holdable` (the
+ * entry and the block a small file's creation writes) unsent, inside a
+ * write transaction, so that the commit's statement carries them
+ * (commit_counters): where every statement costs the server its own
+ * start and end, a creation is then one statement between BEGIN and
+ * COMMIT. Any other statement sends them first, in their own
+ * (held_flush), so none reads the tables without them. */
 
-/* Larger blocks are sent as they come: a large file's blocks are many,
- * its statements' cost small beside their bytes, and each held block is
- * copied once. */
-#define HELD_DATA_MAX (16u * 1024)
-
-/* Whether statement id, with these values, may wait for the commit. */
+/* Whether the dialect keeps statement id, with these values, for the
+ * commit. */
 static bool held_take(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
-  if (fs->d->version || !fs->d->exec || !fs->in_tx) return false;
-  vdb_held *h = &fs->held;
-  if (id == Q_ENT_PUT && !h->ent && n == 7 && a[2].n <= CIS_VFS_NAME_MAX) {
-    for (int i = 0; i < n; i++) h->ea[i] = a[i];
-    memcpy(h->name, a[2].p, a[2].n);
-    h->ea[2].p = h->name;
-    h->ent = true;
-    return true;
-  }
-  if (id == Q_BLK_PUT && !h->blk && n == 5 && a[4].n <= HELD_DATA_MAX) {
-    if (a[4].n > h->cap) {
-      uint8_t *p = realloc(h->data, a[4].n);
-      if (!p) return false;
-      h->data = p;
-      h->cap = a[4].n;
-    }
-    for (int i = 0; i < n; i++) h->ba[i] = a[i];
-    if (a[4].n) memcpy(h->data, a[4].p, a[4].n);
-    h->ba[4].p = a[4].p ? h->data : NULL;
-    h->blk = true;
-    return true;
-  }
-  return false;
+  return fs->in_tx && fs->d->hold && fs->d->hold(fs->c, id, &sql[id], a, n);
 }
 
-/* Sends what waits, each in its own statement. */
+/* Sends what the dialect holds, each in its own statement. */
 static int held_flush(vdb_fs *fs) {
-  vdb_held *h = &fs->held;
-  bool ent = h->ent, blk = h->blk;
-  int err = 0;
-  h->ent = h->blk = false;
-  if (ent) {
-    fs->nstmts++;
-    err = fs->d->exec(fs->c, Q_ENT_PUT, &sql[Q_ENT_PUT], h->ea, 7);
-  }
-  if (blk && !err) {
-    fs->nstmts++;
-    err = fs->d->exec(fs->c, Q_BLK_PUT, &sql[Q_BLK_PUT], h->ba, 5);
-  }
+  int sent = 0;
+  int err = fs->d->send_held ? fs->d->send_held(fs->c, &sent) : 0;
+  fs->nstmts += (uint64_t)sent;
   return err;
 }
 
@@ -809,12 +762,10 @@ static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
   fs->changed = true;
   if (fs->d->exec) {
-    if (id != Q_CTR_NODES) { /* which takes them */
-      if (held_take(fs, id, a, n)) return 0;
-      int err = held_flush(fs);
-      if (err || held_take(fs, id, a, n)) return err;
-    }
-    /* PostgreSQL may pipeline it: tx_end syncs before the method returns. */
+    if (held_take(fs, id, a, n)) return 0;
+    int err = held_flush(fs);
+    if (err || held_take(fs, id, a, n)) return err;
+    /* The dialect may pipeline it: tx_end syncs before the method returns. */
     fs->nstmts++;
     return fs->d->exec(fs->c, id, &sql[id], a, n);
   }
@@ -1385,8 +1336,7 @@ static void lease_unhold(vdb_fs *fs) {
 
 /* Rolls back whatever is open and forgets what the cache knew. */
 static void tx_abort(vdb_fs *fs) {
-  fs->held.ent = fs->held.blk = false;
-  if (fs->in_tx) fs->d->rollback(fs->c);
+  if (fs->in_tx) fs->d->rollback(fs->c); /* what the dialect held with it */
   lease_unhold(fs);
   fs->in_tx = false;
   fs->opt = false;
@@ -1460,16 +1410,17 @@ static int commit_counters(vdb_fs *fs) {
   fs->counters_dirty = true;
   if (err) return err;
   fs->ndirty = 0; /* all written, or about to be with the counters */
-  vdb_held *h = &fs->held;
-  if (!made && !changed && !h->ent && !h->blk) {
+  /* The entry and the block the dialect held, taken back to go with it. */
+  const cis__vdb_val *e = fs->d->take_held ? fs->d->take_held(fs->c, Q_ENT_PUT) : NULL;
+  const cis__vdb_val *k = fs->d->take_held ? fs->d->take_held(fs->c, Q_BLK_PUT) : NULL;
+  if (!made && !changed && !e && !k) {
     cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen),
                         I(fs->dnodes), I(fs->dbytes)};
     err = exec(fs, Q_COUNTERS, a, NARGS(a));
     return err ? err : group_check(fs);
   }
-  /* The held entry and block go with it (none: flags 0, SQL NULLs). */
+  /* None held: flags 0, SQL NULLs. */
   static const cis__vdb_val no_name = {.kind = CIS__VDB_BLOB}, no_data = {.kind = CIS__VDB_DATA};
-  const cis__vdb_val *e = h->ea, *k = h->ba;
   vdb_inode none = {0};
   const vdb_inode *m = made ? &made->in : &none, *c = changed ? &changed->in : &none;
   cis__vdb_val a[] = {I(fs->tenant),        I(fs->next_ino),       I(fs->next_eid),
@@ -1480,13 +1431,12 @@ static int commit_counters(vdb_fs *fs) {
                       I((int64_t)c->nlink), I((int64_t)c->size),   I((int64_t)c->atim),
                       I((int64_t)c->mtim),  I((int64_t)c->ctim),   I((int64_t)c->parent),
                       I(fs->tx_gen),
-                      I(h->ent),            I(h->ent ? e[1].i : 0), h->ent ? e[2] : no_name,
-                      I(h->ent ? e[3].i : 0), I(h->ent ? e[4].i : 0), I(h->ent ? e[5].i : 0),
-                      I(h->ent ? e[6].i : 0),
-                      I(h->blk),            I(h->blk ? k[1].i : 0), I(h->blk ? k[2].i : 0),
-                      I(h->blk ? k[3].i : 0), h->blk ? k[4] : no_data,
+                      I(e != NULL),         I(e ? e[1].i : 0),     e ? e[2] : no_name,
+                      I(e ? e[3].i : 0),    I(e ? e[4].i : 0),     I(e ? e[5].i : 0),
+                      I(e ? e[6].i : 0),
+                      I(k != NULL),         I(k ? k[1].i : 0),     I(k ? k[2].i : 0),
+                      I(k ? k[3].i : 0),    k ? k[4] : no_data,
                       I(fs->dnodes),        I(fs->dbytes)};
-  h->ent = h->blk = false;
   err = exec(fs, Q_CTR_NODES, a, NARGS(a));
   if (err) return err;
   if (made) made->dirty = made->fresh = false, made->from = fs->top;
@@ -2179,7 +2129,6 @@ static void db_destroy(cis_vfs_backend *b) {
   cache_clear(fs);
   dent_free_all(fs);
   free(fs->dcache);
-  free(fs->held.data);
   free(fs->blk);
   free(fs->group);
   free(fs->group_end);
@@ -3507,7 +3456,6 @@ static void unjoin(vdb_fs *fs) {
   fs->c = fs->own;
   fs->own = NULL;
   fs->in_tx = false;
-  fs->held.ent = fs->held.blk = false; /* went with the owner's transaction, or never will */
   fs->batch = NULL;
   fs->version = 0;
   cache_clear(fs);

@@ -48,6 +48,7 @@ typedef struct cis__vdb_val {
 typedef struct cis__vdb_sql {
   const char *text;    /* shared text, "?N" placeholders */
   const char *pg_text; /* PostgreSQL's own text, or NULL to use `text` */
+  bool holdable;       /* its values may wait for the commit (hold) */
 } cis__vdb_sql;
 
 /* The rows of a statement being run. A dialect keeps at most one open at a
@@ -130,6 +131,21 @@ typedef struct cis__vdb_dialect {
               int nargs);
   /* Optional: waits for everything exec() sent; 0 or the first failure. */
   int (*sync)(cis__vdb_conn *c);
+  /* Optional (NULL: nothing is held). Inside a write transaction, keeps
+   * the values of a `holdable` statement unsent instead of exec(), so
+   * that the commit's statement can carry them: true when kept (at most
+   * one of each statement, and none too large to be worth the copy).
+   * What is kept is sent by send_held, taken back by take_held, or dropped
+   * by rollback(); close frees it. */
+  bool (*hold)(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+               int nargs);
+  /* Sends (as exec) what hold kept, in the order it was kept, and forgets
+   * it: *sent counts the statements. 0 or the first failure. */
+  int (*send_held)(cis__vdb_conn *c, int *sent);
+  /* Takes back what hold kept of statement id: its values (as many as it
+   * was given, byte strings copied; valid until the next hold), or NULL
+   * when none. The caller sends them in a statement of its own. */
+  const cis__vdb_val *(*take_held)(cis__vdb_conn *c, int id);
   /* Optional (NULL: nothing to do). Inside a write transaction, gives
    * back the space of the dialect's own storage that no row names (SQLite:
    * the extent file's dead space), for a compaction. */
