@@ -3461,16 +3461,13 @@ static void unjoin(vdb_fs *fs) {
   cache_clear(fs);
 }
 
-cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *pg_prepared) {
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *prepared) {
   vdb_fs *fs = db_of(mount);
   if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
   if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
   cis__vdb_conn *b = NULL;
-  bool pg = strcmp(dialect, "postgres") == 0;
-  if (pg && !pg_prepared) return CIS_EINVAL;
-  int err = pg ? cis__vdb_postgres_borrow(handle, pg_prepared, fs->base.errmsg, &b)
-               : cis__vdb_sqlite_borrow(handle, fs->base.errmsg, &b);
-  if (err) return CIS_ENOMEM;
+  int err = fs->d->borrow(handle, prepared, fs->base.errmsg, &b);
+  if (err) return err == EINVAL ? CIS_EINVAL : CIS_ENOMEM;
   fs->own = fs->c;
   fs->c = b;
   fs->version = 0; /* the owner's snapshot, not what our connection saw */

@@ -82,6 +82,12 @@ typedef struct cis__vdb_dialect {
    * synchronous_commit=off). */
   int (*open)(const char *arg, uint64_t timeout_ms, bool full_sync, char *errmsg,
               cis__vdb_conn **out);
+  /* A connection over a handle that another service holds a transaction
+   * open on (vfs_db_join.h): a sqlite3 * (prepared unused), or a PGconn *
+   * with the session's record of the statements prepared on it (required:
+   * EINVAL without). errmsg as for open; ENOMEM. Its close frees only
+   * what it made. */
+  int (*borrow)(void *handle, uint64_t *prepared, char *errmsg, cis__vdb_conn **out);
   /* Rolls back whatever is open and frees the connection. */
   void (*close)(cis__vdb_conn *c);
   /* Starts the time budget of one backend method: every statement until

@@ -62,7 +62,6 @@
 #include "common/internal.h"
 #include "common/pgwire.h"
 #include "vfs/vfs_db_internal.h"
-#include "vfs/vfs_db_join.h"
 
 #define DIALECT "postgres"
 #define BYTEA_OID 17
@@ -370,8 +369,9 @@ static void pq_close(cis__vdb_conn *c) {
   free(c);
 }
 
-int cis__vdb_postgres_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
+static int pq_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
   *out = NULL;
+  if (!prepared) return cis__vdb_fail(errmsg, DIALECT, EINVAL, "a borrowed session needs its record of prepared statements");
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   c->pg = pg;
@@ -772,6 +772,7 @@ static void pq_done(cis__vdb_rows *rows) {
 const cis__vdb_dialect cis__vdb_postgres = {
     .name = DIALECT,
     .open = pq_open,
+    .borrow = pq_borrow,
     .close = pq_close,
     .arm = pq_arm,
     .begin = pq_begin,
