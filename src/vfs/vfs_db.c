@@ -1,11 +1,13 @@
 /*
  * This file implements the layered database filesystem ("Tarbox"), the
  * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
- * directories and symlinks live in SQLite or PostgreSQL, and its public
+ * directories and symlinks live in an SQL database, and its public
  * layer operations (cis_vfs_db_snapshot, _layers, _rollback, _diff,
- * _compact, _tenant_exists, _tenant_delete). The SQL
- * dialects behind it are vfs_db_sqlite.c and vfs_db_postgres.c; this file
- * holds every statement's text and all of the layering logic, once.
+ * _compact, _tenant_exists, _tenant_delete). The SQL dialects behind it
+ * (vfs_db_internal.h) connect, run statements and keep what is theirs
+ * alone; this file holds every statement's text and all of the layering
+ * logic, once, and tells the dialects apart only by what they offer
+ * ("what the dialect offers", below).
  *
  * Schema (every table starts with tenant_id, and every statement below
  * names it as ?1, except the two that find a tenant by name):
@@ -46,10 +48,11 @@
  * block at the new end and whites out every block past it.
  *
  * Transactions: every method that changes something runs in one database
- * transaction that starts by locking the tenant's row (SQLite: the
- * database's write lock), so it lands whole or not at all, and writers of
- * one tenant take turns while different tenants' writers do not wait for
- * each other (PostgreSQL). Two kinds of transaction outlive their method:
+ * transaction that starts by locking the tenant's row (or the database's
+ * write lock, where the dialect has one), so it lands whole or not at
+ * all, and writers of one tenant take turns while different tenants'
+ * writers do not wait for each other (where the row is the lock). Two
+ * kinds of transaction outlive their method:
  *   - a batch: opening a regular file to write with CREAT or TRUNC leaves
  *     its transaction open, so its first write (or a stat, truncate or
  *     set-times of it) joins it and a create + write + close is one
@@ -63,7 +66,7 @@
  * and kept in a small cache, changes to it written once before the
  * commit (or before a statement that reads inode rows). The cache, the
  * top layer and the counters also outlive the commit while the dialect's
- * version (SQLite's data version, read once the write lock is taken)
+ * version (read once the write lock is taken)
  * shows that no other connection committed since: then the next
  * transaction skips the tenant's row too. A read is one statement (the
  * size and the blocks together, Q_READ), in one snapshot without a
@@ -474,7 +477,7 @@ typedef struct vdb_node {
   cis_vfs_type type;     /* CIS_VFS_REG or CIS_VFS_DIR */
   bool orphan;           /* its name was removed while open: its top-layer blocks
                             go when the last handle closes */
-  /* PostgreSQL: a creation that waits (db_open's deferred batch): no row
+  /* A creation that waits (db_open's deferred batch, can_defer): no row
    * exists yet; its first write, or any other method, makes it (land). */
   bool pending;          /* the creation waits */
   uint64_t pdir;         /* pending: the directory the name goes in */
@@ -492,7 +495,7 @@ typedef struct vdb_node {
   uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
   uint64_t dsize;        /* bytes at data (the file's size) */
   bool dvalid;           /* data holds the file */
-  /* PostgreSQL: a directory opened from the caches before the call
+  /* A directory opened from the caches before the call
    * checked them (prov_open): what named it, so that a check finding the
    * tenant changed looks it up again (prov_fix). */
   bool prov;             /* opened on caches this call has not checked yet */
@@ -572,7 +575,7 @@ typedef struct vdb_dent {
 
 typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
-  const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
+  const cis__vdb_dialect *d;      /* the dialect (vfs_db_internal.h) */
   cis__vdb_conn *c;               /* this backend's own connection, or while joined
                                      (vfs_db_join.h) one over the KV transaction's */
   cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
@@ -625,13 +628,13 @@ typedef struct vdb_fs {
                                      it instead of freeing every name */
   vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
                                      first use; NULL: none) */
-  vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
+  vdb_whole whole[WHOLE_DIRS];    /* directories made by this mount, with
                                      every name they gained since, so a name not among
                                      them is absent; valid as `cache` is */
   int whole_at;                   /* the next slot of `whole` to take */
   bool checked;                   /* check_seq holds: this public call saw `version` */
   uint64_t check_seq;             /* cis__vfs_call_seq() of that check */
-  /* PostgreSQL: inode numbers handed out without the tenant's lock. */
+  /* Inode numbers handed out without the tenant's lock (by_generation). */
   int64_t ino_next, ino_end;      /* a range of inode numbers committed as this mount's
                                      (the tenant's next_ino moved past it): a deferred
                                      creation takes its number here */
@@ -640,7 +643,7 @@ typedef struct vdb_fs {
   bool opt;                       /* the open transaction began optimistically
                                      (tx_begin_opt): its check is in flight */
   uint64_t nretries;              /* optimistic transactions redone (for the tests) */
-  /* PostgreSQL: the call's check rides with its lookup (peek). */
+  /* The call's check rides with its lookup (peek, by_generation). */
   int nprov;                      /* open nodes with `prov` set: facts not yet checked */
   bool merging;                   /* the method running does the check itself (peek) */
   uint8_t *stash;                 /* a small file the call's peek fetched whole (malloc'd),
@@ -718,6 +721,30 @@ static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
 static cis__vdb_val D(const void *p, size_t n) {
   return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
 }
+
+/* ---- what the dialect offers ----
+ *
+ * Two shapes of dialect, told apart by what they offer, never by name.
+ * One has a version of its own (cis__vdb_dialect.version): a single write
+ * lock orders every commit to the database, and the version, read without
+ * a round trip, tells whether another connection committed. The other has
+ * none: each tenant's row is its tree's lock, writers of different trees
+ * commit at once, and the tenant's generation (next_eid, which every
+ * commit moves) tells whether another writer committed; each statement
+ * costs a round trip there, so the mount lets what it can ride with a
+ * statement it sends anyway: the call's check with its lookup (peek), the
+ * check with the first change (tx_begin_opt), a creation with its first
+ * write (land). Those need a dialect that sends changes without waiting
+ * (pipelined). */
+
+/* Whether the caches are checked by the tenant's generation: a dialect
+ * without a version. */
+static bool by_generation(const vdb_fs *fs) { return !fs->d->version; }
+
+/* Whether the dialect sends changes without waiting for them (exec) and
+ * collects their outcome later (sync): a method's changes and its COMMIT
+ * go in one round trip. */
+static bool pipelined(const vdb_fs *fs) { return fs->d->exec && fs->d->sync; }
 
 /* ---- rows a dialect holds for the commit ----
  *
@@ -908,7 +935,7 @@ static void cache_clear(vdb_fs *fs) {
   fs->checked = false;
 }
 
-/* ---- the call's check (PostgreSQL) ----
+/* ---- the call's check (by the tenant's generation) ----
  *
  * A directory the walk of a path opens, named in the caches, is opened
  * on them before the call has checked them (prov_open): the check rides
@@ -989,7 +1016,7 @@ static bool call_checked(const vdb_fs *fs) {
   return (fs->checked && fs->check_seq == cis__vfs_call_seq()) || scope_checked(fs);
 }
 
-/* PostgreSQL: what this call's check of the caches read (err: it failed;
+/* What this call's check of the caches read (err: it failed;
  * else v, the tenant's generation, 0: the tenant is gone). The same as
  * `version`: the caches hold, and so does every directory opened on
  * them. Else they are emptied and start again at v (what is read from
@@ -997,7 +1024,7 @@ static bool call_checked(const vdb_fs *fs) {
  * empties them again), and the directories opened on them are looked up
  * again (prov_fix). A failed check leaves them off and breaks those
  * directories with its error. */
-static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
+static int gen_seen(vdb_fs *fs, const int64_t row[4], int err) {
   uint64_t v = err ? 0 : (uint64_t)row[0];
   if (!err && !v) err = fs_fail(fs, EIO, "tenant %lld vanished from the database",
                                 (long long)fs->tenant);
@@ -1026,7 +1053,7 @@ static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
   return prov_fix(fs);
 }
 
-/* PostgreSQL: the call's check on its own (Q_GEN), one statement. */
+/* The call's check on its own (Q_GEN), one statement. */
 static int gen_check(vdb_fs *fs) {
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
@@ -1037,7 +1064,7 @@ static int gen_check(vdb_fs *fs) {
     for (int i = 0; have && i < 4; i++) row[i] = fs->d->col_int(&r, i);
     fs->d->done(&r);
   }
-  return pg_seen(fs, row, err);
+  return gen_seen(fs, row, err);
 }
 
 /* Whether the caches (node metadata and names) may be used now. Inside a
@@ -1047,11 +1074,11 @@ static int gen_check(vdb_fs *fs) {
  * has seen that the version is still the one our last commit left: one
  * statement (Q_DVER) per call, instead of one per name and node looked
  * up. A version that moved empties them until our next commit
- * (PostgreSQL: they start again at the new generation, pg_seen). Inside
+ * (by_generation: they start again at the new generation, gen_seen). Inside
  * a call scope, once its first read checked (scope_checked). */
 static bool cache_ok(vdb_fs *fs) {
   if (fs->in_tx) return true;
-  if (!fs->version && fs->d->version) return false;
+  if (!fs->version && !by_generation(fs)) return false;
   if (call_checked(fs)) return true;
   uint64_t seq = cis__vfs_call_seq();
   /* SQLite: the WAL index says nobody wrote since our last commit (no
@@ -1066,14 +1093,13 @@ static bool cache_ok(vdb_fs *fs) {
   cis__vdb_rows r;
   bool have;
   uint64_t v = 0;
-  if (fs->d->version) {
-    int err = first(fs, Q_DVER, NULL, 0, &r, &have);
-    if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
-  } else {
-    /* PostgreSQL: the tenant's generation (see gen_of), one statement;
-     * a generation that moved empties the caches and they start again. */
+  if (by_generation(fs)) {
+    /* The tenant's generation (see gen_of), one statement; a generation
+     * that moved empties the caches and they start again. */
     return gen_check(fs) == 0;
   }
+  int err = first(fs, Q_DVER, NULL, 0, &r, &have);
+  if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
   if (!v || v != fs->version) {
     fs->version = 0;
     cache_clear(fs);
@@ -1108,7 +1134,7 @@ static bool dent_is(const vdb_fs *fs, const vdb_dent *d, uint64_t dir, const cha
   return d->name && d->gen == fs->dgen && d->dir == dir && !strcmp(d->name, name);
 }
 
-/* ---- directories known whole (PostgreSQL) ---- */
+/* ---- directories known whole ---- */
 
 static uint64_t name_hash(const char *name) {
   uint64_t h = 1469598103934665603u; /* FNV-1a; never 0 below */
@@ -1294,7 +1320,7 @@ static bool fatal(int err) {
 }
 
 /* What `version` is after our own commit: the dialect's version, or,
- * without one (PostgreSQL), the tenant's generation, next_eid, which
+ * without one, the tenant's generation, next_eid, which
  * every commit of the tenant moves (tx_commit) under the tenant's row
  * lock, so no other writer can have moved it in between. 0: none. */
 static uint64_t gen_of(vdb_fs *fs) {
@@ -1359,16 +1385,16 @@ static void usage_note(vdb_fs *fs, int64_t nodes, int64_t bytes) {
 /* Inside the commit, after the tree's usage columns took the
  * transaction's change: when it grows a group's nodes or bytes past a
  * limit (cis_vfs_db_config.group), EDQUOT, and the caller rolls back.
- * The group's commits take turns here (PostgreSQL: GROUP_CLASS's lock,
- * held to the commit's end; SQLite: the database's write lock, held
- * since the first change), so the total read is exact: of two commits
+ * The group's commits take turns here (by_generation: the group's lock,
+ * Q_GROUP_LOCK, held to the commit's end; else the database's write lock,
+ * held since the first change), so the total read is exact: of two commits
  * that fit alone but not together, the second fails. A commit that grows
  * nothing is never refused, even above a limit lowered since. */
 static int group_check(vdb_fs *fs) {
   bool nodes = fs->dnodes > 0 && fs->group_max_nodes, bytes = fs->dbytes > 0 && fs->group_max_bytes;
   if (!fs->group || (!nodes && !bytes)) return 0;
   cis__vdb_val a[] = {S(fs->group), S(fs->group_end)};
-  int err = fs->d->version ? 0 : exec(fs, Q_GROUP_LOCK, a, 1);
+  int err = by_generation(fs) ? exec(fs, Q_GROUP_LOCK, a, 1) : 0;
   cis__vdb_rows r;
   bool have;
   if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
@@ -1388,8 +1414,9 @@ static int group_check(vdb_fs *fs) {
 
 /* Writes the changed nodes and the counters before a commit. Every
  * commit moves the tenant's generation (next_eid: entry ids need only
- * increase), which is how a scope learns that someone wrote. PostgreSQL
- * sends the counters with one node made in the transaction, one changed
+ * increase), which is how a scope learns that someone wrote. A dialect
+ * without a version gets the counters with one node made in the
+ * transaction, one changed
  * in place, and the entry and block held (Q_CTR_NODES): a small file's
  * creation, its entry, block and node and its directory's times, is one
  * statement there, not five. */
@@ -1399,7 +1426,7 @@ static int commit_counters(vdb_fs *fs) {
   for (int i = 0; i < dirty_slots(fs) && !err; i++) {
     vdb_slot *sl = dirty_slot(fs, i);
     if (!sl->dirty || sl == made || sl == changed) continue;
-    vdb_slot **with = fs->d->version      ? NULL
+    vdb_slot **with = !by_generation(fs)  ? NULL
                       : sl->fresh           ? &made
                       : sl->from == fs->top ? &changed
                                             : NULL; /* a copy-up: Q_INO_PUT of its own */
@@ -1501,15 +1528,16 @@ static int tx_commit(vdb_fs *fs) {
 }
 
 /* Locks the tenant's row inside the write transaction just begun and
- * reads it (Q_LOCK; *have false: the tenant is gone). PostgreSQL: the
- * mount holding the lease relies on it for the transaction; any other
- * takes the lease's lock shared, and when another mount holds it, recalls
- * it (a notification, sent outside a transaction: on the mount's own
+ * reads it (Q_LOCK; *have false: the tenant is gone). By the tenant's
+ * generation, the mount holding the dialect's lease relies on it for the
+ * transaction; any other takes the lease's lock shared, which Q_LOCK
+ * refuses (no row) while another mount holds the lease: then it recalls
+ * the lease (Q_RECALL, sent outside a transaction: on the mount's own
  * connection while joined, else after rolling back what was just begun)
- * and waits for it. */
+ * and waits for it (Q_LEASE_WAIT). */
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (fs->d->version) return first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (!by_generation(fs)) return first(fs, Q_LOCK, a, NARGS(a), r, have);
   if (lease_hold(fs, false)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
   int err = first(fs, Q_LOCK, a, NARGS(a), r, have);
   if (err || *have) return err;
@@ -1551,7 +1579,7 @@ static int tx_begin(vdb_fs *fs) {
   if (v && v == fs->version) return scope_check(fs);
   /* Without a version the row is locked all the same (it is the lock),
    * and its generation tells whether the caches still hold. */
-  bool gen = !fs->d->version && fs->version;
+  bool gen = by_generation(fs) && fs->version;
   if (!gen) cache_clear(fs);
   cis__vdb_rows r;
   bool have;
@@ -1568,10 +1596,10 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
   if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
-  if (!fs->d->version) v = (uint64_t)fs->next_eid; /* held: it cannot move */
+  if (by_generation(fs)) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
   fs->tx_gen = fs->next_eid;
-  if (!fs->d->version) lease_confirmed(fs);
+  if (by_generation(fs)) lease_confirmed(fs);
   return scope_check(fs);
 fail:
   tx_abort(fs);
@@ -1589,7 +1617,8 @@ static int scope_check(vdb_fs *fs) {
                  "the tree was changed by another writer after this scope first read it");
 }
 
-/* PostgreSQL, outside a scope, when the caches hold a generation: opens
+/* By the tenant's generation and pipelined, outside a scope, when the
+ * caches hold a generation: opens
  * the write transaction without waiting for the tenant's row. BEGIN and
  * Q_LOCK_CHECK (the row locked, the transaction failed unless the
  * generation is still `version`) go in the pipeline with the method's
@@ -1603,8 +1632,7 @@ static int tx_begin_opt(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   /* A scope begins once (its first change), and that begin must see the
    * row to compare gen0 or, before any read, take the latest state. */
-  if (fs->scoped || fs->d->version || !fs->d->exec || !fs->d->sync || !fs->version)
-    return tx_begin(fs);
+  if (fs->scoped || !by_generation(fs) || !pipelined(fs) || !fs->version) return tx_begin(fs);
   /* On the lease, in the epoch the caches were confirmed in: nothing to
    * check until the commit. Held but not yet confirmed: the plain begin,
    * which reads the row (and confirms them). */
@@ -1692,7 +1720,7 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
     if (err) return err;
   }
   /* Directories opened on unchecked caches are settled before anything
-   * else uses them (PostgreSQL), unless the method checks itself. */
+   * else uses them (can_peek), unless the method checks itself. */
   if (fs->nprov && !fs->merging && !fs->in_tx) {
     int err = gen_check(fs);
     if (err) return err;
@@ -1707,8 +1735,9 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
 static int settle_read(vdb_fs *fs, const vdb_node *n) {
   int err = settle(fs, n);
   if (err || !fs->scoped || fs->in_tx || fs->gen_known) return err;
-  /* The caches' own check fixes it (scope_seen): SQLite's often costs no
-   * statement, PostgreSQL's rides with the lookup that follows (peek). */
+  /* The caches' own check fixes it (scope_seen): with a version it often
+   * costs no statement, by the generation it rides with the lookup that
+   * follows (peek). */
   if (fs->merging && can_peek(fs)) return 0;
   if (cache_ok(fs) && fs->gen_known) return 0;
   cis__vdb_val a[] = {I(fs->tenant)};
@@ -1764,11 +1793,11 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
 
 /* Removes the name dir/name from the view of the top layer: a whiteout
  * when a lower layer has the name, else just the top layer's row.
- * PostgreSQL decides on the server (Q_ENT_REMOVE), in the pipeline,
- * where asking first cost a round trip. */
+ * A dialect without a version decides on the server (Q_ENT_REMOVE), in
+ * the pipeline, where asking first cost a round trip. */
 static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
-  if (!fs->d->version && fs->d->exec) {
+  if (by_generation(fs) && fs->d->exec) {
     int err = exec(fs, Q_ENT_REMOVE, a, NARGS(a));
     if (!err) dent_put(fs, dir, name, 0, 0);
     return err;
@@ -1872,18 +1901,18 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   return 0;
 }
 
-/* Inode numbers a PostgreSQL mount reserves at a time: a creation the
+/* Inode numbers a mount reserves at a time (by_generation): a creation the
  * mount defers (db_open) takes its number from the range without the
  * tenant's lock, so no other mount can hand the same one out. */
 #define INO_RANGE 64
 
 /* Hands out a new inode number inside the open write transaction: from
  * this mount's range when it has one left, else from the tenant's
- * counter (on PostgreSQL reserving a range above it, this mount's once
+ * counter (by_generation: reserving a range above it, this mount's once
  * the transaction commits). */
 static uint64_t ino_alloc(vdb_fs *fs) {
   fs->counters_dirty = true;
-  if (fs->d->version || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
+  if (!by_generation(fs) || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
   if (fs->ino_next < fs->ino_end) return (uint64_t)fs->ino_next++;
   /* The range this transaction reserved already (a scope makes many):
    * its numbers follow each other, so their cache slots do too. */
@@ -2164,10 +2193,11 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
 static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
                      uint64_t end, uint64_t lo, uint64_t hi);
 
-/* Whether the call's check may ride with a lookup (peek): PostgreSQL,
- * outside a transaction, before the call (or its scope) checked. */
+/* Whether the call's check may ride with a lookup (peek): by the
+ * tenant's generation, outside a transaction, before the call (or its
+ * scope) checked. */
 static bool can_peek(vdb_fs *fs) {
-  return !fs->d->version && fs->d->exec && !fs->in_tx && !call_checked(fs);
+  return by_generation(fs) && fs->d->exec && !fs->in_tx && !call_checked(fs);
 }
 
 /* ENOENT / ENOTDIR (or the failure that broke it) for a directory a check
@@ -2180,7 +2210,7 @@ static int node_ok(vdb_fs *fs, const vdb_node *n) {
 
 /* The call's check and the lookup of dir/name in one statement (Q_PEEK),
  * so in one round trip: the caches are confirmed (or emptied and started
- * again, pg_seen) and dir/name goes into them; *have says whether the
+ * again, gen_seen) and dir/name goes into them; *have says whether the
  * name names a node, *in is its metadata. A regular file of at most
  * `keep` bytes comes whole and is kept for an open of it later in the
  * same call (stash), so open + read + close is this one round trip.
@@ -2231,8 +2261,8 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
     break;
   }
   fs->d->done(&r);
-  if (!err) err = pg_seen(fs, gen, 0);
-  else pg_seen(fs, gen, err);
+  if (!err) err = gen_seen(fs, gen, 0);
+  else gen_seen(fs, gen, err);
   if (!err && (dir->broken || dir->ino != dino)) *again = true;
   if (err || *again) {
     free(data);
@@ -2289,7 +2319,7 @@ static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flag
  * opened as the check would have found it (materialize). The open that
  * follows sees it remembered (blind_for). */
 static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name, uint32_t flags) {
-  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !fs->d->sync ||
+  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !pipelined(fs) ||
       fs->ino_next >= fs->ino_end || strlen(name) >= sizeof fs->blind_name)
     return false;
   const vdb_dent *d = dent_find(fs, dir->ino, name);
@@ -2440,7 +2470,8 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
 }
 
 /* Whether opening dir/name with flags may defer the creation (land):
- * PostgreSQL outside a scope and a transaction, a regular file created to
+ * by the tenant's generation and pipelined, outside a scope and a
+ * transaction, a regular file created to
  * be written (not EXCL), a name the caches confirmed this call to be
  * absent from a directory they know alive, and an inode number of this
  * mount's range to give it. */
@@ -2448,7 +2479,7 @@ static bool can_defer(vdb_fs *fs, const vdb_node *dn, const char *name, uint32_t
   uint64_t dir = dn->ino;
   /* A scope needs none: it is one transaction from its first change on,
    * whose statements wait in the pipeline without a round trip each. */
-  if (fs->scoped || fs->in_tx || fs->d->version || !fs->d->exec || !fs->d->sync) return false;
+  if (fs->scoped || fs->in_tx || !by_generation(fs) || !pipelined(fs)) return false;
   if ((flags & (CIS_VFS_CREAT | CIS_VFS_WRITE)) != (CIS_VFS_CREAT | CIS_VFS_WRITE) ||
       (flags & (CIS_VFS_EXCL | CIS_VFS_DIRECTORY)))
     return false;
@@ -2854,17 +2885,18 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
   if (n->pending) return 0; /* a deferred creation (never in a scope): empty */
-  /* SQLite checks first that nobody committed since the bytes were kept
-   * (the WAL index header after the mount's own commit: no statement);
-   * a commit of another empties the caches and drops them (cache_clear). */
-  if (n->dvalid && (!fs->d->version || cache_ok(fs))) {
+  /* With a version, first that nobody committed since the bytes were kept
+   * (SQLite: the WAL index header after the mount's own commit, no
+   * statement); a commit of another empties the caches and drops them
+   * (cache_clear). */
+  if (n->dvalid && (by_generation(fs) || cache_ok(fs))) {
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
     if (want) memcpy(buf, n->data + off, (size_t)want);
     *got = (size_t)want;
     return 0;
   }
-  /* Looked up after the check: on PostgreSQL a check that finds the
+  /* Looked up after the check: by the generation, a check that finds the
    * generation moved empties the caches (fdata with them) and still
    * says yes, for what it starts again from. */
   const vdb_fdata *f = fdata_on(fs) && fdata_of(fs, n->ino) && cache_ok(fs)
@@ -2922,11 +2954,11 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
       /* A file that fits in the blocks this statement fetched is kept
        * whole for the handle's next reads (the one that finds the end is
        * the usual one), and inside a scope for its next opens (fdata).
-       * SQLite: only while the caches hold a version, which every later
+       * With a version: only while the caches hold one, which every later
        * use checks; the bytes are of that version or newer, and newer
        * moved it. Inside a write transaction only this mount changes
        * the file, and its changes drop what is kept. */
-      bool keep = (!fs->d->version || fs->version) && firstblk == 0 && size <= to * bs &&
+      bool keep = (by_generation(fs) || fs->version) && firstblk == 0 && size <= to * bs &&
                   size <= SMALL_KEEP;
       if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
         err = read_rows(fs, n, &r, n->data, 0, size, 0, size);
@@ -3069,7 +3101,7 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
 
 /* Writes len bytes of buf at off to n (buf NULL: none), making n's
  * deferred creation first, and commits: one write transaction, begun
- * optimistically (tx_begin_opt), so on PostgreSQL BEGIN, the lock, the
+ * optimistically (tx_begin_opt), so with a pipelined dialect BEGIN, the lock, the
  * creation, the blocks, the metadata and COMMIT are one round trip.
  * When another writer committed since the caches were confirmed, all of
  * it runs once more on the tenant's row read afresh (redo). Whatever it
@@ -4458,8 +4490,7 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
     return CIS_ENOTFOUND;
   }
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (!err) { /* waits for the tenant's writers (PostgreSQL: its row lock, and a lease
-                 recalled) */
+  if (!err) { /* waits for the tenant's writers (its row lock, and a lease recalled) */
     cis__vdb_rows r;
     bool locked;
     err = tenant_lock(fs, &r, &locked);
