@@ -1,8 +1,9 @@
 /*
  * This file declares the seam between the layered database filesystem
  * ("Tarbox", vfs_db.c) and its SQL dialects (vfs_db_sqlite.c,
- * vfs_db_postgres.c). The layering logic and every statement's text live
- * once, in vfs_db.c (which also describes the schema); a dialect only
+ * vfs_db_postgres.c). The layering logic lives once, in vfs_db.c (which
+ * also describes the schema), every statement's text once, in
+ * vfs_db_sql.c; a dialect only
  * knows how to connect and create the schema in its own DDL, run a
  * numbered statement with bound values, walk its rows, bracket
  * transactions, and turn its database's failures into the error numbers
