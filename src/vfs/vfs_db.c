@@ -1,13 +1,14 @@
 /*
  * This file implements the layered database filesystem ("Tarbox"), the
  * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
- * directories and symlinks live in an SQL database, and its public
- * layer operations (cis_vfs_db_snapshot, _layers, _rollback, _diff,
- * _compact, _tenant_exists, _tenant_delete). The SQL dialects behind it
- * (vfs_db_internal.h) connect, run statements and keep what is theirs
- * alone; this file holds all of the layering logic, once (every
- * statement's text is vfs_db_sql.c's), and tells the dialects apart only
- * by what they offer ("what the dialect offers", below).
+ * directories and symlinks live in an SQL database, and its calls on a
+ * tenant by name (cis_vfs_db_tenant_exists, _tenant_delete,
+ * _group_usage). The SQL dialects behind it (vfs_db_internal.h) connect,
+ * run statements and keep what is theirs alone; this file holds the
+ * layering logic, once, and tells the dialects apart only by what they
+ * offer ("what the dialect offers", below). The layers as a user feature
+ * (snapshot, rollback, diff, compaction) are vfs_db_layers.c's, every
+ * statement's text vfs_db_sql.c's; vfs_db_fs.h is what the three share.
  *
  * Schema (every table starts with tenant_id, and every statement below
  * names it as ?1, except the two that find a tenant by name):
@@ -112,221 +113,7 @@
 #define RANGE_BYTES (1u << 20) /* most block bytes one read statement fetches */
 #define SMALL_KEEP (64u * 1024) /* largest file a handle keeps whole after a read */
 #define STALE_TRIES 64          /* reads of a file that writers keep changing under it */
-#define ROOT_INO 1
 #define BASE_LAYER 1
-#define T_WHITEOUT 0 /* entries.type of a whiteout */
-
-/* ================================================================ types */
-
-/* A directory on the walk to a deferred creation, opened on caches the
- * call had not checked (prov_open): looked up again if the creation's
- * check fails (relink). */
-typedef struct vdb_link {
-  uint64_t dir;          /* the directory its name is in, as the caches had it */
-  uint64_t old;          /* its number as the caches had it */
-  uint64_t now;          /* its number as relink found it */
-  char *name;            /* its name (malloc'd) */
-} vdb_link;
-
-typedef struct vdb_node {
-  cis_vfs_node base;     /* must stay first: the wrappers see only this */
-  uint64_t ino;          /* the node */
-  cis_vfs_type type;     /* CIS_VFS_REG or CIS_VFS_DIR */
-  bool orphan;           /* its name was removed while open: its top-layer blocks
-                            go when the last handle closes */
-  /* A creation that waits (db_open's deferred batch, can_defer): no row
-   * exists yet; its first write, or any other method, makes it (land). */
-  bool pending;          /* the creation waits */
-  uint64_t pdir;         /* pending: the directory the name goes in */
-  char *pname;           /* pending: the name (malloc'd) */
-  uint64_t ptime;        /* pending: its times (ns), those of the open */
-  bool pblind;           /* pending: the name was said absent unchecked (blind_absent) */
-  bool ptrunc;           /* pending: opened with TRUNC */
-  vdb_link *plinks;      /* pending: the unchecked directories on its walk, oldest
-                            first (malloc'd), or NULL */
-  int nplinks;           /* entries at plinks */
-  /* A small file's bytes as this handle's first read fetched them whole,
-   * so later reads (the one that finds the end) cost no statement;
-   * dropped by this mount's changes to the node and whenever the caches
-   * are emptied (drop_data). */
-  uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
-  uint64_t dsize;        /* bytes at data (the file's size) */
-  bool dvalid;           /* data holds the file */
-  /* A directory opened from the caches before the call
-   * checked them (prov_open): what named it, so that a check finding the
-   * tenant changed looks it up again (prov_fix). */
-  bool prov;             /* opened on caches this call has not checked yet */
-  int broken;            /* such a check found its name gone: ENOENT (ENOTDIR, or the
-                            check's failure) from now on; 0: not */
-  uint64_t prov_dir;     /* prov: the directory its name is in (as the caches had it) */
-  uint64_t prov_old;     /* prov: its number as the caches had it */
-  char *prov_name;       /* prov: its name (malloc'd) */
-  uint64_t named_seq;    /* a directory: cis__vfs_call_seq() of the call that opened it
-                            by its name (alive in that call once it checked) */
-  struct vdb_node *next; /* the backend's open nodes */
-  struct vdb_node *prev; /* same, backwards */
-} vdb_node;
-
-/* A node's visible metadata (its highest-layer row). */
-typedef struct vdb_inode {
-  uint64_t ino;    /* the node */
-  int type;        /* cis_vfs_type */
-  uint64_t nlink;  /* 1, or 0 once removed */
-  uint64_t size;   /* bytes (symlink: target length) */
-  uint64_t atim;   /* ns since the epoch */
-  uint64_t mtim;   /* ns */
-  uint64_t ctim;   /* ns */
-  uint64_t parent; /* a directory's parent directory */
-  int64_t layer;   /* the layer the row is in */
-} vdb_inode;
-
-/* A node's metadata as the open write transaction sees it. */
-typedef struct vdb_slot {
-  vdb_inode in;  /* the metadata (in.layer: the top once changed here) */
-  int64_t from;  /* dirty: the layer the row is copied up from when written */
-  bool used;     /* holds a node */
-  bool dirty;    /* changed here and not yet written (written before commit and
-                    before any statement that reads inode rows) */
-  bool fresh;    /* dirty: made here, so it has no row yet (inserted whole) */
-} vdb_slot;
-
-#define CACHE_SLOTS 1024 /* direct-mapped by inode number */
-#define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
-#define DCACHE_SLOTS 4096 /* sets of DCACHE_WAYS by a hash of directory and name */
-#define DCACHE_WAYS 4     /* 1000 names lose some 4 to a full set, not 18 as in twos */
-#define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
-#define WHOLE_NAMES_MAX 65536 /* most names one of them records */
-
-/* A small file's bytes as the call scope open now wrote or read them
- * whole, so that reading it again inside the scope costs no statement
- * (read-your-writes from what the mount holds). Kept inside a scope: its
- * reads are of one generation (see scope_checked) and its writes are this
- * mount's alone until it ends, when they are dropped. Kept too on a mount
- * with a lease (fdata_on), valid as the caches are: emptied with them
- * when a check finds the tenant changed. */
-typedef struct vdb_fdata {
-  uint64_t ino; /* the file; 0: the slot is empty */
-  uint8_t *p;   /* its bytes (malloc'd; NULL when empty) */
-  uint64_t n;   /* bytes at p: the file's size */
-} vdb_fdata;
-
-#define FDATA_SLOTS 1024            /* direct-mapped by inode number */
-#define FDATA_BYTES (16u << 20)     /* most bytes a scope keeps so */
-
-/* A directory made by this mount and the names it gained since (their
- * hashes): a name whose hash is not there is not in it. */
-typedef struct vdb_whole {
-  uint64_t dir;  /* the directory, 0: none */
-  uint64_t *h;   /* open-addressed set of name hashes (0: a free slot) */
-  size_t n, cap; /* hashes held, slots (a power of two) */
-} vdb_whole;
-
-/* A directory entry as the caches know it (see cache_ok). */
-typedef struct vdb_dent {
-  char *name;   /* the name (malloc'd); NULL: the slot is empty */
-  uint64_t dir; /* the directory holding it */
-  uint64_t ino; /* the node it names; 0: no such name (or a whiteout) */
-  int type;     /* cis_vfs_type of the node */
-  uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
-} vdb_dent;
-
-typedef struct vdb_fs {
-  cis_vfs_backend base;           /* must stay first: the wrappers see only this */
-  const cis__vdb_dialect *d;      /* the dialect (vfs_db_internal.h) */
-  cis__vdb_conn *c;               /* this backend's own connection, or while joined
-                                     (vfs_db_join.h) one over the KV transaction's */
-  cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
-  int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
-  uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
-  uint64_t timeout_ms;            /* budget of one method */
-  uint8_t *blk;                   /* one block of scratch for partial-block merges */
-  vdb_node *open;                 /* open nodes, for unlink-while-open */
-  /* The write transaction now open (valid between tx_begin and tx_end). */
-  int64_t top;                    /* the writable top layer */
-  int64_t next_layer;             /* next layer id to hand out */
-  int64_t next_ino;               /* next inode number */
-  int64_t next_eid;               /* next directory entry id */
-  bool counters_dirty;            /* next_ino / next_eid moved: write them back */
-  bool changed;                   /* the open write transaction wrote something */
-  int64_t dnodes;                 /* what the open write transaction changed the tree's
-                                     usage by: nodes (usage_note) ... */
-  int64_t dbytes;                 /* ... and bytes in regular files */
-  /* A limit shared with other trees (cis_vfs_db_config.group): checked
-   * by every commit that grows this tree. */
-  char *group;                    /* the group's name prefix (malloc'd), or NULL: none */
-  char *group_end;                /* its successor: the prefix with its last byte raised */
-  uint64_t group_max_bytes;       /* bytes the group's trees may hold; 0 = no limit */
-  uint64_t group_max_nodes;       /* nodes the same; 0 = no limit */
-  /* Transactions that stay open across methods (see "Transactions"). */
-  bool in_tx;                     /* a write transaction is open */
-  vdb_node *batch;                /* the file whose creation waits in it for its first
-                                     write, or NULL */
-  bool scoped;                    /* a call scope is open: commit only at its end */
-  bool scope_sync;                /* an fsync inside the scope: its commit is flushed */
-  int scope_err;                  /* the failure that rolled the scope's changes back */
-  bool gen_known;                 /* the scope read the tree: gen0 holds its generation */
-  int64_t gen0;                   /* the tenant's next_eid at the scope's first read */
-  vdb_fdata fdata[FDATA_SLOTS];   /* inside a scope: small files it wrote or read whole,
-                                     valid as `cache` is */
-  uint64_t fdata_bytes;           /* bytes held at fdata (at most FDATA_BYTES) */
-  int fdata_used;                 /* slots of fdata holding a file */
-  bool full_sync;                 /* CIS_VFS_DB_SYNC_FULL */
-  bool unsynced;                  /* commits since the last flush (NORMAL) */
-  uint64_t version;               /* the dialect's version the counters and the cache
-                                     match after our last commit; 0: none */
-  vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
-                                     transaction (and, while `version` holds, from one
-                                     to the next) */
-  uint16_t dirty_at[DIRTY_LIST];  /* the slots of `cache` made dirty since the list was
-                                     emptied (some clean again, some listed twice), so a
-                                     commit need not look at every slot */
-  int ndirty;                     /* entries in dirty_at; above DIRTY_LIST: look at all */
-  uint32_t dgen;                  /* the names' generation: emptying the caches moves
-                                     it instead of freeing every name */
-  vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
-                                     first use; NULL: none) */
-  vdb_whole whole[WHOLE_DIRS];    /* directories made by this mount, with
-                                     every name they gained since, so a name not among
-                                     them is absent; valid as `cache` is */
-  int whole_at;                   /* the next slot of `whole` to take */
-  bool checked;                   /* check_seq holds: this public call saw `version` */
-  uint64_t check_seq;             /* cis__vfs_call_seq() of that check */
-  /* Inode numbers handed out without the tenant's lock (by_generation). */
-  int64_t ino_next, ino_end;      /* a range of inode numbers committed as this mount's
-                                     (the tenant's next_ino moved past it): a deferred
-                                     creation takes its number here */
-  int64_t rng_next, rng_end;      /* the range the open transaction reserves; this
-                                     mount's once it commits */
-  bool opt;                       /* the open transaction began optimistically
-                                     (tx_begin_opt): its check is in flight */
-  uint64_t nretries;              /* optimistic transactions redone (for the tests) */
-  /* The call's check rides with its lookup (peek, by_generation). */
-  int nprov;                      /* open nodes with `prov` set: facts not yet checked */
-  bool merging;                   /* the method running does the check itself (peek) */
-  uint8_t *stash;                 /* a small file the call's peek fetched whole (malloc'd),
-                                     for the open that follows it in the same call */
-  uint64_t stash_n;               /* bytes at stash (the file's size) */
-  uint64_t stash_ino;             /* its node; 0: no stash */
-  uint64_t stash_seq;             /* cis__vfs_call_seq() of the peek */
-  uint64_t blind_seq;             /* cis__vfs_call_seq() of the lookup blind_absent
-                                     answered (0: none) ... */
-  uint64_t blind_dir;             /* ... in this directory ... */
-  char blind_name[CIS_VFS_NAME_MAX + 1]; /* ... of this name */
-  cis__vdb_lease *lease;          /* the dialect's lease on the tenant's tree
-                                     (cis_vfs_db_config.lease), or NULL: none */
-  int64_t tx_gen;                 /* the generation the open write transaction began from,
-                                     checked by its commit (Q_COUNTERS, Q_CTR_NODES) */
-  uint64_t nrecalls;              /* other mounts' leases recalled (for the tests) */
-  uint64_t nstmts;                /* statements run (for the tests) */
-  uint64_t ncommits;              /* write transactions committed (same) */
-} vdb_fs;
-
-/* A visible directory entry. */
-typedef struct vdb_ent {
-  uint64_t ino;  /* the node it names */
-  int type;      /* cis_vfs_type */
-  int64_t layer; /* the layer the row is in */
-} vdb_ent;
 
 static const cis_vfs_methods db_methods;
 static int scope_check(vdb_fs *fs);
@@ -349,9 +136,7 @@ int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, .
   return err;
 }
 
-static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
+int cis__vdb_fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
   static const char prefix[] = "db: ";
   memcpy(fs->base.errmsg, prefix, sizeof prefix);
   va_list ap;
@@ -362,22 +147,6 @@ static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
   return err;
 }
 
-static uint64_t wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static cis__vdb_val I(int64_t v) { return (cis__vdb_val){.kind = CIS__VDB_INT, .i = v}; }
-static cis__vdb_val B(const void *p, size_t n) {
-  return (cis__vdb_val){.kind = CIS__VDB_BLOB, .p = p, .n = n};
-}
-/* A byte string that is never an SQL NULL, even when empty. */
-static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
-/* A block of a file: bytes the dialect may keep outside the row. */
-static cis__vdb_val D(const void *p, size_t n) {
-  return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
-}
 
 /* ---- what the dialect offers ----
  *
@@ -433,43 +202,46 @@ static int tx_sync(vdb_fs *fs) {
   return err ? err : fs->d->sync(fs->c);
 }
 
-/* Runs statement id; the caller steps through rows and calls done(). */
-static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+int cis__vdb_query(vdb_fs *fs, int id, const cis__vdb_sql *q, const cis__vdb_val *a, int n,
+                   cis__vdb_rows *r) {
   int err = held_flush(fs);
   if (err) return err;
   fs->nstmts++;
-  return fs->d->query(fs->c, id, &cis__vdb_stmts[id], a, n, r);
+  return fs->d->query(fs->c, id, q, a, n, r);
+}
+
+int cis__vdb_run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  return cis__vdb_query(fs, id, &cis__vdb_stmts[id], a, n, r);
 }
 
 /* Runs statement id and ignores any rows (the changing statements). */
-static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
+int cis__vdb_exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
   fs->changed = true;
   if (fs->d->exec) {
     if (held_take(fs, id, a, n)) return 0;
     int err = held_flush(fs);
     if (err || held_take(fs, id, a, n)) return err;
-    /* The dialect may pipeline it: tx_end syncs before the method returns. */
+    /* The dialect may pipeline it: cis__vdb_tx_end syncs before the method returns. */
     fs->nstmts++;
     return fs->d->exec(fs->c, id, &cis__vdb_stmts[id], a, n);
   }
-  int err = run(fs, id, a, n, &r);
+  int err = cis__vdb_run(fs, id, a, n, &r);
   fs->d->done(&r);
   return err;
 }
 
 /* Runs statement id and moves to its first row: *have says whether there
  * is one. The caller reads it and calls done(), also when !*have. */
-static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
+int cis__vdb_first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
                  bool *have) {
   *have = false;
-  int err = run(fs, id, a, n, r);
+  int err = cis__vdb_run(fs, id, a, n, r);
   if (!err) err = fs->d->step(r, have);
   if (err) fs->d->done(r);
   return err;
 }
 
-#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* ---- the metadata cache ---- */
 
@@ -578,7 +350,7 @@ static void dent_free_all(vdb_fs *fs) {
   }
 }
 
-static void cache_clear(vdb_fs *fs) {
+void cis__vdb_cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
   stash_drop(fs);
   fdata_drop(fs, 0);
@@ -653,7 +425,7 @@ static int prov_fix(vdb_fs *fs) {
  * the caches serve the scope without a check per call. What they hold is
  * of gen0 or newer; a commit of another writer after gen0 is found by the
  * scope's first change, which compares the generation under the tree's
- * lock (tx_begin): a conflict, so nothing the scope read stale is written
+ * lock (cis__vdb_tx_begin): a conflict, so nothing the scope read stale is written
  * back. A scope that only reads sees what a read of each call would have
  * seen at gen0 or later, as before. */
 static bool scope_checked(const vdb_fs *fs) {
@@ -683,12 +455,12 @@ static bool call_checked(const vdb_fs *fs) {
  * directories with its error. */
 static int gen_seen(vdb_fs *fs, const int64_t row[4], int err) {
   uint64_t v = err ? 0 : (uint64_t)row[0];
-  if (!err && !v) err = fs_fail(fs, EIO, "tenant %lld vanished from the database",
+  if (!err && !v) err = cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database",
                                 (long long)fs->tenant);
   if (!err && v == fs->version) {
     prov_clear(fs);
   } else {
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     fs->version = err ? 0 : v;
     if (!err) { /* the top layer and the counters as the same row has them */
       fs->next_eid = row[0];
@@ -716,7 +488,7 @@ static int gen_check(vdb_fs *fs) {
   cis__vdb_rows r;
   bool have;
   int64_t row[4] = {0};
-  int err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), &r, &have);
   if (!err) {
     for (int i = 0; have && i < 4; i++) row[i] = fs->d->col_int(&r, i);
     fs->d->done(&r);
@@ -725,7 +497,7 @@ static int gen_check(vdb_fs *fs) {
 }
 
 /* Whether the caches (node metadata and names) may be used now. Inside a
- * write transaction always: it holds the tree, and tx_begin emptied them
+ * write transaction always: it holds the tree, and cis__vdb_tx_begin emptied them
  * when another connection had committed. Outside one, with a dialect
  * that has a version (SQLite) once this public call (cis__vfs_call_seq)
  * has seen that the version is still the one our last commit left: one
@@ -755,11 +527,11 @@ static bool cache_ok(vdb_fs *fs) {
      * that moved empties the caches and they start again. */
     return gen_check(fs) == 0;
   }
-  int err = first(fs, Q_DVER, NULL, 0, &r, &have);
+  int err = cis__vdb_first(fs, Q_DVER, NULL, 0, &r, &have);
   if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
   if (!v || v != fs->version) {
     fs->version = 0;
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     fs->base.errmsg[0] = '\0'; /* a failure shows again in the statement that follows */
     return false;
   }
@@ -900,7 +672,7 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
                         I(in->type),          I((int64_t)in->nlink), I((int64_t)in->size),
                         I((int64_t)in->atim), I((int64_t)in->mtim),  I((int64_t)in->ctim),
                         I((int64_t)in->parent)};
-    int err = exec(fs, Q_INO_ADD, n, NARGS(n));
+    int err = cis__vdb_exec(fs, Q_INO_ADD, n, NARGS(n));
     if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top;
     return err;
   }
@@ -909,13 +681,13 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
     cis__vdb_val u[] = {I(fs->tenant),        I((int64_t)in->ino),  I(fs->top),
                         I((int64_t)in->nlink), I((int64_t)in->size), I((int64_t)in->atim),
                         I((int64_t)in->mtim),  I((int64_t)in->ctim), I((int64_t)in->parent)};
-    err = exec(fs, Q_INO_SET, u, NARGS(u));
+    err = cis__vdb_exec(fs, Q_INO_SET, u, NARGS(u));
   } else {
     cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
                         I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
                         I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
                         I((int64_t)in->parent)};
-    err = exec(fs, Q_INO_PUT, a, NARGS(a));
+    err = cis__vdb_exec(fs, Q_INO_PUT, a, NARGS(a));
   }
   if (!err) {
     sl->dirty = false;
@@ -940,7 +712,7 @@ static vdb_slot *dirty_slot(vdb_fs *fs, int i) {
 
 /* Writes every changed node's metadata: before a commit, and before a
  * statement that reads inode rows itself. */
-static int cache_flush(vdb_fs *fs) {
+int cis__vdb_cache_flush(vdb_fs *fs) {
   for (int i = 0; i < dirty_slots(fs); i++) {
     vdb_slot *sl = dirty_slot(fs, i);
     if (!sl->dirty) continue;
@@ -971,7 +743,7 @@ static int slot_take(vdb_fs *fs, uint64_t ino, vdb_slot **out) {
 /* The database errors after which the open transaction cannot go on (or
  * may hold half a method): everything else is a refusal found before
  * anything changed (ENOENT, EEXIST, EISDIR, ...). */
-static bool fatal(int err) {
+bool cis__vdb_fatal(int err) {
   return err == CIS_VFS_EDOWN || err == CIS_VFS_ECONFLICT || err == EIO || err == ENOSPC ||
          err == ENOMEM;
 }
@@ -989,7 +761,7 @@ static uint64_t gen_of(vdb_fs *fs) {
  *
  * While the mount holds the lease no other mount commits to the tenant:
  * a method that begins while it is held, on caches a check confirmed
- * since it was granted, needs no check (arm), and a write transaction
+ * since it was granted, needs no check (cis__vdb_arm), and a write transaction
  * begun on them checks nothing either: its commit compares the
  * generation it began from (Q_COUNTERS, Q_CTR_NODES), and it keeps the
  * lease until it ends (lease_hold). Not while joined: the owner's COMMIT,
@@ -1026,7 +798,7 @@ static void tx_abort(vdb_fs *fs) {
   fs->rng_next = fs->rng_end = 0; /* reserved by what rolled back: not ours */
   fs->batch = NULL;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
 /* The open write transaction changed what the tree holds by `nodes` and
@@ -1051,19 +823,19 @@ static int group_check(vdb_fs *fs) {
   bool nodes = fs->dnodes > 0 && fs->group_max_nodes, bytes = fs->dbytes > 0 && fs->group_max_bytes;
   if (!fs->group || (!nodes && !bytes)) return 0;
   cis__vdb_val a[] = {S(fs->group), S(fs->group_end)};
-  int err = by_generation(fs) ? exec(fs, Q_GROUP_LOCK, a, 1) : 0;
+  int err = by_generation(fs) ? cis__vdb_exec(fs, Q_GROUP_LOCK, a, 1) : 0;
   cis__vdb_rows r;
   bool have;
-  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
+  if (!err) err = cis__vdb_first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
   if (err) return err;
   int64_t n = have ? fs->d->col_int(&r, 0) : 0, b = have ? fs->d->col_int(&r, 1) : 0;
   fs->d->done(&r);
   if (nodes && n > 0 && (uint64_t)n > fs->group_max_nodes)
-    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
+    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
                    "(other writers of them committed first); nothing of this commit applied",
                    fs->group, (long long)n, (unsigned long long)fs->group_max_nodes);
   if (bytes && b > 0 && (uint64_t)b > fs->group_max_bytes)
-    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
+    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
                    "of %llu (other writers of them committed first); nothing of this commit applied",
                    fs->group, (long long)b, (unsigned long long)fs->group_max_bytes);
   return 0;
@@ -1100,7 +872,7 @@ static int commit_counters(vdb_fs *fs) {
   if (!made && !changed && !e && !k) {
     cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen),
                         I(fs->dnodes), I(fs->dbytes)};
-    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+    err = cis__vdb_exec(fs, Q_COUNTERS, a, NARGS(a));
     return err ? err : group_check(fs);
   }
   /* None held: flags 0, SQL NULLs. */
@@ -1121,7 +893,7 @@ static int commit_counters(vdb_fs *fs) {
                       I(k != NULL),         I(k ? k[1].i : 0),     I(k ? k[2].i : 0),
                       I(k ? k[3].i : 0),    k ? k[4] : no_data,
                       I(fs->dnodes),        I(fs->dbytes)};
-  err = exec(fs, Q_CTR_NODES, a, NARGS(a));
+  err = cis__vdb_exec(fs, Q_CTR_NODES, a, NARGS(a));
   if (err) return err;
   if (made) made->dirty = made->fresh = false, made->from = fs->top;
   if (changed) changed->dirty = false, changed->from = fs->top;
@@ -1169,7 +941,7 @@ static int tx_commit(vdb_fs *fs) {
   if (err) {
     fs->version = 0;
     fs->rng_next = fs->rng_end = 0;
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     return err;
   }
   if (fs->rng_end) { /* the range it reserved is this mount's now */
@@ -1194,12 +966,12 @@ static int tx_commit(vdb_fs *fs) {
  * and waits for it (Q_LEASE_WAIT). */
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (!by_generation(fs)) return first(fs, Q_LOCK, a, NARGS(a), r, have);
-  if (lease_hold(fs, false)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
-  int err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (!by_generation(fs)) return cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (lease_hold(fs, false)) return cis__vdb_first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
+  int err = cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
   if (err || *have) return err;
   fs->d->done(r);
-  err = first(fs, Q_GEN, a, NARGS(a), r, have); /* no row: gone, or leased */
+  err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), r, have); /* no row: gone, or leased */
   if (err || !*have) return err;
   fs->d->done(r);
   cis__vdb_conn *c = fs->own ? fs->own : fs->c;
@@ -1209,8 +981,8 @@ static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   err = fs->d->query(c, Q_RECALL, &cis__vdb_stmts[Q_RECALL], a, NARGS(a), r);
   if (!err) fs->d->done(r);
   if (!fs->own && !err) err = fs->d->begin(fs->c, true);
-  if (!err) err = exec(fs, Q_LEASE_WAIT, a, NARGS(a));
-  if (!err) err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (!err) err = cis__vdb_exec(fs, Q_LEASE_WAIT, a, NARGS(a));
+  if (!err) err = cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
   fs->nrecalls++;
   return err;
 }
@@ -1222,10 +994,10 @@ static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
  * A call scope's first change keeps the caches the same way (what its
  * reads left in them is of gen0, checked below), and fails with a
  * conflict when another writer committed since the scope's first read. */
-static int tx_begin(vdb_fs *fs) {
+int cis__vdb_tx_begin(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   if (fs->scoped && fs->scope_err)
-    return fs_fail(fs, fs->scope_err, "an earlier failure rolled this scope's changes back");
+    return cis__vdb_fs_fail(fs, fs->scope_err, "an earlier failure rolled this scope's changes back");
   int err = fs->d->begin(fs->c, true);
   if (err) return err;
   fs->in_tx = true;
@@ -1237,14 +1009,14 @@ static int tx_begin(vdb_fs *fs) {
   /* Without a version the row is locked all the same (it is the lock),
    * and its generation tells whether the caches still hold. */
   bool gen = by_generation(fs) && fs->version;
-  if (!gen) cache_clear(fs);
+  if (!gen) cis__vdb_cache_clear(fs);
   cis__vdb_rows r;
   bool have;
   err = tenant_lock(fs, &r, &have);
   if (err) goto fail;
   if (!have) {
     fs->d->done(&r);
-    err = fs_fail(fs, EIO, "tenant %lld vanished from the database", (long long)fs->tenant);
+    err = cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database", (long long)fs->tenant);
     goto fail;
   }
   fs->top = fs->d->col_int(&r, 0);
@@ -1252,7 +1024,7 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
-  if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
+  if (gen && (uint64_t)fs->next_eid != fs->version) cis__vdb_cache_clear(fs);
   if (by_generation(fs)) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
   fs->tx_gen = fs->next_eid;
@@ -1263,14 +1035,14 @@ fail:
   return err;
 }
 
-/* tx_begin's end in a call scope that read the tree: a conflict when its
+/* cis__vdb_tx_begin's end in a call scope that read the tree: a conflict when its
  * generation (next_eid, as the tree's lock holds it) is no longer gen0. */
 static int scope_check(vdb_fs *fs) {
   if (!fs->scoped || !fs->gen_known || fs->next_eid == fs->gen0) return 0;
   /* What the scope read may be stale: its writes could undo another's. */
   tx_abort(fs);
   fs->scope_err = CIS_VFS_ECONFLICT;
-  return fs_fail(fs, CIS_VFS_ECONFLICT,
+  return cis__vdb_fs_fail(fs, CIS_VFS_ECONFLICT,
                  "the tree was changed by another writer after this scope first read it");
 }
 
@@ -1283,19 +1055,19 @@ static int scope_check(vdb_fs *fs) {
  * the caches, the top layer and the counters as they are. When another
  * writer committed in between, the check fails the transaction and the
  * caller's next collect returns CIS_VFS_ECONFLICT with `opt` set: the
- * caller rolls back and runs the method again on tx_begin (redo). Else
- * tx_begin. */
+ * caller rolls back and runs the method again on cis__vdb_tx_begin (redo). Else
+ * cis__vdb_tx_begin. */
 static int tx_begin_opt(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   /* A scope begins once (its first change), and that begin must see the
    * row to compare gen0 or, before any read, take the latest state. */
-  if (fs->scoped || !by_generation(fs) || !pipelined(fs) || !fs->version) return tx_begin(fs);
+  if (fs->scoped || !by_generation(fs) || !pipelined(fs) || !fs->version) return cis__vdb_tx_begin(fs);
   /* On the lease, in the epoch the caches were confirmed in: nothing to
    * check until the commit. Held but not yet confirmed: the plain begin,
    * which reads the row (and confirms them). */
   bool leased = lease_trusted(fs) && lease_hold(fs, true);
   if (!leased && fs->lease && !fs->own && fs->d->lease->held(fs->lease, cis__vfs_call_seq()))
-    return tx_begin(fs);
+    return cis__vdb_tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
   if (err) {
     lease_unhold(fs);
@@ -1316,23 +1088,23 @@ static int tx_begin_opt(vdb_fs *fs) {
 }
 
 /* Whether a method that failed with err on an optimistic transaction
- * (`was_opt`) is to be run again on tx_begin: its check failed (another
+ * (`was_opt`) is to be run again on cis__vdb_tx_begin: its check failed (another
  * writer committed; everything was rolled back and the caches emptied). */
 static bool redo(vdb_fs *fs, bool was_opt, int err) {
   if (!was_opt || err != CIS_VFS_ECONFLICT || fs->scoped) return false;
   fs->nretries++;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
   fs->base.errmsg[0] = '\0';
   return true;
 }
 
 /* After a change of layers: the next transaction reads the top and the
  * counters again, and the cache starts empty (unless a scope goes on). */
-static void tx_forget(vdb_fs *fs) {
+void cis__vdb_tx_forget(vdb_fs *fs) {
   if (fs->in_tx) return;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
 /* Ends a changing method. Success commits, unless the transaction goes on:
@@ -1341,7 +1113,7 @@ static void tx_forget(vdb_fs *fs) {
  * then fails as a whole at its end); a refusal leaves what earlier
  * methods did and, outside a scope, commits it. Returns the method's
  * error, or the commit's. */
-static int tx_end(vdb_fs *fs, int err, bool keep) {
+int cis__vdb_tx_end(vdb_fs *fs, int err, bool keep) {
   if (!fs->in_tx) return err;
   /* A batch stays open: what the dialect sent without waiting (exec) must
    * have succeeded before the method says it did, since its creation
@@ -1354,7 +1126,7 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
     int s = tx_sync(fs);
     if (s) err = s;
   }
-  if (err && fatal(err)) {
+  if (err && cis__vdb_fatal(err)) {
     tx_abort(fs);
     if (fs->scoped && !fs->scope_err) fs->scope_err = err;
     return err;
@@ -1367,8 +1139,8 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
 /* Called first by every method: a transaction left open for a batch is
  * committed unless this method joins it (one on the batch's own file,
  * `n`). Inside a scope nothing commits. */
-static int settle(vdb_fs *fs, const vdb_node *n) {
-  if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : fs_fail(fs, fs->scope_err,
+int cis__vdb_settle(vdb_fs *fs, const vdb_node *n) {
+  if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : cis__vdb_fs_fail(fs, fs->scope_err,
                          "an earlier failure rolled this scope's changes back");
   /* A deferred creation is made (and committed) before anything else may
    * observe the tree; only its own file's write, stat and read join it. */
@@ -1390,7 +1162,7 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
  * its first change records the tenant's generation, which its first
  * change checks (a conflict when another writer committed in between). */
 static int settle_read(vdb_fs *fs, const vdb_node *n) {
-  int err = settle(fs, n);
+  int err = cis__vdb_settle(fs, n);
   if (err || !fs->scoped || fs->in_tx || fs->gen_known) return err;
   /* The caches' own check fixes it (scope_seen): with a version it often
    * costs no statement, by the generation it rides with the lookup that
@@ -1400,14 +1172,14 @@ static int settle_read(vdb_fs *fs, const vdb_node *n) {
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
-  err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     fs->gen0 = fs->d->col_int(&r, 0);
     fs->gen_known = true;
   }
   fs->d->done(&r);
-  return have ? 0 : fs_fail(fs, EIO, "tenant %lld vanished from the database",
+  return have ? 0 : cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database",
                             (long long)fs->tenant);
 }
 
@@ -1425,7 +1197,7 @@ static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_ENT_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_ENT_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     e->ino = (uint64_t)fs->d->col_int(&r, 0);
@@ -1443,7 +1215,7 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(fs->next_eid++), I((int64_t)ino), I(type)};
   fs->counters_dirty = true;
-  int err = exec(fs, Q_ENT_PUT, a, NARGS(a));
+  int err = cis__vdb_exec(fs, Q_ENT_PUT, a, NARGS(a));
   if (!err) dent_put(fs, dir, name, ino, type);
   return err;
 }
@@ -1455,18 +1227,18 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
 static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
   if (by_generation(fs) && fs->d->exec) {
-    int err = exec(fs, Q_ENT_REMOVE, a, NARGS(a));
+    int err = cis__vdb_exec(fs, Q_ENT_REMOVE, a, NARGS(a));
     if (!err) dent_put(fs, dir, name, 0, 0);
     return err;
   }
   cis__vdb_rows r;
   bool lower;
-  int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
+  int err = cis__vdb_first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
   if (err) return err;
   fs->d->done(&r);
   cis__vdb_val w[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(0),          I(0),            I(T_WHITEOUT)};
-  err = lower ? exec(fs, Q_ENT_PUT, w, NARGS(w)) : exec(fs, Q_ENT_DEL, a, NARGS(a));
+  err = lower ? cis__vdb_exec(fs, Q_ENT_PUT, w, NARGS(w)) : cis__vdb_exec(fs, Q_ENT_DEL, a, NARGS(a));
   if (!err) dent_put(fs, dir, name, 0, 0);
   return err;
 }
@@ -1478,7 +1250,7 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
                       I(from > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)from)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_ENT_LIST, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_ENT_LIST, a, NARGS(a), &r, &have);
   if (err) return err;
   if (!have) {
     fs->d->done(&r);
@@ -1489,7 +1261,7 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
     const void *p = fs->d->col_blob(&r, 1, &n);
     if (!p || n > CIS_VFS_NAME_MAX) {
       fs->d->done(&r);
-      return fs_fail(fs, EIO, "directory %llu holds a malformed name", (unsigned long long)dir);
+      return cis__vdb_fs_fail(fs, EIO, "directory %llu holds a malformed name", (unsigned long long)dir);
     }
     ent->next = (uint64_t)fs->d->col_int(&r, 0) + 1;
     ent->ino = (uint64_t)fs->d->col_int(&r, 2);
@@ -1518,7 +1290,7 @@ static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_INO_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_INO_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     in->ino = ino;
@@ -1593,7 +1365,7 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
   /* In a transaction a file or directory is inserted by the commit, with
    * its first write's size and times: one statement instead of two. */
   bool later = fs->in_tx && !target;
-  int err = later ? 0 : exec(fs, Q_INO_NEW, a, NARGS(a));
+  int err = later ? 0 : cis__vdb_exec(fs, Q_INO_NEW, a, NARGS(a));
   vdb_slot *sl;
   if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl)))
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
@@ -1630,7 +1402,7 @@ static bool is_open(vdb_fs *fs, uint64_t ino, const vdb_node *except) {
 static int node_kill(vdb_fs *fs, uint64_t ino) {
   vdb_inode in;
   int err = ino_get(fs, ino, &in);
-  if (err) return err == ENOENT ? fs_fail(fs, EIO, "node %llu has no metadata",
+  if (err) return err == ENOENT ? cis__vdb_fs_fail(fs, EIO, "node %llu has no metadata",
                                           (unsigned long long)ino)
                                 : err;
   if (in.nlink > 0) usage_note(fs, -1, in.type == CIS_VFS_REG ? -(int64_t)in.size : 0);
@@ -1646,7 +1418,7 @@ static int node_kill(vdb_fs *fs, uint64_t ino) {
     return 0;
   }
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(fs->top)};
-  return exec(fs, Q_BLK_DROP, a, NARGS(a));
+  return cis__vdb_exec(fs, Q_BLK_DROP, a, NARGS(a));
 }
 
 /* ---- blocks ---- */
@@ -1663,7 +1435,7 @@ static int col_data(vdb_fs *fs, cis__vdb_rows *r, int i, const void **p, size_t 
  * (inside the mount's own transaction): damaged, or lost
  * (vfs_db_sqlite_ext.c). */
 static int stale(vdb_fs *fs, uint64_t ino) {
-  return fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
+  return cis__vdb_fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
                  "(a power loss under the default durability)", (unsigned long long)ino);
 }
 
@@ -1675,7 +1447,7 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
   bool have;
   *len = 0;
   memset(fs->blk, 0, fs->bs);
-  int err = first(fs, Q_BLK_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_BLK_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     size_t n;
@@ -1687,7 +1459,7 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
     }
     if (p && n > fs->bs) {
       fs->d->done(&r);
-      return fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
+      return cis__vdb_fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
                      (unsigned long long)blk, (unsigned long long)ino, n);
     }
     if (p) {
@@ -1703,14 +1475,14 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
 static int blk_store(vdb_fs *fs, uint64_t ino, uint64_t blk, const void *p, size_t n) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I((int64_t)blk), I(fs->top),
                       D(n ? p : "", n)};
-  return exec(fs, Q_BLK_PUT, a, NARGS(a));
+  return cis__vdb_exec(fs, Q_BLK_PUT, a, NARGS(a));
 }
 
 /* Sets the size of ino (open transaction). Shrinking deletes the top
  * layer's blocks past the end, whites out lower layers' blocks there and
  * trims the block the new end falls in, so growing later reads zeros. */
 static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
-  if (size > (uint64_t)INT64_MAX) return fs_fail(fs, EFBIG, "size %llu too large",
+  if (size > (uint64_t)INT64_MAX) return cis__vdb_fs_fail(fs, EFBIG, "size %llu too large",
                                                  (unsigned long long)size);
   if (size == in->size) return 0;
   drop_data(fs, in->ino);
@@ -1718,8 +1490,8 @@ static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
   if (size < in->size) {
     uint64_t cut = size / fs->bs + (size % fs->bs ? 1 : 0);
     cis__vdb_val a[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I((int64_t)cut)};
-    int err = exec(fs, Q_BLK_CUT, a, NARGS(a));
-    if (!err) err = exec(fs, Q_BLK_WHITEOUT, a, NARGS(a));
+    int err = cis__vdb_exec(fs, Q_BLK_CUT, a, NARGS(a));
+    if (!err) err = cis__vdb_exec(fs, Q_BLK_WHITEOUT, a, NARGS(a));
     if (err) return err;
     if (size % fs->bs) {
       size_t len, keep = (size_t)(size % fs->bs);
@@ -1755,7 +1527,7 @@ static uint64_t budget_ms(const vdb_fs *fs) {
   return ms;
 }
 
-static void arm(vdb_fs *fs) {
+void cis__vdb_arm(vdb_fs *fs) {
   fs->base.errmsg[0] = '\0';
   uint64_t ms = budget_ms(fs);
   fs->d->arm(fs->c, ms);
@@ -1786,7 +1558,7 @@ static void fill_stat(const vdb_fs *fs, const vdb_inode *in, cis_vfs_stat *st) {
 
 static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **out) {
   vdb_node *n = calloc(1, sizeof *n);
-  if (!n) return fs_fail(fs, ENOMEM, "out of memory");
+  if (!n) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   n->base.fs = &fs->base;
   n->ino = ino;
   n->type = type;
@@ -1812,7 +1584,7 @@ static void db_destroy(cis_vfs_backend *b) {
   }
   if (fs->lease) fs->d->lease->stop(fs->lease); /* gives the lease back */
   if (fs->c) fs->d->close(fs->c);
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
   dent_free_all(fs);
   free(fs->dcache);
   free(fs->blk);
@@ -1827,14 +1599,14 @@ static int db_root(cis_vfs_backend *b, cis_vfs_node **out) {
 
 static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
   *bytes = *nodes = 0;
   int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (!err) err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
+  if (!err) err = cis__vdb_first(fs, Q_USAGE, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     int64_t n = fs->d->col_int(&r, 0), s = fs->d->col_int(&r, 1);
@@ -1861,7 +1633,7 @@ static bool can_peek(vdb_fs *fs) {
  * found its name no longer gives (prov_fix). */
 static int node_ok(vdb_fs *fs, const vdb_node *n) {
   if (!n->broken) return 0;
-  return fs_fail(fs, n->broken, "directory %llu was moved or removed by another writer",
+  return cis__vdb_fs_fail(fs, n->broken, "directory %llu was moved or removed by another writer",
                  (unsigned long long)n->ino);
 }
 
@@ -1885,7 +1657,7 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
   vdb_inode din = {0}; /* the directory's own node (din.ino 0: none) */
   *have = *again = false;
   stash_drop(fs);
-  int err = run(fs, Q_PEEK, a, NARGS(a), &r);
+  int err = cis__vdb_run(fs, Q_PEEK, a, NARGS(a), &r);
   while (!err && !(err = fs->d->step(&r, &row)) && row) {
     int64_t k = fs->d->col_int(&r, 0);
     if (k == -2) {
@@ -1943,7 +1715,7 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
 /* A directory opened on caches this call has not checked yet (see "the
  * call's check"): nothing is sent. Only a directory the name cache
  * knows, opened to be walked or read, outside transactions and scopes:
- * in a scope settle does not check what such a directory stands on (the
+ * in a scope cis__vdb_settle does not check what such a directory stands on (the
  * peek of the scope's first read does, after which none is needed). */
 static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flags,
                       cis_vfs_node **out) {
@@ -2000,13 +1772,13 @@ static int links_take(vdb_fs *fs, vdb_node *n) {
   vdb_node *tail = fs->open;
   while (tail && tail->next) tail = tail->next;
   n->plinks = calloc((size_t)fs->nprov, sizeof *n->plinks);
-  if (!n->plinks) return fs_fail(fs, ENOMEM, "out of memory");
+  if (!n->plinks) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   for (vdb_node *p = tail; p && n->nplinks < fs->nprov; p = p->prev) {
     if (!p->prov) continue;
     vdb_link *l = &n->plinks[n->nplinks++];
     *l = (vdb_link){.dir = p->prov_dir, .old = p->prov_old, .now = p->prov_old,
                     .name = strdup(p->prov_name)};
-    if (!l->name) return fs_fail(fs, ENOMEM, "out of memory");
+    if (!l->name) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -2020,7 +1792,7 @@ static bool blind_for(const vdb_fs *fs, uint64_t dir, const char *name) {
 static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
                      cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   fs->merging = true;
   int err = settle_read(fs, NULL);
   fs->merging = false;
@@ -2065,7 +1837,7 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ui
     if (!err) fill_stat(fs, &in, st);
     return err;
   }
-  err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
   vdb_inode in = {0};
   if (have) {
@@ -2158,13 +1930,13 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   uint64_t ino = 0;
   cis_vfs_type type = CIS_VFS_UNKNOWN;
   *out = NULL;
-  arm(fs);
+  cis__vdb_arm(fs);
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
   /* The name was said absent unchecked: its deferred creation checks. */
   bool blind = writes && blind_for(fs, N(dir)->ino, name);
   fs->merging = !writes || blind; /* an open that only reads checks the call itself */
-  int err = writes ? settle(fs, NULL) : settle_read(fs, NULL);
+  int err = writes ? cis__vdb_settle(fs, NULL) : settle_read(fs, NULL);
   fs->merging = false;
   if (!err) err = node_ok(fs, N(dir));
   if (!err && !writes && prov_open(fs, N(dir), name, flags, out)) return 0;
@@ -2184,7 +1956,7 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
      * makes the file, with its data, in one round trip (land). */
     vdb_node links = {0}; /* holds the walk's unchecked directories until n does */
     char *pname = strdup(name);
-    if (!pname) return fs_fail(fs, ENOMEM, "out of memory");
+    if (!pname) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
     if (fs->nprov) err = links_take(fs, &links);
     if (!err) err = new_node(fs, (uint64_t)fs->ino_next, CIS_VFS_REG, out);
     if (err) {
@@ -2206,15 +1978,15 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
     fs->batch = n;
     return 0;
   }
-  if (!err && writes) err = tx_begin(fs);
+  if (!err && writes) err = cis__vdb_tx_begin(fs);
   if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
   /* A regular file opened to be written leaves its transaction open for
    * its first write: create + write + close become one commit. */
   bool keep = writes && type == CIS_VFS_REG && (flags & CIS_VFS_WRITE);
-  if (writes) err = tx_end(fs, err, keep);
+  if (writes) err = cis__vdb_tx_end(fs, err, keep);
   if (err) return err;
   err = new_node(fs, ino, type, out);
-  if (err) return tx_end(fs, err, false);
+  if (err) return cis__vdb_tx_end(fs, err, false);
   if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out); /* a scope commits at its end */
   if (type == CIS_VFS_DIR) N(*out)->named_seq = cis__vfs_call_seq();
   if (fs->stash && fs->stash_ino == ino && fs->stash_seq == cis__vfs_call_seq() &&
@@ -2233,11 +2005,11 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
 
 /* Creates dir/name as a node of `type` (a directory or a symlink). */
 static int make_node(vdb_fs *fs, vdb_node *dn, const char *name, int type, const char *target) {
-  arm(fs);
-  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
   uint64_t dir = dn->ino;
   if (!err) err = node_ok(fs, dn);
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   uint64_t ino;
@@ -2253,7 +2025,7 @@ static int make_node(vdb_fs *fs, vdb_node *dn, const char *name, int type, const
      * there costs no statement when absent. */
     whole_start(fs, ino);
   }
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_mkdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -2268,11 +2040,11 @@ static int db_symlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
 /* Removes dir/name: a directory when `want_dir` (empty, else ENOTEMPTY),
  * else a non-directory (EISDIR for a directory). */
 static int remove_node(vdb_fs *fs, vdb_node *dn, const char *name, bool want_dir) {
-  arm(fs);
-  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
   uint64_t dir = dn->ino;
   if (!err) err = node_ok(fs, dn);
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   err = ent_get(fs, dir, name, &e);
@@ -2287,7 +2059,7 @@ static int remove_node(vdb_fs *fs, vdb_node *dn, const char *name, bool want_dir
   if (!err) err = node_kill(fs, e.ino);
   if (!err) err = ent_remove(fs, dir, name);
   if (!err) err = dir_touch(fs, dir);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_rmdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -2311,7 +2083,7 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
   uint32_t power = 1, steps = 0;
   for (uint32_t depth = 0; depth <= CLIMB_MAX; depth++) {
     if (dir == moved)
-      return fs_fail(fs, EINVAL, "cannot move a directory into itself");
+      return cis__vdb_fs_fail(fs, EINVAL, "cannot move a directory into itself");
     if (dir == ROOT_INO) return 0;
     vdb_inode in;
     int err = ino_get(fs, dir, &in);
@@ -2324,7 +2096,7 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
       steps = 0;
     }
   }
-  return fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
+  return cis__vdb_fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
                  CLIMB_MAX);
 }
 
@@ -2369,13 +2141,13 @@ static int rename_in(vdb_fs *fs, uint64_t odir, const char *oname, uint64_t ndir
 static int db_rename(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname,
                      cis_vfs_node *ndir, const char *nname) {
   vdb_fs *fs = FS(b);
-  arm(fs);
-  int err = settle(fs, NULL);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
   if (!err) err = node_ok(fs, N(odir));
   if (!err) err = node_ok(fs, N(ndir));
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err) err = rename_in(fs, N(odir)->ino, oname, N(ndir)->ino, nname);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, char *buf,
@@ -2383,7 +2155,7 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   vdb_fs *fs = FS(b);
   vdb_ent e;
   *len = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = settle_read(fs, NULL);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (err) return err;
@@ -2391,12 +2163,12 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)e.ino)};
   cis__vdb_rows r;
   bool have;
-  err = first(fs, Q_INO_TARGET, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_INO_TARGET, a, NARGS(a), &r, &have);
   if (err) return err;
   size_t n = 0;
   const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
   if (!p) {
-    err = fs_fail(fs, EIO, "symlink %s has no target", name);
+    err = cis__vdb_fs_fail(fs, EIO, "symlink %s has no target", name);
   } else {
     *len = n;
     if (n > cap) err = ERANGE;
@@ -2409,7 +2181,7 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
 static int db_link(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname, cis_vfs_node *ndir,
                    const char *nname) {
   (void)odir, (void)oname, (void)ndir, (void)nname;
-  return fs_fail(FS(b), EPERM, "hard links are not supported (Tarbox design limitation)");
+  return cis__vdb_fs_fail(FS(b), EPERM, "hard links are not supported (Tarbox design limitation)");
 }
 
 static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
@@ -2418,7 +2190,7 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
   if (n->prev) n->prev->next = n->next;
   else fs->open = n->next;
   if (n->next) n->next->prev = n->prev;
-  arm(fs);
+  cis__vdb_arm(fs);
   free(n->data);
   if (n->prov) { /* a directory opened on unchecked caches: nothing to settle any more */
     n->prov = false;
@@ -2440,14 +2212,14 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
      * removal did not commit after all. A failure leaves the blocks as
      * garbage no name reaches. */
     vdb_inode in;
-    int err = settle(fs, NULL);
-    if (!err) err = tx_begin(fs);
+    int err = cis__vdb_settle(fs, NULL);
+    if (!err) err = cis__vdb_tx_begin(fs);
     if (!err) err = ino_get(fs, n->ino, &in);
     if (!err && in.nlink == 0) {
       cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I(fs->top)};
-      err = exec(fs, Q_BLK_DROP, a, NARGS(a));
+      err = cis__vdb_exec(fs, Q_BLK_DROP, a, NARGS(a));
     }
-    tx_end(fs, err, false);
+    cis__vdb_tx_end(fs, err, false);
   }
   free(n->pname);
   links_free(n);
@@ -2457,14 +2229,14 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
 /* A node opened earlier whose metadata is gone (another mount of the
  * tenant rolled its layer back): EBADF, as for a descriptor of nothing. */
 static int gone(vdb_fs *fs, const vdb_node *n) {
-  return fs_fail(fs, EBADF, "node %llu no longer exists", (unsigned long long)n->ino);
+  return cis__vdb_fs_fail(fs, EBADF, "node %llu no longer exists", (unsigned long long)n->ino);
 }
 
 static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   vdb_node *n = N(node);
   vdb_inode in;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (n->pending) {
     /* A deferred creation (never in a scope): an empty file, as it will be made. */
     in = (vdb_inode){.ino = n->ino, .type = CIS_VFS_REG, .nlink = 1, .atim = n->ptime,
@@ -2509,7 +2281,7 @@ static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, ui
     const uint8_t *p = v;
     if (!p || !dl) continue; /* a hole or a whiteout: zeros */
     if (dl > bs)
-      return fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
+      return cis__vdb_fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
                      (unsigned long long)n->ino);
     uint64_t e = s + dl; /* the bytes this block holds */
     uint64_t from = s > off ? s : off, until = e < end ? e : end;
@@ -2539,13 +2311,13 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   vdb_fs *fs = FS(b);
   vdb_node *n = N(node);
   *got = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
   if (n->pending) return 0; /* a deferred creation (never in a scope): empty */
   /* With a version, first that nobody committed since the bytes were kept
    * (SQLite: the WAL index header after the mount's own commit, no
    * statement); a commit of another empties the caches and drops them
-   * (cache_clear). */
+   * (cis__vdb_cache_clear). */
   if (n->dvalid && (by_generation(fs) || cache_ok(fs))) {
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
@@ -2567,7 +2339,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     return 0;
   }
   int err = settle_read(fs, n);
-  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
   if (err || len == 0) return err;
   if (off > (uint64_t)INT64_MAX) return 0; /* past any file's end */
   /* A block found replaced under the statement's snapshot (col_data):
@@ -2578,7 +2350,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     err = read_at(fs, n, buf, len, off, got);
     if (err != CIS__VDB_STALE) return err;
     if (attempt == STALE_TRIES - 1)
-      return fs_fail(fs, EAGAIN, "node %llu kept being rewritten during its read (%d tries)",
+      return cis__vdb_fs_fail(fs, EAGAIN, "node %llu kept being rewritten during its read (%d tries)",
                      (unsigned long long)n->ino, STALE_TRIES);
   }
 }
@@ -2599,7 +2371,7 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   cis__vdb_rows r;
   bool have = false;
   uint64_t want = 0, end = off;
-  err = first(fs, Q_READ, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_READ, a, NARGS(a), &r, &have);
   if (!err) {
     if (!have || fs->d->col_int(&r, 0) != -1) {
       fs->d->done(&r);
@@ -2638,7 +2410,7 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   for (uint64_t blk = to; !err && want && blk <= lastw; blk += batch) {
     uint64_t upto = blk + batch <= lastw + 1 ? blk + batch : lastw + 1;
     cis__vdb_val q[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)upto)};
-    err = run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
+    err = cis__vdb_run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
     if (!err) err = read_rows(fs, n, &r, buf, off, end, blk * bs, blk_end(bs, upto));
     fs->d->done(&r);
   }
@@ -2647,8 +2419,8 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   if (own) {
     if (err) fs->d->rollback(fs->c);
     else err = fs->d->commit(fs->c);
-  } else if (err && fs->in_tx && fatal(err)) {
-    tx_end(fs, err, false);
+  } else if (err && fs->in_tx && cis__vdb_fatal(err)) {
+    cis__vdb_tx_end(fs, err, false);
   }
   if (!err) *got = (size_t)want;
   return err;
@@ -2663,7 +2435,7 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
   if (err) return err;
   if (off == CIS_VFS_APPEND) off = in.size;
   if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
-    return fs_fail(fs, EFBIG, "write past the largest file size");
+    return cis__vdb_fs_fail(fs, EFBIG, "write past the largest file size");
   uint64_t bs = fs->bs, end = off + len;
   for (uint64_t blk = off / bs; blk * bs < end; blk++) {
     uint64_t s = blk * bs;
@@ -2708,7 +2480,7 @@ static int relink(vdb_fs *fs, vdb_node *n) {
     int err = ent_get(fs, dir, l->name, &e);
     if (!err && e.type != CIS_VFS_DIR) err = ENOTDIR;
     if (err == ENOENT || err == ENOTDIR)
-      return fs_fail(fs, err, "directory '%s' on the path of '%s' was moved or removed before "
+      return cis__vdb_fs_fail(fs, err, "directory '%s' on the path of '%s' was moved or removed before "
                      "its creation landed", l->name, n->pname);
     if (err) return err;
     l->now = e.ino;
@@ -2729,7 +2501,7 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
   int err = ino_get(fs, n->pdir, &din);
   if (!err && (din.nlink == 0 || din.type != CIS_VFS_DIR)) err = ENOENT;
   if (err == ENOENT)
-    return fs_fail(fs, ENOENT, "the directory of '%s' was removed before its creation landed",
+    return cis__vdb_fs_fail(fs, ENOENT, "the directory of '%s' was removed before its creation landed",
                    n->pname);
   if (err) return err;
   vdb_ent e;
@@ -2744,9 +2516,9 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
     return err;
   }
   if (!err && n->pblind && e.type == CIS_VFS_SYMLINK)
-    return fs_fail(fs, ELOOP, "'%s' became a symlink before its creation landed", n->pname);
+    return cis__vdb_fs_fail(fs, ELOOP, "'%s' became a symlink before its creation landed", n->pname);
   if (!err && e.type == CIS_VFS_DIR)
-    return fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
+    return cis__vdb_fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
   if (!err) err = node_kill(fs, e.ino);
   else if (err == ENOENT) err = 0;
   uint64_t ino = n->ino;
@@ -2767,12 +2539,12 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off) {
   int err = 0;
   for (int attempt = 0; attempt < 2; attempt++) {
-    err = attempt == 0 ? tx_begin_opt(fs) : tx_begin(fs);
+    err = attempt == 0 ? tx_begin_opt(fs) : cis__vdb_tx_begin(fs);
     bool was_opt = fs->opt;
     if (!err && n->pending && n->nplinks && !was_opt) err = relink(fs, n);
     if (!err && n->pending) err = materialize(fs, n);
     if (!err && buf) err = write_in(fs, n, buf, len, off);
-    err = tx_end(fs, err, false);
+    err = cis__vdb_tx_end(fs, err, false);
     if (!redo(fs, was_opt, err)) break;
   }
   if (n->pending) {
@@ -2789,14 +2561,14 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
                     uint64_t off, size_t *put) {
   vdb_fs *fs = FS(b);
   *put = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
   if (len == 0) return 0;
-  int err = settle(fs, N(node));
+  int err = cis__vdb_settle(fs, N(node));
   if (!err && fs->in_tx) {
     /* Joins the open transaction (a batch, a scope). */
     err = write_in(fs, N(node), buf, len, off);
-    err = tx_end(fs, err, false);
+    err = cis__vdb_tx_end(fs, err, false);
   } else if (!err) {
     err = land(fs, N(node), buf, len, off);
   }
@@ -2807,13 +2579,13 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
 static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
-  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
-  if (!err) err = tx_begin(fs);
+  int err = cis__vdb_settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = do_truncate(fs, &in, size);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* Sets in's times as the flags say (now, or the given value), its ctim to
@@ -2832,12 +2604,12 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
                         uint32_t flags) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
-  arm(fs);
-  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
-  if (!err) err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* The times of dir/name itself (a symlink's own), copied up to the top
@@ -2847,13 +2619,13 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
   vdb_fs *fs = FS(b);
   vdb_ent e;
   vdb_inode in;
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (!err) err = ino_get(fs, e.ino, &in);
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* Commits a batch left open, then makes every commit so far durable
@@ -2863,8 +2635,8 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
 static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
   vdb_fs *fs = FS(b);
   (void)node;
-  arm(fs);
-  int err = settle(fs, NULL);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
   if (err) return err;
   /* Inside a scope what the file holds now commits at the scope's end:
    * that commit is flushed then. What committed before is flushed now,
@@ -2879,7 +2651,7 @@ static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
 static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
                       cis_vfs_dirent *ent) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = settle_read(fs, NULL);
   if (err) return err;
   /* Entry ids start at 1, so cookie 0 ("the first") needs no mapping. */
@@ -2890,12 +2662,12 @@ static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
  * scope's first change and ends at its end; see "Transactions". */
 static int db_scope(cis_vfs_backend *b, int op) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = 0;
   switch (op) {
   case CIS_VFS_SCOPE_BEGIN:
-    if (fs->scoped) return fs_fail(fs, EINVAL, "a scope is already open");
-    err = settle(fs, NULL); /* a batch commits first: it is not the scope's */
+    if (fs->scoped) return cis__vdb_fs_fail(fs, EINVAL, "a scope is already open");
+    err = cis__vdb_settle(fs, NULL); /* a batch commits first: it is not the scope's */
     if (err) return err;
     fs->scoped = true;
     fs->scope_err = 0;
@@ -2903,14 +2675,14 @@ static int db_scope(cis_vfs_backend *b, int op) {
     fs->gen_known = false;
     return 0;
   case CIS_VFS_SCOPE_COMMIT:
-    if (!fs->scoped) return fs_fail(fs, EINVAL, "no scope is open");
+    if (!fs->scoped) return cis__vdb_fs_fail(fs, EINVAL, "no scope is open");
     fs->scoped = false;
     if (fs->scope_err) {
       err = fs->scope_err;
       fs->scope_err = 0;
       tx_abort(fs);
       unjoin(fs);
-      return fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
+      return cis__vdb_fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
                                         ? "the tree was changed by another writer after this "
                                           "scope first read it; nothing of the scope applied"
                                         : "a failure rolled the scope's changes back");
@@ -2929,7 +2701,7 @@ static int db_scope(cis_vfs_backend *b, int op) {
     tx_abort(fs);
     unjoin(fs);
     return 0;
-  default: return fs_fail(fs, EINVAL, "unknown scope operation %d", op);
+  default: return cis__vdb_fs_fail(fs, EINVAL, "unknown scope operation %d", op);
   }
 }
 
@@ -2988,12 +2760,12 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
   cis__vdb_rows r;
   bool have;
   cis__vdb_val get[] = {S(tenant)};
-  err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+  err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
   if (err) goto fail;
   if (!have) {
     fs->d->done(&r);
     cis__vdb_val add[] = {S(tenant), I(block_size)};
-    err = first(fs, Q_TENANT_ADD, add, NARGS(add), &r, &have);
+    err = cis__vdb_first(fs, Q_TENANT_ADD, add, NARGS(add), &r, &have);
     if (err) goto fail;
     if (have) { /* ours: lay out the base */
       fs->tenant = fs->d->col_int(&r, 0);
@@ -3004,8 +2776,8 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
                              I(0)};
       cis__vdb_val top[] = {I(fs->tenant), I(BASE_LAYER + 1), I(BASE_LAYER), S(""),
                             I((int64_t)now), I(1)};
-      err = exec(fs, Q_LAYER_ADD, base, NARGS(base));
-      if (!err) err = exec(fs, Q_LAYER_ADD, top, NARGS(top));
+      err = cis__vdb_exec(fs, Q_LAYER_ADD, base, NARGS(base));
+      if (!err) err = cis__vdb_exec(fs, Q_LAYER_ADD, top, NARGS(top));
       fs->top = BASE_LAYER;
       fs->next_ino = ROOT_INO;
       uint64_t root;
@@ -3015,11 +2787,11 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
     }
     /* Another connection created it meanwhile. */
     fs->d->done(&r);
-    err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+    err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
     if (err) goto fail;
     if (!have) {
       fs->d->done(&r);
-      err = fs_fail(fs, EIO, "tenant row neither created nor found");
+      err = cis__vdb_fs_fail(fs, EIO, "tenant row neither created nor found");
       goto fail;
     }
   }
@@ -3027,7 +2799,7 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
   int64_t bs = fs->d->col_int(&r, 1);
   fs->d->done(&r);
   if (bs < (int64_t)MIN_BLOCK || bs > (int64_t)MAX_BLOCK) {
-    err = fs_fail(fs, EIO, "tenant has a block size of %lld", (long long)bs);
+    err = cis__vdb_fs_fail(fs, EIO, "tenant has a block size of %lld", (long long)bs);
     goto fail;
   }
   fs->bs = (uint32_t)bs;
@@ -3118,7 +2890,7 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     d->arm(fs->c, fs->timeout_ms);
     err = tenant_setup(fs, cfg->tenant, bs);
   }
-  if (!err && !(fs->blk = malloc(fs->bs))) err = fs_fail(fs, ENOMEM, "out of memory");
+  if (!err && !(fs->blk = malloc(fs->bs))) err = cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   /* No keeper (no thread, no memory): the mount works without a lease. */
   if (!err && cfg->lease && d->lease) fs->lease = d->lease->start(fs->c, fs->tenant);
   if (err) {
@@ -3132,7 +2904,7 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
 }
 
 /* The database backend of a mount, or NULL. */
-static vdb_fs *db_of(cis_vfs *mount) {
+vdb_fs *cis__vdb_fs_of(cis_vfs *mount) {
   cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
   return b && b->methods == &db_methods ? FS(b) : NULL;
 }
@@ -3147,11 +2919,11 @@ static void unjoin(vdb_fs *fs) {
   fs->in_tx = false;
   fs->batch = NULL;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
 cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *prepared) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
   if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
   cis__vdb_conn *b = NULL;
@@ -3160,14 +2932,14 @@ cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, u
   fs->own = fs->c;
   fs->c = b;
   fs->version = 0; /* the owner's snapshot, not what our connection saw */
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
   /* The tree is held from here to the owner's end (the tenant's row; on
    * SQLite the owner's BEGIN IMMEDIATE holds the file already): what the
    * scope reads cannot go stale, so a joined scope waits its turn instead
    * of failing with a conflict. */
   fs->gen_known = false;
-  arm(fs);
-  err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  err = cis__vdb_tx_begin(fs);
   if (err) {
     unjoin(fs);
     return cis_vfs_result(err);
@@ -3176,25 +2948,25 @@ cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, u
 }
 
 void cis__vfs_db_unjoin(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs || !fs->own) return;
   if (fs->scoped && !fs->scope_err) fs->scope_err = EIO; /* its changes went with the owner's */
   unjoin(fs);
 }
 
 bool cis__vfs_db_joined(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   return fs && fs->own;
 }
 
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   return fs && fs->c && fs->d->trips ? fs->d->trips(fs->c) : 0;
 }
 
 bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
                               uint64_t *recalled) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs) return false;
   *grants = *given_back = 0;
   if (fs->lease) fs->d->lease->counts(fs->lease, grants, given_back);
@@ -3203,251 +2975,11 @@ bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs) return false;
   *statements = fs->nstmts;
   *commits = fs->ncommits;
   return true;
-}
-
-/* ---- the layer operations' preamble and end ----
- *
- * Every public layer operation runs as a method does (its deadline, its
- * budget, a batch or a deferred creation settled first), and those that
- * change the layers in one write transaction of their own, after which
- * the caches start again. */
-
-/* What a layer operation needs before it starts. */
-enum {
-  LAYER_SETTLE = 1u << 0, /* settle what is open first (a batch, unchecked directories) */
-  LAYER_WRITE = 1u << 1,  /* then open the write transaction (implies LAYER_SETTLE) */
-  LAYER_CLOSED = 1u << 2, /* every file of the mount closed: a node of a layer dropped
-                             would name nothing */
-};
-
-typedef struct layer_op {
-  const char *what;    /* the operation, for its refusals ("a rollback") */
-  unsigned how;        /* LAYER_* */
-  const char *invalid; /* a refusal of its arguments, found by the caller (EINVAL); NULL: none */
-  uint64_t layer;      /* a layer id it names: refused when no layer can have it */
-} layer_op;
-
-/* The preamble of every layer operation: finds the mount's database
- * backend (CIS_EUNSUPPORTED: none), takes the mount's deadline, refuses
- * what op says to refuse (the detail on the backend), arms the method's
- * budget and, as op.how asks, settles and opens the write transaction.
- * CIS_OK with *out set, or the failure, with nothing left open. */
-static cis_result layer_op_begin(cis_vfs *mount, layer_op op, vdb_fs **out) {
-  vdb_fs *fs = *out = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (op.invalid) {
-    fs_fail(fs, EINVAL, "%s", op.invalid);
-    return CIS_EINVAL;
-  }
-  if ((op.how & LAYER_CLOSED) && cis__vfs_open_files(mount) > 0) {
-    fs_fail(fs, EBUSY, "%s needs every file of the mount closed", op.what);
-    return CIS_ESTATE;
-  }
-  if (op.layer > (uint64_t)INT64_MAX) {
-    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)op.layer);
-    return CIS_ENOTFOUND;
-  }
-  arm(fs);
-  int err = op.how & (LAYER_SETTLE | LAYER_WRITE) ? settle(fs, NULL) : 0;
-  if (!err && (op.how & LAYER_WRITE)) err = tx_begin(fs);
-  return err ? cis_vfs_result(tx_end(fs, err, false)) : CIS_OK;
-}
-
-/* The end of a layer operation that changed the layers: commits (or, on
- * err, rolls back) its transaction, unless a call scope goes on, and the
- * next transaction reads the top and the counters again. Returns err, or
- * the commit's failure. */
-static int layer_op_end(vdb_fs *fs, int err) {
-  err = tx_end(fs, err, false);
-  tx_forget(fs);
-  return err;
-}
-
-/* Freezes the top layer under `name` and opens a new writable top above
- * it, in one transaction (another mount of the tenant may be writing: the
- * tenant's lock orders them). */
-static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
-  if (!name) name = "";
-  vdb_fs *fs;
-  cis_result rc = layer_op_begin(
-      mount,
-      (layer_op){.what = "a snapshot", .how = LAYER_WRITE,
-                 .invalid = strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)
-                                ? "snapshot name longer than 63 bytes"
-                                : NULL},
-      &fs);
-  if (rc != CIS_OK) return rc;
-  int64_t frozen = fs->top, next = fs->next_layer;
-  cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
-  cis__vdb_val add[] = {I(fs->tenant), I(next), I(frozen), S(""), I((int64_t)wall_ns()), I(1)};
-  cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
-  int err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
-  if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
-  if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-  if (!err) err = cache_flush(fs); /* the changes so far go to the layer frozen */
-  err = layer_op_end(fs, err);
-  if (err) return cis_vfs_result(err);
-  if (layer_id) *layer_id = (uint64_t)frozen;
-  return CIS_OK;
-}
-
-/* Lists the tenant's layers, bottom first, into a malloc'd array. */
-static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
-  if (out) *out = NULL;
-  if (n) *n = 0;
-  vdb_fs *fs;
-  cis_result rc = layer_op_begin(
-      mount, (layer_op){.what = "a listing", .invalid = !out || !n ? "no place for the layers" : NULL},
-      &fs);
-  if (rc != CIS_OK) return rc;
-  cis__vdb_val a[] = {I(fs->tenant)};
-  cis__vdb_rows r;
-  int err = run(fs, Q_LAYERS, a, NARGS(a), &r);
-  cis_vfs_layer *v = NULL;
-  size_t count = 0, cap = 0;
-  bool have = false;
-  while (!err && !(err = fs->d->step(&r, &have)) && have) {
-    if (count == cap) {
-      cap = cap ? cap * 2 : 8;
-      cis_vfs_layer *grown = realloc(v, cap * sizeof *v);
-      if (!grown) {
-        err = fs_fail(fs, ENOMEM, "out of memory");
-        break;
-      }
-      v = grown;
-    }
-    cis_vfs_layer *l = &v[count++];
-    memset(l, 0, sizeof *l);
-    l->id = (uint64_t)fs->d->col_int(&r, 0);
-    l->parent = (uint64_t)fs->d->col_int(&r, 1);
-    size_t nl;
-    const void *p = fs->d->col_blob(&r, 2, &nl);
-    if (p && nl < sizeof l->name) memcpy(l->name, p, nl);
-    l->created = (uint64_t)fs->d->col_int(&r, 3);
-    l->writable = fs->d->col_int(&r, 4) != 0;
-  }
-  fs->d->done(&r);
-  if (err) {
-    free(v);
-    return cis_vfs_result(err);
-  }
-  *out = v;
-  *n = count;
-  return CIS_OK;
-}
-
-/* Deletes every row of the layers above frozen layer `layer_id` and opens
- * a new writable top above it, in one transaction, then re-reads the
- * mount's usage. Needs every file of the mount closed: a node of a
- * deleted layer would name nothing. */
-static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  vdb_fs *fs;
-  cis_result rc = layer_op_begin(
-      mount, (layer_op){.what = "a rollback", .how = LAYER_WRITE | LAYER_CLOSED, .layer = layer_id},
-      &fs);
-  if (rc != CIS_OK) return rc;
-  cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
-  cis__vdb_rows r;
-  bool have;
-  int err = first(fs, Q_LAYER_GET, get, NARGS(get), &r, &have);
-  if (!err) {
-    bool writable = have && fs->d->col_int(&r, 0) != 0;
-    fs->d->done(&r);
-    if (!have) {
-      rc = CIS_ENOTFOUND;
-      fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
-    } else if (writable) {
-      rc = CIS_EINVAL;
-      fs_fail(fs, EINVAL, "layer %llu is the writable top; roll back to a frozen layer",
-              (unsigned long long)layer_id);
-    }
-  }
-  if (err || rc != CIS_OK) {
-    tx_end(fs, err ? err : ENOENT, false); /* a refusal: nothing changed */
-    return err ? cis_vfs_result(err) : rc;
-  }
-  static const int drops[] = {Q_DROP_BLOCKS, Q_DROP_INODES, Q_DROP_ENTRIES, Q_DROP_LAYERS};
-  for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++)
-    err = exec(fs, drops[i], get, NARGS(get));
-  int64_t next = fs->next_layer;
-  cis__vdb_val add[] = {I(fs->tenant), I(next), I((int64_t)layer_id), S(""),
-                        I((int64_t)wall_ns()), I(1)};
-  cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
-  if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
-  if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-  /* The tree is what the layer kept: its usage is counted afresh (a
-   * rollback is the operator's: no group limit refuses it). */
-  if (!err) err = exec(fs, Q_USAGE_SET, get, 1);
-  cache_clear(fs); /* nothing it knew may be written over the layers dropped */
-  err = layer_op_end(fs, err);
-  if (err) return cis_vfs_result(err);
-  /* The rollback has committed. Should the database go away right now,
-   * the mount keeps its old usage and this returns the failure: the
-   * layers are as asked, the quotas not yet; the next mount reads them. */
-  err = cis__vfs_refresh_usage(mount);
-  if (err) fs_fail(fs, err, "rolled back to layer %llu, but reading the usage failed",
-                   (unsigned long long)layer_id);
-  return err ? cis_vfs_result(err) : CIS_OK;
-}
-
-/* The public layer calls: each failure's detail, kept by the backend, is
- * handed to the mount so cis_vfs_errmsg(mount) tells it. */
-static cis_result layer_result(cis_vfs *mount, cis_result rc) {
-  if (rc != CIS_OK && rc != CIS_EUNSUPPORTED && mount) cis__vfs_take_backend_error(mount);
-  return rc;
-}
-
-cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
-  return layer_result(mount, db_snapshot(mount, name, layer_id));
-}
-
-cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
-  return layer_result(mount, db_layers(mount, out, n));
-}
-
-cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  return layer_result(mount, db_rollback(mount, layer_id));
-}
-
-/* ============================================ layers as a user feature */
-
-static int lrun(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
-  int err = held_flush(fs);
-  if (err) return err;
-  fs->nstmts++;
-  return fs->d->query(fs->c, L_ID(id), &cis__vdb_layer_stmts[id], a, n, r);
-}
-
-/* Runs a layer statement and moves to its first row (see first()). */
-static int lfirst(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
-                  bool *have) {
-  *have = false;
-  int err = lrun(fs, id, a, n, r);
-  if (!err) err = fs->d->step(r, have);
-  if (err) fs->d->done(r);
-  return err;
-}
-
-/* Runs a changing layer statement whose rows each return one integer
- * (RETURNING): their count into *rows, their sum into *sum (may be NULL). */
-static int lexec_count(vdb_fs *fs, int id, const cis__vdb_val *a, int n, uint64_t *rows,
-                       uint64_t *sum) {
-  cis__vdb_rows r;
-  bool have = false;
-  fs->changed = true;
-  int err = lrun(fs, id, a, n, &r);
-  while (!err && !(err = fs->d->step(&r, &have)) && have) {
-    (*rows)++;
-    if (sum) *sum += (uint64_t)fs->d->col_int(&r, 0);
-  }
-  fs->d->done(&r);
-  return err;
 }
 
 /* ---- directory times ---- */
@@ -3462,425 +2994,6 @@ static int dir_touch(vdb_fs *fs, uint64_t dir) {
   if (err) return err;
   in.mtim = in.ctim = wall_ns();
   return ino_put(fs, &in);
-}
-
-/* ---- diff ---- */
-
-#define DIFF_DEFAULT_MAX 100000u
-
-/* One name with a row between the two views. */
-typedef struct diff_cand {
-  uint64_t dir;                  /* parent directory */
-  uint64_t ino_a, ino_b;         /* node in the older / newer view (0: none) */
-  int type_a, type_b;            /* its kind there (0: none) */
-  size_t namelen;                /* bytes in name */
-  char name[CIS_VFS_NAME_MAX + 1]; /* the name */
-} diff_cand;
-
-/* The state of one diff. */
-typedef struct diff_ctx {
-  vdb_fs *fs;               /* the backend */
-  int64_t a, b;             /* the older and newer views (layer ids) */
-  size_t max, count;        /* most changes reported, reported so far */
-  bool truncated;           /* a change was left out */
-  bool canceled;            /* the callback stopped it */
-  cis_vfs_diff_fn fn;       /* the caller's callback */
-  void *user;               /* its argument */
-  char path[CIS_VFS_PATH_MAX + 1]; /* scratch for a path, filled from its end */
-  uint64_t cache_dir;       /* the directory whose path is cached (0: none) */
-  int64_t cache_view;       /* the view it was named in */
-  size_t cache_len;         /* its path's bytes, at cache[] */
-  char cache[CIS_VFS_PATH_MAX + 1]; /* that path */
-} diff_ctx;
-
-/* Metadata of ino as view v shows it: *alive false when no row says it
- * exists there. */
-static int ino_at(vdb_fs *fs, uint64_t ino, int64_t v, bool *alive, vdb_inode *in) {
-  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(v)};
-  cis__vdb_rows r;
-  bool have;
-  *alive = false;
-  memset(in, 0, sizeof *in);
-  int err = lfirst(fs, L_INO_AT, a, NARGS(a), &r, &have);
-  if (err) return err;
-  if (have) {
-    in->ino = ino;
-    in->type = (int)fs->d->col_int(&r, 0);
-    in->nlink = (uint64_t)fs->d->col_int(&r, 1);
-    in->size = (uint64_t)fs->d->col_int(&r, 2);
-    in->mtim = (uint64_t)fs->d->col_int(&r, 3);
-    in->parent = (uint64_t)fs->d->col_int(&r, 4);
-    *alive = in->nlink > 0;
-  }
-  fs->d->done(&r);
-  return 0;
-}
-
-/* Prepends "name/" (or "name" when last) to the path being built at
- * x->path + *at. EIO when the path outgrows CIS_VFS_PATH_MAX. */
-static int path_push(diff_ctx *x, size_t *at, const void *name, size_t n, bool slash) {
-  size_t need = n + (slash ? 1 : 0);
-  if (need > *at) return fs_fail(x->fs, EIO, "a path in the tree is longer than %u bytes",
-                                  CIS_VFS_PATH_MAX);
-  *at -= need;
-  memcpy(x->path + *at, name, n);
-  if (slash) x->path[*at + n] = '/';
-  return 0;
-}
-
-/* Prepends the path of directory `dir` in view v (with a trailing '/',
- * nothing for the root). Climbs the directories' parents, at most
- * CIS_VFS_PATH_MAX / 2 levels (each takes two bytes at least); the last
- * directory named is cached, as changes come grouped by directory. ENOENT
- * when a directory on the way is not in view v. */
-static int path_of_dir(diff_ctx *x, uint64_t dir, int64_t v, size_t *at) {
-  vdb_fs *fs = x->fs;
-  if (dir == ROOT_INO) return 0;
-  if (x->cache_dir == dir && x->cache_view == v)
-    return path_push(x, at, x->cache, x->cache_len, false);
-  size_t end = *at;
-  uint64_t d = dir;
-  for (unsigned depth = 0; d != ROOT_INO; depth++) {
-    if (depth > CIS_VFS_PATH_MAX / 2)
-      return fs_fail(fs, EIO, "directory parents form a cycle or are too deep");
-    bool alive;
-    vdb_inode in;
-    int err = ino_at(fs, d, v, &alive, &in);
-    if (err) return err;
-    if (!alive || in.type != CIS_VFS_DIR) return ENOENT;
-    cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)d), I((int64_t)in.parent)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
-    if (err) return err;
-    size_t n = 0;
-    const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
-    if (p) err = path_push(x, at, p, n, true);
-    fs->d->done(&r);
-    if (err) return err;
-    if (!p) return ENOENT;
-    d = in.parent;
-  }
-  x->cache_dir = dir;
-  x->cache_view = v;
-  x->cache_len = end - *at;
-  memcpy(x->cache, x->path + *at, x->cache_len);
-  return 0;
-}
-
-/* Reports one change at dir/name as view v names it. A path no longer
- * reachable in that view (a directory on the way is not in it) is not a
- * change of its own: the directory is reported. */
-static int diff_emit(diff_ctx *x, uint64_t dir, const char *name, size_t n, int64_t v,
-                     cis_vfs_change ch, int ta, int tb, uint64_t sa, uint64_t sb) {
-  if (x->count >= x->max) {
-    x->truncated = true;
-    return 0;
-  }
-  size_t at = sizeof x->path - 1;
-  x->path[at] = '\0';
-  int err = path_push(x, &at, name, n, false);
-  if (!err) err = path_of_dir(x, dir, v, &at);
-  if (err == ENOENT) return 0;
-  if (err) return err;
-  cis_vfs_diff_entry e = {.path = x->path + at,
-                          .pathlen = sizeof x->path - 1 - at,
-                          .change = ch,
-                          .old_type = (cis_vfs_type)ta,
-                          .new_type = (cis_vfs_type)tb,
-                          .old_size = ta == CIS_VFS_DIR ? 0 : sa,
-                          .new_size = tb == CIS_VFS_DIR ? 0 : sb};
-  x->count++;
-  if (x->fn(x->user, &e) != 0) x->canceled = true;
-  return 0;
-}
-
-/* The size of node ino in view v (0 when absent or a directory). */
-static int size_at(vdb_fs *fs, uint64_t ino, int64_t v, uint64_t *size) {
-  bool alive;
-  vdb_inode in;
-  *size = 0;
-  if (!ino) return 0;
-  int err = ino_at(fs, ino, v, &alive, &in);
-  if (!err && alive) *size = in.size;
-  return err;
-}
-
-/* One changed name: added, removed, replaced or of another kind. The same
- * node under the same name in both views is left to diff_nodes. */
-static int diff_name(diff_ctx *x, const diff_cand *c) {
-  bool in_a = c->type_a != T_WHITEOUT && c->ino_a, in_b = c->type_b != T_WHITEOUT && c->ino_b;
-  if (!in_a && !in_b) return 0;
-  if (in_a && in_b && c->ino_a == c->ino_b) return 0;
-  uint64_t sa = 0, sb = 0;
-  int err = in_a ? size_at(x->fs, c->ino_a, x->a, &sa) : 0;
-  if (!err && in_b) err = size_at(x->fs, c->ino_b, x->b, &sb);
-  if (err) return err;
-  cis_vfs_change ch = !in_a ? CIS_VFS_ADDED
-                      : !in_b ? CIS_VFS_REMOVED
-                      : c->type_a != c->type_b ? CIS_VFS_TYPE_CHANGED
-                                               : CIS_VFS_MODIFIED;
-  return diff_emit(x, c->dir, c->name, c->namelen, in_b ? x->b : x->a, ch,
-                   in_a ? c->type_a : 0, in_b ? c->type_b : 0, sa, sb);
-}
-
-/* Phase 1: every name with a row between the views, a page at a time
- * (one statement's rows are read whole before the next statement). */
-static int diff_names(diff_ctx *x) {
-  vdb_fs *fs = x->fs;
-  diff_cand *page = malloc(CIS__VDB_DIFF_PAGE * sizeof *page);
-  if (!page) return fs_fail(fs, ENOMEM, "out of memory");
-  uint64_t after_dir = 0;
-  char after[CIS_VFS_NAME_MAX + 1] = "";
-  size_t after_len = 0;
-  int err = 0;
-  for (;;) {
-    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after_dir),
-                        B(after, after_len)};
-    cis__vdb_rows r;
-    bool have = false;
-    size_t n = 0;
-    err = lrun(fs, L_DIFF_ENTS, a, NARGS(a), &r);
-    while (!err && !(err = fs->d->step(&r, &have)) && have && n < CIS__VDB_DIFF_PAGE) {
-      diff_cand *c = &page[n];
-      size_t nl;
-      const void *p = fs->d->col_blob(&r, 1, &nl);
-      if (!p || nl > CIS_VFS_NAME_MAX) {
-        err = fs_fail(fs, EIO, "directory %lld holds a malformed name",
-                      (long long)fs->d->col_int(&r, 0));
-        break;
-      }
-      c->dir = (uint64_t)fs->d->col_int(&r, 0);
-      memcpy(c->name, p, nl);
-      c->name[nl] = '\0';
-      c->namelen = nl;
-      c->ino_a = (uint64_t)fs->d->col_int(&r, 2);
-      c->type_a = (int)fs->d->col_int(&r, 3);
-      c->ino_b = (uint64_t)fs->d->col_int(&r, 4);
-      c->type_b = (int)fs->d->col_int(&r, 5);
-      n++;
-    }
-    fs->d->done(&r);
-    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++)
-      err = diff_name(x, &page[i]);
-    if (err || n < CIS__VDB_DIFF_PAGE || x->canceled || x->truncated) break;
-    after_dir = page[n - 1].dir;
-    after_len = page[n - 1].namelen;
-    memcpy(after, page[n - 1].name, after_len);
-  }
-  free(page);
-  return err;
-}
-
-/* The name of node ino in view v: its directory and name into c. ENOENT
- * when no visible entry names it. */
-static int name_of(diff_ctx *x, uint64_t ino, uint64_t hint_dir, int64_t v, diff_cand *c) {
-  vdb_fs *fs = x->fs;
-  cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)ino), I((int64_t)hint_dir)};
-  cis__vdb_rows r;
-  bool have;
-  /* Where it was made first (its recorded parent), then anywhere. */
-  int err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
-  if (err) return err;
-  int col = 0;
-  if (!have) {
-    fs->d->done(&r);
-    err = lfirst(fs, L_ENT_BY_INO, a, NARGS(a) - 1, &r, &have);
-    if (err) return err;
-    col = 1;
-  }
-  size_t n = 0;
-  const void *p = have ? fs->d->col_blob(&r, col, &n) : NULL;
-  if (p && n <= CIS_VFS_NAME_MAX) {
-    c->dir = col ? (uint64_t)fs->d->col_int(&r, 0) : hint_dir;
-    memcpy(c->name, p, n);
-    c->name[n] = '\0';
-    c->namelen = n;
-  }
-  fs->d->done(&r);
-  return p && n <= CIS_VFS_NAME_MAX ? 0 : ENOENT;
-}
-
-/* Phase 2: files and symlinks in both views, under any name, whose size,
- * mtime or blocks changed. */
-static int diff_nodes(diff_ctx *x) {
-  vdb_fs *fs = x->fs;
-  uint64_t after = 0, page[CIS__VDB_DIFF_PAGE];
-  int err = 0;
-  for (;;) {
-    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after)};
-    cis__vdb_rows r;
-    bool have = false;
-    size_t n = 0;
-    err = lrun(fs, L_DIFF_NODES, a, NARGS(a), &r);
-    while (!err && !(err = fs->d->step(&r, &have)) && have && n < CIS__VDB_DIFF_PAGE)
-      page[n++] = (uint64_t)fs->d->col_int(&r, 0);
-    fs->d->done(&r);
-    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++) {
-      bool alive_a, alive_b;
-      vdb_inode ia, ib;
-      err = ino_at(fs, page[i], x->a, &alive_a, &ia);
-      if (!err) err = ino_at(fs, page[i], x->b, &alive_b, &ib);
-      if (err || !alive_a || !alive_b || ib.type == CIS_VFS_DIR || ia.type != ib.type) continue;
-      bool changed = ia.size != ib.size || ia.mtim != ib.mtim;
-      if (!changed) {
-        cis__vdb_val q[] = {I(fs->tenant), I((int64_t)page[i]), I(x->a), I(x->b)};
-        err = lfirst(fs, L_BLK_CHANGED, q, NARGS(q), &r, &changed);
-        if (err) break;
-        fs->d->done(&r);
-      }
-      if (!changed) continue;
-      diff_cand c;
-      err = name_of(x, page[i], ib.parent, x->b, &c);
-      if (err == ENOENT) {
-        err = 0; /* no name reaches it (open after its removal) */
-        continue;
-      }
-      if (!err)
-        err = diff_emit(x, c.dir, c.name, c.namelen, x->b, CIS_VFS_MODIFIED, ia.type, ib.type,
-                        ia.size, ib.size);
-    }
-    if (err || n < CIS__VDB_DIFF_PAGE || x->canceled || x->truncated) break;
-    after = page[n - 1];
-  }
-  return err;
-}
-
-/* Whether layer id exists: *writable says whether it is the top. */
-static int layer_exists(vdb_fs *fs, int64_t id, bool *have, bool *writable) {
-  cis__vdb_val a[] = {I(fs->tenant), I(id)};
-  cis__vdb_rows r;
-  int err = first(fs, Q_LAYER_GET, a, NARGS(a), &r, have);
-  if (err) return err;
-  *writable = *have && fs->d->col_int(&r, 0) != 0;
-  fs->d->done(&r);
-  return 0;
-}
-
-/* The body of a diff, inside one transaction (a read transaction of its
- * own, or the scope's). */
-static int diff_in(diff_ctx *x, uint64_t from, uint64_t to) {
-  vdb_fs *fs = x->fs;
-  int err = 0;
-  if (to == 0) {
-    cis__vdb_val a[] = {I(fs->tenant)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_TOP, a, NARGS(a), &r, &have);
-    if (err) return err;
-    to = have ? (uint64_t)fs->d->col_int(&r, 0) : 0;
-    fs->d->done(&r);
-    if (!have) return fs_fail(fs, EIO, "tenant %lld vanished from the database",
-                              (long long)fs->tenant);
-  }
-  uint64_t ids[2] = {from, to};
-  for (int i = 0; i < 2; i++) {
-    bool have = false, writable;
-    err = ids[i] <= (uint64_t)INT64_MAX ? layer_exists(fs, (int64_t)ids[i], &have, &writable) : 0;
-    if (err) return err;
-    if (!have) return fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)ids[i]);
-  }
-  if (from >= to)
-    return fs_fail(fs, EINVAL, "diff from layer %llu to %llu: the first must be below the second",
-                   (unsigned long long)from, (unsigned long long)to);
-  x->a = (int64_t)from;
-  x->b = (int64_t)to;
-  err = diff_names(x);
-  if (!err && !x->canceled && !x->truncated) err = diff_nodes(x);
-  return err;
-}
-
-static cis_result db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
-                          cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
-  if (count) *count = 0;
-  if (truncated) *truncated = false;
-  vdb_fs *fs;
-  cis_result rc = layer_op_begin(
-      mount, (layer_op){.what = "a diff", .how = LAYER_SETTLE, .invalid = fn ? NULL : "diff needs a callback"},
-      &fs);
-  if (rc != CIS_OK) return rc;
-  diff_ctx *x = calloc(1, sizeof *x);
-  if (!x) {
-    fs_fail(fs, ENOMEM, "out of memory");
-    return CIS_ENOMEM;
-  }
-  *x = (diff_ctx){.fs = fs, .max = max ? max : DIFF_DEFAULT_MAX, .fn = fn, .user = user};
-  /* Inside the scope's transaction when one is open, else a read
-   * transaction of its own. */
-  bool own = !fs->in_tx;
-  int err = own ? fs->d->begin(fs->c, false) : cache_flush(fs);
-  if (!err) err = diff_in(x, from, to);
-  if (own) fs->d->rollback(fs->c); /* it only read */
-  else if (err && fatal(err)) tx_end(fs, err, false);
-  rc = err == ENOENT ? CIS_ENOTFOUND : err ? cis_vfs_result(err) : CIS_OK;
-  if (!err && x->canceled) {
-    fs_fail(fs, ECANCELED, "the callback stopped the diff");
-    rc = CIS_ECANCELED;
-  }
-  if (count) *count = x->count;
-  if (truncated) *truncated = x->truncated;
-  free(x);
-  return rc;
-}
-
-/* ---- compaction ---- */
-
-static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
-  if (st) memset(st, 0, sizeof *st);
-  vdb_fs *fs;
-  cis_result rc = layer_op_begin(
-      mount, (layer_op){.what = "a compaction", .how = LAYER_WRITE | LAYER_CLOSED, .layer = keep_from},
-      &fs);
-  if (rc != CIS_OK) return rc;
-  int err = cache_flush(fs); /* the statements below read inode rows */
-  if (err) return cis_vfs_result(tx_end(fs, err, false));
-  cis_vfs_compact_stats s = {0};
-  int64_t k = (int64_t)keep_from;
-  if (k == 0) {
-    cis__vdb_val a[] = {I(fs->tenant)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_LOWEST, a, NARGS(a), &r, &have);
-    if (!err) {
-      k = have ? fs->d->col_int(&r, 0) : 0;
-      fs->d->done(&r);
-    }
-  } else {
-    bool have, writable;
-    err = layer_exists(fs, k, &have, &writable);
-    if (!err && !have) err = fs_fail(fs, ENOENT, "no layer %lld", (long long)k);
-  }
-  if (err == ENOENT) {
-    tx_end(fs, err, false); /* a refusal: nothing changed */
-    return CIS_ENOTFOUND;
-  }
-  cis__vdb_val a[] = {I(fs->tenant), I(k)};
-  static const int hidden[] = {L_C_ENTRIES, L_C_INODES, L_C_BLOCKS, L_C_ENT_WHITEOUTS,
-                               L_C_BLK_WHITEOUTS, L_C_DEAD_BLOCKS, L_C_DEAD_INODES};
-  for (size_t i = 0; i < CIS_ARRAY_LEN(hidden) && !err; i++) {
-    bool data = hidden[i] == L_C_BLOCKS || hidden[i] == L_C_DEAD_BLOCKS;
-    /* Rules 2 and 3 take only the tenant. */
-    int n = hidden[i] == L_C_ENTRIES || hidden[i] == L_C_INODES || hidden[i] == L_C_BLOCKS ? 2 : 1;
-    err = lexec_count(fs, hidden[i], a, n, &s.rows, data ? &s.data_bytes : NULL);
-  }
-  uint64_t layer_rows = 0;
-  if (!err) err = lexec_count(fs, L_C_LAYERS, a, NARGS(a), &layer_rows, NULL);
-  if (!err && layer_rows) {
-    cis__vdb_rows r;
-    fs->changed = true;
-    err = lrun(fs, L_C_BOTTOM, a, NARGS(a), &r);
-    fs->d->done(&r);
-  }
-  s.layers = layer_rows;
-  s.rows += layer_rows;
-  /* The dialect's own dead space too (SQLite: what killed writers left
-   * in the extent file), under the same write lock. */
-  if (!err && fs->d->reclaim) err = fs->d->reclaim(fs->c);
-  cache_clear(fs); /* rows it knew may be gone */
-  err = layer_op_end(fs, err);
-  if (err) return cis_vfs_result(err);
-  if (st) *st = s;
-  return CIS_OK;
 }
 
 /* ---- tenants ---- */
@@ -3923,7 +3036,7 @@ static cis_result connect_only(const cis_vfs_db_config *cfg, vdb_fs **out) {
 static int tenant_find(vdb_fs *fs, const char *name, bool *have) {
   cis__vdb_val get[] = {S(name)};
   cis__vdb_rows r;
-  int err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, have);
+  int err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, have);
   if (err) return err;
   if (*have) fs->tenant = fs->d->col_int(&r, 0);
   fs->d->done(&r);
@@ -3956,13 +3069,13 @@ cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64
     return CIS_EINVAL;
   }
   upto[n - 1]++;
-  arm(fs);
+  cis__vdb_arm(fs);
   cis__vdb_val a[] = {S(prefix), S(upto)};
   cis__vdb_rows r;
   bool have = false;
   int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
+  if (!err) err = cis__vdb_first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
   free(upto);
   if (err) return cis_vfs_result(err);
   if (have) {
@@ -4013,20 +3126,11 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
                               L_DEL_TENANT};
   for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++) {
     cis__vdb_rows r;
-    err = lrun(fs, drops[i], a, NARGS(a), &r);
+    err = cis__vdb_query(fs, L_ID(drops[i]), &cis__vdb_layer_stmts[drops[i]], a, NARGS(a), &r);
     fs->d->done(&r);
   }
   if (!err) err = fs->d->commit(fs->c);
   if (err) return tenant_fail(fs, err);
   db_destroy(&fs->base);
   return CIS_OK;
-}
-
-cis_result cis_vfs_db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
-                           cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
-  return layer_result(mount, db_diff(mount, from, to, max, fn, user, count, truncated));
-}
-
-cis_result cis_vfs_db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
-  return layer_result(mount, db_compact(mount, keep_from, st));
 }
