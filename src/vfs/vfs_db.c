@@ -499,7 +499,7 @@ static int gen_check(vdb_fs *fs) {
 /* Whether the caches (node metadata and names) may be used now. Inside a
  * write transaction always: it holds the tree, and cis__vdb_tx_begin emptied them
  * when another connection had committed. Outside one, with a dialect
- * that has a version (SQLite) once this public call (cis__vfs_call_seq)
+ * that has a version once this public call (cis__vfs_call_seq)
  * has seen that the version is still the one our last commit left: one
  * statement (Q_DVER) per call, instead of one per name and node looked
  * up. A version that moved empties them until our next commit
@@ -510,8 +510,8 @@ static bool cache_ok(vdb_fs *fs) {
   if (!fs->version && !by_generation(fs)) return false;
   if (call_checked(fs)) return true;
   uint64_t seq = cis__vfs_call_seq();
-  /* SQLite: the WAL index says nobody wrote since our last commit (no
-   * statement, no lock); else the statement below tells. */
+  /* The dialect may tell that nobody wrote since our last commit without
+   * a statement or a lock (unchanged); else the statement below tells. */
   bool same = fs->d->unchanged && fs->d->unchanged(fs->c);
   if (same) {
     fs->checked = true;
@@ -988,7 +988,7 @@ static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
 }
 
 /* Opens the write transaction of a method, or joins the one open: locks
- * the tenant's row (SQLite: takes the database's write lock) and reads
+ * the tenant's row (or takes the database's write lock) and reads
  * the top layer and the counters, unless the dialect's version shows that
  * nobody committed since our last commit (then they, and the cache, hold).
  * A call scope's first change keeps the caches the same way (what its
@@ -1432,8 +1432,8 @@ static int col_data(vdb_fs *fs, cis__vdb_rows *r, int i, const void **p, size_t 
 }
 
 /* A block that failed its check where nobody else can have changed it
- * (inside the mount's own transaction): damaged, or lost
- * (vfs_db_sqlite_ext.c). */
+ * (inside the mount's own transaction): damaged, or lost (col_data's
+ * CIS__VDB_STALE). */
 static int stale(vdb_fs *fs, uint64_t ino) {
   return cis__vdb_fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
                  "(a power loss under the default durability)", (unsigned long long)ino);
@@ -2315,9 +2315,8 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   if (n->type == CIS_VFS_DIR) return EISDIR;
   if (n->pending) return 0; /* a deferred creation (never in a scope): empty */
   /* With a version, first that nobody committed since the bytes were kept
-   * (SQLite: the WAL index header after the mount's own commit, no
-   * statement); a commit of another empties the caches and drops them
-   * (cis__vdb_cache_clear). */
+   * (often without a statement, cache_ok); a commit of another empties
+   * the caches and drops them (cis__vdb_cache_clear). */
   if (n->dvalid && (by_generation(fs) || cache_ok(fs))) {
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
@@ -2809,10 +2808,9 @@ fail:
   return err;
 }
 
-/* The dialect and what it opens for a spec (db/db.h: "sqlite:PATH",
- * "postgres:CONNSTR", a postgres:// or postgresql:// URI; the path or the
- * connection string must be there). Errors: CIS_EINVAL, CIS_ETOOBIG, the
- * detail set with cis__vfs_set_ctor_error. */
+/* The dialect and what it opens (a path, a connection string) for a
+ * spec, as db/db.h reads specs: the target must be there. Errors:
+ * CIS_EINVAL, CIS_ETOOBIG, the detail set with cis__vfs_set_ctor_error. */
 static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, const char **arg) {
   cis__db_spec db;
   char why[160];
@@ -2821,7 +2819,7 @@ static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, con
     cis__vfs_set_ctor_error("db: %s", why);
     return rc;
   }
-  *d = db.dialect == CIS__DB_SQLITE ? &cis__vdb_sqlite : &cis__vdb_postgres;
+  *d = cis__vdb_dialect_of(db.dialect);
   *arg = db.target;
   return CIS_OK;
 }
@@ -2933,8 +2931,8 @@ cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, u
   fs->c = b;
   fs->version = 0; /* the owner's snapshot, not what our connection saw */
   cis__vdb_cache_clear(fs);
-  /* The tree is held from here to the owner's end (the tenant's row; on
-   * SQLite the owner's BEGIN IMMEDIATE holds the file already): what the
+  /* The tree is held from here to the owner's end (the tenant's row, or
+   * the database's write lock the owner's BEGIN took already): what the
    * scope reads cannot go stale, so a joined scope waits its turn instead
    * of failing with a conflict. */
   fs->gen_known = false;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cis/cis_vfs.h"
+#include "db/db.h"
 
 typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque here) */
 typedef struct cis__vdb_lease cis__vdb_lease; /* a lease on a tenant's tree (see below) */
@@ -243,6 +244,11 @@ void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recall
 
 extern const cis__vdb_dialect cis__vdb_sqlite;
 extern const cis__vdb_dialect cis__vdb_postgres;
+
+/* The dialect of a parsed spec's database (db/db.h). */
+static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
+  return d == CIS__DB_SQLITE ? &cis__vdb_sqlite : &cis__vdb_postgres;
+}
 
 /* The marker of the error PostgreSQL raises when vfs_db.c's optimistic
  * check of a tenant's generation fails (Q_LOCK_CHECK): the dialect turns
