@@ -46,7 +46,7 @@ typedef struct cis__vdb_val {
   size_t n;           /* bytes at p */
 } cis__vdb_val;
 
-/* One statement of the statement table (vfs_db.c). */
+/* One statement of the statement tables (vfs_db_sql.c). */
 typedef struct cis__vdb_sql {
   const char *text;    /* shared text, "?N" placeholders */
   const char *pg_text; /* PostgreSQL's own text, or NULL to use `text` */
@@ -270,7 +270,7 @@ static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
   "WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 " \
   "END), 0) AS bigint) " CIS__VDB_VISIBLE_IN(t) ")"
 
-/* Number of statements in vfs_db.c's table, for the dialects' caches. */
+/* Number of statements in vfs_db_sql.c's tables, for the dialects' caches. */
 #define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)
 
 /* Writes a formatted detail into errmsg (CIS_VFS_ERRMSG_MAX bytes),

@@ -651,9 +651,9 @@ static int pq_sync(cis__vdb_conn *c) {
 /* ---- statements held for the commit ----
  *
  * A statement costs the server its own start and end besides its work
- * (some 10 us), as much as the row it writes. So the last entry and the
+ * (some 10 µs), as much as the row it writes. So the last entry and the
  * last block a write transaction writes wait here, unsent, and go with
- * its commit's statement (vfs_db.c's Q_CTR_NODES takes them back): a
+ * its commit's statement (Q_CTR_NODES: vfs_db.c takes them back for it): a
  * small file's creation is one statement between BEGIN and COMMIT. */
 
 static bool pq_hold(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,

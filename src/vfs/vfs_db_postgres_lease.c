@@ -8,7 +8,7 @@
  * The lease is a session-level advisory lock, exclusive, on
  * (CIS__VDB_LEASE_CLASS, tenant), held by a connection of its own that a
  * thread keeps (the keeper). Every writer of the tenant that does not
- * hold it takes the same lock shared for its transaction (vfs_db.c's
+ * hold it takes the same lock shared for its transaction (vfs_db_sql.c's
  * Q_LOCK, Q_LOCK_CHECK); finding it held, the writer sends a recall
  * (NOTIFY on the tenant's channel) and waits for the lock. The keeper,
  * which LISTENs on that channel, gives the lease back at once: it first
