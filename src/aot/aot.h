@@ -66,9 +66,10 @@ static inline bool cis__aot_text_end(cis__aot_text *t) {
   return t->len < t->cap;
 }
 
-/* Writes the C translation unit of validated module m into out; key (the
- * cache key, hex) is stored in the object so the loader can tell it is the
- * one it asked for. Errors:
+/* Writes the C of validated module m into out as one translation unit
+ * (cis__aot_codegen_units with one unit); key (the cache key, hex) is
+ * stored in the object so the loader can tell it is the one it asked
+ * for. Errors:
  * CIS_EUNSUPPORTED (an instruction the generator does not cover, e.g.
  * SIMD), CIS_ENOMEM, CIS_EINVALID (a body that does not decode as the
  * validator promised); the message goes to msg (cap bytes). */

@@ -60,7 +60,12 @@
  *
  * The compiler runs bounded (run_cc: its address space, CPU time and
  * priority), and a compile those bounds stop is remembered beside the
- * entry (KEY.refused), so that it is not run again at every load.
+ * entry (KEY.refused), so that it is not run again at every load. The C
+ * of a big module comes in units (codegen.c): each is compiled on its own
+ * under its own bounds, then the objects are linked into the one shared
+ * object an entry holds (compile_units). The compile says where it is,
+ * unit by unit, in its lock file (lock_say), which `cis cache list` and
+ * `cis compile` read (cis_cache_compiles).
  *
  * A compile is prepared (key, generated C, the compiler's command) by the
  * process that wants it; what follows, compile_store, allocates nothing,

@@ -7,6 +7,7 @@
  * that listing on hostile state files in the cache folder.
  * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -321,6 +322,72 @@ static void hostile_state_files_list_as_clear_lines(void **state) {
   unlink(p);
 }
 
+/* Writes an executable script at home/NAME that runs body (sh). */
+static void script(char *path, size_t cap, const char *name, const char *body) {
+  snprintf(path, cap, "%s/%s", home, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fprintf(f, "#!/bin/sh\n%s\n", body);
+  fclose(f);
+  assert_int_equal(chmod(path, 0700), 0);
+}
+
+/* Files of the cache folder other than entries, locks, slots and
+ * refusals: what a compile left behind. */
+static int leftovers(void) {
+  char dir[400];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    const char *x = strrchr(de->d_name, '.');
+    if (de->d_name[0] == '.' || !x) continue;
+    if (strcmp(x, ".cso") && strcmp(x, ".lock") && strcmp(x, ".refused")) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* A unit the compiler fails on fails the compile, with the compiler's
+ * output, and leaves no file behind; a unit that goes past the CPU bound
+ * refuses the module, and the refusal is remembered and listed. */
+static void aot_unit_failing_or_past_its_bounds_fails_the_compile(void **state) {
+  (void)state;
+  setenv("CIS_AOT_UNIT_SIZE", "300", 1);
+  char cc[400];
+  script(cc, sizeof cc, "failcc",
+         "for a; do case $a in *.u1.c) echo 'unit one: no good' >&2; exit 1;; esac; done\n"
+         "exec gcc \"$@\"");
+  setenv("CIS_CC", cc, 1);
+  char *text = units_module();
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new_text(e, text, strlen(text), &m), CIS_EIO);
+  assert_non_null(strstr(cis_errmsg(e), "unit one: no good"));
+  assert_int_equal(cache_entries(), 0);
+  assert_int_equal(leftovers(), 0);
+  cis_engine_free(e);
+  script(cc, sizeof cc, "spincc",
+         "for a; do case $a in *.u1.c) while :; do :; done;; esac; done\nexec gcc \"$@\"");
+  setenv("CIS_CC", cc, 1);
+  setenv("CIS_AOT_CC_MAX_CPU", "1", 1);
+  e = engine("aot");
+  assert_int_equal(cis_module_new_text(e, text, strlen(text), &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "went past its bounds"));
+  assert_int_equal(cis_module_new_text(e, text, strlen(text), &m), CIS_ETOOBIG);
+  assert_non_null(strstr(cis_errmsg(e), "refused before"));
+  char s[1024];
+  listed(s);
+  assert_non_null(strstr(s, "refused:"));
+  assert_int_equal(leftovers(), 0);
+  cis_engine_free(e);
+  free(text);
+  unsetenv("CIS_AOT_CC_MAX_CPU");
+  unsetenv("CIS_CC");
+  unsetenv("CIS_AOT_UNIT_SIZE");
+}
+
 int main(int argc, char **argv) {
   if (argc == 2) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
@@ -328,6 +395,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(aot_small_module_is_one_unit, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_progress_counts_units_to_the_last, setup, teardown),
       cmocka_unit_test_setup_teardown(hostile_state_files_list_as_clear_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_unit_failing_or_past_its_bounds_fails_the_compile, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
