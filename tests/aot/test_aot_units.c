@@ -7,7 +7,6 @@
  * that listing on hostile state files in the cache folder.
  * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -335,18 +334,8 @@ static void script(char *path, size_t cap, const char *name, const char *body) {
 /* Files of the cache folder other than entries, locks, slots and
  * refusals: what a compile left behind. */
 static int leftovers(void) {
-  char dir[400];
-  snprintf(dir, sizeof dir, "%s/cache", home);
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  int n = 0;
-  for (struct dirent *de; (de = readdir(d));) {
-    const char *x = strrchr(de->d_name, '.');
-    if (de->d_name[0] == '.' || !x) continue;
-    if (strcmp(x, ".cso") && strcmp(x, ".lock") && strcmp(x, ".refused")) n++;
-  }
-  closedir(d);
-  return n;
+  static const char *const kept[] = {".cso", ".lock", ".refused", NULL};
+  return cache_files(kept, true);
 }
 
 /* A unit the compiler fails on fails the compile, with the compiler's
