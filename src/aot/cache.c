@@ -842,25 +842,41 @@ static bool bounds_ended(int status, const char *out) {
          strstr(out, "Killed signal");
 }
 
-/* Runs the job's compiler, its flags then the words tail[0..ntail) (file
- * names relative to the job's folder, its working directory), in a child
- * process under its bounds (RLIMIT_AS, RLIMIT_CPU of cpu seconds, a lower
- * priority; inherited by the programs the driver runs: cc1, as, ld), its
- * input /dev/null, its output into epath. fork and exec rather than
- * posix_spawn, which cannot set limits: the child calls only
- * async-signal-safe functions before exec. Errors:
- * CIS_EUNSUPPORTED (it could not be started), CIS_ETOOBIG (the bounds
- * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
- * too long; the message carries the start of its output). */
-static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail, uint64_t cpu,
-                         bool *bounded, char *msg, size_t cap) {
-  *bounded = false;
+/* A run of the compiler (cc_start), polled until it ends (cc_poll). */
+typedef struct cc_run {
+  pid_t pid;          /* the driver */
+  uint32_t unit;      /* the unit it compiles (UINT32_MAX: the one object) */
+  uint64_t cpu;       /* its CPU bound, seconds */
+  uint64_t t0, limit; /* its start and wall bound, ms */
+} cc_run;
+
+static void work_path(const cis__aot_job *j, char *out, size_t n, bool abs, uint32_t unit,
+                      const char *suffix);
+
+/* Where the run of unit (UINT32_MAX: the one object) writes its output. */
+static void err_path(const cis__aot_job *j, uint32_t unit, char *out, size_t n) {
+  if (unit == UINT32_MAX) snprintf(out, n, "%s", j->epath);
+  else work_path(j, out, n, true, unit, ".err");
+}
+
+/* Starts the job's compiler, its flags then the words tail[0..ntail)
+ * (file names relative to the job's folder, its working directory), in
+ * a child process under its bounds (RLIMIT_AS, RLIMIT_CPU of cpu seconds,
+ * a lower priority; inherited by the programs the driver runs: cc1, as,
+ * ld), its input /dev/null, its output into err_path(unit), into *r.
+ * fork and exec rather than posix_spawn, which cannot set limits: the
+ * child calls only async-signal-safe functions before exec. Errors:
+ * CIS_EUNSUPPORTED (it could not be started). */
+static cis_result cc_start(cis__aot_job *j, const char *const *tail, size_t ntail, uint64_t cpu,
+                           uint32_t unit, cc_run *r, char *msg, size_t cap) {
   char *argv[AOT_FLAG_WORDS_MAX + CIS__AOT_UNITS_MAX + 8];
   size_t argc = 0;
   argv[argc++] = j->cc;
   for (unsigned i = 0; i < j->nflags; i++) argv[argc++] = j->flagv[i];
   for (size_t i = 0; i < ntail && argc + 1 < CIS_ARRAY_LEN(argv); i++) argv[argc++] = (char *)tail[i];
   argv[argc] = NULL;
+  char epath[PATH_MAX + 160];
+  err_path(j, unit, epath, sizeof epath);
   int ep[2]; /* the child's errno when exec fails */
   if (pipe2(ep, O_CLOEXEC) != 0) {
     setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
@@ -870,13 +886,13 @@ static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail,
   if (pid == 0) {
     close(ep[0]);
     int in = open("/dev/null", O_RDONLY);
-    int out = open(j->epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int out = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
         chdir(j->dir) != 0)
       _exit(126);
     if (j->max_mem) {
-      struct rlimit r = {j->max_mem, j->max_mem};
-      setrlimit(RLIMIT_AS, &r);
+      struct rlimit rl = {j->max_mem, j->max_mem};
+      setrlimit(RLIMIT_AS, &rl);
     }
     struct rlimit c = {cpu, cpu + 5}, none = {0, 0}; /* SIGXCPU, then SIGKILL */
     setrlimit(RLIMIT_CPU, &c);
@@ -901,35 +917,56 @@ static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail,
   while ((got = read(ep[0], &err, sizeof err)) < 0 && errno == EINTR) {
   }
   close(ep[0]);
-  int status = 0;
   if (got == (ssize_t)sizeof err) {
+    int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
            "set CIS_CC)", j->cc, strerror(err));
     return CIS_EUNSUPPORTED;
   }
-  uint64_t t0 = now_ms(), limit = 2000u * cpu;
-  if (limit < CC_TIMEOUT_MS) limit = CC_TIMEOUT_MS;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
-      return CIS_EIO;
-    }
-    if (now_ms() - t0 > limit) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
-             (unsigned long long)(limit / 1000u));
-      return CIS_EIO;
-    }
-    sleep_ms(2);
+  r->pid = pid;
+  r->unit = unit;
+  r->cpu = cpu;
+  r->t0 = now_ms();
+  r->limit = 2000u * cpu < CC_TIMEOUT_MS ? CC_TIMEOUT_MS : 2000u * cpu;
+  return CIS_OK;
+}
+
+/* Stops run r (SIGKILL) and reaps it. */
+static void cc_stop(cc_run *r) {
+  int status;
+  kill(r->pid, SIGKILL);
+  while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return CIS_OK;
-  char out[200] = "";
-  int fd = open(j->epath, O_RDONLY | O_CLOEXEC);
+}
+
+/* Whether run r has ended (stopped when it ran longer than its wall
+ * bound), and then how, into *rc: CIS_OK, CIS_ETOOBIG (the bounds
+ * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
+ * too long; the message carries the start of its output). */
+static bool cc_poll(const cis__aot_job *j, cc_run *r, bool *bounded, cis_result *rc, char *msg,
+                    size_t cap) {
+  int status = 0;
+  pid_t w = waitpid(r->pid, &status, WNOHANG);
+  if (w == 0 || (w < 0 && errno == EINTR)) {
+    if (now_ms() - r->t0 <= r->limit) return false;
+    cc_stop(r);
+    setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
+           (unsigned long long)(r->limit / 1000u));
+    *rc = CIS_EIO;
+    return true;
+  }
+  if (w < 0) {
+    setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
+    *rc = CIS_EIO;
+    return true;
+  }
+  *rc = CIS_OK;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  char out[200] = "", epath[PATH_MAX + 160];
+  err_path(j, r->unit, epath, sizeof epath);
+  int fd = open(epath, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t n = read(fd, out, sizeof out - 1);
     out[n > 0 ? n : 0] = 0;
@@ -937,21 +974,33 @@ static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail,
     for (char *p = out; *p; p++)
       if (*p == '\n') *p = ' ';
   }
+  *rc = CIS_EIO;
   if (bounds_ended(status, out)) {
     *bounded = true;
     setmsg(msg, cap, "the C compiler %s went past its bounds (%llu MiB of memory, %llu s of "
            "CPU): %s", j->cc, (unsigned long long)(j->max_mem >> 20),
-           (unsigned long long)cpu,
+           (unsigned long long)r->cpu,
            WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : out[0] ? out : "no output");
-    return CIS_ETOOBIG;
-  }
-  if (WIFEXITED(status))
+    *rc = CIS_ETOOBIG;
+  } else if (WIFEXITED(status)) {
     setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", j->cc, WEXITSTATUS(status),
            out[0] ? out : "no output");
-  else
+  } else {
     setmsg(msg, cap, "the C compiler %s was killed by signal %d", j->cc,
            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return CIS_EIO;
+  }
+  return true;
+}
+
+/* Runs the compiler (cc_start) to its end. Errors: cc_start's and
+ * cc_poll's. */
+static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail, uint64_t cpu,
+                         bool *bounded, char *msg, size_t cap) {
+  *bounded = false;
+  cc_run r;
+  cis_result rc = cc_start(j, tail, ntail, cpu, UINT32_MAX, &r, msg, cap);
+  while (rc == CIS_OK && !cc_poll(j, &r, bounded, &rc, msg, cap)) sleep_ms(2);
+  return rc;
 }
 
 static bool write_all(int fd, const uint8_t *p, size_t n) {
@@ -1431,30 +1480,39 @@ static unsigned compile_slots(void) {
  * A slot file that cannot be opened as a regular file (a FIFO or link
  * planted there) is no slot. Errors: CIS_ETIMEOUT (all held until the
  * wait's end), CIS_EIO (no slot can be opened). System calls only. */
+/* Takes a free compile slot of the job's folder without waiting: its
+ * descriptor, or -1 (*usable, may be NULL, gets the slots that could be
+ * opened). A slot this process holds is not free. */
+static int slot_try(const cis__aot_job *j, unsigned *usable) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < j->slots; i++) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/compile-slot-%u.lock", j->dir, i);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat st;
+    if (fd < 0) continue;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    n++;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (usable) *usable = n;
+      return fd;
+    }
+    close(fd);
+  }
+  if (usable) *usable = n;
+  return -1;
+}
+
 static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
-  *sfd = -1;
   uint64_t wait = LOCK_WAIT_MS;
   uint64_t t0 = now_ms();
-  unsigned usable = 0;
   for (;;) {
-    usable = 0;
-    for (unsigned i = 0; i < j->slots; i++) {
-      char path[PATH_MAX + 64];
-      snprintf(path, sizeof path, "%s/compile-slot-%u.lock", j->dir, i);
-      int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-      struct stat st;
-      if (fd < 0) continue;
-      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        continue;
-      }
-      usable++;
-      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        *sfd = fd;
-        return CIS_OK;
-      }
-      close(fd);
-    }
+    unsigned usable;
+    *sfd = slot_try(j, &usable);
+    if (*sfd >= 0) return CIS_OK;
     if (!usable) {
       setmsg(msg, cap, "no compile slot can be opened in %s", j->dir);
       return CIS_EIO;
@@ -1530,6 +1588,8 @@ static void remove_work(const cis__aot_job *j) {
     if (!j->keep_c) unlink(p);
     work_path(j, p, sizeof p, true, u, ".o");
     if (!one) unlink(p);
+    work_path(j, p, sizeof p, true, u, ".err");
+    if (!one) unlink(p);
   }
   work_path(j, p, sizeof p, true, UINT32_MAX, ".h");
   if (!j->keep_c) unlink(p);
@@ -1548,12 +1608,17 @@ static uint64_t unit_cpu(const cis__aot_job *j, uint32_t u) {
 /* Runs the compiler on the job's C: one unit straight into the object;
  * several each into an object of its own (-c: the flags' -shared and
  * linker options act at the link only), then those linked into the one
- * object the cache stores, each run under its own bounds (unit_cpu),
- * one after the other, the progress said in the lock (lfd) before each.
- * Errors: run_cc's (the first unit that fails). */
+ * object the cache stores, each run under its own bounds (unit_cpu). The
+ * units run one after the other on the compile's slot, and side by side
+ * on as many more of the folder's slots as are free when the units start
+ * (slot_try: never waited for, so a compile in units takes no slot
+ * another compile waits for). The progress is said in the lock (lfd) as
+ * each run starts. Errors: those of the first run that fails (the others
+ * are stopped). */
 static cis_result compile_units(cis__aot_job *j, int lfd, bool *bounded, char *msg, size_t cap) {
   const uint32_t n = j->nunits;
   char c[160], o[160];
+  *bounded = false;
   if (n <= 1) {
     lock_say(j, lfd, "compiling", 0, 1);
     work_path(j, c, sizeof c, false, UINT32_MAX, ".c");
@@ -1561,14 +1626,39 @@ static cis_result compile_units(cis__aot_job *j, int lfd, bool *bounded, char *m
     const char *tail[] = {"-o", o, c};
     return run_cc(j, tail, 3, unit_cpu(j, 0), bounded, msg, cap);
   }
-  for (uint32_t u = 0; u < n; u++) {
-    lock_say(j, lfd, "compiling", u, n);
-    work_path(j, c, sizeof c, false, u, ".c");
-    work_path(j, o, sizeof o, false, u, ".o");
-    const char *tail[] = {"-c", "-o", o, c};
-    cis_result rc = run_cc(j, tail, 4, unit_cpu(j, u), bounded, msg, cap);
-    if (rc != CIS_OK) return rc;
+  int extra[CIS__AOT_UNITS_MAX];
+  unsigned nextra = 0;
+  while (j->cache && nextra + 1 < n && nextra + 1 < j->slots &&
+         (extra[nextra] = slot_try(j, NULL)) >= 0)
+    nextra++;
+  cc_run runs[CIS__AOT_UNITS_MAX];
+  unsigned nrun = 0;
+  uint32_t next = 0, done = 0;
+  cis_result rc = CIS_OK;
+  while (rc == CIS_OK && done < n) {
+    for (; rc == CIS_OK && nrun <= nextra && next < n; next++) {
+      lock_say(j, lfd, "compiling", done, n);
+      work_path(j, c, sizeof c, false, next, ".c");
+      work_path(j, o, sizeof o, false, next, ".o");
+      const char *tail[] = {"-c", "-o", o, c};
+      rc = cc_start(j, tail, 4, unit_cpu(j, next), next, &runs[nrun], msg, cap);
+      if (rc == CIS_OK) nrun++;
+    }
+    for (unsigned i = 0; rc == CIS_OK && i < nrun;) {
+      cis_result r1;
+      if (!cc_poll(j, &runs[i], bounded, &r1, msg, cap)) {
+        i++;
+      } else {
+        runs[i] = runs[--nrun];
+        rc = r1;
+        done += rc == CIS_OK;
+      }
+    }
+    if (rc == CIS_OK && done < n) sleep_ms(2);
   }
+  for (unsigned i = 0; i < nrun; i++) cc_stop(&runs[i]);
+  for (unsigned i = 0; i < nextra; i++) close(extra[i]);
+  if (rc != CIS_OK) return rc;
   lock_say(j, lfd, "linking", n, n);
   char objs[CIS__AOT_UNITS_MAX][160];
   const char *tail[CIS__AOT_UNITS_MAX + 2] = {"-o", o};

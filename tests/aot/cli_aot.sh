@@ -83,7 +83,7 @@ echo "$out" | grep -q "one.wasm: compiled in" || fail "compile on a terminal sai
 # compile is no longer listed, though its lock file stays.
 printf '#!/bin/sh\nsleep 1\nexec gcc "$@"\n' >"$home/slowcc1"
 chmod +x "$home/slowcc1"
-CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 "$cis" compile "$dir/calls.wasm" >/dev/null 2>&1 &
+CIS_AOT_COMPILE_SLOTS=1 CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 "$cis" compile "$dir/calls.wasm" >/dev/null 2>&1 &
 slow=$!
 i=0
 while ! "$cis" cache list | grep -q "compiling   process $slow, for [0-9]* s, unit 2/" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
@@ -100,7 +100,7 @@ echo "$out" | grep -q "process $slow" && fail "a killed compile is still listed:
 sleep 2 # the compiler it started ends on its own
 "$cis" cache clear >/dev/null
 # The same compile to its end, on a terminal: each unit in turn, then the link.
-out=$(CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 on_tty "$cis" compile "$dir/calls.wasm") ||
+out=$(CIS_AOT_COMPILE_SLOTS=1 CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 on_tty "$cis" compile "$dir/calls.wasm") ||
   fail "compile in units on a terminal: $out"
 echo "$out" | grep -q "calls.wasm: compiling unit 2/[3-9], " || fail "compile in units showed: $out"
 echo "$out" | grep -q "calls.wasm: linking [3-9] units, " || fail "compile in units showed: $out"

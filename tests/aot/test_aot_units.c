@@ -202,6 +202,7 @@ void cis__aot_progress_hook(const char *key, const char *phase, uint32_t done, u
 static void aot_progress_counts_units_to_the_last(void **state) {
   (void)state;
   setenv("CIS_AOT_UNIT_SIZE", "300", 1);
+  setenv("CIS_AOT_COMPILE_SLOTS", "1", 1); /* one unit at a time */
   memset(&seen, 0, sizeof seen);
   seen.on = true;
   char *text = units_module();
@@ -230,6 +231,7 @@ static void aot_progress_counts_units_to_the_last(void **state) {
   cis_module_free(m);
   cis_engine_free(e);
   free(text);
+  unsetenv("CIS_AOT_COMPILE_SLOTS");
   unsetenv("CIS_AOT_UNIT_SIZE");
 }
 
@@ -377,6 +379,60 @@ static void aot_unit_failing_or_past_its_bounds_fails_the_compile(void **state) 
   unsetenv("CIS_AOT_UNIT_SIZE");
 }
 
+/* With compile slots free, the units compile side by side, one per slot
+ * (the compiler's wrapper counts the runs at once), and the object is
+ * the same module's; the slots are free again after. */
+static void aot_units_compile_side_by_side_on_free_slots(void **state) {
+  (void)state;
+  setenv("CIS_AOT_UNIT_SIZE", "300", 1);
+  setenv("CIS_AOT_COMPILE_SLOTS", "3", 1);
+  char cc[400], body[1200];
+  snprintf(body, sizeof body,
+           "case \"$*\" in *' -c '*) ;; *) exec gcc \"$@\";; esac\n"
+           "touch %s/run.$$\nsleep 1\nls %s/run.* | wc -l >>%s/overlap\n"
+           "gcc \"$@\"; rc=$?\nrm -f %s/run.$$\nexit $rc", home, home, home, home);
+  script(cc, sizeof cc, "paircc", body);
+  setenv("CIS_CC", cc, 1);
+  char *text = units_module();
+  cis_engine *e = engine("aot");
+  cis_module *m = module(e, text);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  int32_t r;
+  assert_int_equal(call1(inst, "even", 10, &r), CIS_OK);
+  assert_int_equal(r, 1);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char p[600];
+  snprintf(p, sizeof p, "%s/overlap", home);
+  FILE *f = fopen(p, "r");
+  assert_non_null(f);
+  int most = 0, runs = 0, x;
+  while (fscanf(f, "%d", &x) == 1) runs++, most = x > most ? x : most;
+  fclose(f);
+  assert_true(runs >= 3);
+  assert_true(most >= 2);
+  assert_true(most <= 3);
+  char s[1024];
+  listed(s);
+  assert_string_equal(s, "");
+  /* All three slots are free: none is left held. */
+  char dir[400];
+  assert_int_equal(cis_cache_dir(dir, sizeof dir), CIS_OK);
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/compile-slot-%d.lock", dir, i);
+    int fd = open(p, O_RDWR);
+    if (fd < 0) continue;
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+    close(fd);
+  }
+  free(text);
+  unsetenv("CIS_CC");
+  unsetenv("CIS_AOT_COMPILE_SLOTS");
+  unsetenv("CIS_AOT_UNIT_SIZE");
+}
+
 int main(int argc, char **argv) {
   if (argc == 2) cmocka_set_test_filter(argv[1]);
   const struct CMUnitTest tests[] = {
@@ -386,6 +442,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(hostile_state_files_list_as_clear_lines, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_unit_failing_or_past_its_bounds_fails_the_compile, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(aot_units_compile_side_by_side_on_free_slots, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
