@@ -1781,8 +1781,9 @@ static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu, bool *cpu_given) {
 
 /* The wasm code of a unit of the generated C: CIS_AOT_UNIT_SIZE (bytes,
  * or a number and K, M or G; at least 1), else CIS__AOT_UNIT_BYTES. Not
- * part of the key: the units of a module compile to the same code
- * whatever their number, and an entry is as good whichever made it. */
+ * part of the key: the object does the same whatever its number of units
+ * (only gcc's inlining differs), so an entry is as good whichever split
+ * made it. */
 static uint64_t unit_size(void) {
   uint64_t x = CIS__AOT_UNIT_BYTES;
   const char *v = getenv("CIS_AOT_UNIT_SIZE");
