@@ -97,7 +97,7 @@ median() {
 }
 run() { # binary, home, workload -> "SECONDS CHECKSUM" (exit 1 on failure)
   local secs status
-  read -r secs status < <(env CIS_HOME="$2" "$out/timeit" 600 "$tmp/out" "$tmp/err" \
+  read -r secs status _ < <(env CIS_HOME="$2" "$out/timeit" 600 "$tmp/out" "$tmp/err" \
     "$1" run --engine aot --invoke run "$out/$3.wasm")
   if [ "$status" != 0 ]; then
     echo "aot_bounds.sh: $3 on $1: exit $status: $(head -c 300 "$tmp/err")" >&2

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# run.sh -- CPU benchmarks of cis against native code, V8 and wabt.
+# run.sh -- CPU benchmarks of cis against native code, wasm2c, V8 and wabt.
 #
 # This file implements the benchmark driver: it builds every workload in
 # bench/workloads/ natively (gcc -O2) and for wasm32 (clang -O2, no libc)
-# into bench/out/, runs each on every engine N times, checks that all
-# engines print the same checksum, and prints the median wall time of each
-# engine as a ratio to native, with a geometric mean per engine. The table
-# is also written as markdown to bench/out/results.md.
+# into bench/out/, translates the wasm with wabt's wasm2c and compiles that
+# with gcc -O2, runs each on every engine N times, checks that all engines
+# print the same checksum, and prints the median CPU time (user + sys) of
+# each engine as a ratio to native's in the same run, with a geometric mean
+# per engine. The table is also written as markdown to
+# bench/out/results.md, with the median user and system seconds apart.
 #
-#   bench/run.sh [-n RUNS] [-e ENGINES] [WORKLOAD...]
+#   bench/run.sh [-n RUNS] [-e ENGINES] [-m cpu|wall] [WORKLOAD...]
 #
 #   -n RUNS      repetitions per engine and workload (default 5)
-#   -e ENGINES   comma-separated subset of: native,cis,cis-aot,node,wasm-interp
+#   -e ENGINES   comma-separated subset of:
+#                native,wasm2c,cis-aot,cis,node,wasm-interp
+#                (wasm2c: the module translated to C by wabt's wasm2c, built
+#                with gcc -O2 and bench/wasm2c_main.c, linked with wabt's
+#                libwasm-rt-impl; its translate and compile are not timed)
 #                (cis-aot: `cis run --engine aot`, the compiled engine; its
 #                compile time is measured apart, per workload, with an empty
 #                cache, and left out of its column)
+#                (cis: `cis run --engine interp`, the interpreter)
 #                (default: all of them; native is always run, as baseline)
+#   -m METRIC    what a cell compares: cpu, the user + system CPU time of
+#                the process and the children it waited for (default), or
+#                wall, the elapsed time on the monotonic clock
 #   WORKLOAD     names from bench/workloads/*.c (default: all)
 #
 # Environment:
@@ -23,10 +33,13 @@
 #   CIS_FLAGS          extra options for `cis run` (the cis column runs
 #                      --engine interp unless CIS_FLAGS names another)
 #   NODE_FLAGS         options for node (default --no-liftoff, see docs)
-#   NATIVE_RUNS CIS_RUNS CIS_AOT_RUNS NODE_RUNS WASM_INTERP_RUNS
+#   NATIVE_RUNS WASM2C_RUNS CIS_RUNS CIS_AOT_RUNS NODE_RUNS WASM_INTERP_RUNS
 #                      per-engine repetitions (default RUNS; wasm-interp 1)
 #   BENCH_TIMEOUT      seconds before one run is killed (default 600)
-#   CC_NATIVE CC_WASM  compilers (default gcc, clang)
+#   CC_NATIVE CC_WASM  compilers (default gcc, clang); CC_NATIVE also
+#                      compiles wasm2c's output
+#   WASM2C_RT          folder of wabt's wasm-rt-impl.h (default
+#                      /usr/share/wabt/wasm2c, Debian's wabt)
 #
 # Exit status: 0 when every engine that produced a checksum agreed with
 # native; 1 on any checksum disagreement; 2 on a usage or build error.
@@ -38,28 +51,31 @@ root=$(cd "$here/.." && pwd)
 out=$here/out
 
 runs=5
-engines_arg=native,cis,cis-aot,node,wasm-interp
+engines_arg=native,wasm2c,cis-aot,cis,node,wasm-interp
+metric=cpu
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "n:e:h" opt; do
+while getopts "n:e:m:h" opt; do
   case $opt in
     n) runs=$OPTARG ;;
     e) engines_arg=$OPTARG ;;
+    m) metric=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 case $runs in '' | *[!0-9]* | 0) echo "run.sh: -n wants a positive number" >&2; exit 2 ;; esac
+case $metric in cpu | wall) ;; *) echo "run.sh: -m wants cpu or wall" >&2; exit 2 ;; esac
 
 # Engines, in table order; native always first because it is the baseline.
 engines=(native)
 IFS=, read -r -a wanted <<<"$engines_arg"
-for e in cis cis-aot node wasm-interp; do
+for e in wasm2c cis-aot cis node wasm-interp; do
   for w in "${wanted[@]}"; do [ "$w" = "$e" ] && engines+=("$e"); done
 done
 for w in "${wanted[@]}"; do
-  case $w in native | cis | cis-aot | node | wasm-interp) ;;
-    *) echo "run.sh: unknown engine '$w' (native, cis, cis-aot, node, wasm-interp)" >&2; exit 2 ;;
+  case $w in native | wasm2c | cis | cis-aot | node | wasm-interp) ;;
+    *) echo "run.sh: unknown engine '$w' (native, wasm2c, cis-aot, cis, node, wasm-interp)" >&2; exit 2 ;;
   esac
 done
 
@@ -77,6 +93,7 @@ runs_for() { # engine -> repetitions
   local v
   case $1 in
     native) v=${NATIVE_RUNS:-$runs} ;;
+    wasm2c) v=${WASM2C_RUNS:-$runs} ;;
     cis) v=${CIS_RUNS:-$runs} ;;
     cis-aot) v=${CIS_AOT_RUNS:-$runs} ;;
     node) v=${NODE_RUNS:-$runs} ;;
@@ -131,10 +148,50 @@ for w in "${workloads[@]}"; do
   fi
 done
 
+declare -A missing  # engine -> why it cannot run at all
+declare -A w2c_fail # workload -> why wasm2c's build of it failed
+# wasm2c: each module translated into $out/wasm2c/NAME/module.{c,h} under
+# the one module name "bench" (so that one harness fits all), compiled with
+# the native compiler at -O2 and linked with wasm2c_main.c and wabt's
+# runtime. The runtime library was built for guard pages (wasm2c's default
+# on 64-bit Linux: memory accesses are not checked, a stray one faults),
+# so module.c is compiled with the same defaults. A module that wasm2c
+# cannot translate (Debian 12's wabt 1.0.32 has no v128: it aborts on the
+# simd_* workloads) fails its own cell, not the run.
+w2c_rt=${WASM2C_RT:-/usr/share/wabt/wasm2c}
+if [[ " ${engines[*]} " == *" wasm2c "* ]]; then
+  if ! command -v wasm2c >/dev/null 2>&1; then
+    missing[wasm2c]="wasm2c (wabt) not installed"
+  elif [ ! -f "$w2c_rt/wasm-rt-impl.h" ]; then
+    missing[wasm2c]="no wasm-rt-impl.h in $w2c_rt (set WASM2C_RT)"
+  else
+    for w in "${workloads[@]}"; do
+      d=$out/wasm2c/$w
+      stale "$d/$w" "$out/$w.wasm" "$here/wasm2c_main.c" "$0" || continue
+      mkdir -p "$d"
+      rm -f "$d/$w"
+      # In a subshell that waits for it, so that the shell's report of a
+      # crash goes to the log too (1.0.32 aborts on v128 without a word).
+      (wasm2c -n bench -o "$d/module.c" "$out/$w.wasm"; exit $?) >"$d/build.log" 2>&1
+      st=$?
+      if [ $st -ne 0 ]; then
+        why=$(grep -m1 -v -e Aborted -e 'core dumped' "$d/build.log" || true)
+        [ $st -eq 134 ] && [ -z "$why" ] && why="aborted, no message"
+        w2c_fail[$w]="wasm2c exit $st: $why"
+      elif ! {
+        "$cc_native" -O2 -fno-math-errno -I"$w2c_rt" -c -o "$d/module.o" "$d/module.c" &&
+          "$cc_native" -O2 -Wall -Wextra -Werror -I"$d" -I"$w2c_rt" -o "$d/$w" \
+            "$d/module.o" "$here/wasm2c_main.c" -lwasm-rt-impl -lm
+      } >"$d/build.log" 2>&1; then
+        w2c_fail[$w]="build: $(grep -m1 . "$d/build.log" || echo 'no message') ($d/build.log)"
+      fi
+    done
+  fi
+fi
+
 # ---------------------------------------------------------------- engines
 cis_bin=${CIS:-$root/build/tools/cis/cis}
 node_flags=${NODE_FLAGS---no-liftoff}
-declare -A missing # engine -> why it cannot run at all
 [ -x "$cis_bin" ] || missing[cis]="no cis binary at $cis_bin (set CIS)"
 [ -x "$cis_bin" ] || missing[cis-aot]="no cis binary at $cis_bin (set CIS)"
 command -v "${CIS_CC:-cc}" >/dev/null 2>&1 || missing[cis-aot]="no C compiler (install gcc)"
@@ -147,6 +204,7 @@ command -v wasm-interp >/dev/null 2>&1 || missing[wasm-interp]="wasm-interp (wab
 set_cmd() {
   case $1 in
     native) cmd=("$out/$2") ;;
+    wasm2c) cmd=("$out/wasm2c/$2/$2") ;;
     # The interpreter named: the default engine (auto) would run the code
     # the cis-aot column compiled into the cache.
     cis) cmd=("$cis_bin" run --engine interp ${CIS_FLAGS:-} --invoke run "$out/$2.wasm") ;;
@@ -175,8 +233,20 @@ median() { # numbers... -> median
 
 # ------------------------------------------------------------------- runs
 timeout=${BENCH_TIMEOUT:-600}
-declare -A med sum state note # key "workload engine"
+declare -A med sum state note # key "workload engine"; med: median of the metric
+declare -A med_user med_sys     # key "workload engine": median CPU seconds
 declare -A compile_s            # workload -> seconds of `cis compile`, empty cache
+# Reads timeit's "WALL STATUS USER SYS" into secs (the metric), status,
+# user and sys.
+timed() { # command...
+  local wall
+  read -r wall status user sys < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "$@")
+  if [ "$metric" = wall ]; then
+    secs=$wall
+  else
+    secs=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.6f", u + s }')
+  fi
+}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 rc=0
@@ -195,14 +265,20 @@ for w in "${workloads[@]}"; do
         missing[$e]="skipped (runs: '$n')"
         continue ;;
     esac
-    times=()
+    if [ "$e" = wasm2c ] && [ -n "${w2c_fail[$w]:-}" ]; then
+      state[$k]=fail
+      note[$k]=${w2c_fail[$w]}
+      printf '%-10s %-12s %s: %s\n' "$w" "$e" "${state[$k]}" "${note[$k]}" >&2
+      continue
+    fi
+    times=() users=() syss=()
     state[$k]=ok
     if [ "$e" = cis-aot ]; then
       # Compile into an empty cache first, timed on its own: the runs below
       # start from the cached object, as a deployed skill does.
       rm -rf "$tmp/aot-home"
       set_cmd compile "$w"
-      read -r secs status < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "${cmd[@]}")
+      timed "${cmd[@]}"
       if [ "$status" = 0 ]; then
         compile_s[$w]=$secs
       else
@@ -214,7 +290,7 @@ for w in "${workloads[@]}"; do
     fi
     set_cmd "$e" "$w"
     for ((i = 1; i <= n; i++)); do
-      read -r secs status < <("$out/timeit" "$timeout" "$tmp/out" "$tmp/err" "${cmd[@]}")
+      timed "${cmd[@]}"
       got=$(checksum_of "$e" "$tmp/out")
       if [ "$status" != 0 ] || [ -z "$got" ]; then
         why=$(grep -m1 . "$tmp/err" || true)
@@ -233,10 +309,12 @@ for w in "${workloads[@]}"; do
         break
       fi
       sum[$k]=$got
-      times+=("$secs")
+      times+=("$secs") users+=("$user") syss+=("$sys")
     done
     if [ "${state[$k]}" = ok ]; then
       med[$k]=$(median "${times[@]}")
+      med_user[$k]=$(median "${users[@]}")
+      med_sys[$k]=$(median "${syss[@]}")
       printf '%-10s %-12s %8.3f s  (%d runs)  %s\n' "$w" "$e" "${med[$k]}" "$n" "${sum[$k]}" >&2
     else
       printf '%-10s %-12s %s: %s\n' "$w" "$e" "${state[$k]}" "${note[$k]}" >&2
@@ -260,7 +338,12 @@ done
 
 # ------------------------------------------------------------------ table
 label() { # engine -> column heading
-  case $1 in native) echo "native (s)" ;; cis-aot) echo "cis (compiled)" ;; *) echo "$1" ;; esac
+  case $1 in
+    native) echo "native (s)" ;;
+    cis-aot) echo "cis (compiled)" ;;
+    cis) echo "cis (interp)" ;;
+    *) echo "$1" ;;
+  esac
 }
 cell() { # workload engine -> table cell
   local k="$1 $2"
@@ -309,7 +392,12 @@ rows+=("$(IFS=$'\t'; echo "${row[*]}")")
 
 runs_line="runs: native $(runs_for native)"
 for e in "${engines[@]}"; do [ "$e" = native ] || runs_line+=", $e $(runs_for "$e")"; done
-caption="Median wall time per workload: native in seconds, other engines as a
+if [ "$metric" = cpu ]; then
+  what="CPU time (user + sys)"
+else
+  what="wall time"
+fi
+caption="Median $what per workload: native in seconds, other engines as a
 ratio to native (lower is better). Times are whole processes, so the ratios
 include process start-up (node's is tens of milliseconds). $runs_line."
 
@@ -347,8 +435,8 @@ compile_lines=()
 for w in "${workloads[@]}"; do
   [ -n "${compile_s[$w]:-}" ] || continue
   kb=$(awk -v b="$(stat -c %s "$out/$w.wasm")" 'BEGIN { printf "%.1f", b / 1024 }')
-  compile_lines+=("$(awk -v w="$w" -v s="${compile_s[$w]}" -v kb="$kb" \
-    'BEGIN { printf "%s: %.2f s for %s KB of wasm (%.3f s/KB)", w, s, kb, s / kb }')")
+  compile_lines+=("$(awk -v w="$w" -v s="${compile_s[$w]}" -v kb="$kb" -v m="$metric" \
+    'BEGIN { printf "%s: %.2f s%s for %s KB of wasm (%.3f s/KB)", w, s, m == "cpu" ? " of CPU" : "", kb, s / kb }')")
 done
 if [ ${#compile_lines[@]} -gt 0 ]; then
   echo
@@ -367,7 +455,7 @@ fi
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'),"
   echo "$(nproc 2>/dev/null) cores; $("$cc_native" --version | head -n1); $("$cc_wasm" --version | head -n1);"
-  echo "node $(node --version 2>/dev/null || echo n/a); wasm-interp $(wasm-interp --version 2>/dev/null || echo n/a);"
+  echo "node $(node --version 2>/dev/null || echo n/a); wasm-interp and wasm2c $(wasm-interp --version 2>/dev/null || echo n/a);"
   echo "cis $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') ($cis_bin)."
   echo
   echo "$caption" | tr '\n' ' ' | sed 's/ $//'
@@ -378,7 +466,7 @@ fi
   printf '|%s\n' "$(for _ in "${header[@]}"; do printf -- '---|'; done)"
   for r in "${rows[@]}"; do printf '| %s |\n' "${r//$'\t'/ | }"; done
   echo
-  echo "Median seconds per engine:"
+  echo "Median seconds per engine ($what):"
   echo
   printf '| workload |%s\n' "$(for e in "${engines[@]}"; do printf ' %s |' "$e"; done)"
   printf '|---|%s\n' "$(for _ in "${engines[@]}"; do printf -- '---|'; done)"
@@ -386,6 +474,22 @@ fi
     printf '| %s |' "$w"
     for e in "${engines[@]}"; do
       if [ "${state["$w $e"]}" = ok ]; then printf ' %.3f |' "${med["$w $e"]}"; else printf ' %s |' "$(cell "$w" "$e")"; fi
+    done
+    echo
+  done
+  echo
+  echo "Median user / system CPU seconds per engine (each the median of its own runs):"
+  echo
+  printf '| workload |%s\n' "$(for e in "${engines[@]}"; do printf ' %s |' "$e"; done)"
+  printf '|---|%s\n' "$(for _ in "${engines[@]}"; do printf -- '---|'; done)"
+  for w in "${workloads[@]}"; do
+    printf '| %s |' "$w"
+    for e in "${engines[@]}"; do
+      if [ "${state["$w $e"]}" = ok ]; then
+        printf ' %.3f / %.3f |' "${med_user["$w $e"]}" "${med_sys["$w $e"]}"
+      else
+        printf ' %s |' "$(cell "$w" "$e")"
+      fi
     done
     echo
   done

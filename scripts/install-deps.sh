@@ -13,7 +13,7 @@ apt-get install -y -qq --no-install-recommends \
   postgresql postgresql-contrib sqlite3 \
   rustc cargo libstd-rust-dev-wasm32 \
   chromium zlib1g-dev \
-  wrk \
+  wrk flite \
   python3-pytest python3-pip python3-setuptools \
   >/dev/null
 # Debian's nodejs ships npm separately; other node builds bundle it.

@@ -46,11 +46,17 @@ CIS_EXTERN cis_result cis_cache_list(cis_cache_visit fn, void *user);
 typedef struct cis_cache_compile {
   char key[65];     /* the entry's key it would write (hex) */
   char state[16];   /* "queued" (waiting for a compile slot), "generating"
-                       (the C), "compiling" (the C compiler runs), "starting",
-                       or "refused" */
+                       (the C), "compiling" (the C compiler runs on a unit),
+                       "linking" (the units into one object), "starting",
+                       "unreadable" (a lock held, its state line garbled),
+                       "refused", or "corrupt" (a refusal record that cannot
+                       be read: why says which) */
   int64_t pid;      /* the process compiling; 0 when refused */
   int64_t since;    /* seconds since the epoch: the compile's start, or the refusal */
-  char why[256];    /* refused: the compiler's or the bound's message; else "" */
+  char why[256];    /* refused, corrupt: the compiler's or the bound's message,
+                       or what is wrong with the record; else "" */
+  uint32_t units_done; /* compiling, linking: units of the C compiled so far */
+  uint32_t units;      /* compiling, linking: units of the C (0: not yet known) */
 } cis_cache_compile;
 
 /* Called for each compile; return false to stop. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ai/ai_internal.h"
+#include "common/utf8.h"
 
 struct cis_ai {
   cis__handle h;                 /* per-thread messages: the service is shared */
@@ -116,35 +117,6 @@ static cis_result check_messages(cis_ai *ai, const cis_ai_message *m, size_t n) 
       return cis__fail(ai, CIS_EINVAL, "ai: message %zu is not valid UTF-8 (byte %zu)", i, bad);
   }
   return CIS_OK;
-}
-
-size_t cis__utf8_check(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-  size_t i = 0;
-  while (i < len) {
-    unsigned char c = p[i];
-    if (c == 0) return i;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) k = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) k = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) k = 4, cp = c & 0x07;
-    else return i;
-    if (len - i < k) return i;
-    for (size_t j = 1; j < k; j++) {
-      if ((p[i + j] & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + j] & 0x3f);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-      return i;
-    i += k;
-  }
-  return SIZE_MAX;
 }
 
 /* ----------------------------------------------------------------- calls */

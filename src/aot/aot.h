@@ -20,7 +20,7 @@
 
 /* Version of the code generator: part of the cache key. Bump it with any
  * change to the C it writes. */
-#define CIS__AOT_CODEGEN_VERSION 15
+#define CIS__AOT_CODEGEN_VERSION 17
 
 /* A growable text buffer. */
 typedef struct cis__aot_buf {
@@ -66,14 +66,40 @@ static inline bool cis__aot_text_end(cis__aot_text *t) {
   return t->len < t->cap;
 }
 
-/* Writes the C translation unit of validated module m into out; key (the
- * cache key, hex) is stored in the object so the loader can tell it is the
- * one it asked for. Errors:
+/* Writes the C of validated module m into out as one translation unit
+ * (cis__aot_codegen_units with one unit); key (the cache key, hex) is
+ * stored in the object so the loader can tell it is the one it asked
+ * for. Errors:
  * CIS_EUNSUPPORTED (an instruction the generator does not cover, e.g.
  * SIMD), CIS_ENOMEM, CIS_EINVALID (a body that does not decode as the
  * validator promised); the message goes to msg (cap bytes). */
 cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf *out, char *msg,
                             size_t cap);
+
+/* The C of a module as several translation units, compiled each on its
+ * own and linked into one object (cache.c), so that a big module's
+ * compile is bounded and shown unit by unit. */
+typedef struct cis__aot_units {
+  cis__aot_buf head;     /* what every unit starts with: prelude, types, shared declarations */
+  cis__aot_buf *unit;    /* each unit's own text, after head */
+  uint64_t *wasm_bytes;  /* per unit: bytes of wasm code it holds */
+  uint32_t n;            /* units (1 for a module under one and a half units of code) */
+} cis__aot_units;
+
+/* The most units of one module, and the wasm code a unit holds by
+ * default (CIS_AOT_UNIT_SIZE replaces it: cache.c). */
+#define CIS__AOT_UNITS_MAX 64u
+#define CIS__AOT_UNIT_BYTES (32u * 1024u)
+
+/* Writes the C of validated module m as units of about unit_bytes of
+ * wasm code each (0: one unit) into *out (cis__aot_units_free frees it;
+ * it is empty after a failure). A function another unit calls directly
+ * is hidden, resolved when the units are linked; the others are static
+ * to their unit. Errors: those of cis__aot_codegen. With one unit, head
+ * and unit[0] together are cis__aot_codegen's text. */
+cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_t unit_bytes,
+                                  cis__aot_units *out, char *msg, size_t cap);
+void cis__aot_units_free(cis__aot_units *u);
 
 /* A layout string of the runtime structs compiled code reads (offsets),
  * part of the cache key. */
@@ -151,6 +177,23 @@ void cis__aot_job_free(cis__aot_job *j);
  * "queued", "generating", "compiling", "storing", "done"), its wall bound
  * armed: a weak no-op that tests replace. */
 void cis__aot_child_step_hook(const char *step);
+/* Called as a compile into the cache says where it is (cache.c,
+ * lock_say: phase "queued", "generating", "compiling" with done of total
+ * units compiled, "linking" with all done), after the compile's lock file
+ * says it, in whichever process compiles: a weak no-op that tests
+ * replace. */
+void cis__aot_progress_hook(const char *key, const char *phase, uint32_t done, uint32_t total);
+/* Reads the state line of a compile's lock file (n bytes at b, hostile:
+ * any bytes) into c's state, pid, since, units_done and units: true when
+ * it is one a compile writes ("PHASE PID SINCE DONE TOTAL", or before
+ * units "PHASE PID SINCE"). Allocates nothing; fuzz/fuzz_aot_state.c. */
+struct cis_cache_compile;
+bool cis__aot_lock_line(const char *b, size_t n, struct cis_cache_compile *c);
+/* Reads a refusal record (KEY.refused: "cis-aot-refused MEM CPU\nWHY\n",
+ * n bytes at b, hostile) into the bounds it was refused under and its
+ * message (why, cap bytes, cut to fit). Allocates nothing. */
+bool cis__aot_refusal_parse(const char *b, size_t n, uint64_t *mem, uint64_t *cpu, char *why,
+                            size_t cap);
 /* Forks a child, out of the caller's session and holding none of its
  * descriptors, that compiles and stores jobs[0..n) one after the other
  * (each under its key's lock) and exits: status 0 when all were stored,

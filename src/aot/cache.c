@@ -60,7 +60,12 @@
  *
  * The compiler runs bounded (run_cc: its address space, CPU time and
  * priority), and a compile those bounds stop is remembered beside the
- * entry (KEY.refused), so that it is not run again at every load.
+ * entry (KEY.refused), so that it is not run again at every load. The C
+ * of a big module comes in units (codegen.c): each is compiled on its own
+ * under its own bounds, then the objects are linked into the one shared
+ * object an entry holds (compile_units). The compile says where it is,
+ * unit by unit, in its lock file (lock_say), which `cis cache list` and
+ * `cis compile` read (cis_cache_compiles).
  *
  * A compile is prepared (key, generated C, the compiler's command) by the
  * process that wants it; what follows, compile_store, allocates nothing,
@@ -801,17 +806,23 @@ struct cis__aot_job {
   bool keep_c;                         /* CIS_AOT_KEEP_C: leave the generated C */
   uint64_t wait_ms;                    /* longest wait for the key's lock (0: LOCK_WAIT_MS) */
   char dir[PATH_MAX];
-  char cpath[PATH_MAX + 128], opath[PATH_MAX + 128], epath[PATH_MAX + 128];
+  char stem[128];                      /* "KEY.PID.SEQ": the compile's own files, in dir */
+  char opath[PATH_MAX + 128], epath[PATH_MAX + 128];
   char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
   uint8_t *bytes;                      /* a copy of the module's bytes (k.bytes) */
   char *text;                          /* a copy of the key text (k.text) */
   char cc[4096];                       /* the compiler driver */
   char ccline[CC_LINE_MAX + 1];        /* its line in the entry (k.ccline): "cc PATH IDENT\n" */
-  char flags[1024];                    /* its flags, split in place for argv */
-  char *argv[AOT_FLAG_WORDS_MAX + 5];  /* cc, the flags, -o, the object, the C, NULL */
+  char flags[1024];                    /* its flags, split in place into flagv */
+  char *flagv[AOT_FLAG_WORDS_MAX];     /* the flags' words */
+  unsigned nflags;                     /* words in flagv */
   char rpath[PATH_MAX + 80];           /* KEY.refused: a compile refused by the bounds */
   uint64_t max_mem;                    /* RLIMIT_AS of the compiler, bytes; 0: none */
-  uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds */
+  uint64_t max_cpu;                    /* RLIMIT_CPU of the compiler, seconds (the module's) */
+  bool cpu_given;                      /* CIS_AOT_CC_MAX_CPU set max_cpu: each unit gets it */
+  uint64_t unit_bytes;                 /* wasm code per unit (CIS_AOT_UNIT_SIZE) */
+  uint32_t nunits;                     /* units of the generated C (write_c) */
+  uint64_t unit_wasm[CIS__AOT_UNITS_MAX]; /* wasm code of each unit (its CPU budget) */
   bool lock_nb;                        /* another compile of the key: give up, not wait */
   bool gen_later;                      /* the C is made by compile_store (gen_c), in the child */
   const cis__module *m;                /* gen_later: the module, borrowed until the spawn */
@@ -831,16 +842,41 @@ static bool bounds_ended(int status, const char *out) {
          strstr(out, "Killed signal");
 }
 
-/* Runs the job's compiler in a child process under its bounds (RLIMIT_AS,
- * RLIMIT_CPU, a lower priority; inherited by the programs the driver
- * runs: cc1, as, ld), its input /dev/null, its output into epath. fork
- * and exec rather than posix_spawn, which cannot set limits: the child
- * calls only async-signal-safe functions before exec. Errors:
- * CIS_EUNSUPPORTED (it could not be started), CIS_ETOOBIG (the bounds
- * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
- * too long; the message carries the start of its output). */
-static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) {
-  *bounded = false;
+/* A run of the compiler (cc_start), polled until it ends (cc_poll). */
+typedef struct cc_run {
+  pid_t pid;          /* the driver */
+  uint32_t unit;      /* the unit it compiles (UINT32_MAX: the one object) */
+  uint64_t cpu;       /* its CPU bound, seconds */
+  uint64_t t0, limit; /* its start and wall bound, ms */
+} cc_run;
+
+static void work_path(const cis__aot_job *j, char *out, size_t n, bool abs, uint32_t unit,
+                      const char *suffix);
+
+/* Where the run of unit (UINT32_MAX: the one object) writes its output. */
+static void err_path(const cis__aot_job *j, uint32_t unit, char *out, size_t n) {
+  if (unit == UINT32_MAX) snprintf(out, n, "%s", j->epath);
+  else work_path(j, out, n, true, unit, ".err");
+}
+
+/* Starts the job's compiler, its flags then the words tail[0..ntail)
+ * (file names relative to the job's folder, its working directory), in
+ * a child process under its bounds (RLIMIT_AS, RLIMIT_CPU of cpu seconds,
+ * a lower priority; inherited by the programs the driver runs: cc1, as,
+ * ld), its input /dev/null, its output into err_path(unit), into *r.
+ * fork and exec rather than posix_spawn, which cannot set limits: the
+ * child calls only async-signal-safe functions before exec. Errors:
+ * CIS_EUNSUPPORTED (it could not be started). */
+static cis_result cc_start(cis__aot_job *j, const char *const *tail, size_t ntail, uint64_t cpu,
+                           uint32_t unit, cc_run *r, char *msg, size_t cap) {
+  char *argv[AOT_FLAG_WORDS_MAX + CIS__AOT_UNITS_MAX + 8];
+  size_t argc = 0;
+  argv[argc++] = j->cc;
+  for (unsigned i = 0; i < j->nflags; i++) argv[argc++] = j->flagv[i];
+  for (size_t i = 0; i < ntail && argc + 1 < CIS_ARRAY_LEN(argv); i++) argv[argc++] = (char *)tail[i];
+  argv[argc] = NULL;
+  char epath[PATH_MAX + 160];
+  err_path(j, unit, epath, sizeof epath);
   int ep[2]; /* the child's errno when exec fails */
   if (pipe2(ep, O_CLOEXEC) != 0) {
     setmsg(msg, cap, "cannot start the C compiler %s: %s", j->cc, strerror(errno));
@@ -850,19 +886,21 @@ static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) 
   if (pid == 0) {
     close(ep[0]);
     int in = open("/dev/null", O_RDONLY);
-    int out = open(j->epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(126);
+    int out = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+        chdir(j->dir) != 0)
+      _exit(126);
     if (j->max_mem) {
-      struct rlimit r = {j->max_mem, j->max_mem};
-      setrlimit(RLIMIT_AS, &r);
+      struct rlimit rl = {j->max_mem, j->max_mem};
+      setrlimit(RLIMIT_AS, &rl);
     }
-    struct rlimit c = {j->max_cpu, j->max_cpu + 5}, none = {0, 0}; /* SIGXCPU, then SIGKILL */
+    struct rlimit c = {cpu, cpu + 5}, none = {0, 0}; /* SIGXCPU, then SIGKILL */
     setrlimit(RLIMIT_CPU, &c);
     setrlimit(RLIMIT_CORE, &none); /* SIGXCPU dumps core: not into the caller's folder */
     errno = 0;
     int now = getpriority(PRIO_PROCESS, 0);
     if (errno == 0) setpriority(PRIO_PROCESS, 0, now + CC_NICE > 19 ? 19 : now + CC_NICE);
-    execve(j->cc, j->argv, environ);
+    execve(j->cc, argv, environ);
     int e = errno;
     ssize_t w = write(ep[1], &e, sizeof e);
     (void)w;
@@ -879,35 +917,56 @@ static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) 
   while ((got = read(ep[0], &err, sizeof err)) < 0 && errno == EINTR) {
   }
   close(ep[0]);
-  int status = 0;
   if (got == (ssize_t)sizeof err) {
+    int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     setmsg(msg, cap, "cannot start the C compiler %s: %s (install the Debian package gcc, or "
            "set CIS_CC)", j->cc, strerror(err));
     return CIS_EUNSUPPORTED;
   }
-  uint64_t t0 = now_ms(), limit = 2000u * j->max_cpu;
-  if (limit < CC_TIMEOUT_MS) limit = CC_TIMEOUT_MS;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0 && errno != EINTR) {
-      setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
-      return CIS_EIO;
-    }
-    if (now_ms() - t0 > limit) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
-             (unsigned long long)(limit / 1000u));
-      return CIS_EIO;
-    }
-    sleep_ms(2);
+  r->pid = pid;
+  r->unit = unit;
+  r->cpu = cpu;
+  r->t0 = now_ms();
+  r->limit = 2000u * cpu < CC_TIMEOUT_MS ? CC_TIMEOUT_MS : 2000u * cpu;
+  return CIS_OK;
+}
+
+/* Stops run r (SIGKILL) and reaps it. */
+static void cc_stop(cc_run *r) {
+  int status;
+  kill(r->pid, SIGKILL);
+  while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return CIS_OK;
-  char out[200] = "";
-  int fd = open(j->epath, O_RDONLY | O_CLOEXEC);
+}
+
+/* Whether run r has ended (stopped when it ran longer than its wall
+ * bound), and then how, into *rc: CIS_OK, CIS_ETOOBIG (the bounds
+ * stopped it: *bounded is set), CIS_EIO (it failed, was killed or ran
+ * too long; the message carries the start of its output). */
+static bool cc_poll(const cis__aot_job *j, cc_run *r, bool *bounded, cis_result *rc, char *msg,
+                    size_t cap) {
+  int status = 0;
+  pid_t w = waitpid(r->pid, &status, WNOHANG);
+  if (w == 0 || (w < 0 && errno == EINTR)) {
+    if (now_ms() - r->t0 <= r->limit) return false;
+    cc_stop(r);
+    setmsg(msg, cap, "the C compiler ran longer than %llu s and was stopped",
+           (unsigned long long)(r->limit / 1000u));
+    *rc = CIS_EIO;
+    return true;
+  }
+  if (w < 0) {
+    setmsg(msg, cap, "waiting for the C compiler: %s", strerror(errno));
+    *rc = CIS_EIO;
+    return true;
+  }
+  *rc = CIS_OK;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  char out[200] = "", epath[PATH_MAX + 160];
+  err_path(j, r->unit, epath, sizeof epath);
+  int fd = open(epath, O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t n = read(fd, out, sizeof out - 1);
     out[n > 0 ? n : 0] = 0;
@@ -915,21 +974,33 @@ static cis_result run_cc(cis__aot_job *j, bool *bounded, char *msg, size_t cap) 
     for (char *p = out; *p; p++)
       if (*p == '\n') *p = ' ';
   }
+  *rc = CIS_EIO;
   if (bounds_ended(status, out)) {
     *bounded = true;
     setmsg(msg, cap, "the C compiler %s went past its bounds (%llu MiB of memory, %llu s of "
            "CPU): %s", j->cc, (unsigned long long)(j->max_mem >> 20),
-           (unsigned long long)j->max_cpu,
+           (unsigned long long)r->cpu,
            WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : out[0] ? out : "no output");
-    return CIS_ETOOBIG;
-  }
-  if (WIFEXITED(status))
+    *rc = CIS_ETOOBIG;
+  } else if (WIFEXITED(status)) {
     setmsg(msg, cap, "the C compiler %s failed (exit %d): %s", j->cc, WEXITSTATUS(status),
            out[0] ? out : "no output");
-  else
+  } else {
     setmsg(msg, cap, "the C compiler %s was killed by signal %d", j->cc,
            WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-  return CIS_EIO;
+  }
+  return true;
+}
+
+/* Runs the compiler (cc_start) to its end. Errors: cc_start's and
+ * cc_poll's. */
+static cis_result run_cc(cis__aot_job *j, const char *const *tail, size_t ntail, uint64_t cpu,
+                         bool *bounded, char *msg, size_t cap) {
+  *bounded = false;
+  cc_run r;
+  cis_result rc = cc_start(j, tail, ntail, cpu, UINT32_MAX, &r, msg, cap);
+  while (rc == CIS_OK && !cc_poll(j, &r, bounded, &rc, msg, cap)) sleep_ms(2);
+  return rc;
 }
 
 static bool write_all(int fd, const uint8_t *p, size_t n) {
@@ -1278,6 +1349,43 @@ static int lock_key(const char *path, uint64_t wait_ms, bool nb, bool *busy) {
   return fd;
 }
 
+/* Reads a decimal number of at most max at *p (before end), moving *p
+ * past it. */
+static bool read_num(const char **p, const char *end, uint64_t max, uint64_t *v) {
+  if (*p >= end || **p < '0' || **p > '9') return false;
+  uint64_t x = 0;
+  for (; *p < end && **p >= '0' && **p <= '9'; ++*p) {
+    unsigned d = (unsigned)(**p - '0');
+    if (x > (max - d) / 10) return false;
+    x = x * 10 + d;
+  }
+  *v = x;
+  return true;
+}
+
+/* Reads the text at *p (before end) when it is lit, moving *p past it. */
+static bool read_lit(const char **p, const char *end, const char *lit) {
+  size_t l = strlen(lit);
+  if ((size_t)(end - *p) < l || memcmp(*p, lit, l) != 0) return false;
+  *p += l;
+  return true;
+}
+
+bool cis__aot_refusal_parse(const char *b, size_t n, uint64_t *mem, uint64_t *cpu, char *why,
+                            size_t cap) {
+  const char *p = b, *end = b + n;
+  if (!read_lit(&p, end, "cis-aot-refused ") || !read_num(&p, end, UINT64_MAX, mem) ||
+      !read_lit(&p, end, " ") || !read_num(&p, end, UINT64_MAX, cpu) || !read_lit(&p, end, "\n"))
+    return false;
+  const char *nl = memchr(p, '\n', (size_t)(end - p));
+  size_t wl = (size_t)((nl ? nl : end) - p);
+  if (memchr(p, 0, wl) || !cap) return false;
+  if (wl >= cap) wl = cap - 1;
+  memcpy(why, p, wl);
+  why[wl] = 0;
+  return true;
+}
+
 /* Whether the compile of job j was refused by the compiler's bounds
  * before, under bounds no wider than j's (KEY.refused, remember_refusal:
  * a regular file the cache's trust allows), and then why, into msg. An
@@ -1292,16 +1400,13 @@ static bool refused_before(const cis__aot_job *j, char *msg, size_t cap) {
     n = read(fd, b, sizeof b - 1);
   close(fd);
   if (n <= 0) return false;
-  b[n] = 0;
-  unsigned long long mem, cpu;
-  int at = 0;
-  if (sscanf(b, "cis-aot-refused %llu %llu\n%n", &mem, &cpu, &at) != 2 || !at) return false;
+  uint64_t mem, cpu;
+  char why[256];
+  if (!cis__aot_refusal_parse(b, (size_t)n, &mem, &cpu, why, sizeof why)) return false;
   bool wider = (j->max_mem == 0 && mem != 0) || (mem != 0 && j->max_mem > mem) || j->max_cpu > cpu;
   if (wider) return false;
-  char *nl = strchr(b + at, '\n');
-  if (nl) *nl = 0;
   setmsg(msg, cap, "compile refused before, within the same bounds (CIS_AOT_CC_MAX_MEMORY and "
-         "CIS_AOT_CC_MAX_CPU widen them; %s.refused): %s", j->k.name, b + at);
+         "CIS_AOT_CC_MAX_CPU widen them; %s.refused): %s", j->k.name, why);
   return true;
 }
 
@@ -1320,17 +1425,30 @@ static void remember_refusal(cis__aot_job *j, const char *why) {
 }
 
 /* Says what the compile holding the key's lock fd is doing (phase:
- * queued, generating, compiling; NULL: done) in the lock file itself,
- * for `cis cache list` (cis_cache_compiles): "PHASE PID SINCE\n", SINCE
- * the seconds since the epoch the compile started. System calls only. */
-static void lock_say(const cis__aot_job *j, int fd, const char *phase) {
-  if (fd < 0 || ftruncate(fd, 0) != 0 || !phase) return;
-  char b[96];
-  int n = snprintf(b, sizeof b, "%s %ld %lld\n", phase, (long)getpid(), (long long)j->since);
-  if (n > 0) {
-    ssize_t w = pwrite(fd, b, (size_t)n, 0);
-    (void)w;
+ * queued, generating, compiling, linking; NULL: done) and how far it is
+ * (done of total units compiled) in the lock file itself, for `cis cache
+ * list` and `cis compile` (cis_cache_compiles): "PHASE PID SINCE DONE
+ * TOTAL\n", SINCE the seconds since the epoch the compile started
+ * (cis__aot_lock_line reads it). Then tells cis__aot_progress_hook.
+ * System calls only. */
+static void lock_say(const cis__aot_job *j, int fd, const char *phase, uint32_t done,
+                     uint32_t total) {
+  if (fd >= 0 && ftruncate(fd, 0) == 0 && phase) {
+    char b[128];
+    int n = snprintf(b, sizeof b, "%s %ld %lld %u %u\n", phase, (long)getpid(),
+                     (long long)j->since, done, total);
+    if (n > 0) {
+      ssize_t w = pwrite(fd, b, (size_t)n, 0);
+      (void)w;
+    }
   }
+  if (phase) cis__aot_progress_hook(j->k.name, phase, done, total);
+}
+
+/* Tests replace it (a strong definition wins over this weak one). */
+__attribute__((weak)) void cis__aot_progress_hook(const char *key, const char *phase,
+                                                  uint32_t done, uint32_t total) {
+  (void)key, (void)phase, (void)done, (void)total;
 }
 
 /* The compiles one cache folder runs at once: CIS_AOT_COMPILE_SLOTS (1 to
@@ -1362,30 +1480,39 @@ static unsigned compile_slots(void) {
  * A slot file that cannot be opened as a regular file (a FIFO or link
  * planted there) is no slot. Errors: CIS_ETIMEOUT (all held until the
  * wait's end), CIS_EIO (no slot can be opened). System calls only. */
+/* Takes a free compile slot of the job's folder without waiting: its
+ * descriptor, or -1 (*usable, may be NULL, gets the slots that could be
+ * opened). A slot this process holds is not free. */
+static int slot_try(const cis__aot_job *j, unsigned *usable) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < j->slots; i++) {
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/compile-slot-%u.lock", j->dir, i);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat st;
+    if (fd < 0) continue;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    n++;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (usable) *usable = n;
+      return fd;
+    }
+    close(fd);
+  }
+  if (usable) *usable = n;
+  return -1;
+}
+
 static cis_result take_slot(cis__aot_job *j, int *sfd, char *msg, size_t cap) {
-  *sfd = -1;
   uint64_t wait = LOCK_WAIT_MS;
   uint64_t t0 = now_ms();
-  unsigned usable = 0;
   for (;;) {
-    usable = 0;
-    for (unsigned i = 0; i < j->slots; i++) {
-      char path[PATH_MAX + 64];
-      snprintf(path, sizeof path, "%s/compile-slot-%u.lock", j->dir, i);
-      int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-      struct stat st;
-      if (fd < 0) continue;
-      if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        continue;
-      }
-      usable++;
-      if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        *sfd = fd;
-        return CIS_OK;
-      }
-      close(fd);
-    }
+    unsigned usable;
+    *sfd = slot_try(j, &usable);
+    if (*sfd >= 0) return CIS_OK;
     if (!usable) {
       setmsg(msg, cap, "no compile slot can be opened in %s", j->dir);
       return CIS_EIO;
@@ -1440,6 +1567,109 @@ static cis_result gen_c(cis__aot_job *j, char *msg, size_t cap) {
   return rc == CIS_OK ? write_c(j, j->m, msg, cap) : rc;
 }
 
+/* The path of the job's own file stem + suffix (a unit's when unit is
+ * not UINT32_MAX), absolute when abs, else relative to its folder; ""
+ * when it does not fit. */
+static void work_path(const cis__aot_job *j, char *out, size_t n, bool abs, uint32_t unit,
+                      const char *suffix) {
+  char u[16] = "";
+  if (unit != UINT32_MAX) snprintf(u, sizeof u, ".u%u", unit);
+  int r = snprintf(out, n, "%s%s%s%s%s", abs ? j->dir : "", abs ? "/" : "", j->stem, u, suffix);
+  if (r < 0 || (size_t)r >= n) out[0] = 0; /* no such file: cannot happen at the sizes used */
+}
+
+/* Removes the files of a compile: its C (unless CIS_AOT_KEEP_C), the
+ * units' objects, the linked object, the compiler's output. */
+static void remove_work(const cis__aot_job *j) {
+  char p[PATH_MAX + 160];
+  for (uint32_t u = 0; u < j->nunits; u++) {
+    bool one = j->nunits == 1;
+    work_path(j, p, sizeof p, true, one ? UINT32_MAX : u, ".c");
+    if (!j->keep_c) unlink(p);
+    work_path(j, p, sizeof p, true, u, ".o");
+    if (!one) unlink(p);
+    work_path(j, p, sizeof p, true, u, ".err");
+    if (!one) unlink(p);
+  }
+  work_path(j, p, sizeof p, true, UINT32_MAX, ".h");
+  if (!j->keep_c) unlink(p);
+  unlink(j->opath);
+  unlink(j->epath);
+}
+
+/* The CPU seconds the compiler may take on unit u (UINT32_MAX: the link):
+ * CIS_AOT_CC_MAX_CPU when given, else the base and one second per 4 KB of
+ * the unit's wasm code (a module of one unit: the module's bound). */
+static uint64_t unit_cpu(const cis__aot_job *j, uint32_t u) {
+  if (j->cpu_given || j->nunits <= 1) return j->max_cpu;
+  return CC_CPU_BASE_S + (u == UINT32_MAX ? 0 : j->unit_wasm[u] / (CC_CPU_KB_PER_S * 1024u));
+}
+
+/* Runs the compiler on the job's C: one unit straight into the object;
+ * several each into an object of its own (-c: the flags' -shared and
+ * linker options act at the link only), then those linked into the one
+ * object the cache stores, each run under its own bounds (unit_cpu). The
+ * units run one after the other on the compile's slot, and side by side
+ * on as many more of the folder's slots as are free when the units start
+ * (slot_try: never waited for, so a compile in units takes no slot
+ * another compile waits for). The progress is said in the lock (lfd) as
+ * each run starts. Errors: those of the first run that fails (the others
+ * are stopped). */
+static cis_result compile_units(cis__aot_job *j, int lfd, bool *bounded, char *msg, size_t cap) {
+  const uint32_t n = j->nunits;
+  char c[160], o[160];
+  *bounded = false;
+  if (n <= 1) {
+    lock_say(j, lfd, "compiling", 0, 1);
+    work_path(j, c, sizeof c, false, UINT32_MAX, ".c");
+    work_path(j, o, sizeof o, false, UINT32_MAX, ".so");
+    const char *tail[] = {"-o", o, c};
+    return run_cc(j, tail, 3, unit_cpu(j, 0), bounded, msg, cap);
+  }
+  int extra[CIS__AOT_UNITS_MAX];
+  unsigned nextra = 0;
+  while (j->cache && nextra + 1 < n && nextra + 1 < j->slots &&
+         (extra[nextra] = slot_try(j, NULL)) >= 0)
+    nextra++;
+  cc_run runs[CIS__AOT_UNITS_MAX];
+  unsigned nrun = 0;
+  uint32_t next = 0, done = 0;
+  cis_result rc = CIS_OK;
+  while (rc == CIS_OK && done < n) {
+    for (; rc == CIS_OK && nrun <= nextra && next < n; next++) {
+      lock_say(j, lfd, "compiling", done, n);
+      work_path(j, c, sizeof c, false, next, ".c");
+      work_path(j, o, sizeof o, false, next, ".o");
+      const char *tail[] = {"-c", "-o", o, c};
+      rc = cc_start(j, tail, 4, unit_cpu(j, next), next, &runs[nrun], msg, cap);
+      if (rc == CIS_OK) nrun++;
+    }
+    for (unsigned i = 0; rc == CIS_OK && i < nrun;) {
+      cis_result r1;
+      if (!cc_poll(j, &runs[i], bounded, &r1, msg, cap)) {
+        i++;
+      } else {
+        runs[i] = runs[--nrun];
+        rc = r1;
+        done += rc == CIS_OK;
+      }
+    }
+    if (rc == CIS_OK && done < n) sleep_ms(2);
+  }
+  for (unsigned i = 0; i < nrun; i++) cc_stop(&runs[i]);
+  for (unsigned i = 0; i < nextra; i++) close(extra[i]);
+  if (rc != CIS_OK) return rc;
+  lock_say(j, lfd, "linking", n, n);
+  char objs[CIS__AOT_UNITS_MAX][160];
+  const char *tail[CIS__AOT_UNITS_MAX + 2] = {"-o", o};
+  work_path(j, o, sizeof o, false, UINT32_MAX, ".so");
+  for (uint32_t u = 0; u < n; u++) {
+    work_path(j, objs[u], sizeof objs[u], false, u, ".o");
+    tail[2 + u] = objs[u];
+  }
+  return run_cc(j, tail, 2 + n, unit_cpu(j, UINT32_MAX), bounded, msg, cap);
+}
+
 /* Compiles job j and stores its entry, under the key's lock: whoever held
  * it may have stored the entry meanwhile, and then nothing is compiled.
  * A job that gives up on a held lock (lock_nb: tiering) returns
@@ -1473,35 +1703,32 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
   bool go = rc == CIS_EHASH;
   if (go && j->cache && refused_before(j, msg, cap)) rc = CIS_ETOOBIG, go = false;
   if (go && j->cache) {
-    lock_say(j, lfd, "queued");
+    lock_say(j, lfd, "queued", 0, 0);
     child_step("queued", 0);
     rc = take_slot(j, &sfd, msg, cap);
     go = rc == CIS_OK;
   }
   if (go && j->gen_later) {
-    lock_say(j, lfd, "generating");
+    lock_say(j, lfd, "generating", 0, 0);
     child_step("generating", child_step_s(j->k.nbytes, 4));
     rc = gen_c(j, msg, cap);
     go = rc == CIS_OK;
   }
   if (go) {
     bool bounded;
-    lock_say(j, lfd, "compiling");
     child_step("compiling", 0);
-    rc = run_cc(j, &bounded, msg, cap);
+    rc = compile_units(j, lfd, &bounded, msg, cap);
     child_step("storing", child_step_s(j->k.nbytes, 1));
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
     else if (bounded && j->cache) remember_refusal(j, msg);
   }
   if (sfd >= 0) close(sfd);
   if (lfd >= 0) {
-    lock_say(j, lfd, NULL);
+    lock_say(j, lfd, NULL, 0, 0);
     close(lfd);
   }
   child_step("done", 0);
-  if (!j->keep_c) unlink(j->cpath);
-  unlink(j->opath);
-  unlink(j->epath);
+  remove_work(j);
   return rc;
 }
 
@@ -1510,57 +1737,103 @@ void cis__aot_job_free(cis__aot_job *j) {
   free(j->bytes);
   free(j->text);
   if (!j->cache) {
-    unlink(j->cpath);
+    remove_work(j);
     unlink(j->path);
     rmdir(j->dir);
   }
   free(j);
 }
 
+/* Reads a size, bytes or a number and K, M or G, into *out. */
+static bool parse_size(const char *v, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+  if (shift) end++;
+  if (!(*v >= '0' && *v <= '9') || *end || errno || x > (UINT64_MAX >> shift)) return false;
+  *out = (uint64_t)x << shift;
+  return true;
+}
+
 /* The compiler's bounds for a module of n bytes (CC_MEMORY_DEFAULT and
  * the rest, above): CIS_AOT_CC_MAX_MEMORY (bytes, with an optional K, M
- * or G; 0: none) and CIS_AOT_CC_MAX_CPU (seconds, at least 1) replace
- * them; a value that is not one is said and ignored. */
-static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu) {
+ * or G; 0: none) and CIS_AOT_CC_MAX_CPU (seconds, at least 1: *cpu_given)
+ * replace them; a value that is not one is said and ignored. */
+static void cc_bounds(size_t n, uint64_t *mem, uint64_t *cpu, bool *cpu_given) {
   *mem = CC_MEMORY_DEFAULT;
   *cpu = CC_CPU_BASE_S + n / (CC_CPU_KB_PER_S * 1024u);
+  *cpu_given = false;
   const char *v = getenv("CIS_AOT_CC_MAX_MEMORY");
-  if (v && *v) {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
-    if (shift) end++;
-    if (*v >= '0' && *v <= '9' && !*end && !errno && x <= (UINT64_MAX >> shift)) *mem = x << shift;
-    else warn("CIS_AOT_CC_MAX_MEMORY=%s is not a size (bytes, or a number and K, M or G): the "
-              "compiler gets %llu MiB", v, (unsigned long long)(*mem >> 20));
-  }
+  if (v && *v && !parse_size(v, mem))
+    warn("CIS_AOT_CC_MAX_MEMORY=%s is not a size (bytes, or a number and K, M or G): the "
+         "compiler gets %llu MiB", v, (unsigned long long)(*mem >> 20));
   v = getenv("CIS_AOT_CC_MAX_CPU");
   if (v && *v) {
     char *end;
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (*v >= '0' && *v <= '9' && !*end && !errno && x >= 1 && x <= 86400u * 7) *cpu = x;
+    if (*v >= '0' && *v <= '9' && !*end && !errno && x >= 1 && x <= 86400u * 7) *cpu = x, *cpu_given = true;
     else warn("CIS_AOT_CC_MAX_CPU=%s is not a number of seconds (1 to 604800): the compiler "
               "gets %llu s", v, (unsigned long long)*cpu);
   }
 }
 
-/* Generates the C of m, the module of job j, into j->cpath. */
-static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap) {
-  cis__aot_buf src = {0};
-  cis_result rc = cis__aot_codegen(m, j->k.name, &src, msg, cap);
-  if (rc == CIS_OK) {
-    int fd = open(j->cpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write_all(fd, (const uint8_t *)src.p, src.len);
-    if (fd >= 0) ok = close(fd) == 0 && ok;
-    if (!ok) {
-      setmsg(msg, cap, "cannot write %s: %s", j->cpath, strerror(errno));
-      unlink(j->cpath);
-      rc = CIS_EIO;
-    }
+/* The wasm code of a unit of the generated C: CIS_AOT_UNIT_SIZE (bytes,
+ * or a number and K, M or G; at least 1), else CIS__AOT_UNIT_BYTES. Not
+ * part of the key: the object does the same whatever its number of units
+ * (only gcc's inlining differs), so an entry is as good whichever split
+ * made it. */
+static uint64_t unit_size(void) {
+  uint64_t x = CIS__AOT_UNIT_BYTES;
+  const char *v = getenv("CIS_AOT_UNIT_SIZE");
+  if (v && *v && (!parse_size(v, &x) || x == 0)) {
+    x = CIS__AOT_UNIT_BYTES;
+    warn("CIS_AOT_UNIT_SIZE=%s is not a size (bytes, or a number and K, M or G): units of %llu "
+         "KiB", v, (unsigned long long)(x >> 10));
   }
-  cis__aot_buf_free(&src);
+  return x;
+}
+
+/* Writes a file of the job's C: include (may be NULL) as an #include
+ * line, then a and b (may be NULL). */
+static bool write_c_file(const cis__aot_job *j, uint32_t unit, const char *suffix,
+                         const char *include, const cis__aot_buf *a, const cis__aot_buf *b) {
+  char p[PATH_MAX + 160], inc[200];
+  work_path(j, p, sizeof p, true, unit, suffix);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int il = include ? snprintf(inc, sizeof inc, "#include \"%s\"\n", include) : 0;
+  bool ok = fd >= 0 && il >= 0 && write_all(fd, (const uint8_t *)inc, (size_t)il) &&
+            write_all(fd, (const uint8_t *)a->p, a->len) &&
+            (!b || write_all(fd, (const uint8_t *)b->p, b->len));
+  if (fd >= 0) ok = close(fd) == 0 && ok;
+  return ok;
+}
+
+/* Generates the C of m, the module of job j, into its files: STEM.c for
+ * one unit; else STEM.h, what all units share, and STEM.uK.c, each
+ * unit including it. */
+static cis_result write_c(cis__aot_job *j, const cis__module *m, char *msg, size_t cap) {
+  cis__aot_units u;
+  cis_result rc = cis__aot_codegen_units(m, j->k.name, j->unit_bytes, &u, msg, cap);
+  if (rc != CIS_OK) return rc;
+  j->nunits = u.n;
+  memcpy(j->unit_wasm, u.wasm_bytes, u.n * sizeof *u.wasm_bytes);
+  bool ok;
+  if (u.n == 1) {
+    ok = write_c_file(j, UINT32_MAX, ".c", NULL, &u.head, &u.unit[0]);
+  } else {
+    char h[160];
+    work_path(j, h, sizeof h, false, UINT32_MAX, ".h");
+    ok = write_c_file(j, UINT32_MAX, ".h", NULL, &u.head, NULL);
+    for (uint32_t k = 0; k < u.n && ok; k++) ok = write_c_file(j, k, ".c", h, &u.unit[k], NULL);
+  }
+  if (!ok) {
+    setmsg(msg, cap, "cannot write the generated C in %s: %s", j->dir, strerror(errno));
+    remove_work(j);
+    rc = CIS_EIO;
+  }
+  cis__aot_units_free(&u);
   return rc;
 }
 
@@ -1620,9 +1893,9 @@ static cis_result job_new(const cis__module *m, bool gen_later, const cis__aot_c
   static atomic_uint seq;
   unsigned n = atomic_fetch_add(&seq, 1);
   long pid = (long)getpid();
-  snprintf(j->cpath, sizeof j->cpath, "%s/%s.%ld.%u.c", dir, k->name, pid, n);
-  snprintf(j->opath, sizeof j->opath, "%s/%s.%ld.%u.so", dir, k->name, pid, n);
-  snprintf(j->epath, sizeof j->epath, "%s/%s.%ld.%u.err", dir, k->name, pid, n);
+  snprintf(j->stem, sizeof j->stem, "%s.%ld.%u", k->name, pid, n);
+  work_path(j, j->opath, sizeof j->opath, true, UINT32_MAX, ".so");
+  work_path(j, j->epath, sizeof j->epath, true, UINT32_MAX, ".err");
   snprintf(j->path, sizeof j->path, "%s/%s.cso", dir, k->name);
   snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
   snprintf(j->rpath, sizeof j->rpath, "%s/%s.refused", dir, k->name);
@@ -1645,15 +1918,10 @@ static cis_result job_new(const cis__module *m, bool gen_later, const cis__aot_c
     return CIS_ETOOBIG;
   }
   snprintf(j->flags, sizeof j->flags, "%s", flags);
-  int argc = 0;
-  j->argv[argc++] = j->cc;
   for (char *save = NULL, *t = strtok_r(j->flags, " ", &save); t; t = strtok_r(NULL, " ", &save))
-    j->argv[argc++] = t;
-  j->argv[argc++] = "-o";
-  j->argv[argc++] = j->opath;
-  j->argv[argc++] = j->cpath;
-  j->argv[argc] = NULL;
-  cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu);
+    j->flagv[j->nflags++] = t;
+  cc_bounds(k->nbytes, &j->max_mem, &j->max_cpu, &j->cpu_given);
+  j->unit_bytes = unit_size();
   j->slots = compile_slots();
   j->gen_later = gen_later;
   j->m = m;
@@ -2193,8 +2461,8 @@ static int file_kind(const char *name) {
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
   if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
-      (strstr(name + 64, ".tmp") || strstr(name + 64, ".c") || strstr(name + 64, ".so") ||
-       strstr(name + 64, ".err")))
+      (strstr(name + 64, ".tmp") || strstr(name + 64, ".c") || strstr(name + 64, ".h") ||
+       strstr(name + 64, ".o") || strstr(name + 64, ".so") || strstr(name + 64, ".err")))
     return FK_TEMP;
   return FK_OTHER;
 }
@@ -2249,51 +2517,90 @@ typedef struct compiles_visit {
   void *user;
 } compiles_visit;
 
+bool cis__aot_lock_line(const char *b, size_t n, cis_cache_compile *c) {
+  static const char *const phases[] = {"queued", "generating", "compiling", "linking"};
+  const char *p = b, *end = b + n;
+  if (n && end[-1] == '\n') end--;
+  const char *ph = NULL;
+  for (size_t i = 0; i < CIS_ARRAY_LEN(phases) && !ph; i++)
+    if (read_lit(&p, end, phases[i]) && read_lit(&p, end, " ")) ph = phases[i];
+    else p = b;
+  uint64_t pid, since, done = 0, total = 0;
+  if (!ph || !read_num(&p, end, INT32_MAX, &pid) || !pid || !read_lit(&p, end, " ") ||
+      !read_num(&p, end, INT64_MAX, &since))
+    return false;
+  if (p < end && (!read_lit(&p, end, " ") || !read_num(&p, end, CIS__AOT_UNITS_MAX, &done) ||
+                  !read_lit(&p, end, " ") || !read_num(&p, end, CIS__AOT_UNITS_MAX, &total) ||
+                  done > total))
+    return false;
+  if (p != end) return false;
+  snprintf(c->state, sizeof c->state, "%s", ph);
+  c->pid = (int64_t)pid;
+  c->since = (int64_t)since;
+  c->units_done = (uint32_t)done;
+  c->units = (uint32_t)total;
+  return true;
+}
+
 /* What the compile holding the lock file at path is doing (lock_say's
- * line), or false when no process holds it. */
+ * line), or false when no process holds it: a record left by a process
+ * that ended is never listed, whatever it says, since its lock went with
+ * it. */
 static bool lock_state(const char *path, cis_cache_compile *c) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st;
   bool held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
               errno == EWOULDBLOCK;
-  char b[96];
-  ssize_t n = held ? pread(fd, b, sizeof b - 1, 0) : -1;
+  char b[128];
+  ssize_t n = held ? pread(fd, b, sizeof b, 0) : -1;
   close(fd);
   if (!held) return false;
-  b[n > 0 ? n : 0] = 0;
-  char phase[16];
-  long long pid, since;
-  if (sscanf(b, "%15s %lld %lld", phase, &pid, &since) == 3 &&
-      (!strcmp(phase, "queued") || !strcmp(phase, "generating") || !strcmp(phase, "compiling"))) {
-    snprintf(c->state, sizeof c->state, "%s", phase);
-    c->pid = pid;
-    c->since = since;
-  } else { /* between taking the lock and its first line */
+  if (n > 0 && cis__aot_lock_line(b, (size_t)n, c)) return true;
+  c->since = (int64_t)st.st_mtim.tv_sec;
+  if (n <= 0) { /* between taking the lock and its first line */
     snprintf(c->state, sizeof c->state, "starting");
-    c->since = (int64_t)st.st_mtim.tv_sec;
+  } else {
+    snprintf(c->state, sizeof c->state, "unreadable");
+    snprintf(c->why, sizeof c->why, "its lock is held, but its state line is not one cis writes");
   }
   return true;
 }
 
-/* A refusal remembered at path (remember_refusal's file) into c. */
+/* A refusal remembered at path (remember_refusal's file) into c; a
+ * record a compile would not take (not a regular file, not trusted, not
+ * one cis writes) is listed "corrupt" with what is wrong, for the
+ * operator to remove (`cis cache clear`). */
 static bool refusal_state(const char *path, cis_cache_compile *c) {
+  snprintf(c->state, sizeof c->state, "corrupt");
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return false;
+  if (fd < 0) {
+    snprintf(c->why, sizeof c->why, "its refusal record cannot be opened: %s", strerror(errno));
+    return true;
+  }
   struct stat st;
   char b[512];
-  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, b, sizeof b - 1) : -1;
+  ssize_t n = -1;
+  load_env env;
+  load_env_read(&env);
+  trust tr;
+  trust_read(env.owner, &tr);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    snprintf(c->why, sizeof c->why, "its refusal record is not a regular file: ignored");
+  else if (!owner_ok(&st, &tr))
+    snprintf(c->why, sizeof c->why, "its refusal record belongs to user %lu, not trusted: ignored",
+             (unsigned long)st.st_uid);
+  else
+    n = read(fd, b, sizeof b);
   close(fd);
-  if (n <= 0) return false;
-  b[n] = 0;
-  char *why = strchr(b, '\n');
-  if (strncmp(b, "cis-aot-refused ", 16) != 0 || !why) return false;
-  why++;
-  char *end = strchr(why, '\n');
-  if (end) *end = 0;
-  snprintf(c->state, sizeof c->state, "refused");
-  snprintf(c->why, sizeof c->why, "%s", why);
+  if (n < 0) return true;
   c->since = (int64_t)st.st_mtim.tv_sec;
+  uint64_t mem, cpu;
+  if (!cis__aot_refusal_parse(b, (size_t)n, &mem, &cpu, c->why, sizeof c->why)) {
+    snprintf(c->why, sizeof c->why, "its refusal record is not one cis writes: ignored");
+    return true;
+  }
+  snprintf(c->state, sizeof c->state, "refused");
   return true;
 }
 

@@ -230,6 +230,7 @@ typedef struct gen {
   bool v128;              /* the module uses v128: paste the SIMD prelude */
   bool fn_v128;           /* the current function does */
   bool calls;             /* the current function calls compiled code (call, call_indirect) */
+  bool tail_calls;        /* it makes C tail calls (return_call*): gcc must keep sibling calls */
   uint8_t xk[XK_MAX];     /* per stack position: v<pos> is X<pos>'s i16 lanes widened (XK_*) */
   uint8_t zk[XK_MAX];     /* per stack position: v<pos> is known to be zero */
   uint8_t *zloc;          /* per local: a v128 local only ever assigned v128.const 0 */
@@ -249,6 +250,9 @@ typedef struct gen {
   uint64_t udecl;         /* positions whose U<pos> the function declared */
   uint8_t lk[XK_MAX];     /* per stack position: W<pos> has v<pos>'s bytes 0 to 3 (low4) */
   uint64_t wdecl;         /* positions whose W<pos> the function declared */
+  uint32_t unit;          /* the unit of the current function (plan_units) */
+  const uint32_t *unit_of;/* per defined function: its unit */
+  uint8_t *shared;        /* per defined function: called directly from another unit */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -735,15 +739,21 @@ static cis_result unpack_results(gen *g, const cis__functype *ft) {
   return CIS_OK;
 }
 
+/* Pops ft's arguments into args as the C text ", a, b" (also returned;
+ * "" when none). */
+static const char *call_args(gen *g, const cis__functype *ft, cis__aot_buf *args) {
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24];
+    cis__aot_buf_printf(args, ", %s", var(g, g->sp - ft->nparams + k, ft->types[k], v));
+  }
+  g->sp -= ft->nparams;
+  return args->p ? args->p : "";
+}
+
 /* A direct C call of fn (a C expression of the function) of type ft. */
 static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
   cis__aot_buf args = {0};
-  for (uint32_t k = 0; k < ft->nparams; k++) {
-    char v[24];
-    cis__aot_buf_printf(&args, ", %s", var(g, g->sp - ft->nparams + k, ft->types[k], v));
-  }
-  const char *al = args.p ? args.p : "";
-  g->sp -= ft->nparams;
+  const char *al = call_args(g, ft, &args);
   if (ft->nresults == 0) {
     E("%s(c, dr_%s);\n", fn, al);
   } else if (ft->nresults == 1) {
@@ -766,6 +776,46 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
       E("%s = r_.r%u;\n", top(g, 0, v), k);
     }
     E("}\n");
+  }
+  bool oom = args.oom;
+  cis__aot_buf_free(&args);
+  return oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* Opens a block holding g_, call_indirect's callee: element iv of table
+ * tab, of type ti, or the trap. */
+static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
+  E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
+  E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
+    "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
+  E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
+  E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
+  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
+    "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+}
+
+/* A tail call of fn (a C expression of a compiled function of this
+ * instance) of type ft, as a C tail call: the callee gets this
+ * function's own depth room (dr_ + 1: its entry takes one again, so a
+ * chain of tail calls keeps its depth), and gcc turns the call into a
+ * jump (-foptimize-sibling-calls, on at -O2 and named for the -O1 of big
+ * functions), so the chain keeps its native stack too. Where gcc cannot
+ * (results of another struct type, which are copied after the call), the
+ * native stack grows, and its check at each entry ends a deep chain with
+ * "call stack exhausted", never an overflow. */
+static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  cis__aot_buf args = {0};
+  const char *al = call_args(g, ft, &args);
+  uint32_t own = g->m->func_type[g->fi];
+  E("AOT_LEAVE(c);\n");
+  if (ft->nresults == 0) {
+    E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
+  } else if (ft->nresults == 1 || ti == own) {
+    E("return %s(c, dr_ + 1%s);\n", fn, al);
+  } else {
+    E("{\nstruct R%u r_ = %s(c, dr_ + 1%s);\nstruct R%u o_;\n", ti, fn, al, own);
+    for (uint32_t k = 0; k < ft->nresults; k++) E("o_.r%u = r_.r%u;\n", k, k);
+    E("return o_;\n}\n");
   }
   bool oom = args.oom;
   cis__aot_buf_free(&args);
@@ -1232,7 +1282,8 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   case S_VS:
     /* swizzle: pshufb where the CPU has it; the unsigned lt and gt as
      * signed ones (aot_prelude_simd.h). */
-    if (r->op == CIS__OP_I8X16_SWIZZLE) snprintf(s1, sizeof s1, "AOT_SWIZZLE");
+    if (r->op == CIS__OP_I8X16_SWIZZLE || r->op == CIS__OP_I8X16_RELAXED_SWIZZLE)
+      snprintf(s1, sizeof s1, "AOT_SWIZZLE");
     else snprintf(s1, sizeof s1, "%s%s", cmp_u(r->op) ? "aot_" : "", r->fn);
     E("%s = %s(%s, %s);\n", d, s1, x[0], x[1]);
     break;
@@ -1589,7 +1640,12 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       branch(g, &g->ctls[0]);
       f->unreachable = true;
       break;
-    case CIS__OP_CALL: {
+    case CIS__OP_CALL:
+    case CIS__OP_RETURN_CALL: {
+      /* A tail call (return_call) of compiled code is a C tail call
+       * (tail_call); of a host function, which returns to this code, a
+       * call, then return. */
+      bool tail = op == CIS__OP_RETURN_CALL;
       uint32_t idx;
       RD32(idx);
       if (idx >= m->nfuncs) BAD();
@@ -1599,17 +1655,27 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("AOT_SYNC_OUT(c);\nc->api->call(c, %u, a_);\nAOT_SYNC_IN(c);\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
+        if (tail) branch(g, &g->ctls[0]);
       } else {
         char fn[24];
         snprintf(fn, sizeof fn, "w%u", idx);
         g->calls = true;
-        E("AOT_DIRECT_OUT(c);\n");
-        TRY(direct_call(g, fn, t, m->func_type[idx]));
-        E("AOT_DIRECT_IN(c);\nAOT_RELOAD();\n");
+        if (g->unit_of[idx - m->nfunc_imports] != g->unit) g->shared[idx - m->nfunc_imports] = 1;
+        if (tail) {
+          g->tail_calls = true;
+          TRY(tail_call(g, fn, t, m->func_type[idx]));
+        } else {
+          E("AOT_DIRECT_OUT(c);\n");
+          TRY(direct_call(g, fn, t, m->func_type[idx]));
+          E("AOT_DIRECT_IN(c);\nAOT_RELOAD();\n");
+        }
       }
+      if (tail) f->unreachable = true;
       break;
     }
-    case CIS__OP_CALL_INDIRECT: {
+    case CIS__OP_CALL_INDIRECT:
+    case CIS__OP_RETURN_CALL_INDIRECT: {
+      bool tail = op == CIS__OP_RETURN_CALL_INDIRECT;
       uint32_t ti, tab;
       RD32(ti);
       RD32(tab);
@@ -1618,29 +1684,37 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const char *iv = top(g, 0, cc);
       g->sp--;
       g->calls = true;
-      E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
-      E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
-        "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
-      E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
-      E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
-      E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
-        "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+      g->tail_calls |= tail;
+      indirect_callee(g, tab, ti, iv);
       /* Compiled code of this very instance is called directly; anything
        * else (another instance, engine, or a host function) through the
-       * runtime. */
+       * runtime, and returns to this code (a tail call: then returns). */
       E("if (*(const void **)(g_ + AOT_OFF_FINST) == c->inst && *(uint8_t *)(g_ + "
-        "AOT_OFF_FKIND) == 0) {\nAOT_DIRECT_OUT(c);\n");
+        "AOT_OFF_FKIND) == 0) {\n");
       uint32_t sp0 = g->sp;
       char fn[96];
       snprintf(fn, sizeof fn, "((FT%u)c->fptrs[*(uint32_t *)(g_ + AOT_OFF_FINDEX) - %uu])", ti,
                m->nfunc_imports);
-      TRY(direct_call(g, fn, t, ti));
-      E("AOT_DIRECT_IN(c);\n} else ");
+      if (tail) {
+        TRY(tail_call(g, fn, t, ti));
+        E("}\n");
+      } else {
+        E("AOT_DIRECT_OUT(c);\n");
+        TRY(direct_call(g, fn, t, ti));
+        E("AOT_DIRECT_IN(c);\n} else ");
+      }
       g->sp = sp0;
       pack_args(g, t);
       E("AOT_SYNC_OUT(c);\nc->api->call_ref(c, g_, a_);\nAOT_SYNC_IN(c);\n");
       TRY(unpack_results(g, t));
-      E("}\nAOT_RELOAD();\n");
+      if (tail) {
+        E("AOT_RELOAD();\n");
+        branch(g, &g->ctls[0]);
+        E("}\n");
+        f->unreachable = true;
+      } else {
+        E("}\nAOT_RELOAD();\n");
+      }
       break;
     }
     case CIS__OP_DROP: g->sp--; break;
@@ -1889,17 +1963,20 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
 
 /* ----------------------------------------------------------- module */
 
-/* "static RET wN<suffix>(cis_aot_ctx *c, int64_t dr_, T L0, ...)" of
- * function fi (suffix: "_v2" and "_v1" name the two bodies of a function
- * that uses v128, gen_function). dr_ is the depth room of the caller
- * (aot_prelude.h, AOT_ENTER): passed as an argument, it costs no memory
- * and no register where it is not live. */
+/* "RET wN<suffix>(cis_aot_ctx *c, int64_t dr_, T L0, ...)" of function
+ * fi, after storage class sc (suffix: "_v2" and "_v1" name the two bodies
+ * of a function that uses v128, gen_function). dr_ is the depth room of
+ * the caller (aot_prelude.h, AOT_ENTER): passed as an argument, it costs
+ * no memory and no register where it is not live. A definition of wN
+ * itself carries no storage class: its declaration before it (the
+ * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
+ * gives its linkage. */
 static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
-                      const char *suffix) {
+                      const char *sc, const char *suffix) {
   const cis__functype *t = cis__module_func_type(m, fi);
-  if (t->nresults == 0) cis__aot_buf_printf(o, "static void ");
-  else if (t->nresults == 1) cis__aot_buf_printf(o, "static %s ", ctype(t->types[t->nparams]));
-  else cis__aot_buf_printf(o, "static struct R%u ", m->func_type[fi]);
+  if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
+  else if (t->nresults == 1) cis__aot_buf_printf(o, "%s%s ", sc, ctype(t->types[t->nparams]));
+  else cis__aot_buf_printf(o, "%sstruct R%u ", sc, m->func_type[fi]);
   cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c, int64_t%s", fi, suffix, names ? " dr_" : "");
   for (uint32_t k = 0; k < t->nparams; k++) {
     if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
@@ -1966,7 +2043,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->decls.p) g->decls.p[0] = 0;
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
-  g->calls = false;
+  g->calls = g->tail_calls = false;
   TRY(locals_of(g, code, t));
   TRY(gen_body(g, code, t));
   cis__aot_buf *o = g->out;
@@ -1987,7 +2064,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
                       fi);
   emit_function(g, t, "_v1");
   cis__aot_buf_printf(o, "#undef AOT_V2\n#if AOT_SIMD_TWO\n");
-  signature(o, m, fi, true, "");
+  signature(o, m, fi, true, "", "");
   cis__aot_buf args = {0};
   for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(&args, ", L%u", k);
   const char *al = args.p ? args.p : "";
@@ -2032,8 +2109,11 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf *o = g->out;
   uint32_t fi = g->fi;
   if (g->body.len > BIG_FUNCTION_C || g->nlocals > BIG_FUNCTION_LOCALS)
-    cis__aot_buf_printf(o, "__attribute__((optimize(\"O1\"))) ");
-  signature(o, g->m, fi, true, suffix);
+    cis__aot_buf_printf(o, g->tail_calls ? "__attribute__((optimize(\"O1\", \"optimize-sibling-calls\"))) "
+                                          : "__attribute__((optimize(\"O1\"))) ");
+  /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC). */
+  signature(o, g->m, fi, true, !*suffix ? "" : suffix[2] == '2' ? "static " : "AOT_V1_SC ",
+            suffix);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
     cis__aot_buf_printf(o, "%s L%u = %s;\n", ctype(g->ltypes[k]), k,
@@ -2086,23 +2166,54 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
   cis__aot_buf_free(&args);
 }
 
-cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf *out, char *msg,
-                            size_t cap) {
-  gen g;
-  memset(&g, 0, sizeof g);
-  g.m = m;
-  g.msg = msg;
-  g.cap = cap;
-  cis_result rc = check_types(&g);
-  if (rc != CIS_OK) return rc;
-  if (m->ncodes != m->nfuncs - m->nfunc_imports)
-    return fail(&g, CIS_EINVALID, "the function and code counts differ");
-  /* The functions first, into their own buffer: whether the file needs
-   * the SIMD prelude is known only once every body was read. */
-  cis__aot_buf fns = {0};
-  g.out = &fns;
-  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) rc = gen_function(&g, i);
-  cis__aot_buf *o = out;
+/* Assigns each defined function of m to a unit (unit_of) and returns
+ * the number of units: consecutive functions (a module's callees tend to
+ * sit near their callers, and a call within a unit stays one gcc may
+ * inline), about unit_bytes of wasm code each, by the middle of each
+ * body, so that the units are balanced and none is empty. A module of
+ * less than one and a half units' code (or unit_bytes 0) is one unit,
+ * compiled as before units existed. wasm_bytes gets each unit's code
+ * size. */
+static uint32_t plan_units(const cis__module *m, uint64_t unit_bytes, uint32_t *unit_of,
+                           uint64_t *wasm_bytes) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < m->ncodes; i++) total += m->codes[i].body_len;
+  uint64_t n = unit_bytes && total ? (total + unit_bytes / 2) / unit_bytes : 1;
+  if (n > CIS__AOT_UNITS_MAX) n = CIS__AOT_UNITS_MAX;
+  if (n > m->ncodes) n = m->ncodes;
+  if (n < 1) n = 1;
+  uint64_t at = 0;
+  uint32_t last = UINT32_MAX, units = 0;
+  for (uint32_t i = 0; i < m->ncodes; i++) {
+    uint64_t len = m->codes[i].body_len;
+    uint32_t u = total ? (uint32_t)((at + len / 2) * n / total) : 0;
+    if (u != last) units++, last = u; /* renumbered densely: a big body leaves no unit empty */
+    unit_of[i] = units - 1;
+    wasm_bytes[units - 1] += len;
+    at += len;
+  }
+  return units ? units : 1;
+}
+
+/* The slot entries of unit u's functions, and its part of the describe
+ * function: their entries and direct addresses. */
+static void gen_unit_tables(cis__aot_buf *o, const cis__module *m, const uint32_t *unit_of,
+                            uint32_t u, bool alone) {
+  for (uint32_t i = 0; i < m->ncodes; i++)
+    if (unit_of[i] == u) gen_entry(o, m, i);
+  cis__aot_buf_printf(o, "%svoid aot_du%u(void (**en)(cis_aot_ctx *, uint64_t *), void **fp) {\n",
+                      alone ? "static " : "", u);
+  for (uint32_t i = 0; i < m->ncodes; i++)
+    if (unit_of[i] == u)
+      cis__aot_buf_printf(o, "  en[%u] = e%u;\n  fp[%u] = (void *)w%u;\n", i, m->nfunc_imports + i,
+                          i, m->nfunc_imports + i);
+  cis__aot_buf_printf(o, "}\n");
+}
+
+/* What every unit starts with: the generator's defines, the prelude, the
+ * module's types. */
+static void gen_head(gen *g, cis__aot_buf *o) {
+  const cis__module *m = g->m;
   cis__aot_buf_printf(o, "/* Generated by cis (codegen %d) from a module of %zu bytes. */\n",
                       CIS__AOT_CODEGEN_VERSION, m->nbytes);
   static const struct { const char *name; int code; } traps[] = {
@@ -2125,7 +2236,7 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
                       offsetof(cis_func, index));
   size_t plen = strlen(cis__aot_prelude_text);
   buf_append(o, cis__aot_prelude_text,
-             g.v128 || cis__aot_prelude_simd_at > plen ? plen : cis__aot_prelude_simd_at);
+             g->v128 || cis__aot_prelude_simd_at > plen ? plen : cis__aot_prelude_simd_at);
   /* Result structs and function pointer types, one per module type. */
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
@@ -2143,38 +2254,123 @@ cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf 
       cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
     cis__aot_buf_printf(o, ");\n");
   }
-  for (uint32_t i = 0; i < m->ncodes; i++) {
-    signature(o, m, m->nfunc_imports + i, false, "");
-    cis__aot_buf_printf(o, ";\n");
+  /* The body of wN_v1 is wN itself when only the base is written. */
+  if (g->v128)
+    cis__aot_buf_printf(o, "#if AOT_SIMD_TWO\n#define AOT_V1_SC static\n#else\n#define AOT_V1_SC\n"
+                           "#endif\n");
+}
+
+/* Writes the describe function (aot_rt.h), the object's one exported
+ * function and its entry point: the addresses are taken in code,
+ * PC-relative, so the object carries no pointer for a loader to
+ * relocate. */
+static void gen_describe(cis__aot_buf *o, const cis__module *m, const char *key, uint32_t n) {
+  cis__aot_buf_printf(o,
+                      "__attribute__((visibility(\"default\"))) uint32_t cis_aot_describe("
+                      "cis_aot_object *o, void (**en)(cis_aot_ctx *, uint64_t *), void **fp, "
+                      "uint32_t cap) {\n  o->abi = CIS_AOT_ABI;\n  o->nfuncs = %uu;\n"
+                      "  o->key = \"%s\";\n  if (cap < %uu) return %uu;\n",
+                      m->ncodes, key, m->ncodes, m->ncodes);
+  for (uint32_t u = 0; u < n; u++) cis__aot_buf_printf(o, "  aot_du%u(en, fp);\n", u);
+  cis__aot_buf_printf(o, "  return %uu;\n}\n", m->ncodes);
+}
+
+void cis__aot_units_free(cis__aot_units *u) {
+  cis__aot_buf_free(&u->head);
+  for (uint32_t k = 0; u->unit && k < u->n; k++) cis__aot_buf_free(&u->unit[k]);
+  free(u->unit);
+  free(u->wasm_bytes);
+  memset(u, 0, sizeof *u);
+}
+
+static void gen_free(gen *g) {
+  free(g->ltypes);
+  free(g->lgen);
+  free(g->zloc);
+  free(g->oloc);
+  free(g->stk);
+  free(g->used);
+  free(g->ctls);
+  free(g->shared);
+  cis__aot_buf_free(&g->body);
+  cis__aot_buf_free(&g->decls);
+}
+
+cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_t unit_bytes,
+                                  cis__aot_units *out, char *msg, size_t cap) {
+  memset(out, 0, sizeof *out);
+  gen g;
+  memset(&g, 0, sizeof g);
+  g.m = m;
+  g.msg = msg;
+  g.cap = cap;
+  cis_result rc = check_types(&g);
+  if (rc != CIS_OK) return rc;
+  if (m->ncodes != m->nfuncs - m->nfunc_imports)
+    return fail(&g, CIS_EINVALID, "the function and code counts differ");
+  size_t nc = m->ncodes ? m->ncodes : 1;
+  uint32_t *unit_of = calloc(nc, sizeof *unit_of);
+  g.shared = calloc(nc, 1);
+  out->wasm_bytes = calloc(nc, sizeof *out->wasm_bytes);
+  uint32_t n = unit_of && out->wasm_bytes ? plan_units(m, unit_bytes, unit_of, out->wasm_bytes) : 1;
+  out->unit = calloc(n, sizeof *out->unit);
+  if (!unit_of || !g.shared || !out->wasm_bytes || !out->unit)
+    rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
+  else out->n = n;
+  g.unit_of = unit_of;
+  /* The functions first, into their units: whether the C needs the SIMD
+   * prelude, and which functions another unit calls, are known only once
+   * every body was read. */
+  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK; i++) {
+    g.unit = unit_of[i];
+    g.out = &out->unit[g.unit];
+    rc = gen_function(&g, i);
   }
-  if (rc == CIS_OK) {
+  cis__aot_buf *o = &out->head;
+  if (rc == CIS_OK) gen_head(&g, o);
+  /* A function another unit calls is declared once for all, hidden
+   * (resolved when the units are linked, never by a loader: the object
+   * exports only cis_aot_describe); the others each in its own unit,
+   * static, so gcc knows every caller of them as with one unit. */
+  for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK && n > 1; i++)
+    if (g.shared[i]) {
+      signature(o, m, m->nfunc_imports + i, false, "__attribute__((visibility(\"hidden\"))) ", "");
+      cis__aot_buf_printf(o, ";\n");
+    }
+  for (uint32_t u = 0; u < n && rc == CIS_OK && n > 1; u++)
+    cis__aot_buf_printf(o, "__attribute__((visibility(\"hidden\"))) void aot_du%u(void (**)("
+                           "cis_aot_ctx *, uint64_t *), void **);\n", u);
+  for (uint32_t u = 0; u < n && rc == CIS_OK; u++) {
+    cis__aot_buf fns = out->unit[u];
+    out->unit[u] = (cis__aot_buf){0};
+    o = &out->unit[u];
+    for (uint32_t i = 0; i < m->ncodes; i++)
+      if (unit_of[i] == u && !(n > 1 && g.shared[i])) {
+        signature(o, m, m->nfunc_imports + i, false, "static ", "");
+        cis__aot_buf_printf(o, ";\n");
+      }
     if (fns.len) buf_append(o, fns.p, fns.len);
     if (fns.oom) o->oom = true;
-    for (uint32_t i = 0; i < m->ncodes; i++) gen_entry(o, m, i);
-    /* The one exported function (aot_rt.h), also the entry point: the
-     * addresses are taken in code, PC-relative, so the object carries no
-     * pointer for a loader to relocate. */
-    cis__aot_buf_printf(o,
-                        "__attribute__((visibility(\"default\"))) uint32_t cis_aot_describe("
-                        "cis_aot_object *o, void (**en)(cis_aot_ctx *, uint64_t *), void **fp, "
-                        "uint32_t cap) {\n  o->abi = CIS_AOT_ABI;\n  o->nfuncs = %uu;\n"
-                        "  o->key = \"%s\";\n  if (cap < %uu) return %uu;\n",
-                        m->ncodes, key, m->ncodes, m->ncodes);
-    for (uint32_t i = 0; i < m->ncodes; i++)
-      cis__aot_buf_printf(o, "  en[%u] = e%u;\n  fp[%u] = (void *)w%u;\n", i, m->nfunc_imports + i,
-                          i, m->nfunc_imports + i);
-    cis__aot_buf_printf(o, "  return %uu;\n}\n", m->ncodes);
+    cis__aot_buf_free(&fns);
+    gen_unit_tables(o, m, unit_of, u, n == 1);
+    if (u == 0) gen_describe(o, m, key, n);
+    if (o->oom) out->head.oom = true;
   }
-  free(g.ltypes);
-  free(g.lgen);
-  free(g.zloc);
-  free(g.oloc);
-  free(g.stk);
-  free(g.used);
-  free(g.ctls);
-  cis__aot_buf_free(&g.body);
-  cis__aot_buf_free(&g.decls);
-  cis__aot_buf_free(&fns);
-  if (rc == CIS_OK && o->oom) rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
+  free(unit_of);
+  gen_free(&g);
+  if (rc == CIS_OK && out->head.oom) rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
+  if (rc != CIS_OK) cis__aot_units_free(out);
   return rc;
+}
+
+cis_result cis__aot_codegen(const cis__module *m, const char *key, cis__aot_buf *out, char *msg,
+                            size_t cap) {
+  cis__aot_units u;
+  cis_result rc = cis__aot_codegen_units(m, key, 0, &u, msg, cap);
+  if (rc != CIS_OK) return rc;
+  buf_append(out, u.head.p, u.head.len);
+  buf_append(out, u.unit[0].p, u.unit[0].len);
+  cis__aot_units_free(&u);
+  if (out->oom) snprintf(msg, cap, "out of memory generating C");
+  return out->oom ? CIS_ENOMEM : CIS_OK;
 }

@@ -565,6 +565,56 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     NEXT();                                                                  \
   }
 
+/* call_indirect's callee, g: element SL(3) of table P(2), of type P(1). */
+#define INDIRECT_CALLEE()                                                      \
+  do {                                                                         \
+    cis_table *t_ = inst->tables[P(2)];                                        \
+    uint32_t i_ = SL(3).u32;                                                   \
+    if (UNLIKELY(i_ >= t_->size)) TRAP(CIS_TRAP_UNDEF_ELEM);                   \
+    g = t_->elems[i_];                                                         \
+    if (UNLIKELY(!g)) TRAP(CIS_TRAP_UNINIT_ELEM);                              \
+    if (UNLIKELY(g->type_id != P(1))) TRAP(CIS_TRAP_SIG_MISMATCH);             \
+  } while (0)
+/* npc: nf's first instruction, nf translated on its first call. */
+#define CALLEE_CODE()                                                          \
+  do {                                                                         \
+    npc = cis__interp_code(nf);                                                \
+    if (UNLIKELY(!npc)) {                                                      \
+      ex->ticks = ticks;                                                       \
+      rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &nf);      \
+      if (rc != CIS_OK) goto leave;                                            \
+      npc = cis__interp_code(nf);                                              \
+    }                                                                          \
+  } while (0)
+/* Calls g (host or another instance) with its arguments at args, through
+ * the runtime, the loop's state written back and read again around it. */
+#define CALL_OUT()                                                             \
+  do {                                                                         \
+    TICK(1);                                                                   \
+    ex->ticks = ticks;                                                         \
+    ex->depth = depth;                                                         \
+    ex->sp = fp + cur->nslots;                                                 \
+    ex->stack_end = (cis_slot *)(void *)rec;                                   \
+    rc = cis__exec_call(ex, inst, g, args);                                    \
+    ticks = ex->ticks;                                                         \
+    ex->depth = depth0;                                                        \
+    ex->sp = sp0;                                                              \
+    ex->stack_end = end0;                                                      \
+    msize = mem ? mem->size : 0;                                               \
+    if (UNLIKELY(rc != CIS_OK)) goto leave;                                    \
+  } while (0)
+/* Back to the caller's frame, or out of the loop from its first frame. */
+#define RETURN()                                                               \
+  do {                                                                         \
+    if (UNLIKELY(rec == rec_base)) goto done;                                  \
+    pc = rec->pc;                                                              \
+    fp = rec->fp;                                                              \
+    cur = rec->fn;                                                             \
+    rec++;                                                                     \
+    depth--;                                                                   \
+    NEXT();                                                                    \
+  } while (0)
+
 /* The one loop. With table != NULL it only reports the handler words. */
 _Static_assert(sizeof(void *) == HEAD * sizeof(uint32_t), "a handler word is two code units");
 /* The static table of label addresses belongs to one copy of the function:
@@ -652,15 +702,7 @@ dispatch:
     pc += 3 + i + HEAD - 1 + (int32_t)P(3 + i);
     NEXT();
   }
-  CASE(return) {
-    if (UNLIKELY(rec == rec_base)) goto done;
-    pc = rec->pc;
-    fp = rec->fp;
-    cur = rec->fn;
-    rec++;
-    depth--;
-    NEXT();
-  }
+  CASE(return) RETURN();
   CASE(call) {
     nf = &funcs[P(1)];
     nfp = fp + P(2);
@@ -674,12 +716,7 @@ dispatch:
     goto leave_loop;
   }
   CASE(call_indirect) {
-    cis_table *t = inst->tables[P(2)];
-    uint32_t i = SL(3).u32;
-    if (UNLIKELY(i >= t->size)) TRAP(CIS_TRAP_UNDEF_ELEM);
-    g = t->elems[i];
-    if (UNLIKELY(!g)) TRAP(CIS_TRAP_UNINIT_ELEM);
-    if (UNLIKELY(g->type_id != P(1))) TRAP(CIS_TRAP_SIG_MISMATCH);
+    INDIRECT_CALLEE();
     args = fp + P(4);
     ADV(5);
     if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
@@ -688,6 +725,28 @@ dispatch:
       goto enter;
     }
     goto leave_loop;
+  }
+  /* Tail calls: the callee runs in this frame, its arguments moved to the
+   * frame's base, and returns to this function's caller. No return
+   * record and no depth: a loop of tail calls runs in constant space. */
+  CASE(return_call) {
+    nf = &funcs[P(1)];
+    args = fp + P(2);
+    goto tail_enter;
+  }
+  CASE(return_call_import) {
+    g = inst->funcs[P(1)];
+    args = fp + P(2);
+    goto tail_leave_loop;
+  }
+  CASE(return_call_indirect) {
+    INDIRECT_CALLEE();
+    args = fp + P(4);
+    if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
+      nf = &funcs[g->index - ic->nimports];
+      goto tail_enter;
+    }
+    goto tail_leave_loop;
   }
 
   BR_CMP(eq, uint32_t, ==)
@@ -1058,13 +1117,7 @@ dispatch:
   /* ------------------------------------------- calls and the way out */
 enter:
   /* nf's frame at nfp, resuming at pc afterwards. */
-  npc = cis__interp_code(nf);
-  if (UNLIKELY(!npc)) {
-    ex->ticks = ticks;
-    rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &nf);
-    if (rc != CIS_OK) goto leave;
-    npc = cis__interp_code(nf);
-  }
+  CALLEE_CODE();
   if (UNLIKELY((size_t)((char *)rec - (char *)nfp) < nf->need || depth >= max_depth)) {
     cur = nf;
     TRAP(CIS_TRAP_STACK);
@@ -1081,20 +1134,31 @@ enter:
   pc = npc;
   NEXT();
 
+tail_enter:
+  /* nf in this frame, its arguments at args. */
+  CALLEE_CODE();
+  if (UNLIKELY((size_t)((char *)rec - (char *)fp) < nf->need)) {
+    cur = nf;
+    TRAP(CIS_TRAP_STACK);
+  }
+  TICK(nf->cost);
+  memmove(fp, args, (size_t)nf->nparams * sizeof *fp);
+  for (uint32_t i = 0; i < nf->ninit; i++) fp[nf->nparams + i] = nf->init[i];
+  cur = nf;
+  pc = npc;
+  NEXT();
+
+tail_leave_loop:
+  /* As leave_loop, then the results (where the arguments were) go to the
+   * frame's base, which returns them: the callee's results are this
+   * function's by validation. */
+  CALL_OUT();
+  memmove(fp, args, (size_t)cur->nresults * sizeof *fp);
+  RETURN();
+
 leave_loop:
   /* g (host or another instance) with its arguments at args. */
-  TICK(1);
-  ex->ticks = ticks;
-  ex->depth = depth;
-  ex->sp = fp + cur->nslots;
-  ex->stack_end = (cis_slot *)(void *)rec;
-  rc = cis__exec_call(ex, inst, g, args);
-  ticks = ex->ticks;
-  ex->depth = depth0;
-  ex->sp = sp0;
-  ex->stack_end = end0;
-  msize = mem ? mem->size : 0;
-  if (UNLIKELY(rc != CIS_OK)) goto leave;
+  CALL_OUT();
   NEXT();
 
 trapped:

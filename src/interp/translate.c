@@ -1423,7 +1423,8 @@ static void put16(tr *t, const uint8_t *b) {
 static cis_result translate_fd(tr *t, const ins *in) {
   const simdop *so = &simdops[in->op];
   int id = so->iop;
-  if (id == CIS__IOP_i8x16_swizzle && cpu_ssse3()) id = CIS__IOP_i8x16_swizzle_ssse3;
+  if ((id == CIS__IOP_i8x16_swizzle || id == CIS__IOP_i8x16_relaxed_swizzle) && cpu_ssse3())
+    id = CIS__IOP_i8x16_swizzle_ssse3;
   if (id == CIS__IOP_i8x16_shuffle && cpu_ssse3()) id = CIS__IOP_i8x16_shuffle_ssse3;
   cis_result rc = CIS_OK;
   if ((so->shape == SH_EXT || so->shape == SH_REP || so->shape >= SH_LDL1) &&
@@ -1635,10 +1636,16 @@ static cis_result translate_ins(tr *t, const ins *in) {
     emit_return(t);
     t->dead = true;
     break;
-  case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: { /* call, call_indirect */
-    uint32_t extra = op_ == CIS__OP_CALL_INDIRECT ? 1 : 0;
+  case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: /* call, call_indirect */
+  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: {
+    /* A tail call puts its arguments in place as a call does; the
+     * executor moves them to the frame's base and runs the callee in
+     * this frame. */
+    bool tail = op_ == CIS__OP_RETURN_CALL || op_ == CIS__OP_RETURN_CALL_INDIRECT;
+    bool direct = op_ == CIS__OP_CALL || op_ == CIS__OP_RETURN_CALL;
+    uint32_t extra = direct ? 0 : 1;
     const cis__functype *ft;
-    if (op_ == CIS__OP_CALL) {
+    if (direct) {
       if (in->a >= m->nfuncs || m->func_type[in->a] >= m->ntypes)
         return bad(t, "unknown function");
       ft = cis__module_func_type(m, in->a);
@@ -1651,17 +1658,22 @@ static cis_result translate_ins(tr *t, const ins *in) {
     uint32_t elem = extra ? use(t, t->nvs - 1) : 0;
     uint32_t base = t->nvs - extra - ft->nparams;
     for (uint32_t p = base; p < base + ft->nparams; p++) materialize(t, p);
-    if (op_ == CIS__OP_CALL) {
+    if (direct) {
       bool imported = in->a < m->nfunc_imports;
-      op(t, imported ? CIS__IOP_call_import : CIS__IOP_call);
+      op(t, tail ? (imported ? CIS__IOP_return_call_import : CIS__IOP_return_call)
+                 : (imported ? CIS__IOP_call_import : CIS__IOP_call));
       put(t, imported ? in->a : in->a - m->nfunc_imports);
     } else {
-      op(t, CIS__IOP_call_indirect);
+      op(t, tail ? CIS__IOP_return_call_indirect : CIS__IOP_call_indirect);
       put(t, t->mod->type_ids[in->a]);
       put(t, in->b);
       put(t, elem);
     }
     put(t, slot_of(t, base));
+    if (tail) {
+      t->dead = true;
+      break;
+    }
     pop(t, ft->nparams + extra);
     CIS_TRY(reserve_vs(t, ft->nresults));
     for (uint32_t i = 0; i < ft->nresults; i++) push_typed(t, ft->types[ft->nparams + i]);
@@ -1933,7 +1945,8 @@ static bool traps_or_calls(uint32_t op) {
   uint8_t imm = cis__op_info((enum cis__op)op)->imm;
   if (imm == CIS__IMM_MEMARG || imm == CIS__IMM_MEMARG_LANE) return true; /* loads and stores */
   switch (op) {
-  case CIS__OP_UNREACHABLE: case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT:
+  case CIS__OP_UNREACHABLE: case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: case CIS__OP_RETURN_CALL:
+  case CIS__OP_RETURN_CALL_INDIRECT:
   case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
   case CIS__OP_I32_DIV_S: case CIS__OP_I32_DIV_U: case CIS__OP_I32_REM_S: case CIS__OP_I32_REM_U:
   case CIS__OP_I64_DIV_S: case CIS__OP_I64_DIV_U: case CIS__OP_I64_REM_S: case CIS__OP_I64_REM_U:

@@ -50,7 +50,7 @@
 #include "serve/mcp_versions.h"
 #include "serve/coro.h"
 #include "serve/pool.h"
-#include "skill/manifest.h" /* cis__json_parse_strict */
+#include "common/json.h"
 
 #if !defined(CIS_MHD_SONAME) || !defined(CIS_MHD_PACKAGE)
 #error "CIS_MHD_SONAME and CIS_MHD_PACKAGE come from the build"

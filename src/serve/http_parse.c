@@ -17,7 +17,7 @@
 #include "cis/cis_mcp.h"
 #include "serve/http_internal.h"
 #include "serve/mcp_versions.h"
-#include "skill/manifest.h" /* cis__json_parse_strict */
+#include "common/json.h"
 
 /* A name a skill can have (the manifest's rule). */
 static bool skill_name_ok(const char *s, size_t n) {

@@ -33,7 +33,7 @@
 #include "common/sha256.h"  /* cis__hex */
 #include "serve/mcp_schema.h"
 #include "serve/mcp_versions.h"
-#include "skill/manifest.h" /* cis__json_parse_strict */
+#include "common/json.h"
 
 /* JSON-RPC 2.0 and MCP error codes. */
 #define RPC_PARSE_ERROR (-32700)

@@ -74,17 +74,6 @@ typedef struct cis_manifest {
   uint64_t fuel;
 } cis_manifest;
 
-struct cJSON;
-/* Parses text as one JSON value, held to RFC 8259 where cJSON is lenient:
- * no raw control characters in strings, UTF-8 only, no leading zeros,
- * nothing but blanks after the value; with no_nul, also no \u0000 escape
- * (cJSON would cut the string there). out (may be NULL: check only)
- * receives the tree, freed with cJSON_Delete. CIS_EJSON with the byte
- * offset and the reason in err. One implementation for manifests and the
- * input and output of calls. */
-cis_result cis__json_parse_strict(const char *text, size_t len, bool no_nul, struct cJSON **out, char *err,
-                                  size_t errcap);
-
 /* Parses and validates a manifest. On failure returns CIS_EMANIFEST (or
  * CIS_EJSON for text that is not strict JSON (cis__json_parse_strict, NUL
  * escapes refused), CIS_ETOOBIG above

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ai/ai_internal.h"
+#include "common/utf8.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 

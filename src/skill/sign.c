@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/ed25519.h"
+#include "common/json.h"
 #include "common/sha256.h"
 #include "skill/manifest.h"
 #include "skill/registry_internal.h"

@@ -23,7 +23,6 @@
 #include "host/host.h"
 #include "skill/skill_internal.h"
 #include "skill/stage.h"
-#include "wasm/module.h" /* CIS__COMPONENT_HINT */
 
 /* Failures with no registry to hold them (s == NULL). A registry is shared
  * between threads: its message is kept per thread and per registry. */
@@ -441,13 +440,6 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
-  /* A component (the component model's binary: version 0x0d, layer 1)
-   * decodes as an unknown version; say what it is and what to build. */
-  static const uint8_t component[8] = {0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00};
-  if (wasm_len >= 8 && !memcmp(wasm, component, 8)) {
-    snprintf(res->error, sizeof res->error, "unknown binary version: %s", CIS__COMPONENT_HINT);
-    return res->status = CIS_EVERSION;
-  }
   char sha[65];
   cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);
   if (rc != CIS_OK) {

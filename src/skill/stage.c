@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/json.h"
 #include "skill/skill_join.h"
 #include "skill/stage.h"
 

@@ -1,11 +1,14 @@
 /*
  * This file implements the layered database filesystem ("Tarbox"), the
  * cis_vfs_methods backend of include/cis/cis_vfs.h whose files,
- * directories and symlinks live in SQLite or PostgreSQL, and its public
- * layer operations (cis_vfs_db_snapshot, _layers, _rollback, _diff,
- * _compact, _tenant_exists, _tenant_delete). The SQL
- * dialects behind it are vfs_db_sqlite.c and vfs_db_postgres.c; this file
- * holds every statement's text and all of the layering logic, once.
+ * directories and symlinks live in an SQL database, and its calls on a
+ * tenant by name (cis_vfs_db_tenant_exists, _tenant_delete,
+ * _group_usage). The SQL dialects behind it (vfs_db_internal.h) connect,
+ * run statements and keep what is theirs alone; this file holds the
+ * layering logic, once, and tells the dialects apart only by what they
+ * offer ("what the dialect offers", below). The layers as a user feature
+ * (snapshot, rollback, diff, compaction) are vfs_db_layers.c's, every
+ * statement's text vfs_db_sql.c's; vfs_db_fs.h is what the three share.
  *
  * Schema (every table starts with tenant_id, and every statement below
  * names it as ?1, except the two that find a tenant by name):
@@ -46,10 +49,11 @@
  * block at the new end and whites out every block past it.
  *
  * Transactions: every method that changes something runs in one database
- * transaction that starts by locking the tenant's row (SQLite: the
- * database's write lock), so it lands whole or not at all, and writers of
- * one tenant take turns while different tenants' writers do not wait for
- * each other (PostgreSQL). Two kinds of transaction outlive their method:
+ * transaction that starts by locking the tenant's row (or the database's
+ * write lock, where the dialect has one), so it lands whole or not at
+ * all, and writers of one tenant take turns while different tenants'
+ * writers do not wait for each other (where the row is the lock). Two
+ * kinds of transaction outlive their method:
  *   - a batch: opening a regular file to write with CREAT or TRUNC leaves
  *     its transaction open, so its first write (or a stat, truncate or
  *     set-times of it) joins it and a create + write + close is one
@@ -63,7 +67,7 @@
  * and kept in a small cache, changes to it written once before the
  * commit (or before a statement that reads inode rows). The cache, the
  * top layer and the counters also outlive the commit while the dialect's
- * version (SQLite's data version, read once the write lock is taken)
+ * version (read once the write lock is taken)
  * shows that no other connection committed since: then the next
  * transaction skips the tenant's row too. A read is one statement (the
  * size and the blocks together, Q_READ), in one snapshot without a
@@ -97,6 +101,7 @@
 
 #include "common/internal.h"
 #include "db/db.h"
+#include "vfs/vfs_db_fs.h"
 #include "vfs/vfs_db_internal.h"
 #include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
@@ -108,590 +113,13 @@
 #define RANGE_BYTES (1u << 20) /* most block bytes one read statement fetches */
 #define SMALL_KEEP (64u * 1024) /* largest file a handle keeps whole after a read */
 #define STALE_TRIES 64          /* reads of a file that writers keep changing under it */
-#define ROOT_INO 1
 #define BASE_LAYER 1
-#define T_WHITEOUT 0 /* entries.type of a whiteout */
-
-/* ============================================================ statements */
-
-enum {
-  Q_TENANT_GET,
-  Q_TENANT_ADD,
-  Q_LAYER_ADD,
-  Q_LOCK,
-  Q_COUNTERS,
-  Q_SET_TOP,
-  Q_GEN,
-  Q_ENT_GET,
-  Q_ENT_LOWER,
-  Q_ENT_PUT,
-  Q_ENT_DEL,
-  Q_ENT_LIST,
-  Q_LOOKUP,
-  Q_DVER,
-  Q_INO_GET,
-  Q_INO_NEW,
-  Q_INO_ADD,
-  Q_INO_TARGET,
-  Q_INO_PUT,
-  Q_INO_SET,
-  Q_READ,
-  Q_BLK_GET,
-  Q_BLK_RANGE,
-  Q_BLK_PUT,
-  Q_BLK_CUT,
-  Q_BLK_WHITEOUT,
-  Q_BLK_DROP,
-  Q_USAGE,
-  Q_LAYERS,
-  Q_LAYER_GET,
-  Q_LAYER_FREEZE,
-  Q_DROP_ENTRIES,
-  Q_DROP_INODES,
-  Q_DROP_BLOCKS,
-  Q_DROP_LAYERS,
-  Q_LOCK_CHECK,
-  Q_PEEK,
-  Q_CTR_NODES,
-  Q_ENT_REMOVE,
-  Q_LOCK_OWN,
-  Q_LEASE_WAIT,
-  Q_RECALL,
-  Q_USAGE_SET,
-  Q_GROUP_LOCK,
-  Q_GROUP_SUM,
-  Q_COUNT
-};
-
-_Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS, "the dialects' statement caches are too small");
-
-/* The lease's advisory lock (vfs_db_internal.h), of tenant ?1. */
-#define LEASE_STR(x) #x
-#define LEASE_XSTR(x) LEASE_STR(x)
-#define LEASE_KEY LEASE_XSTR(CIS__VDB_LEASE_CLASS) ", CAST(?1 % 2147483648 AS int4)"
-
-/* The class of the advisory lock under which the commits of a group of
- * trees check its total (two-key form; the object is a hash of the
- * group's prefix): apart from the lease's and the KV tenant quota's. */
-#define GROUP_CLASS "1667855224"
-
-/* The parts of PostgreSQL's commit statement (Q_CTR_NODES, below). */
-#define CTR_E                                                                              \
-  "WITH e AS (INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "  \
-  "type) SELECT ?1, ?23, ?24, ?25, ?26, ?27, ?28 WHERE ?22<>0 "                              \
-  "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "                       \
-  "eid=excluded.eid, ino=excluded.ino, type=excluded.type), "
-#define CTR_B                                                                              \
-  "b AS (INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "                  \
-  "SELECT ?1, ?30, ?31, ?32, ?33 WHERE ?29<>0 ON CONFLICT(tenant_id, ino, blk, layer_id) "  \
-  "DO UPDATE SET data=excluded.data), "
-#define CTR_A                                                                              \
-  "a AS (INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, atim, "    \
-  "mtim, ctim, parent, target) SELECT ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "          \
-  "CAST(NULL AS bytea) WHERE ?4<>0), "
-#define CTR_U                                                                              \
-  "u AS (UPDATE cis_vfs_inodes SET nlink=?15, size=?16, atim=?17, mtim=?18, ctim=?19, "     \
-  "parent=?20 WHERE tenant_id=?1 AND ino=?13 AND layer_id=?5 AND ?14=?5) "
-#define CTR_TENANT                                                                         \
-  "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?21 THEN ?3 ELSE "   \
-  "CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END, used_nodes=used_nodes+?34, "  \
-  "used_bytes=used_bytes+?35 WHERE tenant_id=?1"
-
-/* The rows of entries that are visible: no row of a higher layer for the
- * same name. */
-#define VISIBLE(e)                                                                 \
-  "NOT EXISTS (SELECT 1 FROM cis_vfs_entries h WHERE h.tenant_id=?1 AND "          \
-  "h.parent_ino=" e ".parent_ino AND h.name=" e ".name AND h.layer_id>" e ".layer_id)"
-
-static const cis__vdb_sql sql[Q_COUNT] = {
-    [Q_TENANT_GET] = {"SELECT tenant_id, block_size FROM cis_vfs_tenants WHERE name=?1", NULL},
-    [Q_TENANT_ADD] = {"INSERT INTO cis_vfs_tenants(name, block_size, top_layer, next_layer, "
-                      "next_ino, next_eid, used_nodes, used_bytes) VALUES(?1, ?2, 2, 3, 2, 1, 0, 0) "
-                      "ON CONFLICT(name) DO NOTHING RETURNING tenant_id",
-                      NULL},
-    [Q_LAYER_ADD] = {"INSERT INTO cis_vfs_layers(tenant_id, layer_id, parent, name, created, "
-                     "writable) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                     NULL},
-    /* PostgreSQL: with the lease's lock taken shared first, so the row is
-     * neither returned nor locked while another mount holds the lease
-     * (tenant_lock then recalls it). */
-    [Q_LOCK] = {"SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
-                "WHERE tenant_id=?1",
-                "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
-                "WHERE tenant_id=?1 AND pg_try_advisory_xact_lock_shared(" LEASE_KEY ") "
-                "FOR UPDATE"},
-    /* Every commit's counters, and what it changed the tree's usage by
-     * (?5 nodes, ?6 bytes); on PostgreSQL the transaction fails
-     * (CIS__VDB_GEN_MOVED) unless the generation is still ?4, the one it
-     * began from: a check that costs nothing where the begin checked
-     * already, and the only one of a transaction begun on the lease. */
-    [Q_COUNTERS] = {"UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=?3, "
-                    "used_nodes=used_nodes+?5, used_bytes=used_bytes+?6 WHERE tenant_id=?1 "
-                    "AND ?4 IS NOT NULL",
-                    "UPDATE cis_vfs_tenants SET next_ino=?2, next_eid=CASE WHEN next_eid=?4 "
-                    "THEN ?3 ELSE CAST('" CIS__VDB_GEN_MOVED ":' || next_eid AS bigint) END, "
-                    "used_nodes=used_nodes+?5, used_bytes=used_bytes+?6 WHERE tenant_id=?1"},
-    [Q_SET_TOP] = {"UPDATE cis_vfs_tenants SET top_layer=?2, next_layer=?3 WHERE tenant_id=?1",
-                   NULL},
-    /* next_eid moves with every commit of the tenant: its generation. */
-    [Q_GEN] = {"SELECT next_eid, top_layer, next_layer, next_ino FROM cis_vfs_tenants "
-               "WHERE tenant_id=?1",
-               NULL},
-    [Q_ENT_GET] = {"SELECT ino, type, layer_id FROM cis_vfs_entries WHERE tenant_id=?1 AND "
-                   "parent_ino=?2 AND name=?3 ORDER BY layer_id DESC LIMIT 1",
-                   NULL},
-    [Q_ENT_LOWER] = {"SELECT 1 FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
-                     "name=?3 AND layer_id<?4 LIMIT 1",
-                     NULL},
-    [Q_ENT_PUT] = {"INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "
-                   "type) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                   "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
-                   "eid=excluded.eid, ino=excluded.ino, type=excluded.type",
-                   NULL},
-    [Q_ENT_DEL] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
-                   "name=?3 AND layer_id=?4",
-                   NULL},
-    [Q_ENT_LIST] = {"SELECT e.eid, e.name, e.ino, e.type FROM cis_vfs_entries e "
-                    "WHERE e.tenant_id=?1 AND e.parent_ino=?2 AND e.eid>=?3 AND e.type<>0 "
-                    "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1",
-                    /* On the listings' index alone (vfs_db_postgres.c). */
-                    "SELECT e.eid, e.name, e.ino, e.type FROM cis_vfs_entries e "
-                    "WHERE e.tenant_id + 0=?1 AND e.parent_ino + 0=?2 AND e.eid>=?3 AND e.type<>0 "
-                    "AND " VISIBLE("e") " ORDER BY e.eid LIMIT 1"},
-    /* Only run where the dialect has a version (SQLite): a read that
-     * lets sq_version see whether another connection committed. */
-    [Q_DVER] = {"PRAGMA data_version", "SELECT 1"},
-    [Q_LOOKUP] = {"SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim, i.parent, "
-                  "i.layer_id "
-                  "FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=("
-                  "SELECT e.ino FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND "
-                  "e.parent_ino=?2 AND e.name=?3 ORDER BY e.layer_id DESC LIMIT 1) "
-                  "ORDER BY i.layer_id DESC LIMIT 1",
-                  NULL},
-    [Q_INO_GET] = {"SELECT type, nlink, size, atim, mtim, ctim, parent, layer_id "
-                   "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
-                   "ORDER BY layer_id DESC LIMIT 1",
-                   NULL},
-    [Q_INO_NEW] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
-                   "atim, mtim, ctim, parent, target) "
-                   "VALUES(?1, ?2, ?3, ?4, 1, ?5, ?6, ?6, ?6, ?7, ?8)",
-                   NULL},
-    /* A node made in this transaction, written once with what it holds
-     * by the commit (regular files and directories: no target). */
-    [Q_INO_ADD] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
-                   "atim, mtim, ctim, parent, target) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
-                   "INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
-                   "atim, mtim, ctim, parent, target) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CAST(NULL AS bytea))"},
-    [Q_INO_TARGET] = {"SELECT target FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 "
-                      "ORDER BY layer_id DESC LIMIT 1",
-                      NULL},
-    /* A node's metadata written to the top layer (?3): copied up from layer
-     * ?4 (its target with it) or, when ?4 is the top, updated in place. */
-    [Q_INO_PUT] = {"INSERT INTO cis_vfs_inodes(tenant_id, ino, layer_id, type, nlink, size, "
-                   "atim, mtim, ctim, parent, target) "
-                   "SELECT tenant_id, ino, ?3, type, ?5, ?6, ?7, ?8, ?9, ?10, target "
-                   "FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino=?2 AND layer_id=?4 "
-                   "ON CONFLICT(tenant_id, ino, layer_id) DO UPDATE SET nlink=excluded.nlink, "
-                   "size=excluded.size, atim=excluded.atim, mtim=excluded.mtim, "
-                   "ctim=excluded.ctim, parent=excluded.parent",
-                   NULL},
-    /* The same when the row is in the top layer already: an INSERT that
-     * selects from the table it fills made SQLite copy the row through a
-     * temporary table and open a statement journal (31 k of a small
-     * file's create's 161 k instructions, for the directory's new
-     * mtime). */
-    [Q_INO_SET] = {"UPDATE cis_vfs_inodes SET nlink=?4, size=?5, atim=?6, mtim=?7, ctim=?8, "
-                   "parent=?9 WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
-                   NULL},
-    /* A read in one statement, so in one snapshot without a transaction:
-     * the node's size first (blk -1; no such row: the node is gone), then
-     * its visible blocks ?3 <= blk < ?4. */
-    [Q_READ] = {"SELECT -1, NULL, i.size FROM (SELECT size FROM cis_vfs_inodes WHERE "
-                "tenant_id=?1 AND ino=?2 ORDER BY layer_id DESC LIMIT 1) i UNION ALL "
-                "SELECT b.blk, b.data, 0 FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
-                "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
-                "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
-                "m.ino=?2 AND m.blk=b.blk) ORDER BY 1",
-                "SELECT -1::int8, NULL::bytea, i.size FROM (SELECT size FROM cis_vfs_inodes "
-                "WHERE tenant_id=?1 AND ino=?2 ORDER BY layer_id DESC LIMIT 1) i UNION ALL "
-                "SELECT b.blk, b.data, 0::int8 FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
-                "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
-                "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
-                "m.ino=?2 AND m.blk=b.blk) ORDER BY 1"},
-    [Q_BLK_GET] = {"SELECT data FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND blk=?3 "
-                   "ORDER BY layer_id DESC LIMIT 1",
-                   NULL},
-    [Q_BLK_RANGE] = {"SELECT b.blk, b.data FROM cis_vfs_blocks b WHERE b.tenant_id=?1 AND "
-                     "b.ino=?2 AND b.blk>=?3 AND b.blk<?4 AND b.layer_id=("
-                     "SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE m.tenant_id=?1 AND "
-                     "m.ino=?2 AND m.blk=b.blk) ORDER BY b.blk",
-                     NULL},
-    [Q_BLK_PUT] = {"INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tenant_id, ino, blk, layer_id) "
-                   "DO UPDATE SET data=excluded.data",
-                   NULL},
-    [Q_BLK_CUT] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3 "
-                   "AND blk>=?4",
-                   NULL},
-    /* One whiteout per block of a lower layer at or past ?4 (run after
-     * Q_BLK_CUT, so the top holds none of them). */
-    [Q_BLK_WHITEOUT] = {"INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
-                        "SELECT ?1, ?2, b.blk, ?3, NULL FROM cis_vfs_blocks b WHERE "
-                        "b.tenant_id=?1 AND b.ino=?2 AND b.layer_id<?3 AND b.blk>=?4 "
-                        "GROUP BY b.blk",
-                        "INSERT INTO cis_vfs_blocks(tenant_id, ino, blk, layer_id, data) "
-                        "SELECT ?1, ?2, b.blk, ?3, CAST(NULL AS bytea) FROM cis_vfs_blocks b "
-                        "WHERE b.tenant_id=?1 AND b.ino=?2 AND b.layer_id<?3 AND b.blk>=?4 "
-                        "GROUP BY b.blk"},
-    [Q_BLK_DROP] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND layer_id=?3",
-                    NULL},
-    [Q_USAGE] = {"SELECT count(*), CAST(coalesce(sum(CASE WHEN v.type=1 THEN ("
-                 "SELECT i.size FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=v.ino "
-                 "ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 END), 0) AS bigint) "
-                 "FROM cis_vfs_entries v WHERE v.tenant_id=?1 AND v.type<>0 AND " VISIBLE("v"),
-                 NULL},
-    [Q_LAYERS] = {"SELECT layer_id, parent, name, created, writable FROM cis_vfs_layers "
-                  "WHERE tenant_id=?1 ORDER BY layer_id",
-                  NULL},
-    [Q_LAYER_GET] = {"SELECT writable FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id=?2",
-                     NULL},
-    [Q_LAYER_FREEZE] = {"UPDATE cis_vfs_layers SET writable=0, name=?3 WHERE tenant_id=?1 AND "
-                        "layer_id=?2",
-                        NULL},
-    [Q_DROP_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND layer_id>?2", NULL},
-    [Q_DROP_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND layer_id>?2", NULL},
-    [Q_DROP_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id>?2", NULL},
-    [Q_DROP_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id>?2", NULL},
-    /* PostgreSQL's optimistic begin (tx_begin_opt): the tenant's row
-     * locked, and the transaction failed (CIS__VDB_GEN_MOVED, which the
-     * dialect reads as CIS_VFS_ECONFLICT) unless its generation is still
-     * ?2. A row locked after another writer's commit is returned (and
-     * checked) as that commit left it. */
-    [Q_LOCK_CHECK] = {"SELECT 0",
-                      "SELECT CAST(CASE WHEN NOT pg_try_advisory_xact_lock_shared(" LEASE_KEY
-                      ") THEN '" CIS__VDB_GEN_MOVED ":leased' WHEN next_eid=?2 THEN '0' ELSE '"
-                      CIS__VDB_GEN_MOVED ":' || next_eid END AS bigint) FROM cis_vfs_tenants "
-                      "WHERE tenant_id=?1 FOR UPDATE"},
-    /* PostgreSQL's check of a call (peek) with the lookup it needs, in one
-     * statement, so in one snapshot: the tenant's generation (blk -2),
-     * with the rest of its row as Q_GEN's), then the visible node named
-     * dir ?2 / name ?3 (blk -1: no such row,
-     * no such name), then, when it is a regular file of at most ?4 bytes,
-     * its visible blocks below ?5 (rows as Q_READ's); and first the
-     * directory's own node (blk -3). ?6 is CIS_VFS_REG. */
-    [Q_PEEK] = {"SELECT 0",
-                "WITH n AS (SELECT i.ino, i.type, i.nlink, i.size, i.atim, i.mtim, i.ctim, "
-                "i.parent, i.layer_id FROM cis_vfs_inodes i WHERE i.tenant_id=?1 AND i.ino=("
-                "SELECT e.ino FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND e.parent_ino=?2 "
-                "AND e.name=?3 ORDER BY e.layer_id DESC LIMIT 1) ORDER BY i.layer_id DESC LIMIT 1) "
-                "SELECT -2::int8, NULL::bytea, t.next_eid, t.top_layer, t.next_layer, "
-                "t.next_ino, 0::int8, 0::int8, 0::int8, 0::int8, 0::int8 FROM cis_vfs_tenants t "
-                "WHERE t.tenant_id=?1 "
-                "UNION ALL SELECT -1::int8, NULL::bytea, n.ino, n.type, n.nlink, n.size, n.atim, "
-                "n.mtim, n.ctim, n.parent, n.layer_id FROM n "
-                "UNION ALL SELECT * FROM (SELECT -3::int8, NULL::bytea, d.ino, d.type, d.nlink, "
-                "d.size, d.atim, d.mtim, d.ctim, d.parent, d.layer_id FROM cis_vfs_inodes d "
-                "WHERE d.tenant_id=?1 AND d.ino=?2 ORDER BY d.layer_id DESC LIMIT 1) p "
-                "UNION ALL SELECT b.blk, b.data, 0::int8, 0::int8, 0::int8, 0::int8, 0::int8, "
-                "0::int8, 0::int8, 0::int8, 0::int8 FROM n JOIN cis_vfs_blocks b ON "
-                "b.tenant_id=?1 AND b.ino=n.ino WHERE n.type=?6 AND n.nlink>0 AND n.size<=?4 AND "
-                "b.blk<?5 AND b.layer_id=(SELECT max(m.layer_id) FROM cis_vfs_blocks m WHERE "
-                "m.tenant_id=?1 AND m.ino=n.ino AND m.blk=b.blk) ORDER BY 1"},
-    /* PostgreSQL's commit (commit_counters): the counters (?2, ?3, checked
-     * against the generation ?21 as Q_COUNTERS does) with what a small
-     * file's creation writes, in one statement: a node made in this
-     * transaction, written whole into the top layer ?5 (as Q_INO_ADD; none
-     * when ?4 is 0); a changed node whose row is in the top layer already
-     * (?14 is ?5), updated in place (none when ?13 is 0: no inode 0
-     * exists); the entry held for it (as Q_ENT_PUT's ?2..?7 in ?23..?28;
-     * none when ?22 is 0), the block (as Q_BLK_PUT's ?2..?5 in
-     * ?30..?33; none when ?29 is 0) and what the transaction changed the
-     * tree's usage by (?34 nodes, ?35 bytes). A node to be copied up from a lower
-     * layer goes first in a statement of its own (Q_INO_PUT): as a part
-     * of this one, its plan, started by every execution, cost a creation
-     * some 9 µs (pgbench, in turns). */
-    [Q_CTR_NODES] = {"SELECT 0", CTR_E CTR_B CTR_A CTR_U CTR_TENANT},
-    /* PostgreSQL's ent_remove in one statement that returns no rows, so it
-     * waits for no answer: a whiteout in the top layer ?4 when a lower
-     * layer has dir ?2 / name ?3, else the top layer's row deleted. */
-    [Q_ENT_REMOVE] = {"SELECT 0",
-                      "WITH l AS (SELECT 1 FROM cis_vfs_entries WHERE tenant_id=?1 AND "
-                      "parent_ino=?2 AND name=?3 AND layer_id<?4 LIMIT 1), "
-                      "d AS (DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND parent_ino=?2 AND "
-                      "name=?3 AND layer_id=?4 AND NOT EXISTS (SELECT 1 FROM l)) "
-                      "INSERT INTO cis_vfs_entries(tenant_id, parent_ino, name, layer_id, eid, ino, "
-                      "type) SELECT ?1, ?2, ?3, ?4, 0, 0, 0 FROM l "
-                      "ON CONFLICT(tenant_id, parent_ino, name, layer_id) DO UPDATE SET "
-                      "eid=excluded.eid, ino=excluded.ino, type=excluded.type"},
-    /* PostgreSQL: Q_LOCK of the mount holding the lease, which takes no
-     * shared lock of it (tenant_lock). */
-    [Q_LOCK_OWN] = {"SELECT 0",
-                    "SELECT top_layer, next_layer, next_ino, next_eid FROM cis_vfs_tenants "
-                    "WHERE tenant_id=?1 FOR UPDATE"},
-    /* PostgreSQL: waits (within statement_timeout) for another mount's
-     * lease to be given back, and takes its lock shared. */
-    [Q_LEASE_WAIT] = {"SELECT 0",
-                      "SELECT 1 FROM (SELECT pg_advisory_xact_lock_shared(" LEASE_KEY ")) w"},
-    /* PostgreSQL: asks whoever holds the tenant's lease to give it back
-     * (outside a transaction: a notification is sent at commit). */
-    [Q_RECALL] = {"SELECT 0", "SELECT pg_notify('cis_vfs_lease_' || ?1, '')"},
-    /* The tree's usage counted afresh from its rows (a rollback). */
-    [Q_USAGE_SET] = {"UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("?1")
-                     ", used_bytes=" CIS__VDB_SCAN_BYTES("?1") " WHERE tenant_id=?1",
-                     NULL},
-    /* PostgreSQL: the commits that grow a group of trees (names starting
-     * with ?1) check its total in turn (GROUP_CLASS); SQLite's write lock
-     * orders every commit already. */
-    [Q_GROUP_LOCK] = {"SELECT 0", "SELECT pg_advisory_xact_lock(" GROUP_CLASS
-                                  ", ('x' || left(md5(?1), 8))::bit(32)::int4)"},
-    /* What the trees named in [?1, ?2) hold, from their usage columns (a
-     * tree not counted yet: from its rows). */
-    [Q_GROUP_SUM] = {"SELECT CAST(coalesce(sum(coalesce(t.used_nodes, "
-                     CIS__VDB_SCAN_NODES("t.tenant_id") ")), 0) AS bigint), "
-                     "CAST(coalesce(sum(coalesce(t.used_bytes, "
-                     CIS__VDB_SCAN_BYTES("t.tenant_id") ")), 0) AS bigint) "
-                     "FROM cis_vfs_tenants t WHERE t.name>=?1 AND t.name<?2",
-                     NULL},
-};
-
-/* ================================================================ types */
-
-/* A directory on the walk to a deferred creation, opened on caches the
- * call had not checked (prov_open): looked up again if the creation's
- * check fails (relink). */
-typedef struct vdb_link {
-  uint64_t dir;          /* the directory its name is in, as the caches had it */
-  uint64_t old;          /* its number as the caches had it */
-  uint64_t now;          /* its number as relink found it */
-  char *name;            /* its name (malloc'd) */
-} vdb_link;
-
-typedef struct vdb_node {
-  cis_vfs_node base;     /* must stay first: the wrappers see only this */
-  uint64_t ino;          /* the node */
-  cis_vfs_type type;     /* CIS_VFS_REG or CIS_VFS_DIR */
-  bool orphan;           /* its name was removed while open: its top-layer blocks
-                            go when the last handle closes */
-  /* PostgreSQL: a creation that waits (db_open's deferred batch): no row
-   * exists yet; its first write, or any other method, makes it (land). */
-  bool pending;          /* the creation waits */
-  uint64_t pdir;         /* pending: the directory the name goes in */
-  char *pname;           /* pending: the name (malloc'd) */
-  uint64_t ptime;        /* pending: its times (ns), those of the open */
-  bool pblind;           /* pending: the name was said absent unchecked (blind_absent) */
-  bool ptrunc;           /* pending: opened with TRUNC */
-  vdb_link *plinks;      /* pending: the unchecked directories on its walk, oldest
-                            first (malloc'd), or NULL */
-  int nplinks;           /* entries at plinks */
-  /* A small file's bytes as this handle's first read fetched them whole,
-   * so later reads (the one that finds the end) cost no statement;
-   * dropped by this mount's changes to the node and whenever the caches
-   * are emptied (drop_data). */
-  uint8_t *data;         /* the file's bytes (malloc'd), or NULL */
-  uint64_t dsize;        /* bytes at data (the file's size) */
-  bool dvalid;           /* data holds the file */
-  /* PostgreSQL: a directory opened from the caches before the call
-   * checked them (prov_open): what named it, so that a check finding the
-   * tenant changed looks it up again (prov_fix). */
-  bool prov;             /* opened on caches this call has not checked yet */
-  int broken;            /* such a check found its name gone: ENOENT (ENOTDIR, or the
-                            check's failure) from now on; 0: not */
-  uint64_t prov_dir;     /* prov: the directory its name is in (as the caches had it) */
-  uint64_t prov_old;     /* prov: its number as the caches had it */
-  char *prov_name;       /* prov: its name (malloc'd) */
-  uint64_t named_seq;    /* a directory: cis__vfs_call_seq() of the call that opened it
-                            by its name (alive in that call once it checked) */
-  struct vdb_node *next; /* the backend's open nodes */
-  struct vdb_node *prev; /* same, backwards */
-} vdb_node;
-
-/* A node's visible metadata (its highest-layer row). */
-typedef struct vdb_inode {
-  uint64_t ino;    /* the node */
-  int type;        /* cis_vfs_type */
-  uint64_t nlink;  /* 1, or 0 once removed */
-  uint64_t size;   /* bytes (symlink: target length) */
-  uint64_t atim;   /* ns since the epoch */
-  uint64_t mtim;   /* ns */
-  uint64_t ctim;   /* ns */
-  uint64_t parent; /* a directory's parent directory */
-  int64_t layer;   /* the layer the row is in */
-} vdb_inode;
-
-/* A node's metadata as the open write transaction sees it. */
-typedef struct vdb_slot {
-  vdb_inode in;  /* the metadata (in.layer: the top once changed here) */
-  int64_t from;  /* dirty: the layer the row is copied up from when written */
-  bool used;     /* holds a node */
-  bool dirty;    /* changed here and not yet written (written before commit and
-                    before any statement that reads inode rows) */
-  bool fresh;    /* dirty: made here, so it has no row yet (inserted whole) */
-} vdb_slot;
-
-#define CACHE_SLOTS 1024 /* direct-mapped by inode number */
-#define DIRTY_LIST 32    /* dirty slots a transaction lists before a commit looks at all */
-#define DCACHE_SLOTS 4096 /* sets of DCACHE_WAYS by a hash of directory and name */
-#define DCACHE_WAYS 4     /* 1000 names lose some 4 to a full set, not 18 as in twos */
-#define WHOLE_DIRS 8      /* directories whose names are all known (vdb_fs.whole) */
-#define WHOLE_NAMES_MAX 65536 /* most names one of them records */
-
-/* A small file's bytes as the call scope open now wrote or read them
- * whole, so that reading it again inside the scope costs no statement
- * (read-your-writes from what the mount holds). Kept inside a scope: its
- * reads are of one generation (see scope_checked) and its writes are this
- * mount's alone until it ends, when they are dropped. Kept too on a mount
- * with a lease (fdata_on), valid as the caches are: emptied with them
- * when a check finds the tenant changed. */
-typedef struct vdb_fdata {
-  uint64_t ino; /* the file; 0: the slot is empty */
-  uint8_t *p;   /* its bytes (malloc'd; NULL when empty) */
-  uint64_t n;   /* bytes at p: the file's size */
-} vdb_fdata;
-
-#define FDATA_SLOTS 1024            /* direct-mapped by inode number */
-#define FDATA_BYTES (16u << 20)     /* most bytes a scope keeps so */
-
-/* A directory made by this mount and the names it gained since (their
- * hashes): a name whose hash is not there is not in it. */
-typedef struct vdb_whole {
-  uint64_t dir;  /* the directory, 0: none */
-  uint64_t *h;   /* open-addressed set of name hashes (0: a free slot) */
-  size_t n, cap; /* hashes held, slots (a power of two) */
-} vdb_whole;
-
-/* A directory entry as the caches know it (see cache_ok). */
-typedef struct vdb_dent {
-  char *name;   /* the name (malloc'd); NULL: the slot is empty */
-  uint64_t dir; /* the directory holding it */
-  uint64_t ino; /* the node it names; 0: no such name (or a whiteout) */
-  int type;     /* cis_vfs_type of the node */
-  uint32_t gen; /* vdb_fs.dgen when cached: any other, the slot is empty */
-} vdb_dent;
-
-/* A create's entry and block held for its commit (see held_take). */
-typedef struct vdb_held {
-  bool ent;              /* ea holds Q_ENT_PUT's values */
-  bool blk;              /* ba holds Q_BLK_PUT's */
-  cis__vdb_val ea[7];    /* the entry's (ea[2] points at name) */
-  cis__vdb_val ba[5];    /* the block's (ba[4] points at data) */
-  char name[CIS_VFS_NAME_MAX + 1]; /* the entry's name */
-  uint8_t *data;         /* the block's bytes (malloc'd, cap bytes) */
-  size_t cap;
-} vdb_held;
-
-typedef struct vdb_fs {
-  cis_vfs_backend base;           /* must stay first: the wrappers see only this */
-  const cis__vdb_dialect *d;      /* SQLite or PostgreSQL */
-  cis__vdb_conn *c;               /* this backend's own connection, or while joined
-                                     (vfs_db_join.h) one over the KV transaction's */
-  cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
-  int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
-  uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
-  uint64_t timeout_ms;            /* budget of one method */
-  uint8_t *blk;                   /* one block of scratch for partial-block merges */
-  vdb_node *open;                 /* open nodes, for unlink-while-open */
-  /* The write transaction now open (valid between tx_begin and tx_end). */
-  int64_t top;                    /* the writable top layer */
-  int64_t next_layer;             /* next layer id to hand out */
-  int64_t next_ino;               /* next inode number */
-  int64_t next_eid;               /* next directory entry id */
-  bool counters_dirty;            /* next_ino / next_eid moved: write them back */
-  bool changed;                   /* the open write transaction wrote something */
-  int64_t dnodes;                 /* what the open write transaction changed the tree's
-                                     usage by: nodes (usage_note) ... */
-  int64_t dbytes;                 /* ... and bytes in regular files */
-  /* A limit shared with other trees (cis_vfs_db_config.group): checked
-   * by every commit that grows this tree. */
-  char *group;                    /* the group's name prefix (malloc'd), or NULL: none */
-  char *group_end;                /* its successor: the prefix with its last byte raised */
-  uint64_t group_max_bytes;       /* bytes the group's trees may hold; 0 = no limit */
-  uint64_t group_max_nodes;       /* nodes the same; 0 = no limit */
-  /* Transactions that stay open across methods (see "Transactions"). */
-  bool in_tx;                     /* a write transaction is open */
-  vdb_node *batch;                /* the file whose creation waits in it for its first
-                                     write, or NULL */
-  bool scoped;                    /* a call scope is open: commit only at its end */
-  bool scope_sync;                /* an fsync inside the scope: its commit is flushed */
-  int scope_err;                  /* the failure that rolled the scope's changes back */
-  bool gen_known;                 /* the scope read the tree: gen0 holds its generation */
-  int64_t gen0;                   /* the tenant's next_eid at the scope's first read */
-  vdb_fdata fdata[FDATA_SLOTS];   /* inside a scope: small files it wrote or read whole,
-                                     valid as `cache` is */
-  uint64_t fdata_bytes;           /* bytes held at fdata (at most FDATA_BYTES) */
-  int fdata_used;                 /* slots of fdata holding a file */
-  bool full_sync;                 /* CIS_VFS_DB_SYNC_FULL */
-  bool unsynced;                  /* commits since the last flush (NORMAL) */
-  uint64_t version;               /* the dialect's version the counters and the cache
-                                     match after our last commit; 0: none */
-  vdb_slot cache[CACHE_SLOTS];    /* metadata of nodes, valid inside the write
-                                     transaction (and, while `version` holds, from one
-                                     to the next) */
-  uint16_t dirty_at[DIRTY_LIST];  /* the slots of `cache` made dirty since the list was
-                                     emptied (some clean again, some listed twice), so a
-                                     commit need not look at every slot */
-  int ndirty;                     /* entries in dirty_at; above DIRTY_LIST: look at all */
-  uint32_t dgen;                  /* the names' generation: emptying the caches moves
-                                     it instead of freeing every name */
-  vdb_dent *dcache;               /* DCACHE_SLOTS names, valid as `cache` is (made on
-                                     first use; NULL: none) */
-  vdb_whole whole[WHOLE_DIRS];    /* PostgreSQL: directories made by this mount, with
-                                     every name they gained since, so a name not among
-                                     them is absent; valid as `cache` is */
-  int whole_at;                   /* the next slot of `whole` to take */
-  bool checked;                   /* check_seq holds: this public call saw `version` */
-  uint64_t check_seq;             /* cis__vfs_call_seq() of that check */
-  /* PostgreSQL: inode numbers handed out without the tenant's lock. */
-  int64_t ino_next, ino_end;      /* a range of inode numbers committed as this mount's
-                                     (the tenant's next_ino moved past it): a deferred
-                                     creation takes its number here */
-  int64_t rng_next, rng_end;      /* the range the open transaction reserves; this
-                                     mount's once it commits */
-  bool opt;                       /* the open transaction began optimistically
-                                     (tx_begin_opt): its check is in flight */
-  uint64_t nretries;              /* optimistic transactions redone (for the tests) */
-  /* PostgreSQL: the call's check rides with its lookup (peek). */
-  int nprov;                      /* open nodes with `prov` set: facts not yet checked */
-  bool merging;                   /* the method running does the check itself (peek) */
-  uint8_t *stash;                 /* a small file the call's peek fetched whole (malloc'd),
-                                     for the open that follows it in the same call */
-  uint64_t stash_n;               /* bytes at stash (the file's size) */
-  uint64_t stash_ino;             /* its node; 0: no stash */
-  uint64_t stash_seq;             /* cis__vfs_call_seq() of the peek */
-  uint64_t blind_seq;             /* cis__vfs_call_seq() of the lookup blind_absent
-                                     answered (0: none) ... */
-  uint64_t blind_dir;             /* ... in this directory ... */
-  char blind_name[CIS_VFS_NAME_MAX + 1]; /* ... of this name */
-  /* PostgreSQL: the lease on the tenant's tree (cis_vfs_db_config.lease). */
-  cis__vdb_lease *lease;          /* its keeper, or NULL: none */
-  uint64_t lease_arm;             /* its epoch as the method running began (odd: held) */
-  uint64_t lease_poll_seq;        /* cis__vfs_call_seq() of the call whose poll of the
-                                     keeper's socket found nothing waiting (0: none) */
-  uint64_t lease_seen;            /* the epoch in which a check last confirmed the caches */
-  bool lease_held;                /* the open write transaction relies on the lease: it
-                                     took no shared lock of it (cis__vdb_lease_hold) */
-  int64_t tx_gen;                 /* the generation the open write transaction began from,
-                                     checked by its commit (Q_COUNTERS, Q_CTR_NODES) */
-  vdb_held held;                  /* PostgreSQL: rows waiting for the commit */
-  uint64_t nrecalls;              /* other mounts' leases recalled (for the tests) */
-  uint64_t nstmts;                /* statements run (for the tests) */
-  uint64_t ncommits;              /* write transactions committed (same) */
-} vdb_fs;
-
-/* A visible directory entry. */
-typedef struct vdb_ent {
-  uint64_t ino;  /* the node it names */
-  int type;      /* cis_vfs_type */
-  int64_t layer; /* the layer the row is in */
-} vdb_ent;
 
 static const cis_vfs_methods db_methods;
 static int scope_check(vdb_fs *fs);
 static void lease_confirmed(vdb_fs *fs);
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have);
 static uint64_t budget_ms(const vdb_fs *fs);
-static uint64_t lease_epoch(vdb_fs *fs, bool take);
 static bool can_peek(vdb_fs *fs);
 static int dir_touch(vdb_fs *fs, uint64_t dir);
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off);
@@ -708,9 +136,7 @@ int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, .
   return err;
 }
 
-static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
+int cis__vdb_fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
   static const char prefix[] = "db: ";
   memcpy(fs->base.errmsg, prefix, sizeof prefix);
   va_list ap;
@@ -721,79 +147,52 @@ static int fs_fail(vdb_fs *fs, int err, const char *fmt, ...) {
   return err;
 }
 
-static uint64_t wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
-static cis__vdb_val I(int64_t v) { return (cis__vdb_val){.kind = CIS__VDB_INT, .i = v}; }
-static cis__vdb_val B(const void *p, size_t n) {
-  return (cis__vdb_val){.kind = CIS__VDB_BLOB, .p = p, .n = n};
-}
-/* A byte string that is never an SQL NULL, even when empty. */
-static cis__vdb_val S(const char *s) { return B(s, strlen(s)); }
-/* A block of a file: bytes the dialect may keep outside the row. */
-static cis__vdb_val D(const void *p, size_t n) {
-  return (cis__vdb_val){.kind = CIS__VDB_DATA, .p = p, .n = n};
-}
-
-/* ---- a create's rows held for its commit (PostgreSQL) ----
+/* ---- what the dialect offers ----
  *
- * A statement costs the server its own start and end besides its work
- * (some 10 µs), as much as the row it writes. So the last entry and the
- * last block a write transaction writes wait here, unsent, and go with
- * its commit's statement (Q_CTR_NODES): a small file's creation is one
- * statement between BEGIN and COMMIT. Any other statement sends them
- * first, in their own (held_flush), so none reads the tables without
- * them. */
+ * Two shapes of dialect, told apart by what they offer, never by name.
+ * One has a version of its own (cis__vdb_dialect.version): a single write
+ * lock orders every commit to the database, and the version, read without
+ * a round trip, tells whether another connection committed. The other has
+ * none: each tenant's row is its tree's lock, writers of different trees
+ * commit at once, and the tenant's generation (next_eid, which every
+ * commit moves) tells whether another writer committed; each statement
+ * costs a round trip there, so the mount lets what it can ride with a
+ * statement it sends anyway: the call's check with its lookup (peek), the
+ * check with the first change (tx_begin_opt), a creation with its first
+ * write (land). Those need a dialect that sends changes without waiting
+ * (pipelined). */
 
-/* Larger blocks are sent as they come: a large file's blocks are many,
- * its statements' cost small beside their bytes, and each held block is
- * copied once. */
-#define HELD_DATA_MAX (16u * 1024)
+/* Whether the caches are checked by the tenant's generation: a dialect
+ * without a version. */
+static bool by_generation(const vdb_fs *fs) { return !fs->d->version; }
 
-/* Whether statement id, with these values, may wait for the commit. */
+/* Whether the dialect sends changes without waiting for them (exec) and
+ * collects their outcome later (sync): a method's changes and its COMMIT
+ * go in one round trip. */
+static bool pipelined(const vdb_fs *fs) { return fs->d->exec && fs->d->sync; }
+
+/* ---- rows a dialect holds for the commit ----
+ *
+ * A dialect may keep the values of a statement marked `holdable` (the
+ * entry and the block a small file's creation writes) unsent, inside a
+ * write transaction, so that the commit's statement carries them
+ * (commit_counters): where every statement costs the server its own
+ * start and end, a creation is then one statement between BEGIN and
+ * COMMIT. Any other statement sends them first, in their own
+ * (held_flush), so none reads the tables without them. */
+
+/* Whether the dialect keeps statement id, with these values, for the
+ * commit. */
 static bool held_take(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
-  if (fs->d->version || !fs->d->exec || !fs->in_tx) return false;
-  vdb_held *h = &fs->held;
-  if (id == Q_ENT_PUT && !h->ent && n == 7 && a[2].n <= CIS_VFS_NAME_MAX) {
-    for (int i = 0; i < n; i++) h->ea[i] = a[i];
-    memcpy(h->name, a[2].p, a[2].n);
-    h->ea[2].p = h->name;
-    h->ent = true;
-    return true;
-  }
-  if (id == Q_BLK_PUT && !h->blk && n == 5 && a[4].n <= HELD_DATA_MAX) {
-    if (a[4].n > h->cap) {
-      uint8_t *p = realloc(h->data, a[4].n);
-      if (!p) return false;
-      h->data = p;
-      h->cap = a[4].n;
-    }
-    for (int i = 0; i < n; i++) h->ba[i] = a[i];
-    if (a[4].n) memcpy(h->data, a[4].p, a[4].n);
-    h->ba[4].p = a[4].p ? h->data : NULL;
-    h->blk = true;
-    return true;
-  }
-  return false;
+  return fs->in_tx && fs->d->hold && fs->d->hold(fs->c, id, &cis__vdb_stmts[id], a, n);
 }
 
-/* Sends what waits, each in its own statement. */
+/* Sends what the dialect holds, each in its own statement. */
 static int held_flush(vdb_fs *fs) {
-  vdb_held *h = &fs->held;
-  bool ent = h->ent, blk = h->blk;
-  int err = 0;
-  h->ent = h->blk = false;
-  if (ent) {
-    fs->nstmts++;
-    err = fs->d->exec(fs->c, Q_ENT_PUT, &sql[Q_ENT_PUT], h->ea, 7);
-  }
-  if (blk && !err) {
-    fs->nstmts++;
-    err = fs->d->exec(fs->c, Q_BLK_PUT, &sql[Q_BLK_PUT], h->ba, 5);
-  }
+  int sent = 0;
+  int err = fs->d->send_held ? fs->d->send_held(fs->c, &sent) : 0;
+  fs->nstmts += (uint64_t)sent;
   return err;
 }
 
@@ -803,45 +202,46 @@ static int tx_sync(vdb_fs *fs) {
   return err ? err : fs->d->sync(fs->c);
 }
 
-/* Runs statement id; the caller steps through rows and calls done(). */
-static int run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+int cis__vdb_query(vdb_fs *fs, int id, const cis__vdb_sql *q, const cis__vdb_val *a, int n,
+                   cis__vdb_rows *r) {
   int err = held_flush(fs);
   if (err) return err;
   fs->nstmts++;
-  return fs->d->query(fs->c, id, &sql[id], a, n, r);
+  return fs->d->query(fs->c, id, q, a, n, r);
+}
+
+int cis__vdb_run(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
+  return cis__vdb_query(fs, id, &cis__vdb_stmts[id], a, n, r);
 }
 
 /* Runs statement id and ignores any rows (the changing statements). */
-static int exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
+int cis__vdb_exec(vdb_fs *fs, int id, const cis__vdb_val *a, int n) {
   cis__vdb_rows r;
   fs->changed = true;
   if (fs->d->exec) {
-    if (id != Q_CTR_NODES) { /* which takes them */
-      if (held_take(fs, id, a, n)) return 0;
-      int err = held_flush(fs);
-      if (err || held_take(fs, id, a, n)) return err;
-    }
-    /* PostgreSQL may pipeline it: tx_end syncs before the method returns. */
+    if (held_take(fs, id, a, n)) return 0;
+    int err = held_flush(fs);
+    if (err || held_take(fs, id, a, n)) return err;
+    /* The dialect may pipeline it: cis__vdb_tx_end syncs before the method returns. */
     fs->nstmts++;
-    return fs->d->exec(fs->c, id, &sql[id], a, n);
+    return fs->d->exec(fs->c, id, &cis__vdb_stmts[id], a, n);
   }
-  int err = run(fs, id, a, n, &r);
+  int err = cis__vdb_run(fs, id, a, n, &r);
   fs->d->done(&r);
   return err;
 }
 
 /* Runs statement id and moves to its first row: *have says whether there
  * is one. The caller reads it and calls done(), also when !*have. */
-static int first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
+int cis__vdb_first(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
                  bool *have) {
   *have = false;
-  int err = run(fs, id, a, n, r);
+  int err = cis__vdb_run(fs, id, a, n, r);
   if (!err) err = fs->d->step(r, have);
   if (err) fs->d->done(r);
   return err;
 }
 
-#define NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* ---- the metadata cache ---- */
 
@@ -950,7 +350,7 @@ static void dent_free_all(vdb_fs *fs) {
   }
 }
 
-static void cache_clear(vdb_fs *fs) {
+void cis__vdb_cache_clear(vdb_fs *fs) {
   drop_data(fs, 0);
   stash_drop(fs);
   fdata_drop(fs, 0);
@@ -964,7 +364,7 @@ static void cache_clear(vdb_fs *fs) {
   fs->checked = false;
 }
 
-/* ---- the call's check (PostgreSQL) ----
+/* ---- the call's check (by the tenant's generation) ----
  *
  * A directory the walk of a path opens, named in the caches, is opened
  * on them before the call has checked them (prov_open): the check rides
@@ -1025,7 +425,7 @@ static int prov_fix(vdb_fs *fs) {
  * the caches serve the scope without a check per call. What they hold is
  * of gen0 or newer; a commit of another writer after gen0 is found by the
  * scope's first change, which compares the generation under the tree's
- * lock (tx_begin): a conflict, so nothing the scope read stale is written
+ * lock (cis__vdb_tx_begin): a conflict, so nothing the scope read stale is written
  * back. A scope that only reads sees what a read of each call would have
  * seen at gen0 or later, as before. */
 static bool scope_checked(const vdb_fs *fs) {
@@ -1045,7 +445,7 @@ static bool call_checked(const vdb_fs *fs) {
   return (fs->checked && fs->check_seq == cis__vfs_call_seq()) || scope_checked(fs);
 }
 
-/* PostgreSQL: what this call's check of the caches read (err: it failed;
+/* What this call's check of the caches read (err: it failed;
  * else v, the tenant's generation, 0: the tenant is gone). The same as
  * `version`: the caches hold, and so does every directory opened on
  * them. Else they are emptied and start again at v (what is read from
@@ -1053,14 +453,14 @@ static bool call_checked(const vdb_fs *fs) {
  * empties them again), and the directories opened on them are looked up
  * again (prov_fix). A failed check leaves them off and breaks those
  * directories with its error. */
-static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
+static int gen_seen(vdb_fs *fs, const int64_t row[4], int err) {
   uint64_t v = err ? 0 : (uint64_t)row[0];
-  if (!err && !v) err = fs_fail(fs, EIO, "tenant %lld vanished from the database",
+  if (!err && !v) err = cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database",
                                 (long long)fs->tenant);
   if (!err && v == fs->version) {
     prov_clear(fs);
   } else {
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     fs->version = err ? 0 : v;
     if (!err) { /* the top layer and the counters as the same row has them */
       fs->next_eid = row[0];
@@ -1082,36 +482,36 @@ static int pg_seen(vdb_fs *fs, const int64_t row[4], int err) {
   return prov_fix(fs);
 }
 
-/* PostgreSQL: the call's check on its own (Q_GEN), one statement. */
+/* The call's check on its own (Q_GEN), one statement. */
 static int gen_check(vdb_fs *fs) {
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
   int64_t row[4] = {0};
-  int err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), &r, &have);
   if (!err) {
     for (int i = 0; have && i < 4; i++) row[i] = fs->d->col_int(&r, i);
     fs->d->done(&r);
   }
-  return pg_seen(fs, row, err);
+  return gen_seen(fs, row, err);
 }
 
 /* Whether the caches (node metadata and names) may be used now. Inside a
- * write transaction always: it holds the tree, and tx_begin emptied them
+ * write transaction always: it holds the tree, and cis__vdb_tx_begin emptied them
  * when another connection had committed. Outside one, with a dialect
- * that has a version (SQLite) once this public call (cis__vfs_call_seq)
+ * that has a version once this public call (cis__vfs_call_seq)
  * has seen that the version is still the one our last commit left: one
  * statement (Q_DVER) per call, instead of one per name and node looked
  * up. A version that moved empties them until our next commit
- * (PostgreSQL: they start again at the new generation, pg_seen). Inside
+ * (by_generation: they start again at the new generation, gen_seen). Inside
  * a call scope, once its first read checked (scope_checked). */
 static bool cache_ok(vdb_fs *fs) {
   if (fs->in_tx) return true;
-  if (!fs->version && fs->d->version) return false;
+  if (!fs->version && !by_generation(fs)) return false;
   if (call_checked(fs)) return true;
   uint64_t seq = cis__vfs_call_seq();
-  /* SQLite: the WAL index says nobody wrote since our last commit (no
-   * statement, no lock); else the statement below tells. */
+  /* The dialect may tell that nobody wrote since our last commit without
+   * a statement or a lock (unchanged); else the statement below tells. */
   bool same = fs->d->unchanged && fs->d->unchanged(fs->c);
   if (same) {
     fs->checked = true;
@@ -1122,17 +522,16 @@ static bool cache_ok(vdb_fs *fs) {
   cis__vdb_rows r;
   bool have;
   uint64_t v = 0;
-  if (fs->d->version) {
-    int err = first(fs, Q_DVER, NULL, 0, &r, &have);
-    if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
-  } else {
-    /* PostgreSQL: the tenant's generation (see gen_of), one statement;
-     * a generation that moved empties the caches and they start again. */
+  if (by_generation(fs)) {
+    /* The tenant's generation (see gen_of), one statement; a generation
+     * that moved empties the caches and they start again. */
     return gen_check(fs) == 0;
   }
+  int err = cis__vdb_first(fs, Q_DVER, NULL, 0, &r, &have);
+  if (!err) fs->d->done(&r), v = fs->d->version(fs->c);
   if (!v || v != fs->version) {
     fs->version = 0;
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     fs->base.errmsg[0] = '\0'; /* a failure shows again in the statement that follows */
     return false;
   }
@@ -1164,7 +563,7 @@ static bool dent_is(const vdb_fs *fs, const vdb_dent *d, uint64_t dir, const cha
   return d->name && d->gen == fs->dgen && d->dir == dir && !strcmp(d->name, name);
 }
 
-/* ---- directories known whole (PostgreSQL) ---- */
+/* ---- directories known whole ---- */
 
 static uint64_t name_hash(const char *name) {
   uint64_t h = 1469598103934665603u; /* FNV-1a; never 0 below */
@@ -1273,7 +672,7 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
                         I(in->type),          I((int64_t)in->nlink), I((int64_t)in->size),
                         I((int64_t)in->atim), I((int64_t)in->mtim),  I((int64_t)in->ctim),
                         I((int64_t)in->parent)};
-    int err = exec(fs, Q_INO_ADD, n, NARGS(n));
+    int err = cis__vdb_exec(fs, Q_INO_ADD, n, NARGS(n));
     if (!err) sl->dirty = sl->fresh = false, sl->from = fs->top;
     return err;
   }
@@ -1282,13 +681,13 @@ static int slot_flush(vdb_fs *fs, vdb_slot *sl) {
     cis__vdb_val u[] = {I(fs->tenant),        I((int64_t)in->ino),  I(fs->top),
                         I((int64_t)in->nlink), I((int64_t)in->size), I((int64_t)in->atim),
                         I((int64_t)in->mtim),  I((int64_t)in->ctim), I((int64_t)in->parent)};
-    err = exec(fs, Q_INO_SET, u, NARGS(u));
+    err = cis__vdb_exec(fs, Q_INO_SET, u, NARGS(u));
   } else {
     cis__vdb_val a[] = {I(fs->tenant),         I((int64_t)in->ino),  I(fs->top),
                         I(sl->from),           I((int64_t)in->nlink), I((int64_t)in->size),
                         I((int64_t)in->atim),  I((int64_t)in->mtim),  I((int64_t)in->ctim),
                         I((int64_t)in->parent)};
-    err = exec(fs, Q_INO_PUT, a, NARGS(a));
+    err = cis__vdb_exec(fs, Q_INO_PUT, a, NARGS(a));
   }
   if (!err) {
     sl->dirty = false;
@@ -1313,7 +712,7 @@ static vdb_slot *dirty_slot(vdb_fs *fs, int i) {
 
 /* Writes every changed node's metadata: before a commit, and before a
  * statement that reads inode rows itself. */
-static int cache_flush(vdb_fs *fs) {
+int cis__vdb_cache_flush(vdb_fs *fs) {
   for (int i = 0; i < dirty_slots(fs); i++) {
     vdb_slot *sl = dirty_slot(fs, i);
     if (!sl->dirty) continue;
@@ -1344,13 +743,13 @@ static int slot_take(vdb_fs *fs, uint64_t ino, vdb_slot **out) {
 /* The database errors after which the open transaction cannot go on (or
  * may hold half a method): everything else is a refusal found before
  * anything changed (ENOENT, EEXIST, EISDIR, ...). */
-static bool fatal(int err) {
+bool cis__vdb_fatal(int err) {
   return err == CIS_VFS_EDOWN || err == CIS_VFS_ECONFLICT || err == EIO || err == ENOSPC ||
          err == ENOMEM;
 }
 
 /* What `version` is after our own commit: the dialect's version, or,
- * without one (PostgreSQL), the tenant's generation, next_eid, which
+ * without one, the tenant's generation, next_eid, which
  * every commit of the tenant moves (tx_commit) under the tenant's row
  * lock, so no other writer can have moved it in between. 0: none. */
 static uint64_t gen_of(vdb_fs *fs) {
@@ -1358,58 +757,48 @@ static uint64_t gen_of(vdb_fs *fs) {
   return fs->scoped ? 0 : (uint64_t)fs->next_eid;
 }
 
-/* ---- the lease (PostgreSQL; vfs_db_postgres_lease.c) ----
+/* ---- the lease (a dialect's, cis__vdb_lease_methods) ----
  *
  * While the mount holds the lease no other mount commits to the tenant:
- * the caches a check confirmed in the lease's epoch stay true until the
- * epoch moves, so a method that begins in that epoch needs no check
- * (arm), and a write transaction begun on them checks nothing either: its
- * commit compares the generation it began from (Q_COUNTERS, Q_CTR_NODES),
- * and it keeps the lease until it ends (lease_hold). Reads rely on the
- * lease only as their method begins: a writer elsewhere commits only
- * after the keeper moved the epoch off "held". */
+ * a method that begins while it is held, on caches a check confirmed
+ * since it was granted, needs no check (cis__vdb_arm), and a write transaction
+ * begun on them checks nothing either: its commit compares the
+ * generation it began from (Q_COUNTERS, Q_CTR_NODES), and it keeps the
+ * lease until it ends (lease_hold). Not while joined: the owner's COMMIT,
+ * after the scope's end, would come after the lease was given back. */
 
 /* Whether the method running may trust the caches without a check. */
 static bool lease_trusted(const vdb_fs *fs) {
-  return fs->lease && !fs->own && fs->version && (fs->lease_arm & 1) &&
-         fs->lease_arm == fs->lease_seen;
+  return fs->lease && !fs->own && fs->version && fs->d->lease->trusted(fs->lease);
 }
 
-/* A check just confirmed the caches: in the lease's epoch, when it was
- * held as the method began (so the check came after its grant). */
+/* A check just confirmed the caches. */
 static void lease_confirmed(vdb_fs *fs) {
-  if (fs->lease_arm & 1) fs->lease_seen = fs->lease_arm;
+  if (fs->lease) fs->d->lease->confirmed(fs->lease);
 }
 
-/* The open write transaction relies on the lease, held in epoch `want`
- * (0: any), rather than taking its lock shared: false when the lease is
- * not held so (nor while joined: the owner's COMMIT, after the scope's
- * end, would come after the lease was given back). */
-static bool lease_hold(vdb_fs *fs, uint64_t want) {
-  if (!fs->lease || fs->own || fs->lease_held || !cis__vdb_lease_hold(fs->lease, want))
-    return false;
-  fs->lease_held = true;
-  return true;
+/* The open write transaction relies on the lease, held in the epoch the
+ * method began in (`same_epoch`) or any, rather than taking its lock
+ * shared: false when the lease is not held so. */
+static bool lease_hold(vdb_fs *fs, bool same_epoch) {
+  return fs->lease && !fs->own && fs->d->lease->hold(fs->lease, same_epoch);
 }
 
 /* The write transaction ended (after its COMMIT or rollback). */
 static void lease_unhold(vdb_fs *fs) {
-  if (!fs->lease_held) return;
-  fs->lease_held = false;
-  cis__vdb_lease_unhold(fs->lease);
+  if (fs->lease) fs->d->lease->unhold(fs->lease);
 }
 
 /* Rolls back whatever is open and forgets what the cache knew. */
 static void tx_abort(vdb_fs *fs) {
-  fs->held.ent = fs->held.blk = false;
-  if (fs->in_tx) fs->d->rollback(fs->c);
+  if (fs->in_tx) fs->d->rollback(fs->c); /* what the dialect held with it */
   lease_unhold(fs);
   fs->in_tx = false;
   fs->opt = false;
   fs->rng_next = fs->rng_end = 0; /* reserved by what rolled back: not ours */
   fs->batch = NULL;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
 /* The open write transaction changed what the tree holds by `nodes` and
@@ -1425,28 +814,28 @@ static void usage_note(vdb_fs *fs, int64_t nodes, int64_t bytes) {
 /* Inside the commit, after the tree's usage columns took the
  * transaction's change: when it grows a group's nodes or bytes past a
  * limit (cis_vfs_db_config.group), EDQUOT, and the caller rolls back.
- * The group's commits take turns here (PostgreSQL: GROUP_CLASS's lock,
- * held to the commit's end; SQLite: the database's write lock, held
- * since the first change), so the total read is exact: of two commits
+ * The group's commits take turns here (by_generation: the group's lock,
+ * Q_GROUP_LOCK, held to the commit's end; else the database's write lock,
+ * held since the first change), so the total read is exact: of two commits
  * that fit alone but not together, the second fails. A commit that grows
  * nothing is never refused, even above a limit lowered since. */
 static int group_check(vdb_fs *fs) {
   bool nodes = fs->dnodes > 0 && fs->group_max_nodes, bytes = fs->dbytes > 0 && fs->group_max_bytes;
   if (!fs->group || (!nodes && !bytes)) return 0;
   cis__vdb_val a[] = {S(fs->group), S(fs->group_end)};
-  int err = fs->d->version ? 0 : exec(fs, Q_GROUP_LOCK, a, 1);
+  int err = by_generation(fs) ? cis__vdb_exec(fs, Q_GROUP_LOCK, a, 1) : 0;
   cis__vdb_rows r;
   bool have;
-  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
+  if (!err) err = cis__vdb_first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
   if (err) return err;
   int64_t n = have ? fs->d->col_int(&r, 0) : 0, b = have ? fs->d->col_int(&r, 1) : 0;
   fs->d->done(&r);
   if (nodes && n > 0 && (uint64_t)n > fs->group_max_nodes)
-    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
+    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
                    "(other writers of them committed first); nothing of this commit applied",
                    fs->group, (long long)n, (unsigned long long)fs->group_max_nodes);
   if (bytes && b > 0 && (uint64_t)b > fs->group_max_bytes)
-    return fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
+    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
                    "of %llu (other writers of them committed first); nothing of this commit applied",
                    fs->group, (long long)b, (unsigned long long)fs->group_max_bytes);
   return 0;
@@ -1454,8 +843,9 @@ static int group_check(vdb_fs *fs) {
 
 /* Writes the changed nodes and the counters before a commit. Every
  * commit moves the tenant's generation (next_eid: entry ids need only
- * increase), which is how a scope learns that someone wrote. PostgreSQL
- * sends the counters with one node made in the transaction, one changed
+ * increase), which is how a scope learns that someone wrote. A dialect
+ * without a version gets the counters with one node made in the
+ * transaction, one changed
  * in place, and the entry and block held (Q_CTR_NODES): a small file's
  * creation, its entry, block and node and its directory's times, is one
  * statement there, not five. */
@@ -1465,7 +855,7 @@ static int commit_counters(vdb_fs *fs) {
   for (int i = 0; i < dirty_slots(fs) && !err; i++) {
     vdb_slot *sl = dirty_slot(fs, i);
     if (!sl->dirty || sl == made || sl == changed) continue;
-    vdb_slot **with = fs->d->version      ? NULL
+    vdb_slot **with = !by_generation(fs)  ? NULL
                       : sl->fresh           ? &made
                       : sl->from == fs->top ? &changed
                                             : NULL; /* a copy-up: Q_INO_PUT of its own */
@@ -1476,16 +866,17 @@ static int commit_counters(vdb_fs *fs) {
   fs->counters_dirty = true;
   if (err) return err;
   fs->ndirty = 0; /* all written, or about to be with the counters */
-  vdb_held *h = &fs->held;
-  if (!made && !changed && !h->ent && !h->blk) {
+  /* The entry and the block the dialect held, taken back to go with it. */
+  const cis__vdb_val *e = fs->d->take_held ? fs->d->take_held(fs->c, Q_ENT_PUT) : NULL;
+  const cis__vdb_val *k = fs->d->take_held ? fs->d->take_held(fs->c, Q_BLK_PUT) : NULL;
+  if (!made && !changed && !e && !k) {
     cis__vdb_val a[] = {I(fs->tenant), I(fs->next_ino), I(fs->next_eid), I(fs->tx_gen),
                         I(fs->dnodes), I(fs->dbytes)};
-    err = exec(fs, Q_COUNTERS, a, NARGS(a));
+    err = cis__vdb_exec(fs, Q_COUNTERS, a, NARGS(a));
     return err ? err : group_check(fs);
   }
-  /* The held entry and block go with it (none: flags 0, SQL NULLs). */
+  /* None held: flags 0, SQL NULLs. */
   static const cis__vdb_val no_name = {.kind = CIS__VDB_BLOB}, no_data = {.kind = CIS__VDB_DATA};
-  const cis__vdb_val *e = h->ea, *k = h->ba;
   vdb_inode none = {0};
   const vdb_inode *m = made ? &made->in : &none, *c = changed ? &changed->in : &none;
   cis__vdb_val a[] = {I(fs->tenant),        I(fs->next_ino),       I(fs->next_eid),
@@ -1496,14 +887,13 @@ static int commit_counters(vdb_fs *fs) {
                       I((int64_t)c->nlink), I((int64_t)c->size),   I((int64_t)c->atim),
                       I((int64_t)c->mtim),  I((int64_t)c->ctim),   I((int64_t)c->parent),
                       I(fs->tx_gen),
-                      I(h->ent),            I(h->ent ? e[1].i : 0), h->ent ? e[2] : no_name,
-                      I(h->ent ? e[3].i : 0), I(h->ent ? e[4].i : 0), I(h->ent ? e[5].i : 0),
-                      I(h->ent ? e[6].i : 0),
-                      I(h->blk),            I(h->blk ? k[1].i : 0), I(h->blk ? k[2].i : 0),
-                      I(h->blk ? k[3].i : 0), h->blk ? k[4] : no_data,
+                      I(e != NULL),         I(e ? e[1].i : 0),     e ? e[2] : no_name,
+                      I(e ? e[3].i : 0),    I(e ? e[4].i : 0),     I(e ? e[5].i : 0),
+                      I(e ? e[6].i : 0),
+                      I(k != NULL),         I(k ? k[1].i : 0),     I(k ? k[2].i : 0),
+                      I(k ? k[3].i : 0),    k ? k[4] : no_data,
                       I(fs->dnodes),        I(fs->dbytes)};
-  h->ent = h->blk = false;
-  err = exec(fs, Q_CTR_NODES, a, NARGS(a));
+  err = cis__vdb_exec(fs, Q_CTR_NODES, a, NARGS(a));
   if (err) return err;
   if (made) made->dirty = made->fresh = false, made->from = fs->top;
   if (changed) changed->dirty = false, changed->from = fs->top;
@@ -1551,7 +941,7 @@ static int tx_commit(vdb_fs *fs) {
   if (err) {
     fs->version = 0;
     fs->rng_next = fs->rng_end = 0;
-    cache_clear(fs);
+    cis__vdb_cache_clear(fs);
     return err;
   }
   if (fs->rng_end) { /* the range it reserved is this mount's now */
@@ -1567,46 +957,47 @@ static int tx_commit(vdb_fs *fs) {
 }
 
 /* Locks the tenant's row inside the write transaction just begun and
- * reads it (Q_LOCK; *have false: the tenant is gone). PostgreSQL: the
- * mount holding the lease relies on it for the transaction; any other
- * takes the lease's lock shared, and when another mount holds it, recalls
- * it (a notification, sent outside a transaction: on the mount's own
+ * reads it (Q_LOCK; *have false: the tenant is gone). By the tenant's
+ * generation, the mount holding the dialect's lease relies on it for the
+ * transaction; any other takes the lease's lock shared, which Q_LOCK
+ * refuses (no row) while another mount holds the lease: then it recalls
+ * the lease (Q_RECALL, sent outside a transaction: on the mount's own
  * connection while joined, else after rolling back what was just begun)
- * and waits for it. */
+ * and waits for it (Q_LEASE_WAIT). */
 static int tenant_lock(vdb_fs *fs, cis__vdb_rows *r, bool *have) {
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (fs->d->version) return first(fs, Q_LOCK, a, NARGS(a), r, have);
-  if (lease_hold(fs, 0)) return first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
-  int err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (!by_generation(fs)) return cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (lease_hold(fs, false)) return cis__vdb_first(fs, Q_LOCK_OWN, a, NARGS(a), r, have);
+  int err = cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
   if (err || *have) return err;
   fs->d->done(r);
-  err = first(fs, Q_GEN, a, NARGS(a), r, have); /* no row: gone, or leased */
+  err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), r, have); /* no row: gone, or leased */
   if (err || !*have) return err;
   fs->d->done(r);
   cis__vdb_conn *c = fs->own ? fs->own : fs->c;
   if (fs->own) fs->d->arm(c, budget_ms(fs)); /* set aside since the join: unarmed */
   else fs->d->rollback(c);
   fs->nstmts++;
-  err = fs->d->query(c, Q_RECALL, &sql[Q_RECALL], a, NARGS(a), r);
+  err = fs->d->query(c, Q_RECALL, &cis__vdb_stmts[Q_RECALL], a, NARGS(a), r);
   if (!err) fs->d->done(r);
   if (!fs->own && !err) err = fs->d->begin(fs->c, true);
-  if (!err) err = exec(fs, Q_LEASE_WAIT, a, NARGS(a));
-  if (!err) err = first(fs, Q_LOCK, a, NARGS(a), r, have);
+  if (!err) err = cis__vdb_exec(fs, Q_LEASE_WAIT, a, NARGS(a));
+  if (!err) err = cis__vdb_first(fs, Q_LOCK, a, NARGS(a), r, have);
   fs->nrecalls++;
   return err;
 }
 
 /* Opens the write transaction of a method, or joins the one open: locks
- * the tenant's row (SQLite: takes the database's write lock) and reads
+ * the tenant's row (or takes the database's write lock) and reads
  * the top layer and the counters, unless the dialect's version shows that
  * nobody committed since our last commit (then they, and the cache, hold).
  * A call scope's first change keeps the caches the same way (what its
  * reads left in them is of gen0, checked below), and fails with a
  * conflict when another writer committed since the scope's first read. */
-static int tx_begin(vdb_fs *fs) {
+int cis__vdb_tx_begin(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   if (fs->scoped && fs->scope_err)
-    return fs_fail(fs, fs->scope_err, "an earlier failure rolled this scope's changes back");
+    return cis__vdb_fs_fail(fs, fs->scope_err, "an earlier failure rolled this scope's changes back");
   int err = fs->d->begin(fs->c, true);
   if (err) return err;
   fs->in_tx = true;
@@ -1617,15 +1008,15 @@ static int tx_begin(vdb_fs *fs) {
   if (v && v == fs->version) return scope_check(fs);
   /* Without a version the row is locked all the same (it is the lock),
    * and its generation tells whether the caches still hold. */
-  bool gen = !fs->d->version && fs->version;
-  if (!gen) cache_clear(fs);
+  bool gen = by_generation(fs) && fs->version;
+  if (!gen) cis__vdb_cache_clear(fs);
   cis__vdb_rows r;
   bool have;
   err = tenant_lock(fs, &r, &have);
   if (err) goto fail;
   if (!have) {
     fs->d->done(&r);
-    err = fs_fail(fs, EIO, "tenant %lld vanished from the database", (long long)fs->tenant);
+    err = cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database", (long long)fs->tenant);
     goto fail;
   }
   fs->top = fs->d->col_int(&r, 0);
@@ -1633,29 +1024,30 @@ static int tx_begin(vdb_fs *fs) {
   fs->next_ino = fs->d->col_int(&r, 2);
   fs->next_eid = fs->d->col_int(&r, 3);
   fs->d->done(&r);
-  if (gen && (uint64_t)fs->next_eid != fs->version) cache_clear(fs);
-  if (!fs->d->version) v = (uint64_t)fs->next_eid; /* held: it cannot move */
+  if (gen && (uint64_t)fs->next_eid != fs->version) cis__vdb_cache_clear(fs);
+  if (by_generation(fs)) v = (uint64_t)fs->next_eid; /* held: it cannot move */
   if (v) fs->version = v; /* what was read is the state of this version */
   fs->tx_gen = fs->next_eid;
-  if (!fs->d->version) lease_confirmed(fs);
+  if (by_generation(fs)) lease_confirmed(fs);
   return scope_check(fs);
 fail:
   tx_abort(fs);
   return err;
 }
 
-/* tx_begin's end in a call scope that read the tree: a conflict when its
+/* cis__vdb_tx_begin's end in a call scope that read the tree: a conflict when its
  * generation (next_eid, as the tree's lock holds it) is no longer gen0. */
 static int scope_check(vdb_fs *fs) {
   if (!fs->scoped || !fs->gen_known || fs->next_eid == fs->gen0) return 0;
   /* What the scope read may be stale: its writes could undo another's. */
   tx_abort(fs);
   fs->scope_err = CIS_VFS_ECONFLICT;
-  return fs_fail(fs, CIS_VFS_ECONFLICT,
+  return cis__vdb_fs_fail(fs, CIS_VFS_ECONFLICT,
                  "the tree was changed by another writer after this scope first read it");
 }
 
-/* PostgreSQL, outside a scope, when the caches hold a generation: opens
+/* By the tenant's generation and pipelined, outside a scope, when the
+ * caches hold a generation: opens
  * the write transaction without waiting for the tenant's row. BEGIN and
  * Q_LOCK_CHECK (the row locked, the transaction failed unless the
  * generation is still `version`) go in the pipeline with the method's
@@ -1663,20 +1055,19 @@ static int scope_check(vdb_fs *fs) {
  * the caches, the top layer and the counters as they are. When another
  * writer committed in between, the check fails the transaction and the
  * caller's next collect returns CIS_VFS_ECONFLICT with `opt` set: the
- * caller rolls back and runs the method again on tx_begin (redo). Else
- * tx_begin. */
+ * caller rolls back and runs the method again on cis__vdb_tx_begin (redo). Else
+ * cis__vdb_tx_begin. */
 static int tx_begin_opt(vdb_fs *fs) {
   if (fs->in_tx) return 0;
   /* A scope begins once (its first change), and that begin must see the
    * row to compare gen0 or, before any read, take the latest state. */
-  if (fs->scoped || fs->d->version || !fs->d->exec || !fs->d->sync || !fs->version)
-    return tx_begin(fs);
+  if (fs->scoped || !by_generation(fs) || !pipelined(fs) || !fs->version) return cis__vdb_tx_begin(fs);
   /* On the lease, in the epoch the caches were confirmed in: nothing to
    * check until the commit. Held but not yet confirmed: the plain begin,
    * which reads the row (and confirms them). */
-  bool leased = lease_trusted(fs) && lease_hold(fs, fs->lease_arm);
-  if (!leased && fs->lease && !fs->own && (lease_epoch(fs, false) & 1))
-    return tx_begin(fs);
+  bool leased = lease_trusted(fs) && lease_hold(fs, true);
+  if (!leased && fs->lease && !fs->own && fs->d->lease->held(fs->lease, cis__vfs_call_seq()))
+    return cis__vdb_tx_begin(fs);
   int err = fs->d->begin(fs->c, true);
   if (err) {
     lease_unhold(fs);
@@ -1691,29 +1082,29 @@ static int tx_begin_opt(vdb_fs *fs) {
   if (leased) return 0;
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)fs->version)};
   fs->nstmts++;
-  err = fs->d->exec(fs->c, Q_LOCK_CHECK, &sql[Q_LOCK_CHECK], a, NARGS(a));
+  err = fs->d->exec(fs->c, Q_LOCK_CHECK, &cis__vdb_stmts[Q_LOCK_CHECK], a, NARGS(a));
   if (err) tx_abort(fs);
   return err;
 }
 
 /* Whether a method that failed with err on an optimistic transaction
- * (`was_opt`) is to be run again on tx_begin: its check failed (another
+ * (`was_opt`) is to be run again on cis__vdb_tx_begin: its check failed (another
  * writer committed; everything was rolled back and the caches emptied). */
 static bool redo(vdb_fs *fs, bool was_opt, int err) {
   if (!was_opt || err != CIS_VFS_ECONFLICT || fs->scoped) return false;
   fs->nretries++;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
   fs->base.errmsg[0] = '\0';
   return true;
 }
 
 /* After a change of layers: the next transaction reads the top and the
  * counters again, and the cache starts empty (unless a scope goes on). */
-static void tx_forget(vdb_fs *fs) {
+void cis__vdb_tx_forget(vdb_fs *fs) {
   if (fs->in_tx) return;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
 /* Ends a changing method. Success commits, unless the transaction goes on:
@@ -1722,7 +1113,7 @@ static void tx_forget(vdb_fs *fs) {
  * then fails as a whole at its end); a refusal leaves what earlier
  * methods did and, outside a scope, commits it. Returns the method's
  * error, or the commit's. */
-static int tx_end(vdb_fs *fs, int err, bool keep) {
+int cis__vdb_tx_end(vdb_fs *fs, int err, bool keep) {
   if (!fs->in_tx) return err;
   /* A batch stays open: what the dialect sent without waiting (exec) must
    * have succeeded before the method says it did, since its creation
@@ -1735,7 +1126,7 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
     int s = tx_sync(fs);
     if (s) err = s;
   }
-  if (err && fatal(err)) {
+  if (err && cis__vdb_fatal(err)) {
     tx_abort(fs);
     if (fs->scoped && !fs->scope_err) fs->scope_err = err;
     return err;
@@ -1748,8 +1139,8 @@ static int tx_end(vdb_fs *fs, int err, bool keep) {
 /* Called first by every method: a transaction left open for a batch is
  * committed unless this method joins it (one on the batch's own file,
  * `n`). Inside a scope nothing commits. */
-static int settle(vdb_fs *fs, const vdb_node *n) {
-  if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : fs_fail(fs, fs->scope_err,
+int cis__vdb_settle(vdb_fs *fs, const vdb_node *n) {
+  if (fs->scoped) return fs->in_tx || !fs->scope_err ? 0 : cis__vdb_fs_fail(fs, fs->scope_err,
                          "an earlier failure rolled this scope's changes back");
   /* A deferred creation is made (and committed) before anything else may
    * observe the tree; only its own file's write, stat and read join it. */
@@ -1758,7 +1149,7 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
     if (err) return err;
   }
   /* Directories opened on unchecked caches are settled before anything
-   * else uses them (PostgreSQL), unless the method checks itself. */
+   * else uses them (can_peek), unless the method checks itself. */
   if (fs->nprov && !fs->merging && !fs->in_tx) {
     int err = gen_check(fs);
     if (err) return err;
@@ -1771,23 +1162,24 @@ static int settle(vdb_fs *fs, const vdb_node *n) {
  * its first change records the tenant's generation, which its first
  * change checks (a conflict when another writer committed in between). */
 static int settle_read(vdb_fs *fs, const vdb_node *n) {
-  int err = settle(fs, n);
+  int err = cis__vdb_settle(fs, n);
   if (err || !fs->scoped || fs->in_tx || fs->gen_known) return err;
-  /* The caches' own check fixes it (scope_seen): SQLite's often costs no
-   * statement, PostgreSQL's rides with the lookup that follows (peek). */
+  /* The caches' own check fixes it (scope_seen): with a version it often
+   * costs no statement, by the generation it rides with the lookup that
+   * follows (peek). */
   if (fs->merging && can_peek(fs)) return 0;
   if (cache_ok(fs) && fs->gen_known) return 0;
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
-  err = first(fs, Q_GEN, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_GEN, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     fs->gen0 = fs->d->col_int(&r, 0);
     fs->gen_known = true;
   }
   fs->d->done(&r);
-  return have ? 0 : fs_fail(fs, EIO, "tenant %lld vanished from the database",
+  return have ? 0 : cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database",
                             (long long)fs->tenant);
 }
 
@@ -1805,7 +1197,7 @@ static int ent_get(vdb_fs *fs, uint64_t dir, const char *name, vdb_ent *e) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_ENT_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_ENT_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     e->ino = (uint64_t)fs->d->col_int(&r, 0);
@@ -1823,30 +1215,30 @@ static int ent_put(vdb_fs *fs, uint64_t dir, const char *name, uint64_t ino, int
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(fs->next_eid++), I((int64_t)ino), I(type)};
   fs->counters_dirty = true;
-  int err = exec(fs, Q_ENT_PUT, a, NARGS(a));
+  int err = cis__vdb_exec(fs, Q_ENT_PUT, a, NARGS(a));
   if (!err) dent_put(fs, dir, name, ino, type);
   return err;
 }
 
 /* Removes the name dir/name from the view of the top layer: a whiteout
  * when a lower layer has the name, else just the top layer's row.
- * PostgreSQL decides on the server (Q_ENT_REMOVE), in the pipeline,
- * where asking first cost a round trip. */
+ * A dialect without a version decides on the server (Q_ENT_REMOVE), in
+ * the pipeline, where asking first cost a round trip. */
 static int ent_remove(vdb_fs *fs, uint64_t dir, const char *name) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top)};
-  if (!fs->d->version && fs->d->exec) {
-    int err = exec(fs, Q_ENT_REMOVE, a, NARGS(a));
+  if (by_generation(fs) && fs->d->exec) {
+    int err = cis__vdb_exec(fs, Q_ENT_REMOVE, a, NARGS(a));
     if (!err) dent_put(fs, dir, name, 0, 0);
     return err;
   }
   cis__vdb_rows r;
   bool lower;
-  int err = first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
+  int err = cis__vdb_first(fs, Q_ENT_LOWER, a, NARGS(a), &r, &lower);
   if (err) return err;
   fs->d->done(&r);
   cis__vdb_val w[] = {I(fs->tenant), I((int64_t)dir), S(name), I(fs->top),
                       I(0),          I(0),            I(T_WHITEOUT)};
-  err = lower ? exec(fs, Q_ENT_PUT, w, NARGS(w)) : exec(fs, Q_ENT_DEL, a, NARGS(a));
+  err = lower ? cis__vdb_exec(fs, Q_ENT_PUT, w, NARGS(w)) : cis__vdb_exec(fs, Q_ENT_DEL, a, NARGS(a));
   if (!err) dent_put(fs, dir, name, 0, 0);
   return err;
 }
@@ -1858,7 +1250,7 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
                       I(from > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)from)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_ENT_LIST, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_ENT_LIST, a, NARGS(a), &r, &have);
   if (err) return err;
   if (!have) {
     fs->d->done(&r);
@@ -1869,7 +1261,7 @@ static int ent_next(vdb_fs *fs, uint64_t dir, uint64_t from, cis_vfs_dirent *ent
     const void *p = fs->d->col_blob(&r, 1, &n);
     if (!p || n > CIS_VFS_NAME_MAX) {
       fs->d->done(&r);
-      return fs_fail(fs, EIO, "directory %llu holds a malformed name", (unsigned long long)dir);
+      return cis__vdb_fs_fail(fs, EIO, "directory %llu holds a malformed name", (unsigned long long)dir);
     }
     ent->next = (uint64_t)fs->d->col_int(&r, 0) + 1;
     ent->ino = (uint64_t)fs->d->col_int(&r, 2);
@@ -1898,7 +1290,7 @@ static int ino_get(vdb_fs *fs, uint64_t ino, vdb_inode *in) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino)};
   cis__vdb_rows r;
   bool have;
-  int err = first(fs, Q_INO_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_INO_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     in->ino = ino;
@@ -1938,18 +1330,18 @@ static int ino_put(vdb_fs *fs, vdb_inode *in) {
   return 0;
 }
 
-/* Inode numbers a PostgreSQL mount reserves at a time: a creation the
+/* Inode numbers a mount reserves at a time (by_generation): a creation the
  * mount defers (db_open) takes its number from the range without the
  * tenant's lock, so no other mount can hand the same one out. */
 #define INO_RANGE 64
 
 /* Hands out a new inode number inside the open write transaction: from
  * this mount's range when it has one left, else from the tenant's
- * counter (on PostgreSQL reserving a range above it, this mount's once
+ * counter (by_generation: reserving a range above it, this mount's once
  * the transaction commits). */
 static uint64_t ino_alloc(vdb_fs *fs) {
   fs->counters_dirty = true;
-  if (fs->d->version || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
+  if (!by_generation(fs) || !fs->in_tx) return (uint64_t)fs->next_ino++; /* !in_tx: the root */
   if (fs->ino_next < fs->ino_end) return (uint64_t)fs->ino_next++;
   /* The range this transaction reserved already (a scope makes many):
    * its numbers follow each other, so their cache slots do too. */
@@ -1973,7 +1365,7 @@ static int ino_make(vdb_fs *fs, int type, uint64_t parent, const char *target, u
   /* In a transaction a file or directory is inserted by the commit, with
    * its first write's size and times: one statement instead of two. */
   bool later = fs->in_tx && !target;
-  int err = later ? 0 : exec(fs, Q_INO_NEW, a, NARGS(a));
+  int err = later ? 0 : cis__vdb_exec(fs, Q_INO_NEW, a, NARGS(a));
   vdb_slot *sl;
   if (!err && fs->in_tx && !(err = slot_take(fs, *ino, &sl)))
     *sl = (vdb_slot){.in = {.ino = *ino, .type = type, .nlink = 1, .size = tlen, .atim = now,
@@ -2010,7 +1402,7 @@ static bool is_open(vdb_fs *fs, uint64_t ino, const vdb_node *except) {
 static int node_kill(vdb_fs *fs, uint64_t ino) {
   vdb_inode in;
   int err = ino_get(fs, ino, &in);
-  if (err) return err == ENOENT ? fs_fail(fs, EIO, "node %llu has no metadata",
+  if (err) return err == ENOENT ? cis__vdb_fs_fail(fs, EIO, "node %llu has no metadata",
                                           (unsigned long long)ino)
                                 : err;
   if (in.nlink > 0) usage_note(fs, -1, in.type == CIS_VFS_REG ? -(int64_t)in.size : 0);
@@ -2026,7 +1418,7 @@ static int node_kill(vdb_fs *fs, uint64_t ino) {
     return 0;
   }
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(fs->top)};
-  return exec(fs, Q_BLK_DROP, a, NARGS(a));
+  return cis__vdb_exec(fs, Q_BLK_DROP, a, NARGS(a));
 }
 
 /* ---- blocks ---- */
@@ -2040,10 +1432,10 @@ static int col_data(vdb_fs *fs, cis__vdb_rows *r, int i, const void **p, size_t 
 }
 
 /* A block that failed its check where nobody else can have changed it
- * (inside the mount's own transaction): damaged, or lost
- * (vfs_db_sqlite_ext.c). */
+ * (inside the mount's own transaction): damaged, or lost (col_data's
+ * CIS__VDB_STALE). */
 static int stale(vdb_fs *fs, uint64_t ino) {
-  return fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
+  return cis__vdb_fs_fail(fs, EIO, "a block of node %llu fails its check: its data is damaged or was lost "
                  "(a power loss under the default durability)", (unsigned long long)ino);
 }
 
@@ -2055,7 +1447,7 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
   bool have;
   *len = 0;
   memset(fs->blk, 0, fs->bs);
-  int err = first(fs, Q_BLK_GET, a, NARGS(a), &r, &have);
+  int err = cis__vdb_first(fs, Q_BLK_GET, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     size_t n;
@@ -2067,7 +1459,7 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
     }
     if (p && n > fs->bs) {
       fs->d->done(&r);
-      return fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
+      return cis__vdb_fs_fail(fs, EIO, "block %llu of node %llu holds %zu bytes, more than a block",
                      (unsigned long long)blk, (unsigned long long)ino, n);
     }
     if (p) {
@@ -2083,14 +1475,14 @@ static int blk_load(vdb_fs *fs, uint64_t ino, uint64_t blk, size_t *len) {
 static int blk_store(vdb_fs *fs, uint64_t ino, uint64_t blk, const void *p, size_t n) {
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I((int64_t)blk), I(fs->top),
                       D(n ? p : "", n)};
-  return exec(fs, Q_BLK_PUT, a, NARGS(a));
+  return cis__vdb_exec(fs, Q_BLK_PUT, a, NARGS(a));
 }
 
 /* Sets the size of ino (open transaction). Shrinking deletes the top
  * layer's blocks past the end, whites out lower layers' blocks there and
  * trims the block the new end falls in, so growing later reads zeros. */
 static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
-  if (size > (uint64_t)INT64_MAX) return fs_fail(fs, EFBIG, "size %llu too large",
+  if (size > (uint64_t)INT64_MAX) return cis__vdb_fs_fail(fs, EFBIG, "size %llu too large",
                                                  (unsigned long long)size);
   if (size == in->size) return 0;
   drop_data(fs, in->ino);
@@ -2098,8 +1490,8 @@ static int do_truncate(vdb_fs *fs, vdb_inode *in, uint64_t size) {
   if (size < in->size) {
     uint64_t cut = size / fs->bs + (size % fs->bs ? 1 : 0);
     cis__vdb_val a[] = {I(fs->tenant), I((int64_t)in->ino), I(fs->top), I((int64_t)cut)};
-    int err = exec(fs, Q_BLK_CUT, a, NARGS(a));
-    if (!err) err = exec(fs, Q_BLK_WHITEOUT, a, NARGS(a));
+    int err = cis__vdb_exec(fs, Q_BLK_CUT, a, NARGS(a));
+    if (!err) err = cis__vdb_exec(fs, Q_BLK_WHITEOUT, a, NARGS(a));
     if (err) return err;
     if (size % fs->bs) {
       size_t len, keep = (size_t)(size % fs->bs);
@@ -2135,22 +1527,7 @@ static uint64_t budget_ms(const vdb_fs *fs) {
   return ms;
 }
 
-/* The lease's epoch (asking the keeper for it when `take`, outside
- * transactions), its socket polled once per public call: a create runs
- * some eight methods, and a poll is a system call. Once a poll in this
- * call found nothing waiting, what the keeper's thread publishes is
- * enough for the rest of it: a recall is given back only through the
- * epoch, and what a poll would see next has waited microseconds. */
-static uint64_t lease_epoch(vdb_fs *fs, bool take) {
-  uint64_t seq = cis__vfs_call_seq();
-  bool poll = !seq || fs->lease_poll_seq != seq; /* 0: outside any call */
-  uint64_t e = take ? cis__vdb_lease_try(fs->lease, budget_ms(fs), poll)
-                    : cis__vdb_lease_epoch(fs->lease, poll);
-  if (poll && (e & 1)) fs->lease_poll_seq = seq;
-  return e;
-}
-
-static void arm(vdb_fs *fs) {
+void cis__vdb_arm(vdb_fs *fs) {
   fs->base.errmsg[0] = '\0';
   uint64_t ms = budget_ms(fs);
   fs->d->arm(fs->c, ms);
@@ -2159,7 +1536,7 @@ static void arm(vdb_fs *fs) {
    * take its lock shared while it is not held). On it the caches hold
    * for the whole call, as a check would have found (unless directories
    * opened before it wait for theirs). */
-  fs->lease_arm = lease_epoch(fs, !fs->in_tx && !fs->own);
+  fs->d->lease->arm(fs->lease, !fs->in_tx && !fs->own, ms, cis__vfs_call_seq());
   if (lease_trusted(fs) && !fs->nprov && !call_checked(fs)) {
     fs->checked = true;
     fs->check_seq = cis__vfs_call_seq();
@@ -2181,7 +1558,7 @@ static void fill_stat(const vdb_fs *fs, const vdb_inode *in, cis_vfs_stat *st) {
 
 static int new_node(vdb_fs *fs, uint64_t ino, cis_vfs_type type, cis_vfs_node **out) {
   vdb_node *n = calloc(1, sizeof *n);
-  if (!n) return fs_fail(fs, ENOMEM, "out of memory");
+  if (!n) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   n->base.fs = &fs->base;
   n->ino = ino;
   n->type = type;
@@ -2205,12 +1582,11 @@ static void db_destroy(cis_vfs_backend *b) {
     if (fs->scoped) tx_abort(fs);
     else tx_commit(fs);
   }
-  cis__vdb_lease_stop(fs->lease); /* its session's end gives the lease back */
+  if (fs->lease) fs->d->lease->stop(fs->lease); /* gives the lease back */
   if (fs->c) fs->d->close(fs->c);
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
   dent_free_all(fs);
   free(fs->dcache);
-  free(fs->held.data);
   free(fs->blk);
   free(fs->group);
   free(fs->group_end);
@@ -2223,14 +1599,14 @@ static int db_root(cis_vfs_backend *b, cis_vfs_node **out) {
 
 static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
   *bytes = *nodes = 0;
   int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (!err) err = first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
+  if (!err) err = cis__vdb_first(fs, Q_USAGE, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
     int64_t n = fs->d->col_int(&r, 0), s = fs->d->col_int(&r, 1);
@@ -2246,23 +1622,24 @@ static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
 static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, uint64_t off,
                      uint64_t end, uint64_t lo, uint64_t hi);
 
-/* Whether the call's check may ride with a lookup (peek): PostgreSQL,
- * outside a transaction, before the call (or its scope) checked. */
+/* Whether the call's check may ride with a lookup (peek): by the
+ * tenant's generation, outside a transaction, before the call (or its
+ * scope) checked. */
 static bool can_peek(vdb_fs *fs) {
-  return !fs->d->version && fs->d->exec && !fs->in_tx && !call_checked(fs);
+  return by_generation(fs) && fs->d->exec && !fs->in_tx && !call_checked(fs);
 }
 
 /* ENOENT / ENOTDIR (or the failure that broke it) for a directory a check
  * found its name no longer gives (prov_fix). */
 static int node_ok(vdb_fs *fs, const vdb_node *n) {
   if (!n->broken) return 0;
-  return fs_fail(fs, n->broken, "directory %llu was moved or removed by another writer",
+  return cis__vdb_fs_fail(fs, n->broken, "directory %llu was moved or removed by another writer",
                  (unsigned long long)n->ino);
 }
 
 /* The call's check and the lookup of dir/name in one statement (Q_PEEK),
  * so in one round trip: the caches are confirmed (or emptied and started
- * again, pg_seen) and dir/name goes into them; *have says whether the
+ * again, gen_seen) and dir/name goes into them; *have says whether the
  * name names a node, *in is its metadata. A regular file of at most
  * `keep` bytes comes whole and is kept for an open of it later in the
  * same call (stash), so open + read + close is this one round trip.
@@ -2280,7 +1657,7 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
   vdb_inode din = {0}; /* the directory's own node (din.ino 0: none) */
   *have = *again = false;
   stash_drop(fs);
-  int err = run(fs, Q_PEEK, a, NARGS(a), &r);
+  int err = cis__vdb_run(fs, Q_PEEK, a, NARGS(a), &r);
   while (!err && !(err = fs->d->step(&r, &row)) && row) {
     int64_t k = fs->d->col_int(&r, 0);
     if (k == -2) {
@@ -2313,8 +1690,8 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
     break;
   }
   fs->d->done(&r);
-  if (!err) err = pg_seen(fs, gen, 0);
-  else pg_seen(fs, gen, err);
+  if (!err) err = gen_seen(fs, gen, 0);
+  else gen_seen(fs, gen, err);
   if (!err && (dir->broken || dir->ino != dino)) *again = true;
   if (err || *again) {
     free(data);
@@ -2338,7 +1715,7 @@ static int peek(vdb_fs *fs, vdb_node *dir, const char *name, uint64_t keep, vdb_
 /* A directory opened on caches this call has not checked yet (see "the
  * call's check"): nothing is sent. Only a directory the name cache
  * knows, opened to be walked or read, outside transactions and scopes:
- * in a scope settle does not check what such a directory stands on (the
+ * in a scope cis__vdb_settle does not check what such a directory stands on (the
  * peek of the scope's first read does, after which none is needed). */
 static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flags,
                       cis_vfs_node **out) {
@@ -2371,7 +1748,7 @@ static bool prov_open(vdb_fs *fs, vdb_node *dir, const char *name, uint32_t flag
  * opened as the check would have found it (materialize). The open that
  * follows sees it remembered (blind_for). */
 static bool blind_absent(vdb_fs *fs, const vdb_node *dir, const char *name, uint32_t flags) {
-  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !fs->d->sync ||
+  if (!(flags & CIS_VFS_LOOKUP_CREATES) || fs->batch || !fs->version || !pipelined(fs) ||
       fs->ino_next >= fs->ino_end || strlen(name) >= sizeof fs->blind_name)
     return false;
   const vdb_dent *d = dent_find(fs, dir->ino, name);
@@ -2395,13 +1772,13 @@ static int links_take(vdb_fs *fs, vdb_node *n) {
   vdb_node *tail = fs->open;
   while (tail && tail->next) tail = tail->next;
   n->plinks = calloc((size_t)fs->nprov, sizeof *n->plinks);
-  if (!n->plinks) return fs_fail(fs, ENOMEM, "out of memory");
+  if (!n->plinks) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   for (vdb_node *p = tail; p && n->nplinks < fs->nprov; p = p->prev) {
     if (!p->prov) continue;
     vdb_link *l = &n->plinks[n->nplinks++];
     *l = (vdb_link){.dir = p->prov_dir, .old = p->prov_old, .now = p->prov_old,
                     .name = strdup(p->prov_name)};
-    if (!l->name) return fs_fail(fs, ENOMEM, "out of memory");
+    if (!l->name) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   }
   return 0;
 }
@@ -2415,7 +1792,7 @@ static bool blind_for(const vdb_fs *fs, uint64_t dir, const char *name) {
 static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint32_t flags,
                      cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   fs->merging = true;
   int err = settle_read(fs, NULL);
   fs->merging = false;
@@ -2460,7 +1837,7 @@ static int db_lookup(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, ui
     if (!err) fill_stat(fs, &in, st);
     return err;
   }
-  err = first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_LOOKUP, a, NARGS(a), &r, &have);
   if (err) return err;
   vdb_inode in = {0};
   if (have) {
@@ -2522,7 +1899,8 @@ static int open_in(vdb_fs *fs, uint64_t dir, const char *name, uint32_t flags, u
 }
 
 /* Whether opening dir/name with flags may defer the creation (land):
- * PostgreSQL outside a scope and a transaction, a regular file created to
+ * by the tenant's generation and pipelined, outside a scope and a
+ * transaction, a regular file created to
  * be written (not EXCL), a name the caches confirmed this call to be
  * absent from a directory they know alive, and an inode number of this
  * mount's range to give it. */
@@ -2530,7 +1908,7 @@ static bool can_defer(vdb_fs *fs, const vdb_node *dn, const char *name, uint32_t
   uint64_t dir = dn->ino;
   /* A scope needs none: it is one transaction from its first change on,
    * whose statements wait in the pipeline without a round trip each. */
-  if (fs->scoped || fs->in_tx || fs->d->version || !fs->d->exec || !fs->d->sync) return false;
+  if (fs->scoped || fs->in_tx || !by_generation(fs) || !pipelined(fs)) return false;
   if ((flags & (CIS_VFS_CREAT | CIS_VFS_WRITE)) != (CIS_VFS_CREAT | CIS_VFS_WRITE) ||
       (flags & (CIS_VFS_EXCL | CIS_VFS_DIRECTORY)))
     return false;
@@ -2552,13 +1930,13 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
   uint64_t ino = 0;
   cis_vfs_type type = CIS_VFS_UNKNOWN;
   *out = NULL;
-  arm(fs);
+  cis__vdb_arm(fs);
   if ((flags & CIS_VFS_TRUNC) && !(flags & CIS_VFS_WRITE)) return EINVAL;
   bool writes = flags & (CIS_VFS_CREAT | CIS_VFS_TRUNC);
   /* The name was said absent unchecked: its deferred creation checks. */
   bool blind = writes && blind_for(fs, N(dir)->ino, name);
   fs->merging = !writes || blind; /* an open that only reads checks the call itself */
-  int err = writes ? settle(fs, NULL) : settle_read(fs, NULL);
+  int err = writes ? cis__vdb_settle(fs, NULL) : settle_read(fs, NULL);
   fs->merging = false;
   if (!err) err = node_ok(fs, N(dir));
   if (!err && !writes && prov_open(fs, N(dir), name, flags, out)) return 0;
@@ -2578,7 +1956,7 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
      * makes the file, with its data, in one round trip (land). */
     vdb_node links = {0}; /* holds the walk's unchecked directories until n does */
     char *pname = strdup(name);
-    if (!pname) return fs_fail(fs, ENOMEM, "out of memory");
+    if (!pname) return cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
     if (fs->nprov) err = links_take(fs, &links);
     if (!err) err = new_node(fs, (uint64_t)fs->ino_next, CIS_VFS_REG, out);
     if (err) {
@@ -2600,15 +1978,15 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
     fs->batch = n;
     return 0;
   }
-  if (!err && writes) err = tx_begin(fs);
+  if (!err && writes) err = cis__vdb_tx_begin(fs);
   if (!err) err = open_in(fs, N(dir)->ino, name, flags, &ino, &type);
   /* A regular file opened to be written leaves its transaction open for
    * its first write: create + write + close become one commit. */
   bool keep = writes && type == CIS_VFS_REG && (flags & CIS_VFS_WRITE);
-  if (writes) err = tx_end(fs, err, keep);
+  if (writes) err = cis__vdb_tx_end(fs, err, keep);
   if (err) return err;
   err = new_node(fs, ino, type, out);
-  if (err) return tx_end(fs, err, false);
+  if (err) return cis__vdb_tx_end(fs, err, false);
   if (keep && fs->in_tx && !fs->scoped) fs->batch = N(*out); /* a scope commits at its end */
   if (type == CIS_VFS_DIR) N(*out)->named_seq = cis__vfs_call_seq();
   if (fs->stash && fs->stash_ino == ino && fs->stash_seq == cis__vfs_call_seq() &&
@@ -2627,11 +2005,11 @@ static int db_open(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, uint
 
 /* Creates dir/name as a node of `type` (a directory or a symlink). */
 static int make_node(vdb_fs *fs, vdb_node *dn, const char *name, int type, const char *target) {
-  arm(fs);
-  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
   uint64_t dir = dn->ino;
   if (!err) err = node_ok(fs, dn);
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   uint64_t ino;
@@ -2647,7 +2025,7 @@ static int make_node(vdb_fs *fs, vdb_node *dn, const char *name, int type, const
      * there costs no statement when absent. */
     whole_start(fs, ino);
   }
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_mkdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -2662,11 +2040,11 @@ static int db_symlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name,
 /* Removes dir/name: a directory when `want_dir` (empty, else ENOTEMPTY),
  * else a non-directory (EISDIR for a directory). */
 static int remove_node(vdb_fs *fs, vdb_node *dn, const char *name, bool want_dir) {
-  arm(fs);
-  int err = settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL); /* may renumber dn (opened on unchecked caches) */
   uint64_t dir = dn->ino;
   if (!err) err = node_ok(fs, dn);
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (err) return err;
   vdb_ent e;
   err = ent_get(fs, dir, name, &e);
@@ -2681,7 +2059,7 @@ static int remove_node(vdb_fs *fs, vdb_node *dn, const char *name, bool want_dir
   if (!err) err = node_kill(fs, e.ino);
   if (!err) err = ent_remove(fs, dir, name);
   if (!err) err = dir_touch(fs, dir);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_rmdir(cis_vfs_backend *b, cis_vfs_node *dir, const char *name) {
@@ -2705,7 +2083,7 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
   uint32_t power = 1, steps = 0;
   for (uint32_t depth = 0; depth <= CLIMB_MAX; depth++) {
     if (dir == moved)
-      return fs_fail(fs, EINVAL, "cannot move a directory into itself");
+      return cis__vdb_fs_fail(fs, EINVAL, "cannot move a directory into itself");
     if (dir == ROOT_INO) return 0;
     vdb_inode in;
     int err = ino_get(fs, dir, &in);
@@ -2718,7 +2096,7 @@ static int check_not_below(vdb_fs *fs, uint64_t dir, uint64_t moved) {
       steps = 0;
     }
   }
-  return fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
+  return cis__vdb_fs_fail(fs, EIO, "directory parents form a cycle (or are more than %u deep)",
                  CLIMB_MAX);
 }
 
@@ -2763,13 +2141,13 @@ static int rename_in(vdb_fs *fs, uint64_t odir, const char *oname, uint64_t ndir
 static int db_rename(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname,
                      cis_vfs_node *ndir, const char *nname) {
   vdb_fs *fs = FS(b);
-  arm(fs);
-  int err = settle(fs, NULL);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
   if (!err) err = node_ok(fs, N(odir));
   if (!err) err = node_ok(fs, N(ndir));
-  if (!err) err = tx_begin(fs);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err) err = rename_in(fs, N(odir)->ino, oname, N(ndir)->ino, nname);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, char *buf,
@@ -2777,7 +2155,7 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   vdb_fs *fs = FS(b);
   vdb_ent e;
   *len = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = settle_read(fs, NULL);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (err) return err;
@@ -2785,12 +2163,12 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
   cis__vdb_val a[] = {I(fs->tenant), I((int64_t)e.ino)};
   cis__vdb_rows r;
   bool have;
-  err = first(fs, Q_INO_TARGET, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_INO_TARGET, a, NARGS(a), &r, &have);
   if (err) return err;
   size_t n = 0;
   const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
   if (!p) {
-    err = fs_fail(fs, EIO, "symlink %s has no target", name);
+    err = cis__vdb_fs_fail(fs, EIO, "symlink %s has no target", name);
   } else {
     *len = n;
     if (n > cap) err = ERANGE;
@@ -2803,7 +2181,7 @@ static int db_readlink(cis_vfs_backend *b, cis_vfs_node *dir, const char *name, 
 static int db_link(cis_vfs_backend *b, cis_vfs_node *odir, const char *oname, cis_vfs_node *ndir,
                    const char *nname) {
   (void)odir, (void)oname, (void)ndir, (void)nname;
-  return fs_fail(FS(b), EPERM, "hard links are not supported (Tarbox design limitation)");
+  return cis__vdb_fs_fail(FS(b), EPERM, "hard links are not supported (Tarbox design limitation)");
 }
 
 static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
@@ -2812,7 +2190,7 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
   if (n->prev) n->prev->next = n->next;
   else fs->open = n->next;
   if (n->next) n->next->prev = n->prev;
-  arm(fs);
+  cis__vdb_arm(fs);
   free(n->data);
   if (n->prov) { /* a directory opened on unchecked caches: nothing to settle any more */
     n->prov = false;
@@ -2834,14 +2212,14 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
      * removal did not commit after all. A failure leaves the blocks as
      * garbage no name reaches. */
     vdb_inode in;
-    int err = settle(fs, NULL);
-    if (!err) err = tx_begin(fs);
+    int err = cis__vdb_settle(fs, NULL);
+    if (!err) err = cis__vdb_tx_begin(fs);
     if (!err) err = ino_get(fs, n->ino, &in);
     if (!err && in.nlink == 0) {
       cis__vdb_val a[] = {I(fs->tenant), I((int64_t)n->ino), I(fs->top)};
-      err = exec(fs, Q_BLK_DROP, a, NARGS(a));
+      err = cis__vdb_exec(fs, Q_BLK_DROP, a, NARGS(a));
     }
-    tx_end(fs, err, false);
+    cis__vdb_tx_end(fs, err, false);
   }
   free(n->pname);
   links_free(n);
@@ -2851,14 +2229,14 @@ static void db_close(cis_vfs_backend *b, cis_vfs_node *node) {
 /* A node opened earlier whose metadata is gone (another mount of the
  * tenant rolled its layer back): EBADF, as for a descriptor of nothing. */
 static int gone(vdb_fs *fs, const vdb_node *n) {
-  return fs_fail(fs, EBADF, "node %llu no longer exists", (unsigned long long)n->ino);
+  return cis__vdb_fs_fail(fs, EBADF, "node %llu no longer exists", (unsigned long long)n->ino);
 }
 
 static int db_stat(cis_vfs_backend *b, cis_vfs_node *node, cis_vfs_stat *st) {
   vdb_fs *fs = FS(b);
   vdb_node *n = N(node);
   vdb_inode in;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (n->pending) {
     /* A deferred creation (never in a scope): an empty file, as it will be made. */
     in = (vdb_inode){.ino = n->ino, .type = CIS_VFS_REG, .nlink = 1, .atim = n->ptime,
@@ -2903,7 +2281,7 @@ static int read_rows(vdb_fs *fs, vdb_node *n, cis__vdb_rows *r, uint8_t *buf, ui
     const uint8_t *p = v;
     if (!p || !dl) continue; /* a hole or a whiteout: zeros */
     if (dl > bs)
-      return fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
+      return cis__vdb_fs_fail(fs, EIO, "block %lld of node %llu holds more than a block", (long long)k,
                      (unsigned long long)n->ino);
     uint64_t e = s + dl; /* the bytes this block holds */
     uint64_t from = s > off ? s : off, until = e < end ? e : end;
@@ -2933,20 +2311,20 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
   vdb_fs *fs = FS(b);
   vdb_node *n = N(node);
   *got = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (n->type == CIS_VFS_DIR) return EISDIR;
   if (n->pending) return 0; /* a deferred creation (never in a scope): empty */
-  /* SQLite checks first that nobody committed since the bytes were kept
-   * (the WAL index header after the mount's own commit: no statement);
-   * a commit of another empties the caches and drops them (cache_clear). */
-  if (n->dvalid && (!fs->d->version || cache_ok(fs))) {
+  /* With a version, first that nobody committed since the bytes were kept
+   * (often without a statement, cache_ok); a commit of another empties
+   * the caches and drops them (cis__vdb_cache_clear). */
+  if (n->dvalid && (by_generation(fs) || cache_ok(fs))) {
     /* The whole file, as this handle's first read fetched it. */
     uint64_t want = off >= n->dsize ? 0 : (n->dsize - off < len ? n->dsize - off : len);
     if (want) memcpy(buf, n->data + off, (size_t)want);
     *got = (size_t)want;
     return 0;
   }
-  /* Looked up after the check: on PostgreSQL a check that finds the
+  /* Looked up after the check: by the generation, a check that finds the
    * generation moved empties the caches (fdata with them) and still
    * says yes, for what it starts again from. */
   const vdb_fdata *f = fdata_on(fs) && fdata_of(fs, n->ino) && cache_ok(fs)
@@ -2960,7 +2338,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     return 0;
   }
   int err = settle_read(fs, n);
-  if (!err && fs->in_tx) err = cache_flush(fs);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
   if (err || len == 0) return err;
   if (off > (uint64_t)INT64_MAX) return 0; /* past any file's end */
   /* A block found replaced under the statement's snapshot (col_data):
@@ -2971,7 +2349,7 @@ static int db_read(cis_vfs_backend *b, cis_vfs_node *node, void *buf, size_t len
     err = read_at(fs, n, buf, len, off, got);
     if (err != CIS__VDB_STALE) return err;
     if (attempt == STALE_TRIES - 1)
-      return fs_fail(fs, EAGAIN, "node %llu kept being rewritten during its read (%d tries)",
+      return cis__vdb_fs_fail(fs, EAGAIN, "node %llu kept being rewritten during its read (%d tries)",
                      (unsigned long long)n->ino, STALE_TRIES);
   }
 }
@@ -2992,7 +2370,7 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   cis__vdb_rows r;
   bool have = false;
   uint64_t want = 0, end = off;
-  err = first(fs, Q_READ, a, NARGS(a), &r, &have);
+  err = cis__vdb_first(fs, Q_READ, a, NARGS(a), &r, &have);
   if (!err) {
     if (!have || fs->d->col_int(&r, 0) != -1) {
       fs->d->done(&r);
@@ -3004,11 +2382,11 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
       /* A file that fits in the blocks this statement fetched is kept
        * whole for the handle's next reads (the one that finds the end is
        * the usual one), and inside a scope for its next opens (fdata).
-       * SQLite: only while the caches hold a version, which every later
+       * With a version: only while the caches hold one, which every later
        * use checks; the bytes are of that version or newer, and newer
        * moved it. Inside a write transaction only this mount changes
        * the file, and its changes drop what is kept. */
-      bool keep = (!fs->d->version || fs->version) && firstblk == 0 && size <= to * bs &&
+      bool keep = (by_generation(fs) || fs->version) && firstblk == 0 && size <= to * bs &&
                   size <= SMALL_KEEP;
       if (keep && (n->data = calloc(1, size ? (size_t)size : 1))) {
         err = read_rows(fs, n, &r, n->data, 0, size, 0, size);
@@ -3031,7 +2409,7 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   for (uint64_t blk = to; !err && want && blk <= lastw; blk += batch) {
     uint64_t upto = blk + batch <= lastw + 1 ? blk + batch : lastw + 1;
     cis__vdb_val q[] = {I(fs->tenant), I((int64_t)n->ino), I((int64_t)blk), I((int64_t)upto)};
-    err = run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
+    err = cis__vdb_run(fs, Q_BLK_RANGE, q, NARGS(q), &r);
     if (!err) err = read_rows(fs, n, &r, buf, off, end, blk * bs, blk_end(bs, upto));
     fs->d->done(&r);
   }
@@ -3040,8 +2418,8 @@ static int read_at(vdb_fs *fs, vdb_node *n, void *buf, size_t len, uint64_t off,
   if (own) {
     if (err) fs->d->rollback(fs->c);
     else err = fs->d->commit(fs->c);
-  } else if (err && fs->in_tx && fatal(err)) {
-    tx_end(fs, err, false);
+  } else if (err && fs->in_tx && cis__vdb_fatal(err)) {
+    cis__vdb_tx_end(fs, err, false);
   }
   if (!err) *got = (size_t)want;
   return err;
@@ -3056,7 +2434,7 @@ static int write_in(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uin
   if (err) return err;
   if (off == CIS_VFS_APPEND) off = in.size;
   if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
-    return fs_fail(fs, EFBIG, "write past the largest file size");
+    return cis__vdb_fs_fail(fs, EFBIG, "write past the largest file size");
   uint64_t bs = fs->bs, end = off + len;
   for (uint64_t blk = off / bs; blk * bs < end; blk++) {
     uint64_t s = blk * bs;
@@ -3101,7 +2479,7 @@ static int relink(vdb_fs *fs, vdb_node *n) {
     int err = ent_get(fs, dir, l->name, &e);
     if (!err && e.type != CIS_VFS_DIR) err = ENOTDIR;
     if (err == ENOENT || err == ENOTDIR)
-      return fs_fail(fs, err, "directory '%s' on the path of '%s' was moved or removed before "
+      return cis__vdb_fs_fail(fs, err, "directory '%s' on the path of '%s' was moved or removed before "
                      "its creation landed", l->name, n->pname);
     if (err) return err;
     l->now = e.ino;
@@ -3122,7 +2500,7 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
   int err = ino_get(fs, n->pdir, &din);
   if (!err && (din.nlink == 0 || din.type != CIS_VFS_DIR)) err = ENOENT;
   if (err == ENOENT)
-    return fs_fail(fs, ENOENT, "the directory of '%s' was removed before its creation landed",
+    return cis__vdb_fs_fail(fs, ENOENT, "the directory of '%s' was removed before its creation landed",
                    n->pname);
   if (err) return err;
   vdb_ent e;
@@ -3137,9 +2515,9 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
     return err;
   }
   if (!err && n->pblind && e.type == CIS_VFS_SYMLINK)
-    return fs_fail(fs, ELOOP, "'%s' became a symlink before its creation landed", n->pname);
+    return cis__vdb_fs_fail(fs, ELOOP, "'%s' became a symlink before its creation landed", n->pname);
   if (!err && e.type == CIS_VFS_DIR)
-    return fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
+    return cis__vdb_fs_fail(fs, EISDIR, "'%s' became a directory before its creation landed", n->pname);
   if (!err) err = node_kill(fs, e.ino);
   else if (err == ENOENT) err = 0;
   uint64_t ino = n->ino;
@@ -3151,7 +2529,7 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
 
 /* Writes len bytes of buf at off to n (buf NULL: none), making n's
  * deferred creation first, and commits: one write transaction, begun
- * optimistically (tx_begin_opt), so on PostgreSQL BEGIN, the lock, the
+ * optimistically (tx_begin_opt), so with a pipelined dialect BEGIN, the lock, the
  * creation, the blocks, the metadata and COMMIT are one round trip.
  * When another writer committed since the caches were confirmed, all of
  * it runs once more on the tenant's row read afresh (redo). Whatever it
@@ -3160,12 +2538,12 @@ static int materialize(vdb_fs *fs, vdb_node *n) {
 static int land(vdb_fs *fs, vdb_node *n, const uint8_t *buf, size_t len, uint64_t off) {
   int err = 0;
   for (int attempt = 0; attempt < 2; attempt++) {
-    err = attempt == 0 ? tx_begin_opt(fs) : tx_begin(fs);
+    err = attempt == 0 ? tx_begin_opt(fs) : cis__vdb_tx_begin(fs);
     bool was_opt = fs->opt;
     if (!err && n->pending && n->nplinks && !was_opt) err = relink(fs, n);
     if (!err && n->pending) err = materialize(fs, n);
     if (!err && buf) err = write_in(fs, n, buf, len, off);
-    err = tx_end(fs, err, false);
+    err = cis__vdb_tx_end(fs, err, false);
     if (!redo(fs, was_opt, err)) break;
   }
   if (n->pending) {
@@ -3182,14 +2560,14 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
                     uint64_t off, size_t *put) {
   vdb_fs *fs = FS(b);
   *put = 0;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
   if (len == 0) return 0;
-  int err = settle(fs, N(node));
+  int err = cis__vdb_settle(fs, N(node));
   if (!err && fs->in_tx) {
     /* Joins the open transaction (a batch, a scope). */
     err = write_in(fs, N(node), buf, len, off);
-    err = tx_end(fs, err, false);
+    err = cis__vdb_tx_end(fs, err, false);
   } else if (!err) {
     err = land(fs, N(node), buf, len, off);
   }
@@ -3200,13 +2578,13 @@ static int db_write(cis_vfs_backend *b, cis_vfs_node *node, const void *buf, siz
 static int db_truncate(cis_vfs_backend *b, cis_vfs_node *node, uint64_t size) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
-  arm(fs);
+  cis__vdb_arm(fs);
   if (N(node)->type == CIS_VFS_DIR) return EISDIR;
-  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
-  if (!err) err = tx_begin(fs);
+  int err = cis__vdb_settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = do_truncate(fs, &in, size);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* Sets in's times as the flags say (now, or the given value), its ctim to
@@ -3225,12 +2603,12 @@ static int db_set_times(cis_vfs_backend *b, cis_vfs_node *node, uint64_t atim, u
                         uint32_t flags) {
   vdb_fs *fs = FS(b);
   vdb_inode in;
-  arm(fs);
-  int err = settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
-  if (!err) err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, N(node)->pending ? NULL : N(node)); /* a deferred creation lands */
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err && (err = ino_get(fs, N(node)->ino, &in)) == ENOENT) err = gone(fs, N(node));
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* The times of dir/name itself (a symlink's own), copied up to the top
@@ -3240,13 +2618,13 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
   vdb_fs *fs = FS(b);
   vdb_ent e;
   vdb_inode in;
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
+  if (!err) err = cis__vdb_tx_begin(fs);
   if (!err) err = ent_get(fs, N(dir)->ino, name, &e);
   if (!err) err = ino_get(fs, e.ino, &in);
   if (!err) err = put_times(fs, &in, atim, mtim, flags);
-  return tx_end(fs, err, false);
+  return cis__vdb_tx_end(fs, err, false);
 }
 
 /* Commits a batch left open, then makes every commit so far durable
@@ -3256,8 +2634,8 @@ static int db_set_times_nofollow(cis_vfs_backend *b, cis_vfs_node *dir, const ch
 static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
   vdb_fs *fs = FS(b);
   (void)node;
-  arm(fs);
-  int err = settle(fs, NULL);
+  cis__vdb_arm(fs);
+  int err = cis__vdb_settle(fs, NULL);
   if (err) return err;
   /* Inside a scope what the file holds now commits at the scope's end:
    * that commit is flushed then. What committed before is flushed now,
@@ -3272,7 +2650,7 @@ static int db_sync(cis_vfs_backend *b, cis_vfs_node *node) {
 static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
                       cis_vfs_dirent *ent) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = settle_read(fs, NULL);
   if (err) return err;
   /* Entry ids start at 1, so cookie 0 ("the first") needs no mapping. */
@@ -3283,12 +2661,12 @@ static int db_readdir(cis_vfs_backend *b, cis_vfs_node *dir, uint64_t cookie,
  * scope's first change and ends at its end; see "Transactions". */
 static int db_scope(cis_vfs_backend *b, int op) {
   vdb_fs *fs = FS(b);
-  arm(fs);
+  cis__vdb_arm(fs);
   int err = 0;
   switch (op) {
   case CIS_VFS_SCOPE_BEGIN:
-    if (fs->scoped) return fs_fail(fs, EINVAL, "a scope is already open");
-    err = settle(fs, NULL); /* a batch commits first: it is not the scope's */
+    if (fs->scoped) return cis__vdb_fs_fail(fs, EINVAL, "a scope is already open");
+    err = cis__vdb_settle(fs, NULL); /* a batch commits first: it is not the scope's */
     if (err) return err;
     fs->scoped = true;
     fs->scope_err = 0;
@@ -3296,14 +2674,14 @@ static int db_scope(cis_vfs_backend *b, int op) {
     fs->gen_known = false;
     return 0;
   case CIS_VFS_SCOPE_COMMIT:
-    if (!fs->scoped) return fs_fail(fs, EINVAL, "no scope is open");
+    if (!fs->scoped) return cis__vdb_fs_fail(fs, EINVAL, "no scope is open");
     fs->scoped = false;
     if (fs->scope_err) {
       err = fs->scope_err;
       fs->scope_err = 0;
       tx_abort(fs);
       unjoin(fs);
-      return fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
+      return cis__vdb_fs_fail(fs, err, "%s", err == CIS_VFS_ECONFLICT
                                         ? "the tree was changed by another writer after this "
                                           "scope first read it; nothing of the scope applied"
                                         : "a failure rolled the scope's changes back");
@@ -3322,7 +2700,7 @@ static int db_scope(cis_vfs_backend *b, int op) {
     tx_abort(fs);
     unjoin(fs);
     return 0;
-  default: return fs_fail(fs, EINVAL, "unknown scope operation %d", op);
+  default: return cis__vdb_fs_fail(fs, EINVAL, "unknown scope operation %d", op);
   }
 }
 
@@ -3381,12 +2759,12 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
   cis__vdb_rows r;
   bool have;
   cis__vdb_val get[] = {S(tenant)};
-  err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+  err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
   if (err) goto fail;
   if (!have) {
     fs->d->done(&r);
     cis__vdb_val add[] = {S(tenant), I(block_size)};
-    err = first(fs, Q_TENANT_ADD, add, NARGS(add), &r, &have);
+    err = cis__vdb_first(fs, Q_TENANT_ADD, add, NARGS(add), &r, &have);
     if (err) goto fail;
     if (have) { /* ours: lay out the base */
       fs->tenant = fs->d->col_int(&r, 0);
@@ -3397,8 +2775,8 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
                              I(0)};
       cis__vdb_val top[] = {I(fs->tenant), I(BASE_LAYER + 1), I(BASE_LAYER), S(""),
                             I((int64_t)now), I(1)};
-      err = exec(fs, Q_LAYER_ADD, base, NARGS(base));
-      if (!err) err = exec(fs, Q_LAYER_ADD, top, NARGS(top));
+      err = cis__vdb_exec(fs, Q_LAYER_ADD, base, NARGS(base));
+      if (!err) err = cis__vdb_exec(fs, Q_LAYER_ADD, top, NARGS(top));
       fs->top = BASE_LAYER;
       fs->next_ino = ROOT_INO;
       uint64_t root;
@@ -3408,11 +2786,11 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
     }
     /* Another connection created it meanwhile. */
     fs->d->done(&r);
-    err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
+    err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, &have);
     if (err) goto fail;
     if (!have) {
       fs->d->done(&r);
-      err = fs_fail(fs, EIO, "tenant row neither created nor found");
+      err = cis__vdb_fs_fail(fs, EIO, "tenant row neither created nor found");
       goto fail;
     }
   }
@@ -3420,7 +2798,7 @@ static int tenant_setup(vdb_fs *fs, const char *tenant, uint32_t block_size) {
   int64_t bs = fs->d->col_int(&r, 1);
   fs->d->done(&r);
   if (bs < (int64_t)MIN_BLOCK || bs > (int64_t)MAX_BLOCK) {
-    err = fs_fail(fs, EIO, "tenant has a block size of %lld", (long long)bs);
+    err = cis__vdb_fs_fail(fs, EIO, "tenant has a block size of %lld", (long long)bs);
     goto fail;
   }
   fs->bs = (uint32_t)bs;
@@ -3430,10 +2808,9 @@ fail:
   return err;
 }
 
-/* The dialect and what it opens for a spec (db/db.h: "sqlite:PATH",
- * "postgres:CONNSTR", a postgres:// or postgresql:// URI; the path or the
- * connection string must be there). Errors: CIS_EINVAL, CIS_ETOOBIG, the
- * detail set with cis__vfs_set_ctor_error. */
+/* The dialect and what it opens (a path, a connection string) for a
+ * spec, as db/db.h reads specs: the target must be there. Errors:
+ * CIS_EINVAL, CIS_ETOOBIG, the detail set with cis__vfs_set_ctor_error. */
 static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, const char **arg) {
   cis__db_spec db;
   char why[160];
@@ -3442,7 +2819,7 @@ static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, con
     cis__vfs_set_ctor_error("db: %s", why);
     return rc;
   }
-  *d = db.dialect == CIS__DB_SQLITE ? &cis__vdb_sqlite : &cis__vdb_postgres;
+  *d = cis__vdb_dialect_of(db.dialect);
   *arg = db.target;
   return CIS_OK;
 }
@@ -3511,9 +2888,9 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
     d->arm(fs->c, fs->timeout_ms);
     err = tenant_setup(fs, cfg->tenant, bs);
   }
-  if (!err && !(fs->blk = malloc(fs->bs))) err = fs_fail(fs, ENOMEM, "out of memory");
+  if (!err && !(fs->blk = malloc(fs->bs))) err = cis__vdb_fs_fail(fs, ENOMEM, "out of memory");
   /* No keeper (no thread, no memory): the mount works without a lease. */
-  if (!err && cfg->lease && d->lease) fs->lease = d->lease(fs->c, fs->tenant);
+  if (!err && cfg->lease && d->lease) fs->lease = d->lease->start(fs->c, fs->tenant);
   if (err) {
     cis__vfs_set_ctor_error("db: %s", fs->base.errmsg);
     db_destroy(&fs->base);
@@ -3525,7 +2902,7 @@ cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
 }
 
 /* The database backend of a mount, or NULL. */
-static vdb_fs *db_of(cis_vfs *mount) {
+vdb_fs *cis__vdb_fs_of(cis_vfs *mount) {
   cis_vfs_backend *b = mount ? cis__vfs_backend(mount) : NULL;
   return b && b->methods == &db_methods ? FS(b) : NULL;
 }
@@ -3538,33 +2915,29 @@ static void unjoin(vdb_fs *fs) {
   fs->c = fs->own;
   fs->own = NULL;
   fs->in_tx = false;
-  fs->held.ent = fs->held.blk = false; /* went with the owner's transaction, or never will */
   fs->batch = NULL;
   fs->version = 0;
-  cache_clear(fs);
+  cis__vdb_cache_clear(fs);
 }
 
-cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *pg_prepared) {
-  vdb_fs *fs = db_of(mount);
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *prepared) {
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
   if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
   cis__vdb_conn *b = NULL;
-  bool pg = strcmp(dialect, "postgres") == 0;
-  if (pg && !pg_prepared) return CIS_EINVAL;
-  int err = pg ? cis__vdb_postgres_borrow(handle, pg_prepared, fs->base.errmsg, &b)
-               : cis__vdb_sqlite_borrow(handle, fs->base.errmsg, &b);
-  if (err) return CIS_ENOMEM;
+  int err = fs->d->borrow(handle, prepared, fs->base.errmsg, &b);
+  if (err) return err == EINVAL ? CIS_EINVAL : CIS_ENOMEM;
   fs->own = fs->c;
   fs->c = b;
   fs->version = 0; /* the owner's snapshot, not what our connection saw */
-  cache_clear(fs);
-  /* The tree is held from here to the owner's end (the tenant's row; on
-   * SQLite the owner's BEGIN IMMEDIATE holds the file already): what the
+  cis__vdb_cache_clear(fs);
+  /* The tree is held from here to the owner's end (the tenant's row, or
+   * the database's write lock the owner's BEGIN took already): what the
    * scope reads cannot go stale, so a joined scope waits its turn instead
    * of failing with a conflict. */
   fs->gen_known = false;
-  arm(fs);
-  err = tx_begin(fs);
+  cis__vdb_arm(fs);
+  err = cis__vdb_tx_begin(fs);
   if (err) {
     unjoin(fs);
     return cis_vfs_result(err);
@@ -3573,381 +2946,38 @@ cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, u
 }
 
 void cis__vfs_db_unjoin(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs || !fs->own) return;
   if (fs->scoped && !fs->scope_err) fs->scope_err = EIO; /* its changes went with the owner's */
   unjoin(fs);
 }
 
 bool cis__vfs_db_joined(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   return fs && fs->own;
 }
 
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   return fs && fs->c && fs->d->trips ? fs->d->trips(fs->c) : 0;
 }
 
 bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
                               uint64_t *recalled) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs) return false;
   *grants = *given_back = 0;
-  if (fs->lease) cis__vdb_lease_counts(fs->lease, grants, given_back);
+  if (fs->lease) fs->d->lease->counts(fs->lease, grants, given_back);
   *recalled = fs->nrecalls;
   return true;
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {
-  vdb_fs *fs = db_of(mount);
+  vdb_fs *fs = cis__vdb_fs_of(mount);
   if (!fs) return false;
   *statements = fs->nstmts;
   *commits = fs->ncommits;
   return true;
-}
-
-/* Freezes the top layer under `name` and opens a new writable top above
- * it, in one transaction (another mount of the tenant may be writing: the
- * tenant's lock orders them). */
-static cis_result db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (!name) name = "";
-  if (strlen(name) >= sizeof(((cis_vfs_layer *)0)->name)) {
-    fs_fail(fs, EINVAL, "snapshot name longer than 63 bytes");
-    return CIS_EINVAL;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
-  int64_t frozen = fs->top, next = fs->next_layer;
-  if (!err) {
-    cis__vdb_val fr[] = {I(fs->tenant), I(frozen), S(name)};
-    cis__vdb_val add[] = {I(fs->tenant), I(next), I(frozen), S(""), I((int64_t)wall_ns()),
-                          I(1)};
-    cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
-    err = exec(fs, Q_LAYER_FREEZE, fr, NARGS(fr));
-    if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
-    if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-    if (!err) err = cache_flush(fs); /* the changes so far go to the layer frozen */
-  }
-  err = tx_end(fs, err, false);
-  /* The top moved: the next transaction reads it again. */
-  tx_forget(fs);
-  if (err) return cis_vfs_result(err);
-  if (layer_id) *layer_id = (uint64_t)frozen;
-  return CIS_OK;
-}
-
-/* Lists the tenant's layers, bottom first, into a malloc'd array. */
-static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
-  if (out) *out = NULL;
-  if (n) *n = 0;
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (!out || !n) return CIS_EINVAL;
-  arm(fs);
-  cis__vdb_val a[] = {I(fs->tenant)};
-  cis__vdb_rows r;
-  int err = run(fs, Q_LAYERS, a, NARGS(a), &r);
-  cis_vfs_layer *v = NULL;
-  size_t count = 0, cap = 0;
-  bool have = false;
-  while (!err && !(err = fs->d->step(&r, &have)) && have) {
-    if (count == cap) {
-      cap = cap ? cap * 2 : 8;
-      cis_vfs_layer *grown = realloc(v, cap * sizeof *v);
-      if (!grown) {
-        err = fs_fail(fs, ENOMEM, "out of memory");
-        break;
-      }
-      v = grown;
-    }
-    cis_vfs_layer *l = &v[count++];
-    memset(l, 0, sizeof *l);
-    l->id = (uint64_t)fs->d->col_int(&r, 0);
-    l->parent = (uint64_t)fs->d->col_int(&r, 1);
-    size_t nl;
-    const void *p = fs->d->col_blob(&r, 2, &nl);
-    if (p && nl < sizeof l->name) memcpy(l->name, p, nl);
-    l->created = (uint64_t)fs->d->col_int(&r, 3);
-    l->writable = fs->d->col_int(&r, 4) != 0;
-  }
-  fs->d->done(&r);
-  if (err) {
-    free(v);
-    return cis_vfs_result(err);
-  }
-  *out = v;
-  *n = count;
-  return CIS_OK;
-}
-
-/* Deletes every row of the layers above frozen layer `layer_id` and opens
- * a new writable top above it, in one transaction, then re-reads the
- * mount's usage. Needs every file of the mount closed: a node of a
- * deleted layer would name nothing. */
-static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (cis__vfs_open_files(mount) > 0) {
-    fs_fail(fs, EBUSY, "a rollback needs every file of the mount closed");
-    return CIS_ESTATE;
-  }
-  if (layer_id > (uint64_t)INT64_MAX) {
-    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
-    return CIS_ENOTFOUND;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
-  if (err) return cis_vfs_result(err);
-  cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
-  cis__vdb_rows r;
-  bool have;
-  cis_result rc = CIS_OK;
-  err = first(fs, Q_LAYER_GET, get, NARGS(get), &r, &have);
-  if (!err) {
-    bool writable = have && fs->d->col_int(&r, 0) != 0;
-    fs->d->done(&r);
-    if (!have) {
-      rc = CIS_ENOTFOUND;
-      fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)layer_id);
-    } else if (writable) {
-      rc = CIS_EINVAL;
-      fs_fail(fs, EINVAL, "layer %llu is the writable top; roll back to a frozen layer",
-              (unsigned long long)layer_id);
-    }
-  }
-  if (err || rc != CIS_OK) {
-    tx_end(fs, err ? err : ENOENT, false); /* a refusal: nothing changed */
-    return err ? cis_vfs_result(err) : rc;
-  }
-  static const int drops[] = {Q_DROP_BLOCKS, Q_DROP_INODES, Q_DROP_ENTRIES, Q_DROP_LAYERS};
-  for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++)
-    err = exec(fs, drops[i], get, NARGS(get));
-  int64_t next = fs->next_layer;
-  cis__vdb_val add[] = {I(fs->tenant), I(next), I((int64_t)layer_id), S(""),
-                        I((int64_t)wall_ns()), I(1)};
-  cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
-  if (!err) err = exec(fs, Q_LAYER_ADD, add, NARGS(add));
-  if (!err) err = exec(fs, Q_SET_TOP, top, NARGS(top));
-  /* The tree is what the layer kept: its usage is counted afresh (a
-   * rollback is the operator's: no group limit refuses it). */
-  if (!err) err = exec(fs, Q_USAGE_SET, get, 1);
-  cache_clear(fs); /* nothing it knew may be written over the layers dropped */
-  err = tx_end(fs, err, false);
-  tx_forget(fs);
-  if (err) return cis_vfs_result(err);
-  /* The rollback has committed. Should the database go away right now,
-   * the mount keeps its old usage and this returns the failure: the
-   * layers are as asked, the quotas not yet; the next mount reads them. */
-  err = cis__vfs_refresh_usage(mount);
-  if (err) fs_fail(fs, err, "rolled back to layer %llu, but reading the usage failed",
-                   (unsigned long long)layer_id);
-  return err ? cis_vfs_result(err) : CIS_OK;
-}
-
-/* The public layer calls: each failure's detail, kept by the backend, is
- * handed to the mount so cis_vfs_errmsg(mount) tells it. */
-static cis_result layer_result(cis_vfs *mount, cis_result rc) {
-  if (rc != CIS_OK && rc != CIS_EUNSUPPORTED && mount) cis__vfs_take_backend_error(mount);
-  return rc;
-}
-
-cis_result cis_vfs_db_snapshot(cis_vfs *mount, const char *name, uint64_t *layer_id) {
-  return layer_result(mount, db_snapshot(mount, name, layer_id));
-}
-
-cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
-  return layer_result(mount, db_layers(mount, out, n));
-}
-
-cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  return layer_result(mount, db_rollback(mount, layer_id));
-}
-
-/* ============================================ layers as a user feature */
-
-/* Statements of diff, compaction and tenant deletion. They take the top of
- * the dialects' statement caches (ids CIS__VDB_MAX_STMTS - L_COUNT up), so
- * the main table above can grow without renumbering them. */
-enum {
-  L_TOP,
-  L_DIFF_ENTS,
-  L_DIFF_NODES,
-  L_INO_AT,
-  L_BLK_CHANGED,
-  L_ENT_NAME,
-  L_ENT_BY_INO,
-  L_C_ENTRIES,
-  L_C_INODES,
-  L_C_BLOCKS,
-  L_C_ENT_WHITEOUTS,
-  L_C_BLK_WHITEOUTS,
-  L_C_DEAD_BLOCKS,
-  L_C_DEAD_INODES,
-  L_C_LAYERS,
-  L_C_BOTTOM,
-  L_LOWEST,
-  L_DEL_BLOCKS,
-  L_DEL_INODES,
-  L_DEL_ENTRIES,
-  L_DEL_LAYERS,
-  L_DEL_TENANT,
-  L_COUNT
-};
-#define L_ID(x) (CIS__VDB_MAX_STMTS - L_COUNT + (x))
-/* Rows of one page of a diff's candidates (the statements' LIMIT). */
-#define DIFF_PAGE 1024
-#define DIFF_PAGE_SQL "1024"
-_Static_assert(Q_COUNT <= CIS__VDB_MAX_STMTS - L_COUNT,
-               "the layer statements overlap the main table: raise CIS__VDB_MAX_STMTS");
-
-/* An entry row of key (parent_ino, name) as view ?V shows it: the highest
- * row at or below layer V. */
-#define AT_VIEW(col, v)                                                               \
-  "(SELECT a." col " FROM cis_vfs_entries a WHERE a.tenant_id=?1 AND "                \
-  "a.parent_ino=c.parent_ino AND a.name=c.name AND a.layer_id<=" v                    \
-  " ORDER BY a.layer_id DESC LIMIT 1)"
-/* No row of the same key in a layer above row `t` and at or below ?2 (the
- * row is the one view ?2 shows, or lies above it). */
-#define SHOWN_AT(tab, t, key)                                                          \
-  "NOT EXISTS (SELECT 1 FROM " tab " h WHERE h.tenant_id=?1 AND " key                  \
-  " AND h.layer_id>" t ".layer_id AND h.layer_id<=?2)"
-#define E_KEY(t) "h.parent_ino=" t ".parent_ino AND h.name=" t ".name"
-
-/* The bytes a block row holds (SQLite): a reference to the extent file
- * (TEXT, vfs_db_sqlite_ext.c) counts the bytes it names. */
-#define DATA_BYTES                                                                          \
-  "CASE WHEN typeof(data)='text' THEN CAST(substr(data, 32, 10) AS INTEGER) "              \
-  "ELSE coalesce(length(data), 0) END"
-
-static const cis__vdb_sql lsql[L_COUNT] = {
-    [L_TOP] = {"SELECT top_layer FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
-    /* The names with a row in a layer of (?2, ?3], after (?4, ?5), each
-     * with its node and kind in both views (no row: 0, a whiteout: 0). */
-    [L_DIFF_ENTS] = {"SELECT c.parent_ino, c.name, " AT_VIEW("ino", "?2") ", " AT_VIEW("type", "?2")
-                     ", " AT_VIEW("ino", "?3") ", " AT_VIEW("type", "?3")
-                     " FROM (SELECT DISTINCT parent_ino, name FROM cis_vfs_entries WHERE "
-                     "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3 AND "
-                     "(parent_ino>?4 OR (parent_ino=?4 AND name>?5))) c "
-                     "ORDER BY c.parent_ino, c.name LIMIT " DIFF_PAGE_SQL,
-                     NULL},
-    /* The nodes whose metadata or blocks have a row in (?2, ?3], above ?4. */
-    [L_DIFF_NODES] = {"SELECT x.ino FROM (SELECT ino FROM cis_vfs_inodes WHERE tenant_id=?1 AND "
-                      "layer_id>?2 AND layer_id<=?3 UNION SELECT ino FROM cis_vfs_blocks WHERE "
-                      "tenant_id=?1 AND layer_id>?2 AND layer_id<=?3) x WHERE x.ino>?4 "
-                      "ORDER BY 1 LIMIT " DIFF_PAGE_SQL,
-                      NULL},
-    [L_INO_AT] = {"SELECT type, nlink, size, mtim, parent FROM cis_vfs_inodes WHERE tenant_id=?1 "
-                  "AND ino=?2 AND layer_id<=?3 ORDER BY layer_id DESC LIMIT 1",
-                  NULL},
-    [L_BLK_CHANGED] = {"SELECT 1 FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino=?2 AND "
-                       "layer_id>?3 AND layer_id<=?4 LIMIT 1",
-                       NULL},
-    /* The name of node ?3 in directory ?4 as view ?2 shows it. */
-    [L_ENT_NAME] = {"SELECT e.name FROM cis_vfs_entries e WHERE e.tenant_id=?1 AND "
-                    "e.parent_ino=?4 AND e.ino=?3 AND e.type<>0 AND e.layer_id<=?2 AND "
-                    SHOWN_AT("cis_vfs_entries", "e", E_KEY("e")) " LIMIT 1",
-                    NULL},
-    /* The same in any directory (a file moved away from where it was made). */
-    [L_ENT_BY_INO] = {"SELECT e.parent_ino, e.name FROM cis_vfs_entries e WHERE e.tenant_id=?1 "
-                      "AND e.ino=?3 AND e.type<>0 AND e.layer_id<=?2 AND "
-                      SHOWN_AT("cis_vfs_entries", "e", E_KEY("e")) " LIMIT 1",
-                      NULL},
-    /* Compaction, ?2 = K: rule 1 (rows below K hidden at view K). */
-    [L_C_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
-                     "SELECT 1 FROM cis_vfs_entries h WHERE h.tenant_id=?1 AND "
-                     "h.parent_ino=cis_vfs_entries.parent_ino AND h.name=cis_vfs_entries.name AND "
-                     "h.layer_id>cis_vfs_entries.layer_id AND h.layer_id<=?2) RETURNING 0",
-                     NULL},
-    [L_C_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
-                    "SELECT 1 FROM cis_vfs_inodes h WHERE h.tenant_id=?1 AND "
-                    "h.ino=cis_vfs_inodes.ino AND h.layer_id>cis_vfs_inodes.layer_id AND "
-                    "h.layer_id<=?2) RETURNING 0",
-                    NULL},
-    [L_C_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
-                    "SELECT 1 FROM cis_vfs_blocks h WHERE h.tenant_id=?1 AND "
-                    "h.ino=cis_vfs_blocks.ino AND h.blk=cis_vfs_blocks.blk AND "
-                    "h.layer_id>cis_vfs_blocks.layer_id AND h.layer_id<=?2) "
-                    "RETURNING " DATA_BYTES,
-                    "DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND layer_id<?2 AND EXISTS ("
-                    "SELECT 1 FROM cis_vfs_blocks h WHERE h.tenant_id=?1 AND "
-                    "h.ino=cis_vfs_blocks.ino AND h.blk=cis_vfs_blocks.blk AND "
-                    "h.layer_id>cis_vfs_blocks.layer_id AND h.layer_id<=?2) "
-                    "RETURNING coalesce(length(data), 0)"},
-    /* Rule 2: whiteouts with nothing below them. */
-    [L_C_ENT_WHITEOUTS] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1 AND type=0 AND NOT "
-                           "EXISTS (SELECT 1 FROM cis_vfs_entries l WHERE l.tenant_id=?1 AND "
-                           "l.parent_ino=cis_vfs_entries.parent_ino AND "
-                           "l.name=cis_vfs_entries.name AND "
-                           "l.layer_id<cis_vfs_entries.layer_id) RETURNING 0",
-                           NULL},
-    [L_C_BLK_WHITEOUTS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND data IS NULL AND "
-                           "NOT EXISTS (SELECT 1 FROM cis_vfs_blocks l WHERE l.tenant_id=?1 AND "
-                           "l.ino=cis_vfs_blocks.ino AND l.blk=cis_vfs_blocks.blk AND "
-                           "l.layer_id<cis_vfs_blocks.layer_id) RETURNING 0",
-                           NULL},
-    /* Rule 3, after rule 1: a row below K left is the one view K shows, so
-     * a node is alive in some kept view exactly when one of its rows has
-     * nlink > 0. */
-    [L_C_DEAD_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino IN (SELECT ino "
-                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
-                         "max(nlink)=0) RETURNING " DATA_BYTES,
-                         "DELETE FROM cis_vfs_blocks WHERE tenant_id=?1 AND ino IN (SELECT ino "
-                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
-                         "max(nlink)=0) RETURNING coalesce(length(data), 0)"},
-    [L_C_DEAD_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1 AND ino IN (SELECT ino "
-                         "FROM cis_vfs_inodes WHERE tenant_id=?1 GROUP BY ino HAVING "
-                         "max(nlink)=0) RETURNING 0",
-                         NULL},
-    [L_C_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1 AND layer_id<?2 RETURNING 0",
-                    NULL},
-    [L_C_BOTTOM] = {"UPDATE cis_vfs_layers SET parent=0 WHERE tenant_id=?1 AND layer_id=?2", NULL},
-    [L_LOWEST] = {"SELECT min(layer_id) FROM cis_vfs_layers WHERE tenant_id=?1", NULL},
-    [L_DEL_BLOCKS] = {"DELETE FROM cis_vfs_blocks WHERE tenant_id=?1", NULL},
-    [L_DEL_INODES] = {"DELETE FROM cis_vfs_inodes WHERE tenant_id=?1", NULL},
-    [L_DEL_ENTRIES] = {"DELETE FROM cis_vfs_entries WHERE tenant_id=?1", NULL},
-    [L_DEL_LAYERS] = {"DELETE FROM cis_vfs_layers WHERE tenant_id=?1", NULL},
-    [L_DEL_TENANT] = {"DELETE FROM cis_vfs_tenants WHERE tenant_id=?1", NULL},
-};
-
-static int lrun(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r) {
-  int err = held_flush(fs);
-  if (err) return err;
-  fs->nstmts++;
-  return fs->d->query(fs->c, L_ID(id), &lsql[id], a, n, r);
-}
-
-/* Runs a layer statement and moves to its first row (see first()). */
-static int lfirst(vdb_fs *fs, int id, const cis__vdb_val *a, int n, cis__vdb_rows *r,
-                  bool *have) {
-  *have = false;
-  int err = lrun(fs, id, a, n, r);
-  if (!err) err = fs->d->step(r, have);
-  if (err) fs->d->done(r);
-  return err;
-}
-
-/* Runs a changing layer statement whose rows each return one integer
- * (RETURNING): their count into *rows, their sum into *sum (may be NULL). */
-static int lexec_count(vdb_fs *fs, int id, const cis__vdb_val *a, int n, uint64_t *rows,
-                       uint64_t *sum) {
-  cis__vdb_rows r;
-  bool have = false;
-  fs->changed = true;
-  int err = lrun(fs, id, a, n, &r);
-  while (!err && !(err = fs->d->step(&r, &have)) && have) {
-    (*rows)++;
-    if (sum) *sum += (uint64_t)fs->d->col_int(&r, 0);
-  }
-  fs->d->done(&r);
-  return err;
 }
 
 /* ---- directory times ---- */
@@ -3962,438 +2992,6 @@ static int dir_touch(vdb_fs *fs, uint64_t dir) {
   if (err) return err;
   in.mtim = in.ctim = wall_ns();
   return ino_put(fs, &in);
-}
-
-/* ---- diff ---- */
-
-#define DIFF_DEFAULT_MAX 100000u
-
-/* One name with a row between the two views. */
-typedef struct diff_cand {
-  uint64_t dir;                  /* parent directory */
-  uint64_t ino_a, ino_b;         /* node in the older / newer view (0: none) */
-  int type_a, type_b;            /* its kind there (0: none) */
-  size_t namelen;                /* bytes in name */
-  char name[CIS_VFS_NAME_MAX + 1]; /* the name */
-} diff_cand;
-
-/* The state of one diff. */
-typedef struct diff_ctx {
-  vdb_fs *fs;               /* the backend */
-  int64_t a, b;             /* the older and newer views (layer ids) */
-  size_t max, count;        /* most changes reported, reported so far */
-  bool truncated;           /* a change was left out */
-  bool canceled;            /* the callback stopped it */
-  cis_vfs_diff_fn fn;       /* the caller's callback */
-  void *user;               /* its argument */
-  char path[CIS_VFS_PATH_MAX + 1]; /* scratch for a path, filled from its end */
-  uint64_t cache_dir;       /* the directory whose path is cached (0: none) */
-  int64_t cache_view;       /* the view it was named in */
-  size_t cache_len;         /* its path's bytes, at cache[] */
-  char cache[CIS_VFS_PATH_MAX + 1]; /* that path */
-} diff_ctx;
-
-/* Metadata of ino as view v shows it: *alive false when no row says it
- * exists there. */
-static int ino_at(vdb_fs *fs, uint64_t ino, int64_t v, bool *alive, vdb_inode *in) {
-  cis__vdb_val a[] = {I(fs->tenant), I((int64_t)ino), I(v)};
-  cis__vdb_rows r;
-  bool have;
-  *alive = false;
-  memset(in, 0, sizeof *in);
-  int err = lfirst(fs, L_INO_AT, a, NARGS(a), &r, &have);
-  if (err) return err;
-  if (have) {
-    in->ino = ino;
-    in->type = (int)fs->d->col_int(&r, 0);
-    in->nlink = (uint64_t)fs->d->col_int(&r, 1);
-    in->size = (uint64_t)fs->d->col_int(&r, 2);
-    in->mtim = (uint64_t)fs->d->col_int(&r, 3);
-    in->parent = (uint64_t)fs->d->col_int(&r, 4);
-    *alive = in->nlink > 0;
-  }
-  fs->d->done(&r);
-  return 0;
-}
-
-/* Prepends "name/" (or "name" when last) to the path being built at
- * x->path + *at. EIO when the path outgrows CIS_VFS_PATH_MAX. */
-static int path_push(diff_ctx *x, size_t *at, const void *name, size_t n, bool slash) {
-  size_t need = n + (slash ? 1 : 0);
-  if (need > *at) return fs_fail(x->fs, EIO, "a path in the tree is longer than %u bytes",
-                                  CIS_VFS_PATH_MAX);
-  *at -= need;
-  memcpy(x->path + *at, name, n);
-  if (slash) x->path[*at + n] = '/';
-  return 0;
-}
-
-/* Prepends the path of directory `dir` in view v (with a trailing '/',
- * nothing for the root). Climbs the directories' parents, at most
- * CIS_VFS_PATH_MAX / 2 levels (each takes two bytes at least); the last
- * directory named is cached, as changes come grouped by directory. ENOENT
- * when a directory on the way is not in view v. */
-static int path_of_dir(diff_ctx *x, uint64_t dir, int64_t v, size_t *at) {
-  vdb_fs *fs = x->fs;
-  if (dir == ROOT_INO) return 0;
-  if (x->cache_dir == dir && x->cache_view == v)
-    return path_push(x, at, x->cache, x->cache_len, false);
-  size_t end = *at;
-  uint64_t d = dir;
-  for (unsigned depth = 0; d != ROOT_INO; depth++) {
-    if (depth > CIS_VFS_PATH_MAX / 2)
-      return fs_fail(fs, EIO, "directory parents form a cycle or are too deep");
-    bool alive;
-    vdb_inode in;
-    int err = ino_at(fs, d, v, &alive, &in);
-    if (err) return err;
-    if (!alive || in.type != CIS_VFS_DIR) return ENOENT;
-    cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)d), I((int64_t)in.parent)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
-    if (err) return err;
-    size_t n = 0;
-    const void *p = have ? fs->d->col_blob(&r, 0, &n) : NULL;
-    if (p) err = path_push(x, at, p, n, true);
-    fs->d->done(&r);
-    if (err) return err;
-    if (!p) return ENOENT;
-    d = in.parent;
-  }
-  x->cache_dir = dir;
-  x->cache_view = v;
-  x->cache_len = end - *at;
-  memcpy(x->cache, x->path + *at, x->cache_len);
-  return 0;
-}
-
-/* Reports one change at dir/name as view v names it. A path no longer
- * reachable in that view (a directory on the way is not in it) is not a
- * change of its own: the directory is reported. */
-static int diff_emit(diff_ctx *x, uint64_t dir, const char *name, size_t n, int64_t v,
-                     cis_vfs_change ch, int ta, int tb, uint64_t sa, uint64_t sb) {
-  if (x->count >= x->max) {
-    x->truncated = true;
-    return 0;
-  }
-  size_t at = sizeof x->path - 1;
-  x->path[at] = '\0';
-  int err = path_push(x, &at, name, n, false);
-  if (!err) err = path_of_dir(x, dir, v, &at);
-  if (err == ENOENT) return 0;
-  if (err) return err;
-  cis_vfs_diff_entry e = {.path = x->path + at,
-                          .pathlen = sizeof x->path - 1 - at,
-                          .change = ch,
-                          .old_type = (cis_vfs_type)ta,
-                          .new_type = (cis_vfs_type)tb,
-                          .old_size = ta == CIS_VFS_DIR ? 0 : sa,
-                          .new_size = tb == CIS_VFS_DIR ? 0 : sb};
-  x->count++;
-  if (x->fn(x->user, &e) != 0) x->canceled = true;
-  return 0;
-}
-
-/* The size of node ino in view v (0 when absent or a directory). */
-static int size_at(vdb_fs *fs, uint64_t ino, int64_t v, uint64_t *size) {
-  bool alive;
-  vdb_inode in;
-  *size = 0;
-  if (!ino) return 0;
-  int err = ino_at(fs, ino, v, &alive, &in);
-  if (!err && alive) *size = in.size;
-  return err;
-}
-
-/* One changed name: added, removed, replaced or of another kind. The same
- * node under the same name in both views is left to diff_nodes. */
-static int diff_name(diff_ctx *x, const diff_cand *c) {
-  bool in_a = c->type_a != T_WHITEOUT && c->ino_a, in_b = c->type_b != T_WHITEOUT && c->ino_b;
-  if (!in_a && !in_b) return 0;
-  if (in_a && in_b && c->ino_a == c->ino_b) return 0;
-  uint64_t sa = 0, sb = 0;
-  int err = in_a ? size_at(x->fs, c->ino_a, x->a, &sa) : 0;
-  if (!err && in_b) err = size_at(x->fs, c->ino_b, x->b, &sb);
-  if (err) return err;
-  cis_vfs_change ch = !in_a ? CIS_VFS_ADDED
-                      : !in_b ? CIS_VFS_REMOVED
-                      : c->type_a != c->type_b ? CIS_VFS_TYPE_CHANGED
-                                               : CIS_VFS_MODIFIED;
-  return diff_emit(x, c->dir, c->name, c->namelen, in_b ? x->b : x->a, ch,
-                   in_a ? c->type_a : 0, in_b ? c->type_b : 0, sa, sb);
-}
-
-/* Phase 1: every name with a row between the views, a page at a time
- * (one statement's rows are read whole before the next statement). */
-static int diff_names(diff_ctx *x) {
-  vdb_fs *fs = x->fs;
-  diff_cand *page = malloc(DIFF_PAGE * sizeof *page);
-  if (!page) return fs_fail(fs, ENOMEM, "out of memory");
-  uint64_t after_dir = 0;
-  char after[CIS_VFS_NAME_MAX + 1] = "";
-  size_t after_len = 0;
-  int err = 0;
-  for (;;) {
-    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after_dir),
-                        B(after, after_len)};
-    cis__vdb_rows r;
-    bool have = false;
-    size_t n = 0;
-    err = lrun(fs, L_DIFF_ENTS, a, NARGS(a), &r);
-    while (!err && !(err = fs->d->step(&r, &have)) && have && n < DIFF_PAGE) {
-      diff_cand *c = &page[n];
-      size_t nl;
-      const void *p = fs->d->col_blob(&r, 1, &nl);
-      if (!p || nl > CIS_VFS_NAME_MAX) {
-        err = fs_fail(fs, EIO, "directory %lld holds a malformed name",
-                      (long long)fs->d->col_int(&r, 0));
-        break;
-      }
-      c->dir = (uint64_t)fs->d->col_int(&r, 0);
-      memcpy(c->name, p, nl);
-      c->name[nl] = '\0';
-      c->namelen = nl;
-      c->ino_a = (uint64_t)fs->d->col_int(&r, 2);
-      c->type_a = (int)fs->d->col_int(&r, 3);
-      c->ino_b = (uint64_t)fs->d->col_int(&r, 4);
-      c->type_b = (int)fs->d->col_int(&r, 5);
-      n++;
-    }
-    fs->d->done(&r);
-    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++)
-      err = diff_name(x, &page[i]);
-    if (err || n < DIFF_PAGE || x->canceled || x->truncated) break;
-    after_dir = page[n - 1].dir;
-    after_len = page[n - 1].namelen;
-    memcpy(after, page[n - 1].name, after_len);
-  }
-  free(page);
-  return err;
-}
-
-/* The name of node ino in view v: its directory and name into c. ENOENT
- * when no visible entry names it. */
-static int name_of(diff_ctx *x, uint64_t ino, uint64_t hint_dir, int64_t v, diff_cand *c) {
-  vdb_fs *fs = x->fs;
-  cis__vdb_val a[] = {I(fs->tenant), I(v), I((int64_t)ino), I((int64_t)hint_dir)};
-  cis__vdb_rows r;
-  bool have;
-  /* Where it was made first (its recorded parent), then anywhere. */
-  int err = lfirst(fs, L_ENT_NAME, a, NARGS(a), &r, &have);
-  if (err) return err;
-  int col = 0;
-  if (!have) {
-    fs->d->done(&r);
-    err = lfirst(fs, L_ENT_BY_INO, a, NARGS(a) - 1, &r, &have);
-    if (err) return err;
-    col = 1;
-  }
-  size_t n = 0;
-  const void *p = have ? fs->d->col_blob(&r, col, &n) : NULL;
-  if (p && n <= CIS_VFS_NAME_MAX) {
-    c->dir = col ? (uint64_t)fs->d->col_int(&r, 0) : hint_dir;
-    memcpy(c->name, p, n);
-    c->name[n] = '\0';
-    c->namelen = n;
-  }
-  fs->d->done(&r);
-  return p && n <= CIS_VFS_NAME_MAX ? 0 : ENOENT;
-}
-
-/* Phase 2: files and symlinks in both views, under any name, whose size,
- * mtime or blocks changed. */
-static int diff_nodes(diff_ctx *x) {
-  vdb_fs *fs = x->fs;
-  uint64_t after = 0, page[DIFF_PAGE];
-  int err = 0;
-  for (;;) {
-    cis__vdb_val a[] = {I(fs->tenant), I(x->a), I(x->b), I((int64_t)after)};
-    cis__vdb_rows r;
-    bool have = false;
-    size_t n = 0;
-    err = lrun(fs, L_DIFF_NODES, a, NARGS(a), &r);
-    while (!err && !(err = fs->d->step(&r, &have)) && have && n < DIFF_PAGE)
-      page[n++] = (uint64_t)fs->d->col_int(&r, 0);
-    fs->d->done(&r);
-    for (size_t i = 0; !err && i < n && !x->canceled && !x->truncated; i++) {
-      bool alive_a, alive_b;
-      vdb_inode ia, ib;
-      err = ino_at(fs, page[i], x->a, &alive_a, &ia);
-      if (!err) err = ino_at(fs, page[i], x->b, &alive_b, &ib);
-      if (err || !alive_a || !alive_b || ib.type == CIS_VFS_DIR || ia.type != ib.type) continue;
-      bool changed = ia.size != ib.size || ia.mtim != ib.mtim;
-      if (!changed) {
-        cis__vdb_val q[] = {I(fs->tenant), I((int64_t)page[i]), I(x->a), I(x->b)};
-        err = lfirst(fs, L_BLK_CHANGED, q, NARGS(q), &r, &changed);
-        if (err) break;
-        fs->d->done(&r);
-      }
-      if (!changed) continue;
-      diff_cand c;
-      err = name_of(x, page[i], ib.parent, x->b, &c);
-      if (err == ENOENT) {
-        err = 0; /* no name reaches it (open after its removal) */
-        continue;
-      }
-      if (!err)
-        err = diff_emit(x, c.dir, c.name, c.namelen, x->b, CIS_VFS_MODIFIED, ia.type, ib.type,
-                        ia.size, ib.size);
-    }
-    if (err || n < DIFF_PAGE || x->canceled || x->truncated) break;
-    after = page[n - 1];
-  }
-  return err;
-}
-
-/* Whether layer id exists: *writable says whether it is the top. */
-static int layer_exists(vdb_fs *fs, int64_t id, bool *have, bool *writable) {
-  cis__vdb_val a[] = {I(fs->tenant), I(id)};
-  cis__vdb_rows r;
-  int err = first(fs, Q_LAYER_GET, a, NARGS(a), &r, have);
-  if (err) return err;
-  *writable = *have && fs->d->col_int(&r, 0) != 0;
-  fs->d->done(&r);
-  return 0;
-}
-
-/* The body of a diff, inside one transaction (a read transaction of its
- * own, or the scope's). */
-static int diff_in(diff_ctx *x, uint64_t from, uint64_t to) {
-  vdb_fs *fs = x->fs;
-  int err = 0;
-  if (to == 0) {
-    cis__vdb_val a[] = {I(fs->tenant)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_TOP, a, NARGS(a), &r, &have);
-    if (err) return err;
-    to = have ? (uint64_t)fs->d->col_int(&r, 0) : 0;
-    fs->d->done(&r);
-    if (!have) return fs_fail(fs, EIO, "tenant %lld vanished from the database",
-                              (long long)fs->tenant);
-  }
-  uint64_t ids[2] = {from, to};
-  for (int i = 0; i < 2; i++) {
-    bool have = false, writable;
-    err = ids[i] <= (uint64_t)INT64_MAX ? layer_exists(fs, (int64_t)ids[i], &have, &writable) : 0;
-    if (err) return err;
-    if (!have) return fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)ids[i]);
-  }
-  if (from >= to)
-    return fs_fail(fs, EINVAL, "diff from layer %llu to %llu: the first must be below the second",
-                   (unsigned long long)from, (unsigned long long)to);
-  x->a = (int64_t)from;
-  x->b = (int64_t)to;
-  err = diff_names(x);
-  if (!err && !x->canceled && !x->truncated) err = diff_nodes(x);
-  return err;
-}
-
-static cis_result db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
-                          cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
-  if (count) *count = 0;
-  if (truncated) *truncated = false;
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (!fn) {
-    fs_fail(fs, EINVAL, "diff needs a callback");
-    return CIS_EINVAL;
-  }
-  diff_ctx *x = calloc(1, sizeof *x);
-  if (!x) {
-    fs_fail(fs, ENOMEM, "out of memory");
-    return CIS_ENOMEM;
-  }
-  *x = (diff_ctx){.fs = fs, .max = max ? max : DIFF_DEFAULT_MAX, .fn = fn, .user = user};
-  arm(fs);
-  int err = settle(fs, NULL);
-  bool own = !err && !fs->in_tx;
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (own) err = fs->d->begin(fs->c, false);
-  if (!err) err = diff_in(x, from, to);
-  if (own) fs->d->rollback(fs->c); /* it only read */
-  else if (err && fatal(err)) tx_end(fs, err, false);
-  cis_result rc = err == ENOENT ? CIS_ENOTFOUND : err ? cis_vfs_result(err) : CIS_OK;
-  if (!err && x->canceled) {
-    fs_fail(fs, ECANCELED, "the callback stopped the diff");
-    rc = CIS_ECANCELED;
-  }
-  if (count) *count = x->count;
-  if (truncated) *truncated = x->truncated;
-  free(x);
-  return rc;
-}
-
-/* ---- compaction ---- */
-
-static cis_result db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
-  if (st) memset(st, 0, sizeof *st);
-  vdb_fs *fs = db_of(mount);
-  if (!fs) return CIS_EUNSUPPORTED;
-  fs->base.deadline_ns = cis__vfs_deadline(mount);
-  if (cis__vfs_open_files(mount) > 0) {
-    fs_fail(fs, EBUSY, "a compaction needs every file of the mount closed");
-    return CIS_ESTATE;
-  }
-  if (keep_from > (uint64_t)INT64_MAX) {
-    fs_fail(fs, ENOENT, "no layer %llu", (unsigned long long)keep_from);
-    return CIS_ENOTFOUND;
-  }
-  arm(fs);
-  int err = settle(fs, NULL);
-  if (!err) err = tx_begin(fs);
-  if (!err) err = cache_flush(fs); /* the statements below read inode rows */
-  if (err) return cis_vfs_result(tx_end(fs, err, false));
-  cis_vfs_compact_stats s = {0};
-  int64_t k = (int64_t)keep_from;
-  if (k == 0) {
-    cis__vdb_val a[] = {I(fs->tenant)};
-    cis__vdb_rows r;
-    bool have;
-    err = lfirst(fs, L_LOWEST, a, NARGS(a), &r, &have);
-    if (!err) {
-      k = have ? fs->d->col_int(&r, 0) : 0;
-      fs->d->done(&r);
-    }
-  } else {
-    bool have, writable;
-    err = layer_exists(fs, k, &have, &writable);
-    if (!err && !have) err = fs_fail(fs, ENOENT, "no layer %lld", (long long)k);
-  }
-  if (err == ENOENT) {
-    tx_end(fs, err, false); /* a refusal: nothing changed */
-    return CIS_ENOTFOUND;
-  }
-  cis__vdb_val a[] = {I(fs->tenant), I(k)};
-  static const int hidden[] = {L_C_ENTRIES, L_C_INODES, L_C_BLOCKS, L_C_ENT_WHITEOUTS,
-                               L_C_BLK_WHITEOUTS, L_C_DEAD_BLOCKS, L_C_DEAD_INODES};
-  for (size_t i = 0; i < CIS_ARRAY_LEN(hidden) && !err; i++) {
-    bool data = hidden[i] == L_C_BLOCKS || hidden[i] == L_C_DEAD_BLOCKS;
-    /* Rules 2 and 3 take only the tenant. */
-    int n = hidden[i] == L_C_ENTRIES || hidden[i] == L_C_INODES || hidden[i] == L_C_BLOCKS ? 2 : 1;
-    err = lexec_count(fs, hidden[i], a, n, &s.rows, data ? &s.data_bytes : NULL);
-  }
-  uint64_t layer_rows = 0;
-  if (!err) err = lexec_count(fs, L_C_LAYERS, a, NARGS(a), &layer_rows, NULL);
-  if (!err && layer_rows) {
-    cis__vdb_rows r;
-    fs->changed = true;
-    err = lrun(fs, L_C_BOTTOM, a, NARGS(a), &r);
-    fs->d->done(&r);
-  }
-  s.layers = layer_rows;
-  s.rows += layer_rows;
-  /* The dialect's own dead space too (SQLite: what killed writers left
-   * in the extent file), under the same write lock. */
-  if (!err && fs->d->reclaim) err = fs->d->reclaim(fs->c);
-  cache_clear(fs); /* rows it knew may be gone */
-  err = tx_end(fs, err, false);
-  tx_forget(fs);
-  if (err) return cis_vfs_result(err);
-  if (st) *st = s;
-  return CIS_OK;
 }
 
 /* ---- tenants ---- */
@@ -4436,7 +3034,7 @@ static cis_result connect_only(const cis_vfs_db_config *cfg, vdb_fs **out) {
 static int tenant_find(vdb_fs *fs, const char *name, bool *have) {
   cis__vdb_val get[] = {S(name)};
   cis__vdb_rows r;
-  int err = first(fs, Q_TENANT_GET, get, NARGS(get), &r, have);
+  int err = cis__vdb_first(fs, Q_TENANT_GET, get, NARGS(get), &r, have);
   if (err) return err;
   if (*have) fs->tenant = fs->d->col_int(&r, 0);
   fs->d->done(&r);
@@ -4469,13 +3067,13 @@ cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64
     return CIS_EINVAL;
   }
   upto[n - 1]++;
-  arm(fs);
+  cis__vdb_arm(fs);
   cis__vdb_val a[] = {S(prefix), S(upto)};
   cis__vdb_rows r;
   bool have = false;
   int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cache_flush(fs);
-  if (!err) err = first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
+  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
+  if (!err) err = cis__vdb_first(fs, Q_GROUP_SUM, a, NARGS(a), &r, &have);
   free(upto);
   if (err) return cis_vfs_result(err);
   if (have) {
@@ -4516,8 +3114,7 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
     return CIS_ENOTFOUND;
   }
   cis__vdb_val a[] = {I(fs->tenant)};
-  if (!err) { /* waits for the tenant's writers (PostgreSQL: its row lock, and a lease
-                 recalled) */
+  if (!err) { /* waits for the tenant's writers (its row lock, and a lease recalled) */
     cis__vdb_rows r;
     bool locked;
     err = tenant_lock(fs, &r, &locked);
@@ -4527,20 +3124,11 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
                               L_DEL_TENANT};
   for (size_t i = 0; i < CIS_ARRAY_LEN(drops) && !err; i++) {
     cis__vdb_rows r;
-    err = lrun(fs, drops[i], a, NARGS(a), &r);
+    err = cis__vdb_query(fs, L_ID(drops[i]), &cis__vdb_layer_stmts[drops[i]], a, NARGS(a), &r);
     fs->d->done(&r);
   }
   if (!err) err = fs->d->commit(fs->c);
   if (err) return tenant_fail(fs, err);
   db_destroy(&fs->base);
   return CIS_OK;
-}
-
-cis_result cis_vfs_db_diff(cis_vfs *mount, uint64_t from, uint64_t to, size_t max,
-                           cis_vfs_diff_fn fn, void *user, size_t *count, bool *truncated) {
-  return layer_result(mount, db_diff(mount, from, to, max, fn, user, count, truncated));
-}
-
-cis_result cis_vfs_db_compact(cis_vfs *mount, uint64_t keep_from, cis_vfs_compact_stats *st) {
-  return layer_result(mount, db_compact(mount, keep_from, st));
 }

@@ -1,8 +1,9 @@
 /*
  * This file declares the seam between the layered database filesystem
  * ("Tarbox", vfs_db.c) and its SQL dialects (vfs_db_sqlite.c,
- * vfs_db_postgres.c). The layering logic and every statement's text live
- * once, in vfs_db.c (which also describes the schema); a dialect only
+ * vfs_db_postgres.c). The layering logic lives once, in vfs_db.c (which
+ * also describes the schema), every statement's text once, in
+ * vfs_db_sql.c; a dialect only
  * knows how to connect and create the schema in its own DDL, run a
  * numbered statement with bound values, walk its rows, bracket
  * transactions, and turn its database's failures into the error numbers
@@ -25,6 +26,7 @@
 #include <stdint.h>
 
 #include "cis/cis_vfs.h"
+#include "db/db.h"
 
 typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque here) */
 typedef struct cis__vdb_lease cis__vdb_lease; /* a lease on a tenant's tree (see below) */
@@ -44,10 +46,11 @@ typedef struct cis__vdb_val {
   size_t n;           /* bytes at p */
 } cis__vdb_val;
 
-/* One statement of the statement table (vfs_db.c). */
+/* One statement of the statement tables (vfs_db_sql.c). */
 typedef struct cis__vdb_sql {
   const char *text;    /* shared text, "?N" placeholders */
   const char *pg_text; /* PostgreSQL's own text, or NULL to use `text` */
+  bool holdable;       /* its values may wait for the commit (hold) */
 } cis__vdb_sql;
 
 /* The rows of a statement being run. A dialect keeps at most one open at a
@@ -81,6 +84,12 @@ typedef struct cis__vdb_dialect {
    * synchronous_commit=off). */
   int (*open)(const char *arg, uint64_t timeout_ms, bool full_sync, char *errmsg,
               cis__vdb_conn **out);
+  /* A connection over a handle that another service holds a transaction
+   * open on (vfs_db_join.h): a sqlite3 * (prepared unused), or a PGconn *
+   * with the session's record of the statements prepared on it (required:
+   * EINVAL without). errmsg as for open; ENOMEM. Its close frees only
+   * what it made. */
+  int (*borrow)(void *handle, uint64_t *prepared, char *errmsg, cis__vdb_conn **out);
   /* Rolls back whatever is open and frees the connection. */
   void (*close)(cis__vdb_conn *c);
   /* Starts the time budget of one backend method: every statement until
@@ -130,14 +139,27 @@ typedef struct cis__vdb_dialect {
               int nargs);
   /* Optional: waits for everything exec() sent; 0 or the first failure. */
   int (*sync)(cis__vdb_conn *c);
+  /* Optional (NULL: nothing is held). Inside a write transaction, keeps
+   * the values of a `holdable` statement unsent instead of exec(), so
+   * that the commit's statement can carry them: true when kept (at most
+   * one of each statement, and none too large to be worth the copy).
+   * What is kept is sent by send_held, taken back by take_held, or dropped
+   * by rollback(); close frees it. */
+  bool (*hold)(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+               int nargs);
+  /* Sends (as exec) what hold kept, in the order it was kept, and forgets
+   * it: *sent counts the statements. 0 or the first failure. */
+  int (*send_held)(cis__vdb_conn *c, int *sent);
+  /* Takes back what hold kept of statement id: its values (as many as it
+   * was given, byte strings copied; valid until the next hold), or NULL
+   * when none. The caller sends them in a statement of its own. */
+  const cis__vdb_val *(*take_held)(cis__vdb_conn *c, int id);
   /* Optional (NULL: nothing to do). Inside a write transaction, gives
    * back the space of the dialect's own storage that no row names (SQLite:
    * the extent file's dead space), for a compaction. */
   int (*reclaim)(cis__vdb_conn *c);
-  /* Optional (NULL: none): starts the keeper of a lease on the tenant's
-   * tree, on a connection of its own to the same database; NULL when it
-   * cannot. */
-  cis__vdb_lease *(*lease)(cis__vdb_conn *c, int64_t tenant);
+  /* Optional (NULL: none): a lease on a tenant's tree (below). */
+  const struct cis__vdb_lease_methods *lease;
   /* Optional: the round trips to the server so far (for the tests). */
   uint64_t (*trips)(cis__vdb_conn *c);
   /* Moves to the next row: *have is false at the end. */
@@ -162,30 +184,58 @@ typedef struct cis__vdb_dialect {
   void (*done)(cis__vdb_rows *r);
 } cis__vdb_dialect;
 
-/* The lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
+/* A dialect's lease on a tenant's tree: while the mount holds it no other
+ * mount commits to the tenant, so the caches a check confirmed while it
+ * was held stay true until it is lost, and the mount's write transactions
+ * need not wait for the tenant's row. Every method runs on the mount's
+ * thread; their contracts are those of PostgreSQL's, below. */
+typedef struct cis__vdb_lease_methods {
+  /* Starts the keeper of the lease on the tenant's tree, on a connection
+   * of its own to c's database; NULL when it cannot. */
+  cis__vdb_lease *(*start)(cis__vdb_conn *c, int64_t tenant);
+  void (*stop)(cis__vdb_lease *l);                                     /* _stop */
+  void (*arm)(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call); /* _arm */
+  bool (*trusted)(const cis__vdb_lease *l);                            /* _trusted */
+  void (*confirmed)(cis__vdb_lease *l);                                /* _confirmed */
+  bool (*held)(cis__vdb_lease *l, uint64_t call);                      /* _held */
+  bool (*hold)(cis__vdb_lease *l, bool same_epoch);                    /* _hold */
+  void (*unhold)(cis__vdb_lease *l);                                   /* _unhold */
+  void (*counts)(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls); /* _counts */
+} cis__vdb_lease_methods;
+
+/* PostgreSQL's lease on a tenant's tree (vfs_db_postgres_lease.c): an advisory
  * lock on (CIS__VDB_LEASE_CLASS, the tenant's id modulo 2^31) that a
  * keeper thread holds exclusive on a connection of its own, and every
- * other writer takes shared for its transaction.
- *   _start   starts the keeper (NULL when it cannot: the mount works
- *            without);
- *   _epoch   odd while the lease is held; moves at each grant and each
- *            loss; with look, 0 ("not held") too while a recall or the
- *            end of the keeper's session waits on its socket unhandled
- *            (one poll system call; without, an atomic load alone);
- *   _try     when the lease is not held and the keeper's backoff allows,
- *            has the keeper try for it, waits for that try (at most
- *            wait_ms) and gives the epoch then (call it with no
- *            transaction of the mount open);
- *   _hold    when the lease is held in epoch `want` (0: any), counts a
- *            write transaction that relies on it (the keeper gives it
- *            back only after _unhold);
- *   _counts  the leases taken and those given back on a recall (tests). */
+ * other writer takes shared for its transaction. While the mount holds
+ * it, no other mount commits to the tenant.
+ *   _start     starts the keeper (NULL when it cannot: the mount works
+ *              without);
+ *   _arm       a method begins, in public call `call`
+ *              (cis__vfs_call_seq()): notes the lease's epoch; with
+ *              `take` (no transaction of the mount open), when the lease
+ *              is not held and the keeper's backoff allows, has the keeper
+ *              try for it and waits for that try (at most wait_ms);
+ *   _trusted   the lease was held as the method began, and a check
+ *              confirmed the caches in that epoch: they hold without one;
+ *   _confirmed a check just confirmed the caches;
+ *   _held      the lease is held now (a recall or the end of the keeper's
+ *              session waiting on its socket unhandled counts as not;
+ *              polled once per call);
+ *   _hold      the open write transaction relies on the lease, held in
+ *              the epoch the method began in (`same_epoch`) or any, rather
+ *              than taking its lock shared: false when it is not held so,
+ *              or is relied on already; the keeper gives it back only
+ *              after _unhold, called when the transaction ended (a no-op
+ *              when nothing relies on it);
+ *   _counts    the leases taken and those given back on a recall (tests). */
 #define CIS__VDB_LEASE_CLASS 1667855222
 cis__vdb_lease *cis__vdb_lease_start(const char *conninfo, int64_t tenant);
 void cis__vdb_lease_stop(cis__vdb_lease *l);
-uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look);
-uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look);
-bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want);
+void cis__vdb_lease_arm(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call);
+bool cis__vdb_lease_trusted(const cis__vdb_lease *l);
+void cis__vdb_lease_confirmed(cis__vdb_lease *l);
+bool cis__vdb_lease_held(cis__vdb_lease *l, uint64_t call);
+bool cis__vdb_lease_hold(cis__vdb_lease *l, bool same_epoch);
 void cis__vdb_lease_unhold(cis__vdb_lease *l);
 void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls);
 
@@ -194,6 +244,11 @@ void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recall
 
 extern const cis__vdb_dialect cis__vdb_sqlite;
 extern const cis__vdb_dialect cis__vdb_postgres;
+
+/* The dialect of a parsed spec's database (db/db.h). */
+static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
+  return d == CIS__DB_SQLITE ? &cis__vdb_sqlite : &cis__vdb_postgres;
+}
 
 /* The marker of the error PostgreSQL raises when vfs_db.c's optimistic
  * check of a tenant's generation fails (Q_LOCK_CHECK): the dialect turns
@@ -215,7 +270,7 @@ extern const cis__vdb_dialect cis__vdb_postgres;
   "WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 " \
   "END), 0) AS bigint) " CIS__VDB_VISIBLE_IN(t) ")"
 
-/* Number of statements in vfs_db.c's table, for the dialects' caches. */
+/* Number of statements in vfs_db_sql.c's tables, for the dialects' caches. */
 #define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)
 
 /* Writes a formatted detail into errmsg (CIS_VFS_ERRMSG_MAX bytes),

@@ -13,21 +13,21 @@
 #ifndef CIS_VFS_DB_JOIN_H
 #define CIS_VFS_DB_JOIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cis/cis_vfs.h"
-#include "vfs/vfs_db_internal.h"
 
 /* Joins a db mount's open call scope, before its first change, to the
  * transaction open on `handle`: a sqlite3 * (dialect "sqlite") or a
- * PGconn * (dialect "postgres"; pg_prepared, the session's record of the
+ * PGconn * (dialect "postgres"; prepared, the session's record of the
  * cis_vfs_<i> statements prepared on it, which the owner clears when it
  * reconnects). The scope's end (cis_vfs_scope_end) then writes what is
  * left to write and leaves the handle, whether it commits or rolls back;
  * the handle's owner commits or rolls back after. Errors: CIS_EINVAL (not
  * a db mount, of another dialect, no scope open, a change already made,
  * already joined), CIS_ENOMEM. */
-cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *pg_prepared);
+cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *prepared);
 
 /* Leaves the borrowed handle, if joined, before its owner rolls back: the
  * scope's changes are dropped (its end then fails) and the mount goes back
@@ -36,10 +36,5 @@ void cis__vfs_db_unjoin(cis_vfs *mount);
 
 /* Whether the mount runs joined now (for the tests). */
 bool cis__vfs_db_joined(cis_vfs *mount);
-
-/* The dialects' connections over a borrowed handle (see above); errmsg as
- * for open. Their close frees only what they made. */
-int cis__vdb_sqlite_borrow(void *db, char *errmsg, cis__vdb_conn **out);
-int cis__vdb_postgres_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out);
 
 #endif /* CIS_VFS_DB_JOIN_H */

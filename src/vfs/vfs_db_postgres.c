@@ -62,7 +62,6 @@
 #include "common/internal.h"
 #include "common/pgwire.h"
 #include "vfs/vfs_db_internal.h"
-#include "vfs/vfs_db_join.h"
 
 #define DIALECT "postgres"
 #define BYTEA_OID 17
@@ -70,6 +69,12 @@
 #define MAX_PARAMS 36                 /* most parameters of any statement */
 #define PIPE_MAX 64                   /* most statements sent before a sync point */
 #define BLOCKS_TOAST_TARGET "8160"    /* cis_vfs_blocks' toast_tuple_target: the most allowed */
+#define HELD_SLOTS 2                  /* statements held for the commit at once (pq_hold) */
+#define HELD_ARGS 8                   /* most values of a statement held */
+/* Larger byte strings are sent as they come: a large file's blocks are
+ * many, its statements' cost small beside their bytes, and each held
+ * block is copied once. */
+#define HELD_BYTES_MAX (16u * 1024)
 
 /* pgwire's copy of a detail must hold all that fits in a message here. */
 _Static_assert(CIS_VFS_ERRMSG_MAX <= CIS__PGWIRE_MSG_MAX, "pgwire's detail is too short");
@@ -122,6 +127,17 @@ static const char schema_sql[] =
     " OR t.used_bytes IS NULL;"
     "COMMIT;";
 
+/* A statement held for the commit (pq_hold). */
+typedef struct pq_held {
+  bool on;                       /* the slot holds a statement */
+  int id;                        /* its number */
+  const cis__vdb_sql *sql;       /* its text */
+  cis__vdb_val v[HELD_ARGS];     /* its values, byte strings pointing into bytes */
+  int n;                         /* values at v */
+  uint8_t *bytes;                /* copies of its byte strings (malloc'd, cap bytes) */
+  size_t cap;
+} pq_held;
+
 struct cis__vdb_conn {
   PGconn *pg;            /* the live connection; NULL after it was dropped */
   char *conninfo;        /* owned copy of the connection string, for reconnects */
@@ -140,6 +156,7 @@ struct cis__vdb_conn {
   uint64_t *shared_prep; /* borrowed (vfs_db_join.h): the owner's record (CIS__VDB_PREP_WORDS) of what is prepared
                             on pg, which it keeps across calls; pg is then never begun,
                             committed, rolled back or closed here. NULL: pg is ours */
+  pq_held held[HELD_SLOTS]; /* statements waiting for the commit, in the order kept */
 };
 
 /* ------------------------------------------------------------- helpers */
@@ -346,13 +363,15 @@ static void pq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
 
 static void pq_close(cis__vdb_conn *c) {
   if (!c) return;
+  for (int i = 0; i < HELD_SLOTS; i++) free(c->held[i].bytes);
   pg_drop(c);
   free(c->conninfo);
   free(c);
 }
 
-int cis__vdb_postgres_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
+static int pq_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
   *out = NULL;
+  if (!prepared) return cis__vdb_fail(errmsg, DIALECT, EINVAL, "a borrowed session needs its record of prepared statements");
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   c->pg = pg;
@@ -476,6 +495,7 @@ static int pq_commit(cis__vdb_conn *c) {
 }
 
 static void pq_rollback(cis__vdb_conn *c) {
+  for (int i = 0; i < HELD_SLOTS; i++) c->held[i].on = false;
   if (!c->in_txn || c->shared_prep) return; /* the owner rolls back */
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
@@ -628,11 +648,89 @@ static int pq_sync(cis__vdb_conn *c) {
   return c->pipe && c->queued && c->pg ? pg_collect(c, 1, NULL, "query") : 0;
 }
 
+/* ---- statements held for the commit ----
+ *
+ * A statement costs the server its own start and end besides its work
+ * (some 10 µs), as much as the row it writes. So the last entry and the
+ * last block a write transaction writes wait here, unsent, and go with
+ * its commit's statement (Q_CTR_NODES: vfs_db.c takes them back for it): a
+ * small file's creation is one statement between BEGIN and COMMIT. */
+
+static bool pq_hold(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                    int nargs) {
+  if (!sql->holdable || nargs > HELD_ARGS) return false;
+  pq_held *h = NULL;
+  size_t bytes = 0;
+  for (int i = 0; i < HELD_SLOTS; i++) {
+    if (c->held[i].on && c->held[i].id == id) return false; /* one of each */
+    if (!c->held[i].on && !h) h = &c->held[i];
+  }
+  for (int i = 0; i < nargs; i++)
+    if (args[i].kind != CIS__VDB_INT && args[i].p) bytes += args[i].n;
+  if (!h || bytes > HELD_BYTES_MAX) return false;
+  if (bytes > h->cap) {
+    uint8_t *p = realloc(h->bytes, bytes);
+    if (!p) return false;
+    h->bytes = p;
+    h->cap = bytes;
+  }
+  size_t at = 0;
+  for (int i = 0; i < nargs; i++) {
+    h->v[i] = args[i];
+    if (args[i].kind == CIS__VDB_INT || !args[i].p) continue;
+    if (args[i].n) memcpy(h->bytes + at, args[i].p, args[i].n);
+    h->v[i].p = args[i].n ? h->bytes + at : (const void *)"";
+    at += args[i].n;
+  }
+  h->on = true;
+  h->id = id;
+  h->sql = sql;
+  h->n = nargs;
+  return true;
+}
+
+static int pq_exec(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis__vdb_val *args,
+                   int nargs);
+
+static int pq_send_held(cis__vdb_conn *c, int *sent) {
+  pq_held now[HELD_SLOTS];
+  int n = 0;
+  for (int i = 0; i < HELD_SLOTS; i++)
+    if (c->held[i].on) now[n++] = c->held[i], c->held[i].on = false;
+  int err = 0;
+  for (int i = 0; i < n && !err; i++) {
+    (*sent)++;
+    err = pq_exec(c, now[i].id, now[i].sql, now[i].v, now[i].n);
+  }
+  return err;
+}
+
+static const cis__vdb_val *pq_take_held(cis__vdb_conn *c, int id) {
+  for (int i = 0; i < HELD_SLOTS; i++)
+    if (c->held[i].on && c->held[i].id == id) {
+      c->held[i].on = false;
+      return c->held[i].v;
+    }
+  return NULL;
+}
+
 static uint64_t pq_trips(cis__vdb_conn *c) { return c->trips; }
 
-static cis__vdb_lease *pq_lease(cis__vdb_conn *c, int64_t tenant) {
+static cis__vdb_lease *pq_lease_start(cis__vdb_conn *c, int64_t tenant) {
   return cis__vdb_lease_start(c->conninfo, tenant);
 }
+
+static const cis__vdb_lease_methods pq_lease = {
+    .start = pq_lease_start,
+    .stop = cis__vdb_lease_stop,
+    .arm = cis__vdb_lease_arm,
+    .trusted = cis__vdb_lease_trusted,
+    .confirmed = cis__vdb_lease_confirmed,
+    .held = cis__vdb_lease_held,
+    .hold = cis__vdb_lease_hold,
+    .unhold = cis__vdb_lease_unhold,
+    .counts = cis__vdb_lease_counts,
+};
 
 static int pq_step(cis__vdb_rows *rows, bool *have) {
   *have = false;
@@ -674,6 +772,7 @@ static void pq_done(cis__vdb_rows *rows) {
 const cis__vdb_dialect cis__vdb_postgres = {
     .name = DIALECT,
     .open = pq_open,
+    .borrow = pq_borrow,
     .close = pq_close,
     .arm = pq_arm,
     .begin = pq_begin,
@@ -684,7 +783,10 @@ const cis__vdb_dialect cis__vdb_postgres = {
     .query = pq_query,
     .exec = pq_exec,
     .sync = pq_sync,
-    .lease = pq_lease,
+    .hold = pq_hold,
+    .send_held = pq_send_held,
+    .take_held = pq_take_held,
+    .lease = &pq_lease,
     .trips = pq_trips,
     .step = pq_step,
     .col_int = pq_col_int,

@@ -8,7 +8,7 @@
  * The lease is a session-level advisory lock, exclusive, on
  * (CIS__VDB_LEASE_CLASS, tenant), held by a connection of its own that a
  * thread keeps (the keeper). Every writer of the tenant that does not
- * hold it takes the same lock shared for its transaction (vfs_db.c's
+ * hold it takes the same lock shared for its transaction (vfs_db_sql.c's
  * Q_LOCK, Q_LOCK_CHECK); finding it held, the writer sends a recall
  * (NOTIFY on the tenant's channel) and waits for the lock. The keeper,
  * which LISTENs on that channel, gives the lease back at once: it first
@@ -17,7 +17,7 @@
  * rely on the lease (they took no shared lock) to end, and unlocks.
  *
  * A mount asks for the lease as a method begins outside a transaction
- * (cis__vdb_lease_try), and waits for the keeper's one try
+ * (cis__vdb_lease_arm), and waits for the keeper's one try
  * (pg_try_advisory_lock): the mount's own transactions take the lock
  * shared while it is not held, so a try made while one is open would fail
  * against the mount itself. After a recall or a failed try the keeper
@@ -64,7 +64,7 @@ struct cis__vdb_lease {
   int wake[2];             /* pipe: the mount's nudges and the stop, to the keeper */
   pthread_mutex_t mu;      /* guards holders and answers */
   pthread_cond_t cv;       /* signals holders reaching 0, and each answer */
-  uint64_t holders;        /* write transactions relying on the lease (cis__vdb_lease_hold) */
+  uint64_t holders;        /* write transactions relying on the lease (lease_take_hold) */
   uint64_t answers;        /* tries the keeper made (each answers the asks before it) */
   _Atomic uint64_t retry_at; /* cis__now_ns() time before which no try is made */
   atomic_bool connected;   /* the keeper has its connection */
@@ -74,6 +74,13 @@ struct cis__vdb_lease {
   atomic_bool stop;        /* the keeper is to end */
   _Atomic uint64_t grants; /* leases taken (for the tests) */
   _Atomic uint64_t recalls;/* leases given back on a recall (same) */
+  /* The mount's side, touched by the mount's thread alone. */
+  uint64_t arm_epoch;      /* the epoch as the method running began (odd: held) */
+  uint64_t seen_epoch;     /* the epoch in which a check last confirmed the caches */
+  uint64_t poll_call;      /* the call whose poll of the keeper's socket found nothing
+                              waiting (0: none) */
+  bool relied;             /* the open write transaction relies on the lease: it took
+                              no shared lock of it (lease_hold) */
 };
 
 static void nudge(cis__vdb_lease *l) {
@@ -205,7 +212,7 @@ static void *keeper_main(void *arg) {
         /* Anything on an idle keeper's socket is a recall or the end of
          * its session, whose lock the server may free before the socket
          * closes. The epoch moves off "held" before the bytes are read,
-         * so that a mount's one poll (cis__vdb_lease_epoch) sees either
+         * so that a mount's one poll (lease_epoch) sees either
          * the bytes or the moved epoch, never neither: read first, a
          * session's end could leave nothing to see until its close. */
         if (held) {
@@ -289,7 +296,7 @@ void cis__vdb_lease_stop(cis__vdb_lease *l) {
  * may have it already), which the keeper has not handled yet. One poll,
  * no round trip; the epoch read again after it, so a socket closed and
  * its number reused meanwhile is seen as a moved epoch. */
-uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look) {
+static uint64_t lease_epoch(cis__vdb_lease *l, bool look) {
   uint64_t e = atomic_load(&l->epoch);
   if (!(e & 1) || !look) return e;
   struct pollfd p = {.fd = atomic_load(&l->sock), .events = POLLIN};
@@ -297,10 +304,10 @@ uint64_t cis__vdb_lease_epoch(cis__vdb_lease *l, bool look) {
   return e;
 }
 
-uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look) {
+static uint64_t lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look) {
   if (wait_ms > TRY_WAIT_MS) wait_ms = TRY_WAIT_MS;
   uint64_t e = atomic_load(&l->epoch);
-  if (e & 1) return cis__vdb_lease_epoch(l, look);
+  if (e & 1) return lease_epoch(l, look);
   if (!atomic_load(&l->connected) || cis__now_ns() < atomic_load(&l->retry_at))
     return e;
   pthread_mutex_lock(&l->mu);
@@ -315,10 +322,10 @@ uint64_t cis__vdb_lease_try(cis__vdb_lease *l, uint64_t wait_ms, bool look) {
   while (l->answers == seen && !atomic_load(&l->stop))
     if (pthread_cond_timedwait(&l->cv, &l->mu, &until) != 0) break;
   pthread_mutex_unlock(&l->mu);
-  return cis__vdb_lease_epoch(l, true);
+  return lease_epoch(l, true);
 }
 
-bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want) {
+static bool lease_take_hold(cis__vdb_lease *l, uint64_t want) {
   pthread_mutex_lock(&l->mu);
   uint64_t e = atomic_load(&l->epoch);
   bool held = (e & 1) && (!want || e == want);
@@ -327,7 +334,7 @@ bool cis__vdb_lease_hold(cis__vdb_lease *l, uint64_t want) {
   return held;
 }
 
-void cis__vdb_lease_unhold(cis__vdb_lease *l) {
+static void lease_give_hold(cis__vdb_lease *l) {
   pthread_mutex_lock(&l->mu);
   if (l->holders && --l->holders == 0) pthread_cond_broadcast(&l->cv);
   pthread_mutex_unlock(&l->mu);
@@ -336,4 +343,56 @@ void cis__vdb_lease_unhold(cis__vdb_lease *l) {
 void cis__vdb_lease_counts(cis__vdb_lease *l, uint64_t *grants, uint64_t *recalls) {
   *grants = atomic_load(&l->grants);
   *recalls = atomic_load(&l->recalls);
+}
+
+/* ---- the mount's side ----
+ *
+ * While the mount holds the lease no other mount commits to the tenant:
+ * the caches a check confirmed in the lease's epoch stay true until the
+ * epoch moves, so a method that begins in that epoch needs no check, and
+ * a write transaction begun on them checks nothing either (its commit
+ * compares the generation it began from) and keeps the lease until it
+ * ends (cis__vdb_lease_hold). Reads rely on the lease only as their
+ * method begins: a writer elsewhere commits only after the keeper moved
+ * the epoch off "held". */
+
+/* The epoch (asking the keeper for the lease when `take`), its socket
+ * polled once per public call: a create runs some eight methods, and a
+ * poll is a system call. Once a poll in this call found nothing waiting,
+ * what the keeper's thread publishes is enough for the rest of it: a
+ * recall is given back only through the epoch, and what a poll would see
+ * next has waited microseconds. */
+static uint64_t epoch_now(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call) {
+  bool poll = !call || l->poll_call != call; /* 0: outside any call */
+  uint64_t e = take ? lease_try(l, wait_ms, poll) : lease_epoch(l, poll);
+  if (poll && (e & 1)) l->poll_call = call;
+  return e;
+}
+
+void cis__vdb_lease_arm(cis__vdb_lease *l, bool take, uint64_t wait_ms, uint64_t call) {
+  l->arm_epoch = epoch_now(l, take, wait_ms, call);
+}
+
+bool cis__vdb_lease_trusted(const cis__vdb_lease *l) {
+  return (l->arm_epoch & 1) && l->arm_epoch == l->seen_epoch;
+}
+
+void cis__vdb_lease_confirmed(cis__vdb_lease *l) {
+  if (l->arm_epoch & 1) l->seen_epoch = l->arm_epoch;
+}
+
+bool cis__vdb_lease_held(cis__vdb_lease *l, uint64_t call) {
+  return epoch_now(l, false, 0, call) & 1;
+}
+
+bool cis__vdb_lease_hold(cis__vdb_lease *l, bool same_epoch) {
+  if (l->relied || !lease_take_hold(l, same_epoch ? l->arm_epoch : 0)) return false;
+  l->relied = true;
+  return true;
+}
+
+void cis__vdb_lease_unhold(cis__vdb_lease *l) {
+  if (!l->relied) return;
+  l->relied = false;
+  lease_give_hold(l);
 }

@@ -37,7 +37,6 @@
 
 #include "common/internal.h"
 #include "vfs/vfs_db_internal.h"
-#include "vfs/vfs_db_join.h"
 
 #define DIALECT "sqlite"
 
@@ -312,7 +311,8 @@ fail:
   return err;
 }
 
-int cis__vdb_sqlite_borrow(void *db, char *errmsg, cis__vdb_conn **out) {
+static int sq_borrow(void *db, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
+  (void)prepared; /* SQLite prepares on its own handle */
   *out = NULL;
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
@@ -530,6 +530,7 @@ static void sq_done(cis__vdb_rows *rows) {
 const cis__vdb_dialect cis__vdb_sqlite = {
     .name = DIALECT,
     .open = sq_open,
+    .borrow = sq_borrow,
     .close = sq_close,
     .arm = sq_arm,
     .begin = sq_begin,

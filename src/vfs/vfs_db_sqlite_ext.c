@@ -18,7 +18,7 @@
  * the extent's offset and its size in the file (decimal, zero-padded),
  * the bytes it holds (at most its size), and the XXH3 hash of those bytes
  * (hex). Every field has a fixed place, so SQL reads the bytes with
- * substr (vfs_db.c's DATA_BYTES) and references sort by offset.
+ * substr (vfs_db_sql.c's DATA_BYTES) and references sort by offset.
  *
  * Safety rests on three rules:
  *   - An extent is written once, before the row that names it commits,

@@ -79,7 +79,7 @@ static inline const cis__opinfo *cis__op_info(enum cis__op op) { return &cis__op
 #define CIS__OPMAP_FC 256u
 #define CIS__OPMAP_FC_SIZE 32u
 #define CIS__OPMAP_FD (CIS__OPMAP_FC + CIS__OPMAP_FC_SIZE)
-#define CIS__OPMAP_FD_SIZE 256u
+#define CIS__OPMAP_FD_SIZE 0x114u /* relaxed SIMD ends at 0x113 */
 #define CIS__OPMAP_SIZE (CIS__OPMAP_FD + CIS__OPMAP_FD_SIZE)
 extern const uint16_t cis__op_map[CIS__OPMAP_SIZE];
 

@@ -619,6 +619,53 @@ SIMD_INLINE v128 v128_load64_zero(const uint8_t *p) {
   return (v128){x, 0};
 }
 
+/* ------------------------------------------------------- relaxed SIMD */
+
+/* Wasm 3.0's relaxed instructions allow several results; cis gives one,
+ * the same on both engines and every CPU: the non-relaxed counterpart
+ * where there is one (swizzle, trunc_sat, bitselect, min, max,
+ * q15mulr_sat), a multiply and an add rounded apart for madd and nmadd
+ * (no fused multiply-add: the product goes through memory, so no
+ * compiler contracts the two, whatever -ffp-contract), and dot products
+ * of signed bytes by signed bytes, wrapping in the 16-bit sums. */
+SIMD_INLINE v128 i8x16_relaxed_swizzle(v128 a, v128 s) { return i8x16_swizzle(a, s); }
+SIMD_INLINE v128 i32x4_relaxed_trunc_f32x4_s(v128 a) { return i32x4_trunc_sat_f32x4_s(a); }
+SIMD_INLINE v128 i32x4_relaxed_trunc_f32x4_u(v128 a) { return i32x4_trunc_sat_f32x4_u(a); }
+SIMD_INLINE v128 i32x4_relaxed_trunc_f64x2_s_zero(v128 a) { return i32x4_trunc_sat_f64x2_s_zero(a); }
+SIMD_INLINE v128 i32x4_relaxed_trunc_f64x2_u_zero(v128 a) { return i32x4_trunc_sat_f64x2_u_zero(a); }
+#define RELAXED_MADD(name, T, neg)                                             \
+  SIMD_INLINE v128 name(v128 a, v128 b, v128 c) {                             \
+    T p = (T)a * (T)b;                                                         \
+    __asm__("" : "+m"(p));                                                     \
+    return (v128)(neg ? (T)c - p : p + (T)c);                                  \
+  }
+RELAXED_MADD(f32x4_relaxed_madd, vf32, 0) RELAXED_MADD(f32x4_relaxed_nmadd, vf32, 1)
+RELAXED_MADD(f64x2_relaxed_madd, vf64, 0) RELAXED_MADD(f64x2_relaxed_nmadd, vf64, 1)
+#undef RELAXED_MADD
+SIMD_INLINE v128 i8x16_relaxed_laneselect(v128 a, v128 b, v128 m) { return v128_bitselect(a, b, m); }
+SIMD_INLINE v128 i16x8_relaxed_laneselect(v128 a, v128 b, v128 m) { return v128_bitselect(a, b, m); }
+SIMD_INLINE v128 i32x4_relaxed_laneselect(v128 a, v128 b, v128 m) { return v128_bitselect(a, b, m); }
+SIMD_INLINE v128 i64x2_relaxed_laneselect(v128 a, v128 b, v128 m) { return v128_bitselect(a, b, m); }
+SIMD_INLINE v128 f32x4_relaxed_min(v128 a, v128 b) { return f32x4_min(a, b); }
+SIMD_INLINE v128 f32x4_relaxed_max(v128 a, v128 b) { return f32x4_max(a, b); }
+SIMD_INLINE v128 f64x2_relaxed_min(v128 a, v128 b) { return f64x2_min(a, b); }
+SIMD_INLINE v128 f64x2_relaxed_max(v128 a, v128 b) { return f64x2_max(a, b); }
+SIMD_INLINE v128 i16x8_relaxed_q15mulr_s(v128 a, v128 b) { return i16x8_q15mulr_sat_s(a, b); }
+/* Lane i: a[2i] * b[2i] + a[2i+1] * b[2i+1], in 16 bits. */
+SIMD_INLINE v128 i16x8_relaxed_dot_i8x16_i7x16_s(v128 a_, v128 b_) {
+  vi8 a = (vi8)a_, b = (vi8)b_;
+  vu16 r = {0};
+  for (int i = 0; i < 8; i++) r[i] = (uint16_t)(a[2 * i] * b[2 * i] + a[2 * i + 1] * b[2 * i + 1]);
+  return (v128)r;
+}
+/* Lane i: the two 16-bit sums of lanes 2i and 2i+1 above, widened, plus c[i]. */
+SIMD_INLINE v128 i32x4_relaxed_dot_i8x16_i7x16_add_s(v128 a, v128 b, v128 c_) {
+  vi16 d = (vi16)i16x8_relaxed_dot_i8x16_i7x16_s(a, b);
+  vu32 c = (vu32)c_, r = {0};
+  for (int i = 0; i < 4; i++) r[i] = (uint32_t)(int32_t)d[2 * i] + (uint32_t)(int32_t)d[2 * i + 1] + c[i];
+  return (v128)r;
+}
+
 #undef V_BIN
 #undef V_UN
 #undef HALF

@@ -367,6 +367,27 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     return pop_expect(v, CIS__I32) && pop_types(v, ft->types, ft->nparams) &&
            push_types(v, ft->types + ft->nparams, ft->nresults);
   }
+  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: {
+    /* The callee's results become the caller's: they must be the same. */
+    const cis__functype *ft;
+    x = rd_u32(v);
+    if (op == CIS__OP_RETURN_CALL) {
+      if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
+      ft = cis__module_func_type(m, x);
+    } else {
+      y = rd_u32(v);
+      if (!check_table(v, y)) return false;
+      if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
+      if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
+      ft = &m->types[x];
+      if (!pop_expect(v, CIS__I32)) return false;
+    }
+    const frame *fn = &v->ctrls[0];
+    if (ft->nresults != fn->nr || memcmp(ft->types + ft->nparams, fn->results, fn->nr)) return mismatch(v);
+    if (!pop_types(v, ft->types, ft->nparams)) return false;
+    set_unreachable(v);
+    return true;
+  }
   case CIS__OP_DROP: return pop(v, &t1);
   case CIS__OP_SELECT:
     if (!pop_expect(v, CIS__I32) || !pop(v, &t1) || !pop(v, &t2)) return false;

@@ -57,8 +57,9 @@ static bool push_label(wat_p *p, const wat_tok *id) {
     p->labels = n;
     p->cap_labels = cap;
   }
-  p->labels[p->nlabels].s = id ? p->src + id->off : NULL;
-  p->labels[p->nlabels].n = id ? id->len : 0;
+  p->labels[p->nlabels].s = NULL;
+  p->labels[p->nlabels].n = 0;
+  if (id) wat__id_name(p, id, &p->labels[p->nlabels].s, &p->labels[p->nlabels].n);
   p->nlabels++;
   return true;
 }
@@ -74,7 +75,10 @@ static bool check_end_label(wat_p *p) {
   const wat_tok *t = wat__tok(p);
   if (t->kind != WT_ID) return true;
   const wat_label *l = &p->labels[p->nlabels - 1];
-  if (!l->s || l->n != t->len || memcmp(l->s, p->src + t->off, t->len))
+  const char *nm;
+  size_t nn;
+  wat__id_name(p, t, &nm, &nn);
+  if (!l->s || l->n != nn || memcmp(l->s, nm, nn))
     return wat__fail(p, t, "mismatching label %.*s", (int)t->len, p->src + t->off);
   p->pos++;
   return true;
@@ -83,9 +87,12 @@ static bool check_end_label(wat_p *p) {
 static bool label_index(wat_p *p, uint32_t *out) {
   const wat_tok *t = wat__tok(p);
   if (t->kind == WT_ID) {
+    const char *nm;
+    size_t nn;
+    wat__id_name(p, t, &nm, &nn);
     for (uint32_t i = p->nlabels; i-- > 0;) {
       const wat_label *l = &p->labels[i];
-      if (l->s && l->n == t->len && !memcmp(l->s, p->src + t->off, t->len)) {
+      if (l->s && l->n == nn && !memcmp(l->s, nm, nn)) {
         *out = p->nlabels - 1 - i;
         p->pos++;
         return true;
@@ -101,7 +108,10 @@ static bool label_index(wat_p *p, uint32_t *out) {
 static bool local_index(wat_p *p, uint32_t *out) {
   const wat_tok *t = wat__tok(p);
   if (t->kind == WT_ID) {
-    if (!wat__names_get(&p->locals, p->src + t->off, t->len, out))
+    const char *nm;
+    size_t nn;
+    wat__id_name(p, t, &nm, &nn);
+    if (!wat__names_get(&p->locals, nm, nn, out))
       return wat__fail(p, t, "unknown local %.*s", (int)t->len, p->src + t->off);
     p->pos++;
     return true;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "wat/wat_int.h"
 
 /* ----------------------------------------------------------------- errors */
@@ -108,31 +109,9 @@ void wat__buf_free(wat_buf *b) {
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Length of the UTF-8 sequence at s[0..n), or 0 when it is malformed
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t utf8_seq(const uint8_t *s, size_t n) {
-  uint8_t c = s[0];
-  if (c < 0x80) return 1;
-  size_t len;
-  uint32_t cp;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-  else return 0;
-  if (n < len) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (s[i] & 0x3f);
-  }
-  if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return len;
-}
-
 bool wat__utf8_ok(const uint8_t *s, size_t n) {
   for (size_t i = 0; i < n;) {
-    size_t k = utf8_seq(s + i, n - i);
+    size_t k = cis__utf8_len(s + i, n - i);
     if (!k) return false;
     i += k;
   }
@@ -229,7 +208,7 @@ static bool lex_string(wat_p *p, const lexpos *at, size_t *len) {
         return lex_fail(p, CIS_EMALFORMED, &here, "illegal escape");
       }
     } else if (s[i] >= 0x80) {
-      size_t k = utf8_seq(s + i, n - i);
+      size_t k = cis__utf8_len(s + i, n - i);
       if (!k) return lex_fail(p, CIS_EMALFORMED, &here, "malformed UTF-8 encoding");
       i += k;
     } else {
@@ -242,6 +221,143 @@ static bool lex_string(wat_p *p, const lexpos *at, size_t *len) {
   return true;
 }
 
+/* Blanks and comments at *at: 1 when it moved past some, 0 when none is
+ * there, -1 on an error (recorded). */
+static int skip_blank(wat_p *p, lexpos *at) {
+  const unsigned char *s = (const unsigned char *)p->src;
+  size_t n = p->len;
+  unsigned char c = s[at->i];
+  if (c == '\n') {
+    at->i++;
+    at->line++;
+    at->bol = at->i;
+  } else if (c == ' ' || c == '\t' || c == '\r') {
+    at->i++;
+  } else if (c == ';' && at->i + 1 < n && s[at->i + 1] == ';') {
+    /* A line comment ends at a newline: LF, CR or CR LF. */
+    while (at->i < n && s[at->i] != '\n' && s[at->i] != '\r') {
+      size_t k = s[at->i] < 0x80 ? 1 : cis__utf8_len(s + at->i, n - at->i);
+      if (!k) return lex_fail(p, CIS_EMALFORMED, at, "malformed UTF-8 encoding"), -1;
+      at->i += k;
+    }
+  } else if (c == '(' && at->i + 1 < n && s[at->i + 1] == ';') {
+    lexpos start = *at;
+    size_t depth = 1;
+    at->i += 2;
+    while (depth && at->i < n) {
+      if (s[at->i] == '(' && at->i + 1 < n && s[at->i + 1] == ';') {
+        depth++;
+        at->i += 2;
+      } else if (s[at->i] == ';' && at->i + 1 < n && s[at->i + 1] == ')') {
+        depth--;
+        at->i += 2;
+      } else if (s[at->i] == '\n') {
+        at->i++;
+        at->line++;
+        at->bol = at->i;
+      } else {
+        size_t k = s[at->i] < 0x80 ? 1 : cis__utf8_len(s + at->i, n - at->i);
+        if (!k) return lex_fail(p, CIS_EMALFORMED, at, "malformed UTF-8 encoding"), -1;
+        at->i += k;
+      }
+    }
+    if (depth) return lex_fail(p, CIS_EMALFORMED, &start, "unclosed comment"), -1;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
+/* The string opening at s[str->i] as a name (a quoted identifier's or an
+ * annotation's): decoded into a new buffer (*name, *n bytes), not empty,
+ * UTF-8. *len is the string's length in the text. A string that does not
+ * lex, or an empty name, is `empty`; other errors are the lexer's. */
+static bool lex_name_string(wat_p *p, const lexpos *str, const char *empty, size_t *len, uint8_t **name,
+                            size_t *n) {
+  if (!lex_string(p, str, len)) {
+    if (p->rc != CIS_EMALFORMED) return false;
+    p->rc = CIS_OK; /* not a string: no name either */
+    return lex_fail(p, CIS_EMALFORMED, str, empty);
+  }
+  wat_tok t = {WT_STRING, 0, str->line, (uint32_t)str->i, (uint32_t)*len};
+  if (!wat__string(p, &t, name, n)) return false;
+  if (!*n || !wat__utf8_ok(*name, *n)) {
+    free(*name);
+    return lex_fail(p, CIS_EMALFORMED, str, *n ? "malformed UTF-8 encoding" : empty);
+  }
+  return true;
+}
+
+/* The quoted identifier $"..." at *at: its name is kept in p->qid_text
+ * for the token about to be pushed (wat__id_name); *len is its length. */
+static bool lex_quoted_id(wat_p *p, const lexpos *at, size_t *len) {
+  lexpos str = *at;
+  str.i++;
+  uint8_t *name;
+  size_t n, slen;
+  if (!lex_name_string(p, &str, "empty identifier", &slen, &name, &n)) return false;
+  if (p->nqids == p->cap_qids) {
+    size_t cap = p->cap_qids ? p->cap_qids * 2 : 16;
+    struct wat_qid *q = realloc(p->qids, cap * sizeof *q);
+    if (!q) {
+      free(name);
+      return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+    }
+    p->qids = q;
+    p->cap_qids = cap;
+  }
+  p->qids[p->nqids++] = (struct wat_qid){(uint32_t)p->ntoks, (uint32_t)p->qid_text.n, (uint32_t)n};
+  wat__put(&p->qid_text, name, n);
+  free(name);
+  if (p->qid_text.oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  *len = 1 + slen;
+  return true;
+}
+
+/* Skips the annotation opening at *at, "(@": its id (idchars, or a
+ * string naming it), then tokens, parentheses nested to any depth and
+ * comments up to its ")". Annotations carry nothing cis keeps (custom
+ * sections and names by annotation are not made), so none becomes a
+ * token; what is in one is still held to the lexer's rules. */
+static bool lex_annotation(wat_p *p, lexpos *at) {
+  const unsigned char *s = (const unsigned char *)p->src;
+  size_t n = p->len, depth = 1;
+  lexpos start = *at;
+  at->i += 2;
+  if (at->i < n && s[at->i] == '"') {
+    uint8_t *name;
+    size_t nn, slen;
+    if (!lex_name_string(p, at, "empty annotation id", &slen, &name, &nn)) return false;
+    free(name);
+    at->i += slen;
+  } else if (at->i < n && is_idchar(s[at->i])) {
+    while (at->i < n && is_idchar(s[at->i])) at->i++;
+  } else {
+    return lex_fail(p, CIS_EMALFORMED, &start, "empty annotation id");
+  }
+  while (depth) {
+    if (at->i >= n) return lex_fail(p, CIS_EMALFORMED, &start, "unclosed annotation");
+    int b = skip_blank(p, at);
+    if (b < 0) return false;
+    if (b) continue;
+    unsigned char c = s[at->i];
+    if (c == '(' || c == ')') {
+      depth += c == '(' ? 1 : (size_t)-1;
+      at->i++;
+    } else if (c == '"') {
+      size_t len;
+      if (!lex_string(p, at, &len)) return false;
+      at->i += len;
+    } else if (is_idchar(c) || (c && strchr(",;[]{}", c))) {
+      at->i++;
+    } else {
+      size_t k = c < 0x80 ? 1 : cis__utf8_len(s + at->i, n - at->i);
+      return lex_fail(p, CIS_EMALFORMED, at, k ? "illegal character" : "malformed UTF-8 encoding");
+    }
+  }
+  return true;
+}
+
 bool wat__lex(wat_p *p) {
   const unsigned char *s = (const unsigned char *)p->src;
   size_t n = p->len;
@@ -249,47 +365,18 @@ bool wat__lex(wat_p *p) {
   if (n > CIS__WAT_MAX_TEXT) return lex_fail(p, CIS_ETOOBIG, &at, "text too large");
   while (at.i < n) {
     unsigned char c = s[at.i];
-    if (c == '\n') {
-      at.i++;
-      at.line++;
-      at.bol = at.i;
-    } else if (c == ' ' || c == '\t' || c == '\r') {
-      at.i++;
-    } else if (c == ';' && at.i + 1 < n && s[at.i + 1] == ';') {
-      /* A line comment ends at a newline: LF, CR or CR LF. */
-      while (at.i < n && s[at.i] != '\n' && s[at.i] != '\r') {
-        size_t k = s[at.i] < 0x80 ? 1 : utf8_seq(s + at.i, n - at.i);
-        if (!k) return lex_fail(p, CIS_EMALFORMED, &at, "malformed UTF-8 encoding");
-        at.i += k;
-      }
-    } else if (c == '(' && at.i + 1 < n && s[at.i + 1] == ';') {
-      lexpos start = at;
-      size_t depth = 1;
-      at.i += 2;
-      while (depth && at.i < n) {
-        if (s[at.i] == '(' && at.i + 1 < n && s[at.i + 1] == ';') {
-          depth++;
-          at.i += 2;
-        } else if (s[at.i] == ';' && at.i + 1 < n && s[at.i + 1] == ')') {
-          depth--;
-          at.i += 2;
-        } else if (s[at.i] == '\n') {
-          at.i++;
-          at.line++;
-          at.bol = at.i;
-        } else {
-          size_t k = s[at.i] < 0x80 ? 1 : utf8_seq(s + at.i, n - at.i);
-          if (!k) return lex_fail(p, CIS_EMALFORMED, &at, "malformed UTF-8 encoding");
-          at.i += k;
-        }
-      }
-      if (depth) return lex_fail(p, CIS_EMALFORMED, &start, "unclosed comment");
+    int b = skip_blank(p, &at);
+    if (b < 0) return false;
+    if (b) continue;
+    if (c == '(' && at.i + 1 < n && s[at.i + 1] == '@') {
+      if (!lex_annotation(p, &at)) return false;
     } else if (c == '(' || c == ')') {
       if (!push_tok(p, c == '(' ? WT_LPAR : WT_RPAR, &at, 1)) return false;
       at.i++;
-    } else if (c == '"') {
+    } else if (c == '"' || (c == '$' && at.i + 1 < n && s[at.i + 1] == '"')) {
       size_t len = 0;
-      if (!lex_string(p, &at, &len) || !push_tok(p, WT_STRING, &at, len)) return false;
+      if (c == '"' ? !lex_string(p, &at, &len) : !lex_quoted_id(p, &at, &len)) return false;
+      if (!push_tok(p, c == '"' ? WT_STRING : WT_ID, &at, len)) return false;
       at.i += len;
       /* Tokens must be apart: "a""b" and "a"x are one malformed token. */
       if (at.i < n && (s[at.i] == '"' || is_idchar(s[at.i])))
@@ -299,7 +386,8 @@ bool wat__lex(wat_p *p) {
       while (j < n && is_idchar(s[j])) j++;
       if (j - at.i > CIS__WAT_MAX_TOKEN) return lex_fail(p, CIS_ETOOBIG, &at, "token too long");
       uint8_t kind = WT_RESERVED;
-      if (c == '$' && j - at.i > 1) kind = WT_ID;
+      if (c == '$' && j - at.i == 1) return lex_fail(p, CIS_EMALFORMED, &at, "empty identifier");
+      if (c == '$') kind = WT_ID;
       else if (c >= 'a' && c <= 'z') kind = WT_KEYWORD;
       /* A token must end at a space, a parenthesis or a comment: $x"y" or
        * 0"a" is one malformed token. */
@@ -311,7 +399,7 @@ bool wat__lex(wat_p *p) {
       if (!push_tok(p, kind, &at, j - at.i)) return false;
       at.i = j;
     } else {
-      size_t k = c < 0x80 ? 1 : utf8_seq(s + at.i, n - at.i);
+      size_t k = c < 0x80 ? 1 : cis__utf8_len(s + at.i, n - at.i);
       return lex_fail(p, CIS_EMALFORMED, &at, k ? "unexpected character" : "malformed UTF-8 encoding");
     }
   }
@@ -650,11 +738,33 @@ bool wat__names_get(const wat_names *m, const char *s, size_t n, uint32_t *idx) 
   }
 }
 
+void wat__id_name(const wat_p *p, const wat_tok *t, const char **s, size_t *n) {
+  if (t->len >= 2 && p->src[t->off + 1] == '"') {
+    /* A quoted one: its decoded name, found by token index. */
+    uint32_t ti = (uint32_t)(t - p->toks);
+    size_t lo = 0, hi = p->nqids;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (p->qids[mid].tok < ti) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < p->nqids && p->qids[lo].tok == ti) {
+      *s = (const char *)p->qid_text.p + p->qids[lo].off;
+      *n = p->qids[lo].len;
+      return;
+    }
+  }
+  *s = p->src + t->off + 1;
+  *n = t->len ? t->len - 1 : 0;
+}
+
 bool wat__names_add(wat_p *p, wat_names *m, const wat_tok *id, uint32_t idx, const char *what) {
-  const char *s = p->src + id->off;
+  const char *s;
+  size_t len;
+  wat__id_name(p, id, &s, &len);
   uint32_t old;
-  if (wat__names_get(m, s, id->len, &old))
-    return wat__fail(p, id, "duplicate %s %.*s", what, (int)id->len, s);
+  if (wat__names_get(m, s, len, &old))
+    return wat__fail(p, id, "duplicate %s %.*s", what, (int)id->len, p->src + id->off);
   if ((m->count + 1) * 2 > m->cap) {
     uint32_t cap = m->cap ? m->cap * 2 : 16;
     struct wat_slot *ns = calloc(cap, sizeof *ns);
@@ -669,10 +779,10 @@ bool wat__names_add(wat_p *p, wat_names *m, const wat_tok *id, uint32_t idx, con
     m->slots = ns;
     m->cap = cap;
   }
-  uint32_t h = hash_name(s, id->len) & (m->cap - 1);
+  uint32_t h = hash_name(s, len) & (m->cap - 1);
   while (m->slots[h].s) h = (h + 1) & (m->cap - 1);
   m->slots[h].s = s;
-  m->slots[h].n = id->len;
+  m->slots[h].n = len;
   m->slots[h].idx = idx;
   m->count++;
   return true;

@@ -29,7 +29,10 @@ bool wat__at_index(wat_p *p) {
 bool wat__index(wat_p *p, int space, uint32_t *out) {
   const wat_tok *t = wat__tok(p);
   if (t->kind == WT_ID) {
-    if (!wat__names_get(&p->names[space], p->src + t->off, t->len, out))
+    const char *nm;
+    size_t nn;
+    wat__id_name(p, t, &nm, &nn);
+    if (!wat__names_get(&p->names[space], nm, nn, out))
       return wat__fail(p, t, "unknown %s %.*s", space_name[space], (int)t->len, p->src + t->off);
     p->pos++;
     return true;
@@ -870,6 +873,11 @@ static bool fields(wat_p *p, size_t start, bool pass2) {
   while (wat__tok(p)->kind == WT_LPAR) {
     size_t open = p->pos;
     p->pos++;
+    /* A reserved token (@b, an operator's misspelling) is no field's
+     * keyword: the reference's "unknown operator". */
+    if (wat__tok(p)->kind == WT_RESERVED)
+      return wat__fail(p, NULL, "unknown operator %.*s, expected a module field",
+                       (int)(wat__tok(p)->len > 40 ? 40 : wat__tok(p)->len), p->src + wat__tok(p)->off);
     if (wat__tok(p)->kind != WT_KEYWORD)
       return wat__fail(p, NULL, "unexpected token, expected a module field");
     if (!(pass2 ? pass2_field(p) : pass1_field(p, &st, open))) return false;
@@ -888,6 +896,8 @@ static void free_state(wat_p *p) {
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wat__buf_free(bufs[i]);
   wat__names_free(&p->locals);
   free(p->labels);
+  free(p->qids);
+  wat__buf_free(&p->qid_text);
 }
 
 cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,

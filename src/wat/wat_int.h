@@ -58,10 +58,10 @@ void wat__buf_free(wat_buf *b);
 /* ------------------------------------------------------------ name tables */
 
 /* Identifier → index, for one index space (open addressing). Keys point
- * into the text. */
+ * into the text, or at a quoted identifier's decoded name. */
 typedef struct wat_names {
   struct wat_slot {
-    const char *s;  /* identifier with its $, NULL when free */
+    const char *s;  /* identifier's name (wat__id_name), NULL when free */
     size_t n;       /* length */
     uint32_t idx;   /* index it names */
   } *slots;
@@ -81,7 +81,7 @@ typedef struct wat_ftype {
 
 /* One enclosing block while parsing a body. */
 typedef struct wat_label {
-  const char *s;  /* its $name, or NULL */
+  const char *s;  /* its name (wat__id_name), or NULL */
   size_t n;       /* length of s */
 } wat_label;
 
@@ -110,6 +110,15 @@ typedef struct wat_p {
   bool has_start;          /* a start field was seen */
   uint32_t start;          /* its function index */
   bool uses_data_count;    /* a body uses memory.init or data.drop */
+
+  /* quoted identifiers ($"..."), decoded by the lexer: the token index
+   * and the name's bytes in qid_text, in token order */
+  struct wat_qid {
+    uint32_t tok;          /* index in toks */
+    uint32_t off, len;     /* the name (without $) in qid_text */
+  } *qids;
+  size_t nqids, cap_qids;
+  wat_buf qid_text;
 
   /* the function being compiled */
   wat_names locals;        /* local identifiers */
@@ -164,7 +173,11 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n);
 /* Checks that s[0..n) is UTF-8 (as names must be). */
 bool wat__utf8_ok(const uint8_t *s, size_t n);
 
-/* Name tables. */
+/* The name an identifier token stands for, without its $: $abc and
+ * $"abc" are the same identifier. */
+void wat__id_name(const wat_p *p, const wat_tok *t, const char **s, size_t *n);
+
+/* Name tables: keys are identifiers' names (wat__id_name). */
 bool wat__names_add(wat_p *p, wat_names *m, const wat_tok *id, uint32_t idx, const char *what);
 bool wat__names_get(const wat_names *m, const char *s, size_t n, uint32_t *idx);
 void wat__names_free(wat_names *m);

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +53,29 @@ static inline cis_engine *engine(const char *name) {
   return e;
 }
 
-/* Objects in the cache folder. */
-static inline int cache_entries(void) {
+/* Files of the cache folder whose name ends (from its last dot) in one
+ * of suffixes (NULL-terminated), or with except in none of them. */
+static inline int cache_files(const char *const *suffixes, bool except) {
   char dir[300];
   snprintf(dir, sizeof dir, "%s/cache", home);
   DIR *d = opendir(dir);
   if (!d) return 0;
   int count = 0;
   for (struct dirent *de; (de = readdir(d));) {
-    size_t l = strlen(de->d_name);
-    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) count++;
+    const char *x = strrchr(de->d_name, '.');
+    if (de->d_name[0] == '.' || !x) continue;
+    bool in = false;
+    for (const char *const *s = suffixes; *s && !in; s++) in = !strcmp(x, *s);
+    count += in != except;
   }
   closedir(d);
   return count;
+}
+
+/* Objects in the cache folder. */
+static inline int cache_entries(void) {
+  static const char *const entry[] = {".cso", NULL};
+  return cache_files(entry, false);
 }
 
 /* Module text compiled on engine e (fails the test when it does not load). */

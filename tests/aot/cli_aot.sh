@@ -10,6 +10,28 @@ trap 'rm -rf "$home"' EXIT
 export CIS_HOME=$home
 unset CIS_CC
 fail() { echo "cli_aot: $*" >&2; exit 1; }
+# on_tty CMD ARG...: runs CMD on a pseudo-terminal (Python's pty) and
+# prints what it wrote there, for at most 60 s.
+on_tty() {
+  python3 - "$@" <<'PY'
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out, t0 = b"", time.time()
+while time.time() - t0 < 60:
+    if select.select([fd], [], [], 0.5)[0]:
+        try:
+            d = os.read(fd, 1024)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+PY
+}
 
 out=$("$cis" compile "$dir/one.wasm" "$dir/limits.wasm") || fail "compile: $out"
 echo "$out" | grep -q "one.wasm: compiled" || fail "compile said: $out"
@@ -51,27 +73,38 @@ while ! "$cis" cache list | grep -q "compiling   process $slow," && [ $i -lt 100
 "$cis" cache list | grep -q "compiling   process $slow," || fail "cache list showed no compile: $("$cis" cache list)"
 wait $slow || fail "the slow compile failed"
 "$cis" cache clear >/dev/null
-out=$(CIS_CC=$home/slowcc python3 - "$cis" "$dir/one.wasm" <<'PY'
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], [sys.argv[1], "compile", sys.argv[2]])
-out, t0 = b"", time.time()
-while time.time() - t0 < 60:
-    if select.select([fd], [], [], 0.5)[0]:
-        try:
-            d = os.read(fd, 1024)
-        except OSError:
-            break
-        if not d:
-            break
-        out += d
-os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-PY
-) || fail "compile on a terminal: $out"
-echo "$out" | grep -q "one.wasm: compiling, 2 s" || fail "compile on a terminal showed: $out"
+out=$(CIS_CC=$home/slowcc on_tty "$cis" compile "$dir/one.wasm") || fail "compile on a terminal: $out"
+echo "$out" | grep -q "one.wasm: compiling unit 1/1, [12]\.[0-9] s" || fail "compile on a terminal showed: $out"
 echo "$out" | grep -q "one.wasm: compiled in" || fail "compile on a terminal said: $out"
+"$cis" cache clear >/dev/null
+
+# A compile in units (here of a few bytes each): `cis cache list` shows the
+# unit it compiles, and --json the counts; once its process is killed, the
+# compile is no longer listed, though its lock file stays.
+printf '#!/bin/sh\nsleep 1\nexec gcc "$@"\n' >"$home/slowcc1"
+chmod +x "$home/slowcc1"
+CIS_AOT_COMPILE_SLOTS=1 CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 "$cis" compile "$dir/calls.wasm" >/dev/null 2>&1 &
+slow=$!
+i=0
+while ! "$cis" cache list | grep -q "compiling   process $slow, for [0-9]* s, unit 2/" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+"$cis" cache list | grep -q "compiling   process $slow, for [0-9]* s, unit 2/[3-9]$" ||
+  fail "cache list showed no unit: $("$cis" cache list)"
+out=$("$cis" cache list --json)
+echo "$out" | grep -Eq '"units_done":[[:space:]]*[1-9]' || fail "cache list --json showed no units: $out"
+echo "$out" | grep -Eq '"units":[[:space:]]*[3-9]' || fail "cache list --json showed no units: $out"
+kill -KILL $slow
+wait $slow 2>/dev/null
+ls "$home/cache/"*.lock >/dev/null || fail "the killed compile left no lock file"
+out=$("$cis" cache list)
+echo "$out" | grep -q "process $slow" && fail "a killed compile is still listed: $out"
+sleep 2 # the compiler it started ends on its own
+"$cis" cache clear >/dev/null
+# The same compile to its end, on a terminal: each unit in turn, then the link.
+out=$(CIS_AOT_COMPILE_SLOTS=1 CIS_AOT_UNIT_SIZE=16 CIS_CC=$home/slowcc1 on_tty "$cis" compile "$dir/calls.wasm") ||
+  fail "compile in units on a terminal: $out"
+echo "$out" | grep -q "calls.wasm: compiling unit 2/[3-9], " || fail "compile in units showed: $out"
+echo "$out" | grep -q "calls.wasm: linking [3-9] units, " || fail "compile in units showed: $out"
+[ "$("$cis" cache list | grep -c ' ok$')" = 1 ] || fail "the units' object is no sound entry: $("$cis" cache list)"
 "$cis" cache clear >/dev/null
 out=$("$cis" cache prune) || fail "cache prune: $out"
 
@@ -126,6 +159,10 @@ while [ "$("$cis" cache list | grep -c ' ok$')" != 1 ] && [ $i -lt 3000 ]; do sl
 out=$(CIS_CC=/nonexistent/cc CIS_ENGINE=auto "$cis" skill install "$sk" 2>"$home/err") ||
   fail "install (auto, no compiler) failed: $(cat "$home/err")"
 grep -q "runs on the interpreter" "$home/err" || fail "install without compiler said: $(cat "$home/err")"
+"$cis" cache clear >/dev/null
+out=$(CIS_ENGINE=aot CIS_CC=$home/slowcc on_tty "$cis" skill install "$sk") || fail "install (aot) on a terminal: $out"
+echo "$out" | grep -q "skill: compiling unit 1/1, [12]\.[0-9] s" || fail "install (aot) on a terminal showed: $out"
+echo "$out" | grep -q "installed ok" || fail "install (aot) on a terminal said: $out"
 out=$("$cis" skill run ok --engine aot) || fail "skill run --engine aot: $out"
 echo "$out" | grep -q '"ok"' || fail "skill run --engine aot printed: $out"
 "$cis" cache clear >/dev/null

@@ -3156,7 +3156,7 @@ static void test_scope_rollback_drops_every_change(void **state) {
 }
 
 /* A transaction that changes more nodes than the commit lists
- * (DIRTY_LIST in vfs_db.c: past it the commit looks at every cached
+ * (DIRTY_LIST in vfs_db_fs.h: past it the commit looks at every cached
  * node) writes every one of them: 40 files made in one scope, then the
  * times of all 40 set in another, read back by a mount of its own. */
 static void test_scope_commit_writes_every_changed_node(void **state) {

@@ -102,9 +102,12 @@ static void all_fixed_type_ops_validate(void **st) {
   cis_result rc = cis__module_decode(buf, n, &m, &d);
   if (rc == CIS_OK) rc = cis__module_validate(m, &d);
   if (rc) fail_msg("%s", d.msg);
-  /* One function per fixed-type row but nop... */
+  /* One function per fixed-type row, but the two relaxed dot products
+   * (wabt 1.0.32 knows them by older names). */
   unsigned fixed = 0;
-  for (unsigned i = 0; i < CIS__OP_COUNT; i++) fixed += cis__op_info(i)->sig[0] != '*';
+  for (unsigned i = 0; i < CIS__OP_COUNT; i++)
+    fixed += cis__op_info(i)->sig[0] != '*' && i != CIS__OP_I16X8_RELAXED_DOT_I8X16_I7X16_S &&
+             i != CIS__OP_I32X4_RELAXED_DOT_I8X16_I7X16_ADD_S;
   assert_int_equal(m->nfuncs, fixed);
   cis__module_free(m);
 }
@@ -206,7 +209,7 @@ static void simd_encoding_errors(void **st) {
   (void)st;
   /* A hole of the 0xFD space, and a code past it. */
   BODY("", CIS_EMALFORMED, "illegal opcode", SIMD, 0x9a, 0x01, 0x0b);
-  BODY("", CIS_EMALFORMED, "illegal opcode", SIMD, 0x80, 0x02, 0x0b);
+  BODY("", CIS_EMALFORMED, "illegal opcode", SIMD, 0x94, 0x02, 0x0b); /* 0x114: past relaxed SIMD */
   /* The u32 after the prefix: overlong is fine, too long or too large is not. */
   BODY("v", CIS_OK, NULL, SIMD, 0x8c, 0x80, 0x00, ZERO16, 0x0b);
   BODY("", CIS_ELEB, "integer representation too long", SIMD, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x0b);

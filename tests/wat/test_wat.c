@@ -272,6 +272,54 @@ static void wat_comments_nest_and_lines_count(void **state) {
                    5);
 }
 
+/* Annotations (@id ...) are skipped wherever a token may be, nested to
+ * any depth without recursion, and still held to the lexer's rules; a
+ * quoted identifier $"..." names what the plain one with the same name
+ * does, and an empty or non-UTF-8 one is malformed. */
+static void wat_annotations_and_quoted_identifiers(void **state) {
+  (void)state;
+  assert_int_equal(run_i32("((@a) module (@x y (z \"(\" (@w))) (func (@b) (export \"f\") (@\"n\" 1)"
+                           " (result i32) (@c ;; in a comment )\n) i32.const 3))",
+                           "f", 0, 0, 0),
+                   3);
+  assert_int_equal(run_i32("(module (func $\"a b\" (result i32) i32.const 4)"
+                           " (func $ab (result i32) i32.const 5)"
+                           " (func (export \"f\") (result i32) (call $\"a\\62\") (call $\"a b\") i32.add))",
+                           "f", 0, 0, 0),
+                   9);
+  assert_int_equal(run_i32("(module (func (export \"f\") (result i32)"
+                           " block $\"l\" (result i32) i32.const 6 br $l end $l))",
+                           "f", 0, 0, 0),
+                   6);
+  expect_error("(module (func $\"a\" (result i32) i32.const 4) (func $a))", CIS_EMALFORMED, "duplicate func");
+  expect_error("(module (func $))", CIS_EMALFORMED, "empty identifier");
+  expect_error("(module (func $\"\"))", CIS_EMALFORMED, "empty identifier");
+  expect_error("(module (func $\"\\ff\"))", CIS_EMALFORMED, "malformed UTF-8");
+  expect_error("(module (func $\"x\ny\"))", CIS_EMALFORMED, "empty identifier");
+  expect_error("(module (@))", CIS_EMALFORMED, "1:9: empty annotation id");
+  expect_error("(module (@ x))", CIS_EMALFORMED, "empty annotation id");
+  expect_error("(module (@a (b)", CIS_EMALFORMED, "1:9: unclosed annotation");
+  expect_error("(module (@a \"x))", CIS_EMALFORMED, "unclosed string");
+  expect_error("(module (@a \x01))", CIS_EMALFORMED, "illegal character");
+  expect_error("(module (@a \xff))", CIS_EMALFORMED, "malformed UTF-8 encoding");
+  expect_error("(module (@a)) )", CIS_EMALFORMED, "unexpected token");
+  expect_error("((@b)@c)", CIS_EMALFORMED, "unknown operator");
+  /* a million nested parentheses in one annotation: no recursion */
+  size_t depth = 1000000, len = 16 + 2 * depth;
+  char *deep = malloc(len + 1);
+  assert_non_null(deep);
+  size_t o = (size_t)snprintf(deep, len + 1, "(module (@a ");
+  for (size_t i = 0; i < depth; i++) deep[o++] = '(';
+  for (size_t i = 0; i < depth; i++) deep[o++] = ')';
+  o += (size_t)snprintf(deep + o, len + 1 - o, "))");
+  uint8_t *bin = NULL;
+  size_t n = 0;
+  char msg[256];
+  assert_int_equal(compile(deep, &bin, &n, msg, sizeof msg), CIS_OK);
+  free(bin);
+  free(deep);
+}
+
 /* ------------------------------------------ extended constant expressions */
 
 /* WebAssembly 3.0's extended constant expressions: i32 and i64 add, sub
@@ -586,6 +634,7 @@ int main(void) {
       cmocka_unit_test(wat_strings_escapes_and_utf8),
       cmocka_unit_test(wat_string_escape_of_a_nul_is_illegal),
       cmocka_unit_test(wat_comments_nest_and_lines_count),
+      cmocka_unit_test(wat_annotations_and_quoted_identifiers),
       cmocka_unit_test(wat_abbreviations_of_functions_and_types),
       cmocka_unit_test(wat_abbreviations_of_blocks_and_labels),
       cmocka_unit_test(wat_abbreviations_of_memory_table_global_data_elem),

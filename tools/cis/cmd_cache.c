@@ -6,7 +6,10 @@
  *                             age, and "corrupt" for an entry that fails its
  *                             checks (it would be compiled again, never run);
  *                             then one per compile running or queued (by
- *                             any process) and per refusal remembered
+ *                             any process: its state, process, time so far,
+ *                             and the unit of the C it compiles), per refusal
+ *                             remembered, and per state file that cannot be
+ *                             read (what is wrong with it)
  *   cis cache clear           removes every entry
  *   cis cache prune [--older-than DURATION]
  *                             removes corrupt entries, those of other cis
@@ -23,7 +26,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: cis cache list [--json] | clear | prune [--older-than DURATION]\n"
              "The compiled engine's cache of machine code ($CIS_HOME/cache).\n"
              "  list    one line per entry: key, module sha256, bytes, age, state; then\n"
-             "          the compiles running or queued, and those refused by the bounds\n"
+             "          the compiles running or queued (unit k/N of their C), those refused\n"
+             "          by the bounds, and state files that cannot be read\n"
              "  clear   remove every entry\n"
              "  prune   remove corrupt entries, those of other cis versions, leftovers of\n"
              "          unfinished compiles, and (with --older-than) old entries\n");
@@ -46,11 +50,21 @@ static bool list_compile(const cis_cache_compile *c, void *user) {
     cJSON_AddNumberToObject(o, "pid", (double)c->pid);
     cJSON_AddNumberToObject(o, "since", (double)c->since);
     cJSON_AddStringToObject(o, "why", c->why);
+    cJSON_AddNumberToObject(o, "units_done", (double)c->units_done);
+    cJSON_AddNumberToObject(o, "units", (double)c->units);
     cJSON_AddItemToArray(l->arr, o);
   } else if (c->pid) {
-    printf("%.16s  %-10s  process %lld, for %ld s\n", c->key, c->state, (long long)c->pid, age);
-  } else {
+    char units[48] = "";
+    if (c->units && !strcmp(c->state, "compiling"))
+      snprintf(units, sizeof units, ", unit %u/%u", c->units_done + 1, c->units);
+    else if (c->units && !strcmp(c->state, "linking"))
+      snprintf(units, sizeof units, ", %u units", c->units);
+    printf("%.16s  %-10s  process %lld, for %ld s%s\n", c->key, c->state, (long long)c->pid, age,
+           units);
+  } else if (!strcmp(c->state, "refused")) {
     printf("%.16s  %-10s  %ld s ago, on the interpreter: %s\n", c->key, c->state, age, c->why);
+  } else { /* a state file that cannot be read: what is wrong with it */
+    printf("%.16s  %-10s  %s\n", c->key, c->state, c->why);
   }
   return true;
 }

@@ -7,12 +7,14 @@
  * CIS_EUNSUPPORTED when no C compiler is installed (the message names the
  * package), CIS_EIO when the compiler fails, 3 for a bad module. On a
  * terminal, a compile that takes more than a second shows its state
- * (queued for a compile slot, compiling) and the time so far on stderr,
- * from the cache's own record of the compile (cis_cache_compiles). A
- * compile waits up to 10 minutes for a compile slot other processes hold.
+ * (queued for a compile slot, generating, compiling unit k of N, linking)
+ * and the time so far on stderr, from the cache's own record of the
+ * compile (cis_cache_compiles). A compile waits up to 10 minutes for a
+ * compile slot other processes hold.
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,27 +43,40 @@ static size_t cache_count(void) {
   return n;
 }
 
-/* The progress line of a compile on a terminal: a thread that shows,
- * once a second, the state this process's compile has in the cache. */
-typedef struct progress {
+/* The progress line of a compile on a terminal: a thread that shows on
+ * stderr, once a second, the state this process's compile has in the
+ * cache (cis_cache_compiles: queued, generating, compiling unit k of N,
+ * linking N units) and the time so far. Also used by `cis skill install`
+ * (cmd_skill.c), which compiles under engine aot. */
+typedef struct cli_progress {
   pthread_mutex_t mu;
   pthread_cond_t cond;
+  pthread_t thread;
   bool done;
-  const char *path;
+  const char *label;       /* what is compiled (the file) */
+  const char *otherwise;   /* shown while the cache has no compile of this process, or NULL */
   char state[16];
-} progress;
+  uint32_t units_done, units;
+} cli_progress;
 
 static bool own_compile(const cis_cache_compile *c, void *user) {
-  progress *p = user;
+  cli_progress *p = user;
   if (c->pid != (int64_t)getpid()) return true;
   snprintf(p->state, sizeof p->state, "%s", c->state);
+  p->units_done = c->units_done;
+  p->units = c->units;
   return false;
 }
 
+static double mono_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void *progress_main(void *arg) {
-  progress *p = arg;
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  cli_progress *p = arg;
+  double t0 = mono_s();
   bool shown = false;
   pthread_mutex_lock(&p->mu);
   while (!p->done) {
@@ -70,11 +85,16 @@ static void *progress_main(void *arg) {
     until.tv_sec += 1;
     pthread_cond_timedwait(&p->cond, &p->mu, &until);
     if (p->done) break;
-    snprintf(p->state, sizeof p->state, "generating");
+    snprintf(p->state, sizeof p->state, "%s", p->otherwise ? p->otherwise : "");
+    p->units = 0;
     cis_cache_compiles(own_compile, p);
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    fprintf(stderr, "\r%s: %s, %ld s ", p->path, p->state, (long)(now.tv_sec - t0.tv_sec));
+    if (!p->state[0]) continue;
+    char units[48] = "";
+    if (p->units && !strcmp(p->state, "compiling"))
+      snprintf(units, sizeof units, " unit %u/%u", p->units_done + 1, p->units);
+    else if (p->units && !strcmp(p->state, "linking"))
+      snprintf(units, sizeof units, " %u units", p->units);
+    fprintf(stderr, "\r%s: %s%s, %.1f s\033[K", p->label, p->state, units, mono_s() - t0);
     shown = true;
   }
   pthread_mutex_unlock(&p->mu);
@@ -82,10 +102,39 @@ static void *progress_main(void *arg) {
   return NULL;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+cli_progress *cli_progress_start(const char *label, const char *otherwise);
+void cli_progress_stop(cli_progress *p);
+
+/* Starts the progress line of label's compile when stderr is a terminal
+ * (otherwise: the state shown while this process has no compile in the
+ * cache, or NULL to show nothing then); NULL when there is none to stop. */
+cli_progress *cli_progress_start(const char *label, const char *otherwise) {
+  if (!isatty(2)) return NULL;
+  cli_progress *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cond, NULL);
+  p->label = label;
+  p->otherwise = otherwise;
+  if (pthread_create(&p->thread, NULL, progress_main, p) != 0) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Stops the line started by cli_progress_start, clearing it (p may be
+ * NULL). */
+void cli_progress_stop(cli_progress *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->done = true;
+  pthread_cond_signal(&p->cond);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->thread, NULL);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cond);
+  free(p);
 }
 
 int cli_cmd_compile(int argc, char **argv) {
@@ -122,20 +171,12 @@ int cli_cmd_compile(int argc, char **argv) {
       break;
     }
     size_t before = cache_count();
-    double t0 = now_s();
+    double t0 = mono_s();
     cis_module *m = NULL;
-    progress p = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, path, ""};
-    pthread_t ticker;
-    bool ticking = isatty(2) && pthread_create(&ticker, NULL, progress_main, &p) == 0;
+    cli_progress *p = cli_progress_start(path, "generating");
     rc = cis_module_new(e, bytes, len, &m);
-    if (ticking) {
-      pthread_mutex_lock(&p.mu);
-      p.done = true;
-      pthread_cond_signal(&p.cond);
-      pthread_mutex_unlock(&p.mu);
-      pthread_join(ticker, NULL);
-    }
-    double dt = now_s() - t0;
+    cli_progress_stop(p);
+    double dt = mono_s() - t0;
     free(bytes);
     if (rc != CIS_OK) {
       cli_error(path, rc, cis_errmsg(e));

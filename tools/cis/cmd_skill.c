@@ -38,6 +38,10 @@ typedef struct skill_sub {
 } skill_sub;
 
 static int sub_install(int argc, char **argv);
+/* The progress line of a compile on a terminal (cmd_compile.c). */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_start(const char *label, const char *otherwise);
+void cli_progress_stop(cli_progress *p);
 static int sub_list(int argc, char **argv);
 static int sub_show(int argc, char **argv);
 static int sub_run(int argc, char **argv);
@@ -277,7 +281,11 @@ static int sub_install(int argc, char **argv) {
       .allow_host_paths = paths.items, .nallow_host_paths = paths.n,
   };
   char name[128];
+  /* Under engine aot the install compiles the module: on a terminal its
+   * progress shows as `cis compile`'s does. */
+  cli_progress *prog = cli_progress_start(target, NULL);
   rc = cis_skills_install_ex(s, tmp[0] ? tmp : target, &io, name, sizeof name);
+  cli_progress_stop(prog);
   if (rc == CIS_OK) printf("installed %s\n", name);
   else code = fail(false, rc, cis_skills_errmsg(s));
   cis_skills_close(s);

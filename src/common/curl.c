@@ -1,15 +1,15 @@
 /*
- * This file implements the libcurl helpers shared by the HTTP and AI
- * services: loading libcurl and its one-time global set-up, the capped
- * response buffer and the deadline arithmetic that turns "time left for
- * this call" into curl timeouts.
+ * This file implements the libcurl plumbing of curl.h, shared by the HTTP
+ * and AI services: loading libcurl and its one-time global set-up, and
+ * the capped response buffer.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http_internal.h"
+#include "common/curl.h"
+#include "common/internal.h"
 
 /* The soname and package the build found (cmake/CisDeps.cmake). */
 #if !defined(CIS_CURL_SONAME) || !defined(CIS_CURL_PACKAGE)
