@@ -410,7 +410,8 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     x = rd_u32(v);
     if (x >= m->nglobals) return verr(v, CIS_EINVALID, "unknown global %u", x);
     if (op == CIS__OP_GLOBAL_GET) return push(v, m->globals[x].type.type);
-    if (!m->globals[x].type.mutable_) return verr(v, CIS_EINVALID, "global is immutable");
+    if (!m->globals[x].type.mutable_)
+      return verr(v, CIS_EINVALID, "%s", v->m->standard >= CIS__STD_3 ? "immutable global" : "global is immutable");
     return pop_expect(v, m->globals[x].type.type);
   case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
     x = rd_u32(v);
@@ -507,10 +508,13 @@ static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) {
 
 /* A constant expression of type want: constant instructions only (with
  * WebAssembly 3.0's extended constant expressions: i32 and i64 add, sub
- * and mul), and exactly one value at the end. Its stack is bounded
+ * and mul), and exactly one value at the end. global.get may read an
+ * immutable global below `globals`: the imported ones in 2.0; in 3.0
+ * those defined before too (all of them for a segment), which
+ * instantiation has set by then. Its stack is bounded
  * (CIS__CONST_MAX_DEPTH), so that instantiation evaluates it on a fixed
  * stack. */
-static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, cis__diag *d) {
+static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, uint32_t globals, cis__diag *d) {
   const uint8_t *p = e->code, *end = e->code + e->len;
   uint8_t stack[CIS__CONST_MAX_DEPTH];
   int n = 0;
@@ -536,7 +540,7 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, c
       break;
     case CIS__OP_GLOBAL_GET:
       cis__read_u32(&p, end, &x);
-      if (x >= m->nglobal_imports) return merr(d, CIS_EINVALID, "unknown global %u", x);
+      if (x >= globals) return merr(d, CIS_EINVALID, "unknown global %u", x);
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
       t = m->globals[x].type.type;
       break;
@@ -604,8 +608,13 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
       if (e->exprs) mark_refs_in_expr(m, &e->exprs[k], m->func_declared);
     }
   }
+  /* What a constant expression may read (const_expr): of a global, the
+   * globals before it; of a segment, all of them (2.0: the imported). */
+  bool std3 = m->standard >= CIS__STD_3;
+  uint32_t seg_globals = std3 ? m->nglobals : m->nglobal_imports;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++)
-    if (!const_expr(m, &m->globals[i].init, m->globals[i].type.type, d)) return d->code;
+    if (!const_expr(m, &m->globals[i].init, m->globals[i].type.type, std3 ? i : m->nglobal_imports, d))
+      return d->code;
   cis__export **sorted = malloc((m->nexports ? m->nexports : 1) * sizeof *sorted);
   if (!sorted) return d->code = CIS_ENOMEM;
   for (uint32_t i = 0; i < m->nexports; i++) {
@@ -635,19 +644,19 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     const cis__elem *e = &m->elems[i];
     if (e->mode == CIS__SEG_ACTIVE) {
       if (e->table >= m->ntables) return merr(d, CIS_EINVALID, "unknown table %u", e->table), d->code;
-      if (!const_expr(m, &e->offset, CIS__I32, d)) return d->code;
+      if (!const_expr(m, &e->offset, CIS__I32, seg_globals, d)) return d->code;
       if (m->tables[e->table].elem != e->type) return merr(d, CIS_ETYPE, "type mismatch"), d->code;
     }
     for (uint32_t k = 0; k < e->count; k++) {
       if (e->funcs && e->funcs[k] >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", e->funcs[k]), d->code;
-      if (e->exprs && !const_expr(m, &e->exprs[k], e->type, d)) return d->code;
+      if (e->exprs && !const_expr(m, &e->exprs[k], e->type, seg_globals, d)) return d->code;
     }
   }
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const cis__data *dd = &m->datas[i];
     if (dd->mode != CIS__SEG_ACTIVE) continue;
     if (dd->memory >= m->nmemories) return merr(d, CIS_EINVALID, "unknown memory %u", dd->memory), d->code;
-    if (!const_expr(m, &dd->offset, CIS__I32, d)) return d->code;
+    if (!const_expr(m, &dd->offset, CIS__I32, seg_globals, d)) return d->code;
   }
   vx v;
   memset(&v, 0, sizeof v);

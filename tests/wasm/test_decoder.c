@@ -136,6 +136,16 @@ static void invalid(void **st) {
                            0x01, 0x0b};
   expect(size1, sizeof size1, CIS_EINVALID, "unknown memory 1");
   expect_std(CIS__STD_2, size1, sizeof size1, CIS_EMALFORMED, "zero byte expected");
+  /* A global read by a later global's initialiser: 3.0 allows it (an
+   * immutable one defined before), 2.0 only imported globals; neither a
+   * later nor a mutable one. */
+  const uint8_t gget[] = {HDR, 0x06, 0x0b, 0x02, 0x7f, 0x00, 0x41, 0x01, 0x0b, 0x7f, 0x00, 0x23, 0x00, 0x0b};
+  expect(gget, sizeof gget, CIS_OK, NULL);
+  expect_std(CIS__STD_2, gget, sizeof gget, CIS_EINVALID, "unknown global 0");
+  const uint8_t gfwd[] = {HDR, 0x06, 0x0b, 0x02, 0x7f, 0x00, 0x23, 0x01, 0x0b, 0x7f, 0x00, 0x41, 0x01, 0x0b};
+  expect(gfwd, sizeof gfwd, CIS_EINVALID, "unknown global 1");
+  const uint8_t gmut[] = {HDR, 0x06, 0x0b, 0x02, 0x7f, 0x01, 0x41, 0x01, 0x0b, 0x7f, 0x00, 0x23, 0x00, 0x0b};
+  expect(gmut, sizeof gmut, CIS_EINVALID, "constant expression required");
   /* Memory min above max. */
   const uint8_t lim[] = {HDR, 0x05, 0x04, 0x01, 0x01, 0x02, 0x01};
   expect(lim, sizeof lim, CIS_EINVALID, "size minimum must not be greater than maximum");
