@@ -255,7 +255,7 @@ const cis__vdb_sql cis__vdb_stmts[Q_COUNT] = {
      * layer goes first in a statement of its own (Q_INO_PUT): as a part
      * of this one, its plan, started by every execution, cost a creation
      * some 9 µs (pgbench, in turns). */
-    [Q_CTR_NODES] = {"SELECT 0", CTR_E CTR_B CTR_A CTR_U CTR_TENANT},
+    [Q_CTR_NODES] = {"SELECT 0", CTR_E CTR_B CTR_A CTR_U CTR_TENANT, false},
     /* PostgreSQL's ent_remove in one statement that returns no rows, so it
      * waits for no answer: a whiteout in the top layer ?4 when a lower
      * layer has dir ?2 / name ?3, else the top layer's row deleted. */
