@@ -1949,9 +1949,9 @@ struct cis__aot_loaded {
   size_t span;                 /* its length */
   cis_aot_object obj;          /* what the object's describe function said */
   void **tab;                  /* obj.entries then obj.fptrs */
-  uint8_t *ident;              /* module bytes then key text, after this struct */
-  size_t nbytes;               /* length of the bytes */
-  size_t tlen;                 /* length of the text */
+  cis__module *mod;            /* the module whose bytes the entry held (counted): not a copy */
+  char *text;                  /* the key text, after this struct */
+  size_t tlen;                 /* its length */
 };
 
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1963,7 +1963,8 @@ const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return 
 static void unload(cis__aot_loaded *l) {
   if (l->map) munmap(l->map, l->span);
   free(l->tab);
-  free(l); /* ident lies in the same block */
+  cis__module_free(l->mod);
+  free(l); /* text lies in the same block */
 }
 
 /* Asks the object's describe function (aot_rt.h) for its ABI, key and
@@ -2006,11 +2007,13 @@ void cis__aot_release(cis__aot_loaded *l) {
 }
 
 /* Whether loaded object l is the one of key k: the same name, module
- * bytes and key text (names may collide). */
+ * bytes and key text (names may collide). The bytes of the very module
+ * l was loaded for are equal without a look. */
 static bool loaded_is(const cis__aot_loaded *l, const key *k) {
-  return !memcmp(l->key, k->key, 32) && l->nbytes == k->nbytes && l->tlen == k->tlen &&
-         (!k->nbytes || !memcmp(l->ident, k->bytes, k->nbytes)) &&
-         !memcmp(l->ident + k->nbytes, k->text, k->tlen);
+  const cis__module *m = l->mod;
+  return !memcmp(l->key, k->key, 32) && m->nbytes == k->nbytes && l->tlen == k->tlen &&
+         (m->bytes == k->bytes || !k->nbytes || !memcmp(m->bytes, k->bytes, k->nbytes)) &&
+         !memcmp(l->text, k->text, k->tlen);
 }
 
 /* The loaded object of key k, counted, or NULL. */
@@ -2084,7 +2087,7 @@ static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t 
   return check_fd(*fd, path, k, trl, sn, msg, cap);
 }
 
-/* Loads the entry at path for key k when sound: the bytes checked are
+/* Loads the entry at path for key k of module m when sound: the bytes checked are
  * those of the descriptor the object is mapped from, so a rename over
  * the path after the check cannot change what is loaded (cis never
  * writes an entry in place). Only objects cis maps itself are loaded
@@ -2093,8 +2096,8 @@ static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t 
  * CIS_EUNSUPPORTED (the generator writes no such object: another
  * compiler or CIS_AOT_CFLAGS made it). Returns CIS_ENOTFOUND when
  * absent, CIS_EHASH when unsound. */
-static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
-                             size_t cap) {
+static cis_result load_entry(const char *path, const key *k, const cis__module *m,
+                             cis__aot_loaded **out, char *msg, size_t cap) {
   if ((*out = loaded_find(k))) return CIS_OK;
   int fd;
   uint8_t trl[TRL_SIZE];
@@ -2108,19 +2111,20 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
            "itself", path);
     rc = CIS_EUNSUPPORTED;
   }
-  /* What the entry was checked to be, for loaded_find: a copy rather than
-   * the entry's mapping kept (a mapping more costs every later look at
-   * /proc/self/maps). */
-  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->nbytes + k->tlen) : NULL;
+  /* What the entry was checked to be, for loaded_find: the module itself
+   * held, whose bytes are the key's (never changed once decoded), and a
+   * copy of the key text. Neither the entry's mapping kept (a mapping more
+   * costs every later look at /proc/self/maps) nor a copy of the bytes (a
+   * big module's bytes cost a page fault per 4 KB copied). The count is
+   * the module's one field that changes (cis__module_ref). */
+  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->tlen) : NULL;
   if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
-  if (rc == CIS_OK) { /* one block: the object's state, then what it was checked to be */
+  if (rc == CIS_OK) { /* one block: the object's state, then the key text */
     *l = (cis__aot_loaded){0};
-    uint8_t *ident = (uint8_t *)(l + 1);
-    memcpy(ident, k->bytes, k->nbytes);
-    memcpy(ident + k->nbytes, k->text, k->tlen);
-    l->ident = ident;
-    l->nbytes = k->nbytes;
+    l->text = (char *)(l + 1);
+    memcpy(l->text, k->text, k->tlen);
     l->tlen = k->tlen;
+    l->mod = cis__module_ref((cis__module *)m);
     rc = map_own(fd, &sn, l, k->name, msg, cap);
   }
   if (fd >= 0) close(fd);
@@ -2279,7 +2283,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
-    rc = load_entry(j->path, &w->k, out, msg, cap);
+    rc = load_entry(j->path, &w->k, m, out, msg, cap);
   }
   if (j) cis__aot_job_free(j); /* without a cache: the folder goes, the loaded file stays open */
   else if (!cache) rmdir(dir);
@@ -2295,7 +2299,7 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
   cis_result rc = locate(m, &w, msg, cap);
   bool missing = false; /* no sound entry (or no cache folder and none loaded) */
   if (rc == CIS_OK && w.path) {
-    rc = load_entry(w.path, &w.k, out, msg, cap);
+    rc = load_entry(w.path, &w.k, m, out, msg, cap);
     missing = rc == CIS_ENOTFOUND || rc == CIS_EHASH;
   } else if (rc == CIS_OK) {
     /* No cache folder: only what this process compiled and loaded. */
