@@ -61,18 +61,29 @@ static void temp_path(char *path, size_t cap) {
   close(fd);
 }
 
+/* A big module of 'a's written to a new temporary file (path) of the
+ * given mode, then mapped by cli_map_file: its bytes (*b, n), and what
+ * cli_map_file gave (the result, len, which must be a mapping). */
+static const uint8_t *map_big_module(char path[256], mode_t mode, uint8_t **b, size_t *n,
+                                     size_t *len) {
+  temp_path(path, 256);
+  *b = big_module('a', n);
+  write_file(path, *b, *n, mode);
+  bool mapped;
+  const uint8_t *got = cli_map_file(path, len, &mapped);
+  assert_non_null(got);
+  assert_true(mapped);
+  assert_int_equal(*len, *n);
+  return got;
+}
+
 static void test_map_only_files_no_one_else_may_write(void **state) {
   (void)state;
   char path[256];
-  temp_path(path, sizeof path);
   size_t n, len;
-  bool mapped;
-  uint8_t *b = big_module('a', &n);
-  write_file(path, b, n, 0644);
-  const uint8_t *got = cli_map_file(path, &len, &mapped);
-  assert_non_null(got);
-  assert_true(mapped);
-  assert_int_equal(len, n);
+  bool mapped = true;
+  uint8_t *b;
+  const uint8_t *got = map_big_module(path, 0644, &b, &n, &len);
   assert_memory_equal(got, b, n);
   cli_file_free(got, len, mapped);
 
@@ -103,13 +114,9 @@ static void test_map_only_files_no_one_else_may_write(void **state) {
 static void test_mapped_file_written_after_load_does_not_change_the_module(void **state) {
   (void)state;
   char path[256];
-  temp_path(path, sizeof path);
   size_t n, len;
-  bool mapped;
-  uint8_t *b = big_module('a', &n);
-  write_file(path, b, n, 0600);
-  const uint8_t *got = cli_map_file(path, &len, &mapped);
-  assert_true(mapped);
+  uint8_t *b;
+  const uint8_t *got = map_big_module(path, 0600, &b, &n, &len);
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
   cfg.engine = "interp";
@@ -129,7 +136,7 @@ static void test_mapped_file_written_after_load_does_not_change_the_module(void 
   assert_int_equal(mem[DATA_LEN - 1], 'a');
   cis_instance_free(inst);
   cis_module_free(m);
-  cli_file_free(got, len, mapped);
+  cli_file_free(got, len, true);
   cis_engine_free(e);
   free(b);
   free(other);
