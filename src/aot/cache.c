@@ -517,11 +517,30 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
 #define MACHINE "other"
 #endif
 
+/* From this length on, word_hash runs four lanes side by side: each step
+ * waits for the multiply before it, so one lane hashed Flite's 21.5 MB
+ * at a multiply's latency per 8 bytes (a seventh of its cached start).
+ * Shorter inputs, and so the names of their entries, hash as before. */
+#define WIDE_HASH_MIN (1u << 20)
+
 /* A 64-bit hash of n bytes at p, eight bytes a step (a multiply and a
  * shift each; FNV-1a's byte steps were most of a cached start's key). */
 static uint64_t word_hash(const void *p, size_t n) {
   const uint8_t *b = p;
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+  if (n >= WIDE_HASH_MIN) {
+    uint64_t l[4] = {h, h ^ 0xcbf29ce484222325ull, h ^ 0x84222325cbf29ce4ull, h ^ 0xc2b2ae3d27d4eb4full};
+    for (; n >= 32; b += 32, n -= 32)
+      for (int i = 0; i < 4; i++) {
+        memcpy(&w, b + 8 * i, 8);
+        l[i] = (l[i] ^ w) * 0xff51afd7ed558ccdull;
+        l[i] ^= l[i] >> 33;
+      }
+    for (int i = 0; i < 4; i++) { /* the lanes into h, as words */
+      h = (h ^ l[i]) * 0xff51afd7ed558ccdull;
+      h ^= h >> 33;
+    }
+  }
   for (; n >= 8; b += 8, n -= 8) {
     memcpy(&w, b, 8);
     h = (h ^ w) * 0xff51afd7ed558ccdull;
