@@ -221,11 +221,26 @@ static cis_result code_of(const cis__module *m, cis__aot_loaded *ld, cis__aot_co
   return CIS_OK;
 }
 
+void cis__aot_release_bytes(void *owner) { cis__aot_release(owner); }
+
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
+                                     void **owner) {
+  cis__aot_loaded *ld = NULL;
+  cis_result rc = cis__aot_known_bytes(bytes, len, &ld, held);
+  *owner = ld;
+  return rc;
+}
+
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
                          bool *compiled, char *msg, size_t cap) {
   cis__aot_loaded *ld = NULL;
   bool did = false;
   *out = NULL;
+  if (compiled) *compiled = false;
+  /* Decoded from the bytes of the object it found (known_bytes): that
+   * object, without looking for it again. */
+  if (m->bytes_release == cis__aot_release_bytes)
+    return code_of(m, cis__aot_retain(m->bytes_owner), out, msg, cap);
   cis_result rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
   if (compiled) *compiled = did;
   return rc == CIS_OK ? code_of(m, ld, out, msg, cap) : rc;
@@ -260,27 +275,10 @@ static cis_result aot_prepare(cis_module *mod) {
  * else could hold bytes that never passed it, but whoever can write the
  * cache can already write the machine code that runs. CIS_ENOTFOUND when
  * there is no such code (nothing is compiled here). */
-static void aot_release_bytes(void *owner) { cis__aot_release(owner); }
-
-/* Before decoding a big module (runtime.h): the bytes of its sound cache
- * entry, mapped, held by the loaded object (cis__aot_known_bytes). */
-static cis_result aot_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
-                                  void **owner) {
-  cis__aot_loaded *ld = NULL;
-  cis_result rc = cis__aot_known_bytes(bytes, len, &ld, held);
-  *owner = ld;
-  return rc;
-}
-
 static cis_result aot_prepare_known(cis_module *mod) {
   char msg[CIS_ERRMSG_MAX];
   cis__aot_code *code = NULL;
-  const cis__module *m = mod->m;
-  /* Decoded from the bytes of the object it found (aot_known_bytes): that
-   * object, without looking for it again. */
-  cis_result rc = m->bytes_release == aot_release_bytes
-                      ? code_of(m, cis__aot_retain(m->bytes_owner), &code, msg, sizeof msg)
-                      : cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(mod->m, false, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_OK) mod->engine_data = code;
   return rc;
 }
@@ -364,6 +362,6 @@ const cis__engine_ops cis__aot_ops = {
     .unprepare = aot_unprepare,
     .call = aot_call,
     .prepare_known = aot_prepare_known,
-    .known_bytes = aot_known_bytes,
-    .release_bytes = aot_release_bytes,
+    .known_bytes = cis__aot_hold_known_bytes,
+    .release_bytes = cis__aot_release_bytes,
 };

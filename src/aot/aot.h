@@ -230,6 +230,13 @@ typedef struct cis__aot_code {
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
                          bool *compiled, char *msg, size_t cap);
 void cis__aot_code_free(cis__aot_code *code);
+/* The known_bytes and release_bytes ops (runtime.h) of the compiled and
+ * tiering engines: cis__aot_known_bytes's bytes, held by the loaded
+ * object (owner). A module decoded from them is given that object's code
+ * by cis__aot_load without a look-up. */
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
+                                     void **owner);
+void cis__aot_release_bytes(void *owner);
 
 /* Runs wasm function f (of a module whose compiled code is code) under ex:
  * ops->call of the compiled engine, and of the tiering engine once its

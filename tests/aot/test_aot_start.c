@@ -440,7 +440,7 @@ static void big_module_runs(cis_module *m) {
 }
 
 /* A big module whose sound entry is in the cache is decoded from the
- * entry's own copy of its bytes, mapped, not from a copy of the caller's
+ * entry's own copy of its bytes, mapped, on aot and auto, not from a copy of the caller's
  * (which the caller may change or free at once); the mapping goes with
  * the module. An entry whose copy of the bytes differs is not used: the
  * module is validated, compiled again and decoded from a copy, as
@@ -457,6 +457,16 @@ static void aot_big_cached_module_is_decoded_from_its_entry(void **state) {
   assert_int_equal(entry_mappings(), 0);
 
   int v = atomic_load(&validations);
+  cis_engine *ea = engine("auto"); /* tiering too: compiled from the first call */
+  assert_int_equal(cis_module_new(ea, b, n, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v);
+  assert_non_null(m->m->bytes_release);
+  assert_int_equal(cis__tier_state(m), CIS__TIER_COMPILED);
+  big_module_runs(m);
+  cis_module_free(m);
+  cis_engine_free(ea);
+  assert_int_equal(entry_mappings(), 0);
+
   assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
   assert_int_equal(atomic_load(&validations), v);
   assert_non_null(m->m->bytes_release); /* held, not copied */
