@@ -529,7 +529,8 @@ static uint64_t word_hash(const void *p, size_t n) {
   const uint8_t *b = p;
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
   if (n >= WIDE_HASH_MIN) {
-    uint64_t l[4] = {h, h ^ 0xcbf29ce484222325ull, h ^ 0x84222325cbf29ce4ull, h ^ 0xc2b2ae3d27d4eb4full};
+    uint64_t l[4] = {h, h ^ 0xcbf29ce484222325ull, h ^ 0x84222325cbf29ce4ull,
+                     h ^ 0xc2b2ae3d27d4eb4full};
     for (; n >= 32; b += 32, n -= 32)
       for (int i = 0; i < 4; i++) {
         memcpy(&w, b + 8 * i, 8);
@@ -1204,7 +1205,10 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
     sn->emap = map;
     sn->emap_len = (size_t)size;
     sn->emap_mod = (size_t)obj;
-    if (check_chunk(&p, map, (size_t)size, 0) != CIS_OK) return seen_unmap(sn), CIS_EHASH;
+    if (check_chunk(&p, map, (size_t)size, 0) != CIS_OK) {
+      seen_unmap(sn);
+      return CIS_EHASH;
+    }
     at = size;
   }
   while (at < size) {
@@ -2510,7 +2514,8 @@ cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   rc = key_cc_line(e.cc, &k, &line);
   uint8_t trl[TRL_SIZE];
   seen sn;
-  if (rc == CIS_OK && lseek(fd, 0, SEEK_SET) == 0) rc = check_fd(fd, "(fuzz)", &k, trl, &sn, false, NULL, 0);
+  if (rc == CIS_OK && lseek(fd, 0, SEEK_SET) == 0)
+    rc = check_fd(fd, "(fuzz)", &k, trl, &sn, false, NULL, 0);
   check_entry(fd, NULL, trl, NULL, NULL, 0); /* as a listing does */
   free(line);
   key_free(&k);

@@ -114,7 +114,8 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
    * tier's cache entry, mapped) are decoded in place, not copied. */
   const uint8_t *held = NULL;
   void *owner = NULL;
-  if (validate && bytes && e->ops->known_bytes && e->ops->known_bytes(bytes, len, &held, &owner) == CIS_OK)
+  if (validate && bytes && e->ops->known_bytes &&
+      e->ops->known_bytes(bytes, len, &held, &owner) == CIS_OK)
     rc = cis__module_decode_held(held, len, e->ops->release_bytes, owner, &r->pub.m, &d);
   else
     rc = cis__module_decode(bytes ? bytes : (const uint8_t *)"", len, &r->pub.m, &d);
