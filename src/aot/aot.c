@@ -206,17 +206,9 @@ cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
   return CIS_EUNSUPPORTED;
 }
 
-cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
-                         bool *compiled, char *msg, size_t cap) {
-  cis__aot_loaded *ld = NULL;
-  bool did = false;
-  *out = NULL;
-  if (compiled) *compiled = false;
-  cis_result rc = cis__aot_covers(m, msg, cap);
-  if (rc != CIS_OK) return rc;
-  rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
-  if (compiled) *compiled = did;
-  if (rc != CIS_OK) return rc;
+/* The code of m from its loaded object ld (whose count it takes over). */
+static cis_result code_of(const cis__module *m, cis__aot_loaded *ld, cis__aot_code **out, char *msg,
+                          size_t cap) {
   const cis_aot_object *obj = cis__aot_loaded_object(ld);
   if (obj->nfuncs != m->ncodes) {
     cis__aot_release(ld);
@@ -235,6 +227,33 @@ cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, c
   code->nimports = m->nfunc_imports;
   *out = code;
   return CIS_OK;
+}
+
+void cis__aot_release_bytes(void *owner) { cis__aot_release(owner); }
+
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
+                                     void **owner) {
+  cis__aot_loaded *ld = NULL;
+  cis_result rc = cis__aot_known_bytes(bytes, len, &ld, held);
+  *owner = ld;
+  return rc;
+}
+
+cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
+                         bool *compiled, char *msg, size_t cap) {
+  cis__aot_loaded *ld = NULL;
+  bool did = false;
+  *out = NULL;
+  if (compiled) *compiled = false;
+  cis_result rc = cis__aot_covers(m, msg, cap);
+  if (rc != CIS_OK) return rc;
+  /* Decoded from the bytes of the object it found (known_bytes): that
+   * object, without looking for it again. */
+  if (m->bytes_release == cis__aot_release_bytes)
+    return code_of(m, cis__aot_retain(m->bytes_owner), out, msg, cap);
+  rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
+  if (compiled) *compiled = did;
+  return rc == CIS_OK ? code_of(m, ld, out, msg, cap) : rc;
 }
 
 void cis__aot_code_free(cis__aot_code *code) {
@@ -353,4 +372,6 @@ const cis__engine_ops cis__aot_ops = {
     .unprepare = aot_unprepare,
     .call = aot_call,
     .prepare_known = aot_prepare_known,
+    .known_bytes = cis__aot_hold_known_bytes,
+    .release_bytes = cis__aot_release_bytes,
 };

@@ -132,6 +132,18 @@ cis_result cis__aot_cache_dir(char *out, size_t cap);
 typedef struct cis__aot_loaded cis__aot_loaded;
 const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l);
 void cis__aot_release(cis__aot_loaded *l);
+/* Another count of l. Returns l. */
+cis__aot_loaded *cis__aot_retain(cis__aot_loaded *l);
+
+/* Before a big module (len from 1 MiB on) is decoded: the object of the
+ * cache's sound entry for these very bytes, loaded (or already loaded)
+ * into *out, counted, and in *held bytes equal to these that nothing
+ * changes while *out is held (the entry's own copy, mapped read-only, or
+ * the bytes of a module loaded before), for the module to decode in place
+ * of a copy (cis__module_decode_held). CIS_ENOTFOUND for a small module
+ * or no sound entry (nothing is compiled), else an error of the load. */
+cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, cis__aot_loaded **out,
+                                const uint8_t **held);
 
 /* Obtains the compiled object of module m (bytes of the binary in m):
  * already loaded in this process, or from the cache when a sound entry is
@@ -223,6 +235,13 @@ cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap);
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
                          bool *compiled, char *msg, size_t cap);
 void cis__aot_code_free(cis__aot_code *code);
+/* The known_bytes and release_bytes ops (runtime.h) of the compiled and
+ * tiering engines: cis__aot_known_bytes's bytes, held by the loaded
+ * object (owner). A module decoded from them is given that object's code
+ * by cis__aot_load without a look-up. */
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
+                                     void **owner);
+void cis__aot_release_bytes(void *owner);
 
 /* Runs wasm function f (of a module whose compiled code is code) under ex:
  * ops->call of the compiled engine, and of the tiering engine once its

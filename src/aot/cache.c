@@ -126,6 +126,10 @@ extern char **environ;
 #define PAD 4096u
 /* Padding after an object of n bytes. */
 static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
+/* From this size on, an entry a load keeps mapped (check_load) is
+ * checked through that mapping: the module is decoded from the entry's
+ * copy of its bytes rather than copied (cis__aot_known_bytes). */
+#define KEEP_MAP_MIN (1u << 20)
 /* Largest key text. */
 #define KEY_TEXT_MAX 8192
 /* Largest compiler's line ("cc PATH IDENT\n"): shorter than PAD, so that
@@ -513,11 +517,31 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n) {
 #define MACHINE "other"
 #endif
 
+/* From this length on, word_hash runs four lanes side by side: each step
+ * waits for the multiply before it, so one lane hashed Flite's 21.5 MB
+ * at a multiply's latency per 8 bytes (a seventh of its cached start).
+ * Shorter inputs, and so the names of their entries, hash as before. */
+#define WIDE_HASH_MIN (1u << 20)
+
 /* A 64-bit hash of n bytes at p, eight bytes a step (a multiply and a
  * shift each; FNV-1a's byte steps were most of a cached start's key). */
 static uint64_t word_hash(const void *p, size_t n) {
   const uint8_t *b = p;
   uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+  if (n >= WIDE_HASH_MIN) {
+    uint64_t l[4] = {h, h ^ 0xcbf29ce484222325ull, h ^ 0x84222325cbf29ce4ull,
+                     h ^ 0xc2b2ae3d27d4eb4full};
+    for (; n >= 32; b += 32, n -= 32)
+      for (int i = 0; i < 4; i++) {
+        memcpy(&w, b + 8 * i, 8);
+        l[i] = (l[i] ^ w) * 0xff51afd7ed558ccdull;
+        l[i] ^= l[i] >> 33;
+      }
+    for (int i = 0; i < 4; i++) { /* the lanes into h, as words */
+      h = (h ^ l[i]) * 0xff51afd7ed558ccdull;
+      h ^= h >> 33;
+    }
+  }
   for (; n >= 8; b += 8, n -= 8) {
     memcpy(&w, b, 8);
     h = (h ^ w) * 0xff51afd7ed558ccdull;
@@ -1022,7 +1046,16 @@ typedef struct seen {
   cis_result rc;           /* CIS_OK: the object is one cis maps itself; else why not */
   int mappable;            /* its own pages may be mapped (elf.c) */
   uint8_t dyn[512];        /* its dynamic table */
+  void *emap;              /* the whole entry mapped read-only by a check asked to keep it, or NULL */
+  size_t emap_len;         /* its length */
+  size_t emap_mod;         /* where the module's bytes start in it */
 } seen;
+
+/* Drops the mapping of the entry sn holds, if any. */
+static void seen_unmap(seen *sn) {
+  if (sn->emap) munmap(sn->emap, sn->emap_len);
+  sn->emap = NULL;
+}
 
 /* One pass of a check over an entry's bytes, as check_read and
  * check_load read them: the object and its padding [0, obj) go into the
@@ -1147,20 +1180,37 @@ static bool read_all(int fd, uint8_t *p, size_t n) {
  * between the stat and the open has another size than the one read:
  * unsound here (a short read included), and then sound under the
  * compile's lock, which checks by check_entry and compiles nothing.
- * Returns CIS_OK, CIS_EHASH when unsound, CIS_EUNSUPPORTED when the
- * entry has no CRC (check_entry then checks its BLAKE2b) or a compiler's
- * line too long for pass_line. */
+ * With keep, an entry from KEEP_MAP_MIN bytes on is checked through one
+ * mapping of it, not read, and a sound one leaves the mapping in sn
+ * (seen_unmap). Returns CIS_OK, CIS_EHASH when unsound, CIS_EUNSUPPORTED
+ * when the entry has no CRC (check_entry then checks its BLAKE2b) or a
+ * compiler's line too long for pass_line. */
 static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl[TRL_SIZE],
-                             seen *sn) {
+                             seen *sn, bool keep) {
   uint8_t buf[4096]; /* one page: a deeper stack costs page faults */
   memset(trl, 0, TRL_SIZE);
   sn->rc = CIS_EUNSUPPORTED;
+  sn->emap = NULL;
   const uint64_t fixed = (uint64_t)TRL_SIZE + want->nbytes + want->tlen;
   if (size <= fixed) return CIS_EHASH;
   const uint64_t clen = (size - fixed) % PAD, obj = size - fixed - clen, tail = size - TRL_SIZE;
   if (!clen || !obj || obj > (uint64_t)MAX_OBJECT + PAD) return CIS_EHASH;
   uint64_t at = 0;
   check_pass p = {.want = want, .obj = obj, .tail = tail, .elf_len = obj, .trl = trl, .sn = sn};
+  /* A big entry a load keeps is checked through the mapping it keeps (the
+   * module is then decoded from the entry's copy of its bytes: cis__aot_known_bytes). */
+  void *map = keep && size >= KEEP_MAP_MIN ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0)
+                                           : MAP_FAILED;
+  if (map != MAP_FAILED) {
+    sn->emap = map;
+    sn->emap_len = (size_t)size;
+    sn->emap_mod = (size_t)obj;
+    if (check_chunk(&p, map, (size_t)size, 0) != CIS_OK) {
+      seen_unmap(sn);
+      return CIS_EHASH;
+    }
+    at = size;
+  }
   while (at < size) {
     size_t n = size - at < sizeof buf ? (size_t)(size - at) : sizeof buf;
     if (!read_all(fd, buf, n)) return CIS_EHASH;
@@ -1175,14 +1225,21 @@ static cis_result check_load(int fd, uint64_t size, const key *want, uint8_t trl
   memcpy(&crc, trl + T_CRC, 4);
   memcpy(&flags, trl + T_FLAGS, 4);
   memcpy(&cl, trl + T_CLEN, 4);
+  cis_result rc = CIS_OK;
   if (memcmp(trl, MAGIC, 8) != 0 || memcmp(trl + T_KEY, want->key, 32) != 0 || plen == 0 ||
       plen > MAX_OBJECT || plen + pad_of(plen) != obj || mlen != want->nbytes ||
       tlen != want->tlen || cl != clen)
-    return CIS_EHASH;
-  if (!(flags & F_CRC)) return CIS_EUNSUPPORTED;
-  if (p.c != crc) return CIS_EHASH;
-  cis_result rc = pass_line(&p, clen);
-  if (rc != CIS_OK) return rc;
+    rc = CIS_EHASH;
+  else if (!(flags & F_CRC))
+    rc = CIS_EUNSUPPORTED;
+  else if (p.c != crc)
+    rc = CIS_EHASH;
+  else
+    rc = pass_line(&p, clen);
+  if (rc != CIS_OK) {
+    seen_unmap(sn);
+    return rc;
+  }
   if (sn->rc == CIS_OK) sn->rc = cis__aot_elf_dynamic(sn->dyn, (size_t)sn->plan.dyn_size);
   return CIS_OK;
 }
@@ -1949,9 +2006,13 @@ struct cis__aot_loaded {
   size_t span;                 /* its length */
   cis_aot_object obj;          /* what the object's describe function said */
   void **tab;                  /* obj.entries then obj.fptrs */
-  uint8_t *ident;              /* module bytes then key text, after this struct */
-  size_t nbytes;               /* length of the bytes */
-  size_t tlen;                 /* length of the text */
+  const uint8_t *bytes;        /* the module's bytes it was checked for: in emap, mod or this block */
+  size_t nbytes;               /* their length */
+  cis__module *mod;            /* the module loaded for, held (counted), or NULL */
+  void *emap;                  /* the whole entry mapped read-only (bytes lie in it), or NULL */
+  size_t emap_len;             /* its length */
+  char *text;                  /* the key text, after this struct */
+  size_t tlen;                 /* its length */
 };
 
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1963,7 +2024,9 @@ const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return 
 static void unload(cis__aot_loaded *l) {
   if (l->map) munmap(l->map, l->span);
   free(l->tab);
-  free(l); /* ident lies in the same block */
+  cis__module_free(l->mod);
+  if (l->emap) munmap(l->emap, l->emap_len);
+  free(l); /* text (and a copy of the bytes) lie in the same block */
 }
 
 /* Asks the object's describe function (aot_rt.h) for its ABI, key and
@@ -1990,6 +2053,13 @@ static cis_result describe(cis_aot_describe_fn fn, cis__aot_loaded *l, const cha
   return CIS_OK;
 }
 
+cis__aot_loaded *cis__aot_retain(cis__aot_loaded *l) {
+  pthread_mutex_lock(&loaded_lock);
+  l->refs++;
+  pthread_mutex_unlock(&loaded_lock);
+  return l;
+}
+
 void cis__aot_release(cis__aot_loaded *l) {
   if (!l) return;
   pthread_mutex_lock(&loaded_lock);
@@ -2006,11 +2076,12 @@ void cis__aot_release(cis__aot_loaded *l) {
 }
 
 /* Whether loaded object l is the one of key k: the same name, module
- * bytes and key text (names may collide). */
+ * bytes and key text (names may collide). The bytes of the very module
+ * l was loaded for are equal without a look. */
 static bool loaded_is(const cis__aot_loaded *l, const key *k) {
   return !memcmp(l->key, k->key, 32) && l->nbytes == k->nbytes && l->tlen == k->tlen &&
-         (!k->nbytes || !memcmp(l->ident, k->bytes, k->nbytes)) &&
-         !memcmp(l->ident + k->nbytes, k->text, k->tlen);
+         (l->bytes == k->bytes || !k->nbytes || !memcmp(l->bytes, k->bytes, k->nbytes)) &&
+         !memcmp(l->text, k->text, k->tlen);
 }
 
 /* The loaded object of key k, counted, or NULL. */
@@ -2050,16 +2121,17 @@ static cis_result map_own(int fd, const seen *sn, cis__aot_loaded *l, const char
  * sn as check_entry fills them). Returns CIS_EHASH when unsound or
  * refused (the warning says why). */
 static cis_result check_fd(int fd, const char *path, const key *k, uint8_t trl[TRL_SIZE], seen *sn,
-                           char *msg, size_t cap) {
+                           bool keep, char *msg, size_t cap) {
   struct stat st;
   sn->rc = CIS_EUNSUPPORTED;
+  sn->emap = NULL;
   if (fstat(fd, &st) != 0) return CIS_EIO;
   if (!S_ISREG(st.st_mode)) {
     warn("cache entry %s is not a regular file: not used", path);
     return CIS_EHASH;
   }
   if (!trusted(&st, &k->tr, "cache entry", path)) return CIS_EHASH;
-  cis_result rc = crc_ok() ? check_load(fd, (uint64_t)st.st_size, k, trl, sn) : CIS_EUNSUPPORTED;
+  cis_result rc = crc_ok() ? check_load(fd, (uint64_t)st.st_size, k, trl, sn, keep) : CIS_EUNSUPPORTED;
   if (rc == CIS_EUNSUPPORTED) rc = check_entry(fd, k, trl, sn, msg, cap);
   return rc;
 }
@@ -2070,8 +2142,9 @@ static cis_result check_fd(int fd, const char *path, const key *k, uint8_t trl[T
  * being a regular file. Returns CIS_ENOTFOUND when absent, CIS_EHASH
  * when unsound or refused (*fd is then open all the same, or -1). */
 static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t trl[TRL_SIZE],
-                               seen *sn, char *msg, size_t cap) {
+                               seen *sn, bool keep, char *msg, size_t cap) {
   sn->rc = CIS_EUNSUPPORTED;
+  sn->emap = NULL;
   *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (*fd < 0) {
     if (errno == ENOENT) return CIS_ENOTFOUND;
@@ -2081,10 +2154,11 @@ static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t 
     }
     return CIS_EIO;
   }
-  return check_fd(*fd, path, k, trl, sn, msg, cap);
+  return check_fd(*fd, path, k, trl, sn, keep, msg, cap);
 }
 
-/* Loads the entry at path for key k when sound: the bytes checked are
+/* Loads the entry at path for key k of module m (NULL: for
+ * cis__aot_known_bytes, before the module is decoded) when sound: the bytes checked are
  * those of the descriptor the object is mapped from, so a rename over
  * the path after the check cannot change what is loaded (cis never
  * writes an entry in place). Only objects cis maps itself are loaded
@@ -2093,13 +2167,13 @@ static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t 
  * CIS_EUNSUPPORTED (the generator writes no such object: another
  * compiler or CIS_AOT_CFLAGS made it). Returns CIS_ENOTFOUND when
  * absent, CIS_EHASH when unsound. */
-static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **out, char *msg,
-                             size_t cap) {
+static cis_result load_entry(const char *path, const key *k, const cis__module *m,
+                             cis__aot_loaded **out, char *msg, size_t cap) {
   if ((*out = loaded_find(k))) return CIS_OK;
   int fd;
   uint8_t trl[TRL_SIZE];
   seen sn;
-  cis_result rc = open_checked(path, k, &fd, trl, &sn, msg, cap);
+  cis_result rc = open_checked(path, k, &fd, trl, &sn, !m, msg, cap);
   if (rc == CIS_OK && sn.rc != CIS_OK) {
     warn("cache entry %s holds an object that needs the system's dynamic loader (libraries, "
          "relocations, constructors or thread-local data): not loaded", path);
@@ -2108,21 +2182,37 @@ static cis_result load_entry(const char *path, const key *k, cis__aot_loaded **o
            "itself", path);
     rc = CIS_EUNSUPPORTED;
   }
-  /* What the entry was checked to be, for loaded_find: a copy rather than
-   * the entry's mapping kept (a mapping more costs every later look at
-   * /proc/self/maps). */
-  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->nbytes + k->tlen) : NULL;
+  /* What the entry was checked to be, for loaded_find: a copy of the key
+   * text, and bytes equal to the key's that nothing changes: the module
+   * itself held (never changed once decoded; its count is its one field
+   * that moves, cis__module_ref), else the entry's own copy of them in the
+   * mapping the check kept (check_load), else (an entry checked without a
+   * mapping) a copy. A copy of a big module's bytes costs a page fault per
+   * 4 KB; a mapping more costs every later look at /proc/self/maps. */
+  size_t copy = rc == CIS_OK && !m && !sn.emap ? k->nbytes : 0;
+  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->tlen + copy) : NULL;
   if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
-  if (rc == CIS_OK) { /* one block: the object's state, then what it was checked to be */
+  if (rc == CIS_OK) { /* one block: the object's state, the key text, a copy of the bytes */
     *l = (cis__aot_loaded){0};
-    uint8_t *ident = (uint8_t *)(l + 1);
-    memcpy(ident, k->bytes, k->nbytes);
-    memcpy(ident + k->nbytes, k->text, k->tlen);
-    l->ident = ident;
-    l->nbytes = k->nbytes;
+    l->text = (char *)(l + 1);
+    memcpy(l->text, k->text, k->tlen);
     l->tlen = k->tlen;
+    l->nbytes = k->nbytes;
+    if (m) {
+      l->mod = cis__module_ref((cis__module *)m);
+      l->bytes = m->bytes;
+    } else if (sn.emap) {
+      l->emap = sn.emap;
+      l->emap_len = sn.emap_len;
+      sn.emap = NULL;
+      l->bytes = (const uint8_t *)l->emap + sn.emap_mod;
+    } else {
+      if (copy) memcpy(l->text + k->tlen, k->bytes, copy);
+      l->bytes = (const uint8_t *)l->text + k->tlen;
+    }
     rc = map_own(fd, &sn, l, k->name, msg, cap);
   }
+  seen_unmap(&sn);
   if (fd >= 0) close(fd);
   if (rc != CIS_OK) {
     if (l) unload(l);
@@ -2231,7 +2321,7 @@ bool cis__aot_cached(const cis__module *m) {
     int fd;
     uint8_t trl[TRL_SIZE];
     seen sn;
-    ok = open_checked(w.path, &w.k, &fd, trl, &sn, NULL, 0) == CIS_OK;
+    ok = open_checked(w.path, &w.k, &fd, trl, &sn, false, NULL, 0) == CIS_OK;
     if (fd >= 0) close(fd);
   }
   where_free(&w);
@@ -2279,7 +2369,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
   if (rc == CIS_OK) rc = compile_store(j, msg, cap);
   if (rc == CIS_OK) {
     *compiled = true;
-    rc = load_entry(j->path, &w->k, out, msg, cap);
+    rc = load_entry(j->path, &w->k, m, out, msg, cap);
   }
   if (j) cis__aot_job_free(j); /* without a cache: the folder goes, the loaded file stays open */
   else if (!cache) rmdir(dir);
@@ -2295,13 +2385,30 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
   cis_result rc = locate(m, &w, msg, cap);
   bool missing = false; /* no sound entry (or no cache folder and none loaded) */
   if (rc == CIS_OK && w.path) {
-    rc = load_entry(w.path, &w.k, out, msg, cap);
+    rc = load_entry(w.path, &w.k, m, out, msg, cap);
     missing = rc == CIS_ENOTFOUND || rc == CIS_EHASH;
   } else if (rc == CIS_OK) {
     /* No cache folder: only what this process compiled and loaded. */
     missing = !(*out = loaded_find(&w.k));
   }
   if (missing) rc = do_compile ? obtain_compile(m, &w, wait_ms, out, compiled, msg, cap) : CIS_ENOTFOUND;
+  where_free(&w);
+  return rc;
+}
+
+cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, cis__aot_loaded **out,
+                                const uint8_t **held) {
+  *out = NULL;
+  if (len < KEEP_MAP_MIN) return CIS_ENOTFOUND; /* copied: cheaper than a mapping kept */
+  cis__module m; /* the key reads the bytes only */
+  memset(&m, 0, sizeof m);
+  m.bytes = (uint8_t *)(uintptr_t)bytes;
+  m.nbytes = len;
+  where w;
+  cis_result rc = locate(&m, &w, NULL, 0);
+  if (rc == CIS_OK) rc = w.path ? load_entry(w.path, &w.k, NULL, out, NULL, 0) : CIS_ENOTFOUND;
+  if (rc == CIS_OK) *held = (*out)->bytes;
+  if (rc != CIS_OK) *out = NULL;
   where_free(&w);
   return rc;
 }
@@ -2407,7 +2514,8 @@ cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   rc = key_cc_line(e.cc, &k, &line);
   uint8_t trl[TRL_SIZE];
   seen sn;
-  if (rc == CIS_OK && lseek(fd, 0, SEEK_SET) == 0) rc = check_fd(fd, "(fuzz)", &k, trl, &sn, NULL, 0);
+  if (rc == CIS_OK && lseek(fd, 0, SEEK_SET) == 0)
+    rc = check_fd(fd, "(fuzz)", &k, trl, &sn, false, NULL, 0);
   check_entry(fd, NULL, trl, NULL, NULL, 0); /* as a listing does */
   free(line);
   key_free(&k);

@@ -436,6 +436,8 @@ const cis__engine_ops cis__tier_ops = {
     .unprepare = tier_unprepare,
     .call = tier_call,
     .prepare_known = tier_prepare_known,
+    .known_bytes = cis__aot_hold_known_bytes,
+    .release_bytes = cis__aot_release_bytes,
 };
 
 /* ------------------------------------------------------------- probes */

@@ -110,7 +110,15 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   atomic_init(&r->pub.refs, 1);
   r->pub.engine = e;
 
-  rc = cis__module_decode_std(bytes ? bytes : (const uint8_t *)"", len, e->cfg.standard, &r->pub.m, &d);
+  /* Bytes the engine holds already and nothing changes (the compiled
+   * tier's cache entry, mapped) are decoded in place, not copied. */
+  const uint8_t *held = NULL;
+  void *owner = NULL;
+  if (validate && bytes && e->ops->known_bytes &&
+      e->ops->known_bytes(bytes, len, &held, &owner) == CIS_OK)
+    rc = cis__module_decode_held(held, len, e->cfg.standard, e->ops->release_bytes, owner, &r->pub.m, &d);
+  else
+    rc = cis__module_decode_std(bytes ? bytes : (const uint8_t *)"", len, e->cfg.standard, &r->pub.m, &d);
   if (rc != CIS_OK) {
     cis__fail(e, rc, "%s", d.msg[0] ? d.msg : cis_strerror(rc));
     goto fail;

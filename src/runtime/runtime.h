@@ -49,6 +49,13 @@ typedef struct cis__engine_ops {
    * then. CIS_OK: mod is prepared and validation is skipped; CIS_ENOTFOUND
    * (or any error): validation and prepare follow as usual. */
   cis_result (*prepare_known)(cis_module *mod);
+  /* Optional, before decoding (then prepare_known): bytes equal to the
+   * len bytes given (compared in full) that nothing changes while they are
+   * held, for the module to decode in place of a copy of its own: CIS_OK
+   * with *held and one hold in *owner, dropped by release_bytes(owner);
+   * anything else: the bytes are copied as usual. */
+  cis_result (*known_bytes)(const uint8_t *bytes, size_t len, const uint8_t **held, void **owner);
+  void (*release_bytes)(void *owner);
 } cis__engine_ops;
 
 /* The engine registry. Engines register their ops table here; the runtime

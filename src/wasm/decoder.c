@@ -762,25 +762,33 @@ static int section_rank(uint8_t id) {
   return id <= 12 ? rank[id] : -1;
 }
 
-cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out, cis__diag *d) {
-  return cis__module_decode_std(bytes, len, CIS__STD_3, out, d);
-}
-
-cis_result cis__module_decode_std(const uint8_t *bytes, size_t len, int standard, cis__module **out,
-                                  cis__diag *d) {
+/* cis__module_decode_std (release NULL: the bytes are copied) and
+ * cis__module_decode_held (the bytes are used in place, and release(owner)
+ * drops the caller's hold on them when the module goes). */
+static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*release)(void *), void *owner,
+                         cis__module **out, cis__diag *d) {
   memset(d, 0, sizeof *d);
   *out = NULL;
   cis__module *m = calloc(1, sizeof *m);
-  if (!m) return d->code = CIS_ENOMEM;
+  if (!m) {
+    if (release) release(owner);
+    return d->code = CIS_ENOMEM;
+  }
   atomic_init(&m->refs, 1);
   m->standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3;
   tl_std = m->standard;
-  m->bytes = malloc(len ? len : 1);
-  if (!m->bytes) {
-    free(m);
-    return d->code = CIS_ENOMEM;
+  if (release) {
+    m->bytes = (uint8_t *)(uintptr_t)bytes; /* never written: the decoder and engines only read */
+    m->bytes_release = release;
+    m->bytes_owner = owner;
+  } else {
+    m->bytes = malloc(len ? len : 1);
+    if (!m->bytes) {
+      free(m);
+      return d->code = CIS_ENOMEM;
+    }
+    if (len) memcpy(m->bytes, bytes, len);
   }
-  if (len) memcpy(m->bytes, bytes, len);
   m->nbytes = len;
   rd r = {m->bytes, m->bytes + len, m->bytes, true, d};
   uint32_t *decl = NULL, ndecl = 0;
@@ -954,6 +962,20 @@ done:
   return CIS_OK;
 }
 
+cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out, cis__diag *d) {
+  return decode(bytes, len, CIS__STD_3, NULL, NULL, out, d);
+}
+
+cis_result cis__module_decode_std(const uint8_t *bytes, size_t len, int standard, cis__module **out,
+                                  cis__diag *d) {
+  return decode(bytes, len, standard, NULL, NULL, out, d);
+}
+
+cis_result cis__module_decode_held(const uint8_t *bytes, size_t len, int standard, void (*release)(void *),
+                                   void *owner, cis__module **out, cis__diag *d) {
+  return decode(bytes, len, standard, release, owner, out, d);
+}
+
 cis__module *cis__module_ref(cis__module *m) {
   atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
   return m;
@@ -979,7 +1001,8 @@ void cis__module_free(cis__module *m) {
   free(m->func_declared);
   free(m->func_names);
   free(m->func_name_lens);
-  free(m->bytes);
+  if (m->bytes_release) m->bytes_release(m->bytes_owner);
+  else free(m->bytes);
   free(m);
 }
 

@@ -158,9 +158,11 @@ typedef struct cis__data {
 enum { CIS__STD_2 = 2, CIS__STD_3 = 3 };
 
 typedef struct cis__module {
-  uint8_t *bytes;            /* private copy of the binary */
+  uint8_t *bytes;            /* private copy of the binary, or bytes held (bytes_release) */
   uint8_t standard;          /* CIS__STD_*: what it was decoded as */
   size_t nbytes;             /* its length */
+  void (*bytes_release)(void *); /* drops the hold on bytes not copied (decode_held), or NULL */
+  void *bytes_owner;         /* its argument */
   atomic_uint refs;          /* holders: cis__module_ref, cis__module_free */
 
   uint32_t ntypes;           /* type section */
@@ -235,6 +237,12 @@ cis_result cis__module_decode_std(const uint8_t *bytes, size_t len, int standard
 /* The same, as a module of the latest standard. */
 cis_result cis__module_decode(const uint8_t *bytes, size_t len, cis__module **out,
                               cis__diag *d);
+/* As cis__module_decode, without a copy: the module reads bytes in place,
+ * and the caller hands over one hold on them, dropped by release(owner)
+ * when the module is freed (at once when decoding fails). Only for bytes
+ * nothing can change while the module lives. */
+cis_result cis__module_decode_held(const uint8_t *bytes, size_t len, int standard, void (*release)(void *),
+                                   void *owner, cis__module **out, cis__diag *d);
 /* Validates a decoded module (types, indices, bodies, constant
  * expressions); fills func_declared. */
 cis_result cis__module_validate(cis__module *m, cis__diag *d);

@@ -4,7 +4,8 @@
  * very bytes are in the cache is not validated again; the main thread's
  * stack bound is found without reading /proc/self/maps; the compiler's
  * identity is in the key; the object is one mapping; the entry is opened
- * and checked through its descriptor, never stat'ed by its path. It is linked with --wrap for cis__module_validate,
+ * and checked through its descriptor, never stat'ed by its path; a big
+ * module is decoded from its entry's copy of its bytes. It is linked with --wrap for cis__module_validate,
  * pthread_getattr_np and stat, so that it can count the calls the library
  * makes to them.
  */
@@ -403,6 +404,111 @@ static void aot_compiler_path_too_long_is_refused(void **state) {
  * deep recursion in compiled code on the main thread still stops at that
  * bound with CIS_TRAP_STACK, not a crash; a call on another thread still
  * asks pthread_getattr_np. */
+/* (module (memory 17) (func (export "add") (param i32 i32) (result i32)
+ *   (i32.add (local.get 0) (local.get 1))) (data (i32.const 0) BIG*"a")):
+ * BIG bytes of data, so that the module is big enough for its cached
+ * start to decode it from its entry (cis__aot_known_bytes). Malloc'd. */
+#define BIG (1u << 20)
+static uint8_t *big_module(size_t *len) {
+  static const uint8_t head[] = {
+      0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,                   /* magic, version */
+      0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f,             /* type (i32 i32) -> i32 */
+      0x03, 0x02, 0x01, 0x00,                                           /* one function */
+      0x05, 0x03, 0x01, 0x00, 0x11,                                     /* memory, min 17 pages */
+      0x07, 0x07, 0x01, 0x03, 0x61, 0x64, 0x64, 0x00, 0x00,             /* export "add" */
+      0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, /* its code */
+      0x0b, 0x88, 0x80, 0xc0, 0x00,                                     /* data: BIG + 8 bytes */
+      0x01, 0x00, 0x41, 0x00, 0x0b, 0x80, 0x80, 0x40};                  /* at 0, BIG bytes */
+  uint8_t *b = malloc(sizeof head + BIG);
+  assert_non_null(b);
+  memcpy(b, head, sizeof head);
+  memset(b + sizeof head, 'a', BIG);
+  *len = sizeof head + BIG;
+  return b;
+}
+
+/* The first byte and the last of module m's data, as an instance of it
+ * sees them, and 40 + 2 by its compiled add. */
+static void big_module_runs(cis_module *m) {
+  assert_int_equal(add(m, 40, 2), 42);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  const uint8_t *mem = cis_memory_data(cis_instance_memory(inst));
+  assert_int_equal(mem[0], 'a');
+  assert_int_equal(mem[BIG - 1], 'a');
+  cis_instance_free(inst);
+}
+
+/* A big module whose sound entry is in the cache is decoded from the
+ * entry's own copy of its bytes, mapped, on aot and auto, not from a copy of the caller's
+ * (which the caller may change or free at once); the mapping goes with
+ * the module. An entry whose copy of the bytes differs is not used: the
+ * module is validated, compiled again and decoded from a copy, as
+ * before. Fails without cis__aot_known_bytes (runtime.h, known_bytes). */
+static void aot_big_cached_module_is_decoded_from_its_entry(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  size_t n;
+  uint8_t *b = big_module(&n);
+  cis_module *m = NULL;
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK); /* compiles */
+  assert_null(m->m->bytes_release);
+  cis_module_free(m);
+  assert_int_equal(entry_mappings(), 0);
+
+  int v = atomic_load(&validations);
+  cis_engine *ea = engine("auto"); /* tiering too: compiled from the first call */
+  assert_int_equal(cis_module_new(ea, b, n, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v);
+  assert_non_null(m->m->bytes_release);
+  assert_int_equal(cis__tier_state(m), CIS__TIER_COMPILED);
+  big_module_runs(m);
+  cis_module_free(m);
+  cis_engine_free(ea);
+  assert_int_equal(entry_mappings(), 0);
+
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v);
+  assert_non_null(m->m->bytes_release); /* held, not copied */
+  assert_ptr_not_equal(m->m->bytes, b);
+  assert_true(entry_mappings() >= 1);
+  memset(b, 'z', n); /* the caller's bytes are not the module's */
+  big_module_runs(m);
+  cis_module_free(m);
+  assert_int_equal(entry_mappings(), 0);
+  free(b);
+
+  /* One byte of the entry's copy of the module changed: not that entry. */
+  b = big_module(&n);
+  char path[512];
+  the_entry(path, sizeof path);
+  ino_t ino = inode_of(path);
+  struct stat st;
+  assert_int_equal(__real_stat(path, &st), 0);
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  uint8_t z = 'b';
+  off_t at = (off_t)((size_t)st.st_size - 160 - 4096) & ~(off_t)4095; /* inside the module's data */
+  assert_int_equal(pwrite(fd, &z, 1, at), 1);
+  close(fd);
+  v = atomic_load(&validations);
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v + 1); /* compiled again */
+  assert_null(m->m->bytes_release);
+  big_module_runs(m);
+  cis_module_free(m);
+  assert_int_not_equal(inode_of(path), ino); /* replaced */
+
+  /* Another big module, one byte in the middle of its data changed: an
+   * entry of another name (word_hash's lanes read every byte). */
+  b[n / 2] = 'c';
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
+  cis_module_free(m);
+  assert_int_equal(cache_entries(), 2);
+  free(b);
+  cis_engine_free(e);
+}
+
 static void *call_on_thread(void *arg) {
   assert_int_equal(add(arg, 1, 2), 3);
   return NULL;
@@ -453,6 +559,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_cache_key_holds_the_compilers_identity, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_long_compiler_path_loads_from_the_cache, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_compiler_path_too_long_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_big_cached_module_is_decoded_from_its_entry, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,23 +242,10 @@ void cli_error(const char *context, cis_result rc, const char *detail) {
     fprintf(stderr, "cis: %s: %s: %s\n", context, cis_errname(rc), text);
 }
 
-/* Reads the file by open, read and close, not stdio: the functions a
- * cached start of the compiled engine calls to read its entry, so a start
- * binds them once whichever engine runs (docs/aot.md, Cached start), with
- * no FILE and no buffer size asked of fstat. stat's size (the entry's
- * load calls stat too) sizes the buffer; it is a hint, since the file may
- * change or be a pipe (size 0): the reads go on until one returns 0, and
- * the byte more than the size lets the last read see the end. */
-uint8_t *cli_read_file(const char *path, size_t *len) {
-  struct stat st;
-  size_t cap = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < CLI_MAX_FILE
-                   ? (size_t)st.st_size + 1
-                   : 1 << 16; /* not a regular file: grown as it is read */
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    fprintf(stderr, "cis: %s: cannot open: %s\n", path, strerror(errno));
-    return NULL;
-  }
+/* Reads the open file fd (path names it in messages) to its end into a
+ * malloc'd buffer of cap bytes to start with (grown as needed), closing
+ * fd. Returns the buffer, or NULL after printing the reason. */
+static uint8_t *read_fd(int fd, const char *path, size_t cap, size_t *len) {
   size_t n = 0;
   uint8_t *b = malloc(cap);
   const char *why = b ? NULL : "out of memory";
@@ -289,6 +277,72 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
   }
   *len = n;
   return b;
+}
+
+/* A buffer size for reading a file whose stat is st (ok: stat succeeded). */
+static size_t read_cap(bool ok, const struct stat *st) {
+  return ok && S_ISREG(st->st_mode) && (uint64_t)st->st_size < CLI_MAX_FILE
+             ? (size_t)st->st_size + 1
+             : 1 << 16; /* not a regular file: grown as it is read */
+}
+
+/* open(2) of path for reading, or -1 after printing why not. */
+static int open_or_say(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fprintf(stderr, "cis: %s: cannot open: %s\n", path, strerror(errno));
+  return fd;
+}
+
+/* Reads the file by open, read and close, not stdio: the functions a
+ * cached start of the compiled engine calls to read its entry, so a start
+ * binds them once whichever engine runs (docs/aot.md, Cached start), with
+ * no FILE and no buffer size asked of fstat. stat's size (the entry's
+ * load calls stat too) sizes the buffer; it is a hint, since the file may
+ * change or be a pipe (size 0): the reads go on until one returns 0, and
+ * the byte more than the size lets the last read see the end. */
+uint8_t *cli_read_file(const char *path, size_t *len) {
+  struct stat st;
+  size_t cap = read_cap(stat(path, &st) == 0, &st);
+  int fd = open_or_say(path);
+  return fd < 0 ? NULL : read_fd(fd, path, cap, len);
+}
+
+/* Files from this size on are mapped by cli_map_file: below it, reading
+ * costs less than a mapping and its page faults. */
+#define CLI_MAP_MIN (1u << 20)
+
+/* Mapping, not reading: each 4 KB read into anonymous memory is a page
+ * fault and a copy, and cis_module_new copies the bytes again (Flite's
+ * 21.5 MB were 5,250 faults more). MAP_PRIVATE does not keep others'
+ * writes out of the mapping, and a file truncated under it raises SIGBUS
+ * where it is read: so only a file that no one but this user (or root)
+ * may write or truncate is mapped, as fstat of the descriptor mapped
+ * says (a small file is read as cli_read_file reads it, with no fstat).
+ * The library copies the bytes before it decodes them, so a write by
+ * this user meanwhile changes nothing it checked. */
+const uint8_t *cli_map_file(const char *path, size_t *len, bool *mapped) {
+  *mapped = false;
+  struct stat st;
+  bool ok = stat(path, &st) == 0; /* as cli_read_file; fstat only for a file big enough */
+  int fd = open_or_say(path);
+  if (fd < 0) return NULL;
+  if (ok && S_ISREG(st.st_mode) && st.st_size >= CLI_MAP_MIN && (ok = fstat(fd, &st) == 0) &&
+      S_ISREG(st.st_mode) && st.st_size >= CLI_MAP_MIN && (uint64_t)st.st_size < CLI_MAX_FILE &&
+      (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      close(fd);
+      *mapped = true;
+      *len = (size_t)st.st_size;
+      return p;
+    }
+  }
+  return read_fd(fd, path, read_cap(ok, &st), len);
+}
+
+void cli_file_free(const uint8_t *bytes, size_t len, bool mapped) {
+  if (mapped) munmap((void *)(uintptr_t)bytes, len);
+  else free((void *)(uintptr_t)bytes);
 }
 
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {

@@ -301,12 +301,13 @@ static cis_result run_link(run_ctx *c) {
  * code, having printed any failure. */
 static int run_setup(run_ctx *c) {
   size_t len;
-  uint8_t *bytes = cli_read_file(c->path, &len);
+  bool mapped;
+  const uint8_t *bytes = cli_map_file(c->path, &len, &mapped);
   if (!bytes) return CLI_EXIT_FAIL;
   char why[512];
   cis_result crc = cli_check_component(bytes, len, why, sizeof why);
   if (crc != CIS_OK) {
-    free(bytes);
+    cli_file_free(bytes, len, mapped);
     cli_error(c->path, crc, why);
     return cli_exit_code(crc);
   }
@@ -319,12 +320,12 @@ static int run_setup(run_ctx *c) {
   if (cfg.engine && !strcmp(cfg.engine, "auto") && c->limits.fuel) cfg.engine = "interp";
   cis_result rc = cis_engine_new(&cfg, &c->engine);
   if (rc != CIS_OK) {
-    free(bytes);
+    cli_file_free(bytes, len, mapped);
     cli_error("engine", rc, NULL);
     return CLI_EXIT_FAIL;
   }
   rc = cli_module_new(c->engine, bytes, len, &c->module); /* .wasm or .wat */
-  free(bytes);
+  cli_file_free(bytes, len, mapped);
   if (rc != CIS_OK) {
     cli_error(c->path, rc, cis_errmsg(c->engine));
     return cli_exit_code(rc);
