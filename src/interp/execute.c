@@ -358,7 +358,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define LOAD_AT(EA, T, CONV, OUT, N)                          \
   {                                                           \
     uint64_t ea = (EA);                                       \
-    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob; \
     T v;                                                      \
     memcpy(&v, mbase + ea, sizeof v);                         \
     OUT(CONV);                                                \
@@ -373,7 +373,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define STORE_AT(EA, T, VAL, N)                               \
   {                                                           \
     uint64_t ea = (EA);                                       \
-    if (UNLIKELY(ea + sizeof(T) > msize)) TRAP(CIS_TRAP_MEM_OOB); \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob; \
     T v = (T)(VAL);                                           \
     memcpy(mbase + ea, &v, sizeof v);                         \
     ADV(N);                                                   \
@@ -422,7 +422,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_LDN(name, N)                                          \
   CASE(name) {                                                  \
     uint64_t ea = (uint64_t)SL(2).u32 + P(3);                   \
-    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    if (UNLIKELY(ea + (N) > msize)) goto mem_oob;     \
     VOUT(1, name(mbase + ea));                                  \
     ADV(4);                                                     \
     NEXT();                                                     \
@@ -435,7 +435,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_ST(name)                                              \
   CASE(name) {                                                  \
     uint64_t ea = (uint64_t)SL(1).u32 + P(3);                   \
-    if (UNLIKELY(ea + 16 > msize)) TRAP(CIS_TRAP_MEM_OOB);      \
+    if (UNLIKELY(ea + 16 > msize)) goto mem_oob;      \
     v_store(mbase + ea, VL(2));                                 \
     ADV(4);                                                     \
     NEXT();                                                     \
@@ -444,7 +444,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_LDLN(name, N)                                         \
   CASE(name) {                                                  \
     uint64_t ea = (uint64_t)SL(2).u32 + P(4);                   \
-    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    if (UNLIKELY(ea + (N) > msize)) goto mem_oob;     \
     v128 v_ = VL(3);                                            \
     memcpy((uint8_t *)&v_ + (P(5) & (16 / (N) - 1)) * (N), mbase + ea, (N)); \
     v_store(&SL(1), v_);                                        \
@@ -454,7 +454,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_STLN(name, N)                                         \
   CASE(name) {                                                  \
     uint64_t ea = (uint64_t)SL(1).u32 + P(3);                   \
-    if (UNLIKELY(ea + (N) > msize)) TRAP(CIS_TRAP_MEM_OOB);     \
+    if (UNLIKELY(ea + (N) > msize)) goto mem_oob;     \
     v128 v_ = VL(2);                                            \
     memcpy(mbase + ea, (uint8_t *)&v_ + (P(4) & (16 / (N) - 1)) * (N), (N)); \
     ADV(5);                                                     \
@@ -614,6 +614,11 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     depth--;                                                                   \
     NEXT();                                                                    \
   } while (0)
+
+/* An access's out-of-bounds code, from a call gcc cannot see into: as
+ * a constant set at each access's trap, it was moved above the bounds
+ * check, onto the path every load and store takes. */
+__attribute__((noinline, cold)) static cis_result mem_oob_code(void) { return CIS_TRAP_MEM_OOB; }
 
 /* The one loop. With table != NULL it only reports the handler words. */
 _Static_assert(sizeof(void *) == HEAD * sizeof(uint32_t), "a handler word is two code units");
@@ -817,7 +822,7 @@ dispatch:
   STORE(st64, uint64_t)
   CASE(stf64_v) {
     uint64_t ea = (uint64_t)SL(1).u32 + P(3);
-    if (UNLIKELY(ea + 8 > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    if (UNLIKELY(ea + 8 > msize)) goto mem_oob;
     double v = dacc;
     memcpy(mbase + ea, &v, sizeof v);
     ADV(4);
@@ -825,7 +830,7 @@ dispatch:
   }
   CASE(stf64_add_v) {
     uint64_t ea = (uint64_t)(uint32_t)(SL(1).u32 + P(3)) + P(4);
-    if (UNLIKELY(ea + 8 > msize)) TRAP(CIS_TRAP_MEM_OOB);
+    if (UNLIKELY(ea + 8 > msize)) goto mem_oob;
     double v = dacc;
     memcpy(mbase + ea, &v, sizeof v);
     ADV(5);
@@ -1161,6 +1166,8 @@ leave_loop:
   CALL_OUT();
   NEXT();
 
+mem_oob:
+  rc = mem_oob_code();
 trapped:
   ex->ticks = ticks;
   return trap(ex, inst, cur, pc, rc, rec, rec_base);
