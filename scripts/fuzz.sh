@@ -9,7 +9,7 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
 #   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, wast,
-#            http, aot_elf, aot_entry, vfs_ext, vfs_db or db_spec
+#            http, aot_elf, aot_entry, aot_state, vfs_ext, vfs_db or db_spec
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -27,7 +27,8 @@
 # entries; vfs_ext's
 # (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*;
 # vfs_db's (byte-coded VFS calls, not files) from fuzz/findings/vfs_db/;
-# db_spec's (database specs) from fuzz/db_spec/*.
+# db_spec's (database specs) from fuzz/db_spec/*; aot_state's (a compile
+# lock's line and a refusal record) from fuzz/aot_state/*.
 # Every target's corpus also gets the findings kept in fuzz/findings/TARGET/.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
@@ -49,8 +50,11 @@ usage() { sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//;p}' "$0"; }
 target=${1#fuzz_}
 secs=$2
 shift 2
-case $target in decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | vfs_ext | vfs_db | db_spec) ;;
-  *) echo "fuzz.sh: unknown target '$1' (decode, run, manifest, wasi_fs, mcp, signature, wat, wast, http, aot_elf, aot_entry, vfs_ext, vfs_db, db_spec)" >&2; exit 2 ;;
+case $target in
+  decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | aot_state | vfs_ext | \
+    vfs_db | db_spec) ;;
+  *) echo "fuzz.sh: unknown target '$target' (decode, run, manifest, wasi_fs, mcp, signature, wat, wast, http, aot_elf," \
+    "aot_entry, aot_state, vfs_ext, vfs_db, db_spec)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -150,6 +154,10 @@ elif [ "$target" = vfs_ext ]; then
   # An extent reference, a newline, the extent file (fuzz/fuzz_vfs_ext.c).
   dict=
   seed_files "$root"/fuzz/vfs_ext/*
+elif [ "$target" = aot_state ]; then
+  # A compile lock's line and a refusal record (fuzz/fuzz_aot_state.c).
+  dict=
+  seed_files "$root"/fuzz/aot_state/*
 elif [ "$target" = db_spec ]; then
   # Database specs (fuzz/fuzz_db_spec.c).
   dict=
