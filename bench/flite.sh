@@ -39,6 +39,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/columns.sh"
 root=$(cd "$here/.." && pwd)
 out=$here/out
 
@@ -231,12 +232,7 @@ done
   echo "$caption"
   echo
   printf '%s\n' "$(IFS=$'\t'; echo "${header[*]}")" "${rows[@]}" |
-    awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > wd[i]) wd[i] = length($i) }
-                  if (NF > nf) nf = NF }
-      END { for (r = 1; r <= NR; r++) { line = ""
-              for (i = 1; i <= nf; i++)
-                line = line (i == 1 ? sprintf("%-" wd[i] "s", c[r, i]) : sprintf("  %" wd[i] "s", c[r, i]))
-              print line } }'
+    columns
   if [ ${#notes[@]} -gt 0 ]; then echo; printf '%s\n' "${notes[@]}"; fi
   if [ -n "$compile_line" ]; then echo; echo "$compile_line, not in the cis (compiled) row"; fi
   [ $rc -ne 0 ] && printf '\n!!! Some engine wrote a WAV that differs from native'"'"'s (see above).\n'

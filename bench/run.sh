@@ -47,6 +47,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/columns.sh"
 root=$(cd "$here/.." && pwd)
 out=$here/out
 
@@ -406,14 +407,7 @@ include process start-up (node's is tens of milliseconds). $runs_line."
   echo "$caption"
   echo
   printf '%s\n' "$(IFS=$'\t'; echo "${header[*]}")" "${rows[@]}" |
-    awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > wd[i]) wd[i] = length($i) }
-                  if (NF > nf) nf = NF }
-      END { for (r = 1; r <= NR; r++) { line = ""
-              for (i = 1; i <= nf; i++)
-                line = line (i == 1 ? sprintf("%-" wd[i] "s", c[r, i]) : sprintf("  %" wd[i] "s", c[r, i]))
-              print line
-              if (r == 1) { line = ""; for (i = 1; i <= nf; i++) { d = sprintf("%" wd[i] "s", ""); gsub(/ /, "-", d); line = line (i == 1 ? d : "  " d) }
-                            print line } } }'
+    columns
 } | tee "$tmp/table"
 
 notes=()
