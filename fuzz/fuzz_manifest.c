@@ -105,7 +105,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   install("mounter", "{\"fs\":{\"mounts\":[{\"guest\":\"/v\",\"type\":\"db\",\"volume\":\"v\"}]}}", &grants);
   char sha[65];
   cis_sha256_hex(module_bytes, sizeof module_bytes, sha);
-  if (cis__module_cached(host, sha, module_bytes, sizeof module_bytes, &module) != CIS_OK) die("module");
+  if (cis__module_cached(host, sha, module_bytes, sizeof module_bytes, 0, &module) != CIS_OK) die("module");
   return 0;
 }
 

@@ -235,6 +235,15 @@ typedef enum cis_extern_kind {
  * in the decode (CIS_EMALFORMED..) or validate (CIS_EINVALID..) range. */
 CIS_EXTERN cis_result cis_module_new(cis_engine *e, const uint8_t *bytes,
                                      size_t len, cis_module **out);
+/* cis_module_new for a module loaded on a call's time: on the compiled
+ * engine ("aot") the load ends by deadline_ns (CLOCK_MONOTONIC ns; 0 none)
+ * whatever it waits for (another process's compile of the same module, a
+ * compile slot, the compile itself): past it CIS_ETIMEOUT, and a compile
+ * it started goes on in a process of its own and stores its code in the
+ * cache for later loads. The other engines do not wait. */
+CIS_EXTERN cis_result cis_module_new_until(cis_engine *e, const uint8_t *bytes,
+                                           size_t len, uint64_t deadline_ns,
+                                           cis_module **out);
 /* Compiles a module in the WebAssembly text format (.wat, Wasm 2.0 with
  * SIMD, and 3.0's multiple memories; `len` bytes, no NUL needed), then
  * decodes and validates it as cis_module_new does. A text error is

@@ -231,16 +231,16 @@ static cis_result code_of(const cis__module *m, cis__aot_loaded *ld, cis__aot_co
 
 void cis__aot_release_bytes(void *owner) { cis__aot_release(owner); }
 
-cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
-                                     void **owner) {
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, int standard,
+                                     const uint8_t **held, void **owner) {
   cis__aot_loaded *ld = NULL;
-  cis_result rc = cis__aot_known_bytes(bytes, len, &ld, held);
+  cis_result rc = cis__aot_known_bytes(bytes, len, standard, &ld, held);
   *owner = ld;
   return rc;
 }
 
-cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
-                         bool *compiled, char *msg, size_t cap) {
+cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, uint64_t deadline,
+                         cis__aot_code **out, bool *compiled, char *msg, size_t cap) {
   cis__aot_loaded *ld = NULL;
   bool did = false;
   *out = NULL;
@@ -251,7 +251,7 @@ cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, c
    * object, without looking for it again. */
   if (m->bytes_release == cis__aot_release_bytes)
     return code_of(m, cis__aot_retain(m->bytes_owner), out, msg, cap);
-  rc = cis__aot_obtain(m, compile, wait_ms, &ld, &did, msg, cap);
+  rc = cis__aot_obtain(m, compile, wait_ms, deadline, &ld, &did, msg, cap);
   if (compiled) *compiled = did;
   return rc == CIS_OK ? code_of(m, ld, out, msg, cap) : rc;
 }
@@ -268,9 +268,10 @@ static cis_result aot_prepare(cis_module *mod) {
   cis__aot_code *code = NULL;
   /* A compile waits for another process compiling the same module at
    * most as long as a call of the engine may last: the module is loaded
-   * for a call, which is meant to end by then. */
-  cis_result rc = cis__aot_load(mod->m, true, mod->engine->cfg.limits.timeout_ms, &code, NULL, msg,
-                                sizeof msg);
+   * for a call, which is meant to end by then. A load on a call's own
+   * time (cis_module_new_until) ends by that call's deadline. */
+  cis_result rc = cis__aot_load(mod->m, true, mod->engine->cfg.limits.timeout_ms,
+                                mod->load_deadline, &code, NULL, msg, sizeof msg);
   if (rc != CIS_OK) return cis__fail(mod, rc, "%s", msg[0] ? msg : cis_strerror(rc));
   mod->engine_data = code;
   return CIS_OK;
@@ -288,7 +289,7 @@ static cis_result aot_prepare(cis_module *mod) {
 static cis_result aot_prepare_known(cis_module *mod) {
   char msg[CIS_ERRMSG_MAX];
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(mod->m, false, 0, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(mod->m, false, 0, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_OK) mod->engine_data = code;
   return rc;
 }

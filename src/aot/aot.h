@@ -8,6 +8,7 @@
 #ifndef CIS_AOT_AOT_H
 #define CIS_AOT_AOT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -142,20 +143,23 @@ cis__aot_loaded *cis__aot_retain(cis__aot_loaded *l);
  * the bytes of a module loaded before), for the module to decode in place
  * of a copy (cis__module_decode_held). CIS_ENOTFOUND for a small module
  * or no sound entry (nothing is compiled), else an error of the load. */
-cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, cis__aot_loaded **out,
-                                const uint8_t **held);
+cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, int standard,
+                                cis__aot_loaded **out, const uint8_t **held);
 
 /* Obtains the compiled object of module m (bytes of the binary in m):
  * already loaded in this process, or from the cache when a sound entry is
  * there, else by generating C and compiling it (under a lock, so a
  * concurrent process compiling the same module is waited for, not
  * duplicated, for at most wait_ms: 0 is ten minutes; past it this call
- * compiles on its own), storing it atomically. Only when compile is false and
- * nothing is cached: CIS_ENOTFOUND. *compiled says whether this call
+ * compiles on its own), storing it atomically. With a deadline (CLOCK_MONOTONIC
+ * ns, 0 none) and a writable cache the compile runs in a child process
+ * (cis__aot_jobs_spawn), waited for until the deadline only: past it
+ * CIS_ETIMEOUT, and the child goes on and stores the entry for later
+ * loads. Only when compile is false and nothing is cached: CIS_ENOTFOUND. *compiled says whether this call
  * compiled. Errors: CIS_EUNSUPPORTED (no compiler, or code the generator
  * does not cover), CIS_EIO (the compiler failed, the cache cannot be
  * written), CIS_ENOMEM; the message goes to msg. */
-cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms,
+cis_result cis__aot_obtain(const cis__module *m, bool compile, uint64_t wait_ms, uint64_t deadline,
                            cis__aot_loaded **out, bool *compiled, char *msg, size_t cap);
 
 /* A compile prepared to run elsewhere (tier.c): the key, the module
@@ -215,6 +219,15 @@ bool cis__aot_refusal_parse(const char *b, size_t n, uint64_t *mem, uint64_t *cp
  * The child outlives the caller if it must. Returns its pid, or -1. */
 #define CIS__AOT_JOBS_BUSY 3
 pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd);
+/* Waits for compile child pid (cis__aot_jobs_spawn), reading its report
+ * from rfd (closed here), until it ends, *stop turns true (may be NULL)
+ * or deadline passes (CLOCK_MONOTONIC ns, 0 none). Returns CIS_OK when it
+ * stored its entries, CIS_ESTATE when another process compiles them,
+ * CIS_EIO with its report in msg, or CIS__AOT_LEFT_RUNNING: the child goes
+ * on by itself, and this process reaps it later (at its next wait). */
+#define CIS__AOT_LEFT_RUNNING 1
+int cis__aot_jobs_wait(pid_t pid, int rfd, uint64_t deadline, const atomic_bool *stop, char *msg,
+                       size_t cap);
 
 /* The loaded code of a module: cis_module.engine_data. */
 typedef struct cis__aot_code {
@@ -232,15 +245,15 @@ cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap);
  * (cis__aot_code_free frees it); *compiled (may be NULL) says whether this
  * call compiled. Errors: those of cis__aot_covers and cis__aot_obtain, CIS_EIO (an object
  * whose function count is not the module's); the message goes to msg. */
-cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, cis__aot_code **out,
-                         bool *compiled, char *msg, size_t cap);
+cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, uint64_t deadline,
+                         cis__aot_code **out, bool *compiled, char *msg, size_t cap);
 void cis__aot_code_free(cis__aot_code *code);
 /* The known_bytes and release_bytes ops (runtime.h) of the compiled and
  * tiering engines: cis__aot_known_bytes's bytes, held by the loaded
  * object (owner). A module decoded from them is given that object's code
  * by cis__aot_load without a look-up. */
-cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, const uint8_t **held,
-                                     void **owner);
+cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, int standard,
+                                     const uint8_t **held, void **owner);
 void cis__aot_release_bytes(void *owner);
 
 /* Runs wasm function f (of a module whose compiled code is code) under ex:

@@ -75,6 +75,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -753,7 +755,11 @@ static cis_result make_key(const cis__module *m, const load_env *e, key *k, char
   for (int pass = 0; pass < 2; pass++) {
     cis__aot_text_str(&t, "module ");
     cis__aot_text_u64(&t, m->nbytes);
-    cis__aot_text_str(&t, " bytes\ncis " CIS_VERSION_STRING "\ncodegen ");
+    /* The standard it was validated as: a cached start skips validation,
+     * so bytes valid under 3.0 must not load as a 2.0 module. */
+    cis__aot_text_str(&t, " bytes standard ");
+    cis__aot_text_u64(&t, m->standard);
+    cis__aot_text_str(&t, "\ncis " CIS_VERSION_STRING "\ncodegen ");
     cis__aot_text_u64(&t, CIS__AOT_CODEGEN_VERSION);
     cis__aot_text_str(&t, " abi ");
     cis__aot_text_u64(&t, CIS_AOT_ABI);
@@ -2344,10 +2350,45 @@ static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
   return CIS_EIO;
 }
 
+/* The compile of a load with a deadline (a skill's call), into the
+ * cache folder dir: run in a child, as tiering's are, which waits as long
+ * as it must for another process's compile of the module and for a
+ * compile slot, and is bounded as any compile is; this waits for it until
+ * the deadline only. Past it the child goes on and stores the entry, for
+ * the calls after this one. A compile the bounds refused before is not
+ * started again. */
+static cis_result compile_until(const cis__module *m, where *w, const char *dir, uint64_t deadline,
+                                cis__aot_loaded **out, bool *compiled, char *msg, size_t cap) {
+  cis__aot_job *j = NULL;
+  cis__aot_cc cc;
+  cis_result rc = cis__aot_find_cc(&cc, msg, cap);
+  if (rc == CIS_OK) rc = job_new(m, CIS__AOT_CHILD_GENERATES, &cc, &w->k, true, dir, &j, msg, cap);
+  cis__aot_cc_free(&cc);
+  if (rc == CIS_OK && refused_before(j, msg, cap)) rc = CIS_ETOOBIG;
+  int rfd = -1;
+  pid_t pid = rc == CIS_OK ? cis__aot_jobs_spawn(&j, 1, &rfd) : -1;
+  if (rc == CIS_OK && pid < 0) {
+    setmsg(msg, cap, "cannot start a compile process: %s", strerror(errno));
+    rc = CIS_EIO;
+  }
+  cis__aot_job_free(j); /* the child has its own copy */
+  if (rc != CIS_OK) return rc;
+  int got = cis__aot_jobs_wait(pid, rfd, deadline, NULL, msg, cap);
+  if (got == CIS__AOT_LEFT_RUNNING) {
+    setmsg(msg, cap, "the module's compile did not end by the call's deadline; it goes on in "
+           "process %ld, and later calls run its code", (long)pid);
+    return CIS_ETIMEOUT;
+  }
+  if (got != CIS_OK) return (cis_result)got;
+  *compiled = true;
+  return load_entry(w->path, &w->k, m, out, msg, cap);
+}
+
 /* The compile of cis__aot_obtain, when the cache had no sound entry:
  * kept out of the cached start's frame (its folder buffer). */
 static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m, where *w,
-                                                           uint64_t wait_ms, cis__aot_loaded **out,
+                                                           uint64_t wait_ms, uint64_t deadline,
+                                                           cis__aot_loaded **out,
                                                            bool *compiled, char *msg,
                                                            size_t cap) {
   char dir[PATH_MAX];
@@ -2358,6 +2399,8 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
     cache = writable(dir, &w->k.tr);
   }
   if (!cache && (*out = loaded_find(&w->k))) return CIS_OK;
+  /* Without a cache the code would serve this load alone: compiled here. */
+  if (cache && deadline) return compile_until(m, w, dir, deadline, out, compiled, msg, cap);
   cis_result rc = cache ? CIS_OK : temp_dir(dir, sizeof dir, msg, cap);
   if (rc != CIS_OK) return rc;
   cis__aot_job *j = NULL;
@@ -2377,7 +2420,7 @@ static __attribute__((noinline)) cis_result obtain_compile(const cis__module *m,
 }
 
 cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_ms,
-                           cis__aot_loaded **out,
+                           uint64_t deadline, cis__aot_loaded **out,
                            bool *compiled, char *msg, size_t cap) {
   where w;
   *compiled = false;
@@ -2391,19 +2434,20 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
     /* No cache folder: only what this process compiled and loaded. */
     missing = !(*out = loaded_find(&w.k));
   }
-  if (missing) rc = do_compile ? obtain_compile(m, &w, wait_ms, out, compiled, msg, cap) : CIS_ENOTFOUND;
+  if (missing) rc = do_compile ? obtain_compile(m, &w, wait_ms, deadline, out, compiled, msg, cap) : CIS_ENOTFOUND;
   where_free(&w);
   return rc;
 }
 
-cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, cis__aot_loaded **out,
-                                const uint8_t **held) {
+cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, int standard,
+                                cis__aot_loaded **out, const uint8_t **held) {
   *out = NULL;
   if (len < KEEP_MAP_MIN) return CIS_ENOTFOUND; /* copied: cheaper than a mapping kept */
-  cis__module m; /* the key reads the bytes only */
+  cis__module m; /* the key reads the bytes and the standard only */
   memset(&m, 0, sizeof m);
   m.bytes = (uint8_t *)(uintptr_t)bytes;
   m.nbytes = len;
+  m.standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3; /* as the decoder reads it */
   where w;
   cis_result rc = locate(&m, &w, NULL, 0);
   if (rc == CIS_OK) rc = w.path ? load_entry(w.path, &w.k, NULL, out, NULL, 0) : CIS_ENOTFOUND;
@@ -2500,11 +2544,72 @@ pid_t cis__aot_jobs_spawn(cis__aot_job *const *jobs, size_t n, int *rfd) {
   }
   _exit(failed ? 1 : busy ? CIS__AOT_JOBS_BUSY : 0);
 }
+
+/* Compile children a wait left running (cis__aot_jobs_wait), reaped at
+ * the next waits: each ends by its own bounds. */
+static struct {
+  pthread_mutex_t lock;
+  pid_t pid[64];
+  unsigned n;
+} left = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void reap_left(pid_t add) {
+  pthread_mutex_lock(&left.lock);
+  for (unsigned i = 0; i < left.n;) {
+    pid_t w = waitpid(left.pid[i], NULL, WNOHANG);
+    if (w == left.pid[i] || (w < 0 && errno == ECHILD)) left.pid[i] = left.pid[--left.n];
+    else i++;
+  }
+  /* Full (64 compiles still running): the newest is not remembered, and
+   * stays a zombie until this process ends. */
+  if (add > 0 && left.n < CIS_ARRAY_LEN(left.pid)) left.pid[left.n++] = add;
+  pthread_mutex_unlock(&left.lock);
+}
+
+int cis__aot_jobs_wait(pid_t pid, int rfd, uint64_t deadline, const atomic_bool *stop, char *msg,
+                       size_t cap) {
+  size_t got = 0;
+  msg[0] = 0;
+  reap_left(0);
+  for (;;) {
+    uint64_t left_ms = deadline ? cis__ms_left(deadline) : 50;
+    if ((stop && atomic_load(stop)) || left_ms == 0) {
+      close(rfd);
+      reap_left(pid);
+      return CIS__AOT_LEFT_RUNNING;
+    }
+    struct pollfd pfd = {.fd = rfd, .events = POLLIN};
+    int pr = poll(&pfd, 1, left_ms < 50 ? (int)left_ms : 50); /* bounded, to see stop */
+    if (pr < 0 && errno != EINTR) break;
+    if (pr <= 0) continue;
+    /* A report is one line: once msg is full the rest is read and
+     * dropped (starting over lost a report of cap - 1 bytes whole). */
+    char drop[256];
+    bool full = got == cap - 1;
+    ssize_t r = full ? read(rfd, drop, sizeof drop) : read(rfd, msg + got, cap - 1 - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break; /* end of file: the child is done */
+    if (!full) got += (size_t)r;
+  }
+  close(rfd);
+  msg[got] = 0;
+  if (got && msg[got - 1] == '\n') msg[got - 1] = 0;
+  int st = 0;
+  pid_t w;
+  while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
+  }
+  /* Without a status (SIGCHLD ignored by the embedder) the report says. */
+  if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == CIS__AOT_JOBS_BUSY) return CIS_ESTATE;
+  bool ok = w == pid ? WIFEXITED(st) && WEXITSTATUS(st) == 0 : msg[0] == 0;
+  if (!ok && !msg[0]) snprintf(msg, cap, "the compile process ended abnormally");
+  return ok ? CIS_OK : CIS_EIO;
+}
 cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   cis__module m;
   memset(&m, 0, sizeof m);
   m.bytes = (uint8_t *)(uintptr_t)mod; /* make_key only reads them */
   m.nbytes = mlen;
+  m.standard = CIS__STD_3;
   load_env e;
   load_env_read(&e);
   key k;

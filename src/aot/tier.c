@@ -37,7 +37,6 @@
  * must not change meaning when the code arrives.
  */
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -84,7 +83,7 @@ static struct {
   bool started;          /* the thread runs (joinable) */
   bool stop;             /* exiting: no more jobs; the worker ends when the queue is empty */
   bool hold;             /* tests: take no job until released */
-  atomic_bool exiting;   /* stop, read without the lock by wait_child */
+  atomic_bool exiting;   /* stop, read without the lock by cis__aot_jobs_wait */
   pthread_t thread;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .cond = PTHREAD_COND_INITIALIZER,
@@ -104,56 +103,12 @@ static void job_free(job *j) {
   free(j);
 }
 
-/* The result of waiting for a compile child: it ended, or the process is
- * exiting and it was left to finish on its own. */
-#define LEFT_RUNNING 1
-
-/* Waits for compile child pid, reading its report from rfd, until it ends
- * or the process starts exiting (then it is left running: it stores the
- * entry for the next process). Returns CIS_OK when it stored the entry,
- * CIS_ESTATE when another process compiles the module, CIS_EIO with its
- * message, or LEFT_RUNNING. */
-static int wait_child(pid_t pid, int rfd, char *msg, size_t cap) {
-  size_t got = 0;
-  msg[0] = 0;
-  for (;;) {
-    if (atomic_load(&W.exiting)) {
-      close(rfd);
-      return LEFT_RUNNING;
-    }
-    struct pollfd pfd = {.fd = rfd, .events = POLLIN};
-    int pr = poll(&pfd, 1, 50); /* a bounded wait, to see exiting */
-    if (pr < 0 && errno != EINTR) break;
-    if (pr <= 0) continue;
-    /* A report is one line: once msg is full the rest is read and
-     * dropped (starting over lost a report of cap - 1 bytes whole). */
-    char drop[256];
-    bool full = got == cap - 1;
-    ssize_t r = full ? read(rfd, drop, sizeof drop) : read(rfd, msg + got, cap - 1 - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break; /* end of file: the child is done */
-    if (!full) got += (size_t)r;
-  }
-  close(rfd);
-  msg[got] = 0;
-  if (got && msg[got - 1] == '\n') msg[got - 1] = 0;
-  int st = 0;
-  pid_t w;
-  while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {
-  }
-  /* Without a status (SIGCHLD ignored by the embedder) the report says. */
-  if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == CIS__AOT_JOBS_BUSY) return CIS_ESTATE;
-  bool ok = w == pid ? WIFEXITED(st) && WEXITSTATUS(st) == 0 : msg[0] == 0;
-  if (!ok && !msg[0]) snprintf(msg, cap, "the compile process ended abnormally");
-  return ok ? CIS_OK : CIS_EIO;
-}
-
 /* Compiles job j (worker thread, no lock held): take the code from the
  * cache if another process stored it, else compile it in a child process
  * that generates the C (from its copy of the decoded module), runs the C
  * compiler and stores the entry; then load it and publish it unless the module is
  * gone. The child, not this thread, does the work, so that a process
- * exiting leaves it to finish (wait_child) rather than waiting for it,
+ * exiting leaves it to finish (cis__aot_jobs_wait) rather than waiting for it,
  * and pays none of its time or memory. A failure leaves the module on
  * the baseline with one line on stderr; another process compiling the
  * same module (CIS_ESTATE) is no failure, and is not said. */
@@ -163,7 +118,7 @@ static void run_job(job *j) {
   msg[0] = 0;
   const cis__module *m = j->m;
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(m, false, 0, 0, &code, NULL, msg, sizeof msg);
   if (rc == CIS_ENOTFOUND) {
     cis__aot_job *cj = NULL;
     rc = cis__aot_job_prepare(m, &cj, msg, sizeof msg);
@@ -174,10 +129,10 @@ static void run_job(job *j) {
       rc = CIS_EIO;
     }
     cis__aot_job_free(cj); /* the child has its own copy */
-    if (rc == CIS_OK) rc = wait_child(pid, rfd, msg, sizeof msg);
-    if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg);
+    if (rc == CIS_OK) rc = cis__aot_jobs_wait(pid, rfd, 0, &W.exiting, msg, sizeof msg);
+    if (rc == CIS_OK) rc = cis__aot_load(m, false, 0, 0, &code, NULL, msg, sizeof msg);
   }
-  if (rc == LEFT_RUNNING) return;
+  if (rc == CIS__AOT_LEFT_RUNNING) return;
   if (rc != CIS_OK) {
     atomic_store(&t->state, CIS__TIER_BASE);
     if (rc == CIS_ESTATE) return;
@@ -363,7 +318,7 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
    * the baseline, quietly: that is what auto is for. */
   rc = code                                          ? CIS_OK
        : cis__aot_covers(m, msg, sizeof msg) != CIS_OK ? CIS_EUNSUPPORTED
-       : lookup                                      ? cis__aot_load(m, false, 0, &code, NULL, msg, sizeof msg)
+       : lookup                                      ? cis__aot_load(m, false, 0, 0, &code, NULL, msg, sizeof msg)
                                                      : CIS_ENOTFOUND;
   if (rc == CIS_OK) {
     atomic_store(&t->code, code);
@@ -394,7 +349,7 @@ static cis_result tier_prepare_known(cis_module *mod) {
   if (!base) return CIS_ENOTFOUND;
   char msg[CIS_ERRMSG_MAX];
   cis__aot_code *code = NULL;
-  cis_result rc = cis__aot_load(mod->m, false, 0, &code, NULL, msg, sizeof msg);
+  cis_result rc = cis__aot_load(mod->m, false, 0, 0, &code, NULL, msg, sizeof msg);
   if (rc != CIS_OK) {
     mod->tier_data = &looked_up;
     return rc;

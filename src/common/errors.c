@@ -138,12 +138,15 @@ uint64_t cis__now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t cis__deadline_from(uint64_t start_ns, uint64_t ms) {
+  if (ms >= (UINT64_MAX - start_ns) / 1000000u) return UINT64_MAX;
+  return start_ns + ms * 1000000u;
+}
+
 uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms) {
   uint64_t ms = timeout_ms;
   if (cap_ms && cap_ms < ms) ms = cap_ms;
-  uint64_t now = cis__now_ns();
-  if (ms >= (UINT64_MAX - now) / 1000000u) return UINT64_MAX;
-  return now + ms * 1000000u;
+  return cis__deadline_from(cis__now_ns(), ms);
 }
 
 void cis__timespec_after(clockid_t clock, uint64_t ms, struct timespec *out) {

@@ -88,6 +88,9 @@ uint64_t cis__now_ns(void);
  * remaining time in ms (UINT64_MAX = none) and a service's own cap (0 =
  * none); UINT64_MAX when there is none or it would overflow. */
 uint64_t cis__deadline_after(uint64_t timeout_ms, uint64_t cap_ms);
+/* Absolute deadline ms milliseconds after start_ns (a cis__now_ns()
+ * time); UINT64_MAX when ms is UINT64_MAX or it would overflow. */
+uint64_t cis__deadline_from(uint64_t start_ns, uint64_t ms);
 /* Milliseconds left before deadline_ns, rounded up; 0 when past,
  * UINT64_MAX for no deadline. */
 uint64_t cis__ms_left(uint64_t deadline_ns);

@@ -95,7 +95,7 @@ static void module_destroy(cis__module_rt *r) {
 /* Shared by cis_module_new and cis_module_decode_only: decode, then (when
  * validate) validate, intern and prepare. Errors go to the engine. */
 static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, bool validate,
-                              cis_module **out) {
+                              uint64_t deadline, cis_module **out) {
   cis_result rc = CIS_OK;
   cis__module_rt *r = NULL;
   cis__diag d;
@@ -109,13 +109,14 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   cis__handle_init(&r->pub.hdr, CIS__H_MODULE);
   atomic_init(&r->pub.refs, 1);
   r->pub.engine = e;
+  r->pub.load_deadline = deadline;
 
   /* Bytes the engine holds already and nothing changes (the compiled
    * tier's cache entry, mapped) are decoded in place, not copied. */
   const uint8_t *held = NULL;
   void *owner = NULL;
   if (validate && bytes && e->ops->known_bytes &&
-      e->ops->known_bytes(bytes, len, &held, &owner) == CIS_OK)
+      e->ops->known_bytes(bytes, len, e->cfg.standard, &held, &owner) == CIS_OK)
     rc = cis__module_decode_held(held, len, e->cfg.standard, e->ops->release_bytes, owner, &r->pub.m, &d);
   else
     rc = cis__module_decode_std(bytes ? bytes : (const uint8_t *)"", len, e->cfg.standard, &r->pub.m, &d);
@@ -161,12 +162,17 @@ fail:
 }
 
 cis_result cis_module_new(cis_engine *e, const uint8_t *bytes, size_t len, cis_module **out) {
-  return module_load(e, bytes, len, true, out);
+  return module_load(e, bytes, len, true, 0, out);
+}
+
+cis_result cis_module_new_until(cis_engine *e, const uint8_t *bytes, size_t len,
+                                uint64_t deadline_ns, cis_module **out) {
+  return module_load(e, bytes, len, true, deadline_ns, out);
 }
 
 cis_result cis_module_decode_only(cis_engine *e, const uint8_t *bytes, size_t len,
                                   cis_module **out) {
-  return module_load(e, bytes, len, false, out);
+  return module_load(e, bytes, len, false, 0, out);
 }
 
 cis_module *cis_module_ref(cis_module *m) {

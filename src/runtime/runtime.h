@@ -50,11 +50,13 @@ typedef struct cis__engine_ops {
    * (or any error): validation and prepare follow as usual. */
   cis_result (*prepare_known)(cis_module *mod);
   /* Optional, before decoding (then prepare_known): bytes equal to the
-   * len bytes given (compared in full) that nothing changes while they are
+   * len bytes given (compared in full), for a module of the given standard
+   * (CIS__STD_*), that nothing changes while they are
    * held, for the module to decode in place of a copy of its own: CIS_OK
    * with *held and one hold in *owner, dropped by release_bytes(owner);
    * anything else: the bytes are copied as usual. */
-  cis_result (*known_bytes)(const uint8_t *bytes, size_t len, const uint8_t **held, void **owner);
+  cis_result (*known_bytes)(const uint8_t *bytes, size_t len, int standard, const uint8_t **held,
+                            void **owner);
   void (*release_bytes)(void *owner);
 } cis__engine_ops;
 
@@ -104,6 +106,7 @@ struct cis_module {
   uint32_t *type_ids;       /* canonical id of each m->types[i] */
   void *engine_data;        /* the engine's translated code (ops->prepare) */
   void *tier_data;          /* a tiering engine's own state (src/aot/tier.c), or NULL */
+  uint64_t load_deadline;   /* prepare ends by then (cis_module_new_until; monotonic ns), 0 none */
   CIS__PAD(pad);            /* every call reads the above; every instance writes refs */
   atomic_uint refs;         /* reference count */
 };

@@ -146,7 +146,7 @@ void cis__registry_close(cis_skills *s) {
 
 /* Decodes and validates bytes once per process; shared by every call. */
 cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *bytes, size_t len,
-                              cis_module **out) {
+                              uint64_t deadline, cis_module **out) {
   *out = NULL;
   pthread_mutex_lock(&s->cache_lock);
   for (cache_entry *e = s->cache; e; e = e->next)
@@ -173,7 +173,7 @@ cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *byt
     bytes = owned;
   }
   cis_module *m;
-  cis_result rc = cis_module_new(s->engine, bytes, len, &m);
+  cis_result rc = cis_module_new_until(s->engine, bytes, len, deadline == UINT64_MAX ? 0 : deadline, &m);
   free(owned);
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "module %.12s: %s", sha, cis_errmsg(s->engine));
   pthread_mutex_lock(&s->cache_lock);
@@ -525,7 +525,7 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   size_t siglen = sig ? opt->signature_len : 0;
   if ((rc = cis__signature_check(s, m->name, manifest, manifest_len, sig, siglen)) != CIS_OK) goto done;
   cis_module *mod;
-  rc = cis__module_cached(s, sha, wasm, wasm_len, &mod); /* validated once, here */
+  rc = cis__module_cached(s, sha, wasm, wasm_len, 0, &mod); /* validated once, here */
   if (rc != CIS_OK) goto done;
   rc = cis__install_check(s, m, mod, dir, opt, &g);
   cis_module_free(mod);

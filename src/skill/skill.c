@@ -405,6 +405,13 @@ static uint64_t capped(uint64_t asked, uint64_t ceiling) {
   return ceiling && asked > ceiling ? ceiling : asked;
 }
 
+uint64_t cis__call_timeout_ms(const cis_skills *s, const cis_manifest *m, const cis_invoke_options *opt) {
+  if (opt && opt->timeout_ms) return opt->timeout_ms;
+  cis_limits l;
+  cis__skill_limits(s, m, &l);
+  return l.timeout_ms;
+}
+
 void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *out) {
   *out = s->limits;
   if (!m) return;
@@ -422,15 +429,16 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
   if (!s || !name || !input) return res->status = CIS_EINVAL;
+  uint64_t t0 = cis__now_ns(); /* the call's time runs from here: its lookup and load count */
   cis__skill_entry *e;
-  cis_result rc = cis__skill_lookup_waiting(s, name, opt ? opt->on_wait : NULL, opt ? opt->on_wait_user : NULL, &e);
+  cis_result rc = cis__skill_lookup_call(s, name, opt, t0, &e);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;
   }
   const cis_manifest *m = e->m;
   rc = cis__invoke(s, m, e->dir, &e->g, e->mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt,
-              res);
+                   t0, res);
   cis__skill_entry_release(e);
   return res->status = rc;
 }
@@ -440,6 +448,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
+  uint64_t t0 = cis__now_ns();
   char sha[65];
   cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);
   if (rc != CIS_OK) {
@@ -447,7 +456,8 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
     return res->status = rc;
   }
   cis_module *mod;
-  rc = cis__module_cached(s, sha, wasm, wasm_len, &mod);
+  uint64_t ms = cis__call_timeout_ms(s, NULL, opt);
+  rc = cis__module_cached(s, sha, wasm, wasm_len, ms ? cis__deadline_from(t0, ms) : 0, &mod);
   if (rc != CIS_OK) {
     snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
     return res->status = rc;
@@ -455,7 +465,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   /* Without a manifest the module's hash names it and its KV namespace. */
   char name[24];
   snprintf(name, sizeof name, "wasm-%.12s", sha);
-  rc = cis__invoke(s, NULL, NULL, NULL, mod, name, name, input, input_len, opt, res);
+  rc = cis__invoke(s, NULL, NULL, NULL, mod, name, name, input, input_len, opt, t0, res);
   cis_module_free(mod);
   return rc;
 }

@@ -181,10 +181,15 @@ cis_result cis__check_imports(cis_skills *s, const cis_manifest *m, cis_module *
  * manifest needs. The message is the thread's (cis_skills_errmsg). */
 cis_result cis__install_check(cis_skills *s, const cis_manifest *m, cis_module *mod, const char *dir,
                               const cis_install_options *opt, cis__grants *used);
-/* A decoded module by sha256 (bytes NULL: read from the store). The
- * caller frees its reference. */
+/* A decoded module by sha256 (bytes NULL: read from the store), loaded
+ * by deadline (a cis__now_ns() time; 0 or UINT64_MAX none: see
+ * cis_module_new_until) when not loaded before. The caller frees its
+ * reference. */
 cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *bytes, size_t len,
-                              cis_module **out);
+                              uint64_t deadline, cis_module **out);
+/* The time a call of manifest m (may be NULL) gets, in ms (0: none): the
+ * options' (may be NULL), else the manifest's within the host's ceiling. */
+uint64_t cis__call_timeout_ms(const cis_skills *s, const cis_manifest *m, const cis_invoke_options *opt);
 
 /* Maps the registry generation and builds the shared host import set
  * (warm.c). Only an out-of-memory fails it: without the generation file,
@@ -201,10 +206,12 @@ void cis__registry_changed(cis_skills *s);
 #define CIS__TENANT_RULE "1 to 64 of A-Z a-z 0-9 . _ - (not . or ..)"
 
 cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_entry **out);
-/* The same, telling wait(user) first when the lookup may wait (a read of
- * the registry or of the shared generation, a module's load). */
-cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wait)(void *, cis_wait), void *user,
-                                     struct cis__skill_entry **out);
+/* The same for a call of name begun at t0 (a cis__now_ns() time) with
+ * options opt (may be NULL): opt's on_wait is told first when the lookup
+ * may wait (a read of the registry or of the shared generation, a
+ * module's load), and a module's load ends by the call's deadline. */
+cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_invoke_options *opt, uint64_t t0,
+                                  struct cis__skill_entry **out);
 void cis__skill_entry_release(struct cis__skill_entry *e);
 
 /* The operator's stored setting key[0..klen) of skill name (settings.c):

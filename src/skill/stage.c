@@ -626,7 +626,7 @@ cis_result cis__call_grant(cis__call *c) {
 
   /* Limits: the manifest within the host's ceiling, then the options. */
   cis__skill_limits(s, m, &c->lim);
-  if (opt && opt->timeout_ms) c->lim.timeout_ms = opt->timeout_ms;
+  c->lim.timeout_ms = cis__call_timeout_ms(s, m, opt);
   if (opt && opt->max_memory) c->lim.max_memory_bytes = opt->max_memory;
 
   if ((rc = grant_abi(c)) != CIS_OK) return rc;
@@ -657,7 +657,12 @@ cis_result cis__call_grant(cis__call *c) {
   h->max_output = s->max_output;
   h->max_result = s->max_output;
   c->budget_ms = c->lim.timeout_ms ? c->lim.timeout_ms : UINT64_MAX;
-  c->deadline_ns = cis__deadline_after(c->budget_ms, 0); /* for the set-up's own waits */
+  c->deadline_ns = cis__deadline_from(c->t0, c->budget_ms); /* for the set-up's own waits */
+  if (cis__ms_left(c->deadline_ns) == 0) {
+    snprintf(res->error, sizeof res->error, "the call's %llu ms passed before it could start (its skill's load)",
+             (unsigned long long)c->budget_ms);
+    return CIS_ETIMEOUT;
+  }
   if ((m && m->ai) || (opt && opt->allow_ai)) h->ai = s->ai;
   size_t nrules = (m ? m->n_http_allow : 0) + (opt ? opt->nallow_hosts : 0);
   if (nrules) {
@@ -960,9 +965,10 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
 
 cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
                        const char *skill_name, const char *kv_ns, const char *input, size_t input_len,
-                       const cis_invoke_options *opt, cis_invoke_result *res) {
+                       const cis_invoke_options *opt, uint64_t t0, cis_invoke_result *res) {
   cis__call c;
   cis__call_init(&c, s, m, dir, g, mod, skill_name, kv_ns, input, input_len, opt, res);
+  c.t0 = t0;
   cis_result rc = cis__call_grant(&c);
   if (rc == CIS_OK) rc = cis__call_link(&c);
   if (rc == CIS_OK) rc = cis__call_run(&c);

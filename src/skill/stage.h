@@ -135,10 +135,11 @@ cis_result cis__call_run(cis__call *c);
  * call's status (also in c->res->status). */
 cis_result cis__call_collect(cis__call *c, cis_result rc);
 /* The four stages in order: what cis_skills_invoke and
- * cis_skills_invoke_wasm run. */
+ * cis_skills_invoke_wasm run, for a call begun at t0 (a cis__now_ns()
+ * time: its lookup and its module's load count against its time). */
 cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
                        const char *skill_name, const char *kv_ns, const char *input, size_t input_len,
-                       const cis_invoke_options *opt, cis_invoke_result *res);
+                       const cis_invoke_options *opt, uint64_t t0, cis_invoke_result *res);
 
 /* Shared with the install checks of skill.c: */
 /* The ABI a module's exports name (CIS_ABI_AUTO: none). */

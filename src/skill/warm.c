@@ -131,13 +131,16 @@ void cis__registry_changed(cis_skills *s) {
 }
 
 /* Reads name's row and module into a new entry with one reference. */
-static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, cis__skill_entry **out) {
+static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, const cis_invoke_options *opt, uint64_t t0,
+                             cis__skill_entry **out) {
   cis__skill_entry *e = calloc(1, sizeof *e);
   if (!e) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
   atomic_init(&e->refs, 1);
   e->gen = gen;
   cis_result rc = cis__registry_get(s, name, &e->m, &e->dir, &e->g);
-  if (rc == CIS_OK) rc = cis__module_cached(s, e->m->sha256, NULL, 0, &e->mod);
+  /* A call's time counts from its start: its module's load included. */
+  uint64_t ms = rc == CIS_OK && t0 ? cis__call_timeout_ms(s, e->m, opt) : 0;
+  if (rc == CIS_OK) rc = cis__module_cached(s, e->m->sha256, NULL, 0, ms ? cis__deadline_from(t0, ms) : 0, &e->mod);
   if (rc != CIS_OK) {
     cis__skill_entry_release(e);
     return rc;
@@ -165,7 +168,7 @@ static cis_result shared_poll(cis_skills *s) {
 }
 
 cis_result cis__skill_lookup(cis_skills *s, const char *name, cis__skill_entry **out) {
-  return cis__skill_lookup_waiting(s, name, NULL, NULL, out);
+  return cis__skill_lookup_call(s, name, NULL, 0, out);
 }
 
 /* Whether the shared generation is due to be read (shared_poll). */
@@ -174,8 +177,10 @@ static bool shared_poll_due(const cis_skills *s) {
   return !last || cis__now_ns() - last >= CIS__REGISTRY_HANDLE_POLL_NS;
 }
 
-cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wait)(void *, cis_wait), void *user,
-                                     cis__skill_entry **out) {
+cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_invoke_options *opt, uint64_t t0,
+                                  cis__skill_entry **out) {
+  void (*wait)(void *, cis_wait) = opt ? opt->on_wait : NULL;
+  void *user = opt ? opt->on_wait_user : NULL;
   *out = NULL;
   if (s->reg->generation) {
     if (wait && shared_poll_due(s)) wait(user, CIS_WAIT_LOAD), wait = NULL;
@@ -184,7 +189,7 @@ cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wai
   }
   if (!s->gen) {
     if (wait) wait(user, CIS_WAIT_LOAD);
-    return entry_load(s, name, 0, out);
+    return entry_load(s, name, 0, opt, t0, out);
   }
   uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
   struct cis__skill_stripe *st = own_stripe(s);
@@ -203,7 +208,7 @@ cis_result cis__skill_lookup_waiting(cis_skills *s, const char *name, void (*wai
   if (*out) return CIS_OK;
   if (wait) wait(user, CIS_WAIT_LOAD); /* a registry read, a module's load or compile */
   cis__skill_entry *e;
-  cis_result rc = entry_load(s, name, gen, &e);
+  cis_result rc = entry_load(s, name, gen, opt, t0, &e);
   if (rc != CIS_OK) return rc;
   pthread_mutex_lock(&st->lock);
   bool there = false;

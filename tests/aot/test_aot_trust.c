@@ -38,6 +38,7 @@
 #include "cis/cis.h"
 #include "cis/cis_aot.h"
 #include "runtime/runtime.h"
+#include "wat/wat.h"
 
 static const char ONE[] = "(module (func (export \"f\") (result i32) (i32.const 1)))";
 static const char SIMD[] =
@@ -771,6 +772,106 @@ static void auto_does_not_wait_for_another_compile(void **state) {
   assert_int_equal(cache_entries(), 0);
 }
 
+static int hold_slot(unsigned i);
+
+/* Loads text on engine e by a deadline ms from now (cis_module_new_until):
+ * the result, the module in *m (NULL on failure) and the seconds taken. */
+static cis_result load_until(cis_engine *e, const char *text, uint64_t ms, cis_module **m,
+                             double *took) {
+  uint8_t *bin = NULL;
+  size_t n = 0;
+  char msg[256];
+  assert_int_equal(cis__wat_compile(text, strlen(text), &bin, &n, msg, sizeof msg), CIS_OK);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t now = (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
+  *m = NULL;
+  cis_result rc = cis_module_new_until(e, bin, n, now + ms * 1000000u, m);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  *took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  free(bin);
+  return rc;
+}
+
+/* Waits (at most 120 s) until the cache holds one entry. */
+static void wait_for_the_entry(void) {
+  for (int i = 0; i < 12000 && cache_entries() == 0; i++) {
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(cache_entries(), 1);
+}
+
+/* A load on a call's time (cis_module_new_until) on engine aot ends by
+ * its deadline whatever holds it: a compiler slower than the call (a
+ * compiler that sleeps 3 s), another process's compile of the same
+ * module (its lock held), every compile slot taken. It fails with
+ * CIS_ETIMEOUT near the deadline (400 ms; 2.5 s allowed for a loaded
+ * machine), the compile it started goes on in a process of its own and
+ * stores the entry, and the next load takes that entry in time. */
+static void load_on_a_deadline_ends_by_it_and_the_compile_goes_on(void **state) {
+  (void)state;
+  char cc[400], p[400], lock[400];
+  script_cc("slow", "sleep 3");
+  snprintf(cc, sizeof cc, "%s/slow/cc", home);
+  setenv("CIS_CC", cc, 1);
+  cis_engine *e = engine("aot");
+  cis_module *m = NULL;
+  double took;
+  char msg[600];
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_ETIMEOUT);
+  snprintf(msg, sizeof msg, "%s", cis_errmsg(e));
+  assert_non_null(strstr(msg, "did not end by the call's deadline"));
+  assert_true(took >= 0.35 && took < 2.5);
+  assert_int_equal(cache_entries(), 0); /* still compiling */
+  wait_for_the_entry();
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_OK);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 1);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  unsetenv("CIS_CC");
+
+  /* Another process compiling it (its lock held): the load ends at its
+   * deadline; the child waits for the lock and finds nothing stored, so
+   * it compiles once the lock is free. (The entry of the system's
+   * compiler this time: the compiler is part of the key and its lock.) */
+  assert_int_equal(cis_cache_clear(NULL), CIS_OK);
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(p) - 4), p);
+  assert_int_equal(unlink(p), 0);
+  int fd = open(lock, O_RDWR | O_CREAT, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  e = engine("aot");
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_ETIMEOUT);
+  assert_true(took >= 0.35 && took < 2.5);
+  close(fd);
+  wait_for_the_entry();
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_OK);
+  cis_module_free(m);
+  cis_engine_free(e);
+
+  /* Every compile slot taken by compiles of other modules. */
+  assert_int_equal(cis_cache_clear(NULL), CIS_OK);
+  setenv("CIS_AOT_COMPILE_SLOTS", "1", 1);
+  int slot = hold_slot(0);
+  e = engine("aot");
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_ETIMEOUT);
+  assert_true(took >= 0.35 && took < 2.5);
+  close(slot);
+  wait_for_the_entry();
+  assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_OK);
+  cis_module_free(m);
+  cis_engine_free(e);
+  unsetenv("CIS_AOT_COMPILE_SLOTS");
+}
+
 /* The step a compile's child stalls in (NULL: none), read by the child
  * in its copy of this process's memory. */
 static const char *stall_step;
@@ -976,6 +1077,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(compiles_wait_for_a_slot, setup, teardown),
       cmocka_unit_test_setup_teardown(fifo_planted_as_a_slot_does_not_block, setup, teardown),
       cmocka_unit_test_setup_teardown(auto_does_not_wait_for_another_compile, setup, teardown),
+      cmocka_unit_test_setup_teardown(load_on_a_deadline_ends_by_it_and_the_compile_goes_on, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(compile_child_stuck_in_a_step_ends_at_its_bound, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(compiler_leaving_a_fifo_as_its_object_fails_at_once, setup,

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cis/cis_kv.h"
@@ -137,7 +138,7 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
   assert_int_equal(cis_sha256_hex(wasm, len, sha), CIS_OK);
   snprintf(name, sizeof name, "wasm-%.12s", sha);
   cis_module *mod;
-  assert_int_equal(cis__module_cached(s, sha, wasm, len, &mod), CIS_OK);
+  assert_int_equal(cis__module_cached(s, sha, wasm, len, 0, &mod), CIS_OK);
   cis_invoke_result got;
   memset(&got, 0, sizeof got);
   cis__call c;
@@ -269,6 +270,68 @@ static void a_call_refused_in_link_ends_in_collect(void **st) {
   cis_skills_close(s);
 }
 
+/* Entries in the compiled tier's cache folder dir. */
+static int cso_files(const char *dir) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "ls '%s' 2>/dev/null | grep -c '\\.cso$'", dir);
+  FILE *f = popen(cmd, "r");
+  assert_non_null(f);
+  int n = 0;
+  if (fscanf(f, "%d", &n) != 1) n = 0;
+  pclose(f);
+  return n;
+}
+
+/* A call's time counts from its start, its skill's load included: on the
+ * compiled engine with no code in the cache and a compiler slower than
+ * the call (it sleeps 3 s), the call ends at its 500 ms with CIS_ETIMEOUT
+ * (2.5 s allowed for a loaded machine), its compile goes on in a process
+ * of its own, and a later call runs the compiled code. */
+static void a_call_s_time_counts_its_skill_s_load(void **st) {
+  (void)st;
+  char home[512], cache[600], cc[600];
+  cis_test_home(home, sizeof home, g_root, "load_time", 1);
+  snprintf(cache, sizeof cache, "%s/cache", home);
+  snprintf(cc, sizeof cc, "%s/slow-cc", home);
+  FILE *f = fopen(cc, "w");
+  assert_non_null(f);
+  fprintf(f, "#!/bin/sh\nsleep 3\nexec gcc \"$@\"\n");
+  fclose(f);
+  assert_int_equal(chmod(cc, 0755), 0);
+  setenv("CIS_AOT_CACHE", cache, 1);
+  setenv("CIS_CC", cc, 1);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.engine = "interp"; /* installed without compiling */
+  cis_skills *s = cis_test_skills_open_config(&c);
+  cis_test_install(s, g_wat, "stage_kv.wasm", "slowload", "\"permissions\":{\"kv\":true}");
+  cis_skills_close(s);
+  c.engine = "aot";
+  s = cis_test_skills_open_config(&c);
+  cis_invoke_options o = {.timeout_ms = 500};
+  cis_invoke_result r;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(cis_skills_invoke(s, "slowload", "{}", 2, &o, &r), CIS_ETIMEOUT);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  assert_true(took >= 0.45 && took < 2.5);
+  assert_non_null(strstr(r.error, "deadline"));
+  cis_invoke_result_free(&r);
+  for (int i = 0; i < 12000 && cso_files(cache) == 0; i++) {
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(cso_files(cache), 1);
+  assert_int_equal(cis_skills_invoke(s, "slowload", "{}", 2, &o, &r), CIS_OK);
+  assert_string_equal(r.output, "{}");
+  cis_invoke_result_free(&r);
+  cis_skills_close(s);
+  unsetenv("CIS_CC");
+  unsetenv("CIS_AOT_CACHE");
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: test_stage WAT_DIR\n");
@@ -283,6 +346,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
+      cmocka_unit_test(a_call_s_time_counts_its_skill_s_load),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   cis_test_root_remove(g_root);
