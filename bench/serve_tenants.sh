@@ -133,9 +133,11 @@ skill h hold "$here/serve/kvhold.wat" ',"permissions":{"kv":true},"limits":{"tim
 qtok=$("$cis" token create --tenant quiet --name q 2>/dev/null | tail -n 1)
 ntok=$("$cis" token create --tenant noisy --name n 2>/dev/null | tail -n 1)
 case "$qtok$ntok" in cis_*cis_*) ;; *) echo "serve_tenants.sh: no tokens made" >&2; exit 1 ;; esac
-# The churned skill, as an install bundle.
-printf '{"manifest":{"name":"churn","version":"1","abi":"cis_v1","wasm":{"path":"m.wasm"}},"wasm_base64":"%s"}' \
-  "$(base64 -w0 "$tmp/e/m.wasm")" >"$tmp/churn.json"
+# The churned skill, as an install bundle (an install over HTTP wants the
+# module's sha256 in the manifest).
+printf '{"manifest":{"name":"churn","version":"1","abi":"cis_v1","wasm":{"path":"m.wasm","sha256":"%s"}},"wasm_base64":"%s"}' \
+  "$(sha256sum "$tmp/e/m.wasm" | cut -d' ' -f1)" "$(base64 -w0 "$tmp/e/m.wasm")" >"$tmp/churn.json"
+
 
 serve_start "$cis" "$tmp" || exit 1
 base=http://127.0.0.1:$port nbase=$base
@@ -147,12 +149,18 @@ if [ "$nodes" = 2 ]; then
   CIS_HOME=$tmp/n2/home serve_start "$cis" "$tmp/n2" || exit 1
   nbase=http://127.0.0.1:$port
 fi
+# The churn's install must work (a refused one is no churn of the registry).
+c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' \
+  --data-binary @"$tmp/churn.json" "$nbase/v1/skills")
+[ "$c" = 201 ] || { echo "serve_tenants.sh: the churned skill's install was answered $c" >&2; exit 1; }
 
 # The noisy tenant's part of a scenario, in the background for secs + 1 s,
 # at nice $nnice: on a deployment its clients have CPUs of their own; here
 # they share the server's two, and what they take would be counted as the
-# server's unfairness. Each of its requests leaves a byte in $tmp/work
-# (the flood: wrk's own count) for its rate in the table.
+# server's unfairness. Each of its requests that did its work leaves a
+# byte in $tmp/work (an install or removal answered 2xx, a holding call
+# ended at its deadline; the flood: wrk's own count) for its rate in the
+# table.
 noise() { # scenario
   local until=$((SECONDS + secs + 1)) i
   : >"$tmp/work"
@@ -160,11 +168,11 @@ noise() { # scenario
     alone) ;;
     churn)
       (for ((i = 0; i < 100000 && SECONDS < until; i++)); do
-        nice -n "$nnice" curl -s -o /dev/null -m 5 -H "Authorization: Bearer $ntok" \
-          -H 'Content-Type: application/json' --data-binary @"$tmp/churn.json" "$nbase/v1/skills"
-        nice -n "$nnice" curl -s -o /dev/null -m 5 -X DELETE -H "Authorization: Bearer $ntok" \
-          "$nbase/v1/skills/churn"
-        printf xx >>"$tmp/work"
+        c=$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok" \
+          -H 'Content-Type: application/json' --data-binary @"$tmp/churn.json" "$nbase/v1/skills")
+        c=$c$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -X DELETE \
+          -H "Authorization: Bearer $ntok" "$nbase/v1/skills/churn")
+        case $c in 201204) printf xx >>"$tmp/work" ;; esac
       done) &
       noisy=$! ;;
     flood)
@@ -174,9 +182,10 @@ noise() { # scenario
     holder)
       for i in 1 2 3 4; do
         (for ((k = 0; k < 1000 && SECONDS < until; k++)); do
-          nice -n "$nnice" curl -s -o /dev/null -m 5 -X POST -H "Authorization: Bearer $ntok" \
-            -H 'Content-Type: application/json' -d '{}' "$nbase/v1/skills/hold/invoke"
-          printf x >>"$tmp/work"
+          c=$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST \
+            -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' -d '{}' \
+            "$nbase/v1/skills/hold/invoke")
+          [ "$c" = 422 ] && printf x >>"$tmp/work" # ended at its deadline
         done) &
         noisy="$noisy $!"
       done ;;
@@ -184,7 +193,7 @@ noise() { # scenario
 }
 
 # The noisy tenant's requests a second in the run that just ended that
-# did its work (2xx).
+# did their work (above).
 noisy_rate() { # scenario
   case $1 in
     alone) echo 0 ;;

@@ -91,6 +91,11 @@ CIS_EXTERN cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t 
 #define CIS_SERVE_DEFAULT_INLINE_US 200u
 #define CIS_SERVE_INLINE_OFF UINT64_MAX
 #define CIS_SERVE_DEFAULT_MIN_BODY_RATE 1024u
+/* Threads of the lane where the calls of a tenant over its share of the
+ * server's recent CPU run, at a low priority (docs/serve.md, "One
+ * tenant's load and the others"). */
+#define CIS_SERVE_DEFAULT_LANE_WORKERS 2u
+#define CIS_SERVE_LANE_OFF (~0u)
 
 typedef struct cis_server cis_server;
 
@@ -136,6 +141,13 @@ typedef struct cis_server_config {
                                 before it waits; 0 =
                                 CIS_SERVE_DEFAULT_INLINE_US,
                                 CIS_SERVE_INLINE_OFF: every call on a worker */
+  unsigned lane_workers;     /* threads of the lane (at nice 19) that runs
+                                the calls of a tenant using more than its
+                                share of the server's recent CPU while
+                                others call; 0 =
+                                CIS_SERVE_DEFAULT_LANE_WORKERS,
+                                CIS_SERVE_LANE_OFF: no lane, every
+                                tenant's calls run alike */
 } cis_server_config;
 
 CIS_EXTERN void cis_server_config_default(cis_server_config *c);

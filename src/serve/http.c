@@ -232,6 +232,7 @@ struct cis_server {
   char *registry;                      /* and the registry's (NULL: the home's) */
   size_t max_body;                     /* request body cap */
   unsigned nworkers, qcap, tenant_cap, max_conn, max_sessions;
+  unsigned lane;                       /* threads of the lane for tenants over their CPU share; 0: none */
   uint64_t inline_us;                  /* short calls' budget on a polling thread; 0: none run there */
   struct MHD_Daemon **daemons;         /* one per listen address */
   int *ports;                          /* their bound ports */
@@ -476,6 +477,12 @@ static char *metrics_text(cis_server *s, size_t *len) {
       "# TYPE cis_calls_inline_moved_total counter\n"
       "cis_calls_inline_moved_total{reason=\"load\"} %llu\ncis_calls_inline_moved_total{reason=\"store\"} %llu\n"
       "cis_calls_inline_moved_total{reason=\"wait\"} %llu\ncis_calls_inline_moved_total{reason=\"long\"} %llu\n"
+      "# HELP cis_pool_lane_workers Threads of the low-priority lane for tenants over their CPU share.\n"
+      "# TYPE cis_pool_lane_workers gauge\ncis_pool_lane_workers %u\n"
+      "# HELP cis_pool_lane_total Calls run on the lane (their tenant over its CPU share).\n"
+      "# TYPE cis_pool_lane_total counter\ncis_pool_lane_total %llu\n"
+      "# HELP cis_tenants_over_share Tenants over their share of the recent CPU now (their calls on the lane).\n"
+      "# TYPE cis_tenants_over_share gauge\ncis_tenants_over_share %u\n"
       "# HELP cis_queue_length Jobs waiting for a worker.\n# TYPE cis_queue_length gauge\ncis_queue_length %u\n"
       "# HELP cis_queue_capacity Most jobs one tenant may have waiting.\n# TYPE cis_queue_capacity gauge\n"
       "cis_queue_capacity %u\n"
@@ -485,7 +492,8 @@ static char *metrics_text(cis_server *s, size_t *len) {
       pool.nlong, (unsigned long long)pool.handoffs, pool.nthreads, (unsigned long long)pool.trims,
       (unsigned long long)pool.inline_runs, (unsigned long long)pool.inline_moves[CIS_WAIT_LOAD],
       (unsigned long long)pool.inline_moves[CIS_WAIT_STORE], (unsigned long long)pool.inline_moves[CIS_WAIT_HOST],
-      (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], pool.queued,
+      (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], s->lane, (unsigned long long)pool.lane_runs,
+      (unsigned)atomic_load(&s->pool.nover), pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
   OUT("# HELP cis_tenant_max_skills Skills one tenant may have installed (0: no limit).\n"
       "# TYPE cis_tenant_max_skills gauge\ncis_tenant_max_skills %u\n"
@@ -565,7 +573,8 @@ static unsigned admit(cis_server *s, job *j) {
     atomic_fetch_add(&s->m.rejected_draining, 1);
   } else {
     switch (cis__pool_submit(&s->pool, &j->pj)) {
-    case CIS__POOL_ADMITTED: break;
+    case CIS__POOL_ADMITTED:
+    case CIS__POOL_LANE: break; /* (the inline admission's only) */
     case CIS__POOL_OWNER_FULL: /* --tenant-concurrency, when set */
       refused = 429;
       atomic_fetch_add(&s->m.rejected_tenant, 1);
@@ -1735,9 +1744,12 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
                  : cfg->inline_us                        ? cfg->inline_us
                                                          : CIS_SERVE_DEFAULT_INLINE_US;
   s->body_rate = cfg->min_body_rate ? cfg->min_body_rate : CIS_SERVE_DEFAULT_MIN_BODY_RATE;
-  if (s->nworkers > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
+  s->lane = cfg->lane_workers == CIS_SERVE_LANE_OFF ? 0
+            : cfg->lane_workers                    ? cfg->lane_workers
+                                                   : CIS_SERVE_DEFAULT_LANE_WORKERS;
+  if (s->nworkers > 1024 || s->lane > 1024 || s->qcap > 1000000 || s->max_conn > 65536 || s->per_ip > 65536 ||
       s->head_ns > 3600000ull * 1000000ull) {
-    snprintf(err, errcap, "workers (at most 1024), queue (1000000), connections (65536) or head timeout (1h) "
+    snprintf(err, errcap, "workers and lane workers (at most 1024 each), queue (1000000), connections (65536) or head timeout (1h) "
              "too large");
     rc = CIS_EINVAL;
     goto fail;
@@ -1755,7 +1767,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
    * queue. */
   unsigned total = s->max_conn > s->qcap ? s->max_conn : s->qcap;
   cis__pool_config pc = {.workers = s->nworkers, .queue = s->qcap, .queue_total = total,
-                         .owner_cap = s->tenant_cap, .long_max = s->nworkers + s->qcap};
+                         .owner_cap = s->tenant_cap, .long_max = s->nworkers + s->qcap, .lane = s->lane};
   if ((rc = cis__pool_start(&s->pool, &pc, &s->pool_mu, &s->idle_cv)) != CIS_OK) {
     snprintf(err, errcap, "cannot start worker threads");
     goto fail;

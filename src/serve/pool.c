@@ -25,6 +25,14 @@
  * thread ever needs the right to raise itself back, except a lowered one
  * that kept its slot: without CAP_SYS_NICE (or RLIMIT_NICE) it ends and
  * the watch starts a fresh one in its place.
+ *
+ * Fairness: every job's thread CPU time is charged to its owner (a worker
+ * reads its clock at the job's start and end; an inline job's submitter
+ * its own around the job). The admissions review the owners' recent use
+ * once a period (review), without mu: an owner over its share while
+ * others are active gets its jobs taken by the lane's threads alone
+ * (take), which lowered themselves at their start, and is never admitted
+ * inline; the others' jobs are never taken there.
  */
 #include "serve/pool.h"
 
@@ -48,19 +56,22 @@ static uint64_t thread_cpu_ns(const cis__pool_thread *w) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Under mu: the next job to run: the first of the owner whose turn it
- * is, which then goes to the end of the ring if it has more. NULL when no
- * job waits. */
-static cis__pool_job *take(cis__pool *p) {
-  cis__pool_owner *o = p->ring;
+/* Under mu: the next job for a thread of the lane or not: the first of
+ * the owner whose turn it is among those over their share (lane) or not,
+ * which then goes to the end of the ring if it has more; while stopping,
+ * any. NULL when no such job waits. */
+static cis__pool_job *take(cis__pool *p, bool lane) {
+  cis__pool_owner *prev = NULL, *o = p->ring;
+  while (o && !p->stopping && atomic_load_explicit(&o->over, memory_order_relaxed) != lane) prev = o, o = o->next;
   if (!o) return NULL;
   cis__pool_job *j = o->qhead;
   o->qhead = j->next;
   if (!o->qhead) o->qtail = NULL;
   o->queued--;
   p->queued--;
-  p->ring = o->next;
-  if (!p->ring) p->ring_tail = NULL;
+  if (prev) prev->next = o->next;
+  else p->ring = o->next;
+  if (p->ring_tail == o) p->ring_tail = prev;
   o->next = NULL;
   if (o->queued) {
     if (p->ring_tail) p->ring_tail->next = o;
@@ -72,10 +83,119 @@ static cis__pool_job *take(cis__pool *p) {
   return j;
 }
 
+/* The calling thread's CPU time (ns), 0 when it cannot be read. */
+static uint64_t self_cpu_ns(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The nice value thread w runs at between jobs. */
+static int base_nice(const cis__pool_thread *w) { return w->lane ? CIS__POOL_LANE_NICE : 0; }
+
+/* Puts o in the pool's list of owners, once (without mu: a push by
+ * compare-and-swap; owners are never taken off while the pool runs). */
+static void owner_list(cis__pool *p, cis__pool_owner *o) {
+  if (o == &p->own || atomic_load_explicit(&o->listed, memory_order_acquire) || atomic_exchange(&o->listed, true))
+    return;
+  cis__pool_owner *head = atomic_load(&p->owners);
+  do atomic_store_explicit(&o->all_next, head, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak(&p->owners, &head, o));
+}
+
+void cis__pool_charge(cis__pool *p, cis__pool_owner *o, uint64_t ns) {
+  if (!o || o == &p->own || !ns) return;
+  owner_list(p, o);
+  atomic_fetch_add_explicit(&o->cpu_ns, ns, memory_order_relaxed);
+}
+
+/* Under mu or not (the owner's queue is not touched): one more job of o
+ * begins, counted in its activity. */
+static void owner_begins(cis__pool *p, cis__pool_owner *o) {
+  if (o == &p->own || !p->c.lane) return;
+  owner_list(p, o);
+  atomic_fetch_add_explicit(&o->begun, 1, memory_order_relaxed);
+}
+
+/* Whether the shares are due for a review at now. */
+static bool review_due(cis__pool *p, uint64_t now) {
+  uint64_t at = atomic_load_explicit(&p->fair_at, memory_order_relaxed);
+  return p->c.lane && now >= at && (!at || now - at >= CIS__POOL_FAIR_PERIOD_NS);
+}
+
+/* Without mu, one at a time (the others skip it): decays every owner's
+ * recent sum by the periods gone since the last review, adds what it used
+ * since, and decides who is over its share (pool.h). Whether an owner
+ * changed sides. */
+static bool review(cis__pool *p, uint64_t now) {
+  if (!review_due(p, now) || atomic_exchange(&p->reviewing, true)) return false;
+  uint64_t at = atomic_load(&p->fair_at);
+  if (!review_due(p, now)) { /* another review just ran */
+    atomic_store(&p->reviewing, false);
+    return false;
+  }
+  uint64_t periods = at ? (now - at) / CIS__POOL_FAIR_PERIOD_NS : 1;
+  atomic_store(&p->fair_at, now);
+  unsigned nactive = 0;
+  uint64_t total = 0;
+  for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed)) {
+    uint64_t cpu = atomic_load_explicit(&o->cpu_ns, memory_order_relaxed);
+    uint64_t begun = atomic_load_explicit(&o->begun, memory_order_relaxed);
+    bool moved = cpu != o->cpu_seen || begun != o->begun_seen;
+    for (uint64_t k = 0; k < periods && o->recent; k++) o->recent = o->recent * CIS__POOL_FAIR_KEEP / 4;
+    o->recent += cpu - o->cpu_seen;
+    o->cpu_seen = cpu;
+    o->begun_seen = begun;
+    o->idle = moved ? 0 : o->idle + (periods < CIS__POOL_FAIR_ACTIVE ? (unsigned)periods : CIS__POOL_FAIR_ACTIVE);
+    if (o->idle > CIS__POOL_FAIR_ACTIVE) o->idle = CIS__POOL_FAIR_ACTIVE;
+    if (o->idle < CIS__POOL_FAIR_ACTIVE) {
+      nactive++;
+      total += o->recent;
+    }
+  }
+  /* A steady use of r CPUs sums to r * period * 4 / (4 - keep). */
+  const uint64_t floor = CIS__POOL_FAIR_FLOOR * CIS__POOL_FAIR_PERIOD_NS / 1000 * 4 / (4 - CIS__POOL_FAIR_KEEP);
+  bool changed = false;
+  for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed)) {
+    bool was = atomic_load(&o->over), over = false;
+    if (nactive >= 2 && o->idle < CIS__POOL_FAIR_ACTIVE && o->recent > floor)
+      over = o->recent * 100 * nactive > total * (was ? CIS__POOL_FAIR_BACK_PCT : CIS__POOL_FAIR_OVER_PCT);
+    if (over != was) {
+      atomic_store(&o->over, over);
+      if (over) atomic_fetch_add(&p->nover, 1);
+      else atomic_fetch_sub(&p->nover, 1);
+      changed = true;
+    }
+  }
+  atomic_store(&p->reviewing, false);
+  return changed;
+}
+
+/* Under mu: an owner changed sides: every waiting thread looks again. */
+static void wake_all(cis__pool *p) {
+  pthread_cond_broadcast(&p->work_cv);
+  pthread_cond_broadcast(&p->lane_cv);
+}
+
+bool cis__pool_review(cis__pool *p, uint64_t now) {
+  if (!review(p, now)) return false;
+  pthread_mutex_lock(p->mu);
+  wake_all(p);
+  pthread_mutex_unlock(p->mu);
+  return true;
+}
+
+/* Under mu: a job of o was queued: one thread of its side is told. */
+static void tell_one(cis__pool *p, const cis__pool_owner *o) {
+  pthread_cond_signal(atomic_load(&o->over) ? &p->lane_cv : &p->work_cv);
+}
+
 static void *worker_main(void *arg) {
   cis__pool_thread *w = arg;
   cis__pool *p = w->p;
-  pthread_setname_np(pthread_self(), "cis-worker");
+  /* A lane thread lowers itself once, for good (no right is needed). */
+  if (w->lane) setpriority(PRIO_PROCESS, 0, CIS__POOL_LANE_NICE);
+  pthread_setname_np(pthread_self(), w->lane ? "cis-lane" : "cis-worker");
   clockid_t cpu;
   /* Its own clock: the watch then never names a thread that may be gone. */
   bool cpu_ok = pthread_getcpuclockid(pthread_self(), &cpu) == 0;
@@ -84,10 +204,11 @@ static void *worker_main(void *arg) {
   w->cpu = cpu;
   w->cpu_ok = cpu_ok;
   for (;;) {
-    while (!p->ring && !p->stopping) pthread_cond_wait(&p->work_cv, p->mu);
-    cis__pool_job *j = take(p);
+    cis__pool_job *j;
+    while (!(j = take(p, w->lane)) && !p->stopping) pthread_cond_wait(w->lane ? &p->lane_cv : &p->work_cv, p->mu);
     if (!j) break; /* stopping, and nothing left */
     p->running++;
+    p->lane_runs += w->lane;
     j->on = w;
     w->long_cpu = w->throttled = false;
     atomic_store(&w->had_inst, false);
@@ -96,6 +217,10 @@ static void *worker_main(void *arg) {
     if (p->running == 1) pthread_cond_signal(&p->watch_cv); /* it may sleep */
     pthread_mutex_unlock(p->mu);
     j->run(j);
+    if (p->c.lane) { /* its owner's share: what this thread used for it */
+      uint64_t used = thread_cpu_ns(w);
+      cis__pool_charge(p, j->owner, used > w->cpu0 ? used - w->cpu0 : 0);
+    }
     pthread_mutex_lock(p->mu);
     w->since = 0;
     p->running--;
@@ -115,10 +240,10 @@ static void *worker_main(void *arg) {
       pthread_cond_signal(&p->watch_cv);
       break;
     }
-    /* Back to the normal priority for the next job. Raising it needs
+    /* Back to its priority for the next job. Raising it needs
      * CAP_SYS_NICE or RLIMIT_NICE; without, this thread ends and the watch
      * starts a fresh one (a new thread would inherit the low priority). */
-    bool stay = !w->demoted || setpriority(PRIO_PROCESS, 0, 0) == 0;
+    bool stay = !w->demoted || setpriority(PRIO_PROCESS, 0, base_nice(w)) == 0;
     w->demoted = false;
     if (!stay) {
       w->retired = true;
@@ -148,8 +273,10 @@ static void reap_longs(cis__pool *p, cis__pool_thread **dead) {
   }
 }
 
-/* Under mu: lowers thread w, whose call is long by CPU time, once. */
+/* Under mu: lowers thread w, whose call is long by CPU time, once (a
+ * lane thread is lower already). */
 static void lower(cis__pool *p, cis__pool_thread *w) {
+  if (base_nice(w) >= CIS__POOL_LONG_NICE) return;
   if (!w->demoted && setpriority(PRIO_PROCESS, (id_t)w->tid, CIS__POOL_LONG_NICE) == 0) {
     w->demoted = true;
     p->demoted++;
@@ -226,10 +353,12 @@ static bool hand_off(cis__pool *p, unsigned i) {
   return true;
 }
 
-static cis__pool_thread *thread_new(cis__pool *p) {
+/* A thread for slot i (of the lane past c.workers), not started yet. */
+static cis__pool_thread *thread_new(cis__pool *p, unsigned i) {
   cis__pool_thread *n = calloc(1, sizeof *n);
   if (!n) return NULL;
   n->p = p;
+  n->lane = i >= p->c.workers;
   pthread_mutex_init(&n->qmu, NULL);
   return n;
 }
@@ -260,10 +389,13 @@ static void fill_slots(cis__pool *p, cis__pool_thread *dead, pthread_t *named, u
   /* Each runs its call: only the watch joins them, so the handles are
    * live (at worst the thread just ended and the name goes nowhere). */
   for (unsigned k = 0; k < nnamed; k++) pthread_setname_np(named[k], "cis-long");
+  /* The empty slots stay so until filled here: only the watch empties
+   * them (hand_off), and it is here. */
   cis__pool_thread *made[empty ? empty : 1];
   unsigned nmade = 0;
-  for (unsigned k = 0; k < empty; k++) {
-    cis__pool_thread *n = thread_new(p);
+  for (unsigned i = 0; i < p->nslots && nmade < empty; i++) {
+    if (p->slot[i]) continue;
+    cis__pool_thread *n = thread_new(p, i);
     if (!n) break;
     if (pthread_create(&n->th, NULL, worker_main, n) != 0) {
       thread_free(n);
@@ -373,10 +505,11 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
   p->idle_cv = idle_cv;
   pthread_cond_init(&p->work_cv, NULL);
   pthread_cond_init(&p->watch_cv, NULL);
-  p->slot = calloc(c->workers, sizeof *p->slot);
+  pthread_cond_init(&p->lane_cv, NULL);
+  p->slot = calloc(c->workers + c->lane, sizeof *p->slot);
   if (!p->slot) goto fail;
-  for (unsigned i = 0; i < c->workers; i++) {
-    cis__pool_thread *w = thread_new(p);
+  for (unsigned i = 0; i < c->workers + c->lane; i++) {
+    cis__pool_thread *w = thread_new(p, i);
     if (!w) goto fail;
     pthread_mutex_lock(mu); /* the threads started count down under it */
     bool made = pthread_create(&w->th, NULL, worker_main, w) == 0;
@@ -408,6 +541,7 @@ static void ring_add(cis__pool *p, cis__pool_owner *o) {
 
 cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  if (review(p, cis__now_ns())) wake_all(p);
   if (p->c.owner_cap && o->active >= p->c.owner_cap) return CIS__POOL_OWNER_FULL;
   /* An owner's own queue: what it waits for never crowds out the others'
    * turns. Jobs that idle workers are about to take do not count. */
@@ -424,13 +558,16 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j) {
   o->qtail = j;
   o->queued++;
   p->queued++;
+  owner_begins(p, o);
   ring_add(p, o);
-  pthread_cond_signal(&p->work_cv);
+  tell_one(p, o);
   return CIS__POOL_ADMITTED;
 }
 
 cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  cis__pool_review(p, cis__now_ns());
+  if (atomic_load(&o->over)) return CIS__POOL_LANE;
   if (atomic_load(&p->queued)) return CIS__POOL_FULL;
   unsigned active = atomic_fetch_add(&o->active, 1);
   if (p->c.owner_cap && active >= p->c.owner_cap) {
@@ -445,12 +582,23 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
     return CIS__POOL_FULL;
   }
   atomic_fetch_add_explicit(&p->inline_runs, 1, memory_order_relaxed);
+  owner_begins(p, o);
   j->done = false;
   j->on = NULL;
+  j->cpu0 = p->c.lane ? self_cpu_ns() : 0;
   return CIS__POOL_ADMITTED;
 }
 
+/* Without mu, on the thread that ran inline job j: charges its owner with
+ * the CPU time j used there. */
+static void charge_inline(cis__pool *p, cis__pool_job *j) {
+  if (!p->c.lane) return;
+  uint64_t now = self_cpu_ns();
+  cis__pool_charge(p, j->owner, now > j->cpu0 ? now - j->cpu0 : 0);
+}
+
 void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
+  charge_inline(p, j);
   atomic_fetch_sub(&(j->owner ? j->owner : &p->own)->active, 1);
   atomic_fetch_sub(&p->inlined, 1);
   j->done = true; /* read by the same thread (the job never left it) */
@@ -458,6 +606,7 @@ void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j) {
 
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
   cis__pool_owner *o = j->owner ? j->owner : &p->own;
+  charge_inline(p, j);
   p->inlined--;
   p->inline_moves[(unsigned)why < 4 ? (unsigned)why : 3]++;
   j->done = false;
@@ -467,7 +616,7 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
   o->queued++;
   p->queued++;
   ring_add(p, o);
-  pthread_cond_signal(&p->work_cv);
+  tell_one(p, o);
 }
 
 void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
@@ -493,7 +642,7 @@ void cis__pool_stop(cis__pool *p) {
   if (!p->slot) return; /* never started, or stopped */
   pthread_mutex_lock(p->mu);
   p->stopping = true;
-  pthread_cond_broadcast(&p->work_cv);
+  wake_all(p);
   pthread_cond_signal(&p->watch_cv);
   pthread_mutex_unlock(p->mu);
   /* The watch first: it may be replacing a worker or handing one off.
@@ -517,4 +666,5 @@ void cis__pool_stop(cis__pool *p) {
   p->nslots = 0;
   pthread_cond_destroy(&p->work_cv);
   pthread_cond_destroy(&p->watch_cv);
+  pthread_cond_destroy(&p->lane_cv);
 }

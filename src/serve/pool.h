@@ -8,9 +8,17 @@
  * gets a cooperative CPU quota (cis_instance_quota), others are lowered
  * in CPU priority (docs/serve.md, "Workers and long calls").
  *
+ * Fairness between owners: the pool keeps each owner's recent CPU use (a
+ * decaying sum of its jobs' thread CPU time, inline and on workers). An
+ * owner over its share while other owners are active runs its jobs on a
+ * lane of its own: a few threads made at a low CPU priority, so that the
+ * others' jobs preempt its own; never inline, never on the workers. It
+ * comes back once under its share, or alone (docs/serve.md, "One tenant's
+ * load and the others").
+ *
  * Its threads are named (pthread_setname_np, as `top -H` and
- * /proc/PID/task/TID/comm show them): "cis-worker" in a slot, "cis-long"
- * once handed off, "cis-watch".
+ * /proc/PID/task/TID/comm show them): "cis-worker" in a slot, "cis-lane"
+ * in a slot of the lane, "cis-long" once handed off, "cis-watch".
  *
  * The pool's state is guarded by its owner's mutex (given at start), so
  * the owner can read the counters, and keep its own admission checks and
@@ -65,6 +73,28 @@
 #define CIS__POOL_LONG_SHARE 50
 #define CIS__POOL_LIFT_AFTER_NS (50 * 1000000ull)
 
+/* Fairness between owners. Each CIS__POOL_FAIR_PERIOD_NS (at the first
+ * admission after it) the owners' CPU use is reviewed: each keeps
+ * CIS__POOL_FAIR_KEEP / 4 of its recent sum and adds what its jobs used
+ * since (a time constant of some 70 ms: a burst counts, a blip does not).
+ * An owner is active while it began a job or used CPU within the last
+ * CIS__POOL_FAIR_ACTIVE periods. With two or more active, one whose sum
+ * is above CIS__POOL_FAIR_OVER_PCT % of the active owners' mean is over
+ * its share, and stays so until it falls under CIS__POOL_FAIR_BACK_PCT %
+ * (so two owners of one load do not flap); never while it uses under
+ * CIS__POOL_FAIR_FLOOR per mille of one CPU, where it takes from no one. */
+#define CIS__POOL_FAIR_PERIOD_NS (20 * 1000000ull)
+#define CIS__POOL_FAIR_KEEP 3
+#define CIS__POOL_FAIR_ACTIVE 25
+#define CIS__POOL_FAIR_OVER_PCT 150
+#define CIS__POOL_FAIR_BACK_PCT 125
+#define CIS__POOL_FAIR_FLOOR 100
+/* The lane's threads' nice value, set by each once when it starts (a
+ * thread may always lower itself). The lowest: an owner there gets the
+ * CPU the others leave, and a call of theirs that wakes preempts its
+ * jobs at once. */
+#define CIS__POOL_LANE_NICE 19
+
 /* Whose jobs these are (a tenant): its own queue, served in turn with the
  * other owners' (fields under mu). Zeroed by its maker, which keeps it
  * while any of its jobs is queued or running. */
@@ -74,6 +104,16 @@ typedef struct cis__pool_owner {
   _Atomic unsigned active;             /* its jobs queued or running (taken without mu inline) */
   struct cis__pool_owner *next;        /* in the pool's ring of owners with jobs waiting */
   bool in_ring;                        /* it is there */
+  /* Fairness (no lock: counted by the jobs, read by the review). */
+  struct cis__pool_owner *_Atomic all_next; /* in the pool's list of owners that had a job */
+  atomic_bool listed;                  /* it is there (never taken off while the pool runs) */
+  atomic_uint_fast64_t cpu_ns;         /* CPU time its jobs used, in all */
+  atomic_uint_fast64_t begun;          /* its jobs begun, in all */
+  atomic_bool over;                    /* over its share: its jobs run on the lane */
+  /* The review's own (one review at a time). */
+  uint64_t cpu_seen, begun_seen;       /* cpu_ns and begun at the last review */
+  uint64_t recent;                     /* decaying sum of its CPU time (ns) */
+  unsigned idle;                       /* reviews since it last began a job or used CPU */
 } cis__pool_owner;
 
 /* A unit of work. The submitter owns it, and waits for done (cis__pool_wait)
@@ -87,6 +127,7 @@ typedef struct cis__pool_job {
   struct cis__pool_thread *on;         /* the thread running it (under mu), NULL while queued */
   bool done;                           /* set by the worker (under mu) */
   pthread_cond_t cv;                   /* signalled when done; the submitter inits it */
+  uint64_t cpu0;                       /* an inline job's thread CPU time when it began (ns) */
 } cis__pool_job;
 
 /* One thread of the pool, as the watch sees it (fields under mu). */
@@ -107,6 +148,8 @@ typedef struct cis__pool_thread {
   unsigned quota;                      /* the quota set on inst (per mille), 0 none */
   atomic_bool attached;                /* inst is set (read without qmu by the watch) */
   atomic_bool had_inst;                /* an instance was attached during this job */
+  bool lane;                           /* a thread of the lane (niced): takes the jobs of owners over
+                                          their share, and only those */
   bool handed_off;                     /* its slot went to a fresh thread: it ends with its job */
   bool retired;                        /* could not raise itself back: exited, to be replaced */
   bool joined;                         /* retired and joined, not replaced yet */
@@ -123,6 +166,8 @@ typedef struct cis__pool_config {
   uint64_t long_after_ns;              /* a job is long past this CPU time; 0: CIS__POOL_LONG_AFTER_NS */
   uint64_t blocked_after_ns;           /* or past this wall time; 0: CIS__POOL_BLOCKED_AFTER_NS */
   unsigned long_share;                 /* long calls' CPU share in all, per mille; 0: CIS__POOL_LONG_SHARE */
+  unsigned lane;                       /* threads of the lane for owners over their CPU share; 0: no
+                                          lane, and no owner is ever over */
 } cis__pool_config;
 
 typedef struct cis__pool {
@@ -131,7 +176,10 @@ typedef struct cis__pool {
   pthread_cond_t *idle_cv;             /* the owner's: broadcast when a job ends */
   pthread_cond_t work_cv;              /* a job was queued, or stopping */
   pthread_cond_t watch_cv;             /* a job began, a thread ended, or stopping */
-  cis__pool_thread **slot;             /* c.workers slots, each a thread (NULL a moment after a hand-off) */
+  pthread_cond_t lane_cv;              /* a job of an owner over its share was queued, an owner
+                                          changed sides, or stopping */
+  cis__pool_thread **slot;             /* c.workers slots, then c.lane slots of the lane, each a thread
+                                          (NULL a moment after a hand-off) */
   unsigned nslots;                     /* slots started (to join) */
   cis__pool_thread *longs;             /* handed-off threads, still running their job */
   unsigned nlong;                      /* how many */
@@ -153,6 +201,11 @@ typedef struct cis__pool {
   uint64_t short_seen;                 /* when a short call last ran or waited (ns) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
+  uint64_t lane_runs;                  /* jobs run on the lane (metric) */
+  cis__pool_owner *_Atomic owners;     /* every owner that had a job (fairness), newest first */
+  atomic_uint_fast64_t fair_at;        /* when the shares were last reviewed (ns), 0: never */
+  atomic_bool reviewing;               /* a review runs (one at a time) */
+  atomic_uint nover;                   /* owners over their share now (metric) */
   bool trim_due;                       /* a thread ended since the last trim */
   bool stopping;                       /* threads exit */
 } cis__pool;
@@ -163,6 +216,8 @@ typedef enum cis__pool_admit {
   CIS__POOL_OWNER_FULL,                /* the owner has owner_cap jobs in flight */
   CIS__POOL_FULL,                      /* the owner's queue full (no worker free), or running +
                                           queued at workers + queue_total */
+  CIS__POOL_LANE,                      /* (cis__pool_enter_inline) the owner is over its share: not
+                                          inline; cis__pool_submit it, for the lane */
 } cis__pool_admit;
 
 /* Starts the workers and the watch. mu and idle_cv are the owner's and
@@ -182,7 +237,8 @@ cis__pool_admit cis__pool_submit(cis__pool *p, cis__pool_job *j);
  * a moment's (a job queued meanwhile waits for one short call). */
 cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j);
 
-/* Without the lock: the inline job j ended on its submitter's thread. */
+/* Without the lock: the inline job j ended on its submitter's thread
+ * (which it charges with the CPU time it used there). */
 void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
 
 /* Under *p->mu: the inline job j, stopped part way, goes on on a worker
@@ -190,6 +246,17 @@ void cis__pool_leave_inline(cis__pool *p, cis__pool_job *j);
  * never refused (it was admitted). From here it ends as a submitted job
  * does (done, finish). */
 void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
+
+/* Without the lock: reviews the owners' shares when the last review is
+ * CIS__POOL_FAIR_PERIOD_NS old at now (ns, cis__now_ns's clock), as every
+ * admission does, and wakes the threads when an owner changed sides.
+ * Whether one did. For tests, with cis__pool_charge: a clock of their
+ * own, ahead of the real one. */
+bool cis__pool_review(cis__pool *p, uint64_t now);
+
+/* Without the lock: counts ns of CPU time against owner o (NULL: the
+ * pool's own, never reviewed), as a job of it that used them. */
+void cis__pool_charge(cis__pool *p, cis__pool_owner *o, uint64_t ns);
 
 /* Without the lock, from j's run on its worker: tells the pool the guest
  * instance of j's call once it is made (the pool may then set its CPU

@@ -150,6 +150,15 @@ static void serve_bad_setting_names_source(void **st) {
   expect(r, 2);
   has(r->err, "inline_us 0..10000000");
   free(r);
+  write_file(path_of(home, "config.json"), "{\"serve\": {\"lane_workers\": 1025}}\n");
+  r = serve_once("--listen", "127.0.0.1:0", NULL);
+  expect(r, 2);
+  has(r->err, "lane_workers 0..1024");
+  free(r);
+  r = serve_once("--listen", "127.0.0.1:0", "--lane-workers", "two", NULL);
+  expect(r, 2);
+  has(r->err, "--lane-workers needs a whole number");
+  free(r);
   unlink(path_of(home, "config.json"));
 }
 
@@ -165,6 +174,7 @@ static void config_show_lists_serve_settings(void **st) {
   has(r->out, "serve.max_body");
   has(r->out, "serve.drain_timeout");
   has(r->out, "serve.inline_us");
+  has(r->out, "serve.lane_workers");
   const char *q = strstr(r->out, "serve.queue");
   assert_non_null(q);
   assert_true(strncmp(q, "serve.queue", 11) == 0);

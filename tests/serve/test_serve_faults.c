@@ -288,9 +288,11 @@ static void kill9_during_writes_keeps_whole_calls_only(void **state) {
 
 /* The threads of a server, as the kernel shows them. */
 typedef struct thread_counts {
-  int niced;   /* nice value not 0 */
+  int niced;   /* nice value not 0, the lane's aside */
   int workers; /* named "cis-worker": the pool's slots */
   int longs;   /* named "cis-long": calls handed off, still running */
+  int lanes;   /* named "cis-lane": the lane's slots */
+  int lanes_low; /* of them, at nice 19 (they lower themselves once) */
 } thread_counts;
 
 /* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name);
@@ -321,19 +323,25 @@ static bool threads_of(pid_t pid, thread_counts *tc) {
     if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %ld", &nice) != 1) continue;
     *q = 0;
     const char *name = open + 1;
-    tc->niced += nice != 0;
+    bool lane = strcmp(name, "cis-lane") == 0;
+    tc->niced += nice != 0 && !lane;
     tc->workers += strcmp(name, "cis-worker") == 0;
     tc->longs += strcmp(name, "cis-long") == 0;
+    tc->lanes += lane;
+    tc->lanes_low += lane && nice == 19;
   }
   closedir(d);
   return true;
 }
 
 /* Waits (bounded: 10 s) for the pool at rest: `workers` workers, no long
- * thread, no thread lowered. Whether it came; *tc as last read. */
+ * thread, no thread lowered but the lane's 2 (the default), at nice 19.
+ * Whether it came; *tc as last read. */
 static bool wait_pool_at_rest(pid_t pid, int workers, thread_counts *tc) {
   for (int i = 0; i < 1000; i++) {
-    if (threads_of(pid, tc) && tc->niced == 0 && tc->workers == workers && tc->longs == 0) return true;
+    if (threads_of(pid, tc) && tc->niced == 0 && tc->workers == workers && tc->longs == 0 && tc->lanes == 2 &&
+        tc->lanes_low == 2)
+      return true;
     nap_ms(10);
   }
   return false;
@@ -353,8 +361,8 @@ static unsigned long long metric(int port, const char *name) {
 
 /* A call that uses 2 ms of CPU time is lowered in CPU priority while it
  * runs (cis_pool_demoted_total) and its slot handed to a fresh worker;
- * once it ends the pool is back to its 4 workers at the normal priority,
- * and serves the next calls. */
+ * once it ends the pool is back to its 4 workers at the normal priority
+ * (and its lane's 2 at nice 19), and serves the next calls. */
 static void long_call_is_lowered_then_its_worker_restored(void **state) {
   g_no_nice = *state != NULL;
   char home[128], token[CIS_TOKEN_MAX];
@@ -365,7 +373,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
   thread_counts tc;
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("at the start: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
+    fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
   http_resp r;
   /* A first call compiles the module and opens the store: it may be long
    * too, so the count is read after it and the spinning call must add to
@@ -379,7 +387,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_true(before <= 1);
   /* A call lowered or handed off ends its thread after its answer. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("after the first call: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
+    fail_msg("after the first call: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
   assert_int_equal(http_send(sv.port, "POST", "/v1/skills/spin/invoke", token, "{}", &r), 0);
   assert_int_equal(r.status, 422);
   assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
@@ -388,8 +396,10 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   /* Its thread ends, the slot's fresh one stays: as many workers as
    * before, none lowered. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("after the long call: %d workers, %d long, %d lowered", tc.workers, tc.longs, tc.niced);
-  assert_int_equal(metric(sv.port, "cis_pool_threads"), 4); /* the pool's own count agrees */
+    fail_msg("after the long call: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
+  assert_int_equal(metric(sv.port, "cis_pool_threads"), 4 + 2); /* the pool's own count agrees (the lane's) */
+  assert_int_equal(metric(sv.port, "cis_pool_lane_workers"), 2);
+  assert_int_equal(metric(sv.port, "cis_pool_lane_total"), 0); /* one tenant alone: never on the lane */
   for (int i = 0; i < 8; i++) {
     assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"again\"", &r), 0);
     assert_int_equal(r.status, 200);

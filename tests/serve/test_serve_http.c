@@ -922,6 +922,13 @@ static void listen_errors_are_typed(void **state) {
     assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EINVAL);
     assert_null(s);
   }
+  /* A lane of more threads than the workers may have. */
+  c.listen = NULL;
+  c.nlisten = 0;
+  c.lane_workers = 1025;
+  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EINVAL);
+  assert_null(s);
+  assert_non_null(strstr(err, "lane workers"));
   /* The one it serves on still answers. */
   assert_int_equal(status_of(v, "GET", "/v1/health", NULL, NULL), 200);
 }

@@ -684,6 +684,150 @@ static void owners_served_in_turn_and_one_alone_uses_every_worker(void **state) 
   pthread_cond_destroy(&q.pj.cv);
 }
 
+/* ------------------------------------------------------ fairness */
+
+/* A job that records where it ran: its thread's name and nice value. */
+typedef struct lane_job {
+  test_job t;         /* first: began() fills it */
+  char name[16];      /* its thread's name */
+  int nice;           /* its thread's nice value */
+} lane_job;
+
+static void run_where(cis__pool_job *pj) {
+  lane_job *j = (lane_job *)pj;
+  pthread_getname_np(pthread_self(), j->name, sizeof j->name);
+  errno = 0;
+  j->nice = getpriority(PRIO_PROCESS, 0);
+  began(pj);
+}
+
+/* The review's clock: a second ahead of the real one, so that the
+ * admissions' own reviews (on the real clock) are never due, and each
+ * step one period on. The CPU the jobs really use is charged too, but
+ * read by these reviews only: a few microseconds beside the charges. */
+static uint64_t fair_clock;
+
+/* One period: charges a and b (NULL: none) and reviews. */
+static void fair_step(cis__pool *p, cis__pool_owner *a, uint64_t a_ns, cis__pool_owner *b, uint64_t b_ns) {
+  if (!fair_clock) fair_clock = cis__now_ns() + 1000000000ull;
+  fair_clock += CIS__POOL_FAIR_PERIOD_NS;
+  if (a) cis__pool_charge(p, a, a_ns);
+  if (b) cis__pool_charge(p, b, b_ns);
+  cis__pool_review(p, fair_clock);
+}
+
+/* Submits j (owner o) and waits until it is done; whether it was. */
+static bool run_one(cis__pool *p, lane_job *j, cis__pool_owner *o) {
+  memset(j, 0, sizeof *j);
+  job_init(&j->t, run_where, o);
+  pthread_mutex_lock(&mu);
+  bool ok = cis__pool_submit(p, &j->t.pj) == CIS__POOL_ADMITTED && wait_done(&j->t);
+  pthread_mutex_unlock(&mu);
+  pthread_cond_destroy(&j->t.pj.cv);
+  return ok;
+}
+
+/* Starts a pool of `workers` and `lane` threads, and waits (bounded)
+ * until the lane's have named themselves. */
+static void start_lane(cis__pool *p, unsigned workers, unsigned lane) {
+  cis__pool_config c = {.workers = workers, .queue = 8, .queue_total = 32, .lane = lane};
+  assert_int_equal(cis__pool_start(p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = p;
+  fair_clock = 0;
+  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-lane") != (int)lane; i++) nap_ms(5);
+  assert_int_equal(threads_named("cis-lane"), (int)lane);
+}
+
+/* An owner using far more CPU than another while both are active is over
+ * its share: its jobs run on the lane, at nice 19, and never inline;
+ * the other's run on the workers, at nice 0, and inline. */
+static void owner_over_its_share_runs_on_the_lane_and_others_do_not(void **state) {
+  (void)state;
+  static cis__pool p;
+  static cis__pool_owner noisy, quiet;
+  memset(&noisy, 0, sizeof noisy);
+  memset(&quiet, 0, sizeof quiet);
+  start_lane(&p, 1, 1);
+  for (int i = 0; i < 10; i++) fair_step(&p, &noisy, 15000000, &quiet, 500000); /* 75% of a CPU, 2.5% */
+  assert_true(atomic_load(&noisy.over));
+  assert_false(atomic_load(&quiet.over));
+  assert_int_equal(atomic_load(&p.nover), 1);
+  static lane_job n, q;
+  assert_true(run_one(&p, &n, &noisy));
+  assert_string_equal(n.name, "cis-lane");
+  assert_int_equal(n.nice, CIS__POOL_LANE_NICE);
+  assert_true(run_one(&p, &q, &quiet));
+  assert_string_equal(q.name, "cis-worker");
+  assert_int_equal(q.nice, 0);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.lane_runs, 1);
+  pthread_mutex_unlock(&mu);
+  /* Inline: the noisy owner is sent to the queue (for the lane). */
+  static test_job in;
+  job_init(&in, run_short, &noisy);
+  assert_int_equal(cis__pool_enter_inline(&p, &in.pj), CIS__POOL_LANE);
+  assert_int_equal(atomic_load(&noisy.active), 0);
+  in.pj.owner = &quiet;
+  assert_int_equal(cis__pool_enter_inline(&p, &in.pj), CIS__POOL_ADMITTED);
+  cis__pool_leave_inline(&p, &in.pj);
+  pthread_cond_destroy(&in.pj.cv);
+}
+
+/* One owner alone is never over, however much it uses; nor is any owner
+ * of a pool without a lane. */
+static void owner_alone_is_never_over_its_share(void **state) {
+  (void)state;
+  static cis__pool p;
+  static cis__pool_owner alone, other;
+  memset(&alone, 0, sizeof alone);
+  memset(&other, 0, sizeof other);
+  start_lane(&p, 1, 1);
+  for (int i = 0; i < 40; i++) fair_step(&p, &alone, CIS__POOL_FAIR_PERIOD_NS * 2, NULL, 0); /* two CPUs */
+  assert_false(atomic_load(&alone.over));
+  static lane_job a;
+  assert_true(run_one(&p, &a, &alone));
+  assert_string_equal(a.name, "cis-worker");
+  cis__pool_stop(&p);
+  g_running = NULL;
+
+  static cis__pool none;
+  memset(&alone, 0, sizeof alone);
+  start_lane(&none, 1, 0);
+  for (int i = 0; i < 10; i++) fair_step(&none, &alone, 15000000, &other, 500000);
+  assert_false(atomic_load(&alone.over));
+  assert_int_equal(atomic_load(&none.nover), 0);
+}
+
+/* An owner over its share comes back when it falls under it, and when the
+ * others go quiet (it is then alone). */
+static void owner_over_its_share_comes_back(void **state) {
+  (void)state;
+  static cis__pool p;
+  static cis__pool_owner noisy, quiet;
+  memset(&noisy, 0, sizeof noisy);
+  memset(&quiet, 0, sizeof quiet);
+  start_lane(&p, 1, 1);
+  for (int i = 0; i < 10; i++) fair_step(&p, &noisy, 15000000, &quiet, 500000);
+  assert_true(atomic_load(&noisy.over));
+  /* Both at one load: its sum decays to the other's. */
+  for (int i = 0; i < 40 && atomic_load(&noisy.over); i++) fair_step(&p, &noisy, 4000000, &quiet, 4000000);
+  assert_false(atomic_load(&noisy.over));
+  assert_int_equal(atomic_load(&p.nover), 0);
+  static lane_job n;
+  assert_true(run_one(&p, &n, &noisy));
+  assert_string_equal(n.name, "cis-worker");
+  /* Over again; then the other owner stops: alone within the active
+   * window, it comes back. */
+  for (int i = 0; i < 10; i++) fair_step(&p, &noisy, 15000000, &quiet, 500000);
+  assert_true(atomic_load(&noisy.over));
+  for (int i = 0; i < CIS__POOL_FAIR_ACTIVE - 1; i++) fair_step(&p, &noisy, 15000000, NULL, 0);
+  assert_true(atomic_load(&noisy.over)); /* the other still counts as active */
+  fair_step(&p, &noisy, 15000000, NULL, 0);
+  assert_false(atomic_load(&noisy.over));
+  assert_true(run_one(&p, &n, &noisy));
+  assert_string_equal(n.name, "cis-worker");
+}
+
 static void pool_without_workers_is_refused(void **state) {
   (void)state;
   static cis__pool p;
@@ -715,6 +859,9 @@ int main(void) {
       cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
       cmocka_unit_test_teardown(owners_served_in_turn_and_one_alone_uses_every_worker, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
+      cmocka_unit_test_teardown(owner_over_its_share_runs_on_the_lane_and_others_do_not, teardown),
+      cmocka_unit_test_teardown(owner_alone_is_never_over_its_share, teardown),
+      cmocka_unit_test_teardown(owner_over_its_share_comes_back, teardown),
       cmocka_unit_test_teardown(quota_pauses_a_spinning_call_and_its_deadline_still_ends_it, teardown),
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
