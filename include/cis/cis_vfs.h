@@ -410,10 +410,20 @@ typedef struct cis_vfs_layer {
 CIS_EXTERN cis_result cis_vfs_db_snapshot(cis_vfs *fs, const char *name, uint64_t *layer_id);
 /* *out is malloc'd (free with free()), bottom layer first. */
 CIS_EXTERN cis_result cis_vfs_db_layers(cis_vfs *fs, cis_vfs_layer **out, size_t *n);
+/* cis_vfs_db_rollback's flags. FORCE: roll back even past the quotas
+ * and the group's limits (the operator's override). */
+#define CIS_VFS_DB_ROLLBACK_FORCE 1u
 /* Deletes every layer above the frozen layer layer_id and opens a new
- * writable top above it (ids are never reused); refreshes the mount's
- * usage. CIS_ENOTFOUND: no such layer; CIS_EINVAL: it is the writable top. */
-CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id);
+ * writable top above it (ids are never reused); the tree's usage becomes
+ * what the layer shows, and the mount's quotas count from it. Unless
+ * flags holds CIS_VFS_DB_ROLLBACK_FORCE, a rollback that would grow the
+ * tree's nodes or bytes past the mount's quota (cis_vfs_options) or its
+ * group's (cis_vfs_db_config.group_max_*, checked under the group's lock
+ * as a commit's is) fails with CIS_EQUOTA and changes nothing; one that
+ * grows neither passes, even above a limit lowered since. CIS_ENOTFOUND:
+ * no such layer; CIS_EINVAL: it is the writable top, or flags holds
+ * another bit. */
+CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id, uint32_t flags);
 
 /* ---- layers as a user feature (docs/dbfs.md, "Layers") ---- */
 

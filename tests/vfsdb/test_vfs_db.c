@@ -478,7 +478,7 @@ static void test_config_and_arguments(void **state) {
   ERR(CIS_EUNSUPPORTED, cis_vfs_db_layers(mfs, &ls, &n));
   assert_null(ls);
   assert_int_equal(n, 0);
-  ERR(CIS_EUNSUPPORTED, cis_vfs_db_rollback(mfs, 1));
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_rollback(mfs, 1, 0));
   ERR(CIS_EUNSUPPORTED, cis_vfs_db_snapshot(NULL, "x", &id));
   cis_vfs_unmount(mfs);
 
@@ -643,7 +643,7 @@ static void test_usage_row_follows_every_commit(void **state) {
   usage_row_is(m.tenant, 3, 30);
   cis_vfs_close(m.root); /* a rollback wants every file closed */
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, layer));
+  OK(cis_vfs_db_rollback(m.fs, layer, 0));
   usage_row_is(m.tenant, 3, 50);
   OK(cis_vfs_db_compact(m.fs, 0, NULL)); /* what is visible stays */
   usage_row_is(m.tenant, 3, 50);
@@ -1055,12 +1055,12 @@ static void test_layers_snapshot_rollback(void **state) {
 
   /* Roll back to s2: exactly tree2. A file open refuses it. */
   OK(cis_vfs_openat(m.root, "later", 5, CIS_VFS_READ, &f));
-  ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2));
+  ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2, 0));
   assert_non_null(strstr(cis_vfs_errmsg(m.fs), "every file of the mount closed"));
   cis_vfs_close(f);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s2));
+  OK(cis_vfs_db_rollback(m.fs, s2, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *back2 = tree_of(&m);
   assert_string_equal(back2, tree2);
@@ -1069,7 +1069,7 @@ static void test_layers_snapshot_rollback(void **state) {
   /* Then to s1: exactly tree1, and the quota usage with it. */
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s1));
+  OK(cis_vfs_db_rollback(m.fs, s1, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *back1 = tree_of(&m);
   assert_string_equal(back1, tree1);
@@ -1096,10 +1096,10 @@ static void test_layers_snapshot_rollback(void **state) {
   /* Rolling back to the writable top, or to no layer: refused. */
   cis_vfs_close(m.root);
   m.root = NULL;
-  ERR(CIS_EINVAL, cis_vfs_db_rollback(m.fs, top));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, s2));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, 999));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, UINT64_MAX));
+  ERR(CIS_EINVAL, cis_vfs_db_rollback(m.fs, top, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, s2, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, 999, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, UINT64_MAX, 0));
 
   /* The layers survive the mount. */
   OK(cis_vfs_open_root(m.fs, &m.root));
@@ -1116,7 +1116,7 @@ static void test_layers_snapshot_rollback(void **state) {
   assert_int_equal(rows_of("cis_vfs_blocks", t, "layer_id=1"), 0);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, 1));
+  OK(cis_vfs_db_rollback(m.fs, 1, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *empty = tree_of(&m);
   assert_string_equal(empty, "");
@@ -1176,7 +1176,7 @@ static void test_symlink_times_layers(void **state) {
   assert_int_equal(fst.atim, fst0.atim);
   cis_vfs_close(m.root); /* a rollback wants no file open */
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s));
+  OK(cis_vfs_db_rollback(m.fs, s, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   OK(cis_vfs_statat(m.root, "l", 1, 0, &st));
   assert_int_equal(st.mtim, M1);
@@ -1300,7 +1300,7 @@ static void test_copy_on_write_per_block(void **state) {
   assert_int_equal(rows_of("cis_vfs_blocks", t, where), 4);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s));
+  OK(cis_vfs_db_rollback(m.fs, s, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   fill(data, sizeof data, 2, 0);
   size_t got;
@@ -1382,8 +1382,8 @@ static void test_tenant_isolation(void **state) {
   free(ls);
   cis_vfs_close(b.root);
   b.root = NULL;
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(b.fs, sa + 5)); /* no such layer in B */
-  OK(cis_vfs_db_rollback(b.fs, 1));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(b.fs, sa + 5, 0)); /* no such layer in B */
+  OK(cis_vfs_db_rollback(b.fs, 1, 0));
   OK(cis_vfs_open_root(b.fs, &b.root));
   expect_str(&a, "secret/x", "A's data");
   OK(cis_vfs_db_layers(a.fs, &ls, &n));
@@ -1629,7 +1629,7 @@ static void test_rollback_under_another_mount(void **state) {
   expect_str(&b, "new", "new"); /* the same tenant: the same files */
   cis_vfs_close(b.root);
   b.root = NULL;
-  OK(cis_vfs_db_rollback(b.fs, s));
+  OK(cis_vfs_db_rollback(b.fs, s, 0));
   char buf[8];
   size_t n;
   ERR(EBADF, cis_vfs_pread(f, buf, sizeof buf, 0, &n));
@@ -2609,7 +2609,7 @@ static void test_pg_dies_mid_writes(void **state) {
       cis_vfs_close(f);
       cis_vfs_close(m.root);
       m.root = NULL;
-      ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, 1));
+      ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, 1, 0));
       ERR(CIS_VFS_EDOWN, cis_vfs_open_root(m.fs, &m.root)); /* it stats the root */
 
       pg_ctl("restart");
