@@ -2542,6 +2542,63 @@ static void test_sqlite_disk_io_error(void **state) {
   mnt_close(&m);
 }
 
+/* A tree of a group with a snapshot s holding f (100 bytes), then f
+ * removed and g (10 bytes) written: the scene of the dead-database
+ * rollbacks below. */
+static uint64_t rollback_scene(mnt *m) {
+  write_at(m, "f", 100, 0);
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(m->fs, "f", &s));
+  OK(cis_vfs_unlinkat(m->root, "f", 1));
+  write_at(m, "g", 10, 0);
+  return s;
+}
+
+/* After a rollback the database broke: the layers are `before`, the tree
+ * and its usage row are the scene's last state; the same rollback then
+ * lands, its usage exact. */
+static void rollback_lost_nothing(mnt *m, uint64_t s, const char *before) {
+  if (!m->root) OK(cis_vfs_open_root(m->fs, &m->root));
+  char after[256];
+  layers_line(m, after, sizeof after);
+  assert_string_equal(after, before);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(m, "f", &st));
+  OK(stat_of(m, "g", &st));
+  assert_int_equal(st.size, 10);
+  usage_row_is(m->tenant, 1, 10);
+  mount_usage_is(m, 1, 10);
+  OK(rollback_to(m, s, 0));
+  OK(stat_of(m, "f", &st));
+  ERR(ENOENT, stat_of(m, "g", &st));
+  usage_row_is(m->tenant, 1, 100);
+  mount_usage_is(m, 1, 100);
+}
+
+/* The disk fails during a rollback of a tree held to a group's limits:
+ * CIS_EVFSDOWN, and nothing of it applied; once the disk works again, the
+ * rollback lands. */
+static void test_sqlite_rollback_on_failing_disk(void **state) {
+  (void)state;
+  faulty_install();
+  mnt m;
+  cis_result rc = mnt_group(&m, "rbdisk/a", "rbdisk/", 10, 1000);
+  faulty_remove(); /* the open connection keeps using it */
+  OK(rc);
+  g_last_fs = m.fs;
+  uint64_t s = rollback_scene(&m);
+  char before[256];
+  layers_line(&m, before, sizeof before);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  faulty.fail = 1;
+  ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, s, 0));
+  MSG_HAS(m.fs, "sqlite");
+  faulty.fail = 0;
+  rollback_lost_nothing(&m, s, before);
+  mnt_close(&m);
+}
+
 /* On a full disk a tree that is only read must still open and read (it
  * used to fail with "disk I/O error": a new connection had to re-create the
  * WAL's -wal and -shm files, which the last close had removed). The tree
@@ -2920,6 +2977,60 @@ static void test_pg_dies_mid_writes(void **state) {
   }
   g.sync = CIS_VFS_DB_SYNC_NORMAL;
   free(buf);
+}
+
+/* A rollback run on a thread of its own (it waits for a lock). */
+typedef struct rollback_run {
+  mnt *m;         /* its mount */
+  uint64_t layer; /* the layer */
+  cis_result rc;  /* its result */
+} rollback_run;
+
+static void *rollback_thread(void *p) {
+  rollback_run *r = p;
+  r->rc = cis_vfs_db_rollback(r->m->fs, r->layer, 0);
+  return NULL;
+}
+
+/* The server stops while a rollback of a tree held to a group's limits is
+ * inside its transaction (another session holds cis_vfs_blocks, which
+ * only its drops write, so it waits there, its checks done): CIS_EVFSDOWN,
+ * and after a restart nothing of it applied; the rollback then lands. */
+static void test_pg_down_during_rollback(void **state) {
+  (void)state;
+  mnt m;
+  if (mnt_group(&m, "rbdown/a", "rbdown/", 10, 1000) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  g_last_fs = m.fs;
+  uint64_t s = rollback_scene(&m);
+  char before[256];
+  layers_line(&m, before, sizeof before);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  PGconn *locker = PQconnectdb(g.conninfo);
+  assert_int_equal(PQstatus(locker), CONNECTION_OK);
+  PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE cis_vfs_blocks IN SHARE MODE");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  rollback_run run = {.m = &m, .layer = s};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, rollback_thread, &run), 0);
+  /* Until the rollback waits for the lock (at most 10 s). */
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; i++) {
+    r = PQexec(locker, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+    waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+    PQclear(r);
+    if (!waiting) sleep_ms(50);
+  }
+  pg_ctl("stop");
+  pthread_join(th, NULL);
+  PQfinish(locker);
+  assert_true(waiting);
+  ERR(CIS_EVFSDOWN, run.rc);
+  MSG_HAS(m.fs, "postgres");
+  pg_ctl("restart");
+  rollback_lost_nothing(&m, s, before);
+  mnt_close(&m);
 }
 
 /* A restart between two calls is invisible: the stale connection is
@@ -3951,6 +4062,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
       cmocka_unit_test(test_sqlite_disk_io_error),
+      cmocka_unit_test(test_sqlite_rollback_on_failing_disk),
       cmocka_unit_test(test_sqlite_read_on_full_disk),
       cmocka_unit_test(test_sqlite_delete_rewrites_no_freed_pages),
       cmocka_unit_test(test_sqlite_statement_journal_allocates_no_64k_chunk),
@@ -3967,6 +4079,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_down_at_merged_check),
       cmocka_unit_test(test_pg_hung_server_deadline),
       cmocka_unit_test(test_pg_dies_mid_writes),
+      cmocka_unit_test(test_pg_down_during_rollback),
   };
 
   int failed = 0;
