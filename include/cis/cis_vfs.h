@@ -215,7 +215,8 @@ struct cis_vfs_methods {
   int (*root)(cis_vfs_backend *b, cis_vfs_node **out);
   /* Bytes in regular files and nodes of every kind (root excluded) the
    * storage holds now, for the quotas. Called at mount only when the
-   * mount has a quota, else on the first cis_vfs_usage. A walk of the
+   * mount has a quota, else on the first cis_vfs_usage, and again after
+   * a rollback (of a scope, of the database's layers). A walk of the
    * storage's tree must hold no C stack frame or descriptor per level,
    * and fails with ENAMETOOLONG below b->max_depth levels. */
   int (*usage)(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes);

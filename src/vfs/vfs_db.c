@@ -18,7 +18,9 @@
  *                     numbers and directory entry ids, the row is the
  *                     tenant's write lock, and used_* say what its tree
  *                     holds (as Q_USAGE counts it), moved by every commit
- *                     (NULL: not counted yet, read from the tree instead).
+ *                     and set by a rollback (NULL: not counted yet, read
+ *                     from the tree instead; a mount's usage outside a
+ *                     scope writes it then, db_usage).
  *   cis_vfs_layers   (tenant_id, layer_id, parent, name, created,
  *                     writable): the chain, base (1) at the bottom.
  *   cis_vfs_entries  (tenant_id, parent_ino, name, layer_id, eid, ino,
