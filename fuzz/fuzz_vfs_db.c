@@ -830,7 +830,7 @@ static int do_layers(run *r) {
   cis_result rc;
   if (kind == 1) {
     int i = (int)(which % (unsigned)r->nsnap);
-    rc = cis_vfs_db_rollback(r->d.fs, r->snap[i].layer);
+    rc = cis_vfs_db_rollback(r->d.fs, r->snap[i].layer, 0);
     if (cis_vfs_open_root(r->d.fs, &r->d.root)) return differ(r, "root after a rollback");
     if (rc != CIS_OK) return differ(r, "rollback: %s (%s)", cis_errname(rc), cis_vfs_errmsg(r->d.fs));
     if (mem_restore(r, &r->snap[i].copy)) return -1;

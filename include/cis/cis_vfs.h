@@ -215,7 +215,8 @@ struct cis_vfs_methods {
   int (*root)(cis_vfs_backend *b, cis_vfs_node **out);
   /* Bytes in regular files and nodes of every kind (root excluded) the
    * storage holds now, for the quotas. Called at mount only when the
-   * mount has a quota, else on the first cis_vfs_usage. A walk of the
+   * mount has a quota, else on the first cis_vfs_usage, and again after
+   * a rollback (of a scope, of the database's layers). A walk of the
    * storage's tree must hold no C stack frame or descriptor per level,
    * and fails with ENAMETOOLONG below b->max_depth levels. */
   int (*usage)(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes);
@@ -410,10 +411,20 @@ typedef struct cis_vfs_layer {
 CIS_EXTERN cis_result cis_vfs_db_snapshot(cis_vfs *fs, const char *name, uint64_t *layer_id);
 /* *out is malloc'd (free with free()), bottom layer first. */
 CIS_EXTERN cis_result cis_vfs_db_layers(cis_vfs *fs, cis_vfs_layer **out, size_t *n);
+/* cis_vfs_db_rollback's flags. FORCE: roll back even past the quotas
+ * and the group's limits (the operator's override). */
+#define CIS_VFS_DB_ROLLBACK_FORCE 1u
 /* Deletes every layer above the frozen layer layer_id and opens a new
- * writable top above it (ids are never reused); refreshes the mount's
- * usage. CIS_ENOTFOUND: no such layer; CIS_EINVAL: it is the writable top. */
-CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id);
+ * writable top above it (ids are never reused); the tree's usage becomes
+ * what the layer shows, and the mount's quotas count from it. Unless
+ * flags holds CIS_VFS_DB_ROLLBACK_FORCE, a rollback that would grow the
+ * tree's nodes or bytes past the mount's quota (cis_vfs_options) or its
+ * group's (cis_vfs_db_config.group_max_*, checked under the group's lock
+ * as a commit's is) fails with CIS_EQUOTA and changes nothing; one that
+ * grows neither passes, even above a limit lowered since. CIS_ENOTFOUND:
+ * no such layer; CIS_EINVAL: it is the writable top, or flags holds
+ * another bit. */
+CIS_EXTERN cis_result cis_vfs_db_rollback(cis_vfs *fs, uint64_t layer_id, uint32_t flags);
 
 /* ---- layers as a user feature (docs/dbfs.md, "Layers") ---- */
 

@@ -380,16 +380,25 @@ static int quota_nodes(cis_vfs *fs, uint64_t more, const char *what) {
   return over_nodes(fs, more, what) ? quota_refused(fs) : 0;
 }
 
+/* EDQUOT unless `more` bytes fit in max_bytes; not counted as a refusal. */
+static int over_bytes(cis_vfs *fs, uint64_t more, const char *what) {
+  if (more == 0) return 0; /* never refuse what does not grow, even above a lowered quota */
+  if ((fs->opts.max_bytes || fs->opts.zero_means_full) && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more))
+    return vfs_fail(fs, EDQUOT, "%s: %llu more bytes would pass max_bytes %llu (%llu in use)",
+                    what, (unsigned long long)more, (unsigned long long)fs->opts.max_bytes,
+                    (unsigned long long)fs->bytes);
+  return 0;
+}
+
 /* EDQUOT, counted as a refusal, unless `more` bytes fit in max_bytes. */
 static int quota_bytes(cis_vfs *fs, uint64_t more, const char *what) {
-  if (more == 0) return 0; /* never refuse what does not grow, even above a lowered quota */
-  if ((fs->opts.max_bytes || fs->opts.zero_means_full) && (more > fs->opts.max_bytes || fs->bytes > fs->opts.max_bytes - more)) {
-    vfs_fail(fs, EDQUOT, "%s: %llu more bytes would pass max_bytes %llu (%llu in use)",
-             what, (unsigned long long)more, (unsigned long long)fs->opts.max_bytes,
-             (unsigned long long)fs->bytes);
-    return quota_refused(fs);
-  }
-  return 0;
+  return over_bytes(fs, more, what) ? quota_refused(fs) : 0;
+}
+
+int cis__vfs_quota_check(cis_vfs *fs, uint64_t bytes, uint64_t nodes, const char *what) {
+  if (!fs->counted) return 0; /* no quota: the usage was never needed */
+  int e = nodes > fs->nodes ? over_nodes(fs, nodes - fs->nodes, what) : 0;
+  return e ? e : bytes > fs->bytes ? over_bytes(fs, bytes - fs->bytes, what) : 0;
 }
 
 uint64_t cis_vfs_quota_refusals(const cis_vfs *fs, char *first, size_t cap) {

@@ -18,7 +18,9 @@
  *                     numbers and directory entry ids, the row is the
  *                     tenant's write lock, and used_* say what its tree
  *                     holds (as Q_USAGE counts it), moved by every commit
- *                     (NULL: not counted yet, read from the tree instead).
+ *                     and set by a rollback (NULL: not counted yet, read
+ *                     from the tree instead; a mount's usage outside a
+ *                     scope writes it then, db_usage).
  *   cis_vfs_layers   (tenant_id, layer_id, parent, name, created,
  *                     writable): the chain, base (1) at the bottom.
  *   cis_vfs_entries  (tenant_id, parent_ino, name, layer_id, eid, ino,
@@ -811,17 +813,21 @@ static void usage_note(vdb_fs *fs, int64_t nodes, int64_t bytes) {
   fs->dbytes += bytes;
 }
 
-/* Inside the commit, after the tree's usage columns took the
- * transaction's change: when it grows a group's nodes or bytes past a
- * limit (cis_vfs_db_config.group), EDQUOT, and the caller rolls back.
- * The group's commits take turns here (by_generation: the group's lock,
- * Q_GROUP_LOCK, held to the commit's end; else the database's write lock,
- * held since the first change), so the total read is exact: of two commits
- * that fit alone but not together, the second fails. A commit that grows
- * nothing is never refused, even above a limit lowered since. */
-static int group_check(vdb_fs *fs) {
-  bool nodes = fs->dnodes > 0 && fs->group_max_nodes, bytes = fs->dbytes > 0 && fs->group_max_bytes;
-  if (!fs->group || (!nodes && !bytes)) return 0;
+/* When a change grows this tree by `nodes` and `bytes` (either may be
+ * negative), EDQUOT if that takes its group's nodes or bytes past a limit
+ * (cis_vfs_db_config.group) it grows; `in_rows`: the tree's usage columns
+ * hold the change already (a commit's, after its counters), else it is
+ * added to their total (a rollback's, before it drops anything). `what`
+ * names the change in the refusal; the caller rolls back, or changes
+ * nothing. The group's changes take turns here (by_generation: the
+ * group's lock, Q_GROUP_LOCK, held to the transaction's end; else the
+ * database's write lock, held since the first change), so the total read
+ * is exact: of two commits that fit alone but not together, the second
+ * fails. A change that grows nothing is never refused, even above a limit
+ * lowered since. */
+int cis__vdb_group_check(vdb_fs *fs, int64_t nodes, int64_t bytes, bool in_rows, const char *what) {
+  bool grow_n = nodes > 0 && fs->group_max_nodes, grow_b = bytes > 0 && fs->group_max_bytes;
+  if (!fs->group || (!grow_n && !grow_b)) return 0;
   cis__vdb_val a[] = {S(fs->group), S(fs->group_end)};
   int err = by_generation(fs) ? cis__vdb_exec(fs, Q_GROUP_LOCK, a, 1) : 0;
   cis__vdb_rows r;
@@ -830,15 +836,23 @@ static int group_check(vdb_fs *fs) {
   if (err) return err;
   int64_t n = have ? fs->d->col_int(&r, 0) : 0, b = have ? fs->d->col_int(&r, 1) : 0;
   fs->d->done(&r);
-  if (nodes && n > 0 && (uint64_t)n > fs->group_max_nodes)
-    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu "
-                   "(other writers of them committed first); nothing of this commit applied",
-                   fs->group, (long long)n, (unsigned long long)fs->group_max_nodes);
-  if (bytes && b > 0 && (uint64_t)b > fs->group_max_bytes)
+  if (!in_rows) n += nodes, b += bytes;
+  const char *why = in_rows ? " (other writers of them committed first)" : "";
+  if (grow_n && n > 0 && (uint64_t)n > fs->group_max_nodes)
+    return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld nodes, above their limit of %llu"
+                   "%s; nothing of this %s applied",
+                   fs->group, (long long)n, (unsigned long long)fs->group_max_nodes, why, what);
+  if (grow_b && b > 0 && (uint64_t)b > fs->group_max_bytes)
     return cis__vdb_fs_fail(fs, EDQUOT, "the trees named %s... would hold %lld bytes in files, above their limit "
-                   "of %llu (other writers of them committed first); nothing of this commit applied",
-                   fs->group, (long long)b, (unsigned long long)fs->group_max_bytes);
+                   "of %llu%s; nothing of this %s applied",
+                   fs->group, (long long)b, (unsigned long long)fs->group_max_bytes, why, what);
   return 0;
+}
+
+/* Inside the commit, after the tree's usage columns took the
+ * transaction's change: the group's limits (cis__vdb_group_check). */
+static int group_check(vdb_fs *fs) {
+  return cis__vdb_group_check(fs, fs->dnodes, fs->dbytes, true, "commit");
 }
 
 /* Writes the changed nodes and the counters before a commit. Every
@@ -1597,23 +1611,69 @@ static int db_root(cis_vfs_backend *b, cis_vfs_node **out) {
   return new_node(FS(b), ROOT_INO, CIS_VFS_DIR, out);
 }
 
-static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
-  vdb_fs *fs = FS(b);
-  cis__vdb_arm(fs);
+int cis__vdb_usage_row(vdb_fs *fs, int64_t *nodes, int64_t *bytes) {
   cis__vdb_val a[] = {I(fs->tenant)};
   cis__vdb_rows r;
   bool have;
-  *bytes = *nodes = 0;
-  int err = settle_read(fs, NULL);
-  if (!err && fs->in_tx) err = cis__vdb_cache_flush(fs);
-  if (!err) err = cis__vdb_first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  *nodes = *bytes = -1;
+  int err = cis__vdb_first(fs, Q_USAGE_ROW, a, NARGS(a), &r, &have);
   if (err) return err;
   if (have) {
-    int64_t n = fs->d->col_int(&r, 0), s = fs->d->col_int(&r, 1);
-    *nodes = n > 0 ? (uint64_t)n : 0;
-    *bytes = s > 0 ? (uint64_t)s : 0;
+    *nodes = fs->d->col_int(&r, 0);
+    *bytes = fs->d->col_int(&r, 1);
   }
   fs->d->done(&r);
+  return have ? 0 : cis__vdb_fs_fail(fs, EIO, "tenant %lld vanished from the database",
+                                     (long long)fs->tenant);
+}
+
+int cis__vdb_usage_scan(vdb_fs *fs, int64_t *nodes, int64_t *bytes) {
+  cis__vdb_val a[] = {I(fs->tenant)};
+  cis__vdb_rows r;
+  bool have;
+  *nodes = *bytes = 0;
+  int err = fs->in_tx ? cis__vdb_cache_flush(fs) : 0;
+  if (!err) err = cis__vdb_first(fs, Q_USAGE, a, NARGS(a), &r, &have);
+  if (err) return err;
+  fs->nscans++;
+  if (have) {
+    *nodes = fs->d->col_int(&r, 0);
+    *bytes = fs->d->col_int(&r, 1);
+  }
+  fs->d->done(&r);
+  return 0;
+}
+
+/* What the tree holds, for a mount's quotas: its usage row, which every
+ * commit moves, plus what the open write transaction changed; no scan.
+ * A tree whose row is NULL (an older cis made it) is counted from its
+ * rows: outside a scope its row is written so, once, in a write
+ * transaction of its own (under the tenant's lock, so no commit of the
+ * tree falls between the count and the write); inside a scope, whose
+ * transaction is the call's, it is only counted. */
+static int db_usage(cis_vfs_backend *b, uint64_t *bytes, uint64_t *nodes) {
+  vdb_fs *fs = FS(b);
+  cis__vdb_arm(fs);
+  *bytes = *nodes = 0;
+  int64_t n = -1, s = -1;
+  int err = settle_read(fs, NULL);
+  if (!err) err = cis__vdb_usage_row(fs, &n, &s);
+  if (err) return err;
+  if (n >= 0 && s >= 0) {
+    if (fs->in_tx) n += fs->dnodes, s += fs->dbytes;
+  } else if (fs->scoped) {
+    err = cis__vdb_usage_scan(fs, &n, &s);
+  } else {
+    cis__vdb_val a[] = {I(fs->tenant)};
+    err = cis__vdb_tx_begin(fs);
+    if (!err) err = cis__vdb_exec(fs, Q_USAGE_FILL, a, NARGS(a));
+    if (!err) err = cis__vdb_usage_row(fs, &n, &s);
+    err = cis__vdb_tx_end(fs, err, false);
+    fs->nscans++;
+  }
+  if (err) return err;
+  *nodes = n > 0 ? (uint64_t)n : 0;
+  *bytes = s > 0 ? (uint64_t)s : 0;
   return 0;
 }
 
@@ -2970,6 +3030,11 @@ bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_
   if (fs->lease) fs->d->lease->counts(fs->lease, grants, given_back);
   *recalled = fs->nrecalls;
   return true;
+}
+
+uint64_t cis__vfs_db_usage_scans(cis_vfs *mount) {
+  vdb_fs *fs = cis__vdb_fs_of(mount);
+  return fs ? fs->nscans : 0;
 }
 
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits) {

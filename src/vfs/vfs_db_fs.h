@@ -75,9 +75,12 @@ enum {
   Q_LOCK_OWN,
   Q_LEASE_WAIT,
   Q_RECALL,
-  Q_USAGE_SET,
+  Q_USAGE_FILL,
   Q_GROUP_LOCK,
   Q_GROUP_SUM,
+  Q_USAGE_ROW,
+  Q_USAGE_AT,
+  Q_USAGE_PUT,
   Q_COUNT
 };
 
@@ -325,6 +328,7 @@ typedef struct vdb_fs {
   uint64_t nrecalls;              /* other mounts' leases recalled (for the tests) */
   uint64_t nstmts;                /* statements run (for the tests) */
   uint64_t ncommits;              /* write transactions committed (same) */
+  uint64_t nscans;                /* counts of the tree's usage from its rows (same) */
 } vdb_fs;
 
 /* A visible directory entry. */
@@ -391,6 +395,16 @@ int cis__vdb_tx_begin(vdb_fs *fs);
 int cis__vdb_tx_end(vdb_fs *fs, int err, bool keep);
 void cis__vdb_tx_forget(vdb_fs *fs);
 bool cis__vdb_fatal(int err);
+
+/* The tree's usage, as the quotas count it: _row reads its usage row
+ * (-1 where it is NULL: a tree an older cis made, not counted yet; EIO
+ * when the tenant is gone), which holds every commit but not the open
+ * write transaction's changes (fs->dnodes, fs->dbytes); _scan counts its
+ * rows, those changes included. _group_check: the group's limits for a
+ * change growing the tree by nodes and bytes (vfs_db.c says more). */
+int cis__vdb_usage_row(vdb_fs *fs, int64_t *nodes, int64_t *bytes);
+int cis__vdb_usage_scan(vdb_fs *fs, int64_t *nodes, int64_t *bytes);
+int cis__vdb_group_check(vdb_fs *fs, int64_t nodes, int64_t bytes, bool in_rows, const char *what);
 
 /* The caches: _flush writes every changed node's metadata (before a
  * statement that reads inode rows itself), _clear forgets all they hold. */

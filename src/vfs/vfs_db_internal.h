@@ -259,16 +259,24 @@ static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
  * its rows: the visible nodes of every kind (the root excluded), and the
  * bytes of its visible regular files. What the usage columns of
  * cis_vfs_tenants say without a scan; the dialects' migrations and
- * vfs_db.c fill those columns with it where they are NULL. */
-#define CIS__VDB_VISIBLE_IN(t)                                                              \
-  "FROM cis_vfs_entries v WHERE v.tenant_id=" t " AND v.type<>0 AND NOT EXISTS (SELECT 1 "  \
-  "FROM cis_vfs_entries h WHERE h.tenant_id=v.tenant_id AND h.parent_ino=v.parent_ino AND " \
-  "h.name=v.name AND h.layer_id>v.layer_id)"
-#define CIS__VDB_SCAN_NODES(t) "(SELECT count(*) " CIS__VDB_VISIBLE_IN(t) ")"
-#define CIS__VDB_SCAN_BYTES(t)                                                              \
+ * vfs_db.c fill those columns with it where they are NULL. The _AT forms
+ * count the tree as layer `l` (an SQL expression) shows it: only the
+ * rows of the layers up to l (a rollback's check before it drops any). */
+#define CIS__VDB_VISIBLE_(t, lv, lh)                                                        \
+  "FROM cis_vfs_entries v WHERE v.tenant_id=" t lv " AND v.type<>0 AND NOT EXISTS (SELECT " \
+  "1 FROM cis_vfs_entries h WHERE h.tenant_id=v.tenant_id AND h.parent_ino=v.parent_ino "   \
+  "AND h.name=v.name AND h.layer_id>v.layer_id" lh ")"
+#define CIS__VDB_BYTES_(t, lv, lh, li)                                                      \
   "(SELECT CAST(coalesce(sum(CASE WHEN v.type=1 THEN (SELECT i.size FROM cis_vfs_inodes i " \
-  "WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino ORDER BY i.layer_id DESC LIMIT 1) ELSE 0 " \
-  "END), 0) AS bigint) " CIS__VDB_VISIBLE_IN(t) ")"
+  "WHERE i.tenant_id=v.tenant_id AND i.ino=v.ino" li " ORDER BY i.layer_id DESC LIMIT 1) "  \
+  "ELSE 0 END), 0) AS bigint) " CIS__VDB_VISIBLE_(t, lv, lh) ")"
+#define CIS__VDB_VISIBLE_IN(t) CIS__VDB_VISIBLE_(t, "", "")
+#define CIS__VDB_SCAN_NODES(t) "(SELECT count(*) " CIS__VDB_VISIBLE_IN(t) ")"
+#define CIS__VDB_SCAN_BYTES(t) CIS__VDB_BYTES_(t, "", "", "")
+#define CIS__VDB_SCAN_NODES_AT(t, l) \
+  "(SELECT count(*) " CIS__VDB_VISIBLE_(t, " AND v.layer_id<=" l, " AND h.layer_id<=" l) ")"
+#define CIS__VDB_SCAN_BYTES_AT(t, l) \
+  CIS__VDB_BYTES_(t, " AND v.layer_id<=" l, " AND h.layer_id<=" l, " AND i.layer_id<=" l)
 
 /* Number of statements in vfs_db_sql.c's tables, for the dialects' caches. */
 #define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)

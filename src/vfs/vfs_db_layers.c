@@ -147,14 +147,37 @@ static cis_result db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
   return CIS_OK;
 }
 
+/* Whether the tree may become what a layer shows, `nodes` and `bytes`
+ * (Q_USAGE_AT), as a commit growing it so would be held: the mount's
+ * quotas, then its group's limits (under the group's lock, which the
+ * transaction keeps to its end). EDQUOT with the detail on the backend,
+ * before anything changed. */
+static int rollback_fits(cis_vfs *mount, vdb_fs *fs, uint64_t layer_id, int64_t nodes,
+                         int64_t bytes) {
+  char what[64];
+  snprintf(what, sizeof what, "a rollback to layer %llu", (unsigned long long)layer_id);
+  if (cis__vfs_quota_check(mount, (uint64_t)bytes, (uint64_t)nodes, what))
+    return cis__vdb_fs_fail(fs, EDQUOT, "%s; nothing of it applied", cis_vfs_errmsg(mount));
+  if (!fs->group) return 0;
+  /* Against what the group's total counts of this tree now: its row, or
+   * its rows where the row is not counted yet. */
+  int64_t n, b;
+  int err = cis__vdb_usage_row(fs, &n, &b);
+  if (!err && (n < 0 || b < 0)) err = cis__vdb_usage_scan(fs, &n, &b);
+  return err ? err : cis__vdb_group_check(fs, nodes - n, bytes - b, false, "rollback");
+}
+
 /* Deletes every row of the layers above frozen layer `layer_id` and opens
- * a new writable top above it, in one transaction, then re-reads the
- * mount's usage. Needs every file of the mount closed: a node of a
- * deleted layer would name nothing. */
-static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
+ * a new writable top above it, in one transaction, after checking that
+ * the tree the layer shows fits the quotas and the group's limits
+ * (unless flags has CIS_VFS_DB_ROLLBACK_FORCE); its usage row becomes
+ * that tree's, and the mount counts from it. Needs every file of the
+ * mount closed: a node of a deleted layer would name nothing. */
+static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id, uint32_t flags) {
   vdb_fs *fs;
   cis_result rc = layer_op_begin(
-      mount, (layer_op){.what = "a rollback", .how = LAYER_WRITE | LAYER_CLOSED, .layer = layer_id},
+      mount, (layer_op){.what = "a rollback", .how = LAYER_WRITE | LAYER_CLOSED, .layer = layer_id,
+                        .invalid = flags & ~CIS_VFS_DB_ROLLBACK_FORCE ? "unknown rollback flags" : NULL},
       &fs);
   if (rc != CIS_OK) return rc;
   cis__vdb_val get[] = {I(fs->tenant), I((int64_t)layer_id)};
@@ -173,6 +196,20 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
               (unsigned long long)layer_id);
     }
   }
+  /* The tree the layer shows, counted before anything is dropped, so a
+   * refusal has nothing to undo; it is what the usage row becomes. */
+  int64_t nodes = 0, bytes = 0;
+  if (!err && rc == CIS_OK) {
+    err = cis__vdb_first(fs, Q_USAGE_AT, get, NARGS(get), &r, &have);
+    if (!err) {
+      nodes = have ? fs->d->col_int(&r, 0) : 0;
+      bytes = have ? fs->d->col_int(&r, 1) : 0;
+      fs->d->done(&r);
+      fs->nscans++;
+    }
+  }
+  if (!err && rc == CIS_OK && !(flags & CIS_VFS_DB_ROLLBACK_FORCE))
+    err = rollback_fits(mount, fs, layer_id, nodes, bytes);
   if (err || rc != CIS_OK) {
     cis__vdb_tx_end(fs, err ? err : ENOENT, false); /* a refusal: nothing changed */
     return err ? cis_vfs_result(err) : rc;
@@ -184,11 +221,13 @@ static cis_result db_rollback(cis_vfs *mount, uint64_t layer_id) {
   cis__vdb_val add[] = {I(fs->tenant), I(next), I((int64_t)layer_id), S(""),
                         I((int64_t)wall_ns()), I(1)};
   cis__vdb_val top[] = {I(fs->tenant), I(next), I(next + 1)};
+  cis__vdb_val usage[] = {I(fs->tenant), I(nodes), I(bytes)};
   if (!err) err = cis__vdb_exec(fs, Q_LAYER_ADD, add, NARGS(add));
   if (!err) err = cis__vdb_exec(fs, Q_SET_TOP, top, NARGS(top));
-  /* The tree is what the layer kept: its usage is counted afresh (a
-   * rollback is the operator's: no group limit refuses it). */
-  if (!err) err = cis__vdb_exec(fs, Q_USAGE_SET, get, 1);
+  if (!err) err = cis__vdb_exec(fs, Q_USAGE_PUT, usage, NARGS(usage));
+  /* What the transaction changed so far (a scope's) was in the top layer,
+   * dropped: the row just set is the whole usage. */
+  fs->dnodes = fs->dbytes = 0;
   cis__vdb_cache_clear(fs); /* nothing it knew may be written over the layers dropped */
   err = layer_op_end(fs, err);
   if (err) return cis_vfs_result(err);
@@ -216,8 +255,8 @@ cis_result cis_vfs_db_layers(cis_vfs *mount, cis_vfs_layer **out, size_t *n) {
   return layer_result(mount, db_layers(mount, out, n));
 }
 
-cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id) {
-  return layer_result(mount, db_rollback(mount, layer_id));
+cis_result cis_vfs_db_rollback(cis_vfs *mount, uint64_t layer_id, uint32_t flags) {
+  return layer_result(mount, db_rollback(mount, layer_id, flags));
 }
 
 /* ---- the layer statements ---- */

@@ -280,9 +280,22 @@ const cis__vdb_sql cis__vdb_stmts[Q_COUNT] = {
     /* PostgreSQL: asks whoever holds the tenant's lease to give it back
      * (outside a transaction: a notification is sent at commit). */
     [Q_RECALL] = {"SELECT 0", "SELECT pg_notify('cis_vfs_lease_' || ?1, '')", false},
-    /* The tree's usage counted afresh from its rows (a rollback). */
-    [Q_USAGE_SET] = {"UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("?1")
-                     ", used_bytes=" CIS__VDB_SCAN_BYTES("?1") " WHERE tenant_id=?1",
+    /* The tree's usage row, counted from its rows where it is NULL (a
+     * tree an older cis made), under the tenant's lock. */
+    [Q_USAGE_FILL] = {"UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("?1")
+                      ", used_bytes=" CIS__VDB_SCAN_BYTES("?1") " WHERE tenant_id=?1 AND "
+                      "(used_nodes IS NULL OR used_bytes IS NULL)",
+                      NULL, false},
+    /* The tree's usage row: nodes and bytes, -1 where NULL (not counted). */
+    [Q_USAGE_ROW] = {"SELECT coalesce(used_nodes, -1), coalesce(used_bytes, -1) FROM "
+                     "cis_vfs_tenants WHERE tenant_id=?1",
+                     NULL, false},
+    /* What the tree holds as layer ?2 shows it (a rollback to it, before
+     * it drops anything), and the usage row set to that. */
+    [Q_USAGE_AT] = {"SELECT CAST(" CIS__VDB_SCAN_NODES_AT("?1", "?2") " AS bigint), "
+                    CIS__VDB_SCAN_BYTES_AT("?1", "?2"),
+                    NULL, false},
+    [Q_USAGE_PUT] = {"UPDATE cis_vfs_tenants SET used_nodes=?2, used_bytes=?3 WHERE tenant_id=?1",
                      NULL, false},
     /* PostgreSQL: the commits that grow a group of trees (names starting
      * with ?1) check its total in turn (GROUP_CLASS); SQLite's write lock

@@ -20,6 +20,12 @@ size_t cis__vfs_open_files(const cis_vfs *fs);
 void cis__vfs_take_backend_error(cis_vfs *fs);
 /* Re-reads the backend's usage for the quotas (after a rollback). */
 int cis__vfs_refresh_usage(cis_vfs *fs);
+/* Whether the mount's quotas let its tree go from the usage the mount
+ * counts to `bytes` and `nodes` (a layer rollback, checked before it
+ * changes anything): EDQUOT, the detail on the mount (not counted as a
+ * refusal of the guest's, cis_vfs_quota_refusals), when that grows the
+ * nodes or the bytes past their quota; what does not grow passes. */
+int cis__vfs_quota_check(cis_vfs *fs, uint64_t bytes, uint64_t nodes, const char *what);
 /* Whether a host backend opens with openat2 (false: openat(O_NOFOLLOW),
  * as when CIS_VFS_HOST_NO_OPENAT2=1 or the kernel lacks it; false for any
  * other backend). For the tests. */
@@ -27,6 +33,10 @@ bool cis__vfs_host_uses_openat2(const cis_vfs_backend *b);
 /* Entries a host backend's usage walks have stat'ed so far (0 for any
  * other backend). For the tests: a mount without a quota walks nothing. */
 uint64_t cis__vfs_host_usage_entries(const cis_vfs_backend *b);
+/* Times a database backend counted its tree's usage from the tree's rows
+ * rather than read its usage row (0 for any other backend). For the
+ * tests: a mount's quota reads the row. */
+uint64_t cis__vfs_db_usage_scans(cis_vfs *mount);
 /* Statements a database backend ran and write transactions it committed
  * so far (false for any other backend). For the tests of its fast paths. */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);

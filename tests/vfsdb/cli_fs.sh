@@ -7,7 +7,8 @@
 # exit code (docs/cli.md): ".." and absolute escapes (8), a file over
 # --max-size (7, nothing written), a tenant that is not there (1, nothing
 # made), a refused put into a new tenant (no tenant left behind), a dead
-# database (1), bad arguments (2). On SQLite it also checks where the
+# database (1), bad arguments (2), a rollback past the tenant's file
+# limits (7, nothing changed; --force overrides). On SQLite it also checks where the
 # database comes from by default (the configuration's fs_db), and that a
 # first put makes a $CIS_HOME that is not there.
 # The PostgreSQL run is skipped (77) without the shared server, unless
@@ -164,6 +165,47 @@ check "a skill's tree" 0 "$cis" fs put --vfs "$db" --tenant "$t" --skill notes "
 check "the tenant's own tree is another" 1 fs cat n.txt
 check "delete the skill's tree" 0 "$cis" fs delete-tenant --vfs "$db" --tenant "$t" --skill notes --yes
 check "clean up" 0 fs delete-tenant --yes
+
+# A rollback of a skill's tree is held to the tenant's file limits
+# (serve.tenant_max_fs_*, here from the environment), as a call's commit
+# is: past them it is refused (7) and changes nothing, unless --force.
+lim() { "$cis" fs "$@" --vfs "$db" --tenant "$t-lim"; }
+head -c 100 /dev/zero | tr '\0' a >"$tmp/a100"
+printf 'bbbbbbbbbb' >"$tmp/b10"
+head -c 60 /dev/zero | tr '\0' c >"$tmp/c60"
+check "limits: a skill's file" 0 lim put --skill one "$tmp/a100" f
+check "limits: its snapshot" 0 lim snapshot --skill one
+lsnap=$(cat "$tmp/out")
+check "limits: the file made smaller" 0 lim put --skill one "$tmp/b10" f
+check "limits: another skill's file" 0 lim put --skill two "$tmp/c60" g
+check "limits: the tenant's own tree" 0 lim put "$tmp/a100" f
+check "limits: its snapshot" 0 lim snapshot
+osnap=$(cat "$tmp/out")
+check "limits: its file made smaller" 0 lim put "$tmp/b10" f
+export CIS_SERVE_TENANT_MAX_FS_BYTES=100
+check "rollback past the tenant's bytes" 7 lim rollback --skill one "$lsnap"
+expect_grep "rollback past the tenant's bytes: the limit" err "above their limit of 100"
+expect_grep "rollback past the tenant's bytes: the override" err "force"
+check "the refused rollback changed nothing" 0 lim cat --skill one f
+expect_out "the refused rollback changed nothing: content" "bbbbbbbbbb"
+check "rollback past the tenant's bytes, --json" 7 lim rollback --skill one "$lsnap" --json
+expect_grep "rollback --json: typed" out '"CIS_EQUOTA"'
+check "--force on another subcommand" 2 lim cat --skill one f --force
+check "--force with a value" 2 lim rollback --skill one "$lsnap" --force=yes
+check "a limit that is not a size" 3 env CIS_SERVE_TENANT_MAX_FS_BYTES=lots "$cis" fs rollback \
+  --vfs "$db" --tenant "$t-lim" --skill one "$lsnap"
+check "a limit that is not a number" 3 env CIS_SERVE_TENANT_MAX_FS_FILES=-1 "$cis" fs rollback \
+  --vfs "$db" --tenant "$t-lim" --skill one "$lsnap"
+check "the tenant's own tree is not held" 0 lim rollback "$osnap"
+check "dead database, rollback" 1 "$cis" fs rollback --vfs "$dead" --tenant "$t-lim" --skill one "$lsnap"
+check "rollback --force past the tenant's bytes" 0 lim rollback --skill one "$lsnap" --force
+check "cat after rollback --force" 0 lim cat --skill one f
+expect_out "cat after rollback --force: the old content" "$(cat "$tmp/a100")"
+unset CIS_SERVE_TENANT_MAX_FS_BYTES
+for tree in "--skill one" "--skill two" ""; do
+  # shellcheck disable=SC2086
+  check "limits: clean up $tree" 0 lim delete-tenant --yes $tree
+done
 
 if [ "$mode" = sqlite ]; then
   # Without --vfs: the configuration's fs_db, as every command reads it.

@@ -478,7 +478,7 @@ static void test_config_and_arguments(void **state) {
   ERR(CIS_EUNSUPPORTED, cis_vfs_db_layers(mfs, &ls, &n));
   assert_null(ls);
   assert_int_equal(n, 0);
-  ERR(CIS_EUNSUPPORTED, cis_vfs_db_rollback(mfs, 1));
+  ERR(CIS_EUNSUPPORTED, cis_vfs_db_rollback(mfs, 1, 0));
   ERR(CIS_EUNSUPPORTED, cis_vfs_db_snapshot(NULL, "x", &id));
   cis_vfs_unmount(mfs);
 
@@ -643,7 +643,7 @@ static void test_usage_row_follows_every_commit(void **state) {
   usage_row_is(m.tenant, 3, 30);
   cis_vfs_close(m.root); /* a rollback wants every file closed */
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, layer));
+  OK(cis_vfs_db_rollback(m.fs, layer, 0));
   usage_row_is(m.tenant, 3, 50);
   OK(cis_vfs_db_compact(m.fs, 0, NULL)); /* what is visible stays */
   usage_row_is(m.tenant, 3, 50);
@@ -862,6 +862,294 @@ static void test_usage_migration(void **state) {
   }
 }
 
+/* ---- a rollback held to the limits a commit is held to ---- */
+
+/* The layers of a mount as one line ("1f 3f 4w": id, frozen or writable),
+ * to see that a refused rollback left them as they were. */
+static void layers_line(mnt *m, char *out, size_t cap) {
+  cis_vfs_layer *ls = NULL;
+  size_t n = 0;
+  OK(cis_vfs_db_layers(m->fs, &ls, &n));
+  size_t at = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < n && at < cap; i++)
+    at += (size_t)snprintf(out + at, cap - at, "%llu%c ", (unsigned long long)ls[i].id,
+                           ls[i].writable ? 'w' : 'f');
+  free(ls);
+}
+
+/* Closes the root (a rollback wants every file closed), rolls back with
+ * flags, opens the root again. Returns the rollback's result. */
+static cis_result rollback_to(mnt *m, uint64_t layer, uint32_t flags) {
+  if (m->root) cis_vfs_close(m->root);
+  m->root = NULL;
+  cis_result rc = cis_vfs_db_rollback(m->fs, layer, flags);
+  OK(cis_vfs_open_root(m->fs, &m->root));
+  return rc;
+}
+
+/* The mount's own usage (its quotas' count) is nodes and bytes. */
+static void mount_usage_is(mnt *m, uint64_t nodes, uint64_t bytes) {
+  uint64_t b = 0, n = 0;
+  OK(cis_vfs_usage(m->fs, &b, &n));
+  if (n != nodes || b != bytes)
+    fail_msg("the mount counts %llu nodes %llu bytes, expected %llu / %llu", (unsigned long long)n,
+             (unsigned long long)b, (unsigned long long)nodes, (unsigned long long)bytes);
+}
+
+/* A rollback that would take the group's trees past their bytes or their
+ * nodes limit is CIS_EQUOTA and changes nothing (layers, files, usage
+ * rows); forced, it rolls back, and the usage is exact; within the limit
+ * it passes, as does one that grows nothing above a limit lowered since;
+ * unknown flags are refused. */
+static void test_rollback_held_to_group_limits(void **state) {
+  (void)state;
+  mnt a, b;
+  if (mnt_group(&a, "rbg/a", "rbg/", 0, 100) != CIS_OK || mnt_group(&b, "rbg/b", "rbg/", 0, 100) != CIS_OK)
+    fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  write_at(&a, "fa", 60, 0);
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(a.fs, "with fa", &s));
+  OK(cis_vfs_unlinkat(a.root, "fa", 2));
+  write_at(&b, "fb", 60, 0); /* the group: 60 of 100 */
+  char before[256], after[256];
+  layers_line(&a, before, sizeof before);
+  ERR(CIS_EQUOTA, rollback_to(&a, s, 0));
+  const char *msg = cis_vfs_errmsg(a.fs);
+  if (!strstr(msg, "120") || !strstr(msg, "100") || !strstr(msg, "rollback"))
+    fail_msg("the refusal names neither total, limit nor rollback: %s", msg);
+  layers_line(&a, after, sizeof after);
+  assert_string_equal(after, before);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(&a, "fa", &st));
+  usage_row_is(a.tenant, 0, 0);
+  usage_row_is(b.tenant, 1, 60);
+  mount_usage_is(&a, 0, 0);
+  ERR(CIS_EINVAL, rollback_to(&a, s, 2u));
+  ERR(CIS_EINVAL, rollback_to(&a, s, CIS_VFS_DB_ROLLBACK_FORCE | 0x80000000u));
+  layers_line(&a, after, sizeof after);
+  assert_string_equal(after, before);
+  /* The operator's override: the tree is the layer's, its usage exact,
+   * and the group above its limit refuses what grows. */
+  OK(rollback_to(&a, s, CIS_VFS_DB_ROLLBACK_FORCE));
+  OK(stat_of(&a, "fa", &st));
+  assert_int_equal(st.size, 60);
+  usage_row_is(a.tenant, 1, 60);
+  mount_usage_is(&a, 1, 60);
+  cis_vfs_file *f = NULL;
+  size_t put = 0;
+  OK(cis_vfs_openat(b.root, "fb", 2, CIS_VFS_WRITE, &f));
+  ERR(EDQUOT, cis_vfs_pwrite(f, "y", 1, 60, &put));
+  cis_vfs_close(f);
+  usage_row_is(b.tenant, 1, 60);
+  OK(cis_vfs_unlinkat(b.root, "fb", 2)); /* 60 of 100 again */
+  /* Within the limit: passes. */
+  uint64_t s2 = 0;
+  OK(cis_vfs_db_snapshot(a.fs, "fa and g", &s2));
+  write_at(&a, "g", 30, 0);
+  uint64_t s3 = 0;
+  OK(cis_vfs_db_snapshot(a.fs, "fa and g", &s3));
+  OK(cis_vfs_unlinkat(a.root, "g", 1));
+  OK(cis_vfs_unlinkat(a.root, "fa", 2));
+  usage_row_is(a.tenant, 0, 0);
+  OK(rollback_to(&a, s3, 0)); /* 90 of 100 */
+  usage_row_is(a.tenant, 2, 90);
+  mount_usage_is(&a, 2, 90);
+  /* A limit lowered below what is there: a rollback that grows nothing
+   * passes (back to s2: fa alone), one that grows is refused. */
+  mnt_close(&a);
+  if (mnt_group(&a, "rbg/a", "rbg/", 0, 10) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  OK(rollback_to(&a, s2, 0));
+  usage_row_is(a.tenant, 1, 60);
+  ERR(CIS_ENOTFOUND, rollback_to(&a, s3, 0)); /* gone with the layers above s2 */
+  OK(cis_vfs_unlinkat(a.root, "fa", 2));
+  ERR(CIS_EQUOTA, rollback_to(&a, s2, 0));
+  usage_row_is(a.tenant, 0, 0);
+  mnt_close(&a);
+  mnt_close(&b);
+
+  /* Nodes alike. */
+  if (mnt_group(&a, "rbn/a", "rbn/", 2, 0) != CIS_OK || mnt_group(&b, "rbn/b", "rbn/", 2, 0) != CIS_OK)
+    fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  OK(cis_vfs_mkdirat(a.root, "d", 1));
+  OK(cis_vfs_db_snapshot(a.fs, "d", &s));
+  OK(cis_vfs_rmdirat(a.root, "d", 1));
+  OK(cis_vfs_mkdirat(b.root, "e", 1));
+  OK(cis_vfs_mkdirat(b.root, "f", 1)); /* 2 of 2 */
+  layers_line(&a, before, sizeof before);
+  ERR(CIS_EQUOTA, rollback_to(&a, s, 0));
+  if (!strstr(cis_vfs_errmsg(a.fs), "nodes")) fail_msg("%s", cis_vfs_errmsg(a.fs));
+  layers_line(&a, after, sizeof after);
+  assert_string_equal(after, before);
+  usage_row_is(a.tenant, 0, 0);
+  OK(rollback_to(&a, s, CIS_VFS_DB_ROLLBACK_FORCE));
+  usage_row_is(a.tenant, 1, 0);
+  mnt_close(&a);
+  mnt_close(&b);
+}
+
+/* The mount's own quota holds for a rollback as for a write: over it
+ * (a quota lowered since the layer was made), CIS_EQUOTA with nothing
+ * changed and no refusal of the guest's counted; forced, the mount counts
+ * the tree the layer shows, refuses what grows and takes what shrinks. */
+static void test_rollback_held_to_mount_quota(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "rbq");
+  write_at(&m, "f", 80, 0);
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "f and d", &s));
+  OK(cis_vfs_unlinkat(m.root, "f", 1));
+  OK(cis_vfs_rmdirat(m.root, "d", 1));
+  write_at(&m, "g", 50, 0);
+  char tenant[sizeof m.tenant];
+  snprintf(tenant, sizeof tenant, "%s", m.tenant);
+  mnt_close(&m);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = tenant;
+  cfg.op_timeout_ms = LONG_MS;
+  cis_vfs_options o = {.max_bytes = 60};
+  OK(mnt_mount(&m, &cfg, &o));
+  g_last_fs = m.fs;
+  char before[256], after[256];
+  layers_line(&m, before, sizeof before);
+  ERR(CIS_EQUOTA, rollback_to(&m, s, 0));
+  if (!strstr(cis_vfs_errmsg(m.fs), "max_bytes")) fail_msg("%s", cis_vfs_errmsg(m.fs));
+  layers_line(&m, after, sizeof after);
+  assert_string_equal(after, before);
+  assert_int_equal(cis_vfs_quota_refusals(m.fs, NULL, 0), 0);
+  cis_vfs_stat st;
+  OK(stat_of(&m, "g", &st));
+  assert_int_equal(st.size, 50);
+  ERR(ENOENT, stat_of(&m, "f", &st));
+  usage_row_is(tenant, 1, 50);
+  mount_usage_is(&m, 1, 50);
+  OK(rollback_to(&m, s, CIS_VFS_DB_ROLLBACK_FORCE));
+  usage_row_is(tenant, 2, 80);
+  mount_usage_is(&m, 2, 80);
+  cis_vfs_file *f = NULL;
+  size_t put = 0;
+  OK(cis_vfs_openat(m.root, "f", 1, CIS_VFS_WRITE, &f));
+  ERR(EDQUOT, cis_vfs_pwrite(f, "x", 1, 80, &put));
+  OK(cis_vfs_ftruncate(f, 20)); /* shrinking is always allowed */
+  cis_vfs_close(f);
+  mount_usage_is(&m, 2, 20);
+  usage_row_is(tenant, 2, 20);
+  mnt_close(&m);
+
+  /* Nodes alike. */
+  cis_vfs_options on = {.max_files = 1};
+  OK(mnt_mount(&m, &cfg, &on));
+  g_last_fs = m.fs;
+  uint64_t s2 = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "f and d", &s2));
+  OK(cis_vfs_unlinkat(m.root, "f", 1));
+  ERR(CIS_EQUOTA, rollback_to(&m, s2, 0));
+  if (!strstr(cis_vfs_errmsg(m.fs), "max_files")) fail_msg("%s", cis_vfs_errmsg(m.fs));
+  mount_usage_is(&m, 1, 0);
+  OK(rollback_to(&m, s2, CIS_VFS_DB_ROLLBACK_FORCE));
+  mount_usage_is(&m, 2, 20);
+  ERR(EDQUOT, cis_vfs_mkdirat(m.root, "e", 1));
+  mnt_close(&m);
+}
+
+/* A rollback inside a call scope that changed the tree already: those
+ * changes went with the layers dropped, so the scope's commit leaves the
+ * usage row at what the layer shows. */
+static void test_rollback_inside_a_scope(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "rbscope");
+  write_at(&m, "kept", 10, 0);
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(m.fs, "kept", &s));
+  OK(cis_vfs_scope_begin(m.fs));
+  write_at(&m, "dropped", 40, 0);
+  OK(cis_vfs_mkdirat(m.root, "dir", 3));
+  OK(rollback_to(&m, s, 0));
+  OK(cis_vfs_scope_end(m.fs, true));
+  usage_row_is(m.tenant, 1, 10);
+  mount_usage_is(&m, 1, 10);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(&m, "dropped", &st));
+  mnt_close(&m);
+}
+
+/* A mount's usage (its quota's count at mount) is the usage row, not a
+ * scan of the tree: with the row set behind cis's back, the mount counts
+ * what it says, and scans nothing. A tree whose row is NULL (an older
+ * cis made it) is counted from its rows, exactly, and its row written
+ * then, once; inside a scope it is only counted. */
+static void test_mount_usage_reads_the_row(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "urd");
+  OK(cis_vfs_mkdirat(m.root, "d", 1));
+  put_str(&m, "d/f", "hello");
+  char tenant[sizeof m.tenant];
+  snprintf(tenant, sizeof tenant, "%s", m.tenant);
+  mnt_close(&m);
+  int64_t t = tid(tenant);
+  cis_vfs_db_config cfg;
+  cis_vfs_db_config_default(&cfg);
+  cfg.spec = g.spec;
+  cfg.tenant = tenant;
+  cfg.op_timeout_ms = LONG_MS;
+  cis_vfs_options o = {.max_files = 1000};
+  OK(mnt_mount(&m, &cfg, &o));
+  g_last_fs = m.fs;
+  assert_int_equal(cis__vfs_db_usage_scans(m.fs), 0);
+  mount_usage_is(&m, 2, 5);
+  mnt_close(&m);
+
+  char q[256];
+  snprintf(q, sizeof q, "UPDATE cis_vfs_tenants SET used_nodes=7, used_bytes=1234 WHERE tenant_id=%lld",
+           (long long)t);
+  sql_exec(q);
+  OK(mnt_mount(&m, &cfg, &o));
+  g_last_fs = m.fs;
+  mount_usage_is(&m, 7, 1234);
+  assert_int_equal(cis__vfs_db_usage_scans(m.fs), 0);
+  mnt_close(&m);
+
+  snprintf(q, sizeof q, "UPDATE cis_vfs_tenants SET used_nodes=NULL, used_bytes=NULL WHERE tenant_id=%lld",
+           (long long)t);
+  sql_exec(q);
+  OK(mnt_mount(&m, &cfg, &o));
+  g_last_fs = m.fs;
+  assert_int_equal(cis__vfs_db_usage_scans(m.fs), 1);
+  mount_usage_is(&m, 2, 5);
+  usage_row_is(tenant, 2, 5); /* written */
+  write_at(&m, "g", 3, 0);    /* and moved by the commits after */
+  usage_row_is(tenant, 3, 8);
+  mnt_close(&m);
+  OK(mnt_mount(&m, &cfg, &o));
+  g_last_fs = m.fs;
+  assert_int_equal(cis__vfs_db_usage_scans(m.fs), 0);
+  mount_usage_is(&m, 3, 8);
+  mnt_close(&m);
+
+  /* Inside a scope: counted with the scope's changes, the row left. */
+  sql_exec(q);
+  OK(mnt_mount(&m, &cfg, NULL));
+  g_last_fs = m.fs;
+  OK(cis_vfs_scope_begin(m.fs));
+  write_at(&m, "h", 4, 0);
+  mount_usage_is(&m, 4, 12);
+  assert_int_equal(cis__vfs_db_usage_scans(m.fs), 1);
+  assert_int_equal(sql_int("SELECT CAST(coalesce(used_nodes, -2) AS bigint) FROM cis_vfs_tenants "
+                           "WHERE tenant_id=%lld", (long long)t),
+                   -2);
+  /* Rolled back, the scope's end counts again, outside it: written. */
+  OK(cis_vfs_scope_end(m.fs, false));
+  mount_usage_is(&m, 3, 8);
+  usage_row_is(tenant, 3, 8);
+  mnt_close(&m);
+}
+
 static void test_basic_tree(void **state) {
   (void)state;
   mnt m;
@@ -1055,12 +1343,12 @@ static void test_layers_snapshot_rollback(void **state) {
 
   /* Roll back to s2: exactly tree2. A file open refuses it. */
   OK(cis_vfs_openat(m.root, "later", 5, CIS_VFS_READ, &f));
-  ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2));
+  ERR(CIS_ESTATE, cis_vfs_db_rollback(m.fs, s2, 0));
   assert_non_null(strstr(cis_vfs_errmsg(m.fs), "every file of the mount closed"));
   cis_vfs_close(f);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s2));
+  OK(cis_vfs_db_rollback(m.fs, s2, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *back2 = tree_of(&m);
   assert_string_equal(back2, tree2);
@@ -1069,7 +1357,7 @@ static void test_layers_snapshot_rollback(void **state) {
   /* Then to s1: exactly tree1, and the quota usage with it. */
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s1));
+  OK(cis_vfs_db_rollback(m.fs, s1, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *back1 = tree_of(&m);
   assert_string_equal(back1, tree1);
@@ -1096,10 +1384,10 @@ static void test_layers_snapshot_rollback(void **state) {
   /* Rolling back to the writable top, or to no layer: refused. */
   cis_vfs_close(m.root);
   m.root = NULL;
-  ERR(CIS_EINVAL, cis_vfs_db_rollback(m.fs, top));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, s2));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, 999));
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, UINT64_MAX));
+  ERR(CIS_EINVAL, cis_vfs_db_rollback(m.fs, top, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, s2, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, 999, 0));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(m.fs, UINT64_MAX, 0));
 
   /* The layers survive the mount. */
   OK(cis_vfs_open_root(m.fs, &m.root));
@@ -1116,7 +1404,7 @@ static void test_layers_snapshot_rollback(void **state) {
   assert_int_equal(rows_of("cis_vfs_blocks", t, "layer_id=1"), 0);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, 1));
+  OK(cis_vfs_db_rollback(m.fs, 1, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   char *empty = tree_of(&m);
   assert_string_equal(empty, "");
@@ -1176,7 +1464,7 @@ static void test_symlink_times_layers(void **state) {
   assert_int_equal(fst.atim, fst0.atim);
   cis_vfs_close(m.root); /* a rollback wants no file open */
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s));
+  OK(cis_vfs_db_rollback(m.fs, s, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   OK(cis_vfs_statat(m.root, "l", 1, 0, &st));
   assert_int_equal(st.mtim, M1);
@@ -1300,7 +1588,7 @@ static void test_copy_on_write_per_block(void **state) {
   assert_int_equal(rows_of("cis_vfs_blocks", t, where), 4);
   cis_vfs_close(m.root);
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, s));
+  OK(cis_vfs_db_rollback(m.fs, s, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   fill(data, sizeof data, 2, 0);
   size_t got;
@@ -1382,8 +1670,8 @@ static void test_tenant_isolation(void **state) {
   free(ls);
   cis_vfs_close(b.root);
   b.root = NULL;
-  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(b.fs, sa + 5)); /* no such layer in B */
-  OK(cis_vfs_db_rollback(b.fs, 1));
+  ERR(CIS_ENOTFOUND, cis_vfs_db_rollback(b.fs, sa + 5, 0)); /* no such layer in B */
+  OK(cis_vfs_db_rollback(b.fs, 1, 0));
   OK(cis_vfs_open_root(b.fs, &b.root));
   expect_str(&a, "secret/x", "A's data");
   OK(cis_vfs_db_layers(a.fs, &ls, &n));
@@ -1629,7 +1917,7 @@ static void test_rollback_under_another_mount(void **state) {
   expect_str(&b, "new", "new"); /* the same tenant: the same files */
   cis_vfs_close(b.root);
   b.root = NULL;
-  OK(cis_vfs_db_rollback(b.fs, s));
+  OK(cis_vfs_db_rollback(b.fs, s, 0));
   char buf[8];
   size_t n;
   ERR(EBADF, cis_vfs_pread(f, buf, sizeof buf, 0, &n));
@@ -2254,6 +2542,63 @@ static void test_sqlite_disk_io_error(void **state) {
   mnt_close(&m);
 }
 
+/* A tree of a group with a snapshot s holding f (100 bytes), then f
+ * removed and g (10 bytes) written: the scene of the dead-database
+ * rollbacks below. */
+static uint64_t rollback_scene(mnt *m) {
+  write_at(m, "f", 100, 0);
+  uint64_t s = 0;
+  OK(cis_vfs_db_snapshot(m->fs, "f", &s));
+  OK(cis_vfs_unlinkat(m->root, "f", 1));
+  write_at(m, "g", 10, 0);
+  return s;
+}
+
+/* After a rollback the database broke: the layers are `before`, the tree
+ * and its usage row are the scene's last state; the same rollback then
+ * lands, its usage exact. */
+static void rollback_lost_nothing(mnt *m, uint64_t s, const char *before) {
+  if (!m->root) OK(cis_vfs_open_root(m->fs, &m->root));
+  char after[256];
+  layers_line(m, after, sizeof after);
+  assert_string_equal(after, before);
+  cis_vfs_stat st;
+  ERR(ENOENT, stat_of(m, "f", &st));
+  OK(stat_of(m, "g", &st));
+  assert_int_equal(st.size, 10);
+  usage_row_is(m->tenant, 1, 10);
+  mount_usage_is(m, 1, 10);
+  OK(rollback_to(m, s, 0));
+  OK(stat_of(m, "f", &st));
+  ERR(ENOENT, stat_of(m, "g", &st));
+  usage_row_is(m->tenant, 1, 100);
+  mount_usage_is(m, 1, 100);
+}
+
+/* The disk fails during a rollback of a tree held to a group's limits:
+ * CIS_EVFSDOWN, and nothing of it applied; once the disk works again, the
+ * rollback lands. */
+static void test_sqlite_rollback_on_failing_disk(void **state) {
+  (void)state;
+  faulty_install();
+  mnt m;
+  cis_result rc = mnt_group(&m, "rbdisk/a", "rbdisk/", 10, 1000);
+  faulty_remove(); /* the open connection keeps using it */
+  OK(rc);
+  g_last_fs = m.fs;
+  uint64_t s = rollback_scene(&m);
+  char before[256];
+  layers_line(&m, before, sizeof before);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  faulty.fail = 1;
+  ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, s, 0));
+  MSG_HAS(m.fs, "sqlite");
+  faulty.fail = 0;
+  rollback_lost_nothing(&m, s, before);
+  mnt_close(&m);
+}
+
 /* On a full disk a tree that is only read must still open and read (it
  * used to fail with "disk I/O error": a new connection had to re-create the
  * WAL's -wal and -shm files, which the last close had removed). The tree
@@ -2609,7 +2954,7 @@ static void test_pg_dies_mid_writes(void **state) {
       cis_vfs_close(f);
       cis_vfs_close(m.root);
       m.root = NULL;
-      ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, 1));
+      ERR(CIS_EVFSDOWN, cis_vfs_db_rollback(m.fs, 1, 0));
       ERR(CIS_VFS_EDOWN, cis_vfs_open_root(m.fs, &m.root)); /* it stats the root */
 
       pg_ctl("restart");
@@ -2632,6 +2977,60 @@ static void test_pg_dies_mid_writes(void **state) {
   }
   g.sync = CIS_VFS_DB_SYNC_NORMAL;
   free(buf);
+}
+
+/* A rollback run on a thread of its own (it waits for a lock). */
+typedef struct rollback_run {
+  mnt *m;         /* its mount */
+  uint64_t layer; /* the layer */
+  cis_result rc;  /* its result */
+} rollback_run;
+
+static void *rollback_thread(void *p) {
+  rollback_run *r = p;
+  r->rc = cis_vfs_db_rollback(r->m->fs, r->layer, 0);
+  return NULL;
+}
+
+/* The server stops while a rollback of a tree held to a group's limits is
+ * inside its transaction (another session holds cis_vfs_blocks, which
+ * only its drops write, so it waits there, its checks done): CIS_EVFSDOWN,
+ * and after a restart nothing of it applied; the rollback then lands. */
+static void test_pg_down_during_rollback(void **state) {
+  (void)state;
+  mnt m;
+  if (mnt_group(&m, "rbdown/a", "rbdown/", 10, 1000) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  g_last_fs = m.fs;
+  uint64_t s = rollback_scene(&m);
+  char before[256];
+  layers_line(&m, before, sizeof before);
+  cis_vfs_close(m.root);
+  m.root = NULL;
+  PGconn *locker = PQconnectdb(g.conninfo);
+  assert_int_equal(PQstatus(locker), CONNECTION_OK);
+  PGresult *r = PQexec(locker, "BEGIN; LOCK TABLE cis_vfs_blocks IN SHARE MODE");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  rollback_run run = {.m = &m, .layer = s};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, rollback_thread, &run), 0);
+  /* Until the rollback waits for the lock (at most 10 s). */
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; i++) {
+    r = PQexec(locker, "SELECT count(*) FROM pg_locks WHERE NOT granted");
+    waiting = PQresultStatus(r) == PGRES_TUPLES_OK && atoi(PQgetvalue(r, 0, 0)) > 0;
+    PQclear(r);
+    if (!waiting) sleep_ms(50);
+  }
+  pg_ctl("stop");
+  pthread_join(th, NULL);
+  PQfinish(locker);
+  assert_true(waiting);
+  ERR(CIS_EVFSDOWN, run.rc);
+  MSG_HAS(m.fs, "postgres");
+  pg_ctl("restart");
+  rollback_lost_nothing(&m, s, before);
+  mnt_close(&m);
 }
 
 /* A restart between two calls is invisible: the stale connection is
@@ -3620,6 +4019,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_group_limit_holds_at_commit),
       cmocka_unit_test(test_group_limit_race),
       cmocka_unit_test(test_usage_migration),
+      cmocka_unit_test(test_rollback_held_to_group_limits),
+      cmocka_unit_test(test_rollback_held_to_mount_quota),
+      cmocka_unit_test(test_rollback_inside_a_scope),
+      cmocka_unit_test(test_mount_usage_reads_the_row),
       cmocka_unit_test(test_backend_methods_direct),
       cmocka_unit_test(test_corrupt_rows),
       cmocka_unit_test(test_block_size_is_the_tenants),
@@ -3659,6 +4062,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
       cmocka_unit_test(test_sqlite_disk_io_error),
+      cmocka_unit_test(test_sqlite_rollback_on_failing_disk),
       cmocka_unit_test(test_sqlite_read_on_full_disk),
       cmocka_unit_test(test_sqlite_delete_rewrites_no_freed_pages),
       cmocka_unit_test(test_sqlite_statement_journal_allocates_no_64k_chunk),
@@ -3675,6 +4079,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_down_at_merged_check),
       cmocka_unit_test(test_pg_hung_server_deadline),
       cmocka_unit_test(test_pg_dies_mid_writes),
+      cmocka_unit_test(test_pg_down_during_rollback),
   };
 
   int failed = 0;

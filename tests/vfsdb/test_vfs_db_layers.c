@@ -536,8 +536,8 @@ static void test_compact_frees_hidden_rows_and_keeps_kept_views(void **state) {
   assert_int_equal(v[0].parent, 0);
   assert_true(v[1].writable);
   free(v);
-  assert_int_equal(cis_vfs_db_rollback(m.fs, s1), CIS_ENOTFOUND);
-  OK(cis_vfs_db_rollback(m.fs, s2));
+  assert_int_equal(cis_vfs_db_rollback(m.fs, s1, 0), CIS_ENOTFOUND);
+  OK(cis_vfs_db_rollback(m.fs, s2, 0));
   char back[4096];
   tree(&m, back, sizeof back);
   assert_string_equal(back, at_s2);
@@ -576,7 +576,7 @@ static void test_compact_default_keeps_every_layer(void **state) {
   expect_str(m.root, "a", "2");
   assert_false(exists(m.root, "tmp"));
   root_close(&m);
-  OK(cis_vfs_db_rollback(m.fs, s1));
+  OK(cis_vfs_db_rollback(m.fs, s1, 0));
   char back[4096];
   tree(&m, back, sizeof back);
   assert_string_equal(back, at_s1);

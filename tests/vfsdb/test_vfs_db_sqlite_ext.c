@@ -376,7 +376,7 @@ static void test_sqlite_layers_keep_their_extents(void **state) {
   expect(&m, "f", b, BIG);
   cis_vfs_close(m.root); /* a rollback wants no file of the mount open */
   m.root = NULL;
-  OK(cis_vfs_db_rollback(m.fs, snap));
+  OK(cis_vfs_db_rollback(m.fs, snap, 0));
   OK(cis_vfs_open_root(m.fs, &m.root));
   expect(&m, "f", a, BIG);
   assert_int_equal(free_extents(), 16);

@@ -10,7 +10,7 @@
  *   cis fs snapshot [NAME]       freeze the top layer; prints its id
  *   cis fs layers                the layers, bottom first
  *   cis fs diff FROM [TO]        what changed between two layers
- *   cis fs rollback LAYER        drop every layer above the frozen LAYER
+ *   cis fs rollback LAYER [--force]   drop every layer above the frozen LAYER
  *   cis fs compact [--keep-from LAYER]   delete rows no kept view reaches
  *   cis fs delete-tenant --yes   every row of the tenant
  *
@@ -19,7 +19,11 @@
  * CIS_FS_DB < --vfs, as every command reads it; cli_config.c). --skill
  * NAME or --volume NAME address the tree a skill call of the tenant
  * mounts (its own, or a shared volume), named as the skill host names
- * them. Only `put` creates a tenant that is not there; every other
+ * them. A rollback of such a tree is held to the tenant's file limits
+ * (serve.tenant_max_fs_files and _bytes, read as `cis serve` reads them),
+ * as a call's commit is: one that would grow the tenant's trees past them
+ * is refused (CIS_EQUOTA, exit 7) with nothing changed, unless --force.
+ * Only `put` creates a tenant that is not there; every other
  * subcommand refuses it (CIS_ENOTFOUND, exit 1) rather than make an empty
  * one. Exit codes as every command's (cli_exit_code).
  *
@@ -57,9 +61,12 @@ typedef struct fs_args {
   bool json;              /* --json */
   bool yes;               /* --yes (delete-tenant) */
   bool parents;           /* --parents (put) */
+  bool force;             /* --force (rollback) */
   uint64_t max_size;      /* --max-size (put) */
   uint64_t keep_from;     /* --keep-from (compact) */
   uint64_t max_changes;   /* --max (diff) */
+  uint64_t group_files;   /* a rollback of a skill's or volume's tree: the tenant's */
+  uint64_t group_bytes;   /*   file limits (serve.tenant_max_fs_*; 0: none) */
   char spec[4200];        /* the database */
   char tree[256];         /* the tree's name in it */
 } fs_args;
@@ -80,7 +87,7 @@ static const fs_sub subs[] = {
     {"snapshot", 0, 1, "[NAME]", "freeze the top layer (NAME: at most 63 bytes); prints its id"},
     {"layers", 0, 0, "", "the layers, bottom first: id, parent, state, created, name"},
     {"diff", 1, 2, "FROM [TO]", "what changed from layer FROM to TO (default the live tree)"},
-    {"rollback", 1, 1, "LAYER", "drop every layer above the frozen LAYER"},
+    {"rollback", 1, 1, "LAYER", "drop every layer above the frozen LAYER (within the tenant's limits)"},
     {"compact", 0, 0, "", "delete the rows no kept layer reaches (docs/dbfs.md, \"Layers\")"},
     {"delete-tenant", 0, 0, "", "delete every row of the tenant (needs --yes)"},
 };
@@ -154,16 +161,26 @@ static int locate(fs_args *a) {
       return CLI_EXIT_USAGE;
     }
     snprintf(a->spec, sizeof a->spec, "%s", a->vfs + 3);
-    return CLI_EXIT_OK;
   }
+  /* A skill's or a volume's tree shares the tenant's file limits, which a
+   * rollback is held to as a call's commit is. */
+  bool limits = !strcmp(a->sub, "rollback") && (a->skill || a->volume);
+  if (a->vfs && !limits) return CLI_EXIT_OK;
   char err[512] = "";
   cli_config *c = NULL;
   cis_result rc = cli_config_load(NULL, NULL, 0, &c, err, sizeof err);
-  const char *v = rc == CIS_OK ? cli_config_value(c, "fs_db") : NULL;
+  const char *v = rc == CIS_OK && !a->vfs ? cli_config_value(c, "fs_db") : NULL;
   if (v) snprintf(a->spec, sizeof a->spec, "%s", v);
+  if (rc == CIS_OK && limits) {
+    /* Checked by the configuration already. */
+    const char *files = cli_config_value(c, "serve.tenant_max_fs_files");
+    const char *bytes = cli_config_value(c, "serve.tenant_max_fs_bytes");
+    if (files) cli_parse_u64(files, &a->group_files);
+    if (bytes) cli_parse_size(bytes, &a->group_bytes);
+  }
   if (c) cli_config_free(c);
   if (rc != CIS_OK) return fail(a, rc, err);
-  if (!v) return fail(a, CIS_EINVAL, "no filesystem database: give --vfs db:SPEC or set fs_db");
+  if (!a->vfs && !v) return fail(a, CIS_EINVAL, "no filesystem database: give --vfs db:SPEC or set fs_db");
   return CLI_EXIT_OK;
 }
 
@@ -177,6 +194,14 @@ static int mount_tree(const fs_args *a, bool create, cis_vfs **out, bool *made) 
   cis_vfs_db_config_default(&cfg);
   cfg.spec = a->spec;
   cfg.tenant = a->tree;
+  /* The tenant's trees, as the skill host groups them (its mounts'). */
+  char group[CIS_TENANT_NAME_MAX + 2];
+  if (a->group_files || a->group_bytes) {
+    snprintf(group, sizeof group, "%s/", a->tenant);
+    cfg.group = group;
+    cfg.group_max_nodes = a->group_files;
+    cfg.group_max_bytes = a->group_bytes;
+  }
   /* The default database lives in $CIS_HOME, which a first put makes. */
   const char *path = create && !a->vfs && !strncmp(a->spec, "sqlite:", 7) ? a->spec + 7 : NULL;
   const char *slash = path ? strrchr(path, '/') : NULL;
@@ -599,8 +624,11 @@ static int run_mounted(const fs_args *a) {
   } else if (!strcmp(a->sub, "diff")) {
     rc = do_diff(a, fs, from, to);
   } else if (!strcmp(a->sub, "rollback")) {
-    cis_result r = cis_vfs_db_rollback(fs, layer);
-    if (r != CIS_OK) rc = fail(a, r, cis_vfs_errmsg(fs));
+    cis_result r = cis_vfs_db_rollback(fs, layer, a->force ? CIS_VFS_DB_ROLLBACK_FORCE : 0);
+    char msg[CIS_VFS_ERRMSG_MAX + 64];
+    snprintf(msg, sizeof msg, "%s%s", cis_vfs_errmsg(fs),
+             r == CIS_EQUOTA ? " (--force rolls back all the same)" : "");
+    if (r != CIS_OK) rc = fail(a, r, msg);
   } else {
     rc = do_compact(a, fs);
   }
@@ -649,6 +677,8 @@ int cli_cmd_fs(int argc, char **argv) {
       {"--keep-from", CLI_OPT_U64, &a.keep_from, NULL, "LAYER",
        "compact: lowest layer kept as a rollback target (default the lowest there is)"},
       {"--yes", CLI_OPT_FLAG, &a.yes, NULL, NULL, "delete-tenant: yes, delete it"},
+      {"--force", CLI_OPT_FLAG, &a.force, NULL, NULL,
+       "rollback: even past the tenant's file limits (serve.tenant_max_fs_*)"},
   };
   const size_t nopts = sizeof opts / sizeof opts[0];
   const char *pos[5];
@@ -674,6 +704,10 @@ int cli_cmd_fs(int argc, char **argv) {
   if (a.npos < s->min || a.npos > s->max) {
     fprintf(stderr, "cis fs %s: takes %s%s\n", s->name, *s->args ? s->args : "no arguments",
             a.npos > s->max && *s->args ? " and nothing more" : "");
+    return CLI_EXIT_USAGE;
+  }
+  if (a.force && strcmp(a.sub, "rollback")) {
+    fprintf(stderr, "cis fs %s: --force is rollback's alone\n", s->name);
     return CLI_EXIT_USAGE;
   }
   if (a.max_size == 0 || a.max_changes == 0) {
