@@ -75,7 +75,7 @@ static cis_result intern_types(cis_engine *e, cis__module_rt *r) {
   r->pub.type_ids = malloc(((size_t)m->ntypes + 1) * sizeof *r->pub.type_ids);
   if (!r->pub.type_ids) return CIS_ENOMEM;
   for (uint32_t i = 0; i < m->ntypes; i++) {
-    cis_result rc = cis__engine_intern_type(e, &m->types[i], &r->pub.type_ids[i]);
+    cis_result rc = cis__engine_intern_type(e, &m->types[i], r->pub.type_ids, i, &r->pub.type_ids[i]);
     if (rc != CIS_OK) return rc;
   }
   return CIS_OK;
