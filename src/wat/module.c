@@ -392,14 +392,28 @@ static bool inline_exports(wat_p *p, int space, uint32_t idx) {
   return true;
 }
 
-/* limits: min max? (u32 each). */
-static bool limits(wat_p *p, wat_buf *b) {
-  uint32_t min, max;
-  if (!wat__lit_u32(p, wat__tok(p), &min)) return false;
+/* The validator's text for a memory too large. */
+#define MEMORY_TOO_BIG "memory size must be at most 65536 pages (4GiB)"
+
+/* One bound of limits: a u64 literal, and one beyond 32 bits (which the
+ * binary of a 32-bit table or memory cannot hold) is invalid with the
+ * validator's text, too_big. */
+static bool limit(wat_p *p, const char *too_big, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  uint64_t v;
+  if (!wat__lit_u64(p, t, &v)) return false;
+  if (v > UINT32_MAX) return wat__fail_code(p, CIS_EINVALID, t, "%s", too_big);
+  *out = (uint32_t)v;
   p->pos++;
+  return true;
+}
+
+/* limits: min max? (u32 each). */
+static bool limits(wat_p *p, wat_buf *b, const char *too_big) {
+  uint32_t min, max;
+  if (!limit(p, too_big, &min)) return false;
   if (wat__is_num(p, wat__tok(p))) {
-    if (!wat__lit_u32(p, wat__tok(p), &max)) return false;
-    p->pos++;
+    if (!limit(p, too_big, &max)) return false;
     wat__byte(b, 1);
     wat__u32(b, min);
     wat__u32(b, max);
@@ -415,7 +429,7 @@ static bool limits(wat_p *p, wat_buf *b) {
  * 0x40 0x00 comes first and the expression after. */
 static bool tabletype(wat_p *p, wat_buf *b, bool init) {
   wat_buf lim = {0}, rt = {0};
-  bool ok = limits(p, &lim) && wat__reftype(p, &rt);
+  bool ok = limits(p, &lim, "table size") && wat__reftype(p, &rt);
   bool has_init = ok && init && wat__tok(p)->kind != WT_RPAR;
   if (has_init) wat__put(b, "\x40\x00", 2);
   if (ok) {
@@ -460,7 +474,7 @@ static bool import_desc(wat_p *p, int space) {
     break;
   case WS_MEM:
     wat__byte(b, 2);
-    if (!limits(p, b)) return false;
+    if (!limits(p, b, MEMORY_TOO_BIG)) return false;
     break;
   default:
     wat__byte(b, 3);
@@ -570,9 +584,10 @@ static bool field_func(wat_p *p) {
 }
 
 /* An element list's items after the reftype or `func`, as a vec into b:
- * function indices (funcs true) or expressions ((item expr) or one folded
- * instruction). *count is the number of items. */
-static bool elem_items(wat_p *p, bool funcs, wat_buf *b, uint32_t *count) {
+ * function indices (funcs true; as ref.func expressions with as_exprs) or
+ * expressions ((item expr) or one folded instruction). *count is the
+ * number of items. */
+static bool elem_items(wat_p *p, bool funcs, bool as_exprs, wat_buf *b, uint32_t *count) {
   wat_buf items = {0};
   uint32_t n = 0;
   bool ok = true;
@@ -580,7 +595,9 @@ static bool elem_items(wat_p *p, bool funcs, wat_buf *b, uint32_t *count) {
     while (ok && wat__at_index(p)) {
       uint32_t fi;
       ok = wat__index(p, WS_FUNC, &fi);
+      if (as_exprs) wat__byte(&items, 0xd2);
       wat__u32(&items, fi);
+      if (as_exprs) wat__byte(&items, 0x0b);
       n++;
     }
   } else {
@@ -625,7 +642,7 @@ static bool field_elem(wat_p *p) {
   if (wat__is_kw(p, wat__tok(p), "declare")) {
     declare = true;
     p->pos++;
-  } else if (wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "item")) {
+  } else if (wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "item") && !wat__at_open(p, "ref")) {
     active = true;
     if (wat__at_open(p, "table")) {
       p->pos += 2;
@@ -660,7 +677,7 @@ static bool field_elem(wat_p *p) {
     if (active) wat__put(b, off.p, off.n);
     if ((flags & 3) && funcs) wat__byte(b, 0x00); /* elemkind */
     else if (flags & 3) wat__put(b, rt.p, rt.n); /* reftype */
-    ok = elem_items(p, funcs, b, NULL) && wat__expect_rpar(p);
+    ok = elem_items(p, funcs, false, b, NULL) && wat__expect_rpar(p);
     p->count[WS_ELEM]++;
   }
   wat__buf_free(&off);
@@ -730,8 +747,11 @@ static bool field_table(wat_p *p) {
     uint32_t n = 0;
     if (ok) {
       p->pos += 2;
-      funcs = wat__at_index(p) || wat__tok(p)->kind == WT_RPAR;
-      ok = elem_items(p, funcs, &items, &n);
+      /* Function indices into a table of a typed reference are written
+       * as ref.func expressions: their elemkind's type is (ref func). */
+      bool indices = wat__at_index(p) || wat__tok(p)->kind == WT_RPAR;
+      funcs = indices && funcref;
+      ok = elem_items(p, indices, indices && !funcref, &items, &n);
     }
     if (!ok) {
       wat__buf_free(&items);
@@ -791,7 +811,7 @@ static bool field_memory(wat_p *p) {
     p->def[WS_MEM]++;
     return wat__expect_rpar(p) && wat__expect_rpar(p);
   }
-  if (!limits(p, &p->sec_mem)) return false;
+  if (!limits(p, &p->sec_mem, MEMORY_TOO_BIG)) return false;
   p->count[WS_MEM]++;
   p->def[WS_MEM]++;
   return wat__expect_rpar(p);

@@ -164,6 +164,7 @@ bool wat__expect_kw(wat_p *p, const char *kw);
  * no literal, "unexpected token" for a non-literal token kind, "constant
  * out of range" for a literal that does not fit. */
 bool wat__lit_u32(wat_p *p, const wat_tok *t, uint32_t *out);
+bool wat__lit_u64(wat_p *p, const wat_tok *t, uint64_t *out);
 bool wat__lit_i32(wat_p *p, const wat_tok *t, uint32_t *out);
 bool wat__lit_i64(wat_p *p, const wat_tok *t, uint64_t *out);
 bool wat__lit_f32(wat_p *p, const wat_tok *t, uint32_t *bits);
