@@ -1,6 +1,7 @@
 /*
  * This file implements the WebAssembly binary decoder (2.0, and 3.0's
- * multiple memories, as the module's standard says): LEB128 readers
+ * multiple memories, typed function references and tables with an
+ * initialiser, as the module's standard says): LEB128 readers
  * with the spec's overlong and range checks, every section into the
  * cis__module format of module.h, UTF-8 checks of names, section order and
  * size checks, the lenient custom "name" section, and an opcode-by-opcode
