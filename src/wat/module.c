@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wasm/module.h"
 #include "wat/wat_int.h"
 
 static const char *const space_name[WS_COUNT] = {"type",   "func", "table", "memory",
@@ -401,6 +402,11 @@ static bool inline_exports(wat_p *p, int space, uint32_t idx) {
 static bool limit(wat_p *p, const char *too_big, uint32_t *out) {
   const wat_tok *t = wat__tok(p);
   uint64_t v;
+  if (p->standard < CIS__STD_3) { /* 2.0: a u32 literal */
+    if (!wat__lit_u32(p, t, out)) return false;
+    p->pos++;
+    return true;
+  }
   if (!wat__lit_u64(p, t, &v)) return false;
   if (v > UINT32_MAX) return wat__fail_code(p, CIS_EINVALID, t, "%s", too_big);
   *out = (uint32_t)v;
@@ -965,8 +971,14 @@ static void free_state(wat_p *p) {
 
 cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,
                             size_t msglen) {
+  return cis__wat_compile_std(text, len, CIS__STD_3, out, outlen, msg, msglen);
+}
+
+cis_result cis__wat_compile_std(const char *text, size_t len, int standard, uint8_t **out, size_t *outlen,
+                                char *msg, size_t msglen) {
   wat_p p;
   memset(&p, 0, sizeof p);
+  p.standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3;
   p.src = text ? text : "";
   p.len = text ? len : 0;
   p.msg = msg;

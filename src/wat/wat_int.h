@@ -99,6 +99,7 @@ typedef struct wat_p {
   char *msg;               /* where the first error's message goes */
   size_t msglen;           /* its size */
   unsigned depth;          /* current nesting while parsing */
+  int standard;            /* CIS__STD_* the module is compiled for */
 
   wat_names names[WS_COUNT];  /* identifiers of each module index space */
   uint32_t count[WS_COUNT];   /* entries so far in each space (pass 1 and 2) */
