@@ -10,8 +10,9 @@
  * locals, subtyping, a non-null table without initialiser, unknown
  * types), hostile binaries (heap types malformed, overlong, truncated,
  * out of range; a bad table prefix), the 2.0 standard, and import
- * matching of typed globals. The compiled engine compiles into a
- * private CIS_HOME, removed at the end.
+ * matching of typed globals; and a 2.0 engine validates again a module
+ * the compiled tier cached for a 3.0 one. The compiled engine compiles
+ * into a private CIS_HOME, removed at the end.
  */
 #include "runtime/rt_test.h"
 
@@ -351,6 +352,29 @@ static void typed_global_imports(void **state) {
   cis_engine_free(e);
 }
 
+/* A module the compiled tier cached when a 3.0 engine compiled it is
+ * validated again by a 2.0 engine, which allows less (here: global.get
+ * of a defined global in a constant expression). */
+static void cached_module_revalidated_for_2_0(void **state) {
+  (void)state;
+  static const char text[] = "(module (global i32 (i32.const 1)) (global i32 (global.get 0)))";
+  cis_module *m = NULL;
+  for (int standard = 3; standard >= 2; standard--) {
+    cis_engine_config cfg;
+    cis_engine_config_default(&cfg);
+    cfg.engine = "aot";
+    cfg.standard = standard;
+    cis_engine *e;
+    assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+    cis_result rc = cis_module_new_text(e, text, sizeof text - 1, &m);
+    if (rc != (standard == 3 ? CIS_OK : CIS_EINVALID))
+      fail_msg("standard %d: %s: %s", standard, cis_errname(rc), cis_errmsg(e));
+    cis_module_free(m);
+    m = NULL;
+    cis_engine_free(e);
+  }
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(home, sizeof home, "/tmp/cis-typedref-test-XXXXXX");
@@ -377,6 +401,7 @@ int main(void) {
       cmocka_unit_test(validation_errors),
       cmocka_unit_test(hostile_binaries),
       cmocka_unit_test(typed_global_imports),
+      cmocka_unit_test(cached_module_revalidated_for_2_0),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
