@@ -338,7 +338,8 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
   uint8_t b;
   switch (imm) {
   case CIS__IMM_NONE: return true;
-  case CIS__IMM_BLOCK: return cis__read_s33(p, end, &s);
+  case CIS__IMM_BLOCK: return cis__read_blocktype(p, end, &s);
+  case CIS__IMM_TYPE:
   case CIS__IMM_LABEL:
   case CIS__IMM_FUNC:
   case CIS__IMM_LOCAL:
@@ -356,7 +357,7 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
   case CIS__IMM_TABLE_COPY: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
   case CIS__IMM_MEMARG: return cis__read_memarg(p, end, &ma);
   case CIS__IMM_MEMIDX: return rd_u32(p, end, &a);
-  case CIS__IMM_REFTYPE: return rd_byte(p, end, &b);
+  case CIS__IMM_HEAPTYPE: return cis__read_heaptype(p, end, &a);
   case CIS__IMM_I32: return cis__read_s32(p, end, (int32_t *)&a);
   case CIS__IMM_I64: return cis__read_s64(p, end, &s);
   case CIS__IMM_F32:
@@ -368,8 +369,9 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
     *p += 8;
     return true;
   case CIS__IMM_SELECT_T:
-    if (!rd_u32(p, end, &n) || (uint64_t)(end - *p) < n) return false;
-    *p += n;
+    if (!rd_u32(p, end, &n)) return false;
+    for (uint32_t i = 0; i < n; i++)
+      if (cis__read_valtype(p, end, true, &a)) return false;
     return true;
   case CIS__IMM_MEMORY_INIT:
   case CIS__IMM_MEMORY_COPY: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
@@ -1491,7 +1493,7 @@ static cis_result zero_locals(gen *g, const cis__code *code, const cis__functype
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
   const cis__module *m = g->m;
   const uint8_t *p = code->body, *end = code->body + code->body_len;
-  cis__blocktype fb = {0, ft->nresults, NULL, ft->types + ft->nparams};
+  cis__blocktype fb = {.nresults = ft->nresults, .results = ft->types + ft->nparams};
   g->sp = 0;
   g->nctl = 0;
   g->skip = 0;
@@ -1548,7 +1550,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_IF: {
       int64_t s;
       cis__blocktype bt;
-      if (!cis__read_s33(&p, end, &s) || !cis__blocktype_get(m, s, &bt)) BAD();
+      if (!cis__read_blocktype(&p, end, &s) || !cis__blocktype_get(m, s, &bt)) BAD();
       if (op == CIS__OP_IF) {
         const char *cond = top(g, 0, cc);
         g->sp--;
@@ -1674,18 +1676,28 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       break;
     }
     case CIS__OP_CALL_INDIRECT:
-    case CIS__OP_RETURN_CALL_INDIRECT: {
-      bool tail = op == CIS__OP_RETURN_CALL_INDIRECT;
-      uint32_t ti, tab;
+    case CIS__OP_RETURN_CALL_INDIRECT:
+    case CIS__OP_CALL_REF:
+    case CIS__OP_RETURN_CALL_REF: {
+      bool tail = op == CIS__OP_RETURN_CALL_INDIRECT || op == CIS__OP_RETURN_CALL_REF;
+      bool by_ref = op == CIS__OP_CALL_REF || op == CIS__OP_RETURN_CALL_REF;
+      uint32_t ti, tab = 0;
       RD32(ti);
-      RD32(tab);
+      if (!by_ref) RD32(tab);
       if (ti >= m->ntypes) BAD();
       const cis__functype *t = &m->types[ti];
       const char *iv = top(g, 0, cc);
       g->sp--;
       g->calls = true;
       g->tail_calls |= tail;
-      indirect_callee(g, tab, ti, iv);
+      /* The callee g_: a table's element checked against the type, or a
+       * reference of that type (the validator's), null trapping. */
+      if (by_ref) {
+        E("{\nchar *g_ = (char *)%s;\n", iv);
+        E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_NULL_FUNC, %u);\n", g->fi);
+      } else {
+        indirect_callee(g, tab, ti, iv);
+      }
       /* Compiled code of this very instance is called directly; anything
        * else (another instance, engine, or a host function) through the
        * runtime, and returns to this code (a tail call: then returns). */
@@ -1826,6 +1838,25 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       RD32(x);
       TRY(push(g, CIS__FUNCREF));
       E("%s = (void *)c->funcs[%u];\n", top(g, 0, a), x);
+      break;
+    }
+    case CIS__OP_REF_AS_NON_NULL:
+      E("if (AOT_UNLIKELY(!%s)) aot_trap(c, AOT_T_NULL_REF, %u);\n", top(g, 0, a), g->fi);
+      break;
+    case CIS__OP_BR_ON_NULL:
+    case CIS__OP_BR_ON_NON_NULL: {
+      /* br_on_null branches without the reference, br_on_non_null with it
+       * (its label's last value); the other way it stays, or goes. */
+      uint32_t l;
+      RD32(l);
+      if (l >= g->nctl) BAD();
+      bool on_null = op == CIS__OP_BR_ON_NULL;
+      E("if (%s%s) {\n", on_null ? "!" : "", top(g, 0, cc));
+      if (on_null) g->sp--;
+      branch(g, &g->ctls[g->nctl - 1 - l]);
+      E("}\n");
+      if (!on_null) g->sp--;
+      else g->sp++;
       break;
     }
     case CIS__OP_TABLE_GET: {
@@ -2016,9 +2047,9 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
   uint32_t at = t->nparams;
   const uint8_t *p = code->locals, *end = code->body;
   for (uint32_t gi = 0; gi < code->nlocal_groups; gi++) {
-    uint32_t cnt;
-    uint8_t ty;
-    if (!rd_u32(&p, end, &cnt) || !rd_byte(&p, end, &ty) || cnt > n - at) BAD();
+    uint32_t cnt, vt;
+    if (!rd_u32(&p, end, &cnt) || cis__read_valtype(&p, end, true, &vt) || cnt > n - at) BAD();
+    uint8_t ty = cis__vt_kind(vt);
     if (tclass(ty) < 0) BAD();
     if (tclass(ty) == TC_V128) g->v128 = g->fn_v128 = true;
     memset(g->ltypes + at, ty, cnt);
@@ -2222,6 +2253,7 @@ static void gen_head(gen *g, cis__aot_buf *o) {
       {"MEM_OOB", CIS_TRAP_MEM_OOB}, {"TABLE_OOB", CIS_TRAP_TABLE_OOB},
       {"SIG_MISMATCH", CIS_TRAP_SIG_MISMATCH}, {"UNDEF_ELEM", CIS_TRAP_UNDEF_ELEM},
       {"UNINIT_ELEM", CIS_TRAP_UNINIT_ELEM}, {"STACK", CIS_TRAP_STACK},
+      {"NULL_FUNC", CIS_TRAP_NULL_FUNC}, {"NULL_REF", CIS_TRAP_NULL_REF},
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(traps); i++)
     cis__aot_buf_printf(o, "#define AOT_T_%s (%d)\n", traps[i].name, traps[i].code);

@@ -760,6 +760,31 @@ dispatch:
     }
     goto tail_leave_loop;
   }
+  /* call_ref: the callee is a reference, its type checked statically. */
+  CASE(call_ref) {
+    g = SL(1).funcref;
+    if (UNLIKELY(!g)) TRAP(CIS_TRAP_NULL_FUNC);
+    args = fp + P(2);
+    ADV(3);
+    if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
+      nf = &funcs[g->index - ic->nimports];
+      nfp = args;
+      goto enter;
+    }
+    goto leave_loop;
+  }
+  CASE(return_call_ref) {
+    g = SL(1).funcref;
+    if (UNLIKELY(!g)) TRAP(CIS_TRAP_NULL_FUNC);
+    args = fp + P(2);
+    if (LIKELY(g->inst == inst && g->kind == CIS__FUNC_WASM)) {
+      nf = &funcs[g->index - ic->nimports];
+      goto tail_enter;
+    }
+    goto tail_leave_loop;
+  }
+  CASE(br_null) BR_IF(SL(1).u64 == 0, 2);
+  CASE(br_nonnull) BR_IF(SL(1).u64 != 0, 2);
 
   BR_CMP(eq, uint32_t, ==)
   BR_CMP(ne, uint32_t, !=)
@@ -889,6 +914,11 @@ dispatch:
   CASE(ref_func) {
     SL(1).u64 = (uint64_t)(uintptr_t)inst->funcs[P(2)];
     ADV(3);
+    NEXT();
+  }
+  CASE(ref_as_non_null) {
+    if (UNLIKELY(!SL(1).u64)) TRAP(CIS_TRAP_NULL_REF);
+    ADV(2);
     NEXT();
   }
   CASE(table_get) {

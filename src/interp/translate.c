@@ -125,15 +125,16 @@ typedef struct ins {
 } ins;
 
 /* A branch condition taken off the stack: a plain slot, or the operands of
- * a compare (or eqz) whose code was just withdrawn to be fused. */
+ * a compare (or eqz) whose code was just withdrawn to be fused; or a
+ * reference slot that is null (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP or K_EQZ */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL or K_NONNULL */
   uint32_t cmp;        /* K_CMP: compare number (CMP_*) */
   bool imm;            /* K_CMP: b is an immediate */
   uint32_t a, b;       /* operands */
 } cond;
 
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2 };
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4 };
 
 /* The translator's state for one module. */
 typedef struct tr {
@@ -850,6 +851,10 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     put(t, b);
     break;
   }
+  case K_NULL: case K_NONNULL: /* never a back edge (br_cond) */
+    op(t, (c->kind == K_NULL) == when ? CIS__IOP_br_null : CIS__IOP_br_nonnull);
+    put(t, c->a);
+    break;
   case K_EQZ:
   default: {
     bool acc = in_acc(t, c->a, ACC_I);
@@ -869,13 +874,14 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
   return site;
 }
 
-/* br_if to c: a single conditional jump when the values need no copying,
- * else a jump over [copies; br]. */
-static cis_result emit_br_if(tr *t, ctl *c) {
-  cond cd;
-  take_cond(t, &cd);
+/* A conditional branch to c on cd: a single conditional jump when the
+ * values need no copying (and, for a null test, c is no loop), else a
+ * jump over [copies; br]. */
+static cis_result br_cond(tr *t, ctl *c, const cond *pcd) {
+  cond cd = *pcd;
   uint32_t n = label_arity(c);
-  if (c->kind != C_FUNC && in_place(t, slot_of(t, c->height), n)) {
+  bool ref_test = cd.kind == K_NULL || cd.kind == K_NONNULL;
+  if (c->kind != C_FUNC && !(ref_test && c->kind == C_LOOP) && in_place(t, slot_of(t, c->height), n)) {
     size_t site = emit_cond_jump(t, &cd, true, c->kind == C_LOOP);
     if (c->kind == C_LOOP) {
       size_t back = site - c->label;
@@ -893,6 +899,32 @@ static cis_result emit_br_if(tr *t, ctl *c) {
   if (rc != CIS_OK) return rc;
   rc = bind(t, skip);
   barrier(t);
+  return rc;
+}
+
+/* br_if to c. */
+static cis_result emit_br_if(tr *t, ctl *c) {
+  cond cd;
+  take_cond(t, &cd);
+  return br_cond(t, c, &cd);
+}
+
+/* br_on_null (null: the reference dropped, the branch taken; else it
+ * stays) and br_on_non_null (non-null: the branch takes it as its last
+ * value; else it is dropped) to c. The reference is tested in its slot. */
+static cis_result emit_br_on(tr *t, ctl *c, bool on_null) {
+  uint32_t p = t->nvs - 1;
+  materialize(t, p);
+  vent e = t->vs[p];
+  cond cd = {.kind = on_null ? K_NULL : K_NONNULL, .a = slot_of(t, p)};
+  if (!on_null) {
+    cis_result rc = br_cond(t, c, &cd);
+    pop(t, 1);
+    return rc;
+  }
+  pop(t, 1);
+  cis_result rc = br_cond(t, c, &cd);
+  push_entry(t, e);
   return rc;
 }
 
@@ -1082,9 +1114,9 @@ static bool read_ins(tr *t, ins *in) {
   case CIS__IMM_NONE:
     return true;
   case CIS__IMM_BLOCK:
-    return cis__read_s33(&t->p, t->end, &in->bt);
+    return cis__read_blocktype(&t->p, t->end, &in->bt);
   case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL:
-  case CIS__IMM_TABLE: case CIS__IMM_DATA: case CIS__IMM_ELEM:
+  case CIS__IMM_TABLE: case CIS__IMM_DATA: case CIS__IMM_ELEM: case CIS__IMM_TYPE:
     return rd_u32(t, &in->a);
   case CIS__IMM_BR_TABLE: {
     uint32_t n, x;
@@ -1114,16 +1146,19 @@ static bool read_ins(tr *t, ins *in) {
     return true;
   case CIS__IMM_MEMIDX:
     return rd_u32(t, &in->c);
-  case CIS__IMM_REFTYPE:
-    return rd_byte(t, &r);
+  case CIS__IMM_HEAPTYPE: {
+    uint32_t vt;
+    return cis__read_heaptype(&t->p, t->end, &vt);
+  }
   case CIS__IMM_MEMORY_COPY:
     return rd_u32(t, &in->a) && rd_u32(t, &in->b);
   case CIS__IMM_MEMORY_INIT:
     return rd_u32(t, &in->a) && rd_u32(t, &in->c);
   case CIS__IMM_SELECT_T: {
-    uint32_t n;
-    if (!rd_u32(t, &n) || n > (size_t)(t->end - t->p)) return false;
-    t->p += n;
+    uint32_t n, vt;
+    if (!rd_u32(t, &n)) return false;
+    for (uint32_t i = 0; i < n; i++)
+      if (cis__read_valtype(&t->p, t->end, true, &vt)) return false;
     return true;
   }
   case CIS__IMM_I32: {
@@ -1636,13 +1671,15 @@ static cis_result translate_ins(tr *t, const ins *in) {
     emit_return(t);
     t->dead = true;
     break;
-  case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: /* call, call_indirect */
-  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: {
+  case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: /* call, call_indirect, call_ref */
+  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: case CIS__OP_CALL_REF:
+  case CIS__OP_RETURN_CALL_REF: {
     /* A tail call puts its arguments in place as a call does; the
      * executor moves them to the frame's base and runs the callee in
      * this frame. */
-    bool tail = op_ == CIS__OP_RETURN_CALL || op_ == CIS__OP_RETURN_CALL_INDIRECT;
+    bool tail = op_ == CIS__OP_RETURN_CALL || op_ == CIS__OP_RETURN_CALL_INDIRECT || op_ == CIS__OP_RETURN_CALL_REF;
     bool direct = op_ == CIS__OP_CALL || op_ == CIS__OP_RETURN_CALL;
+    bool by_ref = op_ == CIS__OP_CALL_REF || op_ == CIS__OP_RETURN_CALL_REF;
     uint32_t extra = direct ? 0 : 1;
     const cis__functype *ft;
     if (direct) {
@@ -1651,7 +1688,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
       ft = cis__module_func_type(m, in->a);
     } else {
       if (in->a >= m->ntypes) return bad(t, "unknown type");
-      CIS_TRY(need_table(t, in->b));
+      if (!by_ref) CIS_TRY(need_table(t, in->b));
       ft = &m->types[in->a];
     }
     NEED((size_t)ft->nparams + extra);
@@ -1663,6 +1700,9 @@ static cis_result translate_ins(tr *t, const ins *in) {
       op(t, tail ? (imported ? CIS__IOP_return_call_import : CIS__IOP_return_call)
                  : (imported ? CIS__IOP_call_import : CIS__IOP_call));
       put(t, imported ? in->a : in->a - m->nfunc_imports);
+    } else if (by_ref) {
+      op(t, tail ? CIS__IOP_return_call_ref : CIS__IOP_call_ref);
+      put(t, elem);
     } else {
       op(t, tail ? CIS__IOP_return_call_indirect : CIS__IOP_call_indirect);
       put(t, t->mod->type_ids[in->a]);
@@ -1794,6 +1834,19 @@ static cis_result translate_ins(tr *t, const ins *in) {
     op_d(t, CIS__IOP_ref_func, push_slot(t));
     put(t, in->a);
     break;
+  case CIS__OP_REF_AS_NON_NULL: { /* ref.as_non_null: the value stays */
+    NEED(1);
+    uint32_t s = use(t, t->nvs - 1);
+    op(t, CIS__IOP_ref_as_non_null);
+    put(t, s);
+    break;
+  }
+  case CIS__OP_BR_ON_NULL: case CIS__OP_BR_ON_NON_NULL: /* br_on_null, br_on_non_null */
+    if (in->a >= t->ncs) return bad(t, "branch label out of range");
+    NEED(1 + label_arity(&t->cs[t->ncs - 1 - in->a]) - (op_ == CIS__OP_BR_ON_NON_NULL));
+    if (op_ == CIS__OP_BR_ON_NON_NULL && label_arity(&t->cs[t->ncs - 1 - in->a]) == 0)
+      return bad(t, "br_on_non_null to a label without values");
+    return emit_br_on(t, &t->cs[t->ncs - 1 - in->a], op_ == CIS__OP_BR_ON_NULL);
   default:
     if (simdops[op_].shape != SH_NONE) return translate_fd(t, in);
     if (cis__op_info((enum cis__op)op_)->prefix == CIS__PREFIX_FC) return translate_fc(t, in);
@@ -1919,10 +1972,10 @@ static cis_result layout_locals(tr *t, const cis__functype *ft, const cis__code 
   }
   const uint8_t *q = body->locals, *end = body->body;
   for (uint32_t g = 0; g < body->nlocal_groups; g++) {
-    uint32_t cnt;
-    if (!cis__read_u32(&q, end, &cnt) || q >= end || cnt > t->nl - n)
+    uint32_t cnt, vt;
+    if (!cis__read_u32(&q, end, &cnt) || cnt > t->nl - n || cis__read_valtype(&q, end, true, &vt))
       return bad(t, "malformed locals");
-    uint8_t wide = *q++ == CIS__V128;
+    uint8_t wide = vt == CIS__V128;
     for (uint32_t k = 0; k < cnt; k++, n++) {
       t->lslot[n] = slot;
       t->lwide[n] = wide;
@@ -1946,7 +1999,8 @@ static bool traps_or_calls(uint32_t op) {
   if (imm == CIS__IMM_MEMARG || imm == CIS__IMM_MEMARG_LANE) return true; /* loads and stores */
   switch (op) {
   case CIS__OP_UNREACHABLE: case CIS__OP_CALL: case CIS__OP_CALL_INDIRECT: case CIS__OP_RETURN_CALL:
-  case CIS__OP_RETURN_CALL_INDIRECT:
+  case CIS__OP_RETURN_CALL_INDIRECT: case CIS__OP_CALL_REF: case CIS__OP_RETURN_CALL_REF:
+  case CIS__OP_REF_AS_NON_NULL:
   case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
   case CIS__OP_I32_DIV_S: case CIS__OP_I32_DIV_U: case CIS__OP_I32_REM_S: case CIS__OP_I32_REM_U:
   case CIS__OP_I64_DIV_S: case CIS__OP_I64_DIV_U: case CIS__OP_I64_REM_S: case CIS__OP_I64_REM_U:

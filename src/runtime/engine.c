@@ -178,15 +178,24 @@ void cis_engine_free(cis_engine *e) {
 
 /* ------------------------------------------------------- canonical types */
 
-static uint64_t type_hash(const cis__functype *t) {
+/* A function type in canonical form: its value types (cis__vt_canon),
+ * params then results, where a reference to another type holds that
+ * type's canonical id and one to the type itself a mark of its own, so
+ * that equal types of any modules have equal keys. */
+typedef struct canon_type {
+  uint32_t nparams, nresults; /* counts */
+  uint64_t *key;              /* nparams + nresults canonical value types */
+} canon_type;
+
+static uint64_t type_hash(const canon_type *t) {
   uint32_t counts[2] = {t->nparams, t->nresults};
   uint64_t h = cis__hash_bytes(0, counts, sizeof counts);
-  return cis__hash_bytes(h, t->types, (size_t)t->nparams + t->nresults);
+  return cis__hash_bytes(h, t->key, ((size_t)t->nparams + t->nresults) * sizeof *t->key);
 }
 
-static bool type_equal(const cis__functype *a, const cis__functype *b) {
+static bool type_equal(const canon_type *a, const canon_type *b) {
   return a->nparams == b->nparams && a->nresults == b->nresults &&
-         memcmp(a->types, b->types, (size_t)a->nparams + a->nresults) == 0;
+         memcmp(a->key, b->key, ((size_t)a->nparams + a->nresults) * sizeof *a->key) == 0;
 }
 
 /* The process's canonical types: one table for every engine, so that ids
@@ -195,7 +204,7 @@ static bool type_equal(const cis__functype *a, const cis__functype *b) {
 static struct {
   pthread_mutex_t lock;       /* guards the rest */
   uint32_t n, cap;            /* types and allocated entries */
-  cis__functype *types;       /* index = canonical type id */
+  canon_type *types;          /* index = canonical type id */
   cis__index index;           /* types by content */
 } canon = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -203,41 +212,42 @@ static bool type_match(const void *ctx, uint32_t entry) {
   return type_equal(&canon.types[entry], ctx);
 }
 
-/* Adds t (copied) as a new canonical type; canon.lock is held. */
-static cis_result add_type_locked(const cis__functype *t, uint64_t h, uint32_t *id) {
+/* Adds t (its key taken over) as a new canonical type; canon.lock is held. */
+static cis_result add_type_locked(const canon_type *t, uint64_t h, uint32_t *id) {
   cis_result rc = CIS_OK;
-  size_t n = (size_t)t->nparams + t->nresults;
-  uint8_t *copy = NULL;
   if (canon.n == UINT32_MAX - 1) return CIS_ETOOBIG;
   if (canon.n == canon.cap) {
     uint32_t ncap = canon.cap ? canon.cap * 2 : 64;
-    cis__functype *nt = realloc(canon.types, (size_t)ncap * sizeof *nt);
+    canon_type *nt = realloc(canon.types, (size_t)ncap * sizeof *nt);
     if (!nt) return CIS_ENOMEM;
     canon.types = nt;
     canon.cap = ncap;
   }
-  copy = malloc(n ? n : 1);
-  if (!copy) return CIS_ENOMEM;
-  if (n) memcpy(copy, t->types, n);
   CIS_TRY(cis__index_add(&canon.index, h, canon.n));
-  canon.types[canon.n] = (cis__functype){t->nparams, t->nresults, copy};
+  canon.types[canon.n] = *t;
   *id = canon.n++;
-  return CIS_OK;
 fail:
-  free(copy);
   return rc;
 }
 
-/* Interns t (copied) and returns its id in *id. Thread safe. Errors:
- * CIS_ENOMEM, CIS_ETOOBIG when the table is full. */
-cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id) {
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, const uint32_t *ids, uint32_t self,
+                                   uint32_t *id) {
   (void)e;
   cis_result rc = CIS_OK;
-  uint64_t h = type_hash(t);
+  size_t n = (size_t)t->nparams + t->nresults;
+  canon_type c = {t->nparams, t->nresults, malloc((n ? n : 1) * sizeof *c.key)};
+  if (!c.key) return CIS_ENOMEM;
+  for (size_t k = 0; k < n; k++) {
+    uint32_t vt = t->vts ? t->vts[k] : t->types[k];
+    c.key[k] = cis__vt_has_idx(vt) && cis__vt_idx(vt) == self ? (uint64_t)UINT32_MAX << 32 | (vt & 0x1ff)
+                                                                : cis__vt_canon(ids, vt);
+  }
+  uint64_t h = type_hash(&c);
   pthread_mutex_lock(&canon.lock);
-  uint32_t found = cis__index_find(&canon.index, h, type_match, t);
+  uint32_t found = cis__index_find(&canon.index, h, type_match, &c);
   if (found != UINT32_MAX) *id = found;
-  else rc = add_type_locked(t, h, id);
+  else rc = add_type_locked(&c, h, id);
   pthread_mutex_unlock(&canon.lock);
+  if (found != UINT32_MAX || rc != CIS_OK) free(c.key);
   return rc;
 }

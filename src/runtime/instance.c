@@ -126,7 +126,7 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
     return true;
   case CIS_EXTERN_TABLE: {
     const cis_table *t = x->of.table;
-    if (t->elem != im->desc.table.elem) {
+    if (t->ctype != cis__vt_canon(mod->type_ids, im->desc.table.vt)) {
       snprintf(why, n, "table element type differs");
       return false;
     }
@@ -139,12 +139,15 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
   }
   case CIS_EXTERN_GLOBAL: {
     const cis_global *g = x->of.global;
-    if (g->type != im->desc.global.type) {
-      snprintf(why, n, "global value type differs");
-      return false;
-    }
+    uint64_t want = cis__vt_canon(mod->type_ids, im->desc.global.vt);
     if (g->mutable_ != im->desc.global.mutable_) {
       snprintf(why, n, "global mutability differs");
+      return false;
+    }
+    /* An immutable global may be of a subtype; a mutable one is both
+     * read and written: exactly the type. */
+    if (g->mutable_ ? g->ctype != want : !cis__vt_canon_sub(g->ctype, want)) {
+      snprintf(why, n, "global value type differs");
       return false;
     }
     return true;
@@ -247,8 +250,22 @@ static cis_result alloc_tables(cis_instance *inst) {
                                       inst->limits.max_table_elems, inst, inst->acct,
                                       &inst->tables[i]);
     if (rc != CIS_OK) return rc;
+    inst->tables[i]->ctype = cis__vt_canon(inst->module->type_ids, m->tables[i].vt);
   }
   return CIS_OK;
+}
+
+/* Fills the tables that have an initialiser with its value (once the
+ * imported globals it may read are there). */
+static void init_tables(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++) {
+    if (!m->tables[i].init.len) continue;
+    cis_slot v = cis__const_value(inst, &m->tables[i].init);
+    cis_table *t = inst->tables[i];
+    void *ref = t->elem == CIS__FUNCREF ? (void *)v.funcref : v.externref;
+    for (uint32_t k = 0; k < t->size; k++) t->elems[k] = ref;
+  }
 }
 
 static void init_funcs(cis_instance *inst) {
@@ -275,6 +292,7 @@ static cis_result init_globals(cis_instance *inst) {
                                        wide ? zero : cis__const_value(inst, &g->init), inst,
                                        &inst->globals[i]);
     if (rc == CIS_OK && wide) cis__const_v128(inst, &g->init, inst->globals[i]->v128);
+    if (rc == CIS_OK) inst->globals[i]->ctype = cis__vt_canon(inst->module->type_ids, g->type.vt);
     if (rc == CIS_EUNSUPPORTED)
       return cis__fail(inst->engine, rc, "global %u: value type 0x%02x is not supported", i,
                        g->type.type);
@@ -407,6 +425,7 @@ static cis_result instance_new(cis_module *mod, const cis_imports *imports, cons
   CIS_TRY(alloc_tables(inst));
   init_funcs(inst);
   CIS_TRY(init_globals(inst));
+  init_tables(inst);
   CIS_TRY(init_segments(inst));
   CIS_TRY(run_start(inst));
   cis__clear_error(e);

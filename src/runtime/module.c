@@ -75,7 +75,7 @@ static cis_result intern_types(cis_engine *e, cis__module_rt *r) {
   r->pub.type_ids = malloc(((size_t)m->ntypes + 1) * sizeof *r->pub.type_ids);
   if (!r->pub.type_ids) return CIS_ENOMEM;
   for (uint32_t i = 0; i < m->ntypes; i++) {
-    cis_result rc = cis__engine_intern_type(e, &m->types[i], &r->pub.type_ids[i]);
+    cis_result rc = cis__engine_intern_type(e, &m->types[i], r->pub.type_ids, i, &r->pub.type_ids[i]);
     if (rc != CIS_OK) return rc;
   }
   return CIS_OK;
@@ -126,8 +126,11 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   }
   /* A module whose bytes equal those the engine's code was made from (an
    * entry of the compiled tier's cache) was validated then: the engine
-   * says so, and validation is not repeated (docs/aot.md, Cached start). */
-  bool known = validate && e->ops->prepare_known && e->ops->prepare_known(&r->pub) == CIS_OK;
+   * says so, and validation is not repeated (docs/aot.md, Cached start).
+   * Validated as 3.0 perhaps, which allows more than 2.0: a 2.0 engine
+   * validates it again. */
+  bool known = validate && e->cfg.standard != CIS__STD_2 && e->ops->prepare_known &&
+               e->ops->prepare_known(&r->pub) == CIS_OK;
   if (known) r->prepared = true;
   if (validate && !known) {
     rc = cis__module_validate(r->pub.m, &d);

@@ -485,6 +485,7 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
   }
   atomic_init(&t->refs, 1);
   t->elem = elem;
+  t->ctype = elem;
   t->size = t->capacity = lim->min;
   t->max = lim->max;
   t->has_max = lim->has_max;
@@ -590,6 +591,7 @@ cis_result cis__global_create(uint8_t type, bool mutable_, cis_slot val, cis_ins
   if (!r) return CIS_ENOMEM;
   atomic_init(&r->pub.refs, 1);
   r->pub.type = type;
+  r->pub.ctype = type;
   r->pub.mutable_ = mutable_;
   r->pub.val = val;
   r->owner = owner;

@@ -94,8 +94,30 @@ struct cis_engine {
 /* Canonical id of a function type (interned; thread safe). Ids are the
  * process's, not the engine's: a function may be imported, or put in a
  * table, across engines, and every check (import types, call_indirect)
- * compares ids. Two types are equal iff their ids are equal. */
-cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id);
+ * compares ids. Two types are equal iff their ids are equal. A type of a
+ * module names other types by index: ids holds the canonical ids of the
+ * module's types before it, and self is its own index (a reference to
+ * itself); a host signature names none (ids NULL, self UINT32_MAX).
+ * Errors: CIS_ENOMEM, CIS_ETOOBIG. */
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, const uint32_t *ids, uint32_t self,
+                                   uint32_t *id);
+
+/* A full value type (module.h) in a form that compares across modules:
+ * a type index becomes its canonical id (plus one, in the high 32 bits)
+ * through ids, the module's canonical type ids. */
+static inline uint64_t cis__vt_canon(const uint32_t *ids, uint32_t vt) {
+  if (!cis__vt_has_idx(vt)) return vt;
+  return (uint64_t)(ids[cis__vt_idx(vt)] + 1ull) << 32 | (vt & ((1u << CIS__VT_IDX_SHIFT) - 1));
+}
+
+/* Is a <: b, for two canonical value types? */
+static inline bool cis__vt_canon_sub(uint64_t a, uint64_t b) {
+  if (a == b) return true;
+  uint32_t x = (uint32_t)a, y = (uint32_t)b;
+  if (!cis__vt_is_ref(x) || cis__vt_kind(x) != cis__vt_kind(y)) return false;
+  if (cis__vt_nullable(x) && !cis__vt_nullable(y)) return false;
+  return (b >> 32) == 0 || (a >> 32) == (b >> 32);
+}
 
 /* ---------------------------------------------------------------- module */
 
@@ -129,6 +151,7 @@ struct cis_memory {
 struct cis_table {
   atomic_uint refs;          /* reference count */
   uint8_t elem;              /* CIS__FUNCREF or CIS__EXTERNREF */
+  uint64_t ctype;            /* element type in full, canonical (cis__vt_canon) */
   uint32_t size;             /* current number of elements */
   uint32_t max;              /* declared maximum, when has_max */
   bool has_max;              /* the type declared a maximum */
@@ -141,6 +164,7 @@ struct cis_table {
 struct cis_global {
   atomic_uint refs;          /* reference count */
   uint8_t type;              /* value type */
+  uint64_t ctype;            /* value type in full, canonical (cis__vt_canon) */
   bool mutable_;             /* mut flag */
   union {
     cis_slot val;            /* current value (a number or a reference) */

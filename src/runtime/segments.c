@@ -36,7 +36,7 @@ cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
     case CIS__OP_F32_CONST: { uint32_t b = 0; memcpy(&b, p, 4); p += 4; v.u64 = b; break; }
     case CIS__OP_F64_CONST: memcpy(&v.u64, p, 8); p += 8; break;
     case CIS__OP_V128_CONST: memcpy(&v.u64, p, 8); p += 16; break;
-    case CIS__OP_REF_NULL: p++; break;
+    case CIS__OP_REF_NULL: { uint32_t ht; cis__read_heaptype(&p, end, &ht); break; }
     case CIS__OP_REF_FUNC: cis__read_u32(&p, end, &ix); v.funcref = inst->funcs[ix]; break;
     case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &ix); v = inst->globals[ix]->val; break;
     default: { /* add, sub or mul of the two values on top */

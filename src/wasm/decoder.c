@@ -1,6 +1,7 @@
 /*
  * This file implements the WebAssembly binary decoder (2.0, and 3.0's
- * multiple memories, as the module's standard says): LEB128 readers
+ * multiple memories, typed function references and tables with an
+ * initialiser, as the module's standard says): LEB128 readers
  * with the spec's overlong and range checks, every section into the
  * cis__module format of module.h, UTF-8 checks of names, section order and
  * size checks, the lenient custom "name" section, and an opcode-by-opcode
@@ -243,19 +244,62 @@ static bool name(rd *r, const char **s, uint32_t *len) {
   return true;
 }
 
-static bool valtype(rd *r, uint8_t *t) {
-  const uint8_t *at = r->p;
-  if (!u8(r, t)) return false;
-  if (cis__valtype_ok(*t)) return true;
-  return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
+/* A heap type's s33 at *p: 0 read (as the nullable reference to it), 1
+ * the bytes end, 3 malformed. A type index too large for any module is
+ * clamped to CIS__MAX_TYPES, so that it is an unknown type (invalid), not
+ * a malformed one. */
+static int heaptype_at(const uint8_t **p, const uint8_t *end, uint32_t *vt) {
+  int64_t h;
+  const uint8_t *q = *p;
+  int e = leb_s(&q, end, 33, &h);
+  if (e) return e == 1 ? 1 : 3;
+  if (h >= 0) *vt = cis__vt_typed(h > CIS__MAX_TYPES ? CIS__MAX_TYPES : (uint32_t)h, true);
+  else if (h == (int64_t)CIS__FUNCREF - 0x80) *vt = CIS__FUNCREF;
+  else if (h == (int64_t)CIS__EXTERNREF - 0x80) *vt = CIS__EXTERNREF;
+  else return 3;
+  *p = q;
+  return 0;
 }
 
-static bool reftype(rd *r, uint8_t *t) {
+bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt) { return heaptype_at(p, end, vt) == 0; }
+
+int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t *vt) {
+  if (*p >= end) return 1;
+  uint8_t b = **p;
+  if (cis__valtype_ok(b)) {
+    (*p)++;
+    *vt = b;
+    return 0;
+  }
+  if (!refs || (b != CIS__REF_NULL_PREFIX && b != CIS__REF_PREFIX)) return 2;
+  const uint8_t *q = *p + 1;
+  int e = heaptype_at(&q, end, vt);
+  if (e) return e;
+  if (b == CIS__REF_PREFIX) *vt |= CIS__VT_NONNULL;
+  *p = q;
+  return 0;
+}
+
+/* The standard (CIS__STD_*) of the module being decoded. */
+static _Thread_local int tl_std;
+
+/* A value type (or with what "reference type", one whose kind is a
+ * reference), with the spec's wording for what is wrong. */
+static bool valtype_as(rd *r, uint32_t *vt, const char *what) {
   const uint8_t *at = r->p;
-  if (!u8(r, t)) return false;
-  if (*t != CIS__FUNCREF && *t != CIS__EXTERNREF) return fail_at(r, at, CIS_EMALFORMED, "malformed reference type");
+  *vt = 0;
+  switch (cis__read_valtype(&r->p, r->end, tl_std >= CIS__STD_3, vt)) {
+  case 0: break;
+  case 1: r->p = r->end; return eof(r);
+  case 3: return fail_at(r, at, CIS_EMALFORMED, "malformed heap type");
+  default: return fail_at(r, at, CIS_EMALFORMED, what ? what : "malformed value type");
+  }
+  if (what && !cis__vt_is_ref(*vt)) return fail_at(r, at, CIS_EMALFORMED, what);
   return true;
 }
+
+static bool valtype(rd *r, uint32_t *vt) { return valtype_as(r, vt, NULL); }
+static bool reftype(rd *r, uint32_t *vt) { return valtype_as(r, vt, "malformed reference type"); }
 
 /* The limits flag, a one-bit LEB128 (the spec's vu1). */
 static bool flag1(rd *r, uint8_t *out) {
@@ -286,11 +330,16 @@ static bool limits(rd *r, cis__limits *l) {
   return true;
 }
 
-static bool tabletype(rd *r, cis__tabletype *t) { return reftype(r, &t->elem) && limits(r, &t->limits); }
+static bool tabletype(rd *r, cis__tabletype *t) {
+  if (!reftype(r, &t->vt)) return false;
+  t->elem = cis__vt_kind(t->vt);
+  return limits(r, &t->limits);
+}
 
 static bool globaltype(rd *r, cis__globaltype *g) {
   uint8_t mut;
-  if (!valtype(r, &g->type)) return false;
+  if (!valtype(r, &g->vt)) return false;
+  g->type = cis__vt_kind(g->vt);
   const uint8_t *at = r->p;
   if (!u8(r, &mut)) return false;
   if (mut > 1) return fail_at(r, at, CIS_EMALFORMED, "malformed mutability");
@@ -304,9 +353,6 @@ static bool globaltype(rd *r, cis__globaltype *g) {
  * no data count section: malformed only if a data section follows (without
  * one the index is simply unknown, a validation error). */
 static _Thread_local bool tl_uses_data_without_count;
-
-/* The standard (CIS__STD_*) of the module being decoded. */
-static _Thread_local int tl_std;
 
 /* A memory index: a u32 (3.0), or the zero byte 2.0 reserved there. */
 static bool memidx(rd *r) {
@@ -367,17 +413,20 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   int32_t i32;
   int64_t i64;
   uint8_t b;
+  uint32_t vt;
   const uint8_t *at = r->p;
   switch ((enum cis__imm)cis__op_info(op)->imm) {
   case CIS__IMM_NONE: return true;
   case CIS__IMM_BLOCK:
+    if (r->p < r->end && tl_std >= CIS__STD_3 && (*r->p == CIS__REF_NULL_PREFIX || *r->p == CIS__REF_PREFIX))
+      return valtype(r, &vt);
     if (!s33(r, &bt)) return false;
     if (bt < 0 && bt != -64 &&
         !(bt >= -17 && bt <= -1 && cis__valtype_ok((uint8_t)(0x80 + bt))))
       return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
     return true;
   case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL: case CIS__IMM_TABLE:
-  case CIS__IMM_ELEM:
+  case CIS__IMM_ELEM: case CIS__IMM_TYPE:
     return u32(r, &x);
   case CIS__IMM_BR_TABLE:
     if (!len32(r, &n)) return false;
@@ -389,7 +438,7 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   case CIS__IMM_SELECT_T:
     if (!len32(r, &n)) return false;
     for (uint32_t i = 0; i < n; i++)
-      if (!valtype(r, &b)) return false;
+      if (!valtype(r, &vt)) return false;
     return true;
   case CIS__IMM_MEMARG: return memarg(r);
   case CIS__IMM_MEMARG_LANE: return memarg(r) && u8(r, &b);
@@ -399,7 +448,17 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   case CIS__IMM_I64: return s64(r, &i64);
   case CIS__IMM_F32: return skip(r, 4);
   case CIS__IMM_F64: return skip(r, 8);
-  case CIS__IMM_REFTYPE: return reftype(r, &b);
+  case CIS__IMM_HEAPTYPE:
+    if (tl_std < CIS__STD_3) { /* 2.0: a reference type's byte */
+      if (!u8(r, &b)) return false;
+      if (b != CIS__FUNCREF && b != CIS__EXTERNREF) return fail_at(r, at, CIS_EMALFORMED, "malformed reference type");
+      return true;
+    }
+    switch (heaptype_at(&r->p, r->end, &vt)) {
+    case 0: return true;
+    case 1: r->p = r->end; return eof(r);
+    default: return fail_at(r, at, CIS_EMALFORMED, "malformed heap type");
+    }
   case CIS__IMM_DATA:
     if (!has_datacount) tl_uses_data_without_count = true;
     return u32(r, &x);
@@ -480,22 +539,22 @@ static bool sec_type(rd *r, cis__module *m) {
     if (!u8(r, &form)) return false;
     if (form != 0x60) return fail_at(r, at, CIS_EMALFORMED, "integer representation too long");
     uint32_t np, nr;
+    uint32_t vt[CIS__MAX_PARAMS + CIS__MAX_RESULTS]; /* 8 KB: both are bounded before reading */
     if (!len32(r, &np)) return false;
     if (np > CIS__MAX_PARAMS) return fail(r, CIS_EMALFORMED, "too many parameters");
-    const uint8_t *pstart = r->p;
-    uint8_t t;
     for (uint32_t k = 0; k < np; k++)
-      if (!valtype(r, &t)) return false;
+      if (!valtype(r, &vt[k])) return false;
     if (!len32(r, &nr)) return false;
     if (nr > CIS__MAX_RESULTS) return fail(r, CIS_EMALFORMED, "too many results");
-    const uint8_t *rstart = r->p;
-    for (uint32_t k = 0; k < nr; k++)
-      if (!valtype(r, &t)) return false;
+    for (uint32_t k = np; k < np + nr; k++)
+      if (!valtype(r, &vt[k])) return false;
     uint8_t *types = malloc((size_t)np + nr + 1);
-    if (!types) return fail(r, CIS_ENOMEM, "out of memory");
-    memcpy(types, pstart, np);
-    memcpy(types + np, rstart, nr);
-    m->types[i] = (cis__functype){np, nr, types};
+    uint32_t *vts = malloc(((size_t)np + nr + 1) * sizeof *vts);
+    m->types[i] = (cis__functype){.nparams = np, .nresults = nr, .types = types, .vts = vts};
+    m->ntypes = i + 1;
+    if (!types || !vts) return fail(r, CIS_ENOMEM, "out of memory");
+    for (uint32_t k = 0; k < np + nr; k++) types[k] = cis__vt_kind(vt[k]);
+    if (np + nr) memcpy(vts, vt, (size_t)(np + nr) * sizeof *vts);
     m->ntypes = i + 1;
   }
   return true;
@@ -537,13 +596,24 @@ static bool sec_function(rd *r, cis__module *m, uint32_t **decl, uint32_t *ndecl
   return true;
 }
 
-static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n) {
+/* A table: its type, or (3.0) 0x40 0x00, its type and an initialiser. */
+static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n, bool has_dc) {
   size_t cap;
   if (!count(r, n, 3, &cap)) return false;
   *out = calloc(cap, sizeof **out);
   if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
-  for (uint32_t i = 0; i < *n; i++)
-    if (!tabletype(r, &(*out)[i])) return false;
+  for (uint32_t i = 0; i < *n; i++) {
+    cis__tabletype *t = &(*out)[i];
+    if (tl_std >= CIS__STD_3 && r->p < r->end && *r->p == 0x40) {
+      const uint8_t *at = ++r->p;
+      uint8_t zero;
+      if (!u8(r, &zero)) return false;
+      if (zero != 0) return fail_at(r, at, CIS_EMALFORMED, "malformed table");
+      if (!tabletype(r, t) || !expr(r, &t->init, has_dc)) return false;
+    } else if (!tabletype(r, t)) {
+      return false;
+    }
+  }
   return true;
 }
 
@@ -625,7 +695,7 @@ static bool sec_elem(rd *r, cis__module *m, bool has_dc) {
     const uint8_t *at = r->p;
     uint32_t flags;
     if (!u32(r, &flags)) return false;
-    e->type = CIS__FUNCREF;
+    e->vt = CIS__FUNCREF | CIS__VT_NONNULL; /* function indices: (ref func) */
     switch (flags) {
     case 0: e->mode = CIS__SEG_ACTIVE; if (!expr(r, &e->offset, has_dc) || !func_indices(r, e)) return false; break;
     case 1: e->mode = CIS__SEG_PASSIVE; if (!elemkind(r) || !func_indices(r, e)) return false; break;
@@ -634,16 +704,21 @@ static bool sec_elem(rd *r, cis__module *m, bool has_dc) {
       if (!u32(r, &e->table) || !expr(r, &e->offset, has_dc) || !elemkind(r) || !func_indices(r, e)) return false;
       break;
     case 3: e->mode = CIS__SEG_DECLARATIVE; if (!elemkind(r) || !func_indices(r, e)) return false; break;
-    case 4: e->mode = CIS__SEG_ACTIVE; if (!expr(r, &e->offset, has_dc) || !elem_exprs(r, e, has_dc)) return false; break;
-    case 5: e->mode = CIS__SEG_PASSIVE; if (!reftype(r, &e->type) || !elem_exprs(r, e, has_dc)) return false; break;
+    case 4:
+      e->mode = CIS__SEG_ACTIVE;
+      e->vt = CIS__FUNCREF;
+      if (!expr(r, &e->offset, has_dc) || !elem_exprs(r, e, has_dc)) return false;
+      break;
+    case 5: e->mode = CIS__SEG_PASSIVE; if (!reftype(r, &e->vt) || !elem_exprs(r, e, has_dc)) return false; break;
     case 6:
       e->mode = CIS__SEG_ACTIVE;
-      if (!u32(r, &e->table) || !expr(r, &e->offset, has_dc) || !reftype(r, &e->type) || !elem_exprs(r, e, has_dc))
+      if (!u32(r, &e->table) || !expr(r, &e->offset, has_dc) || !reftype(r, &e->vt) || !elem_exprs(r, e, has_dc))
         return false;
       break;
-    case 7: e->mode = CIS__SEG_DECLARATIVE; if (!reftype(r, &e->type) || !elem_exprs(r, e, has_dc)) return false; break;
+    case 7: e->mode = CIS__SEG_DECLARATIVE; if (!reftype(r, &e->vt) || !elem_exprs(r, e, has_dc)) return false; break;
     default: return fail_at(r, at, CIS_EMALFORMED, "malformed elements segment kind");
     }
+    e->type = cis__vt_kind(e->vt);
   }
   return true;
 }
@@ -659,7 +734,7 @@ static bool code_body(rd *r, cis__code *c, bool has_dc) {
   /* The total may not exceed the limit; the groups stay where they are. */
   const uint8_t *groups = r->p;
   uint64_t total = 0;
-  uint8_t t;
+  uint32_t t;
   for (uint32_t g = 0; g < ngroups; g++) {
     uint32_t k;
     if (!u32(r, &k)) return false;
@@ -867,7 +942,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
     case 1: ok = sec_type(&s, m); break;
     case 2: ok = sec_import(&s, m); break;
     case 3: ok = sec_function(&s, m, &decl, &ndecl); seen_function = true; break;
-    case 4: ok = sec_table(&s, &tables, &ntables); break;
+    case 4: ok = sec_table(&s, &tables, &ntables, m->has_datacount); break;
     case 5: ok = sec_memory(&s, &mems, &nmems); break;
     case 6: ok = sec_global(&s, &globals, &nglobals, m->has_datacount); break;
     case 7: ok = sec_export(&s, m); break;
@@ -983,7 +1058,11 @@ cis__module *cis__module_ref(cis__module *m) {
 
 void cis__module_free(cis__module *m) {
   if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1) return;
-  for (uint32_t i = 0; m->types && i < m->ntypes; i++) free(m->types[i].types);
+  for (uint32_t i = 0; m->types && i < m->ntypes; i++) {
+    free(m->types[i].types);
+    free(m->types[i].vts);
+  }
+  free(m->type_rep);
   free(m->types);
   free(m->imports);
   free(m->func_type);
@@ -1033,7 +1112,12 @@ void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
       memcpy(&out->bits, p, 8);
     }
     break;
-  case CIS__OP_REF_NULL: out->type = p < end ? *p : CIS__FUNCREF; break;
+  case CIS__OP_REF_NULL: {
+    uint32_t vt = CIS__FUNCREF;
+    cis__read_heaptype(&p, end, &vt);
+    out->type = cis__vt_kind(vt);
+    break;
+  }
   case CIS__OP_REF_FUNC: out->type = CIS__FUNCREF; cis__read_u32(&p, end, &x); out->index = x; break;
   case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &x); out->index = x; break;
   default: break;
@@ -1042,6 +1126,16 @@ void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
 
 static const uint8_t vt_i32[] = {CIS__I32}, vt_i64[] = {CIS__I64}, vt_f32[] = {CIS__F32}, vt_f64[] = {CIS__F64},
                      vt_v128[] = {CIS__V128}, vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF};
+
+bool cis__read_blocktype(const uint8_t **p, const uint8_t *end, int64_t *bt) {
+  if (*p < end && (**p == CIS__REF_NULL_PREFIX || **p == CIS__REF_PREFIX)) {
+    uint32_t vt;
+    if (cis__read_valtype(p, end, true, &vt)) return false;
+    *bt = CIS__BT_REF - (int64_t)vt;
+    return true;
+  }
+  return cis__read_s33(p, end, bt);
+}
 
 bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   memset(out, 0, sizeof *out);
@@ -1053,10 +1147,19 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
     out->nresults = t->nresults;
     out->params = t->types;
     out->results = t->types + t->nparams;
+    out->vparams = t->vts;
+    out->vresults = t->vts ? t->vts + t->nparams : NULL;
     return true;
   }
+  uint32_t vt;
+  if (bt <= CIS__BT_REF) {
+    vt = (uint32_t)(CIS__BT_REF - bt);
+    if (cis__vt_has_idx(vt) && cis__vt_idx(vt) >= m->ntypes) return false;
+  } else {
+    vt = (uint8_t)(0x80 + bt);
+  }
   const uint8_t *r = NULL;
-  switch ((uint8_t)(0x80 + bt)) {
+  switch (cis__vt_kind(vt)) {
   case CIS__I32: r = vt_i32; break;
   case CIS__I64: r = vt_i64; break;
   case CIS__F32: r = vt_f32; break;
@@ -1068,5 +1171,6 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   }
   out->nresults = 1;
   out->results = r;
+  out->one = vt;
   return true;
 }

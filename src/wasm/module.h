@@ -36,6 +36,47 @@ static inline bool cis__valtype_ok(uint8_t t) {
          t == CIS__FUNCREF || t == CIS__EXTERNREF;
 }
 
+/* Value types in full (3.0's typed function references), where the
+ * validator and import matching need them: a uint32_t that is the type's
+ * byte for numbers, vectors and the nullable abstract references (funcref
+ * 0x70, externref 0x6f: a 2.0 type is its own byte), and for the other
+ * references the kind byte (0x70 for func and type-index heap types, 0x6f
+ * for extern), CIS__VT_NONNULL for `ref` without null, and the type index
+ * plus one from bit CIS__VT_IDX_SHIFT (0: the abstract heap type). The
+ * engines see only the kind byte: every function reference is one
+ * pointer-sized slot whatever its type. */
+#define CIS__VT_NONNULL 0x100u
+#define CIS__VT_IDX_SHIFT 9
+/* The binary's prefixes of a reference type with a heap type. */
+enum { CIS__REF_NULL_PREFIX = 0x63, CIS__REF_PREFIX = 0x64 };
+
+static inline uint8_t cis__vt_kind(uint32_t vt) { return (uint8_t)vt; }
+static inline bool cis__vt_is_ref(uint32_t vt) {
+  return cis__vt_kind(vt) == CIS__FUNCREF || cis__vt_kind(vt) == CIS__EXTERNREF;
+}
+static inline bool cis__vt_nullable(uint32_t vt) { return !(vt & CIS__VT_NONNULL); }
+/* Whether vt names a type index as its heap type, and which. */
+static inline bool cis__vt_has_idx(uint32_t vt) { return (vt >> CIS__VT_IDX_SHIFT) != 0; }
+static inline uint32_t cis__vt_idx(uint32_t vt) { return (vt >> CIS__VT_IDX_SHIFT) - 1; }
+/* (ref null? $idx). */
+static inline uint32_t cis__vt_typed(uint32_t idx, bool nullable) {
+  return CIS__FUNCREF | (nullable ? 0u : CIS__VT_NONNULL) | ((idx + 1) << CIS__VT_IDX_SHIFT);
+}
+/* Can a local of type vt start with its default value (not a non-null
+ * reference)? */
+static inline bool cis__vt_defaultable(uint32_t vt) { return !(vt & CIS__VT_NONNULL); }
+
+/* Reads a value type over [*p, end): one byte, or (with refs, 3.0) 0x63
+ * or 0x64 and a heap type (an s33: func, extern, or a type index, which
+ * is not checked against the module here). Its full form goes to *vt. 0
+ * on success, else what is wrong: 1 the bytes end, 2 an unknown type
+ * byte, 3 a malformed heap type (a bad LEB128 or an unknown abstract
+ * type). */
+int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t *vt);
+/* Reads a heap type (an s33) into *vt as the nullable reference to it;
+ * false when malformed (as cis__read_valtype's 3). */
+bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt);
+
 /* Implementation limits, checked by the decoder with a typed error. */
 #define CIS__MAX_TYPES 1000000u
 #define CIS__MAX_FUNCS 1000000u
@@ -49,7 +90,9 @@ static inline bool cis__valtype_ok(uint8_t t) {
 typedef struct cis__functype {
   uint32_t nparams;  /* number of parameters */
   uint32_t nresults; /* number of results */
-  uint8_t *types;    /* nparams parameter types, then nresults result types */
+  uint8_t *types;    /* nparams parameter types, then nresults result types (kinds) */
+  uint32_t *vts;     /* the same in full (module.h's value types), or NULL
+                        when every one is its kind (host signatures) */
 } cis__functype;
 
 typedef struct cis__limits {
@@ -57,16 +100,6 @@ typedef struct cis__limits {
   uint32_t max;  /* maximum, meaningful when has_max */
   bool has_max;  /* max present in the binary */
 } cis__limits;
-
-typedef struct cis__tabletype {
-  uint8_t elem;       /* CIS__FUNCREF or CIS__EXTERNREF */
-  cis__limits limits; /* in elements */
-} cis__tabletype;
-
-typedef struct cis__globaltype {
-  uint8_t type;  /* value type */
-  bool mutable_; /* mut flag */
-} cis__globaltype;
 
 /* A constant expression (global init, segment offset, element item): the
  * raw bytes, including the final `end`. After validation it is constant
@@ -78,6 +111,20 @@ typedef struct cis__expr {
   const uint8_t *code; /* into module->bytes */
   uint32_t len;        /* bytes, including the end opcode */
 } cis__expr;
+
+typedef struct cis__tabletype {
+  uint8_t elem;       /* CIS__FUNCREF or CIS__EXTERNREF: the kind */
+  uint32_t vt;        /* the element type in full */
+  cis__limits limits; /* in elements */
+  cis__expr init;     /* a defined table's initialiser (its 0x40 0x00
+                         form); len 0 when none (null) */
+} cis__tabletype;
+
+typedef struct cis__globaltype {
+  uint8_t type;  /* value type (its kind) */
+  bool mutable_; /* mut flag */
+  uint32_t vt;   /* the value type in full */
+} cis__globaltype;
 
 /* The decoded form of a validated constant expression. */
 typedef struct cis__constexpr {
@@ -134,7 +181,8 @@ enum { CIS__SEG_ACTIVE = 0, CIS__SEG_PASSIVE = 1, CIS__SEG_DECLARATIVE = 2 };
 
 typedef struct cis__elem {
   uint8_t mode;        /* CIS__SEG_* */
-  uint8_t type;        /* CIS__FUNCREF or CIS__EXTERNREF */
+  uint8_t type;        /* CIS__FUNCREF or CIS__EXTERNREF: the kind */
+  uint32_t vt;         /* the element type in full */
   uint32_t table;      /* active only */
   cis__expr offset;    /* active only */
   uint32_t count;      /* number of items */
@@ -201,6 +249,10 @@ typedef struct cis__module {
   /* Declared function references (C.refs): indices that may appear in
    * ref.func inside function bodies. Filled by the validator. */
   uint8_t *func_declared;             /* nfuncs flags, or NULL */
+  /* Per type: the first type index equivalent to it (iso-recursive, each
+   * type its own recursion group), so that two type indices name one type
+   * when their entries are equal. Filled by the validator. */
+  uint32_t *type_rep;                 /* ntypes, or NULL */
 
   /* From the custom "name" section; NULL entries when absent or malformed
    * (a malformed name section is ignored, as the spec allows). */
@@ -269,10 +321,22 @@ static inline const cis__functype *cis__module_func_type(const cis__module *m, u
 typedef struct cis__blocktype {
   uint32_t nparams, nresults;
   const uint8_t *params, *results; /* types; point into a functype or a static */
+  const uint32_t *vparams, *vresults; /* in full, into a functype; NULL for
+                                         one result (then in one) */
+  uint32_t one;                    /* the single result type in full */
 } cis__blocktype;
 
-/* Fills *out for a blocktype read as a signed LEB128 (s33): -64 (0x40) is
- * empty, -1..-17 a value type, >= 0 a type index. False if unknown. */
+/* A block type immediate, as cis__read_blocktype gives it: an s33 (-64
+ * (0x40) empty, -1..-17 a value type's byte, >= 0 a type index), or for a
+ * reference type with a heap type (0x63/0x64 ht), CIS__BT_REF minus its
+ * full type (below anything an s33 holds). */
+#define CIS__BT_REF (-((int64_t)1 << 40))
+/* Reads a block type immediate over [*p, end) into *bt. False when
+ * malformed (not checked against the module). */
+bool cis__read_blocktype(const uint8_t **p, const uint8_t *end, int64_t *bt);
+
+/* Fills *out for a block type immediate bt (cis__read_blocktype). False
+ * if unknown (a type index out of range). */
 bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out);
 
 /* A load's or store's memory argument. */

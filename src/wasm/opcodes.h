@@ -30,7 +30,7 @@ enum cis__imm {
   CIS__IMM_I64,
   CIS__IMM_F32,
   CIS__IMM_F64,
-  CIS__IMM_REFTYPE,
+  CIS__IMM_HEAPTYPE,
   CIS__IMM_SELECT_T,
   CIS__IMM_DATA,
   CIS__IMM_MEMORY_INIT,
@@ -42,6 +42,7 @@ enum cis__imm {
   CIS__IMM_SHUFFLE,
   CIS__IMM_LANE,
   CIS__IMM_MEMARG_LANE,
+  CIS__IMM_TYPE,
   CIS__IMM_COUNT
 };
 

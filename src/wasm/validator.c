@@ -1,11 +1,15 @@
 /*
- * This file implements the WebAssembly 2.0 validator: module-level checks
- * (indices, limits, exports, start, segments, constant expressions, the
- * declared function references C.refs) and the typing of every function
- * body with the spec's algorithm: an operand stack of value types and a
- * control stack of frames, stack-polymorphic after unreachable, br,
- * br_table and return. Both stacks live on the heap, so hostile nesting
- * cannot exhaust the host stack. Errors start with the spec's wording.
+ * This file implements the WebAssembly validator (2.0, and 3.0's typed
+ * function references as the module's standard allows them): module-level
+ * checks (indices, limits, exports, start, segments, constant expressions,
+ * the declared function references C.refs, which type indices name one
+ * type) and the typing of every function body with the spec's algorithm:
+ * an operand stack of value types in full (module.h) matched by
+ * subtyping, a control stack of frames, stack-polymorphic after
+ * unreachable, br, br_table and return, and the initialisation of
+ * non-defaultable locals, reset at the end of the block that set them.
+ * The stacks live on the heap, so hostile nesting cannot exhaust the host
+ * stack. Errors start with the spec's wording.
  * Every instruction whose row in opcodes.def has a fixed signature (all
  * numeric, memory and SIMD ones) is typed from that row and its immediates
  * checked by their kind; only the "*" rows are typed by hand below.
@@ -23,11 +27,13 @@
 typedef struct frame {
   uint16_t op;             /* CIS__OP_BLOCK (also the function's), _LOOP, _IF or _ELSE */
   uint32_t height;         /* operand stack height at entry */
+  uint32_t inits;          /* height of the stack of locals set (vx.set) at entry */
   bool unreachable;        /* rest of the frame is stack-polymorphic */
-  const uint8_t *params;   /* block parameter types */
+  const uint32_t *params;  /* block parameter types */
   uint32_t np;
-  const uint8_t *results;  /* block result types */
+  const uint32_t *results; /* block result types; NULL for one (then in one) */
   uint32_t nr;
+  uint32_t one;            /* the single result type of a value-type block type */
 } frame;
 
 typedef struct vx {
@@ -36,13 +42,16 @@ typedef struct vx {
   const uint8_t *base;     /* module bytes, for offsets */
   const uint8_t *p, *end;  /* reader over the body */
   const uint8_t *at;       /* start of the current instruction */
-  uint8_t *vals;           /* operand stack */
+  uint32_t *vals;          /* operand stack */
   size_t nvals, capv;
   frame *ctrls;            /* control stack */
   size_t nctrl, capc;
-  uint8_t *locals;         /* params then declared locals; reused across bodies */
+  uint32_t *locals;        /* params then declared locals; reused across bodies */
+  uint8_t *linit;          /* per local: set (or defaultable) */
   uint32_t nlocals;
-  size_t capl;             /* allocated bytes of locals */
+  size_t capl;             /* allocated entries of locals and linit */
+  uint32_t *set;           /* non-defaultable locals set, innermost last */
+  size_t nset, capset;
 } vx;
 
 static bool verr(vx *v, cis_result code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -62,10 +71,33 @@ static bool verr(vx *v, cis_result code, const char *fmt, ...) {
 
 static bool mismatch(vx *v) { return verr(v, CIS_ETYPE, "type mismatch"); }
 
-static bool push(vx *v, uint8_t t) {
+/* Is a <: b? Numbers and vectors match themselves; a reference matches a
+ * reference of the same kind that is nullable if it is, to the abstract
+ * heap type or to a type index naming the same type. The bottom type
+ * (UNK) matches everything. */
+static bool vt_sub(const cis__module *m, uint32_t a, uint32_t b) {
+  if (a == b || a == UNK || b == UNK) return true;
+  if (!cis__vt_is_ref(a) || !cis__vt_is_ref(b) || cis__vt_kind(a) != cis__vt_kind(b)) return false;
+  if (cis__vt_nullable(a) && !cis__vt_nullable(b)) return false;
+  if (!cis__vt_has_idx(b)) return true;
+  return cis__vt_has_idx(a) && m->type_rep[cis__vt_idx(a)] == m->type_rep[cis__vt_idx(b)];
+}
+
+/* Does every type of a match b's, in order (a's results where b's are
+ * expected)? */
+static bool vts_sub(const cis__module *m, const uint32_t *a, const uint32_t *b, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!vt_sub(m, a[i], b[i])) return false;
+  return true;
+}
+
+/* Is the type index a reference type names (if any) below n? */
+static bool vt_known(uint32_t vt, uint32_t n) { return !cis__vt_has_idx(vt) || cis__vt_idx(vt) < n; }
+
+static bool push(vx *v, uint32_t t) {
   if (v->nvals == v->capv) {
     size_t n = v->capv ? v->capv * 2 : 64;
-    uint8_t *p = realloc(v->vals, n);
+    uint32_t *p = realloc(v->vals, n * sizeof *p);
     if (!p) return verr(v, CIS_ENOMEM, "out of memory");
     v->vals = p;
     v->capv = n;
@@ -74,7 +106,7 @@ static bool push(vx *v, uint8_t t) {
   return true;
 }
 
-static bool pop(vx *v, uint8_t *t) {
+static bool pop(vx *v, uint32_t *t) {
   *t = UNK;
   frame *f = &v->ctrls[v->nctrl - 1];
   if (v->nvals == f->height) {
@@ -88,26 +120,36 @@ static bool pop(vx *v, uint8_t *t) {
   return true;
 }
 
-static bool pop_expect(vx *v, uint8_t want) {
-  uint8_t t;
+static bool pop_expect(vx *v, uint32_t want) {
+  uint32_t t;
   if (!pop(v, &t)) return false;
-  if (t != want && t != UNK && want != UNK) return mismatch(v);
+  if (!vt_sub(v->m, t, want)) return mismatch(v);
   return true;
 }
 
-static bool pop_types(vx *v, const uint8_t *ts, uint32_t n) {
+/* Pops a reference (or the bottom type) into *t. */
+static bool pop_ref(vx *v, uint32_t *t) {
+  if (!pop(v, t)) return false;
+  if (*t != UNK && !cis__vt_is_ref(*t)) return mismatch(v);
+  return true;
+}
+
+static bool pop_types(vx *v, const uint32_t *ts, uint32_t n) {
   for (uint32_t i = n; i-- > 0;)
     if (!pop_expect(v, ts[i])) return false;
   return true;
 }
 
-static bool push_types(vx *v, const uint8_t *ts, uint32_t n) {
+static bool push_types(vx *v, const uint32_t *ts, uint32_t n) {
   for (uint32_t i = 0; i < n; i++)
     if (!push(v, ts[i])) return false;
   return true;
 }
 
-static bool push_ctrl(vx *v, enum cis__op op, const uint8_t *params, uint32_t np, const uint8_t *results, uint32_t nr) {
+static const uint32_t *frame_results(const frame *f) { return f->results ? f->results : &f->one; }
+
+/* Opens a frame for a block type (params and results in full). */
+static bool push_ctrl(vx *v, enum cis__op op, const cis__blocktype *bt) {
   if (v->nctrl == v->capc) {
     size_t n = v->capc ? v->capc * 2 : 16;
     frame *p = realloc(v->ctrls, n * sizeof *p);
@@ -115,14 +157,19 @@ static bool push_ctrl(vx *v, enum cis__op op, const uint8_t *params, uint32_t np
     v->ctrls = p;
     v->capc = n;
   }
-  v->ctrls[v->nctrl++] = (frame){(uint16_t)op, (uint32_t)v->nvals, false, params, np, results, nr};
-  return push_types(v, params, np);
+  v->ctrls[v->nctrl++] = (frame){.op = (uint16_t)op, .height = (uint32_t)v->nvals, .inits = (uint32_t)v->nset,
+                                 .params = bt->vparams, .np = bt->nparams, .results = bt->vresults,
+                                 .nr = bt->nresults, .one = bt->one};
+  return push_types(v, bt->vparams, bt->nparams);
 }
 
+/* Closes the innermost frame: its results must be on the stack, and the
+ * locals set inside it are unset again. */
 static bool pop_ctrl(vx *v, frame *out) {
   frame *f = &v->ctrls[v->nctrl - 1];
-  if (!pop_types(v, f->results, f->nr)) return false;
+  if (!pop_types(v, frame_results(f), f->nr)) return false;
   if (v->nvals != f->height) return mismatch(v);
+  while (v->nset > f->inits) v->linit[v->set[--v->nset]] = 0;
   *out = *f;
   v->nctrl--;
   return true;
@@ -134,21 +181,20 @@ static void set_unreachable(vx *v) {
   f->unreachable = true;
 }
 
-static void label_types(const frame *f, const uint8_t **ts, uint32_t *n) {
+static void label_types(const frame *f, const uint32_t **ts, uint32_t *n) {
   if (f->op == CIS__OP_LOOP) {
     *ts = f->params;
     *n = f->np;
   } else {
-    *ts = f->results;
+    *ts = frame_results(f);
     *n = f->nr;
   }
 }
 
 /* Number or vector: what select without a type vector may choose between. */
-static bool is_numvec(uint8_t t) {
+static bool is_numvec(uint32_t t) {
   return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128;
 }
-static bool is_ref(uint8_t t) { return t == CIS__FUNCREF || t == CIS__EXTERNREF; }
 
 /* Readers over a validated (decoded) body: the decoder already checked
  * every encoding, so these cannot fail on a module it accepted. */
@@ -197,8 +243,39 @@ static bool data_idx(vx *v, uint32_t x) {
 
 static bool block_type(vx *v, cis__blocktype *bt) {
   int64_t t = 0;
-  cis__read_s33(&v->p, v->end, &t);
+  cis__read_blocktype(&v->p, v->end, &t);
   if (!cis__blocktype_get(v->m, t, bt)) return verr(v, CIS_EINVALID, "unknown type");
+  return true;
+}
+
+/* A value type immediate (select's), known to the module. */
+static bool value_type(vx *v, uint32_t *t) {
+  *t = UNK;
+  cis__read_valtype(&v->p, v->end, true, t);
+  if (!vt_known(*t, v->m->ntypes)) return verr(v, CIS_EINVALID, "unknown type");
+  return true;
+}
+
+/* A type index immediate (call_ref's): the function type. */
+static bool type_index(vx *v, const cis__functype **ft, uint32_t *x) {
+  *x = rd_u32(v);
+  if (*x >= v->m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
+  *ft = &v->m->types[*x];
+  return true;
+}
+
+/* The locals of the body: x must be one. */
+static bool local_index(vx *v, uint32_t *x) {
+  *x = rd_u32(v);
+  if (*x >= v->nlocals) return verr(v, CIS_EINVALID, "unknown local %u", *x);
+  return true;
+}
+
+/* A call's tail form: the callee's results become the caller's, so they
+ * must match them. */
+static bool tail_results(vx *v, const cis__functype *ft) {
+  const frame *fn = &v->ctrls[0];
+  if (ft->nresults != fn->nr || !vts_sub(v->m, ft->vts + ft->nparams, frame_results(fn), fn->nr)) return mismatch(v);
   return true;
 }
 
@@ -237,13 +314,13 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, y) || !check_elem(v, x)) return false;
-    if (m->elems[x].type != m->tables[y].elem) return mismatch(v);
+    if (!vt_sub(m, m->elems[x].vt, m->tables[y].vt)) return mismatch(v);
     return true;
   case CIS__IMM_TABLE_COPY:
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, x) || !check_table(v, y)) return false;
-    if (m->tables[x].elem != m->tables[y].elem) return mismatch(v);
+    if (!vt_sub(m, m->tables[y].vt, m->tables[x].vt)) return mismatch(v);
     return true;
   default: break;
   }
@@ -266,7 +343,8 @@ static bool typed(vx *v, const char *sig) {
 static bool by_hand(vx *v, enum cis__op op, bool *done) {
   const cis__module *m = v->m;
   uint32_t x, y;
-  uint8_t t1, t2;
+  uint32_t t1, t2;
+  const cis__functype *ft = NULL;
   frame f;
   switch (op) {
   case CIS__OP_UNREACHABLE: set_unreachable(v); return true;
@@ -274,27 +352,28 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     cis__blocktype bt;
     if (!block_type(v, &bt)) return false;
     if (op == CIS__OP_IF && !pop_expect(v, CIS__I32)) return false;
-    if (!pop_types(v, bt.params, bt.nparams)) return false;
-    return push_ctrl(v, op, bt.params, bt.nparams, bt.results, bt.nresults);
+    if (!pop_types(v, bt.vparams, bt.nparams)) return false;
+    return push_ctrl(v, op, &bt);
   }
-  case CIS__OP_ELSE:
+  case CIS__OP_ELSE: {
     if (v->ctrls[v->nctrl - 1].op != CIS__OP_IF) return verr(v, CIS_EINVALID, "else without if");
     if (!pop_ctrl(v, &f)) return false;
-    return push_ctrl(v, CIS__OP_ELSE, f.params, f.np, f.results, f.nr);
+    cis__blocktype bt = {.nparams = f.np, .nresults = f.nr, .vparams = f.params, .vresults = f.results, .one = f.one};
+    return push_ctrl(v, CIS__OP_ELSE, &bt);
+  }
   case CIS__OP_END:
     if (!pop_ctrl(v, &f)) return false;
     /* An if without else passes its parameters through as results. */
-    if (f.op == CIS__OP_IF && (f.np != f.nr || (f.np && memcmp(f.params, f.results, f.np) != 0)))
-      return mismatch(v);
+    if (f.op == CIS__OP_IF && (f.np != f.nr || !vts_sub(m, f.params, frame_results(&f), f.np))) return mismatch(v);
     if (v->nctrl == 0) {
       *done = true;
       return true;
     }
-    return push_types(v, f.results, f.nr);
+    return push_types(v, frame_results(&f), f.nr);
   case CIS__OP_BR: case CIS__OP_BR_IF: {
     x = rd_u32(v);
     if (x >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
-    const uint8_t *ts;
+    const uint32_t *ts;
     uint32_t n;
     label_types(&v->ctrls[v->nctrl - 1 - x], &ts, &n);
     if (op == CIS__OP_BR_IF && !pop_expect(v, CIS__I32)) return false;
@@ -310,7 +389,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     uint32_t def = rd_u32(v);
     if (!pop_expect(v, CIS__I32)) return false;
     if (def >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
-    const uint8_t *dts;
+    const uint32_t *dts;
     uint32_t arity;
     label_types(&v->ctrls[v->nctrl - 1 - def], &dts, &arity);
     const uint8_t *lp = labels;
@@ -318,20 +397,20 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
       uint32_t l = 0;
       cis__read_u32(&lp, v->end, &l);
       if (l >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
-      const uint8_t *ts;
+      const uint32_t *ts;
       uint32_t k;
       label_types(&v->ctrls[v->nctrl - 1 - l], &ts, &k);
       if (k != arity) return mismatch(v);
       /* Check this label's types against the stack, then put the values back. */
-      uint8_t *copy = malloc(k + 1);
+      uint32_t *copy = malloc(((size_t)k + 1) * sizeof *copy);
       if (!copy) return verr(v, CIS_ENOMEM, "out of memory");
       for (uint32_t j = k; j-- > 0;) {
-        uint8_t t;
+        uint32_t t;
         if (!pop(v, &t)) {
           free(copy);
           return false;
         }
-        if (t != ts[j] && t != UNK) {
+        if (!vt_sub(m, t, ts[j])) {
           free(copy);
           return mismatch(v);
         }
@@ -347,34 +426,36 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
   }
   case CIS__OP_RETURN: {
     const frame *fn = &v->ctrls[0];
-    if (!pop_types(v, fn->results, fn->nr)) return false;
+    if (!pop_types(v, frame_results(fn), fn->nr)) return false;
     set_unreachable(v);
     return true;
   }
-  case CIS__OP_CALL: {
+  case CIS__OP_CALL:
     x = rd_u32(v);
     if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
-    const cis__functype *ft = cis__module_func_type(m, x);
-    return pop_types(v, ft->types, ft->nparams) && push_types(v, ft->types + ft->nparams, ft->nresults);
-  }
-  case CIS__OP_CALL_INDIRECT: {
+    ft = cis__module_func_type(m, x);
+    return pop_types(v, ft->vts, ft->nparams) && push_types(v, ft->vts + ft->nparams, ft->nresults);
+  case CIS__OP_CALL_INDIRECT:
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, y)) return false;
     if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
     if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
-    const cis__functype *ft = &m->types[x];
-    return pop_expect(v, CIS__I32) && pop_types(v, ft->types, ft->nparams) &&
-           push_types(v, ft->types + ft->nparams, ft->nresults);
-  }
-  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: {
-    /* The callee's results become the caller's: they must be the same. */
-    const cis__functype *ft;
-    x = rd_u32(v);
+    ft = &m->types[x];
+    return pop_expect(v, CIS__I32) && pop_types(v, ft->vts, ft->nparams) &&
+           push_types(v, ft->vts + ft->nparams, ft->nresults);
+  case CIS__OP_CALL_REF:
+    return type_index(v, &ft, &x) && pop_expect(v, cis__vt_typed(x, true)) && pop_types(v, ft->vts, ft->nparams) &&
+           push_types(v, ft->vts + ft->nparams, ft->nresults);
+  case CIS__OP_RETURN_CALL: case CIS__OP_RETURN_CALL_INDIRECT: case CIS__OP_RETURN_CALL_REF:
     if (op == CIS__OP_RETURN_CALL) {
+      x = rd_u32(v);
       if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
       ft = cis__module_func_type(m, x);
+    } else if (op == CIS__OP_RETURN_CALL_REF) {
+      if (!type_index(v, &ft, &x) || !pop_expect(v, cis__vt_typed(x, true))) return false;
     } else {
+      x = rd_u32(v);
       y = rd_u32(v);
       if (!check_table(v, y)) return false;
       if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
@@ -382,12 +463,9 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
       ft = &m->types[x];
       if (!pop_expect(v, CIS__I32)) return false;
     }
-    const frame *fn = &v->ctrls[0];
-    if (ft->nresults != fn->nr || memcmp(ft->types + ft->nparams, fn->results, fn->nr)) return mismatch(v);
-    if (!pop_types(v, ft->types, ft->nparams)) return false;
+    if (!tail_results(v, ft) || !pop_types(v, ft->vts, ft->nparams)) return false;
     set_unreachable(v);
     return true;
-  }
   case CIS__OP_DROP: return pop(v, &t1);
   case CIS__OP_SELECT:
     if (!pop_expect(v, CIS__I32) || !pop(v, &t1) || !pop(v, &t2)) return false;
@@ -397,45 +475,77 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
   case CIS__OP_SELECT_T: {
     uint32_t n = rd_u32(v);
     if (n != 1) return verr(v, CIS_EINVALID, "invalid result arity");
-    uint8_t t = *v->p++;
-    return pop_expect(v, CIS__I32) && pop_expect(v, t) && pop_expect(v, t) && push(v, t);
+    uint32_t t;
+    return value_type(v, &t) && pop_expect(v, CIS__I32) && pop_expect(v, t) && pop_expect(v, t) && push(v, t);
   }
-  case CIS__OP_LOCAL_GET: case CIS__OP_LOCAL_SET: case CIS__OP_LOCAL_TEE:
-    x = rd_u32(v);
-    if (x >= v->nlocals) return verr(v, CIS_EINVALID, "unknown local %u", x);
-    if (op == CIS__OP_LOCAL_GET) return push(v, v->locals[x]);
-    if (op == CIS__OP_LOCAL_SET) return pop_expect(v, v->locals[x]);
-    return pop_expect(v, v->locals[x]) && push(v, v->locals[x]);
+  case CIS__OP_LOCAL_GET:
+    if (!local_index(v, &x)) return false;
+    if (!v->linit[x]) return verr(v, CIS_EINVALID, "uninitialized local %u", x);
+    return push(v, v->locals[x]);
+  case CIS__OP_LOCAL_SET: case CIS__OP_LOCAL_TEE:
+    if (!local_index(v, &x) || !pop_expect(v, v->locals[x])) return false;
+    if (!v->linit[x]) { /* set until the end of this block */
+      if (v->nset == v->capset) {
+        size_t n = v->capset ? v->capset * 2 : 16;
+        uint32_t *p = realloc(v->set, n * sizeof *p);
+        if (!p) return verr(v, CIS_ENOMEM, "out of memory");
+        v->set = p;
+        v->capset = n;
+      }
+      v->set[v->nset++] = x;
+      v->linit[x] = 1;
+    }
+    return op == CIS__OP_LOCAL_SET || push(v, v->locals[x]);
   case CIS__OP_GLOBAL_GET: case CIS__OP_GLOBAL_SET:
     x = rd_u32(v);
     if (x >= m->nglobals) return verr(v, CIS_EINVALID, "unknown global %u", x);
-    if (op == CIS__OP_GLOBAL_GET) return push(v, m->globals[x].type.type);
+    if (op == CIS__OP_GLOBAL_GET) return push(v, m->globals[x].type.vt);
     if (!m->globals[x].type.mutable_)
       return verr(v, CIS_EINVALID, "%s", v->m->standard >= CIS__STD_3 ? "immutable global" : "global is immutable");
-    return pop_expect(v, m->globals[x].type.type);
+    return pop_expect(v, m->globals[x].type.vt);
   case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    if (op == CIS__OP_TABLE_GET) return pop_expect(v, CIS__I32) && push(v, m->tables[x].elem);
-    return pop_expect(v, m->tables[x].elem) && pop_expect(v, CIS__I32);
+    if (op == CIS__OP_TABLE_GET) return pop_expect(v, CIS__I32) && push(v, m->tables[x].vt);
+    return pop_expect(v, m->tables[x].vt) && pop_expect(v, CIS__I32);
   case CIS__OP_TABLE_GROW:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && push(v, CIS__I32);
+    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].vt) && push(v, CIS__I32);
   case CIS__OP_TABLE_FILL:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].elem) && pop_expect(v, CIS__I32);
-  case CIS__OP_REF_NULL: { uint8_t t = *v->p++; return push(v, t); }
-  case CIS__OP_REF_IS_NULL:
-    if (!pop(v, &t1)) return false;
-    if (t1 != UNK && !is_ref(t1)) return mismatch(v);
-    return push(v, CIS__I32);
+    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].vt) && pop_expect(v, CIS__I32);
+  case CIS__OP_REF_NULL: {
+    uint32_t t = CIS__FUNCREF;
+    if (m->standard >= CIS__STD_3) cis__read_heaptype(&v->p, v->end, &t);
+    else t = *v->p++; /* 2.0: the decoder read a reference type's byte */
+    if (!vt_known(t, m->ntypes)) return verr(v, CIS_EINVALID, "unknown type");
+    return push(v, t);
+  }
+  case CIS__OP_REF_IS_NULL: return pop_ref(v, &t1) && push(v, CIS__I32);
+  case CIS__OP_REF_AS_NON_NULL:
+    if (!pop_ref(v, &t1)) return false;
+    return push(v, t1 == UNK ? UNK : t1 | CIS__VT_NONNULL);
+  case CIS__OP_BR_ON_NULL: case CIS__OP_BR_ON_NON_NULL: {
+    x = rd_u32(v);
+    if (x >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
+    const uint32_t *ts;
+    uint32_t n;
+    label_types(&v->ctrls[v->nctrl - 1 - x], &ts, &n);
+    if (!pop_ref(v, &t1)) return false;
+    uint32_t nonnull = t1 == UNK ? UNK : t1 | CIS__VT_NONNULL;
+    if (op == CIS__OP_BR_ON_NULL) /* the label's values, then the reference without its null */
+      return pop_types(v, ts, n) && push_types(v, ts, n) && push(v, nonnull);
+    /* The label takes the non-null reference last; null falls through. */
+    if (n == 0 || !cis__vt_is_ref(ts[n - 1])) return mismatch(v);
+    return push(v, nonnull) && pop_types(v, ts, n) && push_types(v, ts, n - 1);
+  }
   case CIS__OP_REF_FUNC:
     x = rd_u32(v);
     if (x >= m->nfuncs) return verr(v, CIS_EINVALID, "unknown function %u", x);
     if (!m->func_declared || !m->func_declared[x]) return verr(v, CIS_EINVALID, "undeclared function reference");
-    return push(v, CIS__FUNCREF);
+    return push(v, cis__vt_typed(m->func_type[x], false));
   default: break;
   }
   /* A "*" row without a case here: the table and this switch disagree. */
@@ -461,29 +571,33 @@ static bool validate_body(vx *v, uint32_t fidx) {
   if (v->nlocals > v->capl) { /* grows to the largest function, never per function */
     size_t n = v->capl ? v->capl : 64;
     while (n < v->nlocals) n *= 2;
-    uint8_t *p = realloc(v->locals, n);
-    if (!p) return verr(v, CIS_ENOMEM, "out of memory");
-    v->locals = p;
+    uint32_t *p = realloc(v->locals, n * sizeof *p);
+    if (p) v->locals = p;
+    uint8_t *q = realloc(v->linit, n);
+    if (q) v->linit = q;
+    if (!p || !q) return verr(v, CIS_ENOMEM, "out of memory");
     v->capl = n;
   }
-  if (ft->nparams) memcpy(v->locals, ft->types, ft->nparams);
+  if (ft->nparams) memcpy(v->locals, ft->vts, ft->nparams * sizeof *v->locals);
   /* Expand the run-length groups (the decoder checked them and their sum). */
   const uint8_t *g = c->locals, *gend = c->body;
   size_t at = ft->nparams;
   for (uint32_t k = 0; k < c->nlocal_groups; k++) {
-    uint32_t count;
-    if (!cis__read_u32(&g, gend, &count) || g >= gend || count > v->nlocals - at)
+    uint32_t count, t;
+    if (!cis__read_u32(&g, gend, &count) || count > v->nlocals - at || cis__read_valtype(&g, gend, true, &t))
       return verr(v, CIS_EMALFORMED, "malformed locals");
-    if (count) memset(v->locals + at, *g, count); /* a group may be empty, and so the buffer */
-    g++;
+    if (!vt_known(t, m->ntypes)) return verr(v, CIS_EINVALID, "unknown type");
+    for (uint32_t i = 0; i < count; i++) v->locals[at + i] = t;
     at += count;
   }
   if (at != v->nlocals) return verr(v, CIS_EMALFORMED, "malformed locals");
+  for (uint32_t i = 0; i < v->nlocals; i++) v->linit[i] = i < ft->nparams || cis__vt_defaultable(v->locals[i]);
   v->p = c->body;
   v->end = c->body + c->body_len;
-  v->nvals = v->nctrl = 0;
+  v->nvals = v->nctrl = v->nset = 0;
   v->at = v->p;
-  bool ok = push_ctrl(v, CIS__OP_BLOCK, NULL, 0, ft->types + ft->nparams, ft->nresults);
+  cis__blocktype fbt = {.nresults = ft->nresults, .vresults = ft->vts + ft->nparams};
+  bool ok = push_ctrl(v, CIS__OP_BLOCK, &fbt);
   bool done = false;
   while (ok && !done && v->p < v->end) ok = instr(v, &done);
   if (ok && (!done || v->p != v->end)) ok = verr(v, CIS_EMALFORMED, "END opcode expected");
@@ -514,35 +628,40 @@ static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) {
  * instantiation has set by then. Its stack is bounded
  * (CIS__CONST_MAX_DEPTH), so that instantiation evaluates it on a fixed
  * stack. */
-static bool const_expr(const cis__module *m, const cis__expr *e, uint8_t want, uint32_t globals, cis__diag *d) {
+static bool const_expr(const cis__module *m, const cis__expr *e, uint32_t want, uint32_t globals, cis__diag *d) {
   const uint8_t *p = e->code, *end = e->code + e->len;
-  uint8_t stack[CIS__CONST_MAX_DEPTH];
+  uint32_t stack[CIS__CONST_MAX_DEPTH];
   int n = 0;
   while (p < end) {
     enum cis__op op = CIS__OP_COUNT;
-    uint8_t t;
+    uint32_t t;
     uint32_t x;
     cis__op_read(&p, end, &op); /* the decoder read it already */
     switch (op) {
     case CIS__OP_END:
-      if (n != 1 || (stack[0] != want)) return merr(d, CIS_ETYPE, "type mismatch");
+      if (n != 1 || !vt_sub(m, stack[0], want)) return merr(d, CIS_ETYPE, "type mismatch");
       return true;
     case CIS__OP_I32_CONST: { int32_t c; cis__read_s32(&p, end, &c); t = CIS__I32; break; }
     case CIS__OP_I64_CONST: { int64_t c; cis__read_s64(&p, end, &c); t = CIS__I64; break; }
     case CIS__OP_F32_CONST: p += 4; t = CIS__F32; break;
     case CIS__OP_F64_CONST: p += 8; t = CIS__F64; break;
     case CIS__OP_V128_CONST: p += 16; t = CIS__V128; break;
-    case CIS__OP_REF_NULL: t = *p++; break;
+    case CIS__OP_REF_NULL:
+      t = CIS__FUNCREF;
+      if (m->standard >= CIS__STD_3) cis__read_heaptype(&p, end, &t);
+      else t = *p++;
+      if (!vt_known(t, m->ntypes)) return merr(d, CIS_EINVALID, "unknown type");
+      break;
     case CIS__OP_REF_FUNC:
       cis__read_u32(&p, end, &x);
       if (x >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", x);
-      t = CIS__FUNCREF;
+      t = cis__vt_typed(m->func_type[x], false);
       break;
     case CIS__OP_GLOBAL_GET:
       cis__read_u32(&p, end, &x);
       if (x >= globals) return merr(d, CIS_EINVALID, "unknown global %u", x);
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
-      t = m->globals[x].type.type;
+      t = m->globals[x].type.vt;
       break;
     case CIS__OP_I32_ADD:
     case CIS__OP_I32_SUB:
@@ -579,6 +698,69 @@ static void mark_refs_in_expr(const cis__module *m, const cis__expr *e, uint8_t 
   }
 }
 
+/* A value type of type `self` in the canonical form that compares types
+ * across indices: a type index becomes its representative, a reference
+ * to the type itself (its recursion group of one) a mark of its own. */
+static uint64_t canon_vt(const cis__module *m, uint32_t self, uint32_t vt) {
+  if (!cis__vt_has_idx(vt)) return vt;
+  uint32_t j = cis__vt_idx(vt);
+  uint64_t h = j == self ? UINT32_MAX : (uint64_t)m->type_rep[j] + 1;
+  return h << 32 | (vt & ((1u << CIS__VT_IDX_SHIFT) - 1));
+}
+
+static bool types_equal(const cis__module *m, uint32_t i, uint32_t j) {
+  const cis__functype *a = &m->types[i], *b = &m->types[j];
+  if (a->nparams != b->nparams || a->nresults != b->nresults) return false;
+  for (uint32_t k = 0; k < a->nparams + a->nresults; k++)
+    if (canon_vt(m, i, a->vts[k]) != canon_vt(m, j, b->vts[k])) return false;
+  return true;
+}
+
+/* Checks that each type names only itself and the types before it, and
+ * fills m->type_rep (module.h) in one pass, through a hash table of the
+ * representatives so far. */
+static bool type_reps(cis__module *m, cis__diag *d) {
+  for (uint32_t i = 0; i < m->ntypes; i++)
+    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
+      if (!vt_known(m->types[i].vts[k], i + 1)) return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(m->types[i].vts[k]));
+  size_t cap = 16;
+  while (cap < 2 * (size_t)m->ntypes) cap *= 2;
+  m->type_rep = malloc(((size_t)m->ntypes + 1) * sizeof *m->type_rep);
+  uint32_t *tab = calloc(cap, sizeof *tab); /* representative + 1; 0 free */
+  if (!m->type_rep || !tab) {
+    free(tab);
+    return merr(d, CIS_ENOMEM, "out of memory");
+  }
+  for (uint32_t i = 0; i < m->ntypes; i++) {
+    const cis__functype *t = &m->types[i];
+    uint64_t h = 1469598103934665603ull ^ ((uint64_t)t->nparams << 32 | t->nresults);
+    for (uint32_t k = 0; k < t->nparams + t->nresults; k++) h = (h ^ canon_vt(m, i, t->vts[k])) * 1099511628211ull;
+    size_t at = (size_t)(h ^ h >> 29) & (cap - 1);
+    while (tab[at] && !types_equal(m, i, tab[at] - 1)) at = (at + 1) & (cap - 1);
+    if (!tab[at]) tab[at] = i + 1;
+    m->type_rep[i] = tab[at] - 1;
+  }
+  free(tab);
+  return true;
+}
+
+/* The types a module names outside function bodies: those of imports,
+ * tables, globals and element segments must be in the module; a table of
+ * a non-null type needs an initialiser. */
+static bool module_types(const cis__module *m, cis__diag *d) {
+  for (uint32_t i = 0; i < m->ntables; i++) {
+    const cis__tabletype *t = &m->tables[i];
+    if (!vt_known(t->vt, m->ntypes)) return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(t->vt));
+    if (!t->init.len && !cis__vt_defaultable(t->vt)) return merr(d, CIS_ETYPE, "type mismatch");
+  }
+  for (uint32_t i = 0; i < m->nglobals; i++)
+    if (!vt_known(m->globals[i].type.vt, m->ntypes))
+      return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(m->globals[i].type.vt));
+  for (uint32_t i = 0; i < m->nelems; i++)
+    if (!vt_known(m->elems[i].vt, m->ntypes)) return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(m->elems[i].vt));
+  return true;
+}
+
 static int export_cmp(const void *a, const void *b) {
   const cis__export *x = *(const cis__export *const *)a, *y = *(const cis__export *const *)b;
   if (x->name_len != y->name_len) return x->name_len < y->name_len ? -1 : 1;
@@ -587,8 +769,10 @@ static int export_cmp(const void *a, const void *b) {
 
 cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   memset(d, 0, sizeof *d);
+  if (!type_reps(m, d)) return d->code;
   for (uint32_t i = 0; i < m->nfuncs; i++)
     if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->func_type[i]), d->code;
+  if (!module_types(m, d)) return d->code;
   for (uint32_t i = 0; i < m->ntables; i++)
     if (!limits_ok(&m->tables[i].limits, UINT32_MAX, "table size", d)) return d->code;
   if (m->nmemories > 1 && m->standard < CIS__STD_3) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
@@ -599,6 +783,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   m->func_declared = calloc(m->nfuncs ? m->nfuncs : 1, 1);
   if (!m->func_declared) return d->code = CIS_ENOMEM;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++) mark_refs_in_expr(m, &m->globals[i].init, m->func_declared);
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++) mark_refs_in_expr(m, &m->tables[i].init, m->func_declared);
   for (uint32_t i = 0; i < m->nexports; i++)
     if (m->exports[i].kind == CIS_EXTERN_FUNC && m->exports[i].index < m->nfuncs) m->func_declared[m->exports[i].index] = 1;
   for (uint32_t i = 0; i < m->nelems; i++) {
@@ -613,7 +798,12 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   bool std3 = m->standard >= CIS__STD_3;
   uint32_t seg_globals = std3 ? m->nglobals : m->nglobal_imports;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++)
-    if (!const_expr(m, &m->globals[i].init, m->globals[i].type.type, std3 ? i : m->nglobal_imports, d))
+    if (!const_expr(m, &m->globals[i].init, m->globals[i].type.vt, std3 ? i : m->nglobal_imports, d))
+      return d->code;
+  /* A table's initialiser reads imported globals only: tables come
+   * before the globals defined by the module. */
+  for (uint32_t i = m->ntable_imports; i < m->ntables; i++)
+    if (m->tables[i].init.len && !const_expr(m, &m->tables[i].init, m->tables[i].vt, m->nglobal_imports, d))
       return d->code;
   cis__export **sorted = malloc((m->nexports ? m->nexports : 1) * sizeof *sorted);
   if (!sorted) return d->code = CIS_ENOMEM;
@@ -645,11 +835,11 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     if (e->mode == CIS__SEG_ACTIVE) {
       if (e->table >= m->ntables) return merr(d, CIS_EINVALID, "unknown table %u", e->table), d->code;
       if (!const_expr(m, &e->offset, CIS__I32, seg_globals, d)) return d->code;
-      if (m->tables[e->table].elem != e->type) return merr(d, CIS_ETYPE, "type mismatch"), d->code;
+      if (!vt_sub(m, e->vt, m->tables[e->table].vt)) return merr(d, CIS_ETYPE, "type mismatch"), d->code;
     }
     for (uint32_t k = 0; k < e->count; k++) {
       if (e->funcs && e->funcs[k] >= m->nfuncs) return merr(d, CIS_EINVALID, "unknown function %u", e->funcs[k]), d->code;
-      if (e->exprs && !const_expr(m, &e->exprs[k], e->type, seg_globals, d)) return d->code;
+      if (e->exprs && !const_expr(m, &e->exprs[k], e->vt, seg_globals, d)) return d->code;
     }
   }
   for (uint32_t i = 0; i < m->ndatas; i++) {
@@ -668,5 +858,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   free(v.vals);
   free(v.ctrls);
   free(v.locals);
+  free(v.linit);
+  free(v.set);
   return d->code;
 }

@@ -392,17 +392,11 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     wat__put(b, bytes, 8);
     return true;
   }
-  case CIS__IMM_REFTYPE: {
-    const wat_tok *t = wat__tok(p);
-    if (wat__is_kw(p, t, "func")) wat__byte(b, 0x70);
-    else if (wat__is_kw(p, t, "extern")) wat__byte(b, 0x6f);
-    else if (t->kind == WT_KEYWORD)
-      return wat__fail(p, t, "unknown operator %.*s, expected func or extern",
-                       (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
-    else return wat__fail(p, t, "unexpected token, expected func or extern");
-    p->pos++;
+  case CIS__IMM_HEAPTYPE: return wat__heaptype(p, b);
+  case CIS__IMM_TYPE:
+    if (!wat__index(p, WS_TYPE, &x)) return false;
+    wat__u32(b, x);
     return true;
-  }
   case CIS__IMM_SELECT_T: {
     wat_buf ts = {0};
     uint32_t n = 0;
@@ -410,9 +404,7 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     while (ok && wat__at_open(p, "result")) {
       p->pos += 2;
       while (ok && wat__tok(p)->kind != WT_RPAR) {
-        uint8_t vt;
-        ok = wat__valtype(p, &vt);
-        wat__byte(&ts, vt);
+        ok = wat__valtype(p, &ts);
         n++;
       }
       ok = ok && wat__expect_rpar(p);

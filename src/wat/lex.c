@@ -539,6 +539,12 @@ bool wat__lit_u32(wat_p *p, const wat_tok *t, uint32_t *out) {
   return true;
 }
 
+bool wat__lit_u64(wat_p *p, const wat_tok *t, uint64_t *out) {
+  if (t->kind == WT_RESERVED && (p->src[t->off] == '-' || p->src[t->off] == '+'))
+    return wat__fail(p, t, "unexpected token, expected an unsigned integer");
+  return int_literal(p, t, 64, false, out, "i64 constant out of range");
+}
+
 bool wat__lit_i32(wat_p *p, const wat_tok *t, uint32_t *out) {
   uint64_t v;
   if (!int_literal(p, t, 32, true, &v, "i32 constant out of range")) return false;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wasm/module.h"
 #include "wat/wat_int.h"
 
 static const char *const space_name[WS_COUNT] = {"type",   "func", "table", "memory",
@@ -57,47 +58,71 @@ static bool skip_group(wat_p *p) {
 
 /* ------------------------------------------------------------ value types */
 
-bool wat__valtype(wat_p *p, uint8_t *out) {
-  static const struct {
-    const char *kw;
-    uint8_t code;
-  } map[] = {{"i32", 0x7f},     {"i64", 0x7e},      {"f32", 0x7d},      {"f64", 0x7c},
-             {"v128", 0x7b},    {"funcref", 0x70}, {"externref", 0x6f}};
+bool wat__heaptype(wat_p *p, wat_buf *out) {
   const wat_tok *t = wat__tok(p);
-  for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-    if (wat__is_kw(p, t, map[i].kw)) {
-      *out = map[i].code;
-      p->pos++;
-      return true;
-    }
-  if (t->kind == WT_KEYWORD)
-    return wat__fail(p, t, "unknown operator %.*s, expected a value type",
-                     (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
-  return wat__fail(p, t, "unexpected token, expected a value type");
-}
-
-bool wat__reftype(wat_p *p, uint8_t *out) {
-  const wat_tok *t = wat__tok(p);
-  if (wat__is_kw(p, t, "funcref")) *out = 0x70;
-  else if (wat__is_kw(p, t, "externref")) *out = 0x6f;
-  else if (t->kind == WT_KEYWORD)
-    return wat__fail(p, t, "unknown operator %.*s, expected a reference type",
-                     (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
-  else return wat__fail(p, t, "unexpected token, expected a reference type");
+  uint32_t x;
+  if (wat__is_kw(p, t, "func")) wat__byte(out, 0x70);
+  else if (wat__is_kw(p, t, "extern")) wat__byte(out, 0x6f);
+  else if (wat__at_index(p)) {
+    if (!wat__index(p, WS_TYPE, &x)) return false;
+    wat__s64(out, x);
+    return true;
+  } else if (t->kind == WT_KEYWORD)
+    return wat__fail(p, t, "unknown operator %.*s, expected a heap type", (int)(t->len > 40 ? 40 : t->len),
+                     p->src + t->off);
+  else return wat__fail(p, t, "unexpected token, expected a heap type");
   p->pos++;
   return true;
 }
 
-/* ------------------------------------------------------------------ types */
+bool wat__at_reftype(wat_p *p) {
+  const wat_tok *t = wat__tok(p);
+  return wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref") || wat__at_open(p, "ref");
+}
 
-bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, uint32_t *idx) {
-  for (uint32_t i = 0; i < p->ntypes; i++) {
-    const wat_ftype *f = &p->types[i];
-    if (f->np == np && f->nr == nr && (np + nr == 0 || !memcmp(f->t, t, np + nr))) {
-      *idx = i;
+/* A value type (refs_only: a reference type) into out. */
+static bool value_type(wat_p *p, wat_buf *out, bool refs_only) {
+  static const struct {
+    const char *kw;
+    uint8_t code;
+  } map[] = {{"funcref", 0x70}, {"externref", 0x6f}, {"i32", 0x7f}, {"i64", 0x7e},
+             {"f32", 0x7d},     {"f64", 0x7c},       {"v128", 0x7b}};
+  const char *what = refs_only ? "a reference type" : "a value type";
+  const wat_tok *t = wat__tok(p);
+  for (size_t i = 0; i < (refs_only ? 2 : sizeof map / sizeof map[0]); i++)
+    if (wat__is_kw(p, t, map[i].kw)) {
+      wat__byte(out, map[i].code);
+      p->pos++;
       return true;
     }
+  if (wat__at_open(p, "ref")) { /* (ref null? ht) */
+    p->pos += 2;
+    bool null = wat__is_kw(p, wat__tok(p), "null");
+    if (null) p->pos++;
+    wat__byte(out, null ? 0x63 : 0x64);
+    return wat__heaptype(p, out) && wat__expect_rpar(p);
   }
+  if (t->kind == WT_KEYWORD)
+    return wat__fail(p, t, "unknown operator %.*s, expected %s", (int)(t->len > 40 ? 40 : t->len),
+                     p->src + t->off, what);
+  return wat__fail(p, t, "unexpected token, expected %s", what);
+}
+
+bool wat__valtype(wat_p *p, wat_buf *out) { return value_type(p, out, false); }
+bool wat__reftype(wat_p *p, wat_buf *out) { return value_type(p, out, true); }
+
+/* ------------------------------------------------------------------ types */
+
+/* Is f the type of np params and nr results encoded in t? */
+static bool ftype_is(const wat_ftype *f, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes,
+                     size_t nbytes) {
+  return f->np == np && f->nr == nr && f->pbytes == pbytes && f->nbytes == nbytes &&
+         (nbytes == 0 || !memcmp(f->t, t, nbytes));
+}
+
+/* Appends the type to p->types. */
+static bool type_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes, size_t nbytes) {
+  if (nbytes > UINT32_MAX) return wat__fail_code(p, CIS_ETOOBIG, NULL, "function type too large");
   if (p->ntypes == p->cap_types) {
     uint32_t cap = p->cap_types ? p->cap_types * 2 : 16;
     wat_ftype *n = realloc(p->types, cap * sizeof *n);
@@ -106,19 +131,29 @@ bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr,
     p->cap_types = cap;
   }
   wat_ftype *f = &p->types[p->ntypes];
-  f->np = np;
-  f->nr = nr;
-  f->t = malloc(np + nr ? np + nr : 1);
+  *f = (wat_ftype){.np = np, .nr = nr, .pbytes = (uint32_t)pbytes, .nbytes = (uint32_t)nbytes,
+                   .t = malloc(nbytes ? nbytes : 1)};
   if (!f->t) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
-  if (np + nr) memcpy(f->t, t, np + nr);
-  *idx = p->ntypes++;
+  if (nbytes) memcpy(f->t, t, nbytes);
+  p->ntypes++;
   return true;
 }
 
-/* Reads (param ...)* (result ...)* into b (params then results). With
- * names, a named param's $id goes to p->locals at its index; without,
- * a named param is malformed. */
-static bool params_results(wat_p *p, wat_buf *b, uint32_t *np, uint32_t *nr, bool names) {
+bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes, size_t nbytes,
+                           uint32_t *idx) {
+  for (uint32_t i = 0; i < p->ntypes; i++)
+    if (ftype_is(&p->types[i], t, np, nr, pbytes, nbytes)) {
+      *idx = i;
+      return true;
+    }
+  *idx = p->ntypes;
+  return type_add(p, t, np, nr, pbytes, nbytes);
+}
+
+/* Reads (param ...)* (result ...)* into b (params then results, encoded;
+ * *pbytes the params' bytes). With names, a named param's $id goes to
+ * p->locals at its index; without, a named param is malformed. */
+static bool params_results(wat_p *p, wat_buf *b, uint32_t *np, uint32_t *nr, size_t *pbytes, bool names) {
   *np = *nr = 0;
   while (wat__at_open(p, "param")) {
     p->pos += 2;
@@ -127,26 +162,21 @@ static bool params_results(wat_p *p, wat_buf *b, uint32_t *np, uint32_t *nr, boo
       if (!names) return wat__fail(p, id, "unexpected token %.*s", (int)id->len, p->src + id->off);
       if (!wat__names_add(p, &p->locals, id, *np, "local")) return false;
       p->pos++;
-      uint8_t vt;
-      if (!wat__valtype(p, &vt)) return false;
-      wat__byte(b, vt);
+      if (!wat__valtype(p, b)) return false;
       (*np)++;
     } else {
       while (wat__tok(p)->kind != WT_RPAR) {
-        uint8_t vt;
-        if (!wat__valtype(p, &vt)) return false;
-        wat__byte(b, vt);
+        if (!wat__valtype(p, b)) return false;
         (*np)++;
       }
     }
     if (!wat__expect_rpar(p)) return false;
   }
+  *pbytes = b->n;
   while (wat__at_open(p, "result")) {
     p->pos += 2;
     while (wat__tok(p)->kind != WT_RPAR) {
-      uint8_t vt;
-      if (!wat__valtype(p, &vt)) return false;
-      wat__byte(b, vt);
+      if (!wat__valtype(p, b)) return false;
       (*nr)++;
     }
     if (!wat__expect_rpar(p)) return false;
@@ -169,11 +199,12 @@ bool wat__typeuse(wat_p *p, uint32_t *idx, bool names) {
   }
   wat_buf b = {0};
   uint32_t np, nr;
-  bool ok = params_results(p, &b, &np, &nr, names);
+  size_t pb = 0;
+  bool ok = params_results(p, &b, &np, &nr, &pb, names);
   if (ok && has_type) {
     if (ti < p->ntypes) {
       const wat_ftype *f = &p->types[ti];
-      if ((np || nr) && (f->np != np || f->nr != nr || memcmp(f->t, b.p, np + nr)))
+      if ((np || nr) && !ftype_is(f, b.p, np, nr, pb, b.n))
         ok = wat__fail(p, at, "inline function type does not match type %u", ti);
       if (!np) np = f->np;
     } else if (np || nr) {
@@ -182,7 +213,7 @@ bool wat__typeuse(wat_p *p, uint32_t *idx, bool names) {
     }
     *idx = ti;
   } else if (ok) {
-    ok = wat__type_find_or_add(p, b.p, np, nr, idx);
+    ok = wat__type_find_or_add(p, b.p, np, nr, pb, b.n, idx);
   }
   if (names) p->nlocals = np;
   wat__buf_free(&b);
@@ -190,8 +221,7 @@ bool wat__typeuse(wat_p *p, uint32_t *idx, bool names) {
 }
 
 bool wat__blocktype(wat_p *p, wat_buf *out) {
-  bool has_type = false;
-  uint8_t short_form = 0;
+  bool has_type = false, short_form = false;
   uint32_t ti = 0;
   const wat_tok *at = wat__tok(p);
   if (wat__at_open(p, "type")) {
@@ -201,64 +231,52 @@ bool wat__blocktype(wat_p *p, wat_buf *out) {
   }
   wat_buf b = {0};
   uint32_t np, nr;
-  bool ok = params_results(p, &b, &np, &nr, false);
+  size_t pb = 0;
+  bool ok = params_results(p, &b, &np, &nr, &pb, false);
   if (ok && has_type) {
     if (ti < p->ntypes) {
       const wat_ftype *f = &p->types[ti];
-      if ((np || nr) && (f->np != np || f->nr != nr || memcmp(f->t, b.p, np + nr)))
+      if ((np || nr) && !ftype_is(f, b.p, np, nr, pb, b.n))
         ok = wat__fail(p, at, "inline function type does not match type %u", ti);
       /* as wat2wasm: a type the short forms can say is written short */
-      else if (f->np == 0 && f->nr <= 1)
-        short_form = f->nr ? f->t[0] : 0x40;
+      else if (f->np == 0 && f->nr <= 1) {
+        short_form = true;
+        if (f->nr) wat__put(out, f->t, f->nbytes);
+        else wat__byte(out, 0x40);
+      }
     }
-    if (short_form) wat__byte(out, short_form);
-    else wat__s64(out, ti);
+    if (!short_form) wat__s64(out, ti);
   } else if (ok && np == 0 && nr == 0) {
     wat__byte(out, 0x40);
   } else if (ok && np == 0 && nr == 1) {
-    wat__byte(out, b.p[0]);
+    wat__put(out, b.p, b.n);
   } else if (ok) {
-    ok = wat__type_find_or_add(p, b.p, np, nr, &ti);
+    ok = wat__type_find_or_add(p, b.p, np, nr, pb, b.n, &ti);
     wat__s64(out, ti);
   }
   wat__buf_free(&b);
   return ok;
 }
 
-/* (type $id? (func (param ...)* (result ...)*)), pass 1. */
+/* (type $id? (func (param ...)* (result ...)*)), pass 1. Its name is
+ * known inside it: a type may refer to itself. */
 static bool field_type(wat_p *p) {
   const wat_tok *id = NULL;
   if (wat__tok(p)->kind == WT_ID) id = &p->toks[p->pos++];
+  if (id && !wat__names_add(p, &p->names[WS_TYPE], id, p->ntypes, "type")) return false;
   if (!wat__expect_lpar(p) || !wat__expect_kw(p, "func")) return false;
   wat_buf b = {0};
   uint32_t np, nr;
+  size_t pb = 0;
   wat_names saved = p->locals; /* param names of a type are checked for duplicates only */
   memset(&p->locals, 0, sizeof p->locals);
-  bool ok = params_results(p, &b, &np, &nr, true);
+  bool ok = params_results(p, &b, &np, &nr, &pb, true);
   wat__names_free(&p->locals);
   p->locals = saved;
   if (ok) ok = wat__expect_rpar(p);
-  if (ok && id) ok = wat__names_add(p, &p->names[WS_TYPE], id, p->ntypes, "type");
-  if (ok) {
-    /* An explicit type is its own entry even when an equal one exists. */
-    if (p->ntypes == p->cap_types) {
-      uint32_t cap = p->cap_types ? p->cap_types * 2 : 16;
-      wat_ftype *n = realloc(p->types, cap * sizeof *n);
-      if (!n) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
-      else p->types = n, p->cap_types = cap;
-    }
-    if (ok) {
-      wat_ftype *f = &p->types[p->ntypes];
-      f->np = np, f->nr = nr;
-      f->t = malloc(np + nr ? np + nr : 1);
-      if (!f->t) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
-      else {
-        if (np + nr) memcpy(f->t, b.p, np + nr);
-        p->ntypes++;
-        p->nexplicit++;
-      }
-    }
-  }
+  /* An explicit type is its own entry even when an equal one exists. */
+  if (ok) ok = type_add(p, b.p, np, nr, pb, b.n);
+  if (ok) p->nexplicit++;
   wat__buf_free(&b);
   return ok && wat__expect_rpar(p);
 }
@@ -321,8 +339,11 @@ static bool pass1_field(wat_p *p, pass1 *st, size_t open) {
     if (!imported && space == WS_TABLE) {
       /* reftype (elem ...) defines an element segment too */
       const wat_tok *t = wat__tok(p);
-      if ((wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) && wat__peek(p, 1)->kind == WT_LPAR &&
-          wat__is_kw(p, wat__peek(p, 2), "elem"))
+      size_t after = 1; /* the tokens of the reftype */
+      if (wat__at_open(p, "ref"))
+        while (after < 6 && wat__peek(p, after - 1)->kind != WT_RPAR) after++;
+      if ((wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref") || wat__at_open(p, "ref")) &&
+          wat__peek(p, after)->kind == WT_LPAR && wat__is_kw(p, wat__peek(p, after + 1), "elem"))
         p->count[WS_ELEM]++;
     }
     if (!imported && space == WS_MEM && wat__at_open(p, "data")) p->count[WS_DATA]++;
@@ -372,14 +393,33 @@ static bool inline_exports(wat_p *p, int space, uint32_t idx) {
   return true;
 }
 
-/* limits: min max? (u32 each). */
-static bool limits(wat_p *p, wat_buf *b) {
-  uint32_t min, max;
-  if (!wat__lit_u32(p, wat__tok(p), &min)) return false;
-  p->pos++;
-  if (wat__is_num(p, wat__tok(p))) {
-    if (!wat__lit_u32(p, wat__tok(p), &max)) return false;
+/* The validator's text for a memory too large. */
+#define MEMORY_TOO_BIG "memory size must be at most 65536 pages (4GiB)"
+
+/* One bound of limits: a u64 literal, and one beyond 32 bits (which the
+ * binary of a 32-bit table or memory cannot hold) is invalid with the
+ * validator's text, too_big. */
+static bool limit(wat_p *p, const char *too_big, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  uint64_t v;
+  if (p->standard < CIS__STD_3) { /* 2.0: a u32 literal */
+    if (!wat__lit_u32(p, t, out)) return false;
     p->pos++;
+    return true;
+  }
+  if (!wat__lit_u64(p, t, &v)) return false;
+  if (v > UINT32_MAX) return wat__fail_code(p, CIS_EINVALID, t, "%s", too_big);
+  *out = (uint32_t)v;
+  p->pos++;
+  return true;
+}
+
+/* limits: min max? (u32 each). */
+static bool limits(wat_p *p, wat_buf *b, const char *too_big) {
+  uint32_t min, max;
+  if (!limit(p, too_big, &min)) return false;
+  if (wat__is_num(p, wat__tok(p))) {
+    if (!limit(p, too_big, &max)) return false;
     wat__byte(b, 1);
     wat__u32(b, min);
     wat__u32(b, max);
@@ -390,29 +430,32 @@ static bool limits(wat_p *p, wat_buf *b) {
   return true;
 }
 
-static bool tabletype(wat_p *p, wat_buf *b) {
-  wat_buf lim = {0};
-  uint8_t rt;
-  bool ok = limits(p, &lim) && wat__reftype(p, &rt);
+/* limits reftype, written reftype then limits. With init, a defined
+ * table's initialiser may follow (an expression up to its ")"): then
+ * 0x40 0x00 comes first and the expression after. */
+static bool tabletype(wat_p *p, wat_buf *b, bool init) {
+  wat_buf lim = {0}, rt = {0};
+  bool ok = limits(p, &lim, "table size") && wat__reftype(p, &rt);
+  bool has_init = ok && init && wat__tok(p)->kind != WT_RPAR;
+  if (has_init) wat__put(b, "\x40\x00", 2);
   if (ok) {
-    wat__byte(b, rt);
+    wat__put(b, rt.p, rt.n);
     wat__put(b, lim.p, lim.n);
   }
+  if (has_init) ok = wat__expr(p, b);
   wat__buf_free(&lim);
+  wat__buf_free(&rt);
   return ok;
 }
 
 static bool globaltype(wat_p *p, wat_buf *b) {
-  uint8_t vt;
   if (wat__at_open(p, "mut")) {
     p->pos += 2;
-    if (!wat__valtype(p, &vt) || !wat__expect_rpar(p)) return false;
-    wat__byte(b, vt);
+    if (!wat__valtype(p, b) || !wat__expect_rpar(p)) return false;
     wat__byte(b, 1);
     return true;
   }
-  if (!wat__valtype(p, &vt)) return false;
-  wat__byte(b, vt);
+  if (!wat__valtype(p, b)) return false;
   wat__byte(b, 0);
   return true;
 }
@@ -433,11 +476,11 @@ static bool import_desc(wat_p *p, int space) {
   }
   case WS_TABLE:
     wat__byte(b, 1);
-    if (!tabletype(p, b)) return false;
+    if (!tabletype(p, b, false)) return false;
     break;
   case WS_MEM:
     wat__byte(b, 2);
-    if (!limits(p, b)) return false;
+    if (!limits(p, b, MEMORY_TOO_BIG)) return false;
     break;
   default:
     wat__byte(b, 3);
@@ -470,6 +513,23 @@ static bool field_import(wat_p *p) {
   return import_desc(p, space) && wat__expect_rpar(p);
 }
 
+/* One local's type in `types`: a record of LOCAL_REC bytes, the
+ * encoding's length then the encoding (at most 1 + 5 bytes). */
+#define LOCAL_REC 8
+
+static bool local_type(wat_p *p, wat_buf *types) {
+  wat_buf vt = {0};
+  bool ok = wat__valtype(p, &vt);
+  if (ok && vt.n < LOCAL_REC) {
+    uint8_t rec[LOCAL_REC] = {(uint8_t)vt.n};
+    memcpy(rec + 1, vt.p, vt.n);
+    wat__put(types, rec, sizeof rec);
+    p->nlocals++;
+  }
+  wat__buf_free(&vt);
+  return ok;
+}
+
 /* Local declarations: (local $id vt) | (local vt*). */
 static bool locals(wat_p *p, wat_buf *types) {
   while (wat__at_open(p, "local")) {
@@ -477,17 +537,10 @@ static bool locals(wat_p *p, wat_buf *types) {
     if (wat__tok(p)->kind == WT_ID) {
       if (!wat__names_add(p, &p->locals, wat__tok(p), p->nlocals, "local")) return false;
       p->pos++;
-      uint8_t vt;
-      if (!wat__valtype(p, &vt)) return false;
-      wat__byte(types, vt);
-      p->nlocals++;
+      if (!local_type(p, types)) return false;
     } else {
-      while (wat__tok(p)->kind != WT_RPAR) {
-        uint8_t vt;
-        if (!wat__valtype(p, &vt)) return false;
-        wat__byte(types, vt);
-        p->nlocals++;
-      }
+      while (wat__tok(p)->kind != WT_RPAR)
+        if (!local_type(p, types)) return false;
     }
     if (!wat__expect_rpar(p)) return false;
   }
@@ -510,15 +563,15 @@ static bool field_func(wat_p *p) {
     wat__u32(&p->sec_func, ti);
     /* local declarations: runs of one type */
     uint32_t runs = 0;
-    for (size_t i = 0; i < ltypes.n; i++)
-      if (i == 0 || ltypes.p[i] != ltypes.p[i - 1]) runs++;
+    for (size_t i = 0; i < ltypes.n; i += LOCAL_REC)
+      if (i == 0 || memcmp(ltypes.p + i, ltypes.p + i - LOCAL_REC, LOCAL_REC)) runs++;
     wat_buf fn = {0};
     wat__u32(&fn, runs);
     for (size_t i = 0; i < ltypes.n;) {
       size_t j = i;
-      while (j < ltypes.n && ltypes.p[j] == ltypes.p[i]) j++;
-      wat__u32(&fn, (uint32_t)(j - i));
-      wat__byte(&fn, ltypes.p[i]);
+      while (j < ltypes.n && !memcmp(ltypes.p + j, ltypes.p + i, LOCAL_REC)) j += LOCAL_REC;
+      wat__u32(&fn, (uint32_t)((j - i) / LOCAL_REC));
+      wat__put(&fn, ltypes.p + i + 1, ltypes.p[i]);
       i = j;
     }
     wat__put(&fn, body.p, body.n);
@@ -537,9 +590,10 @@ static bool field_func(wat_p *p) {
 }
 
 /* An element list's items after the reftype or `func`, as a vec into b:
- * function indices (funcs true) or expressions ((item expr) or one folded
- * instruction). *count is the number of items. */
-static bool elem_items(wat_p *p, bool funcs, wat_buf *b, uint32_t *count) {
+ * function indices (funcs true; as ref.func expressions with as_exprs) or
+ * expressions ((item expr) or one folded instruction). *count is the
+ * number of items. */
+static bool elem_items(wat_p *p, bool funcs, bool as_exprs, wat_buf *b, uint32_t *count) {
   wat_buf items = {0};
   uint32_t n = 0;
   bool ok = true;
@@ -547,7 +601,9 @@ static bool elem_items(wat_p *p, bool funcs, wat_buf *b, uint32_t *count) {
     while (ok && wat__at_index(p)) {
       uint32_t fi;
       ok = wat__index(p, WS_FUNC, &fi);
+      if (as_exprs) wat__byte(&items, 0xd2);
       wat__u32(&items, fi);
+      if (as_exprs) wat__byte(&items, 0x0b);
       n++;
     }
   } else {
@@ -592,7 +648,7 @@ static bool field_elem(wat_p *p) {
   if (wat__is_kw(p, wat__tok(p), "declare")) {
     declare = true;
     p->pos++;
-  } else if (wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "item")) {
+  } else if (wat__tok(p)->kind == WT_LPAR && !wat__at_open(p, "item") && !wat__at_open(p, "ref")) {
     active = true;
     if (wat__at_open(p, "table")) {
       p->pos += 2;
@@ -604,31 +660,34 @@ static bool field_elem(wat_p *p) {
     ok = wat__index(p, WS_TABLE, &table) && offset_expr(p, &off);
   }
   bool funcs = true;
-  uint8_t rt = 0x70;
+  wat_buf rt = {0};
   const wat_tok *t = wat__tok(p);
   if (!ok) {
   } else if (wat__is_kw(p, t, "func")) {
     p->pos++;
-  } else if (wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) {
+  } else if (wat__at_reftype(p)) {
     funcs = false;
     ok = wat__reftype(p, &rt);
   } else if (!active) {
     ok = wat__fail(p, t, "unexpected token, expected func or a reference type");
   }
   if (ok) {
+    bool funcref = funcs || (rt.n == 1 && rt.p[0] == 0x70);
     uint32_t flags;
     if (active)
-      flags = (funcs ? 0u : 4u) | ((table != 0 || rt != 0x70) ? 2u : 0u);
+      flags = (funcs ? 0u : 4u) | ((table != 0 || !funcref) ? 2u : 0u);
     else
       flags = (funcs ? 0u : 4u) | (declare ? 3u : 1u);
     wat__u32(b, flags);
     if (active && (flags & 2)) wat__u32(b, table);
     if (active) wat__put(b, off.p, off.n);
-    if (flags & 3) wat__byte(b, funcs ? 0x00 : rt); /* elemkind or reftype */
-    ok = elem_items(p, funcs, b, NULL) && wat__expect_rpar(p);
+    if ((flags & 3) && funcs) wat__byte(b, 0x00); /* elemkind */
+    else if (flags & 3) wat__put(b, rt.p, rt.n); /* reftype */
+    ok = elem_items(p, funcs, false, b, NULL) && wat__expect_rpar(p);
     p->count[WS_ELEM]++;
   }
   wat__buf_free(&off);
+  wat__buf_free(&rt);
   return ok;
 }
 
@@ -683,42 +742,52 @@ static bool field_table(wat_p *p) {
   if (wat__tok(p)->kind == WT_ID) p->pos++;
   if (!inline_exports(p, WS_TABLE, idx)) return false;
   if (wat__at_open(p, "import")) return inline_import(p, WS_TABLE) && wat__expect_rpar(p);
-  const wat_tok *t = wat__tok(p);
-  if ((wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref")) && wat__peek(p, 1)->kind == WT_LPAR) {
+  if (wat__at_reftype(p)) {
     /* reftype (elem ...): a table exactly as large as its segment */
-    uint8_t rt;
-    wat__reftype(p, &rt);
-    if (!wat__at_open(p, "elem")) return wat__fail(p, NULL, "unexpected token, expected (elem");
-    p->pos += 2;
+    wat_buf rtb = {0};
+    bool ok = wat__reftype(p, &rtb);
+    bool funcref = rtb.n == 1 && rtb.p[0] == 0x70;
+    if (ok && !wat__at_open(p, "elem")) ok = wat__fail(p, NULL, "unexpected token, expected (elem");
     wat_buf items = {0};
-    bool funcs = wat__at_index(p) || wat__tok(p)->kind == WT_RPAR;
+    bool funcs = false;
     uint32_t n = 0;
-    if (!elem_items(p, funcs, &items, &n)) {
+    if (ok) {
+      p->pos += 2;
+      /* Function indices into a table of a typed reference are written
+       * as ref.func expressions: their elemkind's type is (ref func). */
+      bool indices = wat__at_index(p) || wat__tok(p)->kind == WT_RPAR;
+      funcs = indices && funcref;
+      ok = elem_items(p, indices, indices && !funcref, &items, &n);
+    }
+    if (!ok) {
       wat__buf_free(&items);
+      wat__buf_free(&rtb);
       return false;
     }
-    wat__byte(&p->sec_table, rt);
+    wat__put(&p->sec_table, rtb.p, rtb.n);
     wat__byte(&p->sec_table, 1);
     wat__u32(&p->sec_table, n);
     wat__u32(&p->sec_table, n);
     /* the segment: active, this table, offset 0 */
     wat_buf *e = &p->sec_elem;
-    bool explicit_table = idx != 0 || (!funcs && rt != 0x70);
+    bool explicit_table = idx != 0 || (!funcs && !funcref);
     uint8_t flags = (uint8_t)((funcs ? 0 : 4) | (explicit_table ? 2 : 0));
     wat__u32(e, flags);
     if (explicit_table) wat__u32(e, idx);
     wat__byte(e, 0x41);
     wat__byte(e, 0);
     wat__byte(e, 0x0b);
-    if (explicit_table) wat__byte(e, funcs ? 0x00 : rt);
+    if (explicit_table && funcs) wat__byte(e, 0x00);
+    else if (explicit_table) wat__put(e, rtb.p, rtb.n);
     wat__put(e, items.p, items.n);
     wat__buf_free(&items);
+    wat__buf_free(&rtb);
     p->count[WS_ELEM]++;
     p->count[WS_TABLE]++;
     p->def[WS_TABLE]++;
     return wat__expect_rpar(p) && wat__expect_rpar(p);
   }
-  if (!tabletype(p, &p->sec_table)) return false;
+  if (!tabletype(p, &p->sec_table, true)) return false;
   p->count[WS_TABLE]++;
   p->def[WS_TABLE]++;
   return wat__expect_rpar(p);
@@ -748,7 +817,7 @@ static bool field_memory(wat_p *p) {
     p->def[WS_MEM]++;
     return wat__expect_rpar(p) && wat__expect_rpar(p);
   }
-  if (!limits(p, &p->sec_mem)) return false;
+  if (!limits(p, &p->sec_mem, MEMORY_TOO_BIG)) return false;
   p->count[WS_MEM]++;
   p->def[WS_MEM]++;
   return wat__expect_rpar(p);
@@ -830,9 +899,9 @@ static bool assemble(wat_p *p, wat_buf *out) {
     const wat_ftype *f = &p->types[i];
     wat__byte(&types, 0x60);
     wat__u32(&types, f->np);
-    wat__put(&types, f->t, f->np);
+    wat__put(&types, f->t, f->pbytes);
     wat__u32(&types, f->nr);
-    wat__put(&types, f->t + f->np, f->nr);
+    wat__put(&types, f->t + f->pbytes, f->nbytes - f->pbytes);
   }
   section(out, 1, p->ntypes, &types, false);
   section(out, 2, p->n_import, &p->sec_import, false);
@@ -902,8 +971,14 @@ static void free_state(wat_p *p) {
 
 cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,
                             size_t msglen) {
+  return cis__wat_compile_std(text, len, CIS__STD_3, out, outlen, msg, msglen);
+}
+
+cis_result cis__wat_compile_std(const char *text, size_t len, int standard, uint8_t **out, size_t *outlen,
+                                char *msg, size_t msglen) {
   wat_p p;
   memset(&p, 0, sizeof p);
+  p.standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3;
   p.src = text ? text : "";
   p.len = text ? len : 0;
   p.msg = msg;

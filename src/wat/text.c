@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "common/internal.h"
+#include "runtime/runtime.h"
 #include "wat/wat.h"
 
 cis_result cis_module_new_text(cis_engine *e, const char *text, size_t len, cis_module **out) {
@@ -17,7 +18,7 @@ cis_result cis_module_new_text(cis_engine *e, const char *text, size_t len, cis_
   uint8_t *bin = NULL;
   size_t n = 0;
   char msg[CIS_ERRMSG_MAX];
-  cis_result rc = cis__wat_compile(text, len, &bin, &n, msg, sizeof msg);
+  cis_result rc = cis__wat_compile_std(text, len, e->cfg.standard, &bin, &n, msg, sizeof msg);
   if (rc != CIS_OK) return cis__fail(e, rc, "%s", msg[0] ? msg : cis_strerror(rc));
   rc = cis_module_new(e, bin, n, out);
   free(bin);

@@ -29,5 +29,11 @@
  * or CIS_ENOMEM, with "LINE:COL: what" in msg (truncated to msglen). */
 cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,
                             size_t msglen);
+/* The same for a module of the given standard (CIS__STD_* of
+ * wasm/module.h; cis__wat_compile's is the latest): 2.0 takes a table
+ * or memory limit beyond 32 bits as malformed ("i32 constant out of
+ * range"), 3.0 as invalid ("table size", "memory size"). */
+cis_result cis__wat_compile_std(const char *text, size_t len, int standard, uint8_t **out, size_t *outlen,
+                                char *msg, size_t msglen);
 
 #endif

@@ -73,10 +73,14 @@ typedef struct wat_names {
 
 enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_COUNT };
 
-/* A function type; also the implicit types that type uses add. */
+/* A function type; also the implicit types that type uses add. Value
+ * types are kept in their binary encoding, one byte or (a reference with
+ * a heap type) several. */
 typedef struct wat_ftype {
   uint32_t np, nr;  /* params, results */
-  uint8_t *t;       /* np param types then nr result types */
+  uint32_t pbytes;  /* bytes of the param types */
+  uint32_t nbytes;  /* bytes of t */
+  uint8_t *t;       /* np param types then nr result types, encoded */
 } wat_ftype;
 
 /* One enclosing block while parsing a body. */
@@ -95,6 +99,7 @@ typedef struct wat_p {
   char *msg;               /* where the first error's message goes */
   size_t msglen;           /* its size */
   unsigned depth;          /* current nesting while parsing */
+  int standard;            /* CIS__STD_* the module is compiled for */
 
   wat_names names[WS_COUNT];  /* identifiers of each module index space */
   uint32_t count[WS_COUNT];   /* entries so far in each space (pass 1 and 2) */
@@ -160,6 +165,7 @@ bool wat__expect_kw(wat_p *p, const char *kw);
  * no literal, "unexpected token" for a non-literal token kind, "constant
  * out of range" for a literal that does not fit. */
 bool wat__lit_u32(wat_p *p, const wat_tok *t, uint32_t *out);
+bool wat__lit_u64(wat_p *p, const wat_tok *t, uint64_t *out);
 bool wat__lit_i32(wat_p *p, const wat_tok *t, uint32_t *out);
 bool wat__lit_i64(wat_p *p, const wat_tok *t, uint64_t *out);
 bool wat__lit_f32(wat_p *p, const wat_tok *t, uint32_t *bits);
@@ -188,9 +194,17 @@ bool wat__index(wat_p *p, int space, uint32_t *out);
 /* Is the current token an index (a number or an $id)? */
 bool wat__at_index(wat_p *p);
 
-/* Value types. */
-bool wat__valtype(wat_p *p, uint8_t *out);
-bool wat__reftype(wat_p *p, uint8_t *out);
+/* Value types, appended to out in their binary encoding: a number,
+ * vector, funcref or externref type's byte, or (ref null? ht) as 0x63 or
+ * 0x64 and the heap type (func, extern or a type index, an s33). */
+bool wat__valtype(wat_p *p, wat_buf *out);
+/* The same for a reference type. */
+bool wat__reftype(wat_p *p, wat_buf *out);
+/* Is the current token a reference type's start: funcref, externref or
+ * (ref ...)? */
+bool wat__at_reftype(wat_p *p);
+/* A heap type (func, extern or a type index) as an s33 into out. */
+bool wat__heaptype(wat_p *p, wat_buf *out);
 /* A type use: (type x)? (param ...)* (result ...)*; *idx is its type index
  * (adding an implicit type when needed). With names, parameter names go to
  * p->locals (named params allowed); otherwise a named param is an error. */
@@ -198,8 +212,10 @@ bool wat__typeuse(wat_p *p, uint32_t *idx, bool names);
 /* A block type: (type x)? (param vt*)* (result vt*)*, written as 0x40, a
  * value type or a type index (s33). */
 bool wat__blocktype(wat_p *p, wat_buf *out);
-/* Adds or finds the type of np params / nr results; returns its index. */
-bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, uint32_t *idx);
+/* Adds or finds the type of np params / nr results (encoded in t: the
+ * params' pbytes, nbytes in all); returns its index. */
+bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes, size_t nbytes,
+                           uint32_t *idx);
 
 /* Instructions (instr.c): a sequence up to ")" / "end" / "else", or a
  * constant expression; both write into b. */

@@ -496,7 +496,19 @@ static void wat_errors_carry_line_and_column(void **state) {
   expect_error("(module (func (result i32) (param i32)))", CIS_EMALFORMED, "unexpected token");
   expect_error("(module (memory 1) (func (drop (i32.load align=3 (i32.const 0)))))", CIS_EMALFORMED,
                "alignment must be a power of two");
-  expect_error("(module (memory 0x1_0000_0000))", CIS_EMALFORMED, "i32 constant out of range");
+  /* A limit beyond 32 bits: invalid in 3.0, malformed in 2.0. */
+  expect_error("(module (memory 0x1_0000_0000))", CIS_EINVALID, "1:17: memory size");
+  expect_error("(module (table 1 0x1_0000_0000 funcref))", CIS_EINVALID, "1:18: table size");
+  expect_error("(module (memory 0x1_0000_0000_0000_0000))", CIS_EMALFORMED, "i64 constant out of range");
+  {
+    uint8_t *bin = NULL;
+    size_t n = 0;
+    char msg[256];
+    static const char t2[] = "(module (memory 0x1_0000_0000))";
+    assert_int_equal(cis__wat_compile_std(t2, sizeof t2 - 1, 2, &bin, &n, msg, sizeof msg), CIS_EMALFORMED);
+    assert_non_null(strstr(msg, "i32 constant out of range"));
+    free(bin);
+  }
   expect_error("(module (func)) (func)", CIS_EMALFORMED, "1:17: unexpected token");
   expect_error("(module (func)", CIS_EMALFORMED, "unexpected token");
   expect_error("(module (foo))", CIS_EMALFORMED, "unexpected token");
