@@ -126,11 +126,9 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   }
   /* A module whose bytes equal those the engine's code was made from (an
    * entry of the compiled tier's cache) was validated then: the engine
-   * says so, and validation is not repeated (docs/aot.md, Cached start).
-   * Validated as 3.0 perhaps, which allows more than 2.0: a 2.0 engine
-   * validates it again. */
-  bool known = validate && e->cfg.standard != CIS__STD_2 && e->ops->prepare_known &&
-               e->ops->prepare_known(&r->pub) == CIS_OK;
+   * says so, and validation is not repeated (docs/aot.md, Cached start):
+   * under the same standard, which is part of the cache's key. */
+  bool known = validate && e->ops->prepare_known && e->ops->prepare_known(&r->pub) == CIS_OK;
   if (known) r->prepared = true;
   if (validate && !known) {
     rc = cis__module_validate(r->pub.m, &d);
