@@ -820,8 +820,11 @@ dispatch:
     NEXT();
   }
   CASE(select) {
-    cis_slot v = SL(4).u32 ? SL(2) : SL(3);
-    SL(1) = v;
+    /* Both operands read first, so that gcc picks one with a conditional
+     * move: its branch (one arm out of line, a jump back) cost an
+     * instruction more and a miss on data-dependent conditions. */
+    uint64_t a = SL(2).u64, b = SL(3).u64;
+    SL(1).u64 = SL(4).u32 ? a : b;
     ADV(5);
     NEXT();
   }
