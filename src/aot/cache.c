@@ -2359,6 +2359,27 @@ static cis_result temp_dir(char *dir, size_t dcap, char *msg, size_t cap) {
  * started again. */
 static cis_result compile_until(const cis__module *m, where *w, const char *dir, uint64_t deadline,
                                 cis__aot_loaded **out, bool *compiled, char *msg, size_t cap) {
+  /* A compile of the module already running (for an earlier call, in this
+   * process or another) holds its lock: this call waits for that one, up
+   * to its deadline, rather than start one more per call. */
+  char lpath[PATH_MAX + 80];
+  snprintf(lpath, sizeof lpath, "%s/%s.lock", dir, w->k.name);
+  bool busy = false;
+  int lfd = lock_key(lpath, 1, true, &busy);
+  if (busy) {
+    uint64_t left = cis__ms_left(deadline);
+    lfd = left ? lock_key(lpath, left, false, &busy) : -1;
+    if (lfd < 0) {
+      setmsg(msg, cap, "another compile of the module is running (its lock %s is held) and did not "
+             "end by the call's deadline", lpath);
+      return CIS_ETIMEOUT;
+    }
+    close(lfd);
+    cis_result rc = load_entry(w->path, &w->k, m, out, msg, cap);
+    if (rc != CIS_ENOTFOUND && rc != CIS_EHASH) return rc; /* stored (or unsound): else compile */
+  } else if (lfd >= 0) {
+    close(lfd);
+  }
   cis__aot_job *j = NULL;
   cis__aot_cc cc;
   cis_result rc = cis__aot_find_cc(&cc, msg, cap);
