@@ -1332,17 +1332,12 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
   return rc;
 }
 
-/* pwrite() of n bytes of p at offset at; false on an error. */
-static bool pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t at) {
-  while (n) {
-    ssize_t w = pwrite(fd, p, n, (off_t)at);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= (size_t)w;
-    at += (uint64_t)w;
-  }
-  return true;
+/* Writes n bytes of p at offset at of fd (a file grown past its end
+ * reads zeros in between); false on an error. lseek and write, not
+ * pwrite: every libc function the library names costs each start of the
+ * CLI a symbol lookup by the dynamic loader (about 700 instructions). */
+static bool write_at(int fd, const uint8_t *p, size_t n, uint64_t at) {
+  return lseek(fd, (off_t)at, SEEK_SET) == (off_t)at && write_all(fd, p, n);
 }
 
 /* Writes the image of memory 0 of the job's module beside its entry
@@ -1365,13 +1360,13 @@ static void store_image(const cis__aot_job *j) {
   memcpy(trl + I_START, &plan.start, 8);
   memcpy(trl + I_LEN, &plan.len, 8);
   int fd = open(j->itpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  bool ok = fd >= 0 && ftruncate(fd, (off_t)plan.len) == 0;
+  bool ok = fd >= 0;
   uint32_t off;
   for (uint32_t i = 0; ok && cis__data_image_next(j->m, &i, &off); i++) {
     const cis__data *d = &j->m->datas[i];
-    ok = pwrite_all(fd, d->bytes, d->len, off - plan.start);
+    ok = write_at(fd, d->bytes, d->len, off - plan.start);
   }
-  ok = ok && pwrite_all(fd, trl, sizeof trl, plan.len) && fsync(fd) == 0;
+  ok = ok && write_at(fd, trl, sizeof trl, plan.len) && fsync(fd) == 0; /* the trailer ends the file */
   if (fd >= 0) ok = close(fd) == 0 && ok;
   if (!ok || rename(j->itpath, j->ipath) != 0) {
     unlink(j->itpath);
@@ -3039,7 +3034,7 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
   char other[PATH_MAX + 300];
   if (kind == FK_IMAGE) { /* an image whose entry is gone, and not being written (an hour) */
     snprintf(other, sizeof other, "%.*s.cso", (int)(strlen(path) - 4), path);
-    if (age > 3600 && lstat(other, &st) != 0 && errno == ENOENT) remove_file(v, path, false);
+    if (age > 3600 && access(other, F_OK) != 0 && errno == ENOENT) remove_file(v, path, false);
     return true;
   }
   if (kind != FK_ENTRY) return true;
