@@ -435,6 +435,30 @@ static void bad_or_untrusted_images_are_not_mapped(void **state) {
   refused(text, &r, NULL); /* none: an entry from before images, quietly */
   copy_file(keep, p);
   assert_true(start_on("aot", text, &r) > 0);
+
+  ref_free(&r);
+  free(text);
+}
+
+/* A compile that cannot write its image (a folder in its place) stores
+ * the entry all the same, and its instances copy; the folder is never
+ * opened as an image. */
+static void image_that_cannot_be_written_is_left_out(void **state) {
+  (void)state;
+  char *text = big_text();
+  ref r = reference(text);
+  assert_true(start_on("aot", text, &r) > 0);
+  char p[400];
+  the_image(p, sizeof p);
+  assert_int_equal(cis_cache_clear(NULL), CIS_OK);
+  assert_int_equal(mkdir(p, 0700), 0);
+  refused(text, &r, "is not a regular file");
+  assert_int_equal(cache_entries(), 1);
+  assert_int_equal(cache_files(IMG, false), 1);
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_equal(rmdir(p), 0);
   ref_free(&r);
   free(text);
 }
@@ -468,6 +492,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(passive_segments_and_drops_are_unchanged, setup, teardown),
       cmocka_unit_test_setup_teardown(modules_without_an_image_copy, setup, teardown),
       cmocka_unit_test_setup_teardown(bad_or_untrusted_images_are_not_mapped, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_that_cannot_be_written_is_left_out, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_clear_and_prune_remove_images, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
