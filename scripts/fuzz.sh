@@ -9,7 +9,8 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
 #   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, wast,
-#            http, aot_elf, aot_entry, aot_state, vfs_ext, vfs_db or db_spec
+#            http, aot_elf, aot_entry, aot_image, aot_state, vfs_ext, vfs_db or
+#            db_spec
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -24,7 +25,8 @@
 # fuzz/aot_entry/, the compile caches found (CIS_AOT_CACHE, $CIS_HOME/cache,
 # ~/.local/share/cis/cache) and a few of the system's shared libraries;
 # aot_entry's (whole cache entries) from fuzz/aot_entry/ and those caches'
-# entries; vfs_ext's
+# entries; aot_image's (an image of memory 0 with its trailer) from
+# fuzz/aot_image/; vfs_ext's
 # (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*;
 # vfs_db's (byte-coded VFS calls, not files) from fuzz/findings/vfs_db/;
 # db_spec's (database specs) from fuzz/db_spec/*; aot_state's (a compile
@@ -51,10 +53,10 @@ target=${1#fuzz_}
 secs=$2
 shift 2
 case $target in
-  decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | aot_state | vfs_ext | \
+  decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | aot_image | aot_state | vfs_ext | \
     vfs_db | db_spec) ;;
   *) echo "fuzz.sh: unknown target '$target' (decode, run, manifest, wasi_fs, mcp, signature, wat, wast, http, aot_elf," \
-    "aot_entry, aot_state, vfs_ext, vfs_db, db_spec)" >&2; exit 2 ;;
+    "aot_entry, aot_image, aot_state, vfs_ext, vfs_db, db_spec)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -158,6 +160,10 @@ elif [ "$target" = aot_state ]; then
   # A compile lock's line and a refusal record (fuzz/fuzz_aot_state.c).
   dict=
   seed_files "$root"/fuzz/aot_state/*
+elif [ "$target" = aot_image ]; then
+  # An image of memory 0 and its trailer (fuzz/fuzz_aot_image.c).
+  dict=
+  seed_files "$root"/fuzz/aot_image/*
 elif [ "$target" = db_spec ]; then
   # Database specs (fuzz/fuzz_db_spec.c).
   dict=

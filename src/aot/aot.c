@@ -256,6 +256,14 @@ cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, u
   return rc == CIS_OK ? code_of(m, ld, out, msg, cap) : rc;
 }
 
+const cis__mem_image *cis__aot_code_image(const cis__aot_code *code, const cis__module *m) {
+  return code ? cis__aot_image(code->ld, m) : NULL;
+}
+
+static const cis__mem_image *aot_mem_image(cis_module *mod) {
+  return cis__aot_code_image(mod->engine_data, mod->m);
+}
+
 void cis__aot_code_free(cis__aot_code *code) {
   if (!code) return;
   cis__aot_release(code->ld);
@@ -375,4 +383,5 @@ const cis__engine_ops cis__aot_ops = {
     .prepare_known = aot_prepare_known,
     .known_bytes = cis__aot_hold_known_bytes,
     .release_bytes = cis__aot_release_bytes,
+    .mem_image = aot_mem_image,
 };

@@ -255,6 +255,13 @@ void cis__aot_code_free(cis__aot_code *code);
 cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, int standard,
                                      const uint8_t **held, void **owner);
 void cis__aot_release_bytes(void *owner);
+/* The image of memory 0 of module m (one of loaded object l's) beside
+ * l's entry, checked (cache.c, images), or NULL when there is none or it
+ * failed a check: looked for once per loaded object. */
+const cis__mem_image *cis__aot_image(cis__aot_loaded *l, const cis__module *m);
+/* The mem_image op (runtime.h) of the compiled and tiering engines: the
+ * image of the module whose compiled code is code (NULL: none yet). */
+const cis__mem_image *cis__aot_code_image(const cis__aot_code *code, const cis__module *m);
 
 /* Runs wasm function f (of a module whose compiled code is code) under ex:
  * ops->call of the compiled engine, and of the tiering engine once its

@@ -47,6 +47,12 @@ void cis__aot_test_no_crc(bool on);
  * and as `cis cache list` does; maps and runs nothing. Returns the load's
  * verdict: CIS_OK (sound), CIS_EHASH (unsound), CIS_ENOTFOUND, CIS_EIO. */
 cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen);
+/* Fuzzing (fuzz/fuzz_aot_image.c): checks the image file open as fd as
+ * the first instance of module m would check its entry's image (the
+ * entry named key; no least size of data): CIS_OK when it would map it,
+ * CIS_EHASH (unsound), CIS_EIO, or CIS_ENOTFOUND when m's segments make
+ * no image. */
+cis_result cis__aot_check_image_fd(int fd, const cis__module *m, const uint8_t key[32]);
 /* Tests: while held, the worker starts no compile. */
 void cis__tier_hold(bool hold);
 /* Lets the worker finish the queue, then joins it (run at exit; no

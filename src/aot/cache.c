@@ -128,6 +128,15 @@ extern char **environ;
 #define PAD 4096u
 /* Padding after an object of n bytes. */
 static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
+/* The image of an entry's module's memory 0 (images, below), KEY.img
+ * beside KEY.cso: the memory's initial contents from a 64 KiB page on,
+ * then this trailer: magic, the entry's name, the memory offset and the
+ * length of the image (u64 little-endian), zeros. */
+#define IMG_MAGIC "CISIMG01"
+#define I_KEY 8
+#define I_START 40
+#define I_LEN 48
+#define IMG_TRL 64
 /* From this size on, an entry a load keeps mapped (check_load) is
  * checked through that mapping: the module is decoded from the entry's
  * copy of its bytes rather than copied (cis__aot_known_bytes). */
@@ -839,6 +848,7 @@ struct cis__aot_job {
   char stem[128];                      /* "KEY.PID.SEQ": the compile's own files, in dir */
   char opath[PATH_MAX + 128], epath[PATH_MAX + 128];
   char path[PATH_MAX + 80], lpath[PATH_MAX + 80], tpath[PATH_MAX + 160];
+  char ipath[PATH_MAX + 80], itpath[PATH_MAX + 160]; /* KEY.img, and its temporary file */
   uint8_t *bytes;                      /* a copy of the module's bytes (k.bytes) */
   char *text;                          /* a copy of the key text (k.text) */
   char cc[4096];                       /* the compiler driver */
@@ -1322,10 +1332,54 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
   return rc;
 }
 
+/* Writes n bytes of p at offset at of fd (a file grown past its end
+ * reads zeros in between); false on an error. lseek and write, not
+ * pwrite: every libc function the library names costs each start of the
+ * CLI a symbol lookup by the dynamic loader (about 700 instructions). */
+static bool write_at(int fd, const uint8_t *p, size_t n, uint64_t at) {
+  return lseek(fd, (off_t)at, SEEK_SET) == (off_t)at && write_all(fd, p, n);
+}
+
+/* Writes the image of memory 0 of the job's module beside its entry
+ * (j->ipath; images, below), through a temporary file fsynced and
+ * renamed, when its segments make one (cis__data_image_plan); else
+ * removes an image left there. The zeros between segments are holes of
+ * the file. An image that cannot be written is left out: instances then
+ * copy the segments. Allocates nothing. */
+static void store_image(const cis__aot_job *j) {
+  cis__data_image plan;
+  if (!j->cache) return; /* a private folder goes with the compile */
+  if (!j->m || !cis__data_image_plan(j->m, CIS__DATA_IMAGE_MIN, &plan)) {
+    unlink(j->ipath);
+    return;
+  }
+  uint8_t trl[IMG_TRL];
+  memset(trl, 0, sizeof trl);
+  memcpy(trl, IMG_MAGIC, 8);
+  memcpy(trl + I_KEY, j->k.key, 32);
+  memcpy(trl + I_START, &plan.start, 8);
+  memcpy(trl + I_LEN, &plan.len, 8);
+  int fd = open(j->itpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool ok = fd >= 0;
+  uint32_t off;
+  for (uint32_t i = 0; ok && cis__data_image_next(j->m, &i, &off); i++) {
+    const cis__data *d = &j->m->datas[i];
+    ok = write_at(fd, d->bytes, d->len, off - plan.start);
+  }
+  ok = ok && write_at(fd, trl, sizeof trl, plan.len) && fsync(fd) == 0; /* the trailer ends the file */
+  if (fd >= 0) ok = close(fd) == 0 && ok;
+  if (!ok || rename(j->itpath, j->ipath) != 0) {
+    unlink(j->itpath);
+    unlink(j->ipath); /* one left from before is not this module's */
+  }
+}
+
 /* Turns the compiled object at j->opath into the entry j->path: the
  * object then its trailer, written to a temporary file, fsynced and
- * renamed. Allocates nothing. */
+ * renamed. Allocates nothing. The image of memory 0 goes first
+ * (store_image), so that a load finding the entry finds its image. */
 static cis_result store_entry(cis__aot_job *j, char *msg, size_t cap) {
+  store_image(j);
   /* Only a regular file the compiler wrote: a FIFO or link put there is
    * never opened for reading (it could block or lead elsewhere). */
   int in = open(j->opath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -1963,6 +2017,8 @@ static cis_result job_new(const cis__module *m, bool gen_later, const cis__aot_c
   snprintf(j->lpath, sizeof j->lpath, "%s/%s.lock", dir, k->name);
   snprintf(j->rpath, sizeof j->rpath, "%s/%s.refused", dir, k->name);
   snprintf(j->tpath, sizeof j->tpath, "%s.%ld.%u.tmp", j->path, pid, n);
+  snprintf(j->ipath, sizeof j->ipath, "%s/%s.img", dir, k->name);
+  snprintf(j->itpath, sizeof j->itpath, "%s.%ld.%u.tmp", j->ipath, pid, n);
   /* Flags that do not fit the command are refused, never cut: the key
    * names them whole, so a cut command would store an object under flags
    * it was not built with. */
@@ -2019,6 +2075,10 @@ struct cis__aot_loaded {
   size_t emap_len;             /* its length */
   char *text;                  /* the key text, after this struct */
   size_t tlen;                 /* its length */
+  char *path;                  /* the entry's path, after the text (its image is beside it) */
+  trust tr;                    /* whom its folder's files may belong to */
+  atomic_int img_state;        /* its image: 0 not looked for yet, 1 in img, -1 none */
+  cis__mem_image img;          /* the image, checked, its file open (img_state 1) */
 };
 
 static pthread_mutex_t loaded_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -2029,6 +2089,7 @@ const cis_aot_object *cis__aot_loaded_object(const cis__aot_loaded *l) { return 
 /* Unloads and frees l, whatever part of a load it went through. */
 static void unload(cis__aot_loaded *l) {
   if (l->map) munmap(l->map, l->span);
+  if (atomic_load(&l->img_state) > 0) close(l->img.fd);
   free(l->tab);
   cis__module_free(l->mod);
   if (l->emap) munmap(l->emap, l->emap_len);
@@ -2195,14 +2256,17 @@ static cis_result load_entry(const char *path, const key *k, const cis__module *
    * mapping the check kept (check_load), else (an entry checked without a
    * mapping) a copy. A copy of a big module's bytes costs a page fault per
    * 4 KB; a mapping more costs every later look at /proc/self/maps. */
-  size_t copy = rc == CIS_OK && !m && !sn.emap ? k->nbytes : 0;
-  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->tlen + copy) : NULL;
+  size_t copy = rc == CIS_OK && !m && !sn.emap ? k->nbytes : 0, plen = strlen(path) + 1;
+  cis__aot_loaded *l = rc == CIS_OK ? malloc(sizeof *l + k->tlen + plen + copy) : NULL;
   if (rc == CIS_OK && !l) rc = CIS_ENOMEM;
-  if (rc == CIS_OK) { /* one block: the object's state, the key text, a copy of the bytes */
+  if (rc == CIS_OK) { /* one block: the object's state, the key text, the path, a copy of the bytes */
     *l = (cis__aot_loaded){0};
     l->text = (char *)(l + 1);
     memcpy(l->text, k->text, k->tlen);
     l->tlen = k->tlen;
+    l->path = l->text + k->tlen;
+    memcpy(l->path, path, plen);
+    l->tr = k->tr;
     l->nbytes = k->nbytes;
     if (m) {
       l->mod = cis__module_ref((cis__module *)m);
@@ -2213,8 +2277,8 @@ static cis_result load_entry(const char *path, const key *k, const cis__module *
       sn.emap = NULL;
       l->bytes = (const uint8_t *)l->emap + sn.emap_mod;
     } else {
-      if (copy) memcpy(l->text + k->tlen, k->bytes, copy);
-      l->bytes = (const uint8_t *)l->text + k->tlen;
+      if (copy) memcpy(l->path + plen, k->bytes, copy);
+      l->bytes = (const uint8_t *)l->path + plen;
     }
     rc = map_own(fd, &sn, l, k->name, msg, cap);
   }
@@ -2241,6 +2305,113 @@ static cis_result load_entry(const char *path, const key *k, const cis__module *
   }
   *out = l;
   return CIS_OK;
+}
+
+/* ------------------------------------------------------------ images */
+
+/* A module whose memory 0 starts with megabytes of data segments
+ * (cis__data_image_plan) has them laid out in an image beside its entry,
+ * KEY.img (store_image), which each instance maps copy-on-write over the
+ * start of its memory instead of copying the segments (runtime.h, ops
+ * mem_image; objects.c): a start then faults in only the pages the guest
+ * touches. The image is looked for at the first instantiation of a
+ * module of the loaded object (a module without such segments never
+ * looks), opened as an entry is (never through a link, never waiting on
+ * a FIFO, and trusted only as an entry is: trusted), and checked once:
+ * its length and trailer, then its every byte against what the module's
+ * own segments write (cis__data_image_equal). That is exact, as the
+ * comparison of an entry's module bytes is, where a checksum in the same
+ * file would only guard against accidents. The object keeps the file
+ * open for the later instances. An image that fails a check is not used
+ * (a warning says why) and the instances copy the segments; so do
+ * entries written before images were. */
+
+/* Whether trl, the trailer of an image of length len, names the entry key
+ * and the range of plan. */
+static bool image_trailer_ok(const uint8_t trl[IMG_TRL], const uint8_t key[32],
+                             const cis__data_image *plan) {
+  uint64_t start, len;
+  memcpy(&start, trl + I_START, 8);
+  memcpy(&len, trl + I_LEN, 8);
+  return !memcmp(trl, IMG_MAGIC, 8) && !memcmp(trl + I_KEY, key, 32) && start == plan->start &&
+         len == plan->len;
+}
+
+/* Checks the image open as fd (path names it in warnings) for module m,
+ * of plan plan, beside the entry named key: a regular file that tr lets
+ * this user trust, of the plan's length plus a trailer naming the entry
+ * and the range, whose bytes are those m's segments write. CIS_OK;
+ * CIS_EHASH when it is not (a warning says why); CIS_EIO when it cannot
+ * be read. */
+static cis_result image_check(int fd, const char *path, const trust *tr, const uint8_t key[32],
+                              const cis__module *m, const cis__data_image *plan) {
+  struct stat st;
+  uint8_t trl[IMG_TRL];
+  if (fstat(fd, &st) != 0) return CIS_EIO;
+  if (!S_ISREG(st.st_mode)) {
+    warn("cache image %s is not a regular file: not used", path);
+    return CIS_EHASH;
+  }
+  if (!trusted(&st, tr, "cache image", path)) return CIS_EHASH;
+  if ((uint64_t)st.st_size != plan->len + IMG_TRL ||
+      !cis__aot_pread_all(fd, trl, IMG_TRL, plan->len) || !image_trailer_ok(trl, key, plan)) {
+    warn("cache image %s is not the image of its entry's module (length or trailer): not used",
+         path);
+    return CIS_EHASH;
+  }
+  void *p = mmap(NULL, (size_t)plan->len, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (p == MAP_FAILED) return CIS_EIO;
+  bool same = cis__data_image_equal(m, plan, p);
+  munmap(p, (size_t)plan->len);
+  if (!same) {
+    warn("cache image %s differs from its module's data segments: not used", path);
+    return CIS_EHASH;
+  }
+  return CIS_OK;
+}
+
+/* Looks for l's image for module m (one of l's) once: img_state becomes
+ * 1 with the image in l->img, or -1. Under a lock, so that two first
+ * instances do not both open and check it. */
+static void image_look(cis__aot_loaded *l, const cis__module *m) {
+  static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&mu);
+  if (atomic_load(&l->img_state) == 0) {
+    int st = -1;
+    cis__data_image plan;
+    size_t n = strlen(l->path);
+    if (n > 4 && !strcmp(l->path + n - 4, ".cso") && cis__data_image_plan(m, CIS__DATA_IMAGE_MIN, &plan)) {
+      char *path = malloc(n + 1);
+      int fd = -1;
+      if (path) {
+        memcpy(path, l->path, n - 4);
+        memcpy(path + n - 4, ".img", 5);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0 && errno == ELOOP) warn("cache image %s is a symbolic link: not used", path);
+      }
+      if (fd >= 0 && image_check(fd, path, &l->tr, l->key, m, &plan) == CIS_OK) {
+        l->img = (cis__mem_image){.fd = fd, .start = plan.start, .len = plan.len};
+        st = 1;
+      } else if (fd >= 0) {
+        close(fd);
+      }
+      free(path);
+    }
+    atomic_store(&l->img_state, st);
+  }
+  pthread_mutex_unlock(&mu);
+}
+
+const cis__mem_image *cis__aot_image(cis__aot_loaded *l, const cis__module *m) {
+  if (atomic_load_explicit(&l->img_state, memory_order_acquire) == 0) image_look(l, m);
+  return atomic_load_explicit(&l->img_state, memory_order_acquire) > 0 ? &l->img : NULL;
+}
+
+cis_result cis__aot_check_image_fd(int fd, const cis__module *m, const uint8_t key[32]) {
+  cis__data_image plan;
+  trust tr = {.has_named = false};
+  if (!cis__data_image_plan(m, 0, &plan)) return CIS_ENOTFOUND;
+  return image_check(fd, "(fuzz)", &tr, key, m, &plan);
 }
 
 /* ------------------------------------------------------------ obtain */
@@ -2687,11 +2858,12 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
 }
 
 /* What a file of the cache folder is. */
-enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED };
+enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED, FK_IMAGE };
 
 static int file_kind(const char *name) {
   size_t l = strlen(name);
   if (l == 64 + 4 && !strcmp(name + 64, ".cso")) return FK_ENTRY;
+  if (l == 64 + 4 && !strcmp(name + 64, ".img")) return FK_IMAGE;
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
   if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
@@ -2880,15 +3052,23 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
     if (v->max_age && age > v->max_age) remove_file(v, path, false);
     return true;
   }
+  char other[PATH_MAX + 300];
+  if (kind == FK_IMAGE) { /* an image whose entry is gone, and not being written (an hour) */
+    snprintf(other, sizeof other, "%.*s.cso", (int)(strlen(path) - 4), path);
+    if (age > 3600 && access(other, F_OK) != 0 && errno == ENOENT) remove_file(v, path, false);
+    return true;
+  }
   if (kind != FK_ENTRY) return true;
   cis_cache_entry e;
   read_entry(path, name, &e);
   if (!e.sound || strcmp(e.cis_version, CIS_VERSION_STRING) != 0 ||
       (v->max_age && age > v->max_age)) {
     remove_file(v, path, true);
-    char lock[PATH_MAX + 300];
-    snprintf(lock, sizeof lock, "%.*s.lock", (int)(strlen(path) - 4), path);
-    unlink(lock);
+    static const char *const beside[] = {"lock", "img"};
+    for (size_t i = 0; i < CIS_ARRAY_LEN(beside); i++) {
+      snprintf(other, sizeof other, "%.*s.%s", (int)(strlen(path) - 4), path, beside[i]);
+      unlink(other);
+    }
   }
   return true;
 }

@@ -385,6 +385,13 @@ static cis_result tier_call(cis__exec *ex, cis_func *f, cis_slot *ar) {
   return base->call(ex, f, ar);
 }
 
+/* The image of mod's memory 0 when its code was there from the load (or
+ * has arrived since): instances made before copied their segments. */
+static const cis__mem_image *tier_mem_image(cis_module *mod) {
+  tier_mod *t = mod->tier_data != &looked_up ? mod->tier_data : NULL;
+  return t ? cis__aot_code_image(atomic_load_explicit(&t->code, memory_order_acquire), mod->m) : NULL;
+}
+
 const cis__engine_ops cis__tier_ops = {
     .name = "auto",
     .prepare = tier_prepare,
@@ -393,6 +400,7 @@ const cis__engine_ops cis__tier_ops = {
     .prepare_known = tier_prepare_known,
     .known_bytes = cis__aot_hold_known_bytes,
     .release_bytes = cis__aot_release_bytes,
+    .mem_image = tier_mem_image,
 };
 
 /* ------------------------------------------------------------- probes */

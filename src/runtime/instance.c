@@ -232,6 +232,9 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
 
 /* ------------------------------------------------------- instantiation */
 
+/* Creates the memories the module defines. Memory 0 maps the image of
+ * its initial contents when the engine has one (ops mem_image): its
+ * active segments are then in place already (init_segments). */
 static cis_result alloc_memories(cis_instance *inst) {
   const cis__module *m = inst->m;
   for (uint32_t i = m->nmemory_imports; i < m->nmemories; i++) {
@@ -240,6 +243,11 @@ static cis_result alloc_memories(cis_instance *inst) {
                                        inst->engine, &inst->memories[i]);
     if (rc != CIS_OK) return rc;
   }
+  const cis__mem_image *img = m->nmemories && !m->nmemory_imports && inst->engine->ops->mem_image
+                                  ? inst->engine->ops->mem_image(inst->module)
+                                  : NULL;
+  if (img && cis__memory_map_image(inst->memories[0], img) < 0)
+    return cis__fail(inst->engine, CIS_ENOMEM, "cannot map the initial contents of memory 0");
   return CIS_OK;
 }
 
@@ -319,10 +327,17 @@ static cis_result init_segments(cis_instance *inst) {
     }
     if (s->mode != CIS__SEG_PASSIVE) inst->elem_dropped[i] = 1;
   }
+  /* Memory 0 mapped from its image holds its active segments already
+   * (each has a constant offset inside it: cis__data_image_plan). */
+  const bool imaged = m->nmemories && !m->nmemory_imports && inst->memories[0]->img_len;
   for (uint32_t i = 0; i < m->ndatas; i++) {
     const cis__data *d = &m->datas[i];
     if (d->mode != CIS__SEG_ACTIVE) continue;
     cis_memory *mem = inst->memories[d->memory];
+    if (imaged && d->memory == 0) {
+      inst->data_dropped[i] = 1;
+      continue;
+    }
     uint32_t off = cis__const_value(inst, &d->offset).u32;
     if ((uint64_t)off + d->len > mem->size)
       return cis__fail(inst->engine, CIS_TRAP_MEM_OOB,

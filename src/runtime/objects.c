@@ -19,6 +19,14 @@
  * a small size, MADV_DONTNEED past it), so a reused memory reads as zero
  * like a fresh one.
  *
+ * Images: a memory may start with pages mapped copy-on-write from a file
+ * holding its initial contents (cis__memory_map_image: a module's data
+ * segments, which the compiled tier's cache keeps laid out), so that a
+ * start faults in only the pages the guest touches instead of copying
+ * them all. Growth past them maps anonymous pages as ever (zeros), and a
+ * release maps anonymous pages over them before pooling: MADV_DONTNEED
+ * on a private file mapping brings back the file's bytes, not zeros.
+ *
  * Memory accounts (the rule is in cis.h, cis_limits): a memory charges its
  * size, a table its allocated elements, to the account that pays for it,
  * before committing or allocating anything, and gives the charge back when
@@ -276,12 +284,22 @@ static bool pool_fit(cis__pooled_mem *pm, uint64_t size) {
   return true;
 }
 
+/* Fresh private zero pages over [p, p + n), readable and writable, in
+ * place of whatever was mapped there. */
+static bool zero_pages(uint8_t *p, uint64_t n) {
+  return mmap(p, (size_t)n, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != MAP_FAILED;
+}
+
 /* Hands m's reservation to its pool: every page it used is zeroed, or
  * dropped (private anonymous memory reads back as zero afterwards), so
  * the next memory never sees this one's contents, and what grew past the
  * initial size goes back to PROT_NONE. False when it cannot be kept. */
 static bool pool_release(cis_memory *m) {
   uint64_t keep = m->init_size < m->size ? m->init_size : m->size;
+  /* Pages mapped from an image would read the file back after
+   * MADV_DONTNEED, not zeros: anonymous pages replace them. */
+  if (m->img_len && !zero_pages(m->base + m->img_start, m->img_len)) return false;
   /* A small memory is cleared by hand: madvise flushes the TLB of every
    * CPU the process runs on, which costs more than writing a few pages
    * of zeros (and the pages stay resident for the next user). */
@@ -360,6 +378,19 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
   atomic_init(&m->acct, cis__account_ref(acct));
   *out = m;
   return CIS_OK;
+}
+
+int cis__memory_map_image(cis_memory *m, const cis__mem_image *img) {
+  if (!img->len || img->start > m->size || img->len > m->size - img->start) return 0;
+  uint8_t *at = m->base + img->start;
+  if (mmap(at, (size_t)img->len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, img->fd, 0) !=
+      MAP_FAILED) {
+    m->img_start = img->start;
+    m->img_len = img->len;
+    return 1;
+  }
+  /* A MAP_FIXED that failed may have unmapped the range already. */
+  return zero_pages(at, img->len) ? 0 : -1;
 }
 
 cis_result cis__memory_adopt(void *msg_handle, cis_memory *m, cis__account *a) {

@@ -229,6 +229,12 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
                               cis__account *acct, cis_engine *pool, cis_memory **out);
 cis_result cis__global_create(uint8_t type, bool mutable_, cis_slot val, cis_instance *owner,
                               cis_global **out);
+/* Maps img over its range of new memory m, copy-on-write, in place of
+ * the zero pages there, and records it (a release then maps zero pages
+ * over it again). 1 when mapped; 0 when not (a range outside m, or the
+ * mapping failed): m still reads as zero; -1 when m lost those pages
+ * (the memory is unusable: free it). */
+int cis__memory_map_image(cis_memory *m, const cis__mem_image *img);
 /* Take one more reference each. */
 cis_memory *cis__memory_ref(cis_memory *m);
 cis_table *cis__table_ref(cis_table *t);

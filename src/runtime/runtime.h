@@ -58,6 +58,13 @@ typedef struct cis__engine_ops {
   cis_result (*known_bytes)(const uint8_t *bytes, size_t len, int standard, const uint8_t **held,
                             void **owner);
   void (*release_bytes)(void *owner);
+  /* Optional, at each instantiation of mod when its memory 0 is its own
+   * and its segments make an image (cis__data_image_plan): a file holding
+   * that image, checked equal to what the segments write, which the new
+   * memory maps copy-on-write instead of copying them
+   * (cis__memory_map_image); NULL: the segments are copied. The image
+   * lives as long as mod. */
+  const struct cis__mem_image *(*mem_image)(cis_module *mod);
 } cis__engine_ops;
 
 /* The engine registry. Engines register their ops table here; the runtime
@@ -146,7 +153,18 @@ struct cis_memory {
   cis__account *_Atomic acct; /* account charged for size; NULL until one pays */
   cis_engine *pool;          /* engine whose pool takes the reservation back, or NULL */
   uint64_t init_size;        /* size at creation: left accessible when pooled */
+  uint64_t img_start;        /* where the pages mapped from an image start */
+  uint64_t img_len;          /* their length; 0: none (cis__memory_map_image) */
 };
+
+/* Memory 0's initial contents in a file (an image: the active data
+ * segments at their offsets, zeros elsewhere), from the engine (ops
+ * mem_image). */
+typedef struct cis__mem_image {
+  int fd;                    /* the file, open for reading: the image from its offset 0 */
+  uint64_t start;            /* the memory offset it starts at (a multiple of 64 KiB) */
+  uint64_t len;              /* its length (a multiple of 64 KiB) */
+} cis__mem_image;
 
 struct cis_table {
   atomic_uint refs;          /* reference count */
@@ -325,6 +343,33 @@ cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_
 /* memory.init seg of memory mi: n bytes from s to d. */
 cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint32_t d, uint32_t s,
                             uint32_t n);
+
+/* Memory 0's initial contents as one image, which instantiation may map
+ * from a file instead of copying the segments (ops mem_image): the range
+ * of the memory it covers, rounded out to 64 KiB pages, and the bytes of
+ * data in it. */
+typedef struct cis__data_image {
+  uint64_t start;            /* first byte (a multiple of 64 KiB) */
+  uint64_t len;              /* bytes (a multiple of 64 KiB) */
+  uint64_t data;             /* bytes of the segments in it */
+} cis__data_image;
+/* Segment data below which an image is not worth a mapping (a copy of a
+ * few pages costs less than mapping them and dropping them again). */
+#define CIS__DATA_IMAGE_MIN (1u << 20)
+/* Whether m's memory 0 starts as an image (*out): the memory is m's own,
+ * every active segment of it has a constant offset (no global.get), lies
+ * inside the memory's initial size and after the one before it (in
+ * order, no overlap: what every linker writes), they hold at least
+ * min_data bytes, and the image is not mostly zeros (at most twice their
+ * size plus a page). Otherwise the segments are copied. */
+bool cis__data_image_plan(const cis__module *m, uint64_t min_data, cis__data_image *out);
+/* The active segment of memory 0 at or after *i: its index in *i and
+ * its offset in *off; false when there is none. For a module with a
+ * plan (its offsets are constant). */
+bool cis__data_image_next(const cis__module *m, uint32_t *i, uint32_t *off);
+/* Whether img, plan->len bytes, holds exactly m's segments at their
+ * offsets (less plan->start) and zeros elsewhere. */
+bool cis__data_image_equal(const cis__module *m, const cis__data_image *plan, const uint8_t *img);
 
 /* table.get and table.set of element i of t. */
 static inline cis_result cis__table_get(const cis_table *t, uint32_t i, void **out) {

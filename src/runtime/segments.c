@@ -8,7 +8,10 @@
  * instantiation for the active segments and global initialisers
  * (instance.c): one implementation, so a fix to their meaning lands once.
  * The cheap ones (memory.copy, memory.fill, table.fill) are static inline
- * in runtime.h for the interpreter's handlers.
+ * in runtime.h for the interpreter's handlers. Also here: the image of
+ * memory 0's initial contents (its active segments laid out at their
+ * offsets), which instantiation may map from a file the engine keeps
+ * instead of copying the segments (instance.c, objects.c).
  */
 #include <string.h>
 
@@ -95,4 +98,85 @@ cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint3
   if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
   if (n) memcpy(mem->base + d, ds->bytes + s, n);
   return CIS_OK;
+}
+
+/* ------------------------------------------------------ memory 0's image */
+
+/* The value of offset expression x when it reads no global (i32.const,
+ * and the extended constants' i32 add, sub and mul of them): true and
+ * *off, else false. */
+static bool const_offset(const cis__expr *x, uint32_t *off) {
+  const uint8_t *p = x->code, *end = x->code + x->len;
+  while (p < end) {
+    enum cis__op op = CIS__OP_COUNT;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) return false;
+    if (op == CIS__OP_END) break;
+    if (op == CIS__OP_I32_CONST) {
+      int32_t c;
+      if (!cis__read_s32(&p, end, &c)) return false;
+    } else if (op != CIS__OP_I32_ADD && op != CIS__OP_I32_SUB && op != CIS__OP_I32_MUL) {
+      return false;
+    }
+  }
+  *off = cis__const_value(NULL, x).u32; /* reads no instance: no global.get, no ref.func */
+  return true;
+}
+
+bool cis__data_image_next(const cis__module *m, uint32_t *i, uint32_t *off) {
+  for (; *i < m->ndatas; ++*i) {
+    const cis__data *d = &m->datas[*i];
+    if (d->mode == CIS__SEG_ACTIVE && d->memory == 0) return const_offset(&d->offset, off);
+  }
+  return false;
+}
+
+bool cis__data_image_plan(const cis__module *m, uint64_t min_data, cis__data_image *out) {
+  if (m->nmemories == 0 || m->nmemory_imports != 0) return false;
+  const uint64_t size = (uint64_t)m->memories[0].min * CIS__PAGE_SIZE;
+  uint64_t lo = UINT64_MAX, hi = 0, data = 0;
+  for (uint32_t i = 0; i < m->ndatas; i++) {
+    const cis__data *d = &m->datas[i];
+    if (d->mode != CIS__SEG_ACTIVE || d->memory != 0) continue;
+    uint32_t off;
+    if (!const_offset(&d->offset, &off) || off < hi || (uint64_t)off + d->len > size) return false;
+    if (!d->len) continue;
+    if (lo == UINT64_MAX) lo = off;
+    hi = (uint64_t)off + d->len;
+    data += d->len;
+  }
+  if (!data || data < min_data) return false;
+  out->start = lo / CIS__PAGE_SIZE * CIS__PAGE_SIZE;
+  out->len = (hi + CIS__PAGE_SIZE - 1) / CIS__PAGE_SIZE * CIS__PAGE_SIZE - out->start;
+  out->data = data;
+  return out->len <= 2 * data + CIS__PAGE_SIZE;
+}
+
+/* Whether the n bytes at p are all zero. */
+static bool all_zero(const uint8_t *p, uint64_t n) {
+  for (; n && ((uintptr_t)p & 7); n--)
+    if (*p++) return false;
+  uint64_t acc = 0;
+  for (; n >= 64; n -= 64, p += 64) { /* eight words at a time: no branch per word */
+    uint64_t w[8];
+    memcpy(w, p, sizeof w);
+    acc |= w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7];
+    if (acc) return false;
+  }
+  for (; n; n--) acc |= *p++;
+  return acc == 0;
+}
+
+bool cis__data_image_equal(const cis__module *m, const cis__data_image *plan, const uint8_t *img) {
+  uint64_t at = plan->start; /* the memory offset checked up to */
+  uint32_t off;
+  for (uint32_t i = 0; cis__data_image_next(m, &i, &off); i++) {
+    const cis__data *d = &m->datas[i];
+    if (!d->len) continue;
+    if (off < at || (uint64_t)off + d->len > plan->start + plan->len) return false;
+    if (!all_zero(img + (at - plan->start), off - at) ||
+        memcmp(img + (off - plan->start), d->bytes, d->len) != 0)
+      return false;
+    at = (uint64_t)off + d->len;
+  }
+  return all_zero(img + (at - plan->start), plan->start + plan->len - at);
 }

@@ -11,12 +11,14 @@
 #define CIS_TEST_AOT_TEST_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "aot/aot.h"
 #include "cis/cis.h"
@@ -52,6 +54,60 @@ static inline cis_engine *engine(const char *name) {
   assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
   return e;
 }
+
+/* stderr goes to a file from capture_begin to capture_end, which returns
+ * what was written (free it). */
+static int saved_err = -1;
+static char cap_path[300];
+
+static inline void capture_begin(void) {
+  fflush(stderr);
+  snprintf(cap_path, sizeof cap_path, "%s/stderr.txt", home);
+  int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  saved_err = dup(2);
+  assert_true(saved_err >= 0);
+  assert_int_equal(dup2(fd, 2), 2);
+  close(fd);
+}
+
+static inline char *capture_end(void) {
+  fflush(stderr);
+  dup2(saved_err, 2);
+  close(saved_err);
+  saved_err = -1;
+  FILE *f = fopen(cap_path, "r");
+  assert_non_null(f);
+  char *buf = calloc(1, 8192);
+  assert_non_null(buf);
+  size_t n = fread(buf, 1, 8191, f);
+  buf[n] = 0;
+  fclose(f);
+  return buf;
+}
+
+/* The path of the one file of the cache whose name ends in suffix
+ * (asserts there is one). */
+static inline void cache_file(const char *suffix, char *out, size_t n) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/cache", home);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int count = 0;
+  size_t sl = strlen(suffix);
+  for (struct dirent *de; (de = readdir(d));) {
+    size_t l = strlen(de->d_name);
+    if (l > sl && !strcmp(de->d_name + l - sl, suffix)) {
+      count++;
+      if (snprintf(out, n, "%s/%s", dir, de->d_name) >= (int)n) fail_msg("%s: path too long", dir);
+    }
+  }
+  closedir(d);
+  assert_int_equal(count, 1);
+}
+
+/* The path of the one entry of the cache. */
+static inline void the_entry(char *out, size_t n) { cache_file(".cso", out, n); }
 
 /* Files of the cache folder whose name ends (from its last dot) in one
  * of suffixes (NULL-terminated), or with except in none of them. */

@@ -192,19 +192,6 @@ static cis__module *internal_module(uint8_t k) {
   return m;
 }
 
-/* The one entry in the cache folder, into path (cap bytes). */
-static void the_entry(char *path, size_t cap) {
-  char dir[300];
-  snprintf(dir, sizeof dir, "%s/cache", home);
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  path[0] = 0;
-  for (struct dirent *de; (de = readdir(d));)
-    if (strstr(de->d_name, ".cso")) snprintf(path, cap, "%s/%s", dir, de->d_name);
-  closedir(d);
-  assert_true(path[0] != 0);
-}
-
 static ino_t inode_of(const char *path) {
   struct stat st;
   assert_int_equal(__real_stat(path, &st), 0);

@@ -49,37 +49,6 @@ enum { FOREIGN = 65534 };
 
 /* ------------------------------------------------------------ helpers */
 
-/* stderr goes to a file from capture_begin to capture_end, which returns
- * what was written (free it). */
-static int saved_err = -1;
-static char cap_path[300];
-
-static void capture_begin(void) {
-  fflush(stderr);
-  snprintf(cap_path, sizeof cap_path, "%s/stderr.txt", home);
-  int fd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  assert_true(fd >= 0);
-  saved_err = dup(2);
-  assert_true(saved_err >= 0);
-  assert_int_equal(dup2(fd, 2), 2);
-  close(fd);
-}
-
-static char *capture_end(void) {
-  fflush(stderr);
-  dup2(saved_err, 2);
-  close(saved_err);
-  saved_err = -1;
-  FILE *f = fopen(cap_path, "r");
-  assert_non_null(f);
-  char *buf = calloc(1, 8192);
-  assert_non_null(buf);
-  size_t n = fread(buf, 1, 8191, f);
-  buf[n] = 0;
-  fclose(f);
-  return buf;
-}
-
 /* Runs f of text on engine name; returns its result. */
 static int32_t run_text(const char *name, const char *text) {
   cis_engine *e = engine(name);
@@ -94,24 +63,6 @@ static int32_t run_text(const char *name, const char *text) {
   cis_module_free(m);
   cis_engine_free(e);
   return r.of.i32;
-}
-
-/* The path of the one entry of the cache (asserts there is one). */
-static void the_entry(char *out, size_t n) {
-  char dir[300];
-  snprintf(dir, sizeof dir, "%s/cache", home);
-  DIR *d = opendir(dir);
-  assert_non_null(d);
-  int count = 0;
-  for (struct dirent *de; (de = readdir(d));) {
-    size_t l = strlen(de->d_name);
-    if (l > 4 && !strcmp(de->d_name + l - 4, ".cso")) {
-      count++;
-      if (snprintf(out, n, "%s/%s", dir, de->d_name) >= (int)n) fail_msg("%s: path too long", dir);
-    }
-  }
-  closedir(d);
-  assert_int_equal(count, 1);
 }
 
 static struct stat stat_of(const char *p) {

@@ -7,12 +7,17 @@
  * globals or tables shows through, on the same thread or another; the
  * memory account and the memory cap hold as for a fresh memory; the pool
  * keeps no more than its bounds and never hands out a reservation smaller
- * than asked. Value stacks are pooled the same way, bounded too.
+ * than asked; a memory that mapped an image of its initial contents is
+ * reset to zeros, not to the image. Value stacks are pooled the same
+ * way, bounded too.
  */
 #include "runtime/rt_test.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "runtime/rt_internal.h"
 
@@ -167,6 +172,64 @@ static void large_reused_memory_reads_as_zero(void **state) {
   cis_engine_free(e);
 }
 
+/* Fails unless the n bytes at p are want(from), want(from + 1), ... */
+static void check_bytes(const uint8_t *p, size_t n, uint8_t (*want)(size_t), size_t from) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != want(from + i)) fail_msg("byte %zu is %u, not %u", from + i, p[i], want(from + i));
+}
+static uint8_t zero(size_t i) {
+  (void)i;
+  return 0;
+}
+static uint8_t pattern(size_t i) { return (uint8_t)(i * 7 + 1); }
+
+/* A memory that maps pages of an image (cis__memory_map_image: memory
+ * 0's initial contents from a file) reads them, writes them privately
+ * (the file keeps its bytes), and once released and taken from the pool
+ * reads as zero throughout: a reset by MADV_DONTNEED alone would read
+ * the file's bytes back. An image it cannot map (no file, a range
+ * outside the memory) leaves it zero and usable. */
+static void memory_mapped_from_an_image_is_reset_to_zeros(void **state) {
+  (void)state;
+  const size_t page = CIS__PAGE_SIZE, n = 8 * CIS__PAGE_SIZE;
+  cis_engine *e = rt_engine(NULL);
+  int fd = memfd_create("image", MFD_CLOEXEC);
+  assert_true(fd >= 0);
+  uint8_t *file = malloc(2 * page);
+  assert_non_null(file);
+  for (size_t i = 0; i < 2 * page; i++) file[i] = pattern(i);
+  assert_int_equal(write(fd, file, 2 * page), (ssize_t)(2 * page));
+  cis__limits lim = {8, 8, true};
+  cis_memory *m = NULL;
+  assert_int_equal(cis__memory_create(e, &lim, 0, NULL, e, &m), CIS_OK);
+  cis__mem_image img = {.fd = fd, .start = page, .len = 2 * page};
+  assert_int_equal(cis__memory_map_image(m, &img), 1);
+  check_bytes(m->base, page, zero, 0);
+  check_bytes(m->base + page, 2 * page, pattern, 0);
+  check_bytes(m->base + 3 * page, n - 3 * page, zero, 0);
+  memset(m->base, 0xab, n); /* everywhere, the image's pages too */
+  assert_int_equal(pread(fd, file, 2 * page, 0), (ssize_t)(2 * page));
+  check_bytes(file, 2 * page, pattern, 0); /* copy-on-write: the file is unchanged */
+  cis_memory_free(m);
+  uint64_t before = pool_reused(e);
+  assert_int_equal(cis__memory_create(e, &lim, 0, NULL, e, &m), CIS_OK);
+  assert_int_equal(pool_reused(e), before + 1);
+  assert_int_equal(m->img_len, 0);
+  check_bytes(m->base, n, zero, 0);
+  /* Not mapped: no file, or a range past the memory's size. */
+  cis__mem_image none = {.fd = -1, .start = page, .len = 2 * page};
+  assert_int_equal(cis__memory_map_image(m, &none), 0);
+  cis__mem_image past = {.fd = fd, .start = 7 * page, .len = 2 * page};
+  assert_int_equal(cis__memory_map_image(m, &past), 0);
+  assert_int_equal(m->img_len, 0);
+  check_bytes(m->base, n, zero, 0);
+  memset(m->base, 1, n);
+  cis_memory_free(m);
+  close(fd);
+  free(file);
+  cis_engine_free(e);
+}
+
 /* Many memories released at once: the pool keeps at most its bounds, the
  * rest is unmapped, and the engine's close unmaps what it kept. */
 static void memory_pool_is_bounded(void **state) {
@@ -276,6 +339,7 @@ int main(void) {
       cmocka_unit_test(reused_memory_reads_as_fresh_on_another_thread),
       cmocka_unit_test(reused_memory_keeps_the_account_and_the_cap),
       cmocka_unit_test(large_reused_memory_reads_as_zero),
+      cmocka_unit_test(memory_mapped_from_an_image_is_reset_to_zeros),
       cmocka_unit_test(memory_pool_is_bounded),
       cmocka_unit_test(memory_pool_never_hands_out_a_smaller_reservation),
       cmocka_unit_test(value_stacks_are_reused_and_bounded),
