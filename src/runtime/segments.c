@@ -27,6 +27,7 @@
 cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
   cis_slot st[CIS__CONST_MAX_DEPTH];
   int n = 0;
+  if (!x->len) return (cis_slot){.u64 = 0}; /* validated: never; its code may be NULL */
   const uint8_t *p = x->code, *end = x->code + x->len;
   while (p < end) {
     enum cis__op op = CIS__OP_COUNT;
@@ -106,6 +107,7 @@ cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint3
  * and the extended constants' i32 add, sub and mul of them): true and
  * *off, else false. */
 static bool const_offset(const cis__expr *x, uint32_t *off) {
+  if (!x->len) return false; /* its code may be NULL */
   const uint8_t *p = x->code, *end = x->code + x->len;
   while (p < end) {
     enum cis__op op = CIS__OP_COUNT;

@@ -1086,8 +1086,9 @@ void cis__module_free(cis__module *m) {
 }
 
 void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
-  const uint8_t *p = e->code, *end = e->code + e->len;
   memset(out, 0, sizeof *out);
+  if (!e->len) return; /* an empty expression's code may be NULL */
+  const uint8_t *p = e->code, *end = e->code + e->len;
   enum cis__op op;
   if (p >= end) return;
   out->op = *p;

@@ -629,6 +629,7 @@ static bool merr(cis__diag *d, cis_result code, const char *fmt, ...) {
  * (CIS__CONST_MAX_DEPTH), so that instantiation evaluates it on a fixed
  * stack. */
 static bool const_expr(const cis__module *m, const cis__expr *e, uint32_t want, uint32_t globals, cis__diag *d) {
+  if (!e->len) return merr(d, CIS_ETYPE, "type mismatch"); /* no value: code may be NULL */
   const uint8_t *p = e->code, *end = e->code + e->len;
   uint32_t stack[CIS__CONST_MAX_DEPTH];
   int n = 0;
@@ -689,6 +690,7 @@ static bool limits_ok(const cis__limits *l, uint32_t cap, const char *cap_msg, c
 }
 
 static void mark_refs_in_expr(const cis__module *m, const cis__expr *e, uint8_t *decl) {
+  if (!e->len) return; /* none (a table without an initialiser): code may be NULL */
   const uint8_t *p = e->code, *end = e->code + e->len;
   enum cis__op op;
   if (cis__op_read(&p, end, &op) == CIS__OPREAD_OK && op == CIS__OP_REF_FUNC) {

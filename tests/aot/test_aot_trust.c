@@ -49,10 +49,8 @@ enum { FOREIGN = 65534 };
 
 /* ------------------------------------------------------------ helpers */
 
-/* Runs f of text on engine name; returns its result. */
-static int32_t run_text(const char *name, const char *text) {
-  cis_engine *e = engine(name);
-  cis_module *m = module(e, text);
+/* Runs f of module m in an instance of its own; returns its result. */
+static int32_t call_f(cis_module *m) {
   cis_instance *inst = NULL;
   assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
   cis_func *f = cis_instance_func(inst, "f");
@@ -60,9 +58,17 @@ static int32_t run_text(const char *name, const char *text) {
   cis_val r;
   assert_int_equal(cis_func_call(inst, f, NULL, 0, &r, 1), CIS_OK);
   cis_instance_free(inst);
+  return r.of.i32;
+}
+
+/* Runs f of text on engine name; returns its result. */
+static int32_t run_text(const char *name, const char *text) {
+  cis_engine *e = engine(name);
+  cis_module *m = module(e, text);
+  int32_t r = call_f(m);
   cis_module_free(m);
   cis_engine_free(e);
-  return r.of.i32;
+  return r;
 }
 
 static struct stat stat_of(const char *p) {
@@ -356,12 +362,7 @@ static void object_with_a_constructor_is_never_loaded(void **state) {
   e = engine("auto");
   m = module(e, ONE);
   assert_int_equal(cis__tier_wait(m, 300000), CIS__TIER_BASE);
-  cis_instance *inst = NULL;
-  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
-  cis_val r;
-  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
-  assert_int_equal(r.of.i32, 1);
-  cis_instance_free(inst);
+  assert_int_equal(call_f(m), 1);
   cis_module_free(m);
   cis_engine_free(e);
   err = capture_end();
@@ -801,12 +802,7 @@ static void load_on_a_deadline_ends_by_it_and_the_compile_goes_on(void **state) 
   cis_module_free(m);
   assert_int_equal(cc_runs() - runs, runs);
   assert_int_equal(load_until(e, ONE, 400, &m, &took), CIS_OK);
-  cis_instance *inst = NULL;
-  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
-  cis_val r;
-  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
-  assert_int_equal(r.of.i32, 1);
-  cis_instance_free(inst);
+  assert_int_equal(call_f(m), 1);
   cis_module_free(m);
   cis_engine_free(e);
   unsetenv("CIS_CC");

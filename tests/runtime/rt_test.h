@@ -24,4 +24,24 @@ cis_engine *rt_engine(void (*tweak)(cis_limits *l));
 /* Milliseconds on a monotonic clock. */
 double rt_now_ms(void);
 
+/* A module of text on engine `name` ("interp", "aot"), instantiated with
+ * the host function host.twice (i64 -> i64, doubling): the fixture of the
+ * tests that run each case on both engines (rt_fixture.c, which needs
+ * cis_wat). */
+typedef struct rt_fixture {
+  cis_engine *e;
+  cis_module *m;
+  cis_imports *im;
+  cis_instance *inst;
+} rt_fixture;
+/* Opens f under limits: call depth 200 (far below the tests' chains), and
+ * the given fuel and timeout (0: none); fails the test on error. */
+void rt_fixture_open(rt_fixture *f, const char *name, const char *text, size_t len, uint64_t fuel,
+                     uint64_t timeout_ms);
+void rt_fixture_close(rt_fixture *f);
+/* cmocka group set-up and tear-down: a fresh CIS_HOME (the compiled
+ * engine's cache) under /tmp, removed after the group. */
+int rt_home_setup(void **state);
+int rt_home_teardown(void **state);
+
 #endif /* CIS_TESTS_RUNTIME_RT_TEST_H */

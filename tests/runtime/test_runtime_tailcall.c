@@ -9,7 +9,6 @@
  */
 #include "runtime/rt_test.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -45,51 +44,15 @@ static const char tail_wat[] =
     "  (func $spin (export \"spin\") (param i64) (result i64)\n"
     "    (return_call $spin (i64.add (local.get 0) (i64.const 1)))))\n";
 
-static char home[256]; /* the compiled engine's CIS_HOME */
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(p);
-}
-
-static cis_result host_twice(cis_call *c, const cis_slot *a, cis_slot *r) {
-  (void)c;
-  r[0].i64 = a[0].i64 * 2;
-  return CIS_OK;
-}
-
-typedef struct fixture {
-  cis_engine *e;
-  cis_module *m;
-  cis_imports *im;
-  cis_instance *inst;
-} fixture;
+typedef rt_fixture fixture;
 
 /* The module on engine name, with limits: depth 200 (far below the
  * chains), and the given fuel and timeout. */
 static void open_fixture(fixture *f, const char *name, uint64_t fuel, uint64_t timeout_ms) {
-  cis_engine_config cfg;
-  cis_engine_config_default(&cfg);
-  cfg.engine = name;
-  cfg.limits.max_call_depth = 200;
-  cfg.limits.fuel = fuel;
-  cfg.limits.timeout_ms = timeout_ms;
-  assert_int_equal(cis_engine_new(&cfg, &f->e), CIS_OK);
-  cis_result rc = cis_module_new_text(f->e, tail_wat, sizeof tail_wat - 1, &f->m);
-  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
-  cis_host_func_def d = {"host", "twice", "(I)I", host_twice, NULL};
-  assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
-  assert_int_equal(cis_imports_add_host_funcs(f->im, &d, 1), CIS_OK);
-  rc = cis_instance_new(f->m, f->im, NULL, &f->inst);
-  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
+  rt_fixture_open(f, name, tail_wat, sizeof tail_wat - 1, fuel, timeout_ms);
 }
 
-static void close_fixture(fixture *f) {
-  cis_instance_free(f->inst);
-  cis_imports_free(f->im);
-  cis_module_free(f->m);
-  cis_engine_free(f->e);
-}
+static void close_fixture(fixture *f) { rt_fixture_close(f); }
 
 static cis_result call(fixture *f, const char *name, const cis_val *a, uint32_t na, cis_val *r) {
   cis_func *fn = cis_instance_func(f->inst, name);
@@ -175,21 +138,6 @@ ON_BOTH(endless_loop_stops_on_fuel)
 ON_BOTH(endless_loop_stops_at_the_deadline)
 ON_BOTH(endless_loop_stops_on_cancel)
 
-static int setup(void **state) {
-  (void)state;
-  snprintf(home, sizeof home, "/tmp/cis-tailcall-test-XXXXXX");
-  if (!mkdtemp(home)) return -1;
-  setenv("CIS_HOME", home, 1);
-  unsetenv("CIS_AOT_CACHE");
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(chains_run_in_constant_space_interp),
@@ -201,5 +149,5 @@ int main(void) {
       cmocka_unit_test(endless_loop_stops_on_cancel_interp),
       cmocka_unit_test(endless_loop_stops_on_cancel_aot),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
 }

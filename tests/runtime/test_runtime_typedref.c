@@ -16,7 +16,6 @@
  */
 #include "runtime/rt_test.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,48 +71,14 @@ static const char ref_wat[] =
     "        (ref.func $deep))))))\n"
     "  (func (export \"deep\") (param i64) (result i64) (call $deep (local.get 0))))\n";
 
-static char home[256]; /* the compiled engine's CIS_HOME */
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(p);
-}
-
-static cis_result host_twice(cis_call *c, const cis_slot *a, cis_slot *r) {
-  (void)c;
-  r[0].i64 = a[0].i64 * 2;
-  return CIS_OK;
-}
-
-typedef struct fixture {
-  cis_engine *e;
-  cis_module *m;
-  cis_imports *im;
-  cis_instance *inst;
-} fixture;
+typedef rt_fixture fixture;
 
 /* The module on engine name, call depth 200 (far below the chains). */
 static void open_fixture(fixture *f, const char *name) {
-  cis_engine_config cfg;
-  cis_engine_config_default(&cfg);
-  cfg.engine = name;
-  cfg.limits.max_call_depth = 200;
-  assert_int_equal(cis_engine_new(&cfg, &f->e), CIS_OK);
-  cis_result rc = cis_module_new_text(f->e, ref_wat, sizeof ref_wat - 1, &f->m);
-  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
-  cis_host_func_def d = {"host", "twice", "(I)I", host_twice, NULL};
-  assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
-  assert_int_equal(cis_imports_add_host_funcs(f->im, &d, 1), CIS_OK);
-  rc = cis_instance_new(f->m, f->im, NULL, &f->inst);
-  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
+  rt_fixture_open(f, name, ref_wat, sizeof ref_wat - 1, 0, 0);
 }
 
-static void close_fixture(fixture *f) {
-  cis_instance_free(f->inst);
-  cis_imports_free(f->im);
-  cis_module_free(f->m);
-  cis_engine_free(f->e);
-}
+static void close_fixture(fixture *f) { rt_fixture_close(f); }
 
 /* Calls export name with i32 x and (when has_y) i64 y. */
 static cis_result call(fixture *f, const char *name, int32_t x, bool has_y, int64_t y, cis_val *r) {
@@ -375,21 +340,6 @@ static void cached_module_revalidated_for_2_0(void **state) {
   }
 }
 
-static int setup(void **state) {
-  (void)state;
-  snprintf(home, sizeof home, "/tmp/cis-typedref-test-XXXXXX");
-  if (!mkdtemp(home)) return -1;
-  setenv("CIS_HOME", home, 1);
-  unsetenv("CIS_AOT_CACHE");
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-  return 0;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(null_references_trap_interp),
@@ -403,5 +353,5 @@ int main(void) {
       cmocka_unit_test(typed_global_imports),
       cmocka_unit_test(cached_module_revalidated_for_2_0),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
 }

@@ -1,0 +1,1 @@
+(table $fi?oo 1 funcref)(table  1 funcref)
