@@ -9,7 +9,7 @@
 #
 #   alone    does nothing (the reference, measured in the same run);
 #   churn    installs and removes a skill over HTTP as fast as one client
-#            can (a bundle POST, then a DELETE);
+#            can (a bundle POST, then a DELETE; wrk -c1, bench/serve/churn.lua);
 #   flood    calls echo with `wrk -t1 -c32`;
 #   holder   keeps 4 calls running that take their KV namespace's write
 #            lock (an atomic increment) and spin to their 1 s deadline
@@ -158,23 +158,17 @@ c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok"
 # at nice $nnice: on a deployment its clients have CPUs of their own; here
 # they share the server's two, and what they take would be counted as the
 # server's unfairness. Each of its requests that did its work leaves a
-# byte in $tmp/work (an install or removal answered 2xx, a holding call
-# ended at its deadline; the flood: wrk's own count) for its rate in the
-# table.
+# byte in $tmp/work (a holding call ended at its deadline; the churn and
+# the flood: wrk's own count of 2xx answers) for its rate in the table.
 noise() { # scenario
   local until=$((SECONDS + secs + 1)) i
   : >"$tmp/work"
   case $1 in
     alone) ;;
-    churn)
-      (for ((i = 0; i < 100000 && SECONDS < until; i++)); do
-        c=$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok" \
-          -H 'Content-Type: application/json' --data-binary @"$tmp/churn.json" "$nbase/v1/skills")
-        c=$c$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -X DELETE \
-          -H "Authorization: Bearer $ntok" "$nbase/v1/skills/churn")
-        case $c in 201204) printf xx >>"$tmp/work" ;; esac
-      done) &
-      noisy=$! ;;
+    churn) # one process: a curl per request cost the quiet tenant as much as the installs
+      nice -n "$nnice" wrk -t1 -c1 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/churn.lua" \
+        "$nbase" -- "$ntok" "$tmp/churn.json" churn >"$tmp/flood.out" 2>&1 &
+      flood=$! ;;
     flood)
       nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/post.lua" \
         "$nbase/v1/skills/echo/invoke" -- "$ntok" >"$tmp/flood.out" 2>&1 &
@@ -197,7 +191,7 @@ noise() { # scenario
 noisy_rate() { # scenario
   case $1 in
     alone) echo 0 ;;
-    flood) # answered 2xx: a flood over the tenant's cap is mostly refused (429)
+    churn | flood) # answered 2xx: a flood over the tenant's cap is mostly refused (429)
       awk -v d="$secs" '/requests in/ { n = $1 } /Non-2xx/ { bad = $NF }
         END { printf "%.1f\n", (n - bad) / (d + 1) }' "$tmp/flood.out" ;;
     *) awk -v n="$(stat -c %s "$tmp/work")" -v d="$secs" 'BEGIN { printf "%.1f\n", n / (d + 0.5) }' ;;

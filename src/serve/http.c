@@ -11,6 +11,9 @@
  * list, show, remove, invoke, MCP) becomes a job: admitted at once or
  * refused with 429 (the queue is full, or the tenant has its share of
  * calls in flight), run by one of the workers, and answered when it ends.
+ * Calls (invoke, MCP) go to the pool of workers; the registry's own work
+ * (install, list, show, remove) to a small background pool of its own
+ * (pool.h), so that a tenant's installs never take a call's worker.
  * Memory stays bounded: connections are capped (in all and per client
  * address), so are bodies, the queue and the MCP sessions kept.
  *
@@ -103,6 +106,11 @@ static cis__dynlib mhd_lib = {.soname = CIS_MHD_SONAME, .package = CIS_MHD_PACKA
 /* Connections over a cap that libmicrohttpd still holds until it reads
  * their end (on_connection shuts them down). */
 #define CIS__HTTP_REFUSED_ROOM 64u
+/* Threads of the background pool, for the registry's work (installs,
+ * removals, lists, shows): two, so that one slow install (a big module's
+ * check, a registry write waiting for a lock) does not hold up every
+ * tenant's; each at a low priority (pool.h). */
+#define CIS__HTTP_ADMIN_WORKERS 2
 
 /* Upper bounds of the call latency histogram, in seconds. */
 static const double buckets[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
@@ -128,7 +136,8 @@ typedef struct tenant {
   struct tenant *_Atomic next;         /* list (tenants are few; never removed while serving) */
   char name[CIS_TOKEN_NAME_MAX + 1];   /* as its tokens name it */
   cis_skills *skills;                  /* its handle, shared by its calls */
-  cis__pool_owner owner;               /* its jobs' queue and count in the pool (pool_mu) */
+  cis__pool_owner owner;               /* its calls' queue and count in the pool (pool_mu) */
+  cis__pool_owner admin_owner;         /* its registry jobs' in the background pool (pool_mu) */
   cis__calls *calls;                   /* its recent calls (GET /v1/calls) */
   struct cis_server *s;                /* its server (metrics of its MCP calls) */
   atomic_int quick[INLINE_SLOTS];      /* per skill (hash): > 0 its calls run inline; < 0 pool calls
@@ -243,6 +252,7 @@ struct cis_server {
   pthread_cond_t idle_cv;              /* a job ended, or the last request did (pool_mu) */
   pthread_mutex_t pool_mu;             /* the pool's, and each job's done, refused and orphaned */
   cis__pool pool;                      /* the workers and the tenants' queues (pool.h) */
+  cis__pool admin;                     /* the background pool: installs, removals, lists, shows */
   atomic_uint requests;                /* requests begun and not yet answered in full */
   atomic_uint idle_waiters;            /* threads in cis_server_wait_idle (told by the last request's end) */
   atomic_bool draining;                /* new requests get 503 */
@@ -455,6 +465,7 @@ static char *metrics_text(cis_server *s, size_t *len) {
       (unsigned long long)cum, (double)LOAD(s->m.sum_ns) / 1e9, (unsigned long long)cum);
   pthread_mutex_lock(&s->pool_mu);
   cis__pool pool = s->pool; /* the counters, as one moment's */
+  unsigned admin_busy = s->admin.running, admin_queued = s->admin.queued;
   pthread_mutex_unlock(&s->pool_mu);
   unsigned nsessions = atomic_load(&s->nsessions);
   OUT("# HELP cis_pool_workers Worker threads.\n# TYPE cis_pool_workers gauge\ncis_pool_workers %u\n"
@@ -495,6 +506,13 @@ static char *metrics_text(cis_server *s, size_t *len) {
       (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], s->lane, (unsigned long long)pool.lane_runs,
       (unsigned)atomic_load(&s->pool.nover), pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
+  OUT("# HELP cis_admin_workers Threads of the background pool (installs, removals, lists, shows).\n"
+      "# TYPE cis_admin_workers gauge\ncis_admin_workers %u\n"
+      "# HELP cis_admin_busy Registry jobs running on the background pool.\n"
+      "# TYPE cis_admin_busy gauge\ncis_admin_busy %u\n"
+      "# HELP cis_admin_queue_length Registry jobs waiting for the background pool.\n"
+      "# TYPE cis_admin_queue_length gauge\ncis_admin_queue_length %u\n",
+      CIS__HTTP_ADMIN_WORKERS, admin_busy, admin_queued);
   OUT("# HELP cis_tenant_max_skills Skills one tenant may have installed (0: no limit).\n"
       "# TYPE cis_tenant_max_skills gauge\ncis_tenant_max_skills %u\n"
       "# HELP cis_tenant_max_module_bytes Bytes of the modules one tenant's skills refer to (0: no limit).\n"
@@ -541,6 +559,28 @@ static void job_run(cis__pool_job *pj) {
   j->run(j->s, j);
 }
 
+/* The same on the background pool: the CPU time the job used counts in
+ * its tenant's share of the workers' pool ("Fair shares of the CPU"), so
+ * that a tenant busy installing is seen as busy there too. */
+static void admin_run(cis__pool_job *pj) {
+  job *j = (job *)pj;
+  uint64_t cpu0 = cis__pool_self_cpu_ns();
+  j->run(j->s, j);
+  uint64_t cpu = cis__pool_self_cpu_ns();
+  cis__pool_charge(&j->s->pool, &j->t->owner, cpu > cpu0 ? cpu - cpu0 : 0);
+}
+
+/* Whether j is the registry's work (the background pool's), not a call. */
+static bool is_admin(const job *j) {
+  switch (j->route.kind) {
+  case CIS__ROUTE_LIST:
+  case CIS__ROUTE_SHOW:
+  case CIS__ROUTE_REMOVE:
+  case CIS__ROUTE_INSTALL: return true;
+  default: return false;
+  }
+}
+
 /* A job ended on its worker (pool.h's finish): its connection, suspended
  * since the job was queued, is resumed, and the access handler answers
  * (answer_job). A job whose request ended first is freed here. */
@@ -560,19 +600,21 @@ static void job_finish(cis__pool_job *pj) {
   else mhd.resume(j->conn); /* j is the connection's from here */
 }
 
-/* Under s->pool_mu: queues j for a worker. Returns 0, or the status of the
- * refusal: 503 draining, 429 the queue full or the tenant at its cap. */
+/* Under s->pool_mu: queues j for a worker (of the background pool for the
+ * registry's work). Returns 0, or the status of the refusal: 503
+ * draining, 429 the queue full or the tenant at its cap. */
 static unsigned admit(cis_server *s, job *j) {
+  bool admin = is_admin(j);
   j->s = s;
-  j->pj.run = job_run;
+  j->pj.run = admin ? admin_run : job_run;
   j->pj.finish = job_finish;
-  j->pj.owner = &j->t->owner;
+  j->pj.owner = admin ? &j->t->admin_owner : &j->t->owner;
   unsigned refused = 0;
   if (atomic_load(&s->draining)) {
     refused = 503;
     atomic_fetch_add(&s->m.rejected_draining, 1);
   } else {
-    switch (cis__pool_submit(&s->pool, &j->pj)) {
+    switch (cis__pool_submit(admin ? &s->admin : &s->pool, &j->pj)) {
     case CIS__POOL_ADMITTED:
     case CIS__POOL_LANE: break; /* (the inline admission's only) */
     case CIS__POOL_OWNER_FULL: /* --tenant-concurrency, when set */
@@ -1772,6 +1814,13 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
     snprintf(err, errcap, "cannot start worker threads");
     goto fail;
   }
+  /* The registry's work: each tenant queues --queue jobs there too. */
+  cis__pool_config ac = {.workers = CIS__HTTP_ADMIN_WORKERS, .queue = s->qcap, .queue_total = total,
+                         .owner_cap = s->tenant_cap, .background = true};
+  if ((rc = cis__pool_start(&s->admin, &ac, &s->pool_mu, &s->idle_cv)) != CIS_OK) {
+    snprintf(err, errcap, "cannot start the background threads");
+    goto fail;
+  }
   static const char *const deflisten[] = {CIS_SERVE_DEFAULT_LISTEN};
   const char *const *listen = cfg->nlisten ? cfg->listen : deflisten;
   size_t nlisten = cfg->nlisten ? cfg->nlisten : 1;
@@ -1823,6 +1872,12 @@ void cis_server_drain(cis_server *s) {
   if (s) atomic_store(&s->draining, true);
 }
 
+/* Under s->pool_mu: whether a job waits or runs in either pool, or a
+ * request is not answered in full. */
+static bool busy(cis_server *s) {
+  return s->pool.queued || s->pool.running || s->admin.queued || s->admin.running || atomic_load(&s->requests);
+}
+
 cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   if (!s) return CIS_EINVAL;
   struct timespec until;
@@ -1830,9 +1885,8 @@ cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   pthread_mutex_lock(&s->pool_mu);
   atomic_fetch_add(&s->idle_waiters, 1);
   int r = 0;
-  while ((s->pool.queued || s->pool.running || atomic_load(&s->requests)) && r != ETIMEDOUT)
-    r = pthread_cond_timedwait(&s->idle_cv, &s->pool_mu, &until);
-  bool idle = !s->pool.queued && !s->pool.running && !atomic_load(&s->requests);
+  while (busy(s) && r != ETIMEDOUT) r = pthread_cond_timedwait(&s->idle_cv, &s->pool_mu, &until);
+  bool idle = !busy(s);
   atomic_fetch_sub(&s->idle_waiters, 1);
   pthread_mutex_unlock(&s->pool_mu);
   return idle ? CIS_OK : CIS_ETIMEOUT;
@@ -1850,6 +1904,7 @@ void cis_server_free(cis_server *s) {
    * its connection: libmicrohttpd must not be stopped with a connection
    * suspended. Their answers then go out before the listeners close. */
   cis__pool_stop(&s->pool);
+  cis__pool_stop(&s->admin);
   cis__coro_trim();
   if (s->ndaemons) cis_server_wait_idle(s, 5000);
   for (size_t i = 0; i < s->ndaemons; i++) mhd.stop_daemon(s->daemons[i]);

@@ -33,6 +33,9 @@
  * others are active gets its jobs taken by the lane's threads alone
  * (take), which lowered themselves at their start, and is never admitted
  * inline; the others' jobs are never taken there.
+ *
+ * A background pool (installs, removals) has no watch: its threads lower
+ * themselves once at their start and keep every job to its end.
  */
 #include "serve/pool.h"
 
@@ -83,15 +86,16 @@ static cis__pool_job *take(cis__pool *p, bool lane) {
   return j;
 }
 
-/* The calling thread's CPU time (ns), 0 when it cannot be read. */
-static uint64_t self_cpu_ns(void) {
+uint64_t cis__pool_self_cpu_ns(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* The nice value thread w runs at between jobs. */
-static int base_nice(const cis__pool_thread *w) { return w->lane ? CIS__POOL_LANE_NICE : 0; }
+static int base_nice(const cis__pool_thread *w) {
+  return w->lane ? CIS__POOL_LANE_NICE : w->p->c.background ? CIS__POOL_BACKGROUND_NICE : 0;
+}
 
 /* Puts o in the pool's list of owners, once (without mu: a push by
  * compare-and-swap; owners are never taken off while the pool runs). */
@@ -193,9 +197,10 @@ static void tell_one(cis__pool *p, const cis__pool_owner *o) {
 static void *worker_main(void *arg) {
   cis__pool_thread *w = arg;
   cis__pool *p = w->p;
-  /* A lane thread lowers itself once, for good (no right is needed). */
-  if (w->lane) setpriority(PRIO_PROCESS, 0, CIS__POOL_LANE_NICE);
-  pthread_setname_np(pthread_self(), w->lane ? "cis-lane" : "cis-worker");
+  /* A lane or background thread lowers itself once, for good (no right
+   * is needed). */
+  if (base_nice(w)) setpriority(PRIO_PROCESS, 0, base_nice(w));
+  pthread_setname_np(pthread_self(), w->lane ? "cis-lane" : p->c.background ? "cis-admin" : "cis-worker");
   clockid_t cpu;
   /* Its own clock: the watch then never names a thread that may be gone. */
   bool cpu_ok = pthread_getcpuclockid(pthread_self(), &cpu) == 0;
@@ -495,7 +500,7 @@ static void *watch_main(void *arg) {
 
 cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mutex_t *mu, pthread_cond_t *idle_cv) {
   memset(p, 0, sizeof *p);
-  if (!c || !c->workers) return CIS_EINVAL;
+  if (!c || !c->workers || (c->background && c->lane)) return CIS_EINVAL;
   p->c = *c;
   if (!p->c.long_after_ns) p->c.long_after_ns = CIS__POOL_LONG_AFTER_NS;
   if (!p->c.blocked_after_ns) p->c.blocked_after_ns = CIS__POOL_BLOCKED_AFTER_NS;
@@ -521,8 +526,12 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
     }
     p->slot[p->nslots++] = w;
   }
-  if (pthread_create(&p->watch, NULL, watch_main, p) != 0) goto fail;
-  p->watching = true;
+  /* Background work is never long: its jobs keep their threads, whose
+   * priority is low already. */
+  if (!c->background) {
+    if (pthread_create(&p->watch, NULL, watch_main, p) != 0) goto fail;
+    p->watching = true;
+  }
   return CIS_OK;
 fail:
   cis__pool_stop(p);
@@ -585,7 +594,7 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
   owner_begins(p, o);
   j->done = false;
   j->on = NULL;
-  j->cpu0 = p->c.lane ? self_cpu_ns() : 0;
+  j->cpu0 = p->c.lane ? cis__pool_self_cpu_ns() : 0;
   return CIS__POOL_ADMITTED;
 }
 
@@ -593,7 +602,7 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
  * the CPU time j used there. */
 static void charge_inline(cis__pool *p, cis__pool_job *j) {
   if (!p->c.lane) return;
-  uint64_t now = self_cpu_ns();
+  uint64_t now = cis__pool_self_cpu_ns();
   cis__pool_charge(p, j->owner, now > j->cpu0 ? now - j->cpu0 : 0);
 }
 

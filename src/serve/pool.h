@@ -16,9 +16,17 @@
  * comes back once under its share, or alone (docs/serve.md, "One tenant's
  * load and the others").
  *
+ * A pool for background work (cis__pool_config.background: installs and
+ * removals of skills, not calls) runs its threads at a low priority from
+ * their start and never hands off, lowers or throttles a job: no watch
+ * runs. Its work is bounded by its own (an install's module check, its
+ * registry write), so that a long job only delays the next of its kind,
+ * and never takes a call's worker nor costs a thread made and ended.
+ *
  * Its threads are named (pthread_setname_np, as `top -H` and
  * /proc/PID/task/TID/comm show them): "cis-worker" in a slot, "cis-lane"
- * in a slot of the lane, "cis-long" once handed off, "cis-watch".
+ * in a slot of the lane, "cis-long" once handed off, "cis-watch",
+ * "cis-admin" in a background pool.
  *
  * The pool's state is guarded by its owner's mutex (given at start), so
  * the owner can read the counters, and keep its own admission checks and
@@ -94,6 +102,12 @@
  * CPU the others leave, and a call of theirs that wakes preempts its
  * jobs at once. */
 #define CIS__POOL_LANE_NICE 19
+/* A background pool's threads' nice value (set by each when it starts):
+ * that of a long call without an instance, so that a call that wakes
+ * preempts its work, which still gets a tenth or so of a CPU on a busy
+ * server (at nice 19 an install, holding the registry's write lock,
+ * could wait long for the CPU behind the calls). */
+#define CIS__POOL_BACKGROUND_NICE CIS__POOL_LONG_NICE
 
 /* Whose jobs these are (a tenant): its own queue, served in turn with the
  * other owners' (fields under mu). Zeroed by its maker, which keeps it
@@ -168,6 +182,9 @@ typedef struct cis__pool_config {
   unsigned long_share;                 /* long calls' CPU share in all, per mille; 0: CIS__POOL_LONG_SHARE */
   unsigned lane;                       /* threads of the lane for owners over their CPU share; 0: no
                                           lane, and no owner is ever over */
+  bool background;                     /* background work: threads at CIS__POOL_BACKGROUND_NICE, no
+                                          watch (jobs never handed off, lowered or throttled); needs
+                                          lane 0 */
 } cis__pool_config;
 
 typedef struct cis__pool {
@@ -220,9 +237,10 @@ typedef enum cis__pool_admit {
                                           inline; cis__pool_submit it, for the lane */
 } cis__pool_admit;
 
-/* Starts the workers and the watch. mu and idle_cv are the owner's and
- * outlive the pool. Errors: CIS_EINVAL (no workers), CIS_ENOMEM (memory
- * or threads). On error nothing is left to stop. */
+/* Starts the workers and the watch (none for a background pool). mu and
+ * idle_cv are the owner's and outlive the pool. Errors: CIS_EINVAL (no
+ * workers, or a lane in a background pool), CIS_ENOMEM (memory or
+ * threads). On error nothing is left to stop. */
 cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mutex_t *mu, pthread_cond_t *idle_cv);
 
 /* Under *p->mu: queues j, or says why not. Never waits. */
@@ -253,6 +271,11 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
  * Whether one did. For tests, with cis__pool_charge: a clock of their
  * own, ahead of the real one. */
 bool cis__pool_review(cis__pool *p, uint64_t now);
+
+/* The calling thread's CPU time (ns), 0 when it cannot be read: what a
+ * job run elsewhere (a background pool's) charges to its owner's share in
+ * another pool, with cis__pool_charge. */
+uint64_t cis__pool_self_cpu_ns(void);
 
 /* Without the lock: counts ns of CPU time against owner o (NULL: the
  * pool's own, never reviewed), as a job of it that used them. */

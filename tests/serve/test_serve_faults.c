@@ -288,11 +288,13 @@ static void kill9_during_writes_keeps_whole_calls_only(void **state) {
 
 /* The threads of a server, as the kernel shows them. */
 typedef struct thread_counts {
-  int niced;   /* nice value not 0, the lane's aside */
+  int niced;   /* nice value not 0, the lane's and the background pool's aside */
   int workers; /* named "cis-worker": the pool's slots */
   int longs;   /* named "cis-long": calls handed off, still running */
   int lanes;   /* named "cis-lane": the lane's slots */
   int lanes_low; /* of them, at nice 19 (they lower themselves once) */
+  int admins;  /* named "cis-admin": the background pool's (installs, removals) */
+  int admins_low; /* of them, at nice 10 (they lower themselves once) */
 } thread_counts;
 
 /* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name);
@@ -323,8 +325,10 @@ static bool threads_of(pid_t pid, thread_counts *tc) {
     if (sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %ld", &nice) != 1) continue;
     *q = 0;
     const char *name = open + 1;
-    bool lane = strcmp(name, "cis-lane") == 0;
-    tc->niced += nice != 0 && !lane;
+    bool lane = strcmp(name, "cis-lane") == 0, admin = strcmp(name, "cis-admin") == 0;
+    tc->niced += nice != 0 && !lane && !admin;
+    tc->admins += admin;
+    tc->admins_low += admin && nice == 10;
     tc->workers += strcmp(name, "cis-worker") == 0;
     tc->longs += strcmp(name, "cis-long") == 0;
     tc->lanes += lane;
@@ -335,12 +339,13 @@ static bool threads_of(pid_t pid, thread_counts *tc) {
 }
 
 /* Waits (bounded: 10 s) for the pool at rest: `workers` workers, no long
- * thread, no thread lowered but the lane's 2 (the default), at nice 19.
- * Whether it came; *tc as last read. */
+ * thread, no thread lowered but the lane's 2 (the default), at nice 19,
+ * and the background pool's 2, at nice 10. Whether it came; *tc as last
+ * read. */
 static bool wait_pool_at_rest(pid_t pid, int workers, thread_counts *tc) {
   for (int i = 0; i < 1000; i++) {
     if (threads_of(pid, tc) && tc->niced == 0 && tc->workers == workers && tc->longs == 0 && tc->lanes == 2 &&
-        tc->lanes_low == 2)
+        tc->lanes_low == 2 && tc->admins == 2 && tc->admins_low == 2)
       return true;
     nap_ms(10);
   }
@@ -373,7 +378,8 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
   thread_counts tc;
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
+    fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19), %d admin (%d at nice 10)",
+             tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low, tc.admins, tc.admins_low);
   http_resp r;
   /* A first call compiles the module and opens the store: it may be long
    * too, so the count is read after it and the spinning call must add to

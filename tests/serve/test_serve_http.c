@@ -16,9 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
@@ -439,6 +443,17 @@ static void *call_main(void *arg) {
   return NULL;
 }
 
+/* A DELETE of c->path, as call_main's POST. */
+static void *remove_main(void *arg) {
+  call *c = arg;
+  http_resp r;
+  if (http_send(c->v->port, "DELETE", c->path, c->token, NULL, &r) == 0) {
+    c->status = r.status;
+    http_resp_free(&r);
+  }
+  return NULL;
+}
+
 static void call_start(call *c, srv *v, const char *token, const char *path, const char *body) {
   memset(c, 0, sizeof *c);
   c->v = v, c->token = token, c->path = path, c->body = body;
@@ -509,6 +524,101 @@ static void tenant_at_its_concurrency_cap_is_429_others_run(void **state) {
   pthread_join(a.th, NULL);
   assert_int_equal(a.status, 200);
   assert_int_equal(wait_metric(v, "cis_rejected_total{reason=\"tenant_concurrency\"} 1\n"), 0);
+  srv_stop(v);
+}
+
+/* Mode hold-registry PATH: takes the registry's write lock (another
+ * process, as the CLI's install would: SQLite's locks do not shut out
+ * connections of one process from one another the same way), says
+ * "held" on stdout, and keeps it until its stdin ends (bounded: 30 s). */
+static int hold_registry(const char *path) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    return 1;
+  if (write(1, "held\n", 5) != 5) return 1;
+  struct timespec ts = {0, 10 * 1000000};
+  char c;
+  alarm(30);
+  while (read(0, &c, 1) > 0) nanosleep(&ts, NULL);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_close(db);
+  return 0;
+}
+
+/* A helper process holding the registry's write lock until holder_end. */
+typedef struct holder {
+  pid_t pid;
+  int to; /* its stdin: closed to let go */
+} holder;
+
+static void holder_start(holder *h, srv *v) {
+  char path[256];
+  snprintf(path, sizeof path, "%s/registry.db", v->home);
+  int in[2], out[2];
+  assert_int_equal(pipe(in), 0);
+  assert_int_equal(pipe(out), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, in[1]);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  char *argv[] = {"/proc/self/exe", "hold-registry", path, NULL};
+  extern char **environ;
+  assert_int_equal(posix_spawn(&h->pid, argv[0], &fa, NULL, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  h->to = in[1];
+  char said[8] = "";
+  ssize_t n = read(out[0], said, sizeof said - 1); /* its alarm bounds this */
+  close(out[0]);
+  assert_true(n == 5 && !strcmp(said, "held\n"));
+}
+
+static void holder_end(holder *h) {
+  close(h->to);
+  int st = 0;
+  assert_int_equal(waitpid(h->pid, &st, 0), h->pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static uint64_t metric_u64(srv *v, const char *name);
+
+/* Installs and removals run on the background pool, never on a calls'
+ * worker: an install that waits for the registry's write lock (held by
+ * another process) is busy there while no call's worker is, and is
+ * answered once the lock goes. A removal goes the same way. */
+static void install_waits_on_the_background_pool_not_a_calls_worker(void **state) {
+  (void)state;
+  srv *v = srv_start(64 * 1024, 1, 1, 0);
+  assert_non_null(v);
+  install(v, v->alice, "echo", "echo", "cis_v1", "");
+  assert_int_equal(status_of(v, "POST", "/v1/skills/echo/invoke", v->alice, "{}"), 200); /* loaded */
+  holder h;
+  holder_start(&h, v);
+  char *b = serve_install_request(g_dir, "other", "other", "cis_v1", "");
+  assert_non_null(b);
+  call ins;
+  call_start(&ins, v, v->alice, "/v1/skills", b);
+  assert_int_equal(wait_metric(v, "cis_admin_busy 1\n"), 0);
+  assert_int_equal(metric_u64(v, "cis_pool_busy"), 0);
+  holder_end(&h);
+  pthread_join(ins.th, NULL);
+  assert_int_equal(ins.status, 201);
+  free(b);
+  /* A removal behind the same lock. */
+  holder_start(&h, v);
+  call rm;
+  memset(&rm, 0, sizeof rm);
+  rm.v = v, rm.token = v->alice, rm.path = "/v1/skills/other";
+  assert_int_equal(pthread_create(&rm.th, NULL, remove_main, &rm), 0);
+  assert_int_equal(wait_metric(v, "cis_admin_busy 1\n"), 0);
+  assert_int_equal(metric_u64(v, "cis_pool_busy"), 0);
+  holder_end(&h);
+  pthread_join(rm.th, NULL);
+  assert_int_equal(rm.status, 204);
+  assert_int_equal(metric_u64(v, "cis_admin_workers"), 2);
   srv_stop(v);
 }
 
@@ -1188,6 +1298,7 @@ static void mcp_refuses_no_token_and_web_origins(void **state) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 3 && !strcmp(argv[1], "hold-registry")) return hold_registry(argv[2]);
   g_dir = argc > 1 ? argv[1] : ".";
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(http_install_invoke_remove_round_trip, setup, teardown),
@@ -1204,6 +1315,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(routes_refuse_hostile_paths_and_methods, setup, teardown),
       cmocka_unit_test(full_queue_is_429_for_its_tenant_only),
       cmocka_unit_test(tenant_at_its_concurrency_cap_is_429_others_run),
+      cmocka_unit_test(install_waits_on_the_background_pool_not_a_calls_worker),
       cmocka_unit_test(drain_finishes_calls_in_flight_and_refuses_new_ones_503),
       cmocka_unit_test_setup_teardown(trap_and_timeout_beside_a_healthy_call, setup, teardown),
       cmocka_unit_test(short_calls_run_inline_and_long_ones_move_to_a_worker),

@@ -834,6 +834,75 @@ static void pool_without_workers_is_refused(void **state) {
   cis__pool_config c = {.workers = 0, .queue = 1, .owner_cap = 1};
   assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_EINVAL);
   cis__pool_stop(&p); /* nothing to stop: harmless */
+  /* A background pool has no lane (no owner of it is ever over a share). */
+  cis__pool_config bg = {.workers = 1, .queue = 1, .lane = 1, .background = true};
+  assert_int_equal(cis__pool_start(&p, &bg, &mu, &idle_cv), CIS_EINVAL);
+  cis__pool_stop(&p);
+}
+
+/* A background job's thread: where it runs, then it spins until the gate
+ * opens, publishing the CPU time it has used. */
+static lane_job bg_where;
+static atomic_uint_fast64_t bg_cpu;
+
+static void run_where_then_spin(cis__pool_job *pj) {
+  run_where(pj);
+  uint64_t cpu0 = cis__pool_self_cpu_ns(), end = cis__now_ns() + 2ull * BOUND_MS * 1000000ull;
+  for (unsigned n = 0; !atomic_load(&gate_open); n++)
+    if ((n & 1023) == 0) {
+      atomic_store(&bg_cpu, cis__pool_self_cpu_ns() - cpu0);
+      if (cis__now_ns() > end) break;
+    }
+}
+
+/* A background pool (installs, removals) runs its jobs on "cis-admin"
+ * threads that lowered themselves at their start, and keeps a job that
+ * computes far past a long call's CPU time on its thread: no watch, no
+ * hand-off, no thread made or lowered; the next job waits for it and
+ * runs on the same thread. */
+static void background_pool_keeps_a_long_job_on_its_thread(void **state) {
+  (void)state;
+  static cis__pool p;
+  cis__pool_config c = {.workers = 1, .queue = 4, .long_max = 4, .background = true};
+  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = &p;
+  gate_set(false);
+  assert_false(p.watching);
+  for (int i = 0; i < BOUND_MS / 5 && threads_named("cis-admin") != 1; i++) nap_ms(5);
+  assert_int_equal(threads_named("cis-admin"), 1);
+  memset(&bg_where, 0, sizeof bg_where);
+  atomic_store(&bg_cpu, 0);
+  job_init(&bg_where.t, run_where_then_spin, NULL);
+  static test_job next;
+  job_init(&next, run_short, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &bg_where.t.pj), CIS__POOL_ADMITTED);
+  assert_int_equal(cis__pool_submit(&p, &next.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  assert_true(wait_ran(&bg_where.t, 1));
+  assert_string_equal(bg_where.name, "cis-admin");
+  assert_int_equal(bg_where.nice, CIS__POOL_BACKGROUND_NICE);
+  /* Fifty times a long call's CPU time. */
+  for (int i = 0; i < BOUND_MS / 5 && atomic_load(&bg_cpu) < 50 * CIS__POOL_LONG_AFTER_NS; i++) nap_ms(5);
+  assert_true(atomic_load(&bg_cpu) >= 50 * CIS__POOL_LONG_AFTER_NS);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(p.handoffs, 0);
+  assert_int_equal(p.nlong, 0);
+  assert_int_equal(p.demoted, 0);
+  assert_int_equal(p.nthreads, 1);
+  assert_false(next.pj.done);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(getpriority(PRIO_PROCESS, (id_t)atomic_load(&bg_where.t.tid)), CIS__POOL_BACKGROUND_NICE);
+  gate_set(true);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done(&bg_where.t));
+  assert_true(wait_done(&next));
+  assert_int_equal(p.handoffs, 0);
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(atomic_load(&next.tid), atomic_load(&bg_where.t.tid));
+  assert_int_equal(threads_named("cis-admin"), 1);
+  pthread_cond_destroy(&bg_where.t.pj.cv);
+  pthread_cond_destroy(&next.pj.cv);
 }
 
 /* After every test, passed or failed: mu released if the test held it,
@@ -859,6 +928,7 @@ int main(void) {
       cmocka_unit_test_teardown(admission_bounds_owner_and_calls_in_flight, teardown),
       cmocka_unit_test_teardown(owners_served_in_turn_and_one_alone_uses_every_worker, teardown),
       cmocka_unit_test_teardown(pool_without_workers_is_refused, teardown),
+      cmocka_unit_test_teardown(background_pool_keeps_a_long_job_on_its_thread, teardown),
       cmocka_unit_test_teardown(owner_over_its_share_runs_on_the_lane_and_others_do_not, teardown),
       cmocka_unit_test_teardown(owner_alone_is_never_over_its_share, teardown),
       cmocka_unit_test_teardown(owner_over_its_share_comes_back, teardown),
