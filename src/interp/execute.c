@@ -587,8 +587,9 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     }                                                                          \
   } while (0)
 /* Calls g (host or another instance) with its arguments at args, through
- * the runtime, the loop's state written back and read again around it. */
-#define CALL_OUT()                                                             \
+ * the runtime, the loop's state written back and read again around it.
+ * An exception that comes back goes on unwinding at on_exn. */
+#define CALL_OUT(on_exn)                                                       \
   do {                                                                         \
     TICK(1);                                                                   \
     ex->ticks = ticks;                                                         \
@@ -601,7 +602,10 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     ex->sp = sp0;                                                              \
     ex->stack_end = end0;                                                      \
     msize = mem ? mem->size : 0;                                               \
-    if (UNLIKELY(rc != CIS_OK)) goto leave;                                    \
+    if (UNLIKELY(rc != CIS_OK)) {                                              \
+      if (rc == CIS_EXCEPTION && ex->exn) goto on_exn;                         \
+      goto leave;                                                              \
+    }                                                                          \
   } while (0)
 /* Back to the caller's frame, or out of the loop from its first frame. */
 #define RETURN()                                                               \
@@ -679,6 +683,7 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
   cis_slot *nfp;         /* its frame */
   cis_func *g;           /* callee of a call that leaves the loop */
   cis_slot *args;        /* its arguments and results */
+  uint32_t back = 0;     /* unwinding: 1 when pc is a return address */
   uint64_t iacc = 0;     /* the integer accumulator (ops.def) */
   double dacc = 0;       /* the f64 accumulator */
 
@@ -785,6 +790,28 @@ dispatch:
   }
   CASE(br_null) BR_IF(SL(1).u64 == 0, 2);
   CASE(br_nonnull) BR_IF(SL(1).u64 != 0, 2);
+  CASE(throw) {
+    cis__exn *e;
+    ex->ticks = ticks;
+    rc = cis__exn_new(ex, inst->tags[P(1)], &e);
+    if (UNLIKELY(rc != CIS_OK)) goto leave;
+    if (e->nslots) memcpy(e->vals, fp + P(2), (size_t)e->nslots * sizeof *fp);
+    ex->exn = e;
+    back = 0;
+    goto unwind;
+  }
+  CASE(throw_ref) {
+    cis__exn *e = SL(1).externref;
+    if (UNLIKELY(!e)) TRAP(CIS_TRAP_NULL_REF);
+    ex->exn = e;
+    back = 0;
+    goto unwind;
+  }
+  CASE(exn_keep) {
+    cis__exn_keep(ex, SL(1).externref);
+    ADV(2);
+    NEXT();
+  }
 
   BR_CMP(eq, uint32_t, ==)
   BR_CMP(ne, uint32_t, !=)
@@ -1194,14 +1221,62 @@ tail_leave_loop:
   /* As leave_loop, then the results (where the arguments were) go to the
    * frame's base, which returns them: the callee's results are this
    * function's by validation. */
-  CALL_OUT();
+  CALL_OUT(unwind_tail);
   memmove(fp, args, (size_t)cur->nresults * sizeof *fp);
   RETURN();
 
 leave_loop:
   /* g (host or another instance) with its arguments at args. */
-  CALL_OUT();
+  CALL_OUT(unwind_call);
   NEXT();
+
+unwind_tail:
+  /* The frame that tail-called out is gone: the exception goes on at
+   * its caller's call. */
+  if (rec == rec_base) goto uncaught;
+  pc = rec->pc;
+  fp = rec->fp;
+  cur = rec->fn;
+  rec++;
+  depth--;
+unwind_call:
+  back = 1; /* pc is a return address: the call is the unit before it */
+unwind:
+  /* ex->exn in flight at pc (less back) of cur: the innermost handler
+   * entry whose range holds it, then along their next ones (interp.h,
+   * "Handlers"); a frame without a match returns to its caller. */
+  for (;;) {
+    const uint32_t *code = cis__interp_code(cur), *h = cur->hnd;
+    if (h) {
+      uint32_t pos = (uint32_t)(pc - code) - back, ne = h[0], i = ne;
+      const uint32_t *ents = h + CIS__IHND_HEAD, *cls = ents + (size_t)ne * CIS__IHND_ENTRY;
+      while (i-- > 0 && !(ents[(size_t)i * CIS__IHND_ENTRY] <= pos && pos < ents[(size_t)i * CIS__IHND_ENTRY + 1])) {}
+      for (; i != CIS__IHND_NONE; i = ents[(size_t)i * CIS__IHND_ENTRY + 2]) {
+        const uint32_t *en = ents + (size_t)i * CIS__IHND_ENTRY;
+        for (uint32_t k = 0; k < en[4]; k++) {
+          const uint32_t *c = cls + (size_t)(en[3] + k) * CIS__IHND_CLAUSE;
+          cis__exn *e = ex->exn;
+          if (c[0] != CIS__IHND_ALL && inst->tags[c[0]] != e->tag) continue;
+          ex->exn = NULL;
+          if (c[0] != CIS__IHND_ALL && e->nslots) memcpy(fp + c[2], e->vals, (size_t)e->nslots * sizeof *fp);
+          if (c[3] != CIS__IHND_NONE) fp[c[3]].externref = e;
+          cis__exn_caught(ex, e, c[3] != CIS__IHND_NONE);
+          pc = code + c[1];
+          NEXT();
+        }
+      }
+    }
+    if (rec == rec_base) goto uncaught;
+    pc = rec->pc;
+    fp = rec->fp;
+    cur = rec->fn;
+    rec++;
+    depth--;
+    back = 1;
+  }
+uncaught:
+  rc = CIS_EXCEPTION;
+  goto leave;
 
 mem_oob:
   rc = mem_oob_code();

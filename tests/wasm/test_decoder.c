@@ -83,8 +83,12 @@ static void malformed(void **st) {
   expect(component, sizeof component, CIS_EVERSION, "unknown binary version: this is a WebAssembly component");
   const uint8_t short_hdr[] = {0x00, 0x61, 0x73, 0x6d, 0x01};
   expect(short_hdr, sizeof short_hdr, CIS_EEOF, "unexpected end");
-  const uint8_t bad_id[] = {HDR, 0x0d, 0x00};
+  const uint8_t bad_id[] = {HDR, 0x0e, 0x00};
   expect(bad_id, sizeof bad_id, CIS_ESECTION, "malformed section id");
+  /* 13 is 3.0's tag section: 2.0 knows no such id. */
+  const uint8_t tag_id[] = {HDR, 0x0d, 0x01, 0x00};
+  expect_std(CIS__STD_2, tag_id, sizeof tag_id, CIS_ESECTION, "malformed section id");
+  expect(tag_id, sizeof tag_id, CIS_OK, NULL);
   const uint8_t order[] = {HDR, 0x03, 0x01, 0x00, 0x01, 0x01, 0x00};
   expect(order, sizeof order, CIS_ESECTION, "unexpected content after last section");
   const uint8_t size_mismatch[] = {HDR, 0x01, 0x02, 0x00, 0x00};
@@ -103,8 +107,12 @@ static void malformed(void **st) {
                             0x0a, 0x04, 0x01, 0x02, 0x00, 0x01};
   expect(no_end, sizeof no_end, CIS_EEOF, "unexpected end of section or function");
   const uint8_t illegal[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
-                             0x0a, 0x05, 0x01, 0x03, 0x00, 0x06, 0x0b};
+                             0x0a, 0x05, 0x01, 0x03, 0x00, 0x17, 0x0b};
   expect(illegal, sizeof illegal, CIS_EMALFORMED, "illegal opcode");
+  /* try (0x06) is exception handling's, which 2.0 did not have. */
+  const uint8_t try_2[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                           0x0a, 0x05, 0x01, 0x03, 0x00, 0x06, 0x0b};
+  expect_std(CIS__STD_2, try_2, sizeof try_2, CIS_EMALFORMED, "illegal opcode");
   const uint8_t func_code[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00};
   expect(func_code, sizeof func_code, CIS_EMALFORMED, "function and code section have inconsistent lengths");
 }
@@ -262,7 +270,9 @@ static void regression_body_without_end_reads_on_as_the_spec_does(void **st) {
   /* A global's init without end runs into the code section's id 0x0a. */
   const uint8_t init[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
                           0x06, 0x05, 0x01, 0x7f, 0x00, 0x41, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b};
-  expect(init, sizeof init, CIS_EMALFORMED, "illegal opcode");
+  expect_std(CIS__STD_2, init, sizeof init, CIS_EMALFORMED, "illegal opcode");
+  /* In 3.0, 0x0a is throw_ref: the init reads on to the binary's end. */
+  expect(init, sizeof init, CIS_EEOF, "unexpected end");
   /* An else outside an if, between two functions. */
   const uint8_t stray_else[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x03, 0x02, 0x00, 0x00,
                                 0x0a, 0x0c, 0x02, 0x04, 0x00, 0x41, 0x01, 0x1a, 0x05, 0x00, 0x41, 0x01, 0x1a, 0x0b};
@@ -276,8 +286,12 @@ static void regression_body_without_end_reads_on_as_the_spec_does(void **st) {
 static void regression_count_is_checked_against_the_bytes_item_by_item(void **st) {
   (void)st;
   /* One import in three bytes: its kind is what is wrong, not the count. */
-  const uint8_t import_kind[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x04};
+  const uint8_t import_kind[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x05};
   expect(import_kind, sizeof import_kind, CIS_EMALFORMED, "malformed import kind");
+  /* 4, a tag, is 3.0's: there its attribute byte is missing. */
+  const uint8_t import_tag[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x04};
+  expect_std(CIS__STD_2, import_tag, sizeof import_tag, CIS_EMALFORMED, "malformed import kind");
+  expect(import_tag, sizeof import_tag, CIS_EEOF, "unexpected end");
   /* Two types declared in a section that holds one: the section's size
    * passes the end of the binary. */
   const uint8_t types[] = {HDR, 0x01, 0x07, 0x02, 0x60, 0x00, 0x00};
