@@ -294,7 +294,7 @@ static bool catch_clauses(vx *v) {
   uint32_t n = rd_u32(v);
   for (uint32_t i = 0; i < n; i++) {
     cis__catch c;
-    cis__read_catch(&v->p, v->end, &c);
+    if (!cis__read_catch(&v->p, v->end, &c)) return verr(v, CIS_EMALFORMED, "malformed catch clause");
     const cis__functype *ft = NULL;
     if (c.kind <= CIS__CATCH_REF) {
       if (c.tag >= v->m->ntags) return verr(v, CIS_EINVALID, "unknown tag %u", c.tag);

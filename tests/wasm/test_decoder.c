@@ -354,6 +354,87 @@ static void regression_module_errors_name_the_index(void **st) {
   expect(ref, sizeof ref, CIS_EINVALID, "unknown function 7");
 }
 
+/* A module of one function () -> () whose body (locals included) is
+ * body[0 .. n), decoded and validated as standard std. */
+static void expect_body(int std, const uint8_t *body, size_t n, cis_result code, const char *prefix) {
+  uint8_t b[256];
+  const uint8_t head[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x0a};
+  assert_true(n + 3 + sizeof head <= sizeof b && n < 120);
+  size_t k = sizeof head;
+  memcpy(b, head, k);
+  b[k++] = (uint8_t)(n + 2); /* the section: one body of n bytes */
+  b[k++] = 0x01;
+  b[k++] = (uint8_t)n;
+  memcpy(b + k, body, n);
+  expect_std(std, b, k + n, code, prefix);
+}
+#define BODY(std, code, prefix, ...)                                             \
+  do {                                                                           \
+    const uint8_t body_[] = {__VA_ARGS__};                                       \
+    expect_body(std, body_, sizeof body_, code, prefix);                         \
+  } while (0)
+
+/* Hostile and malformed exception handling (3.0): the tag section, catch
+ * clauses, the legacy nesting, and 2.0's refusal of all of it. */
+static void exception_handling_hostile(void **st) {
+  (void)st;
+  const int S3 = CIS__STD_3, S2 = CIS__STD_2;
+  BODY(S3, CIS_OK, NULL, 0x00, 0x06, 0x40, 0x19, 0x0b, 0x0b);                /* try catch_all end */
+  BODY(S2, CIS_EMALFORMED, "illegal opcode", 0x00, 0x06, 0x40, 0x19, 0x0b, 0x0b);
+  BODY(S3, CIS_OK, NULL, 0x00, 0x1f, 0x40, 0x01, 0x02, 0x00, 0x0b, 0x0b);    /* try_table (catch_all 0) */
+  BODY(S3, CIS_EMALFORMED, "malformed catch clause", 0x00, 0x1f, 0x40, 0x01, 0x04, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EEOF, "length out of bounds", 0x00, 0x1f, 0x40, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b);
+  BODY(S3, CIS_EEOF, "unexpected end", 0x00, 0x1f, 0x40, 0x01, 0x00);        /* a clause cut short */
+  BODY(S3, CIS_ELEB, "integer", 0x00, 0x1f, 0x40, 0x01, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x0b,
+       0x0b);                                                                /* an overlong tag index */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x07, 0x00, 0x0b);   /* catch outside a try */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x19, 0x0b);         /* catch_all outside a try */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x06, 0x40, 0x19, 0x19, 0x0b, 0x0b);
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x02, 0x40, 0x18, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x06, 0x40, 0x19, 0x18, 0x00, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown label", 0x00, 0x1f, 0x40, 0x01, 0x02, 0x05, 0x0b, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown tag 0", 0x00, 0x08, 0x00, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown tag 0", 0x00, 0x1f, 0x40, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EINVALID, "invalid rethrow label", 0x00, 0x02, 0x40, 0x09, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_ETYPE, "type mismatch", 0x00, 0x0a, 0x0b);                   /* throw_ref of nothing */
+  /* exnref as a block's type and ref.null's heap type: 3.0 only */
+  BODY(S3, CIS_OK, NULL, 0x00, 0x02, 0x69, 0xd0, 0x69, 0x0b, 0x1a, 0x0b);
+  BODY(S2, CIS_EMALFORMED, "malformed value type", 0x00, 0x02, 0x69, 0xd0, 0x69, 0x0b, 0x1a, 0x0b);
+  BODY(S3, CIS_OK, NULL, 0x01, 0x01, 0x74, 0x0b);                            /* a nullexnref local */
+  BODY(S2, CIS_EMALFORMED, "malformed value type", 0x01, 0x01, 0x74, 0x0b);
+
+  const uint8_t tag_ok[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(tag_ok, sizeof tag_ok, CIS_OK, NULL);
+  const uint8_t attr[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x01, 0x00};
+  expect(attr, sizeof attr, CIS_EMALFORMED, "malformed tag attribute");
+  const uint8_t cut[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x02, 0x01, 0x00};
+  expect(cut, sizeof cut, CIS_EEOF, "unexpected end");
+  const uint8_t huge[] = {HDR, 0x0d, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f};
+  expect(huge, sizeof huge, CIS_EEOF, "length out of bounds");
+  const uint8_t no_type[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x05};
+  expect(no_type, sizeof no_type, CIS_EINVALID, "unknown type 5");
+  const uint8_t results[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(results, sizeof results, CIS_EINVALID, "non-empty tag result type");
+  /* the tag section comes before the globals */
+  const uint8_t late[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x06, 0x06, 0x01, 0x7f,
+                          0x00, 0x41, 0x00, 0x0b, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(late, sizeof late, CIS_ESECTION, "unexpected content after last section");
+  /* exports and imports of kind 4 (a tag) */
+  const uint8_t exp[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00,
+                         0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x00};
+  expect(exp, sizeof exp, CIS_OK, NULL);
+  const uint8_t exp_bad[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00,
+                             0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x01};
+  expect(exp_bad, sizeof exp_bad, CIS_EINVALID, "unknown tag 1");
+  const uint8_t exp_kind[] = {HDR, 0x07, 0x05, 0x01, 0x01, 0x74, 0x05, 0x00};
+  expect(exp_kind, sizeof exp_kind, CIS_EMALFORMED, "malformed export kind");
+  const uint8_t exp_2[] = {HDR, 0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x00};
+  expect_std(CIS__STD_2, exp_2, sizeof exp_2, CIS_EMALFORMED, "malformed export kind");
+  const uint8_t imp_attr[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, 0x07, 0x01, 0x01, 0x6d,
+                              0x01, 0x74, 0x04, 0x02, 0x00};
+  expect(imp_attr, sizeof imp_attr, CIS_EMALFORMED, "malformed tag attribute");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid),
                                      cmocka_unit_test(regression_if_without_else_empty_blocktype),
@@ -366,6 +447,7 @@ int main(void) {
                                      cmocka_unit_test(regression_count_is_checked_against_the_bytes_item_by_item),
                                      cmocka_unit_test(regression_limits_flag_is_a_one_bit_leb128),
                                      cmocka_unit_test(regression_section_order_before_function_count),
-                                     cmocka_unit_test(regression_module_errors_name_the_index)};
+                                     cmocka_unit_test(regression_module_errors_name_the_index),
+                                     cmocka_unit_test(exception_handling_hostile)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
