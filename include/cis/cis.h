@@ -475,7 +475,8 @@ CIS_EXTERN void cis_func_type(const cis_func *f, uint32_t *nparams, const cis_va
 /* Calls f (an export of inst, or any function reachable from it) with typed
  * arguments, under the instance's limits: a fresh deadline and fuel budget
  * per top-level call. Argument count and types must match (CIS_EINVAL).
- * Returns CIS_OK or the trap / limit code; details in cis_errmsg(inst).
+ * Returns CIS_OK or the trap / limit code; details in cis_errmsg(inst). A
+ * wasm exception that nothing caught is CIS_EXCEPTION.
  * When a host function ended the call with CIS_EEXIT, cis_instance_exit_code
  * gives the code. */
 CIS_EXTERN cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args,
