@@ -1499,7 +1499,7 @@ static cis_result encode_handlers(tr *t) {
   size_t units = CIS__IHND_HEAD + (size_t)t->nhnd * CIS__IHND_ENTRY + (size_t)t->nhcl * CIS__IHND_CLAUSE;
   if (units > UINT32_MAX) return cis__fail(t->msg, CIS_ETOOBIG, "function %u: too many handlers", t->func);
   if (!grow((void **)&t->hout, &t->caphout, units, sizeof *t->hout)) return oom(t);
-  qsort(t->hcl, t->nhcl, sizeof *t->hcl, clause_cmp);
+  if (t->nhcl) qsort(t->hcl, t->nhcl, sizeof *t->hcl, clause_cmp);
   uint32_t *u = t->hout;
   u[0] = t->nhnd;
   u[1] = t->nhcl;

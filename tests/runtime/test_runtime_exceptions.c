@@ -240,6 +240,29 @@ static void catches_by_tag_and_rethrows(void **st) {
   close_fixture(&f);
 }
 
+/* A try_table with no catch clause has a handler entry of none: it was
+ * sorted as an empty array (undefined behaviour, which UBSan reports). */
+static void regression_try_table_without_clauses(void **st) {
+  (void)st;
+  static const char wat[] = "(module (tag $e (param i32))\n"
+                            "  (func (export \"f\") (param i32) (result i32)\n"
+                            "    (try_table (result i32) (if (local.get 0) (then (throw $e (i32.const 4))))\n"
+                            "      (i32.const 3))))";
+  cis_engine *e = rt_engine(NULL);
+  cis_module *m;
+  cis_instance *inst;
+  assert_int_equal(cis_module_new_text(e, wat, sizeof wat - 1, &m), CIS_OK);
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  cis_val a = {.type = CIS_I32, .of.i32 = 0}, r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), &a, 1, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 3);
+  a.of.i32 = 1;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), &a, 1, &r, 1), CIS_EXCEPTION);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 static void crosses_host_functions_and_instances(void **st) {
   (void)st;
   fixture f;
@@ -424,6 +447,7 @@ static int teardown(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(catches_by_tag_and_rethrows),
+      cmocka_unit_test(regression_try_table_without_clauses),
       cmocka_unit_test(crosses_host_functions_and_instances),
       cmocka_unit_test(uncaught_ends_the_call_with_an_exception),
       cmocka_unit_test(deep_chains_and_recursion_keep_their_limits),
