@@ -607,6 +607,18 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
       goto leave;                                                              \
     }                                                                          \
   } while (0)
+/* The loop's state after exn_unwind: at the handler, or out of the loop. */
+#define UNWOUND(l)                                                             \
+  do {                                                                         \
+    depth -= (l).popped;                                                       \
+    cur = (l).cur;                                                             \
+    fp = (l).fp;                                                               \
+    rec = (l).rec;                                                             \
+    if (!(l).pc) goto uncaught;                                                \
+    pc = (l).pc;                                                               \
+    NEXT();                                                                    \
+  } while (0)
+
 /* Back to the caller's frame, or out of the loop from its first frame. */
 #define RETURN()                                                               \
   do {                                                                         \
@@ -618,6 +630,77 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     depth--;                                                                   \
     NEXT();                                                                    \
   } while (0)
+
+/* throw: a new exception of tag with the values at vals, in flight in
+ * ex->exn; or the error that kept it from being made. */
+__attribute__((noinline, cold)) static cis_result exn_throw(cis__exec *ex, cis_tag *tag, const cis_slot *vals) {
+  cis__exn *e;
+  cis_result rc = cis__exn_new(ex, tag, &e);
+  if (rc != CIS_OK) return rc;
+  if (e->nslots) memcpy(e->vals, vals, (size_t)e->nslots * sizeof *vals);
+  ex->exn = e;
+  return CIS_OK;
+}
+
+/* Where exn_unwind leaves the loop: the handler's code, frame and
+ * function, with the return records and frames it popped; pc NULL when
+ * no frame of this loop catches the exception. */
+typedef struct exn_land {
+  const uint32_t *pc;    /* the handler, or NULL */
+  cis_slot *fp;          /* its frame (the loop's first frame when NULL) */
+  const cis__ifunc *cur; /* its function */
+  cis__iret *rec;        /* the return records left */
+  uint32_t popped;       /* frames left (depth to give back) */
+} exn_land;
+
+/* Unwinds ex->exn, in flight at pc of cur (a return address when back is
+ * 1: the call is the unit before it), through the frames of this loop:
+ * in each, the innermost handler entry whose range holds the position,
+ * then along their next ones (interp.h, "Handlers"); a frame without a
+ * match returns to its caller. A match gets the exception's values and
+ * exnref in its slots. Out of line and cold, so that the loop's
+ * registers stay its fast paths'. */
+__attribute__((noinline, cold)) static exn_land exn_unwind(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur,
+                                                           const uint32_t *pc, uint32_t back, cis_slot *fp,
+                                                           cis__iret *rec, const cis__iret *base) {
+  exn_land l = {.popped = 0};
+  for (;;) {
+    const uint32_t *code = cis__interp_code(cur), *h = cur->hnd;
+    if (h) {
+      uint32_t pos = (uint32_t)(pc - code) - back, ne = h[0], i = ne;
+      const uint32_t *ents = h + CIS__IHND_HEAD, *cls = ents + (size_t)ne * CIS__IHND_ENTRY;
+      while (i-- > 0 && !(ents[(size_t)i * CIS__IHND_ENTRY] <= pos && pos < ents[(size_t)i * CIS__IHND_ENTRY + 1])) {}
+      for (; i != CIS__IHND_NONE; i = ents[(size_t)i * CIS__IHND_ENTRY + 2]) {
+        const uint32_t *en = ents + (size_t)i * CIS__IHND_ENTRY;
+        for (uint32_t k = 0; k < en[4]; k++) {
+          const uint32_t *c = cls + (size_t)(en[3] + k) * CIS__IHND_CLAUSE;
+          cis__exn *e = ex->exn;
+          if (c[0] != CIS__IHND_ALL && inst->tags[c[0]] != e->tag) continue;
+          ex->exn = NULL;
+          if (c[0] != CIS__IHND_ALL && e->nslots) memcpy(fp + c[2], e->vals, (size_t)e->nslots * sizeof *fp);
+          if (c[3] != CIS__IHND_NONE) fp[c[3]].externref = e;
+          cis__exn_caught(ex, e, c[3] != CIS__IHND_NONE);
+          l.pc = code + c[1];
+          l.fp = fp;
+          l.cur = cur;
+          l.rec = rec;
+          return l;
+        }
+      }
+    }
+    if (rec == base) break;
+    pc = rec->pc;
+    fp = rec->fp;
+    cur = rec->fn;
+    rec++;
+    l.popped++;
+    back = 1;
+  }
+  l.fp = fp;
+  l.cur = cur;
+  l.rec = rec;
+  return l;
+}
 
 /* An access's out-of-bounds code, from a call gcc cannot see into: as
  * a constant set at each access's trap, it was moved above the bounds
@@ -683,7 +766,6 @@ run(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur, cis_slot *fp,
   cis_slot *nfp;         /* its frame */
   cis_func *g;           /* callee of a call that leaves the loop */
   cis_slot *args;        /* its arguments and results */
-  uint32_t back = 0;     /* unwinding: 1 when pc is a return address */
   uint64_t iacc = 0;     /* the integer accumulator (ops.def) */
   double dacc = 0;       /* the f64 accumulator */
 
@@ -791,20 +873,15 @@ dispatch:
   CASE(br_null) BR_IF(SL(1).u64 == 0, 2);
   CASE(br_nonnull) BR_IF(SL(1).u64 != 0, 2);
   CASE(throw) {
-    cis__exn *e;
     ex->ticks = ticks;
-    rc = cis__exn_new(ex, inst->tags[P(1)], &e);
+    rc = exn_throw(ex, inst->tags[P(1)], fp + P(2));
     if (UNLIKELY(rc != CIS_OK)) goto leave;
-    if (e->nslots) memcpy(e->vals, fp + P(2), (size_t)e->nslots * sizeof *fp);
-    ex->exn = e;
-    back = 0;
     goto unwind;
   }
   CASE(throw_ref) {
     cis__exn *e = SL(1).externref;
     if (UNLIKELY(!e)) TRAP(CIS_TRAP_NULL_REF);
     ex->exn = e;
-    back = 0;
     goto unwind;
   }
   CASE(exn_keep) {
@@ -1239,41 +1316,14 @@ unwind_tail:
   cur = rec->fn;
   rec++;
   depth--;
-unwind_call:
-  back = 1; /* pc is a return address: the call is the unit before it */
-unwind:
-  /* ex->exn in flight at pc (less back) of cur: the innermost handler
-   * entry whose range holds it, then along their next ones (interp.h,
-   * "Handlers"); a frame without a match returns to its caller. */
-  for (;;) {
-    const uint32_t *code = cis__interp_code(cur), *h = cur->hnd;
-    if (h) {
-      uint32_t pos = (uint32_t)(pc - code) - back, ne = h[0], i = ne;
-      const uint32_t *ents = h + CIS__IHND_HEAD, *cls = ents + (size_t)ne * CIS__IHND_ENTRY;
-      while (i-- > 0 && !(ents[(size_t)i * CIS__IHND_ENTRY] <= pos && pos < ents[(size_t)i * CIS__IHND_ENTRY + 1])) {}
-      for (; i != CIS__IHND_NONE; i = ents[(size_t)i * CIS__IHND_ENTRY + 2]) {
-        const uint32_t *en = ents + (size_t)i * CIS__IHND_ENTRY;
-        for (uint32_t k = 0; k < en[4]; k++) {
-          const uint32_t *c = cls + (size_t)(en[3] + k) * CIS__IHND_CLAUSE;
-          cis__exn *e = ex->exn;
-          if (c[0] != CIS__IHND_ALL && inst->tags[c[0]] != e->tag) continue;
-          ex->exn = NULL;
-          if (c[0] != CIS__IHND_ALL && e->nslots) memcpy(fp + c[2], e->vals, (size_t)e->nslots * sizeof *fp);
-          if (c[3] != CIS__IHND_NONE) fp[c[3]].externref = e;
-          cis__exn_caught(ex, e, c[3] != CIS__IHND_NONE);
-          pc = code + c[1];
-          NEXT();
-        }
-      }
-    }
-    if (rec == rec_base) goto uncaught;
-    pc = rec->pc;
-    fp = rec->fp;
-    cur = rec->fn;
-    rec++;
-    depth--;
-    back = 1;
-  }
+unwind_call: { /* pc is a return address: the call is the unit before it */
+  exn_land l = exn_unwind(ex, inst, cur, pc, 1, fp, rec, rec_base);
+  UNWOUND(l);
+}
+unwind: { /* pc is the instruction that threw */
+  exn_land l = exn_unwind(ex, inst, cur, pc, 0, fp, rec, rec_base);
+  UNWOUND(l);
+}
 uncaught:
   rc = CIS_EXCEPTION;
   goto leave;
