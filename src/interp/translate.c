@@ -1346,10 +1346,11 @@ static cis_result open_handler(tr *t, uint32_t *hid) {
   return CIS_OK;
 }
 
-/* Adds a catch clause of entry hid that resumes here. */
-static cis_result add_clause(tr *t, uint32_t hid, uint32_t tag, uint32_t vslot, uint32_t xslot, uint32_t *idx) {
+/* Adds a catch clause of entry hid that resumes at code position pad. */
+static cis_result add_clause(tr *t, uint32_t hid, uint32_t tag, size_t pad, uint32_t vslot, uint32_t xslot,
+                             uint32_t *idx) {
   if (!grow((void **)&t->hcl, &t->caphcl, (size_t)t->nhcl + 1, sizeof *t->hcl)) return oom(t);
-  t->hcl[t->nhcl] = (hclause){.entry = hid, .seq = t->nhcl, .tag = tag, .pad = (uint32_t)t->ncode,
+  t->hcl[t->nhcl] = (hclause){.entry = hid, .seq = t->nhcl, .tag = tag, .pad = (uint32_t)pad,
                               .vslot = vslot, .xslot = xslot};
   if (idx) *idx = t->nhcl;
   t->nhcl++;
@@ -1418,8 +1419,7 @@ static cis_result do_try_table(tr *t, const ins *in) {
     CIS_TRY(reserve(t, 16 + 2 * mat_units(n + 1)));
     size_t pad = t->ncode;
     CIS_TRY(emit_pad(t, target, types, n, ref, &vslot, &xslot));
-    CIS_TRY(add_clause(t, hid, tag, vslot, xslot, NULL));
-    t->hcl[t->nhcl - 1].pad = (uint32_t)pad;
+    CIS_TRY(add_clause(t, hid, tag, pad, vslot, xslot, NULL));
   }
   CIS_TRY(bind(t, over));
   barrier(t);
@@ -1459,7 +1459,7 @@ static cis_result do_catch(tr *t, const ins *in) {
   uint32_t vslot = slot_of(t, t->nvs);
   for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
   /* The exnref slot is filled only if a rethrow needs it (do_rethrow). */
-  CIS_TRY(add_clause(t, c->hid, tag, vslot, CIS__IHND_NONE, &c->clause));
+  CIS_TRY(add_clause(t, c->hid, tag, t->ncode, vslot, CIS__IHND_NONE, &c->clause));
 fail:
   return rc;
 }

@@ -32,7 +32,8 @@
  * but are not listed are printed as "newly passing: name", for the list
  * to grow. Other failures do not fail the run. A name followed by
  * `interp` holds on the interpreter only (the compiled tier refuses its
- * modules: several memories): a run on aot leaves it out of the list.
+ * modules: several memories, exception handling): a run on aot leaves
+ * it out of the list.
  *
  * Skipped: assert_malformed_custom and assert_invalid_custom (custom
  * sections' own rules, which cis does not read). Everything else counts.
