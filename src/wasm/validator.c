@@ -763,6 +763,7 @@ static bool limits_ok(const cis__limits *l, uint32_t cap, const char *cap_msg, c
 }
 
 static void mark_refs_in_expr(const cis__module *m, const cis__expr *e, uint8_t *decl) {
+  if (!e->len) return; /* none (a table without initialiser): code is NULL */
   const uint8_t *p = e->code, *end = e->code + e->len;
   enum cis__op op;
   if (cis__op_read(&p, end, &op) == CIS__OPREAD_OK && op == CIS__OP_REF_FUNC) {
