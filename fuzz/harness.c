@@ -141,6 +141,7 @@ static void free_made(made *mk) {
   case CIS_EXTERN_MEMORY: cis_memory_free(mk->obj); break;
   case CIS_EXTERN_TABLE: cis_table_free(mk->obj); break;
   case CIS_EXTERN_GLOBAL: cis_global_free(mk->obj); break;
+  case CIS_EXTERN_TAG: break; /* never made: tags come from instances only */
   }
 }
 
@@ -192,6 +193,7 @@ static void satisfy(cis_engine *e, cis_imports *im, const cis_extern_desc *d, ma
     r = cis_imports_add_global(im, d->module, d->module_len, d->name, d->name_len, g);
     break;
   }
+  case CIS_EXTERN_TAG: break; /* an embedder makes no tags: an unknown import */
   }
   /* A rejected duplicate name is fine: the first one stands. */
   (void)r;

@@ -104,6 +104,11 @@ typedef enum cis_valtype {
   CIS_V128 = 0x7b,
   CIS_FUNCREF = 0x70,
   CIS_EXTERNREF = 0x6f,
+  /* Exception references (WebAssembly 3.0): what cis_func_call returns of
+   * them is opaque, valid until the engine is freed; only what a call
+   * returned may be passed back (or null). */
+  CIS_EXNREF = 0x69,
+  CIS_NULLEXNREF = 0x74, /* the type of a null exnref only */
 } cis_valtype;
 
 typedef struct cis_func cis_func; /* a function: wasm or host; funcref values */
@@ -228,6 +233,7 @@ typedef enum cis_extern_kind {
   CIS_EXTERN_TABLE = 1,
   CIS_EXTERN_MEMORY = 2,
   CIS_EXTERN_GLOBAL = 3,
+  CIS_EXTERN_TAG = 4, /* an exception tag (WebAssembly 3.0) */
 } cis_extern_kind;
 
 /* Decodes and validates a binary module. The bytes are copied. On failure
@@ -265,7 +271,7 @@ typedef struct cis_extern_desc {
   cis_extern_kind kind;
   const char *module;  size_t module_len; /* imports only */
   const char *name;    size_t name_len;
-  /* func: the signature */
+  /* func: the signature; tag: the exception's values (params) */
   uint32_t nparams, nresults;
   const cis_valtype *params, *results;
   /* table: elem type; global: value type */
@@ -332,6 +338,12 @@ CIS_EXTERN void cis_func_free(cis_func *f);
 typedef struct cis_memory cis_memory;
 typedef struct cis_table cis_table;
 typedef struct cis_global cis_global;
+/* An exception tag (WebAssembly 3.0): an instance's own, or imported. Two
+ * tags are the same tag only when they are the same object, so a tag an
+ * instance imports catches what its exporter throws. Tags are made by
+ * instances only; an embedder passes them on through cis_extern (exports
+ * and cis_imports_add_instance). */
+typedef struct cis_tag cis_tag;
 
 /* Reference counted; each *_free drops one reference. Instances that import
  * or export them hold their own references. */
@@ -443,6 +455,7 @@ typedef struct cis_extern {
     cis_table *table;
     cis_memory *memory;
     cis_global *global;
+    cis_tag *tag;
   } of;
 } cis_extern;
 
@@ -462,7 +475,8 @@ CIS_EXTERN void cis_func_type(const cis_func *f, uint32_t *nparams, const cis_va
 /* Calls f (an export of inst, or any function reachable from it) with typed
  * arguments, under the instance's limits: a fresh deadline and fuel budget
  * per top-level call. Argument count and types must match (CIS_EINVAL).
- * Returns CIS_OK or the trap / limit code; details in cis_errmsg(inst).
+ * Returns CIS_OK or the trap / limit code; details in cis_errmsg(inst). A
+ * wasm exception that nothing caught is CIS_EXCEPTION.
  * When a host function ended the call with CIS_EEXIT, cis_instance_exit_code
  * gives the code. */
 CIS_EXTERN cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args,

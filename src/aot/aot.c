@@ -198,6 +198,12 @@ const char *cis__aot_layout(void) { return layout_text; }
 /* ------------------------------------------------------------- ops */
 
 cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
+  if (m->uses_eh) {
+    snprintf(msg, cap,
+             "the compiled tier does not run modules that use exception handling: "
+             "the interpreter does (engine interp or auto)");
+    return CIS_EUNSUPPORTED;
+  }
   if (m->nmemories <= 1) return CIS_OK;
   snprintf(msg, cap,
            "the compiled tier does not run modules with several memories (this one has %u): "

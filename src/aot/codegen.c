@@ -103,7 +103,9 @@ static int tclass(uint8_t t) {
   case CIS__F32: return TC_F32;
   case CIS__F64: return TC_F64;
   case CIS__FUNCREF:
-  case CIS__EXTERNREF: return TC_REF;
+  case CIS__EXTERNREF:
+  case CIS__EXNREF:
+  case CIS__NULLEXNREF: return TC_REF;
   case CIS__V128: return TC_V128;
   default: return -1;
   }

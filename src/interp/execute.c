@@ -587,8 +587,9 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     }                                                                          \
   } while (0)
 /* Calls g (host or another instance) with its arguments at args, through
- * the runtime, the loop's state written back and read again around it. */
-#define CALL_OUT()                                                             \
+ * the runtime, the loop's state written back and read again around it.
+ * An exception that comes back goes on unwinding at on_exn. */
+#define CALL_OUT(on_exn)                                                       \
   do {                                                                         \
     TICK(1);                                                                   \
     ex->ticks = ticks;                                                         \
@@ -601,8 +602,23 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     ex->sp = sp0;                                                              \
     ex->stack_end = end0;                                                      \
     msize = mem ? mem->size : 0;                                               \
-    if (UNLIKELY(rc != CIS_OK)) goto leave;                                    \
+    if (UNLIKELY(rc != CIS_OK)) {                                              \
+      if (rc == CIS_EXCEPTION && ex->exn) goto on_exn;                         \
+      goto leave;                                                              \
+    }                                                                          \
   } while (0)
+/* The loop's state after exn_unwind: at the handler, or out of the loop. */
+#define UNWOUND(l)                                                             \
+  do {                                                                         \
+    depth -= (l).popped;                                                       \
+    cur = (l).cur;                                                             \
+    fp = (l).fp;                                                               \
+    rec = (l).rec;                                                             \
+    if (!(l).pc) goto uncaught;                                                \
+    pc = (l).pc;                                                               \
+    NEXT();                                                                    \
+  } while (0)
+
 /* Back to the caller's frame, or out of the loop from its first frame. */
 #define RETURN()                                                               \
   do {                                                                         \
@@ -614,6 +630,77 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     depth--;                                                                   \
     NEXT();                                                                    \
   } while (0)
+
+/* throw: a new exception of tag with the values at vals, in flight in
+ * ex->exn; or the error that kept it from being made. */
+__attribute__((noinline, cold)) static cis_result exn_throw(cis__exec *ex, cis_tag *tag, const cis_slot *vals) {
+  cis__exn *e;
+  cis_result rc = cis__exn_new(ex, tag, &e);
+  if (rc != CIS_OK) return rc;
+  if (e->nslots) memcpy(e->vals, vals, (size_t)e->nslots * sizeof *vals);
+  ex->exn = e;
+  return CIS_OK;
+}
+
+/* Where exn_unwind leaves the loop: the handler's code, frame and
+ * function, with the return records and frames it popped; pc NULL when
+ * no frame of this loop catches the exception. */
+typedef struct exn_land {
+  const uint32_t *pc;    /* the handler, or NULL */
+  cis_slot *fp;          /* its frame (the loop's first frame when NULL) */
+  const cis__ifunc *cur; /* its function */
+  cis__iret *rec;        /* the return records left */
+  uint32_t popped;       /* frames left (depth to give back) */
+} exn_land;
+
+/* Unwinds ex->exn, in flight at pc of cur (a return address when back is
+ * 1: the call is the unit before it), through the frames of this loop:
+ * in each, the innermost handler entry whose range holds the position,
+ * then along their next ones (interp.h, "Handlers"); a frame without a
+ * match returns to its caller. A match gets the exception's values and
+ * exnref in its slots. Out of line and cold, so that the loop's
+ * registers stay its fast paths'. */
+__attribute__((noinline, cold)) static exn_land exn_unwind(cis__exec *ex, cis_instance *inst, const cis__ifunc *cur,
+                                                           const uint32_t *pc, uint32_t back, cis_slot *fp,
+                                                           cis__iret *rec, const cis__iret *base) {
+  exn_land l = {.popped = 0};
+  for (;;) {
+    const uint32_t *code = cis__interp_code(cur), *h = cur->hnd;
+    if (h) {
+      uint32_t pos = (uint32_t)(pc - code) - back, ne = h[0], i = ne;
+      const uint32_t *ents = h + CIS__IHND_HEAD, *cls = ents + (size_t)ne * CIS__IHND_ENTRY;
+      while (i-- > 0 && !(ents[(size_t)i * CIS__IHND_ENTRY] <= pos && pos < ents[(size_t)i * CIS__IHND_ENTRY + 1])) {}
+      for (; i != CIS__IHND_NONE; i = ents[(size_t)i * CIS__IHND_ENTRY + 2]) {
+        const uint32_t *en = ents + (size_t)i * CIS__IHND_ENTRY;
+        for (uint32_t k = 0; k < en[4]; k++) {
+          const uint32_t *c = cls + (size_t)(en[3] + k) * CIS__IHND_CLAUSE;
+          cis__exn *e = ex->exn;
+          if (c[0] != CIS__IHND_ALL && inst->tags[c[0]] != e->tag) continue;
+          ex->exn = NULL;
+          if (c[0] != CIS__IHND_ALL && e->nslots) memcpy(fp + c[2], e->vals, (size_t)e->nslots * sizeof *fp);
+          if (c[3] != CIS__IHND_NONE) fp[c[3]].externref = e;
+          cis__exn_caught(ex, e, c[3] != CIS__IHND_NONE);
+          l.pc = code + c[1];
+          l.fp = fp;
+          l.cur = cur;
+          l.rec = rec;
+          return l;
+        }
+      }
+    }
+    if (rec == base) break;
+    pc = rec->pc;
+    fp = rec->fp;
+    cur = rec->fn;
+    rec++;
+    l.popped++;
+    back = 1;
+  }
+  l.fp = fp;
+  l.cur = cur;
+  l.rec = rec;
+  return l;
+}
 
 /* An access's out-of-bounds code, from a call gcc cannot see into: as
  * a constant set at each access's trap, it was moved above the bounds
@@ -785,6 +872,23 @@ dispatch:
   }
   CASE(br_null) BR_IF(SL(1).u64 == 0, 2);
   CASE(br_nonnull) BR_IF(SL(1).u64 != 0, 2);
+  CASE(throw) {
+    ex->ticks = ticks;
+    rc = exn_throw(ex, inst->tags[P(1)], fp + P(2));
+    if (UNLIKELY(rc != CIS_OK)) goto leave;
+    goto unwind;
+  }
+  CASE(throw_ref) {
+    cis__exn *e = SL(1).externref;
+    if (UNLIKELY(!e)) TRAP(CIS_TRAP_NULL_REF);
+    ex->exn = e;
+    goto unwind;
+  }
+  CASE(exn_keep) {
+    cis__exn_keep(ex, SL(1).externref);
+    ADV(2);
+    NEXT();
+  }
 
   BR_CMP(eq, uint32_t, ==)
   BR_CMP(ne, uint32_t, !=)
@@ -1197,14 +1301,35 @@ tail_leave_loop:
   /* As leave_loop, then the results (where the arguments were) go to the
    * frame's base, which returns them: the callee's results are this
    * function's by validation. */
-  CALL_OUT();
+  CALL_OUT(unwind_tail);
   memmove(fp, args, (size_t)cur->nresults * sizeof *fp);
   RETURN();
 
 leave_loop:
   /* g (host or another instance) with its arguments at args. */
-  CALL_OUT();
+  CALL_OUT(unwind_call);
   NEXT();
+
+unwind_tail:
+  /* The frame that tail-called out is gone: the exception goes on at
+   * its caller's call. */
+  if (rec == rec_base) goto uncaught;
+  pc = rec->pc;
+  fp = rec->fp;
+  cur = rec->fn;
+  rec++;
+  depth--;
+unwind_call: { /* pc is a return address: the call is the unit before it */
+  exn_land l = exn_unwind(ex, inst, cur, pc, 1, fp, rec, rec_base);
+  UNWOUND(l);
+}
+unwind: { /* pc is the instruction that threw */
+  exn_land l = exn_unwind(ex, inst, cur, pc, 0, fp, rec, rec_base);
+  UNWOUND(l);
+}
+uncaught:
+  rc = CIS_EXCEPTION;
+  goto leave;
 
 mem_oob:
   rc = mem_oob_code();

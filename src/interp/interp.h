@@ -34,6 +34,19 @@
  * loop's body (nested loops counted once). This is an approximation that
  * depends only on the path taken, so it is deterministic. Calls that leave
  * the interpreter (host functions, other instances) charge 1.
+ *
+ * Handlers. A function with a try (try_table, or the legacy try) has a
+ * handler table after its code, in 32-bit units: the number of entries
+ * and of clauses, then per entry (one per try, in the order the tries
+ * open, so an entry nested in another comes after it) its body's code
+ * range [start, end), the entry to try next (CIS__IHND_NONE: the caller),
+ * its first clause and their count; then per clause its tag index
+ * (CIS__IHND_ALL: any), the code position to resume at, the first slot
+ * that gets the exception's values and the slot that gets its exnref
+ * (CIS__IHND_NONE: none). An exception at code position pos of a frame
+ * is looked up in the last entry whose range holds pos (the innermost),
+ * then along `next`; a frame that catches nothing returns to its caller,
+ * which looks it up at its call. Unwinding charges no fuel.
  */
 #ifndef CIS_INTERP_INTERP_H
 #define CIS_INTERP_INTERP_H
@@ -80,6 +93,8 @@ typedef struct cis__ifunc {
   uint32_t cost;        /* fuel charged on entry */
   size_t need;          /* bytes a call needs: frame plus one return record */
   size_t ncode;         /* units of code (the disassembler's bound) */
+  const uint32_t *hnd;  /* handler table (after the code), or NULL when no try */
+  uint32_t nhnd;        /* its units */
   void *block;          /* the allocation holding init, code, then the offset
                            map (cis__interp_wasm_offset), or NULL */
 } cis__ifunc;
@@ -100,6 +115,11 @@ typedef struct cis__icode {
   atomic_uint ntranslated; /* functions translated so far */
   atomic_uint fail_next;   /* test hook: translations left to fail as out of memory */
 } cis__icode;
+
+/* The handler table's marks (above). */
+#define CIS__IHND_ALL UINT32_MAX
+#define CIS__IHND_NONE UINT32_MAX
+enum { CIS__IHND_HEAD = 2, CIS__IHND_ENTRY = 5, CIS__IHND_CLAUSE = 4 };
 
 /* Where a frame resumes its caller, kept at the top of the value stack. */
 typedef struct cis__iret {

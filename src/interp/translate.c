@@ -39,6 +39,16 @@
  * slots first, and code after an unconditional branch is skipped up to the
  * end of its block.
  *
+ * Exceptions: a function with try_table or a legacy try gets a handler
+ * table after its code (interp.h): one entry per try, the code range of
+ * its body, the entry to try next (the enclosing try's, or a delegate's
+ * target) and its catch clauses, each with the code position to resume
+ * at and the frame slots that receive the exception's values and its
+ * exnref. A try_table's clauses resume at landing pads emitted before its
+ * body, which branch to the clause's label as br does; a legacy catch
+ * resumes at its block, which holds the exception in a hidden slot below
+ * the values (for rethrow) while a rethrow targets it.
+ *
  * SIMD: each 0xfd instruction is one internal op (simd.def), chosen by the
  * instruction's shape; v128 operands take two slots (interp.h), so a
  * stack entry records whether it holds a v128 and slot numbers are
@@ -96,11 +106,14 @@ typedef struct vent {
                      addend */
 } vent;
 
-enum { C_FUNC = 0, C_BLOCK = 1, C_LOOP = 2, C_IF = 3 };
+enum { C_FUNC = 0, C_BLOCK = 1, C_LOOP = 2, C_IF = 3, C_TRY_TABLE = 4, C_TRY = 5, C_CATCH = 6 };
 
 /* One open control construct. */
 typedef struct ctl {
-  uint8_t kind;        /* C_FUNC, C_BLOCK, C_LOOP or C_IF */
+  uint8_t kind;        /* C_FUNC, C_BLOCK, C_LOOP, C_IF, C_TRY_TABLE, or the
+                          legacy C_TRY (its body) and C_CATCH (its catches) */
+  uint32_t hid;        /* C_TRY_TABLE, C_TRY, C_CATCH: its handler entry */
+  uint32_t clause;     /* C_CATCH: the clause of the catch being translated */
   uint32_t height;     /* operand height below the construct's parameters */
   uint32_t nparams;    /* block type parameters */
   uint32_t nresults;   /* block type results */
@@ -120,8 +133,9 @@ typedef struct ins {
   uint32_t c;          /* memory index: memarg, memory.size/grow/fill/init */
   int64_t bt;          /* block type */
   uint64_t bits;       /* constants, zero-extended */
-  const uint8_t *tab;  /* br_table: first label, re-read when translating */
-  uint32_t ntab;       /* br_table: labels before the default */
+  const uint8_t *tab;  /* br_table: first label, re-read when translating;
+                          try_table: first catch clause */
+  uint32_t ntab;       /* br_table: labels before the default; try_table: clauses */
 } ins;
 
 /* A branch condition taken off the stack: a plain slot, or the operands of
@@ -135,6 +149,22 @@ typedef struct cond {
 } cond;
 
 enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4 };
+
+/* A try's handler entry (interp.h, "Handlers"), while translating. */
+typedef struct hentry {
+  uint32_t start, end; /* code range of its body */
+  uint32_t next;       /* entry tried next: the enclosing try's, a delegate's target, or UINT32_MAX */
+} hentry;
+
+/* A catch clause of entry `entry`. */
+typedef struct hclause {
+  uint32_t entry;      /* its try */
+  uint32_t seq;        /* the order it was met in (its try's clauses keep it) */
+  uint32_t tag;        /* tag index, or CIS__IHND_ALL */
+  uint32_t pad;        /* code position to resume at */
+  uint32_t vslot;      /* first frame slot of the values */
+  uint32_t xslot;      /* frame slot of the exnref, or CIS__IHND_NONE */
+} hclause;
 
 /* The translator's state for one module. */
 typedef struct tr {
@@ -198,6 +228,15 @@ typedef struct tr {
   uint32_t *omap;            /* code position, module offset: one pair per
                                 instruction that can trap or call */
   uint32_t nomap, capomap;   /* pairs used and allocated */
+
+  hentry *hnd;               /* handler entries, in the order the tries open */
+  uint32_t nhnd, caphnd;     /* used and allocated */
+  hclause *hcl;              /* catch clauses, in the order they are met */
+  uint32_t nhcl, caphcl;     /* used and allocated */
+  vent *vsave;               /* operand entries saved around a landing pad */
+  uint32_t capvsave;         /* allocated */
+  uint32_t *hout;            /* the encoded handler table (interp.h) */
+  uint32_t nhout, caphout;   /* its units, and allocated */
 } tr;
 
 /* ---------------------------------------------------------- the op tables */
@@ -1116,8 +1155,16 @@ static bool read_ins(tr *t, ins *in) {
   case CIS__IMM_BLOCK:
     return cis__read_blocktype(&t->p, t->end, &in->bt);
   case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL:
-  case CIS__IMM_TABLE: case CIS__IMM_DATA: case CIS__IMM_ELEM: case CIS__IMM_TYPE:
+  case CIS__IMM_TABLE: case CIS__IMM_DATA: case CIS__IMM_ELEM: case CIS__IMM_TYPE: case CIS__IMM_TAG:
     return rd_u32(t, &in->a);
+  case CIS__IMM_TRY_TABLE: { /* the clauses are read again when translating */
+    cis__catch c;
+    if (!cis__read_blocktype(&t->p, t->end, &in->bt) || !rd_u32(t, &in->ntab)) return false;
+    in->tab = t->p;
+    for (uint32_t i = 0; i < in->ntab; i++)
+      if (!cis__read_catch(&t->p, t->end, &c)) return false;
+    return true;
+  }
   case CIS__IMM_BR_TABLE: {
     uint32_t n, x;
     if (!rd_u32(t, &n)) return false;
@@ -1245,6 +1292,7 @@ static cis_result do_end(tr *t) {
   ctl *c = &t->cs[t->ncs - 1];
   cis_result rc = CIS_OK;
   bool reach = !t->dead;
+  if (c->kind == C_TRY || c->kind == C_TRY_TABLE) t->hnd[c->hid].end = (uint32_t)t->ncode;
   if (!t->dead && t->nvs < c->height + c->nresults) return bad(t, "block results missing");
   if (c->kind == C_FUNC) {
     if (!t->dead) emit_return(t);
@@ -1273,6 +1321,205 @@ static cis_result do_end(tr *t) {
   t->dead = !reach;
 fail:
   return rc;
+}
+
+/* ---------------------------------------------------------- exceptions */
+
+/* The handler entry that an exception raised inside construct `from`
+ * (an index into the control stack) reaches first: that of the
+ * innermost try body at or below it, or CIS__IHND_NONE (the caller). */
+static uint32_t handler_at(const tr *t, uint32_t from) {
+  for (uint32_t i = from + 1; i-- > 0;)
+    if (t->cs[i].kind == C_TRY || t->cs[i].kind == C_TRY_TABLE) return t->cs[i].hid;
+  return CIS__IHND_NONE;
+}
+
+/* Opens the handler entry of a try whose body starts here (before its
+ * construct is pushed): its next entry is the enclosing try's. */
+static cis_result open_handler(tr *t, uint32_t *hid) {
+  if (t->ncode > UINT32_MAX - 1)
+    return cis__fail(t->msg, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+  if (!grow((void **)&t->hnd, &t->caphnd, (size_t)t->nhnd + 1, sizeof *t->hnd)) return oom(t);
+  t->hnd[t->nhnd] = (hentry){.start = (uint32_t)t->ncode, .end = (uint32_t)t->ncode,
+                             .next = handler_at(t, t->ncs - 1)};
+  *hid = t->nhnd++;
+  return CIS_OK;
+}
+
+/* Adds a catch clause of entry hid that resumes at code position pad. */
+static cis_result add_clause(tr *t, uint32_t hid, uint32_t tag, size_t pad, uint32_t vslot, uint32_t xslot,
+                             uint32_t *idx) {
+  if (!grow((void **)&t->hcl, &t->caphcl, (size_t)t->nhcl + 1, sizeof *t->hcl)) return oom(t);
+  t->hcl[t->nhcl] = (hclause){.entry = hid, .seq = t->nhcl, .tag = tag, .pad = (uint32_t)pad,
+                              .vslot = vslot, .xslot = xslot};
+  if (idx) *idx = t->nhcl;
+  t->nhcl++;
+  return CIS_OK;
+}
+
+/* The tag immediate x: its parameter types in *types, their count in *n. */
+static cis_result tag_params(tr *t, uint32_t x, const uint8_t **types, uint32_t *n) {
+  if (x >= t->m->ntags || t->m->tag_type[x] >= t->m->ntypes) return bad(t, "unknown tag");
+  const cis__functype *ft = &t->m->types[t->m->tag_type[x]];
+  *types = ft->types;
+  *n = ft->nparams;
+  return CIS_OK;
+}
+
+/* A try_table clause's landing pad, here: a branch to c that takes the n
+ * values (types) and, with ref, the exnref, which the unwinder puts where
+ * a br to c finds its operands. The operand stack (all in slots: the
+ * try_table materialized it) is put back as it was. *vslot and *xslot
+ * (CIS__IHND_NONE without ref) get the slots. */
+static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, uint32_t n, bool ref, uint32_t *vslot,
+                           uint32_t *xslot) {
+  uint32_t nvs = t->nvs, keep = nvs - c->height, defer_lo = t->defer_lo;
+  if (!grow((void **)&t->vsave, &t->capvsave, (size_t)keep + 1, sizeof *t->vsave)) return oom(t);
+  memcpy(t->vsave, t->vs + c->height, (size_t)keep * sizeof *t->vs);
+  pop(t, keep);
+  cis_result rc = reserve_vs(t, (size_t)n + 1);
+  if (rc != CIS_OK) return rc;
+  *vslot = slot_of(t, t->nvs);
+  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
+  *xslot = ref ? slot_of(t, t->nvs) : CIS__IHND_NONE;
+  if (ref) push_typed(t, CIS__EXNREF);
+  barrier(t);
+  rc = emit_br(t, c);
+  pop(t, n + ref);
+  memcpy(t->vs + c->height, t->vsave, (size_t)keep * sizeof *t->vs);
+  t->nvs = nvs;
+  t->defer_lo = defer_lo;
+  return rc;
+}
+
+/* try_table: a jump over one landing pad per clause, then the body,
+ * whose range the handler entry covers. */
+static cis_result do_try_table(tr *t, const ins *in) {
+  cis_result rc = CIS_OK;
+  materialize_all(t);
+  op(t, CIS__IOP_br);
+  size_t over = t->ncode;
+  put(t, 0);
+  uint32_t hid;
+  CIS_TRY(open_handler(t, &hid));
+  const uint8_t *q = in->tab;
+  for (uint32_t k = 0; k < in->ntab; k++) {
+    cis__catch cc;
+    const uint8_t *types = NULL;
+    uint32_t n = 0, tag = CIS__IHND_ALL, vslot, xslot;
+    if (!cis__read_catch(&q, t->end, &cc)) return bad(t, "malformed catch clause");
+    if (cc.label >= t->ncs) return bad(t, "catch label out of range");
+    if (cc.kind <= CIS__CATCH_REF) {
+      CIS_TRY(tag_params(t, cc.tag, &types, &n));
+      tag = cc.tag;
+    }
+    ctl *target = &t->cs[t->ncs - 1 - cc.label];
+    bool ref = cc.kind == CIS__CATCH_REF || cc.kind == CIS__CATCH_ALL_REF;
+    if (label_arity(target) != n + ref) return bad(t, "catch arity mismatch");
+    CIS_TRY(reserve(t, 16 + 2 * mat_units(n + 1)));
+    size_t pad = t->ncode;
+    CIS_TRY(emit_pad(t, target, types, n, ref, &vslot, &xslot));
+    CIS_TRY(add_clause(t, hid, tag, pad, vslot, xslot, NULL));
+  }
+  CIS_TRY(bind(t, over));
+  barrier(t);
+  t->hnd[hid].start = t->hnd[hid].end = (uint32_t)t->ncode;
+  CIS_TRY(push_ctl(t, C_TRY_TABLE, in->bt));
+  t->cs[t->ncs - 1].hid = hid;
+fail:
+  return rc;
+}
+
+/* A legacy catch or catch_all: the try's body (or the catch before) ends
+ * as an if's then-arm does, and the catch's block starts with the hidden
+ * exnref slot (for rethrow) and the tag's values on the stack. */
+static cis_result do_catch(tr *t, const ins *in) {
+  ctl *c = &t->cs[t->ncs - 1];
+  cis_result rc = CIS_OK;
+  const uint8_t *types = NULL;
+  uint32_t n = 0, tag = CIS__IHND_ALL;
+  if (c->kind != C_TRY && c->kind != C_CATCH) return bad(t, "catch without try");
+  if (in->op == CIS__OP_CATCH) {
+    CIS_TRY(tag_params(t, in->a, &types, &n));
+    tag = in->a;
+  }
+  if (c->kind == C_TRY) t->hnd[c->hid].end = (uint32_t)t->ncode;
+  if (!t->dead) {
+    if (t->nvs < c->height + c->nresults) return bad(t, "try results missing");
+    emit_moves(t, slot_of(t, c->height), c->nresults);
+    op(t, CIS__IOP_br);
+    CIS_TRY(put_target(t, c));
+  }
+  barrier(t);
+  t->dead = false;
+  c->kind = C_CATCH;
+  pop(t, t->nvs - c->height);
+  CIS_TRY(reserve_vs(t, (size_t)n + 1));
+  push_typed(t, CIS__EXNREF);
+  uint32_t vslot = slot_of(t, t->nvs);
+  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
+  /* The exnref slot is filled only if a rethrow needs it (do_rethrow). */
+  CIS_TRY(add_clause(t, c->hid, tag, t->ncode, vslot, CIS__IHND_NONE, &c->clause));
+fail:
+  return rc;
+}
+
+/* rethrow of the exception the catch at label depth x took. */
+static cis_result do_rethrow(tr *t, uint32_t x) {
+  if (x >= t->ncs) return bad(t, "rethrow label out of range");
+  ctl *c = &t->cs[t->ncs - 1 - x];
+  if (c->kind != C_CATCH) return bad(t, "rethrow outside a catch");
+  uint32_t xs = slot_of(t, c->height);
+  t->hcl[c->clause].xslot = xs;
+  op(t, CIS__IOP_throw_ref);
+  put(t, xs);
+  t->dead = true;
+  return CIS_OK;
+}
+
+/* Before an exnref in slot s is stored where it may outlive the call (a
+ * global or table of kind `kind`). */
+static void keep_exn(tr *t, uint8_t kind, uint32_t s) {
+  if (kind != CIS__EXNREF) return;
+  op(t, CIS__IOP_exn_keep);
+  put(t, s);
+}
+
+/* The handler table (interp.h) into t->hout: clauses grouped by entry in
+ * the order they were met. */
+static int clause_cmp(const void *a, const void *b) {
+  const hclause *x = a, *y = b;
+  if (x->entry != y->entry) return x->entry < y->entry ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static cis_result encode_handlers(tr *t) {
+  t->nhout = 0;
+  if (!t->nhnd) return CIS_OK;
+  size_t units = CIS__IHND_HEAD + (size_t)t->nhnd * CIS__IHND_ENTRY + (size_t)t->nhcl * CIS__IHND_CLAUSE;
+  if (units > UINT32_MAX) return cis__fail(t->msg, CIS_ETOOBIG, "function %u: too many handlers", t->func);
+  if (!grow((void **)&t->hout, &t->caphout, units, sizeof *t->hout)) return oom(t);
+  if (t->nhcl) qsort(t->hcl, t->nhcl, sizeof *t->hcl, clause_cmp);
+  uint32_t *u = t->hout;
+  u[0] = t->nhnd;
+  u[1] = t->nhcl;
+  uint32_t *e = u + CIS__IHND_HEAD, *c = e + (size_t)t->nhnd * CIS__IHND_ENTRY;
+  for (uint32_t i = 0, k = 0; i < t->nhnd; i++, e += CIS__IHND_ENTRY) {
+    e[0] = t->hnd[i].start;
+    e[1] = t->hnd[i].end;
+    e[2] = t->hnd[i].next;
+    e[3] = k;
+    while (k < t->nhcl && t->hcl[k].entry == i) k++;
+    e[4] = k - e[3];
+  }
+  for (uint32_t k = 0; k < t->nhcl; k++, c += CIS__IHND_CLAUSE) {
+    c[0] = t->hcl[k].tag;
+    c[1] = t->hcl[k].pad;
+    c[2] = t->hcl[k].vslot;
+    c[3] = t->hcl[k].xslot;
+  }
+  t->nhout = (uint32_t)units;
+  return CIS_OK;
 }
 
 /* ------------------------------------------------------ one instruction */
@@ -1413,6 +1660,7 @@ static cis_result translate_fc(tr *t, const ins *in) {
     CIS_TRY(need_table(t, in->a));
     uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2);
     uint32_t d = slot_of(t, t->nvs - 2);
+    keep_exn(t, m->tables[in->a].elem, v);
     op_d(t, CIS__IOP_table_grow, d);
     put(t, in->a);
     put(t, v);
@@ -1430,6 +1678,7 @@ static cis_result translate_fc(tr *t, const ins *in) {
     NEED(3);
     CIS_TRY(need_table(t, in->a));
     uint32_t n = use(t, t->nvs - 1), v = use(t, t->nvs - 2), i = use(t, t->nvs - 3);
+    keep_exn(t, m->tables[in->a].elem, v);
     op(t, CIS__IOP_table_fill);
     put(t, in->a);
     put(t, i);
@@ -1648,6 +1897,47 @@ static cis_result translate_ins(tr *t, const ins *in) {
   }
   case CIS__OP_ELSE: /* else */
     return do_else(t);
+  case CIS__OP_TRY_TABLE: /* try_table */
+    return do_try_table(t, in);
+  case CIS__OP_TRY: { /* try (legacy) */
+    uint32_t hid;
+    materialize_all(t);
+    CIS_TRY(open_handler(t, &hid));
+    CIS_TRY(push_ctl(t, C_TRY, in->bt));
+    t->cs[t->ncs - 1].hid = hid;
+    break;
+  }
+  case CIS__OP_CATCH: case CIS__OP_CATCH_ALL: /* catch, catch_all (legacy) */
+    return do_catch(t, in);
+  case CIS__OP_DELEGATE: { /* delegate (legacy): ends the try; its exceptions go to label x outside it */
+    ctl *c = &t->cs[t->ncs - 1];
+    if (c->kind != C_TRY || t->ncs < 2 || in->a > t->ncs - 2) return bad(t, "delegate without try");
+    t->hnd[c->hid].next = handler_at(t, t->ncs - 2 - in->a);
+    return do_end(t);
+  }
+  case CIS__OP_RETHROW: /* rethrow (legacy) */
+    return do_rethrow(t, in->a);
+  case CIS__OP_THROW: { /* throw: the tag's values in consecutive slots, as a call's arguments */
+    const uint8_t *types;
+    uint32_t n;
+    CIS_TRY(tag_params(t, in->a, &types, &n));
+    NEED(n);
+    uint32_t base = t->nvs - n;
+    for (uint32_t p = base; p < t->nvs; p++) materialize(t, p);
+    op(t, CIS__IOP_throw);
+    put(t, in->a);
+    put(t, slot_of(t, base));
+    t->dead = true;
+    break;
+  }
+  case CIS__OP_THROW_REF: { /* throw_ref */
+    NEED(1);
+    uint32_t s = use(t, t->nvs - 1);
+    op(t, CIS__IOP_throw_ref);
+    put(t, s);
+    t->dead = true;
+    break;
+  }
   case CIS__OP_END: /* end */
     return do_end(t);
   case CIS__OP_BR: /* br */
@@ -1760,6 +2050,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     uint8_t wide = t->vs[t->nvs - 1].wide;
     if (wide != (m->globals[in->a].type.type == CIS__V128)) return bad(t, "global type mismatch");
     uint32_t s = use(t, t->nvs - 1);
+    keep_exn(t, m->globals[in->a].type.type, s);
     op(t, wide ? CIS__IOP_global_set128 : CIS__IOP_global_set);
     put(t, in->a);
     put(t, s);
@@ -1780,6 +2071,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     CIS_TRY(need_table(t, in->a));
     NEED(2);
     uint32_t v = use(t, t->nvs - 1), i = use(t, t->nvs - 2);
+    keep_exn(t, m->tables[in->a].elem, v);
     op(t, CIS__IOP_table_set);
     put(t, in->a);
     put(t, i);
@@ -1894,7 +2186,8 @@ static cis_result count_loop_consts(tr *t, uint32_t *out) {
   depth = 1;
   while (depth > 0) {
     if (!read_ins(t, &in)) break; /* translation proper reports it */
-    if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF) {
+    if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF || in.op == CIS__OP_TRY ||
+        in.op == CIS__OP_TRY_TABLE) {
       if (!grow((void **)&loopdepth, &cap, (size_t)ndepth + 1, sizeof *loopdepth)) {
         rc = oom(t);
         break;
@@ -1902,7 +2195,7 @@ static cis_result count_loop_consts(tr *t, uint32_t *out) {
       loopdepth[ndepth++] = in.op == CIS__OP_LOOP;
       loops += in.op == CIS__OP_LOOP;
       depth++;
-    } else if (in.op == CIS__OP_END) {
+    } else if (in.op == CIS__OP_END || in.op == CIS__OP_DELEGATE) {
       depth--;
       if (ndepth) loops -= loopdepth[--ndepth];
     } else if (loops && ((in.op >= CIS__OP_I32_CONST && in.op <= CIS__OP_F64_CONST) ||
@@ -2057,7 +2350,7 @@ static size_t encode_map(const tr *t, uint8_t *out) {
 bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t pos, bool after, uint32_t *off) {
   const uint32_t *code = cis__interp_code(f);
   if (!code || f->index < m->nfunc_imports || f->index - m->nfunc_imports >= m->ncodes) return false;
-  const uint8_t *p = (const uint8_t *)(code + f->ncode);
+  const uint8_t *p = (const uint8_t *)(code + f->ncode + f->nhnd);
   uint64_t cpos = (uint64_t)-1, coff = (uint64_t)(m->codes[f->index - m->nfunc_imports].body - m->bytes);
   bool found = false;
   for (;;) {
@@ -2122,20 +2415,24 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->ncs = 1;
 
   t->nomap = 0;
+  t->nhnd = t->nhcl = 0;
   while (t->ncs > 0) {
     const uint8_t *at = t->p; /* where the instruction starts, for the offset map */
     if (!read_ins(t, &in)) return bad(t, "malformed instruction");
-    if (t->dead) { /* skip to the else/end of the current construct */
-      if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF) {
+    if (t->dead) { /* skip to the else/catch/end of the current construct */
+      bool arm = in.op == CIS__OP_ELSE || in.op == CIS__OP_CATCH || in.op == CIS__OP_CATCH_ALL;
+      bool close = in.op == CIS__OP_END || in.op == CIS__OP_DELEGATE;
+      if (in.op == CIS__OP_BLOCK || in.op == CIS__OP_LOOP || in.op == CIS__OP_IF || in.op == CIS__OP_TRY ||
+          in.op == CIS__OP_TRY_TABLE) {
         t->dead_nest++;
         continue;
       }
-      if (in.op == CIS__OP_ELSE && t->dead_nest) continue;
-      if (in.op == CIS__OP_END && t->dead_nest) {
+      if (arm && t->dead_nest) continue;
+      if (close && t->dead_nest) {
         t->dead_nest--;
         continue;
       }
-      if (in.op != CIS__OP_ELSE && in.op != CIS__OP_END) continue;
+      if (!arm && !close) continue;
     }
     t->count++;
     CIS_TRY(reserve(t, worst_units(t, &in)));
@@ -2146,6 +2443,7 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
     if (t->ncode > pos0 && traps_or_calls(in.op)) CIS_TRY(map_offset(t, pos0, at));
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");
+  CIS_TRY(encode_handlers(t));
 
   uint32_t npslots = type_slots(ft->types, ft->nparams);
   uint32_t nrslots = type_slots(ft->types + ft->nparams, ft->nresults);
@@ -2183,6 +2481,10 @@ static void tr_free(tr *t) {
   free(t->kval);
   free(t->khash);
   free(t->omap);
+  free(t->hnd);
+  free(t->hcl);
+  free(t->vsave);
+  free(t->hout);
   free(t);
 }
 
@@ -2203,13 +2505,16 @@ static bool injected_failure(cis__icode *ic) {
 static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc *f) {
   if (injected_failure(ic)) return false;
   size_t nmap = encode_map(t, NULL);
-  size_t size = (size_t)d->ninit * sizeof(cis_slot) + d->ncode * sizeof(uint32_t) + nmap;
+  size_t size = (size_t)d->ninit * sizeof(cis_slot) + (d->ncode + t->nhout) * sizeof(uint32_t) + nmap;
   cis_slot *init = malloc(size);
   if (!init) return false;
   uint32_t *code = (uint32_t *)(void *)(init + d->ninit);
   if (d->ninit) memcpy(init, t->init, (size_t)d->ninit * sizeof *init);
   memcpy(code, t->code, d->ncode * sizeof *code);
-  encode_map(t, (uint8_t *)(code + d->ncode)); /* the offset map follows the code */
+  if (t->nhout) memcpy(code + d->ncode, t->hout, t->nhout * sizeof *code); /* the handlers follow the code */
+  encode_map(t, (uint8_t *)(code + d->ncode + t->nhout)); /* then the offset map */
+  f->hnd = t->nhout ? code + d->ncode : NULL;
+  f->nhnd = t->nhout;
   f->block = init;
   f->init = d->ninit ? init : NULL;
   f->ninit = d->ninit;

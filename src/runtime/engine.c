@@ -169,6 +169,7 @@ void cis_engine_free(cis_engine *e) {
   pthread_mutex_unlock(&r->pin_lock);
   for (size_t i = 0; i < n; i++) cis__instance_destroy(pinned[i]);
   free(pinned);
+  cis__exn_free_list(r->kept_exns);
   cis__memory_pool_drain(e); /* after the pinned instances gave theirs back */
 
   pthread_mutex_destroy(&r->pin_lock);

@@ -301,6 +301,9 @@ __attribute__((noinline, cold)) static cis_result host_failed(cis__exec *ex, cis
   if (rc > 0)
     return cis__fail(ex->top, CIS_TRAP_HOST, "%s returned %d, which is not a result code", fn,
                      rc);
+  /* A wasm exception the host function let through goes on unwinding:
+   * a caller may still catch it, so it gets its message at the top. */
+  if (rc == CIS_EXCEPTION && ex->exn) return rc;
   if (!cis_errmsg(ex->top)[0]) {
     if (rc == CIS_EEXIT)
       cis__fail(ex->top, rc, "guest exited with code %d", caller ? caller->exit_code : 0);
@@ -318,6 +321,7 @@ static inline cis_result host_run(cis__exec *ex, cis_instance *caller, cis_func 
    * for this call's own. An instance's message is its own (not kept per
    * thread): test it before writing, so the common case stores nothing. */
   if (ex->top->hdr.errmsg[0]) cis__clear_error(ex->top);
+  ex->exn = NULL; /* one in flight now is from a callee of this function */
   cis_call c = {ex, caller, f};
   cis_result rc = f->fn(&c, args, ar);
   if (x->clock_due) {
@@ -410,6 +414,22 @@ cis_result cis__exec_value_stack(cis__exec *ex) {
   return CIS_OK;
 }
 
+/* The exceptions of top-level call ex of f, which ended with rc (results
+ * in ar): an uncaught one is named in the message; an exnref result
+ * outlives the call, and so do the call's exceptions then. */
+__attribute__((noinline)) static void exns_end(cis__exec *ex, const cis_func *f, const cis_slot *ar, cis_result rc) {
+  if (rc == CIS_EXCEPTION && ex->exn) {
+    char fn[192];
+    cis__fmt_func(fn, sizeof fn, f);
+    cis__fail(ex->top, rc, "uncaught exception: %s ended with an exception of %u value slots", fn,
+              ex->exn->nslots);
+  }
+  const cis__functype *t = f->type;
+  for (uint32_t i = 0, k = 0; rc == CIS_OK && i < t->nresults; k += 1 + (t->types[t->nparams + i] == CIS__V128), i++)
+    if (cis__kind_is_exn(t->types[t->nparams + i])) cis__exn_keep(ex, ar[k].externref);
+  cis__exn_call_end(ex);
+}
+
 /* Starts a top-level call of f on inst: fresh deadline, fuel and depth.
  * A cancel that came while no call ran stops this one before it starts
  * (a canceller that got the instance just before its call began must not
@@ -467,6 +487,7 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   inst->active = NULL;
   atomic_store(&inst->cancel, 0);
   inst->fuel_left = fuel_left(ex);
+  if (ex->exns || ex->exn) exns_end(ex, f, ar, rc);
   if (rc != CIS_OK && !cis_errmsg(inst)[0]) cis__fail(inst, rc, "%s", cis_strerror(rc));
   return rc;
 }
@@ -510,7 +531,7 @@ cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *
 /* Types a cis_val can carry. */
 static bool api_type(uint8_t t) {
   return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
-         t == CIS__FUNCREF || t == CIS__EXTERNREF;
+         t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
 }
 
 cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, size_t nargs,

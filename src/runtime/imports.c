@@ -94,6 +94,7 @@ static void drop_ext(const cis_extern *x) {
   case CIS_EXTERN_TABLE: cis_table_free(x->of.table); break;
   case CIS_EXTERN_MEMORY: cis_memory_free(x->of.memory); break;
   case CIS_EXTERN_GLOBAL: cis_global_free(x->of.global); break;
+  case CIS_EXTERN_TAG: cis__tag_free(x->of.tag); break;
   }
 }
 
@@ -133,6 +134,7 @@ static void take_ref(const cis_extern *x) {
   case CIS_EXTERN_TABLE: cis__table_ref(x->of.table); break;
   case CIS_EXTERN_MEMORY: cis__memory_ref(x->of.memory); break;
   case CIS_EXTERN_GLOBAL: cis__global_ref(x->of.global); break;
+  case CIS_EXTERN_TAG: cis__tag_ref(x->of.tag); break;
   }
 }
 

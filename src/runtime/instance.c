@@ -53,6 +53,7 @@ static const char *kind_name(unsigned k) {
   case CIS_EXTERN_TABLE: return "table";
   case CIS_EXTERN_MEMORY: return "memory";
   case CIS_EXTERN_GLOBAL: return "global";
+  case CIS_EXTERN_TAG: return "tag";
   default: return "external";
   }
 }
@@ -152,6 +153,12 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
     }
     return true;
   }
+  case CIS_EXTERN_TAG:
+    if (x->of.tag->type_id != mod->type_ids[im->desc.tag_type]) {
+      snprintf(why, n, "tag type differs");
+      return false;
+    }
+    return true;
   default: snprintf(why, n, "unknown import kind"); return false;
   }
 }
@@ -189,7 +196,7 @@ cis_result cis_imports_check(const cis_imports *imports, const cis_module *mod) 
 static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
   const cis__module *m = inst->m;
   cis_engine *e = inst->engine;
-  uint32_t fi = 0, ti = 0, mi = 0, gi = 0;
+  uint32_t fi = 0, ti = 0, mi = 0, gi = 0, xi = 0;
   for (uint32_t i = 0; i < m->nimports; i++) {
     const cis__import *im = &m->imports[i];
     char a[96], b[96];
@@ -215,6 +222,7 @@ static cis_result link_imports(cis_instance *inst, const cis_imports *imports) {
       inst->globals[gi++] = cis__global_ref(x.of.global);
       owner = cis__global_owner(x.of.global);
       break;
+    case CIS_EXTERN_TAG: inst->tags[xi++] = cis__tag_ref(x.of.tag); break;
     }
     if (rc != CIS_OK) {
       /* A standalone object this instance would have to pay for. */
@@ -274,6 +282,15 @@ static void init_tables(cis_instance *inst) {
     void *ref = t->elem == CIS__FUNCREF ? (void *)v.funcref : v.externref;
     for (uint32_t k = 0; k < t->size; k++) t->elems[k] = ref;
   }
+}
+
+/* The tags the module defines: new ones, each its own identity. */
+static cis_result alloc_tags(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  for (uint32_t i = m->ntag_imports; i < m->ntags; i++)
+    if (cis__tag_create(inst->module->type_ids[m->tag_type[i]], &m->types[m->tag_type[i]], &inst->tags[i]) != CIS_OK)
+      return cis__fail(inst->engine, CIS_ENOMEM, "out of memory creating tag %u", i);
+  return CIS_OK;
 }
 
 static void init_funcs(cis_instance *inst) {
@@ -371,12 +388,14 @@ static uint64_t instance_footprint(const cis__module *m) {
   uint64_t own_globals = (uint64_t)(m->nglobals - m->nglobal_imports);
   uint64_t own_tables = (uint64_t)(m->ntables - m->ntable_imports);
   uint64_t own_mems = (uint64_t)(m->nmemories - m->nmemory_imports);
+  uint64_t own_tags = (uint64_t)(m->ntags - m->ntag_imports);
   return sizeof(cis_instance) + ((uint64_t)m->nfuncs + 1) * sizeof(cis_func *) +
          own_funcs * sizeof(cis_func) + ((uint64_t)m->nmemories + 1) * sizeof(cis_memory *) +
          ((uint64_t)m->ntables + 1) * sizeof(cis_table *) +
          ((uint64_t)m->nglobals + 1) * sizeof(cis_global *) +
          own_globals * sizeof(cis__global_rt) + own_tables * sizeof(cis__table_rt) +
-         own_mems * sizeof(cis_memory) + (uint64_t)m->nelems + 1 + (uint64_t)m->ndatas + 1 +
+         own_mems * sizeof(cis_memory) + ((uint64_t)m->ntags + 1) * sizeof(cis_tag *) +
+         own_tags * sizeof(cis_tag) + (uint64_t)m->nelems + 1 + (uint64_t)m->ndatas + 1 +
          (uint64_t)m->nimports * sizeof(cis_instance *);
 }
 
@@ -412,9 +431,10 @@ static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, bool
   inst->memories = calloc((size_t)m->nmemories + 1, sizeof *inst->memories);
   inst->tables = calloc((size_t)m->ntables + 1, sizeof *inst->tables);
   inst->globals = calloc((size_t)m->nglobals + 1, sizeof *inst->globals);
+  inst->tags = calloc((size_t)m->ntags + 1, sizeof *inst->tags);
   inst->elem_dropped = calloc((size_t)m->nelems + 1, 1);
   inst->data_dropped = calloc((size_t)m->ndatas + 1, 1);
-  if (!inst->funcs || !inst->own_funcs || !inst->memories || !inst->tables || !inst->globals ||
+  if (!inst->funcs || !inst->own_funcs || !inst->memories || !inst->tables || !inst->globals || !inst->tags ||
       !inst->elem_dropped || !inst->data_dropped)
     return CIS_ENOMEM;
   return CIS_OK;
@@ -438,6 +458,7 @@ static cis_result instance_new(cis_module *mod, const cis_imports *imports, cons
   CIS_TRY(link_imports(inst, imports));
   CIS_TRY(alloc_memories(inst));
   CIS_TRY(alloc_tables(inst));
+  CIS_TRY(alloc_tags(inst));
   init_funcs(inst);
   CIS_TRY(init_globals(inst));
   init_tables(inst);
@@ -527,6 +548,9 @@ static void destroy_one(cis_instance *inst, cis_instance **list) {
       if (i >= m->nglobal_imports) cis__global_disown(inst->globals[i]);
       cis_global_free(inst->globals[i]);
     }
+  if (inst->tags)
+    for (uint32_t i = 0; i < m->ntags; i++) cis__tag_free(inst->tags[i]);
+  free(inst->tags);
   free(inst->funcs);
   free(inst->own_funcs);
   free(inst->memories);
@@ -615,6 +639,7 @@ cis_result cis__instance_export(const cis_instance *inst, const char *name, size
   case CIS_EXTERN_TABLE: out->of.table = inst->tables[x->index]; break;
   case CIS_EXTERN_MEMORY: out->of.memory = inst->memories[x->index]; break;
   case CIS_EXTERN_GLOBAL: out->of.global = inst->globals[x->index]; break;
+  case CIS_EXTERN_TAG: out->of.tag = inst->tags[x->index]; break;
   default: return CIS_ENOTFOUND;
   }
   return CIS_OK;

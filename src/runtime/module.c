@@ -232,6 +232,9 @@ cis_result cis_module_import(const cis_module *mod, uint32_t i, cis_extern_desc 
     out->type = (cis_valtype)im->desc.global.type;
     out->mutable_ = im->desc.global.mutable_;
     break;
+  case CIS_EXTERN_TAG:
+    if (im->desc.tag_type < m->ntypes) desc_func(mod, im->desc.tag_type, out);
+    break;
   default: return CIS_EINVAL;
   }
   return CIS_OK;
@@ -267,6 +270,9 @@ cis_result cis_module_export(const cis_module *mod, uint32_t i, cis_extern_desc 
       out->type = (cis_valtype)m->globals[x->index].type.type;
       out->mutable_ = m->globals[x->index].type.mutable_;
     }
+    break;
+  case CIS_EXTERN_TAG:
+    if (x->index < m->ntags && m->tag_type[x->index] < m->ntypes) desc_func(mod, m->tag_type[x->index], out);
     break;
   default: return CIS_EINVAL;
   }

@@ -89,6 +89,7 @@ typedef struct cis__engine_rt {
   cis_instance **pinned;      /* freed instances whose functions escaped */
   size_t npinned, cap_pinned; /* entries and allocated entries */
   bool closing;               /* cis_engine_free is running: free, never pin */
+  cis__exn *kept_exns;        /* exceptions kept past their call (exn.c), under pin_lock */
 } cis__engine_rt;
 
 /* Keeps a released instance alive until the engine is freed, because its

@@ -121,7 +121,9 @@ static inline uint64_t cis__vt_canon(const uint32_t *ids, uint32_t vt) {
 static inline bool cis__vt_canon_sub(uint64_t a, uint64_t b) {
   if (a == b) return true;
   uint32_t x = (uint32_t)a, y = (uint32_t)b;
-  if (!cis__vt_is_ref(x) || cis__vt_kind(x) != cis__vt_kind(y)) return false;
+  if (!cis__vt_is_ref(x) || !cis__vt_is_ref(y)) return false;
+  if (cis__vt_kind(x) != cis__vt_kind(y) && !(cis__vt_kind(x) == CIS__NULLEXNREF && cis__vt_kind(y) == CIS__EXNREF))
+    return false;
   if (cis__vt_nullable(x) && !cis__vt_nullable(y)) return false;
   return (b >> 32) == 0 || (a >> 32) == (b >> 32);
 }
@@ -190,6 +192,24 @@ struct cis_global {
   };
 };
 
+/* An exception tag (exn.c): the same object wherever it is imported. */
+struct cis_tag {
+  atomic_uint refs;          /* instances holding it, exceptions carrying it */
+  uint32_t type_id;          /* canonical id of its function type */
+  uint32_t nslots;           /* slots its values take (a v128 takes two) */
+};
+
+/* An exception (exn.c), what an exnref slot points to. Its values sit in
+ * slots as a call's arguments do (a v128 in two). */
+typedef struct cis__exn {
+  struct cis__exn *prev, *next; /* in its call's list, or the engine's */
+  cis_tag *tag;              /* counted */
+  cis__account *acct;        /* charged for it, counted */
+  uint32_t nslots;           /* = tag->nslots */
+  bool fresh;                /* no code ever saw it as a value */
+  cis_slot vals[];           /* the tag's values */
+} cis__exn;
+
 enum { CIS__FUNC_WASM = 0, CIS__FUNC_HOST = 1 };
 
 struct cis_func {
@@ -239,6 +259,7 @@ struct cis_instance {
   cis_memory **memories;     /* counted references */
   cis_table **tables;        /* counted references */
   cis_global **globals;      /* counted references */
+  cis_tag **tags;            /* counted references: imports, then its own */
   uint8_t *elem_dropped;     /* per element segment: dropped (elem.drop or active) */
   uint8_t *data_dropped;     /* per data segment: dropped */
 
@@ -282,7 +303,43 @@ struct cis__exec {
                                 (cis__exec_value_stack) */
   cis_slot *stack_end;       /* one past its end */
   cis_slot *sp;              /* first free slot (for re-entrant calls) */
+  cis__exn *exn;             /* the exception in flight, while a call returns CIS_EXCEPTION */
+  cis__exn *exns;            /* every exception the call made and has not freed (exn.c) */
+  bool exn_kept;             /* an exnref went where it outlives the call */
 };
+
+/* ------------------------------------------------------- exceptions (exn.c)
+ *
+ * Throwing: make the exception with cis__exn_new, fill its values, set
+ * ex->exn and unwind; a frame that cannot catch it returns CIS_EXCEPTION
+ * to its caller, which goes on unwinding (host functions may return it
+ * too, or another error instead). A catch that takes the values only
+ * calls cis__exn_caught(ex, e, false), one that takes the exnref
+ * cis__exn_caught(ex, e, true). */
+
+/* A new tag of a function type (its params are the values) with one
+ * reference. CIS_ENOMEM. */
+cis_result cis__tag_create(uint32_t type_id, const cis__functype *type, cis_tag **out);
+cis_tag *cis__tag_ref(cis_tag *t);
+void cis__tag_free(cis_tag *t);
+/* A new exception of tag under the call ex, its values unset, listed on
+ * ex and charged to the account of ex's instance. Errors (message on
+ * ex->top): CIS_EMEMLIMIT, CIS_ENOMEM. */
+cis_result cis__exn_new(cis__exec *ex, cis_tag *tag, cis__exn **out);
+/* e was caught. as_value: the code now holds it as an exnref; else only
+ * its values were taken, and an exception no code ever held is freed. */
+void cis__exn_caught(cis__exec *ex, cis__exn *e, bool as_value);
+/* An exnref is written where it may outlive the call (a global, a table
+ * element, a result of the top-level call): the call's exceptions are
+ * kept until the engine is freed. */
+static inline void cis__exn_keep(cis__exec *ex, const void *ref) {
+  if (ref) ex->exn_kept = true;
+}
+/* The end of top-level call ex: frees its exceptions, or hands them to
+ * the engine when one was kept. */
+void cis__exn_call_end(cis__exec *ex);
+/* Frees a list of exceptions (the engine's kept ones). */
+void cis__exn_free_list(cis__exn *list);
 
 /* Gives the call ex its value stack, the top instance's, when an engine
  * that keeps its frames there (the interpreter) is entered and ex has

@@ -1,7 +1,7 @@
 /*
  * This file implements the WebAssembly binary decoder (2.0, and 3.0's
- * multiple memories, typed function references and tables with an
- * initialiser, as the module's standard says): LEB128 readers
+ * multiple memories, typed function references, tables with an
+ * initialiser and exception handling, as the module's standard says): LEB128 readers
  * with the spec's overlong and range checks, every section into the
  * cis__module format of module.h, UTF-8 checks of names, section order and
  * size checks, the lenient custom "name" section, and an opcode-by-opcode
@@ -256,6 +256,8 @@ static int heaptype_at(const uint8_t **p, const uint8_t *end, uint32_t *vt) {
   if (h >= 0) *vt = cis__vt_typed(h > CIS__MAX_TYPES ? CIS__MAX_TYPES : (uint32_t)h, true);
   else if (h == (int64_t)CIS__FUNCREF - 0x80) *vt = CIS__FUNCREF;
   else if (h == (int64_t)CIS__EXTERNREF - 0x80) *vt = CIS__EXTERNREF;
+  else if (h == (int64_t)CIS__EXNREF - 0x80) *vt = CIS__EXNREF;
+  else if (h == (int64_t)CIS__NULLEXNREF - 0x80) *vt = CIS__NULLEXNREF;
   else return 3;
   *p = q;
   return 0;
@@ -266,7 +268,7 @@ bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt) { r
 int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t *vt) {
   if (*p >= end) return 1;
   uint8_t b = **p;
-  if (cis__valtype_ok(b)) {
+  if (cis__valtype_ok(b) || (refs && cis__kind_is_exn(b))) {
     (*p)++;
     *vt = b;
     return 0;
@@ -282,6 +284,8 @@ int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t
 
 /* The standard (CIS__STD_*) of the module being decoded. */
 static _Thread_local int tl_std;
+/* Set when the module uses exception handling (module.h's uses_eh). */
+static _Thread_local bool tl_uses_eh;
 
 /* A value type (or with what "reference type", one whose kind is a
  * reference), with the spec's wording for what is wrong. */
@@ -295,6 +299,7 @@ static bool valtype_as(rd *r, uint32_t *vt, const char *what) {
   default: return fail_at(r, at, CIS_EMALFORMED, what ? what : "malformed value type");
   }
   if (what && !cis__vt_is_ref(*vt)) return fail_at(r, at, CIS_EMALFORMED, what);
+  if (cis__kind_is_exn(cis__vt_kind(*vt))) tl_uses_eh = true;
   return true;
 }
 
@@ -354,6 +359,7 @@ static bool globaltype(rd *r, cis__globaltype *g) {
  * one the index is simply unknown, a validation error). */
 static _Thread_local bool tl_uses_data_without_count;
 
+
 /* A memory index: a u32 (3.0), or the zero byte 2.0 reserved there. */
 static bool memidx(rd *r) {
   uint8_t b;
@@ -387,6 +393,14 @@ bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out) {
   return cis__read_u32(p, end, &out->offset);
 }
 
+bool cis__read_catch(const uint8_t **p, const uint8_t *end, cis__catch *out) {
+  out->tag = 0;
+  if (*p >= end || **p > CIS__CATCH_ALL_REF) return false;
+  out->kind = *(*p)++;
+  if (out->kind <= CIS__CATCH_REF && !cis__read_u32(p, end, &out->tag)) return false;
+  return cis__read_u32(p, end, &out->label);
+}
+
 /* Reads one opcode at r->p (prefix and u32 included) with the spec's
  * wording for what goes wrong. */
 static bool opcode(rd *r, enum cis__op *op) {
@@ -404,12 +418,26 @@ static bool opcode(rd *r, enum cis__op *op) {
   }
 }
 
+/* A block type: empty, a value type, or a type index (an s33). */
+static bool scan_blocktype(rd *r) {
+  const uint8_t *at = r->p;
+  int64_t bt;
+  uint32_t vt;
+  if (r->p < r->end && tl_std >= CIS__STD_3 && (*r->p == CIS__REF_NULL_PREFIX || *r->p == CIS__REF_PREFIX))
+    return valtype(r, &vt);
+  if (!s33(r, &bt)) return false;
+  bool exn = tl_std >= CIS__STD_3 && bt >= -64 && bt < 0 && cis__kind_is_exn((uint8_t)(0x80 + bt));
+  if (bt < 0 && bt != -64 && !(bt >= -64 && cis__valtype_ok((uint8_t)(0x80 + bt))) && !exn)
+    return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
+  if (exn) tl_uses_eh = true;
+  return true;
+}
+
 /* Skips the immediates of one instruction (opcode already read), by the
  * immediate kind of its row in opcodes.def. Used for function bodies and
  * constant expressions. depth tracks block nesting. */
 static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   uint32_t x, n;
-  int64_t bt;
   int32_t i32;
   int64_t i64;
   uint8_t b;
@@ -417,17 +445,21 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   const uint8_t *at = r->p;
   switch ((enum cis__imm)cis__op_info(op)->imm) {
   case CIS__IMM_NONE: return true;
-  case CIS__IMM_BLOCK:
-    if (r->p < r->end && tl_std >= CIS__STD_3 && (*r->p == CIS__REF_NULL_PREFIX || *r->p == CIS__REF_PREFIX))
-      return valtype(r, &vt);
-    if (!s33(r, &bt)) return false;
-    if (bt < 0 && bt != -64 &&
-        !(bt >= -17 && bt <= -1 && cis__valtype_ok((uint8_t)(0x80 + bt))))
-      return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
-    return true;
+  case CIS__IMM_BLOCK: return scan_blocktype(r);
   case CIS__IMM_LABEL: case CIS__IMM_FUNC: case CIS__IMM_LOCAL: case CIS__IMM_GLOBAL: case CIS__IMM_TABLE:
-  case CIS__IMM_ELEM: case CIS__IMM_TYPE:
+  case CIS__IMM_ELEM: case CIS__IMM_TYPE: case CIS__IMM_TAG:
     return u32(r, &x);
+  case CIS__IMM_TRY_TABLE: /* a block type, then the catch clauses */
+    if (!scan_blocktype(r)) return false;
+    if (!len32(r, &n)) return false;
+    for (uint32_t i = 0; i < n; i++) {
+      const uint8_t *k = r->p;
+      if (!u8(r, &b)) return false;
+      if (b > CIS__CATCH_ALL_REF) return fail_at(r, k, CIS_EMALFORMED, "malformed catch clause");
+      if (b <= CIS__CATCH_REF && !u32(r, &x)) return false;
+      if (!u32(r, &x)) return false;
+    }
+    return true;
   case CIS__IMM_BR_TABLE:
     if (!len32(r, &n)) return false;
     for (uint32_t i = 0; i <= n; i++)
@@ -455,7 +487,9 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
       return true;
     }
     switch (heaptype_at(&r->p, r->end, &vt)) {
-    case 0: return true;
+    case 0:
+      if (cis__kind_is_exn(cis__vt_kind(vt))) tl_uses_eh = true;
+      return true;
     case 1: r->p = r->end; return eof(r);
     default: return fail_at(r, at, CIS_EMALFORMED, "malformed heap type");
     }
@@ -475,20 +509,35 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
 /* Reads instructions up to and including the end that closes the
  * sequence (a function body or a constant expression). Blocks nest as in
  * the spec's decoder: an else outside the then-arm of an if, or a second
- * else, is "END opcode expected". The nesting lives on the heap. */
+ * else, is "END opcode expected"; so is a legacy catch or catch_all
+ * outside a try or after its catch_all, and a delegate outside a try's
+ * body (delegate closes the try as end does). The exception-handling
+ * opcodes are illegal in 2.0. The nesting lives on the heap. */
 static bool instrs(rd *r, bool has_datacount) {
-  enum { ARM_BLOCK, ARM_THEN, ARM_ELSE }; /* what an open block is in */
+  enum { ARM_BLOCK, ARM_THEN, ARM_ELSE, ARM_TRY, ARM_CATCH, ARM_CATCH_ALL }; /* what an open block is in */
   uint8_t *arms = NULL;
   size_t n = 0, cap = 0;
   bool ok = true;
   for (;;) {
     const uint8_t *at = r->p;
     enum cis__op op;
-    if (!opcode(r, &op) || !scan_instr(r, op, has_datacount)) {
+    if (!opcode(r, &op)) {
       ok = false;
       break;
     }
-    if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+    if (cis__op_is_eh(op)) {
+      if (tl_std < CIS__STD_3) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+        break;
+      }
+      tl_uses_eh = true;
+    }
+    if (!scan_instr(r, op, has_datacount)) {
+      ok = false;
+      break;
+    }
+    if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF || op == CIS__OP_TRY ||
+        op == CIS__OP_TRY_TABLE) {
       if (n == cap) {
         size_t c = cap ? 2 * cap : 16;
         uint8_t *a = realloc(arms, c);
@@ -499,7 +548,19 @@ static bool instrs(rd *r, bool has_datacount) {
         arms = a;
         cap = c;
       }
-      arms[n++] = op == CIS__OP_IF ? ARM_THEN : ARM_BLOCK;
+      arms[n++] = op == CIS__OP_IF ? ARM_THEN : op == CIS__OP_TRY ? ARM_TRY : ARM_BLOCK;
+    } else if (op == CIS__OP_CATCH || op == CIS__OP_CATCH_ALL) {
+      if (n == 0 || (arms[n - 1] != ARM_TRY && arms[n - 1] != ARM_CATCH)) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "END opcode expected");
+        break;
+      }
+      arms[n - 1] = op == CIS__OP_CATCH ? ARM_CATCH : ARM_CATCH_ALL;
+    } else if (op == CIS__OP_DELEGATE) {
+      if (n == 0 || arms[n - 1] != ARM_TRY) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "END opcode expected");
+        break;
+      }
+      n--;
     } else if (op == CIS__OP_ELSE) {
       if (n == 0 || arms[n - 1] != ARM_THEN) {
         ok = fail_at(r, at, CIS_EMALFORMED, "END opcode expected");
@@ -560,6 +621,15 @@ static bool sec_type(rd *r, cis__module *m) {
   return true;
 }
 
+/* A tag's type: the attribute byte (0: an exception), then a type index. */
+static bool tagtype(rd *r, uint32_t *type_idx) {
+  const uint8_t *at = r->p;
+  uint8_t attr;
+  if (!u8(r, &attr)) return false;
+  if (attr != 0) return fail_at(r, at, CIS_EMALFORMED, "malformed tag attribute");
+  return u32(r, type_idx);
+}
+
 static bool sec_import(rd *r, cis__module *m) {
   uint32_t n;
   size_t cap;
@@ -576,6 +646,11 @@ static bool sec_import(rd *r, cis__module *m) {
     case CIS_EXTERN_TABLE: if (!tabletype(r, &im->desc.table)) return false; m->ntable_imports++; break;
     case CIS_EXTERN_MEMORY: if (!limits(r, &im->desc.memory)) return false; m->nmemory_imports++; break;
     case CIS_EXTERN_GLOBAL: if (!globaltype(r, &im->desc.global)) return false; m->nglobal_imports++; break;
+    case CIS_EXTERN_TAG:
+      if (tl_std < CIS__STD_3) return fail_at(r, at, CIS_EMALFORMED, "malformed import kind");
+      if (!tagtype(r, &im->desc.tag_type)) return false;
+      m->ntag_imports++;
+      break;
     default: return fail_at(r, at, CIS_EMALFORMED, "malformed import kind");
     }
     m->nimports = i + 1;
@@ -617,6 +692,17 @@ static bool sec_table(rd *r, cis__tabletype **out, uint32_t *n, bool has_dc) {
   return true;
 }
 
+/* The tag section (id 13, 3.0): the types of the tags the module defines. */
+static bool sec_tag(rd *r, uint32_t **out, uint32_t *n) {
+  size_t cap;
+  if (!count(r, n, 2, &cap)) return false;
+  *out = calloc(cap, sizeof **out);
+  if (!*out) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; i < *n; i++)
+    if (!tagtype(r, &(*out)[i])) return false;
+  return true;
+}
+
 static bool sec_memory(rd *r, cis__limits **out, uint32_t *n) {
   size_t cap;
   if (!count(r, n, 2, &cap)) return false;
@@ -648,7 +734,8 @@ static bool sec_export(rd *r, cis__module *m) {
     if (!name(r, &e->name, &e->name_len)) return false;
     const uint8_t *at = r->p;
     if (!u8(r, &e->kind)) return false;
-    if (e->kind > 3) return fail_at(r, at, CIS_EMALFORMED, "malformed export kind");
+    if (e->kind > (tl_std >= CIS__STD_3 ? CIS_EXTERN_TAG : CIS_EXTERN_GLOBAL))
+      return fail_at(r, at, CIS_EMALFORMED, "malformed export kind");
     if (!u32(r, &e->index)) return false;
     m->nexports = i + 1;
   }
@@ -831,10 +918,11 @@ static void sec_names(const uint8_t *p, const uint8_t *end, cis__module *m) {
   }
 }
 
-/* Section ids in the order the binary format requires them. */
+/* Section ids in the order the binary format requires them: the tag
+ * section (13) comes between memory (5) and global (6). */
 static int section_rank(uint8_t id) {
-  static const int rank[13] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 10};
-  return id <= 12 ? rank[id] : -1;
+  static const int rank[14] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6};
+  return id <= 13 ? rank[id] : -1;
 }
 
 /* cis__module_decode_std (release NULL: the bytes are copied) and
@@ -870,7 +958,8 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   cis__tabletype *tables = NULL;
   cis__limits *mems = NULL;
   cis__global *globals = NULL;
-  uint32_t ntables = 0, nmems = 0, nglobals = 0;
+  uint32_t *tags = NULL;
+  uint32_t ntables = 0, nmems = 0, nglobals = 0, ntags = 0;
   bool ok = true;
 
   /* As the spec's decoder: the magic and the version are read as u32s,
@@ -902,12 +991,13 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   int last = 0;
   bool seen_function = false, seen_data = false;
   tl_uses_data_without_count = false;
+  tl_uses_eh = false;
   while (ok && r.p < r.end) {
     const uint8_t *at = r.p;
     uint8_t id;
     uint32_t size;
     if (!u8(&r, &id)) break;
-    if (id > 12) {
+    if (id > (m->standard >= CIS__STD_3 ? 13 : 12)) {
       fail_at(&r, at, CIS_ESECTION, "malformed section id");
       break;
     }
@@ -944,6 +1034,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
     case 3: ok = sec_function(&s, m, &decl, &ndecl); seen_function = true; break;
     case 4: ok = sec_table(&s, &tables, &ntables, m->has_datacount); break;
     case 5: ok = sec_memory(&s, &mems, &nmems); break;
+    case 13: ok = sec_tag(&s, &tags, &ntags); break;
     case 6: ok = sec_global(&s, &globals, &nglobals, m->has_datacount); break;
     case 7: ok = sec_export(&s, m); break;
     case 8: ok = u32(&s, &m->start); m->has_start = ok; break;
@@ -957,6 +1048,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   }
   if (d->code != CIS_OK) goto done;
 
+  m->uses_eh = tl_uses_eh;
   /* The checks across sections, in the spec decoder's order. */
   m->nfuncs = m->nfunc_imports + ndecl;
   if (ndecl != m->ncodes) {
@@ -982,11 +1074,13 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   m->memories = calloc((size_t)m->nmemories + 1, sizeof *m->memories);
   m->nglobals = m->nglobal_imports + nglobals;
   m->globals = calloc((size_t)m->nglobals + 1, sizeof *m->globals);
-  if (!m->func_type || !m->tables || !m->memories || !m->globals) {
+  m->ntags = m->ntag_imports + ntags;
+  m->tag_type = malloc(((size_t)m->ntags + 1) * sizeof *m->tag_type);
+  if (!m->func_type || !m->tables || !m->memories || !m->globals || !m->tag_type) {
     d->code = CIS_ENOMEM;
     goto done;
   }
-  uint32_t fi = 0, ti = 0, mi = 0, gi = 0;
+  uint32_t fi = 0, ti = 0, mi = 0, gi = 0, xi = 0;
   for (uint32_t i = 0; i < m->nimports; i++) {
     const cis__import *im = &m->imports[i];
     switch (im->kind) {
@@ -994,8 +1088,10 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
     case CIS_EXTERN_TABLE: m->tables[ti++] = im->desc.table; break;
     case CIS_EXTERN_MEMORY: m->memories[mi++] = im->desc.memory; break;
     case CIS_EXTERN_GLOBAL: m->globals[gi++].type = im->desc.global; break;
+    case CIS_EXTERN_TAG: m->tag_type[xi++] = im->desc.tag_type; break;
     }
   }
+  for (uint32_t i = 0; i < ntags; i++) m->tag_type[xi++] = tags[i];
   for (uint32_t i = 0; i < ndecl; i++) m->func_type[fi++] = decl[i];
   for (uint32_t i = 0; i < ntables; i++) m->tables[ti++] = tables[i];
   for (uint32_t i = 0; i < nmems; i++) m->memories[mi++] = mems[i];
@@ -1029,6 +1125,7 @@ done:
   free(tables);
   free(mems);
   free(globals);
+  free(tags);
   if (d->code != CIS_OK) {
     cis__module_free(m);
     return d->code;
@@ -1069,6 +1166,7 @@ void cis__module_free(cis__module *m) {
   free(m->tables);
   free(m->memories);
   free(m->globals);
+  free(m->tag_type);
   free(m->exports);
   for (uint32_t i = 0; m->elems && i < m->nelems; i++) {
     free(m->elems[i].funcs);
@@ -1126,7 +1224,8 @@ void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
 }
 
 static const uint8_t vt_i32[] = {CIS__I32}, vt_i64[] = {CIS__I64}, vt_f32[] = {CIS__F32}, vt_f64[] = {CIS__F64},
-                     vt_v128[] = {CIS__V128}, vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF};
+                     vt_v128[] = {CIS__V128}, vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF},
+                     vt_exn[] = {CIS__EXNREF}, vt_nexn[] = {CIS__NULLEXNREF};
 
 bool cis__read_blocktype(const uint8_t **p, const uint8_t *end, int64_t *bt) {
   if (*p < end && (**p == CIS__REF_NULL_PREFIX || **p == CIS__REF_PREFIX)) {
@@ -1168,6 +1267,8 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   case CIS__V128: r = vt_v128; break;
   case CIS__FUNCREF: r = vt_fref; break;
   case CIS__EXTERNREF: r = vt_eref; break;
+  case CIS__EXNREF: r = vt_exn; break;
+  case CIS__NULLEXNREF: r = vt_nexn; break;
   default: return false;
   }
   out->nresults = 1;

@@ -28,6 +28,8 @@ enum {
   CIS__V128 = 0x7b,
   CIS__FUNCREF = 0x70,
   CIS__EXTERNREF = 0x6f,
+  CIS__EXNREF = 0x69,     /* exception handling (3.0): (ref null exn) */
+  CIS__NULLEXNREF = 0x74, /* (ref null noexn), exn's bottom: only null */
 };
 
 /* Is t a value type of Wasm 2.0 (number, vector or reference)? */
@@ -51,8 +53,12 @@ static inline bool cis__valtype_ok(uint8_t t) {
 enum { CIS__REF_NULL_PREFIX = 0x63, CIS__REF_PREFIX = 0x64 };
 
 static inline uint8_t cis__vt_kind(uint32_t vt) { return (uint8_t)vt; }
+/* An exception reference's kind: exn, or its bottom noexn (one pointer
+ * slot either way, as every reference). */
+static inline bool cis__kind_is_exn(uint8_t k) { return k == CIS__EXNREF || k == CIS__NULLEXNREF; }
 static inline bool cis__vt_is_ref(uint32_t vt) {
-  return cis__vt_kind(vt) == CIS__FUNCREF || cis__vt_kind(vt) == CIS__EXTERNREF;
+  uint8_t k = cis__vt_kind(vt);
+  return k == CIS__FUNCREF || k == CIS__EXTERNREF || cis__kind_is_exn(k);
 }
 static inline bool cis__vt_nullable(uint32_t vt) { return !(vt & CIS__VT_NONNULL); }
 /* Whether vt names a type index as its heap type, and which. */
@@ -66,9 +72,10 @@ static inline uint32_t cis__vt_typed(uint32_t idx, bool nullable) {
  * reference)? */
 static inline bool cis__vt_defaultable(uint32_t vt) { return !(vt & CIS__VT_NONNULL); }
 
-/* Reads a value type over [*p, end): one byte, or (with refs, 3.0) 0x63
- * or 0x64 and a heap type (an s33: func, extern, or a type index, which
- * is not checked against the module here). Its full form goes to *vt. 0
+/* Reads a value type over [*p, end): one byte (with refs, 3.0, also
+ * exnref 0x69 and nullexnref 0x74), or (with refs) 0x63 or 0x64 and a
+ * heap type (an s33: func, extern, exn, noexn, or a type index, which is
+ * not checked against the module here). Its full form goes to *vt. 0
  * on success, else what is wrong: 1 the bytes end, 2 an unknown type
  * byte, 3 a malformed heap type (a bad LEB128 or an unknown abstract
  * type). */
@@ -120,6 +127,12 @@ typedef struct cis__tabletype {
                          form); len 0 when none (null) */
 } cis__tabletype;
 
+/* A tag (exception handling): its function type, whose results are
+ * empty (the validator checks), its parameters the exception's values. */
+typedef struct cis__tag {
+  uint32_t type_idx; /* index into types */
+} cis__tag;
+
 typedef struct cis__globaltype {
   uint8_t type;  /* value type (its kind) */
   bool mutable_; /* mut flag */
@@ -150,6 +163,7 @@ typedef struct cis__import {
     cis__tabletype table;     /* table */
     cis__limits memory;       /* memory, in pages */
     cis__globaltype global;   /* global */
+    uint32_t tag_type;        /* tag: index into types */
   } desc;
 } cis__import;
 
@@ -228,6 +242,10 @@ typedef struct cis__module {
   cis__limits *memories;              /* nmemories, in pages */
   uint32_t nglobals, nglobal_imports;
   cis__global *globals;               /* nglobals; init empty for imports */
+  uint32_t ntags, ntag_imports;       /* tags (3.0 exception handling) */
+  uint32_t *tag_type;                 /* ntags type indices */
+  bool uses_eh;                       /* exception handling: an instruction of it,
+                                         or exnref anywhere */
 
   uint32_t nexports;
   cis__export *exports;
@@ -338,6 +356,19 @@ bool cis__read_blocktype(const uint8_t **p, const uint8_t *end, int64_t *bt);
 /* Fills *out for a block type immediate bt (cis__read_blocktype). False
  * if unknown (a type index out of range). */
 bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out);
+
+/* One catch clause of a try_table: its kind (the binary's byte), the tag
+ * it catches (catch and catch_ref) and the label it branches to. */
+enum { CIS__CATCH = 0, CIS__CATCH_REF = 1, CIS__CATCH_ALL = 2, CIS__CATCH_ALL_REF = 3 };
+typedef struct cis__catch {
+  uint8_t kind;  /* CIS__CATCH* */
+  uint32_t tag;  /* tag index, for CIS__CATCH and CIS__CATCH_REF */
+  uint32_t label; /* relative label index, as br's */
+} cis__catch;
+
+/* Reads one catch clause of a try_table over [*p, end), which the decoder
+ * accepted; false on a bad read. */
+bool cis__read_catch(const uint8_t **p, const uint8_t *end, cis__catch *out);
 
 /* A load's or store's memory argument. */
 typedef struct cis__memarg {

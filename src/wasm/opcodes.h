@@ -43,6 +43,8 @@ enum cis__imm {
   CIS__IMM_LANE,
   CIS__IMM_MEMARG_LANE,
   CIS__IMM_TYPE,
+  CIS__IMM_TAG,
+  CIS__IMM_TRY_TABLE,
   CIS__IMM_COUNT
 };
 
@@ -122,6 +124,12 @@ int cis__op_read(const uint8_t **p, const uint8_t *end, enum cis__op *out);
 /* The op named `name` (len bytes, no NUL needed); false when none. For
  * "select" it gives CIS__OP_SELECT. Binary search over a sorted index. */
 bool cis__op_by_name(const char *name, size_t len, enum cis__op *out);
+
+/* Is op one of exception handling's (3.0, legacy ones included)? */
+static inline bool cis__op_is_eh(enum cis__op op) {
+  return op == CIS__OP_TRY || op == CIS__OP_CATCH || op == CIS__OP_THROW || op == CIS__OP_RETHROW ||
+         op == CIS__OP_THROW_REF || op == CIS__OP_DELEGATE || op == CIS__OP_CATCH_ALL || op == CIS__OP_TRY_TABLE;
+}
 
 /* The value type byte (CIS__I32 ... CIS__V128 of module.h) of a SIG
  * letter; 0 for anything else. */

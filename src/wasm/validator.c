@@ -1,6 +1,8 @@
 /*
  * This file implements the WebAssembly validator (2.0, and 3.0's typed
- * function references as the module's standard allows them): module-level
+ * function references and exception handling, the legacy try, catch,
+ * delegate and rethrow included, as the module's standard allows them):
+ * module-level
  * checks (indices, limits, exports, start, segments, constant expressions,
  * the declared function references C.refs, which type indices name one
  * type) and the typing of every function body with the spec's algorithm:
@@ -25,7 +27,8 @@
 #define UNK 0 /* the bottom type of unreachable code */
 
 typedef struct frame {
-  uint16_t op;             /* CIS__OP_BLOCK (also the function's), _LOOP, _IF or _ELSE */
+  uint16_t op;             /* CIS__OP_BLOCK (also the function's), _LOOP, _IF, _ELSE,
+                              _TRY_TABLE, or of the legacy ones _TRY, _CATCH, _CATCH_ALL */
   uint32_t height;         /* operand stack height at entry */
   uint32_t inits;          /* height of the stack of locals set (vx.set) at entry */
   bool unreachable;        /* rest of the frame is stack-polymorphic */
@@ -72,12 +75,15 @@ static bool verr(vx *v, cis_result code, const char *fmt, ...) {
 static bool mismatch(vx *v) { return verr(v, CIS_ETYPE, "type mismatch"); }
 
 /* Is a <: b? Numbers and vectors match themselves; a reference matches a
- * reference of the same kind that is nullable if it is, to the abstract
- * heap type or to a type index naming the same type. The bottom type
- * (UNK) matches everything. */
+ * reference of the same kind (or noexn's of exn's) that is nullable if it
+ * is, to the abstract heap type or to a type index naming the same type.
+ * The bottom type (UNK) matches everything. */
 static bool vt_sub(const cis__module *m, uint32_t a, uint32_t b) {
   if (a == b || a == UNK || b == UNK) return true;
-  if (!cis__vt_is_ref(a) || !cis__vt_is_ref(b) || cis__vt_kind(a) != cis__vt_kind(b)) return false;
+  if (!cis__vt_is_ref(a) || !cis__vt_is_ref(b)) return false;
+  if (cis__vt_kind(a) != cis__vt_kind(b) &&
+      !(cis__vt_kind(a) == CIS__NULLEXNREF && cis__vt_kind(b) == CIS__EXNREF))
+    return false;
   if (cis__vt_nullable(a) && !cis__vt_nullable(b)) return false;
   if (!cis__vt_has_idx(b)) return true;
   return cis__vt_has_idx(a) && m->type_rep[cis__vt_idx(a)] == m->type_rep[cis__vt_idx(b)];
@@ -271,6 +277,42 @@ static bool local_index(vx *v, uint32_t *x) {
   return true;
 }
 
+/* A tag index immediate: the tag's type, whose params the exception
+ * carries. */
+static bool tag_index(vx *v, const cis__functype **ft) {
+  uint32_t x = rd_u32(v);
+  if (x >= v->m->ntags) return verr(v, CIS_EINVALID, "unknown tag %u", x);
+  *ft = &v->m->types[v->m->tag_type[x]];
+  return true;
+}
+
+/* The catch clauses of a try_table (before its frame is pushed: their
+ * labels are the enclosing ones'). What each hands its label, the tag's
+ * values and (the _ref forms) the exception, must match the label's
+ * types. */
+static bool catch_clauses(vx *v) {
+  uint32_t n = rd_u32(v);
+  for (uint32_t i = 0; i < n; i++) {
+    cis__catch c;
+    if (!cis__read_catch(&v->p, v->end, &c)) return verr(v, CIS_EMALFORMED, "malformed catch clause");
+    const cis__functype *ft = NULL;
+    if (c.kind <= CIS__CATCH_REF) {
+      if (c.tag >= v->m->ntags) return verr(v, CIS_EINVALID, "unknown tag %u", c.tag);
+      ft = &v->m->types[v->m->tag_type[c.tag]];
+    }
+    if (c.label >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
+    const uint32_t *ts;
+    uint32_t nt;
+    label_types(&v->ctrls[v->nctrl - 1 - c.label], &ts, &nt);
+    uint32_t np = ft ? ft->nparams : 0;
+    bool ref = c.kind == CIS__CATCH_REF || c.kind == CIS__CATCH_ALL_REF;
+    if (nt != np + ref || (np && !vts_sub(v->m, ft->vts, ts, np)) ||
+        (ref && !vt_sub(v->m, CIS__EXNREF | CIS__VT_NONNULL, ts[np])))
+      return mismatch(v);
+  }
+  return true;
+}
+
 /* A call's tail form: the callee's results become the caller's, so they
  * must match them. */
 static bool tail_results(vx *v, const cis__functype *ft) {
@@ -348,13 +390,45 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
   frame f;
   switch (op) {
   case CIS__OP_UNREACHABLE: set_unreachable(v); return true;
-  case CIS__OP_BLOCK: case CIS__OP_LOOP: case CIS__OP_IF: {
+  case CIS__OP_BLOCK: case CIS__OP_LOOP: case CIS__OP_IF: case CIS__OP_TRY: case CIS__OP_TRY_TABLE: {
     cis__blocktype bt;
     if (!block_type(v, &bt)) return false;
     if (op == CIS__OP_IF && !pop_expect(v, CIS__I32)) return false;
     if (!pop_types(v, bt.vparams, bt.nparams)) return false;
+    if (op == CIS__OP_TRY_TABLE && !catch_clauses(v)) return false;
     return push_ctrl(v, op, &bt);
   }
+  case CIS__OP_THROW:
+    if (!tag_index(v, &ft) || !pop_types(v, ft->vts, ft->nparams)) return false;
+    set_unreachable(v);
+    return true;
+  case CIS__OP_THROW_REF:
+    if (!pop_expect(v, CIS__EXNREF)) return false;
+    set_unreachable(v);
+    return true;
+  case CIS__OP_CATCH: case CIS__OP_CATCH_ALL: { /* legacy: the try's body (or a catch) ends */
+    uint16_t top = v->ctrls[v->nctrl - 1].op;
+    if (top != CIS__OP_TRY && top != CIS__OP_CATCH) return verr(v, CIS_EINVALID, "catch without try");
+    const cis__functype *tt = NULL;
+    if (op == CIS__OP_CATCH && !tag_index(v, &tt)) return false;
+    if (!pop_ctrl(v, &f)) return false;
+    cis__blocktype bt = {.nparams = tt ? tt->nparams : 0, .vparams = tt ? tt->vts : NULL, .nresults = f.nr,
+                         .vresults = f.results, .one = f.one};
+    return push_ctrl(v, op, &bt);
+  }
+  case CIS__OP_DELEGATE: /* legacy: ends a try whose exceptions go to label x (outside the try) */
+    if (v->ctrls[v->nctrl - 1].op != CIS__OP_TRY) return verr(v, CIS_EINVALID, "delegate without try");
+    x = rd_u32(v);
+    if (!pop_ctrl(v, &f)) return false;
+    if (x >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
+    return push_types(v, frame_results(&f), f.nr);
+  case CIS__OP_RETHROW: /* legacy: the exception a catch around took */
+    x = rd_u32(v);
+    if (x >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
+    if (v->ctrls[v->nctrl - 1 - x].op != CIS__OP_CATCH && v->ctrls[v->nctrl - 1 - x].op != CIS__OP_CATCH_ALL)
+      return verr(v, CIS_EINVALID, "invalid rethrow label");
+    set_unreachable(v);
+    return true;
   case CIS__OP_ELSE: {
     if (v->ctrls[v->nctrl - 1].op != CIS__OP_IF) return verr(v, CIS_EINVALID, "else without if");
     if (!pop_ctrl(v, &f)) return false;
@@ -775,6 +849,10 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   for (uint32_t i = 0; i < m->nfuncs; i++)
     if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->func_type[i]), d->code;
   if (!module_types(m, d)) return d->code;
+  for (uint32_t i = 0; i < m->ntags; i++) {
+    if (m->tag_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->tag_type[i]), d->code;
+    if (m->types[m->tag_type[i]].nresults) return merr(d, CIS_EINVALID, "non-empty tag result type"), d->code;
+  }
   for (uint32_t i = 0; i < m->ntables; i++)
     if (!limits_ok(&m->tables[i].limits, UINT32_MAX, "table size", d)) return d->code;
   if (m->nmemories > 1 && m->standard < CIS__STD_3) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
@@ -813,8 +891,10 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     const cis__export *e = &m->exports[i];
     sorted[i] = &m->exports[i];
     uint32_t lim = e->kind == CIS_EXTERN_FUNC ? m->nfuncs : e->kind == CIS_EXTERN_TABLE ? m->ntables
-                 : e->kind == CIS_EXTERN_MEMORY ? m->nmemories : m->nglobals;
-    static const char *const what[] = {"unknown function", "unknown table", "unknown memory", "unknown global"};
+                 : e->kind == CIS_EXTERN_MEMORY ? m->nmemories : e->kind == CIS_EXTERN_GLOBAL ? m->nglobals
+                 : m->ntags;
+    static const char *const what[] = {"unknown function", "unknown table", "unknown memory", "unknown global",
+                                       "unknown tag"};
     if (e->index >= lim) {
       free(sorted);
       return merr(d, CIS_EINVALID, "%s %u", what[e->kind], e->index), d->code;

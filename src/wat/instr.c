@@ -4,7 +4,8 @@
  * checked at end/else), and every immediate kind of the opcode table
  * (src/wasm/opcodes.def), from which it takes each mnemonic, its encoding
  * and its immediates: no instruction is spelled here except the
- * structured ones and the select with types.
+ * structured ones (try_table and the legacy try included) and the select
+ * with types.
  *
  * Nesting (folded operands, blocks) recurses, bounded by
  * CIS__WAT_MAX_DEPTH with CIS_ETOOBIG, so hostile text cannot exhaust the
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wasm/module.h"
 #include "wasm/opcodes.h"
 #include "wat/wat_int.h"
 
@@ -397,6 +399,10 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     if (!wat__index(p, WS_TYPE, &x)) return false;
     wat__u32(b, x);
     return true;
+  case CIS__IMM_TAG:
+    if (!wat__index(p, WS_TAG, &x)) return false;
+    wat__u32(b, x);
+    return true;
   case CIS__IMM_SELECT_T: {
     wat_buf ts = {0};
     uint32_t n = 0;
@@ -455,6 +461,104 @@ static bool block_head(wat_p *p, wat_buf *b) {
   return wat__blocktype(p, b) && push_label(p, id);
 }
 
+/* ------------------------------------------------------------ exceptions */
+
+/* try_table's catch clauses, (catch x l) (catch_ref x l) (catch_all l)
+ * (catch_all_ref l), as their count and the clauses; their labels are
+ * those around the try_table (its own is not pushed yet). */
+static bool catch_clauses(wat_p *p, wat_buf *b) {
+  static const char *const kinds[] = {"catch", "catch_ref", "catch_all", "catch_all_ref"};
+  wat_buf cs = {0};
+  uint32_t n = 0, x;
+  bool ok = true;
+  for (;;) {
+    uint8_t k = 0;
+    while (k < 4 && !wat__at_open(p, kinds[k])) k++;
+    if (k == 4) break;
+    p->pos += 2;
+    wat__byte(&cs, k);
+    if (k <= CIS__CATCH_REF) {
+      ok = wat__index(p, WS_TAG, &x);
+      wat__u32(&cs, x);
+    }
+    ok = ok && label_index(p, &x) && wat__expect_rpar(p);
+    if (!ok) break;
+    wat__u32(&cs, x);
+    n++;
+  }
+  if (ok) {
+    wat__u32(b, n);
+    wat__put(b, cs.p, cs.n);
+  }
+  wat__buf_free(&cs);
+  return ok;
+}
+
+/* label? blocktype catch* of try_table; pushes the label. */
+static bool try_table_head(wat_p *p, wat_buf *b) {
+  const wat_tok *id = opt_label(p);
+  return wat__blocktype(p, b) && catch_clauses(p, b) && push_label(p, id);
+}
+
+/* The end of a legacy try: delegate l (the try's label gone first, l is
+ * one around it), or end. */
+static bool try_end(wat_p *p, wat_buf *b, bool folded_form) {
+  uint32_t x;
+  bool delegate = folded_form ? wat__at_open(p, "delegate") : wat__is_kw(p, wat__tok(p), "delegate");
+  if (delegate) {
+    p->pos += folded_form ? 2 : 1;
+    p->nlabels--;
+    if (!label_index(p, &x)) return false;
+    wat__byte(b, cis__op_info(CIS__OP_DELEGATE)->code);
+    wat__u32(b, x);
+    return !folded_form || wat__expect_rpar(p);
+  }
+  if (!folded_form) {
+    if (!wat__is_kw(p, wat__tok(p), "end")) return wat__fail(p, NULL, "unexpected token, expected end");
+    p->pos++;
+    if (!check_end_label(p)) return false;
+  }
+  wat__byte(b, 0x0b);
+  p->nlabels--;
+  return true;
+}
+
+/* A legacy try after its keyword: label? blocktype, the body, catches,
+ * then end or delegate; plain (try ... catch x ... catch_all ... end) or
+ * folded ((try ... (do ...) (catch x ...)* (catch_all ...)?) or
+ * (try ... (do ...) (delegate l))). */
+static bool legacy_try(wat_p *p, wat_buf *b, bool folded_form) {
+  uint32_t x;
+  wat__byte(b, cis__op_info(CIS__OP_TRY)->code);
+  if (!block_head(p, b)) return false;
+  if (folded_form) {
+    if (!wat__at_open(p, "do")) return wat__fail(p, NULL, "unexpected token, expected (do");
+    p->pos += 2;
+  }
+  if (!instr_seq(p, b) || (folded_form && !wat__expect_rpar(p))) return false;
+  bool caught = false, all = false; /* a catch seen; the last was catch_all */
+  for (;;) {
+    const wat_tok *at = folded_form ? wat__peek(p, 1) : wat__tok(p);
+    bool one = folded_form ? wat__at_open(p, "catch") : wat__is_kw(p, at, "catch");
+    if (!one && !(folded_form ? wat__at_open(p, "catch_all") : wat__is_kw(p, at, "catch_all"))) {
+      /* delegate ends a try without catches only */
+      if (caught && wat__is_kw(p, at, "delegate")) return wat__fail(p, at, "unexpected token");
+      break;
+    }
+    if (all) return wat__fail(p, at, "unexpected token"); /* nothing after catch_all */
+    caught = true;
+    all = !one;
+    p->pos += folded_form ? 2 : 1;
+    wat__byte(b, cis__op_info(all ? CIS__OP_CATCH_ALL : CIS__OP_CATCH)->code);
+    if (!all) {
+      if (!wat__index(p, WS_TAG, &x)) return false;
+      wat__u32(b, x);
+    }
+    if (!instr_seq(p, b) || (folded_form && !wat__expect_rpar(p))) return false;
+  }
+  return try_end(p, b, folded_form);
+}
+
 /* ------------------------------------------------------------ plain forms */
 
 /* A plain instruction whose keyword is the current token. */
@@ -483,7 +587,26 @@ static bool plain(wat_p *p, wat_buf *b) {
     leave(p);
     return true;
   }
-  if (op == CIS__OP_ELSE || op == CIS__OP_END) return wat__fail(p, t, "unexpected token");
+  if (op == CIS__OP_TRY_TABLE) {
+    if (!enter(p)) return false;
+    put_op(b, oi);
+    if (!try_table_head(p, b) || !instr_seq(p, b)) return false;
+    if (!wat__is_kw(p, wat__tok(p), "end")) return wat__fail(p, NULL, "unexpected token, expected end");
+    p->pos++;
+    if (!check_end_label(p)) return false;
+    wat__byte(b, 0x0b);
+    p->nlabels--;
+    leave(p);
+    return true;
+  }
+  if (op == CIS__OP_TRY) {
+    if (!enter(p) || !legacy_try(p, b, false)) return false;
+    leave(p);
+    return true;
+  }
+  if (op == CIS__OP_ELSE || op == CIS__OP_END || op == CIS__OP_CATCH || op == CIS__OP_CATCH_ALL ||
+      op == CIS__OP_DELEGATE)
+    return wat__fail(p, t, "unexpected token");
   if (op == CIS__OP_SELECT && wat__at_open(p, "result")) op = CIS__OP_SELECT_T, oi = cis__op_info(op);
   put_op(b, oi);
   return immediates(p, op, b);
@@ -502,11 +625,13 @@ static bool folded(wat_p *p, wat_buf *b) {
     return wat__fail(p, t, "unknown operator %.*s", (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
   p->pos++;
   const cis__opinfo *oi = cis__op_info(op);
-  if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP) {
+  if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_TRY_TABLE) {
     put_op(b, oi);
-    if (!block_head(p, b) || !instr_seq(p, b)) return false;
+    if (!(op == CIS__OP_TRY_TABLE ? try_table_head(p, b) : block_head(p, b)) || !instr_seq(p, b)) return false;
     wat__byte(b, 0x0b);
     p->nlabels--;
+  } else if (op == CIS__OP_TRY) {
+    if (!legacy_try(p, b, true)) return false;
   } else if (op == CIS__OP_IF) {
     /* (if label? bt folded* (then ...) (else ...)?): condition first */
     const wat_tok *id = opt_label(p);
@@ -538,7 +663,8 @@ static bool folded(wat_p *p, wat_buf *b) {
     }
     wat__byte(b, 0x0b);
     p->nlabels--;
-  } else if (op == CIS__OP_ELSE || op == CIS__OP_END) {
+  } else if (op == CIS__OP_ELSE || op == CIS__OP_END || op == CIS__OP_CATCH || op == CIS__OP_CATCH_ALL ||
+             op == CIS__OP_DELEGATE) {
     return wat__fail(p, t, "unexpected token");
   } else {
     /* immediates come first in the text, last in the code */
@@ -579,7 +705,15 @@ static bool is_field_part(wat_p *p, const wat_tok *t) {
   return false;
 }
 
-/* Instructions until ")", end, else or the end of the text. */
+/* Keywords that end an instruction sequence: end, else, and a legacy
+ * try's catch, catch_all and delegate. */
+static bool ends_seq(wat_p *p, const wat_tok *t) {
+  return wat__is_kw(p, t, "end") || wat__is_kw(p, t, "else") || wat__is_kw(p, t, "catch") ||
+         wat__is_kw(p, t, "catch_all") || wat__is_kw(p, t, "delegate");
+}
+
+/* Instructions until ")", end, else, catch, catch_all, delegate or the
+ * end of the text. */
 static bool instr_seq(wat_p *p, wat_buf *b) {
   for (;;) {
     const wat_tok *t = wat__tok(p);
@@ -594,7 +728,7 @@ static bool instr_seq(wat_p *p, wat_buf *b) {
         return wat__fail(p, k, "unknown operator %.*s", (int)(k->len > 40 ? 40 : k->len), p->src + k->off);
       return wat__fail(p, t, "unexpected token");
     }
-    if (t->kind != WT_KEYWORD || wat__is_kw(p, t, "end") || wat__is_kw(p, t, "else")) return true;
+    if (t->kind != WT_KEYWORD || ends_seq(p, t)) return true;
     if (!plain(p, b)) return false;
     if (b->oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
   }
@@ -603,7 +737,7 @@ static bool instr_seq(wat_p *p, wat_buf *b) {
 bool wat__instrs(wat_p *p, wat_buf *b) {
   if (!instr_seq(p, b)) return false;
   const wat_tok *t = wat__tok(p);
-  if (wat__is_kw(p, t, "end") || wat__is_kw(p, t, "else")) return wat__fail(p, t, "unexpected token");
+  if (ends_seq(p, t)) return wat__fail(p, t, "unexpected token");
   return true;
 }
 

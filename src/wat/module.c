@@ -1,7 +1,7 @@
 /*
  * This file implements the module level of the text-format compiler:
  * cis__wat_compile, the module fields (type, import, func, table, memory,
- * global, export, start, elem, data) with all their abbreviations (inline
+ * tag, global, export, start, elem, data) with all their abbreviations (inline
  * imports and exports, inline elem and data, implicit types of type uses),
  * index resolution, and the assembly of the binary sections.
  *
@@ -18,7 +18,9 @@
 #include "wat/wat_int.h"
 
 static const char *const space_name[WS_COUNT] = {"type",   "func", "table", "memory",
-                                                 "global", "elem", "data"};
+                                                 "global", "elem", "data",  "tag"};
+/* The export (and import) kind byte of each definition space. */
+static const uint8_t space_kind[WS_COUNT] = {0, 0, 1, 2, 3, 0, 0, 4};
 
 /* --------------------------------------------------------------- indices */
 
@@ -63,6 +65,8 @@ bool wat__heaptype(wat_p *p, wat_buf *out) {
   uint32_t x;
   if (wat__is_kw(p, t, "func")) wat__byte(out, 0x70);
   else if (wat__is_kw(p, t, "extern")) wat__byte(out, 0x6f);
+  else if (wat__is_kw(p, t, "exn")) wat__byte(out, CIS__EXNREF);
+  else if (wat__is_kw(p, t, "noexn")) wat__byte(out, CIS__NULLEXNREF);
   else if (wat__at_index(p)) {
     if (!wat__index(p, WS_TYPE, &x)) return false;
     wat__s64(out, x);
@@ -77,7 +81,8 @@ bool wat__heaptype(wat_p *p, wat_buf *out) {
 
 bool wat__at_reftype(wat_p *p) {
   const wat_tok *t = wat__tok(p);
-  return wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref") || wat__at_open(p, "ref");
+  return wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref") || wat__is_kw(p, t, "exnref") ||
+         wat__is_kw(p, t, "nullexnref") || wat__at_open(p, "ref");
 }
 
 /* A value type (refs_only: a reference type) into out. */
@@ -85,11 +90,12 @@ static bool value_type(wat_p *p, wat_buf *out, bool refs_only) {
   static const struct {
     const char *kw;
     uint8_t code;
-  } map[] = {{"funcref", 0x70}, {"externref", 0x6f}, {"i32", 0x7f}, {"i64", 0x7e},
-             {"f32", 0x7d},     {"f64", 0x7c},       {"v128", 0x7b}};
+  } map[] = {{"funcref", 0x70}, {"externref", 0x6f}, {"exnref", CIS__EXNREF}, {"nullexnref", CIS__NULLEXNREF},
+             {"i32", 0x7f},     {"i64", 0x7e},       {"f32", 0x7d},          {"f64", 0x7c},
+             {"v128", 0x7b}};
   const char *what = refs_only ? "a reference type" : "a value type";
   const wat_tok *t = wat__tok(p);
-  for (size_t i = 0; i < (refs_only ? 2 : sizeof map / sizeof map[0]); i++)
+  for (size_t i = 0; i < (refs_only ? 4 : sizeof map / sizeof map[0]); i++)
     if (wat__is_kw(p, t, map[i].kw)) {
       wat__byte(out, map[i].code);
       p->pos++;
@@ -294,11 +300,12 @@ static int kind_space(const wat_p *p, const wat_tok *t) {
   if (wat__is_kw(p, t, "table")) return WS_TABLE;
   if (wat__is_kw(p, t, "memory")) return WS_MEM;
   if (wat__is_kw(p, t, "global")) return WS_GLOBAL;
+  if (wat__is_kw(p, t, "tag")) return WS_TAG;
   return -1;
 }
 
 static bool import_allowed(wat_p *p, pass1 *st, const wat_tok *at) {
-  static const char *const kind[WS_COUNT] = {"", "function", "table", "memory", "global", "", ""};
+  static const char *const kind[WS_COUNT] = {"", "function", "table", "memory", "global", "", "", "tag"};
   if (st->first_def >= 0) return wat__fail(p, at, "import after %s", kind[st->first_def]);
   return true;
 }
@@ -324,7 +331,7 @@ static bool pass1_field(wat_p *p, pass1 *st, size_t open) {
     }
     if (!wat__expect_lpar(p)) return false;
     int s = kind_space(p, wat__tok(p));
-    if (s < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory or global");
+    if (s < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory, global or tag");
     p->pos++;
     const wat_tok *id = wat__tok(p)->kind == WT_ID ? wat__tok(p) : NULL;
     if (!define(p, s, id)) return false;
@@ -380,12 +387,11 @@ static bool put_name(wat_p *p, wat_buf *b, const wat_tok *t) {
 
 /* Inline (export "n")* of a definition of `space` at index idx. */
 static bool inline_exports(wat_p *p, int space, uint32_t idx) {
-  static const uint8_t kind[WS_COUNT] = {0, 0, 1, 2, 3, 0, 0};
   while (wat__at_open(p, "export")) {
     p->pos += 2;
     if (!put_name(p, &p->sec_export, wat__tok(p))) return false;
     p->pos++;
-    wat__byte(&p->sec_export, kind[space]);
+    wat__byte(&p->sec_export, space_kind[space]);
     wat__u32(&p->sec_export, idx);
     p->n_export++;
     if (!wat__expect_rpar(p)) return false;
@@ -460,20 +466,30 @@ static bool globaltype(wat_p *p, wat_buf *b) {
   return true;
 }
 
-/* The import descriptor after its names: (func|table|memory|global $id? ...). */
+/* A function's or tag's type use, whose parameters may be named. */
+static bool named_typeuse(wat_p *p, uint32_t *ti) {
+  memset(&p->locals, 0, sizeof p->locals);
+  bool ok = wat__typeuse(p, ti, true);
+  wat__names_free(&p->locals);
+  return ok;
+}
+
+/* The import descriptor after its names: (func|table|memory|global|tag $id? ...). */
 static bool import_desc(wat_p *p, int space) {
   wat_buf *b = &p->sec_import;
+  uint32_t ti;
   switch (space) {
-  case WS_FUNC: {
-    uint32_t ti;
-    memset(&p->locals, 0, sizeof p->locals);
-    bool ok = wat__typeuse(p, &ti, true);
-    wat__names_free(&p->locals);
-    if (!ok) return false;
+  case WS_FUNC:
+    if (!named_typeuse(p, &ti)) return false;
     wat__byte(b, 0);
     wat__u32(b, ti);
     break;
-  }
+  case WS_TAG: /* an exception tag: attribute 0, then its type */
+    if (!named_typeuse(p, &ti)) return false;
+    wat__byte(b, 4);
+    wat__byte(b, 0);
+    wat__u32(b, ti);
+    break;
   case WS_TABLE:
     wat__byte(b, 1);
     if (!tabletype(p, b, false)) return false;
@@ -835,17 +851,30 @@ static bool field_global(wat_p *p) {
   return wat__expect_rpar(p);
 }
 
+/* (tag $id? (export ...)* (import ...)? typeuse), pass 2. */
+static bool field_tag(wat_p *p) {
+  uint32_t idx = p->count[WS_TAG], ti;
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!inline_exports(p, WS_TAG, idx)) return false;
+  if (wat__at_open(p, "import")) return inline_import(p, WS_TAG) && wat__expect_rpar(p);
+  if (!named_typeuse(p, &ti)) return false;
+  wat__byte(&p->sec_tag, 0);
+  wat__u32(&p->sec_tag, ti);
+  p->count[WS_TAG]++;
+  p->def[WS_TAG]++;
+  return wat__expect_rpar(p);
+}
+
 static bool field_export(wat_p *p) {
   if (!put_name(p, &p->sec_export, wat__tok(p))) return false;
   p->pos++;
   if (!wat__expect_lpar(p)) return false;
   int space = kind_space(p, wat__tok(p));
-  if (space < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory or global");
+  if (space < 0) return wat__fail(p, NULL, "unexpected token, expected func, table, memory, global or tag");
   p->pos++;
   uint32_t idx;
   if (!wat__index(p, space, &idx)) return false;
-  static const uint8_t kind[WS_COUNT] = {0, 0, 1, 2, 3, 0, 0};
-  wat__byte(&p->sec_export, kind[space]);
+  wat__byte(&p->sec_export, space_kind[space]);
   wat__u32(&p->sec_export, idx);
   p->n_export++;
   return wat__expect_rpar(p) && wat__expect_rpar(p);
@@ -871,6 +900,7 @@ static bool pass2_field(wat_p *p) {
   if (wat__is_kw(p, kw, "table")) return field_table(p);
   if (wat__is_kw(p, kw, "memory")) return field_memory(p);
   if (wat__is_kw(p, kw, "global")) return field_global(p);
+  if (wat__is_kw(p, kw, "tag")) return field_tag(p);
   if (wat__is_kw(p, kw, "export")) return field_export(p);
   if (wat__is_kw(p, kw, "start")) return field_start(p, kw);
   if (wat__is_kw(p, kw, "elem")) return field_elem(p);
@@ -909,6 +939,7 @@ static bool assemble(wat_p *p, wat_buf *out) {
   section(out, 3, p->def[WS_FUNC], &p->sec_func, false);
   section(out, 4, p->def[WS_TABLE], &p->sec_table, false);
   section(out, 5, p->def[WS_MEM], &p->sec_mem, false);
+  section(out, 13, p->def[WS_TAG], &p->sec_tag, false); /* between memory and global */
   section(out, 6, p->def[WS_GLOBAL], &p->sec_global, false);
   section(out, 7, p->n_export, &p->sec_export, false);
   if (p->has_start) {
@@ -961,7 +992,7 @@ static void free_state(wat_p *p) {
   free(p->types);
   wat_buf *bufs[] = {&p->sec_type,   &p->sec_import, &p->sec_func, &p->sec_table,
                      &p->sec_mem,    &p->sec_global, &p->sec_export, &p->sec_elem,
-                     &p->sec_code,   &p->sec_data};
+                     &p->sec_code,   &p->sec_data,   &p->sec_tag};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) wat__buf_free(bufs[i]);
   wat__names_free(&p->locals);
   free(p->labels);

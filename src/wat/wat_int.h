@@ -71,7 +71,7 @@ typedef struct wat_names {
 
 /* ---------------------------------------------------------- parser state */
 
-enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_COUNT };
+enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_TAG, WS_COUNT };
 
 /* A function type; also the implicit types that type uses add. Value
  * types are kept in their binary encoding, one byte or (a reference with
@@ -110,7 +110,7 @@ typedef struct wat_p {
 
   /* sections being written, with their entry counts */
   wat_buf sec_type, sec_import, sec_func, sec_table, sec_mem, sec_global, sec_export,
-      sec_elem, sec_code, sec_data;
+      sec_elem, sec_code, sec_data, sec_tag;
   uint32_t n_import, n_export;
   bool has_start;          /* a start field was seen */
   uint32_t start;          /* its function index */
@@ -195,15 +195,16 @@ bool wat__index(wat_p *p, int space, uint32_t *out);
 bool wat__at_index(wat_p *p);
 
 /* Value types, appended to out in their binary encoding: a number,
- * vector, funcref or externref type's byte, or (ref null? ht) as 0x63 or
- * 0x64 and the heap type (func, extern or a type index, an s33). */
+ * vector, funcref, externref, exnref or nullexnref type's byte, or (ref
+ * null? ht) as 0x63 or 0x64 and the heap type (func, extern, exn, noexn
+ * or a type index, an s33). */
 bool wat__valtype(wat_p *p, wat_buf *out);
 /* The same for a reference type. */
 bool wat__reftype(wat_p *p, wat_buf *out);
-/* Is the current token a reference type's start: funcref, externref or
- * (ref ...)? */
+/* Is the current token a reference type's start: funcref, externref,
+ * exnref, nullexnref or (ref ...)? */
 bool wat__at_reftype(wat_p *p);
-/* A heap type (func, extern or a type index) as an s33 into out. */
+/* A heap type (func, extern, exn, noexn or a type index) as an s33 into out. */
 bool wat__heaptype(wat_p *p, wat_buf *out);
 /* A type use: (type x)? (param ...)* (result ...)*; *idx is its type index
  * (adding an implicit type when needed). With names, parameter names go to

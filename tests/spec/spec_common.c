@@ -94,6 +94,8 @@ const char *spec_type_name(cis_valtype t) {
   case CIS_V128: return "v128";
   case CIS_FUNCREF: return "funcref";
   case CIS_EXTERNREF: return "externref";
+  case CIS_EXNREF: return "exnref";
+  case CIS_NULLEXNREF: return "nullexnref";
   }
   return "?";
 }
@@ -123,6 +125,10 @@ const char *spec_show_val(const cis_val *v, char *buf, size_t len) {
       snprintf(buf, len, "externref:null");
     else
       snprintf(buf, len, "externref:%" PRIuPTR, (uintptr_t)v->of.externref - 1);
+    break;
+  case CIS_EXNREF:
+  case CIS_NULLEXNREF:
+    snprintf(buf, len, "exnref:%s", v->of.externref ? "non-null" : "null");
     break;
   case CIS_V128: {
     int o = snprintf(buf, len, "v128:");

@@ -83,8 +83,12 @@ static void malformed(void **st) {
   expect(component, sizeof component, CIS_EVERSION, "unknown binary version: this is a WebAssembly component");
   const uint8_t short_hdr[] = {0x00, 0x61, 0x73, 0x6d, 0x01};
   expect(short_hdr, sizeof short_hdr, CIS_EEOF, "unexpected end");
-  const uint8_t bad_id[] = {HDR, 0x0d, 0x00};
+  const uint8_t bad_id[] = {HDR, 0x0e, 0x00};
   expect(bad_id, sizeof bad_id, CIS_ESECTION, "malformed section id");
+  /* 13 is 3.0's tag section: 2.0 knows no such id. */
+  const uint8_t tag_id[] = {HDR, 0x0d, 0x01, 0x00};
+  expect_std(CIS__STD_2, tag_id, sizeof tag_id, CIS_ESECTION, "malformed section id");
+  expect(tag_id, sizeof tag_id, CIS_OK, NULL);
   const uint8_t order[] = {HDR, 0x03, 0x01, 0x00, 0x01, 0x01, 0x00};
   expect(order, sizeof order, CIS_ESECTION, "unexpected content after last section");
   const uint8_t size_mismatch[] = {HDR, 0x01, 0x02, 0x00, 0x00};
@@ -103,8 +107,12 @@ static void malformed(void **st) {
                             0x0a, 0x04, 0x01, 0x02, 0x00, 0x01};
   expect(no_end, sizeof no_end, CIS_EEOF, "unexpected end of section or function");
   const uint8_t illegal[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
-                             0x0a, 0x05, 0x01, 0x03, 0x00, 0x06, 0x0b};
+                             0x0a, 0x05, 0x01, 0x03, 0x00, 0x17, 0x0b};
   expect(illegal, sizeof illegal, CIS_EMALFORMED, "illegal opcode");
+  /* try (0x06) is exception handling's, which 2.0 did not have. */
+  const uint8_t try_2[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
+                           0x0a, 0x05, 0x01, 0x03, 0x00, 0x06, 0x0b};
+  expect_std(CIS__STD_2, try_2, sizeof try_2, CIS_EMALFORMED, "illegal opcode");
   const uint8_t func_code[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00};
   expect(func_code, sizeof func_code, CIS_EMALFORMED, "function and code section have inconsistent lengths");
 }
@@ -262,7 +270,9 @@ static void regression_body_without_end_reads_on_as_the_spec_does(void **st) {
   /* A global's init without end runs into the code section's id 0x0a. */
   const uint8_t init[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00,
                           0x06, 0x05, 0x01, 0x7f, 0x00, 0x41, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b};
-  expect(init, sizeof init, CIS_EMALFORMED, "illegal opcode");
+  expect_std(CIS__STD_2, init, sizeof init, CIS_EMALFORMED, "illegal opcode");
+  /* In 3.0, 0x0a is throw_ref: the init reads on to the binary's end. */
+  expect(init, sizeof init, CIS_EEOF, "unexpected end");
   /* An else outside an if, between two functions. */
   const uint8_t stray_else[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x03, 0x02, 0x00, 0x00,
                                 0x0a, 0x0c, 0x02, 0x04, 0x00, 0x41, 0x01, 0x1a, 0x05, 0x00, 0x41, 0x01, 0x1a, 0x0b};
@@ -276,8 +286,12 @@ static void regression_body_without_end_reads_on_as_the_spec_does(void **st) {
 static void regression_count_is_checked_against_the_bytes_item_by_item(void **st) {
   (void)st;
   /* One import in three bytes: its kind is what is wrong, not the count. */
-  const uint8_t import_kind[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x04};
+  const uint8_t import_kind[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x05};
   expect(import_kind, sizeof import_kind, CIS_EMALFORMED, "malformed import kind");
+  /* 4, a tag, is 3.0's: there its attribute byte is missing. */
+  const uint8_t import_tag[] = {HDR, 0x02, 0x04, 0x01, 0x00, 0x00, 0x04};
+  expect_std(CIS__STD_2, import_tag, sizeof import_tag, CIS_EMALFORMED, "malformed import kind");
+  expect(import_tag, sizeof import_tag, CIS_EEOF, "unexpected end");
   /* Two types declared in a section that holds one: the section's size
    * passes the end of the binary. */
   const uint8_t types[] = {HDR, 0x01, 0x07, 0x02, 0x60, 0x00, 0x00};
@@ -340,6 +354,87 @@ static void regression_module_errors_name_the_index(void **st) {
   expect(ref, sizeof ref, CIS_EINVALID, "unknown function 7");
 }
 
+/* A module of one function () -> () whose body (locals included) is
+ * body[0 .. n), decoded and validated as standard std. */
+static void expect_body(int std, const uint8_t *body, size_t n, cis_result code, const char *prefix) {
+  uint8_t b[256];
+  const uint8_t head[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x0a};
+  assert_true(n + 3 + sizeof head <= sizeof b && n < 120);
+  size_t k = sizeof head;
+  memcpy(b, head, k);
+  b[k++] = (uint8_t)(n + 2); /* the section: one body of n bytes */
+  b[k++] = 0x01;
+  b[k++] = (uint8_t)n;
+  memcpy(b + k, body, n);
+  expect_std(std, b, k + n, code, prefix);
+}
+#define BODY(std, code, prefix, ...)                                             \
+  do {                                                                           \
+    const uint8_t body_[] = {__VA_ARGS__};                                       \
+    expect_body(std, body_, sizeof body_, code, prefix);                         \
+  } while (0)
+
+/* Hostile and malformed exception handling (3.0): the tag section, catch
+ * clauses, the legacy nesting, and 2.0's refusal of all of it. */
+static void exception_handling_hostile(void **st) {
+  (void)st;
+  const int S3 = CIS__STD_3, S2 = CIS__STD_2;
+  BODY(S3, CIS_OK, NULL, 0x00, 0x06, 0x40, 0x19, 0x0b, 0x0b);                /* try catch_all end */
+  BODY(S2, CIS_EMALFORMED, "illegal opcode", 0x00, 0x06, 0x40, 0x19, 0x0b, 0x0b);
+  BODY(S3, CIS_OK, NULL, 0x00, 0x1f, 0x40, 0x01, 0x02, 0x00, 0x0b, 0x0b);    /* try_table (catch_all 0) */
+  BODY(S3, CIS_EMALFORMED, "malformed catch clause", 0x00, 0x1f, 0x40, 0x01, 0x04, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EEOF, "length out of bounds", 0x00, 0x1f, 0x40, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x0b);
+  BODY(S3, CIS_EEOF, "unexpected end", 0x00, 0x1f, 0x40, 0x01, 0x00);        /* a clause cut short */
+  BODY(S3, CIS_ELEB, "integer", 0x00, 0x1f, 0x40, 0x01, 0x01, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x0b,
+       0x0b);                                                                /* an overlong tag index */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x07, 0x00, 0x0b);   /* catch outside a try */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x19, 0x0b);         /* catch_all outside a try */
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x06, 0x40, 0x19, 0x19, 0x0b, 0x0b);
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x02, 0x40, 0x18, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EMALFORMED, "END opcode expected", 0x00, 0x06, 0x40, 0x19, 0x18, 0x00, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown label", 0x00, 0x1f, 0x40, 0x01, 0x02, 0x05, 0x0b, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown tag 0", 0x00, 0x08, 0x00, 0x0b);
+  BODY(S3, CIS_EINVALID, "unknown tag 0", 0x00, 0x1f, 0x40, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_EINVALID, "invalid rethrow label", 0x00, 0x02, 0x40, 0x09, 0x00, 0x0b, 0x0b);
+  BODY(S3, CIS_ETYPE, "type mismatch", 0x00, 0x0a, 0x0b);                   /* throw_ref of nothing */
+  /* exnref as a block's type and ref.null's heap type: 3.0 only */
+  BODY(S3, CIS_OK, NULL, 0x00, 0x02, 0x69, 0xd0, 0x69, 0x0b, 0x1a, 0x0b);
+  BODY(S2, CIS_EMALFORMED, "malformed value type", 0x00, 0x02, 0x69, 0xd0, 0x69, 0x0b, 0x1a, 0x0b);
+  BODY(S3, CIS_OK, NULL, 0x01, 0x01, 0x74, 0x0b);                            /* a nullexnref local */
+  BODY(S2, CIS_EMALFORMED, "malformed value type", 0x01, 0x01, 0x74, 0x0b);
+
+  const uint8_t tag_ok[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(tag_ok, sizeof tag_ok, CIS_OK, NULL);
+  const uint8_t attr[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x01, 0x00};
+  expect(attr, sizeof attr, CIS_EMALFORMED, "malformed tag attribute");
+  const uint8_t cut[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x02, 0x01, 0x00};
+  expect(cut, sizeof cut, CIS_EEOF, "unexpected end");
+  const uint8_t huge[] = {HDR, 0x0d, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f};
+  expect(huge, sizeof huge, CIS_EEOF, "length out of bounds");
+  const uint8_t no_type[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x05};
+  expect(no_type, sizeof no_type, CIS_EINVALID, "unknown type 5");
+  const uint8_t results[] = {HDR, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(results, sizeof results, CIS_EINVALID, "non-empty tag result type");
+  /* the tag section comes before the globals */
+  const uint8_t late[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x06, 0x06, 0x01, 0x7f,
+                          0x00, 0x41, 0x00, 0x0b, 0x0d, 0x03, 0x01, 0x00, 0x00};
+  expect(late, sizeof late, CIS_ESECTION, "unexpected content after last section");
+  /* exports and imports of kind 4 (a tag) */
+  const uint8_t exp[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00,
+                         0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x00};
+  expect(exp, sizeof exp, CIS_OK, NULL);
+  const uint8_t exp_bad[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x0d, 0x03, 0x01, 0x00, 0x00,
+                             0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x01};
+  expect(exp_bad, sizeof exp_bad, CIS_EINVALID, "unknown tag 1");
+  const uint8_t exp_kind[] = {HDR, 0x07, 0x05, 0x01, 0x01, 0x74, 0x05, 0x00};
+  expect(exp_kind, sizeof exp_kind, CIS_EMALFORMED, "malformed export kind");
+  const uint8_t exp_2[] = {HDR, 0x07, 0x05, 0x01, 0x01, 0x74, 0x04, 0x00};
+  expect_std(CIS__STD_2, exp_2, sizeof exp_2, CIS_EMALFORMED, "malformed export kind");
+  const uint8_t imp_attr[] = {HDR, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x02, 0x07, 0x01, 0x01, 0x6d,
+                              0x01, 0x74, 0x04, 0x02, 0x00};
+  expect(imp_attr, sizeof imp_attr, CIS_EMALFORMED, "malformed tag attribute");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(leb128), cmocka_unit_test(malformed), cmocka_unit_test(invalid),
                                      cmocka_unit_test(regression_if_without_else_empty_blocktype),
@@ -352,6 +447,7 @@ int main(void) {
                                      cmocka_unit_test(regression_count_is_checked_against_the_bytes_item_by_item),
                                      cmocka_unit_test(regression_limits_flag_is_a_one_bit_leb128),
                                      cmocka_unit_test(regression_section_order_before_function_count),
-                                     cmocka_unit_test(regression_module_errors_name_the_index)};
+                                     cmocka_unit_test(regression_module_errors_name_the_index),
+                                     cmocka_unit_test(exception_handling_hostile)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -95,6 +95,8 @@ bool cli_parse_val(cis_valtype t, const char *text, cis_val *out) {
   case CIS_EXTERNREF:
     return !strcmp(text, "null"); /* of is already zero: the null reference */
   case CIS_V128:
+  case CIS_EXNREF:
+  case CIS_NULLEXNREF:
     return false;
   }
   return false;
@@ -151,6 +153,8 @@ void cli_format_val(const cis_val *v, char *buf, size_t len) {
     snprintf(buf, len, "%s", v->of.funcref ? "ref" : "null");
     return;
   case CIS_EXTERNREF:
+  case CIS_EXNREF:
+  case CIS_NULLEXNREF:
     snprintf(buf, len, "%s", v->of.externref ? "ref" : "null");
     return;
   case CIS_V128:
@@ -168,6 +172,8 @@ const char *cli_type_name(cis_valtype t) {
   case CIS_V128: return "v128";
   case CIS_FUNCREF: return "funcref";
   case CIS_EXTERNREF: return "externref";
+  case CIS_EXNREF: return "exnref";
+  case CIS_NULLEXNREF: return "nullexnref";
   }
   return "?";
 }

@@ -43,7 +43,7 @@ static cJSON *json_types(uint32_t n, const cis_valtype *t) {
  * are taken as their bytes (cJSON escapes what JSON needs; bytes that are
  * not UTF-8 pass through as they are). */
 static cJSON *json_desc(const cis_extern_desc *d, bool import) {
-  static const char *kinds[] = {"func", "table", "memory", "global"};
+  static const char *kinds[] = {"func", "table", "memory", "global", "tag"};
   cJSON *o = cJSON_CreateObject();
   char *s;
   if (import && (s = strndup(d->module, d->module_len))) {
@@ -54,11 +54,14 @@ static cJSON *json_desc(const cis_extern_desc *d, bool import) {
     cJSON_AddStringToObject(o, "name", s);
     free(s);
   }
-  cJSON_AddStringToObject(o, "kind", (unsigned)d->kind < 4 ? kinds[d->kind] : "?");
+  cJSON_AddStringToObject(o, "kind", (unsigned)d->kind < 5 ? kinds[d->kind] : "?");
   switch (d->kind) {
   case CIS_EXTERN_FUNC:
     cJSON_AddItemToObject(o, "params", json_types(d->nparams, d->params));
     cJSON_AddItemToObject(o, "results", json_types(d->nresults, d->results));
+    break;
+  case CIS_EXTERN_TAG: /* an exception tag: the values it carries */
+    cJSON_AddItemToObject(o, "params", json_types(d->nparams, d->params));
     break;
   case CIS_EXTERN_TABLE:
   case CIS_EXTERN_MEMORY:
@@ -92,8 +95,8 @@ static void print_limits(const cis_extern_desc *d, const char *unit) {
 
 /* Prints one import or export line. */
 static void print_desc(const cis_extern_desc *d, bool import) {
-  static const char *kinds[] = {"func", "table", "memory", "global"};
-  const char *kind = (unsigned)d->kind < 4 ? kinds[d->kind] : "?";
+  static const char *kinds[] = {"func", "table", "memory", "global", "tag"};
+  const char *kind = (unsigned)d->kind < 5 ? kinds[d->kind] : "?";
   printf("  %-7s ", kind);
   if (import) {
     cli_print_name(stdout, d->module, d->module_len);
@@ -116,6 +119,10 @@ static void print_desc(const cis_extern_desc *d, bool import) {
     break;
   case CIS_EXTERN_GLOBAL:
     printf(" %s %s", d->mutable_ ? "mut" : "const", cli_type_name(d->type));
+    break;
+  case CIS_EXTERN_TAG:
+    putchar(' ');
+    print_types(d->nparams, d->params);
     break;
   }
   putchar('\n');
