@@ -1406,7 +1406,7 @@ static cis_result do_try_table(tr *t, const ins *in) {
   for (uint32_t k = 0; k < in->ntab; k++) {
     cis__catch cc;
     const uint8_t *types = NULL;
-    uint32_t n = 0, tag = CIS__IHND_ALL, vslot, xslot;
+    uint32_t n = 0, tag = CIS__IHND_ALL, vslot = 0, xslot = 0; /* set by emit_pad */
     if (!cis__read_catch(&q, t->end, &cc)) return bad(t, "malformed catch clause");
     if (cc.label >= t->ncs) return bad(t, "catch label out of range");
     if (cc.kind <= CIS__CATCH_REF) {
@@ -1918,8 +1918,8 @@ static cis_result translate_ins(tr *t, const ins *in) {
   case CIS__OP_RETHROW: /* rethrow (legacy) */
     return do_rethrow(t, in->a);
   case CIS__OP_THROW: { /* throw: the tag's values in consecutive slots, as a call's arguments */
-    const uint8_t *types;
-    uint32_t n;
+    const uint8_t *types = NULL;
+    uint32_t n = 0; /* set by tag_params */
     CIS_TRY(tag_params(t, in->a, &types, &n));
     NEED(n);
     uint32_t base = t->nvs - n;
