@@ -46,6 +46,7 @@
 #include "common/genfile.h"
 #include "common/internal.h"
 #include "common/sha256.h"
+#include "db/db_sqlite.h"
 #include "serve/http_internal.h"
 #include "skill/registry_internal.h"
 
@@ -425,7 +426,12 @@ static cis_result crypto_ready(cis_tokens *t) {
   return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "%s", why);
 }
 
-static cis_result db_fail(cis_tokens *t) { return cis__fail(t, CIS_EIO, "token store: %s", sqlite3_errmsg(t->db)); }
+/* A failed call on t->db that returned r (the server's threads share the
+ * connection: cis__db_sqlite_why). */
+static cis_result db_fail(cis_tokens *t, int r) {
+  char why[256];
+  return cis__fail(t, CIS_EIO, "token store: %s", cis__db_sqlite_why(t->db, r, why, sizeof why));
+}
 
 static void row_info(sqlite3_stmt *st, cis_token_info *i) {
   memset(i, 0, sizeof *i);
@@ -573,23 +579,24 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
   }
   /* The row first (its id is part of the token), under a placeholder
    * name and hash, then both set: one transaction. */
-  if (sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) return db_fail(t);
+  int r = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+  if (r != SQLITE_OK) return db_fail(t, r);
   sqlite3_stmt *st = NULL;
   int64_t now = (int64_t)time(NULL), id = 0;
   char tokname[CIS_TOKEN_NAME_MAX + 1], digest[65];
   /* The placeholder name is unique (a name holds no '/', and the
    * transaction is the only writer). */
-  if (sqlite3_prepare_v2(t->db,
-                         "INSERT INTO tokens(tenant, name, hash, created_at)"
-                         " VALUES(?, '/new/' || (SELECT ifnull(max(id), 0) + 1 FROM tokens), '', ?)",
-                         -1, &st, NULL) != SQLITE_OK) {
-    rc = db_fail(t);
+  if ((r = sqlite3_prepare_v2(t->db,
+                              "INSERT INTO tokens(tenant, name, hash, created_at)"
+                              " VALUES(?, '/new/' || (SELECT ifnull(max(id), 0) + 1 FROM tokens), '', ?)",
+                              -1, &st, NULL)) != SQLITE_OK) {
+    rc = db_fail(t, r);
     goto done;
   }
   sqlite3_bind_text(st, 1, tenant, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, now);
-  if (sqlite3_step(st) != SQLITE_DONE) {
-    rc = db_fail(t);
+  if ((r = sqlite3_step(st)) != SQLITE_DONE) {
+    rc = db_fail(t, r);
     goto done;
   }
   sqlite3_finalize(st);
@@ -602,19 +609,20 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
     cis__fail(t, rc, "cannot hash the token: %s", cis_strerror(rc));
     goto done;
   }
-  if (sqlite3_prepare_v2(t->db, "UPDATE tokens SET name = ?, hash = ? WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-    rc = db_fail(t);
+  if ((r = sqlite3_prepare_v2(t->db, "UPDATE tokens SET name = ?, hash = ? WHERE id = ?", -1, &st, NULL)) !=
+      SQLITE_OK) {
+    rc = db_fail(t, r);
     goto done;
   }
   sqlite3_bind_text(st, 1, tokname, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 3, id);
-  int r = sqlite3_step(st);
+  r = sqlite3_step(st);
   if (r == SQLITE_CONSTRAINT) rc = cis__fail(t, CIS_EEXIST, "a token named %s exists", tokname);
-  else if (r != SQLITE_DONE) rc = db_fail(t);
+  else if (r != SQLITE_DONE) rc = db_fail(t, r);
 done:
   sqlite3_finalize(st);
-  if (rc == CIS_OK && sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) rc = db_fail(t);
+  if (rc == CIS_OK && (r = sqlite3_exec(t->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) rc = db_fail(t, r);
   if (rc != CIS_OK) {
     sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
     memset(token, 0, cap);
@@ -644,9 +652,9 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
     return rc;
   }
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(t->db, "SELECT id, tenant, name, created_at FROM tokens WHERE hash != '' ORDER BY id", -1,
-                         &st, NULL) != SQLITE_OK)
-    return db_fail(t);
+  int pr = sqlite3_prepare_v2(t->db, "SELECT id, tenant, name, created_at FROM tokens WHERE hash != '' ORDER BY id",
+                              -1, &st, NULL);
+  if (pr != SQLITE_OK) return db_fail(t, pr);
   cis_result rc = CIS_OK;
   size_t cap = 0;
   int r;
@@ -662,7 +670,7 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
     }
     row_info(st, &(*out)[(*n)++]);
   }
-  if (rc == CIS_OK && r != SQLITE_DONE) rc = db_fail(t);
+  if (rc == CIS_OK && r != SQLITE_DONE) rc = db_fail(t, r);
   sqlite3_finalize(st);
   if (rc != CIS_OK) {
     free(*out);
@@ -681,14 +689,14 @@ cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
     return rc;
   }
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?", -1,
-                         &st, NULL) != SQLITE_OK)
-    return db_fail(t);
+  int pr = sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?",
+                              -1, &st, NULL);
+  if (pr != SQLITE_OK) return db_fail(t, pr);
   if (by_id) sqlite3_bind_int64(st, 1, strtoll(name_or_id, NULL, 10));
   else sqlite3_bind_text(st, 1, name_or_id, -1, SQLITE_STATIC);
   int r = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (r != SQLITE_DONE) return db_fail(t);
+  if (r != SQLITE_DONE) return db_fail(t, r);
   if (sqlite3_changes(t->db) == 0) return cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
   cache_revoked(t);
   return CIS_OK;
@@ -730,8 +738,8 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
     return rc;
   }
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(t->db, "SELECT hash, tenant FROM tokens WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-    return db_fail(t);
+  int pr = sqlite3_prepare_v2(t->db, "SELECT hash, tenant FROM tokens WHERE id = ?", -1, &st, NULL);
+  if (pr != SQLITE_OK) return db_fail(t, pr);
   sqlite3_bind_int64(st, 1, strtoll(idtext, NULL, 10));
   int r = sqlite3_step(st);
   rc = CIS_EDENIED;
@@ -744,7 +752,7 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
       rc = CIS_OK;
     }
   } else if (r != SQLITE_DONE) {
-    rc = db_fail(t);
+    rc = db_fail(t, r);
   }
   sqlite3_finalize(st);
   if (rc == CIS_EDENIED) cis__fail(t, rc, "not a valid token");

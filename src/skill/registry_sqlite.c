@@ -20,11 +20,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "db/db_sqlite.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
-static cis_result db_fail(cis_skills *s) {
-  return cis__skills_fail(s, CIS_EIO, "registry: %s", sqlite3_errmsg(s->db));
+/* A failed call on s->db that returned r. The connection is shared by the
+ * registry's threads: its message is read for r (cis__db_sqlite_why). */
+static cis_result db_fail(cis_skills *s, int r) {
+  char why[256];
+  return cis__skills_fail(s, CIS_EIO, "registry: %s", cis__db_sqlite_why(s->db, r, why, sizeof why));
+}
+
+/* sqlite3_prepare_v2 of sql on s->db into *st; its failure worded. */
+static cis_result prep(cis_skills *s, const char *sql, sqlite3_stmt **st) {
+  int r = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+  return r == SQLITE_OK ? CIS_OK : db_fail(s, r);
 }
 
 /* Adds TEXT column col to the skills table unless it is there. Looking
@@ -61,7 +71,8 @@ static cis_result split_by_tenant(cis_skills *s) {
   }
   char defs[2048] = "", names[1024] = "";
   size_t dn = 0, nn = 0;
-  if (sqlite3_prepare_v2(s->db, "PRAGMA table_info(skills)", -1, &st, NULL) != SQLITE_OK) return db_fail(s);
+  cis_result pr = prep(s, "PRAGMA table_info(skills)", &st);
+  if (pr != CIS_OK) return pr;
   while (sqlite3_step(st) == SQLITE_ROW) {
     const char *col = (const char *)sqlite3_column_text(st, 1), *type = (const char *)sqlite3_column_text(st, 2);
     /* Our own column names: a-z, 0-9 and _ only, so quoting is enough. */
@@ -115,13 +126,12 @@ static cis_result split_by_tenant(cis_skills *s) {
  * split_by_tenant. */
 static cis_result settings_by_tenant(cis_skills *s) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='settings'", -1, &st,
-                         NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='settings'", &st);
+  if (pr != CIS_OK) return pr;
   int r = sqlite3_step(st);
   sqlite3_finalize(st);
   if (r == SQLITE_DONE) return CIS_OK;
-  if (r != SQLITE_ROW) return db_fail(s);
+  if (r != SQLITE_ROW) return db_fail(s, r);
   if (sqlite3_prepare_v2(s->db, "SELECT tenant FROM settings LIMIT 0", -1, &st, NULL) == SQLITE_OK) {
     sqlite3_finalize(st);
     return CIS_OK;
@@ -174,13 +184,12 @@ static cis_result sq_open(cis_skills *s, const char *arg) {
     sqlite3_finalize(st);
   }
   if (wal) sqlite3_exec(s->db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='skills'", -1, &st,
-                         NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='skills'", &st);
+  if (pr != CIS_OK) return pr;
   int r = sqlite3_step(st);
   have_table = r == SQLITE_ROW;
   sqlite3_finalize(st);
-  if (r != SQLITE_ROW && r != SQLITE_DONE) return db_fail(s);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) return db_fail(s, r);
   if (!have_table &&
       sqlite3_exec(s->db,
                    "CREATE TABLE IF NOT EXISTS skills(tenant TEXT NOT NULL, name TEXT NOT NULL,"
@@ -222,22 +231,23 @@ static void module_path(cis_skills *s, const char *sha, char *out, size_t cap) {
  * the file of an install that committed, and an install after a removal
  * writes the file again. */
 static cis_result sq_exec(cis_skills *s, const char *sql) {
-  return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? CIS_OK : db_fail(s);
+  int r = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+  return r == SQLITE_OK ? CIS_OK : db_fail(s, r);
 }
 
 /* The sha256 of tenant's skill name into out (65 bytes), "" when none. */
 static cis_result sq_sha_of(cis_skills *s, const char *name, char out[65]) {
   sqlite3_stmt *st;
   out[0] = 0;
-  if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT sha256 FROM skills WHERE tenant=? AND name=?", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);
   const unsigned char *t = r == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
   if (t && strlen((const char *)t) == 64) snprintf(out, 65, "%s", (const char *)t);
   sqlite3_finalize(st);
-  return r == SQLITE_ROW || r == SQLITE_DONE ? CIS_OK : db_fail(s);
+  return r == SQLITE_ROW || r == SQLITE_DONE ? CIS_OK : db_fail(s, r);
 }
 
 /* Removes module sha's file when no skill of any tenant refers to it. A
@@ -282,12 +292,11 @@ static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   }
   rc = sq_sha_of(s, row->name, old);
   sqlite3_stmt *st = NULL;
-  if (rc == CIS_OK &&
-      sqlite3_prepare_v2(s->db,
-                         "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
-                         "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    rc = db_fail(s);
+  if (rc == CIS_OK)
+    rc = prep(s,
+              "INSERT OR REPLACE INTO skills(name,version,sha256,description,manifest,installed_at,dir,grants,"
+              "tenant,signature) VALUES(?,?,?,?,?,?,?,?,?,?)",
+              &st);
   if (rc == CIS_OK) {
     sqlite3_bind_text(st, 1, row->name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, row->version, -1, SQLITE_TRANSIENT);
@@ -301,7 +310,8 @@ static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uin
     sqlite3_bind_text(st, 9, s->tenant, -1, SQLITE_STATIC);
     if (row->signature) sqlite3_bind_text(st, 10, row->signature, (int)row->signature_len, SQLITE_TRANSIENT);
     else sqlite3_bind_null(st, 10);
-    rc = sqlite3_step(st) == SQLITE_DONE ? CIS_OK : db_fail(s);
+    int r = sqlite3_step(st);
+    rc = r == SQLITE_DONE ? CIS_OK : db_fail(s, r);
   }
   sqlite3_finalize(st);
   /* The file inside the transaction: a removal of the same module waits. */
@@ -352,9 +362,8 @@ static cis_result row_read(sqlite3_stmt *st, cis__reg_row *r) {
 static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *out) {
   sqlite3_stmt *st;
   memset(out, 0, sizeof *out);
-  if (sqlite3_prepare_v2(s->db, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) !=
-      SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? AND name=?", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   cis_result rc;
@@ -365,7 +374,7 @@ static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
   } else if (r == SQLITE_DONE) {
     rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   } else {
-    rc = db_fail(s);
+    rc = db_fail(s, r);
   }
   sqlite3_finalize(st);
   return rc;
@@ -376,14 +385,13 @@ static cis_result sq_skill_del(cis_skills *s, const char *name) {
   char sha[65] = "";
   pthread_mutex_lock(&s->write_lock);
   cis_result rc = sq_sha_of(s, name, sha);
-  if (rc == CIS_OK && sqlite3_prepare_v2(s->db, "DELETE FROM skills WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    rc = db_fail(s);
+  if (rc == CIS_OK) rc = prep(s, "DELETE FROM skills WHERE tenant=? AND name=?", &st);
   if (rc == CIS_OK) {
     sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (r != SQLITE_DONE) rc = db_fail(s);
+    if (r != SQLITE_DONE) rc = db_fail(s, r);
     else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   }
   if (rc == CIS_OK && sha[0]) sq_module_gc(s, sha);
@@ -393,9 +401,8 @@ static cis_result sq_skill_del(cis_skills *s, const char *name) {
 
 static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? ORDER BY name", -1, &st, NULL) !=
-      SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? ORDER BY name", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   cis_result rc = CIS_OK;
   int r;
@@ -406,7 +413,7 @@ static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
     cis__reg_row_free(&row);
     if (stop) break;
   }
-  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s, r);
   sqlite3_finalize(st);
   return rc;
 }
@@ -418,9 +425,8 @@ static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uin
   *skills = *bytes = 0;
   *has_sha = false;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT sha256 FROM skills WHERE tenant=? AND name<>? ORDER BY sha256", -1, &st,
-                         NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT sha256 FROM skills WHERE tenant=? AND name<>? ORDER BY sha256", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   char last[65] = "";
@@ -436,7 +442,7 @@ static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uin
     module_path(s, h, path, sizeof path);
     if (stat(path, &sb) == 0) *bytes += (uint64_t)sb.st_size;
   }
-  cis_result rc = r == SQLITE_DONE ? CIS_OK : db_fail(s);
+  cis_result rc = r == SQLITE_DONE ? CIS_OK : db_fail(s, r);
   sqlite3_finalize(st);
   return rc;
 }
@@ -464,33 +470,52 @@ static cis_result keys_table(cis_skills *s) {
   return CIS_OK;
 }
 
-static cis_result sq_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
+/* Every write below takes s->write_lock, as installs and removals do: the
+ * connection is shared by the registry's threads, so a statement run
+ * while another thread's transaction is open would be part of it (and
+ * rolled back with it), and sqlite3_changes would count another's. */
+static cis_result key_put_locked(cis_skills *s, const char *name, const char *hex, int64_t at) {
   cis_result rc = keys_table(s);
   if (rc != CIS_OK) return rc;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO trusted_keys(tenant,name,public_key,added_at) VALUES(?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "INSERT OR REPLACE INTO trusted_keys(tenant,name,public_key,added_at) VALUES(?,?,?,?)", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, hex, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 4, (sqlite3_int64)at);
-  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s);
+  int r = sqlite3_step(st);
+  if (r != SQLITE_DONE) rc = db_fail(s, r);
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static cis_result sq_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
+  pthread_mutex_lock(&s->write_lock);
+  cis_result rc = key_put_locked(s, name, hex, at);
+  pthread_mutex_unlock(&s->write_lock);
+  return rc;
+}
+
+static cis_result key_del_locked(cis_skills *s, const char *name) {
+  cis_result rc = keys_table(s);
+  if (rc != CIS_OK) return rc;
+  sqlite3_stmt *st;
+  cis_result pr = prep(s, "DELETE FROM trusted_keys WHERE tenant=? AND name=?", &st);
+  if (pr != CIS_OK) return pr;
+  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  int r = sqlite3_step(st);
+  if (r != SQLITE_DONE) rc = db_fail(s, r);
+  else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
   sqlite3_finalize(st);
   return rc;
 }
 
 static cis_result sq_key_del(cis_skills *s, const char *name) {
-  cis_result rc = keys_table(s);
-  if (rc != CIS_OK) return rc;
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "DELETE FROM trusted_keys WHERE tenant=? AND name=?", -1, &st, NULL) != SQLITE_OK)
-    return db_fail(s);
-  sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(st) != SQLITE_DONE) rc = db_fail(s);
-  else if (sqlite3_changes(s->db) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
-  sqlite3_finalize(st);
+  pthread_mutex_lock(&s->write_lock);
+  cis_result rc = key_del_locked(s, name);
+  pthread_mutex_unlock(&s->write_lock);
   return rc;
 }
 
@@ -498,16 +523,15 @@ static cis_result sq_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
   cis_result rc = keys_table(s);
   if (rc != CIS_OK) return rc;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", -1,
-                         &st, NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     const char *n = (const char *)sqlite3_column_text(st, 0), *k = (const char *)sqlite3_column_text(st, 1);
     if (n && k && fn(ctx, n, k, sqlite3_column_int64(st, 2))) break;
   }
-  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s, r);
   sqlite3_finalize(st);
   return rc;
 }
@@ -516,42 +540,54 @@ static cis_result sq_key_find(cis_skills *s, const char *hex, char name[65]) {
   cis_result rc = keys_table(s);
   if (rc != CIS_OK) return rc;
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", -1, &st,
-                         NULL) != SQLITE_OK)
-    return db_fail(s);
+  cis_result pr = prep(s, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);
   if (r == SQLITE_ROW) snprintf(name, 65, "%s", (const char *)sqlite3_column_text(st, 0));
   else if (r == SQLITE_DONE) rc = CIS_ENOTFOUND;
-  else rc = db_fail(s);
+  else rc = db_fail(s, r);
   sqlite3_finalize(st);
   return rc;
 }
 
-static bool table_missing(cis_skills *s) { return strstr(sqlite3_errmsg(s->db), "no such table") != NULL; }
+/* Whether a prepare on s->db that returned r failed for want of a table
+ * that its first write makes. */
+static bool table_missing(cis_skills *s, int r) {
+  char why[256];
+  return strstr(cis__db_sqlite_why(s->db, r, why, sizeof why), "no such table") != NULL;
+}
 
-static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
-  if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS settings" SETTINGS_COLUMNS, NULL, NULL, NULL) != SQLITE_OK)
-    return db_fail(s);
+static cis_result setting_put_locked(cis_skills *s, const char *skill, const char *key, const char *value) {
+  cis_result pr = sq_exec(s, "CREATE TABLE IF NOT EXISTS settings" SETTINGS_COLUMNS);
+  if (pr != CIS_OK) return pr;
   sqlite3_stmt *st;
   const char *sql = value ? "INSERT OR REPLACE INTO settings(tenant, skill, key, value) VALUES(?, ?, ?, ?)"
                           : "DELETE FROM settings WHERE tenant=? AND skill=? AND key=?";
-  if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(s);
+  pr = prep(s, sql, &st);
+  if (pr != CIS_OK) return pr;
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
   if (value) sqlite3_bind_text(st, 4, value, -1, SQLITE_TRANSIENT);
   int r = sqlite3_step(st);
   sqlite3_finalize(st);
-  return r == SQLITE_DONE ? CIS_OK : db_fail(s);
+  return r == SQLITE_DONE ? CIS_OK : db_fail(s, r);
+}
+
+static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
+  pthread_mutex_lock(&s->write_lock);
+  cis_result rc = setting_put_locked(s, skill, key, value);
+  pthread_mutex_unlock(&s->write_lock);
+  return rc;
 }
 
 static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE tenant=? AND skill=? ORDER BY key", -1, &st,
-                         NULL) != SQLITE_OK)
-    return table_missing(s) ? CIS_OK : db_fail(s);
+  int pr = sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE tenant=? AND skill=? ORDER BY key", -1,
+                              &st, NULL);
+  if (pr != SQLITE_OK) return table_missing(s, pr) ? CIS_OK : db_fail(s, pr);
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
   cis_result rc = CIS_OK;
@@ -560,7 +596,7 @@ static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_set
     const char *k = (const char *)sqlite3_column_text(st, 0), *v = (const char *)sqlite3_column_text(st, 1);
     if (k && v && fn(ctx, k, v)) break;
   }
-  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s);
+  if (r != SQLITE_ROW && r != SQLITE_DONE) rc = db_fail(s, r);
   sqlite3_finalize(st);
   return rc;
 }
@@ -568,9 +604,8 @@ static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_set
 static cis_result sq_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
                                  size_t *vlen) {
   sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE tenant=? AND skill=? AND key=?", -1, &st, NULL) !=
-      SQLITE_OK)
-    return table_missing(s) ? CIS_ENOTFOUND : CIS_EIO;
+  int pr = sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE tenant=? AND skill=? AND key=?", -1, &st, NULL);
+  if (pr != SQLITE_OK) return table_missing(s, pr) ? CIS_ENOTFOUND : db_fail(s, pr);
   sqlite3_bind_text(st, 1, s->tenant, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, skill, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st, 3, key, (int)klen, SQLITE_TRANSIENT);

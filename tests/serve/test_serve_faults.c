@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -292,12 +293,13 @@ typedef struct thread_counts {
   int workers; /* named "cis-worker": the pool's slots */
   int longs;   /* named "cis-long": calls handed off, still running */
   int lanes;   /* named "cis-lane": the lane's slots */
-  int lanes_low; /* of them, at nice 19 (they lower themselves once) */
+  int lanes_low; /* of them, at nice 19 and SCHED_IDLE (they lower themselves once) */
   int admins;  /* named "cis-admin": the background pool's (installs, removals) */
   int admins_low; /* of them, at nice 10 (they lower themselves once) */
 } thread_counts;
 
-/* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name);
+/* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name;
+ * the policy from sched_getscheduler, which any thread may ask);
  * false when it cannot be read. Only the pool's named threads are
  * counted: the HTTP server runs a thread per connection, which ends a
  * little after its connection, so the process's whole count moved by one
@@ -332,15 +334,15 @@ static bool threads_of(pid_t pid, thread_counts *tc) {
     tc->workers += strcmp(name, "cis-worker") == 0;
     tc->longs += strcmp(name, "cis-long") == 0;
     tc->lanes += lane;
-    tc->lanes_low += lane && nice == 19;
+    tc->lanes_low += lane && nice == 19 && sched_getscheduler((pid_t)atoi(e->d_name)) == SCHED_IDLE;
   }
   closedir(d);
   return true;
 }
 
 /* Waits (bounded: 10 s) for the pool at rest: `workers` workers, no long
- * thread, no thread lowered but the lane's 2 (the default), at nice 19,
- * and the background pool's 2, at nice 10. Whether it came; *tc as last
+ * thread, no thread lowered but the lane's 2 (the default), at nice 19 and
+ * SCHED_IDLE, and the background pool's 2, at nice 10. Whether it came; *tc as last
  * read. */
 static bool wait_pool_at_rest(pid_t pid, int workers, thread_counts *tc) {
   for (int i = 0; i < 1000; i++) {
@@ -378,7 +380,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
   thread_counts tc;
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19), %d admin (%d at nice 10)",
+    fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19, idle), %d admin (%d at nice 10)",
              tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low, tc.admins, tc.admins_low);
   http_resp r;
   /* A first call compiles the module and opens the store: it may be long
@@ -393,7 +395,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_true(before <= 1);
   /* A call lowered or handed off ends its thread after its answer. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("after the first call: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
+    fail_msg("after the first call: %d workers, %d long, %d lowered, %d lane (%d at nice 19, idle)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
   assert_int_equal(http_send(sv.port, "POST", "/v1/skills/spin/invoke", token, "{}", &r), 0);
   assert_int_equal(r.status, 422);
   assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
@@ -402,7 +404,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   /* Its thread ends, the slot's fresh one stays: as many workers as
    * before, none lowered. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
-    fail_msg("after the long call: %d workers, %d long, %d lowered, %d lane (%d at nice 19)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
+    fail_msg("after the long call: %d workers, %d long, %d lowered, %d lane (%d at nice 19, idle)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
   assert_int_equal(metric(sv.port, "cis_pool_threads"), 4 + 2); /* the pool's own count agrees (the lane's) */
   assert_int_equal(metric(sv.port, "cis_pool_lane_workers"), 2);
   assert_int_equal(metric(sv.port, "cis_pool_lane_total"), 0); /* one tenant alone: never on the lane */
