@@ -13,7 +13,7 @@
 #   flood    calls echo with `wrk -t1 -c32`;
 #   holder   keeps 4 calls running that take their KV namespace's write
 #            lock (an atomic increment) and spin to their 1 s deadline
-#            (bench/serve/kvhold.wat).
+#            (bench/serve/kvhold.wat; wrk -c4, bench/serve/hold.lua).
 #
 # With -P the registry and the KV store are a private PostgreSQL server's
 # (tests/support/pg.sh, on 127.0.0.1, stopped at the end) instead of
@@ -86,14 +86,14 @@ bench_build_folder serve_tenants.sh "$root" "$build" wrk wat2wasm curl base64
 mkdir -p "$out"
 bench_build_cis serve_tenants.sh "$build" $nobuild
 tmp=$(mktemp -d)
-srv= srv1= noisy= flood= pgdir=
-stop_noisy() {
-  # The flood ends by itself (wrk -d), so that it prints its rate.
+srv= srv1= flood= pgdir=
+stop_noisy() { # scenario
+  # The noisy clients end by themselves (wrk -d), so that they print their rate.
   [ -n "$flood" ] && wait "$flood" 2>/dev/null
   flood=
-  for p in $noisy; do kill -KILL "$p" 2>/dev/null; done
-  for p in $noisy; do wait "$p" 2>/dev/null; done
-  noisy=
+  # The holding calls wrk left run on to their 1 s deadline: not into the next run.
+  [ "${1:-}" = holder ] && sleep 1
+  return 0
 }
 cleanup() {
   [ -n "$flood" ] && kill -KILL "$flood" 2>/dev/null
@@ -161,7 +161,6 @@ c=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "Authorization: Bearer $ntok"
 # byte in $tmp/work (a holding call ended at its deadline; the churn and
 # the flood: wrk's own count of 2xx answers) for its rate in the table.
 noise() { # scenario
-  local until=$((SECONDS + secs + 1)) i
   : >"$tmp/work"
   case $1 in
     alone) ;;
@@ -173,16 +172,10 @@ noise() { # scenario
       nice -n "$nnice" wrk -t1 -c32 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/post.lua" \
         "$nbase/v1/skills/echo/invoke" -- "$ntok" >"$tmp/flood.out" 2>&1 &
       flood=$! ;;
-    holder)
-      for i in 1 2 3 4; do
-        (for ((k = 0; k < 1000 && SECONDS < until; k++)); do
-          c=$(nice -n "$nnice" curl -s -o /dev/null -w '%{http_code}' -m 5 -X POST \
-            -H "Authorization: Bearer $ntok" -H 'Content-Type: application/json' -d '{}' \
-            "$nbase/v1/skills/hold/invoke")
-          [ "$c" = 422 ] && printf x >>"$tmp/work" # ended at its deadline
-        done) &
-        noisy="$noisy $!"
-      done ;;
+    holder) # one process, as the churn
+      nice -n "$nnice" wrk -t1 -c4 -d "$((secs + 1))s" --timeout 5s -s "$here/serve/hold.lua" \
+        "$nbase/v1/skills/hold/invoke" -- "$ntok" "$tmp/work" >"$tmp/flood.out" 2>&1 &
+      flood=$! ;;
   esac
 }
 
@@ -215,7 +208,7 @@ for ((r = 1; r <= rounds; r++)); do
     f=$tmp/$sc-$r.out
     wrk -t1 -c4 -d "${secs}s" --timeout 5s --latency -s "$here/serve/paced.lua" "$base/v1/skills/kvpair/invoke" \
       -- "$qtok" "$pause" >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
-    stop_noisy
+    stop_noisy "$sc"
     nr=$(noisy_rate "$sc")
     res[${sc}_noisy]+="${nr:-0}"$'\n'
     p50=$(pct_ms "$f" 50%) p99=$(pct_ms "$f" 99%)

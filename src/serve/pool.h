@@ -97,10 +97,10 @@
 #define CIS__POOL_FAIR_OVER_PCT 150
 #define CIS__POOL_FAIR_BACK_PCT 125
 #define CIS__POOL_FAIR_FLOOR 100
-/* The lane's threads' nice value, set by each once when it starts (a
- * thread may always lower itself). The lowest: an owner there gets the
- * CPU the others leave, and a call of theirs that wakes preempts its
- * jobs at once. */
+/* The lane's threads' nice value, set by each once when it starts with
+ * the SCHED_IDLE policy (a thread may always lower itself). The lowest:
+ * an owner there gets the CPU the others leave, and a call of theirs
+ * that wakes preempts its jobs at once. */
 #define CIS__POOL_LANE_NICE 19
 /* A background pool's threads' nice value (set by each when it starts):
  * that of a long call without an instance, so that a call that wakes

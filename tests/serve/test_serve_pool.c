@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -686,11 +687,13 @@ static void owners_served_in_turn_and_one_alone_uses_every_worker(void **state) 
 
 /* ------------------------------------------------------ fairness */
 
-/* A job that records where it ran: its thread's name and nice value. */
+/* A job that records where it ran: its thread's name, nice value and
+ * scheduling policy. */
 typedef struct lane_job {
   test_job t;         /* first: began() fills it */
   char name[16];      /* its thread's name */
   int nice;           /* its thread's nice value */
+  int policy;         /* its thread's policy (SCHED_OTHER, SCHED_IDLE) */
 } lane_job;
 
 static void run_where(cis__pool_job *pj) {
@@ -698,6 +701,8 @@ static void run_where(cis__pool_job *pj) {
   pthread_getname_np(pthread_self(), j->name, sizeof j->name);
   errno = 0;
   j->nice = getpriority(PRIO_PROCESS, 0);
+  struct sched_param sp;
+  if (pthread_getschedparam(pthread_self(), &j->policy, &sp) != 0) j->policy = -1;
   began(pj);
 }
 
@@ -738,27 +743,35 @@ static void start_lane(cis__pool *p, unsigned workers, unsigned lane) {
   assert_int_equal(threads_named("cis-lane"), (int)lane);
 }
 
+/* Starts p with one worker and one lane thread, and charges noisy 75% of
+ * a CPU and quiet 2.5% for ten periods: noisy is then over its share. */
+static void start_with_one_over(cis__pool *p, cis__pool_owner *noisy, cis__pool_owner *quiet) {
+  memset(noisy, 0, sizeof *noisy);
+  memset(quiet, 0, sizeof *quiet);
+  start_lane(p, 1, 1);
+  for (int i = 0; i < 10; i++) fair_step(p, noisy, 15000000, quiet, 500000);
+  assert_true(atomic_load(&noisy->over));
+}
+
 /* An owner using far more CPU than another while both are active is over
- * its share: its jobs run on the lane, at nice 19, and never inline;
- * the other's run on the workers, at nice 0, and inline. */
+ * its share: its jobs run on the lane, at nice 19 and SCHED_IDLE, and
+ * never inline; the other's run on the workers, at nice 0, and inline. */
 static void owner_over_its_share_runs_on_the_lane_and_others_do_not(void **state) {
   (void)state;
   static cis__pool p;
   static cis__pool_owner noisy, quiet;
-  memset(&noisy, 0, sizeof noisy);
-  memset(&quiet, 0, sizeof quiet);
-  start_lane(&p, 1, 1);
-  for (int i = 0; i < 10; i++) fair_step(&p, &noisy, 15000000, &quiet, 500000); /* 75% of a CPU, 2.5% */
-  assert_true(atomic_load(&noisy.over));
+  start_with_one_over(&p, &noisy, &quiet);
   assert_false(atomic_load(&quiet.over));
   assert_int_equal(atomic_load(&p.nover), 1);
   static lane_job n, q;
   assert_true(run_one(&p, &n, &noisy));
   assert_string_equal(n.name, "cis-lane");
   assert_int_equal(n.nice, CIS__POOL_LANE_NICE);
+  assert_int_equal(n.policy, SCHED_IDLE);
   assert_true(run_one(&p, &q, &quiet));
   assert_string_equal(q.name, "cis-worker");
   assert_int_equal(q.nice, 0);
+  assert_int_equal(q.policy, SCHED_OTHER);
   pthread_mutex_lock(&mu);
   assert_int_equal(p.lane_runs, 1);
   pthread_mutex_unlock(&mu);
@@ -804,11 +817,7 @@ static void owner_over_its_share_comes_back(void **state) {
   (void)state;
   static cis__pool p;
   static cis__pool_owner noisy, quiet;
-  memset(&noisy, 0, sizeof noisy);
-  memset(&quiet, 0, sizeof quiet);
-  start_lane(&p, 1, 1);
-  for (int i = 0; i < 10; i++) fair_step(&p, &noisy, 15000000, &quiet, 500000);
-  assert_true(atomic_load(&noisy.over));
+  start_with_one_over(&p, &noisy, &quiet);
   /* Both at one load: its sum decays to the other's. */
   for (int i = 0; i < 40 && atomic_load(&noisy.over); i++) fair_step(&p, &noisy, 4000000, &quiet, 4000000);
   assert_false(atomic_load(&noisy.over));
