@@ -27,7 +27,7 @@
 # is reported, not enforced), 1 when a run failed, 2 on a usage or build
 # error.
 #
-#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-n NODES]
+#   bench/serve_tenants.sh [-b BUILD_DIR] [-d SECONDS] [-r ROUNDS] [-q PAUSE_MS] [-N NICE] [-B] [-P] [-W] [-n NODES]
 #
 #   -b BUILD_DIR  optimised build folder (default build-bench), configured
 #                 RelWithDebInfo when missing
@@ -38,6 +38,9 @@
 #                 counts their own CPU use against the server)
 #   -B            do not build: use the programs already in BUILD_DIR
 #   -P            registry and KV on PostgreSQL (default: SQLite)
+#   -W            the quiet tenant writes new keys each call (a commit that
+#                 syncs; default: the same two keys and value each time,
+#                 a commit that changes nothing)
 #   -n NODES      1 (default) or 2 servers (2 needs -P)
 #
 # Every wait is bounded; the server and the noisy clients are killed on exit.
@@ -54,8 +57,9 @@ pg=0
 nodes=1
 pause=10
 nnice=19
+fresh=
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
-while getopts "b:d:r:q:N:BPn:h" opt; do
+while getopts "b:d:r:q:N:BPWn:h" opt; do
   case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -64,6 +68,7 @@ while getopts "b:d:r:q:N:BPn:h" opt; do
     N) nnice=$OPTARG ;;
     B) nobuild=1 ;;
     P) pg=1 ;;
+    W) fresh=fresh ;;
     n) nodes=$OPTARG ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -200,14 +205,14 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1
 
 declare -A res
 scenarios="alone churn flood holder"
-echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
+echo "serve_tenants.sh: quiet wrk -t1 -c4 -d${secs}s on kvpair${fresh:+ (new keys each call)}, ${pause} ms between calls; $rounds rounds; $store, $nodes node(s)"
 for ((r = 1; r <= rounds; r++)); do
   for sc in $scenarios; do
     noise "$sc"
     sleep 0.5
     f=$tmp/$sc-$r.out
     wrk -t1 -c4 -d "${secs}s" --timeout 5s --latency -s "$here/serve/paced.lua" "$base/v1/skills/kvpair/invoke" \
-      -- "$qtok" "$pause" >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
+      -- "$qtok" "$pause" $fresh >"$f" 2>&1 || { echo "serve_tenants.sh: wrk failed ($sc)" >&2; cat "$f" >&2; exit 1; }
     stop_noisy "$sc"
     nr=$(noisy_rate "$sc")
     res[${sc}_noisy]+="${nr:-0}"$'\n'
@@ -235,6 +240,6 @@ report=$out/serve_tenants.md
       'BEGIN { printf "| %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |\n", s, n, r, a, a / x, b, b / y }'
   done
   echo
-  echo "($store, $nodes node(s); quiet: 4 connections, ${pause} ms between calls; noisy clients at nice $nnice; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "($store, $nodes node(s); quiet: 4 connections${fresh:+, new keys each call}, ${pause} ms between calls; noisy clients at nice $nnice; medians of $rounds runs of ${secs}s; $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 } >"$report"
 cat "$report"

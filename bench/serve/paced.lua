@@ -3,19 +3,30 @@
 -- before each request, so that the tenant calls at a modest rate of its
 -- own (about connections * 1000 / PAUSE_MS calls a second) rather than
 -- as fast as the server answers. wrk times a request from its sending,
--- so the pause is not in the latency.
+-- so the pause is not in the latency. With "fresh" each request's input
+-- is new ({"x":"TIME-N"}): a skill that writes keys named by its input
+-- (kvpair) then writes new rows each call, a commit that syncs.
 --
---   wrk -s paced.lua URL -- TOKEN PAUSE_MS
+--   wrk -s paced.lua URL -- TOKEN PAUSE_MS [fresh]
 wrk.method = "POST"
 wrk.body = '{"x":1}'
 wrk.headers["Content-Type"] = "application/json"
 local pause = 10
+local fresh, stamp, n = false, "", 0
 
 function init(args)
   if args[1] and args[1] ~= "" then
     wrk.headers["Authorization"] = "Bearer " .. args[1]
   end
   if args[2] then pause = tonumber(args[2]) or pause end
+  fresh = args[3] == "fresh"
+  stamp = tostring(os.time())
+end
+
+function request()
+  if not fresh then return wrk.format() end
+  n = n + 1
+  return wrk.format(nil, nil, nil, '{"x":"' .. stamp .. "-" .. n .. '"}')
 end
 
 function delay()
