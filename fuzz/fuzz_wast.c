@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc != CIS_OK && !strchr(s.msg, ':')) abort();
   for (size_t i = 0; i < s.ncmds; i++) {
     const wast_cmd *c = &s.cmds[i];
-    if (c->kind > WAST_ASSERT_CUSTOM || !c->line) abort();
+    if (c->kind > WAST_ASSERT_INVALID_CUSTOM || !c->line) abort();
     if (c->module.bytes && c->module.bytes[c->module.len] != '\0') abort();
     if (c->module.form > WAST_FORM_QUOTE) abort();
     check_name(&c->module.id), check_name(&c->id), check_name(&c->id2), check_name(&c->as);

@@ -314,11 +314,136 @@ static bool lex_quoted_id(wat_p *p, const lexpos *at, size_t *len) {
   return true;
 }
 
+/* Skips blanks and comments at *at; false on an error in a comment. */
+static bool skip_blanks(wat_p *p, lexpos *at) {
+  for (int b; at->i < p->len && (b = skip_blank(p, at)) != 0;)
+    if (b < 0) return false;
+  return true;
+}
+
+/* The idchars word at *at (moved past it), or an empty one. */
+static size_t lex_word(wat_p *p, lexpos *at, const char **w) {
+  const unsigned char *s = (const unsigned char *)p->src;
+  size_t i = at->i;
+  while (at->i < p->len && is_idchar(s[at->i])) at->i++;
+  *w = p->src + i;
+  return at->i - i;
+}
+
+static bool word_is(const char *w, size_t n, const char *kw) { return n == strlen(kw) && !memcmp(w, kw, n); }
+
+/* The string at *at decoded and appended to p->annot_text (moved past
+ * it); *len gets its bytes. With utf8_what, it must be UTF-8 or fails
+ * "UTF8_WHAT: malformed UTF-8 encoding". */
+static bool lex_annot_string(wat_p *p, lexpos *at, const char *utf8_what, uint32_t *len) {
+  size_t slen, n;
+  uint8_t *b;
+  if (!lex_string(p, at, &slen)) return false;
+  wat_tok t = {WT_STRING, 0, at->line, (uint32_t)at->i, (uint32_t)slen};
+  if (!wat__string(p, &t, &b, &n)) return false;
+  if (utf8_what && !wat__utf8_ok(b, n)) {
+    free(b);
+    char m[96];
+    snprintf(m, sizeof m, "%s: malformed UTF-8 encoding", utf8_what);
+    return lex_fail(p, CIS_EMALFORMED, at, m);
+  }
+  wat__put(&p->annot_text, b, n);
+  free(b);
+  if (p->annot_text.oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  at->i += slen;
+  *len = (uint32_t)n;
+  return true;
+}
+
+/* A custom section's placement, "(before SEC)" or "(after SEC)", at *at
+ * (its "("), into a. */
+static bool lex_placement(wat_p *p, lexpos *at, wat_annot *a) {
+  static const char *const secs[WSEC_COUNT] = {"type",   "import", "func", "table", "memory",    "tag", "global",
+                                               "export", "start",  "elem", "datacount", "code", "data"};
+  const char *w;
+  at->i++;
+  if (!skip_blanks(p, at)) return false;
+  size_t n = lex_word(p, at, &w);
+  if (!word_is(w, n, "before") && !word_is(w, n, "after"))
+    return lex_fail(p, CIS_EMALFORMED, at, "@custom annotation: malformed placement");
+  a->after = word_is(w, n, "after");
+  if (!skip_blanks(p, at)) return false;
+  n = lex_word(p, at, &w);
+  int slot = -1;
+  for (int k = 0; k < WSEC_COUNT; k++)
+    if (word_is(w, n, secs[k])) slot = k;
+  if (word_is(w, n, a->after ? "last" : "first")) slot = a->after ? WSEC_DATA : WSEC_TYPE;
+  if (slot < 0) return lex_fail(p, CIS_EMALFORMED, at, "@custom annotation: malformed section kind");
+  a->slot = (uint8_t)slot;
+  if (!skip_blanks(p, at)) return false;
+  if (at->i >= p->len || p->src[at->i] != ')')
+    return lex_fail(p, CIS_EMALFORMED, at, "@custom annotation: malformed placement");
+  at->i++;
+  return true;
+}
+
+/* The rest of an annotation cis reads (kind WA_*), from past its id to
+ * past its ")", kept in p->annots:
+ *   (@custom "NAME" PLACEMENT? "DATA"*)    a custom section
+ *   (@name "NAME")                         a definition's name
+ *   (@metadata.code.branch_hint "HINT")    a hint for the next if/br_if */
+static bool lex_known_annotation(wat_p *p, lexpos *at, const lexpos *start, int kind) {
+  static const char *const what[] = {"", "@custom annotation", "@name annotation",
+                                     "@metadata.code.branch_hint annotation"};
+  const unsigned char *s = (const unsigned char *)p->src;
+  size_t col = start->i - start->bol + 1;
+  wat_annot a = {.kind = (uint8_t)kind, .after = 1, .slot = WSEC_DATA, .at = (uint32_t)p->ntoks,
+                 .line = start->line, .col = col > 0xffffff ? 0xffffff : (uint32_t)col};
+  char m[96];
+  if (!skip_blanks(p, at)) return false;
+  if (at->i >= p->len || s[at->i] != '"') {
+    snprintf(m, sizeof m, "%s: missing %s", what[kind], kind == WA_CUSTOM ? "section name" : kind == WA_NAME ? "name" : "hint");
+    return lex_fail(p, CIS_EMALFORMED, at, m);
+  }
+  a.name = (uint32_t)p->annot_text.n;
+  if (!lex_annot_string(p, at, kind == WA_BRANCH_HINT ? NULL : what[kind], &a.nlen)) return false;
+  if (kind == WA_BRANCH_HINT) { /* the hint is its bytes: one, 0 or 1 */
+    a.data = a.name;
+    a.dlen = a.nlen;
+    a.nlen = 0;
+    if (a.dlen != 1 || p->annot_text.p[a.data] > 1)
+      return lex_fail(p, CIS_EMALFORMED, start, "@metadata.code.branch_hint annotation: malformed hint");
+  }
+  a.data = kind == WA_CUSTOM ? (uint32_t)p->annot_text.n : a.data;
+  bool placed = false;
+  for (;;) {
+    if (!skip_blanks(p, at)) return false;
+    if (at->i >= p->len) return lex_fail(p, CIS_EMALFORMED, start, "unclosed annotation");
+    if (s[at->i] == ')') break;
+    uint32_t len;
+    if (kind == WA_CUSTOM && s[at->i] == '(' && !placed && a.dlen == 0) {
+      if (!lex_placement(p, at, &a)) return false;
+      placed = true;
+    } else if (kind == WA_CUSTOM && s[at->i] == '"') {
+      if (!lex_annot_string(p, at, NULL, &len)) return false;
+      a.dlen += len;
+    } else {
+      snprintf(m, sizeof m, "%s: unexpected token", what[kind]);
+      return lex_fail(p, CIS_EMALFORMED, at, m);
+    }
+  }
+  at->i++;
+  if (p->nannots == p->cap_annots) {
+    size_t cap = p->cap_annots ? p->cap_annots * 2 : 8;
+    wat_annot *v = realloc(p->annots, cap * sizeof *v);
+    if (!v) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+    p->annots = v;
+    p->cap_annots = cap;
+  }
+  p->annots[p->nannots++] = a;
+  return true;
+}
+
 /* Skips the annotation opening at *at, "(@": its id (idchars, or a
  * string naming it), then tokens, parentheses nested to any depth and
- * comments up to its ")". Annotations carry nothing cis keeps (custom
- * sections and names by annotation are not made), so none becomes a
- * token; what is in one is still held to the lexer's rules. */
+ * comments up to its ")". None becomes a token; what is in one is still
+ * held to the lexer's rules. @custom, @name and branch hints are read
+ * (lex_known_annotation) and kept beside the tokens. */
 static bool lex_annotation(wat_p *p, lexpos *at) {
   const unsigned char *s = (const unsigned char *)p->src;
   size_t n = p->len, depth = 1;
@@ -331,7 +456,13 @@ static bool lex_annotation(wat_p *p, lexpos *at) {
     free(name);
     at->i += slen;
   } else if (at->i < n && is_idchar(s[at->i])) {
-    while (at->i < n && is_idchar(s[at->i])) at->i++;
+    const char *w;
+    size_t wn = lex_word(p, at, &w);
+    int kind = word_is(w, wn, "custom") ? WA_CUSTOM
+               : word_is(w, wn, "name") ? WA_NAME
+               : word_is(w, wn, "metadata.code.branch_hint") ? WA_BRANCH_HINT
+                                                              : 0;
+    if (kind) return lex_known_annotation(p, at, &start, kind);
   } else {
     return lex_fail(p, CIS_EMALFORMED, &start, "empty annotation id");
   }

@@ -921,10 +921,19 @@ static void section(wat_buf *out, uint8_t id, uint32_t count, const wat_buf *bod
   wat__buf_free(&s);
 }
 
+/* Section id of slot's section (WSEC_*), with the custom sections placed
+ * before and after it (@custom): never written when empty unless always. */
+static void section_at(const wat_p *p, wat_buf *out, int slot, uint8_t id, uint32_t count, const wat_buf *body,
+                       bool always) {
+  wat__annot_customs(p, out, slot, false);
+  section(out, id, count, body, always);
+  wat__annot_customs(p, out, slot, true);
+}
+
 static bool assemble(wat_p *p, wat_buf *out) {
   static const uint8_t head[8] = {0, 'a', 's', 'm', 1, 0, 0, 0};
   wat__put(out, head, 8);
-  wat_buf types = {0};
+  wat_buf types = {0}, none = {0};
   for (uint32_t i = 0; i < p->ntypes; i++) {
     const wat_ftype *f = &p->types[i];
     wat__byte(&types, 0x60);
@@ -933,34 +942,24 @@ static bool assemble(wat_p *p, wat_buf *out) {
     wat__u32(&types, f->nr);
     wat__put(&types, f->t + f->pbytes, f->nbytes - f->pbytes);
   }
-  section(out, 1, p->ntypes, &types, false);
-  section(out, 2, p->n_import, &p->sec_import, false);
+  section_at(p, out, WSEC_TYPE, 1, p->ntypes, &types, false);
+  section_at(p, out, WSEC_IMPORT, 2, p->n_import, &p->sec_import, false);
   wat__buf_free(&types);
-  section(out, 3, p->def[WS_FUNC], &p->sec_func, false);
-  section(out, 4, p->def[WS_TABLE], &p->sec_table, false);
-  section(out, 5, p->def[WS_MEM], &p->sec_mem, false);
-  section(out, 13, p->def[WS_TAG], &p->sec_tag, false); /* between memory and global */
-  section(out, 6, p->def[WS_GLOBAL], &p->sec_global, false);
-  section(out, 7, p->n_export, &p->sec_export, false);
-  if (p->has_start) {
-    wat_buf s = {0};
-    wat__u32(&s, p->start);
-    wat__byte(out, 8);
-    wat__u32(out, (uint32_t)s.n);
-    wat__put(out, s.p, s.n);
-    wat__buf_free(&s);
-  }
-  section(out, 9, p->count[WS_ELEM], &p->sec_elem, false);
-  if (p->uses_data_count) { /* as wat2wasm: only for memory.init and data.drop */
-    wat_buf s = {0};
-    wat__u32(&s, p->count[WS_DATA]);
-    wat__byte(out, 12);
-    wat__u32(out, (uint32_t)s.n);
-    wat__put(out, s.p, s.n);
-    wat__buf_free(&s);
-  }
-  section(out, 10, p->def[WS_FUNC], &p->sec_code, false);
-  section(out, 11, p->count[WS_DATA], &p->sec_data, false);
+  section_at(p, out, WSEC_FUNC, 3, p->def[WS_FUNC], &p->sec_func, false);
+  section_at(p, out, WSEC_TABLE, 4, p->def[WS_TABLE], &p->sec_table, false);
+  section_at(p, out, WSEC_MEMORY, 5, p->def[WS_MEM], &p->sec_mem, false);
+  section_at(p, out, WSEC_TAG, 13, p->def[WS_TAG], &p->sec_tag, false); /* between memory and global */
+  section_at(p, out, WSEC_GLOBAL, 6, p->def[WS_GLOBAL], &p->sec_global, false);
+  section_at(p, out, WSEC_EXPORT, 7, p->n_export, &p->sec_export, false);
+  /* The start section is its function index alone, the data count
+   * section its count: a "count" with no entries. */
+  if (p->has_start) section_at(p, out, WSEC_START, 8, p->start, &none, true);
+  else section_at(p, out, WSEC_START, 8, 0, &none, false);
+  section_at(p, out, WSEC_ELEM, 9, p->count[WS_ELEM], &p->sec_elem, false);
+  /* as wat2wasm: only for memory.init and data.drop */
+  section_at(p, out, WSEC_DATACOUNT, 12, p->uses_data_count ? p->count[WS_DATA] : 0, &none, p->uses_data_count);
+  section_at(p, out, WSEC_CODE, 10, p->def[WS_FUNC], &p->sec_code, false);
+  section_at(p, out, WSEC_DATA, 11, p->count[WS_DATA], &p->sec_data, false);
   if (out->oom) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
   return true;
 }
@@ -998,6 +997,8 @@ static void free_state(wat_p *p) {
   free(p->labels);
   free(p->qids);
   wat__buf_free(&p->qid_text);
+  free(p->annots);
+  wat__buf_free(&p->annot_text);
 }
 
 cis_result cis__wat_compile(const char *text, size_t len, uint8_t **out, size_t *outlen, char *msg,
@@ -1026,6 +1027,7 @@ cis_result cis__wat_compile_std(const char *text, size_t len, int standard, uint
     if (wat__tok(&p)->kind == WT_ID) p.pos++;
     start = p.pos;
   }
+  if (!wat__annot_check(&p, wrapped)) goto done;
   /* What follows the fields is checked after pass 2, so that an error
    * inside a field comes first, as in a one-pass reading. */
   if (!fields(&p, start, false)) goto done;

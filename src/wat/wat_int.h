@@ -69,6 +69,30 @@ typedef struct wat_names {
   uint32_t count;   /* slots used */
 } wat_names;
 
+/* ------------------------------------------------------------ annotations */
+
+/* The annotations cis reads; others are skipped by the lexer. */
+enum { WA_CUSTOM = 1, WA_NAME, WA_BRANCH_HINT };
+
+/* The section slots a custom section can be placed by, in the binary's
+ * order ("before first" is before WSEC_TYPE, "after last" after
+ * WSEC_DATA). */
+enum {
+  WSEC_TYPE, WSEC_IMPORT, WSEC_FUNC, WSEC_TABLE, WSEC_MEMORY, WSEC_TAG, WSEC_GLOBAL,
+  WSEC_EXPORT, WSEC_START, WSEC_ELEM, WSEC_DATACOUNT, WSEC_CODE, WSEC_DATA, WSEC_COUNT
+};
+
+/* One annotation read, kept beside the tokens (it makes none). */
+typedef struct wat_annot {
+  uint8_t kind;        /* WA_* */
+  uint8_t after;       /* @custom: placed after its slot, else before */
+  uint8_t slot;        /* @custom: WSEC_* it is placed by */
+  uint32_t at;         /* index of the token it precedes */
+  uint32_t line, col;  /* where its "(@" is, for messages */
+  uint32_t name, nlen; /* @custom's section name, @name's name: in annot_text */
+  uint32_t data, dlen; /* @custom's contents, a branch hint's bytes: in annot_text */
+} wat_annot;
+
 /* ---------------------------------------------------------- parser state */
 
 enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_TAG, WS_COUNT };
@@ -125,6 +149,11 @@ typedef struct wat_p {
   size_t nqids, cap_qids;
   wat_buf qid_text;
 
+  /* annotations read by the lexer (wat_annot), in text order */
+  wat_annot *annots;
+  size_t nannots, cap_annots;
+  wat_buf annot_text;
+
   /* the function being compiled */
   wat_names locals;        /* local identifiers */
   uint32_t nlocals;        /* params + locals */
@@ -147,6 +176,16 @@ bool wat__fail_code(wat_p *p, cis_result rc, const wat_tok *t, const char *fmt, 
 
 /* Splits p->src into p->toks. */
 bool wat__lex(wat_p *p);
+
+/* Checks where each annotation of p->annots stands (annot.c): @custom
+ * between module fields, @name after a definition's keyword and id, a
+ * branch hint inside a function, before an if or br_if, once. wrapped:
+ * the text is one (module ...), else its bare fields. */
+bool wat__annot_check(wat_p *p, bool wrapped);
+
+/* Writes to out the custom sections of @custom annotations placed before
+ * (after: after) slot (WSEC_*), in text order. */
+void wat__annot_customs(const wat_p *p, wat_buf *out, int slot, bool after);
 
 /* Token helpers. */
 static inline const wat_tok *wat__tok(wat_p *p) { return &p->toks[p->pos]; }

@@ -579,7 +579,8 @@ static void run_command(ws_script *s, const wast_cmd *c) {
   case WAST_ASSERT_INVALID: cmd_bad_module(s, c, -299, -200); break;
   case WAST_ASSERT_UNLINKABLE:
   case WAST_ASSERT_UNINSTANTIABLE: cmd_bad_instance(s, c); break;
-  case WAST_ASSERT_CUSTOM: s->counts->skipped++; break;
+  case WAST_ASSERT_MALFORMED_CUSTOM: cmd_bad_module(s, c, -199, -100); break;
+  case WAST_ASSERT_INVALID_CUSTOM: cmd_bad_module(s, c, -299, -200); break;
   default: cmd_action(s, c);
   }
   s->counts->done++;

@@ -336,7 +336,7 @@ static bool append(rd *r, uint8_t **b, size_t *n, size_t *cap, const void *p, si
  * blanked out (the compiler reads neither), so its lines and columns
  * inside the module stay those of the form. */
 static bool module(rd *r, wast_module *m) {
-  size_t open = r->pos, close;
+  size_t open = r->pos, close = 0;
   if (!matching(r, open, &close)) return false;
   next(r), next(r); /* ( module */
   size_t blank[3];
@@ -573,7 +573,9 @@ static bool command(rd *r, wast_cmd *c) {
   } mod_asserts[] = {{"assert_malformed", WAST_ASSERT_MALFORMED},
                      {"assert_invalid", WAST_ASSERT_INVALID},
                      {"assert_unlinkable", WAST_ASSERT_UNLINKABLE},
-                     {"assert_uninstantiable", WAST_ASSERT_UNINSTANTIABLE}};
+                     {"assert_uninstantiable", WAST_ASSERT_UNINSTANTIABLE},
+                     {"assert_malformed_custom", WAST_ASSERT_MALFORMED_CUSTOM},
+                     {"assert_invalid_custom", WAST_ASSERT_INVALID_CUSTOM}};
   const tok *open = cur(r), *kw = peek(r, 1);
   c->line = open->line;
   if (is_kw(r, kw, "module")) {
@@ -596,14 +598,6 @@ static bool command(rd *r, wast_cmd *c) {
   if (is_kw(r, kw, "invoke") || is_kw(r, kw, "get")) {
     c->kind = WAST_ACTION;
     return action(r, &c->action);
-  }
-  if (is_kw(r, kw, "assert_malformed_custom") || is_kw(r, kw, "assert_invalid_custom")) {
-    size_t close;
-    if (!matching(r, r->pos, &close)) return false;
-    c->kind = WAST_ASSERT_CUSTOM;
-    r->pos = close;
-    next(r);
-    return true;
   }
   next(r), next(r);
   if (is_kw(r, kw, "assert_return")) {
@@ -738,6 +732,6 @@ const char *wast_cmd_name(const wast_cmd *c) {
       "module",           "module instance",   "register",          "action",
       "assert_return",    "assert_trap",       "assert_exhaustion", "assert_exception",
       "assert_malformed", "assert_invalid",    "assert_unlinkable", "assert_uninstantiable",
-      "assert_custom"};
+      "assert_malformed_custom", "assert_invalid_custom"};
   return c->kind < sizeof names / sizeof names[0] ? names[c->kind] : "?";
 }

@@ -102,7 +102,8 @@ typedef enum wast_cmd_kind {
   WAST_ASSERT_INVALID,        /* module, text */
   WAST_ASSERT_UNLINKABLE,     /* module, text */
   WAST_ASSERT_UNINSTANTIABLE, /* module, text: (assert_trap (module ...)) too */
-  WAST_ASSERT_CUSTOM,         /* assert_malformed_custom / assert_invalid_custom */
+  WAST_ASSERT_MALFORMED_CUSTOM, /* module, text: a malformed annotation */
+  WAST_ASSERT_INVALID_CUSTOM,   /* module, text: an annotation on the wrong thing */
 } wast_cmd_kind;
 
 typedef struct wast_cmd {

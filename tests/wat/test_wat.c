@@ -272,6 +272,85 @@ static void wat_comments_nest_and_lines_count(void **state) {
                    5);
 }
 
+/* The sections of bin (after its header) as "ID" or "0:NAME=DATA" for a
+ * custom one, joined by spaces, into out. */
+static void section_list(const uint8_t *bin, size_t n, char *out, size_t cap) {
+  size_t i = 8, o = 0;
+  out[0] = 0;
+  while (i < n && o + 1 < cap) {
+    uint8_t id = bin[i++];
+    uint32_t len = 0;
+    for (int sh = 0; i < n; sh += 7) {
+      len |= (uint32_t)(bin[i] & 0x7f) << sh;
+      if (!(bin[i++] & 0x80)) break;
+    }
+    assert_true(len <= n - i);
+    if (id == 0) {
+      uint32_t nl = bin[i]; /* names here are under 128 bytes */
+      o += (size_t)snprintf(out + o, cap - o, "%s0:%.*s=%.*s", o ? " " : "", (int)nl, (const char *)bin + i + 1,
+                            (int)(len - 1 - nl), (const char *)bin + i + 1 + nl);
+    } else {
+      o += (size_t)snprintf(out + o, cap - o, "%s%u", o ? " " : "", id);
+    }
+    i += len;
+  }
+}
+
+/* @custom makes a custom section at its placement (by default after the
+ * last section), in text order, whether or not the section it is placed
+ * by is there; @name and branch hints are checked where they stand. Each
+ * misplaced or malformed one is refused with its own message. */
+static void wat_custom_name_and_hint_annotations(void **state) {
+  (void)state;
+  uint8_t *bin = NULL;
+  size_t n = 0;
+  char msg[256], list[512];
+  assert_int_equal(compile("(module (@custom \"a\" \"1\" \"2\") (type (func)) (@custom \"b\" (before first))"
+                           " (@custom \"c\" (after type) \"x\") (@custom \"d\" (before code))"
+                           " (func (@name \"f\")) (@custom \"e\" (after data)) (@custom \"\"))",
+                           &bin, &n, msg, sizeof msg),
+                   CIS_OK);
+  section_list(bin, n, list, sizeof list);
+  assert_string_equal(list, "0:b= 1 0:c=x 3 0:d= 10 0:a=12 0:e= 0:=");
+  /* the module the decoder reads from it */
+  cis_engine *e = NULL;
+  cis_module *m = NULL;
+  assert_int_equal(cis_engine_new(NULL, &e), CIS_OK);
+  assert_int_equal(cis_module_new(e, bin, n, &m), CIS_OK);
+  cis_module_free(m);
+  cis_engine_free(e);
+  free(bin);
+  /* bare fields; a hint before if, folded or not; names after a keyword or $id */
+  assert_int_equal(compile("(@custom \"x\") (func $f (@name \"g\") (param i32) (@metadata.code.branch_hint \"\\01\")"
+                           " (if (local.get 0) (then)) local.get 0 (@metadata.code.branch_hint \"\\00\") br_if 0)",
+                           &bin, &n, msg, sizeof msg),
+                   CIS_OK);
+  free(bin);
+  expect_error("(module (@custom))", CIS_EMALFORMED, "@custom annotation: missing section name");
+  expect_error("(module (@custom \"\\ff\"))", CIS_EMALFORMED, "@custom annotation: malformed UTF-8 encoding");
+  expect_error("(module (@custom \"a\" x))", CIS_EMALFORMED, "@custom annotation: unexpected token");
+  expect_error("(module (@custom \"a\" \"d\" (after func)))", CIS_EMALFORMED, "@custom annotation: unexpected token");
+  expect_error("(module (@custom \"a\" (after func) (after func)))", CIS_EMALFORMED, "unexpected token");
+  expect_error("(module (@custom \"a\" (after first)))", CIS_EMALFORMED, "malformed section kind");
+  expect_error("(module (@custom \"a\" (before last)))", CIS_EMALFORMED, "malformed section kind");
+  expect_error("(module (@custom \"a\" (after func x)))", CIS_EMALFORMED, "malformed placement");
+  expect_error("(module (@custom \"a\"", CIS_EMALFORMED, "unclosed annotation");
+  expect_error("(module (func (@custom \"a\")))", CIS_EMALFORMED, "misplaced @custom annotation");
+  expect_error("(@name \"m\") (func)", CIS_EMALFORMED, "misplaced @name annotation");
+  expect_error("(module $m (@name \"a\") (@name \"b\"))", CIS_EMALFORMED, "@name annotation: multiple module");
+  expect_error("(module (func (result i32) (@name \"a\") i32.const 0))", CIS_EMALFORMED, "misplaced @name");
+  expect_error("(module (@name))", CIS_EMALFORMED, "@name annotation: missing name");
+  expect_error("(module (@name \"a\" \"b\"))", CIS_EMALFORMED, "@name annotation: unexpected token");
+  expect_error("(module (func (@metadata.code.branch_hint \"\\02\") (if (i32.const 0) (then))))", CIS_EMALFORMED,
+               "malformed hint");
+  expect_error("(module (func (@metadata.code.branch_hint \"\") (if (i32.const 0) (then))))", CIS_EMALFORMED,
+               "malformed hint");
+  expect_error("(module (@metadata.code.branch_hint \"\\00\") (func))", CIS_EMALFORMED, "not in a function");
+  expect_error("(module (global i32 (@metadata.code.branch_hint \"\\00\") (i32.const 0)))", CIS_EMALFORMED,
+               "not in a function");
+  expect_error("(module (func (@metadata.code.branch_hint \"\\00\") nop))", CIS_EINVALID, "invalid target");
+}
+
 /* Annotations (@id ...) are skipped wherever a token may be, nested to
  * any depth without recursion, and still held to the lexer's rules; a
  * quoted identifier $"..." names what the plain one with the same name
@@ -647,6 +726,7 @@ int main(void) {
       cmocka_unit_test(wat_string_escape_of_a_nul_is_illegal),
       cmocka_unit_test(wat_comments_nest_and_lines_count),
       cmocka_unit_test(wat_annotations_and_quoted_identifiers),
+      cmocka_unit_test(wat_custom_name_and_hint_annotations),
       cmocka_unit_test(wat_abbreviations_of_functions_and_types),
       cmocka_unit_test(wat_abbreviations_of_blocks_and_labels),
       cmocka_unit_test(wat_abbreviations_of_memory_table_global_data_elem),
