@@ -179,9 +179,11 @@ static bool opt_mem(wat_p *p, uint32_t *out) {
 }
 
 /* A lane index: a u8 literal. What is no natural number is an unexpected
- * token (a shuffle's lanes: a malformed lane index, as the spec says);
- * a number past 255 is a malformed lane index. */
+ * token (a shuffle's lanes: out of a lane's range, as the spec says);
+ * a number past 255 is out of range. The spec's words for that changed:
+ * "malformed lane index" in 2.0, "i8 constant out of range" in 3.0. */
 static bool lane_index(wat_p *p, wat_buf *b, bool shuffle_lane) {
+  const char *range = p->standard == CIS__STD_2 ? "malformed lane index" : "i8 constant out of range";
   const wat_tok *t = wat__tok(p);
   const char *s = p->src + t->off;
   bool nat = wat__is_num(p, t) && s[0] != '-' && s[0] != '+';
@@ -189,13 +191,12 @@ static bool lane_index(wat_p *p, wat_buf *b, bool shuffle_lane) {
     if (s[i] == '.' || ((s[i] == 'e' || s[i] == 'E' || s[i] == 'p' || s[i] == 'P') && !(t->len > 1 && s[1] == 'x')))
       nat = false; /* a float */
   if (!nat) {
-    if (shuffle_lane && (t->kind == WT_RESERVED || t->kind == WT_KEYWORD))
-      return wat__fail(p, t, "malformed lane index");
+    if (shuffle_lane && (t->kind == WT_RESERVED || t->kind == WT_KEYWORD)) return wat__fail(p, t, "%s", range);
     return wat__fail(p, t, "unexpected token, expected a lane index");
   }
   uint64_t v = 0;
   if (!wat__lit_i64(p, t, &v)) return false; /* a nat: only its range can fail */
-  if (v > 255) return wat__fail(p, t, "malformed lane index");
+  if (v > 255) return wat__fail(p, t, "%s", range);
   wat__byte(b, (uint8_t)v);
   p->pos++;
   return true;
@@ -270,7 +271,8 @@ static bool shuffle(wat_p *p, wat_buf *b) {
   for (unsigned i = 0; i < 16; i++) {
     const wat_tok *t = wat__tok(p);
     if (!wat__is_num(p, t)) {
-      if (t->kind == WT_KEYWORD || t->kind == WT_RESERVED) return wat__fail(p, t, "malformed lane index");
+      if (t->kind == WT_KEYWORD || t->kind == WT_RESERVED)
+        return wat__fail(p, t, "%s", p->standard == CIS__STD_2 ? "malformed lane index" : "i8 constant out of range");
       return wat__fail(p, t, "invalid lane length");
     }
     if (!lane_index(p, b, true)) return false;

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cis/cis.h"
+#include "wasm/module.h"
 #include "wat/wat.h"
 #include "support/test_file.h"
 
@@ -555,8 +556,22 @@ static void wat_simd_literals_and_shuffle(void **state) {
                "constant out of range");
   expect_error("(module (func (drop (i8x16.shuffle 0 1 (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)))))",
                CIS_EMALFORMED, "invalid lane length");
-  expect_error("(module (func (drop (i8x16.extract_lane_s 256 (v128.const i32x4 0 0 0 0)))))", CIS_EMALFORMED,
-               "malformed lane index");
+  /* A lane index past 255, or a shuffle lane that is no natural number:
+   * each standard's words. */
+  const char *lanes[] = {"(module (func (drop (i8x16.extract_lane_s 256 (v128.const i32x4 0 0 0 0)))))",
+                         "(module (func (drop (i8x16.shuffle 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15.0"
+                         " (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)))))",
+                         "(module (func (drop (i8x16.shuffle 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 -1"
+                         " (v128.const i32x4 0 0 0 0) (v128.const i32x4 0 0 0 0)))))"};
+  for (size_t i = 0; i < sizeof lanes / sizeof lanes[0]; i++) {
+    expect_error(lanes[i], CIS_EMALFORMED, "i8 constant out of range");
+    uint8_t *bin = NULL;
+    size_t n = 0;
+    char msg[256];
+    assert_int_equal(cis__wat_compile_std(lanes[i], strlen(lanes[i]), CIS__STD_2, &bin, &n, msg, sizeof msg),
+                     CIS_EMALFORMED);
+    assert_non_null(strstr(msg, "malformed lane index"));
+  }
 }
 
 /* ----------------------------------------------------------------- errors */
