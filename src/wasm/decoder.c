@@ -12,6 +12,7 @@
  * Hostile input: vector counts are checked against the bytes that remain
  * before anything is allocated, and nothing recurses on input depth.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,7 +415,17 @@ static bool opcode(rd *r, enum cis__op *op) {
     r->p = at + 1;
     return u32(r, &x) ? fail_at(r, at, CIS_EMALFORMED, "illegal opcode") : false;
   }
-  default: return fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+  default: {
+    /* Worded as the reference's: the byte in hex, a prefix's number after it. */
+    char m[40];
+    uint32_t x;
+    const uint8_t *q = at + 1;
+    if (*at >= 0xfb && *at <= 0xfe && cis__read_u32(&q, r->end, &x))
+      snprintf(m, sizeof m, "illegal opcode %02x %" PRIu32, *at, x);
+    else
+      snprintf(m, sizeof m, "illegal opcode %02x", *at);
+    return fail_at(r, at, CIS_EMALFORMED, m);
+  }
   }
 }
 
