@@ -486,12 +486,33 @@ static void aot_big_cached_module_is_decoded_from_its_entry(void **state) {
   cis_module_free(m);
   assert_int_not_equal(inode_of(path), ino); /* replaced */
 
-  /* Another big module, one byte in the middle of its data changed: an
-   * entry of another name (word_hash's lanes read every byte). */
-  b[n / 2] = 'c';
+  /* Another big module, one byte changed in each of the four lanes of
+   * its name's hash, and in the bytes past its last 32-byte block: an
+   * entry of another name each (the lanes read every byte). */
+  size_t at_byte[] = {n / 2, n / 2 + 8, n / 2 + 16, n / 2 + 24, n - 1};
+  for (size_t i = 0; i < sizeof at_byte / sizeof at_byte[0]; i++) {
+    b[at_byte[i]] = 'c';
+    assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
+    cis_module_free(m);
+    assert_int_equal(cache_entries(), (int)i + 2);
+  }
+  /* On a CPU without a crc32 instruction, a big module's name is
+   * word_hash's: an entry of its own, compiled once and found again. */
+  int before = cache_entries();
+  cis__aot_test_no_crc(true);
+  v = atomic_load(&validations);
   assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
   cis_module_free(m);
-  assert_int_equal(cache_entries(), 2);
+  assert_int_equal(atomic_load(&validations), v + 1);
+  assert_int_equal(cache_entries(), before + 1);
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK);
+  assert_int_equal(atomic_load(&validations), v + 1); /* found */
+  assert_non_null(m->m->bytes_release);
+  cis_module_free(m);
+  cis__aot_test_no_crc(false);
+  assert_int_equal(cis_module_new(e, b, n, &m), CIS_OK); /* its crc32 entry again */
+  assert_int_equal(atomic_load(&validations), v + 1);
+  cis_module_free(m);
   free(b);
   cis_engine_free(e);
 }
