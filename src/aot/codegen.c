@@ -177,13 +177,19 @@ static void slot_out(cis__aot_buf *o, uint8_t t, const char *arr, uint32_t k, co
 
 /* -------------------------------------------------------- generator */
 
-enum { K_FUNC, K_BLOCK, K_LOOP, K_IF };
+/* K_TRY is a legacy try's body, K_CATCH its catch blocks. */
+enum { K_FUNC, K_BLOCK, K_LOOP, K_IF, K_TRY_TABLE, K_TRY, K_CATCH };
 
 typedef struct ctl {
   uint8_t kind;           /* K_* */
   bool unreachable;       /* the rest of the block cannot be reached */
   bool has_else;          /* an if whose else was seen */
-  uint32_t label;         /* L<label>_top / _end / _else */
+  bool rethrown;          /* K_CATCH: a rethrow names it (its exnref is kept) */
+  uint32_t label;         /* L<label>_top / _end / _else / _c<k> (catch k) */
+  uint32_t outer, inner;  /* the try (gen.ntry's numbering, 0 none) around
+                             the block, and inside it: its own for a try body */
+  uint32_t tid;           /* K_TRY_TABLE, K_TRY, K_CATCH: its try's number */
+  uint32_t ncatch;        /* K_TRY, K_CATCH: catches so far */
   uint32_t height;        /* stack height below the block's parameters */
   uint32_t nparams, nresults;
   const uint8_t *params, *results; /* value types */
@@ -255,6 +261,14 @@ typedef struct gen {
   uint32_t unit;          /* the unit of the current function (plan_units) */
   const uint32_t *unit_of;/* per defined function: its unit */
   uint8_t *shared;        /* per defined function: called directly from another unit */
+  /* Exceptions: a function with a try links a handler (cis_aot_hnd H_)
+   * and lands at X_land, whose catch clauses (land) are tried by the try
+   * the function was in, then along try_next. */
+  bool has_try;           /* the current function has a try or try_table */
+  uint32_t ntry, try_cap; /* its tries, numbered from 1 */
+  uint32_t *try_next;     /* per try: where an exception it does not catch goes */
+  uint32_t xslots;        /* most value slots of a tag it catches */
+  cis__aot_buf land;      /* its catch clauses, in the order they are tried */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -348,7 +362,15 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
   case CIS__IMM_GLOBAL:
   case CIS__IMM_TABLE:
   case CIS__IMM_DATA:
-  case CIS__IMM_ELEM: return rd_u32(p, end, &a);
+  case CIS__IMM_ELEM:
+  case CIS__IMM_TAG: return rd_u32(p, end, &a);
+  case CIS__IMM_TRY_TABLE: {
+    cis__catch k;
+    if (!cis__read_blocktype(p, end, &s) || !rd_u32(p, end, &n)) return false;
+    for (uint32_t i = 0; i < n; i++)
+      if (!cis__read_catch(p, end, &k)) return false;
+    return true;
+  }
   case CIS__IMM_BR_TABLE:
     if (!rd_u32(p, end, &n)) return false;
     for (uint64_t i = 0; i <= n; i++)
@@ -684,6 +706,7 @@ static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
   memset(f, 0, sizeof *f);
   f->kind = kind;
   f->label = g->next_label++;
+  f->outer = f->inner = g->nctl > 1 ? f[-1].inner : 0;
   f->height = g->sp - bt->nparams;
   f->nparams = bt->nparams;
   f->nresults = bt->nresults;
@@ -692,11 +715,16 @@ static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
   return CIS_OK;
 }
 
+/* The try a branch to f continues in (its handler's cur). */
+static uint32_t label_try(const ctl *f) { return f->kind == K_LOOP ? f->inner : f->outer; }
+
 /* Copies the values a branch to f carries to f's positions, then jumps. */
 static void branch(gen *g, const ctl *f) {
   bool loop = f->kind == K_LOOP;
   uint32_t n = loop ? f->nparams : f->nresults;
   const uint8_t *ts = loop ? f->params : f->results;
+  if (g->has_try && label_try(f) != g->ctls[g->nctl - 1].inner)
+    E("H_.cur = %u;\n", label_try(f));
   for (uint32_t k = 0; k < n; k++) {
     uint32_t from = g->sp - n + k, to = f->height + k;
     if (from == to) continue;
@@ -811,6 +839,7 @@ static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uin
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   uint32_t own = g->m->func_type[g->fi];
+  if (g->has_try) E("c->hnd = H_.prev;\n");
   E("AOT_LEAVE(c);\n");
   if (ft->nresults == 0) {
     E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
@@ -1491,6 +1520,117 @@ static cis_result zero_locals(gen *g, const cis__code *code, const cis__functype
   return CIS_OK;
 }
 
+/* ------------------------------------------------------- exceptions */
+
+/* The function's next try opens here (try_table or the legacy try): its
+ * block, numbered in the handler's cur while its body runs. An exception
+ * it does not catch goes to the try around it (or where a delegate says). */
+static cis_result open_try(gen *g, uint8_t kind, const cis__blocktype *bt) {
+  TRY(push_ctl(g, kind, bt));
+  uint32_t tid = ++g->ntry;
+  if (!grow((void **)&g->try_next, &g->try_cap, tid + 1, sizeof *g->try_next)) return CIS_ENOMEM;
+  ctl *f = &g->ctls[g->nctl - 1];
+  g->try_next[tid] = f->outer;
+  f->inner = f->tid = tid;
+  E("H_.cur = %u;\n", tid);
+  return CIS_OK;
+}
+
+/* Before reference v goes into table x: an exnref may outlive the call. */
+static void keep_exn(gen *g, uint32_t x, const char *v) {
+  if (x < g->m->ntables && g->m->tables[x].elem == CIS__EXNREF) E("c->api->exn_keep(c, %s);\n", v);
+}
+
+/* Tag x's value types (*ts, *n), or false when there is no such tag. */
+static bool tag_params(gen *g, uint32_t x, const uint8_t **ts, uint32_t *n) {
+  const cis__module *m = g->m;
+  if (x >= m->ntags || m->tag_type[x] >= m->ntypes) return false;
+  const cis__functype *ft = &m->types[m->tag_type[x]];
+  uint32_t slots = 0;
+  for (uint32_t k = 0; k < ft->nparams; k++) slots += nslots(ft->types[k]);
+  if (slots > g->xslots) g->xslots = slots;
+  *ts = ft->types;
+  *n = ft->nparams;
+  return true;
+}
+
+/* A catch clause of try tid, into the landing (g->land): when the
+ * exception xe_ carries tag (UINT32_MAX: any; its n values of types ts),
+ * the values go to the stack positions from `at` and, with xv, the exnref
+ * to C variable xv; then the function goes on in try cur at label go.
+ * as_value: the C expression saying whether the code keeps the exnref. */
+static void land_clause(gen *g, uint32_t tid, uint32_t tag, const char *as_value, uint32_t at,
+                        const uint8_t *ts, uint32_t n, const char *xv, uint32_t cur,
+                        const char *go) {
+  cis__aot_buf *o = &g->land;
+  cis__aot_buf_printf(o, "if (xk_ == %u && c->api->catch_(c, xe_, %uu, xs_, %s)) {\n", tid, tag,
+                      as_value);
+  for (uint32_t k = 0, s = 0; k < n; k++) {
+    char v[24], x[64];
+    slot_in(x, sizeof x, ts[k], "xs_", s);
+    s += nslots(ts[k]);
+    cis__aot_buf_printf(o, "%s = %s;\n", var(g, at + k, ts[k], v), x);
+  }
+  if (xv) cis__aot_buf_printf(o, "%s = xe_;\n", xv);
+  cis__aot_buf_printf(o, "H_.cur = %u;\ngoto %s;\n}\n", cur, go);
+}
+
+/* try_table's clauses (read from *pp), each a branch to a label outside
+ * the try_table, then its body. */
+static cis_result gen_try_table(gen *g, const uint8_t **pp, const uint8_t *end) {
+  const uint8_t *p = *pp;
+  int64_t s;
+  cis__blocktype bt;
+  uint32_t n;
+  if (!cis__read_blocktype(&p, end, &s) || !cis__blocktype_get(g->m, s, &bt) || !rd_u32(&p, end, &n))
+    BAD();
+  const uint8_t *clauses = p;
+  uint32_t parent = g->nctl - 1;
+  TRY(open_try(g, K_TRY_TABLE, &bt));
+  uint32_t tid = g->ntry;
+  for (uint32_t i = 0; i < n; i++) {
+    cis__catch k;
+    const uint8_t *ts = NULL;
+    uint32_t nv = 0;
+    if (!cis__read_catch(&clauses, end, &k) || k.label > parent) BAD();
+    bool all = k.kind == CIS__CATCH_ALL || k.kind == CIS__CATCH_ALL_REF;
+    bool ref = k.kind == CIS__CATCH_REF || k.kind == CIS__CATCH_ALL_REF;
+    if (!all && !tag_params(g, k.tag, &ts, &nv)) BAD();
+    const ctl *t = &g->ctls[parent - k.label];
+    char go[32], xv[24];
+    snprintf(go, sizeof go, "L%u_%s", t->label, t->kind == K_LOOP ? "top" : "end");
+    land_clause(g, tid, all ? UINT32_MAX : k.tag, ref ? "1" : "0", t->height, ts, nv,
+                ref ? var(g, t->height + nv, CIS__EXNREF, xv) : NULL, label_try(t), go);
+  }
+  *pp = clauses;
+  return CIS_OK;
+}
+
+/* A legacy catch or catch_all of the try (or catch) f: the block before
+ * it ends, and the catch's starts with the tag's values on the stack;
+ * the exnref is kept in E<label> for a rethrow. */
+static cis_result gen_catch(gen *g, ctl *f, enum cis__op op, const uint8_t **pp, const uint8_t *end) {
+  uint32_t tag = UINT32_MAX, nv = 0;
+  const uint8_t *ts = NULL;
+  if (f->kind != K_TRY && f->kind != K_CATCH) BAD();
+  if (op == CIS__OP_CATCH && (!rd_u32(pp, end, &tag) || !tag_params(g, tag, &ts, &nv))) BAD();
+  if (f->kind == K_TRY) cis__aot_buf_printf(&g->decls, "void *E%u = 0;\n", f->label);
+  f->kind = K_CATCH;
+  f->inner = f->outer;
+  f->unreachable = false;
+  uint32_t k = f->ncatch++;
+  E("goto L%u_end;\nL%u_c%u:;\n", f->label, f->label, k);
+  g->sp = f->height;
+  for (uint32_t i = 0; i < nv; i++) TRY(push(g, ts[i]));
+  char go[32], asv[24], xv[24];
+  snprintf(go, sizeof go, "L%u_c%u", f->label, k);
+  snprintf(asv, sizeof asv, "RT%u_", f->label);
+  snprintf(xv, sizeof xv, "E%u", f->label);
+  land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv,
+              f->outer, go);
+  return CIS_OK;
+}
+
 /* Generates the body of the current function into g->body. */
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
   const cis__module *m = g->m;
@@ -1522,17 +1662,24 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     ctl *f = &g->ctls[g->nctl - 1];
     if (f->unreachable) {
       /* Skip to the end (or else) of this block. */
-      if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+      bool closes = op == CIS__OP_END || op == CIS__OP_DELEGATE;
+      bool arm = op == CIS__OP_ELSE || op == CIS__OP_CATCH || op == CIS__OP_CATCH_ALL;
+      if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF || op == CIS__OP_TRY ||
+          op == CIS__OP_TRY_TABLE) {
         g->skip++;
         if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
-      if (op == CIS__OP_END && g->skip) {
+      if (closes && g->skip) {
         g->skip--;
+        if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
-      if (op == CIS__OP_ELSE && g->skip) continue;
-      if (op != CIS__OP_END && op != CIS__OP_ELSE) {
+      if (arm && g->skip) {
+        if (!skip_imm(&p, end, info->imm)) BAD();
+        continue;
+      }
+      if (!closes && !arm) {
         if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
@@ -1583,6 +1730,55 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
       break;
     }
+    case CIS__OP_TRY_TABLE:
+      TRY(gen_try_table(g, &p, end));
+      break;
+    case CIS__OP_TRY: {
+      int64_t s;
+      cis__blocktype bt;
+      if (!cis__read_blocktype(&p, end, &s) || !cis__blocktype_get(m, s, &bt)) BAD();
+      TRY(open_try(g, K_TRY, &bt));
+      break;
+    }
+    case CIS__OP_CATCH:
+    case CIS__OP_CATCH_ALL:
+      TRY(gen_catch(g, f, op, &p, end));
+      break;
+    case CIS__OP_THROW: {
+      uint32_t x, n;
+      const uint8_t *ts;
+      RD32(x);
+      if (!tag_params(g, x, &ts, &n)) BAD();
+      pack_args(g, &m->types[m->tag_type[x]]);
+      E("AOT_SYNC_OUT(c);\nc->api->throw_(c, %u, a_, %u);\n}\n", x, g->fi);
+      g->sp -= n;
+      f->unreachable = true;
+      break;
+    }
+    case CIS__OP_THROW_REF:
+      E("AOT_SYNC_OUT(c);\nc->api->throw_ref(c, %s, %u);\n", top(g, 0, a), g->fi);
+      g->sp--;
+      f->unreachable = true;
+      break;
+    case CIS__OP_RETHROW: {
+      uint32_t l;
+      RD32(l);
+      if (l >= g->nctl || g->ctls[g->nctl - 1 - l].kind != K_CATCH) BAD();
+      ctl *t = &g->ctls[g->nctl - 1 - l];
+      t->rethrown = true;
+      E("AOT_SYNC_OUT(c);\nc->api->throw_ref(c, E%u, %u);\n", t->label, g->fi);
+      f->unreachable = true;
+      break;
+    }
+    case CIS__OP_DELEGATE: {
+      /* Ends the try; what it does not catch (all) goes to the try
+       * around label l, counted from outside it. */
+      uint32_t l;
+      RD32(l);
+      if (f->kind != K_TRY || l + 2 > g->nctl) BAD();
+      g->try_next[f->tid] = g->ctls[g->nctl - 2 - l].inner;
+    }
+      /* fall through */
     case CIS__OP_END: {
       if (f->kind == K_IF && !f->has_else) {
         E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
@@ -1591,10 +1787,14 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
       }
       E("L%u_end:;\n", f->label);
+      if (f->kind == K_TRY_TABLE || f->kind == K_TRY || f->kind == K_CATCH)
+        E("H_.cur = %u;\n", f->outer);
+      if (f->kind == K_CATCH) cis__aot_buf_printf(&g->decls, "enum { RT%u_ = %d };\n", f->label, f->rethrown);
       ctl done = *f;
       TRY(reset_to(g, &done, done.results, done.nresults));
       g->nctl--;
       if (done.kind == K_FUNC) {
+        if (g->has_try) E("c->hnd = H_.prev;\n");
         E("AOT_LEAVE(c);\n");
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
@@ -1775,6 +1975,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         const char *v = top(g, 0, a);
         char x64[64];
         pack(x64, sizeof x64, t, v);
+        if (t == CIS__EXNREF) E("c->api->exn_keep(c, %s);\n", v);
         if (tclass(t) == TC_REF) E("gsetp(c->globals[%u], %s);\n", x, v);
         else if (tclass(t) == TC_V128) E("gset128(c->globals[%u], %s);\n", x, v);
         else E("gset64(c->globals[%u], %s);\n", x, x64);
@@ -1874,6 +2075,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_SET: {
       uint32_t x;
       RD32(x);
+      keep_exn(g, x, top(g, 0, b));
       E("{\nint32_t e_ = c->api->table_set(c, %u, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
         x, top(g, 1, a), top(g, 0, b), g->fi);
       g->sp -= 2;
@@ -1890,6 +2092,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       uint32_t x;
       RD32(x);
       const char *n = top(g, 0, b), *init = top(g, 1, cc);
+      keep_exn(g, x, init);
       g->sp -= 2;
       TRY(push(g, CIS__I32));
       E("%s = (uint32_t)c->api->table_grow(c, %u, %s, %s);\n", top(g, 0, a), x, init, n);
@@ -1898,6 +2101,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_FILL: {
       uint32_t x;
       RD32(x);
+      keep_exn(g, x, top(g, 1, b));
       E("{\nint32_t e_ = c->api->table_fill(c, %u, %s, %s, %s);\nif (e_) aot_trap(c, e_, "
         "%u);\n}\n", x, top(g, 2, a), top(g, 1, b), top(g, 0, cc), g->fi);
       g->sp -= 3;
@@ -2064,6 +2268,23 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
 
 static void emit_function(gen *g, const cis__functype *t, const char *suffix);
 
+/* Whether the body has a try or try_table: its function links a handler. */
+static cis_result scan_try(gen *g, const cis__code *code) {
+  g->has_try = false;
+  if (!g->m->uses_eh) return CIS_OK;
+  const uint8_t *p = code->body, *end = code->body + code->body_len;
+  while (p < end) {
+    enum cis__op op;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) BAD();
+    if (op == CIS__OP_TRY || op == CIS__OP_TRY_TABLE) {
+      g->has_try = true;
+      return CIS_OK;
+    }
+    if (!skip_imm(&p, end, cis__op_info(op)->imm)) BAD();
+  }
+  return CIS_OK;
+}
+
 static cis_result gen_function(gen *g, uint32_t i) {
   const cis__module *m = g->m;
   uint32_t fi = m->nfunc_imports + i;
@@ -2077,12 +2298,16 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
   g->calls = g->tail_calls = false;
+  g->ntry = g->xslots = 0;
+  g->land.len = 0;
+  if (g->land.p) g->land.p[0] = 0;
   TRY(locals_of(g, code, t));
+  TRY(scan_try(g, code));
   TRY(gen_body(g, code, t));
   cis__aot_buf *o = g->out;
   if (!g->fn_v128) {
     emit_function(g, t, "");
-    return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+    return g->body.oom || g->decls.oom || g->land.oom ? CIS_ENOMEM : CIS_OK;
   }
   /* A function that uses v128 is written twice, for x86-64-v2 and for
    * the architecture's base, with AOT_V2 a constant in each (the byte
@@ -2110,7 +2335,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   cis__aot_buf_printf(o, "#endif\n\n");
   if (args.oom) o->oom = true;
   cis__aot_buf_free(&args);
-  return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+  return g->body.oom || g->decls.oom || g->land.oom ? CIS_ENOMEM : CIS_OK;
 }
 
 /* Writes the definition of the current function, named wN<suffix>, from
@@ -2163,7 +2388,27 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
   cis__aot_buf_printf(o, "AOT_FN_STATE\n");
   cis__aot_buf_printf(o, "%s(c, %u);\n", is_leaf(g) ? "AOT_ENTER_LEAF" : "AOT_ENTER", fi);
+  /* A function with a try: its handler, linked until it returns; a throw
+   * lands at X_land (gcc keeps in memory what lives across the calls
+   * that may jump there: only these functions pay for it). */
+  if (g->has_try)
+    cis__aot_buf_printf(o, "cis_aot_hnd H_;\nvoid *xe_;\nuint32_t xk_;\nuint64_t xs_[%u];\n"
+                           "H_.prev = c->hnd;\nH_.cur = 0;\nc->hnd = &H_;\n"
+                           "if (AOT_UNLIKELY(__builtin_setjmp(H_.jb))) goto X_land;\n",
+                        g->xslots ? g->xslots : 1);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
+  if (g->has_try) {
+    /* The catch clauses of the try the function was in, then of the tries
+     * it goes to (try_next); none: on to the caller's handler. */
+    cis__aot_buf_printf(o, "X_land:;\nAOT_SYNC_IN(c);\nAOT_RELOAD();\nxe_ = H_.exn;\n"
+                           "xk_ = H_.cur;\nX_next:;\n");
+    if (g->land.len) buf_append(o, g->land.p, g->land.len);
+    cis__aot_buf_printf(o, "switch (xk_) {\n");
+    for (uint32_t k = 1; k <= g->ntry; k++)
+      cis__aot_buf_printf(o, "case %u: xk_ = %u; goto X_next;\n", k, g->try_next[k]);
+    cis__aot_buf_printf(o, "default: break;\n}\nc->hnd = H_.prev;\nc->api->throw_ref(c, xe_, %u);\n"
+                           "__builtin_unreachable();\n", fi);
+  }
   cis__aot_buf_printf(o, "}\n\n");
 }
 
@@ -2318,6 +2563,8 @@ void cis__aot_units_free(cis__aot_units *u) {
 }
 
 static void gen_free(gen *g) {
+  cis__aot_buf_free(&g->land);
+  free(g->try_next);
   free(g->ltypes);
   free(g->lgen);
   free(g->zloc);
