@@ -826,6 +826,13 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
     "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
 }
 
+/* A tail call through the runtime (an import, another instance's
+ * function), which returns here: the frame is gone for the callee's
+ * exceptions, which no try of this function may catch. */
+static void tail_out(gen *g) {
+  if (g->has_try) E("H_.cur = 0;\n");
+}
+
 /* A tail call of fn (a C expression of a compiled function of this
  * instance) of type ft, as a C tail call: the callee gets this
  * function's own depth room (dr_ + 1: its entry takes one again, so a
@@ -1856,6 +1863,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = cis__module_func_type(m, idx);
       if (idx < m->nfunc_imports) {
         pack_args(g, t);
+        if (tail) tail_out(g);
         E("AOT_SYNC_OUT(c);\nc->api->call(c, %u, a_);\nAOT_SYNC_IN(c);\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
@@ -1919,6 +1927,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       }
       g->sp = sp0;
       pack_args(g, t);
+      if (tail) tail_out(g);
       E("AOT_SYNC_OUT(c);\nc->api->call_ref(c, g_, a_);\nAOT_SYNC_IN(c);\n");
       TRY(unpack_results(g, t));
       if (tail) {
