@@ -826,6 +826,22 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
     "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
 }
 
+/* A tail call of the function itself from a function with a try: gcc
+ * makes no sibling call from a function that takes __builtin_setjmp, so
+ * the call is a jump back to the start of the body (X_top), with the
+ * arguments in the parameters and the other locals zero again, counted
+ * as an entry (a tick; the depth room is the same as a callee's would
+ * be): a tail-call loop through a try runs in constant native stack. */
+static void self_tail(gen *g, const cis__functype *ft) {
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24];
+    E("L%u = %s;\n", k, var(g, g->sp - ft->nparams + k, ft->types[k], v));
+  }
+  g->sp -= ft->nparams;
+  for (uint32_t k = ft->nparams; k < g->nlocals; k++) E("memset(&L%u, 0, sizeof L%u);\n", k, k);
+  E("H_.cur = 0;\nAOT_TICK(c);\ngoto X_top;\n");
+}
+
 /* A tail call through the runtime (an import, another instance's
  * function), which returns here: the frame is gone for the callee's
  * exceptions, which no try of this function may catch. */
@@ -1873,7 +1889,9 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         snprintf(fn, sizeof fn, "w%u", idx);
         g->calls = true;
         if (g->unit_of[idx - m->nfunc_imports] != g->unit) g->shared[idx - m->nfunc_imports] = 1;
-        if (tail) {
+        if (tail && g->has_try && idx == g->fi) {
+          self_tail(g, t);
+        } else if (tail) {
           g->tail_calls = true;
           TRY(tail_call(g, fn, t, m->func_type[idx]));
         } else {
@@ -2403,7 +2421,7 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (g->has_try)
     cis__aot_buf_printf(o, "cis_aot_hnd H_;\nvoid *xe_;\nuint32_t xk_;\nuint64_t xs_[%u];\n"
                            "H_.prev = c->hnd;\nH_.cur = 0;\nc->hnd = &H_;\n"
-                           "if (AOT_UNLIKELY(__builtin_setjmp(H_.jb))) goto X_land;\n",
+                           "if (AOT_UNLIKELY(__builtin_setjmp(H_.jb))) goto X_land;\nX_top:;\n",
                         g->xslots ? g->xslots : 1);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
   if (g->has_try) {
