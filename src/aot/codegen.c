@@ -315,15 +315,21 @@ static const char *var(gen *g, uint32_t pos, uint8_t t, char buf[24]) {
   return buf;
 }
 
-static cis_result push(gen *g, uint8_t t) {
-  if (!grow((void **)&g->stk, &g->stk_cap, g->sp + 1, 1)) return CIS_ENOMEM;
+/* Room in g->used for the stack positions below n. */
+static cis_result reserve_used(gen *g, uint32_t n) {
   uint32_t old = g->used_cap;
-  if (g->sp + 1 > g->used_cap) {
+  if (n > g->used_cap) {
     uint32_t cap = g->used_cap;
-    if (!grow((void **)&g->used, &cap, g->sp + 1, TC_N)) return CIS_ENOMEM;
+    if (!grow((void **)&g->used, &cap, n, TC_N)) return CIS_ENOMEM;
     memset(g->used + (size_t)old * TC_N, 0, (size_t)(cap - old) * TC_N);
     g->used_cap = cap;
   }
+  return CIS_OK;
+}
+
+static cis_result push(gen *g, uint8_t t) {
+  if (!grow((void **)&g->stk, &g->stk_cap, g->sp + 1, 1)) return CIS_ENOMEM;
+  TRY(reserve_used(g, g->sp + 1));
   g->stk[g->sp++] = t;
   return CIS_OK;
 }
@@ -1582,9 +1588,9 @@ static bool tag_params(gen *g, uint32_t x, const uint8_t **ts, uint32_t *n) {
  * the values go to the stack positions from `at` and, with xv, the exnref
  * to C variable xv; then the function goes on in try cur at label go.
  * as_value: the C expression saying whether the code keeps the exnref. */
-static void land_clause(gen *g, uint32_t tid, uint32_t tag, const char *as_value, uint32_t at,
-                        const uint8_t *ts, uint32_t n, const char *xv, uint32_t cur,
-                        const char *go) {
+static cis_result land_clause(gen *g, uint32_t tid, uint32_t tag, const char *as_value,
+                              uint32_t at, const uint8_t *ts, uint32_t n, const char *xv,
+                              uint32_t cur, const char *go) {
   cis__aot_buf *o = &g->land;
   cis__aot_buf_printf(o, "if (xk_ == %u && c->api->catch_(c, xe_, %uu, xs_, %s)) {\n", tid, tag,
                       as_value);
@@ -1596,6 +1602,7 @@ static void land_clause(gen *g, uint32_t tid, uint32_t tag, const char *as_value
   }
   if (xv) cis__aot_buf_printf(o, "%s = xe_;\n", xv);
   cis__aot_buf_printf(o, "H_.cur = %u;\ngoto %s;\n}\n", cur, go);
+  return CIS_OK;
 }
 
 /* try_table's clauses (read from *pp), each a branch to a label outside
@@ -1622,8 +1629,11 @@ static cis_result gen_try_table(gen *g, const uint8_t **pp, const uint8_t *end) 
     const ctl *t = &g->ctls[parent - k.label];
     char go[32], xv[24];
     snprintf(go, sizeof go, "L%u_%s", t->label, t->kind == K_LOOP ? "top" : "end");
-    land_clause(g, tid, all ? UINT32_MAX : k.tag, ref ? "1" : "0", t->height, ts, nv,
-                ref ? var(g, t->height + nv, CIS__EXNREF, xv) : NULL, label_try(t), go);
+    /* The label's positions may lie above any the body pushed yet: their
+     * variables are declared from g->used. */
+    TRY(reserve_used(g, t->height + nv + 1));
+    TRY(land_clause(g, tid, all ? UINT32_MAX : k.tag, ref ? "1" : "0", t->height, ts, nv,
+                    ref ? var(g, t->height + nv, CIS__EXNREF, xv) : NULL, label_try(t), go));
   }
   *pp = clauses;
   return CIS_OK;
@@ -1649,9 +1659,7 @@ static cis_result gen_catch(gen *g, ctl *f, enum cis__op op, const uint8_t **pp,
   snprintf(go, sizeof go, "L%u_c%u", f->label, k);
   snprintf(asv, sizeof asv, "RT%u_", f->label);
   snprintf(xv, sizeof xv, "E%u", f->label);
-  land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv,
-              f->outer, go);
-  return CIS_OK;
+  return land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv, f->outer, go);
 }
 
 /* Generates the body of the current function into g->body. */

@@ -120,6 +120,13 @@ static const char wat[] =
     "          (throw $e (local.get 0)))\n"
     "        (drop) (return (i32.const -5)))\n"
     "      (unreachable)))\n"
+    /* a catch to a label whose positions no code before pushed */
+    "  (tag $e0)\n"
+    "  (func (export \"ref_unpushed\") (result i32)\n"
+    "    (block $h (result exnref)\n"
+    "      (try_table (catch_all_ref $h) (throw $e0))\n"
+    "      (unreachable))\n"
+    "    (drop) (i32.const 1))\n"
     /* an exnref kept in a table, thrown again by a later call */
     "  (func (export \"keep\") (param i32) (local $x exnref)\n"
     "    (block $h (result exnref)\n"
@@ -233,6 +240,7 @@ static void aot_frames_that_left_catch_nothing(void **state) {
 static void aot_catch_all_ref_then_throw_ref(void **state) {
   (void)state;
   expect("all_ref", 1, 7, 0, 7);
+  expect("ref_unpushed", 0, 0, 0, 1);
 }
 
 static void aot_uncaught_is_cis_exception(void **state) {
@@ -291,8 +299,8 @@ static void aot_only_functions_with_a_try_set_a_handler(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
   char *c = generated_c(e, wat);
-  assert_int_equal(count_of(c, "__builtin_setjmp(H_.jb)"), 15);
-  assert_int_equal(count_of(c, "c->hnd = &H_;"), 15);
+  assert_int_equal(count_of(c, "__builtin_setjmp(H_.jb)"), 16);
+  assert_int_equal(count_of(c, "c->hnd = &H_;"), 16);
   free(c);
   cis_engine_free(e);
 }
