@@ -7,7 +7,8 @@
  * (CIS_EXCEPTION), a try in a function called in a hot loop (with locals
  * set inside the try and read in the catch), a try in a tail-call loop,
  * frames that returned or tail-called out of a try, and tries left by a
- * branch or at their end, catching nothing,
+ * branch or at their end, catching nothing, a catch to a label's
+ * positions that no code pushed before,
  * an exnref kept in a table across calls; and that only functions with a
  * try link a handler (the generated C).
  */
