@@ -8,7 +8,8 @@
  * set inside the try and read in the catch), a try in a tail-call loop,
  * frames that returned or tail-called out of a try, and tries left by a
  * branch or at their end, catching nothing, a catch to a label's
- * positions that no code pushed before,
+ * positions that no code pushed before, exceptions between instances of
+ * the two engines both ways,
  * an exnref kept in a table across calls; and that only functions with a
  * try link a handler (the generated C).
  */
@@ -286,6 +287,63 @@ static void aot_exnref_kept_in_a_table_outlives_its_call(void **state) {
   }
 }
 
+/* Instance a (engine ea) throws to b (engine eb), which imports its tag
+ * and functions, and catches what b throws through a's table. */
+static const char pair_a[] =
+    "(module\n"
+    "  (tag $t (export \"tag\") (param i32))\n"
+    "  (table (export \"tab\") 1 funcref)\n"
+    "  (type $ti (func (param i32)))\n"
+    "  (func (export \"throw\") (param i32) (throw $t (local.get 0)))\n"
+    "  (func (export \"catcher\") (param i32) (result i32)\n"
+    "    (block $h (result i32)\n"
+    "      (try_table (catch $t $h) (call_indirect (type $ti) (local.get 0) (i32.const 0)))\n"
+    "      (i32.const -1))))\n";
+static const char pair_b[] =
+    "(module\n"
+    "  (import \"a\" \"tag\" (tag $t (param i32)))\n"
+    "  (import \"a\" \"tab\" (table $tab 1 funcref))\n"
+    "  (import \"a\" \"throw\" (func $athrow (param i32)))\n"
+    "  (import \"a\" \"catcher\" (func $catcher (param i32) (result i32)))\n"
+    "  (elem (table $tab) (i32.const 0) func $bthrow)\n"
+    "  (func $bthrow (param i32) (throw $t (local.get 0)))\n"
+    "  (func (export \"cross\") (param i32) (result i32)\n"
+    "    (block $h (result i32)\n"
+    "      (try_table (catch $t $h) (call $athrow (local.get 0)))\n"
+    "      (i32.const -1))\n"
+    "    (i32.const 1000) (i32.add))\n"
+    "  (func (export \"back\") (param i32) (result i32) (call $catcher (local.get 0))))\n";
+
+static void pair(const char *ea, const char *eb) {
+  cis_engine *e1 = engine(ea), *e2 = engine(eb);
+  cis_module *ma = module(e1, pair_a), *mb = module(e2, pair_b);
+  cis_instance *a, *b;
+  assert_int_equal(cis_instance_new(ma, NULL, NULL, &a), CIS_OK);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e2, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_instance(im, "a", 1, a), CIS_OK);
+  assert_int_equal(cis_instance_new(mb, im, NULL, &b), CIS_OK);
+  cis_val x = {.type = CIS_I32, .of.i32 = 5}, r;
+  assert_int_equal(cis_func_call(b, cis_instance_func(b, "cross"), &x, 1, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 1005);
+  assert_int_equal(cis_func_call(b, cis_instance_func(b, "back"), &x, 1, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 5);
+  cis_instance_free(b);
+  cis_imports_free(im);
+  cis_instance_free(a);
+  cis_module_free(mb);
+  cis_module_free(ma);
+  cis_engine_free(e2);
+  cis_engine_free(e1);
+}
+
+static void aot_exceptions_cross_instances_of_both_engines(void **state) {
+  (void)state;
+  pair("interp", "aot");
+  pair("aot", "interp");
+  pair("aot", "aot");
+}
+
 /* A catch clause's label positions that no code pushed before: the
  * module's first function, so that no earlier one grew the generator's
  * positions (their variables were left undeclared). */
@@ -331,6 +389,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_try_in_a_hot_loop, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_try_in_a_tail_call_loop, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_exnref_kept_in_a_table_outlives_its_call, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(aot_exceptions_cross_instances_of_both_engines, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_catch_to_positions_nothing_pushed, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_only_functions_with_a_try_set_a_handler, setup,
