@@ -16,6 +16,13 @@
  * cis__exec_call like any engine's, so the runtime's limits, re-entry and
  * linking work unchanged, and a failure it returns is re-raised here.
  *
+ * Exceptions: a compiled function with a try links a handler of its own
+ * (cis_aot_hnd, aot_rt.h) into the entry's context; a throw, or an
+ * exception a call out of compiled code lets through, long-jumps to the
+ * innermost one (raise_exn), or leaves the entry with CIS_EXCEPTION when
+ * there is none, the exception in flight in cis__exec.exn as for every
+ * engine.
+ *
  * Deadline and cancel: compiled code decrements the call's tick counter
  * (cis__exec.ticks) at every function entry and every loop header, and
  * calls tick() when it goes negative, which is the runtime's one slow
