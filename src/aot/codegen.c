@@ -269,6 +269,14 @@ typedef struct gen {
   uint32_t *try_next;     /* per try: where an exception it does not catch goes */
   uint32_t xslots;        /* most value slots of a tag it catches */
   cis__aot_buf land;      /* its catch clauses, in the order they are tried */
+  /* Tail calls out of a function with a try (gcc makes no sibling call
+   * from a function that takes __builtin_setjmp): its body, wN_b, leaves
+   * the callee and the arguments in a struct TCN of wN, a wrapper
+   * without a handler, which makes the call (tramp_call). */
+  bool no_tramp;          /* not so (a function using v128) */
+  uint32_t ntramp;        /* tail calls made so */
+  uint32_t tramp_slots;   /* most argument slots of one */
+  cis__aot_buf tramp;     /* the wrapper's case of each */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -848,6 +856,41 @@ static void self_tail(gen *g, const cis__functype *ft) {
   E("H_.cur = 0;\nAOT_TICK(c);\ngoto X_top;\n");
 }
 
+/* A tail call of fn (type ft, ti) from a function with a try: the body
+ * puts the callee and its arguments in *tc_ and leaves (X_tail, which
+ * unlinks the handler); the wrapper wN makes the call as tail_call would,
+ * from a frame without a handler, so gcc makes it a jump. */
+static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  uint32_t k = ++g->ntramp, s = 0;
+  cis__aot_buf *w = &g->tramp;
+  cis__aot_buf args = {0};
+  for (uint32_t j = 0; j < ft->nparams; j++) {
+    char v[24], x[64];
+    slot_out(&g->body, ft->types[j], "tc_->a", s, var(g, g->sp - ft->nparams + j, ft->types[j], v));
+    slot_in(x, sizeof x, ft->types[j], "tc_.a", s);
+    cis__aot_buf_printf(&args, ", %s", x);
+    s += nslots(ft->types[j]);
+  }
+  g->sp -= ft->nparams;
+  if (s > g->tramp_slots) g->tramp_slots = s;
+  E("tc_->fn = (void *)%s;\ntc_->site = %u;\ngoto X_tail;\n", fn, k);
+  const char *al = args.p ? args.p : "";
+  uint32_t own = g->m->func_type[g->fi];
+  if (ft->nresults == 0) {
+    cis__aot_buf_printf(w, "case %u: ((FT%u)tc_.fn)(c, dr_ + 1%s); return;\n", k, ti, al);
+  } else if (ft->nresults == 1 || ti == own) {
+    cis__aot_buf_printf(w, "case %u: return ((FT%u)tc_.fn)(c, dr_ + 1%s);\n", k, ti, al);
+  } else {
+    cis__aot_buf_printf(w, "case %u: {\nstruct R%u q_ = ((FT%u)tc_.fn)(c, dr_ + 1%s);\nstruct R%u o_;\n",
+                        k, ti, ti, al, own);
+    for (uint32_t j = 0; j < ft->nresults; j++) cis__aot_buf_printf(w, "o_.r%u = q_.r%u;\n", j, j);
+    cis__aot_buf_printf(w, "return o_;\n}\n");
+  }
+  bool oom = args.oom;
+  cis__aot_buf_free(&args);
+  return oom ? CIS_ENOMEM : CIS_OK;
+}
+
 /* A tail call through the runtime (an import, another instance's
  * function), which returns here: the frame is gone for the callee's
  * exceptions, which no try of this function may catch. */
@@ -864,7 +907,10 @@ static void tail_out(gen *g) {
  * (results of another struct type, which are copied after the call), the
  * native stack grows, and its check at each entry ends a deep chain with
  * "call stack exhausted", never an overflow. */
+static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti);
+
 static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  if (g->has_try && !g->no_tramp) return tramp_call(g, fn, ft, ti);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   uint32_t own = g->m->func_type[g->fi];
@@ -2243,8 +2289,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
  * itself carries no storage class: its declaration before it (the
  * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
  * gives its linkage. */
-static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
-                      const char *sc, const char *suffix) {
+static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+                        const char *sc, const char *suffix, const char *extra) {
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
   else if (t->nresults == 1) cis__aot_buf_printf(o, "%s%s ", sc, ctype(t->types[t->nparams]));
@@ -2254,7 +2300,12 @@ static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool n
     if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
     else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
   }
-  cis__aot_buf_printf(o, ")");
+  cis__aot_buf_printf(o, "%s)", extra);
+}
+
+static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+                      const char *sc, const char *suffix) {
+  signature_x(o, m, fi, names, sc, suffix, "");
 }
 
 /* Checks that every type the module uses is a value type the generator
@@ -2302,6 +2353,7 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
 }
 
 static void emit_function(gen *g, const cis__functype *t, const char *suffix);
+static void emit_tramped(gen *g, const cis__functype *t);
 
 /* Whether the body has a try or try_table: its function links a handler. */
 static cis_result scan_try(gen *g, const cis__code *code) {
@@ -2333,13 +2385,30 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
   g->calls = g->tail_calls = false;
-  g->ntry = g->xslots = 0;
-  g->land.len = 0;
-  if (g->land.p) g->land.p[0] = 0;
+  g->no_tramp = false;
   TRY(locals_of(g, code, t));
   TRY(scan_try(g, code));
-  TRY(gen_body(g, code, t));
+  for (;;) {
+    g->ntry = g->xslots = g->ntramp = g->tramp_slots = 0;
+    g->land.len = g->tramp.len = 0;
+    if (g->land.p) g->land.p[0] = 0;
+    if (g->tramp.p) g->tramp.p[0] = 0;
+    TRY(gen_body(g, code, t));
+    /* A function using v128 is written twice (below), under one wrapper
+     * already: its tail calls stay C calls. */
+    if (!g->ntramp || !g->fn_v128) break;
+    g->no_tramp = true;
+    g->body.len = g->decls.len = 0;
+    if (g->body.p) g->body.p[0] = 0;
+    if (g->decls.p) g->decls.p[0] = 0;
+    if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
+    g->calls = g->tail_calls = false;
+  }
   cis__aot_buf *o = g->out;
+  if (g->ntramp) {
+    emit_tramped(g, t);
+    return g->body.oom || g->decls.oom || g->land.oom || g->tramp.oom ? CIS_ENOMEM : CIS_OK;
+  }
   if (!g->fn_v128) {
     emit_function(g, t, "");
     return g->body.oom || g->decls.oom || g->land.oom ? CIS_ENOMEM : CIS_OK;
@@ -2404,9 +2473,13 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (g->body.len > BIG_FUNCTION_C || g->nlocals > BIG_FUNCTION_LOCALS)
     cis__aot_buf_printf(o, g->tail_calls ? "__attribute__((optimize(\"O1\", \"optimize-sibling-calls\"))) "
                                           : "__attribute__((optimize(\"O1\"))) ");
-  /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC). */
-  signature(o, g->m, fi, true, !*suffix ? "" : suffix[2] == '2' ? "static " : "AOT_V1_SC ",
-            suffix);
+  /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC); the
+   * body of a wrapper (_b) takes its struct of tail calls. */
+  char extra[40] = "";
+  if (!strcmp(suffix, "_b")) snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
+  signature_x(o, g->m, fi, true,
+              !*suffix ? "" : suffix[1] == 'b' || suffix[2] == '2' ? "static " : "AOT_V1_SC ",
+              suffix, extra);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
     cis__aot_buf_printf(o, "%s L%u = %s;\n", ctype(g->ltypes[k]), k,
@@ -2444,7 +2517,39 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
     cis__aot_buf_printf(o, "default: break;\n}\nc->hnd = H_.prev;\nc->api->throw_ref(c, xe_, %u);\n"
                            "__builtin_unreachable();\n", fi);
   }
+  if (g->ntramp) {
+    /* A tail call for the wrapper to make (tramp_call): the result is
+     * not read. */
+    cis__aot_buf_printf(o, "X_tail:;\nc->hnd = H_.prev;\nAOT_LEAVE(c);\n");
+    if (t->nresults == 0) cis__aot_buf_printf(o, "return;\n");
+    else if (t->nresults == 1)
+      cis__aot_buf_printf(o, "{\n%s z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
+                          ctype(t->types[t->nparams]));
+    else
+      cis__aot_buf_printf(o, "{\nstruct R%u z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
+                          g->m->func_type[fi]);
+  }
   cis__aot_buf_printf(o, "}\n\n");
+}
+
+/* A function with a try that makes tail calls: its body wN_b, then wN,
+ * which calls it and makes the tail call the body left in tc_
+ * (tramp_call), from a frame without a handler. */
+static void emit_tramped(gen *g, const cis__functype *t) {
+  cis__aot_buf *o = g->out;
+  uint32_t fi = g->fi;
+  cis__aot_buf_printf(o, "struct TC%u { uint32_t site; void *fn; uint64_t a[%u]; };\n", fi,
+                      g->tramp_slots ? g->tramp_slots : 1);
+  emit_function(g, t, "_b");
+  signature(o, g->m, fi, true, "", "");
+  cis__aot_buf_printf(o, " {\nstruct TC%u tc_;\ntc_.site = 0;\n", fi);
+  if (t->nresults == 1) cis__aot_buf_printf(o, "%s r_ = ", ctype(t->types[t->nparams]));
+  else if (t->nresults > 1) cis__aot_buf_printf(o, "struct R%u r_ = ", g->m->func_type[fi]);
+  cis__aot_buf_printf(o, "w%u_b(c, dr_", fi);
+  for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(o, ", L%u", k);
+  cis__aot_buf_printf(o, ", &tc_);\nswitch (tc_.site) {\n");
+  if (g->tramp.len) buf_append(o, g->tramp.p, g->tramp.len);
+  cis__aot_buf_printf(o, "default: break;\n}\n%s}\n\n", t->nresults ? "return r_;\n" : "");
 }
 
 /* The slot entry of defined function i. */
@@ -2599,6 +2704,7 @@ void cis__aot_units_free(cis__aot_units *u) {
 
 static void gen_free(gen *g) {
   cis__aot_buf_free(&g->land);
+  cis__aot_buf_free(&g->tramp);
   free(g->try_next);
   free(g->ltypes);
   free(g->lgen);

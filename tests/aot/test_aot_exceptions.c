@@ -5,7 +5,8 @@
  * compiled code, through 10,000 frames without a try, caught by
  * catch_all_ref and thrown again by throw_ref, uncaught at the top level
  * (CIS_EXCEPTION), a try in a function called in a hot loop (with locals
- * set inside the try and read in the catch), a try in a tail-call loop,
+ * set inside the try and read in the catch), a try in a tail-call loop
+ * (of one function, and of two calling each other),
  * frames that returned or tail-called out of a try, and tries left by a
  * branch or at their end, catching nothing, a catch to a label's
  * positions that no code pushed before, exceptions between instances of
@@ -80,6 +81,25 @@ static const char wat[] =
     "      (try_table (result i32) (catch $e $h) (throw $e (local.get 0))))\n"
     "    (local.get 1) (i32.add) (local.set 1)\n"
     "    (return_call $tl (i32.sub (local.get 0) (i32.const 1)) (local.get 1)))\n"
+    /* two functions with a try tail-calling each other (directly and
+     * through a table) */
+    "  (type $pp (func (param i32 i32) (result i32)))\n"
+    "  (table $ft 1 funcref)\n"
+    "  (elem (table $ft) (i32.const 0) func $pong)\n"
+    "  (func $ping (type $pp)\n"
+    "    (if (i32.eqz (local.get 0)) (then (return (local.get 1))))\n"
+    "    (block $h (result i32)\n"
+    "      (try_table (result i32) (catch $e $h) (throw $e (local.get 0))))\n"
+    "    (local.get 1) (i32.add) (local.set 1)\n"
+    "    (return_call_indirect $ft (type $pp) (i32.sub (local.get 0) (i32.const 1)) (local.get 1)\n"
+    "      (i32.const 0)))\n"
+    "  (func $pong (export \"ping_pong\") (type $pp)\n"
+    "    (if (i32.eqz (local.get 0)) (then (return (local.get 1))))\n"
+    "    (block $h (result i32)\n"
+    "      (try_table (result i32) (catch $e $h)\n"
+    "        (return_call $ping (i32.sub (local.get 0) (i32.const 1))\n"
+    "          (i32.add (local.get 1) (local.get 0)))))\n"
+    "    (drop) (i32.const -1))\n"
     /* a function with a try that returned is no handler any more */
     "  (func $quiet (result i32)\n"
     "    (block $h (try_table (catch_all $h) (nop)))\n"
@@ -269,6 +289,8 @@ static void aot_try_in_a_tail_call_loop(void **state) {
   /* in constant native stack: a self tail call through a try is a jump */
   const int32_t n = 1000000;
   expect("tail_loop", 2, n, 0, (int32_t)(uint32_t)((uint64_t)n * (n + 1) / 2));
+  /* and between two functions with a try: the wrappers make the calls */
+  expect("ping_pong", 2, n, 0, (int32_t)(uint32_t)((uint64_t)n * (n + 1) / 2));
 }
 
 static void aot_exnref_kept_in_a_table_outlives_its_call(void **state) {
@@ -373,8 +395,8 @@ static void aot_only_functions_with_a_try_set_a_handler(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
   char *c = generated_c(e, wat);
-  assert_int_equal(count_of(c, "__builtin_setjmp(H_.jb)"), 15);
-  assert_int_equal(count_of(c, "c->hnd = &H_;"), 15);
+  assert_int_equal(count_of(c, "__builtin_setjmp(H_.jb)"), 17);
+  assert_int_equal(count_of(c, "c->hnd = &H_;"), 17);
   free(c);
   cis_engine_free(e);
 }
