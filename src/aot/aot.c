@@ -16,6 +16,13 @@
  * cis__exec_call like any engine's, so the runtime's limits, re-entry and
  * linking work unchanged, and a failure it returns is re-raised here.
  *
+ * Exceptions: a compiled function with a try links a handler of its own
+ * (cis_aot_hnd, aot_rt.h) into the entry's context; a throw, or an
+ * exception a call out of compiled code lets through, long-jumps to the
+ * innermost one (raise_exn), or leaves the entry with CIS_EXCEPTION when
+ * there is none, the exception in flight in cis__exec.exn as for every
+ * engine.
+ *
  * Deadline and cancel: compiled code decrements the call's tick counter
  * (cis__exec.ticks) at every function entry and every loop header, and
  * calls tick() when it goes negative, which is the runtime's one slow
@@ -89,9 +96,25 @@ static void api_tick(cis_aot_ctx *c) {
   if (rc != CIS_OK) leave(c, rc);
 }
 
+/* Unwinds exception e: to the innermost handler of this entry (a
+ * compiled function with a try, cis_aot_hnd), whose frame the long jump
+ * resumes; or, when none, out of the entry with CIS_EXCEPTION and e in
+ * flight. The frames skipped hold no resources, as for a trap. */
+__attribute__((noreturn)) static void raise_exn(cis_aot_ctx *c, cis__exn *e) {
+  RT(c)->ex->exn = e;
+  cis_aot_hnd *h = c->hnd;
+  if (!h) leave(c, CIS_EXCEPTION);
+  h->exn = e;
+#ifdef AOT_ASAN
+  __asan_handle_no_return();
+#endif
+  __builtin_longjmp(h->jb, 1);
+}
+
 static void api_call_ref(cis_aot_ctx *c, void *fn, uint64_t *ar) {
   entry_rt *r = RT(c);
   cis_result rc = cis__exec_call(r->ex, r->inst, fn, (cis_slot *)ar);
+  if (rc == CIS_EXCEPTION && r->ex->exn) raise_exn(c, r->ex->exn);
   if (rc != CIS_OK) leave(c, rc);
 }
 
@@ -151,6 +174,37 @@ static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32
 
 static void api_elem_drop(cis_aot_ctx *c, uint32_t seg) { cis__elem_drop(RT(c)->inst, seg); }
 
+__attribute__((noreturn)) static void api_throw(cis_aot_ctx *c, uint32_t tag, uint64_t *vals,
+                                                uint32_t func) {
+  (void)func;
+  entry_rt *r = RT(c);
+  cis__exn *e;
+  cis_result rc = cis__exn_new(r->ex, r->inst->tags[tag], &e);
+  if (rc != CIS_OK) leave(c, rc);
+  if (e->nslots) memcpy(e->vals, vals, (size_t)e->nslots * sizeof *e->vals);
+  raise_exn(c, e);
+}
+
+__attribute__((noreturn)) static void api_throw_ref(cis_aot_ctx *c, void *exn, uint32_t func) {
+  if (!exn) api_trap(c, CIS_TRAP_NULL_REF, func);
+  raise_exn(c, exn);
+}
+
+static int32_t api_catch(cis_aot_ctx *c, void *exn, uint32_t tag, uint64_t *vals,
+                         int32_t as_value) {
+  entry_rt *r = RT(c);
+  cis__exn *e = exn;
+  if (tag != UINT32_MAX) {
+    if (r->inst->tags[tag] != e->tag) return 0;
+    if (e->nslots) memcpy(vals, e->vals, (size_t)e->nslots * sizeof *e->vals);
+  }
+  r->ex->exn = NULL;
+  cis__exn_caught(r->ex, e, as_value != 0);
+  return 1;
+}
+
+static void api_exn_keep(cis_aot_ctx *c, void *ref) { cis__exn_keep(RT(c)->ex, ref); }
+
 static const cis_aot_api api = {
     .trap = api_trap,
     .tick = api_tick,
@@ -169,6 +223,10 @@ static const cis_aot_api api = {
     .table_copy = api_table_copy,
     .table_init = api_table_init,
     .elem_drop = api_elem_drop,
+    .throw_ = api_throw,
+    .throw_ref = api_throw_ref,
+    .catch_ = api_catch,
+    .exn_keep = api_exn_keep,
 };
 
 /* ----------------------------------------------------------- layout */
@@ -198,12 +256,6 @@ const char *cis__aot_layout(void) { return layout_text; }
 /* ------------------------------------------------------------- ops */
 
 cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
-  if (m->uses_eh) {
-    snprintf(msg, cap,
-             "the compiled tier does not run modules that use exception handling: "
-             "the interpreter does (engine interp or auto)");
-    return CIS_EUNSUPPORTED;
-  }
   if (m->nmemories <= 1) return CIS_OK;
   snprintf(msg, cap,
            "the compiled tier does not run modules with several memories (this one has %u): "
@@ -365,6 +417,7 @@ cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__a
   c.cpu_v2 = cpu & 1;
   c.cpu_ssse3 = cpu >> 1 & 1;
   c.rt = &r;
+  c.hnd = NULL;
   const uint32_t depth0 = ex->depth;
   ex->depth--;
   r.rc = CIS_OK;

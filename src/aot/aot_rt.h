@@ -18,9 +18,22 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 4
+#define CIS_AOT_ABI 5
 
 typedef struct cis_aot_ctx cis_aot_ctx;
+
+/* A compiled function's exception handler (since ABI 5): a function with
+ * a try (try_table, or the legacy try) links one on its C stack into
+ * cis_aot_ctx.hnd at its entry and unlinks it at its exit. A throw (or an
+ * exception a call out of compiled code lets through) long-jumps to the
+ * innermost one with exn set; cur is the try the function is in (its own
+ * numbering from 1, 0 none), which picks the catch clauses to try. */
+typedef struct cis_aot_hnd {
+  struct cis_aot_hnd *prev;   /* the handler of the caller's frames, or 0 */
+  void *jb[5];                /* __builtin_setjmp's buffer */
+  void *exn;                  /* the exception that landed */
+  uint32_t cur;               /* the try the function is in */
+} cis_aot_hnd;
 
 /* Runtime services, filled by aot.c. The functions marked "does not
  * return on failure" leave through the entry's longjmp with the trap or
@@ -54,6 +67,20 @@ typedef struct cis_aot_api {
   int32_t (*table_init)(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d, uint32_t s,
                         uint32_t n);
   void (*elem_drop)(cis_aot_ctx *c, uint32_t seg);
+  /* Exceptions (since ABI 5). throw_ makes an exception of tag (index in
+   * the module) with the values in slots vals and unwinds to the
+   * innermost handler (cis_aot_ctx.hnd), or ends the entry with
+   * CIS_EXCEPTION; throw_ref does the same with an exception that exists
+   * (a null one traps in function func). Neither returns. */
+  void (*throw_)(cis_aot_ctx *c, uint32_t tag, uint64_t *vals, uint32_t func);
+  void (*throw_ref)(cis_aot_ctx *c, void *exn, uint32_t func);
+  /* 1 when exn carries tag (UINT32_MAX: any): then its values are in
+   * vals (for a tag), it is caught, and as_value says whether the code
+   * keeps its exnref; 0 otherwise. */
+  int32_t (*catch_)(cis_aot_ctx *c, void *exn, uint32_t tag, uint64_t *vals, int32_t as_value);
+  /* An exnref goes into a global or a table, where it may outlive the
+   * call (nothing to do for a null one). */
+  void (*exn_keep)(cis_aot_ctx *c, void *ref);
 } cis_aot_api;
 
 /* What compiled code runs under: built by aot.c on the C stack at each
@@ -82,6 +109,8 @@ struct cis_aot_ctx {
   uint32_t cpu_v2;            /* 1 when the CPU runs x86-64-v2 code: functions
                                  using v128 take their _v2 body (since ABI 4) */
   uint32_t cpu_ssse3;         /* 1 when it has SSSE3: the base body's shuffles */
+  cis_aot_hnd *hnd;           /* the innermost exception handler of this
+                                 entry, or 0 (since ABI 5) */
 };
 
 /* What the loader knows of a compiled object: its ABI, functions and key,

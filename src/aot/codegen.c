@@ -177,13 +177,19 @@ static void slot_out(cis__aot_buf *o, uint8_t t, const char *arr, uint32_t k, co
 
 /* -------------------------------------------------------- generator */
 
-enum { K_FUNC, K_BLOCK, K_LOOP, K_IF };
+/* K_TRY is a legacy try's body, K_CATCH its catch blocks. */
+enum { K_FUNC, K_BLOCK, K_LOOP, K_IF, K_TRY_TABLE, K_TRY, K_CATCH };
 
 typedef struct ctl {
   uint8_t kind;           /* K_* */
   bool unreachable;       /* the rest of the block cannot be reached */
   bool has_else;          /* an if whose else was seen */
-  uint32_t label;         /* L<label>_top / _end / _else */
+  bool rethrown;          /* K_CATCH: a rethrow names it (its exnref is kept) */
+  uint32_t label;         /* L<label>_top / _end / _else / _c<k> (catch k) */
+  uint32_t outer, inner;  /* the try (gen.ntry's numbering, 0 none) around
+                             the block, and inside it: its own for a try body */
+  uint32_t tid;           /* K_TRY_TABLE, K_TRY, K_CATCH: its try's number */
+  uint32_t ncatch;        /* K_TRY, K_CATCH: catches so far */
   uint32_t height;        /* stack height below the block's parameters */
   uint32_t nparams, nresults;
   const uint8_t *params, *results; /* value types */
@@ -255,6 +261,22 @@ typedef struct gen {
   uint32_t unit;          /* the unit of the current function (plan_units) */
   const uint32_t *unit_of;/* per defined function: its unit */
   uint8_t *shared;        /* per defined function: called directly from another unit */
+  /* Exceptions: a function with a try links a handler (cis_aot_hnd H_)
+   * and lands at X_land, whose catch clauses (land) are tried by the try
+   * the function was in, then along try_next. */
+  bool has_try;           /* the current function has a try or try_table */
+  uint32_t ntry, try_cap; /* its tries, numbered from 1 */
+  uint32_t *try_next;     /* per try: where an exception it does not catch goes */
+  uint32_t xslots;        /* most value slots of a tag it catches */
+  cis__aot_buf land;      /* its catch clauses, in the order they are tried */
+  /* Tail calls out of a function with a try (gcc makes no sibling call
+   * from a function that takes __builtin_setjmp): its body, wN_b, leaves
+   * the callee and the arguments in a struct TCN of wN, a wrapper
+   * without a handler, which makes the call (tramp_call). */
+  bool no_tramp;          /* not so (a function using v128) */
+  uint32_t ntramp;        /* tail calls made so */
+  uint32_t tramp_slots;   /* most argument slots of one */
+  cis__aot_buf tramp;     /* the wrapper's case of each */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -301,15 +323,21 @@ static const char *var(gen *g, uint32_t pos, uint8_t t, char buf[24]) {
   return buf;
 }
 
-static cis_result push(gen *g, uint8_t t) {
-  if (!grow((void **)&g->stk, &g->stk_cap, g->sp + 1, 1)) return CIS_ENOMEM;
+/* Room in g->used for the stack positions below n. */
+static cis_result reserve_used(gen *g, uint32_t n) {
   uint32_t old = g->used_cap;
-  if (g->sp + 1 > g->used_cap) {
+  if (n > g->used_cap) {
     uint32_t cap = g->used_cap;
-    if (!grow((void **)&g->used, &cap, g->sp + 1, TC_N)) return CIS_ENOMEM;
+    if (!grow((void **)&g->used, &cap, n, TC_N)) return CIS_ENOMEM;
     memset(g->used + (size_t)old * TC_N, 0, (size_t)(cap - old) * TC_N);
     g->used_cap = cap;
   }
+  return CIS_OK;
+}
+
+static cis_result push(gen *g, uint8_t t) {
+  if (!grow((void **)&g->stk, &g->stk_cap, g->sp + 1, 1)) return CIS_ENOMEM;
+  TRY(reserve_used(g, g->sp + 1));
   g->stk[g->sp++] = t;
   return CIS_OK;
 }
@@ -348,7 +376,15 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
   case CIS__IMM_GLOBAL:
   case CIS__IMM_TABLE:
   case CIS__IMM_DATA:
-  case CIS__IMM_ELEM: return rd_u32(p, end, &a);
+  case CIS__IMM_ELEM:
+  case CIS__IMM_TAG: return rd_u32(p, end, &a);
+  case CIS__IMM_TRY_TABLE: {
+    cis__catch k;
+    if (!cis__read_blocktype(p, end, &s) || !rd_u32(p, end, &n)) return false;
+    for (uint32_t i = 0; i < n; i++)
+      if (!cis__read_catch(p, end, &k)) return false;
+    return true;
+  }
   case CIS__IMM_BR_TABLE:
     if (!rd_u32(p, end, &n)) return false;
     for (uint64_t i = 0; i <= n; i++)
@@ -684,6 +720,7 @@ static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
   memset(f, 0, sizeof *f);
   f->kind = kind;
   f->label = g->next_label++;
+  f->outer = f->inner = g->nctl > 1 ? f[-1].inner : 0;
   f->height = g->sp - bt->nparams;
   f->nparams = bt->nparams;
   f->nresults = bt->nresults;
@@ -692,11 +729,16 @@ static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
   return CIS_OK;
 }
 
+/* The try a branch to f continues in (its handler's cur). */
+static uint32_t label_try(const ctl *f) { return f->kind == K_LOOP ? f->inner : f->outer; }
+
 /* Copies the values a branch to f carries to f's positions, then jumps. */
 static void branch(gen *g, const ctl *f) {
   bool loop = f->kind == K_LOOP;
   uint32_t n = loop ? f->nparams : f->nresults;
   const uint8_t *ts = loop ? f->params : f->results;
+  if (g->has_try && label_try(f) != g->ctls[g->nctl - 1].inner)
+    E("H_.cur = %u;\n", label_try(f));
   for (uint32_t k = 0; k < n; k++) {
     uint32_t from = g->sp - n + k, to = f->height + k;
     if (from == to) continue;
@@ -798,6 +840,64 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
     "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
 }
 
+/* A tail call of the function itself from a function with a try: gcc
+ * makes no sibling call from a function that takes __builtin_setjmp, so
+ * the call is a jump back to the start of the body (X_top), with the
+ * arguments in the parameters and the other locals zero again, counted
+ * as an entry (a tick; the depth room is the same as a callee's would
+ * be): a tail-call loop through a try runs in constant native stack. */
+static void self_tail(gen *g, const cis__functype *ft) {
+  for (uint32_t k = 0; k < ft->nparams; k++) {
+    char v[24];
+    E("L%u = %s;\n", k, var(g, g->sp - ft->nparams + k, ft->types[k], v));
+  }
+  g->sp -= ft->nparams;
+  for (uint32_t k = ft->nparams; k < g->nlocals; k++) E("memset(&L%u, 0, sizeof L%u);\n", k, k);
+  E("H_.cur = 0;\nAOT_TICK(c);\ngoto X_top;\n");
+}
+
+/* A tail call of fn (type ft, ti) from a function with a try: the body
+ * puts the callee and its arguments in *tc_ and leaves (X_tail, which
+ * unlinks the handler); the wrapper wN makes the call as tail_call would,
+ * from a frame without a handler, so gcc makes it a jump. */
+static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  uint32_t k = ++g->ntramp, s = 0;
+  cis__aot_buf *w = &g->tramp;
+  cis__aot_buf args = {0};
+  for (uint32_t j = 0; j < ft->nparams; j++) {
+    char v[24], x[64];
+    slot_out(&g->body, ft->types[j], "tc_->a", s, var(g, g->sp - ft->nparams + j, ft->types[j], v));
+    slot_in(x, sizeof x, ft->types[j], "tc_.a", s);
+    cis__aot_buf_printf(&args, ", %s", x);
+    s += nslots(ft->types[j]);
+  }
+  g->sp -= ft->nparams;
+  if (s > g->tramp_slots) g->tramp_slots = s;
+  E("tc_->fn = (void *)%s;\ntc_->site = %u;\ngoto X_tail;\n", fn, k);
+  const char *al = args.p ? args.p : "";
+  uint32_t own = g->m->func_type[g->fi];
+  if (ft->nresults == 0) {
+    cis__aot_buf_printf(w, "case %u: ((FT%u)tc_.fn)(c, dr_ + 1%s); return;\n", k, ti, al);
+  } else if (ft->nresults == 1 || ti == own) {
+    cis__aot_buf_printf(w, "case %u: return ((FT%u)tc_.fn)(c, dr_ + 1%s);\n", k, ti, al);
+  } else {
+    cis__aot_buf_printf(w, "case %u: {\nstruct R%u q_ = ((FT%u)tc_.fn)(c, dr_ + 1%s);\nstruct R%u o_;\n",
+                        k, ti, ti, al, own);
+    for (uint32_t j = 0; j < ft->nresults; j++) cis__aot_buf_printf(w, "o_.r%u = q_.r%u;\n", j, j);
+    cis__aot_buf_printf(w, "return o_;\n}\n");
+  }
+  bool oom = args.oom;
+  cis__aot_buf_free(&args);
+  return oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* A tail call through the runtime (an import, another instance's
+ * function), which returns here: the frame is gone for the callee's
+ * exceptions, which no try of this function may catch. */
+static void tail_out(gen *g) {
+  if (g->has_try) E("H_.cur = 0;\n");
+}
+
 /* A tail call of fn (a C expression of a compiled function of this
  * instance) of type ft, as a C tail call: the callee gets this
  * function's own depth room (dr_ + 1: its entry takes one again, so a
@@ -807,10 +907,14 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
  * (results of another struct type, which are copied after the call), the
  * native stack grows, and its check at each entry ends a deep chain with
  * "call stack exhausted", never an overflow. */
+static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti);
+
 static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  if (g->has_try && !g->no_tramp) return tramp_call(g, fn, ft, ti);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   uint32_t own = g->m->func_type[g->fi];
+  if (g->has_try) E("c->hnd = H_.prev;\n");
   E("AOT_LEAVE(c);\n");
   if (ft->nresults == 0) {
     E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
@@ -1491,6 +1595,119 @@ static cis_result zero_locals(gen *g, const cis__code *code, const cis__functype
   return CIS_OK;
 }
 
+/* ------------------------------------------------------- exceptions */
+
+/* The function's next try opens here (try_table or the legacy try): its
+ * block, numbered in the handler's cur while its body runs. An exception
+ * it does not catch goes to the try around it (or where a delegate says). */
+static cis_result open_try(gen *g, uint8_t kind, const cis__blocktype *bt) {
+  TRY(push_ctl(g, kind, bt));
+  uint32_t tid = ++g->ntry;
+  if (!grow((void **)&g->try_next, &g->try_cap, tid + 1, sizeof *g->try_next)) return CIS_ENOMEM;
+  ctl *f = &g->ctls[g->nctl - 1];
+  g->try_next[tid] = f->outer;
+  f->inner = f->tid = tid;
+  E("H_.cur = %u;\n", tid);
+  return CIS_OK;
+}
+
+/* Before reference v goes into table x: an exnref may outlive the call. */
+static void keep_exn(gen *g, uint32_t x, const char *v) {
+  if (x < g->m->ntables && g->m->tables[x].elem == CIS__EXNREF) E("c->api->exn_keep(c, %s);\n", v);
+}
+
+/* Tag x's value types (*ts, *n), or false when there is no such tag. */
+static bool tag_params(gen *g, uint32_t x, const uint8_t **ts, uint32_t *n) {
+  const cis__module *m = g->m;
+  if (x >= m->ntags || m->tag_type[x] >= m->ntypes) return false;
+  const cis__functype *ft = &m->types[m->tag_type[x]];
+  uint32_t slots = 0;
+  for (uint32_t k = 0; k < ft->nparams; k++) slots += nslots(ft->types[k]);
+  if (slots > g->xslots) g->xslots = slots;
+  *ts = ft->types;
+  *n = ft->nparams;
+  return true;
+}
+
+/* A catch clause of try tid, into the landing (g->land): when the
+ * exception xe_ carries tag (UINT32_MAX: any; its n values of types ts),
+ * the values go to the stack positions from `at` and, with xv, the exnref
+ * to C variable xv; then the function goes on in try cur at label go.
+ * as_value: the C expression saying whether the code keeps the exnref. */
+static cis_result land_clause(gen *g, uint32_t tid, uint32_t tag, const char *as_value,
+                              uint32_t at, const uint8_t *ts, uint32_t n, const char *xv,
+                              uint32_t cur, const char *go) {
+  cis__aot_buf *o = &g->land;
+  cis__aot_buf_printf(o, "if (xk_ == %u && c->api->catch_(c, xe_, %uu, xs_, %s)) {\n", tid, tag,
+                      as_value);
+  for (uint32_t k = 0, s = 0; k < n; k++) {
+    char v[24], x[64];
+    slot_in(x, sizeof x, ts[k], "xs_", s);
+    s += nslots(ts[k]);
+    cis__aot_buf_printf(o, "%s = %s;\n", var(g, at + k, ts[k], v), x);
+  }
+  if (xv) cis__aot_buf_printf(o, "%s = xe_;\n", xv);
+  cis__aot_buf_printf(o, "H_.cur = %u;\ngoto %s;\n}\n", cur, go);
+  return CIS_OK;
+}
+
+/* try_table's clauses (read from *pp), each a branch to a label outside
+ * the try_table, then its body. */
+static cis_result gen_try_table(gen *g, const uint8_t **pp, const uint8_t *end) {
+  const uint8_t *p = *pp;
+  int64_t s;
+  cis__blocktype bt;
+  uint32_t n;
+  if (!cis__read_blocktype(&p, end, &s) || !cis__blocktype_get(g->m, s, &bt) || !rd_u32(&p, end, &n))
+    BAD();
+  const uint8_t *clauses = p;
+  uint32_t parent = g->nctl - 1;
+  TRY(open_try(g, K_TRY_TABLE, &bt));
+  uint32_t tid = g->ntry;
+  for (uint32_t i = 0; i < n; i++) {
+    cis__catch k;
+    const uint8_t *ts = NULL;
+    uint32_t nv = 0;
+    if (!cis__read_catch(&clauses, end, &k) || k.label > parent) BAD();
+    bool all = k.kind == CIS__CATCH_ALL || k.kind == CIS__CATCH_ALL_REF;
+    bool ref = k.kind == CIS__CATCH_REF || k.kind == CIS__CATCH_ALL_REF;
+    if (!all && !tag_params(g, k.tag, &ts, &nv)) BAD();
+    const ctl *t = &g->ctls[parent - k.label];
+    char go[32], xv[24];
+    snprintf(go, sizeof go, "L%u_%s", t->label, t->kind == K_LOOP ? "top" : "end");
+    /* The label's positions may lie above any the body pushed yet: their
+     * variables are declared from g->used. */
+    TRY(reserve_used(g, t->height + nv + 1));
+    TRY(land_clause(g, tid, all ? UINT32_MAX : k.tag, ref ? "1" : "0", t->height, ts, nv,
+                    ref ? var(g, t->height + nv, CIS__EXNREF, xv) : NULL, label_try(t), go));
+  }
+  *pp = clauses;
+  return CIS_OK;
+}
+
+/* A legacy catch or catch_all of the try (or catch) f: the block before
+ * it ends, and the catch's starts with the tag's values on the stack;
+ * the exnref is kept in E<label> for a rethrow. */
+static cis_result gen_catch(gen *g, ctl *f, enum cis__op op, const uint8_t **pp, const uint8_t *end) {
+  uint32_t tag = UINT32_MAX, nv = 0;
+  const uint8_t *ts = NULL;
+  if (f->kind != K_TRY && f->kind != K_CATCH) BAD();
+  if (op == CIS__OP_CATCH && (!rd_u32(pp, end, &tag) || !tag_params(g, tag, &ts, &nv))) BAD();
+  if (f->kind == K_TRY) cis__aot_buf_printf(&g->decls, "void *E%u = 0;\n", f->label);
+  f->kind = K_CATCH;
+  f->inner = f->outer;
+  f->unreachable = false;
+  uint32_t k = f->ncatch++;
+  E("goto L%u_end;\nL%u_c%u:;\n", f->label, f->label, k);
+  g->sp = f->height;
+  for (uint32_t i = 0; i < nv; i++) TRY(push(g, ts[i]));
+  char go[32], asv[24], xv[24];
+  snprintf(go, sizeof go, "L%u_c%u", f->label, k);
+  snprintf(asv, sizeof asv, "RT%u_", f->label);
+  snprintf(xv, sizeof xv, "E%u", f->label);
+  return land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv, f->outer, go);
+}
+
 /* Generates the body of the current function into g->body. */
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
   const cis__module *m = g->m;
@@ -1522,17 +1739,24 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     ctl *f = &g->ctls[g->nctl - 1];
     if (f->unreachable) {
       /* Skip to the end (or else) of this block. */
-      if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF) {
+      bool closes = op == CIS__OP_END || op == CIS__OP_DELEGATE;
+      bool arm = op == CIS__OP_ELSE || op == CIS__OP_CATCH || op == CIS__OP_CATCH_ALL;
+      if (op == CIS__OP_BLOCK || op == CIS__OP_LOOP || op == CIS__OP_IF || op == CIS__OP_TRY ||
+          op == CIS__OP_TRY_TABLE) {
         g->skip++;
         if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
-      if (op == CIS__OP_END && g->skip) {
+      if (closes && g->skip) {
         g->skip--;
+        if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
-      if (op == CIS__OP_ELSE && g->skip) continue;
-      if (op != CIS__OP_END && op != CIS__OP_ELSE) {
+      if (arm && g->skip) {
+        if (!skip_imm(&p, end, info->imm)) BAD();
+        continue;
+      }
+      if (!closes && !arm) {
         if (!skip_imm(&p, end, info->imm)) BAD();
         continue;
       }
@@ -1583,6 +1807,55 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
       break;
     }
+    case CIS__OP_TRY_TABLE:
+      TRY(gen_try_table(g, &p, end));
+      break;
+    case CIS__OP_TRY: {
+      int64_t s;
+      cis__blocktype bt;
+      if (!cis__read_blocktype(&p, end, &s) || !cis__blocktype_get(m, s, &bt)) BAD();
+      TRY(open_try(g, K_TRY, &bt));
+      break;
+    }
+    case CIS__OP_CATCH:
+    case CIS__OP_CATCH_ALL:
+      TRY(gen_catch(g, f, op, &p, end));
+      break;
+    case CIS__OP_THROW: {
+      uint32_t x, n;
+      const uint8_t *ts;
+      RD32(x);
+      if (!tag_params(g, x, &ts, &n)) BAD();
+      pack_args(g, &m->types[m->tag_type[x]]);
+      E("AOT_SYNC_OUT(c);\nc->api->throw_(c, %u, a_, %u);\n}\n", x, g->fi);
+      g->sp -= n;
+      f->unreachable = true;
+      break;
+    }
+    case CIS__OP_THROW_REF:
+      E("AOT_SYNC_OUT(c);\nc->api->throw_ref(c, %s, %u);\n", top(g, 0, a), g->fi);
+      g->sp--;
+      f->unreachable = true;
+      break;
+    case CIS__OP_RETHROW: {
+      uint32_t l;
+      RD32(l);
+      if (l >= g->nctl || g->ctls[g->nctl - 1 - l].kind != K_CATCH) BAD();
+      ctl *t = &g->ctls[g->nctl - 1 - l];
+      t->rethrown = true;
+      E("AOT_SYNC_OUT(c);\nc->api->throw_ref(c, E%u, %u);\n", t->label, g->fi);
+      f->unreachable = true;
+      break;
+    }
+    case CIS__OP_DELEGATE: {
+      /* Ends the try; what it does not catch (all) goes to the try
+       * around label l, counted from outside it. */
+      uint32_t l;
+      RD32(l);
+      if (f->kind != K_TRY || l + 2 > g->nctl) BAD();
+      g->try_next[f->tid] = g->ctls[g->nctl - 2 - l].inner;
+    }
+      /* fall through */
     case CIS__OP_END: {
       if (f->kind == K_IF && !f->has_else) {
         E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
@@ -1591,10 +1864,14 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
       }
       E("L%u_end:;\n", f->label);
+      if (f->kind == K_TRY_TABLE || f->kind == K_TRY || f->kind == K_CATCH)
+        E("H_.cur = %u;\n", f->outer);
+      if (f->kind == K_CATCH) cis__aot_buf_printf(&g->decls, "enum { RT%u_ = %d };\n", f->label, f->rethrown);
       ctl done = *f;
       TRY(reset_to(g, &done, done.results, done.nresults));
       g->nctl--;
       if (done.kind == K_FUNC) {
+        if (g->has_try) E("c->hnd = H_.prev;\n");
         E("AOT_LEAVE(c);\n");
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
@@ -1656,6 +1933,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       const cis__functype *t = cis__module_func_type(m, idx);
       if (idx < m->nfunc_imports) {
         pack_args(g, t);
+        if (tail) tail_out(g);
         E("AOT_SYNC_OUT(c);\nc->api->call(c, %u, a_);\nAOT_SYNC_IN(c);\n", idx);
         TRY(unpack_results(g, t));
         E("AOT_RELOAD();\n");
@@ -1665,7 +1943,9 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         snprintf(fn, sizeof fn, "w%u", idx);
         g->calls = true;
         if (g->unit_of[idx - m->nfunc_imports] != g->unit) g->shared[idx - m->nfunc_imports] = 1;
-        if (tail) {
+        if (tail && g->has_try && idx == g->fi) {
+          self_tail(g, t);
+        } else if (tail) {
           g->tail_calls = true;
           TRY(tail_call(g, fn, t, m->func_type[idx]));
         } else {
@@ -1719,6 +1999,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       }
       g->sp = sp0;
       pack_args(g, t);
+      if (tail) tail_out(g);
       E("AOT_SYNC_OUT(c);\nc->api->call_ref(c, g_, a_);\nAOT_SYNC_IN(c);\n");
       TRY(unpack_results(g, t));
       if (tail) {
@@ -1775,6 +2056,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         const char *v = top(g, 0, a);
         char x64[64];
         pack(x64, sizeof x64, t, v);
+        if (t == CIS__EXNREF) E("c->api->exn_keep(c, %s);\n", v);
         if (tclass(t) == TC_REF) E("gsetp(c->globals[%u], %s);\n", x, v);
         else if (tclass(t) == TC_V128) E("gset128(c->globals[%u], %s);\n", x, v);
         else E("gset64(c->globals[%u], %s);\n", x, x64);
@@ -1874,6 +2156,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_SET: {
       uint32_t x;
       RD32(x);
+      keep_exn(g, x, top(g, 0, b));
       E("{\nint32_t e_ = c->api->table_set(c, %u, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
         x, top(g, 1, a), top(g, 0, b), g->fi);
       g->sp -= 2;
@@ -1890,6 +2173,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       uint32_t x;
       RD32(x);
       const char *n = top(g, 0, b), *init = top(g, 1, cc);
+      keep_exn(g, x, init);
       g->sp -= 2;
       TRY(push(g, CIS__I32));
       E("%s = (uint32_t)c->api->table_grow(c, %u, %s, %s);\n", top(g, 0, a), x, init, n);
@@ -1898,6 +2182,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_FILL: {
       uint32_t x;
       RD32(x);
+      keep_exn(g, x, top(g, 1, b));
       E("{\nint32_t e_ = c->api->table_fill(c, %u, %s, %s, %s);\nif (e_) aot_trap(c, e_, "
         "%u);\n}\n", x, top(g, 2, a), top(g, 1, b), top(g, 0, cc), g->fi);
       g->sp -= 3;
@@ -2004,8 +2289,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
  * itself carries no storage class: its declaration before it (the
  * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
  * gives its linkage. */
-static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
-                      const char *sc, const char *suffix) {
+static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+                        const char *sc, const char *suffix, const char *extra) {
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
   else if (t->nresults == 1) cis__aot_buf_printf(o, "%s%s ", sc, ctype(t->types[t->nparams]));
@@ -2015,7 +2300,12 @@ static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool n
     if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
     else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
   }
-  cis__aot_buf_printf(o, ")");
+  cis__aot_buf_printf(o, "%s)", extra);
+}
+
+static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+                      const char *sc, const char *suffix) {
+  signature_x(o, m, fi, names, sc, suffix, "");
 }
 
 /* Checks that every type the module uses is a value type the generator
@@ -2063,6 +2353,24 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
 }
 
 static void emit_function(gen *g, const cis__functype *t, const char *suffix);
+static void emit_tramped(gen *g, const cis__functype *t);
+
+/* Whether the body has a try or try_table: its function links a handler. */
+static cis_result scan_try(gen *g, const cis__code *code) {
+  g->has_try = false;
+  if (!g->m->uses_eh) return CIS_OK;
+  const uint8_t *p = code->body, *end = code->body + code->body_len;
+  while (p < end) {
+    enum cis__op op;
+    if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK) BAD();
+    if (op == CIS__OP_TRY || op == CIS__OP_TRY_TABLE) {
+      g->has_try = true;
+      return CIS_OK;
+    }
+    if (!skip_imm(&p, end, cis__op_info(op)->imm)) BAD();
+  }
+  return CIS_OK;
+}
 
 static cis_result gen_function(gen *g, uint32_t i) {
   const cis__module *m = g->m;
@@ -2077,12 +2385,33 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
   g->calls = g->tail_calls = false;
+  g->no_tramp = false;
   TRY(locals_of(g, code, t));
-  TRY(gen_body(g, code, t));
+  TRY(scan_try(g, code));
+  for (;;) {
+    g->ntry = g->xslots = g->ntramp = g->tramp_slots = 0;
+    g->land.len = g->tramp.len = 0;
+    if (g->land.p) g->land.p[0] = 0;
+    if (g->tramp.p) g->tramp.p[0] = 0;
+    TRY(gen_body(g, code, t));
+    /* A function using v128 is written twice (below), under one wrapper
+     * already: its tail calls stay C calls. */
+    if (!g->ntramp || !g->fn_v128) break;
+    g->no_tramp = true;
+    g->body.len = g->decls.len = 0;
+    if (g->body.p) g->body.p[0] = 0;
+    if (g->decls.p) g->decls.p[0] = 0;
+    if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
+    g->calls = g->tail_calls = false;
+  }
   cis__aot_buf *o = g->out;
+  if (g->ntramp) {
+    emit_tramped(g, t);
+    return g->body.oom || g->decls.oom || g->land.oom || g->tramp.oom ? CIS_ENOMEM : CIS_OK;
+  }
   if (!g->fn_v128) {
     emit_function(g, t, "");
-    return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+    return g->body.oom || g->decls.oom || g->land.oom ? CIS_ENOMEM : CIS_OK;
   }
   /* A function that uses v128 is written twice, for x86-64-v2 and for
    * the architecture's base, with AOT_V2 a constant in each (the byte
@@ -2110,7 +2439,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   cis__aot_buf_printf(o, "#endif\n\n");
   if (args.oom) o->oom = true;
   cis__aot_buf_free(&args);
-  return g->body.oom || g->decls.oom ? CIS_ENOMEM : CIS_OK;
+  return g->body.oom || g->decls.oom || g->land.oom ? CIS_ENOMEM : CIS_OK;
 }
 
 /* Writes the definition of the current function, named wN<suffix>, from
@@ -2144,9 +2473,13 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (g->body.len > BIG_FUNCTION_C || g->nlocals > BIG_FUNCTION_LOCALS)
     cis__aot_buf_printf(o, g->tail_calls ? "__attribute__((optimize(\"O1\", \"optimize-sibling-calls\"))) "
                                           : "__attribute__((optimize(\"O1\"))) ");
-  /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC). */
-  signature(o, g->m, fi, true, !*suffix ? "" : suffix[2] == '2' ? "static " : "AOT_V1_SC ",
-            suffix);
+  /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC); the
+   * body of a wrapper (_b) takes its struct of tail calls. */
+  char extra[40] = "";
+  if (!strcmp(suffix, "_b")) snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
+  signature_x(o, g->m, fi, true,
+              !*suffix ? "" : suffix[1] == 'b' || suffix[2] == '2' ? "static " : "AOT_V1_SC ",
+              suffix, extra);
   cis__aot_buf_printf(o, " {\n");
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
     cis__aot_buf_printf(o, "%s L%u = %s;\n", ctype(g->ltypes[k]), k,
@@ -2163,8 +2496,60 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
   cis__aot_buf_printf(o, "AOT_FN_STATE\n");
   cis__aot_buf_printf(o, "%s(c, %u);\n", is_leaf(g) ? "AOT_ENTER_LEAF" : "AOT_ENTER", fi);
+  /* A function with a try: its handler, linked until it returns; a throw
+   * lands at X_land (gcc keeps in memory what lives across the calls
+   * that may jump there: only these functions pay for it). */
+  if (g->has_try)
+    cis__aot_buf_printf(o, "cis_aot_hnd H_;\nvoid *xe_;\nuint32_t xk_;\nuint64_t xs_[%u];\n"
+                           "H_.prev = c->hnd;\nH_.cur = 0;\nc->hnd = &H_;\n"
+                           "if (AOT_UNLIKELY(__builtin_setjmp(H_.jb))) goto X_land;\nX_top:;\n",
+                        g->xslots ? g->xslots : 1);
   if (g->body.len) buf_append(o, g->body.p, g->body.len);
+  if (g->has_try) {
+    /* The catch clauses of the try the function was in, then of the tries
+     * it goes to (try_next); none: on to the caller's handler. */
+    cis__aot_buf_printf(o, "X_land:;\nAOT_SYNC_IN(c);\nAOT_RELOAD();\nxe_ = H_.exn;\n"
+                           "xk_ = H_.cur;\nX_next:;\n");
+    if (g->land.len) buf_append(o, g->land.p, g->land.len);
+    cis__aot_buf_printf(o, "switch (xk_) {\n");
+    for (uint32_t k = 1; k <= g->ntry; k++)
+      cis__aot_buf_printf(o, "case %u: xk_ = %u; goto X_next;\n", k, g->try_next[k]);
+    cis__aot_buf_printf(o, "default: break;\n}\nc->hnd = H_.prev;\nc->api->throw_ref(c, xe_, %u);\n"
+                           "__builtin_unreachable();\n", fi);
+  }
+  if (g->ntramp) {
+    /* A tail call for the wrapper to make (tramp_call): the result is
+     * not read. */
+    cis__aot_buf_printf(o, "X_tail:;\nc->hnd = H_.prev;\nAOT_LEAVE(c);\n");
+    if (t->nresults == 0) cis__aot_buf_printf(o, "return;\n");
+    else if (t->nresults == 1)
+      cis__aot_buf_printf(o, "{\n%s z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
+                          ctype(t->types[t->nparams]));
+    else
+      cis__aot_buf_printf(o, "{\nstruct R%u z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
+                          g->m->func_type[fi]);
+  }
   cis__aot_buf_printf(o, "}\n\n");
+}
+
+/* A function with a try that makes tail calls: its body wN_b, then wN,
+ * which calls it and makes the tail call the body left in tc_
+ * (tramp_call), from a frame without a handler. */
+static void emit_tramped(gen *g, const cis__functype *t) {
+  cis__aot_buf *o = g->out;
+  uint32_t fi = g->fi;
+  cis__aot_buf_printf(o, "struct TC%u { uint32_t site; void *fn; uint64_t a[%u]; };\n", fi,
+                      g->tramp_slots ? g->tramp_slots : 1);
+  emit_function(g, t, "_b");
+  signature(o, g->m, fi, true, "", "");
+  cis__aot_buf_printf(o, " {\nstruct TC%u tc_;\ntc_.site = 0;\n", fi);
+  if (t->nresults == 1) cis__aot_buf_printf(o, "%s r_ = ", ctype(t->types[t->nparams]));
+  else if (t->nresults > 1) cis__aot_buf_printf(o, "struct R%u r_ = ", g->m->func_type[fi]);
+  cis__aot_buf_printf(o, "w%u_b(c, dr_", fi);
+  for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(o, ", L%u", k);
+  cis__aot_buf_printf(o, ", &tc_);\nswitch (tc_.site) {\n");
+  if (g->tramp.len) buf_append(o, g->tramp.p, g->tramp.len);
+  cis__aot_buf_printf(o, "default: break;\n}\n%s}\n\n", t->nresults ? "return r_;\n" : "");
 }
 
 /* The slot entry of defined function i. */
@@ -2318,6 +2703,9 @@ void cis__aot_units_free(cis__aot_units *u) {
 }
 
 static void gen_free(gen *g) {
+  cis__aot_buf_free(&g->land);
+  cis__aot_buf_free(&g->tramp);
+  free(g->try_next);
   free(g->ltypes);
   free(g->lgen);
   free(g->zloc);

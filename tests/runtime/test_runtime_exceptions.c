@@ -8,10 +8,10 @@
  * tail-call chain and in a deep recursion under the depth limit, fuel
  * and the deadline of a loop that throws and catches (in constant memory),
  * the memory limit of exceptions held as values, an exnref kept in a
- * global across calls, and what the validator refuses. The compiled
- * engine refuses such modules (CIS_EUNSUPPORTED) and `auto` runs them on
- * the interpreter. It compiles into a private CIS_HOME, removed at the
- * end.
+ * global across calls, and what the validator refuses. Each case runs
+ * on the interpreter and on the compiled engine, which compiles into a
+ * private CIS_HOME, removed at the end; `auto` runs such modules at once
+ * on the interpreter.
  */
 #include "runtime/rt_test.h"
 
@@ -227,10 +227,9 @@ static void expect_i32(fixture *f, const char *name, uint32_t na, bool wide, int
 
 /* ------------------------------------------------------------ the tests */
 
-static void catches_by_tag_and_rethrows(void **st) {
-  (void)st;
+static void catches_by_tag_and_rethrows(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 0, 0);
+  open_fixture(&f, engine, 0, 0, 0);
   expect_i32(&f, "by_tag", 1, false, 41, 42);
   expect_i32(&f, "by_tag", 1, false, -1, 5);
   expect_i32(&f, "rethrow", 1, false, 7, 7);
@@ -263,10 +262,9 @@ static void regression_try_table_without_clauses(void **st) {
   cis_engine_free(e);
 }
 
-static void crosses_host_functions_and_instances(void **st) {
-  (void)st;
+static void crosses_host_functions_and_instances(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 0, 0);
+  open_fixture(&f, engine, 0, 0, 0);
   expect_i32(&f, "via_host", 1, false, 21, 42);
   expect_i32(&f, "swallowed", 1, false, 1, 123);
   /* the imported tag is the exporter's; one of the same type is not */
@@ -274,10 +272,9 @@ static void crosses_host_functions_and_instances(void **st) {
   close_fixture(&f);
 }
 
-static void uncaught_ends_the_call_with_an_exception(void **st) {
-  (void)st;
+static void uncaught_ends_the_call_with_an_exception(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 0, 0);
+  open_fixture(&f, engine, 0, 0, 0);
   cis_val r;
   cis_result rc = call(&f, "thrower", 1, false, 3, &r);
   assert_int_equal(rc, CIS_EXCEPTION);
@@ -292,10 +289,9 @@ static void uncaught_ends_the_call_with_an_exception(void **st) {
   close_fixture(&f);
 }
 
-static void deep_chains_and_recursion_keep_their_limits(void **st) {
-  (void)st;
+static void deep_chains_and_recursion_keep_their_limits(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 0, 0);
+  open_fixture(&f, engine, 0, 0, 0);
   expect_i32(&f, "tail_throw", 1, true, 1000000, 77);
   /* 150 frames, each catching and rethrowing: the depth given back at
    * each, so that two in one call stay under the limit of 200 */
@@ -308,17 +304,16 @@ static void deep_chains_and_recursion_keep_their_limits(void **st) {
   close_fixture(&f);
 }
 
-static void throwing_loops_stop_on_fuel_and_deadline_in_constant_memory(void **st) {
-  (void)st;
+static void throwing_loops_stop_on_fuel_and_deadline_in_constant_memory(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 3000000, 0, 0);
+  open_fixture(&f, engine, 3000000, 0, 0);
   uint64_t peak0 = cis_instance_memory_peak(f.inst);
   cis_val r;
   assert_int_equal(call(&f, "spin", 0, false, 0, &r), CIS_EFUEL);
   /* several hundred thousand exceptions, each freed when caught */
   assert_true(cis_instance_memory_peak(f.inst) - peak0 < 4096);
   close_fixture(&f);
-  open_fixture(&f, "interp", 0, 200, 0);
+  open_fixture(&f, engine, 0, 200, 0);
   double t0 = rt_now_ms();
   assert_int_equal(call(&f, "spin", 0, false, 0, &r), CIS_ETIMEOUT);
   double ms = rt_now_ms() - t0;
@@ -326,10 +321,9 @@ static void throwing_loops_stop_on_fuel_and_deadline_in_constant_memory(void **s
   close_fixture(&f);
 }
 
-static void exceptions_held_as_values_pass_the_memory_limit(void **st) {
-  (void)st;
+static void exceptions_held_as_values_pass_the_memory_limit(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 10000, 8u << 20);
+  open_fixture(&f, engine, 0, 10000, 8u << 20);
   uint64_t used0 = cis_instance_memory_used(f.inst);
   cis_val r;
   assert_int_equal(call(&f, "spin_ref", 0, false, 0, &r), CIS_EMEMLIMIT);
@@ -339,10 +333,9 @@ static void exceptions_held_as_values_pass_the_memory_limit(void **st) {
   close_fixture(&f);
 }
 
-static void exnref_kept_in_a_global_outlives_its_call(void **st) {
-  (void)st;
+static void exnref_kept_in_a_global_outlives_its_call(const char *engine) {
   fixture f;
-  open_fixture(&f, "interp", 0, 0, 0);
+  open_fixture(&f, engine, 0, 0, 0);
   cis_val r;
   assert_int_equal(call(&f, "throw_kept", 0, false, 0, &r), CIS_TRAP_NULL_REF);
   assert_int_equal(call(&f, "keep", 1, false, 31, &r), CIS_OK);
@@ -353,21 +346,9 @@ static void exnref_kept_in_a_global_outlives_its_call(void **st) {
   close_fixture(&f);
 }
 
-static void compiled_tier_refuses_and_auto_interprets(void **st) {
+/* auto runs such a module at once on the interpreter, as any other. */
+static void auto_runs_them(void **st) {
   (void)st;
-  cis_engine_config cfg;
-  cis_engine_config_default(&cfg);
-  cfg.engine = "aot";
-  cis_engine *e;
-  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
-  cis_module *m = NULL;
-  assert_int_equal(cis_module_new_text(e, main_wat, sizeof main_wat - 1, &m), CIS_EUNSUPPORTED);
-  assert_non_null(strstr(cis_errmsg(e), "exception handling"));
-  assert_null(m);
-  /* a module with tags but no exception handling runs compiled */
-  assert_int_equal(cis_module_new_text(e, "(module (tag (export \"t\")))", 27, &m), CIS_OK);
-  cis_module_free(m);
-  cis_engine_free(e);
   fixture f;
   open_fixture(&f, "auto", 0, 0, 0);
   expect_i32(&f, "by_tag", 1, false, 41, 42);
@@ -444,17 +425,41 @@ static int teardown(void **state) {
   return 0;
 }
 
+#define ON_BOTH(test)                                                          \
+  static void test##_interp(void **state) {                                    \
+    (void)state;                                                               \
+    test("interp");                                                            \
+  }                                                                            \
+  static void test##_aot(void **state) {                                       \
+    (void)state;                                                               \
+    test("aot");                                                               \
+  }
+ON_BOTH(catches_by_tag_and_rethrows)
+ON_BOTH(crosses_host_functions_and_instances)
+ON_BOTH(uncaught_ends_the_call_with_an_exception)
+ON_BOTH(deep_chains_and_recursion_keep_their_limits)
+ON_BOTH(throwing_loops_stop_on_fuel_and_deadline_in_constant_memory)
+ON_BOTH(exceptions_held_as_values_pass_the_memory_limit)
+ON_BOTH(exnref_kept_in_a_global_outlives_its_call)
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(catches_by_tag_and_rethrows),
+      cmocka_unit_test(catches_by_tag_and_rethrows_interp),
+      cmocka_unit_test(catches_by_tag_and_rethrows_aot),
       cmocka_unit_test(regression_try_table_without_clauses),
-      cmocka_unit_test(crosses_host_functions_and_instances),
-      cmocka_unit_test(uncaught_ends_the_call_with_an_exception),
-      cmocka_unit_test(deep_chains_and_recursion_keep_their_limits),
-      cmocka_unit_test(throwing_loops_stop_on_fuel_and_deadline_in_constant_memory),
-      cmocka_unit_test(exceptions_held_as_values_pass_the_memory_limit),
-      cmocka_unit_test(exnref_kept_in_a_global_outlives_its_call),
-      cmocka_unit_test(compiled_tier_refuses_and_auto_interprets),
+      cmocka_unit_test(crosses_host_functions_and_instances_interp),
+      cmocka_unit_test(crosses_host_functions_and_instances_aot),
+      cmocka_unit_test(uncaught_ends_the_call_with_an_exception_interp),
+      cmocka_unit_test(uncaught_ends_the_call_with_an_exception_aot),
+      cmocka_unit_test(deep_chains_and_recursion_keep_their_limits_interp),
+      cmocka_unit_test(deep_chains_and_recursion_keep_their_limits_aot),
+      cmocka_unit_test(throwing_loops_stop_on_fuel_and_deadline_in_constant_memory_interp),
+      cmocka_unit_test(throwing_loops_stop_on_fuel_and_deadline_in_constant_memory_aot),
+      cmocka_unit_test(exceptions_held_as_values_pass_the_memory_limit_interp),
+      cmocka_unit_test(exceptions_held_as_values_pass_the_memory_limit_aot),
+      cmocka_unit_test(exnref_kept_in_a_global_outlives_its_call_interp),
+      cmocka_unit_test(exnref_kept_in_a_global_outlives_its_call_aot),
+      cmocka_unit_test(auto_runs_them),
       cmocka_unit_test(validator_refuses),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
