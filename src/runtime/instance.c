@@ -106,6 +106,16 @@ static void fmt_sig(char *buf, size_t cap, uint32_t np, uint32_t nr, const cis_v
   }
 }
 
+/* Whether import im names a host interface defined for wasm32, whose
+ * functions take 32-bit pointers into memory 0: WASI preview 1 and cis's
+ * skill ABIs (cis, cis_v1, env.host_*). */
+static bool wasm32_interface(const cis__import *im) {
+  static const char *const mods[] = {"wasi_snapshot_preview1", "wasi_unstable", "cis", "cis_v1"};
+  for (size_t i = 0; i < sizeof mods / sizeof *mods; i++)
+    if (im->module_len == strlen(mods[i]) && !memcmp(im->module, mods[i], im->module_len)) return true;
+  return im->module_len == 3 && !memcmp(im->module, "env", 3) && im->name_len > 5 && !memcmp(im->name, "host_", 5);
+}
+
 /* Checks that x fits import im of module mod. False with a reason. */
 static bool import_matches(const cis_module *mod, const cis__import *im, const cis_extern *x,
                            char *why, size_t n) {
@@ -128,6 +138,11 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
       fmt_sig(a, sizeof a, wpn, wrn, wp, wr);
       fmt_sig(b, sizeof b, np, nr, pt, rt);
       snprintf(why, n, "function type differs: the module imports %s, the host provides %s", a, b);
+      return false;
+    }
+    if (x->of.func->kind == CIS__FUNC_HOST && mod->m->nmemories && mod->m->memories[0].is64 &&
+        wasm32_interface(im)) {
+      snprintf(why, n, "memory 0 is 64-bit (memory64), and WASI and the skill ABIs address a 32-bit memory 0");
       return false;
     }
     return true;
