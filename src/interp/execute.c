@@ -25,7 +25,7 @@
  * memory 0's handlers stay as they were; a 64-bit memory (memory64),
  * memory 0 included, by memx64, its i64 address plus a 64-bit offset
  * checked for wrapping. The bulk and table operations read an address,
- * index or length operand as the memory's or table's type has it (ADDR). 
+ * index or length operand as the memory's or table's type has it (ADDR).
  *
  * Values flow through frame slots, and a handler that produces a value
  * also leaves it in one of two C variables, iacc and dacc, that the
@@ -145,6 +145,8 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 /* Operand k as an address, index or length of a memory or table: an i64
  * when w (a 64-bit one), else an i32. */
 #define ADDR(w, k) ((w) ? SL(k).u64 : (uint64_t)SL(k).u32)
+/* A grow's answer r (the old size, or -1) as the i64 or i32 of w. */
+#define GROWN(w, r) ((w) ? (uint64_t)(r) : (uint32_t)(int32_t)(r))
 
 #define TRAP(code)  \
   do {              \
@@ -1006,7 +1008,7 @@ dispatch:
     cis_memory *gm = inst->memories[P(3)];
     int64_t r = cis__memory_grow(gm, ADDR(gm->is64, 2));
     msize = mem->size;
-    SL(1).u64 = gm->is64 ? (uint64_t)r : (uint32_t)(int32_t)r;
+    SL(1).u64 = GROWN(gm->is64, r);
     ADV(4);
     NEXT();
   }
@@ -1075,7 +1077,7 @@ dispatch:
   CASE(table_grow) {
     cis_table *tt = inst->tables[P(2)];
     int64_t r = cis__table_grow(tt, ADDR(tt->is64, 4), (void *)(uintptr_t)SL(3).u64);
-    SL(1).u64 = tt->is64 ? (uint64_t)r : (uint32_t)(int32_t)r;
+    SL(1).u64 = GROWN(tt->is64, r);
     ADV(5);
     NEXT();
   }
