@@ -446,6 +446,13 @@ static void hostile_bodies(void **state) {
       {"(module (type (func)) (table i64 1 funcref) (func (call_indirect (type 0) (i32.const 0))))", CIS_ETYPE,
        "type mismatch"},
       {"(module (table i64 1 funcref) (func (result i32) (table.size 0)))", CIS_ETYPE, "type mismatch"},
+      /* The text compiler: an offset past 2^64 - 1, a limit past 2^48 pages. */
+      {"(module (memory i64 1) (func (drop (i32.load offset=18446744073709551616 (i64.const 0)))))", CIS_EMALFORMED,
+       ""},
+      {"(module (memory i64 0x1_0000_0000_0001))", CIS_EINVALID, "memory size"},
+      {"(module (memory i64 (data \"\\01\")) (func (result i64) (i64.load8_u (i64.const 0))))", CIS_OK, ""},
+      {"(module (table i64 funcref (elem 0)) (func))", CIS_OK, ""},
+      {"(module (memory i128 1))", CIS_EMALFORMED, ""},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     cis_module *mod = NULL;
@@ -454,6 +461,13 @@ static void hostile_bodies(void **state) {
       fail_msg("%s: got %s \"%s\"", cases[i].text, cis_errname(rc), cis_errmsg(e));
     cis_module_free(mod);
   }
+  cis_engine_free(e);
+  /* Held to 2.0, the address type is no text. */
+  e = engine_std("interp", 2);
+  cis_module *mod = NULL;
+  static const char m64[] = "(module (memory i64 1))";
+  assert_int_equal(cis_module_new_text(e, m64, sizeof m64 - 1, &mod), CIS_EMALFORMED);
+  assert_null(mod);
   cis_engine_free(e);
 }
 
