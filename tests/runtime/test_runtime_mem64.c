@@ -42,19 +42,23 @@ static const char mem64[] =
     "  (func (export \"vload\") (param i64) (result i64) (i64x2.extract_lane 1 (v128.load (local.get 0))))\n"
     "  (func (export \"size\") (param i64) (result i64) (memory.size))\n"
     "  (func (export \"grow\") (param i64) (result i64) (memory.grow (local.get 0)))\n"
-    "  (func (export \"fill\") (param i64) (result i64) (memory.fill (local.get 0) (i32.const 1) (i64.const 4)) (i64.const 0))\n"
-    "  (func (export \"init\") (param i64) (result i64) (memory.init $p (local.get 0) (i32.const 0) (i32.const 4)) (i64.const 0))\n"
+    "  (func (export \"fill\") (param i64) (result i64)\n"
+    "    (memory.fill (local.get 0) (i32.const 1) (i64.const 4)) (i64.const 0))\n"
+    "  (func (export \"init\") (param i64) (result i64)\n"
+    "    (memory.init $p (local.get 0) (i32.const 0) (i32.const 4)) (i64.const 0))\n"
     "  (func (export \"copy_to_b\") (param i64) (result i64)\n"
     "    (memory.copy $b $a (i32.const 0) (local.get 0) (i32.const 4)) (i64.const 0))\n"
     "  (func (export \"copy_from_b\") (param i64) (result i64)\n"
     "    (memory.copy $a $b (local.get 0) (i32.const 0) (i32.const 4)) (i64.const 0))\n"
     "  (func (export \"call\") (param i64) (result i64) (call_indirect $t (type $v) (local.get 0)))\n"
     "  (func (export \"tail\") (param i64) (result i64) (return_call_indirect $t (type $v) (local.get 0)))\n"
-    "  (func (export \"tget\") (param i64) (result i64) (ref.is_null (table.get $t (local.get 0))) (i64.extend_i32_u))\n"
+    "  (func (export \"tget\") (param i64) (result i64)\n"
+    "    (ref.is_null (table.get $t (local.get 0))) (i64.extend_i32_u))\n"
     "  (func (export \"tset\") (param i64) (result i64) (table.set $t (local.get 0) (ref.null func)) (i64.const 0))\n"
     "  (func (export \"tsize\") (param i64) (result i64) (table.size $t))\n"
     "  (func (export \"tgrow\") (param i64) (result i64) (table.grow $t (ref.null func) (local.get 0)))\n"
-    "  (func (export \"tfill\") (param i64) (result i64) (table.fill $t (local.get 0) (ref.null func) (i64.const 1)) (i64.const 0)))\n";
+    "  (func (export \"tfill\") (param i64) (result i64)\n"
+    "    (table.fill $t (local.get 0) (ref.null func) (i64.const 1)) (i64.const 0)))\n";
 
 static cis_engine *engine_std(const char *name, int standard) {
   cis_engine_config cfg;
@@ -296,7 +300,8 @@ static void wasm32_interfaces_need_a_32_bit_memory_0(void **state) {
   static const char other[] = "(module (import \"env\" \"f\" (func (param i32) (result i32))) (memory i64 1))";
   assert_int_equal(with_host_func(other, "env", "f", msg, sizeof msg), CIS_OK);
   /* Memory 1 may be 64-bit: the interfaces see memory 0 only. */
-  static const char mem1[] = "(module (import \"cis\" \"log\" (func (param i32) (result i32))) (memory 1) (memory i64 1))";
+  static const char mem1[] =
+      "(module (import \"cis\" \"log\" (func (param i32) (result i32))) (memory 1) (memory i64 1))";
   assert_int_equal(with_host_func(mem1, "cis", "log", msg, sizeof msg), CIS_OK);
 }
 
