@@ -256,6 +256,16 @@ const char *cis__aot_layout(void) { return layout_text; }
 /* ------------------------------------------------------------- ops */
 
 cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
+  for (uint32_t i = 0; i < m->nmemories + m->ntables; i++) {
+    bool mem = i < m->nmemories;
+    if (mem ? m->memories[i].is64 : m->tables[i - m->nmemories].limits.is64) {
+      snprintf(msg, cap,
+               "the compiled tier does not run modules with a 64-bit %s (memory64, table64; %s %u): "
+               "the interpreter does (engine interp or auto)",
+               mem ? "memory" : "table", mem ? "memory" : "table", mem ? i : i - m->nmemories);
+      return CIS_EUNSUPPORTED;
+    }
+  }
   if (m->nmemories <= 1) return CIS_OK;
   snprintf(msg, cap,
            "the compiled tier does not run modules with several memories (this one has %u): "

@@ -22,7 +22,10 @@
  * and reloaded after everything that can grow it: memory.grow and calls
  * that leave the loop. The other memories (multi-memory) are reached
  * through the instance's table by one out-of-line op, memx, so that
- * memory 0's handlers stay as they were.
+ * memory 0's handlers stay as they were; a 64-bit memory (memory64),
+ * memory 0 included, by memx64, its i64 address plus a 64-bit offset
+ * checked for wrapping. The bulk and table operations read an address,
+ * index or length operand as the memory's or table's type has it (ADDR).
  *
  * Values flow through frame slots, and a handler that produces a value
  * also leaves it in one of two C variables, iacc and dacc, that the
@@ -139,6 +142,11 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 
 /* Operand k of the current instruction as a frame slot. */
 #define SL(k) fp[P(k)]
+/* Operand k as an address, index or length of a memory or table: an i64
+ * when w (a 64-bit one), else an i32. */
+#define ADDR(w, k) ((w) ? SL(k).u64 : (uint64_t)SL(k).u32)
+/* A grow's answer r (the old size, or -1) as the i64 or i32 of w. */
+#define GROWN(w, r) ((w) ? (uint64_t)(r) : (uint32_t)(int32_t)(r))
 
 #define TRAP(code)  \
   do {              \
@@ -468,19 +476,20 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define H_STL2(name) H_STLN(name, 2)
 #define H_STL4(name) H_STLN(name, 4)
 #define H_STL8(name) H_STLN(name, 8)
-/* Loads and stores of a memory other than memory 0 (multi-memory), by
- * their wasm opcode op, out of line: memory 0 keeps its base and size in
- * the loop's registers and its handlers above, every other memory is
- * reached here through the instance's table. ea is the effective address
- * (33 bits, checked whole), d the destination slots (loads), v the value
- * or vector slots (stores, lane ops), lane a lane index. Returns CIS_OK or
- * CIS_TRAP_MEM_OOB, having written nothing then. */
+/* Loads and stores of a memory other than memory 0 (multi-memory) or of
+ * a 64-bit memory, by their wasm opcode op, out of line: memory 0 keeps
+ * its base and size in the loop's registers and its handlers above, every
+ * other memory is reached here through the instance's table. ea is the
+ * effective address (any 64-bit value, checked whole without wrapping), d
+ * the destination slots (loads), v the value or vector slots (stores,
+ * lane ops), lane a lane index. Returns CIS_OK or CIS_TRAP_MEM_OOB, having
+ * written nothing then. */
 __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, uint64_t ea, cis_slot *d,
                                                  const cis_slot *v, uint32_t lane) {
   uint8_t *const b = mem->base;
 #define MX_AT(N)                                    \
   do {                                              \
-    if (UNLIKELY(ea + (N) > mem->size)) return CIS_TRAP_MEM_OOB; \
+    if (UNLIKELY(!cis__in_bounds(ea, (N), mem->size))) return CIS_TRAP_MEM_OOB; \
   } while (0)
 #define MX_LOAD(id, T, CONV)           \
   case CIS__OP_##id: {                 \
@@ -981,20 +990,30 @@ dispatch:
     ADV(8);
     NEXT();
   }
+  CASE(memx64) {
+    uint64_t ea;
+    rc = __builtin_add_overflow(SL(2).u64, imm64(&P(4)), &ea)
+             ? CIS_TRAP_MEM_OOB
+             : memx(inst->memories[P(6)], P(7), ea, &SL(1), &SL(3), P(8));
+    if (UNLIKELY(rc != CIS_OK)) goto trapped;
+    ADV(9);
+    NEXT();
+  }
   CASE(memory_size) {
-    SL(1).u64 = (uint32_t)(inst->memories[P(2)]->size / CIS__PAGE_SIZE);
+    SL(1).u64 = inst->memories[P(2)]->size / CIS__PAGE_SIZE;
     ADV(3);
     NEXT();
   }
   CASE(memory_grow) {
-    int64_t r = cis__memory_grow(inst->memories[P(3)], SL(2).u32);
+    cis_memory *gm = inst->memories[P(3)];
+    int64_t r = cis__memory_grow(gm, ADDR(gm->is64, 2));
     msize = mem->size;
-    SL(1).u64 = (uint32_t)(int32_t)r;
+    SL(1).u64 = GROWN(gm->is64, r);
     ADV(4);
     NEXT();
   }
   CASE(memory_init) {
-    rc = cis__memory_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__memory_init(inst, P(1), P(2), ADDR(inst->memories[P(2)]->is64, 3), SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
@@ -1005,13 +1024,15 @@ dispatch:
     NEXT();
   }
   CASE(memory_copy) {
-    rc = cis__memory_copy(inst->memories[P(4)], inst->memories[P(5)], SL(1).u32, SL(2).u32, SL(3).u32);
+    cis_memory *dm = inst->memories[P(4)], *sm = inst->memories[P(5)];
+    rc = cis__memory_copy(dm, sm, ADDR(dm->is64, 1), ADDR(sm->is64, 2), ADDR(dm->is64 && sm->is64, 3));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
   }
   CASE(memory_fill) {
-    rc = cis__memory_fill(inst->memories[P(4)], SL(1).u32, (uint8_t)SL(2).u32, SL(3).u32);
+    cis_memory *fm = inst->memories[P(4)];
+    rc = cis__memory_fill(fm, ADDR(fm->is64, 1), (uint8_t)SL(2).u32, ADDR(fm->is64, 3));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
@@ -1028,15 +1049,22 @@ dispatch:
     ADV(2);
     NEXT();
   }
+  CASE(table_index64) {
+    SL(1).u64 = SL(2).u64 > UINT32_MAX ? UINT32_MAX : SL(2).u64;
+    ADV(3);
+    NEXT();
+  }
   CASE(table_get) {
     void *v;
-    if (UNLIKELY(cis__table_get(inst->tables[P(2)], SL(3).u32, &v) != CIS_OK)) TRAP(CIS_TRAP_TABLE_OOB);
+    cis_table *tt = inst->tables[P(2)];
+    if (UNLIKELY(cis__table_get(tt, ADDR(tt->is64, 3), &v) != CIS_OK)) TRAP(CIS_TRAP_TABLE_OOB);
     SL(1).u64 = (uint64_t)(uintptr_t)v;
     ADV(4);
     NEXT();
   }
   CASE(table_set) {
-    if (UNLIKELY(cis__table_set(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64) != CIS_OK))
+    cis_table *tt = inst->tables[P(1)];
+    if (UNLIKELY(cis__table_set(tt, ADDR(tt->is64, 2), (void *)(uintptr_t)SL(3).u64) != CIS_OK))
       TRAP(CIS_TRAP_TABLE_OOB);
     ADV(4);
     NEXT();
@@ -1047,25 +1075,28 @@ dispatch:
     NEXT();
   }
   CASE(table_grow) {
-    int64_t r = cis__table_grow(inst->tables[P(2)], SL(4).u32, (void *)(uintptr_t)SL(3).u64);
-    SL(1).u64 = (uint32_t)(int32_t)r;
+    cis_table *tt = inst->tables[P(2)];
+    int64_t r = cis__table_grow(tt, ADDR(tt->is64, 4), (void *)(uintptr_t)SL(3).u64);
+    SL(1).u64 = GROWN(tt->is64, r);
     ADV(5);
     NEXT();
   }
   CASE(table_fill) {
-    rc = cis__table_fill(inst->tables[P(1)], SL(2).u32, (void *)(uintptr_t)SL(3).u64, SL(4).u32);
+    cis_table *tt = inst->tables[P(1)];
+    rc = cis__table_fill(tt, ADDR(tt->is64, 2), (void *)(uintptr_t)SL(3).u64, ADDR(tt->is64, 4));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(5);
     NEXT();
   }
   CASE(table_copy) {
-    rc = cis__table_copy(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    bool d64 = inst->tables[P(1)]->is64, s64 = inst->tables[P(2)]->is64;
+    rc = cis__table_copy(inst, P(1), P(2), ADDR(d64, 3), ADDR(s64, 4), ADDR(d64 && s64, 5));
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();
   }
   CASE(table_init) {
-    rc = cis__table_init(inst, P(1), P(2), SL(3).u32, SL(4).u32, SL(5).u32);
+    rc = cis__table_init(inst, P(1), P(2), ADDR(inst->tables[P(2)]->is64, 3), SL(4).u32, SL(5).u32);
     if (UNLIKELY(rc != CIS_OK)) goto trapped;
     ADV(6);
     NEXT();

@@ -128,8 +128,10 @@ typedef struct ctl {
 /* A decoded instruction with its immediates. */
 typedef struct ins {
   uint32_t op;         /* enum cis__op (src/wasm/opcodes.h) */
-  uint32_t a, b;       /* index immediates; memarg: a = align, b = offset;
-                          memory.copy: a = destination memory, b = source */
+  uint32_t a, b;       /* index immediates; memarg: a = align, b = offset
+                          (its low 32 bits); memory.copy: a = destination
+                          memory, b = source */
+  uint64_t off;        /* memarg: the offset (64-bit memories' may pass 2^32) */
   uint32_t c;          /* memory index: memarg, memory.size/grow/fill/init */
   int64_t bt;          /* block type */
   uint64_t bits;       /* constants, zero-extended */
@@ -1182,7 +1184,8 @@ static bool read_ins(tr *t, ins *in) {
     if (!cis__read_memarg(&t->p, t->end, &ma)) return false;
     if (cis__op_info(o)->imm == CIS__IMM_MEMARG_LANE && !rd_byte(t, &r)) return false;
     in->a = ma.align;
-    in->b = ma.offset;
+    in->b = (uint32_t)ma.offset;
+    in->off = ma.offset;
     in->c = ma.mem;
     in->bits = r;
     return true;
@@ -1540,10 +1543,11 @@ static cis_result need_memory(tr *t, uint32_t i) {
   return i < t->m->nmemories ? CIS_OK : bad(t, "unknown memory");
 }
 
-/* A load or store of a memory other than 0 (multi-memory): one memx op
- * (ops.def), which names the memory and the wasm instruction; the
- * operands (address, then a value or vector) and the result are those of
- * the instruction's signature. */
+/* A load or store of a memory other than 0 (multi-memory) or of a 64-bit
+ * memory (memory64, memory 0 too): one memx or memx64 op (ops.def),
+ * which names the memory and the wasm instruction; the operands
+ * (address, then a value or vector) and the result are those of the
+ * instruction's signature. Memory 0 of 32 bits keeps its own handlers. */
 static cis_result translate_memx(tr *t, const ins *in) {
   const char *sig = cis__op_info(in->op)->sig;
   uint32_t npop = (uint32_t)(strchr(sig, ':') - sig);
@@ -1554,16 +1558,19 @@ static cis_result translate_memx(tr *t, const ins *in) {
   NEEDV(0, sig[npop - 1] == 'v');
   if (npop == 2) NEEDV(1, 0);
   uint32_t v = npop == 2 ? use(t, t->nvs - 1) : 0, a = use(t, t->nvs - npop);
+  bool is64 = t->m->memories[in->c].is64;
+  int id = is64 ? CIS__IOP_memx64 : CIS__IOP_memx;
   if (rt) {
     pop(t, npop);
-    op_d(t, CIS__IOP_memx, push_typed(t, rt));
+    op_d(t, id, push_typed(t, rt));
   } else {
-    op(t, CIS__IOP_memx);
+    op(t, id);
     put(t, 0); /* no destination */
   }
   put(t, a);
   put(t, v);
-  put(t, in->b);
+  put(t, (uint32_t)in->off);
+  if (is64) put(t, (uint32_t)(in->off >> 32));
   put(t, in->c);
   put(t, in->op);
   put(t, (uint32_t)in->bits);
@@ -1716,7 +1723,7 @@ static cis_result translate_fd(tr *t, const ins *in) {
     return bad(t, "invalid lane index");
   if (so->shape >= SH_LD1 && so->shape <= SH_STL8) {
     CIS_TRY(need_memory(t, in->c));
-    if (in->c) return translate_memx(t, in);
+    if (in->c || t->m->memories[in->c].is64) return translate_memx(t, in);
   }
   switch (so->shape) {
   case SH_V: case SH_VT: case SH_SPL: case SH_EXT: { /* one operand */
@@ -1821,7 +1828,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
   }
   if (op_ >= CIS__OP_I32_LOAD && op_ <= CIS__OP_I64_STORE32) {
     CIS_TRY(need_memory(t, in->c));
-    if (in->c) return translate_memx(t, in);
+    if (in->c || m->memories[in->c].is64) return translate_memx(t, in);
     int id = memops[op_ - CIS__OP_I32_LOAD]; /* family: +M_ACC, +M_ADD (ops.def) */
     if (op_ <= CIS__OP_I64_LOAD32_U) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
@@ -1982,6 +1989,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
       ft = &m->types[in->a];
     }
     NEED((size_t)ft->nparams + extra);
+    if (!direct && !by_ref && m->tables[in->b].limits.is64) unop(t, CIS__IOP_table_index64);
     uint32_t elem = extra ? use(t, t->nvs - 1) : 0;
     uint32_t base = t->nvs - extra - ft->nparams;
     for (uint32_t p = base; p < base + ft->nparams; p++) materialize(t, p);

@@ -62,20 +62,26 @@ static const char *kind_name(unsigned k) {
  * current size must reach the import's minimum, and when the import names
  * a maximum the object must declare one no larger. Writes the reason to
  * why and returns false on mismatch. */
-static bool limits_match(const char *what, uint64_t cur, bool has_max, uint64_t max,
+static bool limits_match(const char *what, bool is64, uint64_t cur, bool has_max, uint64_t max,
                          const cis__limits *want, char *why, size_t n) {
+  if (is64 != want->is64) { /* memory64, table64: the address types must be equal */
+    snprintf(why, n, "%s address type differs: the module imports %s, the host provides %s", what,
+             want->is64 ? "i64" : "i32", is64 ? "i64" : "i32");
+    return false;
+  }
   if (cur < want->min) {
-    snprintf(why, n, "%s size %llu is below the minimum %u", what, (unsigned long long)cur,
-             want->min);
+    snprintf(why, n, "%s size %llu is below the minimum %llu", what, (unsigned long long)cur,
+             (unsigned long long)want->min);
     return false;
   }
   if (want->has_max && !has_max) {
-    snprintf(why, n, "%s has no maximum, the import needs one of at most %u", what, want->max);
+    snprintf(why, n, "%s has no maximum, the import needs one of at most %llu", what,
+             (unsigned long long)want->max);
     return false;
   }
   if (want->has_max && max > want->max) {
-    snprintf(why, n, "%s maximum %llu exceeds the import's %u", what, (unsigned long long)max,
-             want->max);
+    snprintf(why, n, "%s maximum %llu exceeds the import's %llu", what, (unsigned long long)max,
+             (unsigned long long)want->max);
     return false;
   }
   return true;
@@ -98,6 +104,16 @@ static void fmt_sig(char *buf, size_t cap, uint32_t np, uint32_t nr, const cis_v
     }
     if (used < cap) used += (size_t)snprintf(buf + used, cap - used, ")");
   }
+}
+
+/* Whether import im names a host interface defined for wasm32, whose
+ * functions take 32-bit pointers into memory 0: WASI preview 1 and cis's
+ * skill ABIs (cis, cis_v1, env.host_*). */
+static bool wasm32_interface(const cis__import *im) {
+  static const char *const mods[] = {"wasi_snapshot_preview1", "wasi_unstable", "cis", "cis_v1"};
+  for (size_t i = 0; i < sizeof mods / sizeof *mods; i++)
+    if (im->module_len == strlen(mods[i]) && !memcmp(im->module, mods[i], im->module_len)) return true;
+  return im->module_len == 3 && !memcmp(im->module, "env", 3) && im->name_len > 5 && !memcmp(im->name, "host_", 5);
 }
 
 /* Checks that x fits import im of module mod. False with a reason. */
@@ -124,6 +140,11 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
       snprintf(why, n, "function type differs: the module imports %s, the host provides %s", a, b);
       return false;
     }
+    if (x->of.func->kind == CIS__FUNC_HOST && mod->m->nmemories && mod->m->memories[0].is64 &&
+        wasm32_interface(im)) {
+      snprintf(why, n, "memory 0 is 64-bit (memory64), and WASI and the skill ABIs address a 32-bit memory 0");
+      return false;
+    }
     return true;
   case CIS_EXTERN_TABLE: {
     const cis_table *t = x->of.table;
@@ -131,11 +152,11 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
       snprintf(why, n, "table element type differs");
       return false;
     }
-    return limits_match("table", t->size, t->has_max, t->max, &im->desc.table.limits, why, n);
+    return limits_match("table", t->is64, t->size, t->has_max, t->max, &im->desc.table.limits, why, n);
   }
   case CIS_EXTERN_MEMORY: {
     const cis_memory *m = x->of.memory;
-    return limits_match("memory", m->size / CIS__PAGE_SIZE, m->has_max, m->type_max,
+    return limits_match("memory", m->is64, m->size / CIS__PAGE_SIZE, m->has_max, m->type_max,
                         &im->desc.memory, why, n);
   }
   case CIS_EXTERN_GLOBAL: {
@@ -334,12 +355,13 @@ static cis_result init_segments(cis_instance *inst) {
     const cis__elem *s = &m->elems[i];
     if (s->mode == CIS__SEG_ACTIVE) {
       cis_table *t = inst->tables[s->table];
-      uint32_t off = cis__const_value(inst, &s->offset).u32;
-      if ((uint64_t)off + s->count > t->size)
+      cis_slot o = cis__const_value(inst, &s->offset);
+      uint64_t off = t->is64 ? o.u64 : o.u32;
+      if (!cis__in_bounds(off, s->count, t->size))
         return cis__fail(inst->engine, CIS_TRAP_TABLE_OOB,
                          "out of bounds table access: element segment %u writes %u elements "
-                         "at %u, table %u has %u",
-                         i, s->count, off, s->table, t->size);
+                         "at %llu, table %u has %u",
+                         i, s->count, (unsigned long long)off, s->table, t->size);
       for (uint32_t k = 0; k < s->count; k++) t->elems[off + k] = cis__elem_item(inst, s, k);
     }
     if (s->mode != CIS__SEG_PASSIVE) inst->elem_dropped[i] = 1;
@@ -355,12 +377,13 @@ static cis_result init_segments(cis_instance *inst) {
       inst->data_dropped[i] = 1;
       continue;
     }
-    uint32_t off = cis__const_value(inst, &d->offset).u32;
-    if ((uint64_t)off + d->len > mem->size)
+    cis_slot o = cis__const_value(inst, &d->offset);
+    uint64_t off = mem->is64 ? o.u64 : o.u32;
+    if (!cis__in_bounds(off, d->len, mem->size))
       return cis__fail(inst->engine, CIS_TRAP_MEM_OOB,
-                       "out of bounds memory access: data segment %u writes %u bytes at %u, "
+                       "out of bounds memory access: data segment %u writes %u bytes at %llu, "
                        "memory %u has %llu",
-                       i, d->len, off, d->memory, (unsigned long long)mem->size);
+                       i, d->len, (unsigned long long)off, d->memory, (unsigned long long)mem->size);
     if (d->len) memcpy(mem->base + off, d->bytes, d->len);
     inst->data_dropped[i] = 1;
   }

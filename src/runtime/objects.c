@@ -338,19 +338,24 @@ static uint8_t *memory_map(cis_engine *e, uint64_t *reserved, uint64_t size) {
 cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
                               cis__account *acct, cis_engine *pool, cis_memory **out) {
   uint32_t cap = cis__cap_pages(max_bytes);
+  /* A 64-bit memory may declare up to 2^48 pages; its size is held to
+   * the same cap as a 32-bit one's (the limit, at most 4 GiB). */
+  uint64_t most = lim->is64 ? CIS__MAX_MEMORY64_PAGES : CIS__MAX_MEMORY_PAGES;
   *out = NULL;
-  if (lim->min > CIS__MAX_MEMORY_PAGES || (lim->has_max && lim->max > CIS__MAX_MEMORY_PAGES))
-    return cis__fail(msg_handle, CIS_EINVAL, "memory size must be at most 65536 pages (4GiB)");
+  if (lim->min > most || (lim->has_max && lim->max > most))
+    return cis__fail(msg_handle, CIS_EINVAL, "memory size must be at most %s",
+                     lim->is64 ? "2^48 pages" : "65536 pages (4GiB)");
   if (lim->has_max && lim->max < lim->min)
     return cis__fail(msg_handle, CIS_EINVAL,
                      "size minimum must not be greater than maximum");
   if (lim->min > cap)
     return cis__fail(msg_handle, CIS_EMEMLIMIT,
-                     "memory minimum of %u pages exceeds the limit of %u pages", lim->min, cap);
-  uint64_t charge = (uint64_t)lim->min * CIS__PAGE_SIZE;
+                     "memory minimum of %llu pages exceeds the limit of %u pages",
+                     (unsigned long long)lim->min, cap);
+  uint64_t charge = lim->min * CIS__PAGE_SIZE;
   if (!cis__account_charge(acct, charge, CIS__CHARGE_MEMORY)) {
     char what[64];
-    snprintf(what, sizeof what, "a memory of %u pages", lim->min);
+    snprintf(what, sizeof what, "a memory of %llu pages", (unsigned long long)lim->min);
     return over_account(msg_handle, acct, what, charge, CIS__CHARGE_MEMORY);
   }
   cis_memory *m = calloc(1, sizeof *m);
@@ -358,23 +363,24 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
     cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
     return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a memory");
   }
-  uint32_t reach = lim->has_max && lim->max < cap ? lim->max : cap;
+  uint32_t reach = lim->has_max && lim->max < cap ? (uint32_t)lim->max : cap;
   m->reserved = reserve_bytes(reach);
-  m->size = (uint64_t)lim->min * CIS__PAGE_SIZE;
+  m->size = lim->min * CIS__PAGE_SIZE;
   m->base = memory_map(pool, &m->reserved, m->size);
   if (!m->base) {
     int err = errno;
     free(m);
     cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
-    return cis__fail(msg_handle, CIS_ENOMEM, "cannot reserve %llu bytes and commit %u pages for a memory: %s",
-                     (unsigned long long)reserve_bytes(reach), lim->min, strerror(err));
+    return cis__fail(msg_handle, CIS_ENOMEM, "cannot reserve %llu bytes and commit %llu pages for a memory: %s",
+                     (unsigned long long)reserve_bytes(reach), (unsigned long long)lim->min, strerror(err));
   }
   atomic_init(&m->refs, 1);
   m->pool = pool;
   m->init_size = m->size;
   m->has_max = lim->has_max;
-  m->type_max = lim->has_max ? lim->max : CIS__MAX_MEMORY_PAGES;
-  m->max_pages = m->type_max < cap ? m->type_max : cap;
+  m->is64 = lim->is64;
+  m->type_max = lim->has_max ? lim->max : most;
+  m->max_pages = m->type_max < cap ? (uint32_t)m->type_max : cap;
   atomic_init(&m->acct, cis__account_ref(acct));
   *out = m;
   return CIS_OK;
@@ -414,7 +420,7 @@ cis_memory *cis__memory_ref(cis_memory *m) {
 
 void cis__memory_set_cap(cis_memory *m, uint64_t max_bytes) {
   uint32_t cap = cis__cap_pages(max_bytes);
-  m->max_pages = m->type_max < cap ? m->type_max : cap;
+  m->max_pages = m->type_max < cap ? (uint32_t)m->type_max : cap;
 }
 
 /* Makes the reservation cover new_bytes, extending it in place when the
@@ -436,9 +442,10 @@ static bool reserve_more(cis_memory *m, uint64_t new_bytes) {
 
 /* memory.grow: the old size in pages, or -1 when the result would pass the
  * memory's maximum or cap, or the host cannot commit the pages. */
-int64_t cis__memory_grow(cis_memory *m, uint32_t delta) {
+int64_t cis__memory_grow(cis_memory *m, uint64_t delta) {
   uint64_t old_pages = m->size / CIS__PAGE_SIZE;
   if (delta == 0) return (int64_t)old_pages;
+  if (delta > m->max_pages) return -1; /* a 64-bit memory's delta: no wrap below */
   uint64_t new_pages = old_pages + delta;
   if (new_pages > m->max_pages) return -1;
   uint64_t new_size = new_pages * CIS__PAGE_SIZE;
@@ -458,7 +465,7 @@ cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages,
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!e) return CIS_EINVAL;
-  cis__limits lim = {min_pages, max_pages, has_max};
+  cis__limits lim = {.min = min_pages, .max = max_pages, .has_max = has_max};
   /* Not pooled: a memory of the embedder's may outlive the engine, whose
    * pool is gone by then. An instance's memories die with it, and every
    * instance before its engine. */
@@ -496,12 +503,12 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
                      "size minimum must not be greater than maximum");
   if (lim->min > cap)
     return cis__fail(msg_handle, CIS_EMEMLIMIT,
-                     "table minimum of %u elements exceeds the limit of %u elements", lim->min,
-                     cap);
-  uint64_t charge = (uint64_t)lim->min * sizeof(void *);
+                     "table minimum of %llu elements exceeds the limit of %u elements",
+                     (unsigned long long)lim->min, cap);
+  uint64_t charge = lim->min * sizeof(void *);
   if (!cis__account_charge(acct, charge, CIS__CHARGE_OTHER)) {
     char what[64];
-    snprintf(what, sizeof what, "a table of %u elements", lim->min);
+    snprintf(what, sizeof what, "a table of %llu elements", (unsigned long long)lim->min);
     return over_account(msg_handle, acct, what, charge, CIS__CHARGE_OTHER);
   }
   cis__table_rt *r = calloc(1, sizeof *r);
@@ -511,16 +518,17 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
     free(r);
     cis__account_uncharge(acct, charge, CIS__CHARGE_OTHER);
     if (!t) return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a table");
-    return cis__fail(msg_handle, CIS_ENOMEM, "out of memory for a table of %u elements",
-                     lim->min);
+    return cis__fail(msg_handle, CIS_ENOMEM, "out of memory for a table of %llu elements",
+                     (unsigned long long)lim->min);
   }
   atomic_init(&t->refs, 1);
   t->elem = elem;
   t->ctype = elem;
-  t->size = t->capacity = lim->min;
+  t->size = t->capacity = (uint32_t)lim->min;
   t->max = lim->max;
   t->has_max = lim->has_max;
-  t->limit = lim->has_max && lim->max < cap ? lim->max : cap;
+  t->is64 = lim->is64;
+  t->limit = lim->has_max && lim->max < cap ? (uint32_t)lim->max : cap;
   atomic_init(&t->acct, cis__account_ref(acct));
   r->owner = owner;
   *out = t;
@@ -549,14 +557,15 @@ void cis__table_disown(cis_table *t) { ((cis__table_rt *)t)->owner = NULL; }
 
 void cis__table_set_cap(cis_table *t, uint64_t max_elems) {
   uint32_t cap = cis__cap_elems(max_elems);
-  t->limit = t->has_max && t->max < cap ? t->max : cap;
+  t->limit = t->has_max && t->max < cap ? (uint32_t)t->max : cap;
 }
 
 /* table.grow: the old size, or -1 past the maximum, the cap or the
  * account, or when out of host memory. The element array may move:
  * engines re-read t->elems. */
-int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init) {
+int64_t cis__table_grow(cis_table *t, uint64_t delta, void *init) {
   uint32_t old = t->size;
+  if (delta > t->limit) return -1; /* a 64-bit table's delta: no wrap below */
   uint64_t want = (uint64_t)old + delta;
   if (want > t->limit) return -1;
   if (want > t->capacity) {
@@ -590,7 +599,7 @@ cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t
   if (!e) return CIS_EINVAL;
   if (cis__kind_is_exn((uint8_t)elem)) /* exnrefs are made by wasm code only */
     return cis__fail(e, CIS_EINVAL, "an embedder's table cannot hold exception references");
-  cis__limits lim = {min, max, has_max};
+  cis__limits lim = {.min = min, .max = max, .has_max = has_max};
   return cis__table_create(e, (uint8_t)elem, &lim, e->cfg.limits.max_table_elems, NULL, NULL,
                            out);
 }

@@ -151,7 +151,8 @@ struct cis_memory {
   uint64_t reserved;         /* bytes reserved (mapped PROT_NONE past size) */
   uint32_t max_pages;        /* effective maximum: type's max capped by the limit */
   bool has_max;              /* the type declared a maximum */
-  uint32_t type_max;         /* declared maximum (for import matching) */
+  bool is64;                 /* 64-bit address type (memory64): i64 addresses */
+  uint64_t type_max;         /* declared maximum (for import matching) */
   cis__account *_Atomic acct; /* account charged for size; NULL until one pays */
   cis_engine *pool;          /* engine whose pool takes the reservation back, or NULL */
   uint64_t init_size;        /* size at creation: left accessible when pooled */
@@ -173,8 +174,9 @@ struct cis_table {
   uint8_t elem;              /* CIS__FUNCREF or CIS__EXTERNREF */
   uint64_t ctype;            /* element type in full, canonical (cis__vt_canon) */
   uint32_t size;             /* current number of elements */
-  uint32_t max;              /* declared maximum, when has_max */
+  uint64_t max;              /* declared maximum, when has_max */
   bool has_max;              /* the type declared a maximum */
+  bool is64;                 /* 64-bit index type (table64): i64 indices */
   uint32_t limit;            /* effective cap on growth */
   uint32_t capacity;         /* allocated elements */
   void **elems;              /* cis_func* or externref; NULL is null */
@@ -373,9 +375,9 @@ void cis__fmt_func(char *buf, size_t n, const cis_func *f);
 
 /* memory.grow under the memory's cap and the account that pays for it:
  * returns old pages or -1. */
-int64_t cis__memory_grow(cis_memory *mem, uint32_t delta_pages);
+int64_t cis__memory_grow(cis_memory *mem, uint64_t delta_pages);
 /* table.grow under the table's cap and its account: returns old size or -1. */
-int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init);
+int64_t cis__table_grow(cis_table *t, uint64_t delta, void *init);
 
 /* ------------------------------------------ semantics both engines share
  *
@@ -383,7 +385,14 @@ int64_t cis__table_grow(cis_table *t, uint32_t delta, void *init);
  * (segments.c; the cheap ones inline here): the engines call these
  * instead of keeping their own copies. The bulk ones take validated
  * indices and return CIS_OK or the trap code, setting no message (the
- * engine names the function that trapped); a trap writes nothing. */
+ * engine names the function that trapped); a trap writes nothing.
+ * Addresses, indices and lengths are 64-bit (memory64, table64: a 32-bit
+ * memory's or table's zero-extended), checked without wrapping. */
+
+/* Whether [at, at + n) lies inside size units. */
+static inline bool cis__in_bounds(uint64_t at, uint64_t n, uint64_t size) {
+  return at <= size && n <= size - at;
+}
 
 /* The value of validated constant expression x in inst (not v128). */
 cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x);
@@ -392,14 +401,14 @@ void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[1
 /* Item k of element segment s as a table element of inst. */
 void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k);
 /* table.init seg of table ti: n items from s to d. */
-cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d, uint32_t s,
-                           uint32_t n);
+cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint64_t d, uint64_t s,
+                           uint64_t n);
 /* table.copy: n elements of table st from s to table dt at d (may overlap). */
-cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
-                           uint32_t n);
+cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint64_t d, uint64_t s,
+                           uint64_t n);
 /* memory.init seg of memory mi: n bytes from s to d. */
-cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint32_t d, uint32_t s,
-                            uint32_t n);
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint64_t d, uint64_t s,
+                            uint64_t n);
 
 /* Memory 0's initial contents as one image, which instantiation may map
  * from a file instead of copying the segments (ops mem_image): the range
@@ -429,12 +438,12 @@ bool cis__data_image_next(const cis__module *m, uint32_t *i, uint32_t *off);
 bool cis__data_image_equal(const cis__module *m, const cis__data_image *plan, const uint8_t *img);
 
 /* table.get and table.set of element i of t. */
-static inline cis_result cis__table_get(const cis_table *t, uint32_t i, void **out) {
+static inline cis_result cis__table_get(const cis_table *t, uint64_t i, void **out) {
   if (i >= t->size) return CIS_TRAP_TABLE_OOB;
   *out = t->elems[i];
   return CIS_OK;
 }
-static inline cis_result cis__table_set(cis_table *t, uint32_t i, void *v) {
+static inline cis_result cis__table_set(cis_table *t, uint64_t i, void *v) {
   if (i >= t->size) return CIS_TRAP_TABLE_OOB;
   t->elems[i] = v;
   return CIS_OK;
@@ -444,22 +453,22 @@ static inline cis_result cis__table_set(cis_table *t, uint32_t i, void *v) {
 static inline void cis__elem_drop(cis_instance *inst, uint32_t seg) { inst->elem_dropped[seg] = 1; }
 static inline void cis__data_drop(cis_instance *inst, uint32_t seg) { inst->data_dropped[seg] = 1; }
 /* table.fill: n elements of t from i with v. */
-static inline cis_result cis__table_fill(cis_table *t, uint32_t i, void *v, uint32_t n) {
-  if ((uint64_t)i + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[i + k] = v;
+static inline cis_result cis__table_fill(cis_table *t, uint64_t i, void *v, uint64_t n) {
+  if (!cis__in_bounds(i, n, t->size)) return CIS_TRAP_TABLE_OOB;
+  for (uint64_t k = 0; k < n; k++) t->elems[i + k] = v;
   return CIS_OK;
 }
 /* memory.copy: n bytes from s in memory sm to d in memory dm (the same
  * memory or two: multi-memory; the ranges may overlap). */
-static inline cis_result cis__memory_copy(cis_memory *dm, const cis_memory *sm, uint32_t d, uint32_t s,
-                                          uint32_t n) {
-  if ((uint64_t)d + n > dm->size || (uint64_t)s + n > sm->size) return CIS_TRAP_MEM_OOB;
+static inline cis_result cis__memory_copy(cis_memory *dm, const cis_memory *sm, uint64_t d, uint64_t s,
+                                          uint64_t n) {
+  if (!cis__in_bounds(d, n, dm->size) || !cis__in_bounds(s, n, sm->size)) return CIS_TRAP_MEM_OOB;
   if (n) memmove(dm->base + d, sm->base + s, n);
   return CIS_OK;
 }
 /* memory.fill: n bytes of mem from d with v. */
-static inline cis_result cis__memory_fill(cis_memory *mem, uint32_t d, uint8_t v, uint32_t n) {
-  if ((uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+static inline cis_result cis__memory_fill(cis_memory *mem, uint64_t d, uint8_t v, uint64_t n) {
+  if (!cis__in_bounds(d, n, mem->size)) return CIS_TRAP_MEM_OOB;
   if (n) memset(mem->base + d, v, n);
   return CIS_OK;
 }

@@ -73,30 +73,30 @@ void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
   return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
 }
 
-cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint32_t d, uint32_t s,
-                           uint32_t n) {
+cis_result cis__table_init(cis_instance *inst, uint32_t seg, uint32_t ti, uint64_t d, uint64_t s,
+                           uint64_t n) {
   const cis__elem *e = &inst->m->elems[seg];
   cis_table *t = inst->tables[ti];
   uint64_t len = inst->elem_dropped[seg] ? 0 : e->count;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > t->size) return CIS_TRAP_TABLE_OOB;
-  for (uint32_t k = 0; k < n; k++) t->elems[d + k] = cis__elem_item(inst, e, s + k);
+  if (!cis__in_bounds(s, n, len) || !cis__in_bounds(d, n, t->size)) return CIS_TRAP_TABLE_OOB;
+  for (uint64_t k = 0; k < n; k++) t->elems[d + k] = cis__elem_item(inst, e, (uint32_t)(s + k));
   return CIS_OK;
 }
 
-cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
-                           uint32_t n) {
+cis_result cis__table_copy(cis_instance *inst, uint32_t dt, uint32_t st, uint64_t d, uint64_t s,
+                           uint64_t n) {
   cis_table *a = inst->tables[dt], *b = inst->tables[st];
-  if ((uint64_t)s + n > b->size || (uint64_t)d + n > a->size) return CIS_TRAP_TABLE_OOB;
+  if (!cis__in_bounds(s, n, b->size) || !cis__in_bounds(d, n, a->size)) return CIS_TRAP_TABLE_OOB;
   if (n) memmove(&a->elems[d], &b->elems[s], (size_t)n * sizeof *a->elems);
   return CIS_OK;
 }
 
-cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint32_t d, uint32_t s,
-                            uint32_t n) {
+cis_result cis__memory_init(cis_instance *inst, uint32_t seg, uint32_t mi, uint64_t d, uint64_t s,
+                            uint64_t n) {
   const cis__data *ds = &inst->m->datas[seg];
   cis_memory *mem = inst->memories[mi];
   uint64_t len = inst->data_dropped[seg] ? 0 : ds->len;
-  if ((uint64_t)s + n > len || (uint64_t)d + n > mem->size) return CIS_TRAP_MEM_OOB;
+  if (!cis__in_bounds(s, n, len) || !cis__in_bounds(d, n, mem->size)) return CIS_TRAP_MEM_OOB;
   if (n) memcpy(mem->base + d, ds->bytes + s, n);
   return CIS_OK;
 }
@@ -133,7 +133,8 @@ bool cis__data_image_next(const cis__module *m, uint32_t *i, uint32_t *off) {
 }
 
 bool cis__data_image_plan(const cis__module *m, uint64_t min_data, cis__data_image *out) {
-  if (m->nmemories == 0 || m->nmemory_imports != 0) return false;
+  /* A 64-bit memory's offsets are i64 constants: copied, never imaged. */
+  if (m->nmemories == 0 || m->nmemory_imports != 0 || m->memories[0].is64) return false;
   const uint64_t size = (uint64_t)m->memories[0].min * CIS__PAGE_SIZE;
   uint64_t lo = UINT64_MAX, hi = 0, data = 0;
   for (uint32_t i = 0; i < m->ndatas; i++) {

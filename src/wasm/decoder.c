@@ -90,6 +90,7 @@ bool cis__read_s32(const uint8_t **p, const uint8_t *end, int32_t *out) {
   *out = (int32_t)v;
   return true;
 }
+bool cis__read_u64(const uint8_t **p, const uint8_t *end, uint64_t *out) { return leb_u(p, end, 64, out) == 0; }
 bool cis__read_s33(const uint8_t **p, const uint8_t *end, int64_t *out) { return leb_s(p, end, 33, out) == 0; }
 bool cis__read_s64(const uint8_t **p, const uint8_t *end, int64_t *out) { return leb_s(p, end, 64, out) == 0; }
 
@@ -142,6 +143,12 @@ static bool u32(rd *r, uint32_t *out) {
   if (e) return leb_err(r, e);
   *out = (uint32_t)v;
   return true;
+}
+
+static bool u64(rd *r, uint64_t *out) {
+  *out = 0;
+  int e = leb_u(&r->p, r->end, 64, out);
+  return e ? leb_err(r, e) : true;
 }
 
 static bool s32(rd *r, int32_t *out) {
@@ -326,13 +333,30 @@ static bool flag1(rd *r, uint8_t *out) {
   return true;
 }
 
+/* Limits. 2.0: a one-bit flag (has a maximum), u32 bounds. 3.0: a flags
+ * byte, 0 or 1 as in 2.0 and 4 or 5 the same with the 64-bit address type
+ * (memory64, table64), u64 bounds (whether they fit the type is the
+ * validator's); any other byte is malformed (0x02 and 0x03, shared
+ * memories, are the threads proposal's). */
 static bool limits(rd *r, cis__limits *l) {
   uint8_t flag;
+  l->max = 0;
+  l->is64 = false;
+  if (tl_std >= CIS__STD_3) {
+    const uint8_t *at = r->p;
+    if (!u8(r, &flag)) return false;
+    if (flag & ~5u) return fail_at(r, at, CIS_EMALFORMED, "malformed limits flags");
+    l->has_max = flag & 1;
+    l->is64 = flag & 4;
+    return u64(r, &l->min) && (!l->has_max || u64(r, &l->max));
+  }
+  uint32_t min, max = 0;
   if (!flag1(r, &flag)) return false;
   l->has_max = flag == 1;
-  if (!u32(r, &l->min)) return false;
-  l->max = 0;
-  if (l->has_max && !u32(r, &l->max)) return false;
+  if (!u32(r, &min)) return false;
+  if (l->has_max && !u32(r, &max)) return false;
+  l->min = min;
+  l->max = max;
   return true;
 }
 
@@ -378,11 +402,12 @@ static bool memidx(rd *r) {
  * the memory exists is the validator's. */
 static bool memarg(rd *r) {
   uint32_t flags, x;
+  uint64_t off;
   const uint8_t *at = r->p;
   if (!u32(r, &flags)) return false;
   if (flags >= (tl_std >= CIS__STD_3 ? 128u : 32u)) return fail_at(r, at, CIS_EMALFORMED, "malformed memop flags");
   if ((flags & 64) && !u32(r, &x)) return false;
-  return u32(r, &x);
+  return tl_std >= CIS__STD_3 ? u64(r, &off) : u32(r, &x); /* 3.0: memory64's offsets */
 }
 
 bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out) {
@@ -391,7 +416,7 @@ bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out) {
   if (!cis__read_u32(p, end, &flags)) return false;
   out->align = flags & 63;
   if ((flags & 64) && !cis__read_u32(p, end, &out->mem)) return false;
-  return cis__read_u32(p, end, &out->offset);
+  return cis__read_u64(p, end, &out->offset);
 }
 
 bool cis__read_catch(const uint8_t **p, const uint8_t *end, cis__catch *out) {

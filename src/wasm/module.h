@@ -103,10 +103,15 @@ typedef struct cis__functype {
 } cis__functype;
 
 typedef struct cis__limits {
-  uint32_t min;  /* initial size (pages or elements) */
-  uint32_t max;  /* maximum, meaningful when has_max */
+  uint64_t min;  /* initial size (pages or elements) */
+  uint64_t max;  /* maximum, meaningful when has_max */
   bool has_max;  /* max present in the binary */
+  bool is64;     /* 3.0's 64-bit address type (memory64, table64): i64
+                    addresses and indices, limits past 32 bits */
 } cis__limits;
+
+/* The most pages a 64-bit memory may declare (2^48: 2^64 bytes). */
+#define CIS__MAX_MEMORY64_PAGES (1ull << 48)
 
 /* A constant expression (global init, segment offset, element item): the
  * raw bytes, including the final `end`. After validation it is constant
@@ -374,11 +379,12 @@ bool cis__read_catch(const uint8_t **p, const uint8_t *end, cis__catch *out);
 typedef struct cis__memarg {
   uint32_t align;  /* log2 of the alignment */
   uint32_t mem;    /* memory index: 0 unless bit 6 of the flags names one */
-  uint32_t offset; /* the constant offset */
+  uint64_t offset; /* the constant offset: a u64 in 3.0 (below 2^32 for a
+                      32-bit memory: the validator's), a u32 in 2.0 */
 } cis__memarg;
 
 /* Reads a memarg over [*p, end): flags (alignment; with bit 6 set, a
- * memory index follows), then the offset. For the engines and the
+ * memory index follows), then the offset (a u64 LEB128). For the engines and the
  * validator, which read what the decoder accepted; false on a bad read. */
 bool cis__read_memarg(const uint8_t **p, const uint8_t *end, cis__memarg *out);
 
@@ -388,5 +394,15 @@ bool cis__read_u32(const uint8_t **p, const uint8_t *end, uint32_t *out);
 bool cis__read_s32(const uint8_t **p, const uint8_t *end, int32_t *out);
 bool cis__read_s33(const uint8_t **p, const uint8_t *end, int64_t *out);
 bool cis__read_s64(const uint8_t **p, const uint8_t *end, int64_t *out);
+bool cis__read_u64(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+/* The value type of memory mi's addresses (table ti's indices): i64 for
+ * a 64-bit one (memory64, table64), else i32. */
+static inline uint8_t cis__mem_addr_type(const cis__module *m, uint32_t mi) {
+  return m->memories[mi].is64 ? CIS__I64 : CIS__I32;
+}
+static inline uint8_t cis__table_addr_type(const cis__module *m, uint32_t ti) {
+  return m->tables[ti].limits.is64 ? CIS__I64 : CIS__I32;
+}
 
 #endif /* CIS_WASM_MODULE_H */

@@ -55,6 +55,8 @@ typedef struct vx {
   size_t capl;             /* allocated entries of locals and linit */
   uint32_t *set;           /* non-defaultable locals set, innermost last */
   size_t nset, capset;
+  const char *apat;        /* the current SIG row's address operands (retyped) */
+  uint8_t at1, at2;        /* their types: of the first and second memory or table */
 } vx;
 
 static bool verr(vx *v, cis_result code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -215,12 +217,34 @@ static bool check_memory(vx *v, uint32_t x) {
   return true;
 }
 
-/* A memarg whose alignment may not exceed 2^natural. */
+/* The address types of a SIG row (typed): pat marks the operands and
+ * results that are addresses or indices of the instruction's memory or
+ * table, 'a' the first's type, 'b' the second's (memory.copy's and
+ * table.copy's source), 'm' the narrower of the two (their length). */
+static void addr_types(vx *v, const char *pat, uint8_t at1, uint8_t at2) {
+  v->apat = pat;
+  v->at1 = at1;
+  v->at2 = at2;
+}
+
+/* A memarg whose alignment may not exceed 2^natural, and whose offset
+ * fits the memory's address type; its address is of that type. */
 static bool memarg(vx *v, unsigned natural) {
   cis__memarg ma;
   cis__read_memarg(&v->p, v->end, &ma);
   if (!check_memory(v, ma.mem)) return false;
   if (ma.align > natural) return verr(v, CIS_EINVALID, "alignment must not be larger than natural");
+  if (!v->m->memories[ma.mem].is64 && ma.offset > UINT32_MAX) return verr(v, CIS_EINVALID, "offset out of range");
+  addr_types(v, "a", cis__mem_addr_type(v->m, ma.mem), 0);
+  return true;
+}
+
+/* A memory index immediate: memory.size's result, memory.grow's operand
+ * and result, memory.fill's address and length are of its address type. */
+static bool memidx_imm(vx *v, enum cis__op op) {
+  uint32_t x = rd_u32(v);
+  if (!check_memory(v, x)) return false;
+  addr_types(v, op == CIS__OP_MEMORY_SIZE ? ".a" : "a.a", cis__mem_addr_type(v->m, x), 0);
   return true;
 }
 
@@ -323,7 +347,7 @@ static bool tail_results(vx *v, const cis__functype *ft) {
 
 /* Reads and checks the immediates of an instruction with a fixed type (a
  * SIG row), by their kind: indices against the module, alignment, lanes. */
-static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
+static bool fixed_immediates(vx *v, enum cis__op op, const cis__opinfo *oi) {
   const cis__module *m = v->m;
   uint32_t x, y;
   switch ((enum cis__imm)oi->imm) {
@@ -335,11 +359,13 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
     for (int i = 0; i < 16; i++)
       if (!lane(v, 32)) return false;
     return true;
-  case CIS__IMM_MEMIDX: return check_memory(v, rd_u32(v));
+  case CIS__IMM_MEMIDX: return memidx_imm(v, op);
   case CIS__IMM_MEMORY_COPY:
     x = rd_u32(v);
     y = rd_u32(v);
-    return check_memory(v, x) && check_memory(v, y);
+    if (!check_memory(v, x) || !check_memory(v, y)) return false;
+    addr_types(v, "abm", cis__mem_addr_type(m, x), cis__mem_addr_type(m, y));
+    return true;
   case CIS__IMM_I32: { int32_t c; cis__read_s32(&v->p, v->end, &c); return true; }
   case CIS__IMM_I64: { int64_t c; cis__read_s64(&v->p, v->end, &c); return true; }
   case CIS__IMM_F32: v->p += 4; return true;
@@ -348,21 +374,29 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
   case CIS__IMM_MEMORY_INIT:
     x = rd_u32(v);
     y = rd_u32(v);
-    return check_memory(v, y) && data_idx(v, x);
+    if (!check_memory(v, y) || !data_idx(v, x)) return false;
+    addr_types(v, "a", cis__mem_addr_type(m, y), 0);
+    return true;
   case CIS__IMM_DATA: return data_idx(v, rd_u32(v));
   case CIS__IMM_ELEM: return check_elem(v, rd_u32(v));
-  case CIS__IMM_TABLE: return check_table(v, rd_u32(v));
+  case CIS__IMM_TABLE: /* table.size */
+    x = rd_u32(v);
+    if (!check_table(v, x)) return false;
+    addr_types(v, ".a", cis__table_addr_type(m, x), 0);
+    return true;
   case CIS__IMM_TABLE_INIT:
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, y) || !check_elem(v, x)) return false;
     if (!vt_sub(m, m->elems[x].vt, m->tables[y].vt)) return mismatch(v);
+    addr_types(v, "a", cis__table_addr_type(m, y), 0);
     return true;
   case CIS__IMM_TABLE_COPY:
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, x) || !check_table(v, y)) return false;
     if (!vt_sub(m, m->tables[y].vt, m->tables[x].vt)) return mismatch(v);
+    addr_types(v, "abm", cis__table_addr_type(m, x), cis__table_addr_type(m, y));
     return true;
   default: break;
   }
@@ -370,13 +404,26 @@ static bool fixed_immediates(vx *v, const cis__opinfo *oi) {
   return verr(v, CIS_EINVALID, "%s: no generic typing", oi->name);
 }
 
+/* The type of SIG letter k of sig, or of the address its position
+ * names (addr_types). */
+static uint8_t sig_type(const vx *v, const char *sig, const char *c) {
+  size_t k = (size_t)(c - sig);
+  if (v->apat && k < strlen(v->apat)) switch (v->apat[k]) {
+    case 'a': return v->at1;
+    case 'b': return v->at2;
+    case 'm': return v->at1 == CIS__I64 && v->at2 == CIS__I64 ? CIS__I64 : CIS__I32;
+    default: break;
+    }
+  return cis__sig_valtype(*c);
+}
+
 /* Pops the operands and pushes the results a SIG ("ii:i") names. */
 static bool typed(vx *v, const char *sig) {
   const char *colon = strchr(sig, ':');
   for (const char *c = colon; c-- > sig;)
-    if (!pop_expect(v, cis__sig_valtype(*c))) return false;
+    if (!pop_expect(v, sig_type(v, sig, c))) return false;
   for (const char *c = colon + 1; *c; c++)
-    if (!push(v, cis__sig_valtype(*c))) return false;
+    if (!push(v, sig_type(v, sig, c))) return false;
   return true;
 }
 
@@ -516,7 +563,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
     if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
     ft = &m->types[x];
-    return pop_expect(v, CIS__I32) && pop_types(v, ft->vts, ft->nparams) &&
+    return pop_expect(v, cis__table_addr_type(m, y)) && pop_types(v, ft->vts, ft->nparams) &&
            push_types(v, ft->vts + ft->nparams, ft->nresults);
   case CIS__OP_CALL_REF:
     return type_index(v, &ft, &x) && pop_expect(v, cis__vt_typed(x, true)) && pop_types(v, ft->vts, ft->nparams) &&
@@ -535,7 +582,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
       if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
       if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
       ft = &m->types[x];
-      if (!pop_expect(v, CIS__I32)) return false;
+      if (!pop_expect(v, cis__table_addr_type(m, y))) return false;
     }
     if (!tail_results(v, ft) || !pop_types(v, ft->vts, ft->nparams)) return false;
     set_unreachable(v);
@@ -580,16 +627,18 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
   case CIS__OP_TABLE_GET: case CIS__OP_TABLE_SET:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    if (op == CIS__OP_TABLE_GET) return pop_expect(v, CIS__I32) && push(v, m->tables[x].vt);
-    return pop_expect(v, m->tables[x].vt) && pop_expect(v, CIS__I32);
+    if (op == CIS__OP_TABLE_GET) return pop_expect(v, cis__table_addr_type(m, x)) && push(v, m->tables[x].vt);
+    return pop_expect(v, m->tables[x].vt) && pop_expect(v, cis__table_addr_type(m, x));
   case CIS__OP_TABLE_GROW:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].vt) && push(v, CIS__I32);
+    return pop_expect(v, cis__table_addr_type(m, x)) && pop_expect(v, m->tables[x].vt) &&
+           push(v, cis__table_addr_type(m, x));
   case CIS__OP_TABLE_FILL:
     x = rd_u32(v);
     if (!check_table(v, x)) return false;
-    return pop_expect(v, CIS__I32) && pop_expect(v, m->tables[x].vt) && pop_expect(v, CIS__I32);
+    return pop_expect(v, cis__table_addr_type(m, x)) && pop_expect(v, m->tables[x].vt) &&
+           pop_expect(v, cis__table_addr_type(m, x));
   case CIS__OP_REF_NULL: {
     uint32_t t = CIS__FUNCREF;
     if (m->standard >= CIS__STD_3) cis__read_heaptype(&v->p, v->end, &t);
@@ -634,7 +683,8 @@ static bool instr(vx *v, bool *done) {
   if (cis__op_read(&v->p, v->end, &op) != CIS__OPREAD_OK) return verr(v, CIS_EMALFORMED, "illegal opcode");
   const cis__opinfo *oi = cis__op_info(op);
   if (oi->sig[0] == '*') return by_hand(v, op, done);
-  return fixed_immediates(v, oi) && typed(v, oi->sig);
+  v->apat = NULL;
+  return fixed_immediates(v, op, oi) && typed(v, oi->sig);
 }
 
 static bool validate_body(vx *v, uint32_t fidx) {
@@ -757,7 +807,7 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint32_t want, 
   return merr(d, CIS_ETYPE, "type mismatch");
 }
 
-static bool limits_ok(const cis__limits *l, uint32_t cap, const char *cap_msg, cis__diag *d) {
+static bool limits_ok(const cis__limits *l, uint64_t cap, const char *cap_msg, cis__diag *d) {
   if (l->min > cap || (l->has_max && l->max > cap)) return merr(d, CIS_EINVALID, "%s", cap_msg);
   if (l->has_max && l->min > l->max) return merr(d, CIS_EINVALID, "size minimum must not be greater than maximum");
   return true;
@@ -854,10 +904,13 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     if (m->types[m->tag_type[i]].nresults) return merr(d, CIS_EINVALID, "non-empty tag result type"), d->code;
   }
   for (uint32_t i = 0; i < m->ntables; i++)
-    if (!limits_ok(&m->tables[i].limits, UINT32_MAX, "table size", d)) return d->code;
+    if (!limits_ok(&m->tables[i].limits, m->tables[i].limits.is64 ? UINT64_MAX : UINT32_MAX, "table size", d))
+      return d->code;
   if (m->nmemories > 1 && m->standard < CIS__STD_3) return merr(d, CIS_EINVALID, "multiple memories"), d->code;
   for (uint32_t i = 0; i < m->nmemories; i++)
-    if (!limits_ok(&m->memories[i], CIS__MAX_MEMORY_PAGES, "memory size must be at most 65536 pages (4GiB)", d))
+    if (!(m->memories[i].is64
+              ? limits_ok(&m->memories[i], CIS__MAX_MEMORY64_PAGES, "memory size must be at most 2^48 pages", d)
+              : limits_ok(&m->memories[i], CIS__MAX_MEMORY_PAGES, "memory size must be at most 65536 pages (4GiB)", d)))
       return d->code;
   /* C.refs: function references outside function bodies. */
   m->func_declared = calloc(m->nfuncs ? m->nfuncs : 1, 1);
@@ -916,7 +969,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     const cis__elem *e = &m->elems[i];
     if (e->mode == CIS__SEG_ACTIVE) {
       if (e->table >= m->ntables) return merr(d, CIS_EINVALID, "unknown table %u", e->table), d->code;
-      if (!const_expr(m, &e->offset, CIS__I32, seg_globals, d)) return d->code;
+      if (!const_expr(m, &e->offset, cis__table_addr_type(m, e->table), seg_globals, d)) return d->code;
       if (!vt_sub(m, e->vt, m->tables[e->table].vt)) return merr(d, CIS_ETYPE, "type mismatch"), d->code;
     }
     for (uint32_t k = 0; k < e->count; k++) {
@@ -928,7 +981,7 @@ cis_result cis__module_validate(cis__module *m, cis__diag *d) {
     const cis__data *dd = &m->datas[i];
     if (dd->mode != CIS__SEG_ACTIVE) continue;
     if (dd->memory >= m->nmemories) return merr(d, CIS_EINVALID, "unknown memory %u", dd->memory), d->code;
-    if (!const_expr(m, &dd->offset, CIS__I32, seg_globals, d)) return d->code;
+    if (!const_expr(m, &dd->offset, cis__mem_addr_type(m, dd->memory), seg_globals, d)) return d->code;
   }
   vx v;
   memset(&v, 0, sizeof v);

@@ -125,14 +125,20 @@ static bool local_index(wat_p *p, uint32_t *out) {
 
 /* ------------------------------------------------------------- immediates */
 
-/* The number after "offset=" or "align=" (skip bytes into t): a u32, or
- * the spec's "unknown operator" for a token that holds no such number. */
-static bool memarg_num(wat_p *p, const wat_tok *t, size_t skip, uint32_t *out) {
+/* The number after "offset=" or "align=" (skip bytes into t): a u64
+ * (3.0: memory64's offsets; whether it fits a 32-bit memory is the
+ * validator's) or a u32 (2.0), or the spec's "unknown operator" for a
+ * token that holds no such number. */
+static bool memarg_num(wat_p *p, const wat_tok *t, size_t skip, uint64_t *out) {
   wat_tok num = *t;
   num.off += skip, num.len -= skip, num.col += (uint32_t)skip, num.kind = WT_RESERVED;
   if (!wat__is_num(p, &num) || p->src[num.off] == '-' || p->src[num.off] == '+')
     return wat__fail(p, t, "unknown operator %.*s", (int)(t->len > 40 ? 40 : t->len), p->src + t->off);
-  return wat__lit_u32(p, &num, out);
+  if (p->standard >= CIS__STD_3) return wat__lit_u64(p, &num, out);
+  uint32_t v;
+  if (!wat__lit_u32(p, &num, &v)) return false;
+  *out = v;
+  return true;
 }
 
 /* A memarg: [memory index,] offset=N and align=N; natural is log2 of the
@@ -140,7 +146,8 @@ static bool memarg_num(wat_p *p, const wat_tok *t, size_t skip, uint32_t *out) {
  * with their bit 6 set (multi-memory); memory 0 is encoded as in 2.0. A
  * lane instruction's index alone is its lane, not a memory (lane). */
 static bool memarg(wat_p *p, wat_buf *b, unsigned natural, bool lane) {
-  uint32_t offset = 0, align_log = natural, mem = 0;
+  uint64_t offset = 0;
+  uint32_t align_log = natural, mem = 0;
   const wat_tok *t = wat__tok(p);
   if (wat__at_index(p)) {
     const wat_tok *n = wat__peek(p, 1);
@@ -158,16 +165,16 @@ static bool memarg(wat_p *p, wat_buf *b, unsigned natural, bool lane) {
     t = wat__tok(p);
   }
   if (t->kind == WT_KEYWORD && t->len > 6 && !memcmp(p->src + t->off, kw_align, 6)) {
-    uint32_t a;
+    uint64_t a;
     if (!memarg_num(p, t, 6, &a)) return false;
     if (a == 0 || (a & (a - 1))) return wat__fail(p, t, "alignment must be a power of two");
     align_log = 0;
-    while ((1u << align_log) < a) align_log++;
+    while ((1ull << align_log) < a) align_log++;
     p->pos++;
   }
   wat__u32(b, mem ? align_log | 64 : align_log);
   if (mem) wat__u32(b, mem);
-  wat__u32(b, offset);
+  wat__u64(b, offset);
   return true;
 }
 

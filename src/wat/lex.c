@@ -76,8 +76,10 @@ void wat__put(wat_buf *b, const void *bytes, size_t n) {
 
 void wat__byte(wat_buf *b, uint8_t v) { wat__put(b, &v, 1); }
 
-void wat__u32(wat_buf *b, uint32_t v) {
-  uint8_t tmp[5];
+void wat__u32(wat_buf *b, uint32_t v) { wat__u64(b, v); }
+
+void wat__u64(wat_buf *b, uint64_t v) {
+  uint8_t tmp[10];
   size_t n = 0;
   do {
     uint8_t c = v & 0x7f;

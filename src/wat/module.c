@@ -402,38 +402,51 @@ static bool inline_exports(wat_p *p, int space, uint32_t idx) {
 /* The validator's text for a memory too large. */
 #define MEMORY_TOO_BIG "memory size must be at most 65536 pages (4GiB)"
 
-/* One bound of limits: a u64 literal, and one beyond 32 bits (which the
- * binary of a 32-bit table or memory cannot hold) is invalid with the
- * validator's text, too_big. */
-static bool limit(wat_p *p, const char *too_big, uint32_t *out) {
+/* One bound of limits: a u64 literal, and for a 32-bit table or memory
+ * one beyond 32 bits is invalid with the validator's text, too_big (a
+ * 64-bit one's bounds are the validator's). */
+static bool limit(wat_p *p, const char *too_big, bool is64, uint64_t *out) {
   const wat_tok *t = wat__tok(p);
-  uint64_t v;
   if (p->standard < CIS__STD_3) { /* 2.0: a u32 literal */
-    if (!wat__lit_u32(p, t, out)) return false;
+    uint32_t v;
+    if (!wat__lit_u32(p, t, &v)) return false;
+    *out = v;
     p->pos++;
     return true;
   }
-  if (!wat__lit_u64(p, t, &v)) return false;
-  if (v > UINT32_MAX) return wat__fail_code(p, CIS_EINVALID, t, "%s", too_big);
-  *out = (uint32_t)v;
+  if (!wat__lit_u64(p, t, out)) return false;
+  if (!is64 && *out > UINT32_MAX) return wat__fail_code(p, CIS_EINVALID, t, "%s", too_big);
   p->pos++;
   return true;
 }
 
-/* limits: min max? (u32 each). */
-static bool limits(wat_p *p, wat_buf *b, const char *too_big) {
-  uint32_t min, max;
-  if (!limit(p, too_big, &min)) return false;
-  if (wat__is_num(p, wat__tok(p))) {
-    if (!limit(p, too_big, &max)) return false;
-    wat__byte(b, 1);
-    wat__u32(b, min);
-    wat__u32(b, max);
-  } else {
-    wat__byte(b, 0);
-    wat__u32(b, min);
-  }
+/* An address type before limits (3.0, memory64 and table64): i64 is
+ * true, i32 or none false. */
+static bool addrtype(wat_p *p) {
+  const wat_tok *t = wat__tok(p);
+  if (p->standard < CIS__STD_3 || !(wat__is_kw(p, t, "i64") || wat__is_kw(p, t, "i32"))) return false;
+  p->pos++;
+  return wat__is_kw(p, t, "i64");
+}
+
+/* limits: min max?, a 64-bit table's or memory's with flags 4 and 5. */
+static bool limits(wat_p *p, wat_buf *b, const char *too_big, bool is64) {
+  uint64_t min, max;
+  if (!limit(p, too_big, is64, &min)) return false;
+  bool has_max = wat__is_num(p, wat__tok(p));
+  if (has_max && !limit(p, too_big, is64, &max)) return false;
+  wat__byte(b, (uint8_t)((is64 ? 4 : 0) | has_max));
+  wat__u64(b, min);
+  if (has_max) wat__u64(b, max);
   return true;
+}
+
+/* The offset of the segment a table or memory with inline elements or
+ * data gets: the address type's const 0, then end. */
+static void offset_zero(wat_buf *b, bool is64) {
+  wat__byte(b, is64 ? 0x42 : 0x41);
+  wat__byte(b, 0);
+  wat__byte(b, 0x0b);
 }
 
 /* limits reftype, written reftype then limits. With init, a defined
@@ -441,7 +454,8 @@ static bool limits(wat_p *p, wat_buf *b, const char *too_big) {
  * 0x40 0x00 comes first and the expression after. */
 static bool tabletype(wat_p *p, wat_buf *b, bool init) {
   wat_buf lim = {0}, rt = {0};
-  bool ok = limits(p, &lim, "table size") && wat__reftype(p, &rt);
+  bool is64 = addrtype(p);
+  bool ok = limits(p, &lim, "table size", is64) && wat__reftype(p, &rt);
   bool has_init = ok && init && wat__tok(p)->kind != WT_RPAR;
   if (has_init) wat__put(b, "\x40\x00", 2);
   if (ok) {
@@ -496,7 +510,7 @@ static bool import_desc(wat_p *p, int space) {
     break;
   case WS_MEM:
     wat__byte(b, 2);
-    if (!limits(p, b, MEMORY_TOO_BIG)) return false;
+    if (!limits(p, b, MEMORY_TOO_BIG, addrtype(p))) return false;
     break;
   default:
     wat__byte(b, 3);
@@ -758,6 +772,9 @@ static bool field_table(wat_p *p) {
   if (wat__tok(p)->kind == WT_ID) p->pos++;
   if (!inline_exports(p, WS_TABLE, idx)) return false;
   if (wat__at_open(p, "import")) return inline_import(p, WS_TABLE) && wat__expect_rpar(p);
+  size_t at = p->pos;
+  bool is64 = addrtype(p);
+  if (!wat__at_reftype(p)) p->pos = at; /* limits follow: tabletype reads the address type */
   if (wat__at_reftype(p)) {
     /* reftype (elem ...): a table exactly as large as its segment */
     wat_buf rtb = {0};
@@ -781,7 +798,7 @@ static bool field_table(wat_p *p) {
       return false;
     }
     wat__put(&p->sec_table, rtb.p, rtb.n);
-    wat__byte(&p->sec_table, 1);
+    wat__byte(&p->sec_table, is64 ? 5 : 1);
     wat__u32(&p->sec_table, n);
     wat__u32(&p->sec_table, n);
     /* the segment: active, this table, offset 0 */
@@ -790,9 +807,7 @@ static bool field_table(wat_p *p) {
     uint8_t flags = (uint8_t)((funcs ? 0 : 4) | (explicit_table ? 2 : 0));
     wat__u32(e, flags);
     if (explicit_table) wat__u32(e, idx);
-    wat__byte(e, 0x41);
-    wat__byte(e, 0);
-    wat__byte(e, 0x0b);
+    offset_zero(e, is64);
     if (explicit_table && funcs) wat__byte(e, 0x00);
     else if (explicit_table) wat__put(e, rtb.p, rtb.n);
     wat__put(e, items.p, items.n);
@@ -814,18 +829,17 @@ static bool field_memory(wat_p *p) {
   if (wat__tok(p)->kind == WT_ID) p->pos++;
   if (!inline_exports(p, WS_MEM, idx)) return false;
   if (wat__at_open(p, "import")) return inline_import(p, WS_MEM) && wat__expect_rpar(p);
+  bool is64 = addrtype(p);
   if (wat__at_open(p, "data")) {
     p->pos += 2;
     wat_buf *d = &p->sec_data;
     wat__u32(d, idx ? 2 : 0);
     if (idx) wat__u32(d, idx);
-    wat__byte(d, 0x41);
-    wat__byte(d, 0);
-    wat__byte(d, 0x0b);
+    offset_zero(d, is64);
     size_t total = 0;
     if (!data_strings(p, d, &total)) return false;
     uint64_t pages = ((uint64_t)total + 65535) / 65536;
-    wat__byte(&p->sec_mem, 1);
+    wat__byte(&p->sec_mem, is64 ? 5 : 1);
     wat__u32(&p->sec_mem, (uint32_t)pages);
     wat__u32(&p->sec_mem, (uint32_t)pages);
     p->count[WS_DATA]++;
@@ -833,7 +847,7 @@ static bool field_memory(wat_p *p) {
     p->def[WS_MEM]++;
     return wat__expect_rpar(p) && wat__expect_rpar(p);
   }
-  if (!limits(p, &p->sec_mem, MEMORY_TOO_BIG)) return false;
+  if (!limits(p, &p->sec_mem, MEMORY_TOO_BIG, is64)) return false;
   p->count[WS_MEM]++;
   p->def[WS_MEM]++;
   return wat__expect_rpar(p);

@@ -51,6 +51,7 @@ typedef struct wat_buf {
 void wat__put(wat_buf *b, const void *bytes, size_t n);
 void wat__byte(wat_buf *b, uint8_t v);
 void wat__u32(wat_buf *b, uint32_t v);  /* unsigned LEB128 */
+void wat__u64(wat_buf *b, uint64_t v);  /* unsigned LEB128 */
 void wat__s32(wat_buf *b, int32_t v);   /* signed LEB128 */
 void wat__s64(wat_buf *b, int64_t v);   /* signed LEB128 */
 void wat__buf_free(wat_buf *b);

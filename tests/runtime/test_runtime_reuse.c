@@ -199,7 +199,7 @@ static void memory_mapped_from_an_image_is_reset_to_zeros(void **state) {
   assert_non_null(file);
   for (size_t i = 0; i < 2 * page; i++) file[i] = pattern(i);
   assert_int_equal(write(fd, file, 2 * page), (ssize_t)(2 * page));
-  cis__limits lim = {8, 8, true};
+  cis__limits lim = {.min = 8, .max = 8, .has_max = true};
   cis_memory *m = NULL;
   assert_int_equal(cis__memory_create(e, &lim, 0, NULL, e, &m), CIS_OK);
   cis__mem_image img = {.fd = fd, .start = page, .len = 2 * page};

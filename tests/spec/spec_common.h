@@ -34,6 +34,8 @@ typedef struct spec_host {
   cis_imports *imports;     /* spectest plus every registered instance */
   cis_memory *memory;       /* spectest.memory */
   cis_table *table;         /* spectest.table */
+  cis_module *table64_mod;  /* spectest.table64's module (3.0 on the interpreter), or NULL */
+  cis_instance *table64;    /* its instance, which exports the table */
   cis_global *globals[4];   /* spectest.global_{i32,i64,f32,f64} */
 } spec_host;
 

@@ -326,14 +326,18 @@ static void regression_count_is_checked_against_the_bytes_item_by_item(void **st
   expect(leb, sizeof leb, CIS_ELEB, "integer representation too long");
 }
 
+/* 2.0's limits flag is a one-bit LEB128; 3.0's a byte (0, 1, 4, 5). */
 static void regression_limits_flag_is_a_one_bit_leb128(void **st) {
   (void)st;
   const uint8_t big[] = {HDR, 0x05, 0x02, 0x01, 0x02};
-  expect(big, sizeof big, CIS_ELEB, "integer too large");
+  expect_std(CIS__STD_2, big, sizeof big, CIS_ELEB, "integer too large");
+  expect(big, sizeof big, CIS_EMALFORMED, "malformed limits flags");
   const uint8_t long1[] = {HDR, 0x05, 0x05, 0x01, 0x81, 0x00, 0x00, 0x00};
-  expect(long1, sizeof long1, CIS_ELEB, "integer representation too long");
+  expect_std(CIS__STD_2, long1, sizeof long1, CIS_ELEB, "integer representation too long");
+  expect(long1, sizeof long1, CIS_EMALFORMED, "malformed limits flags");
   const uint8_t long0[] = {HDR, 0x04, 0x06, 0x01, 0x70, 0x80, 0x00, 0x00, 0x00};
-  expect(long0, sizeof long0, CIS_ELEB, "integer representation too long");
+  expect_std(CIS__STD_2, long0, sizeof long0, CIS_ELEB, "integer representation too long");
+  expect(long0, sizeof long0, CIS_EMALFORMED, "malformed limits flags");
 }
 
 static void regression_section_order_before_function_count(void **st) {
