@@ -431,9 +431,11 @@ static bool scan_blocktype(rd *r) {
     return valtype(r, &vt);
   if (!s33(r, &bt)) return false;
   bool exn = tl_std >= CIS__STD_3 && bt >= -64 && bt < 0 && cis__kind_is_exn((uint8_t)(0x80 + bt));
-  if (bt < 0 && bt != -64 && !(bt >= -64 && cis__valtype_ok((uint8_t)(0x80 + bt))) && !exn)
+  bool gc = tl_std >= CIS__STD_3 && bt >= -64 && bt < 0 && cis__kind_is_gc((uint8_t)(0x80 + bt));
+  if (bt < 0 && bt != -64 && !(bt >= -64 && cis__valtype_ok((uint8_t)(0x80 + bt))) && !exn && !gc)
     return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
   if (exn) tl_uses_eh = true;
+  if (gc) tl_uses_gc = true;
   return true;
 }
 
@@ -493,6 +495,7 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
     switch (heaptype_at(&r->p, r->end, &vt)) {
     case 0:
       if (cis__kind_is_exn(cis__vt_kind(vt))) tl_uses_eh = true;
+      if (cis__kind_is_gc(cis__vt_kind(vt))) tl_uses_gc = true;
       return true;
     case 1: r->p = r->end; return eof(r);
     default: return fail_at(r, at, CIS_EMALFORMED, "malformed heap type");
