@@ -691,8 +691,13 @@ static bool sec_type(rd *r, cis__module *m) {
     }
     /* a group grows the table past the entries' count: bounded by the
      * bytes left (each type takes at least two) and the limit */
-    if (nrec > CIS__MAX_TYPES - m->ntypes || nrec > (size_t)(r->end - r->p) / 2 + 1) {
+    if (nrec > CIS__MAX_TYPES - m->ntypes) {
       ok = fail(r, CIS_EMALFORMED, "too many types");
+      break;
+    }
+    if (nrec > (size_t)(r->end - r->p) / 2) {
+      r->p = r->end;
+      ok = eof(r);
       break;
     }
     size_t need = (size_t)m->ntypes + nrec;
