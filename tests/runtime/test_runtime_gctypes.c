@@ -5,7 +5,8 @@
  * What the validator accepts and refuses (text modules); iso-recursive
  * equivalence inside a module, across modules through imports, and at
  * run time through call_indirect (structurally equal groups of two
- * modules call, different groups trap, a declared subtype calls); GC's
+ * modules call, different groups trap, a declared subtype calls); null
+ * GC references in locals, globals and tables at run time; GC's
  * instructions refused with a typed error; hostile binaries (deep and
  * cyclic subtype chains, huge recursion groups) refused or validated in
  * bounded time and memory, with no recursion on the host stack.
@@ -404,6 +405,34 @@ static void imports_and_call_indirect(void **state) {
   cis_engine_free(e);
 }
 
+/* GC's references in locals, globals and tables of the interpreter:
+ * one slot each, null the only value they hold in this part. */
+static void null_gc_references_run(void **state) {
+  (void)state;
+  static const char text[] =
+      "(module (type $s (struct (field i32)))\n"
+      "  (global $g (mut (ref null $s)) (ref.null $s))\n"
+      "  (table $t 2 anyref)\n"
+      "  (func (export \"f\") (result i32) (local eqref)\n"
+      "    (global.set $g (ref.null none))\n"
+      "    (table.set $t (i32.const 1) (local.get 0))\n"
+      "    (drop (table.grow $t (ref.null i31) (i32.const 3)))\n"
+      "    (i32.add (i32.add (ref.is_null (local.get 0)) (ref.is_null (global.get $g)))\n"
+      "      (i32.add (ref.is_null (table.get $t (i32.const 4))) (table.size $t)))))\n";
+  cis_engine *e = engine_std(3);
+  cis_module *m;
+  cis_instance *inst = instantiate(e, text, NULL, &m);
+  cis_func *fn = cis_instance_func(inst, "f");
+  assert_non_null(fn);
+  cis_val r;
+  cis_result rc = cis_func_call(inst, fn, NULL, 0, &r, 1);
+  if (rc != CIS_OK) fail_msg("%s: %s", cis_errname(rc), cis_errmsg(inst));
+  assert_int_equal(r.of.i32, 1 + 1 + 1 + 5);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+}
+
 /* The compiled tier refuses modules with GC's types (typed, so that the
  * tiering engine keeps them on the interpreter); their function types
  * in recursion groups it runs. */
@@ -428,6 +457,7 @@ int main(void) {
       cmocka_unit_test(hostile_binaries),
       cmocka_unit_test(huge_recursion_groups),
       cmocka_unit_test(imports_and_call_indirect),
+      cmocka_unit_test(null_gc_references_run),
       cmocka_unit_test(compiled_tier_refuses_gc),
   };
   return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
