@@ -539,6 +539,13 @@ static bool instrs(rd *r, bool has_datacount) {
       }
       tl_uses_eh = true;
     }
+    if (op == CIS__OP_REF_EQ) { /* GC's: the compiled tier leaves it to the interpreter */
+      if (tl_std < CIS__STD_3) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+        break;
+      }
+      tl_uses_gc = true;
+    }
     if (!scan_instr(r, op, has_datacount)) {
       ok = false;
       break;

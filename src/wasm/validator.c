@@ -623,6 +623,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     return push(v, t);
   }
   case CIS__OP_REF_IS_NULL: return pop_ref(v, &t1) && push(v, CIS__I32);
+  case CIS__OP_REF_EQ: return pop_expect(v, CIS__EQREF) && pop_expect(v, CIS__EQREF) && push(v, CIS__I32);
   case CIS__OP_REF_AS_NON_NULL:
     if (!pop_ref(v, &t1)) return false;
     return push(v, t1 == UNK ? UNK : t1 | CIS__VT_NONNULL);

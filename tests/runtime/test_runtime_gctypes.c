@@ -6,8 +6,8 @@
  * equivalence inside a module, across modules through imports, and at
  * run time through call_indirect (structurally equal groups of two
  * modules call, different groups trap, a declared subtype calls); null
- * GC references in locals, globals and tables at run time; GC's
- * instructions refused with a typed error; hostile binaries (deep and
+ * GC references in locals, globals and tables at run time, ref.eq on
+ * them; GC's other instructions refused with a typed error; hostile binaries (deep and
  * cyclic subtype chains, huge recursion groups) refused or validated in
  * bounded time and memory, with no recursion on the host stack.
  */
@@ -126,6 +126,9 @@ static void validation_refuses(void **state) {
       {"(module (rec (type $a (func)) (type (struct))) (type $b (func))"
        " (func (param (ref $a)) (result (ref $b)) (local.get 0)))",
        CIS_ETYPE, "type mismatch"},
+      /* ref.eq takes eqrefs only */
+      {"(module (func (result i32) (ref.eq (ref.null any) (ref.null none))))", CIS_ETYPE, "type mismatch"},
+      {"(module (func (result i32) (ref.eq (ref.null func) (ref.null none))))", CIS_ETYPE, "type mismatch"},
       /* GC's instructions are for the next part: refused, not run */
       {"(module (type $s (struct)) (func (drop (struct.new $s))))", CIS_EMALFORMED, "unknown operator"},
       {"(module (func (param anyref) (drop (ref.test i31ref (local.get 0)))))", CIS_EMALFORMED,
@@ -245,6 +248,12 @@ static void hostile_binaries(void **state) {
   /* the same types are malformed in 2.0 */
   cis_engine *e2 = engine_std(2);
   size_t len;
+  /* ref.eq (0xd3) is 3.0's: an illegal opcode in 2.0 */
+  static const uint8_t ref_eq[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7f,
+                                   3, 2, 1, 0, 10, 9, 1, 7, 0, 0xd0, 0x71, 0xd0, 0x71, 0xd3, 0x0b};
+  assert_int_equal(load_bytes(e, ref_eq, sizeof ref_eq), CIS_OK);
+  rc = load_bytes(e2, ref_eq, sizeof ref_eq);
+  if (rc != CIS_EMALFORMED) fail_msg("ref.eq in 2.0: %s (%s)", cis_errname(rc), cis_errmsg(e2));
   static const uint8_t st[] = {1, 0x5f, 0};
   uint8_t *b = type_section_module(st, sizeof st, false, &len);
   assert_int_equal(load_bytes(e2, b, len), CIS_EMALFORMED);
@@ -418,7 +427,9 @@ static void null_gc_references_run(void **state) {
       "    (table.set $t (i32.const 1) (local.get 0))\n"
       "    (drop (table.grow $t (ref.null i31) (i32.const 3)))\n"
       "    (i32.add (i32.add (ref.is_null (local.get 0)) (ref.is_null (global.get $g)))\n"
-      "      (i32.add (ref.is_null (table.get $t (i32.const 4))) (table.size $t)))))\n";
+      "      (i32.add (ref.is_null (table.get $t (i32.const 4))) (table.size $t))))\n"
+      "  (func (export \"eq\") (result i32) (local (ref null $s))\n"
+      "    (ref.eq (local.get 0) (ref.null i31))))\n";
   cis_engine *e = engine_std(3);
   cis_module *m;
   cis_instance *inst = instantiate(e, text, NULL, &m);
@@ -428,6 +439,10 @@ static void null_gc_references_run(void **state) {
   cis_result rc = cis_func_call(inst, fn, NULL, 0, &r, 1);
   if (rc != CIS_OK) fail_msg("%s: %s", cis_errname(rc), cis_errmsg(inst));
   assert_int_equal(r.of.i32, 1 + 1 + 1 + 5);
+  fn = cis_instance_func(inst, "eq");
+  assert_non_null(fn);
+  assert_int_equal(cis_func_call(inst, fn, NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i32, 1); /* two nulls are equal */
   cis_instance_free(inst);
   cis_module_free(m);
   cis_engine_free(e);
@@ -443,10 +458,14 @@ static void compiled_tier_refuses_gc(void **state) {
   cfg.engine = "aot";
   cis_engine *e;
   assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
-  static const char gc[] = "(module (type (struct)) (func))";
-  cis_module *m = NULL;
-  assert_int_equal(cis_module_new_text(e, gc, sizeof gc - 1, &m), CIS_EUNSUPPORTED);
-  assert_non_null(strstr(cis_errmsg(e), "GC"));
+  /* a struct type; ref.eq in code no value reaches, with no GC type */
+  static const char *const gc[] = {"(module (type (struct)) (func))",
+                                   "(module (func (result i32) unreachable ref.eq))"};
+  for (size_t i = 0; i < 2; i++) {
+    cis_module *m = NULL;
+    cis_result rc = cis_module_new_text(e, gc[i], strlen(gc[i]), &m);
+    if (rc != CIS_EUNSUPPORTED || !strstr(cis_errmsg(e), "GC")) fail_msg("%s: %s", gc[i], cis_errname(rc));
+  }
   cis_engine_free(e);
 }
 
