@@ -266,6 +266,12 @@ cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
       return CIS_EUNSUPPORTED;
     }
   }
+  if (m->uses_gc) {
+    snprintf(msg, cap,
+             "the compiled tier does not run modules that use GC's types (struct, array, any, eq, i31, "
+             "none, nofunc, noextern, declared supertypes, ref.eq): the interpreter does (engine interp or auto)");
+    return CIS_EUNSUPPORTED;
+  }
   if (m->nmemories <= 1) return CIS_OK;
   snprintf(msg, cap,
            "the compiled tier does not run modules with several memories (this one has %u): "

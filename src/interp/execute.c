@@ -582,7 +582,8 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     if (UNLIKELY(i_ >= t_->size)) TRAP(CIS_TRAP_UNDEF_ELEM);                   \
     g = t_->elems[i_];                                                         \
     if (UNLIKELY(!g)) TRAP(CIS_TRAP_UNINIT_ELEM);                              \
-    if (UNLIKELY(g->type_id != P(1))) TRAP(CIS_TRAP_SIG_MISMATCH);             \
+    if (UNLIKELY(g->type_id != P(1)) && !cis__canon_id_sub(g->type_id, P(1)))  \
+      TRAP(CIS_TRAP_SIG_MISMATCH);                                             \
   } while (0)
 /* npc: nf's first instruction, nf translated on its first call. */
 #define CALLEE_CODE()                                                          \

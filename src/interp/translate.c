@@ -2129,6 +2129,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
     NEED(1);
     unop(t, CIS__IOP_i64_eqz);
     break;
+  case CIS__OP_REF_EQ: /* ref.eq: the same reference (only null ones exist yet) */
+    NEED(2);
+    binop(t, &numops[CIS__OP_I64_EQ]);
+    break;
   case CIS__OP_REF_FUNC: /* ref.func */
     if (in->a >= m->nfuncs) return bad(t, "unknown function");
     op_d(t, CIS__IOP_ref_func, push_slot(t));

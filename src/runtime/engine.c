@@ -179,25 +179,21 @@ void cis_engine_free(cis_engine *e) {
 
 /* ------------------------------------------------------- canonical types */
 
-/* A function type in canonical form: its value types (cis__vt_canon),
- * params then results, where a reference to another type holds that
- * type's canonical id and one to the type itself a mark of its own, so
- * that equal types of any modules have equal keys. */
+/* A canonical type. Each recursion group takes consecutive ids; its
+ * first holds the group's key (cis__group_key, other modules' types named
+ * by canonical id), so that equal groups of any modules have equal keys
+ * and their types equal ids. */
 typedef struct canon_type {
-  uint32_t nparams, nresults; /* counts */
-  uint64_t *key;              /* nparams + nresults canonical value types */
+  uint32_t len;   /* words of key; 0 for a group's later types */
+  uint64_t *key;  /* the group's key, or NULL */
+  uint8_t comp;   /* CIS__COMP_* (0 a function type) */
+  uint32_t super; /* declared supertype's id + 1, 0 none */
 } canon_type;
 
-static uint64_t type_hash(const canon_type *t) {
-  uint32_t counts[2] = {t->nparams, t->nresults};
-  uint64_t h = cis__hash_bytes(0, counts, sizeof counts);
-  return cis__hash_bytes(h, t->key, ((size_t)t->nparams + t->nresults) * sizeof *t->key);
-}
-
-static bool type_equal(const canon_type *a, const canon_type *b) {
-  return a->nparams == b->nparams && a->nresults == b->nresults &&
-         memcmp(a->key, b->key, ((size_t)a->nparams + a->nresults) * sizeof *a->key) == 0;
-}
+typedef struct group_probe {
+  uint32_t len;        /* words */
+  const uint64_t *key; /* the group's key */
+} group_probe;
 
 /* The process's canonical types: one table for every engine, so that ids
  * compare across engines. Types are small and few; the table lives as
@@ -206,49 +202,101 @@ static struct {
   pthread_mutex_t lock;       /* guards the rest */
   uint32_t n, cap;            /* types and allocated entries */
   canon_type *types;          /* index = canonical type id */
-  cis__index index;           /* types by content */
+  cis__index index;           /* groups (their first id) by key */
 } canon = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static bool type_match(const void *ctx, uint32_t entry) {
-  return type_equal(&canon.types[entry], ctx);
+static bool group_match(const void *ctx, uint32_t entry) {
+  const group_probe *g = ctx;
+  const canon_type *c = &canon.types[entry];
+  return c->len == g->len && memcmp(c->key, g->key, g->len * sizeof *g->key) == 0;
 }
 
-/* Adds t (its key taken over) as a new canonical type; canon.lock is held. */
-static cis_result add_type_locked(const canon_type *t, uint64_t h, uint32_t *id) {
+/* Adds the n types of group [first, first + n) of types, key taken over,
+ * as new canonical types from id *base; canon.lock is held. Ids stay
+ * below 2^31: a group key marks its own types with the top bit. */
+static cis_result add_group_locked(const cis__functype *types, uint32_t first, uint32_t n, const uint32_t *ids,
+                                   uint64_t *key, uint32_t len, uint64_t h, uint32_t *base) {
   cis_result rc = CIS_OK;
-  if (canon.n == UINT32_MAX - 1) return CIS_ETOOBIG;
-  if (canon.n == canon.cap) {
-    uint32_t ncap = canon.cap ? canon.cap * 2 : 64;
+  if (n == 0 || n > 0x7fffffffu - canon.n) return n ? CIS_ETOOBIG : CIS_OK;
+  if (canon.n + n > canon.cap) {
+    uint32_t ncap = canon.cap ? canon.cap : 64;
+    while (ncap < canon.n + n) ncap *= 2;
     canon_type *nt = realloc(canon.types, (size_t)ncap * sizeof *nt);
     if (!nt) return CIS_ENOMEM;
     canon.types = nt;
     canon.cap = ncap;
   }
   CIS_TRY(cis__index_add(&canon.index, h, canon.n));
-  canon.types[canon.n] = *t;
-  *id = canon.n++;
+  *base = canon.n;
+  for (uint32_t k = 0; k < n; k++) {
+    const cis__functype *t = &types[first + k];
+    uint32_t sup = t->super ? t->super - 1 : 0;
+    canon.types[canon.n + k] = (canon_type){
+        .len = k ? 0 : len,
+        .key = k ? NULL : key,
+        .comp = t->comp == CIS__COMP_FUNC ? 0 : t->comp,
+        .super = !t->super ? 0 : (sup >= first ? *base + (sup - first) : ids[sup]) + 1,
+    };
+  }
+  canon.n += n;
 fail:
   return rc;
 }
 
-cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, const uint32_t *ids, uint32_t self,
-                                   uint32_t *id) {
-  (void)e;
+cis_result cis__engine_intern_group(const cis__functype *types, uint32_t first, uint32_t n, const uint32_t *ids,
+                                    uint32_t *out) {
   cis_result rc = CIS_OK;
-  size_t n = (size_t)t->nparams + t->nresults;
-  canon_type c = {t->nparams, t->nresults, malloc((n ? n : 1) * sizeof *c.key)};
-  if (!c.key) return CIS_ENOMEM;
-  for (size_t k = 0; k < n; k++) {
-    uint32_t vt = t->vts ? t->vts[k] : t->types[k];
-    c.key[k] = cis__vt_has_idx(vt) && cis__vt_idx(vt) == self ? (uint64_t)UINT32_MAX << 32 | (vt & 0x1ff)
-                                                                : cis__vt_canon(ids, vt);
+  size_t len = cis__group_key_len(types, first, n);
+  uint64_t *key = malloc(len * sizeof *key);
+  if (!key) return CIS_ENOMEM;
+  len = cis__group_key(types, first, n, ids, key);
+  if (len > UINT32_MAX) {
+    free(key);
+    return CIS_ETOOBIG;
   }
-  uint64_t h = type_hash(&c);
+  group_probe g = {(uint32_t)len, key};
+  uint64_t h = cis__hash_bytes(0, key, len * sizeof *key);
+  uint32_t base = 0;
   pthread_mutex_lock(&canon.lock);
-  uint32_t found = cis__index_find(&canon.index, h, type_match, &c);
-  if (found != UINT32_MAX) *id = found;
-  else rc = add_type_locked(&c, h, id);
+  uint32_t found = cis__index_find(&canon.index, h, group_match, &g);
+  if (found != UINT32_MAX) base = found;
+  else rc = add_group_locked(types, first, n, ids, key, (uint32_t)len, h, &base);
   pthread_mutex_unlock(&canon.lock);
-  if (found != UINT32_MAX || rc != CIS_OK) free(c.key);
+  if (found != UINT32_MAX || rc != CIS_OK || n == 0) free(key);
+  for (uint32_t k = 0; rc == CIS_OK && k < n; k++) out[k] = base + k;
   return rc;
+}
+
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id) {
+  (void)e;
+  return cis__engine_intern_group(t, 0, 1, NULL, id);
+}
+
+/* The abstract heap type of canonical type id's references; canon.lock
+ * is held. */
+static uint8_t canon_kind_locked(uint32_t id) { return cis__comp_kind(canon.types[id].comp); }
+
+bool cis__canon_id_sub(uint32_t a, uint32_t b) {
+  if (a == b) return true;
+  bool r = false;
+  pthread_mutex_lock(&canon.lock);
+  for (uint32_t k = 0; !r && a < canon.n && canon.types[a].super && k < CIS__MAX_SUBTYPE_DEPTH; k++) {
+    a = canon.types[a].super - 1;
+    r = a == b;
+  }
+  pthread_mutex_unlock(&canon.lock);
+  return r;
+}
+
+bool cis__vt_canon_sub(uint64_t a, uint64_t b) {
+  if (a == b) return true;
+  uint32_t x = (uint32_t)a, y = (uint32_t)b, ia = (uint32_t)(a >> 32), ib = (uint32_t)(b >> 32);
+  if (!cis__vt_is_ref(x) || !cis__vt_is_ref(y)) return false;
+  if (cis__vt_nullable(x) && !cis__vt_nullable(y)) return false;
+  if (ia && ib) return cis__canon_id_sub(ia - 1, ib - 1);
+  pthread_mutex_lock(&canon.lock);
+  uint8_t ka = ia ? canon_kind_locked(ia - 1) : cis__vt_kind(x), kb = ib ? canon_kind_locked(ib - 1) : 0;
+  pthread_mutex_unlock(&canon.lock);
+  if (!ib) return cis__kind_sub(ka, cis__vt_kind(y));
+  return cis__kind_is_bottom(ka) && cis__kind_top(ka) == cis__kind_top(kb);
 }

@@ -91,7 +91,7 @@ cis_result cis__host_func_new(cis_engine *e, const cis_host_func_def *def, void 
     goto fail;
   }
   for (size_t i = 0; i < n; i++) h->vtypes[i] = (cis_valtype)h->pub.own_type.types[i];
-  rc = cis__engine_intern_type(e, &h->pub.own_type, NULL, UINT32_MAX, &h->pub.type_id);
+  rc = cis__engine_intern_type(e, &h->pub.own_type, &h->pub.type_id);
   if (rc != CIS_OK) {
     cis__fail(msg_handle, rc, "cannot intern a host function type: %s", cis_strerror(rc));
     goto fail;

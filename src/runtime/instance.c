@@ -125,7 +125,8 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
   }
   switch (im->kind) {
   case CIS_EXTERN_FUNC:
-    if (x->of.func->type_id != mod->type_ids[im->desc.type_idx]) {
+    /* the function's type may be a declared subtype of the import's */
+    if (!cis__canon_id_sub(x->of.func->type_id, mod->type_ids[im->desc.type_idx])) {
       const cis__functype *ft = &mod->m->types[im->desc.type_idx];
       /* The message holds a few dozen types at most: show that many. */
       cis_valtype wp[32], wr[32];

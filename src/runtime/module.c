@@ -69,14 +69,17 @@ static cis_result build_valtypes(cis__module_rt *r) {
 }
 
 /* Gives every type of the module its canonical id, for import matching
- * and call_indirect. */
+ * and call_indirect, group by group. */
 static cis_result intern_types(cis_engine *e, cis__module_rt *r) {
   const cis__module *m = r->pub.m;
   r->pub.type_ids = malloc(((size_t)m->ntypes + 1) * sizeof *r->pub.type_ids);
   if (!r->pub.type_ids) return CIS_ENOMEM;
-  for (uint32_t i = 0; i < m->ntypes; i++) {
-    cis_result rc = cis__engine_intern_type(e, &m->types[i], r->pub.type_ids, i, &r->pub.type_ids[i]);
+  (void)e;
+  for (uint32_t i = 0; i < m->ntypes;) {
+    uint32_t n = m->types[i].nrec ? m->types[i].nrec : 1;
+    cis_result rc = cis__engine_intern_group(m->types, i, n, r->pub.type_ids, &r->pub.type_ids[i]);
     if (rc != CIS_OK) return rc;
+    i += n;
   }
   return CIS_OK;
 }

@@ -495,7 +495,7 @@ cis_result cis__table_create(void *msg_handle, uint8_t elem, const cis__limits *
                              cis_table **out) {
   uint32_t cap = cis__cap_elems(max_elems);
   *out = NULL;
-  if (elem != CIS__FUNCREF && elem != CIS__EXTERNREF && !cis__kind_is_exn(elem))
+  if (!cis__vt_is_ref(elem)) /* GC's references: only null at run time */
     return cis__fail(msg_handle, CIS_EINVAL, "table element type 0x%02x is not a reference type",
                      elem);
   if (lim->has_max && lim->max < lim->min)
@@ -597,8 +597,9 @@ cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!e) return CIS_EINVAL;
-  if (cis__kind_is_exn((uint8_t)elem)) /* exnrefs are made by wasm code only */
-    return cis__fail(e, CIS_EINVAL, "an embedder's table cannot hold exception references");
+  if (elem != CIS_FUNCREF && elem != CIS_EXTERNREF) /* exnrefs are made by wasm code only */
+    return cis__fail(e, CIS_EINVAL, "an embedder's table cannot hold %s",
+                     cis__kind_is_exn((uint8_t)elem) ? "exception references" : "this element type");
   cis__limits lim = {.min = min, .max = max, .has_max = has_max};
   return cis__table_create(e, (uint8_t)elem, &lim, e->cfg.limits.max_table_elems, NULL, NULL,
                            out);
@@ -619,9 +620,8 @@ void cis_table_free(cis_table *t) {
 /* Value types a global may hold. */
 static bool global_type_ok(uint8_t t) {
   switch (t) {
-  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64: case CIS__V128:
-  case CIS__FUNCREF: case CIS__EXTERNREF: case CIS__EXNREF: case CIS__NULLEXNREF: return true;
-  default: return false;
+  case CIS__I32: case CIS__I64: case CIS__F32: case CIS__F64: case CIS__V128: return true;
+  default: return cis__vt_is_ref(t); /* GC's references: only null at run time */
   }
 }
 
@@ -659,7 +659,8 @@ cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_, cis_global
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!e) return CIS_EINVAL;
-  if (!global_type_ok((uint8_t)init.type) || (unsigned)init.type > 0xff || cis__kind_is_exn((uint8_t)init.type))
+  if (!global_type_ok((uint8_t)init.type) || (unsigned)init.type > 0xff || cis__kind_is_exn((uint8_t)init.type) ||
+      cis__kind_is_gc((uint8_t)init.type))
     return cis__fail(e, CIS_EINVAL, "a global cannot hold value type 0x%x", (unsigned)init.type);
   cis_result rc = cis__global_create((uint8_t)init.type, mutable_,
                                      canonical_slot((uint8_t)init.type, init.of), NULL, out);

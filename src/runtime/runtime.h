@@ -98,16 +98,21 @@ struct cis_engine {
   atomic_int compiler;
 };
 
-/* Canonical id of a function type (interned; thread safe). Ids are the
+/* Canonical ids of the types of a recursion group (interned; thread
+ * safe): types[first .. first + n) get out[0 .. n). Ids are the
  * process's, not the engine's: a function may be imported, or put in a
  * table, across engines, and every check (import types, call_indirect)
- * compares ids. Two types are equal iff their ids are equal. A type of a
- * module names other types by index: ids holds the canonical ids of the
- * module's types before it, and self is its own index (a reference to
- * itself); a host signature names none (ids NULL, self UINT32_MAX).
- * Errors: CIS_ENOMEM, CIS_ETOOBIG. */
-cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, const uint32_t *ids, uint32_t self,
-                                   uint32_t *id);
+ * compares ids. Two types are equal iff their ids are equal
+ * (iso-recursive: equal groups, the same position). A group names the
+ * types before it through ids, the canonical ids of the module's types
+ * (NULL when it names none). Errors: CIS_ENOMEM, CIS_ETOOBIG. */
+cis_result cis__engine_intern_group(const cis__functype *types, uint32_t first, uint32_t n, const uint32_t *ids,
+                                    uint32_t *out);
+/* The same for a host signature (a function type naming no other). */
+cis_result cis__engine_intern_type(cis_engine *e, const cis__functype *t, uint32_t *id);
+/* Is canonical type a a declared subtype of b (or b)? call_indirect's
+ * slow path and import matching. */
+bool cis__canon_id_sub(uint32_t a, uint32_t b);
 
 /* A full value type (module.h) in a form that compares across modules:
  * a type index becomes its canonical id (plus one, in the high 32 bits)
@@ -117,16 +122,9 @@ static inline uint64_t cis__vt_canon(const uint32_t *ids, uint32_t vt) {
   return (uint64_t)(ids[cis__vt_idx(vt)] + 1ull) << 32 | (vt & ((1u << CIS__VT_IDX_SHIFT) - 1));
 }
 
-/* Is a <: b, for two canonical value types? */
-static inline bool cis__vt_canon_sub(uint64_t a, uint64_t b) {
-  if (a == b) return true;
-  uint32_t x = (uint32_t)a, y = (uint32_t)b;
-  if (!cis__vt_is_ref(x) || !cis__vt_is_ref(y)) return false;
-  if (cis__vt_kind(x) != cis__vt_kind(y) && !(cis__vt_kind(x) == CIS__NULLEXNREF && cis__vt_kind(y) == CIS__EXNREF))
-    return false;
-  if (cis__vt_nullable(x) && !cis__vt_nullable(y)) return false;
-  return (b >> 32) == 0 || (a >> 32) == (b >> 32);
-}
+/* Is a <: b, for two canonical value types (module.h's subtyping over
+ * canonical ids)? */
+bool cis__vt_canon_sub(uint64_t a, uint64_t b);
 
 /* ---------------------------------------------------------------- module */
 

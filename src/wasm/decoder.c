@@ -266,6 +266,7 @@ static int heaptype_at(const uint8_t **p, const uint8_t *end, uint32_t *vt) {
   else if (h == (int64_t)CIS__EXTERNREF - 0x80) *vt = CIS__EXTERNREF;
   else if (h == (int64_t)CIS__EXNREF - 0x80) *vt = CIS__EXNREF;
   else if (h == (int64_t)CIS__NULLEXNREF - 0x80) *vt = CIS__NULLEXNREF;
+  else if (h >= -0x80 && cis__kind_is_gc((uint8_t)(h + 0x80))) *vt = (uint32_t)(h + 0x80);
   else return 3;
   *p = q;
   return 0;
@@ -276,7 +277,7 @@ bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt) { r
 int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t *vt) {
   if (*p >= end) return 1;
   uint8_t b = **p;
-  if (cis__valtype_ok(b) || (refs && cis__kind_is_exn(b))) {
+  if (cis__valtype_ok(b) || (refs && (cis__kind_is_exn(b) || cis__kind_is_gc(b)))) {
     (*p)++;
     *vt = b;
     return 0;
@@ -294,6 +295,8 @@ int cis__read_valtype(const uint8_t **p, const uint8_t *end, bool refs, uint32_t
 static _Thread_local int tl_std;
 /* Set when the module uses exception handling (module.h's uses_eh). */
 static _Thread_local bool tl_uses_eh;
+/* Set when the module uses GC's types (module.h's uses_gc). */
+static _Thread_local bool tl_uses_gc;
 
 /* A value type (or with what "reference type", one whose kind is a
  * reference), with the spec's wording for what is wrong. */
@@ -308,6 +311,7 @@ static bool valtype_as(rd *r, uint32_t *vt, const char *what) {
   }
   if (what && !cis__vt_is_ref(*vt)) return fail_at(r, at, CIS_EMALFORMED, what);
   if (cis__kind_is_exn(cis__vt_kind(*vt))) tl_uses_eh = true;
+  if (cis__kind_is_gc(cis__vt_kind(*vt))) tl_uses_gc = true;
   return true;
 }
 
@@ -463,9 +467,11 @@ static bool scan_blocktype(rd *r) {
     return valtype(r, &vt);
   if (!s33(r, &bt)) return false;
   bool exn = tl_std >= CIS__STD_3 && bt >= -64 && bt < 0 && cis__kind_is_exn((uint8_t)(0x80 + bt));
-  if (bt < 0 && bt != -64 && !(bt >= -64 && cis__valtype_ok((uint8_t)(0x80 + bt))) && !exn)
+  bool gc = tl_std >= CIS__STD_3 && bt >= -64 && bt < 0 && cis__kind_is_gc((uint8_t)(0x80 + bt));
+  if (bt < 0 && bt != -64 && !(bt >= -64 && cis__valtype_ok((uint8_t)(0x80 + bt))) && !exn && !gc)
     return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
   if (exn) tl_uses_eh = true;
+  if (gc) tl_uses_gc = true;
   return true;
 }
 
@@ -525,6 +531,7 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
     switch (heaptype_at(&r->p, r->end, &vt)) {
     case 0:
       if (cis__kind_is_exn(cis__vt_kind(vt))) tl_uses_eh = true;
+      if (cis__kind_is_gc(cis__vt_kind(vt))) tl_uses_gc = true;
       return true;
     case 1: r->p = r->end; return eof(r);
     default: return fail_at(r, at, CIS_EMALFORMED, "malformed heap type");
@@ -567,6 +574,13 @@ static bool instrs(rd *r, bool has_datacount) {
         break;
       }
       tl_uses_eh = true;
+    }
+    if (op == CIS__OP_REF_EQ) { /* GC's: the compiled tier leaves it to the interpreter */
+      if (tl_std < CIS__STD_3) {
+        ok = fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
+        break;
+      }
+      tl_uses_gc = true;
     }
     if (!scan_instr(r, op, has_datacount)) {
       ok = false;
@@ -623,20 +637,44 @@ static bool expr(rd *r, cis__expr *e, bool has_datacount) {
 
 /* --------------------------------------------------------------- sections */
 
-static bool sec_type(rd *r, cis__module *m) {
-  uint32_t n;
-  size_t cap;
-  if (!count(r, &n, 3, &cap)) return false;
-  if (n > CIS__MAX_TYPES) return fail(r, CIS_EMALFORMED, "too many types");
-  m->types = calloc(cap, sizeof *m->types);
-  if (!m->types) return fail(r, CIS_ENOMEM, "out of memory");
-  for (uint32_t i = 0; i < n; i++) {
-    const uint8_t *at = r->p;
-    uint8_t form;
+/* A struct's or array's field: a storage type (a value type, or packed
+ * i8 / i16), then its mutability. */
+static bool fieldtype(rd *r, uint32_t *vt, uint8_t *mut) {
+  if (r->p < r->end && (*r->p == CIS__I8 || *r->p == CIS__I16)) *vt = *r->p++;
+  else if (!valtype(r, vt)) return false;
+  const uint8_t *at = r->p;
+  if (!u8(r, mut)) return false;
+  if (*mut > 1) return fail_at(r, at, CIS_EMALFORMED, "malformed mutability");
+  return true;
+}
+
+/* One sub type into t: (0x50 | 0x4f final) supertypes, then a composite
+ * type (0x60 func, 0x5f struct, 0x5e array); 2.0 has only 0x60. The
+ * field types go to the reused buffer vt (CIS__MAX_PARAMS +
+ * CIS__MAX_RESULTS entries), their mutability to mut. */
+static bool subtype(rd *r, cis__functype *t, uint32_t *vt, uint8_t *mut) {
+  const uint8_t *at = r->p;
+  uint8_t form;
+  if (!u8(r, &form)) return false;
+  bool std3 = tl_std >= CIS__STD_3;
+  t->open = false;
+  if (std3 && (form == 0x50 || form == 0x4f)) {
+    uint32_t nsup;
+    t->open = form == 0x50;
+    if (!len32(r, &nsup)) return false;
+    if (nsup > 1) return fail(r, CIS_EINVALID, "multiple supertypes");
+    if (nsup) {
+      uint32_t x;
+      if (!u32(r, &x)) return false;
+      t->super = (x > CIS__MAX_TYPES ? CIS__MAX_TYPES : x) + 1;
+      tl_uses_gc = true; /* a call through a supertype's signature */
+    }
+    at = r->p;
     if (!u8(r, &form)) return false;
-    if (form != 0x60) return fail_at(r, at, CIS_EMALFORMED, "integer representation too long");
-    uint32_t np, nr;
-    uint32_t vt[CIS__MAX_PARAMS + CIS__MAX_RESULTS]; /* 8 KB: both are bounded before reading */
+  }
+  uint32_t np = 0, nr = 0;
+  bool fields = std3 && (form == CIS__COMP_STRUCT || form == CIS__COMP_ARRAY);
+  if (form == CIS__COMP_FUNC) {
     if (!len32(r, &np)) return false;
     if (np > CIS__MAX_PARAMS) return fail(r, CIS_EMALFORMED, "too many parameters");
     for (uint32_t k = 0; k < np; k++)
@@ -645,16 +683,91 @@ static bool sec_type(rd *r, cis__module *m) {
     if (nr > CIS__MAX_RESULTS) return fail(r, CIS_EMALFORMED, "too many results");
     for (uint32_t k = np; k < np + nr; k++)
       if (!valtype(r, &vt[k])) return false;
-    uint8_t *types = malloc((size_t)np + nr + 1);
-    uint32_t *vts = malloc(((size_t)np + nr + 1) * sizeof *vts);
-    m->types[i] = (cis__functype){.nparams = np, .nresults = nr, .types = types, .vts = vts};
-    m->ntypes = i + 1;
-    if (!types || !vts) return fail(r, CIS_ENOMEM, "out of memory");
-    for (uint32_t k = 0; k < np + nr; k++) types[k] = cis__vt_kind(vt[k]);
-    if (np + nr) memcpy(vts, vt, (size_t)(np + nr) * sizeof *vts);
-    m->ntypes = i + 1;
+  } else if (fields) {
+    tl_uses_gc = true;
+    np = 1;
+    if (form == CIS__COMP_STRUCT) {
+      if (!len32(r, &np)) return false;
+      if (np > CIS__MAX_PARAMS + CIS__MAX_RESULTS) return fail(r, CIS_EMALFORMED, "too many fields");
+    }
+    for (uint32_t k = 0; k < np; k++)
+      if (!fieldtype(r, &vt[k], &mut[k])) return false;
+  } else {
+    /* 2.0's wording for any other form byte, and 3.0's for one that
+     * would continue a LEB128 (a form read as a signed number) */
+    return fail_at(r, at, CIS_EMALFORMED,
+                   std3 && !(*at & 0x80) ? "malformed composite type" : "integer representation too long");
   }
+  t->comp = form;
+  t->nparams = np;
+  t->nresults = nr;
+  t->types = malloc((size_t)np + nr + 1);
+  t->vts = malloc(((size_t)np + nr + 1) * sizeof *t->vts);
+  t->mut = fields ? malloc((size_t)np + 1) : NULL;
+  if (!t->types || !t->vts || (fields && !t->mut)) return fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t k = 0; k < np + nr; k++) t->types[k] = cis__vt_kind(vt[k]);
+  if (np + nr) memcpy(t->vts, vt, (size_t)(np + nr) * sizeof *t->vts);
+  if (fields && np) memcpy(t->mut, mut, np);
   return true;
+}
+
+/* The type section: entries that are sub types, or (3.0, 0x4e) recursion
+ * groups of them. Every type of a group records the group. */
+static bool sec_type(rd *r, cis__module *m) {
+  uint32_t n;
+  size_t cap;
+  if (!count(r, &n, 3, &cap)) return false;
+  if (n > CIS__MAX_TYPES) return fail(r, CIS_EMALFORMED, "too many types");
+  m->types = calloc(cap, sizeof *m->types);
+  /* field types of one type at a time: 8 KB, so on the heap */
+  uint32_t *vt = malloc((CIS__MAX_PARAMS + CIS__MAX_RESULTS) * sizeof *vt);
+  uint8_t *mut = malloc(CIS__MAX_PARAMS + CIS__MAX_RESULTS);
+  bool ok = m->types && vt && mut;
+  if (!ok) fail(r, CIS_ENOMEM, "out of memory");
+  for (uint32_t i = 0; ok && i < n; i++) {
+    uint32_t nrec = 1;
+    bool group = tl_std >= CIS__STD_3 && r->p < r->end && *r->p == 0x4e;
+    if (group) {
+      r->p++;
+      if (!len32(r, &nrec)) {
+        ok = false;
+        break;
+      }
+    }
+    /* a group grows the table past the entries' count: bounded by the
+     * bytes left (each type takes at least two) and the limit */
+    if (nrec > CIS__MAX_TYPES - m->ntypes) {
+      ok = fail(r, CIS_EMALFORMED, "too many types");
+      break;
+    }
+    if (nrec > (size_t)(r->end - r->p) / 2) {
+      r->p = r->end;
+      ok = eof(r);
+      break;
+    }
+    size_t need = (size_t)m->ntypes + nrec;
+    if (need > cap) {
+      size_t c = cap * 2 > need ? cap * 2 : need;
+      cis__functype *nt = realloc(m->types, c * sizeof *nt);
+      if (!nt) {
+        ok = fail(r, CIS_ENOMEM, "out of memory");
+        break;
+      }
+      memset(nt + cap, 0, (c - cap) * sizeof *nt);
+      m->types = nt;
+      cap = c;
+    }
+    uint32_t first = m->ntypes;
+    for (uint32_t k = 0; ok && k < nrec; k++) {
+      cis__functype *t = &m->types[m->ntypes++];
+      t->rec = first;
+      t->nrec = nrec;
+      ok = subtype(r, t, vt, mut);
+    }
+  }
+  free(vt);
+  free(mut);
+  return ok;
 }
 
 /* A tag's type: the attribute byte (0: an exception), then a type index. */
@@ -1028,6 +1141,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   bool seen_function = false, seen_data = false;
   tl_uses_data_without_count = false;
   tl_uses_eh = false;
+  tl_uses_gc = false;
   while (ok && r.p < r.end) {
     const uint8_t *at = r.p;
     uint8_t id;
@@ -1085,6 +1199,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   if (d->code != CIS_OK) goto done;
 
   m->uses_eh = tl_uses_eh;
+  m->uses_gc = tl_uses_gc;
   /* The checks across sections, in the spec decoder's order. */
   m->nfuncs = m->nfunc_imports + ndecl;
   if (ndecl != m->ncodes) {
@@ -1194,6 +1309,7 @@ void cis__module_free(cis__module *m) {
   for (uint32_t i = 0; m->types && i < m->ntypes; i++) {
     free(m->types[i].types);
     free(m->types[i].vts);
+    free(m->types[i].mut);
   }
   free(m->type_rep);
   free(m->types);
@@ -1259,9 +1375,10 @@ void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out) {
   }
 }
 
-static const uint8_t vt_i32[] = {CIS__I32}, vt_i64[] = {CIS__I64}, vt_f32[] = {CIS__F32}, vt_f64[] = {CIS__F64},
-                     vt_v128[] = {CIS__V128}, vt_fref[] = {CIS__FUNCREF}, vt_eref[] = {CIS__EXTERNREF},
-                     vt_exn[] = {CIS__EXNREF}, vt_nexn[] = {CIS__NULLEXNREF};
+/* Every value type's byte, from exnref (0x69) to i32 (0x7f): what a
+ * one-result block type's results point to. */
+static const uint8_t vt_bytes[] = {0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f, 0x70, 0x71, 0x72, 0x73, 0x74,
+                                   0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f};
 
 bool cis__read_blocktype(const uint8_t **p, const uint8_t *end, int64_t *bt) {
   if (*p < end && (**p == CIS__REF_NULL_PREFIX || **p == CIS__REF_PREFIX)) {
@@ -1277,7 +1394,7 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   memset(out, 0, sizeof *out);
   if (bt == -64) return true;
   if (bt >= 0) {
-    if ((uint64_t)bt >= m->ntypes) return false;
+    if ((uint64_t)bt >= m->ntypes || !cis__is_functype(&m->types[bt])) return false;
     const cis__functype *t = &m->types[bt];
     out->nparams = t->nparams;
     out->nresults = t->nresults;
@@ -1294,19 +1411,9 @@ bool cis__blocktype_get(const cis__module *m, int64_t bt, cis__blocktype *out) {
   } else {
     vt = (uint8_t)(0x80 + bt);
   }
-  const uint8_t *r = NULL;
-  switch (cis__vt_kind(vt)) {
-  case CIS__I32: r = vt_i32; break;
-  case CIS__I64: r = vt_i64; break;
-  case CIS__F32: r = vt_f32; break;
-  case CIS__F64: r = vt_f64; break;
-  case CIS__V128: r = vt_v128; break;
-  case CIS__FUNCREF: r = vt_fref; break;
-  case CIS__EXTERNREF: r = vt_eref; break;
-  case CIS__EXNREF: r = vt_exn; break;
-  case CIS__NULLEXNREF: r = vt_nexn; break;
-  default: return false;
-  }
+  uint8_t k = cis__vt_kind(vt);
+  if (k < CIS__EXNREF || !(cis__valtype_ok(k) || cis__vt_is_ref(k))) return false;
+  const uint8_t *r = &vt_bytes[k - CIS__EXNREF];
   out->nresults = 1;
   out->results = r;
   out->one = vt;

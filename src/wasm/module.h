@@ -30,7 +30,25 @@ enum {
   CIS__EXTERNREF = 0x6f,
   CIS__EXNREF = 0x69,     /* exception handling (3.0): (ref null exn) */
   CIS__NULLEXNREF = 0x74, /* (ref null noexn), exn's bottom: only null */
+  /* GC's abstract heap types (3.0), each its nullable reference's byte */
+  CIS__ANYREF = 0x6e,
+  CIS__EQREF = 0x6d,
+  CIS__I31REF = 0x6c,
+  CIS__STRUCTREF = 0x6b,
+  CIS__ARRAYREF = 0x6a,
+  CIS__NULLREF = 0x71,       /* none: any's bottom */
+  CIS__NULLFUNCREF = 0x73,   /* nofunc: func's bottom */
+  CIS__NULLEXTERNREF = 0x72, /* noextern: extern's bottom */
+  /* packed storage types of struct and array fields */
+  CIS__I8 = 0x78,
+  CIS__I16 = 0x77,
 };
+
+/* Composite types (the type section's forms). */
+enum { CIS__COMP_FUNC = 0x60, CIS__COMP_STRUCT = 0x5f, CIS__COMP_ARRAY = 0x5e };
+/* Declared subtyping chains are at most this deep (as the JS API's
+ * limit), so that a subtype check walks a bounded chain. */
+#define CIS__MAX_SUBTYPE_DEPTH 63u
 
 /* Is t a value type of Wasm 2.0 (number, vector or reference)? */
 static inline bool cis__valtype_ok(uint8_t t) {
@@ -56,9 +74,38 @@ static inline uint8_t cis__vt_kind(uint32_t vt) { return (uint8_t)vt; }
 /* An exception reference's kind: exn, or its bottom noexn (one pointer
  * slot either way, as every reference). */
 static inline bool cis__kind_is_exn(uint8_t k) { return k == CIS__EXNREF || k == CIS__NULLEXNREF; }
+/* Is k one of GC's abstract heap types (any's hierarchy, and the bottoms
+ * of func and extern)? */
+static inline bool cis__kind_is_gc(uint8_t k) {
+  return (k >= CIS__ARRAYREF && k <= CIS__ANYREF) || (k >= CIS__NULLREF && k <= CIS__NULLFUNCREF);
+}
 static inline bool cis__vt_is_ref(uint32_t vt) {
   uint8_t k = cis__vt_kind(vt);
-  return k == CIS__FUNCREF || k == CIS__EXTERNREF || cis__kind_is_exn(k);
+  return k == CIS__FUNCREF || k == CIS__EXTERNREF || cis__kind_is_exn(k) || cis__kind_is_gc(k);
+}
+/* The top of an abstract heap type's hierarchy: any, func, extern or exn. */
+static inline uint8_t cis__kind_top(uint8_t k) {
+  switch (k) {
+  case CIS__FUNCREF: case CIS__NULLFUNCREF: return CIS__FUNCREF;
+  case CIS__EXTERNREF: case CIS__NULLEXTERNREF: return CIS__EXTERNREF;
+  case CIS__EXNREF: case CIS__NULLEXNREF: return CIS__EXNREF;
+  default: return CIS__ANYREF;
+  }
+}
+/* Is k the bottom of its hierarchy (none, nofunc, noextern, noexn)? */
+static inline bool cis__kind_is_bottom(uint8_t k) {
+  return k == CIS__NULLREF || k == CIS__NULLFUNCREF || k == CIS__NULLEXTERNREF || k == CIS__NULLEXNREF;
+}
+/* Is abstract heap type a <: abstract heap type b? A concrete type is
+ * given as its composite's abstract type (func, struct, array). */
+static inline bool cis__kind_sub(uint8_t a, uint8_t b) {
+  if (a == b || cis__kind_top(a) != cis__kind_top(b)) return a == b;
+  if (b == cis__kind_top(b) || cis__kind_is_bottom(a)) return true;
+  return b == CIS__EQREF && (a == CIS__I31REF || a == CIS__STRUCTREF || a == CIS__ARRAYREF);
+}
+/* The abstract heap type of a composite type's concrete references. */
+static inline uint8_t cis__comp_kind(uint8_t comp) {
+  return comp == CIS__COMP_STRUCT ? CIS__STRUCTREF : comp == CIS__COMP_ARRAY ? CIS__ARRAYREF : CIS__FUNCREF;
 }
 static inline bool cis__vt_nullable(uint32_t vt) { return !(vt & CIS__VT_NONNULL); }
 /* Whether vt names a type index as its heap type, and which. */
@@ -94,13 +141,26 @@ bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt);
 #define CIS__MAX_MEMORY_PAGES 65536u /* 4 GiB: wasm32 */
 #define CIS__MAX_TABLE_SIZE 0xffffffffu
 
+/* A defined type of the type section (3.0: a sub type in a recursion
+ * group). Zero-initialised, it is a final function type without
+ * supertype in a group of its own (what 2.0 and host signatures have).
+ * A struct's fields, and an array's one, are its "parameters" (nresults
+ * 0): storage types (a value type, or CIS__I8 / CIS__I16) with their
+ * mutability in mut. */
 typedef struct cis__functype {
-  uint32_t nparams;  /* number of parameters */
+  uint32_t nparams;  /* number of parameters (fields) */
   uint32_t nresults; /* number of results */
   uint8_t *types;    /* nparams parameter types, then nresults result types (kinds) */
   uint32_t *vts;     /* the same in full (module.h's value types), or NULL
                         when every one is its kind (host signatures) */
+  uint8_t comp;      /* CIS__COMP_*, 0 for a function type too */
+  bool open;         /* declared `sub` without `final`: may have subtypes */
+  uint32_t super;    /* declared supertype's index + 1; 0 none */
+  uint32_t rec, nrec;/* its recursion group: first index and size (0: its own) */
+  uint8_t *mut;      /* struct, array: per field, mutable; else NULL */
 } cis__functype;
+/* Is t a function type (not a struct or array)? */
+static inline bool cis__is_functype(const cis__functype *t) { return !t->comp || t->comp == CIS__COMP_FUNC; }
 
 typedef struct cis__limits {
   uint64_t min;  /* initial size (pages or elements) */
@@ -251,6 +311,9 @@ typedef struct cis__module {
   uint32_t *tag_type;                 /* ntags type indices */
   bool uses_eh;                       /* exception handling: an instruction of it,
                                          or exnref anywhere */
+  bool uses_gc;                       /* GC: a struct or array type, a declared
+                                         supertype, or a GC abstract heap type
+                                         anywhere */
 
   uint32_t nexports;
   cis__export *exports;
@@ -272,9 +335,9 @@ typedef struct cis__module {
   /* Declared function references (C.refs): indices that may appear in
    * ref.func inside function bodies. Filled by the validator. */
   uint8_t *func_declared;             /* nfuncs flags, or NULL */
-  /* Per type: the first type index equivalent to it (iso-recursive, each
-   * type its own recursion group), so that two type indices name one type
-   * when their entries are equal. Filled by the validator. */
+  /* Per type: the first type index equivalent to it (iso-recursive: the
+   * same position in equal recursion groups), so that two type indices
+   * name one type when their entries are equal. Filled by the validator. */
   uint32_t *type_rep;                 /* ntypes, or NULL */
 
   /* From the custom "name" section; NULL entries when absent or malformed
@@ -329,6 +392,15 @@ cis__module *cis__module_ref(cis__module *m);
 /* Drops one holder of m; the last frees everything the module owns.
  * NULL is fine. */
 void cis__module_free(cis__module *m);
+
+/* The canonical form of recursion group [first, first + n) of types, as
+ * 64-bit words that are equal for equal groups (iso-recursive): each
+ * type's form, supertype and field types, a reference inside the group
+ * by its position, one outside through ids (the canonical id, or first
+ * index, of each type before first; NULL when none is named). Writes at
+ * most cis__group_key_len(...) words to out; returns how many. */
+size_t cis__group_key_len(const cis__functype *types, uint32_t first, uint32_t n);
+size_t cis__group_key(const cis__functype *types, uint32_t first, uint32_t n, const uint32_t *ids, uint64_t *out);
 
 /* Reads a validated constant expression. */
 void cis__constexpr_decode(const cis__expr *e, cis__constexpr *out);

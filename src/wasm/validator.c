@@ -76,19 +76,37 @@ static bool verr(vx *v, cis_result code, const char *fmt, ...) {
 
 static bool mismatch(vx *v) { return verr(v, CIS_ETYPE, "type mismatch"); }
 
+/* The abstract heap type of a reference type: its own, or for a type
+ * index its composite's (func, struct, array). */
+static uint8_t heap_kind(const cis__module *m, uint32_t vt) {
+  return cis__vt_has_idx(vt) ? cis__comp_kind(m->types[cis__vt_idx(vt)].comp) : cis__vt_kind(vt);
+}
+
+/* Is type x a declared subtype of type y (or y itself)? The chain is at
+ * most CIS__MAX_SUBTYPE_DEPTH long (type_reps checks). */
+static bool idx_sub(const cis__module *m, uint32_t x, uint32_t y) {
+  for (uint32_t k = 0; k <= CIS__MAX_SUBTYPE_DEPTH; k++) {
+    if (m->type_rep[x] == m->type_rep[y]) return true;
+    if (!m->types[x].super) return false;
+    x = m->types[x].super - 1;
+  }
+  return false;
+}
+
 /* Is a <: b? Numbers and vectors match themselves; a reference matches a
- * reference of the same kind (or noexn's of exn's) that is nullable if it
- * is, to the abstract heap type or to a type index naming the same type.
- * The bottom type (UNK) matches everything. */
+ * reference that is nullable if it is, whose heap type is above its own:
+ * in one hierarchy (any, func, extern, exn), abstract types as
+ * cis__kind_sub orders them, a type index under its composite's abstract
+ * type and its declared supertypes, a bottom under all. The bottom type
+ * (UNK) matches everything. */
 static bool vt_sub(const cis__module *m, uint32_t a, uint32_t b) {
   if (a == b || a == UNK || b == UNK) return true;
   if (!cis__vt_is_ref(a) || !cis__vt_is_ref(b)) return false;
-  if (cis__vt_kind(a) != cis__vt_kind(b) &&
-      !(cis__vt_kind(a) == CIS__NULLEXNREF && cis__vt_kind(b) == CIS__EXNREF))
-    return false;
   if (cis__vt_nullable(a) && !cis__vt_nullable(b)) return false;
-  if (!cis__vt_has_idx(b)) return true;
-  return cis__vt_has_idx(a) && m->type_rep[cis__vt_idx(a)] == m->type_rep[cis__vt_idx(b)];
+  if (!cis__vt_has_idx(b)) return cis__kind_sub(heap_kind(m, a), cis__vt_kind(b));
+  if (cis__vt_has_idx(a)) return idx_sub(m, cis__vt_idx(a), cis__vt_idx(b));
+  uint8_t k = cis__vt_kind(a);
+  return cis__kind_is_bottom(k) && cis__kind_top(k) == cis__kind_top(heap_kind(m, b));
 }
 
 /* Does every type of a match b's, in order (a's results where b's are
@@ -291,6 +309,17 @@ static bool type_index(vx *v, const cis__functype **ft, uint32_t *x) {
   *x = rd_u32(v);
   if (*x >= v->m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
   *ft = &v->m->types[*x];
+  if (!cis__is_functype(*ft)) return verr(v, CIS_ETYPE, "type mismatch: type %u is not a function type", *x);
+  return true;
+}
+
+/* call_indirect's type x and table y: a function type, a table of
+ * function references. */
+static bool func_type_index(vx *v, uint32_t x, uint32_t y, const cis__functype **ft) {
+  if (x >= v->m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
+  if (!vt_sub(v->m, v->m->tables[y].vt, CIS__FUNCREF)) return mismatch(v);
+  *ft = &v->m->types[x];
+  if (!cis__is_functype(*ft)) return verr(v, CIS_ETYPE, "type mismatch: type %u is not a function type", x);
   return true;
 }
 
@@ -560,9 +589,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     x = rd_u32(v);
     y = rd_u32(v);
     if (!check_table(v, y)) return false;
-    if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
-    if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
-    ft = &m->types[x];
+    if (!func_type_index(v, x, y, &ft)) return false;
     return pop_expect(v, cis__table_addr_type(m, y)) && pop_types(v, ft->vts, ft->nparams) &&
            push_types(v, ft->vts + ft->nparams, ft->nresults);
   case CIS__OP_CALL_REF:
@@ -579,9 +606,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
       x = rd_u32(v);
       y = rd_u32(v);
       if (!check_table(v, y)) return false;
-      if (x >= m->ntypes) return verr(v, CIS_EINVALID, "unknown type");
-      if (m->tables[y].elem != CIS__FUNCREF) return mismatch(v);
-      ft = &m->types[x];
+      if (!func_type_index(v, x, y, &ft)) return false;
       if (!pop_expect(v, cis__table_addr_type(m, y))) return false;
     }
     if (!tail_results(v, ft) || !pop_types(v, ft->vts, ft->nparams)) return false;
@@ -647,6 +672,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
     return push(v, t);
   }
   case CIS__OP_REF_IS_NULL: return pop_ref(v, &t1) && push(v, CIS__I32);
+  case CIS__OP_REF_EQ: return pop_expect(v, CIS__EQREF) && pop_expect(v, CIS__EQREF) && push(v, CIS__I32);
   case CIS__OP_REF_AS_NON_NULL:
     if (!pop_ref(v, &t1)) return false;
     return push(v, t1 == UNK ? UNK : t1 | CIS__VT_NONNULL);
@@ -824,50 +850,119 @@ static void mark_refs_in_expr(const cis__module *m, const cis__expr *e, uint8_t 
   }
 }
 
-/* A value type of type `self` in the canonical form that compares types
- * across indices: a type index becomes its representative, a reference
- * to the type itself (its recursion group of one) a mark of its own. */
-static uint64_t canon_vt(const cis__module *m, uint32_t self, uint32_t vt) {
-  if (!cis__vt_has_idx(vt)) return vt;
-  uint32_t j = cis__vt_idx(vt);
-  uint64_t h = j == self ? UINT32_MAX : (uint64_t)m->type_rep[j] + 1;
-  return h << 32 | (vt & ((1u << CIS__VT_IDX_SHIFT) - 1));
+/* A reference to type x in a group key (cis__group_key): plus one, so
+ * that 0 is none; inside the group its position with the top bit set. */
+static uint64_t key_ref(uint32_t x, uint32_t first, const uint32_t *ids) {
+  return x >= first ? (0x80000000u | (uint64_t)(x - first)) + 1 : (uint64_t)(ids ? ids[x] : x) + 1;
 }
 
-static bool types_equal(const cis__module *m, uint32_t i, uint32_t j) {
-  const cis__functype *a = &m->types[i], *b = &m->types[j];
-  if (a->nparams != b->nparams || a->nresults != b->nresults) return false;
-  for (uint32_t k = 0; k < a->nparams + a->nresults; k++)
-    if (canon_vt(m, i, a->vts[k]) != canon_vt(m, j, b->vts[k])) return false;
+size_t cis__group_key_len(const cis__functype *types, uint32_t first, uint32_t n) {
+  size_t len = 1;
+  for (uint32_t i = first; i < first + n; i++) len += 2 + (size_t)types[i].nparams + types[i].nresults;
+  return len;
+}
+
+size_t cis__group_key(const cis__functype *types, uint32_t first, uint32_t n, const uint32_t *ids, uint64_t *out) {
+  size_t w = 0;
+  out[w++] = n;
+  for (uint32_t i = first; i < first + n; i++) {
+    const cis__functype *t = &types[i];
+    uint64_t sup = t->super ? key_ref(t->super - 1, first, ids) : 0;
+    out[w++] = sup << 32 | (uint64_t)t->open << 8 | (t->comp ? t->comp : CIS__COMP_FUNC);
+    out[w++] = (uint64_t)t->nparams << 32 | t->nresults;
+    for (uint32_t k = 0; k < t->nparams + t->nresults; k++) {
+      uint32_t vt = t->vts ? t->vts[k] : t->types[k];
+      uint64_t ref = cis__vt_has_idx(vt) ? key_ref(cis__vt_idx(vt), first, ids) : 0;
+      uint32_t mut = t->mut && t->mut[k] ? 1u << 16 : 0;
+      out[w++] = ref << 32 | mut | (vt & ((1u << CIS__VT_IDX_SHIFT) - 1));
+    }
+  }
+  return w;
+}
+
+/* Does storage type a (mutable or not) match b's field? */
+static bool field_sub(const cis__module *m, uint32_t a, uint32_t b, bool mut) {
+  return vt_sub(m, a, b) && (!mut || vt_sub(m, b, a));
+}
+
+/* Does type i match the supertype it declares (composite, fields)? */
+static bool declared_sub_ok(const cis__module *m, uint32_t i) {
+  const cis__functype *a = &m->types[i], *b = &m->types[a->super - 1];
+  if (!b->open || (a->comp ? a->comp : CIS__COMP_FUNC) != (b->comp ? b->comp : CIS__COMP_FUNC)) return false;
+  if (cis__is_functype(a)) {
+    if (a->nparams != b->nparams || a->nresults != b->nresults) return false;
+    return vts_sub(m, b->vts, a->vts, a->nparams) &&
+           vts_sub(m, a->vts + a->nparams, b->vts + b->nparams, a->nresults);
+  }
+  if (a->nparams < b->nparams || (a->comp == CIS__COMP_ARRAY && a->nparams != b->nparams)) return false;
+  for (uint32_t k = 0; k < b->nparams; k++)
+    if (a->mut[k] != b->mut[k] || !field_sub(m, a->vts[k], b->vts[k], b->mut[k])) return false;
   return true;
 }
 
-/* Checks that each type names only itself and the types before it, and
- * fills m->type_rep (module.h) in one pass, through a hash table of the
- * representatives so far. */
+/* One recursion group's key in the validator's table. */
+typedef struct group_ent {
+  uint32_t first;  /* its first type + 1; 0 free */
+  uint32_t len;    /* words of its key */
+  uint64_t *key;   /* into the keys buffer */
+} group_ent;
+
+/* Checks what each type names (field types: the types up to the end of
+ * its group; a supertype: a type before it), fills m->type_rep (module.h)
+ * by recursion groups through a hash table of their canonical keys, then
+ * checks the declared subtypes: a supertype that is not final, of the
+ * same composite type, whose fields each match, at most
+ * CIS__MAX_SUBTYPE_DEPTH deep. Work and memory are linear in the types'
+ * size; nothing recurses. */
 static bool type_reps(cis__module *m, cis__diag *d) {
-  for (uint32_t i = 0; i < m->ntypes; i++)
-    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
-      if (!vt_known(m->types[i].vts[k], i + 1)) return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(m->types[i].vts[k]));
-  size_t cap = 16;
-  while (cap < 2 * (size_t)m->ntypes) cap *= 2;
-  m->type_rep = malloc(((size_t)m->ntypes + 1) * sizeof *m->type_rep);
-  uint32_t *tab = calloc(cap, sizeof *tab); /* representative + 1; 0 free */
-  if (!m->type_rep || !tab) {
-    free(tab);
-    return merr(d, CIS_ENOMEM, "out of memory");
-  }
+  size_t words = 0;
+  uint32_t ngroups = 0;
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
-    uint64_t h = 1469598103934665603ull ^ ((uint64_t)t->nparams << 32 | t->nresults);
-    for (uint32_t k = 0; k < t->nparams + t->nresults; k++) h = (h ^ canon_vt(m, i, t->vts[k])) * 1099511628211ull;
+    uint32_t end = t->nrec ? t->rec + t->nrec : i + 1;
+    for (uint32_t k = 0; k < t->nparams + t->nresults; k++)
+      if (!vt_known(t->vts[k], end)) return merr(d, CIS_EINVALID, "unknown type %u", cis__vt_idx(t->vts[k]));
+    if (t->super && t->super - 1 >= i) return merr(d, CIS_EINVALID, "unknown type %u", t->super - 1);
+    if (!t->nrec || t->rec == i) {
+      ngroups++;
+      words += cis__group_key_len(m->types, i, t->nrec ? t->nrec : 1);
+    }
+  }
+  size_t cap = 16;
+  while (cap < 2 * (size_t)ngroups) cap *= 2;
+  m->type_rep = malloc(((size_t)m->ntypes + 1) * sizeof *m->type_rep);
+  group_ent *tab = calloc(cap, sizeof *tab);
+  uint64_t *keys = malloc((words ? words : 1) * sizeof *keys);
+  uint8_t *depth = calloc(m->ntypes ? m->ntypes : 1, 1);
+  bool ok = m->type_rep && tab && keys && depth;
+  if (!ok) merr(d, CIS_ENOMEM, "out of memory");
+  uint64_t *kp = keys;
+  for (uint32_t i = 0; ok && i < m->ntypes;) {
+    uint32_t n = m->types[i].nrec ? m->types[i].nrec : 1;
+    uint32_t len = (uint32_t)cis__group_key(m->types, i, n, m->type_rep, kp);
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t k = 0; k < len; k++) h = (h ^ kp[k]) * 1099511628211ull;
     size_t at = (size_t)(h ^ h >> 29) & (cap - 1);
-    while (tab[at] && !types_equal(m, i, tab[at] - 1)) at = (at + 1) & (cap - 1);
-    if (!tab[at]) tab[at] = i + 1;
-    m->type_rep[i] = tab[at] - 1;
+    while (tab[at].first && (tab[at].len != len || memcmp(tab[at].key, kp, len * sizeof *kp)))
+      at = (at + 1) & (cap - 1);
+    if (!tab[at].first) tab[at] = (group_ent){.first = i + 1, .len = len, .key = kp};
+    for (uint32_t k = 0; k < n; k++) m->type_rep[i + k] = tab[at].first - 1 + k;
+    kp += len;
+    i += n;
+  }
+  for (uint32_t i = 0; ok && i < m->ntypes; i++) {
+    const cis__functype *t = &m->types[i];
+    if (!t->super) continue;
+    if (depth[t->super - 1] >= CIS__MAX_SUBTYPE_DEPTH)
+      ok = merr(d, CIS_EINVALID, "sub type %u: subtyping deeper than %u", i, CIS__MAX_SUBTYPE_DEPTH);
+    else if (!declared_sub_ok(m, i))
+      ok = merr(d, CIS_EINVALID, "sub type %u does not match its supertype %u", i, t->super - 1);
+    depth[i] = (uint8_t)(depth[t->super - 1] + 1);
   }
   free(tab);
-  return true;
+  free(keys);
+  free(depth);
+  return ok;
 }
 
 /* The types a module names outside function bodies: those of imports,
@@ -896,11 +991,17 @@ static int export_cmp(const void *a, const void *b) {
 cis_result cis__module_validate(cis__module *m, cis__diag *d) {
   memset(d, 0, sizeof *d);
   if (!type_reps(m, d)) return d->code;
-  for (uint32_t i = 0; i < m->nfuncs; i++)
+  for (uint32_t i = 0; i < m->nfuncs; i++) {
     if (m->func_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->func_type[i]), d->code;
+    if (!cis__is_functype(&m->types[m->func_type[i]]))
+      return merr(d, CIS_ETYPE, "type mismatch: function %u's type %u is not a function type", i, m->func_type[i]),
+             d->code;
+  }
   if (!module_types(m, d)) return d->code;
   for (uint32_t i = 0; i < m->ntags; i++) {
     if (m->tag_type[i] >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", m->tag_type[i]), d->code;
+    if (!cis__is_functype(&m->types[m->tag_type[i]]))
+      return merr(d, CIS_ETYPE, "type mismatch: tag %u's type is not a function type", i), d->code;
     if (m->types[m->tag_type[i]].nresults) return merr(d, CIS_EINVALID, "non-empty tag result type"), d->code;
   }
   for (uint32_t i = 0; i < m->ntables; i++)

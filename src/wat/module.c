@@ -63,11 +63,20 @@ static bool skip_group(wat_p *p) {
 bool wat__heaptype(wat_p *p, wat_buf *out) {
   const wat_tok *t = wat__tok(p);
   uint32_t x;
-  if (wat__is_kw(p, t, "func")) wat__byte(out, 0x70);
-  else if (wat__is_kw(p, t, "extern")) wat__byte(out, 0x6f);
-  else if (wat__is_kw(p, t, "exn")) wat__byte(out, CIS__EXNREF);
-  else if (wat__is_kw(p, t, "noexn")) wat__byte(out, CIS__NULLEXNREF);
-  else if (wat__at_index(p)) {
+  static const struct {
+    const char *kw;
+    uint8_t code;
+  } abs[] = {{"func", CIS__FUNCREF},    {"extern", CIS__EXTERNREF},   {"exn", CIS__EXNREF},
+             {"noexn", CIS__NULLEXNREF}, {"any", CIS__ANYREF},         {"eq", CIS__EQREF},
+             {"i31", CIS__I31REF},       {"struct", CIS__STRUCTREF},   {"array", CIS__ARRAYREF},
+             {"none", CIS__NULLREF},     {"nofunc", CIS__NULLFUNCREF}, {"noextern", CIS__NULLEXTERNREF}};
+  for (size_t i = 0; i < sizeof abs / sizeof abs[0]; i++)
+    if (wat__is_kw(p, t, abs[i].kw)) {
+      wat__byte(out, abs[i].code);
+      p->pos++;
+      return true;
+    }
+  if (wat__at_index(p)) {
     if (!wat__index(p, WS_TYPE, &x)) return false;
     wat__s64(out, x);
     return true;
@@ -79,25 +88,32 @@ bool wat__heaptype(wat_p *p, wat_buf *out) {
   return true;
 }
 
+/* The value types' keywords, the reference types' first. */
+static const struct {
+  const char *kw;
+  uint8_t code;
+} valtypes[] = {{"funcref", CIS__FUNCREF},       {"externref", CIS__EXTERNREF},       {"exnref", CIS__EXNREF},
+                {"nullexnref", CIS__NULLEXNREF}, {"anyref", CIS__ANYREF},             {"eqref", CIS__EQREF},
+                {"i31ref", CIS__I31REF},         {"structref", CIS__STRUCTREF},       {"arrayref", CIS__ARRAYREF},
+                {"nullref", CIS__NULLREF},       {"nullfuncref", CIS__NULLFUNCREF},   {"nullexternref", CIS__NULLEXTERNREF},
+                {"i32", CIS__I32},               {"i64", CIS__I64},                   {"f32", CIS__F32},
+                {"f64", CIS__F64},               {"v128", CIS__V128}};
+#define NREFTYPES 12u
+
 bool wat__at_reftype(wat_p *p) {
   const wat_tok *t = wat__tok(p);
-  return wat__is_kw(p, t, "funcref") || wat__is_kw(p, t, "externref") || wat__is_kw(p, t, "exnref") ||
-         wat__is_kw(p, t, "nullexnref") || wat__at_open(p, "ref");
+  for (size_t i = 0; i < NREFTYPES; i++)
+    if (wat__is_kw(p, t, valtypes[i].kw)) return true;
+  return wat__at_open(p, "ref");
 }
 
 /* A value type (refs_only: a reference type) into out. */
 static bool value_type(wat_p *p, wat_buf *out, bool refs_only) {
-  static const struct {
-    const char *kw;
-    uint8_t code;
-  } map[] = {{"funcref", 0x70}, {"externref", 0x6f}, {"exnref", CIS__EXNREF}, {"nullexnref", CIS__NULLEXNREF},
-             {"i32", 0x7f},     {"i64", 0x7e},       {"f32", 0x7d},          {"f64", 0x7c},
-             {"v128", 0x7b}};
   const char *what = refs_only ? "a reference type" : "a value type";
   const wat_tok *t = wat__tok(p);
-  for (size_t i = 0; i < (refs_only ? 4 : sizeof map / sizeof map[0]); i++)
-    if (wat__is_kw(p, t, map[i].kw)) {
-      wat__byte(out, map[i].code);
+  for (size_t i = 0; i < (refs_only ? NREFTYPES : sizeof valtypes / sizeof valtypes[0]); i++)
+    if (wat__is_kw(p, t, valtypes[i].kw)) {
+      wat__byte(out, valtypes[i].code);
       p->pos++;
       return true;
     }
@@ -126,6 +142,8 @@ static bool ftype_is(const wat_ftype *f, const uint8_t *t, uint32_t np, uint32_t
          (nbytes == 0 || !memcmp(f->t, t, nbytes));
 }
 
+static bool is_plain_func(const wat_ftype *f) { return f->comp == CIS__COMP_FUNC && !f->sub && !f->in_rec; }
+
 /* Appends the type to p->types. */
 static bool type_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes, size_t nbytes) {
   if (nbytes > UINT32_MAX) return wat__fail_code(p, CIS_ETOOBIG, NULL, "function type too large");
@@ -138,7 +156,7 @@ static bool type_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_
   }
   wat_ftype *f = &p->types[p->ntypes];
   *f = (wat_ftype){.np = np, .nr = nr, .pbytes = (uint32_t)pbytes, .nbytes = (uint32_t)nbytes,
-                   .t = malloc(nbytes ? nbytes : 1)};
+                   .t = malloc(nbytes ? nbytes : 1), .comp = CIS__COMP_FUNC};
   if (!f->t) return wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
   if (nbytes) memcpy(f->t, t, nbytes);
   p->ntypes++;
@@ -147,8 +165,10 @@ static bool type_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_
 
 bool wat__type_find_or_add(wat_p *p, const uint8_t *t, uint32_t np, uint32_t nr, size_t pbytes, size_t nbytes,
                            uint32_t *idx) {
+  /* only a plain function type (final, no supertype, a group of its
+   * own) is the type an inline type use stands for */
   for (uint32_t i = 0; i < p->ntypes; i++)
-    if (ftype_is(&p->types[i], t, np, nr, pbytes, nbytes)) {
+    if (is_plain_func(&p->types[i]) && ftype_is(&p->types[i], t, np, nr, pbytes, nbytes)) {
       *idx = i;
       return true;
     }
@@ -245,7 +265,7 @@ bool wat__blocktype(wat_p *p, wat_buf *out) {
       if ((np || nr) && !ftype_is(f, b.p, np, nr, pb, b.n))
         ok = wat__fail(p, at, "inline function type does not match type %u", ti);
       /* as wat2wasm: a type the short forms can say is written short */
-      else if (f->np == 0 && f->nr <= 1) {
+      else if (is_plain_func(f) && f->np == 0 && f->nr <= 1) {
         short_form = true;
         if (f->nr) wat__put(out, f->t, f->nbytes);
         else wat__byte(out, 0x40);
@@ -264,27 +284,140 @@ bool wat__blocktype(wat_p *p, wat_buf *out) {
   return ok;
 }
 
-/* (type $id? (func (param ...)* (result ...)*)), pass 1. Its name is
- * known inside it: a type may refer to itself. */
-static bool field_type(wat_p *p) {
-  const wat_tok *id = NULL;
-  if (wat__tok(p)->kind == WT_ID) id = &p->toks[p->pos++];
-  if (id && !wat__names_add(p, &p->names[WS_TYPE], id, p->ntypes, "type")) return false;
-  if (!wat__expect_lpar(p) || !wat__expect_kw(p, "func")) return false;
+/* A field's storage type (i8, i16 or a value type) and mutability: st
+ * or (mut st), encoded as the binary's field type. */
+static bool field_storage(wat_p *p, wat_buf *b) {
+  bool mut = wat__at_open(p, "mut");
+  if (mut) p->pos += 2;
+  const wat_tok *t = wat__tok(p);
+  bool ok = true;
+  if (wat__is_kw(p, t, "i8") || wat__is_kw(p, t, "i16")) {
+    wat__byte(b, wat__is_kw(p, t, "i8") ? CIS__I8 : CIS__I16);
+    p->pos++;
+  } else {
+    ok = wat__valtype(p, b);
+  }
+  wat__byte(b, mut);
+  return ok && (!mut || wat__expect_rpar(p));
+}
+
+/* A composite type's group, "(" already read: (func (param ...)*
+ * (result ...)*), (struct (field $id? st) | (field st*))* or (array
+ * fieldtype), into a new entry of p->types. */
+static bool comptype(wat_p *p) {
+  const wat_tok *kw = wat__tok(p);
   wat_buf b = {0};
-  uint32_t np, nr;
+  uint32_t np = 0, nr = 0;
   size_t pb = 0;
-  wat_names saved = p->locals; /* param names of a type are checked for duplicates only */
-  memset(&p->locals, 0, sizeof p->locals);
-  bool ok = params_results(p, &b, &np, &nr, &pb, true);
-  wat__names_free(&p->locals);
-  p->locals = saved;
+  uint8_t comp = CIS__COMP_FUNC;
+  bool ok = true;
+  p->pos++;
+  if (wat__is_kw(p, kw, "func")) {
+    wat_names saved = p->locals; /* param names of a type are checked for duplicates only */
+    memset(&p->locals, 0, sizeof p->locals);
+    ok = params_results(p, &b, &np, &nr, &pb, true);
+    wat__names_free(&p->locals);
+    p->locals = saved;
+  } else if (wat__is_kw(p, kw, "struct")) {
+    comp = CIS__COMP_STRUCT;
+    while (ok && wat__at_open(p, "field")) {
+      p->pos += 2;
+      if (wat__tok(p)->kind == WT_ID) { /* one named field */
+        p->pos++;
+        ok = field_storage(p, &b);
+        np++;
+      } else {
+        while (ok && wat__tok(p)->kind != WT_RPAR) {
+          ok = field_storage(p, &b);
+          np++;
+        }
+      }
+      ok = ok && wat__expect_rpar(p);
+    }
+    pb = b.n;
+  } else if (wat__is_kw(p, kw, "array")) {
+    comp = CIS__COMP_ARRAY;
+    ok = field_storage(p, &b);
+    np = 1;
+    pb = b.n;
+  } else {
+    ok = wat__fail(p, kw, "unexpected token, expected func, struct or array");
+  }
+  if (ok && b.oom) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
   if (ok) ok = wat__expect_rpar(p);
   /* An explicit type is its own entry even when an equal one exists. */
   if (ok) ok = type_add(p, b.p, np, nr, pb, b.n);
-  if (ok) p->nexplicit++;
+  if (ok) p->types[p->ntypes - 1].comp = comp;
   wat__buf_free(&b);
-  return ok && wat__expect_rpar(p);
+  return ok;
+}
+
+/* (type $id? comptype) or (type $id? (sub final? x? comptype)), "(type"
+ * already read, pass 1. Its name is known already (type_names), so that
+ * any type may refer to any other, before or after it. */
+static bool field_type(wat_p *p, bool in_rec) {
+  if (wat__tok(p)->kind == WT_ID) p->pos++;
+  if (!wat__expect_lpar(p)) return false;
+  uint8_t sub = 0;
+  bool has_super = false;
+  uint32_t super = 0;
+  if (wat__is_kw(p, wat__tok(p), "sub")) {
+    p->pos++;
+    sub = 0x50;
+    if (wat__is_kw(p, wat__tok(p), "final")) {
+      sub = 0x4f;
+      p->pos++;
+    }
+    if (wat__at_index(p)) {
+      if (!wat__index(p, WS_TYPE, &super)) return false;
+      has_super = true;
+    }
+    if (!wat__expect_lpar(p)) return false;
+  }
+  if (!comptype(p)) return false;
+  wat_ftype *f = &p->types[p->ntypes - 1];
+  f->sub = sub;
+  f->has_super = has_super;
+  f->super = super;
+  f->in_rec = in_rec;
+  p->nexplicit++;
+  return (!sub || wat__expect_rpar(p)) && wat__expect_rpar(p);
+}
+
+/* (rec (type ...)*), "(rec" already read, pass 1: its types' group. */
+static bool field_rec(wat_p *p) {
+  uint32_t first = p->ntypes;
+  while (wat__at_open(p, "type")) {
+    p->pos += 2;
+    if (!field_type(p, true)) return false;
+  }
+  if (p->ntypes > first) p->types[first].rec = p->ntypes - first;
+  return wat__expect_rpar(p);
+}
+
+/* Names every explicit type (of type and rec fields) before pass 1, so
+ * that a type may name one defined after it. Only the names: pass 1
+ * reports what else is wrong. */
+static bool type_names(wat_p *p, size_t start) {
+  uint32_t idx = 0;
+  p->pos = start;
+  while (wat__tok(p)->kind == WT_LPAR) {
+    size_t open = p->pos;
+    bool rec = wat__is_kw(p, wat__peek(p, 1), "rec");
+    if (rec) p->pos += 2;
+    while (rec ? wat__at_open(p, "type") : open == p->pos) {
+      if (wat__at_open(p, "type")) {
+        const wat_tok *id = wat__peek(p, 2);
+        if (id->kind == WT_ID && !wat__names_add(p, &p->names[WS_TYPE], id, idx, "type")) return false;
+        idx++;
+      }
+      if (!skip_group(p)) return false;
+    }
+    if (rec && wat__tok(p)->kind != WT_RPAR) return true; /* pass 1 says what is wrong */
+    p->pos = open;
+    if (!skip_group(p)) return false;
+  }
+  return true;
 }
 
 /* ---------------------------------------------------------------- pass 1 */
@@ -321,7 +454,8 @@ static bool pass1_field(wat_p *p, pass1 *st, size_t open) {
   const wat_tok *kw = wat__tok(p);
   int space = kind_space(p, kw);
   p->pos++;
-  if (wat__is_kw(p, kw, "type")) return field_type(p);
+  if (wat__is_kw(p, kw, "type")) return field_type(p, false);
+  if (wat__is_kw(p, kw, "rec")) return field_rec(p);
   if (wat__is_kw(p, kw, "import")) {
     if (!import_allowed(p, st, kw)) return false;
     /* (import "m" "n" (kind $id? ...)) */
@@ -905,7 +1039,7 @@ static bool pass2_field(wat_p *p) {
   const wat_tok *kw = wat__tok(p);
   size_t open = p->pos - 1;
   p->pos++;
-  if (wat__is_kw(p, kw, "type")) {
+  if (wat__is_kw(p, kw, "type") || wat__is_kw(p, kw, "rec")) {
     p->pos = open;
     return skip_group(p);
   }
@@ -948,15 +1082,28 @@ static bool assemble(wat_p *p, wat_buf *out) {
   static const uint8_t head[8] = {0, 'a', 's', 'm', 1, 0, 0, 0};
   wat__put(out, head, 8);
   wat_buf types = {0}, none = {0};
+  uint32_t entries = 0; /* a recursion group is one entry */
   for (uint32_t i = 0; i < p->ntypes; i++) {
     const wat_ftype *f = &p->types[i];
-    wat__byte(&types, 0x60);
-    wat__u32(&types, f->np);
+    if (f->rec) {
+      wat__byte(&types, 0x4e);
+      wat__u32(&types, f->rec);
+    }
+    entries += f->rec || !f->in_rec;
+    if (f->sub) {
+      wat__byte(&types, f->sub);
+      wat__u32(&types, f->has_super);
+      if (f->has_super) wat__u32(&types, f->super);
+    }
+    wat__byte(&types, f->comp);
+    if (f->comp != CIS__COMP_ARRAY) wat__u32(&types, f->np);
     wat__put(&types, f->t, f->pbytes);
-    wat__u32(&types, f->nr);
-    wat__put(&types, f->t + f->pbytes, f->nbytes - f->pbytes);
+    if (f->comp == CIS__COMP_FUNC) {
+      wat__u32(&types, f->nr);
+      wat__put(&types, f->t + f->pbytes, f->nbytes - f->pbytes);
+    }
   }
-  section_at(p, out, WSEC_TYPE, 1, p->ntypes, &types, false);
+  section_at(p, out, WSEC_TYPE, 1, entries, &types, false);
   section_at(p, out, WSEC_IMPORT, 2, p->n_import, &p->sec_import, false);
   wat__buf_free(&types);
   section_at(p, out, WSEC_FUNC, 3, p->def[WS_FUNC], &p->sec_func, false);
@@ -1044,7 +1191,7 @@ cis_result cis__wat_compile_std(const char *text, size_t len, int standard, uint
   if (!wat__annot_check(&p, wrapped)) goto done;
   /* What follows the fields is checked after pass 2, so that an error
    * inside a field comes first, as in a one-pass reading. */
-  if (!fields(&p, start, false)) goto done;
+  if (!type_names(&p, start) || !fields(&p, start, false)) goto done;
   memset(p.count, 0, sizeof p.count);
   memset(p.def, 0, sizeof p.def);
   if (!fields(&p, start, true)) goto done;

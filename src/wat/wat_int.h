@@ -102,10 +102,17 @@ enum { WS_TYPE, WS_FUNC, WS_TABLE, WS_MEM, WS_GLOBAL, WS_ELEM, WS_DATA, WS_TAG, 
  * types are kept in their binary encoding, one byte or (a reference with
  * a heap type) several. */
 typedef struct wat_ftype {
-  uint32_t np, nr;  /* params, results */
+  uint32_t np, nr;  /* params, results (a struct's or array's fields, 0) */
   uint32_t pbytes;  /* bytes of the param types */
   uint32_t nbytes;  /* bytes of t */
-  uint8_t *t;       /* np param types then nr result types, encoded */
+  uint8_t *t;       /* np param types then nr result types, encoded (a
+                       field: its storage type, then its mutability) */
+  uint8_t comp;     /* 0x60 func, 0x5f struct, 0x5e array */
+  uint8_t sub;      /* 0 plain (final, no supertype), 0x50 sub, 0x4f sub final */
+  bool has_super;   /* a supertype is declared */
+  uint32_t super;   /* its index */
+  uint32_t rec;     /* a (rec ...) group's size at its first type; 0 else */
+  bool in_rec;      /* inside a (rec ...) group */
 } wat_ftype;
 
 /* One enclosing block while parsing a body. */
