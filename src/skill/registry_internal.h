@@ -131,7 +131,7 @@ cis_result cis__registry_room(struct cis_skills *s, uint64_t skills, uint64_t by
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;
 
-/* The backend a registry spec names (db/db.h, CIS__DB_SPEC_REGISTRY):
+/* The backend a registry spec names (db/db.h, CIS__DB_HAS_DEFAULT):
  * NULL, "", "sqlite" or "sqlite:" (the home's registry.db),
  * "sqlite:PATH", "postgres:CONNSTR" or a postgres:// or postgresql:// URI.
  * *arg receives what the backend opens (a path, a connection string; NULL
