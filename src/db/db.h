@@ -7,8 +7,8 @@
  * It holds the database spec: the one reading of the text that names a
  * database ("sqlite:PATH", "postgres:CONNSTR", a postgres:// URI), which
  * dialect it is, what that dialect opens, and whether two specs name one
- * database. The services still connect, migrate and run statements
- * themselves; those move here next.
+ * database. The PostgreSQL connection is db_pg.h's; the SQLite
+ * dialect's helpers are db_sqlite.h's.
  */
 #ifndef CIS_DB_DB_H
 #define CIS_DB_DB_H

@@ -1,0 +1,182 @@
+/*
+ * This file implements the PostgreSQL connection of the database layer
+ * (db_pg.h): one lazily made connection per handle on common/pgwire.c,
+ * every wait bounded by the caller's deadline. A database out of reach is
+ * the service's "down" code (the registry's CIS_EREGISTRYDOWN, which the
+ * server answers with 503); the next statement connects again, so service
+ * resumes when the database does.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/pgwire.h"
+#include "db/db_pg.h"
+
+#define MAX_STMTS 32  /* statements a connection prepares */
+#define MAX_PARAMS 16 /* parameters of one statement */
+
+struct cis__db_pg {
+  pthread_mutex_t lock;            /* one statement at a time on pg */
+  char *conninfo;                  /* owned; never put in a message */
+  const cis__db_pg_config *cfg;    /* static */
+  PGconn *pg;                      /* NULL until connected, and after a loss */
+  const char *prepared[MAX_STMTS]; /* SQL texts prepared on pg (by address) */
+  int nprepared;                   /* entries used in prepared */
+};
+
+cis_result cis__db_pg_new(const char *conninfo, const cis__db_pg_config *cfg, cis__db_pg **out) {
+  *out = NULL;
+  cis__db_pg *d = calloc(1, sizeof *d);
+  if (!d || !(d->conninfo = strdup(conninfo))) {
+    free(d);
+    return CIS_ENOMEM;
+  }
+  d->cfg = cfg;
+  pthread_mutex_init(&d->lock, NULL);
+  *out = d;
+  return CIS_OK;
+}
+
+static void drop(cis__db_pg *d) {
+  if (d->pg) cis__pq.finish(d->pg);
+  d->pg = NULL;
+  d->nprepared = 0;
+}
+
+void cis__db_pg_free(cis__db_pg *d) {
+  if (!d) return;
+  drop(d);
+  pthread_mutex_destroy(&d->lock);
+  free(d->conninfo);
+  free(d);
+}
+
+/* An outcome of pgwire as a cis_result, "LABEL: STEP: DETAIL" in err. */
+static cis_result outcome_code(const cis__db_pg *d, cis__pgwire_outcome o, const cis__pgwire_report *rep,
+                               const char *what, char *err, size_t cap) {
+  cis_result rc;
+  const char *detail = rep->msg;
+  switch (o) {
+  case CIS__PGWIRE_DONE: return CIS_OK;
+  case CIS__PGWIRE_FAILED:
+    detail = rep->sqlmsg;
+    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? d->cfg->down
+         : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
+                                                                                             : CIS_EIO;
+    break;
+  case CIS__PGWIRE_TIMEOUT: rc = d->cfg->down; detail = "no answer before the deadline"; break;
+  case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
+  case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
+  case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
+  default: rc = d->cfg->down; break;
+  }
+  char line[CIS__PGWIRE_MSG_MAX];
+  cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
+  snprintf(err, cap, "%s: %s: %s", d->cfg->label, rep->what ? rep->what : what, line);
+  return rc;
+}
+
+/* Connects and makes the schema when it is missing; d->lock is held. */
+static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t cap) {
+  cis__pgwire_report rep;
+  drop(d);
+  cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
+  if (o != CIS__PGWIRE_DONE) return outcome_code(d, o, &rep, "connect", err, cap);
+  if (!d->cfg->schema_check) return CIS_OK;
+  PGresult *r = NULL;
+  o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, d->cfg->schema_check), until, &r, &rep);
+  cis_result rc = outcome_code(d, o, &rep, "read schema", err, cap);
+  if (rc == CIS_OK) {
+    bool have = cis__pq.ntuples(r) == 1 && !strcmp(cis__pq.getvalue(r, 0, 0), "t");
+    cis__pq.clear(r);
+    if (!have) {
+      o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, d->cfg->schema_sql), until, NULL, &rep);
+      rc = outcome_code(d, o, &rep, "create schema", err, cap);
+      if (rc != CIS_OK && d->pg && cis__pq.status(d->pg) == CONNECTION_OK)
+        cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
+    }
+  }
+  if (rc != CIS_OK) drop(d);
+  return rc;
+}
+
+/* One try of sql on the live connection; d->lock is held. */
+static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *const *vals, const int *lens,
+                           const bool *bin, uint64_t until, PGresult **out, char *err, size_t cap) {
+  cis__pgwire_report rep;
+  cis__pgwire_outcome o;
+  char name[32];
+  int k = 0;
+  while (k < d->nprepared && d->prepared[k] != sql) k++;
+  snprintf(name, sizeof name, "cis_db_%d", k);
+  if (k == d->nprepared) {
+    if (k == MAX_STMTS) {
+      snprintf(err, cap, "%s: more than %d statements", d->cfg->label, MAX_STMTS);
+      return CIS_EIO;
+    }
+    o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
+    if (o != CIS__PGWIRE_DONE) return outcome_code(d, o, &rep, "prepare", err, cap);
+    d->prepared[d->nprepared++] = sql;
+  }
+  int fmt[MAX_PARAMS];
+  for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
+  int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
+  o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
+  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
+  return outcome_code(d, o, &rep, "query", err, cap);
+}
+
+cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
+                            const int *lens, const bool *bin, PGresult **out, char *err, size_t cap) {
+  if (out) *out = NULL;
+  if (n < 0 || n > MAX_PARAMS) {
+    snprintf(err, cap, "%s: %d parameters (at most %d)", d->cfg->label, n, MAX_PARAMS);
+    return CIS_EINVAL;
+  }
+  pthread_mutex_lock(&d->lock);
+  cis_result rc = CIS_OK;
+  bool fresh = false;
+  if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {
+    rc = connect_db(d, until, err, cap);
+    fresh = true;
+  }
+  if (rc == CIS_OK) {
+    rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
+    /* A connection made before the server restarted fails its first use:
+     * connect again, once. Every statement here is one transaction of its
+     * own, whose effect is the same done twice. */
+    if (rc == d->cfg->down && !fresh && cis__pq.status(d->pg) != CONNECTION_OK) {
+      rc = connect_db(d, until, err, cap);
+      if (rc == CIS_OK) rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
+    }
+    if (rc == d->cfg->down || rc == CIS_ETIMEOUT) drop(d);
+  }
+  pthread_mutex_unlock(&d->lock);
+  return rc;
+}
+
+int cis__db_pg_rows(const PGresult *r) { return r ? cis__pq.ntuples(r) : 0; }
+
+const char *cis__db_pg_value(const PGresult *r, int row, int col, size_t *len) {
+  if (cis__pq.getisnull(r, row, col)) {
+    if (len) *len = 0;
+    return NULL;
+  }
+  if (len) *len = (size_t)cis__pq.getlength(r, row, col);
+  return cis__pq.getvalue(r, row, col);
+}
+
+int64_t cis__db_pg_int8(const PGresult *r, int row, int col) {
+  size_t n;
+  const unsigned char *p = (const unsigned char *)cis__db_pg_value(r, row, col, &n);
+  if (!p || n != 8) return 0;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+  return (int64_t)v;
+}
+
+void cis__db_pg_clear(PGresult *r) {
+  if (r) cis__pq.clear(r);
+}
