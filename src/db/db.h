@@ -7,14 +7,15 @@
  * It holds the database spec: the one reading of the text that names a
  * database ("sqlite:PATH", "postgres:CONNSTR", a postgres:// URI), which
  * dialect it is, what that dialect opens, and whether two specs name one
- * database. The PostgreSQL connection is db_pg.h's; the SQLite
- * dialect's helpers are db_sqlite.h's.
+ * database; and a service's schema as versioned migrations, which the
+ * dialects apply (db_sqlite.h; db_pg.h, the PostgreSQL connection).
  */
 #ifndef CIS_DB_DB_H
 #define CIS_DB_DB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "cis/cis.h"
@@ -97,5 +98,33 @@ bool cis__db_identify(const cis__db_spec *spec, cis__db_identity *out);
 /* Whether a and b name one database (cis__db_identity); false when either
  * has no identity, so a file not made yet matches nothing. */
 bool cis__db_same(const cis__db_spec *a, const cis__db_spec *b);
+
+/* ------------------------------------------------- schemas */
+
+/* One step of a service's schema, for one dialect: statements, run inside
+ * the migration's transaction (no BEGIN or COMMIT of their own), or a
+ * function that reads the schema before it changes it (the connection is
+ * an sqlite3 * or a PGconn *; it writes its failure to err). */
+typedef struct cis__db_migration {
+  int64_t version; /* 1, 2, ... in order */
+  const char *sql;
+  cis_result (*fn)(void *conn, char *err, size_t cap);
+} cis__db_migration;
+
+/* A service's schema in one dialect. Its version is recorded in the table
+ * cis_schema(service, version). A database from before that table (no
+ * row for the service) is at version 0: every step runs, so step 1 must
+ * accept what the service made before (CREATE TABLE IF NOT EXISTS, a
+ * function that looks first). A database at a version past the last step
+ * is refused, not altered. */
+typedef struct cis__db_schema {
+  const char *service;             /* its row of cis_schema ("registry", "tokens") */
+  int64_t pg_lock;                 /* PostgreSQL: the advisory lock its migrations take */
+  const cis__db_migration *steps;  /* in version order */
+  size_t n;                        /* at least one */
+} cis__db_schema;
+
+/* The version of the schema's last step. */
+static inline int64_t cis__db_schema_latest(const cis__db_schema *s) { return s->steps[s->n - 1].version; }
 
 #endif /* CIS_DB_DB_H */

@@ -16,16 +16,18 @@
 #include <stdint.h>
 
 #include "cis/cis.h"
+#include "db/db.h"
 
 /* What a service's connection is: its name to the server, the words and
- * code of its failures, and the schema it makes when missing. Static:
- * the connection keeps the pointer. */
+ * code of its failures, and its schema, whose migrations each connect
+ * applies past the version cis_schema records (one transaction under the
+ * schema's advisory lock, so that one connection migrates and the others
+ * wait and find it done). Static: the connection keeps the pointer. */
 typedef struct cis__db_pg_config {
   const char *appname; /* application_name ("cis-registry") */
   const char *label;   /* the messages' prefix ("registry database") */
   cis_result down;     /* the service's code for a database out of reach (CIS_EREGISTRYDOWN) */
-  const char *schema_check; /* a query whose one value is "t" when the schema is there, or NULL */
-  const char *schema_sql;   /* run when it is not (one transaction, under an advisory lock) */
+  const cis__db_schema *schema; /* migrated by each connect (db.h), or NULL */
 } cis__db_pg_config;
 
 typedef struct cis__db_pg cis__db_pg;
@@ -44,7 +46,9 @@ void cis__db_pg_free(cis__db_pg *d);
  * that breaks on its first statement after a server restart connects
  * again, once: every statement is a transaction of its own.
  * Errors: cfg->down (out of reach, lost, shutting down, the deadline
- * passed while connecting or waiting), CIS_ETIMEOUT (the server cancelled
+ * passed while connecting or waiting), CIS_EUNSUPPORTED (the database's
+ * schema is newer than cfg->schema: refused, not changed), CIS_EIO (a
+ * migration failed: rolled back), CIS_ETIMEOUT (the server cancelled
  * the statement), CIS_EIO (the statement failed), CIS_EINVAL (a malformed
  * connection string, too many parameters), CIS_EUNSUPPORTED (no libpq),
  * CIS_ENOMEM; the message "LABEL: STEP: DETAIL", never the connection

@@ -78,26 +78,99 @@ static cis_result outcome_code(const cis__db_pg *d, cis__pgwire_outcome o, const
   return rc;
 }
 
-/* Connects and makes the schema when it is missing; d->lock is held. */
+/* ------------------------------------------------- migrations */
+
+/* The advisory lock under which cis_schema itself is made: apart from
+ * every service's (db.h: cis__db_schema.pg_lock). */
+#define SCHEMA_TABLE_LOCK "7162999120"
+
+/* Runs sql (no parameters, or the service's name as $1) on d->pg; its
+ * first value as an integer into *v when v (0 when there is no row).
+ * d->lock is held. */
+static cis_result run(cis__db_pg *d, uint64_t until, const char *sql, bool service, int64_t *v, const char *what,
+                      char *err, size_t cap) {
+  cis__pgwire_report rep;
+  PGresult *r = NULL;
+  const char *vals[1] = {d->cfg->schema ? d->cfg->schema->service : ""};
+  int sent = service ? cis__pq.sendQueryParams(d->pg, sql, 1, NULL, vals, NULL, NULL, 0)
+                     : cis__pq.sendQuery(d->pg, sql);
+  cis__pgwire_outcome o = cis__pgwire_collect(d->pg, sent, until, v ? &r : NULL, &rep);
+  cis_result rc = outcome_code(d, o, &rep, what, err, cap);
+  if (rc == CIS_OK && v)
+    *v = r && cis__pq.ntuples(r) > 0 && !cis__pq.getisnull(r, 0, 0) ? strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10)
+                                                                     : 0;
+  if (r) cis__pq.clear(r);
+  return rc;
+}
+
+/* The version recorded for the service (0: no row, no table). */
+static cis_result read_version(cis__db_pg *d, uint64_t until, int64_t *v, char *err, size_t cap) {
+  int64_t have;
+  cis_result rc = run(d, until, "SELECT (to_regclass('cis_schema') IS NOT NULL)::int", false, &have, "read schema",
+                      err, cap);
+  if (rc != CIS_OK || !have) {
+    *v = 0;
+    return rc;
+  }
+  return run(d, until, "SELECT version FROM cis_schema WHERE service = $1", true, v, "read schema", err, cap);
+}
+
+static cis_result newer(cis__db_pg *d, int64_t v, char *err, size_t cap) {
+  const cis__db_schema *s = d->cfg->schema;
+  snprintf(err, cap,
+           "%s: %s schema: the database is at version %lld, newer than this build's %lld: refused, not changed",
+           d->cfg->label, s->service, (long long)v, (long long)cis__db_schema_latest(s));
+  return CIS_EUNSUPPORTED;
+}
+
+/* Applies the service's migrations past the recorded version, in one
+ * transaction under its advisory lock: the other connections wait, then
+ * find them done. Reads only when the version is current. d->lock is
+ * held. */
+static cis_result migrate(cis__db_pg *d, uint64_t until, char *err, size_t cap) {
+  const cis__db_schema *s = d->cfg->schema;
+  int64_t v, latest = cis__db_schema_latest(s);
+  cis_result rc = read_version(d, until, &v, err, cap);
+  if (rc != CIS_OK || v == latest) return rc;
+  if (v > latest) return newer(d, v, err, cap);
+  rc = run(d, until,
+           "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_TABLE_LOCK ");"
+           "CREATE TABLE IF NOT EXISTS cis_schema(service text PRIMARY KEY, version bigint NOT NULL); COMMIT",
+           false, NULL, "create cis_schema", err, cap);
+  char sql[160];
+  snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)s->pg_lock);
+  bool began = rc == CIS_OK && (rc = run(d, until, sql, false, NULL, "lock schema", err, cap)) == CIS_OK;
+  if (rc == CIS_OK) rc = read_version(d, until, &v, err, cap); /* another may have migrated meanwhile */
+  if (rc == CIS_OK && v > latest) rc = newer(d, v, err, cap);
+  for (size_t i = 0; rc == CIS_OK && i < s->n; i++) {
+    const cis__db_migration *m = &s->steps[i];
+    if (m->version <= v) continue;
+    char what[96];
+    snprintf(what, sizeof what, "%s schema: migration %lld", s->service, (long long)m->version);
+    rc = m->fn ? m->fn(d->pg, err, cap) : run(d, until, m->sql, false, NULL, what, err, cap);
+  }
+  if (rc == CIS_OK && v < latest) {
+    snprintf(sql, sizeof sql,
+             "INSERT INTO cis_schema(service, version) VALUES ($1, %lld) "
+             "ON CONFLICT (service) DO UPDATE SET version = EXCLUDED.version",
+             (long long)latest);
+    rc = run(d, until, sql, true, NULL, "record schema", err, cap);
+  }
+  if (rc == CIS_OK) rc = run(d, until, "COMMIT", false, NULL, "commit schema", err, cap);
+  if (rc != CIS_OK && began && d->pg && cis__pq.status(d->pg) == CONNECTION_OK) {
+    cis__pgwire_report rep;
+    cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
+  }
+  return rc;
+}
+
+/* Connects and migrates; d->lock is held. */
 static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t cap) {
   cis__pgwire_report rep;
   drop(d);
   cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
   if (o != CIS__PGWIRE_DONE) return outcome_code(d, o, &rep, "connect", err, cap);
-  if (!d->cfg->schema_check) return CIS_OK;
-  PGresult *r = NULL;
-  o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, d->cfg->schema_check), until, &r, &rep);
-  cis_result rc = outcome_code(d, o, &rep, "read schema", err, cap);
-  if (rc == CIS_OK) {
-    bool have = cis__pq.ntuples(r) == 1 && !strcmp(cis__pq.getvalue(r, 0, 0), "t");
-    cis__pq.clear(r);
-    if (!have) {
-      o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, d->cfg->schema_sql), until, NULL, &rep);
-      rc = outcome_code(d, o, &rep, "create schema", err, cap);
-      if (rc != CIS_OK && d->pg && cis__pq.status(d->pg) == CONNECTION_OK)
-        cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
-    }
-  }
+  cis_result rc = d->cfg->schema ? migrate(d, until, err, cap) : CIS_OK;
   if (rc != CIS_OK) drop(d);
   return rc;
 }

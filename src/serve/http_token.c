@@ -151,25 +151,30 @@ static atomic_uint_fast64_t token_serials;
  * registry's. */
 #define TOKENS_TIMEOUT_MS 5000u
 
-/* The tables of the PostgreSQL token store, in the registry's database:
- * the tokens, and the counters (cis_registry_gen, the registry's too:
- * row 2 is the token generation). Under the registry's advisory lock, as
- * the registry makes the same counters. */
-static const char pg_schema_check[] =
-    "SELECT to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL";
-static const char pg_schema_sql[] =
-    "BEGIN;"
-    "SELECT pg_advisory_xact_lock(7162999126);"
-    "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
-    " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL);"
-    "COMMIT;";
+/* The token store's migrations (db/db.h), in the registry's database:
+ * SQLite's tokens table; PostgreSQL's cis_tokens and the counters
+ * (cis_registry_gen, the registry's too: row 2 is the token generation),
+ * under the registry's advisory lock, as both make those counters. Step 1
+ * is what was made before cis_schema (IF NOT EXISTS). */
+static const cis__db_migration sq_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+            " created_at INTEGER NOT NULL)"},
+};
+static const cis__db_schema sq_schema = {.service = "tokens", .steps = sq_steps, .n = 1};
+static const cis__db_migration pg_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
+            " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL)"},
+};
+static const cis__db_schema pg_schema = {.service = "tokens", .pg_lock = 7162999126, .steps = pg_steps, .n = 1};
 static const cis__db_pg_config pg_config = {
     .appname = "cis-tokens",
     .label = "registry database",
     .down = CIS_EREGISTRYDOWN,
-    .schema_check = pg_schema_check,
-    .schema_sql = pg_schema_sql,
+    .schema = &pg_schema,
 };
 
 struct cis_tokens {
@@ -415,15 +420,9 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     goto fail;
   }
   sqlite3_busy_timeout(t->db, 5000);
-  char *e = NULL;
-  if (sqlite3_exec(t->db,
-                   "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                   " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
-                   " created_at INTEGER NOT NULL)",
-                   NULL, NULL, &e) != SQLITE_OK) {
-    if (err && errcap) snprintf(err, errcap, "%s: tokens table: %s", path, e ? e : "?");
-    sqlite3_free(e);
-    rc = CIS_EIO;
+  char mwhy[400];
+  if ((rc = cis__db_sqlite_migrate(t->db, &sq_schema, mwhy, sizeof mwhy)) != CIS_OK) {
+    if (err && errcap) snprintf(err, errcap, "%s: %s", path, mwhy);
     goto fail;
   }
   if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->cache.data_version, NULL) != SQLITE_OK) {

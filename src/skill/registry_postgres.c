@@ -35,23 +35,17 @@
 
 /* ------------------------------------------------------------- schema */
 
-static const char schema_check[] =
-    "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
-    "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
-    "to_regclass('cis_registry_gen') IS NOT NULL AND "
-    "to_regclass('cis_registry_tenant_gen') IS NOT NULL AND to_regprocedure('cis_module_gc(text)') IS NOT NULL AND "
-    "to_regprocedure('cis_skill_room(text,text,text)') IS NOT NULL";
-
 /* The class of the advisory lock under which a tenant's installs check
  * its limits in turn (two-key form; the object is a hash of the tenant's
  * name): apart from the filesystem's (1667855222, 1667855224) and the
  * KV's (1667855223). */
 #define INSTALL_CLASS "1667855225"
 
-/* Two nodes starting together take turns under the advisory lock. */
-static const char schema_sql[] =
-    "BEGIN;"
-    "SELECT pg_advisory_xact_lock(7162999126);"
+/* The registry's migrations (db/db.h), applied by each connect under the
+ * registry's advisory lock, so two nodes starting together take turns.
+ * Step 1 is what the registry made before cis_schema (IF NOT EXISTS, OR
+ * REPLACE), so a database from before is taken as it is. */
+static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS cis_skills(tenant text NOT NULL, name text NOT NULL, version text NOT NULL,"
     " sha256 text NOT NULL, description text NOT NULL, manifest bytea NOT NULL, installed_at bigint NOT NULL,"
     " dir text, grants text, signature bytea, PRIMARY KEY (tenant, name));"
@@ -90,23 +84,23 @@ static const char schema_sql[] =
     "  SELECT coalesce(sum(octet_length(m.bytes)), 0)::bigint INTO bytes FROM cis_modules m "
     "   WHERE m.sha256 IN (SELECT sha256 FROM cis_skills WHERE tenant = t AND name <> n); "
     "  has := EXISTS (SELECT 1 FROM cis_skills WHERE tenant = t AND name <> n AND sha256 = h); "
-    "END $f$;"
-    "COMMIT;";
+    "END $f$;";
+static const cis__db_migration pg_steps[] = {{.version = 1, .sql = schema_v1}};
+static const cis__db_schema pg_schema = {
+    .service = "registry", .pg_lock = 7162999126, .steps = pg_steps, .n = 1};
 
 static const cis__db_pg_config pg_config = {
     .appname = "cis-registry",
     .label = "registry database",
     .down = CIS_EREGISTRYDOWN,
-    .schema_check = schema_check,
-    .schema_sql = schema_sql,
+    .schema = &pg_schema,
 };
 /* The process's watch of the generations (below). */
 static const cis__db_pg_config watch_config = {
     .appname = "cis-registry-watch",
     .label = "registry database",
     .down = CIS_EREGISTRYDOWN,
-    .schema_check = schema_check,
-    .schema_sql = schema_sql,
+    .schema = &pg_schema,
 };
 
 /* ------------------------------------------------------------- backend */
