@@ -7,7 +7,8 @@
  * and migrated, its rows kept), two processes opening one database at
  * once (one migrates, the other waits and finds it done), a database at a
  * newer version (refused, not changed), a failing migration (rolled back,
- * a typed error), and an up-to-date database opened without a write.
+ * a typed error), an up-to-date database opened without a write, and a
+ * cis_schema table of another shape or with versions cis never writes.
  *
  * test_db_migrate WORKDIR [CONNSTR_FILE]
  */
@@ -216,6 +217,34 @@ static void sqlite_failing_migration_rolled_back(void **state) {
   sqlite3_close(db);
 }
 
+/* A cis_schema that is not what cis makes, or holds what it never
+ * writes: a typed error and nothing changed, or (a version that is no
+ * number, below 1) every step again, which step 1 accepts. */
+static void sqlite_hostile_schema_table(void **state) {
+  (void)state;
+  sqlite3 *db = sq_open("hostile.db", true);
+  assert_int_equal(sqlite3_exec(db, "CREATE TABLE cis_schema(service TEXT, other INTEGER)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  char err[300] = "";
+  assert_int_equal(cis__db_sqlite_migrate(db, &sq_schema, err, sizeof err), CIS_EIO);
+  if (!strstr(err, "test schema: reading the version: no such column: version")) fail_msg("%s", err);
+  assert_false(sq_has_table(db, "t"));
+  const char *versions[] = {"'three'", "-7", "x'00ff'", "NULL"};
+  for (size_t i = 0; i < 4; i++) {
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE IF EXISTS cis_schema; DROP TABLE IF EXISTS u;"
+             "CREATE TABLE cis_schema(service TEXT PRIMARY KEY, version);"
+             "INSERT INTO cis_schema VALUES('test', %s)",
+             versions[i]);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    if (cis__db_sqlite_migrate(db, &sq_schema, err, sizeof err) != CIS_OK) fail_msg("%s: %s", versions[i], err);
+    assert_int_equal(sq_int(db, "SELECT version FROM cis_schema WHERE service='test'"), 3);
+    assert_int_equal(sq_int(db, "SELECT count(*) FROM u"), 1);
+  }
+  sqlite3_close(db);
+}
+
 /* Runs fn in n child processes at once; each exits 0 when it succeeded.
  * Bounded: each child is killed by an alarm after 60 s. */
 static void in_children(int n, int (*fn)(void)) {
@@ -387,6 +416,21 @@ static void pg_failing_migration_rolled_back(void **state) {
   if (pg_open_once(&cfg_test, err, sizeof err) != CIS_OK) fail_msg("%s", err);
 }
 
+static void pg_hostile_schema_table(void **state) {
+  (void)state;
+  PG_SKIP();
+  pg_reset();
+  pg_exec("CREATE TABLE cis_schema(service text, other int)");
+  char err[300] = "";
+  assert_int_equal(pg_open_once(&cfg_test, err, sizeof err), CIS_EIO);
+  if (!strstr(err, "test database: read schema: ") || !strstr(err, "version")) fail_msg("%s", err);
+  assert_int_equal(pg_int("SELECT count(*) FROM t"), -1);
+  pg_exec("DROP TABLE cis_schema; CREATE TABLE cis_schema(service text PRIMARY KEY, version bigint NOT NULL);"
+          "INSERT INTO cis_schema VALUES ('test', -7)");
+  if (pg_open_once(&cfg_test, err, sizeof err) != CIS_OK) fail_msg("%s", err);
+  assert_int_equal(pg_int("SELECT version FROM cis_schema WHERE service='test'"), 3);
+}
+
 static int pg_child(void) {
   char err[300];
   cis__db_pg *d;
@@ -457,11 +501,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(sqlite_newer_version_refused_unchanged),
       cmocka_unit_test(sqlite_failing_migration_rolled_back),
       cmocka_unit_test(sqlite_two_processes_at_once),
+      cmocka_unit_test(sqlite_hostile_schema_table),
       cmocka_unit_test(pg_fresh_database),
       cmocka_unit_test(pg_database_from_before),
       cmocka_unit_test(pg_newer_version_refused_unchanged),
       cmocka_unit_test(pg_failing_migration_rolled_back),
       cmocka_unit_test(pg_two_processes_at_once),
+      cmocka_unit_test(pg_hostile_schema_table),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   if (argc > 2) pg_teardown(argv[2]);
