@@ -3,8 +3,8 @@
  *
  * This file implements LLVMFuzzerTestOneInput for fuzz_db_spec: the
  * database spec (src/db/spec.c), which comes from configuration files,
- * the environment and embedders. Each input is a spec's bytes, read under
- * every combination of the parser's flags, then again with a password
+ * the environment and embedders. Each input is a spec's bytes, read for a
+ * service with a default file and one without, then again with a password
  * appended. A result breaking the parser's contract aborts: a code other
  * than CIS_OK, CIS_EINVAL or CIS_ETOOBIG; an accepted spec whose target is
  * not the tail of the text, or of a dialect that is neither SQLite nor
@@ -23,14 +23,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SECRET " password=Zq9xSecretZq9"
 
-static void check(const char *text, size_t len, unsigned flags, bool secret) {
+static void check(const char *text, size_t len, cis__db_default flags, bool secret) {
   cis__db_spec s;
   char why[256];
   cis_result rc = cis__db_spec_parse_n(text, len, flags, &s, why, sizeof why);
   if (rc == CIS_OK) {
     if (s.dialect != CIS__DB_SQLITE && s.dialect != CIS__DB_POSTGRES) abort();
     if (!s.target || s.target < text || s.target_len > len || s.target + s.target_len != text + len) abort();
-    if (s.home_default && (s.dialect != CIS__DB_SQLITE || s.target_len || !(flags & CIS__DB_SPEC_HOME_DEFAULT)))
+    if (s.home_default && (s.dialect != CIS__DB_SQLITE || s.target_len || flags != CIS__DB_HAS_DEFAULT))
       abort();
     if (s.dialect == CIS__DB_SQLITE && !s.home_default && !s.target_len) abort();
     if (why[0]) abort();
@@ -55,12 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = malloc(cap);
   if (!text) return 0;
   memcpy(text, data, size);
-  for (unsigned flags = 0; flags < 8; flags++) check(text, size, flags, false);
+  for (cis__db_default flags = CIS__DB_NO_DEFAULT; flags <= CIS__DB_HAS_DEFAULT; flags++) check(text, size, flags, false);
 
   /* As a C string (stopping at a NUL), the same reading. */
   text[size] = 0;
   size_t clen = strlen(text);
-  for (unsigned flags = 0; flags < 8; flags++) {
+  for (cis__db_default flags = CIS__DB_NO_DEFAULT; flags <= CIS__DB_HAS_DEFAULT; flags++) {
     cis__db_spec a, b;
     cis_result x = cis__db_spec_parse(text, flags, &a, NULL, 0);
     cis_result y = cis__db_spec_parse_n(text, clen, flags, &b, NULL, 0);
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
    * spells it where a scheme may be quoted). */
   bool clean = !memmem(data, size, "Zq9xSecretZq9", 13);
   memcpy(text + clen, SECRET, sizeof SECRET);
-  for (unsigned flags = 0; flags < 8; flags++) check(text, clen + sizeof SECRET - 1, flags, clean);
+  for (cis__db_default flags = CIS__DB_NO_DEFAULT; flags <= CIS__DB_HAS_DEFAULT; flags++) check(text, clen + sizeof SECRET - 1, flags, clean);
   free(text);
   return 0;
 }

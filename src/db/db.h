@@ -4,17 +4,18 @@
  * store, the database filesystem, the registry and the token store
  * (docs/ROADMAP.md, "Architecture (issue 31)").
  *
- * So far it holds the database spec: the one reading of the text that
- * names a database ("sqlite:PATH", "postgres:CONNSTR", a postgres:// URI),
- * which dialect it is, what that dialect opens, and whether two specs name
- * one database. The services still connect, migrate and run statements
- * themselves; those move here next.
+ * It holds the database spec: the one reading of the text that names a
+ * database ("sqlite:PATH", "postgres:CONNSTR", a postgres:// URI), which
+ * dialect it is, what that dialect opens, and whether two specs name one
+ * database; and a service's schema as versioned migrations, which the
+ * dialects apply (db_sqlite.h; db_pg.h, the PostgreSQL connection).
  */
 #ifndef CIS_DB_DB_H
 #define CIS_DB_DB_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "cis/cis.h"
@@ -31,30 +32,19 @@ typedef enum cis__db_dialect {
   CIS__DB_POSTGRES, /* a PostgreSQL database through libpq */
 } cis__db_dialect;
 
-/* What a caller accepts beyond the forms every service takes
- * ("sqlite:PATH" with a PATH, "postgres:CONNSTR" with a CONNSTR,
- * "postgres://..." and "postgresql://..." URIs). Each flag is a form one
- * service took and another refused before the services shared this
- * parser; they are kept so that nothing accepted or refused changes, and
- * are to become one grammar (docs/ROADMAP.md). */
-enum {
-  /* NULL, "", "sqlite" and "sqlite:" name the caller's default SQLite file
-   * (target "" and home_default set): the registry and token store, whose
-   * default is <home>/registry.db. */
-  CIS__DB_SPEC_HOME_DEFAULT = 1u << 0,
-  /* "postgresql:CONNSTR" is "postgres:CONNSTR": the KV store and the
-   * same-database check. */
-  CIS__DB_SPEC_PG_LONG_PREFIX = 1u << 1,
-  /* "postgres:" with no connection string: libpq's defaults (PGHOST,
-   * PGDATABASE, ...). The KV store and the registry; the filesystem
-   * refuses it. */
-  CIS__DB_SPEC_PG_EMPTY = 1u << 2,
-};
-
-/* The forms each service accepts, so that its callers agree with it. */
-#define CIS__DB_SPEC_KV (CIS__DB_SPEC_PG_LONG_PREFIX | CIS__DB_SPEC_PG_EMPTY)
-#define CIS__DB_SPEC_VFS 0u
-#define CIS__DB_SPEC_REGISTRY (CIS__DB_SPEC_HOME_DEFAULT | CIS__DB_SPEC_PG_EMPTY)
+/* The one grammar of a spec (docs/embedding.md, "Database specs"):
+ *   sqlite:PATH                      an SQLite file
+ *   postgres:CONNSTR                 a libpq connection string; empty: libpq's
+ *   postgresql:CONNSTR               defaults (PGHOST, PGDATABASE, ...)
+ *   postgres://...  postgresql://... a libpq URI, kept whole
+ *   NULL, "", sqlite, sqlite:        the service's default file, for a service
+ *                                    that has one (the registry and the token
+ *                                    store: <home>/registry.db); refused by the
+ *                                    others, with one message for all. */
+typedef enum cis__db_default {
+  CIS__DB_NO_DEFAULT = 0, /* KV, the filesystem: a spec must name the database */
+  CIS__DB_HAS_DEFAULT,    /* the registry, the token store */
+} cis__db_default;
 
 /* A parsed spec. It borrows the text it was parsed from: target points
  * into it and lives as long as it does. */
@@ -64,22 +54,22 @@ typedef struct cis__db_spec {
                               libpq connection string (a URI kept whole); "" for the
                               caller's default. May hold a password: never print it */
   size_t target_len;       /* its bytes (NUL-terminated when the text was) */
-  bool home_default;       /* the spec named the caller's default file (HOME_DEFAULT) */
+  bool home_default;       /* the spec named the caller's default file (CIS__DB_HAS_DEFAULT) */
 } cis__db_spec;
 
-/* Reads the spec text[0..len) under flags (CIS__DB_SPEC_*) into *out. text
- * may be NULL only with CIS__DB_SPEC_HOME_DEFAULT. On failure *out is
+/* Reads the spec text[0..len) into *out, for a caller that has a default
+ * file or not (def). text may be NULL (the default). On failure *out is
  * zeroed and why (if whycap) gets a message that never quotes more of the
  * spec than its scheme (a connection string may hold a password), without
  * a service's prefix: the caller adds "kv: ", "db: ", ...
- * Errors: CIS_EINVAL (no spec, an unknown scheme, no path or connection
- * string, a NUL byte or a control character), CIS_ETOOBIG (longer than
+ * Errors: CIS_EINVAL (the default where the caller has none, an unknown
+ * scheme, a NUL byte or a control character), CIS_ETOOBIG (longer than
  * CIS__DB_SPEC_MAX). */
-cis_result cis__db_spec_parse_n(const char *text, size_t len, unsigned flags, cis__db_spec *out,
+cis_result cis__db_spec_parse_n(const char *text, size_t len, cis__db_default def, cis__db_spec *out,
                                 char *why, size_t whycap);
 
 /* The same for a NUL-terminated text (or NULL). */
-cis_result cis__db_spec_parse(const char *text, unsigned flags, cis__db_spec *out, char *why,
+cis_result cis__db_spec_parse(const char *text, cis__db_default def, cis__db_spec *out, char *why,
                               size_t whycap);
 
 /* The name of a dialect, as messages and the native-handle hand-over
@@ -108,5 +98,33 @@ bool cis__db_identify(const cis__db_spec *spec, cis__db_identity *out);
 /* Whether a and b name one database (cis__db_identity); false when either
  * has no identity, so a file not made yet matches nothing. */
 bool cis__db_same(const cis__db_spec *a, const cis__db_spec *b);
+
+/* ------------------------------------------------- schemas */
+
+/* One step of a service's schema, for one dialect: statements, run inside
+ * the migration's transaction (no BEGIN or COMMIT of their own), or a
+ * function that reads the schema before it changes it (the connection is
+ * an sqlite3 * or a PGconn *; it writes its failure to err). */
+typedef struct cis__db_migration {
+  int64_t version; /* 1, 2, ... in order */
+  const char *sql;
+  cis_result (*fn)(void *conn, char *err, size_t cap);
+} cis__db_migration;
+
+/* A service's schema in one dialect. Its version is recorded in the table
+ * cis_schema(service, version). A database from before that table (no
+ * row for the service) is at version 0: every step runs, so step 1 must
+ * accept what the service made before (CREATE TABLE IF NOT EXISTS, a
+ * function that looks first). A database at a version past the last step
+ * is refused, not altered. */
+typedef struct cis__db_schema {
+  const char *service;             /* its row of cis_schema ("registry", "tokens") */
+  int64_t pg_lock;                 /* PostgreSQL: the advisory lock its migrations take */
+  const cis__db_migration *steps;  /* in version order */
+  size_t n;                        /* at least one */
+} cis__db_schema;
+
+/* The version of the schema's last step. */
+static inline int64_t cis__db_schema_latest(const cis__db_schema *s) { return s->steps[s->n - 1].version; }
 
 #endif /* CIS_DB_DB_H */

@@ -1,11 +1,14 @@
 /*
  * This file declares the SQLite dialect's helpers of the database layer
- * (src/db), for the services that hold an SQLite connection of their own.
+ * (src/db), for the services that hold an SQLite connection of their own:
+ * the wording of a failure and the migrations of a schema.
  */
 #ifndef CIS_DB_DB_SQLITE_H
 #define CIS_DB_DB_SQLITE_H
 
 #include <stddef.h>
+
+#include "db/db.h"
 
 struct sqlite3;
 
@@ -17,5 +20,17 @@ struct sqlite3;
  * after a success) would describe that call. Read under the
  * connection's mutex, so the message is not freed while it is copied. */
 const char *cis__db_sqlite_why(struct sqlite3 *db, int rc, char *buf, size_t cap);
+
+/* Applies schema's migrations to db past the version cis_schema records
+ * for the service: reads only when it is current (an up-to-date database
+ * opens on a full disk); else one transaction under the database's write
+ * lock (BEGIN IMMEDIATE, waiting under db's busy timeout), in which the
+ * version is read again, so that of two openers one migrates and the
+ * other finds it done. A step that fails rolls the whole back. err gets
+ * "SERVICE schema: ..." (cap > 0).
+ * Errors: CIS_EIO (reading, the lock, a migration, the commit: nothing
+ * changed), CIS_EUNSUPPORTED (the database is at a version newer than
+ * the last step: refused, not changed), a step function's own code. */
+cis_result cis__db_sqlite_migrate(struct sqlite3 *db, const cis__db_schema *schema, char *err, size_t cap);
 
 #endif /* CIS_DB_DB_SQLITE_H */

@@ -49,12 +49,7 @@ static cis_result refuse(cis_result rc, cis__db_spec *out, char *why, size_t why
   return rc;
 }
 
-/* The forms a caller under flags takes, for the messages. */
-static const char *wanted(unsigned flags) {
-  return flags & CIS__DB_SPEC_HOME_DEFAULT
-             ? "want sqlite, sqlite:PATH, postgres:CONNSTR or a postgres:// URI"
-             : "want sqlite:PATH, postgres:CONNSTR or a postgres:// URI";
-}
+#define WANTED "want sqlite:PATH, postgres:CONNSTR or a postgres:// URI"
 
 /* The length of text's scheme when it is one that may be quoted (letters,
  * digits, '+', '-', '.', up to SCHEME_MAX, then ':'), else 0: what
@@ -71,13 +66,11 @@ static size_t quotable_scheme(const char *text, size_t len) {
   return i < len && i > 0 && i <= SCHEME_MAX && text[i] == ':' ? i : 0;
 }
 
-cis_result cis__db_spec_parse_n(const char *text, size_t len, unsigned flags, cis__db_spec *out,
+cis_result cis__db_spec_parse_n(const char *text, size_t len, cis__db_default def, cis__db_spec *out,
                                 char *why, size_t whycap) {
   memset(out, 0, sizeof *out);
   if (why && whycap) why[0] = 0;
-  bool home = flags & CIS__DB_SPEC_HOME_DEFAULT;
   if (!text) {
-    if (!home) return refuse(CIS_EINVAL, out, why, whycap, "no database spec (%s)", wanted(flags));
     text = "";
     len = 0;
   }
@@ -91,13 +84,17 @@ cis_result cis__db_spec_parse_n(const char *text, size_t len, unsigned flags, ci
       return refuse(CIS_EINVAL, out, why, whycap, "a control character in the database spec at byte %zu", i);
   }
 
-  if (home && (len == 0 || equals(text, len, "sqlite") || equals(text, len, "sqlite:"))) {
+  if (len == 0 || equals(text, len, "sqlite") || equals(text, len, "sqlite:")) {
+    /* One message whichever service refuses it. */
+    if (def != CIS__DB_HAS_DEFAULT)
+      return refuse(CIS_EINVAL, out, why, whycap,
+                    "no database named: only the registry and the token store have a default file (" WANTED
+                    ")");
     take(out, CIS__DB_SQLITE, text, len, len);
     out->home_default = true;
     return CIS_OK;
   }
   if (has_prefix(text, len, "sqlite:")) {
-    if (len == 7) return refuse(CIS_EINVAL, out, why, whycap, "sqlite: spec without a path");
     take(out, CIS__DB_SQLITE, text, 7, len);
     return CIS_OK;
   }
@@ -106,23 +103,21 @@ cis_result cis__db_spec_parse_n(const char *text, size_t len, unsigned flags, ci
     take(out, CIS__DB_POSTGRES, text, 0, len);
     return CIS_OK;
   }
-  size_t off = 0;
-  if (has_prefix(text, len, "postgres:")) off = 9;
-  else if ((flags & CIS__DB_SPEC_PG_LONG_PREFIX) && has_prefix(text, len, "postgresql:")) off = 11;
+  /* "postgresql:" is "postgres:"; an empty connection string is libpq's
+   * defaults (PGHOST, PGDATABASE, ...), as libpq itself reads "". */
+  size_t off = has_prefix(text, len, "postgres:") ? 9 : has_prefix(text, len, "postgresql:") ? 11 : 0;
   if (off) {
-    if (len == off && !(flags & CIS__DB_SPEC_PG_EMPTY))
-      return refuse(CIS_EINVAL, out, why, whycap, "postgres: spec without a connection string");
     take(out, CIS__DB_POSTGRES, text, off, len);
     return CIS_OK;
   }
   size_t n = quotable_scheme(text, len);
-  if (n) return refuse(CIS_EINVAL, out, why, whycap, "unknown spec \"%.*s\" (%s)", (int)n, text, wanted(flags));
-  return refuse(CIS_EINVAL, out, why, whycap, "unknown spec (%s)", wanted(flags));
+  if (n) return refuse(CIS_EINVAL, out, why, whycap, "unknown spec \"%.*s\" (" WANTED ")", (int)n, text);
+  return refuse(CIS_EINVAL, out, why, whycap, "unknown spec (" WANTED ")");
 }
 
-cis_result cis__db_spec_parse(const char *text, unsigned flags, cis__db_spec *out, char *why,
+cis_result cis__db_spec_parse(const char *text, cis__db_default def, cis__db_spec *out, char *why,
                               size_t whycap) {
-  return cis__db_spec_parse_n(text, text ? strlen(text) : 0, flags, out, why, whycap);
+  return cis__db_spec_parse_n(text, text ? strlen(text) : 0, def, out, why, whycap);
 }
 
 const char *cis__db_dialect_name(cis__db_dialect d) {

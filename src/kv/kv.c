@@ -369,7 +369,7 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
   }
   cis__db_spec db;
   char why[160];
-  cis_result rc = cis__db_spec_parse(s, CIS__DB_SPEC_KV, &db, why, sizeof why);
+  cis_result rc = cis__db_spec_parse(s, CIS__DB_NO_DEFAULT, &db, why, sizeof why);
   if (rc != CIS_OK) return kv_fail(NULL, rc, "kv: %s", why);
   *m = db.dialect == CIS__DB_SQLITE ? &cis__kv_sqlite_methods : &cis__kv_postgres_methods;
   *arg = db.target;

@@ -152,6 +152,10 @@ long cis__http_base64_decode(const char *text, size_t len, uint8_t *out);
 
 /* Most verified tokens a cis_tokens handle caches (http_token.c). */
 #define CIS__TOKEN_CACHE_MAX 1024u
+/* How long a server may go on accepting a token after another node
+ * revoked it: the token generation (row 2 of cis_registry_gen) is read at
+ * most this often by a check (docs/serve.md). */
+#define CIS__TOKENS_POLL_MS 1000u
 /* How many it holds now (for tests). */
 size_t cis__tokens_cached(cis_tokens *t);
 

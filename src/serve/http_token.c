@@ -46,9 +46,10 @@
 #include "common/genfile.h"
 #include "common/internal.h"
 #include "common/sha256.h"
+#include "db/db.h"
+#include "db/db_pg.h"
 #include "db/db_sqlite.h"
 #include "serve/http_internal.h"
-#include "skill/registry_internal.h"
 
 #if !defined(CIS_CRYPTO_SONAME) || !defined(CIS_CRYPTO_PACKAGE)
 #error "CIS_CRYPTO_SONAME and CIS_CRYPTO_PACKAGE come from the build"
@@ -146,10 +147,40 @@ static _Thread_local local_slot tl_tokens[TOKEN_LOCAL_SLOTS];
 static _Thread_local unsigned tl_tokens_next;
 static atomic_uint_fast64_t token_serials;
 
+/* The longest wait for the database within one statement, as the
+ * registry's. */
+#define TOKENS_TIMEOUT_MS 5000u
+
+/* The token store's migrations (db/db.h), in the registry's database:
+ * SQLite's tokens table; PostgreSQL's cis_tokens and the counters
+ * (cis_registry_gen, the registry's too: row 2 is the token generation),
+ * under the registry's advisory lock, as both make those counters. Step 1
+ * is what was made before cis_schema (IF NOT EXISTS). */
+static const cis__db_migration sq_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
+            " created_at INTEGER NOT NULL)"},
+};
+static const cis__db_schema sq_schema = {.service = "tokens", .steps = sq_steps, .n = 1};
+static const cis__db_migration pg_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
+            " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL)"},
+};
+static const cis__db_schema pg_schema = {.service = "tokens", .pg_lock = 7162999126, .steps = pg_steps, .n = 1};
+static const cis__db_pg_config pg_config = {
+    .appname = "cis-tokens",
+    .label = "registry database",
+    .down = CIS_EREGISTRYDOWN,
+    .schema = &pg_schema,
+};
+
 struct cis_tokens {
   cis__handle h;              /* last error, per thread */
   sqlite3 *db;                /* <home>/registry.db (serialized mode), or NULL */
-  cis__pgdb *pg;              /* the PostgreSQL registry's database, or NULL */
+  cis__db_pg *pg;             /* the PostgreSQL registry's database, or NULL */
   token_cache cache;          /* verified tokens */
 };
 
@@ -226,6 +257,13 @@ static void cache_sqlite_fresh(token_cache *c) {
 
 static const char pg_gen_sql[] = "SELECT gen FROM cis_registry_gen WHERE id = 2";
 
+/* Runs sql on the PostgreSQL token store, each statement bounded by
+ * TOKENS_TIMEOUT_MS. */
+static cis_result pg_query(cis_tokens *t, const char *sql, int n, const char *const *v, const int *l,
+                           PGresult **out, char *err, size_t cap) {
+  return cis__db_pg_query(t->pg, cis__deadline_after(TOKENS_TIMEOUT_MS, 0), sql, n, v, l, NULL, out, err, cap);
+}
+
 /* PostgreSQL: reads the token generation when CIS__TOKENS_POLL_MS passed
  * since the last read (one thread at a time; the others go on with the
  * cache meanwhile) and empties the cache when it moved. A database out of
@@ -248,9 +286,9 @@ static cis_result cache_pg_fresh(cis_tokens *t) {
   pthread_mutex_unlock(&c->mu);
   PGresult *r = NULL;
   char err[400];
-  cis_result rc = cis__pgdb_query(t->pg, pg_gen_sql, 0, NULL, NULL, NULL, &r, err, sizeof err);
-  int64_t gen = rc == CIS_OK && cis__pgdb_rows(r) == 1 ? cis__pgdb_int8(r, 0, 0) : 0;
-  cis__pgdb_clear(r);
+  cis_result rc = pg_query(t, pg_gen_sql, 0, NULL, NULL, &r, err, sizeof err);
+  int64_t gen = rc == CIS_OK && cis__db_pg_rows(r) == 1 ? cis__db_pg_int8(r, 0, 0) : 0;
+  cis__db_pg_clear(r);
   pthread_mutex_lock(&c->mu);
   c->polling = false;
   if (rc == CIS_OK) {
@@ -340,21 +378,21 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
   if (err && errcap) err[0] = 0;
   if (!out) return CIS_EINVAL;
   *out = NULL;
-  const char *arg;
+  cis__db_spec db;
   char why[160];
-  const cis__registry_methods *m = cis__registry_backend(registry, &arg, why, sizeof why);
-  if (!m) {
+  if (cis__db_spec_parse(registry, CIS__DB_HAS_DEFAULT, &db, why, sizeof why) != CIS_OK) {
     if (err && errcap) snprintf(err, errcap, "registry: %s", why);
     return CIS_EINVAL;
   }
-  if (m == &cis__registry_postgres) {
+  const char *arg = db.home_default ? NULL : db.target;
+  if (db.dialect == CIS__DB_POSTGRES) {
     cis_tokens *t = calloc(1, sizeof *t);
     if (!t) return CIS_ENOMEM;
     cis__handle_init(&t->h, CIS__H_SHARED);
     cache_init(&t->cache);
     /* Connected by the first call: a database out of reach now fails
      * those calls (503 from the server), not the start. */
-    if (cis__pgdb_new(arg, "cis-tokens", &t->pg) != CIS_OK) {
+    if (cis__db_pg_new(arg, &pg_config, &t->pg) != CIS_OK) {
       cis_tokens_close(t);
       return CIS_ENOMEM;
     }
@@ -382,15 +420,9 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     goto fail;
   }
   sqlite3_busy_timeout(t->db, 5000);
-  char *e = NULL;
-  if (sqlite3_exec(t->db,
-                   "CREATE TABLE IF NOT EXISTS tokens(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                   " tenant TEXT NOT NULL, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL,"
-                   " created_at INTEGER NOT NULL)",
-                   NULL, NULL, &e) != SQLITE_OK) {
-    if (err && errcap) snprintf(err, errcap, "%s: tokens table: %s", path, e ? e : "?");
-    sqlite3_free(e);
-    rc = CIS_EIO;
+  char mwhy[400];
+  if ((rc = cis__db_sqlite_migrate(t->db, &sq_schema, mwhy, sizeof mwhy)) != CIS_OK) {
+    if (err && errcap) snprintf(err, errcap, "%s: %s", path, mwhy);
     goto fail;
   }
   if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->cache.data_version, NULL) != SQLITE_OK) {
@@ -416,7 +448,7 @@ void cis_tokens_close(cis_tokens *t) {
   pthread_mutex_destroy(&t->cache.mu);
   free(t->cache.slots);
   if (t->db) sqlite3_close(t->db);
-  cis__pgdb_free(t->pg);
+  cis__db_pg_free(t->pg);
   free(t);
 }
 
@@ -449,7 +481,7 @@ static cis_result pg_q(cis_tokens *t, const char *sql, int n, const char *const 
   int l[4] = {0};
   for (int i = 0; i < n; i++) l[i] = v[i] ? (int)strlen(v[i]) : 0;
   char err[400];
-  cis_result rc = cis__pgdb_query(t->pg, sql, n, v, l, NULL, out, err, sizeof err);
+  cis_result rc = pg_query(t, sql, n, v, l, out, err, sizeof err);
   return rc == CIS_OK ? CIS_OK : cis__fail(t, rc, "token store: %s", err);
 }
 
@@ -476,8 +508,8 @@ static cis_result pg_create(cis_tokens *t, const char *tenant, const char *name,
   PGresult *r;
   cis_result rc = pg_q(t, pg_next_sql, 0, NULL, &r);
   if (rc != CIS_OK) return rc;
-  int64_t id = cis__pgdb_rows(r) == 1 ? cis__pgdb_int8(r, 0, 0) : 0;
-  cis__pgdb_clear(r);
+  int64_t id = cis__db_pg_rows(r) == 1 ? cis__db_pg_int8(r, 0, 0) : 0;
+  cis__db_pg_clear(r);
   if (id <= 0) return cis__fail(t, CIS_EIO, "token store: no id from the sequence");
   if (name) snprintf(tokname, namecap, "%s", name);
   else snprintf(tokname, namecap, "token-%lld", (long long)id);
@@ -491,10 +523,10 @@ static cis_result pg_create(cis_tokens *t, const char *tenant, const char *name,
   int l[5];
   for (int i = 0; i < 5; i++) l[i] = (int)strlen(v[i]);
   char err[400];
-  rc = cis__pgdb_query(t->pg, pg_insert_sql, 5, v, l, NULL, &r, err, sizeof err);
+  rc = pg_query(t, pg_insert_sql, 5, v, l, &r, err, sizeof err);
   if (rc != CIS_OK) return cis__fail(t, rc, "token store: %s", err);
-  if (cis__pgdb_rows(r) != 1) rc = cis__fail(t, CIS_EEXIST, "a token named %s exists", tokname);
-  cis__pgdb_clear(r);
+  if (cis__db_pg_rows(r) != 1) rc = cis__fail(t, CIS_EEXIST, "a token named %s exists", tokname);
+  cis__db_pg_clear(r);
   *id_out = id;
   return rc;
 }
@@ -503,19 +535,19 @@ static cis_result pg_list(cis_tokens *t, cis_token_info **out, size_t *n) {
   PGresult *r;
   cis_result rc = pg_q(t, pg_list_sql, 0, NULL, &r);
   if (rc != CIS_OK) return rc;
-  int rows = cis__pgdb_rows(r);
+  int rows = cis__db_pg_rows(r);
   if (rows > 0 && !(*out = calloc((size_t)rows, sizeof **out))) rc = cis__fail(t, CIS_ENOMEM, "out of memory");
   for (int i = 0; rc == CIS_OK && i < rows; i++) {
     size_t tl, nl;
-    const char *tn = cis__pgdb_value(r, i, 1, &tl), *nm = cis__pgdb_value(r, i, 2, &nl);
+    const char *tn = cis__db_pg_value(r, i, 1, &tl), *nm = cis__db_pg_value(r, i, 2, &nl);
     if (!tn || !nm || tl > CIS_TOKEN_NAME_MAX || nl > CIS_TOKEN_NAME_MAX) continue; /* not a row create made */
     cis_token_info *x = &(*out)[(*n)++];
-    x->id = cis__pgdb_int8(r, i, 0);
+    x->id = cis__db_pg_int8(r, i, 0);
     snprintf(x->tenant, sizeof x->tenant, "%s", tn);
     snprintf(x->name, sizeof x->name, "%s", nm);
-    x->created_at = cis__pgdb_int8(r, i, 3);
+    x->created_at = cis__db_pg_int8(r, i, 3);
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -524,8 +556,8 @@ static cis_result pg_revoke(cis_tokens *t, const char *name_or_id, bool by_id) {
   const char *v[1] = {name_or_id};
   cis_result rc = pg_q(t, by_id ? pg_del_id_sql : pg_del_name_sql, 1, v, &r);
   if (rc != CIS_OK) return rc;
-  if (cis__pgdb_rows(r) == 0) rc = cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
-  cis__pgdb_clear(r);
+  if (cis__db_pg_rows(r) == 0) rc = cis__fail(t, CIS_ENOTFOUND, "no token %s", name_or_id);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -537,13 +569,13 @@ static cis_result pg_check(cis_tokens *t, const char *idtext, const char *digest
   if (rc != CIS_OK) return rc;
   rc = CIS_EDENIED;
   size_t hl = 0, wl = 0;
-  const char *stored = cis__pgdb_rows(r) == 1 ? cis__pgdb_value(r, 0, 0, &hl) : NULL;
-  const char *who = stored ? cis__pgdb_value(r, 0, 1, &wl) : NULL;
+  const char *stored = cis__db_pg_rows(r) == 1 ? cis__db_pg_value(r, 0, 0, &hl) : NULL;
+  const char *who = stored ? cis__db_pg_value(r, 0, 1, &wl) : NULL;
   if (stored && who && hl == 64 && tk.memcmp_ct(stored, digest, 64) == 0 && wl < cap && wl == strlen(who)) {
     snprintf(tenant, cap, "%s", who);
     rc = CIS_OK;
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 

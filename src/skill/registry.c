@@ -117,7 +117,7 @@ const cis__registry_methods *cis__registry_backend(const char *spec, const char 
                                                    size_t whycap) {
   *arg = NULL;
   cis__db_spec db;
-  if (cis__db_spec_parse(spec, CIS__DB_SPEC_REGISTRY, &db, why, whycap) != CIS_OK) return NULL;
+  if (cis__db_spec_parse(spec, CIS__DB_HAS_DEFAULT, &db, why, whycap) != CIS_OK) return NULL;
   if (!db.home_default) *arg = db.target;
   return db.dialect == CIS__DB_SQLITE ? &cis__registry_sqlite : &cis__registry_postgres;
 }

@@ -5,14 +5,10 @@
  * either in SQLite under $CIS_HOME (registry_sqlite.c, the module bytes as
  * files) or in PostgreSQL (registry_postgres.c, the module bytes too), so
  * that several `cis serve` nodes can share one registry.
- *
- * It also declares the small PostgreSQL query helper (cis__pgdb) that the
- * registry's PostgreSQL backend and the server's token store share.
  */
 #ifndef CIS_SKILL_REGISTRY_INTERNAL_H
 #define CIS_SKILL_REGISTRY_INTERNAL_H
 
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,10 +31,6 @@ static inline bool cis__sha256_hex_valid(const char *v) {
  * reads the database at most every half of it. */
 #define CIS__REGISTRY_POLL_MS 1000u
 #define CIS__REGISTRY_HANDLE_POLL_NS ((uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2)
-/* How long a server may go on accepting a token after another node
- * revoked it: the token generation (row 2 of cis_registry_gen) is read at
- * most this often by a check (src/serve/http_token.c, docs/serve.md). */
-#define CIS__TOKENS_POLL_MS 1000u
 /* Longest wait for the registry database within one method. */
 #define CIS__REGISTRY_TIMEOUT_MS 5000u
 /* Most a stored signature may be (a skill.sig is far smaller). */
@@ -131,7 +123,7 @@ cis_result cis__registry_room(struct cis_skills *s, uint64_t skills, uint64_t by
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;
 
-/* The backend a registry spec names (db/db.h, CIS__DB_SPEC_REGISTRY):
+/* The backend a registry spec names (db/db.h, CIS__DB_HAS_DEFAULT):
  * NULL, "", "sqlite" or "sqlite:" (the home's registry.db),
  * "sqlite:PATH", "postgres:CONNSTR" or a postgres:// or postgresql:// URI.
  * *arg receives what the backend opens (a path, a connection string; NULL
@@ -139,34 +131,5 @@ extern const cis__registry_methods cis__registry_postgres;
  * whycap; it never quotes the spec past its scheme). */
 const cis__registry_methods *cis__registry_backend(const char *spec, const char **arg, char *why,
                                                    size_t whycap);
-
-/* ------------------------------------------------- PostgreSQL queries */
-
-/* One connection to a PostgreSQL database shared by the threads of one
- * handle (one query at a time, under its lock), connected on first use and
- * again after a loss, each query bounded by a deadline. The schema of the
- * registry and the token store is created on each connect when missing
- * (under an advisory lock). */
-typedef struct cis__pgdb cis__pgdb;
-
-/* A new handle on conninfo (copied); nothing is connected yet. */
-cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out);
-void cis__pgdb_free(cis__pgdb *d);
-/* Runs sql (a string literal: it is prepared once per connection, known
- * by its address) with n parameters: vals[i] of lens[i] bytes, in binary
- * when bin[i] (bytea), else text (NULL vals[i]: SQL NULL). Results come
- * in binary. *out (may be NULL) receives the result (PQclear it).
- * Errors: CIS_EREGISTRYDOWN (not reachable, lost, shutting down),
- * CIS_ETIMEOUT, CIS_EIO (the statement failed), CIS_EINVAL (a malformed
- * connection string), CIS_EUNSUPPORTED (no libpq), CIS_ENOMEM; the message,
- * never the connection string, goes to err. */
-cis_result cis__pgdb_query(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
-                           const bool *bin, PGresult **out, char *err, size_t cap);
-/* A column of a binary result: rows, a value's bytes (NULL for SQL NULL),
- * and an int8's value. */
-int cis__pgdb_rows(const PGresult *r);
-const char *cis__pgdb_value(const PGresult *r, int row, int col, size_t *len);
-int64_t cis__pgdb_int8(const PGresult *r, int row, int col);
-void cis__pgdb_clear(PGresult *r);
 
 #endif /* CIS_SKILL_REGISTRY_INTERNAL_H */

@@ -3,7 +3,8 @@
  * (registry_internal.h: "postgres:CONNSTR" or a postgres:// URI), which
  * lets several nodes share one registry: the skill rows, the module bytes
  * (cis_modules, by sha256), the tenants' trusted keys, the skills'
- * settings, the server's tokens (src/serve/http_token.c) and a generation
+ * settings (the server's tokens too, in the token store's table:
+ * src/serve/http_token.c) and a generation
  * counter that every change bumps in the statement making it, so that a
  * node reading it learns that its cached entries are stale (warm.c polls
  * it at most every CIS__REGISTRY_POLL_MS).
@@ -15,11 +16,10 @@
  * the database is shared and another node's bug or an operator's edit
  * must not become this node's crash.
  *
- * It also implements cis__pgdb, one lazily made connection per handle on
- * common/pgwire.c, every wait bounded by CIS__REGISTRY_TIMEOUT_MS. A
- * database out of reach is CIS_EREGISTRYDOWN, which the server answers
- * with 503; the next query connects again, so service resumes when the
- * database does.
+ * Its connection is the database layer's (db/db_pg.h), every statement
+ * bounded by CIS__REGISTRY_TIMEOUT_MS. A database out of reach is
+ * CIS_EREGISTRYDOWN, which the server answers with 503; the next
+ * statement connects again, so service resumes when the database does.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,28 +29,11 @@
 #include <unistd.h>
 
 #include "common/pgwire.h"
+#include "db/db_pg.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
-/* ------------------------------------------------------------- cis__pgdb */
-
-#define PGDB_MAX_STMTS 32
-
-struct cis__pgdb {
-  pthread_mutex_t lock;                 /* one query at a time on pg */
-  char *conninfo;                       /* owned; never put in a message */
-  const char *appname;                  /* application_name */
-  PGconn *pg;                           /* NULL until connected, and after a loss */
-  const char *prepared[PGDB_MAX_STMTS]; /* SQL texts prepared on pg (by address) */
-  int nprepared;                        /* entries used in prepared */
-};
-
-static const char schema_check[] =
-    "SELECT to_regclass('cis_skills') IS NOT NULL AND to_regclass('cis_modules') IS NOT NULL AND "
-    "to_regclass('cis_trusted_keys') IS NOT NULL AND to_regclass('cis_skill_settings') IS NOT NULL AND "
-    "to_regclass('cis_tokens') IS NOT NULL AND to_regclass('cis_registry_gen') IS NOT NULL AND "
-    "to_regclass('cis_registry_tenant_gen') IS NOT NULL AND to_regprocedure('cis_module_gc(text)') IS NOT NULL AND "
-    "to_regprocedure('cis_skill_room(text,text,text)') IS NOT NULL";
+/* ------------------------------------------------------------- schema */
 
 /* The class of the advisory lock under which a tenant's installs check
  * its limits in turn (two-key form; the object is a hash of the tenant's
@@ -58,10 +41,11 @@ static const char schema_check[] =
  * KV's (1667855223). */
 #define INSTALL_CLASS "1667855225"
 
-/* Two nodes starting together take turns under the advisory lock. */
-static const char schema_sql[] =
-    "BEGIN;"
-    "SELECT pg_advisory_xact_lock(7162999126);"
+/* The registry's migrations (db/db.h), applied by each connect under the
+ * registry's advisory lock, so two nodes starting together take turns.
+ * Step 1 is what the registry made before cis_schema (IF NOT EXISTS, OR
+ * REPLACE), so a database from before is taken as it is. */
+static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS cis_skills(tenant text NOT NULL, name text NOT NULL, version text NOT NULL,"
     " sha256 text NOT NULL, description text NOT NULL, manifest bytea NOT NULL, installed_at bigint NOT NULL,"
     " dir text, grants text, signature bytea, PRIMARY KEY (tenant, name));"
@@ -70,8 +54,6 @@ static const char schema_sql[] =
     " public_key text NOT NULL, added_at bigint NOT NULL, PRIMARY KEY (tenant, name));"
     "CREATE TABLE IF NOT EXISTS cis_skill_settings(tenant text NOT NULL, skill text NOT NULL, key text NOT NULL,"
     " value text NOT NULL, PRIMARY KEY (tenant, skill, key));"
-    "CREATE TABLE IF NOT EXISTS cis_tokens(id bigserial PRIMARY KEY, tenant text NOT NULL,"
-    " name text NOT NULL UNIQUE, hash text NOT NULL, created_at bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cis_registry_gen(id int PRIMARY KEY, gen bigint NOT NULL);"
     "INSERT INTO cis_registry_gen(id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS cis_registry_tenant_gen(tenant text PRIMARY KEY, gen bigint NOT NULL);"
@@ -102,160 +84,24 @@ static const char schema_sql[] =
     "  SELECT coalesce(sum(octet_length(m.bytes)), 0)::bigint INTO bytes FROM cis_modules m "
     "   WHERE m.sha256 IN (SELECT sha256 FROM cis_skills WHERE tenant = t AND name <> n); "
     "  has := EXISTS (SELECT 1 FROM cis_skills WHERE tenant = t AND name <> n AND sha256 = h); "
-    "END $f$;"
-    "COMMIT;";
+    "END $f$;";
+static const cis__db_migration pg_steps[] = {{.version = 1, .sql = schema_v1}};
+static const cis__db_schema pg_schema = {
+    .service = "registry", .pg_lock = 7162999126, .steps = pg_steps, .n = 1};
 
-cis_result cis__pgdb_new(const char *conninfo, const char *appname, cis__pgdb **out) {
-  *out = NULL;
-  cis__pgdb *d = calloc(1, sizeof *d);
-  if (!d || !(d->conninfo = strdup(conninfo))) {
-    free(d);
-    return CIS_ENOMEM;
-  }
-  d->appname = appname;
-  pthread_mutex_init(&d->lock, NULL);
-  *out = d;
-  return CIS_OK;
-}
-
-static void pgdb_drop(cis__pgdb *d) {
-  if (d->pg) cis__pq.finish(d->pg);
-  d->pg = NULL;
-  d->nprepared = 0;
-}
-
-void cis__pgdb_free(cis__pgdb *d) {
-  if (!d) return;
-  pgdb_drop(d);
-  pthread_mutex_destroy(&d->lock);
-  free(d->conninfo);
-  free(d);
-}
-
-/* An outcome of pgwire as a cis_result, its detail (one line) in err. */
-static cis_result outcome_code(cis__pgwire_outcome o, const cis__pgwire_report *rep, const char *what, char *err,
-                               size_t cap) {
-  cis_result rc;
-  const char *detail = rep->msg;
-  switch (o) {
-  case CIS__PGWIRE_DONE: return CIS_OK;
-  case CIS__PGWIRE_FAILED:
-    detail = rep->sqlmsg;
-    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? CIS_EREGISTRYDOWN
-         : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
-                                                                                             : CIS_EIO;
-    break;
-  case CIS__PGWIRE_TIMEOUT: rc = CIS_EREGISTRYDOWN; detail = "no answer before the deadline"; break;
-  case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
-  case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
-  case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
-  default: rc = CIS_EREGISTRYDOWN; break;
-  }
-  char line[CIS__PGWIRE_MSG_MAX];
-  cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
-  snprintf(err, cap, "registry database: %s: %s", rep->what ? rep->what : what, line);
-  return rc;
-}
-
-/* Connects and makes the schema when it is missing; d->lock is held. */
-static cis_result pgdb_connect(cis__pgdb *d, uint64_t until, char *err, size_t cap) {
-  cis__pgwire_report rep;
-  pgdb_drop(d);
-  cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->appname, d->conninfo, until, &rep);
-  if (o != CIS__PGWIRE_DONE) return outcome_code(o, &rep, "connect", err, cap);
-  PGresult *r = NULL;
-  o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, schema_check), until, &r, &rep);
-  cis_result rc = outcome_code(o, &rep, "read schema", err, cap);
-  if (rc == CIS_OK) {
-    bool have = cis__pq.ntuples(r) == 1 && !strcmp(cis__pq.getvalue(r, 0, 0), "t");
-    cis__pq.clear(r);
-    if (!have) {
-      o = cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, schema_sql), until, NULL, &rep);
-      rc = outcome_code(o, &rep, "create schema", err, cap);
-      if (rc != CIS_OK && d->pg && cis__pq.status(d->pg) == CONNECTION_OK)
-        cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
-    }
-  }
-  if (rc != CIS_OK) pgdb_drop(d);
-  return rc;
-}
-
-/* One try of sql on the live connection; d->lock is held. */
-static cis_result pgdb_try(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
-                           const bool *bin, uint64_t until, PGresult **out, char *err, size_t cap) {
-  cis__pgwire_report rep;
-  cis__pgwire_outcome o;
-  char name[32];
-  int k = 0;
-  while (k < d->nprepared && d->prepared[k] != sql) k++;
-  snprintf(name, sizeof name, "cis_reg_%d", k);
-  if (k == d->nprepared) {
-    if (k == PGDB_MAX_STMTS) {
-      snprintf(err, cap, "registry database: too many statements");
-      return CIS_EIO;
-    }
-    o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
-    if (o != CIS__PGWIRE_DONE) return outcome_code(o, &rep, "prepare", err, cap);
-    d->prepared[d->nprepared++] = sql;
-  }
-  int fmt[16];
-  if (n > 16) return CIS_EINVAL;
-  for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
-  int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
-  o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
-  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
-  return outcome_code(o, &rep, "query", err, cap);
-}
-
-cis_result cis__pgdb_query(cis__pgdb *d, const char *sql, int n, const char *const *vals, const int *lens,
-                           const bool *bin, PGresult **out, char *err, size_t cap) {
-  if (out) *out = NULL;
-  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
-  pthread_mutex_lock(&d->lock);
-  cis_result rc = CIS_OK;
-  bool fresh = false;
-  if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {
-    rc = pgdb_connect(d, until, err, cap);
-    fresh = true;
-  }
-  if (rc == CIS_OK) {
-    rc = pgdb_try(d, sql, n, vals, lens, bin, until, out, err, cap);
-    /* A connection made before the server restarted fails its first use:
-     * connect again, once. Every statement here is one transaction of its
-     * own, whose effect is the same done twice. */
-    if (rc == CIS_EREGISTRYDOWN && !fresh && cis__pq.status(d->pg) != CONNECTION_OK) {
-      rc = pgdb_connect(d, until, err, cap);
-      if (rc == CIS_OK) rc = pgdb_try(d, sql, n, vals, lens, bin, until, out, err, cap);
-    }
-    if (rc == CIS_EREGISTRYDOWN || rc == CIS_ETIMEOUT) pgdb_drop(d);
-  }
-  pthread_mutex_unlock(&d->lock);
-  return rc;
-}
-
-int cis__pgdb_rows(const PGresult *r) { return cis__pq.ntuples(r); }
-
-const char *cis__pgdb_value(const PGresult *r, int row, int col, size_t *len) {
-  if (cis__pq.getisnull(r, row, col)) {
-    if (len) *len = 0;
-    return NULL;
-  }
-  if (len) *len = (size_t)cis__pq.getlength(r, row, col);
-  return cis__pq.getvalue(r, row, col);
-}
-
-int64_t cis__pgdb_int8(const PGresult *r, int row, int col) {
-  size_t n;
-  const unsigned char *p = (const unsigned char *)cis__pgdb_value(r, row, col, &n);
-  if (!p || n != 8) return 0;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return (int64_t)v;
-}
-
-void cis__pgdb_clear(PGresult *r) {
-  if (r) cis__pq.clear(r);
-}
+static const cis__db_pg_config pg_config = {
+    .appname = "cis-registry",
+    .label = "registry database",
+    .down = CIS_EREGISTRYDOWN,
+    .schema = &pg_schema,
+};
+/* The process's watch of the generations (below). */
+static const cis__db_pg_config watch_config = {
+    .appname = "cis-registry-watch",
+    .label = "registry database",
+    .down = CIS_EREGISTRYDOWN,
+    .schema = &pg_schema,
+};
 
 /* ------------------------------------------------------------- backend */
 
@@ -263,7 +109,8 @@ void cis__pgdb_clear(PGresult *r) {
 static cis_result q(cis_skills *s, const char *sql, int n, const char *const *vals, const int *lens, const bool *bin,
                     PGresult **out) {
   char err[400];
-  cis_result rc = cis__pgdb_query(s->pgdb, sql, n, vals, lens, bin, out, err, sizeof err);
+  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
+  cis_result rc = cis__db_pg_query(s->pgdb, until, sql, n, vals, lens, bin, out, err, sizeof err);
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s", err);
   return CIS_OK;
 }
@@ -274,13 +121,13 @@ static struct cis__gen_watch *watch_take(const char *conninfo);
 static void watch_release(struct cis__gen_watch *w);
 
 static cis_result pg_open(cis_skills *s, const char *conninfo) {
-  if (cis__pgdb_new(conninfo, "cis-registry", &s->pgdb) != CIS_OK || !(s->pg_watch = watch_take(conninfo)))
+  if (cis__db_pg_new(conninfo, &pg_config, &s->pgdb) != CIS_OK || !(s->pg_watch = watch_take(conninfo)))
     return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
   return CIS_OK;
 }
 
 static void pg_close(cis_skills *s) {
-  cis__pgdb_free(s->pgdb);
+  cis__db_pg_free(s->pgdb);
   s->pgdb = NULL;
   watch_release(s->pg_watch);
   s->pg_watch = NULL;
@@ -339,9 +186,10 @@ static void pg_module_gc(cis_skills *s, const char *sha) {
   const char *v[1] = {sha};
   int l[1] = {64};
   char err[400];
-  bool gone = cis__pgdb_query(s->pgdb, gc_sql, 1, v, l, NULL, &r, err, sizeof err) == CIS_OK &&
-              cis__pgdb_rows(r) == 1 && cis__pgdb_value(r, 0, 0, NULL) && cis__pgdb_value(r, 0, 0, NULL)[0];
-  cis__pgdb_clear(r);
+  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
+  bool gone = cis__db_pg_query(s->pgdb, until, gc_sql, 1, v, l, NULL, &r, err, sizeof err) == CIS_OK &&
+              cis__db_pg_rows(r) == 1 && cis__db_pg_value(r, 0, 0, NULL) && cis__db_pg_value(r, 0, 0, NULL)[0];
+  cis__db_pg_clear(r);
   if (gone) {
     char path[4200];
     snprintf(path, sizeof path, "%s/modules/%s.wasm", s->home, sha);
@@ -381,24 +229,24 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   for (int round = 0; round < 3; round++) {
     cis_result rc = q(s, module_has_sql, 1, mv, ml, mb, &r);
     if (rc != CIS_OK) return rc;
-    bool have = cis__pgdb_rows(r) > 0;
-    cis__pgdb_clear(r);
+    bool have = cis__db_pg_rows(r) > 0;
+    cis__db_pg_clear(r);
     if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
     if ((rc = q(s, room ? put_room_sql : put_sql, room ? 13 : 10, v, l, b, &r)) != CIS_OK) return rc;
-    bool written = cis__pgdb_rows(r) == 1 && cis__pgdb_int8(r, 0, 0) == 1;
-    if (room && !written && cis__pgdb_rows(r) == 1 && cis__pgdb_int8(r, 0, 5) == 0) {
-      uint64_t skills = (uint64_t)cis__pgdb_int8(r, 0, 2), bytes = (uint64_t)cis__pgdb_int8(r, 0, 3);
-      bool has = cis__pgdb_int8(r, 0, 4) != 0;
-      cis__pgdb_clear(r);
+    bool written = cis__db_pg_rows(r) == 1 && cis__db_pg_int8(r, 0, 0) == 1;
+    if (room && !written && cis__db_pg_rows(r) == 1 && cis__db_pg_int8(r, 0, 5) == 0) {
+      uint64_t skills = (uint64_t)cis__db_pg_int8(r, 0, 2), bytes = (uint64_t)cis__db_pg_int8(r, 0, 3);
+      bool has = cis__db_pg_int8(r, 0, 4) != 0;
+      cis__db_pg_clear(r);
       if (!have) pg_module_gc(s, row->sha256); /* stored for this install alone */
       rc = cis__registry_room(s, skills, bytes, has, len);
       return rc != CIS_OK ? rc : cis__skills_fail(s, CIS_EIO, "registry: the room check and its numbers disagree");
     }
     size_t n = 0;
-    const char *old = written ? cis__pgdb_value(r, 0, 1, &n) : NULL;
+    const char *old = written ? cis__db_pg_value(r, 0, 1, &n) : NULL;
     char was[65] = "";
     if (old && n == 64) memcpy(was, old, 64);
-    cis__pgdb_clear(r);
+    cis__db_pg_clear(r);
     if (!written) continue;
     if (was[0] && strcmp(was, row->sha256)) pg_module_gc(s, was); /* replaced */
     return CIS_OK;
@@ -410,7 +258,7 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
  * CIS_EIO when longer (a row no local install could have made). */
 static cis_result val_dup(const PGresult *r, int row, int col, size_t max, char **out, size_t *len) {
   size_t n;
-  const char *v = cis__pgdb_value(r, row, col, &n);
+  const char *v = cis__db_pg_value(r, row, col, &n);
   *out = NULL;
   if (len) *len = 0;
   if (!v) return CIS_OK;
@@ -433,7 +281,7 @@ static cis_result row_read(const PGresult *r, int i, cis__reg_row *out) {
   if (rc == CIS_OK) rc = val_dup(r, i, 2, 64, &out->sha256, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 3, CIS_MANIFEST_MAX_BYTES, &out->description, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 4, CIS_MANIFEST_MAX_BYTES, &out->manifest, &out->manifest_len);
-  out->installed_at = cis__pgdb_int8(r, i, 5);
+  out->installed_at = cis__db_pg_int8(r, i, 5);
   if (rc == CIS_OK) rc = val_dup(r, i, 6, 4095, &out->dir, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 7, CIS_MANIFEST_MAX_BYTES, &out->grants, NULL);
   if (rc == CIS_OK) rc = val_dup(r, i, 8, CIS__REGISTRY_MAX_SIGNATURE, &out->signature, &out->signature_len);
@@ -453,10 +301,10 @@ static cis_result pg_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
   int l[2] = {slen(s->tenant), slen(name)};
   cis_result rc = q(s, get_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  if (cis__pgdb_rows(r) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
+  if (cis__db_pg_rows(r) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   else if ((rc = row_read(r, 0, out)) != CIS_OK)
     rc = cis__skills_fail(s, rc, "registry: the stored row of %s is out of bounds", name);
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -472,10 +320,10 @@ static cis_result pg_skill_del(cis_skills *s, const char *name) {
   if (rc != CIS_OK) return rc;
   char sha[65] = "";
   size_t n = 0;
-  const char *h = cis__pgdb_rows(r) == 1 ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  const char *h = cis__db_pg_rows(r) == 1 ? cis__db_pg_value(r, 0, 0, &n) : NULL;
   if (!h) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   else if (n == 64) memcpy(sha, h, 64);
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   if (sha[0]) pg_module_gc(s, sha);
   return rc;
 }
@@ -486,14 +334,14 @@ static cis_result pg_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
   int l[1] = {slen(s->tenant)};
   cis_result rc = q(s, each_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+  for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     cis__reg_row row;
     if (row_read(r, i, &row) != CIS_OK) continue; /* a row no run could use either */
     int stop = fn(ctx, &row);
     cis__reg_row_free(&row);
     if (stop) break;
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return CIS_OK;
 }
 
@@ -511,11 +359,11 @@ static cis_result pg_usage(cis_skills *s, const char *name, const char *sha, uin
   int l[3] = {slen(s->tenant), slen(name), slen(sha)};
   cis_result rc = q(s, usage_sql, 3, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  bool one = cis__pgdb_rows(r) == 1;
-  *skills = one ? (uint64_t)cis__pgdb_int8(r, 0, 0) : 0;
-  *bytes = one ? (uint64_t)cis__pgdb_int8(r, 0, 1) : 0;
-  *has_sha = one && cis__pgdb_int8(r, 0, 2) > 0;
-  cis__pgdb_clear(r);
+  bool one = cis__db_pg_rows(r) == 1;
+  *skills = one ? (uint64_t)cis__db_pg_int8(r, 0, 0) : 0;
+  *bytes = one ? (uint64_t)cis__db_pg_int8(r, 0, 1) : 0;
+  *has_sha = one && cis__db_pg_int8(r, 0, 2) > 0;
+  cis__db_pg_clear(r);
   return CIS_OK;
 }
 
@@ -545,7 +393,7 @@ static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes,
   cis_result rc = q(s, module_get_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   size_t n = 0;
-  const char *b = cis__pgdb_rows(r) ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  const char *b = cis__db_pg_rows(r) ? cis__db_pg_value(r, 0, 0, &n) : NULL;
   if (!b) rc = cis__skills_fail(s, CIS_ENOTFOUND, "module %s is not in the registry", sha);
   else if (n > CIS__MAX_MODULE_BYTES) rc = cis__skills_fail(s, CIS_ETOOBIG, "stored module %s is too large", sha);
   else {
@@ -559,7 +407,7 @@ static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes,
       cis__write_atomic(path, *bytes, n); /* a cache: a failure costs only a fetch */
     }
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -589,9 +437,9 @@ static cis_result pg_key_del(cis_skills *s, const char *name) {
   int l[2] = {slen(s->tenant), slen(name)};
   cis_result rc = q(s, key_del_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  if (cis__pgdb_rows(r) != 1 || cis__pgdb_int8(r, 0, 0) == 0)
+  if (cis__db_pg_rows(r) != 1 || cis__db_pg_int8(r, 0, 0) == 0)
     rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -601,13 +449,13 @@ static cis_result pg_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
   int l[1] = {slen(s->tenant)};
   cis_result rc = q(s, key_each_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+  for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     size_t nl, kl;
-    const char *nm = cis__pgdb_value(r, i, 0, &nl), *k = cis__pgdb_value(r, i, 1, &kl);
+    const char *nm = cis__db_pg_value(r, i, 0, &nl), *k = cis__db_pg_value(r, i, 1, &kl);
     if (!nm || !k || nl > 64 || kl > 64) continue; /* not a row trust could have made */
-    if (fn(ctx, nm, k, cis__pgdb_int8(r, i, 2))) break;
+    if (fn(ctx, nm, k, cis__db_pg_int8(r, i, 2))) break;
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return CIS_OK;
 }
 
@@ -618,10 +466,10 @@ static cis_result pg_key_find(cis_skills *s, const char *hex, char name[65]) {
   cis_result rc = q(s, key_find_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   size_t n = 0;
-  const char *nm = cis__pgdb_rows(r) ? cis__pgdb_value(r, 0, 0, &n) : NULL;
+  const char *nm = cis__db_pg_rows(r) ? cis__db_pg_value(r, 0, 0, &n) : NULL;
   if (!nm || n > 64) rc = CIS_ENOTFOUND;
   else snprintf(name, 65, "%s", nm);
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -648,13 +496,13 @@ static cis_result pg_setting_each(cis_skills *s, const char *skill, cis__reg_set
   int l[2] = {slen(s->tenant), slen(skill)};
   cis_result rc = q(s, set_each_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  for (int i = 0, n = cis__pgdb_rows(r); i < n; i++) {
+  for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     size_t kl, vl;
-    const char *k = cis__pgdb_value(r, i, 0, &kl), *val = cis__pgdb_value(r, i, 1, &vl);
+    const char *k = cis__db_pg_value(r, i, 0, &kl), *val = cis__db_pg_value(r, i, 1, &vl);
     if (!k || !val || kl > SETTING_MAX_KEY || vl > SETTING_MAX_VALUE) continue;
     if (fn(ctx, k, val)) break;
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return CIS_OK;
 }
 
@@ -667,10 +515,10 @@ static cis_result pg_setting_get(cis_skills *s, const char *skill, const char *k
   int l[3] = {slen(s->tenant), slen(skill), (int)klen};
   cis_result rc = q(s, set_get_sql, 3, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
-  if (cis__pgdb_rows(r) == 0) rc = CIS_ENOTFOUND;
+  if (cis__db_pg_rows(r) == 0) rc = CIS_ENOTFOUND;
   else rc = val_dup(r, 0, 0, SETTING_MAX_VALUE, val, vlen);
   if (rc == CIS_OK && !*val) rc = CIS_ENOTFOUND;
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   return rc;
 }
 
@@ -693,7 +541,7 @@ struct cis__gen_watch {
   struct cis__gen_watch *next;         /* watches (watches_mu) */
   char *conninfo;                      /* which database */
   unsigned refs;                       /* handles on it (watches_mu) */
-  cis__pgdb *db;                       /* its own connection */
+  cis__db_pg *db;                      /* its own connection */
   pthread_mutex_t mu;                  /* one poll at a time; guards what follows */
   uint64_t polled_ns;                  /* the last poll that succeeded; 0: none */
   int64_t seen;                        /* the largest value read; -1 before the first poll */
@@ -753,11 +601,12 @@ static cis_result watch_poll(struct cis__gen_watch *w, char *err, size_t cap) {
   int l[1] = {(int)strlen(since)};
   PGresult *r = NULL;
   int64_t next = w->seen;
-  cis_result rc = cis__pgdb_query(w->db, changed_sql, 1, v, l, NULL, &r, err, cap);
-  for (int i = 0; rc == CIS_OK && i < cis__pgdb_rows(r); i++) {
+  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
+  cis_result rc = cis__db_pg_query(w->db, until, changed_sql, 1, v, l, NULL, &r, err, cap);
+  for (int i = 0; rc == CIS_OK && i < cis__db_pg_rows(r); i++) {
     size_t n;
-    const char *t = cis__pgdb_value(r, i, 0, &n);
-    int64_t g = cis__pgdb_int8(r, i, 1);
+    const char *t = cis__db_pg_value(r, i, 0, &n);
+    int64_t g = cis__db_pg_int8(r, i, 1);
     char tenant[CIS_TENANT_NAME_MAX + 1];
     if (!t) { /* the global counter */
       next = g;
@@ -771,7 +620,7 @@ static cis_result watch_poll(struct cis__gen_watch *w, char *err, size_t cap) {
       rc = CIS_ENOMEM;
     }
   }
-  cis__pgdb_clear(r);
+  cis__db_pg_clear(r);
   if (rc == CIS_OK) w->seen = next;
   return rc;
 }
@@ -782,7 +631,7 @@ static struct cis__gen_watch *watch_take(const char *conninfo) {
   struct cis__gen_watch *w = watches;
   while (w && strcmp(w->conninfo, conninfo)) w = w->next;
   if (!w && (w = calloc(1, sizeof *w))) {
-    if (!(w->conninfo = strdup(conninfo)) || cis__pgdb_new(conninfo, "cis-registry-watch", &w->db) != CIS_OK) {
+    if (!(w->conninfo = strdup(conninfo)) || cis__db_pg_new(conninfo, &watch_config, &w->db) != CIS_OK) {
       free(w->conninfo);
       free(w);
       w = NULL;
@@ -809,7 +658,7 @@ static void watch_release(struct cis__gen_watch *w) {
   }
   pthread_mutex_unlock(&watches_mu);
   if (!last) return;
-  cis__pgdb_free(w->db);
+  cis__db_pg_free(w->db);
   pthread_mutex_destroy(&w->mu);
   free(w->v);
   free(w->conninfo);

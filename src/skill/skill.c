@@ -154,7 +154,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     else snprintf(spec, sizeof spec, "sqlite:%s/kv.db", s->home);
     cis__db_spec db;
     s->kv_serial =
-        cis__db_spec_parse(spec, CIS__DB_SPEC_KV, &db, NULL, 0) == CIS_OK && db.dialect == CIS__DB_SQLITE;
+        cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &db, NULL, 0) == CIS_OK && db.dialect == CIS__DB_SQLITE;
     if (!(s->kv_spec = strdup(spec))) {
       rc = cis__skills_fail(s, CIS_ENOMEM, "out of memory");
       goto fail;

@@ -36,7 +36,7 @@ struct cis_skills {
   cis_engine *engine;         /* one engine for every skill */
   sqlite3 *db;                /* registry metadata (SQLite backend) */
   const struct cis__registry_methods *reg; /* registry storage (registry_internal.h) */
-  struct cis__pgdb *pgdb;     /* the PostgreSQL registry's connection, or NULL */
+  struct cis__db_pg *pgdb;    /* the PostgreSQL registry's connection, or NULL */
   struct cis__gen_watch *pg_watch; /* its tenants' generations, shared by the process's handles */
   _Atomic uint64_t reg_polled_ns; /* when a call last read the shared generation (0: never) */
   _Atomic uint64_t reg_seen_gen;  /* the shared generation it read */

@@ -18,8 +18,7 @@
 bool cis__skill_same_db(const cis_kv *kv, const char *vfs_spec) {
   const cis__db_spec *k = cis__kv_native_db(kv);
   cis__db_spec f;
-  /* Read as the KV store reads specs: "postgresql:CONNSTR" too. */
-  if (!k || cis__db_spec_parse(vfs_spec, CIS__DB_SPEC_KV, &f, NULL, 0) != CIS_OK) return false;
+  if (!k || cis__db_spec_parse(vfs_spec, CIS__DB_NO_DEFAULT, &f, NULL, 0) != CIS_OK) return false;
   return cis__db_same(k, &f);
 }
 

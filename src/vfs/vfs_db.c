@@ -2874,7 +2874,7 @@ fail:
 static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, const char **arg) {
   cis__db_spec db;
   char why[160];
-  cis_result rc = cis__db_spec_parse(spec, CIS__DB_SPEC_VFS, &db, why, sizeof why);
+  cis_result rc = cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &db, why, sizeof why);
   if (rc != CIS_OK) {
     cis__vfs_set_ctor_error("db: %s", why);
     return rc;

@@ -1,7 +1,7 @@
 /*
  * This file implements the tests of the database spec (src/db/spec.c):
- * every form the services accept, under the flags each service reads
- * specs with, every form they refuse with its typed error and a message
+ * every form of the one grammar, for a service with a default file and
+ * one without, every form they refuse with its typed error and a message
  * that never quotes a password, hostile inputs (length, NUL bytes,
  * control characters), and what "the same database" means.
  *
@@ -23,23 +23,17 @@
 
 static const char *workdir;
 
-static const unsigned all_flags[] = {0,
-                                     CIS__DB_SPEC_HOME_DEFAULT,
-                                     CIS__DB_SPEC_PG_LONG_PREFIX,
-                                     CIS__DB_SPEC_PG_EMPTY,
-                                     CIS__DB_SPEC_KV,
-                                     CIS__DB_SPEC_VFS,
-                                     CIS__DB_SPEC_REGISTRY,
-                                     CIS__DB_SPEC_HOME_DEFAULT | CIS__DB_SPEC_PG_LONG_PREFIX |
-                                         CIS__DB_SPEC_PG_EMPTY};
+/* A service without a default file (KV, the filesystem) and one with
+ * (the registry, the token store). */
+static const cis__db_default all_flags[] = {CIS__DB_NO_DEFAULT, CIS__DB_HAS_DEFAULT};
 #define N_FLAGS (sizeof all_flags / sizeof all_flags[0])
 
 /* Parses text under flags, expecting success, dialect d and target. */
-static void accepts(const char *text, unsigned flags, cis__db_dialect d, const char *target) {
+static void accepts(const char *text, cis__db_default flags, cis__db_dialect d, const char *target) {
   cis__db_spec s;
   char why[256] = "unset";
   int rc = cis__db_spec_parse(text, flags, &s, why, sizeof why);
-  if (rc != CIS_OK) fail_msg("\"%s\" (flags %u) refused: %s", text ? text : "(null)", flags, why);
+  if (rc != CIS_OK) fail_msg("\"%s\" (default %d) refused: %s", text ? text : "(null)", flags, why);
   assert_string_equal(why, "");
   assert_int_equal(s.dialect, d);
   assert_non_null(s.target);
@@ -49,7 +43,7 @@ static void accepts(const char *text, unsigned flags, cis__db_dialect d, const c
 }
 
 /* Parses text under flags, expecting rc and a message holding `has`. */
-static void refuses(const char *text, unsigned flags, int rc, const char *has) {
+static void refuses(const char *text, cis__db_default flags, int rc, const char *has) {
   cis__db_spec s;
   memset(&s, 0xa5, sizeof s);
   char why[256] = "";
@@ -94,50 +88,53 @@ static void postgres_conninfo_drops_prefix(void **state) {
   }
 }
 
-/* ------------------------------------------------- forms some services take */
+/* ------------------------------------------------- one grammar */
 
-static void postgresql_prefix_only_for_kv(void **state) {
+static void postgresql_prefix_is_postgres_everywhere(void **state) {
   (void)state;
-  accepts("postgresql:host=db dbname=cis", CIS__DB_SPEC_KV, CIS__DB_POSTGRES, "host=db dbname=cis");
-  accepts("postgresql:host=db", CIS__DB_SPEC_PG_LONG_PREFIX, CIS__DB_POSTGRES, "host=db");
-  refuses("postgresql:host=db dbname=cis", CIS__DB_SPEC_VFS, CIS_EINVAL, "unknown spec \"postgresql\"");
-  refuses("postgresql:host=db dbname=cis", CIS__DB_SPEC_REGISTRY, CIS_EINVAL, "unknown spec \"postgresql\"");
+  for (size_t i = 0; i < N_FLAGS; i++) {
+    accepts("postgresql:host=db dbname=cis", all_flags[i], CIS__DB_POSTGRES, "host=db dbname=cis");
+    accepts("postgresql:postgres://u@db/x", all_flags[i], CIS__DB_POSTGRES, "postgres://u@db/x");
+  }
 }
 
-static void empty_conninfo_is_libpq_defaults_for_kv_and_registry(void **state) {
+static void empty_conninfo_is_libpq_defaults_everywhere(void **state) {
   (void)state;
-  accepts("postgres:", CIS__DB_SPEC_KV, CIS__DB_POSTGRES, "");
-  accepts("postgresql:", CIS__DB_SPEC_KV, CIS__DB_POSTGRES, "");
-  accepts("postgres:", CIS__DB_SPEC_REGISTRY, CIS__DB_POSTGRES, "");
-  refuses("postgres:", CIS__DB_SPEC_VFS, CIS_EINVAL, "postgres: spec without a connection string");
-  refuses("postgresql:", CIS__DB_SPEC_PG_LONG_PREFIX, CIS_EINVAL, "without a connection string");
+  for (size_t i = 0; i < N_FLAGS; i++) {
+    accepts("postgres:", all_flags[i], CIS__DB_POSTGRES, "");
+    accepts("postgresql:", all_flags[i], CIS__DB_POSTGRES, "");
+    cis__db_spec s;
+    assert_int_equal(cis__db_spec_parse("postgres:", all_flags[i], &s, NULL, 0), CIS_OK);
+    assert_false(s.home_default); /* libpq's defaults are no default file */
+  }
 }
 
-static void home_default_only_for_registry(void **state) {
+static void default_file_only_where_the_service_has_one(void **state) {
   (void)state;
   const char *defaults[] = {NULL, "", "sqlite", "sqlite:"};
   for (size_t i = 0; i < 4; i++) {
     cis__db_spec s;
-    assert_int_equal(cis__db_spec_parse(defaults[i], CIS__DB_SPEC_REGISTRY, &s, NULL, 0), CIS_OK);
+    assert_int_equal(cis__db_spec_parse(defaults[i], CIS__DB_HAS_DEFAULT, &s, NULL, 0), CIS_OK);
     assert_int_equal(s.dialect, CIS__DB_SQLITE);
     assert_true(s.home_default);
     assert_int_equal(s.target_len, 0);
     assert_string_equal(s.target, "");
+    /* Elsewhere: one message, whichever form and service. */
+    refuses(defaults[i], CIS__DB_NO_DEFAULT, CIS_EINVAL,
+            "no database named: only the registry and the token store have a default file (want sqlite:PATH, "
+            "postgres:CONNSTR or a postgres:// URI)");
   }
-  /* Elsewhere: no spec, an unknown one, a path missing. */
-  refuses(NULL, CIS__DB_SPEC_KV, CIS_EINVAL, "no database spec");
-  refuses(NULL, CIS__DB_SPEC_VFS, CIS_EINVAL, "no database spec");
-  refuses("", CIS__DB_SPEC_KV, CIS_EINVAL, "unknown spec (want sqlite:PATH");
-  refuses("sqlite", CIS__DB_SPEC_VFS, CIS_EINVAL, "unknown spec (");
-  refuses("sqlite:", CIS__DB_SPEC_KV, CIS_EINVAL, "sqlite: spec without a path");
-  refuses("sqlite:", CIS__DB_SPEC_VFS, CIS_EINVAL, "sqlite: spec without a path");
+  cis__db_spec c; /* counted: the first 7 bytes are "sqlite:" */
+  assert_int_equal(cis__db_spec_parse_n("sqlite:/x", 7, CIS__DB_HAS_DEFAULT, &c, NULL, 0), CIS_OK);
+  assert_true(c.home_default);
   /* A path is a path, not the default. */
   cis__db_spec s;
-  assert_int_equal(cis__db_spec_parse("sqlite:/r.db", CIS__DB_SPEC_REGISTRY, &s, NULL, 0), CIS_OK);
+  assert_int_equal(cis__db_spec_parse("sqlite:/r.db", CIS__DB_HAS_DEFAULT, &s, NULL, 0), CIS_OK);
   assert_false(s.home_default);
   assert_string_equal(s.target, "/r.db");
-  /* The message names the forms the caller takes. */
-  refuses("x:y", CIS__DB_SPEC_REGISTRY, CIS_EINVAL, "want sqlite, sqlite:PATH, postgres:CONNSTR");
+  /* The message names the same forms for every service. */
+  for (size_t i = 0; i < N_FLAGS; i++)
+    refuses("x:y", all_flags[i], CIS_EINVAL, "unknown spec \"x\" (want sqlite:PATH, postgres:CONNSTR or a postgres:// URI)");
 }
 
 /* ------------------------------------------------- refused forms */
@@ -145,7 +142,7 @@ static void home_default_only_for_registry(void **state) {
 static void unknown_schemes_refused_without_the_secret(void **state) {
   (void)state;
   for (size_t i = 0; i < N_FLAGS; i++) {
-    unsigned f = all_flags[i];
+    cis__db_default f = all_flags[i];
     refuses("mysql:host=db password=hunter2", f, CIS_EINVAL, "unknown spec \"mysql\"");
     refuses("SQLITE:/x.db", f, CIS_EINVAL, "unknown spec \"SQLITE\""); /* schemes are case-sensitive */
     refuses("Postgres:host=db", f, CIS_EINVAL, "unknown spec \"Postgres\"");
@@ -175,16 +172,16 @@ static void length_bounded(void **state) {
   memset(text + 8, 'a', CIS__DB_SPEC_MAX - 8);
   text[CIS__DB_SPEC_MAX] = 0;
   cis__db_spec s;
-  assert_int_equal(cis__db_spec_parse(text, CIS__DB_SPEC_VFS, &s, NULL, 0), CIS_OK);
+  assert_int_equal(cis__db_spec_parse(text, CIS__DB_NO_DEFAULT, &s, NULL, 0), CIS_OK);
   assert_int_equal(s.target_len, CIS__DB_SPEC_MAX - 7);
   text[CIS__DB_SPEC_MAX] = 'a';
   text[CIS__DB_SPEC_MAX + 1] = 0;
   for (size_t i = 0; i < N_FLAGS; i++) refuses(text, all_flags[i], CIS_ETOOBIG, "4097 bytes (at most 4096)");
   memcpy(text, "postgres:", 9);
-  refuses(text, CIS__DB_SPEC_KV, CIS_ETOOBIG, "at most 4096");
+  refuses(text, CIS__DB_NO_DEFAULT, CIS_ETOOBIG, "at most 4096");
   /* The bound comes first: a long spec of an unknown scheme says so. */
   memcpy(text, "mysql:xxx", 9);
-  refuses(text, CIS__DB_SPEC_KV, CIS_ETOOBIG, "at most 4096");
+  refuses(text, CIS__DB_NO_DEFAULT, CIS_ETOOBIG, "at most 4096");
 }
 
 static void nul_and_control_characters_refused(void **state) {
@@ -194,10 +191,10 @@ static void nul_and_control_characters_refused(void **state) {
   /* A NUL inside a counted spec: the rest would be dropped by every C API. */
   assert_int_equal(cis__db_spec_parse_n("sqlite:/a\0b", 11, 0, &s, why, sizeof why), CIS_EINVAL);
   assert_non_null(strstr(why, "NUL byte in the database spec at byte 9"));
-  assert_int_equal(cis__db_spec_parse_n("\0", 1, CIS__DB_SPEC_HOME_DEFAULT, &s, why, sizeof why), CIS_EINVAL);
+  assert_int_equal(cis__db_spec_parse_n("\0", 1, CIS__DB_HAS_DEFAULT, &s, why, sizeof why), CIS_EINVAL);
   assert_int_equal(s.dialect, CIS__DB_NONE);
   for (size_t i = 0; i < N_FLAGS; i++) {
-    unsigned f = all_flags[i];
+    cis__db_default f = all_flags[i];
     refuses("sqlite:/tmp/a\nb.db", f, CIS_EINVAL, "control character in the database spec at byte 13");
     refuses("postgres:host=db\tdbname=x", f, CIS_EINVAL, "at byte 16");
     refuses("postgres://db/x\r", f, CIS_EINVAL, "at byte 15");
@@ -214,7 +211,7 @@ static void counted_text_need_not_end_in_nul(void **state) {
   assert_int_equal(cis__db_spec_parse_n(buf, 12, 0, &s, NULL, 0), CIS_OK);
   assert_int_equal(s.target_len, 5);
   assert_memory_equal(s.target, "/a.db", 5);
-  assert_int_equal(cis__db_spec_parse_n(buf, 7, 0, &s, NULL, 0), CIS_EINVAL); /* "sqlite:" */
+  assert_int_equal(cis__db_spec_parse_n(buf, 7, 0, &s, NULL, 0), CIS_EINVAL); /* "sqlite:", no default */
   /* A message buffer of one byte stays a string. */
   char tiny[1] = {'x'};
   assert_int_equal(cis__db_spec_parse("mysql:x", 0, &s, tiny, sizeof tiny), CIS_EINVAL);
@@ -230,7 +227,7 @@ static void dialect_names(void **state) {
 
 /* ------------------------------------------------- one database or two */
 
-static bool same(const char *a, unsigned fa, const char *b, unsigned fb) {
+static bool same(const char *a, cis__db_default fa, const char *b, cis__db_default fb) {
   cis__db_spec x, y;
   assert_int_equal(cis__db_spec_parse(a, fa, &x, NULL, 0), CIS_OK);
   assert_int_equal(cis__db_spec_parse(b, fb, &y, NULL, 0), CIS_OK);
@@ -275,7 +272,7 @@ static void sqlite_same_file_by_device_and_inode(void **state) {
   assert_int_equal(stat(a + 7, &st), 0);
   assert_int_equal(id.dialect, CIS__DB_SQLITE);
   assert_true(id.dev == st.st_dev && id.ino == st.st_ino);
-  assert_true(same(a, 0, a, CIS__DB_SPEC_KV));
+  assert_true(same(a, 0, a, CIS__DB_NO_DEFAULT));
 
   assert_int_equal(symlink(a + 7, link + 7), 0);
   assert_true(same(a, 0, link, 0));   /* a symlink to it */
@@ -294,15 +291,15 @@ static void sqlite_same_file_by_device_and_inode(void **state) {
   snprintf(subspec, sizeof subspec, "sqlite:%s", sub);
   assert_false(same(subspec, 0, subspec, 0)); /* a folder is no database file */
   assert_false(same(a, 0, "postgres:host=db", 0));
-  assert_false(same(a, 0, "sqlite", CIS__DB_SPEC_REGISTRY)); /* the caller's default: unknown here */
-  assert_false(same("sqlite:", CIS__DB_SPEC_REGISTRY, "sqlite:", CIS__DB_SPEC_REGISTRY));
+  assert_false(same(a, 0, "sqlite", CIS__DB_HAS_DEFAULT)); /* the caller's default: unknown here */
+  assert_false(same("sqlite:", CIS__DB_HAS_DEFAULT, "sqlite:", CIS__DB_HAS_DEFAULT));
   assert_false(cis__db_same(NULL, &s));
   assert_false(cis__db_same(&s, NULL));
 }
 
 static void postgres_same_connection_string(void **state) {
   (void)state;
-  const unsigned kv = CIS__DB_SPEC_KV;
+  const cis__db_default kv = CIS__DB_NO_DEFAULT;
   /* Whichever prefix names it. */
   assert_true(same("postgres:host=x dbname=y", kv, "postgresql:host=x dbname=y", kv));
   assert_true(same("postgres:host=x dbname=y", kv, "postgres:host=x dbname=y", 0));
@@ -328,9 +325,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(sqlite_path_under_every_flag),
       cmocka_unit_test(postgres_uri_kept_whole),
       cmocka_unit_test(postgres_conninfo_drops_prefix),
-      cmocka_unit_test(postgresql_prefix_only_for_kv),
-      cmocka_unit_test(empty_conninfo_is_libpq_defaults_for_kv_and_registry),
-      cmocka_unit_test(home_default_only_for_registry),
+      cmocka_unit_test(postgresql_prefix_is_postgres_everywhere),
+      cmocka_unit_test(empty_conninfo_is_libpq_defaults_everywhere),
+      cmocka_unit_test(default_file_only_where_the_service_has_one),
       cmocka_unit_test(unknown_schemes_refused_without_the_secret),
       cmocka_unit_test(length_bounded),
       cmocka_unit_test(nul_and_control_characters_refused),

@@ -251,7 +251,9 @@ static void registry_from_before_the_split_becomes_the_default_tenants(void **st
                                 "CREATE TABLE skills(name TEXT PRIMARY KEY, version TEXT NOT NULL,"
                                 " sha256 TEXT NOT NULL, description TEXT NOT NULL, manifest TEXT NOT NULL,"
                                 " installed_at INTEGER NOT NULL, dir TEXT, grants TEXT);"
-                                "INSERT INTO skills SELECT * FROM old; DROP TABLE old;",
+                                "INSERT INTO skills SELECT * FROM old; DROP TABLE old;"
+                                /* Registries then had no schema versions. */
+                                "DROP TABLE cis_schema;",
                                 NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);
@@ -300,6 +302,52 @@ static void settings_of_same_named_skills_are_each_tenants_own(void **state) {
 }
 
 
+/* A registry database whose schema is newer than this build's is refused
+ * and left as it is, by the registry and by the token store. */
+static void registry_at_a_newer_schema_is_refused_unchanged(void **state) {
+  (void)state;
+  char home[128], path[256], err[512] = "";
+  assert_int_equal(serve_home_new(home, sizeof home), 0);
+  cis_skills *d = serve_open(home, NULL);
+  assert_non_null(d);
+  cis_skills_close(d);
+  cis_tokens *tk = NULL;
+  assert_int_equal(cis_tokens_open(home, &tk, err, sizeof err), CIS_OK);
+  cis_tokens_close(tk);
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "UPDATE cis_schema SET version = version + 1", NULL, NULL, NULL), SQLITE_OK);
+  /* data_version moves when another connection commits. */
+  sqlite3_stmt *dv;
+  assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &dv, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(dv), SQLITE_ROW);
+  int64_t version_before = sqlite3_column_int64(dv, 0);
+  sqlite3_reset(dv);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  cis_skills *s = NULL;
+  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EUNSUPPORTED);
+  assert_null(s);
+  if (!strstr(err, "registry schema: the database is at version 6, newer than this build's 5")) fail_msg("%s", err);
+  assert_int_equal(cis_tokens_open(home, &tk, err, sizeof err), CIS_EUNSUPPORTED);
+  assert_null(tk);
+  if (!strstr(err, "tokens schema: the database is at version 2, newer than this build's 1")) fail_msg("%s", err);
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(service || version) FROM cis_schema", -1, &st, NULL),
+                   SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  const char *rows = (const char *)sqlite3_column_text(st, 0);
+  if (!strstr(rows, "registry6") || !strstr(rows, "tokens2")) fail_msg("%s", rows);
+  sqlite3_finalize(st);
+  assert_int_equal(sqlite3_step(dv), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int64(dv, 0), version_before); /* nobody wrote */
+  sqlite3_finalize(dv);
+  sqlite3_close(db);
+  serve_home_remove(home);
+}
+
 /* A call reads its own tenant's setting (config_get), not another
  * tenant's of a skill of the same name. */
 static void a_call_reads_its_tenants_setting(void **state) {
@@ -347,7 +395,9 @@ static void settings_from_before_the_tenant_key_go_to_their_tenant(void **state)
                                 "DROP TABLE IF EXISTS settings;"
                                 "CREATE TABLE settings(skill TEXT NOT NULL, key TEXT NOT NULL,"
                                 " value TEXT NOT NULL, PRIMARY KEY(skill, key));"
-                                "INSERT INTO settings VALUES('solo','k','1'),('both','k','2'),('gone','k','3');",
+                                "INSERT INTO settings VALUES('solo','k','1'),('both','k','2'),('gone','k','3');"
+                                /* Registries then had no schema versions. */
+                                "DROP TABLE cis_schema;",
                                 NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);
@@ -384,6 +434,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(bad_tenant_name_is_einval, setup, teardown),
       cmocka_unit_test_setup_teardown(a_call_that_waited_keeps_its_deadline_from_its_start, setup, teardown),
       cmocka_unit_test(registry_from_before_the_split_becomes_the_default_tenants),
+      cmocka_unit_test(registry_at_a_newer_schema_is_refused_unchanged),
       cmocka_unit_test_setup_teardown(settings_of_same_named_skills_are_each_tenants_own, setup, teardown),
       cmocka_unit_test_setup_teardown(settings_from_before_the_tenant_key_go_to_their_tenant, setup, teardown),
       cmocka_unit_test_setup_teardown(a_call_reads_its_tenants_setting, setup, teardown),

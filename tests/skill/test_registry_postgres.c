@@ -554,8 +554,12 @@ static void tokens_made_on_one_node_are_good_on_another(void **state) {
   snprintf(home, sizeof home, "%s/tokens", g_root);
   mkdir(home, 0700);
   cis_tokens *a = NULL, *b = NULL;
+  /* "postgresql:CONNSTR" is "postgres:CONNSTR" (the one grammar, db/db.h). */
+  char longer[1200];
+  assert_true(!strncmp(g_spec, "postgres:", 9));
+  snprintf(longer, sizeof longer, "postgresql:%s", g_spec + 9);
   assert_int_equal(cis_tokens_open_registry(home, g_spec, &a, err, sizeof err), CIS_OK);
-  assert_int_equal(cis_tokens_open_registry(home, g_spec, &b, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, longer, &b, err, sizeof err), CIS_OK);
   snprintf(name, sizeof name, "ci-%d", (int)getpid());
   cis_token_info info;
   assert_int_equal(cis_tokens_create(a, "acme", name, tok, sizeof tok, &info), CIS_OK);

@@ -440,8 +440,28 @@ static void test_config_and_arguments(void **state) {
   cfg.spec = "mysql:db";
   ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
   assert_non_null(strstr(cis_vfs_errmsg(NULL), "unknown spec"));
-  cfg.spec = "sqlite:";
-  ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+  /* The filesystem has no default file (the one grammar, db/db.h). */
+  const char *defaults[] = {"", "sqlite", "sqlite:"};
+  for (size_t i = 0; i < 3; i++) {
+    cfg.spec = defaults[i];
+    ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, &b));
+    assert_non_null(strstr(cis_vfs_errmsg(NULL), "db: no database named: only the registry and the token store"));
+  }
+  /* "postgres:" is libpq's defaults, "postgresql:" the same: both reach
+   * libpq, here a socket folder that is not there (no EINVAL). */
+  const char *pghost = getenv("PGHOST");
+  char saved[1024];
+  snprintf(saved, sizeof saved, "%s", pghost ? pghost : "");
+  setenv("PGHOST", "/nonexistent-cis-socket-dir", 1);
+  const char *pg_forms[] = {"postgres:", "postgresql:", "postgresql:dbname=x"};
+  for (size_t i = 0; i < 3; i++) {
+    cfg.spec = pg_forms[i];
+    cis_result rc = cis_vfs_db_new(&cfg, &b);
+    if (rc == CIS_OK || rc == CIS_EINVAL) fail_msg("%s: %d %s", pg_forms[i], rc, cis_vfs_errmsg(NULL));
+    assert_null(strstr(cis_vfs_errmsg(NULL), "spec"));
+  }
+  if (pghost) setenv("PGHOST", saved, 1);
+  else unsetenv("PGHOST");
   cfg.spec = g.spec;
   ERR(CIS_EINVAL, cis_vfs_db_new(&cfg, NULL));
   cfg.tenant = NULL;

@@ -1,0 +1,209 @@
+/*
+ * This file implements the tests of the database layer's PostgreSQL
+ * connection (src/db/pg.c, db_pg.h): the caller's absolute deadline, the
+ * service's code for a database out of reach and its label in every
+ * message (never the connection string), a statement's failure, the
+ * bounds on parameters and prepared statements, and a connection that
+ * works again after its server connection was killed (reconnect once).
+ * Without a connection string only the cases that need no server run.
+ *
+ * test_db_pg [CONNSTR_FILE]
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "common/internal.h"
+#include "db/db_pg.h"
+#include "support/pg_connstr.h"
+
+static char g_conn[1024]; /* "" without PostgreSQL */
+
+static const cis__db_pg_config cfg = {.appname = "cis-test-pg", .label = "test database", .down = CIS_EKVDOWN};
+
+#define SKIP_WITHOUT_PG()                          \
+  do {                                             \
+    if (!g_conn[0]) {                              \
+      print_message("no PostgreSQL: skipped\n");   \
+      skip();                                      \
+    }                                              \
+  } while (0)
+
+static cis_result q(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *v, PGresult **out,
+                    char *err, size_t cap) {
+  int l[20] = {0};
+  for (int i = 0; i < n && i < 20; i++) l[i] = v && v[i] ? (int)strlen(v[i]) : 0;
+  return cis__db_pg_query(d, until, sql, n, v, l, NULL, out, err, cap);
+}
+
+static void out_of_reach_is_the_services_code_without_the_secret(void **state) {
+  (void)state;
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new("host=127.0.0.1 port=1 dbname=x user=x password=hunter2 connect_timeout=2", &cfg, &d),
+                   CIS_OK);
+  char err[300] = "";
+  static const char one[] = "SELECT 1";
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), one, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
+  if (strncmp(err, "test database: ", 15) || strstr(err, "hunter2")) fail_msg("%s", err);
+  /* Again: it connects again, and fails the same. */
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), one, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
+  cis__db_pg_free(d);
+  cis__db_pg_free(NULL); /* harmless */
+}
+
+static void a_malformed_connection_string_is_einval(void **state) {
+  (void)state;
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new("host=db nosuchkeyword=1", &cfg, &d), CIS_OK);
+  char err[300] = "";
+  static const char one[] = "SELECT 1";
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), one, 0, NULL, NULL, err, sizeof err), CIS_EINVAL);
+  if (strncmp(err, "test database: ", 15)) fail_msg("%s", err);
+  cis__db_pg_free(d);
+}
+
+static void more_than_16_parameters_refused(void **state) {
+  (void)state;
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new("host=127.0.0.1 port=1", &cfg, &d), CIS_OK);
+  const char *v[17] = {0};
+  char err[300] = "";
+  static const char sql[] = "SELECT 1";
+  PGresult *r = (PGresult *)1;
+  assert_int_equal(q(d, cis__deadline_after(1000, 0), sql, 17, v, &r, err, sizeof err), CIS_EINVAL);
+  assert_null(r);
+  assert_non_null(strstr(err, "test database: 17 parameters (at most 16)"));
+  assert_int_equal(q(d, cis__deadline_after(1000, 0), sql, -1, v, NULL, err, sizeof err), CIS_EINVAL);
+  cis__db_pg_free(d);
+}
+
+static void the_callers_deadline_bounds_the_call(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  char err[300] = "";
+  /* A deadline already past: not even a connect. */
+  static const char one[] = "SELECT 1";
+  assert_int_equal(q(d, cis__now_ns() - 1, one, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
+  assert_non_null(strstr(err, "test database: "));
+  /* A statement that outlasts the deadline: stopped at it, not later. */
+  static const char sleepy[] = "SELECT pg_sleep(5)";
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(q(d, cis__deadline_after(300, 0), sleepy, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
+  uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
+  if (took_ms < 250 || took_ms > 3000) fail_msg("took %llu ms", (unsigned long long)took_ms);
+  assert_non_null(strstr(err, "no answer before the deadline"));
+  /* And then the connection serves again. */
+  PGresult *r = NULL;
+  if (q(d, cis__deadline_after(10000, 0), one, 0, NULL, &r, err, sizeof err) != CIS_OK) fail_msg("%s", err);
+  assert_int_equal(cis__db_pg_rows(r), 1);
+  cis__db_pg_clear(r);
+  cis__db_pg_free(d);
+}
+
+static void statements_results_and_failures(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  char err[300] = "";
+  static const char sum[] = "SELECT ($1::bigint + $2::bigint)::int8, NULL::bytea, 'ab'::bytea";
+  const char *v[2] = {"40", "2"};
+  PGresult *r = NULL;
+  if (q(d, cis__deadline_after(10000, 0), sum, 2, v, &r, err, sizeof err) != CIS_OK) fail_msg("%s", err);
+  assert_int_equal(cis__db_pg_rows(r), 1);
+  assert_int_equal(cis__db_pg_int8(r, 0, 0), 42);
+  size_t len = 9;
+  assert_null(cis__db_pg_value(r, 0, 1, &len));
+  assert_int_equal(len, 0);
+  assert_int_equal(cis__db_pg_int8(r, 0, 1), 0); /* NULL */
+  assert_int_equal(cis__db_pg_int8(r, 0, 2), 0); /* not 8 bytes */
+  assert_memory_equal(cis__db_pg_value(r, 0, 2, &len), "ab", 2);
+  cis__db_pg_clear(r);
+  cis__db_pg_clear(NULL);
+  assert_int_equal(cis__db_pg_rows(NULL), 0);
+  /* The statement's own failure: CIS_EIO, the server's words. */
+  static const char bad[] = "SELECT * FROM no_such_table_here";
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), bad, 0, NULL, NULL, err, sizeof err), CIS_EIO);
+  if (!strstr(err, "test database: prepare: ") || !strstr(err, "no_such_table_here")) fail_msg("%s", err);
+  /* A statement cancelled by the server: CIS_ETIMEOUT. */
+  static const char timeout[] = "SELECT set_config('statement_timeout', '50', false)";
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), timeout, 0, NULL, NULL, err, sizeof err), CIS_OK);
+  static const char sleepy[] = "SELECT pg_sleep(2)";
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), sleepy, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
+  cis__db_pg_free(d);
+}
+
+/* 33 texts, one each: the 33rd is past what a connection prepares. */
+static char texts[33][48];
+
+static void prepared_statements_bounded(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  char err[300] = "";
+  for (int i = 0; i < 33; i++) {
+    snprintf(texts[i], sizeof texts[i], "SELECT %d", i);
+    cis_result rc = q(d, cis__deadline_after(10000, 0), texts[i], 0, NULL, NULL, err, sizeof err);
+    if (i < 32 && rc != CIS_OK) fail_msg("%d: %s", i, err);
+    if (i == 32) {
+      assert_int_equal(rc, CIS_EIO);
+      assert_non_null(strstr(err, "test database: more than 32 statements"));
+    }
+  }
+  /* The prepared ones still run. */
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), texts[3], 0, NULL, NULL, err, sizeof err), CIS_OK);
+  cis__db_pg_free(d);
+}
+
+static void reconnects_once_after_its_connection_is_killed(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  char err[300] = "";
+  static const char pid_sql[] = "SELECT pg_backend_pid()::int8";
+  PGresult *r = NULL;
+  assert_int_equal(q(d, cis__deadline_after(10000, 0), pid_sql, 0, NULL, &r, err, sizeof err), CIS_OK);
+  int64_t pid = cis__db_pg_int8(r, 0, 0);
+  cis__db_pg_clear(r);
+  /* Its server process ends, as in a restart. */
+  PGconn *c = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  char kill[80];
+  snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+  PQclear(PQexec(c, kill));
+  PQfinish(c);
+  /* The next statement finds it broken, connects again and runs. */
+  if (q(d, cis__deadline_after(10000, 0), pid_sql, 0, NULL, &r, err, sizeof err) != CIS_OK) fail_msg("%s", err);
+  assert_true(cis__db_pg_int8(r, 0, 0) != pid);
+  cis__db_pg_clear(r);
+  cis__db_pg_free(d);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1) {
+    int rc = cis_test_read_connstr(argv[1], g_conn, sizeof g_conn);
+    if (rc == 77) g_conn[0] = 0;
+    else if (rc) return rc;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(out_of_reach_is_the_services_code_without_the_secret),
+      cmocka_unit_test(a_malformed_connection_string_is_einval),
+      cmocka_unit_test(more_than_16_parameters_refused),
+      cmocka_unit_test(the_callers_deadline_bounds_the_call),
+      cmocka_unit_test(statements_results_and_failures),
+      cmocka_unit_test(prepared_statements_bounded),
+      cmocka_unit_test(reconnects_once_after_its_connection_is_killed),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
