@@ -317,7 +317,8 @@ static void set_quota(cis__pool *p, cis__pool_thread *w, unsigned q) {
 }
 
 /* Under mu: the long calls with an instance share c.long_share per mille
- * of one CPU while short calls run or wait, and until
+ * of one CPU while short calls run or wait (on a worker, or inline on a
+ * polling thread), and until
  * CIS__POOL_LIFT_AFTER_NS after the last one; they run free otherwise. */
 static void set_quotas(cis__pool *p, uint64_t now) {
   unsigned nlong = 0;
@@ -330,7 +331,9 @@ static void set_quotas(cis__pool *p, uint64_t now) {
   }
   for (cis__pool_thread *t = p->longs; t; t = t->next)
     if (!t->exited && t->long_cpu && t->attached) nlong++;
-  if (short_work) p->short_seen = now;
+  if (short_work || p->inlined) p->short_seen = now;
+  uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
+  if (in > p->short_seen && in <= now) p->short_seen = in;
   if (!nlong) return;
   unsigned q = 0;
   if (now - p->short_seen < CIS__POOL_LIFT_AFTER_NS) {
@@ -596,6 +599,9 @@ cis__pool_admit cis__pool_enter_inline(cis__pool *p, cis__pool_job *j) {
     return CIS__POOL_FULL;
   }
   atomic_fetch_add_explicit(&p->inline_runs, 1, memory_order_relaxed);
+  /* A short call too: the long calls' quota holds while such calls come
+   * (set_quotas), though no worker ever runs them. */
+  atomic_store_explicit(&p->inline_seen, cis__now_ns(), memory_order_relaxed);
   owner_begins(p, o);
   j->done = false;
   j->on = NULL;

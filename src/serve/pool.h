@@ -216,6 +216,7 @@ typedef struct cis__pool {
   uint64_t demoted;                    /* calls lowered (metric) */
   uint64_t throttled;                  /* calls given a CPU quota (metric) */
   uint64_t short_seen;                 /* when a short call last ran or waited (ns) */
+  _Atomic uint64_t inline_seen;        /* when a short call last began inline (ns; no mu) */
   uint64_t handoffs;                   /* long calls whose slot went to a fresh thread (metric) */
   uint64_t trims;                      /* memory handed back to the system while idle (metric) */
   uint64_t lane_runs;                  /* jobs run on the lane (metric) */

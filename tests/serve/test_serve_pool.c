@@ -424,6 +424,62 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   pthread_cond_destroy(&gj.pj.cv);
 }
 
+/* Short calls run inline on their submitters' threads (as `cis serve`
+ * runs a quick call on its polling thread) count as short work too: a
+ * long guest call gets its quota while they come, and it is lifted once
+ * they stop. Inline calls never held a worker, so before they were seen
+ * the long calls ran free beside them. */
+static void long_guest_call_is_throttled_while_short_calls_run_inline(void **state) {
+  (void)state;
+  static cis__pool p;
+  cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
+                        .blocked_after_ns = 3600ull * 1000000000ull};
+  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = &p;
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 0;
+  static guest g;
+  assert_true(guest_new(&g, "interp", &l));
+  static guest_job gj;
+  memset(&gj, 0, sizeof gj);
+  gj.p = &p;
+  gj.g = &g;
+  gj.pj.run = run_guest;
+  pthread_cond_init(&gj.pj.cv, NULL);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
+  pthread_mutex_unlock(&mu);
+  /* Alone, it runs free. */
+  for (int i = 0; i < BOUND_MS / 5 && !atomic_load(&g.tid); i++) nap_ms(5);
+  nap_ms(100);
+  assert_int_equal(quota_of(&gj.pj), 0);
+  /* Short calls inline, one each 5 ms: the quota comes. */
+  bool set = false;
+  static test_job in;
+  job_init(&in, run_short, NULL);
+  for (int i = 0; i < BOUND_MS / 5 && !set; i++) {
+    assert_int_equal(cis__pool_enter_inline(&p, &in.pj), CIS__POOL_ADMITTED);
+    cis__pool_leave_inline(&p, &in.pj);
+    nap_ms(5);
+    set = quota_of(&gj.pj) != 0;
+  }
+  assert_true(set);
+  /* They stop: it is lifted (after CIS__POOL_LIFT_AFTER_NS). */
+  assert_true(wait_quota(&gj.pj, false));
+  cis_instance_cancel(g.inst);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done((test_job *)&gj));
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(g.rc, CIS_ECANCELED);
+  assert_true(wait_threads_settled(&p, 2));
+  cis__pool_stop(&p);
+  g_running = NULL;
+  guest_free(&g);
+  pthread_cond_destroy(&in.pj.cv);
+  pthread_cond_destroy(&gj.pj.cv);
+}
+
 /* As many spinning calls as workers are in flight: a short call is still
  * served, by the fresh threads their slots were handed to, while every
  * spinning one still runs, lowered. Before hand-offs it waited for one to
@@ -945,6 +1001,7 @@ int main(void) {
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
       cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run, teardown),
+      cmocka_unit_test_teardown(long_guest_call_is_throttled_while_short_calls_run_inline, teardown),
   };
   return cmocka_run_group_tests_name("serve_pool", tests, NULL, NULL);
 }
