@@ -366,6 +366,24 @@ static bool wait_quota(cis__pool_job *j, bool set) {
   return false;
 }
 
+/* Starts p (2 workers, hand-offs by CPU time only) and readies gj to run
+ * a guest g that spins with no deadline. */
+static void start_with_guest(cis__pool *p, guest *g, guest_job *gj) {
+  cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
+                        .blocked_after_ns = 3600ull * 1000000000ull};
+  assert_int_equal(cis__pool_start(p, &c, &mu, &idle_cv), CIS_OK);
+  g_running = p;
+  cis_limits l;
+  cis_limits_default(&l);
+  l.timeout_ms = 0;
+  assert_true(guest_new(g, "interp", &l));
+  memset(gj, 0, sizeof *gj);
+  gj->p = p;
+  gj->g = g;
+  gj->pj.run = run_guest;
+  pthread_cond_init(&gj->pj.cv, NULL);
+}
+
 /* A long guest call on the pool, while a short call holds a worker, gets
  * a CPU quota and pauses (asleep), at its normal priority (not lowered:
  * a lowered thread ran its clean-up, holding locks, at low priority); the
@@ -374,24 +392,12 @@ static bool wait_quota(cis__pool_job *j, bool set) {
 static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   (void)state;
   static cis__pool p;
-  cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
-                        .blocked_after_ns = 3600ull * 1000000000ull};
-  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
-  g_running = &p;
-  gate_set(false);
-  cis_limits l;
-  cis_limits_default(&l);
-  l.timeout_ms = 0;
   static guest g;
-  assert_true(guest_new(&g, "interp", &l));
-  static test_job blocked;
   static guest_job gj;
+  start_with_guest(&p, &g, &gj);
+  gate_set(false);
+  static test_job blocked;
   job_init(&blocked, run_blocked, NULL);
-  memset(&gj, 0, sizeof gj);
-  gj.p = &p;
-  gj.g = &g;
-  gj.pj.run = run_guest;
-  pthread_cond_init(&gj.pj.cv, NULL);
   pthread_mutex_lock(&mu);
   assert_int_equal(cis__pool_submit(&p, &blocked.pj), CIS__POOL_ADMITTED);
   assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
@@ -432,21 +438,9 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
 static void long_guest_call_is_throttled_while_short_calls_run_inline(void **state) {
   (void)state;
   static cis__pool p;
-  cis__pool_config c = {.workers = 2, .queue = 4, .owner_cap = 10, .long_max = 4,
-                        .blocked_after_ns = 3600ull * 1000000000ull};
-  assert_int_equal(cis__pool_start(&p, &c, &mu, &idle_cv), CIS_OK);
-  g_running = &p;
-  cis_limits l;
-  cis_limits_default(&l);
-  l.timeout_ms = 0;
   static guest g;
-  assert_true(guest_new(&g, "interp", &l));
   static guest_job gj;
-  memset(&gj, 0, sizeof gj);
-  gj.p = &p;
-  gj.g = &g;
-  gj.pj.run = run_guest;
-  pthread_cond_init(&gj.pj.cv, NULL);
+  start_with_guest(&p, &g, &gj);
   pthread_mutex_lock(&mu);
   assert_int_equal(cis__pool_submit(&p, &gj.pj), CIS__POOL_ADMITTED);
   pthread_mutex_unlock(&mu);
