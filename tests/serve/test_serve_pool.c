@@ -384,6 +384,21 @@ static void start_with_guest(cis__pool *p, guest *g, guest_job *gj) {
   pthread_cond_init(&gj->pj.cv, NULL);
 }
 
+/* Cancels gj's spinning guest, waits for its job's end (CIS_ECANCELED)
+ * and the pool's threads settled, and stops p: start_with_guest's end. */
+static void stop_with_guest(cis__pool *p, guest *g, guest_job *gj) {
+  cis_instance_cancel(g->inst);
+  pthread_mutex_lock(&mu);
+  assert_true(wait_done((test_job *)gj)); /* the cv and done sit where test_job has them */
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(g->rc, CIS_ECANCELED);
+  assert_true(wait_threads_settled(p, 2));
+  cis__pool_stop(p);
+  g_running = NULL;
+  guest_free(g);
+  pthread_cond_destroy(&gj->pj.cv);
+}
+
 /* A long guest call on the pool, while a short call holds a worker, gets
  * a CPU quota and pauses (asleep), at its normal priority (not lowered:
  * a lowered thread ran its clean-up, holding locks, at low priority); the
@@ -417,17 +432,8 @@ static void long_guest_call_is_throttled_while_short_calls_run(void **state) {
   pthread_mutex_unlock(&mu);
   assert_true(wait_quota(&gj.pj, false));
   assert_false(atomic_load(&g.done));
-  cis_instance_cancel(g.inst);
-  pthread_mutex_lock(&mu);
-  assert_true(wait_done((test_job *)&gj)); /* the cv and done sit where test_job has them */
-  pthread_mutex_unlock(&mu);
-  assert_int_equal(g.rc, CIS_ECANCELED);
-  assert_true(wait_threads_settled(&p, 2));
-  cis__pool_stop(&p);
-  g_running = NULL;
-  guest_free(&g);
+  stop_with_guest(&p, &g, &gj);
   pthread_cond_destroy(&blocked.pj.cv);
-  pthread_cond_destroy(&gj.pj.cv);
 }
 
 /* Short calls run inline on their submitters' threads (as `cis serve`
@@ -461,17 +467,8 @@ static void long_guest_call_is_throttled_while_short_calls_run_inline(void **sta
   assert_true(set);
   /* They stop: it is lifted (after CIS__POOL_LIFT_AFTER_NS). */
   assert_true(wait_quota(&gj.pj, false));
-  cis_instance_cancel(g.inst);
-  pthread_mutex_lock(&mu);
-  assert_true(wait_done((test_job *)&gj));
-  pthread_mutex_unlock(&mu);
-  assert_int_equal(g.rc, CIS_ECANCELED);
-  assert_true(wait_threads_settled(&p, 2));
-  cis__pool_stop(&p);
-  g_running = NULL;
-  guest_free(&g);
+  stop_with_guest(&p, &g, &gj);
   pthread_cond_destroy(&in.pj.cv);
-  pthread_cond_destroy(&gj.pj.cv);
 }
 
 /* As many spinning calls as workers are in flight: a short call is still
