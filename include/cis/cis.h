@@ -258,6 +258,23 @@ CIS_EXTERN cis_result cis_module_new_until(cis_engine *e, const uint8_t *bytes,
  * not validate gets the validator's code. */
 CIS_EXTERN cis_result cis_module_new_text(cis_engine *e, const char *text,
                                           size_t len, cis_module **out);
+/* Loads the module in the file at path: binary, or the text format when
+ * the file holds text (cis_module_is_text), as cis_module_new_until or
+ * cis_module_new_text would load its bytes. On the compiled engine ("aot",
+ * "auto"), once a load has compared a file's bytes in full with those of
+ * the code in the cache, the file is recognised by its identity (device,
+ * inode, size, modification and change times) and not read again until
+ * one of them changes: a write to the file changes its change time, which
+ * no one but the system can set back (a file changed within two seconds
+ * of its last change is not recognised so, and is read each time). Errors:
+ * CIS_ENOTFOUND (no such file), CIS_EIO (unreadable), CIS_EINVAL (not a
+ * regular file), CIS_ETOOBIG (over 1 GiB), then those of loading the
+ * module; the message, naming the path, is cis_errmsg(engine). */
+CIS_EXTERN cis_result cis_module_new_file(cis_engine *e, const char *path, uint64_t deadline_ns,
+                                          cis_module **out);
+/* Whether bytes hold a module in the text format rather than a binary one:
+ * "(" first, after white space and ;; or (; ;) comments. */
+CIS_EXTERN bool cis_module_is_text(const uint8_t *bytes, size_t len);
 /* Decode only (no validation): for tools that inspect broken modules. */
 CIS_EXTERN cis_result cis_module_decode_only(cis_engine *e, const uint8_t *bytes,
                                              size_t len, cis_module **out);

@@ -313,6 +313,19 @@ cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, int stand
   return rc;
 }
 
+cis_result cis__aot_hold_known_file(const cis__file_id *f, int standard, const uint8_t **held,
+                                    void **owner) {
+  cis__aot_loaded *ld = NULL;
+  cis_result rc = cis__aot_known_file(f, standard, &ld, held);
+  *owner = ld;
+  return rc;
+}
+
+void cis__aot_remember_known_file(const cis__file_id *f, int standard, void *owner) {
+  (void)standard; /* in the key text of owner's entry */
+  cis__aot_remember_file(f, owner);
+}
+
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, uint64_t deadline,
                          cis__aot_code **out, bool *compiled, char *msg, size_t cap) {
   cis__aot_loaded *ld = NULL;
@@ -458,5 +471,7 @@ const cis__engine_ops cis__aot_ops = {
     .prepare_known = aot_prepare_known,
     .known_bytes = cis__aot_hold_known_bytes,
     .release_bytes = cis__aot_release_bytes,
+    .known_file = cis__aot_hold_known_file,
+    .remember_file = cis__aot_remember_known_file,
     .mem_image = aot_mem_image,
 };

@@ -145,6 +145,15 @@ cis__aot_loaded *cis__aot_retain(cis__aot_loaded *l);
  * or no sound entry (nothing is compiled), else an error of the load. */
 cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, int standard,
                                 cis__aot_loaded **out, const uint8_t **held);
+/* As cis__aot_known_bytes for the module file of identity f, through its
+ * record (KEY.id, written by cis__aot_remember_file): the entry the
+ * record names while the entry file is the one it names, its copy of the
+ * module not compared. CIS_ENOTFOUND when there is no such record. */
+cis_result cis__aot_known_file(const cis__file_id *f, int standard, cis__aot_loaded **out,
+                               const uint8_t **held);
+/* Records that the module file of identity f holds the bytes of l's
+ * entry, which a load compared in full (runtime.h, remember_file). */
+void cis__aot_remember_file(const cis__file_id *f, cis__aot_loaded *l);
 
 /* Obtains the compiled object of module m (bytes of the binary in m):
  * already loaded in this process, or from the cache when a sound entry is
@@ -255,6 +264,9 @@ void cis__aot_code_free(cis__aot_code *code);
 cis_result cis__aot_hold_known_bytes(const uint8_t *bytes, size_t len, int standard,
                                      const uint8_t **held, void **owner);
 void cis__aot_release_bytes(void *owner);
+cis_result cis__aot_hold_known_file(const cis__file_id *f, int standard, const uint8_t **held,
+                                    void **owner);
+void cis__aot_remember_known_file(const cis__file_id *f, int standard, void *owner);
 /* The image of memory 0 of module m (one of loaded object l's) beside
  * l's entry, checked (cache.c, images), or NULL when there is none or it
  * failed a check: looked for once per loaded object. */

@@ -42,6 +42,9 @@ void cis__aot_test_load_copy(bool on);
 /* Tests: write and check cache entries as on a CPU without a crc32
  * instruction (the object's BLAKE2b is then what a load checks). */
 void cis__aot_test_no_crc(bool on);
+/* Tests: how many loads from a file were served by its identity record
+ * (cache.c, cis__aot_known_file). */
+unsigned cis__aot_test_known_file_hits(void);
 /* Fuzzing (fuzz/fuzz_aot_entry.c): checks the cache entry open as fd as a
  * load of the module bytes mod would (its key under this environment)
  * and as `cis cache list` does; maps and runs nothing. Returns the load's

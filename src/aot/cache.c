@@ -619,11 +619,9 @@ static uint64_t module_hash(const uint8_t *mod, size_t n) {
  * from distinct seeds (word_hash's steps; byte-wise FNV-1a lanes cost ten
  * times as much). Where to look, not what is there: loads compare text
  * and bytes in full. */
-static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t mlen,
-                       uint8_t out[32]) {
+static void name_mix(uint64_t a, uint64_t b, uint8_t out[32]) {
   static const uint64_t seed[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull,
                                    0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
-  const uint64_t a = word_hash(text, tlen), b = module_hash(mod, mlen);
   for (int i = 0; i < 4; i++) {
     uint64_t h = (seed[i] ^ a) * 0xff51afd7ed558ccdull;
     h ^= h >> 33;
@@ -631,6 +629,11 @@ static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t
     h ^= h >> 33;
     memcpy(out + 8 * i, &h, 8);
   }
+}
+
+static void entry_name(const char *text, size_t tlen, const uint8_t *mod, size_t mlen,
+                       uint8_t out[32]) {
+  name_mix(word_hash(text, tlen), module_hash(mod, mlen), out);
 }
 
 /* ---------------------------------------------------------- compiler */
@@ -785,6 +788,11 @@ typedef struct key {
   const char *ccline;
   size_t cclen;
   trust tr;                   /* whose folders and entries are used */
+  /* Set by a load through a module file's identity record (known_file):
+   * the entry is the record's only while the entry file's own identity is
+   * this one, and its copy of the module is not compared (bytes is NULL:
+   * the record stands for the compare a load made before it). */
+  const cis__file_id *entry_id;
 } key;
 
 static void key_free(key *k) {
@@ -798,8 +806,8 @@ static void key_free(key *k) {
  * cc), not the file it resolves to: that file's path and identity are
  * the entry's compiler line, which a load checks with one stat of that
  * path instead of a walk along PATH (cc_line_ok). */
-static cis_result make_key(const cis__module *m, const load_env *e, key *k, char *msg,
-                           size_t cap) {
+static cis_result make_key(const cis__module *m, const load_env *e, const uint8_t *name, key *k,
+                           char *msg, size_t cap) {
   /* The prelude pasted into every generated file, so that a change to it
    * can never be served from an entry compiled before: its SHA-256,
    * computed at build time (embed.cmake; hashing its few hundred KB here
@@ -861,8 +869,10 @@ static cis_result make_key(const cis__module *m, const load_env *e, key *k, char
   trust_read(e->owner, &k->tr);
   k->bytes = m->bytes;
   k->nbytes = m->nbytes;
+  k->entry_id = NULL;
   memset(k->mod, 0, sizeof k->mod);
-  entry_name(k->text, k->tlen, k->bytes, k->nbytes, k->key);
+  if (name) memcpy(k->key, name, 32);
+  else entry_name(k->text, k->tlen, k->bytes, k->nbytes, k->key);
   cis__hex(k->key, 32, k->name);
   return CIS_OK;
 }
@@ -1115,6 +1125,7 @@ typedef struct seen {
   void *emap;              /* the whole entry mapped read-only by a check asked to keep it, or NULL */
   size_t emap_len;         /* its length */
   size_t emap_mod;         /* where the module's bytes start in it */
+  cis__file_id eid;        /* the entry file's identity */
 } seen;
 
 /* Drops the mapping of the entry sn holds, if any. */
@@ -1165,7 +1176,7 @@ static cis_result check_chunk(check_pass *p, const uint8_t *buf, size_t n, uint6
     } else if (pos < p->obj + want->nbytes) {
       uint64_t off = pos - p->obj;
       run = (size_t)(want->nbytes - off < n - i ? want->nbytes - off : n - i);
-      if (memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
+      if (!want->entry_id && memcmp(buf + i, want->bytes + off, run) != 0) return CIS_EHASH;
     } else if (pos < p->obj + want->nbytes + want->tlen) {
       uint64_t off = pos - p->obj - want->nbytes;
       run = (size_t)(want->tlen - off < n - i ? want->tlen - off : n - i);
@@ -1364,7 +1375,8 @@ static cis_result check_entry(int fd, const key *want, uint8_t trl[TRL_SIZE], se
   const uint8_t *mod = p + plen + pad_of(plen), *text = mod + mlen;
   cis_result rc = CIS_OK;
   if (want) {
-    if ((mlen && memcmp(mod, want->bytes, mlen) != 0) || memcmp(text, want->text, tlen) != 0 ||
+    if ((mlen && !want->entry_id && memcmp(mod, want->bytes, mlen) != 0) ||
+        memcmp(text, want->text, tlen) != 0 ||
         !cc_line_ok(want, (const char *)text + tlen, clen))
       rc = CIS_EHASH;
   } else {
@@ -2123,6 +2135,7 @@ struct cis__aot_loaded {
   cis__module *mod;            /* the module loaded for, held (counted), or NULL */
   void *emap;                  /* the whole entry mapped read-only (bytes lie in it), or NULL */
   size_t emap_len;             /* its length */
+  cis__file_id eid;            /* the entry file's identity when it was checked */
   char *text;                  /* the key text, after this struct */
   size_t tlen;                 /* its length */
   char *path;                  /* the entry's path, after the text (its image is beside it) */
@@ -2197,7 +2210,8 @@ void cis__aot_release(cis__aot_loaded *l) {
  * l was loaded for are equal without a look. */
 static bool loaded_is(const cis__aot_loaded *l, const key *k) {
   return !memcmp(l->key, k->key, 32) && l->nbytes == k->nbytes && l->tlen == k->tlen &&
-         (l->bytes == k->bytes || !k->nbytes || !memcmp(l->bytes, k->bytes, k->nbytes)) &&
+         (k->entry_id ? !memcmp(&l->eid, k->entry_id, sizeof l->eid)
+                      : l->bytes == k->bytes || !k->nbytes || !memcmp(l->bytes, k->bytes, k->nbytes)) &&
          !memcmp(l->text, k->text, k->tlen);
 }
 
@@ -2243,6 +2257,10 @@ static cis_result check_fd(int fd, const char *path, const key *k, uint8_t trl[T
   sn->rc = CIS_EUNSUPPORTED;
   sn->emap = NULL;
   if (fstat(fd, &st) != 0) return CIS_EIO;
+  cis__file_id_of(&st, &sn->eid);
+  /* Another file than the record's (recompiled, replaced): the module's
+   * own file is read and compared instead. */
+  if (k->entry_id && memcmp(&sn->eid, k->entry_id, sizeof sn->eid) != 0) return CIS_ENOTFOUND;
   if (!S_ISREG(st.st_mode)) {
     warn("cache entry %s is not a regular file: not used", path);
     return CIS_EHASH;
@@ -2291,6 +2309,9 @@ static cis_result load_entry(const char *path, const key *k, const cis__module *
   uint8_t trl[TRL_SIZE];
   seen sn;
   cis_result rc = open_checked(path, k, &fd, trl, &sn, !m, msg, cap);
+  /* Known by a record, the module's bytes are the entry's copy only:
+   * without the check's mapping of the entry there is nothing to hold. */
+  if (rc == CIS_OK && k->entry_id && !sn.emap) rc = CIS_ENOTFOUND;
   if (rc == CIS_OK && sn.rc != CIS_OK) {
     warn("cache entry %s holds an object that needs the system's dynamic loader (libraries, "
          "relocations, constructors or thread-local data): not loaded", path);
@@ -2318,6 +2339,7 @@ static cis_result load_entry(const char *path, const key *k, const cis__module *
     memcpy(l->path, path, plen);
     l->tr = k->tr;
     l->nbytes = k->nbytes;
+    l->eid = sn.eid;
     if (m) {
       l->mod = cis__module_ref((cis__module *)m);
       l->bytes = m->bytes;
@@ -2512,14 +2534,16 @@ static cis_result key_cc_line(const char *cc, key *k, char **line) {
   return oom ? CIS_ENOMEM : CIS_OK;
 }
 
-/* Fills *w for m. Errors: those of the key. */
-static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) {
+/* Fills *w for m, the entry's name made from m's bytes, or name when not
+ * NULL. Errors: those of the key. */
+static cis_result locate_named(const cis__module *m, const uint8_t *name, where *w, char *msg,
+                               size_t cap) {
   w->k.text = NULL;
   w->path = NULL;
   w->ccline = NULL;
   load_env e;
   load_env_read(&e);
-  cis_result rc = make_key(m, &e, &w->k, msg, cap);
+  cis_result rc = make_key(m, &e, name, &w->k, msg, cap);
   if (rc != CIS_OK) return rc;
   rc = key_cc_line(e.cc, &w->k, &w->ccline);
   if (rc != CIS_OK) {
@@ -2539,6 +2563,10 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
     memcpy(w->path + w->dlen + 65, ".cso", 5);
   }
   return CIS_OK;
+}
+
+static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) {
+  return locate_named(m, NULL, w, msg, cap);
 }
 
 bool cis__aot_cached(const cis__module *m) {
@@ -2699,6 +2727,115 @@ cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, int standard,
   return rc;
 }
 
+/* ------------------------------------ module files known by identity */
+
+/* KEY.id beside the entries: that the module file of identity `file`
+ * holds the bytes of the entry named `key`, whose own file had identity
+ * `entry` then. Written after a load from the file compared its bytes
+ * with the entry's copy in full (cis__aot_remember_file, the runtime
+ * having checked that the file did not change meanwhile and had settled);
+ * read by a later load from the file, which then reads neither the file
+ * nor the entry's copy (cis__aot_known_file). Its name hashes the key
+ * text with the file's device and inode: one record per file and
+ * environment, replaced when the file changes. What it saves is a hash
+ * and a compare over all of a big module's bytes at each start; what it
+ * trusts is what make trusts, that a changed file has a new change time;
+ * what the engine runs stays the code made from, and the bytes decoded
+ * from, the entry's own checked copy. */
+#define ID_MAGIC "cisid\0\0\1"
+typedef struct id_record {
+  char magic[8];
+  cis__file_id file;  /* the module file */
+  uint8_t key[32];    /* the entry's name */
+  cis__file_id entry; /* the entry's file */
+} id_record;
+
+/* The record's name for the module file of identity f under key text. */
+static void id_name(const char *text, size_t tlen, const cis__file_id *f, char hex[65]) {
+  const uint64_t where_[2] = {f->dev, f->ino};
+  uint8_t name[32];
+  name_mix(word_hash(text, tlen) ^ 0x6964u, word_hash(where_, sizeof where_), name);
+  cis__hex(name, 32, hex);
+}
+
+/* Reads the record at path for the file of identity f into *r: a regular
+ * file of the record's size that tr trusts, with the magic and f. */
+static bool id_read(const char *path, const trust *tr, const cis__file_id *f, id_record *r) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof *r &&
+            owner_ok(&st, tr) && read_all(fd, (uint8_t *)r, sizeof *r) &&
+            !memcmp(r->magic, ID_MAGIC, 8) && !memcmp(&r->file, f, sizeof *f);
+  close(fd);
+  return ok;
+}
+
+static atomic_uint known_file_hits;
+unsigned cis__aot_test_known_file_hits(void) { return atomic_load(&known_file_hits); }
+
+cis_result cis__aot_known_file(const cis__file_id *f, int standard, cis__aot_loaded **out,
+                               const uint8_t **held) {
+  *out = NULL;
+  /* As known_bytes: a small module is copied; and only a check that maps
+   * the entry (check_load, with the CRC instruction) keeps its copy. */
+  if (f->size < KEEP_MAP_MIN || f->size > MAX_OBJECT || !crc_ok()) return CIS_ENOTFOUND;
+  cis__module m; /* the key reads the length and the standard only */
+  memset(&m, 0, sizeof m);
+  m.nbytes = (size_t)f->size;
+  m.standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3; /* as the decoder reads it */
+  static const uint8_t unnamed[32];
+  where w;
+  id_record r;
+  cis_result rc = locate_named(&m, unnamed, &w, NULL, 0);
+  if (rc == CIS_OK && !w.path) rc = CIS_ENOTFOUND;
+  if (rc == CIS_OK) {
+    char hex[65];
+    id_name(w.k.text, w.k.tlen, f, hex);
+    memcpy(w.path + w.dlen + 1, hex, 64);
+    memcpy(w.path + w.dlen + 65, ".id", 4);
+    if (!id_read(w.path, &w.k.tr, f, &r)) rc = CIS_ENOTFOUND;
+  }
+  if (rc == CIS_OK) {
+    memcpy(w.k.key, r.key, 32);
+    cis__hex(w.k.key, 32, w.k.name);
+    memcpy(w.path + w.dlen + 1, w.k.name, 64);
+    memcpy(w.path + w.dlen + 65, ".cso", 5);
+    w.k.entry_id = &r.entry;
+    rc = load_entry(w.path, &w.k, NULL, out, NULL, 0);
+  }
+  if (rc == CIS_OK) {
+    *held = (*out)->bytes;
+    atomic_fetch_add(&known_file_hits, 1);
+  }
+  if (rc != CIS_OK) *out = NULL;
+  where_free(&w);
+  return rc;
+}
+
+void cis__aot_remember_file(const cis__file_id *f, cis__aot_loaded *l) {
+  const char *slash = strrchr(l->path, '/');
+  if (!slash || f->size != l->nbytes || !l->emap) return;
+  id_record r;
+  memset(&r, 0, sizeof r);
+  memcpy(r.magic, ID_MAGIC, 8);
+  r.file = *f;
+  memcpy(r.key, l->key, 32);
+  r.entry = l->eid;
+  char hex[65], path[PATH_MAX + 80], tmp[PATH_MAX + 160];
+  id_name(l->text, l->tlen, f, hex);
+  int dlen = (int)(slash - l->path);
+  snprintf(path, sizeof path, "%.*s/%s.id", dlen, l->path, hex);
+  static atomic_uint seq;
+  snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), atomic_fetch_add(&seq, 1));
+  /* Written aside, then renamed over: a reader sees a whole record or none. */
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return; /* a folder this user may not write: no record */
+  bool ok = write_all(fd, (const uint8_t *)&r, sizeof r);
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
 cis_result cis__aot_job_prepare(const cis__module *m, cis__aot_job **out, char *msg, size_t cap) {
   where w;
   char dir[PATH_MAX];
@@ -2856,7 +2993,7 @@ cis_result cis__aot_check_entry_fd(int fd, const uint8_t *mod, size_t mlen) {
   load_env_read(&e);
   key k;
   char *line = NULL;
-  cis_result rc = make_key(&m, &e, &k, NULL, 0);
+  cis_result rc = make_key(&m, &e, NULL, &k, NULL, 0);
   if (rc != CIS_OK) return rc;
   rc = key_cc_line(e.cc, &k, &line);
   uint8_t trl[TRL_SIZE];
@@ -2908,12 +3045,13 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
 }
 
 /* What a file of the cache folder is. */
-enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED, FK_IMAGE };
+enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED, FK_IMAGE, FK_ID };
 
 static int file_kind(const char *name) {
   size_t l = strlen(name);
   if (l == 64 + 4 && !strcmp(name + 64, ".cso")) return FK_ENTRY;
   if (l == 64 + 4 && !strcmp(name + 64, ".img")) return FK_IMAGE;
+  if (l == 64 + 3 && !strcmp(name + 64, ".id")) return FK_ID;
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
   if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
@@ -3106,6 +3244,20 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
   if (kind == FK_IMAGE) { /* an image whose entry is gone, and not being written (an hour) */
     snprintf(other, sizeof other, "%.*s.cso", (int)(strlen(path) - 4), path);
     if (age > 3600 && access(other, F_OK) != 0 && errno == ENOENT) remove_file(v, path, false);
+    return true;
+  }
+  if (kind == FK_ID) { /* a record whose entry is gone: nothing can use it */
+    id_record r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    bool whole = fd >= 0 && read_all(fd, (uint8_t *)&r, sizeof r) && !memcmp(r.magic, ID_MAGIC, 8);
+    if (fd >= 0) close(fd);
+    char hex[65];
+    if (whole) cis__hex(r.key, 32, hex);
+    const char *slash = strrchr(path, '/');
+    if (whole && slash) snprintf(other, sizeof other, "%.*s/%s.cso", (int)(slash - path), path, hex);
+    if (!whole || !slash || (v->max_age && age > v->max_age) ||
+        (access(other, F_OK) != 0 && errno == ENOENT))
+      remove_file(v, path, false);
     return true;
   }
   if (kind != FK_ENTRY) return true;

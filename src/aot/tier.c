@@ -400,6 +400,8 @@ const cis__engine_ops cis__tier_ops = {
     .prepare_known = tier_prepare_known,
     .known_bytes = cis__aot_hold_known_bytes,
     .release_bytes = cis__aot_release_bytes,
+    .known_file = cis__aot_hold_known_file,
+    .remember_file = cis__aot_remember_known_file,
     .mem_image = tier_mem_image,
 };
 

@@ -8,8 +8,14 @@
  * engine (per thread) with the decoder's or validator's message, which
  * starts with the spec's wording and carries the byte offset.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "runtime/rt_internal.h"
 
@@ -97,8 +103,11 @@ static void module_destroy(cis__module_rt *r) {
 
 /* Shared by cis_module_new and cis_module_decode_only: decode, then (when
  * validate) validate, intern and prepare. Errors go to the engine. */
+/* held and owner (may be NULL): bytes the engine holds already, known
+ * to be the module's (known_file), decoded in place. */
 static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, bool validate,
-                              uint64_t deadline, cis_module **out) {
+                              uint64_t deadline, const uint8_t *held, void *owner,
+                              cis_module **out) {
   cis_result rc = CIS_OK;
   cis__module_rt *r = NULL;
   cis__diag d;
@@ -106,9 +115,12 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
   if (!out) return cis__fail(e, CIS_EINVAL, "module output pointer is NULL");
   *out = NULL;
   if (!e) return CIS_EINVAL;
-  if (!bytes && len) return cis__fail(e, CIS_EINVAL, "module bytes are NULL");
+  if (!bytes && !held && len) return cis__fail(e, CIS_EINVAL, "module bytes are NULL");
   r = calloc(1, sizeof *r);
-  if (!r) return cis__fail(e, CIS_ENOMEM, "out of memory loading a module");
+  if (!r) {
+    if (held) e->ops->release_bytes(owner);
+    return cis__fail(e, CIS_ENOMEM, "out of memory loading a module");
+  }
   cis__handle_init(&r->pub.hdr, CIS__H_MODULE);
   atomic_init(&r->pub.refs, 1);
   r->pub.engine = e;
@@ -116,10 +128,8 @@ static cis_result module_load(cis_engine *e, const uint8_t *bytes, size_t len, b
 
   /* Bytes the engine holds already and nothing changes (the compiled
    * tier's cache entry, mapped) are decoded in place, not copied. */
-  const uint8_t *held = NULL;
-  void *owner = NULL;
-  if (validate && bytes && e->ops->known_bytes &&
-      e->ops->known_bytes(bytes, len, e->cfg.standard, &held, &owner) == CIS_OK)
+  if (held || (validate && bytes && e->ops->known_bytes &&
+               e->ops->known_bytes(bytes, len, e->cfg.standard, &held, &owner) == CIS_OK))
     rc = cis__module_decode_held(held, len, e->cfg.standard, e->ops->release_bytes, owner, &r->pub.m, &d);
   else
     rc = cis__module_decode_std(bytes ? bytes : (const uint8_t *)"", len, e->cfg.standard, &r->pub.m, &d);
@@ -166,17 +176,150 @@ fail:
 }
 
 cis_result cis_module_new(cis_engine *e, const uint8_t *bytes, size_t len, cis_module **out) {
-  return module_load(e, bytes, len, true, 0, out);
+  return module_load(e, bytes, len, true, 0, NULL, NULL, out);
 }
 
 cis_result cis_module_new_until(cis_engine *e, const uint8_t *bytes, size_t len,
                                 uint64_t deadline_ns, cis_module **out) {
-  return module_load(e, bytes, len, true, deadline_ns, out);
+  return module_load(e, bytes, len, true, deadline_ns, NULL, NULL, out);
 }
 
 cis_result cis_module_decode_only(cis_engine *e, const uint8_t *bytes, size_t len,
                                   cis_module **out) {
-  return module_load(e, bytes, len, false, 0, out);
+  return module_load(e, bytes, len, false, 0, NULL, NULL, out);
+}
+
+/* ------------------------------------------------------ module files */
+
+/* Files from this size on are mapped, not read: each 4 KB read into
+ * anonymous memory is a page fault and a copy, and the decoder copies the
+ * bytes again. */
+#define MODULE_FILE_MAP_MIN (1u << 20)
+/* A change within this many seconds of a file's times could leave them as
+ * they were (the clock's tick, coarse file systems' second): such a file
+ * is not recorded by its identity until it has settled. */
+#define MODULE_FILE_SETTLE_S 2
+
+void cis__file_id_of(const struct stat *st, cis__file_id *id) {
+  memset(id, 0, sizeof *id);
+  id->dev = (uint64_t)st->st_dev;
+  id->ino = (uint64_t)st->st_ino;
+  id->size = (uint64_t)st->st_size;
+  id->mtime_s = (int64_t)st->st_mtim.tv_sec;
+  id->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+  id->ctime_s = (int64_t)st->st_ctim.tv_sec;
+  id->ctime_ns = (int64_t)st->st_ctim.tv_nsec;
+}
+
+static int settle_s = MODULE_FILE_SETTLE_S + 1; /* whole seconds: more than the settling time */
+void cis__module_test_settle_s(int s) { settle_s = s; }
+
+/* Whether the file fd still has identity id and has not changed for the
+ * settling time (git's rule for a file changed within the clock's tick of
+ * its record): only then may a record of its identity stand for its
+ * bytes. */
+static bool file_settled(int fd, const cis__file_id *id) {
+  struct stat st;
+  cis__file_id now_id;
+  struct timespec now;
+  if (fstat(fd, &st) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
+  cis__file_id_of(&st, &now_id);
+  int64_t newest = id->mtime_s > id->ctime_s ? id->mtime_s : id->ctime_s;
+  return !memcmp(&now_id, id, sizeof *id) && (int64_t)now.tv_sec - newest >= settle_s;
+}
+
+/* The len bytes of fd: mapped when no one but this user (or root) may
+ * write the file (MAP_PRIVATE does not keep others' writes out, and a
+ * file truncated under a mapping raises SIGBUS where it is read), else
+ * read. *mapped says which, for file_bytes_free. */
+static cis_result file_bytes(int fd, const struct stat *st, size_t len, uint8_t **out, bool *mapped) {
+  *mapped = false;
+  if (len >= MODULE_FILE_MAP_MIN && (st->st_uid == geteuid() || st->st_uid == 0) &&
+      !(st->st_mode & (S_IWGRP | S_IWOTH))) {
+    void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p != MAP_FAILED) {
+      *mapped = true;
+      *out = p;
+      return CIS_OK;
+    }
+  }
+  uint8_t *b = malloc(len ? len : 1);
+  if (!b) return CIS_ENOMEM;
+  size_t n = 0;
+  while (n < len) {
+    ssize_t r = pread(fd, b + n, len - n, (off_t)n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) { /* an error, or the file shrank while read */
+      free(b);
+      return CIS_EIO;
+    }
+    n += (size_t)r;
+  }
+  *out = b;
+  return CIS_OK;
+}
+
+static void file_bytes_free(uint8_t *b, size_t len, bool mapped) {
+  if (mapped) munmap(b, len);
+  else free(b);
+}
+
+cis_result cis__module_load_file(cis_engine *e, const char *path, uint64_t deadline_ns,
+                                 const cis__module_text_loader *text, cis_module **out) {
+  if (!out) return cis__fail(e, CIS_EINVAL, "module output pointer is NULL");
+  *out = NULL;
+  if (!e) return CIS_EINVAL;
+  if (!path) return cis__fail(e, CIS_EINVAL, "module path is NULL");
+  /* Never waiting: a FIFO named as the module is opened without blocking
+   * and refused for not being a regular file. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return cis__fail(e, errno == ENOENT ? CIS_ENOTFOUND : CIS_EIO, "%s: cannot open: %s", path,
+                     strerror(errno));
+  struct stat st;
+  cis_result rc = CIS_OK;
+  if (fstat(fd, &st) != 0)
+    rc = cis__fail(e, CIS_EIO, "%s: cannot stat: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    rc = cis__fail(e, CIS_EINVAL, "%s: not a regular file", path);
+  else if ((uint64_t)st.st_size > CIS__MODULE_FILE_MAX)
+    rc = cis__fail(e, CIS_ETOOBIG, "%s: %llu bytes, larger than a module file may be (%llu)", path,
+                   (unsigned long long)st.st_size, (unsigned long long)CIS__MODULE_FILE_MAX);
+  if (rc != CIS_OK) {
+    close(fd);
+    return rc;
+  }
+  cis__file_id id;
+  cis__file_id_of(&st, &id);
+  const uint8_t *held = NULL;
+  void *owner = NULL;
+  if (e->ops->known_file && e->ops->known_file(&id, e->cfg.standard, &held, &owner) == CIS_OK) {
+    close(fd);
+    return module_load(e, NULL, (size_t)st.st_size, true, deadline_ns, held, owner, out);
+  }
+  size_t len = (size_t)st.st_size;
+  uint8_t *bytes = NULL;
+  bool mapped = false;
+  rc = file_bytes(fd, &st, len, &bytes, &mapped);
+  if (rc != CIS_OK) {
+    close(fd);
+    return cis__fail(e, rc, "%s: cannot read: %s", path,
+                     rc == CIS_ENOMEM ? "out of memory" : "an error, or the file shrank as it was read");
+  }
+  if (text && text->is_text(bytes, len)) {
+    rc = text->load(e, (const char *)bytes, len, out);
+  } else {
+    rc = module_load(e, bytes, len, true, deadline_ns, NULL, NULL, out);
+    /* Decoded from the engine's own copy, which known_bytes compared with
+     * the file's bytes in full: the engine may know the file from now on. */
+    const cis__module *m = rc == CIS_OK ? (*out)->m : NULL;
+    if (m && e->ops->remember_file && m->bytes_release == e->ops->release_bytes &&
+        file_settled(fd, &id))
+      e->ops->remember_file(&id, e->cfg.standard, m->bytes_owner);
+  }
+  close(fd);
+  file_bytes_free(bytes, len, mapped);
+  return rc;
 }
 
 cis_module *cis_module_ref(cis_module *m) {

@@ -29,6 +29,16 @@ typedef struct cis__account cis__account; /* an instance's memory account (rt_in
 
 /* ------------------------------------------------------------ engine ops */
 
+/* What tells a module file's contents unchanged without reading them, as
+ * make and git do (cis_module_new_file): a write changes the change time,
+ * which no one but the system can set back. */
+typedef struct cis__file_id {
+  uint64_t dev, ino, size;
+  int64_t mtime_s, mtime_ns, ctime_s, ctime_ns;
+} cis__file_id;
+struct stat;
+void cis__file_id_of(const struct stat *st, cis__file_id *id);
+
 /* An execution engine. Instance, memory, linker and host code never ask
  * which engine is running; they go through this table. */
 typedef struct cis__engine_ops {
@@ -58,6 +68,16 @@ typedef struct cis__engine_ops {
   cis_result (*known_bytes)(const uint8_t *bytes, size_t len, int standard, const uint8_t **held,
                             void **owner);
   void (*release_bytes)(void *owner);
+  /* Optional, for cis_module_new_file before it reads the file: the held
+   * bytes (as known_bytes gives them) of a file recognised by its
+   * identity, which remember_file recorded after a load that compared its
+   * bytes in full; CIS_ENOTFOUND (or any error): the file is read. */
+  cis_result (*known_file)(const cis__file_id *id, int standard, const uint8_t **held,
+                           void **owner);
+  /* Optional, after cis_module_new_file decoded a file's module from the
+   * held bytes of owner (known_bytes, which compared them in full): that
+   * the file of identity id holds those bytes, for known_file. */
+  void (*remember_file)(const cis__file_id *id, int standard, void *owner);
   /* Optional, at each instantiation of mod when its memory 0 is its own
    * and its segments make an image (cis__data_image_plan): a file holding
    * that image, checked equal to what the segments write, which the new
@@ -470,5 +490,28 @@ static inline cis_result cis__memory_fill(cis_memory *mem, uint64_t d, uint8_t v
   if (n) memset(mem->base + d, v, n);
   return CIS_OK;
 }
+
+/* ------------------------------------------------------ module files */
+
+/* The largest module file cis_module_new_file reads. */
+#define CIS__MODULE_FILE_MAX (1ull << 30)
+
+/* How a module file in the text format is told and loaded: the text
+ * compiler's (src/wat), above the runtime. */
+typedef struct cis__module_text_loader {
+  bool (*is_text)(const uint8_t *bytes, size_t len);
+  cis_result (*load)(cis_engine *e, const char *text, size_t len, cis_module **out);
+} cis__module_text_loader;
+
+/* cis_module_new_file's work: the file at path, recognised by its
+ * identity when the engine knows it (known_file), else read (mapped when
+ * only its owner may write it) and loaded as binary, or through text when
+ * it is text. Errors as cis_module_new's, and CIS_ENOTFOUND, CIS_EIO,
+ * CIS_EINVAL (not a regular file), CIS_ETOOBIG for the file itself. */
+cis_result cis__module_load_file(cis_engine *e, const char *path, uint64_t deadline_ns,
+                                 const cis__module_text_loader *text, cis_module **out);
+/* Tests: the whole seconds a file must have been left unchanged for the
+ * engine to record it (remember_file); 0: at once. */
+void cis__module_test_settle_s(int s);
 
 #endif /* CIS_RUNTIME_RUNTIME_H */

@@ -30,6 +30,8 @@
 #include "cis/cis.h"
 #include "aot/aot_ops.h"
 #include "aot_test.h"
+#include "cis/cis_aot.h"
+#include "runtime/runtime.h"
 #include "wasm/module.h"
 
 /* ------------------------------------------------------------- wraps */
@@ -517,6 +519,124 @@ static void aot_big_cached_module_is_decoded_from_its_entry(void **state) {
   cis_engine_free(e);
 }
 
+/* The big module with data fill, written in place to path (mode 0600). */
+static void write_big_file(const char *path, uint8_t fill) {
+  size_t n;
+  uint8_t *b = big_module(&n);
+  memset(b + n - BIG, fill, BIG);
+  int fd = open(path, O_WRONLY | O_CREAT, 0600); /* no O_TRUNC: the same file, rewritten */
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, b, n, 0), (ssize_t)n);
+  close(fd);
+  free(b);
+}
+
+/* Loads the file at path on e; checks 40 + 2 and the first and last data
+ * byte (fill); returns whether the load was served by the file's record. */
+static bool file_runs(cis_engine *e, const char *path, uint8_t fill) {
+  unsigned hits = cis__aot_test_known_file_hits();
+  cis_module *m = NULL;
+  cis_result rc = cis_module_new_file(e, path, 0, &m);
+  if (rc != CIS_OK) fail_msg("%s: %s", cis_errname(rc), cis_errmsg(e));
+  assert_int_equal(add(m, 40, 2), 42);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(m, NULL, NULL, &inst), CIS_OK);
+  const uint8_t *mem = cis_memory_data(cis_instance_memory(inst));
+  assert_int_equal(mem[0], fill);
+  assert_int_equal(mem[BIG - 1], fill);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  return cis__aot_test_known_file_hits() > hits;
+}
+
+static int id_records(void) {
+  static const char *const id[] = {".id", NULL};
+  return cache_files(id, false);
+}
+
+/* A big module loaded from its file (cis_module_new_file) on aot: once a
+ * load has compared the file's bytes with its entry's copy, and the file
+ * has settled, a record of the file's identity lets later loads use the
+ * entry without reading the file. A file rewritten (new change time), an
+ * entry replaced or touched, a record that is not one cis writes: the
+ * file is read and compared again, and what runs is always the file's
+ * module. Records go with `cis cache clear`, and with their entry in a
+ * prune. Fails without known_file/remember_file (runtime.h). */
+static void aot_big_module_file_is_known_by_its_identity(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  char file[300], entry[512], rec[512];
+  snprintf(file, sizeof file, "%s/big.wasm", home);
+  write_big_file(file, 'a');
+
+  cis__module_test_settle_s(1000); /* not settled: read, compared, never recorded */
+  assert_false(file_runs(e, file, 'a')); /* compiles */
+  assert_false(file_runs(e, file, 'a')); /* the entry, after a compare */
+  assert_int_equal(id_records(), 0);
+  cis__module_test_settle_s(0);
+  assert_false(file_runs(e, file, 'a')); /* compared, then recorded */
+  assert_int_equal(id_records(), 1);
+  int v = atomic_load(&validations);
+  assert_true(file_runs(e, file, 'a'));
+  assert_true(file_runs(e, file, 'a'));
+  assert_int_equal(atomic_load(&validations), v);
+
+  /* The file rewritten in place, same size and inode: not its record. */
+  write_big_file(file, 'b');
+  assert_false(file_runs(e, file, 'b')); /* compiles */
+  assert_int_equal(cache_entries(), 2);
+  assert_false(file_runs(e, file, 'b')); /* compared, then recorded */
+  assert_int_equal(id_records(), 1);     /* the record of that file, replaced */
+  assert_true(file_runs(e, file, 'b'));
+
+  /* The entry touched (another identity): read and compared, recorded again. */
+  cache_file(".id", rec, sizeof rec);
+  int fd = open(rec, O_RDONLY);
+  assert_true(fd >= 0);
+  uint8_t r[152];
+  assert_int_equal(read(fd, r, sizeof r), (ssize_t)sizeof r);
+  close(fd);
+  char hex[65];
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", r[8 + 56 + i]);
+  snprintf(entry, sizeof entry, "%s/cache/%s.cso", home, hex);
+  assert_int_equal(utimensat(AT_FDCWD, entry, NULL, 0), 0);
+  assert_false(file_runs(e, file, 'b'));
+  assert_true(file_runs(e, file, 'b'));
+
+  /* Records that are not what cis writes are passed over. */
+  static const struct {
+    size_t at, len; /* bytes of the record changed, or its length cut to len */
+  } bad[] = {{0, 0}, {8, 0}, {8 + 56, 0}, {0, 100}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    uint8_t w[152];
+    memcpy(w, r, sizeof w);
+    if (!bad[i].len) w[bad[i].at] ^= 0x55;
+    fd = open(rec, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    size_t len = bad[i].len ? bad[i].len : sizeof w;
+    assert_int_equal(write(fd, w, len), (ssize_t)len);
+    close(fd);
+    assert_false(file_runs(e, file, 'b')); /* and a sound record written again */
+  }
+  assert_int_equal(unlink(rec), 0);
+  assert_int_equal(symlink(entry, rec), 0); /* a link: never followed */
+  assert_false(file_runs(e, file, 'b'));
+  assert_true(file_runs(e, file, 'b')); /* renamed over the link */
+
+  /* A record whose entry is gone goes in a prune; all go in a clear. */
+  assert_int_equal(unlink(entry), 0);
+  uint64_t removed = 0;
+  assert_int_equal(cis_cache_prune(0, &removed), CIS_OK);
+  assert_int_equal(id_records(), 0);
+  assert_false(file_runs(e, file, 'b')); /* compiles */
+  assert_false(file_runs(e, file, 'b')); /* compared, recorded */
+  assert_int_equal(id_records(), 1);
+  assert_int_equal(cis_cache_clear(&removed), CIS_OK);
+  assert_int_equal(id_records(), 0);
+  cis__module_test_settle_s(3);
+  cis_engine_free(e);
+}
+
 /* An engine of kind name held to standard std (2 or 3). */
 static cis_engine *engine_std(const char *name, int std) {
   cis_engine_config cfg;
@@ -621,6 +741,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(aot_long_compiler_path_loads_from_the_cache, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_compiler_path_too_long_is_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_big_cached_module_is_decoded_from_its_entry, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_big_module_file_is_known_by_its_identity, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_cached_module_of_another_standard_is_validated_again, setup,
                                       teardown),
   };

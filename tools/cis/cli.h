@@ -119,12 +119,6 @@ void cli_print_name(FILE *f, const char *s, size_t len);
 /* Reads a whole file (at most 1 GiB). Returns a malloc'd buffer or NULL
  * after printing the reason. */
 uint8_t *cli_read_file(const char *path, size_t *len);
-/* A module file's bytes for a load that copies them (cis_module_new):
- * a big regular file that only this user (or root) owns and may write is
- * mapped, not read into anonymous memory (*mapped then true; else as
- * cli_read_file). Freed by cli_file_free. */
-const uint8_t *cli_map_file(const char *path, size_t *len, bool *mapped);
-void cli_file_free(const uint8_t *bytes, size_t len, bool mapped);
 /* An engine for commands that only look at a module (validate, inspect):
  * the interpreter, whatever the default engine, since auto (or aot) would
  * compile, or queue a compile of, a module nothing runs. */

@@ -313,44 +313,6 @@ uint8_t *cli_read_file(const char *path, size_t *len) {
   return fd < 0 ? NULL : read_fd(fd, path, cap, len);
 }
 
-/* Files from this size on are mapped by cli_map_file: below it, reading
- * costs less than a mapping and its page faults. */
-#define CLI_MAP_MIN (1u << 20)
-
-/* Mapping, not reading: each 4 KB read into anonymous memory is a page
- * fault and a copy, and cis_module_new copies the bytes again (Flite's
- * 21.5 MB were 5,250 faults more). MAP_PRIVATE does not keep others'
- * writes out of the mapping, and a file truncated under it raises SIGBUS
- * where it is read: so only a file that no one but this user (or root)
- * may write or truncate is mapped, as fstat of the descriptor mapped
- * says (a small file is read as cli_read_file reads it, with no fstat).
- * The library copies the bytes before it decodes them, so a write by
- * this user meanwhile changes nothing it checked. */
-const uint8_t *cli_map_file(const char *path, size_t *len, bool *mapped) {
-  *mapped = false;
-  struct stat st;
-  bool ok = stat(path, &st) == 0; /* as cli_read_file; fstat only for a file big enough */
-  int fd = open_or_say(path);
-  if (fd < 0) return NULL;
-  if (ok && S_ISREG(st.st_mode) && st.st_size >= CLI_MAP_MIN && (ok = fstat(fd, &st) == 0) &&
-      S_ISREG(st.st_mode) && st.st_size >= CLI_MAP_MIN && (uint64_t)st.st_size < CLI_MAX_FILE &&
-      (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & (S_IWGRP | S_IWOTH))) {
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p != MAP_FAILED) {
-      close(fd);
-      *mapped = true;
-      *len = (size_t)st.st_size;
-      return p;
-    }
-  }
-  return read_fd(fd, path, read_cap(ok, &st), len);
-}
-
-void cli_file_free(const uint8_t *bytes, size_t len, bool mapped) {
-  if (mapped) munmap((void *)(uintptr_t)bytes, len);
-  else free((void *)(uintptr_t)bytes);
-}
-
 cis_result cli_check_component(const uint8_t *bytes, size_t len, char *msg, size_t cap) {
   /* A component has the core module's magic and version 0x0d, layer 1
    * (the component model's binary format): not a module cis can run. The

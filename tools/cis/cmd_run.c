@@ -300,17 +300,6 @@ static cis_result run_link(run_ctx *c) {
 /* Loads, links and instantiates c->path under c->limits. Returns an exit
  * code, having printed any failure. */
 static int run_setup(run_ctx *c) {
-  size_t len;
-  bool mapped;
-  const uint8_t *bytes = cli_map_file(c->path, &len, &mapped);
-  if (!bytes) return CLI_EXIT_FAIL;
-  char why[512];
-  cis_result crc = cli_check_component(bytes, len, why, sizeof why);
-  if (crc != CIS_OK) {
-    cli_file_free(bytes, len, mapped);
-    cli_error(c->path, crc, why);
-    return cli_exit_code(crc);
-  }
   cis_engine_config cfg;
   cis_engine_config_default(&cfg);
   cfg.limits = c->limits;
@@ -320,14 +309,17 @@ static int run_setup(run_ctx *c) {
   if (cfg.engine && !strcmp(cfg.engine, "auto") && c->limits.fuel) cfg.engine = "interp";
   cis_result rc = cis_engine_new(&cfg, &c->engine);
   if (rc != CIS_OK) {
-    cli_file_free(bytes, len, mapped);
     cli_error("engine", rc, NULL);
     return CLI_EXIT_FAIL;
   }
-  rc = cli_module_new(c->engine, bytes, len, &c->module); /* .wasm or .wat */
-  cli_file_free(bytes, len, mapped);
+  /* From the file, not its bytes: the compiled engine knows a file it has
+   * seen unchanged by its identity, and then does not read it. .wasm or
+   * .wat; a component is explained by the library's decoder. */
+  rc = cis_module_new_file(c->engine, c->path, 0, &c->module);
   if (rc != CIS_OK) {
-    cli_error(c->path, rc, cis_errmsg(c->engine));
+    const char *why = cis_errmsg(c->engine); /* "PATH: what" when the file failed: PATH is the context */
+    size_t n = strlen(c->path);
+    cli_error(c->path, rc, !strncmp(why, c->path, n) && why[n] == ':' ? why + n + 2 : why);
     return cli_exit_code(rc);
   }
   int code = run_wasi(c);

@@ -158,6 +158,7 @@ _PROTOS = {
     "cis_engine_free": (None, [P]),
     "cis_module_new": (R, [P, c_char_p, c_size_t, PP]),
     "cis_module_new_text": (R, [P, c_char_p, c_size_t, PP]),
+    "cis_module_new_file": (R, [P, c_char_p, c_uint64, PP]),
     "cis_module_free": (None, [P]),
     "cis_module_import_count": (c_uint32, [P]),
     "cis_module_export_count": (c_uint32, [P]),

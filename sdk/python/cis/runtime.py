@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import weakref
 from dataclasses import dataclass, fields
@@ -143,6 +144,19 @@ class Runtime(Handle):
         out = ctypes.c_void_p()
         with self._use() as e:
             check(new(e, data, len(data), ctypes.byref(out)), e)
+            m = Module(self, out.value)
+            self._adopt(m)
+        return m
+
+    def load_file(self, path: Union[str, bytes, "os.PathLike[str]"]) -> "Module":
+        """Loads the module in a file, binary or WebAssembly text. On the
+        compiled engine a big file seen unchanged before is known by its
+        identity and not read again. NotFound when there is no such file,
+        InvalidArgument when it is not a regular file, TooBig over 1 GiB,
+        ModuleError when it holds no valid module."""
+        out = ctypes.c_void_p()
+        with self._use() as e:
+            check(_lib.lib().cis_module_new_file(e, os.fsencode(path), 0, ctypes.byref(out)), e)
             m = Module(self, out.value)
             self._adopt(m)
         return m

@@ -93,6 +93,21 @@ def test_not_wasm_is_a_module_error(rt):
         rt.load(None)
 
 
+def test_load_file(rt, tmp_path):
+    (tmp_path / "m.wat").write_text(WAT)
+    inst = rt.instantiate(rt.load_file(tmp_path / "m.wat"))
+    assert inst.call("add", 2, 3) == 5
+    (tmp_path / "empty.wasm").write_bytes(b"\0asm\1\0\0\0")
+    assert rt.load_file(str(tmp_path / "empty.wasm")).exports == []
+    with pytest.raises(cis.NotFound):
+        rt.load_file(tmp_path / "missing.wasm")
+    with pytest.raises(cis.InvalidArgument):
+        rt.load_file(tmp_path)  # a directory
+    (tmp_path / "junk.wasm").write_bytes(b"junk")
+    with pytest.raises(cis.ModuleError):
+        rt.load_file(tmp_path / "junk.wasm")
+
+
 def test_imports_missing_is_a_link_error(rt):
     m = rt.load('(module (import "env" "f" (func)))')
     assert m.imports == [("env", "f", "func")]
