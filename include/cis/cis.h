@@ -282,6 +282,35 @@ CIS_EXTERN cis_result cis_module_decode_only(cis_engine *e, const uint8_t *bytes
 CIS_EXTERN cis_module *cis_module_ref(cis_module *m);
 CIS_EXTERN void cis_module_free(cis_module *m);
 
+/* The WebAssembly features beyond 1.0 that a module uses: what its
+ * instructions, types, memories, tables, globals and sections need
+ * (`cis inspect` lists them). Bits of cis_feature; a standard's
+ * validation, not this, decides what a module may use. */
+typedef enum cis_feature {
+  /* WebAssembly 2.0 */
+  CIS_FEATURE_MUTABLE_GLOBALS = 1u << 0,   /* a mutable global imported or exported */
+  CIS_FEATURE_SIGN_EXTENSION = 1u << 1,    /* i32.extend8_s ... */
+  CIS_FEATURE_SAT_FLOAT_TO_INT = 1u << 2,  /* i32.trunc_sat_f32_s ... */
+  CIS_FEATURE_MULTI_VALUE = 1u << 3,       /* several results, block parameters */
+  CIS_FEATURE_BULK_MEMORY = 1u << 4,       /* memory.copy, memory.fill, passive segments ... */
+  CIS_FEATURE_REFERENCE_TYPES = 1u << 5,   /* externref, reference values, several tables */
+  CIS_FEATURE_SIMD = 1u << 6,              /* v128 */
+  /* WebAssembly 3.0 */
+  CIS_FEATURE_EXTENDED_CONST = 1u << 7,    /* add, sub, mul in constant expressions */
+  CIS_FEATURE_TAIL_CALLS = 1u << 8,        /* return_call ... */
+  CIS_FEATURE_MULTI_MEMORY = 1u << 9,      /* several memories */
+  CIS_FEATURE_MEMORY64 = 1u << 10,         /* a 64-bit memory or table */
+  CIS_FEATURE_TYPED_FUNCTION_REFERENCES = 1u << 11, /* (ref $t), call_ref ... */
+  CIS_FEATURE_EXCEPTIONS = 1u << 12,       /* tags, throw, try_table, exnref */
+  CIS_FEATURE_LEGACY_EXCEPTIONS = 1u << 13,/* try, catch, delegate, rethrow */
+  CIS_FEATURE_GC = 1u << 14,               /* struct, array, i31, casts, GC heap types */
+  CIS_FEATURE_RELAXED_SIMD = 1u << 15,     /* relaxed SIMD instructions */
+} cis_feature;
+CIS_EXTERN uint32_t cis_module_features(const cis_module *m);
+/* The name of one feature ("simd", "tail-calls", ...), NULL for anything
+ * that is not one cis_feature bit. */
+CIS_EXTERN const char *cis_feature_name(cis_feature f);
+
 /* Describes one import or export of a module. Strings are length-counted
  * (names may contain NUL) and live as long as the module. */
 typedef struct cis_extern_desc {

@@ -334,6 +334,7 @@ void cis_module_free(cis_module *m) {
 
 /* ----------------------------------------------------------- descriptors */
 
+uint32_t cis_module_features(const cis_module *m) { return m ? m->m->features : 0; }
 uint32_t cis_module_import_count(const cis_module *m) { return m ? m->m->nimports : 0; }
 uint32_t cis_module_export_count(const cis_module *m) { return m ? m->m->nexports : 0; }
 

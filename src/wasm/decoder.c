@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wasm/features.h"
 #include "wasm/module.h"
 #include "wasm/opcodes.h"
 
@@ -297,6 +298,10 @@ static _Thread_local int tl_std;
 static _Thread_local bool tl_uses_eh;
 /* Set when the module uses GC's types (module.h's uses_gc). */
 static _Thread_local bool tl_uses_gc;
+/* The features met so far (module.h's features), and whether the
+ * instructions being read are a constant expression's. */
+static _Thread_local uint32_t tl_features;
+static _Thread_local bool tl_in_const;
 
 /* A value type (or with what "reference type", one whose kind is a
  * reference), with the spec's wording for what is wrong. */
@@ -310,6 +315,7 @@ static bool valtype_as(rd *r, uint32_t *vt, const char *what) {
   default: return fail_at(r, at, CIS_EMALFORMED, what ? what : "malformed value type");
   }
   if (what && !cis__vt_is_ref(*vt)) return fail_at(r, at, CIS_EMALFORMED, what);
+  tl_features |= cis__valtype_features(*vt, !what);
   if (cis__kind_is_exn(cis__vt_kind(*vt))) tl_uses_eh = true;
   if (cis__kind_is_gc(cis__vt_kind(*vt))) tl_uses_gc = true;
   return true;
@@ -472,6 +478,7 @@ static bool scan_blocktype(rd *r) {
     return fail_at(r, at, CIS_EMALFORMED, "malformed value type");
   if (exn) tl_uses_eh = true;
   if (gc) tl_uses_gc = true;
+  if (bt >= 0) tl_features |= CIS_FEATURE_MULTI_VALUE; /* a type index: params, or several results */
   return true;
 }
 
@@ -561,6 +568,8 @@ static bool instrs(rd *r, bool has_datacount) {
   uint8_t *arms = NULL;
   size_t n = 0, cap = 0;
   bool ok = true;
+  const uint32_t *op_features = cis__op_features();
+  uint32_t features = 0;
   for (;;) {
     const uint8_t *at = r->p;
     enum cis__op op;
@@ -568,6 +577,7 @@ static bool instrs(rd *r, bool has_datacount) {
       ok = false;
       break;
     }
+    features |= op_features[op];
     if (cis__op_is_eh(op)) {
       if (tl_std < CIS__STD_3) {
         ok = fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
@@ -623,13 +633,18 @@ static bool instrs(rd *r, bool has_datacount) {
     }
   }
   free(arms);
+  if (tl_in_const && (features & CIS__FEATURE_CONST_ARITH)) features |= CIS_FEATURE_EXTENDED_CONST;
+  tl_features |= features & ~CIS__FEATURE_CONST_ARITH;
   return ok;
 }
 
 /* Reads a constant expression up to and including its end. */
 static bool expr(rd *r, cis__expr *e, bool has_datacount) {
   const uint8_t *start = r->p;
-  if (!instrs(r, has_datacount)) return false;
+  tl_in_const = true;
+  bool ok = instrs(r, has_datacount);
+  tl_in_const = false;
+  if (!ok) return false;
   e->code = start;
   e->len = (uint32_t)(r->p - start);
   return true;
@@ -1142,6 +1157,8 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
   tl_uses_data_without_count = false;
   tl_uses_eh = false;
   tl_uses_gc = false;
+  tl_features = 0;
+  tl_in_const = false;
   while (ok && r.p < r.end) {
     const uint8_t *at = r.p;
     uint8_t id;
@@ -1200,6 +1217,7 @@ static cis_result decode(const uint8_t *bytes, size_t len, int standard, void (*
 
   m->uses_eh = tl_uses_eh;
   m->uses_gc = tl_uses_gc;
+  m->features = tl_features;
   /* The checks across sections, in the spec decoder's order. */
   m->nfuncs = m->nfunc_imports + ndecl;
   if (ndecl != m->ncodes) {
@@ -1281,6 +1299,7 @@ done:
     cis__module_free(m);
     return d->code;
   }
+  m->features |= cis__module_features(m);
   *out = m;
   return CIS_OK;
 }

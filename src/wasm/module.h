@@ -314,6 +314,7 @@ typedef struct cis__module {
   bool uses_gc;                       /* GC: a struct or array type, a declared
                                          supertype, or a GC abstract heap type
                                          anywhere */
+  uint32_t features;                  /* cis_feature bits: what it uses (features.c) */
 
   uint32_t nexports;
   cis__export *exports;

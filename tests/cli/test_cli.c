@@ -200,6 +200,7 @@ static void test_inspect(void **state) {
   (void)state;
   run_out *r = cis("inspect", fx("imports"), NULL);
   expect_out(r, 0,
+         "features: mutable-globals, multi-value, reference-types\n"
          "imports (4):\n"
          "  func    env.log (i32, i64) -> (f32)\n"
          "  memory  env.mem min 1 max 2 pages\n"

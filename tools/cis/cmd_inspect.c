@@ -1,7 +1,9 @@
 /*
- * This file implements `cis inspect FILE.wasm`: list a module's imports
- * (module.name, kind, signature or limits) and exports, one per line:
+ * This file implements `cis inspect FILE.wasm`: list the WebAssembly
+ * features a module uses beyond 1.0, then its imports (module.name, kind,
+ * signature or limits) and exports, one per line:
  *
+ *   features: multi-value, simd
  *   imports (2):
  *     func    env.log (i32, i32) -> ()
  *     memory  env.memory min 1 max 2 pages
@@ -15,8 +17,9 @@
  *
  * A module that decodes but does not validate is still listed (after the
  * error on stderr), with exit 3; one that does not decode is only an error.
- * With --json the same comes as one document: "imports" and "exports",
- * arrays of {module, name, kind, ...} (cli_json.c has the common members).
+ * With --json the same comes as one document: "features", an array of
+ * names, and "imports" and "exports", arrays of {module, name, kind, ...}
+ * (cli_json.c has the common members).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -27,8 +30,8 @@
 
 static void usage(FILE *f, const cli_opt *opts, size_t nopts) {
   fprintf(f, "usage: cis inspect [--json] FILE.wasm\n"
-             "Lists the imports and exports of a WebAssembly binary with their types and\n"
-             "limits.\n"
+             "Lists the WebAssembly features a module uses beyond 1.0, and its imports and\n"
+             "exports with their types and limits.\n"
              "Options:\n");
   cli_print_opts(f, opts, nopts);
 }
@@ -134,6 +137,15 @@ static void print_desc(const cis_extern_desc *d, bool import) {
 static cis_result list_module(const cis_module *m, cJSON *doc) {
   cis_result ret = CIS_OK;
   uint32_t ni = cis_module_import_count(m), ne = cis_module_export_count(m);
+  uint32_t features = cis_module_features(m);
+  cJSON *jf = doc ? cJSON_AddArrayToObject(doc, "features") : NULL;
+  if (!doc) printf("features:%s", features ? "" : " none beyond WebAssembly 1.0");
+  for (uint32_t bit = 1, n = 0; bit; bit <<= 1) {
+    const char *name = features & bit ? cis_feature_name((cis_feature)bit) : NULL;
+    if (name && doc) cJSON_AddItemToArray(jf, cJSON_CreateString(name));
+    else if (name) printf("%s %s", n++ ? "," : "", name);
+  }
+  if (!doc) putchar('\n');
   cJSON *ji = doc ? cJSON_AddArrayToObject(doc, "imports") : NULL;
   if (!doc) printf("imports (%" PRIu32 "):\n", ni);
   for (uint32_t i = 0; i < ni; i++) {
@@ -166,7 +178,7 @@ static cis_result list_module(const cis_module *m, cJSON *doc) {
 int cli_cmd_inspect(int argc, char **argv) {
   bool json = false, help;
   const cli_opt opts[] = {{"--json", CLI_OPT_FLAG, &json, NULL, NULL,
-                           "print one JSON document: status, error, imports and exports"}};
+                           "print one JSON document: status, error, features, imports and exports"}};
   const size_t nopts = 1;
   int pos = 1;
   int code = cli_parse_opts("inspect", opts, nopts, argc, argv, &pos, &help);
