@@ -159,6 +159,8 @@ _PROTOS = {
     "cis_module_new": (R, [P, c_char_p, c_size_t, PP]),
     "cis_module_new_text": (R, [P, c_char_p, c_size_t, PP]),
     "cis_module_new_file": (R, [P, c_char_p, c_uint64, PP]),
+    "cis_module_features": (c_uint32, [P]),
+    "cis_feature_name": (c_char_p, [c_uint32]),
     "cis_module_free": (None, [P]),
     "cis_module_import_count": (c_uint32, [P]),
     "cis_module_export_count": (c_uint32, [P]),

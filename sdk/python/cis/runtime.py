@@ -281,6 +281,15 @@ class Module(Handle):
                            lambda d: (_name(d.module, d.module_len), _name(d.name, d.name_len),
                                       _KINDS[d.kind]))
 
+    @property
+    def features(self) -> List[str]:
+        """The WebAssembly features it uses beyond 1.0 ("simd", "tail-calls",
+        ...), as `cis inspect` names them."""
+        lib = _lib.lib()
+        with self._use() as m:
+            bits = lib.cis_module_features(m)
+        return [lib.cis_feature_name(1 << i).decode() for i in range(32) if bits >> i & 1]
+
 
 _KINDS = ("func", "table", "memory", "global")
 

@@ -108,6 +108,13 @@ def test_load_file(rt, tmp_path):
         rt.load_file(tmp_path / "junk.wasm")
 
 
+def test_module_features(rt):
+    assert rt.load(WAT).features == ["multi-value"]  # mix returns two values
+    assert rt.load("(module)").features == []
+    m = rt.load("(module (memory 1) (memory 1) (func $f) (func (return_call $f)))")
+    assert m.features == ["tail-calls", "multi-memory"]
+
+
 def test_imports_missing_is_a_link_error(rt):
     m = rt.load('(module (import "env" "f" (func)))')
     assert m.imports == [("env", "f", "func")]
