@@ -32,12 +32,20 @@
 static const char *g_wat;  /* built skills */
 static char g_root[256];   /* this run's folder; each test has a home below */
 
-static cis_skills *open_new_home(const char *test) {
+/* A skill host in a new home for test, on engine (NULL: the default). */
+static cis_skills *open_new_home_on(const char *test, const char *engine) {
   char home[512], kv[600];
   cis_test_home(home, sizeof home, g_root, test, 1);
   snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
-  return cis_test_skills_open(home, kv, NULL);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.kv_spec = kv;
+  c.engine = engine;
+  return cis_test_skills_open_config(&c);
 }
+
+static cis_skills *open_new_home(const char *test) { return open_new_home_on(test, NULL); }
 
 /* What each stage returned; -1: not reached. */
 typedef struct stage_rcs {
@@ -213,6 +221,34 @@ static void collect_keeps_kv_writes_only_of_a_call_that_succeeded(void **st) {
   cis_skills_close(s);
 }
 
+/* The skill writes k, then throws an exception nothing catches: the call
+ * ends with CIS_EXCEPTION and collect drops the write, as for a trap, on
+ * each engine. Caught by the skill's own try, the exception ends nothing:
+ * the write is committed. */
+static void an_uncaught_exception_drops_the_call_s_kv_writes(void **st) {
+  (void)st;
+  static const char *const engines[] = {"interp", "aot"};
+  for (size_t i = 0; i < 2; i++) {
+    char test[32];
+    snprintf(test, sizeof test, "exn-%s", engines[i]);
+    cis_skills *s = open_new_home_on(test, engines[i]);
+    cis_test_install(s, g_wat, "stage_exn.wasm", "stageexn", "\"permissions\":{\"kv\":true}");
+    cis_invoke_result res;
+    stage_rcs r = skill_stages(s, "stageexn", "{ }", NULL, &res);
+    assert_int_equal(r.run, CIS_EXCEPTION);
+    assert_int_equal(r.collect, CIS_EXCEPTION);
+    assert_int_equal(res.stats.kv_sets, 1); /* it did write */
+    cis_invoke_result_free(&res);
+    assert_int_equal(stored(s, "stageexn"), 0);
+    r = skill_stages(s, "stageexn", "{}", NULL, &res);
+    assert_int_equal(r.collect, CIS_OK);
+    assert_string_equal(res.output, "{}");
+    cis_invoke_result_free(&res);
+    assert_int_equal(stored(s, "stageexn"), 'v');
+    cis_skills_close(s);
+  }
+}
+
 /* Fuel from the manifest runs out in run; the figures are invoke's. */
 static void stages_run_out_of_fuel_as_invoke_does(void **st) {
   (void)st;
@@ -343,6 +379,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stages_give_a_wasi_module_what_invoke_wasm_gives),
       cmocka_unit_test(stages_give_an_installed_skill_what_invoke_gives),
       cmocka_unit_test(collect_keeps_kv_writes_only_of_a_call_that_succeeded),
+      cmocka_unit_test(an_uncaught_exception_drops_the_call_s_kv_writes),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
