@@ -351,6 +351,17 @@ typedef struct cis_invoke_stats {
   uint64_t memory_peak;      /* most bytes the instance's memory account held (cis_instance_memory_peak) */
 } cis_invoke_stats;
 
+/* Where a call failed (cis_invoke_result.stage), in the order a call goes
+ * through them (docs/embedding.md, "One call in four stages"). */
+typedef enum cis_stage {
+  CIS_STAGE_NONE = 0,    /* it did not fail */
+  CIS_STAGE_LOAD = 1,    /* its arguments, finding and loading the skill */
+  CIS_STAGE_GRANT = 2,   /* its input, limits, ABI, tenant, permissions */
+  CIS_STAGE_LINK = 3,    /* its KV transaction, imports, mounts, instance */
+  CIS_STAGE_RUN = 4,     /* the guest: traps, limits, its own errors */
+  CIS_STAGE_COLLECT = 5, /* its output, the commit of its KV and files */
+} cis_stage;
+
 typedef struct cis_invoke_result {
   cis_result status;         /* same as the return value */
   char *output;              /* validated JSON output (malloc'd), or NULL */
@@ -363,6 +374,10 @@ typedef struct cis_invoke_result {
   cis_val *results;          /* cis_invoke_options.export_name: its results
                                 (malloc'd), or NULL */
   size_t nresults;
+  cis_stage stage;           /* where it failed, when status != CIS_OK: a
+                                malformed input is CIS_EJSON in GRANT, an
+                                output the guest got wrong CIS_EJSON in
+                                COLLECT */
 } cis_invoke_result;
 
 /* Runs installed skill NAME with JSON input. The input is validated before

@@ -908,11 +908,15 @@ static void run_invoke(cis_server *s, job *j) {
   /* The guest's part: a first load in this thread's cache (once per
    * thread) is no sign of a long skill, and moves an inline call anyway. */
   quick_learn(j, res.stats.wall_ns);
-  if (rc == CIS_ENOTFOUND && !res.stats.wall_ns) {
+  if (rc == CIS_ENOTFOUND && res.stage == CIS_STAGE_LOAD) {
     cis_invoke_result_free(&res);
     return not_found(j);
   }
-  j->status = rc == CIS_OK ? 200 : invoke_status(rc);
+  /* A malformed input is the client's (400); an output the guest got
+   * wrong, the same code in collect, stays the skill's (422). */
+  j->status = rc == CIS_OK                                       ? 200
+              : rc == CIS_EJSON && res.stage == CIS_STAGE_GRANT ? 400
+                                                                : invoke_status(rc);
   cJSON *o = cJSON_CreateObject();
   if (o) {
     if (rc == CIS_OK && res.output) cJSON_AddItemToObject(o, "output", cJSON_CreateRaw(res.output));
@@ -1265,25 +1269,13 @@ static enum MHD_Result build_job(cis_server *s, struct MHD_Connection *c, reques
   case CIS__ROUTE_SHOW: j->run = run_show; break;
   case CIS__ROUTE_REMOVE: j->run = run_remove; break;
   case CIS__ROUTE_INSTALL: j->run = run_install; break;
-  case CIS__ROUTE_INVOKE: {
-    /* Input is checked here, so that a malformed one is 400 and an
-     * output the guest got wrong stays the skill's (422). */
+  case CIS__ROUTE_INVOKE:
     if (!rq->len) {
       j->body = "{}";
       j->body_len = 2;
     }
-    cJSON *v = NULL;
-    char why[160] = "";
-    cis_result rc = cis__json_parse_strict(j->body, j->body_len, false, &v, why, sizeof why);
-    cJSON_Delete(v);
-    if (rc != CIS_OK) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "input: %s", why[0] ? why : "not JSON");
-      return reply_error(s, c, rc == CIS_ENOMEM ? 500 : 400, rc == CIS_ENOMEM ? rc : CIS_EJSON, msg, NULL);
-    }
     j->run = run_invoke;
     break;
-  }
   case CIS__ROUTE_MCP: {
     const char *pv = header(c, "MCP-Protocol-Version"), *sid = header(c, "Mcp-Session-Id");
     snprintf(j->proto, sizeof j->proto, "%s", pv ? pv : "");

@@ -428,6 +428,7 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
                              const cis_invoke_options *opt, cis_invoke_result *res) {
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
+  res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
   if (!s || !name || !input) return res->status = CIS_EINVAL;
   uint64_t t0 = cis__now_ns(); /* the call's time runs from here: its lookup and load count */
   cis__skill_entry *e;
@@ -447,6 +448,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
                                   size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res) {
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
+  res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
   uint64_t t0 = cis__now_ns();
   char sha[65];

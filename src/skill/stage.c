@@ -969,8 +969,17 @@ cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, co
   cis__call c;
   cis__call_init(&c, s, m, dir, g, mod, skill_name, kv_ns, input, input_len, opt, res);
   c.t0 = t0;
+  cis_stage at = CIS_STAGE_GRANT;
   cis_result rc = cis__call_grant(&c);
-  if (rc == CIS_OK) rc = cis__call_link(&c);
-  if (rc == CIS_OK) rc = cis__call_run(&c);
-  return cis__call_collect(&c, rc);
+  if (rc == CIS_OK) {
+    at = CIS_STAGE_LINK;
+    rc = cis__call_link(&c);
+  }
+  if (rc == CIS_OK) {
+    at = CIS_STAGE_RUN;
+    rc = cis__call_run(&c);
+  }
+  cis_result end = cis__call_collect(&c, rc);
+  res->stage = end == CIS_OK ? CIS_STAGE_NONE : rc != CIS_OK ? at : CIS_STAGE_COLLECT;
+  return end;
 }

@@ -249,6 +249,37 @@ static void an_uncaught_exception_drops_the_call_s_kv_writes(void **st) {
   }
 }
 
+/* The result says where a call failed: the stage, whatever the code. */
+static void the_result_names_the_stage_that_failed(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("where");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_badout.wasm", "badout", "");
+  static const struct {
+    const char *skill, *input;
+    cis_result rc;
+    cis_stage stage;
+  } cases[] = {
+      {"stagekv", "{}", CIS_OK, CIS_STAGE_NONE},
+      {"nosuch", "{}", CIS_ENOTFOUND, CIS_STAGE_LOAD},
+      {"stagekv", "{bad", CIS_EJSON, CIS_STAGE_GRANT},
+      {"stagekv", "{ }", CIS_TRAP_UNREACHABLE, CIS_STAGE_RUN},
+      {"badout", "{}", CIS_EJSON, CIS_STAGE_COLLECT},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cis_invoke_result res;
+    cis_result rc = cis_skills_invoke(s, cases[i].skill, cases[i].input, strlen(cases[i].input), NULL, &res);
+    if (rc != cases[i].rc || res.stage != cases[i].stage)
+      fail_msg("%s %s: %s in stage %d, want %s in %d", cases[i].skill, cases[i].input, cis_errname(rc),
+               (int)res.stage, cis_errname(cases[i].rc), (int)cases[i].stage);
+    cis_invoke_result_free(&res);
+  }
+  cis_invoke_result res;
+  assert_int_equal(cis_skills_invoke(s, NULL, "{}", 2, NULL, &res), CIS_EINVAL);
+  assert_int_equal(res.stage, CIS_STAGE_LOAD);
+  cis_skills_close(s);
+}
+
 /* Fuel from the manifest runs out in run; the figures are invoke's. */
 static void stages_run_out_of_fuel_as_invoke_does(void **st) {
   (void)st;
@@ -380,6 +411,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stages_give_an_installed_skill_what_invoke_gives),
       cmocka_unit_test(collect_keeps_kv_writes_only_of_a_call_that_succeeded),
       cmocka_unit_test(an_uncaught_exception_drops_the_call_s_kv_writes),
+      cmocka_unit_test(the_result_names_the_stage_that_failed),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),

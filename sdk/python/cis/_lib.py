@@ -112,7 +112,7 @@ class InvokeResult_(Structure):
     _fields_ = [("status", c_int), ("output", c_void_p), ("output_len", c_size_t),
                 ("logs", c_void_p), ("logs_len", c_size_t), ("exit_code", c_int),
                 ("error", c_char * 512), ("stats", InvokeStats_),
-                ("results", POINTER(Val_)), ("nresults", c_size_t)]
+                ("results", POINTER(Val_)), ("nresults", c_size_t), ("stage", c_int)]
 
 
 class SkillInfo_(Structure):

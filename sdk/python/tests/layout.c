@@ -36,6 +36,7 @@ int main(void) {
   S(cis_invoke_stats); F(cis_invoke_stats, ai_tokens); F(cis_invoke_stats, memory_peak);
   S(cis_invoke_result); F(cis_invoke_result, exit_code); F(cis_invoke_result, error);
   F(cis_invoke_result, stats); F(cis_invoke_result, results); F(cis_invoke_result, nresults);
+  F(cis_invoke_result, stage);
   S(cis_skill_info); F(cis_skill_info, installed_at);
   S(cis_key_info); F(cis_key_info, added_at);
   S(cis_cache_entry); F(cis_cache_entry, bytes); F(cis_cache_entry, sound);
