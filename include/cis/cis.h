@@ -94,6 +94,23 @@ CIS_EXTERN const char *cis_errmsg(const void *handle);
  * "". */
 CIS_EXTERN cis_result cis_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Numbers, sizes and durations written as text, read alike by every `cis`
+ * flag and skill manifest (docs/cli.md, "Values"). */
+/* Parses an unsigned decimal or 0x-hex number that fills all of s (no sign,
+ * no spaces). Returns false when s is not one or does not fit 64 bits. */
+CIS_EXTERN bool cis_parse_u64(const char *s, uint64_t *out);
+
+/* Parses a size in bytes: an integer (decimal or 0x hex) or a decimal
+ * number with a unit, B, KiB, MiB, GiB, TiB (1024-based) or KB, MB, GB, TB
+ * (1000-based), whose value is a whole number of bytes: 128MiB, 1.5KiB,
+ * 65536. Returns false on junk, a sign, an unknown unit or overflow. */
+CIS_EXTERN bool cis_parse_size(const char *s, uint64_t *bytes);
+/* Parses a duration into milliseconds: a decimal number with an optional
+ * fraction and unit ms, s, m or h (500ms, 1.5s, 2m); no unit means
+ * milliseconds; the result must be whole milliseconds. Returns false on
+ * junk, a sign, an unknown unit, a fraction of a millisecond or overflow. */
+CIS_EXTERN bool cis_parse_duration_ms(const char *s, uint64_t *ms);
+
 /* ----------------------------------------------------------------- values */
 
 typedef enum cis_valtype {

@@ -75,7 +75,7 @@ static bool get_bool(parser *p, const cJSON *obj, const char *path, const char *
   return true;
 }
 
-/* A non-negative integer, or for sizes a string like "128MiB". */
+/* A non-negative integer, or for sizes a string like "128MiB" or "1.5GiB". */
 static bool get_u64(parser *p, const cJSON *obj, const char *path, const char *key, bool size,
                     uint64_t max, uint64_t *out) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -89,22 +89,11 @@ static bool get_u64(parser *p, const cJSON *obj, const char *path, const char *k
     *out = (uint64_t)d;
     return true;
   }
-  if (size && cJSON_IsString(v)) {
-    const char *s = v->valuestring;
-    char *end;
-    if (!isdigit((unsigned char)s[0])) goto bad;
-    unsigned long long n = strtoull(s, &end, 10);
-    uint64_t mul = 1;
-    if (!strcmp(end, "") || !strcmp(end, "B")) mul = 1;
-    else if (!strcmp(end, "KiB")) mul = 1024ull;
-    else if (!strcmp(end, "MiB")) mul = 1024ull * 1024;
-    else if (!strcmp(end, "GiB")) mul = 1024ull * 1024 * 1024;
-    else if (!strcmp(end, "KB")) mul = 1000ull;
-    else if (!strcmp(end, "MB")) mul = 1000ull * 1000;
-    else if (!strcmp(end, "GB")) mul = 1000ull * 1000 * 1000;
-    else goto bad;
-    if (n > max / mul) return fail(p, "%s.%s: larger than %" PRIu64 " bytes", path, key, max);
-    *out = n * mul;
+  if (size && cJSON_IsString(v)) { /* as the CLI's flags read sizes (cis_parse_size) */
+    uint64_t n;
+    if (!cis_parse_size(v->valuestring, &n)) goto bad;
+    if (n > max) return fail(p, "%s.%s: larger than %" PRIu64 " bytes", path, key, max);
+    *out = n;
     return true;
   }
 bad:

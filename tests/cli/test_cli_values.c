@@ -16,27 +16,27 @@
 
 static void expect_size(const char *s, uint64_t want) {
   uint64_t v = 12345;
-  if (!cli_parse_size(s, &v)) fail_msg("size \"%s\" refused", s);
+  if (!cis_parse_size(s, &v)) fail_msg("size \"%s\" refused", s);
   if (v != want) fail_msg("size \"%s\" read as %llu, not %llu", s, (unsigned long long)v,
                           (unsigned long long)want);
 }
 
 static void refuse_size(const char *s) {
   uint64_t v = 12345;
-  if (cli_parse_size(s, &v)) fail_msg("size \"%s\" taken as %llu", s, (unsigned long long)v);
+  if (cis_parse_size(s, &v)) fail_msg("size \"%s\" taken as %llu", s, (unsigned long long)v);
   assert_int_equal(v, 12345); /* untouched */
 }
 
 static void expect_ms(const char *s, uint64_t want) {
   uint64_t v = 12345;
-  if (!cli_parse_duration_ms(s, &v)) fail_msg("duration \"%s\" refused", s);
+  if (!cis_parse_duration_ms(s, &v)) fail_msg("duration \"%s\" refused", s);
   if (v != want) fail_msg("duration \"%s\" read as %llu ms, not %llu", s, (unsigned long long)v,
                           (unsigned long long)want);
 }
 
 static void refuse_ms(const char *s) {
   uint64_t v = 12345;
-  if (cli_parse_duration_ms(s, &v)) fail_msg("duration \"%s\" taken as %llu", s, (unsigned long long)v);
+  if (cis_parse_duration_ms(s, &v)) fail_msg("duration \"%s\" taken as %llu", s, (unsigned long long)v);
   assert_int_equal(v, 12345);
 }
 

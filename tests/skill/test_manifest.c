@@ -217,6 +217,33 @@ static void huge_numbers_refused(void **state) {
   cis__manifest_free(m);
 }
 
+/* Sizes are read as the CLI's flags read them (cis_parse_size): units of
+ * 1024 and 1000, a fraction that makes whole bytes, hex; nothing else. */
+static void sizes_as_the_cli_reads_them(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    uint64_t bytes;
+  } ok[] = {{"1.5GiB", 1536ull << 20}, {"128MiB", 128ull << 20}, {"1MB", 1000000}, {"0x1000000", 1u << 24},
+            {"16777216B", 1u << 24}, {"0.5GB", 500000000}};
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    char j[512];
+    snprintf(j, sizeof j, "{" BASE ",\"limits\":{\"memory\":\"%s\"}}", ok[i].text);
+    cis_manifest *m;
+    char err[256];
+    assert_int_equal(parse(j, &m, err), CIS_OK);
+    assert_int_equal(m->memory_bytes, ok[i].bytes);
+    cis__manifest_free(m);
+  }
+  static const char *const bad[] = {"1.5B", "1.KiB", ".5MiB", "-1MiB", " 1MiB", "1 MiB", "1mib",
+                                    "18446744073709551616", "99999999999TB", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char j[512];
+    snprintf(j, sizeof j, "{" BASE ",\"limits\":{\"memory\":\"%s\"}}", bad[i]);
+    expect_error(j, CIS_EMANIFEST, "limits.memory");
+  }
+}
+
 /* A manifest nested 200,000 levels deep (well under the size cap) is a
  * typed JSON error, never a walk as deep as the nesting. */
 static void deep_nesting_refused(void **state) {
@@ -259,6 +286,7 @@ int main(void) {
       cmocka_unit_test(control_bytes_between_tokens_are_malformed),
       cmocka_unit_test(mount_volume_field),
       cmocka_unit_test(huge_numbers_refused),
+      cmocka_unit_test(sizes_as_the_cli_reads_them),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

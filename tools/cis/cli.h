@@ -42,8 +42,8 @@ int cli_exit_code(cis_result rc);
 typedef enum cli_opt_kind {
   CLI_OPT_FLAG, /* no value; sets a bool */
   CLI_OPT_U64,  /* unsigned decimal or 0x hex, into a uint64_t */
-  CLI_OPT_SIZE, /* a size in bytes (cli_parse_size), into a uint64_t */
-  CLI_OPT_MS,   /* a duration in ms (cli_parse_duration_ms), into a uint64_t */
+  CLI_OPT_SIZE, /* a size in bytes (cis_parse_size), into a uint64_t */
+  CLI_OPT_MS,   /* a duration in ms (cis_parse_duration_ms), into a uint64_t */
   CLI_OPT_STR,  /* a string, into a const char * (the last one wins) */
   CLI_OPT_LIST, /* a repeatable string, appended to a cli_strlist */
 } cli_opt_kind;
@@ -86,20 +86,8 @@ void cli_strlist_free(cli_strlist *l);
 
 /* ------------------------------------------------------------- values */
 
-/* Parses an unsigned decimal or 0x-hex number that fills all of s (no sign,
- * no spaces). Returns false when s is not one or does not fit 64 bits. */
-bool cli_parse_u64(const char *s, uint64_t *out);
-
-/* Parses a size in bytes: an integer (decimal or 0x hex) or a decimal
- * number with a unit, B, KiB, MiB, GiB, TiB (1024-based) or KB, MB, GB, TB
- * (1000-based), whose value is a whole number of bytes: 128MiB, 1.5KiB,
- * 65536. Returns false on junk, a sign, an unknown unit or overflow. */
-bool cli_parse_size(const char *s, uint64_t *bytes);
-/* Parses a duration into milliseconds: a decimal number with an optional
- * fraction and unit ms, s, m or h (500ms, 1.5s, 2m); no unit means
- * milliseconds; the result must be whole milliseconds. Returns false on
- * junk, a sign, an unknown unit, a fraction of a millisecond or overflow. */
-bool cli_parse_duration_ms(const char *s, uint64_t *ms);
+/* Numbers, sizes and durations: cis_parse_u64, cis_parse_size and
+ * cis_parse_duration_ms (include/cis/cis.h), as manifests read them. */
 
 /* Parses text as a value of type t into *out: i32/i64 as decimal or 0x hex,
  * optionally negative (the unsigned spelling of the bit pattern is also

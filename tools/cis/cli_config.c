@@ -129,10 +129,10 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   uint64_t n;
   switch (i) {
   case S_TIMEOUT:
-    if (!cli_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
+    if (!cis_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
     return true;
   case S_MAX_MEMORY:
-    if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
+    if (!cis_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
     return true;
   case S_LOG_FORMAT:
     if (strcmp(v, "text") && strcmp(v, "json")) return snprintf(why, cap, "is text or json"), false;
@@ -159,12 +159,12 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_TENANT_SKILLS:
   case S_SERVE_TENANT_KV_KEYS:
   case S_SERVE_TENANT_FS_FILES:
-    if (!cli_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
+    if (!cis_parse_u64(v, &n)) return snprintf(why, cap, "needs a whole number"), false;
     return true;
   case S_SERVE_MAX_TIMEOUT:
   case S_SERVE_HEAD_TIMEOUT:
   case S_SERVE_DRAIN:
-    if (!cli_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
+    if (!cis_parse_duration_ms(v, &n)) return snprintf(why, cap, "needs a duration such as 500ms, 30s or 2m"), false;
     return true;
   case S_SERVE_MAX_BODY:
   case S_SERVE_MAX_MEMORY:
@@ -172,7 +172,7 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_TENANT_MODULE_BYTES:
   case S_SERVE_TENANT_KV_BYTES:
   case S_SERVE_TENANT_FS_BYTES:
-    if (!cli_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
+    if (!cis_parse_size(v, &n)) return snprintf(why, cap, "needs a size such as 64MiB or 1GiB"), false;
     return true;
   case S_SERVE_LISTEN:
     if (!*v || strstr(v, ",,") || v[strlen(v) - 1] == ',') return snprintf(why, cap, "is HOST:PORT[,HOST:PORT...]"), false;
@@ -428,8 +428,8 @@ static void skills_config_of(const cli_config *cc, const cli_host_flags *f, cis_
   sc.tenant = f ? f->tenant : NULL;
   sc.log_format = !strcmp(c.value[S_LOG_FORMAT], "json") ? CIS_LOG_JSON : CIS_LOG_TEXT;
   cis_limits_default(&sc.limits);
-  cli_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);
-  cli_parse_size(c.value[S_MAX_MEMORY], &sc.limits.max_memory_bytes);
+  cis_parse_duration_ms(c.value[S_TIMEOUT], &sc.limits.timeout_ms);
+  cis_parse_size(c.value[S_MAX_MEMORY], &sc.limits.max_memory_bytes);
   if (!sc.limits.timeout_ms || !sc.limits.max_memory_bytes) {
     cis_limits d;
     cis_limits_default(&d);

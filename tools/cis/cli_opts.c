@@ -71,14 +71,14 @@ int cli_parse_opts(const char *cmd, const cli_opt *opts, size_t nopts, int argc,
       }
       switch (o->kind) {
       case CLI_OPT_U64:
-        if (!cli_parse_u64(val, (uint64_t *)o->dest)) {
+        if (!cis_parse_u64(val, (uint64_t *)o->dest)) {
           fprintf(stderr, "cis %s: %s needs an unsigned integer (decimal or 0x hex), not \"%s\"\n",
                   cmd, o->name, val);
           return CLI_EXIT_USAGE;
         }
         break;
       case CLI_OPT_SIZE:
-        if (!cli_parse_size(val, (uint64_t *)o->dest)) {
+        if (!cis_parse_size(val, (uint64_t *)o->dest)) {
           fprintf(stderr,
                   "cis %s: %s needs a size in bytes such as 65536, 64KiB, 128MiB or 1GiB, "
                   "not \"%s\"\n",
@@ -87,7 +87,7 @@ int cli_parse_opts(const char *cmd, const cli_opt *opts, size_t nopts, int argc,
         }
         break;
       case CLI_OPT_MS:
-        if (!cli_parse_duration_ms(val, (uint64_t *)o->dest)) {
+        if (!cis_parse_duration_ms(val, (uint64_t *)o->dest)) {
           fprintf(stderr,
                   "cis %s: %s needs a duration such as 500ms, 1.5s or 2m (a plain number is "
                   "milliseconds), not \"%s\"\n",

@@ -22,34 +22,14 @@
 
 #define CLI_MAX_FILE (1ull << 30) /* a module larger than this is refused unread */
 
-static bool is_hex_digit(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool cli_parse_u64(const char *s, uint64_t *out) {
-  int base = 10;
-  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    base = 16;
-    s += 2;
-  }
-  /* strtoull would skip spaces and take a sign: insist on a digit first. */
-  if (base == 16 ? !is_hex_digit(*s) : !(*s >= '0' && *s <= '9')) return false;
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, base);
-  if (errno || *end) return false;
-  *out = v;
-  return true;
-}
-
-/* Parses an integer of `bits` bits: an optional sign, then cli_parse_u64.
+/* Parses an integer of `bits` bits: an optional sign, then cis_parse_u64.
  * Negative values go down to -2^(bits-1); positive ones up to 2^bits - 1,
  * so both -1 and 0xffffffff spell the i32 with all bits set. */
 static bool parse_int(const char *s, unsigned bits, uint64_t *out) {
   bool neg = false;
   if (*s == '-' || *s == '+') neg = *s++ == '-';
   uint64_t mag;
-  if (!cli_parse_u64(s, &mag)) return false;
+  if (!cis_parse_u64(s, &mag)) return false;
   uint64_t umax = bits == 32 ? UINT32_MAX : UINT64_MAX;
   uint64_t nmax = bits == 32 ? (1ull << 31) : (1ull << 63);
   if (neg) {

@@ -175,8 +175,8 @@ static int locate(fs_args *a) {
     /* Checked by the configuration already. */
     const char *files = cli_config_value(c, "serve.tenant_max_fs_files");
     const char *bytes = cli_config_value(c, "serve.tenant_max_fs_bytes");
-    if (files) cli_parse_u64(files, &a->group_files);
-    if (bytes) cli_parse_size(bytes, &a->group_bytes);
+    if (files) cis_parse_u64(files, &a->group_files);
+    if (bytes) cis_parse_size(bytes, &a->group_bytes);
   }
   if (c) cli_config_free(c);
   if (rc != CIS_OK) return fail(a, rc, err);
@@ -588,7 +588,7 @@ static int do_compact(const fs_args *a, cis_vfs *fs) {
 
 /* A layer id argument; false after saying why. */
 static bool layer_arg(const fs_args *a, const char *s, uint64_t *id) {
-  if (cli_parse_u64(s, id)) return true;
+  if (cis_parse_u64(s, id)) return true;
   fprintf(stderr, "cis fs %s: \"%s\" is not a layer id (cis fs layers lists them)\n", a->sub, s);
   return false;
 }

@@ -115,9 +115,9 @@ int cli_cmd_serve(int argc, char **argv) {
    * the configuration checks the file's and the environment's (3). */
   for (int i = F_WORKERS; code == CLI_EXIT_OK && i < F_N; i++) {
     uint64_t n;
-    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? cli_parse_size(flag[i], &n)
-                           : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT ? cli_parse_duration_ms(flag[i], &n)
-                                                                  : cli_parse_u64(flag[i], &n));
+    bool ok = !flag[i] || (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? cis_parse_size(flag[i], &n)
+                           : i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT ? cis_parse_duration_ms(flag[i], &n)
+                                                                  : cis_parse_u64(flag[i], &n));
     if (!ok) {
       fprintf(stderr, "cis serve: %s needs a %s, not \"%s\"\n", opts[i].name,
               i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE ? "size such as 64MiB"
@@ -166,9 +166,9 @@ int cli_cmd_serve(int argc, char **argv) {
     if (!t) continue;
     if (i == F_MAX_BODY || i == F_MAX_MEMORY || i == F_MIN_BODY_RATE || i == F_TENANT_MODULE_BYTES ||
         i == F_TENANT_KV_BYTES || i == F_TENANT_FS_BYTES)
-      cli_parse_size(t, &v[i]);
-    else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cli_parse_duration_ms(t, &v[i]);
-    else cli_parse_u64(t, &v[i]);
+      cis_parse_size(t, &v[i]);
+    else if (i == F_MAX_TIMEOUT || i == F_DRAIN || i == F_HEAD_TIMEOUT) cis_parse_duration_ms(t, &v[i]);
+    else cis_parse_u64(t, &v[i]);
   }
   if (!v[F_WORKERS] || v[F_WORKERS] > 1024 || !v[F_QUEUE] || v[F_QUEUE] > 1000000 || !v[F_MAX_CONN] ||
       v[F_MAX_CONN] > 65536 || v[F_TENANT_CONC] > 1000000 || !v[F_MAX_BODY] || v[F_MAX_BODY] > SIZE_MAX ||

@@ -1,7 +1,8 @@
 /*
- * This file implements the one reader of numbers, sizes and durations that
- * every `cis` flag uses (docs/cli.md, "Values"), so `--timeout abc` or
- * `--max-memory 128MiB` mean the same in `cis run` and `cis skill run`.
+ * This file implements the one reader of numbers, sizes and durations
+ * written as text (cis_parse_u64, cis_parse_size, cis_parse_duration_ms):
+ * every `cis` flag and every skill manifest read them alike
+ * (docs/cli.md, "Values").
  *
  *   integer   decimal or 0x hex, no sign, no spaces: 42, 0x2a
  *   size      an integer with an optional unit: B, KiB, MiB, GiB, TiB
@@ -17,7 +18,30 @@
  */
 #include <string.h>
 
-#include "cli.h"
+#include "common/internal.h"
+
+static int digit_of(char c, int base) {
+  int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99;
+  return d < base ? d : -1;
+}
+
+bool cis_parse_u64(const char *s, uint64_t *out) {
+  if (!s || !out) return false;
+  int base = 10;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+    base = 16;
+    s += 2;
+  }
+  if (digit_of(*s, base) < 0) return false; /* a digit first: no space, no sign */
+  uint64_t v = 0;
+  for (; *s; s++) {
+    int d = digit_of(*s, base);
+    if (d < 0 || __builtin_mul_overflow(v, (uint64_t)base, &v) || __builtin_add_overflow(v, (uint64_t)d, &v))
+      return false;
+  }
+  *out = v;
+  return true;
+}
 
 /* A unit suffix and what one of it is worth in the base unit. */
 typedef struct unit {
@@ -50,7 +74,7 @@ static const unit duration_units[] = {
  * unit, as a plain integer. */
 static bool parse_scaled(const char *s, const unit *units, size_t nunits, uint64_t *out) {
   if (!s || !*s) return false;
-  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) return cli_parse_u64(s, out);
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) return cis_parse_u64(s, out);
   if (*s < '0' || *s > '9') return false; /* no sign, no space, no ".5" */
   uint64_t whole = 0;
   while (*s >= '0' && *s <= '9') {
@@ -98,10 +122,10 @@ static bool parse_scaled(const char *s, const unit *units, size_t nunits, uint64
   return true;
 }
 
-bool cli_parse_size(const char *s, uint64_t *bytes) {
-  return parse_scaled(s, size_units, sizeof size_units / sizeof size_units[0], bytes);
+bool cis_parse_size(const char *s, uint64_t *bytes) {
+  return bytes && parse_scaled(s, size_units, sizeof size_units / sizeof size_units[0], bytes);
 }
 
-bool cli_parse_duration_ms(const char *s, uint64_t *ms) {
-  return parse_scaled(s, duration_units, sizeof duration_units / sizeof duration_units[0], ms);
+bool cis_parse_duration_ms(const char *s, uint64_t *ms) {
+  return ms && parse_scaled(s, duration_units, sizeof duration_units / sizeof duration_units[0], ms);
 }
