@@ -2416,7 +2416,7 @@ static bool image_trailer_ok(const uint8_t trl[IMG_TRL], const uint8_t key[32],
  * CIS_EHASH when it is not (a warning says why); CIS_EIO when it cannot
  * be read. */
 static cis_result image_check(int fd, const char *path, const trust *tr, const uint8_t key[32],
-                              const cis__module *m, const cis__data_image *plan) {
+                              const cis__module *m, const cis__data_image *plan, bool vouched) {
   struct stat st;
   uint8_t trl[IMG_TRL];
   if (fstat(fd, &st) != 0) return CIS_EIO;
@@ -2431,6 +2431,7 @@ static cis_result image_check(int fd, const char *path, const trust *tr, const u
          path);
     return CIS_EHASH;
   }
+  if (vouched) return CIS_OK; /* compared before: imgok_read */
   void *p = mmap(NULL, (size_t)plan->len, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return CIS_EIO;
   bool same = cis__data_image_equal(m, plan, p);
@@ -2440,6 +2441,56 @@ static cis_result image_check(int fd, const char *path, const trust *tr, const u
     return CIS_EHASH;
   }
   return CIS_OK;
+}
+
+/* KEY.imgok beside an image: that the image file of identity `image`
+ * holds what the segments of the module in the entry file of identity
+ * `entry` write, as image_check compared them in full. The first instance
+ * of that entry in a later process then skips the compare while both
+ * files are those (cis never writes either in place: a new compile makes
+ * new files); the other checks of the image stay. */
+#define IMGOK_MAGIC "cisimgk1"
+typedef struct imgok_record {
+  char magic[8];
+  cis__file_id entry, image;
+} imgok_record;
+
+/* Whether the record at path vouches for the image open as img beside
+ * the entry of identity entry. */
+static bool imgok_read(const char *path, const trust *tr, const cis__file_id *entry, int img) {
+  struct stat st;
+  cis__file_id image;
+  if (fstat(img, &st) != 0) return false;
+  cis__file_id_of(&st, &image);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  imgok_record r;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof r &&
+            owner_ok(&st, tr) && read_all(fd, (uint8_t *)&r, sizeof r) &&
+            !memcmp(r.magic, IMGOK_MAGIC, 8) && !memcmp(&r.entry, entry, sizeof *entry) &&
+            !memcmp(&r.image, &image, sizeof image);
+  close(fd);
+  return ok;
+}
+
+/* Records that the image open as fd was compared in full for the entry
+ * of identity entry (written aside, then renamed over). */
+static void imgok_write(const char *path, int fd, const cis__file_id *entry) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return;
+  imgok_record r;
+  memset(&r, 0, sizeof r);
+  memcpy(r.magic, IMGOK_MAGIC, 8);
+  r.entry = *entry;
+  cis__file_id_of(&st, &r.image);
+  char tmp[PATH_MAX + 200];
+  static atomic_uint seq;
+  snprintf(tmp, sizeof tmp, "%s.%ld.%u.tmp", path, (long)getpid(), atomic_fetch_add(&seq, 1));
+  int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (out < 0) return; /* a folder this user may not write: compared again next time */
+  bool ok = write_all(out, (const uint8_t *)&r, sizeof r);
+  ok = close(out) == 0 && ok;
+  if (!ok || rename(tmp, path) != 0) unlink(tmp);
 }
 
 /* Looks for l's image for module m (one of l's) once: img_state becomes
@@ -2453,21 +2504,26 @@ static void image_look(cis__aot_loaded *l, const cis__module *m) {
     cis__data_image plan;
     size_t n = strlen(l->path);
     if (n > 4 && !strcmp(l->path + n - 4, ".cso") && cis__data_image_plan(m, CIS__DATA_IMAGE_MIN, &plan)) {
-      char *path = malloc(n + 1);
+      char *path = malloc(n + 3), *okpath = malloc(n + 3);
       int fd = -1;
-      if (path) {
+      if (path && okpath) {
         memcpy(path, l->path, n - 4);
         memcpy(path + n - 4, ".img", 5);
+        memcpy(okpath, l->path, n - 4);
+        memcpy(okpath + n - 4, ".imgok", 7);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0 && errno == ELOOP) warn("cache image %s is a symbolic link: not used", path);
       }
-      if (fd >= 0 && image_check(fd, path, &l->tr, l->key, m, &plan) == CIS_OK) {
+      bool vouched = fd >= 0 && imgok_read(okpath, &l->tr, &l->eid, fd);
+      if (fd >= 0 && image_check(fd, path, &l->tr, l->key, m, &plan, vouched) == CIS_OK) {
         l->img = (cis__mem_image){.fd = fd, .start = plan.start, .len = plan.len};
         st = 1;
+        if (!vouched) imgok_write(okpath, fd, &l->eid);
       } else if (fd >= 0) {
         close(fd);
       }
       free(path);
+      free(okpath);
     }
     atomic_store(&l->img_state, st);
   }
@@ -2483,7 +2539,7 @@ cis_result cis__aot_check_image_fd(int fd, const cis__module *m, const uint8_t k
   cis__data_image plan;
   trust tr = {.has_named = false};
   if (!cis__data_image_plan(m, 0, &plan)) return CIS_ENOTFOUND;
-  return image_check(fd, "(fuzz)", &tr, key, m, &plan);
+  return image_check(fd, "(fuzz)", &tr, key, m, &plan, false);
 }
 
 /* ------------------------------------------------------------ obtain */
@@ -3045,13 +3101,14 @@ static void read_entry(const char *path, const char *name, cis_cache_entry *e) {
 }
 
 /* What a file of the cache folder is. */
-enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED, FK_IMAGE, FK_ID };
+enum { FK_OTHER, FK_ENTRY, FK_LOCK, FK_TEMP, FK_REFUSED, FK_IMAGE, FK_ID, FK_IMGOK };
 
 static int file_kind(const char *name) {
   size_t l = strlen(name);
   if (l == 64 + 4 && !strcmp(name + 64, ".cso")) return FK_ENTRY;
   if (l == 64 + 4 && !strcmp(name + 64, ".img")) return FK_IMAGE;
   if (l == 64 + 3 && !strcmp(name + 64, ".id")) return FK_ID;
+  if (l == 64 + 6 && !strcmp(name + 64, ".imgok")) return FK_IMGOK;
   if (l == 64 + 5 && !strcmp(name + 64, ".lock")) return FK_LOCK;
   if (l == 64 + 8 && !strcmp(name + 64, ".refused")) return FK_REFUSED;
   if (l > 65 && name[64] == '.' &&
@@ -3241,8 +3298,8 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
     return true;
   }
   char other[PATH_MAX + 300];
-  if (kind == FK_IMAGE) { /* an image whose entry is gone, and not being written (an hour) */
-    snprintf(other, sizeof other, "%.*s.cso", (int)(strlen(path) - 4), path);
+  if (kind == FK_IMAGE || kind == FK_IMGOK) { /* an image (or its record) whose entry is gone, and not being written (an hour) */
+    snprintf(other, sizeof other, "%.*s.cso", (int)(strlen(path) - (kind == FK_IMAGE ? 4 : 6)), path);
     if (age > 3600 && access(other, F_OK) != 0 && errno == ENOENT) remove_file(v, path, false);
     return true;
   }
@@ -3266,7 +3323,7 @@ static bool prune_one(const char *path, const char *name, int kind, void *u) {
   if (!e.sound || strcmp(e.cis_version, CIS_VERSION_STRING) != 0 ||
       (v->max_age && age > v->max_age)) {
     remove_file(v, path, true);
-    static const char *const beside[] = {"lock", "img"};
+    static const char *const beside[] = {"lock", "img", "imgok"};
     for (size_t i = 0; i < CIS_ARRAY_LEN(beside); i++) {
       snprintf(other, sizeof other, "%.*s.%s", (int)(strlen(path) - 4), path, beside[i]);
       unlink(other);

@@ -28,6 +28,7 @@
 
 #include "aot_test.h"
 #include "cis/cis.h"
+#include "runtime/runtime.h"
 #include "cis/cis_aot.h"
 #include "runtime/rt_internal.h"
 
@@ -178,6 +179,14 @@ static uint64_t start_on(const char *name, const char *text, const ref *r) {
 static void the_image(char *out, size_t n) { cache_file(".img", out, n); }
 
 static const char *const IMG[] = {".img", NULL};
+
+/* Compares of an image with its module's segments (linked with --wrap). */
+static int compares;
+bool __real_cis__data_image_equal(const cis__module *m, const cis__data_image *plan, const uint8_t *img);
+bool __wrap_cis__data_image_equal(const cis__module *m, const cis__data_image *plan, const uint8_t *img) {
+  compares++;
+  return __real_cis__data_image_equal(m, plan, img);
+}
 
 /* ------------------------------------------------------------- tests */
 
@@ -463,6 +472,48 @@ static void image_that_cannot_be_written_is_left_out(void **state) {
   free(text);
 }
 
+/* The first instance of an entry compares its image with the segments in
+ * full and records it (KEY.imgok); the first instance of the entry loaded
+ * again does not compare while the entry and the image are those files.
+ * An image rewritten, an entry replaced, or a record that is not one cis
+ * writes: compared again. */
+static void image_compared_once_is_recorded(void **state) {
+  (void)state;
+  static const char *const OK[] = {".imgok", NULL};
+  char *text = big_text();
+  ref r = reference(text);
+  assert_true(start_on("aot", text, &r) > 0); /* compiles, compares, records */
+  assert_int_equal(cache_files(OK, false), 1);
+  int before = compares;
+  assert_true(start_on("aot", text, &r) > 0);
+  assert_true(start_on("auto", text, &r) > 0);
+  assert_int_equal(compares, before);
+  char img[400], ok[400], keep[450];
+  the_image(img, sizeof img);
+  cache_file(".imgok", ok, sizeof ok);
+  snprintf(keep, sizeof keep, "%s/good.img", home);
+  copy_file(img, keep);
+  copy_file(keep, img); /* the same bytes written anew: another file to the record */
+  assert_true(start_on("aot", text, &r) > 0);
+  assert_int_equal(compares, before + 1);
+  assert_true(start_on("aot", text, &r) > 0); /* recorded again */
+  assert_int_equal(compares, before + 1);
+  poke(ok, 0, 'X'); /* not a record cis writes */
+  assert_true(start_on("aot", text, &r) > 0);
+  assert_int_equal(compares, before + 2);
+  assert_int_equal(unlink(ok), 0);
+  assert_int_equal(symlink(keep, ok), 0); /* a link: never followed */
+  assert_true(start_on("aot", text, &r) > 0);
+  assert_int_equal(compares, before + 3);
+  char entry[400];
+  the_entry(entry, sizeof entry);
+  assert_int_equal(utimensat(AT_FDCWD, entry, NULL, 0), 0); /* another entry file, as far as the record knows */
+  assert_true(start_on("aot", text, &r) > 0);
+  assert_int_equal(compares, before + 4);
+  ref_free(&r);
+  free(text);
+}
+
 /* `cis cache clear` removes images; `cis cache prune` removes an image
  * with its entry. */
 static void cache_clear_and_prune_remove_images(void **state) {
@@ -494,6 +545,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(bad_or_untrusted_images_are_not_mapped, setup, teardown),
       cmocka_unit_test_setup_teardown(image_that_cannot_be_written_is_left_out, setup, teardown),
       cmocka_unit_test_setup_teardown(cache_clear_and_prune_remove_images, setup, teardown),
+      cmocka_unit_test_setup_teardown(image_compared_once_is_recorded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
