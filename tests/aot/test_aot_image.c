@@ -514,24 +514,28 @@ static void image_compared_once_is_recorded(void **state) {
   free(text);
 }
 
-/* `cis cache clear` removes images; `cis cache prune` removes an image
- * with its entry. */
+/* `cis cache clear` removes images and their records; `cis cache prune`
+ * removes an image and its record with its entry. */
 static void cache_clear_and_prune_remove_images(void **state) {
   (void)state;
   char *text = big_text();
   ref r = reference(text);
   assert_true(start_on("aot", text, &r) > 0);
+  static const char *const OK[] = {".imgok", NULL};
+  assert_int_equal(cache_files(OK, false), 1);
   uint64_t removed = 0;
   assert_int_equal(cis_cache_clear(&removed), CIS_OK);
   assert_int_equal(removed, 1);
   assert_int_equal(cache_files(IMG, false), 0);
+  assert_int_equal(cache_files(OK, false), 0);
   assert_true(start_on("aot", text, &r) > 0); /* compiled again, image too */
   char p[400];
   the_entry(p, sizeof p);
-  poke(p, 100, 0xee); /* unsound: pruned, with its image */
+  poke(p, 100, 0xee); /* unsound: pruned, with its image and the image's record */
   assert_int_equal(cis_cache_prune(0, &removed), CIS_OK);
   assert_int_equal(removed, 1);
   assert_int_equal(cache_files(IMG, false), 0);
+  assert_int_equal(cache_files(OK, false), 0);
   ref_free(&r);
   free(text);
 }
