@@ -47,11 +47,13 @@ void cis__db_pg_free(cis__db_pg *d);
  * that breaks on its first statement after a server restart connects
  * again, once: every statement is a transaction of its own.
  * Errors: cfg->down (out of reach, lost, shutting down, the deadline
- * passed while connecting or waiting), CIS_EUNSUPPORTED (the database's
- * schema is newer than cfg->schema: refused, not changed), CIS_EIO (a
- * migration failed: rolled back), CIS_ETIMEOUT (the server cancelled
- * the statement), CIS_EIO (the statement failed), CIS_EINVAL (a malformed
- * connection string, too many parameters), CIS_EUNSUPPORTED (no libpq),
+ * passed while connecting), CIS_EUNSUPPORTED (the database's schema is
+ * newer than cfg->schema: refused, not changed), CIS_EIO (a migration
+ * failed: rolled back), CIS_ETIMEOUT (the deadline passed while another
+ * thread's statement held the connection, or before the answer came: the
+ * statement is cancelled; or the server cancelled it), CIS_EIO (the
+ * statement failed), CIS_EINVAL (a malformed connection string, too many
+ * parameters), CIS_EUNSUPPORTED (no libpq),
  * CIS_ENOMEM; the message "LABEL: STEP: DETAIL", never the connection
  * string, goes to err. */
 cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
@@ -65,8 +67,9 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
  * one migrates and the other waits, then finds it done. Every wait ends
  * by until (cis__now_ns() time). A failure rolls the whole back (pg is
  * left outside a transaction, or broken). cfg->appname is not used.
- * Errors: cfg->down (the server out of reach, lost, the deadline),
- * CIS_ETIMEOUT (the server cancelled a statement), CIS_EUNSUPPORTED (the database is newer than the schema: refused, not
+ * Errors: cfg->down (the server out of reach, lost), CIS_ETIMEOUT (the
+ * deadline passed; or the server cancelled a statement),
+ * CIS_EUNSUPPORTED (the database is newer than the schema: refused, not
  * changed), CIS_EIO (a migration or reading failed), CIS_ENOMEM;
  * "LABEL: STEP: DETAIL" in err. */
 cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, char *err, size_t cap);

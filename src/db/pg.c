@@ -53,9 +53,11 @@ void cis__db_pg_free(cis__db_pg *d) {
   free(d);
 }
 
-/* An outcome of pgwire as a cis_result, "LABEL: STEP: DETAIL" in err. */
-static cis_result outcome_code(const cis__db_pg_config *cfg, cis__pgwire_outcome o, const cis__pgwire_report *rep,
-                               const char *what, char *err, size_t cap) {
+/* An outcome of pgwire as a cis_result, "LABEL: STEP: DETAIL" in err. The
+ * deadline passed while connecting is a server out of reach (cfg->down);
+ * while a statement ran, the caller's time ran out (CIS_ETIMEOUT). */
+static cis_result outcome_code(const cis__db_pg_config *cfg, bool connecting, cis__pgwire_outcome o,
+                               const cis__pgwire_report *rep, const char *what, char *err, size_t cap) {
   cis_result rc;
   const char *detail = rep->msg;
   switch (o) {
@@ -66,7 +68,10 @@ static cis_result outcome_code(const cis__db_pg_config *cfg, cis__pgwire_outcome
          : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
                                                                                              : CIS_EIO;
     break;
-  case CIS__PGWIRE_TIMEOUT: rc = cfg->down; detail = "no answer before the deadline"; break;
+  case CIS__PGWIRE_TIMEOUT:
+    rc = connecting ? cfg->down : CIS_ETIMEOUT;
+    detail = "no answer before the deadline";
+    break;
   case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
   case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
   case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
@@ -93,7 +98,7 @@ static cis_result run(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, 
   const char *vals[1] = {cfg->schema->service};
   int sent = service ? cis__pq.sendQueryParams(pg, sql, 1, NULL, vals, NULL, NULL, 0) : cis__pq.sendQuery(pg, sql);
   cis__pgwire_outcome o = cis__pgwire_collect(pg, sent, until, v ? &r : NULL, &rep);
-  cis_result rc = outcome_code(cfg, o, &rep, what, err, cap);
+  cis_result rc = outcome_code(cfg, false, o, &rep, what, err, cap);
   if (rc == CIS_OK && v)
     *v = r && cis__pq.ntuples(r) > 0 && !cis__pq.getisnull(r, 0, 0) ? strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10)
                                                                      : 0;
@@ -168,7 +173,7 @@ static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t ca
   cis__pgwire_report rep;
   drop(d);
   cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
-  if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, o, &rep, "connect", err, cap);
+  if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, true, o, &rep, "connect", err, cap);
   cis_result rc = d->cfg->schema ? cis__db_pg_migrate(d->pg, d->cfg, until, err, cap) : CIS_OK;
   if (rc != CIS_OK) drop(d);
   return rc;
@@ -189,7 +194,7 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
       return CIS_EIO;
     }
     o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
-    if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, o, &rep, "prepare", err, cap);
+    if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
     d->prepared[d->nprepared++] = sql;
   }
   int fmt[MAX_PARAMS];
@@ -197,7 +202,7 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
   o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
   if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
-  return outcome_code(d->cfg, o, &rep, "query", err, cap);
+  return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 
 cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
@@ -207,7 +212,12 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
     snprintf(err, cap, "%s: %d parameters (at most %d)", d->cfg->label, n, MAX_PARAMS);
     return CIS_EINVAL;
   }
-  pthread_mutex_lock(&d->lock);
+  /* Another thread's statement may hold the connection past this one's
+   * deadline. */
+  if (!cis__db_lock_until(&d->lock, until)) {
+    snprintf(err, cap, "%s: the connection stayed busy with another statement until the deadline", d->cfg->label);
+    return CIS_ETIMEOUT;
+  }
   cis_result rc = CIS_OK;
   bool fresh = false;
   if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {
