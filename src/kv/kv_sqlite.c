@@ -187,6 +187,7 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     return CIS_ENOMEM;
   }
   c->base.timeout_ms = timeout_ms;
+  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/kv.db */
   int r = sqlite3_open_v2(path, &c->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                               SQLITE_OPEN_EXRESCODE,

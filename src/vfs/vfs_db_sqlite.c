@@ -238,6 +238,7 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   c->errmsg = errmsg;
   int err = 0;
+  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/fs.db */
   int r = sqlite3_open_v2(path, &c->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                               SQLITE_OPEN_EXRESCODE,
