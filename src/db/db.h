@@ -13,6 +13,7 @@
 #ifndef CIS_DB_DB_H
 #define CIS_DB_DB_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -98,6 +99,14 @@ bool cis__db_identify(const cis__db_spec *spec, cis__db_identity *out);
 /* Whether a and b name one database (cis__db_identity); false when either
  * has no identity, so a file not made yet matches nothing. */
 bool cis__db_same(const cis__db_spec *a, const cis__db_spec *b);
+
+/* ------------------------------------------------- waits */
+
+/* Locks mu, waiting no later than until (a cis__now_ns() time; one
+ * already past still takes a free lock; UINT64_MAX: no deadline): false
+ * when the deadline came first. For what a handle's threads share (a connection, its writes),
+ * each thread waiting by its own call's deadline. */
+bool cis__db_lock_until(pthread_mutex_t *mu, uint64_t until);
 
 /* ------------------------------------------------- schemas */
 

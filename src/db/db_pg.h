@@ -5,7 +5,8 @@
  * connected on first use and again after a loss, each statement bounded
  * by the absolute deadline its caller gives. Used by the registry and
  * the token store; built on common/pgwire.c, so libpq is loaded on the
- * first connect.
+ * first connect. Also the migrations of a schema on a connection a
+ * service holds itself (KV, the database filesystem).
  */
 #ifndef CIS_DB_DB_PG_H
 #define CIS_DB_DB_PG_H
@@ -46,15 +47,32 @@ void cis__db_pg_free(cis__db_pg *d);
  * that breaks on its first statement after a server restart connects
  * again, once: every statement is a transaction of its own.
  * Errors: cfg->down (out of reach, lost, shutting down, the deadline
- * passed while connecting or waiting), CIS_EUNSUPPORTED (the database's
- * schema is newer than cfg->schema: refused, not changed), CIS_EIO (a
- * migration failed: rolled back), CIS_ETIMEOUT (the server cancelled
- * the statement), CIS_EIO (the statement failed), CIS_EINVAL (a malformed
- * connection string, too many parameters), CIS_EUNSUPPORTED (no libpq),
+ * passed while connecting), CIS_EUNSUPPORTED (the database's schema is
+ * newer than cfg->schema: refused, not changed), CIS_EIO (a migration
+ * failed: rolled back), CIS_ETIMEOUT (the deadline passed while another
+ * thread's statement held the connection, or before the answer came: the
+ * statement is cancelled; or the server cancelled it), CIS_EIO (the
+ * statement failed), CIS_EINVAL (a malformed connection string, too many
+ * parameters), CIS_EUNSUPPORTED (no libpq),
  * CIS_ENOMEM; the message "LABEL: STEP: DETAIL", never the connection
  * string, goes to err. */
 cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
                             const int *lens, const bool *bin, PGresult **out, char *err, size_t cap);
+
+/* Applies cfg->schema's migrations past the version cis_schema records
+ * to pg, a live connection outside a transaction that the caller owns
+ * (each connect of a cis__db_pg runs the same): reads only when the
+ * version is current; else one transaction under the schema's advisory
+ * lock, in which the version is read again, so that of two connections
+ * one migrates and the other waits, then finds it done. Every wait ends
+ * by until (cis__now_ns() time). A failure rolls the whole back (pg is
+ * left outside a transaction, or broken). cfg->appname is not used.
+ * Errors: cfg->down (the server out of reach, lost), CIS_ETIMEOUT (the
+ * deadline passed; or the server cancelled a statement),
+ * CIS_EUNSUPPORTED (the database is newer than the schema: refused, not
+ * changed), CIS_EIO (a migration or reading failed), CIS_ENOMEM;
+ * "LABEL: STEP: DETAIL" in err. */
+cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, char *err, size_t cap);
 
 /* A result's rows, a value's bytes (NULL for SQL NULL), an int8's value
  * (0 for NULL or another size), and freeing it (NULL is fine). */

@@ -1,7 +1,8 @@
 /*
  * This file declares the SQLite dialect's helpers of the database layer
  * (src/db), for the services that hold an SQLite connection of their own:
- * the wording of a failure and the migrations of a schema.
+ * the wording of a failure, the folder of a new file and the migrations
+ * of a schema.
  */
 #ifndef CIS_DB_DB_SQLITE_H
 #define CIS_DB_DB_SQLITE_H
@@ -20,6 +21,14 @@ struct sqlite3;
  * after a success) would describe that call. Read under the
  * connection's mutex, so the message is not freed while it is copied. */
 const char *cis__db_sqlite_why(struct sqlite3 *db, int rc, char *buf, size_t cap);
+
+/* Makes the folder of the SQLite file at path when it is missing and its
+ * own folder is there: one level, as $CIS_HOME is for the default files
+ * <home>/fs.db and <home>/kv.db; a path deeper into nothing stays SQLite's
+ * error. Mode 0700: the file holds tenants' data. 0, or the errno of a
+ * folder that could not be made (the open then fails with its own
+ * words). */
+int cis__db_sqlite_make_folder(const char *path);
 
 /* Applies schema's migrations to db past the version cis_schema records
  * for the service: reads only when it is current (an up-to-date database

@@ -53,28 +53,33 @@ void cis__db_pg_free(cis__db_pg *d) {
   free(d);
 }
 
-/* An outcome of pgwire as a cis_result, "LABEL: STEP: DETAIL" in err. */
-static cis_result outcome_code(const cis__db_pg *d, cis__pgwire_outcome o, const cis__pgwire_report *rep,
-                               const char *what, char *err, size_t cap) {
+/* An outcome of pgwire as a cis_result, "LABEL: STEP: DETAIL" in err. The
+ * deadline passed while connecting is a server out of reach (cfg->down);
+ * while a statement ran, the caller's time ran out (CIS_ETIMEOUT). */
+static cis_result outcome_code(const cis__db_pg_config *cfg, bool connecting, cis__pgwire_outcome o,
+                               const cis__pgwire_report *rep, const char *what, char *err, size_t cap) {
   cis_result rc;
   const char *detail = rep->msg;
   switch (o) {
   case CIS__PGWIRE_DONE: return CIS_OK;
   case CIS__PGWIRE_FAILED:
     detail = rep->sqlmsg;
-    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? d->cfg->down
+    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? cfg->down
          : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
                                                                                              : CIS_EIO;
     break;
-  case CIS__PGWIRE_TIMEOUT: rc = d->cfg->down; detail = "no answer before the deadline"; break;
+  case CIS__PGWIRE_TIMEOUT:
+    rc = connecting ? cfg->down : CIS_ETIMEOUT;
+    detail = "no answer before the deadline";
+    break;
   case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
   case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
   case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
-  default: rc = d->cfg->down; break;
+  default: rc = cfg->down; break;
   }
   char line[CIS__PGWIRE_MSG_MAX];
   cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
-  snprintf(err, cap, "%s: %s: %s", d->cfg->label, rep->what ? rep->what : what, line);
+  snprintf(err, cap, "%s: %s: %s", cfg->label, rep->what ? rep->what : what, line);
   return rc;
 }
 
@@ -84,18 +89,16 @@ static cis_result outcome_code(const cis__db_pg *d, cis__pgwire_outcome o, const
  * every service's (db.h: cis__db_schema.pg_lock). */
 #define SCHEMA_TABLE_LOCK "7162999120"
 
-/* Runs sql (no parameters, or the service's name as $1) on d->pg; its
- * first value as an integer into *v when v (0 when there is no row).
- * d->lock is held. */
-static cis_result run(cis__db_pg *d, uint64_t until, const char *sql, bool service, int64_t *v, const char *what,
-                      char *err, size_t cap) {
+/* Runs sql on pg (no parameters, or the service's name as $1); its first
+ * value as an integer into *v when v (0 when there is no row). */
+static cis_result run(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, const char *sql, bool service,
+                      int64_t *v, const char *what, char *err, size_t cap) {
   cis__pgwire_report rep;
   PGresult *r = NULL;
-  const char *vals[1] = {d->cfg->schema ? d->cfg->schema->service : ""};
-  int sent = service ? cis__pq.sendQueryParams(d->pg, sql, 1, NULL, vals, NULL, NULL, 0)
-                     : cis__pq.sendQuery(d->pg, sql);
-  cis__pgwire_outcome o = cis__pgwire_collect(d->pg, sent, until, v ? &r : NULL, &rep);
-  cis_result rc = outcome_code(d, o, &rep, what, err, cap);
+  const char *vals[1] = {cfg->schema->service};
+  int sent = service ? cis__pq.sendQueryParams(pg, sql, 1, NULL, vals, NULL, NULL, 0) : cis__pq.sendQuery(pg, sql);
+  cis__pgwire_outcome o = cis__pgwire_collect(pg, sent, until, v ? &r : NULL, &rep);
+  cis_result rc = outcome_code(cfg, false, o, &rep, what, err, cap);
   if (rc == CIS_OK && v)
     *v = r && cis__pq.ntuples(r) > 0 && !cis__pq.getisnull(r, 0, 0) ? strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10)
                                                                      : 0;
@@ -103,63 +106,64 @@ static cis_result run(cis__db_pg *d, uint64_t until, const char *sql, bool servi
   return rc;
 }
 
-/* The version recorded for the service (0: no row, no table). */
-static cis_result read_version(cis__db_pg *d, uint64_t until, int64_t *v, char *err, size_t cap) {
+/* The version recorded for the service (0: no row, no table); whether
+ * cis_schema is there into *table. */
+static cis_result read_version(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, int64_t *v, bool *table,
+                               char *err, size_t cap) {
   int64_t have;
-  cis_result rc = run(d, until, "SELECT (to_regclass('cis_schema') IS NOT NULL)::int", false, &have, "read schema",
-                      err, cap);
-  if (rc != CIS_OK || !have) {
-    *v = 0;
-    return rc;
-  }
-  return run(d, until, "SELECT version FROM cis_schema WHERE service = $1", true, v, "read schema", err, cap);
+  cis_result rc = run(pg, cfg, until, "SELECT (to_regclass('cis_schema') IS NOT NULL)::int", false, &have,
+                      "read schema", err, cap);
+  *v = 0;
+  *table = rc == CIS_OK && have;
+  if (!*table) return rc;
+  return run(pg, cfg, until, "SELECT version FROM cis_schema WHERE service = $1", true, v, "read schema", err, cap);
 }
 
-static cis_result newer(cis__db_pg *d, int64_t v, char *err, size_t cap) {
-  const cis__db_schema *s = d->cfg->schema;
+static cis_result newer(const cis__db_pg_config *cfg, int64_t v, char *err, size_t cap) {
+  const cis__db_schema *s = cfg->schema;
   snprintf(err, cap,
            "%s: %s schema: the database is at version %lld, newer than this build's %lld: refused, not changed",
-           d->cfg->label, s->service, (long long)v, (long long)cis__db_schema_latest(s));
+           cfg->label, s->service, (long long)v, (long long)cis__db_schema_latest(s));
   return CIS_EUNSUPPORTED;
 }
 
-/* Applies the service's migrations past the recorded version, in one
- * transaction under its advisory lock: the other connections wait, then
- * find them done. Reads only when the version is current. d->lock is
- * held. */
-static cis_result migrate(cis__db_pg *d, uint64_t until, char *err, size_t cap) {
-  const cis__db_schema *s = d->cfg->schema;
+cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, char *err, size_t cap) {
+  const cis__db_schema *s = cfg->schema;
   int64_t v, latest = cis__db_schema_latest(s);
-  cis_result rc = read_version(d, until, &v, err, cap);
+  bool table;
+  cis_result rc = read_version(pg, cfg, until, &v, &table, err, cap);
   if (rc != CIS_OK || v == latest) return rc;
-  if (v > latest) return newer(d, v, err, cap);
-  rc = run(d, until,
-           "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_TABLE_LOCK ");"
-           "CREATE TABLE IF NOT EXISTS cis_schema(service text PRIMARY KEY, version bigint NOT NULL); COMMIT",
-           false, NULL, "create cis_schema", err, cap);
+  if (v > latest) return newer(cfg, v, err, cap);
+  /* Made only when missing: CREATE ... IF NOT EXISTS needs the right to
+   * create in the schema even when the table is there. */
+  if (!table)
+    rc = run(pg, cfg, until,
+             "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_TABLE_LOCK ");"
+             "CREATE TABLE IF NOT EXISTS cis_schema(service text PRIMARY KEY, version bigint NOT NULL); COMMIT",
+             false, NULL, "create cis_schema", err, cap);
   char sql[160];
   snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%lld)", (long long)s->pg_lock);
-  bool began = rc == CIS_OK && (rc = run(d, until, sql, false, NULL, "lock schema", err, cap)) == CIS_OK;
-  if (rc == CIS_OK) rc = read_version(d, until, &v, err, cap); /* another may have migrated meanwhile */
-  if (rc == CIS_OK && v > latest) rc = newer(d, v, err, cap);
+  bool began = rc == CIS_OK && (rc = run(pg, cfg, until, sql, false, NULL, "lock schema", err, cap)) == CIS_OK;
+  if (rc == CIS_OK) rc = read_version(pg, cfg, until, &v, &table, err, cap); /* another may have migrated meanwhile */
+  if (rc == CIS_OK && v > latest) rc = newer(cfg, v, err, cap);
   for (size_t i = 0; rc == CIS_OK && i < s->n; i++) {
     const cis__db_migration *m = &s->steps[i];
     if (m->version <= v) continue;
     char what[96];
     snprintf(what, sizeof what, "%s schema: migration %lld", s->service, (long long)m->version);
-    rc = m->fn ? m->fn(d->pg, err, cap) : run(d, until, m->sql, false, NULL, what, err, cap);
+    rc = m->fn ? m->fn(pg, err, cap) : run(pg, cfg, until, m->sql, false, NULL, what, err, cap);
   }
   if (rc == CIS_OK && v < latest) {
     snprintf(sql, sizeof sql,
              "INSERT INTO cis_schema(service, version) VALUES ($1, %lld) "
              "ON CONFLICT (service) DO UPDATE SET version = EXCLUDED.version",
              (long long)latest);
-    rc = run(d, until, sql, true, NULL, "record schema", err, cap);
+    rc = run(pg, cfg, until, sql, true, NULL, "record schema", err, cap);
   }
-  if (rc == CIS_OK) rc = run(d, until, "COMMIT", false, NULL, "commit schema", err, cap);
-  if (rc != CIS_OK && began && d->pg && cis__pq.status(d->pg) == CONNECTION_OK) {
+  if (rc == CIS_OK) rc = run(pg, cfg, until, "COMMIT", false, NULL, "commit schema", err, cap);
+  if (rc != CIS_OK && began && cis__pq.status(pg) == CONNECTION_OK) {
     cis__pgwire_report rep;
-    cis__pgwire_collect(d->pg, cis__pq.sendQuery(d->pg, "ROLLBACK"), until, NULL, &rep);
+    cis__pgwire_collect(pg, cis__pq.sendQuery(pg, "ROLLBACK"), until, NULL, &rep);
   }
   return rc;
 }
@@ -169,8 +173,8 @@ static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t ca
   cis__pgwire_report rep;
   drop(d);
   cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
-  if (o != CIS__PGWIRE_DONE) return outcome_code(d, o, &rep, "connect", err, cap);
-  cis_result rc = d->cfg->schema ? migrate(d, until, err, cap) : CIS_OK;
+  if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, true, o, &rep, "connect", err, cap);
+  cis_result rc = d->cfg->schema ? cis__db_pg_migrate(d->pg, d->cfg, until, err, cap) : CIS_OK;
   if (rc != CIS_OK) drop(d);
   return rc;
 }
@@ -190,7 +194,7 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
       return CIS_EIO;
     }
     o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
-    if (o != CIS__PGWIRE_DONE) return outcome_code(d, o, &rep, "prepare", err, cap);
+    if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
     d->prepared[d->nprepared++] = sql;
   }
   int fmt[MAX_PARAMS];
@@ -198,7 +202,7 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
   o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
   if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
-  return outcome_code(d, o, &rep, "query", err, cap);
+  return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 
 cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
@@ -208,7 +212,12 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
     snprintf(err, cap, "%s: %d parameters (at most %d)", d->cfg->label, n, MAX_PARAMS);
     return CIS_EINVAL;
   }
-  pthread_mutex_lock(&d->lock);
+  /* Another thread's statement may hold the connection past this one's
+   * deadline. */
+  if (!cis__db_lock_until(&d->lock, until)) {
+    snprintf(err, cap, "%s: the connection stayed busy with another statement until the deadline", d->cfg->label);
+    return CIS_ETIMEOUT;
+  }
   cis_result rc = CIS_OK;
   bool fresh = false;
   if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {

@@ -1,12 +1,16 @@
 /*
  * This file implements the SQLite dialect's helpers (db_sqlite.h): the
- * wording of a failure, and a service's migrations.
+ * wording of a failure, the folder of a new file, and a service's
+ * migrations.
  */
 #include "db/db_sqlite.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 const char *cis__db_sqlite_why(sqlite3 *db, int rc, char *buf, size_t cap) {
   sqlite3_mutex *mu = db ? sqlite3_db_mutex(db) : NULL;
@@ -17,6 +21,19 @@ const char *cis__db_sqlite_why(sqlite3 *db, int rc, char *buf, size_t cap) {
   else snprintf(buf, cap, "%s", sqlite3_errstr(rc));
   sqlite3_mutex_leave(mu);
   return buf;
+}
+
+int cis__db_sqlite_make_folder(const char *path) {
+  const char *slash = path ? strrchr(path, '/') : NULL;
+  if (!slash || slash == path) return 0; /* the current folder, or / */
+  char dir[4096];
+  size_t n = (size_t)(slash - path);
+  if (n >= sizeof dir) return ENAMETOOLONG;
+  memcpy(dir, path, n);
+  dir[n] = '\0';
+  struct stat st;
+  if (stat(dir, &st) == 0) return 0;
+  return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : errno;
 }
 
 /* ------------------------------------------------- migrations */

@@ -2,9 +2,10 @@
  * This file implements the PostgreSQL backend of the key-value store
  * ("postgres:CONNSTR", or a postgres:// URI) on libpq. The schema matches
  * the SQLite backend's: table cis_kv keyed by (tenant, skill, key), all
- * bytea, and cis_kv_usage with each namespace's key count and bytes. A
- * connection creates both when missing (under an advisory lock, so two
- * processes starting together do not race).
+ * bytea, and cis_kv_usage with each namespace's key count and bytes.
+ * Opening migrates the schema (src/db: cis__db_pg_migrate, under the
+ * store's advisory lock, so two processes starting together do not
+ * race).
  *
  * Time: every wait is bounded by the time the store allows for the method
  * now running. The connection is made with libpq's non-blocking connect
@@ -44,6 +45,7 @@
 #include <string.h>
 
 #include "common/pgwire.h"
+#include "db/db_pg.h"
 #include "kv/kv_internal.h"
 
 #define BYTEA_OID 17
@@ -122,16 +124,21 @@ static const pg_stmt stmts[S_COUNT] = {
                      6},
 };
 
-static const char schema_sql[] =
-    "BEGIN;"
-    "SELECT pg_advisory_xact_lock(7162999125);"
-    "CREATE TABLE IF NOT EXISTS cis_kv ("
-    " tenant bytea NOT NULL, skill bytea NOT NULL, key bytea NOT NULL, value bytea NOT NULL,"
-    " PRIMARY KEY (tenant, skill, key));"
-    "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
-    " tenant bytea NOT NULL, skill bytea NOT NULL, keys bigint NOT NULL, bytes bigint NOT NULL,"
-    " PRIMARY KEY (tenant, skill));"
-    "COMMIT;";
+/* The store's schema (db/db.h), applied at open under the store's
+ * advisory lock, so two processes starting together take turns. Step 1
+ * is what the store made before cis_schema (IF NOT EXISTS), so a database
+ * from before is taken as it is. */
+static const cis__db_migration schema_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS cis_kv ("
+            " tenant bytea NOT NULL, skill bytea NOT NULL, key bytea NOT NULL, value bytea NOT NULL,"
+            " PRIMARY KEY (tenant, skill, key));"
+            "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
+            " tenant bytea NOT NULL, skill bytea NOT NULL, keys bigint NOT NULL, bytes bigint NOT NULL,"
+            " PRIMARY KEY (tenant, skill));"},
+};
+static const cis__db_schema schema = {.service = "kv", .pg_lock = 7162999125, .steps = schema_steps, .n = 1};
+static const cis__db_pg_config schema_config = {.label = "kv database", .down = CIS_EKVDOWN, .schema = &schema};
 
 typedef struct pg_conn {
   cis_kv_conn base;      /* must stay first: the store sees only this */
@@ -311,13 +318,13 @@ static void pq_close(cis_kv_conn *base) {
   free(c);
 }
 
-/* Connects and creates the schema when missing. Errors: CIS_EINVAL,
- * CIS_EKVDOWN, CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED. */
+/* Connects and migrates the schema. Errors: CIS_EINVAL, CIS_EKVDOWN,
+ * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED (no libpq; the
+ * database's schema is newer than this build's). */
 static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_t timeout_ms,
                           cis_kv_conn **out, char *err, size_t errcap) {
   (void)m;
   cis_result rc = CIS_OK;
-  PGresult *r = NULL;
   *out = NULL;
   pg_conn *c = calloc(1, sizeof *c);
   if (!c || !(c->conninfo = strdup(conninfo))) {
@@ -328,17 +335,11 @@ static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_
   c->base.timeout_ms = timeout_ms;
   pg_arm(c);
   CIS_TRY(pg_connect(c));
-  CIS_TRY(pg_simple(c,
-                    "SELECT to_regclass('cis_kv') IS NOT NULL AND "
-                    "to_regclass('cis_kv_usage') IS NOT NULL",
-                    &r, "read schema"));
-  bool have = cis__pq.ntuples(r) == 1 && strcmp(cis__pq.getvalue(r, 0, 0), "t") == 0;
-  cis__pq.clear(r);
-  r = NULL;
-  if (!have) {
-    rc = pg_simple(c, schema_sql, NULL, "create schema");
-    if (rc != CIS_OK && c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
-    CIS_TRY(rc);
+  char why[CIS_KV_CONN_ERRMSG_MAX];
+  if ((rc = cis__db_pg_migrate(c->pg, &schema_config, c->deadline_ns, why, sizeof why)) != CIS_OK) {
+    if (rc == CIS_EIO) rc = CIS_EKV; /* a migration or its reading failed */
+    cis__kv_conn_fail(&c->base, rc, "%s", why);
+    goto fail;
   }
   *out = &c->base;
   return CIS_OK;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db_sqlite.h"
 #include "kv/kv_internal.h"
 
 enum {
@@ -59,15 +60,19 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
 };
 
-static const char schema_sql[] =
-    "BEGIN IMMEDIATE;"
-    "CREATE TABLE IF NOT EXISTS cis_kv ("
-    " tenant BLOB NOT NULL, skill BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
-    " PRIMARY KEY (tenant, skill, key)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
-    " tenant BLOB NOT NULL, skill BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
-    " PRIMARY KEY (tenant, skill)) WITHOUT ROWID;"
-    "COMMIT;";
+/* The store's schema (db/db.h), applied at open under the file's write
+ * lock. Step 1 is what the store made before cis_schema (IF NOT EXISTS),
+ * so a file from before is taken as it is. */
+static const cis__db_migration schema_steps[] = {
+    {.version = 1,
+     .sql = "CREATE TABLE IF NOT EXISTS cis_kv ("
+            " tenant BLOB NOT NULL, skill BLOB NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,"
+            " PRIMARY KEY (tenant, skill, key)) WITHOUT ROWID;"
+            "CREATE TABLE IF NOT EXISTS cis_kv_usage ("
+            " tenant BLOB NOT NULL, skill BLOB NOT NULL, keys INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+            " PRIMARY KEY (tenant, skill)) WITHOUT ROWID;"},
+};
+static const cis__db_schema schema = {.service = "kv", .steps = schema_steps, .n = 1};
 
 typedef struct sq_conn {
   cis_kv_conn base;                /* must stay first: the store sees only this */
@@ -167,9 +172,10 @@ static void sq_close(cis_kv_conn *base) {
   free(c);
 }
 
-/* Opens the file (creating it), switches it to WAL and creates the schema
- * when it is missing. Errors: CIS_EKVDOWN (cannot open or write the file),
- * CIS_EKV (not a database, corrupt), CIS_ETIMEOUT, CIS_ENOMEM. */
+/* Opens the file (creating it), switches it to WAL and migrates its
+ * schema. Errors: CIS_EKVDOWN (cannot open or write the file), CIS_EKV
+ * (not a database, corrupt, a migration failed), CIS_EUNSUPPORTED (the
+ * file's schema is newer than this build's), CIS_ETIMEOUT, CIS_ENOMEM. */
 static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t timeout_ms,
                           cis_kv_conn **out, char *err, size_t errcap) {
   (void)m;
@@ -181,6 +187,7 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     return CIS_ENOMEM;
   }
   c->base.timeout_ms = timeout_ms;
+  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/kv.db */
   int r = sqlite3_open_v2(path, &c->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                               SQLITE_OPEN_EXRESCODE,
@@ -197,27 +204,9 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
   int persist = 1;
   sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 
-  /* Reading the schema is the first access to the file: a file that is
+  /* Switching to WAL is the first access to the file: a file that is
    * not a database fails here. */
   sqlite3_stmt *s = NULL;
-  r = sqlite3_prepare_v2(c->db,
-                         "SELECT count(*) FROM sqlite_schema WHERE name IN ('cis_kv','cis_kv_usage')",
-                         -1, &s, NULL);
-  int have = 0;
-  if (r == SQLITE_OK) {
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-      have = sqlite3_column_int(s, 0);
-      r = SQLITE_OK;
-    }
-  }
-  sqlite3_finalize(s);
-  if (r != SQLITE_OK) {
-    rc = sq_fail(c, r, "read schema");
-    goto fail;
-  }
-
-  s = NULL;
   r = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
   if (r == SQLITE_OK) {
     r = sqlite3_step(s);
@@ -231,13 +220,16 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
   /* With the WAL kept (above), empty it when it is reset and at close, so
    * the main file alone holds the data between uses. */
   r = sqlite3_exec(c->db, "PRAGMA synchronous=FULL; PRAGMA journal_size_limit=0", NULL, NULL, NULL);
-  if (r == SQLITE_OK && have < 2) {
-    r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
-    if (r != SQLITE_OK && !sqlite3_get_autocommit(c->db))
-      sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-  }
   if (r != SQLITE_OK) {
-    rc = sq_fail(c, r, "create schema");
+    rc = sq_fail(c, r, "set synchronous");
+    goto fail;
+  }
+  char why[CIS_KV_CONN_ERRMSG_MAX];
+  if ((rc = cis__db_sqlite_migrate(c->db, &schema, why, sizeof why)) != CIS_OK) {
+    /* The migration's own failures (the lock, a step, the commit) are the
+     * file's: CIS_EIO is the store's CIS_EKV. */
+    if (rc == CIS_EIO) rc = CIS_EKV;
+    cis__kv_conn_fail(&c->base, rc, "%s", why);
     goto fail;
   }
   *out = &c->base;

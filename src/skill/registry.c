@@ -139,6 +139,12 @@ cis_result cis__registry_open(cis_skills *s, const char *spec) {
   return m->open(s, arg);
 }
 
+uint64_t cis__registry_until(void) { return cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0); }
+
+uint64_t cis__registry_call_until(uint64_t call_until) {
+  return call_until && call_until != UINT64_MAX ? call_until : cis__registry_until();
+}
+
 void cis__registry_close(cis_skills *s) {
   if (s->reg) s->reg->close(s);
   s->reg = NULL;
@@ -158,7 +164,7 @@ cis_result cis__module_cached(cis_skills *s, const char *sha, const uint8_t *byt
   pthread_mutex_unlock(&s->cache_lock);
   uint8_t *owned = NULL;
   if (!bytes) {
-    cis_result rc = s->reg->module_get(s, sha, &owned, &len);
+    cis_result rc = s->reg->module_get(s, cis__registry_call_until(deadline), sha, &owned, &len);
     if (rc != CIS_OK) return rc;
     char got[65];
     rc = cis_sha256_hex(owned, len, got);
@@ -362,7 +368,7 @@ static cis_result other_skills(cis_skills *s, const char *except, other_skill **
   *out = NULL;
   *n = 0;
   others_ctx c = {.except = except, .out = out, .n = n, .rc = CIS_OK};
-  cis_result rc = s->reg->skill_each(s, other_add, &c);
+  cis_result rc = s->reg->skill_each(s, cis__registry_until(), other_add, &c);
   return rc != CIS_OK ? rc : c.rc;
 }
 
@@ -537,7 +543,7 @@ static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm
   cis__reg_row row = {.name = m->name, .version = m->version, .sha256 = sha, .description = m->description,
                       .manifest = (char *)manifest, .manifest_len = manifest_len, .installed_at = (int64_t)time(NULL),
                       .dir = (char *)dir, .grants = gjson, .signature = (char *)sig, .signature_len = siglen};
-  rc = s->reg->skill_put(s, &row, wasm, wasm_len); /* checks the tenant's room (cis__registry_room) */
+  rc = s->reg->skill_put(s, cis__registry_until(), &row, wasm, wasm_len); /* checks the tenant's room (cis__registry_room) */
   if (rc == CIS_OK) cis__registry_changed(s); /* committed: no handle runs the old entry now */
 done:
   free(gjson);
@@ -630,7 +636,7 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
 
 cis_result cis_skills_remove(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
-  cis_result rc = s->reg->skill_del(s, name);
+  cis_result rc = s->reg->skill_del(s, cis__registry_until(), name);
   if (rc != CIS_OK) return rc;
   cis__registry_changed(s);
   /* Its module went with it (the backend) unless another skill of any
@@ -671,7 +677,7 @@ cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   *out = NULL;
   *n = 0;
   list_ctx c = {.out = out, .n = n, .cap = 0, .rc = CIS_OK};
-  cis_result rc = s->reg->skill_each(s, list_add, &c);
+  cis_result rc = s->reg->skill_each(s, cis__registry_until(), list_add, &c);
   if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");
   if (rc != CIS_OK) {
     free(*out);
@@ -681,19 +687,20 @@ cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   return rc;
 }
 
-cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir, cis__grants *g) {
+cis_result cis__registry_get(cis_skills *s, uint64_t until, const char *name, cis_manifest **m, char **dir,
+                              cis__grants *g) {
   *m = NULL;
   if (dir) *dir = NULL;
   if (g) memset(g, 0, sizeof *g);
   cis__reg_row row;
-  cis_result rc = s->reg->skill_get(s, name, &row);
+  cis_result rc = s->reg->skill_get(s, until, name, &row);
   if (rc != CIS_OK) return rc;
   char err[512];
   rc = cis__manifest_parse(row.manifest, row.manifest_len, m, err, sizeof err);
   if (rc != CIS_OK) rc = cis__skills_fail(s, rc, "stored manifest of %s: %s", name, err);
   /* Checked again at every load: a manifest changed in the registry
    * after install no longer matches its signature. */
-  if (rc == CIS_OK) rc = cis__signature_check(s, name, row.manifest, row.manifest_len, row.signature, row.signature_len);
+  if (rc == CIS_OK) rc = cis__signature_check_by(s, until, name, row.manifest, row.manifest_len, row.signature, row.signature_len);
   if (rc == CIS_OK && dir && row.dir) {
     *dir = row.dir;
     row.dir = NULL;
@@ -742,7 +749,7 @@ cis_result cis_skills_show(cis_skills *s, const char *name, char **json) {
   *json = NULL;
   cis_manifest *m;
   cis__grants g;
-  cis_result rc = cis__registry_get(s, name, &m, NULL, &g);
+  cis_result rc = cis__registry_get(s, cis__registry_until(), name, &m, NULL, &g);
   if (rc != CIS_OK) return rc;
   other_skill *others = NULL;
   size_t n = 0;

@@ -18,7 +18,7 @@
 
 struct cis_skills;
 
-#define CIS__REGISTRY_METHODS_VERSION 1
+#define CIS__REGISTRY_METHODS_VERSION 2
 /* Whether v is a module's name: 64 lowercase hex digits (a row of a
  * shared database may hold anything; it must never name a file). */
 static inline bool cis__sha256_hex_valid(const char *v) {
@@ -31,7 +31,8 @@ static inline bool cis__sha256_hex_valid(const char *v) {
  * reads the database at most every half of it. */
 #define CIS__REGISTRY_POLL_MS 1000u
 #define CIS__REGISTRY_HANDLE_POLL_NS ((uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2)
-/* Longest wait for the registry database within one method. */
+/* Longest wait for the registry database within one method that no
+ * call's deadline bounds (cis__registry_until). */
 #define CIS__REGISTRY_TIMEOUT_MS 5000u
 /* Most a stored signature may be (a skill.sig is far smaller). */
 #define CIS__REGISTRY_MAX_SIGNATURE 4096u
@@ -60,10 +61,13 @@ typedef int (*cis__reg_key_fn)(void *ctx, const char *name, const char *public_k
 typedef int (*cis__reg_setting_fn)(void *ctx, const char *key, const char *value);
 
 /* A registry backend. Every method works on the handle's tenant
- * (s->tenant) and writes its message on s (cis__skills_fail). Errors:
- * CIS_EIO (a statement failed), CIS_EREGISTRYDOWN (the database is out of
- * reach: the call may succeed later), CIS_ETIMEOUT, CIS_ENOMEM, and
- * CIS_ENOTFOUND where said. */
+ * (s->tenant), waits for the database no later than `until` (an absolute
+ * cis__now_ns() time: the deadline of the call it serves, or
+ * cis__registry_until()), and writes its message on s (cis__skills_fail).
+ * Errors: CIS_EIO (a statement failed), CIS_EREGISTRYDOWN (the database is
+ * out of reach: the call may succeed later), CIS_ETIMEOUT (until passed
+ * while waiting for the database, its locks or the handle's connection),
+ * CIS_ENOMEM, and CIS_ENOTFOUND where said. */
 typedef struct cis__registry_methods {
   int version;      /* CIS__REGISTRY_METHODS_VERSION */
   const char *name; /* "sqlite", "postgres" */
@@ -78,38 +82,38 @@ typedef struct cis__registry_methods {
    * tenant's usage inside its write, after the tenant's other installs
    * (its lock), and refuses with cis__registry_room's CIS_EQUOTA, writing
    * nothing: installs at the very same moment cannot pass it together. */
-  cis_result (*skill_put)(struct cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len);
+  cis_result (*skill_put)(struct cis_skills *s, uint64_t until, const cis__reg_row *row, const uint8_t *wasm, size_t len);
   /* The row of name (CIS_ENOTFOUND when none). */
-  cis_result (*skill_get)(struct cis_skills *s, const char *name, cis__reg_row *out);
+  cis_result (*skill_get)(struct cis_skills *s, uint64_t until, const char *name, cis__reg_row *out);
   /* Removes the row of name (CIS_ENOTFOUND when none), and its module
    * when no skill of any tenant refers to it any more. */
-  cis_result (*skill_del)(struct cis_skills *s, const char *name);
+  cis_result (*skill_del)(struct cis_skills *s, uint64_t until, const char *name);
   /* Every row of the tenant by name (manifest included). */
-  cis_result (*skill_each)(struct cis_skills *s, cis__reg_row_fn fn, void *ctx);
+  cis_result (*skill_each)(struct cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx);
   /* The bytes of module sha (malloc'd); CIS_ENOTFOUND when not stored.
    * The caller checks them against sha (bytes fetched from a shared
    * database are checked here too, before a local copy is kept). */
-  cis_result (*module_get)(struct cis_skills *s, const char *sha, uint8_t **bytes, size_t *len);
+  cis_result (*module_get)(struct cis_skills *s, uint64_t until, const char *sha, uint8_t **bytes, size_t *len);
   /* Trusted keys: put replaces; del says CIS_ENOTFOUND; find gives the
    * name (65 bytes) under which public_key (hex) is trusted, or
    * CIS_ENOTFOUND. */
-  cis_result (*key_put)(struct cis_skills *s, const char *name, const char *public_key, int64_t added_at);
-  cis_result (*key_del)(struct cis_skills *s, const char *name);
-  cis_result (*key_each)(struct cis_skills *s, cis__reg_key_fn fn, void *ctx);
-  cis_result (*key_find)(struct cis_skills *s, const char *public_key, char name[65]);
+  cis_result (*key_put)(struct cis_skills *s, uint64_t until, const char *name, const char *public_key, int64_t added_at);
+  cis_result (*key_del)(struct cis_skills *s, uint64_t until, const char *name);
+  cis_result (*key_each)(struct cis_skills *s, uint64_t until, cis__reg_key_fn fn, void *ctx);
+  cis_result (*key_find)(struct cis_skills *s, uint64_t until, const char *public_key, char name[65]);
   /* Skill settings: value NULL deletes; get gives CIS_ENOTFOUND. */
-  cis_result (*setting_put)(struct cis_skills *s, const char *skill, const char *key, const char *value);
-  cis_result (*setting_each)(struct cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx);
-  cis_result (*setting_get)(struct cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+  cis_result (*setting_put)(struct cis_skills *s, uint64_t until, const char *skill, const char *key, const char *value);
+  cis_result (*setting_each)(struct cis_skills *s, uint64_t until, const char *skill, cis__reg_setting_fn fn, void *ctx);
+  cis_result (*setting_get)(struct cis_skills *s, uint64_t until, const char *skill, const char *key, size_t klen, char **val,
                             size_t *vlen);
   /* What the tenant's skills other than name hold: how many, the bytes of
    * the distinct modules they refer to, and whether one of them is sha. */
-  cis_result (*usage)(struct cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+  cis_result (*usage)(struct cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
                       bool *has_sha);
   /* The shared generation, bumped by every change any node makes (in the
    * statement making it); NULL when the backend's changes are announced by
    * $CIS_HOME/registry.gen alone (warm.c). */
-  cis_result (*generation)(struct cis_skills *s, uint64_t *gen);
+  cis_result (*generation)(struct cis_skills *s, uint64_t until, uint64_t *gen);
 } cis__registry_methods;
 
 /* Whether the tenant has room for one more skill whose module (len bytes)
@@ -119,6 +123,15 @@ typedef struct cis__registry_methods {
  * does not count; a module its other skills refer to counts once), the
  * message on s. */
 cis_result cis__registry_room(struct cis_skills *s, uint64_t skills, uint64_t bytes, bool has, size_t len);
+
+/* The deadline of a registry wait that no call bounds:
+ * CIS__REGISTRY_TIMEOUT_MS from now. */
+uint64_t cis__registry_until(void);
+
+/* The deadline of a call's registry waits: its own (call_until, a
+ * cis__now_ns() time) when it has one (not 0 nor UINT64_MAX), else
+ * cis__registry_until(). */
+uint64_t cis__registry_call_until(uint64_t call_until);
 
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;

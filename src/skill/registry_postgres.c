@@ -17,7 +17,9 @@
  * must not become this node's crash.
  *
  * Its connection is the database layer's (db/db_pg.h), every statement
- * bounded by CIS__REGISTRY_TIMEOUT_MS. A database out of reach is
+ * bounded by the method's deadline (registry_internal.h: the call's, or
+ * CIS__REGISTRY_TIMEOUT_MS from now), as the wait for the connection
+ * another thread's statement holds. A database out of reach is
  * CIS_EREGISTRYDOWN, which the server answers with 503; the next
  * statement connects again, so service resumes when the database does.
  */
@@ -105,11 +107,10 @@ static const cis__db_pg_config watch_config = {
 
 /* ------------------------------------------------------------- backend */
 
-/* Runs sql for handle s, the message on s. */
-static cis_result q(cis_skills *s, const char *sql, int n, const char *const *vals, const int *lens, const bool *bin,
-                    PGresult **out) {
+/* Runs sql for handle s by until, the message on s. */
+static cis_result q(cis_skills *s, uint64_t until, const char *sql, int n, const char *const *vals, const int *lens,
+                    const bool *bin, PGresult **out) {
   char err[400];
-  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
   cis_result rc = cis__db_pg_query(s->pgdb, until, sql, n, vals, lens, bin, out, err, sizeof err);
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s", err);
   return CIS_OK;
@@ -180,13 +181,12 @@ static const char gc_sql[] = "SELECT cis_module_gc($1::text)";
 /* Removes module sha's row when no skill refers to it any more, and this
  * node's copy with it (other nodes' copies stay: caches). A failure
  * leaves the row (space, not harm). */
-static void pg_module_gc(cis_skills *s, const char *sha) {
+static void pg_module_gc(cis_skills *s, uint64_t until, const char *sha) {
   if (!cis__sha256_hex_valid(sha)) return;
   PGresult *r = NULL;
   const char *v[1] = {sha};
   int l[1] = {64};
   char err[400];
-  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
   bool gone = cis__db_pg_query(s->pgdb, until, gc_sql, 1, v, l, NULL, &r, err, sizeof err) == CIS_OK &&
               cis__db_pg_rows(r) == 1 && cis__db_pg_value(r, 0, 0, NULL) && cis__db_pg_value(r, 0, 0, NULL)[0];
   cis__db_pg_clear(r);
@@ -200,7 +200,7 @@ static const char module_has_sql[] = "SELECT 1 FROM cis_modules WHERE sha256=$1"
 static const char module_put_sql[] =
     "INSERT INTO cis_modules(sha256, bytes) VALUES($1, $2) ON CONFLICT (sha256) DO NOTHING";
 
-static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
+static cis_result pg_skill_put(cis_skills *s, uint64_t until, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
   PGresult *r = NULL;
   const char *mv[2] = {row->sha256, len ? (const char *)wasm : ""};
   int ml[2] = {slen(row->sha256), (int)len};
@@ -227,18 +227,18 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
    * removal of the same module between the two takes it again; then the
    * row is not written, and both go once more. */
   for (int round = 0; round < 3; round++) {
-    cis_result rc = q(s, module_has_sql, 1, mv, ml, mb, &r);
+    cis_result rc = q(s, until, module_has_sql, 1, mv, ml, mb, &r);
     if (rc != CIS_OK) return rc;
     bool have = cis__db_pg_rows(r) > 0;
     cis__db_pg_clear(r);
-    if (!have && (rc = q(s, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
-    if ((rc = q(s, room ? put_room_sql : put_sql, room ? 13 : 10, v, l, b, &r)) != CIS_OK) return rc;
+    if (!have && (rc = q(s, until, module_put_sql, 2, mv, ml, mb, NULL)) != CIS_OK) return rc;
+    if ((rc = q(s, until, room ? put_room_sql : put_sql, room ? 13 : 10, v, l, b, &r)) != CIS_OK) return rc;
     bool written = cis__db_pg_rows(r) == 1 && cis__db_pg_int8(r, 0, 0) == 1;
     if (room && !written && cis__db_pg_rows(r) == 1 && cis__db_pg_int8(r, 0, 5) == 0) {
       uint64_t skills = (uint64_t)cis__db_pg_int8(r, 0, 2), bytes = (uint64_t)cis__db_pg_int8(r, 0, 3);
       bool has = cis__db_pg_int8(r, 0, 4) != 0;
       cis__db_pg_clear(r);
-      if (!have) pg_module_gc(s, row->sha256); /* stored for this install alone */
+      if (!have) pg_module_gc(s, until, row->sha256); /* stored for this install alone */
       rc = cis__registry_room(s, skills, bytes, has, len);
       return rc != CIS_OK ? rc : cis__skills_fail(s, CIS_EIO, "registry: the room check and its numbers disagree");
     }
@@ -248,7 +248,7 @@ static cis_result pg_skill_put(cis_skills *s, const cis__reg_row *row, const uin
     if (old && n == 64) memcpy(was, old, 64);
     cis__db_pg_clear(r);
     if (!written) continue;
-    if (was[0] && strcmp(was, row->sha256)) pg_module_gc(s, was); /* replaced */
+    if (was[0] && strcmp(was, row->sha256)) pg_module_gc(s, until, was); /* replaced */
     return CIS_OK;
   }
   return cis__skills_fail(s, CIS_EIO, "registry: the module %s was removed at each try", row->sha256);
@@ -294,12 +294,12 @@ static cis_result row_read(const PGresult *r, int i, cis__reg_row *out) {
 static const char get_sql[] = "SELECT " ROW_COLUMNS " FROM cis_skills WHERE tenant=$1 AND name=$2";
 static const char each_sql[] = "SELECT " ROW_COLUMNS " FROM cis_skills WHERE tenant=$1 ORDER BY name";
 
-static cis_result pg_skill_get(cis_skills *s, const char *name, cis__reg_row *out) {
+static cis_result pg_skill_get(cis_skills *s, uint64_t until, const char *name, cis__reg_row *out) {
   memset(out, 0, sizeof *out);
   PGresult *r;
   const char *v[2] = {s->tenant, name};
   int l[2] = {slen(s->tenant), slen(name)};
-  cis_result rc = q(s, get_sql, 2, v, l, NULL, &r);
+  cis_result rc = q(s, until, get_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   if (cis__db_pg_rows(r) == 0) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   else if ((rc = row_read(r, 0, out)) != CIS_OK)
@@ -312,11 +312,11 @@ static const char del_sql[] =
     "WITH d AS (DELETE FROM cis_skills WHERE tenant=$1 AND name=$2 RETURNING sha256), " BUMP_GEN("d")
     "SELECT sha256 FROM d";
 
-static cis_result pg_skill_del(cis_skills *s, const char *name) {
+static cis_result pg_skill_del(cis_skills *s, uint64_t until, const char *name) {
   PGresult *r;
   const char *v[2] = {s->tenant, name};
   int l[2] = {slen(s->tenant), slen(name)};
-  cis_result rc = q(s, del_sql, 2, v, l, NULL, &r);
+  cis_result rc = q(s, until, del_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   char sha[65] = "";
   size_t n = 0;
@@ -324,15 +324,15 @@ static cis_result pg_skill_del(cis_skills *s, const char *name) {
   if (!h) rc = cis__skills_fail(s, CIS_ENOTFOUND, "skill %s is not installed", name);
   else if (n == 64) memcpy(sha, h, 64);
   cis__db_pg_clear(r);
-  if (sha[0]) pg_module_gc(s, sha);
+  if (sha[0]) pg_module_gc(s, until, sha);
   return rc;
 }
 
-static cis_result pg_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
+static cis_result pg_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx) {
   PGresult *r;
   const char *v[1] = {s->tenant};
   int l[1] = {slen(s->tenant)};
-  cis_result rc = q(s, each_sql, 1, v, l, NULL, &r);
+  cis_result rc = q(s, until, each_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     cis__reg_row row;
@@ -352,12 +352,12 @@ static const char usage_sql[] =
     "(SELECT coalesce(sum(octet_length(m.bytes)), 0)::bigint FROM cis_modules m JOIN d USING (sha256)), "
     "(SELECT count(*) FROM d WHERE sha256=$3::text)";
 
-static cis_result pg_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+static cis_result pg_usage(cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
                            bool *has_sha) {
   PGresult *r;
   const char *v[3] = {s->tenant, name, sha};
   int l[3] = {slen(s->tenant), slen(name), slen(sha)};
-  cis_result rc = q(s, usage_sql, 3, v, l, NULL, &r);
+  cis_result rc = q(s, until, usage_sql, 3, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   bool one = cis__db_pg_rows(r) == 1;
   *skills = one ? (uint64_t)cis__db_pg_int8(r, 0, 0) : 0;
@@ -371,7 +371,7 @@ static const char module_get_sql[] = "SELECT bytes FROM cis_modules WHERE sha256
 
 /* The local copy first (the caller checks its hash), else the database's
  * bytes, checked here before they become the local copy. */
-static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes, size_t *len) {
+static cis_result pg_module_get(cis_skills *s, uint64_t until, const char *sha, uint8_t **bytes, size_t *len) {
   *bytes = NULL;
   *len = 0;
   char path[4200];
@@ -390,7 +390,7 @@ static cis_result pg_module_get(cis_skills *s, const char *sha, uint8_t **bytes,
   PGresult *r;
   const char *v[1] = {sha};
   int l[1] = {slen(sha)};
-  cis_result rc = q(s, module_get_sql, 1, v, l, NULL, &r);
+  cis_result rc = q(s, until, module_get_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   size_t n = 0;
   const char *b = cis__db_pg_rows(r) ? cis__db_pg_value(r, 0, 0, &n) : NULL;
@@ -423,19 +423,19 @@ static const char key_each_sql[] =
 static const char key_find_sql[] =
     "SELECT name FROM cis_trusted_keys WHERE tenant=$1 AND public_key=$2 ORDER BY name LIMIT 1";
 
-static cis_result pg_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
+static cis_result pg_key_put(cis_skills *s, uint64_t until, const char *name, const char *hex, int64_t at) {
   char a[32];
   snprintf(a, sizeof a, "%lld", (long long)at);
   const char *v[4] = {s->tenant, name, hex, a};
   int l[4] = {slen(s->tenant), slen(name), slen(hex), slen(a)};
-  return q(s, key_put_sql, 4, v, l, NULL, NULL);
+  return q(s, until, key_put_sql, 4, v, l, NULL, NULL);
 }
 
-static cis_result pg_key_del(cis_skills *s, const char *name) {
+static cis_result pg_key_del(cis_skills *s, uint64_t until, const char *name) {
   PGresult *r;
   const char *v[2] = {s->tenant, name};
   int l[2] = {slen(s->tenant), slen(name)};
-  cis_result rc = q(s, key_del_sql, 2, v, l, NULL, &r);
+  cis_result rc = q(s, until, key_del_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   if (cis__db_pg_rows(r) != 1 || cis__db_pg_int8(r, 0, 0) == 0)
     rc = cis__skills_fail(s, CIS_ENOTFOUND, "no trusted key named %s", name);
@@ -443,11 +443,11 @@ static cis_result pg_key_del(cis_skills *s, const char *name) {
   return rc;
 }
 
-static cis_result pg_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
+static cis_result pg_key_each(cis_skills *s, uint64_t until, cis__reg_key_fn fn, void *ctx) {
   PGresult *r;
   const char *v[1] = {s->tenant};
   int l[1] = {slen(s->tenant)};
-  cis_result rc = q(s, key_each_sql, 1, v, l, NULL, &r);
+  cis_result rc = q(s, until, key_each_sql, 1, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     size_t nl, kl;
@@ -459,11 +459,11 @@ static cis_result pg_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
   return CIS_OK;
 }
 
-static cis_result pg_key_find(cis_skills *s, const char *hex, char name[65]) {
+static cis_result pg_key_find(cis_skills *s, uint64_t until, const char *hex, char name[65]) {
   PGresult *r;
   const char *v[2] = {s->tenant, hex};
   int l[2] = {slen(s->tenant), slen(hex)};
-  cis_result rc = q(s, key_find_sql, 2, v, l, NULL, &r);
+  cis_result rc = q(s, until, key_find_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   size_t n = 0;
   const char *nm = cis__db_pg_rows(r) ? cis__db_pg_value(r, 0, 0, &n) : NULL;
@@ -484,17 +484,17 @@ static const char set_get_sql[] = "SELECT value FROM cis_skill_settings WHERE te
 #define SETTING_MAX_KEY 255u
 #define SETTING_MAX_VALUE (64u * 1024u)
 
-static cis_result pg_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
+static cis_result pg_setting_put(cis_skills *s, uint64_t until, const char *skill, const char *key, const char *value) {
   const char *v[4] = {s->tenant, skill, key, value};
   int l[4] = {slen(s->tenant), slen(skill), slen(key), slen(value)};
-  return q(s, value ? set_put_sql : set_del_sql, value ? 4 : 3, v, l, NULL, NULL);
+  return q(s, until, value ? set_put_sql : set_del_sql, value ? 4 : 3, v, l, NULL, NULL);
 }
 
-static cis_result pg_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
+static cis_result pg_setting_each(cis_skills *s, uint64_t until, const char *skill, cis__reg_setting_fn fn, void *ctx) {
   PGresult *r;
   const char *v[2] = {s->tenant, skill};
   int l[2] = {slen(s->tenant), slen(skill)};
-  cis_result rc = q(s, set_each_sql, 2, v, l, NULL, &r);
+  cis_result rc = q(s, until, set_each_sql, 2, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   for (int i = 0, n = cis__db_pg_rows(r); i < n; i++) {
     size_t kl, vl;
@@ -506,14 +506,14 @@ static cis_result pg_setting_each(cis_skills *s, const char *skill, cis__reg_set
   return CIS_OK;
 }
 
-static cis_result pg_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+static cis_result pg_setting_get(cis_skills *s, uint64_t until, const char *skill, const char *key, size_t klen, char **val,
                                  size_t *vlen) {
   *val = NULL;
   *vlen = 0;
   PGresult *r;
   const char *v[3] = {s->tenant, skill, klen ? key : ""};
   int l[3] = {slen(s->tenant), slen(skill), (int)klen};
-  cis_result rc = q(s, set_get_sql, 3, v, l, NULL, &r);
+  cis_result rc = q(s, until, set_get_sql, 3, v, l, NULL, &r);
   if (rc != CIS_OK) return rc;
   if (cis__db_pg_rows(r) == 0) rc = CIS_ENOTFOUND;
   else rc = val_dup(r, 0, 0, SETTING_MAX_VALUE, val, vlen);
@@ -594,14 +594,13 @@ static const char changed_sql[] = "SELECT tenant, gen FROM cis_registry_tenant_g
                                   "UNION ALL SELECT NULL, gen FROM cis_registry_gen WHERE id = 1";
 
 /* Reads the tenants changed since w->seen (under w->mu). */
-static cis_result watch_poll(struct cis__gen_watch *w, char *err, size_t cap) {
+static cis_result watch_poll(struct cis__gen_watch *w, uint64_t until, char *err, size_t cap) {
   char since[24];
   snprintf(since, sizeof since, "%lld", (long long)w->seen);
   const char *v[1] = {since};
   int l[1] = {(int)strlen(since)};
   PGresult *r = NULL;
   int64_t next = w->seen;
-  uint64_t until = cis__deadline_after(CIS__REGISTRY_TIMEOUT_MS, 0);
   cis_result rc = cis__db_pg_query(w->db, until, changed_sql, 1, v, l, NULL, &r, err, cap);
   for (int i = 0; rc == CIS_OK && i < cis__db_pg_rows(r); i++) {
     size_t n;
@@ -665,14 +664,16 @@ static void watch_release(struct cis__gen_watch *w) {
   free(w);
 }
 
-static cis_result pg_generation(cis_skills *s, uint64_t *gen) {
+static cis_result pg_generation(cis_skills *s, uint64_t until, uint64_t *gen) {
   struct cis__gen_watch *w = s->pg_watch;
   char err[400] = "";
   cis_result rc = CIS_OK;
-  pthread_mutex_lock(&w->mu);
+  /* Another handle's poll may hold the watch until its own deadline. */
+  if (!cis__db_lock_until(&w->mu, until))
+    return cis__skills_fail(s, CIS_ETIMEOUT, "registry database: the generation's watch stayed busy until the deadline");
   uint64_t now = cis__now_ns();
   if (!w->polled_ns || now - w->polled_ns >= (uint64_t)CIS__REGISTRY_POLL_MS * 1000000u / 2) {
-    rc = watch_poll(w, err, sizeof err);
+    rc = watch_poll(w, until, err, sizeof err);
     w->polled_ns = rc == CIS_OK ? now : 0;
   }
   *gen = 0;

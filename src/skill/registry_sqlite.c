@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db/db_sqlite.h"
@@ -25,10 +26,37 @@
 #include "skill/skill_internal.h"
 
 /* A failed call on s->db that returned r. The connection is shared by the
- * registry's threads: its message is read for r (cis__db_sqlite_why). */
+ * registry's threads: its message is read for r (cis__db_sqlite_why). A
+ * lock that another process held past the method's deadline (busy_wait)
+ * is CIS_ETIMEOUT. */
 static cis_result db_fail(cis_skills *s, int r) {
   char why[256];
+  if ((r & 0xff) == SQLITE_BUSY) return cis__skills_fail(s, CIS_ETIMEOUT, "registry: the database stayed locked until the deadline");
   return cis__skills_fail(s, CIS_EIO, "registry: %s", cis__db_sqlite_why(s->db, r, why, sizeof why));
+}
+
+/* The deadline of the method the calling thread runs (its `until`): how
+ * long busy_wait waits for another process's lock on the file. Per thread:
+ * the connection is shared by the handle's threads, each in a call of its
+ * own. */
+static _Thread_local uint64_t busy_until;
+
+/* The connection's busy handler: sleeps 1, 2, 4, 8, 16, then 25 ms at a
+ * time, while the calling thread's method has time left. */
+static int busy_wait(void *unused, int n) {
+  (void)unused;
+  uint64_t now = cis__now_ns();
+  if (now >= busy_until) return 0;
+  uint64_t ns = (n < 5 ? 1000000ull << n : 25000000ull);
+  if (ns > busy_until - now) ns = busy_until - now;
+  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+  return 1;
+}
+
+/* Another thread of the handle held its write past this one's deadline. */
+static cis_result write_busy(cis_skills *s) {
+  return cis__skills_fail(s, CIS_ETIMEOUT, "registry: another write of this handle held it until the deadline");
 }
 
 /* sqlite3_prepare_v2 of sql on s->db into *st; its failure worded. */
@@ -166,7 +194,8 @@ static cis_result sq_open(cis_skills *s, const char *arg) {
   else snprintf(path, sizeof path, "%s/registry.db", s->home);
   if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
     return cis__skills_fail(s, CIS_EIO, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
-  sqlite3_busy_timeout(s->db, 5000);
+  sqlite3_busy_handler(s->db, busy_wait, NULL);
+  busy_until = cis__registry_until(); /* the migrations' */
   /* Opening writes nothing unless something must change, so that calls,
    * which only read the registry, still work on a full disk. Hence the
    * rollback journal rather than WAL: a WAL reader needs its -shm file,
@@ -241,13 +270,14 @@ static void sq_module_gc(cis_skills *s, const char *sha) {
   sq_exec(s, "COMMIT");
 }
 
-static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
                            bool *has_sha);
 
-static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
+static cis_result sq_skill_put(cis_skills *s, uint64_t until, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
+  busy_until = until;
   char path[4200], old[65] = "";
   module_path(s, row->sha256, path, sizeof path);
-  pthread_mutex_lock(&s->write_lock);
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = sq_exec(s, "BEGIN IMMEDIATE");
   if (rc != CIS_OK) goto out;
   /* The tenant's room under the write lock: installs take turns on it,
@@ -255,7 +285,7 @@ static cis_result sq_skill_put(cis_skills *s, const cis__reg_row *row, const uin
   if (s->max_skills || s->max_module_bytes) {
     uint64_t skills = 0, bytes = 0;
     bool has = false;
-    rc = sq_usage(s, row->name, row->sha256, &skills, &bytes, &has);
+    rc = sq_usage(s, until, row->name, row->sha256, &skills, &bytes, &has);
     if (rc == CIS_OK) rc = cis__registry_room(s, skills, bytes, has, len);
     if (rc != CIS_OK) {
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -331,7 +361,8 @@ static cis_result row_read(sqlite3_stmt *st, cis__reg_row *r) {
 
 #define ROW_COLUMNS "name,version,sha256,description,manifest,installed_at,dir,grants,signature"
 
-static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *out) {
+static cis_result sq_skill_get(cis_skills *s, uint64_t until, const char *name, cis__reg_row *out) {
+  busy_until = until;
   sqlite3_stmt *st;
   memset(out, 0, sizeof *out);
   cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? AND name=?", &st);
@@ -352,10 +383,11 @@ static cis_result sq_skill_get(cis_skills *s, const char *name, cis__reg_row *ou
   return rc;
 }
 
-static cis_result sq_skill_del(cis_skills *s, const char *name) {
+static cis_result sq_skill_del(cis_skills *s, uint64_t until, const char *name) {
+  busy_until = until;
   sqlite3_stmt *st;
   char sha[65] = "";
-  pthread_mutex_lock(&s->write_lock);
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = sq_sha_of(s, name, sha);
   if (rc == CIS_OK) rc = prep(s, "DELETE FROM skills WHERE tenant=? AND name=?", &st);
   if (rc == CIS_OK) {
@@ -371,7 +403,8 @@ static cis_result sq_skill_del(cis_skills *s, const char *name) {
   return rc;
 }
 
-static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
+static cis_result sq_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx) {
+  busy_until = until;
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? ORDER BY name", &st);
   if (pr != CIS_OK) return pr;
@@ -392,8 +425,9 @@ static cis_result sq_skill_each(cis_skills *s, cis__reg_row_fn fn, void *ctx) {
 
 static int sha_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
-static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
+static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
                            bool *has_sha) {
+  busy_until = until;
   *skills = *bytes = 0;
   *has_sha = false;
   sqlite3_stmt *st;
@@ -419,7 +453,8 @@ static cis_result sq_usage(cis_skills *s, const char *name, const char *sha, uin
   return rc;
 }
 
-static cis_result sq_module_get(cis_skills *s, const char *sha, uint8_t **bytes, size_t *len) {
+static cis_result sq_module_get(cis_skills *s, uint64_t until, const char *sha, uint8_t **bytes, size_t *len) {
+  busy_until = until;
   char path[4200];
   module_path(s, sha, path, sizeof path);
   cis_result rc = cis__read_file(path, CIS__MAX_MODULE_BYTES, bytes, len);
@@ -446,8 +481,9 @@ static cis_result key_put_locked(cis_skills *s, const char *name, const char *he
   return rc;
 }
 
-static cis_result sq_key_put(cis_skills *s, const char *name, const char *hex, int64_t at) {
-  pthread_mutex_lock(&s->write_lock);
+static cis_result sq_key_put(cis_skills *s, uint64_t until, const char *name, const char *hex, int64_t at) {
+  busy_until = until;
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = key_put_locked(s, name, hex, at);
   pthread_mutex_unlock(&s->write_lock);
   return rc;
@@ -467,14 +503,16 @@ static cis_result key_del_locked(cis_skills *s, const char *name) {
   return rc;
 }
 
-static cis_result sq_key_del(cis_skills *s, const char *name) {
-  pthread_mutex_lock(&s->write_lock);
+static cis_result sq_key_del(cis_skills *s, uint64_t until, const char *name) {
+  busy_until = until;
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = key_del_locked(s, name);
   pthread_mutex_unlock(&s->write_lock);
   return rc;
 }
 
-static cis_result sq_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
+static cis_result sq_key_each(cis_skills *s, uint64_t until, cis__reg_key_fn fn, void *ctx) {
+  busy_until = until;
   cis_result rc = CIS_OK;
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", &st);
@@ -490,7 +528,8 @@ static cis_result sq_key_each(cis_skills *s, cis__reg_key_fn fn, void *ctx) {
   return rc;
 }
 
-static cis_result sq_key_find(cis_skills *s, const char *hex, char name[65]) {
+static cis_result sq_key_find(cis_skills *s, uint64_t until, const char *hex, char name[65]) {
+  busy_until = until;
   cis_result rc = CIS_OK;
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", &st);
@@ -527,14 +566,16 @@ static cis_result setting_put_locked(cis_skills *s, const char *skill, const cha
   return r == SQLITE_DONE ? CIS_OK : db_fail(s, r);
 }
 
-static cis_result sq_setting_put(cis_skills *s, const char *skill, const char *key, const char *value) {
-  pthread_mutex_lock(&s->write_lock);
+static cis_result sq_setting_put(cis_skills *s, uint64_t until, const char *skill, const char *key, const char *value) {
+  busy_until = until;
+  if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = setting_put_locked(s, skill, key, value);
   pthread_mutex_unlock(&s->write_lock);
   return rc;
 }
 
-static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_setting_fn fn, void *ctx) {
+static cis_result sq_setting_each(cis_skills *s, uint64_t until, const char *skill, cis__reg_setting_fn fn, void *ctx) {
+  busy_until = until;
   sqlite3_stmt *st;
   int pr = sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE tenant=? AND skill=? ORDER BY key", -1,
                               &st, NULL);
@@ -552,8 +593,9 @@ static cis_result sq_setting_each(cis_skills *s, const char *skill, cis__reg_set
   return rc;
 }
 
-static cis_result sq_setting_get(cis_skills *s, const char *skill, const char *key, size_t klen, char **val,
+static cis_result sq_setting_get(cis_skills *s, uint64_t until, const char *skill, const char *key, size_t klen, char **val,
                                  size_t *vlen) {
+  busy_until = until;
   sqlite3_stmt *st;
   int pr = sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE tenant=? AND skill=? AND key=?", -1, &st, NULL);
   if (pr != SQLITE_OK) return table_missing(s, pr) ? CIS_ENOTFOUND : db_fail(s, pr);

@@ -53,7 +53,7 @@ cis_result cis_skills_setting_set(cis_skills *s, const char *name, const char *k
   }
   cis_result rc = installed(s, name);
   if (rc != CIS_OK) return rc;
-  return s->reg->setting_put(s, name, key, value);
+  return s->reg->setting_put(s, cis__registry_until(), name, key, value);
 }
 
 static int setting_add(void *ctx, const char *key, const char *value) {
@@ -67,15 +67,15 @@ cis_result cis_skills_settings(cis_skills *s, const char *name, char **json) {
   if (rc != CIS_OK) return rc;
   cJSON *o = cJSON_CreateObject();
   if (!o) return CIS_ENOMEM;
-  rc = s->reg->setting_each(s, name, setting_add, o);
+  rc = s->reg->setting_each(s, cis__registry_until(), name, setting_add, o);
   if (rc == CIS_OK && !(*json = cJSON_PrintUnformatted(o))) rc = CIS_ENOMEM;
   cJSON_Delete(o);
   return rc;
 }
 
-cis_result cis__setting_get(cis_skills *s, const char *name, const char *key, size_t klen, char **val,
+cis_result cis__setting_get(cis_skills *s, uint64_t until, const char *name, const char *key, size_t klen, char **val,
                             size_t *vlen) {
   *val = NULL;
   *vlen = 0;
-  return s->reg->setting_get(s, name, key, klen, val, vlen);
+  return s->reg->setting_get(s, cis__registry_call_until(until), name, key, klen, val, vlen);
 }

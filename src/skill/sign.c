@@ -258,7 +258,7 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
     return cis__skills_fail(s, CIS_EINVAL, "a public key is %d hex digits", 2 * CIS__ED25519_PUBLIC);
   char hex[2 * CIS__ED25519_PUBLIC + 1];
   cis__hex(pk, sizeof pk, hex); /* one spelling, so a lookup is a string compare */
-  cis_result rc = s->reg->key_put(s, name, hex, (int64_t)time(NULL));
+  cis_result rc = s->reg->key_put(s, cis__registry_until(), name, hex, (int64_t)time(NULL));
   /* A key trusted or withdrawn changes which skills may load. */
   if (rc == CIS_OK) cis__registry_changed(s);
   return rc;
@@ -266,7 +266,7 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
 
 cis_result cis_skills_key_untrust(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
-  cis_result rc = s->reg->key_del(s, name);
+  cis_result rc = s->reg->key_del(s, cis__registry_until(), name);
   if (rc == CIS_OK) cis__registry_changed(s);
   return rc;
 }
@@ -298,7 +298,7 @@ cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
   *out = NULL;
   *n = 0;
   keys_ctx c = {.v = NULL, .n = 0, .rc = CIS_OK};
-  cis_result rc = s->reg->key_each(s, key_add, &c);
+  cis_result rc = s->reg->key_each(s, cis__registry_until(), key_add, &c);
   if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");
   if (rc != CIS_OK) {
     free(c.v);
@@ -310,17 +310,22 @@ cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
 }
 
 /* The name under which the handle's tenant trusts pk, into name (65
- * bytes); CIS_ENOTFOUND when it does not. */
-static cis_result trusted_as(cis_skills *s, const uint8_t pk[CIS__ED25519_PUBLIC], char *name) {
+ * bytes), read by until; CIS_ENOTFOUND when it does not. */
+static cis_result trusted_as(cis_skills *s, uint64_t until, const uint8_t pk[CIS__ED25519_PUBLIC], char *name) {
   char hex[2 * CIS__ED25519_PUBLIC + 1];
   cis__hex(pk, CIS__ED25519_PUBLIC, hex);
-  return s->reg->key_find(s, hex, name);
+  return s->reg->key_find(s, until, hex, name);
 }
 
 /* ----------------------------------------------------------------- check */
 
 cis_result cis__signature_check(cis_skills *s, const char *skill, const char *manifest, size_t mlen, const char *sig,
                                 size_t siglen) {
+  return cis__signature_check_by(s, cis__registry_until(), skill, manifest, mlen, sig, siglen);
+}
+
+cis_result cis__signature_check_by(cis_skills *s, uint64_t until, const char *skill, const char *manifest, size_t mlen,
+                                   const char *sig, size_t siglen) {
   if (!sig) {
     if (!s->require_signature) return CIS_OK;
     return cis__skills_fail(s, CIS_ESIGNATURE,
@@ -342,7 +347,7 @@ cis_result cis__signature_check(cis_skills *s, const char *skill, const char *ma
   if (rc != CIS_OK) return cis__skills_fail(s, rc, "%s: cannot check its signature: %s", skill, err);
   if (!s->require_signature) return CIS_OK;
   char name[65];
-  rc = trusted_as(s, pk, name);
+  rc = trusted_as(s, until, pk, name);
   if (rc == CIS_ENOTFOUND) {
     char hex[2 * CIS__ED25519_PUBLIC + 1];
     cis__hex(pk, sizeof pk, hex);

@@ -126,7 +126,12 @@ cis_result cis__write_atomic(const char *path, const uint8_t *data, size_t len);
 /* Signed skills (sign.c). The check of a skill's manifest text against
  * its signature text (NULL: unsigned) under the handle's rule: a
  * signature there must verify; with require_signature one must be there,
- * by a key the tenant trusts. CIS_ESIGNATURE (message on s) when not. */
+ * by a key the tenant trusts (read from the registry by until: a call's
+ * deadline or cis__registry_until()). CIS_ESIGNATURE (message on s) when
+ * not; the registry's errors. */
+cis_result cis__signature_check_by(cis_skills *s, uint64_t until, const char *skill, const char *manifest, size_t mlen,
+                                   const char *sig, size_t siglen);
+/* The same by cis__registry_until(), for a check no call waits on. */
 cis_result cis__signature_check(cis_skills *s, const char *skill, const char *manifest, size_t mlen, const char *sig,
                                 size_t siglen);
 /* A signature file's public key and signature (CIS_ESIGNATURE, or
@@ -143,8 +148,10 @@ cis_result cis__registry_open(cis_skills *s, const char *spec);
 void cis__registry_close(cis_skills *s);
 /* The manifest of an installed skill, (dir may be NULL) the folder it was
  * installed from (malloc'd; NULL when registered from memory) and (g may
- * be NULL) its grants, which the caller frees with cis__grants_free. */
-cis_result cis__registry_get(cis_skills *s, const char *name, cis_manifest **m, char **dir, cis__grants *g);
+ * be NULL) its grants, which the caller frees with cis__grants_free; read
+ * from the registry by until (registry_internal.h). */
+cis_result cis__registry_get(cis_skills *s, uint64_t until, const char *name, cis_manifest **m, char **dir,
+                             cis__grants *g);
 /* Where a host mount's source is: source itself when absolute (or dir is
  * NULL), else dir/source. */
 void cis__mount_source_path(const char *dir, const char *source, char *out, size_t cap);
@@ -209,15 +216,18 @@ cis_result cis__skill_lookup(cis_skills *s, const char *name, struct cis__skill_
 /* The same for a call of name begun at t0 (a cis__now_ns() time) with
  * options opt (may be NULL): opt's on_wait is told first when the lookup
  * may wait (a read of the registry or of the shared generation, a
- * module's load), and a module's load ends by the call's deadline. */
+ * module's load); the registry's reads end by the call's deadline when
+ * opt has one (opt->timeout_ms), and a module's load by the call's
+ * deadline. */
 cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_invoke_options *opt, uint64_t t0,
                                   struct cis__skill_entry **out);
 void cis__skill_entry_release(struct cis__skill_entry *e);
 
-/* The operator's stored setting key[0..klen) of skill name (settings.c):
- * the value (malloc'd, NUL-terminated) or CIS_ENOTFOUND; CIS_EIO when the
- * registry cannot be read. */
-cis_result cis__setting_get(cis_skills *s, const char *name, const char *key, size_t klen, char **val,
+/* The operator's stored setting key[0..klen) of skill name (settings.c),
+ * read from the registry by until (a call's deadline, or 0: none, then
+ * cis__registry_until()): the value (malloc'd, NUL-terminated) or
+ * CIS_ENOTFOUND; the registry's errors (CIS_ETIMEOUT past until). */
+cis_result cis__setting_get(cis_skills *s, uint64_t until, const char *name, const char *key, size_t klen, char **val,
                             size_t *vlen);
 
 #endif /* CIS_SKILL_INTERNAL_H */

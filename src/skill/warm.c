@@ -130,14 +130,15 @@ void cis__registry_changed(cis_skills *s) {
   flush_all(s);
 }
 
-/* Reads name's row and module into a new entry with one reference. */
-static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, const cis_invoke_options *opt, uint64_t t0,
-                             cis__skill_entry **out) {
+/* Reads name's row (by until) and module into a new entry with one
+ * reference. */
+static cis_result entry_load(cis_skills *s, uint64_t until, const char *name, uint64_t gen, const cis_invoke_options *opt,
+                             uint64_t t0, cis__skill_entry **out) {
   cis__skill_entry *e = calloc(1, sizeof *e);
   if (!e) return cis__skills_fail(s, CIS_ENOMEM, "out of memory");
   atomic_init(&e->refs, 1);
   e->gen = gen;
-  cis_result rc = cis__registry_get(s, name, &e->m, &e->dir, &e->g);
+  cis_result rc = cis__registry_get(s, until, name, &e->m, &e->dir, &e->g);
   /* A call's time counts from its start: its module's load included. */
   uint64_t ms = rc == CIS_OK && t0 ? cis__call_timeout_ms(s, e->m, opt) : 0;
   if (rc == CIS_OK) rc = cis__module_cached(s, e->m->sha256, NULL, 0, ms ? cis__deadline_from(t0, ms) : 0, &e->mod);
@@ -149,15 +150,15 @@ static cis_result entry_load(cis_skills *s, const char *name, uint64_t gen, cons
   return CIS_OK;
 }
 
-/* Reads the shared generation when the last reading is
+/* Reads the shared generation (by until) when the last reading is
  * CIS__REGISTRY_HANDLE_POLL_NS old, and takes a new value as a change
  * (above). */
-static cis_result shared_poll(cis_skills *s) {
+static cis_result shared_poll(cis_skills *s, uint64_t until) {
   uint64_t now = cis__now_ns(), last = atomic_load_explicit(&s->reg_polled_ns, memory_order_relaxed);
   if (last && now - last < CIS__REGISTRY_HANDLE_POLL_NS) return CIS_OK;
   if (!atomic_compare_exchange_strong(&s->reg_polled_ns, &last, now)) return CIS_OK; /* another thread reads it */
   uint64_t gen;
-  cis_result rc = s->reg->generation(s, &gen);
+  cis_result rc = s->reg->generation(s, until, &gen);
   if (rc != CIS_OK) {
     atomic_store(&s->reg_polled_ns, 0); /* the next call tries again */
     cis__registry_changed(s);
@@ -182,14 +183,17 @@ cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_inv
   void (*wait)(void *, cis_wait) = opt ? opt->on_wait : NULL;
   void *user = opt ? opt->on_wait_user : NULL;
   *out = NULL;
+  /* The call's deadline bounds its reads of the registry when it has one
+   * of its own; a manifest's limit is not known before its row is read. */
+  uint64_t until = cis__registry_call_until(t0 && opt && opt->timeout_ms ? cis__deadline_from(t0, opt->timeout_ms) : 0);
   if (s->reg->generation) {
     if (wait && shared_poll_due(s)) wait(user, CIS_WAIT_LOAD), wait = NULL;
-    cis_result rc = shared_poll(s);
+    cis_result rc = shared_poll(s, until);
     if (rc != CIS_OK) return rc;
   }
   if (!s->gen) {
     if (wait) wait(user, CIS_WAIT_LOAD);
-    return entry_load(s, name, 0, opt, t0, out);
+    return entry_load(s, until, name, 0, opt, t0, out);
   }
   uint64_t gen = atomic_load_explicit(s->gen, memory_order_acquire);
   struct cis__skill_stripe *st = own_stripe(s);
@@ -208,7 +212,7 @@ cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_inv
   if (*out) return CIS_OK;
   if (wait) wait(user, CIS_WAIT_LOAD); /* a registry read, a module's load or compile */
   cis__skill_entry *e;
-  cis_result rc = entry_load(s, name, gen, opt, t0, &e);
+  cis_result rc = entry_load(s, until, name, gen, opt, t0, &e);
   if (rc != CIS_OK) return rc;
   pthread_mutex_lock(&st->lock);
   bool there = false;

@@ -2806,9 +2806,18 @@ static cis_result ctor_result(int err) {
   case EINVAL: return CIS_EINVAL;
   case ENOMEM: return CIS_ENOMEM;
   case CIS_VFS_EDOWN: return CIS_EVFSDOWN;
-  case ENOTSUP: return CIS_EUNSUPPORTED; /* the driver's library is missing */
+  case ENOTSUP: return CIS_EUNSUPPORTED; /* the driver's library is missing; a newer schema */
   default: return CIS_EVFS;
   }
+}
+
+int cis__vdb_schema_fail(char *errmsg, const char *dialect, cis_result rc, const char *why) {
+  int err = rc == CIS_EVFSDOWN || rc == CIS_ETIMEOUT ? CIS_VFS_EDOWN
+            : rc == CIS_EUNSUPPORTED                  ? ENOTSUP
+            : rc == CIS_ENOMEM                        ? ENOMEM
+            : rc == CIS_EINVAL                        ? EINVAL
+                                                      : EIO;
+  return cis__vdb_fail(errmsg, dialect, err, "%s", why);
 }
 
 /* Finds the tenant's row, creating it with its base layer (holding the
@@ -2884,8 +2893,8 @@ static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, con
   return CIS_OK;
 }
 
-/* Checks the configuration, connects (the dialect creates the schema when
- * missing) and finds or makes the tenant. The backend owns its connection
+/* Checks the configuration, connects (the dialect migrates the schema:
+ * src/db) and finds or makes the tenant. The backend owns its connection
  * and a one-block scratch buffer; the mount that takes it frees both
  * through destroy. Errors as in cis_vfs.h, the detail in
  * cis_vfs_errmsg(NULL). */

@@ -286,6 +286,12 @@ static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
 int cis__vdb_fail(char *errmsg, const char *dialect, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A failed migration of the dialect's schema (src/db: rc, its words why)
+ * as an error number, the words in errmsg: CIS_VFS_EDOWN (the database
+ * out of reach or the deadline), ENOTSUP (a schema newer than this
+ * build's), ENOMEM, EINVAL, else EIO. */
+int cis__vdb_schema_fail(char *errmsg, const char *dialect, cis_result rc, const char *why);
+
 /* The name of the SQLite VFS that gathers a transaction's WAL writes into
  * one (vfs_db_sqlite_wal.c), registered on first call; NULL when it could
  * not be (then the default VFS serves). */

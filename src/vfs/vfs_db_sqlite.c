@@ -2,7 +2,8 @@
  * This file implements the SQLite dialect of the layered database
  * filesystem ("sqlite:PATH", the embedded default): the connection, the
  * schema's DDL, numbered statements prepared once per connection, and the
- * mapping of SQLite's result codes to the error numbers of cis_vfs.h. The
+ * mapping of SQLite's result codes to the error numbers of cis_vfs.h.
+ * The schema is a migration of src/db (cis__db_sqlite_migrate). The
  * layering logic is vfs_db.c's; see vfs_db_internal.h for the seam.
  *
  * The file runs in WAL mode (readers never wait for the writer, so two
@@ -36,6 +37,7 @@
 #include <string.h>
 
 #include "common/internal.h"
+#include "db/db_sqlite.h"
 #include "vfs/vfs_db_internal.h"
 
 #define DIALECT "sqlite"
@@ -81,14 +83,29 @@ static const char usage_sql[] =
     "ALTER TABLE cis_vfs_tenants ADD COLUMN used_bytes INTEGER;"
     "UPDATE cis_vfs_tenants SET used_nodes=" CIS__VDB_SCAN_NODES("cis_vfs_tenants.tenant_id")
     ", used_bytes=" CIS__VDB_SCAN_BYTES("cis_vfs_tenants.tenant_id") ";";
-#define USAGE_CHECK "SELECT count(*) FROM pragma_table_info('cis_vfs_tenants') WHERE name='used_bytes'"
 
-/* The objects of the schema (with cis__vdb_ext_schema's): a file that has
- * fewer was made by an older cis, or not at all, and gets the rest. */
-#define SCHEMA_OBJECTS 8
-#define SCHEMA_NAMES                                                                      \
-  "'cis_vfs_tenants','cis_vfs_layers','cis_vfs_entries','cis_vfs_entries_eid',"          \
-  "'cis_vfs_inodes','cis_vfs_blocks','cis_vfs_ext_free','cis_vfs_ext_free_size'"
+/* Step 1 of the schema: what the filesystem made before cis_schema, so a
+ * file from before is taken as it is, its usage columns added where an
+ * older cis made the tenants' table without them. */
+static cis_result schema_v1(void *conn, char *err, size_t cap) {
+  sqlite3 *db = conn;
+  char *e = NULL;
+  int r = sqlite3_exec(db, schema_sql, NULL, NULL, &e);
+  if (r == SQLITE_OK) r = sqlite3_exec(db, cis__vdb_ext_schema, NULL, NULL, &e);
+  sqlite3_stmt *st = NULL;
+  if (r == SQLITE_OK && sqlite3_prepare_v2(db, "SELECT used_bytes FROM cis_vfs_tenants LIMIT 0", -1, &st, NULL))
+    r = sqlite3_exec(db, usage_sql, NULL, NULL, &e);
+  sqlite3_finalize(st);
+  if (r == SQLITE_OK) return CIS_OK;
+  snprintf(err, cap, "%s", e ? e : sqlite3_errstr(r));
+  sqlite3_free(e);
+  return CIS_EIO;
+}
+
+/* The filesystem's schema (db/db.h), applied at open under the file's
+ * write lock. */
+static const cis__db_migration schema_steps[] = {{.version = 1, .fn = schema_v1}};
+static const cis__db_schema schema = {.service = "vfs", .steps = schema_steps, .n = 1};
 
 struct cis__vdb_conn {
   sqlite3 *db;                            /* the connection */
@@ -211,9 +228,9 @@ static int exec1(cis__vdb_conn *c, const char *sql, const char *what, int *first
   return r == SQLITE_OK ? 0 : sq_fail(c, r, what);
 }
 
-/* Opens the file (creating it), switches it to WAL and creates the schema
- * when it is missing. The first read of sqlite_schema is the first access
- * to the file, so a file that is not a database fails there (EIO). */
+/* Opens the file (creating it), switches it to WAL and migrates the
+ * schema. Switching to WAL is the first access to the file, so a file
+ * that is not a database fails there (EIO). */
 static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *errmsg,
                    cis__vdb_conn **out) {
   *out = NULL;
@@ -221,6 +238,7 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   c->errmsg = errmsg;
   int err = 0;
+  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/fs.db */
   int r = sqlite3_open_v2(path, &c->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                               SQLITE_OPEN_EXRESCODE,
@@ -238,11 +256,6 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   sqlite3_file_control(c->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   err = cis__vdb_ext_open(c->db, false, full_sync, errmsg, &c->ext);
   if (err) goto fail;
-  int have = 0, counted = 0;
-  err = exec1(c, "SELECT count(*) FROM sqlite_schema WHERE name IN (" SCHEMA_NAMES ")",
-              "read schema", &have);
-  if (!err && have) err = exec1(c, USAGE_CHECK, "read schema", &counted);
-  if (err) goto fail;
   /* A new file gets 1 KiB pages (SQLite's default is 4): its pages hold
    * metadata and files below 16 KiB, larger blocks living in the extent
    * file, and each commit writes whole pages to the log, which a small
@@ -253,8 +266,8 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
    * bytes (index keys past a 1 KiB page's local room) no slower; a 12 KiB
    * file read back 15% slower (docs/dbfs.md, "Large blocks: the extent
    * file"). A file that exists keeps its size (a no-op there, as in WAL
-   * mode). */
-  if (have == 0) err = exec1(c, "PRAGMA page_size=1024", "set the page size", NULL);
+   * mode). Switching to WAL is then the first access to the file. */
+  err = exec1(c, "PRAGMA page_size=1024", "set the page size", NULL);
   if (err) goto fail;
   err = exec1(c, "PRAGMA journal_mode=WAL", "enable WAL", NULL);
   if (err) goto fail;
@@ -285,23 +298,11 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   /* Checkpoints off the writer's path (vfs_db_sqlite_ckpt.c); the
    * autocheckpoint above stays when they cannot be. */
   c->ckpt = cis__vdb_sqlite_ckpt_start(c->db, full_sync);
-  if (have < SCHEMA_OBJECTS || !counted) {
-    r = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (r == SQLITE_OK) r = sqlite3_exec(c->db, schema_sql, NULL, NULL, NULL);
-    if (r == SQLITE_OK) r = sqlite3_exec(c->db, cis__vdb_ext_schema, NULL, NULL, NULL);
-    /* Looked at again under the write lock: another process may have
-     * added the columns since. */
-    if (r == SQLITE_OK && (err = exec1(c, USAGE_CHECK, "read schema", &counted)) != 0) {
-      sq_rollback(c);
-      goto fail;
-    }
-    if (r == SQLITE_OK && !counted) r = sqlite3_exec(c->db, usage_sql, NULL, NULL, NULL);
-    if (r == SQLITE_OK) r = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    if (r != SQLITE_OK) {
-      err = sq_fail(c, r, "create schema");
-      sq_rollback(c);
-      goto fail;
-    }
+  char why[CIS_VFS_ERRMSG_MAX];
+  cis_result rc = cis__db_sqlite_migrate(c->db, &schema, why, sizeof why);
+  if (rc != CIS_OK) {
+    err = cis__vdb_schema_fail(c->errmsg, DIALECT, rc, why);
+    goto fail;
   }
   *out = c;
   return 0;

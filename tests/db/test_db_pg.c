@@ -1,6 +1,7 @@
 /*
  * This file implements the tests of the database layer's PostgreSQL
- * connection (src/db/pg.c, db_pg.h): the caller's absolute deadline, the
+ * connection (src/db/pg.c, db_pg.h): the caller's absolute deadline (in
+ * the wait for the server and for another thread's statement), the
  * service's code for a database out of reach and its label in every
  * message (never the connection string), a statement's failure, the
  * bounds on parameters and prepared statements, and a connection that
@@ -9,13 +10,16 @@
  *
  * test_db_pg [CONNSTR_FILE]
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -94,10 +98,11 @@ static void the_callers_deadline_bounds_the_call(void **state) {
   static const char one[] = "SELECT 1";
   assert_int_equal(q(d, cis__now_ns() - 1, one, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
   assert_non_null(strstr(err, "test database: "));
-  /* A statement that outlasts the deadline: stopped at it, not later. */
+  /* A statement that outlasts the deadline: stopped at it, not later, and
+   * the caller's time ran out (the server is there). */
   static const char sleepy[] = "SELECT pg_sleep(5)";
   uint64_t t0 = cis__now_ns();
-  assert_int_equal(q(d, cis__deadline_after(300, 0), sleepy, 0, NULL, NULL, err, sizeof err), CIS_EKVDOWN);
+  assert_int_equal(q(d, cis__deadline_after(300, 0), sleepy, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
   uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
   if (took_ms < 250 || took_ms > 3000) fail_msg("took %llu ms", (unsigned long long)took_ms);
   assert_non_null(strstr(err, "no answer before the deadline"));
@@ -106,6 +111,58 @@ static void the_callers_deadline_bounds_the_call(void **state) {
   if (q(d, cis__deadline_after(10000, 0), one, 0, NULL, &r, err, sizeof err) != CIS_OK) fail_msg("%s", err);
   assert_int_equal(cis__db_pg_rows(r), 1);
   cis__db_pg_clear(r);
+  cis__db_pg_free(d);
+}
+
+/* A thread whose statement holds the connection (held_main). */
+typedef struct held {
+  cis__db_pg *d;
+  cis_result rc;
+} held;
+
+static void *held_main(void *p) {
+  held *h = p;
+  static const char slow[] = "SELECT pg_sleep(1.5)";
+  char err[300];
+  h->rc = q(h->d, cis__deadline_after(20000, 0), slow, 0, NULL, NULL, err, sizeof err);
+  return NULL;
+}
+
+/* One connection serves one statement at a time: a thread that waits for
+ * another's statement waits no later than its own deadline (CIS_ETIMEOUT),
+ * and the other's statement is not disturbed. */
+static void the_wait_for_another_threads_statement_ends_at_the_deadline(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  cis__db_pg *d;
+  assert_int_equal(cis__db_pg_new(g_conn, &cfg, &d), CIS_OK);
+  char err[300] = "";
+  static const char one[] = "SELECT 1";
+  if (q(d, cis__deadline_after(10000, 0), one, 0, NULL, NULL, err, sizeof err) != CIS_OK) fail_msg("%s", err);
+  held h = {.d = d, .rc = CIS_EIO};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, held_main, &h), 0);
+  /* The other thread's statement is running once the server says so. */
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  bool running = false;
+  for (int i = 0; i < 200 && !running; i++) {
+    PGresult *r = PQexec(pg, "SELECT 1 FROM pg_stat_activity WHERE application_name = 'cis-test-pg' "
+                             "AND query LIKE 'SELECT pg_sleep(1.5)%'");
+    running = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+    PQclear(r);
+    if (!running) usleep(5000);
+  }
+  PQfinish(pg);
+  assert_true(running);
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(q(d, cis__deadline_after(200, 0), one, 0, NULL, NULL, err, sizeof err), CIS_ETIMEOUT);
+  uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
+  if (took_ms < 150 || took_ms > 1200) fail_msg("took %llu ms", (unsigned long long)took_ms);
+  if (!strstr(err, "test database: the connection stayed busy with another statement until the deadline"))
+    fail_msg("%s", err);
+  pthread_join(t, NULL);
+  assert_int_equal(h.rc, CIS_OK);
   cis__db_pg_free(d);
 }
 
@@ -201,6 +258,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_malformed_connection_string_is_einval),
       cmocka_unit_test(more_than_16_parameters_refused),
       cmocka_unit_test(the_callers_deadline_bounds_the_call),
+      cmocka_unit_test(the_wait_for_another_threads_statement_ends_at_the_deadline),
       cmocka_unit_test(statements_results_and_failures),
       cmocka_unit_test(prepared_statements_bounded),
       cmocka_unit_test(reconnects_once_after_its_connection_is_killed),

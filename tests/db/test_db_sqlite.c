@@ -3,13 +3,19 @@
  * (src/db/sqlite.c): a failure is worded by the connection's message
  * while the connection still holds it, and by SQLite's text for the code
  * once another call on the shared connection replaced it, never as the
- * other call's "not an error".
+ * other call's "not an error"; and the folder of a new file, made one
+ * level deep (cis__db_sqlite_make_folder).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sqlite3.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -61,11 +67,45 @@ static void no_connection_and_a_small_buffer(void **state) {
   assert_memory_equal(why, sqlite3_errstr(SQLITE_CANTOPEN), sizeof buf - 1);
 }
 
+/* The file's folder is made when its own folder is there (0700); a path
+ * two folders into nothing, or under a file, is left to SQLite's error;
+ * a file in the current folder or in / needs none. */
+static void the_folder_of_a_new_file_is_made_one_level_deep(void **state) {
+  (void)state;
+  char root[] = "/tmp/cis-db-folder-XXXXXX", path[256], dir[256];
+  assert_non_null(mkdtemp(root));
+  snprintf(path, sizeof path, "%s/home/fs.db", root);
+  assert_int_equal(cis__db_sqlite_make_folder(path), 0);
+  snprintf(dir, sizeof dir, "%s/home", root);
+  struct stat st;
+  assert_int_equal(stat(dir, &st), 0);
+  assert_true(S_ISDIR(st.st_mode));
+  assert_int_equal(st.st_mode & 0777, 0700);
+  assert_int_equal(cis__db_sqlite_make_folder(path), 0); /* there already */
+  snprintf(path, sizeof path, "%s/a/b/fs.db", root);
+  assert_int_equal(cis__db_sqlite_make_folder(path), ENOENT);
+  snprintf(dir, sizeof dir, "%s/a", root);
+  assert_int_equal(stat(dir, &st), -1);
+  FILE *f = fopen(dir, "w"); /* root/a is a file now */
+  assert_non_null(f);
+  fclose(f);
+  snprintf(path, sizeof path, "%s/a/b/kv.db", root);
+  assert_int_equal(cis__db_sqlite_make_folder(path), ENOTDIR);
+  assert_int_equal(cis__db_sqlite_make_folder("fs.db"), 0);
+  assert_int_equal(cis__db_sqlite_make_folder("/fs.db"), 0);
+  assert_int_equal(cis__db_sqlite_make_folder(NULL), 0);
+  unlink(dir);
+  snprintf(dir, sizeof dir, "%s/home", root);
+  rmdir(dir);
+  rmdir(root);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(failure_still_held_is_the_connection_s_message),
       cmocka_unit_test(failure_replaced_by_a_success_is_the_code_s_text),
       cmocka_unit_test(no_connection_and_a_small_buffer),
+      cmocka_unit_test(the_folder_of_a_new_file_is_made_one_level_deep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2418,6 +2418,128 @@ static int child_main(const char *action, const char *tenant) {
   return 0;
 }
 
+/* ------------------------------------------------------------- schema */
+
+/* Runs sql (one statement on SQLite) on the backend's own database (db
+ * or pg: the one open): the first value of its last row as an integer, 0
+ * when it returns no row, -1 when it failed. */
+static long schema_sql(sqlite3 *db, PGconn *pg, const char *sql) {
+  long v = 0;
+  if (db) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? v : -1;
+  }
+  PGresult *r = PQexec(pg, sql);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) v = atol(PQgetvalue(r, PQntuples(r) - 1, 0));
+  else if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) v = -1;
+  PQclear(r);
+  return v;
+}
+
+/* The store's schema is a migration of src/db, recorded in cis_schema as
+ * "kv": a database that an older cis made (its two tables, no
+ * cis_schema) is taken as it is, its rows kept; a fresh one starts at the
+ * latest version; one at a newer version than this build's is refused
+ * with CIS_EUNSUPPORTED and left as it is. On a database of its own (an
+ * SQLite file; a PostgreSQL schema through search_path). */
+static void test_schema_adopted_fresh_and_newer_refused(void **state) {
+  (void)state;
+  char spec[2300], fresh[2300], place[64];
+  sqlite3 *db = NULL;
+  PGconn *pg = NULL;
+  snprintf(place, sizeof place, "cis_kvschema_%ld", (long)getpid());
+  if (g.kind == K_SQLITE) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s.schema", g.path);
+    unlink(path);
+    snprintf(spec, sizeof spec, "sqlite:%s", path);
+    snprintf(fresh, sizeof fresh, "sqlite:%s.fresh", g.path);
+    unlink(fresh + 7);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* What the store made before cis_schema. */
+    assert_int_equal(schema_sql(db, NULL,
+                                "CREATE TABLE cis_kv (tenant BLOB NOT NULL, skill BLOB NOT NULL, key BLOB NOT NULL,"
+                                " value BLOB NOT NULL, PRIMARY KEY (tenant, skill, key)) WITHOUT ROWID"),
+                     0);
+    assert_int_equal(schema_sql(db, NULL,
+                                "CREATE TABLE cis_kv_usage (tenant BLOB NOT NULL, skill BLOB NOT NULL,"
+                                " keys INTEGER NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (tenant, skill))"
+                                " WITHOUT ROWID"),
+                     0);
+    assert_int_equal(schema_sql(db, NULL,
+                                "INSERT INTO cis_kv VALUES (CAST('old' AS BLOB), CAST('s' AS BLOB),"
+                                " CAST('k' AS BLOB), CAST('kept' AS BLOB))"),
+                     0);
+    assert_int_equal(schema_sql(db, NULL,
+                                "INSERT INTO cis_kv_usage VALUES (CAST('old' AS BLOB), CAST('s' AS BLOB), 1, 5)"),
+                     0);
+  } else {
+    snprintf(spec, sizeof spec, "postgres:%s options='-c search_path=%s'", g.arg, place);
+    snprintf(fresh, sizeof fresh, "postgres:%s options='-c search_path=%s_fresh'", g.arg, place);
+    pg = PQconnectdb(g.arg);
+    assert_int_equal(PQstatus(pg), CONNECTION_OK);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE;"
+             " DROP SCHEMA IF EXISTS %s_fresh CASCADE; CREATE SCHEMA %s; CREATE SCHEMA %s_fresh;"
+             " SET search_path = %s;"
+             " CREATE TABLE cis_kv (tenant bytea NOT NULL, skill bytea NOT NULL, key bytea NOT NULL,"
+             " value bytea NOT NULL, PRIMARY KEY (tenant, skill, key));"
+             " CREATE TABLE cis_kv_usage (tenant bytea NOT NULL, skill bytea NOT NULL, keys bigint NOT NULL,"
+             " bytes bigint NOT NULL, PRIMARY KEY (tenant, skill));"
+             " INSERT INTO cis_kv VALUES ('old', 's', 'k', 'kept'); INSERT INTO cis_kv_usage VALUES ('old', 's', 1, 5)",
+             place, place, place, place, place);
+    assert_int_equal(schema_sql(NULL, pg, sql), 0);
+  }
+  assert_int_equal(schema_sql(db, pg, "SELECT count(*) FROM cis_schema"), -1); /* none yet */
+
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = spec;
+  cis_kv *kv = NULL;
+  OK(cis_kv_open(&cfg, &kv));
+  cis_principal old = {"old", "s"};
+  expect_kv(kv, &old, "k", "kept");
+  put(kv, &old, "k2", "new");
+  cis_kv_close(kv);
+  assert_int_equal(schema_sql(db, pg, "SELECT version FROM cis_schema WHERE service = 'kv'"), 1);
+
+  /* Fresh: made at the latest version. */
+  cfg.spec = fresh;
+  OK(cis_kv_open(&cfg, &kv));
+  put(kv, &old, "k", "fresh");
+  cis_kv_close(kv);
+
+  /* Newer than this build: refused, not changed. */
+  assert_int_equal(schema_sql(db, pg, "UPDATE cis_schema SET version = 7 WHERE service = 'kv'"), 0);
+  cfg.spec = spec;
+  kv = (cis_kv *)1;
+  ERR(CIS_EUNSUPPORTED, cis_kv_open(&cfg, &kv));
+  assert_null(kv);
+  MSG_HAS("kv schema: the database is at version 7, newer than this build's 1");
+  assert_int_equal(schema_sql(db, pg, "SELECT version FROM cis_schema WHERE service = 'kv'"), 7);
+  assert_int_equal(schema_sql(db, pg, "SELECT count(*) FROM cis_kv"), 2);
+
+  if (db) {
+    sqlite3_close(db);
+    sqlite3_open(fresh + 7, &db);
+    assert_int_equal(schema_sql(db, NULL, "SELECT version FROM cis_schema WHERE service = 'kv'"), 1);
+    sqlite3_close(db);
+  } else {
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT version FROM %s_fresh.cis_schema WHERE service = 'kv'", place);
+    assert_int_equal(schema_sql(NULL, pg, sql), 1);
+    snprintf(sql, sizeof sql, "SET client_min_messages = warning; DROP SCHEMA %s CASCADE; DROP SCHEMA %s_fresh CASCADE",
+             place, place);
+    assert_int_equal(schema_sql(NULL, pg, sql), 0);
+    PQfinish(pg);
+  }
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Sets g.spec from the connection string the harness wrote. */
@@ -2490,9 +2612,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_sqlite_corrupted_after_use),
       cmocka_unit_test(test_sqlite_disk_io_error),
       cmocka_unit_test(test_sqlite_read_on_full_disk),
+      cmocka_unit_test(test_schema_adopted_fresh_and_newer_refused),
   };
   const struct CMUnitTest postgres_only[] = {
       cmocka_unit_test(test_postgres_unreachable_or_misconfigured),
+      cmocka_unit_test(test_schema_adopted_fresh_and_newer_refused),
   };
   const struct CMUnitTest pgdown[] = {
       cmocka_unit_test(test_pg_restart_between_calls),

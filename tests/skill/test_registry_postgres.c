@@ -4,7 +4,8 @@
  * two homes (two nodes) sharing one database see each other's installs,
  * removals, trusted keys and settings; tenants stay apart; the tokens of
  * cis_tokens_open_registry live there too; a database out of reach is
- * CIS_EREGISTRYDOWN; and rows written behind cis's back (oversized, a
+ * CIS_EREGISTRYDOWN; a call waits for it no later than its own deadline;
+ * and rows written behind cis's back (oversized, a
  * sha256 that is a path, module bytes that do not match) are refused
  * without a crash or a file read outside the home.
  *
@@ -29,6 +30,7 @@
 
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
+#include "common/internal.h"
 #include "serve/http_internal.h"
 #include "skill/registry_internal.h"
 #include "support/pg_connstr.h"
@@ -508,7 +510,7 @@ static void concurrent_installs_stop_exactly_at_the_limits(void **state) {
   for (int i = 0; i < N; i++) {
     uint8_t *b = NULL;
     size_t bl = 0;
-    cis_result rc = cis__registry_postgres.module_get(in[i].s, sha[i], &b, &bl);
+    cis_result rc = cis__registry_postgres.module_get(in[i].s, cis__registry_until(), sha[i], &b, &bl);
     free(b);
     if (in[i].rc != CIS_OK && rc != CIS_ENOTFOUND) fail_msg("%s's module stayed: %s", in[i].name, cis_errname(rc));
   }
@@ -546,6 +548,66 @@ static void keys_and_settings_are_shared_by_the_nodes(void **state) {
   free(json);
   cis_skills_close(a);
   cis_skills_close(b);
+}
+
+typedef struct setter {
+  cis_skills *s;
+  cis_result rc;
+} setter;
+
+static void *set_main(void *p) {
+  setter *x = p;
+  x->rc = cis_skills_setting_set(x->s, "hello", "colour", "red");
+  return NULL;
+}
+
+/* A call waits for the registry no later than its own deadline: while
+ * another thread's write holds the handle's connection (waiting at the
+ * server on a row another client locked; the registry's own bound is
+ * CIS__REGISTRY_TIMEOUT_MS), a call of 300 ms ends at its 300 ms with
+ * CIS_ETIMEOUT, and the write goes on once the row is free. */
+static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **state) {
+  (void)state;
+  char t[96], q[400];
+  tenant_of(t, sizeof t, "deadline");
+  cis_skills *a = node("deadline", "a", t, g_spec);
+  register_hello(a, "hello");
+  register_hello(a, "cold"); /* looked up by nobody yet: the call reads its row */
+  assert_int_equal(cis_skills_setting_set(a, "hello", "colour", "blue"), CIS_OK);
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  pg_run(pg, "BEGIN", NULL, 0);
+  snprintf(q, sizeof q,
+           "SELECT 1 FROM cis_skill_settings WHERE tenant = '%s' AND skill = 'hello' AND key = 'colour' FOR UPDATE", t);
+  pg_run(pg, q, NULL, 0);
+  setter x = {.s = a, .rc = CIS_EIO};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, set_main, &x), 0);
+  /* The write is waiting for the row this client holds (and so holds the
+   * handle's connection). */
+  char waiting[8] = "";
+  for (int i = 0; i < 400 && strcmp(waiting, "1") != 0; i++) {
+    pg_run(pg, "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid))", waiting,
+           sizeof waiting);
+    if (strcmp(waiting, "1") != 0) usleep(5000);
+  }
+  assert_string_equal(waiting, "1");
+  cis_invoke_options o = {.timeout_ms = 300};
+  cis_invoke_result r;
+  uint64_t t0 = cis__now_ns();
+  cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, &o, &r);
+  uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
+  if (rc != CIS_ETIMEOUT) fail_msg("%s: %s", cis_errname(rc), r.error);
+  if (!strstr(r.error, "until the deadline")) fail_msg("%s", r.error);
+  cis_invoke_result_free(&r);
+  print_message("a call of 300 ms ended after %llu ms\n", (unsigned long long)took_ms);
+  if (took_ms < 250 || took_ms > 2500) fail_msg("the call ended after %llu ms", (unsigned long long)took_ms);
+  pg_run(pg, "COMMIT", NULL, 0);
+  PQfinish(pg);
+  pthread_join(th, NULL);
+  assert_int_equal(x.rc, CIS_OK);
+  assert_int_equal(invoke(a, "cold"), CIS_OK);
+  cis_skills_close(a);
 }
 
 static void tokens_made_on_one_node_are_good_on_another(void **state) {
@@ -796,6 +858,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(tenant_limits_hold_across_nodes),
       cmocka_unit_test(concurrent_installs_stop_exactly_at_the_limits),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
+      cmocka_unit_test(a_call_ends_at_its_own_deadline_while_the_registry_waits),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
       cmocka_unit_test(token_cache_sees_a_revocation_on_another_node_within_the_poll_bound),

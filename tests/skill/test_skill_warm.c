@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cis/cis_skill.h"
@@ -436,6 +437,40 @@ static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
   cis_skills_close(s);
 }
 
+/* A call reads the SQLite registry no later than its own deadline: while
+ * another process holds the file's exclusive lock, a call of 200 ms ends
+ * at it with CIS_ETIMEOUT (the registry alone would wait
+ * CIS__REGISTRY_TIMEOUT_MS), and runs once the lock is gone. */
+static void registry_read_waits_no_later_than_the_calls_deadline(void **st) {
+  (void)st;
+  char home[512], path[600], out[1024];
+  cis_test_home(home, sizeof home, g_root, "reg_deadline", 1);
+  cis_skills *s = cis_test_skills_open(home, NULL, NULL);
+  assert_int_equal(cis_test_register(s, g_dir, "hello.wasm", "hello", ""), CIS_OK);
+  snprintf(path, sizeof path, "%s/registry.db", home);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  cis_invoke_options o;
+  memset(&o, 0, sizeof o);
+  o.timeout_ms = 200;
+  cis_invoke_result r;
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  cis_result rc = cis_skills_invoke(s, "hello", "{}", 2, &o, &r);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double took = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+  if (rc != CIS_ETIMEOUT) fail_msg("%s: %s", cis_errname(rc), r.error);
+  assert_non_null(strstr(r.error, "locked until the deadline"));
+  cis_invoke_result_free(&r);
+  print_message("a call of 200 ms ended after %.1f ms\n", took);
+  if (took < 150 || took > 2000) fail_msg("the call ended after %.1f ms", took);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(call(s, "hello", "{}", out, sizeof out), CIS_OK);
+  cis_skills_close(s);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: test_skill_warm SKILL_DIR WAT_DIR\n");
@@ -457,6 +492,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(warm_lookup_without_generation_file_reads_the_registry),
       cmocka_unit_test(call_ids_name_the_calling_process_after_fork),
       cmocka_unit_test(kv_call_waiting_for_its_turn_ends_at_its_deadline),
+      cmocka_unit_test(registry_read_waits_no_later_than_the_calls_deadline),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   cis_test_root_remove(g_root);

@@ -10,7 +10,7 @@
 # database (1), bad arguments (2), a rollback past the tenant's file
 # limits (7, nothing changed; --force overrides). On SQLite it also checks where the
 # database comes from by default (the configuration's fs_db), and that a
-# first put makes a $CIS_HOME that is not there.
+# first put makes a $CIS_HOME that is not there (one level, mode 0700).
 # The PostgreSQL run is skipped (77) without the shared server, unless
 # CI=true.
 set -u
@@ -216,9 +216,14 @@ if [ "$mode" = sqlite ]; then
   printf '{"fs_db": "sqlite:%s/file.db"}\n' "$tmp" >"$CIS_HOME/config.json"
   check "fs_db in the configuration file" 0 "$cis" fs put --tenant d "$tmp/a" f
   [ -f "$tmp/file.db" ] || { echo "FAIL config fs_db: no $tmp/file.db"; fails=$((fails + 1)); }
-  # A first put makes $CIS_HOME, where the default database lives.
+  # A first put makes $CIS_HOME, where the default database lives (the
+  # library makes an SQLite file's missing folder, one level, private).
   check "default database in a \$CIS_HOME not made yet" 0 env CIS_HOME="$tmp/newhome" "$cis" fs put --tenant d "$tmp/a" f
   [ -f "$tmp/newhome/fs.db" ] || { echo "FAIL new CIS_HOME: no $tmp/newhome/fs.db"; fails=$((fails + 1)); }
+  [ "$(stat -c %a "$tmp/newhome")" = 700 ] || { echo "FAIL new CIS_HOME: mode $(stat -c %a "$tmp/newhome")"; fails=$((fails + 1)); }
+  # Two folders into nothing: not made, the open fails (exit 1).
+  check "default database two folders into nothing" 1 env CIS_HOME="$tmp/no/home" "$cis" fs put --tenant d "$tmp/a" f
+  [ ! -e "$tmp/no" ] || { echo "FAIL $tmp/no was made"; fails=$((fails + 1)); }
   check "--vfs over the configuration" 1 "$cis" fs cat --vfs "db:sqlite:$tmp/other.db" --tenant d f
 fi
 

@@ -809,6 +809,37 @@ static void test_group_limit_race(void **state) {
   }
 }
 
+/* The filesystem's schema is a migration of src/db, recorded in
+ * cis_schema as "vfs": a database this suite made is at the latest
+ * version; one made before cis_schema (today's tables, no cis_schema) is
+ * taken as it is, its trees kept, and recorded; one at a version newer
+ * than this build's is refused with CIS_EUNSUPPORTED, left as it is. */
+static void test_schema_adopted_and_newer_refused(void **state) {
+  (void)state;
+  mnt m;
+  mnt_open(&m, "schema");
+  put_str(&m, "f", "kept");
+  mnt_close(&m);
+  assert_int_equal(sql_int("SELECT version FROM cis_schema WHERE service='vfs'"), 1);
+
+  sql_exec("DROP TABLE cis_schema"); /* the suite's own database: nothing else records there */
+  mnt_open(&m, "schema");
+  expect_str(&m, "f", "kept");
+  mnt_close(&m);
+  assert_int_equal(sql_int("SELECT version FROM cis_schema WHERE service='vfs'"), 1);
+
+  sql_exec("UPDATE cis_schema SET version=9 WHERE service='vfs'");
+  ERR(CIS_EUNSUPPORTED, mnt_try(&m, "schema", 0, LONG_MS));
+  const char *msg = cis_vfs_errmsg(NULL);
+  if (!strstr(msg, "vfs schema: the database is at version 9, newer than this build's 1: refused"))
+    fail_msg("%s", msg);
+  assert_int_equal(sql_int("SELECT version FROM cis_schema WHERE service='vfs'"), 9);
+  sql_exec("UPDATE cis_schema SET version=1 WHERE service='vfs'");
+  mnt_open(&m, "schema");
+  expect_str(&m, "f", "kept");
+  mnt_close(&m);
+}
+
 /* A tree a database made by an older cis holds, without usage columns:
  * the columns are added and counted from its rows at the next open
  * (SQLite: dropped from this suite's own file; PostgreSQL: a row left
@@ -829,6 +860,7 @@ static void test_usage_migration(void **state) {
   if (g.kind == K_SQLITE) {
     sql_exec("ALTER TABLE cis_vfs_tenants DROP COLUMN used_nodes");
     sql_exec("ALTER TABLE cis_vfs_tenants DROP COLUMN used_bytes");
+    sql_exec("DELETE FROM cis_schema WHERE service='vfs'"); /* an older cis records nothing */
   } else {
     snprintf(q, sizeof q, "UPDATE cis_vfs_tenants SET used_nodes=NULL, used_bytes=NULL WHERE tenant_id=%lld",
              (long long)t);
@@ -4039,6 +4071,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_group_limit_holds_at_commit),
       cmocka_unit_test(test_group_limit_race),
       cmocka_unit_test(test_usage_migration),
+      cmocka_unit_test(test_schema_adopted_and_newer_refused),
       cmocka_unit_test(test_rollback_held_to_group_limits),
       cmocka_unit_test(test_rollback_held_to_mount_quota),
       cmocka_unit_test(test_rollback_inside_a_scope),

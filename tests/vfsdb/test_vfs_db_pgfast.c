@@ -992,15 +992,17 @@ static void generic_plan(const char *q, const char *p, char *out, size_t cap) {
  * table took it (or a bitmap scan of it on tenant_id alone) for lookups
  * by name: every lookup then read the whole directory, or the whole
  * tenant. That index is now on expressions only listings name, and one
- * left by an older cis is dropped when the schema is checked. */
+ * left by an older cis is dropped when the schema is migrated. */
 static void test_pg_name_lookups_use_the_primary_key(void **state) {
   (void)state;
   mnt m;
   warm(&m, "lookup-plan");
   mnt_close(&m);
-  /* What an older cis made; the next mount's schema check drops it. */
+  /* What an older cis made (with no row in cis_schema); the next mount's
+   * migration drops it. */
   sql_exec("CREATE INDEX IF NOT EXISTS cis_vfs_entries_eid ON cis_vfs_entries "
            "(tenant_id, parent_ino, eid)");
+  sql_exec("DELETE FROM cis_schema WHERE service = 'vfs'");
   mnt_open(&m, "lookup-plan");
   for (int i = 0; i < 300; i++) {
     char name[32];
@@ -1078,13 +1080,15 @@ static void random_bytes(uint8_t *p, size_t n, uint64_t seed) {
 /* A block up to a page's worth stays in its row as it is: a small file
  * of random bytes adds no TOAST rows (it added three, compressed in vain
  * first), while a block of 64 KiB is still moved out. A schema without
- * the setting (an older cis's tables) gets it at the next mount. */
+ * the setting (an older cis's tables: no row in cis_schema) gets it at
+ * the next mount. */
 static void test_pg_small_blocks_stay_in_the_row(void **state) {
   (void)state;
   static uint8_t small[4096], big[65536];
   random_bytes(small, sizeof small, 1);
   random_bytes(big, sizeof big, 2);
   sql_exec("ALTER TABLE cis_vfs_blocks RESET (toast_tuple_target)");
+  sql_exec("DELETE FROM cis_schema WHERE service = 'vfs'");
   assert_false(blocks_tuned());
   mnt m;
   mnt_open(&m, "inline");
@@ -1116,6 +1120,7 @@ static void test_pg_tables_not_owned_are_used_untuned(void **state) {
   snprintf(q, sizeof q, "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s", role);
   sql_exec(q);
   sql_exec("ALTER TABLE cis_vfs_blocks RESET (toast_tuple_target)");
+  sql_exec("DELETE FROM cis_schema WHERE service = 'vfs'"); /* an older cis's tables */
   /* The harness's "k=v ..." string with the role's user and password. */
   char as_user[sizeof g.conninfo], spec[sizeof g.spec];
   size_t n = 0;
@@ -1138,7 +1143,13 @@ static void test_pg_tables_not_owned_are_used_untuned(void **state) {
   expect_str(&m, "f", "written by a role that owns nothing");
   mnt_unmount(&m);
   assert_false(blocks_tuned());
-  mnt_open(&m, "untuned"); /* the owner's mount tunes them */
+  /* The role's mount migrated them (recorded, untuned); the owner's mount
+   * of an older cis's tables tunes them. */
+  char v[8];
+  sql_text_as(g.conninfo, "SELECT version FROM cis_schema WHERE service = 'vfs'", v, sizeof v);
+  assert_string_equal(v, "1");
+  sql_exec("DELETE FROM cis_schema WHERE service = 'vfs'");
+  mnt_open(&m, "untuned");
   assert_true(blocks_tuned());
   expect_str(&m, "f", "written by a role that owns nothing");
   mnt_close(&m);

@@ -202,19 +202,8 @@ static int mount_tree(const fs_args *a, bool create, cis_vfs **out, bool *made) 
     cfg.group_max_nodes = a->group_files;
     cfg.group_max_bytes = a->group_bytes;
   }
-  /* The default database lives in $CIS_HOME, which a first put makes. */
-  const char *path = create && !a->vfs && !strncmp(a->spec, "sqlite:", 7) ? a->spec + 7 : NULL;
-  const char *slash = path ? strrchr(path, '/') : NULL;
-  if (slash && slash > path && (size_t)(slash - path) < 4096) {
-    char dir[4096];
-    memcpy(dir, path, (size_t)(slash - path));
-    dir[slash - path] = '\0';
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-      char msg[4200];
-      snprintf(msg, sizeof msg, "cannot create %s: %s", dir, strerror(errno));
-      return fail(a, CIS_EIO, msg);
-    }
-  }
+  /* The default database lives in $CIS_HOME, which the library makes
+   * when it is not there (the folder of an SQLite file; docs/dbfs.md). */
   {
     bool exists = false;
     cis_result rc = cis_vfs_db_tenant_exists(&cfg, &exists);
