@@ -9,7 +9,8 @@
  * interpreter and compiled (an object in the cache, never the
  * interpreter), which must answer alike. And the generated C: a module
  * with one 32-bit memory gets none of this, memory 0 of a module with
- * two keeps its check groups.
+ * two keeps its check groups; and a body naming a memory or table the
+ * module lacks is refused by the generator.
  * Each test gets a fresh $CIS_HOME, so each starts with an empty cache.
  */
 #include <setjmp.h>
@@ -272,6 +273,51 @@ static void generated_c_of_one_and_two_memories(void **state) {
   cis_engine_free(e);
 }
 
+/* The generator reads memory and table indices from the body it is
+ * given: one past the module's is a body that does not decode
+ * (CIS_EINVALID), never a read past its arrays. The bodies replace that
+ * of a validated module of two memories and one table. */
+static void generator_refuses_indices_past_the_module(void **state) {
+  (void)state;
+  static const struct {
+    const char *what;
+    uint8_t body[12];
+    uint8_t len;
+    cis_result want;
+  } cases[] = {
+      {"i32.load of memory 1", {0x20, 0x00, 0x28, 0x42, 0x01, 0x00, 0x0b}, 7, CIS_OK},
+      {"i32.load of memory 2", {0x20, 0x00, 0x28, 0x42, 0x02, 0x00, 0x0b}, 7, CIS_EINVALID},
+      {"v128.load of memory 2", {0x20, 0x00, 0xfd, 0x00, 0x44, 0x02, 0x00, 0x0b}, 8, CIS_EINVALID},
+      {"memory.size 2", {0x3f, 0x02, 0x0b}, 3, CIS_EINVALID},
+      {"memory.grow 2", {0x20, 0x00, 0x40, 0x02, 0x0b}, 5, CIS_EINVALID},
+      {"memory.fill 2", {0x20, 0x00, 0x20, 0x00, 0x20, 0x00, 0xfc, 0x0b, 0x02, 0x0b}, 10, CIS_EINVALID},
+      {"memory.copy 0 2", {0x20, 0x00, 0x20, 0x00, 0x20, 0x00, 0xfc, 0x0a, 0x00, 0x02, 0x0b}, 11,
+       CIS_EINVALID},
+      {"call_indirect of table 1", {0x20, 0x00, 0x20, 0x00, 0x11, 0x00, 0x01, 0x0b}, 8, CIS_EINVALID},
+      {"table.size 1", {0xfc, 0x10, 0x01, 0x0b}, 4, CIS_EINVALID},
+      {"table.grow 1", {0xd0, 0x70, 0x20, 0x00, 0xfc, 0x0f, 0x01, 0x0b}, 8, CIS_EINVALID},
+  };
+  cis_engine *e = engine("aot");
+  cis_module *mod = module(e, "(module (type (func (param i32) (result i32))) (memory 1) (memory 1)\n"
+                              "  (table 1 funcref) (func (type 0) (local.get 0)))");
+  cis__code *code = &mod->m->codes[0];
+  const cis__code saved = *code;
+  for (size_t i = 0; i < CIS_ARRAY_LEN(cases); i++) {
+    code->body = cases[i].body;
+    code->body_len = cases[i].len;
+    cis__aot_buf out = {0};
+    char msg[256] = "";
+    cis_result rc = cis__aot_codegen(mod->m, "0", &out, msg, sizeof msg);
+    cis__aot_buf_free(&out);
+    if (rc != cases[i].want || (rc != CIS_OK && !strstr(msg, "does not decode")))
+      fail_msg("%s: got %s \"%s\", want %s", cases[i].what, cis_errname(rc), msg,
+               cis_errname(cases[i].want));
+  }
+  *code = saved;
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(last_byte_and_past, setup, teardown),
@@ -281,6 +327,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(host_call_grows_a_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(memory_0_imported_as_memory_1, setup, teardown),
       cmocka_unit_test_setup_teardown(generated_c_of_one_and_two_memories, setup, teardown),
+      cmocka_unit_test_setup_teardown(generator_refuses_indices_past_the_module, setup, teardown),
   };
   return cmocka_run_group_tests_name("aot_mem64", tests, NULL, NULL);
 }
