@@ -122,31 +122,52 @@ static void api_call(cis_aot_ctx *c, uint32_t func, uint64_t *ar) {
   api_call_ref(c, RT(c)->inst->funcs[func], ar);
 }
 
-static int32_t api_memory_grow(cis_aot_ctx *c, uint32_t delta) {
-  return (int32_t)cis__memory_grow(RT(c)->inst->memories[0], delta);
+/* The memory instructions of any memory (the _n services); those of
+ * memory 0 are the same with index 0. */
+static int64_t api_memory_grow_n(cis_aot_ctx *c, uint32_t mem, uint64_t delta) {
+  return cis__memory_grow(RT(c)->inst->memories[mem], delta);
 }
 
-static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s,
-                               uint32_t n) {
-  return cis__memory_init(RT(c)->inst, seg, 0, d, s, n);
+static int32_t api_memory_init_n(cis_aot_ctx *c, uint32_t seg, uint32_t mem, uint64_t d,
+                                 uint64_t s, uint64_t n) {
+  return cis__memory_init(RT(c)->inst, seg, mem, d, s, n);
+}
+
+static int32_t api_memory_copy_n(cis_aot_ctx *c, uint32_t dm, uint32_t sm, uint64_t d,
+                                 uint64_t s, uint64_t n) {
+  cis_memory *const *mems = RT(c)->inst->memories;
+  return cis__memory_copy(mems[dm], mems[sm], d, s, n);
+}
+
+static int32_t api_memory_fill_n(cis_aot_ctx *c, uint32_t mem, uint64_t d, uint32_t v,
+                                 uint64_t n) {
+  return cis__memory_fill(RT(c)->inst->memories[mem], d, (uint8_t)v, n);
+}
+
+static int64_t api_memory_grow(cis_aot_ctx *c, uint64_t delta) {
+  return api_memory_grow_n(c, 0, delta);
+}
+
+static int32_t api_memory_init(cis_aot_ctx *c, uint32_t seg, uint64_t d, uint64_t s,
+                               uint64_t n) {
+  return api_memory_init_n(c, seg, 0, d, s, n);
 }
 
 static void api_data_drop(cis_aot_ctx *c, uint32_t seg) { cis__data_drop(RT(c)->inst, seg); }
 
-static int32_t api_memory_copy(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n) {
-  cis_memory *mem = RT(c)->inst->memories[0];
-  return cis__memory_copy(mem, mem, d, s, n);
+static int32_t api_memory_copy(cis_aot_ctx *c, uint64_t d, uint64_t s, uint64_t n) {
+  return api_memory_copy_n(c, 0, 0, d, s, n);
 }
 
-static int32_t api_memory_fill(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n) {
-  return cis__memory_fill(RT(c)->inst->memories[0], d, (uint8_t)v, n);
+static int32_t api_memory_fill(cis_aot_ctx *c, uint64_t d, uint32_t v, uint64_t n) {
+  return api_memory_fill_n(c, 0, d, v, n);
 }
 
-static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out) {
+static int32_t api_table_get(cis_aot_ctx *c, uint32_t tab, uint64_t i, void **out) {
   return cis__table_get(RT(c)->inst->tables[tab], i, out);
 }
 
-static int32_t api_table_set(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v) {
+static int32_t api_table_set(cis_aot_ctx *c, uint32_t tab, uint64_t i, void *v) {
   return cis__table_set(RT(c)->inst->tables[tab], i, v);
 }
 
@@ -154,21 +175,21 @@ static uint32_t api_table_size(cis_aot_ctx *c, uint32_t tab) {
   return RT(c)->inst->tables[tab]->size;
 }
 
-static int32_t api_table_grow(cis_aot_ctx *c, uint32_t tab, void *init, uint32_t delta) {
-  return (int32_t)cis__table_grow(RT(c)->inst->tables[tab], delta, init);
+static int64_t api_table_grow(cis_aot_ctx *c, uint32_t tab, void *init, uint64_t delta) {
+  return cis__table_grow(RT(c)->inst->tables[tab], delta, init);
 }
 
-static int32_t api_table_fill(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v, uint32_t n) {
+static int32_t api_table_fill(cis_aot_ctx *c, uint32_t tab, uint64_t i, void *v, uint64_t n) {
   return cis__table_fill(RT(c)->inst->tables[tab], i, v, n);
 }
 
-static int32_t api_table_copy(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint32_t d,
-                              uint32_t s, uint32_t n) {
+static int32_t api_table_copy(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint64_t d,
+                              uint64_t s, uint64_t n) {
   return cis__table_copy(RT(c)->inst, dt, st, d, s, n);
 }
 
-static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d,
-                              uint32_t s, uint32_t n) {
+static int32_t api_table_init(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint64_t d,
+                              uint64_t s, uint64_t n) {
   return cis__table_init(RT(c)->inst, seg, tab, d, s, n);
 }
 
@@ -227,6 +248,10 @@ static const cis_aot_api api = {
     .throw_ref = api_throw_ref,
     .catch_ = api_catch,
     .exn_keep = api_exn_keep,
+    .memory_grow_n = api_memory_grow_n,
+    .memory_init_n = api_memory_init_n,
+    .memory_copy_n = api_memory_copy_n,
+    .memory_fill_n = api_memory_fill_n,
 };
 
 /* ----------------------------------------------------------- layout */
@@ -234,8 +259,8 @@ static const cis_aot_api api = {
 /* The offsets compiled code reads (codegen.c emits the same offsetof),
  * each in four decimal digits, in this order: cis_global.val,
  * cis_table.size, cis_table.elems, cis_func.kind, cis_func.type_id,
- * cis_func.inst, cis_func.index, then the sizes of a slot and of a
- * pointer. The compiler makes the digits (offsetof is a constant
+ * cis_func.inst, cis_func.index, cis_memory.base, cis_memory.size, then
+ * the sizes of a slot and of a pointer. The compiler makes the digits (offsetof is a constant
  * expression), so the text is a constant: making it at every cached start
  * cost 0.9 K instructions and a pthread_once, whose first run is a futex
  * system call. */
@@ -245,7 +270,8 @@ static const cis_aot_api api = {
 #define LAYOUT_FIELDS(X)                                                                  \
   X(offsetof(cis_global, val)) X(offsetof(cis_table, size)) X(offsetof(cis_table, elems)) \
   X(offsetof(cis_func, kind)) X(offsetof(cis_func, type_id)) X(offsetof(cis_func, inst))  \
-  X(offsetof(cis_func, index)) X(sizeof(cis_slot)) X(sizeof(void *))
+  X(offsetof(cis_func, index)) X(offsetof(cis_memory, base)) X(offsetof(cis_memory, size))   \
+  X(sizeof(cis_slot)) X(sizeof(void *))
 #define LAYOUT_FIELD(v) LAYOUT_D4(v), ' ',
 #define LAYOUT_FITS(v) _Static_assert((v) < 10000, "a layout field has four digits");
 LAYOUT_FIELDS(LAYOUT_FITS)
@@ -256,27 +282,10 @@ const char *cis__aot_layout(void) { return layout_text; }
 /* ------------------------------------------------------------- ops */
 
 cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
-  for (uint32_t i = 0; i < m->nmemories + m->ntables; i++) {
-    bool mem = i < m->nmemories;
-    if (mem ? m->memories[i].is64 : m->tables[i - m->nmemories].limits.is64) {
-      snprintf(msg, cap,
-               "the compiled tier does not run modules with a 64-bit %s (memory64, table64; %s %u): "
-               "the interpreter does (engine interp or auto)",
-               mem ? "memory" : "table", mem ? "memory" : "table", mem ? i : i - m->nmemories);
-      return CIS_EUNSUPPORTED;
-    }
-  }
-  if (m->uses_gc) {
-    snprintf(msg, cap,
-             "the compiled tier does not run modules that use GC's types (struct, array, any, eq, i31, "
-             "none, nofunc, noextern, declared supertypes, ref.eq): the interpreter does (engine interp or auto)");
-    return CIS_EUNSUPPORTED;
-  }
-  if (m->nmemories <= 1) return CIS_OK;
+  if (!m->uses_gc) return CIS_OK;
   snprintf(msg, cap,
-           "the compiled tier does not run modules with several memories (this one has %u): "
-           "the interpreter does (engine interp or auto)",
-           m->nmemories);
+           "the compiled tier does not run modules that use GC's types (struct, array, any, eq, i31, "
+           "none, nofunc, noextern, declared supertypes, ref.eq): the interpreter does (engine interp or auto)");
   return CIS_EUNSUPPORTED;
 }
 
@@ -447,6 +456,7 @@ cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__a
   c.cpu_ssse3 = cpu >> 1 & 1;
   c.rt = &r;
   c.hnd = NULL;
+  c.mems = (void *const *)inst->memories;
   const uint32_t depth0 = ex->depth;
   ex->depth--;
   r.rc = CIS_OK;

@@ -21,7 +21,7 @@
 
 /* Version of the code generator: part of the cache key. Bump it with any
  * change to the C it writes. */
-#define CIS__AOT_CODEGEN_VERSION 19
+#define CIS__AOT_CODEGEN_VERSION 20
 
 /* A growable text buffer. */
 typedef struct cis__aot_buf {
@@ -245,9 +245,9 @@ typedef struct cis__aot_code {
   uint32_t nimports;           /* imported functions */
 } cis__aot_code;
 
-/* Whether the compiled tier runs module m: not one with several memories
- * (multi-memory), which stays on the interpreter. CIS_EUNSUPPORTED with
- * the reason in msg otherwise. */
+/* Whether the compiled tier runs module m: not one that uses GC's types,
+ * which stays on the interpreter. CIS_EUNSUPPORTED with the reason in msg
+ * otherwise. */
 cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap);
 
 /* Obtains (cis__aot_obtain) and checks the compiled code of m into *out

@@ -18,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 5
+#define CIS_AOT_ABI 6
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 
@@ -51,21 +51,24 @@ typedef struct cis_aot_api {
    * call_indirect when the callee is not compiled code of this instance. */
   void (*call_ref)(cis_aot_ctx *c, void *fn, uint64_t *ar);
   /* The rest return 0 or the trap code, which the caller raises with
-   * trap() so that the message names the function. */
-  int32_t (*memory_grow)(cis_aot_ctx *c, uint32_t delta); /* old pages or -1 */
-  int32_t (*memory_init)(cis_aot_ctx *c, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
+   * trap() so that the message names the function.
+   * Addresses, indices and lengths are 64-bit (since ABI 6: a 64-bit
+   * memory's or table's; a 32-bit one's zero-extended). These operate on
+   * memory 0, of either address type. */
+  int64_t (*memory_grow)(cis_aot_ctx *c, uint64_t delta); /* old pages or -1 */
+  int32_t (*memory_init)(cis_aot_ctx *c, uint32_t seg, uint64_t d, uint64_t s, uint64_t n);
   void (*data_drop)(cis_aot_ctx *c, uint32_t seg);
-  int32_t (*memory_copy)(cis_aot_ctx *c, uint32_t d, uint32_t s, uint32_t n);
-  int32_t (*memory_fill)(cis_aot_ctx *c, uint32_t d, uint32_t v, uint32_t n);
-  int32_t (*table_get)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void **out);
-  int32_t (*table_set)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v);
+  int32_t (*memory_copy)(cis_aot_ctx *c, uint64_t d, uint64_t s, uint64_t n);
+  int32_t (*memory_fill)(cis_aot_ctx *c, uint64_t d, uint32_t v, uint64_t n);
+  int32_t (*table_get)(cis_aot_ctx *c, uint32_t tab, uint64_t i, void **out);
+  int32_t (*table_set)(cis_aot_ctx *c, uint32_t tab, uint64_t i, void *v);
   uint32_t (*table_size)(cis_aot_ctx *c, uint32_t tab);
-  int32_t (*table_grow)(cis_aot_ctx *c, uint32_t tab, void *init, uint32_t delta);
-  int32_t (*table_fill)(cis_aot_ctx *c, uint32_t tab, uint32_t i, void *v, uint32_t n);
-  int32_t (*table_copy)(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint32_t d, uint32_t s,
-                        uint32_t n);
-  int32_t (*table_init)(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint32_t d, uint32_t s,
-                        uint32_t n);
+  int64_t (*table_grow)(cis_aot_ctx *c, uint32_t tab, void *init, uint64_t delta); /* old or -1 */
+  int32_t (*table_fill)(cis_aot_ctx *c, uint32_t tab, uint64_t i, void *v, uint64_t n);
+  int32_t (*table_copy)(cis_aot_ctx *c, uint32_t dt, uint32_t st, uint64_t d, uint64_t s,
+                        uint64_t n);
+  int32_t (*table_init)(cis_aot_ctx *c, uint32_t seg, uint32_t tab, uint64_t d, uint64_t s,
+                        uint64_t n);
   void (*elem_drop)(cis_aot_ctx *c, uint32_t seg);
   /* Exceptions (since ABI 5). throw_ makes an exception of tag (index in
    * the module) with the values in slots vals and unwinds to the
@@ -81,6 +84,15 @@ typedef struct cis_aot_api {
   /* An exnref goes into a global or a table, where it may outlive the
    * call (nothing to do for a null one). */
   void (*exn_keep)(cis_aot_ctx *c, void *ref);
+  /* The memory instructions on any memory (since ABI 6): mem, dm, sm are
+   * memory indices in the module. Compiled code of a module whose
+   * instructions name memory 0 only calls the ones above. */
+  int64_t (*memory_grow_n)(cis_aot_ctx *c, uint32_t mem, uint64_t delta); /* old pages or -1 */
+  int32_t (*memory_init_n)(cis_aot_ctx *c, uint32_t seg, uint32_t mem, uint64_t d, uint64_t s,
+                           uint64_t n);
+  int32_t (*memory_copy_n)(cis_aot_ctx *c, uint32_t dm, uint32_t sm, uint64_t d, uint64_t s,
+                           uint64_t n);
+  int32_t (*memory_fill_n)(cis_aot_ctx *c, uint32_t mem, uint64_t d, uint32_t v, uint64_t n);
 } cis_aot_api;
 
 /* What compiled code runs under: built by aot.c on the C stack at each
@@ -111,6 +123,9 @@ struct cis_aot_ctx {
   uint32_t cpu_ssse3;         /* 1 when it has SSSE3: the base body's shuffles */
   cis_aot_hnd *hnd;           /* the innermost exception handler of this
                                  entry, or 0 (since ABI 5) */
+  void *const *mems;          /* the instance's cis_memory pointers, where
+                                 compiled code reads the base and size of
+                                 memories 1 and up (since ABI 6) */
 };
 
 /* What the loader knows of a compiled object: its ABI, functions and key,

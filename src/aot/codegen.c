@@ -32,11 +32,14 @@
 #include "wasm/opcodes.h"
 #include "wasm/simd.h"
 
-/* The prelude (embed.cmake): aot_rt.h, wasm/numeric.h and aot_prelude.h,
- * then from cis__aot_prelude_simd_at on the SIMD part (wasm/simd.h and
+/* The prelude (embed.cmake): aot_rt.h, wasm/numeric.h and aot_prelude.h;
+ * from cis__aot_prelude_mem_at on the memory part (aot_prelude_mem.h),
+ * pasted only for modules with several memories or a 64-bit one; then
+ * from cis__aot_prelude_simd_at on the SIMD part (wasm/simd.h and
  * aot_prelude_simd.h), pasted only for modules that use v128 (it adds
  * half to the compile time of a small module). */
 extern const char cis__aot_prelude_text[];
+extern const unsigned long cis__aot_prelude_mem_at;
 extern const unsigned long cis__aot_prelude_simd_at;
 
 /* ----------------------------------------------------------- buffers */
@@ -362,7 +365,7 @@ static bool rd_byte(const uint8_t **p, const uint8_t *end, uint8_t *v) {
 
 /* Skips the immediates of kind imm. */
 static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
-  cis__memarg ma; /* one memory (cis__aot_covers): its index is 0 */
+  cis__memarg ma;
   uint32_t a, n;
   int64_t s;
   uint8_t b;
@@ -626,6 +629,36 @@ static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint
   }
 }
 
+/* Whether memory mi is memory 0 of 32-bit addresses: its accesses read
+ * M and MS, lean on its guard region and join check groups (aot_prelude.h).
+ * The others, memories 1 and up and a 64-bit memory 0, are checked at
+ * each access by a sum that cannot wrap (aot_prelude_mem.h). */
+static bool mem_plain(const cis__module *m, uint32_t mi) { return mi == 0 && !m->memories[0].is64; }
+
+/* Whether the C of m needs aot_prelude_mem.h: a memory that is not plain. */
+static bool mem_part(const cis__module *m) {
+  return m->nmemories > 1 || (m->nmemories == 1 && m->memories[0].is64);
+}
+
+/* Memory mi's current size in bytes, as C. */
+static const char *mem_size_c(uint32_t mi, char buf[32]) {
+  if (!mi) return "MS";
+  snprintf(buf, 32, "AOT_MSZ(%u)", mi);
+  return buf;
+}
+
+/* The checked pointer, as C, to an access of size bytes at address
+ * variable a plus off in memory mi, which is not plain (mem_plain). */
+static void mem_ptr(uint32_t fi, char *out, size_t n, uint32_t mi, const char *a, uint64_t off,
+                    uint32_t size) {
+  char ms[32];
+  const char *sz = mem_size_c(mi, ms);
+  if (mi) snprintf(out, n, "AOT_MB(%u) + aot_eax(c, %u, %s, %s, 0x%llxull, %u)", mi, fi, sz, a,
+                   (unsigned long long)off, size);
+  else snprintf(out, n, "M + aot_eax(c, %u, %s, %s, 0x%llxull, %u)", fi, sz, a,
+                (unsigned long long)off, size);
+}
+
 /* ------------------------------------------------------ check groups */
 
 /* Closes the open check group. Each member was written with its own
@@ -829,9 +862,11 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
 }
 
 /* Opens a block holding g_, call_indirect's callee: element iv of table
- * tab, of type ti, or the trap. */
+ * tab, of type ti, or the trap. A 64-bit table's index is compared whole
+ * with the size. */
 static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
-  E("{\nchar *t_ = (char *)c->tables[%u];\nuint32_t x_ = %s;\n", tab, iv);
+  E("{\nchar *t_ = (char *)c->tables[%u];\n%s x_ = %s;\n", tab,
+    ctype(cis__table_addr_type(g->m, tab)), iv);
   E("if (AOT_UNLIKELY(x_ >= *(uint32_t *)(t_ + AOT_OFF_TSIZE))) aot_trap(c, "
     "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
   E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
@@ -945,13 +980,16 @@ static void global_ref(char *out, size_t n, uint8_t t, uint32_t idx) {
 #define BAD() return fail(g, CIS_EINVALID, "function %u: body does not decode", g->fi)
 #define RD32(v) \
   if (!rd_u32(&p, end, &(v))) BAD()
-/* A memarg's alignment and offset; its memory is 0 (cis__aot_covers). */
-#define RDMEMARG(align, off)                          \
-  do {                                                \
-    cis__memarg ma_;                                  \
-    if (!cis__read_memarg(&p, end, &ma_)) BAD();      \
-    (align) = ma_.align;                              \
-    (off) = ma_.offset;                               \
+/* A memarg, of a memory the module has. */
+#define RDMEMARG(ma)                                                         \
+  do {                                                                       \
+    if (!cis__read_memarg(&p, end, &(ma)) || (ma).mem >= m->nmemories) BAD(); \
+  } while (0)
+/* A memory index the module has. */
+#define RDMEM(v)                       \
+  do {                                 \
+    RD32(v);                           \
+    if ((v) >= m->nmemories) BAD();    \
   } while (0)
 
 /* ------------------------------------------------------------- SIMD */
@@ -1288,18 +1326,24 @@ static bool gen_shuffle0(gen *g, const char *d, const char *other, bool za, bool
  * scalar ones and trap with the same code. */
 static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, const uint8_t **pp,
                            const uint8_t *end) {
+  const cis__module *m = g->m;
   const uint8_t *p = *pp;
   const char *colon = strchr(info->sig, ':');
   uint32_t npop = (uint32_t)(colon - info->sig);
   if (npop > 3 || g->sp < npop) BAD();
   char x[3][24], d[24] = "";
-  for (uint32_t k = 0; k < npop; k++)
-    var(g, g->sp - npop + k, cis__sig_valtype(info->sig[k]), x[k]);
-  uint32_t align = 0, off = 0;
+  cis__memarg mem_arg = {.mem = 0};
   uint8_t lane = 0, imm[16];
-  if (info->imm == CIS__IMM_MEMARG || info->imm == CIS__IMM_MEMARG_LANE) {
-    RDMEMARG(align, off);
-  }
+  bool memarg = info->imm == CIS__IMM_MEMARG || info->imm == CIS__IMM_MEMARG_LANE;
+  if (memarg) RDMEMARG(mem_arg);
+  /* A plain memory's offset is below 2^32 (the validator's). */
+  const uint32_t off = (uint32_t)mem_arg.offset;
+  const bool plain = mem_plain(m, mem_arg.mem);
+  /* An access's address is of its memory's address type. */
+  for (uint32_t k = 0; k < npop; k++)
+    var(g, g->sp - npop + k,
+        memarg && k == 0 ? cis__mem_addr_type(m, mem_arg.mem) : cis__sig_valtype(info->sig[k]),
+        x[k]);
   if (info->imm == CIS__IMM_LANE || info->imm == CIS__IMM_MEMARG_LANE)
     if (!rd_byte(&p, end, &lane)) BAD();
   if (info->imm == CIS__IMM_V128 || info->imm == CIS__IMM_SHUFFLE) {
@@ -1308,7 +1352,6 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     p += 16;
   }
   *pp = p;
-  (void)align;
   /* The operands' widenings, read before the result replaces them. */
   uint32_t base = g->sp - npop;
   uint8_t ka = base < XK_MAX ? g->xk[base] : 0;
@@ -1411,24 +1454,29 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     break;
   case S_LD:
     /* The address: checked here, or by the check group it joins. */
-    if (grp_add(g, base, x[0], off, r->n))
-      snprintf(s2, sizeof s2, "AOT_EAU(%s, %uu)", x[0], off);
+    if (!plain)
+      mem_ptr(g->fi, s2, sizeof s2, mem_arg.mem, x[0], mem_arg.offset, r->n);
+    else if (grp_add(g, base, x[0], off, r->n))
+      snprintf(s2, sizeof s2, "M + AOT_EAU(%s, %uu)", x[0], off);
     else
-      snprintf(s2, sizeof s2, "aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
+      snprintf(s2, sizeof s2, "M + aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
     if (wk) {
       /* The 8 bytes as they are, then widened (aot_wide16). */
       snprintf(s1, sizeof s1, "X%u", base);
       if (base < XK_MAX) xvar(g, base, xa);
       else E("{\nv128 %s;\n", s1);
-      E("%s = v128_load64_zero(M + %s);\n%s = aot_wide16(%s, 0, %d);\n", s1, s2, d, s1, ws);
+      E("%s = v128_load64_zero(%s);\n%s = aot_wide16(%s, 0, %d);\n", s1, s2, d, s1, ws);
       if (base < XK_MAX) g->xk[base] = wk;
       else E("}\n");
       break;
     }
-    E("%s = %s(M + %s);\n", d, r->fn, s2);
+    E("%s = %s(%s);\n", d, r->fn, s2);
     break;
   case S_ST:
-    if (grp_add(g, base, x[0], off, 16))
+    if (!plain) {
+      mem_ptr(g->fi, s2, sizeof s2, mem_arg.mem, x[0], mem_arg.offset, 16);
+      E("v_store(%s, %s);\n", s2, x[1]);
+    } else if (grp_add(g, base, x[0], off, 16))
       E("vst128u(M, %s, %uu, %s);\n", x[0], off, x[1]);
     else
       E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]);
@@ -1437,7 +1485,13 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
   case S_STL: {
     /* The lane's byte offset in the vector (the index was validated). */
     uint32_t at = (lane & (16 / r->n - 1)) * r->n;
-    if (r->shape == S_LDL)
+    if (!plain) {
+      mem_ptr(g->fi, s2, sizeof s2, mem_arg.mem, x[0], mem_arg.offset, r->n);
+      if (r->shape == S_LDL)
+        E("%s = %s;\nmemcpy((uint8_t *)&%s + %u, %s, %u);\n", d, x[1], d, at, s2, r->n);
+      else
+        E("memcpy(%s, (uint8_t *)&%s + %u, %u);\n", s2, x[1], at, r->n);
+    } else if (r->shape == S_LDL)
       E("%s = vld_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", d, g->fi, x[0], off, x[1], at,
         r->n);
     else
@@ -1966,7 +2020,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       uint32_t ti, tab = 0;
       RD32(ti);
       if (!by_ref) RD32(tab);
-      if (ti >= m->ntypes) BAD();
+      if (ti >= m->ntypes || (!by_ref && tab >= m->ntables)) BAD();
       const cis__functype *t = &m->types[ti];
       const char *iv = top(g, 0, cc);
       g->sp--;
@@ -2096,15 +2150,26 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       E("%s = f64_of(0x%llxull);\n", top(g, 0, a), (unsigned long long)v);
       break;
     }
-    case CIS__OP_MEMORY_SIZE:
-      if (!skip_imm(&p, end, info->imm)) BAD();
-      TRY(push(g, CIS__I32));
-      E("%s = (uint32_t)(MS >> 16);\n", top(g, 0, a));
+    case CIS__OP_MEMORY_SIZE: {
+      uint32_t x;
+      char ms[32];
+      RDMEM(x);
+      uint8_t t = cis__mem_addr_type(m, x);
+      TRY(push(g, t));
+      E("%s = (%s)(%s >> 16);\n", top(g, 0, a), ctype(t), mem_size_c(x, ms));
       break;
-    case CIS__OP_MEMORY_GROW:
-      if (!skip_imm(&p, end, info->imm)) BAD();
-      E("%s = (uint32_t)c->api->memory_grow(c, %s);\nAOT_RELOAD();\n", top(g, 0, a), top(g, 0, b));
+    }
+    case CIS__OP_MEMORY_GROW: {
+      /* Reloads MS whichever memory grew: memory 0 may be imported as
+       * another index too. */
+      uint32_t x;
+      char grow[48] = "memory_grow(c, ";
+      RDMEM(x);
+      if (x) snprintf(grow, sizeof grow, "memory_grow_n(c, %u, ", x);
+      E("%s = (%s)c->api->%s%s);\nAOT_RELOAD();\n", top(g, 0, a),
+        ctype(cis__mem_addr_type(m, x)), grow, top(g, 0, b));
       break;
+    }
     case CIS__OP_REF_NULL:
       if (!skip_imm(&p, end, info->imm)) BAD();
       TRY(push(g, CIS__FUNCREF));
@@ -2165,18 +2230,21 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_TABLE_SIZE: {
       uint32_t x;
       RD32(x);
-      TRY(push(g, CIS__I32));
+      if (x >= m->ntables) BAD();
+      TRY(push(g, cis__table_addr_type(m, x)));
       E("%s = c->api->table_size(c, %u);\n", top(g, 0, a), x);
       break;
     }
     case CIS__OP_TABLE_GROW: {
       uint32_t x;
       RD32(x);
+      if (x >= m->ntables) BAD();
       const char *n = top(g, 0, b), *init = top(g, 1, cc);
       keep_exn(g, x, init);
       g->sp -= 2;
-      TRY(push(g, CIS__I32));
-      E("%s = (uint32_t)c->api->table_grow(c, %u, %s, %s);\n", top(g, 0, a), x, init, n);
+      uint8_t t = cis__table_addr_type(m, x);
+      TRY(push(g, t));
+      E("%s = (%s)c->api->table_grow(c, %u, %s, %s);\n", top(g, 0, a), ctype(t), x, init, n);
       break;
     }
     case CIS__OP_TABLE_FILL: {
@@ -2193,12 +2261,14 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     case CIS__OP_MEMORY_INIT: {
       uint32_t x, y = 0;
       RD32(x);
-      RD32(y); /* memory.init: the memory, 0 (cis__aot_covers) */
+      RD32(y); /* memory.init: the memory */
       const char *dv = top(g, 2, a), *sv = top(g, 1, b), *nv = top(g, 0, cc);
       if (op == CIS__OP_TABLE_COPY)
         E("{\nint32_t e_ = c->api->table_copy(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
       else if (op == CIS__OP_TABLE_INIT)
         E("{\nint32_t e_ = c->api->table_init(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
+      else if (y)
+        E("{\nint32_t e_ = c->api->memory_init_n(c, %u, %u, %s, %s, %s);\n", x, y, dv, sv, nv);
       else
         E("{\nint32_t e_ = c->api->memory_init(c, %u, %s, %s, %s);\n", x, dv, sv, nv);
       E("if (e_) aot_trap(c, e_, %u);\n}\n", g->fi);
@@ -2207,10 +2277,20 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
     case CIS__OP_MEMORY_COPY:
     case CIS__OP_MEMORY_FILL: {
-      if (!skip_imm(&p, end, info->imm)) BAD();
-      E("{\nint32_t e_ = c->api->memory_%s(c, %s, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
-        op == CIS__OP_MEMORY_COPY ? "copy" : "fill", top(g, 2, a), top(g, 1, b),
-        top(g, 0, cc), g->fi);
+      /* Of memory 0 alone, the calls without memory indices. */
+      bool copy = op == CIS__OP_MEMORY_COPY;
+      uint32_t x, y = 0;
+      char mems[32] = "";
+      RDMEM(x);
+      if (copy) RDMEM(y);
+      if (x || y) {
+        if (copy) snprintf(mems, sizeof mems, "_n(c, %u, %u", x, y);
+        else snprintf(mems, sizeof mems, "_n(c, %u", x);
+      } else {
+        snprintf(mems, sizeof mems, "(c");
+      }
+      E("{\nint32_t e_ = c->api->memory_%s%s, %s, %s, %s);\nif (e_) aot_trap(c, e_, %u);\n}\n",
+        copy ? "copy" : "fill", mems, top(g, 2, a), top(g, 1, b), top(g, 0, cc), g->fi);
       g->sp -= 3;
       break;
     }
@@ -2231,11 +2311,29 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         break;
       }
       if (info->imm == CIS__IMM_MEMARG && mem_op(op, &helper, &conv, &vt, &store)) {
-        uint32_t align, off;
-        RDMEMARG(align, off);
-        (void)align;
-        char x[128];
+        cis__memarg ma;
+        RDMEMARG(ma);
+        char x[256];
         uint32_t size = (uint32_t)atoi(helper + 2) / 8;
+        if (!mem_plain(m, ma.mem)) {
+          /* Through ldpN and stpN at the pointer checked without groups. */
+          char ptr[160], call[192];
+          mem_ptr(g->fi, ptr, sizeof ptr, ma.mem, top(g, store ? 1 : 0, a), ma.offset, size);
+          if (store) {
+            snprintf(x, sizeof x, conv, top(g, 0, b));
+            E("%.2sp%s(%s, %s);\n", helper, helper + 2, ptr, x);
+            g->sp -= 2;
+          } else {
+            snprintf(call, sizeof call, "%.2sp%s(%s)", helper, helper + 2, ptr);
+            snprintf(x, sizeof x, conv, call);
+            g->sp--;
+            TRY(push(g, vt));
+            E("%s = %s;\n", top(g, 0, a), x);
+          }
+          break;
+        }
+        /* A plain memory's offset is below 2^32 (the validator's). */
+        const uint32_t off = (uint32_t)ma.offset;
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
           if (grp_add(g, g->sp - 2, top(g, 1, a), off, size))
@@ -2654,8 +2752,16 @@ static void gen_head(gen *g, cis__aot_buf *o) {
                       offsetof(cis_func, type_id), offsetof(cis_func, inst),
                       offsetof(cis_func, index));
   size_t plen = strlen(cis__aot_prelude_text);
-  buf_append(o, cis__aot_prelude_text,
-             g->v128 || cis__aot_prelude_simd_at > plen ? plen : cis__aot_prelude_simd_at);
+  size_t mem_at = cis__aot_prelude_mem_at, simd_at = cis__aot_prelude_simd_at;
+  if (simd_at > plen) simd_at = plen;
+  if (mem_at > simd_at) mem_at = simd_at;
+  buf_append(o, cis__aot_prelude_text, mem_at);
+  if (mem_part(m)) {
+    cis__aot_buf_printf(o, "#define AOT_OFF_MBASE %zu\n#define AOT_OFF_MSIZE %zu\n",
+                        offsetof(cis_memory, base), offsetof(cis_memory, size));
+    buf_append(o, cis__aot_prelude_text + mem_at, simd_at - mem_at);
+  }
+  if (g->v128) buf_append(o, cis__aot_prelude_text + simd_at, plen - simd_at);
   /* Result structs and function pointer types, one per module type. */
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];

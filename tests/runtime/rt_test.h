@@ -44,4 +44,15 @@ void rt_fixture_close(rt_fixture *f);
 int rt_home_setup(void **state);
 int rt_home_teardown(void **state);
 
+/* Test cases fn_interp and fn_aot of void fn(const char *engine). */
+#define RT_ON_BOTH(fn)                                                        \
+  static void fn##_interp(void **state) {                                     \
+    (void)state;                                                              \
+    fn("interp");                                                             \
+  }                                                                           \
+  static void fn##_aot(void **state) {                                        \
+    (void)state;                                                              \
+    fn("aot");                                                                \
+  }
+
 #endif /* CIS_TESTS_RUNTIME_RT_TEST_H */

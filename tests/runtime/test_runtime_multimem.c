@@ -4,9 +4,8 @@
  * account (memory.grow of either is refused with -1 past the cap), every
  * memory traps exactly at its own end, bulk operations between two
  * memories check both, an exported memory other than memory 0 is found
- * by name, and the compiled tier refuses such modules with a typed error
- * while engine auto keeps them on the interpreter. Each runs on every
- * engine that takes the module.
+ * by name. Each runs on the interpreter and compiled; the compiled
+ * engine compiles into a private CIS_HOME, removed at the end.
  */
 #include "runtime/rt_test.h"
 
@@ -89,15 +88,7 @@ static void grow_two_memories_under_one_cap(const char *name) {
   cis_engine_free(e);
 }
 
-static void cap_counts_both_memories_interp(void **state) {
-  (void)state;
-  grow_two_memories_under_one_cap("interp");
-}
-
-static void cap_counts_both_memories_auto(void **state) {
-  (void)state;
-  grow_two_memories_under_one_cap("auto");
-}
+RT_ON_BOTH(grow_two_memories_under_one_cap)
 
 /* Each memory traps at its own end, to the byte: memory 1 is one page
  * while memory 0 grows to two; a copy from memory 0 into memory 1 and a
@@ -139,29 +130,7 @@ static void bounds_of_memory_1_are_its_own(const char *name) {
   cis_engine_free(e);
 }
 
-static void bounds_of_memory_1_interp(void **state) {
-  (void)state;
-  bounds_of_memory_1_are_its_own("interp");
-}
-
-static void bounds_of_memory_1_auto(void **state) {
-  (void)state;
-  bounds_of_memory_1_are_its_own("auto");
-}
-
-/* The compiled tier does not run modules with several memories: a typed
- * error that says so, before any compiler is looked for. */
-static void aot_refuses_several_memories(void **state) {
-  (void)state;
-  cis_engine *e = engine("aot");
-  cis_module *mod = NULL;
-  cis_result rc = cis_module_new_text(e, two_memories, sizeof two_memories - 1, &mod);
-  assert_int_equal(rc, CIS_EUNSUPPORTED);
-  assert_null(mod);
-  print_message("aot: %s\n", cis_errmsg(e));
-  assert_non_null(strstr(cis_errmsg(e), "several memories"));
-  cis_engine_free(e);
-}
+RT_ON_BOTH(bounds_of_memory_1_are_its_own)
 
 /* Held to 2.0, two memories are invalid (and memory.grow $b, say,
  * malformed: 2.0 reserved a zero byte there). */
@@ -182,12 +151,11 @@ static void standard_2_refuses_several_memories(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(cap_counts_both_memories_interp),
-      cmocka_unit_test(cap_counts_both_memories_auto),
-      cmocka_unit_test(bounds_of_memory_1_interp),
-      cmocka_unit_test(bounds_of_memory_1_auto),
-      cmocka_unit_test(aot_refuses_several_memories),
+      cmocka_unit_test(grow_two_memories_under_one_cap_interp),
+      cmocka_unit_test(grow_two_memories_under_one_cap_aot),
+      cmocka_unit_test(bounds_of_memory_1_are_its_own_interp),
+      cmocka_unit_test(bounds_of_memory_1_are_its_own_aot),
       cmocka_unit_test(standard_2_refuses_several_memories),
   };
-  return cmocka_run_group_tests_name("runtime_multimem", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("runtime_multimem", tests, rt_home_setup, rt_home_teardown);
 }
