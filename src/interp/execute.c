@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "interp/interp.h"
+#include "runtime/gc.h"
 #include "wasm/numeric.h"
 #include "wasm/opcodes.h"
 #include "wasm/simd.h"
@@ -1105,6 +1106,28 @@ dispatch:
   CASE(elem_drop) {
     cis__elem_drop(inst, P(1));
     ADV(2);
+    NEXT();
+  }
+
+  /* ------------------------------------------------------ GC (3.0) */
+  CASE(gc) {
+    rc = cis__gc_op(ex, inst, P(2), P(3), (const cis__gclayout *)(uintptr_t)imm64(&P(4)),
+                    (const cis__gclayout *)(uintptr_t)imm64(&P(6)), fp + P(1));
+    if (UNLIKELY(rc != CIS_OK)) {
+      if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) goto leave; /* the message is set */
+      goto trapped;
+    }
+    ADV(8);
+    NEXT();
+  }
+  CASE(gc_test) {
+    SL(1).u64 = cis__gc_test(SL(2).u64, (uint8_t)P(3), P(4), P(5) & 1) != ((P(5) & 2) != 0);
+    ADV(6);
+    NEXT();
+  }
+  CASE(gc_cast) {
+    if (UNLIKELY(!cis__gc_test(SL(1).u64, (uint8_t)P(2), P(3), P(4) & 1))) TRAP(CIS_TRAP_CAST);
+    ADV(5);
     NEXT();
   }
 

@@ -90,6 +90,7 @@ typedef struct cis__engine_rt {
   size_t npinned, cap_pinned; /* entries and allocated entries */
   bool closing;               /* cis_engine_free is running: free, never pin */
   cis__exn *kept_exns;        /* exceptions kept past their call (exn.c), under pin_lock */
+  struct cis__gcheap *_Atomic gc; /* GC's objects (gc.c), made on first use */
 } cis__engine_rt;
 
 /* Keeps a released instance alive until the engine is freed, because its

@@ -1,0 +1,103 @@
+/*
+ * This file declares GC's objects at run time (WebAssembly 3.0): struct
+ * and array objects, the object that wraps an externref made into an
+ * anyref (any.convert_extern), i31 references, and the one operation that
+ * runs GC's instructions for an engine (gc.c).
+ *
+ * References. A reference of any's hierarchy is one slot: 0 is null, an
+ * odd value is an i31 (its 31 bits shifted left by one, then 1: one value
+ * per integer, so ref.eq stays a compare of slots), anything else points
+ * to a cis__gcobj. An externref slot holds the host's pointer, or an
+ * object that extern.convert_any made from an anyref (the object itself,
+ * or an i31 boxed in an object of kind CIS__GC_I31BOX); any.convert_extern
+ * unwraps such an object again and wraps any other externref in an
+ * object of kind CIS__GC_EXTERN, so a round trip gives back the same
+ * reference. Which externrefs are objects the heap knows
+ * (cis__gc_is_obj).
+ *
+ * Lifetime. Objects belong to their engine's heap and are charged to the
+ * memory account of the instance whose call (or instantiation) made them,
+ * CIS_EMEMLIMIT past it. They are freed with the engine: there is no
+ * collector yet (docs/ROADMAP.md says what is left).
+ */
+#ifndef CIS_RUNTIME_GC_H
+#define CIS_RUNTIME_GC_H
+
+#include "runtime/runtime.h"
+
+/* A struct or array type's layout, by canonical id, made once per process
+ * (cis__gc_layout) and never freed, as canonical types are not. */
+typedef struct cis__gclayout {
+  uint32_t type_id;          /* canonical id of the type */
+  uint8_t comp;              /* CIS__COMP_STRUCT or CIS__COMP_ARRAY */
+  uint32_t nfields;          /* a struct's fields; 1 for an array (its element) */
+  uint32_t size;             /* a struct's bytes; an array element's bytes */
+  struct cis__gcfield {
+    uint32_t off;            /* byte offset in the object's data (arrays: 0) */
+    uint8_t st;              /* storage type: CIS__I8, CIS__I16, a number, v128
+                                or reference kind (module.h) */
+    uint8_t bytes;           /* 1, 2, 4, 8 or 16 */
+  } fields[];
+} cis__gclayout;
+
+/* An object's kind: a struct or array; a host's externref made an anyref
+ * (any.convert_extern); an i31 made an externref (extern.convert_any). */
+enum { CIS__GC_OBJ = 0, CIS__GC_EXTERN = 1, CIS__GC_I31BOX = 2 };
+
+/* An object. Its data follows the header, 16-byte aligned. */
+typedef struct cis__gcobj {
+  const cis__gclayout *lay;  /* its type (NULL for an extern wrapper) */
+  struct cis__gcobj *next;   /* the heap's list of every object */
+  cis__account *acct;        /* charged for it, counted */
+  uint64_t bytes;            /* what it is charged */
+  uint32_t len;              /* an array's elements */
+  uint8_t kind;              /* CIS__GC_OBJ or CIS__GC_EXTERN */
+  _Alignas(16) uint8_t data[]; /* fields, elements, or the wrapped externref */
+} cis__gcobj;
+
+/* The i31 reference of the low 31 bits of v, and back. */
+static inline uint64_t cis__i31_ref(uint32_t v) { return ((uint64_t)(v & 0x7fffffffu) << 1) | 1u; }
+static inline bool cis__is_i31(uint64_t r) { return r & 1u; }
+static inline uint32_t cis__i31_u(uint64_t r) { return (uint32_t)(r >> 1) & 0x7fffffffu; }
+static inline int32_t cis__i31_s(uint64_t r) { return (int32_t)((uint32_t)(r >> 1) << 1) >> 1; }
+
+/* The layout of type x of mod (a struct or array type), or NULL when out
+ * of memory. Thread safe; the first call per canonical type allocates. */
+const cis__gclayout *cis__gc_layout(const cis_module *mod, uint32_t x);
+
+/* Frees engine e's heap: every object. */
+void cis__gc_heap_free(cis_engine *e);
+/* How many objects e's heap holds, and their bytes (tests). */
+uint64_t cis__gc_count(cis_engine *e, uint64_t *bytes);
+
+/* Is r (an externref or anyref slot's pointer, not null, not i31) an
+ * object of e's heap? */
+bool cis__gc_is_obj(cis_engine *e, const void *r);
+
+/* Does reference r (a slot of the hierarchy whose top is kind's) match
+ * the heap type kind (an abstract one; with id != UINT32_MAX the concrete
+ * type of canonical id `id`, kind its composite's), null only when
+ * nullable? ref.test, ref.cast, br_on_cast. */
+bool cis__gc_test(uint64_t r, uint8_t kind, uint32_t id, bool nullable);
+
+/* Runs GC instruction op (enum cis__op, 0xFB) of inst's code under ex.
+ * Its operands are in consecutive slots from args (a v128 in two), and
+ * its result goes to args[0] (two slots for a v128). a is its second
+ * index immediate, if any (struct.get: the field;
+ * array.new_fixed: the count; array.new_data, array.init_data: the data
+ * segment; array.new_elem, array.init_elem: the element segment), la and
+ * lb the layouts of its type immediates. Returns CIS_OK, a trap (no
+ * message: the engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM
+ * with the message on ex->top. */
+cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
+
+/* A GC instruction of a constant expression (struct.new, struct.new_default,
+ * array.new, array.new_default, array.new_fixed, ref.i31,
+ * any.convert_extern, extern.convert_any) in instance inst being built:
+ * its immediates at *p (advanced past them), its operands the top of
+ * st[0 .. *n), replaced by its result. False when the allocation failed
+ * (the account's limit or out of memory): the result is then null. */
+bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, const uint8_t *end, cis_slot *st,
+                      int *n);
+
+#endif /* CIS_RUNTIME_GC_H */
