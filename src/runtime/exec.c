@@ -528,10 +528,21 @@ cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *
   return rc;
 }
 
-/* Types a cis_val can carry. */
-static bool api_type(uint8_t t) {
-  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
-         t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
+/* The type a cis_val carries for value i of f's signature: GC's any
+ * hierarchy (references to struct and array types included) is
+ * CIS_ANYREF, the bottoms of func and extern are theirs; 0 when none. */
+static uint8_t api_type(const cis_func *f, uint32_t i) {
+  uint8_t t = f->type->types[i];
+  uint32_t vt = f->type->vts ? f->type->vts[i] : t;
+  if (cis__vt_has_idx(vt) && f->kind == CIS__FUNC_WASM && cis__vt_idx(vt) < f->inst->m->ntypes &&
+      !cis__is_functype(&f->inst->m->types[cis__vt_idx(vt)]))
+    return CIS__ANYREF;
+  if (t == CIS__NULLFUNCREF) return CIS__FUNCREF;
+  if (t == CIS__NULLEXTERNREF) return CIS__EXTERNREF;
+  if (cis__kind_is_gc(t)) return CIS__ANYREF;
+  bool ok = t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
+            t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
+  return ok ? t : 0;
 }
 
 cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, size_t nargs,
@@ -548,13 +559,13 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
   if ((nargs && !args) || (nresults && !results))
     return cis__fail(inst, CIS_EINVAL, "argument or result array is NULL");
   for (uint32_t i = 0; i < t->nparams + t->nresults; i++)
-    if (!api_type(t->types[i]))
+    if (!api_type(f, i))
       return cis__fail(inst, CIS_EINVAL, "value type 0x%02x cannot cross the API",
                        t->types[i]);
   for (size_t i = 0; i < nargs; i++)
-    if ((unsigned)args[i].type != t->types[i])
+    if ((unsigned)args[i].type != api_type(f, (uint32_t)i))
       return cis__fail(inst, CIS_EINVAL, "argument %zu has type 0x%02x, the function wants 0x%02x",
-                       i, (unsigned)args[i].type, t->types[i]);
+                       i, (unsigned)args[i].type, api_type(f, (uint32_t)i));
   size_t n = f->nparam_slots > f->nresult_slots ? f->nparam_slots : f->nresult_slots;
   cis_slot small[SMALL_SLOTS];
   cis_slot *ar = small;
@@ -578,7 +589,7 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
     for (size_t i = 0, k = 0; i < nresults; i++) {
       uint8_t rt = t->types[t->nparams + i];
       memset(&results[i], 0, sizeof results[i]);
-      results[i].type = (cis_valtype)rt;
+      results[i].type = (cis_valtype)api_type(f, t->nparams + (uint32_t)i);
       if (rt == CIS__V128) {
         memcpy(results[i].v128, &ar[k], 16);
         k += 2;

@@ -487,3 +487,33 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
   st[(*n)++].externref = o;
   return true;
 }
+
+/* ------------------------------------------------------------ public API */
+
+cis_anyref_kind cis_anyref_kind_of(const cis_val *v) {
+  if (!v || v->type != CIS_ANYREF || !v->of.externref) return CIS_ANYREF_NULL;
+  if (cis__is_i31(v->of.u64)) return CIS_ANYREF_I31;
+  const cis__gcobj *o = v->of.externref;
+  if (o->kind == CIS__GC_EXTERN) return CIS_ANYREF_HOST;
+  return o->lay->comp == CIS__COMP_STRUCT ? CIS_ANYREF_STRUCT : CIS_ANYREF_ARRAY;
+}
+
+int32_t cis_anyref_i31(const cis_val *v) {
+  return cis_anyref_kind_of(v) == CIS_ANYREF_I31 ? cis__i31_s(v->of.u64) : 0;
+}
+
+void *cis_anyref_host(const cis_val *v) {
+  void *x = NULL;
+  if (cis_anyref_kind_of(v) == CIS_ANYREF_HOST) memcpy(&x, ((const cis__gcobj *)v->of.externref)->data, sizeof x);
+  return x;
+}
+
+cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out) {
+  if (!inst || !out) return CIS_EINVAL;
+  memset(out, 0, sizeof *out);
+  out->type = CIS_ANYREF;
+  out->of.externref = x;
+  if (!convert(inst, CIS__OP_ANY_CONVERT_EXTERN, &out->of))
+    return cis__fail(inst, CIS_EMEMLIMIT, "memory limit exceeded: no room for an anyref");
+  return CIS_OK;
+}
