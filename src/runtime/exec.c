@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 /* Stack room left below the guard for host functions and the engine's own
@@ -357,6 +358,9 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
     if (rc != CIS_OK) return rc;
   }
   uint32_t np = f->nparam_slots, nr = f->nresult_slots;
+  /* what a host function is handed may be kept by it */
+  if (atomic_load_explicit(&((cis__engine_rt *)caller->engine)->gc, memory_order_relaxed))
+    cis__gc_pin_slots(caller->engine, f->type->types, f->type->nparams, ar);
   if (np > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
   cis_slot small[SMALL_SLOTS];
   if (np) memcpy(small, ar, (size_t)np * sizeof *small);
@@ -482,7 +486,10 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   cis__clear_error(inst);
   inst->active = ex;
   tl_exec_set(ex);
+  cis__gc_call_begin(inst->engine); /* no collection while frames may hold objects */
   rc = cis__exec_call(ex, inst, f, ar);
+  if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
+  cis__gc_call_end(inst->engine);
   tl_exec_set(NULL);
   inst->active = NULL;
   atomic_store(&inst->cancel, 0);
@@ -496,7 +503,13 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
  * back into wasm). The message of a failure is on the top-level instance;
  * it is copied to inst too when that is another instance. */
 static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, cis_slot *ar) {
+  cis_engine *other = inst->engine != ex->top->engine ? inst->engine : NULL; /* its calls are counted apart */
+  if (other) cis__gc_call_begin(other);
   cis_result rc = cis__exec_call(ex, inst, f, ar);
+  if (other) {
+    if (rc == CIS_OK) cis__gc_pin_slots(other, f->type->types + f->type->nparams, f->type->nresults, ar);
+    cis__gc_call_end(other);
+  }
   if (rc != CIS_OK && inst != ex->top) cis__fail(inst, rc, "%s", cis_errmsg(ex->top));
   return rc;
 }

@@ -101,15 +101,32 @@ const cis__gclayout *cis__gc_layout(const cis_module *mod, uint32_t x) {
 
 /* ------------------------------------------------------------------- heap */
 
+/* A root container: a global or table (not counted: it leaves the
+ * registry when it is freed, cis__gc_forget). */
+typedef struct gcroot {
+  bool table;                /* a table, else a global */
+  void *p;                   /* cis_table * or cis_global * */
+} gcroot;
+
 /* An engine's heap: every object, and a set of their addresses for
  * cis__gc_is_obj. */
 typedef struct cis__gcheap {
+  pthread_mutex_t collect;   /* held by a collection from start to end */
   pthread_mutex_t lock;      /* guards everything below */
   cis__gcobj *objs;          /* every object */
   uint64_t count, bytes;     /* objects, and their charge */
   uintptr_t *set;            /* open addressing; 0 free */
   uint64_t cap;              /* slots of set (a power of two) */
+  gcroot *roots;             /* registered globals and tables */
+  size_t nroots, caproots;   /* used and allocated */
+  uint64_t since;            /* bytes allocated since the last collection */
+  uint64_t live;             /* bytes left live by it */
+  bool no_collect;           /* shares objects with another engine's calls */
+  uint64_t collections;      /* collections run */
 } cis__gcheap;
+
+/* A collection is due once this much was allocated (and the bytes live). */
+#define GC_MIN_BYTES (1u << 20)
 
 static cis__gcheap *heap_of(cis_engine *e, bool make) {
   cis__engine_rt *r = (cis__engine_rt *)e;
@@ -118,9 +135,11 @@ static cis__gcheap *heap_of(cis_engine *e, bool make) {
   h = calloc(1, sizeof *h);
   if (!h) return NULL;
   pthread_mutex_init(&h->lock, NULL);
+  pthread_mutex_init(&h->collect, NULL);
   cis__gcheap *expect = NULL;
   if (!atomic_compare_exchange_strong_explicit(&r->gc, &expect, h, memory_order_acq_rel, memory_order_acquire)) {
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->collect);
     free(h);
     return expect;
   }
@@ -156,6 +175,14 @@ static bool set_room(cis__gcheap *h) {
   return true;
 }
 
+/* The engine and entry fields of root container r. */
+static cis_engine *_Atomic *root_engine(const gcroot *r) {
+  return r->table ? &((cis__table_rt *)r->p)->gc_engine : &((cis__global_rt *)r->p)->gc_engine;
+}
+static size_t *root_slot(const gcroot *r) {
+  return r->table ? &((cis__table_rt *)r->p)->gc_slot : &((cis__global_rt *)r->p)->gc_slot;
+}
+
 void cis__gc_heap_free(cis_engine *e) {
   cis__gcheap *h = heap_of(e, false);
   if (!h) return;
@@ -166,7 +193,10 @@ void cis__gc_heap_free(cis_engine *e) {
     free(o);
   }
   free(h->set);
+  for (size_t i = 0; i < h->nroots; i++) atomic_store(root_engine(&h->roots[i]), NULL);
+  free(h->roots);
   pthread_mutex_destroy(&h->lock);
+  pthread_mutex_destroy(&h->collect);
   free(h);
 }
 
@@ -214,6 +244,7 @@ static cis_result obj_new(cis_engine *e, cis__account *a, uint64_t data, cis__gc
     h->objs = o;
     h->count++;
     h->bytes += bytes;
+    h->since += bytes;
   }
   pthread_mutex_unlock(&h->lock);
   if (!ok) {
@@ -488,6 +519,256 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
   return true;
 }
 
+/* -------------------------------------------------------------- collector */
+
+static cis__engine_rt *rt_of(cis_engine *e) { return (cis__engine_rt *)e; }
+
+void cis__gc_call_begin(cis_engine *e) {
+  cis__engine_rt *r = rt_of(e);
+  for (;;) {
+    atomic_fetch_add(&r->gc_calls, 1);
+    if (!atomic_load(&r->gc_busy)) return;
+    /* a collection decides or runs: let it end (it holds collect) */
+    atomic_fetch_sub(&r->gc_calls, 1);
+    cis__gcheap *h = heap_of(e, false);
+    if (h) {
+      pthread_mutex_lock(&h->collect);
+      pthread_mutex_unlock(&h->collect);
+    }
+  }
+}
+
+/* The explicit mark stack. */
+typedef struct mstack {
+  cis__gcobj **p;
+  size_t n, cap;
+  bool oom;                  /* it could not grow: the collection frees nothing */
+} mstack;
+
+/* Marks the object slot value v is, if it is one of h's not yet marked,
+ * and queues it when it may hold references. */
+static void mark_val(cis__gcheap *h, mstack *st, uint64_t v) {
+  if (!v || (v & 1) || !set_has(h, (uintptr_t)v)) return;
+  cis__gcobj *o = (cis__gcobj *)(uintptr_t)v;
+  if (o->mark) return;
+  o->mark = 1;
+  if (o->kind != CIS__GC_OBJ) return; /* a host's externref, or an i31: nothing to follow */
+  if (st->n == st->cap) {
+    size_t cap = st->cap ? 2 * st->cap : 256;
+    cis__gcobj **p = realloc(st->p, cap * sizeof *p);
+    if (!p) {
+      st->oom = true;
+      return;
+    }
+    st->p = p;
+    st->cap = cap;
+  }
+  st->p[st->n++] = o;
+}
+
+/* Marks what object o's reference fields or elements hold. */
+static void scan_obj(cis__gcheap *h, mstack *st, const cis__gcobj *o) {
+  const cis__gclayout *l = o->lay;
+  uint64_t v;
+  if (l->comp == CIS__COMP_ARRAY) {
+    if (!cis__vt_is_ref(l->fields[0].st)) return;
+    for (uint32_t k = 0; k < o->len; k++) {
+      memcpy(&v, o->data + (size_t)k * l->size, sizeof v);
+      mark_val(h, st, v);
+    }
+    return;
+  }
+  for (uint32_t k = 0; k < l->nfields; k++)
+    if (cis__vt_is_ref(l->fields[k].st)) {
+      memcpy(&v, o->data + l->fields[k].off, sizeof v);
+      mark_val(h, st, v);
+    }
+}
+
+void cis__gc_forget(void *p, bool table) {
+  gcroot r = {.table = table, .p = p};
+  cis_engine *e = atomic_load(root_engine(&r));
+  if (!e) return;
+  cis__gcheap *h = heap_of(e, false);
+  pthread_mutex_lock(&h->lock); /* a collection scanning it is over */
+  size_t k = *root_slot(&r);
+  if (k < h->nroots && h->roots[k].p == p) {
+    h->roots[k] = h->roots[--h->nroots];
+    if (k < h->nroots) *root_slot(&h->roots[k]) = k;
+  }
+  pthread_mutex_unlock(&h->lock);
+}
+
+/* Marks from every root and frees what is left unmarked: h->collect is
+ * held and no call of e runs. Returns the objects freed. */
+static uint64_t collect(cis_engine *e, cis__gcheap *h) {
+  mstack st = {0};
+  pthread_mutex_lock(&h->lock);
+  for (size_t i = 0; i < h->nroots; i++) {
+    if (h->roots[i].table) {
+      const cis_table *t = h->roots[i].p;
+      for (uint32_t k = 0; k < t->size; k++) mark_val(h, &st, (uint64_t)(uintptr_t)t->elems[k]);
+    } else {
+      mark_val(h, &st, ((const cis_global *)h->roots[i].p)->val.u64);
+    }
+  }
+  for (cis__gcobj *o = h->objs; o; o = o->next)
+    if (o->pinned) mark_val(h, &st, (uint64_t)(uintptr_t)o);
+  cis__engine_rt *r = rt_of(e);
+  pthread_mutex_lock(&r->pin_lock);
+  for (const cis__exn *x = r->kept_exns; x; x = x->next)
+    for (uint32_t k = 0; k < x->nslots; k++) mark_val(h, &st, x->vals[k].u64);
+  pthread_mutex_unlock(&r->pin_lock);
+  while (st.n && !st.oom) scan_obj(h, &st, st.p[--st.n]);
+  free(st.p);
+  uint64_t freed = 0;
+  for (cis__gcobj **pp = &h->objs; *pp;) {
+    cis__gcobj *o = *pp;
+    if (o->mark || st.oom) {
+      o->mark = 0;
+      pp = &o->next;
+      continue;
+    }
+    *pp = o->next;
+    h->count--;
+    h->bytes -= o->bytes;
+    cis__account_uncharge(o->acct, o->bytes, CIS__CHARGE_OTHER);
+    cis__account_free(o->acct);
+    free(o);
+    freed++;
+  }
+  if (freed) { /* the set again, from the survivors */
+    memset(h->set, 0, h->cap * sizeof *h->set);
+    for (cis__gcobj *o = h->objs; o; o = o->next) set_put(h->set, h->cap, (uintptr_t)o);
+  }
+  h->since = 0;
+  h->live = h->bytes;
+  h->collections++;
+  pthread_mutex_unlock(&h->lock);
+  return freed;
+}
+
+/* Collects h when no call of e runs (force: whatever was allocated). */
+static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force) {
+  cis__engine_rt *r = rt_of(e);
+  if (pthread_mutex_trylock(&h->collect)) return 0;
+  atomic_store(&r->gc_busy, 1);
+  uint64_t freed = 0;
+  pthread_mutex_lock(&h->lock);
+  bool due = !h->no_collect && (force || (h->since >= GC_MIN_BYTES && h->since >= h->live));
+  pthread_mutex_unlock(&h->lock);
+  if (due && atomic_load(&r->gc_calls) == 0) freed = collect(e, h);
+  atomic_store(&r->gc_busy, 0);
+  pthread_mutex_unlock(&h->collect);
+  return freed;
+}
+
+void cis__gc_call_end(cis_engine *e) {
+  cis__engine_rt *r = rt_of(e);
+  if (atomic_fetch_sub(&r->gc_calls, 1) != 1) return;
+  cis__gcheap *h = heap_of(e, false);
+  if (h) try_collect(e, h, false);
+}
+
+uint64_t cis__gc_collect(cis_engine *e) {
+  cis__gcheap *h = heap_of(e, false);
+  return h ? try_collect(e, h, true) : 0;
+}
+
+/* Stops e's collections for good. */
+static void no_collect(cis_engine *e) {
+  cis__gcheap *h = heap_of(e, true);
+  if (!h) return; /* no heap, no objects to keep: the next allocation makes one */
+  pthread_mutex_lock(&h->lock);
+  h->no_collect = true;
+  pthread_mutex_unlock(&h->lock);
+}
+
+/* Is full value type vt of module m a reference that may hold an object
+ * (any's or extern's hierarchy)? */
+static bool may_hold_obj(const cis__module *m, uint32_t vt) {
+  if (!cis__vt_is_ref(vt)) return false;
+  if (cis__vt_has_idx(vt)) return cis__vt_idx(vt) < m->ntypes && !cis__is_functype(&m->types[cis__vt_idx(vt)]);
+  uint8_t top = cis__kind_top(cis__vt_kind(vt));
+  return top == CIS__ANYREF || top == CIS__EXTERNREF;
+}
+
+/* Registers container p (a table or global) as a root of e's heap h,
+ * until it is freed (cis__gc_forget); h->lock held. Another engine's
+ * container: *other gets that engine (both stop collecting). */
+static bool add_root(cis_engine *e, cis__gcheap *h, bool table, void *p, cis_engine **other) {
+  gcroot r = {.table = table, .p = p};
+  cis_engine *was = NULL;
+  if (!atomic_compare_exchange_strong(root_engine(&r), &was, e)) {
+    if (was != e) *other = was;
+    return true;
+  }
+  if (h->nroots == h->caproots) {
+    size_t cap = h->caproots ? 2 * h->caproots : 16;
+    gcroot *n = realloc(h->roots, cap * sizeof *n);
+    if (!n) {
+      atomic_store(root_engine(&r), NULL);
+      return false;
+    }
+    h->roots = n;
+    h->caproots = cap;
+  }
+  *root_slot(&r) = h->nroots;
+  h->roots[h->nroots++] = r;
+  return true;
+}
+
+cis_result cis__gc_adopt(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  cis_engine *e = inst->engine;
+  bool any = false, share = false;
+  for (uint32_t i = 0; i < m->nfunc_imports; i++) {
+    const cis_func *f = inst->funcs[i];
+    if (f && f->kind == CIS__FUNC_WASM && f->inst->engine != e) {
+      share = true;
+      no_collect(f->inst->engine);
+    }
+  }
+  for (uint32_t i = 0; i < m->nglobals && !any; i++) any = may_hold_obj(m, m->globals[i].type.vt);
+  for (uint32_t i = 0; i < m->ntables && !any; i++) any = may_hold_obj(m, m->tables[i].vt);
+  if (!any && !share) return CIS_OK;
+  cis__gcheap *h = heap_of(e, true);
+  if (!h) return cis__fail(e, CIS_ENOMEM, "out of memory registering GC roots");
+  cis_engine *other = NULL;
+  bool ok = true;
+  pthread_mutex_lock(&h->lock);
+  for (uint32_t i = 0; ok && i < m->nglobals; i++)
+    if (may_hold_obj(m, m->globals[i].type.vt)) ok = add_root(e, h, false, inst->globals[i], &other);
+  for (uint32_t i = 0; ok && i < m->ntables; i++)
+    if (may_hold_obj(m, m->tables[i].vt)) ok = add_root(e, h, true, inst->tables[i], &other);
+  if (share || other) h->no_collect = true;
+  pthread_mutex_unlock(&h->lock);
+  if (other) no_collect(other);
+  return ok ? CIS_OK : cis__fail(e, CIS_ENOMEM, "out of memory registering GC roots");
+}
+
+void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const cis_slot *slots) {
+  cis__gcheap *h = heap_of(e, false);
+  if (!h) return;
+  pthread_mutex_lock(&h->lock);
+  for (uint32_t i = 0, k = 0; i < n; k += types[i] == CIS__V128 ? 2 : 1, i++) {
+    uint64_t v = slots[k].u64;
+    if (cis__vt_is_ref(types[i]) && v && !(v & 1) && set_has(h, (uintptr_t)v)) ((cis__gcobj *)(uintptr_t)v)->pinned = 1;
+  }
+  pthread_mutex_unlock(&h->lock);
+}
+
+cis_slot cis__gc_global_read(const cis_global *g) {
+  cis_engine *e = atomic_load(&((cis__global_rt *)g)->gc_engine);
+  if (!e) return g->val;
+  cis__gc_call_begin(e); /* no collection between the read and the pin */
+  cis_slot v = g->val;
+  uint8_t t = CIS__ANYREF;
+  cis__gc_pin_slots(e, &t, 1, &v);
+  cis__gc_call_end(e);
+  return v;
+}
+
 /* ------------------------------------------------------------ public API */
 
 cis_anyref_kind cis_anyref_kind_of(const cis_val *v) {
@@ -513,7 +794,10 @@ cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out) {
   memset(out, 0, sizeof *out);
   out->type = CIS_ANYREF;
   out->of.externref = x;
-  if (!convert(inst, CIS__OP_ANY_CONVERT_EXTERN, &out->of))
-    return cis__fail(inst, CIS_EMEMLIMIT, "memory limit exceeded: no room for an anyref");
-  return CIS_OK;
+  cis__gc_call_begin(inst->engine); /* no collection before the pin */
+  bool ok = convert(inst, CIS__OP_ANY_CONVERT_EXTERN, &out->of);
+  uint8_t t = CIS__ANYREF;
+  cis__gc_pin_slots(inst->engine, &t, 1, &out->of);
+  cis__gc_call_end(inst->engine);
+  return ok ? CIS_OK : cis__fail(inst, CIS_EMEMLIMIT, "memory limit exceeded: no room for an anyref");
 }

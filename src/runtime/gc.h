@@ -17,8 +17,22 @@
  *
  * Lifetime. Objects belong to their engine's heap and are charged to the
  * memory account of the instance whose call (or instantiation) made them,
- * CIS_EMEMLIMIT past it. They are freed with the engine: there is no
- * collector yet (docs/ROADMAP.md says what is left).
+ * CIS_EMEMLIMIT past it. A collection frees those no root reaches; it runs
+ * only while no call and no instantiation of the engine runs (no wasm
+ * frame can hold an object then: cis__gc_call_begin / end count them), at
+ * the end of the call that brought the engine's count to zero, once the
+ * bytes allocated since the last one pass the bytes left live by it (1 MiB
+ * at least). Roots: the globals and tables of any's and extern's
+ * hierarchies of every instance (registered at instantiation, until
+ * they are freed), the
+ * engine's kept exceptions, and every object the host was handed (a
+ * result, a host function's argument, cis_global_get, cis_anyref_from_host:
+ * pinned until the engine is freed). Roots are scanned conservatively:
+ * any slot whose value is an object of the heap. Marking uses an explicit
+ * stack on the heap; when it cannot grow, the collection frees nothing.
+ * An engine whose instances share functions, globals or tables with
+ * another engine's never collects (another engine's calls are not counted
+ * here): its objects go with it, as exceptions do.
  */
 #ifndef CIS_RUNTIME_GC_H
 #define CIS_RUNTIME_GC_H
@@ -51,7 +65,9 @@ typedef struct cis__gcobj {
   cis__account *acct;        /* charged for it, counted */
   uint64_t bytes;            /* what it is charged */
   uint32_t len;              /* an array's elements */
-  uint8_t kind;              /* CIS__GC_OBJ or CIS__GC_EXTERN */
+  uint8_t kind;              /* CIS__GC_OBJ, CIS__GC_EXTERN or CIS__GC_I31BOX */
+  uint8_t mark;              /* reached, during a collection */
+  uint8_t pinned;            /* the host was handed it: a root until the engine goes */
   _Alignas(16) uint8_t data[]; /* fields, elements, or the wrapped externref */
 } cis__gcobj;
 
@@ -64,6 +80,27 @@ static inline int32_t cis__i31_s(uint64_t r) { return (int32_t)((uint32_t)(r >> 
 /* The layout of type x of mod (a struct or array type), or NULL when out
  * of memory. Thread safe; the first call per canonical type allocates. */
 const cis__gclayout *cis__gc_layout(const cis_module *mod, uint32_t x);
+
+/* A call (or an instantiation) of engine e starts: no collection runs
+ * until the matching cis__gc_call_end. Waits while one runs. */
+void cis__gc_call_begin(cis_engine *e);
+/* It ends: when it was the last, the heap may be collected. */
+void cis__gc_call_end(cis_engine *e);
+/* Registers the roots of instance inst being built (its globals and
+ * tables of any's and extern's hierarchies), and stops e's collections
+ * when inst shares any with another engine. CIS_ENOMEM (message on the
+ * engine). */
+cis_result cis__gc_adopt(cis_instance *inst);
+/* Pins what the host is handed: slot values n[0..) of types types[0..)
+ * (full value types through vts when not NULL; a v128 takes two slots)
+ * that are objects of e's heap. */
+void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const cis_slot *slots);
+/* Table (table) or global p is being freed: it is no root any more. */
+void cis__gc_forget(void *p, bool table);
+/* cis_global_get's value of g, pinned when it is an object. */
+cis_slot cis__gc_global_read(const cis_global *g);
+/* Collects e's heap now unless a call runs; returns the objects freed. */
+uint64_t cis__gc_collect(cis_engine *e);
 
 /* Frees engine e's heap: every object. */
 void cis__gc_heap_free(cis_engine *e);

@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 #define DEFAULT_MAX_TABLE_ELEMS 10000000u
@@ -608,6 +609,7 @@ cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t
 void cis_table_free(cis_table *t) {
   if (!t) return;
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+  cis__gc_forget(t, true); /* no longer a root */
   cis__account *acct = atomic_load(&t->acct);
   cis__account_uncharge(acct, (uint64_t)t->capacity * sizeof(void *), CIS__CHARGE_OTHER);
   cis__account_free(acct);
@@ -671,7 +673,9 @@ cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_, cis_global
 
 void cis_global_free(cis_global *g) {
   if (!g) return;
-  if (atomic_fetch_sub(&g->refs, 1) == 1) free((cis__global_rt *)g);
+  if (atomic_fetch_sub(&g->refs, 1) != 1) return;
+  cis__gc_forget(g, false); /* no longer a root */
+  free((cis__global_rt *)g);
 }
 
 cis_val cis_global_get(const cis_global *g) {
@@ -680,7 +684,7 @@ cis_val cis_global_get(const cis_global *g) {
   if (!g) return v;
   v.type = (cis_valtype)g->type;
   if (g->type == CIS__V128) memcpy(v.v128, g->v128, 16);
-  else v.of = g->val;
+  else v.of = cis__gc_global_read(g); /* an object the host is handed is pinned */
   return v;
 }
 
