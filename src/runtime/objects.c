@@ -678,11 +678,21 @@ void cis_global_free(cis_global *g) {
   free((cis__global_rt *)g);
 }
 
+/* The type g's value crosses the API as: any's hierarchy (references to
+ * struct and array types included) is CIS_ANYREF, func's and extern's
+ * bottoms are theirs. */
+static cis_valtype global_api_type(const cis_global *g) {
+  if (g->type == CIS__NULLFUNCREF) return CIS_FUNCREF;
+  if (g->type == CIS__NULLEXTERNREF) return CIS_EXTERNREF;
+  if (cis__vt_is_ref(g->type) && cis__vt_canon_sub(g->ctype, CIS__ANYREF)) return CIS_ANYREF;
+  return (cis_valtype)g->type;
+}
+
 cis_val cis_global_get(const cis_global *g) {
   cis_val v;
   memset(&v, 0, sizeof v);
   if (!g) return v;
-  v.type = (cis_valtype)g->type;
+  v.type = global_api_type(g);
   if (g->type == CIS__V128) memcpy(v.v128, g->v128, 16);
   else v.of = cis__gc_global_read(g); /* an object the host is handed is pinned */
   return v;
@@ -691,7 +701,7 @@ cis_val cis_global_get(const cis_global *g) {
 /* Sets a mutable global. CIS_EINVAL when g is NULL, immutable, or v has
  * another type. */
 cis_result cis_global_set(cis_global *g, cis_val v) {
-  if (!g || !g->mutable_ || (unsigned)v.type != g->type) return CIS_EINVAL;
+  if (!g || !g->mutable_ || v.type != global_api_type(g)) return CIS_EINVAL;
   if (g->type == CIS__V128) memcpy(g->v128, v.v128, 16);
   else g->val = canonical_slot(g->type, v.of);
   return CIS_OK;

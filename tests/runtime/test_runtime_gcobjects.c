@@ -23,7 +23,8 @@ static const char gc_module[] =
     "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
     "  (type $base (sub (struct (field i32))))\n"
     "  (type $derived (sub $base (struct (field i32) (field i64))))\n"
-    "  (global $keep (mut anyref) (ref.null any))\n"
+    "  (global $keep (export \"keep_g\") (mut anyref) (ref.null any))\n"
+    "  (global (export \"typed\") (mut (ref null $pt)) (ref.null $pt))\n"
     "  (global $const (ref $pt) (struct.new $pt (i32.const 1) (i32.const -1) (i32.const 70000)"
     " (f64.const 2.5)))\n"
     "  (global $i31 i31ref (ref.i31 (i32.const -5)))\n"
@@ -230,6 +231,19 @@ static void anyref_api(void **state) {
   assert_int_equal(cis_anyref_i31(&h), 0);
   cis_val n = {.type = CIS_ANYREF};
   assert_int_equal(cis_anyref_kind_of(&n), CIS_ANYREF_NULL);
+  /* globals: an object read is an anyref (pinned); a struct-typed one
+   * takes no funcref */
+  int32_t v = 5;
+  expect_i32(&f, "keep", &v, 1);
+  assert_int_equal(cis_instance_export(f.inst, "keep_g", strlen("keep_g"), &ext), CIS_OK);
+  cis_val g = cis_global_get(ext.of.global);
+  assert_int_equal(g.type, CIS_ANYREF);
+  assert_int_equal(cis_anyref_kind_of(&g), CIS_ANYREF_STRUCT);
+  assert_int_equal(cis_instance_export(f.inst, "typed", strlen("typed"), &ext), CIS_OK);
+  assert_int_equal(cis_global_get(ext.of.global).type, CIS_ANYREF);
+  cis_val fr = {.type = CIS_FUNCREF};
+  assert_int_equal(cis_global_set(ext.of.global, fr), CIS_EINVAL);
+  assert_int_equal(cis_global_set(ext.of.global, n), CIS_OK);
   /* a wrong type for an anyref parameter is refused */
   assert_int_equal(cis_instance_export(f.inst, "round_trip", strlen("round_trip"), &ext), CIS_OK);
   assert_int_equal(cis_func_call(f.inst, ext.of.func, &h, 1, &r, 1), CIS_EINVAL);
