@@ -492,9 +492,8 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
   if (op == CIS__OP_ARRAY_NEW_FIXED) cis__read_u32(p, end, &cnt);
   const cis__gclayout *l = cis__gc_layout(inst->module, x);
   /* operands: struct.new its fields, array.new a value and a length,
-   * array.new_default a length, array.new_fixed cnt values (no v128:
-   * constant expressions make none in a field, as v128.const is one
-   * instruction that the validator types; a v128 operand takes one entry) */
+   * array.new_default a length, array.new_fixed cnt values (a v128 takes
+   * one entry) */
   uint32_t take = op == CIS__OP_STRUCT_NEW ? l ? l->nfields : 0
                   : op == CIS__OP_ARRAY_NEW ? 2
                   : op == CIS__OP_ARRAY_NEW_DEFAULT ? 1
@@ -508,12 +507,19 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
     st[(*n)++].u64 = 0;
     return false;
   }
+  /* one entry per value: a v128's low 8 bytes (cis__const_value keeps
+   * no more), its high ones zero */
+  cis_slot v[2] = {{.u64 = 0}, {.u64 = 0}};
   if (op == CIS__OP_STRUCT_NEW)
-    for (uint32_t k = 0; k < l->nfields; k++) field_set(&l->fields[k], o->data + l->fields[k].off, &args[k]);
-  else if (op == CIS__OP_ARRAY_NEW)
-    for (uint32_t k = 0; k < len; k++) field_set(&l->fields[0], elem_at(o, k), &args[0]);
-  else if (op == CIS__OP_ARRAY_NEW_FIXED)
-    for (uint32_t k = 0; k < len; k++) field_set(&l->fields[0], elem_at(o, k), &args[k]);
+    for (uint32_t k = 0; k < l->nfields; k++) {
+      v[0] = args[k];
+      field_set(&l->fields[k], o->data + l->fields[k].off, v);
+    }
+  else if (op == CIS__OP_ARRAY_NEW || op == CIS__OP_ARRAY_NEW_FIXED)
+    for (uint32_t k = 0; k < len; k++) {
+      v[0] = args[op == CIS__OP_ARRAY_NEW ? 0 : k];
+      field_set(&l->fields[0], elem_at(o, k), v);
+    }
   *n -= (int)take;
   st[(*n)++].externref = o;
   return true;

@@ -70,7 +70,7 @@ typedef struct cis__opinfo {
   const char *name; /* text mnemonic, "i32.add" */
   const char *sig;  /* "ii:i", or "*" when typed by hand */
   uint32_t code;    /* opcode byte, or the u32 after the prefix */
-  uint8_t prefix;   /* 0x00, 0xFC or 0xFD */
+  uint8_t prefix;   /* 0x00, 0xFB, 0xFC or 0xFD */
   uint8_t imm;      /* enum cis__imm */
   uint8_t arg;      /* log2 natural alignment (memarg rows), lane count
                        (LANE rows), else 0 */
@@ -84,7 +84,7 @@ static inline const cis__opinfo *cis__op_info(enum cis__op op) { return &cis__op
 
 /* Encoding → op. The index of (prefix, code) in one flat array: 256
  * single bytes, then the 0xFC space (codes < 32), then the 0xFD space
- * (codes < 256). Entries hold op + 1; 0 is an illegal opcode. */
+ * (codes < 0x114), then GC's 0xFB space (codes < 32). Entries hold op + 1; 0 is an illegal opcode. */
 #define CIS__OPMAP_FC 256u
 #define CIS__OPMAP_FC_SIZE 32u
 #define CIS__OPMAP_FD (CIS__OPMAP_FC + CIS__OPMAP_FC_SIZE)
@@ -95,7 +95,7 @@ static inline const cis__opinfo *cis__op_info(enum cis__op op) { return &cis__op
 extern const uint16_t cis__op_map[CIS__OPMAP_SIZE];
 
 /* The op of (prefix, code): prefix 0x00 for single bytes (where the prefix
- * bytes themselves are no op), 0xFC or 0xFD with the u32 that follows.
+ * bytes themselves are no op), 0xFB, 0xFC or 0xFD with the u32 that follows.
  * False for an illegal opcode. */
 static inline bool cis__op_lookup(uint8_t prefix, uint32_t code, enum cis__op *out) {
   uint32_t i;
