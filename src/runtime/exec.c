@@ -506,10 +506,9 @@ static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, ci
   cis_engine *other = inst->engine != ex->top->engine ? inst->engine : NULL; /* its calls are counted apart */
   if (other) cis__gc_call_begin(other);
   cis_result rc = cis__exec_call(ex, inst, f, ar);
-  if (other) {
-    if (rc == CIS_OK) cis__gc_pin_slots(other, f->type->types + f->type->nparams, f->type->nresults, ar);
-    cis__gc_call_end(other);
-  }
+  /* the host function that called may keep the results */
+  if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
+  if (other) cis__gc_call_end(other);
   if (rc != CIS_OK && inst != ex->top) cis__fail(inst, rc, "%s", cis_errmsg(ex->top));
   return rc;
 }
