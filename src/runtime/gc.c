@@ -724,6 +724,33 @@ static bool add_root(cis_engine *e, cis__gcheap *h, bool table, void *p, cis_eng
   return true;
 }
 
+/* Does passive segment s keep its items from instantiation on (they may
+ * be objects, which must be the same at each use)? */
+static bool elem_vals_needed(const cis__module *m, const cis__elem *s) {
+  return s->mode == CIS__SEG_PASSIVE && s->exprs && s->count && may_hold_obj(m, s->vt);
+}
+
+/* Evaluates the items of inst's passive segments that keep them, each
+ * into a table of its own (which the heap then scans as a root).
+ * Errors (on the engine): CIS_ENOMEM, CIS_EMEMLIMIT. */
+static cis_result elem_vals(cis_instance *inst) {
+  const cis__module *m = inst->m;
+  cis_result rc = CIS_OK;
+  inst->elem_vals = calloc(m->nelems, sizeof *inst->elem_vals);
+  if (!inst->elem_vals) return cis__fail(inst->engine, CIS_ENOMEM, "out of memory for element segments");
+  for (uint32_t i = 0; i < m->nelems; i++) {
+    const cis__elem *s = &m->elems[i];
+    if (!elem_vals_needed(m, s)) continue;
+    cis__limits lim = {.min = s->count, .max = s->count, .has_max = true};
+    cis_table *t;
+    CIS_TRY(cis__table_create(inst->engine, s->type, &lim, 0, inst, inst->acct, &t));
+    for (uint32_t k = 0; k < s->count; k++) t->elems[k] = cis__const_value(inst, &s->exprs[k]).externref;
+    inst->elem_vals[i] = t;
+  }
+fail:
+  return rc;
+}
+
 cis_result cis__gc_adopt(cis_instance *inst) {
   const cis__module *m = inst->m;
   cis_engine *e = inst->engine;
@@ -737,7 +764,11 @@ cis_result cis__gc_adopt(cis_instance *inst) {
   }
   for (uint32_t i = 0; i < m->nglobals && !any; i++) any = may_hold_obj(m, m->globals[i].type.vt);
   for (uint32_t i = 0; i < m->ntables && !any; i++) any = may_hold_obj(m, m->tables[i].vt);
-  if (!any && !share) return CIS_OK;
+  bool segs = false;
+  for (uint32_t i = 0; i < m->nelems && !segs; i++) segs = elem_vals_needed(m, &m->elems[i]);
+  if (!any && !share && !segs) return CIS_OK;
+  cis_result rc = segs ? elem_vals(inst) : CIS_OK;
+  if (rc != CIS_OK) return rc;
   cis__gcheap *h = heap_of(e, true);
   if (!h) return cis__fail(e, CIS_ENOMEM, "out of memory registering GC roots");
   cis_engine *other = NULL;
@@ -747,6 +778,8 @@ cis_result cis__gc_adopt(cis_instance *inst) {
     if (may_hold_obj(m, m->globals[i].type.vt)) ok = add_root(e, h, false, inst->globals[i], &other);
   for (uint32_t i = 0; ok && i < m->ntables; i++)
     if (may_hold_obj(m, m->tables[i].vt)) ok = add_root(e, h, true, inst->tables[i], &other);
+  for (uint32_t i = 0; ok && segs && i < m->nelems; i++)
+    if (inst->elem_vals[i]) ok = add_root(e, h, true, inst->elem_vals[i], &other);
   if (share || other) h->no_collect = true;
   pthread_mutex_unlock(&h->lock);
   if (other) no_collect(other);

@@ -585,6 +585,9 @@ static void destroy_one(cis_instance *inst, cis_instance **list) {
   free(inst->memories);
   free(inst->tables);
   free(inst->globals);
+  if (inst->elem_vals)
+    for (uint32_t i = 0; i < m->nelems; i++) cis_table_free(inst->elem_vals[i]);
+  free(inst->elem_vals);
   free(inst->elem_dropped);
   free(inst->data_dropped);
   cis__stack_give(inst->engine, inst->stack, inst->stack_slots);

@@ -76,6 +76,8 @@ void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[1
 
 void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
   if (s->funcs) return inst->funcs[s->funcs[k]];
+  const cis_table *vals = inst->elem_vals ? inst->elem_vals[s - inst->m->elems] : NULL;
+  if (vals) return vals->elems[k]; /* evaluated at instantiation: the same objects each time */
   cis_slot v = cis__const_value(inst, &s->exprs[k]);
   return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
 }

@@ -387,6 +387,8 @@ static bool globaltype(rd *r, cis__globaltype *g) {
  * no data count section: malformed only if a data section follows (without
  * one the index is simply unknown, a validation error). */
 static _Thread_local bool tl_uses_data_without_count;
+/* Set while a constant expression is read (expr). */
+static _Thread_local bool tl_in_expr;
 
 
 /* A memory index: a u32 (3.0), or the zero byte 2.0 reserved there. */
@@ -510,8 +512,8 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
   case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
   case CIS__IMM_TYPE_FIELD: case CIS__IMM_TYPE_FIXED: case CIS__IMM_TYPE_ELEM: case CIS__IMM_TYPE_TYPE:
     return u32(r, &x) && u32(r, &x);
-  case CIS__IMM_TYPE_DATA:
-    if (!has_datacount) tl_uses_data_without_count = true;
+  case CIS__IMM_TYPE_DATA: /* in a constant expression the validator refuses it first */
+    if (!has_datacount && !tl_in_expr) tl_uses_data_without_count = true;
     return u32(r, &x) && u32(r, &x);
   case CIS__IMM_CAST: /* flags, a label, two heap types */
     if (!u8(r, &b)) return false;
@@ -646,7 +648,10 @@ static bool instrs(rd *r, bool has_datacount) {
 /* Reads a constant expression up to and including its end. */
 static bool expr(rd *r, cis__expr *e, bool has_datacount) {
   const uint8_t *start = r->p;
-  if (!instrs(r, has_datacount)) return false;
+  tl_in_expr = true;
+  bool ok = instrs(r, has_datacount);
+  tl_in_expr = false;
+  if (!ok) return false;
   e->code = start;
   e->len = (uint32_t)(r->p - start);
   return true;
