@@ -1111,23 +1111,13 @@ dispatch:
 
   /* ------------------------------------------------------ GC (3.0) */
   CASE(gc) {
-    rc = cis__gc_op(ex, inst, P(2), P(3), (const cis__gclayout *)(uintptr_t)imm64(&P(4)),
-                    (const cis__gclayout *)(uintptr_t)imm64(&P(6)), fp + P(1));
+    rc = cis__gc_op(ex, inst, P(2), P(3), P(4), (const cis__gclayout *)(uintptr_t)imm64(&P(5)),
+                    (const cis__gclayout *)(uintptr_t)imm64(&P(7)), fp + P(1));
     if (UNLIKELY(rc != CIS_OK)) {
       if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) goto leave; /* the message is set */
       goto trapped;
     }
-    ADV(8);
-    NEXT();
-  }
-  CASE(gc_test) {
-    SL(1).u64 = cis__gc_test(SL(2).u64, (uint8_t)P(3), P(4), P(5) & 1) != ((P(5) & 2) != 0);
-    ADV(6);
-    NEXT();
-  }
-  CASE(gc_cast) {
-    if (UNLIKELY(!cis__gc_test(SL(1).u64, (uint8_t)P(2), P(3), P(4) & 1))) TRAP(CIS_TRAP_CAST);
-    ADV(5);
+    ADV(9);
     NEXT();
   }
 

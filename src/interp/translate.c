@@ -1847,54 +1847,49 @@ static cis_result cast_target(tr *t, uint32_t vt, uint32_t *kind, uint32_t *id) 
   return CIS_OK;
 }
 
-/* Emits gc_test of slot s into slot d. */
-static cis_result emit_gc_test(tr *t, uint32_t vt, uint32_t flags, uint32_t s, uint32_t d) {
-  uint32_t kind, id;
-  cis_result rc = cast_target(t, vt, &kind, &id);
-  if (rc != CIS_OK) return rc;
-  op_d(t, CIS__IOP_gc_test, d);
-  put(t, s);
-  put(t, kind);
-  put(t, id);
-  put(t, flags);
-  return CIS_OK;
+/* Emits the gc op for wasm op op_ on the operands from slot base on. */
+static void emit_gc(tr *t, uint32_t op_, uint32_t base, uint32_t a, uint32_t b, const cis__gclayout *la,
+                    const cis__gclayout *lb) {
+  op(t, CIS__IOP_gc);
+  put(t, base);
+  put(t, op_);
+  put(t, a);
+  put(t, b);
+  put64(t, (uint64_t)(uintptr_t)la);
+  put64(t, (uint64_t)(uintptr_t)lb);
+  barrier(t);
 }
 
-/* GC's instructions: the casts test in place (br_on_cast branches as
- * br_if does, on the test's answer), every other one is one gc op on
- * its operands in consecutive slots. */
+/* GC's instructions: each is one gc op on its operands in consecutive
+ * slots; br_on_cast tests a copy of the reference and branches as br_if
+ * does on the answer. */
 static cis_result translate_gc(tr *t, const ins *in) {
   cis_result rc = CIS_OK;
   uint32_t op_ = in->op, d;
   const cis__gclayout *la = NULL, *lb = NULL;
   switch (op_) {
-  case CIS__OP_REF_TEST: case CIS__OP_REF_TEST_NULL: {
-    NEED(1);
-    uint32_t s = use(t, t->nvs - 1);
-    pop(t, 1);
-    return emit_gc_test(t, in->b, op_ == CIS__OP_REF_TEST_NULL, s, push_slot(t));
-  }
-  case CIS__OP_REF_CAST: case CIS__OP_REF_CAST_NULL: {
+  case CIS__OP_REF_TEST: case CIS__OP_REF_TEST_NULL: case CIS__OP_REF_CAST: case CIS__OP_REF_CAST_NULL: {
     uint32_t kind, id;
     NEED(1);
     CIS_TRY(cast_target(t, in->b, &kind, &id));
-    uint32_t s = use(t, t->nvs - 1);
-    op(t, CIS__IOP_gc_cast);
-    put(t, s);
-    put(t, kind);
-    put(t, id);
-    put(t, op_ == CIS__OP_REF_CAST_NULL);
-    return CIS_OK;
+    bool nullable = op_ == CIS__OP_REF_TEST_NULL || op_ == CIS__OP_REF_CAST_NULL;
+    materialize(t, t->nvs - 1);
+    emit_gc(t, op_, slot_of(t, t->nvs - 1), kind | (nullable ? CIS__GC_NULLABLE : 0), id, NULL, NULL);
+    return CIS_OK; /* ref.test's answer, or ref.cast's reference, in the same slot */
   }
   case CIS__OP_BR_ON_CAST: case CIS__OP_BR_ON_CAST_FAIL: {
+    uint32_t kind, id;
     if (in->a >= t->ncs) return bad(t, "branch label out of range");
     ctl *c = &t->cs[t->ncs - 1 - in->a];
     if (label_arity(c) == 0) return bad(t, "br_on_cast to a label without values");
     NEED(label_arity(c));
+    CIS_TRY(cast_target(t, in->b, &kind, &id));
     materialize(t, t->nvs - 1);
     uint32_t s = slot_of(t, t->nvs - 1);
     d = push_slot(t); /* the answer, above the reference, which stays */
-    CIS_TRY(emit_gc_test(t, in->b, ((in->c >> 1) & 1) | (op_ == CIS__OP_BR_ON_CAST_FAIL ? 2u : 0u), s, d));
+    emit_mov(t, d, s);
+    kind |= (in->c & 2 ? CIS__GC_NULLABLE : 0) | (op_ == CIS__OP_BR_ON_CAST_FAIL ? CIS__GC_NEGATE : 0);
+    emit_gc(t, op_, d, kind, id, NULL, NULL);
     cond cd = {.kind = K_SLOT, .a = d};
     pop(t, 1);
     return br_cond(t, c, &cd);
@@ -1953,16 +1948,10 @@ static cis_result translate_gc(tr *t, const ins *in) {
                          op_ == CIS__OP_ARRAY_INIT_DATA || op_ == CIS__OP_ARRAY_INIT_ELEM
                    ? in->b
                    : 0;
-  op(t, CIS__IOP_gc);
-  put(t, slot_of(t, base));
-  put(t, op_);
-  put(t, a);
-  put64(t, (uint64_t)(uintptr_t)la);
-  put64(t, (uint64_t)(uintptr_t)lb);
+  emit_gc(t, op_, slot_of(t, base), a, 0, la, lb);
   pop(t, n);
   if (res == CIS__V128) push_typed(t, CIS__V128);
   else if (res) push_slot(t);
-  barrier(t);
 fail:
   return rc;
 }

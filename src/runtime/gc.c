@@ -350,7 +350,7 @@ static cis_result data_in(cis_instance *inst, uint32_t seg, cis__gcobj *o, uint6
 
 #define OBJ(slot) ((cis__gcobj *)(slot).externref)
 
-cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
+cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
   cis__gcobj *o = NULL, *o2;
   cis_result rc;
   uint64_t i, n;
@@ -436,6 +436,11 @@ cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a
     if (!cis__in_bounds(args[1].u32, n, o->len)) return CIS_TRAP_ARRAY_OOB;
     return op == CIS__OP_ARRAY_INIT_DATA ? data_in(inst, a, o, args[1].u32, args[2].u32, n)
                                          : elems_in(inst, a, o, args[1].u32, args[2].u32, n);
+  case CIS__OP_REF_TEST: case CIS__OP_REF_TEST_NULL: case CIS__OP_BR_ON_CAST: case CIS__OP_BR_ON_CAST_FAIL:
+    args[0].u64 = cis__gc_test(args[0].u64, (uint8_t)a, b, a & CIS__GC_NULLABLE) != ((a & CIS__GC_NEGATE) != 0);
+    return CIS_OK;
+  case CIS__OP_REF_CAST: case CIS__OP_REF_CAST_NULL:
+    return cis__gc_test(args[0].u64, (uint8_t)a, b, a & CIS__GC_NULLABLE) ? CIS_OK : CIS_TRAP_CAST;
   case CIS__OP_REF_I31: args[0].u64 = cis__i31_ref(args[0].u32); return CIS_OK;
   case CIS__OP_I31_GET_S: case CIS__OP_I31_GET_U:
     if (!args[0].u64) return CIS_TRAP_NULL_I31;

@@ -71,6 +71,9 @@ typedef struct cis__gcobj {
   _Alignas(16) uint8_t data[]; /* fields, elements, or the wrapped externref */
 } cis__gcobj;
 
+/* A cast's flags, above its kind in cis__gc_op's a. */
+enum { CIS__GC_NULLABLE = 0x100, CIS__GC_NEGATE = 0x200 };
+
 /* The i31 reference of the low 31 bits of v, and back. */
 static inline uint64_t cis__i31_ref(uint32_t v) { return ((uint64_t)(v & 0x7fffffffu) << 1) | 1u; }
 static inline bool cis__is_i31(uint64_t r) { return r & 1u; }
@@ -119,14 +122,18 @@ bool cis__gc_test(uint64_t r, uint8_t kind, uint32_t id, bool nullable);
 
 /* Runs GC instruction op (enum cis__op, 0xFB) of inst's code under ex.
  * Its operands are in consecutive slots from args (a v128 in two), and
- * its result goes to args[0] (two slots for a v128). a is its second
- * index immediate, if any (struct.get: the field;
+ * its result goes to args[0] (two slots for a v128). The casts test
+ * args[0]: a is the heap type's kind with flags (CIS__GC_NULLABLE: null
+ * matches, CIS__GC_NEGATE: the answer negated), b its canonical id (or
+ * UINT32_MAX); ref.test, br_on_cast and br_on_cast_fail write the answer
+ * (an i32) over it, ref.cast traps when it is no. Otherwise a is its
+ * second index immediate, if any (struct.get: the field;
  * array.new_fixed: the count; array.new_data, array.init_data: the data
  * segment; array.new_elem, array.init_elem: the element segment), la and
  * lb the layouts of its type immediates. Returns CIS_OK, a trap (no
  * message: the engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM
  * with the message on ex->top. */
-cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
+cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
 
 /* A GC instruction of a constant expression (struct.new, struct.new_default,
  * array.new, array.new_default, array.new_fixed, ref.i31,
