@@ -126,6 +126,13 @@ typedef enum cis_valtype {
    * returned may be passed back (or null). */
   CIS_EXNREF = 0x69,
   CIS_NULLEXNREF = 0x74, /* the type of a null exnref only */
+  /* GC's references (WebAssembly 3.0): any value of any's hierarchy
+   * (anyref, eqref, i31ref, structref, arrayref, nullref and references
+   * to struct and array types) crosses the API as CIS_ANYREF, opaque
+   * (of.externref; NULL is null), valid until the engine is freed: look
+   * into it with cis_anyref_kind; only what a call returned, or
+   * cis_anyref_from_host made, may be passed back (or null). */
+  CIS_ANYREF = 0x6e,
 } cis_valtype;
 
 typedef struct cis_func cis_func; /* a function: wasm or host; funcref values */
@@ -544,6 +551,25 @@ CIS_EXTERN void cis_func_type(const cis_func *f, uint32_t *nparams, const cis_va
  * gives the code. */
 CIS_EXTERN cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args,
                                     size_t nargs, cis_val *results, size_t nresults);
+/* What a CIS_ANYREF value v is. */
+typedef enum cis_anyref_kind {
+  CIS_ANYREF_NULL = 0,
+  CIS_ANYREF_I31 = 1,    /* an i31: cis_anyref_i31 gives its value */
+  CIS_ANYREF_STRUCT = 2, /* a struct object */
+  CIS_ANYREF_ARRAY = 3,  /* an array object */
+  CIS_ANYREF_HOST = 4,   /* an externref made an anyref (any.convert_extern):
+                            cis_anyref_host gives the externref */
+} cis_anyref_kind;
+CIS_EXTERN cis_anyref_kind cis_anyref_kind_of(const cis_val *v);
+/* The value of an i31 (sign-extended from 31 bits); 0 for anything else. */
+CIS_EXTERN int32_t cis_anyref_i31(const cis_val *v);
+/* The externref a CIS_ANYREF_HOST wraps; NULL for anything else. */
+CIS_EXTERN void *cis_anyref_host(const cis_val *v);
+/* *out = the anyref of externref x (as any.convert_extern makes it),
+ * charged to inst's memory account. Errors: CIS_EINVAL, CIS_EMEMLIMIT,
+ * CIS_ENOMEM. */
+CIS_EXTERN cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out);
+
 /* The same with untyped slots, for embedders that know the signature. */
 CIS_EXTERN cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
                                           cis_slot *results);

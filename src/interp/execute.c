@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "interp/interp.h"
+#include "runtime/gc.h"
 #include "wasm/numeric.h"
 #include "wasm/opcodes.h"
 #include "wasm/simd.h"
@@ -1105,6 +1106,18 @@ dispatch:
   CASE(elem_drop) {
     cis__elem_drop(inst, P(1));
     ADV(2);
+    NEXT();
+  }
+
+  /* ------------------------------------------------------ GC (3.0) */
+  CASE(gc) {
+    rc = cis__gc_op(ex, inst, P(2), P(3), P(4), (const cis__gclayout *)(uintptr_t)imm64(&P(5)),
+                    (const cis__gclayout *)(uintptr_t)imm64(&P(7)), fp + P(1));
+    if (UNLIKELY(rc != CIS_OK)) {
+      if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) goto leave; /* the message is set */
+      goto trapped;
+    }
+    ADV(9);
     NEXT();
   }
 

@@ -63,6 +63,7 @@
 #include <string.h>
 
 #include "interp/interp.h"
+#include "runtime/gc.h"
 #include "wasm/simd.h"
 #include "wasm/opcodes.h"
 
@@ -1177,7 +1178,18 @@ static bool read_ins(tr *t, ins *in) {
     return rd_u32(t, &in->a);
   }
   case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
+  case CIS__IMM_TYPE_FIELD: case CIS__IMM_TYPE_FIXED: case CIS__IMM_TYPE_DATA: case CIS__IMM_TYPE_ELEM:
+  case CIS__IMM_TYPE_TYPE:
     return rd_u32(t, &in->a) && rd_u32(t, &in->b);
+  case CIS__IMM_CAST: { /* flags in c, the label in a, the heap types in off (first) and b */
+    uint32_t h1;
+    if (!rd_byte(t, &r) || !rd_u32(t, &in->a) || !cis__read_heaptype(&t->p, t->end, &h1) ||
+        !cis__read_heaptype(&t->p, t->end, &in->b))
+      return false;
+    in->c = r;
+    in->off = h1;
+    return true;
+  }
   case CIS__IMM_MEMARG: case CIS__IMM_MEMARG_LANE: {
     cis__memarg ma;
     r = 0;
@@ -1196,10 +1208,8 @@ static bool read_ins(tr *t, ins *in) {
     return true;
   case CIS__IMM_MEMIDX:
     return rd_u32(t, &in->c);
-  case CIS__IMM_HEAPTYPE: {
-    uint32_t vt;
-    return cis__read_heaptype(&t->p, t->end, &vt);
-  }
+  case CIS__IMM_HEAPTYPE: /* ref.test, ref.cast: the heap type (as a nullable reference) in b */
+    return cis__read_heaptype(&t->p, t->end, &in->b);
   case CIS__IMM_MEMORY_COPY:
     return rd_u32(t, &in->a) && rd_u32(t, &in->b);
   case CIS__IMM_MEMORY_INIT:
@@ -1814,6 +1824,138 @@ fail:
 }
 
 /* Translates one reachable instruction. */
+/* ------------------------------------------------------------- GC (3.0) */
+
+/* The layout of struct or array type x, into *out. */
+static cis_result gc_layout(tr *t, uint32_t x, uint8_t comp, const cis__gclayout **out) {
+  if (x >= t->m->ntypes || t->m->types[x].comp != comp) return bad(t, "not a struct or array type");
+  *out = cis__gc_layout(t->mod, x);
+  return *out ? CIS_OK : oom(t);
+}
+
+/* A cast's target, heap type vt (as a nullable reference): its abstract
+ * kind (a type index: its composite's) and canonical id (UINT32_MAX for
+ * an abstract one). */
+static cis_result cast_target(tr *t, uint32_t vt, uint32_t *kind, uint32_t *id) {
+  *id = UINT32_MAX;
+  *kind = cis__vt_kind(vt);
+  if (!cis__vt_has_idx(vt)) return CIS_OK;
+  uint32_t x = cis__vt_idx(vt);
+  if (x >= t->m->ntypes) return bad(t, "unknown type");
+  *kind = cis__comp_kind(t->m->types[x].comp);
+  *id = t->mod->type_ids[x];
+  return CIS_OK;
+}
+
+/* Emits the gc op for wasm op op_ on the operands from slot base on. */
+static void emit_gc(tr *t, uint32_t op_, uint32_t base, uint32_t a, uint32_t b, const cis__gclayout *la,
+                    const cis__gclayout *lb) {
+  op(t, CIS__IOP_gc);
+  put(t, base);
+  put(t, op_);
+  put(t, a);
+  put(t, b);
+  put64(t, (uint64_t)(uintptr_t)la);
+  put64(t, (uint64_t)(uintptr_t)lb);
+  barrier(t);
+}
+
+/* GC's instructions: each is one gc op on its operands in consecutive
+ * slots; br_on_cast tests a copy of the reference and branches as br_if
+ * does on the answer. */
+static cis_result translate_gc(tr *t, const ins *in) {
+  cis_result rc = CIS_OK;
+  uint32_t op_ = in->op, d;
+  const cis__gclayout *la = NULL, *lb = NULL;
+  switch (op_) {
+  case CIS__OP_REF_TEST: case CIS__OP_REF_TEST_NULL: case CIS__OP_REF_CAST: case CIS__OP_REF_CAST_NULL: {
+    uint32_t kind, id;
+    NEED(1);
+    CIS_TRY(cast_target(t, in->b, &kind, &id));
+    bool nullable = op_ == CIS__OP_REF_TEST_NULL || op_ == CIS__OP_REF_CAST_NULL;
+    materialize(t, t->nvs - 1);
+    emit_gc(t, op_, slot_of(t, t->nvs - 1), kind | (nullable ? CIS__GC_NULLABLE : 0), id, NULL, NULL);
+    return CIS_OK; /* ref.test's answer, or ref.cast's reference, in the same slot */
+  }
+  case CIS__OP_BR_ON_CAST: case CIS__OP_BR_ON_CAST_FAIL: {
+    uint32_t kind, id;
+    if (in->a >= t->ncs) return bad(t, "branch label out of range");
+    ctl *c = &t->cs[t->ncs - 1 - in->a];
+    if (label_arity(c) == 0) return bad(t, "br_on_cast to a label without values");
+    NEED(label_arity(c));
+    CIS_TRY(cast_target(t, in->b, &kind, &id));
+    materialize(t, t->nvs - 1);
+    uint32_t s = slot_of(t, t->nvs - 1);
+    d = push_slot(t); /* the answer, above the reference, which stays */
+    emit_mov(t, d, s);
+    kind |= (in->c & 2 ? CIS__GC_NULLABLE : 0) | (op_ == CIS__OP_BR_ON_CAST_FAIL ? CIS__GC_NEGATE : 0);
+    emit_gc(t, op_, d, kind, id, NULL, NULL);
+    cond cd = {.kind = K_SLOT, .a = d};
+    pop(t, 1);
+    return br_cond(t, c, &cd);
+  }
+  default: break;
+  }
+  /* the operands, and the result's type (0: none) */
+  uint32_t n = 0;
+  uint8_t res = CIS__ANYREF;
+  const cis__functype *ft = in->a < t->m->ntypes ? &t->m->types[in->a] : NULL;
+  switch (op_) {
+  case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT:
+    CIS_TRY(gc_layout(t, in->a, CIS__COMP_STRUCT, &la));
+    n = op_ == CIS__OP_STRUCT_NEW ? ft->nparams : 0;
+    break;
+  case CIS__OP_STRUCT_GET: case CIS__OP_STRUCT_GET_S: case CIS__OP_STRUCT_GET_U: case CIS__OP_STRUCT_SET:
+    CIS_TRY(gc_layout(t, in->a, CIS__COMP_STRUCT, &la));
+    if (in->b >= la->nfields) return bad(t, "unknown field");
+    n = op_ == CIS__OP_STRUCT_SET ? 2 : 1;
+    res = op_ == CIS__OP_STRUCT_SET ? 0 : la->fields[in->b].st;
+    break;
+  case CIS__OP_ARRAY_NEW: case CIS__OP_ARRAY_NEW_DEFAULT: case CIS__OP_ARRAY_NEW_FIXED:
+  case CIS__OP_ARRAY_NEW_DATA: case CIS__OP_ARRAY_NEW_ELEM:
+    CIS_TRY(gc_layout(t, in->a, CIS__COMP_ARRAY, &la));
+    n = op_ == CIS__OP_ARRAY_NEW_DEFAULT ? 1 : op_ == CIS__OP_ARRAY_NEW_FIXED ? in->b : 2;
+    if (op_ == CIS__OP_ARRAY_NEW_DATA && in->b >= t->m->ndatas) return bad(t, "unknown data segment");
+    if (op_ == CIS__OP_ARRAY_NEW_ELEM && in->b >= t->m->nelems) return bad(t, "unknown element segment");
+    break;
+  case CIS__OP_ARRAY_GET: case CIS__OP_ARRAY_GET_S: case CIS__OP_ARRAY_GET_U: case CIS__OP_ARRAY_SET:
+  case CIS__OP_ARRAY_FILL: case CIS__OP_ARRAY_INIT_DATA: case CIS__OP_ARRAY_INIT_ELEM:
+    CIS_TRY(gc_layout(t, in->a, CIS__COMP_ARRAY, &la));
+    n = op_ == CIS__OP_ARRAY_SET ? 3 : op_ == CIS__OP_ARRAY_FILL || op_ >= CIS__OP_ARRAY_INIT_DATA ? 4 : 2;
+    res = n == 2 ? la->fields[0].st : 0;
+    if (op_ == CIS__OP_ARRAY_INIT_DATA && in->b >= t->m->ndatas) return bad(t, "unknown data segment");
+    if (op_ == CIS__OP_ARRAY_INIT_ELEM && in->b >= t->m->nelems) return bad(t, "unknown element segment");
+    break;
+  case CIS__OP_ARRAY_COPY:
+    CIS_TRY(gc_layout(t, in->a, CIS__COMP_ARRAY, &la));
+    CIS_TRY(gc_layout(t, in->b, CIS__COMP_ARRAY, &lb));
+    n = 5;
+    res = 0;
+    break;
+  case CIS__OP_ARRAY_LEN: case CIS__OP_I31_GET_S: case CIS__OP_I31_GET_U:
+    n = 1;
+    res = CIS__I32;
+    break;
+  default: /* ref.i31, any.convert_extern, extern.convert_any */
+    n = 1;
+    break;
+  }
+  NEED(n);
+  uint32_t base = t->nvs - n;
+  for (uint32_t p = base; p < t->nvs; p++) materialize(t, p);
+  uint32_t a = op_ >= CIS__OP_STRUCT_GET && op_ <= CIS__OP_STRUCT_SET ? in->b
+               : op_ == CIS__OP_ARRAY_NEW_FIXED || op_ == CIS__OP_ARRAY_NEW_DATA || op_ == CIS__OP_ARRAY_NEW_ELEM ||
+                         op_ == CIS__OP_ARRAY_INIT_DATA || op_ == CIS__OP_ARRAY_INIT_ELEM
+                   ? in->b
+                   : 0;
+  emit_gc(t, op_, slot_of(t, base), a, 0, la, lb);
+  pop(t, n);
+  if (res == CIS__V128) push_typed(t, CIS__V128);
+  else if (res) push_slot(t);
+fail:
+  return rc;
+}
+
 static cis_result translate_ins(tr *t, const ins *in) {
   const cis__module *m = t->m;
   cis_result rc = CIS_OK;
@@ -2152,6 +2294,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
       return bad(t, "br_on_non_null to a label without values");
     return emit_br_on(t, &t->cs[t->ncs - 1 - in->a], op_ == CIS__OP_BR_ON_NULL);
   default:
+    if (cis__op_is_gc((enum cis__op)op_)) return translate_gc(t, in);
     if (simdops[op_].shape != SH_NONE) return translate_fd(t, in);
     if (cis__op_info((enum cis__op)op_)->prefix == CIS__PREFIX_FC) return translate_fc(t, in);
     return bad(t, "unknown or unsupported instruction");
@@ -2316,7 +2459,7 @@ static bool traps_or_calls(uint32_t op) {
   case CIS__OP_TABLE_INIT: case CIS__OP_TABLE_COPY: case CIS__OP_TABLE_FILL:
     return true;
   default:
-    return false;
+    return cis__op_is_gc((enum cis__op)op);
   }
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 /* ------------------------------------------------------------ hash index */
@@ -170,6 +171,7 @@ void cis_engine_free(cis_engine *e) {
   for (size_t i = 0; i < n; i++) cis__instance_destroy(pinned[i]);
   free(pinned);
   cis__exn_free_list(r->kept_exns);
+  cis__gc_heap_free(e);
   cis__memory_pool_drain(e); /* after the pinned instances gave theirs back */
 
   pthread_mutex_destroy(&r->pin_lock);

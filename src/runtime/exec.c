@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 /* Stack room left below the guard for host functions and the engine's own
@@ -357,6 +358,9 @@ static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, ci
     if (rc != CIS_OK) return rc;
   }
   uint32_t np = f->nparam_slots, nr = f->nresult_slots;
+  /* what a host function is handed may be kept by it */
+  if (atomic_load_explicit(&((cis__engine_rt *)caller->engine)->gc, memory_order_relaxed))
+    cis__gc_pin_slots(caller->engine, f->type->types, f->type->nparams, ar);
   if (np > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
   cis_slot small[SMALL_SLOTS];
   if (np) memcpy(small, ar, (size_t)np * sizeof *small);
@@ -482,7 +486,10 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   cis__clear_error(inst);
   inst->active = ex;
   tl_exec_set(ex);
+  cis__gc_call_begin(inst->engine); /* no collection while frames may hold objects */
   rc = cis__exec_call(ex, inst, f, ar);
+  if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
+  cis__gc_call_end(inst->engine);
   tl_exec_set(NULL);
   inst->active = NULL;
   atomic_store(&inst->cancel, 0);
@@ -496,7 +503,12 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
  * back into wasm). The message of a failure is on the top-level instance;
  * it is copied to inst too when that is another instance. */
 static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, cis_slot *ar) {
+  cis_engine *other = inst->engine != ex->top->engine ? inst->engine : NULL; /* its calls are counted apart */
+  if (other) cis__gc_call_begin(other);
   cis_result rc = cis__exec_call(ex, inst, f, ar);
+  /* the host function that called may keep the results */
+  if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
+  if (other) cis__gc_call_end(other);
   if (rc != CIS_OK && inst != ex->top) cis__fail(inst, rc, "%s", cis_errmsg(ex->top));
   return rc;
 }
@@ -528,10 +540,21 @@ cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *
   return rc;
 }
 
-/* Types a cis_val can carry. */
-static bool api_type(uint8_t t) {
-  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
-         t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
+/* The type a cis_val carries for value i of f's signature: GC's any
+ * hierarchy (references to struct and array types included) is
+ * CIS_ANYREF, the bottoms of func and extern are theirs; 0 when none. */
+static uint8_t api_type(const cis_func *f, uint32_t i) {
+  uint8_t t = f->type->types[i];
+  uint32_t vt = f->type->vts ? f->type->vts[i] : t;
+  if (cis__vt_has_idx(vt) && f->kind == CIS__FUNC_WASM && cis__vt_idx(vt) < f->inst->m->ntypes &&
+      !cis__is_functype(&f->inst->m->types[cis__vt_idx(vt)]))
+    return CIS__ANYREF;
+  if (t == CIS__NULLFUNCREF) return CIS__FUNCREF;
+  if (t == CIS__NULLEXTERNREF) return CIS__EXTERNREF;
+  if (cis__kind_is_gc(t)) return CIS__ANYREF;
+  bool ok = t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
+            t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
+  return ok ? t : 0;
 }
 
 cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, size_t nargs,
@@ -548,13 +571,13 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
   if ((nargs && !args) || (nresults && !results))
     return cis__fail(inst, CIS_EINVAL, "argument or result array is NULL");
   for (uint32_t i = 0; i < t->nparams + t->nresults; i++)
-    if (!api_type(t->types[i]))
+    if (!api_type(f, i))
       return cis__fail(inst, CIS_EINVAL, "value type 0x%02x cannot cross the API",
                        t->types[i]);
   for (size_t i = 0; i < nargs; i++)
-    if ((unsigned)args[i].type != t->types[i])
+    if ((unsigned)args[i].type != api_type(f, (uint32_t)i))
       return cis__fail(inst, CIS_EINVAL, "argument %zu has type 0x%02x, the function wants 0x%02x",
-                       i, (unsigned)args[i].type, t->types[i]);
+                       i, (unsigned)args[i].type, api_type(f, (uint32_t)i));
   size_t n = f->nparam_slots > f->nresult_slots ? f->nparam_slots : f->nresult_slots;
   cis_slot small[SMALL_SLOTS];
   cis_slot *ar = small;
@@ -578,7 +601,7 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
     for (size_t i = 0, k = 0; i < nresults; i++) {
       uint8_t rt = t->types[t->nparams + i];
       memset(&results[i], 0, sizeof results[i]);
-      results[i].type = (cis_valtype)rt;
+      results[i].type = (cis_valtype)api_type(f, t->nparams + (uint32_t)i);
       if (rt == CIS__V128) {
         memcpy(results[i].v128, &ar[k], 16);
         k += 2;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 /* ---------------------------------------------------------------- deps */
@@ -484,10 +485,14 @@ static cis_result instance_new(cis_module *mod, const cis_imports *imports, cons
   CIS_TRY(alloc_tables(inst));
   CIS_TRY(alloc_tags(inst));
   init_funcs(inst);
-  CIS_TRY(init_globals(inst));
-  init_tables(inst);
-  CIS_TRY(init_segments(inst));
-  CIS_TRY(run_start(inst));
+  cis__gc_call_begin(e); /* constant expressions make objects: none is collected before it is rooted */
+  rc = init_globals(inst);
+  if (rc == CIS_OK) init_tables(inst);
+  if (rc == CIS_OK) rc = cis__gc_adopt(inst);
+  if (rc == CIS_OK) rc = init_segments(inst);
+  if (rc == CIS_OK) rc = run_start(inst);
+  cis__gc_call_end(e);
+  if (rc != CIS_OK) goto fail;
   cis__clear_error(e);
   cis__clear_error(inst);
   *out = inst;
@@ -580,6 +585,9 @@ static void destroy_one(cis_instance *inst, cis_instance **list) {
   free(inst->memories);
   free(inst->tables);
   free(inst->globals);
+  if (inst->elem_vals)
+    for (uint32_t i = 0; i < m->nelems; i++) cis_table_free(inst->elem_vals[i]);
+  free(inst->elem_vals);
   free(inst->elem_dropped);
   free(inst->data_dropped);
   cis__stack_give(inst->engine, inst->stack, inst->stack_slots);

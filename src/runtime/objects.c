@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
 #define DEFAULT_MAX_TABLE_ELEMS 10000000u
@@ -608,6 +609,7 @@ cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t
 void cis_table_free(cis_table *t) {
   if (!t) return;
   if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+  cis__gc_forget(t, true); /* no longer a root */
   cis__account *acct = atomic_load(&t->acct);
   cis__account_uncharge(acct, (uint64_t)t->capacity * sizeof(void *), CIS__CHARGE_OTHER);
   cis__account_free(acct);
@@ -671,23 +673,35 @@ cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_, cis_global
 
 void cis_global_free(cis_global *g) {
   if (!g) return;
-  if (atomic_fetch_sub(&g->refs, 1) == 1) free((cis__global_rt *)g);
+  if (atomic_fetch_sub(&g->refs, 1) != 1) return;
+  cis__gc_forget(g, false); /* no longer a root */
+  free((cis__global_rt *)g);
+}
+
+/* The type g's value crosses the API as: any's hierarchy (references to
+ * struct and array types included) is CIS_ANYREF, func's and extern's
+ * bottoms are theirs. */
+static cis_valtype global_api_type(const cis_global *g) {
+  if (g->type == CIS__NULLFUNCREF) return CIS_FUNCREF;
+  if (g->type == CIS__NULLEXTERNREF) return CIS_EXTERNREF;
+  if (cis__vt_is_ref(g->type) && cis__vt_canon_sub(g->ctype, CIS__ANYREF)) return CIS_ANYREF;
+  return (cis_valtype)g->type;
 }
 
 cis_val cis_global_get(const cis_global *g) {
   cis_val v;
   memset(&v, 0, sizeof v);
   if (!g) return v;
-  v.type = (cis_valtype)g->type;
+  v.type = global_api_type(g);
   if (g->type == CIS__V128) memcpy(v.v128, g->v128, 16);
-  else v.of = g->val;
+  else v.of = cis__gc_global_read(g); /* an object the host is handed is pinned */
   return v;
 }
 
 /* Sets a mutable global. CIS_EINVAL when g is NULL, immutable, or v has
  * another type. */
 cis_result cis_global_set(cis_global *g, cis_val v) {
-  if (!g || !g->mutable_ || (unsigned)v.type != g->type) return CIS_EINVAL;
+  if (!g || !g->mutable_ || v.type != global_api_type(g)) return CIS_EINVAL;
   if (g->type == CIS__V128) memcpy(g->v128, v.v128, 16);
   else g->val = canonical_slot(g->type, v.of);
   return CIS_OK;

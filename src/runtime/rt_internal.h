@@ -90,6 +90,10 @@ typedef struct cis__engine_rt {
   size_t npinned, cap_pinned; /* entries and allocated entries */
   bool closing;               /* cis_engine_free is running: free, never pin */
   cis__exn *kept_exns;        /* exceptions kept past their call (exn.c), under pin_lock */
+  struct cis__gcheap *_Atomic gc; /* GC's objects (gc.c), made on first use */
+  CIS__PAD(gc_pad);           /* every top-level call writes below */
+  atomic_uint gc_calls;       /* calls and instantiations running (cis__gc_call_begin) */
+  atomic_int gc_busy;         /* a collection is deciding or running */
 } cis__engine_rt;
 
 /* Keeps a released instance alive until the engine is freed, because its
@@ -179,11 +183,15 @@ cis_result cis__table_adopt(void *msg_handle, cis_table *t, cis__account *a);
 typedef struct cis__table_rt {
   struct cis_table pub;     /* first: the shared view */
   cis_instance *owner;      /* defining instance, or NULL when standalone */
+  cis_engine *_Atomic gc_engine; /* engine whose heap holds it as a root (gc.c), or NULL */
+  size_t gc_slot;           /* its entry there */
 } cis__table_rt;
 
 typedef struct cis__global_rt {
   struct cis_global pub;    /* first: the shared view */
   cis_instance *owner;      /* defining instance, or NULL when standalone */
+  cis_engine *_Atomic gc_engine; /* engine whose heap holds it as a root (gc.c), or NULL */
+  size_t gc_slot;           /* its entry there */
 } cis__global_rt;
 
 static inline cis_instance *cis__table_owner(const cis_table *t) {

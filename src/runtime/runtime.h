@@ -281,6 +281,8 @@ struct cis_instance {
   cis_global **globals;      /* counted references */
   cis_tag **tags;            /* counted references: imports, then its own */
   uint8_t *elem_dropped;     /* per element segment: dropped (elem.drop or active) */
+  cis_table **elem_vals;     /* per element segment: a passive one's items of any's or
+                                extern's hierarchy, evaluated once (gc.c), or NULL */
   uint8_t *data_dropped;     /* per data segment: dropped */
 
   cis_instance **deps;       /* instances we import from (counted) */

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 #include "wasm/opcodes.h"
 
@@ -43,6 +44,12 @@ cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
     case CIS__OP_REF_NULL: { uint32_t ht; cis__read_heaptype(&p, end, &ht); break; }
     case CIS__OP_REF_FUNC: cis__read_u32(&p, end, &ix); v.funcref = inst->funcs[ix]; break;
     case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &ix); v = inst->globals[ix]->val; break;
+    case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT: case CIS__OP_ARRAY_NEW:
+    case CIS__OP_ARRAY_NEW_DEFAULT: case CIS__OP_ARRAY_NEW_FIXED: case CIS__OP_REF_I31:
+    case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY:
+      /* GC's: an object (null when it cannot be allocated) replaces its operands */
+      cis__gc_const_op(inst, op, &p, end, st, &n);
+      continue;
     default: { /* add, sub or mul of the two values on top */
       if (n < 2) return (cis_slot){.u64 = 0}; /* not after validation */
       uint64_t b = st[--n].u64, a = st[--n].u64;
@@ -69,6 +76,8 @@ void cis__const_v128(const cis_instance *inst, const cis__expr *x, uint8_t out[1
 
 void *cis__elem_item(const cis_instance *inst, const cis__elem *s, uint32_t k) {
   if (s->funcs) return inst->funcs[s->funcs[k]];
+  const cis_table *vals = inst->elem_vals ? inst->elem_vals[s - inst->m->elems] : NULL;
+  if (vals) return vals->elems[k]; /* evaluated at instantiation: the same objects each time */
   cis_slot v = cis__const_value(inst, &s->exprs[k]);
   return s->type == CIS__FUNCREF ? (void *)v.funcref : v.externref;
 }

@@ -515,7 +515,24 @@ static bool scan_instr(rd *r, enum cis__op op, bool has_datacount) {
       if (!u32(r, &x)) return false;
     return true;
   case CIS__IMM_CALL_INDIRECT: case CIS__IMM_TABLE_INIT: case CIS__IMM_TABLE_COPY:
+  case CIS__IMM_TYPE_FIELD: case CIS__IMM_TYPE_FIXED: case CIS__IMM_TYPE_ELEM: case CIS__IMM_TYPE_TYPE:
     return u32(r, &x) && u32(r, &x);
+  case CIS__IMM_TYPE_DATA: /* in a constant expression the validator refuses it first */
+    if (!has_datacount && !tl_in_const) tl_uses_data_without_count = true;
+    return u32(r, &x) && u32(r, &x);
+  case CIS__IMM_CAST: /* flags, a label, two heap types */
+    if (!u8(r, &b)) return false;
+    if (b > 3) return fail_at(r, at, CIS_EMALFORMED, "malformed br_on_cast flags");
+    if (!u32(r, &x)) return false;
+    for (int k = 0; k < 2; k++) {
+      const uint8_t *h = r->p;
+      switch (heaptype_at(&r->p, r->end, &vt)) {
+      case 0: break;
+      case 1: r->p = r->end; return eof(r);
+      default: return fail_at(r, h, CIS_EMALFORMED, "malformed heap type");
+      }
+    }
+    return true;
   case CIS__IMM_SELECT_T:
     if (!len32(r, &n)) return false;
     for (uint32_t i = 0; i < n; i++)
@@ -585,7 +602,7 @@ static bool instrs(rd *r, bool has_datacount) {
       }
       tl_uses_eh = true;
     }
-    if (op == CIS__OP_REF_EQ) { /* GC's: the compiled tier leaves it to the interpreter */
+    if (op == CIS__OP_REF_EQ || cis__op_is_gc(op)) { /* GC's: the compiled tier leaves them to the interpreter */
       if (tl_std < CIS__STD_3) {
         ok = fail_at(r, at, CIS_EMALFORMED, "illegal opcode");
         break;

@@ -140,6 +140,7 @@ bool cis__read_heaptype(const uint8_t **p, const uint8_t *end, uint32_t *vt);
 #define CIS__MAX_FUNC_SIZE (7654321u)
 #define CIS__MAX_MEMORY_PAGES 65536u /* 4 GiB: wasm32 */
 #define CIS__MAX_TABLE_SIZE 0xffffffffu
+#define CIS__MAX_ARRAY_FIXED 10000u  /* array.new_fixed's count (the JS API's bound) */
 
 /* A defined type of the type section (3.0: a sub type in a recursion
  * group). Zero-initialised, it is a final function type without

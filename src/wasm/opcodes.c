@@ -23,7 +23,8 @@ const cis__opinfo cis__op_table[CIS__OP_COUNT] = {
 #define OPMAP_INDEX(prefix, code)                       \
   ((prefix) == 0 ? (code)                               \
    : (prefix) == CIS__PREFIX_FC ? CIS__OPMAP_FC + (code) \
-                                : CIS__OPMAP_FD + (code))
+   : (prefix) == CIS__PREFIX_FD ? CIS__OPMAP_FD + (code) \
+                                : CIS__OPMAP_FB + (code))
 
 const uint16_t cis__op_map[CIS__OPMAP_SIZE] = {
 #define OP(id, name, prefix, code, imm, arg, sig) [OPMAP_INDEX(prefix, code)] = CIS__OP_##id + 1,
@@ -37,7 +38,7 @@ int cis__op_read(const uint8_t **pp, const uint8_t *end, enum cis__op *out) {
   uint8_t b = *p++;
   uint32_t code = b;
   uint8_t prefix = 0;
-  if (b == CIS__PREFIX_FC || b == CIS__PREFIX_FD) {
+  if (b == CIS__PREFIX_FB || b == CIS__PREFIX_FC || b == CIS__PREFIX_FD) {
     /* The u32 after a prefix: at most 5 bytes, the last carrying 4 bits. */
     prefix = b;
     code = 0;

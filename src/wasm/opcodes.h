@@ -45,6 +45,12 @@ enum cis__imm {
   CIS__IMM_TYPE,
   CIS__IMM_TAG,
   CIS__IMM_TRY_TABLE,
+  CIS__IMM_TYPE_FIELD, /* GC: a type index, then a field index */
+  CIS__IMM_TYPE_FIXED, /* GC: a type index, then a count */
+  CIS__IMM_TYPE_DATA,  /* GC: a type index, then a data index */
+  CIS__IMM_TYPE_ELEM,  /* GC: a type index, then an element index */
+  CIS__IMM_TYPE_TYPE,  /* GC: two type indices (array.copy: destination first) */
+  CIS__IMM_CAST,       /* GC: a flags byte (bit 0, 1: the first, second type nullable), a label, two heap types */
   CIS__IMM_COUNT
 };
 
@@ -57,14 +63,14 @@ enum cis__op {
 };
 
 /* The prefix bytes of multi-byte opcodes. */
-enum { CIS__PREFIX_FC = 0xfc, CIS__PREFIX_FD = 0xfd };
+enum { CIS__PREFIX_FB = 0xfb, CIS__PREFIX_FC = 0xfc, CIS__PREFIX_FD = 0xfd };
 
 /* One row of the table. */
 typedef struct cis__opinfo {
   const char *name; /* text mnemonic, "i32.add" */
   const char *sig;  /* "ii:i", or "*" when typed by hand */
   uint32_t code;    /* opcode byte, or the u32 after the prefix */
-  uint8_t prefix;   /* 0x00, 0xFC or 0xFD */
+  uint8_t prefix;   /* 0x00, 0xFB, 0xFC or 0xFD */
   uint8_t imm;      /* enum cis__imm */
   uint8_t arg;      /* log2 natural alignment (memarg rows), lane count
                        (LANE rows), else 0 */
@@ -78,16 +84,18 @@ static inline const cis__opinfo *cis__op_info(enum cis__op op) { return &cis__op
 
 /* Encoding → op. The index of (prefix, code) in one flat array: 256
  * single bytes, then the 0xFC space (codes < 32), then the 0xFD space
- * (codes < 256). Entries hold op + 1; 0 is an illegal opcode. */
+ * (codes < 0x114), then GC's 0xFB space (codes < 32). Entries hold op + 1; 0 is an illegal opcode. */
 #define CIS__OPMAP_FC 256u
 #define CIS__OPMAP_FC_SIZE 32u
 #define CIS__OPMAP_FD (CIS__OPMAP_FC + CIS__OPMAP_FC_SIZE)
 #define CIS__OPMAP_FD_SIZE 0x114u /* relaxed SIMD ends at 0x113 */
-#define CIS__OPMAP_SIZE (CIS__OPMAP_FD + CIS__OPMAP_FD_SIZE)
+#define CIS__OPMAP_FB (CIS__OPMAP_FD + CIS__OPMAP_FD_SIZE)
+#define CIS__OPMAP_FB_SIZE 32u /* GC: i31.get_u is 0x1e */
+#define CIS__OPMAP_SIZE (CIS__OPMAP_FB + CIS__OPMAP_FB_SIZE)
 extern const uint16_t cis__op_map[CIS__OPMAP_SIZE];
 
 /* The op of (prefix, code): prefix 0x00 for single bytes (where the prefix
- * bytes themselves are no op), 0xFC or 0xFD with the u32 that follows.
+ * bytes themselves are no op), 0xFB, 0xFC or 0xFD with the u32 that follows.
  * False for an illegal opcode. */
 static inline bool cis__op_lookup(uint8_t prefix, uint32_t code, enum cis__op *out) {
   uint32_t i;
@@ -100,6 +108,9 @@ static inline bool cis__op_lookup(uint8_t prefix, uint32_t code, enum cis__op *o
   } else if (prefix == CIS__PREFIX_FD) {
     if (code >= CIS__OPMAP_FD_SIZE) return false;
     i = CIS__OPMAP_FD + code;
+  } else if (prefix == CIS__PREFIX_FB) {
+    if (code >= CIS__OPMAP_FB_SIZE) return false;
+    i = CIS__OPMAP_FB + code;
   } else {
     return false;
   }
@@ -124,6 +135,9 @@ int cis__op_read(const uint8_t **p, const uint8_t *end, enum cis__op *out);
 /* The op named `name` (len bytes, no NUL needed); false when none. For
  * "select" it gives CIS__OP_SELECT. Binary search over a sorted index. */
 bool cis__op_by_name(const char *name, size_t len, enum cis__op *out);
+
+/* Is op one of GC's 0xFB instructions (3.0)? */
+static inline bool cis__op_is_gc(enum cis__op op) { return op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_I31_GET_U; }
 
 /* Is op one of exception handling's (3.0, legacy ones included)? */
 static inline bool cis__op_is_eh(enum cis__op op) {

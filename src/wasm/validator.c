@@ -456,6 +456,155 @@ static bool typed(vx *v, const char *sig) {
   return true;
 }
 
+/* ------------------------------------------------------------- GC (3.0) */
+
+/* A struct's or array's field as a value: packed i8 and i16 read as i32. */
+static uint32_t unpacked(uint32_t st) { return st == CIS__I8 || st == CIS__I16 ? CIS__I32 : st; }
+static bool is_packed(uint32_t st) { return st == CIS__I8 || st == CIS__I16; }
+
+/* A type index immediate naming a type of composite comp (struct or
+ * array). */
+static bool comp_index(vx *v, uint8_t comp, uint32_t *x, const cis__functype **ft) {
+  *x = rd_u32(v);
+  if (*x >= v->m->ntypes) return verr(v, CIS_EINVALID, "unknown type %u", *x);
+  *ft = &v->m->types[*x];
+  if ((*ft)->comp != comp) return verr(v, CIS_ETYPE, "type mismatch: type %u is not %s", *x,
+                                       comp == CIS__COMP_STRUCT ? "a struct" : "an array");
+  return true;
+}
+
+/* A storage type a is below b (a field that may be copied into b's). */
+static bool storage_sub(const cis__module *m, uint32_t a, uint32_t b) {
+  return is_packed(a) || is_packed(b) ? a == b : vt_sub(m, a, b);
+}
+
+/* A heap type immediate as a reference type (nullable as asked). */
+static bool ref_imm(vx *v, bool nullable, uint32_t *t) {
+  *t = CIS__ANYREF;
+  cis__read_heaptype(&v->p, v->end, t);
+  if (!vt_known(*t, v->m->ntypes)) return verr(v, CIS_EINVALID, "unknown type");
+  if (!nullable) *t |= CIS__VT_NONNULL;
+  return true;
+}
+
+/* The hierarchy (any, func, extern, exn) a reference type is in. */
+static uint8_t vt_top(const cis__module *m, uint32_t t) { return cis__kind_top(heap_kind(m, t)); }
+
+/* rt1 minus rt2: what is left of rt1 when rt2's values are taken out
+ * (only null can be: rt1 without null when rt2 holds it). */
+static uint32_t ref_diff(uint32_t rt1, uint32_t rt2) {
+  return cis__vt_nullable(rt2) ? rt1 | CIS__VT_NONNULL : rt1;
+}
+
+/* Types GC's 0xFB instructions. */
+static bool gc_typed(vx *v, enum cis__op op) {
+  const cis__module *m = v->m;
+  const cis__functype *ft, *ft2;
+  uint32_t x, y, t, fv;
+  switch (op) {
+  case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT:
+    if (!comp_index(v, CIS__COMP_STRUCT, &x, &ft)) return false;
+    for (uint32_t i = ft->nparams; i-- > 0;) {
+      if (op == CIS__OP_STRUCT_NEW && !pop_expect(v, unpacked(ft->vts[i]))) return false;
+      if (op == CIS__OP_STRUCT_NEW_DEFAULT && !cis__vt_defaultable(ft->vts[i]))
+        return verr(v, CIS_ETYPE, "type mismatch: field %u is not defaultable", i);
+    }
+    return push(v, cis__vt_typed(x, false));
+  case CIS__OP_STRUCT_GET: case CIS__OP_STRUCT_GET_S: case CIS__OP_STRUCT_GET_U: case CIS__OP_STRUCT_SET:
+    if (!comp_index(v, CIS__COMP_STRUCT, &x, &ft)) return false;
+    y = rd_u32(v);
+    if (y >= ft->nparams) return verr(v, CIS_EINVALID, "unknown field %u", y);
+    fv = ft->vts[y];
+    if (op == CIS__OP_STRUCT_SET) {
+      if (!ft->mut[y]) return verr(v, CIS_EINVALID, "immutable field %u", y);
+      return pop_expect(v, unpacked(fv)) && pop_expect(v, cis__vt_typed(x, true));
+    }
+    if (is_packed(fv) != (op != CIS__OP_STRUCT_GET)) return verr(v, CIS_ETYPE, "type mismatch: field %u", y);
+    return pop_expect(v, cis__vt_typed(x, true)) && push(v, unpacked(fv));
+  case CIS__OP_ARRAY_NEW: case CIS__OP_ARRAY_NEW_DEFAULT:
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft)) return false;
+    if (op == CIS__OP_ARRAY_NEW_DEFAULT && !cis__vt_defaultable(ft->vts[0]))
+      return verr(v, CIS_ETYPE, "type mismatch: the element type is not defaultable");
+    if (!pop_expect(v, CIS__I32)) return false;
+    if (op == CIS__OP_ARRAY_NEW && !pop_expect(v, unpacked(ft->vts[0]))) return false;
+    return push(v, cis__vt_typed(x, false));
+  case CIS__OP_ARRAY_NEW_FIXED:
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft)) return false;
+    y = rd_u32(v);
+    if (y > CIS__MAX_ARRAY_FIXED) return verr(v, CIS_EINVALID, "array.new_fixed of %u values: too many", y);
+    for (uint32_t i = 0; i < y; i++)
+      if (!pop_expect(v, unpacked(ft->vts[0]))) return false;
+    return push(v, cis__vt_typed(x, false));
+  case CIS__OP_ARRAY_NEW_DATA: case CIS__OP_ARRAY_INIT_DATA: case CIS__OP_ARRAY_NEW_ELEM:
+  case CIS__OP_ARRAY_INIT_ELEM: {
+    bool data = op == CIS__OP_ARRAY_NEW_DATA || op == CIS__OP_ARRAY_INIT_DATA;
+    bool init = op == CIS__OP_ARRAY_INIT_DATA || op == CIS__OP_ARRAY_INIT_ELEM;
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft)) return false;
+    y = rd_u32(v);
+    fv = ft->vts[0];
+    if (init && !ft->mut[0]) return verr(v, CIS_EINVALID, "immutable array");
+    if (data) {
+      if (!data_idx(v, y)) return false;
+      if (cis__vt_is_ref(fv)) return verr(v, CIS_EINVALID, "array type is not numeric or vector");
+    } else {
+      if (!check_elem(v, y)) return false;
+      if (!storage_sub(m, m->elems[y].vt, fv)) return mismatch(v);
+    }
+    if (!pop_expect(v, CIS__I32) || !pop_expect(v, CIS__I32)) return false;
+    if (!init) return push(v, cis__vt_typed(x, false));
+    return pop_expect(v, CIS__I32) && pop_expect(v, cis__vt_typed(x, true));
+  }
+  case CIS__OP_ARRAY_GET: case CIS__OP_ARRAY_GET_S: case CIS__OP_ARRAY_GET_U:
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft)) return false;
+    fv = ft->vts[0];
+    if (is_packed(fv) != (op != CIS__OP_ARRAY_GET)) return verr(v, CIS_ETYPE, "type mismatch: array element");
+    return pop_expect(v, CIS__I32) && pop_expect(v, cis__vt_typed(x, true)) && push(v, unpacked(fv));
+  case CIS__OP_ARRAY_SET: case CIS__OP_ARRAY_FILL:
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft)) return false;
+    if (!ft->mut[0]) return verr(v, CIS_EINVALID, "immutable array");
+    if (op == CIS__OP_ARRAY_FILL && !pop_expect(v, CIS__I32)) return false;
+    return pop_expect(v, unpacked(ft->vts[0])) && pop_expect(v, CIS__I32) && pop_expect(v, cis__vt_typed(x, true));
+  case CIS__OP_ARRAY_LEN: return pop_expect(v, CIS__ARRAYREF) && push(v, CIS__I32);
+  case CIS__OP_ARRAY_COPY:
+    if (!comp_index(v, CIS__COMP_ARRAY, &x, &ft) || !comp_index(v, CIS__COMP_ARRAY, &y, &ft2)) return false;
+    if (!ft->mut[0]) return verr(v, CIS_EINVALID, "immutable array");
+    if (!storage_sub(m, ft2->vts[0], ft->vts[0])) return verr(v, CIS_ETYPE, "array types do not match");
+    return pop_expect(v, CIS__I32) && pop_expect(v, CIS__I32) && pop_expect(v, cis__vt_typed(y, true)) &&
+           pop_expect(v, CIS__I32) && pop_expect(v, cis__vt_typed(x, true));
+  case CIS__OP_REF_TEST: case CIS__OP_REF_TEST_NULL: case CIS__OP_REF_CAST: case CIS__OP_REF_CAST_NULL: {
+    bool nullable = op == CIS__OP_REF_TEST_NULL || op == CIS__OP_REF_CAST_NULL;
+    if (!ref_imm(v, nullable, &t) || !pop_ref(v, &x)) return false;
+    if (x != UNK && vt_top(m, x) != vt_top(m, t)) return mismatch(v);
+    return push(v, op == CIS__OP_REF_TEST || op == CIS__OP_REF_TEST_NULL ? CIS__I32 : t);
+  }
+  case CIS__OP_BR_ON_CAST: case CIS__OP_BR_ON_CAST_FAIL: {
+    uint8_t flags = *v->p++;
+    uint32_t l = rd_u32(v), rt1, rt2;
+    if (!ref_imm(v, flags & 1, &rt1) || !ref_imm(v, flags & 2, &rt2)) return false;
+    if (l >= v->nctrl) return verr(v, CIS_EINVALID, "unknown label");
+    if (!vt_sub(m, rt2, rt1)) return verr(v, CIS_ETYPE, "type mismatch: the cast's types");
+    const uint32_t *ts;
+    uint32_t n;
+    label_types(&v->ctrls[v->nctrl - 1 - l], &ts, &n);
+    uint32_t taken = op == CIS__OP_BR_ON_CAST ? rt2 : ref_diff(rt1, rt2);
+    uint32_t stays = op == CIS__OP_BR_ON_CAST ? ref_diff(rt1, rt2) : rt2;
+    if (n == 0 || !vt_sub(m, taken, ts[n - 1])) return mismatch(v);
+    return pop_expect(v, rt1) && pop_types(v, ts, n - 1) && push_types(v, ts, n - 1) && push(v, stays);
+  }
+  case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY: { /* the nullability stays */
+    bool to_any = op == CIS__OP_ANY_CONVERT_EXTERN;
+    if (!pop(v, &t)) return false;
+    if (!vt_sub(m, t, to_any ? CIS__EXTERNREF : CIS__ANYREF)) return mismatch(v);
+    bool nonnull = t != UNK && !cis__vt_nullable(t);
+    return push(v, (to_any ? CIS__ANYREF : CIS__EXTERNREF) | (nonnull ? CIS__VT_NONNULL : 0));
+  }
+  case CIS__OP_REF_I31: return pop_expect(v, CIS__I32) && push(v, CIS__I31REF | CIS__VT_NONNULL);
+  case CIS__OP_I31_GET_S: case CIS__OP_I31_GET_U: return pop_expect(v, CIS__I31REF) && push(v, CIS__I32);
+  default: break;
+  }
+  return verr(v, CIS_EINVALID, "%s: no typing rule", cis__op_info(op)->name);
+}
+
 /* Types the instructions whose row says "*": control, calls, variables,
  * references, parametric, and tables typed by their element type. */
 static bool by_hand(vx *v, enum cis__op op, bool *done) {
@@ -464,6 +613,7 @@ static bool by_hand(vx *v, enum cis__op op, bool *done) {
   uint32_t t1, t2;
   const cis__functype *ft = NULL;
   frame f;
+  if (cis__op_is_gc(op)) return gc_typed(v, op);
   switch (op) {
   case CIS__OP_UNREACHABLE: set_unreachable(v); return true;
   case CIS__OP_BLOCK: case CIS__OP_LOOP: case CIS__OP_IF: case CIS__OP_TRY: case CIS__OP_TRY_TABLE: {
@@ -814,6 +964,44 @@ static bool const_expr(const cis__module *m, const cis__expr *e, uint32_t want, 
       if (m->globals[x].type.mutable_) return merr(d, CIS_EINVALID, "constant expression required");
       t = m->globals[x].type.vt;
       break;
+    case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT: case CIS__OP_ARRAY_NEW:
+    case CIS__OP_ARRAY_NEW_DEFAULT: case CIS__OP_ARRAY_NEW_FIXED: case CIS__OP_REF_I31:
+    case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY: { /* GC's constant ones (3.0) */
+      uint32_t want[2], nw = 0, cnt = 0;
+      const cis__functype *ft = NULL;
+      if (op != CIS__OP_REF_I31 && op != CIS__OP_ANY_CONVERT_EXTERN && op != CIS__OP_EXTERN_CONVERT_ANY) {
+        cis__read_u32(&p, end, &x);
+        if (x >= m->ntypes) return merr(d, CIS_EINVALID, "unknown type %u", x);
+        ft = &m->types[x];
+        if (ft->comp != (op <= CIS__OP_STRUCT_NEW_DEFAULT ? CIS__COMP_STRUCT : CIS__COMP_ARRAY))
+          return merr(d, CIS_ETYPE, "type mismatch");
+        if (op == CIS__OP_ARRAY_NEW_FIXED) cis__read_u32(&p, end, &cnt);
+        if (cnt > CIS__MAX_ARRAY_FIXED) return merr(d, CIS_EINVALID, "array.new_fixed of %u values: too many", cnt);
+      }
+      /* what it pops, last first: cnt values of one type, or up to two */
+      uint32_t np = op == CIS__OP_STRUCT_NEW ? ft->nparams : op == CIS__OP_ARRAY_NEW_FIXED ? cnt : 0;
+      if (op == CIS__OP_ARRAY_NEW) want[nw++] = CIS__I32, want[nw++] = unpacked(ft->vts[0]);
+      if (op == CIS__OP_ARRAY_NEW_DEFAULT || op == CIS__OP_REF_I31) want[nw++] = CIS__I32;
+      if (op == CIS__OP_ANY_CONVERT_EXTERN) want[nw++] = CIS__EXTERNREF;
+      if (op == CIS__OP_EXTERN_CONVERT_ANY) want[nw++] = CIS__ANYREF;
+      if ((uint32_t)n < np + nw) return merr(d, CIS_ETYPE, "type mismatch");
+      for (uint32_t k = 0; k < nw; k++)
+        if (!vt_sub(m, stack[n - 1 - (int)k], want[k])) return merr(d, CIS_ETYPE, "type mismatch");
+      for (uint32_t k = 0; k < np; k++)
+        if (!vt_sub(m, stack[n - (int)np + (int)k],
+                    unpacked(op == CIS__OP_STRUCT_NEW ? ft->vts[k] : ft->vts[0])))
+          return merr(d, CIS_ETYPE, "type mismatch");
+      if ((op == CIS__OP_STRUCT_NEW_DEFAULT || op == CIS__OP_ARRAY_NEW_DEFAULT))
+        for (uint32_t k = 0; k < ft->nparams; k++)
+          if (!cis__vt_defaultable(ft->vts[k])) return merr(d, CIS_ETYPE, "type mismatch");
+      uint32_t last = nw ? stack[n - 1] : 0;
+      n -= (int)(np + nw);
+      if (op == CIS__OP_REF_I31) t = CIS__I31REF | CIS__VT_NONNULL;
+      else if (op == CIS__OP_ANY_CONVERT_EXTERN || op == CIS__OP_EXTERN_CONVERT_ANY)
+        t = (op == CIS__OP_ANY_CONVERT_EXTERN ? CIS__ANYREF : CIS__EXTERNREF) | (last & CIS__VT_NONNULL);
+      else t = cis__vt_typed(x, false);
+      break;
+    }
     case CIS__OP_I32_ADD:
     case CIS__OP_I32_SUB:
     case CIS__OP_I32_MUL:

@@ -41,7 +41,10 @@ static void put_op(wat_buf *b, const cis__opinfo *oi) {
 
 /* The op named by keyword t, if any. */
 static bool op_of(wat_p *p, const wat_tok *t, enum cis__op *op) {
-  return t->kind == WT_KEYWORD && cis__op_by_name(p->src + t->off, t->len, op);
+  /* ref.test_null and ref.cast_null are the table's names of encodings
+   * the text writes as ref.test / ref.cast (cast_op) */
+  return t->kind == WT_KEYWORD && cis__op_by_name(p->src + t->off, t->len, op) && *op != CIS__OP_REF_TEST_NULL &&
+         *op != CIS__OP_REF_CAST_NULL;
 }
 
 bool wat__at_folded_instr(wat_p *p) {
@@ -320,6 +323,51 @@ static bool opt_pair(wat_p *p, wat_buf *b, int space) {
   return true;
 }
 
+/* A field of struct type x: its index, or its name. */
+static bool field_index(wat_p *p, uint32_t x, uint32_t *out) {
+  const wat_tok *t = wat__tok(p);
+  if (t->kind != WT_ID) {
+    if (!wat__lit_u32(p, t, out)) return false;
+    p->pos++;
+    return true;
+  }
+  const char *nm;
+  size_t nn;
+  wat__id_name(p, t, &nm, &nn);
+  if (x >= p->ntypes || !wat__names_get(&p->types[x].fields, nm, nn, out))
+    return wat__fail(p, t, "unknown field %.*s", (int)t->len, p->src + t->off);
+  p->pos++;
+  return true;
+}
+
+/* A reference type whose heap type alone goes to b (ref.test, ref.cast,
+ * br_on_cast: the opcode or a flag says whether it is nullable). */
+static bool cast_type(wat_p *p, wat_buf *b) {
+  wat_buf rt = {0};
+  bool ok = wat__reftype(p, &rt);
+  if (ok && rt.oom) ok = wat__fail_code(p, CIS_ENOMEM, NULL, "out of memory");
+  if (ok) {
+    size_t skip = rt.n > 1 && (rt.p[0] == CIS__REF_NULL_PREFIX || rt.p[0] == CIS__REF_PREFIX);
+    wat__put(b, rt.p + skip, rt.n - skip);
+  }
+  wat__buf_free(&rt);
+  return ok;
+}
+
+/* Is the reference type at the current token nullable ((ref null ht) or
+ * a shorthand such as anyref)? */
+static bool at_nullable_reftype(wat_p *p) {
+  return !wat__at_open(p, "ref") || wat__is_kw(p, wat__peek(p, 2), "null");
+}
+
+/* ref.test and ref.cast have one mnemonic for two encodings: the
+ * nullable target type's is the _NULL row. */
+static enum cis__op cast_op(wat_p *p, enum cis__op op) {
+  if ((op == CIS__OP_REF_TEST || op == CIS__OP_REF_CAST) && at_nullable_reftype(p))
+    return op == CIS__OP_REF_TEST ? CIS__OP_REF_TEST_NULL : CIS__OP_REF_CAST_NULL;
+  return op;
+}
+
 /* The immediates of op into b (after its opcode). */
 static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
   const cis__opinfo *oi = cis__op_info(op);
@@ -403,7 +451,43 @@ static bool immediates(wat_p *p, enum cis__op op, wat_buf *b) {
     wat__put(b, bytes, 8);
     return true;
   }
-  case CIS__IMM_HEAPTYPE: return wat__heaptype(p, b);
+  case CIS__IMM_HEAPTYPE:
+    if (cis__op_is_gc(op)) return cast_type(p, b); /* ref.test, ref.cast: a reference type */
+    return wat__heaptype(p, b);
+  case CIS__IMM_TYPE_FIELD:
+    if (!wat__index(p, WS_TYPE, &x) || !field_index(p, x, &y)) return false;
+    wat__u32(b, x);
+    wat__u32(b, y);
+    return true;
+  case CIS__IMM_TYPE_FIXED:
+    if (!wat__index(p, WS_TYPE, &x) || !wat__lit_u32(p, wat__tok(p), &y)) return false;
+    p->pos++;
+    wat__u32(b, x);
+    wat__u32(b, y);
+    return true;
+  case CIS__IMM_TYPE_DATA: case CIS__IMM_TYPE_ELEM: case CIS__IMM_TYPE_TYPE:
+    if (oi->imm == CIS__IMM_TYPE_DATA) p->uses_data_count = true;
+    if (!wat__index(p, WS_TYPE, &x) ||
+        !wat__index(p, oi->imm == CIS__IMM_TYPE_DATA ? WS_DATA : oi->imm == CIS__IMM_TYPE_ELEM ? WS_ELEM : WS_TYPE, &y))
+      return false;
+    wat__u32(b, x);
+    wat__u32(b, y);
+    return true;
+  case CIS__IMM_CAST: { /* br_on_cast l rt1 rt2: flags say which is nullable */
+    if (!label_index(p, &x)) return false;
+    uint8_t flags = at_nullable_reftype(p);
+    wat_buf hts = {0};
+    bool ok = cast_type(p, &hts);
+    if (ok) flags |= (uint8_t)(at_nullable_reftype(p) << 1);
+    ok = ok && cast_type(p, &hts);
+    if (ok) {
+      wat__byte(b, flags);
+      wat__u32(b, x);
+      wat__put(b, hts.p, hts.n);
+    }
+    wat__buf_free(&hts);
+    return ok;
+  }
   case CIS__IMM_TYPE:
     if (!wat__index(p, WS_TYPE, &x)) return false;
     wat__u32(b, x);
@@ -617,6 +701,8 @@ static bool plain(wat_p *p, wat_buf *b) {
       op == CIS__OP_DELEGATE)
     return wat__fail(p, t, "unexpected token");
   if (op == CIS__OP_SELECT && wat__at_open(p, "result")) op = CIS__OP_SELECT_T, oi = cis__op_info(op);
+  op = cast_op(p, op);
+  oi = cis__op_info(op);
   put_op(b, oi);
   return immediates(p, op, b);
 }
@@ -678,6 +764,8 @@ static bool folded(wat_p *p, wat_buf *b) {
   } else {
     /* immediates come first in the text, last in the code */
     if (op == CIS__OP_SELECT && wat__at_open(p, "result")) op = CIS__OP_SELECT_T, oi = cis__op_info(op);
+    op = cast_op(p, op);
+    oi = cis__op_info(op);
     wat_buf imm = {0};
     bool ok = immediates(p, op, &imm);
     while (ok && wat__tok(p)->kind == WT_LPAR) {

@@ -310,6 +310,7 @@ static bool comptype(wat_p *p) {
   uint32_t np = 0, nr = 0;
   size_t pb = 0;
   uint8_t comp = CIS__COMP_FUNC;
+  wat_names fields = {0};
   bool ok = true;
   p->pos++;
   if (wat__is_kw(p, kw, "func")) {
@@ -323,6 +324,7 @@ static bool comptype(wat_p *p) {
     while (ok && wat__at_open(p, "field")) {
       p->pos += 2;
       if (wat__tok(p)->kind == WT_ID) { /* one named field */
+        ok = wat__names_add(p, &fields, wat__tok(p), np, "field");
         p->pos++;
         ok = field_storage(p, &b);
         np++;
@@ -347,7 +349,12 @@ static bool comptype(wat_p *p) {
   if (ok) ok = wat__expect_rpar(p);
   /* An explicit type is its own entry even when an equal one exists. */
   if (ok) ok = type_add(p, b.p, np, nr, pb, b.n);
-  if (ok) p->types[p->ntypes - 1].comp = comp;
+  if (ok) {
+    p->types[p->ntypes - 1].comp = comp;
+    p->types[p->ntypes - 1].fields = fields;
+  } else {
+    wat__names_free(&fields);
+  }
   wat__buf_free(&b);
   return ok;
 }
@@ -1148,7 +1155,10 @@ static bool fields(wat_p *p, size_t start, bool pass2) {
 static void free_state(wat_p *p) {
   free(p->toks);
   for (int i = 0; i < WS_COUNT; i++) wat__names_free(&p->names[i]);
-  for (uint32_t i = 0; i < p->ntypes; i++) free(p->types[i].t);
+  for (uint32_t i = 0; i < p->ntypes; i++) {
+    free(p->types[i].t);
+    wat__names_free(&p->types[i].fields);
+  }
   free(p->types);
   wat_buf *bufs[] = {&p->sec_type,   &p->sec_import, &p->sec_func, &p->sec_table,
                      &p->sec_mem,    &p->sec_global, &p->sec_export, &p->sec_elem,

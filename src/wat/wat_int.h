@@ -113,6 +113,7 @@ typedef struct wat_ftype {
   uint32_t super;   /* its index */
   uint32_t rec;     /* a (rec ...) group's size at its first type; 0 else */
   bool in_rec;      /* inside a (rec ...) group */
+  wat_names fields; /* a struct's field names: name to field index */
 } wat_ftype;
 
 /* One enclosing block while parsing a body. */

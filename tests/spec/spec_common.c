@@ -109,6 +109,7 @@ const char *spec_type_name(cis_valtype t) {
   case CIS_EXTERNREF: return "externref";
   case CIS_EXNREF: return "exnref";
   case CIS_NULLEXNREF: return "nullexnref";
+  case CIS_ANYREF: return "anyref";
   }
   return "?";
 }
@@ -143,6 +144,11 @@ const char *spec_show_val(const cis_val *v, char *buf, size_t len) {
   case CIS_NULLEXNREF:
     snprintf(buf, len, "exnref:%s", v->of.externref ? "non-null" : "null");
     break;
+  case CIS_ANYREF: {
+    static const char *const kinds[] = {"null", "i31", "struct", "array", "host"};
+    snprintf(buf, len, "anyref:%s", kinds[cis_anyref_kind_of(v)]);
+    break;
+  }
   case CIS_V128: {
     int o = snprintf(buf, len, "v128:");
     for (int i = 0; i < 16 && o > 0 && (size_t)o < len; i++)

@@ -170,10 +170,24 @@ static bool heap_is(const char *heap, const char *a, const char *b) {
   return !strcmp(heap, a) || !strcmp(heap, b);
 }
 
+/* The instance an action calls into: ref.host arguments become anyrefs
+ * there (cis_anyref_from_host). */
+static cis_instance *arg_inst;
+
 /* The argument v for a parameter of type want. False (why in err) for
  * what cis cannot pass. */
 static bool to_arg(const wast_val *v, cis_valtype want, cis_val *out, char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
+  if (want == CIS_ANYREF && v->kind == WAST_REF_NULL && !heap_is(v->heap, "func", "nofunc") &&
+      !heap_is(v->heap, "extern", "noextern") && !heap_is(v->heap, "exn", "noexn")) {
+    out->type = CIS_ANYREF;
+    return true;
+  }
+  if (want == CIS_ANYREF && v->kind == WAST_REF_HOST) {
+    if (cis_anyref_from_host(arg_inst, spec_extern_of(v->bits), out) == CIS_OK) return true;
+    snprintf(err, errlen, "ref.host %" PRIu64 ": %s", v->bits, cis_errmsg(arg_inst));
+    return false;
+  }
   switch (v->kind) {
   case WAST_I32: out->type = CIS_I32, out->of.u32 = (uint32_t)v->bits; return true;
   case WAST_I64: out->type = CIS_I64, out->of.u64 = v->bits; return true;
@@ -236,10 +250,21 @@ static bool matches(const wast_val *v, const cis_val *got) {
     if (heap_is(v->heap, "func", "nofunc")) return fnull;
     if (heap_is(v->heap, "extern", "noextern")) return xnull;
     if (heap_is(v->heap, "exn", "noexn")) return enull;
+    bool anull = got->type == CIS_ANYREF && !got->of.externref;
     if (!v->heap[0] || v->heap[0] == '$' || (v->heap[0] >= '0' && v->heap[0] <= '9'))
-      return fnull || xnull || enull;
-    return false; /* any, none, eq, struct, array, i31: no such type in cis */
+      return fnull || xnull || enull || anull;
+    return anull; /* any, none, eq, struct, array, i31 */
   }
+  case WAST_REF_STRUCT: return cis_anyref_kind_of(got) == CIS_ANYREF_STRUCT;
+  case WAST_REF_ARRAY: return cis_anyref_kind_of(got) == CIS_ANYREF_ARRAY;
+  case WAST_REF_I31: return cis_anyref_kind_of(got) == CIS_ANYREF_I31;
+  case WAST_REF_EQ: {
+    cis_anyref_kind k = cis_anyref_kind_of(got);
+    return k == CIS_ANYREF_I31 || k == CIS_ANYREF_STRUCT || k == CIS_ANYREF_ARRAY;
+  }
+  case WAST_REF_ANY: return got->type == CIS_ANYREF && got->of.externref;
+  case WAST_REF_HOST:
+    return cis_anyref_kind_of(got) == CIS_ANYREF_HOST && cis_anyref_host(got) == spec_extern_of(v->bits);
   case WAST_REF_EXTERN:
     if (got->type != CIS_EXTERNREF || !got->of.externref) return false;
     return !v->has_n || got->of.externref == spec_extern_of(v->bits);
@@ -435,6 +460,7 @@ static bool run_action(ws_script *s, const wast_action *a, spec_outcome *o) {
     return false;
   }
   char err[300];
+  arg_inst = inst;
   if (spec_call(inst, ext.of.func, action_arg, (void *)a, o, err, sizeof err)) return true;
   fail(s, "%s", err);
   return false;

@@ -73,6 +73,7 @@ bool cli_parse_val(cis_valtype t, const char *text, cis_val *out) {
   }
   case CIS_FUNCREF:
   case CIS_EXTERNREF:
+  case CIS_ANYREF:
     return !strcmp(text, "null"); /* of is already zero: the null reference */
   case CIS_V128:
   case CIS_EXNREF:
@@ -135,6 +136,7 @@ void cli_format_val(const cis_val *v, char *buf, size_t len) {
   case CIS_EXTERNREF:
   case CIS_EXNREF:
   case CIS_NULLEXNREF:
+  case CIS_ANYREF:
     snprintf(buf, len, "%s", v->of.externref ? "ref" : "null");
     return;
   case CIS_V128:
@@ -154,6 +156,7 @@ const char *cli_type_name(cis_valtype t) {
   case CIS_EXTERNREF: return "externref";
   case CIS_EXNREF: return "exnref";
   case CIS_NULLEXNREF: return "nullexnref";
+  case CIS_ANYREF: return "anyref";
   }
   return "?";
 }

@@ -1,0 +1,426 @@
+/*
+ * This file implements the tests of GC's objects at run time on the
+ * interpreter (WebAssembly 3.0): struct and array objects with packed
+ * fields, i31 references, casts and br_on_cast, the externref
+ * conversions and their round trip, objects in globals, tables and
+ * constant expressions, kept alive across calls, the traps the spec names,
+ * the memory account's cap hit by allocating in a loop (a typed error,
+ * the same as a memory's), anyref values across the public API, and
+ * hostile modules (huge arrays, deep object graphs built and dropped).
+ */
+#include "runtime/rt_test.h"
+#include "runtime/gc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char gc_module[] =
+    "(module\n"
+    "  (type $pt (struct (field $x (mut i32)) (field $y i8) (field $z (mut i16)) (field $w f64)))\n"
+    "  (type $bytes (array (mut i8)))\n"
+    "  (type $refs (array (mut anyref)))\n"
+    "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
+    "  (type $base (sub (struct (field i32))))\n"
+    "  (type $derived (sub $base (struct (field i32) (field i64))))\n"
+    "  (global $keep (export \"keep_g\") (mut anyref) (ref.null any))\n"
+    "  (global (export \"typed\") (mut (ref null $pt)) (ref.null $pt))\n"
+    "  (global $const (ref $pt) (struct.new $pt (i32.const 1) (i32.const -1) (i32.const 70000)"
+    " (f64.const 2.5)))\n"
+    "  (global $i31 i31ref (ref.i31 (i32.const -5)))\n"
+    "  (table $t 4 anyref)\n"
+    "  (data $d \"\\01\\02\\03\\04\")\n"
+    "  (func (export \"point\") (result i32)\n"
+    "    (local $p (ref $pt))\n"
+    "    (local.set $p (struct.new $pt (i32.const 7) (i32.const 200) (i32.const 65535) (f64.const 1)))\n"
+    "    (struct.set $pt $x (local.get $p) (i32.add (struct.get $pt $x (local.get $p)) (i32.const 1)))\n"
+    "    ;; 8 + (200 as i8: -56) + (65535 as u16) = 65487\n"
+    "    (i32.add (struct.get $pt $x (local.get $p))\n"
+    "      (i32.add (struct.get_s $pt $y (local.get $p)) (struct.get_u $pt $z (local.get $p)))))\n"
+    "  (func (export \"const_global\") (result i32)\n"
+    "    (i32.add (struct.get_s $pt $y (global.get $const)) (struct.get_u $pt $z (global.get $const))))\n"
+    "  (func (export \"i31\") (result i32)\n"
+    "    (i32.add (i31.get_s (global.get $i31)) (i31.get_u (ref.i31 (i32.const -1)))))\n"
+    "  (func (export \"i31_eq\") (param i32 i32) (result i32)\n"
+    "    (ref.eq (ref.i31 (local.get 0)) (ref.i31 (local.get 1))))\n"
+    "  (func (export \"bytes\") (result i32)\n"
+    "    (local $a (ref $bytes))\n"
+    "    (local.set $a (array.new_data $bytes $d (i32.const 1) (i32.const 3)))\n"
+    "    (array.fill $bytes (local.get $a) (i32.const 2) (i32.const 255) (i32.const 1))\n"
+    "    ;; [2, 3, 255]: 2 + 3 + (-1) + len 3\n"
+    "    (i32.add (i32.add (array.get_u $bytes (local.get $a) (i32.const 0))\n"
+    "                      (array.get_u $bytes (local.get $a) (i32.const 1)))\n"
+    "             (i32.add (array.get_s $bytes (local.get $a) (i32.const 2)) (array.len (local.get $a)))))\n"
+    "  (func (export \"array_get\") (param i32) (result i32)\n"
+    "    (array.get_u $bytes (array.new $bytes (i32.const 9) (i32.const 4)) (local.get 0)))\n"
+    "  (func (export \"null_struct\") (result i32)\n"
+    "    (struct.get $pt $x (ref.null $pt)))\n"
+    "  (func (export \"null_array\") (result i32)\n"
+    "    (array.len (ref.null $bytes)))\n"
+    "  (func (export \"null_i31\") (result i32)\n"
+    "    (i31.get_s (ref.null i31)))\n"
+    "  (func (export \"cast\") (param i32) (result i32)\n"
+    "    (local $r anyref)\n"
+    "    (local.set $r (if (result anyref) (local.get 0)\n"
+    "      (then (struct.new $derived (i32.const 1) (i64.const 2)))\n"
+    "      (else (struct.new $base (i32.const 3)))))\n"
+    "    (struct.get $derived 0 (ref.cast (ref $derived) (local.get $r))))\n"
+    "  (func (export \"test\") (result i32)\n"
+    "    (local $r anyref)\n"
+    "    (local.set $r (struct.new $derived (i32.const 1) (i64.const 2)))\n"
+    "    ;; a derived is a base, a struct, an eq; not an array, not an i31\n"
+    "    (i32.add (i32.add (ref.test (ref $base) (local.get $r)) (ref.test structref (local.get $r)))\n"
+    "      (i32.add (ref.test eqref (local.get $r))\n"
+    "        (i32.add (ref.test arrayref (local.get $r)) (ref.test i31ref (local.get $r))))))\n"
+    "  (func (export \"br_on_cast\") (param i32) (result i32)\n"
+    "    (block $is (result (ref i31))\n"
+    "      (br_on_cast $is anyref (ref i31)\n"
+    "        (if (result anyref) (local.get 0) (then (ref.i31 (i32.const 42))) (else (ref.null any))))\n"
+    "      (drop)\n"
+    "      (return (i32.const -1)))\n"
+    "    (i31.get_u))\n"
+    "  (func (export \"round_trip\") (param externref) (result externref)\n"
+    "    (extern.convert_any (any.convert_extern (local.get 0))))\n"
+    "  (func (export \"keep\") (param i32)\n"
+    "    (global.set $keep (struct.new $pt (local.get 0) (i32.const 0) (i32.const 0) (f64.const 0)))\n"
+    "    (table.set $t (i32.const 1) (array.new_fixed $refs 2 (global.get $keep) (ref.i31 (i32.const 3)))))\n"
+    "  (func (export \"kept\") (result i32)\n"
+    "    (i32.add (struct.get $pt $x (ref.cast (ref $pt) (global.get $keep)))\n"
+    "      (i31.get_u (ref.cast i31ref (array.get $refs (ref.cast (ref $refs) (table.get $t (i32.const 1)))"
+    " (i32.const 1))))))\n"
+    "  (func $list (export \"list\") (param $n i32) (result anyref)\n"
+    "    (local $head (ref null $node))\n"
+    "    (loop $l\n"
+    "      (local.set $head (struct.new $node (local.get $head) (local.get $n)))\n"
+    "      (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))\n"
+    "    (local.get $head))\n"
+    "  (func $cycle (export \"cycle\") (result anyref)\n"
+    "    (local $a (ref $node))\n"
+    "    (local.set $a (struct.new $node (ref.null $node) (i32.const 1)))\n"
+    "    (struct.set $node $next (local.get $a) (struct.new $node (local.get $a) (i32.const 2)))\n"
+    "    (local.get $a))\n"
+    "  (func (export \"build\") (param i32) (global.set $keep (call $list (local.get 0))))\n"
+    "  (func (export \"cycle_keep\") (global.set $keep (call $cycle)))\n"
+    "  (func (export \"clear\") (global.set $keep (ref.null any)) (table.set $t (i32.const 1) (ref.null any)))\n"
+    "  (func (export \"garbage\") (param i32) (result i32)\n"
+    "    (array.len (array.new_default $bytes (local.get 0))))\n"
+    "  (func (export \"huge\") (param i32) (result i32)\n"
+    "    (array.len (array.new_default $refs (local.get 0))))\n"
+    ")\n";
+
+/* The fixture on the interpreter with gc_module. */
+static void open_gc(rt_fixture *f) { rt_fixture_open(f, "interp", gc_module, sizeof gc_module - 1, 0, 0); }
+
+/* Calls export name with i32 arguments and one i32 result into *out;
+ * returns the call's code. */
+static cis_result call_i32(rt_fixture *f, const char *name, const int32_t *args, size_t nargs, int32_t *out) {
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f->inst, name, strlen(name), &ext), CIS_OK);
+  cis_val a[2], r[1];
+  for (size_t i = 0; i < nargs; i++) a[i] = (cis_val){.type = CIS_I32, .of.i32 = args[i]};
+  uint32_t np, nr;
+  const cis_valtype *pt, *rtv;
+  cis_func_type(ext.of.func, &np, &pt, &nr, &rtv);
+  cis_result rc = cis_func_call(f->inst, ext.of.func, a, nargs, r, nr);
+  if (rc == CIS_OK && nr) *out = r[0].of.i32;
+  return rc;
+}
+
+static int32_t expect_i32(rt_fixture *f, const char *name, const int32_t *args, size_t nargs) {
+  int32_t v = 0;
+  cis_result rc = call_i32(f, name, args, nargs, &v);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->inst));
+  return v;
+}
+
+static void expect_trap(rt_fixture *f, const char *name, const int32_t *args, size_t nargs, cis_result code,
+                        const char *msg) {
+  int32_t v;
+  cis_result rc = call_i32(f, name, args, nargs, &v);
+  if (rc != code || !strstr(cis_errmsg(f->inst), msg))
+    fail_msg("%s: got %s (%s), expected %s", name, cis_errname(rc), cis_errmsg(f->inst), msg);
+}
+
+static void objects_and_fields(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  assert_int_equal(expect_i32(&f, "point", NULL, 0), 8 - 56 + 65535);
+  assert_int_equal(expect_i32(&f, "const_global", NULL, 0), -1 + (70000 & 0xffff));
+  assert_int_equal(expect_i32(&f, "i31", NULL, 0), -5 + 0x7fffffff);
+  int32_t same[2] = {5, 5 | (int32_t)0x80000000}, other[2] = {5, 6};
+  assert_int_equal(expect_i32(&f, "i31_eq", same, 2), 1); /* one value per 31 bits */
+  assert_int_equal(expect_i32(&f, "i31_eq", other, 2), 0);
+  assert_int_equal(expect_i32(&f, "bytes", NULL, 0), 2 + 3 - 1 + 3);
+  int32_t i = 3;
+  assert_int_equal(expect_i32(&f, "array_get", &i, 1), 9);
+  rt_fixture_close(&f);
+}
+
+static void traps(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  expect_trap(&f, "null_struct", NULL, 0, CIS_TRAP_NULL_STRUCT, "null structure reference");
+  expect_trap(&f, "null_array", NULL, 0, CIS_TRAP_NULL_ARRAY, "null array reference");
+  expect_trap(&f, "null_i31", NULL, 0, CIS_TRAP_NULL_I31, "null i31 reference");
+  int32_t i = 4, neg = -1, zero = 0;
+  expect_trap(&f, "array_get", &i, 1, CIS_TRAP_ARRAY_OOB, "out of bounds array access");
+  expect_trap(&f, "array_get", &neg, 1, CIS_TRAP_ARRAY_OOB, "out of bounds array access");
+  expect_trap(&f, "cast", &zero, 1, CIS_TRAP_CAST, "cast failure");
+  rt_fixture_close(&f);
+}
+
+static void casts(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  int32_t one = 1, zero = 0;
+  assert_int_equal(expect_i32(&f, "cast", &one, 1), 1);
+  assert_int_equal(expect_i32(&f, "test", NULL, 0), 3);
+  assert_int_equal(expect_i32(&f, "br_on_cast", &one, 1), 42);
+  assert_int_equal(expect_i32(&f, "br_on_cast", &zero, 1), -1);
+  rt_fixture_close(&f);
+}
+
+/* any.convert_extern then extern.convert_any gives back the externref,
+ * odd pointers (which look like i31s) included. */
+static void extern_round_trip(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "round_trip", strlen("round_trip"), &ext), CIS_OK);
+  static const uintptr_t xs[] = {0, 1, 2, 3, 0x1001};
+  for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+    cis_val a = {.type = CIS_EXTERNREF, .of.externref = (void *)xs[i]}, r;
+    assert_int_equal(cis_func_call(f.inst, ext.of.func, &a, 1, &r, 1), CIS_OK);
+    assert_int_equal(r.type, CIS_EXTERNREF);
+    assert_ptr_equal(r.of.externref, (void *)xs[i]);
+  }
+  rt_fixture_close(&f);
+}
+
+/* Objects stored in a global and a table outlive the call that made them. */
+static void kept_across_calls(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  int32_t v = 40;
+  expect_i32(&f, "keep", &v, 1);
+  assert_int_equal(expect_i32(&f, "kept", NULL, 0), 43);
+  assert_int_equal(expect_i32(&f, "kept", NULL, 0), 43);
+  rt_fixture_close(&f);
+}
+
+/* anyref results cross the API as CIS_ANYREF, and can be passed back. */
+static void anyref_api(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "cycle", strlen("cycle"), &ext), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.type, CIS_ANYREF);
+  assert_int_equal(cis_anyref_kind_of(&r), CIS_ANYREF_STRUCT);
+  cis_val h;
+  assert_int_equal(cis_anyref_from_host(f.inst, (void *)0x11, &h), CIS_OK);
+  assert_int_equal(cis_anyref_kind_of(&h), CIS_ANYREF_HOST);
+  assert_ptr_equal(cis_anyref_host(&h), (void *)0x11);
+  assert_int_equal(cis_anyref_i31(&h), 0);
+  cis_val n = {.type = CIS_ANYREF};
+  assert_int_equal(cis_anyref_kind_of(&n), CIS_ANYREF_NULL);
+  /* globals: an object read is an anyref (pinned); a struct-typed one
+   * takes no funcref */
+  int32_t v = 5;
+  expect_i32(&f, "keep", &v, 1);
+  assert_int_equal(cis_instance_export(f.inst, "keep_g", strlen("keep_g"), &ext), CIS_OK);
+  cis_val g = cis_global_get(ext.of.global);
+  assert_int_equal(g.type, CIS_ANYREF);
+  assert_int_equal(cis_anyref_kind_of(&g), CIS_ANYREF_STRUCT);
+  assert_int_equal(cis_instance_export(f.inst, "typed", strlen("typed"), &ext), CIS_OK);
+  assert_int_equal(cis_global_get(ext.of.global).type, CIS_ANYREF);
+  cis_val fr = {.type = CIS_FUNCREF};
+  assert_int_equal(cis_global_set(ext.of.global, fr), CIS_EINVAL);
+  assert_int_equal(cis_global_set(ext.of.global, n), CIS_OK);
+  /* a wrong type for an anyref parameter is refused */
+  assert_int_equal(cis_instance_export(f.inst, "round_trip", strlen("round_trip"), &ext), CIS_OK);
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, &h, 1, &r, 1), CIS_EINVAL);
+  rt_fixture_close(&f);
+}
+
+/* Allocating past the account's cap ends the call with CIS_EMEMLIMIT, as a
+ * memory's growth past it does; the objects made so far stay counted,
+ * and go with the engine. */
+static void memory_cap(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_limits l;
+  memset(&l, 0, sizeof l);
+  l.max_call_depth = 200;
+  l.max_memory_bytes = 4u << 20;
+  cis_instance_set_limits(f.inst, &l);
+  int32_t n = 1000000; /* a million nodes of 48 bytes and more: past 4 MiB */
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "list", strlen("list"), &ext), CIS_OK);
+  cis_val a = {.type = CIS_I32, .of.i32 = n}, r;
+  cis_result rc = cis_func_call(f.inst, ext.of.func, &a, 1, &r, 1);
+  assert_int_equal(rc, CIS_EMEMLIMIT);
+  assert_non_null(strstr(cis_errmsg(f.inst), "memory limit exceeded"));
+  assert_true(cis_instance_memory_used(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  /* a huge array: refused the same way, never allocated */
+  int32_t huge = 0x7fffffff;
+  expect_trap(&f, "huge", &huge, 1, CIS_EMEMLIMIT, "memory limit exceeded");
+  rt_fixture_close(&f);
+}
+
+/* A million-node list and a cycle: made, returned, and freed with the
+ * engine (ASan checks the freeing); building them recurses nowhere. */
+static void deep_graphs(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "list", strlen("list"), &ext), CIS_OK);
+  cis_val a = {.type = CIS_I32, .of.i32 = 1000000}, r;
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, &a, 1, &r, 1), CIS_OK);
+  assert_int_equal(cis_anyref_kind_of(&r), CIS_ANYREF_STRUCT);
+  uint64_t bytes = 0;
+  assert_true(cis__gc_count(f.e, &bytes) >= 1000000);
+  assert_true(bytes >= 1000000u * sizeof(cis__gcobj));
+  assert_int_equal(cis_instance_export(f.inst, "cycle", strlen("cycle"), &ext), CIS_OK);
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, NULL, 0, &r, 1), CIS_OK);
+  rt_fixture_close(&f);
+}
+
+/* Calls export name with no results and i32 argument v (when with). */
+static void run(rt_fixture *f, const char *name, bool with, int32_t v) {
+  int32_t out;
+  cis_result rc = call_i32(f, name, &v, with, &out);
+  if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->inst));
+}
+
+/* A million-node list and a cycle, dropped from the global that held
+ * them, are collected: the objects and the account's bytes come back. */
+static void collected(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  uint64_t base = cis_instance_memory_used(f.inst);
+  run(&f, "build", true, 1000000);
+  assert_true(cis__gc_count(f.e, NULL) >= 1000000);
+  assert_true(cis_instance_memory_used(f.inst) >= base + 1000000u * sizeof(cis__gcobj));
+  /* the end of build collected (a list's worth was new) and kept it all;
+   * the next is due once as much again was allocated: forced here */
+  run(&f, "clear", false, 0);
+  assert_true(cis__gc_collect(f.e) >= 1000000);
+  assert_true(cis__gc_count(f.e, NULL) < 100);
+  assert_true(cis_instance_memory_used(f.inst) < base + 4096);
+  run(&f, "cycle_keep", false, 0);
+  uint64_t n = cis__gc_count(f.e, NULL);
+  assert_int_equal(cis__gc_collect(f.e), 0); /* reachable from the global: kept */
+  run(&f, "clear", false, 0);
+  assert_int_equal(cis__gc_collect(f.e), 2);
+  assert_int_equal(cis__gc_count(f.e, NULL), n - 2);
+  rt_fixture_close(&f);
+}
+
+/* What a global, a table and the host hold survives collections. */
+static void roots_survive(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  int32_t v = 40;
+  expect_i32(&f, "keep", &v, 1);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "cycle", strlen("cycle"), &ext), CIS_OK);
+  cis_val held;
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, NULL, 0, &held, 1), CIS_OK);
+  run(&f, "garbage", true, 2 << 20); /* due: its end collects */
+  cis__gc_collect(f.e);
+  assert_int_equal(expect_i32(&f, "kept", NULL, 0), 43);
+  assert_int_equal(cis_anyref_kind_of(&held), CIS_ANYREF_STRUCT); /* pinned: still there (ASan) */
+  rt_fixture_close(&f);
+}
+
+/* Garbage made call after call stays under the cap: each call's end
+ * collects what the one before left. */
+static void cap_with_collections(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_limits l;
+  memset(&l, 0, sizeof l);
+  l.max_call_depth = 200;
+  l.max_memory_bytes = 8u << 20;
+  cis_instance_set_limits(f.inst, &l);
+  for (int i = 0; i < 40; i++) run(&f, "garbage", true, 1 << 20); /* 40 MiB in all */
+  assert_true(cis_instance_memory_peak(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  rt_fixture_close(&f);
+}
+
+/* Hostile modules: GC instructions on the wrong types are refused by the
+ * validator; in 2.0 their opcodes are illegal. */
+static void hostile_modules(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    cis_result code;
+    const char *msg;
+  } cases[] = {
+      {"(module (type $a (array i8)) (func (drop (struct.get $a 0 (ref.null $a)))))", CIS_ETYPE, "type mismatch"},
+      {"(module (type $s (struct (field i8))) (func (drop (struct.get $s 0 (ref.null $s)))))", CIS_ETYPE,
+       "type mismatch"},
+      {"(module (type $s (struct (field i32))) (func (struct.set $s 0 (ref.null $s) (i32.const 1))))",
+       CIS_EINVALID, "immutable field"},
+      {"(module (type $a (array i32)) (func (array.set $a (ref.null $a) (i32.const 0) (i32.const 1))))",
+       CIS_EINVALID, "immutable array"},
+      {"(module (type $a (array (mut anyref))) (data \"\") (func (drop (array.new_data $a 0 (i32.const 0)"
+       " (i32.const 0)))))",
+       CIS_EINVALID, "array type is not numeric or vector"},
+      {"(module (type $a (array (mut i8))) (type $b (array (mut i16))) (func (array.copy $a $b (ref.null $a)"
+       " (i32.const 0) (ref.null $b) (i32.const 0) (i32.const 0))))",
+       CIS_ETYPE, "array types do not match"},
+      {"(module (type $s (struct (field (ref $s)))) (func (drop (struct.new_default $s))))", CIS_ETYPE,
+       "type mismatch"},
+      {"(module (type $a (array i8)) (func (drop (array.new_fixed $a 10001))))", CIS_EINVALID, "too many"},
+      {"(module (func (param externref) (drop (ref.cast (ref i31) (local.get 0)))))", CIS_ETYPE, "type mismatch"},
+      {"(module (func (result anyref) (block (result i31ref) (br_on_cast 0 anyref (ref struct)"
+       " (ref.null any)) (unreachable))))", CIS_ETYPE, "type mismatch"},
+  };
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = "interp";
+  cis_engine *e;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cis_module *m = NULL;
+    cis_result rc = cis_module_new_text(e, cases[i].text, strlen(cases[i].text), &m);
+    if (rc != cases[i].code || !strstr(cis_errmsg(e), cases[i].msg))
+      fail_msg("case %zu: got %s (%s), expected %s", i, cis_errname(rc), cis_errmsg(e), cases[i].msg);
+    cis_module_free(m);
+  }
+  cis_engine_free(e);
+  /* 2.0: the 0xFB prefix is no instruction */
+  cfg.standard = 2;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  static const uint8_t b[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0,
+                              10, 9, 1, 7, 0, 0x41, 0, 0xfb, 0x1c, 0x1a, 0x0b};
+  cis_module *m = NULL;
+  cis_result rc = cis_module_new(e, b, sizeof b, &m);
+  if (rc != CIS_EMALFORMED || !strstr(cis_errmsg(e), "illegal opcode"))
+    fail_msg("2.0 ref.i31: got %s (%s)", cis_errname(rc), cis_errmsg(e));
+  cis_engine_free(e);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(objects_and_fields), cmocka_unit_test(traps),        cmocka_unit_test(casts),
+      cmocka_unit_test(extern_round_trip),  cmocka_unit_test(kept_across_calls), cmocka_unit_test(anyref_api),
+      cmocka_unit_test(memory_cap),         cmocka_unit_test(deep_graphs),  cmocka_unit_test(hostile_modules),
+      cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
