@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "cis/cis_mcp.h"
+#include "common/json.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -106,17 +107,14 @@ static void bad_reply(const char *why, const char *reply) {
 }
 
 /* Whether msg is a well-formed JSON-RPC notification: a request object
- * with a method and no id, which never gets a reply. Only printable ASCII
- * messages are judged, so cJSON's leniency (it takes invalid UTF-8) does
- * not count a message cis rightly refuses. */
+ * with a method and no id, which never gets a reply. Judged by the strict
+ * parser MCP reads messages with (cis__json_parse_strict), so cJSON's
+ * leniency (invalid UTF-8, a number such as 03) does not count a message
+ * cis rightly refuses as a parse error. */
 static int is_notification(const char *msg, size_t len) {
-  char buf[4096];
-  if (len >= sizeof buf) return 0;
-  for (size_t i = 0; i < len; i++)
-    if (msg[i] < 0x20 || msg[i] > 0x7e) return 0;
-  memcpy(buf, msg, len);
-  buf[len] = 0;
-  cJSON *d = cJSON_ParseWithOpts(buf, NULL, 1);
+  cJSON *d = NULL;
+  char why[160];
+  if (cis__json_parse_strict(msg, len, true, &d, why, sizeof why) != CIS_OK) return 0;
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, "jsonrpc");
   int yes = cJSON_IsObject(d) && cJSON_IsString(v) && strcmp(v->valuestring, "2.0") == 0 &&
             cJSON_IsString(cJSON_GetObjectItemCaseSensitive(d, "method")) &&
