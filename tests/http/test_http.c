@@ -584,8 +584,17 @@ static void test_deadline(void **state) {
                    CIS_ETIMEOUT);
   ENDS_AT_300_MS("a trickling body", t0);
 
+  cis_http_free(h);
+  cis_http_policy_free(p);
+  cis_mock_stop(s);
+
+  /* A server of its own for what follows: the one above may still be
+   * taking the requests cut short, and counts them when it gets to them. */
+  s = cis_mock_http_start();
+  port = cis_mock_port(s);
+  p = policy_of(fmt("http://127.0.0.1:%u", port), NULL);
+  h = client(NULL);
   /* no time left: nothing is sent */
-  unsigned before = cis_mock_requests(s);
   assert_int_equal(get(h, p, fmt("http://127.0.0.1:%u/echo", port), 0, &r), CIS_ETIMEOUT);
   cis_http_free(h);
 
@@ -598,7 +607,7 @@ static void test_deadline(void **state) {
   assert_int_equal(get(h, p, fmt("http://127.0.0.1:%u/slow?ms=5000", port), UINT64_MAX, &r),
                    CIS_ETIMEOUT);
   ENDS_AT_300_MS("the client's own cap", t0);
-  assert_int_equal(cis_mock_requests(s), before + 1);
+  assert_int_equal(cis_mock_requests(s), 1); /* the slow one only */
   cis_http_free(h);
   cis_http_policy_free(p);
   cis_mock_stop(s);
