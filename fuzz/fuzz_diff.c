@@ -153,15 +153,17 @@ typedef struct op {
 
 static op ops[600];
 static unsigned nops;
-static uint16_t by_result[NTY][600]; /* indices into ops of each result type */
-static unsigned nby[NTY];
+/* Indices into ops by result type: [0] without SIMD, [1] all. */
+static uint16_t by_result[2][NTY][600];
+static unsigned nby[2][NTY];
 
 static void add(uint8_t pfx, unsigned lo, unsigned hi, uint8_t r, uint8_t a, uint8_t b, uint8_t c,
                 uint8_t canon, uint8_t lanes) {
   for (unsigned k = lo; k <= hi; k++) {
     op *o = &ops[nops];
     *o = (op){.pfx = pfx, .code = (uint16_t)k, .r = r, .a = {a, b, c}, .canon = canon, .lanes = lanes};
-    by_result[r][nby[r]++] = (uint16_t)nops++;
+    if (pfx != 0xfd) by_result[0][r][nby[0][r]++] = (uint16_t)nops;
+    by_result[1][r][nby[1][r]++] = (uint16_t)nops++;
   }
 }
 
@@ -319,10 +321,12 @@ enum {
   NUSER = 2,       /* locals of each type a function may read and set */
   MAXLOOP = 3,     /* loops nested in one function (each its counter) */
   MAXDEPTH = 7,    /* nesting of expressions and statements */
-  BUDGET = 400,    /* nodes of one function */
+  BUDGET = 160,    /* nodes of one function: the compile dominates */
   MAXLAB = 64,     /* labels in scope */
-  NGLOBALS = NTY,  /* one mutable global of each type */
+  NGLOBALS = NTY,  /* one mutable global of each type (i64 for v128 without SIMD) */
   MEM_MAX = 4,     /* the memory's maximum when it has one (pages) */
+  SPILL_AT = 0xfe00, /* where each function stores its locals at its end */
+  SPILL_SIZE = NUSER * (4 + 8 + 4 + 8 + 16), /* bytes a function stores there */
 };
 
 typedef struct sig {
@@ -341,6 +345,8 @@ typedef struct gen {
   buf *c;              /* the current function's code */
   sig s[MAXF];         /* every function's signature */
   unsigned nf, f;      /* functions, the current one */
+  bool simd;           /* v128 in this module: SIMD's prelude makes a compile slower */
+  unsigned nty;        /* the value types used: NTY, or NTY - 1 without SIMD */
   label lab[MAXLAB];   /* labels in scope, the function's own first */
   unsigned nlab;       /* their count */
   unsigned loops;      /* loops around the current point */
@@ -603,6 +609,15 @@ static void try_expr(gen *g) {
   }
 }
 
+/* A numeric or SIMD operation with result t, its operands, and its NaN
+ * made canonical. */
+static void operation(gen *g, unsigned t) {
+  const op *o = &ops[by_result[g->simd][t][rd_below(g->in, nby[g->simd][t])]];
+  for (unsigned i = 0; i < 3 && o->a[i] != NONE; i++) expr(g, o->a[i]);
+  emit_op_imm(g, o);
+  canonical(g, o->canon);
+}
+
 /* An expression of type t, pushing exactly one value. */
 static void expr(gen *g, unsigned t) {
   if (g->budget) g->budget--;
@@ -614,13 +629,7 @@ static void expr(gen *g, unsigned t) {
   unsigned k = rd_below(g->in, 20);
   switch (k) {
   case 0: case 1: case 2: leaf(g, t); break;
-  case 3: case 4: case 5: case 6: case 7: { /* an operation */
-    const op *o = &ops[by_result[t][rd_below(g->in, nby[t])]];
-    for (unsigned i = 0; i < 3 && o->a[i] != NONE; i++) expr(g, o->a[i]);
-    emit_op_imm(g, o);
-    canonical(g, o->canon);
-    break;
-  }
+  case 3: case 4: case 5: case 6: case 7: operation(g, t); break;
   case 8: { /* a load */
     unsigned cand[COUNT(LOADS)], n = 0;
     for (unsigned i = 0; i < COUNT(LOADS); i++)
@@ -711,13 +720,7 @@ static void expr(gen *g, unsigned t) {
       leaf(g, t);
     }
     break;
-  default: { /* an operation again: the most common node */
-    const op *o = &ops[by_result[t][rd_below(g->in, nby[t])]];
-    for (unsigned i = 0; i < 3 && o->a[i] != NONE; i++) expr(g, o->a[i]);
-    emit_op_imm(g, o);
-    canonical(g, o->canon);
-    break;
-  }
+  default: operation(g, t); break; /* again: the most common node */
   }
   g->depth--;
 }
@@ -787,19 +790,19 @@ static void stmt(gen *g) {
   switch (k) {
   case 0: emit(g, 0x01); break; /* nop */
   case 1: case 2: { /* local.set */
-    unsigned t = rd_below(g->in, NTY);
+    unsigned t = rd_below(g->in, g->nty);
     expr(g, t);
     emit(g, 0x21), emit_u(g, pick_local(g, t));
     break;
   }
   case 3: { /* global.set */
-    unsigned t = rd_below(g->in, NTY);
+    unsigned t = rd_below(g->in, g->nty);
     expr(g, t);
     emit(g, 0x24), emit_u(g, t);
     break;
   }
   case 4: case 5: { /* a store, or a lane store */
-    if (rd_below(g->in, 8) == 0) {
+    if (g->simd && rd_below(g->in, 8) == 0) {
       unsigned w = rd_below(g->in, 4);
       address(g);
       expr(g, V128);
@@ -808,7 +811,7 @@ static void stmt(gen *g) {
       emit(g, (uint8_t)rd_below(g->in, 16u >> w));
       break;
     }
-    const memop *m = &STORES[rd_below(g->in, COUNT(STORES))];
+    const memop *m = &STORES[rd_below(g->in, COUNT(STORES) - !g->simd)]; /* v128.store last */
     address(g);
     expr(g, m->t);
     emit_op(g, m->pfx, m->code);
@@ -816,7 +819,7 @@ static void stmt(gen *g) {
     break;
   }
   case 6: /* drop */
-    expr(g, rd_below(g->in, NTY));
+    expr(g, rd_below(g->in, g->nty));
     emit(g, 0x1a);
     break;
   case 7: /* block */
@@ -884,7 +887,7 @@ static void stmt(gen *g) {
     emit(g, 0x0b);
     break;
   default: { /* local.set of an operation: the most common statement */
-    unsigned t = rd_below(g->in, NTY);
+    unsigned t = rd_below(g->in, g->nty);
     expr(g, t);
     emit(g, 0x21), emit_u(g, user_local(g, t, rd_below(g->in, NUSER)));
     break;
@@ -897,6 +900,27 @@ static void stmts(gen *g, unsigned max) {
   for (unsigned n = rd_below(g->in, max + 1); n; n--) stmt(g);
 }
 
+/* The type of global t, and of the locals of type t's slots: i64 for
+ * v128 in a module without SIMD (never read as v128 there). */
+static unsigned global_type(const gen *g, unsigned t) { return t < g->nty ? t : I64; }
+
+/* Stores the function's NUSER locals of each type at its place from
+ * SPILL_AT. */
+static void spill_locals(gen *g) {
+  static const uint8_t STORE[NTY] = {0x36, 0x37, 0x38, 0x39, 0}; /* v128.store apart */
+  static const uint8_t SIZE[NTY] = {4, 8, 4, 8, 16};
+  unsigned at = SPILL_AT + g->f * SPILL_SIZE;
+  for (unsigned t = 0; t < NTY; t++)
+    for (unsigned k = 0; k < NUSER; k++, at += SIZE[t]) {
+      unsigned lt = global_type(g, t);
+      emit_i32(g, (int32_t)at);
+      emit(g, 0x20), emit_u(g, user_local(g, t, k));
+      if (lt == V128) emit_op(g, 0xfd, 11);
+      else emit(g, STORE[lt]);
+      emit_u(g, 0), emit_u(g, 0); /* align 1, offset 0 */
+    }
+}
+
 /* One function's body (locals and code) into out. */
 static void body(gen *g, unsigned f, buf *out) {
   buf code = {0};
@@ -907,16 +931,23 @@ static void body(gen *g, unsigned f, buf *out) {
   g->depth = 0;
   g->budget = BUDGET;
   push_label(g, g->s[f].r, false);
+  /* The code in a block, then its locals stored to memory: what it
+   * computed is compared even when no result or store shows it. */
+  emit(g, 0x02), emit_blocktype(g, g->s[f].r);
+  push_label(g, g->s[f].r, false);
   stmts(g, 6);
   if (g->s[f].r != NONE) expr(g, g->s[f].r);
+  pop_label(g);
+  emit(g, 0x0b);
+  spill_locals(g);
   emit(g, 0x0b);
   pop_label(g);
   buf b = {0};
   put_uleb(&b, NTY + 3 + 1); /* groups: the user locals, three temporaries, counters */
-  for (unsigned t = 0; t < NTY; t++) put_uleb(&b, NUSER), put(&b, TYCODE[t]);
+  for (unsigned t = 0; t < NTY; t++) put_uleb(&b, NUSER), put(&b, TYCODE[global_type(g, t)]);
   put_uleb(&b, 1), put(&b, TYCODE[F32]);
   put_uleb(&b, 1), put(&b, TYCODE[F64]);
-  put_uleb(&b, 1), put(&b, TYCODE[V128]);
+  put_uleb(&b, 1), put(&b, TYCODE[global_type(g, V128)]);
   put_uleb(&b, MAXLOOP), put(&b, TYCODE[I32]);
   put_n(&b, code.p, code.n);
   put_uleb(out, b.n);
@@ -931,12 +962,15 @@ static void body(gen *g, unsigned f, buf *out) {
  * function and a null element, a tag (param i32), a data segment. */
 static bool make_module(rd *r, gen *g, buf *m) {
   *g = (gen){.in = r};
+  g->simd = rd_u8(r) & 1;
+  g->nty = g->simd ? NTY : NTY - 1;
   g->nf = 1 + rd_below(r, MAXF);
   for (unsigned f = 0; f < g->nf; f++) {
     sig *s = &g->s[f];
     s->np = (uint8_t)rd_below(r, MAXP + 1);
-    for (unsigned i = 0; i < s->np; i++) s->p[i] = (uint8_t)rd_below(r, NTY);
-    s->r = (uint8_t)rd_below(r, NTY + 1); /* NTY is NONE */
+    for (unsigned i = 0; i < s->np; i++) s->p[i] = (uint8_t)rd_below(r, g->nty);
+    unsigned k = rd_below(r, g->nty + 1);
+    s->r = (uint8_t)(k == g->nty ? NONE : k);
   }
   buf c = {0};
   static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
@@ -968,10 +1002,10 @@ static bool make_module(rd *r, gen *g, buf *m) {
   /* globals: one of each type, mutable, a constant first */
   put_uleb(&c, NGLOBALS);
   buf *saved = g->c;
-  for (unsigned t = 0; t < NTY; t++) {
-    put(&c, TYCODE[t]), put(&c, 1);
+  for (unsigned t = 0; t < NGLOBALS; t++) {
+    put(&c, TYCODE[global_type(g, t)]), put(&c, 1);
     g->c = &c;
-    emit_const(g, t);
+    emit_const(g, global_type(g, t));
     put(&c, 0x0b);
   }
   g->c = saved;
@@ -1123,8 +1157,8 @@ static void mismatch(const char *what, const side *a, const side *b, const char 
 }
 
 /* Memory 0 and the five globals of the two instances must be equal. */
-static void compare_state(side *a, side *b, const char *fn, const cis_val *args, unsigned nargs,
-                          const uint8_t *types) {
+static void compare_state(const gen *g, side *a, side *b, const char *fn, const cis_val *args,
+                          unsigned nargs, const uint8_t *types) {
   cis_memory *ma = cis_instance_memory(a->inst), *mb = cis_instance_memory(b->inst);
   uint64_t na = cis_memory_size(ma), nb = cis_memory_size(mb);
   if (na != nb) {
@@ -1150,12 +1184,13 @@ static void compare_state(side *a, side *b, const char *fn, const cis_val *args,
         cis_instance_export(b->inst, name, 2, &xb) != CIS_OK)
       abort();
     cis_val va = cis_global_get(xa.of.global), vb = cis_global_get(xb.of.global);
-    if (!same_val(t, &va, &vb)) {
+    unsigned gt = global_type(g, t);
+    if (!same_val(gt, &va, &vb)) {
       mismatch("global", a, b, fn, args, nargs, types);
       fprintf(stderr, "  g%u: %s ", t, a->name);
-      print_val(t, &va);
+      print_val(gt, &va);
       fprintf(stderr, ", %s ", b->name);
-      print_val(t, &vb);
+      print_val(gt, &vb);
       fprintf(stderr, "\n");
       abort();
     }
@@ -1198,7 +1233,7 @@ static bool call_both(side *a, side *b, const gen *g, rd *r) {
     fprintf(stderr, "\n");
     abort();
   }
-  compare_state(a, b, fn, args, s->np, s->p);
+  compare_state(g, a, b, fn, args, s->np, s->p);
   return true;
 }
 
@@ -1251,7 +1286,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   }
   if (ra == CIS_OK) {
-    compare_state(&a, &b, NULL, NULL, 0, NULL);
+    compare_state(&g, &a, &b, NULL, NULL, 0, NULL);
     for (unsigned k = 0; k < MAX_CALLS && call_both(&a, &b, &g, &cr); k++) {
     }
   }
