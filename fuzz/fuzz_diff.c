@@ -340,11 +340,14 @@ typedef struct label {
   bool loop;  /* a loop: generated branches never target one */
 } label;
 
+enum { IMPORT = MAXF }; /* the host function's place in gen.s */
+
 typedef struct gen {
   rd *in;              /* the choices */
   buf *c;              /* the current function's code */
-  sig s[MAXF];         /* every function's signature */
+  sig s[MAXF + 1];     /* every function's signature, then the import's */
   unsigned nf, f;      /* functions, the current one */
+  unsigned ni;         /* imported functions: 0, or 1 (env.h, index 0) */
   bool simd;           /* v128 in this module: SIMD's prelude makes a compile slower */
   unsigned nty;        /* the value types used: NTY, or NTY - 1 without SIMD */
   label lab[MAXLAB];   /* labels in scope, the function's own first */
@@ -502,9 +505,17 @@ static void canonical(gen *g, unsigned how) {
 }
 
 /* An address: a small constant (around the first page's end too), an
- * expression masked to a range, or any expression. */
+ * expression masked to a range, an i32 local plus a constant (as the
+ * compiled tier's check groups take them: several in a block share one
+ * bounds check), or any expression. */
 static void address(gen *g) {
-  switch (rd_below(g->in, 4)) {
+  static const int32_t NEAR[] = {0, 1, 2, 4, 8, 12, 16, 24, 32, 60, 64, -1, -4, -16, 0xfff0, 0x7fffffff};
+  switch (rd_below(g->in, 6)) {
+  case 4: case 5:
+    emit(g, 0x20), emit_u(g, pick_local(g, I32));
+    emit_i32(g, NEAR[rd_below(g->in, COUNT(NEAR))]);
+    emit(g, 0x6a);
+    break;
   case 0: emit_i32(g, (int32_t)(rd_bytes(g->in, 2) % 0x10100)); break;
   case 1: emit_i32(g, (int32_t)(0x10000 - 1 - rd_below(g->in, 24))); break;
   case 2:
@@ -538,6 +549,30 @@ static int forward_callee(gen *g, unsigned r, bool any) {
 
 static void args_of(gen *g, unsigned j) {
   for (unsigned i = 0; i < g->s[j].np; i++) expr(g, g->s[j].p[i]);
+}
+
+/* The function index of j (a defined function, or IMPORT). */
+static unsigned func_index(const gen *g, unsigned j) { return j == IMPORT ? 0 : j + g->ni; }
+
+/* A callee with result r (any with any): the import, a quarter of the
+ * time when it has one, else forward_callee's. */
+static int callee(gen *g, unsigned r, bool any) {
+  if (g->ni && (any || g->s[IMPORT].r == r) && rd_below(g->in, 4) == 0) return IMPORT;
+  return forward_callee(g, r, any);
+}
+
+static void table_index(gen *g, unsigned j);
+
+/* A call of j with its arguments: direct, or through the table for a
+ * defined function half the time. */
+static void call(gen *g, unsigned j) {
+  args_of(g, j);
+  if (j == IMPORT || rd_u8(g->in) & 1) {
+    emit(g, 0x10), emit_u(g, func_index(g, j));
+  } else {
+    table_index(g, j);
+    emit(g, 0x11), emit_u(g, j), emit_u(g, 0);
+  }
 }
 
 /* The table index of a call_indirect to type j: mostly j itself (a
@@ -673,19 +708,10 @@ static void expr(gen *g, unsigned t) {
     if (g->loops < MAXLOOP) counted_loop(g, t);
     else leaf(g, t);
     break;
-  case 13: { /* call or call_indirect of a function with result t */
-    int j = forward_callee(g, t, false);
-    if (j < 0) {
-      leaf(g, t);
-      break;
-    }
-    args_of(g, (unsigned)j);
-    if (rd_u8(g->in) & 1) {
-      emit(g, 0x10), emit_u(g, (unsigned)j);
-    } else {
-      table_index(g, (unsigned)j);
-      emit(g, 0x11), emit_u(g, (unsigned)j), emit_u(g, 0);
-    }
+  case 13: { /* a call of a function with result t */
+    int j = callee(g, t, false);
+    if (j < 0) leaf(g, t);
+    else call(g, (unsigned)j);
     break;
   }
   case 14: /* local.tee */
@@ -767,13 +793,13 @@ static void branch(gen *g) {
 /* return, return_call or return_call_indirect. */
 static void leave(gen *g) {
   unsigned r = g->s[g->f].r, k = rd_below(g->in, 3);
-  int j = k ? forward_callee(g, r, false) : -1;
+  int j = k == 1 ? callee(g, r, false) : k ? forward_callee(g, r, false) : -1;
   if (j < 0) {
     if (r != NONE) expr(g, r);
     emit(g, 0x0f);
-  } else if (k == 1) {
+  } else if (k == 1) { /* the import too: a tail call of a host function */
     args_of(g, (unsigned)j);
-    emit(g, 0x12), emit_u(g, (unsigned)j);
+    emit(g, 0x12), emit_u(g, func_index(g, (unsigned)j));
   } else {
     args_of(g, (unsigned)j);
     table_index(g, (unsigned)j);
@@ -843,15 +869,9 @@ static void stmt(gen *g) {
     break;
   case 10: case 11: branch(g); break;
   case 12: { /* a call, its result dropped */
-    int j = forward_callee(g, NONE, true);
+    int j = callee(g, NONE, true);
     if (j < 0) break;
-    args_of(g, (unsigned)j);
-    if (rd_u8(g->in) & 1) {
-      emit(g, 0x10), emit_u(g, (unsigned)j);
-    } else {
-      table_index(g, (unsigned)j);
-      emit(g, 0x11), emit_u(g, (unsigned)j), emit_u(g, 0);
-    }
+    call(g, (unsigned)j);
     if (g->s[j].r != NONE) emit(g, 0x1a);
     break;
   }
@@ -965,7 +985,9 @@ static bool make_module(rd *r, gen *g, buf *m) {
   g->simd = rd_u8(r) & 1;
   g->nty = g->simd ? NTY : NTY - 1;
   g->nf = 1 + rd_below(r, MAXF);
-  for (unsigned f = 0; f < g->nf; f++) {
+  g->ni = rd_u8(r) & 1;
+  for (unsigned f = 0; f <= MAXF; f++) {
+    if (f == g->nf) f = IMPORT; /* the import's signature, used or not */
     sig *s = &g->s[f];
     s->np = (uint8_t)rd_below(r, MAXP + 1);
     for (unsigned i = 0; i < s->np; i++) s->p[i] = (uint8_t)rd_below(r, g->nty);
@@ -975,17 +997,24 @@ static bool make_module(rd *r, gen *g, buf *m) {
   buf c = {0};
   static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
   put_n(m, head, sizeof head);
-  /* types: one a function, then the tag's */
-  put_uleb(&c, g->nf + 1);
-  for (unsigned f = 0; f < g->nf; f++) {
+  /* types: one a function, the tag's, the import's */
+  put_uleb(&c, g->nf + 2);
+  for (unsigned f = 0; f <= MAXF; f++) {
+    if (f == g->nf) { /* the tag's (param i32) between */
+      put(&c, 0x60), put_uleb(&c, 1), put(&c, 0x7f), put_uleb(&c, 0);
+      f = IMPORT;
+    }
     put(&c, 0x60);
     put_uleb(&c, g->s[f].np);
     for (unsigned i = 0; i < g->s[f].np; i++) put(&c, TYCODE[g->s[f].p[i]]);
     put_uleb(&c, g->s[f].r != NONE);
     if (g->s[f].r != NONE) put(&c, TYCODE[g->s[f].r]);
   }
-  put(&c, 0x60), put_uleb(&c, 1), put(&c, 0x7f), put_uleb(&c, 0);
   section(m, 1, &c);
+  if (g->ni) {
+    put_uleb(&c, 1), put_name(&c, "env"), put_name(&c, "h"), put(&c, 0), put_uleb(&c, g->nf + 1);
+    section(m, 2, &c);
+  }
   put_uleb(&c, g->nf);
   for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f);
   section(m, 3, &c);
@@ -1014,7 +1043,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
   char name[16];
   for (unsigned f = 0; f < g->nf; f++) {
     snprintf(name, sizeof name, "f%u", f);
-    put_name(&c, name), put(&c, 0), put_uleb(&c, f);
+    put_name(&c, name), put(&c, 0), put_uleb(&c, f + g->ni);
   }
   put_name(&c, "m"), put(&c, 2), put_uleb(&c, 0);
   for (unsigned t = 0; t < NGLOBALS; t++) {
@@ -1024,7 +1053,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
   section(m, 7, &c);
   put_uleb(&c, 1), put(&c, 0), put(&c, 0x41), put_sleb(&c, 0), put(&c, 0x0b);
   put_uleb(&c, g->nf);
-  for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f);
+  for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f + g->ni);
   section(m, 9, &c);
   put_uleb(&c, g->nf);
   for (unsigned f = 0; f < g->nf; f++) body(g, f, &c);
@@ -1102,13 +1131,52 @@ typedef struct side {
   const char *name;    /* "interp" or "aot" */
   cis_engine *e;       /* its engine */
   cis_module *m;       /* the module loaded on it */
+  cis_func *host;      /* env.h when the module imports it */
+  cis_imports *im;     /* the imports holding it */
   cis_instance *inst;  /* its instance */
 } side;
 
 static void side_free(side *s) {
   if (s->inst) cis_instance_free(s->inst);
+  if (s->im) cis_imports_free(s->im);
+  if (s->host) cis_func_free(s->host);
   if (s->m) cis_module_free(s->m);
   if (s->e) cis_engine_free(s->e);
+}
+
+/* env.h: a hash of its arguments' bits as its result (a NaN's too),
+ * or, for one hash in 16, a failure (CIS_TRAP_HOST). The signature is
+ * the user pointer. */
+static cis_result host_fn(cis_call *call, const cis_slot *args, cis_slot *results) {
+  const sig *s = cis_call_user(call);
+  uint64_t h = 0x9e3779b97f4a7c15ull;
+  for (unsigned i = 0, slot = 0; i < s->np; i++) {
+    bool narrow = s->p[i] == I32 || s->p[i] == F32; /* the slot's high half is not the value's */
+    for (unsigned k = 0; k < (s->p[i] == V128 ? 2u : 1u); k++, slot++)
+      h = (h ^ (narrow ? args[slot].u32 : args[slot].u64)) * 0x100000001b3ull;
+  }
+  h ^= h >> 29;
+  if (h >> 60 == 0xf) return cis_call_fail(call, CIS_TRAP_HOST, "env.h failed");
+  if (s->r != NONE) results[0].u64 = s->r == I32 || s->r == F32 ? (uint32_t)h : h;
+  if (s->r == V128) results[1].u64 = h * 3;
+  return CIS_OK;
+}
+
+/* Links env.h, made on the side's engine, when the module imports it. */
+static void link_host(side *sd, const gen *g) {
+  static const char CH[NTY] = {'i', 'I', 'f', 'F', 'v'};
+  if (!g->ni) return;
+  const sig *s = &g->s[IMPORT];
+  char text[MAXP + 4], *p = text;
+  *p++ = '(';
+  for (unsigned i = 0; i < s->np; i++) *p++ = CH[s->p[i]];
+  *p++ = ')';
+  if (s->r != NONE) *p++ = CH[s->r];
+  *p = 0;
+  cis_host_func_def def = {.module = "env", .name = "h", .signature = text, .fn = host_fn, .user = (void *)s};
+  if (cis_func_new_host(sd->e, &def, &sd->host) != CIS_OK || cis_imports_new(sd->e, &sd->im) != CIS_OK ||
+      cis_imports_add_func(sd->im, "env", 3, "h", 1, sd->host) != CIS_OK)
+    abort();
 }
 
 static void print_val(unsigned t, const cis_val *v) {
@@ -1278,8 +1346,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             cis_errmsg(b.e));
     abort();
   }
-  ra = cis_instance_new(a.m, NULL, NULL, &a.inst);
-  rb = cis_instance_new(b.m, NULL, NULL, &b.inst);
+  link_host(&a, &g);
+  link_host(&b, &g);
+  ra = cis_instance_new(a.m, a.im, NULL, &a.inst);
+  rb = cis_instance_new(b.m, b.im, NULL, &b.inst);
   if (ra != rb) {
     mismatch("instantiation", &a, &b, NULL, NULL, 0, NULL);
     fprintf(stderr, "  %s: %s, %s: %s\n", a.name, cis_errname(ra), b.name, cis_errname(rb));
