@@ -1145,8 +1145,10 @@ static void side_free(side *s) {
 }
 
 /* env.h: a hash of its arguments' bits as its result (a NaN's too),
- * or, for one hash in 16, a failure (CIS_TRAP_HOST). The signature is
- * the user pointer. */
+ * or, for one hash in 16, a failure (CIS_TRAP_HOST); by other bits of
+ * the hash it also grows memory 0 by a page and sets global g0 (i32),
+ * which compiled code must see after the call. The signature is the
+ * user pointer. */
 static cis_result host_fn(cis_call *call, const cis_slot *args, cis_slot *results) {
   const sig *s = cis_call_user(call);
   uint64_t h = 0x9e3779b97f4a7c15ull;
@@ -1157,6 +1159,11 @@ static cis_result host_fn(cis_call *call, const cis_slot *args, cis_slot *result
   }
   h ^= h >> 29;
   if (h >> 60 == 0xf) return cis_call_fail(call, CIS_TRAP_HOST, "env.h failed");
+  cis_instance *inst = cis_call_instance(call);
+  cis_extern g0;
+  if ((h >> 56 & 0xf) == 1) (void)cis_memory_grow(cis_instance_memory(inst), 1);
+  if ((h >> 52 & 0x3) == 1 && cis_instance_export(inst, "g0", 2, &g0) == CIS_OK)
+    (void)cis_global_set(g0.of.global, (cis_val){.type = CIS_I32, .of.u32 = (uint32_t)h});
   if (s->r != NONE) results[0].u64 = s->r == I32 || s->r == F32 ? (uint32_t)h : h;
   if (s->r == V128) results[1].u64 = h * 3;
   return CIS_OK;
