@@ -333,10 +333,12 @@ typedef struct sig {
   uint8_t np;      /* parameters */
   uint8_t p[MAXP]; /* their types */
   uint8_t r;       /* result type, NONE for none */
+  uint8_t r2;      /* a second result's (multi-value), NONE for none */
 } sig;
 
 typedef struct label {
   uint8_t r;  /* what a branch to it carries, NONE for nothing */
+  uint8_t r2; /* and a second value (a function's label only), or NONE */
   bool loop;  /* a loop: generated branches never target one */
 } label;
 
@@ -379,7 +381,7 @@ static void emit_op(gen *g, uint8_t pfx, unsigned code) {
 static void emit_blocktype(gen *g, unsigned t) { emit(g, t == NONE ? 0x40 : TYCODE[t]); }
 
 static void push_label(gen *g, unsigned r, bool loop) {
-  if (g->nlab < MAXLAB) g->lab[g->nlab] = (label){.r = (uint8_t)r, .loop = loop};
+  if (g->nlab < MAXLAB) g->lab[g->nlab] = (label){.r = (uint8_t)r, .r2 = NONE, .loop = loop};
   g->nlab++;
 }
 
@@ -538,12 +540,15 @@ static void emit_op_imm(gen *g, const op *o) {
   if (o->lanes) emit(g, (uint8_t)rd_below(g->in, o->lanes));
 }
 
-/* A function j > the current one whose result is r (NONE: any), or -1:
- * calls go forward only, so they end. */
-static int forward_callee(gen *g, unsigned r, bool any) {
+/* Whether s returns r first, then r2 (any second one when r2 < 0). */
+static bool returns(const sig *s, unsigned r, int r2) { return s->r == r && (r2 < 0 || s->r2 == r2); }
+
+/* A function j > the current one that returns r, r2 (any with any), or
+ * -1: calls go forward only, so they end. */
+static int forward_callee(gen *g, unsigned r, int r2, bool any) {
   unsigned cand[MAXF], n = 0;
   for (unsigned j = g->f + 1; j < g->nf; j++)
-    if (any || g->s[j].r == r) cand[n++] = j;
+    if (any || returns(&g->s[j], r, r2)) cand[n++] = j;
   return n ? (int)cand[rd_below(g->in, n)] : -1;
 }
 
@@ -554,11 +559,11 @@ static void args_of(gen *g, unsigned j) {
 /* The function index of j (a defined function, or IMPORT). */
 static unsigned func_index(const gen *g, unsigned j) { return j == IMPORT ? 0 : j + g->ni; }
 
-/* A callee with result r (any with any): the import, a quarter of the
- * time when it has one, else forward_callee's. */
-static int callee(gen *g, unsigned r, bool any) {
-  if (g->ni && (any || g->s[IMPORT].r == r) && rd_below(g->in, 4) == 0) return IMPORT;
-  return forward_callee(g, r, any);
+/* A callee that returns r, r2 (any with any): the import, a quarter of
+ * the time when it has one, else forward_callee's. */
+static int callee(gen *g, unsigned r, int r2, bool any) {
+  if (g->ni && (any || returns(&g->s[IMPORT], r, r2)) && rd_below(g->in, 4) == 0) return IMPORT;
+  return forward_callee(g, r, r2, any);
 }
 
 static void table_index(gen *g, unsigned j);
@@ -708,10 +713,14 @@ static void expr(gen *g, unsigned t) {
     if (g->loops < MAXLOOP) counted_loop(g, t);
     else leaf(g, t);
     break;
-  case 13: { /* a call of a function with result t */
-    int j = callee(g, t, false);
-    if (j < 0) leaf(g, t);
-    else call(g, (unsigned)j);
+  case 13: { /* a call of a function whose (first) result is t */
+    int j = callee(g, t, -1, false);
+    if (j < 0) {
+      leaf(g, t);
+      break;
+    }
+    call(g, (unsigned)j);
+    if (g->s[j].r2 != NONE) emit(g, 0x21), emit_u(g, pick_local(g, g->s[j].r2));
     break;
   }
   case 14: /* local.tee */
@@ -762,29 +771,37 @@ static unsigned pick_label(gen *g) {
   return 0;
 }
 
+/* The values a branch to label l carries. */
+static void label_values(gen *g, const label *l) {
+  if (l->r != NONE) expr(g, l->r);
+  if (l->r2 != NONE) expr(g, l->r2);
+}
+
 static void branch(gen *g) {
-  unsigned i = pick_label(g), r = g->lab[i].r, d = g->nlab - 1 - i;
+  unsigned i = pick_label(g), d = g->nlab - 1 - i;
+  const label *l = &g->lab[i];
   switch (rd_below(g->in, 4)) {
-  case 0: case 1: /* br_if, the value dropped when not taken */
-    if (r != NONE) expr(g, r);
+  case 0: case 1: /* br_if, the values dropped when not taken */
+    label_values(g, l);
     expr(g, I32);
     emit(g, 0x0d), emit_u(g, d);
-    if (r != NONE) emit(g, 0x1a);
+    if (l->r != NONE) emit(g, 0x1a);
+    if (l->r2 != NONE) emit(g, 0x1a);
     break;
-  case 2: { /* br_table over labels of the same type */
+  case 2: { /* br_table over labels of the same types */
     unsigned targets[5], n = 1 + rd_below(g->in, 4);
     for (unsigned k = 0; k < n; k++) {
       unsigned j = pick_label(g);
-      targets[k] = g->lab[j].r == r ? g->nlab - 1 - j : d;
+      targets[k] = g->lab[j].r == l->r && g->lab[j].r2 == l->r2 ? g->nlab - 1 - j : d;
     }
-    if (r != NONE) expr(g, r);
+    label_values(g, l);
     expr(g, I32);
     emit(g, 0x0e), emit_u(g, n - 1);
     for (unsigned k = 0; k < n; k++) emit_u(g, targets[k]);
     break;
   }
   default: /* br: what follows is dead code, which must validate too */
-    if (r != NONE) expr(g, r);
+    label_values(g, l);
     emit(g, 0x0c), emit_u(g, d);
     break;
   }
@@ -792,10 +809,10 @@ static void branch(gen *g) {
 
 /* return, return_call or return_call_indirect. */
 static void leave(gen *g) {
-  unsigned r = g->s[g->f].r, k = rd_below(g->in, 3);
-  int j = k == 1 ? callee(g, r, false) : k ? forward_callee(g, r, false) : -1;
+  unsigned r = g->s[g->f].r, r2 = g->s[g->f].r2, k = rd_below(g->in, 3);
+  int j = k == 1 ? callee(g, r, (int)r2, false) : k ? forward_callee(g, r, (int)r2, false) : -1;
   if (j < 0) {
-    if (r != NONE) expr(g, r);
+    label_values(g, &g->lab[0]);
     emit(g, 0x0f);
   } else if (k == 1) { /* the import too: a tail call of a host function */
     args_of(g, (unsigned)j);
@@ -869,10 +886,11 @@ static void stmt(gen *g) {
     break;
   case 10: case 11: branch(g); break;
   case 12: { /* a call, its result dropped */
-    int j = callee(g, NONE, true);
+    int j = callee(g, NONE, -1, true);
     if (j < 0) break;
     call(g, (unsigned)j);
     if (g->s[j].r != NONE) emit(g, 0x1a);
+    if (g->s[j].r2 != NONE) emit(g, 0x1a);
     break;
   }
   case 13: /* throw the tag */
@@ -951,12 +969,18 @@ static void body(gen *g, unsigned f, buf *out) {
   g->depth = 0;
   g->budget = BUDGET;
   push_label(g, g->s[f].r, false);
+  g->lab[0].r2 = g->s[f].r2;
   /* The code in a block, then its locals stored to memory: what it
-   * computed is compared even when no result or store shows it. */
-  emit(g, 0x02), emit_blocktype(g, g->s[f].r);
+   * computed is compared even when no result or store shows it. Two
+   * results make the block's type that of [] -> results (a type of
+   * its own after the import's). */
+  emit(g, 0x02);
+  if (g->s[f].r2 == NONE) emit_blocktype(g, g->s[f].r);
+  else put_sleb(g->c, g->nf + 2 + f);
   push_label(g, g->s[f].r, false);
+  g->lab[1].r2 = g->s[f].r2;
   stmts(g, 6);
-  if (g->s[f].r != NONE) expr(g, g->s[f].r);
+  label_values(g, &g->lab[1]);
   pop_label(g);
   emit(g, 0x0b);
   spill_locals(g);
@@ -977,6 +1001,16 @@ static void body(gen *g, unsigned f, buf *out) {
   free(b.p);
 }
 
+/* The type of s (without its parameters unless params) into c. */
+static void func_type(buf *c, const sig *s, bool params) {
+  put(c, 0x60);
+  put_uleb(c, params ? s->np : 0);
+  for (unsigned i = 0; params && i < s->np; i++) put(c, TYCODE[s->p[i]]);
+  put_uleb(c, (s->r != NONE) + (s->r2 != NONE));
+  if (s->r != NONE) put(c, TYCODE[s->r]);
+  if (s->r2 != NONE) put(c, TYCODE[s->r2]);
+}
+
 /* Makes a module from r: nf functions exported as f0..., a memory "m",
  * globals g0..g4 (i32, i64, f32, f64, v128; mutable), a table of every
  * function and a null element, a tag (param i32), a data segment. */
@@ -993,23 +1027,23 @@ static bool make_module(rd *r, gen *g, buf *m) {
     for (unsigned i = 0; i < s->np; i++) s->p[i] = (uint8_t)rd_below(r, g->nty);
     unsigned k = rd_below(r, g->nty + 1);
     s->r = (uint8_t)(k == g->nty ? NONE : k);
+    k = rd_below(r, 4 * g->nty); /* a quarter of the functions with a result have two */
+    s->r2 = (uint8_t)(s->r != NONE && f != IMPORT && k < g->nty ? k : NONE);
   }
   buf c = {0};
   static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
   put_n(m, head, sizeof head);
-  /* types: one a function, the tag's, the import's */
-  put_uleb(&c, g->nf + 2);
+  /* types: one a function, the tag's, the import's, then each
+   * function's results alone (the type of its body's block) */
+  put_uleb(&c, 2 * g->nf + 2);
   for (unsigned f = 0; f <= MAXF; f++) {
     if (f == g->nf) { /* the tag's (param i32) between */
       put(&c, 0x60), put_uleb(&c, 1), put(&c, 0x7f), put_uleb(&c, 0);
       f = IMPORT;
     }
-    put(&c, 0x60);
-    put_uleb(&c, g->s[f].np);
-    for (unsigned i = 0; i < g->s[f].np; i++) put(&c, TYCODE[g->s[f].p[i]]);
-    put_uleb(&c, g->s[f].r != NONE);
-    if (g->s[f].r != NONE) put(&c, TYCODE[g->s[f].r]);
+    func_type(&c, &g->s[f], true);
   }
+  for (unsigned f = 0; f < g->nf; f++) func_type(&c, &g->s[f], false);
   section(m, 1, &c);
   if (g->ni) {
     put_uleb(&c, 1), put_name(&c, "env"), put_name(&c, "h"), put(&c, 0), put_uleb(&c, g->nf + 1);
@@ -1287,27 +1321,29 @@ static bool call_both(side *a, side *b, const gen *g, rd *r) {
     memcpy(args[i].v128, &lo, 8);
     memcpy(args[i].v128 + 8, &hi, 8);
   }
-  cis_val ra = {.type = CIS_I32}, rb = {.type = CIS_I32};
-  unsigned nr = s->r != NONE;
+  cis_val ra[2] = {{.type = CIS_I32}}, rb[2] = {{.type = CIS_I32}};
+  unsigned nr = (s->r != NONE) + (s->r2 != NONE);
+  const uint8_t rt[2] = {s->r, s->r2};
   cis_func *fa = cis_instance_func(a->inst, fn), *fb = cis_instance_func(b->inst, fn);
   if (!fa || !fb) abort();
-  cis_result ca = cis_func_call(a->inst, fa, args, s->np, &ra, nr);
-  cis_result cb = cis_func_call(b->inst, fb, args, s->np, &rb, nr);
+  cis_result ca = cis_func_call(a->inst, fa, args, s->np, ra, nr);
+  cis_result cb = cis_func_call(b->inst, fb, args, s->np, rb, nr);
   if (stopped(ca) || stopped(cb)) return false;
   if (ca != cb) {
     mismatch("result code", a, b, fn, args, s->np, s->p);
     fprintf(stderr, "  %s: %s, %s: %s\n", a->name, cis_errname(ca), b->name, cis_errname(cb));
     abort();
   }
-  if (ca == CIS_OK && nr && !same_val(s->r, &ra, &rb)) {
-    mismatch("result", a, b, fn, args, s->np, s->p);
-    fprintf(stderr, "  %s: ", a->name);
-    print_val(s->r, &ra);
-    fprintf(stderr, "\n  %s: ", b->name);
-    print_val(s->r, &rb);
-    fprintf(stderr, "\n");
-    abort();
-  }
+  for (unsigned i = 0; ca == CIS_OK && i < nr; i++)
+    if (!same_val(rt[i], &ra[i], &rb[i])) {
+      mismatch("result", a, b, fn, args, s->np, s->p);
+      fprintf(stderr, "  result %u: %s ", i, a->name);
+      print_val(rt[i], &ra[i]);
+      fprintf(stderr, ", %s ", b->name);
+      print_val(rt[i], &rb[i]);
+      fprintf(stderr, "\n");
+      abort();
+    }
   compare_state(g, a, b, fn, args, s->np, s->p);
   return true;
 }
