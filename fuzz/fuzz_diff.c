@@ -1107,7 +1107,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
 
 enum {
   FUEL = 2000000,   /* both engines; the compiled one's unit is coarser */
-  TIMEOUT_MS = 2000, /* a backstop: no generated loop runs long */
+  TIMEOUT_MS = 1000, /* a backstop: no generated loop runs long */
   MAX_MEMORY = 1u << 20,
   MAX_CALLS = 16, /* calls an input makes (each on both engines) */
   PRUNE_EVERY = 2000,

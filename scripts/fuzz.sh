@@ -232,6 +232,9 @@ set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats
 [ -z "$dict" ] || set -- -dict="$dict" "$@"
 # A wasi_fs input needs a few hundred bytes for its 64 operations.
 [ "$target" != wasi_fs ] || set -- -max_len=2048 "$@"
+# A diff input compiles a module with the C compiler, which a loaded
+# machine can hold for seconds; its inputs are a few KB.
+[ "$target" != diff ] || set -- -max_len=4096 "$@" -timeout=60
 if [ "${FUZZ_FORK:-0}" = 1 ]; then
   set -- -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@"
 fi
