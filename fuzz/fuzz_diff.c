@@ -568,15 +568,20 @@ static int callee(gen *g, unsigned r, int r2, bool any) {
 
 static void table_index(gen *g, unsigned j);
 
-/* A call of j with its arguments: direct, or through the table for a
- * defined function half the time. */
+/* A call of j with its arguments: direct, or for a defined function
+ * through the table or a reference (ref.func, call_ref: the table's
+ * segment declares every defined function). */
 static void call(gen *g, unsigned j) {
   args_of(g, j);
-  if (j == IMPORT || rd_u8(g->in) & 1) {
+  unsigned k = j == IMPORT ? 0 : rd_below(g->in, 4);
+  if (k < 2) {
     emit(g, 0x10), emit_u(g, func_index(g, j));
-  } else {
+  } else if (k == 2) {
     table_index(g, j);
     emit(g, 0x11), emit_u(g, j), emit_u(g, 0);
+  } else {
+    emit(g, 0xd2), emit_u(g, func_index(g, j));
+    emit(g, 0x14), emit_u(g, j);
   }
 }
 
@@ -729,8 +734,13 @@ static void expr(gen *g, unsigned t) {
     break;
   case 15:
     if (t == I32) {
-      switch (rd_below(g->in, 3)) {
+      switch (rd_below(g->in, 5)) {
       case 0: emit(g, 0x3f), emit(g, 0); break; /* memory.size */
+      case 3: emit(g, 0xfc), emit_u(g, 16), emit_u(g, 0); break; /* table.size */
+      case 4: /* whether an element is null (or a trap past the table) */
+        table_index(g, rd_below(g->in, g->nf + 1));
+        emit(g, 0x25), emit_u(g, 0), emit(g, 0xd1);
+        break;
       case 1: /* memory.grow by 0..2 pages, or by a masked value */
         if (rd_u8(g->in) & 1) emit_i32(g, (int32_t)rd_below(g->in, 3));
         else expr(g, I32), emit_i32(g, 3), emit(g, 0x71);
@@ -809,7 +819,7 @@ static void branch(gen *g) {
 
 /* return, return_call or return_call_indirect. */
 static void leave(gen *g) {
-  unsigned r = g->s[g->f].r, r2 = g->s[g->f].r2, k = rd_below(g->in, 3);
+  unsigned r = g->s[g->f].r, r2 = g->s[g->f].r2, k = rd_below(g->in, 4);
   int j = k == 1 ? callee(g, r, (int)r2, false) : k ? forward_callee(g, r, (int)r2, false) : -1;
   if (j < 0) {
     label_values(g, &g->lab[0]);
@@ -817,10 +827,14 @@ static void leave(gen *g) {
   } else if (k == 1) { /* the import too: a tail call of a host function */
     args_of(g, (unsigned)j);
     emit(g, 0x12), emit_u(g, func_index(g, (unsigned)j));
-  } else {
+  } else if (k == 2) {
     args_of(g, (unsigned)j);
     table_index(g, (unsigned)j);
     emit(g, 0x13), emit_u(g, (unsigned)j), emit_u(g, 0);
+  } else { /* return_call_ref */
+    args_of(g, (unsigned)j);
+    emit(g, 0xd2), emit_u(g, func_index(g, (unsigned)j));
+    emit(g, 0x15), emit_u(g, (unsigned)j);
   }
 }
 
@@ -829,7 +843,7 @@ static void stmt(gen *g) {
   if (g->budget) g->budget--;
   if (g->depth >= MAXDEPTH || !g->budget) return;
   g->depth++;
-  unsigned k = rd_below(g->in, 18);
+  unsigned k = rd_below(g->in, 19);
   switch (k) {
   case 0: emit(g, 0x01); break; /* nop */
   case 1: case 2: { /* local.set */
@@ -911,6 +925,13 @@ static void stmt(gen *g) {
       expr(g, I32), emit_i32(g, 0x1ff), emit(g, 0x71);
       emit(g, 0xfc), emit_u(g, 10), emit(g, 0), emit(g, 0);
     }
+    break;
+  case 18: /* table.set of a function or null: later call_indirects
+             * find another type, a null, or (rarely) recurse */
+    table_index(g, rd_below(g->in, g->nf + 1));
+    if (rd_u8(g->in) & 1) emit(g, 0xd2), emit_u(g, func_index(g, rd_below(g->in, g->nf)));
+    else emit(g, 0xd0), emit(g, 0x70);
+    emit(g, 0x26), emit_u(g, 0);
     break;
   case 16: /* a try_table catching all, around statements */
     emit(g, 0x02), emit(g, 0x40);
