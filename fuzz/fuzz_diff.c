@@ -11,13 +11,15 @@
  * The generator makes well-typed code by construction, one expression or
  * statement at a time (choices read from the bytes, 0 when they run out,
  * which is always a leaf): up to five functions of i32, i64, f32, f64 and
- * v128 parameters and result, with scalar and SIMD arithmetic,
- * conversions, loads and stores, locals, globals, blocks, ifs, loops that
- * end (a counter local of their own runs each down from 1..4), br, br_if,
- * br_table and return, calls, call_indirect and tail calls (to later
- * functions, so they end; a call_indirect through a computed index may
- * miss or recurse), throw and try_table, select, memory.grow, fill and
- * copy. Every float operation whose NaN result the spec leaves
+ * v128 parameters and up to two results, and maybe a host function
+ * import, with scalar and SIMD arithmetic, conversions, loads and stores,
+ * locals, globals, blocks, ifs, loops that end (a counter local of their
+ * own runs each down from 1..4), br, br_if, br_table and return, calls,
+ * call_indirect, call_ref and their tail calls (to later functions, so
+ * they end; a call_indirect through a computed index may miss or
+ * recurse), table.size, get and set, throw and try_table, select,
+ * memory.grow, fill and copy; each function stores its locals to memory
+ * at its end, so that what it computed is compared. Every float operation whose NaN result the spec leaves
  * nondeterministic (arithmetic, rounding, min/max, promotion and
  * demotion, in both scalar and SIMD forms) is followed by code that
  * replaces a NaN by the canonical positive NaN, so memory, globals and
