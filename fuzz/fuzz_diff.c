@@ -1373,7 +1373,9 @@ static bool call_both(side *a, side *b, const gen *g, rd *r) {
 
 /* Whether the last compile on e ended in the C compiler's own crash (GCC
  * writes "during GIMPLE pass" or "during RTL pass" before an internal
- * compiler error). GCC 12's veclower2 crashes on some SIMD code. */
+ * compiler error): not a fault of cis, but the code generator may have
+ * to write the construct another way, as it does for the i64x2
+ * comparisons GCC 12 crashed on (aot_prelude_simd.h). */
 static bool ice(const cis_engine *e) {
   const char *m = cis_errmsg(e);
   return strstr(m, "the C compiler") && (strstr(m, "during GIMPLE pass") || strstr(m, "during RTL pass") ||
