@@ -9,8 +9,8 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER-OPTION...]
 #
 #   TARGET   decode, run, manifest, wasi_fs, mcp, signature, wat, wast,
-#            http, aot_elf, aot_entry, aot_image, aot_state, vfs_ext, vfs_db or
-#            db_spec
+#            http, aot_elf, aot_entry, aot_image, aot_state, vfs_ext, vfs_db,
+#            db_spec or diff
 #            (fuzz_decode ... are accepted too)
 #
 # The corpus lives in fuzz/corpus-TARGET/ and grows from run to run; it is
@@ -30,7 +30,9 @@
 # (an extent reference, a newline, the extent file) from fuzz/vfs_ext/*;
 # vfs_db's (byte-coded VFS calls, not files) from fuzz/findings/vfs_db/;
 # db_spec's (database specs) from fuzz/db_spec/*; aot_state's (a compile
-# lock's line and a refusal record) from fuzz/aot_state/*.
+# lock's line and a refusal record) from fuzz/aot_state/*; diff's (the
+# choices of a module generator and of calls, not modules) from its
+# committed corpus only.
 # Every target's corpus also gets the findings kept in fuzz/findings/TARGET/.
 # Findings are written as fuzz/crash-TARGET-<kind>-<sha1>, where kind is
 # libFuzzer's: crash, leak, timeout, oom (slow-unit files are not counted).
@@ -54,9 +56,9 @@ secs=$2
 shift 2
 case $target in
   decode | run | manifest | wasi_fs | mcp | signature | wat | wast | http | aot_elf | aot_entry | aot_image | aot_state | vfs_ext | \
-    vfs_db | db_spec) ;;
+    vfs_db | db_spec | diff) ;;
   *) echo "fuzz.sh: unknown target '$target' (decode, run, manifest, wasi_fs, mcp, signature, wat, wast, http, aot_elf," \
-    "aot_entry, aot_image, aot_state, vfs_ext, vfs_db, db_spec)" >&2; exit 2 ;;
+    "aot_entry, aot_image, aot_state, vfs_ext, vfs_db, db_spec, diff)" >&2; exit 2 ;;
 esac
 case $secs in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number" >&2; exit 2 ;; esac
 
@@ -168,6 +170,10 @@ elif [ "$target" = db_spec ]; then
   # Database specs (fuzz/fuzz_db_spec.c).
   dict=
   seed_files "$root"/fuzz/db_spec/*
+elif [ "$target" = diff ]; then
+  # A module generator's choices and calls (fuzz/fuzz_diff.c): any bytes
+  # make a module; the committed corpus and the findings are the seeds.
+  dict=
 elif [ "$target" = vfs_db ]; then
   # VFS calls (fuzz/fuzz_vfs_db.c): the findings kept; any bytes are calls.
   dict=
@@ -226,6 +232,9 @@ set -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats
 [ -z "$dict" ] || set -- -dict="$dict" "$@"
 # A wasi_fs input needs a few hundred bytes for its 64 operations.
 [ "$target" != wasi_fs ] || set -- -max_len=2048 "$@"
+# A diff input compiles a module with the C compiler, which a loaded
+# machine can hold for seconds; its inputs are a few KB.
+[ "$target" != diff ] || set -- -max_len=4096 "$@" -timeout=60
 if [ "${FUZZ_FORK:-0}" = 1 ]; then
   set -- -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 "$@"
 fi

@@ -163,6 +163,44 @@ static inline double f64_promote(float x) {
   return d;
 }
 
+/* ceil, floor, trunc and nearest (rint) where GCC does not expand them:
+ * without SSE4.1 it writes their SSE2 sequence only in blocks it
+ * optimises for speed, and in a block it deems cold it calls libm, which
+ * an object cis loads cannot link (its loader refuses a relocation: the
+ * module would not load). Declared under these assembler names, those
+ * calls come here. Exact for every input: |x| of 2^23 (2^52) or more, an
+ * infinity or a NaN is returned as it came (integral already; q32 and
+ * q64 quiet a NaN), any other goes through an integer, exact below that
+ * bound, or for nearest through the addition of the bound, which rounds
+ * to even; the sign goes back on (-0 for a zero of a negative x). */
+#define AOT_ROUND(T, UT, IT, BITS, OF, BIG, NAME, LIB, ADJ)      \
+  T LIB(T) __asm__("aot_" #LIB);                                 \
+  __attribute__((used)) static T NAME(T x) __asm__("aot_" #LIB); \
+  static T NAME(T x) {                                           \
+    const UT sign = (UT)1 << (sizeof(UT) * 8 - 1);               \
+    UT b = BITS(x);                                              \
+    if ((b & ~sign) >= BIG) return x;                            \
+    T t = (T)(IT)x, a = OF(b & ~sign);                           \
+    ADJ;                                                         \
+    (void)a;                                                     \
+    return OF(BITS(t) | (b & sign));                             \
+  }
+#define AOT_ROUND32(NAME, LIB, ADJ) \
+  AOT_ROUND(float, uint32_t, int32_t, f32_bits, f32_of, 0x4b000000u, NAME, LIB, ADJ)
+#define AOT_ROUND64(NAME, LIB, ADJ)                                                          \
+  AOT_ROUND(double, uint64_t, int64_t, f64_bits, f64_of, 0x4330000000000000ull, NAME, LIB, ADJ)
+AOT_ROUND32(aot_floor32, floorf, if (t > x) t -= 1)
+AOT_ROUND32(aot_ceil32, ceilf, if (t < x) t += 1)
+AOT_ROUND32(aot_trunc32, truncf, )
+AOT_ROUND32(aot_rint32, rintf, t = (a + 8388608.0f) - 8388608.0f)
+AOT_ROUND64(aot_floor64, floor, if (t > x) t -= 1)
+AOT_ROUND64(aot_ceil64, ceil, if (t < x) t += 1)
+AOT_ROUND64(aot_trunc64, trunc, )
+AOT_ROUND64(aot_rint64, rint, t = (a + 4503599627370496.0) - 4503599627370496.0)
+#undef AOT_ROUND32
+#undef AOT_ROUND64
+#undef AOT_ROUND
+
 /* Trapping truncations, by the rows of WASM_TRUNCS (numeric.h): NaN is an
  * invalid conversion; a value whose integer part does not fit is an
  * overflow. */

@@ -254,3 +254,26 @@ AOT_V2_FN __attribute__((unused)) static inline v128 aot_pshufb0(v128 x, v128 m)
 #else
 #define AOT_SHUFFLE0(x, m, other) (other)
 #endif
+
+/* The i64x2 comparisons in the base body, a lane at a time: SSE2 has no
+ * 64-bit lane compare (pcmpeqq is SSE4.1, pcmpgtq SSE4.2), and GCC 12 at
+ * -O2, lowering one in a function with a try (__builtin_setjmp) where
+ * its operand comes around a loop, crashes (internal compiler error in
+ * tree_vec_extract, pass veclower2), so the module would not compile.
+ * The x86-64-v2 body keeps simd.h's. */
+#define AOT_CMP64(name, OP)                                               \
+  __attribute__((unused)) static inline v128 aot_##name(v128 a_, v128 b_) { \
+    vi64 a = (vi64)a_, b = (vi64)b_, r;                                   \
+    r[0] = a[0] OP b[0] ? -1 : 0;                                         \
+    r[1] = a[1] OP b[1] ? -1 : 0;                                         \
+    return (v128)r;                                                       \
+  }
+AOT_CMP64(i64x2_eq, ==) AOT_CMP64(i64x2_ne, !=) AOT_CMP64(i64x2_lt_s, <)
+AOT_CMP64(i64x2_gt_s, >) AOT_CMP64(i64x2_le_s, <=) AOT_CMP64(i64x2_ge_s, >=)
+#undef AOT_CMP64
+#define i64x2_eq(a, b) (AOT_V2 ? i64x2_eq((a), (b)) : aot_i64x2_eq((a), (b)))
+#define i64x2_ne(a, b) (AOT_V2 ? i64x2_ne((a), (b)) : aot_i64x2_ne((a), (b)))
+#define i64x2_lt_s(a, b) (AOT_V2 ? i64x2_lt_s((a), (b)) : aot_i64x2_lt_s((a), (b)))
+#define i64x2_gt_s(a, b) (AOT_V2 ? i64x2_gt_s((a), (b)) : aot_i64x2_gt_s((a), (b)))
+#define i64x2_le_s(a, b) (AOT_V2 ? i64x2_le_s((a), (b)) : aot_i64x2_le_s((a), (b)))
+#define i64x2_ge_s(a, b) (AOT_V2 ? i64x2_ge_s((a), (b)) : aot_i64x2_ge_s((a), (b)))

@@ -1,0 +1,257 @@
+/*
+ * This file implements the regression tests of what the differential
+ * fuzz target (fuzz/fuzz_diff.c: the interpreter against the compiled
+ * tier on generated modules) found, each case run on both engines for
+ * the same answer: ceil, floor, trunc and nearest, scalar and SIMD, in
+ * code GCC compiles for size (where it calls libm instead of expanding
+ * them, which an object cis loads cannot link), on the values where
+ * rounding is delicate; and a module GCC 12 crashed on (an i64x2
+ * comparison in a function with a try: i64x2-compare-in-try.wasm, made
+ * by the target's generator), and the lane-wise i64x2 comparisons that
+ * avoid it. Each test gets a fresh $CIS_HOME.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sys/stat.h>
+
+#include "aot_test.h"
+
+/* Each export applies one rounding to the bits of its parameter and
+ * returns the result's bits, so that NaNs come back exactly. */
+#define R32(op) "(i32.reinterpret_f32 (" op " (f32.reinterpret_i32 (local.get 0))))"
+#define R64(op) "(i64.reinterpret_f64 (" op " (f64.reinterpret_i64 (local.get 0))))"
+#define V32(op) "(i32.reinterpret_f32 (f32x4.extract_lane 3 (" op " (f32x4.splat (f32.reinterpret_i32 (local.get 0))))))"
+#define V64(op) "(i64.reinterpret_f64 (f64x2.extract_lane 1 (" op " (f64x2.splat (f64.reinterpret_i64 (local.get 0))))))"
+#define F32(name, body) "(func (export \"" name "\") (param i32) (result i32) " body ")\n"
+#define F64(name, body) "(func (export \"" name "\") (param i64) (result i64) " body ")\n"
+static const char rounding_wat[] = "(module\n"
+    F32("f32.ceil", R32("f32.ceil")) F32("f32.floor", R32("f32.floor"))
+    F32("f32.trunc", R32("f32.trunc")) F32("f32.nearest", R32("f32.nearest"))
+    F64("f64.ceil", R64("f64.ceil")) F64("f64.floor", R64("f64.floor"))
+    F64("f64.trunc", R64("f64.trunc")) F64("f64.nearest", R64("f64.nearest"))
+    F32("f32x4.ceil", V32("f32x4.ceil")) F32("f32x4.floor", V32("f32x4.floor"))
+    F32("f32x4.trunc", V32("f32x4.trunc")) F32("f32x4.nearest", V32("f32x4.nearest"))
+    F64("f64x2.ceil", V64("f64x2.ceil")) F64("f64x2.floor", V64("f64x2.floor"))
+    F64("f64x2.trunc", V64("f64x2.trunc")) F64("f64x2.nearest", V64("f64x2.nearest"))
+    ")";
+
+/* Signed zeros, halves (ties of nearest), values just below and above
+ * the bound past which every float is an integer (2^23, 2^52), the
+ * largest finite, the smallest subnormal, infinities, quiet and
+ * signalling NaNs of both signs. */
+static const uint32_t F32_VALUES[] = {
+    0x00000000, 0x80000000, 0x3e99999a, 0xbe99999a, 0x3f000000, 0xbf000000, 0x3effffff,
+    0xbeffffff, 0x3f3fffff, 0x3f400000, 0xbf400000, 0x3fc00000, 0xbfc00000, 0x40200000,
+    0xc0200000, 0x40600000, 0x3f800000, 0xbf800000, 0x4afffffe, 0x4affffff, 0xcaffffff,
+    0x4b000000, 0xcb000000, 0x4b000001, 0x4b7fffff, 0x7f7fffff, 0xff7fffff, 0x00000001,
+    0x80000001, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7fa00000, 0xffa00001,
+    0x4effffff, 0xcf000000};
+static const uint64_t F64_VALUES[] = {
+    0x0000000000000000ull, 0x8000000000000000ull, 0x3fd3333333333333ull, 0xbfd3333333333333ull,
+    0x3fe0000000000000ull, 0xbfe0000000000000ull, 0x3fdfffffffffffffull, 0xbfdfffffffffffffull,
+    0x3ff8000000000000ull, 0xbff8000000000000ull, 0x4004000000000000ull, 0xc004000000000000ull,
+    0x3ff0000000000000ull, 0xbff0000000000000ull, 0x432ffffffffffffeull, 0x432fffffffffffffull,
+    0xc32fffffffffffffull, 0x4330000000000000ull, 0xc330000000000000ull, 0x4330000000000001ull,
+    0x7fefffffffffffffull, 0xffefffffffffffffull, 0x0000000000000001ull, 0x8000000000000001ull,
+    0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull, 0xfff8000000000000ull,
+    0x7ff4000000000000ull, 0xfff4000000000001ull, 0x41dfffffffffffffull, 0xc3e0000000000000ull};
+
+/* The compiled tier's flags with -O2 replaced by -Os: every rounding in
+ * every block is then compiled for size. */
+static void cflags_for_size(void) {
+  char flags[512];
+  const char *d = cis__aot_cflags(), *o2 = strstr(d, "-O2");
+  assert_non_null(o2);
+  snprintf(flags, sizeof flags, "%.*s-Os%s", (int)(o2 - d), d, o2 + 3);
+  setenv("CIS_AOT_CFLAGS", flags, 1);
+}
+
+/* Calls export name on both instances with each value (64 bits when
+ * wide) and asserts the same bits come back. */
+static void same_on_both(cis_instance *ai, cis_instance *ci, const char *name, bool wide) {
+  size_t n = wide ? sizeof F64_VALUES / 8 : sizeof F32_VALUES / 4;
+  cis_func *af = cis_instance_func(ai, name), *cf = cis_instance_func(ci, name);
+  assert_non_null(af);
+  assert_non_null(cf);
+  for (size_t i = 0; i < n; i++) {
+    cis_val arg = {.type = wide ? CIS_I64 : CIS_I32};
+    if (wide) arg.of.u64 = F64_VALUES[i];
+    else arg.of.u32 = F32_VALUES[i];
+    cis_val ra = {.type = CIS_I32}, rc = {.type = CIS_I32};
+    assert_int_equal(cis_func_call(ai, af, &arg, 1, &ra, 1), CIS_OK);
+    assert_int_equal(cis_func_call(ci, cf, &arg, 1, &rc, 1), CIS_OK);
+    uint64_t want = wide ? ra.of.u64 : ra.of.u32, got = wide ? rc.of.u64 : rc.of.u32;
+    if (want != got)
+      fail_msg("%s(0x%llx): interp 0x%llx, aot 0x%llx", name, (unsigned long long)arg.of.u64,
+               (unsigned long long)want, (unsigned long long)got);
+  }
+}
+
+static void rounding_on_both(void) {
+  cis_engine *ie = engine("interp"), *ce = engine("aot");
+  cis_module *im = module(ie, rounding_wat), *cm = NULL;
+  cis_result rc = cis_module_new_text(ce, rounding_wat, strlen(rounding_wat), &cm);
+  if (rc != CIS_OK) fail_msg("the compiled tier refuses it: %s: %s", cis_errname(rc), cis_errmsg(ce));
+  assert_int_equal(cache_entries(), 1);
+  cis_instance *ai = NULL, *ci = NULL;
+  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
+  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  static const char *const names[] = {"ceil", "floor", "trunc", "nearest"};
+  char name[32];
+  for (int k = 0; k < 4; k++) {
+    snprintf(name, sizeof name, "f32.%s", names[k]);
+    same_on_both(ai, ci, name, false);
+    snprintf(name, sizeof name, "f64.%s", names[k]);
+    same_on_both(ai, ci, name, true);
+    snprintf(name, sizeof name, "f32x4.%s", names[k]);
+    same_on_both(ai, ci, name, false);
+    snprintf(name, sizeof name, "f64x2.%s", names[k]);
+    same_on_both(ai, ci, name, true);
+  }
+  cis_instance_free(ai);
+  cis_instance_free(ci);
+  cis_module_free(im);
+  cis_module_free(cm);
+  cis_engine_free(ie);
+  cis_engine_free(ce);
+}
+
+/* Compiled for size, GCC calls floorf & co. instead of expanding them (as
+ * it does in the blocks of -O2 code it deems cold): the module must
+ * still load, and round as the interpreter does. */
+static void rounding_compiled_for_size(void **state) {
+  (void)state;
+  cflags_for_size();
+  rounding_on_both();
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
+/* The same with the default flags (GCC's own expansions). */
+static void rounding_compiled_for_speed(void **state) {
+  (void)state;
+  unsetenv("CIS_AOT_CFLAGS");
+  rounding_on_both();
+}
+
+/* The bytes of the module file name in this folder (free them). */
+static uint8_t *fixture(const char *name, size_t *n) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", CIS_AOT_DIFF_DIR, name);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  struct stat st;
+  assert_int_equal(fstat(fileno(f), &st), 0);
+  uint8_t *b = malloc((size_t)st.st_size);
+  assert_non_null(b);
+  *n = fread(b, 1, (size_t)st.st_size, f);
+  assert_int_equal(*n, (size_t)st.st_size);
+  fclose(f);
+  return b;
+}
+
+/* GCC 12 crashed compiling the base body of a function with a try and
+ * an i64x2.lt_s (its 64-bit lane compare lowered for SSE2), so the
+ * compiled tier refused the module. It must compile, and each export
+ * called with zeros must do what it does on the interpreter. */
+static void i64x2_compare_in_try(void **state) {
+  (void)state;
+  size_t n;
+  uint8_t *bytes = fixture("i64x2-compare-in-try.wasm", &n);
+  cis_engine *ie = engine("interp"), *ce = engine("aot");
+  cis_module *im = NULL, *cm = NULL;
+  assert_int_equal(cis_module_new(ie, bytes, n, &im), CIS_OK);
+  cis_result rc = cis_module_new(ce, bytes, n, &cm);
+  if (rc != CIS_OK) fail_msg("the compiled tier refuses it: %s: %.300s", cis_errname(rc), cis_errmsg(ce));
+  cis_instance *ai = NULL, *ci = NULL;
+  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
+  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  for (const char *const *name = (const char *const[]){"f0", "f1", "f2", "f3", NULL}; *name; name++) {
+    cis_func *af = cis_instance_func(ai, *name), *cf = cis_instance_func(ci, *name);
+    assert_non_null(af);
+    assert_non_null(cf);
+    uint32_t np, nr;
+    const cis_valtype *pt, *rt;
+    cis_func_type(af, &np, &pt, &nr, &rt);
+    cis_val args[4] = {{0}}, ra[2] = {{0}}, rb[2] = {{0}};
+    assert_true(np <= 4 && nr <= 2);
+    for (uint32_t i = 0; i < np; i++) args[i].type = pt[i];
+    cis_result ca = cis_func_call(ai, af, args, np, ra, nr), cb = cis_func_call(ci, cf, args, np, rb, nr);
+    assert_int_equal(ca, cb);
+    for (uint32_t i = 0; ca == CIS_OK && i < nr; i++) {
+      assert_memory_equal(&ra[i].of, &rb[i].of, sizeof ra[i].of);
+      assert_memory_equal(ra[i].v128, rb[i].v128, 16);
+    }
+    cis_memory *ma = cis_instance_memory(ai), *mb = cis_instance_memory(ci);
+    assert_int_equal(cis_memory_size(ma), cis_memory_size(mb));
+    assert_memory_equal(cis_memory_data(ma), cis_memory_data(mb), cis_memory_size(ma));
+  }
+  cis_instance_free(ai);
+  cis_instance_free(ci);
+  cis_module_free(im);
+  cis_module_free(cm);
+  cis_engine_free(ie);
+  cis_engine_free(ce);
+  free(bytes);
+}
+
+/* The six i64x2 comparisons of the base body (AOT_SIMD_TWO=0: the
+ * x86-64-v2 body left out), lane 0 and lane 1 apart, on the edges of
+ * i64 and of its halves, against the interpreter. */
+#define CMP64(op)                                                                             \
+  "(func (export \"" op "\") (param i64 i64) (result i64)\n"                                   \
+  "  (local v128) (local.set 2 (" op " (i64x2.replace_lane 1 (i64x2.splat (local.get 0)) (local.get 1))\n" \
+  "    (i64x2.replace_lane 1 (i64x2.splat (local.get 1)) (local.get 0))))\n"                  \
+  "  (i64.or (i64.and (i64x2.extract_lane 0 (local.get 2)) (i64.const 1))\n"                  \
+  "    (i64.and (i64x2.extract_lane 1 (local.get 2)) (i64.const 2))))\n"
+static const char cmp64_wat[] = "(module\n" CMP64("i64x2.eq") CMP64("i64x2.ne") CMP64("i64x2.lt_s")
+    CMP64("i64x2.gt_s") CMP64("i64x2.le_s") CMP64("i64x2.ge_s") ")";
+
+static void i64x2_compares_of_the_base_body(void **state) {
+  (void)state;
+  char flags[600];
+  snprintf(flags, sizeof flags, "%s -DAOT_SIMD_TWO=0", cis__aot_cflags());
+  setenv("CIS_AOT_CFLAGS", flags, 1);
+  static const uint64_t V[] = {0, 1, UINT64_MAX, 0x8000000000000000ull, 0x7fffffffffffffffull,
+                               0x100000000ull, 0xffffffffull, 0xffffffff00000000ull};
+  static const char *const ops[] = {"i64x2.eq", "i64x2.ne", "i64x2.lt_s", "i64x2.gt_s", "i64x2.le_s",
+                                    "i64x2.ge_s"};
+  cis_engine *ie = engine("interp"), *ce = engine("aot");
+  cis_module *im = module(ie, cmp64_wat), *cm = module(ce, cmp64_wat);
+  assert_int_equal(cache_entries(), 1);
+  cis_instance *ai = NULL, *ci = NULL;
+  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
+  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  for (size_t k = 0; k < 6; k++)
+    for (size_t i = 0; i < sizeof V / 8; i++)
+      for (size_t j = 0; j < sizeof V / 8; j++) {
+        cis_val args[2] = {{.type = CIS_I64, .of.u64 = V[i]}, {.type = CIS_I64, .of.u64 = V[j]}};
+        cis_val ra = {0}, rb = {0};
+        assert_int_equal(cis_func_call(ai, cis_instance_func(ai, ops[k]), args, 2, &ra, 1), CIS_OK);
+        assert_int_equal(cis_func_call(ci, cis_instance_func(ci, ops[k]), args, 2, &rb, 1), CIS_OK);
+        if (ra.of.u64 != rb.of.u64)
+          fail_msg("%s(0x%llx, 0x%llx): interp %llu, aot %llu", ops[k], (unsigned long long)V[i],
+                   (unsigned long long)V[j], (unsigned long long)ra.of.u64, (unsigned long long)rb.of.u64);
+      }
+  cis_instance_free(ai);
+  cis_instance_free(ci);
+  cis_module_free(im);
+  cis_module_free(cm);
+  cis_engine_free(ie);
+  cis_engine_free(ce);
+  unsetenv("CIS_AOT_CFLAGS");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(rounding_compiled_for_size, setup, teardown),
+      cmocka_unit_test_setup_teardown(rounding_compiled_for_speed, setup, teardown),
+      cmocka_unit_test_setup_teardown(i64x2_compare_in_try, setup, teardown),
+      cmocka_unit_test_setup_teardown(i64x2_compares_of_the_base_body, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
