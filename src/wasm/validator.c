@@ -499,7 +499,7 @@ static uint32_t ref_diff(uint32_t rt1, uint32_t rt2) {
 /* Types GC's 0xFB instructions. */
 static bool gc_typed(vx *v, enum cis__op op) {
   const cis__module *m = v->m;
-  const cis__functype *ft, *ft2;
+  const cis__functype *ft = NULL, *ft2 = NULL; /* set by comp_index before use; -O3 cannot tell */
   uint32_t x, y, t, fv;
   switch (op) {
   case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT:
