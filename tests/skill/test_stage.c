@@ -37,12 +37,7 @@ static cis_skills *open_new_home_on(const char *test, const char *engine) {
   char home[512], kv[600];
   cis_test_home(home, sizeof home, g_root, test, 1);
   snprintf(kv, sizeof kv, "sqlite:%s/kv.db", home);
-  cis_skills_config c;
-  cis_skills_config_default(&c);
-  c.home = home;
-  c.kv_spec = kv;
-  c.engine = engine;
-  return cis_test_skills_open_config(&c);
+  return cis_test_skills_open_on(home, kv, NULL, engine);
 }
 
 static cis_skills *open_new_home(const char *test) { return open_new_home_on(test, NULL); }

@@ -55,14 +55,22 @@ static inline cis_skills *cis_test_skills_open_config(cis_skills_config *c) {
   return s;
 }
 
-/* kv_spec and ai may be NULL (the defaults: SQLite in home, no AI). */
-static inline cis_skills *cis_test_skills_open(const char *home, const char *kv_spec, cis_ai *ai) {
+/* kv_spec and ai may be NULL (the defaults: SQLite in home, no AI);
+ * engine too (the library's default). */
+static inline cis_skills *cis_test_skills_open_on(const char *home, const char *kv_spec, cis_ai *ai,
+                                                  const char *engine) {
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = home;
   c.kv_spec = kv_spec;
   c.ai = ai;
+  c.engine = engine;
   return cis_test_skills_open_config(&c);
+}
+
+/* The same on the library's default engine. */
+static inline cis_skills *cis_test_skills_open(const char *home, const char *kv_spec, cis_ai *ai) {
+  return cis_test_skills_open_on(home, kv_spec, ai, NULL);
 }
 
 /* The bytes of dir/name (malloc'd, *len their count); fails the test when
