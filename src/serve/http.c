@@ -913,9 +913,13 @@ static void run_invoke(cis_server *s, job *j) {
     return not_found(j);
   }
   /* A malformed input is the client's (400); an output the guest got
-   * wrong, the same code in collect, stays the skill's (422). */
+   * wrong, the same code in collect, stays the skill's (422). A deadline
+   * that passed before the guest ran (a registry read, the wait for KV's
+   * lock or a connection) is the server's being busy (503), not the
+   * skill's fault. */
   j->status = rc == CIS_OK                                       ? 200
               : rc == CIS_EJSON && res.stage == CIS_STAGE_GRANT ? 400
+              : rc == CIS_ETIMEOUT && res.stage != CIS_STAGE_NONE && res.stage < CIS_STAGE_RUN ? 503
                                                                 : invoke_status(rc);
   cJSON *o = cJSON_CreateObject();
   if (o) {

@@ -220,6 +220,38 @@ int serve_proc_start(serve_proc *sv, const char *cis, char *const *env, const ch
   return serve_proc_start_via(sv, NULL, cis, env, extra);
 }
 
+/* Servers started and not yet waited for, for serve_procs_kill: a failed
+ * assertion leaves its test at once, and a server left running holds the
+ * runner's stderr open, so ctest would wait for it to its timeout. */
+#define SERVE_PROCS_MAX 16
+static serve_proc g_live[SERVE_PROCS_MAX]; /* copies (the test's own may be on a stack gone); pid 0: free */
+
+static void live_add(const serve_proc *sv) {
+  for (int i = 0; i < SERVE_PROCS_MAX; i++)
+    if (!g_live[i].pid) {
+      g_live[i] = *sv;
+      return;
+    }
+  fprintf(stderr, "serve fixture: more than %d servers at once: not tracked\n", SERVE_PROCS_MAX);
+}
+
+void serve_proc_forget(const serve_proc *sv) {
+  for (int i = 0; i < SERVE_PROCS_MAX; i++)
+    if (g_live[i].pid == sv->pid) g_live[i].pid = 0;
+}
+
+int serve_procs_kill(void **state) {
+  (void)state;
+  for (int i = 0; i < SERVE_PROCS_MAX; i++) {
+    if (!g_live[i].pid) continue;
+    kill(g_live[i].pid, SIGKILL);
+    waitpid(g_live[i].pid, NULL, 0);
+    close(g_live[i].out);
+    g_live[i].pid = 0;
+  }
+  return 0;
+}
+
 int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char *cis, char *const *env,
                          const char *const *extra) {
   char *argv[24];
@@ -234,7 +266,10 @@ int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char
   if (spawn_piped(argv, env, NULL, &sv->pid, NULL, &sv->out) != 0) return -1;
   char line[256];
   read_bounded(sv->out, line, sizeof line, 1, 600);
-  if (sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1) return 0;
+  if (sscanf(line, "listening 127.0.0.1:%d", &sv->port) == 1) {
+    live_add(sv); /* from here serve_procs_kill ends it if the test does not */
+    return 0;
+  }
   fprintf(stderr, "serve fixture: cis serve did not say its port: %s\n", line);
   kill(sv->pid, SIGKILL);
   wait_bounded(sv->pid, 1200);
@@ -245,5 +280,6 @@ int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char
 int serve_proc_wait(serve_proc *sv) {
   int st = wait_bounded(sv->pid, 1200);
   close(sv->out);
+  serve_proc_forget(sv);
   return st;
 }

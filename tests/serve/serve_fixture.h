@@ -84,4 +84,11 @@ int serve_proc_start_via(serve_proc *sv, const char *const *launcher, const char
  * status, or -1 when it did not exit by itself or not with a status. */
 int serve_proc_wait(serve_proc *sv);
 
+/* The process of sv was reaped by the caller: serve_procs_kill leaves it. */
+void serve_proc_forget(const serve_proc *sv);
+
+/* A cmocka teardown: kills (SIGKILL) and reaps every server started and
+ * not yet waited for, so a test that failed leaves none running. */
+int serve_procs_kill(void **state);
+
 #endif

@@ -70,26 +70,6 @@ static void nap_ms(long ms) {
 
 typedef serve_proc server;
 
-/* Servers started and not yet ended, for the teardown: a failed assertion
- * leaves its test at once, and a server left running holds the runner's
- * stderr open, so ctest waited for it to its timeout. */
-#define MAX_SERVERS 8
-static server g_live[MAX_SERVERS]; /* copies (the test's own may be on a stack gone); pid 0: free */
-
-static void live_add(const server *sv) {
-  for (int i = 0; i < MAX_SERVERS; i++)
-    if (!g_live[i].pid) {
-      g_live[i] = *sv;
-      return;
-    }
-  fail_msg("more than %d servers at once", MAX_SERVERS);
-}
-
-static void live_remove(const server *sv) {
-  for (int i = 0; i < MAX_SERVERS; i++)
-    if (g_live[i].pid == sv->pid) g_live[i].pid = 0;
-}
-
 /* Starts `cis serve --listen 127.0.0.1:0 --workers 4` on home (CIS_KV from
  * g_kv) and reads its port; 0 on success. */
 static int serve_start(const char *home, server *sv) {
@@ -102,9 +82,7 @@ static int serve_start(const char *home, server *sv) {
   char *env[] = {envhome, "PATH=/usr/bin:/bin", "CIS_ENGINE=interp", g_kv[0] ? envkv : NULL, NULL};
   static const char *const no_nice[] = {"/usr/bin/setpriv", "--bounding-set", "-sys_nice", NULL};
   static const char *const extra[] = {"--workers", "4", "--tenant-concurrency", "16", NULL};
-  if (serve_proc_start_via(sv, g_no_nice ? no_nice : NULL, g_cis, env, extra) != 0) return -1;
-  live_add(sv); /* from here the teardown ends it if the test does not */
-  return 0;
+  return serve_proc_start_via(sv, g_no_nice ? no_nice : NULL, g_cis, env, extra);
 }
 
 /* Ends the server: SIGKILL (a crash) or SIGTERM (a drain); waits at most
@@ -122,23 +100,9 @@ static int serve_end(server *sv, int sig) {
     waitpid(sv->pid, &st, 0);
   }
   close(sv->out);
-  live_remove(sv);
+  serve_proc_forget(sv);
   if (!gone) return -1;
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* The teardown of every test, passed or failed: kills (SIGKILL) and reaps
- * every server the test left running. */
-static int stop_servers(void **state) {
-  (void)state;
-  for (int i = 0; i < MAX_SERVERS; i++) {
-    if (!g_live[i].pid) continue;
-    kill(g_live[i].pid, SIGKILL);
-    waitpid(g_live[i].pid, NULL, 0);
-    close(g_live[i].out);
-    g_live[i].pid = 0;
-  }
-  return 0;
 }
 
 /* A tenant's token and the kvpair skill installed for it, through the
@@ -570,20 +534,20 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[3], "selftest") && argc == 5) {
     g_selftest_file = argv[4];
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(selftest_fails_with_a_server_running, stop_servers),
+        cmocka_unit_test_teardown(selftest_fails_with_a_server_running, serve_procs_kill),
     };
     return cmocka_run_group_tests_name("serve_faults_selftest", tests, NULL, NULL);
   }
   if (!strcmp(argv[3], "sqlite")) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(failed_test_leaves_no_server_running, stop_servers),
-        cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, stop_servers),
-        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, stop_servers,
+        cmocka_unit_test_teardown(failed_test_leaves_no_server_running, serve_procs_kill),
+        cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, serve_procs_kill),
+        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, serve_procs_kill,
                                                  NULL),
         /* Without the right to raise a thread's priority back (root without
          * CAP_SYS_NICE; any other user already lacks it): the worker ends
          * and the watch starts another. */
-        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, stop_servers,
+        cmocka_unit_test_prestate_setup_teardown(long_call_is_lowered_then_its_worker_restored, NULL, serve_procs_kill,
                                                  geteuid() == 0 && !access("/usr/bin/setpriv", X_OK) ? (void *)1
                                                                                                    : NULL),
     };
@@ -598,8 +562,8 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc;
   snprintf(g_kv, sizeof g_kv, "postgres:%s", conn);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, stop_servers),
-      cmocka_unit_test_teardown(postgres_stopped_gives_503_then_recovers, stop_servers),
+      cmocka_unit_test_teardown(kill9_during_writes_keeps_whole_calls_only, serve_procs_kill),
+      cmocka_unit_test_teardown(postgres_stopped_gives_503_then_recovers, serve_procs_kill),
   };
   return cmocka_run_group_tests_name("serve_faults_pg", tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * homes of their own, a skill installed through one run on the other, KV
  * and files written by a call on one read by a call on the other, a token
  * made through one node's database good on the other, a removal through
- * one seen by the other within the documented bound, and the database
+ * one seen by the other within the documented bound, a call whose
+ * registry read outlasts its bound (another client holds the table's
+ * lock) answered 503 with CIS_ETIMEOUT, not the skill's 422, and the database
  * stopped: 503 with CIS_EREGISTRYDOWN, then service again once it is back.
  * Every wait is bounded.
  *
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "cis/cis_serve.h"
 #include "serve/http_client.h"
@@ -194,6 +197,39 @@ static void removed_on_one_node_is_404_on_the_other_within_the_poll_bound(void *
   assert_int_equal(node_stop(&b), 0);
 }
 
+/* A registry read that outlasts its bound while another client holds
+ * cis_skills' lock ends the call before its skill runs: 503 with
+ * CIS_ETIMEOUT (the server is busy, the skill is not at fault), and the
+ * call runs once the lock is gone. */
+static void registry_read_past_its_bound_is_503_not_the_skills_422(void **state) {
+  (void)state;
+  node a, b;
+  assert_int_equal(node_start(&a, "busy-a"), 0);
+  assert_int_equal(node_start(&b, "busy-b"), 0);
+  char tok[256], out[4096];
+  token_create(a.home, "delta", "busy", tok, sizeof tok);
+  assert_int_equal(install(a.sv.port, tok, "held"), 201);
+  /* b has not read the skill: its first call must. */
+  PGconn *c = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexec(c, "BEGIN; LOCK TABLE cis_skills IN ACCESS EXCLUSIVE MODE");
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  time_t t0 = time(NULL);
+  int st = invoke(b.sv.port, tok, "held", "{\"op\":\"get\"}", out, sizeof out);
+  time_t took = time(NULL) - t0;
+  r = PQexec(c, "ROLLBACK");
+  PQclear(r);
+  PQfinish(c);
+  print_message("status %d after %ld s: %s\n", st, (long)took, out);
+  assert_int_equal(st, 503);
+  assert_non_null(strstr(out, "CIS_ETIMEOUT"));
+  assert_true(took <= 30);
+  assert_int_equal(invoke(b.sv.port, tok, "held", "{\"op\":\"get\"}", out, sizeof out), 200);
+  assert_int_equal(node_stop(&a), 0);
+  assert_int_equal(node_stop(&b), 0);
+}
+
 static void dead_registry_database_is_503_typed_then_recovers(void **state) {
   (void)state;
   node a;
@@ -234,9 +270,10 @@ int main(int argc, char **argv) {
   snprintf(g_root, sizeof g_root, "/tmp/cis-nodes-%d", (int)getpid());
   if (mkdir(g_root, 0700) != 0) return 1;
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens),
-      cmocka_unit_test(removed_on_one_node_is_404_on_the_other_within_the_poll_bound),
-      cmocka_unit_test(dead_registry_database_is_503_typed_then_recovers),
+      cmocka_unit_test_teardown(install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens, serve_procs_kill),
+      cmocka_unit_test_teardown(removed_on_one_node_is_404_on_the_other_within_the_poll_bound, serve_procs_kill),
+      cmocka_unit_test_teardown(registry_read_past_its_bound_is_503_not_the_skills_422, serve_procs_kill),
+      cmocka_unit_test_teardown(dead_registry_database_is_503_typed_then_recovers, serve_procs_kill),
   };
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
