@@ -115,12 +115,21 @@ static cis_result run_steps(sqlite3 *db, const cis__db_schema *s, int64_t v, cha
   return CIS_OK;
 }
 
+/* A failure of SQLite's: another connection's lock held past the busy
+ * timeout is the caller's deadline passing (CIS_ETIMEOUT), anything else
+ * the file's (CIS_EIO). */
+static cis_result sqlite_code(int r) {
+  int primary = r & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED ? CIS_ETIMEOUT : CIS_EIO;
+}
+
 cis_result cis__db_sqlite_migrate(sqlite3 *db, const cis__db_schema *s, char *err, size_t cap) {
   char why[256];
   int64_t v;
   int r = read_version(db, s->service, &v);
   if (r != SQLITE_OK)
-    return schema_fail(CIS_EIO, s, err, cap, "reading the version: %s", cis__db_sqlite_why(db, r, why, sizeof why));
+    return schema_fail(sqlite_code(r), s, err, cap, "reading the version: %s",
+                       cis__db_sqlite_why(db, r, why, sizeof why));
   int64_t latest = cis__db_schema_latest(s);
   if (v == latest) return CIS_OK; /* nothing written: opening works on a full disk */
   if (v > latest) return newer(s, v, err, cap);
@@ -132,18 +141,19 @@ cis_result cis__db_sqlite_migrate(sqlite3 *db, const cis__db_schema *s, char *er
                    "CREATE TABLE IF NOT EXISTS cis_schema(service TEXT PRIMARY KEY, version INTEGER NOT NULL)",
                    NULL, NULL, &e);
   if (r != SQLITE_OK) {
-    cis_result rc = schema_fail(CIS_EIO, s, err, cap, "lock: %s", e ? e : sqlite3_errstr(r));
+    cis_result rc = schema_fail(sqlite_code(r), s, err, cap, "lock: %s", e ? e : sqlite3_errstr(r));
     sqlite3_free(e);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
   }
   cis_result rc = CIS_OK;
   if ((r = read_version(db, s->service, &v)) != SQLITE_OK)
-    rc = schema_fail(CIS_EIO, s, err, cap, "reading the version: %s", cis__db_sqlite_why(db, r, why, sizeof why));
+    rc = schema_fail(sqlite_code(r), s, err, cap, "reading the version: %s",
+                     cis__db_sqlite_why(db, r, why, sizeof why));
   else if (v > latest) rc = newer(s, v, err, cap);
   else if (v < latest) rc = run_steps(db, s, v, err, cap);
   if (rc == CIS_OK && (r = sqlite3_exec(db, "COMMIT", NULL, NULL, &e)) != SQLITE_OK) {
-    rc = schema_fail(CIS_EIO, s, err, cap, "commit: %s", e ? e : sqlite3_errstr(r));
+    rc = schema_fail(sqlite_code(r), s, err, cap, "commit: %s", e ? e : sqlite3_errstr(r));
     sqlite3_free(e);
   }
   if (rc != CIS_OK) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -7,7 +7,8 @@
  * and migrated, its rows kept), two processes opening one database at
  * once (one migrates, the other waits and finds it done), a database at a
  * newer version (refused, not changed), a failing migration (rolled back,
- * a typed error), an up-to-date database opened without a write, and a
+ * a typed error), the file's lock held past the busy timeout
+ * (CIS_ETIMEOUT), an up-to-date database opened without a write, and a
  * cis_schema table of another shape or with versions cis never writes.
  *
  * test_db_migrate WORKDIR [CONNSTR_FILE]
@@ -214,6 +215,26 @@ static void sqlite_failing_migration_rolled_back(void **state) {
   assert_int_equal(cis__db_sqlite_migrate(ro, &sq_schema, err, sizeof err), CIS_EIO);
   if (!strstr(err, "test schema: ")) fail_msg("%s", err);
   sqlite3_close(ro);
+  sqlite3_close(db);
+}
+
+/* Another connection holds the file's write lock past the opener's busy
+ * timeout: the migration ends with CIS_ETIMEOUT (a deadline, not a broken
+ * file), writes nothing, and runs once the lock is gone. */
+static void sqlite_lock_held_past_the_timeout_is_a_timeout(void **state) {
+  (void)state;
+  sqlite3 *holder = sq_open("held.db", true);
+  assert_int_equal(sqlite3_exec(holder, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3 *db = sq_open("held.db", false);
+  sqlite3_busy_timeout(db, 100);
+  char err[300] = "";
+  assert_int_equal(cis__db_sqlite_migrate(db, &sq_schema, err, sizeof err), CIS_ETIMEOUT);
+  if (!strstr(err, "test schema: ")) fail_msg("%s", err);
+  assert_int_equal(sqlite3_get_autocommit(db), 1); /* no transaction left open */
+  assert_int_equal(sqlite3_exec(holder, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(holder);
+  assert_int_equal(cis__db_sqlite_migrate(db, &sq_schema, err, sizeof err), CIS_OK);
+  assert_int_equal(sq_int(db, "SELECT version FROM cis_schema WHERE service='test'"), 3);
   sqlite3_close(db);
 }
 
@@ -502,6 +523,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(sqlite_failing_migration_rolled_back),
       cmocka_unit_test(sqlite_two_processes_at_once),
       cmocka_unit_test(sqlite_hostile_schema_table),
+      cmocka_unit_test(sqlite_lock_held_past_the_timeout_is_a_timeout),
       cmocka_unit_test(pg_fresh_database),
       cmocka_unit_test(pg_database_from_before),
       cmocka_unit_test(pg_newer_version_refused_unchanged),
