@@ -14,11 +14,16 @@
  * v128 parameters and up to two results, and maybe a host function
  * import, with scalar and SIMD arithmetic, conversions, loads and stores,
  * locals, globals, blocks, ifs, loops that end (a counter local of their
- * own runs each down from 1..4), br, br_if, br_table and return, calls,
+ * own runs each down from 1..4), blocks and ifs that take a parameter or
+ * give two results, br, br_if, br_table and return, calls,
  * call_indirect, call_ref and their tail calls (to later functions, so
  * they end; a call_indirect through a computed index may miss or
- * recurse), table.size, get and set, throw and try_table, select,
- * memory.grow, fill and copy; each function stores its locals to memory
+ * recurse), table.size, get, set, grow, fill, copy and init, elem.drop,
+ * throw, try_table with catch, catch_ref, catch_all and catch_all_ref,
+ * throw_ref, the legacy try with catch, catch_all, rethrow and delegate,
+ * select, memory.grow, fill and copy, and maybe a second memory (of 32- or
+ * 64-bit addresses) that loads, stores, size, grow, fill and copy reach;
+ * each function stores its locals to memory 0
  * at its end, so that what it computed is compared. Every float operation whose NaN result the spec leaves
  * nondeterministic (arithmetic, rounding, min/max, promotion and
  * demotion, in both scalar and SIMD forms) is followed by code that
@@ -30,7 +35,7 @@
  * modules: a refusal is a bug of the one or the other). Each call is then
  * made on both with the same arguments, and the two must return the same
  * code (the same trap) and results (a NaN equals a NaN), and leave the
- * same memory and globals. Fuel, deadline and call-stack exhaustion
+ * same memories and globals. Fuel, deadline and call-stack exhaustion
  * count only as "stopped" (the engines count them differently): the
  * calls end there. A disagreement aborts with both sides.
  *
@@ -359,7 +364,20 @@ typedef struct gen {
   unsigned loops;      /* loops around the current point */
   unsigned depth;      /* nesting of the current point */
   unsigned budget;     /* nodes left in this function */
+  unsigned mem1;       /* a second memory: 0 for none, else its address bits (32 or 64) */
+  unsigned bt;         /* the first block type after the functions' own (bt_param) */
 } gen;
+
+/* Block types after the functions' own: (param pa) (result r) for each
+ * pa and r (NONE included), then (result a b) for each pair, then
+ * (result i32 exnref). */
+static unsigned bt_param(const gen *g, unsigned pa, unsigned r) {
+  return g->bt + pa * (g->nty + 1) + (r == NONE ? g->nty : r);
+}
+static unsigned bt_pair(const gen *g, unsigned a, unsigned b) {
+  return g->bt + g->nty * (g->nty + 1) + a * g->nty + b;
+}
+static unsigned bt_exn(const gen *g) { return g->bt + g->nty * (g->nty + 1) + g->nty * g->nty; }
 
 /* Local indices: the parameters, NUSER of each type, three temporaries
  * (f32, f64, v128) for making NaNs canonical, then one loop counter a
@@ -382,10 +400,12 @@ static void emit_op(gen *g, uint8_t pfx, unsigned code) {
 
 static void emit_blocktype(gen *g, unsigned t) { emit(g, t == NONE ? 0x40 : TYCODE[t]); }
 
-static void push_label(gen *g, unsigned r, bool loop) {
-  if (g->nlab < MAXLAB) g->lab[g->nlab] = (label){.r = (uint8_t)r, .r2 = NONE, .loop = loop};
+static void push_label2(gen *g, unsigned r, unsigned r2, bool loop) {
+  if (g->nlab < MAXLAB) g->lab[g->nlab] = (label){.r = (uint8_t)r, .r2 = (uint8_t)r2, .loop = loop};
   g->nlab++;
 }
+
+static void push_label(gen *g, unsigned r, bool loop) { push_label2(g, r, NONE, loop); }
 
 static void pop_label(gen *g) { g->nlab--; }
 
@@ -537,6 +557,76 @@ static void memarg(gen *g, unsigned natural) {
   emit_u(g, k < 11 ? 0 : k < 14 ? rd_u8(g->in) : k < 15 ? 0xffff : 0xfffffff0u);
 }
 
+/* An address in memory mem (0, or 1: the second, maybe of 64 bits, where
+ * it is mostly one of address()'s widened, sometimes far past 4 GiB). */
+static void mem_address(gen *g, unsigned mem) {
+  static const uint64_t FAR[] = {0xffffffffull, 0x100000000ull, 0x10000fff0ull, UINT64_MAX - 3,
+                                 0x8000000000000000ull};
+  if (!mem || g->mem1 == 32) {
+    address(g);
+    return;
+  }
+  switch (rd_below(g->in, 8)) {
+  case 0: emit(g, 0x42), put_sleb(g->c, (int64_t)FAR[rd_below(g->in, COUNT(FAR))]); break;
+  case 1: expr(g, I64); break;
+  default: address(g), emit(g, 0xad); break; /* i64.extend_i32_u */
+  }
+}
+
+/* A memarg for memory mem: memory 0's as memarg(); the second's names it,
+ * and a 64-bit one's offset may pass 4 GiB. */
+static void memarg_mem(gen *g, unsigned natural, unsigned mem) {
+  if (!mem) {
+    memarg(g, natural);
+    return;
+  }
+  emit_u(g, rd_below(g->in, natural + 1) | 0x40), emit_u(g, 1);
+  unsigned k = rd_below(g->in, 16);
+  emit_u(g, k < 11 ? 0 : k < 14 ? rd_u8(g->in) : k < 15 ? 0xfffffff0u : g->mem1 == 64 ? 0x100000000ull : 0xffff);
+}
+
+/* Which memory an access goes to: the second a quarter of the time. */
+static unsigned pick_mem(gen *g) { return g->mem1 && rd_below(g->in, 4) == 0; }
+
+/* memory.size or memory.grow (by 0..2 pages) of the second memory, as
+ * an i32 or i64 (t). */
+static void mem1_size_grow(gen *g, unsigned t) {
+  bool wide = g->mem1 == 64;
+  if (rd_u8(g->in) & 1) {
+    emit(g, 0x3f), emit_u(g, 1);
+  } else {
+    if (wide) emit(g, 0x42), put_sleb(g->c, (int64_t)rd_below(g->in, 3));
+    else emit_i32(g, (int32_t)rd_below(g->in, 3));
+    emit(g, 0x40), emit_u(g, 1);
+  }
+  if (wide && t == I32) emit(g, 0xa7);  /* i32.wrap_i64 */
+  if (!wide && t == I64) emit(g, 0xad); /* i64.extend_i32_u */
+}
+
+/* A length for a bulk operation of memory 1: 0..0x1ff, of its address type. */
+static void mem1_length(gen *g) {
+  if (g->mem1 == 64) emit(g, 0x42), put_sleb(g->c, (int64_t)rd_below(g->in, 0x200));
+  else expr(g, I32), emit_i32(g, 0x1ff), emit(g, 0x71);
+}
+
+/* memory.fill of the second memory, or memory.copy within it or (both of
+ * 32 bits) between it and memory 0 either way. */
+static void mem1_bulk(gen *g) {
+  if (rd_u8(g->in) & 1) {
+    mem_address(g, 1);
+    expr(g, I32);
+    mem1_length(g);
+    emit(g, 0xfc), emit_u(g, 11), emit_u(g, 1);
+    return;
+  }
+  unsigned d = 1, src = 1;
+  if (g->mem1 == 32) d = rd_u8(g->in) & 1, src = rd_u8(g->in) & 1;
+  mem_address(g, d);
+  mem_address(g, src);
+  mem1_length(g);
+  emit(g, 0xfc), emit_u(g, 10), emit_u(g, d), emit_u(g, src);
+}
+
 static void emit_op_imm(gen *g, const op *o) {
   emit_op(g, o->pfx, o->code);
   if (o->lanes) emit(g, (uint8_t)rd_below(g->in, o->lanes));
@@ -595,6 +685,44 @@ static void table_index(gen *g, unsigned j) {
   if (k < 13) emit_i32(g, (int32_t)j);
   else if (k < 15) emit_i32(g, (int32_t)rd_below(g->in, g->nf + 2));
   else expr(g, I32);
+}
+
+/* A reference to push into the table: a function, or null. */
+static void func_ref(gen *g) {
+  if (rd_u8(g->in) & 1) emit(g, 0xd2), emit_u(g, func_index(g, rd_below(g->in, g->nf)));
+  else emit(g, 0xd0), emit(g, 0x70);
+}
+
+/* A short length (0..7) for the table's bulk operations, or any value. */
+static void table_length(gen *g) {
+  if (rd_below(g->in, 4)) emit_i32(g, (int32_t)rd_below(g->in, 8));
+  else expr(g, I32);
+}
+
+/* table.fill, table.copy, table.init from the passive segment, or its
+ * elem.drop: later calls through the table find what they left. */
+static void table_bulk(gen *g) {
+  switch (rd_below(g->in, 4)) {
+  case 0:
+    table_index(g, rd_below(g->in, g->nf + 1));
+    func_ref(g);
+    table_length(g);
+    emit(g, 0xfc), emit_u(g, 17), emit_u(g, 0);
+    break;
+  case 1:
+    table_index(g, rd_below(g->in, g->nf + 1));
+    table_index(g, rd_below(g->in, g->nf + 1));
+    table_length(g);
+    emit(g, 0xfc), emit_u(g, 14), emit_u(g, 0), emit_u(g, 0);
+    break;
+  case 2:
+    table_index(g, rd_below(g->in, g->nf + 1));
+    emit_i32(g, (int32_t)rd_below(g->in, g->nf + 1));
+    table_length(g);
+    emit(g, 0xfc), emit_u(g, 12), emit_u(g, 1), emit_u(g, 0);
+    break;
+  default: emit(g, 0xfc), emit_u(g, 13), emit_u(g, 1); break;
+  }
 }
 
 /* A counted loop: its counter (local of its nesting level) runs down
@@ -656,6 +784,104 @@ static void try_expr(gen *g) {
   }
 }
 
+/* A legacy catch's or catch_all's code in a try of result t: the
+ * payload (an i32: payload) stored, or the result itself when t is
+ * i32; sometimes a rethrow of what was caught. */
+static void catch_body(gen *g, unsigned t, bool payload) {
+  bool keep = payload && t == I32 && (rd_u8(g->in) & 1);
+  if (payload && !keep) emit(g, 0x21), emit_u(g, pick_local(g, I32));
+  stmts(g, 2);
+  if (rd_below(g->in, 4) == 0) emit(g, 0x09), emit_u(g, 0); /* rethrow: the try's label */
+  else if (t != NONE && !keep) expr(g, t);
+}
+
+/* The legacy try (result t): catch of the tag, catch_all, both, or a
+ * delegate to an enclosing label. */
+static void legacy_try(gen *g, unsigned t) {
+  emit(g, 0x06), emit_blocktype(g, t);
+  push_label(g, t, false);
+  stmts(g, 3);
+  if (t != NONE) expr(g, t);
+  unsigned k = rd_below(g->in, 4);
+  if (k == 3) {
+    pop_label(g);
+    emit(g, 0x18), emit_u(g, rd_below(g->in, g->nlab < MAXLAB ? g->nlab : MAXLAB));
+    return;
+  }
+  if (k != 1) emit(g, 0x07), emit_u(g, 0), catch_body(g, t, true);
+  if (k != 0) emit(g, 0x19), catch_body(g, t, false);
+  pop_label(g);
+  emit(g, 0x0b);
+}
+
+/* Statements in a try_table whose catch_ref (the tag: its i32 and the
+ * exnref) or catch_all_ref (the exnref) leaves to a block after which
+ * the exception is thrown again (throw_ref) or dropped. */
+static void exn_ref(gen *g) {
+  bool tag = rd_u8(g->in) & 1;
+  emit(g, 0x02), emit(g, 0x40); /* $out */
+  push_label(g, NONE, false);
+  emit(g, 0x02); /* $h: what the catch gives */
+  if (tag) put_sleb(g->c, bt_exn(g));
+  else emit(g, 0x69);
+  push_label(g, NONE, true); /* no generated branch carries an exnref */
+  emit(g, 0x1f), emit(g, 0x40), emit_u(g, 1);
+  if (tag) emit(g, 0x01), emit_u(g, 0), emit_u(g, 0); /* catch_ref tag0 $h */
+  else emit(g, 0x03), emit_u(g, 0);                   /* catch_all_ref $h */
+  push_label(g, NONE, false);
+  stmts(g, 4);
+  pop_label(g);
+  emit(g, 0x0b);
+  emit(g, 0x0c), emit_u(g, 1); /* nothing thrown: br $out */
+  pop_label(g);
+  emit(g, 0x0b);
+  if (rd_below(g->in, 3) == 0) emit(g, 0x0a); /* throw_ref */
+  else emit(g, 0x1a);
+  if (tag) emit(g, 0x21), emit_u(g, pick_local(g, I32));
+  pop_label(g);
+  emit(g, 0x0b);
+}
+
+/* The code of a block or if arm that takes a pa and gives a t: the
+ * parameter is the result when the types agree (statements leave it
+ * below them), else it is stored. */
+static void param_body(gen *g, unsigned pa, unsigned t) {
+  if (pa == t && (rd_u8(g->in) & 1)) {
+    stmts(g, 3);
+    return;
+  }
+  emit(g, 0x21), emit_u(g, pick_local(g, pa));
+  stmts(g, 3);
+  expr(g, t);
+}
+
+/* A block or an if of type (param pa) (result t). */
+static void param_block(gen *g, unsigned t) {
+  unsigned pa = rd_below(g->in, g->nty);
+  bool is_if = rd_u8(g->in) & 1;
+  expr(g, pa);
+  if (is_if) expr(g, I32);
+  emit(g, is_if ? 0x04 : 0x02), put_sleb(g->c, bt_param(g, pa, t));
+  push_label(g, t, false);
+  param_body(g, pa, t);
+  if (is_if) emit(g, 0x05), param_body(g, pa, t);
+  pop_label(g);
+  emit(g, 0x0b);
+}
+
+/* A block of results t and r2, the second stored. */
+static void pair_block(gen *g, unsigned t) {
+  unsigned r2 = rd_below(g->in, g->nty);
+  emit(g, 0x02), put_sleb(g->c, bt_pair(g, t, r2));
+  push_label2(g, t, r2, false);
+  stmts(g, 3);
+  expr(g, t);
+  expr(g, r2);
+  pop_label(g);
+  emit(g, 0x0b);
+  emit(g, 0x21), emit_u(g, pick_local(g, r2));
+}
+
 /* A numeric or SIMD operation with result t, its operands, and its NaN
  * made canonical. */
 static void operation(gen *g, unsigned t) {
@@ -673,9 +899,23 @@ static void expr(gen *g, unsigned t) {
     return;
   }
   g->depth++;
-  unsigned k = rd_below(g->in, 20);
+  unsigned k = rd_below(g->in, 24);
   switch (k) {
   case 0: case 1: case 2: leaf(g, t); break;
+  case 16: param_block(g, t); break;
+  case 17: pair_block(g, t); break;
+  case 18: legacy_try(g, t); break;
+  case 19:
+    if (t == I32 && (rd_u8(g->in) & 1)) { /* table.grow by 0..7: the old size or -1 */
+      func_ref(g);
+      expr(g, I32), emit_i32(g, 7), emit(g, 0x71);
+      emit(g, 0xfc), emit_u(g, 15), emit_u(g, 0);
+    } else if (g->mem1 && (t == I32 || t == I64)) {
+      mem1_size_grow(g, t);
+    } else {
+      operation(g, t);
+    }
+    break;
   case 3: case 4: case 5: case 6: case 7: operation(g, t); break;
   case 8: { /* a load */
     unsigned cand[COUNT(LOADS)], n = 0;
@@ -686,9 +926,10 @@ static void expr(gen *g, unsigned t) {
       break;
     }
     const memop *m = &LOADS[cand[rd_below(g->in, n)]];
-    address(g);
+    unsigned mem = pick_mem(g);
+    mem_address(g, mem);
     emit_op(g, m->pfx, m->code);
-    memarg(g, m->align);
+    memarg_mem(g, m->align, mem);
     break;
   }
   case 9: /* select, untyped or typed */
@@ -845,9 +1086,15 @@ static void stmt(gen *g) {
   if (g->budget) g->budget--;
   if (g->depth >= MAXDEPTH || !g->budget) return;
   g->depth++;
-  unsigned k = rd_below(g->in, 19);
+  unsigned k = rd_below(g->in, 24);
   switch (k) {
   case 0: emit(g, 0x01); break; /* nop */
+  case 19: legacy_try(g, NONE); break;
+  case 20: exn_ref(g); break;
+  case 21: table_bulk(g); break;
+  case 22:
+    if (g->mem1) mem1_bulk(g);
+    break;
   case 1: case 2: { /* local.set */
     unsigned t = rd_below(g->in, g->nty);
     expr(g, t);
@@ -871,10 +1118,11 @@ static void stmt(gen *g) {
       break;
     }
     const memop *m = &STORES[rd_below(g->in, COUNT(STORES) - !g->simd)]; /* v128.store last */
-    address(g);
+    unsigned mem = pick_mem(g);
+    mem_address(g, mem);
     expr(g, m->t);
     emit_op(g, m->pfx, m->code);
-    memarg(g, m->align);
+    memarg_mem(g, m->align, mem);
     break;
   }
   case 6: /* drop */
@@ -1034,15 +1282,19 @@ static void func_type(buf *c, const sig *s, bool params) {
   if (s->r2 != NONE) put(c, TYCODE[s->r2]);
 }
 
-/* Makes a module from r: nf functions exported as f0..., a memory "m",
- * globals g0..g4 (i32, i64, f32, f64, v128; mutable), a table of every
- * function and a null element, a tag (param i32), a data segment. */
+/* Makes a module from r: nf functions exported as f0..., a memory "m"
+ * and maybe a second "m1", globals g0..g4 (i32, i64, f32, f64, v128;
+ * mutable), a table of every function and a null element (growable by
+ * 8), a passive segment of every function, a tag (param i32), a data
+ * segment. */
 static bool make_module(rd *r, gen *g, buf *m) {
   *g = (gen){.in = r};
   g->simd = rd_u8(r) & 1;
   g->nty = g->simd ? NTY : NTY - 1;
   g->nf = 1 + rd_below(r, MAXF);
   g->ni = rd_u8(r) & 1;
+  static const unsigned MEM1[4] = {0, 0, 32, 64};
+  g->mem1 = MEM1[rd_below(r, 4)];
   for (unsigned f = 0; f <= MAXF; f++) {
     if (f == g->nf) f = IMPORT; /* the import's signature, used or not */
     sig *s = &g->s[f];
@@ -1057,8 +1309,10 @@ static bool make_module(rd *r, gen *g, buf *m) {
   static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
   put_n(m, head, sizeof head);
   /* types: one a function, the tag's, the import's, then each
-   * function's results alone (the type of its body's block) */
-  put_uleb(&c, 2 * g->nf + 2);
+   * function's results alone (the type of its body's block), then the
+   * block types (bt_param) */
+  g->bt = 2 * g->nf + 2;
+  put_uleb(&c, bt_exn(g) + 1);
   for (unsigned f = 0; f <= MAXF; f++) {
     if (f == g->nf) { /* the tag's (param i32) between */
       put(&c, 0x60), put_uleb(&c, 1), put(&c, 0x7f), put_uleb(&c, 0);
@@ -1067,6 +1321,15 @@ static bool make_module(rd *r, gen *g, buf *m) {
     func_type(&c, &g->s[f], true);
   }
   for (unsigned f = 0; f < g->nf; f++) func_type(&c, &g->s[f], false);
+  for (unsigned pa = 0; pa < g->nty; pa++)
+    for (unsigned rt = 0; rt <= g->nty; rt++) {
+      put(&c, 0x60), put_uleb(&c, 1), put(&c, TYCODE[pa]);
+      if (rt == g->nty) put_uleb(&c, 0);
+      else put_uleb(&c, 1), put(&c, TYCODE[rt]);
+    }
+  for (unsigned a = 0; a < g->nty; a++)
+    for (unsigned b = 0; b < g->nty; b++) put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, TYCODE[a]), put(&c, TYCODE[b]);
+  put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, 0x7f), put(&c, 0x69); /* bt_exn */
   section(m, 1, &c);
   if (g->ni) {
     put_uleb(&c, 1), put_name(&c, "env"), put_name(&c, "h"), put(&c, 0), put_uleb(&c, g->nf + 1);
@@ -1075,13 +1338,17 @@ static bool make_module(rd *r, gen *g, buf *m) {
   put_uleb(&c, g->nf);
   for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f);
   section(m, 3, &c);
-  /* table: the functions, then a null element */
-  put_uleb(&c, 1), put(&c, 0x70), put(&c, 0x01), put_uleb(&c, g->nf + 1), put_uleb(&c, g->nf + 1);
+  /* table: the functions, then a null element; it may grow by 8 */
+  put_uleb(&c, 1), put(&c, 0x70), put(&c, 0x01), put_uleb(&c, g->nf + 1), put_uleb(&c, g->nf + 9);
   section(m, 4, &c);
-  /* memory: one page, a maximum or the engine's cap */
-  bool has_max = rd_u8(r) & 1;
-  put_uleb(&c, 1), put(&c, has_max), put_uleb(&c, 1);
-  if (has_max) put_uleb(&c, 1 + rd_below(r, MEM_MAX));
+  /* memory: one page, a maximum or the engine's cap; the second the
+   * same, of its address bits */
+  put_uleb(&c, 1 + (g->mem1 != 0));
+  for (unsigned k = 0; k <= (g->mem1 != 0); k++) {
+    bool has_max = rd_u8(r) & 1;
+    put(&c, (uint8_t)(has_max | (k && g->mem1 == 64 ? 0x04 : 0))), put_uleb(&c, 1);
+    if (has_max) put_uleb(&c, 1 + rd_below(r, MEM_MAX));
+  }
   section(m, 5, &c);
   put_uleb(&c, 1), put(&c, 0), put_uleb(&c, g->nf); /* the tag: the last type */
   section(m, 13, &c);
@@ -1096,20 +1363,24 @@ static bool make_module(rd *r, gen *g, buf *m) {
   }
   g->c = saved;
   section(m, 6, &c);
-  put_uleb(&c, g->nf + 1 + NGLOBALS);
+  put_uleb(&c, g->nf + 1 + NGLOBALS + (g->mem1 != 0));
   char name[16];
   for (unsigned f = 0; f < g->nf; f++) {
     snprintf(name, sizeof name, "f%u", f);
     put_name(&c, name), put(&c, 0), put_uleb(&c, f + g->ni);
   }
   put_name(&c, "m"), put(&c, 2), put_uleb(&c, 0);
+  if (g->mem1) put_name(&c, "m1"), put(&c, 2), put_uleb(&c, 1);
   for (unsigned t = 0; t < NGLOBALS; t++) {
     snprintf(name, sizeof name, "g%u", t);
     put_name(&c, name), put(&c, 3), put_uleb(&c, t);
   }
   section(m, 7, &c);
-  put_uleb(&c, 1), put(&c, 0), put(&c, 0x41), put_sleb(&c, 0), put(&c, 0x0b);
+  /* elements: the active segment from 0, then a passive one (table.init) */
+  put_uleb(&c, 2), put(&c, 0), put(&c, 0x41), put_sleb(&c, 0), put(&c, 0x0b);
   put_uleb(&c, g->nf);
+  for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f + g->ni);
+  put(&c, 1), put(&c, 0x00), put_uleb(&c, g->nf);
   for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f + g->ni);
   section(m, 9, &c);
   put_uleb(&c, g->nf);
@@ -1288,13 +1559,12 @@ static void mismatch(const char *what, const side *a, const side *b, const char 
           b->name, b->inst ? cis_errmsg(b->inst) : cis_errmsg(b->e));
 }
 
-/* Memory 0 and the five globals of the two instances must be equal. */
-static void compare_state(const gen *g, side *a, side *b, const char *fn, const cis_val *args,
-                          unsigned nargs, const uint8_t *types) {
-  cis_memory *ma = cis_instance_memory(a->inst), *mb = cis_instance_memory(b->inst);
+/* Memory ma of a and mb of b (named what) must be equal. */
+static void compare_memory(const char *what, cis_memory *ma, cis_memory *mb, side *a, side *b, const char *fn,
+                           const cis_val *args, unsigned nargs, const uint8_t *types) {
   uint64_t na = cis_memory_size(ma), nb = cis_memory_size(mb);
   if (na != nb) {
-    mismatch("memory size", a, b, fn, args, nargs, types);
+    mismatch(what, a, b, fn, args, nargs, types);
     fprintf(stderr, "  %s: %llu bytes, %s: %llu bytes\n", a->name, (unsigned long long)na, b->name,
             (unsigned long long)nb);
     abort();
@@ -1303,11 +1573,24 @@ static void compare_state(const gen *g, side *a, side *b, const char *fn, const 
   if (memcmp(pa, pb, na)) {
     uint64_t i = 0;
     while (pa[i] == pb[i]) i++;
-    mismatch("memory contents", a, b, fn, args, nargs, types);
+    mismatch(what, a, b, fn, args, nargs, types);
     fprintf(stderr, "  first difference at %llu:", (unsigned long long)i);
     for (uint64_t k = i; k < i + 16 && k < na; k++) fprintf(stderr, " %02x/%02x", pa[k], pb[k]);
     fprintf(stderr, " (%s/%s)\n", a->name, b->name);
     abort();
+  }
+}
+
+/* The memories and the five globals of the two instances must be equal. */
+static void compare_state(const gen *g, side *a, side *b, const char *fn, const cis_val *args,
+                          unsigned nargs, const uint8_t *types) {
+  compare_memory("memory 0", cis_instance_memory(a->inst), cis_instance_memory(b->inst), a, b, fn, args, nargs,
+                 types);
+  if (g->mem1) {
+    cis_extern xa, xb;
+    if (cis_instance_export(a->inst, "m1", 2, &xa) != CIS_OK || cis_instance_export(b->inst, "m1", 2, &xb) != CIS_OK)
+      abort();
+    compare_memory("memory 1", xa.of.memory, xb.of.memory, a, b, fn, args, nargs, types);
   }
   for (unsigned t = 0; t < NGLOBALS; t++) {
     char name[4] = {'g', (char)('0' + t), 0};
