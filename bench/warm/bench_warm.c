@@ -92,7 +92,7 @@ static double bare_call(const uint8_t *wasm, size_t len) {
   cis_result rc;
   if ((rc = cis_engine_new(NULL, &e)) != CIS_OK) die("engine", rc, "");
   if ((rc = cis_module_new(e, wasm, len, &m)) != CIS_OK) die("module", rc, cis_errmsg(e));
-  cis_host_func_def d = {"cis_v1", "output_write", "(ii)i", host_nop, NULL};
+  cis_host_func_def d = {"cis_v1", "output_write", "(ii)i", host_nop, NULL, 0};
   if ((rc = cis_imports_new(e, &im)) != CIS_OK || (rc = cis_imports_add_host_funcs(im, &d, 1)) != CIS_OK)
     die("imports", rc, "");
   if ((rc = cis_instance_new(m, im, NULL, &inst)) != CIS_OK) die("instance", rc, cis_errmsg(e));
@@ -194,7 +194,7 @@ static void hostcall(const uint8_t *wasm, size_t len) {
   cis_result rc;
   if ((rc = cis_engine_new(NULL, &e)) != CIS_OK) die("engine", rc, "");
   if ((rc = cis_module_new(e, wasm, len, &m)) != CIS_OK) die("module", rc, cis_errmsg(e));
-  cis_host_func_def d = {"host", "nop", "()", host_nop0, NULL};
+  cis_host_func_def d = {"host", "nop", "()", host_nop0, NULL, 0};
   if ((rc = cis_imports_new(e, &im)) != CIS_OK || (rc = cis_imports_add_host_funcs(im, &d, 1)) != CIS_OK)
     die("imports", rc, "");
   cis_limits l;

@@ -349,6 +349,7 @@ typedef struct cis_extern_desc {
   bool mutable_;      /* global */
   uint64_t min, max;  /* table (elems) / memory (pages) limits */
   bool has_max;
+  bool addr64;        /* table, memory: 64-bit addresses (table64, memory64) */
 } cis_extern_desc;
 
 CIS_EXTERN uint32_t cis_module_import_count(const cis_module *m);
@@ -378,7 +379,14 @@ typedef struct cis_host_func_def {
   const char *signature; /* see above */
   cis_host_fn fn;
   void *user;            /* returned by cis_call_user() */
+  uint32_t flags;        /* CIS_HOST_*: what the function expects of its caller */
 } cis_host_func_def;
+
+/* cis_host_func_def.flags. CIS_HOST_MEMORY32: the function's pointers are
+ * i32 offsets into memory 0 (as WASI's and the skill ABIs' are), so a
+ * module whose memory 0 has 64-bit addresses (memory64) cannot import it:
+ * instantiation fails with CIS_EIMPORTTYPE, naming the import. */
+#define CIS_HOST_MEMORY32 0x1u
 
 /* What a host function may ask of its call. */
 CIS_EXTERN cis_instance *cis_call_instance(cis_call *c);
@@ -419,9 +427,19 @@ typedef struct cis_tag cis_tag;
  * or export them hold their own references. */
 CIS_EXTERN cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages,
                                      bool has_max, cis_memory **out);
+/* A memory of 64-bit addresses (memory64), for a module that imports one:
+ * limits up to 2^48 pages, though it grows no further than a 32-bit one's
+ * 4 GiB and the engine's memory cap. CIS_EINVAL (min above max, or past
+ * the limit), CIS_EMEMLIMIT (min past the cap). */
+CIS_EXTERN cis_result cis_memory_new64(cis_engine *e, uint64_t min_pages, uint64_t max_pages,
+                                       bool has_max, cis_memory **out);
 CIS_EXTERN void cis_memory_free(cis_memory *m);
 CIS_EXTERN cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min,
                                     uint32_t max, bool has_max, cis_table **out);
+/* A table of 64-bit indices (table64), for a module that imports one; its
+ * size stays within the engine's table limit. */
+CIS_EXTERN cis_result cis_table_new64(cis_engine *e, cis_valtype elem, uint64_t min,
+                                      uint64_t max, bool has_max, cis_table **out);
 CIS_EXTERN void cis_table_free(cis_table *t);
 CIS_EXTERN cis_result cis_global_new(cis_engine *e, cis_val init, bool mutable_,
                                      cis_global **out);

@@ -101,6 +101,7 @@ cis_result cis__host_func_new(cis_engine *e, const cis_host_func_def *def, void 
   cis__func_set_slots(&h->pub);
   h->pub.fn = def->fn;
   h->pub.user = def->user;
+  h->flags = def->flags;
   atomic_init(&h->pub.refs, 1);
   *out = &h->pub;
   return CIS_OK;

@@ -110,12 +110,6 @@ static void fmt_sig(char *buf, size_t cap, uint32_t np, uint32_t nr, const cis_v
 /* Whether import im names a host interface defined for wasm32, whose
  * functions take 32-bit pointers into memory 0: WASI preview 1 and cis's
  * skill ABIs (cis, cis_v1, env.host_*). */
-static bool wasm32_interface(const cis__import *im) {
-  static const char *const mods[] = {"wasi_snapshot_preview1", "wasi_unstable", "cis", "cis_v1"};
-  for (size_t i = 0; i < sizeof mods / sizeof *mods; i++)
-    if (im->module_len == strlen(mods[i]) && !memcmp(im->module, mods[i], im->module_len)) return true;
-  return im->module_len == 3 && !memcmp(im->module, "env", 3) && im->name_len > 5 && !memcmp(im->name, "host_", 5);
-}
 
 /* Checks that x fits import im of module mod. False with a reason. */
 static bool import_matches(const cis_module *mod, const cis__import *im, const cis_extern *x,
@@ -143,8 +137,9 @@ static bool import_matches(const cis_module *mod, const cis__import *im, const c
       return false;
     }
     if (x->of.func->kind == CIS__FUNC_HOST && mod->m->nmemories && mod->m->memories[0].is64 &&
-        wasm32_interface(im)) {
-      snprintf(why, n, "memory 0 is 64-bit (memory64), and WASI and the skill ABIs address a 32-bit memory 0");
+        (((const cis__host_func *)x->of.func)->flags & CIS_HOST_MEMORY32)) {
+      snprintf(why, n, "memory 0 is 64-bit (memory64), and the host function addresses a 32-bit memory 0 "
+                       "(as WASI's and the skill ABIs' do)");
       return false;
     }
     return true;

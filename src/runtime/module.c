@@ -353,6 +353,7 @@ static void desc_limits(const cis__limits *l, cis_extern_desc *out) {
   out->min = l->min;
   out->max = l->max;
   out->has_max = l->has_max;
+  out->addr64 = l->is64;
 }
 
 cis_result cis_module_import(const cis_module *mod, uint32_t i, cis_extern_desc *out) {

@@ -461,16 +461,26 @@ int64_t cis__memory_grow(cis_memory *m, uint64_t delta) {
   return (int64_t)old_pages;
 }
 
-cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages, bool has_max,
-                          cis_memory **out) {
+/* An embedder's memory of limits lim. */
+static cis_result embedder_memory(cis_engine *e, const cis__limits *lim, cis_memory **out) {
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!e) return CIS_EINVAL;
-  cis__limits lim = {.min = min_pages, .max = max_pages, .has_max = has_max};
   /* Not pooled: a memory of the embedder's may outlive the engine, whose
    * pool is gone by then. An instance's memories die with it, and every
    * instance before its engine. */
-  return cis__memory_create(e, &lim, e->cfg.limits.max_memory_bytes, NULL, NULL, out);
+  return cis__memory_create(e, lim, e->cfg.limits.max_memory_bytes, NULL, NULL, out);
+}
+
+cis_result cis_memory_new(cis_engine *e, uint32_t min_pages, uint32_t max_pages, bool has_max,
+                          cis_memory **out) {
+  return embedder_memory(e, &(cis__limits){.min = min_pages, .max = max_pages, .has_max = has_max}, out);
+}
+
+cis_result cis_memory_new64(cis_engine *e, uint64_t min_pages, uint64_t max_pages, bool has_max,
+                            cis_memory **out) {
+  return embedder_memory(e, &(cis__limits){.min = min_pages, .max = max_pages, .has_max = has_max, .is64 = true},
+                         out);
 }
 
 void cis_memory_free(cis_memory *m) {
@@ -593,17 +603,25 @@ int64_t cis__table_grow(cis_table *t, uint64_t delta, void *init) {
   return old;
 }
 
-cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t max,
-                         bool has_max, cis_table **out) {
+/* An embedder's table of elem, limits lim. */
+static cis_result embedder_table(cis_engine *e, cis_valtype elem, const cis__limits *lim, cis_table **out) {
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!e) return CIS_EINVAL;
   if (elem != CIS_FUNCREF && elem != CIS_EXTERNREF) /* exnrefs are made by wasm code only */
     return cis__fail(e, CIS_EINVAL, "an embedder's table cannot hold %s",
                      cis__kind_is_exn((uint8_t)elem) ? "exception references" : "this element type");
-  cis__limits lim = {.min = min, .max = max, .has_max = has_max};
-  return cis__table_create(e, (uint8_t)elem, &lim, e->cfg.limits.max_table_elems, NULL, NULL,
-                           out);
+  return cis__table_create(e, (uint8_t)elem, lim, e->cfg.limits.max_table_elems, NULL, NULL, out);
+}
+
+cis_result cis_table_new(cis_engine *e, cis_valtype elem, uint32_t min, uint32_t max,
+                         bool has_max, cis_table **out) {
+  return embedder_table(e, elem, &(cis__limits){.min = min, .max = max, .has_max = has_max}, out);
+}
+
+cis_result cis_table_new64(cis_engine *e, cis_valtype elem, uint64_t min, uint64_t max, bool has_max,
+                           cis_table **out) {
+  return embedder_table(e, elem, &(cis__limits){.min = min, .max = max, .has_max = has_max, .is64 = true}, out);
 }
 
 void cis_table_free(cis_table *t) {

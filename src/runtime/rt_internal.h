@@ -206,6 +206,7 @@ typedef struct cis__host_func {
   struct cis_func pub;      /* first: the shared view; pub.kind == CIS__FUNC_HOST */
   cis_valtype *vtypes;      /* params then results, for cis_func_type */
   char *label;              /* "module.name" of the definition, for messages */
+  uint32_t flags;           /* the definition's CIS_HOST_* */
 } cis__host_func;
 
 /* Creates a host function with one reference (the caller's); its type is

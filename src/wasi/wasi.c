@@ -706,7 +706,7 @@ WASI_FN(sock_shutdown) { WASI_RET(sock_common(c, a[0].u32)); }
 
 /* ---------------------------------------------------------------- tables */
 
-#define DEF(name, sig) {"wasi_snapshot_preview1", #name, sig, wasi_##name, NULL}
+#define DEF(name, sig) {"wasi_snapshot_preview1", #name, sig, wasi_##name, NULL, CIS_HOST_MEMORY32}
 const cis_host_func_def cis__wasi_core_funcs[] = {
     DEF(args_get, "(ii)i"),
     DEF(args_sizes_get, "(ii)i"),

@@ -827,7 +827,7 @@ WASI_FN(path_open) {
   WASI_RET(cis__wasi_store_u32(c, a[8].u32, fd));
 }
 
-#define DEF(name, sig) {"wasi_snapshot_preview1", #name, sig, wasi_##name, NULL}
+#define DEF(name, sig) {"wasi_snapshot_preview1", #name, sig, wasi_##name, NULL, CIS_HOST_MEMORY32}
 const cis_host_func_def cis__wasi_fs_funcs[] = {
     DEF(fd_advise, "(iIIi)i"),
     DEF(fd_allocate, "(iII)i"),

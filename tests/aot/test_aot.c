@@ -264,7 +264,7 @@ static cis_instance *calls_instance(const char *name, cis_engine **e, cis_module
                                     cis_imports **im) {
   *e = engine(name);
   *m = load_ok(*e, "calls");
-  cis_host_func_def d = {"host", "back", "(i)i", host_back, NULL};
+  cis_host_func_def d = {"host", "back", "(i)i", host_back, NULL, 0};
   assert_int_equal(cis_imports_new(*e, im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(*im, &d, 1), CIS_OK);
   cis_limits l;

@@ -178,7 +178,7 @@ static void open_fixture(fixture *f, const char *name) {
   assert_int_equal(cis_engine_new(&cfg, &f->e), CIS_OK);
   cis_result rc = cis_module_new_text(f->e, wat, sizeof wat - 1, &f->m);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
-  cis_host_func_def d[] = {{"host", "call_back", "(i)i", host_call_back, NULL}};
+  cis_host_func_def d[] = {{"host", "call_back", "(i)i", host_call_back, NULL, 0}};
   assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(f->im, d, 1), CIS_OK);
   rc = cis_instance_new(f->m, f->im, NULL, &f->inst);

@@ -188,7 +188,7 @@ static void aot_simd_v128_through_host_and_imports(void **state) {
   cis_module *mc = compiled(ea, CALLER);
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(ea, &im), CIS_OK);
-  cis_host_func_def def = {"host", "rot", "(viv)vi", host_rot, NULL};
+  cis_host_func_def def = {"host", "rot", "(viv)vi", host_rot, NULL, 0};
   assert_int_equal(cis_imports_add_host_funcs(im, &def, 1), CIS_OK);
   assert_int_equal(cis_imports_add_instance(im, "i", 1, is), CIS_OK);
   cis_instance *ic = instantiate(ea, mc, im);

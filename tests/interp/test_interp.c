@@ -543,9 +543,9 @@ static cis_result host_fail(cis_call *c, const cis_slot *a, cis_slot *r) {
 
 static cis_imports *call_imports(cis_engine *e) {
   static const cis_host_func_def defs[] = {
-      {"host", "twice", "(i)i", host_twice, NULL},
-      {"host", "reenter", "(i)i", host_reenter, NULL},
-      {"host", "fail", "()", host_fail, NULL},
+      {"host", "twice", "(i)i", host_twice, NULL, 0},
+      {"host", "reenter", "(i)i", host_reenter, NULL, 0},
+      {"host", "fail", "()", host_fail, NULL, 0},
   };
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);

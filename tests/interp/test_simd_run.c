@@ -59,7 +59,7 @@ static fx open_simd(void) {
   cis_engine_config_default(&cfg);
   assert_int_equal(cis_engine_new(&cfg, &x.e), CIS_OK);
   assert_int_equal(cis_imports_new(x.e, &x.im), CIS_OK);
-  static const cis_host_func_def defs[] = {{"host", "vswap", "(ivI)vi", vswap, NULL}};
+  static const cis_host_func_def defs[] = {{"host", "vswap", "(ivI)vi", vswap, NULL, 0}};
   assert_int_equal(cis_imports_add_host_funcs(x.im, defs, 1), CIS_OK);
   x.m = load(x.e, "simd");
   x.in = NULL;

@@ -56,9 +56,9 @@ static int reenter_seen;
 /* The api.wat instance with its three host imports. */
 static cis_instance *api_instance(cis_engine *e, cis_module **mod) {
   cis_host_func_def defs[] = {
-      {"host", "swap", "(ii)ii", host_swap, NULL},
-      {"host", "fail", "(i)i", host_fail, NULL},
-      {"host", "reenter", "(i)i", host_reenter, &reenter_seen},
+      {"host", "swap", "(ii)ii", host_swap, NULL, 0},
+      {"host", "fail", "(i)i", host_fail, NULL, 0},
+      {"host", "reenter", "(i)i", host_reenter, &reenter_seen, 0},
   };
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
@@ -112,20 +112,20 @@ static void signature_strings(void **state) {
   static const char *bad[] = {"", "ii", "(ii", "(x)", "(i)i ", "( i)", "(i))", "(i)(i)",
                               "(w)", "i(i)", "(ii)q"};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-    cis_host_func_def d = {"m", "n", bad[i], host_swap, NULL};
+    cis_host_func_def d = {"m", "n", bad[i], host_swap, NULL, 0};
     cis_func *f = (cis_func *)1;
     cis_result rc = cis_func_new_host(e, &d, &f);
     if (rc != CIS_EINVAL) fail_msg("signature \"%s\" gave %s", bad[i], cis_errname(rc));
     assert_null(f);
     assert_non_null(strstr(cis_errmsg(e), "bad signature"));
   }
-  cis_host_func_def nul = {"m", "n", NULL, host_swap, NULL};
+  cis_host_func_def nul = {"m", "n", NULL, host_swap, NULL, 0};
   cis_func *f = NULL;
   assert_int_equal(cis_func_new_host(e, &nul, &f), CIS_EINVAL);
-  cis_host_func_def nofn = {"m", "n", "()", NULL, NULL};
+  cis_host_func_def nofn = {"m", "n", "()", NULL, NULL, 0};
   assert_int_equal(cis_func_new_host(e, &nofn, &f), CIS_EINVAL);
 
-  cis_host_func_def good = {"m", "n", "(IfFrR)iIfFrR", host_swap, NULL};
+  cis_host_func_def good = {"m", "n", "(IfFrR)iIfFrR", host_swap, NULL, 0};
   assert_int_equal(cis_func_new_host(e, &good, &f), CIS_OK);
   uint32_t np, nr;
   const cis_valtype *p, *r;
@@ -138,7 +138,7 @@ static void signature_strings(void **state) {
   assert_memory_equal(r, want_r, sizeof want_r);
   cis_func_free(f);
 
-  cis_host_func_def empty = {"m", "n", "()", host_swap, NULL};
+  cis_host_func_def empty = {"m", "n", "()", host_swap, NULL, 0};
   assert_int_equal(cis_func_new_host(e, &empty, &f), CIS_OK);
   cis_func_type(f, &np, &p, &nr, &r);
   assert_int_equal(np + nr, 0);
@@ -382,7 +382,7 @@ static cis_result link_with(const link_parts *p, char *msg, size_t msg_len) {
   cis_memory *mem = NULL;
   cis_table *tab = NULL;
   cis_global *g = NULL;
-  cis_host_func_def d = {"env", "f", p->f_sig, host_id, NULL};
+  cis_host_func_def d = {"env", "f", p->f_sig, host_id, NULL, 0};
   assert_int_equal(cis_func_new_host(e, &d, &f), CIS_OK);
   assert_int_equal(cis_memory_new(e, p->mem_min, p->mem_max, p->mem_has_max, &mem), CIS_OK);
   assert_int_equal(cis_table_new(e, p->tab_elem, p->tab_min, p->tab_max, p->tab_has_max, &tab),
@@ -480,7 +480,7 @@ static void imports_builder(void **state) {
   cis_engine *e = rt_engine(NULL);
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
-  cis_host_func_def d = {"env", "f", "(i)i", host_id, NULL};
+  cis_host_func_def d = {"env", "f", "(i)i", host_id, NULL, 0};
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
   /* The same key again is refused; the first stands. */
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_EEXIST);
@@ -493,10 +493,10 @@ static void imports_builder(void **state) {
   assert_int_equal(cis_imports_add_func(im, NULL, 3, "f", 1, f), CIS_EINVAL);
   assert_int_equal(cis_imports_add_func(im, "env", 3, "g", 1, NULL), CIS_EINVAL);
   cis_func_free(f);
-  cis_host_func_def bad = {"env", "h", "(i", host_id, NULL};
+  cis_host_func_def bad = {"env", "h", "(i", host_id, NULL, 0};
   assert_int_equal(cis_imports_add_host_funcs(im, &bad, 1), CIS_EINVAL);
   assert_non_null(strstr(cis_errmsg(im), "bad signature"));
-  cis_host_func_def noname = {"env", NULL, "()", host_id, NULL};
+  cis_host_func_def noname = {"env", NULL, "()", host_id, NULL, 0};
   assert_int_equal(cis_imports_add_host_funcs(im, &noname, 1), CIS_EINVAL);
   assert_int_equal(cis_imports_add_instance(im, "x", 1, NULL), CIS_EINVAL);
   cis_imports_free(im);

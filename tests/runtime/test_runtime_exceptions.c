@@ -186,8 +186,8 @@ static void open_fixture(fixture *f, const char *name, uint64_t fuel, uint64_t t
   assert_int_equal(cis_instance_new(f->other_mod, NULL, NULL, &f->other), CIS_OK);
   rc = cis_module_new_text(f->e, main_wat, sizeof main_wat - 1, &f->m);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
-  cis_host_func_def d[] = {{"host", "call_back", "(i)i", host_call_back, NULL},
-                           {"host", "swallow", "(i)i", host_swallow, NULL}};
+  cis_host_func_def d[] = {{"host", "call_back", "(i)i", host_call_back, NULL, 0},
+                           {"host", "swallow", "(i)i", host_swallow, NULL, 0}};
   assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(f->im, d, 2), CIS_OK);
   assert_int_equal(cis_imports_add_instance(f->im, "other", 5, f->other), CIS_OK);

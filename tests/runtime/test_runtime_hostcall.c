@@ -58,7 +58,7 @@ static void loop_open(loop_fixture *f, uint64_t timeout_ms) {
   memset(f, 0, sizeof *f);
   f->e = rt_engine(NULL);
   f->m = rt_load(f->e, "hostloop");
-  cis_host_func_def d = {"host", "nop", "()", host_nop, NULL};
+  cis_host_func_def d = {"host", "nop", "()", host_nop, NULL, 0};
   assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(f->im, &d, 1), CIS_OK);
   cis_limits l;
@@ -164,8 +164,8 @@ static void imports_fall_back_to_their_base(void **state) {
   (void)state;
   cis_engine *e = rt_engine(NULL), *other = rt_engine(NULL);
   cis_module *m = rt_load(e, "hostloop");
-  cis_host_func_def nop = {"host", "nop", "()", host_nop, NULL};
-  cis_host_func_def nop100 = {"host", "nop", "()", host_nop100, NULL};
+  cis_host_func_def nop = {"host", "nop", "()", host_nop, NULL, 0};
+  cis_host_func_def nop100 = {"host", "nop", "()", host_nop100, NULL, 0};
   cis_imports *base, *im, *own, *second, *foreign;
   assert_int_equal(cis_imports_new(e, &base), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(base, &nop, 1), CIS_OK);

@@ -38,7 +38,7 @@ static cis_result host_started(cis_call *c, const cis_slot *a, cis_slot *r) {
 }
 
 static cis_imports *spin_imports(cis_engine *e) {
-  cis_host_func_def d = {"host", "started", "()", host_started, NULL};
+  cis_host_func_def d = {"host", "started", "()", host_started, NULL, 0};
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
@@ -364,7 +364,7 @@ static cis_result host_asks_time_left(cis_call *c, const cis_slot *a, cis_slot *
 static void on_wait_is_told_before_a_host_function_waits(void **state) {
   (void)state;
   cis_engine *e = rt_engine(timeout_200);
-  cis_host_func_def d = {"host", "started", "()", host_asks_time_left, NULL};
+  cis_host_func_def d = {"host", "started", "()", host_asks_time_left, NULL, 0};
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);

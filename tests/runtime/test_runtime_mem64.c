@@ -6,12 +6,15 @@
  * instance's cap answers -1 as an i64; bulk operations between a 64-bit
  * and a 32-bit memory; a 64-bit table's operations and call_indirect,
  * whose index past 2^32 never aliases a small one; imports matched by
- * their address type; WASI and the skill ABIs refused for a module whose
- * memory 0 is 64-bit; hostile binaries (limits flags, bounds, offsets).
+ * their address type, an embedder's 64-bit memory and table among them;
+ * host functions marked CIS_HOST_MEMORY32 (WASI's and the skill ABIs'
+ * are) refused for a module whose memory 0 is 64-bit; hostile binaries (limits flags, bounds, offsets).
  * What runs code runs on the interpreter and compiled; the compiled
  * engine compiles into a private CIS_HOME, removed at the end.
  */
 #include "runtime/rt_test.h"
+#include "cis/cis_wasi.h"
+#include "host/host.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -226,52 +229,145 @@ static cis_result nop_fn(cis_call *call, const cis_slot *args, cis_slot *results
   return CIS_OK;
 }
 
-/* Instantiates text with host function mod.name ((i32) -> i32) and
- * returns the code. */
-static cis_result with_host_func(const char *text, const char *modname, const char *name, char *msg, size_t cap) {
-  cis_engine *e = engine("interp");
+/* Instantiates text with imports im on e and returns the code; the
+ * engine's message into msg. */
+static cis_result instantiate_with(cis_engine *e, const char *text, cis_imports *im, char *msg, size_t cap) {
   cis_module *mod = NULL;
   cis_result rc = cis_module_new_text(e, text, strlen(text), &mod);
   if (rc != CIS_OK) fail_msg("module: %s", cis_errmsg(e));
-  cis_imports *im = NULL;
-  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
-  cis_host_func_def def = {.module = modname, .name = name, .signature = "(i)i", .fn = nop_fn};
-  assert_int_equal(cis_imports_add_host_funcs(im, &def, 1), CIS_OK);
   cis_instance *inst = NULL;
   rc = cis_instance_new(mod, im, NULL, &inst);
   snprintf(msg, cap, "%s", cis_errmsg(e));
   cis_instance_free(inst);
-  cis_imports_free(im);
   cis_module_free(mod);
+  return rc;
+}
+
+/* Instantiates text with host function mod.name ((i32) -> i32) of the
+ * given CIS_HOST_* flags and returns the code. */
+static cis_result with_host_func(const char *text, const char *modname, const char *name, uint32_t flags,
+                                 char *msg, size_t cap) {
+  cis_engine *e = engine("interp");
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  cis_host_func_def def = {.module = modname, .name = name, .signature = "(i)i", .fn = nop_fn, .flags = flags};
+  assert_int_equal(cis_imports_add_host_funcs(im, &def, 1), CIS_OK);
+  cis_result rc = instantiate_with(e, text, im, msg, cap);
+  cis_imports_free(im);
   cis_engine_free(e);
   return rc;
 }
 
-/* WASI and the skill ABIs take 32-bit pointers into memory 0: a module
- * whose memory 0 is 64-bit cannot import them (a typed error at
- * instantiation); other host functions, and a 32-bit memory 0, link. */
+/* A host function marked CIS_HOST_MEMORY32 takes 32-bit pointers into
+ * memory 0: a module whose memory 0 is 64-bit cannot import it (a typed
+ * error at instantiation), whatever its name; unmarked ones, and a 32-bit
+ * memory 0, link; memory 1 may be 64-bit. WASI's functions and the
+ * skill ABIs' (all three) carry the mark. */
 static void wasm32_interfaces_need_a_32_bit_memory_0(void **state) {
   (void)state;
   char msg[512];
-  static const struct {
-    const char *mod, *name;
-  } abis[] = {{"wasi_snapshot_preview1", "fd_close"}, {"cis", "log"}, {"cis_v1", "log"}, {"env", "host_log"}};
-  char text[512];
-  for (size_t i = 0; i < sizeof abis / sizeof *abis; i++) {
-    snprintf(text, sizeof text, "(module (import \"%s\" \"%s\" (func (param i32) (result i32))) (memory i64 1))",
-             abis[i].mod, abis[i].name);
-    assert_int_equal(with_host_func(text, abis[i].mod, abis[i].name, msg, sizeof msg), CIS_EIMPORTTYPE);
-    assert_non_null(strstr(msg, "memory 0 is 64-bit"));
-    snprintf(text, sizeof text, "(module (import \"%s\" \"%s\" (func (param i32) (result i32))) (memory 1))",
-             abis[i].mod, abis[i].name);
-    assert_int_equal(with_host_func(text, abis[i].mod, abis[i].name, msg, sizeof msg), CIS_OK);
-  }
-  static const char other[] = "(module (import \"env\" \"f\" (func (param i32) (result i32))) (memory i64 1))";
-  assert_int_equal(with_host_func(other, "env", "f", msg, sizeof msg), CIS_OK);
-  /* Memory 1 may be 64-bit: the interfaces see memory 0 only. */
+  static const char imp64[] = "(module (import \"env\" \"f\" (func (param i32) (result i32))) (memory i64 1))";
+  static const char imp32[] = "(module (import \"env\" \"f\" (func (param i32) (result i32))) (memory 1))";
   static const char mem1[] =
-      "(module (import \"cis\" \"log\" (func (param i32) (result i32))) (memory 1) (memory i64 1))";
-  assert_int_equal(with_host_func(mem1, "cis", "log", msg, sizeof msg), CIS_OK);
+      "(module (import \"env\" \"f\" (func (param i32) (result i32))) (memory 1) (memory i64 1))";
+  assert_int_equal(with_host_func(imp64, "env", "f", CIS_HOST_MEMORY32, msg, sizeof msg), CIS_EIMPORTTYPE);
+  assert_non_null(strstr(msg, "memory 0 is 64-bit"));
+  if (!strstr(msg, "incompatible import type \"env\".\"f\"")) fail_msg("%s", msg);
+  assert_int_equal(with_host_func(imp32, "env", "f", CIS_HOST_MEMORY32, msg, sizeof msg), CIS_OK);
+  assert_int_equal(with_host_func(mem1, "env", "f", CIS_HOST_MEMORY32, msg, sizeof msg), CIS_OK);
+  assert_int_equal(with_host_func(imp64, "env", "f", 0, msg, sizeof msg), CIS_OK);
+  /* The name is not the mark: an embedder's own cis.log links. */
+  static const char cislog[] = "(module (import \"cis\" \"log\" (func (param i32) (result i32))) (memory i64 1))";
+  assert_int_equal(with_host_func(cislog, "cis", "log", 0, msg, sizeof msg), CIS_OK);
+
+  /* The real interfaces: WASI's, and each skill ABI's. */
+  cis_engine *e = engine("interp");
+  static const struct {
+    const char *mod, *name, *type;
+  } real[] = {{"wasi_snapshot_preview1", "fd_close", "(param i32) (result i32)"},
+              {"cis", "log", "(param i32 i32 i32)"},
+              {"cis_v1", "log", "(param i32 i32 i32) (result i32)"},
+              {"env", "host_log", "(param i32 i32 i32)"}};
+  cis_wasi_config wc;
+  cis_wasi_config_default(&wc);
+  cis_wasi *w = NULL;
+  assert_int_equal(cis_wasi_new(&wc, &w), CIS_OK);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_wasi_add_imports(w, im), CIS_OK);
+  assert_int_equal(cis__host_add_imports(im, CIS__ABI_MOD_ALL), CIS_OK);
+  char text[512];
+  for (size_t i = 0; i < sizeof real / sizeof *real; i++) {
+    for (int wide = 1; wide >= 0; wide--) {
+      snprintf(text, sizeof text, "(module (import \"%s\" \"%s\" (func %s)) (memory%s 1))", real[i].mod,
+               real[i].name, real[i].type, wide ? " i64" : "");
+      cis_result rc = instantiate_with(e, text, im, msg, sizeof msg);
+      if (rc != (wide ? CIS_EIMPORTTYPE : CIS_OK)) fail_msg("%s.%s, %d: %s: %s", real[i].mod, real[i].name, wide, cis_errname(rc), msg);
+      if (wide) assert_non_null(strstr(msg, "memory 0 is 64-bit"));
+    }
+  }
+  cis_imports_free(im);
+  cis_wasi_free(w);
+  cis_engine_free(e);
+}
+
+/* An embedder's 64-bit memory and table (cis_memory_new64,
+ * cis_table_new64) link where a module imports one of 64 bits, and the
+ * module's description says which address type it wants. */
+static void embedder_memory64_and_table64(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  static const char text[] = "(module (import \"env\" \"m\" (memory i64 1 4)) (import \"env\" \"t\" (table i64 2 funcref))\n"
+                             "  (memory $own 1) (export \"own\" (memory $own))\n"
+                             "  (func (export \"f\") (result i64)\n"
+                             "    (i64.store8 (i64.const 65535) (i64.const 7))\n"
+                             "    (i64.add (i64.load8_u (i64.const 65535)) (table.size)))\n"
+                             "  (func (export \"g\") (result i64) (memory.grow (i64.const 1))))";
+  cis_module *mod = NULL;
+  assert_int_equal(cis_module_new_text(e, text, sizeof text - 1, &mod), CIS_OK);
+  cis_extern_desc d;
+  assert_int_equal(cis_module_import(mod, 0, &d), CIS_OK);
+  assert_true(d.addr64);
+  assert_int_equal(d.max, 4);
+  assert_int_equal(cis_module_import(mod, 1, &d), CIS_OK);
+  assert_true(d.addr64);
+  assert_int_equal(cis_module_export(mod, 0, &d), CIS_OK);
+  assert_int_equal(d.kind, CIS_EXTERN_MEMORY);
+  assert_false(d.addr64);
+  cis_memory *m = NULL;
+  cis_table *t = NULL;
+  assert_int_equal(cis_memory_new64(e, 1, 4, true, &m), CIS_OK);
+  assert_int_equal(cis_table_new64(e, CIS_FUNCREF, 3, 0, false, &t), CIS_OK);
+  cis_imports *im = NULL;
+  assert_int_equal(cis_imports_new(e, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_memory(im, "env", 3, "m", 1, m), CIS_OK);
+  assert_int_equal(cis_imports_add_table(im, "env", 3, "t", 1, t), CIS_OK);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, NULL, &inst), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "f"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i64, 7 + 3);
+  assert_int_equal(cis_memory_data(m)[65535], 7); /* the embedder sees the store */
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "g"), NULL, 0, &r, 1), CIS_OK);
+  assert_int_equal(r.of.i64, 1);
+  assert_int_equal(cis_memory_size(m), 2 * 65536);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_memory_free(m);
+  cis_table_free(t);
+  /* Limits: min above max, and past 2^48 pages, are refused; a 64-bit
+   * memory past the engine's cap too. */
+  assert_int_equal(cis_memory_new64(e, 2, 1, true, &m), CIS_EINVAL);
+  assert_null(m);
+  assert_int_equal(cis_memory_new64(e, 1, (1ull << 48) + 1, true, &m), CIS_EINVAL);
+  assert_int_not_equal(cis_memory_new64(e, 1ull << 40, 0, false, &m), CIS_OK);
+  assert_null(m);
+  assert_int_equal(cis_table_new64(e, CIS_FUNCREF, 5, 4, true, &t), CIS_EINVAL);
+  assert_null(t);
+  assert_int_not_equal(cis_table_new64(e, CIS_FUNCREF, 1ull << 40, 0, false, &t), CIS_OK);
+  assert_null(t);
+  cis_module_free(mod);
+  cis_engine_free(e);
 }
 
 /* An imported memory or table matches only one of its address type. */
@@ -457,6 +553,7 @@ int main(void) {
       cmocka_unit_test(table64_aot),
       cmocka_unit_test(wasm32_interfaces_need_a_32_bit_memory_0),
       cmocka_unit_test(imports_match_the_address_type),
+      cmocka_unit_test(embedder_memory64_and_table64),
       cmocka_unit_test(hostile_binaries),
       cmocka_unit_test(hostile_bodies),
   };

@@ -284,7 +284,7 @@ static void host_reentry_cannot_overflow_the_native_stack(void **state) {
   cis_limits_default(&l);
   deepest(&l);
   cis_engine *e = rt_engine(NULL);
-  cis_host_func_def d = {"host", "reenter", "(i)i", host_reenter, NULL};
+  cis_host_func_def d = {"host", "reenter", "(i)i", host_reenter, NULL, 0};
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
@@ -360,7 +360,7 @@ static void calls_on_a_switched_stack(void **state) {
   cis_limits_default(&l);
   deepest(&l);
   cis_engine *e = rt_engine(NULL);
-  cis_host_func_def d = {"host", "reenter", "(i)i", host_reenter, NULL};
+  cis_host_func_def d = {"host", "reenter", "(i)i", host_reenter, NULL, 0};
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
@@ -411,7 +411,7 @@ static void long_import_chain_frees_without_recursion(void **state) {
   enum { N = 20000 };
   cis_engine *e = rt_engine(NULL);
   cis_module *mod = rt_load(e, "link");
-  cis_host_func_def d = {"prev", "next", "(i)i", host_reenter, NULL};
+  cis_host_func_def d = {"prev", "next", "(i)i", host_reenter, NULL, 0};
   cis_imports *im = NULL;
   assert_int_equal(cis_imports_new(e, &im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);

@@ -25,13 +25,13 @@ static cis_result spectest_print(cis_call *call, const cis_slot *args, cis_slot 
 
 cis_result spec_host_new(cis_engine *e, spec_host *h) {
   static const cis_host_func_def prints[] = {
-      {"spectest", "print", "()", spectest_print, NULL},
-      {"spectest", "print_i32", "(i)", spectest_print, NULL},
-      {"spectest", "print_i64", "(I)", spectest_print, NULL},
-      {"spectest", "print_f32", "(f)", spectest_print, NULL},
-      {"spectest", "print_f64", "(F)", spectest_print, NULL},
-      {"spectest", "print_i32_f32", "(if)", spectest_print, NULL},
-      {"spectest", "print_f64_f64", "(FF)", spectest_print, NULL},
+      {"spectest", "print", "()", spectest_print, NULL, 0},
+      {"spectest", "print_i32", "(i)", spectest_print, NULL, 0},
+      {"spectest", "print_i64", "(I)", spectest_print, NULL, 0},
+      {"spectest", "print_f32", "(f)", spectest_print, NULL, 0},
+      {"spectest", "print_f64", "(F)", spectest_print, NULL, 0},
+      {"spectest", "print_i32_f32", "(if)", spectest_print, NULL, 0},
+      {"spectest", "print_f64_f64", "(FF)", spectest_print, NULL, 0},
   };
   static const char *gnames[4] = {"global_i32", "global_i64", "global_f32", "global_f64"};
   cis_val gvals[4];

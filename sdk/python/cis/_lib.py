@@ -51,7 +51,7 @@ class ExternDesc_(Structure):
                 ("nparams", c_uint32), ("nresults", c_uint32),
                 ("params", POINTER(c_int)), ("results", POINTER(c_int)),
                 ("type", c_int), ("mutable_", c_bool), ("min", c_uint64), ("max", c_uint64),
-                ("has_max", c_bool)]
+                ("has_max", c_bool), ("addr64", c_bool)]
 
 
 class WasiConfig_(Structure):

@@ -20,7 +20,7 @@ int main(void) {
   S(cis_limits); F(cis_limits, max_call_depth); F(cis_limits, max_table_elems);
   S(cis_engine_config); F(cis_engine_config, engine); F(cis_engine_config, standard);
   S(cis_val); F(cis_val, of); F(cis_val, v128);
-  S(cis_extern_desc); F(cis_extern_desc, params); F(cis_extern_desc, has_max);
+  S(cis_extern_desc); F(cis_extern_desc, params); F(cis_extern_desc, has_max); F(cis_extern_desc, addr64);
   S(cis_wasi_config); F(cis_wasi_config, stdio); F(cis_wasi_config, stdin_data);
   F(cis_wasi_config, max_fds);
   S(cis_skills_config); F(cis_skills_config, log_format); F(cis_skills_config, limits);
