@@ -126,14 +126,25 @@ static int pg(const char *cmd) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Starts nodes NAME-a and NAME-b, makes a token of tenant through a's
+ * database (the test's name as the token's) and installs skill through
+ * a. */
+static void two_nodes_with_skill(node *a, node *b, const char *name, const char *tenant, const char *skill,
+                                 char *tok, size_t cap) {
+  char home[64];
+  snprintf(home, sizeof home, "%s-a", name);
+  assert_int_equal(node_start(a, home), 0);
+  snprintf(home, sizeof home, "%s-b", name);
+  assert_int_equal(node_start(b, home), 0);
+  token_create(a->home, tenant, name, tok, cap);
+  assert_int_equal(install(a->sv.port, tok, skill), 201);
+}
+
 static void install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens(void **state) {
   (void)state;
   node a, b;
-  assert_int_equal(node_start(&a, "share-a"), 0);
-  assert_int_equal(node_start(&b, "share-b"), 0);
   char tok[256], out[4096];
-  token_create(a.home, "acme", "share", tok, sizeof tok); /* through a's database */
-  assert_int_equal(install(a.sv.port, tok, "shared"), 201);
+  two_nodes_with_skill(&a, &b, "share", "acme", "shared", tok, sizeof tok);
   /* b never saw the install. */
   assert_int_equal(invoke(b.sv.port, tok, "shared", "{\"op\":\"get\"}", out, sizeof out), 200);
   /* KV: written by a call on a, read by a call on b. */
@@ -175,11 +186,8 @@ static void install_on_one_node_run_on_the_other_sharing_kv_files_and_tokens(voi
 static void removed_on_one_node_is_404_on_the_other_within_the_poll_bound(void **state) {
   (void)state;
   node a, b;
-  assert_int_equal(node_start(&a, "rm-a"), 0);
-  assert_int_equal(node_start(&b, "rm-b"), 0);
   char tok[256], out[4096];
-  token_create(a.home, "beta", "rm", tok, sizeof tok);
-  assert_int_equal(install(a.sv.port, tok, "gone"), 201);
+  two_nodes_with_skill(&a, &b, "rm", "beta", "gone", tok, sizeof tok);
   assert_int_equal(invoke(a.sv.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200); /* cached on a */
   assert_int_equal(invoke(b.sv.port, tok, "gone", "{\"op\":\"get\"}", out, sizeof out), 200);
   http_resp r;
@@ -204,11 +212,8 @@ static void removed_on_one_node_is_404_on_the_other_within_the_poll_bound(void *
 static void registry_read_past_its_bound_is_503_not_the_skills_422(void **state) {
   (void)state;
   node a, b;
-  assert_int_equal(node_start(&a, "busy-a"), 0);
-  assert_int_equal(node_start(&b, "busy-b"), 0);
   char tok[256], out[4096];
-  token_create(a.home, "delta", "busy", tok, sizeof tok);
-  assert_int_equal(install(a.sv.port, tok, "held"), 201);
+  two_nodes_with_skill(&a, &b, "busy", "delta", "held", tok, sizeof tok);
   /* b has not read the skill: its first call must. */
   PGconn *c = PQconnectdb(g_conn);
   assert_int_equal(PQstatus(c), CONNECTION_OK);
