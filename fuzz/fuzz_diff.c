@@ -14,8 +14,8 @@
  * v128 parameters and up to two results, and maybe a host function
  * import, with scalar and SIMD arithmetic, conversions, loads and stores,
  * locals, globals, blocks, ifs, loops that end (a counter local of their
- * own runs each down from 1..4), blocks and ifs that take a parameter or
- * give two results, br, br_if, br_table and return, calls,
+ * own runs each down from 1..4, some taking a parameter), blocks and ifs
+ * that take a parameter or give two results, br, br_if, br_table and return, calls,
  * call_indirect, call_ref and their tail calls (to later functions, so
  * they end; a call_indirect through a computed index may miss or
  * recurse), table.size, get, set, grow, fill, copy and init, elem.drop,
@@ -726,23 +726,31 @@ static void table_bulk(gen *g) {
 }
 
 /* A counted loop: its counter (local of its nesting level) runs down
- * from 1..4; r is its result (NONE or a type). */
+ * from 1..4; r is its result (NONE or a type). A third of them take a
+ * parameter, which each iteration stores and the branch back passes
+ * anew. */
 static void counted_loop(gen *g, unsigned r) {
   unsigned c = counter_local(g, g->loops);
+  unsigned pa = rd_below(g->in, 3) == 0 ? rd_below(g->in, g->nty) : NONE;
+  if (pa != NONE) expr(g, pa); /* before the counter: its loops are of this level */
   emit_i32(g, 1 + (int32_t)rd_below(g->in, 4));
   emit(g, 0x21);
   emit_u(g, c);
   emit(g, 0x03);
-  emit_blocktype(g, r);
+  if (pa == NONE) emit_blocktype(g, r);
+  else put_sleb(g->c, bt_param(g, pa, r));
   push_label(g, NONE, true);
   g->loops++;
+  if (pa != NONE) emit(g, 0x21), emit_u(g, pick_local(g, pa));
   stmts(g, 3);
   if (r != NONE) expr(g, r);
+  if (pa != NONE) expr(g, pa); /* the next iteration's parameter */
   emit(g, 0x20), emit_u(g, c);
   emit_i32(g, 1);
   emit(g, 0x6b); /* i32.sub */
   emit(g, 0x22), emit_u(g, c);
-  emit(g, 0x0d), emit_u(g, 0); /* br_if to the loop: its params are none */
+  emit(g, 0x0d), emit_u(g, 0); /* br_if to the loop, with its parameter if any */
+  if (pa != NONE) emit(g, 0x1a); /* not taken: the parameter is left */
   g->loops--;
   pop_label(g);
   emit(g, 0x0b);
@@ -1386,11 +1394,19 @@ static bool make_module(rd *r, gen *g, buf *m) {
   put_uleb(&c, g->nf);
   for (unsigned f = 0; f < g->nf; f++) body(g, f, &c);
   section(m, 10, &c);
-  /* data: up to 64 bytes of the input somewhere in the first 1 KiB */
-  unsigned at = rd_below(r, 256) * 4, len = rd_below(r, 65);
-  put_uleb(&c, 1), put(&c, 0), put(&c, 0x41), put_sleb(&c, at), put(&c, 0x0b);
-  put_uleb(&c, len);
-  for (unsigned i = 0; i < len; i++) put(&c, rd_u8(r));
+  /* data: up to 64 bytes of the input somewhere in the first 1 KiB of
+   * each memory (the second's offset an i64 when it is of 64 bits) */
+  put_uleb(&c, 1 + (g->mem1 != 0));
+  for (unsigned k = 0; k <= (g->mem1 != 0); k++) {
+    unsigned at = rd_below(r, 256) * 4, len = rd_below(r, 65);
+    if (k) put(&c, 2), put_uleb(&c, 1);
+    else put(&c, 0);
+    if (k && g->mem1 == 64) put(&c, 0x42), put_sleb(&c, at);
+    else put(&c, 0x41), put_sleb(&c, at);
+    put(&c, 0x0b);
+    put_uleb(&c, len);
+    for (unsigned i = 0; i < len; i++) put(&c, rd_u8(r));
+  }
   section(m, 11, &c);
   bool ok = !c.oom && !m->oom;
   free(c.p);
