@@ -39,9 +39,10 @@ static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
     kc.limits.tenant_max_bytes = s->max_kv_bytes;
     if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
     else {
-      s->kv = NULL;
       snprintf(res->error, sizeof res->error, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
-               cis_kv_errmsg(NULL));
+               cis_kv_errmsg(s->kv));
+      cis_kv_close(s->kv);
+      s->kv = NULL;
     }
   }
   pthread_mutex_unlock(&s->kv_lock);

@@ -293,9 +293,8 @@ static void tools_list_leaves_out_a_skill_it_cannot_offer(void **state) {
   cis_skills_config_default(&c);
   c.home = home;
   c.require_signature = true;
-  char err[256] = "";
   cis_skills *strict = NULL;
-  assert_int_equal(cis_skills_open(&c, &strict, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &strict), CIS_OK);
   skipped k = {0};
   cis_mcp_config mc = {.skills = strict, .on_skip = on_skip, .on_skip_user = &k};
   cis_mcp *m = NULL;

@@ -162,7 +162,7 @@ static void startup_missing_libcrypto_is_unsupported_naming_package(void **state
   cis_skills_config_default(&c);
   c.home = home;
   cis_skills *sk = NULL;
-  assert_int_equal(cis_skills_open(&c, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &sk), CIS_OK);
   const char *man = "{\"name\":\"add\",\"version\":\"1.0\",\"wasm\":{\"path\":\"add.wasm\","
                     "\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}}";
   assert_int_equal(cis_skills_register(sk, add_wasm, sizeof add_wasm, man, strlen(man)),
@@ -210,6 +210,7 @@ static void startup_kv_postgres_loads_libpq_at_connect(void **state) {
   cfg.spec = PG_NOWHERE;
   cis_kv *kv = NULL;
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EKVDOWN);
+  cis_kv_close(kv);
   assert_true(cis__dynlib_loaded(&cis__pq_lib));
   assert_true(mapped("libpq.so"));
 }
@@ -225,9 +226,10 @@ static void startup_missing_libpq_is_unsupported_naming_package(void **state) {
   cfg.spec = PG_NOWHERE;
   cis_kv *kv = NULL;
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EUNSUPPORTED);
-  const char *msg = cis_kv_errmsg(NULL);
+  const char *msg = cis_kv_errmsg(kv);
   if (!strstr(msg, NO_SUCH_SONAME) || !strstr(msg, "install the package " CIS_PQ_PACKAGE))
     fail_msg("kv message: %s", msg);
+  cis_kv_close(kv);
 
   cis_vfs_db_config dc;
   cis_vfs_db_config_default(&dc);
@@ -242,6 +244,7 @@ static void startup_missing_libpq_is_unsupported_naming_package(void **state) {
   /* Back to the real soname: the next connect loads it again. */
   cis__dynlib_test_soname(&cis__pq_lib, NULL);
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EKVDOWN);
+  cis_kv_close(kv);
   assert_true(cis__dynlib_loaded(&cis__pq_lib));
 }
 
