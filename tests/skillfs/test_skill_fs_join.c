@@ -211,7 +211,7 @@ static cis_vfs *mount_tree(const char *spec, const char *tenant) {
   dc.spec = spec;
   dc.tenant = tenant;
   cis_vfs_backend *b = NULL;
-  if (cis_vfs_db_new(&dc, &b) != CIS_OK) fail_msg("db new: %s", cis_vfs_errmsg(NULL));
+  if (cis_vfs_db_new(&dc, &b) != CIS_OK) fail_msg("db new: %s", b ? b->errmsg : "");
   cis_vfs *fs = NULL;
   cis_vfs_options opts = {0};
   assert_int_equal(cis_vfs_mount(b, &opts, &fs), CIS_OK);

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "support/failed_open.h"
 #include "cis/cis.h"
 #include "cis/cis_ai.h"
 #include "cis/cis_http.h"
@@ -236,10 +237,9 @@ static void startup_missing_libpq_is_unsupported_naming_package(void **state) {
   dc.spec = PG_NOWHERE;
   dc.tenant = "t";
   cis_vfs_backend *b = NULL;
-  assert_int_equal(cis_vfs_db_new(&dc, &b), CIS_EUNSUPPORTED);
-  msg = cis_vfs_errmsg(NULL);
-  if (!strstr(msg, NO_SUCH_SONAME) || !strstr(msg, "install the package " CIS_PQ_PACKAGE))
-    fail_msg("vfs message: %s", msg);
+  char vmsg[CIS_VFS_ERRMSG_MAX];
+  cis_test_vfs_backend_fails(cis_vfs_db_new(&dc, &b), &b, CIS_EUNSUPPORTED, NO_SUCH_SONAME, vmsg, sizeof vmsg);
+  if (!strstr(vmsg, "install the package " CIS_PQ_PACKAGE)) fail_msg("vfs message: %s", vmsg);
 
   /* Back to the real soname: the next connect loads it again. */
   cis__dynlib_test_soname(&cis__pq_lib, NULL);

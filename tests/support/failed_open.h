@@ -9,12 +9,14 @@
 #ifndef CIS_TEST_FAILED_OPEN_H
 #define CIS_TEST_FAILED_OPEN_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
+#include "cis/cis_vfs.h"
 
 static inline void *cis_test_errmsg_on_thread(void *h) { return (void *)cis_errmsg(h); }
 
@@ -79,6 +81,45 @@ static inline void cis_test_server_start_fails(const cis_server_config *c, cis_r
   assert_int_equal(cis_server_wait_idle(s, 10), CIS_ESTATE);
   cis_server_drain(s);
   cis_server_free(s);
+}
+
+/* cis_vfs_mount(b) fails with code, its message holding want; the failed
+ * mount refuses what is asked of it (EBADF, CIS_ESTATE) and keeps it. */
+static inline void cis_test_vfs_mount_fails(cis_vfs_backend *b, const cis_vfs_options *o, cis_result code,
+                                            const char *want, char *msg, size_t cap) {
+  cis_vfs *fs = NULL;
+  cis_result rc = cis_vfs_mount(b, o, &fs);
+  if (rc != code) fail_msg("cis_vfs_mount: %s, expected %s (%s)", cis_errname(rc), cis_errname(code), cis_vfs_errmsg(fs));
+  cis_test_failed_message(fs, want, msg, cap);
+  char before[512];
+  snprintf(before, sizeof before, "%s", cis_vfs_errmsg(fs));
+  cis_vfs_file *root = (cis_vfs_file *)1;
+  assert_int_equal(cis_vfs_open_root(fs, &root), EBADF);
+  assert_null(root);
+  uint64_t bytes = 1, nodes = 1;
+  assert_int_equal(cis_vfs_usage(fs, &bytes, &nodes), EBADF);
+  assert_int_equal(cis_vfs_scope_begin(fs), CIS_ESTATE);
+  assert_int_equal(cis_vfs_db_snapshot(fs, "x", NULL), CIS_ESTATE);
+  cis_vfs_set_timeout(fs, 10);
+  assert_string_equal(cis_vfs_errmsg(fs), before);
+  cis_vfs_unmount(fs);
+}
+
+/* A backend constructor returned rc and set *bp (passed by address: read
+ * after the constructor ran): code, and a failed backend whose errmsg
+ * holds want, which a mount passes on with the code. */
+static inline void cis_test_vfs_backend_fails(cis_result rc, cis_vfs_backend **bp, cis_result code, const char *want,
+                                              char *msg, size_t cap) {
+  cis_vfs_backend *b = *bp;
+  *bp = NULL;
+  if (rc != code) fail_msg("backend: %s, expected %s (%s)", cis_errname(rc), cis_errname(code), b ? b->errmsg : "");
+  if (!b) fail_msg("a failed backend constructor handed back NULL");
+  if (!b->errmsg[0] || (want && !strstr(b->errmsg, want)))
+    fail_msg("message \"%s\" lacks \"%s\"", b->errmsg, want ? want : "(anything)");
+  if (msg && cap) snprintf(msg, cap, "%s", b->errmsg);
+  char copy[CIS_VFS_ERRMSG_MAX];
+  snprintf(copy, sizeof copy, "%s", b->errmsg);
+  cis_test_vfs_mount_fails(b, NULL, code, copy, NULL, 0);
 }
 
 #endif /* CIS_TEST_FAILED_OPEN_H */

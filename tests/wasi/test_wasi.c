@@ -294,11 +294,11 @@ static void fixture_open(fixture *fx, backend_kind kind, const cis_vfs_options *
   fx->kind = kind;
   cis_vfs_backend *b = NULL;
   cis_result rc = new_backend(fx, &b);
-  if (rc != CIS_OK) fprintf(stderr, "%s backend: %s\n", bk_names[kind], cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fprintf(stderr, "%s backend: %s\n", bk_names[kind], b ? b->errmsg : "");
   assert_int_equal(rc, CIS_OK);
   if (seed) seed_backend(b);
   rc = cis_vfs_mount(b, opts, &fx->fs);
-  if (rc != CIS_OK) fprintf(stderr, "mount: %s\n", cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fprintf(stderr, "mount: %s\n", cis_vfs_errmsg(fx->fs));
   assert_int_equal(rc, CIS_OK);
   if (kind == BK_HOST) hash_outside(fx, fx->outside);
 }
