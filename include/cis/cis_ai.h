@@ -132,11 +132,10 @@ CIS_EXTERN void cis_ai_openai_config_default(cis_ai_openai_config *c);
  * variable), CIS_ENOMEM, CIS_ENET (libcurl would not initialise),
  * CIS_EUNSUPPORTED (libcurl, loaded here, is not installed: the message
  * names its package). Pass the
- * table to cis_ai_new, or free it with out->destroy(out->state). The
- * message is written to errmsg (may be NULL). */
-CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg,
-                                             cis_ai_provider *out, char *errmsg,
-                                             size_t errmsg_cap);
+ * table to cis_ai_new, or free it with out->destroy(out->state). It
+ * takes no handle: a failure's message is cis_errmsg(NULL) (cis.h,
+ * "Errors"). */
+CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provider *out);
 /* The same provider, set up at its first call instead of now (nothing is
  * loaded or read from the environment here). A set-up that then fails
  * (an unset key variable, a bad base URL, no libcurl) fails that call and

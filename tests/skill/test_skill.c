@@ -177,8 +177,7 @@ static void ai_real_reply(void **st) {
   oc.api_key_env = "CIS_TEST_AI_KEY";
   cis_ai_config ac;
   cis_ai_config_default(&ac);
-  char err[256];
-  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider), CIS_OK);
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
   cis_skills *s = open_host(ai);

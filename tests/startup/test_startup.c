@@ -275,8 +275,8 @@ static void startup_missing_libcurl_is_unsupported_naming_package(void **state) 
   oc.base_url = "http://127.0.0.1:9/v1";
   oc.model = "m";
   cis_ai_provider prov;
-  char err[512] = "";
-  assert_int_equal(cis_ai_provider_openai(&oc, &prov, err, sizeof err), CIS_EUNSUPPORTED);
+  assert_int_equal(cis_ai_provider_openai(&oc, &prov), CIS_EUNSUPPORTED);
+  const char *err = cis_errmsg(NULL);
   if (!strstr(err, NO_SUCH_SONAME) || !strstr(err, CIS_CURL_PACKAGE))
     fail_msg("ai message: %s", err);
 
