@@ -169,7 +169,10 @@ typedef struct cis_ai cis_ai;
 CIS_EXTERN void cis_ai_config_default(cis_ai_config *c);
 /* Creates the service. On success it owns cfg->provider's state; on
  * failure (CIS_EINVAL: unknown provider version or no chat method;
- * CIS_ENOMEM) the caller still does. cfg may be NULL: no provider. */
+ * CIS_ENOMEM) the caller still does, and *out is a failed service (cis.h,
+ * "Errors"): cis_errmsg(*out) says why, calls on it are CIS_ESTATE, free
+ * it with cis_ai_free (which leaves the provider alone). cfg may be NULL:
+ * no provider. */
 CIS_EXTERN cis_result cis_ai_new(const cis_ai_config *cfg, cis_ai **out);
 /* Destroys the provider and frees. No call may be running. */
 CIS_EXTERN void cis_ai_free(cis_ai *ai);

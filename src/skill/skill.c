@@ -76,7 +76,11 @@ static cis_result ai_from_config(const cis_skills_config *c, cis_ai **out) {
     if (rc != CIS_OK) return rc;
   }
   cis_result rc = cis_ai_new(&cfg, out);
-  if (rc != CIS_OK && cfg.provider.destroy) cfg.provider.destroy(cfg.provider.state);
+  if (rc != CIS_OK) {
+    if (cfg.provider.destroy) cfg.provider.destroy(cfg.provider.state);
+    cis_ai_free(*out); /* a failed one: it never took the provider */
+    *out = NULL;
+  }
   return rc;
 }
 
@@ -166,7 +170,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out) {
     s->own_ai = true;
   }
   if ((rc = cis_http_new(NULL, &s->http)) != CIS_OK) {
-    cis__skills_fail(s, rc, "http client: %s", cis_strerror(rc));
+    cis__skills_fail(s, rc, "http client: %s", s->http ? cis_errmsg(s->http) : cis_strerror(rc));
     goto fail;
   }
   {

@@ -472,10 +472,18 @@ static void test_embedder_provider(void **state) {
   /* a table of another version is refused, and stays the caller's */
   cfg.provider.version = 99;
   assert_int_equal(cis_ai_new(&cfg, &ai), CIS_EINVAL);
-  assert_null(ai);
+  assert_non_null(ai); /* a failed service: why, and nothing else */
+  assert_non_null(strstr(cis_errmsg(ai), "provider version 99"));
+  cis_ai_reply rep;
+  assert_int_equal(cis_ai_prompt(ai, NULL, "x", 1, 1000, &rep), CIS_ESTATE);
+  assert_non_null(strstr(cis_errmsg(ai), "provider version 99"));
+  assert_false(cis_ai_has_provider(ai));
+  cis_ai_free(ai);
   cfg.provider.version = CIS_AI_PROVIDER_VERSION;
   cfg.provider.chat = NULL;
   assert_int_equal(cis_ai_new(&cfg, &ai), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(ai), "without a chat method"));
+  cis_ai_free(ai);
   assert_int_equal(f.destroyed, 1);
 }
 
