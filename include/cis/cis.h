@@ -73,9 +73,9 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define CIS_VERSION_MAJOR 0
-#define CIS_VERSION_MINOR 1
+#define CIS_VERSION_MINOR 2
 #define CIS_VERSION_PATCH 0
-#define CIS_VERSION_STRING "0.1.0"
+#define CIS_VERSION_STRING "0.2.0"
 #define CIS_VERSION_NUM \
   ((CIS_VERSION_MAJOR << 16) | (CIS_VERSION_MINOR << 8) | CIS_VERSION_PATCH)
 
