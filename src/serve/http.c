@@ -1146,7 +1146,10 @@ static void run_mcp(cis_server *s, job *j) {
     if (p->method[0] && strcmp(j->mcp_method, p->method) != 0)
       return mcp_error(j, 400, -32020, "HeaderMismatch: Mcp-Method is not the body's method");
     cis_mcp *m = NULL;
-    if (mcp_new(j->t, &m) != CIS_OK) return mcp_error(j, 500, -32603, "out of memory");
+    if (mcp_new(j->t, &m) != CIS_OK) {
+      cis_mcp_free(m);
+      return mcp_error(j, 500, -32603, "out of memory");
+    }
     mcp_exchange(j, m, true);
     cis_mcp_free(m);
     return;

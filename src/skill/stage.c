@@ -601,7 +601,11 @@ static cis_result grant_abi(cis__call *c) {
 static cis_result grant_log(cis__call *c) {
   cis_skills *s = c->s;
   cis_result rc;
-  if ((rc = cis_log_buffer_new(0, &c->logbuf)) != CIS_OK) return rc;
+  if ((rc = cis_log_buffer_new(0, &c->logbuf)) != CIS_OK) {
+    cis_log_buffer_free(c->logbuf); /* a failed one */
+    c->logbuf = NULL;
+    return rc;
+  }
   cis_log_config lcfg;
   cis_log_config_default(&lcfg);
   lcfg.format = s->log_format;
@@ -609,7 +613,11 @@ static cis_result grant_log(cis__call *c) {
   cis_log_sink_buffer(c->logbuf, &c->tee.capture);
   c->tee.global = &s->sink;
   lcfg.sink = (cis_log_sink){.version = CIS_LOG_SINK_VERSION, .user = &c->tee, .write = tee_write};
-  if ((rc = cis_log_new(&lcfg, &c->log)) != CIS_OK) return rc;
+  if ((rc = cis_log_new(&lcfg, &c->log)) != CIS_OK) {
+    cis_log_free(c->log); /* a failed one */
+    c->log = NULL;
+    return rc;
+  }
   char call_id[40];
   if (c->opt && c->opt->call_id) snprintf(call_id, sizeof call_id, "%s", c->opt->call_id);
   /* Seconds, process and a per-process unique number: unique across the
