@@ -121,7 +121,7 @@ static int run_once(cis_engine *engine, cis_module *module, cis_vfs *fs, const c
   wc.argv = args;
   wc.stdio[1] = wc.stdio[2] = CIS_WASI_STDIO_INHERIT;
   if ((rc = cis_wasi_new(&wc, &wasi)) != CIS_OK) {
-    fprintf(stderr, "fs_host: wasi: %s\n", cis_errname(rc));
+    fprintf(stderr, "fs_host: wasi: %s: %s\n", cis_errname(rc), cis_errmsg(wasi));
     goto done;
   }
   if ((rc = cis_wasi_preopen(wasi, fs, GUEST_DIR)) != CIS_OK) {

@@ -252,7 +252,7 @@ static int run_wasi(run_ctx *c) {
   cis_result rc = cis_wasi_new(&wc, &c->wasi);
   free(argv);
   if (rc != CIS_OK) {
-    cli_error("wasi", rc, NULL);
+    cli_error("wasi", rc, c->wasi ? cis_errmsg(c->wasi) : NULL);
     return CLI_EXIT_FAIL;
   }
   for (size_t i = 0; i < c->ndirs; i++) {
