@@ -92,9 +92,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   cis_skills_config_default(&c);
   c.home = path;
   c.engine = "interp"; /* no compile forked for the skills an input installs */
-  char err[512];
-  if (cis_skills_open(&c, &host, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "fuzz_manifest: %s\n", err);
+  if (cis_skills_open(&c, &host) != CIS_OK) {
+    fprintf(stderr, "fuzz_manifest: %s\n", cis_skills_errmsg(host));
     exit(1);
   }
   host_paths[0] = allowed;

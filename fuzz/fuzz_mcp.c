@@ -82,9 +82,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   cis_skills_config_default(&c);
   c.home = root;
   c.engine = "interp"; /* no compile forked for the skills an input installs */
-  char err[256];
-  if (cis_skills_open(&c, &skills, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "fuzz_mcp: %s\n", err);
+  if (cis_skills_open(&c, &skills) != CIS_OK) {
+    fprintf(stderr, "fuzz_mcp: %s\n", cis_skills_errmsg(skills));
     abort();
   }
   atexit(cleanup);

@@ -33,8 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   c.engine = "interp"; /* no compile forked for the skills an input installs */
   c.tenant = "fuzz";
   c.require_signature = true;
-  char err[256];
-  if (cis_skills_open(&c, &g_skills, err, sizeof err) != CIS_OK) abort();
+  if (cis_skills_open(&c, &g_skills) != CIS_OK) abort();
   /* The key of the seed corpus's signatures (fuzz/signature/). */
   if (cis_skills_key_trust(g_skills, "seed", "a9346ae67a674f756fd67685c1f1860f6c26e8e14beee471ac42f1f2c3d6c83f") !=
       CIS_OK)

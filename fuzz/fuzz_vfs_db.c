@@ -180,10 +180,13 @@ static int mount_db(run *r, cis_vfs **fs, cis_vfs_file **root) {
   cfg.op_timeout_ms = 20000;
   cfg.lease = r->lease;
   cis_vfs_backend *b = NULL;
-  cis_result rc = r->host ? cis_vfs_host_new(r->spec + 5, &b) : cis_vfs_db_new(&cfg, &b);
-  if (rc == CIS_OK) rc = cis_vfs_mount(b, &r->opts, fs);
+  if (r->host) cis_vfs_host_new(r->spec + 5, &b); /* a failed backend fails the mount */
+  else cis_vfs_db_new(&cfg, &b);
+  cis_result rc = cis_vfs_mount(b, &r->opts, fs);
   if (rc != CIS_OK) {
-    snprintf(r->why, r->cap, "database mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
+    snprintf(r->why, r->cap, "database mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(*fs));
+    cis_vfs_unmount(*fs);
+    *fs = NULL;
     return -1;
   }
   if (cis_vfs_open_root(*fs, root) != 0) {

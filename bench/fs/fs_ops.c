@@ -188,9 +188,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   cis_vfs *fs = NULL;
-  if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, &fs);
+  if (rc == CIS_OK || b) rc = cis_vfs_mount(b, NULL, &fs); /* a failed backend fails the mount */
   if (rc != CIS_OK) {
-    fprintf(stderr, "fs_ops: %s: %s\n", cis_errname(rc), cis_vfs_errmsg(NULL));
+    fprintf(stderr, "fs_ops: %s: %s\n", cis_errname(rc), cis_vfs_errmsg(fs));
+    cis_vfs_unmount(fs);
     return 1;
   }
   cis_vfs_file *root = NULL;

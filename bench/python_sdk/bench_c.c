@@ -67,9 +67,8 @@ static int bench_invoke(const char *wasm_path, const char *home, size_t calls, u
   cfg.home = home;
   cfg.engine = "interp";
   cis_skills *s = NULL;
-  char err[256];
-  if (cis_skills_open(&cfg, &s, err, sizeof err) != CIS_OK)
-    return fprintf(stderr, "bench_c: open: %s\n", err), 1;
+  if (cis_skills_open(&cfg, &s) != CIS_OK)
+    return fprintf(stderr, "bench_c: open: %s\n", cis_skills_errmsg(s)), 1;
   int rc = 1;
   uint64_t *t = calloc(calls, sizeof *t);
   if (!t || cis_skills_register(s, wasm, len, manifest, strlen(manifest)) != CIS_OK) {

@@ -162,7 +162,7 @@ int main(int argc, char **argv) {
   if (calls < 10 || calls > 1000000) calls = 2000;
   char home[] = "/tmp/cis-bench-serve-XXXXXX";
   if (!mkdtemp(home)) return 1;
-  char hex[65], manifest[512], err[512] = "";
+  char hex[65], manifest[512];
   if (cis_sha256_hex(echo_wasm, sizeof echo_wasm, hex) != CIS_OK) return 1;
   snprintf(manifest, sizeof manifest,
            "{\"name\":\"echo\",\"version\":\"1\",\"abi\":\"cis_v1\",\"wasm\":{\"path\":\"m.wasm\",\"sha256\":\"%s\"}}",
@@ -174,11 +174,11 @@ int main(int argc, char **argv) {
   cis_skills *s = NULL;
   cis_tokens *t = NULL;
   char token[CIS_TOKEN_MAX];
-  if (cis_skills_open(&sc, &s, err, sizeof err) != CIS_OK ||
+  if (cis_skills_open(&sc, &s) != CIS_OK ||
       cis_skills_register(s, echo_wasm, sizeof echo_wasm, manifest, strlen(manifest)) != CIS_OK ||
-      cis_tokens_open(home, &t, err, sizeof err) != CIS_OK ||
+      cis_tokens_open(home, &t) != CIS_OK ||
       cis_tokens_create(t, "bench", NULL, token, sizeof token, NULL) != CIS_OK) {
-    fprintf(stderr, "bench_serve: set-up: %s\n", err[0] ? err : cis_skills_errmsg(s));
+    fprintf(stderr, "bench_serve: set-up: %s\n", t && cis_tokens_errmsg(t)[0] ? cis_tokens_errmsg(t) : cis_skills_errmsg(s));
     return 1;
   }
   cis_tokens_close(t);
@@ -210,8 +210,8 @@ int main(int argc, char **argv) {
   c.skills.home = home;
   c.workers = 1;
   cis_server *srv = NULL;
-  if (cis_server_start(&c, &srv, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "bench_serve: server: %s\n", err);
+  if (cis_server_start(&c, &srv) != CIS_OK) {
+    fprintf(stderr, "bench_serve: server: %s\n", cis_errmsg(srv));
     return 1;
   }
   int port = cis_server_port(srv, 0);

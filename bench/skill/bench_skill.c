@@ -88,9 +88,8 @@ static cis_skills *open_host(char *home, size_t cap) {
   cis_log_sink_null(&null);
   c.log_sink = &null;
   cis_skills *s;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) die("open", rc, err);
+  cis_result rc = cis_skills_open(&c, &s);
+  if (rc != CIS_OK) die("open", rc, cis_skills_errmsg(s));
   return s;
 }
 

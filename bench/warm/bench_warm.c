@@ -242,9 +242,8 @@ int main(int argc, char **argv) {
   cis_log_sink_null(&null);
   c.log_sink = &null;
   cis_skills *s;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) die("open", rc, err);
+  cis_result rc = cis_skills_open(&c, &s);
+  if (rc != CIS_OK) die("open", rc, cis_skills_errmsg(s));
   /* The sha256 of the module, which the manifest must carry. */
   char cmd[600], sha[65] = "";
   snprintf(cmd, sizeof cmd, "sha256sum '%s'", argv[1]);

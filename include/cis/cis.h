@@ -27,8 +27,26 @@
  *   and another thread's failures are not seen. Each thread holds the
  *   messages of its 16 shared handles that failed last; an older one reads
  *   as "". The string stays valid until the handle's next failure on that
- *   thread. Errors of functions that create a handle (module load,
- *   instantiate) are kept on the engine.
+ *   thread. Errors of functions that create a handle from the engine
+ *   (module load, instantiate) are kept on the engine.
+ *
+ *   Every other constructor (cis_kv_open, cis_skills_open, cis_tokens_open,
+ *   cis_server_start, cis_vfs_mount, ...) follows one rule, as sqlite3_open
+ *   does: on failure it returns the code AND sets *out to a handle in a
+ *   failed state, whose cis_errmsg (and the service's own *_errmsg) says
+ *   why, on every thread, until it is freed with the handle's usual free
+ *   function. Any other call on such a handle returns CIS_ESTATE and
+ *   leaves the message. *out is NULL only when there was no memory for the
+ *   handle (CIS_ENOMEM) or out itself is NULL (CIS_EINVAL). A filesystem
+ *   backend constructor (cis_vfs_host_new, cis_vfs_db_new) hands back a
+ *   failed backend instead: its message is b->errmsg, and cis_vfs_mount
+ *   turns it into a failed mount with the same code and message.
+ *
+ *   A call that takes no handle and creates none (cis_key_create,
+ *   cis_skill_sign, cis_ai_provider_openai, cis_vfs_db_tenant_exists,
+ *   cis_vfs_db_tenant_delete) keeps the message of its failure for the
+ *   calling thread: cis_errmsg(NULL), valid until the thread's next such
+ *   failure.
  *
  * Values
  *   Wasm values cross the API as cis_val (tagged) or, in host functions, as
@@ -55,9 +73,9 @@ extern "C" {
 /* ---------------------------------------------------------------- version */
 
 #define CIS_VERSION_MAJOR 0
-#define CIS_VERSION_MINOR 1
+#define CIS_VERSION_MINOR 2
 #define CIS_VERSION_PATCH 0
-#define CIS_VERSION_STRING "0.1.0"
+#define CIS_VERSION_STRING "0.2.0"
 #define CIS_VERSION_NUM \
   ((CIS_VERSION_MAJOR << 16) | (CIS_VERSION_MINOR << 8) | CIS_VERSION_PATCH)
 
@@ -82,9 +100,10 @@ CIS_EXTERN const char *cis_errname(cis_result r);
 /* True when r is a trap (the CIS_TRAP_* range). */
 CIS_EXTERN bool cis_is_trap(cis_result r);
 
-/* Detailed message of the last error on a handle (engine, module or
- * instance). Never NULL; "" when there was none. Valid until the next call
- * on that handle. */
+/* Detailed message of the last error on a handle (see "Errors" above);
+ * with NULL, of the calling thread's last failed call that took no handle.
+ * Never NULL; "" when there was none. Valid until the next call on that
+ * handle. */
 CIS_EXTERN const char *cis_errmsg(const void *handle);
 
 /* SHA-256 of len bytes as 64 lowercase hex digits and a NUL, the form of a

@@ -132,11 +132,10 @@ CIS_EXTERN void cis_ai_openai_config_default(cis_ai_openai_config *c);
  * variable), CIS_ENOMEM, CIS_ENET (libcurl would not initialise),
  * CIS_EUNSUPPORTED (libcurl, loaded here, is not installed: the message
  * names its package). Pass the
- * table to cis_ai_new, or free it with out->destroy(out->state). The
- * message is written to errmsg (may be NULL). */
-CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg,
-                                             cis_ai_provider *out, char *errmsg,
-                                             size_t errmsg_cap);
+ * table to cis_ai_new, or free it with out->destroy(out->state). It
+ * takes no handle: a failure's message is cis_errmsg(NULL) (cis.h,
+ * "Errors"). */
+CIS_EXTERN cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provider *out);
 /* The same provider, set up at its first call instead of now (nothing is
  * loaded or read from the environment here). A set-up that then fails
  * (an unset key variable, a bad base URL, no libcurl) fails that call and
@@ -170,7 +169,10 @@ typedef struct cis_ai cis_ai;
 CIS_EXTERN void cis_ai_config_default(cis_ai_config *c);
 /* Creates the service. On success it owns cfg->provider's state; on
  * failure (CIS_EINVAL: unknown provider version or no chat method;
- * CIS_ENOMEM) the caller still does. cfg may be NULL: no provider. */
+ * CIS_ENOMEM) the caller still does, and *out is a failed service (cis.h,
+ * "Errors"): cis_errmsg(*out) says why, calls on it are CIS_ESTATE, free
+ * it with cis_ai_free (which leaves the provider alone). cfg may be NULL:
+ * no provider. */
 CIS_EXTERN cis_result cis_ai_new(const cis_ai_config *cfg, cis_ai **out);
 /* Destroys the provider and frees. No call may be running. */
 CIS_EXTERN void cis_ai_free(cis_ai *ai);

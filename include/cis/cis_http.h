@@ -119,7 +119,10 @@ typedef struct cis_http cis_http;
 
 /* Zeroes c: every field at its default. */
 CIS_EXTERN void cis_http_config_default(cis_http_config *c);
-/* cfg may be NULL for defaults; strings are copied. */
+/* cfg may be NULL for defaults; strings are copied. Errors: CIS_EINVAL (a
+ * resolve entry without two colons), CIS_ENOMEM. On failure *out is a
+ * failed client (cis.h, "Errors"): cis_errmsg(*out) says why; free it
+ * with cis_http_free. */
 CIS_EXTERN cis_result cis_http_new(const cis_http_config *cfg, cis_http **out);
 CIS_EXTERN void cis_http_free(cis_http *h);
 

@@ -123,8 +123,8 @@
  *   CIS_ENOMEM      out of host memory
  * The detail is cis_kv_errmsg(kv) (the same as cis_errmsg(kv)): the last
  * failure of a call on this store on the calling thread; other stores'
- * failures and other services' do not touch it. cis_kv_errmsg(NULL) is the
- * calling thread's last KV failure of any store, cis_kv_open's included.
+ * failures and other services' do not touch it. A store whose open failed
+ * holds why (see cis_kv_open).
  */
 #ifndef CIS_CIS_KV_H
 #define CIS_CIS_KV_H
@@ -201,7 +201,9 @@ struct cis_kv_methods {
   /* Opens a connection. arg is the part of the store's spec the backend
    * reads (a path, a connection string); m is the store's copy of the
    * table. Must finish within timeout_ms. On failure *out is NULL and err
-   * (errcap bytes) says why. */
+   * (errcap bytes) says why: there is no connection yet to hold the
+   * message, and the store copies it into its own (cis_kv_open's failed
+   * store), so a backend needs no handle of the store's. */
   cis_result (*open)(const cis_kv_methods *m, const char *arg, uint64_t timeout_ms,
                      cis_kv_conn **out, char *err, size_t errcap);
   /* Closes c and frees it; rolls back an open transaction. c may be broken. */
@@ -315,17 +317,18 @@ CIS_EXTERN void cis_kv_config_default(cis_kv_config *c);
  * (a spec longer than 4096 bytes), CIS_EKVDOWN,
  * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED (PostgreSQL: libpq,
  * loaded at the first connect, is not installed; the detail names its
- * package). On failure *out is NULL and the detail is cis_kv_errmsg(NULL)
- * on this thread. */
+ * package). On failure *out is a failed store (cis.h, "Errors"): the
+ * detail is cis_kv_errmsg(*out), on any thread; close it with
+ * cis_kv_close. *out is NULL only for out NULL or no memory for it. */
 CIS_EXTERN cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out);
 /* Closes every connection and frees kv. No other thread may be inside a
  * cis_kv_* call on kv; a transaction still open may only be rolled back
  * afterwards. NULL is a no-op. */
 CIS_EXTERN void cis_kv_close(cis_kv *kv);
 
-/* Detail of the last failed cis_kv_* call on kv on this thread, or with kv
- * NULL of the thread's last failed cis_kv_* call on any store (cis_kv_open
- * included). Never NULL; valid until the next failure it reports. */
+/* Detail of the last failed cis_kv_* call on kv on this thread, or of its
+ * failed open. Never NULL ("" for kv NULL); valid until the next failure
+ * it reports. */
 CIS_EXTERN const char *cis_kv_errmsg(const cis_kv *kv);
 
 /* Starts the transaction of one call in the namespace of `who` (tenant and

@@ -108,7 +108,10 @@ CIS_EXTERN void cis_log_sink_stderr(cis_log_sink *out);
  * remaining capacity is dropped and counted. Thread-safe. */
 typedef struct cis_log_buffer cis_log_buffer;
 
-/* cap = 0 means 1 MiB. */
+/* cap = 0 means 1 MiB. Errors: CIS_EINVAL (cap SIZE_MAX), CIS_ENOMEM. On
+ * failure *out is a failed buffer (cis.h, "Errors"): cis_errmsg(*out)
+ * says why; it reads empty, its sink has no write (cis_log_new refuses
+ * it); free it with cis_log_buffer_free. */
 CIS_EXTERN cis_result cis_log_buffer_new(size_t cap, cis_log_buffer **out);
 /* The buffer must outlive every logger that writes to it. */
 CIS_EXTERN void cis_log_buffer_free(cis_log_buffer *b);
@@ -143,7 +146,11 @@ typedef struct cis_log cis_log;
 /* Text format, level info, default caps, stderr sink. */
 CIS_EXTERN void cis_log_config_default(cis_log_config *c);
 /* Creates a logger. On success the logger owns cfg->sink (its destroy runs
- * in cis_log_free); on failure the caller still owns it. */
+ * in cis_log_free); on failure the caller still owns it. Errors:
+ * CIS_EINVAL (NULL, an unknown format or level, a sink of another version
+ * or without write), CIS_ENOMEM. On failure *out is a failed logger (cis.h,
+ * "Errors"): cis_errmsg(*out) says why, cis_log_call_begin on it is
+ * CIS_ESTATE; free it with cis_log_free (which leaves the sink alone). */
 CIS_EXTERN cis_result cis_log_new(const cis_log_config *cfg, cis_log **out);
 /* Flushes and destroys the sink, then frees. All calls must have ended. */
 CIS_EXTERN void cis_log_free(cis_log *log);

@@ -98,7 +98,9 @@ typedef struct cis_mcp_config {
                                 CIS_MCP_WATCH_MS */
 } cis_mcp_config;
 
-/* A new session. CIS_EINVAL without skills, CIS_ENOMEM. */
+/* A new session. CIS_EINVAL without skills, CIS_ENOMEM. On failure *out is
+ * a failed session (cis.h, "Errors"): cis_errmsg(*out) says why, calls on
+ * it are CIS_ESTATE; free it with cis_mcp_free. */
 CIS_EXTERN cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out);
 CIS_EXTERN void cis_mcp_free(cis_mcp *m);
 

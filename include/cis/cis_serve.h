@@ -47,18 +47,19 @@ typedef struct cis_token_info {
 
 /* Opens the token store of home (NULL = $CIS_HOME, else
  * ~/.local/share/cis, as cis_skills_open), creating its table when
- * needed. Errors: CIS_EIO, CIS_EINVAL, CIS_ENOMEM; the message goes to err
- * (may be NULL). A handle may be shared by threads. */
-CIS_EXTERN cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap);
+ * needed. Errors: CIS_EIO, CIS_EINVAL, CIS_ENOMEM. On failure *out is a
+ * failed handle (cis.h, "Errors"): cis_tokens_errmsg(*out) says why; close
+ * it with cis_tokens_close. A handle may be shared by threads. */
+CIS_EXTERN cis_result cis_tokens_open(const char *home, cis_tokens **out);
 /* As cis_tokens_open, in the registry that registry names (the forms of
  * cis_skills_config.registry; NULL: the home's registry.db). With
  * "postgres:CONNSTR" the tokens live in that database, shared by every
  * node of it, and a database out of reach fails the calls that need it
  * with CIS_EREGISTRYDOWN (connected on first use, not here). */
-CIS_EXTERN cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out, char *err,
-                                               size_t errcap);
+CIS_EXTERN cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out);
 CIS_EXTERN void cis_tokens_close(cis_tokens *t);
-/* The calling thread's message of its last failed call on t. */
+/* The calling thread's message of its last failed call on t, or of its
+ * failed open (on every thread). */
 CIS_EXTERN const char *cis_tokens_errmsg(const cis_tokens *t);
 
 /* Makes a token for tenant, named name (NULL: "token-<id>"), from 32
@@ -154,8 +155,10 @@ CIS_EXTERN void cis_server_config_default(cis_server_config *c);
 /* Binds every listen address, starts the workers and serves. Errors:
  * CIS_EINVAL (a bad address or setting), CIS_EIO (cannot bind, or the
  * registry cannot be opened), CIS_EUNSUPPORTED (libmicrohttpd missing;
- * the message names the package), CIS_ENOMEM; the message goes to err. */
-CIS_EXTERN cis_result cis_server_start(const cis_server_config *c, cis_server **out, char *err, size_t errcap);
+ * the message names the package), CIS_ENOMEM. On failure *out is a failed
+ * server (cis.h, "Errors"): cis_errmsg(*out) says why; free it with
+ * cis_server_free. */
+CIS_EXTERN cis_result cis_server_start(const cis_server_config *c, cis_server **out);
 /* The port listener i (in the order given) is bound to, or -1. */
 CIS_EXTERN int cis_server_port(const cis_server *s, size_t i);
 /* Stops taking work: from now on every request is answered 503 (health

@@ -139,14 +139,15 @@ CIS_EXTERN bool cis_tenant_name_valid(const char *name);
  * service built from kv_spec is opened by the first call that uses KV (a
  * backend out of reach fails that call with CIS_EKVDOWN, not the others).
  * Opening writes nothing to an existing registry, so calls also run on a
- * full disk. Errors: CIS_EIO (home not writable), CIS_EINVAL; there is no
- * handle to hold the message yet, so it is written to err (may be NULL). */
-CIS_EXTERN cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err,
-                                      size_t errcap);
+ * full disk. Errors: CIS_EIO (home not writable), CIS_EINVAL, CIS_ENOMEM,
+ * the registry's. On failure *out is a failed handle (cis.h, "Errors"):
+ * cis_skills_errmsg(*out) says why; close it with cis_skills_close. */
+CIS_EXTERN cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out);
 CIS_EXTERN void cis_skills_close(cis_skills *s);
 /* Message of the calling thread's last failed call on s (per thread and
  * per registry: another registry's, a service's or another thread's
- * failure does not touch it); cis_errmsg(s) reads the same. */
+ * failure does not touch it), or of its failed open (on every thread);
+ * cis_errmsg(s) reads the same. */
 CIS_EXTERN const char *cis_skills_errmsg(const cis_skills *s);
 
 /* ----------------------------------------------------------- registry */
@@ -221,13 +222,15 @@ CIS_EXTERN cis_result cis_skills_remove(cis_skills *s, const char *name);
  * creating dir (mode 0700) when missing. pub_hex (65 bytes, may be NULL)
  * receives the public key. Errors: CIS_EINVAL (a name other than 1 to 64
  * of A-Z a-z 0-9 . _ -), CIS_EEXIST, CIS_EIO, CIS_EUNSUPPORTED (libsodium
- * missing: the message names its package); err (may be NULL) says why. */
-CIS_EXTERN cis_result cis_key_create(const char *dir, const char *name, char *pub_hex, char *err, size_t errcap);
+ * missing: the message names its package); cis_errmsg(NULL) says why (the
+ * calling thread's message of a call without a handle). */
+CIS_EXTERN cis_result cis_key_create(const char *dir, const char *name, char *pub_hex);
 /* Signs the skill at path (a folder holding skill.json, or a skill.json
  * path) with the secret key file key_path: writes skill.sig beside the
  * manifest, atomically. The manifest must parse. Errors: as
- * cis_key_create, CIS_ENOTFOUND, CIS_EMANIFEST, CIS_EJSON. */
-CIS_EXTERN cis_result cis_skill_sign(const char *path, const char *key_path, char *err, size_t errcap);
+ * cis_key_create, CIS_ENOTFOUND, CIS_EMANIFEST, CIS_EJSON; cis_errmsg(NULL)
+ * says why. */
+CIS_EXTERN cis_result cis_skill_sign(const char *path, const char *key_path);
 
 typedef struct cis_key_info {
   char name[65];             /* the operator's name for the key */

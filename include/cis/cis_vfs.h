@@ -316,12 +316,16 @@ struct cis_vfs_methods {
  * IS that file: whoever prepares the directory must not make one (the
  * guest cannot, as it cannot name anything outside).
  * Errors: CIS_EINVAL, CIS_ENOTFOUND (no such directory), CIS_EVFS,
- * CIS_ENOMEM; the detail is cis_vfs_errmsg(NULL). */
+ * CIS_ENOMEM. On failure *out is a failed backend (NULL only without
+ * memory for it): the detail is (*out)->errmsg; cis_vfs_mount of it gives
+ * a failed mount with the same code and detail, or free it with
+ * (*out)->methods->destroy(*out). */
 CIS_EXTERN cis_result cis_vfs_host_new(const char *host_dir, cis_vfs_backend **out);
 
 /* Scratch space in memory, gone when the mount is freed. Files up to
  * 64 GiB (EFBIG above), and at most 2 GiB allocated for all files
- * together (ENOSPC above); set max_bytes to bound it further. */
+ * together (ENOSPC above); set max_bytes to bound it further. Errors:
+ * CIS_EINVAL (out NULL), CIS_ENOMEM (*out NULL). */
 CIS_EXTERN cis_result cis_vfs_mem_new(cis_vfs_backend **out);
 
 /* The layered database filesystem ("Tarbox"). Files, directories and
@@ -391,8 +395,9 @@ CIS_EXTERN void cis_vfs_db_config_default(cis_vfs_db_config *c);
 /* Errors: CIS_EINVAL (spec, tenant), CIS_ETOOBIG (a spec longer than 4096
  * bytes), CIS_EVFSDOWN (database unreachable),
  * CIS_EUNSUPPORTED (PostgreSQL: libpq, loaded at the first connect, is
- * not installed; the detail names its package), CIS_EVFS, CIS_ENOMEM; the
- * detail is cis_vfs_errmsg(NULL). */
+ * not installed; the detail names its package), CIS_EVFS, CIS_ENOMEM. On
+ * failure *out is a failed backend, as cis_vfs_host_new's: the detail is
+ * (*out)->errmsg, and cis_vfs_mount passes it on. */
 CIS_EXTERN cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out);
 
 typedef struct cis_vfs_layer {
@@ -505,7 +510,8 @@ CIS_EXTERN cis_result cis_vfs_db_compact(cis_vfs *fs, uint64_t keep_from,
 /* Whether the tenant cfg->tenant has a tree in cfg->spec's database
  * (created by a first cis_vfs_db_new), without creating it. Connects on
  * its own (cfg->op_timeout_ms bounds it). Errors as cis_vfs_db_new's; the
- * detail is cis_vfs_errmsg(NULL). */
+ * detail is cis_errmsg(NULL) (the thread's, as for every call without a
+ * handle). */
 CIS_EXTERN cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists);
 /* What all the trees of b's database whose names start with prefix hold
  * together (bytes in regular files and nodes, counted as the backend's
@@ -525,8 +531,7 @@ CIS_EXTERN cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *pre
  * writers (its lock); other tenants are untouched. Mounts of it still
  * open fail their next call with EIO ("tenant vanished"); a later
  * cis_vfs_db_new starts it afresh. Errors: CIS_ENOTFOUND (no such
- * tenant), the rest as cis_vfs_db_new's; the detail is
- * cis_vfs_errmsg(NULL). */
+ * tenant), the rest as cis_vfs_db_new's; the detail is cis_errmsg(NULL). */
 CIS_EXTERN cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg);
 
 /* =============================================================== mounts */
@@ -569,9 +574,18 @@ typedef struct cis_vfs_options {
 
 /* Mounts a backend, which the mount then owns (also on failure). Reads the
  * backend's usage for the quotas. Errors: CIS_EINVAL (NULL arguments, a
- * method table with version < 1 or a method missing), CIS_ENOMEM, or the
- * backend's usage error as a cis_result; the detail is
- * cis_vfs_errmsg(NULL). */
+ * method table with version < 1 or a method missing), CIS_ENOMEM, the
+ * backend's usage error as a cis_result, or a failed backend's own code
+ * (a constructor's failure passed on, its detail with it). On failure
+ * *out is a failed mount (cis.h, "Errors"; NULL only without memory for
+ * it): the detail is cis_vfs_errmsg(*out) or cis_errmsg(*out); calls on it
+ * fail without touching it (CIS_ESTATE, or EBADF for those that return an
+ * error number); free it with cis_vfs_unmount. So a caller may check only
+ * the mount:
+ *
+ *   cis_vfs_db_new(&cfg, &b);
+ *   if (cis_vfs_mount(b, NULL, &fs) != CIS_OK) report(cis_vfs_errmsg(fs));
+ */
 CIS_EXTERN cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts,
                                     cis_vfs **out);
 /* Frees the mount and its backend. Files still open are detached, not
@@ -580,8 +594,8 @@ CIS_EXTERN cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *o
  * frees them. */
 CIS_EXTERN void cis_vfs_unmount(cis_vfs *fs);
 
-/* Detail of the last failure on fs (NULL: of the last backend
- * constructor on this thread). Never NULL. */
+/* Detail of the last failure on fs, or of its failed mount; the same as
+ * cis_errmsg(fs). Never NULL ("" for NULL). */
 CIS_EXTERN const char *cis_vfs_errmsg(const cis_vfs *fs);
 /* The cis_result for an error number: ENOTCAPABLE -> CIS_EPATH, EROFS ->
  * CIS_EROFS, EDQUOT/ENOSPC -> CIS_EQUOTA, EDOWN -> CIS_EVFSDOWN, ENOENT ->

@@ -69,6 +69,11 @@ typedef struct cis_wasi cis_wasi;
 
 /* Defaults: no capabilities, no args/env, all stdio NULL. */
 CIS_EXTERN void cis_wasi_config_default(cis_wasi_config *c);
+/* Copies cfg's strings and stdin. Errors: CIS_EINVAL (NULL, argc without
+ * argv, envc without envp, an unknown stdio mode, stdin_len without
+ * stdin_data), CIS_ENOMEM. On failure *out is a failed context (cis.h,
+ * "Errors"): cis_errmsg(*out) says why, calls on it are CIS_ESTATE; free
+ * it with cis_wasi_free. */
 CIS_EXTERN cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out);
 /* Closes every descriptor and frees. The mounts of preopens stay the
  * embedder's. */

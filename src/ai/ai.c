@@ -50,22 +50,24 @@ cis_result cis_ai_reply_set_text(cis_ai_reply *r, const char *text, size_t len) 
 
 void cis_ai_config_default(cis_ai_config *c) { memset(c, 0, sizeof *c); }
 
-/* Creates the service; see cis_ai.h. The provider is checked before
- * anything is allocated, so on failure the caller still owns it. */
+/* Creates the service; see cis_ai.h. A failed one is a shell that does
+ * not take the provider, so on failure the caller still owns it. */
 cis_result cis_ai_new(const cis_ai_config *cfg, cis_ai **out) {
   cis_ai_config dflt;
   if (!out) return CIS_EINVAL;
-  *out = NULL;
+  cis_ai *ai = *out = calloc(1, sizeof *ai);
+  if (!ai) return CIS_ENOMEM;
+  cis__handle_init(&ai->h, CIS__H_ENGINE);
   if (!cfg) {
     cis_ai_config_default(&dflt);
     cfg = &dflt;
   }
   if (cfg->provider.version != 0 &&
       (cfg->provider.version != CIS_AI_PROVIDER_VERSION || !cfg->provider.chat))
-    return CIS_EINVAL;
-  cis_ai *ai = calloc(1, sizeof *ai);
-  if (!ai) return CIS_ENOMEM;
-  cis__handle_init(&ai->h, CIS__H_ENGINE);
+    return cis__handle_failed(&ai->h, cis__fail(ai, CIS_EINVAL, "ai: provider version %d%s (this build's: %d)",
+                                                 cfg->provider.version,
+                                                 cfg->provider.chat ? "" : " without a chat method",
+                                                 CIS_AI_PROVIDER_VERSION));
   ai->provider = cfg->provider;
   ai->max_prompt = cfg->max_prompt_bytes ? cfg->max_prompt_bytes : CIS_AI_DEFAULT_MAX_PROMPT;
   ai->max_reply = cfg->max_reply_bytes ? cfg->max_reply_bytes : CIS_AI_DEFAULT_MAX_REPLY;
@@ -78,7 +80,7 @@ cis_result cis_ai_new(const cis_ai_config *cfg, cis_ai **out) {
 
 void cis_ai_free(cis_ai *ai) {
   if (!ai) return;
-  if (ai->provider.version && ai->provider.destroy) ai->provider.destroy(ai->provider.state);
+  if (!ai->h.failed && ai->provider.version && ai->provider.destroy) ai->provider.destroy(ai->provider.state);
   free(ai);
 }
 
@@ -128,6 +130,7 @@ cis_result cis_ai_chat(cis_ai *ai, const cis_principal *who, const cis_ai_messag
   static const cis_principal nobody = {NULL, NULL};
   if (reply) memset(reply, 0, sizeof *reply);
   if (!ai) return CIS_EINVAL;
+  if (ai->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   if (!reply) return cis__fail(ai, CIS_EINVAL, "ai: NULL reply");
   cis__clear_error(ai);
   atomic_fetch_add(&ai->calls, 1);

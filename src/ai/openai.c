@@ -408,9 +408,9 @@ done:
   return rc;
 }
 
-/* Builds the provider table; see cis_ai.h. */
-cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provider *out,
-                                  char *errmsg, size_t errmsg_cap) {
+/* Builds the provider table (cis_ai.h); a failure's message goes to errmsg. */
+static cis_result provider_openai(const cis_ai_openai_config *cfg, cis_ai_provider *out, char *errmsg,
+                                  size_t errmsg_cap) {
   cis_result rc = CIS_OK;
   openai *o = NULL;
   if (errmsg && errmsg_cap) errmsg[0] = '\0';
@@ -481,6 +481,14 @@ fail:
   return rc;
 }
 
+/* It takes no handle and makes none: a failure's message is the calling
+ * thread's (cis_errmsg(NULL)). */
+cis_result cis_ai_provider_openai(const cis_ai_openai_config *cfg, cis_ai_provider *out) {
+  char why[512] = "";
+  cis_result rc = provider_openai(cfg, out, why, sizeof why);
+  return rc == CIS_OK ? rc : cis__fail(&cis__no_handle, rc, "%s", why[0] ? why : cis_strerror(rc));
+}
+
 /* ------------------------------------------------------------ built lazily */
 
 /* The provider built at its first call: set-up (libcurl, the key) costs
@@ -514,7 +522,7 @@ static cis_result lazy_chat(void *state, const cis_ai_request *req, cis_ai_reply
   lazy *l = state;
   pthread_mutex_lock(&l->lock);
   if (!l->built) {
-    l->rc = cis_ai_provider_openai(&l->cfg, &l->inner, l->why, sizeof l->why);
+    l->rc = provider_openai(&l->cfg, &l->inner, l->why, sizeof l->why);
     l->built = true;
   }
   cis_result rc = l->rc;

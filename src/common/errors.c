@@ -64,10 +64,15 @@ static tl_slot *tl_find(uint64_t id, bool create) {
   return old;
 }
 
-static bool is_shared(const cis__handle *hd) { return hd->kind == CIS__H_SHARED; }
+/* The messages of the calls that took no handle, per thread. */
+enum { CIS__H_THREAD = 0x54485231 };
+cis__handle cis__no_handle = {.kind = CIS__H_THREAD};
+static _Thread_local char tl_no_handle[CIS_ERRMSG_MAX];
+
+static bool is_shared(const cis__handle *hd) { return hd->kind == CIS__H_SHARED && !hd->failed; }
 
 const char *cis_errmsg(const void *handle) {
-  if (!handle) return "";
+  if (!handle || handle == &cis__no_handle) return tl_no_handle;
   const cis__handle *hd = handle;
   if (!is_shared(hd) || !hd->id) return hd->errmsg;
   tl_slot *sl = hd->id ? tl_find(hd->id, false) : NULL;
@@ -89,13 +94,32 @@ uint64_t cis__unique_id(void) {
 
 void cis__handle_init(cis__handle *h, uint32_t kind) {
   h->kind = kind;
+  h->failed = CIS_OK;
   h->id = cis__unique_id();
   h->errmsg[0] = '\0';
+}
+
+cis_result cis__handle_failed(void *h, cis_result code) {
+  cis__handle *hd = h;
+  /* A shared handle's message is in this thread's slot: the shell keeps
+   * it itself, so any thread reads it and no other failure evicts it. */
+  const char *msg = cis_errmsg(hd);
+  if (msg != hd->errmsg) {
+    snprintf(hd->errmsg, sizeof hd->errmsg, "%s", msg);
+    cis__clear_error(hd);
+  }
+  if (!hd->errmsg[0]) snprintf(hd->errmsg, sizeof hd->errmsg, "%s", cis_strerror(code));
+  hd->failed = code;
+  return code;
 }
 
 void cis__clear_error(void *h) {
   if (!h) return;
   cis__handle *hd = h;
+  if (hd == &cis__no_handle) {
+    tl_no_handle[0] = '\0';
+    return;
+  }
   if (!is_shared(hd) || !hd->id) {
     hd->errmsg[0] = '\0';
     return;
@@ -106,6 +130,7 @@ void cis__clear_error(void *h) {
 
 /* Where h's next message goes. */
 static char *msg_buf(cis__handle *hd) {
+  if (hd == &cis__no_handle) return tl_no_handle;
   if (!is_shared(hd) || !hd->id) return hd->errmsg; /* id 0: never initialised */
   tl_slot *sl = tl_find(hd->id, true);
   sl->stamp = ++tl_tick;

@@ -36,18 +36,20 @@ enum {
 /* First member of every public handle struct. */
 typedef struct cis__handle {
   uint32_t kind;                 /* CIS__H_* */
+  cis_result failed;             /* the constructor's code when it failed (the handle is then
+                                    a shell: message in errmsg, for every thread), else 0 */
   uint64_t id;                   /* unique for the process's life (never reused, unlike the
                                     address): keys a shared handle's per-thread slot */
   char errmsg[CIS_ERRMSG_MAX];   /* last error message; "" when none (unused when shared) */
 } cis__handle;
 
-/* Ids of the static handles that hold constructor failures (no handle
- * exists yet); cis__handle_init hands out ids above these. */
-enum {
-  CIS__ID_KV_OPEN = 1,           /* cis_kv_open, cis_kv_errmsg(NULL) */
-  CIS__ID_SKILLS_OPEN = 2,       /* cis_skills_errmsg(NULL) */
-  CIS__ID_RESERVED = 64,
-};
+/* Ids below this are never handed out by cis__handle_init. */
+enum { CIS__ID_RESERVED = 64 };
+
+/* Where a public call that takes no handle (cis_key_create, cis_skill_sign,
+ * cis_vfs_db_tenant_delete, ...) puts its message: the calling thread's,
+ * read with cis_errmsg(NULL). Pass it to cis__fail as the handle. */
+extern cis__handle cis__no_handle;
 
 /* Sets h's message (formatted) and returns code. h may be NULL. For a
  * shared handle (CIS__H_SHARED) the message goes to the calling thread's
@@ -61,6 +63,17 @@ cis_result cis__fail(void *h, cis_result code, const char *fmt, ...)
 cis_result cis__vfail(void *h, cis_result code, const char *fmt, va_list ap);
 /* Clears h's message. */
 void cis__clear_error(void *h);
+/* Ends a failed constructor: h becomes a shell in the failed state, its
+ * message (set by cis__fail on this thread) kept on the handle for every
+ * thread; returns code. The caller has released all but the shell, which
+ * the handle's free function then frees. */
+cis_result cis__handle_failed(void *h, cis_result code);
+/* The code h's constructor failed with, or CIS_OK. A public call on a
+ * failed handle returns CIS_ESTATE and leaves its message (why the
+ * constructor failed) as it is. */
+static inline cis_result cis__handle_failure(const void *h) {
+  return h ? ((const cis__handle *)h)->failed : CIS_OK;
+}
 /* Initialises a handle header. */
 void cis__handle_init(cis__handle *h, uint32_t kind);
 /* A number no other call in this process gets (handle ids, call ids),

@@ -36,6 +36,8 @@ struct cis_http {
 
 void cis_http_config_default(cis_http_config *c) { memset(c, 0, sizeof *c); }
 
+static void http_release(cis_http *h);
+
 /* Creates the client. libcurl is not loaded here but by the first request,
  * so a client that sends nothing costs nothing. Errors: CIS_EINVAL (a
  * resolve entry without two colons), CIS_ENOMEM. */
@@ -49,7 +51,7 @@ cis_result cis_http_new(const cis_http_config *cfg, cis_http **out) {
     cis_http_config_default(&dflt);
     cfg = &dflt;
   }
-  h = calloc(1, sizeof *h);
+  h = *out = calloc(1, sizeof *h);
   if (!h) return CIS_ENOMEM;
   cis__handle_init(&h->h, CIS__H_ENGINE);
   h->max_response = cfg->max_response_bytes ? cfg->max_response_bytes : CIS_HTTP_DEFAULT_MAX_RESPONSE;
@@ -66,23 +68,28 @@ cis_result cis_http_new(const cis_http_config *cfg, cis_http **out) {
   for (size_t i = 0; i < cfg->nresolve; i++) {
     const char *e = cfg->resolve[i];
     const char *c1 = e ? strchr(e, ':') : NULL;
-    if (!c1 || !strchr(c1 + 1, ':')) CIS_TRY(CIS_EINVAL);
+    if (!c1 || !strchr(c1 + 1, ':'))
+      CIS_TRY(cis__fail(h, CIS_EINVAL, "http: resolve entry %zu is not HOST:PORT:ADDRESS", i));
     if (!(h->resolve[h->nresolve] = strdup(e))) CIS_TRY(CIS_ENOMEM);
     h->nresolve++;
   }
-  *out = h;
   return CIS_OK;
 fail:
-  cis_http_free(h);
-  return rc;
+  http_release(h);
+  return cis__handle_failed(&h->h, rc);
 }
 
-void cis_http_free(cis_http *h) {
-  if (!h) return;
+/* Frees what h holds, all but h itself. */
+static void http_release(cis_http *h) {
   free(h->user_agent);
   free(h->ca_file);
   for (size_t i = 0; i < h->nresolve; i++) free(h->resolve[i]);
   free(h->resolve);
+}
+
+void cis_http_free(cis_http *h) {
+  if (!h) return;
+  if (!h->h.failed) http_release(h); /* a failed one is a shell */
   free(h);
 }
 
@@ -426,6 +433,7 @@ cis_result cis_http_fetch(cis_http *h, const cis_http_policy *policy, const cis_
   memset(&hp, 0, sizeof hp);
   if (resp) memset(resp, 0, sizeof *resp);
   if (!h) return CIS_EINVAL;
+  if (h->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   if (!policy || !req || !req->url || !resp)
     return cis__fail(h, CIS_EINVAL, "http: NULL policy, request, URL or response");
   cis__clear_error(h);

@@ -50,11 +50,6 @@
 #include "kv/kv_native.h"
 #include "kv/kv_testing.h"
 
-/* The thread's last KV failure, whichever store (or cis_kv_open, which has
- * none yet) it was: cis_kv_errmsg(NULL). A store's own failures are also
- * kept on the store, per thread (a store is shared between threads). */
-static cis__handle kv_msg = {.kind = CIS__H_SHARED, .id = CIS__ID_KV_OPEN};
-
 struct cis_kv {
   cis__handle h;             /* the store's last error, per thread (cis_errmsg(kv)) */
   cis_kv_methods m;          /* copy of the backend's table */
@@ -124,25 +119,19 @@ struct cis_kv_txn {
 
 /* ------------------------------------------------------------- helpers */
 
-/* The handle a store's messages go to; NULL = the open's. */
-static cis__handle *msg_of(const cis_kv *kv);
-
 static cis_result kv_fail(const cis_kv *kv, cis_result code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
-/* Sets the store's message and the thread's last KV message (the NULL
- * handle's). */
+/* Sets the store's message (kv may be NULL: no message). */
 static cis_result kv_fail(const cis_kv *kv, cis_result code, const char *fmt, ...) {
-  char msg[CIS_ERRMSG_MAX];
+  if (!kv) return code;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  cis__vfail((cis__handle *)&kv->h, code, fmt, ap);
   va_end(ap);
-  cis__fail(&kv_msg, code, "%s", msg);
-  if (kv) cis__fail(msg_of(kv), code, "%s", msg);
   return code;
 }
 
@@ -350,19 +339,19 @@ const cis_kv_methods *cis_kv_methods_postgres(void) { return &cis__kv_postgres_m
  * postgres:// or postgresql:// URI). The messages never quote the spec
  * past its scheme: a connection string may hold a password.
  * Errors: CIS_EINVAL, CIS_ETOOBIG (a spec past CIS__DB_SPEC_MAX). */
-static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **m,
+static cis_result pick_backend(const cis_kv *kv, const cis_kv_config *cfg, const cis_kv_methods **m,
                                const char **arg) {
   const char *s = cfg->spec;
   if (cfg->methods) {
     const cis_kv_methods *u = cfg->methods;
-    if (u->version < 1) return kv_fail(NULL, CIS_EINVAL, "kv: method table version %d", u->version);
+    if (u->version < 1) return kv_fail(kv, CIS_EINVAL, "kv: method table version %d", u->version);
     if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
         !u->stat || !u->set || !u->del || !u->usage || !u->list)
-      return kv_fail(NULL, CIS_EINVAL, "kv: the method table lacks a method");
+      return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks a method");
     if (u->version >= 2 && !u->lock)
-      return kv_fail(NULL, CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
+      return kv_fail(kv, CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
     if (u->version >= 3 && !u->tenant_usage)
-      return kv_fail(NULL, CIS_EINVAL, "kv: a version %d method table lacks tenant_usage", u->version);
+      return kv_fail(kv, CIS_EINVAL, "kv: a version %d method table lacks tenant_usage", u->version);
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
@@ -370,30 +359,29 @@ static cis_result pick_backend(const cis_kv_config *cfg, const cis_kv_methods **
   cis__db_spec db;
   char why[160];
   cis_result rc = cis__db_spec_parse(s, CIS__DB_NO_DEFAULT, &db, why, sizeof why);
-  if (rc != CIS_OK) return kv_fail(NULL, rc, "kv: %s", why);
+  if (rc != CIS_OK) return kv_fail(kv, rc, "kv: %s", why);
   *m = db.dialect == CIS__DB_SQLITE ? &cis__kv_sqlite_methods : &cis__kv_postgres_methods;
   *arg = db.target;
   return CIS_OK;
 }
 
 /* Opens a store: see cis_kv.h. The store owns copies of the table and the
- * argument; the first connection goes into the pool. */
+ * argument; the first connection goes into the pool. On failure the store
+ * is a shell holding the message. */
 cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   cis_result rc = CIS_OK;
-  cis_kv *kv = NULL;
   const cis_kv_methods *m = NULL;
   const char *arg = NULL;
   cis_kv_conn *c = NULL;
   bool locks = false;
 
-  if (!out) return kv_fail(NULL, CIS_EINVAL, "kv: NULL out");
-  *out = NULL;
-  if (!cfg) return kv_fail(NULL, CIS_EINVAL, "kv: NULL config");
-  CIS_TRY(pick_backend(cfg, &m, &arg));
-
-  kv = calloc(1, sizeof *kv);
-  if (!kv) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
+  if (!out) return CIS_EINVAL;
+  cis_kv *kv = *out = calloc(1, sizeof *kv);
+  if (!kv) return CIS_ENOMEM;
   cis__handle_init(&kv->h, CIS__H_SHARED);
+  if (!cfg) CIS_TRY(kv_fail(kv, CIS_EINVAL, "kv: NULL config"));
+  CIS_TRY(pick_backend(kv, cfg, &m, &arg));
+
   /* An older table may come from a build whose struct ends before lock
    * or tenant_usage: copy only what its version has. */
   if (m->version >= 3) kv->m = *m;
@@ -401,7 +389,7 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
   if ((kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes) && !kv->m.tenant_usage)
-    CIS_TRY(kv_fail(NULL, CIS_EUNSUPPORTED, "kv: a tenant quota needs a version 3 method table (tenant_usage); "
+    CIS_TRY(kv_fail(kv, CIS_EUNSUPPORTED, "kv: a tenant quota needs a version 3 method table (tenant_usage); "
                                             "this one is version %d", m->version));
   if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
   if (!kv->lim.max_value_bytes) kv->lim.max_value_bytes = CIS_KV_DEFAULT_MAX_VALUE_BYTES;
@@ -411,7 +399,7 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : CIS_KV_DEFAULT_OP_TIMEOUT_MS;
   kv->arg = strdup(arg);
   kv->idle = calloc(kv->max_conns, sizeof *kv->idle);
-  if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(NULL, CIS_ENOMEM, "kv: out of memory"));
+  if (!kv->arg || !kv->idle) CIS_TRY(kv_fail(kv, CIS_ENOMEM, "kv: out of memory"));
   /* By the table, not the spec: an embedder may pass a built-in table. */
   if (kv->m.open == cis__kv_sqlite_methods.open) kv->db.dialect = CIS__DB_SQLITE;
   else if (kv->m.open == cis__kv_postgres_methods.open) kv->db.dialect = CIS__DB_POSTGRES;
@@ -429,22 +417,19 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
 
   CIS_TRY(pool_get(kv, NULL, &c));
   pool_put(kv, c, CIS_OK);
-  cis__clear_error(&kv_msg);
-  *out = kv;
   return CIS_OK;
 
 fail:
-  if (kv) {
-    if (locks) {
-      pthread_cond_destroy(&kv->freed);
-      pthread_cond_destroy(&kv->ns_freed);
-      pthread_mutex_destroy(&kv->lock);
-    }
-    free(kv->idle);
-    free(kv->arg);
-    free(kv);
+  if (locks) {
+    pthread_cond_destroy(&kv->freed);
+    pthread_cond_destroy(&kv->ns_freed);
+    pthread_mutex_destroy(&kv->lock);
   }
-  return rc;
+  free(kv->idle);
+  free(kv->arg);
+  kv->idle = NULL;
+  kv->arg = NULL;
+  return cis__handle_failed(&kv->h, rc);
 }
 
 static void kv_free(cis_kv *kv) {
@@ -462,6 +447,10 @@ static void kv_free(cis_kv *kv) {
  * last one is given back (unpin). */
 void cis_kv_close(cis_kv *kv) {
   if (!kv) return;
+  if (cis__handle_failure(kv)) { /* a shell: nothing else to release */
+    free(kv);
+    return;
+  }
   pthread_mutex_lock(&kv->lock);
   for (uint32_t i = 0; i < kv->nidle; i++) kv->m.close(kv->idle[i]);
   kv->nidle = 0;
@@ -486,9 +475,7 @@ static void unpin(cis_kv *kv, cis_kv_conn *c, cis_result last) {
   if (free_kv) kv_free(kv);
 }
 
-static cis__handle *msg_of(const cis_kv *kv) { return kv ? (cis__handle *)&kv->h : &kv_msg; }
-
-const char *cis_kv_errmsg(const cis_kv *kv) { return cis_errmsg(msg_of(kv)); }
+const char *cis_kv_errmsg(const cis_kv *kv) { return kv ? cis_errmsg(&kv->h) : ""; }
 
 void cis__kv_inject_fault(cis_kv *kv, uint32_t skip, uint32_t count, cis_result code) {
   if (!kv) return;
@@ -517,6 +504,7 @@ cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_m
   if (!out) return kv_fail(kv, CIS_EINVAL, "kv: NULL out");
   *out = NULL;
   if (!kv) return kv_fail(kv, CIS_EINVAL, "kv: NULL store");
+  if (cis__handle_failure(kv)) return CIS_ESTATE;
   if (timeout_ms == 0) return kv_fail(kv, CIS_ETIMEOUT, "kv: no time left before the deadline");
   const char *tenant = who && who->tenant ? who->tenant : "";
   const char *skill = who && who->skill ? who->skill : "";
@@ -574,7 +562,7 @@ static void txn_free(cis_kv_txn *t) {
  * to the pool clean; returns what it returned. */
 static cis_result bk_rollback(cis_kv *kv, cis_kv_conn *c) {
   char msg[CIS_ERRMSG_MAX];
-  snprintf(msg, sizeof msg, "%s", cis_errmsg(msg_of(kv)));
+  snprintf(msg, sizeof msg, "%s", cis_kv_errmsg(kv));
   c->timeout_ms = kv->op_timeout_ms < 5000 ? kv->op_timeout_ms : 5000;
   c->errmsg[0] = '\0';
   pthread_mutex_lock(&kv->lock);
@@ -1536,7 +1524,7 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   }
   if (rc == CIS_EKVDOWN) {
     char msg[CIS_ERRMSG_MAX];
-    snprintf(msg, sizeof msg, "%s", cis_errmsg(msg_of(t->kv)));
+    snprintf(msg, sizeof msg, "%s", cis_kv_errmsg(t->kv));
     kv_fail(t->kv, rc, "%s (%s)", msg,
             reached ? "lost during COMMIT: either all writes were applied or none"
                     : "nothing was applied");

@@ -19,6 +19,7 @@
 #include "common/internal.h"
 
 struct cis_log {
+  cis__handle h;           /* why cis_log_new failed (cis_errmsg) */
   cis_log_format format;   /* text or JSON lines */
   cis_log_level min_level; /* lower levels are skipped */
   size_t max_msg_bytes;    /* cut point of one message */
@@ -62,20 +63,22 @@ void cis_log_config_default(cis_log_config *c) {
   cis_log_sink_stderr(&c->sink);
 }
 
-/* Creates a logger from cfg. The sink is validated before anything is
- * allocated so that on failure the caller still owns it untouched.
- * Errors: CIS_EINVAL (NULL, bad format/level, sink version or write
- * missing), CIS_ENOMEM. */
+/* Creates a logger from cfg. The sink is validated before the logger
+ * takes it, so that on failure the caller still owns it untouched (the
+ * failed logger is a shell holding why). Errors: CIS_EINVAL (NULL, bad
+ * format/level, sink version or write missing), CIS_ENOMEM. */
 cis_result cis_log_new(const cis_log_config *cfg, cis_log **out) {
   if (!out) return CIS_EINVAL;
-  *out = NULL;
-  if (!cfg) return CIS_EINVAL;
-  if (cfg->format != CIS_LOG_TEXT && cfg->format != CIS_LOG_JSON) return CIS_EINVAL;
-  if ((int)cfg->min_level < CIS_LOG_DEBUG || cfg->min_level > CIS_LOG_ERROR) return CIS_EINVAL;
-  if (cfg->sink.version != CIS_LOG_SINK_VERSION || !cfg->sink.write) return CIS_EINVAL;
-
-  cis_log *log = calloc(1, sizeof *log);
+  cis_log *log = *out = calloc(1, sizeof *log);
   if (!log) return CIS_ENOMEM;
+  cis__handle_init(&log->h, CIS__H_OTHER);
+  const char *bad = !cfg                                                                  ? "NULL config"
+                    : cfg->format != CIS_LOG_TEXT && cfg->format != CIS_LOG_JSON          ? "unknown format"
+                    : (int)cfg->min_level < CIS_LOG_DEBUG || cfg->min_level > CIS_LOG_ERROR ? "unknown level"
+                    : cfg->sink.version != CIS_LOG_SINK_VERSION ? "a sink table of another version"
+                    : !cfg->sink.write                          ? "a sink without write"
+                                                                : NULL;
+  if (bad) return cis__handle_failed(&log->h, cis__fail(log, CIS_EINVAL, "log: %s", bad));
   log->format = cfg->format;
   log->min_level = cfg->min_level;
   log->max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : CIS_LOG_DEFAULT_MAX_MSG_BYTES;
@@ -83,10 +86,9 @@ cis_result cis_log_new(const cis_log_config *cfg, cis_log **out) {
   log->max_call_bytes = cfg->max_call_bytes ? cfg->max_call_bytes : CIS_LOG_DEFAULT_MAX_CALL_BYTES;
   log->sink = cfg->sink;
   if (pthread_mutex_init(&log->lock, NULL) != 0) {
-    free(log);
-    return CIS_ENOMEM;
+    log->sink = (cis_log_sink){0}; /* not taken: the caller keeps it */
+    return cis__handle_failed(&log->h, CIS_ENOMEM);
   }
-  *out = log;
   return CIS_OK;
 }
 
@@ -99,6 +101,10 @@ void cis_log_flush(cis_log *log) {
 
 void cis_log_free(cis_log *log) {
   if (!log) return;
+  if (log->h.failed) { /* a shell: it took no sink */
+    free(log);
+    return;
+  }
   cis_log_flush(log);
   if (log->sink.destroy) log->sink.destroy(log->sink.user);
   pthread_mutex_destroy(&log->lock);
@@ -128,6 +134,7 @@ cis_result cis_log_call_begin(cis_log *log, const cis_principal *who, const char
   if (!out) return CIS_EINVAL;
   *out = NULL;
   if (!log) return CIS_EINVAL;
+  if (log->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   cis_log_call *c = calloc(1, sizeof *c);
   if (!c) return CIS_ENOMEM;
   c->log = log;

@@ -46,6 +46,7 @@ void cis_log_sink_stderr(cis_log_sink *out) {
 /* ---------------------------------------------------------------- buffer */
 
 struct cis_log_buffer {
+  cis__handle h;        /* why cis_log_buffer_new failed (cis_errmsg) */
   pthread_mutex_t lock; /* the buffer may be shared by several loggers */
   char *data;           /* buffered lines; NUL-terminated */
   size_t len;           /* bytes used in data */
@@ -57,25 +58,28 @@ struct cis_log_buffer {
  * never fails half-way. Errors: CIS_EINVAL, CIS_ENOMEM. */
 cis_result cis_log_buffer_new(size_t cap, cis_log_buffer **out) {
   if (!out) return CIS_EINVAL;
-  *out = NULL;
-  if (cap == 0) cap = 1024u * 1024u;
-  if (cap == SIZE_MAX) return CIS_EINVAL;
-  cis_log_buffer *b = calloc(1, sizeof *b);
+  cis_log_buffer *b = *out = calloc(1, sizeof *b);
   if (!b) return CIS_ENOMEM;
+  cis__handle_init(&b->h, CIS__H_OTHER);
+  if (cap == 0) cap = 1024u * 1024u;
+  if (cap == SIZE_MAX) return cis__handle_failed(&b->h, cis__fail(b, CIS_EINVAL, "log buffer: capacity SIZE_MAX"));
   b->data = malloc(cap + 1);
   if (!b->data || pthread_mutex_init(&b->lock, NULL) != 0) {
     free(b->data);
-    free(b);
-    return CIS_ENOMEM;
+    b->data = NULL;
+    return cis__handle_failed(&b->h, CIS_ENOMEM);
   }
   b->data[0] = '\0';
   b->cap = cap;
-  *out = b;
   return CIS_OK;
 }
 
 void cis_log_buffer_free(cis_log_buffer *b) {
   if (!b) return;
+  if (b->h.failed) { /* a shell */
+    free(b);
+    return;
+  }
   pthread_mutex_destroy(&b->lock);
   free(b->data);
   free(b);
@@ -98,12 +102,13 @@ static void buffer_write(void *user, const cis_log_record *rec, const char *line
 void cis_log_sink_buffer(cis_log_buffer *b, cis_log_sink *out) {
   memset(out, 0, sizeof *out);
   out->version = CIS_LOG_SINK_VERSION;
+  if (b && b->h.failed) return; /* no write: cis_log_new refuses the sink */
   out->user = b;
   out->write = buffer_write;
 }
 
 size_t cis_log_buffer_read(cis_log_buffer *b, char *dst, size_t cap) {
-  if (!b) return 0;
+  if (!b || b->h.failed) return 0;
   pthread_mutex_lock(&b->lock);
   size_t len = b->len;
   if (dst && len <= cap) {
@@ -115,7 +120,7 @@ size_t cis_log_buffer_read(cis_log_buffer *b, char *dst, size_t cap) {
 }
 
 void cis_log_buffer_clear(cis_log_buffer *b) {
-  if (!b) return;
+  if (!b || b->h.failed) return;
   pthread_mutex_lock(&b->lock);
   b->len = 0;
   b->data[0] = '\0';
@@ -124,7 +129,7 @@ void cis_log_buffer_clear(cis_log_buffer *b) {
 }
 
 uint64_t cis_log_buffer_dropped(cis_log_buffer *b) {
-  if (!b) return 0;
+  if (!b || b->h.failed) return 0;
   pthread_mutex_lock(&b->lock);
   uint64_t n = b->dropped;
   pthread_mutex_unlock(&b->lock);

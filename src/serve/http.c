@@ -236,6 +236,7 @@ typedef struct job {
 } job;
 
 struct cis_server {
+  cis__handle h;                       /* why cis_server_start failed (cis_errmsg) */
   cis_skills_config skills_cfg;        /* each tenant's handle's (strings below) */
   char *home, *kv_spec, *vfs_db_spec;  /* copies of the config's strings */
   char *registry;                      /* and the registry's (NULL: the home's) */
@@ -385,9 +386,10 @@ static tenant *tenant_get(cis_server *s, const char *name) {
     snprintf(t->name, sizeof t->name, "%s", name);
     cis_skills_config c = s->skills_cfg;
     c.tenant = t->name;
-    char err[512] = "";
-    if (!(t->calls = cis__calls_new()) || cis_skills_open(&c, &t->skills, err, sizeof err) != CIS_OK) {
-      fprintf(stderr, "cis serve: tenant %s: %s\n", name, t->calls ? err : "out of memory");
+    if (!(t->calls = cis__calls_new()) || cis_skills_open(&c, &t->skills) != CIS_OK) {
+      fprintf(stderr, "cis serve: tenant %s: %s\n", name,
+              t->skills ? cis_skills_errmsg(t->skills) : "out of memory");
+      cis_skills_close(t->skills);
       cis__calls_free(t->calls);
       pthread_mutex_destroy(&t->sess_mu);
       free(t);
@@ -1148,7 +1150,10 @@ static void run_mcp(cis_server *s, job *j) {
     if (p->method[0] && strcmp(j->mcp_method, p->method) != 0)
       return mcp_error(j, 400, -32020, "HeaderMismatch: Mcp-Method is not the body's method");
     cis_mcp *m = NULL;
-    if (mcp_new(j->t, &m) != CIS_OK) return mcp_error(j, 500, -32603, "out of memory");
+    if (mcp_new(j->t, &m) != CIS_OK) {
+      cis_mcp_free(m);
+      return mcp_error(j, 500, -32603, "out of memory");
+    }
     mcp_exchange(j, m, true);
     cis_mcp_free(m);
     return;
@@ -1742,20 +1747,22 @@ static cis_result parse_listen(const char *spec, struct sockaddr_storage *ss, ch
   return CIS_OK;
 }
 
-cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char *err, size_t errcap) {
-  char tmp[512];
-  if (!err || !errcap) {
-    err = tmp;
-    errcap = sizeof tmp;
-  }
-  err[0] = 0;
-  if (!cfg || !out) return CIS_EINVAL;
-  *out = NULL;
-  cis_result rc = cis__dynlib_load(&mhd_lib, err, errcap);
-  if (rc != CIS_OK) return rc;
-  if ((rc = cis__http_crypto_load(err, errcap)) != CIS_OK) return rc;
-  cis_server *s = calloc(1, sizeof *s);
+static void server_release(cis_server *s);
+
+cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
+  if (!out) return CIS_EINVAL;
+  cis_server *s = *out = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
+  cis__handle_init(&s->h, CIS__H_OTHER);
+  char err[512] = "";
+  size_t errcap = sizeof err;
+  cis_result rc = CIS_OK;
+  if (!cfg) return cis__handle_failed(&s->h, cis__fail(&s->h, CIS_EINVAL, "server: NULL config"));
+  if ((rc = cis__dynlib_load(&mhd_lib, err, errcap)) != CIS_OK ||
+      (rc = cis__http_crypto_load(err, errcap)) != CIS_OK) {
+    cis__fail(&s->h, rc, "%s", err);
+    return cis__handle_failed(&s->h, rc);
+  }
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->pool_mu, NULL);
   pthread_cond_init(&s->idle_cv, NULL);
@@ -1798,7 +1805,10 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
     goto fail;
   }
   s->watching = true;
-  if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens, err, errcap)) != CIS_OK) goto fail;
+  if ((rc = cis_tokens_open_registry(s->home, s->registry, &s->tokens)) != CIS_OK) {
+    snprintf(err, errcap, "%s", cis_tokens_errmsg(s->tokens));
+    goto fail;
+  }
   /* Each tenant may queue --queue calls; all tenants together as many as
    * there may be connections (each waiting call holds one). Every call in
    * flight may be long and handed off: threads stay within 2 x workers +
@@ -1823,6 +1833,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
   s->daemons = calloc(nlisten, sizeof *s->daemons);
   s->ports = calloc(nlisten, sizeof *s->ports);
   if (!s->daemons || !s->ports) {
+    snprintf(err, errcap, "out of memory");
     rc = CIS_ENOMEM;
     goto fail;
   }
@@ -1855,14 +1866,16 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out, char
     const union MHD_DaemonInfo *info = mhd.daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     s->ports[s->ndaemons++] = info ? info->port : port;
   }
-  *out = s;
   return CIS_OK;
 fail:
-  cis_server_free(s);
-  return rc;
+  cis__fail(&s->h, rc, "%s", err);
+  server_release(s);
+  return cis__handle_failed(&s->h, rc);
 }
 
-int cis_server_port(const cis_server *s, size_t i) { return s && i < s->ndaemons ? s->ports[i] : -1; }
+int cis_server_port(const cis_server *s, size_t i) {
+  return s && !s->h.failed && i < s->ndaemons ? s->ports[i] : -1;
+}
 
 void cis_server_drain(cis_server *s) {
   if (s) atomic_store(&s->draining, true);
@@ -1876,6 +1889,7 @@ static bool busy(cis_server *s) {
 
 cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
   if (!s) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE;
   struct timespec until;
   cis__timespec_after(CLOCK_REALTIME, timeout_ms, &until);
   pthread_mutex_lock(&s->pool_mu);
@@ -1890,6 +1904,12 @@ cis_result cis_server_wait_idle(cis_server *s, uint64_t timeout_ms) {
 
 void cis_server_free(cis_server *s) {
   if (!s) return;
+  if (!s->h.failed) server_release(s); /* a failed one is a shell */
+  free(s);
+}
+
+/* Stops and frees what s holds, all but s itself. */
+static void server_release(cis_server *s) {
   cis_server_drain(s);
   /* Calls end by their deadlines, their replies within the connection
    * timeout (30 s) after; a listener that did not start has nothing. */
@@ -1934,5 +1954,4 @@ void cis_server_free(cis_server *s) {
   free(s->kv_spec);
   free(s->vfs_db_spec);
   free(s->registry);
-  free(s);
 }

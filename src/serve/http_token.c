@@ -369,34 +369,41 @@ static bool name_ok(const char *s) {
 
 const char *cis_tokens_errmsg(const cis_tokens *t) { return cis_errmsg(t); }
 
-cis_result cis_tokens_open(const char *home, cis_tokens **out, char *err, size_t errcap) {
-  return cis_tokens_open_registry(home, NULL, out, err, errcap);
+cis_result cis_tokens_open(const char *home, cis_tokens **out) {
+  return cis_tokens_open_registry(home, NULL, out);
 }
 
-cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out, char *err,
-                                    size_t errcap) {
-  if (err && errcap) err[0] = 0;
+/* Frees what t holds, all but t itself. */
+static void tokens_release(cis_tokens *t) {
+  sqlite3_finalize(t->cache.data_version);
+  cis__genfile_unmap(t->cache.gen);
+  pthread_mutex_destroy(&t->cache.mu);
+  free(t->cache.slots);
+  if (t->db) sqlite3_close(t->db);
+  cis__db_pg_free(t->pg);
+}
+
+cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_tokens **out) {
   if (!out) return CIS_EINVAL;
-  *out = NULL;
+  cis_tokens *t = *out = calloc(1, sizeof *t);
+  if (!t) return CIS_ENOMEM;
+  cis__handle_init(&t->h, CIS__H_SHARED);
+  cache_init(&t->cache);
+  cis_result rc = CIS_OK;
   cis__db_spec db;
   char why[160];
   if (cis__db_spec_parse(registry, CIS__DB_HAS_DEFAULT, &db, why, sizeof why) != CIS_OK) {
-    if (err && errcap) snprintf(err, errcap, "registry: %s", why);
-    return CIS_EINVAL;
+    rc = cis__fail(t, CIS_EINVAL, "registry: %s", why);
+    goto fail;
   }
   const char *arg = db.home_default ? NULL : db.target;
   if (db.dialect == CIS__DB_POSTGRES) {
-    cis_tokens *t = calloc(1, sizeof *t);
-    if (!t) return CIS_ENOMEM;
-    cis__handle_init(&t->h, CIS__H_SHARED);
-    cache_init(&t->cache);
     /* Connected by the first call: a database out of reach now fails
      * those calls (503 from the server), not the start. */
     if (cis__db_pg_new(arg, &pg_config, &t->pg) != CIS_OK) {
-      cis_tokens_close(t);
-      return CIS_ENOMEM;
+      rc = cis__fail(t, CIS_ENOMEM, "token store: out of memory");
+      goto fail;
     }
-    *out = t;
     return CIS_OK;
   }
   char path[4200];
@@ -405,50 +412,37 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
   else if (getenv("CIS_HOME") && *getenv("CIS_HOME")) snprintf(path, sizeof path, "%s/registry.db", getenv("CIS_HOME"));
   else if (getenv("HOME")) snprintf(path, sizeof path, "%s/.local/share/cis/registry.db", getenv("HOME"));
   else {
-    if (err && errcap) snprintf(err, errcap, "no CIS_HOME and no HOME");
-    return CIS_EINVAL;
+    rc = cis__fail(t, CIS_EINVAL, "no CIS_HOME and no HOME");
+    goto fail;
   }
-  cis_tokens *t = calloc(1, sizeof *t);
-  if (!t) return CIS_ENOMEM;
-  cis__handle_init(&t->h, CIS__H_SHARED);
-  cache_init(&t->cache);
-  cis_result rc = CIS_OK;
   if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
       SQLITE_OK) {
-    if (err && errcap) snprintf(err, errcap, "cannot open %s: %s", path, t->db ? sqlite3_errmsg(t->db) : "?");
-    rc = CIS_EIO;
+    rc = cis__fail(t, CIS_EIO, "cannot open %s: %s", path, t->db ? sqlite3_errmsg(t->db) : "?");
     goto fail;
   }
   sqlite3_busy_timeout(t->db, 5000);
   char mwhy[400];
   if ((rc = cis__db_sqlite_migrate(t->db, &sq_schema, mwhy, sizeof mwhy)) != CIS_OK) {
-    if (err && errcap) snprintf(err, errcap, "%s: %s", path, mwhy);
+    cis__fail(t, rc, "%s: %s", path, mwhy);
     goto fail;
   }
   if (sqlite3_prepare_v2(t->db, "PRAGMA data_version", -1, &t->cache.data_version, NULL) != SQLITE_OK) {
-    if (err && errcap) snprintf(err, errcap, "%s: %s", path, sqlite3_errmsg(t->db));
-    rc = CIS_EIO;
+    rc = cis__fail(t, CIS_EIO, "%s: %s", path, sqlite3_errmsg(t->db));
     goto fail;
   }
   char gpath[4220];
   snprintf(gpath, sizeof gpath, "%s-tokens.gen", path);
   t->cache.gen = cis__genfile_map(gpath);
   if (t->cache.gen) t->cache.gen_seen = atomic_load(t->cache.gen);
-  *out = t;
   return CIS_OK;
 fail:
-  cis_tokens_close(t);
-  return rc;
+  tokens_release(t);
+  return cis__handle_failed(&t->h, rc);
 }
 
 void cis_tokens_close(cis_tokens *t) {
   if (!t) return;
-  sqlite3_finalize(t->cache.data_version);
-  cis__genfile_unmap(t->cache.gen);
-  pthread_mutex_destroy(&t->cache.mu);
-  free(t->cache.slots);
-  if (t->db) sqlite3_close(t->db);
-  cis__db_pg_free(t->pg);
+  if (!t->h.failed) tokens_release(t); /* a failed one is a shell */
   free(t);
 }
 
@@ -582,6 +576,7 @@ static cis_result pg_check(cis_tokens *t, const char *idtext, const char *digest
 cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name, char *token, size_t cap,
                              cis_token_info *info) {
   if (!t || !token) return CIS_EINVAL;
+  if (t->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   if (cap < CIS_TOKEN_MAX) return cis__fail(t, CIS_EINVAL, "token buffer smaller than CIS_TOKEN_MAX");
   token[0] = 0;
   if (!cis_tenant_name_valid(tenant))
@@ -672,6 +667,7 @@ done:
 
 cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
   if (!t || !out || !n) return CIS_EINVAL;
+  if (t->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   *out = NULL;
   *n = 0;
   if (t->pg) {
@@ -714,6 +710,7 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
 
 cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
   if (!t || !name_or_id || !*name_or_id) return CIS_EINVAL;
+  if (t->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   bool by_id = strspn(name_or_id, "0123456789") == strlen(name_or_id) && strlen(name_or_id) < 19;
   if (t->pg) {
     cis_result rc = pg_revoke(t, name_or_id, by_id);
@@ -736,6 +733,7 @@ cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
 
 cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *tenant, size_t cap) {
   if (!t || !tenant || cap < CIS_TOKEN_NAME_MAX + 1) return CIS_EINVAL;
+  if (t->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   tenant[0] = 0;
   /* "cis_" ID "_" 64 hex: anything else is refused before the database. */
   if (!token || len < 4 + 1 + 1 + 64 || len >= CIS_TOKEN_MAX || memcmp(token, "cis_", 4) != 0)

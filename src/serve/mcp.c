@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 
 #include "cis/cis_mcp.h"
+#include "common/internal.h"
 #include "common/sha256.h"  /* cis__hex */
 #include "serve/mcp_schema.h"
 #include "serve/mcp_versions.h"
@@ -113,6 +114,7 @@ typedef struct flight {
 } flight;
 
 struct cis_mcp {
+  cis__handle h;        /* why cis_mcp_new failed (cis_errmsg) */
   cis_skills *skills;   /* borrowed */
   char *tenant;         /* calls run for it */
   size_t max_message;   /* cis_mcp_serve_fd's line cap */
@@ -159,10 +161,12 @@ static bool rpc_error(reply *r, int code, const char *fmt, ...) {
 }
 
 cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
-  *out = NULL;
-  if (!cfg || !cfg->skills) return CIS_EINVAL;
-  cis_mcp *m = calloc(1, sizeof *m);
+  if (!out) return CIS_EINVAL;
+  cis_mcp *m = *out = calloc(1, sizeof *m);
   if (!m) return CIS_ENOMEM;
+  cis__handle_init(&m->h, CIS__H_OTHER);
+  if (!cfg || !cfg->skills)
+    return cis__handle_failed(&m->h, cis__fail(m, CIS_EINVAL, "mcp: %s", cfg ? "no skills handle" : "NULL config"));
   m->skills = cfg->skills;
   m->max_message = cfg->max_message ? cfg->max_message : CIS_MCP_MAX_MESSAGE;
   m->page_size = cfg->page_size ? cfg->page_size : CIS_MCP_PAGE_SIZE;
@@ -174,15 +178,17 @@ cis_result cis_mcp_new(const cis_mcp_config *cfg, cis_mcp **out) {
   pthread_mutex_init(&m->lock, NULL);
   if (!(m->tenant = strdup(cfg->tenant ? cfg->tenant : "default"))) {
     pthread_mutex_destroy(&m->lock);
-    free(m);
-    return CIS_ENOMEM;
+    return cis__handle_failed(&m->h, CIS_ENOMEM);
   }
-  *out = m;
   return CIS_OK;
 }
 
 void cis_mcp_free(cis_mcp *m) {
   if (!m) return;
+  if (m->h.failed) { /* a shell */
+    free(m);
+    return;
+  }
   free(m->tenant);
   pthread_mutex_destroy(&m->lock);
   free(m);
@@ -197,11 +203,17 @@ static const char *version_of(cis_mcp *m) {
   return v;
 }
 
-const char *cis_mcp_negotiated_version(const cis_mcp *m) { return m ? version_of((cis_mcp *)m) : NULL; }
+const char *cis_mcp_negotiated_version(const cis_mcp *m) {
+  return m && !m->h.failed ? version_of((cis_mcp *)m) : NULL;
+}
 
 /* Internal: the line cap of the stdio transport (mcp_stdio.c). */
 size_t cis__mcp_max_message(const cis_mcp *m);
 size_t cis__mcp_max_message(const cis_mcp *m) { return m->max_message; }
+
+/* Internal (mcp_stdio.c): cis_mcp_new failed; m is a shell. */
+bool cis__mcp_failed(const cis_mcp *m);
+bool cis__mcp_failed(const cis_mcp *m) { return m->h.failed != CIS_OK; }
 
 /* Internal (mcp_stdio.c): the transport sends list_changed, so initialize
  * says so; set before the first message. */
@@ -840,6 +852,7 @@ static bool takes_batches(cis_mcp *m) {
 cis_result cis_mcp_handle(cis_mcp *m, const char *msg, size_t len, char **out, size_t *out_len) {
   *out = NULL;
   *out_len = 0;
+  if (m->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   reply r = {.code = 0};
   const cJSON *id = NULL;
   bool answer = true;

@@ -33,6 +33,7 @@
 #define READ_CHUNK 65536 /* bytes per read() */
 
 size_t cis__mcp_max_message(const cis_mcp *m);
+bool cis__mcp_failed(const cis_mcp *m);
 bool cis__mcp_is_call(const char *msg, size_t len);
 void cis__mcp_set_pushes(cis_mcp *m, bool on);
 unsigned cis__mcp_watch_ms(const cis_mcp *m);
@@ -209,6 +210,7 @@ static cis_result serve_line(server *srv, char *line, size_t len) {
 }
 
 cis_result cis_mcp_serve_fd(cis_mcp *m, int in_fd, int out_fd) {
+  if (cis__mcp_failed(m)) return CIS_ESTATE; /* its creation failed: only its message and free */
   size_t cap = cis__mcp_max_message(m);
   server srv = {.m = m, .out_fd = out_fd, .wrc = CIS_OK};
   pthread_mutex_init(&srv.lock, NULL);

@@ -506,6 +506,7 @@ cis_result cis__registry_room(cis_skills *s, uint64_t skills, uint64_t bytes, bo
 static cis_result register_skill(cis_skills *s, const uint8_t *wasm, size_t wasm_len, const char *manifest,
                                  size_t manifest_len, const char *dir, const cis_install_options *opt) {
   if (!s || !wasm || !manifest) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   char err[512];
   cis_manifest *m;
   cis__grants g;
@@ -589,6 +590,7 @@ static cis_result folder_signature(cis_skills *s, const char *dir, const cis_ins
 cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_install_options *opt, char *name_out,
                                  size_t name_cap) {
   if (!s || !path) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   char mpath[4200], dir[4200];
   struct stat st;
   if (stat(path, &st) != 0) return cis__skills_fail(s, CIS_ENOTFOUND, "%s: %s", path, strerror(errno));
@@ -636,6 +638,7 @@ cis_result cis_skills_install_ex(cis_skills *s, const char *path, const cis_inst
 
 cis_result cis_skills_remove(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   cis_result rc = s->reg->skill_del(s, cis__registry_until(), name);
   if (rc != CIS_OK) return rc;
   cis__registry_changed(s);
@@ -676,6 +679,7 @@ cis_result cis_skills_list(cis_skills *s, cis_skill_info **out, size_t *n) {
   if (!s || !out || !n) return CIS_EINVAL;
   *out = NULL;
   *n = 0;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   list_ctx c = {.out = out, .n = n, .cap = 0, .rc = CIS_OK};
   cis_result rc = s->reg->skill_each(s, cis__registry_until(), list_add, &c);
   if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");
@@ -747,6 +751,7 @@ static cJSON *sharing_json(const cis_manifest *m, const other_skill *others, siz
 cis_result cis_skills_show(cis_skills *s, const char *name, char **json) {
   if (!s || !name || !json) return CIS_EINVAL;
   *json = NULL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   cis_manifest *m;
   cis__grants g;
   cis_result rc = cis__registry_get(s, cis__registry_until(), name, &m, NULL, &g);

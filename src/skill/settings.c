@@ -41,6 +41,7 @@ static cis_result installed(cis_skills *s, const char *name) {
 
 cis_result cis_skills_setting_set(cis_skills *s, const char *name, const char *key, const char *value) {
   if (!s || !name || !key) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   if (!key_ok(key, strlen(key)))
     return cis__skills_fail(s, CIS_EINVAL, "setting key \"%.64s\": 1 to %u printable ASCII characters, no '=' "
                             "and no space", key, MAX_KEY);
@@ -63,6 +64,7 @@ static int setting_add(void *ctx, const char *key, const char *value) {
 cis_result cis_skills_settings(cis_skills *s, const char *name, char **json) {
   if (!s || !name || !json) return CIS_EINVAL;
   *json = NULL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   cis_result rc = installed(s, name);
   if (rc != CIS_OK) return rc;
   cJSON *o = cJSON_CreateObject();

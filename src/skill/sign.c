@@ -131,7 +131,7 @@ static bool make_dirs(const char *dir) {
   return mkdir(buf, 0700) == 0 || errno == EEXIST;
 }
 
-cis_result cis_key_create(const char *dir, const char *name, char *pub_hex, char *err, size_t errcap) {
+static cis_result key_create(const char *dir, const char *name, char *pub_hex, char *err, size_t errcap) {
   if (pub_hex) pub_hex[0] = '\0';
   if (!dir || !*dir || !key_name_ok(name))
     return fail(err, errcap, CIS_EINVAL, "a key name is 1 to 64 of A-Z a-z 0-9 . _ - (not starting with a dot)");
@@ -217,7 +217,7 @@ cis_result cis__signature_make(const char *manifest, size_t len, const char *key
   return CIS_OK;
 }
 
-cis_result cis_skill_sign(const char *path, const char *key_path, char *err, size_t errcap) {
+static cis_result skill_sign(const char *path, const char *key_path, char *err, size_t errcap) {
   if (!path || !key_path) return fail(err, errcap, CIS_EINVAL, "a skill path and a key are needed");
   char mpath[4200], spath[4200];
   struct stat st;
@@ -247,10 +247,25 @@ cis_result cis_skill_sign(const char *path, const char *key_path, char *err, siz
   return CIS_OK;
 }
 
+/* The two take no handle: a failure's message is the thread's
+ * (cis_errmsg(NULL)). */
+cis_result cis_key_create(const char *dir, const char *name, char *pub_hex) {
+  char err[512] = "";
+  cis_result rc = key_create(dir, name, pub_hex, err, sizeof err);
+  return rc == CIS_OK ? rc : cis__fail(&cis__no_handle, rc, "%s", err);
+}
+
+cis_result cis_skill_sign(const char *path, const char *key_path) {
+  char err[512] = "";
+  cis_result rc = skill_sign(path, key_path, err, sizeof err);
+  return rc == CIS_OK ? rc : cis__fail(&cis__no_handle, rc, "%s", err);
+}
+
 /* ---------------------------------------------------------- trusted keys */
 
 cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *public_key) {
   if (!s) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   if (!key_name_ok(name))
     return cis__skills_fail(s, CIS_EINVAL, "a key name is 1 to 64 of A-Z a-z 0-9 . _ - (not starting with a dot)");
   uint8_t pk[CIS__ED25519_PUBLIC];
@@ -266,6 +281,7 @@ cis_result cis_skills_key_trust(cis_skills *s, const char *name, const char *pub
 
 cis_result cis_skills_key_untrust(cis_skills *s, const char *name) {
   if (!s || !name) return CIS_EINVAL;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   cis_result rc = s->reg->key_del(s, cis__registry_until(), name);
   if (rc == CIS_OK) cis__registry_changed(s);
   return rc;
@@ -297,6 +313,7 @@ cis_result cis_skills_keys(cis_skills *s, cis_key_info **out, size_t *n) {
   if (!s || !out || !n) return CIS_EINVAL;
   *out = NULL;
   *n = 0;
+  if (s->h.failed) return CIS_ESTATE; /* its open failed: only its message and close */
   keys_ctx c = {.v = NULL, .n = 0, .rc = CIS_OK};
   cis_result rc = s->reg->key_each(s, cis__registry_until(), key_add, &c);
   if (rc == CIS_OK && c.rc != CIS_OK) rc = cis__skills_fail(s, c.rc, "out of memory");

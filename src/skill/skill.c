@@ -24,21 +24,18 @@
 #include "skill/skill_internal.h"
 #include "skill/stage.h"
 
-/* Failures with no registry to hold them (s == NULL). A registry is shared
- * between threads: its message is kept per thread and per registry. */
-static cis__handle no_skills_msg = {.kind = CIS__H_SHARED, .id = CIS__ID_SKILLS_OPEN};
-
-static cis__handle *skills_msg(const cis_skills *s) { return s ? (cis__handle *)&s->h : &no_skills_msg; }
-
+/* A registry is shared between threads: its message is kept per thread
+ * and per registry (s NULL: none). */
 cis_result cis__skills_fail(cis_skills *s, cis_result code, const char *fmt, ...) {
+  if (!s) return code;
   va_list ap;
   va_start(ap, fmt);
-  cis__vfail(skills_msg(s), code, fmt, ap);
+  cis__vfail(&s->h, code, fmt, ap);
   va_end(ap);
   return code;
 }
 
-const char *cis_skills_errmsg(const cis_skills *s) { return cis_errmsg(skills_msg(s)); }
+const char *cis_skills_errmsg(const cis_skills *s) { return s ? cis_errmsg(&s->h) : ""; }
 
 bool cis_tenant_name_valid(const char *name) {
   size_t n = name ? strlen(name) : 0;
@@ -62,6 +59,8 @@ static const char *setting(const char *given, const char *var) {
   return e && *e ? e : NULL;
 }
 
+static void skills_release(cis_skills *s);
+
 static cis_result ai_from_config(const cis_skills_config *c, cis_ai **out) {
   cis_ai_config cfg;
   cis_ai_config_default(&cfg);
@@ -77,20 +76,22 @@ static cis_result ai_from_config(const cis_skills_config *c, cis_ai **out) {
     if (rc != CIS_OK) return rc;
   }
   cis_result rc = cis_ai_new(&cfg, out);
-  if (rc != CIS_OK && cfg.provider.destroy) cfg.provider.destroy(cfg.provider.state);
+  if (rc != CIS_OK) {
+    if (cfg.provider.destroy) cfg.provider.destroy(cfg.provider.state);
+    cis_ai_free(*out); /* a failed one: it never took the provider */
+    *out = NULL;
+  }
   return rc;
 }
 
-cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char *err, size_t errcap) {
+cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out) {
   cis_skills_config def;
   if (!cfg) {
     cis_skills_config_default(&def);
     cfg = &def;
   }
   if (!out) return CIS_EINVAL;
-  *out = NULL;
-  if (err && errcap) err[0] = 0;
-  cis_skills *s = calloc(1, sizeof *s);
+  cis_skills *s = *out = calloc(1, sizeof *s);
   if (!s) return CIS_ENOMEM;
   cis__handle_init(&s->h, CIS__H_SHARED);
   pthread_mutex_init(&s->cache_lock, NULL);
@@ -169,7 +170,7 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
     s->own_ai = true;
   }
   if ((rc = cis_http_new(NULL, &s->http)) != CIS_OK) {
-    cis__skills_fail(s, rc, "http client: %s", cis_strerror(rc));
+    cis__skills_fail(s, rc, "http client: %s", s->http ? cis_errmsg(s->http) : cis_strerror(rc));
     goto fail;
   }
   {
@@ -181,16 +182,20 @@ cis_result cis_skills_open(const cis_skills_config *cfg, cis_skills **out, char 
       goto fail;
     }
   }
-  *out = s;
   return CIS_OK;
 fail:
-  if (err && errcap) snprintf(err, errcap, "%s", cis_skills_errmsg(s));
-  cis_skills_close(s);
-  return rc;
+  skills_release(s);
+  return cis__handle_failed(&s->h, rc);
 }
 
 void cis_skills_close(cis_skills *s) {
   if (!s) return;
+  if (!s->h.failed) skills_release(s); /* a failed one is a shell */
+  free(s);
+}
+
+/* Frees what s holds, all but s itself. */
+static void skills_release(cis_skills *s) {
   cis__warm_close(s); /* first: its entries hold modules of the cache */
   for (cache_entry *e = s->cache, *n; e; e = n) {
     n = e->next;
@@ -209,7 +214,6 @@ void cis_skills_close(cis_skills *s) {
   for (unsigned k = 0; k < CIS__SKILL_STRIPES; k++) pthread_mutex_destroy(&s->stripes[k].lock);
   free(s->kv_spec);
   free(s->vfs_db_spec);
-  free(s);
 }
 
 
@@ -430,6 +434,7 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   memset(res, 0, sizeof *res);
   res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
   if (!s || !name || !input) return res->status = CIS_EINVAL;
+  if (s->h.failed) return res->status = CIS_ESTATE;
   uint64_t t0 = cis__now_ns(); /* the call's time runs from here: its lookup and load count */
   cis__skill_entry *e;
   cis_result rc = cis__skill_lookup_call(s, name, opt, t0, &e);
@@ -450,6 +455,7 @@ cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t was
   memset(res, 0, sizeof *res);
   res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
   if (!s || !wasm || !input) return res->status = CIS_EINVAL;
+  if (s->h.failed) return res->status = CIS_ESTATE;
   uint64_t t0 = cis__now_ns();
   char sha[65];
   cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);

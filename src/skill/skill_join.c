@@ -35,7 +35,7 @@ cis_result cis__skill_join_mounts(const cis_kv *kv, const char *vfs_spec, cis_kv
   uint64_t *prep = NULL;
   cis_result rc = cis__kv_txn_native(txn, &dialect, &handle, &prep);
   if (rc != CIS_OK) {
-    snprintf(err, errcap, "kv: %s", cis_kv_errmsg(NULL));
+    snprintf(err, errcap, "kv: %s", cis_kv_errmsg(kv));
     return rc;
   }
   for (size_t i = 0; i < n && i < m->n_mounts; i++) {

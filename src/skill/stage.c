@@ -11,6 +11,7 @@
  * stages hand to the host functions (KV transaction, log tee, settings)
  * lives here too.
  */
+#include <stdarg.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -39,9 +40,10 @@ static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
     kc.limits.tenant_max_bytes = s->max_kv_bytes;
     if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
     else {
-      s->kv = NULL;
       snprintf(res->error, sizeof res->error, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
-               cis_kv_errmsg(NULL));
+               cis_kv_errmsg(s->kv));
+      cis_kv_close(s->kv);
+      s->kv = NULL;
     }
   }
   pthread_mutex_unlock(&s->kv_lock);
@@ -331,6 +333,25 @@ static cis_result tenant_fs_share(cis_skills *s, cis_vfs_backend *b, const char 
  * skill's own tree of the tenant's layered filesystem in the host's
  * database, or a volume the operator granted it. fss (m->n_mounts slots) receives the mounts, which the
  * caller unmounts after freeing w. */
+/* Mounts b into *fs; on failure the call's error is what (a format with
+ * one argument) and the mount's message, and *fs is NULL. */
+static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis_invoke_result *res,
+                               const char *what, ...) __attribute__((format(printf, 5, 6)));
+static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis_invoke_result *res,
+                               const char *what, ...) {
+  cis_result rc = cis_vfs_mount(b, o, fs);
+  if (rc == CIS_OK) return rc;
+  char head[256];
+  va_list ap;
+  va_start(ap, what);
+  vsnprintf(head, sizeof head, what, ap);
+  va_end(ap);
+  snprintf(res->error, sizeof res->error, "%s: %s", head, *fs ? cis_vfs_errmsg(*fs) : cis_strerror(rc));
+  cis_vfs_unmount(*fs);
+  *fs = NULL;
+  return rc;
+}
+
 static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
                            const char *tenant, uint64_t deadline_ns, uint64_t mem_cap, cis_wasi *w,
                            cis_vfs **fss, bool *bound, cis_invoke_result *res) {
@@ -383,7 +404,9 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       if (rc == CIS_EVFSDOWN && cis__ms_left(deadline_ns) == 0) rc = CIS_ETIMEOUT;
     }
     if (rc != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type, cis_vfs_errmsg(NULL));
+      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type,
+               b ? b->errmsg : cis_strerror(rc));
+      if (b) b->methods->destroy(b);
       return rc;
     }
     cis_vfs_options o = {.read_only = mt->read_only, .max_bytes = mt->max_bytes, .max_files = mt->max_files};
@@ -396,10 +419,7 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
     /* A memory mount's files are host memory the guest makes us allocate:
      * never more than the skill's memory limit, quota or not. */
     if (!strcmp(mt->type, "mem") && mem_cap && (!o.max_bytes || o.max_bytes > mem_cap)) o.max_bytes = mem_cap;
-    if ((rc = cis_vfs_mount(b, &o, &fss[i])) != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(NULL));
-      return rc;
-    }
+    if ((rc = mount_or_say(b, &o, &fss[i], res, "permissions.fs.mounts[%zu]", i)) != CIS_OK) return rc;
     /* The call's changes on a db mount are one unit with its KV writes:
      * committed when the call succeeds, dropped otherwise (docs/dbfs.md). */
     if ((rc = cis_vfs_scope_begin(fss[i])) != CIS_OK) {
@@ -462,16 +482,10 @@ static cis_result mount_call_dirs(const cis_invoke_options *opt, cis_wasi *w, ci
     const cis_invoke_mount *mt = &opt->mounts[i];
     const char *guest = mt->guest && *mt->guest ? mt->guest : mt->host;
     cis_vfs_backend *b = NULL;
-    cis_result rc = cis_vfs_host_new(mt->host, &b);
-    if (rc != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, cis_vfs_errmsg(NULL));
-      return rc;
-    }
+    cis_vfs_host_new(mt->host, &b); /* a failure is the mount's: a failed backend passes it on */
     cis_vfs_options o = {.read_only = mt->read_only};
-    if ((rc = cis_vfs_mount(b, &o, &fss[i])) != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, cis_vfs_errmsg(NULL));
-      return rc;
-    }
+    cis_result rc = mount_or_say(b, &o, &fss[i], res, "--dir %.200s", mt->host);
+    if (rc != CIS_OK) return rc;
     if ((rc = cis_wasi_preopen(w, fss[i], guest)) != CIS_OK) {
       const char *msg = "";
       cis_wasi_last_vfs_error(w, &msg);
@@ -587,7 +601,11 @@ static cis_result grant_abi(cis__call *c) {
 static cis_result grant_log(cis__call *c) {
   cis_skills *s = c->s;
   cis_result rc;
-  if ((rc = cis_log_buffer_new(0, &c->logbuf)) != CIS_OK) return rc;
+  if ((rc = cis_log_buffer_new(0, &c->logbuf)) != CIS_OK) {
+    cis_log_buffer_free(c->logbuf); /* a failed one */
+    c->logbuf = NULL;
+    return rc;
+  }
   cis_log_config lcfg;
   cis_log_config_default(&lcfg);
   lcfg.format = s->log_format;
@@ -595,7 +613,11 @@ static cis_result grant_log(cis__call *c) {
   cis_log_sink_buffer(c->logbuf, &c->tee.capture);
   c->tee.global = &s->sink;
   lcfg.sink = (cis_log_sink){.version = CIS_LOG_SINK_VERSION, .user = &c->tee, .write = tee_write};
-  if ((rc = cis_log_new(&lcfg, &c->log)) != CIS_OK) return rc;
+  if ((rc = cis_log_new(&lcfg, &c->log)) != CIS_OK) {
+    cis_log_free(c->log); /* a failed one */
+    c->log = NULL;
+    return rc;
+  }
   char call_id[40];
   if (c->opt && c->opt->call_id) snprintf(call_id, sizeof call_id, "%s", c->opt->call_id);
   /* Seconds, process and a per-process unique number: unique across the

@@ -44,6 +44,8 @@ typedef struct vfs_vnode {
 } vfs_vnode;
 
 struct cis_vfs {
+  cis__handle h;               /* h.errmsg: detail of the last failure, "" when none;
+                                  h.failed: cis_vfs_mount failed (a shell, b NULL) */
   cis_vfs_backend *b;          /* the backend, owned */
   const cis_vfs_methods *m;    /* b->methods, checked at mount */
   const char *name;            /* the backend's name for messages ("backend" when it has none) */
@@ -62,7 +64,6 @@ struct cis_vfs {
   bool in_scope;               /* between cis_vfs_scope_begin and _end */
   uint64_t quota_refused;      /* changes refused for a quota since the mount */
   char quota_first[256];       /* the first one's detail: which quota, use and limit */
-  char errmsg[CIS_ERRMSG_MAX]; /* detail of the last failure; "" when none */
 };
 
 struct cis_vfs_file {
@@ -80,7 +81,9 @@ struct cis_vfs_file {
 
 /* ---------------------------------------------------------------- errors */
 
-/* The constructors' failures have no handle to keep them. */
+/* A backend constructor's failure, until the public call hands it out in
+ * a failed backend (cis__vfs_backend_failed) or as the thread's message
+ * of a call without a handle (cis__vfs_no_handle). */
 static _Thread_local char ctor_errmsg[CIS_ERRMSG_MAX];
 
 void cis__vfs_set_ctor_error(const char *fmt, ...) {
@@ -90,7 +93,39 @@ void cis__vfs_set_ctor_error(const char *fmt, ...) {
   va_end(ap);
 }
 
-const char *cis_vfs_errmsg(const cis_vfs *fs) { return fs ? fs->errmsg : ctor_errmsg; }
+/* A backend whose constructor failed: its message in base.errmsg, its
+ * code for the mount that takes it. Only destroy is called on it. */
+typedef struct failed_backend {
+  cis_vfs_backend base;  /* methods: &failed_methods */
+  cis_result code;       /* what the constructor returned */
+} failed_backend;
+
+static void failed_destroy(cis_vfs_backend *b) { free(b); }
+
+static const cis_vfs_methods failed_methods = {.version = 1, .name = "failed", .destroy = failed_destroy};
+
+cis_result cis__vfs_backend_failed(cis_result code, cis_vfs_backend **out) {
+  failed_backend *f = calloc(1, sizeof *f);
+  *out = f ? &f->base : NULL;
+  if (!f) return CIS_ENOMEM;
+  f->base.methods = &failed_methods;
+  f->base.deadline_ns = UINT64_MAX;
+  f->code = code;
+  snprintf(f->base.errmsg, sizeof f->base.errmsg, "%.*s", CIS_VFS_ERRMSG_MAX - 1,
+           ctor_errmsg[0] ? ctor_errmsg : cis_strerror(code));
+  ctor_errmsg[0] = '\0';
+  return code;
+}
+
+cis_result cis__vfs_no_handle(cis_result code) {
+  if (code != CIS_OK) cis__fail(&cis__no_handle, code, "%s", ctor_errmsg[0] ? ctor_errmsg : cis_strerror(code));
+  ctor_errmsg[0] = '\0';
+  return code;
+}
+
+bool cis__vfs_failed(const cis_vfs *fs) { return fs && fs->h.failed; }
+
+const char *cis_vfs_errmsg(const cis_vfs *fs) { return fs ? fs->h.errmsg : ""; }
 
 cis_result cis_vfs_result(int err) {
   switch (err) {
@@ -123,10 +158,10 @@ static int vfs_fail(cis_vfs *fs, int err, const char *fmt, ...) __attribute__((f
 /* Records the detail of a failure on fs (when there is one) and returns
  * err, so refusals read `return vfs_fail(fs, EROFS, "...")`. */
 static int vfs_fail(cis_vfs *fs, int err, const char *fmt, ...) {
-  if (fs) {
+  if (fs && !fs->h.failed) { /* a failed mount keeps why it failed */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(fs->errmsg, sizeof fs->errmsg, fmt, ap);
+    vsnprintf(fs->h.errmsg, sizeof fs->h.errmsg, fmt, ap);
     va_end(ap);
   }
   return err;
@@ -160,7 +195,7 @@ static int enter(cis_vfs *fs, const char *what, const char *name) {
 
 /* Turns a backend method's result into the caller's: 0 or a positive error
  * number. A negative result (a backend that returned a cis_result by
- * mistake) becomes EIO. Copies the backend's detail into fs->errmsg. */
+ * mistake) becomes EIO. Copies the backend's detail into fs->h.errmsg. */
 static int leave(cis_vfs *fs, const char *what, const char *name, int err) {
   if (err == 0) return 0;
   if (err < 0)
@@ -362,7 +397,7 @@ static void usage_sub(cis_vfs *fs, uint64_t bytes, uint64_t nodes) {
  * guest sees only EDQUOT, and a guest retrying in a loop must not make
  * one log line per try. Returns EDQUOT. */
 static int quota_refused(cis_vfs *fs) {
-  if (fs->quota_refused++ == 0) snprintf(fs->quota_first, sizeof fs->quota_first, "%.255s", fs->errmsg);
+  if (fs->quota_refused++ == 0) snprintf(fs->quota_first, sizeof fs->quota_first, "%.255s", fs->h.errmsg);
   return EDQUOT;
 }
 
@@ -426,27 +461,35 @@ static void node_gone(cis_vfs *fs, const cis_vfs_stat *st) {
 /* ---------------------------------------------------------------- mounts */
 
 cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts, cis_vfs **out) {
-  if (out) *out = NULL;
-  if (!b) {
-    cis__vfs_set_ctor_error("vfs: mount of a NULL backend");
-    return CIS_EINVAL;
-  }
-  const cis_vfs_methods *m = b->methods;
-  if (!out || !m || m->version < 1 || !m->destroy || !m->root || !m->usage || !m->lookup ||
-      !m->open || !m->mkdir || !m->rmdir || !m->unlink || !m->rename || !m->symlink ||
-      !m->readlink || !m->link || !m->close || !m->stat || !m->read || !m->write ||
-      !m->truncate || !m->set_times || !m->sync || !m->readdir) {
-    cis__vfs_set_ctor_error("vfs: %s", !out ? "NULL out"
-                                      : !m || m->version < 1 ? "backend method table has no version"
-                                                             : "backend method table lacks a method");
+  const cis_vfs_methods *m = b ? b->methods : NULL;
+  if (!out) {
     if (m && m->destroy) m->destroy(b);
     return CIS_EINVAL;
   }
-  cis_vfs *fs = calloc(1, sizeof *fs);
+  cis_vfs *fs = *out = calloc(1, sizeof *fs);
   if (!fs) {
-    cis__vfs_set_ctor_error("vfs: out of memory");
-    m->destroy(b);
+    if (m && m->destroy) m->destroy(b);
     return CIS_ENOMEM;
+  }
+  cis__handle_init(&fs->h, CIS__H_OTHER);
+  cis_result rc = CIS_OK;
+  if (!b) {
+    rc = CIS_EINVAL;
+    vfs_fail(fs, EINVAL, "vfs: mount of a NULL backend");
+    goto fail;
+  }
+  if (m == &failed_methods) { /* a constructor's failure, passed on */
+    rc = ((failed_backend *)b)->code;
+    vfs_fail(fs, EINVAL, "%s", b->errmsg);
+    goto fail;
+  }
+  if (!m || m->version < 1 || !m->destroy || !m->root || !m->usage || !m->lookup || !m->open || !m->mkdir ||
+      !m->rmdir || !m->unlink || !m->rename || !m->symlink || !m->readlink || !m->link || !m->close ||
+      !m->stat || !m->read || !m->write || !m->truncate || !m->set_times || !m->sync || !m->readdir) {
+    rc = CIS_EINVAL;
+    vfs_fail(fs, EINVAL, "vfs: %s", !m || m->version < 1 ? "backend method table has no version"
+                                                          : "backend method table lacks a method");
+    goto fail;
   }
   fs->b = b;
   fs->deadline_ns = UINT64_MAX;
@@ -461,19 +504,29 @@ cis_result cis_vfs_mount(cis_vfs_backend *b, const cis_vfs_options *opts, cis_vf
   if (fs->opts.max_bytes || fs->opts.max_files || fs->opts.zero_means_full) {
     int e = bk_usage(fs, &fs->bytes, &fs->nodes);
     if (e) {
-      cis__vfs_set_ctor_error("vfs: mount: %s", fs->errmsg);
-      m->destroy(b);
-      free(fs);
-      return cis_vfs_result(e);
+      char why[CIS_ERRMSG_MAX];
+      snprintf(why, sizeof why, "%s", fs->h.errmsg);
+      rc = cis_vfs_result(e);
+      vfs_fail(fs, e, "vfs: mount: %s", why);
+      goto fail;
     }
     fs->counted = true;
   }
-  *out = fs;
   return CIS_OK;
+fail:
+  /* The mount owns the backend, also on failure. */
+  if (m && m->destroy) m->destroy(b);
+  fs->b = NULL;
+  fs->m = NULL;
+  return cis__handle_failed(&fs->h, rc);
 }
 
 void cis_vfs_unmount(cis_vfs *fs) {
   if (!fs) return;
+  if (fs->h.failed) { /* a shell: its backend went at the mount */
+    free(fs);
+    return;
+  }
   /* Files still open are detached, not freed: their owner still holds the
    * pointers, and every later call on them fails with EBADF until
    * cis_vfs_close frees them. Their nodes close now, as the backend's
@@ -515,8 +568,8 @@ static int count_usage(cis_vfs *fs) {
 }
 
 int cis_vfs_usage(cis_vfs *fs, uint64_t *bytes, uint64_t *nodes) {
-  int e = fs ? 0 : EINVAL;
-  if (fs && !fs->counted) e = count_usage(fs);
+  int e = !fs ? EINVAL : fs->h.failed ? EBADF : 0;
+  if (!e && !fs->counted) e = count_usage(fs);
   if (bytes) *bytes = fs && !e ? fs->bytes : 0;
   if (nodes) *nodes = fs && !e ? fs->nodes : 0;
   return e;
@@ -532,7 +585,7 @@ void cis__vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) 
 uint64_t cis__vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
 
 void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms) {
-  if (fs) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);
+  if (fs && !fs->h.failed) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
 uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? fs->deadline_ns : UINT64_MAX; }
@@ -540,7 +593,7 @@ uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? fs->deadline_ns : UI
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs) { return fs ? fs->b : NULL; }
 
 void cis__vfs_take_backend_error(cis_vfs *fs) {
-  if (fs && fs->b) snprintf(fs->errmsg, sizeof fs->errmsg, "%s", fs->b->errmsg);
+  if (fs && fs->b) snprintf(fs->h.errmsg, sizeof fs->h.errmsg, "%s", fs->b->errmsg);
 }
 
 size_t cis__vfs_open_files(const cis_vfs *fs) { return fs ? fs->nfiles : 0; }
@@ -630,6 +683,7 @@ int cis_vfs_open_root(cis_vfs *fs, cis_vfs_file **out) {
   if (!out) return vfs_fail(fs, EINVAL, "open_root: NULL out");
   *out = NULL;
   if (!fs) return EINVAL;
+  if (fs->h.failed) return EBADF; /* as a detached file: its message stays */
   cis_vfs_node *n = NULL;
   vfs_vnode *v = NULL;
   int e = bk_root(fs, &n);
@@ -1367,6 +1421,7 @@ static int (*scope_of(const cis_vfs *fs))(cis_vfs_backend *, int) {
 
 cis_result cis_vfs_scope_begin(cis_vfs *fs) {
   if (!fs) return CIS_EINVAL;
+  if (fs->h.failed) return CIS_ESTATE;
   if (fs->in_scope) {
     vfs_fail(fs, EINVAL, "scope_begin: a scope is already open");
     return CIS_ESTATE;
@@ -1383,6 +1438,7 @@ cis_result cis_vfs_scope_begin(cis_vfs *fs) {
  * the quotas read it again (when they had read it at all). */
 cis_result cis_vfs_scope_end(cis_vfs *fs, bool commit) {
   if (!fs) return CIS_EINVAL;
+  if (fs->h.failed) return CIS_ESTATE;
   if (!fs->in_scope) {
     vfs_fail(fs, EINVAL, "scope_end: no scope is open");
     return CIS_ESTATE;

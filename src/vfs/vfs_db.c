@@ -2896,9 +2896,9 @@ static cis_result pick_dialect(const char *spec, const cis__vdb_dialect **d, con
 /* Checks the configuration, connects (the dialect migrates the schema:
  * src/db) and finds or makes the tenant. The backend owns its connection
  * and a one-block scratch buffer; the mount that takes it frees both
- * through destroy. Errors as in cis_vfs.h, the detail in
- * cis_vfs_errmsg(NULL). */
-cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
+ * through destroy. Errors as in cis_vfs.h, the detail set with
+ * cis__vfs_set_ctor_error (cis_vfs_db_new hands it out). */
+static cis_result db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   if (out) *out = NULL;
   if (!cfg || !out || !cfg->spec) {
     cis__vfs_set_ctor_error("db: a configuration with a spec is required");
@@ -3159,7 +3159,7 @@ cis_result cis_vfs_db_group_usage(cis_vfs_backend *b, const char *prefix, uint64
   return CIS_OK;
 }
 
-cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) {
+static cis_result tenant_exists(const cis_vfs_db_config *cfg, bool *exists) {
   if (exists) *exists = false;
   vdb_fs *fs;
   cis_result rc = connect_only(cfg, &fs);
@@ -3174,7 +3174,7 @@ cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) 
   return CIS_OK;
 }
 
-cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
+static cis_result tenant_delete(const cis_vfs_db_config *cfg) {
   vdb_fs *fs;
   cis_result rc = connect_only(cfg, &fs);
   if (rc != CIS_OK) return rc;
@@ -3205,4 +3205,20 @@ cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
   if (err) return tenant_fail(fs, err);
   db_destroy(&fs->base);
   return CIS_OK;
+}
+
+/* The public calls: a failure's detail goes to a failed backend, or to the
+ * thread's message of a call without a handle (cis.h, "Errors"). */
+cis_result cis_vfs_db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
+  if (!out) return CIS_EINVAL;
+  cis_result rc = db_new(cfg, out);
+  return rc == CIS_OK ? rc : cis__vfs_backend_failed(rc, out);
+}
+
+cis_result cis_vfs_db_tenant_exists(const cis_vfs_db_config *cfg, bool *exists) {
+  return cis__vfs_no_handle(tenant_exists(cfg, exists));
+}
+
+cis_result cis_vfs_db_tenant_delete(const cis_vfs_db_config *cfg) {
+  return cis__vfs_no_handle(tenant_delete(cfg));
 }

@@ -43,6 +43,8 @@ typedef struct layer_op {
  * budget and, as op.how asks, settles and opens the write transaction.
  * CIS_OK with *out set, or the failure, with nothing left open. */
 static cis_result layer_op_begin(cis_vfs *mount, layer_op op, vdb_fs **out) {
+  *out = NULL;
+  if (cis__vfs_failed(mount)) return CIS_ESTATE; /* its mount failed: the message stays */
   vdb_fs *fs = *out = cis__vdb_fs_of(mount);
   if (!fs) return CIS_EUNSUPPORTED;
   fs->base.deadline_ns = cis__vfs_deadline(mount);

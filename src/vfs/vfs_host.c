@@ -664,21 +664,21 @@ static bool probe_openat2(int dirfd) {
 }
 
 cis_result cis_vfs_host_new(const char *host_dir, cis_vfs_backend **out) {
-  if (out) *out = NULL;
-  if (!out || !host_dir || !host_dir[0]) {
-    cis__vfs_set_ctor_error("vfs host: %s", !out ? "NULL out" : "no host directory");
-    return CIS_EINVAL;
+  if (!out) return CIS_EINVAL;
+  *out = NULL;
+  if (!host_dir || !host_dir[0]) {
+    cis__vfs_set_ctor_error("vfs host: no host directory");
+    return cis__vfs_backend_failed(CIS_EINVAL, out);
   }
   int fd = open(host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     cis__vfs_set_ctor_error("vfs host: '%s': %s", host_dir, strerror(err));
-    return err == ENOENT || err == ENOTDIR ? CIS_ENOTFOUND : CIS_EVFS;
+    return cis__vfs_backend_failed(err == ENOENT || err == ENOTDIR ? CIS_ENOTFOUND : CIS_EVFS, out);
   }
   host_fs *h = calloc(1, sizeof *h);
   if (!h) {
     close(fd);
-    cis__vfs_set_ctor_error("vfs host: out of memory");
     return CIS_ENOMEM;
   }
   h->base.methods = &host_methods;

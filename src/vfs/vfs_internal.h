@@ -50,7 +50,17 @@ uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
  * path made on this thread (cis_vfs_openat, _pread, _fstat, ...): a
  * backend may check its cache once per value. */
 uint64_t cis__vfs_call_seq(void);
-/* Sets the thread's constructor error detail, read by cis_vfs_errmsg(NULL). */
+/* Sets the detail of a backend constructor's failure on this thread, for
+ * the public call to hand out with one of the two below. */
 void cis__vfs_set_ctor_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Ends a failed backend constructor: *out becomes a failed backend holding
+ * the detail (b->errmsg; cis_vfs_mount passes it and code on to a failed
+ * mount); returns code, or CIS_ENOMEM (*out NULL) without memory for it. */
+cis_result cis__vfs_backend_failed(cis_result code, cis_vfs_backend **out);
+/* Ends a public call that takes no handle: a failure's detail becomes the
+ * thread's (cis_errmsg(NULL)); returns code. */
+cis_result cis__vfs_no_handle(cis_result code);
+/* Whether fs is a mount whose cis_vfs_mount failed. */
+bool cis__vfs_failed(const cis_vfs *fs);
 
 #endif /* CIS_VFS_INTERNAL_H */

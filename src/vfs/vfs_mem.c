@@ -610,10 +610,7 @@ static const cis_vfs_methods mem_methods = {
 static uint64_t mem_next_dev = 1;
 
 cis_result cis_vfs_mem_new(cis_vfs_backend **out) {
-  if (!out) {
-    cis__vfs_set_ctor_error("vfs mem: NULL out");
-    return CIS_EINVAL;
-  }
+  if (!out) return CIS_EINVAL;
   *out = NULL;
   mem_fs *m = calloc(1, sizeof *m);
   if (!m) goto nomem;
@@ -628,6 +625,5 @@ cis_result cis_vfs_mem_new(cis_vfs_backend **out) {
   return CIS_OK;
 nomem:
   free(m);
-  cis__vfs_set_ctor_error("vfs mem: out of memory");
-  return CIS_ENOMEM;
+  return CIS_ENOMEM; /* the one failure: no handle to hold it (cis.h, "Errors") */
 }

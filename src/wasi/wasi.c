@@ -53,14 +53,20 @@ static void free_strv(char **v) {
   free(v);
 }
 
+static void wasi_release(cis_wasi *w);
+
 cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out) {
-  if (!cfg || !out) return CIS_EINVAL;
-  *out = NULL;
-  if ((cfg->argc && !cfg->argv) || (cfg->envc && !cfg->envp)) return CIS_EINVAL;
-  for (int i = 0; i < 3; i++)
-    if (cfg->stdio[i] > CIS_WASI_STDIO_BUFFER) return CIS_EINVAL;
-  cis_wasi *w = calloc(1, sizeof *w);
+  if (!out) return CIS_EINVAL;
+  cis_wasi *w = *out = calloc(1, sizeof *w);
   if (!w) return CIS_ENOMEM;
+  cis__handle_init(&w->h, CIS__H_OTHER);
+  if (!cfg) return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: NULL config"));
+  if ((cfg->argc && !cfg->argv) || (cfg->envc && !cfg->envp))
+    return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: %s", cfg->argc && !cfg->argv ? "argc without argv"
+                                                                                                   : "envc without envp"));
+  for (int i = 0; i < 3; i++)
+    if (cfg->stdio[i] > CIS_WASI_STDIO_BUFFER)
+      return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: stdio[%d] is no CIS_WASI_STDIO_* mode", i));
   w->cfg = *cfg;
   if (!w->cfg.capture_cap) w->cfg.capture_cap = WASI_DEFAULT_CAPTURE;
   if (!w->cfg.max_fds) w->cfg.max_fds = WASI_DEFAULT_MAX_FDS;
@@ -85,18 +91,23 @@ cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out) {
     w->fds[i].stdio = i;
     w->fds[i].rights = WASI_R_STDIO;
   }
-  *out = w;
   return CIS_OK;
 nomem:
-  cis_wasi_free(w);
-  return CIS_ENOMEM;
+  wasi_release(w);
+  return cis__handle_failed(&w->h, CIS_ENOMEM);
 inval:
-  cis_wasi_free(w);
-  return CIS_EINVAL;
+  wasi_release(w);
+  return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: stdin_len without stdin_data"));
 }
 
 void cis_wasi_free(cis_wasi *w) {
   if (!w) return;
+  if (!w->h.failed) wasi_release(w); /* a failed one is a shell */
+  free(w);
+}
+
+/* Frees what w holds, all but w itself. */
+static void wasi_release(cis_wasi *w) {
   cis__wasi_disarm(w);
   free(w->armed);
   for (uint32_t i = 0; w->fds && i < w->nfds; i++) {
@@ -108,12 +119,11 @@ void cis_wasi_free(cis_wasi *w) {
   free_strv(w->envp);
   free(w->stdin_data);
   for (int i = 0; i < 3; i++) free(w->out[i].data);
-  free(w);
 }
 
 const uint8_t *cis_wasi_output(const cis_wasi *w, int fd, size_t *len) {
   if (len) *len = 0;
-  if (!w || fd < 1 || fd > 2) return NULL;
+  if (!w || w->h.failed || fd < 1 || fd > 2) return NULL;
   if (len) *len = w->out[fd].len;
   return w->out[fd].data;
 }
@@ -740,6 +750,7 @@ const size_t cis__wasi_core_nfuncs = CIS_ARRAY_LEN(cis__wasi_core_funcs);
 
 cis_result cis_wasi_add_imports(cis_wasi *w, cis_imports *im) {
   if (!w || !im) return CIS_EINVAL;
+  if (w->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   const cis_host_func_def *tabs[2] = {cis__wasi_core_funcs, cis__wasi_fs_funcs};
   size_t ns[2] = {cis__wasi_core_nfuncs, cis__wasi_fs_nfuncs};
   for (int t = 0; t < 2; t++) {
@@ -756,6 +767,7 @@ cis_result cis_wasi_add_imports(cis_wasi *w, cis_imports *im) {
 cis_result cis_wasi_run(cis_wasi *w, cis_instance *inst, int *exit_code) {
   if (!w || !inst || !exit_code) return CIS_EINVAL;
   *exit_code = 0;
+  if (w->h.failed) return CIS_ESTATE;
   cis_func *start = cis_instance_func(inst, "_start");
   if (!start) return CIS_ENOTFOUND;
   cis_instance_set_exit_code(inst, 0);

@@ -89,6 +89,7 @@ void cis_wasi_clear_vfs_error(cis_wasi *w) {
 
 cis_result cis_wasi_preopen(cis_wasi *w, cis_vfs *fs, const char *guest_path) {
   if (!w || !fs || !guest_path || !*guest_path) return CIS_EINVAL;
+  if (w->h.failed) return CIS_ESTATE; /* its creation failed: only its message and free */
   char *name = strdup(guest_path);
   if (!name) return CIS_ENOMEM;
   uint32_t fd;

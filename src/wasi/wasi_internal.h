@@ -122,6 +122,7 @@ typedef struct wasi_fd {
 #define WASI_VFS_MSG_MAX 320 /* room for "call: " + a VFS message */
 
 struct cis_wasi {
+  cis__handle h;               /* why cis_wasi_new failed (cis_errmsg) */
   cis_wasi_config cfg;         /* copy; argv/envp/stdin point into the copies below */
   char **argv;                 /* owned copies */
   char **envp;                 /* owned copies */

@@ -55,9 +55,8 @@ static cis_ai *openai_service(const char *base_url, size_t max_reply, usage_log 
   oc.api_key_env = KEY_ENV;
   cis_ai_config cfg;
   cis_ai_config_default(&cfg);
-  char err[256];
-  cis_result rc = cis_ai_provider_openai(&oc, &cfg.provider, err, sizeof err);
-  if (rc != CIS_OK) fprintf(stderr, "provider: %s\n", err);
+  cis_result rc = cis_ai_provider_openai(&oc, &cfg.provider);
+  if (rc != CIS_OK) fprintf(stderr, "provider: %s\n", cis_errmsg(NULL));
   assert_int_equal(rc, CIS_OK);
   cfg.max_reply_bytes = max_reply;
   if (ul) {
@@ -341,31 +340,33 @@ static void test_provider_config_errors(void **state) {
   cis_ai_openai_config oc;
   cis_ai_openai_config_default(&oc);
   cis_ai_provider p;
-  char err[256];
+  const char *err = cis_errmsg(NULL); /* no handle: the thread's message */
   oc.model = "m";
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_EINVAL);
   assert_non_null(strstr(err, "base URL"));
   oc.base_url = "ftp://127.0.0.1/v1";
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_EINVAL);
+  assert_non_null(strstr(err, "not an http(s) URL"));
   oc.base_url = "http://127.0.0.1:1/v1";
   oc.model = NULL;
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_EINVAL);
   assert_non_null(strstr(err, "model"));
   oc.model = "m";
   oc.api_key_env = "CIS_TEST_SURELY_UNSET_VARIABLE";
   unsetenv(oc.api_key_env);
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_EINVAL);
   assert_non_null(strstr(err, "CIS_TEST_SURELY_UNSET_VARIABLE"));
   setenv("CIS_TEST_KEY_WITH_NEWLINE", "abc\r\nX-Injected: 1", 1);
   oc.api_key_env = "CIS_TEST_KEY_WITH_NEWLINE";
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_EINVAL);
   assert_null(strstr(err, "Injected"));
-  assert_int_equal(cis_ai_provider_openai(NULL, &p, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_ai_provider_openai(NULL, &p), CIS_EINVAL);
+  assert_non_null(strstr(err, "no configuration"));
   assert_int_equal(p.version, 0);
 
   /* no key variable at all is fine for local servers */
   oc.api_key_env = NULL;
-  assert_int_equal(cis_ai_provider_openai(&oc, &p, NULL, 0), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &p), CIS_OK);
   p.destroy(p.state);
 }
 
@@ -378,7 +379,7 @@ static void test_input_checks(void **state) {
   oc.model = "m";
   cis_ai_config cfg;
   cis_ai_config_default(&cfg);
-  assert_int_equal(cis_ai_provider_openai(&oc, &cfg.provider, NULL, 0), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &cfg.provider), CIS_OK);
   cfg.max_prompt_bytes = 32;
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&cfg, &ai), CIS_OK);
@@ -471,10 +472,18 @@ static void test_embedder_provider(void **state) {
   /* a table of another version is refused, and stays the caller's */
   cfg.provider.version = 99;
   assert_int_equal(cis_ai_new(&cfg, &ai), CIS_EINVAL);
-  assert_null(ai);
+  assert_non_null(ai); /* a failed service: why, and nothing else */
+  assert_non_null(strstr(cis_errmsg(ai), "provider version 99"));
+  cis_ai_reply rep;
+  assert_int_equal(cis_ai_prompt(ai, NULL, "x", 1, 1000, &rep), CIS_ESTATE);
+  assert_non_null(strstr(cis_errmsg(ai), "provider version 99"));
+  assert_false(cis_ai_has_provider(ai));
+  cis_ai_free(ai);
   cfg.provider.version = CIS_AI_PROVIDER_VERSION;
   cfg.provider.chat = NULL;
   assert_int_equal(cis_ai_new(&cfg, &ai), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(ai), "without a chat method"));
+  cis_ai_free(ai);
   assert_int_equal(f.destroyed, 1);
 }
 

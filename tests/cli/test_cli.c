@@ -79,10 +79,10 @@ static void expect_out(run_out *r, int status, const char *out) {
 static void test_version_and_help(void **state) {
   (void)state;
   run_out *r = cis("--version", NULL);
-  expect_out(r, 0, "cis 0.1.0\n");
+  expect_out(r, 0, "cis 0.2.0\n");
   free(r);
   r = cis("version", NULL);
-  expect_out(r, 0, "cis 0.1.0\n");
+  expect_out(r, 0, "cis 0.2.0\n");
   free(r);
   r = cis("help", NULL);
   expect_out(r, 0, NULL);

@@ -62,10 +62,10 @@ install)
   # The soname carries the major version; the file the full version.
   soname=$(readelf -d "$prefix/$libdir/libcis.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
   [ "$soname" = libcis.so.0 ] || die "soname is '$soname', expected libcis.so.0"
-  [ -e "$prefix/$libdir/libcis.so.0.1.0" ] || die "libcis.so.0.1.0 not installed"
+  [ -e "$prefix/$libdir/libcis.so.0.2.0" ] || die "libcis.so.0.2.0 not installed"
   # The installed program runs.
   v=$("$prefix/bin/cis" --version) || die "the installed cis program does not run"
-  [ "$v" = "cis 0.1.0" ] || die "the installed cis program says '$v'"
+  [ "$v" = "cis 0.2.0" ] || die "the installed cis program says '$v'"
   echo "ok: installed into $prefix ($libdir)"
   ;;
 

@@ -57,7 +57,9 @@ static int setup(void **state) {
   cis_kv_config_default(&kc);
   kc.spec = fx->spec;
   if (cis_kv_open(&kc, &fx->kv) != CIS_OK) {
-    fprintf(stderr, "cis_kv_open: %s\n", cis_kv_errmsg(NULL));
+    fprintf(stderr, "cis_kv_open: %s\n", cis_kv_errmsg(fx->kv));
+    cis_kv_close(fx->kv);
+    fx->kv = NULL;
     return -1;
   }
   cis_log_sink quiet;
@@ -67,9 +69,10 @@ static int setup(void **state) {
   c.home = fx->home;
   c.kv = fx->kv;
   c.log_sink = &quiet;
-  char err[256];
-  if (cis_skills_open(&c, &fx->s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "cis_skills_open: %s\n", err);
+  if (cis_skills_open(&c, &fx->s) != CIS_OK) {
+    fprintf(stderr, "cis_skills_open: %s\n", cis_skills_errmsg(fx->s));
+    cis_skills_close(fx->s);
+    fx->s = NULL;
     return -1;
   }
   char path[1024];

@@ -94,9 +94,12 @@ static void test_two_engines_keep_their_own_messages(void **state) {
   cis_engine_free(b);
 }
 
-/* A KV store's open failure has no store: cis_kv_errmsg(NULL) tells it,
- * and it does not touch an open store's message. */
-static void test_kv_open_failure_is_on_the_null_handle(void **state) {
+static void *read_kv_msg(void *kv) { return (void *)cis_kv_errmsg(kv); }
+
+/* A KV store's open failure is on the failed store it hands back: read on
+ * any thread, beside an open store's message, which it does not touch;
+ * cis_errmsg(NULL) (the calls without a handle) is not involved. */
+static void test_kv_open_failure_is_on_the_failed_store(void **state) {
   (void)state;
   char spec[256];
   cis_kv *kv = kv_open(spec, sizeof spec);
@@ -106,8 +109,17 @@ static void test_kv_open_failure_is_on_the_null_handle(void **state) {
   c.spec = "nosuch:x";
   cis_kv *bad = NULL;
   assert_int_equal(cis_kv_open(&c, &bad), CIS_EINVAL);
-  assert_non_null(strstr(cis_kv_errmsg(NULL), "unknown spec \"nosuch\""));
+  assert_non_null(bad);
+  assert_non_null(strstr(cis_kv_errmsg(bad), "unknown spec \"nosuch\""));
+  assert_string_equal(cis_errmsg(bad), cis_kv_errmsg(bad));
+  assert_string_equal(cis_errmsg(NULL), "");
+  pthread_t th;
+  void *other = NULL;
+  assert_int_equal(pthread_create(&th, NULL, read_kv_msg, bad), 0);
+  assert_int_equal(pthread_join(th, &other), 0);
+  assert_string_equal(other, cis_kv_errmsg(bad));
   assert_non_null(strstr(cis_kv_errmsg(kv), "no such key"));
+  cis_kv_close(bad);
   cis_kv_close(kv);
 }
 
@@ -227,7 +239,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_kv_failure_keeps_engine_message),
       cmocka_unit_test(test_two_engines_keep_their_own_messages),
-      cmocka_unit_test(test_kv_open_failure_is_on_the_null_handle),
+      cmocka_unit_test(test_kv_open_failure_is_on_the_failed_store),
       cmocka_unit_test(test_threads_keep_each_handles_message),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

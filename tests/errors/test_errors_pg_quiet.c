@@ -70,7 +70,7 @@ static void use_store(void) {
   c.spec = spec;
   cis_kv *kv = NULL;
   cis_result rc = cis_kv_open(&c, &kv);
-  if (rc != CIS_OK) fail_msg("cis_kv_open: %s: %s", cis_errname(rc), cis_kv_errmsg(NULL));
+  if (rc != CIS_OK) fail_msg("cis_kv_open: %s: %s", cis_errname(rc), cis_kv_errmsg(kv));
   cis_principal who = {"errors-quiet", "s"};
   cis_kv_txn *t = NULL;
   assert_int_equal(cis_kv_begin(kv, &who, 10000, &t), CIS_OK);

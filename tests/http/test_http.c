@@ -652,9 +652,13 @@ static void test_bad_requests(void **state) {
   cis_http_config_default(&cfg);
   cfg.resolve = bad_resolve;
   cfg.nresolve = 1;
-  cis_http *h2 = (cis_http *)1;
+  cis_http *h2 = NULL;
   assert_int_equal(cis_http_new(&cfg, &h2), CIS_EINVAL);
-  assert_null(h2);
+  assert_non_null(h2); /* a failed client: why, and nothing else */
+  assert_non_null(strstr(cis_errmsg(h2), "resolve entry 0"));
+  assert_int_equal(cis_http_fetch(h2, p, &who, &req, 5000, &r), CIS_ESTATE);
+  assert_non_null(strstr(cis_errmsg(h2), "resolve entry 0"));
+  cis_http_free(h2);
 
   cis_http_policy_free(p);
   cis_http_free(h);

@@ -367,6 +367,22 @@ static void test_buffer_sink_capacity(void **state) {
   cis_log_buffer_free(b);
 }
 
+/* cis_log_new(cfg) fails with CIS_EINVAL: a failed logger holding want,
+ * which takes no call (CIS_ESTATE) and frees alone. */
+static void log_new_fails(const cis_log_config *cfg, const char *want) {
+  cis_log *log = NULL;
+  assert_int_equal(cis_log_new(cfg, &log), CIS_EINVAL);
+  assert_non_null(log);
+  if (!strstr(cis_errmsg(log), want)) fail_msg("message \"%s\" lacks \"%s\"", cis_errmsg(log), want);
+  cis_principal who = {"t", "s"};
+  cis_log_call *c = (cis_log_call *)1;
+  assert_int_equal(cis_log_call_begin(log, &who, "x", &c), CIS_ESTATE);
+  assert_null(c);
+  assert_non_null(strstr(cis_errmsg(log), want));
+  cis_log_flush(log);
+  cis_log_free(log);
+}
+
 static void test_null_sink_and_bad_config(void **state) {
   (void)state;
   cis_log_config cfg;
@@ -383,19 +399,30 @@ static void test_null_sink_and_bad_config(void **state) {
 
   cis_log_config bad = cfg;
   bad.sink.version = 99;
-  assert_int_equal(cis_log_new(&bad, &log), CIS_EINVAL);
-  assert_null(log);
+  log_new_fails(&bad, "another version");
   bad = cfg;
   bad.sink.write = NULL;
-  assert_int_equal(cis_log_new(&bad, &log), CIS_EINVAL);
+  log_new_fails(&bad, "without write");
   bad = cfg;
   bad.format = (cis_log_format)7;
-  assert_int_equal(cis_log_new(&bad, &log), CIS_EINVAL);
+  log_new_fails(&bad, "unknown format");
   bad = cfg;
   bad.min_level = (cis_log_level)4;
-  assert_int_equal(cis_log_new(&bad, &log), CIS_EINVAL);
-  assert_int_equal(cis_log_new(NULL, &log), CIS_EINVAL);
+  log_new_fails(&bad, "unknown level");
+  log_new_fails(NULL, "NULL config");
   assert_int_equal(cis_log_new(&cfg, NULL), CIS_EINVAL);
+  /* A failed buffer: why, reads empty, and a sink cis_log_new refuses. */
+  cis_log_buffer *fb = NULL;
+  assert_int_equal(cis_log_buffer_new(SIZE_MAX, &fb), CIS_EINVAL);
+  assert_non_null(fb);
+  assert_non_null(strstr(cis_errmsg(fb), "SIZE_MAX"));
+  assert_int_equal(cis_log_buffer_read(fb, NULL, 0), 0);
+  cis_log_buffer_clear(fb);
+  assert_int_equal(cis_log_buffer_dropped(fb), 0);
+  bad = cfg;
+  cis_log_sink_buffer(fb, &bad.sink);
+  log_new_fails(&bad, "without write");
+  cis_log_buffer_free(fb);
   assert_int_equal(cis_log_call_begin(NULL, &who, "x", &c), CIS_EINVAL);
   assert_int_equal(cis_log_write(NULL, 0, "x", 1), CIS_EINVAL);
   assert_int_equal(cis_log_buffer_new(SIZE_MAX, NULL), CIS_EINVAL);

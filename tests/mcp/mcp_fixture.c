@@ -55,10 +55,10 @@ cis_skills *mcp_fixture_open(const char *fixture_dir, char *home, size_t homecap
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = home;
-  char err[256] = "";
   cis_skills *s = NULL;
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "mcp fixture: open: %s\n", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) {
+    fprintf(stderr, "mcp fixture: open: %s\n", cis_skills_errmsg(s));
+    cis_skills_close(s);
     return NULL;
   }
   if (add(s, fixture_dir, "echo", "echo_input",

@@ -293,9 +293,8 @@ static void tools_list_leaves_out_a_skill_it_cannot_offer(void **state) {
   cis_skills_config_default(&c);
   c.home = home;
   c.require_signature = true;
-  char err[256] = "";
   cis_skills *strict = NULL;
-  assert_int_equal(cis_skills_open(&c, &strict, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &strict), CIS_OK);
   skipped k = {0};
   cis_mcp_config mc = {.skills = strict, .on_skip = on_skip, .on_skip_user = &k};
   cis_mcp *m = NULL;
@@ -727,11 +726,23 @@ static void serve_fd_write_failure_is_eio(void **state) {
 
 static void mcp_new_without_skills_is_einval(void **state) {
   (void)state;
-  cis_mcp *m = (cis_mcp *)1;
+  cis_mcp *m = NULL;
   cis_mcp_config c = {0};
   assert_int_equal(cis_mcp_new(&c, &m), CIS_EINVAL);
-  assert_null(m);
+  assert_non_null(m); /* a failed session: why, and nothing else */
+  assert_non_null(strstr(cis_errmsg(m), "no skills handle"));
+  char *reply = (char *)1;
+  size_t n = 1;
+  assert_int_equal(cis_mcp_handle(m, "{}", 2, &reply, &n), CIS_ESTATE);
+  assert_null(reply);
+  assert_int_equal(cis_mcp_serve_fd(m, -1, -1), CIS_ESTATE);
+  assert_null(cis_mcp_negotiated_version(m));
+  assert_non_null(strstr(cis_errmsg(m), "no skills handle"));
+  cis_mcp_free(m);
   assert_int_equal(cis_mcp_new(NULL, &m), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(m), "NULL config"));
+  cis_mcp_free(m);
+  assert_int_equal(cis_mcp_new(&c, NULL), CIS_EINVAL);
 }
 
 /* ------------------------------------------------- manifest input_schema */

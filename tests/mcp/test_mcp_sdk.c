@@ -47,10 +47,9 @@ static int setup(void **state) {
   cis_skills_close(s);
   setenv("CIS_HOME", home, 1); /* the stdio clients start `cis mcp` with our environment */
   cis_tokens *t = NULL;
-  char err[512] = "";
-  if (cis_tokens_open(home, &t, err, sizeof err) != CIS_OK ||
+  if (cis_tokens_open(home, &t) != CIS_OK ||
       cis_tokens_create(t, "default", "sdk", token, sizeof token, NULL) != CIS_OK) {
-    fprintf(stderr, "tokens: %s\n", err);
+    fprintf(stderr, "tokens: %s\n", cis_tokens_errmsg(t));
     cis_tokens_close(t);
     return -1;
   }
@@ -62,8 +61,10 @@ static int setup(void **state) {
   c.nlisten = 1;
   c.skills.home = home;
   c.workers = 2;
-  if (cis_server_start(&c, &server, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "server: %s\n", err);
+  if (cis_server_start(&c, &server) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", cis_errmsg(server));
+    cis_server_free(server);
+    server = NULL;
     return -1;
   }
   port = cis_server_port(server, 0);

@@ -326,8 +326,7 @@ static cis_skills *open_home(void) {
   cis_skills_config_default(&c);
   c.home = home;
   cis_skills *s = NULL;
-  char err[256] = "";
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open %s: %s", home, err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open %s: %s", home, cis_skills_errmsg(s));
   return s;
 }
 

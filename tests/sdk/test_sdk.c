@@ -287,8 +287,7 @@ static cis_ai *mock_ai(cis_mock_server *llm) {
   oc.model = "mock";
   cis_ai_config ac;
   cis_ai_config_default(&ac);
-  char err[256];
-  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider), CIS_OK);
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
   return ai;

@@ -19,11 +19,10 @@ op_server *op_server_start_tuned(const char *fixtures, void (*tune)(cis_server_c
     return NULL;
   }
   cis_tokens *t = NULL;
-  char err[512] = "";
-  bool ok = cis_tokens_open(v->home, &t, err, sizeof err) == CIS_OK &&
+  bool ok = cis_tokens_open(v->home, &t) == CIS_OK &&
             cis_tokens_create(t, "alice", "a1", v->alice, sizeof v->alice, NULL) == CIS_OK &&
             cis_tokens_create(t, "bob", "b1", v->bob, sizeof v->bob, NULL) == CIS_OK;
-  if (!ok) fprintf(stderr, "op_server: tokens: %s %s\n", err, t ? cis_tokens_errmsg(t) : "");
+  if (!ok) fprintf(stderr, "op_server: tokens: %s\n", cis_tokens_errmsg(t));
   cis_tokens_close(t);
   cis_skills *a = ok ? serve_open(v->home, "alice") : NULL;
   ok = a && serve_register(a, fixtures, "echo", "echo", "cis_v1", ",\"description\":\"says it back\"") == CIS_OK &&
@@ -40,8 +39,10 @@ op_server *op_server_start_tuned(const char *fixtures, void (*tune)(cis_server_c
     c.skills.home = v->home;
     c.workers = 2;
     if (tune) tune(&c);
-    if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
-      fprintf(stderr, "op_server: server: %s\n", err);
+    if (cis_server_start(&c, &v->s) != CIS_OK) {
+      fprintf(stderr, "op_server: server: %s\n", cis_errmsg(v->s));
+      cis_server_free(v->s);
+      v->s = NULL;
       ok = false;
     }
   }

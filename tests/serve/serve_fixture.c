@@ -37,10 +37,10 @@ cis_skills *serve_open(const char *home, const char *tenant) {
   cis_skills_config_default(&c);
   c.home = home;
   c.tenant = tenant;
-  char err[256] = "";
   cis_skills *s = NULL;
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "serve fixture: open: %s\n", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) {
+    fprintf(stderr, "serve fixture: open: %s\n", cis_skills_errmsg(s));
+    cis_skills_close(s);
     return NULL;
   }
   return s;
@@ -48,7 +48,7 @@ cis_skills *serve_open(const char *home, const char *tenant) {
 
 cis_result serve_token(const char *home, const char *tenant, const char *name, char *token, size_t cap) {
   cis_tokens *t = NULL;
-  cis_result rc = cis_tokens_open(home, &t, NULL, 0);
+  cis_result rc = cis_tokens_open(home, &t);
   if (rc == CIS_OK) rc = cis_tokens_create(t, tenant, name, token, cap, NULL);
   cis_tokens_close(t);
   return rc;

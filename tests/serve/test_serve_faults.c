@@ -109,8 +109,7 @@ static int serve_end(server *sv, int sig) {
  * library (as `cis token create` and `cis skill install` would). */
 static int set_up(const char *home, char *token, size_t cap) {
   cis_tokens *t = NULL;
-  char err[512] = "";
-  if (cis_tokens_open(home, &t, err, sizeof err) != CIS_OK) return -1;
+  if (cis_tokens_open(home, &t) != CIS_OK) return -1;
   cis_result rc = cis_tokens_create(t, "acme", NULL, token, cap, NULL);
   cis_tokens_close(t);
   if (rc != CIS_OK) return -1;
@@ -202,7 +201,7 @@ static cis_kv *kv_open(const char *home) {
   cis_kv_config_default(&c);
   c.spec = spec;
   cis_kv *kv = NULL;
-  if (cis_kv_open(&c, &kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(NULL));
+  if (cis_kv_open(&c, &kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(kv));
   return kv;
 }
 

@@ -54,9 +54,10 @@ static int setup(void **state) {
   if (!ok || serve_token(v->home, "alice", "a1", v->token, sizeof v->token) != CIS_OK) return -1;
   cis_server_config c;
   serve_config_loopback(&c, v->home, 2);
-  char err[512] = "";
-  if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "server: %s\n", err);
+  if (cis_server_start(&c, &v->s) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
+    cis_server_free(v->s);
+    v->s = NULL;
     return -1;
   }
   v->port = cis_server_port(v->s, 0);

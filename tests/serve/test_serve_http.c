@@ -24,6 +24,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "support/failed_open.h"
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 #include "serve/http_client.h"
@@ -57,11 +58,10 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   srv *v = calloc(1, sizeof *v);
   if (!v || serve_home_new(v->home, sizeof v->home)) return NULL;
   cis_tokens *t = NULL;
-  char err[512] = "";
-  if (cis_tokens_open(v->home, &t, err, sizeof err) != CIS_OK ||
+  if (cis_tokens_open(v->home, &t) != CIS_OK ||
       cis_tokens_create(t, "alice", "a1", v->alice, sizeof v->alice, NULL) != CIS_OK ||
       cis_tokens_create(t, "bob", "b1", v->bob, sizeof v->bob, NULL) != CIS_OK) {
-    fprintf(stderr, "tokens: %s %s\n", err, t ? cis_tokens_errmsg(t) : "");
+    fprintf(stderr, "tokens: %s\n", cis_tokens_errmsg(t));
     cis_tokens_close(t);
     serve_home_remove(v->home);
     free(v);
@@ -84,8 +84,9 @@ static srv *srv_start_with(size_t max_body, unsigned workers, unsigned queue, un
   c.skills.max_skills = o->max_skills;
   c.skills.max_kv_keys = o->max_kv_keys;
   c.skills.max_fs_files = o->max_fs_files;
-  if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "server: %s\n", err);
+  if (cis_server_start(&c, &v->s) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
+    cis_server_free(v->s);
     serve_home_remove(v->home);
     free(v);
     return NULL;
@@ -242,7 +243,7 @@ static void missing_or_wrong_token_is_401_with_www_authenticate(void **state) {
 static void revoked_token_is_401(void **state) {
   srv *v = *state;
   cis_tokens *t;
-  assert_int_equal(cis_tokens_open(v->home, &t, NULL, 0), CIS_OK);
+  assert_int_equal(cis_tokens_open(v->home, &t), CIS_OK);
   char tok[CIS_TOKEN_MAX];
   assert_int_equal(cis_tokens_create(t, "alice", "short-lived", tok, sizeof tok, NULL), CIS_OK);
   assert_int_equal(status_of(v, "GET", "/v1/skills", tok, NULL), 200);
@@ -866,15 +867,15 @@ static void signed_bundles_under_require_signature(void **state) {
   (void)state;
   srv *v = srv_start_with(256 * 1024, 1, 4, 0, &(srv_opts){.require_sig = true});
   assert_non_null(v);
-  char keys[256], pub[65], err[256];
+  char keys[256], pub[65];
   snprintf(keys, sizeof keys, "%s/keys", v->home);
-  assert_int_equal(cis_key_create(keys, "dev", pub, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_key_create(keys, "dev", pub), CIS_OK);
   cis_skills_config sc;
   cis_skills_config_default(&sc);
   sc.home = v->home;
   sc.tenant = "alice";
   cis_skills *sk = NULL;
-  assert_int_equal(cis_skills_open(&sc, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&sc, &sk), CIS_OK);
   assert_int_equal(cis_skills_key_trust(sk, "dev", pub), CIS_OK);
   cis_skills_close(sk);
   /* The manifest as a file, signed there. */
@@ -893,7 +894,7 @@ static void signed_bundles_under_require_signature(void **state) {
   fputs(manifest, f);
   fclose(f);
   snprintf(path, sizeof path, "%s/dev.key", keys);
-  assert_int_equal(cis_skill_sign(dir, path, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skill_sign(dir, path), CIS_OK);
   snprintf(path, sizeof path, "%s/skill.sig", dir);
   f = fopen(path, "r");
   assert_non_null(f);
@@ -942,7 +943,7 @@ static void signed_bundles_under_require_signature(void **state) {
    * before signatures were required): MCP's tools/list leaves it out and
    * lists the others, where it failed whole (-32603 CIS_ESIGNATURE). */
   sc.require_signature = false;
-  assert_int_equal(cis_skills_open(&sc, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&sc, &sk), CIS_OK);
   assert_int_equal(serve_register(sk, g_dir, "unsigned", "echo", "cis_v1", ""), CIS_OK);
   cis_skills_close(sk);
   assert_int_equal(mcp_post(v, v->alice, NULL, NULL, NULL,
@@ -1016,29 +1017,25 @@ static void listen_errors_are_typed(void **state) {
   cis_server_config c;
   cis_server_config_default(&c);
   c.skills.home = v->home;
-  char addr[64], err[512];
+  char addr[64];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", v->port);
   const char *taken[] = {"127.0.0.1:0", addr}; /* the second is in use: the first is undone */
   c.listen = taken;
   c.nlisten = 2;
-  cis_server *s = NULL;
-  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EIO);
-  assert_null(s);
-  assert_non_null(strstr(err, "cannot bind"));
+  cis_test_server_start_fails(&c, CIS_EIO, "cannot bind", NULL, 0);
   const char *bad[][1] = {{"nocolon"}, {"127.0.0.1:70000"}, {"[::1:80"}, {":80"}, {"127.0.0.1:8x"}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     c.listen = bad[i];
     c.nlisten = 1;
-    assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EINVAL);
-    assert_null(s);
+    cis_test_server_start_fails(&c, CIS_EINVAL, bad[i][0], NULL, 0);
   }
   /* A lane of more threads than the workers may have. */
   c.listen = NULL;
   c.nlisten = 0;
   c.lane_workers = 1025;
-  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_EINVAL);
-  assert_null(s);
-  assert_non_null(strstr(err, "lane workers"));
+  cis_test_server_start_fails(&c, CIS_EINVAL, "lane workers", NULL, 0);
+  cis_test_server_start_fails(NULL, CIS_EINVAL, "NULL config", NULL, 0);
+  assert_int_equal(cis_server_start(&c, NULL), CIS_EINVAL);
   /* The one it serves on still answers. */
   assert_int_equal(status_of(v, "GET", "/v1/health", NULL, NULL), 200);
 }

@@ -204,9 +204,10 @@ static int hp_setup(void **state) {
   if (serve_token(v->home, "default", "ops", v->token, sizeof v->token) != CIS_OK) goto fail;
   cis_server_config c;
   serve_config_loopback(&c, v->home, 2);
-  char err[512] = "";
-  if (cis_server_start(&c, &v->s, err, sizeof err) != CIS_OK) {
-    fprintf(stderr, "server: %s\n", err);
+  if (cis_server_start(&c, &v->s) != CIS_OK) {
+    fprintf(stderr, "server: %s\n", cis_errmsg(v->s));
+    cis_server_free(v->s);
+    v->s = NULL;
     goto fail;
   }
   v->port = cis_server_port(v->s, 0);
@@ -331,8 +332,7 @@ static void store_failure_words_stay_in_the_server_over_mcp(void **state) {
   /* Nothing listens on port 1: every KV call finds the store down. */
   c.skills.kv_spec = "postgres:host=127.0.0.1 port=1 connect_timeout=2 dbname=cis_secret_db";
   cis_server *s = NULL;
-  char err[512] = "";
-  assert_int_equal(cis_server_start(&c, &s, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_server_start(&c, &s), CIS_OK);
   int port = cis_server_port(s, 0);
   http_resp r;
   assert_int_equal(http_send(port, "POST", "/v1/skills/kvpair/invoke", tok, "\"k1\"", &r), 0);
@@ -363,7 +363,7 @@ typedef struct tk {
 static int tk_setup(void **state) {
   tk *v = calloc(1, sizeof *v);
   if (!v || serve_home_new(v->home, sizeof v->home)) return -1;
-  if (cis_tokens_open(v->home, &v->a, NULL, 0) != CIS_OK || cis_tokens_open(v->home, &v->b, NULL, 0) != CIS_OK)
+  if (cis_tokens_open(v->home, &v->a) != CIS_OK || cis_tokens_open(v->home, &v->b) != CIS_OK)
     return -1;
   *state = v;
   return 0;
@@ -468,7 +468,7 @@ static void without_the_counter_file_every_check_reads_the_database(void **state
   snprintf(gen, sizeof gen, "%s/registry.db-tokens.gen", home);
   assert_int_equal(mkdir(gen, 0700), 0);
   cis_tokens *t = NULL;
-  assert_int_equal(cis_tokens_open(home, &t, NULL, 0), CIS_OK);
+  assert_int_equal(cis_tokens_open(home, &t), CIS_OK);
   char tok[CIS_TOKEN_MAX];
   assert_int_equal(cis_tokens_create(t, "acme", "c6", tok, sizeof tok, NULL), CIS_OK);
   assert_int_equal(check(t, tok), CIS_OK);

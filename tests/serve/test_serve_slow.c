@@ -107,8 +107,7 @@ static void slow_clients_cannot_stall_the_server(void **state) {
   c.max_connections_per_address = PER_ADDRESS;
   c.head_timeout_ms = HEAD_TIMEOUT_MS;
   cis_server *s = NULL;
-  char err[512] = "";
-  if (cis_server_start(&c, &s, err, sizeof err) != CIS_OK) fprintf(stderr, "server: %s\n", err);
+  if (cis_server_start(&c, &s) != CIS_OK) fprintf(stderr, "server: %s\n", cis_errmsg(s));
   assert_non_null(s);
   int port = cis_server_port(s, 0);
 

@@ -97,8 +97,7 @@ static cis_ai *mock_ai(cis_mock_server *llm, const char *key_env) {
   oc.api_key_env = key_env;
   cis_ai_config ac;
   cis_ai_config_default(&ac);
-  char err[256];
-  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider), CIS_OK);
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
   return ai;
@@ -174,7 +173,7 @@ static void summarise_without_provider(void **st) {
   oc.model = "mock";
   cis_ai_config ac;
   cis_ai_config_default(&ac);
-  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, NULL, 0), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider), CIS_OK);
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
   s = open_host("summarise-down", ai);

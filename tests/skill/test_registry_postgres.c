@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "support/failed_open.h"
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
 #include "common/internal.h"
@@ -60,8 +61,7 @@ static cis_skills *node(const char *test, const char *nodename, const char *tena
   c.max_skills = g_max_skills;
   c.max_module_bytes = g_max_module_bytes;
   cis_skills *s = NULL;
-  char err[256];
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open %s: %s", home, err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open %s: %s", home, cis_skills_errmsg(s));
   return s;
 }
 
@@ -612,7 +612,7 @@ static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **stat
 
 static void tokens_made_on_one_node_are_good_on_another(void **state) {
   (void)state;
-  char home[512], err[256], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
+  char home[512], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
   snprintf(home, sizeof home, "%s/tokens", g_root);
   mkdir(home, 0700);
   cis_tokens *a = NULL, *b = NULL;
@@ -620,8 +620,8 @@ static void tokens_made_on_one_node_are_good_on_another(void **state) {
   char longer[1200];
   assert_true(!strncmp(g_spec, "postgres:", 9));
   snprintf(longer, sizeof longer, "postgresql:%s", g_spec + 9);
-  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a, err, sizeof err), CIS_OK);
-  assert_int_equal(cis_tokens_open_registry(home, longer, &b, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, longer, &b), CIS_OK);
   snprintf(name, sizeof name, "ci-%d", (int)getpid());
   cis_token_info info;
   assert_int_equal(cis_tokens_create(a, "acme", name, tok, sizeof tok, &info), CIS_OK);
@@ -684,12 +684,12 @@ static uint64_t mono_ms(void) {
  * (CIS__TOKENS_POLL_MS, waited here up to 15 s on a loaded machine). */
 static void token_cache_sees_a_revocation_on_another_node_within_the_poll_bound(void **state) {
   (void)state;
-  char home[512], err[256], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
+  char home[512], tok[CIS_TOKEN_MAX], tenant[CIS_TOKEN_NAME_MAX + 1], name[64];
   snprintf(home, sizeof home, "%s/tokcache", g_root);
   mkdir(home, 0700);
   cis_tokens *a = NULL, *b = NULL;
-  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a, err, sizeof err), CIS_OK);
-  assert_int_equal(cis_tokens_open_registry(home, g_spec, &b, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &a), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, g_spec, &b), CIS_OK);
   snprintf(name, sizeof name, "cache-%d", (int)getpid());
   assert_int_equal(cis_tokens_create(a, "acme", name, tok, sizeof tok, NULL), CIS_OK);
   assert_int_equal(cis_tokens_check(b, tok, strlen(tok), tenant, sizeof tenant), CIS_OK);
@@ -732,10 +732,10 @@ static void a_registry_database_out_of_reach_is_eregistrydown(void **state) {
   assert_int_equal(invoke(a, "hello"), CIS_EREGISTRYDOWN);
   assert_null(strstr(cis_skills_errmsg(a), "user=x")); /* never the connection string */
   cis_skills_close(a);
-  char home[512], err[256], tenant[CIS_TOKEN_NAME_MAX + 1];
+  char home[512], tenant[CIS_TOKEN_NAME_MAX + 1];
   snprintf(home, sizeof home, "%s/dead", g_root);
   cis_tokens *t = NULL;
-  assert_int_equal(cis_tokens_open_registry(home, dead, &t, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_tokens_open_registry(home, dead, &t), CIS_OK);
   const char *tok = "cis_1_0000000000000000000000000000000000000000000000000000000000000000";
   assert_int_equal(cis_tokens_check(t, tok, strlen(tok), tenant, sizeof tenant), CIS_EREGISTRYDOWN);
   cis_tokens_close(t);
@@ -743,18 +743,14 @@ static void a_registry_database_out_of_reach_is_eregistrydown(void **state) {
 
 static void a_registry_spec_naming_no_backend_is_einval(void **state) {
   (void)state;
-  char home[512], err[256];
+  char home[512];
   snprintf(home, sizeof home, "%s/badspec", g_root);
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = home;
   c.registry = "mysql:db";
-  cis_skills *s = NULL;
-  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_EINVAL);
-  assert_null(s);
-  cis_tokens *t = NULL;
-  assert_int_equal(cis_tokens_open_registry(home, "mysql:db", &t, err, sizeof err), CIS_EINVAL);
-  assert_null(t);
+  cis_test_skills_open_fails(&c, CIS_EINVAL, "mysql", NULL, 0);
+  cis_test_tokens_open_fails(home, "mysql:db", CIS_EINVAL, "registry: ", NULL, 0);
 }
 
 /* Rows no install could have made, written straight into the database. */

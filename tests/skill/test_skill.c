@@ -177,8 +177,7 @@ static void ai_real_reply(void **st) {
   oc.api_key_env = "CIS_TEST_AI_KEY";
   cis_ai_config ac;
   cis_ai_config_default(&ac);
-  char err[256];
-  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_ai_provider_openai(&oc, &ac.provider), CIS_OK);
   cis_ai *ai;
   assert_int_equal(cis_ai_new(&ac, &ai), CIS_OK);
   cis_skills *s = open_host(ai);
@@ -337,8 +336,7 @@ static void manifest_limits_capped_by_host_ceiling(void **st) {
   c.log_sink = &null;
   c.max_limits.timeout_ms = 300;
   c.max_limits.max_memory_bytes = 64u << 20;
-  char err[512];
-  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &s), CIS_OK);
   assert_int_equal(cis_skills_show(s, "greedy", &json), CIS_OK);
   assert_non_null(strstr(json, "\"timeout_ms\":\t300,"));
   free(json);
@@ -664,8 +662,7 @@ static void kv_open_error_hides_secret(void **st) {
   cis_log_sink_null(&null);
   c.log_sink = &null;
   cis_skills *s = NULL;
-  char err[1024] = "";
-  assert_int_equal(cis_skills_open(&c, &s, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &s), CIS_OK);
   assert_int_equal(install(s, "kvdown", "v1_kv.wasm", "\"permissions\":{\"kv\":true}"), CIS_OK);
   assert_int_equal(install(s, "nokvdown", "hello.wasm", ""), CIS_OK);
   cis_invoke_result r;
@@ -700,7 +697,7 @@ static int child_main(int argc, char **argv) {
   cis_log_sink_null(&null);
   c.log_sink = &null;
   cis_skills *s;
-  if (cis_skills_open(&c, &s, NULL, 0) != CIS_OK) return 3;
+  if (cis_skills_open(&c, &s) != CIS_OK) return 3;
   cis_invoke_result r;
   cis_result rc = cis_skills_invoke(s, "notes", argv[5], strlen(argv[5]), NULL, &r);
   if (rc == CIS_OK) fputs(r.output, stdout);

@@ -48,9 +48,9 @@ static char *read_text(const char *path) {
 static void setup_home(char *home, size_t cap, const char *test, const char *desc) {
   snprintf(home, cap, "%s/%s", g_root, test);
   assert_int_equal(mkdir(home, 0700), 0);
-  char keys[512], err[256], pub[65];
+  char keys[512], pub[65];
   snprintf(keys, sizeof keys, "%s/keys", home);
-  assert_int_equal(cis_key_create(keys, "dev", pub, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_key_create(keys, "dev", pub), CIS_OK);
   assert_int_equal(strlen(pub), 64);
   char skill[512], path[1024];
   snprintf(skill, sizeof skill, "%s/hello", home);
@@ -92,16 +92,15 @@ static cis_skills *open_as(const char *home, const char *tenant, bool require) {
   c.tenant = tenant;
   c.require_signature = require;
   cis_skills *s = NULL;
-  char err[256];
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open: %s", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open: %s", cis_skills_errmsg(s));
   return s;
 }
 
 static void sign_hello(const char *home) {
-  char skill[600], key[600], err[256];
+  char skill[600], key[600];
   snprintf(skill, sizeof skill, "%s/hello", home);
   key_path(key, sizeof key, home, "key");
-  if (cis_skill_sign(skill, key, err, sizeof err) != CIS_OK) fail_msg("sign: %s", err);
+  if (cis_skill_sign(skill, key) != CIS_OK) fail_msg("sign: %s", cis_errmsg(NULL));
 }
 
 static cis_result install(cis_skills *s, const char *home) {
@@ -310,25 +309,31 @@ static void signature_given_with_a_skill_registered_from_memory(void **st) {
 
 static void key_files_are_private_and_never_replaced(void **st) {
   (void)st;
-  char dir[512], err[256], path[1024];
+  char dir[512], path[1024];
   snprintf(dir, sizeof dir, "%s/keys-only", g_root);
-  assert_int_equal(cis_key_create(dir, "k1", NULL, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_key_create(dir, "k1", NULL), CIS_OK);
   struct stat sb;
   snprintf(path, sizeof path, "%s/k1.key", dir);
   assert_int_equal(stat(path, &sb), 0);
   assert_int_equal(sb.st_mode & 0777, 0600);
-  assert_int_equal(cis_key_create(dir, "k1", NULL, err, sizeof err), CIS_EEXIST);
+  assert_int_equal(cis_key_create(dir, "k1", NULL), CIS_EEXIST);
+  assert_non_null(strstr(cis_errmsg(NULL), "k1.key")); /* the thread's: no handle */
   const char *bad[] = {"", ".hidden", "a/b", "../up", "x y",
                        "a-name-longer-than-sixty-four-characters-is-refused-by-the-key-maker-ok"};
-  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    assert_int_equal(cis_key_create(dir, bad[i], NULL, err, sizeof err), CIS_EINVAL);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(cis_key_create(dir, bad[i], NULL), CIS_EINVAL);
+    assert_non_null(strstr(cis_errmsg(NULL), "a key name is 1 to 64"));
+  }
   /* Not a key: signing with it is a typed error. */
   snprintf(path, sizeof path, "%s/k1.pub", dir);
   char home[512];
   setup_home(home, sizeof home, "badkey", "x");
   char skill[600];
   snprintf(skill, sizeof skill, "%s/hello", home);
-  assert_int_equal(cis_skill_sign(skill, path, err, sizeof err), CIS_EINVAL);
+  assert_int_equal(cis_skill_sign(skill, path), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(NULL), "not a secret key"));
+  assert_int_equal(cis_skill_sign(NULL, path), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(NULL), "a skill path and a key are needed"));
   cis_skills *s = open_as(home, NULL, false);
   assert_int_equal(cis_skills_key_trust(s, "k", "abc"), CIS_EINVAL);
   assert_int_equal(cis_skills_key_trust(s, "../k", "00"), CIS_EINVAL);
@@ -337,14 +342,14 @@ static void key_files_are_private_and_never_replaced(void **st) {
 
 static void missing_libsodium_is_unsupported_naming_its_package(void **st) {
   (void)st;
-  char dir[512], err[256];
+  char dir[512];
   snprintf(dir, sizeof dir, "%s/keys-nosodium", g_root);
   cis__dynlib_test_soname(&cis__sodium_lib, "libcis-no-such-sodium.so.99");
-  cis_result rc = cis_key_create(dir, "k", NULL, err, sizeof err);
+  cis_result rc = cis_key_create(dir, "k", NULL);
   cis__dynlib_test_soname(&cis__sodium_lib, NULL);
   assert_int_equal(rc, CIS_EUNSUPPORTED);
-  assert_non_null(strstr(err, "libsodium"));
-  assert_int_equal(cis_key_create(dir, "k", NULL, err, sizeof err), CIS_OK);
+  assert_non_null(strstr(cis_errmsg(NULL), "libsodium"));
+  assert_int_equal(cis_key_create(dir, "k", NULL), CIS_OK);
 }
 
 int main(int argc, char **argv) {

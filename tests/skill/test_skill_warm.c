@@ -350,7 +350,7 @@ static void warm_call_follows_another_process(void **st) {
     cis_log_sink_null(&null);
     c.log_sink = &null;
     cis_skills *b = NULL;
-    int code = cis_skills_open(&c, &b, NULL, 0) == CIS_OK &&
+    int code = cis_skills_open(&c, &b) == CIS_OK &&
                        cis_test_register(b, g_dir, "wasi_echo.wasm", "w", "\"abi\":\"wasi\"") == CIS_OK
                    ? 0
                    : 1;

@@ -61,9 +61,8 @@ static cis_skills *open_home(const char *name, const char *db) {
   c.home = home;
   c.vfs_db_spec = db;
   cis_skills *s = NULL;
-  char err[512];
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
-  if (rc != CIS_OK) fail_msg("cis_skills_open: %s", err);
+  cis_result rc = cis_skills_open(&c, &s);
+  if (rc != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
   return s;
 }
 
@@ -168,7 +167,7 @@ static void db_mount_persists_per_tenant(void **state) {
   cis_skills_config_default(&c);
   c.home = home;
   cis_skills *s2 = NULL;
-  assert_int_equal(cis_skills_open(&c, &s2, NULL, 0), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &s2), CIS_OK);
   assert_int_equal(count_of(s2, "keeper", "alice", "/work/n"), 3);
   cis_skills_close(s2);
 }
@@ -392,8 +391,7 @@ static void old_registry_is_upgraded(void **state) {
   cis_skills_config_default(&c);
   c.home = home;
   cis_skills *s = NULL;
-  char err[512];
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open: %s", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open: %s", cis_skills_errmsg(s));
   cis_skill_info *list = NULL;
   size_t n = 0;
   assert_int_equal(cis_skills_list(s, &list, &n), CIS_OK);
@@ -404,7 +402,7 @@ static void old_registry_is_upgraded(void **state) {
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
   /* Opened again: the columns are there, nothing to add. */
-  assert_int_equal(cis_skills_open(&c, &s, NULL, 0), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &s), CIS_OK);
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
   /* It left WAL for the rollback journal, which a reader can use on a full
@@ -550,16 +548,16 @@ static void read_only_call_on_full_disk(void **state) {
   c.home = home;
   cis_skills *s = NULL;
   char err[512];
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("open: %s", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open: %s", cis_skills_errmsg(s));
   reg(s, "scratch", "[{\"guest\":\"/tmp\",\"type\":\"mem\"}]");
   assert_int_equal(count_of(s, "scratch", NULL, "/tmp/n"), 1);
   cis_skills_close(s);
   assert_int_equal(cis_test_fill_disk(mnt), 0);
   s = NULL;
-  cis_result rc = cis_skills_open(&c, &s, err, sizeof err);
+  cis_result rc = cis_skills_open(&c, &s);
   if (rc != CIS_OK) {
     cis_test_small_disk_gone(mnt);
-    fail_msg("open on a full disk: %s: %s", cis_errname(rc), err);
+    fail_msg("open on a full disk: %s: %s", cis_errname(rc), cis_skills_errmsg(s));
   }
   long n = -1;
   rc = run(s, "scratch", NULL, "/tmp/n", &n, err, sizeof err);
@@ -654,7 +652,7 @@ static void sigkill_mid_call_leaves_whole_units(void **state) {
       cis_skills_config_default(&c);
       c.home = home;
       cis_skills *cs = NULL;
-      if (cis_skills_open(&c, &cs, NULL, 0) != CIS_OK) _exit(2);
+      if (cis_skills_open(&c, &cs) != CIS_OK) _exit(2);
       char in[128], o[256];
       for (int v = round * 1000; v < round * 1000 + 500; v++) {
         snprintf(in, sizeof in, "{\"dir\":\"/w\",\"n\":20,\"v\":%d}", v);
@@ -673,7 +671,7 @@ static void sigkill_mid_call_leaves_whole_units(void **state) {
     cis_skills_config c;
     cis_skills_config_default(&c);
     c.home = home;
-    assert_int_equal(cis_skills_open(&c, &s, NULL, 0), CIS_OK);
+    assert_int_equal(cis_skills_open(&c, &s), CIS_OK);
     unit_state(s, 20, out, sizeof out);
     cis_skills_close(s);
     /* {"kv":"K","files":["F","F",...]} */

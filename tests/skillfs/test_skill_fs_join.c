@@ -100,14 +100,13 @@ static void host_open(host *h, const char *name, bool shared, const char *tenant
   cis_kv_config_default(&kc);
   kc.spec = h->kv_spec;
   kc.max_connections = host_kv_connections;
-  if (cis_kv_open(&kc, &h->kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(NULL));
+  if (cis_kv_open(&kc, &h->kv) != CIS_OK) fail_msg("kv open: %s", cis_kv_errmsg(h->kv));
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.home = h->home;
   c.kv = h->kv;
   c.vfs_db_spec = h->fs_spec;
-  char err[512];
-  if (cis_skills_open(&c, &h->s, err, sizeof err) != CIS_OK) fail_msg("cis_skills_open: %s", err);
+  if (cis_skills_open(&c, &h->s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(h->s));
   cis_test_install(h->s, unit_dir, unit_file, "unit",
                    "\"abi\":\"wasi\",\"permissions\":{\"kv\":{\"namespace\":\"unit\"},"
                    "\"fs\":{\"mounts\":[{\"guest\":\"/w\",\"type\":\"db\"}]}}");
@@ -212,7 +211,7 @@ static cis_vfs *mount_tree(const char *spec, const char *tenant) {
   dc.spec = spec;
   dc.tenant = tenant;
   cis_vfs_backend *b = NULL;
-  if (cis_vfs_db_new(&dc, &b) != CIS_OK) fail_msg("db new: %s", cis_vfs_errmsg(NULL));
+  if (cis_vfs_db_new(&dc, &b) != CIS_OK) fail_msg("db new: %s", b ? b->errmsg : "");
   cis_vfs *fs = NULL;
   cis_vfs_options opts = {0};
   assert_int_equal(cis_vfs_mount(b, &opts, &fs), CIS_OK);
@@ -653,8 +652,7 @@ static cis_skills *totals_open(const char *name, uint64_t kv_keys, uint64_t fs_f
   c.max_fs_files = fs_files;
   c.max_fs_bytes = fs_bytes;
   cis_skills *s = NULL;
-  char err[512];
-  if (cis_skills_open(&c, &s, err, sizeof err) != CIS_OK) fail_msg("cis_skills_open: %s", err);
+  if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("cis_skills_open: %s", cis_skills_errmsg(s));
   const char *skills[] = {"unit", "unit2"};
   for (int i = 0; i < 2; i++) {
     char extra[256];

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "support/failed_open.h"
 #include "cis/cis.h"
 #include "cis/cis_ai.h"
 #include "cis/cis_http.h"
@@ -162,7 +163,7 @@ static void startup_missing_libcrypto_is_unsupported_naming_package(void **state
   cis_skills_config_default(&c);
   c.home = home;
   cis_skills *sk = NULL;
-  assert_int_equal(cis_skills_open(&c, &sk, err, sizeof err), CIS_OK);
+  assert_int_equal(cis_skills_open(&c, &sk), CIS_OK);
   const char *man = "{\"name\":\"add\",\"version\":\"1.0\",\"wasm\":{\"path\":\"add.wasm\","
                     "\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}}";
   assert_int_equal(cis_skills_register(sk, add_wasm, sizeof add_wasm, man, strlen(man)),
@@ -210,6 +211,7 @@ static void startup_kv_postgres_loads_libpq_at_connect(void **state) {
   cfg.spec = PG_NOWHERE;
   cis_kv *kv = NULL;
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EKVDOWN);
+  cis_kv_close(kv);
   assert_true(cis__dynlib_loaded(&cis__pq_lib));
   assert_true(mapped("libpq.so"));
 }
@@ -225,23 +227,24 @@ static void startup_missing_libpq_is_unsupported_naming_package(void **state) {
   cfg.spec = PG_NOWHERE;
   cis_kv *kv = NULL;
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EUNSUPPORTED);
-  const char *msg = cis_kv_errmsg(NULL);
+  const char *msg = cis_kv_errmsg(kv);
   if (!strstr(msg, NO_SUCH_SONAME) || !strstr(msg, "install the package " CIS_PQ_PACKAGE))
     fail_msg("kv message: %s", msg);
+  cis_kv_close(kv);
 
   cis_vfs_db_config dc;
   cis_vfs_db_config_default(&dc);
   dc.spec = PG_NOWHERE;
   dc.tenant = "t";
   cis_vfs_backend *b = NULL;
-  assert_int_equal(cis_vfs_db_new(&dc, &b), CIS_EUNSUPPORTED);
-  msg = cis_vfs_errmsg(NULL);
-  if (!strstr(msg, NO_SUCH_SONAME) || !strstr(msg, "install the package " CIS_PQ_PACKAGE))
-    fail_msg("vfs message: %s", msg);
+  char vmsg[CIS_VFS_ERRMSG_MAX];
+  cis_test_vfs_backend_fails(cis_vfs_db_new(&dc, &b), &b, CIS_EUNSUPPORTED, NO_SUCH_SONAME, vmsg, sizeof vmsg);
+  if (!strstr(vmsg, "install the package " CIS_PQ_PACKAGE)) fail_msg("vfs message: %s", vmsg);
 
   /* Back to the real soname: the next connect loads it again. */
   cis__dynlib_test_soname(&cis__pq_lib, NULL);
   assert_int_equal(cis_kv_open(&cfg, &kv), CIS_EKVDOWN);
+  cis_kv_close(kv);
   assert_true(cis__dynlib_loaded(&cis__pq_lib));
 }
 
@@ -272,8 +275,8 @@ static void startup_missing_libcurl_is_unsupported_naming_package(void **state) 
   oc.base_url = "http://127.0.0.1:9/v1";
   oc.model = "m";
   cis_ai_provider prov;
-  char err[512] = "";
-  assert_int_equal(cis_ai_provider_openai(&oc, &prov, err, sizeof err), CIS_EUNSUPPORTED);
+  assert_int_equal(cis_ai_provider_openai(&oc, &prov), CIS_EUNSUPPORTED);
+  const char *err = cis_errmsg(NULL);
   if (!strstr(err, NO_SUCH_SONAME) || !strstr(err, CIS_CURL_PACKAGE))
     fail_msg("ai message: %s", err);
 

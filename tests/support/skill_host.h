@@ -48,10 +48,10 @@ static inline cis_skills *cis_test_skills_open_config(cis_skills_config *c) {
   cis_log_sink_null(&null);
   c->log_sink = &null;
   cis_skills *s = NULL;
-  char err[512];
-  cis_result rc = cis_skills_open(c, &s, err, sizeof err);
+  cis_result rc = cis_skills_open(c, &s);
   c->log_sink = NULL; /* the sink lives here only; the host keeps its own */
-  if (rc != CIS_OK) fail_msg("cis_skills_open %s: %s: %s", c->home ? c->home : "(default)", cis_errname(rc), err);
+  if (rc != CIS_OK)
+    fail_msg("cis_skills_open %s: %s: %s", c->home ? c->home : "(default)", cis_errname(rc), cis_skills_errmsg(s));
   return s;
 }
 

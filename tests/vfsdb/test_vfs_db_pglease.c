@@ -64,7 +64,7 @@ static void mnt_budget(mnt *m, const char *suffix, bool lease, uint64_t budget_m
   cfg.op_timeout_ms = budget_ms;
   cfg.lease = lease;
   cis_result rc = mnt_mount(m, &cfg, NULL);
-  if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fail_msg("mount %s: %s: %s", suffix, cis_errname(rc), m->why);
 }
 
 static void mnt_lease(mnt *m, const char *suffix, bool lease) { mnt_budget(m, suffix, lease, 20000); }

@@ -57,7 +57,7 @@ static struct {
 #define OK(x)                                                                  \
   do {                                                                         \
     int ok_e_ = (int)(x);                                                      \
-    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_errmsg(NULL));   \
   } while (0)
 
 /* ------------------------------------------------- the counting VFS */
@@ -192,7 +192,7 @@ static void mnt_open(mnt *m, bool counted) {
   if (counted) cnt_install();
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), b ? b->errmsg : "");
   OK(cis_vfs_mount(b, NULL, &m->fs));
   OK(cis_vfs_open_root(m->fs, &m->root));
 }

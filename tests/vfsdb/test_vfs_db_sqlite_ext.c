@@ -57,7 +57,7 @@ static struct {
 #define OK(x)                                                                  \
   do {                                                                         \
     int ok_e_ = (int)(x);                                                      \
-    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_errmsg(NULL));   \
   } while (0)
 
 /* A fresh database file for the case. */
@@ -676,7 +676,7 @@ static void test_sqlite_full_sync_commits_extents(void **state) {
   cfg.tenant = "t";
   cfg.sync = CIS_VFS_DB_SYNC_FULL;
   mnt m;
-  if (mnt_mount(&m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  if (mnt_mount(&m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", m.why);
   uint8_t *a = pattern(BIG, 95), *b = pattern(BIG, 96);
   put(&m, "f", a, BIG);
   put(&m, "f", b, BIG);
@@ -911,7 +911,7 @@ static void mnt_full(mnt *m) {
   cfg.spec = g.spec;
   cfg.tenant = "t";
   cfg.sync = CIS_VFS_DB_SYNC_FULL;
-  if (mnt_mount(m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", cis_vfs_errmsg(NULL));
+  if (mnt_mount(m, &cfg, NULL) != CIS_OK) fail_msg("mount: %s", m->why);
 }
 
 /* The sync faults armed (bits: SYNC_EXT, SYNC_DIR), their count reset. */

@@ -43,7 +43,7 @@ static struct {
 #define OK(x)                                                                  \
   do {                                                                         \
     int ok_e_ = (int)(x);                                                      \
-    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_vfs_errmsg(NULL)); \
+    if (ok_e_ != 0) fail_msg("%s = %d (%s)", #x, ok_e_, cis_errmsg(NULL));   \
   } while (0)
 
 /* A fresh database file for the case. */

@@ -22,6 +22,7 @@ typedef struct mnt {
   cis_vfs *fs;        /* the mount */
   cis_vfs_file *root; /* its root directory */
   char tenant[160];   /* the tenant's full name, where the suite's mount keeps it */
+  char why[512];      /* why the last mnt_mount failed (its failed mount's message) */
 } mnt;
 
 /* Closes the root and unmounts; m is empty after. */
@@ -37,13 +38,22 @@ static inline void mnt_unmount(mnt *m) {
 static inline cis_result mnt_mount(mnt *m, const cis_vfs_db_config *cfg, const cis_vfs_options *opts) {
   m->fs = NULL;
   m->root = NULL;
+  m->why[0] = '\0';
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(cfg, &b);
-  if (rc != CIS_OK) return rc;
-  rc = cis_vfs_mount(b, opts, &m->fs);
-  if (rc != CIS_OK) return rc;
+  if (b) { /* a failed backend fails the mount, with its code and message */
+    cis_result mr = cis_vfs_mount(b, opts, &m->fs);
+    if (rc == CIS_OK) rc = mr;
+  }
+  if (rc != CIS_OK) {
+    snprintf(m->why, sizeof m->why, "%s", m->fs ? cis_vfs_errmsg(m->fs) : cis_strerror(rc));
+    cis_vfs_unmount(m->fs);
+    m->fs = NULL;
+    return rc;
+  }
   int e = cis_vfs_open_root(m->fs, &m->root);
   if (e) {
+    snprintf(m->why, sizeof m->why, "%s", cis_vfs_errmsg(m->fs));
     cis_vfs_unmount(m->fs);
     m->fs = NULL;
     return cis_vfs_result(e);
@@ -59,7 +69,7 @@ static inline void mnt_tenant(mnt *m, const char *spec, const char *tenant) {
   cfg.spec = spec;
   cfg.tenant = tenant;
   cis_result rc = mnt_mount(m, &cfg, NULL);
-  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), cis_vfs_errmsg(m->fs));
+  if (rc != CIS_OK) fail_msg("mount: %s: %s", cis_errname(rc), m->why);
 }
 
 /* Removes the SQLite database file at path and the files beside it (its

@@ -129,10 +129,10 @@ static cis_vfs *mount_tenant(const char *tenant) {
   cfg.sync = CIS_VFS_DB_SYNC_FULL;
   cis_vfs_backend *b = NULL;
   cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc != CIS_OK) fail_msg("cis_vfs_db_new: %s", cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fail_msg("cis_vfs_db_new: %s", b ? b->errmsg : "");
   cis_vfs *fs = NULL;
   rc = cis_vfs_mount(b, NULL, &fs);
-  if (rc != CIS_OK) fail_msg("cis_vfs_mount: %s", cis_vfs_errmsg(NULL));
+  if (rc != CIS_OK) fail_msg("cis_vfs_mount: %s", cis_vfs_errmsg(fs));
   return fs;
 }
 

@@ -446,7 +446,11 @@ cis_result cli_open_skills(const cli_host_flags *f, cis_skills **s, char *err, s
   if (rc == CIS_OK) {
     cis_skills_config sc;
     skills_config_of(&c, f, &sc);
-    rc = cis_skills_open(&sc, s, err, errcap);
+    if ((rc = cis_skills_open(&sc, s)) != CIS_OK) {
+      snprintf(err, errcap, "%s", *s ? cis_skills_errmsg(*s) : cis_strerror(rc));
+      cis_skills_close(*s);
+      *s = NULL;
+    }
   }
   config_free(&c);
   return rc;

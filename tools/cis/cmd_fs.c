@@ -207,7 +207,7 @@ static int mount_tree(const fs_args *a, bool create, cis_vfs **out, bool *made) 
   {
     bool exists = false;
     cis_result rc = cis_vfs_db_tenant_exists(&cfg, &exists);
-    if (rc != CIS_OK) return fail(a, rc, cis_vfs_errmsg(NULL));
+    if (rc != CIS_OK) return fail(a, rc, cis_errmsg(NULL));
     *made = !exists;
     if (!exists && !create) {
       char msg[400];
@@ -216,9 +216,14 @@ static int mount_tree(const fs_args *a, bool create, cis_vfs **out, bool *made) 
     }
   }
   cis_vfs_backend *b = NULL;
-  cis_result rc = cis_vfs_db_new(&cfg, &b);
-  if (rc == CIS_OK) rc = cis_vfs_mount(b, NULL, out);
-  if (rc != CIS_OK) return fail(a, rc, cis_vfs_errmsg(NULL));
+  cis_vfs_db_new(&cfg, &b); /* a failure is the mount's: a failed backend passes it on */
+  cis_result rc = cis_vfs_mount(b, NULL, out);
+  if (rc != CIS_OK) {
+    int code = fail(a, rc, *out ? cis_vfs_errmsg(*out) : cis_strerror(rc));
+    cis_vfs_unmount(*out);
+    *out = NULL;
+    return code;
+  }
   return CLI_EXIT_OK;
 }
 
@@ -647,7 +652,7 @@ static int do_delete_tenant(const fs_args *a) {
   cfg.spec = a->spec;
   cfg.tenant = a->tree;
   cis_result rc = cis_vfs_db_tenant_delete(&cfg);
-  return rc == CIS_OK ? CLI_EXIT_OK : fail(a, rc, cis_vfs_errmsg(NULL));
+  return rc == CIS_OK ? CLI_EXIT_OK : fail(a, rc, cis_errmsg(NULL));
 }
 
 int cli_cmd_fs(int argc, char **argv) {

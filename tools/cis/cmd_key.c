@@ -45,10 +45,11 @@ static int open_tenant(const char *tenant, cis_skills **s) {
   cis_skills_config c;
   cis_skills_config_default(&c);
   c.tenant = tenant;
-  char err[512] = "";
-  cis_result rc = cis_skills_open(&c, s, err, sizeof err);
+  cis_result rc = cis_skills_open(&c, s);
   if (rc != CIS_OK) {
-    cli_error("key", rc, err);
+    cli_error("key", rc, *s ? cis_skills_errmsg(*s) : cis_strerror(rc));
+    cis_skills_close(*s);
+    *s = NULL;
     return cli_exit_code(rc);
   }
   return CLI_EXIT_OK;
@@ -69,15 +70,15 @@ static int key_create(int argc, char **argv) {
     usage(stderr);
     return CLI_EXIT_USAGE;
   }
-  char home[4096], keys[4200], pub[65], err[512] = "";
+  char home[4096], keys[4200], pub[65];
   if (!dir) {
     home_dir(home, sizeof home);
     snprintf(keys, sizeof keys, "%s/keys", home);
     dir = keys;
   }
-  cis_result rc = cis_key_create(dir, pos[0], pub, err, sizeof err);
+  cis_result rc = cis_key_create(dir, pos[0], pub);
   if (rc != CIS_OK) {
-    cli_error("key create", rc, err);
+    cli_error("key create", rc, cis_errmsg(NULL));
     return cli_exit_code(rc);
   }
   printf("%s\n", pub);
@@ -216,10 +217,9 @@ int cli_cmd_skill_sign(int argc, char **argv) {
     home_dir(home, sizeof home);
     snprintf(path, sizeof path, "%s/keys/%s.key", home, key);
   }
-  char err[512] = "";
-  cis_result rc = cis_skill_sign(pos[0], path, err, sizeof err);
+  cis_result rc = cis_skill_sign(pos[0], path);
   if (rc != CIS_OK) {
-    cli_error("skill sign", rc, err);
+    cli_error("skill sign", rc, cis_errmsg(NULL));
     return cli_exit_code(rc);
   }
   fprintf(stderr, "signed %s with %s\n", pos[0], path);

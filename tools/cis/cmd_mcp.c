@@ -81,7 +81,10 @@ int cli_cmd_mcp(int argc, char **argv) {
     cis_skills_config sc;
     hf.tenant = tenant; /* the tenant's own registry, not the default's */
     cli_config_skills(cc, &hf, &sc);
-    rc = cis_skills_open(&sc, &s, err, sizeof err);
+    if ((rc = cis_skills_open(&sc, &s)) != CIS_OK) {
+      snprintf(err, sizeof err, "%s", s ? cis_skills_errmsg(s) : cis_strerror(rc));
+      cis_skills_close(s);
+    }
   }
   cli_config_free(cc);
   cli_strlist_free(&hf.sets);

@@ -252,7 +252,7 @@ static int run_wasi(run_ctx *c) {
   cis_result rc = cis_wasi_new(&wc, &c->wasi);
   free(argv);
   if (rc != CIS_OK) {
-    cli_error("wasi", rc, NULL);
+    cli_error("wasi", rc, c->wasi ? cis_errmsg(c->wasi) : NULL);
     return CLI_EXIT_FAIL;
   }
   for (size_t i = 0; i < c->ndirs; i++) {
@@ -260,13 +260,13 @@ static int run_wasi(run_ctx *c) {
     char ctx[600];
     snprintf(ctx, sizeof ctx, "--dir %.280s::%.280s", d->host, d->guest);
     cis_vfs_backend *b = NULL;
-    rc = make_backend(c, d, &b);
-    if (rc == CIS_OK) {
-      cis_vfs_options o = {.read_only = d->read_only};
-      rc = cis_vfs_mount(b, &o, &c->mounts[i]);
-    }
+    make_backend(c, d, &b); /* a failure is the mount's: a failed backend passes it on */
+    cis_vfs_options o = {.read_only = d->read_only};
+    rc = cis_vfs_mount(b, &o, &c->mounts[i]);
     if (rc != CIS_OK) {
-      cli_error(ctx, rc, cis_vfs_errmsg(NULL));
+      cli_error(ctx, rc, c->mounts[i] ? cis_vfs_errmsg(c->mounts[i]) : cis_strerror(rc));
+      cis_vfs_unmount(c->mounts[i]);
+      c->mounts[i] = NULL;
       return cli_exit_code(rc);
     }
     /* --vfs-commit call: one transaction per mount from here to the end. */

@@ -232,11 +232,11 @@ int cli_cmd_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  err[0] = '\0';
   cis_server *s = NULL;
-  rc = cis_server_start(&c, &s, err, sizeof err);
+  rc = cis_server_start(&c, &s);
   if (rc != CIS_OK) {
-    cli_error("serve", rc, err);
+    cli_error("serve", rc, s ? cis_errmsg(s) : cis_strerror(rc));
+    cis_server_free(s);
     cli_strlist_free(&listen);
     free(listen_text);
     cli_config_free(cfg);

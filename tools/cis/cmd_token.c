@@ -29,7 +29,11 @@ static int open_store(cis_tokens **t) {
   char err[512] = "";
   cli_config *cfg = NULL;
   cis_result rc = cli_config_load(NULL, NULL, 0, &cfg, err, sizeof err);
-  if (rc == CIS_OK) rc = cis_tokens_open_registry(NULL, cli_config_value(cfg, "registry"), t, err, sizeof err);
+  if (rc == CIS_OK && (rc = cis_tokens_open_registry(NULL, cli_config_value(cfg, "registry"), t)) != CIS_OK) {
+    snprintf(err, sizeof err, "%s", *t ? cis_tokens_errmsg(*t) : cis_strerror(rc));
+    cis_tokens_close(*t);
+    *t = NULL;
+  }
   cli_config_free(cfg);
   if (rc != CIS_OK) {
     cli_error("token", rc, err);

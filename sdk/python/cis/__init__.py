@@ -16,7 +16,7 @@ from .runtime import (WASI_ARGS, WASI_CLOCK, WASI_ENV, WASI_RANDOM, Export, Func
                       Limits, Module, Runtime, WasiResult)
 from .skills import InvokeResult, InvokeStats, Mount, SkillInfo, Skills, sha256_hex
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def version() -> str:

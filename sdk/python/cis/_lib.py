@@ -190,7 +190,7 @@ _PROTOS = {
     "cis_wasi_run": (R, [P, P, POINTER(c_int)]),
     "cis_wasi_output": (c_void_p, [P, c_int, POINTER(c_size_t)]),
     "cis_skills_config_default": (None, [POINTER(SkillsConfig_)]),
-    "cis_skills_open": (R, [POINTER(SkillsConfig_), PP, c_char_p, c_size_t]),
+    "cis_skills_open": (R, [POINTER(SkillsConfig_), PP]),
     "cis_skills_close": (None, [P]),
     "cis_skills_errmsg": (c_char_p, [P]),
     "cis_tenant_name_valid": (c_bool, [c_char_p]),

@@ -212,7 +212,7 @@ class Runtime(Handle):
         with self._use() as e, module._use() as m:
             wasi, imports, inst = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
             try:
-                check(lib.cis_wasi_new(ctypes.byref(cfg), ctypes.byref(wasi)), message="wasi")
+                check(lib.cis_wasi_new(ctypes.byref(cfg), ctypes.byref(wasi)), wasi.value)
                 check(lib.cis_imports_new(e, ctypes.byref(imports)), e)
                 check(lib.cis_wasi_add_imports(wasi, imports), e)
                 lim = None

@@ -121,11 +121,13 @@ class Skills(Handle):
         cfg.max_skills, cfg.max_module_bytes = max_skills, max_module_bytes
         cfg.max_kv_keys, cfg.max_kv_bytes = max_kv_keys, max_kv_bytes
         cfg.max_fs_bytes, cfg.max_fs_files = max_fs_bytes, max_fs_files
-        err = ctypes.create_string_buffer(512)
         out = ctypes.c_void_p()
-        rc = lib.cis_skills_open(ctypes.byref(cfg), ctypes.byref(out), err, len(err))
+        rc = lib.cis_skills_open(ctypes.byref(cfg), ctypes.byref(out))
         if rc != 0:
-            raise make_error(rc, err.value.decode("utf-8", "replace"))
+            # A failed open hands back a handle holding why (or NULL: no memory).
+            why = (lib.cis_skills_errmsg(out) or b"").decode("utf-8", "replace")
+            lib.cis_skills_close(out)
+            raise make_error(rc, why)
         self._cfg = cfg  # its strings stay alive with the handle
         self._ptr = out.value
 

@@ -37,4 +37,4 @@ def test_pip_install_offline(tmp_path):
                        cwd=str(tmp_path), timeout=60)
     assert r.returncode == 0, r.stderr
     where, version = r.stdout.split()
-    assert where.startswith(str(target)) and version == "0.1.0"
+    assert where.startswith(str(target)) and version == "0.2.0"

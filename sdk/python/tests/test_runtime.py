@@ -32,7 +32,7 @@ def rt():
 
 
 def test_version_and_library():
-    assert cis.version() == "0.1.0"
+    assert cis.version() == "0.2.0"
     assert os.path.exists(cis.library_path())
 
 

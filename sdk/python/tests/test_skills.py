@@ -125,8 +125,9 @@ def test_tenants_are_apart(tmp_path, fixtures):
         assert b.list() == []
         with pytest.raises(cis.NotFound):
             b.invoke("echo", {})
-    with pytest.raises(cis.InvalidArgument):
+    with pytest.raises(cis.InvalidArgument) as e:
         cis.Skills(tmp_path / "h", tenant="../evil")
+    assert "tenant: " in e.value.message  # why the open failed, from its failed handle
 
 
 def test_host_limits_and_quotas(tmp_path, fixtures):
