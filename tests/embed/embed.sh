@@ -61,7 +61,7 @@ install)
   done
   # The soname carries the major version; the file the full version.
   soname=$(readelf -d "$prefix/$libdir/libcis.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-  [ "$soname" = libcis.so.0 ] || die "soname is '$soname', expected libcis.so.0"
+  [ "$soname" = libcis.so.0.2 ] || die "soname is '$soname', expected libcis.so.0.2"
   [ -e "$prefix/$libdir/libcis.so.0.2.0" ] || die "libcis.so.0.2.0 not installed"
   # The installed program runs.
   v=$("$prefix/bin/cis" --version) || die "the installed cis program does not run"
