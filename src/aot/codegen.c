@@ -1845,6 +1845,9 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
   uint32_t x = UINT32_MAX, y = 0, n = 0;
   uint8_t res = 0;
   const cis__functype *t = NULL;
+  /* Operands a body changed after validation could lack (tests). */
+  bool typed = op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_ARRAY_INIT_ELEM && op != CIS__OP_ARRAY_LEN;
+  if (g->sp < (op == CIS__OP_REF_EQ ? 2u : typed ? 0u : 1u)) BAD(); /* those: below */
   switch (op) {
   case CIS__OP_REF_EQ: {
     const char *vb = top(g, 0, b), *va = top(g, 1, a);
