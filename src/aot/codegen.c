@@ -870,6 +870,14 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
   return oom ? CIS_ENOMEM : CIS_OK;
 }
 
+/* Opens a block whose a_[0] is the answer of the cast of 0xFB sub-opcode
+ * code on reference ref (C text): ref.test's or br_on_cast's (1 or 0);
+ * ref.cast traps on a no instead. ka and kb: cast_target's. */
+static void cast_open(gen *g, uint32_t code, const char *ref, const char *ka, const char *kb) {
+  E("{\nuint64_t a_[1] = {(uint64_t)(uintptr_t)%s};\n", ref);
+  E("c->api->gc(c, 0x%xu, %s, %s, 0xffffffffu, 0xffffffffu, a_, %u);\n", code, ka, kb, g->fi);
+}
+
 /* Opens a block holding g_, call_indirect's callee: element iv of table
  * tab, of type ti, or the trap. A 64-bit table's index is compared whole
  * with the size. A function of another type than ti may still be of a
@@ -888,11 +896,12 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
       "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
     return;
   }
-  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) {\n", ti);
-  E("uint64_t s_[1] = {(uint64_t)(uintptr_t)g_};\n");
-  E("c->api->gc(c, 0x%xu, 0x%xu, c->type_ids[%u], 0xffffffffu, 0xffffffffu, s_, %u);\n",
-    cis__op_info(CIS__OP_REF_TEST)->code, CIS__FUNCREF, ti, g->fi);
-  E("if (!s_[0]) aot_trap(c, AOT_T_SIG_MISMATCH, %u);\n}\n", g->fi);
+  char ka[24], kb[48];
+  snprintf(ka, sizeof ka, "0x%xu", CIS__FUNCREF);
+  snprintf(kb, sizeof kb, "c->type_ids[%u]", ti);
+  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) ", ti);
+  cast_open(g, cis__op_info(CIS__OP_REF_TEST)->code, "g_", ka, kb);
+  E("if (!a_[0]) aot_trap(c, AOT_T_SIG_MISMATCH, %u);\n}\n", g->fi);
 }
 
 /* A tail call of the function itself from a function with a try: gcc
@@ -1782,7 +1791,6 @@ static cis_result gen_catch(gen *g, ctl *f, enum cis__op op, const uint8_t **pp,
   return land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv, f->outer, go);
 }
 
-/* Generates the body of the current function into g->body. */
 /* --------------------------------------------------------------- GC */
 
 /* Type x of the module if it is a struct (comp CIS__COMP_STRUCT) or an
@@ -1885,9 +1893,8 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
       BAD();
     *pp = p;
     if (test) return gc_call(g, op, 1, ka, kb, UINT32_MAX, UINT32_MAX, CIS__I32);
-    E("{\nuint64_t a_[1] = {(uint64_t)(uintptr_t)%s};\n", top(g, 0, a));
-    E("c->api->gc(c, 0x%xu, %s, %s, 0xffffffffu, 0xffffffffu, a_, %u);\n}\n", cis__op_info(op)->code, ka, kb,
-      g->fi);
+    cast_open(g, cis__op_info(op)->code, top(g, 0, a), ka, kb);
+    E("}\n");
     return CIS_OK;
   }
   case CIS__OP_BR_ON_CAST:
@@ -1902,8 +1909,7 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
         !cast_target(g, vt, flags & 2, op == CIS__OP_BR_ON_CAST_FAIL, ka, kb))
       BAD();
     *pp = p;
-    E("{\nuint64_t a_[1] = {(uint64_t)(uintptr_t)%s};\n", top(g, 0, a));
-    E("c->api->gc(c, 0x%xu, %s, %s, 0xffffffffu, 0xffffffffu, a_, %u);\n", cis__op_info(op)->code, ka, kb, g->fi);
+    cast_open(g, cis__op_info(op)->code, top(g, 0, a), ka, kb);
     E("if (a_[0]) {\n");
     branch(g, &g->ctls[g->nctl - 1 - l]);
     E("}\n}\n");
@@ -1970,6 +1976,7 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
 
 /* ------------------------------------------------------------ body */
 
+/* Generates the body of the current function into g->body. */
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
   const cis__module *m = g->m;
   const uint8_t *p = code->body, *end = code->body + code->body_len;
