@@ -302,8 +302,10 @@ static const cis_aot_api api = {
 /* The offsets compiled code reads (codegen.c emits the same offsetof),
  * each in four decimal digits, in this order: cis_global.val,
  * cis_table.size, cis_table.elems, cis_func.kind, cis_func.type_id,
- * cis_func.inst, cis_func.index, cis_memory.base, cis_memory.size, then
- * the sizes of a slot and of a pointer. The compiler makes the digits (offsetof is a constant
+ * cis_func.inst, cis_func.index, cis_memory.base, cis_memory.size, the
+ * sizes of a slot and of a pointer, then GC's: cis__gcobj.lay, .len and
+ * .data, cis__gclayout.size and .fields, the size of a field and its
+ * off. The compiler makes the digits (offsetof is a constant
  * expression), so the text is a constant: making it at every cached start
  * cost 0.9 K instructions and a pthread_once, whose first run is a futex
  * system call. */
@@ -314,7 +316,9 @@ static const cis_aot_api api = {
   X(offsetof(cis_global, val)) X(offsetof(cis_table, size)) X(offsetof(cis_table, elems)) \
   X(offsetof(cis_func, kind)) X(offsetof(cis_func, type_id)) X(offsetof(cis_func, inst))  \
   X(offsetof(cis_func, index)) X(offsetof(cis_memory, base)) X(offsetof(cis_memory, size))   \
-  X(sizeof(cis_slot)) X(sizeof(void *))
+  X(sizeof(cis_slot)) X(sizeof(void *)) X(offsetof(cis__gcobj, lay)) X(offsetof(cis__gcobj, len)) \
+  X(offsetof(cis__gcobj, data)) X(offsetof(cis__gclayout, size)) X(offsetof(cis__gclayout, fields)) \
+  X(sizeof(struct cis__gcfield)) X(offsetof(struct cis__gcfield, off))
 #define LAYOUT_FIELD(v) LAYOUT_D4(v), ' ',
 #define LAYOUT_FITS(v) _Static_assert((v) < 10000, "a layout field has four digits");
 LAYOUT_FIELDS(LAYOUT_FITS)

@@ -1843,6 +1843,56 @@ static bool cast_target(gen *g, uint32_t vt, bool nullable, bool negate, char a[
   return true;
 }
 
+/* A field's or element's load helper (aot_prelude.h), and how its value
+ * is read (a printf format of the load) and stored (of the value), by
+ * storage type st; false for a v128. A reference is loaded, never stored
+ * here (a store goes through the runtime, where a collector's barrier
+ * would be). */
+static bool field_io(uint8_t st, bool sign, const char **ld, const char **rd, const char **wr) {
+  *wr = "%s";
+  *rd = "%s";
+  switch (st) {
+  case CIS__I8: *ld = "8"; *rd = sign ? "(uint32_t)(int32_t)(int8_t)%s" : "(uint32_t)%s"; *wr = "(uint8_t)%s"; return true;
+  case CIS__I16: *ld = "16"; *rd = sign ? "(uint32_t)(int32_t)(int16_t)%s" : "(uint32_t)%s"; *wr = "(uint16_t)%s"; return true;
+  case CIS__I32: *ld = "32"; return true;
+  case CIS__I64: *ld = "64"; return true;
+  case CIS__F32: *ld = "32"; *rd = "f32_of(%s)"; *wr = "f32_bits(%s)"; return true;
+  case CIS__F64: *ld = "64"; *rd = "f64_of(%s)"; *wr = "f64_bits(%s)"; return true;
+  case CIS__V128: return false;
+  default: *ld = "64"; *rd = "(void *)(uintptr_t)%s"; *wr = NULL; return true;
+  }
+}
+
+/* struct.get/set and array.get/set of field k (an array's: 0) of storage
+ * type st as C (aot_field, aot_elem): a null check, a bounds check, a load
+ * or store at the offset the object's layout gives, with the runtime's
+ * traps. *done false (nothing written) for a v128, and for a store of a
+ * reference, which the runtime makes. */
+static cis_result gc_access(gen *g, enum cis__op op, uint8_t st, uint32_t k, bool *done) {
+  const char *ld, *rd, *wr;
+  bool set = op == CIS__OP_STRUCT_SET || op == CIS__OP_ARRAY_SET;
+  bool is_struct = op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_STRUCT_SET;
+  *done = field_io(st, op == CIS__OP_STRUCT_GET_S || op == CIS__OP_ARRAY_GET_S, &ld, &rd, &wr) && !(set && !wr);
+  if (!*done) return CIS_OK;
+  uint32_t nops = (is_struct ? 1 : 2) + set, at = g->sp - nops;
+  char o[24], i[24], v[24], x[96], q[48];
+  const char *ov = var(g, at, g->stk[at], o);
+  if (is_struct) E("{\nuint8_t *q_ = aot_field(c, %s, %uu, %u);\n", ov, k, g->fi);
+  else E("{\nuint8_t *q_ = aot_elem(c, %s, %s, %u);\n", ov, var(g, at + 1, CIS__I32, i), g->fi);
+  if (set) {
+    snprintf(x, sizeof x, wr, var(g, g->sp - 1, g->stk[g->sp - 1], v));
+    E("st%su(q_, 0, 0, %s);\n}\n", ld, x);
+    g->sp -= nops;
+    return CIS_OK;
+  }
+  g->sp -= nops;
+  TRY(push(g, unpacked(st)));
+  snprintf(q, sizeof q, "ld%su(q_, 0, 0)", ld);
+  snprintf(x, sizeof x, rd, q);
+  E("%s = %s;\n}\n", top(g, 0, v), x);
+  return CIS_OK;
+}
+
 /* GC's instructions (0xFB) and ref.eq. The i31 ones and ref.eq are C
  * expressions (an i31 is its value shifted left by one, then 1: gc.h);
  * the others call the runtime's one operation, the interpreter's, so
@@ -1919,7 +1969,13 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
   case CIS__OP_EXTERN_CONVERT_ANY:
     return gc_call(g, op, 1, "0", "0", UINT32_MAX, UINT32_MAX,
                    op == CIS__OP_ANY_CONVERT_EXTERN ? CIS__ANYREF : CIS__EXTERNREF);
-  case CIS__OP_ARRAY_LEN: return gc_call(g, op, 1, "0", "0", UINT32_MAX, UINT32_MAX, CIS__I32);
+  case CIS__OP_ARRAY_LEN: {
+    const char *r = top(g, 0, b);
+    g->sp--;
+    TRY(push(g, CIS__I32));
+    E("%s = aot_alen(c, %s, %u);\n", top(g, 0, a), r, g->fi);
+    return CIS_OK;
+  }
   default: break;
   }
   /* The rest name a struct or array type first, then (some) a second
@@ -1970,6 +2026,13 @@ static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint
   }
   if (n > g->sp) BAD();
   *pp = p;
+  if (op == CIS__OP_STRUCT_GET || op == CIS__OP_STRUCT_GET_S || op == CIS__OP_STRUCT_GET_U ||
+      op == CIS__OP_STRUCT_SET || op == CIS__OP_ARRAY_GET || op == CIS__OP_ARRAY_GET_S ||
+      op == CIS__OP_ARRAY_GET_U || op == CIS__OP_ARRAY_SET) {
+    bool done;
+    TRY(gc_access(g, op, t->types[is_struct ? y : 0], y, &done));
+    if (done) return CIS_OK;
+  }
   snprintf(sa, sizeof sa, "%uu", y);
   return gc_call(g, op, n, sa, "0", x, ty, res);
 }
@@ -2963,7 +3026,8 @@ static void gen_head(gen *g, cis__aot_buf *o) {
       {"SIG_MISMATCH", CIS_TRAP_SIG_MISMATCH}, {"UNDEF_ELEM", CIS_TRAP_UNDEF_ELEM},
       {"UNINIT_ELEM", CIS_TRAP_UNINIT_ELEM}, {"STACK", CIS_TRAP_STACK},
       {"NULL_FUNC", CIS_TRAP_NULL_FUNC}, {"NULL_REF", CIS_TRAP_NULL_REF},
-      {"NULL_I31", CIS_TRAP_NULL_I31},
+      {"NULL_I31", CIS_TRAP_NULL_I31}, {"NULL_STRUCT", CIS_TRAP_NULL_STRUCT},
+      {"NULL_ARRAY", CIS_TRAP_NULL_ARRAY}, {"ARRAY_OOB", CIS_TRAP_ARRAY_OOB},
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(traps); i++)
     cis__aot_buf_printf(o, "#define AOT_T_%s (%d)\n", traps[i].name, traps[i].code);
@@ -2976,6 +3040,13 @@ static void gen_head(gen *g, cis__aot_buf *o) {
                       offsetof(cis_table, elems), offsetof(cis_func, kind),
                       offsetof(cis_func, type_id), offsetof(cis_func, inst),
                       offsetof(cis_func, index));
+  cis__aot_buf_printf(o,
+                      "#define AOT_OFF_OLAY %zu\n#define AOT_OFF_OLEN %zu\n#define AOT_OFF_ODATA %zu\n"
+                      "#define AOT_OFF_LSIZE %zu\n#define AOT_OFF_LFIELDS %zu\n#define AOT_SZ_LFIELD %zu\n"
+                      "#define AOT_OFF_FOFF %zu\n",
+                      offsetof(cis__gcobj, lay), offsetof(cis__gcobj, len), offsetof(cis__gcobj, data),
+                      offsetof(cis__gclayout, size), offsetof(cis__gclayout, fields),
+                      sizeof(struct cis__gcfield), offsetof(struct cis__gcfield, off));
   size_t plen = strlen(cis__aot_prelude_text);
   size_t mem_at = cis__aot_prelude_mem_at, simd_at = cis__aot_prelude_simd_at;
   if (simd_at > plen) simd_at = plen;

@@ -1,8 +1,8 @@
 /*
  * This file implements the tests of GC in compiled code (src/aot/codegen.c's
  * gen_gc, aot.c's gc service): struct fields of every storage type and
- * arrays (new, new_fixed, new_data, new_elem, init_data, init_elem, fill,
- * copy, len) round trip; the casts (ref.test, ref.cast, br_on_cast,
+ * arrays of i8, i16, i64, f64 and funcref (new, new_fixed, new_data,
+ * new_elem, init_data, init_elem, fill, copy, len, get, set) round trip; the casts (ref.test, ref.cast, br_on_cast,
  * br_on_cast_fail) on null, i31, struct, sub-struct, array and a
  * converted externref; a trap of each kind (null struct, null array, null
  * i31, array out of bounds, cast failure); i31 at its edges; ref.eq; a
@@ -37,6 +37,8 @@ static const char wat[] =
     "  (type $bytes (array (mut i8)))\n"
     "  (type $wide (array (mut i64)))\n"
     "  (type $funcs (array (mut funcref)))\n"
+    "  (type $f64s (array (mut f64)))\n"
+    "  (type $i16s (array (mut i16)))\n"
     "  (type $node (struct (field $val i32) (field $next (ref null $node))))\n"
     "  (type $super (sub (struct (field i32))))\n"
     "  (type $sub (sub $super (struct (field i32) (field i64))))\n"
@@ -107,6 +109,19 @@ static const char wat[] =
     "    (array.init_elem $funcs $e (local.get $f) (i32.const 1) (local.get $k) (i32.const 1))\n"
     "    (i32.add (i32.mul (ref.test (ref $fsub) (array.get $funcs (local.get $f) (i32.const 0))) (i32.const 10))\n"
     "      (call_ref $fsuper (i32.const 20) (ref.cast (ref $fsuper) (array.get $funcs (local.get $f) (i32.const 1))))))\n"
+    "  (func (export \"more\") (param $k i32) (result i32)\n"
+    "    (local $d (ref null $f64s)) (local $h (ref null $i16s)) (local $f (ref null $funcs))\n"
+    "    (local.set $d (array.new $f64s (f64.const 1.5) (i32.const 3)))\n"
+    "    (array.set $f64s (local.get $d) (i32.const 1) (f64.convert_i32_s (local.get $k)))\n"
+    "    (local.set $h (array.new_fixed $i16s 2 (local.get $k) (i32.const 0x8001)))\n"
+    "    (local.set $f (array.new $funcs (ref.null func) (i32.const 2)))\n"
+    "    (array.set $funcs (local.get $f) (i32.const 1) (ref.func $f1))\n"
+    "    (i32.add (i32.trunc_f64_s (f64.mul (f64.add (array.get $f64s (local.get $d) (i32.const 1))\n"
+    "      (array.get $f64s (local.get $d) (i32.const 2))) (f64.const 10)))\n"
+    "    (i32.add (array.get_s $i16s (local.get $h) (i32.const 1))\n"
+    "    (i32.add (array.get_u $i16s (local.get $h) (i32.const 0))\n"
+    "    (i32.add (ref.is_null (array.get $funcs (local.get $f) (i32.const 0)))\n"
+    "      (call_ref $fsuper (i32.const 100) (ref.cast (ref $fsuper) (array.get $funcs (local.get $f) (i32.const 1)))))))))\n"
     /* a reference by k: 0 null, 1 i31, 2 $sub, 3 $super, 4 an array, 5 an
      * externref made an anyref, 6 an i31 that went through extern */
     "  (func $pick (param $k i32) (result anyref)\n"
@@ -271,6 +286,7 @@ static void aot_gc_arrays_round_trip(void **state) {
       {"arrays", 1, ANY},   {"arrays", 7, ANY},   {"arrays", 200, ANY},
       {"elems", 0, 10 + 21}, {"elems", 1, ERR(CIS_TRAP_CAST)}, {"elems", 2, 10 + 21},
       {"elems", 3, ERR(CIS_TRAP_TABLE_OOB)}, /* init_elem past the segment */
+      {"more", 2, 35 - 32767 + 2 + 1 + 101}, {"more", -1, 5 - 32767 + 65535 + 1 + 101},
   };
   run_steps(s, CIS_ARRAY_LEN(s));
 }
@@ -389,7 +405,7 @@ static void auto_tiers_a_gc_module_up(void **state) {
 
 /* A module without GC: none of the GC code, and call_indirect through a
  * final type compares the ids alone; through a type open to subtypes it
- * asks the runtime when they differ. */
+ * asks the runtime when they differ. i31 and field accesses are C. */
 static void generated_c_of_modules_without_and_with_gc(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
@@ -404,9 +420,17 @@ static void generated_c_of_modules_without_and_with_gc(void **state) {
                              "  (i31.get_s (ref.i31 (local.get 0)))))");
   assert_int_equal(count_of(i31, "c->api->gc("), 0); /* i31 is C */
   assert_int_equal(count_of(i31, "AOT_T_NULL_I31, "), 1);
+  /* fields are read and numbers written in C; a reference is written by
+   * the runtime */
+  char *acc = generated_c(e, "(module (type $s (struct (field (mut i32)) (field (mut anyref))))\n"
+                             "  (func (param (ref $s)) (struct.set $s 0 (local.get 0) (struct.get $s 0 (local.get 0)))\n"
+                             "    (struct.set $s 1 (local.get 0) (struct.get $s 1 (local.get 0)))))");
+  assert_int_equal(count_of(acc, "aot_field(c, "), 3);
+  assert_int_equal(count_of(acc, "c->api->gc("), 1);
   free(plain);
   free(open);
   free(i31);
+  free(acc);
   cis_engine_free(e);
 }
 
