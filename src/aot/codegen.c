@@ -1852,8 +1852,16 @@ static bool field_io(uint8_t st, bool sign, const char **ld, const char **rd, co
   *wr = "%s";
   *rd = "%s";
   switch (st) {
-  case CIS__I8: *ld = "8"; *rd = sign ? "(uint32_t)(int32_t)(int8_t)%s" : "(uint32_t)%s"; *wr = "(uint8_t)%s"; return true;
-  case CIS__I16: *ld = "16"; *rd = sign ? "(uint32_t)(int32_t)(int16_t)%s" : "(uint32_t)%s"; *wr = "(uint16_t)%s"; return true;
+  case CIS__I8:
+    *ld = "8";
+    *rd = sign ? "(uint32_t)(int32_t)(int8_t)%s" : "(uint32_t)%s";
+    *wr = "(uint8_t)%s";
+    return true;
+  case CIS__I16:
+    *ld = "16";
+    *rd = sign ? "(uint32_t)(int32_t)(int16_t)%s" : "(uint32_t)%s";
+    *wr = "(uint16_t)%s";
+    return true;
   case CIS__I32: *ld = "32"; return true;
   case CIS__I64: *ld = "64"; return true;
   case CIS__F32: *ld = "32"; *rd = "f32_of(%s)"; *wr = "f32_bits(%s)"; return true;
