@@ -23,6 +23,12 @@
  * there is none, the exception in flight in cis__exec.exn as for every
  * engine.
  *
+ * GC: compiled code runs each 0xFB instruction through one service (gc),
+ * which is the interpreter's operation (cis__gc_op) on the operands the
+ * code spilled to a slot array on its C stack; objects are charged,
+ * trapped on and cast as on the interpreter. Object references live only
+ * in the compiled frames' C variables and those arrays, as plain pointers.
+ *
  * Deadline and cancel: compiled code decrements the call's tick counter
  * (cis__exec.ticks) at every function entry and every loop header, and
  * calls tick() when it goes negative, which is the runtime's one slow
@@ -42,7 +48,9 @@
 #include <unistd.h>
 
 #include "aot/aot.h"
+#include "runtime/gc.h"
 #include "runtime/rt_internal.h"
+#include "wasm/opcodes.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AOT_ASAN 1
@@ -59,6 +67,7 @@
 typedef struct entry_rt {
   cis__exec *ex;        /* the running call */
   cis_instance *inst;   /* the instance entered */
+  const cis__aot_code *code; /* its module's compiled code */
   cis_result rc;        /* why it left (the long jump carries no value) */
   void *jb[5];          /* where traps and limits leave to (__builtin_setjmp) */
 } entry_rt;
@@ -226,6 +235,39 @@ static int32_t api_catch(cis_aot_ctx *c, void *exn, uint32_t tag, uint64_t *vals
 
 static void api_exn_keep(cis_aot_ctx *c, void *ref) { cis__exn_keep(RT(c)->ex, ref); }
 
+/* The layout of type x of the entered module, asked of the runtime once
+ * per type (a lock and a look-up) and kept in the code: layouts are per
+ * canonical type, so any thread finds the same one. NULL when out of
+ * memory. */
+static const cis__gclayout *layout_of(entry_rt *r, uint32_t x) {
+  const cis__gclayout *l = atomic_load_explicit(&r->code->layouts[x], memory_order_acquire);
+  if (!l) {
+    l = cis__gc_layout(r->inst->module, x);
+    if (l) atomic_store_explicit(&r->code->layouts[x], l, memory_order_release);
+  }
+  return l;
+}
+
+/* The cast flags compiled code passes (aot_rt.h): a change is a new ABI. */
+_Static_assert(CIS__GC_NULLABLE == 0x100 && CIS__GC_NEGATE == 0x200, "the cast flags are CIS_AOT_ABI's");
+
+static void api_gc(cis_aot_ctx *c, uint32_t code, uint32_t a, uint32_t b, uint32_t x, uint32_t y,
+                   uint64_t *args, uint32_t func) {
+  entry_rt *r = RT(c);
+  enum cis__op op;
+  const cis__gclayout *la = NULL, *lb = NULL;
+  /* The generator writes only the module's GC instructions, of its types. */
+  if (!cis__op_lookup(0xFB, code, &op) || !cis__op_is_gc(op) || (x != UINT32_MAX && x >= r->code->ntypes) ||
+      (y != UINT32_MAX && y >= r->code->ntypes) || (x != UINT32_MAX && !r->code->layouts))
+    api_trap(c, CIS_TRAP_UNREACHABLE, func);
+  if ((x != UINT32_MAX && !(la = layout_of(r, x))) || (y != UINT32_MAX && !(lb = layout_of(r, y))))
+    leave(c, cis__fail(r->ex->top, CIS_ENOMEM, "out of memory making a type's layout"));
+  cis_result rc = cis__gc_op(r->ex, r->inst, op, a, b, la, lb, (cis_slot *)args);
+  if (rc == CIS_OK) return;
+  if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) leave(c, rc); /* the message is set */
+  api_trap(c, rc, func);
+}
+
 static const cis_aot_api api = {
     .trap = api_trap,
     .tick = api_tick,
@@ -252,6 +294,7 @@ static const cis_aot_api api = {
     .memory_init_n = api_memory_init_n,
     .memory_copy_n = api_memory_copy_n,
     .memory_fill_n = api_memory_fill_n,
+    .gc = api_gc,
 };
 
 /* ----------------------------------------------------------- layout */
@@ -259,8 +302,10 @@ static const cis_aot_api api = {
 /* The offsets compiled code reads (codegen.c emits the same offsetof),
  * each in four decimal digits, in this order: cis_global.val,
  * cis_table.size, cis_table.elems, cis_func.kind, cis_func.type_id,
- * cis_func.inst, cis_func.index, cis_memory.base, cis_memory.size, then
- * the sizes of a slot and of a pointer. The compiler makes the digits (offsetof is a constant
+ * cis_func.inst, cis_func.index, cis_memory.base, cis_memory.size, the
+ * sizes of a slot and of a pointer, then GC's: cis__gcobj.lay, .len and
+ * .data, cis__gclayout.size and .fields, the size of a field and its
+ * off. The compiler makes the digits (offsetof is a constant
  * expression), so the text is a constant: making it at every cached start
  * cost 0.9 K instructions and a pthread_once, whose first run is a futex
  * system call. */
@@ -271,7 +316,9 @@ static const cis_aot_api api = {
   X(offsetof(cis_global, val)) X(offsetof(cis_table, size)) X(offsetof(cis_table, elems)) \
   X(offsetof(cis_func, kind)) X(offsetof(cis_func, type_id)) X(offsetof(cis_func, inst))  \
   X(offsetof(cis_func, index)) X(offsetof(cis_memory, base)) X(offsetof(cis_memory, size))   \
-  X(sizeof(cis_slot)) X(sizeof(void *))
+  X(sizeof(cis_slot)) X(sizeof(void *)) X(offsetof(cis__gcobj, lay)) X(offsetof(cis__gcobj, len)) \
+  X(offsetof(cis__gcobj, data)) X(offsetof(cis__gclayout, size)) X(offsetof(cis__gclayout, fields)) \
+  X(sizeof(struct cis__gcfield)) X(offsetof(struct cis__gcfield, off))
 #define LAYOUT_FIELD(v) LAYOUT_D4(v), ' ',
 #define LAYOUT_FITS(v) _Static_assert((v) < 10000, "a layout field has four digits");
 LAYOUT_FIELDS(LAYOUT_FITS)
@@ -280,14 +327,6 @@ static const char layout_text[] = {LAYOUT_FIELDS(LAYOUT_FIELD) 0};
 const char *cis__aot_layout(void) { return layout_text; }
 
 /* ------------------------------------------------------------- ops */
-
-cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap) {
-  if (!m->uses_gc) return CIS_OK;
-  snprintf(msg, cap,
-           "the compiled tier does not run modules that use GC's types (struct, array, any, eq, i31, "
-           "none, nofunc, noextern, declared supertypes, ref.eq): the interpreter does (engine interp or auto)");
-  return CIS_EUNSUPPORTED;
-}
 
 /* The code of m from its loaded object ld (whose count it takes over). */
 static cis_result code_of(const cis__module *m, cis__aot_loaded *ld, cis__aot_code **out, char *msg,
@@ -308,6 +347,12 @@ static cis_result code_of(const cis__module *m, cis__aot_loaded *ld, cis__aot_co
   code->ld = ld;
   code->obj = obj;
   code->nimports = m->nfunc_imports;
+  code->ntypes = m->ntypes;
+  if (m->uses_gc && m->ntypes && !(code->layouts = calloc(m->ntypes, sizeof *code->layouts))) {
+    cis__aot_code_free(code);
+    snprintf(msg, cap, "out of memory loading compiled code");
+    return CIS_ENOMEM;
+  }
   *out = code;
   return CIS_OK;
 }
@@ -341,8 +386,7 @@ cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, u
   bool did = false;
   *out = NULL;
   if (compiled) *compiled = false;
-  cis_result rc = cis__aot_covers(m, msg, cap);
-  if (rc != CIS_OK) return rc;
+  cis_result rc;
   /* Decoded from the bytes of the object it found (known_bytes): that
    * object, without looking for it again. */
   if (m->bytes_release == cis__aot_release_bytes)
@@ -363,6 +407,7 @@ static const cis__mem_image *aot_mem_image(cis_module *mod) {
 void cis__aot_code_free(cis__aot_code *code) {
   if (!code) return;
   cis__aot_release(code->ld);
+  free((void *)code->layouts);
   free(code);
 }
 
@@ -436,6 +481,7 @@ cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__a
   entry_rt r;
   r.ex = ex;
   r.inst = inst;
+  r.code = code;
   cis_aot_ctx c;
   cis_memory *mem0 = inst->m->nmemories ? inst->memories[0] : NULL;
   c.mem = mem0 ? mem0->base : NULL;

@@ -21,7 +21,7 @@
 
 /* Version of the code generator: part of the cache key. Bump it with any
  * change to the C it writes. */
-#define CIS__AOT_CODEGEN_VERSION 20
+#define CIS__AOT_CODEGEN_VERSION 21
 
 /* A growable text buffer. */
 typedef struct cis__aot_buf {
@@ -243,16 +243,15 @@ typedef struct cis__aot_code {
   cis__aot_loaded *ld;         /* the loaded object, counted */
   const cis_aot_object *obj;   /* the object's table */
   uint32_t nimports;           /* imported functions */
+  uint32_t ntypes;             /* the module's types */
+  /* GC: per type, its layout (gc.h) once a GC instruction asked for it,
+   * else NULL; NULL itself for a module without GC */
+  const struct cis__gclayout *_Atomic *layouts;
 } cis__aot_code;
-
-/* Whether the compiled tier runs module m: not one that uses GC's types,
- * which stays on the interpreter. CIS_EUNSUPPORTED with the reason in msg
- * otherwise. */
-cis_result cis__aot_covers(const cis__module *m, char *msg, size_t cap);
 
 /* Obtains (cis__aot_obtain) and checks the compiled code of m into *out
  * (cis__aot_code_free frees it); *compiled (may be NULL) says whether this
- * call compiled. Errors: those of cis__aot_covers and cis__aot_obtain, CIS_EIO (an object
+ * call compiled. Errors: those of cis__aot_obtain, CIS_EIO (an object
  * whose function count is not the module's); the message goes to msg. */
 cis_result cis__aot_load(const cis__module *m, bool compile, uint64_t wait_ms, uint64_t deadline,
                          cis__aot_code **out, bool *compiled, char *msg, size_t cap);

@@ -103,6 +103,35 @@ static inline void *ggetp(void *const g) {
 static inline void gset64(void *const g, uint64_t v) { memcpy((char *)g + AOT_OFF_GVAL, &v, 8); }
 static inline void gsetp(void *const g, void *v) { memcpy((char *)g + AOT_OFF_GVAL, &v, sizeof v); }
 
+/* --------------------------------------------------------------- GC */
+
+/* GC's objects (src/runtime/gc.h), read through the AOT_OFF_O* offsets of
+ * an object's header and the AOT_OFF_L* ones of its type's layout, never
+ * a copy of how gc.c lays them out: field k of struct o (trap when o is
+ * null), and element i of array o (null and bounds trap). */
+static inline uint8_t *aot_field(cis_aot_ctx *c, void *o, uint32_t k, uint32_t fi) {
+  if (AOT_UNLIKELY(!o)) aot_trap(c, AOT_T_NULL_STRUCT, fi);
+  const uint8_t *l;
+  uint32_t off;
+  memcpy(&l, (uint8_t *)o + AOT_OFF_OLAY, sizeof l);
+  memcpy(&off, l + AOT_OFF_LFIELDS + (uint64_t)k * AOT_SZ_LFIELD + AOT_OFF_FOFF, 4);
+  return (uint8_t *)o + AOT_OFF_ODATA + off;
+}
+static inline uint32_t aot_alen(cis_aot_ctx *c, void *o, uint32_t fi) {
+  uint32_t n;
+  if (AOT_UNLIKELY(!o)) aot_trap(c, AOT_T_NULL_ARRAY, fi);
+  memcpy(&n, (uint8_t *)o + AOT_OFF_OLEN, 4);
+  return n;
+}
+static inline uint8_t *aot_elem(cis_aot_ctx *c, void *o, uint32_t i, uint32_t fi) {
+  const uint8_t *l;
+  uint32_t size;
+  if (AOT_UNLIKELY(i >= aot_alen(c, o, fi))) aot_trap(c, AOT_T_ARRAY_OOB, fi);
+  memcpy(&l, (uint8_t *)o + AOT_OFF_OLAY, sizeof l);
+  memcpy(&size, l + AOT_OFF_LSIZE, 4);
+  return (uint8_t *)o + AOT_OFF_ODATA + (uint64_t)i * size;
+}
+
 /* --------------------------------------------------------- integers */
 
 /* A division's trap, by numeric.h's reason (NUM_DIV_*). */

@@ -18,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 6
+#define CIS_AOT_ABI 7
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 
@@ -93,6 +93,17 @@ typedef struct cis_aot_api {
   int32_t (*memory_copy_n)(cis_aot_ctx *c, uint32_t dm, uint32_t sm, uint64_t d, uint64_t s,
                            uint64_t n);
   int32_t (*memory_fill_n)(cis_aot_ctx *c, uint32_t mem, uint64_t d, uint32_t v, uint64_t n);
+  /* GC (since ABI 7): runs the 0xFB instruction of sub-opcode code (its
+   * encoding, stable) on the operands in slots args (a v128 in two), its
+   * result to args[0]. a and b are as the runtime's one GC operation
+   * takes them (a cast's: the heap type's kind, its binary byte, with
+   * flags 0x100 null matches and 0x200 the answer negated, and its
+   * canonical id or UINT32_MAX; otherwise the
+   * second index immediate); x and y are its type immediates (indices in
+   * the module, UINT32_MAX none). A trap is raised in function func; a
+   * memory limit ends the entry. Does not return on failure. */
+  void (*gc)(cis_aot_ctx *c, uint32_t code, uint32_t a, uint32_t b, uint32_t x, uint32_t y,
+             uint64_t *args, uint32_t func);
 } cis_aot_api;
 
 /* What compiled code runs under: built by aot.c on the C stack at each

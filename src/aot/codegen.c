@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "aot/aot.h"
+#include "runtime/gc.h"
 #include "wasm/opcodes.h"
 #include "wasm/simd.h"
 
@@ -105,12 +106,8 @@ static int tclass(uint8_t t) {
   case CIS__I64: return TC_I64;
   case CIS__F32: return TC_F32;
   case CIS__F64: return TC_F64;
-  case CIS__FUNCREF:
-  case CIS__EXTERNREF:
-  case CIS__EXNREF:
-  case CIS__NULLEXNREF: return TC_REF;
   case CIS__V128: return TC_V128;
-  default: return -1;
+  default: return cis__vt_is_ref(t) ? TC_REF : -1; /* every reference, GC's too: one pointer */
   }
 }
 
@@ -131,6 +128,10 @@ static const char *czero(uint8_t t) {
   int tc = tclass(t);
   return tc < 0 ? "cis_invalid_type" : ZERO[tc];
 }
+
+/* A struct or array field's storage type as the value type it is read
+ * as: the packed ones are i32. */
+static uint8_t unpacked(uint8_t st) { return st == CIS__I8 || st == CIS__I16 ? CIS__I32 : st; }
 
 /* Slots a value of type t takes through the runtime: two for a v128. */
 static uint32_t nslots(uint8_t t) { return tclass(t) == TC_V128 ? 2 : 1; }
@@ -423,6 +424,14 @@ static bool skip_imm(const uint8_t **p, const uint8_t *end, int imm) {
     return true;
   case CIS__IMM_LANE: return rd_byte(p, end, &b);
   case CIS__IMM_MEMARG_LANE: return cis__read_memarg(p, end, &ma) && rd_byte(p, end, &b);
+  case CIS__IMM_TYPE_FIELD:
+  case CIS__IMM_TYPE_FIXED:
+  case CIS__IMM_TYPE_DATA:
+  case CIS__IMM_TYPE_ELEM:
+  case CIS__IMM_TYPE_TYPE: return rd_u32(p, end, &a) && rd_u32(p, end, &a);
+  case CIS__IMM_CAST:
+    return rd_byte(p, end, &b) && rd_u32(p, end, &a) && cis__read_heaptype(p, end, &a) &&
+           cis__read_heaptype(p, end, &a);
   default: return false;
   }
 }
@@ -861,9 +870,20 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
   return oom ? CIS_ENOMEM : CIS_OK;
 }
 
+/* Opens a block whose a_[0] is the answer of the cast of 0xFB sub-opcode
+ * code on reference ref (C text): ref.test's or br_on_cast's (1 or 0);
+ * ref.cast traps on a no instead. ka and kb: cast_target's. */
+static void cast_open(gen *g, uint32_t code, const char *ref, const char *ka, const char *kb) {
+  E("{\nuint64_t a_[1] = {(uint64_t)(uintptr_t)%s};\n", ref);
+  E("c->api->gc(c, 0x%xu, %s, %s, 0xffffffffu, 0xffffffffu, a_, %u);\n", code, ka, kb, g->fi);
+}
+
 /* Opens a block holding g_, call_indirect's callee: element iv of table
  * tab, of type ti, or the trap. A 64-bit table's index is compared whole
- * with the size. */
+ * with the size. A function of another type than ti may still be of a
+ * subtype when ti is open to them (declared without final): the runtime
+ * then answers, as for ref.test (a type closed to subtypes, every type of
+ * a 2.0 module, costs nothing more). */
 static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
   E("{\nchar *t_ = (char *)c->tables[%u];\n%s x_ = %s;\n", tab,
     ctype(cis__table_addr_type(g->m, tab)), iv);
@@ -871,8 +891,17 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
     "AOT_T_UNDEF_ELEM, %u);\n", g->fi);
   E("char *g_ = (*(char ***)(t_ + AOT_OFF_TELEMS))[x_];\n");
   E("if (AOT_UNLIKELY(!g_)) aot_trap(c, AOT_T_UNINIT_ELEM, %u);\n", g->fi);
-  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
-    "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+  if (!g->m->types[ti].open) {
+    E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) aot_trap(c, "
+      "AOT_T_SIG_MISMATCH, %u);\n", ti, g->fi);
+    return;
+  }
+  char ka[24], kb[48];
+  snprintf(ka, sizeof ka, "0x%xu", CIS__FUNCREF);
+  snprintf(kb, sizeof kb, "c->type_ids[%u]", ti);
+  E("if (AOT_UNLIKELY(*(uint32_t *)(g_ + AOT_OFF_FTYPE) != c->type_ids[%u])) ", ti);
+  cast_open(g, cis__op_info(CIS__OP_REF_TEST)->code, "g_", ka, kb);
+  E("if (!a_[0]) aot_trap(c, AOT_T_SIG_MISMATCH, %u);\n}\n", g->fi);
 }
 
 /* A tail call of the function itself from a function with a try: gcc
@@ -1762,6 +1791,262 @@ static cis_result gen_catch(gen *g, ctl *f, enum cis__op op, const uint8_t **pp,
   return land_clause(g, f->tid, tag, asv, f->height, ts, nv, xv, f->outer, go);
 }
 
+/* --------------------------------------------------------------- GC */
+
+/* Type x of the module if it is a struct (comp CIS__COMP_STRUCT) or an
+ * array type, else NULL. */
+static const cis__functype *gc_type(const gen *g, uint32_t x, uint8_t comp) {
+  return x < g->m->ntypes && g->m->types[x].comp == comp ? &g->m->types[x] : NULL;
+}
+
+/* A GC instruction through the runtime (c->api->gc): its n operands, the
+ * top of the stack, spilled to a slot array a_, and its result of type res
+ * (0: none) read back from it. a and b are C expressions; x and y type
+ * indices (UINT32_MAX: none). The array is a local of a block of its
+ * own, so that an object's pointer is only ever in C variables. */
+static cis_result gc_call(gen *g, enum cis__op op, uint32_t n, const char *a, const char *b, uint32_t x,
+                          uint32_t y, uint8_t res) {
+  uint32_t in = 0, out = res ? nslots(res) : 0;
+  for (uint32_t k = 0; k < n; k++) in += nslots(g->stk[g->sp - n + k]);
+  E("{\nuint64_t a_[%u];\n", in > out ? in : out ? out : 1);
+  for (uint32_t k = 0, s = 0; k < n; k++) {
+    char v[24];
+    uint8_t t = g->stk[g->sp - n + k];
+    slot_out(&g->body, t, "a_", s, var(g, g->sp - n + k, t, v));
+    s += nslots(t);
+  }
+  E("c->api->gc(c, 0x%xu, %s, %s, 0x%xu, 0x%xu, a_, %u);\n", cis__op_info(op)->code, a, b, x, y, g->fi);
+  g->sp -= n;
+  if (res) {
+    char v[24], r[64];
+    TRY(push(g, res));
+    slot_in(r, sizeof r, res, "a_", 0);
+    E("%s = %s;\n", top(g, 0, v), r);
+  }
+  E("}\n");
+  return CIS_OK;
+}
+
+/* A cast's target, heap type vt, as cis__gc_op takes it: the kind with
+ * the flags in a, the canonical id in b (C text), as the interpreter's
+ * translator gives them. */
+static bool cast_target(gen *g, uint32_t vt, bool nullable, bool negate, char a[24], char b[48]) {
+  uint32_t kind = cis__vt_kind(vt);
+  snprintf(b, 48, "0xffffffffu");
+  if (cis__vt_has_idx(vt)) {
+    uint32_t x = cis__vt_idx(vt);
+    if (x >= g->m->ntypes) return false;
+    kind = cis__comp_kind(g->m->types[x].comp);
+    snprintf(b, 48, "c->type_ids[%u]", x);
+  }
+  snprintf(a, 24, "0x%xu", kind | (nullable ? CIS__GC_NULLABLE : 0u) | (negate ? CIS__GC_NEGATE : 0u));
+  return true;
+}
+
+/* A field's or element's load helper (aot_prelude.h), and how its value
+ * is read (a printf format of the load) and stored (of the value), by
+ * storage type st; false for a v128. A reference is loaded, never stored
+ * here (a store goes through the runtime, where a collector's barrier
+ * would be). */
+static bool field_io(uint8_t st, bool sign, const char **ld, const char **rd, const char **wr) {
+  *wr = "%s";
+  *rd = "%s";
+  switch (st) {
+  case CIS__I8:
+    *ld = "8";
+    *rd = sign ? "(uint32_t)(int32_t)(int8_t)%s" : "(uint32_t)%s";
+    *wr = "(uint8_t)%s";
+    return true;
+  case CIS__I16:
+    *ld = "16";
+    *rd = sign ? "(uint32_t)(int32_t)(int16_t)%s" : "(uint32_t)%s";
+    *wr = "(uint16_t)%s";
+    return true;
+  case CIS__I32: *ld = "32"; return true;
+  case CIS__I64: *ld = "64"; return true;
+  case CIS__F32: *ld = "32"; *rd = "f32_of(%s)"; *wr = "f32_bits(%s)"; return true;
+  case CIS__F64: *ld = "64"; *rd = "f64_of(%s)"; *wr = "f64_bits(%s)"; return true;
+  case CIS__V128: return false;
+  default: *ld = "64"; *rd = "(void *)(uintptr_t)%s"; *wr = NULL; return true;
+  }
+}
+
+/* struct.get/set and array.get/set of field k (an array's: 0) of storage
+ * type st as C (aot_field, aot_elem): a null check, a bounds check, a load
+ * or store at the offset the object's layout gives, with the runtime's
+ * traps. *done false (nothing written) for a v128, and for a store of a
+ * reference, which the runtime makes. */
+static cis_result gc_access(gen *g, enum cis__op op, uint8_t st, uint32_t k, bool *done) {
+  const char *ld, *rd, *wr;
+  bool set = op == CIS__OP_STRUCT_SET || op == CIS__OP_ARRAY_SET;
+  bool is_struct = op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_STRUCT_SET;
+  *done = field_io(st, op == CIS__OP_STRUCT_GET_S || op == CIS__OP_ARRAY_GET_S, &ld, &rd, &wr) && !(set && !wr);
+  if (!*done) return CIS_OK;
+  uint32_t nops = (is_struct ? 1 : 2) + set, at = g->sp - nops;
+  char o[24], i[24], v[24], x[96], q[48];
+  const char *ov = var(g, at, g->stk[at], o);
+  if (is_struct) E("{\nuint8_t *q_ = aot_field(c, %s, %uu, %u);\n", ov, k, g->fi);
+  else E("{\nuint8_t *q_ = aot_elem(c, %s, %s, %u);\n", ov, var(g, at + 1, CIS__I32, i), g->fi);
+  if (set) {
+    snprintf(x, sizeof x, wr, var(g, g->sp - 1, g->stk[g->sp - 1], v));
+    E("st%su(q_, 0, 0, %s);\n}\n", ld, x);
+    g->sp -= nops;
+    return CIS_OK;
+  }
+  g->sp -= nops;
+  TRY(push(g, unpacked(st)));
+  snprintf(q, sizeof q, "ld%su(q_, 0, 0)", ld);
+  snprintf(x, sizeof x, rd, q);
+  E("%s = %s;\n}\n", top(g, 0, v), x);
+  return CIS_OK;
+}
+
+/* GC's instructions (0xFB) and ref.eq. The i31 ones and ref.eq are C
+ * expressions (an i31 is its value shifted left by one, then 1: gc.h);
+ * the others call the runtime's one operation, the interpreter's, so
+ * that objects, traps and the memory account are the same on both. */
+static cis_result gen_gc(gen *g, enum cis__op op, const uint8_t **pp, const uint8_t *end) {
+  const uint8_t *p = *pp;
+  char a[24], b[24], ka[24], kb[48], sa[24];
+  uint32_t x = UINT32_MAX, y = 0, n = 0;
+  uint8_t res = 0;
+  const cis__functype *t = NULL;
+  /* Operands a body changed after validation could lack (tests). */
+  bool typed = op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_ARRAY_INIT_ELEM && op != CIS__OP_ARRAY_LEN;
+  if (g->sp < (op == CIS__OP_REF_EQ ? 2u : typed ? 0u : 1u)) BAD(); /* those: below */
+  switch (op) {
+  case CIS__OP_REF_EQ: {
+    const char *vb = top(g, 0, b), *va = top(g, 1, a);
+    g->sp -= 2;
+    TRY(push(g, CIS__I32));
+    E("%s = %s == %s;\n", top(g, 0, sa), va, vb);
+    return CIS_OK;
+  }
+  case CIS__OP_REF_I31: {
+    const char *v = top(g, 0, b);
+    g->sp--;
+    TRY(push(g, CIS__I31REF));
+    E("%s = (void *)(uintptr_t)(((uint64_t)(%s & 0x7fffffffu) << 1) | 1u);\n", top(g, 0, a), v);
+    return CIS_OK;
+  }
+  case CIS__OP_I31_GET_S:
+  case CIS__OP_I31_GET_U: {
+    const char *r = top(g, 0, b);
+    E("if (AOT_UNLIKELY(!%s)) aot_trap(c, AOT_T_NULL_I31, %u);\n", r, g->fi);
+    g->sp--;
+    TRY(push(g, CIS__I32));
+    if (op == CIS__OP_I31_GET_U) E("%s = (uint32_t)((uintptr_t)%s >> 1) & 0x7fffffffu;\n", top(g, 0, a), r);
+    else E("%s = (uint32_t)((int32_t)((uint32_t)((uintptr_t)%s >> 1) << 1) >> 1);\n", top(g, 0, a), r);
+    return CIS_OK;
+  }
+  case CIS__OP_REF_TEST:
+  case CIS__OP_REF_TEST_NULL:
+  case CIS__OP_REF_CAST:
+  case CIS__OP_REF_CAST_NULL: {
+    /* ref.test's answer replaces the reference; ref.cast leaves it. */
+    uint32_t vt;
+    bool test = op == CIS__OP_REF_TEST || op == CIS__OP_REF_TEST_NULL;
+    if (!cis__read_heaptype(&p, end, &vt) ||
+        !cast_target(g, vt, op == CIS__OP_REF_TEST_NULL || op == CIS__OP_REF_CAST_NULL, false, ka, kb))
+      BAD();
+    *pp = p;
+    if (test) return gc_call(g, op, 1, ka, kb, UINT32_MAX, UINT32_MAX, CIS__I32);
+    cast_open(g, cis__op_info(op)->code, top(g, 0, a), ka, kb);
+    E("}\n");
+    return CIS_OK;
+  }
+  case CIS__OP_BR_ON_CAST:
+  case CIS__OP_BR_ON_CAST_FAIL: {
+    /* The answer (negated for br_on_cast_fail) decides the branch, which
+     * carries the reference as its label's last value; it stays either
+     * way. */
+    uint8_t flags;
+    uint32_t l, ht1, vt;
+    if (!rd_byte(&p, end, &flags) || !rd_u32(&p, end, &l) || !cis__read_heaptype(&p, end, &ht1) ||
+        !cis__read_heaptype(&p, end, &vt) || l >= g->nctl ||
+        !cast_target(g, vt, flags & 2, op == CIS__OP_BR_ON_CAST_FAIL, ka, kb))
+      BAD();
+    *pp = p;
+    cast_open(g, cis__op_info(op)->code, top(g, 0, a), ka, kb);
+    E("if (a_[0]) {\n");
+    branch(g, &g->ctls[g->nctl - 1 - l]);
+    E("}\n}\n");
+    return CIS_OK;
+  }
+  case CIS__OP_ANY_CONVERT_EXTERN:
+  case CIS__OP_EXTERN_CONVERT_ANY:
+    return gc_call(g, op, 1, "0", "0", UINT32_MAX, UINT32_MAX,
+                   op == CIS__OP_ANY_CONVERT_EXTERN ? CIS__ANYREF : CIS__EXTERNREF);
+  case CIS__OP_ARRAY_LEN: {
+    const char *r = top(g, 0, b);
+    g->sp--;
+    TRY(push(g, CIS__I32));
+    E("%s = aot_alen(c, %s, %u);\n", top(g, 0, a), r, g->fi);
+    return CIS_OK;
+  }
+  default: break;
+  }
+  /* The rest name a struct or array type first, then (some) a second
+   * index: a field, a count, a data or element segment, a type. */
+  bool is_struct = op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_STRUCT_SET;
+  RD32(x);
+  const cis__opinfo *info = cis__op_info(op);
+  if (info->imm != CIS__IMM_TYPE) RD32(y);
+  if (!(t = gc_type(g, x, is_struct ? CIS__COMP_STRUCT : CIS__COMP_ARRAY))) BAD();
+  uint32_t ty = UINT32_MAX;
+  switch (op) {
+  case CIS__OP_STRUCT_NEW: n = t->nparams; res = CIS__STRUCTREF; break;
+  case CIS__OP_STRUCT_NEW_DEFAULT: res = CIS__STRUCTREF; break;
+  case CIS__OP_STRUCT_GET:
+  case CIS__OP_STRUCT_GET_S:
+  case CIS__OP_STRUCT_GET_U:
+  case CIS__OP_STRUCT_SET:
+    if (y >= t->nparams) BAD();
+    n = op == CIS__OP_STRUCT_SET ? 2 : 1;
+    res = op == CIS__OP_STRUCT_SET ? 0 : unpacked(t->types[y]);
+    break;
+  case CIS__OP_ARRAY_NEW: n = 2; res = CIS__ARRAYREF; break;
+  case CIS__OP_ARRAY_NEW_DEFAULT: n = 1; res = CIS__ARRAYREF; break;
+  case CIS__OP_ARRAY_NEW_FIXED: n = y; res = CIS__ARRAYREF; break;
+  case CIS__OP_ARRAY_NEW_DATA:
+  case CIS__OP_ARRAY_NEW_ELEM:
+    if (y >= (op == CIS__OP_ARRAY_NEW_DATA ? g->m->ndatas : g->m->nelems)) BAD();
+    n = 2;
+    res = CIS__ARRAYREF;
+    break;
+  case CIS__OP_ARRAY_GET:
+  case CIS__OP_ARRAY_GET_S:
+  case CIS__OP_ARRAY_GET_U: n = 2; res = unpacked(t->types[0]); break;
+  case CIS__OP_ARRAY_SET: n = 3; break;
+  case CIS__OP_ARRAY_FILL: n = 4; break;
+  case CIS__OP_ARRAY_COPY:
+    if (!gc_type(g, y, CIS__COMP_ARRAY)) BAD();
+    ty = y;
+    y = 0;
+    n = 5;
+    break;
+  case CIS__OP_ARRAY_INIT_DATA:
+  case CIS__OP_ARRAY_INIT_ELEM:
+    if (y >= (op == CIS__OP_ARRAY_INIT_DATA ? g->m->ndatas : g->m->nelems)) BAD();
+    n = 4;
+    break;
+  default: BAD();
+  }
+  if (n > g->sp) BAD();
+  *pp = p;
+  if (op == CIS__OP_STRUCT_GET || op == CIS__OP_STRUCT_GET_S || op == CIS__OP_STRUCT_GET_U ||
+      op == CIS__OP_STRUCT_SET || op == CIS__OP_ARRAY_GET || op == CIS__OP_ARRAY_GET_S ||
+      op == CIS__OP_ARRAY_GET_U || op == CIS__OP_ARRAY_SET) {
+    bool done;
+    TRY(gc_access(g, op, t->types[is_struct ? y : 0], y, &done));
+    if (done) return CIS_OK;
+  }
+  snprintf(sa, sizeof sa, "%uu", y);
+  return gc_call(g, op, n, sa, "0", x, ty, res);
+}
+
+/* ------------------------------------------------------------ body */
+
 /* Generates the body of the current function into g->body. */
 static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *ft) {
   const cis__module *m = g->m;
@@ -2301,10 +2586,17 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       E("c->api->%s(c, %u);\n", op == CIS__OP_DATA_DROP ? "data_drop" : "elem_drop", x);
       break;
     }
+    case CIS__OP_REF_EQ:
+      TRY(gen_gc(g, op, &p, end));
+      break;
     default: {
       const char *helper, *conv;
       uint8_t vt;
       bool store;
+      if (cis__op_is_gc(op)) {
+        TRY(gen_gc(g, op, &p, end));
+        break;
+      }
       const simd_row *row = simd_row_of(op);
       if (row) {
         TRY(gen_simd(g, row, info, &p, end));
@@ -2407,15 +2699,18 @@ static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool n
 }
 
 /* Checks that every type the module uses is a value type the generator
- * knows (the validator let through nothing else), and notes v128. */
+ * knows (the validator let through nothing else; a struct's or array's
+ * fields may be packed too), and notes v128. */
 static cis_result check_types(gen *g) {
   const cis__module *m = g->m;
   for (uint32_t i = 0; i < m->ntypes; i++)
-    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
-      if (tclass(m->types[i].types[k]) == TC_V128) g->v128 = true;
-      else if (tclass(m->types[i].types[k]) < 0)
+    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++) {
+      uint8_t t = cis__is_functype(&m->types[i]) ? m->types[i].types[k] : unpacked(m->types[i].types[k]);
+      if (tclass(t) == TC_V128) g->v128 = true;
+      else if (tclass(t) < 0)
         return fail(g, CIS_EINVALID, "type %u: value type 0x%02x is not one the compiled engine "
                     "knows", i, m->types[i].types[k]);
+    }
   for (uint32_t i = 0; i < m->nglobals; i++)
     if (tclass(m->globals[i].type.type) == TC_V128) g->v128 = true;
     else if (tclass(m->globals[i].type.type) < 0)
@@ -2739,6 +3034,8 @@ static void gen_head(gen *g, cis__aot_buf *o) {
       {"SIG_MISMATCH", CIS_TRAP_SIG_MISMATCH}, {"UNDEF_ELEM", CIS_TRAP_UNDEF_ELEM},
       {"UNINIT_ELEM", CIS_TRAP_UNINIT_ELEM}, {"STACK", CIS_TRAP_STACK},
       {"NULL_FUNC", CIS_TRAP_NULL_FUNC}, {"NULL_REF", CIS_TRAP_NULL_REF},
+      {"NULL_I31", CIS_TRAP_NULL_I31}, {"NULL_STRUCT", CIS_TRAP_NULL_STRUCT},
+      {"NULL_ARRAY", CIS_TRAP_NULL_ARRAY}, {"ARRAY_OOB", CIS_TRAP_ARRAY_OOB},
   };
   for (size_t i = 0; i < CIS_ARRAY_LEN(traps); i++)
     cis__aot_buf_printf(o, "#define AOT_T_%s (%d)\n", traps[i].name, traps[i].code);
@@ -2751,6 +3048,13 @@ static void gen_head(gen *g, cis__aot_buf *o) {
                       offsetof(cis_table, elems), offsetof(cis_func, kind),
                       offsetof(cis_func, type_id), offsetof(cis_func, inst),
                       offsetof(cis_func, index));
+  cis__aot_buf_printf(o,
+                      "#define AOT_OFF_OLAY %zu\n#define AOT_OFF_OLEN %zu\n#define AOT_OFF_ODATA %zu\n"
+                      "#define AOT_OFF_LSIZE %zu\n#define AOT_OFF_LFIELDS %zu\n#define AOT_SZ_LFIELD %zu\n"
+                      "#define AOT_OFF_FOFF %zu\n",
+                      offsetof(cis__gcobj, lay), offsetof(cis__gcobj, len), offsetof(cis__gcobj, data),
+                      offsetof(cis__gclayout, size), offsetof(cis__gclayout, fields),
+                      sizeof(struct cis__gcfield), offsetof(struct cis__gcfield, off));
   size_t plen = strlen(cis__aot_prelude_text);
   size_t mem_at = cis__aot_prelude_mem_at, simd_at = cis__aot_prelude_simd_at;
   if (simd_at > plen) simd_at = plen;
@@ -2762,9 +3066,10 @@ static void gen_head(gen *g, cis__aot_buf *o) {
     buf_append(o, cis__aot_prelude_text + mem_at, simd_at - mem_at);
   }
   if (g->v128) buf_append(o, cis__aot_prelude_text + simd_at, plen - simd_at);
-  /* Result structs and function pointer types, one per module type. */
+  /* Result structs and function pointer types, one per function type. */
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
+    if (!cis__is_functype(t)) continue;
     if (t->nresults > 1) {
       cis__aot_buf_printf(o, "struct R%u {", i);
       for (uint32_t k = 0; k < t->nresults; k++)

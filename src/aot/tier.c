@@ -314,12 +314,9 @@ static cis_result tier_setup(cis_module *mod, bool lookup, cis__aot_code *code) 
   mod->tier_data = t;
   /* The cache only: a sound entry runs compiled from the first call. */
   char msg[CIS_ERRMSG_MAX];
-  /* A module the compiled tier does not run (cis__aot_covers) stays on
-   * the baseline, quietly: that is what auto is for. */
-  rc = code                                          ? CIS_OK
-       : cis__aot_covers(m, msg, sizeof msg) != CIS_OK ? CIS_EUNSUPPORTED
-       : lookup                                      ? cis__aot_load(m, false, 0, 0, &code, NULL, msg, sizeof msg)
-                                                     : CIS_ENOTFOUND;
+  rc = code     ? CIS_OK
+       : lookup ? cis__aot_load(m, false, 0, 0, &code, NULL, msg, sizeof msg)
+                : CIS_ENOTFOUND;
   if (rc == CIS_OK) {
     atomic_store(&t->code, code);
     atomic_store(&t->state, CIS__TIER_COMPILED);
