@@ -105,6 +105,17 @@ cis_slot cis__gc_global_read(const cis_global *g);
 /* Collects e's heap now unless a call runs; returns the objects freed. */
 uint64_t cis__gc_collect(cis_engine *e);
 
+/* What the collector asks of a running call (exec.c). */
+/* How many calls of engine e call ex holds (cis__gc_call_begin): its
+ * top-level call's, and those of other engines' instances it entered
+ * from host functions. */
+uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e);
+/* The native frames of call ex, from sp (a frame of the calling thread)
+ * up: true with *hi the end of the range [sp, *hi) that holds them all;
+ * false when that is not known (a stack of unknown bounds, a host
+ * function that switched stacks before calling back into wasm). */
+bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi);
+
 /* Frees engine e's heap: every object. */
 void cis__gc_heap_free(cis_engine *e);
 /* How many objects e's heap holds, and their bytes (tests). */

@@ -11,12 +11,14 @@
 #include "runtime/rt_test.h"
 #include "runtime/gc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char gc_module[] =
     "(module\n"
+    "  (import \"host\" \"reenter\" (func $reenter (param i32) (result i32)))\n"
     "  (type $pt (struct (field $x (mut i32)) (field $y i8) (field $z (mut i16)) (field $w f64)))\n"
     "  (type $bytes (array (mut i8)))\n"
     "  (type $refs (array (mut anyref)))\n"
@@ -29,6 +31,7 @@ static const char gc_module[] =
     " (f64.const 2.5)))\n"
     "  (global $i31 i31ref (ref.i31 (i32.const -5)))\n"
     "  (table $t 4 anyref)\n"
+    "  (tag $boxed (param anyref))\n"
     "  (data $d \"\\01\\02\\03\\04\")\n"
     "  (func (export \"point\") (result i32)\n"
     "    (local $p (ref $pt))\n"
@@ -106,17 +109,71 @@ static const char gc_module[] =
     "    (array.len (array.new_default $bytes (local.get 0))))\n"
     "  (func (export \"huge\") (param i32) (result i32)\n"
     "    (array.len (array.new_default $refs (local.get 0))))\n"
+    "  ;; n arrays of 1 KiB made and dropped: the sum of their lengths\n"
+    "  (func $churn (export \"churn\") (export \"reenter\") (param $n i32) (result i32)\n"
+    "    (local $sum i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (local.set $sum (i32.add (local.get $sum) (array.len (array.new_default $bytes (i32.const 1024)))))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (local.get $sum))\n"
+    "  (func $sum (param $l (ref null $node)) (result i32)\n"
+    "    (local $s i32)\n"
+    "    (block $d (loop $k\n"
+    "      (br_if $d (ref.is_null (local.get $l)))\n"
+    "      (local.set $s (i32.add (local.get $s) (struct.get $node $v (local.get $l))))\n"
+    "      (local.set $l (struct.get $node $next (local.get $l)))\n"
+    "      (br $k)))\n"
+    "    (local.get $s))\n"
+    "  ;; objects held by locals only (a struct; a list of len nodes through its\n"
+    "  ;; head) and by the operand stack (a node under a call) while n arrays\n"
+    "  ;; are churned, directly or through the host (via): 11 + 7 + 1 + .. + len\n"
+    "  (func (export \"held\") (param $n i32) (param $via i32) (param $len i32) (result i32)\n"
+    "    (local $p (ref null $pt)) (local $list (ref null $node))\n"
+    "    (local.set $p (struct.new $pt (i32.const 11) (i32.const 2) (i32.const 3) (f64.const 4)))\n"
+    "    (block $d (loop $l\n"
+    "      (br_if $d (i32.eqz (local.get $len)))\n"
+    "      (local.set $list (struct.new $node (local.get $list) (local.get $len)))\n"
+    "      (local.set $len (i32.sub (local.get $len) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (i32.add (struct.get $pt $x (local.get $p))\n"
+    "      (i32.add (call $sum (local.get $list))\n"
+    "        (struct.get $node $v (struct.get $node $next (struct.new $node\n"
+    "          (struct.new $node (ref.null $node) (i32.const 7))\n"
+    "          (if (result i32) (local.get $via) (then (call $reenter (local.get $n)))\n"
+    "            (else (call $churn (local.get $n))))))))))\n"
+    "  ;; a node carried by a caught exception (an exnref in a local) while n\n"
+    "  ;; arrays are churned, then thrown again and caught: its value, 9\n"
+    "  (func (export \"exn_held\") (param $n i32) (result i32)\n"
+    "    (local $x exnref)\n"
+    "    (local.set $x (block $c (result exnref)\n"
+    "      (try_table (catch_all_ref $c) (throw $boxed (struct.new $node (ref.null $node) (i32.const 9))))\n"
+    "      (unreachable)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (struct.get $node $v (ref.cast (ref $node) (block $c2 (result anyref)\n"
+    "      (try_table (catch $boxed $c2) (throw_ref (local.get $x)))\n"
+    "      (unreachable)))))\n"
     ")\n";
 
 /* The fixture on the interpreter with gc_module. */
 static void open_gc(rt_fixture *f) { rt_fixture_open(f, "interp", gc_module, sizeof gc_module - 1, 0, 0); }
+
+/* Caps f's instance's memory account at bytes (call depth 200). */
+static void set_cap(rt_fixture *f, uint64_t bytes) {
+  cis_limits l;
+  memset(&l, 0, sizeof l);
+  l.max_call_depth = 200;
+  l.max_memory_bytes = bytes;
+  cis_instance_set_limits(f->inst, &l);
+}
 
 /* Calls export name with i32 arguments and one i32 result into *out;
  * returns the call's code. */
 static cis_result call_i32(rt_fixture *f, const char *name, const int32_t *args, size_t nargs, int32_t *out) {
   cis_extern ext;
   assert_int_equal(cis_instance_export(f->inst, name, strlen(name), &ext), CIS_OK);
-  cis_val a[2], r[1];
+  cis_val a[4], r[1];
   for (size_t i = 0; i < nargs; i++) a[i] = (cis_val){.type = CIS_I32, .of.i32 = args[i]};
   uint32_t np, nr;
   const cis_valtype *pt, *rtv;
@@ -251,17 +308,14 @@ static void anyref_api(void **state) {
 }
 
 /* Allocating past the account's cap ends the call with CIS_EMEMLIMIT, as a
- * memory's growth past it does; the objects made so far stay counted,
- * and go with the engine. */
+ * memory's growth past it does, when a collection inside the call finds
+ * everything live (a list held from a local); the objects made so far
+ * stay counted, and go with the engine. */
 static void memory_cap(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  cis_limits l;
-  memset(&l, 0, sizeof l);
-  l.max_call_depth = 200;
-  l.max_memory_bytes = 4u << 20;
-  cis_instance_set_limits(f.inst, &l);
+  set_cap(&f, 4u << 20);
   int32_t n = 1000000; /* a million nodes of 48 bytes and more: past 4 MiB */
   cis_extern ext;
   assert_int_equal(cis_instance_export(f.inst, "list", strlen("list"), &ext), CIS_OK);
@@ -269,7 +323,7 @@ static void memory_cap(void **state) {
   cis_result rc = cis_func_call(f.inst, ext.of.func, &a, 1, &r, 1);
   assert_int_equal(rc, CIS_EMEMLIMIT);
   assert_non_null(strstr(cis_errmsg(f.inst), "memory limit exceeded"));
-  assert_true(cis_instance_memory_used(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  assert_true(cis_instance_memory_used(f.inst) <= (4u << 20) + CIS_MEMORY_SLACK);
   /* a huge array: refused the same way, never allocated */
   int32_t huge = 0x7fffffff;
   expect_trap(&f, "huge", &huge, 1, CIS_EMEMLIMIT, "memory limit exceeded");
@@ -351,13 +405,99 @@ static void cap_with_collections(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  cis_limits l;
-  memset(&l, 0, sizeof l);
-  l.max_call_depth = 200;
-  l.max_memory_bytes = 8u << 20;
-  cis_instance_set_limits(f.inst, &l);
+  set_cap(&f, 8u << 20);
   for (int i = 0; i < 40; i++) run(&f, "garbage", true, 1 << 20); /* 40 MiB in all */
-  assert_true(cis_instance_memory_peak(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  assert_true(cis_instance_memory_peak(f.inst) <= (8u << 20) + CIS_MEMORY_SLACK);
+  rt_fixture_close(&f);
+}
+
+/* One call making 100 MiB of garbage runs under a 1 MiB account: it
+ * collects inside itself, when due and when the account is full. */
+static void in_call_churn(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(&f, 1u << 20);
+  int32_t n = 100 * 1024;
+  assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
+  assert_true(cis_instance_memory_peak(f.inst) <= (1u << 20) + CIS_MEMORY_SLACK);
+  rt_fixture_close(&f);
+}
+
+/* What a collection inside a call leaves: objects held only by locals
+ * (a struct, a list through its head), by the operand stack under a call,
+ * by an exception caught as an exnref; from the frames of a call into a
+ * host function whose callback into wasm collects. Each is read after the
+ * churn (ASan sees a wrong free; without it the values would differ). */
+static void in_call_roots(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(&f, 1u << 20);
+  int32_t direct[3] = {4096, 0, 100}, via[3] = {4096, 1, 100}, n = 4096;
+  assert_int_equal(expect_i32(&f, "held", direct, 3), 11 + 7 + 5050);
+  assert_int_equal(expect_i32(&f, "held", via, 3), 11 + 7 + 5050);
+  assert_int_equal(expect_i32(&f, "exn_held", &n, 1), 9);
+  /* a long list, live across several collections: marked without
+   * recursion */
+  set_cap(&f, 16u << 20);
+  int32_t deep[3] = {32 * 1024, 1, 100000};
+  assert_int_equal(expect_i32(&f, "held", deep, 3), (int32_t)(uint32_t)(11 + 7 + 100000ull * 100001 / 2));
+  rt_fixture_close(&f);
+}
+
+/* While a call this one does not hold runs (another thread's: begun here
+ * by hand), no collection runs inside it: the account fills. When that
+ * call ends, the same call collects again. */
+static void in_call_other_calls(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(&f, 1u << 20);
+  int32_t n = 4096;
+  cis__gc_call_begin(f.e);
+  expect_trap(&f, "churn", &n, 1, CIS_EMEMLIMIT, "memory limit exceeded");
+  cis__gc_call_end(f.e);
+  assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
+  rt_fixture_close(&f);
+}
+
+typedef struct churner {
+  cis_instance *inst;
+  int failed;                /* calls that did not give the expected sum */
+} churner;
+
+static void *churn_calls(void *p) {
+  churner *c = p;
+  cis_extern ext;
+  if (cis_instance_export(c->inst, "churn", strlen("churn"), &ext) != CIS_OK) {
+    c->failed = -1;
+    return NULL;
+  }
+  for (int i = 0; i < 20; i++) {
+    cis_val a = {.type = CIS_I32, .of.i32 = 2048}, r;
+    if (cis_func_call(c->inst, ext.of.func, &a, 1, &r, 1) != CIS_OK || r.of.i32 != 2048 * 1024) c->failed++;
+  }
+  return NULL;
+}
+
+/* Two threads churning on two instances of one engine: a collection runs
+ * inside a call only while the other thread has none running, and a call
+ * starting then waits for it to end (bounded: 20 calls of 2 MiB each). */
+static void in_call_two_threads(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  churner c[2] = {{.inst = f.inst}, {.inst = NULL}};
+  assert_int_equal(cis_instance_new(f.m, f.im, NULL, &c[1].inst), CIS_OK);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, churn_calls, &c[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  assert_int_equal(c[0].failed, 0);
+  assert_int_equal(c[1].failed, 0);
+  cis__gc_collect(f.e);
+  assert_true(cis__gc_count(f.e, NULL) < 100);
+  cis_instance_free(c[1].inst);
   rt_fixture_close(&f);
 }
 
@@ -421,6 +561,8 @@ int main(void) {
       cmocka_unit_test(extern_round_trip),  cmocka_unit_test(kept_across_calls), cmocka_unit_test(anyref_api),
       cmocka_unit_test(memory_cap),         cmocka_unit_test(deep_graphs),  cmocka_unit_test(hostile_modules),
       cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
+      cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
+      cmocka_unit_test(in_call_two_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
