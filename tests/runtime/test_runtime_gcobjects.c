@@ -5,8 +5,11 @@
  * conversions and their round trip, objects in globals, tables and
  * constant expressions, kept alive across calls, the traps the spec names,
  * the memory account's cap hit by allocating in a loop (a typed error,
- * the same as a memory's), anyref values across the public API, and
- * hostile modules (huge arrays, deep object graphs built and dropped).
+ * the same as a memory's), anyref values across the public API, hostile
+ * modules (huge arrays, deep object graphs built and dropped), and
+ * collections inside a call: what its frames hold (locals, operands, an
+ * exnref, outer frames of wasm -> host -> wasm, a host function's C
+ * locals) survives, and none runs while another call does.
  */
 #include "runtime/rt_test.h"
 #include "runtime/gc.h"
@@ -159,13 +162,13 @@ static const char gc_module[] =
 /* The fixture on the interpreter with gc_module. */
 static void open_gc(rt_fixture *f) { rt_fixture_open(f, "interp", gc_module, sizeof gc_module - 1, 0, 0); }
 
-/* Caps f's instance's memory account at bytes (call depth 200). */
-static void set_cap(rt_fixture *f, uint64_t bytes) {
+/* Caps inst's memory account at bytes (call depth 200). */
+static void set_cap(cis_instance *inst, uint64_t bytes) {
   cis_limits l;
   memset(&l, 0, sizeof l);
   l.max_call_depth = 200;
   l.max_memory_bytes = bytes;
-  cis_instance_set_limits(f->inst, &l);
+  cis_instance_set_limits(inst, &l);
 }
 
 /* Calls export name with i32 arguments and one i32 result into *out;
@@ -315,7 +318,7 @@ static void memory_cap(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  set_cap(&f, 4u << 20);
+  set_cap(f.inst, 4u << 20);
   int32_t n = 1000000; /* a million nodes of 48 bytes and more: past 4 MiB */
   cis_extern ext;
   assert_int_equal(cis_instance_export(f.inst, "list", strlen("list"), &ext), CIS_OK);
@@ -405,7 +408,7 @@ static void cap_with_collections(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  set_cap(&f, 8u << 20);
+  set_cap(f.inst, 8u << 20);
   for (int i = 0; i < 40; i++) run(&f, "garbage", true, 1 << 20); /* 40 MiB in all */
   assert_true(cis_instance_memory_peak(f.inst) <= (8u << 20) + CIS_MEMORY_SLACK);
   rt_fixture_close(&f);
@@ -417,7 +420,7 @@ static void in_call_churn(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  set_cap(&f, 1u << 20);
+  set_cap(f.inst, 1u << 20);
   int32_t n = 100 * 1024;
   assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
   assert_true(cis_instance_memory_peak(f.inst) <= (1u << 20) + CIS_MEMORY_SLACK);
@@ -433,14 +436,14 @@ static void in_call_roots(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  set_cap(&f, 1u << 20);
+  set_cap(f.inst, 1u << 20);
   int32_t direct[3] = {4096, 0, 100}, via[3] = {4096, 1, 100}, n = 4096;
   assert_int_equal(expect_i32(&f, "held", direct, 3), 11 + 7 + 5050);
   assert_int_equal(expect_i32(&f, "held", via, 3), 11 + 7 + 5050);
   assert_int_equal(expect_i32(&f, "exn_held", &n, 1), 9);
   /* a long list, live across several collections: marked without
    * recursion */
-  set_cap(&f, 16u << 20);
+  set_cap(f.inst, 16u << 20);
   int32_t deep[3] = {32 * 1024, 1, 100000};
   assert_int_equal(expect_i32(&f, "held", deep, 3), (int32_t)(uint32_t)(11 + 7 + 100000ull * 100001 / 2));
   rt_fixture_close(&f);
@@ -453,12 +456,79 @@ static void in_call_other_calls(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  set_cap(&f, 1u << 20);
+  set_cap(f.inst, 1u << 20);
   int32_t n = 4096;
   cis__gc_call_begin(f.e);
   expect_trap(&f, "churn", &n, 1, CIS_EMEMLIMIT, "memory limit exceeded");
   cis__gc_call_end(f.e);
   assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
+  rt_fixture_close(&f);
+}
+
+/* A host function's frame holding the only reference to an object, as
+ * compiled code's would: host.hold takes a fresh node (its pin cleared,
+ * and the runtime's copy of the argument wiped), keeps only the address
+ * of its field $v, calls back into wasm to churn (user: how many arrays),
+ * then reads the field. */
+static const char hold_module[] =
+    "(module\n"
+    "  (import \"host\" \"hold\" (func $hold (param externref) (result i32)))\n"
+    "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
+    "  (type $bytes (array (mut i8)))\n"
+    "  (func (export \"reenter\") (param $n i32) (result i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (drop (array.new_default $bytes (i32.const 1024)))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (i32.const 0))\n"
+    "  (func (export \"run\") (result i32)\n"
+    "    (call $hold (extern.convert_any (struct.new $node (ref.null $node) (i32.const 42))))))\n";
+
+static cis_result host_hold(cis_call *c, const cis_slot *a, cis_slot *r) {
+  cis__gcobj *o = a[0].externref;
+  o->pinned = 0;
+  const uint8_t *volatile q = o->data + o->lay->fields[1].off; /* inside the object */
+  /* its address taken: under ASan's detect_stack_use_after_return it lives
+   * in a fake frame */
+  __asm__ volatile("" : : "r"(&q) : "memory");
+  ((cis_slot *)a)[0].u64 = 0;
+  o = NULL;
+  cis_instance *inst = cis_call_instance(c);
+  cis_extern ext;
+  cis_result rc = cis_instance_export(inst, "reenter", strlen("reenter"), &ext);
+  cis_slot n = {.i32 = *(const int32_t *)cis_call_user(c)};
+  if (rc == CIS_OK) rc = cis_func_call_slots(inst, ext.of.func, &n, &n);
+  if (rc != CIS_OK) return rc;
+  memcpy(&r[0].i32, (const void *)q, sizeof r[0].i32);
+  return CIS_OK;
+}
+
+/* An object the native frames alone hold, by an address inside it,
+ * outlives a collection inside the call (ASan sees a wrong free). */
+static void in_call_native_frames(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  int32_t n = 4096;
+  cis_module *m;
+  assert_int_equal(cis_module_new_text(f.e, hold_module, sizeof hold_module - 1, &m), CIS_OK);
+  cis_imports *im;
+  cis_host_func_def d = {"host", "hold", "(r)i", host_hold, &n};
+  assert_int_equal(cis_imports_new(f.e, &im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
+  cis_instance *inst;
+  assert_int_equal(cis_instance_new(m, im, NULL, &inst), CIS_OK);
+  set_cap(inst, 1u << 20);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(inst, "run", strlen("run"), &ext), CIS_OK);
+  cis_val r;
+  cis_result rc = cis_func_call(inst, ext.of.func, NULL, 0, &r, 1);
+  if (rc != CIS_OK) fail_msg("run: %s: %s", cis_errname(rc), cis_errmsg(inst));
+  assert_int_equal(r.of.i32, 42);
+  cis_instance_free(inst);
+  cis_imports_free(im);
+  cis_module_free(m);
   rt_fixture_close(&f);
 }
 
@@ -562,7 +632,7 @@ int main(void) {
       cmocka_unit_test(memory_cap),         cmocka_unit_test(deep_graphs),  cmocka_unit_test(hostile_modules),
       cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
       cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
-      cmocka_unit_test(in_call_two_threads),
+      cmocka_unit_test(in_call_two_threads), cmocka_unit_test(in_call_native_frames),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
