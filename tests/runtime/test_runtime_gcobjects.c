@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 static const char gc_module[] =
     "(module\n"
@@ -465,14 +467,71 @@ static void in_call_other_calls(void **state) {
   rt_fixture_close(&f);
 }
 
+/* Runs fn(arg) on a stack of its own (1 MiB), announced to cis by
+ * cis_stack_switched or not. Not under AddressSanitizer, which takes a
+ * stack switch nobody announced to it for an overflow. */
+#if !defined(__SANITIZE_ADDRESS__)
+typedef struct stack_run {
+  void (*fn)(void *);
+  void *arg;
+  bool announce;             /* call cis_stack_switched */
+  void *stack;
+  size_t size;
+  ucontext_t back, co;
+} stack_run;
+
+static stack_run *g_stack_run;
+
+static void stack_run_main(void) {
+  stack_run *r = g_stack_run;
+  if (r->announce) cis_stack_switched(r->stack, r->size);
+  r->fn(r->arg);
+  if (r->announce) cis_stack_switched(NULL, 0);
+  swapcontext(&r->co, &r->back);
+}
+
+static void on_stack(void (*fn)(void *), void *arg, bool announce) {
+  stack_run r = {.fn = fn, .arg = arg, .announce = announce, .size = 1u << 20};
+  r.stack = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(r.stack != MAP_FAILED);
+  stack_run *was = g_stack_run;
+  g_stack_run = &r;
+  assert_int_equal(getcontext(&r.co), 0);
+  r.co.uc_stack.ss_sp = r.stack;
+  r.co.uc_stack.ss_size = r.size;
+  r.co.uc_link = NULL;
+  makecontext(&r.co, stack_run_main, 0);
+  assert_int_equal(swapcontext(&r.back, &r.co), 0);
+  g_stack_run = was;
+  munmap(r.stack, r.size);
+}
+#endif
+
+/* A call of export "reenter" of inst with n, on a stack of its own or not. */
+typedef struct reenter_call {
+  cis_instance *inst;
+  int32_t n;
+  cis_result rc;
+} reenter_call;
+
+static void reenter_run(void *p) {
+  reenter_call *c = p;
+  cis_extern ext;
+  c->rc = cis_instance_export(c->inst, "reenter", strlen("reenter"), &ext);
+  cis_slot v = {.i32 = c->n};
+  if (c->rc == CIS_OK) c->rc = cis_func_call_slots(c->inst, ext.of.func, &v, &v);
+}
+
 /* A host function's frame holding the only reference to an object, as
  * compiled code's would: host.hold takes a fresh node (its pin cleared,
  * and the runtime's copy of the argument wiped), keeps only the address
  * of its field $v, calls back into wasm to churn (user: how many arrays),
- * then reads the field. */
+ * then reads the field. host.aside calls back into wasm to churn on
+ * another stack (announced). */
 static const char hold_module[] =
     "(module\n"
     "  (import \"host\" \"hold\" (func $hold (param externref) (result i32)))\n"
+    "  (import \"host\" \"aside\" (func $aside (param i32) (result i32)))\n"
     "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
     "  (type $bytes (array (mut i8)))\n"
     "  (func (export \"reenter\") (param $n i32) (result i32)\n"
@@ -483,7 +542,8 @@ static const char hold_module[] =
     "      (br $l)))\n"
     "    (i32.const 0))\n"
     "  (func (export \"run\") (result i32)\n"
-    "    (call $hold (extern.convert_any (struct.new $node (ref.null $node) (i32.const 42))))))\n";
+    "    (call $hold (extern.convert_any (struct.new $node (ref.null $node) (i32.const 42)))))\n"
+    "  (func (export \"aside\") (param i32) (result i32) (call $aside (local.get 0))))\n";
 
 static cis_result host_hold(cis_call *c, const cis_slot *a, cis_slot *r) {
   cis__gcobj *o = a[0].externref;
@@ -494,42 +554,126 @@ static cis_result host_hold(cis_call *c, const cis_slot *a, cis_slot *r) {
   __asm__ volatile("" : : "r"(&q) : "memory");
   ((cis_slot *)a)[0].u64 = 0;
   o = NULL;
-  cis_instance *inst = cis_call_instance(c);
-  cis_extern ext;
-  cis_result rc = cis_instance_export(inst, "reenter", strlen("reenter"), &ext);
-  cis_slot n = {.i32 = *(const int32_t *)cis_call_user(c)};
-  if (rc == CIS_OK) rc = cis_func_call_slots(inst, ext.of.func, &n, &n);
-  if (rc != CIS_OK) return rc;
+  reenter_call rc = {.inst = cis_call_instance(c), .n = *(const int32_t *)cis_call_user(c)};
+  reenter_run(&rc);
+  if (rc.rc != CIS_OK) return rc.rc;
   memcpy(&r[0].i32, (const void *)q, sizeof r[0].i32);
   return CIS_OK;
+}
+
+static cis_result host_aside(cis_call *c, const cis_slot *a, cis_slot *r) {
+  reenter_call rc = {.inst = cis_call_instance(c), .n = a[0].i32, .rc = CIS_EUNSUPPORTED};
+#if !defined(__SANITIZE_ADDRESS__)
+  on_stack(reenter_run, &rc, true);
+#endif
+  r[0].i32 = 0;
+  return rc.rc;
+}
+
+/* The fixture's engine with an instance of hold_module (account: 1 MiB;
+ * user of host.hold: *n). */
+typedef struct hold_fixture {
+  rt_fixture f;
+  cis_module *m;
+  cis_imports *im;
+  cis_instance *inst;
+} hold_fixture;
+
+static void hold_open(hold_fixture *h, int32_t *n) {
+  open_gc(&h->f);
+  assert_int_equal(cis_module_new_text(h->f.e, hold_module, sizeof hold_module - 1, &h->m), CIS_OK);
+  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n}, {"host", "aside", "(i)i", host_aside, NULL}};
+  assert_int_equal(cis_imports_new(h->f.e, &h->im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(h->im, d, 2), CIS_OK);
+  assert_int_equal(cis_instance_new(h->m, h->im, NULL, &h->inst), CIS_OK);
+  set_cap(h->inst, 1u << 20);
+}
+
+static void hold_close(hold_fixture *h) {
+  cis_instance_free(h->inst);
+  cis_imports_free(h->im);
+  cis_module_free(h->m);
+  rt_fixture_close(&h->f);
 }
 
 /* An object the native frames alone hold, by an address inside it,
  * outlives a collection inside the call (ASan sees a wrong free). */
 static void in_call_native_frames(void **state) {
   (void)state;
-  rt_fixture f;
-  open_gc(&f);
+  hold_fixture h;
   int32_t n = 4096;
-  cis_module *m;
-  assert_int_equal(cis_module_new_text(f.e, hold_module, sizeof hold_module - 1, &m), CIS_OK);
-  cis_imports *im;
-  cis_host_func_def d = {"host", "hold", "(r)i", host_hold, &n};
-  assert_int_equal(cis_imports_new(f.e, &im), CIS_OK);
-  assert_int_equal(cis_imports_add_host_funcs(im, &d, 1), CIS_OK);
-  cis_instance *inst;
-  assert_int_equal(cis_instance_new(m, im, NULL, &inst), CIS_OK);
-  set_cap(inst, 1u << 20);
+  hold_open(&h, &n);
   cis_extern ext;
-  assert_int_equal(cis_instance_export(inst, "run", strlen("run"), &ext), CIS_OK);
+  assert_int_equal(cis_instance_export(h.inst, "run", strlen("run"), &ext), CIS_OK);
   cis_val r;
-  cis_result rc = cis_func_call(inst, ext.of.func, NULL, 0, &r, 1);
-  if (rc != CIS_OK) fail_msg("run: %s: %s", cis_errname(rc), cis_errmsg(inst));
+  cis_result rc = cis_func_call(h.inst, ext.of.func, NULL, 0, &r, 1);
+  if (rc != CIS_OK) fail_msg("run: %s: %s", cis_errname(rc), cis_errmsg(h.inst));
   assert_int_equal(r.of.i32, 42);
-  cis_instance_free(inst);
-  cis_imports_free(im);
-  cis_module_free(m);
-  rt_fixture_close(&f);
+  hold_close(&h);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* A call of export "aside" (4096 arrays churned by a call back on
+ * another stack) of inst. */
+typedef struct aside_call {
+  cis_instance *inst;
+  cis_result rc;
+} aside_call;
+
+static void aside_run(aside_call *c) {
+  cis_extern ext;
+  c->rc = cis_instance_export(c->inst, "aside", strlen("aside"), &ext);
+  cis_val a = {.type = CIS_I32, .of.i32 = 4096}, r;
+  if (c->rc == CIS_OK) c->rc = cis_func_call(c->inst, ext.of.func, &a, 1, &r, 1);
+}
+
+static void *aside_thread(void *p) {
+  aside_run(p);
+  return NULL;
+}
+#endif
+
+/* Native frames are read only on a stack whose bounds are known: a call
+ * on a stack nobody announced, or whose host function calls back into
+ * wasm on another stack, does not collect inside itself (the account
+ * fills); on an announced stack it does. */
+static void in_call_switched_stacks(void **state) {
+  (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+  skip();
+#else
+  hold_fixture h;
+  int32_t n = 4096;
+  hold_open(&h, &n);
+  reenter_call c = {.inst = h.inst, .n = 4096};
+  on_stack(reenter_run, &c, false);
+  assert_int_equal(c.rc, CIS_EMEMLIMIT);
+  on_stack(reenter_run, &c, true);
+  assert_int_equal(c.rc, CIS_OK);
+  reenter_run(&c);
+  assert_int_equal(c.rc, CIS_OK);
+  /* host.aside's stack lies below this thread's here: the call stack
+   * check refuses the call back */
+  aside_call ac = {.inst = h.inst};
+  aside_run(&ac);
+  assert_int_equal(ac.rc, CIS_TRAP_STACK);
+  /* on a thread whose stack lies below host.aside's (mapped low), the
+   * call back runs, and does not collect */
+  size_t size = 8u << 20;
+  void *low = mmap((void *)(uintptr_t)0x200000000ull, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  assert_true(low != MAP_FAILED);
+  pthread_attr_t at;
+  pthread_t t;
+  assert_int_equal(pthread_attr_init(&at), 0);
+  assert_int_equal(pthread_attr_setstack(&at, low, size), 0);
+  assert_int_equal(pthread_create(&t, &at, aside_thread, &ac), 0);
+  pthread_join(t, NULL);
+  pthread_attr_destroy(&at);
+  munmap(low, size);
+  if (ac.rc != CIS_EMEMLIMIT) fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
+  hold_close(&h);
+#endif
 }
 
 typedef struct churner {
@@ -633,6 +777,7 @@ int main(void) {
       cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
       cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
       cmocka_unit_test(in_call_two_threads), cmocka_unit_test(in_call_native_frames),
+      cmocka_unit_test(in_call_switched_stacks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
