@@ -772,7 +772,7 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
     }
   }
   for (cis__gcobj *o = h->objs; o; o = o->next)
-    if (o->pinned || (w.n && words_hit(&w, o))) mark_val(h, &st, (uint64_t)(uintptr_t)o);
+    if (o->pins || (w.n && words_hit(&w, o))) mark_val(h, &st, (uint64_t)(uintptr_t)o);
   free(w.p);
   cis__engine_rt *r = rt_of(e);
   pthread_mutex_lock(&r->pin_lock);
@@ -963,7 +963,10 @@ void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const ci
   pthread_mutex_lock(&h->lock);
   for (uint32_t i = 0, k = 0; i < n; k += types[i] == CIS__V128 ? 2 : 1, i++) {
     uint64_t v = slots[k].u64;
-    if (cis__vt_is_ref(types[i]) && v && !(v & 1) && set_has(h, (uintptr_t)v)) ((cis__gcobj *)(uintptr_t)v)->pinned = 1;
+    if (cis__vt_is_ref(types[i]) && v && !(v & 1) && set_has(h, (uintptr_t)v)) {
+      cis__gcobj *o = (cis__gcobj *)(uintptr_t)v;
+      o->pins += o->pins != UINT32_MAX; /* so many that it stays for good */
+    }
   }
   pthread_mutex_unlock(&h->lock);
 }
@@ -997,6 +1000,25 @@ void *cis_anyref_host(const cis_val *v) {
   void *x = NULL;
   if (cis_anyref_kind_of(v) == CIS_ANYREF_HOST) memcpy(&x, ((const cis__gcobj *)v->of.externref)->data, sizeof x);
   return x;
+}
+
+cis_result cis_anyref_release(cis_instance *inst, const cis_val *v) {
+  if (!inst || !v) return CIS_EINVAL;
+  if (v->type != CIS_ANYREF && v->type != CIS_EXTERNREF)
+    return cis__fail(inst, CIS_EINVAL, "value type 0x%02x is no reference of any's or extern's hierarchy",
+                     (unsigned)v->type);
+  cis__gcheap *h = heap_of(inst->engine, false);
+  uint64_t r = v->of.u64;
+  if (!h || !r || (r & 1)) return CIS_OK; /* null, an i31, or no object at all */
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&h->lock);
+  if (set_has(h, (uintptr_t)r)) {
+    cis__gcobj *o = (cis__gcobj *)(uintptr_t)r;
+    if (!o->pins) rc = CIS_EINVAL;
+    else if (o->pins != UINT32_MAX) o->pins--;
+  }
+  pthread_mutex_unlock(&h->lock);
+  return rc == CIS_OK ? rc : cis__fail(inst, rc, "the reference was released more times than it was handed out");
 }
 
 cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out) {

@@ -30,8 +30,9 @@
  * globals and tables of any's and extern's hierarchies of every instance
  * (registered at instantiation, until they are freed), the engine's kept
  * exceptions, every object the host was handed (a result, a host
- * function's argument, cis_global_get, cis_anyref_from_host: pinned until
- * the engine is freed), and inside a call what its frames hold: the
+ * function's argument, cis_global_get, cis_anyref_from_host: pinned, once
+ * per handing, until the host releases it with cis_anyref_release or the
+ * engine is freed), and inside a call what its frames hold: the
  * interpreter's value stack up to ex->sp, the values of the call's
  * exceptions, and the thread's native stack from the collector's frame to
  * the one the call entered at (compiled code and host functions hold
@@ -77,7 +78,9 @@ typedef struct cis__gcobj {
   uint32_t len;              /* an array's elements */
   uint8_t kind;              /* CIS__GC_OBJ, CIS__GC_EXTERN or CIS__GC_I31BOX */
   uint8_t mark;              /* reached, during a collection */
-  uint8_t pinned;            /* the host was handed it: a root until the engine goes */
+  uint32_t pins;             /* times the host was handed it, less those it released
+                                (cis_anyref_release): a root while not 0;
+                                UINT32_MAX stays */
   _Alignas(16) uint8_t data[]; /* fields, elements, or the wrapped externref */
 } cis__gcobj;
 
@@ -104,7 +107,7 @@ void cis__gc_call_end(cis_engine *e);
  * when inst shares any with another engine. CIS_ENOMEM (message on the
  * engine). */
 cis_result cis__gc_adopt(cis_instance *inst);
-/* Pins what the host is handed: slot values n[0..) of types types[0..)
+/* Pins what the host is handed (once more each): slot values n[0..) of types types[0..)
  * (full value types through vts when not NULL; a v128 takes two slots)
  * that are objects of e's heap. */
 void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const cis_slot *slots);

@@ -527,11 +527,13 @@ static void reenter_run(void *p) {
  * and the runtime's copy of the argument wiped), keeps only the address
  * of its field $v, calls back into wasm to churn (user: how many arrays),
  * then reads the field. host.aside calls back into wasm to churn on
- * another stack (announced). */
+ * another stack (announced). host.take releases its argument when its
+ * user flag says so. */
 static const char hold_module[] =
     "(module\n"
     "  (import \"host\" \"hold\" (func $hold (param externref) (result i32)))\n"
     "  (import \"host\" \"aside\" (func $aside (param i32) (result i32)))\n"
+    "  (import \"host\" \"take\" (func $take (param externref) (result i32)))\n"
     "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
     "  (type $bytes (array (mut i8)))\n"
     "  (func (export \"reenter\") (param $n i32) (result i32)\n"
@@ -543,11 +545,18 @@ static const char hold_module[] =
     "    (i32.const 0))\n"
     "  (func (export \"run\") (result i32)\n"
     "    (call $hold (extern.convert_any (struct.new $node (ref.null $node) (i32.const 42)))))\n"
-    "  (func (export \"aside\") (param i32) (result i32) (call $aside (local.get 0))))\n";
+    "  (func (export \"aside\") (param i32) (result i32) (call $aside (local.get 0)))\n"
+    "  ;; n fresh arrays of 1 KiB handed to the host\n"
+    "  (func (export \"give\") (param $n i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (drop (call $take (extern.convert_any (array.new_default $bytes (i32.const 1024)))))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))))\n";
 
 static cis_result host_hold(cis_call *c, const cis_slot *a, cis_slot *r) {
   cis__gcobj *o = a[0].externref;
-  o->pinned = 0;
+  o->pins = 0;
   const uint8_t *volatile q = o->data + o->lay->fields[1].off; /* inside the object */
   /* its address taken: under ASan's detect_stack_use_after_return it lives
    * in a fake frame */
@@ -570,6 +579,12 @@ static cis_result host_aside(cis_call *c, const cis_slot *a, cis_slot *r) {
   return rc.rc;
 }
 
+static cis_result host_take(cis_call *c, const cis_slot *a, cis_slot *r) {
+  r[0].i32 = 0;
+  cis_val v = {.type = CIS_EXTERNREF, .of = a[0]};
+  return *(const bool *)cis_call_user(c) ? cis_anyref_release(cis_call_instance(c), &v) : CIS_OK;
+}
+
 /* The fixture's engine with an instance of hold_module (account: 1 MiB;
  * user of host.hold: *n). */
 typedef struct hold_fixture {
@@ -577,14 +592,18 @@ typedef struct hold_fixture {
   cis_module *m;
   cis_imports *im;
   cis_instance *inst;
+  bool release;              /* host.take releases its argument */
 } hold_fixture;
 
 static void hold_open(hold_fixture *h, int32_t *n) {
   open_gc(&h->f);
   assert_int_equal(cis_module_new_text(h->f.e, hold_module, sizeof hold_module - 1, &h->m), CIS_OK);
-  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n}, {"host", "aside", "(i)i", host_aside, NULL}};
+  h->release = false;
+  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n},
+                           {"host", "aside", "(i)i", host_aside, NULL},
+                           {"host", "take", "(r)i", host_take, &h->release}};
   assert_int_equal(cis_imports_new(h->f.e, &h->im), CIS_OK);
-  assert_int_equal(cis_imports_add_host_funcs(h->im, d, 2), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(h->im, d, 3), CIS_OK);
   assert_int_equal(cis_instance_new(h->m, h->im, NULL, &h->inst), CIS_OK);
   set_cap(h->inst, 1u << 20);
 }
@@ -610,6 +629,69 @@ static void in_call_native_frames(void **state) {
   if (rc != CIS_OK) fail_msg("run: %s: %s", cis_errname(rc), cis_errmsg(h.inst));
   assert_int_equal(r.of.i32, 42);
   hold_close(&h);
+}
+
+/* Objects a host function is handed stay until it releases them: a
+ * module giving it fresh ones in a loop fills a small account unless it
+ * does, and runs within it when it does. */
+static void released_arguments(void **state) {
+  (void)state;
+  hold_fixture h;
+  int32_t n = 0;
+  hold_open(&h, &n);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(h.inst, "give", strlen("give"), &ext), CIS_OK);
+  cis_val a = {.type = CIS_I32, .of.i32 = 4096};
+  assert_int_equal(cis_func_call(h.inst, ext.of.func, &a, 1, NULL, 0), CIS_EMEMLIMIT);
+  hold_close(&h);
+  hold_open(&h, &n);
+  h.release = true;
+  assert_int_equal(cis_instance_export(h.inst, "give", strlen("give"), &ext), CIS_OK);
+  cis_result rc = cis_func_call(h.inst, ext.of.func, &a, 1, NULL, 0);
+  if (rc != CIS_OK) fail_msg("give: %s: %s", cis_errname(rc), cis_errmsg(h.inst));
+  hold_close(&h);
+}
+
+/* A result is held once per handing: collected after the last release;
+ * releasing more, or what is no reference, is refused; null, an i31 or a
+ * host's externref have nothing to release. */
+static void released_results(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "cycle", strlen("cycle"), &ext), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, NULL, 0, &r, 1), CIS_OK);
+  run(&f, "cycle_keep", false, 0);
+  run(&f, "clear", false, 0);
+  assert_int_equal(cis__gc_collect(f.e), 2); /* cycle_keep's: nobody holds them */
+  /* the same object handed out twice more: through the global */
+  cis_extern g;
+  assert_int_equal(cis_instance_export(f.inst, "keep_g", strlen("keep_g"), &g), CIS_OK);
+  assert_int_equal(cis_global_set(g.of.global, r), CIS_OK);
+  cis_val r2 = cis_global_get(g.of.global);
+  assert_ptr_equal(r2.of.externref, r.of.externref);
+  run(&f, "clear", false, 0);
+  assert_int_equal(cis_anyref_release(f.inst, &r), CIS_OK);
+  assert_int_equal(cis__gc_collect(f.e), 0); /* r2 still holds it */
+  assert_int_equal(cis_anyref_kind_of(&r2), CIS_ANYREF_STRUCT);
+  assert_int_equal(cis_anyref_release(f.inst, &r2), CIS_OK);
+  assert_int_equal(cis__gc_collect(f.e), 2);
+  /* hostile: once more than handed out; the wrong value types; nothing */
+  cis_val obj = {.type = CIS_ANYREF};
+  assert_int_equal(cis_anyref_from_host(f.inst, (void *)0x13, &obj), CIS_OK);
+  assert_int_equal(cis_anyref_release(f.inst, &obj), CIS_OK);
+  assert_int_equal(cis_anyref_release(f.inst, &obj), CIS_EINVAL); /* not collected yet: refused */
+  assert_non_null(strstr(cis_errmsg(f.inst), "released more times"));
+  cis_val i32 = {.type = CIS_I32, .of.i32 = 4};
+  assert_int_equal(cis_anyref_release(f.inst, &i32), CIS_EINVAL);
+  cis_val none[] = {{.type = CIS_ANYREF}, {.type = CIS_ANYREF, .of.u64 = 7}, {.type = CIS_EXTERNREF, .of.externref = &f}};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    assert_int_equal(cis_anyref_release(f.inst, &none[i]), CIS_OK);
+  assert_int_equal(cis_anyref_release(NULL, &none[0]), CIS_EINVAL);
+  assert_int_equal(cis_anyref_release(f.inst, NULL), CIS_EINVAL);
+  rt_fixture_close(&f);
 }
 
 #if !defined(__SANITIZE_ADDRESS__)
@@ -777,7 +859,8 @@ int main(void) {
       cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
       cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
       cmocka_unit_test(in_call_two_threads), cmocka_unit_test(in_call_native_frames),
-      cmocka_unit_test(in_call_switched_stacks),
+      cmocka_unit_test(in_call_switched_stacks), cmocka_unit_test(released_arguments),
+      cmocka_unit_test(released_results),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
