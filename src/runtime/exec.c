@@ -2,7 +2,9 @@
  * This file implements calls: the public call functions, the cis__exec that
  * carries one top-level call's limits, the slow-path check behind the
  * engines' tick counter, dispatch to host functions and engines, what a host
- * function may ask of its call, and cancellation.
+ * function may ask of its call, cancellation, and what GC's collector asks
+ * of a running call (the engines whose calls it holds, where its native
+ * frames lie: gc.h).
  *
  * One top-level call gets one deadline, one fuel budget and one depth
  * counter, shared by everything it reaches: wasm in any instance, host
