@@ -1,6 +1,7 @@
 /*
  * This file implements the tests of GC's objects at run time on the
- * interpreter (WebAssembly 3.0): struct and array objects with packed
+ * engine argv[1] names (the interpreter without one; ctest runs them
+ * compiled too) (WebAssembly 3.0): struct and array objects with packed
  * fields, i31 references, casts and br_on_cast, the externref
  * conversions and their round trip, objects in globals, tables and
  * constant expressions, kept alive across calls, the traps the spec names,
@@ -161,8 +162,11 @@ static const char gc_module[] =
     "      (unreachable)))))\n"
     ")\n";
 
-/* The fixture on the interpreter with gc_module. */
-static void open_gc(rt_fixture *f) { rt_fixture_open(f, "interp", gc_module, sizeof gc_module - 1, 0, 0); }
+/* The engine the tests run on: argv[1], "interp" without one. */
+static const char *g_engine = "interp";
+
+/* The fixture on g_engine with gc_module. */
+static void open_gc(rt_fixture *f) { rt_fixture_open(f, g_engine, gc_module, sizeof gc_module - 1, 0, 0); }
 
 /* Caps inst's memory account at bytes (call depth 200). */
 static void set_cap(cis_instance *inst, uint64_t bytes) {
@@ -599,9 +603,9 @@ static void hold_open(hold_fixture *h, int32_t *n) {
   open_gc(&h->f);
   assert_int_equal(cis_module_new_text(h->f.e, hold_module, sizeof hold_module - 1, &h->m), CIS_OK);
   h->release = false;
-  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n},
-                           {"host", "aside", "(i)i", host_aside, NULL},
-                           {"host", "take", "(r)i", host_take, &h->release}};
+  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n, 0},
+                           {"host", "aside", "(i)i", host_aside, NULL, 0},
+                           {"host", "take", "(r)i", host_take, &h->release, 0}};
   assert_int_equal(cis_imports_new(h->f.e, &h->im), CIS_OK);
   assert_int_equal(cis_imports_add_host_funcs(h->im, d, 3), CIS_OK);
   assert_int_equal(cis_instance_new(h->m, h->im, NULL, &h->inst), CIS_OK);
@@ -851,7 +855,8 @@ static void hostile_modules(void **state) {
   cis_engine_free(e);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) g_engine = argv[1];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(objects_and_fields), cmocka_unit_test(traps),        cmocka_unit_test(casts),
       cmocka_unit_test(extern_round_trip),  cmocka_unit_test(kept_across_calls), cmocka_unit_test(anyref_api),
@@ -862,5 +867,6 @@ int main(void) {
       cmocka_unit_test(in_call_switched_stacks), cmocka_unit_test(released_arguments),
       cmocka_unit_test(released_results),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  /* the compiled engine compiles into a private CIS_HOME */
+  return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
 }
