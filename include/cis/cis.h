@@ -148,9 +148,10 @@ typedef enum cis_valtype {
   /* GC's references (WebAssembly 3.0): any value of any's hierarchy
    * (anyref, eqref, i31ref, structref, arrayref, nullref and references
    * to struct and array types) crosses the API as CIS_ANYREF, opaque
-   * (of.externref; NULL is null), valid until the engine is freed: look
-   * into it with cis_anyref_kind; only what a call returned, or
-   * cis_anyref_from_host made, may be passed back (or null). */
+   * (of.externref; NULL is null), valid until it is released
+   * (cis_anyref_release) or the engine is freed: look into it with
+   * cis_anyref_kind; only what a call returned, or cis_anyref_from_host
+   * made, may be passed back (or null). */
   CIS_ANYREF = 0x6e,
 } cis_valtype;
 
@@ -606,6 +607,15 @@ CIS_EXTERN void *cis_anyref_host(const cis_val *v);
  * charged to inst's memory account. Errors: CIS_EINVAL, CIS_EMEMLIMIT,
  * CIS_ENOMEM. */
 CIS_EXTERN cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out);
+/* Lets go of v, an object of inst's engine the host was handed (a call's
+ * result, a host function's argument, cis_global_get,
+ * cis_anyref_from_host): each handing holds it once, and it stays until
+ * each is released or the engine is freed. After the last, v (and every
+ * copy of it) must not be used: the object may be collected. Null, an
+ * i31, or an externref that is no object: nothing to do. Errors:
+ * CIS_EINVAL (NULL arguments; not a CIS_ANYREF or CIS_EXTERNREF value;
+ * released more often than it was handed out). */
+CIS_EXTERN cis_result cis_anyref_release(cis_instance *inst, const cis_val *v);
 
 /* The same with untyped slots, for embedders that know the signature. */
 CIS_EXTERN cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,

@@ -255,6 +255,20 @@ AOT_V2_FN __attribute__((unused)) static inline v128 aot_pshufb0(v128 x, v128 m)
 #define AOT_SHUFFLE0(x, m, other) (other)
 #endif
 
+/* The v128 variables of a function with a try (codegen.c, var_ctype).
+ * GCC 12 lowers a vector operation the target lacks (an i64x2 multiply,
+ * an arithmetic i64x2 shift, ...) lane by lane, and crashes doing so
+ * (an internal error in tree_vec_extract, pass veclower2) on values that
+ * live across the try's __builtin_setjmp. A compile that crashed is made
+ * again with AOT_TRY_SAFE (cache.c, compile_units), which keeps them in
+ * memory: the lowering then works on loaded copies. Only such compiles
+ * pay for it. */
+#ifdef AOT_TRY_SAFE
+#define AOT_TV volatile v128
+#else
+#define AOT_TV v128
+#endif
+
 /* The i64x2 comparisons in the base body, a lane at a time: SSE2 has no
  * 64-bit lane compare (pcmpeqq is SSE4.1, pcmpgtq SSE4.2), and GCC 12 at
  * -O2, lowering one in a function with a try (__builtin_setjmp) where

@@ -928,7 +928,15 @@ struct cis__aot_job {
   const cis__module *m;                /* gen_later: the module, borrowed until the spawn */
   unsigned slots;                      /* compiles at once per cache folder (take_slot) */
   time_t since;                        /* when compile_store started (lock_say) */
+  bool try_safe;                       /* compiling again with AOT_TRY_SAFE (compile_store) */
 };
+
+/* Whether msg, a failed compile's, says the compiler crashed (GCC writes
+ * the pass it was in first, then "internal compiler error"). */
+static bool compiler_crashed(const char *msg) {
+  return strstr(msg, "during GIMPLE pass") || strstr(msg, "during RTL pass") ||
+         strstr(msg, "internal compiler error");
+}
 
 /* Whether the compiler's end (status, the start of its output) is one
  * its bounds made: the CPU time limit's signals, or an allocation that
@@ -1798,12 +1806,15 @@ static cis_result compile_units(cis__aot_job *j, int lfd, bool *bounded, char *m
   const uint32_t n = j->nunits;
   char c[160], o[160];
   *bounded = false;
+  /* The first word of each compile's tail, when the job compiles again
+   * after the compiler crashed (aot_prelude_simd.h, AOT_TV). */
+  const size_t skip = !j->try_safe;
   if (n <= 1) {
     lock_say(j, lfd, "compiling", 0, 1);
     work_path(j, c, sizeof c, false, UINT32_MAX, ".c");
     work_path(j, o, sizeof o, false, UINT32_MAX, ".so");
-    const char *tail[] = {"-o", o, c};
-    return run_cc(j, tail, 3, unit_cpu(j, 0), bounded, msg, cap);
+    const char *tail[] = {"-DAOT_TRY_SAFE", "-o", o, c};
+    return run_cc(j, tail + skip, 4 - skip, unit_cpu(j, 0), bounded, msg, cap);
   }
   int extra[CIS__AOT_UNITS_MAX];
   unsigned nextra = 0;
@@ -1819,8 +1830,8 @@ static cis_result compile_units(cis__aot_job *j, int lfd, bool *bounded, char *m
       lock_say(j, lfd, "compiling", done, n);
       work_path(j, c, sizeof c, false, next, ".c");
       work_path(j, o, sizeof o, false, next, ".o");
-      const char *tail[] = {"-c", "-o", o, c};
-      rc = cc_start(j, tail, 4, unit_cpu(j, next), next, &runs[nrun], msg, cap);
+      const char *tail[] = {"-DAOT_TRY_SAFE", "-c", "-o", o, c};
+      rc = cc_start(j, tail + skip, 5 - skip, unit_cpu(j, next), next, &runs[nrun], msg, cap);
       if (rc == CIS_OK) nrun++;
     }
     for (unsigned i = 0; rc == CIS_OK && i < nrun;) {
@@ -1897,6 +1908,12 @@ static cis_result compile_store(cis__aot_job *j, char *msg, size_t cap) {
     bool bounded;
     child_step("compiling", 0);
     rc = compile_units(j, lfd, &bounded, msg, cap);
+    if (rc == CIS_EIO && compiler_crashed(msg)) {
+      /* Once more with the v128 variables of functions with a try in
+       * memory (aot_prelude_simd.h, AOT_TV): the crash GCC 12 has there. */
+      j->try_safe = true;
+      rc = compile_units(j, lfd, &bounded, msg, cap);
+    }
     child_step("storing", child_step_s(j->k.nbytes, 1));
     if (rc == CIS_OK) rc = store_entry(j, msg, cap);
     else if (bounded && j->cache) remember_refusal(j, msg);

@@ -1071,11 +1071,19 @@ static const simd_row *simd_row_of(enum cis__op op) {
   return NULL;
 }
 
+/* The C type of a variable of type tc in the current function: a v128
+ * of a function with a try is AOT_TV (aot_prelude_simd.h), a v128 kept
+ * in memory when the compile is made again after GCC crashed on it. */
+static const char *var_ctype(const gen *g, int tc) {
+  if (tc < 0) return "cis_invalid_type";
+  return tc == TC_V128 && g->has_try ? "AOT_TV" : CTYPE[tc];
+}
+
 /* X<pos>, the i16 lanes v<pos> was widened from, declared once per
  * function. */
 static const char *xvar(gen *g, uint32_t pos, char buf[24]) {
   if (!(g->xdecl >> pos & 1)) {
-    cis__aot_buf_printf(&g->decls, "v128 X%u;\n", pos);
+    cis__aot_buf_printf(&g->decls, "%s X%u;\n", var_ctype(g, TC_V128), pos);
     g->xdecl |= 1ull << pos;
   }
   snprintf(buf, 24, "X%u", pos);
@@ -1167,7 +1175,7 @@ static void simd_track(gen *g, enum cis__op op, const uint8_t *p, const uint8_t 
 /* U<pos> (UK_*), declared once per function. */
 static const char *uvar(gen *g, uint32_t pos, char buf[24]) {
   if (!(g->udecl >> pos & 1)) {
-    cis__aot_buf_printf(&g->decls, "v128 U%u;\n", pos);
+    cis__aot_buf_printf(&g->decls, "%s U%u;\n", var_ctype(g, TC_V128), pos);
     g->udecl |= 1ull << pos;
   }
   snprintf(buf, 24, "U%u", pos);
@@ -1177,7 +1185,7 @@ static const char *uvar(gen *g, uint32_t pos, char buf[24]) {
 /* W<pos> (lk), declared once per function. */
 static const char *wvar(gen *g, uint32_t pos, char buf[24]) {
   if (!(g->wdecl >> pos & 1)) {
-    cis__aot_buf_printf(&g->decls, "v128 W%u;\n", pos);
+    cis__aot_buf_printf(&g->decls, "%s W%u;\n", var_ctype(g, TC_V128), pos);
     g->wdecl |= 1ull << pos;
   }
   snprintf(buf, 24, "W%u", pos);
@@ -2124,7 +2132,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         for (uint32_t k = 0; k < bt.nparams; k++) {
           /* The then-branch may overwrite its parameters' positions; the
            * else-branch starts from the saved values. */
-          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", ctype(bt.params[k]),
+          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", var_ctype(g, tclass(bt.params[k])),
                               f->label, k);
           E("P%u_%u = %s;\n", f->label, k, var(g, f->height + k, bt.params[k], a));
         }
@@ -2680,14 +2688,15 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
  * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
  * gives its linkage. */
 static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
-                        const char *sc, const char *suffix, const char *extra) {
+                        const char *sc, const char *suffix, const char *extra, bool v128_in) {
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
   else if (t->nresults == 1) cis__aot_buf_printf(o, "%s%s ", sc, ctype(t->types[t->nparams]));
   else cis__aot_buf_printf(o, "%sstruct R%u ", sc, m->func_type[fi]);
   cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c, int64_t%s", fi, suffix, names ? " dr_" : "");
   for (uint32_t k = 0; k < t->nparams; k++) {
-    if (names) cis__aot_buf_printf(o, ", %s L%u", ctype(t->types[k]), k);
+    bool in = v128_in && tclass(t->types[k]) == TC_V128;
+    if (names) cis__aot_buf_printf(o, ", %s L%u%s", ctype(t->types[k]), k, in ? "_in" : "");
     else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
   }
   cis__aot_buf_printf(o, "%s)", extra);
@@ -2695,7 +2704,7 @@ static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool
 
 static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
                       const char *sc, const char *suffix) {
-  signature_x(o, m, fi, names, sc, suffix, "");
+  signature_x(o, m, fi, names, sc, suffix, "", false);
 }
 
 /* Checks that every type the module uses is a value type the generator
@@ -2870,17 +2879,22 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * body of a wrapper (_b) takes its struct of tail calls. */
   char extra[40] = "";
   if (!strcmp(suffix, "_b")) snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
+  /* A function with a try: its v128 variables are AOT_TV (var_ctype),
+   * its v128 parameters copied into such. */
+  bool tv = g->has_try && g->fn_v128;
   signature_x(o, g->m, fi, true,
               !*suffix ? "" : suffix[1] == 'b' || suffix[2] == '2' ? "static " : "AOT_V1_SC ",
-              suffix, extra);
+              suffix, extra, tv);
   cis__aot_buf_printf(o, " {\n");
+  for (uint32_t k = 0; tv && k < t->nparams; k++)
+    if (tclass(t->types[k]) == TC_V128) cis__aot_buf_printf(o, "AOT_TV L%u = L%u_in;\n", k, k);
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
-    cis__aot_buf_printf(o, "%s L%u = %s;\n", ctype(g->ltypes[k]), k,
+    cis__aot_buf_printf(o, "%s L%u = %s;\n", var_ctype(g, tclass(g->ltypes[k])), k,
                         czero(g->ltypes[k]));
   for (uint32_t pos = 0; pos < g->used_cap; pos++)
     for (int tc = 0; tc < TC_N; tc++)
       if (g->used[pos * TC_N + tc])
-        cis__aot_buf_printf(o, "%s %c%u = %s;\n", CTYPE[tc], VARC[tc], pos, ZERO[tc]);
+        cis__aot_buf_printf(o, "%s %c%u = %s;\n", var_ctype(g, tc), VARC[tc], pos, ZERO[tc]);
   if (g->decls.len) buf_append(o, g->decls.p, g->decls.len);
   /* Memory 0's base never moves: a local the compiler keeps in a
    * register (wasm stores go through a char pointer, which would make it

@@ -1111,8 +1111,11 @@ dispatch:
 
   /* ------------------------------------------------------ GC (3.0) */
   CASE(gc) {
+    /* an allocation may collect: the frames up to this one's end are roots */
+    ex->sp = fp + cur->nslots;
     rc = cis__gc_op(ex, inst, P(2), P(3), P(4), (const cis__gclayout *)(uintptr_t)imm64(&P(5)),
                     (const cis__gclayout *)(uintptr_t)imm64(&P(7)), fp + P(1));
+    ex->sp = sp0;
     if (UNLIKELY(rc != CIS_OK)) {
       if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) goto leave; /* the message is set */
       goto trapped;

@@ -2,7 +2,9 @@
  * This file implements calls: the public call functions, the cis__exec that
  * carries one top-level call's limits, the slow-path check behind the
  * engines' tick counter, dispatch to host functions and engines, what a host
- * function may ask of its call, and cancellation.
+ * function may ask of its call, cancellation, and what GC's collector asks
+ * of a running call (the engines whose calls it holds, where its native
+ * frames lie: gc.h).
  *
  * One top-level call gets one deadline, one fuel budget and one depth
  * counter, shared by everything it reaches: wasm in any instance, host
@@ -58,10 +60,21 @@
 /* Values up to this many slots are passed without a heap allocation. */
 #define SMALL_SLOTS 16
 
+/* An engine whose calls a running call holds (cis__gc_call_begin), kept
+ * in the frame of the function that began it. */
+typedef struct gc_hold {
+  cis_engine *e;
+  struct gc_hold *next;   /* the one held before it */
+} gc_hold;
+
 /* The private part of a running call. */
 typedef struct exec_rt {
   cis__exec pub;          /* first: what engines see */
   uintptr_t cstack_limit; /* native stack addresses below this trap */
+  uintptr_t cstack_base;  /* the frame the call entered at: its native frames lie below */
+  uint32_t off_stack;     /* nested calls running on another native stack than
+                             cstack_base's: their frames cannot be scanned */
+  gc_hold *holds;         /* the engines whose calls it holds, innermost first */
   uint64_t fuel_given;    /* limits.fuel at the start, for messages */
   uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
   uint32_t host_left;     /* host calls left before the next clock read */
@@ -372,6 +385,30 @@ uintptr_t cis__exec_cstack_limit(const cis__exec *ex) {
   return ((const exec_rt *)ex)->cstack_limit;
 }
 
+/* Does address p lie below the frame call x entered at, on the same
+ * stack, one whose bounds are known (the thread's own, or the one
+ * cis_stack_switched named)? */
+static bool on_call_stack(const exec_rt *x, uintptr_t p) {
+  uintptr_t b = x->cstack_base;
+  if (p >= b) return false;
+  if (tl_alt_hi && b > tl_alt_lo && b <= tl_alt_hi) return p > tl_alt_lo;
+  if (!tl_stack_lo) find_thread_stack();
+  return tl_stack_lo > 1 && b > tl_stack_lo && b <= tl_stack_hi && p > tl_stack_lo;
+}
+
+bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi) {
+  const exec_rt *x = (const exec_rt *)ex;
+  if (x->off_stack || !on_call_stack(x, sp)) return false;
+  *hi = x->cstack_base;
+  return true;
+}
+
+uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e) {
+  uint32_t n = 0;
+  for (const gc_hold *h = ((const exec_rt *)ex)->holds; h; h = h->next) n += h->e == e;
+  return n;
+}
+
 cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
   if (!f) return cis__fail(ex->top, CIS_TRAP_UNINIT_ELEM, "call of a null function");
   /* Each nested call passes here, so this bounds native recursion through
@@ -473,7 +510,10 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   ex->stack = inst->stack;
   ex->stack_end = inst->stack ? inst->stack + inst->stack_slots : NULL;
   ex->sp = inst->stack;
-  x.cstack_limit = native_stack_limit((uintptr_t)__builtin_frame_address(0));
+  x.cstack_base = (uintptr_t)__builtin_frame_address(0);
+  x.cstack_limit = native_stack_limit(x.cstack_base);
+  gc_hold hold = {.e = inst->engine};
+  x.holds = &hold;
   x.fuel_given = l->fuel;
   x.timeout_ms = l->timeout_ms;
   x.host_left = 1; /* the first host call reads the clock */
@@ -503,12 +543,25 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
  * back into wasm). The message of a failure is on the top-level instance;
  * it is copied to inst too when that is another instance. */
 static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, cis_slot *ar) {
+  exec_rt *x = (exec_rt *)ex;
   cis_engine *other = inst->engine != ex->top->engine ? inst->engine : NULL; /* its calls are counted apart */
-  if (other) cis__gc_call_begin(other);
+  gc_hold hold = {.e = other, .next = x->holds};
+  if (other) {
+    cis__gc_call_begin(other);
+    x->holds = &hold;
+  }
+  /* a host function that switched stacks: what runs from here cannot be
+   * scanned from the call's stack */
+  bool off = !on_call_stack(x, (uintptr_t)__builtin_frame_address(0));
+  x->off_stack += off;
   cis_result rc = cis__exec_call(ex, inst, f, ar);
+  x->off_stack -= off;
   /* the host function that called may keep the results */
   if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
-  if (other) cis__gc_call_end(other);
+  if (other) {
+    x->holds = hold.next;
+    cis__gc_call_end(other);
+  }
   if (rc != CIS_OK && inst != ex->top) cis__fail(inst, rc, "%s", cis_errmsg(ex->top));
   return rc;
 }

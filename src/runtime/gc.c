@@ -121,12 +121,22 @@ typedef struct cis__gcheap {
   size_t nroots, caproots;   /* used and allocated */
   uint64_t since;            /* bytes allocated since the last collection */
   uint64_t live;             /* bytes left live by it */
+  uintptr_t lo, hi;          /* every object lies in [lo, hi]: a native frame's
+                                words outside cannot point into one */
   bool no_collect;           /* shares objects with another engine's calls */
+  atomic_bool due;           /* since passed the threshold (a relaxed read per
+                                allocation inside a call) */
   uint64_t collections;      /* collections run */
 } cis__gcheap;
 
 /* A collection is due once this much was allocated (and the bytes live). */
 #define GC_MIN_BYTES (1u << 20)
+
+/* Is a collection of h due (force: whenever it may collect)? h->lock held. */
+static bool due_locked(const cis__gcheap *h, bool force) {
+  return !h->no_collect && (force || (h->since >= GC_MIN_BYTES && h->since >= h->live));
+}
+static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec *ex);
 
 static cis__gcheap *heap_of(cis_engine *e, bool make) {
   cis__engine_rt *r = (cis__engine_rt *)e;
@@ -223,13 +233,21 @@ bool cis__gc_is_obj(cis_engine *e, const void *r) {
 }
 
 /* A new object of data bytes, zeroed (every field its default), charged
- * to a. Errors: CIS_EMEMLIMIT, CIS_ENOMEM; no message. */
-static cis_result obj_new(cis_engine *e, cis__account *a, uint64_t data, cis__gcobj **out) {
+ * to a. Inside call ex (NULL: none, or one whose frames must not be
+ * scanned), the heap is collected first when due, and when the account
+ * has no room, then charged again. Errors: CIS_EMEMLIMIT, CIS_ENOMEM; no
+ * message. */
+static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_t data, cis__gcobj **out) {
   *out = NULL;
   uint64_t bytes = sizeof(cis__gcobj) + data;
-  if (data > ((uint64_t)1 << 40) || !cis__account_charge(a, bytes, CIS__CHARGE_OTHER)) return CIS_EMEMLIMIT;
+  if (data > ((uint64_t)1 << 40)) return CIS_EMEMLIMIT;
   cis__gcheap *h = heap_of(e, true);
-  cis__gcobj *o = h ? calloc(1, (size_t)bytes) : NULL;
+  if (!h) return CIS_ENOMEM;
+  if (ex && atomic_load_explicit(&h->due, memory_order_relaxed)) try_collect(e, h, false, ex);
+  if (!cis__account_charge(a, bytes, CIS__CHARGE_OTHER) &&
+      !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER)))
+    return CIS_EMEMLIMIT;
+  cis__gcobj *o = calloc(1, (size_t)bytes);
   if (!o) {
     cis__account_uncharge(a, bytes, CIS__CHARGE_OTHER);
     return CIS_ENOMEM;
@@ -245,6 +263,9 @@ static cis_result obj_new(cis_engine *e, cis__account *a, uint64_t data, cis__gc
     h->count++;
     h->bytes += bytes;
     h->since += bytes;
+    if (!h->lo || (uintptr_t)o < h->lo) h->lo = (uintptr_t)o;
+    if ((uintptr_t)o + bytes > h->hi) h->hi = (uintptr_t)o + bytes;
+    if (due_locked(h, false)) atomic_store_explicit(&h->due, true, memory_order_relaxed);
   }
   pthread_mutex_unlock(&h->lock);
   if (!ok) {
@@ -258,9 +279,10 @@ static cis_result obj_new(cis_engine *e, cis__account *a, uint64_t data, cis__gc
 }
 
 /* An object of layout l (an array of len elements). */
-static cis_result gc_new(cis_engine *e, cis__account *a, const cis__gclayout *l, uint32_t len, cis__gcobj **out) {
+static cis_result gc_new(cis_engine *e, cis__exec *ex, cis__account *a, const cis__gclayout *l, uint32_t len,
+                         cis__gcobj **out) {
   uint64_t data = l->comp == CIS__COMP_ARRAY ? (uint64_t)len * l->size : l->size;
-  cis_result rc = obj_new(e, a, data, out);
+  cis_result rc = obj_new(e, ex, a, data, out);
   if (rc == CIS_OK) {
     (*out)->lay = l;
     (*out)->len = len;
@@ -350,13 +372,15 @@ static cis_result data_in(cis_instance *inst, uint32_t seg, cis__gcobj *o, uint6
 
 #define OBJ(slot) ((cis__gcobj *)(slot).externref)
 
+static cis_result convert(const cis_instance *inst, cis__exec *ex, uint32_t op, cis_slot *v);
+
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
   cis__gcobj *o = NULL, *o2;
   cis_result rc;
   uint64_t i, n;
   switch (op) {
   case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT: {
-    rc = gc_new(inst->engine, ex->top->acct, la, 0, &o);
+    rc = gc_new(inst->engine, ex, ex->top->acct, la, 0, &o);
     if (rc != CIS_OK) return fail_alloc(ex, rc, la->size);
     if (op == CIS__OP_STRUCT_NEW) {
       const cis_slot *v = args;
@@ -388,7 +412,7 @@ cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a
       uint64_t len = inst->elem_dropped[a] ? 0 : inst->m->elems[a].count;
       if (!cis__in_bounds(args[0].u32, n, len)) return CIS_TRAP_TABLE_OOB;
     }
-    rc = gc_new(inst->engine, ex->top->acct, la, (uint32_t)n, &o);
+    rc = gc_new(inst->engine, ex, ex->top->acct, la, (uint32_t)n, &o);
     if (rc != CIS_OK) return fail_alloc(ex, rc, n * la->size);
     if (op == CIS__OP_ARRAY_NEW)
       for (i = 0; i < n; i++) field_set(&la->fields[0], elem_at(o, i), args);
@@ -447,9 +471,8 @@ cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a
     args[0].u64 = op == CIS__OP_I31_GET_S ? (uint32_t)cis__i31_s(args[0].u64) : cis__i31_u(args[0].u64);
     return CIS_OK;
   case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY:
-    if (!cis__gc_const_op(inst, op, NULL, NULL, args, &(int){1}))
-      return fail_alloc(ex, CIS_EMEMLIMIT, sizeof(void *));
-    return CIS_OK;
+    rc = convert(inst, ex, op, args);
+    return rc == CIS_OK ? CIS_OK : fail_alloc(ex, rc, sizeof(void *));
   default: return CIS_TRAP_UNREACHABLE; /* not a GC instruction: the translator never emits it */
   }
 }
@@ -460,35 +483,37 @@ cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a
  * wrapped in an object. extern.convert_any: an object wrapping an
  * externref gives it back, an i31 is boxed, any other object is its own
  * externref. Null stays null. */
-static bool convert(const cis_instance *inst, uint32_t op, cis_slot *v) {
+static cis_result convert(const cis_instance *inst, cis__exec *ex, uint32_t op, cis_slot *v) {
   void *r = v->externref;
-  if (!r) return true;
+  if (!r) return CIS_OK;
   bool to_extern = op == CIS__OP_EXTERN_CONVERT_ANY;
   if (to_extern && !cis__is_i31(v->u64)) {
     const cis__gcobj *o = r;
     if (o->kind == CIS__GC_EXTERN) memcpy(&v->externref, o->data, sizeof r);
-    return true;
+    return CIS_OK;
   }
   if (!to_extern && cis__gc_is_obj(inst->engine, r)) {
     const cis__gcobj *o = r;
     if (o->kind == CIS__GC_I31BOX) memcpy(&v->u64, o->data, sizeof v->u64);
-    return true;
+    return CIS_OK;
   }
   cis__gcobj *o;
-  if (obj_new(inst->engine, inst->acct, sizeof *v, &o) != CIS_OK) {
+  cis_result rc = obj_new(inst->engine, ex, inst->acct, sizeof *v, &o);
+  if (rc != CIS_OK) {
     v->externref = NULL;
-    return false;
+    return rc;
   }
   o->kind = to_extern ? CIS__GC_I31BOX : CIS__GC_EXTERN;
   memcpy(o->data, v, sizeof *v);
   v->externref = o;
-  return true;
+  return CIS_OK;
 }
 
 bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, const uint8_t *end, cis_slot *st,
                       int *n) {
   uint32_t x = 0, cnt = 0;
-  if (op == CIS__OP_ANY_CONVERT_EXTERN || op == CIS__OP_EXTERN_CONVERT_ANY) return convert(inst, op, &st[*n - 1]);
+  if (op == CIS__OP_ANY_CONVERT_EXTERN || op == CIS__OP_EXTERN_CONVERT_ANY)
+    return convert(inst, NULL, op, &st[*n - 1]) == CIS_OK;
   if (op == CIS__OP_REF_I31) {
     st[*n - 1].u64 = cis__i31_ref(st[*n - 1].u32);
     return true;
@@ -507,7 +532,7 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
   cis_slot *args = st + *n - take;
   uint32_t len = op == CIS__OP_ARRAY_NEW ? args[1].u32 : op == CIS__OP_ARRAY_NEW_DEFAULT ? args[0].u32 : cnt;
   cis__gcobj *o = NULL;
-  if (!l || gc_new(inst->engine, inst->acct, l, l->comp == CIS__COMP_ARRAY ? len : 0, &o) != CIS_OK) {
+  if (!l || gc_new(inst->engine, NULL, inst->acct, l, l->comp == CIS__COMP_ARRAY ? len : 0, &o) != CIS_OK) {
     *n -= (int)take;
     st[(*n)++].u64 = 0;
     return false;
@@ -610,11 +635,134 @@ void cis__gc_forget(void *p, bool table) {
   pthread_mutex_unlock(&h->lock);
 }
 
+/* ------------------------------------------------ the running call's roots
+ *
+ * A collection inside a call (ex) also marks what the call's frames hold:
+ * the interpreter's value stack up to its top (ex->sp, which the
+ * interpreter moves up to its frame's end before each GC instruction), the
+ * values of the exceptions the call made, and the native frames of the
+ * thread from the collector's up to the one the call entered at, with
+ * the registers spilled: compiled code and host functions keep
+ * references in C locals. Native words are taken for references also
+ * when they point inside an object (or just past it), as an optimising
+ * compiler may keep only an address derived from a reference. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GC_ASAN 1
+#endif
+#endif
+#ifdef GC_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Words read from native frames, those that may point into an object. */
+typedef struct wordv {
+  uintptr_t *p;
+  size_t n, cap;
+  bool oom;                  /* it could not grow: nothing may be freed */
+} wordv;
+
+static void word_put(wordv *v, uintptr_t x) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? 2 * v->cap : 1024;
+    uintptr_t *p = realloc(v->p, cap * sizeof *p);
+    if (!p) {
+      v->oom = true;
+      return;
+    }
+    v->p = p;
+    v->cap = cap;
+  }
+  v->p[v->n++] = x;
+}
+
+/* Puts the words of stack memory [lo, hi) that lie in [alo, ahi] into v;
+ * with fake, also those of the fake frames (ASan's
+ * detect_stack_use_after_return, where the locals whose address is taken
+ * live) the words point to: a frame keeps its fake frame's address. Not
+ * instrumented: stack memory has ASan's red zones between locals. */
+__attribute__((no_sanitize_address)) static void words_in(wordv *v, uintptr_t lo, uintptr_t hi, uintptr_t alo,
+                                                          uintptr_t ahi, bool fake) {
+  const uintptr_t w = sizeof(uintptr_t);
+#ifdef GC_ASAN
+  void *fs = fake ? __asan_get_current_fake_stack() : NULL;
+#else
+  (void)fake;
+#endif
+  for (uintptr_t p = (lo + w - 1) & ~(w - 1); p + w <= hi; p += w) {
+    uintptr_t x = *(const volatile uintptr_t *)p;
+    if (x >= alo && x <= ahi) word_put(v, x);
+#ifdef GC_ASAN
+    void *beg, *end;
+    if (fs && __asan_addr_is_in_fake_stack(fs, (void *)x, &beg, &end))
+      words_in(v, (uintptr_t)beg, (uintptr_t)end, alo, ahi, false);
+#endif
+  }
+}
+
+static int cmp_word(const void *a, const void *b) {
+  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* The native frames of call ex above this one into v. */
+__attribute__((noinline, no_sanitize_address)) static bool frames_above(const cis__exec *ex, const cis__gcheap *h,
+                                                                       wordv *v) {
+  uintptr_t sp = (uintptr_t)__builtin_frame_address(0), hi;
+  if (!cis__exec_native_frames(ex, sp, &hi)) return false;
+  words_in(v, sp, hi, h->lo, h->hi, true);
+  return !v->oom;
+}
+
+/* The words of call ex's native frames that may point into h's objects,
+ * sorted, into v; false when the frames cannot be read (then nothing may
+ * be freed). The callee-saved registers are spilled into this frame
+ * first, which frames_above reads: they may hold the only reference to
+ * an object. */
+__attribute__((noinline)) static bool native_words(const cis__exec *ex, const cis__gcheap *h, wordv *v) {
+  __builtin_unwind_init();
+  bool ok = frames_above(ex, h, v);
+  __asm__ volatile("" : : "r"(ok) : "memory"); /* not a tail call: this frame stays until the read */
+  if (ok && v->n) qsort(v->p, v->n, sizeof *v->p, cmp_word);
+  return ok;
+}
+
+/* Does a word of sorted v point into object o, or just past it? */
+static bool words_hit(const wordv *v, const cis__gcobj *o) {
+  uintptr_t a = (uintptr_t)o, b = a + o->bytes;
+  size_t lo = 0, hi = v->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v->p[mid] < a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < v->n && v->p[lo] <= b;
+}
+
+/* Marks the slots of call ex's value stack and exceptions. */
+static void mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
+  if (ex->stack)
+    for (const cis_slot *p = ex->stack; p < ex->sp; p++) mark_val(h, st, p->u64);
+  for (const cis__exn *x = ex->exns; x; x = x->next)
+    for (uint32_t k = 0; k < x->nslots; k++) mark_val(h, st, x->vals[k].u64);
+}
+
 /* Marks from every root and frees what is left unmarked: h->collect is
- * held and no call of e runs. Returns the objects freed. */
-static uint64_t collect(cis_engine *e, cis__gcheap *h) {
+ * held and no call of e runs but those call ex holds (NULL: none), whose
+ * frames are roots then. Returns the objects freed. */
+static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
   mstack st = {0};
+  wordv w = {0};
   pthread_mutex_lock(&h->lock);
+  if (ex && !native_words(ex, h, &w)) {
+    pthread_mutex_unlock(&h->lock);
+    free(w.p);
+    return 0;
+  }
+  if (ex) mark_call(h, &st, ex);
   for (size_t i = 0; i < h->nroots; i++) {
     if (h->roots[i].table) {
       const cis_table *t = h->roots[i].p;
@@ -624,7 +772,8 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h) {
     }
   }
   for (cis__gcobj *o = h->objs; o; o = o->next)
-    if (o->pinned) mark_val(h, &st, (uint64_t)(uintptr_t)o);
+    if (o->pins || (w.n && words_hit(&w, o))) mark_val(h, &st, (uint64_t)(uintptr_t)o);
+  free(w.p);
   cis__engine_rt *r = rt_of(e);
   pthread_mutex_lock(&r->pin_lock);
   for (const cis__exn *x = r->kept_exns; x; x = x->next)
@@ -648,27 +797,44 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h) {
     free(o);
     freed++;
   }
-  if (freed) { /* the set again, from the survivors */
+  if (freed) { /* the set again, from the survivors, and their bounds */
     memset(h->set, 0, h->cap * sizeof *h->set);
-    for (cis__gcobj *o = h->objs; o; o = o->next) set_put(h->set, h->cap, (uintptr_t)o);
+    h->lo = h->hi = 0;
+    for (cis__gcobj *o = h->objs; o; o = o->next) {
+      set_put(h->set, h->cap, (uintptr_t)o);
+      if (!h->lo || (uintptr_t)o < h->lo) h->lo = (uintptr_t)o;
+      if ((uintptr_t)o + o->bytes > h->hi) h->hi = (uintptr_t)o + o->bytes;
+    }
   }
   h->since = 0;
+  atomic_store_explicit(&h->due, false, memory_order_relaxed);
   h->live = h->bytes;
   h->collections++;
   pthread_mutex_unlock(&h->lock);
   return freed;
 }
 
-/* Collects h when no call of e runs (force: whatever was allocated). */
-static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force) {
+/* Collects h when due (force: whatever was allocated) and no call of e
+ * runs but those call ex holds (ex NULL: none). A call that begins
+ * meanwhile either sees gc_busy, and waits for h->collect, or is seen in
+ * gc_calls here (both sequentially consistent). Returns the objects
+ * freed. */
+static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec *ex) {
   cis__engine_rt *r = rt_of(e);
+  uint32_t held = ex ? cis__exec_gc_held(ex, e) : 0;
+  uintptr_t hi;
+  /* another thread's call (its frames are not ours to read), or frames
+   * this thread cannot read */
+  if (ex && (!held || atomic_load(&r->gc_calls) != held ||
+             !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi)))
+    return 0;
   if (pthread_mutex_trylock(&h->collect)) return 0;
   atomic_store(&r->gc_busy, 1);
   uint64_t freed = 0;
   pthread_mutex_lock(&h->lock);
-  bool due = !h->no_collect && (force || (h->since >= GC_MIN_BYTES && h->since >= h->live));
+  bool due = due_locked(h, force);
   pthread_mutex_unlock(&h->lock);
-  if (due && atomic_load(&r->gc_calls) == 0) freed = collect(e, h);
+  if (due && atomic_load(&r->gc_calls) == held) freed = collect(e, h, ex);
   atomic_store(&r->gc_busy, 0);
   pthread_mutex_unlock(&h->collect);
   return freed;
@@ -678,12 +844,12 @@ void cis__gc_call_end(cis_engine *e) {
   cis__engine_rt *r = rt_of(e);
   if (atomic_fetch_sub(&r->gc_calls, 1) != 1) return;
   cis__gcheap *h = heap_of(e, false);
-  if (h) try_collect(e, h, false);
+  if (h) try_collect(e, h, false, NULL);
 }
 
 uint64_t cis__gc_collect(cis_engine *e) {
   cis__gcheap *h = heap_of(e, false);
-  return h ? try_collect(e, h, true) : 0;
+  return h ? try_collect(e, h, true, NULL) : 0;
 }
 
 /* Stops e's collections for good. */
@@ -797,7 +963,10 @@ void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const ci
   pthread_mutex_lock(&h->lock);
   for (uint32_t i = 0, k = 0; i < n; k += types[i] == CIS__V128 ? 2 : 1, i++) {
     uint64_t v = slots[k].u64;
-    if (cis__vt_is_ref(types[i]) && v && !(v & 1) && set_has(h, (uintptr_t)v)) ((cis__gcobj *)(uintptr_t)v)->pinned = 1;
+    if (cis__vt_is_ref(types[i]) && v && !(v & 1) && set_has(h, (uintptr_t)v)) {
+      cis__gcobj *o = (cis__gcobj *)(uintptr_t)v;
+      o->pins += o->pins != UINT32_MAX; /* so many that it stays for good */
+    }
   }
   pthread_mutex_unlock(&h->lock);
 }
@@ -833,13 +1002,32 @@ void *cis_anyref_host(const cis_val *v) {
   return x;
 }
 
+cis_result cis_anyref_release(cis_instance *inst, const cis_val *v) {
+  if (!inst || !v) return CIS_EINVAL;
+  if (v->type != CIS_ANYREF && v->type != CIS_EXTERNREF)
+    return cis__fail(inst, CIS_EINVAL, "value type 0x%02x is no reference of any's or extern's hierarchy",
+                     (unsigned)v->type);
+  cis__gcheap *h = heap_of(inst->engine, false);
+  uint64_t r = v->of.u64;
+  if (!h || !r || (r & 1)) return CIS_OK; /* null, an i31, or no object at all */
+  cis_result rc = CIS_OK;
+  pthread_mutex_lock(&h->lock);
+  if (set_has(h, (uintptr_t)r)) {
+    cis__gcobj *o = (cis__gcobj *)(uintptr_t)r;
+    if (!o->pins) rc = CIS_EINVAL;
+    else if (o->pins != UINT32_MAX) o->pins--;
+  }
+  pthread_mutex_unlock(&h->lock);
+  return rc == CIS_OK ? rc : cis__fail(inst, rc, "the reference was released more times than it was handed out");
+}
+
 cis_result cis_anyref_from_host(cis_instance *inst, void *x, cis_val *out) {
   if (!inst || !out) return CIS_EINVAL;
   memset(out, 0, sizeof *out);
   out->type = CIS_ANYREF;
   out->of.externref = x;
   cis__gc_call_begin(inst->engine); /* no collection before the pin */
-  bool ok = convert(inst, CIS__OP_ANY_CONVERT_EXTERN, &out->of);
+  bool ok = convert(inst, NULL, CIS__OP_ANY_CONVERT_EXTERN, &out->of) == CIS_OK;
   uint8_t t = CIS__ANYREF;
   cis__gc_pin_slots(inst->engine, &t, 1, &out->of);
   cis__gc_call_end(inst->engine);

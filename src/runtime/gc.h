@@ -17,22 +17,33 @@
  *
  * Lifetime. Objects belong to their engine's heap and are charged to the
  * memory account of the instance whose call (or instantiation) made them,
- * CIS_EMEMLIMIT past it. A collection frees those no root reaches; it runs
- * only while no call and no instantiation of the engine runs (no wasm
- * frame can hold an object then: cis__gc_call_begin / end count them), at
- * the end of the call that brought the engine's count to zero, once the
- * bytes allocated since the last one pass the bytes left live by it (1 MiB
- * at least). Roots: the globals and tables of any's and extern's
- * hierarchies of every instance (registered at instantiation, until
- * they are freed), the
- * engine's kept exceptions, and every object the host was handed (a
- * result, a host function's argument, cis_global_get, cis_anyref_from_host:
- * pinned until the engine is freed). Roots are scanned conservatively:
- * any slot whose value is an object of the heap. Marking uses an explicit
- * stack on the heap; when it cannot grow, the collection frees nothing.
- * An engine whose instances share functions, globals or tables with
- * another engine's never collects (another engine's calls are not counted
- * here): its objects go with it, as exceptions do.
+ * CIS_EMEMLIMIT past it. A collection frees those no root reaches. It
+ * runs at the end of the call that brought the engine's count of calls
+ * and instantiations to zero (cis__gc_call_begin / end count them), and
+ * inside a call, at an allocation, when every call of the engine running
+ * is held by that call (its top-level call's, or another engine's call it
+ * entered from a host function: cis__exec_gc_held) and its native frames
+ * can be read: an instantiation, or a call on another thread, stops it.
+ * Either runs once the bytes allocated since the last one pass the bytes
+ * left live by it (1 MiB at least); inside a call also when the account
+ * has no room, and the allocation is charged again after it. Roots: the
+ * globals and tables of any's and extern's hierarchies of every instance
+ * (registered at instantiation, until they are freed), the engine's kept
+ * exceptions, every object the host was handed (a result, a host
+ * function's argument, cis_global_get, cis_anyref_from_host: pinned, once
+ * per handing, until the host releases it with cis_anyref_release or the
+ * engine is freed), and inside a call what its frames hold: the
+ * interpreter's value stack up to ex->sp, the values of the call's
+ * exceptions, and the thread's native stack from the collector's frame to
+ * the one the call entered at (compiled code and host functions hold
+ * references in C locals and registers: the registers are spilled, and a
+ * word pointing inside an object, or just past it, holds it too). Roots
+ * are scanned conservatively: any slot or word whose value is an object
+ * of the heap. Marking uses an explicit stack on the heap; when it cannot
+ * grow, the collection frees nothing. An engine whose instances share
+ * functions, globals or tables with another engine's never collects
+ * (another engine's calls are not counted here): its objects go with it,
+ * as exceptions do.
  */
 #ifndef CIS_RUNTIME_GC_H
 #define CIS_RUNTIME_GC_H
@@ -67,7 +78,9 @@ typedef struct cis__gcobj {
   uint32_t len;              /* an array's elements */
   uint8_t kind;              /* CIS__GC_OBJ, CIS__GC_EXTERN or CIS__GC_I31BOX */
   uint8_t mark;              /* reached, during a collection */
-  uint8_t pinned;            /* the host was handed it: a root until the engine goes */
+  uint32_t pins;             /* times the host was handed it, less those it released
+                                (cis_anyref_release): a root while not 0;
+                                UINT32_MAX stays */
   _Alignas(16) uint8_t data[]; /* fields, elements, or the wrapped externref */
 } cis__gcobj;
 
@@ -94,7 +107,7 @@ void cis__gc_call_end(cis_engine *e);
  * when inst shares any with another engine. CIS_ENOMEM (message on the
  * engine). */
 cis_result cis__gc_adopt(cis_instance *inst);
-/* Pins what the host is handed: slot values n[0..) of types types[0..)
+/* Pins what the host is handed (once more each): slot values n[0..) of types types[0..)
  * (full value types through vts when not NULL; a v128 takes two slots)
  * that are objects of e's heap. */
 void cis__gc_pin_slots(cis_engine *e, const uint8_t *types, uint32_t n, const cis_slot *slots);
@@ -104,6 +117,17 @@ void cis__gc_forget(void *p, bool table);
 cis_slot cis__gc_global_read(const cis_global *g);
 /* Collects e's heap now unless a call runs; returns the objects freed. */
 uint64_t cis__gc_collect(cis_engine *e);
+
+/* What the collector asks of a running call (exec.c). */
+/* How many calls of engine e call ex holds (cis__gc_call_begin): its
+ * top-level call's, and those of other engines' instances it entered
+ * from host functions. */
+uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e);
+/* The native frames of call ex, from sp (a frame of the calling thread)
+ * up: true with *hi the end of the range [sp, *hi) that holds them all;
+ * false when that is not known (a stack of unknown bounds, a host
+ * function that switched stacks before calling back into wasm). */
+bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi);
 
 /* Frees engine e's heap: every object. */
 void cis__gc_heap_free(cis_engine *e);
@@ -130,9 +154,13 @@ bool cis__gc_test(uint64_t r, uint8_t kind, uint32_t id, bool nullable);
  * second index immediate, if any (struct.get: the field;
  * array.new_fixed: the count; array.new_data, array.init_data: the data
  * segment; array.new_elem, array.init_elem: the element segment), la and
- * lb the layouts of its type immediates. Returns CIS_OK, a trap (no
- * message: the engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM
- * with the message on ex->top. */
+ * lb the layouts of its type immediates. An allocation may collect
+ * first: the references the caller still needs must lie in the value
+ * stack below ex->sp (an interpreter moves ex->sp up to its frame's end
+ * for the operation), in the call's exceptions, or in its native frames
+ * (compiled code's locals). Returns CIS_OK, a trap (no message: the
+ * engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM with the
+ * message on ex->top. */
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
 
 /* A GC instruction of a constant expression (struct.new, struct.new_default,

@@ -8,12 +8,22 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 static cis_result host_twice(cis_call *c, const cis_slot *a, cis_slot *r) {
   (void)c;
   r[0].i64 = a[0].i64 * 2;
   return CIS_OK;
+}
+
+/* host.reenter (i32) -> i32: calls the caller's export "reenter" with
+ * its argument, for wasm -> host -> wasm chains. */
+static cis_result host_reenter(cis_call *c, const cis_slot *a, cis_slot *r) {
+  cis_instance *inst = cis_call_instance(c);
+  cis_extern ext;
+  cis_result rc = cis_instance_export(inst, "reenter", strlen("reenter"), &ext);
+  return rc != CIS_OK ? rc : cis_func_call_slots(inst, ext.of.func, a, r);
 }
 
 void rt_fixture_open(rt_fixture *f, const char *name, const char *text, size_t len, uint64_t fuel,
@@ -27,9 +37,9 @@ void rt_fixture_open(rt_fixture *f, const char *name, const char *text, size_t l
   assert_int_equal(cis_engine_new(&cfg, &f->e), CIS_OK);
   cis_result rc = cis_module_new_text(f->e, text, len, &f->m);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
-  cis_host_func_def d = {"host", "twice", "(I)I", host_twice, NULL, 0};
+  cis_host_func_def d[] = {{"host", "twice", "(I)I", host_twice, NULL, 0}, {"host", "reenter", "(i)i", host_reenter, NULL, 0}};
   assert_int_equal(cis_imports_new(f->e, &f->im), CIS_OK);
-  assert_int_equal(cis_imports_add_host_funcs(f->im, &d, 1), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(f->im, d, 2), CIS_OK);
   rc = cis_instance_new(f->m, f->im, NULL, &f->inst);
   if (rc != CIS_OK) fail_msg("%s: %s: %s", name, cis_errname(rc), cis_errmsg(f->e));
 }

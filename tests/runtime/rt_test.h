@@ -25,7 +25,8 @@ cis_engine *rt_engine(void (*tweak)(cis_limits *l));
 double rt_now_ms(void);
 
 /* A module of text on engine `name` ("interp", "aot"), instantiated with
- * the host function host.twice (i64 -> i64, doubling): the fixture of the
+ * the host functions host.twice (i64 -> i64, doubling) and host.reenter
+ * (i32 -> i32, calling the caller's export "reenter"): the fixture of the
  * tests that run each case on both engines (rt_fixture.c, which needs
  * cis_wat). */
 typedef struct rt_fixture {

@@ -1,22 +1,30 @@
 /*
  * This file implements the tests of GC's objects at run time on the
- * interpreter (WebAssembly 3.0): struct and array objects with packed
+ * engine argv[1] names (the interpreter without one; ctest runs them
+ * compiled too) (WebAssembly 3.0): struct and array objects with packed
  * fields, i31 references, casts and br_on_cast, the externref
  * conversions and their round trip, objects in globals, tables and
  * constant expressions, kept alive across calls, the traps the spec names,
  * the memory account's cap hit by allocating in a loop (a typed error,
- * the same as a memory's), anyref values across the public API, and
- * hostile modules (huge arrays, deep object graphs built and dropped).
+ * the same as a memory's), anyref values across the public API, hostile
+ * modules (huge arrays, deep object graphs built and dropped), and
+ * collections inside a call: what its frames hold (locals, operands, an
+ * exnref, outer frames of wasm -> host -> wasm, a host function's C
+ * locals) survives, and none runs while another call does.
  */
 #include "runtime/rt_test.h"
 #include "runtime/gc.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 static const char gc_module[] =
     "(module\n"
+    "  (import \"host\" \"reenter\" (func $reenter (param i32) (result i32)))\n"
     "  (type $pt (struct (field $x (mut i32)) (field $y i8) (field $z (mut i16)) (field $w f64)))\n"
     "  (type $bytes (array (mut i8)))\n"
     "  (type $refs (array (mut anyref)))\n"
@@ -29,6 +37,7 @@ static const char gc_module[] =
     " (f64.const 2.5)))\n"
     "  (global $i31 i31ref (ref.i31 (i32.const -5)))\n"
     "  (table $t 4 anyref)\n"
+    "  (tag $boxed (param anyref))\n"
     "  (data $d \"\\01\\02\\03\\04\")\n"
     "  (func (export \"point\") (result i32)\n"
     "    (local $p (ref $pt))\n"
@@ -106,17 +115,74 @@ static const char gc_module[] =
     "    (array.len (array.new_default $bytes (local.get 0))))\n"
     "  (func (export \"huge\") (param i32) (result i32)\n"
     "    (array.len (array.new_default $refs (local.get 0))))\n"
+    "  ;; n arrays of 1 KiB made and dropped: the sum of their lengths\n"
+    "  (func $churn (export \"churn\") (export \"reenter\") (param $n i32) (result i32)\n"
+    "    (local $sum i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (local.set $sum (i32.add (local.get $sum) (array.len (array.new_default $bytes (i32.const 1024)))))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (local.get $sum))\n"
+    "  (func $sum (param $l (ref null $node)) (result i32)\n"
+    "    (local $s i32)\n"
+    "    (block $d (loop $k\n"
+    "      (br_if $d (ref.is_null (local.get $l)))\n"
+    "      (local.set $s (i32.add (local.get $s) (struct.get $node $v (local.get $l))))\n"
+    "      (local.set $l (struct.get $node $next (local.get $l)))\n"
+    "      (br $k)))\n"
+    "    (local.get $s))\n"
+    "  ;; objects held by locals only (a struct; a list of len nodes through its\n"
+    "  ;; head) and by the operand stack (a node under a call) while n arrays\n"
+    "  ;; are churned, directly or through the host (via): 11 + 7 + 1 + .. + len\n"
+    "  (func (export \"held\") (param $n i32) (param $via i32) (param $len i32) (result i32)\n"
+    "    (local $p (ref null $pt)) (local $list (ref null $node))\n"
+    "    (local.set $p (struct.new $pt (i32.const 11) (i32.const 2) (i32.const 3) (f64.const 4)))\n"
+    "    (block $d (loop $l\n"
+    "      (br_if $d (i32.eqz (local.get $len)))\n"
+    "      (local.set $list (struct.new $node (local.get $list) (local.get $len)))\n"
+    "      (local.set $len (i32.sub (local.get $len) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (i32.add (struct.get $pt $x (local.get $p))\n"
+    "      (i32.add (call $sum (local.get $list))\n"
+    "        (struct.get $node $v (struct.get $node $next (struct.new $node\n"
+    "          (struct.new $node (ref.null $node) (i32.const 7))\n"
+    "          (if (result i32) (local.get $via) (then (call $reenter (local.get $n)))\n"
+    "            (else (call $churn (local.get $n))))))))))\n"
+    "  ;; a node carried by a caught exception (an exnref in a local) while n\n"
+    "  ;; arrays are churned, then thrown again and caught: its value, 9\n"
+    "  (func (export \"exn_held\") (param $n i32) (result i32)\n"
+    "    (local $x exnref)\n"
+    "    (local.set $x (block $c (result exnref)\n"
+    "      (try_table (catch_all_ref $c) (throw $boxed (struct.new $node (ref.null $node) (i32.const 9))))\n"
+    "      (unreachable)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (struct.get $node $v (ref.cast (ref $node) (block $c2 (result anyref)\n"
+    "      (try_table (catch $boxed $c2) (throw_ref (local.get $x)))\n"
+    "      (unreachable)))))\n"
     ")\n";
 
-/* The fixture on the interpreter with gc_module. */
-static void open_gc(rt_fixture *f) { rt_fixture_open(f, "interp", gc_module, sizeof gc_module - 1, 0, 0); }
+/* The engine the tests run on: argv[1], "interp" without one. */
+static const char *g_engine = "interp";
+
+/* The fixture on g_engine with gc_module. */
+static void open_gc(rt_fixture *f) { rt_fixture_open(f, g_engine, gc_module, sizeof gc_module - 1, 0, 0); }
+
+/* Caps inst's memory account at bytes (call depth 200). */
+static void set_cap(cis_instance *inst, uint64_t bytes) {
+  cis_limits l;
+  memset(&l, 0, sizeof l);
+  l.max_call_depth = 200;
+  l.max_memory_bytes = bytes;
+  cis_instance_set_limits(inst, &l);
+}
 
 /* Calls export name with i32 arguments and one i32 result into *out;
  * returns the call's code. */
 static cis_result call_i32(rt_fixture *f, const char *name, const int32_t *args, size_t nargs, int32_t *out) {
   cis_extern ext;
   assert_int_equal(cis_instance_export(f->inst, name, strlen(name), &ext), CIS_OK);
-  cis_val a[2], r[1];
+  cis_val a[4], r[1];
   for (size_t i = 0; i < nargs; i++) a[i] = (cis_val){.type = CIS_I32, .of.i32 = args[i]};
   uint32_t np, nr;
   const cis_valtype *pt, *rtv;
@@ -251,17 +317,14 @@ static void anyref_api(void **state) {
 }
 
 /* Allocating past the account's cap ends the call with CIS_EMEMLIMIT, as a
- * memory's growth past it does; the objects made so far stay counted,
- * and go with the engine. */
+ * memory's growth past it does, when a collection inside the call finds
+ * everything live (a list held from a local); the objects made so far
+ * stay counted, and go with the engine. */
 static void memory_cap(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  cis_limits l;
-  memset(&l, 0, sizeof l);
-  l.max_call_depth = 200;
-  l.max_memory_bytes = 4u << 20;
-  cis_instance_set_limits(f.inst, &l);
+  set_cap(f.inst, 4u << 20);
   int32_t n = 1000000; /* a million nodes of 48 bytes and more: past 4 MiB */
   cis_extern ext;
   assert_int_equal(cis_instance_export(f.inst, "list", strlen("list"), &ext), CIS_OK);
@@ -269,7 +332,7 @@ static void memory_cap(void **state) {
   cis_result rc = cis_func_call(f.inst, ext.of.func, &a, 1, &r, 1);
   assert_int_equal(rc, CIS_EMEMLIMIT);
   assert_non_null(strstr(cis_errmsg(f.inst), "memory limit exceeded"));
-  assert_true(cis_instance_memory_used(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  assert_true(cis_instance_memory_used(f.inst) <= (4u << 20) + CIS_MEMORY_SLACK);
   /* a huge array: refused the same way, never allocated */
   int32_t huge = 0x7fffffff;
   expect_trap(&f, "huge", &huge, 1, CIS_EMEMLIMIT, "memory limit exceeded");
@@ -351,13 +414,390 @@ static void cap_with_collections(void **state) {
   (void)state;
   rt_fixture f;
   open_gc(&f);
-  cis_limits l;
-  memset(&l, 0, sizeof l);
-  l.max_call_depth = 200;
-  l.max_memory_bytes = 8u << 20;
-  cis_instance_set_limits(f.inst, &l);
+  set_cap(f.inst, 8u << 20);
   for (int i = 0; i < 40; i++) run(&f, "garbage", true, 1 << 20); /* 40 MiB in all */
-  assert_true(cis_instance_memory_peak(f.inst) <= l.max_memory_bytes + CIS_MEMORY_SLACK);
+  assert_true(cis_instance_memory_peak(f.inst) <= (8u << 20) + CIS_MEMORY_SLACK);
+  rt_fixture_close(&f);
+}
+
+/* One call making 100 MiB of garbage runs under a 1 MiB account: it
+ * collects inside itself, when due and when the account is full. */
+static void in_call_churn(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(f.inst, 1u << 20);
+  int32_t n = 100 * 1024;
+  assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
+  assert_true(cis_instance_memory_peak(f.inst) <= (1u << 20) + CIS_MEMORY_SLACK);
+  rt_fixture_close(&f);
+}
+
+/* What a collection inside a call leaves: objects held only by locals
+ * (a struct, a list through its head), by the operand stack under a call,
+ * by an exception caught as an exnref; from the frames of a call into a
+ * host function whose callback into wasm collects. Each is read after the
+ * churn (ASan sees a wrong free; without it the values would differ). */
+static void in_call_roots(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(f.inst, 1u << 20);
+  int32_t direct[3] = {4096, 0, 100}, via[3] = {4096, 1, 100}, n = 4096;
+  assert_int_equal(expect_i32(&f, "held", direct, 3), 11 + 7 + 5050);
+  assert_int_equal(expect_i32(&f, "held", via, 3), 11 + 7 + 5050);
+  assert_int_equal(expect_i32(&f, "exn_held", &n, 1), 9);
+  /* a long list, live across several collections: marked without
+   * recursion */
+  set_cap(f.inst, 16u << 20);
+  int32_t deep[3] = {32 * 1024, 1, 100000};
+  assert_int_equal(expect_i32(&f, "held", deep, 3), (int32_t)(uint32_t)(11 + 7 + 100000ull * 100001 / 2));
+  rt_fixture_close(&f);
+}
+
+/* While a call this one does not hold runs (another thread's: begun here
+ * by hand), no collection runs inside it: the account fills. When that
+ * call ends, the same call collects again. */
+static void in_call_other_calls(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  set_cap(f.inst, 1u << 20);
+  int32_t n = 4096;
+  cis__gc_call_begin(f.e);
+  expect_trap(&f, "churn", &n, 1, CIS_EMEMLIMIT, "memory limit exceeded");
+  cis__gc_call_end(f.e);
+  assert_int_equal(expect_i32(&f, "churn", &n, 1), n * 1024);
+  rt_fixture_close(&f);
+}
+
+/* Runs fn(arg) on a stack of its own (1 MiB), announced to cis by
+ * cis_stack_switched or not. Not under AddressSanitizer, which takes a
+ * stack switch nobody announced to it for an overflow. */
+#if !defined(__SANITIZE_ADDRESS__)
+typedef struct stack_run {
+  void (*fn)(void *);
+  void *arg;
+  bool announce;             /* call cis_stack_switched */
+  void *stack;
+  size_t size;
+  ucontext_t back, co;
+} stack_run;
+
+static stack_run *g_stack_run;
+
+static void stack_run_main(void) {
+  stack_run *r = g_stack_run;
+  if (r->announce) cis_stack_switched(r->stack, r->size);
+  r->fn(r->arg);
+  if (r->announce) cis_stack_switched(NULL, 0);
+  swapcontext(&r->co, &r->back);
+}
+
+static void on_stack(void (*fn)(void *), void *arg, bool announce) {
+  stack_run r = {.fn = fn, .arg = arg, .announce = announce, .size = 1u << 20};
+  r.stack = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(r.stack != MAP_FAILED);
+  stack_run *was = g_stack_run;
+  g_stack_run = &r;
+  assert_int_equal(getcontext(&r.co), 0);
+  r.co.uc_stack.ss_sp = r.stack;
+  r.co.uc_stack.ss_size = r.size;
+  r.co.uc_link = NULL;
+  makecontext(&r.co, stack_run_main, 0);
+  assert_int_equal(swapcontext(&r.back, &r.co), 0);
+  g_stack_run = was;
+  munmap(r.stack, r.size);
+}
+#endif
+
+/* A call of export "reenter" of inst with n, on a stack of its own or not. */
+typedef struct reenter_call {
+  cis_instance *inst;
+  int32_t n;
+  cis_result rc;
+} reenter_call;
+
+static void reenter_run(void *p) {
+  reenter_call *c = p;
+  cis_extern ext;
+  c->rc = cis_instance_export(c->inst, "reenter", strlen("reenter"), &ext);
+  cis_slot v = {.i32 = c->n};
+  if (c->rc == CIS_OK) c->rc = cis_func_call_slots(c->inst, ext.of.func, &v, &v);
+}
+
+/* A host function's frame holding the only reference to an object, as
+ * compiled code's would: host.hold takes a fresh node (its pin cleared,
+ * and the runtime's copy of the argument wiped), keeps only the address
+ * of its field $v, calls back into wasm to churn (user: how many arrays),
+ * then reads the field. host.aside calls back into wasm to churn on
+ * another stack (announced). host.take releases its argument when its
+ * user flag says so. */
+static const char hold_module[] =
+    "(module\n"
+    "  (import \"host\" \"hold\" (func $hold (param externref) (result i32)))\n"
+    "  (import \"host\" \"aside\" (func $aside (param i32) (result i32)))\n"
+    "  (import \"host\" \"take\" (func $take (param externref) (result i32)))\n"
+    "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
+    "  (type $bytes (array (mut i8)))\n"
+    "  (func (export \"reenter\") (param $n i32) (result i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (drop (array.new_default $bytes (i32.const 1024)))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))\n"
+    "    (i32.const 0))\n"
+    "  (func (export \"run\") (result i32)\n"
+    "    (call $hold (extern.convert_any (struct.new $node (ref.null $node) (i32.const 42)))))\n"
+    "  (func (export \"aside\") (param i32) (result i32) (call $aside (local.get 0)))\n"
+    "  ;; n fresh arrays of 1 KiB handed to the host\n"
+    "  (func (export \"give\") (param $n i32)\n"
+    "    (block $done (loop $l\n"
+    "      (br_if $done (i32.eqz (local.get $n)))\n"
+    "      (drop (call $take (extern.convert_any (array.new_default $bytes (i32.const 1024)))))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
+    "      (br $l)))))\n";
+
+static cis_result host_hold(cis_call *c, const cis_slot *a, cis_slot *r) {
+  cis__gcobj *o = a[0].externref;
+  o->pins = 0;
+  const uint8_t *volatile q = o->data + o->lay->fields[1].off; /* inside the object */
+  /* its address taken: under ASan's detect_stack_use_after_return it lives
+   * in a fake frame */
+  __asm__ volatile("" : : "r"(&q) : "memory");
+  ((cis_slot *)a)[0].u64 = 0;
+  o = NULL;
+  reenter_call rc = {.inst = cis_call_instance(c), .n = *(const int32_t *)cis_call_user(c)};
+  reenter_run(&rc);
+  if (rc.rc != CIS_OK) return rc.rc;
+  memcpy(&r[0].i32, (const void *)q, sizeof r[0].i32);
+  return CIS_OK;
+}
+
+static cis_result host_aside(cis_call *c, const cis_slot *a, cis_slot *r) {
+  reenter_call rc = {.inst = cis_call_instance(c), .n = a[0].i32, .rc = CIS_EUNSUPPORTED};
+#if !defined(__SANITIZE_ADDRESS__)
+  on_stack(reenter_run, &rc, true);
+#endif
+  r[0].i32 = 0;
+  return rc.rc;
+}
+
+static cis_result host_take(cis_call *c, const cis_slot *a, cis_slot *r) {
+  r[0].i32 = 0;
+  cis_val v = {.type = CIS_EXTERNREF, .of = a[0]};
+  return *(const bool *)cis_call_user(c) ? cis_anyref_release(cis_call_instance(c), &v) : CIS_OK;
+}
+
+/* The fixture's engine with an instance of hold_module (account: 1 MiB;
+ * user of host.hold: *n). */
+typedef struct hold_fixture {
+  rt_fixture f;
+  cis_module *m;
+  cis_imports *im;
+  cis_instance *inst;
+  bool release;              /* host.take releases its argument */
+} hold_fixture;
+
+static void hold_open(hold_fixture *h, int32_t *n) {
+  open_gc(&h->f);
+  assert_int_equal(cis_module_new_text(h->f.e, hold_module, sizeof hold_module - 1, &h->m), CIS_OK);
+  h->release = false;
+  cis_host_func_def d[] = {{"host", "hold", "(r)i", host_hold, n, 0},
+                           {"host", "aside", "(i)i", host_aside, NULL, 0},
+                           {"host", "take", "(r)i", host_take, &h->release, 0}};
+  assert_int_equal(cis_imports_new(h->f.e, &h->im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(h->im, d, 3), CIS_OK);
+  assert_int_equal(cis_instance_new(h->m, h->im, NULL, &h->inst), CIS_OK);
+  set_cap(h->inst, 1u << 20);
+}
+
+static void hold_close(hold_fixture *h) {
+  cis_instance_free(h->inst);
+  cis_imports_free(h->im);
+  cis_module_free(h->m);
+  rt_fixture_close(&h->f);
+}
+
+/* An object the native frames alone hold, by an address inside it,
+ * outlives a collection inside the call (ASan sees a wrong free). */
+static void in_call_native_frames(void **state) {
+  (void)state;
+  hold_fixture h;
+  int32_t n = 4096;
+  hold_open(&h, &n);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(h.inst, "run", strlen("run"), &ext), CIS_OK);
+  cis_val r;
+  cis_result rc = cis_func_call(h.inst, ext.of.func, NULL, 0, &r, 1);
+  if (rc != CIS_OK) fail_msg("run: %s: %s", cis_errname(rc), cis_errmsg(h.inst));
+  assert_int_equal(r.of.i32, 42);
+  hold_close(&h);
+}
+
+/* Objects a host function is handed stay until it releases them: a
+ * module giving it fresh ones in a loop fills a small account unless it
+ * does, and runs within it when it does. */
+static void released_arguments(void **state) {
+  (void)state;
+  hold_fixture h;
+  int32_t n = 0;
+  hold_open(&h, &n);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(h.inst, "give", strlen("give"), &ext), CIS_OK);
+  cis_val a = {.type = CIS_I32, .of.i32 = 4096};
+  assert_int_equal(cis_func_call(h.inst, ext.of.func, &a, 1, NULL, 0), CIS_EMEMLIMIT);
+  hold_close(&h);
+  hold_open(&h, &n);
+  h.release = true;
+  assert_int_equal(cis_instance_export(h.inst, "give", strlen("give"), &ext), CIS_OK);
+  cis_result rc = cis_func_call(h.inst, ext.of.func, &a, 1, NULL, 0);
+  if (rc != CIS_OK) fail_msg("give: %s: %s", cis_errname(rc), cis_errmsg(h.inst));
+  hold_close(&h);
+}
+
+/* A result is held once per handing: collected after the last release;
+ * releasing more, or what is no reference, is refused; null, an i31 or a
+ * host's externref have nothing to release. */
+static void released_results(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  cis_extern ext;
+  assert_int_equal(cis_instance_export(f.inst, "cycle", strlen("cycle"), &ext), CIS_OK);
+  cis_val r;
+  assert_int_equal(cis_func_call(f.inst, ext.of.func, NULL, 0, &r, 1), CIS_OK);
+  run(&f, "cycle_keep", false, 0);
+  run(&f, "clear", false, 0);
+  assert_int_equal(cis__gc_collect(f.e), 2); /* cycle_keep's: nobody holds them */
+  /* the same object handed out twice more: through the global */
+  cis_extern g;
+  assert_int_equal(cis_instance_export(f.inst, "keep_g", strlen("keep_g"), &g), CIS_OK);
+  assert_int_equal(cis_global_set(g.of.global, r), CIS_OK);
+  cis_val r2 = cis_global_get(g.of.global);
+  assert_ptr_equal(r2.of.externref, r.of.externref);
+  run(&f, "clear", false, 0);
+  assert_int_equal(cis_anyref_release(f.inst, &r), CIS_OK);
+  assert_int_equal(cis__gc_collect(f.e), 0); /* r2 still holds it */
+  assert_int_equal(cis_anyref_kind_of(&r2), CIS_ANYREF_STRUCT);
+  assert_int_equal(cis_anyref_release(f.inst, &r2), CIS_OK);
+  assert_int_equal(cis__gc_collect(f.e), 2);
+  /* hostile: once more than handed out; the wrong value types; nothing */
+  cis_val obj = {.type = CIS_ANYREF};
+  assert_int_equal(cis_anyref_from_host(f.inst, (void *)0x13, &obj), CIS_OK);
+  assert_int_equal(cis_anyref_release(f.inst, &obj), CIS_OK);
+  assert_int_equal(cis_anyref_release(f.inst, &obj), CIS_EINVAL); /* not collected yet: refused */
+  assert_non_null(strstr(cis_errmsg(f.inst), "released more times"));
+  cis_val i32 = {.type = CIS_I32, .of.i32 = 4};
+  assert_int_equal(cis_anyref_release(f.inst, &i32), CIS_EINVAL);
+  cis_val none[] = {{.type = CIS_ANYREF}, {.type = CIS_ANYREF, .of.u64 = 7}, {.type = CIS_EXTERNREF, .of.externref = &f}};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    assert_int_equal(cis_anyref_release(f.inst, &none[i]), CIS_OK);
+  assert_int_equal(cis_anyref_release(NULL, &none[0]), CIS_EINVAL);
+  assert_int_equal(cis_anyref_release(f.inst, NULL), CIS_EINVAL);
+  rt_fixture_close(&f);
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* A call of export "aside" (4096 arrays churned by a call back on
+ * another stack) of inst. */
+typedef struct aside_call {
+  cis_instance *inst;
+  cis_result rc;
+} aside_call;
+
+static void aside_run(aside_call *c) {
+  cis_extern ext;
+  c->rc = cis_instance_export(c->inst, "aside", strlen("aside"), &ext);
+  cis_val a = {.type = CIS_I32, .of.i32 = 4096}, r;
+  if (c->rc == CIS_OK) c->rc = cis_func_call(c->inst, ext.of.func, &a, 1, &r, 1);
+}
+
+static void *aside_thread(void *p) {
+  aside_run(p);
+  return NULL;
+}
+#endif
+
+/* Native frames are read only on a stack whose bounds are known: a call
+ * on a stack nobody announced, or whose host function calls back into
+ * wasm on another stack, does not collect inside itself (the account
+ * fills); on an announced stack it does. */
+static void in_call_switched_stacks(void **state) {
+  (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+  skip();
+#else
+  hold_fixture h;
+  int32_t n = 4096;
+  hold_open(&h, &n);
+  reenter_call c = {.inst = h.inst, .n = 4096};
+  on_stack(reenter_run, &c, false);
+  assert_int_equal(c.rc, CIS_EMEMLIMIT);
+  on_stack(reenter_run, &c, true);
+  assert_int_equal(c.rc, CIS_OK);
+  reenter_run(&c);
+  assert_int_equal(c.rc, CIS_OK);
+  /* host.aside's stack lies below this thread's here: the call stack
+   * check refuses the call back */
+  aside_call ac = {.inst = h.inst};
+  aside_run(&ac);
+  assert_int_equal(ac.rc, CIS_TRAP_STACK);
+  /* on a thread whose stack lies below host.aside's (mapped low), the
+   * call back runs, and does not collect */
+  size_t size = 8u << 20;
+  void *low = mmap((void *)(uintptr_t)0x200000000ull, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  assert_true(low != MAP_FAILED);
+  pthread_attr_t at;
+  pthread_t t;
+  assert_int_equal(pthread_attr_init(&at), 0);
+  assert_int_equal(pthread_attr_setstack(&at, low, size), 0);
+  assert_int_equal(pthread_create(&t, &at, aside_thread, &ac), 0);
+  pthread_join(t, NULL);
+  pthread_attr_destroy(&at);
+  munmap(low, size);
+  if (ac.rc != CIS_EMEMLIMIT) fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
+  hold_close(&h);
+#endif
+}
+
+typedef struct churner {
+  cis_instance *inst;
+  int failed;                /* calls that did not give the expected sum */
+} churner;
+
+static void *churn_calls(void *p) {
+  churner *c = p;
+  cis_extern ext;
+  if (cis_instance_export(c->inst, "churn", strlen("churn"), &ext) != CIS_OK) {
+    c->failed = -1;
+    return NULL;
+  }
+  for (int i = 0; i < 20; i++) {
+    cis_val a = {.type = CIS_I32, .of.i32 = 2048}, r;
+    if (cis_func_call(c->inst, ext.of.func, &a, 1, &r, 1) != CIS_OK || r.of.i32 != 2048 * 1024) c->failed++;
+  }
+  return NULL;
+}
+
+/* Two threads churning on two instances of one engine: a collection runs
+ * inside a call only while the other thread has none running, and a call
+ * starting then waits for it to end (bounded: 20 calls of 2 MiB each). */
+static void in_call_two_threads(void **state) {
+  (void)state;
+  rt_fixture f;
+  open_gc(&f);
+  churner c[2] = {{.inst = f.inst}, {.inst = NULL}};
+  assert_int_equal(cis_instance_new(f.m, f.im, NULL, &c[1].inst), CIS_OK);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, churn_calls, &c[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  assert_int_equal(c[0].failed, 0);
+  assert_int_equal(c[1].failed, 0);
+  cis__gc_collect(f.e);
+  assert_true(cis__gc_count(f.e, NULL) < 100);
+  cis_instance_free(c[1].inst);
   rt_fixture_close(&f);
 }
 
@@ -415,12 +855,18 @@ static void hostile_modules(void **state) {
   cis_engine_free(e);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 1) g_engine = argv[1];
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(objects_and_fields), cmocka_unit_test(traps),        cmocka_unit_test(casts),
       cmocka_unit_test(extern_round_trip),  cmocka_unit_test(kept_across_calls), cmocka_unit_test(anyref_api),
       cmocka_unit_test(memory_cap),         cmocka_unit_test(deep_graphs),  cmocka_unit_test(hostile_modules),
       cmocka_unit_test(collected),          cmocka_unit_test(roots_survive), cmocka_unit_test(cap_with_collections),
+      cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
+      cmocka_unit_test(in_call_two_threads), cmocka_unit_test(in_call_native_frames),
+      cmocka_unit_test(in_call_switched_stacks), cmocka_unit_test(released_arguments),
+      cmocka_unit_test(released_results),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  /* the compiled engine compiles into a private CIS_HOME */
+  return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
 }
