@@ -1111,8 +1111,10 @@ dispatch:
 
   /* ------------------------------------------------------ GC (3.0) */
   CASE(gc) {
-    /* an allocation may collect: the frames up to this one's end are roots */
-    ex->sp = fp + cur->nslots;
+    /* an allocation may collect: the frames below this instruction's
+     * operands are roots (cis__gc_op adds the operands it stores); the
+     * slots above hold only what dead values left there */
+    ex->sp = fp + P(1);
     rc = cis__gc_op(ex, inst, P(2), P(3), P(4), (const cis__gclayout *)(uintptr_t)imm64(&P(5)),
                     (const cis__gclayout *)(uintptr_t)imm64(&P(7)), fp + P(1));
     ex->sp = sp0;

@@ -126,6 +126,9 @@ typedef struct cis__gcheap {
   bool no_collect;           /* shares objects with another engine's calls */
   atomic_bool due;           /* since passed the threshold (a relaxed read per
                                 allocation inside a call) */
+  atomic_bool starved;       /* an allocation found no room, even after a collection
+                                inside its call: the next collection between calls
+                                runs, due or not */
   uint64_t collections;      /* collections run */
 } cis__gcheap;
 
@@ -245,8 +248,14 @@ static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_
   if (!h) return CIS_ENOMEM;
   if (ex && atomic_load_explicit(&h->due, memory_order_relaxed)) try_collect(e, h, false, ex);
   if (!cis__account_charge(a, bytes, CIS__CHARGE_OTHER) &&
-      !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER)))
+      !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER))) {
+    /* The frames of a call are scanned conservatively: a dead word may
+     * have kept what the call's failure leaves as garbage. Without frames
+     * the next collection is exact about them; it must not wait until the
+     * next calls allocate enough to be due, as they would fail first. */
+    atomic_store(&h->starved, true);
     return CIS_EMEMLIMIT;
+  }
   cis__gcobj *o = calloc(1, (size_t)bytes);
   if (!o) {
     cis__account_uncharge(a, bytes, CIS__CHARGE_OTHER);
@@ -374,7 +383,42 @@ static cis_result data_in(cis_instance *inst, uint32_t seg, cis__gcobj *o, uint6
 
 static cis_result convert(const cis_instance *inst, cis__exec *ex, uint32_t op, cis_slot *v);
 
+/* The operand slots of allocating GC instruction op that may hold
+ * references (the values a new object takes, a reference converted). */
+static uint32_t ref_operands(uint32_t op, uint32_t a, const cis__gclayout *la) {
+  uint32_t n = 0;
+  switch (op) {
+  case CIS__OP_STRUCT_NEW:
+    for (uint32_t k = 0; k < la->nfields; k++) n += fslots(&la->fields[k]);
+    return n;
+  case CIS__OP_ARRAY_NEW: return fslots(&la->fields[0]);
+  case CIS__OP_ARRAY_NEW_FIXED: return a * fslots(&la->fields[0]);
+  case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY: return 1;
+  default: return 0;
+  }
+}
+
+static cis_result gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b,
+                        const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
+
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
+  /* What the instruction is about to store is a root while it allocates:
+   * the interpreter's value stack is scanned below its operands only
+   * (execute.c), whatever dead slots above them hold. */
+  uint32_t refs = ref_operands(op, a, la);
+  if (!refs || !ex) return gc_op(ex, inst, op, a, b, la, lb, args);
+  const cis_slot *saved = ex->gc_args;
+  uint32_t nsaved = ex->gc_nargs;
+  ex->gc_args = args;
+  ex->gc_nargs = refs;
+  cis_result rc = gc_op(ex, inst, op, a, b, la, lb, args);
+  ex->gc_args = saved;
+  ex->gc_nargs = nsaved;
+  return rc;
+}
+
+static cis_result gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b,
+                        const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
   cis__gcobj *o = NULL, *o2;
   cis_result rc;
   uint64_t i, n;
@@ -746,6 +790,7 @@ static bool words_hit(const wordv *v, const cis__gcobj *o) {
 static void mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
   if (ex->stack)
     for (const cis_slot *p = ex->stack; p < ex->sp; p++) mark_val(h, st, p->u64);
+  for (uint32_t k = 0; k < ex->gc_nargs; k++) mark_val(h, st, ex->gc_args[k].u64);
   for (const cis__exn *x = ex->exns; x; x = x->next)
     for (uint32_t k = 0; k < x->nslots; k++) mark_val(h, st, x->vals[k].u64);
 }
@@ -821,6 +866,7 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
  * freed. */
 static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec *ex) {
   cis__engine_rt *r = rt_of(e);
+  if (!ex && atomic_exchange(&h->starved, false)) force = true;
   uint32_t held = ex ? cis__exec_gc_held(ex, e) : 0;
   uintptr_t hi;
   /* another thread's call (its frames are not ours to read), or frames

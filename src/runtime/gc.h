@@ -26,14 +26,18 @@
  * can be read: an instantiation, or a call on another thread, stops it.
  * Either runs once the bytes allocated since the last one pass the bytes
  * left live by it (1 MiB at least); inside a call also when the account
- * has no room, and the allocation is charged again after it. Roots: the
+ * has no room, and the allocation is charged again after it; and after an
+ * allocation that found no room even so, the next one between calls runs
+ * whatever was allocated (a dead word of the failed call's frames may
+ * have kept its garbage). Roots: the
  * globals and tables of any's and extern's hierarchies of every instance
  * (registered at instantiation, until they are freed), the engine's kept
  * exceptions, every object the host was handed (a result, a host
  * function's argument, cis_global_get, cis_anyref_from_host: pinned, once
  * per handing, until the host releases it with cis_anyref_release or the
  * engine is freed), and inside a call what its frames hold: the
- * interpreter's value stack up to ex->sp, the values of the call's
+ * interpreter's value stack up to ex->sp (below the allocating
+ * instruction's operands), the operands it stores (ex->gc_args), the values of the call's
  * exceptions, and the thread's native stack from the collector's frame to
  * the one the call entered at (compiled code and host functions hold
  * references in C locals and registers: the registers are spilled, and a

@@ -328,6 +328,8 @@ struct cis__exec {
   cis__exn *exn;             /* the exception in flight, while a call returns CIS_EXCEPTION */
   cis__exn *exns;            /* every exception the call made and has not freed (exn.c) */
   bool exn_kept;             /* an exnref went where it outlives the call */
+  const cis_slot *gc_args;   /* the operands of the GC instruction that allocates (cis__gc_op): */
+  uint32_t gc_nargs;         /* roots while it does, in slots */
 };
 
 /* ------------------------------------------------------- exceptions (exn.c)
