@@ -23,6 +23,12 @@
  * throw_ref, the legacy try with catch, catch_all, rethrow and delegate,
  * select, memory.grow, fill and copy, and maybe a second memory (of 32- or
  * 64-bit addresses) that loads, stores, size, grow, fill and copy reach;
+ * in a third of the modules GC: a list of struct nodes (and of a final
+ * subtype's) in a local, new ones made, walked and set, an array of i32
+ * made (new, new_default, new_fixed), read, set, filled and copied, an
+ * i8 array read signed and unsigned, i31 round trips, ref.test, ref.cast,
+ * br_on_cast, ref.eq and ref.is_null, whose numbers flow on (a null, an
+ * index past the end or a failed cast traps alike on both);
  * each function stores its locals to memory 0
  * at its end, so that what it computed is compared. Every float operation whose NaN result the spec leaves
  * nondeterministic (arithmetic, rounding, min/max, promotion and
@@ -366,6 +372,7 @@ typedef struct gen {
   unsigned budget;     /* nodes left in this function */
   unsigned mem1;       /* a second memory: 0 for none, else its address bits (32 or 64) */
   unsigned bt;         /* the first block type after the functions' own (bt_param) */
+  bool gc;             /* GC's types and instructions in this module (gc_expr) */
 } gen;
 
 /* Block types after the functions' own: (param pa) (result r) for each
@@ -379,12 +386,21 @@ static unsigned bt_pair(const gen *g, unsigned a, unsigned b) {
 }
 static unsigned bt_exn(const gen *g) { return g->bt + g->nty * (g->nty + 1) + g->nty * g->nty; }
 
+/* GC's types after the block types: a node (sub (struct (mut i32)
+ * (mut i64) (mut (ref null node)))), its final subtype node2 with a
+ * (mut f32) more, an array of (mut i32) and one of (mut i8). */
+enum { GT_NODE, GT_NODE2, GT_ARR, GT_ARR8, GT_N };
+static unsigned gt(const gen *g, unsigned k) { return bt_exn(g) + 1 + k; }
+
 /* Local indices: the parameters, NUSER of each type, three temporaries
  * (f32, f64, v128) for making NaNs canonical, then one loop counter a
  * nesting level. */
 static unsigned user_local(const gen *g, unsigned t, unsigned k) { return g->s[g->f].np + NUSER * t + k; }
 static unsigned temp_local(const gen *g, unsigned which) { return g->s[g->f].np + NUSER * NTY + which; }
 static unsigned counter_local(const gen *g, unsigned level) { return temp_local(g, 3) + level; }
+/* With GC: a (ref null node) and a (ref null arr) after the counters. */
+static unsigned node_local(const gen *g) { return counter_local(g, MAXLOOP); }
+static unsigned arr_local(const gen *g) { return counter_local(g, MAXLOOP) + 1; }
 
 static void emit(gen *g, uint8_t b) { put(g->c, b); }
 static void emit_u(gen *g, uint64_t v) { put_uleb(g->c, v); }
@@ -890,6 +906,136 @@ static void pair_block(gen *g, unsigned t) {
   emit(g, 0x21), emit_u(g, pick_local(g, r2));
 }
 
+/* ------------------------------------------------------- GC */
+
+static void operation(gen *g, unsigned t);
+
+static void emit_gc(gen *g, unsigned code) { emit(g, 0xfb), emit_u(g, code); }
+/* A heap type immediate: a type index is an s33. */
+static void emit_ht(gen *g, unsigned x) { put_sleb(g->c, x); }
+
+/* An index into the node's array local: small (0..15), or any i32. */
+static void arr_index(gen *g) {
+  if (rd_below(g->in, 4)) emit_i32(g, (int32_t)rd_below(g->in, 16));
+  else expr(g, I32);
+}
+
+/* An i32 length 0..15. */
+static void arr_length(gen *g) { expr(g, I32), emit_i32(g, 15), emit(g, 0x71); }
+
+/* A value of GC's made into a t (I32, I64 or F32), which may trap (a
+ * null, an index past the end, a failed cast); else an operation. */
+static void gc_expr(gen *g, unsigned t) {
+  const unsigned n = node_local(g), a = arr_local(g);
+  if (t == I64) { /* the node's i64 */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 1);
+    return;
+  }
+  if (t == F32) { /* a node2's f32, through a cast that may fail */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 22), emit_ht(g, gt(g, GT_NODE2)); /* ref.cast (ref node2) */
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE2)), emit_u(g, 3);
+    return;
+  }
+  if (t != I32) {
+    operation(g, t);
+    return;
+  }
+  switch (rd_below(g->in, 9)) {
+  case 0: /* the node's i32 */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 0);
+    break;
+  case 1: emit(g, 0x20), emit_u(g, a), emit_gc(g, 15); break; /* array.len */
+  case 2: /* array.get */
+    emit(g, 0x20), emit_u(g, a);
+    arr_index(g);
+    emit_gc(g, 11), emit_u(g, gt(g, GT_ARR));
+    break;
+  case 3: /* an i31 round trip, signed or not */
+    expr(g, I32);
+    emit_gc(g, 28), emit_gc(g, 29 + (rd_u8(g->in) & 1));
+    break;
+  case 4: /* ref.test (ref node2) or (ref null node2) */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 20 + (rd_u8(g->in) & 1)), emit_ht(g, gt(g, GT_NODE2));
+    break;
+  case 5: /* ref.eq of the node and the next */
+    emit(g, 0x20), emit_u(g, n);
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 2);
+    emit(g, 0xd3);
+    break;
+  case 6: emit(g, 0x20), emit_u(g, n), emit(g, 0xd1); break; /* ref.is_null */
+  case 7: /* a byte of a fresh i8 array, signed or not */
+    expr(g, I32), arr_length(g);
+    emit_gc(g, 6), emit_u(g, gt(g, GT_ARR8));
+    arr_index(g);
+    emit_gc(g, 12 + (rd_u8(g->in) & 1)), emit_u(g, gt(g, GT_ARR8));
+    break;
+  default: { /* br_on_cast the node to node2 (else a new one), its f32's bits */
+    emit(g, 0x02), emit(g, 0x64), emit_ht(g, gt(g, GT_NODE2)); /* (result (ref node2)) */
+    push_label(g, NONE, true); /* no generated branch carries a reference */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 24), emit(g, 0x01), emit_u(g, 0), emit_ht(g, gt(g, GT_NODE)), emit_ht(g, gt(g, GT_NODE2));
+    emit(g, 0x1a);
+    expr(g, I32), expr(g, I64), emit(g, 0x20), emit_u(g, n), expr(g, F32);
+    emit_gc(g, 0), emit_u(g, gt(g, GT_NODE2));
+    pop_label(g);
+    emit(g, 0x0b);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE2)), emit_u(g, 3);
+    emit(g, 0xbc); /* i32.reinterpret_f32 */
+    break;
+  }
+  }
+}
+
+/* A statement of GC's: a new node on the list or a step along it, a field
+ * set, a new array, an element set, fill or copy. */
+static void gc_stmt(gen *g) {
+  const unsigned n = node_local(g), a = arr_local(g);
+  switch (rd_below(g->in, 8)) {
+  case 0: case 1: { /* a node or a node2 before the list's head */
+    bool two = rd_u8(g->in) & 1;
+    expr(g, I32), expr(g, I64), emit(g, 0x20), emit_u(g, n);
+    if (two) expr(g, F32);
+    emit_gc(g, 0), emit_u(g, gt(g, two ? GT_NODE2 : GT_NODE));
+    emit(g, 0x21), emit_u(g, n);
+    break;
+  }
+  case 2: /* along the list */
+    emit(g, 0x20), emit_u(g, n);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 2);
+    emit(g, 0x21), emit_u(g, n);
+    break;
+  case 3: /* the node's i32 */
+    emit(g, 0x20), emit_u(g, n), expr(g, I32);
+    emit_gc(g, 5), emit_u(g, gt(g, GT_NODE)), emit_u(g, 0);
+    break;
+  case 4: /* a new array: of a value, of zeros, or of three */
+    switch (rd_below(g->in, 3)) {
+    case 0: expr(g, I32), arr_length(g), emit_gc(g, 6), emit_u(g, gt(g, GT_ARR)); break;
+    case 1: arr_length(g), emit_gc(g, 7), emit_u(g, gt(g, GT_ARR)); break;
+    default: expr(g, I32), expr(g, I32), expr(g, I32), emit_gc(g, 8), emit_u(g, gt(g, GT_ARR)), emit_u(g, 3);
+    }
+    emit(g, 0x21), emit_u(g, a);
+    break;
+  case 5: /* array.set */
+    emit(g, 0x20), emit_u(g, a), arr_index(g), expr(g, I32);
+    emit_gc(g, 14), emit_u(g, gt(g, GT_ARR));
+    break;
+  case 6: /* array.fill */
+    emit(g, 0x20), emit_u(g, a), arr_index(g), expr(g, I32), arr_length(g);
+    emit_gc(g, 16), emit_u(g, gt(g, GT_ARR));
+    break;
+  default: /* array.copy within it */
+    emit(g, 0x20), emit_u(g, a), arr_index(g), emit(g, 0x20), emit_u(g, a), arr_index(g), arr_length(g);
+    emit_gc(g, 17), emit_u(g, gt(g, GT_ARR)), emit_u(g, gt(g, GT_ARR));
+    break;
+  }
+}
+
 /* A numeric or SIMD operation with result t, its operands, and its NaN
  * made canonical. */
 static void operation(gen *g, unsigned t) {
@@ -912,6 +1058,10 @@ static void expr(gen *g, unsigned t) {
   case 0: case 1: case 2: leaf(g, t); break;
   case 16: param_block(g, t); break;
   case 17: pair_block(g, t); break;
+  case 20:
+    if (g->gc) gc_expr(g, t);
+    else operation(g, t);
+    break;
   case 18: legacy_try(g, t); break;
   case 19:
     if (t == I32 && (rd_u8(g->in) & 1)) { /* table.grow by 0..7: the old size or -1 */
@@ -1203,6 +1353,12 @@ static void stmt(gen *g) {
     pop_label(g);
     emit(g, 0x0b);
     break;
+  case 23:
+    if (g->gc) {
+      gc_stmt(g);
+      break;
+    }
+    /* fall through */
   default: { /* local.set of an operation: the most common statement */
     unsigned t = rd_below(g->in, g->nty);
     expr(g, t);
@@ -1266,12 +1422,18 @@ static void body(gen *g, unsigned f, buf *out) {
   emit(g, 0x0b);
   pop_label(g);
   buf b = {0};
-  put_uleb(&b, NTY + 3 + 1); /* groups: the user locals, three temporaries, counters */
+  /* groups: the user locals, three temporaries, counters, and with GC a
+   * node and an array (node_local, arr_local) */
+  put_uleb(&b, NTY + 3 + 1 + 2 * g->gc);
   for (unsigned t = 0; t < NTY; t++) put_uleb(&b, NUSER), put(&b, TYCODE[global_type(g, t)]);
   put_uleb(&b, 1), put(&b, TYCODE[F32]);
   put_uleb(&b, 1), put(&b, TYCODE[F64]);
   put_uleb(&b, 1), put(&b, TYCODE[global_type(g, V128)]);
   put_uleb(&b, MAXLOOP), put(&b, TYCODE[I32]);
+  if (g->gc) {
+    put_uleb(&b, 1), put(&b, 0x63), put_sleb(&b, gt(g, GT_NODE));
+    put_uleb(&b, 1), put(&b, 0x63), put_sleb(&b, gt(g, GT_ARR));
+  }
   put_n(&b, code.p, code.n);
   put_uleb(out, b.n);
   put_n(out, b.p, b.n);
@@ -1303,6 +1465,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
   g->ni = rd_u8(r) & 1;
   static const unsigned MEM1[4] = {0, 0, 32, 64};
   g->mem1 = MEM1[rd_below(r, 4)];
+  g->gc = rd_below(r, 3) == 0;
   for (unsigned f = 0; f <= MAXF; f++) {
     if (f == g->nf) f = IMPORT; /* the import's signature, used or not */
     sig *s = &g->s[f];
@@ -1320,7 +1483,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
    * function's results alone (the type of its body's block), then the
    * block types (bt_param) */
   g->bt = 2 * g->nf + 2;
-  put_uleb(&c, bt_exn(g) + 1);
+  put_uleb(&c, bt_exn(g) + 1 + (g->gc ? GT_N : 0));
   for (unsigned f = 0; f <= MAXF; f++) {
     if (f == g->nf) { /* the tag's (param i32) between */
       put(&c, 0x60), put_uleb(&c, 1), put(&c, 0x7f), put_uleb(&c, 0);
@@ -1338,6 +1501,18 @@ static bool make_module(rd *r, gen *g, buf *m) {
   for (unsigned a = 0; a < g->nty; a++)
     for (unsigned b = 0; b < g->nty; b++) put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, TYCODE[a]), put(&c, TYCODE[b]);
   put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, 0x7f), put(&c, 0x69); /* bt_exn */
+  if (g->gc) { /* gt's: node (open), node2 (final, under node), arr, arr8 */
+    for (unsigned two = 0; two < 2; two++) {
+      if (two) put(&c, 0x4f), put_uleb(&c, 1), put_uleb(&c, gt(g, GT_NODE));
+      else put(&c, 0x50), put_uleb(&c, 0);
+      put(&c, 0x5f), put_uleb(&c, 3 + two);
+      put(&c, 0x7f), put(&c, 1), put(&c, 0x7e), put(&c, 1);
+      put(&c, 0x63), put_sleb(&c, gt(g, GT_NODE)), put(&c, 1);
+      if (two) put(&c, 0x7d), put(&c, 1);
+    }
+    put(&c, 0x5e), put(&c, 0x7f), put(&c, 1);
+    put(&c, 0x5e), put(&c, 0x78), put(&c, 1);
+  }
   section(m, 1, &c);
   if (g->ni) {
     put_uleb(&c, 1), put_name(&c, "env"), put_name(&c, "h"), put(&c, 0), put_uleb(&c, g->nf + 1);
