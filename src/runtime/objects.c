@@ -7,9 +7,11 @@
  * (PROT_NONE, no swap reserved) and only makes pages accessible as it
  * grows, so `base` never moves: engines and host functions may keep the
  * pointer across calls, and only need to re-check the size. The range is
- * the smallest of the declared maximum, wasm32's 4 GiB and the memory cap
- * at creation; a cap raised later is honoured by extending the reservation
- * in place when the address space just past it is free.
+ * the smallest of the declared maximum, the memory cap at creation and,
+ * for a 32-bit memory (or a 64-bit one without a cap), 4 GiB; a cap raised
+ * later, or a 64-bit memory growing past 4 GiB without one, is honoured by
+ * extending the reservation in place when the address space just past it
+ * is free.
  *
  * Reuse: a memory created for an engine takes back a reservation an
  * earlier memory of that engine released, instead of mapping a new one,
@@ -49,6 +51,16 @@ uint32_t cis__cap_pages(uint64_t max_bytes) {
   if (max_bytes == 0 || max_bytes / CIS__PAGE_SIZE >= CIS__MAX_MEMORY_PAGES)
     return CIS__MAX_MEMORY_PAGES;
   return (uint32_t)(max_bytes / CIS__PAGE_SIZE);
+}
+
+/* The pages a memory may reach under the memory cap max_bytes (0: none):
+ * a 32-bit memory's addresses end at 4 GiB; a 64-bit memory passes that
+ * under a cap set higher, and without one reaches what its reservation
+ * can be extended to (reserve_more). */
+static uint64_t memory_cap_pages(uint64_t max_bytes, bool is64) {
+  if (!is64) return cis__cap_pages(max_bytes);
+  if (max_bytes == 0) return CIS__MAX_MEMORY64_PAGES;
+  return max_bytes / CIS__PAGE_SIZE;
 }
 
 uint32_t cis__cap_elems(uint64_t max_elems) {
@@ -159,7 +171,7 @@ static cis_result over_account(void *msg_handle, cis__account *a, const char *wh
 
 /* Bytes of address space to keep for a memory that may reach `pages`;
  * never zero, so even an empty memory has a valid, unique base. */
-static size_t reserve_bytes(uint32_t pages) {
+static size_t reserve_bytes(uint64_t pages) {
   uint64_t b = (uint64_t)pages * CIS__PAGE_SIZE;
   return b ? (size_t)b : (size_t)sysconf(_SC_PAGESIZE);
 }
@@ -338,9 +350,9 @@ static uint8_t *memory_map(cis_engine *e, uint64_t *reserved, uint64_t size) {
 
 cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t max_bytes,
                               cis__account *acct, cis_engine *pool, cis_memory **out) {
-  uint32_t cap = cis__cap_pages(max_bytes);
-  /* A 64-bit memory may declare up to 2^48 pages; its size is held to
-   * the same cap as a 32-bit one's (the limit, at most 4 GiB). */
+  uint64_t cap = memory_cap_pages(max_bytes, lim->is64);
+  /* A 64-bit memory may declare up to 2^48 pages, and grow past 4 GiB
+   * under a cap above it. */
   uint64_t most = lim->is64 ? CIS__MAX_MEMORY64_PAGES : CIS__MAX_MEMORY_PAGES;
   *out = NULL;
   if (lim->min > most || (lim->has_max && lim->max > most))
@@ -351,8 +363,8 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
                      "size minimum must not be greater than maximum");
   if (lim->min > cap)
     return cis__fail(msg_handle, CIS_EMEMLIMIT,
-                     "memory minimum of %llu pages exceeds the limit of %u pages",
-                     (unsigned long long)lim->min, cap);
+                     "memory minimum of %llu pages exceeds the limit of %llu pages",
+                     (unsigned long long)lim->min, (unsigned long long)cap);
   uint64_t charge = lim->min * CIS__PAGE_SIZE;
   if (!cis__account_charge(acct, charge, CIS__CHARGE_MEMORY)) {
     char what[64];
@@ -364,7 +376,11 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
     cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
     return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a memory");
   }
-  uint32_t reach = lim->has_max && lim->max < cap ? (uint32_t)lim->max : cap;
+  /* Reserved up front to what it may reach: a 64-bit memory without a
+   * cap or a maximum below 4 GiB reserves 4 GiB, and extends the
+   * reservation in place as it grows past it. */
+  uint64_t reach = lim->has_max && lim->max < cap ? lim->max : cap;
+  if (reach > CIS__MAX_MEMORY_PAGES && max_bytes == 0) reach = CIS__MAX_MEMORY_PAGES;
   m->reserved = reserve_bytes(reach);
   m->size = lim->min * CIS__PAGE_SIZE;
   m->base = memory_map(pool, &m->reserved, m->size);
@@ -381,7 +397,7 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
   m->has_max = lim->has_max;
   m->is64 = lim->is64;
   m->type_max = lim->has_max ? lim->max : most;
-  m->max_pages = m->type_max < cap ? (uint32_t)m->type_max : cap;
+  m->max_pages = m->type_max < cap ? m->type_max : cap;
   atomic_init(&m->acct, cis__account_ref(acct));
   *out = m;
   return CIS_OK;
@@ -420,8 +436,8 @@ cis_memory *cis__memory_ref(cis_memory *m) {
 }
 
 void cis__memory_set_cap(cis_memory *m, uint64_t max_bytes) {
-  uint32_t cap = cis__cap_pages(max_bytes);
-  m->max_pages = m->type_max < cap ? (uint32_t)m->type_max : cap;
+  uint64_t cap = memory_cap_pages(max_bytes, m->is64);
+  m->max_pages = m->type_max < cap ? m->type_max : cap;
 }
 
 /* Makes the reservation cover new_bytes, extending it in place when the

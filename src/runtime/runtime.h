@@ -167,7 +167,7 @@ struct cis_memory {
   uint8_t *base;             /* start of the reservation; never moves */
   uint64_t size;             /* current size in bytes (pages * 64 KiB) */
   uint64_t reserved;         /* bytes reserved (mapped PROT_NONE past size) */
-  uint32_t max_pages;        /* effective maximum: type's max capped by the limit */
+  uint64_t max_pages;        /* effective maximum: type's max capped by the limit */
   bool has_max;              /* the type declared a maximum */
   bool is64;                 /* 64-bit address type (memory64): i64 addresses */
   uint64_t type_max;         /* declared maximum (for import matching) */

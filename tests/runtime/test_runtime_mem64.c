@@ -158,6 +158,46 @@ static void grow_past_the_cap(const char *name) {
 
 RT_ON_BOTH(grow_past_the_cap)
 
+/* Under a cap above 4 GiB a 64-bit memory grows past it (the pages are
+ * reserved, not touched): a store at 4 GiB + 8 and the last byte read
+ * back, the byte past the end traps, memory.size in pages past 65536; a
+ * 32-bit memory of the same module stops at the cap's 4 GiB. */
+static const char big64[] =
+    "(module (memory $a i64 1) (memory $b 1)\n"
+    "  (func (export \"grow\") (param i64) (result i64) (memory.grow $a (local.get 0)))\n"
+    "  (func (export \"grow32\") (param i64) (result i64) (i64.extend_i32_s (memory.grow $b (i32.wrap_i64 (local.get 0)))))\n"
+    "  (func (export \"size\") (param i64) (result i64) (memory.size $a))\n"
+    "  (func (export \"store\") (param i64) (result i64) (i64.store8 $a (local.get 0) (i64.const 0x5a)) (i64.const 0))\n"
+    "  (func (export \"load\") (param i64) (result i64) (i64.load8_u $a (local.get 0))))\n";
+
+static void past_4_gib(const char *name) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = name;
+  cfg.limits.max_memory_bytes = 5ull << 30;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  cis_module *mod = NULL;
+  assert_int_equal(cis_module_new_text(e, big64, sizeof big64 - 1, &mod), CIS_OK);
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, NULL, NULL, &inst), CIS_OK);
+  assert_int_equal(call1(inst, "grow", 65536), 1);           /* 4 GiB + 64 KiB */
+  assert_int_equal(call1(inst, "size", 0), 65537);
+  assert_int_equal(call1(inst, "store", G4 + 8), 0);
+  assert_int_equal(call1(inst, "load", G4 + 8), 0x5a);
+  assert_int_equal(call1(inst, "load", G4 + 65535), 0);
+  assert_int_equal(call1(inst, "load", G4 + 65536), OOB);
+  assert_int_equal(call1(inst, "grow", 65536), -1);          /* past the 5 GiB cap */
+  /* the 32-bit memory may take what is left of the account, not 4 GiB more */
+  assert_int_equal(call1(inst, "grow32", 65535), -1);
+  assert_int_equal(call1(inst, "grow32", 1), 1);
+  cis_instance_free(inst);
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+RT_ON_BOTH(past_4_gib)
+
 /* Bulk operations with i64 addresses, and a copy between the 64-bit
  * memory 0 and the 32-bit memory 1 (its length an i32). */
 static void bulk(const char *name) {
@@ -547,6 +587,8 @@ int main(void) {
       cmocka_unit_test(bounds_aot),
       cmocka_unit_test(grow_past_the_cap_interp),
       cmocka_unit_test(grow_past_the_cap_aot),
+      cmocka_unit_test(past_4_gib_interp),
+      cmocka_unit_test(past_4_gib_aot),
       cmocka_unit_test(bulk_interp),
       cmocka_unit_test(bulk_aot),
       cmocka_unit_test(table64_interp),
