@@ -154,6 +154,24 @@ static inline char *generated_c(cis_engine *e, const char *text) {
   return out.p;
 }
 
+/* The generator on module mod whose first function's body is replaced by
+ * body[0..len) (one that did not pass validation) must give want, and
+ * when it refuses, say the body "does not decode". */
+static inline void codegen_of_body(cis_module *mod, const char *what, const uint8_t *body, size_t len,
+                                   cis_result want) {
+  cis__code *code = &mod->m->codes[0];
+  const cis__code saved = *code;
+  code->body = body;
+  code->body_len = len;
+  cis__aot_buf out = {0};
+  char msg[256] = "";
+  cis_result rc = cis__aot_codegen(mod->m, "0", &out, msg, sizeof msg);
+  cis__aot_buf_free(&out);
+  *code = saved;
+  if (rc != want || (rc != CIS_OK && !strstr(msg, "does not decode")))
+    fail_msg("%s: got %s \"%s\", want %s", what, cis_errname(rc), msg, cis_errname(want));
+}
+
 /* Occurrences of what in text. */
 static inline size_t count_of(const char *text, const char *what) {
   size_t n = 0;
