@@ -265,10 +265,10 @@ typedef struct gen {
   uint32_t unit;          /* the unit of the current function (plan_units) */
   const uint32_t *unit_of;/* per defined function: its unit */
   uint8_t *shared;        /* per defined function: called directly from another unit */
+  uint32_t *rs;           /* per type: the type whose struct R its results are (result_shapes) */
   /* Exceptions: a function with a try links a handler (cis_aot_hnd H_)
    * and lands at X_land, whose catch clauses (land) are tried by the try
    * the function was in, then along try_next. */
-  uint32_t *rs;           /* per type: the type whose struct R its results are (result_shapes) */
   bool has_try;           /* the current function has a try or try_table */
   uint32_t ntry, try_cap; /* its tries, numbered from 1 */
   uint32_t *try_next;     /* per try: where an exception it does not catch goes */
@@ -2725,17 +2725,17 @@ static bool same_results(const cis__functype *a, const cis__functype *b) {
  * returned in (others: the type itself). A tail call's callee returns
  * the caller's results (validated: subtypes, of the same C types), so
  * both return the same struct and gcc makes the call a jump. Found
- * through a hash of the shapes (open addressing): linear in the types. */
-static cis_result result_shapes(gen *g) {
-  const cis__module *m = g->m;
+ * through a hash of the shapes (open addressing in slot, of shape_cap
+ * entries): linear in the types. */
+static size_t shape_cap(const cis__module *m) {
   size_t cap = 2;
   while (cap < 2 * (size_t)m->ntypes) cap *= 2;
-  uint32_t *slot = malloc(cap * sizeof *slot);
-  g->rs = malloc((m->ntypes ? m->ntypes : 1) * sizeof *g->rs);
-  if (!slot || !g->rs) {
-    free(slot);
-    return fail(g, CIS_ENOMEM, "out of memory generating C");
-  }
+  return cap;
+}
+
+static void result_shapes(gen *g, uint32_t *slot) {
+  const cis__module *m = g->m;
+  size_t cap = shape_cap(m);
   memset(slot, 0xff, cap * sizeof *slot);
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
@@ -2755,8 +2755,6 @@ static cis_result result_shapes(gen *g) {
       }
     }
   }
-  free(slot);
-  return CIS_OK;
 }
 
 /* Fills g->ltypes for defined function fi (code c). */
@@ -3190,11 +3188,7 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
   g.msg = msg;
   g.cap = cap;
   cis_result rc = check_types(&g);
-  if (rc == CIS_OK) rc = result_shapes(&g);
-  if (rc != CIS_OK) {
-    gen_free(&g);
-    return rc;
-  }
+  if (rc != CIS_OK) return rc;
   if (m->ncodes != m->nfuncs - m->nfunc_imports)
     return fail(&g, CIS_EINVALID, "the function and code counts differ");
   size_t nc = m->ncodes ? m->ncodes : 1;
@@ -3203,9 +3197,15 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
   out->wasm_bytes = calloc(nc, sizeof *out->wasm_bytes);
   uint32_t n = unit_of && out->wasm_bytes ? plan_units(m, unit_bytes, unit_of, out->wasm_bytes) : 1;
   out->unit = calloc(n, sizeof *out->unit);
-  if (!unit_of || !g.shared || !out->wasm_bytes || !out->unit)
+  g.rs = malloc((m->ntypes ? m->ntypes : 1) * sizeof *g.rs);
+  uint32_t *shapes = malloc(shape_cap(m) * sizeof *shapes);
+  if (!unit_of || !g.shared || !out->wasm_bytes || !out->unit || !g.rs || !shapes) {
     rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
-  else out->n = n;
+  } else {
+    out->n = n;
+    result_shapes(&g, shapes);
+  }
+  free(shapes);
   g.unit_of = unit_of;
   /* The functions first, into their units: whether the C needs the SIMD
    * prelude, and which functions another unit calls, are known only once
