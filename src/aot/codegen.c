@@ -265,6 +265,7 @@ typedef struct gen {
   uint32_t unit;          /* the unit of the current function (plan_units) */
   const uint32_t *unit_of;/* per defined function: its unit */
   uint8_t *shared;        /* per defined function: called directly from another unit */
+  uint32_t *rs;           /* per type: the type whose struct R its results are (result_shapes) */
   /* Exceptions: a function with a try links a handler (cis_aot_hnd H_)
    * and lands at X_land, whose catch clauses (land) are tried by the try
    * the function was in, then along try_next. */
@@ -277,7 +278,6 @@ typedef struct gen {
    * from a function that takes __builtin_setjmp): its body, wN_b, leaves
    * the callee and the arguments in a struct TCN of wN, a wrapper
    * without a handler, which makes the call (tramp_call). */
-  bool no_tramp;          /* not so (a function using v128) */
   uint32_t ntramp;        /* tail calls made so */
   uint32_t tramp_slots;   /* most argument slots of one */
   cis__aot_buf tramp;     /* the wrapper's case of each */
@@ -853,7 +853,7 @@ static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, u
     char v[24];
     E("%s = %s(c, dr_%s);\n", top(g, 0, v), fn, al);
   } else {
-    E("{\nstruct R%u r_ = %s(c, dr_%s);\n", ti, fn, al);
+    E("{\nstruct R%u r_ = %s(c, dr_%s);\n", g->rs[ti], fn, al);
     for (uint32_t k = 0; k < ft->nresults; k++) {
       cis_result rc = push(g, ft->types[ft->nparams + k]);
       if (rc != CIS_OK) {
@@ -939,17 +939,10 @@ static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, ui
   if (s > g->tramp_slots) g->tramp_slots = s;
   E("tc_->fn = (void *)%s;\ntc_->site = %u;\ngoto X_tail;\n", fn, k);
   const char *al = args.p ? args.p : "";
-  uint32_t own = g->m->func_type[g->fi];
-  if (ft->nresults == 0) {
+  if (ft->nresults == 0)
     cis__aot_buf_printf(w, "case %u: ((FT%u)tc_.fn)(c, dr_ + 1%s); return;\n", k, ti, al);
-  } else if (ft->nresults == 1 || ti == own) {
+  else
     cis__aot_buf_printf(w, "case %u: return ((FT%u)tc_.fn)(c, dr_ + 1%s);\n", k, ti, al);
-  } else {
-    cis__aot_buf_printf(w, "case %u: {\nstruct R%u q_ = ((FT%u)tc_.fn)(c, dr_ + 1%s);\nstruct R%u o_;\n",
-                        k, ti, ti, al, own);
-    for (uint32_t j = 0; j < ft->nresults; j++) cis__aot_buf_printf(w, "o_.r%u = q_.r%u;\n", j, j);
-    cis__aot_buf_printf(w, "return o_;\n}\n");
-  }
   bool oom = args.oom;
   cis__aot_buf_free(&args);
   return oom ? CIS_ENOMEM : CIS_OK;
@@ -967,28 +960,18 @@ static void tail_out(gen *g) {
  * function's own depth room (dr_ + 1: its entry takes one again, so a
  * chain of tail calls keeps its depth), and gcc turns the call into a
  * jump (-foptimize-sibling-calls, on at -O2 and named for the -O1 of big
- * functions), so the chain keeps its native stack too. Where gcc cannot
- * (results of another struct type, which are copied after the call), the
- * native stack grows, and its check at each entry ends a deep chain with
- * "call stack exhausted", never an overflow. */
+ * functions), so the chain keeps its native stack too: the callee's
+ * results are the caller's (validated), of the same C type even as a
+ * struct (result_shapes). */
 static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti);
 
 static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
-  if (g->has_try && !g->no_tramp) return tramp_call(g, fn, ft, ti);
+  if (g->has_try) return tramp_call(g, fn, ft, ti);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
-  uint32_t own = g->m->func_type[g->fi];
-  if (g->has_try) E("c->hnd = H_.prev;\n");
   E("AOT_LEAVE(c);\n");
-  if (ft->nresults == 0) {
-    E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
-  } else if (ft->nresults == 1 || ti == own) {
-    E("return %s(c, dr_ + 1%s);\n", fn, al);
-  } else {
-    E("{\nstruct R%u r_ = %s(c, dr_ + 1%s);\nstruct R%u o_;\n", ti, fn, al, own);
-    for (uint32_t k = 0; k < ft->nresults; k++) E("o_.r%u = r_.r%u;\n", k, k);
-    E("return o_;\n}\n");
-  }
+  if (ft->nresults == 0) E("%s(c, dr_ + 1%s);\nreturn;\n", fn, al);
+  else E("return %s(c, dr_ + 1%s);\n", fn, al);
   bool oom = args.oom;
   cis__aot_buf_free(&args);
   return oom ? CIS_ENOMEM : CIS_OK;
@@ -2223,7 +2206,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
         else {
-          E("{\nstruct R%u r_;\n", m->func_type[g->fi]);
+          E("{\nstruct R%u r_;\n", g->rs[m->func_type[g->fi]]);
           for (uint32_t k = 0; k < ft->nresults; k++)
             E("r_.r%u = %s;\n", k, var(g, k, ft->types[ft->nparams + k], a));
           E("return r_;\n}\n");
@@ -2687,12 +2670,13 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
  * itself carries no storage class: its declaration before it (the
  * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
  * gives its linkage. */
-static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+static void signature_x(cis__aot_buf *o, const gen *g, uint32_t fi, bool names,
                         const char *sc, const char *suffix, const char *extra, bool v128_in) {
+  const cis__module *m = g->m;
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
   else if (t->nresults == 1) cis__aot_buf_printf(o, "%s%s ", sc, ctype(t->types[t->nparams]));
-  else cis__aot_buf_printf(o, "%sstruct R%u ", sc, m->func_type[fi]);
+  else cis__aot_buf_printf(o, "%sstruct R%u ", sc, g->rs[m->func_type[fi]]);
   cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c, int64_t%s", fi, suffix, names ? " dr_" : "");
   for (uint32_t k = 0; k < t->nparams; k++) {
     bool in = v128_in && tclass(t->types[k]) == TC_V128;
@@ -2702,9 +2686,9 @@ static void signature_x(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool
   cis__aot_buf_printf(o, "%s)", extra);
 }
 
-static void signature(cis__aot_buf *o, const cis__module *m, uint32_t fi, bool names,
+static void signature(cis__aot_buf *o, const gen *g, uint32_t fi, bool names,
                       const char *sc, const char *suffix) {
-  signature_x(o, m, fi, names, sc, suffix, "", false);
+  signature_x(o, g, fi, names, sc, suffix, "", false);
 }
 
 /* Checks that every type the module uses is a value type the generator
@@ -2726,6 +2710,51 @@ static cis_result check_types(gen *g) {
       return fail(g, CIS_EINVALID, "global %u: value type 0x%02x is not one the compiled engine "
                   "knows", i, m->globals[i].type.type);
   return CIS_OK;
+}
+
+/* Whether function types a and b have results of the same C types. */
+static bool same_results(const cis__functype *a, const cis__functype *b) {
+  if (a->nresults != b->nresults) return false;
+  for (uint32_t k = 0; k < a->nresults; k++)
+    if (tclass(a->types[a->nparams + k]) != tclass(b->types[b->nparams + k])) return false;
+  return true;
+}
+
+/* Fills g->rs: for each function type of several results, the first type
+ * whose results are of the same C types, whose struct R<n> they are
+ * returned in (others: the type itself). A tail call's callee returns
+ * the caller's results (validated: subtypes, of the same C types), so
+ * both return the same struct and gcc makes the call a jump. Found
+ * through a hash of the shapes (open addressing in slot, of shape_cap
+ * entries): linear in the types. */
+static size_t shape_cap(const cis__module *m) {
+  size_t cap = 2;
+  while (cap < 2 * (size_t)m->ntypes) cap *= 2;
+  return cap;
+}
+
+static void result_shapes(gen *g, uint32_t *slot) {
+  const cis__module *m = g->m;
+  size_t cap = shape_cap(m);
+  memset(slot, 0xff, cap * sizeof *slot);
+  for (uint32_t i = 0; i < m->ntypes; i++) {
+    const cis__functype *t = &m->types[i];
+    g->rs[i] = i;
+    if (!cis__is_functype(t) || t->nresults < 2) continue;
+    uint32_t h = 2166136261u ^ t->nresults;
+    for (uint32_t k = 0; k < t->nresults; k++)
+      h = (h ^ (uint32_t)tclass(t->types[t->nparams + k])) * 16777619u;
+    for (size_t j = h & (cap - 1);; j = (j + 1) & (cap - 1)) {
+      if (slot[j] == UINT32_MAX) {
+        slot[j] = i;
+        break;
+      }
+      if (same_results(&m->types[slot[j]], t)) {
+        g->rs[i] = slot[j];
+        break;
+      }
+    }
+  }
 }
 
 /* Fills g->ltypes for defined function fi (code c). */
@@ -2787,25 +2816,13 @@ static cis_result gen_function(gen *g, uint32_t i) {
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
   g->calls = g->tail_calls = false;
-  g->no_tramp = false;
   TRY(locals_of(g, code, t));
   TRY(scan_try(g, code));
-  for (;;) {
-    g->ntry = g->xslots = g->ntramp = g->tramp_slots = 0;
-    g->land.len = g->tramp.len = 0;
-    if (g->land.p) g->land.p[0] = 0;
-    if (g->tramp.p) g->tramp.p[0] = 0;
-    TRY(gen_body(g, code, t));
-    /* A function using v128 is written twice (below), under one wrapper
-     * already: its tail calls stay C calls. */
-    if (!g->ntramp || !g->fn_v128) break;
-    g->no_tramp = true;
-    g->body.len = g->decls.len = 0;
-    if (g->body.p) g->body.p[0] = 0;
-    if (g->decls.p) g->decls.p[0] = 0;
-    if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
-    g->calls = g->tail_calls = false;
-  }
+  g->ntry = g->xslots = g->ntramp = g->tramp_slots = 0;
+  g->land.len = g->tramp.len = 0;
+  if (g->land.p) g->land.p[0] = 0;
+  if (g->tramp.p) g->tramp.p[0] = 0;
+  TRY(gen_body(g, code, t));
   cis__aot_buf *o = g->out;
   if (g->ntramp) {
     emit_tramped(g, t);
@@ -2828,7 +2845,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
                       fi);
   emit_function(g, t, "_v1");
   cis__aot_buf_printf(o, "#undef AOT_V2\n#if AOT_SIMD_TWO\n");
-  signature(o, m, fi, true, "", "");
+  signature(o, g, fi, true, "", "");
   cis__aot_buf args = {0};
   for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(&args, ", L%u", k);
   const char *al = args.p ? args.p : "";
@@ -2878,11 +2895,11 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   /* The base body is wN itself without AOT_SIMD_TWO (AOT_V1_SC); the
    * body of a wrapper (_b) takes its struct of tail calls. */
   char extra[40] = "";
-  if (!strcmp(suffix, "_b")) snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
+  if (suffix[0] && suffix[1] == 'b') snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
   /* A function with a try: its v128 variables are AOT_TV (var_ctype),
    * its v128 parameters copied into such. */
   bool tv = g->has_try && g->fn_v128;
-  signature_x(o, g->m, fi, true,
+  signature_x(o, g, fi, true,
               !*suffix ? "" : suffix[1] == 'b' || suffix[2] == '2' ? "static " : "AOT_V1_SC ",
               suffix, extra, tv);
   cis__aot_buf_printf(o, " {\n");
@@ -2934,33 +2951,48 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
                           ctype(t->types[t->nparams]));
     else
       cis__aot_buf_printf(o, "{\nstruct R%u z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
-                          g->m->func_type[fi]);
+                          g->rs[g->m->func_type[fi]]);
   }
   cis__aot_buf_printf(o, "}\n\n");
 }
 
 /* A function with a try that makes tail calls: its body wN_b, then wN,
  * which calls it and makes the tail call the body left in tc_
- * (tramp_call), from a frame without a handler. */
+ * (tramp_call), from a frame without a handler. A function that uses
+ * v128 has two bodies (gen_function), wN_b_v2 and wN_b, and wN picks
+ * one as the SIMD wrapper does, then makes the tail call. */
 static void emit_tramped(gen *g, const cis__functype *t) {
   cis__aot_buf *o = g->out;
   uint32_t fi = g->fi;
   cis__aot_buf_printf(o, "struct TC%u { uint32_t site; void *fn; uint64_t a[%u]; };\n", fi,
                       g->tramp_slots ? g->tramp_slots : 1);
+  if (g->fn_v128) {
+    cis__aot_buf_printf(o, "#if AOT_SIMD_TWO\n#define AOT_V2 1\nAOT_V2_FN ");
+    emit_function(g, t, "_b_v2");
+    cis__aot_buf_printf(o, "#undef AOT_V2\n#endif\n#define AOT_V2 0\n");
+  }
   emit_function(g, t, "_b");
-  signature(o, g->m, fi, true, "", "");
+  if (g->fn_v128) cis__aot_buf_printf(o, "#undef AOT_V2\n");
+  signature(o, g, fi, true, "", "");
+  cis__aot_buf args = {0};
+  for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(&args, ", L%u", k);
+  const char *al = args.p ? args.p : "";
   cis__aot_buf_printf(o, " {\nstruct TC%u tc_;\ntc_.site = 0;\n", fi);
   if (t->nresults == 1) cis__aot_buf_printf(o, "%s r_ = ", ctype(t->types[t->nparams]));
-  else if (t->nresults > 1) cis__aot_buf_printf(o, "struct R%u r_ = ", g->m->func_type[fi]);
-  cis__aot_buf_printf(o, "w%u_b(c, dr_", fi);
-  for (uint32_t k = 0; k < t->nparams; k++) cis__aot_buf_printf(o, ", L%u", k);
-  cis__aot_buf_printf(o, ", &tc_);\nswitch (tc_.site) {\n");
+  else if (t->nresults > 1) cis__aot_buf_printf(o, "struct R%u r_ = ", g->rs[g->m->func_type[fi]]);
+  if (g->fn_v128)
+    cis__aot_buf_printf(o, "\n#if AOT_SIMD_TWO\nc->cpu_v2 ? w%u_b_v2(c, dr_%s, &tc_) :\n#endif\n", fi,
+                        al);
+  cis__aot_buf_printf(o, "w%u_b(c, dr_%s, &tc_);\nswitch (tc_.site) {\n", fi, al);
+  if (args.oom) o->oom = true;
+  cis__aot_buf_free(&args);
   if (g->tramp.len) buf_append(o, g->tramp.p, g->tramp.len);
   cis__aot_buf_printf(o, "default: break;\n}\n%s}\n\n", t->nresults ? "return r_;\n" : "");
 }
 
 /* The slot entry of defined function i. */
-static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
+static void gen_entry(cis__aot_buf *o, const gen *g, uint32_t i) {
+  const cis__module *m = g->m;
   uint32_t fi = m->nfunc_imports + i;
   const cis__functype *t = cis__module_func_type(m, fi);
   cis__aot_buf_printf(o, "static void e%u(cis_aot_ctx *c, uint64_t *ar) {\nAOT_ENTRY_IN(c);\n", fi);
@@ -2978,7 +3010,8 @@ static void gen_entry(cis__aot_buf *o, const cis__module *m, uint32_t i) {
     cis__aot_buf_printf(o, "%s r_ = w%u(c, AOT_DR0(c)%s);\n", ctype(t->types[t->nparams]), fi, al);
     slot_out(o, t->types[t->nparams], "ar", 0, "r_");
   } else {
-    cis__aot_buf_printf(o, "struct R%u r_ = w%u(c, AOT_DR0(c)%s);\n", m->func_type[fi], fi, al);
+    cis__aot_buf_printf(o, "struct R%u r_ = w%u(c, AOT_DR0(c)%s);\n", g->rs[m->func_type[fi]], fi,
+                        al);
     for (uint32_t k = 0, s = 0; k < t->nresults; k++) {
       char f[16];
       snprintf(f, sizeof f, "r_.r%u", k);
@@ -3022,10 +3055,11 @@ static uint32_t plan_units(const cis__module *m, uint64_t unit_bytes, uint32_t *
 
 /* The slot entries of unit u's functions, and its part of the describe
  * function: their entries and direct addresses. */
-static void gen_unit_tables(cis__aot_buf *o, const cis__module *m, const uint32_t *unit_of,
+static void gen_unit_tables(cis__aot_buf *o, const gen *g, const uint32_t *unit_of,
                             uint32_t u, bool alone) {
+  const cis__module *m = g->m;
   for (uint32_t i = 0; i < m->ncodes; i++)
-    if (unit_of[i] == u) gen_entry(o, m, i);
+    if (unit_of[i] == u) gen_entry(o, g, i);
   cis__aot_buf_printf(o, "%svoid aot_du%u(void (**en)(cis_aot_ctx *, uint64_t *), void **fp) {\n",
                       alone ? "static " : "", u);
   for (uint32_t i = 0; i < m->ncodes; i++)
@@ -3080,11 +3114,12 @@ static void gen_head(gen *g, cis__aot_buf *o) {
     buf_append(o, cis__aot_prelude_text + mem_at, simd_at - mem_at);
   }
   if (g->v128) buf_append(o, cis__aot_prelude_text + simd_at, plen - simd_at);
-  /* Result structs and function pointer types, one per function type. */
+  /* Result structs, one per shape of results (result_shapes), and
+   * function pointer types, one per function type. */
   for (uint32_t i = 0; i < m->ntypes; i++) {
     const cis__functype *t = &m->types[i];
     if (!cis__is_functype(t)) continue;
-    if (t->nresults > 1) {
+    if (t->nresults > 1 && g->rs[i] == i) {
       cis__aot_buf_printf(o, "struct R%u {", i);
       for (uint32_t k = 0; k < t->nresults; k++)
         cis__aot_buf_printf(o, " %s r%u;", ctype(t->types[t->nparams + k]), k);
@@ -3092,7 +3127,7 @@ static void gen_head(gen *g, cis__aot_buf *o) {
     }
     if (t->nresults == 0) cis__aot_buf_printf(o, "typedef void ");
     else if (t->nresults == 1) cis__aot_buf_printf(o, "typedef %s ", ctype(t->types[t->nparams]));
-    else cis__aot_buf_printf(o, "typedef struct R%u ", i);
+    else cis__aot_buf_printf(o, "typedef struct R%u ", g->rs[i]);
     cis__aot_buf_printf(o, "(*FT%u)(cis_aot_ctx *, int64_t", i);
     for (uint32_t k = 0; k < t->nparams; k++)
       cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
@@ -3139,6 +3174,7 @@ static void gen_free(gen *g) {
   free(g->used);
   free(g->ctls);
   free(g->shared);
+  free(g->rs);
   cis__aot_buf_free(&g->body);
   cis__aot_buf_free(&g->decls);
 }
@@ -3161,9 +3197,15 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
   out->wasm_bytes = calloc(nc, sizeof *out->wasm_bytes);
   uint32_t n = unit_of && out->wasm_bytes ? plan_units(m, unit_bytes, unit_of, out->wasm_bytes) : 1;
   out->unit = calloc(n, sizeof *out->unit);
-  if (!unit_of || !g.shared || !out->wasm_bytes || !out->unit)
+  g.rs = malloc((m->ntypes ? m->ntypes : 1) * sizeof *g.rs);
+  uint32_t *shapes = malloc(shape_cap(m) * sizeof *shapes);
+  if (!unit_of || !g.shared || !out->wasm_bytes || !out->unit || !g.rs || !shapes) {
     rc = fail(&g, CIS_ENOMEM, "out of memory generating C");
-  else out->n = n;
+  } else {
+    out->n = n;
+    result_shapes(&g, shapes);
+  }
+  free(shapes);
   g.unit_of = unit_of;
   /* The functions first, into their units: whether the C needs the SIMD
    * prelude, and which functions another unit calls, are known only once
@@ -3181,7 +3223,7 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
    * static, so gcc knows every caller of them as with one unit. */
   for (uint32_t i = 0; i < m->ncodes && rc == CIS_OK && n > 1; i++)
     if (g.shared[i]) {
-      signature(o, m, m->nfunc_imports + i, false, "__attribute__((visibility(\"hidden\"))) ", "");
+      signature(o, &g, m->nfunc_imports + i, false, "__attribute__((visibility(\"hidden\"))) ", "");
       cis__aot_buf_printf(o, ";\n");
     }
   for (uint32_t u = 0; u < n && rc == CIS_OK && n > 1; u++)
@@ -3193,13 +3235,13 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
     o = &out->unit[u];
     for (uint32_t i = 0; i < m->ncodes; i++)
       if (unit_of[i] == u && !(n > 1 && g.shared[i])) {
-        signature(o, m, m->nfunc_imports + i, false, "static ", "");
+        signature(o, &g, m->nfunc_imports + i, false, "static ", "");
         cis__aot_buf_printf(o, ";\n");
       }
     if (fns.len) buf_append(o, fns.p, fns.len);
     if (fns.oom) o->oom = true;
     cis__aot_buf_free(&fns);
-    gen_unit_tables(o, m, unit_of, u, n == 1);
+    gen_unit_tables(o, &g, unit_of, u, n == 1);
     if (u == 0) gen_describe(o, m, key, n);
     if (o->oom) out->head.oom = true;
   }

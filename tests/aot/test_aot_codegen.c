@@ -449,8 +449,76 @@ static void aot_leaf_functions_skip_the_stack_check(void **state) {
   free(c);
 }
 
+/* The struct definitions of results in generated C c ("struct R<n> {"). */
+static size_t result_structs(const char *c) {
+  size_t n = 0;
+  for (const char *p = c; (p = strstr(p, "struct R")); p += 8) {
+    const char *q = p + 8;
+    while (*q >= '0' && *q <= '9') q++;
+    if (q > p + 8 && !strncmp(q, " {", 2)) n++;
+  }
+  return n;
+}
+
+/* Several results are returned in one struct per list of their C types,
+ * whatever the function types (codegen.c, result_shapes): 300 lists of 2
+ * to 151 results, each of two types (other parameters), and the lists
+ * with a reference, which are one pointer whatever the reference type,
+ * so that a tail call between two of them returns its callee's struct
+ * (a jump, not a copy). The two types of a list tail-call each other,
+ * compiled, with the results the interpreter gives. */
+static void results_share_one_struct_per_shape(void **state) {
+  (void)state;
+  enum { SHAPES = 300 };
+  size_t cap = 2u * SHAPES * 1200 + 4096;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  int n = snprintf(text, cap, "(module\n");
+  for (int i = 0; i < 2 * SHAPES; i++) {
+    int id = i % SHAPES, nr = 2 + id % 150;
+    n += snprintf(text + n, cap - (size_t)n, " (type (func%s (result", i < SHAPES ? "" : " (param i32)");
+    for (int k = 0; k < nr - 1; k++) n += snprintf(text + n, cap - (size_t)n, " i32");
+    n += snprintf(text + n, cap - (size_t)n, " %s)))\n", id < 150 ? "i32" : "i64");
+  }
+  snprintf(text + n, cap - (size_t)n,
+           " (type $fi (func (result nullfuncref i32)))\n"
+           " (type $ei (func (param i32) (result funcref i32)))\n"
+           " (func $a (type 0) (i32.const 5) (i32.const 6))\n"
+           " (func (export \"b\") (type %d) (return_call $a))\n"
+           " (func $c (type $fi) (ref.null nofunc) (i32.const 7))\n"
+           " (func (export \"d\") (type $ei) (return_call $c))\n"
+           " (elem declare func $c))\n",
+           SHAPES);
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, text);
+  cis_engine_free(e);
+  assert_int_equal(result_structs(c), SHAPES + 1);
+  /* the tail calls return what they get, copying nothing */
+  char *f = function_c(c, 1);
+  assert_non_null(strstr(f, "return w0(c, dr_ + 1);"));
+  free(f);
+  f = function_c(c, 3);
+  assert_non_null(strstr(f, "return w2(c, dr_ + 1);"));
+  free(f);
+  free(c);
+  e = engine("aot");
+  cis_module *m = module(e, text);
+  cis_instance *inst = instantiate(e, m);
+  cis_val a = i32v(1), r[2];
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "b"), &a, 1, r, 2), CIS_OK);
+  assert_int_equal(r[0].of.i32, 5);
+  assert_int_equal(r[1].of.i32, 6);
+  assert_int_equal(cis_func_call(inst, cis_instance_func(inst, "d"), &a, 1, r, 2), CIS_OK);
+  assert_int_equal(r[1].of.i32, 7);
+  cis_instance_free(inst);
+  cis_module_free(m);
+  cis_engine_free(e);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(results_share_one_struct_per_shape, setup, teardown),
       cmocka_unit_test_setup_teardown(big_function_is_compiled_at_o1, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_leaf_functions_skip_the_stack_check, setup,
                                       teardown),
