@@ -554,7 +554,7 @@ static cis_result convert(const cis_instance *inst, cis__exec *ex, uint32_t op, 
 }
 
 bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, const uint8_t *end, cis_slot *st,
-                      int *n) {
+                      cis_slot *hi, int *n) {
   uint32_t x = 0, cnt = 0;
   if (op == CIS__OP_ANY_CONVERT_EXTERN || op == CIS__OP_EXTERN_CONVERT_ANY)
     return convert(inst, NULL, op, &st[*n - 1]) == CIS_OK;
@@ -567,34 +567,37 @@ bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, 
   const cis__gclayout *l = cis__gc_layout(inst->module, x);
   /* operands: struct.new its fields, array.new a value and a length,
    * array.new_default a length, array.new_fixed cnt values (a v128 takes
-   * one entry) */
+   * one entry, its high bytes in hi) */
   uint32_t take = op == CIS__OP_STRUCT_NEW ? l ? l->nfields : 0
                   : op == CIS__OP_ARRAY_NEW ? 2
                   : op == CIS__OP_ARRAY_NEW_DEFAULT ? 1
                   : op == CIS__OP_ARRAY_NEW_FIXED ? cnt : 0;
   if ((uint32_t)*n < take) return false; /* not after validation */
-  cis_slot *args = st + *n - take;
+  cis_slot *args = st + *n - take, *args_hi = hi + *n - take;
   uint32_t len = op == CIS__OP_ARRAY_NEW ? args[1].u32 : op == CIS__OP_ARRAY_NEW_DEFAULT ? args[0].u32 : cnt;
   cis__gcobj *o = NULL;
   if (!l || gc_new(inst->engine, NULL, inst->acct, l, l->comp == CIS__COMP_ARRAY ? len : 0, &o) != CIS_OK) {
     *n -= (int)take;
+    hi[*n].u64 = 0;
     st[(*n)++].u64 = 0;
     return false;
   }
-  /* one entry per value: a v128's low 8 bytes (cis__const_value keeps
-   * no more), its high ones zero */
-  cis_slot v[2] = {{.u64 = 0}, {.u64 = 0}};
+  /* a value in the two slots field_set takes: a v128's low 8 bytes, then
+   * its high ones */
+  cis_slot v[2];
   if (op == CIS__OP_STRUCT_NEW)
     for (uint32_t k = 0; k < l->nfields; k++) {
-      v[0] = args[k];
+      v[0] = args[k], v[1] = args_hi[k];
       field_set(&l->fields[k], o->data + l->fields[k].off, v);
     }
   else if (op == CIS__OP_ARRAY_NEW || op == CIS__OP_ARRAY_NEW_FIXED)
     for (uint32_t k = 0; k < len; k++) {
-      v[0] = args[op == CIS__OP_ARRAY_NEW ? 0 : k];
+      uint32_t at = op == CIS__OP_ARRAY_NEW ? 0 : k;
+      v[0] = args[at], v[1] = args_hi[at];
       field_set(&l->fields[0], elem_at(o, k), v);
     }
   *n -= (int)take;
+  hi[*n].u64 = 0;
   st[(*n)++].externref = o;
   return true;
 }

@@ -171,9 +171,10 @@ cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a
  * array.new, array.new_default, array.new_fixed, ref.i31,
  * any.convert_extern, extern.convert_any) in instance inst being built:
  * its immediates at *p (advanced past them), its operands the top of
- * st[0 .. *n), replaced by its result. False when the allocation failed
- * (the account's limit or out of memory): the result is then null. */
+ * st[0 .. *n) (a v128's high 8 bytes in hi[], the same entry), replaced
+ * by its result. False when the allocation failed (the account's limit
+ * or out of memory): the result is then null. */
 bool cis__gc_const_op(const cis_instance *inst, uint32_t op, const uint8_t **p, const uint8_t *end, cis_slot *st,
-                      int *n);
+                      cis_slot *hi, int *n);
 
 #endif /* CIS_RUNTIME_GC_H */

@@ -26,29 +26,35 @@
  * the index is below nglobals of the instance being built). A v128 result
  * is one instruction (no arithmetic on it): cis__const_v128 reads it. */
 cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
-  cis_slot st[CIS__CONST_MAX_DEPTH];
+  /* a v128's low 8 bytes in st, its high ones in hi (what GC's
+   * constant instructions store whole); the value is st's */
+  cis_slot st[CIS__CONST_MAX_DEPTH], hi[CIS__CONST_MAX_DEPTH];
   int n = 0;
   if (!x->len) return (cis_slot){.u64 = 0}; /* validated: never; its code may be NULL */
   const uint8_t *p = x->code, *end = x->code + x->len;
   while (p < end) {
     enum cis__op op = CIS__OP_COUNT;
     if (cis__op_read(&p, end, &op) != CIS__OPREAD_OK || op == CIS__OP_END) break;
-    cis_slot v = {.u64 = 0};
+    cis_slot v = {.u64 = 0}, vh = {.u64 = 0};
     uint32_t ix = 0;
     switch (op) {
     case CIS__OP_I32_CONST: { int32_t c = 0; cis__read_s32(&p, end, &c); v.u64 = (uint32_t)c; break; }
     case CIS__OP_I64_CONST: { int64_t c = 0; cis__read_s64(&p, end, &c); v.u64 = (uint64_t)c; break; }
     case CIS__OP_F32_CONST: { uint32_t b = 0; memcpy(&b, p, 4); p += 4; v.u64 = b; break; }
     case CIS__OP_F64_CONST: memcpy(&v.u64, p, 8); p += 8; break;
-    case CIS__OP_V128_CONST: memcpy(&v.u64, p, 8); p += 16; break;
+    case CIS__OP_V128_CONST: memcpy(&v.u64, p, 8), memcpy(&vh.u64, p + 8, 8); p += 16; break;
     case CIS__OP_REF_NULL: { uint32_t ht; cis__read_heaptype(&p, end, &ht); break; }
     case CIS__OP_REF_FUNC: cis__read_u32(&p, end, &ix); v.funcref = inst->funcs[ix]; break;
-    case CIS__OP_GLOBAL_GET: cis__read_u32(&p, end, &ix); v = inst->globals[ix]->val; break;
+    case CIS__OP_GLOBAL_GET:
+      cis__read_u32(&p, end, &ix);
+      v = inst->globals[ix]->val;
+      if (inst->globals[ix]->type == CIS__V128) memcpy(&vh.u64, inst->globals[ix]->v128 + 8, 8);
+      break;
     case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT: case CIS__OP_ARRAY_NEW:
     case CIS__OP_ARRAY_NEW_DEFAULT: case CIS__OP_ARRAY_NEW_FIXED: case CIS__OP_REF_I31:
     case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY:
       /* GC's: an object (null when it cannot be allocated) replaces its operands */
-      cis__gc_const_op(inst, op, &p, end, st, &n);
+      cis__gc_const_op(inst, op, &p, end, st, hi, &n);
       continue;
     default: { /* add, sub or mul of the two values on top */
       if (n < 2) return (cis_slot){.u64 = 0}; /* not after validation */
@@ -62,6 +68,7 @@ cis_slot cis__const_value(const cis_instance *inst, const cis__expr *x) {
     }
     }
     if (n == CIS__CONST_MAX_DEPTH) break; /* not after validation */
+    hi[n] = vh;
     st[n++] = v;
   }
   return n ? st[n - 1] : (cis_slot){.u64 = 0};

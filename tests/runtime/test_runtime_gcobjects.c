@@ -316,6 +316,36 @@ static void anyref_api(void **state) {
   rt_fixture_close(&f);
 }
 
+/* A v128 that a constant expression stores in an object keeps all its
+ * 16 bytes: a v128.const, a v128 global read, in a struct field and in
+ * array.new_fixed's and array.new's elements. */
+static const char v128_consts[] =
+    "(module\n"
+    "  (type $v (struct (field v128)))\n"
+    "  (type $va (array v128))\n"
+    "  (global $c v128 (v128.const i64x2 0x3333 0x4444))\n"
+    "  (global $s (ref $v) (struct.new $v (v128.const i64x2 0x1111 0x2222)))\n"
+    "  (global $t (ref $v) (struct.new $v (global.get $c)))\n"
+    "  (global $a (ref $va) (array.new_fixed $va 2 (v128.const i64x2 5 6) (global.get $c)))\n"
+    "  (global $b (ref $va) (array.new $va (v128.const i64x2 7 8) (i32.const 3)))\n"
+    "  (func (export \"hi\") (param $k i32) (result i32)\n"
+    "    (i32.wrap_i64 (i64x2.extract_lane 1\n"
+    "      (if (result v128) (i32.eqz (local.get $k)) (then (struct.get $v 0 (global.get $s)))\n"
+    "        (else (if (result v128) (i32.eq (local.get $k) (i32.const 1)) (then (struct.get $v 0 (global.get $t)))\n"
+    "          (else (if (result v128) (i32.eq (local.get $k) (i32.const 2)) (then (array.get $va (global.get $a) (i32.const 0)))\n"
+    "            (else (if (result v128) (i32.eq (local.get $k) (i32.const 3)) (then (array.get $va (global.get $a) (i32.const 1)))\n"
+    "              (else (array.get $va (global.get $b) (i32.const 2)))))))))))))\n"
+    ")\n";
+
+static void constant_v128_fields_whole(void **state) {
+  (void)state;
+  rt_fixture f;
+  rt_fixture_open(&f, g_engine, v128_consts, sizeof v128_consts - 1, 0, 0);
+  static const int32_t want[] = {0x2222, 0x4444, 6, 0x4444, 8};
+  for (int32_t k = 0; k < 5; k++) assert_int_equal(expect_i32(&f, "hi", &k, 1), want[k]);
+  rt_fixture_close(&f);
+}
+
 /* Allocating past the account's cap ends the call with CIS_EMEMLIMIT, as a
  * memory's growth past it does, when a collection inside the call finds
  * everything live (a list held from a local); the objects made so far
@@ -865,7 +895,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(in_call_churn),      cmocka_unit_test(in_call_roots), cmocka_unit_test(in_call_other_calls),
       cmocka_unit_test(in_call_two_threads), cmocka_unit_test(in_call_native_frames),
       cmocka_unit_test(in_call_switched_stacks), cmocka_unit_test(released_arguments),
-      cmocka_unit_test(released_results),
+      cmocka_unit_test(released_results),   cmocka_unit_test(constant_v128_fields_whole),
   };
   /* the compiled engine compiles into a private CIS_HOME */
   return cmocka_run_group_tests(tests, rt_home_setup, rt_home_teardown);
