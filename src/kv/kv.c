@@ -96,6 +96,8 @@ struct cis_kv_txn {
   char *skill;           /* owned copy of the skill ("" = none) */
   cis_kv_ns ns;          /* points into tenant and skill */
   uint64_t deadline_ns;  /* cis__now_ns() time the call ends; UINT64_MAX = none */
+  const cis__callctx *ctx; /* the call it belongs to (cis__kv_begin_in): its deadline and
+                              cancel rule instead of deadline_ns; NULL = none */
   kv_pend *p;            /* pending writes, sorted by key */
   size_t np;             /* entries in p */
   size_t cap;            /* slots allocated in p */
@@ -180,13 +182,17 @@ static uint8_t *dup_bytes(const void *src, size_t n) {
  * op_timeout_ms, at least 1. CIS_ETIMEOUT once the deadline has passed. */
 static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
   uint64_t cap = kv->op_timeout_ms;
-  if (!t || t->deadline_ns == UINT64_MAX) {
+  if (t && t->ctx && atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed))
+    return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled");
+  /* A call's transaction reads its deadline where the call keeps it. */
+  uint64_t deadline = !t ? UINT64_MAX : t->ctx ? t->ctx->deadline_ns : t->deadline_ns;
+  if (deadline == UINT64_MAX) {
     *ms = cap;
     return CIS_OK;
   }
   uint64_t now = cis__now_ns();
-  if (now >= t->deadline_ns) return kv_fail(kv, CIS_ETIMEOUT, "kv: the call's deadline has passed");
-  uint64_t left = (t->deadline_ns - now + 999999) / 1000000;
+  if (now >= deadline) return kv_fail(kv, CIS_ETIMEOUT, "kv: the call's deadline has passed");
+  uint64_t left = (deadline - now + 999999) / 1000000;
   *ms = left < cap ? left : cap;
   if (*ms == 0) *ms = 1;
   return CIS_OK;
@@ -536,6 +542,13 @@ fail:
 
 void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
   if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
+}
+
+cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out) {
+  uint64_t left = ctx ? cis__ms_left(ctx->deadline_ns) : UINT64_MAX;
+  cis_result rc = cis_kv_begin(kv, ns, left, out);
+  if (rc == CIS_OK) (*out)->ctx = ctx;
+  return rc;
 }
 
 void cis_kv_txn_set_quota(cis_kv_txn *t, uint64_t max_keys, uint64_t max_bytes) {
