@@ -198,6 +198,24 @@ static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
   return CIS_OK;
 }
 
+/* How often a wait of a call's transaction for the store (a connection,
+ * its namespace's lock) looks at the call's cancel flag. */
+#define KV_CANCEL_SLICE_MS 10
+
+/* Waits on cond (a CLOCK_MONOTONIC one, under m) until `until`: 0 when
+ * woken, ETIMEDOUT past it; for a call's transaction in slices, so that a
+ * cancel ends the wait (ECANCELED). The caller re-checks what it waits for
+ * after a 0. */
+static int kv_wait(pthread_cond_t *cond, pthread_mutex_t *m, const struct timespec *until, const cis_kv_txn *t) {
+  if (!t || !t->ctx) return pthread_cond_timedwait(cond, m, until);
+  if (atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed)) return ECANCELED;
+  struct timespec slice;
+  cis__timespec_after(CLOCK_MONOTONIC, KV_CANCEL_SLICE_MS, &slice);
+  bool last = until->tv_sec < slice.tv_sec || (until->tv_sec == slice.tv_sec && until->tv_nsec <= slice.tv_nsec);
+  int e = pthread_cond_timedwait(cond, m, last ? until : &slice);
+  return e == ETIMEDOUT && !last ? 0 : e;
+}
+
 /* -------------------------------------------------- backend call wrappers */
 
 /* Counts one backend method call and applies fault injection. Returns the
@@ -266,8 +284,13 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
   cis__timespec_after(CLOCK_MONOTONIC, ms, &until);
   pthread_mutex_lock(&kv->lock);
   while (kv->nidle == 0 && kv->nopen >= kv->max_conns) {
-    if (pthread_cond_timedwait(&kv->freed, &kv->lock, &until) == ETIMEDOUT &&
-        kv->nidle == 0 && kv->nopen >= kv->max_conns) {
+    int e = kv_wait(&kv->freed, &kv->lock, &until, t);
+    if (e == ECANCELED) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled while all %u connections were busy",
+                     kv->max_conns);
+    }
+    if (e == ETIMEDOUT && kv->nidle == 0 && kv->nopen >= kv->max_conns) {
       pthread_mutex_unlock(&kv->lock);
       return kv_fail(kv, CIS_ETIMEOUT, "kv: all %u connections stayed busy until the deadline",
                      kv->max_conns);
@@ -998,7 +1021,13 @@ static cis_result ns_acquire(cis_kv_txn *t) {
     const cis_kv_txn *h = kv->ns_holders;
     while (h && !same_ns(&h->ns, &t->ns)) h = h->ns_next;
     if (!h) break;
-    if (pthread_cond_timedwait(&kv->ns_freed, &kv->lock, &until) == ETIMEDOUT) {
+    int e = kv_wait(&kv->ns_freed, &kv->lock, &until, t);
+    if (e == ECANCELED) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled while another call's atomic operation held "
+                                        "the namespace");
+    }
+    if (e == ETIMEDOUT) {
       pthread_mutex_unlock(&kv->lock);
       return kv_fail(kv, CIS_ETIMEOUT,
                      "kv: the namespace stayed locked by another call's atomic operation until the "
