@@ -186,13 +186,14 @@ static uint64_t step_deadline(const cis_vfs *fs) {
 }
 
 static int enter(cis_vfs *fs, const char *what, const char *name) {
-  fs->calls++;
-  fs->b->errmsg[0] = '\0';
-  fs->b->deadline_ns = step_deadline(fs);
+  /* A cancelled call's step does not reach the backend. */
   if (fs->ctx && atomic_load_explicit(&fs->ctx->cancel, memory_order_relaxed)) {
     if (name) return vfs_fail(fs, ECANCELED, "%s: %s '%s': the call was cancelled", fs->name, what, name);
     return vfs_fail(fs, ECANCELED, "%s: %s: the call was cancelled", fs->name, what);
   }
+  fs->calls++;
+  fs->b->errmsg[0] = '\0';
+  fs->b->deadline_ns = step_deadline(fs);
   if (fs->fault_count) {
     if (fs->fault_skip) {
       fs->fault_skip--;
