@@ -33,13 +33,6 @@ void cis__callctx_cancel(cis__callctx *x) {
   if (x) atomic_store(&x->cancel, 1);
 }
 
-cis_result cis__callctx_check(const cis__callctx *x) {
-  if (!x) return CIS_OK;
-  if (atomic_load_explicit(&x->cancel, memory_order_relaxed)) return CIS_ECANCELED;
-  if (x->deadline_ns != UINT64_MAX && cis__now_ns() >= x->deadline_ns) return CIS_ETIMEOUT;
-  return CIS_OK;
-}
-
 uint64_t cis__callctx_deadline(const cis__callctx *x) {
   if (!x) return UINT64_MAX;
   return atomic_load_explicit(&x->cancel, memory_order_relaxed) ? 0 : x->deadline_ns;

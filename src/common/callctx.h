@@ -37,9 +37,6 @@ cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, 
 /* Asks the call to stop: the next backend step of a bound service ends
  * with CIS_ECANCELED. Safe from any thread. */
 void cis__callctx_cancel(cis__callctx *x);
-/* CIS_ECANCELED once cancelled, CIS_ETIMEOUT once the deadline passed,
- * else CIS_OK (x NULL: CIS_OK). */
-cis_result cis__callctx_check(const cis__callctx *x);
 /* The deadline a backend step of the call runs under: the call's, or 0
  * (already past) once the call is cancelled; UINT64_MAX for x NULL. */
 uint64_t cis__callctx_deadline(const cis__callctx *x);
