@@ -15,13 +15,11 @@ void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principa
   x->who = who ? *who : (cis_principal){0};
   x->stage = 0;
   x->code = CIS_OK;
-  x->failed_stage = 0;
   x->msg[0] = '\0';
 }
 
 cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, ...) {
   x->code = code;
-  x->failed_stage = x->stage;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(x->msg, sizeof x->msg, fmt, ap);

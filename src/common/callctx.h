@@ -20,18 +20,17 @@ typedef struct cis__callctx {
   uint64_t deadline_ns;     /* cis__now_ns() time the call ends; UINT64_MAX: none */
   atomic_int cancel;        /* set by cis__callctx_cancel, from any thread */
   cis_principal who;        /* tenant and skill (borrowed for the call) */
-  int stage;                /* the stage running now (a cis_stage; 0 outside a skill call) */
+  int stage;                /* the stage running now (a cis_stage; 0 outside a skill call):
+                               the one a failure is reported in */
   cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
-  int failed_stage;         /* the stage it was written in */
   char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
 } cis__callctx;
 
 /* Sets x up for a call that ends at deadline_ns (UINT64_MAX: none) on
  * behalf of who (may be NULL; its strings are borrowed). */
 void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principal *who);
-/* Records the call's failure: code, the stage running now and the
- * message; a later failure replaces an earlier one (the last word is the
- * one the caller sees). Returns code. */
+/* Records the call's failure: code and message; a later failure replaces
+ * an earlier one (the last word is the one the caller sees). Returns code. */
 cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Asks the call to stop: the next backend step of a bound service ends

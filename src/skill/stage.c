@@ -591,7 +591,6 @@ static cis_result grant_abi(cis__call *c) {
   if (c->abi == CIS_ABI_AUTO && !c->direct) {
     no_entry_message(c->mod, x->msg, sizeof x->msg);
     x->code = CIS_EABI;
-    x->failed_stage = x->stage;
     return CIS_EABI;
   }
   return CIS_OK;
