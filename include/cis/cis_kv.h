@@ -338,7 +338,9 @@ CIS_EXTERN const char *cis_kv_errmsg(const cis_kv *kv);
  * CIS_ENOMEM. */
 CIS_EXTERN cis_result cis_kv_begin(cis_kv *kv, const cis_principal *who, uint64_t timeout_ms,
                                    cis_kv_txn **out);
-/* Moves the transaction's deadline: now + timeout_ms (UINT64_MAX = none). */
+/* Moves the transaction's deadline: now + timeout_ms (UINT64_MAX = none).
+ * A skill call's transaction follows the call's deadline instead, and
+ * ignores this (docs/embedding.md, "One call in four stages"). */
 CIS_EXTERN void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms);
 /* Gives the transaction a namespace quota of its own (a skill's manifest:
  * permissions.kv.max_keys / max_bytes; 0 = not set). The tighter of it and

@@ -609,7 +609,9 @@ CIS_EXTERN cis_result cis_vfs_result(int err);
  * under a call's deadline: WASI sets it to the time left in the guest's
  * call before each filesystem call it makes, and lifts it when the run
  * ends. A backend that runs out of it fails the method (the database:
- * CIS_VFS_EDOWN, "deadline exceeded"). */
+ * CIS_VFS_EDOWN, "deadline exceeded"). A skill call's mounts follow the
+ * call's own deadline instead, read at each backend step, and ignore this
+ * (docs/embedding.md, "One call in four stages"). */
 CIS_EXTERN void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms);
 
 /* Bytes and nodes the mount holds now, as the quotas count them. On a

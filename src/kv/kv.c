@@ -96,6 +96,8 @@ struct cis_kv_txn {
   char *skill;           /* owned copy of the skill ("" = none) */
   cis_kv_ns ns;          /* points into tenant and skill */
   uint64_t deadline_ns;  /* cis__now_ns() time the call ends; UINT64_MAX = none */
+  const cis__callctx *ctx; /* the call it belongs to (cis__kv_begin_in): its deadline and
+                              cancel rule instead of deadline_ns; NULL = none */
   kv_pend *p;            /* pending writes, sorted by key */
   size_t np;             /* entries in p */
   size_t cap;            /* slots allocated in p */
@@ -180,16 +182,38 @@ static uint8_t *dup_bytes(const void *src, size_t n) {
  * op_timeout_ms, at least 1. CIS_ETIMEOUT once the deadline has passed. */
 static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
   uint64_t cap = kv->op_timeout_ms;
-  if (!t || t->deadline_ns == UINT64_MAX) {
+  if (t && t->ctx && atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed))
+    return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled");
+  /* A call's transaction reads its deadline where the call keeps it. */
+  uint64_t deadline = !t ? UINT64_MAX : t->ctx ? t->ctx->deadline_ns : t->deadline_ns;
+  if (deadline == UINT64_MAX) {
     *ms = cap;
     return CIS_OK;
   }
   uint64_t now = cis__now_ns();
-  if (now >= t->deadline_ns) return kv_fail(kv, CIS_ETIMEOUT, "kv: the call's deadline has passed");
-  uint64_t left = (t->deadline_ns - now + 999999) / 1000000;
+  if (now >= deadline) return kv_fail(kv, CIS_ETIMEOUT, "kv: the call's deadline has passed");
+  uint64_t left = (deadline - now + 999999) / 1000000;
   *ms = left < cap ? left : cap;
   if (*ms == 0) *ms = 1;
   return CIS_OK;
+}
+
+/* How often a wait of a call's transaction for the store (a connection,
+ * its namespace's lock) looks at the call's cancel flag. */
+#define KV_CANCEL_SLICE_MS 10
+
+/* Waits on cond (a CLOCK_MONOTONIC one, under m) until `until`: 0 when
+ * woken, ETIMEDOUT past it; for a call's transaction in slices, so that a
+ * cancel ends the wait (ECANCELED). The caller re-checks what it waits for
+ * after a 0. */
+static int kv_wait(pthread_cond_t *cond, pthread_mutex_t *m, const struct timespec *until, const cis_kv_txn *t) {
+  if (!t || !t->ctx) return pthread_cond_timedwait(cond, m, until);
+  if (atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed)) return ECANCELED;
+  struct timespec slice;
+  cis__timespec_after(CLOCK_MONOTONIC, KV_CANCEL_SLICE_MS, &slice);
+  bool last = until->tv_sec < slice.tv_sec || (until->tv_sec == slice.tv_sec && until->tv_nsec <= slice.tv_nsec);
+  int e = pthread_cond_timedwait(cond, m, last ? until : &slice);
+  return e == ETIMEDOUT && !last ? 0 : e;
 }
 
 /* -------------------------------------------------- backend call wrappers */
@@ -260,8 +284,13 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
   cis__timespec_after(CLOCK_MONOTONIC, ms, &until);
   pthread_mutex_lock(&kv->lock);
   while (kv->nidle == 0 && kv->nopen >= kv->max_conns) {
-    if (pthread_cond_timedwait(&kv->freed, &kv->lock, &until) == ETIMEDOUT &&
-        kv->nidle == 0 && kv->nopen >= kv->max_conns) {
+    int e = kv_wait(&kv->freed, &kv->lock, &until, t);
+    if (e == ECANCELED) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled while all %u connections were busy",
+                     kv->max_conns);
+    }
+    if (e == ETIMEDOUT && kv->nidle == 0 && kv->nopen >= kv->max_conns) {
       pthread_mutex_unlock(&kv->lock);
       return kv_fail(kv, CIS_ETIMEOUT, "kv: all %u connections stayed busy until the deadline",
                      kv->max_conns);
@@ -536,6 +565,13 @@ fail:
 
 void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
   if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
+}
+
+cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out) {
+  uint64_t left = ctx ? cis__ms_left(ctx->deadline_ns) : UINT64_MAX;
+  cis_result rc = cis_kv_begin(kv, ns, left, out);
+  if (rc == CIS_OK) (*out)->ctx = ctx;
+  return rc;
 }
 
 void cis_kv_txn_set_quota(cis_kv_txn *t, uint64_t max_keys, uint64_t max_bytes) {
@@ -985,7 +1021,13 @@ static cis_result ns_acquire(cis_kv_txn *t) {
     const cis_kv_txn *h = kv->ns_holders;
     while (h && !same_ns(&h->ns, &t->ns)) h = h->ns_next;
     if (!h) break;
-    if (pthread_cond_timedwait(&kv->ns_freed, &kv->lock, &until) == ETIMEDOUT) {
+    int e = kv_wait(&kv->ns_freed, &kv->lock, &until, t);
+    if (e == ECANCELED) {
+      pthread_mutex_unlock(&kv->lock);
+      return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled while another call's atomic operation held "
+                                        "the namespace");
+    }
+    if (e == ETIMEDOUT) {
       pthread_mutex_unlock(&kv->lock);
       return kv_fail(kv, CIS_ETIMEOUT,
                      "kv: the namespace stayed locked by another call's atomic operation until the "

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cis/cis_kv.h"
+#include "common/callctx.h"
 #include "db/db.h"
 
 /* The database a store built on a built-in backend connects to, without
@@ -33,5 +34,12 @@ const cis__db_spec *cis__kv_native_db(const cis_kv *kv);
  * errors. */
 cis_result cis__kv_txn_native(cis_kv_txn *t, const char **dialect, void **handle,
                               uint64_t **pg_prepared);
+
+/* Begins a transaction of the call ctx in namespace ns (cis_kv_begin
+ * with the time left): every backend step then reads the
+ * call's deadline from ctx (ended with CIS_ETIMEOUT past it, CIS_ECANCELED
+ * once cancelled), so nothing re-arms it; cis_kv_txn_set_timeout has no
+ * effect on it. ctx outlives the transaction. Errors: cis_kv_begin's. */
+cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out);
 
 #endif /* CIS_KV_NATIVE_H */

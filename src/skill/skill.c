@@ -353,7 +353,7 @@ bool cis__imports_memory(cis_module *m) {
 
 /* A module that imports env.memory (seed 001) gets one sized by the limit. */
 cis_result cis__provide_memory(cis_skills *s, cis_module *m, uint64_t cap_bytes, cis_imports *im,
-                               cis_memory **mem, cis_invoke_result *res) {
+                               cis_memory **mem, cis__callctx *x) {
   uint32_t n = cis_module_import_count(m);
   for (uint32_t i = 0; i < n; i++) {
     cis_extern_desc d;
@@ -361,9 +361,8 @@ cis_result cis__provide_memory(cis_skills *s, cis_module *m, uint64_t cap_bytes,
     uint64_t cap_pages = cap_bytes / 65536;
     uint64_t max = d.has_max && d.max < cap_pages ? d.max : cap_pages;
     if (d.min > max) {
-      snprintf(res->error, sizeof res->error, "imported memory needs %" PRIu64 " pages, the limit allows %" PRIu64,
-               d.min, max);
-      return CIS_EMEMLIMIT;
+      return cis__callctx_fail(x, CIS_EMEMLIMIT, "imported memory needs %" PRIu64 " pages, the limit allows %" PRIu64,
+                               d.min, max);
     }
     cis_result rc = cis_memory_new(s->engine, (uint32_t)d.min, (uint32_t)max, true, mem);
     if (rc != CIS_OK) return rc;
@@ -379,8 +378,8 @@ cis_result cis__check_imports(cis_skills *s, const cis_manifest *m, cis_module *
   cis_imports *im = NULL;
   cis_memory *mem = NULL;
   cis_wasi *wasi = NULL;
-  cis_invoke_result tmp;
-  memset(&tmp, 0, sizeof tmp);
+  cis__callctx tmp;
+  cis__callctx_init(&tmp, UINT64_MAX, NULL);
   /* The same import set a call gets (see invoke), less the mounts. */
   cis_result rc = cis_imports_new(s->engine, &im);
   if (rc == CIS_OK) rc = cis__host_add_imports(im, CIS__ABI_MOD_ALL);
@@ -396,7 +395,7 @@ cis_result cis__check_imports(cis_skills *s, const cis_manifest *m, cis_module *
     if (rc != CIS_OK)
       snprintf(err, errcap, "%s (docs/abi.md lists what this host provides)", cis_errmsg(s->engine));
   } else {
-    snprintf(err, errcap, "imports: %s", *tmp.error ? tmp.error : cis_strerror(rc));
+    snprintf(err, errcap, "imports: %s", *tmp.msg ? tmp.msg : cis_strerror(rc));
   }
   cis_imports_free(im);
   if (wasi) cis_wasi_free(wasi);

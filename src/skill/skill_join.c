@@ -53,3 +53,11 @@ void cis__skill_unjoin_mounts(cis_vfs **fss, size_t n) {
   for (size_t i = 0; fss && i < n; i++)
     if (fss[i]) cis__vfs_db_unjoin(fss[i]);
 }
+
+cis_result cis__skill_kv_begin(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out) {
+  return cis__kv_begin_in(kv, ns, ctx, out);
+}
+
+void cis__skill_bind_mounts(cis_vfs **fss, size_t n, const cis__callctx *ctx) {
+  for (size_t i = 0; i < n; i++) cis__vfs_bind_call(fss[i], ctx);
+}

@@ -11,6 +11,7 @@
 
 #include "cis/cis_kv.h"
 #include "cis/cis_vfs.h"
+#include "common/callctx.h"
 #include "skill/manifest.h"
 
 /* Whether the KV store (on a built-in backend: the host's own, or an
@@ -38,5 +39,12 @@ cis_result cis__skill_join_mounts(const cis_kv *kv, const char *vfs_spec, cis_kv
  * slots allowed): before the KV transaction rolls back, which then drops
  * the mounts' changes with its own. Mounts not joined are left alone. */
 void cis__skill_unjoin_mounts(cis_vfs **fss, size_t n);
+
+/* The call ctx's KV transaction and mounts: both read the call's deadline
+ * and cancel flag from ctx at each backend step (cis__kv_begin_in,
+ * cis__vfs_bind_call), so that nothing re-arms a timeout per WASI call.
+ * Errors of the begin: cis_kv_begin's. */
+cis_result cis__skill_kv_begin(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out);
+void cis__skill_bind_mounts(cis_vfs **fss, size_t n, const cis__callctx *ctx);
 
 #endif /* CIS_SKILL_JOIN_H */

@@ -29,7 +29,7 @@
 /* Opens the host's own KV service once, for the first call that needs
  * it; later calls reuse it. On failure the message names the backend's
  * scheme only: a connection string may hold a password. */
-static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
+static cis_result kv_ready(cis_skills *s, cis__callctx *x) {
   pthread_mutex_lock(&s->kv_lock);
   cis_result rc = CIS_OK;
   if (!s->kv) {
@@ -40,7 +40,7 @@ static cis_result kv_ready(cis_skills *s, cis_invoke_result *res) {
     kc.limits.tenant_max_bytes = s->max_kv_bytes;
     if ((rc = cis_kv_open(&kc, &s->kv)) == CIS_OK) s->own_kv = true;
     else {
-      snprintf(res->error, sizeof res->error, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
+      cis__callctx_fail(x, rc, "kv %.*s: %s", (int)strcspn(s->kv_spec, ":"), s->kv_spec,
                cis_kv_errmsg(s->kv));
       cis_kv_close(s->kv);
       s->kv = NULL;
@@ -115,14 +115,14 @@ static void append(char *dst, size_t cap, const char *src) {
 
 /* When a call that met a dead backend (the KV or a filesystem database:
  * infrastructure the operator owns) ends in a guest error or a trap, the
- * host gets the typed cause, and res->error says what the backend said and
+ * host gets the typed cause, and the call's error says what the backend said and
  * what the guest did. A deadline or a cancel that cut the backend's work
  * short stays what it is; AI and HTTP failures are the guest's to handle
  * and are not overridden. */
-static cis_result backend_cause(cis_result rc, const cis__kv_call *kc, cis_wasi *wasi, cis_invoke_result *res) {
+static cis_result backend_cause(cis_result rc, const cis__kv_call *kc, cis_wasi *wasi, cis__callctx *x) {
   if (rc == CIS_OK || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) return rc;
-  char guest[sizeof res->error];
-  snprintf(guest, sizeof guest, "%s", res->error[0] ? res->error : cis_strerror(rc));
+  char guest[sizeof x->msg];
+  snprintf(guest, sizeof guest, "%s", x->msg[0] ? x->msg : cis_strerror(rc));
   const char *msg = "";
   cis_result cause = CIS_OK;
   if (kc->down != CIS_OK) {
@@ -133,10 +133,9 @@ static cis_result backend_cause(cis_result rc, const cis__kv_call *kc, cis_wasi 
   }
   if (cause == CIS_OK) return rc;
   /* The backend's words first: a long guest message is what gets cut. */
-  res->error[0] = '\0';
-  append(res->error, sizeof res->error, msg);
-  append(res->error, sizeof res->error, "; then the skill failed: ");
-  append(res->error, sizeof res->error, guest);
+  cis__callctx_fail(x, cause, "%s", msg);
+  append(x->msg, sizeof x->msg, "; then the skill failed: ");
+  append(x->msg, sizeof x->msg, guest);
   return cause;
 }
 
@@ -170,12 +169,12 @@ static cis_result read_packed(cis_instance *inst, uint64_t packed, size_t cap, c
   return CIS_OK;
 }
 
-/* Calls export name; fills res->error on failure. */
+/* Calls export name; the call's error says why it failed. */
 static cis_result call_export(cis_instance *inst, const char *name, const cis_val *args, size_t nargs,
-                              cis_val *results, size_t nres, cis_invoke_result *res) {
+                              cis_val *results, size_t nres, cis__callctx *x) {
   cis_func *f = cis_instance_func(inst, name);
   if (!f) {
-    snprintf(res->error, sizeof res->error, "the module exports no function %s", name);
+    cis__callctx_fail(x, CIS_EABI, "the module exports no function %s", name);
     return CIS_EABI;
   }
   uint32_t np, nr;
@@ -186,25 +185,25 @@ static cis_result call_export(cis_instance *inst, const char *name, const cis_va
     cis_valtype want[2] = {CIS_I32, CIS_I32};
     cis__sig_text(np, pt, nr, rt, actual, sizeof actual);
     cis__sig_text((uint32_t)nargs, want, (uint32_t)nres, want, expected, sizeof expected);
-    snprintf(res->error, sizeof res->error, "%s is %s; the ABI calls it as %s", name, actual, expected);
+    cis__callctx_fail(x, CIS_EABI, "%s is %s; the ABI calls it as %s", name, actual, expected);
     return CIS_EABI;
   }
   cis_result rc = cis_func_call(inst, f, args, nargs, results, nres);
   /* The error's name travels in res->status: the text alone goes here,
    * or callers that print "NAME: error" would say the name twice. */
-  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
+  if (rc != CIS_OK) cis__callctx_fail(x, rc, "%s", cis_errmsg(inst));
   return rc;
 }
 
 static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, char **out, size_t *len,
-                              cis_invoke_result *res) {
+                              cis__callctx *x) {
   cis_val a = {.type = CIS_I32, .of.i32 = (int32_t)(h->input_len + 1)}, p;
-  cis_result rc = call_export(inst, "alloc", &a, 1, &p, 1, res);
+  cis_result rc = call_export(inst, "alloc", &a, 1, &p, 1, x);
   if (rc != CIS_OK) return rc;
   uint32_t in = p.of.u32;
   uint8_t *dst = cis_instance_mem(inst, in, h->input_len + 1);
   if (!in || !dst) {
-    snprintf(res->error, sizeof res->error, "alloc returned an unusable pointer 0x%x", in);
+    cis__callctx_fail(x, CIS_EABI, "alloc returned an unusable pointer 0x%x", in);
     return CIS_EABI;
   }
   memcpy(dst, h->input, h->input_len);
@@ -215,12 +214,12 @@ static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, 
   if (!ex) return CIS_EABI;
   cis_func_type(ex, &np, &pt, &nr, &rt);
   cis_val arg = {.type = CIS_I32, .of.u32 = in}, r;
-  rc = call_export(inst, "execute", &arg, 1, &r, 1, res);
+  rc = call_export(inst, "execute", &arg, 1, &r, 1, x);
   if (rc != CIS_OK) return rc;
   if (rt[0] == CIS_I64) rc = read_packed(inst, r.of.u64, cap, out, len);
   else rc = read_cstr(inst, r.of.u32, cap, out, len);
   if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "execute returned an output pointer that is not a %s within %zu bytes",
+    cis__callctx_fail(x, rc, "execute returned an output pointer that is not a %s within %zu bytes",
              rt[0] == CIS_I64 ? "packed range" : "NUL-terminated string", cap);
     return rc;
   }
@@ -234,10 +233,11 @@ static cis_result run_seed001(cis_instance *inst, cis__host_ctx *h, size_t cap, 
 
 /* cis_invoke_options.export_name: that export with the caller's values,
  * its results into res->results. */
-static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt, cis_invoke_result *res) {
+static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt, cis_invoke_result *res,
+                              cis__callctx *x) {
   cis_func *f = cis_instance_func(inst, opt->export_name);
   if (!f) {
-    snprintf(res->error, sizeof res->error, "the module exports no function %.200s", opt->export_name);
+    cis__callctx_fail(x, CIS_ENOTFOUND, "the module exports no function %.200s", opt->export_name);
     return CIS_ENOTFOUND;
   }
   uint32_t np, nr;
@@ -248,7 +248,7 @@ static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt,
   if (!typed) {
     char sig[160];
     cis__sig_text(np, pt, nr, rt, sig, sizeof sig);
-    snprintf(res->error, sizeof res->error, "%.200s is %s: %zu argument%s given%s", opt->export_name, sig, opt->nargs,
+    cis__callctx_fail(x, CIS_EINVAL, "%.200s is %s: %zu argument%s given%s", opt->export_name, sig, opt->nargs,
              opt->nargs == 1 ? "" : "s", np == opt->nargs ? " of other types" : "");
     return CIS_EINVAL;
   }
@@ -257,7 +257,7 @@ static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt,
   if (rc == CIS_EEXIT) res->exit_code = cis_instance_exit_code(inst);
   if (rc == CIS_EEXIT && res->exit_code == 0) rc = CIS_OK; /* proc_exit(0): done, no results */
   else if (rc == CIS_OK) res->nresults = nr;
-  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
+  if (rc != CIS_OK) cis__callctx_fail(x, rc, "%s", cis_errmsg(inst));
   if (!res->nresults) {
     free(res->results);
     res->results = NULL;
@@ -269,11 +269,10 @@ static cis_result call_direct(cis_instance *inst, const cis_invoke_options *opt,
 
 /* The input and output of a call are held to RFC 8259 (see
  * cis__json_parse_strict); what names which, e.g. "input". */
-static cis_result validate_json(const char *text, size_t len, const char *what, cis_invoke_result *res) {
-  int k = snprintf(res->error, sizeof res->error, "%s: ", what);
-  if (k < 0 || (size_t)k >= sizeof res->error) k = 0;
-  cis_result rc = cis__json_parse_strict(text, len, false, NULL, res->error + k, sizeof res->error - (size_t)k);
-  if (rc == CIS_OK) res->error[0] = '\0';
+static cis_result validate_json(const char *text, size_t len, const char *what, cis__callctx *x) {
+  char why[sizeof x->msg];
+  cis_result rc = cis__json_parse_strict(text, len, false, NULL, why, sizeof why);
+  if (rc != CIS_OK) cis__callctx_fail(x, rc, "%s: %s", what, why);
   return rc;
 }
 
@@ -335,9 +334,9 @@ static cis_result tenant_fs_share(cis_skills *s, cis_vfs_backend *b, const char 
  * caller unmounts after freeing w. */
 /* Mounts b into *fs; on failure the call's error is what (a format with
  * one argument) and the mount's message, and *fs is NULL. */
-static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis_invoke_result *res,
+static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis__callctx *x,
                                const char *what, ...) __attribute__((format(printf, 5, 6)));
-static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis_invoke_result *res,
+static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis_vfs **fs, cis__callctx *x,
                                const char *what, ...) {
   cis_result rc = cis_vfs_mount(b, o, fs);
   if (rc == CIS_OK) return rc;
@@ -346,7 +345,7 @@ static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis
   va_start(ap, what);
   vsnprintf(head, sizeof head, what, ap);
   va_end(ap);
-  snprintf(res->error, sizeof res->error, "%s: %s", head, *fs ? cis_vfs_errmsg(*fs) : cis_strerror(rc));
+  cis__callctx_fail(x, rc, "%s: %s", head, *fs ? cis_vfs_errmsg(*fs) : cis_strerror(rc));
   cis_vfs_unmount(*fs);
   *fs = NULL;
   return rc;
@@ -354,7 +353,7 @@ static cis_result mount_or_say(cis_vfs_backend *b, const cis_vfs_options *o, cis
 
 static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
                            const char *tenant, uint64_t deadline_ns, uint64_t mem_cap, cis_wasi *w,
-                           cis_vfs **fss, bool *bound, cis_invoke_result *res) {
+                           cis_vfs **fss, bool *bound, cis__callctx *x) {
   for (size_t i = 0; i < m->n_mounts; i++) {
     const cis_manifest_mount *mt = &m->mounts[i];
     cis_vfs_backend *b = NULL;
@@ -371,7 +370,7 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       if (rc != CIS_OK) {
         /* Not why: it names host folders, which a server's clients must
          * not learn (cis skill show NAME gives the source to the operator). */
-        snprintf(res->error, sizeof res->error,
+        cis__callctx_fail(x, rc,
                  "permissions.fs.mounts[%zu].source (%.200s): the host folder is missing, not a folder, or outside "
                  "the skill's folder and its grants",
                  i, mt->guest);
@@ -382,7 +381,7 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       /* The skill's own tree of the tenant, or a volume it was granted. */
       char key[256];
       if (cis__vfs_tree_key(tenant, m->name, mt->volume, key, sizeof key) != CIS_OK) {
-        snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: the tenant's name is too long for a db mount", i);
+        cis__callctx_fail(x, CIS_EINVAL, "permissions.fs.mounts[%zu]: the tenant's name is too long for a db mount", i);
         return CIS_EINVAL;
       }
       cis_vfs_db_config dc;
@@ -404,7 +403,7 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
       if (rc == CIS_EVFSDOWN && cis__ms_left(deadline_ns) == 0) rc = CIS_ETIMEOUT;
     }
     if (rc != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type,
+      cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu] (%s): %s", i, mt->type,
                b ? b->errmsg : cis_strerror(rc));
       if (b) b->methods->destroy(b);
       return rc;
@@ -412,24 +411,24 @@ static cis_result mount_fs(cis_skills *s, const cis_manifest *m, const char *dir
     cis_vfs_options o = {.read_only = mt->read_only, .max_bytes = mt->max_bytes, .max_files = mt->max_files};
     if (!strcmp(mt->type, "db") && (s->max_fs_bytes || s->max_fs_files) &&
         (rc = tenant_fs_share(s, b, tenant, &o, &bound[i])) != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: the tenant's file usage: %s", i, b->errmsg);
+      cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: the tenant's file usage: %s", i, b->errmsg);
       b->methods->destroy(b);
       return rc;
     }
     /* A memory mount's files are host memory the guest makes us allocate:
      * never more than the skill's memory limit, quota or not. */
     if (!strcmp(mt->type, "mem") && mem_cap && (!o.max_bytes || o.max_bytes > mem_cap)) o.max_bytes = mem_cap;
-    if ((rc = mount_or_say(b, &o, &fss[i], res, "permissions.fs.mounts[%zu]", i)) != CIS_OK) return rc;
+    if ((rc = mount_or_say(b, &o, &fss[i], x, "permissions.fs.mounts[%zu]", i)) != CIS_OK) return rc;
     /* The call's changes on a db mount are one unit with its KV writes:
      * committed when the call succeeds, dropped otherwise (docs/dbfs.md). */
     if ((rc = cis_vfs_scope_begin(fss[i])) != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(fss[i]));
+      cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(fss[i]));
       return rc;
     }
     if ((rc = cis_wasi_preopen(w, fss[i], mt->guest)) != CIS_OK) {
       const char *msg = "";
       cis_wasi_last_vfs_error(w, &msg);
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, *msg ? msg : cis_strerror(rc));
+      cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: %s", i, *msg ? msg : cis_strerror(rc));
       return rc;
     }
   }
@@ -451,11 +450,11 @@ static cis_result settings_get(void *user, const char *key, size_t klen, char **
 }
 
 /* The call's own additions (config, env, mounts) are well formed. */
-static cis_result check_call_options(const cis_invoke_options *opt, cis_invoke_result *res) {
+static cis_result check_call_options(const cis_invoke_options *opt, cis__callctx *x) {
   for (size_t i = 0; opt && i < opt->nconfig; i++) {
     const char *eq = opt->config[i] ? strchr(opt->config[i], '=') : NULL;
     if (!eq || eq == opt->config[i]) {
-      snprintf(res->error, sizeof res->error, "config: \"%.100s\" is not KEY=VALUE",
+      cis__callctx_fail(x, CIS_EINVAL, "config: \"%.100s\" is not KEY=VALUE",
                opt->config[i] ? opt->config[i] : "(null)");
       return CIS_EINVAL;
     }
@@ -463,13 +462,13 @@ static cis_result check_call_options(const cis_invoke_options *opt, cis_invoke_r
   for (size_t i = 0; opt && i < opt->nenv; i++) {
     const char *eq = opt->env[i] ? strchr(opt->env[i], '=') : NULL;
     if (!eq || eq == opt->env[i]) {
-      snprintf(res->error, sizeof res->error, "env: \"%.100s\" is not NAME=VALUE", opt->env[i] ? opt->env[i] : "(null)");
+      cis__callctx_fail(x, CIS_EINVAL, "env: \"%.100s\" is not NAME=VALUE", opt->env[i] ? opt->env[i] : "(null)");
       return CIS_EINVAL;
     }
   }
   for (size_t i = 0; opt && i < opt->nmounts; i++)
     if (!opt->mounts[i].host || !*opt->mounts[i].host) {
-      snprintf(res->error, sizeof res->error, "mounts[%zu]: no host folder", i);
+      cis__callctx_fail(x, CIS_EINVAL, "mounts[%zu]: no host folder", i);
       return CIS_EINVAL;
     }
   return CIS_OK;
@@ -477,19 +476,19 @@ static cis_result check_call_options(const cis_invoke_options *opt, cis_invoke_r
 
 /* Mounts the call's own host folders (cis_invoke_options.mounts) into
  * fss[0..opt->nmounts) and preopens them after the manifest's. */
-static cis_result mount_call_dirs(const cis_invoke_options *opt, cis_wasi *w, cis_vfs **fss, cis_invoke_result *res) {
+static cis_result mount_call_dirs(const cis_invoke_options *opt, cis_wasi *w, cis_vfs **fss, cis__callctx *x) {
   for (size_t i = 0; i < opt->nmounts; i++) {
     const cis_invoke_mount *mt = &opt->mounts[i];
     const char *guest = mt->guest && *mt->guest ? mt->guest : mt->host;
     cis_vfs_backend *b = NULL;
     cis_vfs_host_new(mt->host, &b); /* a failure is the mount's: a failed backend passes it on */
     cis_vfs_options o = {.read_only = mt->read_only};
-    cis_result rc = mount_or_say(b, &o, &fss[i], res, "--dir %.200s", mt->host);
+    cis_result rc = mount_or_say(b, &o, &fss[i], x, "--dir %.200s", mt->host);
     if (rc != CIS_OK) return rc;
     if ((rc = cis_wasi_preopen(w, fss[i], guest)) != CIS_OK) {
       const char *msg = "";
       cis_wasi_last_vfs_error(w, &msg);
-      snprintf(res->error, sizeof res->error, "--dir %.200s: %s", mt->host, *msg ? msg : cis_strerror(rc));
+      cis__callctx_fail(x, rc, "--dir %.200s: %s", mt->host, *msg ? msg : cis_strerror(rc));
       return rc;
     }
   }
@@ -568,13 +567,14 @@ void cis__call_init(cis__call *c, cis_skills *s, const cis_manifest *m, const ch
   c->opt = opt;
   c->res = res;
   c->kvc.down = CIS_OK;
+  cis__callctx_init(&c->ctx, UINT64_MAX, NULL);
 }
 
 /* The ABI the call enters by: the options', the manifest's, or the one the
  * module's exports name. */
 static cis_result grant_abi(cis__call *c) {
   const cis_invoke_options *opt = c->opt;
-  cis_invoke_result *res = c->res;
+  cis__callctx *x = &c->ctx;
   c->abi = c->m ? c->m->abi : CIS_ABI_AUTO;
   if (opt && opt->abi && strcmp(opt->abi, "auto")) {
     const char *names[] = {"auto", "cis_v1", "seed001", "seed000", "wasi"};
@@ -582,14 +582,15 @@ static cis_result grant_abi(cis__call *c) {
     for (int i = 1; i < 5; i++)
       if (!strcmp(opt->abi, names[i])) c->abi = (cis_skill_abi)i;
     if (c->abi == CIS_ABI_AUTO) {
-      snprintf(res->error, sizeof res->error, "unknown ABI %s", opt->abi);
+      cis__callctx_fail(x, CIS_EINVAL, "unknown ABI %s", opt->abi);
       return CIS_EINVAL;
     }
   }
   c->direct = opt && opt->export_name; /* an export with values, not the entry */
   if (c->abi == CIS_ABI_AUTO) c->abi = cis__detect_abi(c->mod);
   if (c->abi == CIS_ABI_AUTO && !c->direct) {
-    no_entry_message(c->mod, res->error, sizeof res->error);
+    no_entry_message(c->mod, x->msg, sizeof x->msg);
+    x->code = CIS_EABI;
     return CIS_EABI;
   }
   return CIS_OK;
@@ -638,13 +639,13 @@ cis_result cis__call_grant(cis__call *c) {
   cis_skills *s = c->s;
   const cis_manifest *m = c->m;
   const cis_invoke_options *opt = c->opt;
-  cis_invoke_result *res = c->res;
+  cis__callctx *x = &c->ctx;
   cis_result rc;
   if (c->input_len > s->max_input) {
-    snprintf(res->error, sizeof res->error, "input: %zu bytes, above the %zu-byte cap", c->input_len, s->max_input);
+    cis__callctx_fail(x, CIS_ETOOBIG, "input: %zu bytes, above the %zu-byte cap", c->input_len, s->max_input);
     return CIS_ETOOBIG;
   }
-  if ((rc = validate_json(c->input, c->input_len, "input", res)) != CIS_OK) return rc;
+  if ((rc = validate_json(c->input, c->input_len, "input", x)) != CIS_OK) return rc;
 
   /* Limits: the manifest within the host's ceiling, then the options. */
   cis__skill_limits(s, m, &c->lim);
@@ -652,20 +653,20 @@ cis_result cis__call_grant(cis__call *c) {
   if (opt && opt->max_memory) c->lim.max_memory_bytes = opt->max_memory;
 
   if ((rc = grant_abi(c)) != CIS_OK) return rc;
-  if ((rc = check_call_options(opt, res)) != CIS_OK) return rc;
+  if ((rc = check_call_options(opt, x)) != CIS_OK) return rc;
   c->wants_kv = (m && m->kv) || (opt && opt->allow_kv);
   if (c->wants_kv) call_may_wait(c); /* the store's first open, then its lock and transaction */
-  if (c->wants_kv && (rc = kv_ready(s, res)) != CIS_OK) return rc;
+  if (c->wants_kv && (rc = kv_ready(s, x)) != CIS_OK) return rc;
 
   /* A handle made for one tenant runs calls for that tenant alone; the
    * default handle's calls may name any (the operator's KV and files). */
   c->tenant = opt && opt->tenant && *opt->tenant ? opt->tenant : s->tenant;
   if (!cis_tenant_name_valid(c->tenant)) {
-    snprintf(res->error, sizeof res->error, "tenant: %s", CIS__TENANT_RULE);
+    cis__callctx_fail(x, CIS_EINVAL, "tenant: %s", CIS__TENANT_RULE);
     return CIS_EINVAL;
   }
   if (s->tenant_fixed && strcmp(c->tenant, s->tenant)) {
-    snprintf(res->error, sizeof res->error, "the handle is tenant %s's: a call may not run for another tenant",
+    cis__callctx_fail(x, CIS_EDENIED, "the handle is tenant %s's: a call may not run for another tenant",
              s->tenant);
     return CIS_EDENIED;
   }
@@ -680,8 +681,10 @@ cis_result cis__call_grant(cis__call *c) {
   h->max_result = s->max_output;
   c->budget_ms = c->lim.timeout_ms ? c->lim.timeout_ms : UINT64_MAX;
   c->deadline_ns = cis__deadline_from(c->t0, c->budget_ms); /* for the set-up's own waits */
+  x->deadline_ns = c->deadline_ns;
+  x->who = h->who;
   if (cis__ms_left(c->deadline_ns) == 0) {
-    snprintf(res->error, sizeof res->error, "the call's %llu ms passed before it could start (its skill's load)",
+    cis__callctx_fail(x, CIS_ETIMEOUT, "the call's %llu ms passed before it could start (its skill's load)",
              (unsigned long long)c->budget_ms);
     return CIS_ETIMEOUT;
   }
@@ -691,12 +694,12 @@ cis_result cis__call_grant(cis__call *c) {
     if ((rc = cis_http_policy_new(&c->policy)) != CIS_OK) return rc;
     for (size_t i = 0; m && i < m->n_http_allow; i++)
       if ((rc = cis_http_policy_add(c->policy, m->http_allow[i])) != CIS_OK) {
-        snprintf(res->error, sizeof res->error, "permissions.http.allow[%zu]: %s", i, cis_errmsg(c->policy));
+        cis__callctx_fail(x, rc, "permissions.http.allow[%zu]: %s", i, cis_errmsg(c->policy));
         return rc;
       }
     for (size_t i = 0; opt && i < opt->nallow_hosts; i++)
       if ((rc = cis_http_policy_add(c->policy, opt->allow_hosts[i])) != CIS_OK) {
-        snprintf(res->error, sizeof res->error, "allow-host %s: %s", opt->allow_hosts[i], cis_errmsg(c->policy));
+        cis__callctx_fail(x, rc, "allow-host %s: %s", opt->allow_hosts[i], cis_errmsg(c->policy));
         return rc;
       }
     h->http = s->http;
@@ -712,7 +715,7 @@ cis_result cis__call_grant(cis__call *c) {
 /* Begins the call's KV transaction in the granted namespace. */
 static cis_result link_kv(cis__call *c) {
   cis_skills *s = c->s;
-  cis_invoke_result *res = c->res;
+  cis__callctx *x = &c->ctx;
   /* SQLite lets one writer in at a time and makes the others poll with
    * growing sleeps: warm calls of a few microseconds on several threads
    * then starve some pollers past their deadline. This process's KV calls
@@ -723,17 +726,17 @@ static cis_result link_kv(cis__call *c) {
     struct timespec until;
     cis__timespec_after(CLOCK_REALTIME, cis__ms_left(c->deadline_ns), &until);
     if (pthread_mutex_timedlock(&s->kv_call_lock, &until) != 0) {
-      snprintf(res->error, sizeof res->error, "kv: the store stayed busy until the deadline");
+      cis__callctx_fail(x, CIS_ETIMEOUT, "kv: the store stayed busy until the deadline");
       return CIS_ETIMEOUT;
     }
     c->kv_locked = true;
   }
+  /* The call's namespace is its KV one; every step of the transaction
+   * (the commit too) runs under the call's deadline, from its start. */
   cis_principal ns = {c->tenant, c->kv_ns};
-  /* What is left of the call's time: a wait for the lock above counts. */
-  uint64_t left = c->budget_ms == UINT64_MAX ? UINT64_MAX : cis__ms_left(c->deadline_ns);
-  cis_result rc = cis_kv_begin(s->kv, &ns, left, &c->txn);
+  cis_result rc = cis__skill_kv_begin(s->kv, &ns, &c->ctx, &c->txn);
   if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "kv: %s", cis_kv_errmsg(s->kv));
+    cis__callctx_fail(x, rc, "kv: %s", cis_kv_errmsg(s->kv));
     return rc;
   }
   /* The manifest's quota holds per namespace, the tighter of it and the
@@ -783,13 +786,15 @@ static cis_result link_wasi(cis__call *c) {
       return CIS_ENOMEM;
     c->nfss = nown + ncall;
     if (nown && (rc = mount_fs(s, m, c->dir, c->g, c->tenant, c->deadline_ns, c->lim.max_memory_bytes, c->wasi,
-                               c->fss, c->fs_tenant_bound, c->res)) != CIS_OK)
+                               c->fss, c->fs_tenant_bound, &c->ctx)) != CIS_OK)
       return rc;
     /* KV and files in one database: one transaction (docs/dbfs.md, "One unit"). */
-    if (nown && (rc = cis__skill_join_mounts(s->kv, s->vfs_db_spec, c->txn, m, c->fss, nown, c->res->error,
-                                             sizeof c->res->error)) != CIS_OK)
-      return rc;
-    if (ncall && (rc = mount_call_dirs(opt, c->wasi, c->fss + nown, c->res)) != CIS_OK) return rc;
+    char why[sizeof c->ctx.msg];
+    if (nown && (rc = cis__skill_join_mounts(s->kv, s->vfs_db_spec, c->txn, m, c->fss, nown, why, sizeof why)) !=
+                    CIS_OK)
+      return cis__callctx_fail(&c->ctx, rc, "%s", why);
+    if (ncall && (rc = mount_call_dirs(opt, c->wasi, c->fss + nown, &c->ctx)) != CIS_OK) return rc;
+    cis__skill_bind_mounts(c->fss, c->nfss, &c->ctx);
   }
   return cis_wasi_add_imports(c->wasi, c->im);
 }
@@ -811,7 +816,7 @@ cis_result cis__call_link(cis__call *c) {
     if ((rc = cis_imports_set_base(c->im, s->host_imports)) != CIS_OK) return rc;
     c->link = c->im;
   }
-  if (c->im && (rc = cis__provide_memory(s, mod, c->lim.max_memory_bytes, c->im, &c->mem, c->res)) != CIS_OK)
+  if (c->im && (rc = cis__provide_memory(s, mod, c->lim.max_memory_bytes, c->im, &c->mem, &c->ctx)) != CIS_OK)
     return rc;
   if (wants_wasi && (rc = link_wasi(c)) != CIS_OK) return rc;
   uint64_t ti = cis__now_ns();
@@ -820,7 +825,7 @@ cis_result cis__call_link(cis__call *c) {
   rc = cis_instance_new_borrowing(mod, c->link, &c->lim, &c->inst);
   c->res->stats.instantiate_ns = cis__now_ns() - ti;
   if (rc != CIS_OK) {
-    snprintf(c->res->error, sizeof c->res->error, "instantiate: %s", cis_errmsg(s->engine));
+    cis__callctx_fail(&c->ctx, rc, "instantiate: %s", cis_errmsg(s->engine));
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
@@ -833,7 +838,7 @@ cis_result cis__call_link(cis__call *c) {
                        o && o->wait_after_us ? o->wait_after_us : UINT64_MAX);
   /* The caller may keep inst to cancel the call from another thread. */
   if (c->opt && c->opt->on_instance && !c->opt->on_instance(c->opt->on_instance_user, c->inst)) {
-    snprintf(c->res->error, sizeof c->res->error, "call cancelled");
+    cis__callctx_fail(&c->ctx, CIS_ECANCELED, "call cancelled");
     return CIS_ECANCELED;
   }
   return CIS_OK;
@@ -852,25 +857,26 @@ static cis_result keep_output(cis__call *c, const void *p, size_t n) {
 static cis_result run_entry(cis__call *c) {
   cis_instance *inst = c->inst;
   cis_invoke_result *res = c->res;
+  cis__callctx *x = &c->ctx;
   const cis_manifest *m = c->m;
   cis_result rc;
   switch (c->abi) {
   case CIS_ABI_V1: {
     cis_val r;
-    rc = call_export(inst, m && m->entry ? m->entry : "cis_main", NULL, 0, &r, 1, res);
+    rc = call_export(inst, m && m->entry ? m->entry : "cis_main", NULL, 0, &r, 1, x);
     if (rc == CIS_OK && r.of.i32 != 0) {
-      snprintf(res->error, sizeof res->error, "the skill returned error %d%s%s", r.of.i32, c->h.errmsg[0] ? ": " : "",
+      cis__callctx_fail(x, CIS_ESKILL, "the skill returned error %d%s%s", r.of.i32, c->h.errmsg[0] ? ": " : "",
                c->h.errmsg);
       return CIS_ESKILL;
     }
     return rc == CIS_OK ? keep_output(c, c->h.output, c->h.output_len) : rc;
   }
-  case CIS_ABI_SEED001: return run_seed001(inst, &c->h, c->s->max_output, &c->out, &c->out_len, res);
+  case CIS_ABI_SEED001: return run_seed001(inst, &c->h, c->s->max_output, &c->out, &c->out_len, x);
   case CIS_ABI_SEED000: {
     cis_val r;
-    rc = call_export(inst, m && m->entry ? m->entry : "main", NULL, 0, &r, 1, res);
+    rc = call_export(inst, m && m->entry ? m->entry : "main", NULL, 0, &r, 1, x);
     if (rc == CIS_OK && (rc = read_cstr(inst, r.of.u32, c->s->max_output, &c->out, &c->out_len)) != CIS_OK)
-      snprintf(res->error, sizeof res->error, "main returned a pointer that is not a NUL-terminated string");
+      cis__callctx_fail(x, rc, "main returned a pointer that is not a NUL-terminated string");
     return rc;
   }
   case CIS_ABI_WASI: {
@@ -878,11 +884,11 @@ static cis_result run_entry(cis__call *c) {
     rc = cis_wasi_run(c->wasi, inst, &code);
     res->exit_code = code;
     if (rc != CIS_OK) {
-      snprintf(res->error, sizeof res->error, "%s", cis_errmsg(inst));
+      cis__callctx_fail(x, rc, "%s", cis_errmsg(inst));
       return rc;
     }
     if (code != 0) {
-      snprintf(res->error, sizeof res->error, "the skill exited with code %d", code);
+      cis__callctx_fail(x, CIS_ESKILL, "the skill exited with code %d", code);
       return CIS_ESKILL;
     }
     size_t n;
@@ -897,11 +903,11 @@ cis_result cis__call_run(cis__call *c) {
   cis_result rc;
   /* A WASI reactor initialises its libc in _initialize, before any entry. */
   if (cis_instance_func(c->inst, "_initialize") &&
-      (rc = call_export(c->inst, "_initialize", NULL, 0, NULL, 0, c->res)) != CIS_OK)
+      (rc = call_export(c->inst, "_initialize", NULL, 0, NULL, 0, &c->ctx)) != CIS_OK)
     return rc;
   c->ran = true;
   if (c->direct) {
-    rc = call_direct(c->inst, c->opt, c->res);
+    rc = call_direct(c->inst, c->opt, c->res, &c->ctx);
     size_t n = 0;
     const uint8_t *o = c->wasi ? cis_wasi_output(c->wasi, 1, &n) : NULL;
     if (rc == CIS_OK && n) rc = keep_output(c, o, n);
@@ -910,31 +916,42 @@ cis_result cis__call_run(cis__call *c) {
   }
   /* A guest sees a dead KV or filesystem backend only as an error code
    * (or EIO), and may then fail in its own words. */
-  return backend_cause(rc, &c->kvc, c->wasi, c->res);
+  return backend_cause(rc, &c->kvc, c->wasi, &c->ctx);
 }
 
 /* Makes the call's changes last: files first, then KV, and only when the
  * call succeeded. A file commit that fails (another call's conflicting
  * write) still drops the KV writes (docs/dbfs.md, "One unit"). */
 static cis_result collect_commit(cis__call *c) {
-  cis_invoke_result *res = c->res;
+  cis__callctx *x = &c->ctx;
   cis_result rc = CIS_OK;
   for (size_t i = 0; rc == CIS_OK && c->m && c->fss && i < c->m->n_mounts && i < c->nfss; i++)
     if (c->fss[i] && (rc = cis_vfs_scope_end(c->fss[i], true)) != CIS_OK)
-      snprintf(res->error, sizeof res->error, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(c->fss[i]));
+      cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(c->fss[i]));
   if (rc == CIS_OK && c->txn) {
     rc = cis_kv_commit(c->txn);
     c->txn = NULL;
-    if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "kv commit: %s", cis_kv_errmsg(c->s->kv));
+    if (rc != CIS_OK) cis__callctx_fail(x, rc, "kv commit: %s", cis_kv_errmsg(c->s->kv));
   }
   return rc;
 }
 
+/* The result's status, stage and error, from the call's context: written
+ * once, here, whatever stage failed. */
+static cis_result call_end(cis__call *c, cis_result rc) {
+  cis_invoke_result *res = c->res;
+  res->stage = rc == CIS_OK ? CIS_STAGE_NONE : (cis_stage)c->ctx.stage;
+  if (rc != CIS_OK) snprintf(res->error, sizeof res->error, "%s", c->ctx.msg[0] ? c->ctx.msg : cis_strerror(rc));
+  return res->status = rc;
+}
+
 cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis_invoke_result *res = c->res;
-  if (!c->opened) return res->status = rc; /* refused by the checks: nothing was made */
+  cis__callctx *x = &c->ctx;
+  if (rc == CIS_OK) x->stage = CIS_STAGE_COLLECT; /* what fails from here on fails here */
+  if (!c->opened) return call_end(c, rc); /* refused by the checks: nothing was made */
   if (c->ran) {
-    if (rc == CIS_OK && !c->direct) rc = validate_json(c->out, c->out_len, "output", res);
+    if (rc == CIS_OK && !c->direct) rc = validate_json(c->out, c->out_len, "output", x);
     if (rc == CIS_OK) rc = collect_commit(c);
     res->stats.fuel_left = cis_instance_fuel_left(c->inst);
   }
@@ -981,8 +998,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
     cis_log_buffer_free(c->logbuf);
   }
   res->stats.wall_ns = cis__now_ns() - c->t0;
-  if (rc != CIS_OK && !res->error[0]) snprintf(res->error, sizeof res->error, "%s", cis_strerror(rc));
-  return res->status = rc;
+  return call_end(c, rc);
 }
 
 cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
@@ -991,17 +1007,15 @@ cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, co
   cis__call c;
   cis__call_init(&c, s, m, dir, g, mod, skill_name, kv_ns, input, input_len, opt, res);
   c.t0 = t0;
-  cis_stage at = CIS_STAGE_GRANT;
+  c.ctx.stage = CIS_STAGE_GRANT;
   cis_result rc = cis__call_grant(&c);
   if (rc == CIS_OK) {
-    at = CIS_STAGE_LINK;
+    c.ctx.stage = CIS_STAGE_LINK;
     rc = cis__call_link(&c);
   }
   if (rc == CIS_OK) {
-    at = CIS_STAGE_RUN;
+    c.ctx.stage = CIS_STAGE_RUN;
     rc = cis__call_run(&c);
   }
-  cis_result end = cis__call_collect(&c, rc);
-  res->stage = end == CIS_OK ? CIS_STAGE_NONE : rc != CIS_OK ? at : CIS_STAGE_COLLECT;
-  return end;
+  return cis__call_collect(&c, rc);
 }

@@ -27,6 +27,7 @@
 
 #include "cis/cis_log.h"
 #include "cis/cis_wasi.h"
+#include "common/callctx.h"
 #include "host/host.h"
 #include "skill/skill_internal.h"
 
@@ -81,6 +82,9 @@ typedef struct cis__call {
   const char *tenant;             /* whose KV and files */
   uint64_t budget_ms;             /* the call's time (UINT64_MAX: none) */
   uint64_t deadline_ns;           /* for the set-up's own waits */
+  cis__callctx ctx;               /* what the services see of the call: its deadline
+                                     (UINT64_MAX without a budget), cancel, principal
+                                     and error */
   bool opened;                    /* got past the checks: collect has work to do */
   cis__host_ctx h;                /* what the host functions see */
   cis_http_policy *policy;        /* HTTP rules, or NULL */
@@ -154,6 +158,6 @@ bool cis__imports_memory(cis_module *m);
 /* Makes the memory m imports (env.memory), at most cap_bytes, and adds it
  * to im; *out receives it (the caller frees it after the instance). */
 cis_result cis__provide_memory(cis_skills *s, cis_module *m, uint64_t cap_bytes, cis_imports *im, cis_memory **out,
-                               cis_invoke_result *res);
+                               cis__callctx *x);
 
 #endif /* CIS_SKILL_STAGE_H */

@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/callctx.h"
 #include "common/internal.h"
+#include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
 #include "vfs/vfs_testing.h"
 
@@ -61,6 +63,8 @@ struct cis_vfs {
   size_t nfiles;               /* files open now */
   cis_vfs_file *files;         /* those files, a doubly linked list (for unmount) */
   uint64_t deadline_ns;        /* backend work must end by then (cis_vfs_set_timeout) */
+  const cis__callctx *ctx;     /* the call it is bound to (cis__vfs_bind_call), whose
+                                  deadline and cancel rule instead; NULL = none */
   bool in_scope;               /* between cis_vfs_scope_begin and _end */
   uint64_t quota_refused;      /* changes refused for a quota since the mount */
   char quota_first[256];       /* the first one's detail: which quota, use and limit */
@@ -174,10 +178,22 @@ static int vfs_fail(cis_vfs *fs, int err, const char *fmt, ...) {
 
 /* Counts one backend call and applies fault injection: returns 0 to go on,
  * or the injected error (with its message) to return without calling. */
+/* The deadline of the mount's next backend step: its bound call's (read
+ * now, so nothing re-arms it per call; 0 once cancelled), else the one
+ * cis_vfs_set_timeout set. */
+static uint64_t step_deadline(const cis_vfs *fs) {
+  return fs->ctx ? cis__callctx_deadline(fs->ctx) : fs->deadline_ns;
+}
+
 static int enter(cis_vfs *fs, const char *what, const char *name) {
+  /* A cancelled call's step does not reach the backend. */
+  if (fs->ctx && atomic_load_explicit(&fs->ctx->cancel, memory_order_relaxed)) {
+    if (name) return vfs_fail(fs, ECANCELED, "%s: %s '%s': the call was cancelled", fs->name, what, name);
+    return vfs_fail(fs, ECANCELED, "%s: %s: the call was cancelled", fs->name, what);
+  }
   fs->calls++;
   fs->b->errmsg[0] = '\0';
-  fs->b->deadline_ns = fs->deadline_ns;
+  fs->b->deadline_ns = step_deadline(fs);
   if (fs->fault_count) {
     if (fs->fault_skip) {
       fs->fault_skip--;
@@ -585,10 +601,15 @@ void cis__vfs_inject_fault(cis_vfs *fs, uint32_t skip, uint32_t count, int err) 
 uint64_t cis__vfs_backend_calls(const cis_vfs *fs) { return fs ? fs->calls : 0; }
 
 void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms) {
-  if (fs && !fs->h.failed) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);
+  /* A mount bound to a call follows the call's deadline instead. */
+  if (fs && !fs->h.failed && !fs->ctx) fs->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
-uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? fs->deadline_ns : UINT64_MAX; }
+uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? step_deadline(fs) : UINT64_MAX; }
+
+void cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx) {
+  if (fs) fs->ctx = ctx;
+}
 
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs) { return fs ? fs->b : NULL; }
 
@@ -1449,7 +1470,7 @@ cis_result cis_vfs_scope_end(cis_vfs *fs, bool commit) {
   /* No fault is injected here: a rollback cannot be refused. */
   fs->calls++;
   fs->b->errmsg[0] = '\0';
-  fs->b->deadline_ns = fs->deadline_ns;
+  fs->b->deadline_ns = step_deadline(fs);
   int e = leave(fs, "scope_end", NULL, scope_of(fs)(fs->b, op));
   if ((e || !commit) && fs->counted) {
     int u = cis__vfs_refresh_usage(fs);

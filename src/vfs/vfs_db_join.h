@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "cis/cis_vfs.h"
+#include "common/callctx.h"
 
 /* Joins a db mount's open call scope, before its first change, to the
  * transaction open on `handle`: a sqlite3 * (dialect "sqlite") or a
@@ -36,5 +37,12 @@ void cis__vfs_db_unjoin(cis_vfs *mount);
 
 /* Whether the mount runs joined now (for the tests). */
 bool cis__vfs_db_joined(cis_vfs *mount);
+
+/* Binds a mount (of any backend) to the call ctx until the mount goes or
+ * is bound again (NULL: unbound): each backend step then runs under the
+ * call's deadline, read from ctx at that step, and ends with ECANCELED
+ * before it starts once the call is cancelled. cis_vfs_set_timeout then
+ * has no effect on the mount. ctx outlives the binding. */
+void cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx);
 
 #endif /* CIS_VFS_DB_JOIN_H */

@@ -42,6 +42,9 @@
 #include <sqlite3.h>
 
 #include "cis/cis_kv.h"
+#include "common/callctx.h"
+#include "common/internal.h"
+#include "kv/kv_native.h"
 #include "kv/kv_testing.h"
 
 /* ------------------------------------------------------------ the backend */
@@ -1260,6 +1263,59 @@ static void test_deadline(void **state) {
   cis_kv_close(kv);
 }
 
+static double ms_since(const struct timespec *a);
+static bool own_ns_locks(void);
+
+/* Another client's lock on the namespace's usage row: an open write
+ * transaction on SQLite's file, a row locked FOR UPDATE on PostgreSQL. */
+typedef struct lock_hold {
+  sqlite3 *db;
+  PGconn *pg;
+} lock_hold;
+
+static void hold_lock(lock_hold *h, const ns_buf *nb) {
+  *h = (lock_hold){0};
+  if (g.kind == K_SQLITE) {
+    assert_int_equal(sqlite3_open(g.path, &h->db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return;
+  }
+  h->pg = PQconnectdb(g.arg);
+  assert_int_equal(PQstatus(h->pg), CONNECTION_OK);
+  PGresult *r = PQexec(h->pg, "BEGIN");
+  PQclear(r);
+  const char *params[1] = {nb->tenant};
+  r = PQexecParams(h->pg,
+                   "SELECT 1 FROM cis_kv_usage WHERE tenant = convert_to($1, 'UTF8') "
+                   "AND skill = convert_to('s', 'UTF8') FOR UPDATE",
+                   1, NULL, params, NULL, NULL, 0);
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_int_equal(PQntuples(r), 1);
+  PQclear(r);
+}
+
+static void release_lock(lock_hold *h) {
+  if (h->db) {
+    sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(h->db);
+  } else {
+    PQclear(PQexec(h->pg, "ROLLBACK"));
+    PQfinish(h->pg);
+  }
+  *h = (lock_hold){0};
+}
+
+/* A commit that waits for another client's lock gave up after `took` ms
+ * of a deadline of `ms`: at the deadline, not after a grace period for the
+ * cancelled statement (the cancel goes out without being waited for). The
+ * wait sleeps (SQLite's busy handler, poll() under libpq), so load only
+ * makes it late in wall time: never before the deadline, and within ten
+ * times it, which a commit that waits out the lock or a 5 s grace fails. */
+static void gave_up_at(double took, double ms) {
+  print_message("deadline %.0f ms: the commit gave up after %.1f ms\n", ms, took);
+  if (took < ms || took > ms * 10) fail_msg("commit gave up after %.1f ms for a %.0f ms deadline", took, ms);
+}
+
 /* Another client holds the lock the commit needs: the commit gives up at
  * the call's deadline with CIS_ETIMEOUT, applies nothing, and works once
  * the lock is gone. */
@@ -1269,57 +1325,102 @@ static void test_lock_wait_ends_at_deadline(void **state) {
   const cis_principal *who = mk_ns(&nb, "lockwait", "s");
   cis_kv *kv = open_kv();
   put(kv, who, "k", "old");
-
-  sqlite3 *db = NULL;
-  PGconn *pg = NULL;
-  if (g.kind == K_SQLITE) {
-    assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-  } else {
-    pg = PQconnectdb(g.arg);
-    assert_int_equal(PQstatus(pg), CONNECTION_OK);
-    PGresult *r = PQexec(pg, "BEGIN");
-    PQclear(r);
-    const char *params[1] = {nb.tenant};
-    r = PQexecParams(pg,
-                     "SELECT 1 FROM cis_kv_usage WHERE tenant = convert_to($1, 'UTF8') "
-                     "AND skill = convert_to('s', 'UTF8') FOR UPDATE",
-                     1, NULL, params, NULL, NULL, 0);
-    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
-    assert_int_equal(PQntuples(r), 1);
-    PQclear(r);
-  }
+  lock_hold h;
+  hold_lock(&h, &nb);
 
   /* Reads do not wait for the lock. */
   expect_kv(kv, who, "k", "old");
 
   cis_kv_txn *t;
-  struct timespec a, b;
+  struct timespec a;
   clock_gettime(CLOCK_MONOTONIC, &a);
   OK(cis_kv_begin(kv, who, 600, &t));
   OK(cis_kv_set(t, "k", 1, "new", 3));
   ERR(CIS_ETIMEOUT, cis_kv_commit(t));
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  double took = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-  print_message("deadline 600 ms: the commit gave up after %.1f ms\n", took);
-  /* Returns at the deadline, not after a grace period for the cancelled
-   * statement (the cancel goes out without being waited for). The wait
-   * sleeps (SQLite's busy handler, poll() under libpq), so load only makes
-   * it late in wall time: never before the deadline, and within ten times
-   * it, which a commit that waits out the lock or a 5 s grace fails. */
-  if (took < 600.0 || took > 600.0 * 10)
-    fail_msg("commit gave up after %.1f ms for a 600 ms deadline", took);
+  gave_up_at(ms_since(&a), 600.0);
 
-  if (db) {
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    sqlite3_close(db);
-  } else {
-    PQclear(PQexec(pg, "ROLLBACK"));
-    PQfinish(pg);
-  }
+  release_lock(&h);
   expect_kv(kv, who, "k", "old");
   put(kv, who, "k", "new");
   expect_kv(kv, who, "k", "new");
+  cis_kv_close(kv);
+}
+
+typedef struct cancel_later {
+  cis__callctx *x;
+  unsigned after_ms;
+} cancel_later;
+
+static void *cancel_after(void *p) {
+  const cancel_later *c = p;
+  usleep(c->after_ms * 1000u);
+  cis__callctx_cancel(c->x);
+  return NULL;
+}
+
+/* A call's transaction (cis__kv_begin_in) reads its deadline and cancel
+ * flag from the call's context at each step: a commit that waits for
+ * another client's lock gives up at the call's deadline, set once when the
+ * call began and never re-armed (the transaction's own setter does not
+ * move it); a cancelled call's next step ends with CIS_ECANCELED before it
+ * reaches the backend; and a cancel ends a wait for the namespace's lock
+ * (the store's own, on SQLite) without waiting for the deadline. */
+static void test_call_context(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "callctx", "s");
+  cis_kv *kv = open_kv();
+  put(kv, who, "k", "old");
+  cis__callctx x;
+  cis_kv_txn *t;
+  struct timespec a;
+
+  lock_hold h;
+  hold_lock(&h, &nb);
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  cis__callctx_init(&x, cis__deadline_after(600, 0), who);
+  OK(cis__kv_begin_in(kv, who, &x, &t));
+  cis_kv_txn_set_timeout(t, UINT64_MAX); /* the call's deadline holds */
+  OK(cis_kv_set(t, "k", 1, "new", 3));
+  ERR(CIS_ETIMEOUT, cis_kv_commit(t)); /* in the backend's words: a lock or statement timeout */
+  gave_up_at(ms_since(&a), 600.0);
+  release_lock(&h);
+  expect_kv(kv, who, "k", "old");
+
+  void *v;
+  size_t n;
+  cis__callctx_init(&x, UINT64_MAX, who);
+  OK(cis__kv_begin_in(kv, who, &x, &t));
+  OK(cis_kv_set(t, "k", 1, "cancelled", 9));
+  cis__callctx_cancel(&x);
+  uint64_t calls = cis__kv_backend_calls(kv);
+  ERR(CIS_ECANCELED, cis_kv_get(t, "other", 5, &v, &n));
+  MSG_HAS("cancelled");
+  ERR(CIS_ECANCELED, cis_kv_commit(t));
+  assert_int_equal(cis__kv_backend_calls(kv), calls); /* none reached the backend */
+  expect_kv(kv, who, "k", "old");
+
+  if (own_ns_locks()) {
+    cis_kv_txn *holder;
+    int64_t c;
+    OK(cis_kv_begin(kv, who, LONG_MS, &holder));
+    OK(cis_kv_increment(holder, "ctr", 3, 1, &c));
+    cis__callctx_init(&x, UINT64_MAX, who);
+    OK(cis__kv_begin_in(kv, who, &x, &t));
+    cancel_later cl = {&x, 100};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, cancel_after, &cl), 0);
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    ERR(CIS_ECANCELED, cis_kv_increment(t, "ctr", 3, 5, &c));
+    double took = ms_since(&a);
+    pthread_join(th, NULL);
+    MSG_HAS("cancelled");
+    print_message("a cancel 100 ms into a wait for the namespace ended it after %.1f ms\n", took);
+    if (took > 2000.0) fail_msg("a cancelled wait for the namespace went on %.1f ms", took);
+    cis_kv_rollback(t);
+    OK(cis_kv_commit(holder));
+    expect_kv(kv, who, "ctr", "1");
+  }
   cis_kv_close(kv);
 }
 
@@ -2612,6 +2713,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_invalid_arguments),
       cmocka_unit_test(test_deadline),
       cmocka_unit_test(test_lock_wait_ends_at_deadline),
+      cmocka_unit_test(test_call_context),
       cmocka_unit_test(test_fault_injection),
       cmocka_unit_test(test_threads_share_one_store),
       cmocka_unit_test(test_pool_wait_ends_at_deadline),

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "cis/cis_kv.h"
 #include "cis/cis_skill.h"
 #include "skill/stage.h"
@@ -213,6 +215,46 @@ static void collect_keeps_kv_writes_only_of_a_call_that_succeeded(void **st) {
   assert_int_equal(r.collect, CIS_OK);
   cis_invoke_result_free(&res);
   assert_int_equal(stored(s, "stagekv"), 'v');
+  cis_skills_close(s);
+}
+
+/* The call's deadline travels with its KV transaction (the call context):
+ * a commit that waits for the store's write lock, held by another client,
+ * ends the call at its deadline, set when the call began and never
+ * re-armed, with CIS_ETIMEOUT in stage COLLECT, the commit's words in the
+ * error, and nothing written. */
+static void a_call_s_deadline_ends_its_kv_commit_waiting_for_the_lock(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("commitwait");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
+  cis_invoke_result res;
+  memset(&res, 0, sizeof res);
+  /* A first call opens the store (the file), and traps: nothing written. */
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{ }", 3, NULL, &res), CIS_TRAP_UNREACHABLE);
+  cis_invoke_result_free(&res);
+  char home[512], path[600];
+  cis_test_home(home, sizeof home, g_root, "commitwait", 0);
+  snprintf(path, sizeof path, "%s/kv.db", home);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  cis_invoke_options o = {.timeout_ms = 500};
+  memset(&res, 0, sizeof res);
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  cis_result rc = cis_skills_invoke(s, "stagekv", "{}", 2, &o, &res);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double took = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+  print_message("a 500 ms call waiting in its KV commit ended after %.1f ms: %s\n", took, res.error);
+  assert_int_equal(rc, CIS_ETIMEOUT);
+  assert_int_equal(res.stage, CIS_STAGE_COLLECT);
+  if (!strstr(res.error, "kv commit") || !strstr(res.error, "deadline"))
+    fail_msg("error \"%s\" does not say the commit met the deadline", res.error);
+  if (took < 450.0 || took > 500.0 * 10) fail_msg("a 500 ms call ended after %.1f ms", took);
+  cis_invoke_result_free(&res);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(stored(s, "stagekv"), 0);
   cis_skills_close(s);
 }
 
@@ -406,6 +448,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(stages_give_an_installed_skill_what_invoke_gives),
       cmocka_unit_test(collect_keeps_kv_writes_only_of_a_call_that_succeeded),
       cmocka_unit_test(an_uncaught_exception_drops_the_call_s_kv_writes),
+      cmocka_unit_test(a_call_s_deadline_ends_its_kv_commit_waiting_for_the_lock),
       cmocka_unit_test(the_result_names_the_stage_that_failed),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),

@@ -47,7 +47,9 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
+#include "common/callctx.h"
 #include "vfs/vfs_db_internal.h"
+#include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
 #include "vfsdb_mnt.h"
 #include "vfs/vfs_testing.h"
@@ -2522,6 +2524,52 @@ static void test_sqlite_locked_database(void **state) {
   mnt_close(&m);
 }
 
+/* A mount bound to a call (cis__vfs_bind_call) runs each backend step
+ * under the call's deadline, read at that step: a write that waits for
+ * the write lock held elsewhere ends at the deadline set when the call
+ * began (EDOWN, "locked"), well before the backend's own budget, and
+ * cis_vfs_set_timeout (what re-armed a mount per call) does not move it.
+ * Once the call is cancelled, its steps end with ECANCELED before they
+ * reach the backend. */
+static void test_sqlite_call_deadline_and_cancel(void **state) {
+  (void)state;
+  mnt m;
+  OK(mnt_try(&m, "callctx", 0, LONG_MS));
+  put_str(&m, "f", "before");
+  cis__callctx x;
+  cis__callctx_init(&x, cis__deadline_after(400, 0), NULL);
+  cis__vfs_bind_call(m.fs, &x);
+  cis_vfs_set_timeout(m.fs, UINT64_MAX); /* the call's deadline holds */
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open_v2(g.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ERR(CIS_VFS_EDOWN, put_try(&m, "f", "after", 5));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  MSG_HAS(m.fs, "locked");
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  print_message("call deadline 400 ms: the write waiting for the lock ended after %.1f ms\n", ms);
+  /* The wait sleeps (SQLite's busy handler): late under load, never
+   * early, and far from the backend's own budget (LONG_MS). */
+  if (ms < 300.0 || ms > 400.0 * 10) fail_msg("a call's 400 ms deadline ended the write after %.1f ms", ms);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+
+  cis__callctx_init(&x, UINT64_MAX, NULL);
+  put_str(&m, "f", "bound");
+  cis__callctx_cancel(&x);
+  uint64_t calls = cis__vfs_backend_calls(m.fs);
+  ERR(ECANCELED, put_try(&m, "f", "cancelled", 9));
+  MSG_HAS(m.fs, "cancelled");
+  cis_vfs_stat st;
+  ERR(ECANCELED, stat_of(&m, "f", &st));
+  assert_int_equal(cis__vfs_backend_calls(m.fs), calls); /* none reached the backend */
+  cis__vfs_bind_call(m.fs, NULL);
+  expect_str(&m, "f", "bound");
+  mnt_close(&m);
+}
+
 /* An SQLite VFS that forwards to the default one but fails every write and
  * sync while `faulty.fail` is set: a disk that stopped working. */
 static struct {
@@ -4107,6 +4155,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
       cmocka_unit_test(test_sqlite_locked_database),
+      cmocka_unit_test(test_sqlite_call_deadline_and_cancel),
       cmocka_unit_test(test_sqlite_disk_io_error),
       cmocka_unit_test(test_sqlite_rollback_on_failing_disk),
       cmocka_unit_test(test_sqlite_read_on_full_disk),

@@ -1,0 +1,43 @@
+/*
+ * This file declares the call context: what one skill call carries
+ * through every service it reaches (KV, the database filesystem, the
+ * host functions): its absolute deadline, its cancel flag, its principal
+ * and its error (code, stage, message). A service bound to a context
+ * reads the deadline from it at each backend step, so nothing re-arms a
+ * timeout per call; the call's failures are written into it once, and
+ * the result is filled from it at the end (src/skill/stage.c).
+ */
+#ifndef CIS_COMMON_CALLCTX_H
+#define CIS_COMMON_CALLCTX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cis/cis.h"
+#include "common/internal.h"
+
+typedef struct cis__callctx {
+  uint64_t deadline_ns;     /* cis__now_ns() time the call ends; UINT64_MAX: none */
+  atomic_int cancel;        /* set by cis__callctx_cancel, from any thread */
+  cis_principal who;        /* tenant and skill (borrowed for the call) */
+  int stage;                /* the stage running now (a cis_stage; 0 outside a skill call):
+                               the one a failure is reported in */
+  cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
+  char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
+} cis__callctx;
+
+/* Sets x up for a call that ends at deadline_ns (UINT64_MAX: none) on
+ * behalf of who (may be NULL; its strings are borrowed). */
+void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principal *who);
+/* Records the call's failure: code and message; a later failure replaces
+ * an earlier one (the last word is the one the caller sees). Returns code. */
+cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Asks the call to stop: the next backend step of a bound service ends
+ * with CIS_ECANCELED. Safe from any thread. */
+void cis__callctx_cancel(cis__callctx *x);
+/* The deadline a backend step of the call runs under: the call's, or 0
+ * (already past) once the call is cancelled; UINT64_MAX for x NULL. */
+uint64_t cis__callctx_deadline(const cis__callctx *x);
+
+#endif /* CIS_COMMON_CALLCTX_H */
