@@ -94,15 +94,42 @@ static void same_on_both(cis_instance *ai, cis_instance *ci, const char *name, b
   }
 }
 
+/* One module on the interpreter (i) and compiled (c), instantiated on each. */
+typedef struct both {
+  cis_engine *ie, *ce;
+  cis_module *im, *cm;
+  cis_instance *ai, *ci;
+} both;
+
+/* Loads bytes (n of them), or the text bytes when n is 0, on both
+ * engines; the compiled tier must take it. */
+static void both_open(both *b, const void *bytes, size_t n) {
+  b->ie = engine("interp"), b->ce = engine("aot");
+  b->im = b->cm = NULL;
+  const char *text = bytes;
+  cis_result ri = n ? cis_module_new(b->ie, bytes, n, &b->im) : cis_module_new_text(b->ie, text, strlen(text), &b->im);
+  if (ri != CIS_OK) fail_msg("the interpreter refuses it: %s: %s", cis_errname(ri), cis_errmsg(b->ie));
+  cis_result rc = n ? cis_module_new(b->ce, bytes, n, &b->cm) : cis_module_new_text(b->ce, text, strlen(text), &b->cm);
+  if (rc != CIS_OK) fail_msg("the compiled tier refuses it: %s: %.300s", cis_errname(rc), cis_errmsg(b->ce));
+  b->ai = b->ci = NULL;
+  assert_int_equal(cis_instance_new(b->im, NULL, NULL, &b->ai), CIS_OK);
+  assert_int_equal(cis_instance_new(b->cm, NULL, NULL, &b->ci), CIS_OK);
+}
+
+static void both_close(both *b) {
+  cis_instance_free(b->ai);
+  cis_instance_free(b->ci);
+  cis_module_free(b->im);
+  cis_module_free(b->cm);
+  cis_engine_free(b->ie);
+  cis_engine_free(b->ce);
+}
+
 static void rounding_on_both(void) {
-  cis_engine *ie = engine("interp"), *ce = engine("aot");
-  cis_module *im = module(ie, rounding_wat), *cm = NULL;
-  cis_result rc = cis_module_new_text(ce, rounding_wat, strlen(rounding_wat), &cm);
-  if (rc != CIS_OK) fail_msg("the compiled tier refuses it: %s: %s", cis_errname(rc), cis_errmsg(ce));
+  both b;
+  both_open(&b, rounding_wat, 0);
   assert_int_equal(cache_entries(), 1);
-  cis_instance *ai = NULL, *ci = NULL;
-  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
-  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  cis_instance *ai = b.ai, *ci = b.ci;
   static const char *const names[] = {"ceil", "floor", "trunc", "nearest"};
   char name[32];
   for (int k = 0; k < 4; k++) {
@@ -115,12 +142,7 @@ static void rounding_on_both(void) {
     snprintf(name, sizeof name, "f64x2.%s", names[k]);
     same_on_both(ai, ci, name, true);
   }
-  cis_instance_free(ai);
-  cis_instance_free(ci);
-  cis_module_free(im);
-  cis_module_free(cm);
-  cis_engine_free(ie);
-  cis_engine_free(ce);
+  both_close(&b);
 }
 
 /* Compiled for size, GCC calls floorf & co. instead of expanding them (as
@@ -162,14 +184,9 @@ static uint8_t *fixture(const char *name, size_t *n) {
 static void generated_module_agrees(const char *name) {
   size_t n;
   uint8_t *bytes = fixture(name, &n);
-  cis_engine *ie = engine("interp"), *ce = engine("aot");
-  cis_module *im = NULL, *cm = NULL;
-  assert_int_equal(cis_module_new(ie, bytes, n, &im), CIS_OK);
-  cis_result rc = cis_module_new(ce, bytes, n, &cm);
-  if (rc != CIS_OK) fail_msg("the compiled tier refuses it: %s: %.300s", cis_errname(rc), cis_errmsg(ce));
-  cis_instance *ai = NULL, *ci = NULL;
-  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
-  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  both b;
+  both_open(&b, bytes, n);
+  cis_instance *ai = b.ai, *ci = b.ci;
   unsigned called = 0;
   for (const char *const *fn = (const char *const[]){"f0", "f1", "f2", "f3", "f4", NULL}; *fn; fn++) {
     cis_func *af = cis_instance_func(ai, *fn), *cf = cis_instance_func(ci, *fn);
@@ -193,12 +210,7 @@ static void generated_module_agrees(const char *name) {
     assert_memory_equal(cis_memory_data(ma), cis_memory_data(mb), cis_memory_size(ma));
   }
   assert_true(called > 0);
-  cis_instance_free(ai);
-  cis_instance_free(ci);
-  cis_module_free(im);
-  cis_module_free(cm);
-  cis_engine_free(ie);
-  cis_engine_free(ce);
+  both_close(&b);
   free(bytes);
 }
 
@@ -240,12 +252,10 @@ static void i64x2_compares_of_the_base_body(void **state) {
                                0x100000000ull, 0xffffffffull, 0xffffffff00000000ull};
   static const char *const ops[] = {"i64x2.eq", "i64x2.ne", "i64x2.lt_s", "i64x2.gt_s", "i64x2.le_s",
                                     "i64x2.ge_s"};
-  cis_engine *ie = engine("interp"), *ce = engine("aot");
-  cis_module *im = module(ie, cmp64_wat), *cm = module(ce, cmp64_wat);
+  both b;
+  both_open(&b, cmp64_wat, 0);
   assert_int_equal(cache_entries(), 1);
-  cis_instance *ai = NULL, *ci = NULL;
-  assert_int_equal(cis_instance_new(im, NULL, NULL, &ai), CIS_OK);
-  assert_int_equal(cis_instance_new(cm, NULL, NULL, &ci), CIS_OK);
+  cis_instance *ai = b.ai, *ci = b.ci;
   for (size_t k = 0; k < 6; k++)
     for (size_t i = 0; i < sizeof V / 8; i++)
       for (size_t j = 0; j < sizeof V / 8; j++) {
@@ -257,12 +267,7 @@ static void i64x2_compares_of_the_base_body(void **state) {
           fail_msg("%s(0x%llx, 0x%llx): interp %llu, aot %llu", ops[k], (unsigned long long)V[i],
                    (unsigned long long)V[j], (unsigned long long)ra.of.u64, (unsigned long long)rb.of.u64);
       }
-  cis_instance_free(ai);
-  cis_instance_free(ci);
-  cis_module_free(im);
-  cis_module_free(cm);
-  cis_engine_free(ie);
-  cis_engine_free(ce);
+  both_close(&b);
   unsetenv("CIS_AOT_CFLAGS");
 }
 
