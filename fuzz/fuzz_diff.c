@@ -24,9 +24,14 @@
  * select, memory.grow, fill and copy, and maybe a second memory (of 32- or
  * 64-bit addresses) that loads, stores, size, grow, fill and copy reach;
  * in a third of the modules GC: a list of struct nodes (and of a final
- * subtype's) in a local, new ones made, walked and set, an array of i32
+ * subtype's) in a local, new ones made, walked and set, kept from call to
+ * call in a global and a table of nodes (set, get, fill, copy) and as an
+ * externref in a global (extern.convert_any and back, beside i31s and
+ * arrays made externrefs), an array of i32
  * made (new, new_default, new_fixed), read, set, filled and copied, an
- * i8 array read signed and unsigned, i31 round trips, ref.test, ref.cast,
+ * i8 array read signed and unsigned, a struct of packed i8 and i16
+ * fields (and a v128 one with SIMD) made, set and read, i31 round trips,
+ * ref.test, ref.cast,
  * br_on_cast, ref.eq and ref.is_null, whose numbers flow on (a null, an
  * index past the end or a failed cast traps alike on both);
  * each function stores its locals to memory 0
@@ -392,8 +397,10 @@ static unsigned bt_exn(const gen *g) { return g->bt + g->nty * (g->nty + 1) + g-
 
 /* GC's types after the block types: a node (sub (struct (mut i32)
  * (mut i64) (mut (ref null node)))), its final subtype node2 with a
- * (mut f32) more, an array of (mut i32) and one of (mut i8). */
-enum { GT_NODE, GT_NODE2, GT_ARR, GT_ARR8, GT_N };
+ * (mut f32) more, an array of (mut i32), one of (mut i8), and a pack
+ * (struct (mut i8) (mut i16)), with a (mut v128) more in a module with
+ * SIMD. */
+enum { GT_NODE, GT_NODE2, GT_ARR, GT_ARR8, GT_PACK, GT_N };
 static unsigned gt(const gen *g, unsigned k) { return bt_exn(g) + 1 + k; }
 
 /* Local indices: the parameters, NUSER of each type, three temporaries
@@ -402,9 +409,16 @@ static unsigned gt(const gen *g, unsigned k) { return bt_exn(g) + 1 + k; }
 static unsigned user_local(const gen *g, unsigned t, unsigned k) { return g->s[g->f].np + NUSER * t + k; }
 static unsigned temp_local(const gen *g, unsigned which) { return g->s[g->f].np + NUSER * NTY + which; }
 static unsigned counter_local(const gen *g, unsigned level) { return temp_local(g, 3) + level; }
-/* With GC: a (ref null node) and a (ref null arr) after the counters. */
+/* With GC: a (ref null node), a (ref null arr) and a (ref null pack)
+ * after the counters. */
 static unsigned node_local(const gen *g) { return counter_local(g, MAXLOOP); }
 static unsigned arr_local(const gen *g) { return counter_local(g, MAXLOOP) + 1; }
+static unsigned pack_local(const gen *g) { return counter_local(g, MAXLOOP) + 2; }
+
+/* With GC, after the numbers' globals: a (mut (ref null node)) and a
+ * (mut externref), which keep objects from call to call; and a table 1
+ * of 4 (ref null node). */
+enum { G_NODE = NGLOBALS, G_EXT, NGC_GLOBALS = 2, GC_TABLE_SIZE = 4 };
 
 static void emit(gen *g, uint8_t b) { put(g->c, b); }
 static void emit_u(gen *g, uint64_t v) { put_uleb(g->c, v); }
@@ -942,11 +956,34 @@ static void gc_expr(gen *g, unsigned t) {
     emit_gc(g, 2), emit_u(g, gt(g, GT_NODE2)), emit_u(g, 3);
     return;
   }
+  if (t == V128 && g->simd && rd_u8(g->in) & 1) { /* the pack's v128 */
+    emit(g, 0x20), emit_u(g, pack_local(g));
+    emit_gc(g, 2), emit_u(g, gt(g, GT_PACK)), emit_u(g, 2);
+    return;
+  }
   if (t != I32) {
     operation(g, t);
     return;
   }
-  switch (rd_below(g->in, 9)) {
+  switch (rd_below(g->in, 13)) {
+  case 9: /* a packed field of the pack, signed or not */
+    emit(g, 0x20), emit_u(g, pack_local(g));
+    emit_gc(g, 3 + (rd_u8(g->in) & 1)), emit_u(g, gt(g, GT_PACK)), emit_u(g, rd_u8(g->in) & 1);
+    break;
+  case 10: /* is the global's externref a node2 (an any again)? */
+    emit(g, 0x23), emit_u(g, G_EXT);
+    emit_gc(g, 26); /* any.convert_extern */
+    emit_gc(g, 20 + (rd_u8(g->in) & 1)), emit_ht(g, gt(g, GT_NODE2));
+    break;
+  case 11: /* a node of table 1: null or not */
+    emit_i32(g, (int32_t)rd_below(g->in, GC_TABLE_SIZE + 1)); /* 4: out of bounds */
+    emit(g, 0x25), emit_u(g, 1);
+    emit(g, 0xd1);
+    break;
+  case 12: /* the global node's i32 (a null traps) */
+    emit(g, 0x23), emit_u(g, G_NODE);
+    emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 0);
+    break;
   case 0: /* the node's i32 */
     emit(g, 0x20), emit_u(g, n);
     emit_gc(g, 2), emit_u(g, gt(g, GT_NODE)), emit_u(g, 0);
@@ -998,8 +1035,60 @@ static void gc_expr(gen *g, unsigned t) {
 /* A statement of GC's: a new node on the list or a step along it, a field
  * set, a new array, an element set, fill or copy. */
 static void gc_stmt(gen *g) {
-  const unsigned n = node_local(g), a = arr_local(g);
-  switch (rd_below(g->in, 8)) {
+  const unsigned n = node_local(g), a = arr_local(g), pk = pack_local(g);
+  switch (rd_below(g->in, 15)) {
+  case 8: /* the list to the global, or from it */
+    if (rd_u8(g->in) & 1) emit(g, 0x20), emit_u(g, n), emit(g, 0x24), emit_u(g, G_NODE);
+    else emit(g, 0x23), emit_u(g, G_NODE), emit(g, 0x21), emit_u(g, n);
+    break;
+  case 9: /* the list to table 1, or from it */
+    emit_i32(g, (int32_t)rd_below(g->in, GC_TABLE_SIZE + 1));
+    if (rd_u8(g->in) & 1) {
+      emit(g, 0x20), emit_u(g, n), emit(g, 0x26), emit_u(g, 1);
+    } else {
+      emit(g, 0x25), emit_u(g, 1), emit(g, 0x21), emit_u(g, n);
+    }
+    break;
+  case 10: /* the list made an externref into the global, or back (a cast
+            * that fails when the global holds no node) */
+    if (rd_u8(g->in) & 1) {
+      emit(g, 0x20), emit_u(g, n), emit_gc(g, 27), emit(g, 0x24), emit_u(g, G_EXT);
+    } else {
+      emit(g, 0x23), emit_u(g, G_EXT), emit_gc(g, 26);
+      emit_gc(g, 23), emit_ht(g, gt(g, GT_NODE)); /* ref.cast (ref null node) */
+      emit(g, 0x21), emit_u(g, n);
+    }
+    break;
+  case 11: /* an i31 or an array into the extern global */
+    if (rd_u8(g->in) & 1) expr(g, I32), emit_gc(g, 28);
+    else emit(g, 0x20), emit_u(g, a);
+    emit_gc(g, 27), emit(g, 0x24), emit_u(g, G_EXT);
+    break;
+  case 12: /* a new pack, of values or of zeros */
+    if (rd_u8(g->in) & 1) {
+      expr(g, I32), expr(g, I32);
+      if (g->simd) expr(g, V128);
+      emit_gc(g, 0), emit_u(g, gt(g, GT_PACK));
+    } else {
+      emit_gc(g, 1), emit_u(g, gt(g, GT_PACK));
+    }
+    emit(g, 0x21), emit_u(g, pk);
+    break;
+  case 13: { /* a field of the pack set (a number wraps to 8 or 16 bits) */
+    unsigned fld = rd_below(g->in, 2 + g->simd);
+    emit(g, 0x20), emit_u(g, pk), expr(g, fld == 2 ? V128 : I32);
+    emit_gc(g, 5), emit_u(g, gt(g, GT_PACK)), emit_u(g, fld);
+    break;
+  }
+  case 14: /* table 1 filled with the list, or copied within */
+    if (rd_u8(g->in) & 1) {
+      emit_i32(g, (int32_t)rd_below(g->in, 3)), emit(g, 0x20), emit_u(g, n), emit_i32(g, (int32_t)rd_below(g->in, 3));
+      emit(g, 0xfc), emit_u(g, 17), emit_u(g, 1); /* table.fill 1 */
+    } else {
+      emit_i32(g, (int32_t)rd_below(g->in, 3)), emit_i32(g, (int32_t)rd_below(g->in, 3)), emit_i32(g, (int32_t)rd_below(g->in, 3));
+      emit(g, 0xfc), emit_u(g, 14), emit_u(g, 1), emit_u(g, 1); /* table.copy 1 1 */
+    }
+    break;
   case 0: case 1: { /* a node or a node2 before the list's head */
     bool two = rd_u8(g->in) & 1;
     expr(g, I32), expr(g, I64), emit(g, 0x20), emit_u(g, n);
@@ -1427,8 +1516,8 @@ static void body(gen *g, unsigned f, buf *out) {
   pop_label(g);
   buf b = {0};
   /* groups: the user locals, three temporaries, counters, and with GC a
-   * node and an array (node_local, arr_local) */
-  put_uleb(&b, NTY + 3 + 1 + 2 * g->gc);
+   * node, an array and a pack (node_local, arr_local, pack_local) */
+  put_uleb(&b, NTY + 3 + 1 + 3 * g->gc);
   for (unsigned t = 0; t < NTY; t++) put_uleb(&b, NUSER), put(&b, TYCODE[global_type(g, t)]);
   put_uleb(&b, 1), put(&b, TYCODE[F32]);
   put_uleb(&b, 1), put(&b, TYCODE[F64]);
@@ -1437,6 +1526,7 @@ static void body(gen *g, unsigned f, buf *out) {
   if (g->gc) {
     put_uleb(&b, 1), put(&b, 0x63), put_sleb(&b, gt(g, GT_NODE));
     put_uleb(&b, 1), put(&b, 0x63), put_sleb(&b, gt(g, GT_ARR));
+    put_uleb(&b, 1), put(&b, 0x63), put_sleb(&b, gt(g, GT_PACK));
   }
   put_n(&b, code.p, code.n);
   put_uleb(out, b.n);
@@ -1505,7 +1595,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
   for (unsigned a = 0; a < g->nty; a++)
     for (unsigned b = 0; b < g->nty; b++) put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, TYCODE[a]), put(&c, TYCODE[b]);
   put(&c, 0x60), put_uleb(&c, 0), put_uleb(&c, 2), put(&c, 0x7f), put(&c, 0x69); /* bt_exn */
-  if (g->gc) { /* gt's: node (open), node2 (final, under node), arr, arr8 */
+  if (g->gc) { /* gt's: node (open), node2 (final, under node), arr, arr8, pack */
     for (unsigned two = 0; two < 2; two++) {
       if (two) put(&c, 0x4f), put_uleb(&c, 1), put_uleb(&c, gt(g, GT_NODE));
       else put(&c, 0x50), put_uleb(&c, 0);
@@ -1516,6 +1606,8 @@ static bool make_module(rd *r, gen *g, buf *m) {
     }
     put(&c, 0x5e), put(&c, 0x7f), put(&c, 1);
     put(&c, 0x5e), put(&c, 0x78), put(&c, 1);
+    put(&c, 0x5f), put_uleb(&c, 2 + g->simd), put(&c, 0x78), put(&c, 1), put(&c, 0x77), put(&c, 1);
+    if (g->simd) put(&c, 0x7b), put(&c, 1);
   }
   section(m, 1, &c);
   if (g->ni) {
@@ -1526,7 +1618,9 @@ static bool make_module(rd *r, gen *g, buf *m) {
   for (unsigned f = 0; f < g->nf; f++) put_uleb(&c, f);
   section(m, 3, &c);
   /* table: the functions, then a null element; it may grow by 8 */
-  put_uleb(&c, 1), put(&c, 0x70), put(&c, 0x01), put_uleb(&c, g->nf + 1), put_uleb(&c, g->nf + 9);
+  put_uleb(&c, 1 + g->gc), put(&c, 0x70), put(&c, 0x01), put_uleb(&c, g->nf + 1), put_uleb(&c, g->nf + 9);
+  if (g->gc) /* table 1: GC_TABLE_SIZE (ref null node) */
+    put(&c, 0x63), put_sleb(&c, gt(g, GT_NODE)), put(&c, 0x00), put_uleb(&c, GC_TABLE_SIZE);
   section(m, 4, &c);
   /* memory: one page, a maximum or the engine's cap; the second the
    * same, of its address bits */
@@ -1540,7 +1634,7 @@ static bool make_module(rd *r, gen *g, buf *m) {
   put_uleb(&c, 1), put(&c, 0), put_uleb(&c, g->nf); /* the tag: the last type */
   section(m, 13, &c);
   /* globals: one of each type, mutable, a constant first */
-  put_uleb(&c, NGLOBALS);
+  put_uleb(&c, NGLOBALS + (g->gc ? NGC_GLOBALS : 0));
   buf *saved = g->c;
   for (unsigned t = 0; t < NGLOBALS; t++) {
     put(&c, TYCODE[global_type(g, t)]), put(&c, 1);
@@ -1549,6 +1643,10 @@ static bool make_module(rd *r, gen *g, buf *m) {
     put(&c, 0x0b);
   }
   g->c = saved;
+  if (g->gc) { /* G_NODE, G_EXT: null */
+    put(&c, 0x63), put_sleb(&c, gt(g, GT_NODE)), put(&c, 1), put(&c, 0xd0), put_sleb(&c, gt(g, GT_NODE)), put(&c, 0x0b);
+    put(&c, 0x6f), put(&c, 1), put(&c, 0xd0), put(&c, 0x6f), put(&c, 0x0b);
+  }
   section(m, 6, &c);
   put_uleb(&c, g->nf + 1 + NGLOBALS + (g->mem1 != 0));
   char name[16];
