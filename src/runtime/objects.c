@@ -169,6 +169,11 @@ static cis_result over_account(void *msg_handle, cis__account *a, const char *wh
 
 /* ---------------------------------------------------------------- memory */
 
+/* What a 64-bit memory without a cap reserves first: 1 TiB of address
+ * space (of x86-64's 128 TiB for a process), so that it grows past 4 GiB
+ * whatever was mapped after it. */
+#define UNCAPPED64_RESERVE_PAGES ((uint64_t)1 << 24)
+
 /* Bytes of address space to keep for a memory that may reach `pages`;
  * never zero, so even an empty memory has a valid, unique base. */
 static size_t reserve_bytes(uint64_t pages) {
@@ -376,14 +381,21 @@ cis_result cis__memory_create(void *msg_handle, const cis__limits *lim, uint64_t
     cis__account_uncharge(acct, charge, CIS__CHARGE_MEMORY);
     return cis__fail(msg_handle, CIS_ENOMEM, "out of memory creating a memory");
   }
-  /* Reserved up front to what it may reach: a 64-bit memory without a
-   * cap or a maximum below 4 GiB reserves 4 GiB, and extends the
-   * reservation in place as it grows past it. */
+  /* Reserved up front to what it may reach (address space, not memory):
+   * memories never move, so a grow must find its pages after the base. A
+   * 64-bit memory without a cap reserves up to UNCAPPED64_RESERVE_PAGES,
+   * or 4 GiB where the process's address space is short (RLIMIT_AS), and
+   * past that extends the reservation in place, where the space after it
+   * is free (reserve_more). */
   uint64_t reach = lim->has_max && lim->max < cap ? lim->max : cap;
-  if (reach > CIS__MAX_MEMORY_PAGES && max_bytes == 0) reach = CIS__MAX_MEMORY_PAGES;
+  if (reach > UNCAPPED64_RESERVE_PAGES && max_bytes == 0) reach = UNCAPPED64_RESERVE_PAGES;
   m->reserved = reserve_bytes(reach);
   m->size = lim->min * CIS__PAGE_SIZE;
   m->base = memory_map(pool, &m->reserved, m->size);
+  if (!m->base && max_bytes == 0 && reach > CIS__MAX_MEMORY_PAGES) {
+    m->reserved = reserve_bytes(lim->min > CIS__MAX_MEMORY_PAGES ? lim->min : CIS__MAX_MEMORY_PAGES);
+    m->base = memory_map(pool, &m->reserved, m->size);
+  }
   if (!m->base) {
     int err = errno;
     free(m);

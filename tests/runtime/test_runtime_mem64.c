@@ -18,6 +18,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MIB (1024ull * 1024ull)
 #define CAP (16 * MIB) /* 256 pages */
@@ -197,6 +200,87 @@ static void past_4_gib(const char *name) {
 }
 
 RT_ON_BOTH(past_4_gib)
+
+/* Without a cap a 64-bit memory grows past 4 GiB as well, however the
+ * address space around its first reservation is used: other memories
+ * made before and after it, growing too. */
+static void past_4_gib_uncapped(const char *name) {
+  cis_engine_config cfg;
+  cis_engine_config_default(&cfg);
+  cfg.engine = name;
+  cfg.limits.max_memory_bytes = 0;
+  cis_engine *e = NULL;
+  assert_int_equal(cis_engine_new(&cfg, &e), CIS_OK);
+  cis_module *mod = NULL;
+  assert_int_equal(cis_module_new_text(e, big64, sizeof big64 - 1, &mod), CIS_OK);
+  cis_instance *inst[3] = {NULL};
+  for (int i = 0; i < 3; i++) assert_int_equal(cis_instance_new(mod, NULL, NULL, &inst[i]), CIS_OK);
+  for (int round = 0; round < 2; round++)
+    for (int i = 0; i < 3; i++) {
+      assert_int_equal(call1(inst[i], "grow", 65536), 1 + round * 65536);
+      assert_int_equal(call1(inst[i], "store", (round + 1) * G4 + 8 + i), 0);
+      assert_int_equal(call1(inst[i], "load", (round + 1) * G4 + 8 + i), 0x5a);
+      assert_int_equal(call1(inst[i], "load", 8), 0);
+    }
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(call1(inst[i], "size", 0), 2 * 65536 + 1);
+    assert_int_equal(call1(inst[i], "load", G4 + 8 + i), 0x5a); /* kept by the second growth */
+    assert_int_equal(call1(inst[i], "load", 2 * G4 + 65536), OOB);
+    cis_instance_free(inst[i]);
+  }
+  cis_module_free(mod);
+  cis_engine_free(e);
+}
+
+RT_ON_BOTH(past_4_gib_uncapped)
+
+/* Bytes of address space the process maps now (VmSize), 0 if unknown. */
+static uint64_t address_space_used(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %llu kB", &kb) == 1) break;
+  fclose(f);
+  return (uint64_t)kb * 1024;
+}
+
+/* Where the address space cannot hold the first reservation of an
+ * uncapped 64-bit memory (RLIMIT_AS 16 GiB above what the process maps),
+ * the memory is made all the same, reserving 4 GiB, and grows. In a
+ * child, whose limit goes with it. */
+static void uncapped_under_rlimit_as(void **state) {
+  (void)state;
+  uint64_t used = address_space_used();
+  if (!used) skip();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl = {.rlim_cur = used + (16ull << 30), .rlim_max = used + (16ull << 30)};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(2);
+    cis_engine_config cfg;
+    cis_engine_config_default(&cfg);
+    cfg.limits.max_memory_bytes = 0;
+    cis_engine *e = NULL;
+    cis_module *mod = NULL;
+    cis_instance *inst = NULL;
+    if (cis_engine_new(&cfg, &e) != CIS_OK) _exit(3);
+    if (cis_module_new_text(e, big64, sizeof big64 - 1, &mod) != CIS_OK) _exit(4);
+    if (cis_instance_new(mod, NULL, NULL, &inst) != CIS_OK) _exit(5);
+    if (call1(inst, "grow", 2) != 1 || call1(inst, "store", 3 * 65536 - 1) != 0 ||
+        call1(inst, "load", 3 * 65536 - 1) != 0x5a)
+      _exit(6);
+    cis_instance_free(inst);
+    cis_module_free(mod);
+    cis_engine_free(e);
+    _exit(0);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
 
 /* Bulk operations with i64 addresses, and a copy between the 64-bit
  * memory 0 and the 32-bit memory 1 (its length an i32). */
@@ -589,6 +673,9 @@ int main(void) {
       cmocka_unit_test(grow_past_the_cap_aot),
       cmocka_unit_test(past_4_gib_interp),
       cmocka_unit_test(past_4_gib_aot),
+      cmocka_unit_test(past_4_gib_uncapped_interp),
+      cmocka_unit_test(past_4_gib_uncapped_aot),
+      cmocka_unit_test(uncapped_under_rlimit_as),
       cmocka_unit_test(bulk_interp),
       cmocka_unit_test(bulk_aot),
       cmocka_unit_test(table64_interp),
