@@ -7,7 +7,8 @@
  * references, messages compared by prefix).
  *
  *   wast_runner [--no-fork] [--engine interp|aot] [--standard 2|3]
- *               [--timeout S] [--passing LIST] [DIR | FILE.wast] [NAME...]
+ *               [--timeout S] [--passing LIST] [--dump-modules DIR2]
+ *               [DIR | FILE.wast] [NAME...]
  *
  * --standard is the WebAssembly standard modules are held to
  * (cis_engine_config.standard): 3 by default, 2 for the 2.0 suite, whose
@@ -24,6 +25,10 @@
  * per script, and `wast: N passed, M failed, K skipped` over every script.
  * Exit 0 when nothing failed, 1 otherwise, 77 when there is no script
  * (unless CI=true, where that is a failure).
+ *
+ * --dump-modules DIR2 writes the binary of every module the scripts load
+ * (valid or not; a text module's as cis's text compiler makes it) to
+ * DIR2/HASH.wasm, as seeds for the fuzz targets.
  *
  * With --passing LIST (a file of script names, one a line, # comments),
  * the run is a ratchet for a suite cis does not pass whole yet (the 3.0
@@ -52,6 +57,7 @@
 
 #include "cis/cis.h"
 #include "spec_common.h"
+#include "wat/wat.h"
 #include "support/test_file.h"
 #include "wast_script.h"
 
@@ -63,6 +69,8 @@
 static const char *ws_engine;
 /* --standard: the standard modules are held to (0: the default). */
 static int ws_standard;
+/* --dump-modules: the folder each module's binary is written to (NULL: none). */
+static const char *ws_dump;
 
 /* An instance or a module definition the script named. */
 typedef struct ws_named {
@@ -320,10 +328,37 @@ static const char *file_of(ws_script *s, const wast_cmd *c, char *buf, size_t le
   return buf;
 }
 
+/* Writes module m's binary (a text one's as the text compiler makes it;
+ * none when its text is malformed) to ws_dump/HASH.wasm: seeds for the
+ * decode and run fuzz targets (fuzz/README.md). */
+static void dump_module(const wast_module *m) {
+  uint8_t *bin = NULL;
+  size_t n = m->len;
+  const uint8_t *p = m->bytes;
+  if (m->form != WAST_FORM_BINARY) {
+    char msg[256];
+    if (cis__wat_compile_std((const char *)m->bytes, m->len, ws_standard ? ws_standard : 3, &bin, &n, msg,
+                             sizeof msg) != CIS_OK)
+      return;
+    p = bin;
+  }
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a: a name per content */
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%016" PRIx64 ".wasm", ws_dump, h);
+  FILE *f = fopen(path, "wbx");
+  if (f) {
+    if (fwrite(p, 1, n, f) != n) fprintf(stderr, "wast_runner: cannot write %s\n", path);
+    fclose(f);
+  }
+  free(bin);
+}
+
 /* Compiles a command's module: text and quote forms by the text
  * compiler, binary forms by the decoder; both validate. */
 static cis_result load(ws_script *s, const wast_module *m, cis_module **out) {
   *out = NULL;
+  if (ws_dump) dump_module(m);
   cis_result rc = m->form == WAST_FORM_BINARY
                       ? cis_module_new(s->engine, m->bytes, m->len, out)
                       : cis_module_new_text(s->engine, (const char *)m->bytes, m->len, out);
@@ -803,7 +838,7 @@ static bool read_passing(ws_run *r, const char *path) {
 static int usage(void) {
   fprintf(stderr,
           "usage: wast_runner [--no-fork] [--engine interp|aot] [--standard 2|3] [--timeout S]\n"
-          "                   [--passing LIST] [DIR | FILE.wast] [NAME...]\n"
+          "                   [--passing LIST] [--dump-modules DIR2] [DIR | FILE.wast] [NAME...]\n"
           "  DIR defaults to %s\n",
           CIS_WAST_DEFAULT_DIR);
   return 2;
@@ -827,6 +862,8 @@ int main(int argc, char **argv) {
       r.run.seconds = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--passing") && i + 1 < argc)
       passing = argv[++i];
+    else if (!strcmp(argv[i], "--dump-modules") && i + 1 < argc && is_dir(argv[i + 1]))
+      ws_dump = argv[++i];
     else
       return usage();
   }
