@@ -97,6 +97,16 @@ static inline bool cis__is_i31(uint64_t r) { return r & 1u; }
 static inline uint32_t cis__i31_u(uint64_t r) { return (uint32_t)(r >> 1) & 0x7fffffffu; }
 static inline int32_t cis__i31_s(uint64_t r) { return (int32_t)((uint32_t)(r >> 1) << 1) >> 1; }
 
+/* Is full value type vt of module m a reference that may hold an object
+ * (any's or extern's hierarchy)? funcref and exnref slots never do
+ * (exceptions are the call's, marked through ex->exns). */
+static inline bool cis__gc_vt_obj(const cis__module *m, uint32_t vt) {
+  if (!cis__vt_is_ref(vt)) return false;
+  if (cis__vt_has_idx(vt)) return cis__vt_idx(vt) < m->ntypes && !cis__is_functype(&m->types[cis__vt_idx(vt)]);
+  uint8_t top = cis__kind_top(cis__vt_kind(vt));
+  return top == CIS__ANYREF || top == CIS__EXTERNREF;
+}
+
 /* The layout of type x of mod (a struct or array type), or NULL when out
  * of memory. Thread safe; the first call per canonical type allocates. */
 const cis__gclayout *cis__gc_layout(const cis_module *mod, uint32_t x);
@@ -122,7 +132,19 @@ cis_slot cis__gc_global_read(const cis_global *g);
 /* Collects e's heap now unless a call runs; returns the objects freed. */
 uint64_t cis__gc_collect(cis_engine *e);
 
+/* Marks reference v (a slot of any's or extern's hierarchy) for the
+ * collection m: what an engine's frame walker (cis__frames.roots) calls
+ * for each such slot its frames hold. */
+void cis__gc_mark(cis__gcmark *m, uint64_t v);
+/* Can GC instruction op (enum cis__op) collect, under cis__gc_op? Those
+ * that allocate; an engine's stack maps cover at least these. */
+bool cis__gc_op_collects(uint32_t op);
+
 /* What the collector asks of a running call (exec.c). */
+/* How many engine calls of call ex are running whose engine's frames are
+ * not exact (cis__engine_ops.exact_frames): while any is, a collection
+ * inside the call scans the native stack too. */
+uint32_t cis__exec_inexact_calls(const cis__exec *ex);
 /* How many calls of engine e call ex holds (cis__gc_call_begin): its
  * top-level call's, and those of other engines' instances it entered
  * from host functions. */

@@ -650,9 +650,12 @@ static void hold_close(hold_fixture *h) {
 }
 
 /* An object the native frames alone hold, by an address inside it,
- * outlives a collection inside the call (ASan sees a wrong free). */
+ * outlives a collection inside the call while compiled frames run (ASan
+ * sees a wrong free). The interpreter's calls scan no native frame: a
+ * host function keeps what it was handed by its pin. */
 static void in_call_native_frames(void **state) {
   (void)state;
+  if (!strcmp(g_engine, "interp")) skip();
   hold_fixture h;
   int32_t n = 4096;
   hold_open(&h, &n);
@@ -749,21 +752,24 @@ static void *aside_thread(void *p) {
 }
 #endif
 
-/* Native frames are read only on a stack whose bounds are known: a call
- * on a stack nobody announced, or whose host function calls back into
- * wasm on another stack, does not collect inside itself (the account
- * fills); on an announced stack it does. */
+/* Native frames are read only on a stack whose bounds are known: with
+ * compiled frames (whose native frames are scanned), a call on a stack
+ * nobody announced, or whose host function calls back into wasm on
+ * another stack, does not collect inside itself (the account fills); on
+ * an announced stack it does. The interpreter's calls read no native
+ * frame: they collect on any stack. */
 static void in_call_switched_stacks(void **state) {
   (void)state;
 #if defined(__SANITIZE_ADDRESS__)
   skip();
 #else
+  cis_result unknown = strcmp(g_engine, "interp") ? CIS_EMEMLIMIT : CIS_OK;
   hold_fixture h;
   int32_t n = 4096;
   hold_open(&h, &n);
   reenter_call c = {.inst = h.inst, .n = 4096};
   on_stack(reenter_run, &c, false);
-  assert_int_equal(c.rc, CIS_EMEMLIMIT);
+  assert_int_equal(c.rc, unknown);
   on_stack(reenter_run, &c, true);
   assert_int_equal(c.rc, CIS_OK);
   reenter_run(&c);
@@ -774,7 +780,7 @@ static void in_call_switched_stacks(void **state) {
   aside_run(&ac);
   assert_int_equal(ac.rc, CIS_TRAP_STACK);
   /* on a thread whose stack lies below host.aside's (mapped low), the
-   * call back runs, and does not collect */
+   * call back runs, and collects only without native frames to read */
   size_t size = 8u << 20;
   void *low = mmap((void *)(uintptr_t)0x200000000ull, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -787,7 +793,7 @@ static void in_call_switched_stacks(void **state) {
   pthread_join(t, NULL);
   pthread_attr_destroy(&at);
   munmap(low, size);
-  if (ac.rc != CIS_EMEMLIMIT) fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
+  if (ac.rc != unknown) fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
   hold_close(&h);
 #endif
 }
