@@ -28,6 +28,18 @@
  * value stack while frames grow up from the bottom; the call traps with
  * CIS_TRAP_STACK when they would meet.
  *
+ * Stack maps (WebAssembly GC). A function whose frame may ever hold a
+ * reference of any's or extern's hierarchy gets a map after its handler
+ * table (gcmap): its parameters and locals of those types, and per place
+ * where a collection can find the frame stopped (just after a call, or
+ * after a GC instruction that may allocate) the operand slots below the
+ * instruction's operands that hold one then. Each entry into the loop
+ * (cis__interp_run) is an entry of ex->frames that says where its
+ * current frame stopped; the frames under it are those of its return
+ * records, which resume just after their calls. A collection inside the
+ * call marks exactly the mapped slots of every frame (execute.c,
+ * interp_roots), and frees nothing when a frame's place is unmapped.
+ *
  * Fuel. The unit is one wasm instruction. A function charges, on entry, the
  * number of instructions in its body (a loop body counted once), and every
  * taken back edge of a loop charges the number of instructions in that

@@ -249,10 +249,11 @@ static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_
   if (ex && atomic_load_explicit(&h->due, memory_order_relaxed)) try_collect(e, h, false, ex);
   if (!cis__account_charge(a, bytes, CIS__CHARGE_OTHER) &&
       !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER))) {
-    /* The frames of a call are scanned conservatively: a dead word may
-     * have kept what the call's failure leaves as garbage. Without frames
-     * the next collection is exact about them; it must not wait until the
-     * next calls allocate enough to be due, as they would fail first. */
+    /* A dead native word of the call's (compiled frames are scanned
+     * conservatively), or a frame without a stack map, may have kept what
+     * the call's failure leaves as garbage. Without frames the next
+     * collection is exact about them; it must not wait until the next
+     * calls allocate enough to be due, as they would fail first. */
     atomic_store(&h->starved, true);
     return CIS_EMEMLIMIT;
   }
