@@ -1461,7 +1461,7 @@ static cis_result tag_params(tr *t, uint32_t x, const uint8_t **types, const uin
  * (CIS__IHND_NONE without ref) get the slots. */
 static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, const uint32_t *vts, uint32_t n, bool ref,
                            uint32_t *vslot, uint32_t *xslot) {
-  uint32_t nvs = t->nvs, keep = nvs - c->height, defer_lo = t->defer_lo;
+  uint32_t nvs = t->nvs, keep = nvs - c->height, defer_lo = t->defer_lo, nobj = t->nobj;
   if (!grow((void **)&t->vsave, &t->capvsave, (size_t)keep + 1, sizeof *t->vsave)) return oom(t);
   memcpy(t->vsave, t->vs + c->height, (size_t)keep * sizeof *t->vs);
   pop(t, keep);
@@ -1477,6 +1477,7 @@ static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, const uint32_t *
   memcpy(t->vs + c->height, t->vsave, (size_t)keep * sizeof *t->vs);
   t->nvs = nvs;
   t->defer_lo = defer_lo;
+  t->nobj = nobj;
   return rc;
 }
 

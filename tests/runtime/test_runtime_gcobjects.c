@@ -741,7 +741,7 @@ static void released_results(void **state) {
  * address in $a. The kept_* exports return the node's value times ten
  * plus whether it lived: each holds it where a collection must see it (a
  * reference local, a parameter under call, call_ref and the tail calls,
- * an operand below a call's arguments). The others hold it only where a
+ * an operand below a call's arguments, below a try_table's too). The others hold it only where a
  * collection must not take it for a reference (an i64 local, an operand
  * slot above the height, a local set to null, the frame of a tail call
  * that left the loop): 0, freed. */
@@ -788,6 +788,14 @@ static const char prec_module[] =
     "    (i32.add (i32.mul (struct.get $node $v (struct.get $node $next\n"
     "      (struct.new $node (call $fresh (i32.const 9)) (call $reenter (local.get $n))))) (i32.const 10))\n"
     "      (call $live (global.get $a))))\n"
+    "  ;; the node below a try_table whose clause leaves the block it lies in\n"
+    "  (func (export \"kept_try\") (param $n i32) (result i32)\n"
+    "    (local $s i32)\n"
+    "    (block $c\n"
+    "      (local.set $s (struct.get $node $v (struct.get $node $next\n"
+    "        (struct.new $node (call $fresh (i32.const 2))\n"
+    "          (try_table (result i32) (catch_all $c) (call $reenter (local.get $n))))))))\n"
+    "    (i32.add (i32.mul (local.get $s) (i32.const 10)) (call $live (global.get $a))))\n"
     "  (func (export \"i64_local\") (param $n i32) (result i32)\n"
     "    (local $x i64)\n"
     "    (local.set $x (call $addr (extern.convert_any (struct.new $node (ref.null $node) (i32.const 1)))))\n"
@@ -883,7 +891,8 @@ static void in_call_precise(void **state) {
     int32_t kept;              /* the result while the object lives; -1: freed */
   } cases[] = {
       {"kept_local", 41},  {"kept_param", 51},   {"kept_call_ref", 61}, {"kept_return_call_ref", 71},
-      {"kept_return_call", 81}, {"kept_operand", 91}, {"i64_local", -1},  {"dead_operand", -1},
+      {"kept_return_call", 81}, {"kept_operand", 91}, {"kept_try", 21},   {"i64_local", -1},
+      {"dead_operand", -1},
       {"null_local", -1},  {"tail_out", -1},
   };
   bool interp = !strcmp(g_engine, "interp");
