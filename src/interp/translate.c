@@ -684,7 +684,7 @@ static void push_const(tr *t, uint64_t bits) {
   push_entry(t, e);
 }
 
-static void pop(tr *t, uint32_t n) {
+static inline void pop(tr *t, uint32_t n) {
   while (n-- && t->nvs) {
     vent *e = &t->vs[--t->nvs];
     uint32_t l = reads_local(t, e);
