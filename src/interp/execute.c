@@ -630,6 +630,18 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     NEXT();                                                                    \
   } while (0)
 
+/* The loop's entry (iact, on ex->frames: the innermost while the loop
+ * runs) learns where the current frame stopped, at end (just after the
+ * instruction; NULL: the frame is gone), for a collection inside it. */
+#define STOPPED(end)                                                           \
+  do {                                                                         \
+    iact *a_ = (iact *)(void *)ex->frames;                                     \
+    a_->cur = cur;                                                             \
+    a_->pc = (end);                                                            \
+    a_->fp = fp;                                                               \
+    a_->rec = rec;                                                             \
+  } while (0)
+
 /* Back to the caller's frame, or out of the loop from its first frame. */
 #define RETURN()                                                               \
   do {                                                                         \
@@ -641,6 +653,47 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
     depth--;                                                                   \
     NEXT();                                                                    \
   } while (0)
+
+/* One entry into the loop (cis__interp_run), for a collection inside the
+ * call (runtime.h, cis__frames): where its current frame stopped last,
+ * at a GC instruction or at a call that leaves the loop (the only places
+ * a collection can reach while the loop runs); the frames below it are
+ * read from its return records. A call inside the loop leaves the
+ * caller's position in its return record and needs nothing here. */
+typedef struct iact {
+  cis__frames base;           /* first: linked on ex->frames */
+  const cis__ifunc *cur;      /* the stopped frame's function; NULL before any
+                                 stop (then nothing can be mapped) */
+  const uint32_t *pc;         /* just after the instruction it stopped at; NULL
+                                 when a tail call left the loop (the frame is
+                                 gone while the callee runs) */
+  cis_slot *fp;               /* its frame */
+  const cis__iret *rec;       /* the return records of the frames below it */
+  const cis__iret *rec_base;  /* their end: the entry's first frame's */
+} iact;
+
+/* Marks the slots of frame fp of f, stopped just before pc, that f's stack
+ * map names there; false when it names none (the place is unmapped). */
+static bool frame_roots(const cis__ifunc *f, const uint32_t *pc, const cis_slot *fp, cis__gcmark *m) {
+  if (!f->gcmap) return true; /* no slot of f ever holds an object */
+  const uint32_t *loc, *ops;
+  uint32_t nloc, nops;
+  if (!cis__interp_gc_slots(f, (size_t)(pc - cis__interp_code(f)), &loc, &nloc, &ops, &nops)) return false;
+  for (uint32_t k = 0; k < nloc; k++) cis__gc_mark(m, fp[loc[k]].u64);
+  for (uint32_t k = 0; k < nops; k++) cis__gc_mark(m, fp[ops[k]].u64);
+  return true;
+}
+
+/* The roots of entry fr (an iact): its stopped frame, then each frame
+ * its return records resume. */
+static bool interp_roots(const cis__frames *fr, cis__gcmark *m) {
+  const iact *a = (const iact *)(const void *)fr;
+  if (!a->cur) return false;
+  if (a->pc && !frame_roots(a->cur, a->pc, a->fp, m)) return false;
+  for (const cis__iret *r = a->rec; r < a->rec_base; r++)
+    if (!frame_roots(r->fn, r->pc, r->fp, m)) return false;
+  return true;
+}
 
 /* throw: a new exception of tag with the values at vals, in flight in
  * ex->exn; or the error that kept it from being made. */
@@ -1111,13 +1164,12 @@ dispatch:
 
   /* ------------------------------------------------------ GC (3.0) */
   CASE(gc) {
-    /* an allocation may collect: the frames below this instruction's
-     * operands are roots (cis__gc_op adds the operands it stores); the
-     * slots above hold only what dead values left there */
-    ex->sp = fp + P(1);
+    /* an allocation may collect: the frames' stack maps say what they
+     * hold, this one's up to this instruction's operands (cis__gc_op adds
+     * those it stores) */
+    STOPPED(pc + HEAD - 1 + 9);
     rc = cis__gc_op(ex, inst, P(2), P(3), P(4), (const cis__gclayout *)(uintptr_t)imm64(&P(5)),
                     (const cis__gclayout *)(uintptr_t)imm64(&P(7)), fp + P(1));
-    ex->sp = sp0;
     if (UNLIKELY(rc != CIS_OK)) {
       if (rc == CIS_EMEMLIMIT || rc == CIS_ENOMEM) goto leave; /* the message is set */
       goto trapped;
@@ -1351,12 +1403,16 @@ tail_leave_loop:
   /* As leave_loop, then the results (where the arguments were) go to the
    * frame's base, which returns them: the callee's results are this
    * function's by validation. */
+  STOPPED(NULL);
   CALL_OUT(unwind_tail);
   memmove(fp, args, (size_t)cur->nresults * sizeof *fp);
   RETURN();
 
 leave_loop:
-  /* g (host or another instance) with its arguments at args. */
+  /* g (host or another instance) with its arguments at args, which are
+   * its own (copied, or pinned for a host function): no root of this
+   * frame's from there up. */
+  STOPPED(pc);
   CALL_OUT(unwind_call);
   NEXT();
 
@@ -1395,7 +1451,13 @@ done:
 }
 
 cis_result cis__interp_run(cis__exec *ex, cis_instance *inst, const cis__ifunc *f, cis_slot *fp) {
-  return run(ex, inst, f, fp, NULL);
+  iact a = {.base = {.prev = ex->frames, .roots = interp_roots},
+            .rec = (const cis__iret *)(void *)ex->stack_end,
+            .rec_base = (const cis__iret *)(void *)ex->stack_end};
+  ex->frames = &a.base;
+  cis_result rc = run(ex, inst, f, fp, NULL);
+  ex->frames = a.base.prev;
+  return rc;
 }
 
 const void *const *cis__interp_handlers(void) {

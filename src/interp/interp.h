@@ -28,6 +28,18 @@
  * value stack while frames grow up from the bottom; the call traps with
  * CIS_TRAP_STACK when they would meet.
  *
+ * Stack maps (WebAssembly GC). A function whose frame may ever hold a
+ * reference of any's or extern's hierarchy gets a map after its handler
+ * table (gcmap): its parameters and locals of those types, and per place
+ * where a collection can find the frame stopped (just after a call, or
+ * after a GC instruction that may allocate) the operand slots below the
+ * instruction's operands that hold one then. Each entry into the loop
+ * (cis__interp_run) is an entry of ex->frames that says where its
+ * current frame stopped; the frames under it are those of its return
+ * records, which resume just after their calls. A collection inside the
+ * call marks exactly the mapped slots of every frame (execute.c,
+ * interp_roots), and frees nothing when a frame's place is unmapped.
+ *
  * Fuel. The unit is one wasm instruction. A function charges, on entry, the
  * number of instructions in its body (a loop body counted once), and every
  * taken back edge of a loop charges the number of instructions in that
@@ -95,8 +107,13 @@ typedef struct cis__ifunc {
   size_t ncode;         /* units of code (the disassembler's bound) */
   const uint32_t *hnd;  /* handler table (after the code), or NULL when no try */
   uint32_t nhnd;        /* its units */
-  void *block;          /* the allocation holding init, code, then the offset
-                           map (cis__interp_wasm_offset), or NULL */
+  const uint32_t *gcmap; /* stack map (after the handlers: cis__interp_gc_slots),
+                           or NULL when no slot ever holds a reference of
+                           any's or extern's hierarchy */
+  uint32_t ngcmap;      /* its units */
+  void *block;          /* the allocation holding init, code, handlers, stack
+                           map, then the offset map (cis__interp_wasm_offset),
+                           or NULL */
 } cis__ifunc;
 
 /* A module's code, kept in cis_module.engine_data. Functions are
@@ -156,6 +173,16 @@ static inline const uint32_t *cis__interp_code(const cis__ifunc *f) {
  * the code, so only translated functions pay). False when pos is before
  * every mapped instruction. */
 bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t pos, bool after, uint32_t *off);
+
+/* The slots of the frame of translated function f (gcmap not NULL) that
+ * hold references of any's or extern's hierarchy while it is stopped at
+ * code unit pos, just after a call or a GC instruction that may collect:
+ * its parameters and locals of those types, all their lives (*loc,
+ * *nloc), and the operand slots below the instruction's operands that
+ * hold one (*ops, *nops). False when pos is no such place (or the map
+ * gave up its places): the frame cannot be mapped there. */
+bool cis__interp_gc_slots(const cis__ifunc *f, size_t pos, const uint32_t **loc, uint32_t *nloc,
+                          const uint32_t **ops, uint32_t *nops);
 
 /* Internal queries and hooks, for tests and the fuzzers. They do nothing
  * (false, 0, CIS_EINVAL) for a module another engine prepared. */

@@ -100,6 +100,8 @@ enum { V_SLOT = 0, V_LOCAL = 1, V_CONST = 2, V_ADD = 3 };
 typedef struct vent {
   uint8_t kind;   /* V_SLOT, V_LOCAL, V_CONST or V_ADD (i32 base + bits) */
   uint8_t wide;   /* 1 for a v128 (two slots; only V_SLOT or V_LOCAL), else 0 */
+  uint8_t obj;    /* 1 for a reference of any's or extern's hierarchy (which
+                     may be a GC object: the stack maps name its slot) */
   uint32_t local; /* V_LOCAL: the first slot of the local holding the value;
                      V_ADD: the base slot, a local's or the entry's own */
   uint32_t slot;  /* the entry's own slot (slot_of its position) */
@@ -118,7 +120,10 @@ typedef struct ctl {
   uint32_t height;     /* operand height below the construct's parameters */
   uint32_t nparams;    /* block type parameters */
   uint32_t nresults;   /* block type results */
-  const uint8_t *ptypes, *rtypes; /* their value types */
+  const uint8_t *ptypes, *rtypes; /* their value types (kinds) */
+  const uint32_t *pvts, *rvts; /* the same in full, or NULL (then the kinds,
+                                  or rone for a single result) */
+  uint32_t rone;       /* a single result's full type, when rvts is NULL */
   size_t label;        /* C_LOOP: code position of the header */
   uint32_t fwd;        /* patch list: forward branch offsets to the end */
   uint32_t back;       /* C_LOOP: patch list of back-edge fuel costs */
@@ -219,7 +224,9 @@ typedef struct tr {
   uint32_t nls;              /* the slots they take (a v128 takes two) */
   uint32_t *lslot;           /* per local: its first slot */
   uint8_t *lwide;            /* per local: 1 when a v128 */
-  uint32_t caplocal, caplwide; /* allocated lslot and lwide entries */
+  uint8_t *lobj;             /* per local: 1 when it may hold a GC object */
+  uint32_t caplocal, caplwide, caplobj; /* allocated lslot, lwide and lobj entries */
+  uint32_t nobj;             /* operand entries with obj set */
   const uint8_t *rtypes;     /* the function's result types */
   uint32_t sbase;            /* slot of operand-stack position 0 */
   uint64_t count;            /* wasm instructions translated in it */
@@ -231,6 +238,18 @@ typedef struct tr {
   uint32_t *omap;            /* code position, module offset: one pair per
                                 instruction that can trap or call */
   uint32_t nomap, capomap;   /* pairs used and allocated */
+
+  uint32_t *gsite;           /* stack map: per site (a call, or a GC instruction
+                                that may collect) the code position just
+                                after it and its first entry in gpool */
+  uint32_t nsite, capsite;   /* sites, and allocated (in pairs) */
+  uint32_t *gpool;           /* the operand slots that hold references at
+                                the sites, site after site */
+  uint32_t npool, cappool;   /* used and allocated */
+  uint32_t nlobj;            /* locals with lobj set */
+  uint64_t gwork;            /* operand entries looked at for the map so far */
+  bool gover;                /* that passed its bound: the function gets a map
+                                without sites (no collection while it runs) */
 
   hentry *hnd;               /* handler entries, in the order the tries open */
   uint32_t nhnd, caphnd;     /* used and allocated */
@@ -635,6 +654,7 @@ static void push_entry(tr *t, vent e) {
   uint32_t l = reads_local(t, &e);
   if (l != UINT32_MAX) t->refcnt[l]++;
   if (e.kind != V_SLOT && p < t->defer_lo) t->defer_lo = p;
+  t->nobj += e.obj;
 }
 
 /* Pushes a value that an instruction writes into its slot; returns the slot. */
@@ -644,11 +664,19 @@ static uint32_t push_slot(tr *t) {
   return slot_of(t, t->nvs - 1);
 }
 
-/* The same for a value of type vt: a v128 takes two slots. */
-static uint32_t push_typed(tr *t, uint8_t vt) {
-  vent e = {.kind = V_SLOT, .wide = vt == CIS__V128};
+/* The same for a value of type vt (full, or its kind when that says
+ * all): a v128 takes two slots; a reference that may be a GC object is
+ * marked for the stack maps. */
+static uint32_t push_typed(tr *t, uint32_t vt) {
+  vent e = {.kind = V_SLOT, .wide = vt == CIS__V128, .obj = cis__gc_vt_obj(t->m, vt)};
   push_entry(t, e);
   return slot_of(t, t->nvs - 1);
+}
+
+/* Full type i of a list of value types: vts[i], or the kind types[i] when
+ * vts is NULL (every type its kind). */
+static inline uint32_t vt_at(const uint8_t *types, const uint32_t *vts, uint32_t i) {
+  return vts ? vts[i] : types[i];
 }
 
 static void push_const(tr *t, uint64_t bits) {
@@ -656,11 +684,12 @@ static void push_const(tr *t, uint64_t bits) {
   push_entry(t, e);
 }
 
-static void pop(tr *t, uint32_t n) {
+static inline void pop(tr *t, uint32_t n) {
   while (n-- && t->nvs) {
     vent *e = &t->vs[--t->nvs];
     uint32_t l = reads_local(t, e);
     if (l != UINT32_MAX) t->refcnt[l]--;
+    t->nobj -= e->obj;
   }
   if (t->defer_lo > t->nvs) t->defer_lo = t->nvs;
 }
@@ -741,6 +770,46 @@ static uint32_t use(tr *t, uint32_t p) {
 
 /* Code units the worst-case materialization of n entries needs. */
 static size_t mat_units(uint32_t n) { return (size_t)n * (CIS__IHEAD + 3); }
+
+/* ----------------------------------------------------------- stack maps */
+
+/* Operand entries the map of one function may look at beyond four per
+ * unit of its code (map_site). */
+#define GC_MAP_WORK (1u << 20)
+
+/* Records a stack map site here, just after an instruction that can lead
+ * to a collection while this frame lives (a call, a GC instruction that
+ * allocates): the operand slots below position `below` (the call's
+ * arguments, the instruction's operands) that hold a reference of any's
+ * or extern's hierarchy. Only entries in their own slots count: a
+ * deferred one's value is a local's (mapped all its life) or a constant
+ * (null). Every site is recorded, so that a frame stopped anywhere else
+ * is known to be unmapped; the operands are looked at only while some
+ * entry may hold an object (t->nobj), which code without GC never has. */
+static cis_result map_site(tr *t, uint32_t below) {
+  if (t->ncode > UINT32_MAX)
+    return cis__fail(t->msg, CIS_ETOOBIG, "function %u: code too large to translate", t->func);
+  if (!grow((void **)&t->gsite, &t->capsite, 2 * ((size_t)t->nsite + 1), sizeof *t->gsite)) return oom(t);
+  t->gsite[2 * t->nsite] = (uint32_t)t->ncode;
+  t->gsite[2 * t->nsite + 1] = t->npool;
+  t->nsite++;
+  if (!t->nobj || t->gover) return CIS_OK;
+  /* deep stacks under many calls would make the map (and its making)
+   * quadratic in the body: past a bound linear in the code, the function
+   * gives up its sites */
+  t->gwork += below;
+  if (t->gwork > GC_MAP_WORK + 4 * (uint64_t)t->ncode) {
+    t->gover = true;
+    return CIS_OK;
+  }
+  for (uint32_t p = 0; p < below; p++) {
+    const vent *e = &t->vs[p];
+    if (!e->obj || e->kind != V_SLOT) continue;
+    if (!grow((void **)&t->gpool, &t->cappool, (size_t)t->npool + 1, sizeof *t->gpool)) return oom(t);
+    t->gpool[t->npool++] = e->slot;
+  }
+  return CIS_OK;
+}
 
 /* -------------------------------------------------------- value moves */
 
@@ -1045,7 +1114,7 @@ static void set_local(tr *t, uint32_t x, bool tee) {
     if (e.kind == V_CONST) {
       push_const(t, e.bits);
     } else {
-      vent l = {.kind = V_LOCAL, .wide = e.wide, .local = x};
+      vent l = {.kind = V_LOCAL, .wide = e.wide, .obj = e.obj, .local = x};
       push_entry(t, l);
     }
   }
@@ -1266,19 +1335,23 @@ static cis_result push_ctl(tr *t, uint8_t kind, int64_t bt) {
   c->nresults = b.nresults;
   c->ptypes = b.params;
   c->rtypes = b.results;
+  c->pvts = b.vparams;
+  c->rvts = b.vresults;
+  c->rone = b.one;
   c->label = NONE;
   c->else_site = NONE;
   return CIS_OK;
 }
 
-/* Leaves the operand stack of construct c at its height plus n values of
- * the given types, all in their slots (after end: results; after else:
- * parameters). */
-static cis_result reset_stack(tr *t, const ctl *c, uint32_t n, const uint8_t *types) {
+/* Leaves the operand stack of construct c at its height plus its
+ * parameters (after else) or results (after end), all in their slots. */
+static cis_result reset_stack(tr *t, const ctl *c, bool params) {
+  uint32_t n = params ? c->nparams : c->nresults;
   pop(t, t->nvs - c->height);
   cis_result rc = reserve_vs(t, n);
   if (rc != CIS_OK) return rc;
-  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
+  for (uint32_t i = 0; i < n; i++)
+    push_typed(t, params ? vt_at(c->ptypes, c->pvts, i) : c->rvts ? c->rvts[i] : c->rone ? c->rone : c->rtypes[i]);
   return CIS_OK;
 }
 
@@ -1296,7 +1369,7 @@ static cis_result do_else(tr *t) {
   c->else_site = NONE;
   barrier(t);
   t->dead = false;
-  return reset_stack(t, c, c->nparams, c->ptypes);
+  return reset_stack(t, c, true);
 fail:
   return rc;
 }
@@ -1329,7 +1402,7 @@ static cis_result do_end(tr *t) {
     for (uint32_t i = c->back; i; i = t->pnext[i]) t->code[t->ppos[i]] = (uint32_t)cost;
   }
   barrier(t);
-  CIS_TRY(reset_stack(t, c, c->nresults, c->rtypes));
+  CIS_TRY(reset_stack(t, c, false));
   t->ncs--;
   t->dead = !reach;
 fail:
@@ -1370,11 +1443,13 @@ static cis_result add_clause(tr *t, uint32_t hid, uint32_t tag, size_t pad, uint
   return CIS_OK;
 }
 
-/* The tag immediate x: its parameter types in *types, their count in *n. */
-static cis_result tag_params(tr *t, uint32_t x, const uint8_t **types, uint32_t *n) {
+/* The tag immediate x: its parameter types in *types (in full: *vts, or
+ * NULL), their count in *n. */
+static cis_result tag_params(tr *t, uint32_t x, const uint8_t **types, const uint32_t **vts, uint32_t *n) {
   if (x >= t->m->ntags || t->m->tag_type[x] >= t->m->ntypes) return bad(t, "unknown tag");
   const cis__functype *ft = &t->m->types[t->m->tag_type[x]];
   *types = ft->types;
+  *vts = ft->vts;
   *n = ft->nparams;
   return CIS_OK;
 }
@@ -1384,16 +1459,16 @@ static cis_result tag_params(tr *t, uint32_t x, const uint8_t **types, uint32_t 
  * a br to c finds its operands. The operand stack (all in slots: the
  * try_table materialized it) is put back as it was. *vslot and *xslot
  * (CIS__IHND_NONE without ref) get the slots. */
-static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, uint32_t n, bool ref, uint32_t *vslot,
-                           uint32_t *xslot) {
-  uint32_t nvs = t->nvs, keep = nvs - c->height, defer_lo = t->defer_lo;
+static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, const uint32_t *vts, uint32_t n, bool ref,
+                           uint32_t *vslot, uint32_t *xslot) {
+  uint32_t nvs = t->nvs, keep = nvs - c->height, defer_lo = t->defer_lo, nobj = t->nobj;
   if (!grow((void **)&t->vsave, &t->capvsave, (size_t)keep + 1, sizeof *t->vsave)) return oom(t);
   memcpy(t->vsave, t->vs + c->height, (size_t)keep * sizeof *t->vs);
   pop(t, keep);
   cis_result rc = reserve_vs(t, (size_t)n + 1);
   if (rc != CIS_OK) return rc;
   *vslot = slot_of(t, t->nvs);
-  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
+  for (uint32_t i = 0; i < n; i++) push_typed(t, vt_at(types, vts, i));
   *xslot = ref ? slot_of(t, t->nvs) : CIS__IHND_NONE;
   if (ref) push_typed(t, CIS__EXNREF);
   barrier(t);
@@ -1402,6 +1477,7 @@ static cis_result emit_pad(tr *t, ctl *c, const uint8_t *types, uint32_t n, bool
   memcpy(t->vs + c->height, t->vsave, (size_t)keep * sizeof *t->vs);
   t->nvs = nvs;
   t->defer_lo = defer_lo;
+  t->nobj = nobj;
   return rc;
 }
 
@@ -1419,11 +1495,12 @@ static cis_result do_try_table(tr *t, const ins *in) {
   for (uint32_t k = 0; k < in->ntab; k++) {
     cis__catch cc;
     const uint8_t *types = NULL;
+    const uint32_t *vts = NULL;
     uint32_t n = 0, tag = CIS__IHND_ALL, vslot = 0, xslot = 0; /* set by emit_pad */
     if (!cis__read_catch(&q, t->end, &cc)) return bad(t, "malformed catch clause");
     if (cc.label >= t->ncs) return bad(t, "catch label out of range");
     if (cc.kind <= CIS__CATCH_REF) {
-      CIS_TRY(tag_params(t, cc.tag, &types, &n));
+      CIS_TRY(tag_params(t, cc.tag, &types, &vts, &n));
       tag = cc.tag;
     }
     ctl *target = &t->cs[t->ncs - 1 - cc.label];
@@ -1431,7 +1508,7 @@ static cis_result do_try_table(tr *t, const ins *in) {
     if (label_arity(target) != n + ref) return bad(t, "catch arity mismatch");
     CIS_TRY(reserve(t, 16 + 2 * mat_units(n + 1)));
     size_t pad = t->ncode;
-    CIS_TRY(emit_pad(t, target, types, n, ref, &vslot, &xslot));
+    CIS_TRY(emit_pad(t, target, types, vts, n, ref, &vslot, &xslot));
     CIS_TRY(add_clause(t, hid, tag, pad, vslot, xslot, NULL));
   }
   CIS_TRY(bind(t, over));
@@ -1450,10 +1527,11 @@ static cis_result do_catch(tr *t, const ins *in) {
   ctl *c = &t->cs[t->ncs - 1];
   cis_result rc = CIS_OK;
   const uint8_t *types = NULL;
+  const uint32_t *vts = NULL;
   uint32_t n = 0, tag = CIS__IHND_ALL;
   if (c->kind != C_TRY && c->kind != C_CATCH) return bad(t, "catch without try");
   if (in->op == CIS__OP_CATCH) {
-    CIS_TRY(tag_params(t, in->a, &types, &n));
+    CIS_TRY(tag_params(t, in->a, &types, &vts, &n));
     tag = in->a;
   }
   if (c->kind == C_TRY) t->hnd[c->hid].end = (uint32_t)t->ncode;
@@ -1470,7 +1548,7 @@ static cis_result do_catch(tr *t, const ins *in) {
   CIS_TRY(reserve_vs(t, (size_t)n + 1));
   push_typed(t, CIS__EXNREF);
   uint32_t vslot = slot_of(t, t->nvs);
-  for (uint32_t i = 0; i < n; i++) push_typed(t, types[i]);
+  for (uint32_t i = 0; i < n; i++) push_typed(t, vt_at(types, vts, i));
   /* The exnref slot is filled only if a rethrow needs it (do_rethrow). */
   CIS_TRY(add_clause(t, c->hid, tag, t->ncode, vslot, CIS__IHND_NONE, &c->clause));
 fail:
@@ -1875,6 +1953,10 @@ static cis_result translate_gc(tr *t, const ins *in) {
     bool nullable = op_ == CIS__OP_REF_TEST_NULL || op_ == CIS__OP_REF_CAST_NULL;
     materialize(t, t->nvs - 1);
     emit_gc(t, op_, slot_of(t, t->nvs - 1), kind | (nullable ? CIS__GC_NULLABLE : 0), id, NULL, NULL);
+    if (op_ == CIS__OP_REF_TEST || op_ == CIS__OP_REF_TEST_NULL) { /* an i32 now */
+      t->nobj -= t->vs[t->nvs - 1].obj;
+      t->vs[t->nvs - 1].obj = 0;
+    }
     return CIS_OK; /* ref.test's answer, or ref.cast's reference, in the same slot */
   }
   case CIS__OP_BR_ON_CAST: case CIS__OP_BR_ON_CAST_FAIL: {
@@ -1896,9 +1978,8 @@ static cis_result translate_gc(tr *t, const ins *in) {
   }
   default: break;
   }
-  /* the operands, and the result's type (0: none) */
-  uint32_t n = 0;
-  uint8_t res = CIS__ANYREF;
+  /* the operands, and the result's type in full (0: none) */
+  uint32_t n = 0, res = CIS__ANYREF;
   const cis__functype *ft = in->a < t->m->ntypes ? &t->m->types[in->a] : NULL;
   switch (op_) {
   case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT:
@@ -1909,7 +1990,7 @@ static cis_result translate_gc(tr *t, const ins *in) {
     CIS_TRY(gc_layout(t, in->a, CIS__COMP_STRUCT, &la));
     if (in->b >= la->nfields) return bad(t, "unknown field");
     n = op_ == CIS__OP_STRUCT_SET ? 2 : 1;
-    res = op_ == CIS__OP_STRUCT_SET ? 0 : la->fields[in->b].st;
+    res = op_ == CIS__OP_STRUCT_SET ? 0 : vt_at(ft->types, ft->vts, in->b);
     break;
   case CIS__OP_ARRAY_NEW: case CIS__OP_ARRAY_NEW_DEFAULT: case CIS__OP_ARRAY_NEW_FIXED:
   case CIS__OP_ARRAY_NEW_DATA: case CIS__OP_ARRAY_NEW_ELEM:
@@ -1922,7 +2003,7 @@ static cis_result translate_gc(tr *t, const ins *in) {
   case CIS__OP_ARRAY_FILL: case CIS__OP_ARRAY_INIT_DATA: case CIS__OP_ARRAY_INIT_ELEM:
     CIS_TRY(gc_layout(t, in->a, CIS__COMP_ARRAY, &la));
     n = op_ == CIS__OP_ARRAY_SET ? 3 : op_ == CIS__OP_ARRAY_FILL || op_ >= CIS__OP_ARRAY_INIT_DATA ? 4 : 2;
-    res = n == 2 ? la->fields[0].st : 0;
+    res = n == 2 ? vt_at(ft->types, ft->vts, 0) : 0;
     if (op_ == CIS__OP_ARRAY_INIT_DATA && in->b >= t->m->ndatas) return bad(t, "unknown data segment");
     if (op_ == CIS__OP_ARRAY_INIT_ELEM && in->b >= t->m->nelems) return bad(t, "unknown element segment");
     break;
@@ -1949,9 +2030,9 @@ static cis_result translate_gc(tr *t, const ins *in) {
                    ? in->b
                    : 0;
   emit_gc(t, op_, slot_of(t, base), a, 0, la, lb);
+  if (cis__gc_op_collects(op_)) CIS_TRY(map_site(t, base));
   pop(t, n);
-  if (res == CIS__V128) push_typed(t, CIS__V128);
-  else if (res) push_slot(t);
+  if (res) push_typed(t, res); /* a packed field's is an i32 */
 fail:
   return rc;
 }
@@ -2068,8 +2149,9 @@ static cis_result translate_ins(tr *t, const ins *in) {
     return do_rethrow(t, in->a);
   case CIS__OP_THROW: { /* throw: the tag's values in consecutive slots, as a call's arguments */
     const uint8_t *types = NULL;
+    const uint32_t *vts = NULL;
     uint32_t n = 0; /* set by tag_params */
-    CIS_TRY(tag_params(t, in->a, &types, &n));
+    CIS_TRY(tag_params(t, in->a, &types, &vts, &n));
     NEED(n);
     uint32_t base = t->nvs - n;
     for (uint32_t p = base; p < t->nvs; p++) materialize(t, p);
@@ -2150,13 +2232,14 @@ static cis_result translate_ins(tr *t, const ins *in) {
       put(t, elem);
     }
     put(t, slot_of(t, base));
-    if (tail) {
+    if (tail) { /* the frame is gone while the callee runs */
       t->dead = true;
       break;
     }
+    CIS_TRY(map_site(t, base));
     pop(t, ft->nparams + extra);
     CIS_TRY(reserve_vs(t, ft->nresults));
-    for (uint32_t i = 0; i < ft->nresults; i++) push_typed(t, ft->types[ft->nparams + i]);
+    for (uint32_t i = 0; i < ft->nresults; i++) push_typed(t, vt_at(ft->types, ft->vts, ft->nparams + i));
     break;
   }
   case CIS__OP_DROP: /* drop */
@@ -2167,18 +2250,19 @@ static cis_result translate_ins(tr *t, const ins *in) {
     NEED(3);
     uint32_t c = use(t, t->nvs - 1), b = use(t, t->nvs - 2), a = use(t, t->nvs - 3);
     uint32_t d = slot_of(t, t->nvs - 3);
-    uint8_t wide = t->vs[t->nvs - 3].wide;
+    uint8_t wide = t->vs[t->nvs - 3].wide, obj = t->vs[t->nvs - 3].obj;
     op_d(t, wide ? CIS__IOP_select128 : CIS__IOP_select, d);
     put(t, a);
     put(t, b);
     put(t, c);
     pop(t, 3);
-    push_typed(t, wide ? CIS__V128 : CIS__I64);
+    vent r = {.kind = V_SLOT, .wide = wide, .obj = obj};
+    push_entry(t, r);
     break;
   }
   case CIS__OP_LOCAL_GET: { /* local.get */
     if (in->a >= t->nl) return bad(t, "unknown local");
-    vent e = {.kind = V_LOCAL, .wide = t->lwide[in->a], .local = t->lslot[in->a]};
+    vent e = {.kind = V_LOCAL, .wide = t->lwide[in->a], .obj = t->lobj[in->a], .local = t->lslot[in->a]};
     push_entry(t, e);
     break;
   }
@@ -2191,7 +2275,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
   case CIS__OP_GLOBAL_GET: /* global.get */
     if (in->a >= m->nglobals) return bad(t, "unknown global");
     if (m->globals[in->a].type.type == CIS__V128) op_d(t, CIS__IOP_global_get128, push_typed(t, CIS__V128));
-    else op_d(t, CIS__IOP_global_get, push_slot(t));
+    else op_d(t, CIS__IOP_global_get, push_typed(t, m->globals[in->a].type.vt));
     put(t, in->a);
     break;
   case CIS__OP_GLOBAL_SET: { /* global.set */
@@ -2212,7 +2296,7 @@ static cis_result translate_ins(tr *t, const ins *in) {
     NEED(1);
     uint32_t i = use(t, t->nvs - 1);
     pop(t, 1);
-    op_d(t, CIS__IOP_table_get, push_slot(t));
+    op_d(t, CIS__IOP_table_get, push_typed(t, m->tables[in->a].vt));
     put(t, in->a);
     put(t, i);
     break;
@@ -2410,12 +2494,16 @@ static cis_result add_init(tr *t, uint32_t nzero, size_t *at) {
  * slot (t->lslot, t->lwide, t->nls): in order, two slots for a v128. */
 static cis_result layout_locals(tr *t, const cis__functype *ft, const cis__code *body) {
   if (!grow((void **)&t->lslot, &t->caplocal, (size_t)t->nl + 1, sizeof *t->lslot) ||
-      !grow((void **)&t->lwide, &t->caplwide, (size_t)t->nl + 1, sizeof *t->lwide))
+      !grow((void **)&t->lwide, &t->caplwide, (size_t)t->nl + 1, sizeof *t->lwide) ||
+      !grow((void **)&t->lobj, &t->caplobj, (size_t)t->nl + 1, sizeof *t->lobj))
     return oom(t);
   uint32_t n = 0, slot = 0;
+  t->nlobj = 0;
   for (uint32_t i = 0; i < ft->nparams; i++, n++) {
     t->lslot[n] = slot;
     t->lwide[n] = ft->types[i] == CIS__V128;
+    t->lobj[n] = cis__gc_vt_obj(t->m, vt_at(ft->types, ft->vts, i));
+    t->nlobj += t->lobj[n];
     slot += 1 + t->lwide[n];
   }
   const uint8_t *q = body->locals, *end = body->body;
@@ -2423,12 +2511,14 @@ static cis_result layout_locals(tr *t, const cis__functype *ft, const cis__code 
     uint32_t cnt, vt;
     if (!cis__read_u32(&q, end, &cnt) || cnt > t->nl - n || cis__read_valtype(&q, end, true, &vt))
       return bad(t, "malformed locals");
-    uint8_t wide = vt == CIS__V128;
+    uint8_t wide = vt == CIS__V128, obj = cis__gc_vt_obj(t->m, vt);
     for (uint32_t k = 0; k < cnt; k++, n++) {
       t->lslot[n] = slot;
       t->lwide[n] = wide;
+      t->lobj[n] = obj;
       slot += 1 + wide;
     }
+    t->nlobj += obj ? cnt : 0;
   }
   if (n != t->nl) return bad(t, "malformed locals");
   t->nls = slot;
@@ -2505,7 +2595,7 @@ static size_t encode_map(const tr *t, uint8_t *out) {
 bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t pos, bool after, uint32_t *off) {
   const uint32_t *code = cis__interp_code(f);
   if (!code || f->index < m->nfunc_imports || f->index - m->nfunc_imports >= m->ncodes) return false;
-  const uint8_t *p = (const uint8_t *)(code + f->ncode + f->nhnd);
+  const uint8_t *p = (const uint8_t *)(code + f->ncode + f->nhnd + f->ngcmap);
   uint64_t cpos = (uint64_t)-1, coff = (uint64_t)(m->codes[f->index - m->nfunc_imports].body - m->bytes);
   bool found = false;
   for (;;) {
@@ -2528,6 +2618,48 @@ bool cis__interp_wasm_offset(const cis__module *m, const cis__ifunc *f, size_t p
   }
 }
 
+/* Encodes the stack map into out (NULL: only counts) and returns its
+ * units; 0 when no slot of the function ever holds a reference of any's
+ * or extern's hierarchy (no map needed). Layout: the sites' count (0 when
+ * the map gave up its sites, map_site), the reference locals' count,
+ * their slots, the sites' code positions (ascending: the order they were
+ * emitted in), their first operand slot in the list below, one more (the
+ * list's end), then the list of operand slots. */
+static size_t encode_gcmap(const tr *t, uint32_t *out) {
+  if (!t->nlobj && !t->npool && !t->gover) return 0;
+  uint32_t ns = t->gover ? 0 : t->nsite, np = t->gover ? 0 : t->npool;
+  size_t n = 3 + (size_t)t->nlobj + 2 * (size_t)ns + np;
+  if (!out) return n;
+  *out++ = ns;
+  *out++ = t->nlobj;
+  for (uint32_t i = 0; i < t->nl; i++)
+    if (t->lobj[i]) *out++ = t->lslot[i];
+  for (uint32_t k = 0; k < ns; k++) *out++ = t->gsite[2 * k];
+  for (uint32_t k = 0; k < ns; k++) *out++ = t->gsite[2 * k + 1];
+  *out++ = np;
+  if (np) memcpy(out, t->gpool, (size_t)np * sizeof *out);
+  return n;
+}
+
+bool cis__interp_gc_slots(const cis__ifunc *f, size_t pos, const uint32_t **loc, uint32_t *nloc,
+                          const uint32_t **ops, uint32_t *nops) {
+  const uint32_t *g = f->gcmap;
+  uint32_t ns = g[0];
+  *nloc = g[1];
+  *loc = g + 2;
+  const uint32_t *keys = g + 2 + g[1], *first = keys + ns, *list = first + ns + 1;
+  uint32_t lo = 0, hi = ns;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (keys[mid] < pos) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == ns || keys[lo] != pos) return false;
+  *ops = list + first[lo];
+  *nops = first[lo + 1] - first[lo];
+  return true;
+}
+
 static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   const cis__module *m = t->m;
   const cis__code *body = &m->codes[i];
@@ -2547,7 +2679,10 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   CIS_TRY(layout_locals(t, ft, body));
   if (!grow((void **)&t->refcnt, &t->caprc, (size_t)t->nls + 1, sizeof *t->refcnt)) return oom(t);
   memset(t->refcnt, 0, ((size_t)t->nls + 1) * sizeof *t->refcnt);
-  t->nvs = t->maxh = t->defer_lo = 0;
+  t->nvs = t->maxh = t->defer_lo = t->nobj = 0;
+  t->nsite = t->npool = 0;
+  t->gwork = 0;
+  t->gover = false;
   t->ncs = 0;
   t->npatch = 1;
   t->count = 0;
@@ -2566,6 +2701,7 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->cs[0].kind = C_FUNC;
   t->cs[0].nresults = ft->nresults;
   t->cs[0].rtypes = ft->types + ft->nparams;
+  t->cs[0].rvts = ft->vts ? ft->vts + ft->nparams : NULL;
   t->cs[0].label = t->cs[0].else_site = NONE;
   t->ncs = 1;
 
@@ -2606,8 +2742,11 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   if (nslots < nrslots) nslots = nrslots;
   if (nslots > UINT32_MAX / 2)
     return cis__fail(t->msg, CIS_ETOOBIG, "function %u: frame too large", fidx);
+  size_t ngc = encode_gcmap(t, NULL);
+  if (ngc > UINT32_MAX) return cis__fail(t->msg, CIS_ETOOBIG, "function %u: stack map too large", fidx);
   size_t at = 0;
   CIS_TRY(add_init(t, t->nls - npslots, &at));
+  f->ngcmap = (uint32_t)ngc;
   f->ncode = t->ncode;
   f->ninit = t->nls - npslots + t->kused;
   f->index = fidx;
@@ -2624,6 +2763,9 @@ static void tr_free(tr *t) {
   if (!t) return;
   free(t->lslot);
   free(t->lwide);
+  free(t->lobj);
+  free(t->gsite);
+  free(t->gpool);
   free(t->code);
   free(t->vs);
   free(t->cs);
@@ -2660,16 +2802,20 @@ static bool injected_failure(cis__icode *ic) {
 static bool publish(cis__icode *ic, const tr *t, const cis__ifunc *d, cis__ifunc *f) {
   if (injected_failure(ic)) return false;
   size_t nmap = encode_map(t, NULL);
-  size_t size = (size_t)d->ninit * sizeof(cis_slot) + (d->ncode + t->nhout) * sizeof(uint32_t) + nmap;
+  size_t size = (size_t)d->ninit * sizeof(cis_slot) + (d->ncode + t->nhout + d->ngcmap) * sizeof(uint32_t) + nmap;
   cis_slot *init = malloc(size);
   if (!init) return false;
   uint32_t *code = (uint32_t *)(void *)(init + d->ninit);
   if (d->ninit) memcpy(init, t->init, (size_t)d->ninit * sizeof *init);
   memcpy(code, t->code, d->ncode * sizeof *code);
   if (t->nhout) memcpy(code + d->ncode, t->hout, t->nhout * sizeof *code); /* the handlers follow the code */
-  encode_map(t, (uint8_t *)(code + d->ncode + t->nhout)); /* then the offset map */
+  uint32_t *gcmap = code + d->ncode + t->nhout; /* then the stack map */
+  encode_gcmap(t, d->ngcmap ? gcmap : NULL);
+  encode_map(t, (uint8_t *)(gcmap + d->ngcmap)); /* then the offset map */
   f->hnd = t->nhout ? code + d->ncode : NULL;
   f->nhnd = t->nhout;
+  f->gcmap = d->ngcmap ? gcmap : NULL;
+  f->ngcmap = d->ngcmap;
   f->block = init;
   f->init = d->ninit ? init : NULL;
   f->ninit = d->ninit;

@@ -75,6 +75,8 @@ typedef struct exec_rt {
   uint32_t off_stack;     /* nested calls running on another native stack than
                              cstack_base's: their frames cannot be scanned */
   gc_hold *holds;         /* the engines whose calls it holds, innermost first */
+  uint32_t inexact;       /* engine calls running whose engine has no exact
+                             frames (cis__engine_ops.exact_frames) */
   uint64_t fuel_given;    /* limits.fuel at the start, for messages */
   uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
   uint32_t host_left;     /* host calls left before the next clock read */
@@ -403,6 +405,8 @@ bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi) {
   return true;
 }
 
+uint32_t cis__exec_inexact_calls(const cis__exec *ex) { return ((const exec_rt *)ex)->inexact; }
+
 uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e) {
   uint32_t n = 0;
   for (const gc_hold *h = ((const exec_rt *)ex)->holds; h; h = h->next) n += h->e == e;
@@ -418,7 +422,11 @@ cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_
   if (f->kind == CIS__FUNC_HOST) return call_host(ex, caller, f, ar);
   if (ex->depth >= ex->max_depth) return stack_exhausted(ex, f);
   ex->depth++;
-  cis_result rc = f->inst->engine->ops->call(ex, f, ar);
+  const cis__engine_ops *ops = f->inst->engine->ops;
+  uint32_t inexact = !ops->exact_frames;
+  ((exec_rt *)ex)->inexact += inexact;
+  cis_result rc = ops->call(ex, f, ar);
+  ((exec_rt *)ex)->inexact -= inexact;
   ex->depth--;
   return rc;
 }

@@ -255,10 +255,11 @@ static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_
   if (ex && atomic_load_explicit(&h->due, memory_order_relaxed)) try_collect(e, h, false, ex);
   if (!cis__account_charge(a, bytes, CIS__CHARGE_OTHER) &&
       !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER))) {
-    /* The frames of a call are scanned conservatively: a dead word may
-     * have kept what the call's failure leaves as garbage. Without frames
-     * the next collection is exact about them; it must not wait until the
-     * next calls allocate enough to be due, as they would fail first. */
+    /* A dead native word of the call's (compiled frames are scanned
+     * conservatively), or a frame without a stack map, may have kept what
+     * the call's failure leaves as garbage. Without frames the next
+     * collection is exact about them; it must not wait until the next
+     * calls allocate enough to be due, as they would fail first. */
     atomic_store(&h->starved, true);
     return CIS_EMEMLIMIT;
   }
@@ -407,10 +408,20 @@ static uint32_t ref_operands(uint32_t op, uint32_t a, const cis__gclayout *la) {
 static cis_result gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b,
                         const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);
 
+bool cis__gc_op_collects(uint32_t op) {
+  switch (op) { /* those that reach obj_new with their call */
+  case CIS__OP_STRUCT_NEW: case CIS__OP_STRUCT_NEW_DEFAULT: case CIS__OP_ARRAY_NEW: case CIS__OP_ARRAY_NEW_DEFAULT:
+  case CIS__OP_ARRAY_NEW_FIXED: case CIS__OP_ARRAY_NEW_DATA: case CIS__OP_ARRAY_NEW_ELEM:
+  case CIS__OP_ANY_CONVERT_EXTERN: case CIS__OP_EXTERN_CONVERT_ANY:
+    return true;
+  default:
+    return false;
+  }
+}
+
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args) {
   /* What the instruction is about to store is a root while it allocates:
-   * the interpreter's value stack is scanned below its operands only
-   * (execute.c), whatever dead slots above them hold. */
+   * the frames' stack maps stop below its operands. */
   uint32_t refs = ref_operands(op, a, la);
   if (!refs || !ex) return gc_op(ex, inst, op, a, b, la, lb, args);
   const cis_slot *saved = ex->gc_args;
@@ -690,15 +701,22 @@ void cis__gc_forget(void *p, bool table) {
 
 /* ------------------------------------------------ the running call's roots
  *
- * A collection inside a call (ex) also marks what the call's frames hold:
- * the interpreter's value stack up to its top (ex->sp, which the
- * interpreter moves up to its frame's end before each GC instruction), the
- * values of the exceptions the call made, and the native frames of the
- * thread from the collector's up to the one the call entered at, with
- * the registers spilled: compiled code and host functions keep
- * references in C locals. Native words are taken for references also
+ * A collection inside a call (ex) also marks what the call holds: the
+ * slots that the stack maps of its engines' frames name at the positions
+ * where the frames stopped (ex->frames, walked by each engine: the
+ * interpreter's frames on the value stack), the operands the allocating
+ * instruction stores (ex->gc_args), and the values of the exceptions the
+ * call made. Host functions hold what they were handed pinned. Only
+ * while a call of an engine without exact frames runs (compiled code,
+ * which keeps references in C locals) are the thread's native frames
+ * scanned too, from the collector's up to the one the call entered at,
+ * with the registers spilled; native words are taken for references also
  * when they point inside an object (or just past it), as an optimising
  * compiler may keep only an address derived from a reference. */
+
+/* Must the native frames of call ex be scanned? While compiled frames
+ * are live: they have no stack maps yet. */
+static bool call_needs_native_scan(const cis__exec *ex) { return cis__exec_inexact_calls(ex) != 0; }
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GC_ASAN 1
@@ -795,13 +813,25 @@ static bool words_hit(const wordv *v, const cis__gcobj *o) {
   return lo < v->n && v->p[lo] <= b;
 }
 
-/* Marks the slots of call ex's value stack and exceptions. */
-static void mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
-  if (ex->stack)
-    for (const cis_slot *p = ex->stack; p < ex->sp; p++) mark_val(h, st, p->u64);
+struct cis__gcmark {
+  cis__gcheap *h;
+  mstack *st;
+};
+
+void cis__gc_mark(cis__gcmark *m, uint64_t v) { mark_val(m->h, m->st, v); }
+
+/* Marks what call ex's frames (their stack maps), the operands of its
+ * allocating instruction and its exceptions hold. False when a frame
+ * cannot be mapped: what it holds is unknown, so nothing may be freed (a
+ * reachable object freed would be a use after free in the guest). */
+static bool mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
+  cis__gcmark m = {.h = h, .st = st};
+  for (const cis__frames *fr = ex->frames; fr; fr = fr->prev)
+    if (!fr->roots(fr, &m)) return false;
   for (uint32_t k = 0; k < ex->gc_nargs; k++) mark_val(h, st, ex->gc_args[k].u64);
   for (const cis__exn *x = ex->exns; x; x = x->next)
     for (uint32_t k = 0; k < x->nslots; k++) mark_val(h, st, x->vals[k].u64);
+  return true;
 }
 
 /* Marks from every root and frees what is left unmarked: h->collect is
@@ -811,12 +841,12 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
   mstack st = {0};
   wordv w = {0};
   pthread_mutex_lock(&h->lock);
-  if (ex && !native_words(ex, h, &w)) {
+  if (ex && call_needs_native_scan(ex) && !native_words(ex, h, &w)) {
     pthread_mutex_unlock(&h->lock);
     free(w.p);
     return 0;
   }
-  if (ex) mark_call(h, &st, ex);
+  if (ex && !mark_call(h, &st, ex)) st.oom = true; /* keeps everything */
   for (size_t i = 0; i < h->nroots; i++) {
     if (h->roots[i].table) {
       const cis_table *t = h->roots[i].p;
@@ -878,10 +908,10 @@ static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec
   if (!ex && atomic_exchange(&h->starved, false)) force = true;
   uint32_t held = ex ? cis__exec_gc_held(ex, e) : 0;
   uintptr_t hi;
-  /* another thread's call (its frames are not ours to read), or frames
-   * this thread cannot read */
+  /* another thread's call (its frames are not ours to read), or native
+   * frames to scan that this thread cannot read */
   if (ex && (!held || atomic_load(&r->gc_calls) != held ||
-             !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi)))
+             (call_needs_native_scan(ex) && !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi))))
     return 0;
   if (pthread_mutex_trylock(&h->collect)) return 0;
   atomic_store(&r->gc_busy, 1);
@@ -916,15 +946,6 @@ static void no_collect(cis_engine *e) {
   pthread_mutex_unlock(&h->lock);
 }
 
-/* Is full value type vt of module m a reference that may hold an object
- * (any's or extern's hierarchy)? */
-static bool may_hold_obj(const cis__module *m, uint32_t vt) {
-  if (!cis__vt_is_ref(vt)) return false;
-  if (cis__vt_has_idx(vt)) return cis__vt_idx(vt) < m->ntypes && !cis__is_functype(&m->types[cis__vt_idx(vt)]);
-  uint8_t top = cis__kind_top(cis__vt_kind(vt));
-  return top == CIS__ANYREF || top == CIS__EXTERNREF;
-}
-
 /* Registers container p (a table or global) as a root of e's heap h,
  * until it is freed (cis__gc_forget); h->lock held. Another engine's
  * container: *other gets that engine (both stop collecting). */
@@ -953,7 +974,7 @@ static bool add_root(cis_engine *e, cis__gcheap *h, bool table, void *p, cis_eng
 /* Does passive segment s keep its items from instantiation on (they may
  * be objects, which must be the same at each use)? */
 static bool elem_vals_needed(const cis__module *m, const cis__elem *s) {
-  return s->mode == CIS__SEG_PASSIVE && s->exprs && s->count && may_hold_obj(m, s->vt);
+  return s->mode == CIS__SEG_PASSIVE && s->exprs && s->count && cis__gc_vt_obj(m, s->vt);
 }
 
 /* Evaluates the items of inst's passive segments that keep them, each
@@ -988,8 +1009,8 @@ cis_result cis__gc_adopt(cis_instance *inst) {
       no_collect(f->inst->engine);
     }
   }
-  for (uint32_t i = 0; i < m->nglobals && !any; i++) any = may_hold_obj(m, m->globals[i].type.vt);
-  for (uint32_t i = 0; i < m->ntables && !any; i++) any = may_hold_obj(m, m->tables[i].vt);
+  for (uint32_t i = 0; i < m->nglobals && !any; i++) any = cis__gc_vt_obj(m, m->globals[i].type.vt);
+  for (uint32_t i = 0; i < m->ntables && !any; i++) any = cis__gc_vt_obj(m, m->tables[i].vt);
   bool segs = false;
   for (uint32_t i = 0; i < m->nelems && !segs; i++) segs = elem_vals_needed(m, &m->elems[i]);
   if (!any && !share && !segs) return CIS_OK;
@@ -1001,9 +1022,9 @@ cis_result cis__gc_adopt(cis_instance *inst) {
   bool ok = true;
   pthread_mutex_lock(&h->lock);
   for (uint32_t i = 0; ok && i < m->nglobals; i++)
-    if (may_hold_obj(m, m->globals[i].type.vt)) ok = add_root(e, h, false, inst->globals[i], &other);
+    if (cis__gc_vt_obj(m, m->globals[i].type.vt)) ok = add_root(e, h, false, inst->globals[i], &other);
   for (uint32_t i = 0; ok && i < m->ntables; i++)
-    if (may_hold_obj(m, m->tables[i].vt)) ok = add_root(e, h, true, inst->tables[i], &other);
+    if (cis__gc_vt_obj(m, m->tables[i].vt)) ok = add_root(e, h, true, inst->tables[i], &other);
   for (uint32_t i = 0; ok && segs && i < m->nelems; i++)
     if (inst->elem_vals[i]) ok = add_root(e, h, true, inst->elem_vals[i], &other);
   if (share || other) h->no_collect = true;

@@ -22,28 +22,32 @@
  * and instantiations to zero (cis__gc_call_begin / end count them), and
  * inside a call, at an allocation, when every call of the engine running
  * is held by that call (its top-level call's, or another engine's call it
- * entered from a host function: cis__exec_gc_held) and its native frames
- * can be read: an instantiation, or a call on another thread, stops it.
+ * entered from a host function: cis__exec_gc_held) and its native frames,
+ * when they are to be scanned, can be read: an instantiation, or a call
+ * on another thread, stops it.
  * Either runs once the bytes allocated since the last one pass the bytes
  * left live by it (1 MiB at least); inside a call also when the account
  * has no room, and the allocation is charged again after it; and after an
  * allocation that found no room even so, the next one between calls runs
- * whatever was allocated (a dead word of the failed call's frames may
- * have kept its garbage). Roots: the
+ * whatever was allocated (a dead native word of the failed call's, or an
+ * unmapped frame, may have kept its garbage). Roots: the
  * globals and tables of any's and extern's hierarchies of every instance
  * (registered at instantiation, until they are freed), the engine's kept
  * exceptions, every object the host was handed (a result, a host
  * function's argument, cis_global_get, cis_anyref_from_host: pinned, once
  * per handing, until the host releases it with cis_anyref_release or the
- * engine is freed), and inside a call what its frames hold: the
- * interpreter's value stack up to ex->sp (below the allocating
- * instruction's operands), the operands it stores (ex->gc_args), the values of the call's
- * exceptions, and the thread's native stack from the collector's frame to
- * the one the call entered at (compiled code and host functions hold
- * references in C locals and registers: the registers are spilled, and a
- * word pointing inside an object, or just past it, holds it too). Roots
- * are scanned conservatively: any slot or word whose value is an object
- * of the heap. Marking uses an explicit stack on the heap; when it cannot
+ * engine is freed), and inside a call what it holds: the slots that the
+ * stack maps of its engines' frames name where the frames stopped
+ * (ex->frames: the interpreter's, exact, for every slot of any's or
+ * extern's hierarchy; a frame stopped where its map has no entry makes
+ * the collection free nothing), the operands the allocating instruction
+ * stores (ex->gc_args), the values of the call's exceptions, and, only
+ * while a call of an engine without exact frames runs in it (compiled
+ * code, which holds references in C locals and registers:
+ * cis__exec_inexact_calls), the thread's native stack from the
+ * collector's frame to the one the call entered at (the registers are
+ * spilled: any word pointing at an object of the heap, inside it or just
+ * past it, holds it). Marking uses an explicit stack on the heap; when it cannot
  * grow, the collection frees nothing. An engine whose instances share
  * functions, globals or tables with another engine's never collects
  * (another engine's calls are not counted here): its objects go with it,
@@ -97,6 +101,16 @@ static inline bool cis__is_i31(uint64_t r) { return r & 1u; }
 static inline uint32_t cis__i31_u(uint64_t r) { return (uint32_t)(r >> 1) & 0x7fffffffu; }
 static inline int32_t cis__i31_s(uint64_t r) { return (int32_t)((uint32_t)(r >> 1) << 1) >> 1; }
 
+/* Is full value type vt of module m a reference that may hold an object
+ * (any's or extern's hierarchy)? funcref and exnref slots never do
+ * (exceptions are the call's, marked through ex->exns). */
+static inline bool cis__gc_vt_obj(const cis__module *m, uint32_t vt) {
+  if (!cis__vt_is_ref(vt)) return false;
+  if (cis__vt_has_idx(vt)) return cis__vt_idx(vt) < m->ntypes && !cis__is_functype(&m->types[cis__vt_idx(vt)]);
+  uint8_t top = cis__kind_top(cis__vt_kind(vt));
+  return top == CIS__ANYREF || top == CIS__EXTERNREF;
+}
+
 /* The layout of type x of mod (a struct or array type), or NULL when out
  * of memory. Thread safe; the first call per canonical type allocates. */
 const cis__gclayout *cis__gc_layout(const cis_module *mod, uint32_t x);
@@ -122,7 +136,19 @@ cis_slot cis__gc_global_read(const cis_global *g);
 /* Collects e's heap now unless a call runs; returns the objects freed. */
 uint64_t cis__gc_collect(cis_engine *e);
 
+/* Marks reference v (a slot of any's or extern's hierarchy) for the
+ * collection m: what an engine's frame walker (cis__frames.roots) calls
+ * for each such slot its frames hold. */
+void cis__gc_mark(cis__gcmark *m, uint64_t v);
+/* Can GC instruction op (enum cis__op) collect, under cis__gc_op? Those
+ * that allocate; an engine's stack maps cover at least these. */
+bool cis__gc_op_collects(uint32_t op);
+
 /* What the collector asks of a running call (exec.c). */
+/* How many engine calls of call ex are running whose engine's frames are
+ * not exact (cis__engine_ops.exact_frames): while any is, a collection
+ * inside the call scans the native stack too. */
+uint32_t cis__exec_inexact_calls(const cis__exec *ex);
 /* How many calls of engine e call ex holds (cis__gc_call_begin): its
  * top-level call's, and those of other engines' instances it entered
  * from host functions. */
@@ -158,11 +184,11 @@ bool cis__gc_test(uint64_t r, uint8_t kind, uint32_t id, bool nullable);
  * second index immediate, if any (struct.get: the field;
  * array.new_fixed: the count; array.new_data, array.init_data: the data
  * segment; array.new_elem, array.init_elem: the element segment), la and
- * lb the layouts of its type immediates. An allocation may collect
- * first: the references the caller still needs must lie in the value
- * stack below ex->sp (an interpreter moves ex->sp up to its frame's end
- * for the operation), in the call's exceptions, or in its native frames
- * (compiled code's locals). Returns CIS_OK, a trap (no message: the
+ * lb the layouts of its type immediates. An allocation (an op for which
+ * cis__gc_op_collects says so) may collect first: the references the
+ * caller still needs must lie where ex->frames' stack maps say at the
+ * frame's stopping place (the interpreter's), in the call's exceptions,
+ * or in its native frames (compiled code's locals). Returns CIS_OK, a trap (no message: the
  * engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM with the
  * message on ex->top. */
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);

@@ -85,6 +85,11 @@ typedef struct cis__engine_ops {
    * (cis__memory_map_image); NULL: the segments are copied. The image
    * lives as long as mod. */
   const struct cis__mem_image *(*mem_image)(cis_module *mod);
+  /* Its frames hold references only where a collection inside a call
+   * finds them exactly (ex->frames' stack maps, pinned handles): while
+   * one of its calls runs, the native stack need not be scanned. An
+   * engine without it (false) has its native frames scanned. */
+  bool exact_frames;
 } cis__engine_ops;
 
 /* The engine registry. Engines register their ops table here; the runtime
@@ -313,6 +318,18 @@ struct cis_instance {
  * flag: bounds the latency of a deadline or cancel. */
 #define CIS__TICK_QUANTUM 20000
 
+/* One entry of an engine into a call's value stack (the interpreter's
+ * run of frames), which a collection inside the call walks for the
+ * references its frames hold (gc.h). Entries nest as the call does: wasm
+ * -> host -> wasm makes two, the inner one's prev the outer one. */
+typedef struct cis__gcmark cis__gcmark;
+typedef struct cis__frames {
+  struct cis__frames *prev;  /* the entry this one runs under, or NULL */
+  /* Marks (cis__gc_mark) what its frames hold where they stopped; false
+   * when a frame has no stack map there (then nothing may be freed). */
+  bool (*roots)(const struct cis__frames *fr, cis__gcmark *m);
+} cis__frames;
+
 struct cis__exec {
   cis_instance *top;         /* instance of the top-level call: its limits,
                                 cancel flag and value stack apply */
@@ -325,6 +342,8 @@ struct cis__exec {
                                 (cis__exec_value_stack) */
   cis_slot *stack_end;       /* one past its end */
   cis_slot *sp;              /* first free slot (for re-entrant calls) */
+  cis__frames *frames;       /* the innermost entry whose frames a collection
+                                walks, or NULL */
   cis__exn *exn;             /* the exception in flight, while a call returns CIS_EXCEPTION */
   cis__exn *exns;            /* every exception the call made and has not freed (exn.c) */
   bool exn_kept;             /* an exnref went where it outlives the call */
