@@ -94,9 +94,12 @@ uint64_t cis__pool_self_cpu_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The nice value `by` above pool p's own, at most 19. */
+static int nice_above(const cis__pool *p, int by) { return p->nice0 + by > 19 ? 19 : p->nice0 + by; }
+
 /* The nice value thread w runs at between jobs. */
 static int base_nice(const cis__pool_thread *w) {
-  return w->lane ? CIS__POOL_LANE_NICE : w->p->c.background ? CIS__POOL_BACKGROUND_NICE : 0;
+  return w->lane ? CIS__POOL_LANE_NICE : w->p->c.background ? nice_above(w->p, CIS__POOL_BACKGROUND_NICE) : w->p->nice0;
 }
 
 /* Puts o in the pool's list of owners, once (without mu: a push by
@@ -203,7 +206,7 @@ static void *worker_main(void *arg) {
    * is needed). A lane thread also takes SCHED_IDLE: a nice-19 thread
    * still runs out its slice before a waking thread gets the CPU (up to
    * some 3 ms on 2 CPUs), an idle-policy one is preempted at the wake-up. */
-  if (base_nice(w)) setpriority(PRIO_PROCESS, 0, base_nice(w));
+  if (base_nice(w) != p->nice0) setpriority(PRIO_PROCESS, 0, base_nice(w));
   if (w->lane) pthread_setschedparam(pthread_self(), SCHED_IDLE, &(struct sched_param){.sched_priority = 0});
   pthread_setname_np(pthread_self(), w->lane ? "cis-lane" : p->c.background ? "cis-admin" : "cis-worker");
   clockid_t cpu;
@@ -286,8 +289,8 @@ static void reap_longs(cis__pool *p, cis__pool_thread **dead) {
 /* Under mu: lowers thread w, whose call is long by CPU time, once (a
  * lane thread is lower already). */
 static void lower(cis__pool *p, cis__pool_thread *w) {
-  if (base_nice(w) >= CIS__POOL_LONG_NICE) return;
-  if (!w->demoted && setpriority(PRIO_PROCESS, (id_t)w->tid, CIS__POOL_LONG_NICE) == 0) {
+  if (base_nice(w) >= nice_above(p, CIS__POOL_LONG_NICE)) return;
+  if (!w->demoted && setpriority(PRIO_PROCESS, (id_t)w->tid, nice_above(p, CIS__POOL_LONG_NICE)) == 0) {
     w->demoted = true;
     p->demoted++;
   }
@@ -510,6 +513,9 @@ cis_result cis__pool_start(cis__pool *p, const cis__pool_config *c, pthread_mute
   memset(p, 0, sizeof *p);
   if (!c || !c->workers || (c->background && c->lane)) return CIS_EINVAL;
   p->c = *c;
+  errno = 0;
+  p->nice0 = getpriority(PRIO_PROCESS, 0); /* this thread's, which its threads inherit */
+  if (errno) p->nice0 = 0;
   if (!p->c.long_after_ns) p->c.long_after_ns = CIS__POOL_LONG_AFTER_NS;
   if (!p->c.blocked_after_ns) p->c.blocked_after_ns = CIS__POOL_BLOCKED_AFTER_NS;
   if (!p->c.long_share) p->c.long_share = CIS__POOL_LONG_SHARE;

@@ -45,7 +45,7 @@
 #include "cis/cis.h"
 
 /* A call whose thread has used this much CPU time is long: it gets a CPU
- * quota (with an attached instance; else its thread is lowered to nice
+ * quota (with an attached instance; else its thread is lowered by
  * CIS__POOL_LONG_NICE) until it ends, and its worker slot goes to a fresh
  * thread. CPU time, not wall time: on a loaded machine a healthy call
  * waiting for the CPU passes any wall-time mark and was lowered too
@@ -64,6 +64,9 @@
  * takes no CPU from others, only a worker. Past the time a healthy call
  * takes under load, so hand-offs stay rare. */
 #define CIS__POOL_BLOCKED_AFTER_NS (20 * 1000000ull)
+/* Nice values are counted from the pool's own (cis__pool.nice0: that of
+ * the thread that started it, so a server started under `nice` keeps
+ * its priority), 19 at most. */
 #define CIS__POOL_LONG_NICE 10
 #define CIS__POOL_WATCH_MS 1
 /* The share of one CPU (per mille) that the long calls with an attached
@@ -97,13 +100,13 @@
 #define CIS__POOL_FAIR_OVER_PCT 150
 #define CIS__POOL_FAIR_BACK_PCT 125
 #define CIS__POOL_FAIR_FLOOR 100
-/* The lane's threads' nice value, set by each once when it starts with
- * the SCHED_IDLE policy (a thread may always lower itself). The lowest:
+/* The lane's threads' nice value (absolute), set by each once when it
+ * starts with the SCHED_IDLE policy (a thread may always lower itself). The lowest:
  * an owner there gets the CPU the others leave, and a call of theirs
  * that wakes preempts its jobs at once. */
 #define CIS__POOL_LANE_NICE 19
-/* A background pool's threads' nice value (set by each when it starts):
- * that of a long call without an instance, so that a call that wakes
+/* A background pool's threads' nice value above the pool's own (set by
+ * each when it starts): that of a long call without an instance, so that a call that wakes
  * preempts its work, which still gets a tenth or so of a CPU on a busy
  * server (at nice 19 an install, holding the registry's write lock,
  * could wait long for the CPU behind the calls). */
@@ -189,6 +192,8 @@ typedef struct cis__pool_config {
 
 typedef struct cis__pool {
   cis__pool_config c;                  /* as started */
+  int nice0;                           /* the nice value of the thread that started it: its
+                                          workers', the others' counted from it */
   pthread_mutex_t *mu;                 /* the owner's: guards everything below */
   pthread_cond_t *idle_cv;             /* the owner's: broadcast when a job ends */
   pthread_cond_t work_cv;              /* a job was queued, or stopping */

@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@
 static const char *g_cis, *g_dir, *g_pgdir, *g_pgsh;
 static char g_kv[1024]; /* CIS_KV of the server: "" for SQLite in the home */
 static bool g_no_nice;  /* start the server without CAP_SYS_NICE (setpriv) */
+static int g_nice0;     /* the nice value of the tests, and of the servers they start */
 
 #define CLIENTS 4
 #define MAX_CALLS 4000 /* per client and round */
@@ -252,13 +254,13 @@ static void kill9_during_writes_keeps_whole_calls_only(void **state) {
 
 /* The threads of a server, as the kernel shows them. */
 typedef struct thread_counts {
-  int niced;   /* nice value not 0, the lane's and the background pool's aside */
+  int niced;   /* nice value not g_nice0, the lane's and the background pool's aside */
   int workers; /* named "cis-worker": the pool's slots */
   int longs;   /* named "cis-long": calls handed off, still running */
   int lanes;   /* named "cis-lane": the lane's slots */
   int lanes_low; /* of them, at nice 19 and SCHED_IDLE (they lower themselves once) */
   int admins;  /* named "cis-admin": the background pool's (installs, removals) */
-  int admins_low; /* of them, at nice 10 (they lower themselves once) */
+  int admins_low; /* of them, at nice 10 above g_nice0 (they lower themselves once) */
 } thread_counts;
 
 /* Reads /proc/PID/task/ (stat field 19 is the nice value; comm the name;
@@ -291,9 +293,9 @@ static bool threads_of(pid_t pid, thread_counts *tc) {
     *q = 0;
     const char *name = open + 1;
     bool lane = strcmp(name, "cis-lane") == 0, admin = strcmp(name, "cis-admin") == 0;
-    tc->niced += nice != 0 && !lane && !admin;
+    tc->niced += nice != g_nice0 && !lane && !admin;
     tc->admins += admin;
-    tc->admins_low += admin && nice == 10;
+    tc->admins_low += admin && nice == (g_nice0 + 10 > 19 ? 19 : g_nice0 + 10);
     tc->workers += strcmp(name, "cis-worker") == 0;
     tc->longs += strcmp(name, "cis-long") == 0;
     tc->lanes += lane;
@@ -527,6 +529,9 @@ static void postgres_stopped_gives_503_then_recovers(void **state) {
 
 int main(int argc, char **argv) {
   if (argc < 4) return 2;
+  errno = 0;
+  g_nice0 = getpriority(PRIO_PROCESS, 0); /* the servers' own: they inherit it */
+  if (errno) g_nice0 = 0;
   g_cis = argv[1];
   g_dir = argv[2];
   signal(SIGPIPE, SIG_IGN);
