@@ -11,6 +11,7 @@
 #define CIS_COMMON_CALLCTX_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cis/cis.h"
@@ -25,6 +26,19 @@ typedef struct cis__callctx {
   cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
   char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
 } cis__callctx;
+
+/* Whether x's call was cancelled (x NULL: no). Safe from any thread. */
+static inline bool cis__callctx_cancelled(const cis__callctx *x) {
+  return x && atomic_load_explicit(&x->cancel, memory_order_relaxed);
+}
+/* Makes cis_instance_cancel(inst) cancel x's call too (x NULL: no more),
+ * so that a cancel of the guest (an embedder's, MCP's
+ * notifications/cancelled) also ends the waits and steps of the services
+ * bound to x. The instance's own flag ends with each of its calls; x's
+ * lasts for the skill call, its commit included. Linked before inst is
+ * handed to another thread, unlinked once it is taken back. The runtime
+ * implements it (src/runtime/exec.c, beside cis_instance_cancel). */
+void cis__callctx_link_instance(cis__callctx *x, cis_instance *inst);
 
 /* Sets x up for a call that ends at deadline_ns (UINT64_MAX: none) on
  * behalf of who (may be NULL; its strings are borrowed). */

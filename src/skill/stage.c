@@ -116,16 +116,21 @@ static void append(char *dst, size_t cap, const char *src) {
 /* When a call that met a dead backend (the KV or a filesystem database:
  * infrastructure the operator owns) ends in a guest error or a trap, the
  * host gets the typed cause, and the call's error says what the backend said and
- * what the guest did. A deadline or a cancel that cut the backend's work
- * short stays what it is; AI and HTTP failures are the guest's to handle
- * and are not overridden. */
+ * what the guest did. So does a call cancelled while a host function
+ * waited (the guest saw the cut-short KV wait or file step only as an
+ * error code). A deadline that cut the backend's work short stays what it
+ * is; AI and HTTP failures are the guest's to handle and are not
+ * overridden. */
 static cis_result backend_cause(cis_result rc, const cis__kv_call *kc, cis_wasi *wasi, cis__callctx *x) {
   if (rc == CIS_OK || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) return rc;
   char guest[sizeof x->msg];
   snprintf(guest, sizeof guest, "%s", x->msg[0] ? x->msg : cis_strerror(rc));
   const char *msg = "";
   cis_result cause = CIS_OK;
-  if (kc->down != CIS_OK) {
+  if (cis__callctx_cancelled(x)) {
+    cause = CIS_ECANCELED;
+    msg = "call cancelled";
+  } else if (kc->down != CIS_OK) {
     cause = kc->down;
     msg = kc->msg;
   } else if (wasi && cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
@@ -829,6 +834,8 @@ cis_result cis__call_link(cis__call *c) {
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
+  /* A cancel of the guest is the call's: its KV waits and file steps end too. */
+  cis__callctx_link_instance(&c->ctx, c->inst);
   /* The guest's deadline is the call's, from its start: what the set-up
    * waited for (a lock, a connection, a mount) is not given back. */
   cis_instance_set_deadline(c->inst, c->budget_ms == UINT64_MAX ? 0 : c->deadline_ns);
@@ -921,10 +928,12 @@ cis_result cis__call_run(cis__call *c) {
 
 /* Makes the call's changes last: files first, then KV, and only when the
  * call succeeded. A file commit that fails (another call's conflicting
- * write) still drops the KV writes (docs/dbfs.md, "One unit"). */
+ * write) still drops the KV writes (docs/dbfs.md, "One unit"). A call
+ * cancelled after its guest returned commits nothing. */
 static cis_result collect_commit(cis__call *c) {
   cis__callctx *x = &c->ctx;
   cis_result rc = CIS_OK;
+  if (cis__callctx_cancelled(x)) return cis__callctx_fail(x, CIS_ECANCELED, "call cancelled before its commit");
   for (size_t i = 0; rc == CIS_OK && c->m && c->fss && i < c->m->n_mounts && i < c->nfss; i++)
     if (c->fss[i] && (rc = cis_vfs_scope_end(c->fss[i], true)) != CIS_OK)
       cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(c->fss[i]));
@@ -976,6 +985,7 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis__host_ctx_release(&c->h);
   if (c->inst) res->stats.memory_peak = cis_instance_memory_peak(c->inst); /* a trap's too */
   if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
+  cis__callctx_link_instance(NULL, c->inst); /* nobody cancels it now */
   cis_instance_free(c->inst);
   cis_imports_free(c->im);
   cis_memory_free(c->mem);
