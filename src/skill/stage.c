@@ -555,24 +555,28 @@ static void no_entry_message(cis_module *mod, char *out, size_t cap) {
 }
 /* ------------------------------------------------------------ the stages */
 
-void cis__call_init(cis__call *c, cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
-                    cis_module *mod, const char *skill_name, const char *kv_ns, const char *input,
-                    size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res) {
+void cis__call_init(cis__call *c, cis_skills *s, const char *input, size_t input_len, const cis_invoke_options *opt,
+                    cis_invoke_result *res) {
   memset(c, 0, sizeof *c);
   c->t0 = cis__now_ns();
   c->s = s;
-  c->m = m;
-  c->dir = dir;
-  c->g = g;
-  c->mod = mod;
-  c->skill_name = skill_name;
-  c->kv_ns = kv_ns;
   c->input = input;
   c->input_len = input_len;
   c->opt = opt;
   c->res = res;
   c->kvc.down = CIS_OK;
   cis__callctx_init(&c->ctx, UINT64_MAX, NULL);
+  c->ctx.stage = CIS_STAGE_LOAD;
+}
+
+void cis__call_target(cis__call *c, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
+                      const char *skill_name, const char *kv_ns) {
+  c->m = m;
+  c->dir = dir;
+  c->g = g;
+  c->mod = mod;
+  c->skill_name = skill_name;
+  c->kv_ns = kv_ns;
 }
 
 /* The ABI the call enters by: the options', the manifest's, or the one the
@@ -1011,21 +1015,16 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   return call_end(c, rc);
 }
 
-cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
-                       const char *skill_name, const char *kv_ns, const char *input, size_t input_len,
-                       const cis_invoke_options *opt, uint64_t t0, cis_invoke_result *res) {
-  cis__call c;
-  cis__call_init(&c, s, m, dir, g, mod, skill_name, kv_ns, input, input_len, opt, res);
-  c.t0 = t0;
-  c.ctx.stage = CIS_STAGE_GRANT;
-  cis_result rc = cis__call_grant(&c);
+cis_result cis__invoke(cis__call *c) {
+  c->ctx.stage = CIS_STAGE_GRANT;
+  cis_result rc = cis__call_grant(c);
   if (rc == CIS_OK) {
-    c.ctx.stage = CIS_STAGE_LINK;
-    rc = cis__call_link(&c);
+    c->ctx.stage = CIS_STAGE_LINK;
+    rc = cis__call_link(c);
   }
   if (rc == CIS_OK) {
-    c.ctx.stage = CIS_STAGE_RUN;
-    rc = cis__call_run(&c);
+    c->ctx.stage = CIS_STAGE_RUN;
+    rc = cis__call_run(c);
   }
-  return cis__call_collect(&c, rc);
+  return cis__call_collect(c, rc);
 }

@@ -70,7 +70,8 @@ static stage_rcs skill_stages(cis_skills *s, const char *name, const char *input
   assert_int_equal(cis__skill_lookup(s, name, &e), CIS_OK);
   memset(res, 0, sizeof *res);
   cis__call c;
-  cis__call_init(&c, s, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name, input, strlen(input), o, res);
+  cis__call_init(&c, s, input, strlen(input), o, res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
   stage_rcs r = stages(&c);
   cis__skill_entry_release(e);
   return r;
@@ -149,7 +150,8 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
   cis_invoke_result got;
   memset(&got, 0, sizeof got);
   cis__call c;
-  cis__call_init(&c, s, NULL, NULL, NULL, mod, name, name, "{}", 2, &o, &got);
+  cis__call_init(&c, s, "{}", 2, &o, &got);
+  cis__call_target(&c, NULL, NULL, NULL, mod, name, name);
   stage_rcs r = stages(&c);
   assert_int_equal(r.grant, CIS_OK);
   assert_int_equal(r.link, CIS_OK);
@@ -412,7 +414,8 @@ static void a_cancel_ends_the_next_step_of_a_db_mount(void **st) {
   cis_invoke_result res;
   memset(&res, 0, sizeof res);
   cis__call c;
-  cis__call_init(&c, s, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name, "{}", 2, &o, &res);
+  cis__call_init(&c, s, "{}", 2, &o, &res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
   assert_int_equal(cis__call_grant(&c), CIS_OK);
   assert_int_equal(cis__call_link(&c), CIS_OK);
   cis_result rc = cis__call_run(&c);
@@ -447,7 +450,8 @@ static void a_cancel_before_collect_drops_the_call_s_files(void **st) {
   memset(&res, 0, sizeof res);
   cis__call c;
   const char *in = "{\"v\":\"cancelled\"}";
-  cis__call_init(&c, s, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name, in, strlen(in), &o, &res);
+  cis__call_init(&c, s, in, strlen(in), &o, &res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
   assert_int_equal(cis__call_grant(&c), CIS_OK);
   assert_int_equal(cis__call_link(&c), CIS_OK);
   assert_int_equal(cis__call_run(&c), CIS_OK);
@@ -513,10 +517,64 @@ static void the_result_names_the_stage_that_failed(void **st) {
                (int)res.stage, cis_errname(cases[i].rc), (int)cases[i].stage);
     cis_invoke_result_free(&res);
   }
+  cis_skills_close(s);
+}
+
+/* A call that fails before it has a skill to run (its arguments, its
+ * handle, the lookup, the module's load) fails in stage LOAD, its status
+ * and error filled the one way the later stages' are (collect, from the
+ * call's context), with no output, logs or figures. */
+static void a_load_failure_is_written_like_the_other_stages(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("load");
+  static const uint8_t junk[] = {0, 'a', 's', 'm', 9, 0, 0, 0};
+  static const struct {
+    const char *skill;        /* NULL: invoke_wasm */
+    const uint8_t *wasm;      /* its module */
+    size_t wasm_len;
+    const char *input;
+    cis_result rc;
+    const char *error;        /* in the result's error */
+  } cases[] = {
+      {"nosuch", NULL, 0, "{}", CIS_ENOTFOUND, "nosuch"},
+      {NULL, junk, sizeof junk, "{}", CIS_EVERSION, "unknown binary version"},
+      {NULL, NULL, 0, "{}", CIS_EINVAL, "the handle, the skill and the input are required"},
+      {"nosuch", NULL, 0, NULL, CIS_EINVAL, "the handle, the skill and the input are required"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cis_invoke_result res;
+    const char *in = cases[i].input;
+    size_t len = in ? strlen(in) : 0;
+    cis_result rc = cases[i].skill || !cases[i].wasm ? cis_skills_invoke(s, cases[i].skill, in, len, NULL, &res)
+                                                      : cis_skills_invoke_wasm(s, cases[i].wasm, cases[i].wasm_len, in,
+                                                                               len, NULL, &res);
+    if (rc != cases[i].rc || res.status != rc || res.stage != CIS_STAGE_LOAD || !strstr(res.error, cases[i].error))
+      fail_msg("case %zu: %s in stage %d (%s), want %s in LOAD with \"%s\"", i, cis_errname(rc), (int)res.stage,
+               res.error, cis_errname(cases[i].rc), cases[i].error);
+    assert_null(res.output);
+    assert_null(res.logs);
+    assert_int_equal(res.stats.wall_ns, 0);
+    cis_invoke_result_free(&res);
+  }
   cis_invoke_result res;
-  assert_int_equal(cis_skills_invoke(s, NULL, "{}", 2, NULL, &res), CIS_EINVAL);
+  assert_int_equal(cis_skills_invoke_wasm(s, NULL, 0, "{}", 2, NULL, &res), CIS_EINVAL);
   assert_int_equal(res.stage, CIS_STAGE_LOAD);
   cis_skills_close(s);
+
+  /* A handle that did not open (a tenant no name may have). */
+  char home[512];
+  cis_test_home(home, sizeof home, g_root, "loadbad", 1);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.tenant = "no such tenant!";
+  cis_skills *bad = NULL;
+  assert_int_not_equal(cis_skills_open(&c, &bad), CIS_OK);
+  assert_non_null(bad);
+  assert_int_equal(cis_skills_invoke(bad, "any", "{}", 2, NULL, &res), CIS_ESTATE);
+  assert_int_equal(res.stage, CIS_STAGE_LOAD);
+  if (!strstr(res.error, "the handle did not open: tenant")) fail_msg("error \"%s\"", res.error);
+  cis_skills_close(bad);
 }
 
 /* Fuel from the manifest runs out in run; the figures are invoke's. */
@@ -655,6 +713,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_cancel_ends_the_next_step_of_a_db_mount),
       cmocka_unit_test(a_cancel_before_collect_drops_the_call_s_files),
       cmocka_unit_test(the_result_names_the_stage_that_failed),
+      cmocka_unit_test(a_load_failure_is_written_like_the_other_stages),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
