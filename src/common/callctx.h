@@ -1,8 +1,8 @@
 /*
  * This file declares the call context: what one skill call carries
  * through every service it reaches (KV, the database filesystem, the
- * host functions): its absolute deadline, its cancel flag, its principal
- * and its error (code, stage, message). A service bound to a context
+ * host functions): its absolute deadline, its cancel flag, its principal,
+ * its error (code, stage, message) and its counts. A service bound to a context
  * reads the deadline from it at each backend step, so nothing re-arms a
  * timeout per call; the call's failures are written into it once, and
  * the result is filled from it at the end (src/skill/stage.c).
@@ -17,6 +17,17 @@
 #include "cis/cis.h"
 #include "common/internal.h"
 
+/* What one call did through the host functions: the counts its result
+ * reports (cis_invoke_stats). Kept on the call's thread. */
+typedef struct cis__callstats {
+  uint32_t kv_gets, kv_sets, kv_deletes; /* KV operations */
+  uint32_t ai_calls;                     /* AI requests sent */
+  uint64_t ai_tokens;                    /* total tokens reported */
+  uint32_t http_calls;                   /* HTTP requests sent */
+  uint32_t log_lines;                    /* log calls */
+  uint32_t host_calls;                   /* every host function call */
+} cis__callstats;
+
 typedef struct cis__callctx {
   uint64_t deadline_ns;     /* cis__now_ns() time the call ends; UINT64_MAX: none */
   atomic_int cancel;        /* set by cis__callctx_cancel, from any thread */
@@ -25,6 +36,7 @@ typedef struct cis__callctx {
                                the one a failure is reported in */
   cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
   char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
+  cis__callstats stats;     /* its counts, kept by the host functions (src/host) */
 } cis__callctx;
 
 /* Whether x's call was cancelled (x NULL: no). Safe from any thread. */

@@ -567,6 +567,7 @@ void cis__call_init(cis__call *c, cis_skills *s, const char *input, size_t input
   c->kvc.down = CIS_OK;
   cis__callctx_init(&c->ctx, UINT64_MAX, NULL);
   c->ctx.stage = CIS_STAGE_LOAD;
+  c->h.call = &c->ctx; /* the host functions count into the call's context */
 }
 
 void cis__call_target(cis__call *c, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
@@ -979,13 +980,13 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
     c->out = NULL;
   }
   free(c->out);
-  res->stats.kv_gets = c->h.stats.kv_gets;
-  res->stats.kv_sets = c->h.stats.kv_sets;
-  res->stats.kv_deletes = c->h.stats.kv_deletes;
-  res->stats.ai_calls = c->h.stats.ai_calls;
-  res->stats.ai_tokens = c->h.stats.ai_tokens;
-  res->stats.http_calls = c->h.stats.http_calls;
-  res->stats.log_lines = c->h.stats.log_lines;
+  res->stats.kv_gets = c->ctx.stats.kv_gets;
+  res->stats.kv_sets = c->ctx.stats.kv_sets;
+  res->stats.kv_deletes = c->ctx.stats.kv_deletes;
+  res->stats.ai_calls = c->ctx.stats.ai_calls;
+  res->stats.ai_tokens = c->ctx.stats.ai_tokens;
+  res->stats.http_calls = c->ctx.stats.http_calls;
+  res->stats.log_lines = c->ctx.stats.log_lines;
   cis__host_ctx_release(&c->h);
   if (c->inst) res->stats.memory_peak = cis_instance_memory_peak(c->inst); /* a trap's too */
   if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
