@@ -451,7 +451,7 @@ static cis_result settings_get(void *user, const char *key, size_t klen, char **
     return (*val = strdup(eq + 1)) ? CIS_OK : CIS_ENOMEM;
   }
   if (!cs->skill || memchr(key, 0, klen)) return CIS_ENOTFOUND;
-  return cis__setting_get(cs->s, cs->deadline_ns, cs->skill, key, klen, val, vlen);
+  return cis__setting_get(cs->s, cs->call, cs->skill, key, klen, val, vlen);
 }
 
 /* The call's own additions (config, env, mounts) are well formed. */
@@ -715,7 +715,7 @@ cis_result cis__call_grant(cis__call *c) {
     h->http = s->http;
     h->http_policy = c->policy;
   }
-  c->cs = (cis__call_settings){s, m ? c->skill_name : NULL, opt, c->deadline_ns};
+  c->cs = (cis__call_settings){s, m ? c->skill_name : NULL, opt, x};
   h->config_get = settings_get;
   h->config_user = &c->cs;
   h->guest_log = !m || m->log;

@@ -53,7 +53,8 @@ typedef struct cis__call_settings {
   cis_skills *s;                  /* registry of the stored ones */
   const char *skill;              /* NULL: a module run without a manifest */
   const cis_invoke_options *opt;  /* the call's own, or NULL */
-  uint64_t deadline_ns;           /* the call's: bounds the read of a stored one */
+  const cis__callctx *call;       /* the call: its deadline bounds the read of a stored
+                                     one, its cancel ends it */
 } cis__call_settings;
 
 /* One call on its way through the stages. cis__call_init and

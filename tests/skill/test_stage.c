@@ -464,6 +464,30 @@ static void a_cancel_before_collect_drops_the_call_s_files(void **st) {
   cis_skills_close(s);
 }
 
+/* A call's settings are read for its context: by its deadline, and not
+ * at all once it is cancelled (CIS_ECANCELED, the registry not asked). */
+static void a_call_s_settings_are_read_for_its_context(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("settings");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "");
+  assert_int_equal(cis_skills_setting_set(s, "stagekv", "greeting", "hello"), CIS_OK);
+  cis__callctx x;
+  cis__callctx_init(&x, cis__deadline_after(5000, 0), NULL);
+  char *v = NULL;
+  size_t n = 0;
+  assert_int_equal(cis__setting_get(s, &x, "stagekv", "greeting", 8, &v, &n), CIS_OK);
+  assert_string_equal(v, "hello");
+  free(v);
+  assert_int_equal(cis__setting_get(s, NULL, "stagekv", "greeting", 8, &v, &n), CIS_OK);
+  assert_int_equal(n, 5);
+  free(v);
+  cis__callctx_cancel(&x);
+  assert_int_equal(cis__setting_get(s, &x, "stagekv", "greeting", 8, &v, &n), CIS_ECANCELED);
+  assert_null(v);
+  if (!strstr(cis_skills_errmsg(s), "cancelled")) fail_msg("message \"%s\"", cis_skills_errmsg(s));
+  cis_skills_close(s);
+}
+
 /* The skill writes k, then throws an exception nothing catches: the call
  * ends with CIS_EXCEPTION and collect drops the write, as for a trap, on
  * each engine. Caught by the skill's own try, the exception ends nothing:
@@ -712,6 +736,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_cancel_ends_the_call_s_kv_wait),
       cmocka_unit_test(a_cancel_ends_the_next_step_of_a_db_mount),
       cmocka_unit_test(a_cancel_before_collect_drops_the_call_s_files),
+      cmocka_unit_test(a_call_s_settings_are_read_for_its_context),
       cmocka_unit_test(the_result_names_the_stage_that_failed),
       cmocka_unit_test(a_load_failure_is_written_like_the_other_stages),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
