@@ -934,7 +934,7 @@ cis_result cis__call_run(cis__call *c) {
 /* Makes the call's changes last: files first, then KV, and only when the
  * call succeeded. A file commit that fails (another call's conflicting
  * write) still drops the KV writes (docs/dbfs.md, "One unit"). A call
- * cancelled after its guest returned commits nothing. */
+ * cancelled before its instance was taken back commits nothing. */
 static cis_result collect_commit(cis__call *c) {
   cis__callctx *x = &c->ctx;
   cis_result rc = CIS_OK;
@@ -964,6 +964,13 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis__callctx *x = &c->ctx;
   if (rc == CIS_OK) x->stage = CIS_STAGE_COLLECT; /* what fails from here on fails here */
   if (!c->opened) return call_end(c, rc); /* refused by the checks: nothing was made */
+  /* The instance is taken back before the commit: a cancel no longer
+   * reaches the call, which commits whole (on two databases a cancel in
+   * between would end the KV commit after the files'). Unlinked first, so
+   * that a cancel the embedder finishes before on_instance returns is
+   * either seen by the commit's check or not at all. */
+  cis__callctx_link_instance(NULL, c->inst);
+  if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
   if (c->ran) {
     if (rc == CIS_OK && !c->direct) rc = validate_json(c->out, c->out_len, "output", x);
     if (rc == CIS_OK) rc = collect_commit(c);
@@ -989,8 +996,6 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   res->stats.log_lines = c->ctx.stats.log_lines;
   cis__host_ctx_release(&c->h);
   if (c->inst) res->stats.memory_peak = cis_instance_memory_peak(c->inst); /* a trap's too */
-  if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
-  cis__callctx_link_instance(NULL, c->inst); /* nobody cancels it now */
   cis_instance_free(c->inst);
   cis_imports_free(c->im);
   cis_memory_free(c->mem);

@@ -375,7 +375,8 @@ static void cancel_at_host_wait(void *user, cis_wait why) {
 }
 
 /* A host in a new home whose skill fswrite (tests/skill/skills/fs_write.c)
- * has a database mount at /data. */
+ * has a database mount at /data (fs.db) and KV (kv.db: another
+ * database). */
 static cis_skills *open_fswrite(const char *test) {
   char home[512], spec[700];
   cis_test_home(home, sizeof home, g_root, test, 1);
@@ -386,7 +387,8 @@ static cis_skills *open_fswrite(const char *test) {
   cfg.vfs_db_spec = spec;
   cis_skills *s = cis_test_skills_open_config(&cfg);
   cis_test_install(s, g_wat, "fs_write.wasm", "fswrite",
-                   "\"abi\":\"wasi\",\"permissions\":{\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
+                   "\"abi\":\"wasi\",\"permissions\":{\"kv\":true,"
+                   "\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
   return s;
 }
 
@@ -461,6 +463,35 @@ static void a_cancel_before_collect_drops_the_call_s_files(void **st) {
   cis_invoke_result_free(&res);
   cis__skill_entry_release(e);
   fswrite_file_is(s, "{\"f\":\"new\"}\n");
+  cis_skills_close(s);
+}
+
+/* Cancels the instance it kept as it is taken back (inst NULL): the
+ * moment the call's commit is about to begin. */
+static bool cancel_when_taken_back(void *user, cis_instance *inst) {
+  inflight *f = user;
+  if (!inst && f->inst) cis_instance_cancel(f->inst);
+  f->inst = inst;
+  return true;
+}
+
+/* The instance is taken back (on_instance(NULL)) before the call commits:
+ * a cancel from then on does not reach the call, whose files (fs.db) and
+ * KV writes (kv.db) both commit, never the files alone. */
+static void a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole(void **st) {
+  (void)st;
+  cis_skills *s = open_fswrite("fswhole");
+  inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  cis_invoke_options o = {.on_instance = cancel_when_taken_back, .on_instance_user = &f};
+  cis_invoke_result res;
+  const char *in = "{\"kv\":1,\"v\":\"whole\"}";
+  cis_result rc = cis_skills_invoke(s, "fswrite", in, strlen(in), &o, &res);
+  if (rc != CIS_OK) fail_msg("%s in stage %d: %s", cis_errname(rc), (int)res.stage, res.error);
+  cis_invoke_result_free(&res);
+  fswrite_file_is(s, "{\"f\":\"whole\"}\n");
+  char v[16];
+  stored_key(s, "fswrite", "f", v, sizeof v);
+  assert_string_equal(v, "whole");
   cis_skills_close(s);
 }
 
@@ -736,6 +767,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_cancel_ends_the_call_s_kv_wait),
       cmocka_unit_test(a_cancel_ends_the_next_step_of_a_db_mount),
       cmocka_unit_test(a_cancel_before_collect_drops_the_call_s_files),
+      cmocka_unit_test(a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole),
       cmocka_unit_test(a_call_s_settings_are_read_for_its_context),
       cmocka_unit_test(the_result_names_the_stage_that_failed),
       cmocka_unit_test(a_load_failure_is_written_like_the_other_stages),
