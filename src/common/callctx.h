@@ -2,10 +2,10 @@
  * This file declares the call context: what one skill call carries
  * through every service it reaches (KV, the database filesystem, the
  * host functions): its absolute deadline, its cancel flag, its principal,
- * its error (code, stage, message) and its counts. A service bound to a context
- * reads the deadline from it at each backend step, so nothing re-arms a
- * timeout per call; the call's failures are written into it once, and
- * the result is filled from it at the end (src/skill/stage.c).
+ * its error (code, stage, message) and its counts. A service bound to a
+ * context reads the deadline from it at each backend step, so nothing
+ * re-arms a timeout per call; the call's failures are written into it
+ * once, and the result is filled from it at the end (src/skill/stage.c).
  */
 #ifndef CIS_COMMON_CALLCTX_H
 #define CIS_COMMON_CALLCTX_H

@@ -100,7 +100,8 @@ void cis__host_ctx_release(cis__host_ctx *ctx);
 int32_t cis__host_guest_code(cis_result rc);
 
 /* Each returns CIS_OK or a service error; they record last_error/errmsg
- * and count into the call's context (h->call->stats). Answers are malloc'd (caller frees). */
+ * and count into the call's context (h->call->stats). Answers are
+ * malloc'd (caller frees). */
 cis_result cis__host_kv_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl);
 cis_result cis__host_kv_set(cis__host_ctx *h, const void *k, size_t kl, const void *v, size_t vl);
 cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl);
