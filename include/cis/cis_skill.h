@@ -321,10 +321,14 @@ typedef struct cis_invoke_options {
   const cis_val *args;
   size_t nargs;
   /* Told of the call's instance once it is made, before the guest runs
-   * (inst), and before it is freed (NULL), on the calling thread: in
-   * between, another thread may stop the call with cis_instance_cancel
-   * (cis mcp's notifications/cancelled). Returning false ends the call
-   * before the guest starts, with CIS_ECANCELED. NULL = nobody. */
+   * (inst), and before its changes are committed and it is freed (NULL),
+   * on the calling thread: in between, another thread may stop the call
+   * with cis_instance_cancel (cis mcp's notifications/cancelled): the
+   * guest stops, the call's KV waits and its KV and file steps end, and
+   * nothing of it is committed (CIS_ECANCELED; docs/embedding.md, "One
+   * call in four stages").
+   * Returning false ends the call before the guest starts, with
+   * CIS_ECANCELED. NULL = nobody. */
   bool (*on_instance)(void *user, cis_instance *inst);
   void *on_instance_user;
   /* Told, on the calling thread, before the call may wait: to load a

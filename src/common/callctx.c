@@ -1,7 +1,7 @@
 /*
  * This file implements the call context (callctx.h): one skill call's
- * deadline, cancel flag, principal and error, read by the services the
- * call reaches.
+ * deadline, cancel flag, principal, error and counts, read by the
+ * services the call reaches.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@ void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principa
   x->stage = 0;
   x->code = CIS_OK;
   x->msg[0] = '\0';
+  x->stats = (cis__callstats){0};
 }
 
 cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, ...) {

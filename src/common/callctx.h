@@ -1,20 +1,32 @@
 /*
  * This file declares the call context: what one skill call carries
  * through every service it reaches (KV, the database filesystem, the
- * host functions): its absolute deadline, its cancel flag, its principal
- * and its error (code, stage, message). A service bound to a context
- * reads the deadline from it at each backend step, so nothing re-arms a
- * timeout per call; the call's failures are written into it once, and
- * the result is filled from it at the end (src/skill/stage.c).
+ * host functions): its absolute deadline, its cancel flag, its principal,
+ * its error (code, stage, message) and its counts. A service bound to a
+ * context reads the deadline from it at each backend step, so nothing
+ * re-arms a timeout per call; the call's failures are written into it
+ * once, and the result is filled from it at the end (src/skill/stage.c).
  */
 #ifndef CIS_COMMON_CALLCTX_H
 #define CIS_COMMON_CALLCTX_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cis/cis.h"
 #include "common/internal.h"
+
+/* What one call did through the host functions: the counts its result
+ * reports (cis_invoke_stats). Kept on the call's thread. */
+typedef struct cis__callstats {
+  uint32_t kv_gets, kv_sets, kv_deletes; /* KV operations */
+  uint32_t ai_calls;                     /* AI requests sent */
+  uint64_t ai_tokens;                    /* total tokens reported */
+  uint32_t http_calls;                   /* HTTP requests sent */
+  uint32_t log_lines;                    /* log calls */
+  uint32_t host_calls;                   /* every host function call */
+} cis__callstats;
 
 typedef struct cis__callctx {
   uint64_t deadline_ns;     /* cis__now_ns() time the call ends; UINT64_MAX: none */
@@ -24,7 +36,21 @@ typedef struct cis__callctx {
                                the one a failure is reported in */
   cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
   char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
+  cis__callstats stats;     /* its counts, kept by the host functions (src/host) */
 } cis__callctx;
+
+/* Whether x's call was cancelled (x NULL: no). Safe from any thread. */
+static inline bool cis__callctx_cancelled(const cis__callctx *x) {
+  return x && atomic_load_explicit(&x->cancel, memory_order_relaxed);
+}
+/* Makes cis_instance_cancel(inst) cancel x's call too (x NULL: no more),
+ * so that a cancel of the guest (an embedder's, MCP's
+ * notifications/cancelled) also ends the waits and steps of the services
+ * bound to x. The instance's own flag ends with each of its calls; x's
+ * lasts for the skill call, its commit included. Linked before inst is
+ * handed to another thread, unlinked once it is taken back. The runtime
+ * implements it (src/runtime/exec.c, beside cis_instance_cancel). */
+void cis__callctx_link_instance(cis__callctx *x, cis_instance *inst);
 
 /* Sets x up for a call that ends at deadline_ns (UINT64_MAX: none) on
  * behalf of who (may be NULL; its strings are borrowed). */

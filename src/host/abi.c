@@ -33,7 +33,7 @@ static uint8_t *range(cis_call *c, const char *fn, uint32_t ptr, uint32_t len) {
 #define CTX(h)                                         \
   cis__host_ctx *h = ctx_of(c);                        \
   if (!h) return cis_call_fail(c, CIS_ESTATE, "host call outside a skill invocation"); \
-  h->stats.host_calls++
+  h->call->stats.host_calls++
 
 /* FNV-1a over the request, to recognise a retry of the same call. */
 static uint64_t request_key(int kind, const void *a, size_t al, const void *b, size_t bl) {

@@ -89,19 +89,19 @@ cis_result cis__host_kv_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t 
   *v = NULL;
   *vl = 0;
   if (!h->kv) return deny(h, "kv_get");
-  h->stats.kv_gets++;
+  h->call->stats.kv_gets++;
   return note(h, h->kv->get(h->kv->txn, k, kl, v, vl), "kv_get");
 }
 
 cis_result cis__host_kv_set(cis__host_ctx *h, const void *k, size_t kl, const void *v, size_t vl) {
   if (!h->kv) return deny(h, "kv_set");
-  h->stats.kv_sets++;
+  h->call->stats.kv_sets++;
   return kv_noted(h, h->kv->set(h->kv->txn, k, kl, v, vl), "kv_set");
 }
 
 cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl) {
   if (!h->kv) return deny(h, "kv_delete");
-  h->stats.kv_deletes++;
+  h->call->stats.kv_deletes++;
   return note(h, h->kv->del(h->kv->txn, k, kl), "kv_delete");
 }
 
@@ -110,7 +110,7 @@ cis_result cis__host_kv_increment(cis__host_ctx *h, const void *k, size_t kl, in
   *out = 0;
   if (!h->kv) return deny(h, "kv_increment");
   if (!h->kv->incr) return note(h, CIS_EUNSUPPORTED, "kv_increment");
-  h->stats.kv_sets++;
+  h->call->stats.kv_sets++;
   return kv_noted(h, h->kv->incr(h->kv->txn, k, kl, delta, out), "kv_increment");
 }
 
@@ -119,7 +119,7 @@ cis_result cis__host_kv_cas(cis__host_ctx *h, const void *k, size_t kl, const vo
   *swapped = false;
   if (!h->kv) return deny(h, "kv_cas");
   if (!h->kv->cas) return note(h, CIS_EUNSUPPORTED, "kv_cas");
-  h->stats.kv_sets++;
+  h->call->stats.kv_sets++;
   return kv_noted(h, h->kv->cas(h->kv->txn, k, kl, expect, elen, v, vl, swapped), "kv_cas");
 }
 
@@ -136,10 +136,10 @@ cis_result cis__host_ai(cis__host_ctx *h, cis_call *c, const char *prompt, size_
   cis_ai_message msg = {"user", prompt, len};
   cis_ai_reply reply;
   memset(&reply, 0, sizeof reply);
-  h->stats.ai_calls++;
+  h->call->stats.ai_calls++;
   cis_result rc = cis_ai_chat(h->ai, &h->who, &msg, 1, cis_call_remaining_ms(c), &reply);
   if (rc == CIS_OK) {
-    h->stats.ai_tokens += reply.usage.total_tokens;
+    h->call->stats.ai_tokens += reply.usage.total_tokens;
     if (reply.text_len > h->max_result) rc = CIS_ETOOBIG;
     else {
       *out = (uint8_t *)reply.text;
@@ -166,7 +166,7 @@ cis_result cis__host_http(cis__host_ctx *h, cis_call *c, const char *method, con
   cis_http_request req = {method, u, NULL, 0, body, body_len};
   cis_http_response resp;
   memset(&resp, 0, sizeof resp);
-  h->stats.http_calls++;
+  h->call->stats.http_calls++;
   cis_result rc = cis_http_fetch(h->http, h->http_policy, &h->who, &req, cis_call_remaining_ms(c), &resp);
   free(u);
   if (rc == CIS_OK) {
@@ -186,7 +186,7 @@ cis_result cis__host_http(cis__host_ctx *h, cis_call *c, const char *method, con
 }
 
 cis_result cis__host_log(cis__host_ctx *h, int32_t level, const char *msg, size_t len) {
-  h->stats.log_lines++;
+  h->call->stats.log_lines++;
   if (level < 0) level = 0;
   if (level > 3) level = 3;
   if (!h->log || !h->guest_log) {

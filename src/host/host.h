@@ -16,6 +16,7 @@
 #include "cis/cis_ai.h"
 #include "cis/cis_http.h"
 #include "cis/cis_log.h"
+#include "common/callctx.h"
 
 /* Guest-visible error codes (docs/abi.md). */
 enum {
@@ -45,16 +46,6 @@ typedef struct cis__host_kv {
   cis_result (*cas)(void *txn, const void *key, size_t klen, const void *expect, size_t elen,
                     const void *val, size_t vlen, bool *swapped);
 } cis__host_kv;
-
-/* Counters of one call, reported to the embedder. */
-typedef struct cis__host_stats {
-  uint32_t kv_gets, kv_sets, kv_deletes; /* KV operations */
-  uint32_t ai_calls;                     /* AI requests sent */
-  uint64_t ai_tokens;                    /* total tokens reported */
-  uint32_t http_calls;                   /* HTTP requests sent */
-  uint32_t log_lines;                    /* log calls */
-  uint32_t host_calls;                   /* every host function call */
-} cis__host_stats;
 
 /* Everything one skill call may reach. Attached to the instance with
  * cis_instance_set_user; host functions find it from their cis_call. */
@@ -86,7 +77,7 @@ typedef struct cis__host_ctx {
 
   int32_t last_error;         /* guest code of the last failed call; 0 after success */
   char errmsg[256];           /* its message (cis_v1.error_message) */
-  cis__host_stats stats;      /* counters */
+  cis__callctx *call;         /* the call it serves: where its counts go (stats) */
 } cis__host_ctx;
 
 /* Which import modules to provide. */
@@ -109,7 +100,8 @@ void cis__host_ctx_release(cis__host_ctx *ctx);
 int32_t cis__host_guest_code(cis_result rc);
 
 /* Each returns CIS_OK or a service error; they record last_error/errmsg
- * and the counters. Answers are malloc'd (caller frees). */
+ * and count into the call's context (h->call->stats). Answers are
+ * malloc'd (caller frees). */
 cis_result cis__host_kv_get(cis__host_ctx *h, const void *k, size_t kl, uint8_t **v, size_t *vl);
 cis_result cis__host_kv_set(cis__host_ctx *h, const void *k, size_t kl, const void *v, size_t vl);
 cis_result cis__host_kv_delete(cis__host_ctx *h, const void *k, size_t kl);

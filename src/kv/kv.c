@@ -182,7 +182,7 @@ static uint8_t *dup_bytes(const void *src, size_t n) {
  * op_timeout_ms, at least 1. CIS_ETIMEOUT once the deadline has passed. */
 static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
   uint64_t cap = kv->op_timeout_ms;
-  if (t && t->ctx && atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed))
+  if (t && cis__callctx_cancelled(t->ctx))
     return kv_fail(kv, CIS_ECANCELED, "kv: the call was cancelled");
   /* A call's transaction reads its deadline where the call keeps it. */
   uint64_t deadline = !t ? UINT64_MAX : t->ctx ? t->ctx->deadline_ns : t->deadline_ns;
@@ -208,7 +208,7 @@ static cis_result time_left(cis_kv *kv, const cis_kv_txn *t, uint64_t *ms) {
  * after a 0. */
 static int kv_wait(pthread_cond_t *cond, pthread_mutex_t *m, const struct timespec *until, const cis_kv_txn *t) {
   if (!t || !t->ctx) return pthread_cond_timedwait(cond, m, until);
-  if (atomic_load_explicit(&t->ctx->cancel, memory_order_relaxed)) return ECANCELED;
+  if (cis__callctx_cancelled(t->ctx)) return ECANCELED;
   struct timespec slice;
   cis__timespec_after(CLOCK_MONOTONIC, KV_CANCEL_SLICE_MS, &slice);
   bool last = until->tv_sec < slice.tv_sec || (until->tv_sec == slice.tv_sec && until->tv_nsec <= slice.tv_nsec);

@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "common/callctx.h"
 #include "runtime/gc.h"
 #include "runtime/rt_internal.h"
 
@@ -679,7 +680,14 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
 /* ------------------------------------------------- cancel and fuel */
 
 void cis_instance_cancel(cis_instance *inst) {
-  if (inst) atomic_store(&inst->cancel, 1);
+  if (!inst) return;
+  atomic_store(&inst->cancel, 1);
+  atomic_int *too = atomic_load(&inst->cancel_too);
+  if (too) atomic_store(too, 1);
+}
+
+void cis__callctx_link_instance(cis__callctx *x, cis_instance *inst) {
+  if (inst) atomic_store(&inst->cancel_too, x ? &x->cancel : NULL);
 }
 
 void cis_instance_quota(cis_instance *inst, unsigned permille) {

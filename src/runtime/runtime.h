@@ -298,6 +298,8 @@ struct cis_instance {
   uint64_t footprint;        /* bookkeeping bytes charged to acct at creation */
   cis_instance *next_free;   /* link in cis_instance_free's list of instances to destroy */
   atomic_int cancel;         /* set by cis_instance_cancel from any thread */
+  _Atomic(atomic_int *) cancel_too; /* also set by cis_instance_cancel: the skill call's flag
+                                       (cis__callctx_link_instance), or NULL */
   atomic_uint quota;         /* CPU share in per mille its calls may use, 0 none (cis_instance_quota, any thread) */
   void (*on_wait)(void *, cis_wait); /* told before its call may wait (cis_instance_on_wait) */
   void *on_wait_user;

@@ -75,9 +75,10 @@ cis_result cis_skills_settings(cis_skills *s, const char *name, char **json) {
   return rc;
 }
 
-cis_result cis__setting_get(cis_skills *s, uint64_t until, const char *name, const char *key, size_t klen, char **val,
-                            size_t *vlen) {
+cis_result cis__setting_get(cis_skills *s, const cis__callctx *x, const char *name, const char *key, size_t klen,
+                            char **val, size_t *vlen) {
   *val = NULL;
   *vlen = 0;
-  return s->reg->setting_get(s, cis__registry_call_until(until), name, key, klen, val, vlen);
+  if (cis__callctx_cancelled(x)) return cis__skills_fail(s, CIS_ECANCELED, "settings of %s: the call was cancelled", name);
+  return s->reg->setting_get(s, cis__registry_call_until(x ? x->deadline_ns : 0), name, key, klen, val, vlen);
 }

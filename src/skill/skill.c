@@ -427,52 +427,54 @@ void cis__skill_limits(const cis_skills *s, const cis_manifest *m, cis_limits *o
 }
 
 
+/* The checks of both invoke calls' arguments, in the call's load stage:
+ * CIS_EINVAL (given false: a NULL argument), CIS_ESTATE (a handle that
+ * did not open), the message in c's context. */
+static cis_result load_args(cis__call *c, cis_skills *s, bool given) {
+  if (!s || !given) return cis__callctx_fail(&c->ctx, CIS_EINVAL, "the handle, the skill and the input are required");
+  if (s->h.failed) return cis__callctx_fail(&c->ctx, CIS_ESTATE, "the handle did not open: %s", cis_skills_errmsg(s));
+  return CIS_OK;
+}
+
 cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input, size_t input_len,
                              const cis_invoke_options *opt, cis_invoke_result *res) {
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
-  res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
-  if (!s || !name || !input) return res->status = CIS_EINVAL;
-  if (s->h.failed) return res->status = CIS_ESTATE;
-  uint64_t t0 = cis__now_ns(); /* the call's time runs from here: its lookup and load count */
-  cis__skill_entry *e;
-  cis_result rc = cis__skill_lookup_call(s, name, opt, t0, &e);
-  if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
-    return res->status = rc;
-  }
+  cis__call c;
+  cis__call_init(&c, s, input, input_len, opt, res); /* its time runs from here: its lookup and load count */
+  cis__skill_entry *e = NULL;
+  cis_result rc = load_args(&c, s, name && input);
+  if (rc == CIS_OK && (rc = cis__skill_lookup_call(s, name, opt, c.t0, &e)) != CIS_OK)
+    cis__callctx_fail(&c.ctx, rc, "%s", cis_skills_errmsg(s));
+  if (rc != CIS_OK) return cis__call_collect(&c, rc);
   const cis_manifest *m = e->m;
-  rc = cis__invoke(s, m, e->dir, &e->g, e->mod, m->name, m->kv_namespace ? m->kv_namespace : m->name, input, input_len, opt,
-                   t0, res);
+  cis__call_target(&c, m, e->dir, &e->g, e->mod, m->name, m->kv_namespace ? m->kv_namespace : m->name);
+  rc = cis__invoke(&c);
   cis__skill_entry_release(e);
-  return res->status = rc;
+  return rc;
 }
 
 cis_result cis_skills_invoke_wasm(cis_skills *s, const uint8_t *wasm, size_t wasm_len, const char *input,
                                   size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res) {
   if (!res) return CIS_EINVAL;
   memset(res, 0, sizeof *res);
-  res->stage = CIS_STAGE_LOAD; /* until cis__invoke says */
-  if (!s || !wasm || !input) return res->status = CIS_EINVAL;
-  if (s->h.failed) return res->status = CIS_ESTATE;
-  uint64_t t0 = cis__now_ns();
+  cis__call c;
+  cis__call_init(&c, s, input, input_len, opt, res);
   char sha[65];
-  cis_result rc = cis_sha256_hex(wasm, wasm_len, sha);
-  if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "cannot hash the module: %s", cis_strerror(rc));
-    return res->status = rc;
-  }
-  cis_module *mod;
-  uint64_t ms = cis__call_timeout_ms(s, NULL, opt);
-  rc = cis__module_cached(s, sha, wasm, wasm_len, ms ? cis__deadline_from(t0, ms) : 0, &mod);
-  if (rc != CIS_OK) {
-    snprintf(res->error, sizeof res->error, "%s", cis_skills_errmsg(s));
-    return res->status = rc;
-  }
+  cis_module *mod = NULL;
+  cis_result rc = load_args(&c, s, wasm && input);
+  if (rc == CIS_OK && (rc = cis_sha256_hex(wasm, wasm_len, sha)) != CIS_OK)
+    cis__callctx_fail(&c.ctx, rc, "cannot hash the module: %s", cis_strerror(rc));
+  uint64_t ms = rc == CIS_OK ? cis__call_timeout_ms(s, NULL, opt) : 0;
+  if (rc == CIS_OK && (rc = cis__module_cached(s, sha, wasm, wasm_len, ms ? cis__deadline_from(c.t0, ms) : 0,
+                                               &mod)) != CIS_OK)
+    cis__callctx_fail(&c.ctx, rc, "%s", cis_skills_errmsg(s));
+  if (rc != CIS_OK) return cis__call_collect(&c, rc);
   /* Without a manifest the module's hash names it and its KV namespace. */
   char name[24];
   snprintf(name, sizeof name, "wasm-%.12s", sha);
-  rc = cis__invoke(s, NULL, NULL, NULL, mod, name, name, input, input_len, opt, t0, res);
+  cis__call_target(&c, NULL, NULL, NULL, mod, name, name);
+  rc = cis__invoke(&c);
   cis_module_free(mod);
   return rc;
 }

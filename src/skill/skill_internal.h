@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "cis/cis_http.h"
+#include "common/callctx.h"
 #include "common/internal.h"
 #include "cis/cis_skill.h"
 #include "skill/manifest.h"
@@ -223,11 +224,13 @@ cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_inv
                                   struct cis__skill_entry **out);
 void cis__skill_entry_release(struct cis__skill_entry *e);
 
-/* The operator's stored setting key[0..klen) of skill name (settings.c),
- * read from the registry by until (a call's deadline, or 0: none, then
- * cis__registry_until()): the value (malloc'd, NUL-terminated) or
- * CIS_ENOTFOUND; the registry's errors (CIS_ETIMEOUT past until). */
-cis_result cis__setting_get(cis_skills *s, uint64_t until, const char *name, const char *key, size_t klen, char **val,
-                            size_t *vlen);
+/* The operator's stored setting key[0..klen) of skill name (settings.c)
+ * for the call x (NULL: none), read from the registry by the call's
+ * deadline (cis__registry_until() when it has none): the value (malloc'd,
+ * NUL-terminated) or CIS_ENOTFOUND; CIS_ECANCELED (the call was
+ * cancelled: the registry is not asked), the registry's errors
+ * (CIS_ETIMEOUT past the deadline); the message on s. */
+cis_result cis__setting_get(cis_skills *s, const cis__callctx *x, const char *name, const char *key, size_t klen,
+                            char **val, size_t *vlen);
 
 #endif /* CIS_SKILL_INTERNAL_H */

@@ -116,16 +116,21 @@ static void append(char *dst, size_t cap, const char *src) {
 /* When a call that met a dead backend (the KV or a filesystem database:
  * infrastructure the operator owns) ends in a guest error or a trap, the
  * host gets the typed cause, and the call's error says what the backend said and
- * what the guest did. A deadline or a cancel that cut the backend's work
- * short stays what it is; AI and HTTP failures are the guest's to handle
- * and are not overridden. */
+ * what the guest did. So does a call cancelled while a host function
+ * waited (the guest saw the cut-short KV wait or file step only as an
+ * error code). A deadline that cut the backend's work short stays what it
+ * is; AI and HTTP failures are the guest's to handle and are not
+ * overridden. */
 static cis_result backend_cause(cis_result rc, const cis__kv_call *kc, cis_wasi *wasi, cis__callctx *x) {
   if (rc == CIS_OK || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) return rc;
   char guest[sizeof x->msg];
   snprintf(guest, sizeof guest, "%s", x->msg[0] ? x->msg : cis_strerror(rc));
   const char *msg = "";
   cis_result cause = CIS_OK;
-  if (kc->down != CIS_OK) {
+  if (cis__callctx_cancelled(x)) {
+    cause = CIS_ECANCELED;
+    msg = "call cancelled";
+  } else if (kc->down != CIS_OK) {
     cause = kc->down;
     msg = kc->msg;
   } else if (wasi && cis_wasi_last_vfs_error(wasi, &msg) == CIS_EVFSDOWN) {
@@ -446,7 +451,7 @@ static cis_result settings_get(void *user, const char *key, size_t klen, char **
     return (*val = strdup(eq + 1)) ? CIS_OK : CIS_ENOMEM;
   }
   if (!cs->skill || memchr(key, 0, klen)) return CIS_ENOTFOUND;
-  return cis__setting_get(cs->s, cs->deadline_ns, cs->skill, key, klen, val, vlen);
+  return cis__setting_get(cs->s, cs->call, cs->skill, key, klen, val, vlen);
 }
 
 /* The call's own additions (config, env, mounts) are well formed. */
@@ -550,24 +555,29 @@ static void no_entry_message(cis_module *mod, char *out, size_t cap) {
 }
 /* ------------------------------------------------------------ the stages */
 
-void cis__call_init(cis__call *c, cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
-                    cis_module *mod, const char *skill_name, const char *kv_ns, const char *input,
-                    size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res) {
+void cis__call_init(cis__call *c, cis_skills *s, const char *input, size_t input_len, const cis_invoke_options *opt,
+                    cis_invoke_result *res) {
   memset(c, 0, sizeof *c);
   c->t0 = cis__now_ns();
   c->s = s;
-  c->m = m;
-  c->dir = dir;
-  c->g = g;
-  c->mod = mod;
-  c->skill_name = skill_name;
-  c->kv_ns = kv_ns;
   c->input = input;
   c->input_len = input_len;
   c->opt = opt;
   c->res = res;
   c->kvc.down = CIS_OK;
   cis__callctx_init(&c->ctx, UINT64_MAX, NULL);
+  c->ctx.stage = CIS_STAGE_LOAD;
+  c->h.call = &c->ctx; /* the host functions count into the call's context */
+}
+
+void cis__call_target(cis__call *c, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
+                      const char *skill_name, const char *kv_ns) {
+  c->m = m;
+  c->dir = dir;
+  c->g = g;
+  c->mod = mod;
+  c->skill_name = skill_name;
+  c->kv_ns = kv_ns;
 }
 
 /* The ABI the call enters by: the options', the manifest's, or the one the
@@ -705,7 +715,7 @@ cis_result cis__call_grant(cis__call *c) {
     h->http = s->http;
     h->http_policy = c->policy;
   }
-  c->cs = (cis__call_settings){s, m ? c->skill_name : NULL, opt, c->deadline_ns};
+  c->cs = (cis__call_settings){s, m ? c->skill_name : NULL, opt, x};
   h->config_get = settings_get;
   h->config_user = &c->cs;
   h->guest_log = !m || m->log;
@@ -829,6 +839,8 @@ cis_result cis__call_link(cis__call *c) {
     return rc;
   }
   cis_instance_set_user(c->inst, &c->h);
+  /* A cancel of the guest is the call's: its KV waits and file steps end too. */
+  cis__callctx_link_instance(&c->ctx, c->inst);
   /* The guest's deadline is the call's, from its start: what the set-up
    * waited for (a lock, a connection, a mount) is not given back. */
   cis_instance_set_deadline(c->inst, c->budget_ms == UINT64_MAX ? 0 : c->deadline_ns);
@@ -921,10 +933,12 @@ cis_result cis__call_run(cis__call *c) {
 
 /* Makes the call's changes last: files first, then KV, and only when the
  * call succeeded. A file commit that fails (another call's conflicting
- * write) still drops the KV writes (docs/dbfs.md, "One unit"). */
+ * write) still drops the KV writes (docs/dbfs.md, "One unit"). A call
+ * cancelled before its instance was taken back commits nothing. */
 static cis_result collect_commit(cis__call *c) {
   cis__callctx *x = &c->ctx;
   cis_result rc = CIS_OK;
+  if (cis__callctx_cancelled(x)) return cis__callctx_fail(x, CIS_ECANCELED, "call cancelled before its commit");
   for (size_t i = 0; rc == CIS_OK && c->m && c->fss && i < c->m->n_mounts && i < c->nfss; i++)
     if (c->fss[i] && (rc = cis_vfs_scope_end(c->fss[i], true)) != CIS_OK)
       cis__callctx_fail(x, rc, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(c->fss[i]));
@@ -950,6 +964,13 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis__callctx *x = &c->ctx;
   if (rc == CIS_OK) x->stage = CIS_STAGE_COLLECT; /* what fails from here on fails here */
   if (!c->opened) return call_end(c, rc); /* refused by the checks: nothing was made */
+  /* The instance is taken back before the commit: a cancel no longer
+   * reaches the call, which commits whole (on two databases a cancel in
+   * between would end the KV commit after the files'). Unlinked first, so
+   * that a cancel the embedder finishes before on_instance returns is
+   * either seen by the commit's check or not at all. */
+  cis__callctx_link_instance(NULL, c->inst);
+  if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
   if (c->ran) {
     if (rc == CIS_OK && !c->direct) rc = validate_json(c->out, c->out_len, "output", x);
     if (rc == CIS_OK) rc = collect_commit(c);
@@ -966,16 +987,15 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
     c->out = NULL;
   }
   free(c->out);
-  res->stats.kv_gets = c->h.stats.kv_gets;
-  res->stats.kv_sets = c->h.stats.kv_sets;
-  res->stats.kv_deletes = c->h.stats.kv_deletes;
-  res->stats.ai_calls = c->h.stats.ai_calls;
-  res->stats.ai_tokens = c->h.stats.ai_tokens;
-  res->stats.http_calls = c->h.stats.http_calls;
-  res->stats.log_lines = c->h.stats.log_lines;
+  res->stats.kv_gets = c->ctx.stats.kv_gets;
+  res->stats.kv_sets = c->ctx.stats.kv_sets;
+  res->stats.kv_deletes = c->ctx.stats.kv_deletes;
+  res->stats.ai_calls = c->ctx.stats.ai_calls;
+  res->stats.ai_tokens = c->ctx.stats.ai_tokens;
+  res->stats.http_calls = c->ctx.stats.http_calls;
+  res->stats.log_lines = c->ctx.stats.log_lines;
   cis__host_ctx_release(&c->h);
   if (c->inst) res->stats.memory_peak = cis_instance_memory_peak(c->inst); /* a trap's too */
-  if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
   cis_instance_free(c->inst);
   cis_imports_free(c->im);
   cis_memory_free(c->mem);
@@ -1001,21 +1021,16 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   return call_end(c, rc);
 }
 
-cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
-                       const char *skill_name, const char *kv_ns, const char *input, size_t input_len,
-                       const cis_invoke_options *opt, uint64_t t0, cis_invoke_result *res) {
-  cis__call c;
-  cis__call_init(&c, s, m, dir, g, mod, skill_name, kv_ns, input, input_len, opt, res);
-  c.t0 = t0;
-  c.ctx.stage = CIS_STAGE_GRANT;
-  cis_result rc = cis__call_grant(&c);
+cis_result cis__invoke(cis__call *c) {
+  c->ctx.stage = CIS_STAGE_GRANT;
+  cis_result rc = cis__call_grant(c);
   if (rc == CIS_OK) {
-    c.ctx.stage = CIS_STAGE_LINK;
-    rc = cis__call_link(&c);
+    c->ctx.stage = CIS_STAGE_LINK;
+    rc = cis__call_link(c);
   }
   if (rc == CIS_OK) {
-    c.ctx.stage = CIS_STAGE_RUN;
-    rc = cis__call_run(&c);
+    c->ctx.stage = CIS_STAGE_RUN;
+    rc = cis__call_run(c);
   }
-  return cis__call_collect(&c, rc);
+  return cis__call_collect(c, rc);
 }

@@ -53,15 +53,17 @@ typedef struct cis__call_settings {
   cis_skills *s;                  /* registry of the stored ones */
   const char *skill;              /* NULL: a module run without a manifest */
   const cis_invoke_options *opt;  /* the call's own, or NULL */
-  uint64_t deadline_ns;           /* the call's: bounds the read of a stored one */
+  const cis__callctx *call;       /* the call: its deadline bounds the read of a stored
+                                     one, its cancel ends it */
 } cis__call_settings;
 
-/* One call on its way through the stages. cis__call_init fills the first
- * group; each stage fills its own and reads the earlier ones. The struct
+/* One call on its way through the stages. cis__call_init and
+ * cis__call_target fill the first group; each stage fills its own and
+ * reads the earlier ones. The struct
  * holds pointers into itself (h.kv, h.config_user, the log's sink): it
  * stays where it was initialised until collect returns. */
 typedef struct cis__call {
-  /* What is called (cis__call_init): */
+  /* What is called (cis__call_init, cis__call_target): */
   cis_skills *s;                  /* the host */
   const cis_manifest *m;          /* the skill's manifest; NULL: a module without one */
   const char *dir;                /* folder it was installed from, or NULL */
@@ -114,12 +116,18 @@ typedef struct cis__call {
   size_t out_len;
 } cis__call;
 
-/* Sets c up for a call (no resources taken). m, dir and g may be NULL (a
- * module without a manifest); mod, skill_name, kv_ns, input and res are
- * borrowed until collect returns. */
-void cis__call_init(cis__call *c, cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g,
-                    cis_module *mod, const char *skill_name, const char *kv_ns, const char *input,
-                    size_t input_len, const cis_invoke_options *opt, cis_invoke_result *res);
+/* Sets c up for a call of s begun now, in its load stage (no resources
+ * taken): its time runs from here, so finding and loading what it calls
+ * counts. input, opt (may be NULL) and res are borrowed until collect
+ * returns. A failure to load is written into c->ctx (cis__callctx_fail)
+ * and ended by collect, like a later stage's. */
+void cis__call_init(cis__call *c, cis_skills *s, const char *input, size_t input_len, const cis_invoke_options *opt,
+                    cis_invoke_result *res);
+/* What c calls, once loaded: m, dir and g may be NULL (a module without a
+ * manifest); mod, skill_name and kv_ns are borrowed until collect
+ * returns. */
+void cis__call_target(cis__call *c, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
+                      const char *skill_name, const char *kv_ns);
 /* Checks the input and decides what the call gets: limits, ABI, tenant,
  * AI, HTTP rules, settings and its log. Errors: CIS_ETOOBIG, CIS_EJSON,
  * CIS_EINVAL, CIS_EABI, CIS_EDENIED, a KV store that cannot be opened,
@@ -139,12 +147,9 @@ cis_result cis__call_run(cis__call *c);
  * (output, logs, stats, error text), frees everything, and returns the
  * call's status (also in c->res->status). */
 cis_result cis__call_collect(cis__call *c, cis_result rc);
-/* The four stages in order: what cis_skills_invoke and
- * cis_skills_invoke_wasm run, for a call begun at t0 (a cis__now_ns()
- * time: its lookup and its module's load count against its time). */
-cis_result cis__invoke(cis_skills *s, const cis_manifest *m, const char *dir, const cis__grants *g, cis_module *mod,
-                       const char *skill_name, const char *kv_ns, const char *input, size_t input_len,
-                       const cis_invoke_options *opt, uint64_t t0, cis_invoke_result *res);
+/* The four stages in order on c, its target set: what cis_skills_invoke
+ * and cis_skills_invoke_wasm run once they loaded what they call. */
+cis_result cis__invoke(cis__call *c);
 
 /* Shared with the install checks of skill.c: */
 /* The ABI a module's exports name (CIS_ABI_AUTO: none). */

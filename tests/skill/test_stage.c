@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include "support/skill_host.h"
+#include "support/test_clock.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +70,8 @@ static stage_rcs skill_stages(cis_skills *s, const char *name, const char *input
   assert_int_equal(cis__skill_lookup(s, name, &e), CIS_OK);
   memset(res, 0, sizeof *res);
   cis__call c;
-  cis__call_init(&c, s, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name, input, strlen(input), o, res);
+  cis__call_init(&c, s, input, strlen(input), o, res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
   stage_rcs r = stages(&c);
   cis__skill_entry_release(e);
   return r;
@@ -147,7 +150,8 @@ static void stages_give_a_wasi_module_what_invoke_wasm_gives(void **st) {
   cis_invoke_result got;
   memset(&got, 0, sizeof got);
   cis__call c;
-  cis__call_init(&c, s, NULL, NULL, NULL, mod, name, name, "{}", 2, &o, &got);
+  cis__call_init(&c, s, "{}", 2, &o, &got);
+  cis__call_target(&c, NULL, NULL, NULL, mod, name, name);
   stage_rcs r = stages(&c);
   assert_int_equal(r.grant, CIS_OK);
   assert_int_equal(r.link, CIS_OK);
@@ -258,6 +262,263 @@ static void a_call_s_deadline_ends_its_kv_commit_waiting_for_the_lock(void **st)
   cis_skills_close(s);
 }
 
+/* The instance of a call in flight, for a canceller on another thread
+ * (cis_invoke_options.on_instance, as cis mcp keeps it). */
+typedef struct inflight {
+  pthread_mutex_t lock;
+  cis_instance *inst;     /* the call's, NULL before and after it */
+  bool made;              /* the call reached its guest */
+  double cancelled_ms;    /* when the canceller cancelled it (cis_test_mono_ms) */
+} inflight;
+
+static bool keep_instance(void *user, cis_instance *inst) {
+  inflight *f = user;
+  pthread_mutex_lock(&f->lock);
+  f->inst = inst;
+  if (inst) f->made = true;
+  pthread_mutex_unlock(&f->lock);
+  return true;
+}
+
+/* Cancels the call of f 200 ms after its instance was made (the guest
+ * then waits in a host function); gives up after 5 s without one. */
+static void *cancel_in_flight(void *p) {
+  inflight *f = p;
+  struct timespec tick = {0, 10 * 1000000};
+  for (int i = 0; i < 500; i++) {
+    pthread_mutex_lock(&f->lock);
+    bool made = f->made;
+    pthread_mutex_unlock(&f->lock);
+    if (made) break;
+    nanosleep(&tick, NULL);
+  }
+  struct timespec pause = {0, 200 * 1000000};
+  nanosleep(&pause, NULL);
+  pthread_mutex_lock(&f->lock);
+  f->cancelled_ms = cis_test_mono_ms();
+  if (f->inst) cis_instance_cancel(f->inst);
+  pthread_mutex_unlock(&f->lock);
+  return NULL;
+}
+
+/* The value of key of namespace ns (the default tenant's) as a string in
+ * out ("" when absent). */
+static void stored_key(cis_skills *s, const char *ns, const char *key, char *out, size_t cap) {
+  cis_principal who = {s->tenant, ns};
+  cis_kv_txn *t;
+  assert_int_equal(cis_kv_begin(s->kv, &who, 5000, &t), CIS_OK);
+  void *v = NULL;
+  size_t vl = 0;
+  cis_result rc = cis_kv_get(t, key, strlen(key), &v, &vl);
+  if (rc != CIS_OK) assert_int_equal(rc, CIS_ENOTFOUND);
+  snprintf(out, cap, "%.*s", rc == CIS_OK ? (int)vl : 0, rc == CIS_OK ? (const char *)v : "");
+  cis_kv_free(v);
+  cis_kv_rollback(t);
+}
+
+/* A cancel of the guest (cis_instance_cancel, from another thread: what
+ * cis mcp's notifications/cancelled does) reaches the call's KV
+ * transaction: the skill's increment, waiting for the namespace's lock
+ * another transaction holds, ends at once with the cancel, not at the
+ * call's deadline; the call ends with CIS_ECANCELED in run, and its write
+ * before the wait is rolled back. */
+static void a_cancel_ends_the_call_s_kv_wait(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("kvcancel");
+  cis_test_install(s, g_wat, "stage_kvwait.wasm", "kvwait", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
+  cis_invoke_result res;
+  /* A first call opens the store. */
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, NULL, &res), CIS_OK);
+  cis_invoke_result_free(&res);
+  cis_principal who = {s->tenant, "kvwait"};
+  cis_kv_txn *holder;
+  int64_t ctr;
+  assert_int_equal(cis_kv_begin(s->kv, &who, 20000, &holder), CIS_OK);
+  assert_int_equal(cis_kv_increment(holder, "ctr", 3, 1, &ctr), CIS_OK);
+
+  inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, cancel_in_flight, &f), 0);
+  cis_invoke_options o = {.timeout_ms = 10000, .on_instance = keep_instance, .on_instance_user = &f};
+  cis_result rc = cis_skills_invoke(s, "kvwait", "{}", 2, &o, &res);
+  double ended = cis_test_mono_ms();
+  pthread_join(th, NULL);
+  double after = ended - f.cancelled_ms;
+  print_message("a call cancelled in its KV wait ended %.1f ms after the cancel: %s\n", after, res.error);
+  if (rc != CIS_ECANCELED || res.stage != CIS_STAGE_RUN)
+    fail_msg("%s in stage %d: %s", cis_errname(rc), (int)res.stage, res.error);
+  if (!strstr(res.error, "cancelled")) fail_msg("error \"%s\" does not say the call was cancelled", res.error);
+  if (after > 1000.0) fail_msg("the call ended %.1f ms after its cancel", after);
+  cis_invoke_result_free(&res);
+
+  assert_int_equal(cis_kv_commit(holder), CIS_OK);
+  char v[16];
+  stored_key(s, "kvwait", "k", v, sizeof v);
+  assert_string_equal(v, ""); /* rolled back */
+  stored_key(s, "kvwait", "ctr", v, sizeof v);
+  assert_string_equal(v, "1"); /* the holder's alone */
+  cis_skills_close(s);
+}
+
+/* Cancels the call whose instance f keeps when a host function first asks
+ * for its time left: WASI does at a file call on a mount, before the
+ * call's backend steps. */
+static void cancel_at_host_wait(void *user, cis_wait why) {
+  inflight *f = user;
+  pthread_mutex_lock(&f->lock);
+  if (why == CIS_WAIT_HOST && f->inst) {
+    f->cancelled_ms = cis_test_mono_ms();
+    cis_instance_cancel(f->inst);
+  }
+  pthread_mutex_unlock(&f->lock);
+}
+
+/* A host in a new home whose skill fswrite (tests/skill/skills/fs_write.c)
+ * has a database mount at /data (fs.db) and KV (kv.db: another
+ * database). */
+static cis_skills *open_fswrite(const char *test) {
+  char home[512], spec[700];
+  cis_test_home(home, sizeof home, g_root, test, 1);
+  snprintf(spec, sizeof spec, "sqlite:%s/fs.db", home);
+  cis_skills_config cfg;
+  cis_skills_config_default(&cfg);
+  cfg.home = home;
+  cfg.vfs_db_spec = spec;
+  cis_skills *s = cis_test_skills_open_config(&cfg);
+  cis_test_install(s, g_wat, "fs_write.wasm", "fswrite",
+                   "\"abi\":\"wasi\",\"permissions\":{\"kv\":true,"
+                   "\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
+  return s;
+}
+
+/* What fswrite's /data/f holds, as its {"f":...} answer. */
+static void fswrite_file_is(cis_skills *s, const char *want) {
+  cis_invoke_result res;
+  assert_int_equal(cis_skills_invoke(s, "fswrite", "{\"read\":1}", 10, NULL, &res), CIS_OK);
+  assert_string_equal(res.output, want);
+  cis_invoke_result_free(&res);
+}
+
+/* A cancel of the guest that comes while a WASI file call of a database
+ * mount is under way ends that file call's next backend step with
+ * ECANCELED (the mount's last error says the call was cancelled), not only
+ * the guest at its next host call; the call ends with CIS_ECANCELED and
+ * its file is as before. */
+static void a_cancel_ends_the_next_step_of_a_db_mount(void **st) {
+  (void)st;
+  cis_skills *s = open_fswrite("fscancel");
+  inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  cis_invoke_options o = {.on_instance = keep_instance, .on_instance_user = &f, .on_wait = cancel_at_host_wait,
+                          .on_wait_user = &f};
+  cis__skill_entry *e;
+  assert_int_equal(cis__skill_lookup(s, "fswrite", &e), CIS_OK);
+  cis_invoke_result res;
+  memset(&res, 0, sizeof res);
+  cis__call c;
+  cis__call_init(&c, s, "{}", 2, &o, &res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
+  assert_int_equal(cis__call_grant(&c), CIS_OK);
+  assert_int_equal(cis__call_link(&c), CIS_OK);
+  cis_result rc = cis__call_run(&c);
+  const char *msg = "";
+  cis_wasi_last_vfs_error(c.wasi, &msg);
+  print_message("a cancel in a file call: %s; the mount's last error: %s\n", cis_errname(rc), msg);
+  if (rc != CIS_ECANCELED) fail_msg("run: %s: %s", cis_errname(rc), c.ctx.msg);
+  if (!strstr(msg, "cancelled")) fail_msg("no step of the file call met the cancel: \"%s\"", msg);
+  assert_int_equal(cis__call_collect(&c, rc), CIS_ECANCELED);
+  cis_invoke_result_free(&res);
+  cis__skill_entry_release(e);
+  fswrite_file_is(s, "{\"f\":\"-\"}\n");
+  cis_skills_close(s);
+}
+
+/* A call cancelled after its guest returned (its instance still handed
+ * out: on_instance) commits nothing: collect ends it with CIS_ECANCELED
+ * and its file write is dropped. */
+static void a_cancel_before_collect_drops_the_call_s_files(void **st) {
+  (void)st;
+  cis_skills *s = open_fswrite("fscommit");
+  inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  cis_invoke_options o = {.on_instance = keep_instance, .on_instance_user = &f};
+  cis_invoke_result res;
+  stage_rcs r = skill_stages(s, "fswrite", "{}", NULL, &res); /* uncancelled, it writes */
+  assert_int_equal(r.collect, CIS_OK);
+  cis_invoke_result_free(&res);
+  fswrite_file_is(s, "{\"f\":\"new\"}\n");
+
+  cis__skill_entry *e;
+  assert_int_equal(cis__skill_lookup(s, "fswrite", &e), CIS_OK);
+  memset(&res, 0, sizeof res);
+  cis__call c;
+  const char *in = "{\"v\":\"cancelled\"}";
+  cis__call_init(&c, s, in, strlen(in), &o, &res);
+  cis__call_target(&c, e->m, e->dir, &e->g, e->mod, e->m->name, e->m->name);
+  assert_int_equal(cis__call_grant(&c), CIS_OK);
+  assert_int_equal(cis__call_link(&c), CIS_OK);
+  assert_int_equal(cis__call_run(&c), CIS_OK);
+  cis_instance_cancel(f.inst);
+  assert_int_equal(cis__call_collect(&c, CIS_OK), CIS_ECANCELED);
+  assert_string_equal(res.error, "call cancelled before its commit");
+  cis_invoke_result_free(&res);
+  cis__skill_entry_release(e);
+  fswrite_file_is(s, "{\"f\":\"new\"}\n");
+  cis_skills_close(s);
+}
+
+/* Cancels the instance it kept as it is taken back (inst NULL): the
+ * moment the call's commit is about to begin. */
+static bool cancel_when_taken_back(void *user, cis_instance *inst) {
+  inflight *f = user;
+  if (!inst && f->inst) cis_instance_cancel(f->inst);
+  f->inst = inst;
+  return true;
+}
+
+/* The instance is taken back (on_instance(NULL)) before the call commits:
+ * a cancel from then on does not reach the call, whose files (fs.db) and
+ * KV writes (kv.db) both commit, never the files alone. */
+static void a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole(void **st) {
+  (void)st;
+  cis_skills *s = open_fswrite("fswhole");
+  inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+  cis_invoke_options o = {.on_instance = cancel_when_taken_back, .on_instance_user = &f};
+  cis_invoke_result res;
+  const char *in = "{\"kv\":1,\"v\":\"whole\"}";
+  cis_result rc = cis_skills_invoke(s, "fswrite", in, strlen(in), &o, &res);
+  if (rc != CIS_OK) fail_msg("%s in stage %d: %s", cis_errname(rc), (int)res.stage, res.error);
+  cis_invoke_result_free(&res);
+  fswrite_file_is(s, "{\"f\":\"whole\"}\n");
+  char v[16];
+  stored_key(s, "fswrite", "f", v, sizeof v);
+  assert_string_equal(v, "whole");
+  cis_skills_close(s);
+}
+
+/* A call's settings are read for its context: by its deadline, and not
+ * at all once it is cancelled (CIS_ECANCELED, the registry not asked). */
+static void a_call_s_settings_are_read_for_its_context(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("settings");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "");
+  assert_int_equal(cis_skills_setting_set(s, "stagekv", "greeting", "hello"), CIS_OK);
+  cis__callctx x;
+  cis__callctx_init(&x, cis__deadline_after(5000, 0), NULL);
+  char *v = NULL;
+  size_t n = 0;
+  assert_int_equal(cis__setting_get(s, &x, "stagekv", "greeting", 8, &v, &n), CIS_OK);
+  assert_string_equal(v, "hello");
+  free(v);
+  assert_int_equal(cis__setting_get(s, NULL, "stagekv", "greeting", 8, &v, &n), CIS_OK);
+  assert_int_equal(n, 5);
+  free(v);
+  cis__callctx_cancel(&x);
+  assert_int_equal(cis__setting_get(s, &x, "stagekv", "greeting", 8, &v, &n), CIS_ECANCELED);
+  assert_null(v);
+  if (!strstr(cis_skills_errmsg(s), "cancelled")) fail_msg("message \"%s\"", cis_skills_errmsg(s));
+  cis_skills_close(s);
+}
+
 /* The skill writes k, then throws an exception nothing catches: the call
  * ends with CIS_EXCEPTION and collect drops the write, as for a trap, on
  * each engine. Caught by the skill's own try, the exception ends nothing:
@@ -311,10 +572,64 @@ static void the_result_names_the_stage_that_failed(void **st) {
                (int)res.stage, cis_errname(cases[i].rc), (int)cases[i].stage);
     cis_invoke_result_free(&res);
   }
+  cis_skills_close(s);
+}
+
+/* A call that fails before it has a skill to run (its arguments, its
+ * handle, the lookup, the module's load) fails in stage LOAD, its status
+ * and error filled the one way the later stages' are (collect, from the
+ * call's context), with no output, logs or figures. */
+static void a_load_failure_is_written_like_the_other_stages(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("load");
+  static const uint8_t junk[] = {0, 'a', 's', 'm', 9, 0, 0, 0};
+  static const struct {
+    const char *skill;        /* NULL: invoke_wasm */
+    const uint8_t *wasm;      /* its module */
+    size_t wasm_len;
+    const char *input;
+    cis_result rc;
+    const char *error;        /* in the result's error */
+  } cases[] = {
+      {"nosuch", NULL, 0, "{}", CIS_ENOTFOUND, "nosuch"},
+      {NULL, junk, sizeof junk, "{}", CIS_EVERSION, "unknown binary version"},
+      {NULL, NULL, 0, "{}", CIS_EINVAL, "the handle, the skill and the input are required"},
+      {"nosuch", NULL, 0, NULL, CIS_EINVAL, "the handle, the skill and the input are required"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    cis_invoke_result res;
+    const char *in = cases[i].input;
+    size_t len = in ? strlen(in) : 0;
+    cis_result rc = cases[i].skill || !cases[i].wasm ? cis_skills_invoke(s, cases[i].skill, in, len, NULL, &res)
+                                                      : cis_skills_invoke_wasm(s, cases[i].wasm, cases[i].wasm_len, in,
+                                                                               len, NULL, &res);
+    if (rc != cases[i].rc || res.status != rc || res.stage != CIS_STAGE_LOAD || !strstr(res.error, cases[i].error))
+      fail_msg("case %zu: %s in stage %d (%s), want %s in LOAD with \"%s\"", i, cis_errname(rc), (int)res.stage,
+               res.error, cis_errname(cases[i].rc), cases[i].error);
+    assert_null(res.output);
+    assert_null(res.logs);
+    assert_int_equal(res.stats.wall_ns, 0);
+    cis_invoke_result_free(&res);
+  }
   cis_invoke_result res;
-  assert_int_equal(cis_skills_invoke(s, NULL, "{}", 2, NULL, &res), CIS_EINVAL);
+  assert_int_equal(cis_skills_invoke_wasm(s, NULL, 0, "{}", 2, NULL, &res), CIS_EINVAL);
   assert_int_equal(res.stage, CIS_STAGE_LOAD);
   cis_skills_close(s);
+
+  /* A handle that did not open (a tenant no name may have). */
+  char home[512];
+  cis_test_home(home, sizeof home, g_root, "loadbad", 1);
+  cis_skills_config c;
+  cis_skills_config_default(&c);
+  c.home = home;
+  c.tenant = "no such tenant!";
+  cis_skills *bad = NULL;
+  assert_int_not_equal(cis_skills_open(&c, &bad), CIS_OK);
+  assert_non_null(bad);
+  assert_int_equal(cis_skills_invoke(bad, "any", "{}", 2, NULL, &res), CIS_ESTATE);
+  assert_int_equal(res.stage, CIS_STAGE_LOAD);
+  if (!strstr(res.error, "the handle did not open: tenant")) fail_msg("error \"%s\"", res.error);
+  cis_skills_close(bad);
 }
 
 /* Fuel from the manifest runs out in run; the figures are invoke's. */
@@ -449,7 +764,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(collect_keeps_kv_writes_only_of_a_call_that_succeeded),
       cmocka_unit_test(an_uncaught_exception_drops_the_call_s_kv_writes),
       cmocka_unit_test(a_call_s_deadline_ends_its_kv_commit_waiting_for_the_lock),
+      cmocka_unit_test(a_cancel_ends_the_call_s_kv_wait),
+      cmocka_unit_test(a_cancel_ends_the_next_step_of_a_db_mount),
+      cmocka_unit_test(a_cancel_before_collect_drops_the_call_s_files),
+      cmocka_unit_test(a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole),
+      cmocka_unit_test(a_call_s_settings_are_read_for_its_context),
       cmocka_unit_test(the_result_names_the_stage_that_failed),
+      cmocka_unit_test(a_load_failure_is_written_like_the_other_stages),
       cmocka_unit_test(stages_run_out_of_fuel_as_invoke_does),
       cmocka_unit_test(a_call_refused_in_grant_ends_in_collect_with_nothing_made),
       cmocka_unit_test(a_call_refused_in_link_ends_in_collect),
