@@ -18,6 +18,7 @@
  * always fuel + ticks. An engine may overshoot (ticks < 0) by the cost of
  * what it was doing; the overshoot is charged at the next check.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -682,12 +683,21 @@ cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, s
 void cis_instance_cancel(cis_instance *inst) {
   if (!inst) return;
   atomic_store(&inst->cancel, 1);
+  /* Counted in while it may write the call's flag: an unlink waits for it,
+   * as the flag may end with the call's frame. */
+  atomic_fetch_add(&inst->cancel_users, 1);
   atomic_int *too = atomic_load(&inst->cancel_too);
   if (too) atomic_store(too, 1);
+  atomic_fetch_sub(&inst->cancel_users, 1);
 }
 
 void cis__callctx_link_instance(cis__callctx *x, cis_instance *inst) {
-  if (inst) atomic_store(&inst->cancel_too, x ? &x->cancel : NULL);
+  if (!inst) return;
+  atomic_store(&inst->cancel_too, x ? &x->cancel : NULL);
+  /* A cancel that read the old flag before this store has not written it
+   * yet only while it is counted in: the old flag stays valid until then. */
+  for (unsigned spins = 0; atomic_load(&inst->cancel_users); spins++)
+    if (spins > 64) sched_yield();
 }
 
 void cis_instance_quota(cis_instance *inst, unsigned permille) {

@@ -8,9 +8,12 @@
  * runs out deterministically.
  */
 #include "runtime/rt_test.h"
+#include "common/callctx.h"
+#include "runtime/runtime.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -190,6 +193,74 @@ static void cancel_stops_only_its_instance(void **state) {
   assert_non_null(strstr(cis_errmsg(s[0].inst), "before it started"));
   assert_true(global_count(s[0].inst) > 0);
   for (int i = 0; i < 2; i++) cis_instance_free(s[i].inst);
+  cis_module_free(mod);
+  cis_imports_free(im);
+  cis_engine_free(e);
+}
+
+/* A skill call's flag linked to an instance (cis__callctx_link_instance)
+ * may end with the call's frame: an unlink waits for a cancel that read
+ * the old flag and has not written it yet, and a cancel after the unlink
+ * writes nothing of the call's. */
+typedef struct unlinker {
+  cis_instance *inst;
+  atomic_bool done;
+} unlinker;
+
+static void *unlink_thread(void *p) {
+  unlinker *u = p;
+  cis__callctx_link_instance(NULL, u->inst);
+  atomic_store(&u->done, true);
+  return NULL;
+}
+
+static void *cancel_loop(void *p) {
+  unlinker *u = p;
+  while (!atomic_load(&u->done)) cis_instance_cancel(u->inst);
+  return NULL;
+}
+
+static void cancel_link_outlives_no_call(void **state) {
+  (void)state;
+  cis_engine *e = rt_engine(timeout_10s);
+  cis_imports *im = spin_imports(e);
+  cis_module *mod = rt_load(e, "spin");
+  cis_instance *inst = NULL;
+  assert_int_equal(cis_instance_new(mod, im, NULL, &inst), CIS_OK);
+  cis__callctx *x = calloc(1, sizeof *x);
+  assert_non_null(x);
+  cis__callctx_link_instance(x, inst);
+  cis_instance_cancel(inst);
+  assert_int_equal(atomic_load(&x->cancel), 1);
+  /* A cancel counted in (between its read and its write) holds the unlink. */
+  atomic_store(&inst->cancel_users, 1);
+  unlinker u = {.inst = inst};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, unlink_thread, &u), 0);
+  sleep_ms(50);
+  assert_false(atomic_load(&u.done));
+  atomic_store(&inst->cancel_users, 0);
+  pthread_join(th, NULL);
+  assert_true(atomic_load(&u.done));
+  atomic_store(&x->cancel, 0);
+  cis_instance_cancel(inst);
+  assert_int_equal(atomic_load(&x->cancel), 0); /* unlinked: not the call's any more */
+  free(x);
+  /* Links and unlinks of short-lived flags under a stream of cancels (a
+   * write to a freed flag is a use after free under AddressSanitizer). */
+  unlinker c = {.inst = inst};
+  assert_int_equal(pthread_create(&th, NULL, cancel_loop, &c), 0);
+  for (int i = 0; i < 20000; i++) {
+    cis__callctx *y = malloc(sizeof *y);
+    assert_non_null(y);
+    atomic_init(&y->cancel, 0);
+    cis__callctx_link_instance(y, inst);
+    cis__callctx_link_instance(NULL, inst);
+    free(y);
+  }
+  atomic_store(&c.done, true);
+  pthread_join(th, NULL);
+  cis_instance_free(inst);
   cis_module_free(mod);
   cis_imports_free(im);
   cis_engine_free(e);
@@ -517,6 +588,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(deadline_stops_infinite_loop),
       cmocka_unit_test(cancel_stops_only_its_instance),
+      cmocka_unit_test(cancel_link_outlives_no_call),
       cmocka_unit_test(memory_cap),
       cmocka_unit_test(runaway_recursion),
       cmocka_unit_test(recursion_on_small_thread),
