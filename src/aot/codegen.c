@@ -245,6 +245,13 @@ typedef struct lplan {
   uint32_t nacc, seen;    /* accesses of the body; those generated so far */
   lacc acc[LP_MAX];
   size_t at, top, brif;   /* body offsets: the loop's start, after its tick, its br_if */
+  /* The generator's state where the body starts, which the second pass
+   * over it (the checked loop) starts from again (lp_restore). */
+  const uint8_t *p0;      /* the body's first instruction */
+  uint32_t sp;            /* the stack's height */
+  uint32_t nw, w[LP_MAX], wgen[LP_MAX]; /* the locals the body writes, their generations */
+  uint32_t aloc[XK_MAX], ak[XK_MAX], agen[XK_MAX]; /* gen's address forms */
+  uint8_t xk[XK_MAX], zk[XK_MAX], mk[XK_MAX], ok[XK_MAX], uk[XK_MAX], lk[XK_MAX];
 } lplan;
 
 typedef struct gen {
@@ -852,12 +859,13 @@ static bool lp_walk(const gen *g, const uint8_t *p, const uint8_t *end, lwalk *w
     if (sp + 1 >= LF_STACK) return false;
     switch (op) {
     case CIS__OP_LOCAL_GET:
-      if (!rd_u32(&p, end, &x) || x >= g->nlocals) return false;
+      if (!rd_u32(&p, end, &x) || x >= g->nlocals || tclass(g->ltypes[x]) > TC_F64) return false;
       st[sp++] = lp_local(g, w, x);
       continue;
     case CIS__OP_LOCAL_SET:
     case CIS__OP_LOCAL_TEE: {
-      if (!rd_u32(&p, end, &x) || x >= g->nlocals || !sp) return false;
+      if (!rd_u32(&p, end, &x) || x >= g->nlocals || tclass(g->ltypes[x]) > TC_F64 || !sp)
+        return false;
       uint32_t i = 0;
       while (i < w->nw && w->w[i] != x) i++;
       if (i == w->nw) {
@@ -984,6 +992,8 @@ static bool lp_plan(gen *g, const uint8_t *p, const uint8_t *end, const cis__blo
     if (e.kind != LF_AFF || !e.iv || e.inv || !e.k || e.k == 0x80000000u || k.kind != LF_NE ||
         !k.iv || k.inv)
       continue;
+    pl->nw = w.nw;
+    memcpy(pl->w, w.w, sizeof pl->w);
     pl->iv = w.w[c];
     pl->step = e.k;
     pl->tinv = k.binv;
@@ -1009,8 +1019,9 @@ static void lp_note(gen *g, size_t from, const char *call, uint32_t size, bool s
   pl->acc[i].len = strlen(call);
 }
 
-/* Ends a planned loop: writes, where it starts, its copy without checks
- * and ticks, behind one check at its entry. With the induction variable
+/* Ends the first pass over a planned loop: replaces its text, from where
+ * it starts, with its copy without checks and ticks behind one check at
+ * its entry, then the checked loop's header (lp_restore writes the rest). With the induction variable
  * at v0 there, and the step s, the body runs n times, n the least with
  * v0 + (n - 1) * s == target (wrapping), if any; an access at key
  * base + k is at base + j * s + k in iteration j (0 to n - 1), computed
@@ -1022,12 +1033,16 @@ static void lp_note(gen *g, size_t from, const char *call, uint32_t size, bool s
  * overlaps no other: no access traps, and no iteration reads what
  * another writes through another key (lp_safe: nor through the same),
  * so gcc may run them as SIMD lanes (AOT_IVDEP). Otherwise the checked
- * loop runs, unchanged. */
+ * loop runs, the text the loop has without a plan. */
 static void lp_close(gen *g) {
   lplan *pl = &g->lp;
-  pl->on = false;
-  if (pl->seen != pl->nacc || g->body.oom) return;
   uint32_t L = pl->label;
+  pl->on = false;
+  if (pl->seen != pl->nacc || g->body.oom) {
+    g->body.len = pl->at;
+    E("L%u_top:;\nAOT_TICK(c);\n", L);
+    return;
+  }
   int64_t s = (int32_t)pl->step, as = s < 0 ? -s : s;
   cis__aot_buf t = {0};
   cis__aot_buf_printf(&t, "{\n");
@@ -1079,15 +1094,56 @@ static void lp_close(gen *g) {
     from = a->at + a->len;
   }
   buf_append(&t, g->body.p + from, pl->brif - from);
-  cis__aot_buf_printf(&t, "}\ngoto L%u_end;\n}\n}\n", L);
-  cis__aot_buf tail = {0};
-  buf_append(&tail, g->body.p + pl->at, g->body.len - pl->at);
+  cis__aot_buf_printf(&t, "}\ngoto L%u_end;\n}\n}\nL%u_top:;\nAOT_TICK(c);\n", L, L);
   g->body.len = pl->at;
   buf_append(&g->body, t.p ? t.p : "", t.len);
-  buf_append(&g->body, tail.p ? tail.p : "", tail.len);
-  if (t.oom || tail.oom) g->body.oom = true;
+  if (t.oom) g->body.oom = true;
   cis__aot_buf_free(&t);
-  cis__aot_buf_free(&tail);
+}
+
+/* At the header of a planned loop (label, body offset at before its
+ * label, p its first instruction): the first pass over its body writes
+ * the copy's text, without check groups (lp_note). */
+static void lp_open(gen *g, uint32_t label, size_t at, const uint8_t *p) {
+  lplan *pl = &g->lp;
+  pl->on = true;
+  pl->label = label;
+  pl->at = at;
+  pl->top = g->body.len;
+  pl->p0 = p;
+  pl->sp = g->sp;
+  for (uint32_t i = 0; i < pl->nw; i++) pl->wgen[i] = g->lgen[pl->w[i]];
+  memcpy(pl->aloc, g->aloc, sizeof pl->aloc);
+  memcpy(pl->ak, g->ak, sizeof pl->ak);
+  memcpy(pl->agen, g->agen, sizeof pl->agen);
+  memcpy(pl->xk, g->xk, sizeof pl->xk);
+  memcpy(pl->zk, g->zk, sizeof pl->zk);
+  memcpy(pl->mk, g->mk, sizeof pl->mk);
+  memcpy(pl->ok, g->ok, sizeof pl->ok);
+  memcpy(pl->uk, g->uk, sizeof pl->uk);
+  memcpy(pl->lk, g->lk, sizeof pl->lk);
+}
+
+/* At the end of the first pass over a planned loop: the copy replaces
+ * its text (lp_close), and the generator goes back to the body's start
+ * for the second pass, the checked loop, written as without a plan
+ * (check groups included). Returns where the body starts. */
+static const uint8_t *lp_restore(gen *g) {
+  lplan *pl = &g->lp;
+  lp_close(g);
+  g->sp = pl->sp;
+  for (uint32_t i = 0; i < pl->nw; i++) g->lgen[pl->w[i]] = pl->wgen[i];
+  memcpy(g->aloc, pl->aloc, sizeof pl->aloc);
+  memcpy(g->ak, pl->ak, sizeof pl->ak);
+  memcpy(g->agen, pl->agen, sizeof pl->agen);
+  memcpy(g->xk, pl->xk, sizeof pl->xk);
+  memcpy(g->zk, pl->zk, sizeof pl->zk);
+  memcpy(g->mk, pl->mk, sizeof pl->mk);
+  memcpy(g->ok, pl->ok, sizeof pl->ok);
+  memcpy(g->uk, pl->uk, sizeof pl->uk);
+  memcpy(g->lk, pl->lk, sizeof pl->lk);
+  g->grp.loc = 0;
+  return pl->p0;
 }
 
 /* ------------------------------------------------------------ control */
@@ -2463,12 +2519,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         if (op == CIS__OP_LOOP) {
           size_t at = g->body.len;
           E("L%u_top:;\nAOT_TICK(c);\n", f->label);
-          if (lp_plan(g, p, end, &bt)) {
-            g->lp.on = true;
-            g->lp.label = f->label;
-            g->lp.at = at;
-            g->lp.top = g->body.len;
-          }
+          if (lp_plan(g, p, end, &bt)) lp_open(g, f->label, at, p);
         }
       }
       break;
@@ -2533,13 +2584,16 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
       /* fall through */
     case CIS__OP_END: {
+      if (f->kind == K_LOOP && g->lp.on && g->lp.label == f->label) {
+        p = lp_restore(g);
+        continue;
+      }
       if (f->kind == K_IF && !f->has_else) {
         E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
         TRY(reset_to(g, f, f->params, f->nparams));
         for (uint32_t k = 0; k < f->nparams; k++)
           E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
       }
-      if (f->kind == K_LOOP && g->lp.on && g->lp.label == f->label) lp_close(g);
       E("L%u_end:;\n", f->label);
       if (f->kind == K_TRY_TABLE || f->kind == K_TRY || f->kind == K_CATCH)
         E("H_.cur = %u;\n", f->outer);
@@ -2965,8 +3019,8 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         }
         /* A plain memory's offset is below 2^32 (the validator's). */
         const uint32_t off = (uint32_t)ma.offset;
-        /* In a planned loop, no check group: the copy's text replaces
-         * each checked call (lp_note). */
+        /* In the first pass over a planned loop, no check group: the
+         * copy's text replaces each checked call (lp_note). */
         size_t at = g->body.len;
         char call[128];
         if (store) {

@@ -277,7 +277,9 @@ static void i64x2_compares_of_the_base_body(void **state) {
  * for i from the byte offset i up to end (step 4, until i == end);
  * add_nop, the same with a nop, which keeps it the checked loop; add64,
  * the same over 64 words, a count gcc knows (at -O2 it vectorises only
- * a loop whose count is a known multiple of the vector's lanes); down:
+ * a loop whose count is a known multiple of the vector's lanes);
+ * add_tee, add through a local set to d + i, whose load and store join
+ * check groups in the checked loop; down:
  * d[i - 8] += 1 for i from i down to 4 (step -4, until i == 0), the
  * br_if on i itself; inv_store: a store at one address each iteration,
  * which keeps it checked. */
@@ -305,7 +307,15 @@ static const char LOOPS[] =
     "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
     "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
     "                        (i32.const 256)))))\n"
-  "  (func (export \"down\") (param $d i32) (param $i i32)\n"
+  "  (func (export \"add_tee\") (param $d i32) (param $s i32) (param $i i32) (param $end i32)\n"
+    "    (local $a i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (local.tee $a (i32.add (local.get $d) (local.get $i)))\n"
+    "        (i32.add (i32.load (local.get $a))\n"
+    "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end)))))\n"
+    "  (func (export \"down\") (param $d i32) (param $i i32)\n"
     "    (loop $l\n"
     "      (i32.store offset=0 (i32.add (i32.add (local.get $d) (local.get $i)) (i32.const -8))\n"
     "        (i32.add (i32.load (i32.add (i32.add (local.get $d) (local.get $i)) (i32.const -8)))\n"
@@ -317,13 +327,15 @@ static const char LOOPS[] =
     "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
     "                        (local.get $end))))))\n";
 
-/* add, add64 and down get a copy, whose loop has no check and no tick;
- * add_nop and inv_store none. */
+/* add, add64, add_tee and down get a copy, whose loop has no check and
+ * no tick; add_nop and inv_store none. The checked loop after a copy is
+ * the one written without it: add_tee's accesses at its local join check
+ * groups (each checked as a member). */
 static void loop_copy_only_where_planned(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
   char *c = generated_c(e, LOOPS);
-  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 3);
+  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 4);
   for (const char *p = c; (p = strstr(p, "AOT_IVDEP\nfor (")); p++) {
     const char *q = strstr(p, "goto L");
     assert_non_null(q);
@@ -334,6 +346,14 @@ static void loop_copy_only_where_planned(void **state) {
     assert_int_equal(count_of(copy, "stp32(M + B"), 1);
     free(copy);
   }
+  const char *tee = strstr(c, " w3(cis_aot_ctx *c, int64_t dr_");
+  assert_non_null(tee);
+  tee = strstr(tee, "goto L");
+  const char *tee_end = strstr(tee, "_end:;");
+  assert_non_null(tee_end);
+  char *checked = strndup(tee, (size_t)(tee_end - tee));
+  assert_int_equal(count_of(checked, "(void)aot_ea("), 2);
+  free(checked);
   free(c);
   cis_engine_free(e);
 }
@@ -389,6 +409,10 @@ static void loop_copy_traps_and_writes_as_interpreter(void **state) {
       {"add", {0xfffffff0u, 0x8000, 8, 408}, 4, CIS_TRAP_MEM_OOB}, /* from past the end */
       {"add", {0x8000, 0x1000, 0xffffff00u, 0x100}, 4, CIS_OK}, /* i wraps through 0 */
       {"add_nop", {P - 396, 0x8000, 0, 400}, 4, CIS_TRAP_MEM_OOB},
+      {"add_tee", {0x1000, 0x8000, 0, 400}, 4, CIS_OK},
+      {"add_tee", {0x1004, 0x1000, 0, 400}, 4, CIS_OK},
+      {"add_tee", {P - 396, 0x8000, 0, 400}, 4, CIS_TRAP_MEM_OOB},
+      {"add_tee", {0xfffffff8u, 0x8000, 8, 408}, 4, CIS_OK},
       {"add64", {0x1000, 0x8000}, 2, CIS_OK},
       {"add64", {0x1004, 0x1000}, 2, CIS_OK},                   /* s one word before d */
       {"add64", {0x1000, 0x1004}, 2, CIS_OK},                   /* s one word past d */
