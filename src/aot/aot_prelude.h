@@ -85,6 +85,38 @@ AOT_STU(st16u, uint16_t, 2)
 AOT_STU(st32u, uint32_t, 4)
 AOT_STU(st64u, uint64_t, 8)
 
+/* Loads and stores at a pointer already checked: by its own sum for the
+ * memories of aot_prelude_mem.h, or by the one check at the entry of a
+ * loop's copy (codegen.c, lp_close). */
+#define AOT_LDP(name, T, n)                                                   \
+  static inline T name(const uint8_t *p) {                                    \
+    T v;                                                                      \
+    memcpy(&v, p, n);                                                         \
+    return v;                                                                 \
+  }
+#define AOT_STP(name, T, n)                                                   \
+  static inline void name(uint8_t *p, T v) { memcpy(p, &v, n); }
+AOT_LDP(ldp8, uint8_t, 1)
+AOT_LDP(ldp16, uint16_t, 2)
+AOT_LDP(ldp32, uint32_t, 4)
+AOT_LDP(ldp64, uint64_t, 8)
+AOT_STP(stp8, uint8_t, 1)
+AOT_STP(stp16, uint16_t, 2)
+AOT_STP(stp32, uint32_t, 4)
+AOT_STP(stp64, uint64_t, 8)
+
+/* Before the loop of such a copy: its iterations touch no byte another
+ * touches through another address (the entry check), so the compiler may
+ * run them as SIMD lanes without its own runtime alias test, which gcc
+ * does not make at -O2. */
+#if defined(__clang__)
+#define AOT_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define AOT_IVDEP _Pragma("GCC ivdep")
+#else
+#define AOT_IVDEP
+#endif
+
 /* ---------------------------------------------------------- globals */
 
 /* A global's value, through memcpy: a global is written as 64 bits (the

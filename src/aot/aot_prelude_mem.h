@@ -31,20 +31,5 @@ static inline uint64_t aot_eax(cis_aot_ctx *c, uint32_t fi, uint64_t ms, uint64_
   return e;
 }
 
-/* Loads and stores at a checked pointer (base + aot_eax). */
-#define AOT_LDP(name, T, n)                                                   \
-  static inline T name(const uint8_t *p) {                                    \
-    T v;                                                                      \
-    memcpy(&v, p, n);                                                         \
-    return v;                                                                 \
-  }
-#define AOT_STP(name, T, n)                                                   \
-  static inline void name(uint8_t *p, T v) { memcpy(p, &v, n); }
-AOT_LDP(ldp8, uint8_t, 1)
-AOT_LDP(ldp16, uint16_t, 2)
-AOT_LDP(ldp32, uint32_t, 4)
-AOT_LDP(ldp64, uint64_t, 8)
-AOT_STP(stp8, uint8_t, 1)
-AOT_STP(stp16, uint16_t, 2)
-AOT_STP(stp32, uint32_t, 4)
-AOT_STP(stp64, uint64_t, 8)
+/* Loads and stores go through ldpN and stpN (aot_prelude.h) at the
+ * memory's base plus the sum aot_eax checked. */

@@ -220,6 +220,40 @@ typedef struct grp {
   size_t ck[GRP_MAX], cklen[GRP_MAX]; /* each member's own check: body offset, length */
 } grp;
 
+/* A loop-level check (lp_plan): a loop whose body is straight-line code
+ * stepping an i32 local (the induction variable) by a constant, whose
+ * accesses are at that local plus a loop-invariant local plus constants,
+ * gets a copy without checks or ticks, run when one check at its entry
+ * covers every access of every iteration (lp_close). A key is one
+ * (invariant local, induction) pair the accesses are at. */
+enum { LP_MAX = 16, LP_BODY_MAX = 4096 };
+typedef struct lacc {
+  uint32_t key;           /* index in lplan's keys */
+  uint32_t k, off, size;  /* the address's constant (i32, wrapping), offset, bytes */
+  bool store;
+  size_t at, len;         /* body offset and length of the checked call's text */
+} lacc;
+typedef struct lplan {
+  bool on;                /* the loop being generated has a plan */
+  uint32_t label;         /* its label */
+  uint32_t iv;            /* the induction variable's local */
+  uint32_t step;          /* added to it per iteration (i32, not 0) */
+  uint32_t tinv, target;  /* the loop goes on while iv at an iteration's start != the
+                             invariant local tinv - 1 (0: none) plus target */
+  uint32_t nkey, kinv[LP_MAX]; /* per key: the invariant local + 1, 0 none */
+  bool kiv[LP_MAX];       /* per key: the address adds the induction variable */
+  uint32_t nacc, seen;    /* accesses of the body; those generated so far */
+  lacc acc[LP_MAX];
+  size_t at, top, brif;   /* body offsets: the loop's start, after its tick, its br_if */
+  /* The generator's state where the body starts, which the second pass
+   * over it (the checked loop) starts from again (lp_restore). */
+  const uint8_t *p0;      /* the body's first instruction */
+  uint32_t sp;            /* the stack's height */
+  uint32_t nw, w[LP_MAX], wgen[LP_MAX]; /* the locals the body writes, their generations */
+  uint32_t aloc[XK_MAX], ak[XK_MAX], agen[XK_MAX]; /* gen's address forms */
+  uint8_t xk[XK_MAX], zk[XK_MAX], mk[XK_MAX], ok[XK_MAX], uk[XK_MAX], lk[XK_MAX];
+} lplan;
+
 typedef struct gen {
   const cis__module *m;
   cis__aot_buf *out;      /* the translation unit */
@@ -251,6 +285,7 @@ typedef struct gen {
   uint32_t ak[XK_MAX];    /* per stack position: the constant of aloc */
   uint32_t agen[XK_MAX];  /* per stack position: the generation of aloc's local it read */
   grp grp;                /* the check group open, if any */
+  lplan lp;               /* the loop-level check of the loop being generated */
   uint64_t xdecl;         /* positions whose X<pos> the function declared */
   /* clang counts the lanes a comparison sets as a shuffle spreading the
    * bytes of its mask to i32 lanes, an and with i32x4 1s, and an
@@ -752,6 +787,363 @@ static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32
   q->cklen[q->n] = g->body.len - q->ck[q->n];
   q->n++;
   return true;
+}
+
+/* ------------------------------------------------- loop-level checks */
+
+/* An i32 value of a loop body as lp_walk sees it: LF_AFF the invariant
+ * local inv - 1 (0: none) plus, when iv, the induction variable's value
+ * at the iteration's start, plus k (wrapping); LF_NE that form != the
+ * invariant local binv - 1 (0: none) plus b; LF_NONE anything else. */
+enum { LF_NONE, LF_AFF, LF_NE, LF_STACK = 32 };
+typedef struct lform {
+  uint8_t kind;
+  bool iv;
+  uint32_t inv, k, binv, b;
+} lform;
+
+/* The locals a loop body writes and their forms so far in an iteration. */
+typedef struct lwalk {
+  uint32_t nw, w[LP_MAX];
+  lform wf[LP_MAX];
+  lform cond;             /* the operand of the br_if that ends the body */
+} lwalk;
+
+/* The form of local x: its form in the iteration if the body writes it,
+ * else the local itself (invariant). */
+static lform lp_local(const gen *g, const lwalk *w, uint32_t x) {
+  lform f = {.kind = LF_NONE};
+  if (g->ltypes[x] != CIS__I32) return f;
+  for (uint32_t i = 0; i < w->nw; i++)
+    if (w->w[i] == x) return w->wf[i];
+  f.kind = LF_AFF;
+  f.inv = x + 1;
+  return f;
+}
+
+/* Records an access at form a in pl, under its key. */
+static bool lp_access(lplan *pl, lform a, uint32_t off, uint32_t size, bool store) {
+  if (pl->nacc == LP_MAX) return false;
+  uint32_t key = 0;
+  while (key < pl->nkey && (pl->kinv[key] != a.inv || pl->kiv[key] != a.iv)) key++;
+  if (key == pl->nkey) {
+    pl->kinv[key] = a.inv;
+    pl->kiv[key] = a.iv;
+    pl->nkey++;
+  }
+  pl->acc[pl->nacc++] = (lacc){.key = key, .k = a.k, .off = off, .size = size, .store = store};
+  return true;
+}
+
+/* Walks a loop body from p (after the block type): true when it is
+ * straight-line code that cannot trap but at its accesses of memory 0
+ * (locals, constants, numeric operations that do not trap, loads and
+ * stores) and ends in br_if 0 and the loop's end. collect: gathers the
+ * locals written into w; else w holds them, and pl gets the accesses,
+ * each at an address of a known form. */
+static bool lp_walk(const gen *g, const uint8_t *p, const uint8_t *end, lwalk *w, lplan *pl,
+                    bool collect) {
+  lform st[LF_STACK];
+  uint32_t sp = 0;
+  const uint8_t *start = p;
+  for (;;) {
+    enum cis__op op;
+    if (p - start > LP_BODY_MAX || cis__op_read(&p, end, &op) != CIS__OPREAD_OK) return false;
+    const cis__opinfo *info = cis__op_info(op);
+    const char *h, *conv, *tmpl = numeric_expr(op);
+    uint8_t vt;
+    bool store;
+    uint32_t x;
+    int32_t v;
+    lform a, b, r = {.kind = LF_NONE};
+    if (sp + 1 >= LF_STACK) return false;
+    switch (op) {
+    case CIS__OP_LOCAL_GET:
+      if (!rd_u32(&p, end, &x) || x >= g->nlocals || tclass(g->ltypes[x]) > TC_F64) return false;
+      st[sp++] = lp_local(g, w, x);
+      continue;
+    case CIS__OP_LOCAL_SET:
+    case CIS__OP_LOCAL_TEE: {
+      if (!rd_u32(&p, end, &x) || x >= g->nlocals || tclass(g->ltypes[x]) > TC_F64 || !sp)
+        return false;
+      uint32_t i = 0;
+      while (i < w->nw && w->w[i] != x) i++;
+      if (i == w->nw) {
+        if (!collect || w->nw == LP_MAX) return false;
+        w->w[w->nw++] = x;
+      }
+      w->wf[i] = g->ltypes[x] == CIS__I32 ? st[sp - 1] : r;
+      if (op == CIS__OP_LOCAL_SET) sp--;
+      continue;
+    }
+    case CIS__OP_I32_CONST:
+      if (!cis__read_s32(&p, end, &v)) return false;
+      st[sp++] = (lform){.kind = LF_AFF, .k = (uint32_t)v};
+      continue;
+    case CIS__OP_I32_ADD:
+    case CIS__OP_I32_SUB:
+    case CIS__OP_I32_NE:
+      if (sp < 2) return false;
+      b = st[--sp];
+      a = st[--sp];
+      if (op == CIS__OP_I32_NE && !a.iv && b.iv) r = a, a = b, b = r;
+      r.kind = LF_NONE;
+      if (a.kind != LF_AFF || b.kind != LF_AFF) {
+      } else if (op == CIS__OP_I32_NE) {
+        if (a.iv && !b.iv) r = a, r.kind = LF_NE, r.binv = b.inv, r.b = b.k;
+      } else if (op == CIS__OP_I32_SUB) {
+        if (!b.iv && !b.inv) r = a, r.k -= b.k;
+      } else if (!(a.iv && b.iv) && !(a.inv && b.inv)) {
+        r = (lform){.kind = LF_AFF, .iv = a.iv || b.iv, .inv = a.inv | b.inv, .k = a.k + b.k};
+      }
+      st[sp++] = r;
+      continue;
+    case CIS__OP_BR_IF: {
+      enum cis__op nx;
+      if (!rd_u32(&p, end, &x) || x || sp != 1) return false;
+      w->cond = st[0];
+      return cis__op_read(&p, end, &nx) == CIS__OPREAD_OK && nx == CIS__OP_END;
+    }
+    case CIS__OP_DROP:
+      if (!sp) return false;
+      sp--;
+      continue;
+    case CIS__OP_I64_CONST:
+    case CIS__OP_F32_CONST:
+    case CIS__OP_F64_CONST:
+      if (!skip_imm(&p, end, info->imm)) return false;
+      st[sp++] = r;
+      continue;
+    default: break;
+    }
+    if (info->imm == CIS__IMM_MEMARG && mem_op(op, &h, &conv, &vt, &store)) {
+      cis__memarg ma;
+      if (!cis__read_memarg(&p, end, &ma) || ma.mem || sp < 1u + store) return false;
+      sp -= store;
+      a = st[--sp];
+      if (!collect && (a.kind != LF_AFF || !lp_access(pl, a, (uint32_t)ma.offset,
+                                                      (uint32_t)atoi(h + 2) / 8, store)))
+        return false;
+      if (!store) st[sp++] = r;
+      continue;
+    }
+    if (!tmpl || strstr(tmpl, "$f") || info->imm != CIS__IMM_NONE || info->sig[0] == '*')
+      return false;
+    const char *colon = strchr(info->sig, ':');
+    uint32_t npop = (uint32_t)(colon - info->sig);
+    if (sp < npop) return false;
+    sp -= npop;
+    if (colon[1]) st[sp++] = r;
+  }
+}
+
+/* The lowest constant (as a signed i32) of key's accesses, and the end
+ * of the farthest one, from the key's base. */
+static void lp_extent(const lplan *pl, uint32_t key, int64_t *lo, int64_t *hi) {
+  *lo = INT64_MAX;
+  *hi = INT64_MIN;
+  for (uint32_t i = 0; i < pl->nacc; i++) {
+    const lacc *a = &pl->acc[i];
+    if (a->key != key) continue;
+    if ((int32_t)a->k < *lo) *lo = (int32_t)a->k;
+    if ((int64_t)(int32_t)a->k + a->off + a->size > *hi) *hi = (int64_t)(int32_t)a->k + a->off + a->size;
+  }
+}
+
+/* Whether the iterations of pl's loop may run as SIMD lanes once the
+ * entry check holds: a store is at the induction variable, and the
+ * accesses at the key of a store lie within one step of each other, so
+ * that two iterations never touch the same byte through that key (other
+ * keys the entry check keeps apart). */
+static bool lp_safe(const lplan *pl) {
+  uint64_t step = (int32_t)pl->step < 0 ? 0u - (uint64_t)(int64_t)(int32_t)pl->step : pl->step;
+  for (uint32_t i = 0; i < pl->nacc; i++) {
+    const lacc *a = &pl->acc[i];
+    if (!a->store) continue;
+    if (!pl->kiv[a->key]) return false;
+    int64_t lo, hi;
+    lp_extent(pl, a->key, &lo, &hi);
+    if ((uint64_t)(hi - lo) > step) return false;
+  }
+  return pl->nacc > 0;
+}
+
+/* Plans the loop-level check of the loop whose body starts at p (after
+ * its block type bt) into g->lp, off: false when it takes none. The
+ * induction variable is a local the body writes whose value at the end
+ * of the body is its value at the start plus a constant, and the br_if
+ * tests it, at its new value plus a constant, against an invariant local
+ * plus a constant (!=), or against zero (the value itself). */
+static bool lp_plan(gen *g, const uint8_t *p, const uint8_t *end, const cis__blocktype *bt) {
+  lplan *pl = &g->lp;
+  lwalk w = {.nw = 0};
+  if (bt->nparams || bt->nresults || !g->m->nmemories || !mem_plain(g->m, 0) ||
+      !lp_walk(g, p, end, &w, pl, true))
+    return false;
+  for (uint32_t c = 0; c < w.nw; c++) {
+    if (g->ltypes[w.w[c]] != CIS__I32) continue;
+    lwalk t = {.nw = w.nw};
+    memcpy(t.w, w.w, sizeof t.w);
+    t.wf[c] = (lform){.kind = LF_AFF, .iv = true};
+    memset(pl, 0, sizeof *pl);
+    if (!lp_walk(g, p, end, &t, pl, false)) continue;
+    lform e = t.wf[c], k = t.cond;
+    if (k.kind == LF_AFF) k.kind = LF_NE, k.binv = k.b = 0;
+    if (e.kind != LF_AFF || !e.iv || e.inv || !e.k || e.k == 0x80000000u || k.kind != LF_NE ||
+        !k.iv || k.inv)
+      continue;
+    pl->nw = w.nw;
+    memcpy(pl->w, w.w, sizeof pl->w);
+    pl->iv = w.w[c];
+    pl->step = e.k;
+    pl->tinv = k.binv;
+    pl->target = k.b - k.k;
+    if (lp_safe(pl)) return true;
+  }
+  memset(pl, 0, sizeof *pl);
+  return false;
+}
+
+/* At a load or store of memory 0 in a planned loop: records where the
+ * checked call (text call, written in the body from offset from) is, to
+ * be replaced in the copy. */
+static void lp_note(gen *g, size_t from, const char *call, uint32_t size, bool store) {
+  lplan *pl = &g->lp;
+  uint32_t i = pl->seen++;
+  const char *s = g->body.oom ? NULL : strstr(g->body.p + from, call);
+  if (i >= pl->nacc || !s || pl->acc[i].size != size || pl->acc[i].store != store) {
+    pl->seen = UINT32_MAX; /* not the walk's accesses: no copy */
+    return;
+  }
+  pl->acc[i].at = (size_t)(s - g->body.p);
+  pl->acc[i].len = strlen(call);
+}
+
+/* Ends the first pass over a planned loop: replaces its text, from where
+ * it starts, with its copy without checks and ticks behind one check at
+ * its entry, then the checked loop's header (lp_restore writes the rest). With the induction variable
+ * at v0 there, and the step s, the body runs n times, n the least with
+ * v0 + (n - 1) * s == target (wrapping), if any; an access at key
+ * base + k is at base + j * s + k in iteration j (0 to n - 1), computed
+ * in 64 bits; if the lowest and highest of those over the loop lie
+ * within the memory, none wrapped, and each is the address the checked
+ * loop computes, in bounds. So the copy runs when n is known, the tick
+ * counter holds n ticks (then charged at once: it would not have reached
+ * the slow path), every key's range is in bounds and a key with a store
+ * overlaps no other: no access traps, and no iteration reads what
+ * another writes through another key (lp_safe: nor through the same),
+ * so gcc may run them as SIMD lanes (AOT_IVDEP). Otherwise the checked
+ * loop runs, the text the loop has without a plan. */
+static void lp_close(gen *g) {
+  lplan *pl = &g->lp;
+  uint32_t L = pl->label;
+  pl->on = false;
+  if (pl->seen != pl->nacc || g->body.oom) {
+    g->body.len = pl->at;
+    E("L%u_top:;\nAOT_TICK(c);\n", L);
+    return;
+  }
+  int64_t s = (int32_t)pl->step, as = s < 0 ? -s : s;
+  cis__aot_buf t = {0};
+  cis__aot_buf_printf(&t, "{\n");
+  char tv[24] = "";
+  if (pl->tinv) snprintf(tv, sizeof tv, "L%u + ", pl->tinv - 1);
+  if (s > 0) cis__aot_buf_printf(&t, "const uint32_t D%u_ = %s0x%xu - L%u;\n", L, tv, pl->target, pl->iv);
+  else cis__aot_buf_printf(&t, "const uint32_t D%u_ = L%u - (%s0x%xu);\n", L, pl->iv, tv, pl->target);
+  cis__aot_buf_printf(&t,
+                      "const uint64_t N%u_ = D%u_ %% %lldu ? 0 : (uint64_t)(D%u_ / %lldu) + 1;\n"
+                      "const int64_t S%u_ = ((int64_t)N%u_ - 1) * %lld;\n",
+                      L, L, (long long)as, L, (long long)as, L, L, (long long)s);
+  for (uint32_t i = 0; i < pl->nkey; i++) {
+    int64_t lo, hi;
+    lp_extent(pl, i, &lo, &hi);
+    char inv[24] = "0", iv[24] = "", slo[24] = "", shi[24] = "";
+      if (pl->kinv[i]) snprintf(inv, sizeof inv, "(int64_t)L%u", pl->kinv[i] - 1);
+    if (pl->kiv[i]) {
+      snprintf(iv, sizeof iv, " + (int64_t)L%u", pl->iv);
+      snprintf(s < 0 ? slo : shi, sizeof slo, " + S%u_", L);
+    }
+    cis__aot_buf_printf(&t,
+                        "const int64_t B%u_%u = %s%s;\n"
+                        "const int64_t LO%u_%u = B%u_%u%s + %lld, HI%u_%u = B%u_%u%s + %lld;\n",
+                        L, i, inv, iv, L, i, L, i, slo, (long long)lo, L, i, L, i, shi,
+                        (long long)hi);
+  }
+  cis__aot_buf_printf(&t, "if (N%u_ && AOT_TK >= (int64_t)N%u_", L, L);
+  for (uint32_t i = 0; i < pl->nkey; i++)
+    cis__aot_buf_printf(&t, " && LO%u_%u >= 0 && HI%u_%u <= (int64_t)MS", L, i, L, i);
+  for (uint32_t i = 0; i < pl->nkey; i++)
+    for (uint32_t j = i + 1; j < pl->nkey; j++) {
+      bool st = false;
+      for (uint32_t a = 0; a < pl->nacc; a++)
+        if (pl->acc[a].store && (pl->acc[a].key == i || pl->acc[a].key == j)) st = true;
+      if (st)
+        cis__aot_buf_printf(&t, " && (HI%u_%u <= LO%u_%u || HI%u_%u <= LO%u_%u)", L, i, L, j, L, j,
+                            L, i);
+    }
+  cis__aot_buf_printf(&t, ") {\nAOT_TK -= (int64_t)N%u_;\nAOT_IVDEP\n"
+                          "for (uint64_t j%u_ = 0; j%u_ < N%u_; j%u_++) {\n", L, L, L, L, L);
+  size_t from = pl->top;
+  for (uint32_t i = 0; i < pl->nacc; i++) {
+    const lacc *a = &pl->acc[i];
+    buf_append(&t, g->body.p + from, a->at - from);
+    char jx[48] = "";
+    if (pl->kiv[a->key]) snprintf(jx, sizeof jx, " + (int64_t)j%u_ * %lld", L, (long long)s);
+    cis__aot_buf_printf(&t, "%sp%u(M + B%u_%u%s + %lld%s", a->store ? "st" : "ld", a->size * 8, L,
+                        a->key, jx, (long long)(int32_t)a->k + a->off, a->store ? ", " : ")");
+    from = a->at + a->len;
+  }
+  buf_append(&t, g->body.p + from, pl->brif - from);
+  cis__aot_buf_printf(&t, "}\ngoto L%u_end;\n}\n}\nL%u_top:;\nAOT_TICK(c);\n", L, L);
+  g->body.len = pl->at;
+  buf_append(&g->body, t.p ? t.p : "", t.len);
+  if (t.oom) g->body.oom = true;
+  cis__aot_buf_free(&t);
+}
+
+/* At the header of a planned loop (label, body offset at before its
+ * label, p its first instruction): the first pass over its body writes
+ * the copy's text, without check groups (lp_note). */
+static void lp_open(gen *g, uint32_t label, size_t at, const uint8_t *p) {
+  lplan *pl = &g->lp;
+  pl->on = true;
+  pl->label = label;
+  pl->at = at;
+  pl->top = g->body.len;
+  pl->p0 = p;
+  pl->sp = g->sp;
+  for (uint32_t i = 0; i < pl->nw; i++) pl->wgen[i] = g->lgen[pl->w[i]];
+  memcpy(pl->aloc, g->aloc, sizeof pl->aloc);
+  memcpy(pl->ak, g->ak, sizeof pl->ak);
+  memcpy(pl->agen, g->agen, sizeof pl->agen);
+  memcpy(pl->xk, g->xk, sizeof pl->xk);
+  memcpy(pl->zk, g->zk, sizeof pl->zk);
+  memcpy(pl->mk, g->mk, sizeof pl->mk);
+  memcpy(pl->ok, g->ok, sizeof pl->ok);
+  memcpy(pl->uk, g->uk, sizeof pl->uk);
+  memcpy(pl->lk, g->lk, sizeof pl->lk);
+}
+
+/* At the end of the first pass over a planned loop: the copy replaces
+ * its text (lp_close), and the generator goes back to the body's start
+ * for the second pass, the checked loop, written as without a plan
+ * (check groups included). Returns where the body starts. */
+static const uint8_t *lp_restore(gen *g) {
+  lplan *pl = &g->lp;
+  lp_close(g);
+  g->sp = pl->sp;
+  for (uint32_t i = 0; i < pl->nw; i++) g->lgen[pl->w[i]] = pl->wgen[i];
+  memcpy(g->aloc, pl->aloc, sizeof pl->aloc);
+  memcpy(g->ak, pl->ak, sizeof pl->ak);
+  memcpy(g->agen, pl->agen, sizeof pl->agen);
+  memcpy(g->xk, pl->xk, sizeof pl->xk);
+  memcpy(g->zk, pl->zk, sizeof pl->zk);
+  memcpy(g->mk, pl->mk, sizeof pl->mk);
+  memcpy(g->ok, pl->ok, sizeof pl->ok);
+  memcpy(g->uk, pl->uk, sizeof pl->uk);
+  memcpy(g->lk, pl->lk, sizeof pl->lk);
+  g->grp.loc = 0;
+  return pl->p0;
 }
 
 /* ------------------------------------------------------------ control */
@@ -2051,6 +2443,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
   memset(g->aloc, 0, sizeof g->aloc);
   memset(g->lgen, 0, (size_t)g->nlocals * sizeof *g->lgen);
   g->grp.loc = 0;
+  g->lp.on = false;
   g->xdecl = 0;
   memset(g->mk, 0, sizeof g->mk);
   memset(g->ok, 0, sizeof g->ok);
@@ -2123,7 +2516,11 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       } else {
         TRY(push_ctl(g, op == CIS__OP_LOOP ? K_LOOP : K_BLOCK, &bt));
         f = &g->ctls[g->nctl - 1];
-        if (op == CIS__OP_LOOP) E("L%u_top:;\nAOT_TICK(c);\n", f->label);
+        if (op == CIS__OP_LOOP) {
+          size_t at = g->body.len;
+          E("L%u_top:;\nAOT_TICK(c);\n", f->label);
+          if (lp_plan(g, p, end, &bt)) lp_open(g, f->label, at, p);
+        }
       }
       break;
     }
@@ -2187,6 +2584,10 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
     }
       /* fall through */
     case CIS__OP_END: {
+      if (f->kind == K_LOOP && g->lp.on && g->lp.label == f->label) {
+        p = lp_restore(g);
+        continue;
+      }
       if (f->kind == K_IF && !f->has_else) {
         E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
         TRY(reset_to(g, f, f->params, f->nparams));
@@ -2220,6 +2621,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       RD32(l);
       if (l >= g->nctl) BAD();
       if (op == CIS__OP_BR_IF) {
+        if (g->lp.on && !l) g->lp.brif = g->body.len;
         E("if (%s) {\n", top(g, 0, cc));
         g->sp--;
         branch(g, &g->ctls[g->nctl - 1 - l]);
@@ -2617,16 +3019,23 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         }
         /* A plain memory's offset is below 2^32 (the validator's). */
         const uint32_t off = (uint32_t)ma.offset;
+        /* In the first pass over a planned loop, no check group: the
+         * copy's text replaces each checked call (lp_note). */
+        size_t at = g->body.len;
+        char call[128];
         if (store) {
           snprintf(x, sizeof x, conv, top(g, 0, b));
-          if (grp_add(g, g->sp - 2, top(g, 1, a), off, size))
+          top(g, 1, a);
+          if (!g->lp.on && grp_add(g, g->sp - 2, a, off, size)) {
             E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
-          else
-            E("%s(c, %u, M, MS, %s, %uu, %s);\n", helper, g->fi, a, off, x);
+          } else {
+            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu, ", helper, g->fi, a, off);
+            E("%s%s);\n", call, x);
+          }
           g->sp -= 2;
         } else {
-          char call[128];
-          if (grp_add(g, g->sp - 1, top(g, 0, b), off, size))
+          top(g, 0, b);
+          if (!g->lp.on && grp_add(g, g->sp - 1, b, off, size))
             snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
           else
             snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
@@ -2635,6 +3044,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           TRY(push(g, vt));
           E("%s = %s;\n", top(g, 0, a), x);
         }
+        if (g->lp.on) lp_note(g, at, call, size, store);
         break;
       }
       const char *tmpl = numeric_expr(op);

@@ -271,6 +271,207 @@ static void i64x2_compares_of_the_base_body(void **state) {
   unsetenv("CIS_AOT_CFLAGS");
 }
 
+/* Loops the compiled tier runs as a copy without checks behind one check
+ * at the loop's entry (codegen.c, lp_close), in i32s so that a copy gcc
+ * vectorised computes what the interpreter does. add: d[i] += 3 * s[i]
+ * for i from the byte offset i up to end (step 4, until i == end);
+ * add_nop, the same with a nop, which keeps it the checked loop; add64,
+ * the same over 64 words, a count gcc knows (at -O2 it vectorises only
+ * a loop whose count is a known multiple of the vector's lanes);
+ * add_tee, add through a local set to d + i, whose load and store join
+ * check groups in the checked loop; down:
+ * d[i - 8] += 1 for i from i down to 4 (step -4, until i == 0), the
+ * br_if on i itself; inv_store: a store at one address each iteration,
+ * which keeps it checked. */
+static const char LOOPS[] =
+    "(module (memory 1)\n"
+    "  (func (export \"add\") (param $d i32) (param $s i32) (param $i i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (i32.add (local.get $d) (local.get $i))\n"
+    "        (i32.add (i32.load (i32.add (local.get $d) (local.get $i)))\n"
+    "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end)))))\n"
+    "  (func (export \"add_nop\") (param $d i32) (param $s i32) (param $i i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (nop)\n"
+    "      (i32.store (i32.add (local.get $d) (local.get $i))\n"
+    "        (i32.add (i32.load (i32.add (local.get $d) (local.get $i)))\n"
+    "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end)))))\n"
+    "  (func (export \"add64\") (param $d i32) (param $s i32) (local $i i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (i32.add (local.get $d) (local.get $i))\n"
+    "        (i32.add (i32.load (i32.add (local.get $d) (local.get $i)))\n"
+    "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (i32.const 256)))))\n"
+  "  (func (export \"add_tee\") (param $d i32) (param $s i32) (param $i i32) (param $end i32)\n"
+    "    (local $a i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (local.tee $a (i32.add (local.get $d) (local.get $i)))\n"
+    "        (i32.add (i32.load (local.get $a))\n"
+    "                 (i32.mul (i32.load (i32.add (local.get $s) (local.get $i))) (i32.const 3))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end)))))\n"
+    "  (func (export \"down\") (param $d i32) (param $i i32)\n"
+    "    (loop $l\n"
+    "      (i32.store offset=0 (i32.add (i32.add (local.get $d) (local.get $i)) (i32.const -8))\n"
+    "        (i32.add (i32.load (i32.add (i32.add (local.get $d) (local.get $i)) (i32.const -8)))\n"
+    "                 (i32.const 1)))\n"
+    "      (br_if $l (local.tee $i (i32.add (local.get $i) (i32.const -4))))))\n"
+    "  (func (export \"inv_store\") (param $d i32) (param $i i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (local.get $d) (i32.load (i32.add (local.get $d) (local.get $i))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end))))))\n";
+
+/* add, add64, add_tee and down get a copy, whose loop has no check and
+ * no tick; add_nop and inv_store none. The checked loop after a copy is
+ * the one written without it: add_tee's accesses at its local join check
+ * groups (each checked as a member). */
+static void loop_copy_only_where_planned(void **state) {
+  (void)state;
+  cis_engine *e = engine("aot");
+  char *c = generated_c(e, LOOPS);
+  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 4);
+  for (const char *p = c; (p = strstr(p, "AOT_IVDEP\nfor (")); p++) {
+    const char *q = strstr(p, "goto L");
+    assert_non_null(q);
+    char *copy = strndup(p, (size_t)(q - p));
+    assert_int_equal(count_of(copy, "aot_ea("), 0);
+    assert_int_equal(count_of(copy, "M, MS,"), 0);
+    assert_int_equal(count_of(copy, "AOT_TICK"), 0);
+    assert_int_equal(count_of(copy, "stp32(M + B"), 1);
+    free(copy);
+  }
+  const char *tee = strstr(c, " w3(cis_aot_ctx *c, int64_t dr_");
+  assert_non_null(tee);
+  tee = strstr(tee, "goto L");
+  const char *tee_end = strstr(tee, "_end:;");
+  assert_non_null(tee_end);
+  char *checked = strndup(tee, (size_t)(tee_end - tee));
+  assert_int_equal(count_of(checked, "(void)aot_ea("), 2);
+  free(checked);
+  free(c);
+  cis_engine_free(e);
+}
+
+/* Fills memory (one page) on both with the same bytes. */
+static void fill_both(both *b) {
+  uint8_t *m[2] = {cis_memory_data(cis_instance_memory(b->ai)),
+                   cis_memory_data(cis_instance_memory(b->ci))};
+  for (uint32_t k = 0; k < 65536; k++) m[0][k] = m[1][k] = (uint8_t)(k * 7 + (k >> 8));
+}
+
+/* Calls name(args) on both: the same code, and the same memory after. */
+static cis_result loop_on_both(both *b, const char *name, const uint32_t *args, size_t n) {
+  cis_val a[4];
+  for (size_t k = 0; k < n; k++) a[k] = (cis_val){.type = CIS_I32, .of.u32 = args[k]};
+  cis_result ri = cis_func_call(b->ai, cis_instance_func(b->ai, name), a, n, NULL, 0);
+  cis_result rc = cis_func_call(b->ci, cis_instance_func(b->ci, name), a, n, NULL, 0);
+  if (ri != rc)
+    fail_msg("%s(0x%x, 0x%x, ...): interp %s, aot %s", name, args[0], n > 1 ? args[1] : 0,
+             cis_errname(ri), cis_errname(rc));
+  const uint8_t *mi = cis_memory_data(cis_instance_memory(b->ai));
+  const uint8_t *mc = cis_memory_data(cis_instance_memory(b->ci));
+  for (uint32_t k = 0; k < 65536; k++)
+    if (mi[k] != mc[k])
+      fail_msg("%s(0x%x, 0x%x, ...): byte 0x%x: interp 0x%x, aot 0x%x", name, args[0],
+               n > 1 ? args[1] : 0, k, mi[k], mc[k]);
+  return ri;
+}
+
+static void loop_copy_traps_and_writes_as_interpreter(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, LOOPS, 0);
+  fill_both(&b);
+  const uint32_t P = 65536;
+  struct {
+    const char *name;
+    uint32_t a[4];
+    size_t n;
+    cis_result want;
+  } c[] = {
+      {"add", {0x1000, 0x8000, 0, 400}, 4, CIS_OK},             /* apart, in bounds */
+      {"add", {0x1000, 0x8000, 0, 4}, 4, CIS_OK},               /* one iteration */
+      {"add", {0x1000, 0x1004, 0, 400}, 4, CIS_OK},             /* s one word past d */
+      {"add", {0x1004, 0x1000, 0, 400}, 4, CIS_OK},             /* s one word before d */
+      {"add", {0x1000, 0x1000, 0, 400}, 4, CIS_OK},             /* the same */
+      {"add", {P - 400, 0x8000, 0, 400}, 4, CIS_OK},            /* d's last word is the end's */
+      {"add", {P - 396, 0x8000, 0, 400}, 4, CIS_TRAP_MEM_OOB},  /* the last store past it */
+      {"add", {0x1000, P - 396, 0, 400}, 4, CIS_TRAP_MEM_OOB},  /* the last load of s */
+      {"add", {0x1000, 0x8000, 8, 400}, 4, CIS_OK},             /* i from 8 */
+      {"add", {0x1000, 0x8000, 0, 402}, 4, CIS_TRAP_MEM_OOB},   /* never == end: i runs out */
+      {"add", {0xfffffff8u, 0x8000, 8, 408}, 4, CIS_OK},        /* d + i wraps to 0 */
+      {"add", {0xfffffff0u, 0x8000, 8, 408}, 4, CIS_TRAP_MEM_OOB}, /* from past the end */
+      {"add", {0x8000, 0x1000, 0xffffff00u, 0x100}, 4, CIS_OK}, /* i wraps through 0 */
+      {"add_nop", {P - 396, 0x8000, 0, 400}, 4, CIS_TRAP_MEM_OOB},
+      {"add_tee", {0x1000, 0x8000, 0, 400}, 4, CIS_OK},
+      {"add_tee", {0x1004, 0x1000, 0, 400}, 4, CIS_OK},
+      {"add_tee", {P - 396, 0x8000, 0, 400}, 4, CIS_TRAP_MEM_OOB},
+      {"add_tee", {0xfffffff8u, 0x8000, 8, 408}, 4, CIS_OK},
+      {"add64", {0x1000, 0x8000}, 2, CIS_OK},
+      {"add64", {0x1004, 0x1000}, 2, CIS_OK},                   /* s one word before d */
+      {"add64", {0x1000, 0x1004}, 2, CIS_OK},                   /* s one word past d */
+      {"add64", {0x1010, 0x1000}, 2, CIS_OK},                   /* four words before */
+      {"add64", {0x1000, 0x1100}, 2, CIS_OK},                   /* s just past d's end */
+      {"add64", {0x1100, 0x1000}, 2, CIS_OK},                   /* d just past s's end */
+      {"add64", {P - 256, P - 512}, 2, CIS_OK},
+      {"add64", {P - 252, 0x8000}, 2, CIS_TRAP_MEM_OOB},        /* the last store */
+      {"down", {0x2000, 64}, 2, CIS_OK},
+      {"down", {4, 64}, 2, CIS_OK},                             /* down to byte 0 */
+      {"down", {0, 64}, 2, CIS_TRAP_MEM_OOB},                   /* the last wraps below 0 */
+      {"down", {P - 48, 64}, 2, CIS_TRAP_MEM_OOB},              /* the first past the end */
+      {"inv_store", {0x1000, 0, 64}, 3, CIS_OK},
+      {"inv_store", {0x1000, 0, 0x10000}, 3, CIS_TRAP_MEM_OOB},
+  };
+  for (size_t k = 0; k < sizeof c / sizeof c[0]; k++)
+    assert_int_equal(loop_on_both(&b, c[k].name, c[k].a, c[k].n), c[k].want);
+  both_close(&b);
+}
+
+/* The compiled engine's fuel counts a loop's iterations (docs/aot.md):
+ * the copy charges them at its entry when they all fit, and otherwise
+ * the checked loop runs and stops at the same iteration as a loop that
+ * never had a copy (add_nop), with the same stores done. */
+static void loop_copy_charges_fuel_as_checked_loop(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, LOOPS, 0);
+  const uint32_t n = 100; /* iterations */
+  uint64_t budgets[] = {n - 1, n, n + 1, n + 2, 20000, 20001, 50000};
+  for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+    cis_result rc[2];
+    uint64_t left[2];
+    uint8_t mem[2][0x400];
+    const char *names[2] = {"add", "add_nop"};
+    for (int v = 0; v < 2; v++) {
+      cis_limits l;
+      cis_instance_get_limits(b.ci, &l);
+      l.fuel = budgets[k];
+      cis_instance_set_limits(b.ci, &l);
+      uint8_t *m = cis_memory_data(cis_instance_memory(b.ci));
+      memset(m, 0, 0x800);
+      for (uint32_t i = 0; i < 0x400; i++) m[0x400 + i] = (uint8_t)i;
+      cis_val a[4] = {{.type = CIS_I32, .of.u32 = 0}, {.type = CIS_I32, .of.u32 = 0x400},
+                      {.type = CIS_I32, .of.u32 = 0}, {.type = CIS_I32, .of.u32 = 4 * n}};
+      rc[v] = cis_func_call(b.ci, cis_instance_func(b.ci, names[v]), a, 4, NULL, 0);
+      left[v] = cis_instance_fuel_left(b.ci);
+      memcpy(mem[v], m, sizeof mem[v]);
+    }
+    if (rc[0] != rc[1] || left[0] != left[1])
+      fail_msg("fuel %llu: add %s (%llu left), add_nop %s (%llu left)",
+               (unsigned long long)budgets[k], cis_errname(rc[0]), (unsigned long long)left[0],
+               cis_errname(rc[1]), (unsigned long long)left[1]);
+    assert_int_equal(rc[0], budgets[k] > n ? CIS_OK : CIS_EFUEL);
+    assert_memory_equal(mem[0], mem[1], sizeof mem[0]);
+  }
+  both_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(rounding_compiled_for_size, setup, teardown),
@@ -278,6 +479,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(i64x2_compare_in_try, setup, teardown),
       cmocka_unit_test_setup_teardown(simd_ops_in_try, setup, teardown),
       cmocka_unit_test_setup_teardown(i64x2_compares_of_the_base_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(loop_copy_only_where_planned, setup, teardown),
+      cmocka_unit_test_setup_teardown(loop_copy_traps_and_writes_as_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(loop_copy_charges_fuel_as_checked_loop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
