@@ -789,8 +789,23 @@ static bool words_hit(const wordv *v, const cis__gcobj *o) {
   return lo < v->n && v->p[lo] <= b;
 }
 
+/* Marks the slots of call ex's compiled frames of references (src/aot:
+ * each links one while it runs, and holds every reference that may be an
+ * object there). */
+static void mark_roots(cis__gcheap *h, mstack *st, const cis__exec *ex) {
+  for (const cis__roots *r = ex->roots; r; r = r->prev)
+    for (uint64_t k = 0; k < r->n; k++) mark_val(h, st, (uint64_t)(uintptr_t)r->s[k]);
+}
+
+/* Must call ex's native frames be scanned? Those of the interpreter
+ * (execute.c) may hold references its value stack does not: a call that
+ * entered it (it has a value stack) is. Compiled frames keep theirs in
+ * their frames of references, and host functions hold pinned ones. */
+static bool needs_native_scan(const cis__exec *ex) { return ex->stack != NULL; }
+
 /* Marks the slots of call ex's value stack and exceptions. */
 static void mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
+  mark_roots(h, st, ex);
   if (ex->stack)
     for (const cis_slot *p = ex->stack; p < ex->sp; p++) mark_val(h, st, p->u64);
   for (uint32_t k = 0; k < ex->gc_nargs; k++) mark_val(h, st, ex->gc_args[k].u64);
@@ -805,7 +820,7 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
   mstack st = {0};
   wordv w = {0};
   pthread_mutex_lock(&h->lock);
-  if (ex && !native_words(ex, h, &w)) {
+  if (ex && needs_native_scan(ex) && !native_words(ex, h, &w)) {
     pthread_mutex_unlock(&h->lock);
     free(w.p);
     return 0;
@@ -872,10 +887,10 @@ static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec
   if (!ex && atomic_exchange(&h->starved, false)) force = true;
   uint32_t held = ex ? cis__exec_gc_held(ex, e) : 0;
   uintptr_t hi;
-  /* another thread's call (its frames are not ours to read), or frames
-   * this thread cannot read */
+  /* another thread's call (its frames are not ours to read), or native
+   * frames to scan that this thread cannot read */
   if (ex && (!held || atomic_load(&r->gc_calls) != held ||
-             !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi)))
+             (needs_native_scan(ex) && !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi))))
     return 0;
   if (pthread_mutex_trylock(&h->collect)) return 0;
   atomic_store(&r->gc_busy, 1);

@@ -313,6 +313,15 @@ struct cis_instance {
  * flag: bounds the latency of a deadline or cancel. */
 #define CIS__TICK_QUANTUM 20000
 
+/* A compiled function's frame of references (src/aot/aot_rt.h's
+ * cis_aot_roots, the same layout): slots s[0 .. n) on its C stack, marked
+ * by a collection inside the call (gc.c). */
+typedef struct cis__roots {
+  struct cis__roots *prev;   /* the frame of a caller, or NULL */
+  uint64_t n;                /* slots */
+  void *s[];
+} cis__roots;
+
 struct cis__exec {
   cis_instance *top;         /* instance of the top-level call: its limits,
                                 cancel flag and value stack apply */
@@ -330,6 +339,7 @@ struct cis__exec {
   bool exn_kept;             /* an exnref went where it outlives the call */
   const cis_slot *gc_args;   /* the operands of the GC instruction that allocates (cis__gc_op): */
   uint32_t gc_nargs;         /* roots while it does, in slots */
+  cis__roots *roots;         /* the innermost compiled frame of references, or NULL */
 };
 
 /* ------------------------------------------------------- exceptions (exn.c)

@@ -165,6 +165,9 @@ static const char gc_module[] =
 /* The engine the tests run on: argv[1], "interp" without one. */
 static const char *g_engine = "interp";
 
+/* Does a call on g_engine read no native frames (every frame precise)? */
+static bool precise_frames(void) { return strcmp(g_engine, "aot") == 0; }
+
 /* The fixture on g_engine with gc_module. */
 static void open_gc(rt_fixture *f) { rt_fixture_open(f, g_engine, gc_module, sizeof gc_module - 1, 0, 0); }
 
@@ -650,9 +653,13 @@ static void hold_close(hold_fixture *h) {
 }
 
 /* An object the native frames alone hold, by an address inside it,
- * outlives a collection inside the call (ASan sees a wrong free). */
+ * outlives a collection inside the call (ASan sees a wrong free). Not on
+ * the compiled engine, whose calls read no native frames: compiled frames
+ * keep their references in frames of references, and a host function
+ * holds pinned ones. */
 static void in_call_native_frames(void **state) {
   (void)state;
+  if (precise_frames()) skip();
   hold_fixture h;
   int32_t n = 4096;
   hold_open(&h, &n);
@@ -752,7 +759,8 @@ static void *aside_thread(void *p) {
 /* Native frames are read only on a stack whose bounds are known: a call
  * on a stack nobody announced, or whose host function calls back into
  * wasm on another stack, does not collect inside itself (the account
- * fills); on an announced stack it does. */
+ * fills); on an announced stack it does. A compiled call reads none, and
+ * collects on any stack. */
 static void in_call_switched_stacks(void **state) {
   (void)state;
 #if defined(__SANITIZE_ADDRESS__)
@@ -763,7 +771,7 @@ static void in_call_switched_stacks(void **state) {
   hold_open(&h, &n);
   reenter_call c = {.inst = h.inst, .n = 4096};
   on_stack(reenter_run, &c, false);
-  assert_int_equal(c.rc, CIS_EMEMLIMIT);
+  assert_int_equal(c.rc, precise_frames() ? CIS_OK : CIS_EMEMLIMIT);
   on_stack(reenter_run, &c, true);
   assert_int_equal(c.rc, CIS_OK);
   reenter_run(&c);
@@ -787,7 +795,8 @@ static void in_call_switched_stacks(void **state) {
   pthread_join(t, NULL);
   pthread_attr_destroy(&at);
   munmap(low, size);
-  if (ac.rc != CIS_EMEMLIMIT) fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
+  if (ac.rc != (precise_frames() ? CIS_OK : CIS_EMEMLIMIT))
+    fail_msg("aside: %s: %s", cis_errname(ac.rc), cis_errmsg(h.inst));
   hold_close(&h);
 #endif
 }
