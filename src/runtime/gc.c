@@ -226,6 +226,17 @@ uint64_t cis__gc_count(cis_engine *e, uint64_t *bytes) {
   return n;
 }
 
+uint64_t cis__gc_collections(cis_engine *e) {
+  cis__gcheap *h = heap_of(e, false);
+  uint64_t n = 0;
+  if (h) {
+    pthread_mutex_lock(&h->lock);
+    n = h->collections;
+    pthread_mutex_unlock(&h->lock);
+  }
+  return n;
+}
+
 bool cis__gc_is_obj(cis_engine *e, const void *r) {
   cis__gcheap *h = heap_of(e, false);
   if (!h || !r || ((uintptr_t)r & 1)) return false;

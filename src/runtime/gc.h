@@ -137,6 +137,8 @@ bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi);
 void cis__gc_heap_free(cis_engine *e);
 /* How many objects e's heap holds, and their bytes (tests). */
 uint64_t cis__gc_count(cis_engine *e, uint64_t *bytes);
+/* How many collections e's heap ran (tests). */
+uint64_t cis__gc_collections(cis_engine *e);
 
 /* Is r (an externref or anyref slot's pointer, not null, not i31) an
  * object of e's heap? */
