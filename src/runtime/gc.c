@@ -698,10 +698,12 @@ void cis__gc_forget(void *p, bool table) {
  * A collection inside a call (ex) also marks what the call's frames hold:
  * the interpreter's value stack up to its top (ex->sp, which the
  * interpreter moves up to its frame's end before each GC instruction), the
- * values of the exceptions the call made, and the native frames of the
- * thread from the collector's up to the one the call entered at, with
- * the registers spilled: compiled code and host functions keep
- * references in C locals. Native words are taken for references also
+ * values of the exceptions the call made, compiled code's frames of
+ * references (mark_roots), and, when the call entered the interpreter
+ * (needs_native_scan), the native frames of the thread from the
+ * collector's up to the one the call entered at, with the registers
+ * spilled: the interpreter's C frames may keep references in C locals.
+ * Native words are taken for references also
  * when they point inside an object (or just past it), as an optimising
  * compiler may keep only an address derived from a reference. */
 

@@ -22,8 +22,9 @@
  * and instantiations to zero (cis__gc_call_begin / end count them), and
  * inside a call, at an allocation, when every call of the engine running
  * is held by that call (its top-level call's, or another engine's call it
- * entered from a host function: cis__exec_gc_held) and its native frames
- * can be read: an instantiation, or a call on another thread, stops it.
+ * entered from a host function: cis__exec_gc_held) and its native frames,
+ * when they are scanned (below), can be read: an instantiation, or a call
+ * on another thread, stops it.
  * Either runs once the bytes allocated since the last one pass the bytes
  * left live by it (1 MiB at least); inside a call also when the account
  * has no room, and the allocation is charged again after it; and after an
@@ -38,12 +39,15 @@
  * engine is freed), and inside a call what its frames hold: the
  * interpreter's value stack up to ex->sp (below the allocating
  * instruction's operands), the operands it stores (ex->gc_args), the values of the call's
- * exceptions, and the thread's native stack from the collector's frame to
- * the one the call entered at (compiled code and host functions hold
- * references in C locals and registers: the registers are spilled, and a
- * word pointing inside an object, or just past it, holds it too). Roots
- * are scanned conservatively: any slot or word whose value is an object
- * of the heap. Marking uses an explicit stack on the heap; when it cannot
+ * exceptions, the slots of compiled code's frames of references (ex->roots:
+ * a compiled function keeps there every reference it holds, src/aot), and,
+ * for a call that entered the interpreter (whose C frames may hold
+ * references its value stack does not), the thread's native stack from
+ * the collector's frame to the one the call entered at (the registers are
+ * spilled, and a word pointing inside an object, or just past it, holds it
+ * too). Host functions hold what they were handed pinned. Roots are
+ * scanned conservatively: any slot or word whose value is an object of
+ * the heap. Marking uses an explicit stack on the heap; when it cannot
  * grow, the collection frees nothing. An engine whose instances share
  * functions, globals or tables with another engine's never collects
  * (another engine's calls are not counted here): its objects go with it,
