@@ -290,6 +290,8 @@ typedef struct gen {
    * function is generated twice, the second time with the slots. */
   bool objs;              /* the module may hold objects (module_objs) */
   bool holds;             /* the current function holds one (a first pass saw it) */
+  bool collects;          /* it has a point that may collect (collect_point) */
+  uint32_t across;        /* the stack positions below this are live across one */
   bool shadow;            /* its references are in S_ (the second pass) */
   uint8_t *lobj;          /* per local: of any's or extern's hierarchy */
   uint32_t *lslot;        /* per local: its slot + 1 in S_, 0 a C variable */
@@ -373,6 +375,15 @@ static const char *lvar(const gen *g, uint32_t k, char buf[24]) {
   if (g->shadow && g->lslot[k]) snprintf(buf, 24, "S_.s[%u]", g->lslot[k] - 1);
   else snprintf(buf, 24, "L%u", k);
   return buf;
+}
+
+/* The instruction about to be written, whose n operands are the top of
+ * the stack, may collect (a call, or an allocation): the references a
+ * frame holds across it must be in S_. Its operands are the callee's
+ * (which keeps them itself) or the runtime's (cis__gc_op's roots). */
+static void collect_point(gen *g, uint32_t n) {
+  g->collects = true;
+  if (g->sp - n > g->across) g->across = g->sp - n;
 }
 
 /* Room in g->used for the stack positions below n. */
@@ -855,6 +866,7 @@ static cis_result reset_to(gen *g, const ctl *f, const uint8_t *ts, uint32_t n) 
 /* Pops n call arguments of type ft into a slot array a_ (room for
  * max(params, results)), for a call through the runtime. */
 static void pack_args(gen *g, const cis__functype *ft) {
+  collect_point(g, ft->nparams);
   uint32_t np = 0, nr = 0;
   for (uint32_t k = 0; k < ft->nparams; k++) np += nslots(ft->types[k]);
   for (uint32_t k = 0; k < ft->nresults; k++) nr += nslots(ft->types[ft->nparams + k]);
@@ -895,6 +907,7 @@ static const char *call_args(gen *g, const cis__functype *ft, cis__aot_buf *args
 
 /* A direct C call of fn (a C expression of the function) of type ft. */
 static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  collect_point(g, ft->nparams);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   if (ft->nresults == 0) {
@@ -1883,6 +1896,14 @@ static const cis__functype *gc_type(const gen *g, uint32_t x, uint8_t comp) {
   return x < g->m->ntypes && g->m->types[x].comp == comp ? &g->m->types[x] : NULL;
 }
 
+/* Does GC instruction op allocate (and so may collect)? The others that
+ * call the runtime (casts, stores of a reference, the bulk ones) do not. */
+static bool allocates(enum cis__op op) {
+  return (op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_STRUCT_NEW_DEFAULT) ||
+         (op >= CIS__OP_ARRAY_NEW && op <= CIS__OP_ARRAY_NEW_ELEM) || op == CIS__OP_ANY_CONVERT_EXTERN ||
+         op == CIS__OP_EXTERN_CONVERT_ANY;
+}
+
 /* A GC instruction through the runtime (c->api->gc): its n operands, the
  * top of the stack, spilled to a slot array a_, and its result of type res
  * (0: none) read back from it. a and b are C expressions; x and y type
@@ -1891,6 +1912,7 @@ static const cis__functype *gc_type(const gen *g, uint32_t x, uint8_t comp) {
 static cis_result gc_call(gen *g, enum cis__op op, uint32_t n, const char *a, const char *b, uint32_t x,
                           uint32_t y, uint8_t res) {
   uint32_t in = 0, out = res ? nslots(res) : 0;
+  if (allocates(op)) collect_point(g, n);
   for (uint32_t k = 0; k < n; k++) in += nslots(g->stk[g->sp - n + k]);
   E("{\nuint64_t a_[%u];\n", in > out ? in : out ? out : 1);
   for (uint32_t k = 0, s = 0; k < n; k++) {
@@ -2914,9 +2936,11 @@ static bool module_objs(const cis__module *m) {
 }
 
 /* The slots of S_ (gen.shadow) once a first pass found the function
- * holds objects: its locals of any's or extern's hierarchy, then every
- * stack position that held a reference (one C variable r<pos> for every
- * reference type). The saved parameters of ifs follow (gen_body). */
+ * holds objects and may collect: its locals of any's or extern's
+ * hierarchy, then every stack position that held a reference (one C
+ * variable r<pos> for every reference type) and lies below the operands
+ * of a point that may collect. The saved parameters of ifs follow
+ * (gen_body). */
 static cis_result plan_slots(gen *g) {
   g->nslot = 0;
   for (uint32_t k = 0; k < g->nlocals; k++) g->lslot[k] = g->lobj[k] ? ++g->nslot : 0;
@@ -2924,7 +2948,7 @@ static cis_result plan_slots(gen *g) {
   g->nrslot = g->used_cap;
   g->rslot = calloc(g->nrslot ? g->nrslot : 1, sizeof *g->rslot);
   if (!g->rslot) return CIS_ENOMEM;
-  for (uint32_t pos = 0; pos < g->nrslot; pos++)
+  for (uint32_t pos = 0; pos < g->nrslot && pos < g->across; pos++)
     if (g->used[pos * TC_N + TC_REF]) g->rslot[pos] = ++g->nslot;
   return CIS_OK;
 }
@@ -2957,7 +2981,8 @@ static cis_result gen_pass(gen *g, const cis__code *code, const cis__functype *t
   if (g->decls.p) g->decls.p[0] = 0;
   if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->calls = g->tail_calls = false;
-  g->ntry = g->xslots = g->ntramp = g->tramp_slots = g->ntail = 0;
+  g->ntry = g->xslots = g->ntramp = g->tramp_slots = g->ntail = g->across = 0;
+  g->collects = false;
   g->land.len = g->tramp.len = g->tails.len = 0;
   if (g->land.p) g->land.p[0] = 0;
   if (g->tramp.p) g->tramp.p[0] = 0;
@@ -2976,7 +3001,7 @@ static cis_result gen_function(gen *g, uint32_t i) {
   TRY(locals_of(g, code, t));
   TRY(scan_try(g, code));
   TRY(gen_pass(g, code, t));
-  if (g->holds) { /* again, with its references in S_ */
+  if (g->holds && g->collects) { /* again, with its references in S_ */
     TRY(plan_slots(g));
     g->shadow = true;
     TRY(gen_pass(g, code, t));
@@ -3091,9 +3116,10 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * lands at X_land (gcc keeps in memory what lives across the calls
    * that may jump there: only these functions pay for it). */
   /* A throw skips the unlinking of the callees' frames of references:
-   * the landing links this function's (or what it was called with). */
+   * the landing links this function's (or what it was called with; a
+   * function that calls nothing has no callee to skip). */
   const char *roots = g->shadow ? "&S_.h" : "R0_";
-  if (g->has_try && g->objs && !g->shadow) cis__aot_buf_printf(o, "cis_aot_roots *const R0_ = *c->roots;\n");
+  if (g->has_try && g->objs && g->collects && !g->shadow) cis__aot_buf_printf(o, "cis_aot_roots *const R0_ = *c->roots;\n");
   if (g->has_try)
     cis__aot_buf_printf(o, "cis_aot_hnd H_;\nvoid *xe_;\nuint32_t xk_;\nuint64_t xs_[%u];\n"
                            "H_.prev = c->hnd;\nH_.cur = 0;\nc->hnd = &H_;\n"
@@ -3104,7 +3130,7 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
     /* The catch clauses of the try the function was in, then of the tries
      * it goes to (try_next); none: on to the caller's handler. */
     cis__aot_buf_printf(o, "X_land:;\n");
-    if (g->objs) cis__aot_buf_printf(o, "*c->roots = %s;\n", roots);
+    if (g->objs && g->collects) cis__aot_buf_printf(o, "*c->roots = %s;\n", roots);
     cis__aot_buf_printf(o, "AOT_SYNC_IN(c);\nAOT_RELOAD();\nxe_ = H_.exn;\n"
                            "xk_ = H_.cur;\nX_next:;\n");
     if (g->land.len) buf_append(o, g->land.p, g->land.len);

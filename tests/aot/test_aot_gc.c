@@ -707,8 +707,9 @@ static void aot_gc_overwritten_reference_freed(void **state) {
 }
 
 /* Functions that hold no object (a module without GC or externref, and
- * fib in a module with GC) link no frame: their C is what it was. One
- * that does links one, and keeps its references in it. */
+ * fib in a module with GC) link no frame: their C is what it was; nor
+ * does one that holds objects but calls and allocates nothing. One that
+ * holds them across a call links one, and keeps its references in it. */
 static void generated_c_of_frames_of_references(void **state) {
   (void)state;
   static const char fib[] =
@@ -719,6 +720,7 @@ static void generated_c_of_frames_of_references(void **state) {
   char plain_wat[1024], gc_wat[1024], fn_wat[1024];
   snprintf(plain_wat, sizeof plain_wat, "(module\n%s)", fib);
   snprintf(gc_wat, sizeof gc_wat, "(module (type $s (struct (field i32)))\n%s"
+           "  (func (param (ref $s)) (result i32) (call $fib (struct.get $s 0 (local.get 0))))\n"
            "  (func (param (ref $s)) (result i32) (struct.get $s 0 (local.get 0))))", fib);
   snprintf(fn_wat, sizeof fn_wat, "(module (table 1 funcref) (type $t (func (result i32)))\n%s"
            "  (func (result i32) (call_indirect (type $t) (i32.const 0))))", fib);
