@@ -39,13 +39,13 @@
  * engine is freed), and inside a call what its frames hold: the
  * interpreter's value stack up to ex->sp (below the allocating
  * instruction's operands), the operands it stores (ex->gc_args), the values of the call's
- * exceptions, the slots of compiled code's frames of references (ex->roots:
- * a compiled function keeps there every reference it holds, src/aot), and,
- * for a call that entered the interpreter (whose C frames may hold
- * references its value stack does not), the thread's native stack from
- * the collector's frame to the one the call entered at (the registers are
- * spilled, and a word pointing inside an object, or just past it, holds it
- * too). Host functions hold what they were handed pinned. Roots are
+ * exceptions, the slots of compiled code's frames of references
+ * (ex->roots: a compiled function keeps there every reference it holds
+ * across a call or an allocation, src/aot), and, for a call that entered
+ * the interpreter (whose C frames may hold references its value stack
+ * does not), the thread's native stack from the collector's frame to the
+ * one the call entered at (the registers are spilled, and a word pointing
+ * inside an object, or just past it, holds it too). Host functions hold what they were handed pinned. Roots are
  * scanned conservatively: any slot or word whose value is an object of
  * the heap. Marking uses an explicit stack on the heap; when it cannot
  * grow, the collection frees nothing. An engine whose instances share
