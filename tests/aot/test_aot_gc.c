@@ -10,7 +10,15 @@
  * call_indirect through a declared supertype; the memory cap hit by
  * allocating in a loop what a local keeps (CIS_EMEMLIMIT), and garbage
  * made past it collected inside the call. Each case runs on the interpreter
- * and compiled (an object in the cache), which must answer alike. And:
+ * and compiled (an object in the cache), which must answer alike.
+ * Collections inside a call (a 1 MiB account): objects held only by a
+ * local, an operand under a call or an allocation, a tail call's
+ * argument, or the frames under a host function's callback survive; a
+ * tail call of a function holding references runs in constant native
+ * stack; after an exception or a callback's trap unwound frames of
+ * references, the catcher's is the innermost linked; an overwritten
+ * reference is freed inside the call; functions that hold no object
+ * across a call link no frame (fib's C is the same with GC). And:
  * engine auto tiers a GC module up; the generated C of a module without
  * GC has none of it; a body whose GC immediates name what the module
  * lacks is refused by the generator.
@@ -740,6 +748,13 @@ static void generated_c_of_frames_of_references(void **state) {
   assert_int_equal(count_of(gc, "*c->roots = &S_.h;"), 1);
   assert_int_equal(count_of(gc, "*c->roots = S_.h.prev;"), 1);
   assert_int_equal(count_of(gc, "S_.s[0] = L0_in;"), 1);
+  /* without GC, an externref (an object extern.convert_any made
+   * elsewhere may come in) held across a call links one too */
+  char *ext = generated_c(e, "(module (import \"h\" \"f\" (func $f))\n"
+                             "  (func (param externref) (result externref) (call $f) (local.get 0))\n"
+                             "  (func (param externref) (result externref) (local.get 0)))");
+  assert_int_equal(count_of(ext, "*c->roots = &S_.h;"), 1);
+  free(ext);
   free(plain);
   free(gc);
   free(fn);
