@@ -26,8 +26,10 @@
  * GC: compiled code runs each 0xFB instruction through one service (gc),
  * which is the interpreter's operation (cis__gc_op) on the operands the
  * code spilled to a slot array on its C stack; objects are charged,
- * trapped on and cast as on the interpreter. Object references live only
- * in the compiled frames' C variables and those arrays, as plain pointers.
+ * trapped on and cast as on the interpreter. A function that holds object
+ * references keeps them in a frame of slots on its C stack, linked from
+ * the call (cis__exec.roots), which a collection marks; an entry restores
+ * the link when a trap or an exception leaves by a long jump.
  *
  * Deadline and cancel: compiled code decrements the call's tick counter
  * (cis__exec.ticks) at every function entry and every loop header, and
@@ -247,6 +249,12 @@ static const cis__gclayout *layout_of(entry_rt *r, uint32_t x) {
   }
   return l;
 }
+
+/* Compiled code's frames of references are the runtime's. */
+_Static_assert(sizeof(cis_aot_roots) == offsetof(cis__roots, s) &&
+                   offsetof(cis_aot_roots, prev) == offsetof(cis__roots, prev) &&
+                   offsetof(cis_aot_roots, n) == offsetof(cis__roots, n),
+               "cis_aot_roots is cis__roots's header");
 
 /* The cast flags compiled code passes (aot_rt.h): a change is a new ABI. */
 _Static_assert(CIS__GC_NULLABLE == 0x100 && CIS__GC_NEGATE == 0x200, "the cast flags are CIS_AOT_ABI's");
@@ -503,11 +511,15 @@ cis_result cis__aot_enter(cis__exec *ex, cis_func *f, cis_slot *ar, const cis__a
   c.rt = &r;
   c.hnd = NULL;
   c.mems = (void *const *)inst->memories;
+  c.roots = (cis_aot_roots **)&ex->roots;
   const uint32_t depth0 = ex->depth;
+  /* a long jump skips the frames' unlinking of their references */
+  cis__roots *const roots0 = ex->roots;
   ex->depth--;
   r.rc = CIS_OK;
   if (__builtin_setjmp(r.jb)) {
     ex->depth = depth0;
+    ex->roots = roots0;
     return r.rc;
   }
   code->obj->entries[f->index - code->nimports](&c, (uint64_t *)ar);

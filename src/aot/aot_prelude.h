@@ -18,6 +18,30 @@
  */
 #include <string.h>
 
+/* The object imports nothing (cache.c loads only objects it maps
+ * itself), but gcc may call memset, memcpy or memmove for a block it
+ * clears or copies: these bind those calls inside the object. The flags
+ * keep gcc from making loops into calls (-fno-tree-loop-distribute-patterns),
+ * these loops included; volatile keeps it from seeing them as such. Weak:
+ * each unit of a module compiled in units has them, the link keeps one. */
+#define AOT_OWN_LIBC __attribute__((weak, visibility("hidden")))
+AOT_OWN_LIBC void *memset(void *d, int v, size_t n) {
+  for (size_t i = 0; i < n; i++) ((volatile unsigned char *)d)[i] = (unsigned char)v;
+  return d;
+}
+AOT_OWN_LIBC void *memmove(void *d, const void *s, size_t n) {
+  volatile unsigned char *to = d;
+  const unsigned char *from = s;
+  if (to < from)
+    for (size_t i = 0; i < n; i++) to[i] = from[i];
+  else
+    for (size_t i = n; i-- > 0;) to[i] = from[i];
+  return d;
+}
+AOT_OWN_LIBC void *memcpy(void *restrict d, const void *restrict s, size_t n) {
+  return memmove(d, s, n);
+}
+
 #define AOT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define AOT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -18,7 +18,7 @@
 
 /* Bumped whenever this contract or the generated code's meaning changes:
  * part of the cache key, and checked when an object is loaded. */
-#define CIS_AOT_ABI 7
+#define CIS_AOT_ABI 8
 
 typedef struct cis_aot_ctx cis_aot_ctx;
 
@@ -34,6 +34,16 @@ typedef struct cis_aot_hnd {
   void *exn;                  /* the exception that landed */
   uint32_t cur;               /* the try the function is in */
 } cis_aot_hnd;
+
+/* A compiled function's frame of references (since ABI 8): a function
+ * that holds references of any's or extern's hierarchy (objects) keeps
+ * them in the slots s[0 .. n) of a frame on its C stack, linked into
+ * *cis_aot_ctx.roots at its entry and unlinked at every exit, which the
+ * collector marks (the runtime's cis__roots, the same layout). */
+typedef struct cis_aot_roots {
+  struct cis_aot_roots *prev; /* the frame of a caller, or 0 */
+  uint64_t n;                 /* slots after this header */
+} cis_aot_roots;
 
 /* Runtime services, filled by aot.c. The functions marked "does not
  * return on failure" leave through the entry's longjmp with the trap or
@@ -137,6 +147,8 @@ struct cis_aot_ctx {
   void *const *mems;          /* the instance's cis_memory pointers, where
                                  compiled code reads the base and size of
                                  memories 1 and up (since ABI 6) */
+  cis_aot_roots **roots;      /* the call's innermost frame of references
+                                 (since ABI 8): cis__exec.roots */
 };
 
 /* What the loader knows of a compiled object: its ABI, functions and key,

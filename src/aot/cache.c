@@ -170,7 +170,10 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * keep float semantics exact (GCC otherwise folds -0 - x into -x and
  * x * 1 into x, which do not quiet a signalling NaN, and may fuse a
  * multiply and an add); -w because generated code has unused labels and
- * variables by design.
+ * variables by design; -fno-tree-loop-distribute-patterns keeps gcc from
+ * making a loop (a C library's memset compiled to wasm, or a copy of a
+ * loop without checks) a call of memset or memcpy, which the object would
+ * import (aot_prelude.h defines its own for the calls gcc makes anyway).
  *
  * The rest makes the object cheap to map at a cached start, where each
  * page fault counts (docs/aot.md, Cached start): -nostartfiles leaves
@@ -190,7 +193,8 @@ static uint64_t pad_of(uint64_t n) { return (PAD - n % PAD) % PAD; }
  * describe function the ELF entry point, which is how cis's own loader
  * (elf.c) finds it without a symbol table. */
 static const char CFLAGS[] =
-    "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-plt -w "
+    "-O2 -fPIC -shared -fno-math-errno -fsignaling-nans -ffp-contract=off -fno-tree-loop-distribute-patterns "
+    "-fno-plt -w "
     "-nostartfiles -Wl,-z,noseparate-code -Wl,-z,norelro -Wl,-e,cis_aot_describe";
 
 /* CIS_AOT_CFLAGS replaces them (for measuring other flags; they are part

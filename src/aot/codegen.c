@@ -195,6 +195,8 @@ typedef struct ctl {
   uint32_t tid;           /* K_TRY_TABLE, K_TRY, K_CATCH: its try's number */
   uint32_t ncatch;        /* K_TRY, K_CATCH: catches so far */
   uint32_t height;        /* stack height below the block's parameters */
+  uint32_t pslot;         /* K_IF of a function with a frame of references:
+                             the slot + 1 of its first saved parameter (P) */
   uint32_t nparams, nresults;
   const uint8_t *params, *results; /* value types */
 } ctl;
@@ -316,6 +318,26 @@ typedef struct gen {
   uint32_t ntramp;        /* tail calls made so */
   uint32_t tramp_slots;   /* most argument slots of one */
   cis__aot_buf tramp;     /* the wrapper's case of each */
+  /* References that may be objects (of any's or extern's hierarchy: a
+   * collection inside the call must see them) are kept, in a function
+   * that holds any, in the slots of a frame on its C stack (S_, a
+   * cis_aot_roots linked from the call) instead of C variables; the
+   * function is generated twice, the second time with the slots. */
+  bool objs;              /* the module may hold objects (module_objs) */
+  bool holds;             /* the current function holds one (a first pass saw it) */
+  bool collects;          /* it has a point that may collect (collect_point) */
+  uint32_t across;        /* the stack positions below this are live across one */
+  bool shadow;            /* its references are in S_ (the second pass) */
+  uint8_t *lobj;          /* per local: of any's or extern's hierarchy */
+  uint32_t *lslot;        /* per local: its slot + 1 in S_, 0 a C variable */
+  uint32_t *rslot;        /* per stack position: the slot + 1 of r<pos> */
+  uint32_t nrslot;        /* positions in rslot */
+  uint32_t nslot;         /* slots of S_ so far */
+  /* A tail call out of such a function without a try leaves the block
+   * where S_ lives for a label T<k> after it, where gcc sees S_ dead and
+   * makes the call a jump. */
+  uint32_t ntail;         /* tail calls made so */
+  cis__aot_buf tails;     /* their labels and calls */
 } gen;
 
 /* UK_SPREAD: v<pos> is a shuffle of masks (mk), and U<pos> the same
@@ -353,13 +375,50 @@ static bool grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
   return true;
 }
 
-/* The variable of stack position pos as type t, marked used. */
+/* May a value of kind t (a reference's: the engines' one byte) be an
+ * object? Of any's or extern's hierarchy; in a module with GC a function
+ * reference's kind may also be a struct's or array's type index's. */
+static bool kind_obj(const gen *g, uint8_t t) {
+  uint8_t top = cis__kind_top(t);
+  return top == CIS__ANYREF || top == CIS__EXTERNREF || (t == CIS__FUNCREF && g->m->uses_gc);
+}
+
+/* The same of full value type vt of module m: exact, by its type index. */
+static bool vt_obj(const cis__module *m, uint32_t vt) {
+  if (!cis__vt_is_ref(vt)) return false;
+  if (cis__vt_has_idx(vt)) return cis__vt_idx(vt) < m->ntypes && !cis__is_functype(&m->types[cis__vt_idx(vt)]);
+  uint8_t top = cis__kind_top(cis__vt_kind(vt));
+  return top == CIS__ANYREF || top == CIS__EXTERNREF;
+}
+
+/* The variable of stack position pos as type t, marked used: a slot of
+ * S_ for a reference of a function that keeps them there. */
 static const char *var(gen *g, uint32_t pos, uint8_t t, char buf[24]) {
   int tc = tclass(t);
   if (tc == TC_V128) g->v128 = g->fn_v128 = true;
   if (pos < g->used_cap) g->used[pos * TC_N + tc] = 1;
-  snprintf(buf, 24, "%c%u", VARC[tc], pos);
+  if (tc == TC_REF && g->objs && kind_obj(g, t)) g->holds = true;
+  if (tc == TC_REF && g->shadow && pos < g->nrslot && g->rslot[pos])
+    snprintf(buf, 24, "S_.s[%u]", g->rslot[pos] - 1);
+  else
+    snprintf(buf, 24, "%c%u", VARC[tc], pos);
   return buf;
+}
+
+/* The variable of local k. */
+static const char *lvar(const gen *g, uint32_t k, char buf[24]) {
+  if (g->shadow && g->lslot[k]) snprintf(buf, 24, "S_.s[%u]", g->lslot[k] - 1);
+  else snprintf(buf, 24, "L%u", k);
+  return buf;
+}
+
+/* The instruction about to be written, whose n operands are the top of
+ * the stack, may collect (a call, or an allocation): the references a
+ * frame holds across it must be in S_. Its operands are the callee's
+ * (which keeps them itself) or the runtime's (cis__gc_op's roots). */
+static void collect_point(gen *g, uint32_t n) {
+  g->collects = true;
+  if (g->sp - n > g->across) g->across = g->sp - n;
 }
 
 /* Room in g->used for the stack positions below n. */
@@ -1166,6 +1225,13 @@ static cis_result push_ctl(gen *g, uint8_t kind, const cis__blocktype *bt) {
 /* The try a branch to f continues in (its handler's cur). */
 static uint32_t label_try(const ctl *f) { return f->kind == K_LOOP ? f->inner : f->outer; }
 
+/* The variable where if f saves its parameter k for the else-branch. */
+static const char *pvar(const ctl *f, uint32_t k, char buf[24]) {
+  if (f->pslot && tclass(f->params[k]) == TC_REF) snprintf(buf, 24, "S_.s[%u]", f->pslot - 1 + k);
+  else snprintf(buf, 24, "P%u_%u", f->label, k);
+  return buf;
+}
+
 /* Copies the values a branch to f carries to f's positions, then jumps. */
 static void branch(gen *g, const ctl *f) {
   bool loop = f->kind == K_LOOP;
@@ -1192,6 +1258,7 @@ static cis_result reset_to(gen *g, const ctl *f, const uint8_t *ts, uint32_t n) 
 /* Pops n call arguments of type ft into a slot array a_ (room for
  * max(params, results)), for a call through the runtime. */
 static void pack_args(gen *g, const cis__functype *ft) {
+  collect_point(g, ft->nparams);
   uint32_t np = 0, nr = 0;
   for (uint32_t k = 0; k < ft->nparams; k++) np += nslots(ft->types[k]);
   for (uint32_t k = 0; k < ft->nresults; k++) nr += nslots(ft->types[ft->nparams + k]);
@@ -1232,6 +1299,7 @@ static const char *call_args(gen *g, const cis__functype *ft, cis__aot_buf *args
 
 /* A direct C call of fn (a C expression of the function) of type ft. */
 static cis_result direct_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  collect_point(g, ft->nparams);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   if (ft->nresults == 0) {
@@ -1303,12 +1371,16 @@ static void indirect_callee(gen *g, uint32_t tab, uint32_t ti, const char *iv) {
  * as an entry (a tick; the depth room is the same as a callee's would
  * be): a tail-call loop through a try runs in constant native stack. */
 static void self_tail(gen *g, const cis__functype *ft) {
+  char l[24];
   for (uint32_t k = 0; k < ft->nparams; k++) {
     char v[24];
-    E("L%u = %s;\n", k, var(g, g->sp - ft->nparams + k, ft->types[k], v));
+    E("%s = %s;\n", lvar(g, k, l), var(g, g->sp - ft->nparams + k, ft->types[k], v));
   }
   g->sp -= ft->nparams;
-  for (uint32_t k = ft->nparams; k < g->nlocals; k++) E("memset(&L%u, 0, sizeof L%u);\n", k, k);
+  for (uint32_t k = ft->nparams; k < g->nlocals; k++) {
+    lvar(g, k, l);
+    E("memset(&%s, 0, sizeof %s);\n", l, l);
+  }
   E("H_.cur = 0;\nAOT_TICK(c);\ngoto X_top;\n");
 }
 
@@ -1356,9 +1428,12 @@ static void tail_out(gen *g) {
  * results are the caller's (validated), of the same C type even as a
  * struct (result_shapes). */
 static cis_result tramp_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti);
+static cis_result shadow_tail(gen *g, const char *fn, const cis__functype *ft, uint32_t ti);
+static const char *var_ctype(const gen *g, int tc);
 
 static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
   if (g->has_try) return tramp_call(g, fn, ft, ti);
+  if (g->shadow) return shadow_tail(g, fn, ft, ti);
   cis__aot_buf args = {0};
   const char *al = call_args(g, ft, &args);
   E("AOT_LEAVE(c);\n");
@@ -1367,6 +1442,37 @@ static cis_result tail_call(gen *g, const char *fn, const cis__functype *ft, uin
   bool oom = args.oom;
   cis__aot_buf_free(&args);
   return oom ? CIS_ENOMEM : CIS_OK;
+}
+
+/* A tail call of fn (type ft) from a function that keeps references in
+ * S_ (and has no try): the arguments go to variables T<k>_<j> declared
+ * before the block where S_ lives, the frame is unlinked, and the call is
+ * made at label T<k> after the block (g->tails), where S_ is out of
+ * scope: gcc makes no sibling call while a local whose address escaped
+ * may be live. A callee that is not a function's name (fn: wN) is
+ * computed in the block, into T<k>_f. */
+static cis_result shadow_tail(gen *g, const char *fn, const cis__functype *ft, uint32_t ti) {
+  uint32_t k = ++g->ntail;
+  cis__aot_buf *t = &g->tails;
+  cis__aot_buf_printf(t, "T%u:;\n%s", k, ft->nresults ? "return " : "");
+  if (fn[0] == 'w') {
+    cis__aot_buf_printf(t, "%s(c, dr_ + 1", fn);
+  } else {
+    cis__aot_buf_printf(&g->decls, "void *T%u_f;\n", k);
+    E("T%u_f = (void *)%s;\n", k, fn);
+    cis__aot_buf_printf(t, "((FT%u)T%u_f)(c, dr_ + 1", ti, k);
+  }
+  for (uint32_t j = 0; j < ft->nparams; j++) {
+    char v[24];
+    uint8_t ty = ft->types[j];
+    cis__aot_buf_printf(&g->decls, "%s T%u_%u;\n", var_ctype(g, tclass(ty)), k, j);
+    E("T%u_%u = %s;\n", k, j, var(g, g->sp - ft->nparams + j, ty, v));
+    cis__aot_buf_printf(t, ", T%u_%u", k, j);
+  }
+  g->sp -= ft->nparams;
+  cis__aot_buf_printf(t, ");\n%s", ft->nresults ? "" : "return;\n");
+  E("*c->roots = S_.h.prev;\nAOT_LEAVE(c);\ngoto T%u;\n", k);
+  return t->oom ? CIS_ENOMEM : CIS_OK;
 }
 
 /* The C expression reading global idx as its type. */
@@ -2182,6 +2288,14 @@ static const cis__functype *gc_type(const gen *g, uint32_t x, uint8_t comp) {
   return x < g->m->ntypes && g->m->types[x].comp == comp ? &g->m->types[x] : NULL;
 }
 
+/* Does GC instruction op allocate (and so may collect)? The others that
+ * call the runtime (casts, stores of a reference, the bulk ones) do not. */
+static bool allocates(enum cis__op op) {
+  return (op >= CIS__OP_STRUCT_NEW && op <= CIS__OP_STRUCT_NEW_DEFAULT) ||
+         (op >= CIS__OP_ARRAY_NEW && op <= CIS__OP_ARRAY_NEW_ELEM) || op == CIS__OP_ANY_CONVERT_EXTERN ||
+         op == CIS__OP_EXTERN_CONVERT_ANY;
+}
+
 /* A GC instruction through the runtime (c->api->gc): its n operands, the
  * top of the stack, spilled to a slot array a_, and its result of type res
  * (0: none) read back from it. a and b are C expressions; x and y type
@@ -2190,6 +2304,7 @@ static const cis__functype *gc_type(const gen *g, uint32_t x, uint8_t comp) {
 static cis_result gc_call(gen *g, enum cis__op op, uint32_t n, const char *a, const char *b, uint32_t x,
                           uint32_t y, uint8_t res) {
   uint32_t in = 0, out = res ? nslots(res) : 0;
+  if (allocates(op)) collect_point(g, n);
   for (uint32_t k = 0; k < n; k++) in += nslots(g->stk[g->sp - n + k]);
   E("{\nuint64_t a_[%u];\n", in > out ? in : out ? out : 1);
   for (uint32_t k = 0, s = 0; k < n; k++) {
@@ -2505,12 +2620,17 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         g->sp--;
         TRY(push_ctl(g, K_IF, &bt));
         f = &g->ctls[g->nctl - 1];
+        if (g->shadow && bt.nparams) {
+          f->pslot = g->nslot + 1;
+          g->nslot += bt.nparams;
+        }
         for (uint32_t k = 0; k < bt.nparams; k++) {
           /* The then-branch may overwrite its parameters' positions; the
            * else-branch starts from the saved values. */
-          cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", var_ctype(g, tclass(bt.params[k])),
-                              f->label, k);
-          E("P%u_%u = %s;\n", f->label, k, var(g, f->height + k, bt.params[k], a));
+          if (!f->pslot || tclass(bt.params[k]) != TC_REF)
+            cis__aot_buf_printf(&g->decls, "%s P%u_%u;\n", var_ctype(g, tclass(bt.params[k])),
+                                f->label, k);
+          E("%s = %s;\n", pvar(f, k, b), var(g, f->height + k, bt.params[k], a));
         }
         E("if (!%s) goto L%u_else;\n", cond, f->label);
       } else {
@@ -2531,7 +2651,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       f->unreachable = false;
       TRY(reset_to(g, f, f->params, f->nparams));
       for (uint32_t k = 0; k < f->nparams; k++)
-        E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
+        E("%s = %s;\n", var(g, f->height + k, f->params[k], a), pvar(f, k, b));
       break;
     }
     case CIS__OP_TRY_TABLE:
@@ -2592,7 +2712,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
         E("goto L%u_end;\nL%u_else:;\n", f->label, f->label);
         TRY(reset_to(g, f, f->params, f->nparams));
         for (uint32_t k = 0; k < f->nparams; k++)
-          E("%s = P%u_%u;\n", var(g, f->height + k, f->params[k], a), f->label, k);
+          E("%s = %s;\n", var(g, f->height + k, f->params[k], a), pvar(f, k, b));
       }
       E("L%u_end:;\n", f->label);
       if (f->kind == K_TRY_TABLE || f->kind == K_TRY || f->kind == K_CATCH)
@@ -2603,6 +2723,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       g->nctl--;
       if (done.kind == K_FUNC) {
         if (g->has_try) E("c->hnd = H_.prev;\n");
+        if (g->shadow) E("*c->roots = S_.h.prev;\n");
         E("AOT_LEAVE(c);\n");
         if (ft->nresults == 0) E("return;\n");
         else if (ft->nresults == 1) E("return %s;\n", var(g, 0, ft->types[ft->nparams], a));
@@ -2763,11 +2884,11 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
       if (x >= g->nlocals) BAD();
       if (op == CIS__OP_LOCAL_GET) {
         TRY(push(g, g->ltypes[x]));
-        E("%s = L%u;\n", top(g, 0, a), x);
+        E("%s = %s;\n", top(g, 0, a), lvar(g, x, b));
         if (g->zloc[x] && g->sp - 1 < XK_MAX) g->zk[g->sp - 1] = 1;
         if (g->oloc[x] && g->sp - 1 < XK_MAX) g->ok[g->sp - 1] = 1;
       } else {
-        E("L%u = %s;\n", x, top(g, 0, a));
+        E("%s = %s;\n", lvar(g, x, b), top(g, 0, a));
         g->oloc[x] = g->sp - 1 < XK_MAX && g->ok[g->sp - 1];
         if (op == CIS__OP_LOCAL_SET) g->sp--;
       }
@@ -3072,6 +3193,13 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
 
 /* ----------------------------------------------------------- module */
 
+/* Is parameter k (of the current function, type t) copied at entry from
+ * L<k>_in: a v128 of a function with a try into an AOT_TV (var_ctype), a
+ * reference into its slot of S_? */
+static bool param_in(const gen *g, const cis__functype *t, uint32_t k) {
+  return (g->has_try && g->fn_v128 && tclass(t->types[k]) == TC_V128) || (g->shadow && g->lslot[k]);
+}
+
 /* "RET wN<suffix>(cis_aot_ctx *c, int64_t dr_, T L0, ...)" of function
  * fi, after storage class sc (suffix: "_v2" and "_v1" name the two bodies
  * of a function that uses v128, gen_function). dr_ is the depth room of
@@ -3081,7 +3209,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
  * unit's, static, or the shared header's, hidden: cis__aot_codegen_units)
  * gives its linkage. */
 static void signature_x(cis__aot_buf *o, const gen *g, uint32_t fi, bool names,
-                        const char *sc, const char *suffix, const char *extra, bool v128_in) {
+                        const char *sc, const char *suffix, const char *extra, bool body) {
   const cis__module *m = g->m;
   const cis__functype *t = cis__module_func_type(m, fi);
   if (t->nresults == 0) cis__aot_buf_printf(o, "%svoid ", sc);
@@ -3089,7 +3217,7 @@ static void signature_x(cis__aot_buf *o, const gen *g, uint32_t fi, bool names,
   else cis__aot_buf_printf(o, "%sstruct R%u ", sc, g->rs[m->func_type[fi]]);
   cis__aot_buf_printf(o, "w%u%s(cis_aot_ctx *c, int64_t%s", fi, suffix, names ? " dr_" : "");
   for (uint32_t k = 0; k < t->nparams; k++) {
-    bool in = v128_in && tclass(t->types[k]) == TC_V128;
+    bool in = body && param_in(g, t, k);
     if (names) cis__aot_buf_printf(o, ", %s L%u%s", ctype(t->types[k]), k, in ? "_in" : "");
     else cis__aot_buf_printf(o, ", %s", ctype(t->types[k]));
   }
@@ -3173,10 +3301,16 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
   if (n > CIS__MAX_LOCALS + (uint64_t)CIS__MAX_PARAMS) BAD();
   free(g->ltypes);
   free(g->lgen);
+  free(g->lobj);
+  free(g->lslot);
   g->ltypes = malloc(n ? n : 1);
   g->lgen = malloc((n ? n : 1) * sizeof *g->lgen);
-  if (!g->ltypes || !g->lgen) return CIS_ENOMEM;
+  g->lobj = calloc(n ? n : 1, 1);
+  g->lslot = calloc(n ? n : 1, sizeof *g->lslot);
+  if (!g->ltypes || !g->lgen || !g->lobj || !g->lslot) return CIS_ENOMEM;
   memcpy(g->ltypes, t->types, t->nparams);
+  for (uint32_t k = 0; k < t->nparams && g->objs; k++)
+    g->lobj[k] = vt_obj(g->m, t->vts ? t->vts[k] : t->types[k]);
   uint32_t at = t->nparams;
   const uint8_t *p = code->locals, *end = code->body;
   for (uint32_t gi = 0; gi < code->nlocal_groups; gi++) {
@@ -3186,10 +3320,46 @@ static cis_result locals_of(gen *g, const cis__code *code, const cis__functype *
     if (tclass(ty) < 0) BAD();
     if (tclass(ty) == TC_V128) g->v128 = g->fn_v128 = true;
     memset(g->ltypes + at, ty, cnt);
+    memset(g->lobj + at, g->objs && vt_obj(g->m, vt), cnt);
     at += cnt;
   }
   if (at != n) BAD();
   g->nlocals = (uint32_t)n;
+  g->holds = memchr(g->lobj, 1, n) != NULL;
+  return CIS_OK;
+}
+
+/* Whether module m's code may hold objects: it uses GC, or an externref
+ * can reach it (a function type's, a global's or a table's: a module
+ * without GC makes no non-null one itself). */
+static bool module_objs(const cis__module *m) {
+  if (m->uses_gc) return true;
+  for (uint32_t i = 0; i < m->ntypes; i++)
+    for (uint32_t k = 0; k < m->types[i].nparams + m->types[i].nresults; k++)
+      if (cis__vt_is_ref(m->types[i].types[k]) && cis__kind_top(m->types[i].types[k]) == CIS__EXTERNREF)
+        return true;
+  for (uint32_t i = 0; i < m->nglobals; i++)
+    if (cis__kind_top(m->globals[i].type.type) == CIS__EXTERNREF) return true;
+  for (uint32_t i = 0; i < m->ntables; i++)
+    if (m->tables[i].elem == CIS__EXTERNREF) return true;
+  return false;
+}
+
+/* The slots of S_ (gen.shadow) once a first pass found the function
+ * holds objects and may collect: its locals of any's or extern's
+ * hierarchy, then every stack position that held a reference (one C
+ * variable r<pos> for every reference type) and lies below the operands
+ * of a point that may collect. The saved parameters of ifs follow
+ * (gen_body). */
+static cis_result plan_slots(gen *g) {
+  g->nslot = 0;
+  for (uint32_t k = 0; k < g->nlocals; k++) g->lslot[k] = g->lobj[k] ? ++g->nslot : 0;
+  free(g->rslot);
+  g->nrslot = g->used_cap;
+  g->rslot = calloc(g->nrslot ? g->nrslot : 1, sizeof *g->rslot);
+  if (!g->rslot) return CIS_ENOMEM;
+  for (uint32_t pos = 0; pos < g->nrslot && pos < g->across; pos++)
+    if (g->used[pos * TC_N + TC_REF]) g->rslot[pos] = ++g->nslot;
   return CIS_OK;
 }
 
@@ -3213,26 +3383,39 @@ static cis_result scan_try(gen *g, const cis__code *code) {
   return CIS_OK;
 }
 
+/* Generates the current function's body and what goes with it, afresh. */
+static cis_result gen_pass(gen *g, const cis__code *code, const cis__functype *t) {
+  g->body.len = 0;
+  g->decls.len = 0;
+  if (g->body.p) g->body.p[0] = 0;
+  if (g->decls.p) g->decls.p[0] = 0;
+  if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
+  g->calls = g->tail_calls = false;
+  g->ntry = g->xslots = g->ntramp = g->tramp_slots = g->ntail = g->across = 0;
+  g->collects = false;
+  g->land.len = g->tramp.len = g->tails.len = 0;
+  if (g->land.p) g->land.p[0] = 0;
+  if (g->tramp.p) g->tramp.p[0] = 0;
+  if (g->tails.p) g->tails.p[0] = 0;
+  return gen_body(g, code, t);
+}
+
 static cis_result gen_function(gen *g, uint32_t i) {
   const cis__module *m = g->m;
   uint32_t fi = m->nfunc_imports + i;
   const cis__functype *t = cis__module_func_type(m, fi);
   const cis__code *code = &m->codes[i];
   g->fi = fi;
-  g->body.len = 0;
-  g->decls.len = 0;
-  if (g->body.p) g->body.p[0] = 0;
-  if (g->decls.p) g->decls.p[0] = 0;
-  if (g->used) memset(g->used, 0, (size_t)g->used_cap * TC_N);
   g->fn_v128 = false;
-  g->calls = g->tail_calls = false;
+  g->shadow = false;
   TRY(locals_of(g, code, t));
   TRY(scan_try(g, code));
-  g->ntry = g->xslots = g->ntramp = g->tramp_slots = 0;
-  g->land.len = g->tramp.len = 0;
-  if (g->land.p) g->land.p[0] = 0;
-  if (g->tramp.p) g->tramp.p[0] = 0;
-  TRY(gen_body(g, code, t));
+  TRY(gen_pass(g, code, t));
+  if (g->holds && g->collects) { /* again, with its references in S_ */
+    TRY(plan_slots(g));
+    g->shadow = true;
+    TRY(gen_pass(g, code, t));
+  }
   cis__aot_buf *o = g->out;
   if (g->ntramp) {
     emit_tramped(g, t);
@@ -3308,19 +3491,20 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (suffix[0] && suffix[1] == 'b') snprintf(extra, sizeof extra, ", struct TC%u *tc_", fi);
   /* A function with a try: its v128 variables are AOT_TV (var_ctype),
    * its v128 parameters copied into such. */
-  bool tv = g->has_try && g->fn_v128;
   signature_x(o, g, fi, true,
               !*suffix ? "" : suffix[1] == 'b' || suffix[2] == '2' ? "static " : "AOT_V1_SC ",
-              suffix, extra, tv);
+              suffix, extra, true);
   cis__aot_buf_printf(o, " {\n");
-  for (uint32_t k = 0; tv && k < t->nparams; k++)
-    if (tclass(t->types[k]) == TC_V128) cis__aot_buf_printf(o, "AOT_TV L%u = L%u_in;\n", k, k);
+  for (uint32_t k = 0; k < t->nparams; k++)
+    if (param_in(g, t, k) && tclass(t->types[k]) == TC_V128)
+      cis__aot_buf_printf(o, "AOT_TV L%u = L%u_in;\n", k, k);
   for (uint32_t k = t->nparams; k < g->nlocals; k++)
-    cis__aot_buf_printf(o, "%s L%u = %s;\n", var_ctype(g, tclass(g->ltypes[k])), k,
-                        czero(g->ltypes[k]));
+    if (!g->shadow || !g->lslot[k])
+      cis__aot_buf_printf(o, "%s L%u = %s;\n", var_ctype(g, tclass(g->ltypes[k])), k,
+                          czero(g->ltypes[k]));
   for (uint32_t pos = 0; pos < g->used_cap; pos++)
     for (int tc = 0; tc < TC_N; tc++)
-      if (g->used[pos * TC_N + tc])
+      if (g->used[pos * TC_N + tc] && !(tc == TC_REF && g->shadow && pos < g->nrslot && g->rslot[pos]))
         cis__aot_buf_printf(o, "%s %c%u = %s;\n", var_ctype(g, tc), VARC[tc], pos, ZERO[tc]);
   if (g->decls.len) buf_append(o, g->decls.p, g->decls.len);
   /* Memory 0's base never moves: a local the compiler keeps in a
@@ -3329,10 +3513,33 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
    * and memory.grow (AOT_RELOAD). */
   cis__aot_buf_printf(o, "uint8_t *const M = c->mem;\nuint64_t MS = c->mem_size ? *c->mem_size : 0;\n");
   cis__aot_buf_printf(o, "AOT_FN_STATE\n");
+  /* Its references' frame, linked before anything may collect, in a
+   * block that the tail calls leave (shadow_tail). */
+  if (g->shadow) {
+    /* A big frame is cleared by a loop of stores gcc keeps (volatile): an
+     * initialiser of it becomes a call of memset, which the object may
+     * not import (cache.c loads no object that needs the dynamic loader). */
+    if (g->nslot <= 8)
+      cis__aot_buf_printf(o, "{\nstruct { cis_aot_roots h; void *s[%u]; } S_ = {{*c->roots, %u}, {0}};\n",
+                          g->nslot, g->nslot);
+    else
+      cis__aot_buf_printf(o,
+                          "{\nstruct { cis_aot_roots h; void *s[%u]; } S_;\nS_.h.prev = *c->roots;\nS_.h.n = %u;\n"
+                          "for (uint32_t i_ = 0; i_ < %uu; i_++) ((void *volatile *)S_.s)[i_] = 0;\n",
+                          g->nslot, g->nslot, g->nslot);
+    cis__aot_buf_printf(o, "*c->roots = &S_.h;\n");
+    for (uint32_t k = 0; k < t->nparams; k++)
+      if (g->lslot[k]) cis__aot_buf_printf(o, "S_.s[%u] = L%u_in;\n", g->lslot[k] - 1, k);
+  }
   cis__aot_buf_printf(o, "%s(c, %u);\n", is_leaf(g) ? "AOT_ENTER_LEAF" : "AOT_ENTER", fi);
   /* A function with a try: its handler, linked until it returns; a throw
    * lands at X_land (gcc keeps in memory what lives across the calls
    * that may jump there: only these functions pay for it). */
+  /* A throw skips the unlinking of the callees' frames of references:
+   * the landing links this function's (or what it was called with; a
+   * function that calls nothing has no callee to skip). */
+  const char *roots = g->shadow ? "&S_.h" : "R0_";
+  if (g->has_try && g->objs && g->collects && !g->shadow) cis__aot_buf_printf(o, "cis_aot_roots *const R0_ = *c->roots;\n");
   if (g->has_try)
     cis__aot_buf_printf(o, "cis_aot_hnd H_;\nvoid *xe_;\nuint32_t xk_;\nuint64_t xs_[%u];\n"
                            "H_.prev = c->hnd;\nH_.cur = 0;\nc->hnd = &H_;\n"
@@ -3342,7 +3549,9 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (g->has_try) {
     /* The catch clauses of the try the function was in, then of the tries
      * it goes to (try_next); none: on to the caller's handler. */
-    cis__aot_buf_printf(o, "X_land:;\nAOT_SYNC_IN(c);\nAOT_RELOAD();\nxe_ = H_.exn;\n"
+    cis__aot_buf_printf(o, "X_land:;\n");
+    if (g->objs && g->collects) cis__aot_buf_printf(o, "*c->roots = %s;\n", roots);
+    cis__aot_buf_printf(o, "AOT_SYNC_IN(c);\nAOT_RELOAD();\nxe_ = H_.exn;\n"
                            "xk_ = H_.cur;\nX_next:;\n");
     if (g->land.len) buf_append(o, g->land.p, g->land.len);
     cis__aot_buf_printf(o, "switch (xk_) {\n");
@@ -3354,7 +3563,8 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
   if (g->ntramp) {
     /* A tail call for the wrapper to make (tramp_call): the result is
      * not read. */
-    cis__aot_buf_printf(o, "X_tail:;\nc->hnd = H_.prev;\nAOT_LEAVE(c);\n");
+    cis__aot_buf_printf(o, "X_tail:;\nc->hnd = H_.prev;\n%sAOT_LEAVE(c);\n",
+                        g->shadow ? "*c->roots = S_.h.prev;\n" : "");
     if (t->nresults == 0) cis__aot_buf_printf(o, "return;\n");
     else if (t->nresults == 1)
       cis__aot_buf_printf(o, "{\n%s z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
@@ -3362,6 +3572,10 @@ static void emit_function(gen *g, const cis__functype *t, const char *suffix) {
     else
       cis__aot_buf_printf(o, "{\nstruct R%u z_;\nmemset(&z_, 0, sizeof z_);\nreturn z_;\n}\n",
                           g->rs[g->m->func_type[fi]]);
+  }
+  if (g->shadow) {
+    cis__aot_buf_printf(o, "}\n");
+    if (g->tails.len) buf_append(o, g->tails.p, g->tails.len);
   }
   cis__aot_buf_printf(o, "}\n\n");
 }
@@ -3578,6 +3792,10 @@ static void gen_free(gen *g) {
   free(g->try_next);
   free(g->ltypes);
   free(g->lgen);
+  free(g->lobj);
+  free(g->lslot);
+  free(g->rslot);
+  cis__aot_buf_free(&g->tails);
   free(g->zloc);
   free(g->oloc);
   free(g->stk);
@@ -3599,6 +3817,7 @@ cis_result cis__aot_codegen_units(const cis__module *m, const char *key, uint64_
   g.cap = cap;
   cis_result rc = check_types(&g);
   if (rc != CIS_OK) return rc;
+  g.objs = module_objs(m);
   if (m->ncodes != m->nfuncs - m->nfunc_imports)
     return fail(&g, CIS_EINVALID, "the function and code counts differ");
   size_t nc = m->ncodes ? m->ncodes : 1;

@@ -68,5 +68,4 @@ const cis__engine_ops cis__interp_ops = {
     .prepare = interp_prepare,
     .unprepare = interp_unprepare,
     .call = interp_call,
-    .exact_frames = true,
 };

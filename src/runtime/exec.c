@@ -74,11 +74,7 @@ typedef struct exec_rt {
   cis__exec pub;          /* first: what engines see */
   uintptr_t cstack_limit; /* native stack addresses below this trap */
   uintptr_t cstack_base;  /* the frame the call entered at: its native frames lie below */
-  uint32_t off_stack;     /* nested calls running on another native stack than
-                             cstack_base's: their frames cannot be scanned */
   gc_hold *holds;         /* the engines whose calls it holds, innermost first */
-  uint32_t inexact;       /* engine calls running whose engine has no exact
-                             frames (cis__engine_ops.exact_frames) */
   uint64_t fuel_given;    /* limits.fuel at the start, for messages */
   uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
   uint32_t host_left;     /* host calls left before the next clock read */
@@ -389,26 +385,6 @@ uintptr_t cis__exec_cstack_limit(const cis__exec *ex) {
   return ((const exec_rt *)ex)->cstack_limit;
 }
 
-/* Does address p lie below the frame call x entered at, on the same
- * stack, one whose bounds are known (the thread's own, or the one
- * cis_stack_switched named)? */
-static bool on_call_stack(const exec_rt *x, uintptr_t p) {
-  uintptr_t b = x->cstack_base;
-  if (p >= b) return false;
-  if (tl_alt_hi && b > tl_alt_lo && b <= tl_alt_hi) return p > tl_alt_lo;
-  if (!tl_stack_lo) find_thread_stack();
-  return tl_stack_lo > 1 && b > tl_stack_lo && b <= tl_stack_hi && p > tl_stack_lo;
-}
-
-bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi) {
-  const exec_rt *x = (const exec_rt *)ex;
-  if (x->off_stack || !on_call_stack(x, sp)) return false;
-  *hi = x->cstack_base;
-  return true;
-}
-
-uint32_t cis__exec_inexact_calls(const cis__exec *ex) { return ((const exec_rt *)ex)->inexact; }
-
 uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e) {
   uint32_t n = 0;
   for (const gc_hold *h = ((const exec_rt *)ex)->holds; h; h = h->next) n += h->e == e;
@@ -424,11 +400,7 @@ cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_
   if (f->kind == CIS__FUNC_HOST) return call_host(ex, caller, f, ar);
   if (ex->depth >= ex->max_depth) return stack_exhausted(ex, f);
   ex->depth++;
-  const cis__engine_ops *ops = f->inst->engine->ops;
-  uint32_t inexact = !ops->exact_frames;
-  ((exec_rt *)ex)->inexact += inexact;
-  cis_result rc = ops->call(ex, f, ar);
-  ((exec_rt *)ex)->inexact -= inexact;
+  cis_result rc = f->inst->engine->ops->call(ex, f, ar);
   ex->depth--;
   return rc;
 }
@@ -560,12 +532,7 @@ static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, ci
     cis__gc_call_begin(other);
     x->holds = &hold;
   }
-  /* a host function that switched stacks: what runs from here cannot be
-   * scanned from the call's stack */
-  bool off = !on_call_stack(x, (uintptr_t)__builtin_frame_address(0));
-  x->off_stack += off;
   cis_result rc = cis__exec_call(ex, inst, f, ar);
-  x->off_stack -= off;
   /* the host function that called may keep the results */
   if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
   if (other) {

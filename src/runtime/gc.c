@@ -121,8 +121,6 @@ typedef struct cis__gcheap {
   size_t nroots, caproots;   /* used and allocated */
   uint64_t since;            /* bytes allocated since the last collection */
   uint64_t live;             /* bytes left live by it */
-  uintptr_t lo, hi;          /* every object lies in [lo, hi]: a native frame's
-                                words outside cannot point into one */
   bool no_collect;           /* shares objects with another engine's calls */
   bool stress;               /* CIS_GC_STRESS=1: every collection that may run is due */
   atomic_bool due;           /* since passed the threshold (a relaxed read per
@@ -232,6 +230,17 @@ uint64_t cis__gc_count(cis_engine *e, uint64_t *bytes) {
   return n;
 }
 
+uint64_t cis__gc_collections(cis_engine *e) {
+  cis__gcheap *h = heap_of(e, false);
+  uint64_t n = 0;
+  if (h) {
+    pthread_mutex_lock(&h->lock);
+    n = h->collections;
+    pthread_mutex_unlock(&h->lock);
+  }
+  return n;
+}
+
 bool cis__gc_is_obj(cis_engine *e, const void *r) {
   cis__gcheap *h = heap_of(e, false);
   if (!h || !r || ((uintptr_t)r & 1)) return false;
@@ -255,9 +264,9 @@ static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_
   if (ex && atomic_load_explicit(&h->due, memory_order_relaxed)) try_collect(e, h, false, ex);
   if (!cis__account_charge(a, bytes, CIS__CHARGE_OTHER) &&
       !(ex && try_collect(e, h, true, ex) && cis__account_charge(a, bytes, CIS__CHARGE_OTHER))) {
-    /* A dead native word of the call's (compiled frames are scanned
-     * conservatively), or a frame without a stack map, may have kept what
-     * the call's failure leaves as garbage. Without frames the next
+    /* A dead slot of the call's frames (a compiled frame's popped
+     * position keeps its last reference), or a frame without a stack map,
+     * may have kept what the call's failure leaves as garbage. Without frames the next
      * collection is exact about them; it must not wait until the next
      * calls allocate enough to be due, as they would fail first. */
     atomic_store(&h->starved, true);
@@ -279,8 +288,6 @@ static cis_result obj_new(cis_engine *e, cis__exec *ex, cis__account *a, uint64_
     h->count++;
     h->bytes += bytes;
     h->since += bytes;
-    if (!h->lo || (uintptr_t)o < h->lo) h->lo = (uintptr_t)o;
-    if ((uintptr_t)o + bytes > h->hi) h->hi = (uintptr_t)o + bytes;
     if (due_locked(h, false)) atomic_store_explicit(&h->due, true, memory_order_relaxed);
   }
   pthread_mutex_unlock(&h->lock);
@@ -704,113 +711,19 @@ void cis__gc_forget(void *p, bool table) {
  * A collection inside a call (ex) also marks what the call holds: the
  * slots that the stack maps of its engines' frames name at the positions
  * where the frames stopped (ex->frames, walked by each engine: the
- * interpreter's frames on the value stack), the operands the allocating
+ * interpreter's frames on the value stack), compiled code's frames of
+ * references (ex->roots, mark_roots), the operands the allocating
  * instruction stores (ex->gc_args), and the values of the exceptions the
- * call made. Host functions hold what they were handed pinned. Only
- * while a call of an engine without exact frames runs (compiled code,
- * which keeps references in C locals) are the thread's native frames
- * scanned too, from the collector's up to the one the call entered at,
- * with the registers spilled; native words are taken for references also
- * when they point inside an object (or just past it), as an optimising
- * compiler may keep only an address derived from a reference. */
+ * call made. Host functions hold what they were handed pinned. No native
+ * frame is read: every engine keeps the references its frames hold where
+ * these find them. */
 
-/* Must the native frames of call ex be scanned? While compiled frames
- * are live: they have no stack maps yet. */
-static bool call_needs_native_scan(const cis__exec *ex) { return cis__exec_inexact_calls(ex) != 0; }
-
-#if defined(__SANITIZE_ADDRESS__)
-#define GC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GC_ASAN 1
-#endif
-#endif
-#ifdef GC_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
-
-/* Words read from native frames, those that may point into an object. */
-typedef struct wordv {
-  uintptr_t *p;
-  size_t n, cap;
-  bool oom;                  /* it could not grow: nothing may be freed */
-} wordv;
-
-static void word_put(wordv *v, uintptr_t x) {
-  if (v->n == v->cap) {
-    size_t cap = v->cap ? 2 * v->cap : 1024;
-    uintptr_t *p = realloc(v->p, cap * sizeof *p);
-    if (!p) {
-      v->oom = true;
-      return;
-    }
-    v->p = p;
-    v->cap = cap;
-  }
-  v->p[v->n++] = x;
-}
-
-/* Puts the words of stack memory [lo, hi) that lie in [alo, ahi] into v;
- * with fake, also those of the fake frames (ASan's
- * detect_stack_use_after_return, where the locals whose address is taken
- * live) the words point to: a frame keeps its fake frame's address. Not
- * instrumented: stack memory has ASan's red zones between locals. */
-__attribute__((no_sanitize_address)) static void words_in(wordv *v, uintptr_t lo, uintptr_t hi, uintptr_t alo,
-                                                          uintptr_t ahi, bool fake) {
-  const uintptr_t w = sizeof(uintptr_t);
-#ifdef GC_ASAN
-  void *fs = fake ? __asan_get_current_fake_stack() : NULL;
-#else
-  (void)fake;
-#endif
-  for (uintptr_t p = (lo + w - 1) & ~(w - 1); p + w <= hi; p += w) {
-    uintptr_t x = *(const volatile uintptr_t *)p;
-    if (x >= alo && x <= ahi) word_put(v, x);
-#ifdef GC_ASAN
-    void *beg, *end;
-    if (fs && __asan_addr_is_in_fake_stack(fs, (void *)x, &beg, &end))
-      words_in(v, (uintptr_t)beg, (uintptr_t)end, alo, ahi, false);
-#endif
-  }
-}
-
-static int cmp_word(const void *a, const void *b) {
-  uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* The native frames of call ex above this one into v. */
-__attribute__((noinline, no_sanitize_address)) static bool frames_above(const cis__exec *ex, const cis__gcheap *h,
-                                                                       wordv *v) {
-  uintptr_t sp = (uintptr_t)__builtin_frame_address(0), hi;
-  if (!cis__exec_native_frames(ex, sp, &hi)) return false;
-  words_in(v, sp, hi, h->lo, h->hi, true);
-  return !v->oom;
-}
-
-/* The words of call ex's native frames that may point into h's objects,
- * sorted, into v; false when the frames cannot be read (then nothing may
- * be freed). The callee-saved registers are spilled into this frame
- * first, which frames_above reads: they may hold the only reference to
- * an object. */
-__attribute__((noinline)) static bool native_words(const cis__exec *ex, const cis__gcheap *h, wordv *v) {
-  __builtin_unwind_init();
-  bool ok = frames_above(ex, h, v);
-  __asm__ volatile("" : : "r"(ok) : "memory"); /* not a tail call: this frame stays until the read */
-  if (ok && v->n) qsort(v->p, v->n, sizeof *v->p, cmp_word);
-  return ok;
-}
-
-/* Does a word of sorted v point into object o, or just past it? */
-static bool words_hit(const wordv *v, const cis__gcobj *o) {
-  uintptr_t a = (uintptr_t)o, b = a + o->bytes;
-  size_t lo = 0, hi = v->n;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v->p[mid] < a) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < v->n && v->p[lo] <= b;
+/* Marks the slots of call ex's compiled frames of references (src/aot:
+ * each links one while it runs, and holds every reference that may be an
+ * object there). */
+static void mark_roots(cis__gcheap *h, mstack *st, const cis__exec *ex) {
+  for (const cis__roots *r = ex->roots; r; r = r->prev)
+    for (uint64_t k = 0; k < r->n; k++) mark_val(h, st, (uint64_t)(uintptr_t)r->s[k]);
 }
 
 struct cis__gcmark {
@@ -826,6 +739,7 @@ void cis__gc_mark(cis__gcmark *m, uint64_t v) { mark_val(m->h, m->st, v); }
  * reachable object freed would be a use after free in the guest). */
 static bool mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
   cis__gcmark m = {.h = h, .st = st};
+  mark_roots(h, st, ex);
   for (const cis__frames *fr = ex->frames; fr; fr = fr->prev)
     if (!fr->roots(fr, &m)) return false;
   for (uint32_t k = 0; k < ex->gc_nargs; k++) mark_val(h, st, ex->gc_args[k].u64);
@@ -839,13 +753,7 @@ static bool mark_call(cis__gcheap *h, mstack *st, const cis__exec *ex) {
  * frames are roots then. Returns the objects freed. */
 static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
   mstack st = {0};
-  wordv w = {0};
   pthread_mutex_lock(&h->lock);
-  if (ex && call_needs_native_scan(ex) && !native_words(ex, h, &w)) {
-    pthread_mutex_unlock(&h->lock);
-    free(w.p);
-    return 0;
-  }
   if (ex && !mark_call(h, &st, ex)) st.oom = true; /* keeps everything */
   for (size_t i = 0; i < h->nroots; i++) {
     if (h->roots[i].table) {
@@ -856,8 +764,7 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
     }
   }
   for (cis__gcobj *o = h->objs; o; o = o->next)
-    if (o->pins || (w.n && words_hit(&w, o))) mark_val(h, &st, (uint64_t)(uintptr_t)o);
-  free(w.p);
+    if (o->pins) mark_val(h, &st, (uint64_t)(uintptr_t)o);
   cis__engine_rt *r = rt_of(e);
   pthread_mutex_lock(&r->pin_lock);
   for (const cis__exn *x = r->kept_exns; x; x = x->next)
@@ -881,14 +788,9 @@ static uint64_t collect(cis_engine *e, cis__gcheap *h, const cis__exec *ex) {
     free(o);
     freed++;
   }
-  if (freed) { /* the set again, from the survivors, and their bounds */
+  if (freed) { /* the set again, from the survivors */
     memset(h->set, 0, h->cap * sizeof *h->set);
-    h->lo = h->hi = 0;
-    for (cis__gcobj *o = h->objs; o; o = o->next) {
-      set_put(h->set, h->cap, (uintptr_t)o);
-      if (!h->lo || (uintptr_t)o < h->lo) h->lo = (uintptr_t)o;
-      if ((uintptr_t)o + o->bytes > h->hi) h->hi = (uintptr_t)o + o->bytes;
-    }
+    for (cis__gcobj *o = h->objs; o; o = o->next) set_put(h->set, h->cap, (uintptr_t)o);
   }
   h->since = 0;
   atomic_store_explicit(&h->due, false, memory_order_relaxed);
@@ -907,12 +809,8 @@ static uint64_t try_collect(cis_engine *e, cis__gcheap *h, bool force, cis__exec
   cis__engine_rt *r = rt_of(e);
   if (!ex && atomic_exchange(&h->starved, false)) force = true;
   uint32_t held = ex ? cis__exec_gc_held(ex, e) : 0;
-  uintptr_t hi;
-  /* another thread's call (its frames are not ours to read), or native
-   * frames to scan that this thread cannot read */
-  if (ex && (!held || atomic_load(&r->gc_calls) != held ||
-             (call_needs_native_scan(ex) && !cis__exec_native_frames(ex, (uintptr_t)__builtin_frame_address(0), &hi))))
-    return 0;
+  /* another thread's call: its frames are not ours to read */
+  if (ex && (!held || atomic_load(&r->gc_calls) != held)) return 0;
   if (pthread_mutex_trylock(&h->collect)) return 0;
   atomic_store(&r->gc_busy, 1);
   uint64_t freed = 0;

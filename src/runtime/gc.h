@@ -22,14 +22,13 @@
  * and instantiations to zero (cis__gc_call_begin / end count them), and
  * inside a call, at an allocation, when every call of the engine running
  * is held by that call (its top-level call's, or another engine's call it
- * entered from a host function: cis__exec_gc_held) and its native frames,
- * when they are to be scanned, can be read: an instantiation, or a call
- * on another thread, stops it.
+ * entered from a host function: cis__exec_gc_held): an instantiation, or
+ * a call on another thread, stops it.
  * Either runs once the bytes allocated since the last one pass the bytes
  * left live by it (1 MiB at least); inside a call also when the account
  * has no room, and the allocation is charged again after it; and after an
  * allocation that found no room even so, the next one between calls runs
- * whatever was allocated (a dead native word of the failed call's, or an
+ * whatever was allocated (a dead slot of the failed call's frames, or an
  * unmapped frame, may have kept its garbage). Roots: the
  * globals and tables of any's and extern's hierarchies of every instance
  * (registered at instantiation, until they are freed), the engine's kept
@@ -37,18 +36,16 @@
  * function's argument, cis_global_get, cis_anyref_from_host: pinned, once
  * per handing, until the host releases it with cis_anyref_release or the
  * engine is freed), and inside a call what it holds: the slots that the
- * stack maps of its engines' frames name where the frames stopped
- * (ex->frames: the interpreter's, exact, for every slot of any's or
- * extern's hierarchy; a frame stopped where its map has no entry makes
- * the collection free nothing), the operands the allocating instruction
- * stores (ex->gc_args), the values of the call's exceptions, and, only
- * while a call of an engine without exact frames runs in it (compiled
- * code, which holds references in C locals and registers:
- * cis__exec_inexact_calls), the thread's native stack from the
- * collector's frame to the one the call entered at (the registers are
- * spilled: any word pointing at an object of the heap, inside it or just
- * past it, holds it). Marking uses an explicit stack on the heap; when it cannot
- * grow, the collection frees nothing. An engine whose instances share
+ * stack maps of the interpreter's frames name where the frames stopped
+ * (ex->frames: exact, for every slot of any's or extern's hierarchy; a
+ * frame stopped where its map has no entry makes the collection free
+ * nothing), the slots of compiled code's frames of references (ex->roots:
+ * a compiled function keeps there every reference it holds across a call
+ * or an allocation, src/aot), the operands the allocating instruction
+ * stores (ex->gc_args) and the values of the call's exceptions. Host
+ * functions hold what they were handed pinned. No native frame is read:
+ * roots are exact, slots whose type may hold an object. Marking uses an
+ * explicit stack on the heap; when it cannot grow, the collection frees nothing. An engine whose instances share
  * functions, globals or tables with another engine's never collects
  * (another engine's calls are not counted here): its objects go with it,
  * as exceptions do.
@@ -145,24 +142,17 @@ void cis__gc_mark(cis__gcmark *m, uint64_t v);
 bool cis__gc_op_collects(uint32_t op);
 
 /* What the collector asks of a running call (exec.c). */
-/* How many engine calls of call ex are running whose engine's frames are
- * not exact (cis__engine_ops.exact_frames): while any is, a collection
- * inside the call scans the native stack too. */
-uint32_t cis__exec_inexact_calls(const cis__exec *ex);
 /* How many calls of engine e call ex holds (cis__gc_call_begin): its
  * top-level call's, and those of other engines' instances it entered
  * from host functions. */
 uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e);
-/* The native frames of call ex, from sp (a frame of the calling thread)
- * up: true with *hi the end of the range [sp, *hi) that holds them all;
- * false when that is not known (a stack of unknown bounds, a host
- * function that switched stacks before calling back into wasm). */
-bool cis__exec_native_frames(const cis__exec *ex, uintptr_t sp, uintptr_t *hi);
 
 /* Frees engine e's heap: every object. */
 void cis__gc_heap_free(cis_engine *e);
 /* How many objects e's heap holds, and their bytes (tests). */
 uint64_t cis__gc_count(cis_engine *e, uint64_t *bytes);
+/* How many collections e's heap ran (tests). */
+uint64_t cis__gc_collections(cis_engine *e);
 
 /* Is r (an externref or anyref slot's pointer, not null, not i31) an
  * object of e's heap? */
@@ -187,8 +177,8 @@ bool cis__gc_test(uint64_t r, uint8_t kind, uint32_t id, bool nullable);
  * lb the layouts of its type immediates. An allocation (an op for which
  * cis__gc_op_collects says so) may collect first: the references the
  * caller still needs must lie where ex->frames' stack maps say at the
- * frame's stopping place (the interpreter's), in the call's exceptions,
- * or in its native frames (compiled code's locals). Returns CIS_OK, a trap (no message: the
+ * frame's stopping place (the interpreter's), in its frames of
+ * references (ex->roots: compiled code's) or in the call's exceptions. Returns CIS_OK, a trap (no message: the
  * engine names the function), or CIS_EMEMLIMIT / CIS_ENOMEM with the
  * message on ex->top. */
 cis_result cis__gc_op(cis__exec *ex, cis_instance *inst, uint32_t op, uint32_t a, uint32_t b, const cis__gclayout *la, const cis__gclayout *lb, cis_slot *args);

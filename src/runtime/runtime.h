@@ -85,11 +85,6 @@ typedef struct cis__engine_ops {
    * (cis__memory_map_image); NULL: the segments are copied. The image
    * lives as long as mod. */
   const struct cis__mem_image *(*mem_image)(cis_module *mod);
-  /* Its frames hold references only where a collection inside a call
-   * finds them exactly (ex->frames' stack maps, pinned handles): while
-   * one of its calls runs, the native stack need not be scanned. An
-   * engine without it (false) has its native frames scanned. */
-  bool exact_frames;
 } cis__engine_ops;
 
 /* The engine registry. Engines register their ops table here; the runtime
@@ -333,6 +328,15 @@ typedef struct cis__frames {
   bool (*roots)(const struct cis__frames *fr, cis__gcmark *m);
 } cis__frames;
 
+/* A compiled function's frame of references (src/aot/aot_rt.h's
+ * cis_aot_roots, the same layout): slots s[0 .. n) on its C stack, marked
+ * by a collection inside the call (gc.c). */
+typedef struct cis__roots {
+  struct cis__roots *prev;   /* the frame of a caller, or NULL */
+  uint64_t n;                /* slots */
+  void *s[];
+} cis__roots;
+
 struct cis__exec {
   cis_instance *top;         /* instance of the top-level call: its limits,
                                 cancel flag and value stack apply */
@@ -352,6 +356,7 @@ struct cis__exec {
   bool exn_kept;             /* an exnref went where it outlives the call */
   const cis_slot *gc_args;   /* the operands of the GC instruction that allocates (cis__gc_op): */
   uint32_t gc_nargs;         /* roots while it does, in slots */
+  cis__roots *roots;         /* the innermost compiled frame of references, or NULL */
 };
 
 /* ------------------------------------------------------- exceptions (exn.c)

@@ -325,17 +325,30 @@ static const char LOOPS[] =
     "    (loop $l\n"
     "      (i32.store (local.get $d) (i32.load (i32.add (local.get $d) (local.get $i))))\n"
     "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 4)))\n"
+    "                        (local.get $end)))))\n"
+    /* a C library's memset and memcpy as wasm loops: gcc would make their
+     * copies calls of its own (an object cis does not load) */
+    "  (func (export \"zero\") (param $d i32) (param $i i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store8 (i32.add (local.get $d) (local.get $i)) (i32.const 0))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))\n"
+    "                        (local.get $end)))))\n"
+    "  (func (export \"copy\") (param $d i32) (param $s i32) (param $i i32) (param $end i32)\n"
+    "    (loop $l\n"
+    "      (i32.store8 (i32.add (local.get $d) (local.get $i))\n"
+    "        (i32.load8_u (i32.add (local.get $s) (local.get $i))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1)))\n"
     "                        (local.get $end))))))\n";
 
-/* add, add64, add_tee and down get a copy, whose loop has no check and
- * no tick; add_nop and inv_store none. The checked loop after a copy is
+/* add, add64, add_tee, down, zero and copy get a copy, whose loop has no
+ * check and no tick; add_nop and inv_store none. The checked loop after a copy is
  * the one written without it: add_tee's accesses at its local join check
  * groups (each checked as a member). */
 static void loop_copy_only_where_planned(void **state) {
   (void)state;
   cis_engine *e = engine("aot");
   char *c = generated_c(e, LOOPS);
-  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 4);
+  assert_int_equal(count_of(c, "AOT_IVDEP\nfor ("), 6);
   for (const char *p = c; (p = strstr(p, "AOT_IVDEP\nfor (")); p++) {
     const char *q = strstr(p, "goto L");
     assert_non_null(q);
@@ -343,7 +356,7 @@ static void loop_copy_only_where_planned(void **state) {
     assert_int_equal(count_of(copy, "aot_ea("), 0);
     assert_int_equal(count_of(copy, "M, MS,"), 0);
     assert_int_equal(count_of(copy, "AOT_TICK"), 0);
-    assert_int_equal(count_of(copy, "stp32(M + B"), 1);
+    assert_int_equal(count_of(copy, "stp32(M + B") + count_of(copy, "stp8(M + B"), 1);
     free(copy);
   }
   const char *tee = strstr(c, " w3(cis_aot_ctx *c, int64_t dr_");
@@ -427,6 +440,11 @@ static void loop_copy_traps_and_writes_as_interpreter(void **state) {
       {"down", {P - 48, 64}, 2, CIS_TRAP_MEM_OOB},              /* the first past the end */
       {"inv_store", {0x1000, 0, 64}, 3, CIS_OK},
       {"inv_store", {0x1000, 0, 0x10000}, 3, CIS_TRAP_MEM_OOB},
+      {"zero", {0x1000, 0, 3000}, 3, CIS_OK},
+      {"zero", {P - 100, 0, 101}, 3, CIS_TRAP_MEM_OOB},
+      {"copy", {0x1000, 0x4000, 0, 3000}, 4, CIS_OK},
+      {"copy", {0x1001, 0x1000, 0, 3000}, 4, CIS_OK},           /* overlapping: byte by byte */
+      {"copy", {P - 100, 0x1000, 0, 101}, 4, CIS_TRAP_MEM_OOB},
   };
   for (size_t k = 0; k < sizeof c / sizeof c[0]; k++)
     assert_int_equal(loop_on_both(&b, c[k].name, c[k].a, c[k].n), c[k].want);

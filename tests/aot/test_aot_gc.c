@@ -10,7 +10,15 @@
  * call_indirect through a declared supertype; the memory cap hit by
  * allocating in a loop what a local keeps (CIS_EMEMLIMIT), and garbage
  * made past it collected inside the call. Each case runs on the interpreter
- * and compiled (an object in the cache), which must answer alike. And:
+ * and compiled (an object in the cache), which must answer alike.
+ * Collections inside a call (a 1 MiB account): objects held only by a
+ * local, an operand under a call or an allocation, a tail call's
+ * argument, or the frames under a host function's callback survive; a
+ * tail call of a function holding references runs in constant native
+ * stack; after an exception or a callback's trap unwound frames of
+ * references, the catcher's is the innermost linked; an overwritten
+ * reference is freed inside the call; functions that hold no object
+ * across a call link no frame (fib's C is the same with GC). And:
  * engine auto tiers a GC module up; the generated C of a module without
  * GC has none of it; a body whose GC immediates name what the module
  * lacks is refused by the generator.
@@ -486,6 +494,273 @@ static void generator_refuses_bad_gc_immediates(void **state) {
   cis_engine_free(e);
 }
 
+/* ------------------------------------------- collections inside a call
+ *
+ * Compiled frames keep their references in frames of references (S_),
+ * which a collection inside the call marks; no native word is read. A
+ * module whose host functions call back into it (host.churn), count the
+ * call's linked frames (host.frames) and run a callback that traps
+ * (host.trap_in); each case runs under a 1 MiB account, so that churning
+ * collects. */
+static const char roots_wat[] =
+    "(module\n"
+    "  (import \"host\" \"churn\" (func $hchurn (param i32) (result i32)))\n"
+    "  (import \"host\" \"frames\" (func $frames (result i32)))\n"
+    "  (import \"host\" \"trap_in\" (func $trap_in (param i32) (result i32)))\n"
+    "  (type $bytes (array (mut i8)))\n"
+    "  (type $refs (array (mut anyref)))\n"
+    "  (type $node (struct (field $v i32) (field $next (ref null $node))))\n"
+    "  (tag $e (param i32))\n"
+    "  (func $node (param $v i32) (result (ref $node)) (struct.new $node (local.get $v) (ref.null $node)))\n"
+    /* n arrays of 1 KiB, made and dropped */
+    "  (func $churn (export \"churn\") (param $n i32) (result i32)\n"
+    "    (block $d (loop $l (br_if $d (i32.eqz (local.get $n)))\n"
+    "      (drop (array.new_default $bytes (i32.const 1024)))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br $l)))\n"
+    "    (i32.const 0))\n"
+    /* held by a local across a call, and across a call out to the host
+     * that calls back in */
+    "  (func (export \"in_local\") (param $n i32) (result i32) (local $x (ref null $node))\n"
+    "    (local.set $x (call $node (i32.const 5)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (drop (call $hchurn (local.get $n)))\n"
+    "    (struct.get $node $v (local.get $x)))\n"
+    /* an operand under a call */
+    "  (func $second (param $x (ref null $node)) (param i32) (result i32) (struct.get $node $v (local.get $x)))\n"
+    "  (func (export \"in_operand\") (param $n i32) (result i32)\n"
+    "    (call $second (call $node (i32.const 6)) (call $churn (local.get $n))))\n"
+    /* an operand under an allocation, n times: n * 7 */
+    "  (func (export \"in_alloc\") (param $n i32) (result i32) (local $s i32)\n"
+    "    (block $d (loop $l (br_if $d (i32.eqz (local.get $n)))\n"
+    "      (local.set $s (i32.add (local.get $s) (struct.get $node $v (ref.cast (ref $node)\n"
+    "        (array.get $refs (array.new_fixed $refs 2 (call $node (i32.const 7))\n"
+    "          (array.new_default $bytes (i32.const 1024))) (i32.const 0))))))\n"
+    "      (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br $l)))\n"
+    "    (local.get $s))\n"
+    /* an argument of a tail call; a tail call of itself a million times
+     * (constant native stack), without and with a try */
+    "  (func $tail_to (param $x (ref null $node)) (param $n i32) (result i32)\n"
+    "    (drop (call $churn (local.get $n))) (struct.get $node $v (local.get $x)))\n"
+    "  (func (export \"in_tail\") (param $n i32) (result i32)\n"
+    "    (return_call $tail_to (call $node (i32.const 8)) (local.get $n)))\n"
+    "  (func $loop (export \"tail_loop\") (param $n i32) (result i32) (call $loop_to (call $node (i32.const 9)) (local.get $n)))\n"
+    "  (func $loop_to (param $x (ref null $node)) (param $n i32) (result i32)\n"
+    "    (if (i32.eqz (local.get $n)) (then (return (struct.get $node $v (local.get $x)))))\n"
+    "    (return_call $loop_to (local.get $x) (i32.sub (local.get $n) (i32.const 1))))\n"
+    "  (func (export \"tail_loop_try\") (param $n i32) (result i32) (call $loop_try (call $node (i32.const 10)) (local.get $n)))\n"
+    "  (func $loop_try (param $x (ref null $node)) (param $n i32) (result i32)\n"
+    "    (block $c (try_table (catch_all $c)\n"
+    "      (if (i32.eqz (local.get $n)) (then (return (struct.get $node $v (local.get $x)))))))\n"
+    "    (return_call $loop_try (local.get $x) (i32.sub (local.get $n) (i32.const 1))))\n"
+    /* an exception thrown through two frames with references to a catch
+     * in a third: its frame alone is linked then, and a collection in it
+     * keeps its local: 3 * 100 + frames */
+    "  (func $thrower (param $x (ref null $node)) (param $n i32)\n"
+    "    (drop (call $churn (local.get $n))) (throw $e (struct.get $node $v (local.get $x))))\n"
+    "  (func $mid (param $n i32) (local $y (ref null $node))\n"
+    "    (local.set $y (call $node (i32.const 4)))\n"
+    "    (call $thrower (local.get $y) (local.get $n)))\n"
+    "  (func (export \"exn\") (param $n i32) (result i32) (local $z (ref null $node))\n"
+    "    (local.set $z (call $node (i32.const 3)))\n"
+    "    (drop (block $c (result i32) (try_table (catch $e $c) (call $mid (local.get $n))) (i32.const -1)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (i32.add (i32.mul (struct.get $node $v (local.get $z)) (i32.const 100)) (call $frames)))\n"
+    /* a callback that traps below frames with references: the frames
+     * linked after it are the caller's own: 2 * 100 + frames */
+    "  (func (export \"trap_deep\") (param $n i32) (result i32) (local $y (ref null $node))\n"
+    "    (local.set $y (call $node (i32.const 1)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (struct.get $node $v (ref.as_non_null (ref.null $node))))\n"
+    "  (func (export \"after_trap\") (param $n i32) (result i32) (local $z (ref null $node))\n"
+    "    (local.set $z (call $node (i32.const 2)))\n"
+    "    (drop (call $trap_in (local.get $n)))\n"
+    "    (drop (call $churn (local.get $n)))\n"
+    "    (i32.add (i32.mul (struct.get $node $v (local.get $z)) (i32.const 100)) (call $frames)))\n"
+    /* a reference overwritten is dead: 1.1 MB twice fit the 1 MiB account
+     * (with its 1 MiB of slack) only when the first was freed inside the
+     * call */
+    "  (func (export \"overwritten\") (param $n i32) (result i32) (local $a (ref null $bytes))\n"
+    "    (local.set $a (array.new_default $bytes (i32.const 1100000)))\n"
+    "    (if (local.get $n) (then (local.set $a (ref.null $bytes))))\n"
+    "    (array.len (array.new_default $bytes (i32.const 1100000))))\n"
+    ")\n";
+
+/* Calls export name of the caller's instance with i32 n. */
+static cis_result call_back(cis_call *c, const char *name, int32_t n, int32_t *out) {
+  cis_instance *inst = cis_call_instance(c);
+  cis_val a = {.type = CIS_I32, .of.i32 = n}, v = {0};
+  cis_result rc = cis_func_call(inst, cis_instance_func(inst, name), &a, 1, &v, 1);
+  *out = v.of.i32;
+  return rc;
+}
+
+static cis_result host_churn(cis_call *c, const cis_slot *a, cis_slot *r) {
+  return call_back(c, "churn", a[0].i32, &r[0].i32);
+}
+
+/* The frames of references linked in the running call. */
+static cis_result host_frames(cis_call *c, const cis_slot *a, cis_slot *r) {
+  (void)a;
+  int32_t n = 0;
+  for (const cis__roots *f = cis_call_instance(c)->active->roots; f; f = f->prev) n++;
+  r[0].i32 = n;
+  return CIS_OK;
+}
+
+/* Calls back trap_deep, which must trap; the trap is not passed on. */
+static cis_result host_trap_in(cis_call *c, const cis_slot *a, cis_slot *r) {
+  cis_result rc = call_back(c, "trap_deep", a[0].i32, &r[0].i32);
+  r[0].i32 = 0;
+  return rc == CIS_TRAP_NULL_REF ? CIS_OK : CIS_EINVAL;
+}
+
+typedef struct roots_run {
+  cis_engine *e;
+  cis_module *m;
+  cis_imports *im;
+  cis_instance *inst;
+} roots_run;
+
+static void roots_open(roots_run *r, const char *name) {
+  r->e = engine(name);
+  r->m = module(r->e, roots_wat);
+  cis_host_func_def d[] = {{"host", "churn", "(i)i", host_churn, NULL, 0},
+                           {"host", "frames", "()i", host_frames, NULL, 0},
+                           {"host", "trap_in", "(i)i", host_trap_in, NULL, 0}};
+  assert_int_equal(cis_imports_new(r->e, &r->im), CIS_OK);
+  assert_int_equal(cis_imports_add_host_funcs(r->im, d, 3), CIS_OK);
+  assert_int_equal(cis_instance_new(r->m, r->im, NULL, &r->inst), CIS_OK);
+  cis_limits l;
+  memset(&l, 0, sizeof l);
+  l.max_memory_bytes = 1u << 20;
+  cis_instance_set_limits(r->inst, &l);
+}
+
+static void roots_close(roots_run *r) {
+  cis_instance_free(r->inst);
+  cis_imports_free(r->im);
+  cis_module_free(r->m);
+  cis_engine_free(r->e);
+}
+
+/* Export name of r called with n: its result; a failure fails the test
+ * unless it is want_rc. */
+static int32_t roots_call(roots_run *r, const char *name, int32_t n, cis_result want_rc) {
+  cis_val a = {.type = CIS_I32, .of.i32 = n}, v = {0};
+  cis_result rc = cis_func_call(r->inst, cis_instance_func(r->inst, name), &a, 1, &v, 1);
+  if (rc != want_rc) fail_msg("%s(%d): %s: %s", name, n, cis_errname(rc), cis_errmsg(r->inst));
+  return v.of.i32;
+}
+
+/* Objects held only by a local (across a call, and across a call out to
+ * the host that calls back in), an operand under a call or under an
+ * allocation, or a tail call's argument survive the collections the call
+ * runs (each is read after them: ASan sees a wrong free), on both
+ * engines. A tail call of a function holding references runs in constant
+ * native stack, with and without a try. */
+static void aot_gc_frames_survive_collections(void **state) {
+  (void)state;
+  static const char *const engines[] = {"interp", "aot"};
+  static const struct {
+    const char *name;
+    int32_t n, want;
+  } cases[] = {
+      {"in_local", 4096, 5}, {"in_operand", 4096, 6}, {"in_alloc", 4096, 4096 * 7}, {"in_tail", 4096, 8},
+      {"tail_loop", 1000000, 9}, {"tail_loop_try", 1000000, 10},
+  };
+  for (int k = 0; k < 2; k++) {
+    roots_run r;
+    roots_open(&r, engines[k]);
+    for (size_t i = 0; i < CIS_ARRAY_LEN(cases); i++) {
+      uint64_t before = cis__gc_collections(r.e);
+      int32_t got = roots_call(&r, cases[i].name, cases[i].n, CIS_OK);
+      if (got != cases[i].want)
+        fail_msg("%s: %s(%d) = %d, want %d", engines[k], cases[i].name, cases[i].n, got, cases[i].want);
+      /* collections ran inside the call (its end may add one) */
+      if (cases[i].n == 4096 && cis__gc_collections(r.e) < before + 2)
+        fail_msg("%s: %s: no collection inside the call", engines[k], cases[i].name);
+    }
+    roots_close(&r);
+  }
+  assert_int_equal(cache_entries(), 1);
+}
+
+/* An exception thrown through compiled frames with references, and a
+ * trap under a host function's callback, leave the caller's frame the
+ * innermost linked: a collection then keeps what it holds. */
+static void aot_gc_frames_after_unwinding(void **state) {
+  (void)state;
+  roots_run r;
+  roots_open(&r, "aot");
+  assert_int_equal(roots_call(&r, "exn", 4096, CIS_OK), 3 * 100 + 1);
+  assert_int_equal(roots_call(&r, "after_trap", 4096, CIS_OK), 2 * 100 + 1);
+  assert_int_equal(roots_call(&r, "trap_deep", 10, CIS_TRAP_NULL_REF), 0);
+  assert_int_equal(roots_call(&r, "exn", 4096, CIS_OK), 3 * 100 + 1);
+  roots_close(&r);
+}
+
+/* A reference overwritten in a local no longer holds its object: a
+ * collection inside the call frees it (twice 1.1 MB fit the account's 2
+ * MiB with slack); kept, the second allocation passes the account. */
+static void aot_gc_overwritten_reference_freed(void **state) {
+  (void)state;
+  roots_run r;
+  roots_open(&r, "aot");
+  uint64_t before = cis__gc_collections(r.e);
+  assert_int_equal(roots_call(&r, "overwritten", 1, CIS_OK), 1100000);
+  assert_true(cis__gc_collections(r.e) > before);
+  roots_call(&r, "overwritten", 0, CIS_EMEMLIMIT);
+  assert_int_equal(roots_call(&r, "overwritten", 1, CIS_OK), 1100000);
+  roots_close(&r);
+}
+
+/* Functions that hold no object (a module without GC or externref, and
+ * fib in a module with GC) link no frame: their C is what it was; nor
+ * does one that holds objects but calls and allocates nothing. One that
+ * holds them across a call links one, and keeps its references in it. */
+static void generated_c_of_frames_of_references(void **state) {
+  (void)state;
+  static const char fib[] =
+      "  (func $fib (export \"fib\") (param i32) (result i32)\n"
+      "    (if (result i32) (i32.lt_u (local.get 0) (i32.const 2)) (then (local.get 0))\n"
+      "      (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))\n"
+      "        (call $fib (i32.sub (local.get 0) (i32.const 2)))))))\n";
+  char plain_wat[1024], gc_wat[1024], fn_wat[1024];
+  snprintf(plain_wat, sizeof plain_wat, "(module\n%s)", fib);
+  snprintf(gc_wat, sizeof gc_wat, "(module (type $s (struct (field i32)))\n%s"
+           "  (func (param (ref $s)) (result i32) (call $fib (struct.get $s 0 (local.get 0))))\n"
+           "  (func (param (ref $s)) (result i32) (struct.get $s 0 (local.get 0))))", fib);
+  snprintf(fn_wat, sizeof fn_wat, "(module (table 1 funcref) (type $t (func (result i32)))\n%s"
+           "  (func (result i32) (call_indirect (type $t) (i32.const 0))))", fib);
+  cis_engine *e = engine("aot");
+  char *plain = generated_c(e, plain_wat), *gc = generated_c(e, gc_wat), *fn = generated_c(e, fn_wat);
+  assert_int_equal(count_of(plain, "S_.s["), 0);
+  assert_int_equal(count_of(plain, "c->roots"), 0);
+  assert_int_equal(count_of(fn, "c->roots"), 0); /* funcref alone, no GC: no objects */
+  /* fib's C is the same in both */
+  const char *a = strstr(plain, "uint32_t w0(cis_aot_ctx *c, int64_t dr_"),
+             *b = strstr(gc, "uint32_t w0(cis_aot_ctx *c, int64_t dr_");
+  assert_non_null(a);
+  assert_non_null(b);
+  size_t len = (size_t)(strstr(a, "\n}\n") - a);
+  if (strncmp(a, b, len + 3)) fail_msg("fib differs:\n%.*s\n----\n%.*s", (int)len + 3, a, (int)len + 3, b);
+  /* the GC function: linked at entry, unlinked at its return */
+  assert_int_equal(count_of(gc, "*c->roots = &S_.h;"), 1);
+  assert_int_equal(count_of(gc, "*c->roots = S_.h.prev;"), 1);
+  assert_int_equal(count_of(gc, "S_.s[0] = L0_in;"), 1);
+  /* without GC, an externref (an object extern.convert_any made
+   * elsewhere may come in) held across a call links one too */
+  char *ext = generated_c(e, "(module (import \"h\" \"f\" (func $f))\n"
+                             "  (func (param externref) (result externref) (call $f) (local.get 0))\n"
+                             "  (func (param externref) (result externref) (local.get 0)))");
+  assert_int_equal(count_of(ext, "*c->roots = &S_.h;"), 1);
+  free(ext);
+  free(plain);
+  free(gc);
+  free(fn);
+  cis_engine_free(e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(aot_gc_struct_fields_round_trip, setup, teardown),
@@ -499,6 +774,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(auto_tiers_a_gc_module_up, setup, teardown),
       cmocka_unit_test_setup_teardown(generated_c_of_modules_without_and_with_gc, setup, teardown),
       cmocka_unit_test_setup_teardown(generator_refuses_bad_gc_immediates, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_gc_frames_survive_collections, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_gc_frames_after_unwinding, setup, teardown),
+      cmocka_unit_test_setup_teardown(aot_gc_overwritten_reference_freed, setup, teardown),
+      cmocka_unit_test_setup_teardown(generated_c_of_frames_of_references, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,7 +159,11 @@ static void aot_small_module_is_one_unit(void **state) {
   assert_int_equal(one.len, u.head.len + u.unit[0].len);
   assert_memory_equal(one.p, u.head.p, u.head.len);
   assert_memory_equal(one.p + u.head.len, u.unit[0].p, u.unit[0].len);
-  assert_null(strstr(one.p, "visibility(\"hidden\")"));
+  /* its functions static: the only hidden symbols are the prelude's
+   * memset and kin (AOT_OWN_LIBC, defined once) */
+  const char *hidden = strstr(one.p, "visibility(\"hidden\")");
+  assert_non_null(hidden);
+  assert_null(strstr(hidden + 1, "visibility(\"hidden\")"));
   cis__aot_buf_free(&one);
   cis__aot_units_free(&u);
   cis_module_free(m);
