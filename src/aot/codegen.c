@@ -1163,6 +1163,15 @@ static void lp_close(gen *g) {
 /* At the header of a planned loop (label, body offset at before its
  * label, p its first instruction): the first pass over its body writes
  * the copy's text, without check groups (lp_note). */
+/* Copies what the generator knows of the stack's values (the address
+ * forms, the lane kinds) into the plan (save), or back. */
+static void lp_known(gen *g, lplan *pl, bool save) {
+#define LP_KNOWN(f) (save ? memcpy(pl->f, g->f, sizeof pl->f) : memcpy(g->f, pl->f, sizeof pl->f))
+  LP_KNOWN(aloc), LP_KNOWN(ak), LP_KNOWN(agen), LP_KNOWN(xk), LP_KNOWN(zk);
+  LP_KNOWN(mk), LP_KNOWN(ok), LP_KNOWN(uk), LP_KNOWN(lk);
+#undef LP_KNOWN
+}
+
 static void lp_open(gen *g, uint32_t label, size_t at, const uint8_t *p) {
   lplan *pl = &g->lp;
   pl->on = true;
@@ -1172,15 +1181,7 @@ static void lp_open(gen *g, uint32_t label, size_t at, const uint8_t *p) {
   pl->p0 = p;
   pl->sp = g->sp;
   for (uint32_t i = 0; i < pl->nw; i++) pl->wgen[i] = g->lgen[pl->w[i]];
-  memcpy(pl->aloc, g->aloc, sizeof pl->aloc);
-  memcpy(pl->ak, g->ak, sizeof pl->ak);
-  memcpy(pl->agen, g->agen, sizeof pl->agen);
-  memcpy(pl->xk, g->xk, sizeof pl->xk);
-  memcpy(pl->zk, g->zk, sizeof pl->zk);
-  memcpy(pl->mk, g->mk, sizeof pl->mk);
-  memcpy(pl->ok, g->ok, sizeof pl->ok);
-  memcpy(pl->uk, g->uk, sizeof pl->uk);
-  memcpy(pl->lk, g->lk, sizeof pl->lk);
+  lp_known(g, pl, true);
 }
 
 /* At the end of the first pass over a planned loop: the copy replaces
@@ -1192,15 +1193,7 @@ static const uint8_t *lp_restore(gen *g) {
   lp_close(g);
   g->sp = pl->sp;
   for (uint32_t i = 0; i < pl->nw; i++) g->lgen[pl->w[i]] = pl->wgen[i];
-  memcpy(g->aloc, pl->aloc, sizeof pl->aloc);
-  memcpy(g->ak, pl->ak, sizeof pl->ak);
-  memcpy(g->agen, pl->agen, sizeof pl->agen);
-  memcpy(g->xk, pl->xk, sizeof pl->xk);
-  memcpy(g->zk, pl->zk, sizeof pl->zk);
-  memcpy(g->mk, pl->mk, sizeof pl->mk);
-  memcpy(g->ok, pl->ok, sizeof pl->ok);
-  memcpy(g->uk, pl->uk, sizeof pl->uk);
-  memcpy(g->lk, pl->lk, sizeof pl->lk);
+  lp_known(g, pl, false);
   g->grp.loc = 0;
   return pl->p0;
 }

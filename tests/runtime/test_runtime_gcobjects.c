@@ -558,19 +558,24 @@ static void reenter_run(void *p) {
 
 /* host.aside calls back into wasm to churn on another stack (announced).
  * host.take releases its argument when its user flag says so. */
+/* The types both modules below use, and their export "reenter" (n):
+ * n arrays of 1 KiB made and dropped, the churn reenter_run makes. */
+#define REENTER_MODULE_PART                                                      \
+  "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n" \
+  "  (type $bytes (array (mut i8)))\n"                                            \
+  "  (func (export \"reenter\") (param $n i32) (result i32)\n"                    \
+  "    (block $done (loop $l\n"                                                  \
+  "      (br_if $done (i32.eqz (local.get $n)))\n"                               \
+  "      (drop (array.new_default $bytes (i32.const 1024)))\n"                   \
+  "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"                \
+  "      (br $l)))\n"                                                            \
+  "    (i32.const 0))\n"
+
 static const char hold_module[] =
     "(module\n"
     "  (import \"host\" \"aside\" (func $aside (param i32) (result i32)))\n"
     "  (import \"host\" \"take\" (func $take (param externref) (result i32)))\n"
-    "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
-    "  (type $bytes (array (mut i8)))\n"
-    "  (func (export \"reenter\") (param $n i32) (result i32)\n"
-    "    (block $done (loop $l\n"
-    "      (br_if $done (i32.eqz (local.get $n)))\n"
-    "      (drop (array.new_default $bytes (i32.const 1024)))\n"
-    "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
-    "      (br $l)))\n"
-    "    (i32.const 0))\n"
+    REENTER_MODULE_PART
     "  (func (export \"aside\") (param i32) (result i32) (call $aside (local.get 0)))\n"
     "  ;; n fresh arrays of 1 KiB handed to the host\n"
     "  (func (export \"give\") (param $n i32)\n"
@@ -890,15 +895,7 @@ static void in_call_unmapped(void **state) {
       "  (import \"host\" \"addr2\" (func $addr2 (param i32 externref) (result i64)))\n"
       "  (import \"host\" \"live\" (func $live (param i64) (result i32)))\n"
       "  (import \"host\" \"reenter\" (func $reenter (param i32) (result i32)))\n"
-      "  (type $node (struct (field $next (mut (ref null $node))) (field $v i32)))\n"
-      "  (type $bytes (array (mut i8)))\n"
-      "  (func (export \"reenter\") (param $n i32) (result i32)\n"
-      "    (block $done (loop $l\n"
-      "      (br_if $done (i32.eqz (local.get $n)))\n"
-      "      (drop (array.new_default $bytes (i32.const 1024)))\n"
-      "      (local.set $n (i32.sub (local.get $n) (i32.const 1)))\n"
-      "      (br $l)))\n"
-      "    (i32.const 0))\n"
+      REENTER_MODULE_PART
       "  (func (export \"deep\") (param $n i32) (result i32)\n";
   static const char node[] = "(struct.new $node (ref.null $node) (i32.const 1))\n";
   static const char call[] = "(drop (call $reenter (local.get $n)))\n";
