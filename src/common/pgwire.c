@@ -356,7 +356,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
    * after it must not wipe it out (a failed read would pass for an empty
    * one). */
   for (;;) {
-    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto end;
+    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto done;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) break;
     ExecStatusType st = cis__pq.resultStatus(r);
@@ -369,7 +369,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
   }
   o = collected(pg, rep);
 
-end:
+done:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
   else cis__pq.clear(keep);
   return o;
@@ -388,7 +388,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t 
    * own result ends the whole. As in cis__pgwire_collect, a wait reports
    * into a report of its own. */
   for (;;) {
-    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto end;
+    if ((o = await_result(pg, until, rep)) != CIS__PGWIRE_DONE) goto done;
     PGresult *r = cis__pq.getResult(pg);
     if (!r) {
       if (cis__pq.status(pg) != CONNECTION_OK) break; /* no sync point will come */
@@ -416,7 +416,7 @@ cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t 
   }
   o = collected(pg, rep);
 
-end:
+done:
   if (o == CIS__PGWIRE_DONE && out) *out = keep;
   else cis__pq.clear(keep);
   return o;

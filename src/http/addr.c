@@ -152,10 +152,10 @@ cis_result cis__host_parse(const char *curl_host, cis__host *out, char *why, siz
   }
   if (curl_host[0] == '[') {
     char inner[sizeof out->name];
-    if (n < 3 || curl_host[n - 1] != ']') goto bad;
+    if (n < 3 || curl_host[n - 1] != ']') goto fail;
     memcpy(inner, curl_host + 1, n - 2);
     inner[n - 2] = '\0';
-    if (inet_pton(AF_INET6, inner, out->ip.b) != 1) goto bad;
+    if (inet_pton(AF_INET6, inner, out->ip.b) != 1) goto fail;
     out->ip.family = 6;
     out->is_ip = true;
     cis__ip_unmap(&out->ip);
@@ -178,10 +178,10 @@ cis_result cis__host_parse(const char *curl_host, cis__host *out, char *why, siz
     cis__ip_format(&out->ip, out->name, sizeof out->name);
     return CIS_OK;
   }
-  if (!valid_name(lower)) goto bad;
+  if (!valid_name(lower)) goto fail;
   memcpy(out->name, lower, n + 1);
   return CIS_OK;
-bad:
+fail:
   snprintf(why, why_cap, "host '%.100s' is not a valid name or address", curl_host);
   return CIS_EINVAL;
 }

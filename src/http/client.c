@@ -146,7 +146,7 @@ static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_s
   hop *hp = user;
   cis__ip ip;
   memset(&ip, 0, sizeof ip);
-  if (purpose != CURLSOCKTYPE_IPCXN) goto refuse;
+  if (purpose != CURLSOCKTYPE_IPCXN) goto fail;
   if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in)) {
     struct sockaddr_in sin;
     memcpy(&sin, &a->addr, sizeof sin);
@@ -158,7 +158,7 @@ static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_s
     ip.family = 6;
     memcpy(ip.b, &sin6.sin6_addr, 16);
   } else {
-    goto refuse;
+    goto fail;
   }
   cis__ip_unmap(&ip);
   char why[256];
@@ -175,7 +175,7 @@ static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_s
     return CURL_SOCKET_BAD;
   }
   return socket(a->family, a->socktype, a->protocol);
-refuse:
+fail:
   if (!hp->denied) snprintf(hp->why, sizeof hp->why, "%s: unexpected socket kind", hp->t->origin);
   hp->denied = true;
   return CURL_SOCKET_BAD;
@@ -203,20 +203,20 @@ static size_t on_header(char *line, size_t size, size_t n, void *user) {
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
   cis_http_header *hs = realloc(hp->headers, (hp->nheaders + 1) * sizeof *hs);
-  if (!hs) goto oom;
+  if (!hs) goto fail;
   hp->headers = hs;
   char *name = strndup(line, (size_t)(colon - line));
   char *value = strndup(v, (size_t)(end - v));
   if (!name || !value) {
     free(name);
     free(value);
-    goto oom;
+    goto fail;
   }
   hs[hp->nheaders].name = name;
   hs[hp->nheaders].value = value;
   hp->nheaders++;
   return len;
-oom:
+fail:
   hp->oom = true;
   return 0;
 }
@@ -359,26 +359,26 @@ static cis_result build_headers(const cis_http_request *req, bool has_body,
     }
     size_t len = strlen(hd->name) + strlen(hd->value) + 3;
     char *line = malloc(len);
-    if (!line) goto oom;
+    if (!line) goto fail;
     /* "Name;" is curl's way to send a header with an empty value. */
     if (hd->value[0]) snprintf(line, len, "%s: %s", hd->name, hd->value);
     else snprintf(line, len, "%s;", hd->name);
     n = cis__curl.slist_append(l, line);
     free(line);
-    if (!n) goto oom;
+    if (!n) goto fail;
     l = n;
   }
   /* No "Expect: 100-continue" round trip, and no form encoding claimed
    * for bytes that are not a form. */
-  if (!(n = cis__curl.slist_append(l, "Expect:"))) goto oom;
+  if (!(n = cis__curl.slist_append(l, "Expect:"))) goto fail;
   l = n;
   if (has_body && !has_ctype) {
-    if (!(n = cis__curl.slist_append(l, "Content-Type: application/octet-stream"))) goto oom;
+    if (!(n = cis__curl.slist_append(l, "Content-Type: application/octet-stream"))) goto fail;
     l = n;
   }
   *out = l;
   return CIS_OK;
-oom:
+fail:
   cis__curl.slist_free_all(l);
   return CIS_ENOMEM;
 }

@@ -38,14 +38,14 @@ cis_result cis__sig_parse(const char *sig, cis__functype *out) {
   uint8_t *types = malloc(np + nr + 1);
   if (!types) return CIS_ENOMEM;
   for (size_t i = 0; i < np; i++)
-    if (!(types[i] = sig_type(sig[1 + i]))) goto bad;
+    if (!(types[i] = sig_type(sig[1 + i]))) goto fail;
   for (size_t i = 0; i < nr; i++)
-    if (!(types[np + i] = sig_type(close[1 + i]))) goto bad;
+    if (!(types[np + i] = sig_type(close[1 + i]))) goto fail;
   out->nparams = (uint32_t)np;
   out->nresults = (uint32_t)nr;
   out->types = types;
   return CIS_OK;
-bad:
+fail:
   free(types);
   return CIS_EINVAL;
 }

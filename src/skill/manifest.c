@@ -91,12 +91,12 @@ static bool get_u64(parser *p, const cJSON *obj, const char *path, const char *k
   }
   if (size && cJSON_IsString(v)) { /* as the CLI's flags read sizes (cis_parse_size) */
     uint64_t n;
-    if (!cis_parse_size(v->valuestring, &n)) goto bad;
+    if (!cis_parse_size(v->valuestring, &n)) goto fail;
     if (n > max) return fail(p, "%s.%s: larger than %" PRIu64 " bytes", path, key, max);
     *out = n;
     return true;
   }
-bad:
+fail:
   return fail(p, "%s.%s: must be a non-negative integer%s", path, key,
               size ? " or a size such as \"128MiB\"" : "");
 }

@@ -279,7 +279,7 @@ static cis_result sq_skill_put(cis_skills *s, uint64_t until, const cis__reg_row
   module_path(s, row->sha256, path, sizeof path);
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = sq_exec(s, "BEGIN IMMEDIATE");
-  if (rc != CIS_OK) goto out;
+  if (rc != CIS_OK) goto done;
   /* The tenant's room under the write lock: installs take turns on it,
    * across processes too. */
   if (s->max_skills || s->max_module_bytes) {
@@ -289,7 +289,7 @@ static cis_result sq_skill_put(cis_skills *s, uint64_t until, const cis__reg_row
     if (rc == CIS_OK) rc = cis__registry_room(s, skills, bytes, has, len);
     if (rc != CIS_OK) {
       sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-      goto out;
+      goto done;
     }
   }
   rc = sq_sha_of(s, row->name, old);
@@ -323,7 +323,7 @@ static cis_result sq_skill_put(cis_skills *s, uint64_t until, const cis__reg_row
   if (rc == CIS_OK) rc = sq_exec(s, "COMMIT");
   if (rc != CIS_OK) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   if (rc == CIS_OK && old[0] && strcmp(old, row->sha256)) sq_module_gc(s, old); /* replaced */
-out:
+done:
   pthread_mutex_unlock(&s->write_lock);
   return rc;
 }

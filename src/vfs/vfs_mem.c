@@ -613,17 +613,17 @@ cis_result cis_vfs_mem_new(cis_vfs_backend **out) {
   if (!out) return CIS_EINVAL;
   *out = NULL;
   mem_fs *m = calloc(1, sizeof *m);
-  if (!m) goto nomem;
+  if (!m) goto fail;
   m->base.methods = &mem_methods;
   m->next_ino = 1;
   m->dev = __atomic_fetch_add(&mem_next_dev, 1, __ATOMIC_RELAXED) | ((uint64_t)0x6d656d << 40);
   m->root = inode_new(m, CIS_VFS_DIR);
-  if (!m->root) goto nomem;
+  if (!m->root) goto fail;
   m->root->nlink = 2;
   m->root->parent = m->root;
   *out = &m->base;
   return CIS_OK;
-nomem:
+fail:
   free(m);
   return CIS_ENOMEM; /* the one failure: no handle to hold it (cis.h, "Errors") */
 }

@@ -67,17 +67,18 @@ cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out) {
   for (int i = 0; i < 3; i++)
     if (cfg->stdio[i] > CIS_WASI_STDIO_BUFFER)
       return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: stdio[%d] is no CIS_WASI_STDIO_* mode", i));
+  if (cfg->stdin_len && !cfg->stdin_data)
+    return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: stdin_len without stdin_data"));
   w->cfg = *cfg;
   if (!w->cfg.capture_cap) w->cfg.capture_cap = WASI_DEFAULT_CAPTURE;
   if (!w->cfg.max_fds) w->cfg.max_fds = WASI_DEFAULT_MAX_FDS;
   if (w->cfg.max_fds < 3) w->cfg.max_fds = 3;
   w->argv = copy_strv(cfg->argv, cfg->argc);
   w->envp = copy_strv(cfg->envp, cfg->envc);
-  if (!w->argv || !w->envp) goto nomem;
+  if (!w->argv || !w->envp) goto fail;
   if (cfg->stdin_len) {
-    if (!cfg->stdin_data) goto inval;
     w->stdin_data = malloc(cfg->stdin_len);
-    if (!w->stdin_data) goto nomem;
+    if (!w->stdin_data) goto fail;
     memcpy(w->stdin_data, cfg->stdin_data, cfg->stdin_len);
   }
   w->cfg.argv = (const char *const *)w->argv;
@@ -85,19 +86,16 @@ cis_result cis_wasi_new(const cis_wasi_config *cfg, cis_wasi **out) {
   w->cfg.stdin_data = w->stdin_data;
   w->nfds = 8;
   w->fds = calloc(w->nfds, sizeof *w->fds);
-  if (!w->fds) goto nomem;
+  if (!w->fds) goto fail;
   for (int i = 0; i < 3; i++) {
     w->fds[i].kind = WASI_FD_STDIO;
     w->fds[i].stdio = i;
     w->fds[i].rights = WASI_R_STDIO;
   }
   return CIS_OK;
-nomem:
+fail:
   wasi_release(w);
   return cis__handle_failed(&w->h, CIS_ENOMEM);
-inval:
-  wasi_release(w);
-  return cis__handle_failed(&w->h, cis__fail(w, CIS_EINVAL, "wasi: stdin_len without stdin_data"));
 }
 
 void cis_wasi_free(cis_wasi *w) {

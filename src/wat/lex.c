@@ -806,7 +806,7 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
       b[o++] = s[i++];
       continue;
     }
-    if (len - i < 2) goto bad;
+    if (len - i < 2) goto fail;
     unsigned char e = s[i + 1];
     switch (e) {
     case 't': b[o++] = '\t', i += 2; break;
@@ -817,14 +817,14 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
       /* \u{hex}: never shorter than the UTF-8 it encodes to. */
       uint32_t cp = 0;
       size_t j = i + 3;
-      if (len - i < 4 || s[i + 2] != '{') goto bad;
+      if (len - i < 4 || s[i + 2] != '{') goto fail;
       while (j < len && s[j] != '}') {
         int d = hexval(s[j]);
-        if (d < 0 && s[j] != '_') goto bad;
+        if (d < 0 && s[j] != '_') goto fail;
         if (d >= 0) cp = cp > 0x10ffff ? cp : cp * 16 + (uint32_t)d;
         j++;
       }
-      if (j >= len || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) goto bad;
+      if (j >= len || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) goto fail;
       i = j + 1;
       if (cp < 0x80) {
         b[o++] = (uint8_t)cp;
@@ -844,7 +844,7 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
       break;
     }
     default:
-      if (len - i < 3 || hexval(e) < 0 || hexval(s[i + 2]) < 0) goto bad;
+      if (len - i < 3 || hexval(e) < 0 || hexval(s[i + 2]) < 0) goto fail;
       b[o++] = (uint8_t)(hexval(e) * 16 + hexval(s[i + 2]));
       i += 3;
     }
@@ -852,7 +852,7 @@ bool wat__string(wat_p *p, const wat_tok *t, uint8_t **out, size_t *n) {
   *out = b;
   *n = o;
   return true;
-bad:
+fail:
   free(b);
   return wat__fail(p, t, "illegal escape");
 }
