@@ -113,6 +113,16 @@ CIS_EXTERN const char *cis_errmsg(const void *handle);
  * "". */
 CIS_EXTERN cis_result cis_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Reads a database spec as the services do (docs/embedding.md, "Database
+ * specs"), opening nothing: for a service with a default file (the
+ * registry, the token store; with_default true, which also takes NULL,
+ * "", "sqlite" and "sqlite:") or without (KV, the database filesystem).
+ * Errors, with a message in cis_errmsg(NULL) that quotes the spec no
+ * further than its scheme: CIS_EINVAL (an unknown scheme, a default where
+ * the service has none, a NUL byte or control character), CIS_ETOOBIG
+ * (past 4,096 bytes). */
+CIS_EXTERN cis_result cis_db_spec_check(const char *spec, bool with_default);
+
 /* Numbers, sizes and durations written as text, read alike by every `cis`
  * flag and skill manifest (docs/cli.md, "Values"). */
 /* Parses an unsigned decimal or 0x-hex number that fills all of s (no sign,

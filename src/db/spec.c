@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/internal.h"
 #include "db/db.h"
 
 #define SCHEME_MAX 32 /* longest scheme an error message quotes */
@@ -118,6 +119,14 @@ cis_result cis__db_spec_parse_n(const char *text, size_t len, cis__db_default de
 cis_result cis__db_spec_parse(const char *text, cis__db_default def, cis__db_spec *out, char *why,
                               size_t whycap) {
   return cis__db_spec_parse_n(text, text ? strlen(text) : 0, def, out, why, whycap);
+}
+
+cis_result cis_db_spec_check(const char *spec, bool with_default) {
+  char why[256] = "";
+  cis__db_spec s;
+  cis_result rc = cis__db_spec_parse(spec, with_default ? CIS__DB_HAS_DEFAULT : CIS__DB_NO_DEFAULT, &s, why,
+                                     sizeof why);
+  return rc == CIS_OK ? rc : cis__fail(&cis__no_handle, rc, "%s", why);
 }
 
 const char *cis__db_dialect_name(cis__db_dialect d) {

@@ -136,8 +136,35 @@ static void config_show_masks_secrets(void **st) {
   r = cis("config", "show", NULL);
   expect(r, 3);
   has(r->err, "$CIS_FS_DB");
-  has(r->err, "is sqlite:PATH, postgres:CONNSTR or a postgres:// URI");
+  has(r->err, "unknown");
+  hasnt(r->err, "u@db");
   free(r);
+  /* The library's reading, not only the scheme's: KV has no default
+   * file, and a control character is refused where the config is read. */
+  setenv("CIS_FS_DB", "postgresql://u:sekrit@db/fs", 1);
+  setenv("CIS_KV", "sqlite:", 1);
+  r = cis("config", "show", NULL);
+  expect(r, 3);
+  has(r->err, "$CIS_KV");
+  has(r->err, "only the registry and the token store have a default file");
+  free(r);
+  setenv("CIS_KV", "postgres:host=db\tpassword=hunter2", 1);
+  r = cis("config", "show", NULL);
+  expect(r, 3);
+  has(r->err, "$CIS_KV");
+  hasnt(r->err, "hunter2");
+  free(r);
+  setenv("CIS_KV", "postgresql://u:hunter2@db/kv", 1);
+  r = cis("config", "show", "--set", "fs_db=mysql://u:hunter2@db/fs", NULL);
+  expect(r, 2);
+  has(r->err, "--set fs_db");
+  hasnt(r->err, "hunter2");
+  free(r);
+  setenv("CIS_REGISTRY", "sqlite", 1);
+  r = cis("config", "show", NULL);
+  expect(r, 0);
+  free(r);
+  unsetenv("CIS_REGISTRY");
   setenv("CIS_FS_DB", "postgres:postgresql://u:sekrit@db/fs", 1);
   r = cis("config", "show", "--json", NULL);
   expect(r, 0);

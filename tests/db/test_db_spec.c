@@ -319,6 +319,30 @@ static void postgres_same_connection_string(void **state) {
   assert_string_equal(id.conninfo, "host=x");
 }
 
+/* The public check reads as the services read, its message in
+ * cis_errmsg(NULL), no secret quoted; a success leaves no message. */
+static void public_check_reads_as_the_services(void **state) {
+  (void)state;
+  assert_int_equal(cis_db_spec_check("sqlite:/tmp/x.db", false), CIS_OK);
+  assert_int_equal(cis_db_spec_check("postgres://u:pw@h/db", false), CIS_OK);
+  assert_int_equal(cis_db_spec_check("sqlite", true), CIS_OK);
+  assert_int_equal(cis_db_spec_check(NULL, true), CIS_OK);
+  assert_int_equal(cis_db_spec_check("sqlite:", false), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(NULL), "only the registry and the token store have a default file"));
+  assert_int_equal(cis_db_spec_check(NULL, false), CIS_EINVAL);
+  assert_int_equal(cis_db_spec_check("mysql://u:hunter2@h/db", true), CIS_EINVAL);
+  assert_non_null(strstr(cis_errmsg(NULL), "unknown"));
+  assert_null(strstr(cis_errmsg(NULL), "hunter2"));
+  assert_int_equal(cis_db_spec_check("postgres:host=h\npassword=hunter2", false), CIS_EINVAL);
+  assert_null(strstr(cis_errmsg(NULL), "hunter2"));
+  char big[CIS__DB_SPEC_MAX + 16];
+  memset(big, 'a', sizeof big - 1);
+  memcpy(big, "sqlite:", 7);
+  big[sizeof big - 1] = 0;
+  assert_int_equal(cis_db_spec_check(big, false), CIS_ETOOBIG);
+  assert_string_not_equal(cis_errmsg(NULL), "");
+}
+
 int main(int argc, char **argv) {
   workdir = argc > 1 ? argv[1] : "test_db_spec.work";
   const struct CMUnitTest tests[] = {
@@ -335,6 +359,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(dialect_names),
       cmocka_unit_test(sqlite_same_file_by_device_and_inode),
       cmocka_unit_test(postgres_same_connection_string),
+      cmocka_unit_test(public_check_reads_as_the_services),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

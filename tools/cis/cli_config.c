@@ -177,20 +177,23 @@ static bool check_value(int i, const char *v, char *why, size_t cap) {
   case S_SERVE_LISTEN:
     if (!*v || strstr(v, ",,") || v[strlen(v) - 1] == ',') return snprintf(why, cap, "is HOST:PORT[,HOST:PORT...]"), false;
     return true;
-  /* The schemes only: the library reads the spec itself (src/db) and
-   * refuses, with its own message, a form one service does not take. */
+  /* The library's own reading (src/db), as each service will read it. */
   case S_REGISTRY:
-    if (strcmp(v, "sqlite") && strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9) &&
-        strncmp(v, "postgresql:", 11))
-      return snprintf(why, cap, "is sqlite, sqlite:PATH, postgres:CONNSTR or a postgres:// URI"), false;
-    return true;
   case S_KV:
   case S_FS_DB:
-    if (strncmp(v, "sqlite:", 7) && strncmp(v, "postgres:", 9) && strncmp(v, "postgresql:", 11))
-      return snprintf(why, cap, "is sqlite:PATH, postgres:CONNSTR or a postgres:// URI"), false;
+    if (cis_db_spec_check(v, i == S_REGISTRY) != CIS_OK) return snprintf(why, cap, "%s", cis_errmsg(NULL)), false;
     return true;
   default: return true;
   }
+}
+
+/* How an error shows a refused value: ", not \"VALUE\"", or nothing for a
+ * database spec, which may hold a password (the library's message quotes
+ * it no further than its scheme). */
+static const char *refused(int i, const char *v, char *buf, size_t cap) {
+  if (i == S_KV || i == S_FS_DB || i == S_REGISTRY) return "";
+  snprintf(buf, cap, ", not \"%.100s\"", v);
+  return buf;
 }
 
 /* Reads the file's members into c: each a string (or, for a limit, a
@@ -212,7 +215,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     }
     int i = find_def(name, strlen(name));
     if (i < 0) return snprintf(err, cap, "%s: unknown setting %s (cis config show lists them)", c->path, name), CIS_EINVAL;
-    char num[32], why[128];
+    char num[32], why[128], shown[120];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
     else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_LANE_WORKERS)) &&
@@ -228,7 +231,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
       return snprintf(err, cap, "%s: %s: needs a string", c->path, name), CIS_EINVAL;
     }
     if (v && !check_value(i, v, why, sizeof why))
-      return snprintf(err, cap, "%s: %s %s, not \"%.100s\"", c->path, name, why, v), CIS_EINVAL;
+      return snprintf(err, cap, "%s: %s %s%s", c->path, name, why, refused(i, v, shown, sizeof shown)), CIS_EINVAL;
     if (!set_value(c, i, v, SRC_FILE, c->path)) return CIS_ENOMEM;
   }
   return CIS_OK;
@@ -300,14 +303,15 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);
   if (rc != CIS_OK) return rc;
-  char why[128];
+  char why[128], shown[120];
   /* The older switch for JSON lines, under the newer variable. */
   if (getenv("CIS_LOG_JSON") && !set_value(c, S_LOG_FORMAT, "json", SRC_ENV, "CIS_LOG_JSON")) return CIS_ENOMEM;
   for (int i = 0; i < S_N; i++) {
     const char *v = getenv(defs[i].env);
     if (!v || !*v) continue;
     if (!check_value(i, v, why, sizeof why))
-      return snprintf(err, cap, "$%s: %s %s, not \"%.100s\"", defs[i].env, defs[i].name, why, v), CIS_EINVAL;
+      return snprintf(err, cap, "$%s: %s %s%s", defs[i].env, defs[i].name, why, refused(i, v, shown, sizeof shown)),
+             CIS_EINVAL;
     if (!set_value(c, i, v, SRC_ENV, defs[i].env)) return CIS_ENOMEM;
   }
   for (size_t k = 0; fl && k < fl->sets.n; k++) {
@@ -317,7 +321,8 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
       return snprintf(err, cap, "--set \"%.100s\": needs NAME=VALUE with a setting NAME (cis config show lists them)", s),
              CIS_EINVAL;
     if (eq[1] && !check_value(i, eq + 1, why, sizeof why))
-      return snprintf(err, cap, "--set %s %s, not \"%.100s\"", defs[i].name, why, eq + 1), CIS_EINVAL;
+      return snprintf(err, cap, "--set %s %s%s", defs[i].name, why, refused(i, eq + 1, shown, sizeof shown)),
+             CIS_EINVAL;
     if (!set_value(c, i, eq[1] ? eq + 1 : NULL, SRC_FLAG, "--set")) return CIS_ENOMEM;
   }
   const struct {
@@ -376,7 +381,7 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
 }
 
 int cli_host_flags_check(const char *cmd, const cli_host_flags *f) {
-  char why[128];
+  char why[128], shown[120];
   const struct {
     const char *v;
     int i;
@@ -398,7 +403,7 @@ int cli_host_flags_check(const char *cmd, const cli_host_flags *f) {
       return CLI_EXIT_USAGE;
     }
     if (eq[1] && !check_value(i, eq + 1, why, sizeof why)) {
-      fprintf(stderr, "cis %s: --set %s %s, not \"%.100s\"\n", cmd, defs[i].name, why, eq + 1);
+      fprintf(stderr, "cis %s: --set %s %s%s\n", cmd, defs[i].name, why, refused(i, eq + 1, shown, sizeof shown));
       return CLI_EXIT_USAGE;
     }
   }
@@ -465,10 +470,11 @@ cis_result cli_config_load(const cli_host_flags *f, const cli_flag_set *extra, s
   /* A command's own flags come last: over the file, the environment and --set. */
   for (size_t k = 0; rc == CIS_OK && k < nextra; k++) {
     int i = find_def(extra[k].setting, strlen(extra[k].setting));
-    char why[128];
+    char why[128], shown[120];
     if (i < 0 || !extra[k].value) continue;
     if (!check_value(i, extra[k].value, why, sizeof why))
-      rc = (snprintf(err, errcap, "%s %s, not \"%.100s\"", extra[k].flag, why, extra[k].value), CIS_EINVAL);
+      rc = (snprintf(err, errcap, "%s %s%s", extra[k].flag, why, refused(i, extra[k].value, shown, sizeof shown)),
+            CIS_EINVAL);
     else if (!set_value(c, i, extra[k].value, SRC_FLAG, extra[k].flag))
       rc = CIS_ENOMEM;
   }
