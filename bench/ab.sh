@@ -124,6 +124,10 @@ echo "B = $(git -C "$root" log -1 --format='%h %s' "$commit_b")"
 status=0
 run_one() { # bench label round
   local bench=$dir/$2/src/bench build=$dir/$2/build md log=$dir/runs/$1.$2.$3.log
+  # Each revision its own compiled-code cache (its format may differ),
+  # kept across rounds: the user's would serve one revision's entries
+  # warm and the other's cold.
+  export CIS_AOT_CACHE=$dir/$2/aot-cache
   case $1 in
     warm) md=warm.md; "$bench/warm.sh" -b "$build" >"$log" 2>&1 ;;
     skill) md=skill.md; "$bench/skill.sh" -b "$build" >"$log" 2>&1 ;;
