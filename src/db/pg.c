@@ -168,10 +168,15 @@ cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t
   return rc;
 }
 
-/* Connects and migrates; d->lock is held. */
+/* Connects and migrates; d->lock is held. A deadline already past is the
+ * caller's time, not the server: no connect is tried. */
 static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t cap) {
   cis__pgwire_report rep;
   drop(d);
+  if (cis__now_ns() >= until) {
+    snprintf(err, cap, "%s: connect: the deadline passed before the connection was made", d->cfg->label);
+    return CIS_ETIMEOUT;
+  }
   cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
   if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, true, o, &rep, "connect", err, cap);
   cis_result rc = d->cfg->schema ? cis__db_pg_migrate(d->pg, d->cfg, until, err, cap) : CIS_OK;
