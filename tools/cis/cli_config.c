@@ -215,7 +215,7 @@ static cis_result read_file_members(cli_config *c, const cJSON *obj, const char 
     }
     int i = find_def(name, strlen(name));
     if (i < 0) return snprintf(err, cap, "%s: unknown setting %s (cis config show lists them)", c->path, name), CIS_EINVAL;
-    char num[32], why[128], shown[120];
+    char num[32], why[256], shown[120];
     const char *v;
     if (cJSON_IsString(m)) v = m->valuestring;
     else if (cJSON_IsNumber(m) && (i == S_TIMEOUT || i == S_MAX_MEMORY || (i > S_SERVE_LISTEN && i <= S_SERVE_LANE_WORKERS)) &&
@@ -303,7 +303,7 @@ static cis_result load_config(const cli_host_flags *fl, cli_config *c, char *err
     if (!set_value(c, i, dv[i], SRC_DEFAULT, NULL)) return CIS_ENOMEM;
   cis_result rc = read_config_file(c, err, cap);
   if (rc != CIS_OK) return rc;
-  char why[128], shown[120];
+  char why[256], shown[120];
   /* The older switch for JSON lines, under the newer variable. */
   if (getenv("CIS_LOG_JSON") && !set_value(c, S_LOG_FORMAT, "json", SRC_ENV, "CIS_LOG_JSON")) return CIS_ENOMEM;
   for (int i = 0; i < S_N; i++) {
@@ -381,7 +381,7 @@ size_t cli_host_opts(cli_host_flags *f, cli_opt *opts) {
 }
 
 int cli_host_flags_check(const char *cmd, const cli_host_flags *f) {
-  char why[128], shown[120];
+  char why[256], shown[120];
   const struct {
     const char *v;
     int i;
@@ -470,7 +470,7 @@ cis_result cli_config_load(const cli_host_flags *f, const cli_flag_set *extra, s
   /* A command's own flags come last: over the file, the environment and --set. */
   for (size_t k = 0; rc == CIS_OK && k < nextra; k++) {
     int i = find_def(extra[k].setting, strlen(extra[k].setting));
-    char why[128], shown[120];
+    char why[256], shown[120];
     if (i < 0 || !extra[k].value) continue;
     if (!check_value(i, extra[k].value, why, sizeof why))
       rc = (snprintf(err, errcap, "%s %s%s", extra[k].flag, why, refused(i, extra[k].value, shown, sizeof shown)),
