@@ -21,8 +21,9 @@
 #                fs     bench/fs.sh -n 1: the filesystem's phases on every
 #                       backend, its small-file operations and their
 #                       statements
-#                serve  bench/serve_http.sh -r 1 -i 0: requests/s and p99
-#                       of a skill call over HTTP against libmicrohttpd
+#                serve  bench/serve_load.sh -r 1: calls/s and latency of
+#                       `cis serve` under load, clean and with stuck calls,
+#                       its memory, and the same calls in process
 #                (default: all four)
 #   -r ROUNDS    rounds (default 3, at most 20)
 #   -d DIR       where the worktrees, builds and tables go (default
@@ -132,7 +133,7 @@ run_one() { # bench label round
     warm) md=warm.md; "$bench/warm.sh" -b "$build" >"$log" 2>&1 ;;
     skill) md=skill.md; "$bench/skill.sh" -b "$build" >"$log" 2>&1 ;;
     fs) md=fs.md; "$bench/fs.sh" -n 1 -b "$build" >"$log" 2>&1 ;;
-    serve) md=serve_http.md; "$bench/serve_http.sh" -r 1 -i 0 -b "$build" >"$log" 2>&1 ;;
+    serve) md=serve_load.md; "$bench/serve_load.sh" -r 1 -b "$build" >"$log" 2>&1 ;;
   esac
   local rc=$?
   if [ $rc -ne 0 ] || [ ! -f "$bench/out/$md" ]; then
