@@ -4,10 +4,10 @@
 
 # bench_build_folder NAME ROOT BUILD [TOOL...]: the tools are on the PATH,
 # and BUILD is an optimised build folder (configured RelWithDebInfo when
-# missing; Debug or CIS_SANITIZE=ON refused). Exits 2, naming the script
-# NAME, when not.
+# missing; Debug or CIS_SANITIZE=ON refused), and sets btype to its build
+# type. Exits 2, naming the script NAME, when not.
 bench_build_folder() {
-  local name=$1 root=$2 build=$3 tool btype
+  local name=$1 root=$2 build=$3 tool
   shift 3
   for tool in "$@"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "$name: $tool not found (scripts/install-deps.sh)" >&2; exit 2; }
