@@ -73,14 +73,16 @@ cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_tx
   if (handle) *handle = NULL;
   if (prepared) *prepared = NULL;
   if (!t) return CIS_EINVAL;
-  if (!spec || !m || !handle || !prepared) return txn_fail(t, CIS_EINVAL, "db: a join needs a database and a member");
+  if (!spec || !m || !handle || !prepared)
+    return txn_fail(t, CIS_EINVAL, "db: a join needs a database and a member");
   if (!t->offered)
     return txn_fail(t, CIS_EUNSUPPORTED, "db: no joinable transaction (its owner cannot share one)");
   if (m->txn) return txn_fail(t, CIS_EINVAL, "db: joined a transaction already");
   if (spec->dialect != t->spec.dialect)
     return txn_fail(t, CIS_EINVAL, "db: a %s service cannot join a %s transaction",
                     cis__db_dialect_name(spec->dialect), cis__db_dialect_name(t->spec.dialect));
-  if (!cis__db_same(&t->spec, spec)) return txn_fail(t, CIS_EINVAL, "db: the transaction is on another database");
+  if (!cis__db_same(&t->spec, spec))
+    return txn_fail(t, CIS_EINVAL, "db: the transaction is on another database");
   if (!t->handle) {
     void *h = NULL;
     uint64_t *p = NULL;

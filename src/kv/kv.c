@@ -46,9 +46,9 @@
 #include <time.h>
 
 #include "db/db.h"
-#include "kv/kv_internal.h"
 #include "db/db_txn.h"
 #include "kv/kv_call.h"
+#include "kv/kv_internal.h"
 #include "kv/kv_testing.h"
 
 struct cis_kv {

@@ -610,7 +610,8 @@ uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? step_deadline(fs) : 
 cis_result cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx) {
   if (!fs) return CIS_OK;
   fs->ctx = ctx;
-  if (!ctx || !ctx->txn || fs->h.failed || fs->opts.read_only) return CIS_OK; /* a read-only mount changes nothing */
+  /* A read-only mount changes nothing: it never joins. */
+  if (!ctx || !ctx->txn || fs->h.failed || fs->opts.read_only) return CIS_OK;
   cis_result rc = cis__vfs_db_join_same(fs, ctx->txn);
   if (rc != CIS_OK) {
     char why[400];
