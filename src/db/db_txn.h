@@ -58,10 +58,11 @@ cis_result cis__db_txn_new(cis__db_txn **out);
  * made to leave first. NULL: nothing. */
 void cis__db_txn_free(cis__db_txn *t);
 
-/* The owner's offer: its database (spec; copied), and open, called with
- * owner on the first join. Errors: CIS_EINVAL (NULL, a spec with no
- * identity: cis__db_identify), CIS_ESTATE (offered already and not ended:
- * one owner per transaction). */
+/* The owner's offer: its database (spec, the owner's: it lives until the
+ * owner's end), and open, called with owner on the first join. A database
+ * without an identity (cis__db_identify) is no member's. Errors:
+ * CIS_EINVAL (NULL, no dialect), CIS_ESTATE (offered already and not
+ * ended: one owner per transaction). */
 cis_result cis__db_txn_offer(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_open_fn open,
                              void *owner);
 

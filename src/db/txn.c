@@ -6,15 +6,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/internal.h"
 #include "db/db_txn.h"
 
 struct cis__db_txn {
   bool offered;                  /* an owner offered its database and not ended */
-  char text[CIS__DB_SPEC_MAX + 1]; /* the owner's spec target, copied */
-  cis__db_spec spec;             /* the owner's database (target points into text) */
+  const cis__db_spec *spec;      /* the owner's database (the owner's, borrowed to its end) */
   cis__db_txn_open_fn open;      /* the owner's opening */
   void *owner;                   /* its argument */
   void *handle;                  /* the open transaction's handle; NULL: not opened */
@@ -48,15 +46,12 @@ void cis__db_txn_free(cis__db_txn *t) {
 cis_result cis__db_txn_offer(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_open_fn open,
                              void *owner) {
   if (!t) return CIS_EINVAL;
-  if (!spec || !open || !spec->target || spec->target_len > CIS__DB_SPEC_MAX)
+  if (!spec || !open || spec->dialect == CIS__DB_NONE)
     return txn_fail(t, CIS_EINVAL, "db: an offer needs a database and an opening");
   if (t->offered) return txn_fail(t, CIS_ESTATE, "db: the call's transaction has an owner already");
-  cis__db_identity id;
-  if (!cis__db_identify(spec, &id)) return txn_fail(t, CIS_EINVAL, "db: the owner's database has no identity");
-  memcpy(t->text, spec->target, spec->target_len);
-  t->text[spec->target_len] = '\0';
-  t->spec = *spec;
-  t->spec.target = t->text;
+  /* Not identified here: every call with KV offers, few have a mount to
+   * join, and the identity of an SQLite file is a stat. */
+  t->spec = spec;
   t->open = open;
   t->owner = owner;
   t->offered = true;
@@ -65,7 +60,7 @@ cis_result cis__db_txn_offer(cis__db_txn *t, const cis__db_spec *spec, cis__db_t
 }
 
 bool cis__db_txn_same(const cis__db_txn *t, const cis__db_spec *spec) {
-  return t && t->offered && cis__db_same(&t->spec, spec);
+  return t && t->offered && cis__db_same(t->spec, spec);
 }
 
 cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_member *m, void **handle,
@@ -78,24 +73,24 @@ cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_tx
   if (!t->offered)
     return txn_fail(t, CIS_EUNSUPPORTED, "db: no joinable transaction (its owner cannot share one)");
   if (m->txn) return txn_fail(t, CIS_EINVAL, "db: joined a transaction already");
-  if (spec->dialect != t->spec.dialect)
+  if (spec->dialect != t->spec->dialect)
     return txn_fail(t, CIS_EINVAL, "db: a %s service cannot join a %s transaction",
-                    cis__db_dialect_name(spec->dialect), cis__db_dialect_name(t->spec.dialect));
-  if (!cis__db_same(&t->spec, spec))
+                    cis__db_dialect_name(spec->dialect), cis__db_dialect_name(t->spec->dialect));
+  if (!cis__db_same(t->spec, spec))
     return txn_fail(t, CIS_EINVAL, "db: the transaction is on another database");
   if (!t->handle) {
     void *h = NULL;
     uint64_t *p = NULL;
     t->err[0] = '\0';
     cis_result rc = t->open(t->owner, &h, &p, t->err, sizeof t->err);
-    if (rc == CIS_OK && (!h || (t->spec.dialect == CIS__DB_POSTGRES && !p)))
+    if (rc == CIS_OK && (!h || (t->spec->dialect == CIS__DB_POSTGRES && !p)))
       rc = txn_fail(t, CIS_EINVAL, "db: the owner opened no transaction");
     if (rc != CIS_OK) {
       if (!t->err[0]) txn_fail(t, rc, "db: the owner's transaction: %s", cis_strerror(rc));
       return rc;
     }
     t->handle = h;
-    t->prepared = t->spec.dialect == CIS__DB_POSTGRES ? p : NULL;
+    t->prepared = t->spec->dialect == CIS__DB_POSTGRES ? p : NULL;
   }
   m->txn = t;
   m->next = t->members;
@@ -125,6 +120,7 @@ void cis__db_txn_end(cis__db_txn *t) {
     if (m->leave) m->leave(m);
   }
   t->offered = false;
+  t->spec = NULL;
   t->open = NULL;
   t->owner = NULL;
   t->handle = NULL;

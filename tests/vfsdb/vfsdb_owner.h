@@ -19,6 +19,7 @@ typedef struct vfsdb_owner {
   void *handle;                           /* the database handle */
   uint64_t prepared[CIS__VDB_PREP_WORDS]; /* PostgreSQL: the session's record */
   cis__db_txn *txn;                       /* the call's transaction it offers */
+  cis__db_spec spec;                      /* its database, which txn borrows */
 } vfsdb_owner;
 
 static inline cis_result vfsdb_owner_give(void *user, void **handle, uint64_t **prepared, char *err, size_t cap) {
@@ -30,14 +31,13 @@ static inline cis_result vfsdb_owner_give(void *user, void **handle, uint64_t **
   return CIS_OK;
 }
 
-/* Offers the transaction open on handle, over the database spec names;
- * false when that fails. */
+/* Offers the transaction open on handle, over the database spec names
+ * (spec lives as long as o); false when that fails. */
 static inline bool vfsdb_owner_offer(vfsdb_owner *o, void *handle, const char *spec) {
   memset(o, 0, sizeof *o);
   o->handle = handle;
-  cis__db_spec s;
-  return cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &s, NULL, 0) == CIS_OK && cis__db_txn_new(&o->txn) == CIS_OK &&
-         cis__db_txn_offer(o->txn, &s, vfsdb_owner_give, o) == CIS_OK;
+  return cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &o->spec, NULL, 0) == CIS_OK &&
+         cis__db_txn_new(&o->txn) == CIS_OK && cis__db_txn_offer(o->txn, &o->spec, vfsdb_owner_give, o) == CIS_OK;
 }
 
 /* The owner's end, before its COMMIT or ROLLBACK: the mounts still in
