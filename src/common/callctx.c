@@ -17,6 +17,7 @@ void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principa
   x->code = CIS_OK;
   x->msg[0] = '\0';
   x->stats = (cis__callstats){0};
+  x->txn = NULL;
 }
 
 cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, ...) {

@@ -2,7 +2,7 @@
  * This file declares the call context: what one skill call carries
  * through every service it reaches (KV, the database filesystem, the
  * host functions): its absolute deadline, its cancel flag, its principal,
- * its error (code, stage, message) and its counts. A service bound to a
+ * its error (code, stage, message), its counts and its transaction. A service bound to a
  * context reads the deadline from it at each backend step, so nothing
  * re-arms a timeout per call; the call's failures are written into it
  * once, and the result is filled from it at the end (src/skill/stage.c).
@@ -37,6 +37,8 @@ typedef struct cis__callctx {
   cis_result code;          /* the failure written by cis__callctx_fail; CIS_OK: none */
   char msg[CIS_ERRMSG_MAX]; /* its message ("" when none) */
   cis__callstats stats;     /* its counts, kept by the host functions (src/host) */
+  struct cis__db_txn *txn;  /* the call's transaction (db/db_txn.h), which KV offers and
+                               the db mounts on its database join; NULL: none */
 } cis__callctx;
 
 /* Whether x's call was cancelled (x NULL: no). Safe from any thread. */

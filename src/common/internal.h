@@ -21,7 +21,7 @@
 /* 64-bit words of a PostgreSQL session's record of which of the database
  * filesystem's statements are prepared on it (one bit a statement: the
  * filesystem's CIS__VDB_MAX_STMTS). The KV store keeps one per connection
- * for the filesystem that joins its transactions (vfs_db_join.h). */
+ * for the filesystem that joins its transactions (db/db_txn.h). */
 #define CIS__VDB_PREP_WORDS 2
 
 /* Kinds of handle, so cis_errmsg can tell them apart. */

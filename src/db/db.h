@@ -73,8 +73,8 @@ cis_result cis__db_spec_parse_n(const char *text, size_t len, cis__db_default de
 cis_result cis__db_spec_parse(const char *text, cis__db_default def, cis__db_spec *out, char *why,
                               size_t whycap);
 
-/* The name of a dialect, as messages and the native-handle hand-over
- * (kv/kv_native.h, vfs/vfs_db_join.h) spell it: "sqlite", "postgres";
+/* The name of a dialect, as messages and the call's transaction
+ * (db_txn.h) spell it: "sqlite", "postgres";
  * "none" for CIS__DB_NONE. */
 const char *cis__db_dialect_name(cis__db_dialect d);
 

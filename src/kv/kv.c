@@ -46,8 +46,9 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/db_txn.h"
+#include "kv/kv_call.h"
 #include "kv/kv_internal.h"
-#include "kv/kv_native.h"
 #include "kv/kv_testing.h"
 
 struct cis_kv {
@@ -98,6 +99,8 @@ struct cis_kv_txn {
   uint64_t deadline_ns;  /* cis__now_ns() time the call ends; UINT64_MAX = none */
   const cis__callctx *ctx; /* the call it belongs to (cis__kv_begin_in): its deadline and
                               cancel rule instead of deadline_ns; NULL = none */
+  cis__db_txn *shared;   /* the call's transaction it offered (cis__kv_begin_in), ended
+                            before its commit or rollback; NULL = none */
   kv_pend *p;            /* pending writes, sorted by key */
   size_t np;             /* entries in p */
   size_t cap;            /* slots allocated in p */
@@ -567,11 +570,27 @@ void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
   if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
+static cis_result shared_open(void *owner, void **handle, uint64_t **prepared, char *err, size_t cap);
+static void txn_free(cis_kv_txn *t);
+
 cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out) {
   uint64_t left = ctx ? cis__ms_left(ctx->deadline_ns) : UINT64_MAX;
   cis_result rc = cis_kv_begin(kv, ns, left, out);
-  if (rc == CIS_OK) (*out)->ctx = ctx;
-  return rc;
+  if (rc != CIS_OK) return rc;
+  cis_kv_txn *t = *out;
+  t->ctx = ctx;
+  /* Only a built-in backend has a transaction another service can run in. */
+  bool builtin = kv->m.open == cis__kv_sqlite_methods.open || kv->m.open == cis__kv_postgres_methods.open;
+  if (ctx && ctx->txn && builtin && kv->db.dialect != CIS__DB_NONE) {
+    if ((rc = cis__db_txn_offer(ctx->txn, &kv->db, shared_open, t)) != CIS_OK) {
+      kv_fail(kv, rc, "kv: %s", cis__db_txn_errmsg(ctx->txn));
+      txn_free(t);
+      *out = NULL;
+      return rc;
+    }
+    t->shared = ctx->txn;
+  }
+  return CIS_OK;
 }
 
 void cis_kv_txn_set_quota(cis_kv_txn *t, uint64_t max_keys, uint64_t max_bytes) {
@@ -615,6 +634,7 @@ static void ns_release(cis_kv_txn *t);
  * (a connection whose rollback failed is closed, not pooled). */
 void cis_kv_rollback(cis_kv_txn *t) {
   if (!t) return;
+  cis__db_txn_end(t->shared); /* first: the rollback ends what the members borrow */
   if (t->pin) {
     cis_result rc = bk_rollback(t->kv, t->pin);
     unpin(t->kv, t->pin, rc == CIS_OK ? CIS_OK : CIS_EKVDOWN);
@@ -1129,33 +1149,20 @@ static cis_result watch(cis_kv_txn *t, const void *key, size_t klen, const uint8
   return CIS_OK;
 }
 
-/* See kv_native.h. */
-const cis__db_spec *cis__kv_native_db(const cis_kv *kv) {
-  return kv && kv->db.dialect != CIS__DB_NONE ? &kv->db : NULL;
-}
-
-/* See kv_native.h. The transaction pinned here is the one an atomic
- * operation would pin, so those and the commit run in it too. */
-cis_result cis__kv_txn_native(cis_kv_txn *t, const char **dialect, void **handle,
-                              uint64_t **pg_prepared) {
-  *handle = NULL;
-  *pg_prepared = NULL;
-  *dialect = NULL;
-  if (!t) return kv_fail(NULL, CIS_EINVAL, "kv: NULL transaction");
+/* The opening of the call's transaction (cis__kv_begin_in), on its first
+ * member's join: t's backend transaction, pinned as an atomic operation
+ * pins it, so those and the commit run in it too. */
+static cis_result shared_open(void *owner, void **handle, uint64_t **prepared, char *err, size_t cap) {
+  cis_kv_txn *t = owner;
   cis_kv *kv = t->kv;
-  bool sq = kv->m.open == cis__kv_sqlite_methods.open, pg = kv->m.open == cis__kv_postgres_methods.open;
-  if (!sq && !pg)
-    return kv_fail(kv, CIS_EUNSUPPORTED, "kv (%s): not a built-in backend: no native handle", kv->m.name);
+  bool sq = kv->m.open == cis__kv_sqlite_methods.open;
   cis_result rc = pin_lock(t);
-  if (rc != CIS_OK) return rc;
-  *dialect = sq ? "sqlite" : "postgres";
-  *handle = sq ? cis__kv_sqlite_native(t->pin) : cis__kv_postgres_native(t->pin, pg_prepared);
-  if (!*handle) {
-    *dialect = NULL;
-    *pg_prepared = NULL;
-    return kv_fail(kv, CIS_EKVDOWN, "kv (%s): the transaction's connection was lost", kv->m.name);
+  if (rc == CIS_OK) {
+    *handle = sq ? cis__kv_sqlite_native(t->pin) : cis__kv_postgres_native(t->pin, prepared);
+    if (!*handle) rc = kv_fail(kv, CIS_EKVDOWN, "kv (%s): the transaction's connection was lost", kv->m.name);
   }
-  return CIS_OK;
+  if (rc != CIS_OK) snprintf(err, cap, "kv: %s", cis_kv_errmsg(kv));
+  return rc;
 }
 
 /* The value key has for t under the lock: t's own pending write, else the
@@ -1534,6 +1541,9 @@ cis_result cis_kv_commit(cis_kv_txn *t) {
   if (!t) return kv_fail(t ? t->kv : NULL, CIS_EINVAL, "kv: NULL transaction");
   cis_kv *kv = t->kv;
   bool reached = false;
+  /* Members wrote their work before (a scope's end); one still in goes
+   * now, before the COMMIT ends what it borrows. */
+  cis__db_txn_end(t->shared);
   /* On a store-wide backend a commit that writes holds its namespace's
    * lock while it applies, so that it never lands between an atomic
    * operation's read and its call's end. */

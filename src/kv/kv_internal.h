@@ -29,7 +29,7 @@ size_t cis__kv_prefix_end(const uint8_t *p, size_t n, uint8_t *out);
 
 /* The native handle of a built-in backend's connection (sqlite3 *,
  * PGconn *), for a filesystem that joins a transaction open on it
- * (cis__kv_txn_native). For PostgreSQL also where the filesystem keeps
+ * (the call's transaction, db/db_txn.h). For PostgreSQL also where the filesystem keeps
  * which of its statements are prepared on that session: the connection
  * forgets them when it reconnects. */
 void *cis__kv_sqlite_native(cis_kv_conn *c);

@@ -23,8 +23,10 @@
 
 #include "common/internal.h"
 #include "common/json.h"
-#include "skill/skill_join.h"
+#include "db/db_txn.h"
+#include "kv/kv_call.h"
 #include "skill/stage.h"
+#include "vfs/vfs_call.h"
 
 /* Opens the host's own KV service once, for the first call that needs
  * it; later calls reuse it. On failure the message names the backend's
@@ -744,7 +746,11 @@ static cis_result link_kv(cis__call *c) {
   /* The call's namespace is its KV one; every step of the transaction
    * (the commit too) runs under the call's deadline, from its start. */
   cis_principal ns = {c->tenant, c->kv_ns};
-  cis_result rc = cis__skill_kv_begin(s->kv, &ns, &c->ctx, &c->txn);
+  /* The call's transaction: the KV store offers it its database, and the
+   * db mounts on that database join it (docs/dbfs.md, "One unit"). */
+  cis_result rc = cis__db_txn_new(&x->txn);
+  if (rc != CIS_OK) return cis__callctx_fail(x, rc, "kv: out of memory");
+  rc = cis__kv_begin_in(s->kv, &ns, &c->ctx, &c->txn);
   if (rc != CIS_OK) {
     cis__callctx_fail(x, rc, "kv: %s", cis_kv_errmsg(s->kv));
     return rc;
@@ -798,13 +804,12 @@ static cis_result link_wasi(cis__call *c) {
     if (nown && (rc = mount_fs(s, m, c->dir, c->g, c->tenant, c->deadline_ns, c->lim.max_memory_bytes, c->wasi,
                                c->fss, c->fs_tenant_bound, &c->ctx)) != CIS_OK)
       return rc;
-    /* KV and files in one database: one transaction (docs/dbfs.md, "One unit"). */
-    char why[sizeof c->ctx.msg];
-    if (nown && (rc = cis__skill_join_mounts(s->kv, s->vfs_db_spec, c->txn, m, c->fss, nown, why, sizeof why)) !=
-                    CIS_OK)
-      return cis__callctx_fail(&c->ctx, rc, "%s", why);
     if (ncall && (rc = mount_call_dirs(opt, c->wasi, c->fss + nown, &c->ctx)) != CIS_OK) return rc;
-    cis__skill_bind_mounts(c->fss, c->nfss, &c->ctx);
+    /* Bound to the call; a writable db mount on KV's database joins the
+     * call's transaction: one COMMIT for both (docs/dbfs.md, "One unit"). */
+    for (size_t i = 0; i < c->nfss; i++)
+      if ((rc = cis__vfs_bind_call(c->fss[i], &c->ctx)) != CIS_OK)
+        return cis__callctx_fail(&c->ctx, rc, "permissions.fs.mounts[%zu]: %s", i, cis_vfs_errmsg(c->fss[i]));
   }
   return cis_wasi_add_imports(c->wasi, c->im);
 }
@@ -978,8 +983,8 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   }
   if (c->wasi && c->lc) log_stderr(c->wasi, c->lc, rc != CIS_OK);
   if (c->lc) log_quota_hits(&c->h, c->fss, c->fs_tenant_bound, c->nfss, c->m, c->opt);
-  cis__skill_unjoin_mounts(c->fss, c->nfss); /* first: the rollback ends what they borrow */
-  if (c->txn) cis_kv_rollback(c->txn); /* trap, timeout, cancel or error: nothing persists */
+  if (c->txn) cis_kv_rollback(c->txn); /* trap, timeout, cancel or error: nothing persists;
+                                          the joined mounts leave first */
   if (c->kv_locked) pthread_mutex_unlock(&c->s->kv_call_lock);
   if (rc == CIS_OK) {
     res->output = c->out;
@@ -1001,6 +1006,8 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   cis_memory_free(c->mem);
   cis_wasi_free(c->wasi);
   for (size_t i = 0; i < c->nfss; i++) cis_vfs_unmount(c->fss[i]);
+  cis__db_txn_free(c->ctx.txn); /* ended by the KV commit or rollback */
+  c->ctx.txn = NULL;
   free(c->fss);
   free(c->fs_tenant_bound);
   free(c->envs);

@@ -35,7 +35,7 @@
 
 #include "common/callctx.h"
 #include "common/internal.h"
-#include "vfs/vfs_db_join.h"
+#include "vfs/vfs_call.h"
 #include "vfs/vfs_internal.h"
 #include "vfs/vfs_testing.h"
 
@@ -607,8 +607,18 @@ void cis_vfs_set_timeout(cis_vfs *fs, uint64_t timeout_ms) {
 
 uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? step_deadline(fs) : UINT64_MAX; }
 
-void cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx) {
-  if (fs) fs->ctx = ctx;
+cis_result cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx) {
+  if (!fs) return CIS_OK;
+  fs->ctx = ctx;
+  /* A read-only mount changes nothing: it never joins. */
+  if (!ctx || !ctx->txn || fs->h.failed || fs->opts.read_only) return CIS_OK;
+  cis_result rc = cis__vfs_db_join_same(fs, ctx->txn);
+  if (rc != CIS_OK) {
+    char why[400];
+    snprintf(why, sizeof why, "%.399s", fs->h.errmsg[0] ? fs->h.errmsg : cis_strerror(rc));
+    snprintf(fs->h.errmsg, sizeof fs->h.errmsg, "cannot join the call's transaction: %s", why);
+  }
+  return rc;
 }
 
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs) { return fs ? fs->b : NULL; }

@@ -105,7 +105,6 @@
 #include "db/db.h"
 #include "vfs/vfs_db_fs.h"
 #include "vfs/vfs_db_internal.h"
-#include "vfs/vfs_db_join.h"
 #include "vfs/vfs_internal.h"
 
 #define DEFAULT_BLOCK 65536u
@@ -1604,6 +1603,7 @@ static void db_destroy(cis_vfs_backend *b) {
   free(fs->blk);
   free(fs->group);
   free(fs->group_end);
+  free(fs->spec_text);
   free(fs);
 }
 
@@ -2938,6 +2938,13 @@ static cis_result db_new(const cis_vfs_db_config *cfg, cis_vfs_backend **out) {
   fs->base.methods = &db_methods;
   fs->base.deadline_ns = UINT64_MAX; /* until a mount's wrappers pass one down */
   fs->d = d;
+  /* Its database, kept for a join to ask "is this my database?". */
+  if (!(fs->spec_text = strdup(cfg->spec))) {
+    cis__vfs_set_ctor_error("db: out of memory");
+    db_destroy(&fs->base);
+    return CIS_ENOMEM;
+  }
+  (void)cis__db_spec_parse(fs->spec_text, CIS__DB_NO_DEFAULT, &fs->spec, NULL, 0); /* read once already */
   fs->timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : DEFAULT_TIMEOUT_MS;
   fs->full_sync = cfg->sync == CIS_VFS_DB_SYNC_FULL;
   if (cfg->group && (cfg->group_max_bytes || cfg->group_max_nodes)) {
@@ -2976,9 +2983,11 @@ vdb_fs *cis__vdb_fs_of(cis_vfs *mount) {
   return b && b->methods == &db_methods ? FS(b) : NULL;
 }
 
-/* Goes back to our own connection (vfs_db_join.h). What was cached came
- * from the owner's transaction, which may yet roll back: forgotten. */
+/* Goes back to our own connection, out of the call's transaction. What
+ * was cached came from the owner's transaction, which may yet roll back:
+ * forgotten. */
 static void unjoin(vdb_fs *fs) {
+  cis__db_txn_leave(&fs->member);
   if (!fs->own) return;
   fs->d->close(fs->c);
   fs->c = fs->own;
@@ -2989,13 +2998,33 @@ static void unjoin(vdb_fs *fs) {
   cis__vdb_cache_clear(fs);
 }
 
-cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, uint64_t *prepared) {
-  vdb_fs *fs = cis__vdb_fs_of(mount);
-  if (!fs || !dialect || !handle || strcmp(dialect, fs->d->name) != 0) return CIS_EINVAL;
-  if (!fs->scoped || fs->scope_err || fs->in_tx || fs->own) return CIS_EINVAL;
+/* Made to leave by the owner's end, before its rollback (or a commit that
+ * came before the scope's end): the scope's changes go with it, so its
+ * end fails. */
+static void member_leave(cis__db_txn_member *m) {
+  vdb_fs *fs = (vdb_fs *)((char *)m - offsetof(vdb_fs, member));
+  if (fs->scoped && !fs->scope_err) fs->scope_err = EIO;
+  unjoin(fs);
+}
+
+static cis_result join(vdb_fs *fs, cis__db_txn *t) {
+  if (fs->own || fs->member.txn) return cis__vdb_fs_fail(fs, CIS_EINVAL, "joined a transaction already");
+  if (!fs->scoped || fs->scope_err || fs->in_tx)
+    return cis__vdb_fs_fail(fs, CIS_EINVAL, "a join needs a scope open with no change made yet");
+  void *handle;
+  uint64_t *prepared;
+  fs->member.leave = member_leave;
+  cis_result rc = cis__db_txn_join(t, &fs->spec, &fs->member, &handle, &prepared);
+  if (rc != CIS_OK) {
+    snprintf(fs->base.errmsg, sizeof fs->base.errmsg, "%s", cis__db_txn_errmsg(t)); /* its service's words */
+    return rc;
+  }
   cis__vdb_conn *b = NULL;
   int err = fs->d->borrow(handle, prepared, fs->base.errmsg, &b);
-  if (err) return err == EINVAL ? CIS_EINVAL : CIS_ENOMEM;
+  if (err) {
+    cis__db_txn_leave(&fs->member);
+    return err == EINVAL ? CIS_EINVAL : CIS_ENOMEM;
+  }
   fs->own = fs->c;
   fs->c = b;
   fs->version = 0; /* the owner's snapshot, not what our connection saw */
@@ -3014,11 +3043,18 @@ cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle, u
   return CIS_OK;
 }
 
-void cis__vfs_db_unjoin(cis_vfs *mount) {
+cis_result cis__vfs_db_join(cis_vfs *mount, cis__db_txn *t) {
   vdb_fs *fs = cis__vdb_fs_of(mount);
-  if (!fs || !fs->own) return;
-  if (fs->scoped && !fs->scope_err) fs->scope_err = EIO; /* its changes went with the owner's */
-  unjoin(fs);
+  if (!fs || !t) return CIS_EINVAL;
+  fs->base.errmsg[0] = '\0';
+  cis_result rc = join(fs, t);
+  if (rc != CIS_OK) cis__vfs_take_backend_error(mount);
+  return rc;
+}
+
+cis_result cis__vfs_db_join_same(cis_vfs *mount, cis__db_txn *t) {
+  vdb_fs *fs = cis__vdb_fs_of(mount);
+  return fs && cis__db_txn_same(t, &fs->spec) ? cis__vfs_db_join(mount, t) : CIS_OK;
 }
 
 bool cis__vfs_db_joined(cis_vfs *mount) {

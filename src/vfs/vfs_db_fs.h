@@ -22,6 +22,7 @@
 
 #include "cis/cis_vfs.h"
 #include "common/internal.h" /* CIS__VDB_PREP_WORDS */
+#include "db/db_txn.h"
 #include "vfs/vfs_db_internal.h"
 
 #define ROOT_INO 1   /* the root directory's node */
@@ -243,8 +244,11 @@ typedef struct vdb_fs {
   cis_vfs_backend base;           /* must stay first: the wrappers see only this */
   const cis__vdb_dialect *d;      /* the dialect (vfs_db_internal.h) */
   cis__vdb_conn *c;               /* this backend's own connection, or while joined
-                                     (vfs_db_join.h) one over the KV transaction's */
+                                     (db/db_txn.h) one over the call's transaction's */
   cis__vdb_conn *own;             /* while joined: our own connection, set aside; else NULL */
+  char *spec_text;                /* the spec it was opened with (owned) */
+  cis__db_spec spec;              /* its database, read from spec_text: what a join compares */
+  cis__db_txn_member member;      /* in the call's transaction while joined */
   int64_t tenant;                 /* tenant_id: bound as ?1 in every statement */
   uint32_t bs;                    /* block size of the tenant (fixed at its creation) */
   uint64_t timeout_ms;            /* budget of one method */

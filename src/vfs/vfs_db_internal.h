@@ -85,7 +85,7 @@ typedef struct cis__vdb_dialect {
   int (*open)(const char *arg, uint64_t timeout_ms, bool full_sync, char *errmsg,
               cis__vdb_conn **out);
   /* A connection over a handle that another service holds a transaction
-   * open on (vfs_db_join.h): a sqlite3 * (prepared unused), or a PGconn *
+   * open on (the call's transaction, db/db_txn.h): a sqlite3 * (prepared unused), or a PGconn *
    * with the session's record of the statements prepared on it (required:
    * EINVAL without). errmsg as for open; ENOMEM. Its close frees only
    * what it made. */

@@ -190,7 +190,7 @@ struct cis__vdb_conn {
   bool fresh;            /* pipe: BEGIN sent and nothing read yet, so a connection
                             found stale may still be replaced (pq_query) */
   uint64_t trips;        /* waits for the server's answers (round trips), for the tests */
-  uint64_t *shared_prep; /* borrowed (vfs_db_join.h): the owner's record (CIS__VDB_PREP_WORDS) of what is prepared
+  uint64_t *shared_prep; /* borrowed (db/db_txn.h): the owner's record (CIS__VDB_PREP_WORDS) of what is prepared
                             on pg, which it keeps across calls; pg is then never begun,
                             committed, rolled back or closed here. NULL: pg is ours */
   pq_held held[HELD_SLOTS]; /* statements waiting for the commit, in the order kept */

@@ -112,7 +112,7 @@ struct cis__vdb_conn {
   sqlite3_stmt *st[CIS__VDB_MAX_STMTS];   /* prepared on first use, kept until close */
   char *errmsg;                           /* the backend's detail buffer (not owned) */
   uint64_t deadline_ns;                   /* the progress handler interrupts past it */
-  bool borrowed;                          /* db is the KV transaction's (vfs_db_join.h): never
+  bool borrowed;                          /* db is the KV transaction's (db/db_txn.h): never
                                              begun, committed, rolled back or closed here */
   sqlite3_file *main;                     /* the database file (cis-walbuf's), for unchanged();
                                              NULL: not known */

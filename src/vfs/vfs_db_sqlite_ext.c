@@ -61,7 +61,7 @@
  * the free list, never reused) until a compaction punches it
  * (cis__vdb_ext_reclaim).
  *
- * A borrowed connection (the KV store's, vfs_db_join.h) keeps its blocks
+ * A borrowed connection (the KV store's, db/db_txn.h) keeps its blocks
  * in the rows: its transaction ends in code that does not know of
  * extents. It still frees (the hook is set while it is borrowed); the
  * space it freed is reused by later transactions, not punched.

@@ -7,6 +7,7 @@
 #define CIS_VFS_INTERNAL_H
 
 #include "cis/cis_vfs.h"
+#include "db/db_txn.h"
 
 /* The backend a mount owns. */
 cis_vfs_backend *cis__vfs_backend(cis_vfs *fs);
@@ -44,6 +45,18 @@ bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits)
  * a recall, and other mounts' leases its writers recalled (tests). */
 bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
                               uint64_t *recalled);
+/* Joins a db mount's open scope, before its first change, to the call's
+ * transaction t (db/db_txn.h; vfs_call.h says what follows). Errors:
+ * CIS_EINVAL (not a db mount, no scope open, a change made already,
+ * joined already, another dialect or database), CIS_EUNSUPPORTED (t has
+ * no owner that shares its transaction), CIS_ENOMEM, the owner's opening;
+ * the mount's message says why. */
+cis_result cis__vfs_db_join(cis_vfs *mount, cis__db_txn *t);
+/* The same for a db mount on t's database only; CIS_OK without a join
+ * for any other mount. */
+cis_result cis__vfs_db_join_same(cis_vfs *mount, cis__db_txn *t);
+/* Whether the mount runs joined now (for the tests). */
+bool cis__vfs_db_joined(cis_vfs *mount);
 /* The database backend's round trips to its server (PostgreSQL; else 0). */
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 /* A number that moves at the start of every public call on a file or a

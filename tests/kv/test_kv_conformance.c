@@ -44,7 +44,8 @@
 #include "cis/cis_kv.h"
 #include "common/callctx.h"
 #include "common/internal.h"
-#include "kv/kv_native.h"
+#include "db/db_txn.h"
+#include "kv/kv_call.h"
 #include "kv/kv_testing.h"
 
 /* ------------------------------------------------------------ the backend */
@@ -1424,6 +1425,106 @@ static void test_call_context(void **state) {
   cis_kv_close(kv);
 }
 
+/* A member of the call's transaction (db/db_txn.h) that counts the times
+ * it was made to leave. */
+typedef struct side_member {
+  cis__db_txn_member m; /* first */
+  int left;
+} side_member;
+
+static void side_leave(cis__db_txn_member *m) { ((side_member *)m)->left++; }
+
+/* Runs sql on the joined handle, inside the KV transaction. */
+static void side_exec(void *h, const char *sql) {
+  if (g.kind == K_SQLITE) {
+    if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(h));
+    return;
+  }
+  PGresult *r = PQexec(h, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) fail_msg("%s: %s", sql, PQerrorMessage(h));
+  PQclear(r);
+}
+
+/* The rows of the side table holding v, read on a connection of its own. */
+static int side_rows(const char *v) {
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM kv_side WHERE v = '%s'", v);
+  int n = -1;
+  if (g.kind == K_SQLITE) {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+      n = sqlite3_column_int(st, 0);
+    else
+      n = 0; /* no table yet: no rows */
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }
+  PGconn *c = PQconnectdb(g.arg);
+  PGresult *r = PQexec(c, sql);
+  n = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) : 0;
+  PQclear(r);
+  PQfinish(c);
+  return n;
+}
+
+/* The call's transaction (cis__kv_begin_in with ctx.txn): a store on a
+ * built-in backend offers it its database, the first join opens the KV
+ * transaction, and what the member ran on the handle lands with the KV
+ * writes in one COMMIT or goes with the ROLLBACK; a member still in is
+ * made to leave before either. One owner per call's transaction; an
+ * embedder's backend offers nothing: not joinable. */
+static void test_call_transaction(void **state) {
+  (void)state;
+  ns_buf nb;
+  const cis_principal *who = mk_ns(&nb, "calltxn", "s");
+  cis_kv *kv = open_kv();
+  cis__db_spec spec;
+  OK(cis__db_spec_parse(g.spec, CIS__DB_NO_DEFAULT, &spec, NULL, 0));
+  cis__callctx x;
+  cis__callctx_init(&x, UINT64_MAX, who);
+  OK(cis__db_txn_new(&x.txn));
+  for (int commit = 0; commit < 2; commit++) {
+    char v[64], sql[160];
+    snprintf(v, sizeof v, "%s-%d", g.run, commit);
+    cis_kv_txn *t, *t2 = NULL;
+    OK(cis__kv_begin_in(kv, who, &x, &t));
+    side_member m = {.m = {.leave = side_leave}};
+    void *h;
+    uint64_t *p;
+    if (g.methods) {
+      assert_false(cis__db_txn_same(x.txn, &spec));
+      ERR(CIS_EUNSUPPORTED, cis__db_txn_join(x.txn, &spec, &m.m, &h, &p));
+      cis_kv_rollback(t);
+      break;
+    }
+    assert_true(cis__db_txn_same(x.txn, &spec));
+    ERR(CIS_ESTATE, cis__kv_begin_in(kv, who, &x, &t2)); /* one owner */
+    assert_null(t2);
+    MSG_HAS("has an owner already");
+    OK(cis__db_txn_join(x.txn, &spec, &m.m, &h, &p));
+    assert_non_null(h);
+    if (g.kind == K_POSTGRES) assert_non_null(p);
+    side_exec(h, "CREATE TABLE IF NOT EXISTS kv_side(v TEXT)");
+    snprintf(sql, sizeof sql, "INSERT INTO kv_side VALUES ('%s')", v);
+    side_exec(h, sql);
+    OK(cis_kv_set(t, v, strlen(v), "x", 1));
+    if (commit) OK(cis_kv_commit(t));
+    else cis_kv_rollback(t);
+    assert_int_equal(m.left, 1); /* made to leave first */
+    assert_null(m.m.txn);
+    assert_false(cis__db_txn_opened(x.txn));
+    assert_false(cis__db_txn_same(x.txn, &spec)); /* ended: offered no more */
+    assert_int_equal(side_rows(v), commit);
+    if (commit) expect_kv(kv, who, v, "x");
+    else expect_gone(kv, who, v);
+  }
+  cis__db_txn_free(x.txn);
+  cis_kv_close(kv);
+}
+
 /* Every backend call can fail: each error comes back typed, the
  * transaction stays usable, and a failed commit applies nothing. */
 static void test_fault_injection(void **state) {
@@ -2714,6 +2815,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_deadline),
       cmocka_unit_test(test_lock_wait_ends_at_deadline),
       cmocka_unit_test(test_call_context),
+      cmocka_unit_test(test_call_transaction),
       cmocka_unit_test(test_fault_injection),
       cmocka_unit_test(test_threads_share_one_store),
       cmocka_unit_test(test_pool_wait_ends_at_deadline),

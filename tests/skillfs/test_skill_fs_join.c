@@ -1,10 +1,12 @@
 /*
  * This file implements the tests of one transaction for a skill call's KV
  * writes and file changes when the KV store and the db mounts are one
- * database (src/skill/skill_join.c, src/vfs/vfs_db_join.h; docs/dbfs.md,
+ * database (the call's transaction, src/db/db_txn.h, which KV offers and
+ * the mounts join: src/kv/kv_call.h, src/vfs/vfs_call.h; docs/dbfs.md,
  * "One unit"), on SQLite or on PostgreSQL:
  *   - a mount joined to a transaction someone else holds open commits and
- *     rolls back with it, and the join refuses what it cannot do;
+ *     rolls back with it, and the join refuses what it cannot do; a bind
+ *     joins only a writable db mount on the transaction's database;
  *   - same database or not: the same SQLite file whatever its path, the
  *     same PostgreSQL connection string;
  *   - a call that traps leaves files and KV as before;
@@ -44,11 +46,14 @@
 #include "cis/cis_kv.h"
 #include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
-#include "skill/skill_join.h"
+#include "common/callctx.h"
+#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
+#include "db/db_txn.h"
+#include "kv/kv_call.h"
 #include "support/pg_connstr.h"
 #include "support/skill_host.h"
-#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
-#include "vfs/vfs_db_join.h"
+#include "vfs/vfs_call.h"
+#include "vfs/vfs_internal.h"
 #include "support/test_clock.h"
 #include "kv/kv_testing.h"
 
@@ -167,13 +172,29 @@ static void unit_state(host *h, int n, long *kv, long *files) { unit_state_of(h-
 
 /* ------------------------------------------------- the join, below skills */
 
-/* The database handle a test holds a transaction open on: a sqlite3 on the
- * file, or a PGconn. */
+/* The owner of a transaction of the test's own, on a database handle:
+ * a sqlite3 on the file, or a PGconn; it offers the call's transaction
+ * its database when it begins, and ends it before its COMMIT or
+ * ROLLBACK, as the KV store does. */
 typedef struct owner {
   sqlite3 *db;
   PGconn *pq;
-  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* the PostgreSQL session's record (vfs_db_join.h) */
+  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* the PostgreSQL session's record */
+  cis__db_txn *txn;                       /* the call's transaction it offers */
+  cis__db_spec spec;                      /* its database */
+  cis_result fail;                        /* what its opening fails with (CIS_OK: none) */
 } owner;
+
+static cis_result owner_give(void *user, void **handle, uint64_t **prepared, char *err, size_t cap) {
+  owner *o = user;
+  if (o->fail != CIS_OK) {
+    snprintf(err, cap, "owner: the lock stayed busy");
+    return o->fail;
+  }
+  *handle = pg ? (void *)o->pq : (void *)o->db;
+  *prepared = o->prepared;
+  return CIS_OK;
+}
 
 static void owner_open(owner *o, const char *spec) {
   memset(o, 0, sizeof *o);
@@ -184,6 +205,8 @@ static void owner_open(owner *o, const char *spec) {
     assert_int_equal(sqlite3_open(spec + 7, &o->db), SQLITE_OK);
     sqlite3_busy_timeout(o->db, 10000);
   }
+  assert_int_equal(cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &o->spec, NULL, 0), CIS_OK);
+  assert_int_equal(cis__db_txn_new(&o->txn), CIS_OK);
 }
 
 static void owner_exec(owner *o, const char *sql) {
@@ -196,14 +219,27 @@ static void owner_exec(owner *o, const char *sql) {
   }
 }
 
+static void owner_offer(owner *o) { assert_int_equal(cis__db_txn_offer(o->txn, &o->spec, owner_give, o), CIS_OK); }
+
+/* BEGIN, and the offer. */
+static void owner_begin(owner *o) {
+  owner_exec(o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+  owner_offer(o);
+}
+
+/* The end (the members leave), then sql: COMMIT or ROLLBACK. */
+static void owner_end(owner *o, const char *sql) {
+  cis__db_txn_end(o->txn);
+  owner_exec(o, sql);
+}
+
 static void owner_close(owner *o) {
+  cis__db_txn_free(o->txn);
   if (o->pq) PQfinish(o->pq);
   if (o->db) sqlite3_close(o->db);
 }
 
-static cis_result owner_join(owner *o, cis_vfs *fs) {
-  return pg ? cis__vfs_db_join(fs, "postgres", o->pq, o->prepared) : cis__vfs_db_join(fs, "sqlite", o->db, NULL);
-}
+static cis_result owner_join(owner *o, cis_vfs *fs) { return cis__vfs_db_join(fs, o->txn); }
 
 static cis_vfs *mount_tree(const char *spec, const char *tenant) {
   cis_vfs_db_config dc;
@@ -252,7 +288,7 @@ static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
   owner_open(&o, spec);
   for (int commit = 0; commit < 2; commit++) {
     const char *name = commit ? "kept" : "dropped";
-    owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+    owner_begin(&o);
     assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
     assert_int_equal(owner_join(&o, fs), CIS_OK);
     assert_true(cis__vfs_db_joined(fs));
@@ -261,16 +297,17 @@ static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
     assert_int_equal(cis_vfs_scope_end(fs, true), CIS_OK);
     assert_false(cis__vfs_db_joined(fs));
     assert_false(has_file(other, name)); /* not before the owner commits */
-    owner_exec(&o, commit ? "COMMIT" : "ROLLBACK");
+    owner_end(&o, commit ? "COMMIT" : "ROLLBACK");
     assert_int_equal(has_file(other, name), commit == 1);
     assert_int_equal(has_file(fs, name), commit == 1); /* back on its own connection */
   }
-  /* A scope left before its end (the owner about to roll back) fails. */
-  owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+  /* A scope made to leave before its end (the owner's end, about to roll
+   * back) fails. */
+  owner_begin(&o);
   assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
   assert_int_equal(owner_join(&o, fs), CIS_OK);
   assert_int_equal(put_file(fs, "left", "x"), 0);
-  cis__vfs_db_unjoin(fs);
+  cis__db_txn_end(o.txn);
   assert_false(cis__vfs_db_joined(fs));
   owner_exec(&o, "ROLLBACK");
   assert_int_not_equal(cis_vfs_scope_end(fs, true), CIS_OK);
@@ -280,86 +317,189 @@ static void joined_scope_commits_and_rolls_back_with_owner(void **state) {
   assert_int_equal(put_file(fs, "after", "y"), 0);
   assert_true(has_file(other, "after"));
   assert_false(has_file(other, "left"));
-  cis__vfs_db_unjoin(fs); /* not joined: nothing happens */
+  cis__db_txn_end(o.txn); /* ended already: nothing happens */
   owner_close(&o);
   cis_vfs_unmount(other);
   cis_vfs_unmount(fs);
 }
 
-/* The join refuses: no scope, a scope that already changed something,
- * another dialect's handle, a second join, a mount that is not a db
- * mount. Each leaves the mount working on its own connection. */
+/* The join refuses: no scope, a scope that already changed something, a
+ * transaction of another dialect or database, one nobody offered (an
+ * embedder's KV), a second join, a mount that is not a db mount, an
+ * owner whose opening fails. Each leaves the mount working on its own
+ * connection. */
 static void join_refusals_are_typed(void **state) {
   (void)state;
-  char home[1100], spec[1200];
+  char home[1100], spec[1200], other[1300];
   db_home("joinref", home, sizeof home, spec, sizeof spec);
   cis_vfs *fs = mount_tree(spec, uniq("joinref"));
-  owner o;
+  owner o, x;
   owner_open(&o, spec);
   assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* no scope */
   assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
-  int dummy = 0;
-  assert_int_equal(cis__vfs_db_join(fs, pg ? "sqlite" : "postgres", &dummy, o.prepared), CIS_EINVAL);
-  assert_int_equal(cis__vfs_db_join(fs, "sqlite", NULL, NULL), CIS_EINVAL);
-  assert_int_equal(put_file(fs, "a", "1"), 0);
+  assert_int_equal(cis__vfs_db_join(fs, NULL), CIS_EINVAL);
+  assert_int_equal(owner_join(&o, fs), CIS_EUNSUPPORTED); /* nothing offered */
+  /* Another dialect, another database. */
+  owner_open(&x, spec);
+  if (pg) {
+    snprintf(other, sizeof other, "sqlite:%s/foreign.db", home);
+    fclose(fopen(other + 7, "a")); /* a file has an identity once it is there */
+  } else {
+    snprintf(other, sizeof other, "postgres:host=127.0.0.1 dbname=joinref");
+  }
+  assert_int_equal(cis__db_spec_parse(other, CIS__DB_NO_DEFAULT, &x.spec, NULL, 0), CIS_OK);
+  assert_int_equal(cis__db_txn_offer(x.txn, &x.spec, owner_give, &x), CIS_OK);
+  assert_int_equal(cis__vfs_db_join(fs, x.txn), CIS_EINVAL);
+  if (!strstr(cis_vfs_errmsg(fs), "cannot join a")) fail_msg("\"%s\"", cis_vfs_errmsg(fs));
+  cis__db_txn_end(x.txn);
+  if (pg) {
+    snprintf(other, sizeof other, "postgres:%s application_name=other", conninfo);
+  } else {
+    snprintf(other, sizeof other, "sqlite:%s/other.db", home);
+    fclose(fopen(other + 7, "a"));
+  }
+  assert_int_equal(cis__db_spec_parse(other, CIS__DB_NO_DEFAULT, &x.spec, NULL, 0), CIS_OK);
+  assert_int_equal(cis__db_txn_offer(x.txn, &x.spec, owner_give, &x), CIS_OK);
+  assert_int_equal(cis__vfs_db_join(fs, x.txn), CIS_EINVAL);
+  if (!strstr(cis_vfs_errmsg(fs), "another database")) fail_msg("\"%s\"", cis_vfs_errmsg(fs));
+  owner_close(&x);
+  /* The owner's opening fails: its code, in its words. */
+  owner_begin(&o);
+  o.fail = CIS_ETIMEOUT;
+  assert_int_equal(owner_join(&o, fs), CIS_ETIMEOUT);
+  if (!strstr(cis_vfs_errmsg(fs), "owner: the lock stayed busy")) fail_msg("\"%s\"", cis_vfs_errmsg(fs));
+  o.fail = CIS_OK;
+  owner_end(&o, "ROLLBACK");
+  assert_false(cis__vfs_db_joined(fs));
+  assert_int_equal(put_file(fs, "a", "1"), 0); /* the scope holds the write lock now */
+  owner_offer(&o);
   assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* a change is made: too late */
+  cis__db_txn_end(o.txn);
   assert_false(cis__vfs_db_joined(fs));
   assert_int_equal(cis_vfs_scope_end(fs, true), CIS_OK);
   assert_true(has_file(fs, "a"));
-  owner_exec(&o, pg ? "BEGIN" : "BEGIN IMMEDIATE");
+  owner_begin(&o);
   assert_int_equal(cis_vfs_scope_begin(fs), CIS_OK);
   assert_int_equal(owner_join(&o, fs), CIS_OK);
   assert_int_equal(owner_join(&o, fs), CIS_EINVAL); /* already joined */
+  assert_true(cis__vfs_db_joined(fs));
   assert_int_equal(cis_vfs_scope_end(fs, false), CIS_OK);
-  owner_exec(&o, "ROLLBACK");
+  owner_end(&o, "ROLLBACK");
   cis_vfs_backend *mb = NULL;
   assert_int_equal(cis_vfs_mem_new(&mb), CIS_OK);
   cis_vfs *mem = NULL;
   cis_vfs_options opts = {0};
   assert_int_equal(cis_vfs_mount(mb, &opts, &mem), CIS_OK);
   assert_int_equal(cis_vfs_scope_begin(mem), CIS_OK);
+  owner_begin(&o);
   assert_int_equal(owner_join(&o, mem), CIS_EINVAL);
-  cis__vfs_db_unjoin(mem); /* not a db mount: nothing happens */
+  owner_end(&o, "ROLLBACK");
   cis_vfs_unmount(mem);
   owner_close(&o);
   cis_vfs_unmount(fs);
 }
 
-/* One database or two: the same SQLite file under another path is one;
- * another file, a file not made yet, or another scheme are not; on
- * PostgreSQL the connection string, whichever prefix names it. */
+/* A call's mounts bound to its context (cis__vfs_bind_call): a writable db
+ * mount on the transaction's database joins it; a read-only one, one on
+ * another database, a memory mount and a context without a transaction
+ * bind without joining; a join that fails is the bind's error, in the
+ * mount's message. */
+static void bind_joins_writable_db_mounts_of_its_database(void **state) {
+  (void)state;
+  char home[1100], spec[1200], other[1300];
+  db_home("bind", home, sizeof home, spec, sizeof spec);
+  const char *tenant = uniq("bind");
+  if (pg) snprintf(other, sizeof other, "postgres:%s application_name=other", conninfo);
+  else snprintf(other, sizeof other, "sqlite:%s/other.db", home);
+  /* apart: another tree too, as on PostgreSQL it is the same server. */
+  cis_vfs *rw = mount_tree(spec, tenant), *apart = mount_tree(other, uniq("bind-apart")), *ro = NULL, *mem = NULL;
+  cis_vfs_db_config dc;
+  cis_vfs_db_config_default(&dc);
+  dc.spec = spec;
+  dc.tenant = tenant;
+  cis_vfs_backend *b = NULL;
+  assert_int_equal(cis_vfs_db_new(&dc, &b), CIS_OK);
+  cis_vfs_options ro_opts = {.read_only = true}, opts = {0};
+  assert_int_equal(cis_vfs_mount(b, &ro_opts, &ro), CIS_OK);
+  assert_int_equal(cis_vfs_mem_new(&b), CIS_OK);
+  assert_int_equal(cis_vfs_mount(b, &opts, &mem), CIS_OK);
+  cis_vfs *all[] = {rw, apart, ro, mem};
+  owner o;
+  owner_open(&o, spec);
+  cis__callctx x;
+  cis__callctx_init(&x, UINT64_MAX, NULL);
+  for (size_t i = 0; i < 4; i++) assert_int_equal(cis__vfs_bind_call(all[i], &x), CIS_OK); /* no txn */
+  assert_false(cis__vfs_db_joined(rw));
+  x.txn = o.txn;
+  owner_begin(&o);
+  assert_int_equal(cis__vfs_bind_call(rw, &x), CIS_EINVAL); /* no scope open */
+  if (!strstr(cis_vfs_errmsg(rw), "cannot join the call's transaction")) fail_msg("\"%s\"", cis_vfs_errmsg(rw));
+  for (size_t i = 0; i < 4; i++) assert_int_equal(cis_vfs_scope_begin(all[i]), CIS_OK);
+  for (size_t i = 0; i < 4; i++) assert_int_equal(cis__vfs_bind_call(all[i], &x), CIS_OK);
+  assert_true(cis__vfs_db_joined(rw));
+  assert_false(cis__vfs_db_joined(apart));
+  assert_false(cis__vfs_db_joined(ro));
+  assert_int_equal(put_file(rw, "joined", "x"), 0);
+  assert_int_equal(put_file(apart, "apart", "x"), 0);
+  for (size_t i = 0; i < 4; i++) assert_int_equal(cis_vfs_scope_end(all[i], true), CIS_OK);
+  assert_true(has_file(apart, "apart")); /* its own commit */
+  assert_false(has_file(ro, "joined"));  /* not before the owner's */
+  owner_end(&o, "COMMIT");
+  assert_true(has_file(ro, "joined"));
+  for (size_t i = 0; i < 4; i++) cis_vfs_unmount(all[i]);
+  owner_close(&o);
+}
+
+/* One database or two, as the call's transaction sees it once KV offered
+ * it: the same SQLite file under another path is one; another file, a
+ * file not made yet, or another scheme are not; on PostgreSQL the
+ * connection string, whichever prefix names it. */
+static bool kv_same(cis_kv *kv, const char *vfs_spec) {
+  cis__callctx x;
+  cis_principal ns = {"samedb", "s"};
+  cis__callctx_init(&x, UINT64_MAX, &ns);
+  assert_int_equal(cis__db_txn_new(&x.txn), CIS_OK);
+  cis_kv_txn *t = NULL;
+  assert_int_equal(cis__kv_begin_in(kv, &ns, &x, &t), CIS_OK);
+  cis__db_spec f;
+  bool same = cis__db_spec_parse(vfs_spec, CIS__DB_NO_DEFAULT, &f, NULL, 0) == CIS_OK && cis__db_txn_same(x.txn, &f);
+  cis_kv_rollback(t);
+  cis__db_txn_free(x.txn);
+  return same;
+}
+
 static void same_db_compares_files_and_connection_strings(void **state) {
   (void)state;
   host h;
   host_open(&h, "samedb", true, uniq("samedb"));
   char spec[1300];
   if (pg) {
-    assert_true(cis__skill_same_db(h.kv, h.fs_spec));
+    assert_true(kv_same(h.kv, h.fs_spec));
     snprintf(spec, sizeof spec, "postgresql:%s", conninfo);
-    assert_true(cis__skill_same_db(h.kv, spec));
+    assert_true(kv_same(h.kv, spec));
     snprintf(spec, sizeof spec, "postgres:%s application_name=other", conninfo);
-    assert_false(cis__skill_same_db(h.kv, spec));
+    assert_false(kv_same(h.kv, spec));
     snprintf(spec, sizeof spec, "sqlite:%s/shared.db", h.home);
-    assert_false(cis__skill_same_db(h.kv, spec));
+    assert_false(kv_same(h.kv, spec));
   } else {
     char link[1200];
     snprintf(link, sizeof link, "%s/link.db", h.home);
     unlink(link);
     assert_int_equal(symlink(h.fs_spec + 7, link), 0);
     snprintf(spec, sizeof spec, "sqlite:%s", link);
-    assert_true(cis__skill_same_db(h.kv, spec)); /* another name, the same file */
+    assert_true(kv_same(h.kv, spec)); /* another name, the same file */
     snprintf(spec, sizeof spec, "sqlite:%s/../%s/shared.db", h.home, "samedb");
-    assert_true(cis__skill_same_db(h.kv, spec));
+    assert_true(kv_same(h.kv, spec));
     snprintf(spec, sizeof spec, "sqlite:%s/other.db", h.home);
-    assert_false(cis__skill_same_db(h.kv, spec)); /* not made yet */
+    unlink(spec + 7);
+    assert_false(kv_same(h.kv, spec)); /* not made yet */
     FILE *f = fopen(spec + 7, "w");
     assert_non_null(f);
     fclose(f);
-    assert_false(cis__skill_same_db(h.kv, spec)); /* another file */
-    assert_false(cis__skill_same_db(h.kv, "postgres:host=127.0.0.1"));
+    assert_false(kv_same(h.kv, spec)); /* another file */
+    assert_false(kv_same(h.kv, "postgres:host=127.0.0.1"));
   }
-  assert_false(cis__skill_same_db(h.kv, NULL));
-  assert_false(cis__skill_same_db(NULL, h.fs_spec));
+  assert_false(kv_same(h.kv, NULL));
   host_close(&h);
 }
 
@@ -838,6 +978,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(joined_scope_commits_and_rolls_back_with_owner),
       cmocka_unit_test(join_refusals_are_typed),
+      cmocka_unit_test(bind_joins_writable_db_mounts_of_its_database),
       cmocka_unit_test(same_db_compares_files_and_connection_strings),
       cmocka_unit_test(shared_db_trap_leaves_both_as_before),
       cmocka_unit_test(shared_db_kv_failure_at_any_step_drops_files_too),

@@ -34,14 +34,15 @@
 #include "support/pg_connstr.h"
 #include "common/internal.h" /* CIS__VDB_PREP_WORDS */
 #include "vfsdb_mnt.h"
+#include "vfsdb_owner.h"
 
-/* src/vfs's counters and the key-value join (libcis.a carries them). */
+/* src/vfs's counters and the join to the call's transaction (libcis.a
+ * carries them). */
 bool cis__vfs_db_counts(cis_vfs *mount, uint64_t *statements, uint64_t *commits);
 uint64_t cis__vfs_db_round_trips(cis_vfs *mount);
 bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_back,
                               uint64_t *recalled);
-cis_result cis__vfs_db_join(cis_vfs *mount, const char *dialect, void *handle,
-                            uint64_t *pg_prepared /* CIS__VDB_PREP_WORDS words */);
+cis_result cis__vfs_db_join(cis_vfs *mount, cis__db_txn *t);
 
 static struct {
   char conninfo[2048]; /* the libpq connection string */
@@ -298,10 +299,11 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   mnt a, b;
   leased(&a, "join", "own");
   PGconn *owner = sql_conn();
-  uint64_t prepared[CIS__VDB_PREP_WORDS] = {0};
+  vfsdb_owner o;
   PQclear(PQexec(owner, "BEGIN"));
+  assert_true(vfsdb_owner_offer(&o, owner, g.spec));
   assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
-  assert_int_equal(cis__vfs_db_join(a.fs, "postgres", owner, prepared), CIS_OK);
+  assert_int_equal(cis__vfs_db_join(a.fs, o.txn), CIS_OK);
   put_str(&a, "d/f", "joined");
   expect_str(&a, "d/f", "joined");
   assert_int_equal(cis_vfs_scope_end(a.fs, true), CIS_OK);
@@ -309,6 +311,7 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   assert_int_equal(lease_of(&a).given_back, 1);
   mnt_lease(&b, "join", false);
   expect_str(&b, "d/f", "own"); /* not before the owner commits */
+  vfsdb_owner_end(&o);
   PGresult *r = PQexec(owner, "COMMIT");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);

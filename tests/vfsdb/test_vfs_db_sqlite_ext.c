@@ -41,8 +41,9 @@
 #include <sqlite3.h>
 
 #include "cis/cis_vfs.h"
-#include "vfs/vfs_db_join.h"
+#include "vfs/vfs_internal.h"
 #include "vfsdb_mnt.h"
+#include "vfsdb_owner.h"
 
 #define BLOCK 65536u        /* the default block, the extent file's threshold */
 #define BIG (16u * BLOCK)   /* 1 MiB: 16 extents */
@@ -634,12 +635,15 @@ static void test_sqlite_joined_scope_reads_and_frees_extents(void **state) {
     mnt j;
     mnt_open(&j);
     assert_int_equal(sqlite3_exec(owner, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    vfsdb_owner o;
+    assert_true(vfsdb_owner_offer(&o, owner, g.spec));
     OK(cis_vfs_scope_begin(j.fs));
-    OK(cis__vfs_db_join(j.fs, "sqlite", owner, NULL));
+    OK(cis__vfs_db_join(j.fs, o.txn));
     expect(&j, "f", a, BIG); /* through the borrowed connection */
     put(&j, "f", b, BIG);
     expect(&j, "f", b, BIG);
     OK(cis_vfs_scope_end(j.fs, true));
+    vfsdb_owner_end(&o);
     assert_int_equal(sqlite3_exec(owner, commit ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL),
                      SQLITE_OK);
     mnt_unmount(&j);
