@@ -12,6 +12,7 @@
 void cis__callctx_init(cis__callctx *x, uint64_t deadline_ns, const cis_principal *who) {
   x->deadline_ns = deadline_ns;
   atomic_init(&x->cancel, 0);
+  x->cancel_ext = NULL;
   x->who = who ? *who : (cis_principal){0};
   x->stage = 0;
   x->code = CIS_OK;
@@ -35,5 +36,5 @@ void cis__callctx_cancel(cis__callctx *x) {
 
 uint64_t cis__callctx_deadline(const cis__callctx *x) {
   if (!x) return UINT64_MAX;
-  return atomic_load_explicit(&x->cancel, memory_order_relaxed) ? 0 : x->deadline_ns;
+  return cis__callctx_cancelled(x) ? 0 : x->deadline_ns;
 }

@@ -31,6 +31,8 @@ typedef struct cis__callstats {
 typedef struct cis__callctx {
   uint64_t deadline_ns;     /* cis__now_ns() time the call ends; UINT64_MAX: none */
   atomic_int cancel;        /* set by cis__callctx_cancel, from any thread */
+  const int *cancel_ext;    /* the caller's flag (cis_invoke_options.cancel), read
+                               atomically; NULL: none */
   cis_principal who;        /* tenant and skill (borrowed for the call) */
   int stage;                /* the stage running now (a cis_stage; 0 outside a skill call):
                                the one a failure is reported in */
@@ -43,12 +45,14 @@ typedef struct cis__callctx {
 
 /* Whether x's call was cancelled (x NULL: no). Safe from any thread. */
 static inline bool cis__callctx_cancelled(const cis__callctx *x) {
-  return x && atomic_load_explicit(&x->cancel, memory_order_relaxed);
+  return x && (atomic_load_explicit(&x->cancel, memory_order_relaxed) ||
+               (x->cancel_ext && __atomic_load_n(x->cancel_ext, __ATOMIC_RELAXED)));
 }
 /* Makes cis_instance_cancel(inst) cancel x's call too (x NULL: no more),
  * so that a cancel of the guest (an embedder's, MCP's
  * notifications/cancelled) also ends the waits and steps of the services
- * bound to x. The instance's own flag ends with each of its calls; x's
+ * bound to x; and x's caller's flag (cancel_ext) stop inst's calls at
+ * their clock checks. The instance's own flag ends with each of its calls; x's
  * lasts for the skill call, its commit included. Linked before inst is
  * handed to another thread, unlinked once it is taken back. The runtime
  * implements it (src/runtime/exec.c, beside cis_instance_cancel). */

@@ -192,7 +192,8 @@ static cis_result fail_fuel(cis__exec *ex) {
 
 /* Cancel flag, then deadline; the message goes on the top instance. */
 static cis_result check_stop(cis__exec *ex) {
-  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed))
+  const int *ext = ex->top->cancel_ext;
+  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || (ext && __atomic_load_n(ext, __ATOMIC_RELAXED)))
     return cis__fail(ex->top, CIS_ECANCELED, "call cancelled");
   if (ex->deadline_ns != UINT64_MAX && cis__now_ns() >= ex->deadline_ns)
     return cis__fail(ex->top, CIS_ETIMEOUT, "deadline exceeded: the call ran past %llu ms",
@@ -661,6 +662,7 @@ void cis_instance_cancel(cis_instance *inst) {
 void cis__callctx_link_instance(cis__callctx *x, cis_instance *inst) {
   if (!inst) return;
   atomic_store(&inst->cancel_too, x ? &x->cancel : NULL);
+  inst->cancel_ext = x ? x->cancel_ext : NULL;
   /* A cancel that read the old flag before this store has not written it
    * yet only while it is counted in: the old flag stays valid until then. */
   for (unsigned spins = 0; atomic_load(&inst->cancel_users); spins++)

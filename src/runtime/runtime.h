@@ -296,6 +296,8 @@ struct cis_instance {
   _Atomic(atomic_int *) cancel_too; /* also set by cis_instance_cancel: the skill call's flag
                                        (cis__callctx_link_instance), or NULL */
   atomic_uint cancel_users;  /* cancels between their read of cancel_too and their write */
+  const int *cancel_ext;     /* the skill call's caller's flag (cis_invoke_options.cancel), read at
+                                each clock check of its calls; set and read on the calling thread */
   atomic_uint quota;         /* CPU share in per mille its calls may use, 0 none (cis_instance_quota, any thread) */
   void (*on_wait)(void *, cis_wait); /* told before its call may wait (cis_instance_on_wait) */
   void *on_wait_user;

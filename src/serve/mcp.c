@@ -109,8 +109,8 @@ static bool skip_due(const char *tenant, const char *tool, cis_result rc) {
 typedef struct flight {
   struct flight *next;  /* the handle's list */
   char *id;             /* the request's id as JSON text ("7", "\"a\"") */
-  cis_instance *inst;   /* the running guest's, while it exists, or NULL */
   bool cancelled;       /* notifications/cancelled named it */
+  int stop;             /* the call's cancel flag (cis_invoke_options.cancel): set with it */
 } flight;
 
 struct cis_mcp {
@@ -537,25 +537,6 @@ static void text_content(cJSON *res, const char *text) {
   cJSON_AddItemToArray(content, item);
 }
 
-/* What the on_instance hook of a call gets. */
-typedef struct flight_ctx {
-  cis_mcp *m;           /* whose lock guards the flight */
-  flight *f;            /* the call's flight */
-} flight_ctx;
-
-/* The call's instance from cis_skills_invoke (on_instance), kept on its
- * flight while it exists. A call cancelled before its guest starts does
- * not start: before the hook by the flight's flag, after it by the
- * instance's (a cancel while no call runs stops the next one). */
-static bool flight_hook(void *user, cis_instance *inst) {
-  flight_ctx *c = user;
-  pthread_mutex_lock(&c->m->lock);
-  bool go = !c->f->cancelled;
-  c->f->inst = go ? inst : NULL;
-  pthread_mutex_unlock(&c->m->lock);
-  return go || !inst;
-}
-
 /* Adds f to m's flights. */
 static void flight_add(cis_mcp *m, flight *f) {
   pthread_mutex_lock(&m->lock);
@@ -573,7 +554,6 @@ static bool flight_end(cis_mcp *m, flight *f) {
       break;
     }
   bool cancelled = f->cancelled;
-  f->inst = NULL;
   pthread_mutex_unlock(&m->lock);
   return cancelled;
 }
@@ -598,7 +578,7 @@ static void cancel_request(cis_mcp *m, const cJSON *params) {
   for (flight *f = m->flights; f; f = f->next)
     if (!strcmp(f->id, key)) {
       f->cancelled = true;
-      if (f->inst) cis_instance_cancel(f->inst);
+      __atomic_store_n(&f->stop, 1, __ATOMIC_RELAXED); /* whatever stage the call is in */
     }
   pthread_mutex_unlock(&m->lock);
   free(key);
@@ -617,8 +597,7 @@ static cis_result flight_run(cis_mcp *m, const request *rq, const char *name, co
     return res->status = CIS_ENOMEM;
   }
   flight_add(m, &f);
-  flight_ctx ctx = {.m = m, .f = &f};
-  cis_invoke_options opt = {.tenant = m->tenant, .on_instance = flight_hook, .on_instance_user = &ctx};
+  cis_invoke_options opt = {.tenant = m->tenant, .cancel = &f.stop};
   cis_result rc = cis_skills_invoke(m->skills, name, input, strlen(input), &opt, res);
   *cancelled = flight_end(m, &f);
   free(f.id);

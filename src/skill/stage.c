@@ -568,6 +568,7 @@ void cis__call_init(cis__call *c, cis_skills *s, const char *input, size_t input
   c->res = res;
   c->kvc.down = CIS_OK;
   cis__callctx_init(&c->ctx, UINT64_MAX, NULL);
+  c->ctx.cancel_ext = opt ? opt->cancel : NULL;
   c->ctx.stage = CIS_STAGE_LOAD;
   c->h.call = &c->ctx; /* the host functions count into the call's context */
 }
@@ -1028,16 +1029,25 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
   return call_end(c, rc);
 }
 
+/* Whether the caller cancelled the call (cis_invoke_options.cancel)
+ * before the stage it is in now went on: then that stage ends it. */
+static cis_result cancelled_in_stage(cis__call *c) {
+  return cis__callctx_cancelled(&c->ctx) ? cis__callctx_fail(&c->ctx, CIS_ECANCELED, "call cancelled") : CIS_OK;
+}
+
 cis_result cis__invoke(cis__call *c) {
-  c->ctx.stage = CIS_STAGE_GRANT;
-  cis_result rc = cis__call_grant(c);
+  cis_result rc = cancelled_in_stage(c); /* while its skill loaded */
+  if (rc == CIS_OK) {
+    c->ctx.stage = CIS_STAGE_GRANT;
+    rc = cis__call_grant(c);
+  }
   if (rc == CIS_OK) {
     c->ctx.stage = CIS_STAGE_LINK;
-    rc = cis__call_link(c);
+    if ((rc = cancelled_in_stage(c)) == CIS_OK) rc = cis__call_link(c);
   }
   if (rc == CIS_OK) {
     c->ctx.stage = CIS_STAGE_RUN;
-    rc = cis__call_run(c);
+    if ((rc = cancelled_in_stage(c)) == CIS_OK) rc = cis__call_run(c);
   }
   return cis__call_collect(c, rc);
 }

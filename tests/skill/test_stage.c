@@ -361,6 +361,81 @@ static void a_cancel_ends_the_call_s_kv_wait(void **st) {
   cis_skills_close(s);
 }
 
+/* A caller's cancel flag (cis_invoke_options.cancel) and when it was set. */
+typedef struct flag_cancel {
+  int flag;            /* the call's cis_invoke_options.cancel */
+  int after_ms;        /* set this long after the canceller starts */
+  double set_ms;       /* when it was set (cis_test_mono_ms) */
+} flag_cancel;
+
+static void *set_flag_later(void *p) {
+  flag_cancel *f = p;
+  struct timespec pause = {f->after_ms / 1000, (long)(f->after_ms % 1000) * 1000000};
+  nanosleep(&pause, NULL);
+  f->set_ms = cis_test_mono_ms();
+  __atomic_store_n(&f->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+/* Runs skill name with a 10 s timeout, its flag set after_ms into the
+ * call: it ends with CIS_ECANCELED in stage want_stage, well before its
+ * deadline and within 1 s of the flag. */
+static void cancelled_by_flag(cis_skills *s, const char *name, int after_ms, cis_stage want_stage) {
+  flag_cancel f = {.after_ms = after_ms};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, set_flag_later, &f), 0);
+  cis_invoke_options o = {.timeout_ms = 10000, .cancel = &f.flag};
+  cis_invoke_result res;
+  cis_result rc = cis_skills_invoke(s, name, "{}", 2, &o, &res);
+  double ended = cis_test_mono_ms();
+  pthread_join(th, NULL);
+  double after = ended - f.set_ms;
+  print_message("%s, its flag set at %d ms: ended %.1f ms after it: %s\n", name, after_ms, after, res.error);
+  if (rc != CIS_ECANCELED || res.stage != want_stage)
+    fail_msg("%s in stage %d (want %d): %s", cis_errname(rc), (int)res.stage, (int)want_stage, res.error);
+  if (!strstr(res.error, "cancelled")) fail_msg("error \"%s\" does not say the call was cancelled", res.error);
+  if (after > 1000.0) fail_msg("the call ended %.1f ms after its flag", after);
+  assert_true(!res.output || !*res.output);
+  cis_invoke_result_free(&res);
+}
+
+/* The caller's flag reaches every stage: set before the call, it ends the
+ * call where its skill loaded, before anything is granted; set while the
+ * guest spins, the guest stops at its next clock check; set while the
+ * call waits for a KV lock another transaction holds, the wait ends, and
+ * the call's write before it is rolled back. */
+static void the_caller_s_flag_cancels_the_call_in_any_stage(void **st) {
+  (void)st;
+  cis_skills *s = open_new_home("flagcancel");
+  cis_test_install(s, g_wat, "stage_spin.wasm", "spin", NULL);
+  cis_test_install(s, g_wat, "stage_kvwait.wasm", "kvwait", "\"permissions\":{\"kv\":true}");
+  cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
+  cis_invoke_result res;
+  int set = 1;
+  cis_invoke_options o = {.cancel = &set};
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, &o, &res), CIS_ECANCELED);
+  assert_int_equal(res.stage, CIS_STAGE_LOAD);
+  assert_int_equal(res.stats.kv_sets, 0); /* it never ran */
+  assert_true(!res.output || !*res.output);
+  cis_invoke_result_free(&res);
+
+  cancelled_by_flag(s, "spin", 200, CIS_STAGE_RUN);
+
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, NULL, &res), CIS_OK); /* opens the store */
+  cis_invoke_result_free(&res);
+  cis_principal who = {s->tenant, "kvwait"};
+  cis_kv_txn *holder;
+  int64_t ctr;
+  assert_int_equal(cis_kv_begin(s->kv, &who, 20000, &holder), CIS_OK);
+  assert_int_equal(cis_kv_increment(holder, "ctr", 3, 1, &ctr), CIS_OK);
+  cancelled_by_flag(s, "kvwait", 300, CIS_STAGE_RUN);
+  assert_int_equal(cis_kv_commit(holder), CIS_OK);
+  char v[16];
+  stored_key(s, "kvwait", "k", v, sizeof v);
+  assert_string_equal(v, ""); /* rolled back */
+  cis_skills_close(s);
+}
+
 /* Cancels the call whose instance f keeps when a host function first asks
  * for its time left: WASI does at a file call on a mount, before the
  * call's backend steps. */
@@ -765,6 +840,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(an_uncaught_exception_drops_the_call_s_kv_writes),
       cmocka_unit_test(a_call_s_deadline_ends_its_kv_commit_waiting_for_the_lock),
       cmocka_unit_test(a_cancel_ends_the_call_s_kv_wait),
+      cmocka_unit_test(the_caller_s_flag_cancels_the_call_in_any_stage),
       cmocka_unit_test(a_cancel_ends_the_next_step_of_a_db_mount),
       cmocka_unit_test(a_cancel_before_collect_drops_the_call_s_files),
       cmocka_unit_test(a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole),

@@ -98,7 +98,8 @@ class InvokeOptions_(Structure):
                 ("mounts", POINTER(InvokeMount_)), ("nmounts", c_size_t),
                 ("export_name", c_char_p), ("args", POINTER(Val_)), ("nargs", c_size_t),
                 ("on_instance", ON_INSTANCE), ("on_instance_user", c_void_p),
-                ("on_wait", ON_WAIT), ("on_wait_user", c_void_p), ("wait_after_us", c_uint64)]
+                ("on_wait", ON_WAIT), ("on_wait_user", c_void_p), ("wait_after_us", c_uint64),
+                ("cancel", POINTER(c_int))]
 
 
 class InvokeStats_(Structure):
