@@ -316,6 +316,20 @@ static void stored_key(cis_skills *s, const char *ns, const char *key, char *out
   cis_kv_rollback(t);
 }
 
+/* Opens s's store (a call of stagekv) and returns a transaction that
+ * holds kvwait's namespace lock (an increment of ctr, uncommitted). */
+static cis_kv_txn *hold_kvwait_lock(cis_skills *s) {
+  cis_invoke_result res;
+  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, NULL, &res), CIS_OK);
+  cis_invoke_result_free(&res);
+  cis_principal who = {s->tenant, "kvwait"};
+  cis_kv_txn *holder;
+  int64_t ctr;
+  assert_int_equal(cis_kv_begin(s->kv, &who, 20000, &holder), CIS_OK);
+  assert_int_equal(cis_kv_increment(holder, "ctr", 3, 1, &ctr), CIS_OK);
+  return holder;
+}
+
 /* A cancel of the guest (cis_instance_cancel, from another thread: what
  * cis mcp's notifications/cancelled does) reaches the call's KV
  * transaction: the skill's increment, waiting for the namespace's lock
@@ -328,14 +342,7 @@ static void a_cancel_ends_the_call_s_kv_wait(void **st) {
   cis_test_install(s, g_wat, "stage_kvwait.wasm", "kvwait", "\"permissions\":{\"kv\":true}");
   cis_test_install(s, g_wat, "stage_kv.wasm", "stagekv", "\"permissions\":{\"kv\":true}");
   cis_invoke_result res;
-  /* A first call opens the store. */
-  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, NULL, &res), CIS_OK);
-  cis_invoke_result_free(&res);
-  cis_principal who = {s->tenant, "kvwait"};
-  cis_kv_txn *holder;
-  int64_t ctr;
-  assert_int_equal(cis_kv_begin(s->kv, &who, 20000, &holder), CIS_OK);
-  assert_int_equal(cis_kv_increment(holder, "ctr", 3, 1, &ctr), CIS_OK);
+  cis_kv_txn *holder = hold_kvwait_lock(s);
 
   inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
   pthread_t th;
@@ -421,13 +428,7 @@ static void the_caller_s_flag_cancels_the_call_in_any_stage(void **st) {
 
   cancelled_by_flag(s, "spin", 200, CIS_STAGE_RUN);
 
-  assert_int_equal(cis_skills_invoke(s, "stagekv", "{}", 2, NULL, &res), CIS_OK); /* opens the store */
-  cis_invoke_result_free(&res);
-  cis_principal who = {s->tenant, "kvwait"};
-  cis_kv_txn *holder;
-  int64_t ctr;
-  assert_int_equal(cis_kv_begin(s->kv, &who, 20000, &holder), CIS_OK);
-  assert_int_equal(cis_kv_increment(holder, "ctr", 3, 1, &ctr), CIS_OK);
+  cis_kv_txn *holder = hold_kvwait_lock(s);
   cancelled_by_flag(s, "kvwait", 300, CIS_STAGE_RUN);
   assert_int_equal(cis_kv_commit(holder), CIS_OK);
   char v[16];
