@@ -178,14 +178,28 @@ static bool shared_poll_due(const cis_skills *s) {
   return !last || cis__now_ns() - last >= CIS__REGISTRY_HANDLE_POLL_NS;
 }
 
+/* How long a call begun at t0 (0: not a call) may wait for the registry
+ * before its manifest is read: to its own deadline when it has one
+ * (opt->timeout_ms); else to the longest deadline the handle could give
+ * it (its default, or the most a manifest may ask for), when that comes
+ * before the registry's own bound. */
+static uint64_t lookup_until(const cis_skills *s, const cis_invoke_options *opt, uint64_t t0) {
+  if (!t0) return cis__registry_until();
+  if (opt && opt->timeout_ms) return cis__registry_call_until(cis__deadline_from(t0, opt->timeout_ms));
+  uint64_t dflt = s->limits.timeout_ms, most = s->ceiling.timeout_ms, until = cis__registry_until();
+  if (dflt && most) { /* 0: a call without a deadline */
+    uint64_t longest = cis__deadline_from(t0, dflt > most ? dflt : most);
+    if (longest < until) until = longest;
+  }
+  return until;
+}
+
 cis_result cis__skill_lookup_call(cis_skills *s, const char *name, const cis_invoke_options *opt, uint64_t t0,
                                   cis__skill_entry **out) {
   void (*wait)(void *, cis_wait) = opt ? opt->on_wait : NULL;
   void *user = opt ? opt->on_wait_user : NULL;
   *out = NULL;
-  /* The call's deadline bounds its reads of the registry when it has one
-   * of its own; a manifest's limit is not known before its row is read. */
-  uint64_t until = cis__registry_call_until(t0 && opt && opt->timeout_ms ? cis__deadline_from(t0, opt->timeout_ms) : 0);
+  uint64_t until = lookup_until(s, opt, t0);
   if (s->reg->generation) {
     if (wait && shared_poll_due(s)) wait(user, CIS_WAIT_LOAD), wait = NULL;
     cis_result rc = shared_poll(s, until);

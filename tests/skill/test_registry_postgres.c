@@ -46,6 +46,8 @@ static void tenant_of(char *out, size_t cap, const char *test) { snprintf(out, c
 /* The tenant limits of the next node() (0: none). */
 static uint32_t g_max_skills;
 static uint64_t g_max_module_bytes;
+/* The timeouts of the next node()'s handle (0: the defaults). */
+static uint64_t g_timeout_ms, g_max_timeout_ms;
 
 /* A node: a handle on a home of its own (g_root/test/node) as tenant. */
 static cis_skills *node(const char *test, const char *nodename, const char *tenant, const char *spec) {
@@ -60,6 +62,8 @@ static cis_skills *node(const char *test, const char *nodename, const char *tena
   c.registry = spec;
   c.max_skills = g_max_skills;
   c.max_module_bytes = g_max_module_bytes;
+  if (g_timeout_ms) c.limits.timeout_ms = g_timeout_ms;
+  if (g_max_timeout_ms) c.max_limits.timeout_ms = g_max_timeout_ms;
   cis_skills *s = NULL;
   if (cis_skills_open(&c, &s) != CIS_OK) fail_msg("open %s: %s", home, cis_skills_errmsg(s));
   return s;
@@ -561,16 +565,20 @@ static void *set_main(void *p) {
   return NULL;
 }
 
-/* A call waits for the registry no later than its own deadline: while
- * another thread's write holds the handle's connection (waiting at the
- * server on a row another client locked; the registry's own bound is
- * CIS__REGISTRY_TIMEOUT_MS), a call of 300 ms ends at its 300 ms with
- * CIS_ETIMEOUT, and the write goes on once the row is free. */
-static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **state) {
-  (void)state;
+/* Runs skill "cold" (its row not read yet) on a node of limits
+ * default_ms and max_ms (0: the defaults) with options o, while another
+ * thread's write holds the handle's connection (waiting at the server on
+ * a row another client locked; the registry's own bound is
+ * CIS__REGISTRY_TIMEOUT_MS): the call ends with CIS_ETIMEOUT after
+ * 250 ms to 2.5 s, and the write goes on once the row is free. */
+static void registry_wait_ends_in_300_ms(const char *test, const cis_invoke_options *o, uint64_t default_ms,
+                                         uint64_t max_ms) {
   char t[96], q[400];
-  tenant_of(t, sizeof t, "deadline");
-  cis_skills *a = node("deadline", "a", t, g_spec);
+  tenant_of(t, sizeof t, test);
+  g_timeout_ms = default_ms;
+  g_max_timeout_ms = max_ms;
+  cis_skills *a = node(test, "a", t, g_spec);
+  g_timeout_ms = g_max_timeout_ms = 0;
   register_hello(a, "hello");
   register_hello(a, "cold"); /* looked up by nobody yet: the call reads its row */
   assert_int_equal(cis_skills_setting_set(a, "hello", "colour", "blue"), CIS_OK);
@@ -592,15 +600,14 @@ static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **stat
     if (strcmp(waiting, "1") != 0) usleep(5000);
   }
   assert_string_equal(waiting, "1");
-  cis_invoke_options o = {.timeout_ms = 300};
   cis_invoke_result r;
   uint64_t t0 = cis__now_ns();
-  cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, &o, &r);
+  cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, o, &r);
   uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
   if (rc != CIS_ETIMEOUT) fail_msg("%s: %s", cis_errname(rc), r.error);
   if (!strstr(r.error, "until the deadline")) fail_msg("%s", r.error);
   cis_invoke_result_free(&r);
-  print_message("a call of 300 ms ended after %llu ms\n", (unsigned long long)took_ms);
+  print_message("%s: a call of 300 ms ended after %llu ms\n", test, (unsigned long long)took_ms);
   if (took_ms < 250 || took_ms > 2500) fail_msg("the call ended after %llu ms", (unsigned long long)took_ms);
   pg_run(pg, "COMMIT", NULL, 0);
   PQfinish(pg);
@@ -608,6 +615,22 @@ static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **stat
   assert_int_equal(x.rc, CIS_OK);
   assert_int_equal(invoke(a, "cold"), CIS_OK);
   cis_skills_close(a);
+}
+
+/* A call waits for the registry no later than its own deadline. */
+static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **state) {
+  (void)state;
+  cis_invoke_options o = {.timeout_ms = 300};
+  registry_wait_ends_in_300_ms("deadline", &o, 0, 0);
+}
+
+/* A call without a deadline of its own waits for its skill's row no
+ * longer than the longest deadline the handle could give it (its default
+ * and the most a manifest may ask for, both 300 ms here), not the
+ * registry's own 5 s. */
+static void a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline(void **state) {
+  (void)state;
+  registry_wait_ends_in_300_ms("longest", NULL, 300, 300);
 }
 
 static void tokens_made_on_one_node_are_good_on_another(void **state) {
@@ -855,6 +878,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(concurrent_installs_stop_exactly_at_the_limits),
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(a_call_ends_at_its_own_deadline_while_the_registry_waits),
+      cmocka_unit_test(a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
       cmocka_unit_test(token_cache_sees_a_revocation_on_another_node_within_the_poll_bound),
