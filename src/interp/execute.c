@@ -330,6 +330,22 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     ADV(4);                                                   \
     NEXT();                                                   \
   }
+/* f64 arithmetic on a value read from memory (ops.def, OP_FLD): the
+ * operands are read before the destination is written, which may be one
+ * of them. */
+#define F64_LD_AT(EA, EXPR, N)                                \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(double) > msize)) goto mem_oob;  \
+    double a = SL(2).f64, b;                                  \
+    memcpy(&b, mbase + ea, sizeof b);                         \
+    OUT_F64(EXPR);                                            \
+    ADV(N);                                                   \
+    NEXT();                                                   \
+  }
+#define F64_LD(name, EXPR)                                                                  \
+  CASE(name##_ld) F64_LD_AT((uint64_t)SL(3).u32 + P(4), EXPR, 5)                            \
+  CASE(name##_ld_add) F64_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), EXPR, 6)
 #define F64_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
@@ -1291,6 +1307,10 @@ dispatch:
   F64_BIN3(f64_sub, a - b)
   F64_BIN3(f64_mul, a * b)
   F64_BIN3(f64_div, a / b)
+  F64_LD(f64_add, a + b)
+  F64_LD(f64_sub, a - b)
+  F64_LD(f64_mul, a * b)
+  F64_LD(f64_div, a / b)
   F64_BIN(f64_min, fmin64(a, b))
   F64_BIN(f64_max, fmax64(a, b))
   CASE(f64_copysign) {

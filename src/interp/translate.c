@@ -86,6 +86,9 @@ _Static_assert(CIS__IOP_ld8_u_a - CIS__IOP_ld8_u == 1 && CIS__IOP_ld8_u_add - CI
 _Static_assert(CIS__IOP_f64_add_as - CIS__IOP_f64_add == 1 &&
                    CIS__IOP_f64_div_sa - CIS__IOP_f64_div == 2,
                "f64 ops: plain, _as, _sa");
+_Static_assert(CIS__IOP_f64_add_ld_add - CIS__IOP_f64_add_ld == 1 &&
+                   CIS__IOP_ldf64_add - CIS__IOP_ldf64 == 2,
+               "f64 ops on a load: _ld, then _ld_add");
 
 /* Offsets within a memory op family. */
 enum { M_ACC = 1, M_ADD = 2 };
@@ -522,6 +525,7 @@ static void init_prod(uint8_t *prod) {
       prod[CIS__IOP_##n##_ai] = ACC_I;
 #define OP_BIN64(n) OP_BIN(n)
 #define OP_FBIN(n) prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_as] = prod[CIS__IOP_##n##_sa] = ACC_D;
+#define OP_FLD(n) prod[CIS__IOP_##n##_ld] = prod[CIS__IOP_##n##_ld_add] = ACC_D;
 #define OP_LOAD(n) \
   prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
       prod[CIS__IOP_##n##_add_a] = ACC_I;
@@ -532,6 +536,7 @@ static void init_prod(uint8_t *prod) {
 #undef OP_BIN
 #undef OP_BIN64
 #undef OP_FBIN
+#undef OP_FLD
 #undef OP_LOAD
 #undef OP_STORE
 #undef OP_BRCMP
@@ -1157,6 +1162,41 @@ static bool defer_add(tr *t, uint32_t wasm_op) {
   return true;
 }
 
+/* The f64 op ss (add, sub, mul or div) of the slots sa and sb, when the
+ * last instruction is an f64.load whose result is sb, still in its own
+ * operand slot (so nothing else reads it): the load is taken back and
+ * the op reads memory itself at the load's address (ops.def, OP_FLD),
+ * at the load's code position, which keeps the load's offset for a trap.
+ * When the load produced sa instead, add and mul take it as their second
+ * operand. False when the code does not have that shape. */
+static bool fuse_f64_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  int ld = t->last_op;
+  if (ld < CIS__IOP_ldf64 || ld > CIS__IOP_ldf64_add_a || t->last_dest == NONE) return false;
+  uint32_t dest = t->code[t->last_dest];
+  uint32_t pb = pa + 1;
+  if (t->vs[pb].kind == V_SLOT && sb == slot_of(t, pb) && dest == sb) {
+    /* a op load */
+  } else if ((ss == CIS__IOP_f64_add || ss == CIS__IOP_f64_mul) && t->vs[pa].kind == V_SLOT &&
+             sa == slot_of(t, pa) && dest == sa) {
+    sa = sb; /* load op b = b op load */
+  } else {
+    return false;
+  }
+  bool add = ld >= CIS__IOP_ldf64_add;
+  uint32_t addr[3]; /* address (or base, imm), offset */
+  size_t n = add ? 3 : 2;
+  memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
+  withdraw(t);
+  int id = ss == CIS__IOP_f64_add ? CIS__IOP_f64_add_ld
+         : ss == CIS__IOP_f64_sub ? CIS__IOP_f64_sub_ld
+         : ss == CIS__IOP_f64_mul ? CIS__IOP_f64_mul_ld
+                                  : CIS__IOP_f64_div_ld;
+  op_d(t, id + (add ? 1 : 0), d);
+  put(t, sa);
+  for (size_t k = 0; k < n; k++) put(t, addr[k]);
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1181,6 +1221,11 @@ static void binop(tr *t, const numop *n) {
   } else {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
+    if (n->f64acc && fuse_f64_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
     int id = n->ss;
     if (n->si >= 0) {
       if (in_acc(t, sa, ACC_I)) {

@@ -739,6 +739,45 @@ static void translator_folds_address_add(void **state) {
   done(&x);
 }
 
+/* An f64.load feeding f64 arithmetic is one instruction that reads
+ * memory itself: same results, operand order, address wrapping and traps
+ * as the load and the op apart. */
+static void translator_fuses_f64_load(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "f64_sub_load", "f64_sub_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_sub_load", "ldf64", NULL), 0);
+  assert_int_equal(count_ops(in, "f64_load_mul", "f64_mul_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_load_sub", "f64_sub_ld", NULL), 0);
+  assert_int_equal(count_ops(in, "f64_load_sub", "ldf64", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_div_load_wrapped", "f64_div_ld_add", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_add_load_tee", "ldf64", NULL), 1);
+
+  ok0(in, "store_f64", ARGS(vi32(16), vf64(1.5)));
+  ok0(in, "store_f64", ARGS(vi32(65528), vf64(-0.25)));
+  assert_true(F64(in, "f64_sub_load", vf64(10.0), vi32(8)) == 8.5);
+  assert_true(F64(in, "f64_sub_load", vf64(1.0), vi32(65520)) == 1.25);
+  assert_true(F64(in, "f64_load_mul", vi32(16), vf64(4.0)) == 6.0);
+  assert_true(F64(in, "f64_load_sub", vi32(16), vf64(4.0)) == -2.5);
+  assert_true(F64(in, "f64_div_load_wrapped", vf64(3.0), vi32(16)) == 2.0);
+  assert_true(F64(in, "f64_add_load_tee", vf64(1.0), vi32(16)) == 4.0);
+  /* Past the end by one byte; p - 8 wrapping to 0xfffffffc, then + 8. */
+  TRAPS(in, "f64_sub_load", 1, CIS_TRAP_MEM_OOB, vf64(1.0), vi32(65521));
+  TRAPS(in, "f64_load_mul", 1, CIS_TRAP_MEM_OOB, vi32(-1), vf64(1.0));
+  TRAPS(in, "f64_div_load_wrapped", 1, CIS_TRAP_MEM_OOB, vf64(1.0), vi32(4));
+  /* The store before the trap happened, the one after did not. */
+  ok0(in, "store_f64", ARGS(vi32(0), vf64(0.0)));
+  assert_int_equal(count_ops(in, "f64_load_trap_after_store", "f64_add_ld", NULL), 1);
+  expect_fail(in, "f64_load_trap_after_store", ARGS(vi32(65530), vf64(1.0)), 1, CIS_TRAP_MEM_OOB,
+              "out of bounds memory access in function");
+  assert_int_equal(byte_at(in, 0), 7);
+  assert_int_equal(byte_at(in, 1), 0);
+  assert_true(F64(in, "f64_load_trap_after_store", vi32(16), vf64(1.0)) == 2.5);
+  assert_int_equal(byte_at(in, 1), 9);
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -779,6 +818,7 @@ int main(void) {
       cmocka_unit_test(loop_constants_per_frame),
       cmocka_unit_test(translator_fuses_loop_control),
       cmocka_unit_test(translator_folds_address_add),
+      cmocka_unit_test(translator_fuses_f64_load),
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(fuel_counts_wasm_instructions),
