@@ -377,6 +377,16 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi32_##name##_back_si) BR_IF_BACK((T)SL(1).u32 OP (T)P(2), 3);            \
   CASE(bi32_##name##_back_as) BR_IF_BACK((T)(uint32_t)iacc OP (T)SL(2).u32, 3);  \
   CASE(bi32_##name##_back_ai) BR_IF_BACK((T)(uint32_t)iacc OP (T)P(2), 3);
+/* The same for i64 (eq and ne): a 64-bit immediate takes two units. */
+#define BR_CMP64(name, OP)                                                       \
+  CASE(bi64_##name##_ss) BR_IF(SL(1).u64 OP SL(2).u64, 3);                       \
+  CASE(bi64_##name##_si) BR_IF(SL(1).u64 OP imm64(&P(2)), 4);                    \
+  CASE(bi64_##name##_as) BR_IF(iacc OP SL(2).u64, 3);                            \
+  CASE(bi64_##name##_ai) BR_IF(iacc OP imm64(&P(2)), 4);                         \
+  CASE(bi64_##name##_back_ss) BR_IF_BACK(SL(1).u64 OP SL(2).u64, 3);             \
+  CASE(bi64_##name##_back_si) BR_IF_BACK(SL(1).u64 OP imm64(&P(2)), 4);          \
+  CASE(bi64_##name##_back_as) BR_IF_BACK(iacc OP SL(2).u64, 3);                  \
+  CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -980,6 +990,8 @@ dispatch:
   BR_CMP(le_u, uint32_t, <=)
   BR_CMP(ge_s, int32_t, >=)
   BR_CMP(ge_u, uint32_t, >=)
+  BR_CMP64(eq, ==)
+  BR_CMP64(ne, !=)
 
   /* ------------------------------------------- moves and variables */
   CASE(mov) {

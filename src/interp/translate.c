@@ -74,6 +74,10 @@ _Static_assert(CIS__IOP_bi32_ne_ss - CIS__IOP_bi32_eq_ss == 8 &&
                    CIS__IOP_bi32_ge_u_back_ai - CIS__IOP_bi32_eq_ss == 8 * 10 - 1 &&
                    CIS__IOP_bi32_eq_back_ss - CIS__IOP_bi32_eq_ss == 4,
                "compare-and-branch ops: ss si as ai, then the back edges, per compare");
+_Static_assert(CIS__IOP_bi64_ne_ss - CIS__IOP_bi64_eq_ss == 8 &&
+                   CIS__IOP_bi64_eq_back_ss - CIS__IOP_bi64_eq_ss == 4 &&
+                   CIS__IOP_i64_ne_ss - CIS__IOP_i64_eq_ss == 4,
+               "i64 compare-and-branch: eq then ne, ss si as ai, back edges at +4");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -150,16 +154,18 @@ typedef struct ins {
 } ins;
 
 /* A branch condition taken off the stack: a plain slot, or the operands of
- * a compare (or eqz) whose code was just withdrawn to be fused; or a
- * reference slot that is null (K_NULL) or not (K_NONNULL). */
+ * a compare (or eqz) whose code was just withdrawn to be fused (K_CMP64:
+ * an i64 eq or ne, or eqz as eq 0); or a reference slot that is null
+ * (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL or K_NONNULL */
-  uint32_t cmp;        /* K_CMP: compare number (CMP_*) */
-  bool imm;            /* K_CMP: b is an immediate */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL or K_CMP64 */
+  uint32_t cmp;        /* K_CMP, K_CMP64: compare number (CMP_*) */
+  bool imm;            /* K_CMP, K_CMP64: b is an immediate */
   uint32_t a, b;       /* operands */
+  uint64_t imm64;      /* K_CMP64: the immediate */
 } cond;
 
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4 };
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5 };
 
 /* A try's handler entry (interp.h, "Handlers"), while translating. */
 typedef struct hentry {
@@ -531,6 +537,7 @@ static void init_prod(uint8_t *prod) {
       prod[CIS__IOP_##n##_add_a] = ACC_I;
 #define OP_STORE(n)
 #define OP_BRCMP(n)
+#define OP_BRCMP64(n)
 #include "interp/ops.def"
 #undef OP
 #undef OP_BIN
@@ -540,6 +547,7 @@ static void init_prod(uint8_t *prod) {
 #undef OP_LOAD
 #undef OP_STORE
 #undef OP_BRCMP
+#undef OP_BRCMP64
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
   static const int16_t ints[] = {
       CIS__IOP_global_get, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
@@ -942,6 +950,18 @@ static void take_cond(tr *t, cond *c) {
       pop(t, 1);
       return;
     }
+    if ((lo >= CIS__IOP_i64_eq_ss && lo <= CIS__IOP_i64_ne_ai) || lo == CIS__IOP_i64_eqz) {
+      const uint32_t *u = &t->code[t->last_start + CIS__IHEAD + 1]; /* after the destination */
+      c->kind = K_CMP64;
+      c->cmp = lo == CIS__IOP_i64_eqz ? CMP_EQ : (uint32_t)(lo - CIS__IOP_i64_eq_ss) / 4;
+      c->imm = lo == CIS__IOP_i64_eqz || (lo - CIS__IOP_i64_eq_ss) % 2 == 1;
+      c->a = u[0];
+      c->b = c->imm ? 0 : u[1];
+      c->imm64 = lo == CIS__IOP_i64_eqz ? 0 : c->imm ? (uint64_t)u[1] | (uint64_t)u[2] << 32 : 0;
+      withdraw(t);
+      pop(t, 1);
+      return;
+    }
   }
   c->kind = K_SLOT;
   c->a = use(t, p);
@@ -965,6 +985,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     op(t, CIS__IOP_bi32_eq_ss + (int)k * 8 + (back ? 4 : 0) + (acc ? 2 : 0) + (c->imm ? 1 : 0));
     put(t, a);
     put(t, b);
+    break;
+  }
+  case K_CMP64: { /* eq or ne: the negation swaps them, the mirror is the same */
+    bool eq = (c->cmp == CMP_EQ) == when;
+    uint32_t a = c->a, b = c->b;
+    bool acc = in_acc(t, a, ACC_I);
+    if (!acc && !c->imm && in_acc(t, b, ACC_I)) {
+      a = c->b;
+      b = c->a;
+      acc = true;
+    }
+    op(t, CIS__IOP_bi64_eq_ss + (eq ? 0 : 8) + (back ? 4 : 0) + (acc ? 2 : 0) + (c->imm ? 1 : 0));
+    put(t, a);
+    if (c->imm) put64(t, c->imm64);
+    else put(t, b);
     break;
   }
   case K_NULL: case K_NONNULL: /* never a back edge (br_cond) */

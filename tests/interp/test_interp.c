@@ -778,6 +778,46 @@ static void translator_fuses_f64_load(void **state) {
   done(&x);
 }
 
+/* i64 eq, ne and eqz fused with the branch they feed: all 64 bits
+ * compared, immediates of 64 bits, both accumulator forms, if (the jump
+ * taken when false), and a back edge that charges fuel. */
+static void translator_fuses_i64_branches(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  const char *fns[] = {"i64_eqz_br", "i64_ne_imm_br", "i64_eq_acc_br", "i64_eq_if", "i64_ne_loop"};
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+    assert_int_equal(count_ops(in, fns[i], "i64_e", NULL) + count_ops(in, fns[i], "i64_n", NULL), 0);
+    assert_true(count_ops(in, fns[i], "bi64_", NULL) >= 1);
+  }
+  assert_int_equal(count_ops(in, "i64_eqz_br", "bi64_eq_si", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_ne_imm_br", "bi64_ne_si", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_eq_acc_br", "bi64_eq_as", NULL), 2);
+  assert_int_equal(count_ops(in, "i64_eq_if", "bi64_ne_ss", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_ne_loop", "bi64_ne_back_ss", NULL), 1);
+
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(0)), 0);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(1)), 1);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(1ll << 32)), 1);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(-1)), 1);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(0x100000001ll)), 0);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(1)), 1);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(0x200000001ll)), 1);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64((1ll << 32) + 5)), 1);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64((1ll << 32) - 5)), 2);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64(5)), 0);
+  assert_int_equal(I32(in, "i64_eq_if", vi64(7), vi64(7)), 1);
+  assert_int_equal(I32(in, "i64_eq_if", vi64(7), vi64(7 + (1ll << 40))), 2);
+  assert_int_equal(I32(in, "i64_ne_loop", vi64(3), vi64(3 + (5ll << 32))), 5);
+  done(&x);
+
+  /* The back edge charges the loop body (6 instructions) per iteration:
+   * fuel for the entry and 2 edges is not enough for 5 iterations. */
+  x = open_fx("alias", NULL, 30);
+  TRAPS(x.inst, "i64_ne_loop", 1, CIS_EFUEL, vi64(3), vi64(3 + (5ll << 32)));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -819,6 +859,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_loop_control),
       cmocka_unit_test(translator_folds_address_add),
       cmocka_unit_test(translator_fuses_f64_load),
+      cmocka_unit_test(translator_fuses_i64_branches),
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(fuel_counts_wasm_instructions),
