@@ -454,7 +454,7 @@ fi
 w3_lines=()
 w3_logs=()
 for w in "${workloads[@]}"; do
-  [ "${state["$w cis"]:-}" = ok ] && [ "${state["$w wasm3"]:-}" = ok ] || continue
+  if [ "${state["$w cis"]:-}" != ok ] || [ "${state["$w wasm3"]:-}" != ok ]; then continue; fi
   w3_lines+=("$(awk -v w="$w" -v a="${med["$w cis"]}" -v b="${med["$w wasm3"]}" 'BEGIN { printf "%s: %.2fx", w, a / b }')")
   w3_logs+=("${med["$w cis"]} ${med["$w wasm3"]}")
 done
