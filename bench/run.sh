@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh -- CPU benchmarks of cis against native code, wasm2c, V8 and wabt.
+# run.sh -- CPU benchmarks of cis against native code, wasm2c, V8, wabt and wasm3.
 #
 # This file implements the benchmark driver: it builds every workload in
 # bench/workloads/ natively (gcc -O2) and for wasm32 (clang -O2, no libc)
@@ -14,7 +14,7 @@
 #
 #   -n RUNS      repetitions per engine and workload (default 5)
 #   -e ENGINES   comma-separated subset of:
-#                native,wasm2c,cis-aot,cis,node,wasm-interp
+#                native,wasm2c,cis-aot,cis,wasm3,node,wasm-interp
 #                (wasm2c: the module translated to C by wabt's wasm2c, built
 #                with gcc -O2 and bench/wasm2c_main.c, linked with wabt's
 #                libwasm-rt-impl; its translate and compile are not timed)
@@ -22,6 +22,11 @@
 #                compile time is measured apart, per workload, with an empty
 #                cache, and left out of its column)
 #                (cis: `cis run --engine interp`, the interpreter)
+#                (wasm3: the wasm3 interpreter's command line,
+#                `wasm3 --func run FILE`, which prints `Result: N`; not
+#                packaged: the column is "not installed" unless a wasm3
+#                binary is on PATH or given with WASM3=. When both cis and
+#                wasm3 ran, the ratio of their times is printed per workload)
 #                (default: all of them; native is always run, as baseline)
 #   -m METRIC    what a cell compares: cpu, the user + system CPU time of
 #                the process and the children it waited for (default), or
@@ -33,8 +38,9 @@
 #   CIS_FLAGS          extra options for `cis run` (the cis column runs
 #                      --engine interp unless CIS_FLAGS names another)
 #   NODE_FLAGS         options for node (default --no-liftoff, see docs)
-#   NATIVE_RUNS WASM2C_RUNS CIS_RUNS CIS_AOT_RUNS NODE_RUNS WASM_INTERP_RUNS
-#                      per-engine repetitions (default RUNS; wasm-interp 1)
+#   WASM3              path of the wasm3 binary (default: wasm3 on PATH)
+#   NATIVE_RUNS WASM2C_RUNS CIS_RUNS CIS_AOT_RUNS WASM3_RUNS NODE_RUNS
+#   WASM_INTERP_RUNS   per-engine repetitions (default RUNS; wasm-interp 1)
 #   BENCH_TIMEOUT      seconds before one run is killed (default 600)
 #   CC_NATIVE CC_WASM  compilers (default gcc, clang); CC_NATIVE also
 #                      compiles wasm2c's output
@@ -52,7 +58,7 @@ root=$(cd "$here/.." && pwd)
 out=$here/out
 
 runs=5
-engines_arg=native,wasm2c,cis-aot,cis,node,wasm-interp
+engines_arg=native,wasm2c,cis-aot,cis,wasm3,node,wasm-interp
 metric=cpu
 usage() { sed -n '2,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"; }
 while getopts "n:e:m:h" opt; do
@@ -71,12 +77,12 @@ case $metric in cpu | wall) ;; *) echo "run.sh: -m wants cpu or wall" >&2; exit 
 # Engines, in table order; native always first because it is the baseline.
 engines=(native)
 IFS=, read -r -a wanted <<<"$engines_arg"
-for e in wasm2c cis-aot cis node wasm-interp; do
+for e in wasm2c cis-aot cis wasm3 node wasm-interp; do
   for w in "${wanted[@]}"; do [ "$w" = "$e" ] && engines+=("$e"); done
 done
 for w in "${wanted[@]}"; do
-  case $w in native | wasm2c | cis | cis-aot | node | wasm-interp) ;;
-    *) echo "run.sh: unknown engine '$w' (native, wasm2c, cis-aot, cis, node, wasm-interp)" >&2; exit 2 ;;
+  case $w in native | wasm2c | cis | cis-aot | wasm3 | node | wasm-interp) ;;
+    *) echo "run.sh: unknown engine '$w' (native, wasm2c, cis-aot, cis, wasm3, node, wasm-interp)" >&2; exit 2 ;;
   esac
 done
 
@@ -97,6 +103,7 @@ runs_for() { # engine -> repetitions
     wasm2c) v=${WASM2C_RUNS:-$runs} ;;
     cis) v=${CIS_RUNS:-$runs} ;;
     cis-aot) v=${CIS_AOT_RUNS:-$runs} ;;
+    wasm3) v=${WASM3_RUNS:-$runs} ;;
     node) v=${NODE_RUNS:-$runs} ;;
     wasm-interp) v=${WASM_INTERP_RUNS:-1} ;;
   esac
@@ -198,6 +205,8 @@ node_flags=${NODE_FLAGS---no-liftoff}
 command -v "${CIS_CC:-cc}" >/dev/null 2>&1 || missing[cis-aot]="no C compiler (install gcc)"
 command -v node >/dev/null 2>&1 || missing[node]="node not installed"
 command -v wasm-interp >/dev/null 2>&1 || missing[wasm-interp]="wasm-interp (wabt) not installed"
+wasm3_bin=${WASM3:-wasm3}
+command -v "$wasm3_bin" >/dev/null 2>&1 || missing[wasm3]="wasm3 not installed (not packaged: give a binary with WASM3=)"
 
 # Sets cmd to the command line of one run: engine workload. The *_FLAGS
 # variables are option strings and are split on blanks on purpose.
@@ -214,14 +223,18 @@ set_cmd() {
     compile) cmd=(env CIS_HOME="$tmp/aot-home" "$cis_bin" compile "$out/$2.wasm") ;;
     node) cmd=(node $node_flags "$here/run_node.mjs" "$out/$2.wasm") ;;
     wasm-interp) cmd=(wasm-interp "$out/$2.wasm" --run-all-exports) ;;
+    wasm3) cmd=("$wasm3_bin" --func run "$out/$2.wasm") ;;
   esac
 }
 
 # The checksum an engine printed, or nothing. wasm-interp prints
-# "run() => i64:N"; the others print the number on a line of its own.
-checksum_of() { # engine, stdout file
+# "run() => i64:N"; wasm3 "Result: N" (on stdout or stderr, by version);
+# the others print the number on a line of its own.
+checksum_of() { # engine, stdout file, stderr file
   if [ "$1" = wasm-interp ]; then
     sed -n 's/^run() => i64:\(-\{0,1\}[0-9][0-9]*\)$/\1/p' "$2" | tail -n 1
+  elif [ "$1" = wasm3 ]; then
+    cat "$2" "$3" | sed -n 's/^Result: \(-\{0,1\}[0-9][0-9]*\)$/\1/p' | tail -n 1
   else
     grep -E '^-?[0-9]+$' "$2" | tail -n 1
   fi
@@ -292,7 +305,7 @@ for w in "${workloads[@]}"; do
     set_cmd "$e" "$w"
     for ((i = 1; i <= n; i++)); do
       timed "${cmd[@]}"
-      got=$(checksum_of "$e" "$tmp/out")
+      got=$(checksum_of "$e" "$tmp/out" "$tmp/err")
       if [ "$status" != 0 ] || [ -z "$got" ]; then
         why=$(grep -m1 . "$tmp/err" || true)
         [ -z "$why" ] && why=$(grep -m1 . "$tmp/out" || true)
@@ -437,6 +450,20 @@ if [ ${#compile_lines[@]} -gt 0 ]; then
   echo "cis compile (generate C, cc, store; empty cache), not in the cis (compiled) column:"
   printf '  %s\n' "${compile_lines[@]}"
 fi
+# The interpreter against wasm3, workload by workload, when both ran.
+w3_lines=()
+w3_logs=()
+for w in "${workloads[@]}"; do
+  if [ "${state["$w cis"]:-}" != ok ] || [ "${state["$w wasm3"]:-}" != ok ]; then continue; fi
+  w3_lines+=("$(awk -v w="$w" -v a="${med["$w cis"]}" -v b="${med["$w wasm3"]}" 'BEGIN { printf "%s: %.2fx", w, a / b }')")
+  w3_logs+=("${med["$w cis"]} ${med["$w wasm3"]}")
+done
+if [ ${#w3_lines[@]} -gt 0 ]; then
+  w3_lines+=("geomean: $(printf '%s\n' "${w3_logs[@]}" | awk '{ s += log($1 / $2); n++ } END { printf "%.2fx (%d workloads)", exp(s / n), n }')")
+  echo
+  echo "cis (interp) / wasm3, $what (lower is better):"
+  printf '  %s\n' "${w3_lines[@]}"
+fi
 if [ $rc -ne 0 ]; then
   echo
   echo "!!! CHECKSUM MISMATCH: some engine computed a different result (see above)."
@@ -450,6 +477,7 @@ fi
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'),"
   echo "$(nproc 2>/dev/null) cores; $("$cc_native" --version | head -n1); $("$cc_wasm" --version | head -n1);"
   echo "node $(node --version 2>/dev/null || echo n/a); wasm-interp and wasm2c $(wasm-interp --version 2>/dev/null || echo n/a);"
+  echo "wasm3 $("$wasm3_bin" --version 2>/dev/null | head -n1 || echo n/a);"
   echo "cis $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?') ($cis_bin)."
   echo
   echo "$caption" | tr '\n' ' ' | sed 's/ $//'
@@ -496,6 +524,12 @@ fi
     echo "cis compile (generate C, cc, store; empty cache), not in the cis (compiled) column:"
     echo
     printf -- '- %s\n' "${compile_lines[@]}"
+  fi
+  if [ ${#w3_lines[@]} -gt 0 ]; then
+    echo
+    echo "cis (interp) / wasm3, $what (lower is better):"
+    echo
+    printf -- '- %s\n' "${w3_lines[@]}"
   fi
   [ $rc -ne 0 ] && printf '\n**Checksum mismatch**: see the notes above.\n'
 } >"$out/results.md"

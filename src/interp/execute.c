@@ -330,6 +330,22 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     ADV(4);                                                   \
     NEXT();                                                   \
   }
+/* f64 arithmetic on a value read from memory (ops.def, OP_FLD): the
+ * operands are read before the destination is written, which may be one
+ * of them. */
+#define F64_LD_AT(EA, EXPR, N)                                \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(double) > msize)) goto mem_oob;  \
+    double a = SL(2).f64, b;                                  \
+    memcpy(&b, mbase + ea, sizeof b);                         \
+    OUT_F64(EXPR);                                            \
+    ADV(N);                                                   \
+    NEXT();                                                   \
+  }
+#define F64_LD(name, EXPR)                                                                  \
+  CASE(name##_ld) F64_LD_AT((uint64_t)SL(3).u32 + P(4), EXPR, 5)                            \
+  CASE(name##_ld_add) F64_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), EXPR, 6)
 #define F64_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
@@ -361,6 +377,16 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi32_##name##_back_si) BR_IF_BACK((T)SL(1).u32 OP (T)P(2), 3);            \
   CASE(bi32_##name##_back_as) BR_IF_BACK((T)(uint32_t)iacc OP (T)SL(2).u32, 3);  \
   CASE(bi32_##name##_back_ai) BR_IF_BACK((T)(uint32_t)iacc OP (T)P(2), 3);
+/* The same for i64 (eq and ne): a 64-bit immediate takes two units. */
+#define BR_CMP64(name, OP)                                                       \
+  CASE(bi64_##name##_ss) BR_IF(SL(1).u64 OP SL(2).u64, 3);                       \
+  CASE(bi64_##name##_si) BR_IF(SL(1).u64 OP imm64(&P(2)), 4);                    \
+  CASE(bi64_##name##_as) BR_IF(iacc OP SL(2).u64, 3);                            \
+  CASE(bi64_##name##_ai) BR_IF(iacc OP imm64(&P(2)), 4);                         \
+  CASE(bi64_##name##_back_ss) BR_IF_BACK(SL(1).u64 OP SL(2).u64, 3);             \
+  CASE(bi64_##name##_back_si) BR_IF_BACK(SL(1).u64 OP imm64(&P(2)), 4);          \
+  CASE(bi64_##name##_back_as) BR_IF_BACK(iacc OP SL(2).u64, 3);                  \
+  CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -964,6 +990,8 @@ dispatch:
   BR_CMP(le_u, uint32_t, <=)
   BR_CMP(ge_s, int32_t, >=)
   BR_CMP(ge_u, uint32_t, >=)
+  BR_CMP64(eq, ==)
+  BR_CMP64(ne, !=)
 
   /* ------------------------------------------- moves and variables */
   CASE(mov) {
@@ -1291,6 +1319,10 @@ dispatch:
   F64_BIN3(f64_sub, a - b)
   F64_BIN3(f64_mul, a * b)
   F64_BIN3(f64_div, a / b)
+  F64_LD(f64_add, a + b)
+  F64_LD(f64_sub, a - b)
+  F64_LD(f64_mul, a * b)
+  F64_LD(f64_div, a / b)
   F64_BIN(f64_min, fmin64(a, b))
   F64_BIN(f64_max, fmax64(a, b))
   CASE(f64_copysign) {

@@ -74,6 +74,10 @@ _Static_assert(CIS__IOP_bi32_ne_ss - CIS__IOP_bi32_eq_ss == 8 &&
                    CIS__IOP_bi32_ge_u_back_ai - CIS__IOP_bi32_eq_ss == 8 * 10 - 1 &&
                    CIS__IOP_bi32_eq_back_ss - CIS__IOP_bi32_eq_ss == 4,
                "compare-and-branch ops: ss si as ai, then the back edges, per compare");
+_Static_assert(CIS__IOP_bi64_ne_ss - CIS__IOP_bi64_eq_ss == 8 &&
+                   CIS__IOP_bi64_eq_back_ss - CIS__IOP_bi64_eq_ss == 4 &&
+                   CIS__IOP_i64_ne_ss - CIS__IOP_i64_eq_ss == 4,
+               "i64 compare-and-branch: eq then ne, ss si as ai, back edges at +4");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -86,6 +90,9 @@ _Static_assert(CIS__IOP_ld8_u_a - CIS__IOP_ld8_u == 1 && CIS__IOP_ld8_u_add - CI
 _Static_assert(CIS__IOP_f64_add_as - CIS__IOP_f64_add == 1 &&
                    CIS__IOP_f64_div_sa - CIS__IOP_f64_div == 2,
                "f64 ops: plain, _as, _sa");
+_Static_assert(CIS__IOP_f64_add_ld_add - CIS__IOP_f64_add_ld == 1 &&
+                   CIS__IOP_ldf64_add - CIS__IOP_ldf64 == 2,
+               "f64 ops on a load: _ld, then _ld_add");
 
 /* Offsets within a memory op family. */
 enum { M_ACC = 1, M_ADD = 2 };
@@ -147,16 +154,18 @@ typedef struct ins {
 } ins;
 
 /* A branch condition taken off the stack: a plain slot, or the operands of
- * a compare (or eqz) whose code was just withdrawn to be fused; or a
- * reference slot that is null (K_NULL) or not (K_NONNULL). */
+ * a compare (or eqz) whose code was just withdrawn to be fused (K_CMP64:
+ * an i64 eq or ne, or eqz as eq 0); or a reference slot that is null
+ * (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL or K_NONNULL */
-  uint32_t cmp;        /* K_CMP: compare number (CMP_*) */
-  bool imm;            /* K_CMP: b is an immediate */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL or K_CMP64 */
+  uint32_t cmp;        /* K_CMP, K_CMP64: compare number (CMP_*) */
+  bool imm;            /* K_CMP, K_CMP64: b is an immediate */
   uint32_t a, b;       /* operands */
+  uint64_t imm64;      /* K_CMP64: the immediate */
 } cond;
 
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4 };
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5 };
 
 /* A try's handler entry (interp.h, "Handlers"), while translating. */
 typedef struct hentry {
@@ -522,19 +531,23 @@ static void init_prod(uint8_t *prod) {
       prod[CIS__IOP_##n##_ai] = ACC_I;
 #define OP_BIN64(n) OP_BIN(n)
 #define OP_FBIN(n) prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_as] = prod[CIS__IOP_##n##_sa] = ACC_D;
+#define OP_FLD(n) prod[CIS__IOP_##n##_ld] = prod[CIS__IOP_##n##_ld_add] = ACC_D;
 #define OP_LOAD(n) \
   prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
       prod[CIS__IOP_##n##_add_a] = ACC_I;
 #define OP_STORE(n)
 #define OP_BRCMP(n)
+#define OP_BRCMP64(n)
 #include "interp/ops.def"
 #undef OP
 #undef OP_BIN
 #undef OP_BIN64
 #undef OP_FBIN
+#undef OP_FLD
 #undef OP_LOAD
 #undef OP_STORE
 #undef OP_BRCMP
+#undef OP_BRCMP64
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
   static const int16_t ints[] = {
       CIS__IOP_global_get, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
@@ -937,6 +950,18 @@ static void take_cond(tr *t, cond *c) {
       pop(t, 1);
       return;
     }
+    if ((lo >= CIS__IOP_i64_eq_ss && lo <= CIS__IOP_i64_ne_ai) || lo == CIS__IOP_i64_eqz) {
+      const uint32_t *u = &t->code[t->last_start + CIS__IHEAD + 1]; /* after the destination */
+      c->kind = K_CMP64;
+      c->cmp = lo == CIS__IOP_i64_eqz ? CMP_EQ : (uint32_t)(lo - CIS__IOP_i64_eq_ss) / 4;
+      c->imm = lo == CIS__IOP_i64_eqz || (lo - CIS__IOP_i64_eq_ss) % 2 == 1;
+      c->a = u[0];
+      c->b = c->imm ? 0 : u[1];
+      c->imm64 = lo == CIS__IOP_i64_eqz ? 0 : c->imm ? (uint64_t)u[1] | (uint64_t)u[2] << 32 : 0;
+      withdraw(t);
+      pop(t, 1);
+      return;
+    }
   }
   c->kind = K_SLOT;
   c->a = use(t, p);
@@ -960,6 +985,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     op(t, CIS__IOP_bi32_eq_ss + (int)k * 8 + (back ? 4 : 0) + (acc ? 2 : 0) + (c->imm ? 1 : 0));
     put(t, a);
     put(t, b);
+    break;
+  }
+  case K_CMP64: { /* eq or ne: the negation swaps them, the mirror is the same */
+    bool eq = (c->cmp == CMP_EQ) == when;
+    uint32_t a = c->a, b = c->b;
+    bool acc = in_acc(t, a, ACC_I);
+    if (!acc && !c->imm && in_acc(t, b, ACC_I)) {
+      a = c->b;
+      b = c->a;
+      acc = true;
+    }
+    op(t, CIS__IOP_bi64_eq_ss + (eq ? 0 : 8) + (back ? 4 : 0) + (acc ? 2 : 0) + (c->imm ? 1 : 0));
+    put(t, a);
+    if (c->imm) put64(t, c->imm64);
+    else put(t, b);
     break;
   }
   case K_NULL: case K_NONNULL: /* never a back edge (br_cond) */
@@ -1157,6 +1197,41 @@ static bool defer_add(tr *t, uint32_t wasm_op) {
   return true;
 }
 
+/* The f64 op ss (add, sub, mul or div) of the slots sa and sb, when the
+ * last instruction is an f64.load whose result is sb, still in its own
+ * operand slot (so nothing else reads it): the load is taken back and
+ * the op reads memory itself at the load's address (ops.def, OP_FLD),
+ * at the load's code position, which keeps the load's offset for a trap.
+ * When the load produced sa instead, add and mul take it as their second
+ * operand. False when the code does not have that shape. */
+static bool fuse_f64_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  int ld = t->last_op;
+  if (ld < CIS__IOP_ldf64 || ld > CIS__IOP_ldf64_add_a || t->last_dest == NONE) return false;
+  uint32_t dest = t->code[t->last_dest];
+  uint32_t pb = pa + 1;
+  if (t->vs[pb].kind == V_SLOT && sb == slot_of(t, pb) && dest == sb) {
+    /* a op load */
+  } else if ((ss == CIS__IOP_f64_add || ss == CIS__IOP_f64_mul) && t->vs[pa].kind == V_SLOT &&
+             sa == slot_of(t, pa) && dest == sa) {
+    sa = sb; /* load op b = b op load */
+  } else {
+    return false;
+  }
+  bool add = ld >= CIS__IOP_ldf64_add;
+  uint32_t addr[3]; /* address (or base, imm), offset */
+  size_t n = add ? 3 : 2;
+  memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
+  withdraw(t);
+  int id = ss == CIS__IOP_f64_add ? CIS__IOP_f64_add_ld
+         : ss == CIS__IOP_f64_sub ? CIS__IOP_f64_sub_ld
+         : ss == CIS__IOP_f64_mul ? CIS__IOP_f64_mul_ld
+                                  : CIS__IOP_f64_div_ld;
+  op_d(t, id + (add ? 1 : 0), d);
+  put(t, sa);
+  for (size_t k = 0; k < n; k++) put(t, addr[k]);
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1181,6 +1256,11 @@ static void binop(tr *t, const numop *n) {
   } else {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
+    if (n->f64acc && fuse_f64_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
     int id = n->ss;
     if (n->si >= 0) {
       if (in_acc(t, sa, ACC_I)) {

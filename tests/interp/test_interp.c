@@ -739,6 +739,85 @@ static void translator_folds_address_add(void **state) {
   done(&x);
 }
 
+/* An f64.load feeding f64 arithmetic is one instruction that reads
+ * memory itself: same results, operand order, address wrapping and traps
+ * as the load and the op apart. */
+static void translator_fuses_f64_load(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "f64_sub_load", "f64_sub_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_sub_load", "ldf64", NULL), 0);
+  assert_int_equal(count_ops(in, "f64_load_mul", "f64_mul_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_load_sub", "f64_sub_ld", NULL), 0);
+  assert_int_equal(count_ops(in, "f64_load_sub", "ldf64", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_div_load_wrapped", "f64_div_ld_add", NULL), 1);
+  assert_int_equal(count_ops(in, "f64_add_load_tee", "ldf64", NULL), 1);
+
+  ok0(in, "store_f64", ARGS(vi32(16), vf64(1.5)));
+  ok0(in, "store_f64", ARGS(vi32(65528), vf64(-0.25)));
+  assert_true(F64(in, "f64_sub_load", vf64(10.0), vi32(8)) == 8.5);
+  assert_true(F64(in, "f64_sub_load", vf64(1.0), vi32(65520)) == 1.25);
+  assert_true(F64(in, "f64_load_mul", vi32(16), vf64(4.0)) == 6.0);
+  assert_true(F64(in, "f64_load_sub", vi32(16), vf64(4.0)) == -2.5);
+  assert_true(F64(in, "f64_div_load_wrapped", vf64(3.0), vi32(16)) == 2.0);
+  assert_true(F64(in, "f64_add_load_tee", vf64(1.0), vi32(16)) == 4.0);
+  /* Past the end by one byte; p - 8 wrapping to 0xfffffffc, then + 8. */
+  TRAPS(in, "f64_sub_load", 1, CIS_TRAP_MEM_OOB, vf64(1.0), vi32(65521));
+  TRAPS(in, "f64_load_mul", 1, CIS_TRAP_MEM_OOB, vi32(-1), vf64(1.0));
+  TRAPS(in, "f64_div_load_wrapped", 1, CIS_TRAP_MEM_OOB, vf64(1.0), vi32(4));
+  /* The store before the trap happened, the one after did not. */
+  ok0(in, "store_f64", ARGS(vi32(0), vf64(0.0)));
+  assert_int_equal(count_ops(in, "f64_load_trap_after_store", "f64_add_ld", NULL), 1);
+  expect_fail(in, "f64_load_trap_after_store", ARGS(vi32(65530), vf64(1.0)), 1, CIS_TRAP_MEM_OOB,
+              "out of bounds memory access in function");
+  assert_int_equal(byte_at(in, 0), 7);
+  assert_int_equal(byte_at(in, 1), 0);
+  assert_true(F64(in, "f64_load_trap_after_store", vi32(16), vf64(1.0)) == 2.5);
+  assert_int_equal(byte_at(in, 1), 9);
+  done(&x);
+}
+
+/* i64 eq, ne and eqz fused with the branch they feed: all 64 bits
+ * compared, immediates of 64 bits, both accumulator forms, if (the jump
+ * taken when false), and a back edge that charges fuel. */
+static void translator_fuses_i64_branches(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  const char *fns[] = {"i64_eqz_br", "i64_ne_imm_br", "i64_eq_acc_br", "i64_eq_if", "i64_ne_loop"};
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) {
+    assert_int_equal(count_ops(in, fns[i], "i64_e", NULL) + count_ops(in, fns[i], "i64_n", NULL), 0);
+    assert_true(count_ops(in, fns[i], "bi64_", NULL) >= 1);
+  }
+  assert_int_equal(count_ops(in, "i64_eqz_br", "bi64_eq_si", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_ne_imm_br", "bi64_ne_si", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_eq_acc_br", "bi64_eq_as", NULL), 2);
+  assert_int_equal(count_ops(in, "i64_eq_if", "bi64_ne_ss", NULL), 1);
+  assert_int_equal(count_ops(in, "i64_ne_loop", "bi64_ne_back_ss", NULL), 1);
+
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(0)), 0);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(1)), 1);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(1ll << 32)), 1);
+  assert_int_equal(I32(in, "i64_eqz_br", vi64(-1)), 1);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(0x100000001ll)), 0);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(1)), 1);
+  assert_int_equal(I32(in, "i64_ne_imm_br", vi64(0x200000001ll)), 1);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64((1ll << 32) + 5)), 1);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64((1ll << 32) - 5)), 2);
+  assert_int_equal(I32(in, "i64_eq_acc_br", vi64(1ll << 32), vi64(5)), 0);
+  assert_int_equal(I32(in, "i64_eq_if", vi64(7), vi64(7)), 1);
+  assert_int_equal(I32(in, "i64_eq_if", vi64(7), vi64(7 + (1ll << 40))), 2);
+  assert_int_equal(I32(in, "i64_ne_loop", vi64(3), vi64(3 + (5ll << 32))), 5);
+  done(&x);
+
+  /* The back edge charges the loop body (6 instructions) per iteration:
+   * fuel for the entry and 2 edges is not enough for 5 iterations. */
+  x = open_fx("alias", NULL, 30);
+  TRAPS(x.inst, "i64_ne_loop", 1, CIS_EFUEL, vi64(3), vi64(3 + (5ll << 32)));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -779,6 +858,8 @@ int main(void) {
       cmocka_unit_test(loop_constants_per_frame),
       cmocka_unit_test(translator_fuses_loop_control),
       cmocka_unit_test(translator_folds_address_add),
+      cmocka_unit_test(translator_fuses_f64_load),
+      cmocka_unit_test(translator_fuses_i64_branches),
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(fuel_counts_wasm_instructions),

@@ -131,4 +131,38 @@
   ;; A chain of constants on one base: x + 5 - 3 + 10.
   (func (export "add_chain") (param $x i32) (result i32)
     (i32.add (i32.sub (i32.add (local.get $x) (i32.const 5)) (i32.const 3)) (i32.const 10)))
+;; i64 eq, ne and eqz before a branch are one instruction with it; the
+  ;; values below differ only in their high halves.
+  (func (export "i64_eqz_br") (param $x i64) (result i32)
+    (block $zero
+      (br_if $zero (i64.eqz (local.get $x)))
+      (return (i32.const 1)))
+    (i32.const 0))
+  (func (export "i64_ne_imm_br") (param $x i64) (result i32)
+    (block $ne
+      (br_if $ne (i64.ne (local.get $x) (i64.const 0x100000001)))
+      (return (i32.const 0)))
+    (i32.const 1))
+  ;; The first operand from the accumulator, then the second (mirrored).
+  (func (export "i64_eq_acc_br") (param $x i64) (param $y i64) (result i32)
+    (block $eq
+      (br_if $eq (i64.eq (i64.add (local.get $x) (i64.const 5)) (local.get $y)))
+      (block $eq2
+        (br_if $eq2 (i64.eq (local.get $y) (i64.sub (local.get $x) (i64.const 5))))
+        (return (i32.const 0)))
+      (return (i32.const 2)))
+    (i32.const 1))
+  ;; if branches when the compare is false: eq becomes ne.
+  (func (export "i64_eq_if") (param $x i64) (param $y i64) (result i32)
+    (if (result i32) (i64.eq (local.get $x) (local.get $y))
+      (then (i32.const 1))
+      (else (i32.const 2))))
+  ;; A back edge on i64.ne, charging fuel per iteration.
+  (func (export "i64_ne_loop") (param $x i64) (param $stop i64) (result i32)
+    (local $n i32)
+    (loop $l
+      (local.set $x (i64.add (local.get $x) (i64.const 0x100000000)))
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $l (i64.ne (local.get $x) (local.get $stop))))
+    (local.get $n))
 )

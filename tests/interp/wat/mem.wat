@@ -50,4 +50,25 @@
   (func (export "i32_store_load") (param $i i32) (param $v i32) (result i32)
     (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.xor (local.get $v) (i32.const 0xff)))
     (i32.add (i32.load (i32.shl (local.get $i) (i32.const 2))) (i32.const 1)))
+  ;; f64 arithmetic on a loaded value: the load is fused into the op.
+  (func (export "store_f64") (param i32 f64) (f64.store (local.get 0) (local.get 1)))
+  (func (export "f64_sub_load") (param $a f64) (param $p i32) (result f64)
+    (f64.sub (local.get $a) (f64.load offset=8 (local.get $p))))
+  ;; The load first: mul takes it as its second operand, sub cannot.
+  (func (export "f64_load_mul") (param $p i32) (param $b f64) (result f64)
+    (f64.mul (f64.load (local.get $p)) (local.get $b)))
+  (func (export "f64_load_sub") (param $p i32) (param $b f64) (result f64)
+    (f64.sub (f64.load (local.get $p)) (local.get $b)))
+  ;; Base + imm wraps at 32 bits before the offset, as for the load alone.
+  (func (export "f64_div_load_wrapped") (param $a f64) (param $p i32) (result f64)
+    (f64.div (local.get $a) (f64.load offset=8 (i32.add (local.get $p) (i32.const -8)))))
+  ;; A load kept in a local by local.tee is not fused: the local must get it.
+  (func (export "f64_add_load_tee") (param $a f64) (param $p i32) (result f64)
+    (local $t f64)
+    (f64.add (f64.add (local.get $a) (local.tee $t (f64.load (local.get $p)))) (local.get $t)))
+  ;; A trap in a fused op comes after the ops before it, before those after.
+  (func (export "f64_load_trap_after_store") (param $p i32) (param $a f64) (result f64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (f64.add (local.get $a) (f64.load (local.get $p)))
+    (i32.store8 (i32.const 1) (i32.const 9)))
 )
