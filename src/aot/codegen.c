@@ -795,8 +795,8 @@ static void grp_close(gen *g) {
   cis__aot_buf t = {0}, tail = {0};
   buf_append(&tail, g->body.p + q->end, g->body.len - q->end);
   g->body.len = q->end;
-  cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
-                      loc - 1, (uint32_t)kmin, (unsigned long long)ext);
+  cis__aot_buf_printf(&t, "if (AOT_LIKELY((int64_t)(uint32_t)(L%u + 0x%xu) <= (int64_t)MS - %lld)) {\n",
+                      loc - 1, (uint32_t)kmin, (long long)ext);
   size_t from = q->at;
   for (uint32_t i = 0; i < q->n; i++) {
     buf_append(&t, g->body.p + from, q->ck[i] - from);
