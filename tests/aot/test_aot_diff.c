@@ -505,6 +505,10 @@ static const char EDGES[] =
     "  (func (export \"ld8\") (param $a i32) (result i64) (i64.load8_u (local.get $a)))\n"
     "  (func (export \"st16\") (param $a i32) (result i64) (i32.store16 (local.get $a) (i32.const 0x5a5a))\n"
     "    (i64.const 0))\n"
+    /* functions that use v128 keep the address plus the width */
+    "  (func (export \"ldv\") (param $a i32) (result i64) (i64x2.extract_lane 1 (v128.load (local.get $a))))\n"
+    "  (func (export \"ldv32\") (param $a i32) (result i64) (local v128)\n"
+    "    (i64.extend_i32_u (i32.load (local.get $a))))\n"
     "  (func (export \"group\") (param $a i32) (result i64)\n"
     "    (i32.store offset=8 (local.get $a) (i32.const 0x11111111))\n"
     "    (i64.extend_i32_u (i32.add (i32.load (local.get $a)) (i32.load offset=12 (local.get $a)))))\n"
@@ -562,6 +566,8 @@ static void bounds_at_the_edges_as_interpreter(void **state) {
       {"ld64", P - 8, CIS_OK},           {"ld64", P - 7, CIS_TRAP_MEM_OOB},
       {"ld8", P - 1, CIS_OK},            {"ld8", P, CIS_TRAP_MEM_OOB},
       {"st16", P - 2, CIS_OK},           {"st16", P - 1, CIS_TRAP_MEM_OOB},
+      {"ldv", P - 16, CIS_OK},           {"ldv", P - 15, CIS_TRAP_MEM_OOB},
+      {"ldv32", P - 4, CIS_OK},          {"ldv32", P - 3, CIS_TRAP_MEM_OOB},
       {"group", P - 16, CIS_OK},         {"group", P - 15, CIS_TRAP_MEM_OOB}, /* its store done */
       {"group", P - 11, CIS_TRAP_MEM_OOB}, /* the store traps first */
       {"group", 0xfffffffcu, CIS_TRAP_MEM_OOB},
@@ -580,10 +586,12 @@ static void bounds_at_the_edges_as_interpreter(void **state) {
   both_open(&b, "(module (memory 0 1)\n"
                 "  (func (export \"ld32\") (param $a i32) (result i64) (i64.load32_u (local.get $a)))\n"
                 "  (func (export \"ld8\") (param $a i32) (result i64) (i64.load8_u (local.get $a)))\n"
+                "  (func (export \"ldv\") (param $a i32) (result i64)\n"
+                "    (i64x2.extract_lane 0 (v128.load (local.get $a))))\n"
                 "  (func (export \"group\") (param $a i32) (result i64)\n"
                 "    (i64.add (i64.load (local.get $a)) (i64.load offset=8 (local.get $a)))))",
             0);
-  const char *none[] = {"ld32", "ld8", "group"};
+  const char *none[] = {"ld32", "ld8", "ldv", "group"};
   for (size_t k = 0; k < sizeof none / sizeof none[0]; k++) {
     assert_int_equal(edge_on_both(&b, none[k], 0), CIS_TRAP_MEM_OOB);
     assert_int_equal(edge_on_both(&b, none[k], 0xfffffff8u), CIS_TRAP_MEM_OOB);
