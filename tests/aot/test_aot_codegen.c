@@ -228,13 +228,16 @@ static void aot_check_group_covers_accesses_at_one_local(void **state) {
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *f = function_c(c, want[i].fi);
-    assert_int_equal(count_of(f, "<= MS)) {"), want[i].groups);
+    /* The group's check: against the size less the extent, or in a
+     * function that uses v128 (7) the address plus the extent. */
+    const char *check = want[i].fi == 7 ? "ull <= MS)) {" : "<= (int64_t)MS - ";
+    assert_int_equal(count_of(f, check), want[i].groups);
     assert_int_equal(count_of(f, "(void)aot_ea(c"), want[i].own);
     /* No access checked by its helper: each is a member. */
     assert_int_equal(count_of(f, "M, MS,"), 0);
     /* The unchecked copy has no check. */
     if (want[i].groups) {
-      char *fast = strstr(f, "<= MS)) {"), *slow = strstr(f, "} else {");
+      char *fast = strstr(f, check), *slow = strstr(f, "} else {");
       assert_true(fast && slow && fast < slow);
       *slow = 0;
       assert_null(strstr(fast, "aot_ea("));
@@ -449,24 +452,32 @@ static void aot_leaf_functions_skip_the_stack_check(void **state) {
   free(c);
 }
 
-/* Memory 0's checks (aot_ea) compare the address with the size less the
- * width, but in functions that use v128, whose fi carries AOT_FI_LEA
- * (2^31): the address plus the width. The trap names the function
- * without it (bounds_at_the_edges_as_interpreter, test_aot_diff, runs
- * both forms at the edges). */
+/* Memory 0's checks (aot_ea, check groups) compare the address with the
+ * size less the width (the extent), but in functions that use v128,
+ * whose fi carries AOT_FI_LEA (2^31): the address plus the width. The
+ * trap names the function without it (bounds_at_the_edges_as_interpreter,
+ * test_aot_diff, runs both forms at the edges). */
 static void aot_bounds_check_form_per_function(void **state) {
   (void)state;
   cis_engine *e = engine("interp");
   char *c = generated_c(e, "(module (memory 1)\n"
-                           " (func (param i32) (result i32) (i32.load offset=4 (i32.load (local.get 0))))\n"
-                           " (func (param i32) (result v128) (v128.load (i32.load (local.get 0)))))");
+                           " (func (param i32) (result i32)\n"
+                           "  (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0)))\n"
+                           "  (i32.load (i32.const 64)) (i32.add))\n"
+                           " (func (param i32) (result v128)\n"
+                           "  (v128.xor (v128.load (local.get 0)) (v128.load offset=16 (local.get 0)))\n"
+                           "  (v128.load (i32.const 64)) (v128.xor)))");
   cis_engine_free(e);
   char *f = function_c(c, 0);
-  assert_true(count_of(f, "aot_ea(c, 0, MS, ") + count_of(f, "ld32(c, 0, M, MS, ") == 2);
+  assert_int_equal(count_of(f, "<= (int64_t)MS - 8)) {"), 1);
+  assert_int_equal(count_of(f, "aot_ea(c, 0, MS, "), 2); /* the group's checked copy */
+  assert_int_equal(count_of(f, "ld32(c, 0, M, MS, "), 1);
   assert_int_equal(count_of(f, "2147483648"), 0);
   free(f);
   f = function_c(c, 1);
-  assert_true(count_of(f, "(c, 2147483649, M") + count_of(f, "aot_ea(c, 2147483649, MS") == 2);
+  assert_int_equal(count_of(f, " + 32ull <= MS)) {"), 1);
+  assert_int_equal(count_of(f, "aot_ea(c, 2147483649, MS, "), 3);
+  assert_int_equal(count_of(f, "aot_ea(c, 1, MS, "), 0);
   free(f);
   assert_non_null(strstr(c, "fi & AOT_FI_LEA ? e + n > ms : (int64_t)e > (int64_t)ms - (int64_t)n"));
   free(c);
