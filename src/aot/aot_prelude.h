@@ -422,7 +422,7 @@ register int64_t aot_tk __asm__("x28");
 #define AOT_ENTRY_OUT(c) ((void)0)
 #endif
 #if AOT_REGS && defined(__x86_64__)
-/* The tick's slow path calls the runtime through aot_tick_tramp, which
+/* A loop's tick slow path calls the runtime through aot_tick_tramp, which
  * keeps every register but the flags (c in rdi, the function in rax).
  * Called from C, the slow path clobbered the caller-saved registers in
  * the middle of every loop, so gcc kept a loop's values in the five
@@ -431,7 +431,7 @@ register int64_t aot_tk __asm__("x28");
  * instructions of moves per pass, bench/NOTES.md). The asm steps over
  * the red zone, where the code around it may keep data. Local to each
  * file (each unit has its own). */
-__asm__(".pushsection .text.unlikely,\"ax\",@progbits\n"
+__asm__(".pushsection .text.aot_tramp,\"ax\",@progbits\n"
         ".p2align 4\n"
         ".type aot_tick_tramp, @function\n"
         "aot_tick_tramp:\n"
@@ -458,7 +458,7 @@ __asm__(".pushsection .text.unlikely,\"ax\",@progbits\n"
         "\tpop %rbp\n\tret\n"
         ".size aot_tick_tramp, .-aot_tick_tramp\n"
         ".popsection\n");
-#define AOT_TICK_SLOW(c)                                                       \
+#define AOT_TICK_LOOP(c)                                                       \
   do {                                                                         \
     *(c)->ticks = AOT_TK;                                                      \
     __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall aot_tick_tramp\n\t"      \
@@ -468,13 +468,18 @@ __asm__(".pushsection .text.unlikely,\"ax\",@progbits\n"
                      : "memory", "cc");                                        \
     AOT_TK = *(c)->ticks;                                                      \
   } while (0)
-#else
+#endif
+/* At a function's entry no value of the function is live yet: a plain
+ * call, whose clobbers cost nothing there (through the trampoline, fib's
+ * entry took 20% more time: bench/NOTES.md). */
 #define AOT_TICK_SLOW(c)                                                       \
   do {                                                                         \
     *(c)->ticks = AOT_TK;                                                      \
     (c)->api->tick(c);                                                         \
     AOT_TK = *(c)->ticks;                                                      \
   } while (0)
+#ifndef AOT_TICK_LOOP
+#define AOT_TICK_LOOP(c) AOT_TICK_SLOW(c)
 #endif
 /* Every function entry: the call depth, the native stack, then a tick. */
 #define AOT_ENTER(c, fi)                                                       \
@@ -499,6 +504,6 @@ __asm__(".pushsection .text.unlikely,\"ax\",@progbits\n"
 /* Every loop header. */
 #define AOT_TICK(c)                                                            \
   do {                                                                         \
-    if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_SLOW(c);                   \
+    if (AOT_UNLIKELY(AOT_DEC_NEG(AOT_TK))) AOT_TICK_LOOP(c);                   \
   } while (0)
 
