@@ -738,15 +738,6 @@ static bool mem_op(enum cis__op op, const char **helper, const char **conv, uint
  * each access by a sum that cannot wrap (aot_prelude_mem.h). */
 static bool mem_plain(const cis__module *m, uint32_t mi) { return mi == 0 && !m->memories[0].is64; }
 
-/* The function index passed to memory 0's checks (aot_ea): in a function
- * that uses v128, with AOT_FI_LEA set, which keeps the check as the
- * address plus the width against the size. Against the size less the
- * width (one compare, the other functions), gcc kept one such bound per
- * width in registers around the check groups of simd_dot's and
- * simd_bytes' loops, and chose worse induction variables there (7% and
- * 15% more instructions; bench/NOTES.md). */
-static uint32_t mem_fi(const gen *g) { return g->fi | (g->fn_v128 ? 0x80000000u : 0); }
-
 /* Whether the C of m needs aot_prelude_mem.h: a memory that is not plain. */
 static bool mem_part(const cis__module *m) {
   return m->nmemories > 1 || (m->nmemories == 1 && m->memories[0].is64);
@@ -804,8 +795,13 @@ static void grp_close(gen *g) {
   cis__aot_buf t = {0}, tail = {0};
   buf_append(&tail, g->body.p + q->end, g->body.len - q->end);
   g->body.len = q->end;
-  /* As aot_ea's compare (mem_fi): against the size less the extent, but
-   * in functions that use v128. */
+  /* Against the size less the extent, which gcc keeps in a register
+   * across a loop (one compare and a branch, no lea), but in functions
+   * that use v128: there gcc kept one such bound per extent alive around
+   * the groups' loops and chose worse induction variables (simd_dot 7%,
+   * simd_bytes 12% more instructions). aot_ea keeps the address plus the
+   * width everywhere: the same form there made sha256 4-5% slower
+   * (bench/NOTES.md). */
   if (g->fn_v128)
     cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
                         loc - 1, (uint32_t)kmin, (unsigned long long)ext);
@@ -857,7 +853,7 @@ static bool grp_add(gen *g, uint32_t pos, const char *avar, uint32_t off, uint32
   q->off[q->n] = off;
   q->size[q->n] = size;
   q->ck[q->n] = g->body.len;
-  E("(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", mem_fi(g), avar, off, size);
+  E("(void)aot_ea(c, %u, MS, %s, %uu, %u);\n", g->fi, avar, off, size);
   q->cklen[q->n] = g->body.len - q->ck[q->n];
   q->n++;
   return true;
@@ -1985,7 +1981,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     else if (grp_add(g, base, x[0], off, r->n))
       snprintf(s2, sizeof s2, "M + AOT_EAU(%s, %uu)", x[0], off);
     else
-      snprintf(s2, sizeof s2, "M + aot_ea(c, %u, MS, %s, %uu, %u)", mem_fi(g), x[0], off, r->n);
+      snprintf(s2, sizeof s2, "M + aot_ea(c, %u, MS, %s, %uu, %u)", g->fi, x[0], off, r->n);
     if (wk) {
       /* The 8 bytes as they are, then widened (aot_wide16). */
       snprintf(s1, sizeof s1, "X%u", base);
@@ -2005,7 +2001,7 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
     } else if (grp_add(g, base, x[0], off, 16))
       E("vst128u(M, %s, %uu, %s);\n", x[0], off, x[1]);
     else
-      E("vst128(c, %u, M, MS, %s, %uu, %s);\n", mem_fi(g), x[0], off, x[1]);
+      E("vst128(c, %u, M, MS, %s, %uu, %s);\n", g->fi, x[0], off, x[1]);
     break;
   case S_LDL:
   case S_STL: {
@@ -2018,10 +2014,10 @@ static cis_result gen_simd(gen *g, const simd_row *r, const cis__opinfo *info, c
       else
         E("memcpy(%s, (uint8_t *)&%s + %u, %u);\n", s2, x[1], at, r->n);
     } else if (r->shape == S_LDL)
-      E("%s = vld_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", d, mem_fi(g), x[0], off, x[1], at,
+      E("%s = vld_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", d, g->fi, x[0], off, x[1], at,
         r->n);
     else
-      E("vst_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", mem_fi(g), x[0], off, x[1], at, r->n);
+      E("vst_lane(c, %u, M, MS, %s, %uu, %s, %u, %u);\n", g->fi, x[0], off, x[1], at, r->n);
     break;
   }
   case S_CONST: {
@@ -3158,7 +3154,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           if (!g->lp.on && grp_add(g, g->sp - 2, a, off, size)) {
             E("%su(M, %s, %uu, %s);\n", helper, a, off, x);
           } else {
-            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu, ", helper, mem_fi(g), a, off);
+            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu, ", helper, g->fi, a, off);
             E("%s%s);\n", call, x);
           }
           g->sp -= 2;
@@ -3167,7 +3163,7 @@ static cis_result gen_body(gen *g, const cis__code *code, const cis__functype *f
           if (!g->lp.on && grp_add(g, g->sp - 1, b, off, size))
             snprintf(call, sizeof call, "%su(M, %s, %uu)", helper, b, off);
           else
-            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, mem_fi(g), b, off);
+            snprintf(call, sizeof call, "%s(c, %u, M, MS, %s, %uu)", helper, g->fi, b, off);
           snprintf(x, sizeof x, conv, call);
           g->sp--;
           TRY(push(g, vt));
