@@ -490,11 +490,12 @@ static void loop_copy_charges_fuel_as_checked_loop(void **state) {
   both_close(&b);
 }
 
-/* Bounds at the edges (aot_ea: the address against the size less the
- * access's width, one compare; a check group against the size less its
- * extent), the size re-read where memory grows: in the loop itself, and
- * in a callee. A memory of 0 pages is smaller than any access: the size
- * less the width is below zero there. */
+/* Bounds at the edges (aot_ea: the address plus the access's width
+ * against the size; a check group: its local's value against the size
+ * less its extent, or plus it in a function that uses v128), the size
+ * re-read where memory grows: in the loop itself, and in a callee. A
+ * memory of 0 pages is smaller than any access: the size less the
+ * extent is below zero there. */
 static const char EDGES[] =
     "(module (memory 1 4)\n"
     "  (func $grow (drop (memory.grow (i32.const 1))))\n"
@@ -505,7 +506,7 @@ static const char EDGES[] =
     "  (func (export \"ld8\") (param $a i32) (result i64) (i64.load8_u (local.get $a)))\n"
     "  (func (export \"st16\") (param $a i32) (result i64) (i32.store16 (local.get $a) (i32.const 0x5a5a))\n"
     "    (i64.const 0))\n"
-    /* functions that use v128 keep the address plus the width */
+    /* in functions that use v128 */
     "  (func (export \"ldv\") (param $a i32) (result i64) (i64x2.extract_lane 1 (v128.load (local.get $a))))\n"
     "  (func (export \"ldv32\") (param $a i32) (result i64) (local v128)\n"
     "    (i64.extend_i32_u (i32.load (local.get $a))))\n"
