@@ -795,8 +795,19 @@ static void grp_close(gen *g) {
   cis__aot_buf t = {0}, tail = {0};
   buf_append(&tail, g->body.p + q->end, g->body.len - q->end);
   g->body.len = q->end;
-  cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
-                      loc - 1, (uint32_t)kmin, (unsigned long long)ext);
+  /* Against the size less the extent, which gcc keeps in a register
+   * across a loop (one compare and a branch, no lea), but in functions
+   * that use v128: there gcc kept one such bound per extent alive around
+   * the groups' loops and chose worse induction variables (simd_dot 7%,
+   * simd_bytes 12% more instructions). aot_ea keeps the address plus the
+   * width everywhere: the same form there made sha256 4-5% slower
+   * (bench/NOTES.md). */
+  if (g->fn_v128)
+    cis__aot_buf_printf(&t, "if (AOT_LIKELY((uint64_t)(uint32_t)(L%u + 0x%xu) + %lluull <= MS)) {\n",
+                        loc - 1, (uint32_t)kmin, (unsigned long long)ext);
+  else
+    cis__aot_buf_printf(&t, "if (AOT_LIKELY((int64_t)(uint32_t)(L%u + 0x%xu) <= (int64_t)MS - %lld)) {\n",
+                        loc - 1, (uint32_t)kmin, (long long)ext);
   size_t from = q->at;
   for (uint32_t i = 0; i < q->n; i++) {
     buf_append(&t, g->body.p + from, q->ck[i] - from);

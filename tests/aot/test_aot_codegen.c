@@ -228,13 +228,16 @@ static void aot_check_group_covers_accesses_at_one_local(void **state) {
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     char *f = function_c(c, want[i].fi);
-    assert_int_equal(count_of(f, "<= MS)) {"), want[i].groups);
+    /* The group's check: against the size less the extent, or in a
+     * function that uses v128 (7) the address plus the extent. */
+    const char *check = want[i].fi == 7 ? "ull <= MS)) {" : "<= (int64_t)MS - ";
+    assert_int_equal(count_of(f, check), want[i].groups);
     assert_int_equal(count_of(f, "(void)aot_ea(c"), want[i].own);
     /* No access checked by its helper: each is a member. */
     assert_int_equal(count_of(f, "M, MS,"), 0);
     /* The unchecked copy has no check. */
     if (want[i].groups) {
-      char *fast = strstr(f, "<= MS)) {"), *slow = strstr(f, "} else {");
+      char *fast = strstr(f, check), *slow = strstr(f, "} else {");
       assert_true(fast && slow && fast < slow);
       *slow = 0;
       assert_null(strstr(fast, "aot_ea("));
@@ -449,6 +452,31 @@ static void aot_leaf_functions_skip_the_stack_check(void **state) {
   free(c);
 }
 
+/* A check group compares its local's value with the size less its
+ * extent, but in functions that use v128: its value plus the extent.
+ * Single accesses (aot_ea) compare the address plus the width in both
+ * (bounds_at_the_edges_as_interpreter, test_aot_diff, runs both forms
+ * at the edges). */
+static void aot_group_check_form_per_function(void **state) {
+  (void)state;
+  cis_engine *e = engine("interp");
+  char *c = generated_c(e, "(module (memory 1)\n"
+                           " (func (param i32) (result i32)\n"
+                           "  (i32.add (i32.load (local.get 0)) (i32.load offset=4 (local.get 0))))\n"
+                           " (func (param i32) (result v128)\n"
+                           "  (v128.xor (v128.load (local.get 0)) (v128.load offset=16 (local.get 0)))))");
+  cis_engine_free(e);
+  char *f = function_c(c, 0);
+  assert_int_equal(count_of(f, "if (AOT_LIKELY((int64_t)(uint32_t)(L0 + 0x0u) <= (int64_t)MS - 8)) {"), 1);
+  assert_int_equal(count_of(f, "ull <= MS"), 0);
+  free(f);
+  f = function_c(c, 1);
+  assert_int_equal(count_of(f, "if (AOT_LIKELY((uint64_t)(uint32_t)(L0 + 0x0u) + 32ull <= MS)) {"), 1);
+  assert_int_equal(count_of(f, "(int64_t)MS"), 0);
+  free(f);
+  free(c);
+}
+
 /* The struct definitions of results in generated C c ("struct R<n> {"). */
 static size_t result_structs(const char *c) {
   size_t n = 0;
@@ -522,6 +550,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(big_function_is_compiled_at_o1, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_leaf_functions_skip_the_stack_check, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(aot_group_check_form_per_function, setup, teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_covers_accesses_at_one_local, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(aot_check_group_results_and_traps_match_interpreter,

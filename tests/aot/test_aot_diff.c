@@ -490,6 +490,228 @@ static void loop_copy_charges_fuel_as_checked_loop(void **state) {
   both_close(&b);
 }
 
+/* Bounds at the edges (aot_ea: the address plus the access's width
+ * against the size; a check group: its local's value against the size
+ * less its extent, or plus it in a function that uses v128), the size
+ * re-read where memory grows: in the loop itself, and in a callee. A
+ * memory of 0 pages is smaller than any access: the size less the
+ * extent is below zero there. */
+static const char EDGES[] =
+    "(module (memory 1 4)\n"
+    "  (func $grow (drop (memory.grow (i32.const 1))))\n"
+    "  (func (export \"ld32\") (param $a i32) (result i64) (i64.extend_i32_u (i32.load (local.get $a))))\n"
+    "  (func (export \"ld32_off\") (param $a i32) (result i64)\n"
+    "    (i64.extend_i32_u (i32.load offset=0xfff0 (local.get $a))))\n"
+    "  (func (export \"ld64\") (param $a i32) (result i64) (i64.load (local.get $a)))\n"
+    "  (func (export \"ld8\") (param $a i32) (result i64) (i64.load8_u (local.get $a)))\n"
+    "  (func (export \"st16\") (param $a i32) (result i64) (i32.store16 (local.get $a) (i32.const 0x5a5a))\n"
+    "    (i64.const 0))\n"
+    /* in functions that use v128 */
+    "  (func (export \"ldv\") (param $a i32) (result i64) (i64x2.extract_lane 1 (v128.load (local.get $a))))\n"
+    "  (func (export \"ldv32\") (param $a i32) (result i64) (local v128)\n"
+    "    (i64.extend_i32_u (i32.load (local.get $a))))\n"
+    "  (func (export \"group\") (param $a i32) (result i64)\n"
+    "    (i32.store offset=8 (local.get $a) (i32.const 0x11111111))\n"
+    "    (i64.extend_i32_u (i32.add (i32.load (local.get $a)) (i32.load offset=12 (local.get $a)))))\n"
+    /* each pass grows memory by a page and touches the last word of the
+     * new size: an access past the size the function read before */
+    "  (func (export \"grow_loop\") (param $n i32) (result i64) (local $i i32) (local $s i32) (local $e i32)\n"
+    "    (loop $l\n"
+    "      (drop (memory.grow (i32.const 1)))\n"
+    "      (local.set $e (i32.sub (i32.shl (memory.size) (i32.const 16)) (i32.const 4)))\n"
+    "      (i32.store (local.get $e) (i32.add (local.get $i) (i32.const 7)))\n"
+    "      (local.set $s (i32.add (local.get $s) (i32.load (local.get $e))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))\n"
+    "    (i64.extend_i32_u (local.get $s)))\n"
+    "  (func (export \"grow_callee\") (param $n i32) (result i64) (local $i i32) (local $s i32)\n"
+    "    (loop $l\n"
+    "      (call $grow)\n"
+    "      (local.set $s (i32.add (local.get $s)\n"
+    "        (i32.load (i32.add (i32.shl (local.get $i) (i32.const 16)) (i32.const 0xfffc)))))\n"
+    "      (i32.store (i32.shl (i32.add (local.get $i) (i32.const 1)) (i32.const 16)) (local.get $i))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))\n"
+    "    (i64.extend_i32_u (local.get $s))))\n";
+
+/* Calls name(a) on both: the same code, result and memory (its size
+ * and every byte). */
+static cis_result edge_on_both(both *b, const char *name, uint32_t a) {
+  cis_val arg = {.type = CIS_I32, .of.u32 = a};
+  cis_val r[2] = {{.type = CIS_I64}, {.type = CIS_I64}};
+  cis_result ri = cis_func_call(b->ai, cis_instance_func(b->ai, name), &arg, 1, &r[0], 1);
+  cis_result rc = cis_func_call(b->ci, cis_instance_func(b->ci, name), &arg, 1, &r[1], 1);
+  if (ri != rc || (ri == CIS_OK && r[0].of.u64 != r[1].of.u64))
+    fail_msg("%s(0x%x): interp %s 0x%llx, aot %s 0x%llx", name, a, cis_errname(ri),
+             (unsigned long long)r[0].of.u64, cis_errname(rc), (unsigned long long)r[1].of.u64);
+  cis_memory *m[2] = {cis_instance_memory(b->ai), cis_instance_memory(b->ci)};
+  assert_int_equal(cis_memory_size(m[0]), cis_memory_size(m[1]));
+  if (cis_memory_size(m[0]))
+    assert_memory_equal(cis_memory_data(m[0]), cis_memory_data(m[1]), cis_memory_size(m[0]));
+  return ri;
+}
+
+static void bounds_at_the_edges_as_interpreter(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, EDGES, 0);
+  fill_both(&b);
+  const uint32_t P = 65536;
+  struct {
+    const char *name;
+    uint32_t a;
+    cis_result want;
+  } c[] = {
+      {"ld32", P - 4, CIS_OK},           {"ld32", P - 3, CIS_TRAP_MEM_OOB},
+      {"ld32", 0xffffffffu, CIS_TRAP_MEM_OOB},
+      {"ld32_off", P - 0xfff0 - 4, CIS_OK}, {"ld32_off", P - 0xfff0 - 3, CIS_TRAP_MEM_OOB},
+      {"ld32_off", 0xffffffffu, CIS_TRAP_MEM_OOB},
+      {"ld64", P - 8, CIS_OK},           {"ld64", P - 7, CIS_TRAP_MEM_OOB},
+      {"ld8", P - 1, CIS_OK},            {"ld8", P, CIS_TRAP_MEM_OOB},
+      {"st16", P - 2, CIS_OK},           {"st16", P - 1, CIS_TRAP_MEM_OOB},
+      {"ldv", P - 16, CIS_OK},           {"ldv", P - 15, CIS_TRAP_MEM_OOB},
+      {"ldv32", P - 4, CIS_OK},          {"ldv32", P - 3, CIS_TRAP_MEM_OOB},
+      {"group", P - 16, CIS_OK},         {"group", P - 15, CIS_TRAP_MEM_OOB}, /* its store done */
+      {"group", P - 11, CIS_TRAP_MEM_OOB}, /* the store traps first */
+      {"group", 0xfffffffcu, CIS_TRAP_MEM_OOB},
+      {"grow_loop", 3, CIS_OK},          /* to 4 pages, the last word of each new one */
+      {"grow_loop", 2, CIS_OK},          /* at the maximum: no growth, the same word */
+      {"grow_callee", 3, CIS_OK},
+  };
+  for (size_t k = 0; k < sizeof c / sizeof c[0]; k++)
+    assert_int_equal(edge_on_both(&b, c[k].name, c[k].a), c[k].want);
+  both_close(&b);
+  /* From one page, the callee's growth lets each pass reach a page the
+   * caller did not have when it last read the size. */
+  both_open(&b, EDGES, 0);
+  assert_int_equal(edge_on_both(&b, "grow_callee", 3), CIS_OK);
+  both_close(&b);
+  both_open(&b, "(module (memory 0 1)\n"
+                "  (func (export \"ld32\") (param $a i32) (result i64) (i64.load32_u (local.get $a)))\n"
+                "  (func (export \"ld8\") (param $a i32) (result i64) (i64.load8_u (local.get $a)))\n"
+                "  (func (export \"ldv\") (param $a i32) (result i64)\n"
+                "    (i64x2.extract_lane 0 (v128.load (local.get $a))))\n"
+                "  (func (export \"group\") (param $a i32) (result i64)\n"
+                "    (i64.add (i64.load (local.get $a)) (i64.load offset=8 (local.get $a)))))",
+            0);
+  const char *none[] = {"ld32", "ld8", "ldv", "group"};
+  for (size_t k = 0; k < sizeof none / sizeof none[0]; k++) {
+    assert_int_equal(edge_on_both(&b, none[k], 0), CIS_TRAP_MEM_OOB);
+    assert_int_equal(edge_on_both(&b, none[k], 0xfffffff8u), CIS_TRAP_MEM_OOB);
+  }
+  both_close(&b);
+}
+
+/* The tick's slow path keeps every register (aot_tick_tramp): a loop of
+ * more iterations than a tick quantum (20,000) passes it several times
+ * with a dozen integer and float values live, more than the registers a
+ * call keeps, and must end with the interpreter's result, though the
+ * runtime behind it (a wait callback) writes every register a call may;
+ * with a fuel budget, each pass through the slow path charges the next
+ * quantum. */
+static const char LIVE[] =
+    "(module (memory 1)\n"
+    "  (func (export \"live\") (param $n i32) (result i64)\n"
+    "    (local $i i32) (local $a i64) (local $b i64) (local $c i64) (local $d i64)\n"
+    "    (local $e i64) (local $f i64) (local $g i64) (local $h i64) (local $x f64) (local $y f64)\n"
+    "    (local $z f32) (local $j i32) (local $k i32)\n"
+    "    (local.set $b (i64.const 0x9e3779b97f4a7c15)) (local.set $x (f64.const 1.5))\n"
+    "    (loop $l\n"
+    "      (local.set $a (i64.add (local.get $a) (i64.extend_i32_u (local.get $i))))\n"
+    "      (local.set $b (i64.xor (local.get $b) (i64.shl (local.get $a) (i64.const 3))))\n"
+    "      (local.set $c (i64.add (local.get $c) (i64.mul (local.get $b) (i64.const 5))))\n"
+    "      (local.set $d (i64.rotl (i64.xor (local.get $d) (local.get $c)) (i64.const 7)))\n"
+    "      (local.set $e (i64.sub (local.get $e) (local.get $d)))\n"
+    "      (local.set $f (i64.add (local.get $f) (i64.rotr (local.get $e) (local.get $a))))\n"
+    "      (local.set $g (i64.xor (local.get $g) (i64.add (local.get $f) (local.get $b))))\n"
+    "      (local.set $h (i64.add (local.get $h) (i64.mul (local.get $g) (local.get $c))))\n"
+    "      (local.set $j (i32.add (local.get $j) (i32.wrap_i64 (local.get $h))))\n"
+    "      (local.set $k (i32.xor (local.get $k) (i32.rotl (local.get $j) (local.get $i))))\n"
+    "      (local.set $x (f64.add (f64.mul (local.get $x) (f64.const 0.999)) (f64.convert_i32_u (local.get $i))))\n"
+    "      (local.set $y (f64.add (local.get $y) (f64.mul (local.get $x) (f64.const 0.5))))\n"
+    "      (local.set $z (f32.add (local.get $z) (f32.demote_f64 (local.get $x))))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))\n"
+    "    (i64.xor (i64.xor (i64.xor (local.get $a) (local.get $b)) (i64.xor (local.get $c) (local.get $d)))\n"
+    "      (i64.xor (i64.xor (i64.xor (local.get $e) (local.get $f)) (i64.xor (local.get $g) (local.get $h)))\n"
+    "        (i64.xor (i64.xor (i64.extend_i32_u (local.get $j)) (i64.extend_i32_u (local.get $k)))\n"
+    "          (i64.xor (i64.xor (i64.reinterpret_f64 (local.get $x)) (i64.reinterpret_f64 (local.get $y)))\n"
+    "            (i64.extend_i32_u (i32.reinterpret_f32 (local.get $z))))))))\n"
+    /* one word per iteration, i + 1 at word i */
+    "  (func (export \"fill\") (param $n i32) (result i64) (local $i i32)\n"
+    "    (loop $l\n"
+    "      (i32.store (i32.shl (local.get $i) (i32.const 2)) (i32.add (local.get $i) (i32.const 1)))\n"
+    "      (br_if $l (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))\n"
+    "    (i64.const 0)))\n";
+
+/* Called from the tick's slow path (at once: after 0 us), inside the
+ * loop: leaves garbage in every register a call may clobber. */
+static void clobber_registers(void *user, cis_wait why) {
+  (void)user, (void)why;
+#if defined(__x86_64__)
+  __asm__ volatile("pcmpeqd %%xmm0, %%xmm0\n\tpcmpeqd %%xmm1, %%xmm1\n\tpcmpeqd %%xmm2, %%xmm2\n\t"
+                   "pcmpeqd %%xmm3, %%xmm3\n\tpcmpeqd %%xmm4, %%xmm4\n\tpcmpeqd %%xmm5, %%xmm5\n\t"
+                   "pcmpeqd %%xmm6, %%xmm6\n\tpcmpeqd %%xmm7, %%xmm7\n\tpcmpeqd %%xmm8, %%xmm8\n\t"
+                   "pcmpeqd %%xmm9, %%xmm9\n\tpcmpeqd %%xmm10, %%xmm10\n\tpcmpeqd %%xmm11, %%xmm11\n\t"
+                   "pcmpeqd %%xmm12, %%xmm12\n\tpcmpeqd %%xmm13, %%xmm13\n\t"
+                   "pcmpeqd %%xmm14, %%xmm14\n\tpcmpeqd %%xmm15, %%xmm15\n\t"
+                   "mov $-1, %%rax\n\tmov $-1, %%rcx\n\tmov $-1, %%rdx\n\tmov $-1, %%rsi\n\t"
+                   "mov $-1, %%rdi\n\tmov $-1, %%r8\n\tmov $-1, %%r9\n\tmov $-1, %%r10\n\t"
+                   "mov $-1, %%r11"
+                   :
+                   :
+                   : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                     "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "rax", "rcx", "rdx", "rsi",
+                     "rdi", "r8", "r9", "r10", "r11", "cc");
+#endif
+}
+
+static void tick_slow_path_keeps_registers(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, LIVE, 0);
+  cis_instance_on_wait(b.ci, clobber_registers, NULL, 0);
+  const uint32_t counts[] = {1, 19999, 20000, 20001, 100000};
+  for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++)
+    assert_int_equal(edge_on_both(&b, "live", counts[k]), CIS_OK);
+  cis_limits l;
+  cis_instance_get_limits(b.ci, &l);
+  l.fuel = 1000000;
+  cis_instance_set_limits(b.ci, &l);
+  assert_int_equal(edge_on_both(&b, "live", 100000), CIS_OK);
+  both_close(&b);
+}
+
+/* Fuel running out in a loop, through the slow path: the trap comes at
+ * the iteration the budget allows (one for the entry, one per pass of
+ * the loop's header), with every store before it done and none after. */
+static void fuel_out_mid_loop_stops_at_its_iteration(void **state) {
+  (void)state;
+  both b;
+  both_open(&b, LIVE, 0);
+  const uint64_t budgets[] = {10, 1000, 1001, 19999, 20000, 20001, 20002, 16383};
+  for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+    uint8_t *m = cis_memory_data(cis_instance_memory(b.ci));
+    memset(m, 0, 65536);
+    cis_limits l;
+    cis_instance_get_limits(b.ci, &l);
+    l.fuel = budgets[k];
+    cis_instance_set_limits(b.ci, &l);
+    cis_val arg = {.type = CIS_I32, .of.u32 = 16384}, r = {.type = CIS_I64};
+    cis_result rc = cis_func_call(b.ci, cis_instance_func(b.ci, "fill"), &arg, 1, &r, 1);
+    /* 16,384 iterations and the entry take 16,385 ticks */
+    assert_int_equal(rc, budgets[k] >= 16385 ? CIS_OK : CIS_EFUEL);
+    uint32_t done = 0, w;
+    while (done < 16384 && (memcpy(&w, m + 4 * done, 4), w == done + 1)) done++;
+    for (uint32_t i = done; i < 16384; i++) {
+      memcpy(&w, m + 4 * i, 4);
+      if (w) fail_msg("fuel %llu: word %u written after the trap", (unsigned long long)budgets[k], i);
+    }
+    uint64_t want = budgets[k] >= 16385 ? 16384 : budgets[k] - 1;
+    if (done != want)
+      fail_msg("fuel %llu: %u iterations done, %llu wanted", (unsigned long long)budgets[k], done,
+               (unsigned long long)want);
+  }
+  both_close(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(rounding_compiled_for_size, setup, teardown),
@@ -500,6 +722,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(loop_copy_only_where_planned, setup, teardown),
       cmocka_unit_test_setup_teardown(loop_copy_traps_and_writes_as_interpreter, setup, teardown),
       cmocka_unit_test_setup_teardown(loop_copy_charges_fuel_as_checked_loop, setup, teardown),
+      cmocka_unit_test_setup_teardown(bounds_at_the_edges_as_interpreter, setup, teardown),
+      cmocka_unit_test_setup_teardown(tick_slow_path_keeps_registers, setup, teardown),
+      cmocka_unit_test_setup_teardown(fuel_out_mid_loop_stops_at_its_iteration, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
