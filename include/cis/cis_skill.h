@@ -344,14 +344,16 @@ typedef struct cis_invoke_options {
   void (*on_wait)(void *user, cis_wait why);
   void *on_wait_user;
   uint64_t wait_after_us;
-  /* The caller's cancel flag, read by the call from its start to its
-   * commit: once another thread sets *cancel to non-zero (an atomic
-   * store: __atomic_store_n, or C11 atomic_store on an int), the call
-   * stops at its next step, whatever stage it is in: its skill's load,
-   * the KV transaction's begin and its waits for a lock or a connection,
-   * its mounts, a guest running (seen within its next clock check, as a
-   * deadline is) and its commit; it ends with CIS_ECANCELED in the stage
-   * it was in, and nothing of it is committed. Unlike
+  /* The caller's cancel flag, read by the call from its start until its
+   * instance is taken back before the commit (on_instance told NULL): once
+   * another thread sets *cancel to non-zero (an atomic store:
+   * __atomic_store_n, or C11 atomic_store on an int), the call stops at
+   * its next step, whatever stage it is in: its skill's load, the KV
+   * transaction's begin and its waits for a lock or a connection, its
+   * mounts, a guest running (seen within its next clock check, as a
+   * deadline is); it ends with CIS_ECANCELED in the stage it was in, and
+   * nothing of it is committed. A flag set later does not reach the
+   * commit, which is whole (as for cis_instance_cancel). Unlike
    * cis_instance_cancel (on_instance), it reaches the call before its
    * instance exists. NULL = none; *cancel must outlive the call. */
   const int *cancel;

@@ -34,6 +34,12 @@ void cis__callctx_cancel(cis__callctx *x) {
   if (x) atomic_store(&x->cancel, 1);
 }
 
+void cis__callctx_stop_ext(cis__callctx *x) {
+  if (!x || !x->cancel_ext) return;
+  if (__atomic_load_n(x->cancel_ext, __ATOMIC_RELAXED)) atomic_store(&x->cancel, 1);
+  x->cancel_ext = NULL;
+}
+
 uint64_t cis__callctx_deadline(const cis__callctx *x) {
   if (!x) return UINT64_MAX;
   return cis__callctx_cancelled(x) ? 0 : x->deadline_ns;

@@ -68,6 +68,10 @@ cis_result cis__callctx_fail(cis__callctx *x, cis_result code, const char *fmt, 
 /* Asks the call to stop: the next backend step of a bound service ends
  * with CIS_ECANCELED. Safe from any thread. */
 void cis__callctx_cancel(cis__callctx *x);
+/* Stops reading the caller's flag (cancel_ext), keeping a cancel it
+ * already made: from here on only the call itself cancels x (its commit
+ * must not be cut between two databases). On the call's thread. */
+void cis__callctx_stop_ext(cis__callctx *x);
 /* The deadline a backend step of the call runs under: the call's, or 0
  * (already past) once the call is cancelled; UINT64_MAX for x NULL. */
 uint64_t cis__callctx_deadline(const cis__callctx *x);

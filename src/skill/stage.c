@@ -974,8 +974,10 @@ cis_result cis__call_collect(cis__call *c, cis_result rc) {
    * reaches the call, which commits whole (on two databases a cancel in
    * between would end the KV commit after the files'). Unlinked first, so
    * that a cancel the embedder finishes before on_instance returns is
-   * either seen by the commit's check or not at all. */
+   * either seen by the commit's check or not at all; so is the caller's
+   * flag, read no more from here. */
   cis__callctx_link_instance(NULL, c->inst);
+  cis__callctx_stop_ext(x);
   if (c->inst && c->opt && c->opt->on_instance) c->opt->on_instance(c->opt->on_instance_user, NULL);
   if (c->ran) {
     if (rc == CIS_OK && !c->direct) rc = validate_json(c->out, c->out_len, "output", x);

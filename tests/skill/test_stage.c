@@ -269,6 +269,7 @@ typedef struct inflight {
   cis_instance *inst;     /* the call's, NULL before and after it */
   bool made;              /* the call reached its guest */
   double cancelled_ms;    /* when the canceller cancelled it (cis_test_mono_ms) */
+  int flag;               /* the call's cis_invoke_options.cancel, when it has one */
 } inflight;
 
 static bool keep_instance(void *user, cis_instance *inst) {
@@ -542,23 +543,26 @@ static void a_cancel_before_collect_drops_the_call_s_files(void **st) {
   cis_skills_close(s);
 }
 
-/* Cancels the instance it kept as it is taken back (inst NULL): the
- * moment the call's commit is about to begin. */
+/* Cancels the instance it kept, and sets the call's flag, as the instance
+ * is taken back (inst NULL): the moment the call's commit is about to
+ * begin. */
 static bool cancel_when_taken_back(void *user, cis_instance *inst) {
   inflight *f = user;
   if (!inst && f->inst) cis_instance_cancel(f->inst);
+  if (!inst) __atomic_store_n(&f->flag, 1, __ATOMIC_RELAXED);
   f->inst = inst;
   return true;
 }
 
 /* The instance is taken back (on_instance(NULL)) before the call commits:
- * a cancel from then on does not reach the call, whose files (fs.db) and
- * KV writes (kv.db) both commit, never the files alone. */
+ * a cancel from then on, of the instance or by the caller's flag, does
+ * not reach the call, whose files (fs.db) and KV writes (kv.db) both
+ * commit, never the files alone. */
 static void a_cancel_once_the_instance_is_taken_back_leaves_the_commit_whole(void **st) {
   (void)st;
   cis_skills *s = open_fswrite("fswhole");
   inflight f = {.lock = PTHREAD_MUTEX_INITIALIZER};
-  cis_invoke_options o = {.on_instance = cancel_when_taken_back, .on_instance_user = &f};
+  cis_invoke_options o = {.on_instance = cancel_when_taken_back, .on_instance_user = &f, .cancel = &f.flag};
   cis_invoke_result res;
   const char *in = "{\"kv\":1,\"v\":\"whole\"}";
   cis_result rc = cis_skills_invoke(s, "fswrite", in, strlen(in), &o, &res);
