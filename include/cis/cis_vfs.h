@@ -600,7 +600,8 @@ CIS_EXTERN const char *cis_vfs_errmsg(const cis_vfs *fs);
 /* The cis_result for an error number: ENOTCAPABLE -> CIS_EPATH, EROFS ->
  * CIS_EROFS, EDQUOT/ENOSPC -> CIS_EQUOTA, EDOWN -> CIS_EVFSDOWN, ENOENT ->
  * CIS_ENOTFOUND, EEXIST -> CIS_EEXIST, EINVAL/ENAMETOOLONG -> CIS_EINVAL,
- * ENOMEM -> CIS_ENOMEM, others -> CIS_EVFS. */
+ * ENOMEM -> CIS_ENOMEM, ECANCELED (a step of a mount bound to a call
+ * that was cancelled) -> CIS_ECANCELED, others -> CIS_EVFS. */
 CIS_EXTERN cis_result cis_vfs_result(int err);
 
 /* Bounds the backend work of the calls made on fs from now on, until the

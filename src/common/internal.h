@@ -18,12 +18,6 @@
 
 #define CIS_ERRMSG_MAX 512
 
-/* 64-bit words of a PostgreSQL session's record of which of the database
- * filesystem's statements are prepared on it (one bit a statement: the
- * filesystem's CIS__VDB_MAX_STMTS). The KV store keeps one per connection
- * for the filesystem that joins its transactions (db/db_txn.h). */
-#define CIS__VDB_PREP_WORDS 2
-
 /* Kinds of handle, so cis_errmsg can tell them apart. */
 enum {
   CIS__H_ENGINE = 0x45474e31,   /* shared between threads: message per thread and per handle */

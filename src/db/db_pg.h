@@ -1,7 +1,7 @@
 /*
  * This file declares the PostgreSQL connection of the database layer
- * (src/db): one connection to a database shared by the threads of one
- * handle of a service (one statement at a time, under its lock),
+ * (src/db) that the threads of one handle of a service share: one
+ * connection of db_conn.h (one statement at a time, under its lock),
  * connected on first use and again after a loss, each statement bounded
  * by the absolute deadline its caller gives. Used by the registry and
  * the token store; built on common/pgwire.c, so libpq is loaded on the

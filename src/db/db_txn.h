@@ -12,8 +12,9 @@
  * its own COMMIT or ROLLBACK. A service that joins (a db mount) asks
  * whether it is its database (cis__db_txn_same), joins (cis__db_txn_join:
  * the owner's transaction is opened then, on the first join), runs its
- * statements on the handle it got, inside that transaction, and never
- * begins, commits, rolls back or closes anything on it; it leaves
+ * statements on the connection it got (db_conn.h), inside that
+ * transaction, and never begins, commits, rolls back or closes anything
+ * on it; it leaves
  * (cis__db_txn_leave) when its work is written, and is made to leave by
  * the owner's end otherwise. No service hands another a raw handle.
  *
@@ -28,6 +29,7 @@
 
 #include "cis/cis.h"
 #include "db/db.h"
+#include "db/db_conn.h"
 
 typedef struct cis__db_txn cis__db_txn;
 
@@ -43,13 +45,10 @@ typedef struct cis__db_txn_member {
 } cis__db_txn_member;
 
 /* The owner's opening of its transaction, on a connection it keeps to its
- * end: gives the open transaction's handle (an sqlite3 * or a PGconn *)
- * and, on PostgreSQL, the session's record of what the joiners prepared
- * on it (CIS__VDB_PREP_WORDS words, cleared by the owner when it
- * reconnects). On failure it writes why (with its service's prefix) to
- * err. */
-typedef cis_result (*cis__db_txn_open_fn)(void *owner, void **handle, uint64_t **prepared, char *err,
-                                          size_t cap);
+ * end: gives that connection (db_conn.h), on which the members run their
+ * statements and cache them. On failure it writes why (with its
+ * service's prefix) to err. */
+typedef cis_result (*cis__db_txn_open_fn)(void *owner, cis__db_conn **conn, char *err, size_t cap);
 
 /* A transaction nobody offered yet. Errors: CIS_ENOMEM. */
 cis_result cis__db_txn_new(cis__db_txn **out);
@@ -72,14 +71,15 @@ cis_result cis__db_txn_offer(cis__db_txn *t, const cis__db_spec *spec, cis__db_t
 bool cis__db_txn_same(const cis__db_txn *t, const cis__db_spec *spec);
 
 /* Joins m (a service on the database spec names) to t: opens the owner's
- * transaction on the first join, and gives its handle and, on
- * PostgreSQL, the prepared-statement record (NULL on SQLite). The handle
- * is good until m leaves or is made to leave. Errors, with the message in
+ * transaction on the first join, and gives the connection it is open on.
+ * The member may use it until it leaves or is made to leave; it never
+ * begins, commits, rolls back, drops or closes anything on it, and finds
+ * a lost PostgreSQL session as the owner does (cis__db_conn_pg NULL).
+ * Errors, with the message in
  * cis__db_txn_errmsg: CIS_EUNSUPPORTED (nothing offered: not joinable),
  * CIS_EINVAL (NULL, another dialect, another database, m in a transaction
  * already), the owner's open's (CIS_ETIMEOUT, ...). */
-cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_member *m, void **handle,
-                            uint64_t **prepared);
+cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_member *m, cis__db_conn **conn);
 
 /* Takes m out of its transaction, if any, without calling its leave (the
  * member leaves on its own: its work is written, or dropped). */

@@ -12,24 +12,30 @@
 #include <string.h>
 
 #include "common/pgwire.h"
+#include "db/db_conn_pg.h"
 #include "db/db_pg.h"
 
-#define MAX_STMTS 32  /* statements a connection prepares */
 #define MAX_PARAMS 16 /* parameters of one statement */
 
+/* The statements a connection prepares: a slot holds the SQL text it was
+ * prepared for (statements are known by their text's address). */
+static const cis__db_stmts stmt_family = {.name = "db", .count = 32};
+
 struct cis__db_pg {
-  pthread_mutex_t lock;            /* one statement at a time on pg */
-  char *conninfo;                  /* owned; never put in a message */
-  const cis__db_pg_config *cfg;    /* static */
-  PGconn *pg;                      /* NULL until connected, and after a loss */
-  const char *prepared[MAX_STMTS]; /* SQL texts prepared on pg (by address) */
-  int nprepared;                   /* entries used in prepared */
+  pthread_mutex_t lock;         /* one statement at a time on conn */
+  cis__db_conn *conn;           /* the session: none until connected, and after a loss */
+  void **prepared;              /* stmt_family's slots on conn */
+  const cis__db_pg_config *cfg; /* static */
 };
 
 cis_result cis__db_pg_new(const char *conninfo, const cis__db_pg_config *cfg, cis__db_pg **out) {
   *out = NULL;
   cis__db_pg *d = calloc(1, sizeof *d);
-  if (!d || !(d->conninfo = strdup(conninfo))) {
+  if (!d) return CIS_ENOMEM;
+  cis__db_conn_config conn_cfg = {.appname = cfg->appname}; /* static text */
+  if (cis__db_conn_new_pg(conninfo, &conn_cfg, &d->conn) != CIS_OK ||
+      !(d->prepared = cis__db_conn_stmts(d->conn, &stmt_family))) {
+    cis__db_conn_close(d->conn);
     free(d);
     return CIS_ENOMEM;
   }
@@ -39,17 +45,15 @@ cis_result cis__db_pg_new(const char *conninfo, const cis__db_pg_config *cfg, ci
   return CIS_OK;
 }
 
-static void drop(cis__db_pg *d) {
-  if (d->pg) cis__pq.finish(d->pg);
-  d->pg = NULL;
-  d->nprepared = 0;
-}
+/* The live session's handle; NULL before a connect and after a loss. */
+#define PG(d) cis__db_conn_pg((d)->conn)
+
+static void drop(cis__db_pg *d) { cis__db_conn_drop(d->conn); /* its statements with it */ }
 
 void cis__db_pg_free(cis__db_pg *d) {
   if (!d) return;
-  drop(d);
   pthread_mutex_destroy(&d->lock);
-  free(d->conninfo);
+  cis__db_conn_close(d->conn);
   free(d);
 }
 
@@ -177,9 +181,9 @@ static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t ca
     snprintf(err, cap, "%s: connect: the deadline passed before the connection was made", d->cfg->label);
     return CIS_ETIMEOUT;
   }
-  cis__pgwire_outcome o = cis__pgwire_connect(&d->pg, d->cfg->appname, d->conninfo, until, &rep);
+  cis__pgwire_outcome o = cis__db_conn_connect(d->conn, until, &rep);
   if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, true, o, &rep, "connect", err, cap);
-  cis_result rc = d->cfg->schema ? cis__db_pg_migrate(d->pg, d->cfg, until, err, cap) : CIS_OK;
+  cis_result rc = d->cfg->schema ? cis__db_pg_migrate(PG(d), d->cfg, until, err, cap) : CIS_OK;
   if (rc != CIS_OK) drop(d);
   return rc;
 }
@@ -191,22 +195,22 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   cis__pgwire_outcome o;
   char name[32];
   int k = 0;
-  while (k < d->nprepared && d->prepared[k] != sql) k++;
-  snprintf(name, sizeof name, "cis_db_%d", k);
-  if (k == d->nprepared) {
-    if (k == MAX_STMTS) {
-      snprintf(err, cap, "%s: more than %d statements", d->cfg->label, MAX_STMTS);
-      return CIS_EIO;
-    }
-    o = cis__pgwire_collect(d->pg, cis__pq.sendPrepare(d->pg, name, sql, n, NULL), until, NULL, &rep);
+  while (k < stmt_family.count && d->prepared[k] && d->prepared[k] != sql) k++;
+  if (k == stmt_family.count) {
+    snprintf(err, cap, "%s: more than %d statements", d->cfg->label, stmt_family.count);
+    return CIS_EIO;
+  }
+  cis__db_stmt_name(&stmt_family, k, name);
+  if (!d->prepared[k]) {
+    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), until, NULL, &rep);
     if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
-    d->prepared[d->nprepared++] = sql;
+    d->prepared[k] = (void *)sql;
   }
   int fmt[MAX_PARAMS];
   for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
-  int sent = cis__pq.sendQueryPrepared(d->pg, name, n, vals, lens, fmt, 1);
-  o = cis__pgwire_collect(d->pg, sent, until, out, &rep);
-  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(d->pg); /* the server stops it; we drop pg */
+  int sent = cis__pq.sendQueryPrepared(PG(d), name, n, vals, lens, fmt, 1);
+  o = cis__pgwire_collect(PG(d), sent, until, out, &rep);
+  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(PG(d)); /* the server stops it; we drop pg */
   return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 
@@ -225,7 +229,7 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
   }
   cis_result rc = CIS_OK;
   bool fresh = false;
-  if (!d->pg || cis__pq.status(d->pg) != CONNECTION_OK) {
+  if (!PG(d) || cis__pq.status(PG(d)) != CONNECTION_OK) {
     rc = connect_db(d, until, err, cap);
     fresh = true;
   }
@@ -234,7 +238,7 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
     /* A connection made before the server restarted fails its first use:
      * connect again, once. Every statement here is one transaction of its
      * own, whose effect is the same done twice. */
-    if (rc == d->cfg->down && !fresh && cis__pq.status(d->pg) != CONNECTION_OK) {
+    if (rc == d->cfg->down && !fresh && cis__pq.status(PG(d)) != CONNECTION_OK) {
       rc = connect_db(d, until, err, cap);
       if (rc == CIS_OK) rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
     }

@@ -15,8 +15,7 @@ struct cis__db_txn {
   const cis__db_spec *spec;      /* the owner's database (the owner's, borrowed to its end) */
   cis__db_txn_open_fn open;      /* the owner's opening */
   void *owner;                   /* its argument */
-  void *handle;                  /* the open transaction's handle; NULL: not opened */
-  uint64_t *prepared;            /* PostgreSQL: the session's prepared-statement record */
+  cis__db_conn *conn;            /* the connection the transaction is open on; NULL: not opened */
   cis__db_txn_member *members;   /* the members in it */
   char err[CIS_ERRMSG_MAX];      /* the last failure of a join */
 };
@@ -63,12 +62,10 @@ bool cis__db_txn_same(const cis__db_txn *t, const cis__db_spec *spec) {
   return t && t->offered && cis__db_same(t->spec, spec);
 }
 
-cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_member *m, void **handle,
-                            uint64_t **prepared) {
-  if (handle) *handle = NULL;
-  if (prepared) *prepared = NULL;
+cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_txn_member *m, cis__db_conn **conn) {
+  if (conn) *conn = NULL;
   if (!t) return CIS_EINVAL;
-  if (!spec || !m || !handle || !prepared)
+  if (!spec || !m || !conn)
     return txn_fail(t, CIS_EINVAL, "db: a join needs a database and a member");
   if (!t->offered)
     return txn_fail(t, CIS_EUNSUPPORTED, "db: no joinable transaction (its owner cannot share one)");
@@ -78,25 +75,22 @@ cis_result cis__db_txn_join(cis__db_txn *t, const cis__db_spec *spec, cis__db_tx
                     cis__db_dialect_name(spec->dialect), cis__db_dialect_name(t->spec->dialect));
   if (!cis__db_same(t->spec, spec))
     return txn_fail(t, CIS_EINVAL, "db: the transaction is on another database");
-  if (!t->handle) {
-    void *h = NULL;
-    uint64_t *p = NULL;
+  if (!t->conn) {
+    cis__db_conn *c = NULL;
     t->err[0] = '\0';
-    cis_result rc = t->open(t->owner, &h, &p, t->err, sizeof t->err);
-    if (rc == CIS_OK && (!h || (t->spec->dialect == CIS__DB_POSTGRES && !p)))
+    cis_result rc = t->open(t->owner, &c, t->err, sizeof t->err);
+    if (rc == CIS_OK && (!c || cis__db_conn_dialect(c) != t->spec->dialect))
       rc = txn_fail(t, CIS_EINVAL, "db: the owner opened no transaction");
     if (rc != CIS_OK) {
       if (!t->err[0]) txn_fail(t, rc, "db: the owner's transaction: %s", cis_strerror(rc));
       return rc;
     }
-    t->handle = h;
-    t->prepared = t->spec->dialect == CIS__DB_POSTGRES ? p : NULL;
+    t->conn = c;
   }
   m->txn = t;
   m->next = t->members;
   t->members = m;
-  *handle = t->handle;
-  *prepared = t->prepared;
+  *conn = t->conn;
   return CIS_OK;
 }
 
@@ -123,10 +117,9 @@ void cis__db_txn_end(cis__db_txn *t) {
   t->spec = NULL;
   t->open = NULL;
   t->owner = NULL;
-  t->handle = NULL;
-  t->prepared = NULL;
+  t->conn = NULL;
 }
 
-bool cis__db_txn_opened(const cis__db_txn *t) { return t && t->handle; }
+bool cis__db_txn_opened(const cis__db_txn *t) { return t && t->conn; }
 
 const char *cis__db_txn_errmsg(const cis__db_txn *t) { return t ? t->err : ""; }

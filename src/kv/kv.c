@@ -275,6 +275,20 @@ static cis_result bk_leave(cis_kv *kv, cis_kv_conn *c, cis_result rc, const char
 
 /* ----------------------------------------------------------------- pool */
 
+/* Whether the store runs on a built-in backend, whose connections are the
+ * database layer's (kv_internal.h: cis__kv_db_conn). */
+static bool builtin(const cis_kv *kv) {
+  return kv->m.open == cis__kv_sqlite_methods.open || kv->m.open == cis__kv_postgres_methods.open;
+}
+
+/* A built-in backend's connection serves t's call while t has it (NULL t:
+ * none), so that a cancel of the call ends the waits inside the backend
+ * too (another connection's lock on the file, a long statement:
+ * db/db_conn.h). */
+static void conn_serve(const cis_kv *kv, cis_kv_conn *c, const cis_kv_txn *t) {
+  if (c && builtin(kv)) cis__db_conn_set_call(((cis__kv_db_conn *)c)->db, t ? t->ctx : NULL);
+}
+
 /* Takes an idle connection or opens a new one, waiting (within t's time)
  * while max_conns are in use. The caller gives it back with pool_put.
  * Errors: CIS_ETIMEOUT, the backend's open errors. */
@@ -302,6 +316,7 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
   if (kv->nidle) {
     *out = kv->idle[--kv->nidle];
     pthread_mutex_unlock(&kv->lock);
+    conn_serve(kv, *out, t);
     return CIS_OK;
   }
   kv->nopen++;
@@ -321,6 +336,7 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
       rc = bk_fail(kv, rc, "connect", err);
     } else {
       (*out)->methods = &kv->m;
+      conn_serve(kv, *out, t);
     }
   }
   if (rc != CIS_OK) {
@@ -337,6 +353,7 @@ fail:
  * is closed instead, so the next call starts on a fresh one. */
 static void pool_put(cis_kv *kv, cis_kv_conn *c, cis_result last) {
   if (!c) return;
+  conn_serve(kv, c, NULL);
   if (last == CIS_EKVDOWN) {
     kv->m.close(c);
     pthread_mutex_lock(&kv->lock);
@@ -570,7 +587,7 @@ void cis_kv_txn_set_timeout(cis_kv_txn *t, uint64_t timeout_ms) {
   if (t) t->deadline_ns = cis__deadline_after(timeout_ms, 0);
 }
 
-static cis_result shared_open(void *owner, void **handle, uint64_t **prepared, char *err, size_t cap);
+static cis_result shared_open(void *owner, cis__db_conn **conn, char *err, size_t cap);
 static void txn_free(cis_kv_txn *t);
 
 cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__callctx *ctx, cis_kv_txn **out) {
@@ -580,8 +597,7 @@ cis_result cis__kv_begin_in(cis_kv *kv, const cis_principal *ns, const cis__call
   cis_kv_txn *t = *out;
   t->ctx = ctx;
   /* Only a built-in backend has a transaction another service can run in. */
-  bool builtin = kv->m.open == cis__kv_sqlite_methods.open || kv->m.open == cis__kv_postgres_methods.open;
-  if (ctx && ctx->txn && builtin && kv->db.dialect != CIS__DB_NONE) {
+  if (ctx && ctx->txn && builtin(kv) && kv->db.dialect != CIS__DB_NONE) {
     if ((rc = cis__db_txn_offer(ctx->txn, &kv->db, shared_open, t)) != CIS_OK) {
       kv_fail(kv, rc, "kv: %s", cis__db_txn_errmsg(ctx->txn));
       txn_free(t);
@@ -666,7 +682,9 @@ static void conn_put(cis_kv_txn *t, cis_kv_conn *c, cis_result rc) {
     pool_put(t->kv, c, rc);
     return;
   }
-  if ((rc == CIS_EKVDOWN || rc == CIS_EKV || rc == CIS_ETIMEOUT) && t->pin_rc == CIS_OK)
+  /* A cancel that interrupted a statement (db/db_conn.h) rolled the
+   * backend's transaction back as a deadline does. */
+  if ((rc == CIS_EKVDOWN || rc == CIS_EKV || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) && t->pin_rc == CIS_OK)
     t->pin_rc = rc;
 }
 
@@ -1152,14 +1170,15 @@ static cis_result watch(cis_kv_txn *t, const void *key, size_t klen, const uint8
 /* The opening of the call's transaction (cis__kv_begin_in), on its first
  * member's join: t's backend transaction, pinned as an atomic operation
  * pins it, so those and the commit run in it too. */
-static cis_result shared_open(void *owner, void **handle, uint64_t **prepared, char *err, size_t cap) {
+static cis_result shared_open(void *owner, cis__db_conn **conn, char *err, size_t cap) {
   cis_kv_txn *t = owner;
   cis_kv *kv = t->kv;
-  bool sq = kv->m.open == cis__kv_sqlite_methods.open;
   cis_result rc = pin_lock(t);
   if (rc == CIS_OK) {
-    *handle = sq ? cis__kv_sqlite_native(t->pin) : cis__kv_postgres_native(t->pin, prepared);
-    if (!*handle) rc = kv_fail(kv, CIS_EKVDOWN, "kv (%s): the transaction's connection was lost", kv->m.name);
+    /* Offered by the built-in backends only, whose connections begin so. */
+    *conn = ((cis__kv_db_conn *)t->pin)->db;
+    if (!cis__db_conn_connected(*conn))
+      rc = kv_fail(kv, CIS_EKVDOWN, "kv (%s): the transaction's connection was lost", kv->m.name);
   }
   if (rc != CIS_OK) snprintf(err, cap, "kv: %s", cis_kv_errmsg(kv));
   return rc;

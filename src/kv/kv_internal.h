@@ -9,6 +9,7 @@
 
 #include "cis/cis_kv.h"
 #include "common/internal.h"
+#include "db/db_conn.h"
 
 extern const cis_kv_methods cis__kv_sqlite_methods;
 extern const cis_kv_methods cis__kv_postgres_methods;
@@ -27,12 +28,13 @@ cis_result cis__kv_conn_fail(cis_kv_conn *c, cis_result code, const char *fmt, .
  * scans with it. */
 size_t cis__kv_prefix_end(const uint8_t *p, size_t n, uint8_t *out);
 
-/* The native handle of a built-in backend's connection (sqlite3 *,
- * PGconn *), for a filesystem that joins a transaction open on it
- * (the call's transaction, db/db_txn.h). For PostgreSQL also where the filesystem keeps
- * which of its statements are prepared on that session: the connection
- * forgets them when it reconnects. */
-void *cis__kv_sqlite_native(cis_kv_conn *c);
-void *cis__kv_postgres_native(cis_kv_conn *c, uint64_t **vfs_prepared);
+/* The head of the built-in backends' connections: the database layer's
+ * connection they run on (db/db_conn.h), which the store offers to the
+ * call's transaction (db/db_txn.h) for a filesystem on the same database
+ * to join. */
+typedef struct cis__kv_db_conn {
+  cis_kv_conn base;  /* must stay first: the store sees only this */
+  cis__db_conn *db;  /* the session; NULL only while opening */
+} cis__kv_db_conn;
 
 #endif /* CIS_KV_INTERNAL_H */

@@ -46,6 +46,7 @@
 
 #include "common/pgwire.h"
 #include "db/db_pg.h"
+#include "db/db_conn_pg.h"
 #include "kv/kv_internal.h"
 
 #define BYTEA_OID 17
@@ -140,39 +141,39 @@ static const cis__db_migration schema_steps[] = {
 static const cis__db_schema schema = {.service = "kv", .pg_lock = 7162999125, .steps = schema_steps, .n = 1};
 static const cis__db_pg_config schema_config = {.label = "kv database", .down = CIS_EKVDOWN, .schema = &schema};
 
+static const cis__db_stmts stmt_family = {.name = "kv", .count = S_COUNT};
+static const cis__db_conn_config conn_config = {.appname = "cis-kv"};
+
 typedef struct pg_conn {
-  cis_kv_conn base;      /* must stay first: the store sees only this */
-  PGconn *pg;            /* the live connection; NULL after it was dropped */
-  char *conninfo;        /* owned copy of the connection string, for reconnects */
-  uint32_t prepared;     /* bit i: stmts[i] is prepared on pg */
+  cis__kv_db_conn base;  /* must stay first: the store sees only its cis_kv_conn; base.db is the
+                            session (db/db_conn.h), which a joined filesystem shares */
+  void **prepared;       /* slot i non-NULL: stmts[i] is prepared on the session */
   bool in_txn;           /* a transaction is open on pg */
   bool ns_locked;        /* the open transaction holds the lock of namespace `locked` */
   char *locked;          /* tenant, NUL, skill of that namespace (owned) */
   size_t locked_len;     /* bytes in locked */
-  uint64_t vfs_prepared[CIS__VDB_PREP_WORDS]; /* bit i: the filesystem's statement cis_vfs_<i> is prepared on pg
-                            (a filesystem joined to a transaction, cis__kv_postgres_native) */
   uint64_t deadline_ns;  /* cis__now_ns() time the running method must end by */
 } pg_conn;
 
 /* ------------------------------------------------------------- helpers */
 
+/* The live session's handle; NULL after it was dropped. */
+#define PG(c) cis__db_conn_pg((c)->base.db)
+
 static void pg_arm(pg_conn *c) {
-  c->deadline_ns = cis__deadline_after(c->base.timeout_ms, 0);
+  c->deadline_ns = cis__deadline_after(c->base.base.timeout_ms, 0);
 }
 
 /* Copies libpq's message (several lines, trailing newline) as one line. */
 static cis_result pg_fail(pg_conn *c, cis_result code, const char *what, const char *msg) {
   char buf[CIS_KV_CONN_ERRMSG_MAX];
   cis__pgwire_oneline(buf, sizeof buf, msg, cis_strerror(code));
-  return cis__kv_conn_fail(&c->base, code, "%s: %s", what, buf);
+  return cis__kv_conn_fail(&c->base.base, code, "%s: %s", what, buf);
 }
 
 /* Forgets the connection; the next method reconnects. */
 static void pg_drop(pg_conn *c) {
-  if (c->pg) cis__pq.finish(c->pg);
-  c->pg = NULL;
-  c->prepared = 0;
-  memset(c->vfs_prepared, 0, sizeof c->vfs_prepared);
+  if (c->base.db) cis__db_conn_drop(c->base.db); /* its statements with it, ours and a joined filesystem's */
   c->in_txn = false;
   c->ns_locked = false;
 }
@@ -184,7 +185,7 @@ static void pg_drop(pg_conn *c) {
 static cis_result pg_connect(pg_conn *c) {
   cis__pgwire_report rep;
   pg_drop(c);
-  cis__pgwire_outcome o = cis__pgwire_connect(&c->pg, "cis-kv", c->conninfo, c->deadline_ns, &rep);
+  cis__pgwire_outcome o = cis__db_conn_connect(c->base.db, c->deadline_ns, &rep);
   if (o == CIS__PGWIRE_DONE) return CIS_OK;
   cis_result rc = o == CIS__PGWIRE_REJECTED ? CIS_EINVAL
                   : o == CIS__PGWIRE_NOMEM  ? CIS_ENOMEM
@@ -215,12 +216,12 @@ static cis_result sql_code(cis__pgwire_sqlclass k) {
 static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *what) {
   cis__pgwire_report rep;
   cis_result rc;
-  switch (cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep)) {
+  switch (cis__pgwire_collect(PG(c), sent, c->deadline_ns, out, &rep)) {
   case CIS__PGWIRE_DONE:
     return CIS_OK;
   case CIS__PGWIRE_FAILED:
     rc = pg_fail(c, sql_code(rep.sqlclass), what, rep.sqlmsg);
-    if (rc == CIS_EKVDOWN && cis__pq.status(c->pg) != CONNECTION_OK) pg_drop(c);
+    if (rc == CIS_EKVDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
     return rc;
   case CIS__PGWIRE_TIMEOUT:
     /* The method's budget ran out: the statement is cancelled on the
@@ -228,7 +229,7 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
      * period would both overrun the caller's deadline), and the
      * connection, whose state is now unknown, is dropped; the next method
      * opens a new one. */
-    cis__pgwire_cancel_async(c->pg);
+    cis__pgwire_cancel_async(PG(c));
     pg_drop(c);
     return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
   default:
@@ -242,7 +243,7 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
 
 /* Runs a simple (possibly multi-statement) query. */
 static cis_result pg_simple(pg_conn *c, const char *sql, PGresult **out, const char *what) {
-  return pg_collect(c, cis__pq.sendQuery(c->pg, sql), out, what);
+  return pg_collect(c, cis__pq.sendQuery(PG(c), sql), out, what);
 }
 
 /* Runs prepared statement id (preparing it on this connection first).
@@ -252,12 +253,12 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
                           long long limit, bool binary, PGresult **out, const char *what) {
   const pg_stmt *s = &stmts[id];
   cis_result rc;
-  if (!(c->prepared & (1u << id))) {
+  if (!c->prepared[id]) {
     Oid types[6];
     for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
-    rc = pg_collect(c, cis__pq.sendPrepare(c->pg, s->name, s->sql, s->nparams, types), NULL, what);
+    rc = pg_collect(c, cis__pq.sendPrepare(PG(c), s->name, s->sql, s->nparams, types), NULL, what);
     if (rc != CIS_OK) return rc;
-    c->prepared |= 1u << id;
+    c->prepared[id] = (void *)s;
   }
   const char *pv[6];
   int pl[6], pf[6];
@@ -275,14 +276,14 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
       pf[i] = 1;
     }
   }
-  int sent = cis__pq.sendQueryPrepared(c->pg, s->name, s->nparams, pv, pl, pf, binary ? 1 : 0);
+  int sent = cis__pq.sendQueryPrepared(PG(c), s->name, s->nparams, pv, pl, pf, binary ? 1 : 0);
   return pg_collect(c, sent, out, what);
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was
  * lost. Inside a transaction a lost connection cannot be repaired. */
 static cis_result pg_ready(pg_conn *c, const char *what) {
-  if (c->pg && cis__pq.status(c->pg) == CONNECTION_OK) return CIS_OK;
+  if (PG(c) && cis__pq.status(PG(c)) == CONNECTION_OK) return CIS_OK;
   if (c->in_txn) {
     pg_drop(c);
     return pg_fail(c, CIS_EKVDOWN, what, "connection lost inside the transaction");
@@ -299,11 +300,11 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
   if (rc != CIS_OK) return rc;
   bool outside = !c->in_txn;
   rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
-  if (rc == CIS_EKVDOWN && outside && !c->pg) {
+  if (rc == CIS_EKVDOWN && outside && !PG(c)) {
     rc = pg_connect(c);
     if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
   }
-  if (rc != CIS_OK && c->in_txn && !c->pg) c->in_txn = false;
+  if (rc != CIS_OK && c->in_txn && !PG(c)) c->in_txn = false;
   return rc;
 }
 
@@ -312,8 +313,7 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
 static void pq_close(cis_kv_conn *base) {
   pg_conn *c = (pg_conn *)base;
   if (!c) return;
-  pg_drop(c);
-  free(c->conninfo);
+  cis__db_conn_close(c->base.db);
   free(c->locked);
   free(c);
 }
@@ -327,26 +327,28 @@ static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_
   cis_result rc = CIS_OK;
   *out = NULL;
   pg_conn *c = calloc(1, sizeof *c);
-  if (!c || !(c->conninfo = strdup(conninfo))) {
+  if (!c || cis__db_conn_new_pg(conninfo, &conn_config, &c->base.db) != CIS_OK ||
+      !(c->prepared = cis__db_conn_stmts(c->base.db, &stmt_family))) {
+    if (c) cis__db_conn_close(c->base.db);
     free(c);
     snprintf(err, errcap, "out of memory");
     return CIS_ENOMEM;
   }
-  c->base.timeout_ms = timeout_ms;
+  c->base.base.timeout_ms = timeout_ms;
   pg_arm(c);
   CIS_TRY(pg_connect(c));
   char why[CIS_KV_CONN_ERRMSG_MAX];
-  if ((rc = cis__db_pg_migrate(c->pg, &schema_config, c->deadline_ns, why, sizeof why)) != CIS_OK) {
+  if ((rc = cis__db_pg_migrate(PG(c), &schema_config, c->deadline_ns, why, sizeof why)) != CIS_OK) {
     if (rc == CIS_EIO) rc = CIS_EKV; /* a migration or its reading failed */
-    cis__kv_conn_fail(&c->base, rc, "%s", why);
+    cis__kv_conn_fail(&c->base.base, rc, "%s", why);
     goto fail;
   }
-  *out = &c->base;
+  *out = &c->base.base;
   return CIS_OK;
 
 fail:
-  snprintf(err, errcap, "%s", c->base.errmsg);
-  pq_close(&c->base);
+  snprintf(err, errcap, "%s", c->base.base.errmsg);
+  pq_close(&c->base.base);
   return rc;
 }
 
@@ -361,14 +363,14 @@ static cis_result pq_begin(cis_kv_conn *base) {
   cis_result rc = pg_ready(c, "begin");
   if (rc != CIS_OK) return rc;
   rc = pg_simple(c, sql, NULL, "begin");
-  if (rc == CIS_EKVDOWN && !c->pg) {
+  if (rc == CIS_EKVDOWN && !PG(c)) {
     /* A stale pooled connection (the server restarted): nothing was open
      * yet, so one fresh connection may try again. */
     rc = pg_connect(c);
     if (rc == CIS_OK) rc = pg_simple(c, sql, NULL, "begin");
   }
   if (rc != CIS_OK) {
-    if (c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
+    if (PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
     return rc;
   }
   c->in_txn = true;
@@ -387,7 +389,7 @@ static cis_result pq_commit(cis_kv_conn *base) {
   if (rc == CIS_OK && strcmp(cis__pq.cmdStatus(r), "COMMIT") != 0)
     rc = pg_fail(c, CIS_EKV, "commit", "the transaction was rolled back by the server");
   cis__pq.clear(r);
-  if (rc == CIS_ETIMEOUT && c->pg) pg_simple(c, "ROLLBACK", NULL, "rollback");
+  if (rc == CIS_ETIMEOUT && PG(c)) pg_simple(c, "ROLLBACK", NULL, "rollback");
   c->in_txn = false;
   c->ns_locked = false;
   return rc;
@@ -400,7 +402,7 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   if (!c->in_txn) return CIS_OK;
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) {
+  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) {
     pg_drop(c);
     return CIS_OK;
   }
@@ -479,7 +481,7 @@ static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what)
   if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
   cis_result rc = pg_ready(c, what);
   if (rc == CIS_OK) rc = lock_ns(c, ns, what);
-  if (rc != CIS_OK && !c->pg) c->in_txn = false;
+  if (rc != CIS_OK && !PG(c)) c->in_txn = false;
   return rc;
 }
 
@@ -500,7 +502,7 @@ static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   const void *v[4] = {ns->tenant, ns->skill, key, val};
   size_t l[4] = {ns->tenant_len, ns->skill_len, klen, vlen};
   rc = pg_exec(c, S_SET, v, l, 0, false, NULL, "set");
-  if (rc != CIS_OK && !c->pg) c->in_txn = false;
+  if (rc != CIS_OK && !PG(c)) c->in_txn = false;
   return rc;
 }
 
@@ -513,7 +515,7 @@ static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
   rc = pg_exec(c, S_DEL, v, l, 0, false, &r, "delete");
   if (rc != CIS_OK) {
-    if (!c->pg) c->in_txn = false;
+    if (!PG(c)) c->in_txn = false;
     return rc;
   }
   if (cis__pq.ntuples(r) != 1 || strcmp(cis__pq.getvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
@@ -585,12 +587,6 @@ static cis_result pq_list(cis_kv_conn *base, const cis_kv_ns *ns, const void *pr
     rc = emit(ctx, cis__pq.getvalue(r, i, 0), (size_t)cis__pq.getlength(r, i, 0));
   cis__pq.clear(r);
   return rc;
-}
-
-void *cis__kv_postgres_native(cis_kv_conn *base, uint64_t **vfs_prepared) {
-  pg_conn *c = (pg_conn *)base;
-  *vfs_prepared = c->vfs_prepared;
-  return c->pg;
 }
 
 const cis_kv_methods cis__kv_postgres_methods = {

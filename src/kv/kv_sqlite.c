@@ -7,11 +7,13 @@
  * not wait for the writer) with synchronous=FULL (a commit that returned
  * is on disk). Statements are prepared once per connection and cached.
  *
- * Time: before every method the connection's busy timeout is set to the
- * time the store allows (so lock waits end at the deadline) and a progress
- * handler interrupts a statement that runs past it.
+ * The connection is the database layer's (db/db_conn.h): its busy and
+ * progress handlers end a lock wait or a statement at the deadline each
+ * method arms from the time the store allows, and the statements are a
+ * family of its cache.
  *
- * Errors: SQLITE_BUSY / LOCKED / INTERRUPT become CIS_ETIMEOUT; CANTOPEN,
+ * Errors: SQLITE_BUSY / LOCKED / INTERRUPT become CIS_ETIMEOUT, or
+ * CIS_ECANCELED when the call the connection serves was cancelled; CANTOPEN,
  * IOERR, READONLY, FULL, PERM, NOLFS and PROTOCOL become CIS_EKVDOWN (the
  * file cannot be reached or written); NOMEM becomes CIS_ENOMEM; anything
  * else (CORRUPT, NOTADB, ...) CIS_EKV.
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/db_conn.h"
 #include "db/db_sqlite.h"
 #include "kv/kv_internal.h"
 
@@ -74,11 +77,13 @@ static const cis__db_migration schema_steps[] = {
 };
 static const cis__db_schema schema = {.service = "kv", .steps = schema_steps, .n = 1};
 
+static const cis__db_stmts stmts = {.name = "kv", .count = ST_COUNT};
+static const cis__db_conn_config conn_config = {0};
+
 typedef struct sq_conn {
-  cis_kv_conn base;                /* must stay first: the store sees only this */
-  sqlite3 *db;                     /* the connection */
-  sqlite3_stmt *st[ST_COUNT];      /* prepared on first use, kept until close */
-  uint64_t deadline_ns;            /* the progress handler interrupts past it */
+  cis__kv_db_conn base; /* must stay first: the store sees only its cis_kv_conn */
+  sqlite3 *db;          /* base.db's handle */
+  void **st;            /* the statements (sqlite3_stmt *) cached on base.db, prepared on first use */
 } sq_conn;
 
 /* Maps an SQLite result code to a cis_result and words the detail. */
@@ -99,37 +104,34 @@ static cis_result sq_fail(sq_conn *c, int rc, const char *what) {
   default: code = CIS_EKV; break;
   }
   const char *msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
-  if ((rc & 0xff) == SQLITE_INTERRUPT) msg = "deadline exceeded";
-  else if ((rc & 0xff) == SQLITE_BUSY) msg = "database locked until the deadline";
-  return cis__kv_conn_fail(&c->base, code, "%s: %s", what, msg);
+  bool stopped = (rc & 0xff) == SQLITE_INTERRUPT || (rc & 0xff) == SQLITE_BUSY;
+  if (stopped && c->base.db && cis__db_conn_cancelled(c->base.db)) {
+    code = CIS_ECANCELED; /* the call's cancel ended the wait or the statement */
+    msg = "the call was cancelled";
+  } else if ((rc & 0xff) == SQLITE_INTERRUPT) {
+    msg = "deadline exceeded";
+  } else if ((rc & 0xff) == SQLITE_BUSY) {
+    msg = "database locked until the deadline";
+  }
+  return cis__kv_conn_fail(&c->base.base, code, "%s: %s", what, msg);
 }
 
-static int progress(void *p) {
-  const sq_conn *c = p;
-  return cis__now_ns() >= c->deadline_ns;
-}
-
-/* Arms the busy timeout and the progress deadline for one method call. */
-static void sq_arm(sq_conn *c) {
-  uint64_t ms = c->base.timeout_ms;
-  sqlite3_busy_timeout(c->db, cis__ms_int(ms));
-  /* Again each time: a filesystem joined to the transaction ran its own
-   * statements on this handle with its own handler (cis__kv_sqlite_native). */
-  sqlite3_progress_handler(c->db, 1000, progress, c);
-  c->deadline_ns = cis__deadline_after(ms, 0);
-}
+/* Arms the connection's deadline for one method call: again each time, as
+ * a filesystem joined to the transaction arms it for its own. */
+static void sq_arm(sq_conn *c) { cis__db_conn_arm(c->base.db, cis__deadline_after(c->base.base.timeout_ms, 0)); }
 
 /* Returns the cached statement `id`, prepared on first use, reset and with
  * bindings cleared. */
 static cis_result sq_stmt(sq_conn *c, int id, sqlite3_stmt **out) {
   if (!c->st[id]) {
-    int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &c->st[id],
-                                NULL);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (rc != SQLITE_OK) return sq_fail(c, rc, "prepare");
+    c->st[id] = st;
   }
-  sqlite3_reset(c->st[id]);
-  sqlite3_clear_bindings(c->st[id]);
   *out = c->st[id];
+  sqlite3_reset(*out);
+  sqlite3_clear_bindings(*out);
   return CIS_OK;
 }
 
@@ -166,9 +168,8 @@ static cis_result sq_run(sq_conn *c, sqlite3_stmt *s, const char *what) {
 static void sq_close(cis_kv_conn *base) {
   sq_conn *c = (sq_conn *)base;
   if (!c) return;
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(c->st[i]);
   if (c->db && !sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_close_v2(c->db);
+  cis__db_conn_close(c->base.db); /* its statements with it */
   free(c);
 }
 
@@ -186,18 +187,15 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     snprintf(err, errcap, "out of memory");
     return CIS_ENOMEM;
   }
-  c->base.timeout_ms = timeout_ms;
-  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/kv.db */
-  int r = sqlite3_open_v2(path, &c->db,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                              SQLITE_OPEN_EXRESCODE,
-                          NULL);
+  c->base.base.timeout_ms = timeout_ms;
+  /* The folder of the default <home>/kv.db is made by the open. */
+  int r = cis__db_conn_open_sqlite(path, &conn_config, cis__deadline_after(timeout_ms, 0), &c->base.db);
+  c->db = c->base.db ? cis__db_conn_sqlite(c->base.db) : NULL;
+  if (r == SQLITE_OK && !(c->st = cis__db_conn_stmts(c->base.db, &stmts))) r = SQLITE_NOMEM;
   if (r != SQLITE_OK) {
     rc = sq_fail(c, r, "open");
     goto fail;
   }
-  sqlite3_progress_handler(c->db, 1000, progress, c);
-  sq_arm(c);
   /* Keep the WAL's -wal and -shm files when the last connection closes:
    * re-creating them is a write, so a store closed and opened again on a
    * full disk could not even be read. */
@@ -229,15 +227,15 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     /* The migration's own failures (the lock, a step, the commit) are the
      * file's: CIS_EIO is the store's CIS_EKV. */
     if (rc == CIS_EIO) rc = CIS_EKV;
-    cis__kv_conn_fail(&c->base, rc, "%s", why);
+    cis__kv_conn_fail(&c->base.base, rc, "%s", why);
     goto fail;
   }
-  *out = &c->base;
+  *out = &c->base.base;
   return CIS_OK;
 
 fail:
-  snprintf(err, errcap, "%s: %s", path, c->base.errmsg);
-  sq_close(&c->base);
+  snprintf(err, errcap, "%s: %s", path, c->base.base.errmsg);
+  sq_close(&c->base.base);
   return rc;
 }
 
@@ -433,8 +431,6 @@ done:
   free(upto);
   return rc;
 }
-
-void *cis__kv_sqlite_native(cis_kv_conn *base) { return ((sq_conn *)base)->db; }
 
 const cis_kv_methods cis__kv_sqlite_methods = {
     .version = CIS_KV_METHODS_VERSION,

@@ -47,6 +47,7 @@
 #include "common/internal.h"
 #include "common/sha256.h"
 #include "db/db.h"
+#include "db/db_conn.h"
 #include "db/db_pg.h"
 #include "db/db_sqlite.h"
 #include "serve/http_internal.h"
@@ -179,7 +180,8 @@ static const cis__db_pg_config pg_config = {
 
 struct cis_tokens {
   cis__handle h;              /* last error, per thread */
-  sqlite3 *db;                /* <home>/registry.db (serialized mode), or NULL */
+  cis__db_conn *conn;         /* <home>/registry.db (serialized mode: the threads share it), or NULL */
+  sqlite3 *db;                /* its handle */
   cis__db_pg *pg;             /* the PostgreSQL registry's database, or NULL */
   token_cache cache;          /* verified tokens */
 };
@@ -263,6 +265,11 @@ static cis_result pg_query(cis_tokens *t, const char *sql, int n, const char *co
                            PGresult **out, char *err, size_t cap) {
   return cis__db_pg_query(t->pg, cis__deadline_after(TOKENS_TIMEOUT_MS, 0), sql, n, v, l, NULL, out, err, cap);
 }
+
+/* SQLite: the calling thread's waits for the file's lock and its
+ * statements end by TOKENS_TIMEOUT_MS from now (the busy and progress
+ * handlers of db/db_conn.h). */
+static void sq_arm(cis_tokens *t) { cis__db_conn_arm(t->conn, cis__deadline_after(TOKENS_TIMEOUT_MS, 0)); }
 
 /* PostgreSQL: reads the token generation when CIS__TOKENS_POLL_MS passed
  * since the last read (one thread at a time; the others go on with the
@@ -379,7 +386,7 @@ static void tokens_release(cis_tokens *t) {
   cis__genfile_unmap(t->cache.gen);
   pthread_mutex_destroy(&t->cache.mu);
   free(t->cache.slots);
-  if (t->db) sqlite3_close(t->db);
+  cis__db_conn_close(t->conn);
   cis__db_pg_free(t->pg);
 }
 
@@ -415,12 +422,15 @@ cis_result cis_tokens_open_registry(const char *home, const char *registry, cis_
     rc = cis__fail(t, CIS_EINVAL, "no CIS_HOME and no HOME");
     goto fail;
   }
-  if (sqlite3_open_v2(path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
-      SQLITE_OK) {
-    rc = cis__fail(t, CIS_EIO, "cannot open %s: %s", path, t->db ? sqlite3_errmsg(t->db) : "?");
+  static const cis__db_conn_config conn_cfg = {.sqlite_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                                SQLITE_OPEN_FULLMUTEX};
+  int r = cis__db_conn_open_sqlite(path, &conn_cfg, cis__deadline_after(TOKENS_TIMEOUT_MS, 0), &t->conn);
+  t->db = t->conn ? cis__db_conn_sqlite(t->conn) : NULL;
+  if (r != SQLITE_OK) {
+    rc = cis__fail(t, r == SQLITE_NOMEM ? CIS_ENOMEM : CIS_EIO, "cannot open %s: %s", path,
+                   t->db ? sqlite3_errmsg(t->db) : sqlite3_errstr(r));
     goto fail;
   }
-  sqlite3_busy_timeout(t->db, 5000);
   char mwhy[400];
   if ((rc = cis__db_sqlite_migrate(t->db, &sq_schema, mwhy, sizeof mwhy)) != CIS_OK) {
     cis__fail(t, rc, "%s: %s", path, mwhy);
@@ -606,6 +616,7 @@ cis_result cis_tokens_create(cis_tokens *t, const char *tenant, const char *name
   }
   /* The row first (its id is part of the token), under a placeholder
    * name and hash, then both set: one transaction. */
+  sq_arm(t);
   int r = sqlite3_exec(t->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
   if (r != SQLITE_OK) return db_fail(t, r);
   sqlite3_stmt *st = NULL;
@@ -680,6 +691,7 @@ cis_result cis_tokens_list(cis_tokens *t, cis_token_info **out, size_t *n) {
     return rc;
   }
   sqlite3_stmt *st;
+  sq_arm(t);
   int pr = sqlite3_prepare_v2(t->db, "SELECT id, tenant, name, created_at FROM tokens WHERE hash != '' ORDER BY id",
                               -1, &st, NULL);
   if (pr != SQLITE_OK) return db_fail(t, pr);
@@ -718,6 +730,7 @@ cis_result cis_tokens_revoke(cis_tokens *t, const char *name_or_id) {
     return rc;
   }
   sqlite3_stmt *st;
+  sq_arm(t);
   int pr = sqlite3_prepare_v2(t->db, by_id ? "DELETE FROM tokens WHERE id = ?" : "DELETE FROM tokens WHERE name = ?",
                               -1, &st, NULL);
   if (pr != SQLITE_OK) return db_fail(t, pr);
@@ -754,6 +767,7 @@ cis_result cis_tokens_check(cis_tokens *t, const char *token, size_t len, char *
   if ((rc = cis_sha256_hex(token, len, digest)) != CIS_OK) return cis__fail(t, rc, "cannot hash the token");
   /* The cache's key is the hash, never the token. */
   if (t->pg && (rc = cache_pg_fresh(t)) != CIS_OK) return rc;
+  if (t->conn) sq_arm(t); /* the cache's read of data_version, the row's */
   uint64_t epoch;
   if (local_get(&t->cache, digest, tenant, cap)) return CIS_OK;
   if (cache_get(t, digest, tenant, cap, &epoch)) {

@@ -21,14 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/db_conn.h"
 #include "db/db_sqlite.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
 /* A failed call on s->db that returned r. The connection is shared by the
  * registry's threads: its message is read for r (cis__db_sqlite_why). A
- * lock that another process held past the method's deadline (busy_wait)
- * is CIS_ETIMEOUT. */
+ * lock that another process held past the method's deadline (the
+ * connection's busy handler, db/db_conn.h) is CIS_ETIMEOUT. */
 static cis_result db_fail(cis_skills *s, int r) {
   char why[256];
   if ((r & 0xff) == SQLITE_BUSY) return cis__skills_fail(s, CIS_ETIMEOUT, "registry: the database stayed locked until the deadline");
@@ -36,23 +37,10 @@ static cis_result db_fail(cis_skills *s, int r) {
 }
 
 /* The deadline of the method the calling thread runs (its `until`): how
- * long busy_wait waits for another process's lock on the file. Per thread:
- * the connection is shared by the handle's threads, each in a call of its
- * own. */
-static _Thread_local uint64_t busy_until;
-
-/* The connection's busy handler: sleeps 1, 2, 4, 8, 16, then 25 ms at a
- * time, while the calling thread's method has time left. */
-static int busy_wait(void *unused, int n) {
-  (void)unused;
-  uint64_t now = cis__now_ns();
-  if (now >= busy_until) return 0;
-  uint64_t ns = (n < 5 ? 1000000ull << n : 25000000ull);
-  if (ns > busy_until - now) ns = busy_until - now;
-  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-  nanosleep(&ts, NULL);
-  return 1;
-}
+ * long the connection's busy handler waits for another process's lock on
+ * the file and its progress handler lets a statement run. Per thread on
+ * this connection, which the handle's threads share (db/db_conn.h). */
+static void arm(cis_skills *s, uint64_t until) { cis__db_conn_arm(s->sqconn, until); }
 
 /* Another thread of the handle held its write past this one's deadline. */
 static cis_result write_busy(cis_skills *s) {
@@ -192,10 +180,14 @@ static cis_result sq_open(cis_skills *s, const char *arg) {
   char path[4200];
   if (arg) snprintf(path, sizeof path, "%s", arg);
   else snprintf(path, sizeof path, "%s/registry.db", s->home);
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK)
-    return cis__skills_fail(s, CIS_EIO, "cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "?");
-  sqlite3_busy_handler(s->db, busy_wait, NULL);
-  busy_until = cis__registry_until(); /* the migrations' */
+  static const cis__db_conn_config conn_cfg = {.sqlite_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                                SQLITE_OPEN_FULLMUTEX};
+  /* The migrations' deadline. */
+  int r = cis__db_conn_open_sqlite(path, &conn_cfg, cis__registry_until(), &s->sqconn);
+  s->db = s->sqconn ? cis__db_conn_sqlite(s->sqconn) : NULL;
+  if (r != SQLITE_OK)
+    return cis__skills_fail(s, r == SQLITE_NOMEM ? CIS_ENOMEM : CIS_EIO, "cannot open %s: %s", path,
+                            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(r));
   /* Opening writes nothing unless something must change, so that calls,
    * which only read the registry, still work on a full disk. Hence the
    * rollback journal rather than WAL: a WAL reader needs its -shm file,
@@ -216,7 +208,8 @@ static cis_result sq_open(cis_skills *s, const char *arg) {
 }
 
 static void sq_close(cis_skills *s) {
-  if (s->db) sqlite3_close(s->db);
+  cis__db_conn_close(s->sqconn);
+  s->sqconn = NULL;
   s->db = NULL;
 }
 
@@ -274,7 +267,7 @@ static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, cons
                            bool *has_sha);
 
 static cis_result sq_skill_put(cis_skills *s, uint64_t until, const cis__reg_row *row, const uint8_t *wasm, size_t len) {
-  busy_until = until;
+  arm(s, until);
   char path[4200], old[65] = "";
   module_path(s, row->sha256, path, sizeof path);
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
@@ -362,7 +355,7 @@ static cis_result row_read(sqlite3_stmt *st, cis__reg_row *r) {
 #define ROW_COLUMNS "name,version,sha256,description,manifest,installed_at,dir,grants,signature"
 
 static cis_result sq_skill_get(cis_skills *s, uint64_t until, const char *name, cis__reg_row *out) {
-  busy_until = until;
+  arm(s, until);
   sqlite3_stmt *st;
   memset(out, 0, sizeof *out);
   cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? AND name=?", &st);
@@ -384,7 +377,7 @@ static cis_result sq_skill_get(cis_skills *s, uint64_t until, const char *name, 
 }
 
 static cis_result sq_skill_del(cis_skills *s, uint64_t until, const char *name) {
-  busy_until = until;
+  arm(s, until);
   sqlite3_stmt *st;
   char sha[65] = "";
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
@@ -404,7 +397,7 @@ static cis_result sq_skill_del(cis_skills *s, uint64_t until, const char *name) 
 }
 
 static cis_result sq_skill_each(cis_skills *s, uint64_t until, cis__reg_row_fn fn, void *ctx) {
-  busy_until = until;
+  arm(s, until);
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT " ROW_COLUMNS " FROM skills WHERE tenant=? ORDER BY name", &st);
   if (pr != CIS_OK) return pr;
@@ -427,7 +420,7 @@ static int sha_cmp(const void *a, const void *b) { return strcmp(a, b); }
 
 static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, const char *sha, uint64_t *skills, uint64_t *bytes,
                            bool *has_sha) {
-  busy_until = until;
+  arm(s, until);
   *skills = *bytes = 0;
   *has_sha = false;
   sqlite3_stmt *st;
@@ -454,7 +447,7 @@ static cis_result sq_usage(cis_skills *s, uint64_t until, const char *name, cons
 }
 
 static cis_result sq_module_get(cis_skills *s, uint64_t until, const char *sha, uint8_t **bytes, size_t *len) {
-  busy_until = until;
+  arm(s, until);
   char path[4200];
   module_path(s, sha, path, sizeof path);
   cis_result rc = cis__read_file(path, CIS__MAX_MODULE_BYTES, bytes, len);
@@ -482,7 +475,7 @@ static cis_result key_put_locked(cis_skills *s, const char *name, const char *he
 }
 
 static cis_result sq_key_put(cis_skills *s, uint64_t until, const char *name, const char *hex, int64_t at) {
-  busy_until = until;
+  arm(s, until);
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = key_put_locked(s, name, hex, at);
   pthread_mutex_unlock(&s->write_lock);
@@ -504,7 +497,7 @@ static cis_result key_del_locked(cis_skills *s, const char *name) {
 }
 
 static cis_result sq_key_del(cis_skills *s, uint64_t until, const char *name) {
-  busy_until = until;
+  arm(s, until);
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = key_del_locked(s, name);
   pthread_mutex_unlock(&s->write_lock);
@@ -512,7 +505,7 @@ static cis_result sq_key_del(cis_skills *s, uint64_t until, const char *name) {
 }
 
 static cis_result sq_key_each(cis_skills *s, uint64_t until, cis__reg_key_fn fn, void *ctx) {
-  busy_until = until;
+  arm(s, until);
   cis_result rc = CIS_OK;
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT name, public_key, added_at FROM trusted_keys WHERE tenant=? ORDER BY name", &st);
@@ -529,7 +522,7 @@ static cis_result sq_key_each(cis_skills *s, uint64_t until, cis__reg_key_fn fn,
 }
 
 static cis_result sq_key_find(cis_skills *s, uint64_t until, const char *hex, char name[65]) {
-  busy_until = until;
+  arm(s, until);
   cis_result rc = CIS_OK;
   sqlite3_stmt *st;
   cis_result pr = prep(s, "SELECT name FROM trusted_keys WHERE tenant=? AND public_key=? LIMIT 1", &st);
@@ -567,7 +560,7 @@ static cis_result setting_put_locked(cis_skills *s, const char *skill, const cha
 }
 
 static cis_result sq_setting_put(cis_skills *s, uint64_t until, const char *skill, const char *key, const char *value) {
-  busy_until = until;
+  arm(s, until);
   if (!cis__db_lock_until(&s->write_lock, until)) return write_busy(s);
   cis_result rc = setting_put_locked(s, skill, key, value);
   pthread_mutex_unlock(&s->write_lock);
@@ -575,7 +568,7 @@ static cis_result sq_setting_put(cis_skills *s, uint64_t until, const char *skil
 }
 
 static cis_result sq_setting_each(cis_skills *s, uint64_t until, const char *skill, cis__reg_setting_fn fn, void *ctx) {
-  busy_until = until;
+  arm(s, until);
   sqlite3_stmt *st;
   int pr = sqlite3_prepare_v2(s->db, "SELECT key, value FROM settings WHERE tenant=? AND skill=? ORDER BY key", -1,
                               &st, NULL);
@@ -595,7 +588,7 @@ static cis_result sq_setting_each(cis_skills *s, uint64_t until, const char *ski
 
 static cis_result sq_setting_get(cis_skills *s, uint64_t until, const char *skill, const char *key, size_t klen, char **val,
                                  size_t *vlen) {
-  busy_until = until;
+  arm(s, until);
   sqlite3_stmt *st;
   int pr = sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE tenant=? AND skill=? AND key=?", -1, &st, NULL);
   if (pr != SQLITE_OK) return table_missing(s, pr) ? CIS_ENOTFOUND : db_fail(s, pr);

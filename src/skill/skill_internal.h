@@ -35,7 +35,8 @@ struct cis_skills {
   cis__handle h;              /* last error, per thread (cis_skills_errmsg) */
   char home[4096];            /* registry folder */
   cis_engine *engine;         /* one engine for every skill */
-  sqlite3 *db;                /* registry metadata (SQLite backend) */
+  struct cis__db_conn *sqconn; /* registry metadata (SQLite backend): the connection (db/db_conn.h) */
+  sqlite3 *db;                /* its handle */
   const struct cis__registry_methods *reg; /* registry storage (registry_internal.h) */
   struct cis__db_pg *pgdb;    /* the PostgreSQL registry's connection, or NULL */
   struct cis__gen_watch *pg_watch; /* its tenants' generations, shared by the process's handles */

@@ -145,6 +145,7 @@ cis_result cis_vfs_result(int err) {
   case EINVAL:
   case ENAMETOOLONG: return CIS_EINVAL;
   case ENOMEM: return CIS_ENOMEM;
+  case ECANCELED: return CIS_ECANCELED;
   default: return CIS_EVFS;
   }
 }
@@ -610,6 +611,7 @@ uint64_t cis__vfs_deadline(const cis_vfs *fs) { return fs ? step_deadline(fs) : 
 cis_result cis__vfs_bind_call(cis_vfs *fs, const cis__callctx *ctx) {
   if (!fs) return CIS_OK;
   fs->ctx = ctx;
+  if (!fs->h.failed) cis__vfs_db_serve(fs, ctx); /* the waits inside its database too */
   /* A read-only mount changes nothing: it never joins. */
   if (!ctx || !ctx->txn || fs->h.failed || fs->opts.read_only) return CIS_OK;
   cis_result rc = cis__vfs_db_join_same(fs, ctx->txn);

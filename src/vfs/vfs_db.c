@@ -3011,16 +3011,15 @@ static cis_result join(vdb_fs *fs, cis__db_txn *t) {
   if (fs->own || fs->member.txn) return cis__vdb_fs_fail(fs, CIS_EINVAL, "joined a transaction already");
   if (!fs->scoped || fs->scope_err || fs->in_tx)
     return cis__vdb_fs_fail(fs, CIS_EINVAL, "a join needs a scope open with no change made yet");
-  void *handle;
-  uint64_t *prepared;
+  cis__db_conn *conn;
   fs->member.leave = member_leave;
-  cis_result rc = cis__db_txn_join(t, &fs->spec, &fs->member, &handle, &prepared);
+  cis_result rc = cis__db_txn_join(t, &fs->spec, &fs->member, &conn);
   if (rc != CIS_OK) {
     snprintf(fs->base.errmsg, sizeof fs->base.errmsg, "%s", cis__db_txn_errmsg(t)); /* its service's words */
     return rc;
   }
   cis__vdb_conn *b = NULL;
-  int err = fs->d->borrow(handle, prepared, fs->base.errmsg, &b);
+  int err = fs->d->borrow(conn, fs->base.errmsg, &b);
   if (err) {
     cis__db_txn_leave(&fs->member);
     return err == EINVAL ? CIS_EINVAL : CIS_ENOMEM;
@@ -3050,6 +3049,12 @@ cis_result cis__vfs_db_join(cis_vfs *mount, cis__db_txn *t) {
   cis_result rc = join(fs, t);
   if (rc != CIS_OK) cis__vfs_take_backend_error(mount);
   return rc;
+}
+
+void cis__vfs_db_serve(cis_vfs *mount, const struct cis__callctx *ctx) {
+  vdb_fs *fs = cis__vdb_fs_of(mount);
+  cis__vdb_conn *own = fs ? (fs->own ? fs->own : fs->c) : NULL;
+  if (own) cis__db_conn_set_call(fs->d->session(own), ctx);
 }
 
 cis_result cis__vfs_db_join_same(cis_vfs *mount, cis__db_txn *t) {

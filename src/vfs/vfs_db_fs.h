@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "cis/cis_vfs.h"
-#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
+#include "common/internal.h"
 #include "db/db_txn.h"
 #include "vfs/vfs_db_internal.h"
 

@@ -27,6 +27,7 @@
 
 #include "cis/cis_vfs.h"
 #include "db/db.h"
+#include "db/db_conn.h"
 
 typedef struct cis__vdb_conn cis__vdb_conn; /* a dialect's connection (opaque here) */
 typedef struct cis__vdb_lease cis__vdb_lease; /* a lease on a tenant's tree (see below) */
@@ -65,9 +66,10 @@ typedef struct cis__vdb_rows {
 
 /* A dialect. Every int-returning method returns 0 or an error number of
  * cis_vfs.h: CIS_VFS_EDOWN (unreachable, lost, timed out, cannot write
- * its file), ENOSPC (disk full), ENOMEM, EIO (anything else: corrupt
- * data, an SQL error), with the detail written to the errmsg buffer the
- * connection was opened with. */
+ * its file), ENOSPC (disk full), ENOMEM, ECANCELED (a wait ended by a
+ * cancel of the call the connection serves), EIO (anything else:
+ * corrupt data, an SQL error), with the detail written to the errmsg
+ * buffer the connection was opened with. */
 typedef struct cis__vdb_dialect {
   const char *name; /* "sqlite", "postgres": the prefix of messages */
 
@@ -84,14 +86,17 @@ typedef struct cis__vdb_dialect {
    * synchronous_commit=off). */
   int (*open)(const char *arg, uint64_t timeout_ms, bool full_sync, char *errmsg,
               cis__vdb_conn **out);
-  /* A connection over a handle that another service holds a transaction
-   * open on (the call's transaction, db/db_txn.h): a sqlite3 * (prepared unused), or a PGconn *
-   * with the session's record of the statements prepared on it (required:
-   * EINVAL without). errmsg as for open; ENOMEM. Its close frees only
+  /* A connection over the database layer's connection that another
+   * service holds a transaction open on (the call's transaction,
+   * db/db_txn.h); its statements are cached there. errmsg as for open;
+   * EINVAL (another dialect's connection), ENOMEM. Its close frees only
    * what it made. */
-  int (*borrow)(void *handle, uint64_t *prepared, char *errmsg, cis__vdb_conn **out);
+  int (*borrow)(cis__db_conn *conn, char *errmsg, cis__vdb_conn **out);
   /* Rolls back whatever is open and frees the connection. */
   void (*close)(cis__vdb_conn *c);
+  /* The database layer's connection under c (db/db_conn.h): its own, or
+   * the owner's of a borrowed one. */
+  cis__db_conn *(*session)(cis__vdb_conn *c);
   /* Starts the time budget of one backend method: every statement until
    * the next arm must finish within timeout_ms of now. */
   void (*arm)(cis__vdb_conn *c, uint64_t timeout_ms);
@@ -279,7 +284,7 @@ static inline const cis__vdb_dialect *cis__vdb_dialect_of(cis__db_dialect d) {
   CIS__VDB_BYTES_(t, " AND v.layer_id<=" l, " AND h.layer_id<=" l, " AND i.layer_id<=" l)
 
 /* Number of statements in vfs_db_sql.c's tables, for the dialects' caches. */
-#define CIS__VDB_MAX_STMTS (64 * CIS__VDB_PREP_WORDS)
+#define CIS__VDB_MAX_STMTS 128
 
 /* Writes a formatted detail into errmsg (CIS_VFS_ERRMSG_MAX bytes),
  * prefixed by the dialect's name, and returns err. */

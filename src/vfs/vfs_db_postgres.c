@@ -63,6 +63,7 @@
 #include "common/internal.h"
 #include "common/pgwire.h"
 #include "db/db_pg.h"
+#include "db/db_conn_pg.h"
 #include "vfs/vfs_db_internal.h"
 
 #define DIALECT "postgres"
@@ -175,12 +176,19 @@ typedef struct pq_held {
   size_t cap;
 } pq_held;
 
+/* The statements prepared on a session (db/db_conn.h's cache: a slot is
+ * non-NULL once its statement is prepared): the numbered ones
+ * (cis_vfs_<i>) and the pipeline's BEGIN and COMMIT (pipe_tx). */
+static const cis__db_stmts stmt_family = {.name = "vfs", .count = CIS__VDB_MAX_STMTS};
+static const cis__db_stmts tx_family = {.name = "vfs_tx", .count = 2};
+static const cis__db_conn_config conn_config = {.appname = "cis-vfs"};
+
 struct cis__vdb_conn {
-  PGconn *pg;            /* the live connection; NULL after it was dropped */
-  char *conninfo;        /* owned copy of the connection string, for reconnects */
+  cis__db_conn *conn;    /* the session; its handle (PG) is NULL after it was dropped */
+  char *conninfo;        /* owned copy of the connection string, for the lease's own */
   char *errmsg;          /* the backend's detail buffer (not owned) */
-  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* bit i: statement i is prepared on pg */
-  bool tx_prepared;      /* BEGIN and COMMIT are prepared on pg (pipe_tx) */
+  void **prepared;       /* stmt_family's slots on conn */
+  void **tx_prepared;    /* tx_family's */
   bool in_txn;           /* a transaction is open on pg */
   uint64_t stmt_ms;      /* the session's statement_timeout */
   bool full_sync;        /* synchronous_commit on (else off for the session) */
@@ -190,13 +198,17 @@ struct cis__vdb_conn {
   bool fresh;            /* pipe: BEGIN sent and nothing read yet, so a connection
                             found stale may still be replaced (pq_query) */
   uint64_t trips;        /* waits for the server's answers (round trips), for the tests */
-  uint64_t *shared_prep; /* borrowed (db/db_txn.h): the owner's record (CIS__VDB_PREP_WORDS) of what is prepared
-                            on pg, which it keeps across calls; pg is then never begun,
-                            committed, rolled back or closed here. NULL: pg is ours */
+  bool borrowed;         /* conn is the owner's (db/db_txn.h), where our statements stay
+                            cached across calls: never begun, committed, rolled back or
+                            closed here, dropped only when lost or its state unknown */
   pq_held held[HELD_SLOTS]; /* statements waiting for the commit, in the order kept */
 };
 
 /* ------------------------------------------------------------- helpers */
+
+/* The live session's handle; NULL after it was dropped (by us, or by the
+ * owner of a borrowed one). */
+#define PG(c) cis__db_conn_pg((c)->conn)
 
 /* Copies libpq's message (several lines, trailing newline) as one line. */
 static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg) {
@@ -208,10 +220,7 @@ static int pg_fail(cis__vdb_conn *c, int err, const char *what, const char *msg)
 /* Forgets the connection; the next statement outside a transaction
  * reconnects. */
 static void pg_drop(cis__vdb_conn *c) {
-  if (c->pg && !c->shared_prep) cis__pq.finish(c->pg);
-  c->pg = NULL;
-  memset(c->prepared, 0, sizeof c->prepared);
-  c->tx_prepared = false;
+  cis__db_conn_drop(c->conn); /* the statements prepared on it with it */
   c->in_txn = false;
   c->pipe = false;
   c->queued = 0;
@@ -243,12 +252,12 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
   if (c->pipe) {
     /* In pipeline mode: a sync point after what was sent, then every
      * result since the last one. */
-    sent = sent && cis__pq.pipelineSync(c->pg) == 1;
+    sent = sent && cis__pq.pipelineSync(PG(c)) == 1;
     c->queued = 0;
     c->fresh = false;
-    o = cis__pgwire_collect_pipeline(c->pg, sent, c->deadline_ns, out, &rep);
+    o = cis__pgwire_collect_pipeline(PG(c), sent, c->deadline_ns, out, &rep);
   } else {
-    o = cis__pgwire_collect(c->pg, sent, c->deadline_ns, out, &rep);
+    o = cis__pgwire_collect(PG(c), sent, c->deadline_ns, out, &rep);
   }
   switch (o) {
   case CIS__PGWIRE_DONE:
@@ -260,13 +269,13 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
       return cis__vdb_fail(c->errmsg, DIALECT, CIS_VFS_ECONFLICT,
                            "the tenant changed since this mount last saw it");
     err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
-    if (err == CIS_VFS_EDOWN && cis__pq.status(c->pg) != CONNECTION_OK) pg_drop(c);
+    if (err == CIS_VFS_EDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
     return err;
   case CIS__PGWIRE_TIMEOUT:
     /* Cancelled without waiting (PQcancel's blocking connect could
      * outlast the budget by minutes), and dropped; statement_timeout ends
      * the statement on the server should the cancel not arrive. */
-    cis__pgwire_cancel_async(c->pg);
+    cis__pgwire_cancel_async(PG(c));
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "deadline exceeded (connection dropped)");
   default:
@@ -289,16 +298,16 @@ static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const ch
  * connection that will not leave it is dropped. */
 static void pipe_leave(cis__vdb_conn *c) {
   if (!c->pipe) return;
-  if (c->pg && c->queued) pg_collect(c, 1, NULL, "rollback");
+  if (PG(c) && c->queued) pg_collect(c, 1, NULL, "rollback");
   c->pipe = false;
   c->fresh = false;
-  if (c->pg && !cis__pq.exitPipelineMode(c->pg)) pg_drop(c);
+  if (PG(c) && !cis__pq.exitPipelineMode(PG(c))) pg_drop(c);
 }
 
 /* A statement libpq could not queue: the connection is gone. */
 static int pipe_lost(cis__vdb_conn *c, const char *what) {
   char msg[CIS__PGWIRE_MSG_MAX];
-  snprintf(msg, sizeof msg, "%s", cis__pq.errorMessage(c->pg));
+  snprintf(msg, sizeof msg, "%s", cis__pq.errorMessage(PG(c)));
   pg_drop(c);
   return pg_fail(c, CIS_VFS_EDOWN, what, msg);
 }
@@ -311,14 +320,14 @@ static int pipe_lost(cis__vdb_conn *c, const char *what) {
  * first write transaction, with no round trip of their own. */
 static int pipe_tx(cis__vdb_conn *c, bool commit, const char *what) {
   static const char *const name[2] = {"cis_vfs_begin", "cis_vfs_commit"};
-  if (!c->tx_prepared) {
-    if (!cis__pq.sendPrepare(c->pg, name[0], "BEGIN", 0, NULL) ||
-        !cis__pq.sendPrepare(c->pg, name[1], "COMMIT", 0, NULL))
+  if (!c->tx_prepared[0]) {
+    if (!cis__pq.sendPrepare(PG(c), name[0], "BEGIN", 0, NULL) ||
+        !cis__pq.sendPrepare(PG(c), name[1], "COMMIT", 0, NULL))
       return pipe_lost(c, what);
     c->queued += 2;
-    c->tx_prepared = true;
+    c->tx_prepared[0] = c->tx_prepared[1] = (void *)name;
   }
-  if (cis__pq.sendQueryPrepared(c->pg, name[commit], 0, NULL, NULL, NULL, 1)) {
+  if (cis__pq.sendQueryPrepared(PG(c), name[commit], 0, NULL, NULL, NULL, 1)) {
     c->queued++;
     return 0;
   }
@@ -332,14 +341,14 @@ static void quiet(void *arg, const char *msg) { (void)arg, (void)msg; }
 /* Rolls back what the server still holds open on a live connection (a
  * COMMIT that answered, even with an error, left nothing open). */
 static void pg_abort(cis__vdb_conn *c) {
-  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) return;
-  PGTransactionStatusType ts = cis__pq.transactionStatus(c->pg);
+  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) return;
+  PGTransactionStatusType ts = cis__pq.transactionStatus(PG(c));
   if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) pg_simple(c, "ROLLBACK", NULL, "rollback");
 }
 
 /* Runs a simple (possibly multi-statement) query. */
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what) {
-  return pg_collect(c, cis__pq.sendQuery(c->pg, sql), out, what);
+  return pg_collect(c, cis__pq.sendQuery(PG(c), sql), out, what);
 }
 
 /* Connects with libpq's non-blocking connect within the deadline and sets
@@ -349,14 +358,14 @@ static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const ch
 static int pg_connect(cis__vdb_conn *c) {
   cis__pgwire_report rep;
   pg_drop(c);
-  cis__pgwire_outcome o = cis__pgwire_connect(&c->pg, "cis-vfs", c->conninfo, c->deadline_ns, &rep);
+  cis__pgwire_outcome o = cis__db_conn_connect(c->conn, c->deadline_ns, &rep);
   if (o != CIS__PGWIRE_DONE)
     return pg_fail(c, o == CIS__PGWIRE_REJECTED ? EINVAL
                       : o == CIS__PGWIRE_NOMEM  ? ENOMEM
                       : o == CIS__PGWIRE_NOLIB  ? ENOTSUP
                                                 : CIS_VFS_EDOWN,
                    rep.what, rep.msg);
-  cis__pq.setNoticeProcessor(c->pg, quiet, NULL);
+  cis__pq.setNoticeProcessor(PG(c), quiet, NULL);
   char sql[128];
   snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET synchronous_commit = %s",
            cis__ms_int(c->stmt_ms), c->full_sync ? "on" : "off");
@@ -372,16 +381,16 @@ static int pg_connect(cis__vdb_conn *c) {
  * statement of a pipeline can be sent again once it went). One poll,
  * no round trip. */
 static void pg_probe(cis__vdb_conn *c) {
-  if (!c->pg || c->shared_prep || c->in_txn) return;
-  struct pollfd p = {.fd = cis__pq.socket(c->pg), .events = POLLIN};
+  if (!PG(c) || c->borrowed || c->in_txn) return;
+  struct pollfd p = {.fd = cis__pq.socket(PG(c)), .events = POLLIN};
   if (p.fd < 0 || poll(&p, 1, 0) != 0) pg_drop(c);
 }
 
 /* Makes sure there is a live connection. Inside a transaction a lost
  * connection cannot be repaired: the transaction went with it. */
 static int pg_ready(cis__vdb_conn *c, const char *what) {
-  if (c->pg && cis__pq.status(c->pg) == CONNECTION_OK) return 0;
-  if (c->shared_prep) {
+  if (PG(c) && cis__pq.status(PG(c)) == CONNECTION_OK) return 0;
+  if (c->borrowed) {
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "the joined transaction's connection was lost");
   }
@@ -401,20 +410,24 @@ static void pq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
 static void pq_close(cis__vdb_conn *c) {
   if (!c) return;
   for (int i = 0; i < HELD_SLOTS; i++) free(c->held[i].bytes);
-  pg_drop(c);
+  if (!c->borrowed) cis__db_conn_close(c->conn);
   free(c->conninfo);
   free(c);
 }
 
-static int pq_borrow(void *pg, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
+static int pq_borrow(cis__db_conn *conn, char *errmsg, cis__vdb_conn **out) {
   *out = NULL;
-  if (!prepared) return cis__vdb_fail(errmsg, DIALECT, EINVAL, "a borrowed session needs its record of prepared statements");
+  if (cis__db_conn_dialect(conn) != CIS__DB_POSTGRES)
+    return cis__vdb_fail(errmsg, DIALECT, EINVAL, "borrow: not a PostgreSQL connection");
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
-  c->pg = pg;
+  c->conn = conn;
   c->errmsg = errmsg;
-  c->shared_prep = prepared;
-  memcpy(c->prepared, prepared, sizeof c->prepared);
+  c->borrowed = true;
+  if (!(c->prepared = cis__db_conn_stmts(conn, &stmt_family)) || !(c->tx_prepared = cis__db_conn_stmts(conn, &tx_family))) {
+    free(c);
+    return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
+  }
   c->in_txn = true; /* the owner's: a lost connection cannot be replaced */
   *out = c;
   return 0;
@@ -424,7 +437,11 @@ static int pq_open(const char *conninfo, uint64_t timeout_ms, bool full_sync, ch
                    cis__vdb_conn **out) {
   *out = NULL;
   cis__vdb_conn *c = calloc(1, sizeof *c);
-  if (!c || !(c->conninfo = strdup(conninfo))) {
+  if (!c || !(c->conninfo = strdup(conninfo)) || cis__db_conn_new_pg(conninfo, &conn_config, &c->conn) != CIS_OK ||
+      !(c->prepared = cis__db_conn_stmts(c->conn, &stmt_family)) ||
+      !(c->tx_prepared = cis__db_conn_stmts(c->conn, &tx_family))) {
+    if (c) cis__db_conn_close(c->conn);
+    if (c) free(c->conninfo);
     free(c);
     return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   }
@@ -435,7 +452,7 @@ static int pq_open(const char *conninfo, uint64_t timeout_ms, bool full_sync, ch
   int err = pg_connect(c);
   if (err) goto fail;
   char why[CIS_VFS_ERRMSG_MAX];
-  cis_result rc = cis__db_pg_migrate(c->pg, &schema_config, c->deadline_ns, why, sizeof why);
+  cis_result rc = cis__db_pg_migrate(PG(c), &schema_config, c->deadline_ns, why, sizeof why);
   if (rc != CIS_OK) {
     err = cis__vdb_schema_fail(c->errmsg, DIALECT, rc, why);
     goto fail;
@@ -450,12 +467,12 @@ fail:
 
 static int pq_begin(cis__vdb_conn *c, bool write) {
   const char *sql = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-  if (c->shared_prep) return 0; /* inside the owner's transaction */
+  if (c->borrowed) return 0; /* inside the owner's transaction */
   if (c->in_txn) return pg_fail(c, EIO, "begin", "a transaction is already open");
   if (write) pg_probe(c);
   int err = pg_ready(c, "begin");
   if (err) return err;
-  if (write && cis__pq.enterPipelineMode(c->pg)) {
+  if (write && cis__pq.enterPipelineMode(PG(c))) {
     /* BEGIN goes with the transaction's first statement (see the top). */
     c->pipe = true;
     c->fresh = true;
@@ -464,7 +481,7 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
     return err;
   }
   err = pg_simple(c, sql, NULL, "begin");
-  if (err == CIS_VFS_EDOWN && !c->pg) {
+  if (err == CIS_VFS_EDOWN && !PG(c)) {
     /* A stale connection (the server restarted since the last call):
      * nothing was open yet, so one fresh connection may try again. */
     err = pg_connect(c);
@@ -480,7 +497,7 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
 
 static int pq_commit(cis__vdb_conn *c) {
   PGresult *r = NULL;
-  if (c->shared_prep) return 0; /* the owner's COMMIT makes it durable */
+  if (c->borrowed) return 0; /* the owner's COMMIT makes it durable */
   if (!c->in_txn) return pg_fail(c, EIO, "commit", "no transaction is open");
   int err = pg_ready(c, "commit");
   if (!err && c->pipe) {
@@ -503,10 +520,10 @@ static int pq_commit(cis__vdb_conn *c) {
 
 static void pq_rollback(cis__vdb_conn *c) {
   for (int i = 0; i < HELD_SLOTS; i++) c->held[i].on = false;
-  if (!c->in_txn || c->shared_prep) return; /* the owner rolls back */
+  if (!c->in_txn || c->borrowed) return; /* the owner rolls back */
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!c->pg || cis__pq.status(c->pg) != CONNECTION_OK) {
+  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) {
     pg_drop(c);
     return;
   }
@@ -521,7 +538,7 @@ static void pq_rollback(cis__vdb_conn *c) {
  * without waiting. A transactional logical message is a WAL record any
  * role may write, and touches no table. */
 static int pq_flush(cis__vdb_conn *c) {
-  if (c->shared_prep) return 0; /* nothing of ours committed apart from the owner's */
+  if (c->borrowed) return 0; /* nothing of ours committed apart from the owner's */
   if (c->in_txn) return pg_fail(c, EIO, "flush", "a transaction is open");
   int err = pg_ready(c, "flush");
   if (!err)
@@ -547,10 +564,9 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
   for (int i = 0; i < nargs; i++) types[i] = args[i].kind == CIS__VDB_INT ? INT8_OID : BYTEA_OID;
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
-  int err = pg_collect(c, cis__pq.sendPrepare(c->pg, name, t, nargs, types), NULL, "prepare");
+  int err = pg_collect(c, cis__pq.sendPrepare(PG(c), name, t, nargs, types), NULL, "prepare");
   free(t);
-  if (!err) c->prepared[id / 64] |= 1ull << (id % 64);
-  if (!err && c->shared_prep) c->shared_prep[id / 64] |= 1ull << (id % 64);
+  if (!err) c->prepared[id] = (void *)sql;
   return err;
 }
 
@@ -560,7 +576,7 @@ static int pg_send(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis_
                    int nargs, int *sent) {
   int err = pg_ready(c, "query");
   if (err) return err;
-  if (!(c->prepared[id / 64] & (1ull << (id % 64)))) {
+  if (!c->prepared[id]) {
     err = pg_prepare(c, id, sql, args, nargs);
     if (err) return err;
   }
@@ -582,7 +598,7 @@ static int pg_send(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis_
   }
   char name[32];
   snprintf(name, sizeof name, "cis_vfs_%d", id);
-  *sent = cis__pq.sendQueryPrepared(c->pg, name, nargs, pv, pl, pf, 1);
+  *sent = cis__pq.sendQueryPrepared(PG(c), name, nargs, pv, pl, pf, 1);
   return 0;
 }
 
@@ -609,16 +625,16 @@ static int pq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
   bool outside = !c->in_txn, fresh = c->pipe && c->fresh;
   int err = pg_run(c, id, sql, args, nargs, rows);
-  if (err == CIS_VFS_EDOWN && fresh && !c->pg) {
+  if (err == CIS_VFS_EDOWN && fresh && !PG(c)) {
     /* The transaction's first statement found its connection stale (a
      * server restart): nothing of it happened, so it may begin again, as
      * a BEGIN on its own would have (pq_begin). */
     err = pq_begin(c, true);
     if (!err) err = pg_run(c, id, sql, args, nargs, rows);
-  } else if (err == CIS_VFS_EDOWN && outside && !c->pg) {
+  } else if (err == CIS_VFS_EDOWN && outside && !PG(c)) {
     err = pg_run(c, id, sql, args, nargs, rows);
   }
-  if (err && c->in_txn && !c->pg) c->in_txn = false;
+  if (err && c->in_txn && !PG(c)) c->in_txn = false;
   return err;
 }
 
@@ -652,7 +668,7 @@ static int pq_exec(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis_
 
 /* Waits for what pq_exec sent: 0, or the first failure among it. */
 static int pq_sync(cis__vdb_conn *c) {
-  return c->pipe && c->queued && c->pg ? pg_collect(c, 1, NULL, "query") : 0;
+  return c->pipe && c->queued && PG(c) ? pg_collect(c, 1, NULL, "query") : 0;
 }
 
 /* ---- statements held for the commit ----
@@ -776,11 +792,14 @@ static void pq_done(cis__vdb_rows *rows) {
   rows->impl = NULL;
 }
 
+static cis__db_conn *pq_session(cis__vdb_conn *c) { return c->conn; }
+
 const cis__vdb_dialect cis__vdb_postgres = {
     .name = DIALECT,
     .open = pq_open,
     .borrow = pq_borrow,
     .close = pq_close,
+    .session = pq_session,
     .arm = pq_arm,
     .begin = pq_begin,
     .commit = pq_commit,

@@ -46,6 +46,7 @@
 
 #include "common/internal.h"
 #include "common/pgwire.h"
+#include "db/db_conn_pg.h"
 #include "vfs/vfs_db_internal.h"
 
 #define NS_PER_MS 1000000ull
@@ -111,18 +112,18 @@ static int keeper_query(PGconn *pg, const char *sql, bool *recalled) {
   return o == CIS__PGWIRE_FAILED && cis__pq.status(pg) == CONNECTION_OK ? 0 : -1;
 }
 
-static PGconn *keeper_connect(cis__vdb_lease *l) {
+/* Connects conn (the keeper's session, db/db_conn.h) and listens for the
+ * tenant's recalls: its handle, or NULL (conn dropped). */
+static PGconn *keeper_connect(cis__vdb_lease *l, cis__db_conn *conn) {
   cis__pgwire_report rep;
-  PGconn *pg = NULL;
-  if (cis__pgwire_connect(&pg, "cis-vfs-lease", l->conninfo,
-                          cis__deadline_after(STMT_MS, 0), &rep) != CIS__PGWIRE_DONE)
-    return NULL;
+  if (cis__db_conn_connect(conn, cis__deadline_after(STMT_MS, 0), &rep) != CIS__PGWIRE_DONE) return NULL;
+  PGconn *pg = cis__db_conn_pg(conn);
   char sql[128];
   bool recalled = false;
   snprintf(sql, sizeof sql, "SET statement_timeout = %d; LISTEN cis_vfs_lease_%" PRId64, STMT_MS,
            l->tenant);
   if (keeper_query(pg, sql, &recalled) != 0) {
-    cis__pq.finish(pg);
+    cis__db_conn_drop(conn);
     return NULL;
   }
   return pg;
@@ -162,14 +163,17 @@ static void *keeper_main(void *arg) {
            CIS__VDB_LEASE_CLASS, obj);
   snprintf(unlock_sql, sizeof unlock_sql, "SELECT pg_advisory_unlock(%d, %" PRId32 ")",
            CIS__VDB_LEASE_CLASS, obj);
-  PGconn *pg = NULL;
+  static const cis__db_conn_config conn_cfg = {.appname = "cis-vfs-lease"};
+  cis__db_conn *conn = NULL; /* the keeper's session, made on its first connect */
+  PGconn *pg = NULL;         /* its handle while connected */
   bool held = false;
   uint64_t backoff = BACKOFF_MIN_NS, retry_at = 0, held_since = 0;
   while (!atomic_load(&l->stop)) {
     uint64_t now = cis__now_ns();
     bool recalled = false, lost = false, given = false;
     if (!pg && now >= retry_at) {
-      pg = keeper_connect(l);
+      if (!conn && cis__db_conn_new_pg(l->conninfo, &conn_cfg, &conn) != CIS_OK) conn = NULL;
+      pg = conn ? keeper_connect(l, conn) : NULL;
       if (!pg) retry_after(l, &retry_at, now + RECONNECT_NS);
       atomic_store(&l->sock, pg ? cis__pq.socket(pg) : -1);
       atomic_store(&l->connected, pg != NULL);
@@ -240,7 +244,7 @@ static void *keeper_main(void *arg) {
     }
     if (lost && pg) {
       atomic_store(&l->sock, -1);
-      cis__pq.finish(pg); /* the session's end releases whatever it held */
+      cis__db_conn_drop(conn); /* the session's end releases whatever it held */
       pg = NULL;
       atomic_store(&l->connected, false);
       if (retry_at < cis__now_ns() + RECONNECT_NS)
@@ -248,7 +252,7 @@ static void *keeper_main(void *arg) {
     }
   }
   if (held) give_up(l);
-  if (pg) cis__pq.finish(pg);
+  cis__db_conn_close(conn);
   return NULL;
 }
 

@@ -21,10 +21,15 @@
  * the default VFS, with a transaction's WAL frames written out as one
  * write instead of two per page.
  *
- * Time: arm() sets the busy timeout to the method's budget and a progress
- * handler interrupts a statement that runs past it.
+ * Time: the connection is the database layer's (db/db_conn.h), whose busy
+ * and progress handlers end a lock wait or a statement at the deadline
+ * arm() sets from the method's budget. Its statements are families of
+ * the connection's cache: a mount joined to the KV store's transaction
+ * keeps its own there, on the owner's connection, from one call to the
+ * next.
  *
- * Errors: BUSY / LOCKED / INTERRUPT (the budget ran out), CANTOPEN, IOERR,
+ * Errors: BUSY / LOCKED / INTERRUPT (the budget ran out; ECANCELED when
+ * the call the connection serves was cancelled), CANTOPEN, IOERR,
  * READONLY, PERM, NOLFS, PROTOCOL and AUTH become CIS_VFS_EDOWN: the file
  * cannot be reached or written now, which is what "the database is down"
  * means for an embedded database. FULL becomes ENOSPC, NOMEM ENOMEM,
@@ -37,6 +42,7 @@
 #include <string.h>
 
 #include "common/internal.h"
+#include "db/db_conn.h"
 #include "db/db_sqlite.h"
 #include "vfs/vfs_db_internal.h"
 
@@ -107,20 +113,25 @@ static cis_result schema_v1(void *conn, char *err, size_t cap) {
 static const cis__db_migration schema_steps[] = {{.version = 1, .fn = schema_v1}};
 static const cis__db_schema schema = {.service = "vfs", .steps = schema_steps, .n = 1};
 
+/* The statements on a connection (sqlite3_stmt *, prepared on first use):
+ * the numbered ones (vfs_db_sql.c) and the transactions' (TX_*). */
+static const cis__db_stmts stmt_family = {.name = "vfs", .count = CIS__VDB_MAX_STMTS};
+static const cis__db_stmts tx_family = {.name = "vfs_tx", .count = 4};
+static const cis__db_conn_config conn_config = {.sqlite_vfs = NULL}; /* the VFS: sq_open */
+
 struct cis__vdb_conn {
-  sqlite3 *db;                            /* the connection */
-  sqlite3_stmt *st[CIS__VDB_MAX_STMTS];   /* prepared on first use, kept until close */
+  cis__db_conn *conn;                     /* the session */
+  sqlite3 *db;                            /* its handle */
+  void **st;                              /* the numbered statements, cached on conn */
+  void **tx;                              /* BEGIN IMMEDIATE, BEGIN, COMMIT, ROLLBACK (TX_*),
+                                             cached on conn: not parsed again per transaction */
   char *errmsg;                           /* the backend's detail buffer (not owned) */
-  uint64_t deadline_ns;                   /* the progress handler interrupts past it */
-  bool borrowed;                          /* db is the KV transaction's (db/db_txn.h): never
+  bool borrowed;                          /* conn is the KV transaction's (db/db_txn.h): never
                                              begun, committed, rolled back or closed here */
   sqlite3_file *main;                     /* the database file (cis-walbuf's), for unchanged();
                                              NULL: not known */
   cis__vdb_ckpt *ckpt;                    /* its checkpoints' thread; NULL: SQLite's own */
   cis__vdb_ext *ext;                      /* the extent file of its large blocks */
-  sqlite3_stmt *tx[4];                    /* BEGIN IMMEDIATE, BEGIN, COMMIT, ROLLBACK (TX_*),
-                                             prepared on first use: not parsed again per
-                                             transaction */
 };
 
 enum { TX_BEGIN_W, TX_BEGIN_R, TX_COMMIT, TX_ROLLBACK };
@@ -130,9 +141,10 @@ enum { TX_BEGIN_W, TX_BEGIN_R, TX_COMMIT, TX_ROLLBACK };
 static int tx_run(cis__vdb_conn *c, int which) {
   static const char *const text[] = {"BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK"};
   if (!c->tx[which]) {
-    int r = sqlite3_prepare_v3(c->db, text[which], -1, SQLITE_PREPARE_PERSISTENT, &c->tx[which],
-                               NULL);
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v3(c->db, text[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (r != SQLITE_OK) return r;
+    c->tx[which] = st;
   }
   int r = sqlite3_step(c->tx[which]);
   sqlite3_reset(c->tx[which]);
@@ -143,6 +155,10 @@ static int tx_run(cis__vdb_conn *c, int which) {
 static int sq_fail(cis__vdb_conn *c, int rc, const char *what) {
   int err;
   const char *msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+  bool stopped = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_INTERRUPT;
+  /* The call the connection serves was cancelled: that ended the wait. */
+  if (stopped && c->conn && cis__db_conn_cancelled(c->conn))
+    return cis__vdb_fail(c->errmsg, DIALECT, ECANCELED, "%s: the call was cancelled", what);
   switch (rc & 0xff) {
   case SQLITE_BUSY:
   case SQLITE_LOCKED:
@@ -167,15 +183,9 @@ static int sq_fail(cis__vdb_conn *c, int rc, const char *what) {
   return cis__vdb_fail(c->errmsg, DIALECT, err, "%s: %s", what, msg);
 }
 
-static int progress(void *p) {
-  const cis__vdb_conn *c = p;
-  return cis__now_ns() >= c->deadline_ns;
-}
-
+/* On a borrowed connection too: the owner arms it again for its own. */
 static void sq_arm(cis__vdb_conn *c, uint64_t timeout_ms) {
-  if (c->borrowed) sqlite3_progress_handler(c->db, 1000, progress, c); /* the owner re-arms its own */
-  sqlite3_busy_timeout(c->db, cis__ms_int(timeout_ms));
-  c->deadline_ns = cis__deadline_after(timeout_ms, 0);
+  cis__db_conn_arm(c->conn, cis__deadline_after(timeout_ms, 0));
   cis__vdb_ext_arm(c->ext);
 }
 
@@ -186,9 +196,7 @@ static void sq_rollback(cis__vdb_conn *c) {
 
 static void sq_close(cis__vdb_conn *c) {
   if (!c) return;
-  for (int i = 0; i < CIS__VDB_MAX_STMTS; i++) sqlite3_finalize(c->st[i]);
-  if (c->borrowed) {
-    sqlite3_progress_handler(c->db, 0, NULL, NULL); /* it points at c */
+  if (c->borrowed) { /* its statements stay cached on the owner's connection */
     cis__vdb_ext_close(c->ext);
     free(c);
     return;
@@ -197,17 +205,17 @@ static void sq_close(cis__vdb_conn *c) {
   if (cis__vdb_ext_pending(c->ext)) {
     /* The holes of the last commit's frees, which no later transaction of
      * this connection will punch: in a write transaction of their own, if
-     * the lock is free at once (else the extents wait on the free list). */
-    sqlite3_busy_timeout(c->db, 0);
+     * the lock is free within 100 ms (else the extents wait on the free
+     * list), the punching's own reads bounded by the same. */
+    cis__db_conn_arm(c->conn, cis__deadline_after(100, 0));
     if (tx_run(c, TX_BEGIN_W) == SQLITE_OK) {
       cis__vdb_ext_punch_pending(c->ext);
       tx_run(c, TX_ROLLBACK); /* nothing to commit */
     }
   }
   cis__vdb_ext_close(c->ext);
-  for (int i = 0; i < 4; i++) sqlite3_finalize(c->tx[i]);
   cis__vdb_sqlite_ckpt_stop(c->ckpt);
-  sqlite3_close_v2(c->db);
+  cis__db_conn_close(c->conn); /* its statements with it */
   free(c);
 }
 
@@ -238,16 +246,19 @@ static int sq_open(const char *path, uint64_t timeout_ms, bool full_sync, char *
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
   c->errmsg = errmsg;
   int err = 0;
-  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/fs.db */
-  int r = sqlite3_open_v2(path, &c->db,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-                              SQLITE_OPEN_EXRESCODE,
-                          cis__vdb_sqlite_walbuf());
+  /* Through cis-walbuf, when it registered; the folder of the default
+   * <home>/fs.db is made by the open. */
+  cis__db_conn_config cfg = conn_config;
+  cfg.sqlite_vfs = cis__vdb_sqlite_walbuf();
+  int r = cis__db_conn_open_sqlite(path, &cfg, cis__deadline_after(timeout_ms, 0), &c->conn);
+  c->db = c->conn ? cis__db_conn_sqlite(c->conn) : NULL;
+  if (r == SQLITE_OK && (!(c->st = cis__db_conn_stmts(c->conn, &stmt_family)) ||
+                         !(c->tx = cis__db_conn_stmts(c->conn, &tx_family))))
+    r = SQLITE_NOMEM;
   if (r != SQLITE_OK) {
     err = sq_fail(c, r, "open");
     goto fail;
   }
-  sqlite3_progress_handler(c->db, 1000, progress, c);
   sq_arm(c, timeout_ms);
   /* Keep the WAL's -wal and -shm files when the last connection closes
    * (emptied: journal_size_limit below): re-creating them is a write, so a
@@ -312,15 +323,22 @@ fail:
   return err;
 }
 
-static int sq_borrow(void *db, uint64_t *prepared, char *errmsg, cis__vdb_conn **out) {
-  (void)prepared; /* SQLite prepares on its own handle */
+static int sq_borrow(cis__db_conn *conn, char *errmsg, cis__vdb_conn **out) {
   *out = NULL;
   cis__vdb_conn *c = calloc(1, sizeof *c);
   if (!c) return cis__vdb_fail(errmsg, DIALECT, ENOMEM, "out of memory");
-  c->db = db;
+  c->conn = conn;
+  c->db = cis__db_conn_sqlite(conn);
   c->errmsg = errmsg;
   c->borrowed = true;
-  int err = cis__vdb_ext_open(db, true, false, errmsg, &c->ext);
+  c->st = c->db ? cis__db_conn_stmts(conn, &stmt_family) : NULL;
+  if (!c->st) {
+    bool sqlite = c->db != NULL;
+    free(c);
+    return cis__vdb_fail(errmsg, DIALECT, sqlite ? ENOMEM : EINVAL, "borrow: %s",
+                         sqlite ? "out of memory" : "not an SQLite connection");
+  }
+  int err = cis__vdb_ext_open(c->db, true, false, errmsg, &c->ext);
   if (err) {
     free(c);
     return err;
@@ -416,8 +434,10 @@ static int sq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
   if (id < 0 || id >= CIS__VDB_MAX_STMTS)
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
   if (!c->st[id]) {
-    int r = sqlite3_prepare_v3(c->db, sql->text, -1, SQLITE_PREPARE_PERSISTENT, &c->st[id], NULL);
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v3(c->db, sql->text, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
     if (r != SQLITE_OK) return sq_fail(c, r, "prepare");
+    c->st[id] = st;
   }
   sqlite3_stmt *s = c->st[id];
   sqlite3_reset(s);
@@ -528,11 +548,14 @@ static void sq_done(cis__vdb_rows *rows) {
   rows->impl = NULL;
 }
 
+static cis__db_conn *sq_session(cis__vdb_conn *c) { return c->conn; }
+
 const cis__vdb_dialect cis__vdb_sqlite = {
     .name = DIALECT,
     .open = sq_open,
     .borrow = sq_borrow,
     .close = sq_close,
+    .session = sq_session,
     .arm = sq_arm,
     .begin = sq_begin,
     .commit = sq_commit,

@@ -44,7 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/internal.h"
 #include "vfs/vfs_db_internal.h"
+
+/* How long a checkpoint waits for another connection's lock. */
+#define CKPT_WAIT_MS 1000u
 
 /* The log's frames after which a checkpoint is wanted: what
  * `PRAGMA wal_autocheckpoint` had (16 MiB at 4 KiB pages). */
@@ -65,7 +69,8 @@ struct cis__vdb_ckpt {
   bool want;             /* a checkpoint is asked for */
   bool running;          /* the thread is in one */
   bool stop;             /* the thread is to end */
-  sqlite3 *own;          /* the thread's connection (the thread's alone) */
+  cis__db_conn *conn;    /* the thread's connection (the thread's alone) */
+  sqlite3 *own;          /* its handle */
 };
 
 /* Checkpointers of the process that have a checkpoint asked for or in
@@ -101,18 +106,19 @@ void cis__vdb_sqlite_ckpt_settle(void) {
  * not read the file does not know it is in WAL mode, and its checkpoint
  * would do nothing). */
 static bool own_open(cis__vdb_ckpt *k) {
-  int r = sqlite3_open_v2(k->path, &k->own,
-                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                          cis__vdb_sqlite_walbuf());
+  cis__db_conn_config cfg = {.sqlite_flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             .sqlite_vfs = cis__vdb_sqlite_walbuf()};
+  int r = cis__db_conn_open_sqlite(k->path, &cfg, cis__deadline_after(CKPT_WAIT_MS, 0), &k->conn);
+  k->own = k->conn ? cis__db_conn_sqlite(k->conn) : NULL;
   int persist = 1; /* as the mount's: the log is never deleted at a close */
   if (r == SQLITE_OK) sqlite3_file_control(k->own, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-  if (r == SQLITE_OK) sqlite3_busy_timeout(k->own, 1000);
   if (r == SQLITE_OK)
     r = sqlite3_exec(k->own, k->full_sync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                      NULL, NULL, NULL);
   if (r == SQLITE_OK) r = sqlite3_exec(k->own, "PRAGMA schema_version", NULL, NULL, NULL);
   if (r != SQLITE_OK) {
-    sqlite3_close_v2(k->own);
+    cis__db_conn_close(k->conn);
+    k->conn = NULL;
     k->own = NULL;
   }
   return r == SQLITE_OK;
@@ -136,6 +142,7 @@ static void *ckpt_main(void *arg) {
      * synced is not checkpointed past: the log keeps them until a sync
      * succeeds, at a later ask. */
     if (ok && (k->full_sync || cis__vdb_ext_sync_path(k->path))) {
+      cis__db_conn_arm(k->conn, cis__deadline_after(CKPT_WAIT_MS, 0)); /* a reader's or writer's lock */
       sqlite3_wal_checkpoint_v2(k->own, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
       pthread_mutex_lock(&g_mu);
       g_runs++;
@@ -151,7 +158,8 @@ static void *ckpt_main(void *arg) {
   if (k->want) busy_add(-1); /* asked for, never run */
   k->want = false;
   pthread_mutex_unlock(&k->mu);
-  sqlite3_close_v2(k->own);
+  cis__db_conn_close(k->conn);
+  k->conn = NULL;
   k->own = NULL;
   return NULL;
 }

@@ -52,6 +52,10 @@ bool cis__vfs_db_lease_counts(cis_vfs *mount, uint64_t *grants, uint64_t *given_
  * no owner that shares its transaction), CIS_ENOMEM, the owner's opening;
  * the mount's message says why. */
 cis_result cis__vfs_db_join(cis_vfs *mount, cis__db_txn *t);
+/* A db mount's connection serves the call ctx (NULL: none): a cancel of
+ * the call ends a wait inside the database (SQLite's lock, a long
+ * statement: db/db_conn.h). Other mounts: nothing. */
+void cis__vfs_db_serve(cis_vfs *mount, const struct cis__callctx *ctx);
 /* The same for a db mount on t's database only; CIS_OK without a join
  * for any other mount. */
 cis_result cis__vfs_db_join_same(cis_vfs *mount, cis__db_txn *t);

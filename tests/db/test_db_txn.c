@@ -2,7 +2,7 @@
  * This file implements the tests of the call's transaction (src/db/txn.c,
  * db/db_txn.h) with an owner of the test's own: the owner's offer and its
  * refusals, "is this my database?", the join that opens the owner's
- * transaction once and hands its handle to the members of the same
+ * transaction once and hands its connection to the members of the same
  * dialect and database only, the typed refusals (not joinable, another
  * dialect, another database, joined twice, the owner's opening failing),
  * and the owner's end that makes the members still in leave.
@@ -25,25 +25,38 @@
 
 static const char *workdir;
 
-/* The test's owner: a handle to give, how often it was asked, and the
+/* The test's owner: the connections it gives (an SQLite one, open; a
+ * PostgreSQL one, never connected), how often it was asked, and the
  * failure to give instead. */
 typedef struct owner {
-  int handle;           /* its address is the "connection" */
-  uint64_t prepared[2]; /* the PostgreSQL session's record */
+  cis__db_conn *sq, *pg;
+  bool give_pg;         /* give pg (else sq) */
   int opens;            /* calls of open */
   cis_result fail;      /* CIS_OK, or what open fails with */
-  bool no_handle;       /* open succeeds without a handle */
+  bool no_conn;         /* open succeeds without a connection */
 } owner;
 
-static cis_result owner_open(void *user, void **handle, uint64_t **prepared, char *err, size_t cap) {
+static void owner_init(owner *o) {
+  char path[1200];
+  memset(o, 0, sizeof *o);
+  snprintf(path, sizeof path, "%s/owner.db", workdir);
+  assert_int_equal(cis__db_conn_open_sqlite(path, NULL, UINT64_MAX, &o->sq), 0);
+  assert_int_equal(cis__db_conn_new_pg("host=127.0.0.1 dbname=p", NULL, &o->pg), CIS_OK);
+}
+
+static void owner_free(owner *o) {
+  cis__db_conn_close(o->sq);
+  cis__db_conn_close(o->pg);
+}
+
+static cis_result owner_open(void *user, cis__db_conn **conn, char *err, size_t cap) {
   owner *o = user;
   o->opens++;
   if (o->fail != CIS_OK) {
     snprintf(err, cap, "owner: busy until the deadline");
     return o->fail;
   }
-  *handle = o->no_handle ? NULL : &o->handle;
-  *prepared = o->prepared;
+  *conn = o->no_conn ? NULL : o->give_pg ? o->pg : o->sq;
   return CIS_OK;
 }
 
@@ -77,11 +90,9 @@ static void parse(const char *text, cis__db_spec *spec) {
 }
 
 static void join_err(cis__db_txn *t, const cis__db_spec *spec, member *x, cis_result rc, const char *has) {
-  void *h = (void *)1;
-  uint64_t *p = (uint64_t *)1;
-  assert_int_equal(cis__db_txn_join(t, spec, &x->m, &h, &p), rc);
+  cis__db_conn *h = (cis__db_conn *)1;
+  assert_int_equal(cis__db_txn_join(t, spec, &x->m, &h), rc);
   assert_null(h);
-  assert_null(p);
   if (!strstr(cis__db_txn_errmsg(t), has)) fail_msg("\"%s\" lacks \"%s\"", cis__db_txn_errmsg(t), has);
 }
 
@@ -113,7 +124,8 @@ static void offer_refusals(void **state) {
   (void)state;
   cis__db_txn *t;
   assert_int_equal(cis__db_txn_new(&t), CIS_OK);
-  owner o = {0};
+  owner o;
+  owner_init(&o);
   char text[1200], missing[1200];
   cis__db_spec s, none;
   sqlite_file("b.db", text, sizeof text, &s);
@@ -139,6 +151,7 @@ static void offer_refusals(void **state) {
   assert_int_equal(cis__db_txn_offer(t, &s, owner_open, &o), CIS_OK);
   assert_int_equal(o.opens, 0); /* nobody joined: nothing opened */
   cis__db_txn_free(t);
+  owner_free(&o);
 }
 
 /* Same database: the same file under another name; not another file, not
@@ -147,7 +160,8 @@ static void same_database(void **state) {
   (void)state;
   cis__db_txn *t;
   assert_int_equal(cis__db_txn_new(&t), CIS_OK);
-  owner o = {0};
+  owner o;
+  owner_init(&o);
   char text[1200], link[1200], other[1200];
   cis__db_spec s, l, x, pg;
   sqlite_file("c.db", text, sizeof text, &s);
@@ -177,6 +191,7 @@ static void same_database(void **state) {
   assert_false(cis__db_txn_same(t, &x));
   assert_false(cis__db_txn_same(t, &s2));
   cis__db_txn_free(t);
+  owner_free(&o);
 }
 
 /* The first join opens the owner's transaction, the next ones share it;
@@ -186,7 +201,8 @@ static void join_opens_once_and_end_makes_members_leave(void **state) {
   (void)state;
   cis__db_txn *t;
   assert_int_equal(cis__db_txn_new(&t), CIS_OK);
-  owner o = {0};
+  owner o;
+  owner_init(&o);
   char text[1200];
   cis__db_spec s;
   sqlite_file("e.db", text, sizeof text, &s);
@@ -195,16 +211,14 @@ static void join_opens_once_and_end_makes_members_leave(void **state) {
   member_init(&a);
   member_init(&b);
   member_init(&c);
-  void *h;
-  uint64_t *p;
-  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h, &p), CIS_OK);
-  assert_ptr_equal(h, &o.handle);
-  assert_null(p); /* SQLite: no prepared-statement record */
+  cis__db_conn *h;
+  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h), CIS_OK);
+  assert_ptr_equal(h, o.sq);
   assert_true(cis__db_txn_opened(t));
   assert_ptr_equal(a.m.txn, t);
-  assert_int_equal(cis__db_txn_join(t, &s, &b.m, &h, &p), CIS_OK);
-  assert_int_equal(cis__db_txn_join(t, &s, &c.m, &h, &p), CIS_OK);
-  assert_ptr_equal(h, &o.handle);
+  assert_int_equal(cis__db_txn_join(t, &s, &b.m, &h), CIS_OK);
+  assert_int_equal(cis__db_txn_join(t, &s, &c.m, &h), CIS_OK);
+  assert_ptr_equal(h, o.sq);
   assert_int_equal(o.opens, 1);
   cis__db_txn_leave(&b.m); /* written: leaves on its own, not told */
   assert_null(b.m.txn);
@@ -221,11 +235,12 @@ static void join_opens_once_and_end_makes_members_leave(void **state) {
   assert_int_equal(a.left, 1);
   /* Freed with a member still in: it is made to leave. */
   assert_int_equal(cis__db_txn_offer(t, &s, owner_open, &o), CIS_OK);
-  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h, &p), CIS_OK);
+  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h), CIS_OK);
   assert_int_equal(o.opens, 2); /* a new owner's transaction */
   cis__db_txn_free(t);
   assert_int_equal(a.left, 2);
   assert_null(a.m.txn);
+  owner_free(&o);
 }
 
 /* The typed refusals of a join, each leaving the member out and the
@@ -234,7 +249,8 @@ static void join_refusals_are_typed(void **state) {
   (void)state;
   cis__db_txn *t;
   assert_int_equal(cis__db_txn_new(&t), CIS_OK);
-  owner o = {0};
+  owner o;
+  owner_init(&o);
   char text[1200], other[1200];
   cis__db_spec s, x, pg;
   sqlite_file("f.db", text, sizeof text, &s);
@@ -245,11 +261,11 @@ static void join_refusals_are_typed(void **state) {
   member_init(&a);
   join_err(t, &pg, &a, CIS_EINVAL, "a postgres service cannot join a sqlite transaction");
   join_err(t, &x, &a, CIS_EINVAL, "another database");
-  void *h;
-  uint64_t *p;
-  assert_int_equal(cis__db_txn_join(NULL, &s, &a.m, &h, &p), CIS_EINVAL);
+  cis__db_conn *h;
+  assert_int_equal(cis__db_txn_join(NULL, &s, &a.m, &h), CIS_EINVAL);
   join_err(t, NULL, &a, CIS_EINVAL, "needs a database");
-  assert_int_equal(cis__db_txn_join(t, &s, NULL, &h, &p), CIS_EINVAL);
+  assert_int_equal(cis__db_txn_join(t, &s, NULL, &h), CIS_EINVAL);
+  assert_int_equal(cis__db_txn_join(t, &s, &a.m, NULL), CIS_EINVAL);
   assert_int_equal(o.opens, 0);
   /* The owner's opening fails: its code and its words; the next join
    * asks it again. */
@@ -257,25 +273,30 @@ static void join_refusals_are_typed(void **state) {
   join_err(t, &s, &a, CIS_ETIMEOUT, "owner: busy until the deadline");
   assert_false(cis__db_txn_opened(t));
   o.fail = CIS_OK;
-  o.no_handle = true; /* an owner that opened nothing */
+  o.no_conn = true; /* an owner that opened nothing */
   join_err(t, &s, &a, CIS_EINVAL, "opened no transaction");
-  o.no_handle = false;
-  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h, &p), CIS_OK);
-  assert_int_equal(o.opens, 3);
+  o.no_conn = false;
+  o.give_pg = true; /* a connection of another dialect than its offer's */
+  join_err(t, &s, &a, CIS_EINVAL, "opened no transaction");
+  o.give_pg = false;
+  assert_int_equal(cis__db_txn_join(t, &s, &a.m, &h), CIS_OK);
+  assert_int_equal(o.opens, 4);
   join_err(t, &s, &a, CIS_EINVAL, "joined a transaction already"); /* twice */
   assert_ptr_equal(a.m.txn, t); /* still in, once */
   cis__db_txn_end(t);
   assert_int_equal(a.left, 1);
   cis__db_txn_free(t);
+  owner_free(&o);
 }
 
-/* PostgreSQL: the session's prepared-statement record goes with the
- * handle, and an owner that gives none is refused. */
-static void postgres_gives_its_prepared_record(void **state) {
+/* PostgreSQL: the owner's connection goes to the member, compared by
+ * its connection string. */
+static void postgres_gives_its_connection(void **state) {
   (void)state;
   cis__db_txn *t;
   assert_int_equal(cis__db_txn_new(&t), CIS_OK);
-  owner o = {0};
+  owner o;
+  owner_init(&o);
   cis__db_spec pg, uri;
   parse("postgres:host=127.0.0.1 dbname=p", &pg);
   assert_int_equal(cis__db_txn_offer(t, &pg, owner_open, &o), CIS_OK);
@@ -283,13 +304,14 @@ static void postgres_gives_its_prepared_record(void **state) {
   member_init(&a);
   parse("postgres://127.0.0.1/p", &uri);
   join_err(t, &uri, &a, CIS_EINVAL, "another database"); /* a URI is compared whole */
-  void *h;
-  uint64_t *p;
-  assert_int_equal(cis__db_txn_join(t, &pg, &a.m, &h, &p), CIS_OK);
-  assert_ptr_equal(h, &o.handle);
-  assert_ptr_equal(p, o.prepared);
+  cis__db_conn *h;
+  o.give_pg = true;
+  assert_int_equal(cis__db_txn_join(t, &pg, &a.m, &h), CIS_OK);
+  assert_ptr_equal(h, o.pg);
+  assert_int_equal(cis__db_conn_dialect(h), CIS__DB_POSTGRES);
   cis__db_txn_free(t);
   assert_int_equal(a.left, 1);
+  owner_free(&o);
 }
 
 int main(int argc, char **argv) {
@@ -301,7 +323,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(same_database),
       cmocka_unit_test(join_opens_once_and_end_makes_members_leave),
       cmocka_unit_test(join_refusals_are_typed),
-      cmocka_unit_test(postgres_gives_its_prepared_record),
+      cmocka_unit_test(postgres_gives_its_connection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,9 @@
 # the engine: db vfs wasi kv log ai http host skill serve. A file of
 # src/A may include, from another area:
 #   - common/*: the base every area builds on;
-#   - an area's interface to those above it: db/db.h, db/db_sqlite.h,
-#     db/db_pg.h and db/db_txn.h (the database layer), host/host.h (the host
+#   - an area's interface to those above it: db/db.h, db/db_conn.h,
+#     db/db_conn_pg.h, db/db_sqlite.h, db/db_pg.h and db/db_txn.h (the
+#     database layer), host/host.h (the host
 #     core the invocation fills), kv/kv_call.h and vfs/vfs_call.h (what a
 #     skill call asks of KV and of a mount);
 #   - what ALLOWED (default: allowed_includes.txt beside this script)
@@ -24,7 +25,7 @@
 set -eu
 
 services="db vfs wasi kv log ai http host skill serve"
-interfaces="db/db.h db/db_sqlite.h db/db_pg.h db/db_txn.h host/host.h kv/kv_call.h vfs/vfs_call.h"
+interfaces="db/db.h db/db_conn.h db/db_conn_pg.h db/db_sqlite.h db/db_pg.h db/db_txn.h host/host.h kv/kv_call.h vfs/vfs_call.h"
 
 if [ "${1:-}" = "--self-test" ]; then
   # A tree with one allowed exception, then a violation, then a stale

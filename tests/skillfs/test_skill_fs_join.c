@@ -47,8 +47,9 @@
 #include "cis/cis_skill.h"
 #include "cis/cis_vfs.h"
 #include "common/callctx.h"
-#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
+#include "common/internal.h"
 #include "db/db_txn.h"
+#include "db/db_conn_pg.h"
 #include "kv/kv_call.h"
 #include "support/pg_connstr.h"
 #include "support/skill_host.h"
@@ -172,38 +173,41 @@ static void unit_state(host *h, int n, long *kv, long *files) { unit_state_of(h-
 
 /* ------------------------------------------------- the join, below skills */
 
-/* The owner of a transaction of the test's own, on a database handle:
- * a sqlite3 on the file, or a PGconn; it offers the call's transaction
- * its database when it begins, and ends it before its COMMIT or
- * ROLLBACK, as the KV store does. */
+/* The owner of a transaction of the test's own, on a connection of the
+ * database layer (db/db_conn.h) to the file or the server; it offers
+ * the call's transaction its database when it begins, and ends it before
+ * its COMMIT or ROLLBACK, as the KV store does. */
 typedef struct owner {
-  sqlite3 *db;
-  PGconn *pq;
-  uint64_t prepared[CIS__VDB_PREP_WORDS]; /* the PostgreSQL session's record */
+  cis__db_conn *conn;
+  sqlite3 *db;                            /* its handle, on SQLite */
+  PGconn *pq;                             /* its handle, on PostgreSQL */
   cis__db_txn *txn;                       /* the call's transaction it offers */
   cis__db_spec spec;                      /* its database */
   cis_result fail;                        /* what its opening fails with (CIS_OK: none) */
 } owner;
 
-static cis_result owner_give(void *user, void **handle, uint64_t **prepared, char *err, size_t cap) {
+static cis_result owner_give(void *user, cis__db_conn **conn, char *err, size_t cap) {
   owner *o = user;
   if (o->fail != CIS_OK) {
     snprintf(err, cap, "owner: the lock stayed busy");
     return o->fail;
   }
-  *handle = pg ? (void *)o->pq : (void *)o->db;
-  *prepared = o->prepared;
+  *conn = o->conn;
   return CIS_OK;
 }
 
 static void owner_open(owner *o, const char *spec) {
   memset(o, 0, sizeof *o);
   if (pg) {
-    o->pq = PQconnectdb(conninfo);
-    if (PQstatus(o->pq) != CONNECTION_OK) fail_msg("connect: %s", PQerrorMessage(o->pq));
+    assert_int_equal(cis__db_conn_new_pg(conninfo, NULL, &o->conn), CIS_OK);
+    cis__pgwire_report rep;
+    if (cis__db_conn_connect(o->conn, cis__now_ns() + 10000000000ull, &rep) != CIS__PGWIRE_DONE)
+      fail_msg("connect: %s", rep.msg);
+    o->pq = cis__db_conn_pg(o->conn);
   } else {
-    assert_int_equal(sqlite3_open(spec + 7, &o->db), SQLITE_OK);
-    sqlite3_busy_timeout(o->db, 10000);
+    assert_int_equal(cis__db_conn_open_sqlite(spec + 7, NULL, UINT64_MAX, &o->conn), SQLITE_OK);
+    o->db = cis__db_conn_sqlite(o->conn);
+    cis__db_conn_arm(o->conn, cis__now_ns() + 10000000000ull); /* its lock waits */
   }
   assert_int_equal(cis__db_spec_parse(spec, CIS__DB_NO_DEFAULT, &o->spec, NULL, 0), CIS_OK);
   assert_int_equal(cis__db_txn_new(&o->txn), CIS_OK);
@@ -235,8 +239,7 @@ static void owner_end(owner *o, const char *sql) {
 
 static void owner_close(owner *o) {
   cis__db_txn_free(o->txn);
-  if (o->pq) PQfinish(o->pq);
-  if (o->db) sqlite3_close(o->db);
+  cis__db_conn_close(o->conn);
 }
 
 static cis_result owner_join(owner *o, cis_vfs *fs) { return cis__vfs_db_join(fs, o->txn); }

@@ -2524,13 +2524,19 @@ static void test_sqlite_locked_database(void **state) {
   mnt_close(&m);
 }
 
+static void *cancel_in_200ms(void *x) {
+  usleep(200 * 1000);
+  cis__callctx_cancel(x);
+  return NULL;
+}
+
 /* A mount bound to a call (cis__vfs_bind_call) runs each backend step
  * under the call's deadline, read at that step: a write that waits for
  * the write lock held elsewhere ends at the deadline set when the call
  * began (EDOWN, "locked"), well before the backend's own budget, and
  * cis_vfs_set_timeout (what re-armed a mount per call) does not move it.
- * Once the call is cancelled, its steps end with ECANCELED before they
- * reach the backend. */
+ * A cancel ends a wait for that lock inside SQLite; once the call is
+ * cancelled, its steps end with ECANCELED before they reach the backend. */
 static void test_sqlite_call_deadline_and_cancel(void **state) {
   (void)state;
   mnt m;
@@ -2553,6 +2559,23 @@ static void test_sqlite_call_deadline_and_cancel(void **state) {
   /* The wait sleeps (SQLite's busy handler): late under load, never
    * early, and far from the backend's own budget (LONG_MS). */
   if (ms < 300.0 || ms > 400.0 * 10) fail_msg("a call's 400 ms deadline ended the write after %.1f ms", ms);
+  assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+
+  /* A cancel while the write waits for that lock inside SQLite (the
+   * mount's connection serves the call: db/db_conn.h) ends the wait at
+   * once, long before a far deadline. */
+  cis__callctx_init(&x, cis__deadline_after(30000, 0), NULL);
+  assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  pthread_t th;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(pthread_create(&th, NULL, cancel_in_200ms, &x), 0);
+  ERR(ECANCELED, put_try(&m, "f", "after", 5));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  pthread_join(th, NULL);
+  MSG_HAS(m.fs, "cancelled");
+  ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  print_message("a cancel at 200 ms ended the write waiting for the lock after %.1f ms\n", ms);
+  if (ms < 190.0 || ms > 5000.0) fail_msg("the cancelled write ended after %.1f ms", ms);
   assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
 

@@ -32,7 +32,7 @@
 
 #include "cis/cis_vfs.h"
 #include "support/pg_connstr.h"
-#include "common/internal.h" /* CIS__VDB_PREP_WORDS */
+#include "common/internal.h"
 #include "vfsdb_mnt.h"
 #include "vfsdb_owner.h"
 
@@ -298,10 +298,12 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   (void)state;
   mnt a, b;
   leased(&a, "join", "own");
-  PGconn *owner = sql_conn();
+  cis__db_conn *oc = vfsdb_owner_connect(g.spec);
+  assert_non_null(oc);
+  PGconn *owner = cis__db_conn_pg(oc);
   vfsdb_owner o;
   PQclear(PQexec(owner, "BEGIN"));
-  assert_true(vfsdb_owner_offer(&o, owner, g.spec));
+  assert_true(vfsdb_owner_offer(&o, oc, g.spec));
   assert_int_equal(cis_vfs_scope_begin(a.fs), CIS_OK);
   assert_int_equal(cis__vfs_db_join(a.fs, o.txn), CIS_OK);
   put_str(&a, "d/f", "joined");
@@ -315,7 +317,7 @@ static void test_lease_joined_transaction_recalls_its_own(void **state) {
   PGresult *r = PQexec(owner, "COMMIT");
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
-  PQfinish(owner);
+  cis__db_conn_close(oc);
   expect_str(&b, "d/f", "joined");
   expect_str(&a, "d/f", "joined");
   mnt_unmount(&b);

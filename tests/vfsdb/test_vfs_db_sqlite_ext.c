@@ -630,13 +630,16 @@ static void test_sqlite_joined_scope_reads_and_frees_extents(void **state) {
   put(&m, "f", a, BIG);
   off_t size0, disk0;
   ext_stat(&size0, &disk0);
-  sqlite3 *owner = plain();
+  cis__db_conn *oc = vfsdb_owner_connect(g.spec);
+  assert_non_null(oc);
+  sqlite3 *owner = cis__db_conn_sqlite(oc);
+  cis__db_conn_arm(oc, cis__now_ns() + 20000000000ull); /* its lock waits */
   for (int commit = 0; commit < 2; commit++) {
     mnt j;
     mnt_open(&j);
     assert_int_equal(sqlite3_exec(owner, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     vfsdb_owner o;
-    assert_true(vfsdb_owner_offer(&o, owner, g.spec));
+    assert_true(vfsdb_owner_offer(&o, oc, g.spec));
     OK(cis_vfs_scope_begin(j.fs));
     OK(cis__vfs_db_join(j.fs, o.txn));
     expect(&j, "f", a, BIG); /* through the borrowed connection */
@@ -662,7 +665,7 @@ static void test_sqlite_joined_scope_reads_and_frees_extents(void **state) {
   ext_stat(&size, &disk);
   assert_int_equal(size, size0);
   assert_int_equal(free_extents(), 0);
-  sqlite3_close(owner);
+  cis__db_conn_close(oc);
   mnt_unmount(&m);
   free(a);
   free(b);

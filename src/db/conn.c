@@ -1,0 +1,214 @@
+/*
+ * This file implements the connection of the database layer (db_conn.h):
+ * the session, its deadline and cancel flag, and its statement cache,
+ * with what differs between SQLite and PostgreSQL behind a small table
+ * of the dialect's (conn_dialect).
+ */
+#include "db/db_conn.h"
+#include "db/db_conn_pg.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/callctx.h"
+#include "common/internal.h"
+#include "db/db_sqlite.h"
+
+#define MAX_FAMILIES 8 /* services whose statements one connection caches */
+
+/* What a dialect does with its session. */
+typedef struct conn_dialect {
+  cis__db_dialect id;
+  /* Frees a cached statement (a slot's value) while the handle is open. */
+  void (*release)(void *stmt);
+  /* Closes the handle. */
+  void (*close)(void *native);
+} conn_dialect;
+
+typedef struct family {
+  const cis__db_stmts *f; /* static */
+  void **slot;            /* f->count of them */
+} family;
+
+struct cis__db_conn {
+  const conn_dialect *d;
+  void *native;                  /* sqlite3 *, PGconn *; NULL: not connected */
+  char *conninfo;                /* PostgreSQL: owned, for reconnects; never in a message */
+  const char *appname;           /* PostgreSQL: application_name (static) */
+  bool shared;                   /* SQLite in serialized mode: deadline and flag per thread */
+  uint64_t until;                /* the deadline the waits end by (not shared) */
+  const cis__callctx *call;      /* the call it serves, whose cancel stops it (not shared); NULL: none */
+  family fam[MAX_FAMILIES];
+  int nfam;
+};
+
+/* A shared connection's deadline and call are the calling thread's: its
+ * threads each run a method of their own on it, one statement at a time
+ * under SQLite's mutex. */
+static _Thread_local uint64_t thread_until = UINT64_MAX;
+static _Thread_local const cis__callctx *thread_call;
+
+static void sqlite_release(void *stmt) { sqlite3_finalize(stmt); }
+static void sqlite_close(void *native) { sqlite3_close_v2(native); }
+static void pg_close(void *native) { cis__pq.finish(native); }
+
+static const conn_dialect sqlite_dialect = {CIS__DB_SQLITE, sqlite_release, sqlite_close};
+/* A statement prepared on a session dies with it: nothing to free. */
+static const conn_dialect pg_dialect = {CIS__DB_POSTGRES, NULL, pg_close};
+
+/* ------------------------------------------------- deadline and flag */
+
+void cis__db_conn_arm(cis__db_conn *c, uint64_t until) {
+  if (c->shared) thread_until = until;
+  else c->until = until;
+}
+
+uint64_t cis__db_conn_until(const cis__db_conn *c) { return c->shared ? thread_until : c->until; }
+
+void cis__db_conn_set_call(cis__db_conn *c, const cis__callctx *call) {
+  if (c->shared) thread_call = call;
+  else c->call = call;
+}
+
+bool cis__db_conn_cancelled(const cis__db_conn *c) { return cis__callctx_cancelled(c->shared ? thread_call : c->call); }
+
+bool cis__db_conn_stopped(const cis__db_conn *c) {
+  return cis__db_conn_cancelled(c) || cis__now_ns() >= cis__db_conn_until(c);
+}
+
+/* SQLite's progress handler: a statement running past the deadline, or
+ * for a cancelled call, is interrupted (SQLITE_INTERRUPT). */
+static int sqlite_progress(void *p) { return cis__db_conn_stopped(p); }
+
+/* SQLite's busy handler, for a lock another connection holds: sleeps 1,
+ * 2, 4, 8, 16, then 25 ms at a time while the deadline is ahead and the
+ * call not cancelled, so a cancel is seen within 25 ms (SQLITE_BUSY
+ * then). */
+static int sqlite_busy(void *p, int n) {
+  const cis__db_conn *c = p;
+  if (cis__db_conn_stopped(c)) return 0;
+  uint64_t now = cis__now_ns(), until = cis__db_conn_until(c);
+  uint64_t ns = n < 5 ? 1000000ull << n : 25000000ull;
+  if (ns > until - now) ns = until - now;
+  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+  return 1;
+}
+
+/* ------------------------------------------------- making and closing */
+
+static cis__db_conn *conn_new(const conn_dialect *d, const cis__db_conn_config *cfg) {
+  cis__db_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->d = d;
+  c->appname = cfg ? cfg->appname : NULL;
+  c->until = UINT64_MAX;
+  return c;
+}
+
+int cis__db_conn_open_sqlite(const char *path, const cis__db_conn_config *cfg, uint64_t until,
+                             cis__db_conn **out) {
+  static const cis__db_conn_config defaults = {0};
+  if (!cfg) cfg = &defaults;
+  *out = NULL;
+  cis__db_conn *c = conn_new(&sqlite_dialect, cfg);
+  if (!c) return SQLITE_NOMEM;
+  int flags = cfg->sqlite_flags ? cfg->sqlite_flags
+                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                      SQLITE_OPEN_EXRESCODE;
+  c->shared = (flags & SQLITE_OPEN_FULLMUTEX) != 0;
+  cis__db_conn_arm(c, until);
+  cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/NAME.db */
+  sqlite3 *db = NULL;
+  int r = sqlite3_open_v2(path, &db, flags, cfg->sqlite_vfs);
+  c->native = db;
+  *out = c;
+  if (!db) return r == SQLITE_OK ? SQLITE_NOMEM : r;
+  sqlite3_busy_handler(db, sqlite_busy, c);
+  sqlite3_progress_handler(db, 1000, sqlite_progress, c);
+  return r;
+}
+
+cis_result cis__db_conn_new_pg(const char *conninfo, const cis__db_conn_config *cfg, cis__db_conn **out) {
+  *out = NULL;
+  cis__db_conn *c = conn_new(&pg_dialect, cfg);
+  if (!c || !(c->conninfo = strdup(conninfo))) {
+    free(c);
+    return CIS_ENOMEM;
+  }
+  *out = c;
+  return CIS_OK;
+}
+
+/* Frees the cached statements (SQLite) or forgets them (PostgreSQL). */
+static void forget_stmts(cis__db_conn *c) {
+  for (int i = 0; i < c->nfam; i++)
+    for (int k = 0; k < c->fam[i].f->count; k++) {
+      if (c->fam[i].slot[k] && c->d->release) c->d->release(c->fam[i].slot[k]);
+      c->fam[i].slot[k] = NULL;
+    }
+}
+
+void cis__db_conn_drop(cis__db_conn *c) {
+  if (c->d->id != CIS__DB_POSTGRES) return;
+  forget_stmts(c);
+  if (c->native) c->d->close(c->native);
+  c->native = NULL;
+}
+
+void cis__db_conn_close(cis__db_conn *c) {
+  if (!c) return;
+  if (c->native) {
+    forget_stmts(c);
+    c->d->close(c->native);
+  }
+  for (int i = 0; i < c->nfam; i++) free(c->fam[i].slot);
+  free(c->conninfo);
+  free(c);
+}
+
+cis__db_dialect cis__db_conn_dialect(const cis__db_conn *c) { return c->d->id; }
+
+bool cis__db_conn_connected(const cis__db_conn *c) { return c->native != NULL; }
+
+sqlite3 *cis__db_conn_sqlite(const cis__db_conn *c) {
+  return c->d->id == CIS__DB_SQLITE ? c->native : NULL;
+}
+
+PGconn *cis__db_conn_pg(const cis__db_conn *c) { return c->d->id == CIS__DB_POSTGRES ? c->native : NULL; }
+
+cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__pgwire_report *rep) {
+  memset(rep, 0, sizeof *rep);
+  cis__db_conn_drop(c);
+  if (c->d->id != CIS__DB_POSTGRES) return CIS__PGWIRE_REJECTED;
+  if (cis__now_ns() >= until) {
+    rep->outcome = CIS__PGWIRE_TIMEOUT;
+    rep->what = "connect";
+    snprintf(rep->msg, sizeof rep->msg, "the deadline passed before the connection was made");
+    return CIS__PGWIRE_TIMEOUT;
+  }
+  PGconn *pg = NULL;
+  cis__pgwire_outcome o = cis__pgwire_connect(&pg, c->appname ? c->appname : "cis", c->conninfo, until, rep);
+  if (o == CIS__PGWIRE_DONE) c->native = pg;
+  return o;
+}
+
+/* ------------------------------------------------- statements */
+
+void **cis__db_conn_stmts(cis__db_conn *c, const cis__db_stmts *f) {
+  for (int i = 0; i < c->nfam; i++)
+    if (c->fam[i].f == f) return c->fam[i].slot;
+  if (c->nfam == MAX_FAMILIES || f->count <= 0) return NULL;
+  void **slot = calloc((size_t)f->count, sizeof *slot);
+  if (!slot) return NULL;
+  c->fam[c->nfam++] = (family){f, slot};
+  return slot;
+}
+
+const char *cis__db_stmt_name(const cis__db_stmts *f, int i, char buf[32]) {
+  snprintf(buf, 32, "cis_%s_%d", f->name, i);
+  return buf;
+}
