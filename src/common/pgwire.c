@@ -19,6 +19,8 @@
  */
 #include "common/pgwire.h"
 
+#include "common/callctx.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,6 +30,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+
+/* How often a wait that serves a call looks at its cancel. */
+#define CANCEL_POLL_MS 25
 #include <unistd.h>
 
 #include "common/internal.h"
@@ -101,27 +106,29 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
   while (n && buf[n - 1] == ' ') buf[--n] = '\0';
 }
 
-cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
+cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, cis__pgwire_until until,
                                      cis__pgwire_report *rep) {
   report_init(rep);
   if (pq_load(rep) != CIS__PGWIRE_DONE) return rep->outcome;
   int fd = cis__pq.socket(pg);
   if (fd < 0) return note(rep, CIS__PGWIRE_LOST, "wait", "no socket");
   for (;;) {
+    if (cis__callctx_cancelled(until.call)) return note(rep, CIS__PGWIRE_CANCELLED, NULL, NULL);
     int ms = -1;
-    if (until != UINT64_MAX) {
-      uint64_t left = cis__ms_left(until);
+    if (until.ns != UINT64_MAX) {
+      uint64_t left = cis__ms_left(until.ns);
       if (left == 0) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
       ms = cis__ms_int(left);
     }
+    /* A call's cancel is looked at every 25 ms. */
+    if (until.call && (ms < 0 || ms > CANCEL_POLL_MS)) ms = CANCEL_POLL_MS;
     struct pollfd p = {.fd = fd, .events = events};
     int r = poll(&p, 1, ms);
     if (r > 0) return CIS__PGWIRE_DONE;
-    if (r == 0) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
-    if (errno != EINTR) return note(rep, CIS__PGWIRE_LOST, "poll", strerror(errno));
+    if (r == 0 && !until.call) return note(rep, CIS__PGWIRE_TIMEOUT, NULL, NULL);
+    if (r < 0 && errno != EINTR) return note(rep, CIS__PGWIRE_LOST, "poll", strerror(errno));
   }
 }
-
 
 /* A failed result: the first one's class and words are kept in rep (a
  * later failure is its consequence); r is freed. */
@@ -227,7 +234,8 @@ static long nivcsw(void) {
  * to read a large value out of the socket's buffer, and a connect for
  * several exchanges and the server's start of a backend process: neither
  * ends within a spin's microseconds, and a connect is not on a hot path. */
-static cis__pgwire_outcome spin_for_result(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+static cis__pgwire_outcome spin_for_result(PGconn *pg, cis__pgwire_until end, cis__pgwire_report *rep) {
+  uint64_t until = end.ns;
   if (!cis__pq.isBusy(pg)) return CIS__PGWIRE_DONE;
   uint64_t budget_ns = (uint64_t)cis__pgwire_spin_us() * 1000u;
   if (budget_ns == 0) return CIS__PGWIRE_DONE;
@@ -260,7 +268,7 @@ static cis__pgwire_outcome spin_for_result(PGconn *pg, uint64_t until, cis__pgwi
 /* Waits, within until, until the next result can be read without
  * blocking: a spin first, then poll(). A wait reports into a report of
  * its own, so a failed result already noted keeps its words. */
-static cis__pgwire_outcome await_result(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+static cis__pgwire_outcome await_result(PGconn *pg, cis__pgwire_until until, cis__pgwire_report *rep) {
   cis__pgwire_outcome o = spin_for_result(pg, until, rep);
   if (o != CIS__PGWIRE_DONE) return o;
   while (cis__pq.isBusy(pg)) {
@@ -281,7 +289,7 @@ static void drop_notice(void *arg, const PGresult *res) {
 }
 
 cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
-                                        uint64_t until, cis__pgwire_report *rep) {
+                                        cis__pgwire_until until, cis__pgwire_report *rep) {
   static const char *const keys[] = {"application_name", "dbname", NULL};
   const char *vals[] = {appname, conninfo, NULL};
   report_init(rep);
@@ -315,6 +323,7 @@ cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const
         cis__pgwire_wait(pg, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, until, rep);
     if (o == CIS__PGWIRE_TIMEOUT)
       note(rep, CIS__PGWIRE_TIMEOUT, "connect", "no connection before the deadline");
+    if (o == CIS__PGWIRE_CANCELLED) note(rep, CIS__PGWIRE_CANCELLED, "connect", "the call was cancelled");
     if (o != CIS__PGWIRE_DONE) goto fail;
     st = cis__pq.connectPoll(pg);
   }
@@ -331,7 +340,7 @@ fail:
 }
 
 /* Pushes out what libpq still buffers (a large value or block). */
-static cis__pgwire_outcome push(PGconn *pg, uint64_t until, cis__pgwire_report *rep) {
+static cis__pgwire_outcome push(PGconn *pg, cis__pgwire_until until, cis__pgwire_report *rep) {
   for (;;) {
     int f = cis__pq.flush(pg);
     if (f == 0) return CIS__PGWIRE_DONE;
@@ -343,7 +352,7 @@ static cis__pgwire_outcome push(PGconn *pg, uint64_t until, cis__pgwire_report *
   }
 }
 
-cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
+cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until until, PGresult **out,
                                         cis__pgwire_report *rep) {
   cis__pgwire_outcome o;
   PGresult *keep = NULL;
@@ -375,7 +384,7 @@ done:
   return o;
 }
 
-cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until,
                                                  PGresult **out, cis__pgwire_report *rep) {
   cis__pgwire_outcome o;
   PGresult *keep = NULL; /* the latest command's first successful result */

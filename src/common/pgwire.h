@@ -65,6 +65,7 @@ typedef enum cis__pgwire_outcome {
   CIS__PGWIRE_DONE = 0, /* finished: connected, ready, or every result arrived and none failed */
   CIS__PGWIRE_FAILED,   /* every result arrived, the connection is up, and one failed */
   CIS__PGWIRE_TIMEOUT,  /* the deadline passed first */
+  CIS__PGWIRE_CANCELLED, /* the call the wait served was cancelled first (cis__pgwire_until) */
   CIS__PGWIRE_LOST,     /* the connection broke, or could not be made */
   CIS__PGWIRE_REJECTED, /* connect: the connection string is malformed */
   CIS__PGWIRE_NOMEM,    /* connect: libpq could not allocate the connection */
@@ -94,6 +95,17 @@ typedef struct cis__pgwire_report {
   char sqlmsg[CIS__PGWIRE_MSG_MAX]; /* that result's message, as msg */
 } cis__pgwire_report;
 
+/* When a wait ends: at a time (a cis__now_ns() time; UINT64_MAX: none),
+ * or earlier when the call it serves (NULL: none) is cancelled, seen
+ * within 25 ms (CIS__PGWIRE_CANCELLED). */
+typedef struct cis__pgwire_until {
+  uint64_t ns;
+  const struct cis__callctx *call;
+} cis__pgwire_until;
+
+/* A wait that ends at ns only. */
+static inline cis__pgwire_until cis__pgwire_at(uint64_t ns) { return (cis__pgwire_until){ns, NULL}; }
+
 /* Copies msg (libpq's: several lines with a trailing newline) into buf
  * (cap bytes) as one line: line breaks and tabs become spaces, trailing
  * spaces go. fallback stands in for a NULL or empty msg. */
@@ -101,10 +113,10 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
 
 /* Connects with libpq's non-blocking connect, as application `appname`,
  * to `conninfo` (a connection string or URI), waiting no later than
- * `until` (cis__now_ns() time; UINT64_MAX: no limit), and makes the
+ * `until` (its time, or a cancel of its call), and makes the
  * connection non-blocking. On DONE *out is the connection (the caller
  * PQfinishes it); otherwise *out is NULL and rep says why: REJECTED,
- * NOMEM, TIMEOUT, LOST or NOLIB, with rep->what always set.
+ * NOMEM, TIMEOUT, CANCELLED, LOST or NOLIB, with rep->what always set.
  *
  * NOLIB is libpq missing: it is loaded here, on the first connect of the
  * process, and a failure is retried on the next connect.
@@ -116,12 +128,13 @@ void cis__pgwire_oneline(char *buf, size_t cap, const char *msg, const char *fal
  * that lookup is the one wait not bounded by `until`) or a Unix socket
  * that is not there. */
 cis__pgwire_outcome cis__pgwire_connect(PGconn **out, const char *appname, const char *conninfo,
-                                        uint64_t until, cis__pgwire_report *rep);
+                                        cis__pgwire_until until, cis__pgwire_report *rep);
 
 /* Waits until pg's socket is ready for `events` (POLLIN, POLLOUT) or
- * `until` passes. Returns DONE, TIMEOUT (rep->msg empty) or LOST (no
+ * `until` passes. Returns DONE, TIMEOUT (rep->msg empty), CANCELLED (the
+ * same; `until`'s call was cancelled) or LOST (no
  * socket, or poll failed: rep->what is "wait" or "poll"), or NOLIB. */
-cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
+cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, cis__pgwire_until until,
                                      cis__pgwire_report *rep);
 
 /* Collects every result of what was just sent: call it straight after a
@@ -136,13 +149,13 @@ cis__pgwire_outcome cis__pgwire_wait(PGconn *pg, short events, uint64_t until,
  * The first failed result is remembered (rep->sqlclass, rep->sqlmsg) and
  * nothing later erases it: not the results after it, nor a wait that
  * succeeds. When every result has arrived that is FAILED. A timeout or a
- * lost connection after it still ends the call as TIMEOUT or LOST (with
+ * lost connection after it still ends the call as TIMEOUT, CANCELLED or LOST (with
  * rep->what and rep->msg saying how it was lost; rep->what NULL when libpq
  * reported the loss itself, "wait" or "poll" when the socket did), and the
  * earlier failure stays in the report, for backends that let it decide.
  * All results in without a failure but the connection gone is LOST. NOLIB
  * only when libpq was never loaded (pg cannot be a connection then). */
-cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PGresult **out,
+cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, cis__pgwire_until until, PGresult **out,
                                         cis__pgwire_report *rep);
 
 /* The same for a connection in pipeline mode (PQenterPipelineMode): call
@@ -153,7 +166,7 @@ cis__pgwire_outcome cis__pgwire_collect(PGconn *pg, int sent, uint64_t until, PG
  * result decides, as above (the commands after it are skipped by the
  * server: PGRES_PIPELINE_ABORTED, not a failure of their own). After DONE
  * or FAILED the pipeline is idle, so PQexitPipelineMode may follow. */
-cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, uint64_t until,
+cis__pgwire_outcome cis__pgwire_collect_pipeline(PGconn *pg, int sent, cis__pgwire_until until,
                                                  PGresult **out, cis__pgwire_report *rep);
 
 /* The spin budget of a wait for a result, in microseconds: how long

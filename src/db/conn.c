@@ -180,6 +180,10 @@ sqlite3 *cis__db_conn_sqlite(const cis__db_conn *c) {
 
 PGconn *cis__db_conn_pg(const cis__db_conn *c) { return c->d->id == CIS__DB_POSTGRES ? c->native : NULL; }
 
+cis__pgwire_until cis__db_conn_wait(const cis__db_conn *c, uint64_t ns) {
+  return (cis__pgwire_until){ns, c->shared ? thread_call : c->call};
+}
+
 cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__pgwire_report *rep) {
   memset(rep, 0, sizeof *rep);
   cis__db_conn_drop(c);
@@ -191,9 +195,27 @@ cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__p
     return CIS__PGWIRE_TIMEOUT;
   }
   PGconn *pg = NULL;
-  cis__pgwire_outcome o = cis__pgwire_connect(&pg, c->appname ? c->appname : "cis", c->conninfo, until, rep);
+  cis__pgwire_outcome o =
+      cis__pgwire_connect(&pg, c->appname ? c->appname : "cis", c->conninfo, cis__db_conn_wait(c, until), rep);
   if (o == CIS__PGWIRE_DONE) c->native = pg;
   return o;
+}
+
+int cis__db_pg_code(const cis__db_pg_codes *t, cis__pgwire_outcome o, cis__pgwire_sqlclass k) {
+  switch (o) {
+  case CIS__PGWIRE_DONE: return 0;
+  case CIS__PGWIRE_FAILED:
+    return k == CIS__PGWIRE_SQL_DOWN        ? t->sql_down
+           : k == CIS__PGWIRE_SQL_DISK_FULL ? t->sql_disk_full
+           : k == CIS__PGWIRE_SQL_CANCELLED ? t->sql_cancelled
+                                            : t->sql_error;
+  case CIS__PGWIRE_TIMEOUT: return t->timeout;
+  case CIS__PGWIRE_CANCELLED: return t->cancelled;
+  case CIS__PGWIRE_REJECTED: return t->rejected;
+  case CIS__PGWIRE_NOMEM: return t->nomem;
+  case CIS__PGWIRE_NOLIB: return t->nolib;
+  default: return t->down; /* LOST */
+  }
 }
 
 /* ------------------------------------------------- statements */

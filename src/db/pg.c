@@ -62,25 +62,17 @@ void cis__db_pg_free(cis__db_pg *d) {
  * while a statement ran, the caller's time ran out (CIS_ETIMEOUT). */
 static cis_result outcome_code(const cis__db_pg_config *cfg, bool connecting, cis__pgwire_outcome o,
                                const cis__pgwire_report *rep, const char *what, char *err, size_t cap) {
-  cis_result rc;
-  const char *detail = rep->msg;
-  switch (o) {
-  case CIS__PGWIRE_DONE: return CIS_OK;
-  case CIS__PGWIRE_FAILED:
-    detail = rep->sqlmsg;
-    rc = rep->sqlclass == CIS__PGWIRE_SQL_DOWN || rep->sqlclass == CIS__PGWIRE_SQL_DISK_FULL ? cfg->down
-         : rep->sqlclass == CIS__PGWIRE_SQL_CANCELLED                                        ? CIS_ETIMEOUT
-                                                                                             : CIS_EIO;
-    break;
-  case CIS__PGWIRE_TIMEOUT:
-    rc = connecting ? cfg->down : CIS_ETIMEOUT;
-    detail = "no answer before the deadline";
-    break;
-  case CIS__PGWIRE_REJECTED: rc = CIS_EINVAL; break;
-  case CIS__PGWIRE_NOMEM: rc = CIS_ENOMEM; break;
-  case CIS__PGWIRE_NOLIB: rc = CIS_EUNSUPPORTED; break;
-  default: rc = cfg->down; break;
-  }
+  /* The deadline passed while connecting is a server out of reach. */
+  const cis__db_pg_codes codes = {
+      .rejected = CIS_EINVAL, .nomem = CIS_ENOMEM, .nolib = CIS_EUNSUPPORTED,
+      .timeout = connecting ? cfg->down : CIS_ETIMEOUT, .cancelled = CIS_ECANCELED, .down = cfg->down,
+      .sql_error = CIS_EIO, .sql_down = cfg->down, .sql_disk_full = cfg->down, .sql_cancelled = CIS_ETIMEOUT};
+  if (o == CIS__PGWIRE_DONE) return CIS_OK;
+  cis_result rc = (cis_result)cis__db_pg_code(&codes, o, rep->sqlclass);
+  const char *detail = o == CIS__PGWIRE_FAILED      ? rep->sqlmsg
+                       : o == CIS__PGWIRE_TIMEOUT   ? "no answer before the deadline"
+                       : o == CIS__PGWIRE_CANCELLED ? "the call was cancelled"
+                                                    : rep->msg;
   char line[CIS__PGWIRE_MSG_MAX];
   cis__pgwire_oneline(line, sizeof line, detail, cis_strerror(rc));
   snprintf(err, cap, "%s: %s: %s", cfg->label, rep->what ? rep->what : what, line);
@@ -101,7 +93,7 @@ static cis_result run(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, 
   PGresult *r = NULL;
   const char *vals[1] = {cfg->schema->service};
   int sent = service ? cis__pq.sendQueryParams(pg, sql, 1, NULL, vals, NULL, NULL, 0) : cis__pq.sendQuery(pg, sql);
-  cis__pgwire_outcome o = cis__pgwire_collect(pg, sent, until, v ? &r : NULL, &rep);
+  cis__pgwire_outcome o = cis__pgwire_collect(pg, sent, cis__pgwire_at(until), v ? &r : NULL, &rep);
   cis_result rc = outcome_code(cfg, false, o, &rep, what, err, cap);
   if (rc == CIS_OK && v)
     *v = r && cis__pq.ntuples(r) > 0 && !cis__pq.getisnull(r, 0, 0) ? strtoll(cis__pq.getvalue(r, 0, 0), NULL, 10)
@@ -167,7 +159,7 @@ cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t
   if (rc == CIS_OK) rc = run(pg, cfg, until, "COMMIT", false, NULL, "commit schema", err, cap);
   if (rc != CIS_OK && began && cis__pq.status(pg) == CONNECTION_OK) {
     cis__pgwire_report rep;
-    cis__pgwire_collect(pg, cis__pq.sendQuery(pg, "ROLLBACK"), until, NULL, &rep);
+    cis__pgwire_collect(pg, cis__pq.sendQuery(pg, "ROLLBACK"), cis__pgwire_at(until), NULL, &rep);
   }
   return rc;
 }
@@ -202,14 +194,14 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   }
   cis__db_stmt_name(&stmt_family, k, name);
   if (!d->prepared[k]) {
-    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), until, NULL, &rep);
+    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), cis__pgwire_at(until), NULL, &rep);
     if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
     d->prepared[k] = (void *)sql;
   }
   int fmt[MAX_PARAMS];
   for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
   int sent = cis__pq.sendQueryPrepared(PG(d), name, n, vals, lens, fmt, 1);
-  o = cis__pgwire_collect(PG(d), sent, until, out, &rep);
+  o = cis__pgwire_collect(PG(d), sent, cis__pgwire_at(until), out, &rep);
   if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(PG(d)); /* the server stops it; we drop pg */
   return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }

@@ -12,7 +12,8 @@
  * and poll(); queries are sent non-blocking and their results awaited with
  * poll(). When time runs out a cancel request goes to the server from a
  * thread of its own, the connection is dropped and the method returns
- * CIS_ETIMEOUT at once. A transaction also sets statement_timeout (SET
+ * CIS_ETIMEOUT at once; the same on a cancel of the call the connection
+ * serves (seen within 25 ms), with CIS_ECANCELED. A transaction also sets statement_timeout (SET
  * LOCAL), so the server gives up on its own even if the client vanished.
  * The waiting itself (connect, poll, draining results) is
  * common/pgwire.c's, shared with the filesystem's PostgreSQL dialect;
@@ -142,6 +143,13 @@ static const cis__db_schema schema = {.service = "kv", .pg_lock = 7162999125, .s
 static const cis__db_pg_config schema_config = {.label = "kv database", .down = CIS_EKVDOWN, .schema = &schema};
 
 static const cis__db_stmts stmt_family = {.name = "kv", .count = S_COUNT};
+
+/* The store's codes for pgwire's outcomes: a cancelled statement is our
+ * own deadline, and a full disk (class 53) a server that cannot serve. */
+static const cis__db_pg_codes codes = {
+    .rejected = CIS_EINVAL, .nomem = CIS_ENOMEM, .nolib = CIS_EUNSUPPORTED, .timeout = CIS_ETIMEOUT,
+    .cancelled = CIS_ECANCELED, .down = CIS_EKVDOWN, .sql_error = CIS_EKV, .sql_down = CIS_EKVDOWN,
+    .sql_disk_full = CIS_EKVDOWN, .sql_cancelled = CIS_ETIMEOUT};
 static const cis__db_conn_config conn_config = {.appname = "cis-kv"};
 
 typedef struct pg_conn {
@@ -187,24 +195,8 @@ static cis_result pg_connect(pg_conn *c) {
   pg_drop(c);
   cis__pgwire_outcome o = cis__db_conn_connect(c->base.db, c->deadline_ns, &rep);
   if (o == CIS__PGWIRE_DONE) return CIS_OK;
-  cis_result rc = o == CIS__PGWIRE_REJECTED ? CIS_EINVAL
-                  : o == CIS__PGWIRE_NOMEM  ? CIS_ENOMEM
-                  : o == CIS__PGWIRE_NOLIB  ? CIS_EUNSUPPORTED
-                  : o == CIS__PGWIRE_TIMEOUT ? CIS_ETIMEOUT
-                                             : CIS_EKVDOWN;
+  cis_result rc = cis__db_pg_code(&codes, o, rep.sqlclass);
   return pg_fail(c, rc, rep.what, rep.msg);
-}
-
-/* Maps a failed result's SQLSTATE class to a cis_result: a cancelled
- * query is our own deadline, and a full disk (class 53) is a server that
- * cannot serve. */
-static cis_result sql_code(cis__pgwire_sqlclass k) {
-  switch (k) {
-  case CIS__PGWIRE_SQL_CANCELLED: return CIS_ETIMEOUT;
-  case CIS__PGWIRE_SQL_DOWN:
-  case CIS__PGWIRE_SQL_DISK_FULL: return CIS_EKVDOWN;
-  default: return CIS_EKV;
-  }
 }
 
 /* Waits for every result of what was just sent (`sent`: what the PQsend*
@@ -216,11 +208,11 @@ static cis_result sql_code(cis__pgwire_sqlclass k) {
 static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *what) {
   cis__pgwire_report rep;
   cis_result rc;
-  switch (cis__pgwire_collect(PG(c), sent, c->deadline_ns, out, &rep)) {
+  switch (cis__pgwire_collect(PG(c), sent, cis__db_conn_wait(c->base.db, c->deadline_ns), out, &rep)) {
   case CIS__PGWIRE_DONE:
     return CIS_OK;
   case CIS__PGWIRE_FAILED:
-    rc = pg_fail(c, sql_code(rep.sqlclass), what, rep.sqlmsg);
+    rc = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
     if (rc == CIS_EKVDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
     return rc;
   case CIS__PGWIRE_TIMEOUT:
@@ -232,6 +224,11 @@ static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *w
     cis__pgwire_cancel_async(PG(c));
     pg_drop(c);
     return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
+  case CIS__PGWIRE_CANCELLED:
+    /* The call the connection serves was cancelled: the same. */
+    cis__pgwire_cancel_async(PG(c));
+    pg_drop(c);
+    return pg_fail(c, CIS_ECANCELED, what, "the call was cancelled (query cancelled)");
   default:
     /* Lost: the connection and whatever it held are gone, which outranks
      * an earlier failed result. */

@@ -183,6 +183,14 @@ static const cis__db_stmts stmt_family = {.name = "vfs", .count = CIS__VDB_MAX_S
 static const cis__db_stmts tx_family = {.name = "vfs_tx", .count = 2};
 static const cis__db_conn_config conn_config = {.appname = "cis-vfs"};
 
+/* The error numbers of pgwire's outcomes: a full disk is the guest's
+ * ENOSPC; a timeout, a cancelled statement and every other sign of an
+ * unavailable server EDOWN; a connect's own failures as errno says. */
+static const cis__db_pg_codes codes = {
+    .rejected = EINVAL, .nomem = ENOMEM, .nolib = ENOTSUP, .timeout = CIS_VFS_EDOWN,
+    .cancelled = ECANCELED, .down = CIS_VFS_EDOWN, .sql_error = EIO, .sql_down = CIS_VFS_EDOWN,
+    .sql_disk_full = ENOSPC, .sql_cancelled = CIS_VFS_EDOWN};
+
 struct cis__vdb_conn {
   cis__db_conn *conn;    /* the session; its handle (PG) is NULL after it was dropped */
   char *conninfo;        /* owned copy of the connection string, for the lease's own */
@@ -227,18 +235,6 @@ static void pg_drop(cis__vdb_conn *c) {
   c->fresh = false;
 }
 
-/* Maps a failed result's SQLSTATE class to an error number: a full disk
- * is the guest's ENOSPC; a cancelled statement is the deadline, and like
- * every other sign of an unavailable server, EDOWN. */
-static int sql_err(cis__pgwire_sqlclass k) {
-  switch (k) {
-  case CIS__PGWIRE_SQL_DISK_FULL: return ENOSPC;
-  case CIS__PGWIRE_SQL_DOWN:
-  case CIS__PGWIRE_SQL_CANCELLED: return CIS_VFS_EDOWN;
-  default: return EIO;
-  }
-}
-
 /* Waits for every result of what was just sent (`sent`: what the PQsend*
  * call returned). The first successful result goes to *out (when out is
  * not NULL; the caller PQclears it); the first failed result decides the
@@ -255,9 +251,9 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
     sent = sent && cis__pq.pipelineSync(PG(c)) == 1;
     c->queued = 0;
     c->fresh = false;
-    o = cis__pgwire_collect_pipeline(PG(c), sent, c->deadline_ns, out, &rep);
+    o = cis__pgwire_collect_pipeline(PG(c), sent, cis__db_conn_wait(c->conn, c->deadline_ns), out, &rep);
   } else {
-    o = cis__pgwire_collect(PG(c), sent, c->deadline_ns, out, &rep);
+    o = cis__pgwire_collect(PG(c), sent, cis__db_conn_wait(c->conn, c->deadline_ns), out, &rep);
   }
   switch (o) {
   case CIS__PGWIRE_DONE:
@@ -268,7 +264,7 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
     if (strstr(rep.sqlmsg, CIS__VDB_GEN_MOVED))
       return cis__vdb_fail(c->errmsg, DIALECT, CIS_VFS_ECONFLICT,
                            "the tenant changed since this mount last saw it");
-    err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
+    err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
     if (err == CIS_VFS_EDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
     return err;
   case CIS__PGWIRE_TIMEOUT:
@@ -278,15 +274,20 @@ static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *wh
     cis__pgwire_cancel_async(PG(c));
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "deadline exceeded (connection dropped)");
+  case CIS__PGWIRE_CANCELLED:
+    /* The call the connection serves was cancelled: the same, ECANCELED. */
+    cis__pgwire_cancel_async(PG(c));
+    pg_drop(c);
+    return pg_fail(c, ECANCELED, what, "the call was cancelled (connection dropped)");
   default:
     /* Lost. A failed result before it keeps its error number; the detail
      * is the socket's when the wait broke, else that result's. */
     if (rep.sqlclass == CIS__PGWIRE_SQL_NONE)
       err = pg_fail(c, CIS_VFS_EDOWN, rep.what ? rep.what : what, rep.msg);
     else if (rep.what)
-      err = pg_fail(c, sql_err(rep.sqlclass), rep.what, rep.msg);
+      err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), rep.what, rep.msg);
     else
-      err = pg_fail(c, sql_err(rep.sqlclass), what, rep.sqlmsg);
+      err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
     pg_drop(c);
     return err;
   }
@@ -360,11 +361,7 @@ static int pg_connect(cis__vdb_conn *c) {
   pg_drop(c);
   cis__pgwire_outcome o = cis__db_conn_connect(c->conn, c->deadline_ns, &rep);
   if (o != CIS__PGWIRE_DONE)
-    return pg_fail(c, o == CIS__PGWIRE_REJECTED ? EINVAL
-                      : o == CIS__PGWIRE_NOMEM  ? ENOMEM
-                      : o == CIS__PGWIRE_NOLIB  ? ENOTSUP
-                                                : CIS_VFS_EDOWN,
-                   rep.what, rep.msg);
+    return pg_fail(c, cis__db_pg_code(&codes, o, rep.sqlclass), rep.what, rep.msg);
   cis__pq.setNoticeProcessor(PG(c), quiet, NULL);
   char sql[128];
   snprintf(sql, sizeof sql, "SET statement_timeout = %d; SET synchronous_commit = %s",

@@ -98,7 +98,7 @@ static int keeper_query(PGconn *pg, const char *sql, bool *recalled) {
   cis__pgwire_report rep;
   PGresult *r = NULL;
   cis__pgwire_outcome o = cis__pgwire_collect(pg, cis__pq.sendQuery(pg, sql),
-                                              cis__deadline_after(STMT_MS, 0), &r, &rep);
+                                              cis__pgwire_at(cis__deadline_after(STMT_MS, 0)), &r, &rep);
   for (PGnotify *n; (n = cis__pq.notifies(pg)) != NULL;) {
     *recalled = true;
     cis__pq.freemem(n);

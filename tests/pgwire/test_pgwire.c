@@ -39,6 +39,7 @@
 
 #include <cmocka.h>
 
+#include "common/callctx.h"
 #include "common/internal.h"
 #include "common/pgwire.h"
 
@@ -231,8 +232,8 @@ static void conninfo(const fake *f, char *out, size_t cap) {
            "host=127.0.0.1 port=%d user=u dbname=d sslmode=disable gssencmode=disable", f->port);
 }
 
-static uint64_t in_ms(uint64_t ms) { return cis__now_ns() + ms * 1000000ull; }
-static uint64_t in_us(uint64_t us) { return cis__now_ns() + us * 1000ull; }
+static cis__pgwire_until in_ms(uint64_t ms) { return cis__pgwire_at(cis__now_ns() + ms * 1000000ull); }
+static cis__pgwire_until in_us(uint64_t us) { return cis__pgwire_at(cis__now_ns() + us * 1000ull); }
 
 /* Timing bounds a loaded machine cannot fail. Every wait here sleeps in
  * poll() (or spins within the deadline before it), so load only makes
@@ -370,7 +371,7 @@ static void test_lost(void **state) {
   assert_true(rep.msg[0] != '\0');
   fake_stop(&f, pg);
 
-  assert_int_equal(cis__pgwire_collect(NULL, 0, UINT64_MAX, NULL, &rep), CIS__PGWIRE_LOST);
+  assert_int_equal(cis__pgwire_collect(NULL, 0, cis__pgwire_at(UINT64_MAX), NULL, &rep), CIS__PGWIRE_LOST);
   assert_null(rep.what);
   assert_true(rep.msg[0] != '\0');
 }
@@ -394,6 +395,53 @@ static void test_timeout_after_failure(void **state) {
   assert_string_equal(rep.msg, "");
   assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
   assert_null(r);
+  fake_stop(&f, pg);
+}
+
+typedef struct cancel_later {
+  cis__callctx call;
+  unsigned ms;
+} cancel_later;
+
+static void *cancel_after(void *p) {
+  cancel_later *c = p;
+  usleep(c->ms * 1000u);
+  cis__callctx_cancel(&c->call);
+  return NULL;
+}
+
+/* A wait that serves a call ends when the call is cancelled (looked at
+ * every 25 ms), long before a far deadline; with a cancelled call it
+ * does not start; the deadline still ends it when nobody cancels. */
+static void test_cancel_of_the_call_ends_the_wait(void **state) {
+  (void)state;
+  static const char *const replies[] = {"H", NULL};
+  fake f;
+  cis__pgwire_report rep;
+  PGconn *pg = fake_start(&f, replies);
+  cancel_later c = {.ms = 200};
+  cis__callctx_init(&c.call, UINT64_MAX, NULL);
+  pthread_t th;
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(pthread_create(&th, NULL, cancel_after, &c), 0);
+  cis__pgwire_until until = {cis__now_ns() + 30000000000ull, &c.call};
+  assert_int_equal(cis__pgwire_collect(pg, PQsendQuery(pg, "SELECT 1"), until, NULL, &rep), CIS__PGWIRE_CANCELLED);
+  double took = took_ms(t0);
+  pthread_join(th, NULL);
+  print_message("a cancel at 200 ms ended the wait after %.1f ms\n", took);
+  if (took < 190.0 || took > 200.0 * WALL_FACTOR) fail_msg("the cancelled wait took %.1f ms", took);
+  assert_int_equal(rep.outcome, CIS__PGWIRE_CANCELLED);
+  /* Cancelled already: the wait returns at once. */
+  t0 = cis__now_ns();
+  assert_int_equal(cis__pgwire_wait(pg, POLLIN, until, &rep), CIS__PGWIRE_CANCELLED);
+  assert_true(took_ms(t0) < 100.0 * WALL_FACTOR);
+  /* Nobody cancels: the deadline, also when polling in slices. */
+  cis__callctx_init(&c.call, UINT64_MAX, NULL);
+  until.ns = cis__now_ns() + 120000000ull;
+  t0 = cis__now_ns();
+  assert_int_equal(cis__pgwire_wait(pg, POLLIN, until, &rep), CIS__PGWIRE_TIMEOUT);
+  took = took_ms(t0);
+  if (took < 120.0 || took > 120.0 * WALL_FACTOR) fail_msg("a 120 ms deadline in slices took %.1f ms", took);
   fake_stop(&f, pg);
 }
 
@@ -741,6 +789,7 @@ int main(int argc, char **argv) {
       SPIN_BOTH(test_lost_after_failure),
       SPIN_BOTH(test_lost),
       SPIN_BOTH(test_timeout_after_failure),
+      cmocka_unit_test(test_cancel_of_the_call_ends_the_wait),
       cmocka_unit_test(test_cancel_async),
       cmocka_unit_test(test_connect_deadline),
       cmocka_unit_test(test_connect_refused_and_rejected),

@@ -3291,6 +3291,49 @@ static void test_pg_hung_server_deadline(void **state) {
   mnt_close(&m);
 }
 
+/* The same frozen server under a mount bound to a call with a far
+ * deadline: a cancel of the call ends the wait for the answer (libpq's
+ * poll: the mount's connection serves the call, db/db_conn.h) with
+ * ECANCELED at once, and the next call works on a new connection. */
+static void test_pg_hung_server_cancel(void **state) {
+  (void)state;
+  mnt m;
+  char saved[sizeof g.spec], app[96];
+  memcpy(saved, g.spec, sizeof saved);
+  snprintf(app, sizeof app, "hungc-%s", g.run);
+  size_t used = strlen(g.spec);
+  snprintf(g.spec + used, sizeof g.spec - used, " application_name=%s", app);
+  cis_result rc = mnt_try(&m, "hungc", 0, LONG_MS);
+  memcpy(g.spec, saved, sizeof saved);
+  OK(rc);
+  put_str(&m, "f", "x");
+  cis__callctx x;
+  cis__callctx_init(&x, cis__deadline_after(30000, 0), NULL);
+  assert_int_equal(cis__vfs_bind_call(m.fs, &x), CIS_OK);
+  int64_t pid = sql_int("SELECT CAST(pid AS bigint) FROM pg_stat_activity WHERE "
+                        "application_name='%s'", app);
+  assert_true(pid > 0);
+  assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
+  pthread_t th;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(pthread_create(&th, NULL, cancel_in_200ms, &x), 0);
+  cis_vfs_stat st;
+  int e = stat_of(&m, "f", &st);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  pthread_join(th, NULL);
+  kill((pid_t)pid, SIGCONT);
+  ERR(ECANCELED, e);
+  MSG_HAS(m.fs, "cancelled");
+  double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  print_message("a cancel at 200 ms ended the call to a hung server after %.1f ms\n", ms);
+  if (ms < 190.0 || ms > 5000.0) fail_msg("the cancelled call ended after %.1f ms", ms);
+  assert_int_equal(cis__vfs_bind_call(m.fs, NULL), CIS_OK);
+  OK(stat_of(&m, "f", &st));
+  expect_str(&m, "f", "x");
+  mnt_close(&m);
+}
+
 /* --------------------------------------------------------------- children */
 
 static int child_main(int argc, char **argv) {
@@ -4202,6 +4245,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pg_down_at_deferred_commit),
       cmocka_unit_test(test_pg_down_at_merged_check),
       cmocka_unit_test(test_pg_hung_server_deadline),
+      cmocka_unit_test(test_pg_hung_server_cancel),
       cmocka_unit_test(test_pg_dies_mid_writes),
       cmocka_unit_test(test_pg_down_during_rollback),
   };
