@@ -109,7 +109,7 @@ static void finish(const char *op, cis_vfs *fs, mark a, int n, int *status) {
 }
 
 /* Runs one simple statement; false (with a message) when it failed. */
-static bool floor_exec(PGconn *pg, const char *sql, uint64_t until) {
+static bool floor_exec(PGconn *pg, const char *sql, cis__pgwire_until until) {
   cis__pgwire_report rep;
   if (cis__pgwire_collect(pg, cis__pq.sendQuery(pg, sql), until, NULL, &rep) == CIS__PGWIRE_DONE)
     return true;
@@ -119,7 +119,7 @@ static bool floor_exec(PGconn *pg, const char *sql, uint64_t until) {
 
 /* The commit-floor line (see the top). 0, or 1 when it failed. */
 static int commit_floor(const char *conninfo, int n, bool full) {
-  uint64_t until = cis__deadline_after(60000, 0);
+  cis__pgwire_until until = cis__pgwire_at(cis__deadline_after(60000, 0));
   cis__pgwire_report rep;
   PGconn *pg = NULL;
   if (cis__pgwire_connect(&pg, "fs_ops", conninfo, until, &rep) != CIS__PGWIRE_DONE) {
