@@ -18,6 +18,7 @@
 #include "db/db_sqlite.h"
 
 #define MAX_FAMILIES 8 /* services whose statements one connection caches */
+#define CANCEL_POLL_NS 25000000ull /* how often a lock's wait looks at the call's cancel */
 
 /* What a dialect does with its session. */
 typedef struct conn_dialect {
@@ -38,7 +39,7 @@ struct cis__db_conn {
   void *native;                  /* sqlite3 *, PGconn *; NULL: not connected */
   char *conninfo;                /* PostgreSQL: owned, for reconnects; never in a message */
   const char *appname;           /* PostgreSQL: application_name (static) */
-  bool shared;                   /* SQLite in serialized mode: deadline and flag per thread */
+  bool shared;                   /* threads take turns on it: deadline and call per thread */
   uint64_t until;                /* the deadline the waits end by (not shared) */
   const cis__callctx *call;      /* the call it serves, whose cancel stops it (not shared); NULL: none */
   family fam[MAX_FAMILIES];
@@ -79,6 +80,17 @@ bool cis__db_conn_stopped(const cis__db_conn *c) {
   return cis__db_conn_cancelled(c) || cis__now_ns() >= cis__db_conn_until(c);
 }
 
+bool cis__db_conn_lock(const cis__db_conn *c, pthread_mutex_t *mu, uint64_t until) {
+  const cis__callctx *call = c->shared ? thread_call : c->call;
+  if (!call) return cis__db_lock_until(mu, until);
+  for (;;) {
+    if (cis__callctx_cancelled(call)) return false;
+    uint64_t now = cis__now_ns(), slice = now + CANCEL_POLL_NS;
+    if (cis__db_lock_until(mu, slice < until ? slice : until)) return true;
+    if (cis__now_ns() >= until) return false;
+  }
+}
+
 /* SQLite's progress handler: a statement running past the deadline, or
  * for a cancelled call, is interrupted (SQLITE_INTERRUPT). */
 static int sqlite_progress(void *p) { return cis__db_conn_stopped(p); }
@@ -105,6 +117,7 @@ static cis__db_conn *conn_new(const conn_dialect *d, const cis__db_conn_config *
   if (!c) return NULL;
   c->d = d;
   c->appname = cfg ? cfg->appname : NULL;
+  c->shared = cfg && cfg->shared;
   c->until = UINT64_MAX;
   return c;
 }
@@ -119,7 +132,7 @@ int cis__db_conn_open_sqlite(const char *path, const cis__db_conn_config *cfg, u
   int flags = cfg->sqlite_flags ? cfg->sqlite_flags
                                 : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                                       SQLITE_OPEN_EXRESCODE;
-  c->shared = (flags & SQLITE_OPEN_FULLMUTEX) != 0;
+  c->shared = c->shared || (flags & SQLITE_OPEN_FULLMUTEX) != 0;
   cis__db_conn_arm(c, until);
   cis__db_sqlite_make_folder(path); /* $CIS_HOME of the default <home>/NAME.db */
   sqlite3 *db = NULL;

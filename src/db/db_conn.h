@@ -23,13 +23,16 @@
  * the owner does. What the services say in SQL, and how they word a
  * failure, stays theirs.
  *
- * A connection is used by one thread at a time, except an SQLite one
- * opened with SQLITE_OPEN_FULLMUTEX (shared by a handle's threads), whose
- * deadline and call are each calling thread's own.
+ * A connection is used by one thread at a time, except a shared one
+ * (cis__db_conn_config.shared, or SQLite's SQLITE_OPEN_FULLMUTEX: a
+ * handle's threads take turns on it), whose deadline and call are each
+ * calling thread's own, the same for every shared connection the thread
+ * uses.
  */
 #ifndef CIS_DB_DB_CONN_H
 #define CIS_DB_DB_CONN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +58,9 @@ typedef struct cis__db_conn_config {
   int sqlite_flags;       /* SQLite: sqlite3_open_v2's flags; 0: read-write, created when
                              missing, one thread at a time, extended result codes */
   const char *sqlite_vfs; /* SQLite: the VFS's name; NULL: SQLite's default */
+  bool shared;            /* threads share it, one statement at a time under the service's
+                             lock (an SQLite one opened SQLITE_OPEN_FULLMUTEX is shared
+                             too): its deadline and call are each thread's */
 } cis__db_conn_config;
 
 /* Opens the SQLite file at path, making its folder when that is missing
@@ -107,6 +113,13 @@ uint64_t cis__db_conn_until(const cis__db_conn *c);
  * setting: its service sets it while the connection serves the call and
  * clears it when the connection goes back to its pool. */
 void cis__db_conn_set_call(cis__db_conn *c, const struct cis__callctx *call);
+
+/* Locks mu, a lock the connection's threads take turns on (another
+ * thread's statement holds it), as cis__db_lock_until does, but gives up
+ * on a cancel of the call the calling thread serves on c too (looked at
+ * every 25 ms): false when the deadline came first or the call was
+ * cancelled (cis__db_conn_cancelled tells which). */
+bool cis__db_conn_lock(const cis__db_conn *c, pthread_mutex_t *mu, uint64_t until);
 
 /* Whether the call it serves was cancelled. */
 bool cis__db_conn_cancelled(const cis__db_conn *c);

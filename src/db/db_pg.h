@@ -31,6 +31,7 @@ typedef struct cis__db_pg_config {
   const cis__db_schema *schema; /* migrated by each connect (db.h), or NULL */
 } cis__db_pg_config;
 
+struct cis__callctx;
 typedef struct cis__db_pg cis__db_pg;
 
 /* A new connection to conninfo (copied; never put in a message); nothing
@@ -53,8 +54,8 @@ void cis__db_pg_free(cis__db_pg *d);
  * thread's statement held the connection, or before the answer came: the
  * statement is cancelled; or the server cancelled it), CIS_EIO (the
  * statement failed), CIS_EINVAL (a malformed connection string, too many
- * parameters), CIS_EUNSUPPORTED (no libpq),
- * CIS_ENOMEM; the message "LABEL: STEP: DETAIL", never the connection
+ * parameters), CIS_EUNSUPPORTED (no libpq), CIS_ECANCELED (the call the
+ * thread serves was cancelled: cis__db_pg_serve), CIS_ENOMEM; the message "LABEL: STEP: DETAIL", never the connection
  * string, goes to err. */
 cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int n, const char *const *vals,
                             const int *lens, const bool *bin, PGresult **out, char *err, size_t cap);
@@ -73,6 +74,11 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
  * changed), CIS_EIO (a migration or reading failed), CIS_ENOMEM;
  * "LABEL: STEP: DETAIL" in err. */
 cis_result cis__db_pg_migrate(PGconn *pg, const cis__db_pg_config *cfg, uint64_t until, char *err, size_t cap);
+
+/* The call (NULL: none) the calling thread's statements on d serve: a
+ * cancel of it ends their waits (CIS_ECANCELED), as the deadline does.
+ * Per thread: d's threads each serve a call of their own. */
+void cis__db_pg_serve(cis__db_pg *d, const struct cis__callctx *call);
 
 /* A result's rows, a value's bytes (NULL for SQL NULL), an int8's value
  * (0 for NULL or another size), and freeing it (NULL is fine). */

@@ -32,7 +32,7 @@ cis_result cis__db_pg_new(const char *conninfo, const cis__db_pg_config *cfg, ci
   *out = NULL;
   cis__db_pg *d = calloc(1, sizeof *d);
   if (!d) return CIS_ENOMEM;
-  cis__db_conn_config conn_cfg = {.appname = cfg->appname}; /* static text */
+  cis__db_conn_config conn_cfg = {.appname = cfg->appname, .shared = true}; /* static text */
   if (cis__db_conn_new_pg(conninfo, &conn_cfg, &d->conn) != CIS_OK ||
       !(d->prepared = cis__db_conn_stmts(d->conn, &stmt_family))) {
     cis__db_conn_close(d->conn);
@@ -194,15 +194,17 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
   }
   cis__db_stmt_name(&stmt_family, k, name);
   if (!d->prepared[k]) {
-    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), cis__pgwire_at(until), NULL, &rep);
+    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), cis__db_conn_wait(d->conn, until),
+                            NULL, &rep);
     if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
     d->prepared[k] = (void *)sql;
   }
   int fmt[MAX_PARAMS];
   for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
   int sent = cis__pq.sendQueryPrepared(PG(d), name, n, vals, lens, fmt, 1);
-  o = cis__pgwire_collect(PG(d), sent, cis__pgwire_at(until), out, &rep);
-  if (o == CIS__PGWIRE_TIMEOUT) cis__pgwire_cancel_async(PG(d)); /* the server stops it; we drop pg */
+  o = cis__pgwire_collect(PG(d), sent, cis__db_conn_wait(d->conn, until), out, &rep);
+  if (o == CIS__PGWIRE_TIMEOUT || o == CIS__PGWIRE_CANCELLED)
+    cis__pgwire_cancel_async(PG(d)); /* the server stops it; we drop pg */
   return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 
@@ -215,7 +217,11 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
   }
   /* Another thread's statement may hold the connection past this one's
    * deadline. */
-  if (!cis__db_lock_until(&d->lock, until)) {
+  if (!cis__db_conn_lock(d->conn, &d->lock, until)) {
+    if (cis__db_conn_cancelled(d->conn)) {
+      snprintf(err, cap, "%s: the call was cancelled while another statement held the connection", d->cfg->label);
+      return CIS_ECANCELED;
+    }
     snprintf(err, cap, "%s: the connection stayed busy with another statement until the deadline", d->cfg->label);
     return CIS_ETIMEOUT;
   }
@@ -234,10 +240,14 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
       rc = connect_db(d, until, err, cap);
       if (rc == CIS_OK) rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
     }
-    if (rc == d->cfg->down || rc == CIS_ETIMEOUT) drop(d);
+    if (rc == d->cfg->down || rc == CIS_ETIMEOUT || rc == CIS_ECANCELED) drop(d);
   }
   pthread_mutex_unlock(&d->lock);
   return rc;
+}
+
+void cis__db_pg_serve(cis__db_pg *d, const struct cis__callctx *call) {
+  if (d) cis__db_conn_set_call(d->conn, call);
 }
 
 int cis__db_pg_rows(const PGresult *r) { return r ? cis__pq.ntuples(r) : 0; }

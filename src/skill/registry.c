@@ -25,6 +25,8 @@
 
 #include "cis/cis_http.h"
 #include "db/db.h"
+#include "db/db_conn.h"
+#include "db/db_pg.h"
 #include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 
@@ -143,6 +145,11 @@ uint64_t cis__registry_until(void) { return cis__deadline_after(CIS__REGISTRY_TI
 
 uint64_t cis__registry_call_until(uint64_t call_until) {
   return call_until && call_until != UINT64_MAX ? call_until : cis__registry_until();
+}
+
+void cis__registry_serve(cis_skills *s, const struct cis__callctx *call) {
+  if (s->sqconn) cis__db_conn_set_call(s->sqconn, call);
+  if (s->pgdb) cis__db_pg_serve(s->pgdb, call);
 }
 
 void cis__registry_close(cis_skills *s) {

@@ -133,6 +133,14 @@ uint64_t cis__registry_until(void);
  * cis__registry_until(). */
 uint64_t cis__registry_call_until(uint64_t call_until);
 
+struct cis__callctx;
+
+/* The call (NULL: none) whose cancel ends the calling thread's waits on
+ * s's registry (another process's lock on its SQLite file, a PostgreSQL
+ * statement: db/db_conn.h), as its deadline does, with CIS_ECANCELED. Per
+ * thread: the handle's threads each serve a call of their own. */
+void cis__registry_serve(struct cis_skills *s, const struct cis__callctx *call);
+
 extern const cis__registry_methods cis__registry_sqlite;
 extern const cis__registry_methods cis__registry_postgres;
 

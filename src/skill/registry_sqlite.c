@@ -29,10 +29,15 @@
 /* A failed call on s->db that returned r. The connection is shared by the
  * registry's threads: its message is read for r (cis__db_sqlite_why). A
  * lock that another process held past the method's deadline (the
- * connection's busy handler, db/db_conn.h) is CIS_ETIMEOUT. */
+ * connection's busy handler, db/db_conn.h) is CIS_ETIMEOUT; a wait the
+ * call's cancel ended (cis__registry_serve), CIS_ECANCELED. */
 static cis_result db_fail(cis_skills *s, int r) {
   char why[256];
+  bool stopped = (r & 0xff) == SQLITE_BUSY || (r & 0xff) == SQLITE_INTERRUPT;
+  if (stopped && cis__db_conn_cancelled(s->sqconn))
+    return cis__skills_fail(s, CIS_ECANCELED, "registry: the call was cancelled");
   if ((r & 0xff) == SQLITE_BUSY) return cis__skills_fail(s, CIS_ETIMEOUT, "registry: the database stayed locked until the deadline");
+  if ((r & 0xff) == SQLITE_INTERRUPT) return cis__skills_fail(s, CIS_ETIMEOUT, "registry: the deadline passed");
   return cis__skills_fail(s, CIS_EIO, "registry: %s", cis__db_sqlite_why(s->db, r, why, sizeof why));
 }
 

@@ -80,5 +80,8 @@ cis_result cis__setting_get(cis_skills *s, const cis__callctx *x, const char *na
   *val = NULL;
   *vlen = 0;
   if (cis__callctx_cancelled(x)) return cis__skills_fail(s, CIS_ECANCELED, "settings of %s: the call was cancelled", name);
-  return s->reg->setting_get(s, cis__registry_call_until(x ? x->deadline_ns : 0), name, key, klen, val, vlen);
+  cis__registry_serve(s, x); /* its waits on the database end on the call's cancel too */
+  cis_result rc = s->reg->setting_get(s, cis__registry_call_until(x ? x->deadline_ns : 0), name, key, klen, val, vlen);
+  cis__registry_serve(s, NULL);
+  return rc;
 }

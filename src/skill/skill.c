@@ -21,6 +21,7 @@
 #include "common/internal.h"
 #include "db/db.h"
 #include "host/host.h"
+#include "skill/registry_internal.h"
 #include "skill/skill_internal.h"
 #include "skill/stage.h"
 
@@ -444,8 +445,11 @@ cis_result cis_skills_invoke(cis_skills *s, const char *name, const char *input,
   cis__call_init(&c, s, input, input_len, opt, res); /* its time runs from here: its lookup and load count */
   cis__skill_entry *e = NULL;
   cis_result rc = load_args(&c, s, name && input);
+  /* The lookup's waits on the registry end on the call's cancel too. */
+  if (rc == CIS_OK) cis__registry_serve(s, &c.ctx);
   if (rc == CIS_OK && (rc = cis__skill_lookup_call(s, name, opt, c.t0, &e)) != CIS_OK)
     cis__callctx_fail(&c.ctx, rc, "%s", cis_skills_errmsg(s));
+  if (s && !s->h.failed) cis__registry_serve(s, NULL);
   if (rc != CIS_OK) return cis__call_collect(&c, rc);
   const cis_manifest *m = e->m;
   cis__call_target(&c, m, e->dir, &e->g, e->mod, m->name, m->kv_namespace ? m->kv_namespace : m->name);

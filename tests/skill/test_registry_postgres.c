@@ -565,6 +565,22 @@ static void *set_main(void *p) {
   return NULL;
 }
 
+/* The caller's flag, set ms after a thread starts. */
+typedef struct cancel_later {
+  int flag; /* cis_invoke_options.cancel */
+  unsigned ms;
+} cancel_later;
+
+static void *flag_after(void *p) {
+  cancel_later *c = p;
+  usleep(c->ms * 1000u);
+  __atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static void registry_wait_ends(const char *test, const cis_invoke_options *o, uint64_t default_ms, uint64_t max_ms,
+                               cancel_later *cl, cis_result want, const char *words);
+
 /* Runs skill "cold" (its row not read yet) on a node of limits
  * default_ms and max_ms (0: the defaults) with options o, while another
  * thread's write holds the handle's connection (waiting at the server on
@@ -573,6 +589,14 @@ static void *set_main(void *p) {
  * 250 ms to 2.5 s, and the write goes on once the row is free. */
 static void registry_wait_ends_in_300_ms(const char *test, const cis_invoke_options *o, uint64_t default_ms,
                                          uint64_t max_ms) {
+  registry_wait_ends(test, o, default_ms, max_ms, NULL, CIS_ETIMEOUT, "until the deadline");
+}
+
+/* The same wait, ended (want, words: the call's code and a part of its
+ * message) by the deadline, or by cl's flag (o->cancel) set cl->ms after
+ * the call starts. */
+static void registry_wait_ends(const char *test, const cis_invoke_options *o, uint64_t default_ms, uint64_t max_ms,
+                               cancel_later *cl, cis_result want, const char *words) {
   char t[96], q[400];
   tenant_of(t, sizeof t, test);
   g_timeout_ms = default_ms;
@@ -602,13 +626,16 @@ static void registry_wait_ends_in_300_ms(const char *test, const cis_invoke_opti
   assert_string_equal(waiting, "1");
   cis_invoke_result r;
   uint64_t t0 = cis__now_ns();
+  pthread_t canceller;
+  if (cl) assert_int_equal(pthread_create(&canceller, NULL, flag_after, cl), 0);
   cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, o, &r);
   uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
-  if (rc != CIS_ETIMEOUT) fail_msg("%s: %s", cis_errname(rc), r.error);
-  if (!strstr(r.error, "until the deadline")) fail_msg("%s", r.error);
+  if (cl) pthread_join(canceller, NULL);
+  if (rc != want) fail_msg("%s: %s", cis_errname(rc), r.error);
+  if (!strstr(r.error, words)) fail_msg("%s", r.error);
   cis_invoke_result_free(&r);
-  print_message("%s: a call of 300 ms ended after %llu ms\n", test, (unsigned long long)took_ms);
-  if (took_ms < 250 || took_ms > 2500) fail_msg("the call ended after %llu ms", (unsigned long long)took_ms);
+  print_message("%s: the call ended after %llu ms\n", test, (unsigned long long)took_ms);
+  if (took_ms < (cl ? 190 : 250) || took_ms > 2500) fail_msg("the call ended after %llu ms", (unsigned long long)took_ms);
   pg_run(pg, "COMMIT", NULL, 0);
   PQfinish(pg);
   pthread_join(th, NULL);
@@ -631,6 +658,52 @@ static void a_call_ends_at_its_own_deadline_while_the_registry_waits(void **stat
 static void a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline(void **state) {
   (void)state;
   registry_wait_ends_in_300_ms("longest", NULL, 300, 300);
+}
+
+/* The caller's cancel ends a call's wait for its skill's row at the
+ * server (another client holds the skills' table locked; the registry's
+ * connection serves the call during its lookup: db/db_conn.h) long before
+ * a far deadline, in the load stage; the call runs once the lock is
+ * gone. */
+static void a_cancel_ends_the_registry_wait_at_the_server(void **state) {
+  (void)state;
+  char t[96];
+  tenant_of(t, sizeof t, "cancel");
+  cis_skills *a = node("cancel", "a", t, g_spec);
+  register_hello(a, "cold"); /* looked up by nobody yet: the call reads its row */
+  PGconn *pg = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(pg), CONNECTION_OK);
+  pg_run(pg, "BEGIN", NULL, 0);
+  pg_run(pg, "LOCK TABLE cis_skills IN ACCESS EXCLUSIVE MODE", NULL, 0);
+  cancel_later cl = {.ms = 200};
+  cis_invoke_options o = {.timeout_ms = 30000, .cancel = &cl.flag};
+  pthread_t th;
+  cis_invoke_result r;
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(pthread_create(&th, NULL, flag_after, &cl), 0);
+  cis_result rc = cis_skills_invoke(a, "cold", "{}", 2, &o, &r);
+  uint64_t took_ms = (cis__now_ns() - t0) / 1000000u;
+  pthread_join(th, NULL);
+  pg_run(pg, "COMMIT", NULL, 0);
+  PQfinish(pg);
+  if (rc != CIS_ECANCELED) fail_msg("%s: %s", cis_errname(rc), r.error);
+  assert_int_equal(r.stage, CIS_STAGE_LOAD);
+  if (!strstr(r.error, "cancelled")) fail_msg("%s", r.error);
+  cis_invoke_result_free(&r);
+  print_message("a cancel at 200 ms ended the registry's wait after %llu ms\n", (unsigned long long)took_ms);
+  if (took_ms < 190 || took_ms > 5000) fail_msg("the cancelled call ended after %llu ms", (unsigned long long)took_ms);
+  assert_int_equal(invoke(a, "cold"), CIS_OK);
+  cis_skills_close(a);
+}
+
+/* A call whose lookup waits for the handle's connection (another
+ * thread's statement holds it at the server) ends on the caller's cancel
+ * at 200 ms, not at its 30 s deadline. */
+static void a_cancel_ends_the_wait_for_the_registry_s_connection(void **state) {
+  (void)state;
+  cancel_later cl = {.ms = 200};
+  cis_invoke_options o = {.timeout_ms = 30000, .cancel = &cl.flag};
+  registry_wait_ends("connwait", &o, 0, 0, &cl, CIS_ECANCELED, "cancelled while another statement held the connection");
 }
 
 static void tokens_made_on_one_node_are_good_on_another(void **state) {
@@ -879,6 +952,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(keys_and_settings_are_shared_by_the_nodes),
       cmocka_unit_test(a_call_ends_at_its_own_deadline_while_the_registry_waits),
       cmocka_unit_test(a_call_s_registry_wait_ends_by_the_handle_s_longest_deadline),
+      cmocka_unit_test(a_cancel_ends_the_registry_wait_at_the_server),
+      cmocka_unit_test(a_cancel_ends_the_wait_for_the_registry_s_connection),
       cmocka_unit_test(tokens_made_on_one_node_are_good_on_another),
       cmocka_unit_test(settings_of_same_named_skills_are_each_tenants_own),
       cmocka_unit_test(token_cache_sees_a_revocation_on_another_node_within_the_poll_bound),

@@ -437,16 +437,30 @@ static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
   cis_skills_close(s);
 }
 
+typedef struct cancel_later {
+  int flag; /* cis_invoke_options.cancel */
+  unsigned ms;
+} cancel_later;
+
+static void *flag_after(void *p) {
+  cancel_later *c = p;
+  usleep(c->ms * 1000u);
+  __atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
 /* A call reads the SQLite registry no later than its own deadline: while
  * another process holds the file's exclusive lock, a call of 200 ms ends
  * at it with CIS_ETIMEOUT (the registry alone would wait
- * CIS__REGISTRY_TIMEOUT_MS), and runs once the lock is gone. */
+ * CIS__REGISTRY_TIMEOUT_MS), one cancelled meanwhile at its cancel
+ * (CIS_ECANCELED), and both run once the lock is gone. */
 static void registry_read_waits_no_later_than_the_calls_deadline(void **st) {
   (void)st;
   char home[512], path[600], out[1024];
   cis_test_home(home, sizeof home, g_root, "reg_deadline", 1);
   cis_skills *s = cis_test_skills_open(home, NULL, NULL);
   assert_int_equal(cis_test_register(s, g_dir, "hello.wasm", "hello", ""), CIS_OK);
+  cis_skills *s2 = cis_test_skills_open(home, NULL, NULL);
   snprintf(path, sizeof path, "%s/registry.db", home);
   sqlite3 *db;
   assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -465,9 +479,31 @@ static void registry_read_waits_no_later_than_the_calls_deadline(void **st) {
   cis_invoke_result_free(&r);
   print_message("a call of 200 ms ended after %.1f ms\n", took);
   if (took < 150 || took > 2000) fail_msg("the call ended after %.1f ms", took);
+  /* The caller's cancel ends that wait (the registry's connection serves
+   * the call during its lookup: db/db_conn.h), long before a far
+   * deadline, in the load stage. A second handle (opened before the
+   * lock): nothing cached. */
+  cancel_later cl = {.ms = 200};
+  o.timeout_ms = 30000;
+  o.cancel = &cl.flag;
+  pthread_t th;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  assert_int_equal(pthread_create(&th, NULL, flag_after, &cl), 0);
+  rc = cis_skills_invoke(s2, "hello", "{}", 2, &o, &r);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  pthread_join(th, NULL);
+  took = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+  if (rc != CIS_ECANCELED) fail_msg("%s: %s", cis_errname(rc), r.error);
+  assert_int_equal(r.stage, CIS_STAGE_LOAD);
+  assert_non_null(strstr(r.error, "cancelled"));
+  cis_invoke_result_free(&r);
+  print_message("a cancel at 200 ms ended the registry's wait after %.1f ms\n", took);
+  if (took < 190 || took > 5000) fail_msg("the cancelled call ended after %.1f ms", took);
   assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   assert_int_equal(call(s, "hello", "{}", out, sizeof out), CIS_OK);
+  assert_int_equal(call(s2, "hello", "{}", out, sizeof out), CIS_OK);
+  cis_skills_close(s2);
   cis_skills_close(s);
 }
 
