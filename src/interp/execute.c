@@ -613,15 +613,27 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
       TRAP(CIS_TRAP_SIG_MISMATCH);                                             \
   } while (0)
 /* npc: nf's first instruction, nf translated on its first call. */
+/* The callee comes back through a variable of its own: nf's address
+ * taken kept nf in memory, reloaded at each use on the call path. */
 #define CALLEE_CODE()                                                          \
   do {                                                                         \
     npc = cis__interp_code(nf);                                                \
     if (UNLIKELY(!npc)) {                                                      \
+      const cis__ifunc *rf_;                                                   \
       ex->ticks = ticks;                                                       \
-      rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &nf);      \
+      rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &rf_);     \
       if (rc != CIS_OK) goto leave;                                            \
+      nf = rf_;                                                                \
       npc = cis__interp_code(nf);                                              \
     }                                                                          \
+  } while (0)
+/* Fills the slots after nf's parameters in frame f from nf->init, read
+ * into locals first: the stores into the frame could alias nf's fields. */
+#define CALLEE_INIT(f)                                                         \
+  do {                                                                         \
+    const cis_slot *src_ = nf->init;                                           \
+    cis_slot *dst_ = (f) + nf->nparams;                                        \
+    for (uint32_t i_ = 0, n_ = nf->ninit; i_ < n_; i_++) dst_[i_] = src_[i_];  \
   } while (0)
 /* Calls g (host or another instance) with its arguments at args, through
  * the runtime, the loop's state written back and read again around it.
@@ -1406,7 +1418,7 @@ enter:
     TRAP(CIS_TRAP_STACK);
   }
   TICK(nf->cost);
-  for (uint32_t i = 0; i < nf->ninit; i++) nfp[nf->nparams + i] = nf->init[i];
+  CALLEE_INIT(nfp);
   --rec;
   rec->pc = pc;
   rec->fp = fp;
@@ -1426,7 +1438,7 @@ tail_enter:
   }
   TICK(nf->cost);
   memmove(fp, args, (size_t)nf->nparams * sizeof *fp);
-  for (uint32_t i = 0; i < nf->ninit; i++) fp[nf->nparams + i] = nf->init[i];
+  CALLEE_INIT(fp);
   cur = nf;
   pc = npc;
   NEXT();

@@ -235,6 +235,11 @@ typedef struct tr {
   uint8_t *lwide;            /* per local: 1 when a v128 */
   uint8_t *lobj;             /* per local: 1 when it may hold a GC object */
   uint32_t caplocal, caplwide, caplobj; /* allocated lslot, lwide and lobj entries */
+  uint8_t *zero;             /* per local slot: 1 while it still holds the zero
+                                it starts with (declared locals, up to the
+                                first label and their first write) */
+  uint32_t capzero;          /* allocated zero entries */
+  bool zero_known;           /* no label bound yet: zero[] is valid */
   uint32_t nobj;             /* operand entries with obj set */
   const uint8_t *rtypes;     /* the function's result types */
   uint32_t sbase;            /* slot of operand-stack position 0 */
@@ -595,6 +600,7 @@ static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
 /* Forgets the last instruction: a label was bound after it, so it can no
  * longer be rewritten, and the accumulators are unknown there. */
 static void barrier(tr *t) {
+  t->zero_known = false; /* a label may be reached with any local values */
   t->last_start = NONE;
   t->last_dest = NONE;
   t->last_op = -1;
@@ -1133,6 +1139,13 @@ static void set_local(tr *t, uint32_t x, bool tee) {
   if (e.kind == V_LOCAL && e.local == x) { /* x = x */
     if (!tee) pop(t, 1);
     return;
+  }
+  if (t->zero_known && t->zero[x]) {
+    if (e.kind == V_CONST && e.bits == 0) { /* x = 0 where x is still 0 */
+      if (!tee) pop(t, 1);
+      return;
+    }
+    t->zero[x] = 0;
   }
   uint32_t left = t->refcnt[x] - (reads_local(t, &e) == x ? 1 : 0);
   for (uint32_t q = p; left && q-- > t->defer_lo;) {
@@ -2773,6 +2786,13 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->p = body->body;
   t->end = body->body + body->body_len;
   barrier(t);
+  /* Declared locals start at zero: until the first label, a write of zero
+   * to one not yet written is dropped. */
+  if (!grow((void **)&t->zero, &t->capzero, (size_t)t->nls + 1, sizeof *t->zero)) return oom(t);
+  memset(t->zero, 0, (size_t)t->nls);
+  for (uint32_t k = ft->nparams; k < t->nl; k++)
+    if (!t->lwide[k]) t->zero[t->lslot[k]] = 1;
+  t->zero_known = true;
   CIS_TRY(setup_consts(t));
   t->sbase = t->nls + t->kmax;
   CIS_TRY(reserve_vs(t, 16));
@@ -2843,6 +2863,7 @@ static void tr_free(tr *t) {
   if (!t) return;
   free(t->lslot);
   free(t->lwide);
+  free(t->zero);
   free(t->lobj);
   free(t->gsite);
   free(t->gpool);

@@ -818,6 +818,27 @@ static void translator_fuses_i64_branches(void **state) {
   done(&x);
 }
 
+/* A zero written to a declared local that still holds its initial zero,
+ * before the first label, emits nothing; the fuel is unchanged. */
+static void translator_drops_initial_zero_writes(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  /* kept: $a after its write, $n (a parameter), $c inside the loop */
+  assert_int_equal(count_ops(in, "zero_locals", "const", NULL), 3);
+  assert_int_equal(I32(in, "zero_locals", vi32(9)), 3 + 0 + 0 + 15);
+  assert_int_equal(count_ops(in, "zero_if", "const", NULL), 2); /* 5, and 0 in else */
+  assert_int_equal(I32(in, "zero_if", vi32(1)), 5);
+  assert_int_equal(I32(in, "zero_if", vi32(0)), 0);
+  done(&x);
+  /* The body's 42 instructions, then the loop's 15 per back edge taken:
+   * the dropped writes still count. */
+  x = open_fx("alias", NULL, 1000);
+  assert_int_equal(I32(x.inst, "zero_locals", vi32(9)), 18);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 1000 - (42 + 15 * 2));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -862,6 +883,7 @@ int main(void) {
       cmocka_unit_test(translator_fuses_i64_branches),
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
+      cmocka_unit_test(translator_drops_initial_zero_writes),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);
