@@ -405,6 +405,10 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(name##_a) LOAD_AT((uint64_t)(uint32_t)iacc + P(3), T, CONV, OUT, 4)              \
   CASE(name##_add) LOAD_AT((uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4), T, CONV, OUT, 5) \
   CASE(name##_add_a) LOAD_AT((uint64_t)(uint32_t)((uint32_t)iacc + P(3)) + P(4), T, CONV, OUT, 5)
+/* The scaled-index forms (ops.def, OP_LDX). */
+#define LOADX(name, T, CONV, OUT)                                                            \
+  CASE(name##_x) LOAD_AT((uint64_t)(uint32_t)((SL(2).u32 << P(4)) + SL(3).u32) + P(5), T, CONV, OUT, 6) \
+  CASE(name##_xi) LOAD_AT((uint64_t)(uint32_t)((SL(2).u32 << P(3)) + P(4)) + P(5), T, CONV, OUT, 6)
 #define STORE_AT(EA, T, VAL, N)                               \
   {                                                           \
     uint64_t ea = (EA);                                       \
@@ -1059,6 +1063,10 @@ dispatch:
   LOAD(ld16_s64, int16_t, (uint64_t)(int64_t)v, OUT_I64)
   LOAD(ld32_s64, int32_t, (uint64_t)(int64_t)v, OUT_I64)
   LOAD(ldf64, double, v, OUT_F64)
+  LOADX(ld8_u, uint8_t, v, OUT_I64)
+  LOADX(ld32_u, uint32_t, v, OUT_I64)
+  LOADX(ld64, uint64_t, v, OUT_I64)
+  LOADX(ldf64, double, v, OUT_F64)
   STORE(st8, uint8_t)
   STORE(st16, uint16_t)
   STORE(st32, uint32_t)
@@ -1245,6 +1253,11 @@ dispatch:
   I32_BIN(i32_and, a & b)
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
+  CASE(i32_shl_add) {
+    OUT_I32((SL(2).u32 << P(4)) + SL(3).u32);
+    ADV(5);
+    NEXT();
+  }
   I32_BIN(i32_shl, a << (b & 31))
   I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
   I32_BIN(i32_shr_u, a >> (b & 31))

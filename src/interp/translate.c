@@ -210,6 +210,9 @@ typedef struct tr {
   size_t *stub_at;           /* br_table: stub position per label depth */
   uint32_t capstub, gen;     /* allocated depths; current stamp */
 
+  size_t low;                /* lowest code unit the wasm instruction being
+                                translated rewrote (a fusion takes back
+                                instructions before it), for the offset map */
   size_t last_start;         /* start of the last instruction, or NONE */
   size_t last_dest;          /* position of its destination operand, or NONE */
   int last_op;               /* its op number */
@@ -540,6 +543,7 @@ static void init_prod(uint8_t *prod) {
 #define OP_LOAD(n) \
   prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
       prod[CIS__IOP_##n##_add_a] = ACC_I;
+#define OP_LDX(n) prod[CIS__IOP_##n##_x] = prod[CIS__IOP_##n##_xi] = ACC_I;
 #define OP_STORE(n)
 #define OP_BRCMP(n)
 #define OP_BRCMP64(n)
@@ -550,12 +554,14 @@ static void init_prod(uint8_t *prod) {
 #undef OP_FBIN
 #undef OP_FLD
 #undef OP_LOAD
+#undef OP_LDX
 #undef OP_STORE
 #undef OP_BRCMP
 #undef OP_BRCMP64
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
+  prod[CIS__IOP_ldf64_x] = prod[CIS__IOP_ldf64_xi] = ACC_D;
   static const int16_t ints[] = {
-      CIS__IOP_global_get, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
       CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
       CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
       CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
@@ -612,6 +618,7 @@ static void barrier(tr *t) {
  * again what the one before left. */
 static void withdraw(tr *t) {
   t->ncode = t->last_start;
+  if (t->ncode < t->low) t->low = t->ncode;
   t->last_start = NONE;
   t->last_dest = NONE;
   t->last_op = -1;
@@ -1245,6 +1252,79 @@ static bool fuse_f64_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, 
   return true;
 }
 
+/* True when the last instruction wrote its result to slot s of operand
+ * entry p and only that entry holds it (its own slot, not a local's): the
+ * instruction may then be taken back and merged into its consumer. */
+static bool last_feeds(const tr *t, uint32_t p, uint32_t s) {
+  return t->last_dest != NONE && t->vs[p].kind == V_SLOT && s == slot_of(t, p) && t->code[t->last_dest] == s;
+}
+
+/* i32.add of the slots sa, sb (entries pa, pa + 1) into d, when the last
+ * instruction is an i32.shl by a constant that computed one of them:
+ * both become i32_shl_add, d = (x << k) + base, at the shift's place. */
+static bool fuse_shl_add(tr *t, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  if (t->last_op != CIS__IOP_i32_shl_si && t->last_op != CIS__IOP_i32_shl_ai) return false;
+  uint32_t base;
+  if (last_feeds(t, pa + 1, sb)) base = sa;
+  else if (last_feeds(t, pa, sa)) base = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2] & 31;
+  withdraw(t);
+  op_d(t, CIS__IOP_i32_shl_add, d);
+  put(t, x);
+  put(t, base);
+  put(t, k);
+  return true;
+}
+
+/* A load of family id (its plain op) at the address entry at position
+ * p into d (its operands up to the offset, which the caller puts), when the last instruction computed that address as a
+ * scaled index: i32_shl_add (or i32.add, a shift of 0) into e's own slot,
+ * or, for a deferred base + imm (V_ADD) in e's own slot, i32.shl by a
+ * constant. The shift, the add and the load become one _x or _xi op
+ * (ops.def, OP_LDX) at the place of the first, so that a trap finds the
+ * load's module offset there (translate_func maps from the lowest unit
+ * the instruction rewrote). */
+static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
+  int x;
+  switch (id) {
+  case CIS__IOP_ld8_u: x = CIS__IOP_ld8_u_x; break;
+  case CIS__IOP_ld32_u: x = CIS__IOP_ld32_u_x; break;
+  case CIS__IOP_ld64: x = CIS__IOP_ld64_x; break;
+  case CIS__IOP_ldf64: x = CIS__IOP_ldf64_x; break;
+  default: return false;
+  }
+  const vent *e = &t->vs[p];
+  int lo = t->last_op;
+  if (t->last_dest == NONE) return false;
+  uint32_t u[3]; /* idx, then base and k (_x) or k and imm (_xi) */
+  if (e->kind == V_ADD) {
+    if ((lo != CIS__IOP_i32_shl_si && lo != CIS__IOP_i32_shl_ai) || e->local != slot_of(t, p) ||
+        t->code[t->last_dest] != e->local)
+      return false;
+    u[0] = t->code[t->last_dest + 1];
+    u[1] = t->code[t->last_dest + 2] & 31;
+    u[2] = (uint32_t)e->bits;
+    x += 1;
+  } else {
+    uint32_t s = slot_of(t, p);
+    if (!last_feeds(t, p, s)) return false;
+    if (lo == CIS__IOP_i32_shl_add) {
+      memcpy(u, &t->code[t->last_dest + 1], sizeof u);
+    } else if (lo == CIS__IOP_i32_add_ss || lo == CIS__IOP_i32_add_as) {
+      u[0] = t->code[t->last_dest + 1];
+      u[1] = t->code[t->last_dest + 2];
+      u[2] = 0;
+    } else {
+      return false;
+    }
+  }
+  withdraw(t);
+  op_d(t, x, d);
+  for (int k = 0; k < 3; k++) put(t, u[k]); /* the caller puts the offset */
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1270,6 +1350,11 @@ static void binop(tr *t, const numop *n) {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
     if (n->f64acc && fuse_f64_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;
@@ -2149,7 +2234,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
     if (op_ <= CIS__OP_I64_LOAD32_U) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
       const vent *e = &t->vs[t->nvs - 1];
-      if (e->kind == V_ADD) {
+      if (fuse_index_load(t, id, t->nvs - 1, slot_of(t, t->nvs - 1))) {
+        pop(t, 1);
+        push_slot(t);
+      } else if (e->kind == V_ADD) {
         uint32_t base = e->local, imm = (uint32_t)e->bits;
         id += M_ADD + (in_acc(t, base, ACC_I) ? M_ACC : 0);
         pop(t, 1);
@@ -2649,6 +2737,9 @@ static bool traps_or_calls(uint32_t op) {
 /* Records that the code from position pos on (this instruction's, its
  * operand moves first) comes from the wasm instruction at `at`. */
 static cis_result map_offset(tr *t, size_t pos, const uint8_t *at) {
+  /* positions must grow: code an entry started at was rewritten by this
+   * instruction, which now owns it */
+  while (t->nomap && t->omap[2 * (t->nomap - 1)] >= pos) t->nomap--;
   if (!grow((void **)&t->omap, &t->capomap, 2 * ((size_t)t->nomap + 1), sizeof *t->omap)) return oom(t);
   t->omap[2 * t->nomap] = (uint32_t)pos;
   t->omap[2 * t->nomap + 1] = (uint32_t)(at - t->m->bytes);
@@ -2829,9 +2920,9 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
     CIS_TRY(reserve(t, worst_units(t, &in)));
     CIS_TRY(reserve_vs(t, 2));
     if (in.op == CIS__OP_BR_TABLE) CIS_TRY(stub_room(t));
-    size_t pos0 = t->ncode;
+    t->low = t->ncode;
     CIS_TRY(translate_ins(t, &in));
-    if (t->ncode > pos0 && traps_or_calls(in.op)) CIS_TRY(map_offset(t, pos0, at));
+    if (t->ncode > t->low && traps_or_calls(in.op)) CIS_TRY(map_offset(t, t->low, at));
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");
   CIS_TRY(encode_handlers(t));

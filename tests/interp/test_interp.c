@@ -839,6 +839,86 @@ static void translator_drops_initial_zero_writes(void **state) {
   done(&x);
 }
 
+/* The module offset of the first run of bytes pat in fixture name's
+ * binary (a trap message's " (0x...)"), or -1. */
+static long fixture_offset(const char *name, const uint8_t *pat, size_t n) {
+  size_t len = 0;
+  uint8_t *buf = cis_test_file_read_in(CIS_INTERP_WASM_DIR, name, ".wasm", &len);
+  assert_non_null(buf);
+  long at = -1;
+  for (size_t i = 0; at < 0 && i + n <= len; i++)
+    if (memcmp(buf + i, pat, n) == 0) at = (long)i;
+  free(buf);
+  return at;
+}
+
+/* The call must trap out of bounds at the wasm instruction whose bytes
+ * are pat. */
+static void expect_oob_at(cis_instance *in, const char *fn, const cis_val *args, size_t na, const uint8_t *pat,
+                          size_t n) {
+  long off = fixture_offset("mem", pat, n);
+  assert_true(off > 0);
+  char want[32];
+  snprintf(want, sizeof want, "(0x%lx)", off);
+  expect_fail(in, fn, args, na, 1, CIS_TRAP_MEM_OOB, want);
+}
+
+/* i32.shl by a constant, i32.add and a load are one op reading
+ * memory at the scaled index: results, the 32-bit wrap of the sum (before
+ * the offset), the shift count taken mod 32, bounds, the trap's module
+ * offset (the load's, not the store's before it), fuel. */
+static void translator_fuses_scaled_index_loads(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "idx_load32", "ld32_u_x", &total), 1);
+  assert_int_equal(total, 5); /* const32 twice, st8, ld32_u_x, return */
+  assert_int_equal(count_ops(in, "idx_load64_imm", "ld64_xi", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_loadf64", "ldf64_x", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_load8", "ld8_u_x", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_kept", "i32_shl_add", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_kept", "ld32_u_x", NULL), 0);
+  assert_int_equal(count_ops(in, "idx_sum", "ld32_u_xi", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_sum", "i32_shl", NULL), 0);
+
+  ok0(in, "store32", ARGS(vi32(1234 + 40), vi32(0x11223344)));
+  ok0(in, "store32", ARGS(vi32(1234 + 44), vi32(0x55667788)));
+  /* 10 << 34 is 10 << 2 */
+  assert_int_equal(U32(in, "idx_load32", vi32(0), vi32(10)), 0x11223344u);
+  /* (0x40000000 + 10) << 2 wraps to 40; base -16 + 56 wraps to 40 */
+  assert_int_equal(U32(in, "idx_load32", vi32(0), vi32(0x4000000a)), 0x11223344u);
+  assert_int_equal(U32(in, "idx_load32", vi32(-16), vi32(14)), 0x11223344u);
+  assert_int_equal(I32(in, "idx_kept", vi32(1234 + 32), vi32(2)), 0x11223344 + 1234 + 40);
+  /* (6 << 3) - 16 + 1235 = 1267: the word ending at the 0x44 above */
+  assert_int_equal(U64(in, "idx_load64_imm", vi32(6)), 0x4400000000000000ull);
+  assert_int_equal(U64(in, "idx_load64_imm", vi32(6)), U64(in, "load64", vi32(1267)));
+  assert_int_equal(U64(in, "idx_loadf64", vi32(1234 + 40 - 1236), vi32(0)), 0x5566778811223344ull);
+  assert_int_equal(I32(in, "idx_load8", vi32(1000), vi32(-963)), 0x44);
+  assert_int_equal(I32(in, "idx_load8", vi32(-3), vi32(40)), 0x44);
+
+  /* Past the end by one byte and wrapped past 4 GiB; each trap at the load. */
+  const uint8_t ld32[] = {0x28, 0x02, 0xd2, 0x09}, ld64[] = {0x29, 0x03, 0xd3, 0x09};
+  const uint8_t ldf64[] = {0x2b, 0x03, 0xd4, 0x09}, ld8[] = {0x2d, 0x00, 0xd5, 0x09};
+  assert_int_equal(U32(in, "idx_load32", vi32(65536 - 1234 - 4 - 4), vi32(1)), 0);
+  expect_oob_at(in, "idx_load32", ARGS(vi32(65536 - 1234 - 4 - 3), vi32(1)), ld32, sizeof ld32);
+  expect_oob_at(in, "idx_load32", ARGS(vi32(-4), vi32(0)), ld32, sizeof ld32);
+  expect_oob_at(in, "idx_load64_imm", ARGS(vi32(0x20000000)), ld64, sizeof ld64);
+  expect_oob_at(in, "idx_loadf64", ARGS(vi32(65536 - 1236 - 7), vi32(0)), ldf64, sizeof ldf64);
+  expect_oob_at(in, "idx_load8", ARGS(vi32(65536 - 1237), vi32(0)), ld8, sizeof ld8);
+  assert_int_equal(byte_at(in, 0), 7); /* the store before each ran */
+  done(&x);
+
+  /* 24 instructions, then the loop's 19 per back edge taken (n of them). */
+  x = open_fx("mem", NULL, 24 + 3 * 19);
+  assert_int_equal(I32(x.inst, "idx_sum", vi32(3)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 24 + 3 * 19 - 1);
+  TRAPS(x.inst, "idx_sum", 1, CIS_EFUEL, vi32(3));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -884,6 +964,7 @@ int main(void) {
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(translator_drops_initial_zero_writes),
+      cmocka_unit_test(translator_fuses_scaled_index_loads),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);

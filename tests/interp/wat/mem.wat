@@ -71,4 +71,38 @@
     (i32.store8 (i32.const 0) (i32.const 7))
     (f64.add (local.get $a) (f64.load (local.get $p)))
     (i32.store8 (i32.const 1) (i32.const 9)))
+;; A scaled index: i32.shl by a constant, i32.add, then the load, become
+  ;; one op (_x with a base in a slot, _xi with an immediate base). The
+  ;; store before each is mapped to its own offset; the loads' offsets
+  ;; (1234 ..) make their bytes easy to find for the trap offsets.
+  (func (export "idx_load32") (param $base i32) (param $i i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.load offset=1234 (i32.add (i32.shl (local.get $i) (i32.const 34)) (local.get $base))))
+  (func (export "idx_load64_imm") (param $i i32) (result i64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i64.load offset=1235 (i32.add (i32.shl (local.get $i) (i32.const 3)) (i32.const -16))))
+  (func (export "idx_loadf64") (param $base i32) (param $i i32) (result f64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (f64.load offset=1236 (i32.add (local.get $base) (i32.shl (local.get $i) (i32.const 3)))))
+  (func (export "idx_load8") (param $a i32) (param $b i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.load8_u offset=1237 (i32.add (local.get $a) (local.get $b))))
+  ;; The address kept in a local: the shift and add fuse, the load stays.
+  (func (export "idx_kept") (param $base i32) (param $i i32) (result i32)
+    (local $p i32)
+    (i32.add (i32.load (local.tee $p (i32.add (i32.shl (local.get $i) (i32.const 2)) (local.get $base))))
+             (local.get $p)))
+  ;; A loop over a[i] (a at 64), for the fuel of fused code.
+  (func (export "idx_sum") (param $n i32) (result i32)
+    (local $i i32) (local $s i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $s (i32.add (local.get $s)
+                               (i32.load (i32.add (i32.shl (local.get $i) (i32.const 2)) (i32.const 64)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+    (local.get $s))
+  (func (export "store32") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
 )
+
