@@ -387,6 +387,30 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi64_##name##_back_si) BR_IF_BACK(SL(1).u64 OP imm64(&P(2)), 4);          \
   CASE(bi64_##name##_back_as) BR_IF_BACK(iacc OP SL(2).u64, 3);                  \
   CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
+/* A load fused into a compare-and-branch (ops.def, OP_BRLD): the value
+ * kept in its slot and iacc, compared with B, a taken back edge charging
+ * its fuel (0 forward). */
+#define BR_LD_AT(W, T, OP, B)                                                   \
+  {                                                                             \
+    uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4);                \
+    if (UNLIKELY(ea + sizeof(W) > msize)) goto mem_oob;                         \
+    W v;                                                                        \
+    memcpy(&v, mbase + ea, sizeof v);                                           \
+    SL(1).u64 = v;                                                              \
+    iacc = v;                                                                   \
+    if ((T)(uint32_t)v OP (T)(B)) {                                             \
+      TICK(P(7));                                                               \
+      pc += 6 + HEAD - 1 + (int32_t)P(6);                                       \
+      NEXT();                                                                   \
+    }                                                                           \
+    ADV(8);                                                                     \
+    NEXT();                                                                     \
+  }
+#define BR_LD(name, T, OP)                                                      \
+  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32)                      \
+  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5))                           \
+  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32)                    \
+  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5))
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -1008,6 +1032,16 @@ dispatch:
   BR_CMP(ge_u, uint32_t, >=)
   BR_CMP64(eq, ==)
   BR_CMP64(ne, !=)
+  BR_LD(eq, uint32_t, ==)
+  BR_LD(ne, uint32_t, !=)
+  BR_LD(lt_s, int32_t, <)
+  BR_LD(lt_u, uint32_t, <)
+  BR_LD(gt_s, int32_t, >)
+  BR_LD(gt_u, uint32_t, >)
+  BR_LD(le_s, int32_t, <=)
+  BR_LD(le_u, uint32_t, <=)
+  BR_LD(ge_s, int32_t, >=)
+  BR_LD(ge_u, uint32_t, >=)
 
   /* ------------------------------------------- moves and variables */
   CASE(mov) {

@@ -78,6 +78,9 @@ _Static_assert(CIS__IOP_bi64_ne_ss - CIS__IOP_bi64_eq_ss == 8 &&
                    CIS__IOP_bi64_eq_back_ss - CIS__IOP_bi64_eq_ss == 4 &&
                    CIS__IOP_i64_ne_ss - CIS__IOP_i64_eq_ss == 4,
                "i64 compare-and-branch: eq then ne, ss si as ai, back edges at +4");
+_Static_assert(CIS__IOP_bl8_ne_s - CIS__IOP_bl8_eq_s == 2 && CIS__IOP_bl32_eq_s - CIS__IOP_bl8_eq_s == 20 &&
+                   CIS__IOP_bl32_ge_u_i - CIS__IOP_bl8_eq_s == 39,
+               "load-compare-branch ops: per width, per compare, _s then _i");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -158,14 +161,18 @@ typedef struct ins {
  * an i64 eq or ne, or eqz as eq 0); or a reference slot that is null
  * (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL or K_CMP64 */
-  uint32_t cmp;        /* K_CMP, K_CMP64: compare number (CMP_*) */
-  bool imm;            /* K_CMP, K_CMP64: b is an immediate */
-  uint32_t a, b;       /* operands */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL, K_CMP64 or K_LDCMP */
+  uint32_t cmp;        /* K_CMP, K_CMP64, K_LDCMP: compare number (CMP_*) */
+  bool imm;            /* K_CMP, K_CMP64, K_LDCMP: b is an immediate */
+  uint32_t a, b;       /* operands (K_LDCMP: a is the load's destination) */
   uint64_t imm64;      /* K_CMP64: the immediate */
+  bool w32;            /* K_LDCMP: a 32-bit load, else 8-bit unsigned */
+  uint32_t base, disp, off; /* K_LDCMP: the load's address, base + disp, and offset */
 } cond;
 
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5 };
+/* K_LDCMP: an i32 compare whose first operand an i32 load just produced,
+ * both withdrawn, to be one load-compare-branch (ops.def, OP_BRLD). */
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5, K_LDCMP = 6 };
 
 /* A try's handler entry (interp.h, "Handlers"), while translating. */
 typedef struct hentry {
@@ -216,6 +223,11 @@ typedef struct tr {
   size_t last_start;         /* start of the last instruction, or NONE */
   size_t last_dest;          /* position of its destination operand, or NONE */
   int last_op;               /* its op number */
+  size_t last_dest_any;      /* last_dest, kept when a local.set retargeted it */
+  size_t prev_start;         /* the same for the instruction before it, NONE
+                                when unknown (a label, a withdrawal) */
+  size_t prev_dest;          /* its last_dest_any */
+  int prev_op;
   uint8_t prod[CIS__IOP_COUNT]; /* per op: the accumulator it fills (ACC_*) */
   uint32_t acc_slot;         /* slot whose value the accumulator holds after
                                 the last instruction, or UINT32_MAX */
@@ -502,8 +514,11 @@ static void put_head(tr *t, size_t at, int id) {
 
 /* Starts an instruction without a destination. */
 static void op(tr *t, int id) {
+  t->prev_start = t->last_start;
+  t->prev_dest = t->last_dest_any;
+  t->prev_op = t->last_op;
   t->last_start = t->ncode;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = id;
   t->prev_acc_slot = t->acc_slot;
   t->prev_acc_kind = t->acc_kind;
@@ -516,7 +531,7 @@ static void op(tr *t, int id) {
 /* Starts an instruction whose destination d is its first operand. */
 static void op_d(tr *t, int id, uint32_t d) {
   op(t, id);
-  t->last_dest = t->ncode;
+  t->last_dest = t->last_dest_any = t->ncode;
   if (t->prod[id]) {
     t->acc_slot = d;
     t->acc_kind = t->prod[id];
@@ -583,7 +598,7 @@ static void emit_mov(tr *t, uint32_t d, uint32_t s) {
   if (t->last_op == CIS__IOP_mov && t->last_start + CIS__IHEAD + 2 == t->ncode) {
     put_head(t, t->last_start, CIS__IOP_mov2);
     t->last_op = CIS__IOP_mov2;
-    t->last_dest = t->ncode;
+    t->last_dest = t->last_dest_any = t->ncode;
     put(t, d);
     put(t, s);
     return;
@@ -607,8 +622,10 @@ static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
  * longer be rewritten, and the accumulators are unknown there. */
 static void barrier(tr *t) {
   t->zero_known = false; /* a label may be reached with any local values */
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
   t->last_start = NONE;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = -1;
   t->acc_slot = t->prev_acc_slot = UINT32_MAX;
   t->acc_kind = t->prev_acc_kind = ACC_NONE;
@@ -619,8 +636,10 @@ static void barrier(tr *t) {
 static void withdraw(tr *t) {
   t->ncode = t->last_start;
   if (t->ncode < t->low) t->low = t->ncode;
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
   t->last_start = NONE;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = -1;
   t->acc_slot = t->prev_acc_slot;
   t->acc_kind = t->prev_acc_kind;
@@ -937,6 +956,52 @@ static cis_result emit_br(tr *t, ctl *c) {
   return put_target(t, c);
 }
 
+/* With c a compare (K_CMP) that the last instruction computed: when the
+ * instruction before it is an i32.load or i32.load8_u whose destination
+ * (a stack slot, or a local a local.tee retargeted it to) is one of the
+ * compare's operands, takes both back and makes c a K_LDCMP, the load's
+ * value as a (the compare mirrored when it was b). The load's operands
+ * were written before it and nothing between, so the fused op reads them
+ * as the load would, and it writes the destination as the load did. Code
+ * that the caller emits before the branch (block values written to their
+ * slots) reads no local the load writes: deferred reads of it on the
+ * stack keep the load where it was. */
+static bool take_load(tr *t, cond *c) {
+  int lo = t->prev_op;
+  bool w32;
+  if (lo >= CIS__IOP_ld32_u && lo <= CIS__IOP_ld32_u_add_a) w32 = true;
+  else if (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld8_u_add_a) w32 = false;
+  else return false;
+  if (t->prev_dest == NONE || t->prev_start == NONE) return false;
+  uint32_t d = t->code[t->prev_dest];
+  if (d < t->nls && t->refcnt[d]) return false;
+  if (c->a == d && (c->imm || c->b != d)) {
+    /* a is the load */
+  } else if (!c->imm && c->b == d && c->a != d) {
+    c->b = c->a;
+    c->a = d;
+    c->cmp = cmp_mirror[c->cmp];
+  } else {
+    return false;
+  }
+  const uint32_t *u = &t->code[t->prev_dest + 1];
+  bool add = (lo - (w32 ? CIS__IOP_ld32_u : CIS__IOP_ld8_u)) >= M_ADD;
+  c->kind = K_LDCMP;
+  c->w32 = w32;
+  c->base = u[0];
+  c->disp = add ? u[1] : 0;
+  c->off = add ? u[2] : u[1];
+  /* both instructions taken back; the accumulators unknown until the
+   * fused op sets them */
+  t->ncode = t->prev_start;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
+  t->last_op = t->prev_op = -1;
+  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+  return true;
+}
+
 /* Takes the branch condition off the stack. When the value was produced
  * by the instruction just emitted and that was an i32 compare or eqz, the
  * instruction is withdrawn and its operands kept, to be fused into the
@@ -952,6 +1017,10 @@ static void take_cond(tr *t, cond *c) {
       c->imm = (lo - CIS__IOP_i32_eq_ss) % 2 == 1;
       c->a = t->code[t->last_start + CIS__IHEAD + 1]; /* after the destination */
       c->b = t->code[t->last_start + CIS__IHEAD + 2];
+      if (take_load(t, c)) {
+        pop(t, 1);
+        return;
+      }
       withdraw(t);
       pop(t, 1);
       return;
@@ -1014,6 +1083,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     if (c->imm) put64(t, c->imm64);
     else put(t, b);
     break;
+  }
+  case K_LDCMP: { /* the cost unit is there forward too (0) */
+    uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
+    op(t, CIS__IOP_bl8_eq_s + (c->w32 ? 20 : 0) + (int)k * 2 + (c->imm ? 1 : 0));
+    put(t, c->a);
+    put(t, c->base);
+    put(t, c->disp);
+    put(t, c->off);
+    put(t, c->b);
+    t->acc_slot = c->a; /* the loaded value, on the fall-through */
+    t->acc_kind = ACC_I;
+    size_t site = t->ncode;
+    put(t, 0);
+    put(t, 0);
+    return site;
   }
   case K_NULL: case K_NONNULL: /* never a back edge (br_cond) */
     op(t, (c->kind == K_NULL) == when ? CIS__IOP_br_null : CIS__IOP_br_nonnull);

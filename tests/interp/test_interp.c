@@ -919,6 +919,56 @@ static void translator_fuses_scaled_index_loads(void **state) {
   done(&x);
 }
 
+/* An i32 load (8 or 32 bits) feeding a compare-and-branch is one op:
+ * back edge with fuel, if (the compare negated), an immediate, the value
+ * kept in a tee'd local, bounds and the trap's module offset; not fused
+ * when a read of that local is still deferred. */
+static void translator_fuses_load_compare_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "ldcmp_count", "bl8_ne_s", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_count", "ld", NULL), 0);
+  assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_deferred", "bl", NULL), 0);
+
+  ok0(in, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0)), 4);
+  assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0xaa)), 1);
+  ok0(in, "store32", ARGS(vi32(2000), vi32(-7)));
+  assert_int_equal(I32(in, "ldcmp_if", vi32(0)), 1);
+  ok0(in, "store32", ARGS(vi32(2000), vi32(5)));
+  assert_int_equal(I32(in, "ldcmp_if", vi32(0)), 2);
+  assert_int_equal(I32(in, "ldcmp_tee", vi32(0)), 0);
+  ok0(in, "store32", ARGS(vi32(2010), vi32(9)));
+  assert_int_equal(I32(in, "ldcmp_tee", vi32(0)), 109);
+  ok0(in, "store32", ARGS(vi32(2020), vi32(5)));
+  assert_int_equal(I32(in, "ldcmp_deferred", vi32(0)), 25);
+  ok0(in, "store32", ARGS(vi32(2020), vi32(2)));
+  assert_int_equal(I32(in, "ldcmp_deferred", vi32(0)), 12);
+
+  const uint8_t ld8[] = {0x2d, 0x00, 0xd6, 0x09}, ld32[] = {0x28, 0x02, 0xd0, 0x0f};
+  expect_oob_at(in, "ldcmp_count", ARGS(vi32(65536 - 1238 - 1), vi32(0)), ld8, sizeof ld8);
+  ok0(in, "fill", ARGS(vi32(0), vi32(0), vi32(1)));
+  expect_oob_at(in, "ldcmp_if", ARGS(vi32(65536 - 2000 - 3)), ld32, sizeof ld32);
+  expect_oob_at(in, "ldcmp_if", ARGS(vi32(-2000)), ld32, sizeof ld32);
+  assert_int_equal(byte_at(in, 0), 7);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (3); each
+   * call has the whole budget. */
+  x = open_fx("mem", NULL, 17 + 3 * 14);
+  ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  assert_int_equal(I32(x.inst, "ldcmp_count", vi32(0), vi32(0)), 4);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
+  ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  TRAPS(x.inst, "ldcmp_count", 1, CIS_EFUEL, vi32(0), vi32(0));
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -965,6 +1015,7 @@ int main(void) {
       cmocka_unit_test(translator_uses_accumulator),
       cmocka_unit_test(translator_drops_initial_zero_writes),
       cmocka_unit_test(translator_fuses_scaled_index_loads),
+      cmocka_unit_test(translator_fuses_load_compare_branch),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);

@@ -104,5 +104,36 @@
         (br $l)))
     (local.get $s))
   (func (export "store32") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+;; An i32 load whose value goes straight into a compare-and-branch: one
+  ;; op that loads, keeps the value and branches.
+  (func (export "ldcmp_count") (param $p i32) (param $stop i32) (result i32)
+    (local $n i32)
+    (loop $l
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $l (i32.ne (i32.load8_u offset=1238 (local.get $p)) (local.get $stop))))
+    (local.get $n))
+  (func (export "ldcmp_if") (param $p i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (if (result i32) (i32.gt_s (i32.const 5) (i32.load offset=2000 (local.get $p)))
+      (then (i32.const 1))
+      (else (i32.const 2))))
+  ;; The value kept in a local by local.tee: the fused op writes it.
+  (func (export "ldcmp_tee") (param $p i32) (result i32)
+    (local $v i32)
+    (block $b
+      (br_if $b (i32.eq (local.tee $v (i32.load offset=2010 (local.get $p))) (i32.const 0)))
+      (local.set $v (i32.add (local.get $v) (i32.const 100))))
+    (local.get $v))
+  ;; A read of the tee'd local still deferred below the compare: the if
+  ;; writes it to its slot before branching, so the load stays apart.
+  (func (export "ldcmp_deferred") (param $p i32) (result i32)
+    (local $v i32)
+    (local.tee $v (i32.load offset=2020 (local.get $p)))
+    (local.get $v)
+    (i32.const 3)
+    (i32.lt_u)
+    (if (result i32) (then (i32.const 10)) (else (i32.const 20)))
+    (i32.add))
 )
 
