@@ -346,6 +346,21 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define F64_LD(name, EXPR)                                                                  \
   CASE(name##_ld) F64_LD_AT((uint64_t)SL(3).u32 + P(4), EXPR, 5)                            \
   CASE(name##_ld_add) F64_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), EXPR, 6)
+/* An integer add of a value read from memory (ops.def, OP_ILD), read
+ * and bounds checked as the load would. */
+#define I_LD_AT(EA, T, OUT, N)                                \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob;       \
+    T b;                                                      \
+    memcpy(&b, mbase + ea, sizeof b);                         \
+    OUT(SL(2).u64 + b);                                       \
+    ADV(N);                                                   \
+    NEXT();                                                   \
+  }
+#define I_LD(name, T, OUT)                                                                  \
+  CASE(name##_ld) I_LD_AT((uint64_t)SL(3).u32 + P(4), T, OUT, 5)                            \
+  CASE(name##_ld_add) I_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), T, OUT, 6)
 #define F64_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
@@ -1280,6 +1295,7 @@ dispatch:
   I32_BIN(i32_add, a + b)
   I32_BIN(i32_sub, a - b)
   I32_BIN(i32_mul, a * b)
+  I_LD(i32_add, uint32_t, OUT_I32)
   I32_DIV(i32_div_s, DIV_CHECK(i32_div_s_traps(a, b)), i32_quot_s(a, b))
   I32_DIV(i32_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))
@@ -1320,6 +1336,7 @@ dispatch:
   I64_BIN(i64_add, a + b)
   I64_BIN(i64_sub, a - b)
   I64_BIN(i64_mul, a * b)
+  I_LD(i64_add, uint64_t, OUT_I64)
   I64_DIV(i64_div_s, DIV_CHECK(i64_div_s_traps(a, b)), i64_quot_s(a, b))
   I64_DIV(i64_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I64_DIV(i64_rem_s, DIV_CHECK(div_u_traps(b)), i64_rest_s(a, b))

@@ -93,6 +93,9 @@ _Static_assert(CIS__IOP_ld8_u_a - CIS__IOP_ld8_u == 1 && CIS__IOP_ld8_u_add - CI
 _Static_assert(CIS__IOP_f64_add_as - CIS__IOP_f64_add == 1 &&
                    CIS__IOP_f64_div_sa - CIS__IOP_f64_div == 2,
                "f64 ops: plain, _as, _sa");
+_Static_assert(CIS__IOP_i32_add_ld_add - CIS__IOP_i32_add_ld == 1 &&
+                   CIS__IOP_i64_add_ld_add - CIS__IOP_i64_add_ld == 1,
+               "integer adds on a load: _ld, then _ld_add");
 _Static_assert(CIS__IOP_f64_add_ld_add - CIS__IOP_f64_add_ld == 1 &&
                    CIS__IOP_ldf64_add - CIS__IOP_ldf64 == 2,
                "f64 ops on a load: _ld, then _ld_add");
@@ -559,6 +562,7 @@ static void init_prod(uint8_t *prod) {
   prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
       prod[CIS__IOP_##n##_add_a] = ACC_I;
 #define OP_LDX(n) prod[CIS__IOP_##n##_x] = prod[CIS__IOP_##n##_xi] = ACC_I;
+#define OP_ILD(n) prod[CIS__IOP_##n##_ld] = prod[CIS__IOP_##n##_ld_add] = ACC_I;
 #define OP_STORE(n)
 #define OP_BRCMP(n)
 #define OP_BRCMP64(n)
@@ -570,6 +574,7 @@ static void init_prod(uint8_t *prod) {
 #undef OP_FLD
 #undef OP_LOAD
 #undef OP_LDX
+#undef OP_ILD
 #undef OP_STORE
 #undef OP_BRCMP
 #undef OP_BRCMP64
@@ -1336,6 +1341,18 @@ static bool fuse_f64_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, 
   return true;
 }
 
+/* True when entry p is an i32 that the last instruction just wrote to
+ * p's own slot by one of the handlers that write i32 results
+ * zero-extended (OUT_I32, or a narrow unsigned or 32-bit load): an
+ * i64.extend_i32_u of it is the slot as it is. */
+static bool zero_extended(const tr *t, uint32_t p) {
+  int lo = t->last_op;
+  if (t->last_dest == NONE || t->vs[p].kind != V_SLOT || t->code[t->last_dest] != slot_of(t, p)) return false;
+  return (lo >= CIS__IOP_i32_eqz && lo <= CIS__IOP_i32_rotr_ai) ||
+         (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld32_u_add_a) ||
+         lo == CIS__IOP_ld8_u_x || lo == CIS__IOP_ld8_u_xi || lo == CIS__IOP_ld32_u_x || lo == CIS__IOP_ld32_u_xi;
+}
+
 /* True when the last instruction wrote its result to slot s of operand
  * entry p and only that entry holds it (its own slot, not a local's): the
  * instruction may then be taken back and merged into its consumer. */
@@ -1409,6 +1426,30 @@ static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
   return true;
 }
 
+/* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d,
+ * when the last instruction is an i32.load (i64.load) that computed one
+ * of them into its own slot: the load is taken back and the add reads
+ * memory itself (ops.def, OP_ILD), at the load's place (its module
+ * offset for a trap), as fuse_f64_load does for f64. */
+static bool fuse_int_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  int ld = ss == CIS__IOP_i32_add_ss ? CIS__IOP_ld32_u : CIS__IOP_ld64, lo = t->last_op;
+  if (lo < ld || lo > ld + M_ADD + M_ACC) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  bool add = lo >= ld + M_ADD;
+  uint32_t addr[3]; /* address (or base, imm), offset */
+  size_t n = add ? 3 : 2;
+  memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
+  withdraw(t);
+  int id = ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_ld : CIS__IOP_i64_add_ld;
+  op_d(t, id + (add ? 1 : 0), d);
+  put(t, other);
+  for (size_t k = 0; k < n; k++) put(t, addr[k]);
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1434,6 +1475,11 @@ static void binop(tr *t, const numop *n) {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
     if (n->f64acc && fuse_f64_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_int_load(t, n->ss, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;
@@ -2601,7 +2647,8 @@ static cis_result translate_ins(tr *t, const ins *in) {
   case CIS__OP_I64_EXTEND_I32_U: /* i64.extend_i32_u */
     NEED(1);
     if (t->vs[t->nvs - 1].kind == V_CONST) t->vs[t->nvs - 1].bits &= 0xffffffffu;
-    else unop(t, CIS__IOP_i64_extend_i32_u);
+    else if (!(op_ == CIS__OP_I64_EXTEND_I32_U && zero_extended(t, t->nvs - 1)))
+      unop(t, CIS__IOP_i64_extend_i32_u);
     break;
   case CIS__OP_I64_EXTEND_I32_S: /* i64.extend_i32_s */
     NEED(1);

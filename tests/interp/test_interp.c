@@ -969,6 +969,35 @@ static void translator_fuses_load_compare_branch(void **state) {
   done(&x);
 }
 
+/* i32.load into i32.add, i64.load into i64.add: one op, results wrapped
+ * as the add's, address forms, bounds and trap offsets; i64.extend_i32_u
+ * of an i32 just computed into its slot emits nothing. */
+static void translator_fuses_int_load_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "add_load", "i32_add_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "add_load", "ld32", NULL), 0);
+  assert_int_equal(count_ops(in, "load_add64", "i64_add_ld_add", NULL), 1);
+  assert_int_equal(count_ops(in, "extend_free", "i64_extend", NULL), 0);
+  assert_int_equal(count_ops(in, "extend_kept", "i64_extend", NULL), 1);
+
+  ok0(in, "store32", ARGS(vi32(2030), vi32(0x7fffffff)));
+  assert_int_equal(U32(in, "add_load", vi32(1), vi32(0)), 0x80000000u);
+  assert_int_equal(U32(in, "add_load", vi32((int32_t)0x80000001u), vi32(0)), 0);
+  ok0(in, "store64", ARGS(vi32(2040), vi64(0x1122334455667788ll)));
+  assert_int_equal(U64(in, "load_add64", vi32(8), vi64(1)), 0x1122334455667789ull);
+  assert_int_equal(U64(in, "load_add64", vi32(8), vi64(-0x1122334455667788ll)), 0);
+  assert_int_equal(U64(in, "extend_free", vi32(1), vi32(2)), 0x100000000ull);
+  assert_int_equal(U64(in, "extend_kept", vi32(-1)), 0xffffffffull);
+
+  const uint8_t ld32[] = {0x28, 0x02, 0xee, 0x0f}, ld64[] = {0x29, 0x03, 0xf8, 0x0f};
+  expect_oob_at(in, "add_load", ARGS(vi32(0), vi32(65536 - 2030 - 3)), ld32, sizeof ld32);
+  expect_oob_at(in, "load_add64", ARGS(vi32(65536 - 2040 + 8 - 7), vi64(0)), ld64, sizeof ld64);
+  expect_oob_at(in, "load_add64", ARGS(vi32(4), vi64(0)), ld64, sizeof ld64); /* wrapped past 4 GiB */
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -1016,6 +1045,7 @@ int main(void) {
       cmocka_unit_test(translator_drops_initial_zero_writes),
       cmocka_unit_test(translator_fuses_scaled_index_loads),
       cmocka_unit_test(translator_fuses_load_compare_branch),
+      cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);

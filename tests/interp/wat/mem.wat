@@ -135,5 +135,18 @@
     (i32.lt_u)
     (if (result i32) (then (i32.const 10)) (else (i32.const 20)))
     (i32.add))
+;; An integer add of a loaded value: the load is fused into the add.
+  (func (export "add_load") (param $a i32) (param $p i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.add (local.get $a) (i32.load offset=2030 (local.get $p))))
+  (func (export "load_add64") (param $p i32) (param $b i64) (result i64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i64.add (i64.load offset=2040 (i32.add (local.get $p) (i32.const -8))) (local.get $b)))
+  ;; i64.extend_i32_u of an i32 just computed into its slot costs nothing;
+  ;; of a local it is an instruction.
+  (func (export "extend_free") (param $x i32) (param $y i32) (result i64)
+    (i64.add (i64.extend_i32_u (i32.sub (local.get $x) (local.get $y))) (i64.const 1)))
+  (func (export "extend_kept") (param $x i32) (result i64)
+    (i64.extend_i32_u (local.get $x)))
+  (func (export "store64") (param i32 i64) (i64.store (local.get 0) (local.get 1)))
 )
-
