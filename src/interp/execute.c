@@ -346,6 +346,21 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
 #define F64_LD(name, EXPR)                                                                  \
   CASE(name##_ld) F64_LD_AT((uint64_t)SL(3).u32 + P(4), EXPR, 5)                            \
   CASE(name##_ld_add) F64_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), EXPR, 6)
+/* An integer add of a value read from memory (ops.def, OP_ILD), read
+ * and bounds checked as the load would. */
+#define I_LD_AT(EA, T, OUT, N)                                \
+  {                                                           \
+    uint64_t ea = (EA);                                       \
+    if (UNLIKELY(ea + sizeof(T) > msize)) goto mem_oob;       \
+    T b;                                                      \
+    memcpy(&b, mbase + ea, sizeof b);                         \
+    OUT(SL(2).u64 + b);                                       \
+    ADV(N);                                                   \
+    NEXT();                                                   \
+  }
+#define I_LD(name, T, OUT)                                                                  \
+  CASE(name##_ld) I_LD_AT((uint64_t)SL(3).u32 + P(4), T, OUT, 5)                            \
+  CASE(name##_ld_add) I_LD_AT((uint64_t)(uint32_t)(SL(3).u32 + P(4)) + P(5), T, OUT, 6)
 #define F64_BIN(name, EXPR)                                   \
   CASE(name) {                                                \
     double a = SL(2).f64, b = SL(3).f64;                      \
@@ -387,6 +402,30 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi64_##name##_back_si) BR_IF_BACK(SL(1).u64 OP imm64(&P(2)), 4);          \
   CASE(bi64_##name##_back_as) BR_IF_BACK(iacc OP SL(2).u64, 3);                  \
   CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
+/* A load fused into a compare-and-branch (ops.def, OP_BRLD): the value
+ * kept in its slot and iacc, compared with B, a taken back edge charging
+ * its fuel (0 forward). */
+#define BR_LD_AT(W, T, OP, B)                                                   \
+  {                                                                             \
+    uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4);                \
+    if (UNLIKELY(ea + sizeof(W) > msize)) goto mem_oob;                         \
+    W v;                                                                        \
+    memcpy(&v, mbase + ea, sizeof v);                                           \
+    SL(1).u64 = v;                                                              \
+    iacc = v;                                                                   \
+    if ((T)(uint32_t)v OP (T)(B)) {                                             \
+      TICK(P(7));                                                               \
+      pc += 6 + HEAD - 1 + (int32_t)P(6);                                       \
+      NEXT();                                                                   \
+    }                                                                           \
+    ADV(8);                                                                     \
+    NEXT();                                                                     \
+  }
+#define BR_LD(name, T, OP)                                                      \
+  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32)                      \
+  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5))                           \
+  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32)                    \
+  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5))
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */
@@ -405,6 +444,10 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(name##_a) LOAD_AT((uint64_t)(uint32_t)iacc + P(3), T, CONV, OUT, 4)              \
   CASE(name##_add) LOAD_AT((uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4), T, CONV, OUT, 5) \
   CASE(name##_add_a) LOAD_AT((uint64_t)(uint32_t)((uint32_t)iacc + P(3)) + P(4), T, CONV, OUT, 5)
+/* The scaled-index forms (ops.def, OP_LDX). */
+#define LOADX(name, T, CONV, OUT)                                                            \
+  CASE(name##_x) LOAD_AT((uint64_t)(uint32_t)((SL(2).u32 << P(4)) + SL(3).u32) + P(5), T, CONV, OUT, 6) \
+  CASE(name##_xi) LOAD_AT((uint64_t)(uint32_t)((SL(2).u32 << P(3)) + P(4)) + P(5), T, CONV, OUT, 6)
 #define STORE_AT(EA, T, VAL, N)                               \
   {                                                           \
     uint64_t ea = (EA);                                       \
@@ -613,15 +656,27 @@ __attribute__((noinline)) static cis_result memx(cis_memory *mem, uint32_t op, u
       TRAP(CIS_TRAP_SIG_MISMATCH);                                             \
   } while (0)
 /* npc: nf's first instruction, nf translated on its first call. */
+/* The callee comes back through a variable of its own: nf's address
+ * taken kept nf in memory, reloaded at each use on the call path. */
 #define CALLEE_CODE()                                                          \
   do {                                                                         \
     npc = cis__interp_code(nf);                                                \
     if (UNLIKELY(!npc)) {                                                      \
+      const cis__ifunc *rf_;                                                   \
       ex->ticks = ticks;                                                       \
-      rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &nf);      \
+      rc = cis__interp_resolve(ic, (uint32_t)(nf - funcs), ex->top, &rf_);     \
       if (rc != CIS_OK) goto leave;                                            \
+      nf = rf_;                                                                \
       npc = cis__interp_code(nf);                                              \
     }                                                                          \
+  } while (0)
+/* Fills the slots after nf's parameters in frame f from nf->init, read
+ * into locals first: the stores into the frame could alias nf's fields. */
+#define CALLEE_INIT(f)                                                         \
+  do {                                                                         \
+    const cis_slot *src_ = nf->init;                                           \
+    cis_slot *dst_ = (f) + nf->nparams;                                        \
+    for (uint32_t i_ = 0, n_ = nf->ninit; i_ < n_; i_++) dst_[i_] = src_[i_];  \
   } while (0)
 /* Calls g (host or another instance) with its arguments at args, through
  * the runtime, the loop's state written back and read again around it.
@@ -992,6 +1047,16 @@ dispatch:
   BR_CMP(ge_u, uint32_t, >=)
   BR_CMP64(eq, ==)
   BR_CMP64(ne, !=)
+  BR_LD(eq, uint32_t, ==)
+  BR_LD(ne, uint32_t, !=)
+  BR_LD(lt_s, int32_t, <)
+  BR_LD(lt_u, uint32_t, <)
+  BR_LD(gt_s, int32_t, >)
+  BR_LD(gt_u, uint32_t, >)
+  BR_LD(le_s, int32_t, <=)
+  BR_LD(le_u, uint32_t, <=)
+  BR_LD(ge_s, int32_t, >=)
+  BR_LD(ge_u, uint32_t, >=)
 
   /* ------------------------------------------- moves and variables */
   CASE(mov) {
@@ -1047,6 +1112,10 @@ dispatch:
   LOAD(ld16_s64, int16_t, (uint64_t)(int64_t)v, OUT_I64)
   LOAD(ld32_s64, int32_t, (uint64_t)(int64_t)v, OUT_I64)
   LOAD(ldf64, double, v, OUT_F64)
+  LOADX(ld8_u, uint8_t, v, OUT_I64)
+  LOADX(ld32_u, uint32_t, v, OUT_I64)
+  LOADX(ld64, uint64_t, v, OUT_I64)
+  LOADX(ldf64, double, v, OUT_F64)
   STORE(st8, uint8_t)
   STORE(st16, uint16_t)
   STORE(st32, uint32_t)
@@ -1226,6 +1295,7 @@ dispatch:
   I32_BIN(i32_add, a + b)
   I32_BIN(i32_sub, a - b)
   I32_BIN(i32_mul, a * b)
+  I_LD(i32_add, uint32_t, OUT_I32)
   I32_DIV(i32_div_s, DIV_CHECK(i32_div_s_traps(a, b)), i32_quot_s(a, b))
   I32_DIV(i32_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I32_DIV(i32_rem_s, DIV_CHECK(div_u_traps(b)), i32_rest_s(a, b))
@@ -1233,6 +1303,11 @@ dispatch:
   I32_BIN(i32_and, a & b)
   I32_BIN(i32_or, a | b)
   I32_BIN(i32_xor, a ^ b)
+  CASE(i32_shl_add) {
+    OUT_I32((SL(2).u32 << P(4)) + SL(3).u32);
+    ADV(5);
+    NEXT();
+  }
   I32_BIN(i32_shl, a << (b & 31))
   I32_BIN(i32_shr_s, (int32_t)a >> (b & 31))
   I32_BIN(i32_shr_u, a >> (b & 31))
@@ -1261,6 +1336,7 @@ dispatch:
   I64_BIN(i64_add, a + b)
   I64_BIN(i64_sub, a - b)
   I64_BIN(i64_mul, a * b)
+  I_LD(i64_add, uint64_t, OUT_I64)
   I64_DIV(i64_div_s, DIV_CHECK(i64_div_s_traps(a, b)), i64_quot_s(a, b))
   I64_DIV(i64_div_u, DIV_CHECK(div_u_traps(b)), a / b)
   I64_DIV(i64_rem_s, DIV_CHECK(div_u_traps(b)), i64_rest_s(a, b))
@@ -1406,7 +1482,7 @@ enter:
     TRAP(CIS_TRAP_STACK);
   }
   TICK(nf->cost);
-  for (uint32_t i = 0; i < nf->ninit; i++) nfp[nf->nparams + i] = nf->init[i];
+  CALLEE_INIT(nfp);
   --rec;
   rec->pc = pc;
   rec->fp = fp;
@@ -1426,7 +1502,7 @@ tail_enter:
   }
   TICK(nf->cost);
   memmove(fp, args, (size_t)nf->nparams * sizeof *fp);
-  for (uint32_t i = 0; i < nf->ninit; i++) fp[nf->nparams + i] = nf->init[i];
+  CALLEE_INIT(fp);
   cur = nf;
   pc = npc;
   NEXT();

@@ -78,6 +78,9 @@ _Static_assert(CIS__IOP_bi64_ne_ss - CIS__IOP_bi64_eq_ss == 8 &&
                    CIS__IOP_bi64_eq_back_ss - CIS__IOP_bi64_eq_ss == 4 &&
                    CIS__IOP_i64_ne_ss - CIS__IOP_i64_eq_ss == 4,
                "i64 compare-and-branch: eq then ne, ss si as ai, back edges at +4");
+_Static_assert(CIS__IOP_bl8_ne_s - CIS__IOP_bl8_eq_s == 2 && CIS__IOP_bl32_eq_s - CIS__IOP_bl8_eq_s == 20 &&
+                   CIS__IOP_bl32_ge_u_i - CIS__IOP_bl8_eq_s == 39,
+               "load-compare-branch ops: per width, per compare, _s then _i");
 _Static_assert(CIS__IOP_i32_ge_u_ai - CIS__IOP_i32_eq_ss == 4 * 10 - 1,
                "i32 compares: ss si as ai per compare");
 _Static_assert(CIS__IOP_i32_add_as - CIS__IOP_i32_add_ss == 2 &&
@@ -90,6 +93,9 @@ _Static_assert(CIS__IOP_ld8_u_a - CIS__IOP_ld8_u == 1 && CIS__IOP_ld8_u_add - CI
 _Static_assert(CIS__IOP_f64_add_as - CIS__IOP_f64_add == 1 &&
                    CIS__IOP_f64_div_sa - CIS__IOP_f64_div == 2,
                "f64 ops: plain, _as, _sa");
+_Static_assert(CIS__IOP_i32_add_ld_add - CIS__IOP_i32_add_ld == 1 &&
+                   CIS__IOP_i64_add_ld_add - CIS__IOP_i64_add_ld == 1,
+               "integer adds on a load: _ld, then _ld_add");
 _Static_assert(CIS__IOP_f64_add_ld_add - CIS__IOP_f64_add_ld == 1 &&
                    CIS__IOP_ldf64_add - CIS__IOP_ldf64 == 2,
                "f64 ops on a load: _ld, then _ld_add");
@@ -158,14 +164,18 @@ typedef struct ins {
  * an i64 eq or ne, or eqz as eq 0); or a reference slot that is null
  * (K_NULL) or not (K_NONNULL). */
 typedef struct cond {
-  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL or K_CMP64 */
-  uint32_t cmp;        /* K_CMP, K_CMP64: compare number (CMP_*) */
-  bool imm;            /* K_CMP, K_CMP64: b is an immediate */
-  uint32_t a, b;       /* operands */
+  int kind;            /* K_SLOT, K_CMP, K_EQZ, K_NULL, K_NONNULL, K_CMP64 or K_LDCMP */
+  uint32_t cmp;        /* K_CMP, K_CMP64, K_LDCMP: compare number (CMP_*) */
+  bool imm;            /* K_CMP, K_CMP64, K_LDCMP: b is an immediate */
+  uint32_t a, b;       /* operands (K_LDCMP: a is the load's destination) */
   uint64_t imm64;      /* K_CMP64: the immediate */
+  bool w32;            /* K_LDCMP: a 32-bit load, else 8-bit unsigned */
+  uint32_t base, disp, off; /* K_LDCMP: the load's address, base + disp, and offset */
 } cond;
 
-enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5 };
+/* K_LDCMP: an i32 compare whose first operand an i32 load just produced,
+ * both withdrawn, to be one load-compare-branch (ops.def, OP_BRLD). */
+enum { K_SLOT = 0, K_CMP = 1, K_EQZ = 2, K_NULL = 3, K_NONNULL = 4, K_CMP64 = 5, K_LDCMP = 6 };
 
 /* A try's handler entry (interp.h, "Handlers"), while translating. */
 typedef struct hentry {
@@ -210,9 +220,17 @@ typedef struct tr {
   size_t *stub_at;           /* br_table: stub position per label depth */
   uint32_t capstub, gen;     /* allocated depths; current stamp */
 
+  size_t low;                /* lowest code unit the wasm instruction being
+                                translated rewrote (a fusion takes back
+                                instructions before it), for the offset map */
   size_t last_start;         /* start of the last instruction, or NONE */
   size_t last_dest;          /* position of its destination operand, or NONE */
   int last_op;               /* its op number */
+  size_t last_dest_any;      /* last_dest, kept when a local.set retargeted it */
+  size_t prev_start;         /* the same for the instruction before it, NONE
+                                when unknown (a label, a withdrawal) */
+  size_t prev_dest;          /* its last_dest_any */
+  int prev_op;
   uint8_t prod[CIS__IOP_COUNT]; /* per op: the accumulator it fills (ACC_*) */
   uint32_t acc_slot;         /* slot whose value the accumulator holds after
                                 the last instruction, or UINT32_MAX */
@@ -235,6 +253,11 @@ typedef struct tr {
   uint8_t *lwide;            /* per local: 1 when a v128 */
   uint8_t *lobj;             /* per local: 1 when it may hold a GC object */
   uint32_t caplocal, caplwide, caplobj; /* allocated lslot, lwide and lobj entries */
+  uint8_t *zero;             /* per local slot: 1 while it still holds the zero
+                                it starts with (declared locals, up to the
+                                first label and their first write) */
+  uint32_t capzero;          /* allocated zero entries */
+  bool zero_known;           /* no label bound yet: zero[] is valid */
   uint32_t nobj;             /* operand entries with obj set */
   const uint8_t *rtypes;     /* the function's result types */
   uint32_t sbase;            /* slot of operand-stack position 0 */
@@ -494,8 +517,11 @@ static void put_head(tr *t, size_t at, int id) {
 
 /* Starts an instruction without a destination. */
 static void op(tr *t, int id) {
+  t->prev_start = t->last_start;
+  t->prev_dest = t->last_dest_any;
+  t->prev_op = t->last_op;
   t->last_start = t->ncode;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = id;
   t->prev_acc_slot = t->acc_slot;
   t->prev_acc_kind = t->acc_kind;
@@ -508,7 +534,7 @@ static void op(tr *t, int id) {
 /* Starts an instruction whose destination d is its first operand. */
 static void op_d(tr *t, int id, uint32_t d) {
   op(t, id);
-  t->last_dest = t->ncode;
+  t->last_dest = t->last_dest_any = t->ncode;
   if (t->prod[id]) {
     t->acc_slot = d;
     t->acc_kind = t->prod[id];
@@ -535,6 +561,8 @@ static void init_prod(uint8_t *prod) {
 #define OP_LOAD(n) \
   prod[CIS__IOP_##n] = prod[CIS__IOP_##n##_a] = prod[CIS__IOP_##n##_add] = \
       prod[CIS__IOP_##n##_add_a] = ACC_I;
+#define OP_LDX(n) prod[CIS__IOP_##n##_x] = prod[CIS__IOP_##n##_xi] = ACC_I;
+#define OP_ILD(n) prod[CIS__IOP_##n##_ld] = prod[CIS__IOP_##n##_ld_add] = ACC_I;
 #define OP_STORE(n)
 #define OP_BRCMP(n)
 #define OP_BRCMP64(n)
@@ -545,12 +573,15 @@ static void init_prod(uint8_t *prod) {
 #undef OP_FBIN
 #undef OP_FLD
 #undef OP_LOAD
+#undef OP_LDX
+#undef OP_ILD
 #undef OP_STORE
 #undef OP_BRCMP
 #undef OP_BRCMP64
   for (int k = 0; k < 4; k++) prod[CIS__IOP_ldf64 + k] = ACC_D;
+  prod[CIS__IOP_ldf64_x] = prod[CIS__IOP_ldf64_xi] = ACC_D;
   static const int16_t ints[] = {
-      CIS__IOP_global_get, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
+      CIS__IOP_global_get, CIS__IOP_i32_shl_add, CIS__IOP_i32_eqz, CIS__IOP_i32_clz, CIS__IOP_i32_ctz,
       CIS__IOP_i32_popcnt, CIS__IOP_i32_extend8_s, CIS__IOP_i32_extend16_s, CIS__IOP_i64_eqz,
       CIS__IOP_i64_clz, CIS__IOP_i64_ctz, CIS__IOP_i64_popcnt, CIS__IOP_i64_extend8_s,
       CIS__IOP_i64_extend16_s, CIS__IOP_i64_extend32_s, CIS__IOP_i64_extend_i32_u,
@@ -572,7 +603,7 @@ static void emit_mov(tr *t, uint32_t d, uint32_t s) {
   if (t->last_op == CIS__IOP_mov && t->last_start + CIS__IHEAD + 2 == t->ncode) {
     put_head(t, t->last_start, CIS__IOP_mov2);
     t->last_op = CIS__IOP_mov2;
-    t->last_dest = t->ncode;
+    t->last_dest = t->last_dest_any = t->ncode;
     put(t, d);
     put(t, s);
     return;
@@ -595,8 +626,11 @@ static void emit_add(tr *t, uint32_t d, uint32_t base, uint32_t imm) {
 /* Forgets the last instruction: a label was bound after it, so it can no
  * longer be rewritten, and the accumulators are unknown there. */
 static void barrier(tr *t) {
+  t->zero_known = false; /* a label may be reached with any local values */
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
   t->last_start = NONE;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = -1;
   t->acc_slot = t->prev_acc_slot = UINT32_MAX;
   t->acc_kind = t->prev_acc_kind = ACC_NONE;
@@ -606,8 +640,11 @@ static void barrier(tr *t) {
  * again what the one before left. */
 static void withdraw(tr *t) {
   t->ncode = t->last_start;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->prev_start = t->prev_dest = NONE;
+  t->prev_op = -1;
   t->last_start = NONE;
-  t->last_dest = NONE;
+  t->last_dest = t->last_dest_any = NONE;
   t->last_op = -1;
   t->acc_slot = t->prev_acc_slot;
   t->acc_kind = t->prev_acc_kind;
@@ -924,6 +961,52 @@ static cis_result emit_br(tr *t, ctl *c) {
   return put_target(t, c);
 }
 
+/* With c a compare (K_CMP) that the last instruction computed: when the
+ * instruction before it is an i32.load or i32.load8_u whose destination
+ * (a stack slot, or a local a local.tee retargeted it to) is one of the
+ * compare's operands, takes both back and makes c a K_LDCMP, the load's
+ * value as a (the compare mirrored when it was b). The load's operands
+ * were written before it and nothing between, so the fused op reads them
+ * as the load would, and it writes the destination as the load did. Code
+ * that the caller emits before the branch (block values written to their
+ * slots) reads no local the load writes: deferred reads of it on the
+ * stack keep the load where it was. */
+static bool take_load(tr *t, cond *c) {
+  int lo = t->prev_op;
+  bool w32;
+  if (lo >= CIS__IOP_ld32_u && lo <= CIS__IOP_ld32_u_add_a) w32 = true;
+  else if (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld8_u_add_a) w32 = false;
+  else return false;
+  if (t->prev_dest == NONE || t->prev_start == NONE) return false;
+  uint32_t d = t->code[t->prev_dest];
+  if (d < t->nls && t->refcnt[d]) return false;
+  if (c->a == d && (c->imm || c->b != d)) {
+    /* a is the load */
+  } else if (!c->imm && c->b == d && c->a != d) {
+    c->b = c->a;
+    c->a = d;
+    c->cmp = cmp_mirror[c->cmp];
+  } else {
+    return false;
+  }
+  const uint32_t *u = &t->code[t->prev_dest + 1];
+  bool add = (lo - (w32 ? CIS__IOP_ld32_u : CIS__IOP_ld8_u)) >= M_ADD;
+  c->kind = K_LDCMP;
+  c->w32 = w32;
+  c->base = u[0];
+  c->disp = add ? u[1] : 0;
+  c->off = add ? u[2] : u[1];
+  /* both instructions taken back; the accumulators unknown until the
+   * fused op sets them */
+  t->ncode = t->prev_start;
+  if (t->ncode < t->low) t->low = t->ncode;
+  t->last_start = t->last_dest = t->last_dest_any = t->prev_start = t->prev_dest = NONE;
+  t->last_op = t->prev_op = -1;
+  t->acc_slot = t->prev_acc_slot = UINT32_MAX;
+  t->acc_kind = t->prev_acc_kind = ACC_NONE;
+  return true;
+}
+
 /* Takes the branch condition off the stack. When the value was produced
  * by the instruction just emitted and that was an i32 compare or eqz, the
  * instruction is withdrawn and its operands kept, to be fused into the
@@ -939,6 +1022,10 @@ static void take_cond(tr *t, cond *c) {
       c->imm = (lo - CIS__IOP_i32_eq_ss) % 2 == 1;
       c->a = t->code[t->last_start + CIS__IHEAD + 1]; /* after the destination */
       c->b = t->code[t->last_start + CIS__IHEAD + 2];
+      if (take_load(t, c)) {
+        pop(t, 1);
+        return;
+      }
       withdraw(t);
       pop(t, 1);
       return;
@@ -1001,6 +1088,21 @@ static size_t emit_cond_jump(tr *t, const cond *c, bool when, bool back) {
     if (c->imm) put64(t, c->imm64);
     else put(t, b);
     break;
+  }
+  case K_LDCMP: { /* the cost unit is there forward too (0) */
+    uint32_t k = when ? c->cmp : cmp_negate[c->cmp];
+    op(t, CIS__IOP_bl8_eq_s + (c->w32 ? 20 : 0) + (int)k * 2 + (c->imm ? 1 : 0));
+    put(t, c->a);
+    put(t, c->base);
+    put(t, c->disp);
+    put(t, c->off);
+    put(t, c->b);
+    t->acc_slot = c->a; /* the loaded value, on the fall-through */
+    t->acc_kind = ACC_I;
+    size_t site = t->ncode;
+    put(t, 0);
+    put(t, 0);
+    return site;
   }
   case K_NULL: case K_NONNULL: /* never a back edge (br_cond) */
     op(t, (c->kind == K_NULL) == when ? CIS__IOP_br_null : CIS__IOP_br_nonnull);
@@ -1134,6 +1236,13 @@ static void set_local(tr *t, uint32_t x, bool tee) {
     if (!tee) pop(t, 1);
     return;
   }
+  if (t->zero_known && t->zero[x]) {
+    if (e.kind == V_CONST && e.bits == 0) { /* x = 0 where x is still 0 */
+      if (!tee) pop(t, 1);
+      return;
+    }
+    t->zero[x] = 0;
+  }
   uint32_t left = t->refcnt[x] - (reads_local(t, &e) == x ? 1 : 0);
   for (uint32_t q = p; left && q-- > t->defer_lo;) {
     if (reads_local(t, &t->vs[q]) == x) {
@@ -1232,6 +1341,115 @@ static bool fuse_f64_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, 
   return true;
 }
 
+/* True when entry p is an i32 that the last instruction just wrote to
+ * p's own slot by one of the handlers that write i32 results
+ * zero-extended (OUT_I32, or a narrow unsigned or 32-bit load): an
+ * i64.extend_i32_u of it is the slot as it is. */
+static bool zero_extended(const tr *t, uint32_t p) {
+  int lo = t->last_op;
+  if (t->last_dest == NONE || t->vs[p].kind != V_SLOT || t->code[t->last_dest] != slot_of(t, p)) return false;
+  return (lo >= CIS__IOP_i32_eqz && lo <= CIS__IOP_i32_rotr_ai) ||
+         (lo >= CIS__IOP_ld8_u && lo <= CIS__IOP_ld32_u_add_a) ||
+         lo == CIS__IOP_ld8_u_x || lo == CIS__IOP_ld8_u_xi || lo == CIS__IOP_ld32_u_x || lo == CIS__IOP_ld32_u_xi;
+}
+
+/* True when the last instruction wrote its result to slot s of operand
+ * entry p and only that entry holds it (its own slot, not a local's): the
+ * instruction may then be taken back and merged into its consumer. */
+static bool last_feeds(const tr *t, uint32_t p, uint32_t s) {
+  return t->last_dest != NONE && t->vs[p].kind == V_SLOT && s == slot_of(t, p) && t->code[t->last_dest] == s;
+}
+
+/* i32.add of the slots sa, sb (entries pa, pa + 1) into d, when the last
+ * instruction is an i32.shl by a constant that computed one of them:
+ * both become i32_shl_add, d = (x << k) + base, at the shift's place. */
+static bool fuse_shl_add(tr *t, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  if (t->last_op != CIS__IOP_i32_shl_si && t->last_op != CIS__IOP_i32_shl_ai) return false;
+  uint32_t base;
+  if (last_feeds(t, pa + 1, sb)) base = sa;
+  else if (last_feeds(t, pa, sa)) base = sb;
+  else return false;
+  uint32_t x = t->code[t->last_dest + 1], k = t->code[t->last_dest + 2] & 31;
+  withdraw(t);
+  op_d(t, CIS__IOP_i32_shl_add, d);
+  put(t, x);
+  put(t, base);
+  put(t, k);
+  return true;
+}
+
+/* A load of family id (its plain op) at the address entry at position
+ * p into d (its operands up to the offset, which the caller puts), when the last instruction computed that address as a
+ * scaled index: i32_shl_add (or i32.add, a shift of 0) into e's own slot,
+ * or, for a deferred base + imm (V_ADD) in e's own slot, i32.shl by a
+ * constant. The shift, the add and the load become one _x or _xi op
+ * (ops.def, OP_LDX) at the place of the first, so that a trap finds the
+ * load's module offset there (translate_func maps from the lowest unit
+ * the instruction rewrote). */
+static bool fuse_index_load(tr *t, int id, uint32_t p, uint32_t d) {
+  int x;
+  switch (id) {
+  case CIS__IOP_ld8_u: x = CIS__IOP_ld8_u_x; break;
+  case CIS__IOP_ld32_u: x = CIS__IOP_ld32_u_x; break;
+  case CIS__IOP_ld64: x = CIS__IOP_ld64_x; break;
+  case CIS__IOP_ldf64: x = CIS__IOP_ldf64_x; break;
+  default: return false;
+  }
+  const vent *e = &t->vs[p];
+  int lo = t->last_op;
+  if (t->last_dest == NONE) return false;
+  uint32_t u[3]; /* idx, then base and k (_x) or k and imm (_xi) */
+  if (e->kind == V_ADD) {
+    if ((lo != CIS__IOP_i32_shl_si && lo != CIS__IOP_i32_shl_ai) || e->local != slot_of(t, p) ||
+        t->code[t->last_dest] != e->local)
+      return false;
+    u[0] = t->code[t->last_dest + 1];
+    u[1] = t->code[t->last_dest + 2] & 31;
+    u[2] = (uint32_t)e->bits;
+    x += 1;
+  } else {
+    uint32_t s = slot_of(t, p);
+    if (!last_feeds(t, p, s)) return false;
+    if (lo == CIS__IOP_i32_shl_add) {
+      memcpy(u, &t->code[t->last_dest + 1], sizeof u);
+    } else if (lo == CIS__IOP_i32_add_ss || lo == CIS__IOP_i32_add_as) {
+      u[0] = t->code[t->last_dest + 1];
+      u[1] = t->code[t->last_dest + 2];
+      u[2] = 0;
+    } else {
+      return false;
+    }
+  }
+  withdraw(t);
+  op_d(t, x, d);
+  for (int k = 0; k < 3; k++) put(t, u[k]); /* the caller puts the offset */
+  return true;
+}
+
+/* i32.add (i64.add) of the slots sa, sb (entries pa, pa + 1) into d,
+ * when the last instruction is an i32.load (i64.load) that computed one
+ * of them into its own slot: the load is taken back and the add reads
+ * memory itself (ops.def, OP_ILD), at the load's place (its module
+ * offset for a trap), as fuse_f64_load does for f64. */
+static bool fuse_int_load(tr *t, int ss, uint32_t pa, uint32_t sa, uint32_t sb, uint32_t d) {
+  int ld = ss == CIS__IOP_i32_add_ss ? CIS__IOP_ld32_u : CIS__IOP_ld64, lo = t->last_op;
+  if (lo < ld || lo > ld + M_ADD + M_ACC) return false;
+  uint32_t other;
+  if (last_feeds(t, pa + 1, sb)) other = sa;
+  else if (last_feeds(t, pa, sa)) other = sb;
+  else return false;
+  bool add = lo >= ld + M_ADD;
+  uint32_t addr[3]; /* address (or base, imm), offset */
+  size_t n = add ? 3 : 2;
+  memcpy(addr, &t->code[t->last_dest + 1], n * sizeof *addr);
+  withdraw(t);
+  int id = ss == CIS__IOP_i32_add_ss ? CIS__IOP_i32_add_ld : CIS__IOP_i64_add_ld;
+  op_d(t, id + (add ? 1 : 0), d);
+  put(t, other);
+  for (size_t k = 0; k < n; k++) put(t, addr[k]);
+  return true;
+}
+
 /* A binary op. The first operand is read from the integer accumulator
  * (the _as/_ai forms, ops.def) when the instruction just emitted left it
  * there; for f64 either operand may come from the f64 accumulator. */
@@ -1257,6 +1475,16 @@ static void binop(tr *t, const numop *n) {
     uint32_t sa = use(t, pa);
     uint32_t sb = use(t, pb);
     if (n->f64acc && fuse_f64_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if ((n->ss == CIS__IOP_i32_add_ss || n->ss == CIS__IOP_i64_add_ss) && fuse_int_load(t, n->ss, pa, sa, sb, d)) {
+      pop(t, 2);
+      push_slot(t);
+      return;
+    }
+    if (n->ss == CIS__IOP_i32_add_ss && fuse_shl_add(t, pa, sa, sb, d)) {
       pop(t, 2);
       push_slot(t);
       return;
@@ -2136,7 +2364,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
     if (op_ <= CIS__OP_I64_LOAD32_U) { /* load: [op][d][addr][offset] or [op][d][base][imm][offset] */
       NEED(1);
       const vent *e = &t->vs[t->nvs - 1];
-      if (e->kind == V_ADD) {
+      if (fuse_index_load(t, id, t->nvs - 1, slot_of(t, t->nvs - 1))) {
+        pop(t, 1);
+        push_slot(t);
+      } else if (e->kind == V_ADD) {
         uint32_t base = e->local, imm = (uint32_t)e->bits;
         id += M_ADD + (in_acc(t, base, ACC_I) ? M_ACC : 0);
         pop(t, 1);
@@ -2416,7 +2647,8 @@ static cis_result translate_ins(tr *t, const ins *in) {
   case CIS__OP_I64_EXTEND_I32_U: /* i64.extend_i32_u */
     NEED(1);
     if (t->vs[t->nvs - 1].kind == V_CONST) t->vs[t->nvs - 1].bits &= 0xffffffffu;
-    else unop(t, CIS__IOP_i64_extend_i32_u);
+    else if (!(op_ == CIS__OP_I64_EXTEND_I32_U && zero_extended(t, t->nvs - 1)))
+      unop(t, CIS__IOP_i64_extend_i32_u);
     break;
   case CIS__OP_I64_EXTEND_I32_S: /* i64.extend_i32_s */
     NEED(1);
@@ -2636,6 +2868,9 @@ static bool traps_or_calls(uint32_t op) {
 /* Records that the code from position pos on (this instruction's, its
  * operand moves first) comes from the wasm instruction at `at`. */
 static cis_result map_offset(tr *t, size_t pos, const uint8_t *at) {
+  /* positions must grow: code an entry started at was rewritten by this
+   * instruction, which now owns it */
+  while (t->nomap && t->omap[2 * (t->nomap - 1)] >= pos) t->nomap--;
   if (!grow((void **)&t->omap, &t->capomap, 2 * ((size_t)t->nomap + 1), sizeof *t->omap)) return oom(t);
   t->omap[2 * t->nomap] = (uint32_t)pos;
   t->omap[2 * t->nomap + 1] = (uint32_t)(at - t->m->bytes);
@@ -2773,6 +3008,13 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
   t->p = body->body;
   t->end = body->body + body->body_len;
   barrier(t);
+  /* Declared locals start at zero: until the first label, a write of zero
+   * to one not yet written is dropped. */
+  if (!grow((void **)&t->zero, &t->capzero, (size_t)t->nls + 1, sizeof *t->zero)) return oom(t);
+  memset(t->zero, 0, (size_t)t->nls);
+  for (uint32_t k = ft->nparams; k < t->nl; k++)
+    if (!t->lwide[k]) t->zero[t->lslot[k]] = 1;
+  t->zero_known = true;
   CIS_TRY(setup_consts(t));
   t->sbase = t->nls + t->kmax;
   CIS_TRY(reserve_vs(t, 16));
@@ -2809,9 +3051,9 @@ static cis_result translate_func(tr *t, uint32_t i, cis__ifunc *f) {
     CIS_TRY(reserve(t, worst_units(t, &in)));
     CIS_TRY(reserve_vs(t, 2));
     if (in.op == CIS__OP_BR_TABLE) CIS_TRY(stub_room(t));
-    size_t pos0 = t->ncode;
+    t->low = t->ncode;
     CIS_TRY(translate_ins(t, &in));
-    if (t->ncode > pos0 && traps_or_calls(in.op)) CIS_TRY(map_offset(t, pos0, at));
+    if (t->ncode > t->low && traps_or_calls(in.op)) CIS_TRY(map_offset(t, t->low, at));
   }
   if (t->p != t->end) return bad(t, "code after the end of the function");
   CIS_TRY(encode_handlers(t));
@@ -2843,6 +3085,7 @@ static void tr_free(tr *t) {
   if (!t) return;
   free(t->lslot);
   free(t->lwide);
+  free(t->zero);
   free(t->lobj);
   free(t->gsite);
   free(t->gpool);

@@ -818,6 +818,186 @@ static void translator_fuses_i64_branches(void **state) {
   done(&x);
 }
 
+/* A zero written to a declared local that still holds its initial zero,
+ * before the first label, emits nothing; the fuel is unchanged. */
+static void translator_drops_initial_zero_writes(void **state) {
+  (void)state;
+  fx x = open_fx("alias", NULL, 0);
+  cis_instance *in = x.inst;
+  /* kept: $a after its write, $n (a parameter), $c inside the loop */
+  assert_int_equal(count_ops(in, "zero_locals", "const", NULL), 3);
+  assert_int_equal(I32(in, "zero_locals", vi32(9)), 3 + 0 + 0 + 15);
+  assert_int_equal(count_ops(in, "zero_if", "const", NULL), 2); /* 5, and 0 in else */
+  assert_int_equal(I32(in, "zero_if", vi32(1)), 5);
+  assert_int_equal(I32(in, "zero_if", vi32(0)), 0);
+  done(&x);
+  /* The body's 42 instructions, then the loop's 15 per back edge taken:
+   * the dropped writes still count. */
+  x = open_fx("alias", NULL, 1000);
+  assert_int_equal(I32(x.inst, "zero_locals", vi32(9)), 18);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 1000 - (42 + 15 * 2));
+  done(&x);
+}
+
+/* The module offset of the first run of bytes pat in fixture name's
+ * binary (a trap message's " (0x...)"), or -1. */
+static long fixture_offset(const char *name, const uint8_t *pat, size_t n) {
+  size_t len = 0;
+  uint8_t *buf = cis_test_file_read_in(CIS_INTERP_WASM_DIR, name, ".wasm", &len);
+  assert_non_null(buf);
+  long at = -1;
+  for (size_t i = 0; at < 0 && i + n <= len; i++)
+    if (memcmp(buf + i, pat, n) == 0) at = (long)i;
+  free(buf);
+  return at;
+}
+
+/* The call must trap out of bounds at the wasm instruction whose bytes
+ * are pat. */
+static void expect_oob_at(cis_instance *in, const char *fn, const cis_val *args, size_t na, const uint8_t *pat,
+                          size_t n) {
+  long off = fixture_offset("mem", pat, n);
+  assert_true(off > 0);
+  char want[32];
+  snprintf(want, sizeof want, "(0x%lx)", off);
+  expect_fail(in, fn, args, na, 1, CIS_TRAP_MEM_OOB, want);
+}
+
+/* i32.shl by a constant, i32.add and a load are one op reading
+ * memory at the scaled index: results, the 32-bit wrap of the sum (before
+ * the offset), the shift count taken mod 32, bounds, the trap's module
+ * offset (the load's, not the store's before it), fuel. */
+static void translator_fuses_scaled_index_loads(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  int total = 0;
+  assert_int_equal(count_ops(in, "idx_load32", "ld32_u_x", &total), 1);
+  assert_int_equal(total, 5); /* const32 twice, st8, ld32_u_x, return */
+  assert_int_equal(count_ops(in, "idx_load64_imm", "ld64_xi", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_loadf64", "ldf64_x", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_load8", "ld8_u_x", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_kept", "i32_shl_add", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_kept", "ld32_u_x", NULL), 0);
+  assert_int_equal(count_ops(in, "idx_sum", "ld32_u_xi", NULL), 1);
+  assert_int_equal(count_ops(in, "idx_sum", "i32_shl", NULL), 0);
+
+  ok0(in, "store32", ARGS(vi32(1234 + 40), vi32(0x11223344)));
+  ok0(in, "store32", ARGS(vi32(1234 + 44), vi32(0x55667788)));
+  /* 10 << 34 is 10 << 2 */
+  assert_int_equal(U32(in, "idx_load32", vi32(0), vi32(10)), 0x11223344u);
+  /* (0x40000000 + 10) << 2 wraps to 40; base -16 + 56 wraps to 40 */
+  assert_int_equal(U32(in, "idx_load32", vi32(0), vi32(0x4000000a)), 0x11223344u);
+  assert_int_equal(U32(in, "idx_load32", vi32(-16), vi32(14)), 0x11223344u);
+  assert_int_equal(I32(in, "idx_kept", vi32(1234 + 32), vi32(2)), 0x11223344 + 1234 + 40);
+  /* (6 << 3) - 16 + 1235 = 1267: the word ending at the 0x44 above */
+  assert_int_equal(U64(in, "idx_load64_imm", vi32(6)), 0x4400000000000000ull);
+  assert_int_equal(U64(in, "idx_load64_imm", vi32(6)), U64(in, "load64", vi32(1267)));
+  assert_int_equal(U64(in, "idx_loadf64", vi32(1234 + 40 - 1236), vi32(0)), 0x5566778811223344ull);
+  assert_int_equal(I32(in, "idx_load8", vi32(1000), vi32(-963)), 0x44);
+  assert_int_equal(I32(in, "idx_load8", vi32(-3), vi32(40)), 0x44);
+
+  /* Past the end by one byte and wrapped past 4 GiB; each trap at the load. */
+  const uint8_t ld32[] = {0x28, 0x02, 0xd2, 0x09}, ld64[] = {0x29, 0x03, 0xd3, 0x09};
+  const uint8_t ldf64[] = {0x2b, 0x03, 0xd4, 0x09}, ld8[] = {0x2d, 0x00, 0xd5, 0x09};
+  assert_int_equal(U32(in, "idx_load32", vi32(65536 - 1234 - 4 - 4), vi32(1)), 0);
+  expect_oob_at(in, "idx_load32", ARGS(vi32(65536 - 1234 - 4 - 3), vi32(1)), ld32, sizeof ld32);
+  expect_oob_at(in, "idx_load32", ARGS(vi32(-4), vi32(0)), ld32, sizeof ld32);
+  expect_oob_at(in, "idx_load64_imm", ARGS(vi32(0x20000000)), ld64, sizeof ld64);
+  expect_oob_at(in, "idx_loadf64", ARGS(vi32(65536 - 1236 - 7), vi32(0)), ldf64, sizeof ldf64);
+  expect_oob_at(in, "idx_load8", ARGS(vi32(65536 - 1237), vi32(0)), ld8, sizeof ld8);
+  assert_int_equal(byte_at(in, 0), 7); /* the store before each ran */
+  done(&x);
+
+  /* 24 instructions, then the loop's 19 per back edge taken (n of them). */
+  x = open_fx("mem", NULL, 24 + 3 * 19);
+  assert_int_equal(I32(x.inst, "idx_sum", vi32(3)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 24 + 3 * 19 - 1);
+  TRAPS(x.inst, "idx_sum", 1, CIS_EFUEL, vi32(3));
+  done(&x);
+}
+
+/* An i32 load (8 or 32 bits) feeding a compare-and-branch is one op:
+ * back edge with fuel, if (the compare negated), an immediate, the value
+ * kept in a tee'd local, bounds and the trap's module offset; not fused
+ * when a read of that local is still deferred. */
+static void translator_fuses_load_compare_branch(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "ldcmp_count", "bl8_ne_s", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_count", "ld", NULL), 0);
+  assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_deferred", "bl", NULL), 0);
+
+  ok0(in, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0)), 4);
+  assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0xaa)), 1);
+  ok0(in, "store32", ARGS(vi32(2000), vi32(-7)));
+  assert_int_equal(I32(in, "ldcmp_if", vi32(0)), 1);
+  ok0(in, "store32", ARGS(vi32(2000), vi32(5)));
+  assert_int_equal(I32(in, "ldcmp_if", vi32(0)), 2);
+  assert_int_equal(I32(in, "ldcmp_tee", vi32(0)), 0);
+  ok0(in, "store32", ARGS(vi32(2010), vi32(9)));
+  assert_int_equal(I32(in, "ldcmp_tee", vi32(0)), 109);
+  ok0(in, "store32", ARGS(vi32(2020), vi32(5)));
+  assert_int_equal(I32(in, "ldcmp_deferred", vi32(0)), 25);
+  ok0(in, "store32", ARGS(vi32(2020), vi32(2)));
+  assert_int_equal(I32(in, "ldcmp_deferred", vi32(0)), 12);
+
+  const uint8_t ld8[] = {0x2d, 0x00, 0xd6, 0x09}, ld32[] = {0x28, 0x02, 0xd0, 0x0f};
+  expect_oob_at(in, "ldcmp_count", ARGS(vi32(65536 - 1238 - 1), vi32(0)), ld8, sizeof ld8);
+  ok0(in, "fill", ARGS(vi32(0), vi32(0), vi32(1)));
+  expect_oob_at(in, "ldcmp_if", ARGS(vi32(65536 - 2000 - 3)), ld32, sizeof ld32);
+  expect_oob_at(in, "ldcmp_if", ARGS(vi32(-2000)), ld32, sizeof ld32);
+  assert_int_equal(byte_at(in, 0), 7);
+  done(&x);
+
+  /* 17 instructions, then the loop's 14 per back edge taken (3); each
+   * call has the whole budget. */
+  x = open_fx("mem", NULL, 17 + 3 * 14);
+  ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  assert_int_equal(I32(x.inst, "ldcmp_count", vi32(0), vi32(0)), 4);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  done(&x);
+  x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
+  ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
+  TRAPS(x.inst, "ldcmp_count", 1, CIS_EFUEL, vi32(0), vi32(0));
+  done(&x);
+}
+
+/* i32.load into i32.add, i64.load into i64.add: one op, results wrapped
+ * as the add's, address forms, bounds and trap offsets; i64.extend_i32_u
+ * of an i32 just computed into its slot emits nothing. */
+static void translator_fuses_int_load_add(void **state) {
+  (void)state;
+  fx x = open_fx("mem", NULL, 0);
+  cis_instance *in = x.inst;
+  assert_int_equal(count_ops(in, "add_load", "i32_add_ld", NULL), 1);
+  assert_int_equal(count_ops(in, "add_load", "ld32", NULL), 0);
+  assert_int_equal(count_ops(in, "load_add64", "i64_add_ld_add", NULL), 1);
+  assert_int_equal(count_ops(in, "extend_free", "i64_extend", NULL), 0);
+  assert_int_equal(count_ops(in, "extend_kept", "i64_extend", NULL), 1);
+
+  ok0(in, "store32", ARGS(vi32(2030), vi32(0x7fffffff)));
+  assert_int_equal(U32(in, "add_load", vi32(1), vi32(0)), 0x80000000u);
+  assert_int_equal(U32(in, "add_load", vi32((int32_t)0x80000001u), vi32(0)), 0);
+  ok0(in, "store64", ARGS(vi32(2040), vi64(0x1122334455667788ll)));
+  assert_int_equal(U64(in, "load_add64", vi32(8), vi64(1)), 0x1122334455667789ull);
+  assert_int_equal(U64(in, "load_add64", vi32(8), vi64(-0x1122334455667788ll)), 0);
+  assert_int_equal(U64(in, "extend_free", vi32(1), vi32(2)), 0x100000000ull);
+  assert_int_equal(U64(in, "extend_kept", vi32(-1)), 0xffffffffull);
+
+  const uint8_t ld32[] = {0x28, 0x02, 0xee, 0x0f}, ld64[] = {0x29, 0x03, 0xf8, 0x0f};
+  expect_oob_at(in, "add_load", ARGS(vi32(0), vi32(65536 - 2030 - 3)), ld32, sizeof ld32);
+  expect_oob_at(in, "load_add64", ARGS(vi32(65536 - 2040 + 8 - 7), vi64(0)), ld64, sizeof ld64);
+  expect_oob_at(in, "load_add64", ARGS(vi32(4), vi64(0)), ld64, sizeof ld64); /* wrapped past 4 GiB */
+  done(&x);
+}
+
 /* ----------------------------------------------------------------- fuel */
 
 /* The fuel unit is one wasm instruction: sum_below's body has 19, its loop
@@ -862,6 +1042,10 @@ int main(void) {
       cmocka_unit_test(translator_fuses_i64_branches),
       cmocka_unit_test(accumulators_respect_labels),
       cmocka_unit_test(translator_uses_accumulator),
+      cmocka_unit_test(translator_drops_initial_zero_writes),
+      cmocka_unit_test(translator_fuses_scaled_index_loads),
+      cmocka_unit_test(translator_fuses_load_compare_branch),
+      cmocka_unit_test(translator_fuses_int_load_add),
       cmocka_unit_test(fuel_counts_wasm_instructions),
   };
   return cmocka_run_group_tests_name("interp", tests, NULL, NULL);

@@ -165,4 +165,29 @@
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br_if $l (i64.ne (local.get $x) (local.get $stop))))
     (local.get $n))
+;; Declared locals start at zero: a zero written to one not yet written,
+  ;; before the first label, is dropped (two here, and the tee's); the
+  ;; others are kept: a written local, a parameter, after a loop header.
+  (func (export "zero_locals") (param $n i32) (result i32)
+    (local $a i32) (local $b i64) (local $c i32)
+    (local.set $a (i32.const 0))
+    (local.set $b (i64.const 0))
+    (local.set $n (i32.add (local.tee $c (i32.const 0)) (local.get $n)))
+    (local.set $a (i32.add (local.get $a) (local.get $n)))
+    (local.set $a (i32.const 0))
+    (local.set $n (i32.const 0))
+    (loop $l
+      (local.set $a (i32.add (local.get $a) (i32.const 1)))
+      (local.set $b (i64.add (local.get $b) (i64.const 5)))
+      (local.set $c (i32.const 0))
+      (br_if $l (i32.lt_u (local.get $a) (i32.const 3))))
+    (i32.add (i32.add (local.get $a) (local.get $n))
+             (i32.add (local.get $c) (i32.wrap_i64 (local.get $b)))))
+  ;; The else arm starts at a label: its zero is kept.
+  (func (export "zero_if") (param $p i32) (result i32)
+    (local $a i32)
+    (if (local.get $p)
+      (then (local.set $a (i32.const 5)))
+      (else (local.set $a (i32.const 0))))
+    (local.get $a))
 )

@@ -71,4 +71,82 @@
     (i32.store8 (i32.const 0) (i32.const 7))
     (f64.add (local.get $a) (f64.load (local.get $p)))
     (i32.store8 (i32.const 1) (i32.const 9)))
+;; A scaled index: i32.shl by a constant, i32.add, then the load, become
+  ;; one op (_x with a base in a slot, _xi with an immediate base). The
+  ;; store before each is mapped to its own offset; the loads' offsets
+  ;; (1234 ..) make their bytes easy to find for the trap offsets.
+  (func (export "idx_load32") (param $base i32) (param $i i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.load offset=1234 (i32.add (i32.shl (local.get $i) (i32.const 34)) (local.get $base))))
+  (func (export "idx_load64_imm") (param $i i32) (result i64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i64.load offset=1235 (i32.add (i32.shl (local.get $i) (i32.const 3)) (i32.const -16))))
+  (func (export "idx_loadf64") (param $base i32) (param $i i32) (result f64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (f64.load offset=1236 (i32.add (local.get $base) (i32.shl (local.get $i) (i32.const 3)))))
+  (func (export "idx_load8") (param $a i32) (param $b i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.load8_u offset=1237 (i32.add (local.get $a) (local.get $b))))
+  ;; The address kept in a local: the shift and add fuse, the load stays.
+  (func (export "idx_kept") (param $base i32) (param $i i32) (result i32)
+    (local $p i32)
+    (i32.add (i32.load (local.tee $p (i32.add (i32.shl (local.get $i) (i32.const 2)) (local.get $base))))
+             (local.get $p)))
+  ;; A loop over a[i] (a at 64), for the fuel of fused code.
+  (func (export "idx_sum") (param $n i32) (result i32)
+    (local $i i32) (local $s i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $s (i32.add (local.get $s)
+                               (i32.load (i32.add (i32.shl (local.get $i) (i32.const 2)) (i32.const 64)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+    (local.get $s))
+  (func (export "store32") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+;; An i32 load whose value goes straight into a compare-and-branch: one
+  ;; op that loads, keeps the value and branches.
+  (func (export "ldcmp_count") (param $p i32) (param $stop i32) (result i32)
+    (local $n i32)
+    (loop $l
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br_if $l (i32.ne (i32.load8_u offset=1238 (local.get $p)) (local.get $stop))))
+    (local.get $n))
+  (func (export "ldcmp_if") (param $p i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (if (result i32) (i32.gt_s (i32.const 5) (i32.load offset=2000 (local.get $p)))
+      (then (i32.const 1))
+      (else (i32.const 2))))
+  ;; The value kept in a local by local.tee: the fused op writes it.
+  (func (export "ldcmp_tee") (param $p i32) (result i32)
+    (local $v i32)
+    (block $b
+      (br_if $b (i32.eq (local.tee $v (i32.load offset=2010 (local.get $p))) (i32.const 0)))
+      (local.set $v (i32.add (local.get $v) (i32.const 100))))
+    (local.get $v))
+  ;; A read of the tee'd local still deferred below the compare: the if
+  ;; writes it to its slot before branching, so the load stays apart.
+  (func (export "ldcmp_deferred") (param $p i32) (result i32)
+    (local $v i32)
+    (local.tee $v (i32.load offset=2020 (local.get $p)))
+    (local.get $v)
+    (i32.const 3)
+    (i32.lt_u)
+    (if (result i32) (then (i32.const 10)) (else (i32.const 20)))
+    (i32.add))
+;; An integer add of a loaded value: the load is fused into the add.
+  (func (export "add_load") (param $a i32) (param $p i32) (result i32)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i32.add (local.get $a) (i32.load offset=2030 (local.get $p))))
+  (func (export "load_add64") (param $p i32) (param $b i64) (result i64)
+    (i32.store8 (i32.const 0) (i32.const 7))
+    (i64.add (i64.load offset=2040 (i32.add (local.get $p) (i32.const -8))) (local.get $b)))
+  ;; i64.extend_i32_u of an i32 just computed into its slot costs nothing;
+  ;; of a local it is an instruction.
+  (func (export "extend_free") (param $x i32) (param $y i32) (result i64)
+    (i64.add (i64.extend_i32_u (i32.sub (local.get $x) (local.get $y))) (i64.const 1)))
+  (func (export "extend_kept") (param $x i32) (result i64)
+    (i64.extend_i32_u (local.get $x)))
+  (func (export "store64") (param i32 i64) (i64.store (local.get 0) (local.get 1)))
 )
