@@ -28,6 +28,7 @@
 
 #include <cmocka.h>
 
+#include "support/cancel_later.h"
 #include "support/failed_open.h"
 #include "cis/cis_serve.h"
 #include "cis/cis_skill.h"
@@ -562,19 +563,6 @@ typedef struct setter {
 static void *set_main(void *p) {
   setter *x = p;
   x->rc = cis_skills_setting_set(x->s, "hello", "colour", "red");
-  return NULL;
-}
-
-/* The caller's flag, set ms after a thread starts. */
-typedef struct cancel_later {
-  int flag; /* cis_invoke_options.cancel */
-  unsigned ms;
-} cancel_later;
-
-static void *flag_after(void *p) {
-  cancel_later *c = p;
-  usleep(c->ms * 1000u);
-  __atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
   return NULL;
 }
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "support/cancel_later.h"
 #include "support/skill_host.h"
 
 #include <pthread.h>
@@ -435,18 +436,6 @@ static void kv_call_waiting_for_its_turn_ends_at_its_deadline(void **st) {
   pthread_mutex_unlock(&s->kv_call_lock);
   assert_int_equal(call(s, "notes", set, out, sizeof out), CIS_OK);
   cis_skills_close(s);
-}
-
-typedef struct cancel_later {
-  int flag; /* cis_invoke_options.cancel */
-  unsigned ms;
-} cancel_later;
-
-static void *flag_after(void *p) {
-  cancel_later *c = p;
-  usleep(c->ms * 1000u);
-  __atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
-  return NULL;
 }
 
 /* A call reads the SQLite registry no later than its own deadline: while
