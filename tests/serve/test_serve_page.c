@@ -503,7 +503,7 @@ static void page_charts_load_from_metrics_without_a_token(void **state) {
     int ns = 0;
     while (ns < 3 && want_charts[i].series[ns]) ns++;
     assert_int_equal(cJSON_GetArraySize(series), ns);
-    double prev = 0;
+    double prev = 0, ymax = num(sum, "yMax");
     for (int k = 0; k < ns; k++) {
       const cJSON *s = cJSON_GetArrayItem(series, k);
       assert_string_equal(str(s, "name"), want_charts[i].series[k]);
@@ -513,7 +513,15 @@ static void page_charts_load_from_metrics_without_a_token(void **state) {
       size_t inked = count_colour(rgb, str(s, "color"), px, py - 3, px + pw + 3, py + ph + 1, 24);
       fprintf(stderr, "%s %s: last %.3f, %zu pixels of %s in the plot\n", want_charts[i].id, str(s, "name"), last,
               inked, str(s, "color"));
-      assert_true(inked >= 8);
+      /* A series drawn later over the same pixels (its last value within
+       * 4 px of this one's: p50, p90 and p99 all near 0 on a scale a slow
+       * earlier call stretched) may cover this one's line. */
+      bool covered = false;
+      for (int j = k + 1; j < ns && !covered; j++) {
+        double dy = (num(cJSON_GetArrayItem(series, j), "last") - last) / ymax * ph;
+        covered = dy > -4 && dy < 4;
+      }
+      if (!covered) assert_true(inked >= 8);
       /* p50 <= p90 <= p99; failed calls fewer than all. */
       if (i == 2) assert_true(last >= prev);
       if (i == 0 && k == 1) assert_true(last < prev);
