@@ -3250,25 +3250,32 @@ static void test_pg_down_at_merged_check(void **state) {
   mnt_close(&m);
 }
 
+/* Mounts tenant name with budget_ms on a connection of a name of its own
+ * (a key of the spec), so that its server backend is found among those
+ * of the suites sharing the server, writes "f", and gives that backend's
+ * process id. */
+static int64_t mnt_named(mnt *m, const char *name, uint64_t budget_ms) {
+  char saved[sizeof g.spec], app[96];
+  memcpy(saved, g.spec, sizeof saved);
+  snprintf(app, sizeof app, "%s-%s", name, g.run);
+  size_t used = strlen(g.spec);
+  snprintf(g.spec + used, sizeof g.spec - used, " application_name=%s", app);
+  cis_result rc = mnt_try(m, name, 0, budget_ms);
+  memcpy(g.spec, saved, sizeof saved);
+  OK(rc);
+  put_str(m, "f", "x");
+  int64_t pid = sql_int("SELECT CAST(pid AS bigint) FROM pg_stat_activity WHERE "
+                        "application_name='%s'", app);
+  assert_true(pid > 0);
+  return pid;
+}
+
 /* The server hangs (its backend process frozen): a call ends at the time
  * budget with EDOWN, and works again once the server does. */
 static void test_pg_hung_server_deadline(void **state) {
   (void)state;
   mnt m;
-  /* The mount's connection has a name of its own (a key of the spec), so
-   * its backend is found among those of the suites sharing the server. */
-  char saved[sizeof g.spec], app[96];
-  memcpy(saved, g.spec, sizeof saved);
-  snprintf(app, sizeof app, "hung-%s", g.run);
-  size_t used = strlen(g.spec);
-  snprintf(g.spec + used, sizeof g.spec - used, " application_name=%s", app);
-  cis_result rc = mnt_try(&m, "hung", 0, 700);
-  memcpy(g.spec, saved, sizeof saved);
-  OK(rc);
-  put_str(&m, "f", "x");
-  int64_t pid = sql_int("SELECT CAST(pid AS bigint) FROM pg_stat_activity WHERE "
-                        "application_name='%s'", app);
-  assert_true(pid > 0);
+  int64_t pid = mnt_named(&m, "hung", 700);
   assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -3298,21 +3305,10 @@ static void test_pg_hung_server_deadline(void **state) {
 static void test_pg_hung_server_cancel(void **state) {
   (void)state;
   mnt m;
-  char saved[sizeof g.spec], app[96];
-  memcpy(saved, g.spec, sizeof saved);
-  snprintf(app, sizeof app, "hungc-%s", g.run);
-  size_t used = strlen(g.spec);
-  snprintf(g.spec + used, sizeof g.spec - used, " application_name=%s", app);
-  cis_result rc = mnt_try(&m, "hungc", 0, LONG_MS);
-  memcpy(g.spec, saved, sizeof saved);
-  OK(rc);
-  put_str(&m, "f", "x");
+  int64_t pid = mnt_named(&m, "hungc", LONG_MS);
   cis__callctx x;
   cis__callctx_init(&x, cis__deadline_after(30000, 0), NULL);
   assert_int_equal(cis__vfs_bind_call(m.fs, &x), CIS_OK);
-  int64_t pid = sql_int("SELECT CAST(pid AS bigint) FROM pg_stat_activity WHERE "
-                        "application_name='%s'", app);
-  assert_true(pid > 0);
   assert_int_equal(kill((pid_t)pid, SIGSTOP), 0);
   pthread_t th;
   struct timespec t0, t1;
