@@ -42,6 +42,7 @@ struct cis__db_conn {
   bool shared;                   /* threads take turns on it: deadline and call per thread */
   uint64_t until;                /* the deadline the waits end by (not shared) */
   const cis__callctx *call;      /* the call it serves, whose cancel stops it (not shared); NULL: none */
+  bool answered;                 /* PostgreSQL: the session made last has answered a statement */
   family fam[MAX_FAMILIES];
   int nfam;
 };
@@ -211,7 +212,69 @@ cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__p
   cis__pgwire_outcome o =
       cis__pgwire_connect(&pg, c->appname ? c->appname : "cis", c->conninfo, cis__db_conn_wait(c, until), rep);
   if (o == CIS__PGWIRE_DONE) c->native = pg;
+  c->answered = false;
   return o;
+}
+
+bool cis__db_conn_live(const cis__db_conn *c) {
+  PGconn *pg = cis__db_conn_pg(c);
+  return pg && cis__pq.status(pg) == CONNECTION_OK;
+}
+
+cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
+                                         cis__pgwire_report *rep) {
+  PGconn *pg = cis__db_conn_pg(c);
+  cis__pgwire_outcome o;
+  if (!pg) {
+    memset(rep, 0, sizeof *rep);
+    rep->outcome = o = CIS__PGWIRE_LOST;
+    snprintf(rep->msg, sizeof rep->msg, "no connection");
+    return o;
+  }
+  if (pipeline) {
+    sent = sent && cis__pq.pipelineSync(pg) == 1;
+    o = cis__pgwire_collect_pipeline(pg, sent, cis__db_conn_wait(c, until), out, rep);
+  } else {
+    o = cis__pgwire_collect(pg, sent, cis__db_conn_wait(c, until), out, rep);
+  }
+  switch (o) {
+  case CIS__PGWIRE_DONE:
+    c->answered = true;
+    break;
+  case CIS__PGWIRE_FAILED:
+    c->answered = true;
+    if (rep->sqlclass == CIS__PGWIRE_SQL_DOWN || cis__pq.status(pg) != CONNECTION_OK) cis__db_conn_drop(c);
+    break;
+  case CIS__PGWIRE_TIMEOUT:
+  case CIS__PGWIRE_CANCELLED:
+    cis__pgwire_cancel_async(pg); /* statement_timeout ends it should the cancel not arrive */
+    cis__db_conn_drop(c);
+    break;
+  default:
+    cis__db_conn_drop(c);
+    break;
+  }
+  return o;
+}
+
+cis__pgwire_outcome cis__db_conn_prepare(cis__db_conn *c, const cis__db_stmts *f, void **slots, int i,
+                                         const void *mark, const char *sql, int n, const Oid *types,
+                                         bool pipeline, uint64_t until, cis__pgwire_report *rep) {
+  if (slots[i]) {
+    memset(rep, 0, sizeof *rep);
+    return CIS__PGWIRE_DONE;
+  }
+  char name[32];
+  cis__db_stmt_name(f, i, name);
+  PGconn *pg = cis__db_conn_pg(c);
+  cis__pgwire_outcome o =
+      cis__db_conn_collect(c, pg ? cis__pq.sendPrepare(pg, name, sql, n, types) : 0, pipeline, until, NULL, rep);
+  if (o == CIS__PGWIRE_DONE) slots[i] = (void *)mark;
+  return o;
+}
+
+bool cis__db_conn_retry(const cis__db_conn *c) {
+  return c->d->id == CIS__DB_POSTGRES && !c->native && c->answered;
 }
 
 int cis__db_pg_code(const cis__db_pg_codes *t, cis__pgwire_outcome o, cis__pgwire_sqlclass k) {
@@ -241,6 +304,17 @@ void **cis__db_conn_stmts(cis__db_conn *c, const cis__db_stmts *f) {
   if (!slot) return NULL;
   c->fam[c->nfam++] = (family){f, slot};
   return slot;
+}
+
+int cis__db_conn_sqlite_stmt(cis__db_conn *c, void **slots, int i, const char *sql, sqlite3_stmt **out) {
+  if (!slots[i]) {
+    sqlite3_stmt *st = NULL;
+    int r = sqlite3_prepare_v3(cis__db_conn_sqlite(c), sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (r != SQLITE_OK) return r;
+    slots[i] = st;
+  }
+  *out = slots[i];
+  return SQLITE_OK;
 }
 
 const char *cis__db_stmt_name(const cis__db_stmts *f, int i, char buf[32]) {

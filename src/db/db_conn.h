@@ -13,7 +13,11 @@
  *   cancel, for whichever service runs on the connection;
  * - the statements prepared on it: one cache per connection, in which
  *   each service's numbered statements are a family of slots
- *   (cis__db_stmts), kept across calls and forgotten with the session.
+ *   (cis__db_stmts), prepared on the first ask, kept across calls and
+ *   forgotten with the session;
+ * - on PostgreSQL, the session's rules (db_conn_pg.h): what a timeout, a
+ *   cancel or a loss does to the session, and when a statement lost with
+ *   its session may run once more on a new one.
  *
  * What is PostgreSQL's alone (its handle, its connect) is in db_conn_pg.h.
  *
@@ -40,6 +44,7 @@
 #include "db/db.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 struct cis__callctx;
 
 typedef struct cis__db_conn cis__db_conn;
@@ -135,6 +140,12 @@ bool cis__db_conn_stopped(const cis__db_conn *c);
  * name cis__db_stmt_name gives it), and is zeroed when the session goes.
  * The array stays where it is for the connection's life. */
 void **cis__db_conn_stmts(cis__db_conn *c, const cis__db_stmts *f);
+
+/* SQLite: statement i of a family (slots: the family's, from
+ * cis__db_conn_stmts), prepared from sql (SQLITE_PREPARE_PERSISTENT) on
+ * the first ask and kept in slots[i]; *out is it, as the last user left
+ * it (reset it before binding). Returns SQLite's result code. */
+int cis__db_conn_sqlite_stmt(cis__db_conn *c, void **slots, int i, const char *sql, struct sqlite3_stmt **out);
 
 /* The server-side name of statement i of family f: "cis_NAME_I", into
  * buf (32 bytes). */

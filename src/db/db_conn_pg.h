@@ -26,6 +26,47 @@ cis__pgwire_until cis__db_conn_wait(const cis__db_conn *c, uint64_t ns);
  * nothing (CIS__PGWIRE_TIMEOUT). *rep says what failed (pgwire.h). */
 cis__pgwire_outcome cis__db_conn_connect(cis__db_conn *c, uint64_t until, cis__pgwire_report *rep);
 
+/* Whether the session is there and libpq sees it up (a server that went
+ * since may still look up: its loss shows on the next statement). */
+bool cis__db_conn_live(const cis__db_conn *c);
+
+/* Waits for every result of what was just sent on the session (`sent`:
+ * what the PQsend* call returned), as cis__pgwire_collect does; in
+ * pipeline mode (`pipeline`) it sends a sync point first and collects
+ * every result since the last one (cis__pgwire_collect_pipeline). The
+ * wait ends at until or at a cancel of the call the connection serves.
+ * Then it keeps the session's rules, the same for every service:
+ * - a wait that ran out or was cancelled (TIMEOUT, CANCELLED) asks the
+ *   server to cancel the statement, without waiting for it (libpq's
+ *   blocking cancel could outlast the deadline by minutes), and drops the
+ *   session, whose state is then not known;
+ * - a lost session is dropped (LOST), and so is one whose failed
+ *   statement says the server cannot serve (FAILED, class
+ *   CIS__PGWIRE_SQL_DOWN) or left it broken.
+ * After a drop cis__db_conn_pg is NULL, and the service forgets what it
+ * held on the session (its transaction, its pipeline). No session: LOST. */
+cis__pgwire_outcome cis__db_conn_collect(cis__db_conn *c, int sent, bool pipeline, uint64_t until, PGresult **out,
+                                         cis__pgwire_report *rep);
+
+/* Prepares statement i of family f (slots: f's, from cis__db_conn_stmts)
+ * from sql, with n parameters of the given types (NULL: the server infers
+ * them), as cis__db_stmt_name names it, unless slots[i] says it is
+ * prepared on this session already; waits for it as cis__db_conn_collect
+ * does (pipeline: the session is in pipeline mode). DONE marks slots[i]
+ * with mark (non-NULL: what the service knows the statement by). */
+cis__pgwire_outcome cis__db_conn_prepare(cis__db_conn *c, const cis__db_stmts *f, void **slots, int i,
+                                         const void *mark, const char *sql, int n, const Oid *types,
+                                         bool pipeline, uint64_t until, cis__pgwire_report *rep);
+
+/* The reconnect-once rule, for a statement that failed outside a
+ * transaction: true when its session was lost under it (dropped by
+ * cis__db_conn_collect) after that session had answered before, the mark
+ * of a server that restarted since the session's last use; nothing of
+ * the statement happened, so it may run once more on a new session. A
+ * session lost before it ever answered says the server is down: no second
+ * try. */
+bool cis__db_conn_retry(const cis__db_conn *c);
+
 /* A service's words for pgwire's outcomes (its cis_result codes, or the
  * error numbers of cis_vfs.h): one per outcome, and one per class of a
  * failed statement. */

@@ -180,11 +180,12 @@ static cis_result connect_db(cis__db_pg *d, uint64_t until, char *err, size_t ca
   return rc;
 }
 
-/* One try of sql on the live connection; d->lock is held. */
+/* One try of sql on the live connection; d->lock is held. The session's
+ * rules (cis__db_conn_collect) drop it after a loss, a timeout or a
+ * cancel. */
 static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *const *vals, const int *lens,
                            const bool *bin, uint64_t until, PGresult **out, char *err, size_t cap) {
   cis__pgwire_report rep;
-  cis__pgwire_outcome o;
   char name[32];
   int k = 0;
   while (k < stmt_family.count && d->prepared[k] && d->prepared[k] != sql) k++;
@@ -192,19 +193,13 @@ static cis_result try_once(cis__db_pg *d, const char *sql, int n, const char *co
     snprintf(err, cap, "%s: more than %d statements", d->cfg->label, stmt_family.count);
     return CIS_EIO;
   }
-  cis__db_stmt_name(&stmt_family, k, name);
-  if (!d->prepared[k]) {
-    o = cis__pgwire_collect(PG(d), cis__pq.sendPrepare(PG(d), name, sql, n, NULL), cis__db_conn_wait(d->conn, until),
-                            NULL, &rep);
-    if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
-    d->prepared[k] = (void *)sql;
-  }
+  cis__pgwire_outcome o =
+      cis__db_conn_prepare(d->conn, &stmt_family, d->prepared, k, sql, sql, n, NULL, false, until, &rep);
+  if (o != CIS__PGWIRE_DONE) return outcome_code(d->cfg, false, o, &rep, "prepare", err, cap);
   int fmt[MAX_PARAMS];
   for (int i = 0; i < n; i++) fmt[i] = bin && bin[i] ? 1 : 0;
-  int sent = cis__pq.sendQueryPrepared(PG(d), name, n, vals, lens, fmt, 1);
-  o = cis__pgwire_collect(PG(d), sent, cis__db_conn_wait(d->conn, until), out, &rep);
-  if (o == CIS__PGWIRE_TIMEOUT || o == CIS__PGWIRE_CANCELLED)
-    cis__pgwire_cancel_async(PG(d)); /* the server stops it; we drop pg */
+  int sent = cis__pq.sendQueryPrepared(PG(d), cis__db_stmt_name(&stmt_family, k, name), n, vals, lens, fmt, 1);
+  o = cis__db_conn_collect(d->conn, sent, false, until, out, &rep);
   return outcome_code(d->cfg, false, o, &rep, "query", err, cap);
 }
 
@@ -226,17 +221,13 @@ cis_result cis__db_pg_query(cis__db_pg *d, uint64_t until, const char *sql, int 
     return CIS_ETIMEOUT;
   }
   cis_result rc = CIS_OK;
-  bool fresh = false;
-  if (!PG(d) || cis__pq.status(PG(d)) != CONNECTION_OK) {
-    rc = connect_db(d, until, err, cap);
-    fresh = true;
-  }
+  if (!cis__db_conn_live(d->conn)) rc = connect_db(d, until, err, cap);
   if (rc == CIS_OK) {
     rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
     /* A connection made before the server restarted fails its first use:
      * connect again, once. Every statement here is one transaction of its
      * own, whose effect is the same done twice. */
-    if (rc == d->cfg->down && !fresh && cis__pq.status(PG(d)) != CONNECTION_OK) {
+    if (rc == d->cfg->down && cis__db_conn_retry(d->conn)) {
       rc = connect_db(d, until, err, cap);
       if (rc == CIS_OK) rc = try_once(d, sql, n, vals, lens, bin, until, out, err, cap);
     }

@@ -71,7 +71,6 @@ enum {
 };
 
 typedef struct pg_stmt {
-  const char *name; /* server-side name of the prepared statement */
   const char *sql;  /* its text */
   int nparams;      /* parameters; the first are bytea, a 5th is int8 */
 } pg_stmt;
@@ -82,16 +81,13 @@ typedef struct pg_stmt {
 #define KV_TENANT_CLASS "1667855223"
 
 static const pg_stmt stmts[S_COUNT] = {
-    [S_GET] = {"cis_kv_get", "SELECT value FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3", 3},
-    [S_STAT] = {"cis_kv_stat",
-                "SELECT octet_length(value) FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3",
+    [S_GET] = {"SELECT value FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3", 3},
+    [S_STAT] = {"SELECT octet_length(value) FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3",
                 3},
-    [S_LOCK] = {"cis_kv_lock",
-                "INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
+    [S_LOCK] = {"INSERT INTO cis_kv_usage(tenant,skill,keys,bytes) VALUES($1,$2,0,0) "
                 "ON CONFLICT (tenant,skill) DO UPDATE SET keys=cis_kv_usage.keys",
                 2},
-    [S_SET] = {"cis_kv_set",
-               "WITH old AS (SELECT octet_length(value) AS n FROM cis_kv "
+    [S_SET] = {"WITH old AS (SELECT octet_length(value) AS n FROM cis_kv "
                "WHERE tenant=$1 AND skill=$2 AND key=$3), "
                "up AS (INSERT INTO cis_kv(tenant,skill,key,value) VALUES($1,$2,$3,$4) "
                "ON CONFLICT (tenant,skill,key) DO UPDATE SET value=EXCLUDED.value) "
@@ -100,28 +96,23 @@ static const pg_stmt stmts[S_COUNT] = {
                "bytes = bytes + octet_length($4) - COALESCE((SELECT n FROM old), -octet_length($3)) "
                "WHERE tenant=$1 AND skill=$2",
                4},
-    [S_DEL] = {"cis_kv_del",
-               "WITH d AS (DELETE FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3 "
+    [S_DEL] = {"WITH d AS (DELETE FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key=$3 "
                "RETURNING octet_length(key) + octet_length(value) AS n) "
                "UPDATE cis_kv_usage SET keys = keys - (SELECT count(*) FROM d), "
                "bytes = bytes - COALESCE((SELECT sum(n) FROM d), 0) "
                "WHERE tenant=$1 AND skill=$2 RETURNING (SELECT count(*) FROM d)",
                3},
-    [S_USAGE] = {"cis_kv_usage", "SELECT keys, bytes FROM cis_kv_usage WHERE tenant=$1 AND skill=$2",
+    [S_USAGE] = {"SELECT keys, bytes FROM cis_kv_usage WHERE tenant=$1 AND skill=$2",
                  2},
-    [S_TENANT_USAGE] = {"cis_kv_tenant_usage",
-                        "SELECT coalesce(sum(keys),0), coalesce(sum(bytes),0) FROM cis_kv_usage WHERE tenant=$1",
+    [S_TENANT_USAGE] = {"SELECT coalesce(sum(keys),0), coalesce(sum(bytes),0) FROM cis_kv_usage WHERE tenant=$1",
                         1},
     /* The tenant's commits check its total in turn (KV_TENANT_CLASS). */
-    [S_TENANT_LOCK] = {"cis_kv_tenant_lock",
-                       "SELECT pg_advisory_xact_lock(" KV_TENANT_CLASS ", ('x' || left(md5($1), 8))::bit(32)::int4)",
+    [S_TENANT_LOCK] = {"SELECT pg_advisory_xact_lock(" KV_TENANT_CLASS ", ('x' || left(md5($1), 8))::bit(32)::int4)",
                        1},
-    [S_LIST] = {"cis_kv_list",
-                "SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
+    [S_LIST] = {"SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
                 "ORDER BY key LIMIT $5",
                 5},
-    [S_LIST_UPTO] = {"cis_kv_list_upto",
-                     "SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
+    [S_LIST_UPTO] = {"SELECT key FROM cis_kv WHERE tenant=$1 AND skill=$2 AND key>=$3 AND key>$4 "
                      "AND key<$6 ORDER BY key LIMIT $5",
                      6},
 };
@@ -186,6 +177,27 @@ static void pg_drop(pg_conn *c) {
   c->ns_locked = false;
 }
 
+/* Words pgwire's outcome o as the store's code. A session dropped under
+ * it took the open transaction with it. */
+static cis_result pg_outcome(pg_conn *c, cis__pgwire_outcome o, const cis__pgwire_report *rep, const char *what) {
+  if (!PG(c)) pg_drop(c);
+  cis_result rc = cis__db_pg_code(&codes, o, rep->sqlclass);
+  switch (o) {
+  case CIS__PGWIRE_DONE:
+    return CIS_OK;
+  case CIS__PGWIRE_FAILED:
+    return pg_fail(c, rc, what, rep->sqlmsg);
+  case CIS__PGWIRE_TIMEOUT:
+    return pg_fail(c, rc, what, "deadline exceeded (query cancelled)");
+  case CIS__PGWIRE_CANCELLED:
+    return pg_fail(c, rc, what, "the call was cancelled (query cancelled)");
+  default:
+    /* Lost (or not made): the connection and whatever it held are gone,
+     * which outranks an earlier failed result. */
+    return pg_fail(c, rc, rep->what ? rep->what : what, rep->msg);
+  }
+}
+
 /* Connects with libpq's non-blocking connect, within the deadline.
  * Errors: CIS_EINVAL (malformed connection string), CIS_EKVDOWN,
  * CIS_ETIMEOUT, CIS_ENOMEM, CIS_EUNSUPPORTED (libpq is not installed: the
@@ -200,42 +212,17 @@ static cis_result pg_connect(pg_conn *c) {
 }
 
 /* Waits for every result of what was just sent (`sent`: what the PQsend*
- * call returned). The first successful result goes to *out (when out is
- * not NULL; the caller PQclears it); the first failed result decides the
- * return code, unless the deadline or the connection went after it. On a
- * timeout the query is cancelled; on a lost connection the connection is
- * dropped. Errors: CIS_ETIMEOUT, CIS_EKVDOWN, CIS_EKV. */
+ * call returned), keeping the session's rules (cis__db_conn_collect: a
+ * timeout or a cancel cancels the query and drops the session, a lost one
+ * is dropped), and words the outcome. The first successful result goes to
+ * *out (when out is not NULL; the caller PQclears it); the first failed
+ * result decides the return code, unless the deadline or the connection
+ * went after it. Errors: CIS_ETIMEOUT, CIS_ECANCELED, CIS_EKVDOWN,
+ * CIS_EKV. */
 static cis_result pg_collect(pg_conn *c, int sent, PGresult **out, const char *what) {
   cis__pgwire_report rep;
-  cis_result rc;
-  switch (cis__pgwire_collect(PG(c), sent, cis__db_conn_wait(c->base.db, c->deadline_ns), out, &rep)) {
-  case CIS__PGWIRE_DONE:
-    return CIS_OK;
-  case CIS__PGWIRE_FAILED:
-    rc = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
-    if (rc == CIS_EKVDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
-    return rc;
-  case CIS__PGWIRE_TIMEOUT:
-    /* The method's budget ran out: the statement is cancelled on the
-     * server without waiting for it (a blocking PQcancel or a grace
-     * period would both overrun the caller's deadline), and the
-     * connection, whose state is now unknown, is dropped; the next method
-     * opens a new one. */
-    cis__pgwire_cancel_async(PG(c));
-    pg_drop(c);
-    return pg_fail(c, CIS_ETIMEOUT, what, "deadline exceeded (query cancelled)");
-  case CIS__PGWIRE_CANCELLED:
-    /* The call the connection serves was cancelled: the same. */
-    cis__pgwire_cancel_async(PG(c));
-    pg_drop(c);
-    return pg_fail(c, CIS_ECANCELED, what, "the call was cancelled (query cancelled)");
-  default:
-    /* Lost: the connection and whatever it held are gone, which outranks
-     * an earlier failed result. */
-    rc = pg_fail(c, CIS_EKVDOWN, rep.what ? rep.what : what, rep.msg);
-    pg_drop(c);
-    return rc;
-  }
+  cis__pgwire_outcome o = cis__db_conn_collect(c->base.db, sent, false, c->deadline_ns, out, &rep);
+  return pg_outcome(c, o, &rep, what);
 }
 
 /* Runs a simple (possibly multi-statement) query. */
@@ -252,10 +239,11 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
   cis_result rc;
   if (!c->prepared[id]) {
     Oid types[6];
+    cis__pgwire_report rep;
     for (int i = 0; i < s->nparams; i++) types[i] = i == 4 ? INT8_OID : BYTEA_OID;
-    rc = pg_collect(c, cis__pq.sendPrepare(PG(c), s->name, s->sql, s->nparams, types), NULL, what);
-    if (rc != CIS_OK) return rc;
-    c->prepared[id] = (void *)s;
+    cis__pgwire_outcome o = cis__db_conn_prepare(c->base.db, &stmt_family, c->prepared, id, s, s->sql, s->nparams,
+                                                 types, false, c->deadline_ns, &rep);
+    if ((rc = pg_outcome(c, o, &rep, what)) != CIS_OK) return rc;
   }
   const char *pv[6];
   int pl[6], pf[6];
@@ -273,14 +261,16 @@ static cis_result pg_exec(pg_conn *c, int id, const void *const *vals, const siz
       pf[i] = 1;
     }
   }
-  int sent = cis__pq.sendQueryPrepared(PG(c), s->name, s->nparams, pv, pl, pf, binary ? 1 : 0);
+  char name[32];
+  cis__db_stmt_name(&stmt_family, id, name);
+  int sent = cis__pq.sendQueryPrepared(PG(c), name, s->nparams, pv, pl, pf, binary ? 1 : 0);
   return pg_collect(c, sent, out, what);
 }
 
 /* Makes sure there is a live connection, reconnecting once when it was
  * lost. Inside a transaction a lost connection cannot be repaired. */
 static cis_result pg_ready(pg_conn *c, const char *what) {
-  if (PG(c) && cis__pq.status(PG(c)) == CONNECTION_OK) return CIS_OK;
+  if (cis__db_conn_live(c->base.db)) return CIS_OK;
   if (c->in_txn) {
     pg_drop(c);
     return pg_fail(c, CIS_EKVDOWN, what, "connection lost inside the transaction");
@@ -288,8 +278,9 @@ static cis_result pg_ready(pg_conn *c, const char *what) {
   return pg_connect(c);
 }
 
-/* Runs a read (outside or inside a transaction): one reconnect and retry
- * when a lost connection made it fail outside a transaction. */
+/* Runs a read (outside or inside a transaction): outside, once more on a
+ * new connection when the session was lost under it (the reconnect-once
+ * rule, cis__db_conn_retry). */
 static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const size_t *lens,
                           long long limit, bool binary, PGresult **out, const char *what) {
   pg_arm(c);
@@ -297,11 +288,10 @@ static cis_result pg_read(pg_conn *c, int id, const void *const *vals, const siz
   if (rc != CIS_OK) return rc;
   bool outside = !c->in_txn;
   rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
-  if (rc == CIS_EKVDOWN && outside && !PG(c)) {
+  if (rc == CIS_EKVDOWN && outside && cis__db_conn_retry(c->base.db)) {
     rc = pg_connect(c);
     if (rc == CIS_OK) rc = pg_exec(c, id, vals, lens, limit, binary, out, what);
   }
-  if (rc != CIS_OK && c->in_txn && !PG(c)) c->in_txn = false;
   return rc;
 }
 
@@ -360,7 +350,7 @@ static cis_result pq_begin(cis_kv_conn *base) {
   cis_result rc = pg_ready(c, "begin");
   if (rc != CIS_OK) return rc;
   rc = pg_simple(c, sql, NULL, "begin");
-  if (rc == CIS_EKVDOWN && !PG(c)) {
+  if (rc == CIS_EKVDOWN && cis__db_conn_retry(c->base.db)) {
     /* A stale pooled connection (the server restarted): nothing was open
      * yet, so one fresh connection may try again. */
     rc = pg_connect(c);
@@ -399,7 +389,7 @@ static cis_result pq_rollback(cis_kv_conn *base) {
   if (!c->in_txn) return CIS_OK;
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) {
+  if (!cis__db_conn_live(c->base.db)) {
     pg_drop(c);
     return CIS_OK;
   }
@@ -478,7 +468,6 @@ static cis_result write_start(pg_conn *c, const cis_kv_ns *ns, const char *what)
   if (!c->in_txn) return pg_fail(c, CIS_EKV, what, "no transaction is open");
   cis_result rc = pg_ready(c, what);
   if (rc == CIS_OK) rc = lock_ns(c, ns, what);
-  if (rc != CIS_OK && !PG(c)) c->in_txn = false;
   return rc;
 }
 
@@ -498,9 +487,7 @@ static cis_result pq_set(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   if (rc != CIS_OK) return rc;
   const void *v[4] = {ns->tenant, ns->skill, key, val};
   size_t l[4] = {ns->tenant_len, ns->skill_len, klen, vlen};
-  rc = pg_exec(c, S_SET, v, l, 0, false, NULL, "set");
-  if (rc != CIS_OK && !PG(c)) c->in_txn = false;
-  return rc;
+  return pg_exec(c, S_SET, v, l, 0, false, NULL, "set");
 }
 
 static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key, size_t klen) {
@@ -511,10 +498,7 @@ static cis_result pq_del(cis_kv_conn *base, const cis_kv_ns *ns, const void *key
   const void *v[3] = {ns->tenant, ns->skill, key};
   size_t l[3] = {ns->tenant_len, ns->skill_len, klen};
   rc = pg_exec(c, S_DEL, v, l, 0, false, &r, "delete");
-  if (rc != CIS_OK) {
-    if (!PG(c)) c->in_txn = false;
-    return rc;
-  }
+  if (rc != CIS_OK) return rc;
   if (cis__pq.ntuples(r) != 1 || strcmp(cis__pq.getvalue(r, 0, 0), "0") == 0) rc = CIS_ENOTFOUND;
   cis__pq.clear(r);
   return rc;

@@ -123,13 +123,8 @@ static void sq_arm(sq_conn *c) { cis__db_conn_arm(c->base.db, cis__deadline_afte
 /* Returns the cached statement `id`, prepared on first use, reset and with
  * bindings cleared. */
 static cis_result sq_stmt(sq_conn *c, int id, sqlite3_stmt **out) {
-  if (!c->st[id]) {
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v3(c->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (rc != SQLITE_OK) return sq_fail(c, rc, "prepare");
-    c->st[id] = st;
-  }
-  *out = c->st[id];
+  int rc = cis__db_conn_sqlite_stmt(c->base.db, c->st, id, sql_text[id], out);
+  if (rc != SQLITE_OK) return sq_fail(c, rc, "prepare");
   sqlite3_reset(*out);
   sqlite3_clear_bindings(*out);
   return CIS_OK;

@@ -235,62 +235,57 @@ static void pg_drop(cis__vdb_conn *c) {
   c->fresh = false;
 }
 
-/* Waits for every result of what was just sent (`sent`: what the PQsend*
- * call returned). The first successful result goes to *out (when out is
- * not NULL; the caller PQclears it); the first failed result decides the
- * return, also when the connection was lost after it. On a timeout or a
- * lost connection the connection is dropped (see the top of the file). */
-static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *what) {
-  cis__pgwire_report rep;
-  int err;
-  cis__pgwire_outcome o;
-  c->trips++;
-  if (c->pipe) {
-    /* In pipeline mode: a sync point after what was sent, then every
-     * result since the last one. */
-    sent = sent && cis__pq.pipelineSync(PG(c)) == 1;
-    c->queued = 0;
-    c->fresh = false;
-    o = cis__pgwire_collect_pipeline(PG(c), sent, cis__db_conn_wait(c->conn, c->deadline_ns), out, &rep);
-  } else {
-    o = cis__pgwire_collect(PG(c), sent, cis__db_conn_wait(c->conn, c->deadline_ns), out, &rep);
-  }
+/* Words pgwire's outcome o as an error number (see the top of the file).
+ * A session dropped under it (cis__db_conn_collect's rules) took the
+ * transaction and the pipeline with it. */
+static int pg_outcome(cis__vdb_conn *c, cis__pgwire_outcome o, const cis__pgwire_report *rep, const char *what) {
+  if (!PG(c)) pg_drop(c);
   switch (o) {
   case CIS__PGWIRE_DONE:
     return 0;
   case CIS__PGWIRE_FAILED:
     /* vfs_db.c's check of the tenant's generation (Q_LOCK_CHECK) failed:
      * another writer committed since the caches were last confirmed. */
-    if (strstr(rep.sqlmsg, CIS__VDB_GEN_MOVED))
+    if (strstr(rep->sqlmsg, CIS__VDB_GEN_MOVED))
       return cis__vdb_fail(c->errmsg, DIALECT, CIS_VFS_ECONFLICT,
                            "the tenant changed since this mount last saw it");
-    err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
-    if (err == CIS_VFS_EDOWN && cis__pq.status(PG(c)) != CONNECTION_OK) pg_drop(c);
-    return err;
+    return pg_fail(c, cis__db_pg_code(&codes, o, rep->sqlclass), what, rep->sqlmsg);
   case CIS__PGWIRE_TIMEOUT:
-    /* Cancelled without waiting (PQcancel's blocking connect could
-     * outlast the budget by minutes), and dropped; statement_timeout ends
-     * the statement on the server should the cancel not arrive. */
-    cis__pgwire_cancel_async(PG(c));
-    pg_drop(c);
-    return pg_fail(c, CIS_VFS_EDOWN, what, "deadline exceeded (connection dropped)");
+    return pg_fail(c, codes.timeout, what, "deadline exceeded (connection dropped)");
   case CIS__PGWIRE_CANCELLED:
-    /* The call the connection serves was cancelled: the same, ECANCELED. */
-    cis__pgwire_cancel_async(PG(c));
-    pg_drop(c);
-    return pg_fail(c, ECANCELED, what, "the call was cancelled (connection dropped)");
+    return pg_fail(c, codes.cancelled, what, "the call was cancelled (connection dropped)");
   default:
     /* Lost. A failed result before it keeps its error number; the detail
      * is the socket's when the wait broke, else that result's. */
-    if (rep.sqlclass == CIS__PGWIRE_SQL_NONE)
-      err = pg_fail(c, CIS_VFS_EDOWN, rep.what ? rep.what : what, rep.msg);
-    else if (rep.what)
-      err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), rep.what, rep.msg);
-    else
-      err = pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep.sqlclass), what, rep.sqlmsg);
-    pg_drop(c);
-    return err;
+    if (rep->sqlclass == CIS__PGWIRE_SQL_NONE)
+      return pg_fail(c, CIS_VFS_EDOWN, rep->what ? rep->what : what, rep->msg);
+    if (rep->what)
+      return pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep->sqlclass), rep->what, rep->msg);
+    return pg_fail(c, cis__db_pg_code(&codes, CIS__PGWIRE_FAILED, rep->sqlclass), what, rep->sqlmsg);
   }
+}
+
+/* A wait for the server's answers begins (a round trip): in pipeline mode
+ * it collects everything sent since the last sync point. Whether it is in
+ * pipeline mode. */
+static bool pg_wait_begins(cis__vdb_conn *c) {
+  c->trips++;
+  if (c->pipe) {
+    c->queued = 0;
+    c->fresh = false;
+  }
+  return c->pipe;
+}
+
+/* Waits for every result of what was just sent (`sent`: what the PQsend*
+ * call returned), keeping the session's rules (cis__db_conn_collect). The
+ * first successful result goes to *out (when out is not NULL; the caller
+ * PQclears it); the first failed result decides the return, also when the
+ * connection was lost after it. */
+static int pg_collect(cis__vdb_conn *c, int sent, PGresult **out, const char *what) {
+  cis__pgwire_report rep;
+  bool pipe = pg_wait_begins(c);
+  return pg_outcome(c, cis__db_conn_collect(c->conn, sent, pipe, c->deadline_ns, out, &rep), &rep, what);
 }
 
 static int pg_simple(cis__vdb_conn *c, const char *sql, PGresult **out, const char *what);
@@ -342,7 +337,7 @@ static void quiet(void *arg, const char *msg) { (void)arg, (void)msg; }
 /* Rolls back what the server still holds open on a live connection (a
  * COMMIT that answered, even with an error, left nothing open). */
 static void pg_abort(cis__vdb_conn *c) {
-  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) return;
+  if (!cis__db_conn_live(c->conn)) return;
   PGTransactionStatusType ts = cis__pq.transactionStatus(PG(c));
   if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) pg_simple(c, "ROLLBACK", NULL, "rollback");
 }
@@ -386,7 +381,7 @@ static void pg_probe(cis__vdb_conn *c) {
 /* Makes sure there is a live connection. Inside a transaction a lost
  * connection cannot be repaired: the transaction went with it. */
 static int pg_ready(cis__vdb_conn *c, const char *what) {
-  if (PG(c) && cis__pq.status(PG(c)) == CONNECTION_OK) return 0;
+  if (cis__db_conn_live(c->conn)) return 0;
   if (c->borrowed) {
     pg_drop(c);
     return pg_fail(c, CIS_VFS_EDOWN, what, "the joined transaction's connection was lost");
@@ -478,7 +473,7 @@ static int pq_begin(cis__vdb_conn *c, bool write) {
     return err;
   }
   err = pg_simple(c, sql, NULL, "begin");
-  if (err == CIS_VFS_EDOWN && !PG(c)) {
+  if (err == CIS_VFS_EDOWN && cis__db_conn_retry(c->conn)) {
     /* A stale connection (the server restarted since the last call):
      * nothing was open yet, so one fresh connection may try again. */
     err = pg_connect(c);
@@ -520,7 +515,7 @@ static void pq_rollback(cis__vdb_conn *c) {
   if (!c->in_txn || c->borrowed) return; /* the owner rolls back */
   c->in_txn = false;
   /* A dropped connection took its transaction with it. */
-  if (!PG(c) || cis__pq.status(PG(c)) != CONNECTION_OK) {
+  if (!cis__db_conn_live(c->conn)) {
     pg_drop(c);
     return;
   }
@@ -559,12 +554,12 @@ static int pg_prepare(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const c
     if (*p == '?') *p = '$';
   Oid types[MAX_PARAMS];
   for (int i = 0; i < nargs; i++) types[i] = args[i].kind == CIS__VDB_INT ? INT8_OID : BYTEA_OID;
-  char name[32];
-  snprintf(name, sizeof name, "cis_vfs_%d", id);
-  int err = pg_collect(c, cis__pq.sendPrepare(PG(c), name, t, nargs, types), NULL, "prepare");
+  cis__pgwire_report rep;
+  bool pipe = pg_wait_begins(c);
+  cis__pgwire_outcome o =
+      cis__db_conn_prepare(c->conn, &stmt_family, c->prepared, id, sql, t, nargs, types, pipe, c->deadline_ns, &rep);
   free(t);
-  if (!err) c->prepared[id] = (void *)sql;
-  return err;
+  return pg_outcome(c, o, &rep, "prepare");
 }
 
 /* Sends prepared statement id with args (preparing it first when it is
@@ -594,7 +589,7 @@ static int pg_send(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis_
     }
   }
   char name[32];
-  snprintf(name, sizeof name, "cis_vfs_%d", id);
+  cis__db_stmt_name(&stmt_family, id, name);
   *sent = cis__pq.sendQueryPrepared(PG(c), name, nargs, pv, pl, pf, 1);
   return 0;
 }
@@ -622,16 +617,15 @@ static int pq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
   bool outside = !c->in_txn, fresh = c->pipe && c->fresh;
   int err = pg_run(c, id, sql, args, nargs, rows);
-  if (err == CIS_VFS_EDOWN && fresh && !PG(c)) {
+  if (err == CIS_VFS_EDOWN && fresh && cis__db_conn_retry(c->conn)) {
     /* The transaction's first statement found its connection stale (a
      * server restart): nothing of it happened, so it may begin again, as
      * a BEGIN on its own would have (pq_begin). */
     err = pq_begin(c, true);
     if (!err) err = pg_run(c, id, sql, args, nargs, rows);
-  } else if (err == CIS_VFS_EDOWN && outside && !PG(c)) {
+  } else if (err == CIS_VFS_EDOWN && outside && cis__db_conn_retry(c->conn)) {
     err = pg_run(c, id, sql, args, nargs, rows);
   }
-  if (err && c->in_txn && !PG(c)) c->in_txn = false;
   return err;
 }
 

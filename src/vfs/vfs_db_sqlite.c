@@ -140,14 +140,11 @@ enum { TX_BEGIN_W, TX_BEGIN_R, TX_COMMIT, TX_ROLLBACK };
  * result code. */
 static int tx_run(cis__vdb_conn *c, int which) {
   static const char *const text[] = {"BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK"};
-  if (!c->tx[which]) {
-    sqlite3_stmt *st = NULL;
-    int r = sqlite3_prepare_v3(c->db, text[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (r != SQLITE_OK) return r;
-    c->tx[which] = st;
-  }
-  int r = sqlite3_step(c->tx[which]);
-  sqlite3_reset(c->tx[which]);
+  sqlite3_stmt *st;
+  int r = cis__db_conn_sqlite_stmt(c->conn, c->tx, which, text[which], &st);
+  if (r != SQLITE_OK) return r;
+  r = sqlite3_step(st);
+  sqlite3_reset(st);
   return r == SQLITE_DONE || r == SQLITE_ROW ? SQLITE_OK : r;
 }
 
@@ -433,13 +430,9 @@ static int sq_query(cis__vdb_conn *c, int id, const cis__vdb_sql *sql, const cis
   memset(rows, 0, sizeof *rows);
   if (id < 0 || id >= CIS__VDB_MAX_STMTS)
     return cis__vdb_fail(c->errmsg, DIALECT, EIO, "statement %d out of range", id);
-  if (!c->st[id]) {
-    sqlite3_stmt *st = NULL;
-    int r = sqlite3_prepare_v3(c->db, sql->text, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-    if (r != SQLITE_OK) return sq_fail(c, r, "prepare");
-    c->st[id] = st;
-  }
-  sqlite3_stmt *s = c->st[id];
+  sqlite3_stmt *s;
+  int pr = cis__db_conn_sqlite_stmt(c->conn, c->st, id, sql->text, &s);
+  if (pr != SQLITE_OK) return sq_fail(c, pr, "prepare");
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
   for (int i = 0; i < nargs; i++) {

@@ -248,6 +248,30 @@ static void statement_families(void **state) {
   cis__db_conn_close(c); /* finalizes both: a leak or a busy close shows under the sanitizers */
 }
 
+/* SQLite: a family's statement is prepared on the first ask and kept in
+ * its slot; a statement that does not prepare gives SQLite's code and
+ * leaves the slot empty. */
+static void sqlite_statements_prepared_once(void **state) {
+  (void)state;
+  static const cis__db_stmts f = {.name = "once", .count = 2};
+  char path[512];
+  path_of("once.db", path, sizeof path);
+  cis__db_conn *c = NULL;
+  assert_int_equal(cis__db_conn_open_sqlite(path, NULL, UINT64_MAX, &c), SQLITE_OK);
+  void **slots = cis__db_conn_stmts(c, &f);
+  sqlite3_stmt *a = NULL, *b = NULL;
+  assert_int_equal(cis__db_conn_sqlite_stmt(c, slots, 0, "SELECT 1", &a), SQLITE_OK);
+  assert_ptr_equal(slots[0], a);
+  assert_int_equal(cis__db_conn_sqlite_stmt(c, slots, 0, "SELECT 2", &b), SQLITE_OK);
+  assert_ptr_equal(a, b); /* the cached one, whatever the text */
+  assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(b, 0), 1);
+  sqlite3_reset(b);
+  assert_int_equal(cis__db_conn_sqlite_stmt(c, slots, 1, "SELECT FROM nowhere", &b), SQLITE_ERROR);
+  assert_null(slots[1]);
+  cis__db_conn_close(c); /* finalizes slot 0's */
+}
+
 /* PostgreSQL without a server: nothing connected at first; a deadline
  * already past tries nothing; a refused connection is LOST; a drop
  * forgets what was prepared. */
@@ -290,6 +314,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(long_statement_ends_at_deadline_or_cancel),
       cmocka_unit_test(shared_connection_deadline_is_per_thread),
       cmocka_unit_test(statement_families),
+      cmocka_unit_test(sqlite_statements_prepared_once),
       cmocka_unit_test(postgres_session_without_a_server),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@
 #include <libpq-fe.h>
 
 #include "common/internal.h"
+#include "db/db_conn_pg.h"
 #include "db/db_pg.h"
 #include "support/pg_connstr.h"
 
@@ -248,6 +249,113 @@ static void reconnects_once_after_its_connection_is_killed(void **state) {
   cis__db_pg_free(d);
 }
 
+/* Ends the server process of a session from another connection, as a
+ * restart does. */
+static void terminate_backend(int pid) {
+  PGconn *c = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  char sql[80];
+  snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+  PQclear(PQexec(c, sql));
+  PQfinish(c);
+}
+
+/* Runs sql on c's session with the connection's rules. */
+static cis__pgwire_outcome run_on(cis__db_conn *c, const char *sql, uint64_t ms, cis__pgwire_report *rep) {
+  PGconn *pg = cis__db_conn_pg(c);
+  return cis__db_conn_collect(c, pg ? PQsendQuery(pg, sql) : 0, false, cis__deadline_after(ms, 0), NULL, rep);
+}
+
+/* The session's rules, the same for every service (db_conn_pg.h): a
+ * statement's own failure keeps the session; a lost session is dropped
+ * with its prepared statements; a timeout cancels the statement on the
+ * server and drops the session; and the reconnect-once rule: a session
+ * lost after it had answered may be replaced once, one lost before it
+ * ever answered may not (the server is down, not restarted). */
+static void the_connections_session_rules(void **state) {
+  (void)state;
+  SKIP_WITHOUT_PG();
+  static const cis__db_stmts f = {.name = "rules", .count = 2};
+  static const cis__db_conn_config conn_cfg = {.appname = "cis-test-rules"};
+  cis__db_conn *c = NULL;
+  cis__pgwire_report rep;
+  assert_int_equal(cis__db_conn_new_pg(g_conn, &conn_cfg, &c), CIS_OK);
+  void **slots = cis__db_conn_stmts(c, &f);
+  assert_non_null(slots);
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  assert_true(cis__db_conn_live(c));
+
+  /* A session lost before it answered anything: no second try. */
+  terminate_backend(PQbackendPID(cis__db_conn_pg(c)));
+  assert_int_equal(run_on(c, "SELECT 1", 10000, &rep), CIS__PGWIRE_LOST);
+  assert_false(cis__db_conn_connected(c));
+  assert_false(cis__db_conn_retry(c));
+
+  /* A statement prepared once, named by its family; a second ask sends
+   * nothing (its slot says so). */
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  static const char mark[] = "the statement";
+  assert_int_equal(cis__db_conn_prepare(c, &f, slots, 1, mark, "SELECT $1::int8 + 1", 1, NULL, false,
+                                        cis__deadline_after(10000, 0), &rep),
+                   CIS__PGWIRE_DONE);
+  assert_ptr_equal(slots[1], mark);
+  assert_int_equal(cis__db_conn_prepare(c, &f, slots, 1, "another", "SELECT syntax error", 0, NULL, false,
+                                        cis__deadline_after(10000, 0), &rep),
+                   CIS__PGWIRE_DONE);
+  assert_ptr_equal(slots[1], mark);
+  char name[32];
+  assert_string_equal(cis__db_stmt_name(&f, 1, name), "cis_rules_1");
+  const char *v[1] = {"41"};
+  PGresult *r = NULL;
+  assert_int_equal(cis__db_conn_collect(c, PQsendQueryPrepared(cis__db_conn_pg(c), name, 1, v, NULL, NULL, 0), false,
+                                        cis__deadline_after(10000, 0), &r, &rep),
+                   CIS__PGWIRE_DONE);
+  assert_string_equal(PQgetvalue(r, 0, 0), "42");
+  PQclear(r);
+
+  /* A statement's own failure keeps the session and what it prepared. */
+  assert_int_equal(run_on(c, "SELECT no_such_column", 10000, &rep), CIS__PGWIRE_FAILED);
+  assert_int_equal(rep.sqlclass, CIS__PGWIRE_SQL_ERROR);
+  assert_true(cis__db_conn_live(c));
+  assert_false(cis__db_conn_retry(c));
+  assert_ptr_equal(slots[1], mark);
+
+  /* A session that had answered, lost under a statement (a restart):
+   * dropped with its statements, and one new session may run it again. */
+  terminate_backend(PQbackendPID(cis__db_conn_pg(c)));
+  assert_int_equal(run_on(c, "SELECT 1", 10000, &rep), CIS__PGWIRE_LOST);
+  assert_false(cis__db_conn_connected(c));
+  assert_null(slots[1]);
+  assert_true(cis__db_conn_retry(c));
+  assert_int_equal(cis__db_conn_connect(c, cis__deadline_after(10000, 0), &rep), CIS__PGWIRE_DONE);
+  assert_false(cis__db_conn_retry(c)); /* the new session has not answered yet */
+  assert_int_equal(run_on(c, "SELECT 1", 10000, &rep), CIS__PGWIRE_DONE);
+
+  /* The deadline passes during a statement: it is cancelled on the
+   * server (the session's process is idle or gone soon after), and the
+   * session, whose state is not known, is dropped. */
+  int pid = PQbackendPID(cis__db_conn_pg(c));
+  uint64_t t0 = cis__now_ns();
+  assert_int_equal(run_on(c, "SELECT pg_sleep(30)", 300, &rep), CIS__PGWIRE_TIMEOUT);
+  assert_true(cis__now_ns() - t0 < 10000000000ull);
+  assert_false(cis__db_conn_connected(c));
+  PGconn *watch = PQconnectdb(g_conn);
+  assert_int_equal(PQstatus(watch), CONNECTION_OK);
+  char sql[160];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND query LIKE '%%pg_sleep(30)%%' "
+                            "AND state = 'active'", pid);
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; i++) { /* at most 10 s */
+    PGresult *w = PQexec(watch, sql);
+    gone = PQresultStatus(w) == PGRES_TUPLES_OK && strcmp(PQgetvalue(w, 0, 0), "0") == 0;
+    PQclear(w);
+    if (!gone) usleep(100000);
+  }
+  PQfinish(watch);
+  assert_true(gone);
+  cis__db_conn_close(c);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
     int rc = cis_test_read_connstr(argv[1], g_conn, sizeof g_conn);
@@ -263,6 +371,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(statements_results_and_failures),
       cmocka_unit_test(prepared_statements_bounded),
       cmocka_unit_test(reconnects_once_after_its_connection_is_killed),
+      cmocka_unit_test(the_connections_session_rules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
