@@ -101,7 +101,7 @@
  * Errors
  *   CIS_EINVAL      NULL or malformed arguments, empty key, unknown backend
  *                   spec, a malformed connection string, a method table
- *                   with version < 1 or a method missing
+ *                   older than version 4 or with a method missing
  *   CIS_ENOTFOUND   get / delete of a key that does not exist
  *   CIS_ETOOBIG     a key or value above its limit; cis_kv_get_into with a
  *                   buffer too small (the needed size is still reported)
@@ -119,7 +119,7 @@
  *   CIS_EKV         any other backend failure (corrupt database file, a
  *                   SQL error, a broken user backend)
  *   CIS_EUNSUPPORTED an atomic operation on a backend without a lock
- *                   method (a version 1 table)
+ *                   method
  *   CIS_ENOMEM      out of host memory
  * The detail is cis_kv_errmsg(kv) (the same as cis_errmsg(kv)): the last
  * failure of a call on this store on the calling thread; other stores'
@@ -170,15 +170,15 @@ typedef struct cis_kv_conn {
  * and list returns that code. */
 typedef cis_result (*cis_kv_key_fn)(void *ctx, const void *key, size_t klen);
 
-#define CIS_KV_METHODS_VERSION 3
+#define CIS_KV_METHODS_VERSION 4
 
 /* A backend. The store copies the table, so it need not outlive the
  * store, but `user` must. Fill it with named initialisers; every method is
- * required (lock from version 2 on), and version must be at least 1. A
- * version 1 table works for everything but the atomic operations, which
- * then fail with CIS_EUNSUPPORTED. Methods return CIS_OK or a
- * code from the "Errors" list above, with a detail in c->errmsg; the store
- * adds the backend's name.
+ * required, and version must be at least 4: open changed in version 4, so
+ * calling an older table's open would be undefined, and cis_kv_open
+ * refuses such a table (CIS_EINVAL) without calling it. Methods return
+ * CIS_OK or a code from the "Errors" list above, with a detail in
+ * c->errmsg; the store adds the backend's name.
  *
  * Transactions: begin / commit / rollback bracket the writes of one commit.
  * set and del are only called between begin and commit (or rollback).
@@ -200,13 +200,17 @@ struct cis_kv_methods {
 
   /* Opens a connection. arg is the part of the store's spec the backend
    * reads (a path, a connection string); m is the store's copy of the
-   * table. Must finish within timeout_ms. On failure *out is NULL and err
-   * (errcap bytes) says why: there is no connection yet to hold the
-   * message, and the store copies it into its own (cis_kv_open's failed
-   * store), so a backend needs no handle of the store's. */
+   * table. Must finish within timeout_ms. CIS_OK with *out the connection,
+   * or the code of the failure with *out a half-made connection whose
+   * errmsg says why (the one constructor convention of cis.h, "Errors":
+   * the message lives on the handle), which the store copies into its
+   * own and then closes; or *out NULL when there was no memory even for
+   * that (the store then says "out of memory"). Changed in version 4
+   * (there was an err, errcap buffer). */
   cis_result (*open)(const cis_kv_methods *m, const char *arg, uint64_t timeout_ms,
-                     cis_kv_conn **out, char *err, size_t errcap);
-  /* Closes c and frees it; rolls back an open transaction. c may be broken. */
+                     cis_kv_conn **out);
+  /* Closes c and frees it; rolls back an open transaction. c may be broken,
+   * or half made by a failed open. */
   void (*close)(cis_kv_conn *c);
 
   cis_result (*begin)(cis_kv_conn *c);
@@ -257,9 +261,8 @@ struct cis_kv_methods {
    * the tenant's write lock, held until commit or rollback, so that the
    * commits of one tenant's namespaces check the total in turn and the
    * total read is exact; a backend whose begin already shuts out every
-   * other writer need not lock again. Only needed when the store has a
-   * tenant quota (cis_kv_limits.tenant_max_*): a store with one and an
-   * older table fails to open (CIS_EUNSUPPORTED). */
+   * other writer need not lock again. The store calls it only when it
+   * has a tenant quota (cis_kv_limits.tenant_max_*). */
   cis_result (*tenant_usage)(cis_kv_conn *c, const cis_kv_ns *ns, bool lock, uint64_t *keys,
                              uint64_t *bytes);
 };

@@ -324,16 +324,16 @@ static cis_result pool_get(cis_kv *kv, const cis_kv_txn *t, cis_kv_conn **out) {
 
   rc = count_call(kv, "connect");
   if (rc == CIS_OK) {
-    char err[CIS_KV_CONN_ERRMSG_MAX] = "";
-    rc = kv->m.open(&kv->m, kv->arg, ms, out, err, sizeof err);
+    rc = kv->m.open(&kv->m, kv->arg, ms, out);
     if (rc == CIS_OK && !*out) {
-      rc = CIS_EKV;
-      snprintf(err, sizeof err, "open returned no connection");
-    }
-    if (rc != CIS_OK) {
+      rc = bk_fail(kv, CIS_EKV, "connect", "open returned no connection");
+    } else if (rc != CIS_OK) {
+      /* A failed open hands back a half-made connection holding why
+       * (cis_kv.h): copy the message before closing it. NULL: no memory
+       * even for that. */
+      rc = bk_fail(kv, rc, "connect", *out ? (*out)->errmsg : "out of memory");
       if (*out) kv->m.close(*out);
       *out = NULL;
-      rc = bk_fail(kv, rc, "connect", err);
     } else {
       (*out)->methods = &kv->m;
       conn_serve(kv, *out, t);
@@ -394,6 +394,14 @@ static cis_result pick_backend(const cis_kv *kv, const cis_kv_config *cfg, const
   if (cfg->methods) {
     const cis_kv_methods *u = cfg->methods;
     if (u->version < 1) return kv_fail(kv, CIS_EINVAL, "kv: method table version %d", u->version);
+    /* Before any method is looked at: an older table's open takes other
+     * arguments, and calling it would be undefined. */
+    if (u->version < 4)
+      return kv_fail(kv, CIS_EINVAL,
+                     "kv: a version %d method table: open changed in version 4 (no err, errcap; "
+                     "the message goes in the connection's errmsg): rebuild the backend against "
+                     "this cis_kv.h",
+                     u->version);
     if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
         !u->stat || !u->set || !u->del || !u->usage || !u->list)
       return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks a method");
@@ -431,10 +439,9 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   if (!cfg) CIS_TRY(kv_fail(kv, CIS_EINVAL, "kv: NULL config"));
   CIS_TRY(pick_backend(kv, cfg, &m, &arg));
 
-  /* An older table may come from a build whose struct ends before lock
-   * or tenant_usage: copy only what its version has. */
-  if (m->version >= 3) kv->m = *m;
-  else memcpy(&kv->m, m, m->version >= 2 ? offsetof(cis_kv_methods, tenant_usage) : offsetof(cis_kv_methods, lock));
+  /* Whole: pick_backend takes only tables of version 4 on, which have
+   * every member of the struct. */
+  kv->m = *m;
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
   if ((kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes) && !kv->m.tenant_usage)

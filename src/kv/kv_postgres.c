@@ -307,35 +307,27 @@ static void pq_close(cis_kv_conn *base) {
 
 /* Connects and migrates the schema. Errors: CIS_EINVAL, CIS_EKVDOWN,
  * CIS_ETIMEOUT, CIS_EKV, CIS_ENOMEM, CIS_EUNSUPPORTED (no libpq; the
- * database's schema is newer than this build's). */
+ * database's schema is newer than this build's); *out is then the
+ * half-made connection holding why. */
 static cis_result pq_open(const cis_kv_methods *m, const char *conninfo, uint64_t timeout_ms,
-                          cis_kv_conn **out, char *err, size_t errcap) {
+                          cis_kv_conn **out) {
   (void)m;
   cis_result rc = CIS_OK;
-  *out = NULL;
   pg_conn *c = calloc(1, sizeof *c);
-  if (!c || cis__db_conn_new_pg(conninfo, &conn_config, &c->base.db) != CIS_OK ||
-      !(c->prepared = cis__db_conn_stmts(c->base.db, &stmt_family))) {
-    if (c) cis__db_conn_close(c->base.db);
-    free(c);
-    snprintf(err, errcap, "out of memory");
-    return CIS_ENOMEM;
-  }
+  *out = c ? &c->base.base : NULL;
+  if (!c) return CIS_ENOMEM;
   c->base.base.timeout_ms = timeout_ms;
+  if (cis__db_conn_new_pg(conninfo, &conn_config, &c->base.db) != CIS_OK ||
+      !(c->prepared = cis__db_conn_stmts(c->base.db, &stmt_family)))
+    return cis__kv_conn_fail(&c->base.base, CIS_ENOMEM, "out of memory");
   pg_arm(c);
   CIS_TRY(pg_connect(c));
   char why[CIS_KV_CONN_ERRMSG_MAX];
   if ((rc = cis__db_pg_migrate(PG(c), &schema_config, c->deadline_ns, why, sizeof why)) != CIS_OK) {
     if (rc == CIS_EIO) rc = CIS_EKV; /* a migration or its reading failed */
     cis__kv_conn_fail(&c->base.base, rc, "%s", why);
-    goto fail;
   }
-  *out = &c->base.base;
-  return CIS_OK;
-
 fail:
-  snprintf(err, errcap, "%s", c->base.base.errmsg);
-  pq_close(&c->base.base);
   return rc;
 }
 

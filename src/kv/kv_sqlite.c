@@ -171,17 +171,16 @@ static void sq_close(cis_kv_conn *base) {
 /* Opens the file (creating it), switches it to WAL and migrates its
  * schema. Errors: CIS_EKVDOWN (cannot open or write the file), CIS_EKV
  * (not a database, corrupt, a migration failed), CIS_EUNSUPPORTED (the
- * file's schema is newer than this build's), CIS_ETIMEOUT, CIS_ENOMEM. */
+ * file's schema is newer than this build's), CIS_ETIMEOUT, CIS_ENOMEM;
+ * *out is then the half-made connection, its errmsg naming the file. */
 static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t timeout_ms,
-                          cis_kv_conn **out, char *err, size_t errcap) {
+                          cis_kv_conn **out) {
   (void)m;
   cis_result rc = CIS_OK;
-  *out = NULL;
+  char why[CIS_KV_CONN_ERRMSG_MAX];
   sq_conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    snprintf(err, errcap, "out of memory");
-    return CIS_ENOMEM;
-  }
+  *out = c ? &c->base.base : NULL;
+  if (!c) return CIS_ENOMEM;
   c->base.base.timeout_ms = timeout_ms;
   /* The folder of the default <home>/kv.db is made by the open. */
   int r = cis__db_conn_open_sqlite(path, &conn_config, cis__deadline_after(timeout_ms, 0), &c->base.db);
@@ -217,7 +216,6 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     rc = sq_fail(c, r, "set synchronous");
     goto fail;
   }
-  char why[CIS_KV_CONN_ERRMSG_MAX];
   if ((rc = cis__db_sqlite_migrate(c->db, &schema, why, sizeof why)) != CIS_OK) {
     /* The migration's own failures (the lock, a step, the commit) are the
      * file's: CIS_EIO is the store's CIS_EKV. */
@@ -225,13 +223,11 @@ static cis_result sq_open(const cis_kv_methods *m, const char *path, uint64_t ti
     cis__kv_conn_fail(&c->base.base, rc, "%s", why);
     goto fail;
   }
-  *out = &c->base.base;
   return CIS_OK;
 
 fail:
-  snprintf(err, errcap, "%s: %s", path, c->base.base.errmsg);
-  sq_close(&c->base.base);
-  return rc;
+  snprintf(why, sizeof why, "%s", c->base.base.errmsg);
+  return cis__kv_conn_fail(&c->base.base, rc, "%s: %s", path, why);
 }
 
 static cis_result sq_tx(cis_kv_conn *base, int id, const char *what) {

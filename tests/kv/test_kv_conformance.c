@@ -5,7 +5,8 @@
  *
  *   sqlite   WORKDIR         the SQLite backend, on a fresh file in WORKDIR
  *   custom   WORKDIR         an embedder's method table: a shim that
- *                            forwards to the SQLite backend
+ *                            forwards to the SQLite backend; then
+ *                            tables of its own whose open fails
  *   postgres CONNSTR_FILE    the PostgreSQL backend on the shared test
  *                            server (tests/support); skipped (77) when the
  *                            file is missing, unless CI=true
@@ -88,9 +89,9 @@ static struct {
 } shim;
 
 static cis_result shim_open(const cis_kv_methods *m, const char *arg, uint64_t ms,
-                            cis_kv_conn **out, char *err, size_t cap) {
+                            cis_kv_conn **out) {
   (void)m;
-  return shim.base->open(shim.base, arg, ms, out, err, cap);
+  return shim.base->open(shim.base, arg, ms, out);
 }
 static void shim_close(cis_kv_conn *c) { shim.base->close(c); }
 static cis_result shim_begin(cis_kv_conn *c) { return shim.base->begin(c); }
@@ -156,24 +157,6 @@ static const cis_kv_methods shim_methods = {
     .list = shim_list,
     .lock = shim_lock,
     .tenant_usage = shim_tenant_usage,
-};
-
-/* The same shim as a version 1 table (no lock method): an embedder's
- * backend written before the atomic operations. */
-static const cis_kv_methods shim_v1_methods = {
-    .version = 1,
-    .name = "shim-v1",
-    .open = shim_open,
-    .close = shim_close,
-    .begin = shim_begin,
-    .commit = shim_commit,
-    .rollback = shim_rollback,
-    .get = shim_get,
-    .stat = shim_stat,
-    .set = shim_set,
-    .del = shim_del,
-    .usage = shim_usage,
-    .list = shim_list,
 };
 
 static void shim_reset(void) {
@@ -786,28 +769,6 @@ static void test_limit_tenant_faults(void **state) {
   cis_kv_close(kv);
 }
 
-/* A store with a tenant quota needs a table that can read a tenant's
- * total (version 3); an older one is refused at open, not ignored. */
-static void test_limit_tenant_needs_v3_table(void **state) {
-  (void)state;
-  shim_reset();
-  cis_kv_config cfg;
-  cis_kv_config_default(&cfg);
-  cfg.spec = g.arg;
-  cfg.methods = &shim_v1_methods;
-  cfg.limits.tenant_max_bytes = 100;
-  cis_kv *kv = NULL;
-  OPEN_FAILS(CIS_EUNSUPPORTED, &cfg, "tenant_usage", NULL);
-  cis_kv_methods m = shim_methods;
-  m.tenant_usage = NULL;
-  cfg.methods = &m;
-  OPEN_FAILS(CIS_EINVAL, &cfg, "tenant_usage", NULL);
-  m.version = 2; /* a version 2 table without a quota still opens */
-  cfg.limits.tenant_max_bytes = 0;
-  OK(cis_kv_open(&cfg, &kv));
-  cis_kv_close(kv);
-}
-
 /* A transaction's own quota (a skill manifest's permissions.kv.max_keys
  * and max_bytes) holds per namespace like the store's: checked at set and
  * again at commit, with the same CIS_EKVLIMIT; the tighter of the two
@@ -1171,6 +1132,12 @@ static void test_invalid_arguments(void **state) {
   m.version = CIS_KV_METHODS_VERSION;
   m.list = NULL;
   OPEN_FAILS(CIS_EINVAL, &cfg, "lacks", NULL);
+  m = *cis_kv_methods_sqlite();
+  m.lock = NULL;
+  OPEN_FAILS(CIS_EINVAL, &cfg, "lacks lock", NULL);
+  m = *cis_kv_methods_sqlite();
+  m.tenant_usage = NULL;
+  OPEN_FAILS(CIS_EINVAL, &cfg, "lacks tenant_usage", NULL);
 
   kv = open_kv();
   cis_kv_txn *t = (cis_kv_txn *)1;
@@ -1989,27 +1956,6 @@ static void test_atomic_rollback_after_close(void **state) {
   cis_kv_close(kv);
 }
 
-/* A version 1 method table has no lock: atomic operations are refused
- * with a typed error, everything else still works. */
-static void test_atomic_unsupported_on_v1_backend(void **state) {
-  (void)state;
-  ns_buf nb;
-  const cis_principal *who = mk_ns(&nb, "atomicv1", "s");
-  shim_reset();
-  cis_kv *kv = open_with(NULL, 0, &shim_v1_methods);
-  cis_kv_txn *t;
-  int64_t v;
-  bool sw;
-  OK(cis_kv_begin(kv, who, LONG_MS, &t));
-  OK(cis_kv_set(t, "k", 1, "1", 1));
-  ERR(CIS_EUNSUPPORTED, cis_kv_increment(t, "k", 1, 1, &v));
-  MSG_HAS("lock");
-  ERR(CIS_EUNSUPPORTED, cis_kv_cas(t, "k", 1, "1", 1, "2", 1, &sw));
-  OK(cis_kv_commit(t));
-  expect_kv(kv, who, "k", "1");
-  cis_kv_close(kv);
-}
-
 typedef struct atomic_arg {
   cis_kv *kv;               /* shared store */
   const cis_principal *who; /* one namespace for every thread */
@@ -2232,6 +2178,170 @@ static void test_durability_across_processes(void **state) {
   cis_kv_close(kv);
 }
 
+/* ------------------------------------------------ a backend's failed open */
+
+/* A backend of its own whose open always fails, in the way `fake.mode`
+ * says, counting its opens and closes. No other method is ever reached. */
+enum { FAKE_HALF_MADE, FAKE_NO_MEMORY };
+
+static struct {
+  int mode;   /* FAKE_HALF_MADE or FAKE_NO_MEMORY */
+  int opens;  /* open calls */
+  int closes; /* close calls */
+} fake;
+
+#define FAKE_WHY "fake: the disk array is rebuilding"
+
+static cis_result fake_open(const cis_kv_methods *m, const char *arg, uint64_t ms,
+                            cis_kv_conn **out) {
+  (void)m; (void)arg; (void)ms;
+  fake.opens++;
+  *out = NULL;
+  if (fake.mode == FAKE_NO_MEMORY) return CIS_ENOMEM;
+  cis_kv_conn *c = calloc(1, sizeof *c);
+  if (!c) return CIS_ENOMEM;
+  snprintf(c->errmsg, sizeof c->errmsg, "%s", FAKE_WHY);
+  *out = c;
+  return CIS_EKVDOWN;
+}
+static void fake_close(cis_kv_conn *c) {
+  fake.closes++;
+  free(c);
+}
+static cis_result fake_never(cis_kv_conn *c) {
+  (void)c;
+  fail_msg("a method of a connection that never opened was called");
+  return CIS_EKV;
+}
+static cis_result fake_get(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl, void **v,
+                           size_t *vl) {
+  (void)ns; (void)k; (void)kl; (void)v; (void)vl;
+  return fake_never(c);
+}
+static cis_result fake_stat(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
+                            uint64_t *vl) {
+  (void)ns; (void)k; (void)kl; (void)vl;
+  return fake_never(c);
+}
+static cis_result fake_set(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl,
+                           const void *v, size_t vl) {
+  (void)ns; (void)k; (void)kl; (void)v; (void)vl;
+  return fake_never(c);
+}
+static cis_result fake_del(cis_kv_conn *c, const cis_kv_ns *ns, const void *k, size_t kl) {
+  (void)ns; (void)k; (void)kl;
+  return fake_never(c);
+}
+static cis_result fake_usage(cis_kv_conn *c, const cis_kv_ns *ns, uint64_t *k, uint64_t *b) {
+  (void)ns; (void)k; (void)b;
+  return fake_never(c);
+}
+static cis_result fake_list(cis_kv_conn *c, const cis_kv_ns *ns, const void *p, size_t pl,
+                            const void *a, size_t al, size_t lim, cis_kv_key_fn fn, void *ctx) {
+  (void)ns; (void)p; (void)pl; (void)a; (void)al; (void)lim; (void)fn; (void)ctx;
+  return fake_never(c);
+}
+static cis_result fake_lock(cis_kv_conn *c, const cis_kv_ns *ns) {
+  (void)ns;
+  return fake_never(c);
+}
+static cis_result fake_tenant_usage(cis_kv_conn *c, const cis_kv_ns *ns, bool lock, uint64_t *k,
+                                    uint64_t *b) {
+  (void)ns; (void)lock; (void)k; (void)b;
+  return fake_never(c);
+}
+
+static const cis_kv_methods fake_methods = {
+    .version = CIS_KV_METHODS_VERSION,
+    .name = "fake",
+    .open = fake_open,
+    .close = fake_close,
+    .begin = fake_never,
+    .commit = fake_never,
+    .rollback = fake_never,
+    .get = fake_get,
+    .stat = fake_stat,
+    .set = fake_set,
+    .del = fake_del,
+    .usage = fake_usage,
+    .list = fake_list,
+    .lock = fake_lock,
+    .tenant_usage = fake_tenant_usage,
+};
+
+/* Opens a store on the fake backend with the given table (NULL: the
+ * fake's own) after resetting its counters; the caller checks the result. */
+static cis_result fake_store(int mode, const cis_kv_methods *m, cis_kv **kv) {
+  memset(&fake, 0, sizeof fake);
+  fake.mode = mode;
+  cis_kv_config cfg;
+  cis_kv_config_default(&cfg);
+  cfg.spec = "anything";
+  cfg.methods = m ? m : &fake_methods;
+  *kv = NULL;
+  return cis_kv_open(&cfg, kv);
+}
+
+/* An open that fails hands back a half-made connection holding why: the
+ * failed store carries the backend's code and message, and the store
+ * closes that connection once. */
+static void test_open_fails_with_message_in_connection(void **state) {
+  (void)state;
+  cis_kv *kv = NULL;
+  ERR(CIS_EKVDOWN, fake_store(FAKE_HALF_MADE, NULL, &kv));
+  assert_non_null(kv);
+  assert_int_equal(fake.opens, 1);
+  assert_int_equal(fake.closes, 1);
+  MSG_HAS(FAKE_WHY);
+  MSG_HAS("kv (fake)");
+  assert_string_equal(cis_errmsg(kv), cis_kv_errmsg(kv));
+  failed_store_refuses(kv);
+  cis_kv_close(kv);
+  assert_int_equal(fake.opens, 1);
+  assert_int_equal(fake.closes, 1); /* not again at the store's close */
+}
+
+/* An open with no memory even for a connection hands back NULL: the store
+ * says out of memory, and closes nothing. */
+static void test_open_fails_without_connection(void **state) {
+  (void)state;
+  cis_kv *kv = NULL;
+  ERR(CIS_ENOMEM, fake_store(FAKE_NO_MEMORY, NULL, &kv));
+  assert_non_null(kv);
+  assert_int_equal(fake.opens, 1);
+  assert_int_equal(fake.closes, 0);
+  MSG_HAS("out of memory");
+  failed_store_refuses(kv);
+  cis_kv_close(kv);
+  assert_int_equal(fake.closes, 0);
+}
+
+/* A table older than version 4 has the old open, which takes an error
+ * buffer: the store refuses it, naming its version, and never calls it. */
+static void test_open_refuses_old_method_table(void **state) {
+  (void)state;
+  cis_kv_methods m = fake_methods;
+  for (int v = 1; v < 4; v++) {
+    m.version = v;
+    cis_kv *kv = NULL;
+    ERR(CIS_EINVAL, fake_store(FAKE_HALF_MADE, &m, &kv));
+    assert_non_null(kv);
+    char want[64];
+    snprintf(want, sizeof want, "version %d method table", v);
+    MSG_HAS(want);
+    MSG_HAS("open changed in version 4");
+    failed_store_refuses(kv);
+    cis_kv_close(kv);
+    assert_int_equal(fake.opens, 0);
+    assert_int_equal(fake.closes, 0);
+  }
+  m.version = CIS_KV_METHODS_VERSION; /* the same table, current: open is called */
+  cis_kv *kv = NULL;
+  ERR(CIS_EKVDOWN, fake_store(FAKE_HALF_MADE, &m, &kv));
+  assert_int_equal(fake.opens, 1);
+  cis_kv_close(kv);
+}
+
 /* ---------------------------------------------- backend-specific errors */
 
 static void test_sqlite_unusable_files(void **state) {
@@ -2239,9 +2349,10 @@ static void test_sqlite_unusable_files(void **state) {
   cis_kv_config cfg;
   cis_kv_config_default(&cfg);
   cfg.spec = "sqlite:/nonexistent-dir/cis/kv.db";
-  OPEN_FAILS(CIS_EKVDOWN, &cfg, "sqlite", NULL);
+  /* The backend's message, left in its half-made connection, names the file. */
+  OPEN_FAILS(CIS_EKVDOWN, &cfg, "kv (sqlite): connect: /nonexistent-dir/cis/kv.db: open: ", NULL);
   cfg.spec = "sqlite:/proc/self/cis-kv.db"; /* a place no file can be made */
-  OPEN_FAILS(CIS_EKVDOWN, &cfg, NULL, NULL);
+  OPEN_FAILS(CIS_EKVDOWN, &cfg, "/proc/self/cis-kv.db", NULL);
 
   char dir[1200];
   snprintf(dir, sizeof dir, "sqlite:%s.d", g.path);
@@ -2451,7 +2562,8 @@ static void test_postgres_unreachable_or_misconfigured(void **state) {
   cis_kv_config_default(&cfg);
   cis_kv *kv = NULL;
   cfg.spec = "postgres:host=127.0.0.1 port=1 dbname=none";
-  OPEN_FAILS(CIS_EKVDOWN, &cfg, "postgres", NULL); /* connection refused */
+  OPEN_FAILS(CIS_EKVDOWN, &cfg, "kv (postgres): connect: ", NULL); /* connection refused */
+  OPEN_FAILS(CIS_EKVDOWN, &cfg, "refused", NULL);
   cfg.spec = "postgres:host=127.0.0.1 port= = =";
   OPEN_FAILS(CIS_EINVAL, &cfg, NULL, NULL);
 
@@ -2824,14 +2936,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_limit_tenant_quota),
       cmocka_unit_test(test_limit_tenant_rechecked_at_commit),
       cmocka_unit_test(test_limit_tenant_holds_under_threads),
-      cmocka_unit_test(test_limit_tenant_needs_v3_table),
       cmocka_unit_test(test_limit_tenant_faults),
       cmocka_unit_test(test_atomic_increment_and_cas),
       cmocka_unit_test(test_atomic_respects_quota),
       cmocka_unit_test(test_atomic_lock_held_until_call_ends),
       cmocka_unit_test(test_atomic_lock_leaves_other_namespaces_alone),
       cmocka_unit_test(test_atomic_read_checked_against_another_store),
-      cmocka_unit_test(test_atomic_unsupported_on_v1_backend),
       cmocka_unit_test(test_atomic_rollback_after_close),
       cmocka_unit_test(test_atomic_ops_lose_no_update_under_threads),
       cmocka_unit_test(test_namespace_isolation),
@@ -2846,6 +2956,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_threads_share_one_store),
       cmocka_unit_test(test_pool_wait_ends_at_deadline),
       cmocka_unit_test(test_durability_across_processes),
+  };
+  const struct CMUnitTest custom_only[] = {
+      cmocka_unit_test(test_open_fails_with_message_in_connection),
+      cmocka_unit_test(test_open_fails_without_connection),
+      cmocka_unit_test(test_open_refuses_old_method_table),
   };
   const struct CMUnitTest sqlite_only[] = {
       cmocka_unit_test(test_sqlite_unusable_files),
@@ -2874,6 +2989,7 @@ int main(int argc, char **argv) {
     }
     failed += cmocka_run_group_tests_name(g.mode, common, NULL, NULL);
     if (!g.methods) failed += cmocka_run_group_tests_name("sqlite files", sqlite_only, NULL, NULL);
+    else failed += cmocka_run_group_tests_name("custom backends", custom_only, NULL, NULL);
   } else if (strcmp(g.mode, "postgres") == 0) {
     g.kind = K_POSTGRES;
     int rc = read_connstr(argv[2]);
