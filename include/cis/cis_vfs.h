@@ -305,8 +305,7 @@ struct cis_vfs_methods {
 /* A host directory, confined: every component is opened relative to its
  * parent's descriptor with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
  * RESOLVE_NO_MAGICLINKS) where the kernel has it, and openat(O_NOFOLLOW)
- * where it does not (CIS_VFS_HOST_NO_OPENAT2=1 in the environment when the
- * backend is created forces the latter, for tests). No host path or
+ * where it does not. No host path or
  * descriptor leaves the backend. Errors of its methods are the host's
  * errno values. Special files (FIFOs, devices, sockets) list and stat as
  * CIS_VFS_UNKNOWN and cannot be opened (EACCES). A node opened without
