@@ -2,7 +2,7 @@
  * This file declares cis's database layer (src/db), the one layer below
  * the services that keep their state in SQLite or PostgreSQL: the KV
  * store, the database filesystem, the registry and the token store
- * (docs/ROADMAP.md, "Architecture (issue 31)").
+ * (docs/layers.md, "The database layer").
  *
  * It holds the database spec: the one reading of the text that names a
  * database ("sqlite:PATH", "postgres:CONNSTR", a postgres:// URI), which

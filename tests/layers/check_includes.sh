@@ -2,9 +2,8 @@
 # check_includes.sh ROOT [ALLOWED]
 # check_includes.sh --self-test
 #
-# The layering rule of issue 31 (/work/shared/DESIGN.md, "Who may use
-# whom"), checked on the sources: a file of one service does not include
-# another service's internal header. The services are the areas above
+# The layering rule (docs/layers.md), checked on the sources: a file of
+# one service does not include another service's internal header. The services are the areas above
 # the engine: db vfs wasi kv log ai http host skill serve. A file of
 # src/A may include, from another area:
 #   - common/*: the base every area builds on;
@@ -14,8 +13,8 @@
 #     core the invocation fills), kv/kv_call.h and vfs/vfs_call.h (what a
 #     skill call asks of KV and of a mount);
 #   - what ALLOWED (default: allowed_includes.txt beside this script)
-#     lists as "src/A/FILE B/HEADER  # why": today's exceptions, each the
-#     to-do of a later step of issue 31.
+#     lists as "src/A/FILE B/HEADER  # why": exceptions, each a to-do
+#     (none today).
 # tools/cis uses the public headers only (include/cis/): nothing of src/.
 # The engine stack (wasm runtime interp core wat aot) has rules of its
 # own; checked here: interp/ and aot/ never include each other.
