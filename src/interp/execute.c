@@ -165,25 +165,26 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   } while (0)
 
 /* Conditional branches: the offset is at unit k (relative to that unit),
- * a back edge's fuel cost at unit k+1. */
-#define BR_IF(c, k)                       \
-  do {                                    \
-    if (c) {                              \
-      pc += (k) + HEAD - 1 + (int32_t)P(k);         \
-      NEXT();                             \
-    }                                     \
-    ADV((k) + 1);                         \
-    NEXT();                               \
+ * a back edge's fuel cost at unit k+1. Jumps add the offset as a pointer
+ * difference, so that the constant folds into the address computation. */
+#define BR_IF(c, k)                                       \
+  do {                                                    \
+    if (c) {                                              \
+      pc += (ptrdiff_t)(int32_t)P(k) + ((k) + HEAD - 1);  \
+      NEXT();                                             \
+    }                                                     \
+    ADV((k) + 1);                                         \
+    NEXT();                                               \
   } while (0)
-#define BR_IF_BACK(c, k)                  \
-  do {                                    \
-    if (c) {                              \
-      TICK(P((k) + 1));                  \
-      pc += (k) + HEAD - 1 + (int32_t)P(k);         \
-      NEXT();                             \
-    }                                     \
-    ADV((k) + 2);                         \
-    NEXT();                               \
+#define BR_IF_BACK(c, k)                                  \
+  do {                                                    \
+    if (c) {                                              \
+      TICK(P((k) + 1));                                   \
+      pc += (ptrdiff_t)(int32_t)P(k) + ((k) + HEAD - 1);  \
+      NEXT();                                             \
+    }                                                     \
+    ADV((k) + 2);                                         \
+    NEXT();                                               \
   } while (0)
 
 /* Results. i32 results are stored zero-extended, so both halves of a slot
@@ -415,7 +416,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     iacc = v;                                                                   \
     if ((T)(uint32_t)v OP (T)(B)) {                                             \
       TICK(P(7));                                                               \
-      pc += 6 + HEAD - 1 + (int32_t)P(6);                                       \
+      pc += (ptrdiff_t)(int32_t)P(6) + (6 + HEAD - 1);                          \
       NEXT();                                                                   \
     }                                                                           \
     ADV(8);                                                                     \
@@ -924,12 +925,12 @@ dispatch:
   /* ------------------------------------------------------- control */
   CASE(unreachable) TRAP(CIS_TRAP_UNREACHABLE);
   CASE(br) {
-    pc += 1 + HEAD - 1 + (int32_t)P(1);
+    pc += (ptrdiff_t)(int32_t)P(1) + (1 + HEAD - 1);
     NEXT();
   }
   CASE(br_back) {
     TICK(P(2));
-    pc += 1 + HEAD - 1 + (int32_t)P(1);
+    pc += (ptrdiff_t)(int32_t)P(1) + (1 + HEAD - 1);
     NEXT();
   }
   CASE(br_if) BR_IF(SL(1).u32 != 0, 2);
@@ -943,7 +944,7 @@ dispatch:
   CASE(br_table) {
     uint32_t i = SL(1).u32, n = P(2);
     if (i > n) i = n;
-    pc += 3 + i + HEAD - 1 + (int32_t)P(3 + i);
+    pc += (ptrdiff_t)(int32_t)P(3 + i) + (3 + i + HEAD - 1);
     NEXT();
   }
   CASE(return) RETURN();
