@@ -118,8 +118,6 @@
  *                   everything: never a part.
  *   CIS_EKV         any other backend failure (corrupt database file, a
  *                   SQL error, a broken user backend)
- *   CIS_EUNSUPPORTED an atomic operation on a backend without a lock
- *                   method
  *   CIS_ENOMEM      out of host memory
  * The detail is cis_kv_errmsg(kv) (the same as cis_errmsg(kv)): the last
  * failure of a call on this store on the calling thread; other stores'
@@ -409,14 +407,14 @@ CIS_EXTERN void cis_kv_keys_free(cis_kv_keys *k);
  * operations" above); the new value is written like cis_kv_set (quota
  * included) and commits or vanishes with the call. Errors: CIS_EINVAL
  * (the value is not such an integer, or the sum overflows int64), those
- * of cis_kv_set, CIS_EUNSUPPORTED. */
+ * of cis_kv_set. */
 CIS_EXTERN cis_result cis_kv_increment(cis_kv_txn *t, const void *key, size_t klen,
                                        int64_t delta, int64_t *out);
 /* Compare-and-swap: when key holds exactly `expect` (elen bytes; expect
  * NULL = the key must be absent, and elen must be 0), writes val as
  * cis_kv_set would and sets *swapped; otherwise writes nothing and clears
  * *swapped (not an error). Atomic as cis_kv_increment. Errors: those of
- * cis_kv_set, CIS_EUNSUPPORTED. */
+ * cis_kv_set. */
 CIS_EXTERN cis_result cis_kv_cas(cis_kv_txn *t, const void *key, size_t klen, const void *expect,
                                  size_t elen, const void *val, size_t vlen, bool *swapped);
 

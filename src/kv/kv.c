@@ -405,10 +405,8 @@ static cis_result pick_backend(const cis_kv *kv, const cis_kv_config *cfg, const
     if (!u->open || !u->close || !u->begin || !u->commit || !u->rollback || !u->get ||
         !u->stat || !u->set || !u->del || !u->usage || !u->list)
       return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks a method");
-    if (u->version >= 2 && !u->lock)
-      return kv_fail(kv, CIS_EINVAL, "kv: a version %d method table lacks lock", u->version);
-    if (u->version >= 3 && !u->tenant_usage)
-      return kv_fail(kv, CIS_EINVAL, "kv: a version %d method table lacks tenant_usage", u->version);
+    if (!u->lock) return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks lock");
+    if (!u->tenant_usage) return kv_fail(kv, CIS_EINVAL, "kv: the method table lacks tenant_usage");
     *m = u;
     *arg = s ? s : "";
     return CIS_OK;
@@ -444,9 +442,6 @@ cis_result cis_kv_open(const cis_kv_config *cfg, cis_kv **out) {
   kv->m = *m;
   if (!kv->m.name) kv->m.name = "user";
   kv->lim = cfg->limits;
-  if ((kv->lim.tenant_max_keys || kv->lim.tenant_max_bytes) && !kv->m.tenant_usage)
-    CIS_TRY(kv_fail(kv, CIS_EUNSUPPORTED, "kv: a tenant quota needs a version 3 method table (tenant_usage); "
-                                            "this one is version %d", m->version));
   if (!kv->lim.max_key_bytes) kv->lim.max_key_bytes = CIS_KV_DEFAULT_MAX_KEY_BYTES;
   if (!kv->lim.max_value_bytes) kv->lim.max_value_bytes = CIS_KV_DEFAULT_MAX_VALUE_BYTES;
   if (!kv->lim.max_keys) kv->lim.max_keys = CIS_KV_DEFAULT_MAX_KEYS;
@@ -1109,8 +1104,8 @@ static void ns_release(cis_kv_txn *t) {
 /* Pins a connection for t (once): opens the backend transaction on it and
  * takes the namespace's write lock, held until t commits or rolls back.
  * Past this point every operation of t runs on the pinned connection.
- * Errors: CIS_EUNSUPPORTED (no lock method), CIS_ETIMEOUT (the lock was
- * not free before the deadline), the backend's begin / lock errors. */
+ * Errors: CIS_ETIMEOUT (the lock was not free before the deadline), the
+ * backend's begin / lock errors. */
 static cis_result pin_lock(cis_kv_txn *t) {
   cis_kv *kv = t->kv;
   cis_result rc = CIS_OK;
@@ -1120,10 +1115,6 @@ static cis_result pin_lock(cis_kv_txn *t) {
     return kv_fail(t ? t->kv : NULL, t->pin_rc, "kv: the call's locked transaction failed earlier (%s)",
                    cis_strerror(t->pin_rc));
   }
-  if (!kv->m.lock)
-    return kv_fail(t ? t->kv : NULL, CIS_EUNSUPPORTED,
-                   "kv (%s): a version %d backend has no lock method: no atomic operations",
-                   kv->m.name, kv->m.version);
   /* The namespace's lock before the file's, as every commit takes them. */
   if (store_wide(kv) && !t->ns_held) CIS_TRY(ns_acquire(t));
   CIS_TRY(pool_get(kv, t, &c));
