@@ -53,6 +53,8 @@
 #include "serve/mcp_versions.h"
 #include "serve/coro.h"
 #include "serve/pool.h"
+#include "serve/share.h"
+#include "db/db.h"
 #include "common/json.h"
 
 #if !defined(CIS_MHD_SONAME) || !defined(CIS_MHD_PACKAGE)
@@ -248,6 +250,7 @@ struct cis_server {
   int *ports;                          /* their bound ports */
   size_t ndaemons;
   cis_tokens *tokens;                  /* the token store */
+  cis__share *share;                   /* the cluster's shares (a PostgreSQL registry), or NULL */
   pthread_mutex_t mu;                  /* guards the tenants' insertion and the dropping of MCP
                                           sessions at the cap; no request takes it otherwise */
   pthread_cond_t idle_cv;              /* a job ended, or the last request did (pool_mu) */
@@ -508,6 +511,15 @@ static char *metrics_text(cis_server *s, size_t *len) {
       (unsigned long long)pool.inline_moves[CIS_WAIT_LONG], s->lane, (unsigned long long)pool.lane_runs,
       (unsigned)atomic_load(&s->pool.nover), pool.queued,
       s->qcap, nsessions, atomic_load(&s->draining) ? 1 : 0);
+  cis__share_stats sh;
+  cis__share_stats_get(s->share, &sh);
+  OUT("# HELP cis_cluster_share_rounds_total Rounds this node told the others its tenants' CPU use and read theirs.\n"
+      "# TYPE cis_cluster_share_rounds_total counter\ncis_cluster_share_rounds_total %llu\n"
+      "# HELP cis_cluster_share_failures_total Such rounds the registry database failed.\n"
+      "# TYPE cis_cluster_share_failures_total counter\ncis_cluster_share_failures_total %llu\n"
+      "# HELP cis_cluster_tenants_elsewhere Tenants active on the cluster's other nodes at the last round.\n"
+      "# TYPE cis_cluster_tenants_elsewhere gauge\ncis_cluster_tenants_elsewhere %u\n",
+      (unsigned long long)sh.rounds, (unsigned long long)sh.failures, sh.elsewhere);
   OUT("# HELP cis_admin_workers Threads of the background pool (installs, removals, lists, shows).\n"
       "# TYPE cis_admin_workers gauge\ncis_admin_workers %u\n"
       "# HELP cis_admin_busy Registry jobs running on the background pool.\n"
@@ -1540,6 +1552,31 @@ static void conn_body(cis_server *s, conn_watch *w, size_t n) {
   if (w) atomic_fetch_add_explicit(&w->body_bytes, n, memory_order_relaxed);
 }
 
+/* The cluster's shares (share.h): this node's tenants and their owners. */
+static void share_tenants(void *user, cis__share_tenant_fn fn, void *ctx) {
+  cis_server *s = user;
+  for (tenant *t = atomic_load_explicit(&s->tenants, memory_order_acquire); t;
+       t = atomic_load_explicit(&t->next, memory_order_acquire))
+    fn(ctx, t->name, &t->owner);
+}
+
+/* With a PostgreSQL registry (the nodes of a cluster share it) and a lane
+ * for tenants over their share, the nodes tell each other their tenants'
+ * CPU use: a tenant's share is then the cluster's. */
+static cis_result share_start(cis_server *s, char *err, size_t errcap) {
+  cis__db_spec db;
+  char why[160];
+  if (!s->lane || !s->registry || cis__db_spec_parse(s->registry, CIS__DB_HAS_DEFAULT, &db, why, sizeof why) != CIS_OK ||
+      db.dialect != CIS__DB_POSTGRES)
+    return CIS_OK; /* a spec that does not parse failed the token store first */
+  cis__share_config c = {.conninfo = db.target, .pool = &s->pool, .tenants = share_tenants, .user = s};
+  if (cis__share_start(&c, &s->share) != CIS_OK) {
+    snprintf(err, errcap, "cannot start the cluster's shares");
+    return CIS_ENOMEM;
+  }
+  return CIS_OK;
+}
+
 /* The watchdog: every CONN_WATCH_MS, shuts down the connections whose
  * head has not come within head_ns (of their start, or of their last
  * answer), and those whose body, once head_ns has passed since its head,
@@ -1820,6 +1857,7 @@ cis_result cis_server_start(const cis_server_config *cfg, cis_server **out) {
     snprintf(err, errcap, "cannot start worker threads");
     goto fail;
   }
+  if ((rc = share_start(s, err, errcap)) != CIS_OK) goto fail;
   /* The registry's work: each tenant queues --queue jobs there too. */
   cis__pool_config ac = {.workers = CIS__HTTP_ADMIN_WORKERS, .queue = s->qcap, .queue_total = total,
                          .owner_cap = s->tenant_cap, .background = true};
@@ -1919,6 +1957,8 @@ static void server_release(cis_server *s) {
   /* The pool ends its jobs first (each by its deadline), each resuming
    * its connection: libmicrohttpd must not be stopped with a connection
    * suspended. Their answers then go out before the listeners close. */
+  cis__share_stop(s->share); /* before the pool it tells */
+  s->share = NULL;
   cis__pool_stop(&s->pool);
   cis__pool_stop(&s->admin);
   cis__coro_trim();

@@ -145,8 +145,9 @@ static bool review(cis__pool *p, uint64_t now) {
   }
   uint64_t periods = at ? (now - at) / CIS__POOL_FAIR_PERIOD_NS : 1;
   atomic_store(&p->fair_at, now);
-  unsigned nactive = 0;
-  uint64_t total = 0;
+  /* The cluster's other nodes count as this one's (cis__pool_remote). */
+  unsigned nactive = atomic_load_explicit(&p->remote_only, memory_order_relaxed);
+  uint64_t total = atomic_load_explicit(&p->remote_only_sum, memory_order_relaxed);
   for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed)) {
     uint64_t cpu = atomic_load_explicit(&o->cpu_ns, memory_order_relaxed);
     uint64_t begun = atomic_load_explicit(&o->begun, memory_order_relaxed);
@@ -157,9 +158,10 @@ static bool review(cis__pool *p, uint64_t now) {
     o->begun_seen = begun;
     o->idle = moved ? 0 : o->idle + (periods < CIS__POOL_FAIR_ACTIVE ? (unsigned)periods : CIS__POOL_FAIR_ACTIVE);
     if (o->idle > CIS__POOL_FAIR_ACTIVE) o->idle = CIS__POOL_FAIR_ACTIVE;
-    if (o->idle < CIS__POOL_FAIR_ACTIVE) {
+    uint64_t remote = atomic_load_explicit(&o->remote, memory_order_relaxed);
+    if (o->idle < CIS__POOL_FAIR_ACTIVE || remote) {
       nactive++;
-      total += o->recent;
+      total += o->recent + remote;
     }
   }
   /* A steady use of r CPUs sums to r * period * 4 / (4 - keep). */
@@ -167,8 +169,9 @@ static bool review(cis__pool *p, uint64_t now) {
   bool changed = false;
   for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed)) {
     bool was = atomic_load(&o->over), over = false;
+    uint64_t use = o->recent + atomic_load_explicit(&o->remote, memory_order_relaxed);
     if (nactive >= 2 && o->idle < CIS__POOL_FAIR_ACTIVE && o->recent > floor)
-      over = o->recent * 100 * nactive > total * (was ? CIS__POOL_FAIR_BACK_PCT : CIS__POOL_FAIR_OVER_PCT);
+      over = use * 100 * nactive > total * (was ? CIS__POOL_FAIR_BACK_PCT : CIS__POOL_FAIR_OVER_PCT);
     if (over != was) {
       atomic_store(&o->over, over);
       if (over) atomic_fetch_add(&p->nover, 1);
@@ -178,6 +181,36 @@ static bool review(cis__pool *p, uint64_t now) {
   }
   atomic_store(&p->reviewing, false);
   return changed;
+}
+
+/* A steady use of r CPUs sums to r * period * 4 / (4 - keep) in the
+ * review's units: what ns_per_s of CPU time a second amounts to there. */
+static uint64_t rate_units(uint64_t ns_per_s) {
+  const uint64_t cpus_max = 128; /* a larger figure counts as this many CPUs (no overflow below) */
+  if (ns_per_s > cpus_max * 1000000000ull) ns_per_s = cpus_max * 1000000000ull;
+  return ns_per_s * (CIS__POOL_FAIR_PERIOD_NS * 4 / (4 - CIS__POOL_FAIR_KEEP)) / 1000000000ull;
+}
+
+void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n) {
+  for (cis__pool_owner *o = atomic_load(&p->owners); o; o = atomic_load_explicit(&o->all_next, memory_order_relaxed))
+    atomic_store_explicit(&o->remote, 0, memory_order_relaxed);
+  unsigned others = 0;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t units = rate_units(u[i].cpu_ns_per_s);
+    if (!units) units = 1; /* active there: counted, if not weighed */
+    cis__pool_owner *o = u[i].owner;
+    /* One with no job here yet is not reviewed (not listed): counted
+     * among the others until it has. */
+    if (o && o != &p->own && atomic_load_explicit(&o->listed, memory_order_acquire)) {
+      atomic_store_explicit(&o->remote, units, memory_order_relaxed);
+    } else {
+      others++;
+      sum += units;
+    }
+  }
+  atomic_store_explicit(&p->remote_only, others, memory_order_relaxed);
+  atomic_store_explicit(&p->remote_only_sum, sum, memory_order_relaxed);
 }
 
 /* Under mu: an owner changed sides: every waiting thread looks again. */

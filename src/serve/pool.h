@@ -131,6 +131,9 @@ typedef struct cis__pool_owner {
   uint64_t cpu_seen, begun_seen;       /* cpu_ns and begun at the last review */
   uint64_t recent;                     /* decaying sum of its CPU time (ns) */
   unsigned idle;                       /* reviews since it last began a job or used CPU */
+  /* Its use on the cluster's other nodes, in the units of recent (0:
+   * none there), set by cis__pool_remote. */
+  atomic_uint_fast64_t remote;
 } cis__pool_owner;
 
 /* A unit of work. The submitter owns it, and waits for done (cis__pool_wait)
@@ -229,6 +232,8 @@ typedef struct cis__pool {
   atomic_uint_fast64_t fair_at;        /* when the shares were last reviewed (ns), 0: never */
   atomic_bool reviewing;               /* a review runs (one at a time) */
   atomic_uint nover;                   /* owners over their share now (metric) */
+  atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
+  atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
   bool trim_due;                       /* a thread ended since the last trim */
   bool stopping;                       /* threads exit */
 } cis__pool;
@@ -277,6 +282,20 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why);
  * Whether one did. For tests, with cis__pool_charge: a clock of their
  * own, ahead of the real one. */
 bool cis__pool_review(cis__pool *p, uint64_t now);
+
+/* What the cluster's other nodes report of their owners (the same
+ * tenants by name; serve/share.c): each one's CPU use there, in CPU time
+ * a second. The review counts them as this node's own: an owner active
+ * elsewhere makes the owners here share, and one busy elsewhere is over
+ * its share sooner. So a tenant that floods one node while another tenant
+ * calls a second node on the same machine runs on its node's lane. */
+typedef struct cis__pool_remote_use {
+  cis__pool_owner *owner; /* its owner here, or NULL: none */
+  uint64_t cpu_ns_per_s;  /* its use on the other nodes */
+} cis__pool_remote_use;
+/* Replaces the other nodes' figures with the n in u (without mu; from
+ * one thread at a time). */
+void cis__pool_remote(cis__pool *p, const cis__pool_remote_use *u, size_t n);
 
 /* The calling thread's CPU time (ns), 0 when it cannot be read: what a
  * job run elsewhere (a background pool's) charges to its owner's share in

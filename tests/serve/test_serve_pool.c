@@ -888,6 +888,54 @@ static void owner_over_its_share_comes_back(void **state) {
   assert_string_equal(n.name, "cis-worker");
 }
 
+/* The cluster's other nodes' figures (cis__pool_remote) count as this
+ * node's: an owner alone here is over its share while a tenant with no
+ * owner here is active elsewhere, and back once that one is gone; a
+ * tenant's use elsewhere adds to its own here; a busy figure is bounded. */
+static void other_nodes_tenants_count_in_the_shares(void **state) {
+  (void)state;
+  static cis__pool p;
+  static cis__pool_owner alone, other;
+  memset(&alone, 0, sizeof alone);
+  memset(&other, 0, sizeof other);
+  start_lane(&p, 1, 1);
+  for (int i = 0; i < 10; i++) fair_step(&p, &alone, 15000000, NULL, 0); /* 75% of a CPU */
+  assert_false(atomic_load(&alone.over));
+  /* A tenant not known here uses 2.5% of a CPU on another node. */
+  cis__pool_remote_use far = {.owner = NULL, .cpu_ns_per_s = 25000000};
+  cis__pool_remote(&p, &far, 1);
+  assert_int_equal(atomic_load(&p.remote_only), 1);
+  fair_step(&p, &alone, 15000000, NULL, 0);
+  assert_true(atomic_load(&alone.over));
+  static lane_job a;
+  assert_true(run_one(&p, &a, &alone));
+  assert_string_equal(a.name, "cis-lane");
+  /* It goes quiet there: alone again. */
+  cis__pool_remote(&p, NULL, 0);
+  fair_step(&p, &alone, 15000000, NULL, 0);
+  assert_false(atomic_load(&alone.over));
+  /* Two owners here at one load; other's use elsewhere makes it the one
+   * over its share. An owner with no job here yet (not reviewed) counts
+   * among the tenants of elsewhere. */
+  for (int i = 0; i < 20; i++) fair_step(&p, &alone, 4000000, &other, 4000000);
+  assert_false(atomic_load(&other.over));
+  cis__pool_remote_use busy = {.owner = &other, .cpu_ns_per_s = 1000000000ull}; /* a CPU elsewhere */
+  cis__pool_remote(&p, &busy, 1);
+  assert_int_equal(atomic_load(&p.remote_only), 0);
+  assert_true(atomic_load(&other.remote) > 0);
+  fair_step(&p, &alone, 4000000, &other, 4000000);
+  assert_true(atomic_load(&other.over));
+  assert_false(atomic_load(&alone.over));
+  static cis__pool_owner unseen;
+  memset(&unseen, 0, sizeof unseen);
+  cis__pool_remote_use huge = {.owner = &unseen, .cpu_ns_per_s = UINT64_MAX};
+  cis__pool_remote(&p, &huge, 1);
+  assert_int_equal(atomic_load(&p.remote_only), 1);
+  assert_int_equal(atomic_load(&other.remote), 0); /* replaced, not added */
+  uint64_t sum = atomic_load(&p.remote_only_sum);
+  assert_true(sum > 0 && sum <= 128ull * CIS__POOL_FAIR_PERIOD_NS * 4 / (4 - CIS__POOL_FAIR_KEEP));
+}
+
 static void pool_without_workers_is_refused(void **state) {
   (void)state;
   static cis__pool p;
@@ -995,6 +1043,7 @@ int main(void) {
       cmocka_unit_test_teardown(owner_over_its_share_runs_on_the_lane_and_others_do_not, teardown),
       cmocka_unit_test_teardown(owner_alone_is_never_over_its_share, teardown),
       cmocka_unit_test_teardown(owner_over_its_share_comes_back, teardown),
+      cmocka_unit_test_teardown(other_nodes_tenants_count_in_the_shares, teardown),
       cmocka_unit_test_teardown(quota_pauses_a_spinning_call_and_its_deadline_still_ends_it, teardown),
       cmocka_unit_test_teardown(quota_pause_ends_at_cancel, teardown),
       cmocka_unit_test_teardown(quota_lifted_lets_the_call_run_on, teardown),
