@@ -288,6 +288,9 @@ static unsigned long long metric(int port, const char *name) {
   return v;
 }
 
+/* Whether a spinning call's status says it ended at its deadline. */
+static bool hog_ended(int status) { return status == 422 || status == 503; }
+
 /* The quiet tenant's client: an echo call on its node every 20 ms until
  * told to stop (bounded by 60 s all the same). */
 typedef struct quiet_client {
@@ -321,15 +324,16 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   token_create(a.home, "calm", "share-calm", qtok, sizeof qtok);
   token_create(a.home, "loud", "share-loud", ntok, sizeof ntok);
   assert_int_equal(install_fixture(a.sv.port, qtok, "echo", "calm", ""), 201);
-  assert_int_equal(install_fixture(b.sv.port, ntok, "busy", "hog", ",\"limits\":{\"timeout_ms\":150}"), 201);
+  assert_int_equal(install_fixture(b.sv.port, ntok, "busy", "hog", ",\"limits\":{\"timeout_ms\":400}"), 201);
   /* Alone (the installs' own work on a, which counts as its tenant's,
    * aged out of the figures: a row is counted for 1 s, then b reads again
-   * within 250 ms; waited for 10 s at most): its calls (each spins 150 ms
-   * to its deadline) stay off b's lane. */
+   * within 250 ms; waited for 10 s at most): its calls (each spins to its
+   * 400 ms deadline: 422, or 503 where a loaded machine took the time
+   * before the guest ran) stay off b's lane. */
   nap_ms(1500);
   for (int i = 0; i < 100 && metric(b.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
   assert_int_equal(metric(b.sv.port, "cis_cluster_tenants_elsewhere"), 0);
-  for (int i = 0; i < 6; i++) assert_int_equal(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out), 422);
+  for (int i = 0; i < 4; i++) assert_true(hog_ended(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out)));
   assert_int_equal(metric(b.sv.port, "cis_pool_lane_total"), 0);
   assert_int_equal(metric(b.sv.port, "cis_tenants_over_share"), 0);
   /* The quiet tenant calls a: b learns of it (within a round or two of
@@ -339,7 +343,7 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   assert_int_equal(pthread_create(&th, NULL, quiet_main, &q), 0);
   unsigned long long lane = 0, elsewhere_b = 0;
   for (int i = 0; i < 100 && lane == 0; i++) {
-    assert_int_equal(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out), 422);
+    assert_true(hog_ended(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out)));
     lane = metric(b.sv.port, "cis_pool_lane_total");
     if (elsewhere_b == 0 || elsewhere_b == ~0ull) elsewhere_b = metric(b.sv.port, "cis_cluster_tenants_elsewhere");
   }
