@@ -45,9 +45,13 @@ static const char sql_write[] =
     " SELECT $1, t, c, now() FROM unnest($2::text[], $3::int8[]) AS u(t, c)"
     " ON CONFLICT (node, tenant) DO UPDATE SET cpu_ns_per_s = excluded.cpu_ns_per_s, at = excluded.at";
 static const char sql_read[] =
-    "SELECT tenant, sum(cpu_ns_per_s)::int8 AS c FROM cis_tenant_load"
-    " WHERE node <> $1 AND at > now() - " SHARE_FRESH_SQL " GROUP BY tenant ORDER BY c DESC LIMIT 10000";
-static const char sql_sweep[] = "DELETE FROM cis_tenant_load WHERE at < now() - " SHARE_STALE_SQL;
+    "SELECT tenant, least(sum(greatest(cpu_ns_per_s, 0)), 1000000000000000)::int8 AS c FROM cis_tenant_load"
+    " WHERE node <> $1 AND at > now() - " SHARE_FRESH_SQL " AND at <= now() + " SHARE_FRESH_SQL
+    " GROUP BY tenant ORDER BY c DESC LIMIT 10000";
+/* A row from the future was not written by a node (each writes the
+ * database's now()): removed as a stale one. */
+static const char sql_sweep[] =
+    "DELETE FROM cis_tenant_load WHERE at < now() - " SHARE_STALE_SQL " OR at > now() + " SHARE_STALE_SQL;
 static const char sql_leave[] = "DELETE FROM cis_tenant_load WHERE node = $1";
 
 /* A tenant of this node at one round. */
@@ -183,6 +187,7 @@ static cis_result read_rows(cis__share *s, const share_list *cur, char *err, siz
     if (len > CIS_TENANT_NAME_MAX) continue; /* no tenant's: ignored */
     memcpy(nm, name, len);
     nm[len] = 0;
+    if (!cis_tenant_name_valid(nm)) continue; /* not a node's row */
     const share_tenant *t = find(cur, nm);
     u[n++] = (cis__pool_remote_use){.owner = t ? t->owner : NULL, .cpu_ns_per_s = (uint64_t)rate};
   }

@@ -359,6 +359,59 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   assert_int_equal(node_stop(&b), 0);
 }
 
+/* Runs sql on the test's database: whether it succeeded. */
+static bool sql_ok(const char *sql) {
+  PGconn *c = PQconnectdb(g_conn);
+  bool ok = PQstatus(c) == CONNECTION_OK;
+  if (ok) {
+    PGresult *r = PQexec(c, sql);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) fprintf(stderr, "sql: %s", PQerrorMessage(c));
+    PQclear(r);
+  }
+  PQfinish(c);
+  return ok;
+}
+
+/* Rows in the shares' table that no node wrote (a name no tenant may
+ * have, one past the longest, a negative figure, figures whose sum
+ * overflows, rows from the future) are not counted and fail no round. */
+static void hostile_rows_in_the_shares_table_are_ignored(void **state) {
+  (void)state;
+  node a;
+  assert_int_equal(node_start(&a, "hostile-a"), 0);
+  /* The table exists once a has made a round. */
+  for (int i = 0; i < 100 && (metric(a.sv.port, "cis_cluster_share_rounds_total") == 0 ||
+                              metric(a.sv.port, "cis_cluster_share_rounds_total") == ~0ull); i++)
+    nap_ms(100);
+  char long_name[200];
+  memset(long_name, 'x', 65);
+  long_name[65] = 0;
+  char sql[2048];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO cis_tenant_load(node, tenant, cpu_ns_per_s, at) VALUES"
+           " ('evil', 'a''b', 1000, now()),"
+           " ('evil', 'x y', 1000, now()),"
+           " ('evil', '%s', 1000, now()),"
+           " ('evil', 'neg', -5, now()),"
+           " ('evil', 'big', 9223372036854775807, now()),"
+           " ('evil2', 'big', 9223372036854775807, now()),"
+           " ('evil', 'late', 1000, now() + interval '1 hour')",
+           long_name);
+  assert_true(sql_ok(sql));
+  /* Only "big" counts (for the second it is fresh); no round fails. */
+  unsigned long long seen = 0;
+  for (int i = 0; i < 20 && seen != 1; i++) {
+    seen = metric(a.sv.port, "cis_cluster_tenants_elsewhere");
+    if (seen != 1) nap_ms(50);
+  }
+  assert_int_equal(seen, 1);
+  for (int i = 0; i < 30 && metric(a.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
+  assert_int_equal(metric(a.sv.port, "cis_cluster_tenants_elsewhere"), 0);
+  assert_int_equal(metric(a.sv.port, "cis_cluster_share_failures_total"), 0);
+  assert_int_equal(node_stop(&a), 0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 5) return 2;
   g_cis = argv[1];
@@ -378,6 +431,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_teardown(registry_read_past_its_bound_is_503_not_the_skills_422, serve_procs_kill),
       cmocka_unit_test_teardown(dead_registry_database_is_503_typed_then_recovers, serve_procs_kill),
       cmocka_unit_test_teardown(tenant_busy_on_one_node_yields_to_a_tenant_calling_another, serve_procs_kill),
+      cmocka_unit_test_teardown(hostile_rows_in_the_shares_table_are_ignored, serve_procs_kill),
   };
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   char cmd[300];
