@@ -136,3 +136,15 @@ void http_resp_free(http_resp *r) {
   free(r->body);
   r->head = r->body = NULL;
 }
+
+unsigned long long http_metric(int port, const char *name) {
+  http_resp r;
+  if (http_get(port, "/metrics", NULL, &r) != 0) return ~0ull;
+  char line[128];
+  snprintf(line, sizeof line, "\n%s ", name); /* the sample, not its # HELP */
+  const char *p = r.body ? strstr(r.body, line) : NULL;
+  unsigned long long v = ~0ull;
+  if (p) sscanf(p + strlen(line), "%llu", &v);
+  http_resp_free(&r);
+  return v;
+}

@@ -29,5 +29,8 @@ int http_send(int port, const char *method, const char *path, const char *token,
  * it is not there. */
 const char *http_header(const http_resp *r, const char *name, char *out, size_t cap);
 void http_resp_free(http_resp *r);
+/* The value of the sample name (no labels) in GET /metrics of the server
+ * on port; ~0 when it cannot be read. */
+unsigned long long http_metric(int port, const char *name);
 
 #endif

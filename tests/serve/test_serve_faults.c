@@ -319,18 +319,6 @@ static bool wait_pool_at_rest(pid_t pid, int workers, thread_counts *tc) {
   return false;
 }
 
-static unsigned long long metric(int port, const char *name) {
-  http_resp r;
-  if (http_get(port, "/metrics", NULL, &r) != 0) return ~0ull;
-  char line[128];
-  snprintf(line, sizeof line, "\n%s ", name); /* the sample, not its # HELP */
-  const char *p = strstr(r.body, line);
-  unsigned long long v = ~0ull;
-  if (p) sscanf(p + strlen(line), "%llu", &v);
-  http_resp_free(&r);
-  return v;
-}
-
 /* A call that uses 2 ms of CPU time is lowered in CPU priority while it
  * runs (cis_pool_demoted_total) and its slot handed to a fresh worker;
  * once it ends the pool is back to its 4 workers at the normal priority
@@ -342,7 +330,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_int_equal(set_up(home, token, sizeof token), 0);
   server sv;
   assert_int_equal(serve_start(home, &sv), 0);
-  assert_int_equal(metric(sv.port, "cis_pool_demoted_total"), 0);
+  assert_int_equal(http_metric(sv.port, "cis_pool_demoted_total"), 0);
   thread_counts tc;
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
     fail_msg("at the start: %d workers, %d long, %d lowered, %d lane (%d at nice 19, idle), %d admin (%d at nice 10)",
@@ -356,7 +344,7 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   http_resp_free(&r);
   /* A spinning guest is handed off (and paused by its CPU quota while
    * short calls run), not lowered: cis_pool_handoffs_total counts it. */
-  unsigned long long before = metric(sv.port, "cis_pool_handoffs_total");
+  unsigned long long before = http_metric(sv.port, "cis_pool_handoffs_total");
   assert_true(before <= 1);
   /* A call lowered or handed off ends its thread after its answer. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
@@ -365,14 +353,14 @@ static void long_call_is_lowered_then_its_worker_restored(void **state) {
   assert_int_equal(r.status, 422);
   assert_non_null(strstr(r.body, "CIS_ETIMEOUT"));
   http_resp_free(&r);
-  assert_int_equal(metric(sv.port, "cis_pool_handoffs_total"), before + 1);
+  assert_int_equal(http_metric(sv.port, "cis_pool_handoffs_total"), before + 1);
   /* Its thread ends, the slot's fresh one stays: as many workers as
    * before, none lowered. */
   if (!wait_pool_at_rest(sv.pid, 4, &tc))
     fail_msg("after the long call: %d workers, %d long, %d lowered, %d lane (%d at nice 19, idle)", tc.workers, tc.longs, tc.niced, tc.lanes, tc.lanes_low);
-  assert_int_equal(metric(sv.port, "cis_pool_threads"), 4 + 2); /* the pool's own count agrees (the lane's) */
-  assert_int_equal(metric(sv.port, "cis_pool_lane_workers"), 2);
-  assert_int_equal(metric(sv.port, "cis_pool_lane_total"), 0); /* one tenant alone: never on the lane */
+  assert_int_equal(http_metric(sv.port, "cis_pool_threads"), 4 + 2); /* the pool's own count agrees (the lane's) */
+  assert_int_equal(http_metric(sv.port, "cis_pool_lane_workers"), 2);
+  assert_int_equal(http_metric(sv.port, "cis_pool_lane_total"), 0); /* one tenant alone: never on the lane */
   for (int i = 0; i < 8; i++) {
     assert_int_equal(http_send(sv.port, "POST", "/v1/skills/kvpair/invoke", token, "\"again\"", &r), 0);
     assert_int_equal(r.status, 200);

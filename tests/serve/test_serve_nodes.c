@@ -87,18 +87,22 @@ static int node_stop(node *nd) {
   return serve_proc_wait(&nd->sv);
 }
 
-/* Installs nodes_skill.wasm as `name` through the node on port: the
- * status. */
-static int install(int port, const char *token, const char *name) {
-  char *body = serve_install_request(
-      g_dir, "nodes_skill", name, "cis_v1",
-      ",\"permissions\":{\"kv\":true,\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
+/* Installs fixture (a .wat of tests/serve, built here) as skill name
+ * through the node on port, with the manifest's extra fields: the status. */
+static int install_fixture(int port, const char *token, const char *fixture, const char *name, const char *extra) {
+  char *body = serve_install_request(g_dir, fixture, name, "cis_v1", extra);
   if (!body) return -1;
   http_resp r;
   int st = http_send(port, "POST", "/v1/skills", token, body, &r) == 0 ? r.status : 0;
   http_resp_free(&r);
   free(body);
   return st;
+}
+
+/* Installs nodes_skill.wasm as `name`, with KV and a db mount. */
+static int install(int port, const char *token, const char *name) {
+  return install_fixture(port, token, "nodes_skill", name,
+                         ",\"permissions\":{\"kv\":true,\"fs\":{\"mounts\":[{\"guest\":\"/data\",\"type\":\"db\"}]}}");
 }
 
 /* Invokes skill name through the node on port with input; the status,
@@ -263,30 +267,6 @@ static void dead_registry_database_is_503_typed_then_recovers(void **state) {
   assert_int_equal(node_stop(&a), 0);
 }
 
-/* Installs fixture (a .wat of tests/serve, built here) as skill name
- * through the node on port, with the manifest's extra fields: the status. */
-static int install_fixture(int port, const char *token, const char *fixture, const char *name, const char *extra) {
-  char *body = serve_install_request(g_dir, fixture, name, "cis_v1", extra);
-  if (!body) return -1;
-  http_resp r;
-  int st = http_send(port, "POST", "/v1/skills", token, body, &r) == 0 ? r.status : 0;
-  http_resp_free(&r);
-  free(body);
-  return st;
-}
-
-/* A metric's value on the node on port (~0 when it cannot be read). */
-static unsigned long long metric(int port, const char *name) {
-  http_resp r;
-  if (http_get(port, "/metrics", NULL, &r) != 0) return ~0ull;
-  char line[128];
-  snprintf(line, sizeof line, "\n%s ", name); /* the sample, not its # HELP */
-  const char *p = r.body ? strstr(r.body, line) : NULL;
-  unsigned long long v = ~0ull;
-  if (p) sscanf(p + strlen(line), "%llu", &v);
-  http_resp_free(&r);
-  return v;
-}
 
 /* Whether a spinning call's status says it ended at its deadline. */
 static bool hog_ended(int status) { return status == 422 || status == 503; }
@@ -331,11 +311,11 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
    * 400 ms deadline: 422, or 503 where a loaded machine took the time
    * before the guest ran) stay off b's lane. */
   nap_ms(1500);
-  for (int i = 0; i < 100 && metric(b.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
-  assert_int_equal(metric(b.sv.port, "cis_cluster_tenants_elsewhere"), 0);
+  for (int i = 0; i < 100 && http_metric(b.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
+  assert_int_equal(http_metric(b.sv.port, "cis_cluster_tenants_elsewhere"), 0);
   for (int i = 0; i < 4; i++) assert_true(hog_ended(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out)));
-  assert_int_equal(metric(b.sv.port, "cis_pool_lane_total"), 0);
-  assert_int_equal(metric(b.sv.port, "cis_tenants_over_share"), 0);
+  assert_int_equal(http_metric(b.sv.port, "cis_pool_lane_total"), 0);
+  assert_int_equal(http_metric(b.sv.port, "cis_tenants_over_share"), 0);
   /* The quiet tenant calls a: b learns of it (within a round or two of
    * 250 ms) and puts the busy tenant's next calls on its lane. */
   quiet_client q = {.port = a.sv.port, .token = qtok};
@@ -344,15 +324,15 @@ static void tenant_busy_on_one_node_yields_to_a_tenant_calling_another(void **st
   unsigned long long lane = 0, elsewhere_b = 0;
   for (int i = 0; i < 100 && lane == 0; i++) {
     assert_true(hog_ended(invoke(b.sv.port, ntok, "hog", "1", out, sizeof out)));
-    lane = metric(b.sv.port, "cis_pool_lane_total");
-    if (elsewhere_b == 0 || elsewhere_b == ~0ull) elsewhere_b = metric(b.sv.port, "cis_cluster_tenants_elsewhere");
+    lane = http_metric(b.sv.port, "cis_pool_lane_total");
+    if (elsewhere_b == 0 || elsewhere_b == ~0ull) elsewhere_b = http_metric(b.sv.port, "cis_cluster_tenants_elsewhere");
   }
   atomic_store(&q.stop, true);
   pthread_join(th, NULL);
   assert_true(lane > 0 && lane != ~0ull);
   assert_true(elsewhere_b >= 1 && elsewhere_b != ~0ull);
-  assert_true(metric(b.sv.port, "cis_cluster_share_rounds_total") > 0);
-  assert_int_equal(metric(b.sv.port, "cis_cluster_share_failures_total"), 0);
+  assert_true(http_metric(b.sv.port, "cis_cluster_share_rounds_total") > 0);
+  assert_int_equal(http_metric(b.sv.port, "cis_cluster_share_failures_total"), 0);
   assert_true(atomic_load(&q.calls) > 0);
   assert_int_equal(atomic_load(&q.failed), 0);
   assert_int_equal(node_stop(&a), 0);
@@ -381,8 +361,8 @@ static void hostile_rows_in_the_shares_table_are_ignored(void **state) {
   node a;
   assert_int_equal(node_start(&a, "hostile-a"), 0);
   /* The table exists once a has made a round. */
-  for (int i = 0; i < 100 && (metric(a.sv.port, "cis_cluster_share_rounds_total") == 0 ||
-                              metric(a.sv.port, "cis_cluster_share_rounds_total") == ~0ull); i++)
+  for (int i = 0; i < 100 && (http_metric(a.sv.port, "cis_cluster_share_rounds_total") == 0 ||
+                              http_metric(a.sv.port, "cis_cluster_share_rounds_total") == ~0ull); i++)
     nap_ms(100);
   char long_name[200];
   memset(long_name, 'x', 65);
@@ -402,13 +382,13 @@ static void hostile_rows_in_the_shares_table_are_ignored(void **state) {
   /* Only "big" counts (for the second it is fresh); no round fails. */
   unsigned long long seen = 0;
   for (int i = 0; i < 20 && seen != 1; i++) {
-    seen = metric(a.sv.port, "cis_cluster_tenants_elsewhere");
+    seen = http_metric(a.sv.port, "cis_cluster_tenants_elsewhere");
     if (seen != 1) nap_ms(50);
   }
   assert_int_equal(seen, 1);
-  for (int i = 0; i < 30 && metric(a.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
-  assert_int_equal(metric(a.sv.port, "cis_cluster_tenants_elsewhere"), 0);
-  assert_int_equal(metric(a.sv.port, "cis_cluster_share_failures_total"), 0);
+  for (int i = 0; i < 30 && http_metric(a.sv.port, "cis_cluster_tenants_elsewhere") != 0; i++) nap_ms(100);
+  assert_int_equal(http_metric(a.sv.port, "cis_cluster_tenants_elsewhere"), 0);
+  assert_int_equal(http_metric(a.sv.port, "cis_cluster_share_failures_total"), 0);
   assert_int_equal(node_stop(&a), 0);
 }
 
