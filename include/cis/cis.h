@@ -642,8 +642,10 @@ CIS_EXTERN void cis_instance_cancel(cis_instance *inst);
  * checks, where it also sees a cancel and its deadline, so that its thread
  * uses at most that share of one CPU however many there are; 0 (or 1000
  * and above) lifts it. Safe from any thread, like cis_instance_cancel;
- * it takes effect at the call's next check and lasts until lifted.
- * Deadline and cancel win: a pause never outlasts the call's deadline
+ * it takes effect at the call's next check and lasts until lifted. A
+ * call's first 0.2 ms of CPU time under a quota (from the first check
+ * that sees it) runs free: a quota set before calls start slows none that
+ * stay that short. Deadline and cancel win: a pause never outlasts the call's deadline
  * (which then ends it with CIS_ETIMEOUT, on time) and sees a cancel
  * within 10 ms. Time inside host functions is not paused. For a server
  * that keeps calls that run long from taking the CPU short calls need

@@ -55,6 +55,13 @@
  * them: a cancel is seen this soon. Longer than the scheduler's wake-up
  * cost by far, so that tens of paused calls cost little CPU. */
 #define QUOTA_SLICE_NS (10 * 1000000ull)
+/* A call runs this much CPU time under a quota before its first pause
+ * (at the check past it), so that a quota set ahead of a call (cis
+ * serve's pool sets one on each call that starts while short calls run)
+ * slows no call that stays short, and one that runs long pauses from
+ * then on rather than from when a watcher notices it. The pool's own
+ * mark for a long call (CIS__POOL_LONG_AFTER_NS, src/serve/pool.h). */
+#define QUOTA_GRACE_NS (200 * 1000ull)
 /* One check's pause at most: after a long stretch without a check (a
  * host call, a slow engine) the call still gets the CPU again this soon. */
 #define QUOTA_PAUSE_MAX_NS (250 * 1000000ull)
@@ -80,6 +87,8 @@ typedef struct exec_rt {
   uint32_t host_left;     /* host calls left before the next clock read */
   bool clock_due;         /* the running host function asked for the time left:
                              it may have waited, so check the deadline after it */
+  uint64_t quota_free;    /* the thread's CPU time at which the quota's grace ends
+                             (QUOTA_GRACE_NS), 0 once it has */
   uint64_t quota_cpu;     /* the thread's CPU time at the end of the last quota
                              pause (ns); 0 while no quota applies */
   void (*wait_fn)(void *, cis_wait); /* the top instance's on_wait, until told once */
@@ -214,13 +223,19 @@ static uint64_t thread_cpu_ns(void) {
  * deadline (and returns CIS_ETIMEOUT, on time, without the CPU the
  * guest's loop would need to see it) and within QUOTA_SLICE_NS of a
  * cancel; a quota lifted meanwhile ends it too. The first check under a
- * quota only starts the measure. */
+ * quota only starts the measure, and its grace (QUOTA_GRACE_NS). */
 static cis_result quota_pause(cis__exec *ex, unsigned q) {
   exec_rt *x = (exec_rt *)ex;
   uint64_t cpu = thread_cpu_ns();
   if (!x->quota_cpu || cpu < x->quota_cpu) {
     x->quota_cpu = cpu ? cpu : 1;
+    x->quota_free = x->quota_cpu + QUOTA_GRACE_NS;
     return CIS_OK;
+  }
+  if (x->quota_free) {
+    if (cpu < x->quota_free) return CIS_OK;
+    x->quota_cpu = x->quota_free; /* the share counts from the grace's end */
+    x->quota_free = 0;
   }
   uint64_t used = cpu - x->quota_cpu;
   uint64_t pause = used > QUOTA_PAUSE_MAX_NS ? QUOTA_PAUSE_MAX_NS : used * (1000u - q) / q;

@@ -341,10 +341,12 @@ static void mark_long(cis__pool *p, cis__pool_thread *w) {
  * job may be attaching or detaching its instance). */
 static void set_quota(cis__pool *p, cis__pool_thread *w, unsigned q) {
   pthread_mutex_lock(&w->qmu);
-  if (w->inst && w->quota != q) {
-    cis_instance_quota(w->inst, q);
-    w->quota = q;
-    if (q && !w->throttled) {
+  if (w->inst) {
+    if (w->quota != q) {
+      cis_instance_quota(w->inst, q);
+      w->quota = q;
+    }
+    if (q && !w->throttled) { /* the one its start got counts from here */
       w->throttled = true;
       p->throttled++;
     }
@@ -370,9 +372,15 @@ static void set_quotas(cis__pool *p, uint64_t now) {
   if (short_work || p->inlined) p->short_seen = now;
   uint64_t in = atomic_load_explicit(&p->inline_seen, memory_order_relaxed);
   if (in > p->short_seen && in <= now) p->short_seen = in;
+  bool shared = now - p->short_seen < CIS__POOL_LIFT_AFTER_NS;
+  /* What a call that starts now gets (cis__pool_attach): were it to run
+   * long, it would be one more. */
+  unsigned q0 = shared ? p->c.long_share / (nlong + 1) : 0;
+  atomic_store_explicit(&p->start_quota, shared && !q0 ? 1 : q0, memory_order_relaxed);
+  atomic_store_explicit(&p->start_quota_at, now, memory_order_relaxed);
   if (!nlong) return;
   unsigned q = 0;
-  if (now - p->short_seen < CIS__POOL_LIFT_AFTER_NS) {
+  if (shared) {
     q = p->c.long_share / nlong;
     if (!q) q = 1;
   }
@@ -679,7 +687,6 @@ void cis__pool_continue(cis__pool *p, cis__pool_job *j, cis_wait why) {
 }
 
 void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
-  (void)p;
   /* j->on was set under mu before j ran on this thread. Not mu: it is
    * every request's, and this runs twice a call. */
   cis__pool_thread *w = j->on;
@@ -687,7 +694,17 @@ void cis__pool_attach(cis__pool *p, cis__pool_job *j, cis_instance *inst) {
   pthread_mutex_lock(&w->qmu);
   if (!inst && w->inst && w->quota) cis_instance_quota(w->inst, 0);
   w->inst = inst;
-  w->quota = 0;
+  /* While short calls run or wait, a call starts under the quota it
+   * would get as a long one: past its grace (the runtime's first 0.2 ms
+   * of CPU, as long as the pool's mark for a long call) it pauses at
+   * once, where waiting for the watch to see it long (up to
+   * CIS__POOL_WATCH_MS more) let it take a waking short call's CPU. */
+  unsigned q = inst ? atomic_load_explicit(&p->start_quota, memory_order_relaxed) : 0;
+  /* The watch sleeps while nothing runs: what it set before is stale. */
+  if (q && cis__now_ns() - atomic_load_explicit(&p->start_quota_at, memory_order_relaxed) >= CIS__POOL_LIFT_AFTER_NS)
+    q = 0;
+  if (q) cis_instance_quota(inst, q);
+  w->quota = q;
   atomic_store(&w->attached, inst != NULL);
   if (inst) atomic_store(&w->had_inst, true);
   pthread_mutex_unlock(&w->qmu);

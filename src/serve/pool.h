@@ -232,6 +232,9 @@ typedef struct cis__pool {
   atomic_uint_fast64_t fair_at;        /* when the shares were last reviewed (ns), 0: never */
   atomic_bool reviewing;               /* a review runs (one at a time) */
   atomic_uint nover;                   /* owners over their share now (metric) */
+  atomic_uint start_quota;             /* the quota a call gets at its start (cis__pool_attach; set by
+                                          the watch): a long call's while short calls run, else 0 */
+  atomic_uint_fast64_t start_quota_at; /* when the watch set it (ns) */
   atomic_uint remote_only;             /* owners active on other nodes only (cis__pool_remote) */
   atomic_uint_fast64_t remote_only_sum; /* their use there, in the units of cis__pool_owner.recent */
   bool trim_due;                       /* a thread ended since the last trim */
