@@ -363,7 +363,8 @@ static void parent_name(const char *dir, unsigned up, char *out, size_t cap) {
   snprintf(out, cap, "%s", real);
 }
 
-/* Whether every folder above the cache folder open as fd (named dir) is
+/* Whether every folder above the cache folder open as fd (named dir,
+ * status folder) is
  * trusted as the folder is, as ssh's StrictModes asks of the folders
  * above a key: whoever may rename a folder on the way can put another
  * cache in its place. A folder others may write is allowed only with
@@ -372,9 +373,8 @@ static void parent_name(const char *dir, unsigned up, char *out, size_t cap) {
  * holds: the folders judged are the real ones above it (a link on the
  * way was followed by the open), whatever a rename does to the path
  * meanwhile. */
-static bool parents_trusted(int fd, const char *dir, const trust *t) {
-  struct stat below, st;
-  if (fstat(fd, &below) != 0) return false;
+static bool parents_trusted(int fd, const struct stat *folder, const char *dir, const trust *t) {
+  struct stat below = *folder, st;
   int cur = fd;
   bool ok = true;
   char name[PATH_MAX];
@@ -488,7 +488,7 @@ static bool folder_walk(const char *dir, const trust *t, bool *absent) {
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !trusted(&st, t, "cache folder", dir) ||
-      !parents_trusted(fd, dir, t) || !(held.path = strdup(dir))) {
+      !parents_trusted(fd, &st, dir, t) || !(held.path = strdup(dir))) {
     close(fd);
     return false;
   }
@@ -855,10 +855,22 @@ static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t c
     memcpy(cand, name, nlen + 1);
     found = runnable(cand, &st);
   } else {
+    /* The folders probed, so that a PATH naming one twice probes it once
+     * (lengths first: a compare of every earlier string cost more than
+     * the failing stat it saved). */
+    const char *probed[32];
+    size_t probed_len[32], nprobed = 0;
     while (*path && !found) {
       const char *colon = strchr(path, ':');
       size_t n = colon ? (size_t)(colon - path) : strlen(path);
-      if (n) {
+      bool again = false;
+      for (size_t i = 0; i < nprobed && !again; i++)
+        again = probed_len[i] == n && !memcmp(probed[i], path, n);
+      if (n && !again && nprobed < 32) {
+        probed[nprobed] = path;
+        probed_len[nprobed++] = n;
+      }
+      if (n && !again) {
         memcpy(cand, path, n);
         cand[n] = '/';
         memcpy(cand + n + 1, name, nlen + 1);
