@@ -450,8 +450,7 @@ static void held_forget_in_child(void) {
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
   held.lock = fresh;
   if (held.fd >= 0) close(held.fd);
-  held.fd = -1;
-  held.path = NULL; /* the parent's allocation: left, not freed (a child allocates nothing) */
+  held.fd = -1; /* path stays (freed by the next walk): a child allocates nothing */
 }
 
 static pthread_once_t held_once = PTHREAD_ONCE_INIT;
