@@ -347,7 +347,8 @@ static bool trusted(const struct stat *st, const trust *t, const char *what, con
 }
 
 /* The name of the folder up levels above the cache folder dir, for a
- * warning: its real path less that many components (or "?"). */
+ * warning: its real path less that many components (resolved only when
+ * there is something to say). */
 static void parent_name(const char *dir, unsigned up, char *out, size_t cap) {
   char real[PATH_MAX];
   if (!realpath(dir, real)) {
@@ -364,8 +365,7 @@ static void parent_name(const char *dir, unsigned up, char *out, size_t cap) {
 }
 
 /* Whether every folder above the cache folder open as fd (named dir,
- * status folder) is
- * trusted as the folder is, as ssh's StrictModes asks of the folders
+ * status folder) is trusted as the folder is, as ssh's StrictModes asks of the folders
  * above a key: whoever may rename a folder on the way can put another
  * cache in its place. A folder others may write is allowed only with
  * the sticky bit (as /tmp has), where they cannot rename what is not
