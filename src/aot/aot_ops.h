@@ -45,6 +45,11 @@ void cis__aot_test_no_crc(bool on);
 /* Tests: how many loads from a file were served by its identity record
  * (cache.c, cis__aot_known_file). */
 unsigned cis__aot_test_known_file_hits(void);
+/* Tests: how many walks of a cache folder and its parents were made
+ * (cache.c, dir_trusted); and forgetting the folder held, as a new
+ * process starts without it. */
+unsigned cis__aot_test_folder_walks(void);
+void cis__aot_test_forget_folder(void);
 /* Fuzzing (fuzz/fuzz_aot_entry.c): checks the cache entry open as fd as a
  * load of the module bytes mod would (its key under this environment)
  * and as `cis cache list` does; maps and runs nothing. Returns the load's

@@ -270,6 +270,7 @@ static void sleep_ms(unsigned ms) {
 typedef struct trust {
   uid_t named;      /* the owner CIS_AOT_CACHE_OWNER names */
   bool has_named;   /* whether it names one */
+  uid_t me;         /* the effective user, read once per look-up (trust_read) */
 } trust;
 
 /* One line on stderr, unless it is the line written last (a server
@@ -290,10 +291,12 @@ static void warn(const char *fmt, ...) {
   if (!again) fprintf(stderr, "cis: warn: compiled tier: %s\n", line);
 }
 
-/* The owner CIS_AOT_CACHE_OWNER (value v) names into *t. A value that
- * names no user trusts no one more, and says so. */
+/* The owner CIS_AOT_CACHE_OWNER (value v) names into *t, and the
+ * effective user now. A value that names no user trusts no one more, and
+ * says so. */
 static void trust_read(const char *v, trust *t) {
   t->has_named = false;
+  t->me = geteuid();
   if (!v || !*v) return;
   char *end;
   errno = 0;
@@ -311,82 +314,243 @@ static void trust_read(const char *v, trust *t) {
     return;
   }
   warn("CIS_AOT_CACHE_OWNER=%s names no user: only entries of uid %u and root are used", v,
-       (unsigned)geteuid());
+       (unsigned)t->me);
+}
+
+static bool trust_same(const trust *a, const trust *b) {
+  return a->me == b->me && a->has_named == b->has_named && (!a->has_named || a->named == b->named);
+}
+
+/* Whether uid u may own what the cache uses under t. */
+static bool owner_trusted(uid_t u, const trust *t) {
+  return u == t->me || u == 0 || (t->has_named && u == t->named);
 }
 
 /* Whether the owner and mode of st are trusted under t (no warning:
  * a forked child asks too). */
 static bool owner_ok(const struct stat *st, const trust *t) {
-  uid_t u = st->st_uid;
-  return (u == geteuid() || u == 0 || (t->has_named && u == t->named)) &&
-         !(st->st_mode & (S_IWGRP | S_IWOTH));
+  return owner_trusted(st->st_uid, t) && !(st->st_mode & (S_IWGRP | S_IWOTH));
 }
 
 /* Whether the folder or entry (what) at path, whose status is st, may
  * be used under t; else says why on stderr. */
 static bool trusted(const struct stat *st, const trust *t, const char *what, const char *path) {
-  uid_t me = geteuid();
   if (owner_ok(st, t)) return true;
-  if (st->st_uid != me && st->st_uid != 0 && !(t->has_named && st->st_uid == t->named)) {
+  if (!owner_trusted(st->st_uid, t)) {
     warn("%s %s is owned by uid %u, not by this user (uid %u), root or CIS_AOT_CACHE_OWNER: "
-         "not used", what, path, (unsigned)st->st_uid, (unsigned)me);
+         "not used", what, path, (unsigned)st->st_uid, (unsigned)t->me);
     return false;
   }
-  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-    warn("%s %s is writable by its group or others (mode %04o): not used", what, path,
-         (unsigned)(st->st_mode & 07777));
-    return false;
-  }
-  return true;
+  warn("%s %s is writable by its group or others (mode %04o): not used", what, path,
+       (unsigned)(st->st_mode & 07777));
+  return false;
 }
 
-/* Whether every folder above the cache folder dir (which exists) is
- * trusted as the folder is, as ssh's StrictModes asks of the folders
+/* The name of the folder up levels above the cache folder dir, for a
+ * warning: its real path less that many components (resolved only when
+ * there is something to say). */
+static void parent_name(const char *dir, unsigned up, char *out, size_t cap) {
+  char real[PATH_MAX];
+  if (!realpath(dir, real)) {
+    snprintf(out, cap, "%u levels above %s", up, dir);
+    return;
+  }
+  for (unsigned i = 0; i < up; i++) {
+    char *slash = strrchr(real, '/');
+    if (!slash) break;
+    if (slash == real) slash[1] = 0; /* the root folder */
+    else *slash = 0;
+  }
+  snprintf(out, cap, "%s", real);
+}
+
+/* Whether every folder above the cache folder open as fd (named dir,
+ * status folder) is trusted as the folder is, as ssh's StrictModes asks of the folders
  * above a key: whoever may rename a folder on the way can put another
  * cache in its place. A folder others may write is allowed only with
  * the sticky bit (as /tmp has), where they cannot rename what is not
- * theirs. The walk is over the real path: a link on the way is judged
- * by where it leads at this moment. */
-static bool parents_trusted(const char *dir, const trust *t) {
-  char real[PATH_MAX];
-  if (!realpath(dir, real)) {
-    warn("cache folder %s: cannot resolve its path (%s): not used", dir, strerror(errno));
-    return false;
-  }
-  for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
-    if (slash == real) slash[1] = 0; /* the root folder itself, last */
-    else *slash = 0;
-    struct stat st;
-    if (stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      warn("cache folder %s: its parent %s cannot be examined: not used", dir, real);
+ * theirs. The walk goes up through "..", from the folder the descriptor
+ * holds: the folders judged are the real ones above it (a link on the
+ * way was followed by the open), whatever a rename does to the path
+ * meanwhile. */
+static bool parents_trusted(int fd, const struct stat *folder, const char *dir, const trust *t) {
+  struct stat below = *folder, st;
+  int cur = fd;
+  bool ok = true;
+  char name[PATH_MAX];
+  for (unsigned up = 1;; up++) {
+    int next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (cur != fd) close(cur);
+    if (next < 0 || fstat(next, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      if (next >= 0) close(next);
+      parent_name(dir, up, name, sizeof name);
+      warn("cache folder %s: its parent %s cannot be examined: not used", dir, name);
       return false;
     }
-    uid_t u = st.st_uid;
-    if (u != geteuid() && u != 0 && !(t->has_named && u == t->named)) {
+    cur = next;
+    if (st.st_dev == below.st_dev && st.st_ino == below.st_ino) break; /* "/" done */
+    if (!owner_trusted(st.st_uid, t)) {
+      parent_name(dir, up, name, sizeof name);
       warn("cache folder %s: its parent %s is owned by uid %u, not by this user (uid %u), root or "
-           "CIS_AOT_CACHE_OWNER: not used", dir, real, (unsigned)u, (unsigned)geteuid());
-      return false;
+           "CIS_AOT_CACHE_OWNER: not used", dir, name, (unsigned)st.st_uid, (unsigned)t->me);
+      ok = false;
+      break;
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+      parent_name(dir, up, name, sizeof name);
       warn("cache folder %s: its parent %s is writable by its group or others without the "
-           "sticky bit (mode %04o): not used", dir, real, (unsigned)(st.st_mode & 07777));
-      return false;
+           "sticky bit (mode %04o): not used", dir, name, (unsigned)(st.st_mode & 07777));
+      ok = false;
+      break;
     }
-    if (!real[1]) break; /* "/" done */
+    below = st;
   }
+  close(cur);
+  return ok;
+}
+
+/* The cache folder as checked: the first look-up walks the folder and
+ * its parents, keeps the folder open, and the later ones reach entries
+ * relative to that descriptor (cache_open), so that a rename of a folder
+ * on the way after the walk cannot put another cache in its place. A
+ * look-up asks only fstat of the descriptor: the folder's own owner and
+ * mode (made writable by its group since, it is refused from then on),
+ * and whether it was removed (no links left: the path is walked again,
+ * for the folder made there since). Another folder named (CIS_AOT_CACHE,
+ * CIS_HOME, HOME), another effective user or CIS_AOT_CACHE_OWNER walks
+ * again. The descriptor is closed in a forked child (pthread_atfork),
+ * which walks again if it looks, and never passes an exec (O_CLOEXEC). */
+static struct {
+  pthread_rwlock_t lock;
+  char *path;  /* the folder's name as configured, or NULL: none checked */
+  int fd;      /* the folder open (O_PATH), or -1 */
+  dev_t dev;   /* its identity at the check */
+  ino_t ino;
+  trust tr;    /* the trust it was checked under */
+} held = {.lock = PTHREAD_RWLOCK_INITIALIZER, .fd = -1};
+
+static atomic_uint folder_walks; /* walks made (tests) */
+unsigned cis__aot_test_folder_walks(void) { return atomic_load(&folder_walks); }
+
+static void held_drop(void) {
+  if (held.fd >= 0) close(held.fd);
+  held.fd = -1;
+  free(held.path);
+  held.path = NULL;
+}
+
+void cis__aot_test_forget_folder(void) {
+  pthread_rwlock_wrlock(&held.lock);
+  held_drop();
+  pthread_rwlock_unlock(&held.lock);
+}
+
+static void held_forget_in_child(void) {
+  /* The child's own copy of the lock and descriptor: no other thread. */
+  pthread_rwlock_t fresh = PTHREAD_RWLOCK_INITIALIZER;
+  held.lock = fresh;
+  if (held.fd >= 0) close(held.fd);
+  held.fd = -1; /* path stays (freed by the next walk): a child allocates nothing */
+}
+
+static pthread_once_t held_once = PTHREAD_ONCE_INIT;
+static void held_hook(void) { pthread_atfork(NULL, NULL, held_forget_in_child); }
+
+/* Whether the folder held is dir under t, there still (linked) and still
+ * trusted by its own owner and mode. Under held.lock (read). */
+static bool held_fits(const char *dir, const trust *t, bool *refused) {
+  *refused = false;
+  if (held.fd < 0 || !held.path || strcmp(held.path, dir) || !trust_same(&held.tr, t)) return false;
+  struct stat st;
+  if (fstat(held.fd, &st) != 0 || st.st_nlink == 0 || st.st_dev != held.dev ||
+      st.st_ino != held.ino)
+    return false;
+  *refused = !trusted(&st, t, "cache folder", dir);
   return true;
 }
 
-/* Whether the cache folder dir may be used under t: absent (a compile
- * makes it, then asks again) or a trusted folder under trusted ones. */
-static bool dir_trusted(const char *dir, const trust *t) {
-  struct stat st;
-  if (stat(dir, &st) != 0) return errno == ENOENT;
-  if (!S_ISDIR(st.st_mode)) {
-    warn("cache folder %s is not a folder: not used", dir);
+/* Walks the cache folder dir under t and holds it when trusted (under
+ * held.lock, written). Returns whether it may be used: absent (a compile
+ * makes it, then asks again) or trusted under trusted folders. *absent
+ * says it is absent. */
+static bool folder_walk(const char *dir, const trust *t, bool *absent) {
+  atomic_fetch_add(&folder_walks, 1);
+  held_drop();
+  *absent = false;
+  int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return *absent = true;
+    struct stat st;
+    if (errno == ENOTDIR || (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)))
+      warn("cache folder %s is not a folder: not used", dir);
     return false;
   }
-  return trusted(&st, t, "cache folder", dir) && parents_trusted(dir, t);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !trusted(&st, t, "cache folder", dir) ||
+      !parents_trusted(fd, &st, dir, t) || !(held.path = strdup(dir))) {
+    close(fd);
+    return false;
+  }
+  pthread_once(&held_once, held_hook);
+  held.fd = fd;
+  held.dev = st.st_dev;
+  held.ino = st.st_ino;
+  held.tr = *t;
+  return true;
+}
+
+/* Whether the cache folder dir may be used under t: absent (*absent set;
+ * a compile makes it, then asks again) or a trusted folder under trusted
+ * ones, then held for the look-ups after. */
+static bool dir_trusted(const char *dir, const trust *t, bool *absent) {
+  bool refused;
+  *absent = false;
+  pthread_rwlock_rdlock(&held.lock);
+  bool fits = held_fits(dir, t, &refused);
+  pthread_rwlock_unlock(&held.lock);
+  if (fits) return !refused;
+  pthread_rwlock_wrlock(&held.lock);
+  bool ok = held_fits(dir, t, &refused) ? !refused : folder_walk(dir, t, absent);
+  pthread_rwlock_unlock(&held.lock);
+  return ok;
+}
+
+/* Whether the path dir names the folder held now (a compile writes
+ * through the path: one stat, at a compile only). A folder that is not
+ * it (renamed away, another put there) is walked again. */
+static bool dir_is_held(const char *dir, const trust *t) {
+  struct stat st;
+  if (stat(dir, &st) != 0) return false;
+  pthread_rwlock_rdlock(&held.lock);
+  bool same = held.fd >= 0 && held.path && !strcmp(held.path, dir) && trust_same(&held.tr, t) &&
+              st.st_dev == held.dev && st.st_ino == held.ino;
+  pthread_rwlock_unlock(&held.lock);
+  if (same) return true;
+  bool absent;
+  pthread_rwlock_wrlock(&held.lock);
+  bool ok = folder_walk(dir, t, &absent) && !absent;
+  pthread_rwlock_unlock(&held.lock);
+  return ok;
+}
+
+/* Opens the file path with flags (an entry, image or record): relative
+ * to the folder held when path lies in it, so that the file is the one
+ * in the folder the walk checked; else by its path. */
+static int cache_open(const char *path, int flags) {
+  const char *slash = strrchr(path, '/');
+  if (slash && slash > path) {
+    size_t dlen = (size_t)(slash - path);
+    pthread_rwlock_rdlock(&held.lock);
+    if (held.fd >= 0 && held.path && strlen(held.path) == dlen && !memcmp(held.path, path, dlen)) {
+      int fd = openat(held.fd, slash + 1, flags);
+      int e = errno;
+      pthread_rwlock_unlock(&held.lock);
+      errno = e;
+      return fd;
+    }
+    pthread_rwlock_unlock(&held.lock);
+  }
+  return open(path, flags);
 }
 
 /* ------------------------------------------------------------ hashing */
@@ -690,10 +854,22 @@ static cis_result find_cc(const char *name, cis__aot_cc *cc, char *msg, size_t c
     memcpy(cand, name, nlen + 1);
     found = runnable(cand, &st);
   } else {
+    /* The folders probed, so that a PATH naming one twice probes it once
+     * (lengths first: a compare of every earlier string cost more than
+     * the failing stat it saved). */
+    const char *probed[32];
+    size_t probed_len[32], nprobed = 0;
     while (*path && !found) {
       const char *colon = strchr(path, ':');
       size_t n = colon ? (size_t)(colon - path) : strlen(path);
-      if (n) {
+      bool again = false;
+      for (size_t i = 0; i < nprobed && !again; i++)
+        again = probed_len[i] == n && !memcmp(probed[i], path, n);
+      if (n && !again && nprobed < 32) {
+        probed[nprobed] = path;
+        probed_len[nprobed++] = n;
+      }
+      if (n && !again) {
         memcpy(cand, path, n);
         cand[n] = '/';
         memcpy(cand + n + 1, name, nlen + 1);
@@ -2301,7 +2477,7 @@ static cis_result open_checked(const char *path, const key *k, int *fd, uint8_t 
                                seen *sn, bool keep, char *msg, size_t cap) {
   sn->rc = CIS_EUNSUPPORTED;
   sn->emap = NULL;
-  *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  *fd = cache_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (*fd < 0) {
     if (errno == ENOENT) return CIS_ENOTFOUND;
     if (errno == ELOOP) {
@@ -2483,7 +2659,7 @@ static bool imgok_read(const char *path, const trust *tr, const cis__file_id *en
   cis__file_id image;
   if (fstat(img, &st) != 0) return false;
   cis__file_id_of(&st, &image);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int fd = cache_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   imgok_record r;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof r &&
@@ -2532,7 +2708,7 @@ static void image_look(cis__aot_loaded *l, const cis__module *m) {
         memcpy(path + n - 4, ".img", 5);
         memcpy(okpath, l->path, n - 4);
         memcpy(okpath + n - 4, ".imgok", 7);
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        fd = cache_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0 && errno == ELOOP) warn("cache image %s is a symbolic link: not used", path);
       }
       bool vouched = fd >= 0 && imgok_read(okpath, &l->tr, &l->eid, fd);
@@ -2558,7 +2734,7 @@ const cis__mem_image *cis__aot_image(cis__aot_loaded *l, const cis__module *m) {
 
 cis_result cis__aot_check_image_fd(int fd, const cis__module *m, const uint8_t key[32]) {
   cis__data_image plan;
-  trust tr = {.has_named = false};
+  trust tr = {.has_named = false, .me = geteuid()};
   if (!cis__data_image_plan(m, 0, &plan)) return CIS_ENOTFOUND;
   return image_check(fd, "(fuzz)", &tr, key, m, &plan, false);
 }
@@ -2581,6 +2757,7 @@ typedef struct where {
   key k;            /* the module's key */
   char *path;       /* DIR/NAME.cso, or NULL when no cache folder is named or it is refused */
   size_t dlen;      /* length of DIR in path */
+  bool absent;      /* DIR is not there (yet): no entry to look for */
   char *ccline;     /* k.ccline (owned), or NULL */
 } where;
 
@@ -2629,7 +2806,8 @@ static cis_result locate_named(const cis__module *m, const uint8_t *name, where 
     return rc;
   }
   w->path = cache_dir_dup(&e, sizeof w->k.name + 5);
-  if (w->path && !dir_trusted(w->path, &w->k.tr)) { /* refused: as if none were named */
+  w->absent = false;
+  if (w->path && !dir_trusted(w->path, &w->k.tr, &w->absent)) { /* refused: as if none were named */
     free(w->path);
     w->path = NULL;
   }
@@ -2648,7 +2826,7 @@ static cis_result locate(const cis__module *m, where *w, char *msg, size_t cap) 
 
 bool cis__aot_cached(const cis__module *m) {
   where w;
-  bool ok = locate(m, &w, NULL, 0) == CIS_OK && w.path;
+  bool ok = locate(m, &w, NULL, 0) == CIS_OK && w.path && !w.absent;
   if (ok) { /* sound, not only there: an entry of a replaced compiler has this name too */
     int fd;
     uint8_t trl[TRL_SIZE];
@@ -2664,7 +2842,7 @@ bool cis__aot_cached(const cis__module *m) {
  * missing, then trusted under t, as a load would ask). Only a compile
  * asks: a load needs no write access. */
 static bool writable(const char *dir, const trust *t) {
-  return mkdirs(dir) == CIS_OK && dir_trusted(dir, t) && access(dir, W_OK) == 0;
+  return mkdirs(dir) == CIS_OK && dir_is_held(dir, t) && access(dir, W_OK) == 0;
 }
 
 /* A private temporary folder for a compile without a usable cache. */
@@ -2774,11 +2952,12 @@ cis_result cis__aot_obtain(const cis__module *m, bool do_compile, uint64_t wait_
   *out = NULL;
   cis_result rc = locate(m, &w, msg, cap);
   bool missing = false; /* no sound entry (or no cache folder and none loaded) */
-  if (rc == CIS_OK && w.path) {
+  if (rc == CIS_OK && w.path && !w.absent) {
     rc = load_entry(w.path, &w.k, m, out, msg, cap);
     missing = rc == CIS_ENOTFOUND || rc == CIS_EHASH;
   } else if (rc == CIS_OK) {
-    /* No cache folder: only what this process compiled and loaded. */
+    /* No cache folder (or none yet: not asked for the entry again): only
+     * what this process compiled and loaded. */
     missing = !(*out = loaded_find(&w.k));
   }
   if (missing) rc = do_compile ? obtain_compile(m, &w, wait_ms, deadline, out, compiled, msg, cap) : CIS_ENOTFOUND;
@@ -2797,7 +2976,7 @@ cis_result cis__aot_known_bytes(const uint8_t *bytes, size_t len, int standard,
   m.standard = standard == CIS__STD_2 ? CIS__STD_2 : CIS__STD_3; /* as the decoder reads it */
   where w;
   cis_result rc = locate(&m, &w, NULL, 0);
-  if (rc == CIS_OK) rc = w.path ? load_entry(w.path, &w.k, NULL, out, NULL, 0) : CIS_ENOTFOUND;
+  if (rc == CIS_OK) rc = w.path && !w.absent ? load_entry(w.path, &w.k, NULL, out, NULL, 0) : CIS_ENOTFOUND;
   if (rc == CIS_OK) *held = (*out)->bytes;
   if (rc != CIS_OK) *out = NULL;
   where_free(&w);
@@ -2838,7 +3017,7 @@ static void id_name(const char *text, size_t tlen, const cis__file_id *f, char h
 /* Reads the record at path for the file of identity f into *r: a regular
  * file of the record's size that tr trusts, with the magic and f. */
 static bool id_read(const char *path, const trust *tr, const cis__file_id *f, id_record *r) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int fd = cache_open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)sizeof *r &&
@@ -2865,7 +3044,7 @@ cis_result cis__aot_known_file(const cis__file_id *f, int standard, cis__aot_loa
   where w;
   id_record r;
   cis_result rc = locate_named(&m, unnamed, &w, NULL, 0);
-  if (rc == CIS_OK && !w.path) rc = CIS_ENOTFOUND;
+  if (rc == CIS_OK && (!w.path || w.absent)) rc = CIS_ENOTFOUND;
   if (rc == CIS_OK) {
     char hex[65];
     id_name(w.k.text, w.k.tlen, f, hex);

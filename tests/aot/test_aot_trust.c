@@ -13,6 +13,7 @@
  * made with chown to uid 65534 (nobody), which root may do.
  */
 #define _GNU_SOURCE 1 /* dl_iterate_phdr */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -188,14 +189,18 @@ static void cache_entry_writable_by_others_is_refused(void **state) {
 
 /* A refused folder is neither read nor written: the module is compiled
  * into a private temporary folder, and the folder's entry stays as it
- * was. So for a folder of another user, and one writable by its group. */
-static void refused_folder(void (*spoil)(const char *dir), const char *why) {
+ * was. So for a folder of another user, and one writable by its group:
+ * in the process that checked it before (its owner and mode are asked
+ * at each look-up), and, for a parent spoiled, in the next process (the
+ * parents are walked when a process first looks). */
+static void refused_folder(void (*spoil)(const char *dir), const char *why, bool next_process) {
   char p[400], dir[300];
   assert_int_equal(run_text("aot", ONE), 1);
   the_entry(p, sizeof p);
   cache_dir(dir, sizeof dir);
   struct stat before = stat_of(p);
   spoil(dir);
+  if (next_process) cis__aot_test_forget_folder();
   capture_begin();
   assert_int_equal(run_text("aot", ONE), 1);
   assert_int_equal(run_text("aot", ONE), 1);
@@ -223,12 +228,12 @@ static void group_writable(const char *dir) { assert_int_equal(chmod(dir, 0770),
 
 static void cache_folder_of_another_user_is_refused(void **state) {
   (void)state;
-  refused_folder(foreign, "owned by uid 65534");
+  refused_folder(foreign, "owned by uid 65534", false);
 }
 
 static void cache_folder_writable_by_its_group_is_refused(void **state) {
   (void)state;
-  refused_folder(group_writable, "writable by its group or others (mode 0770)");
+  refused_folder(group_writable, "writable by its group or others (mode 0770)", false);
 }
 
 /* The folders above the cache count as the cache does (ssh's
@@ -253,12 +258,12 @@ static void group_writable_parent(const char *dir) {
 
 static void cache_folder_under_a_parent_of_another_user_is_refused(void **state) {
   (void)state;
-  refused_folder(foreign_parent, "is owned by uid 65534");
+  refused_folder(foreign_parent, "is owned by uid 65534", true);
 }
 
 static void cache_folder_under_a_group_writable_parent_is_refused(void **state) {
   (void)state;
-  refused_folder(group_writable_parent, "without the sticky bit (mode 0770)");
+  refused_folder(group_writable_parent, "without the sticky bit (mode 0770)", true);
 }
 
 static void cache_folder_under_a_sticky_parent_is_used(void **state) {
@@ -274,6 +279,159 @@ static void cache_folder_under_a_sticky_parent_is_used(void **state) {
   assert_null(strstr(err, "warn"));
   free(err);
   assert_int_equal(cache_entries(), 1);
+}
+
+/* The folder is walked (it and its parents) when a process first looks,
+ * then held open: later look-ups ask only fstat of it, and reach entries
+ * relative to it. */
+static void cache_folder_is_walked_once_per_process(void **state) {
+  (void)state;
+  static const char TWO[] = "(module (func (export \"f\") (result i32) (i32.const 2)))";
+  cis__aot_test_forget_folder();
+  assert_int_equal(run_text("aot", ONE), 1); /* absent, then made by the compile */
+  unsigned walks = cis__aot_test_folder_walks();
+  assert_int_equal(run_text("aot", ONE), 1);
+  assert_int_equal(run_text("aot", TWO), 2); /* a compile into the folder held */
+  assert_int_equal(run_text("aot", TWO), 2);
+  assert_int_equal(cis__aot_test_folder_walks(), walks);
+  assert_int_equal(cache_entries(), 2);
+  /* Another folder named: walked. */
+  char other[300];
+  snprintf(other, sizeof other, "%s/other", home);
+  setenv("CIS_AOT_CACHE", other, 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  assert_true(cis__aot_test_folder_walks() > walks);
+  unsetenv("CIS_AOT_CACHE");
+}
+
+/* Moves every file of folder from into folder to. */
+static void move_files(const char *from, const char *to) {
+  DIR *d = opendir(from);
+  assert_non_null(d);
+  for (struct dirent *de; (de = readdir(d));) {
+    if (de->d_name[0] == '.') continue;
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/%s", from, de->d_name);
+    snprintf(b, sizeof b, "%s/%s", to, de->d_name);
+    assert_int_equal(rename(a, b), 0);
+  }
+  closedir(d);
+}
+
+/* A folder on the way renamed after the walk, and another cache put in
+ * its place (here of another user, which a walk would refuse), is not
+ * what later look-ups use: they go on in the folder walked, through its
+ * descriptor, and never open the one put there. */
+static void cache_folder_swapped_after_the_check_is_not_used(void **state) {
+  (void)state;
+  char up[300], dir[400], moved[320];
+  snprintf(up, sizeof up, "%s/up", home);
+  snprintf(dir, sizeof dir, "%s/cache", up);
+  snprintf(moved, sizeof moved, "%s/up.moved", home);
+  assert_int_equal(mkdir(up, 0700), 0);
+  setenv("CIS_AOT_CACHE", dir, 1);
+  assert_int_equal(run_text("aot", ONE), 1);
+  unsigned walks = cis__aot_test_folder_walks();
+  assert_int_equal(rename(up, moved), 0);
+  assert_int_equal(mkdir(up, 0700), 0);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  assert_int_equal(chown(dir, FOREIGN, FOREIGN), 0);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_null(strstr(err, "warn")); /* the one put there was never looked at */
+  free(err);
+  assert_int_equal(cis__aot_test_folder_walks(), walks);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int files = 0;
+  for (struct dirent *de; (de = readdir(d));) files += de->d_name[0] != '.';
+  closedir(d);
+  assert_int_equal(files, 0); /* nothing written there either */
+  /* The next process walks the path: the one put there is refused. */
+  cis__aot_test_forget_folder();
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  err = capture_end();
+  assert_non_null(strstr(err, "is owned by uid 65534"));
+  free(err);
+  unsetenv("CIS_AOT_CACHE");
+}
+
+/* A folder removed and made again (at the same path) is walked again,
+ * and its entries used: the descriptor held names the folder removed,
+ * which has no links left. */
+static void cache_folder_removed_and_made_again_is_walked_again(void **state) {
+  (void)state;
+  char dir[300], old[320], p[400];
+  cache_dir(dir, sizeof dir);
+  snprintf(old, sizeof old, "%s.old", dir);
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  struct stat before = stat_of(p);
+  unsigned walks = cis__aot_test_folder_walks();
+  assert_int_equal(rename(dir, old), 0);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  move_files(old, dir);
+  assert_int_equal(rmdir(old), 0);
+  /* auto runs the module compiled from its first call only when the
+   * look-up found the entry (else it compiles in the background). */
+  capture_begin();
+  cis_engine *e = engine("auto");
+  cis_module *m = module(e, ONE);
+  assert_int_equal(call_f(m), 1);
+  uint64_t base = 0, compiled = 0;
+  cis__tier_calls(m, &base, &compiled);
+  cis_module_free(m);
+  cis_engine_free(e);
+  char *err = capture_end();
+  assert_int_equal(base, 0);
+  assert_int_equal(compiled, 1);
+  assert_null(strstr(err, "warn"));
+  free(err);
+  assert_int_equal(cis__aot_test_folder_walks(), walks + 1);
+  struct stat after = stat_of(p);
+  assert_int_equal(after.st_ino, before.st_ino); /* loaded, not compiled again */
+}
+
+/* A parent spoiled after the walk does not change the folder held (no
+ * rename through it reaches the descriptor): this process goes on using
+ * it; the next one refuses it (cache_folder_under_a_parent_of_another_user_is_refused). */
+static void cache_folder_held_is_kept_when_a_parent_changes(void **state) {
+  (void)state;
+  char dir[300], p[400];
+  cache_dir(dir, sizeof dir);
+  assert_int_equal(run_text("aot", ONE), 1);
+  the_entry(p, sizeof p);
+  struct stat before = stat_of(p);
+  unsigned walks = cis__aot_test_folder_walks();
+  foreign_parent(dir);
+  capture_begin();
+  assert_int_equal(run_text("aot", ONE), 1);
+  char *err = capture_end();
+  assert_null(strstr(err, "warn"));
+  free(err);
+  assert_int_equal(cis__aot_test_folder_walks(), walks);
+  assert_int_equal(stat_of(p).st_ino, before.st_ino);
+}
+
+/* A forked child does not use its parent's descriptor: it walks again
+ * when it looks. */
+static void forked_child_walks_again(void **state) {
+  (void)state;
+  assert_int_equal(run_text("aot", ONE), 1);
+  unsigned walks = cis__aot_test_folder_walks();
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    bool ok = run_text("aot", ONE) == 1 && cis__aot_test_folder_walks() == walks + 1;
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(cis__aot_test_folder_walks(), walks);
 }
 
 /* ----------------------------------------------------------- compiler */
@@ -1032,6 +1190,14 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(cache_folder_under_a_group_writable_parent_is_refused,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(cache_folder_under_a_sticky_parent_is_used, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_is_walked_once_per_process, setup, teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_swapped_after_the_check_is_not_used, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_removed_and_made_again_is_walked_again, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(cache_folder_held_is_kept_when_a_parent_changes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(forked_child_walks_again, setup, teardown),
       cmocka_unit_test_setup_teardown(compiler_swapped_after_compile_compiles_again, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(object_with_a_constructor_is_never_loaded, setup, teardown),
