@@ -423,17 +423,25 @@ __attribute__((noinline)) static cis_result call_host_long(cis__exec *ex, cis_in
  * the host function's, so its frame saves few registers. */
 __attribute__((noinline)) static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
   exec_rt *x = (exec_rt *)ex;
-  cis_slot small[2];
+  cis_slot small[4];
   /* this frame's address stands for the native stack's depth (no limit: 0) */
   if ((uintptr_t)small < x->cstack_limit) return stack_exhausted(ex, f);
   cis_instance *top = ex->top;
   if (atomic_load_explicit(&top->cancel, memory_order_relaxed) || --x->host_left == 0 || !f->host_short ||
       top->hdr.errmsg[0])
     return call_host_long(ex, caller, f, ar);
-  /* host_invoke for at most 2 parameter slots and 1 result slot */
+  /* host_invoke for at most 4 parameter slots and 1 result slot */
   uint32_t np = f->nparam_slots;
-  if (np) small[0] = ar[0];
-  if (np == 2) small[1] = ar[1];
+  if (np) {
+    small[0] = ar[0];
+    if (np > 1) {
+      small[1] = ar[1];
+      if (np > 2) {
+        small[2] = ar[2];
+        if (np > 3) small[3] = ar[3];
+      }
+    }
+  }
   if (f->nresult_slots) ar[0].u64 = 0;
   ex->exn = NULL; /* one in flight now is from a callee of this function */
   cis_call c = {ex, caller, f, false};

@@ -248,7 +248,7 @@ struct cis_func {
   uint32_t nresult_slots;    /* slots its results take */
   bool ref_params;           /* a parameter is a reference: a host call pins it */
   bool host_short;           /* a host call of it takes the short path: no reference
-                                parameter, at most 2 parameter slots and 1 result slot */
+                                parameter, at most 4 parameter slots and 1 result slot */
   CIS__PAD(pad);             /* every host call reads the above; every instance linking it writes refs */
   atomic_uint refs;          /* standalone host functions only */
 };
@@ -266,7 +266,7 @@ static inline void cis__func_set_slots(cis_func *f) {
   f->nresult_slots = cis__type_slots(f->type->types + f->type->nparams, f->type->nresults);
   f->ref_params = false;
   for (uint32_t i = 0; i < f->type->nparams; i++) f->ref_params |= cis__vt_is_ref(f->type->types[i]);
-  f->host_short = !f->ref_params && f->nparam_slots <= 2 && f->nresult_slots <= 1;
+  f->host_short = !f->ref_params && f->nparam_slots <= 4 && f->nresult_slots <= 1;
 }
 
 /* -------------------------------------------------------------- instance */
