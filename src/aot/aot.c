@@ -122,11 +122,17 @@ __attribute__((noreturn)) static void raise_exn(cis_aot_ctx *c, cis__exn *e) {
   __builtin_longjmp(h->jb, 1);
 }
 
+/* A call from compiled code ended with rc, not CIS_OK: an exception
+ * unwinds, anything else leaves the entry. Out of the call's path. */
+__attribute__((noreturn, noinline, cold)) static void call_failed(cis_aot_ctx *c, cis_result rc) {
+  if (rc == CIS_EXCEPTION && RT(c)->ex->exn) raise_exn(c, RT(c)->ex->exn);
+  leave(c, rc);
+}
+
 static void api_call_ref(cis_aot_ctx *c, void *fn, uint64_t *ar) {
   entry_rt *r = RT(c);
   cis_result rc = cis__exec_call(r->ex, r->inst, fn, (cis_slot *)ar);
-  if (rc == CIS_EXCEPTION && r->ex->exn) raise_exn(c, r->ex->exn);
-  if (rc != CIS_OK) leave(c, rc);
+  if (__builtin_expect(rc != CIS_OK, 0)) call_failed(c, rc);
 }
 
 static void api_call(cis_aot_ctx *c, uint32_t func, uint64_t *ar) {

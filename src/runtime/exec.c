@@ -70,7 +70,8 @@
 #define SMALL_SLOTS 16
 
 /* An engine whose calls a running call holds (cis__gc_call_begin), kept
- * in the frame of the function that began it. */
+ * in the frame of the function that began it (the top-level call's in
+ * its exec_rt). */
 typedef struct gc_hold {
   cis_engine *e;
   struct gc_hold *next;   /* the one held before it */
@@ -80,13 +81,14 @@ typedef struct gc_hold {
 typedef struct exec_rt {
   cis__exec pub;          /* first: what engines see */
   uintptr_t cstack_limit; /* native stack addresses below this trap */
-  uintptr_t cstack_base;  /* the frame the call entered at: its native frames lie below */
   gc_hold *holds;         /* the engines whose calls it holds, innermost first */
+  gc_hold top_hold;       /* the last of them: the top instance's engine, held
+                             from the first entry into an instance of it whose
+                             frames may hold GC objects (cis_instance.gc_frames)
+                             to the call's end; e NULL until then */
   uint64_t fuel_given;    /* limits.fuel at the start, for messages */
   uint64_t timeout_ms;    /* limits.timeout_ms at the start, for messages */
   uint32_t host_left;     /* host calls left before the next clock read */
-  bool clock_due;         /* the running host function asked for the time left:
-                             it may have waited, so check the deadline after it */
   uint64_t quota_free;    /* the thread's CPU time at which the quota's grace ends
                              (QUOTA_GRACE_NS), 0 once it has */
   uint64_t quota_cpu;     /* the thread's CPU time at the end of the last quota
@@ -101,28 +103,47 @@ struct cis_call {
   cis__exec *ex;          /* the running call */
   cis_instance *caller;   /* instance whose code made the call */
   cis_func *f;            /* the host function being run */
+  bool clock_due;         /* it asked for the time left: it may have waited,
+                             so the deadline is checked after it */
 };
 
-/* The call running on this thread, if any: host functions that call back
- * into wasm join it instead of starting a new one. Read and written only
- * through the two functions below, kept out of line: a call may leave for
- * another thread inside its on_wait (its stack switched), and a caller's
- * frame must not keep the address of the old thread's variable across it. */
-static _Thread_local cis__exec *tl_exec;
+/* What a thread keeps for calls, in one block: one look-up of the
+ * thread's storage reaches all of it (each costs a call into the dynamic
+ * linker from a shared library).
+ *   exec      the call running on this thread, if any: host functions that
+ *             call back into wasm join it instead of starting a new one;
+ *   alt_lo/hi the stack this thread runs on when not its own
+ *             (cis_stack_switched), [lo, hi); 0, 0 when on its own;
+ *   stack_lo/hi, stack_limit  this thread's own native stack, [lo, hi),
+ *             found once (reading it can mean parsing /proc/self/maps for
+ *             the main thread), lo == 1 when it could not be found, and
+ *             where a call on it must stop.
+ * Read and written only through the out-of-line functions below: a call
+ * may leave for another thread inside its on_wait (its stack switched),
+ * and a caller's frame must not keep the address of the old thread's
+ * block across it. */
+typedef struct tl_calls {
+  cis__exec *exec;
+  uintptr_t alt_lo, alt_hi;
+  uintptr_t stack_lo, stack_hi, stack_limit;
+} tl_calls;
+static _Thread_local tl_calls tl;
 #if defined(__GNUC__) && !defined(__clang__)
 #define CIS_OUT_OF_LINE __attribute__((noinline, noipa))
 #else
 #define CIS_OUT_OF_LINE __attribute__((noinline))
 #endif
-CIS_OUT_OF_LINE static cis__exec *tl_exec_get(void) { return tl_exec; }
-CIS_OUT_OF_LINE static void tl_exec_set(cis__exec *ex) { tl_exec = ex; }
-/* The stack this thread runs on when not its own (cis_stack_switched),
- * [lo, hi); 0, 0 when on its own. */
-static _Thread_local uintptr_t tl_alt_lo, tl_alt_hi;
-/* This thread's own native stack, [lo, hi), found once (reading it can
- * mean parsing /proc/self/maps for the main thread); lo == 1 when it
- * could not be found. */
-static _Thread_local uintptr_t tl_stack_lo, tl_stack_hi;
+CIS_OUT_OF_LINE static void tl_exec_set(cis__exec *ex) { tl.exec = ex; }
+
+/* The low end of stack [lo, hi) plus the margin. */
+static uintptr_t stack_margin_above(uintptr_t lo, uintptr_t hi) {
+  size_t size = hi - lo;
+  size_t margin = size / 4;
+  if (margin > CSTACK_MARGIN_MAX) margin = CSTACK_MARGIN_MAX;
+  if (margin < CSTACK_MARGIN_MIN) margin = CSTACK_MARGIN_MIN;
+  if (margin > size / 2) margin = size / 2;
+  return lo + margin;
+}
 
 /* The main thread's stack without pthread_getattr_np, which for the main
  * thread reads and parses the whole of /proc/self/maps (about 127 K
@@ -136,7 +157,7 @@ static _Thread_local uintptr_t tl_stack_lo, tl_stack_hi;
  * in case it was raised after the exec. Only when the calling frame lies
  * in that range (this is the main thread, on its own stack) and the
  * limit is finite; else false, and pthread_getattr_np decides. */
-static bool find_main_stack(uintptr_t sp) {
+static bool find_main_stack(tl_calls *t, uintptr_t sp) {
   const uintptr_t room_min = (uintptr_t)128u << 20;
   const char *fn = (const char *)getauxval(AT_EXECFN);
   uintptr_t page = (uintptr_t)getauxval(AT_PAGESZ);
@@ -147,23 +168,26 @@ static bool find_main_stack(uintptr_t sp) {
   uintptr_t top = ((uintptr_t)fn + strlen(fn) + 1 + page - 1) & ~(page - 1);
   uintptr_t size = rl.rlim_cur < room_min ? (uintptr_t)rl.rlim_cur & ~(page - 1) : room_min;
   if (top <= size || sp >= top || sp <= top - size) return false;
-  tl_stack_lo = top - size;
-  tl_stack_hi = top;
+  t->stack_lo = top - size;
+  t->stack_hi = top;
   return true;
 }
 
-static void find_thread_stack(void) {
+/* Once per thread: out of the call's path. */
+__attribute__((noinline, cold)) static void find_thread_stack(tl_calls *t) {
   pthread_attr_t a;
-  tl_stack_lo = 1;
-  if (find_main_stack((uintptr_t)__builtin_frame_address(0))) return;
+  t->stack_lo = 1;
+  if (find_main_stack(t, (uintptr_t)__builtin_frame_address(0))) goto found;
   if (pthread_getattr_np(pthread_self(), &a) != 0) return;
   void *lo = NULL;
   size_t size = 0;
   if (pthread_attr_getstack(&a, &lo, &size) == 0 && lo && size) {
-    tl_stack_lo = (uintptr_t)lo;
-    tl_stack_hi = (uintptr_t)lo + size;
+    t->stack_lo = (uintptr_t)lo;
+    t->stack_hi = (uintptr_t)lo + size;
   }
   pthread_attr_destroy(&a);
+found:
+  if (t->stack_lo > 1) t->stack_limit = stack_margin_above(t->stack_lo, t->stack_hi);
 }
 
 /* Where the native stack of a top-level call entering at frame `sp` must
@@ -172,19 +196,10 @@ static void find_thread_stack(void) {
  * budget below sp, so that the check never lets a call run off a stack of
  * unknown size, nor refuses every call because sp lies outside the
  * thread's stack. */
-static uintptr_t stack_margin_above(uintptr_t lo, uintptr_t hi) {
-  size_t size = hi - lo;
-  size_t margin = size / 4;
-  if (margin > CSTACK_MARGIN_MAX) margin = CSTACK_MARGIN_MAX;
-  if (margin < CSTACK_MARGIN_MIN) margin = CSTACK_MARGIN_MIN;
-  if (margin > size / 2) margin = size / 2;
-  return lo + margin;
-}
-
-static uintptr_t native_stack_limit(uintptr_t sp) {
-  if (tl_alt_hi && sp > tl_alt_lo && sp <= tl_alt_hi) return stack_margin_above(tl_alt_lo, tl_alt_hi);
-  if (!tl_stack_lo) find_thread_stack();
-  if (tl_stack_lo > 1 && sp > tl_stack_lo && sp <= tl_stack_hi) return stack_margin_above(tl_stack_lo, tl_stack_hi);
+static uintptr_t native_stack_limit(tl_calls *t, uintptr_t sp) {
+  if (t->alt_hi && sp > t->alt_lo && sp <= t->alt_hi) return stack_margin_above(t->alt_lo, t->alt_hi);
+  if (!t->stack_lo) find_thread_stack(t);
+  if (t->stack_lo > 1 && sp > t->stack_lo && sp <= t->stack_hi) return t->stack_limit;
   return sp > CSTACK_UNKNOWN_BUDGET ? sp - CSTACK_UNKNOWN_BUDGET : 0;
 }
 
@@ -258,8 +273,8 @@ static cis_result quota_pause(cis__exec *ex, unsigned q) {
 }
 
 void cis_stack_switched(const void *base, size_t size) {
-  tl_alt_lo = base && size ? (uintptr_t)base : 0;
-  tl_alt_hi = base && size ? (uintptr_t)base + size : 0;
+  tl.alt_lo = base && size ? (uintptr_t)base : 0;
+  tl.alt_hi = base && size ? (uintptr_t)base + size : 0;
 }
 
 /* Tells the call's on_wait, once. The call is nobody's on this thread
@@ -316,7 +331,7 @@ static uint64_t fuel_left(const cis__exec *ex) {
 
 /* ---------------------------------------------------------- dispatch */
 
-static cis_result stack_exhausted(cis__exec *ex, const cis_func *f) {
+__attribute__((noinline, cold)) static cis_result stack_exhausted(cis__exec *ex, const cis_func *f) {
   char fn[192];
   cis__fmt_func(fn, sizeof fn, f);
   return cis__fail(ex->top, CIS_TRAP_STACK, "call stack exhausted in %s", fn);
@@ -343,24 +358,28 @@ __attribute__((noinline, cold)) static cis_result host_failed(cis__exec *ex, cis
   return rc;
 }
 
+/* What follows a host call that failed with rc or asked for the time
+ * left (c->clock_due): it may have waited up to the deadline, so the call
+ * ends now rather than let the guest run on past it. */
+__attribute__((noinline)) static cis_result host_after(const cis_call *c, cis_result rc) {
+  if (c->clock_due && rc == CIS_OK) rc = check_stop(c->ex);
+  return rc == CIS_OK ? CIS_OK : host_failed(c->ex, c->caller, c->f, rc);
+}
+
 /* Runs host function f on its arguments args (a copy) and results ar. */
 static inline cis_result host_run(cis__exec *ex, cis_instance *caller, cis_func *f,
                                   const cis_slot *args, cis_slot *ar) {
-  exec_rt *x = (exec_rt *)ex;
   /* A message left by an earlier, handled failure must not be mistaken
    * for this call's own. An instance's message is its own (not kept per
    * thread): test it before writing, so the common case stores nothing. */
   if (ex->top->hdr.errmsg[0]) cis__clear_error(ex->top);
   ex->exn = NULL; /* one in flight now is from a callee of this function */
-  cis_call c = {ex, caller, f};
+  cis_call c = {ex, caller, f, false};
   cis_result rc = f->fn(&c, args, ar);
-  if (x->clock_due) {
-    /* It may have waited up to the deadline: end the call now rather
-     * than let the guest run on past it. */
-    x->clock_due = false;
-    if (rc == CIS_OK) rc = check_stop(ex);
-  }
-  return rc == CIS_OK ? CIS_OK : host_failed(ex, caller, f, rc);
+  /* What comes after reads c, nothing kept in registers across the call:
+   * fewer to save and restore on every host call. */
+  if (__builtin_expect(rc != CIS_OK || c.clock_due, 0)) return host_after(&c, rc);
+  return CIS_OK;
 }
 
 /* call_host for more parameters than fit on the stack. */
@@ -375,26 +394,100 @@ __attribute__((noinline)) static cis_result call_host_many(cis__exec *ex, cis_in
   return rc;
 }
 
-/* Runs host function f. Its arguments are copied out first because the
- * callback receives args and results as two arrays while the engine hands
- * us one: a callback writing results[0] before reading args[1] must not
- * see its own output. Results it leaves unwritten read as zero. */
-static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
+/* Runs host function f with small, room for SMALL_SLOTS slots. Its
+ * arguments are copied out first because the callback receives args and
+ * results as two arrays while the engine hands us one: a callback writing
+ * results[0] before reading args[1] must not see its own output. Results
+ * it leaves unwritten read as zero. */
+static inline cis_result host_invoke(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar,
+                                     cis_slot *small) {
+  uint32_t np = f->nparam_slots, nr = f->nresult_slots;
+  if (np > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
+  /* the common counts inline: a call of memcpy or memset costs more */
+  if (np <= 2) {
+    if (np) small[0] = ar[0];
+    if (np == 2) small[1] = ar[1];
+  } else {
+    memcpy(small, ar, (size_t)np * sizeof *small);
+  }
+  if (nr == 1) ar[0].u64 = 0;
+  else if (nr) memset(ar, 0, (size_t)nr * sizeof *ar);
+  return host_run(ex, caller, f, small, ar);
+}
+
+/* call_host's long path: the clock is due, the call was cancelled, a
+ * message is left on the top instance, or f is not host_short (it takes
+ * references, which are pinned: what a host function is handed may be
+ * kept by it). */
+__attribute__((noinline)) static cis_result call_host_long(cis__exec *ex, cis_instance *caller, cis_func *f,
+                                                           cis_slot *ar) {
   exec_rt *x = (exec_rt *)ex;
-  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || --x->host_left == 0) {
+  if (atomic_load_explicit(&ex->top->cancel, memory_order_relaxed) || x->host_left == 0) {
     x->host_left = HOST_CALLS_PER_CLOCK;
     cis_result rc = check_stop(ex);
     if (rc != CIS_OK) return rc;
   }
-  uint32_t np = f->nparam_slots, nr = f->nresult_slots;
-  /* what a host function is handed may be kept by it */
-  if (atomic_load_explicit(&((cis__engine_rt *)caller->engine)->gc, memory_order_relaxed))
+  if (f->ref_params && atomic_load_explicit(&((cis__engine_rt *)caller->engine)->gc, memory_order_relaxed))
     cis__gc_pin_slots(caller->engine, f->type->types, f->type->nparams, ar);
-  if (np > SMALL_SLOTS) return call_host_many(ex, caller, f, ar);
   cis_slot small[SMALL_SLOTS];
-  if (np) memcpy(small, ar, (size_t)np * sizeof *small);
-  if (nr) memset(ar, 0, (size_t)nr * sizeof *ar);
-  return host_run(ex, caller, f, small, ar);
+  return host_invoke(ex, caller, f, ar, small);
+}
+
+/* Runs host function f. Out of line, apart from wasm calls, and its long
+ * path apart again: nothing its short path holds lives across a call but
+ * the host function's, so its frame saves few registers. */
+__attribute__((noinline)) static cis_result call_host(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
+  exec_rt *x = (exec_rt *)ex;
+  cis_slot small[4];
+  /* this frame's address stands for the native stack's depth (no limit: 0) */
+  if ((uintptr_t)small < x->cstack_limit) return stack_exhausted(ex, f);
+  cis_instance *top = ex->top;
+  if (atomic_load_explicit(&top->cancel, memory_order_relaxed) || --x->host_left == 0 || !f->host_short ||
+      top->hdr.errmsg[0])
+    return call_host_long(ex, caller, f, ar);
+  /* host_invoke for at most 4 parameter slots and 1 result slot */
+  uint32_t np = f->nparam_slots;
+  if (np) {
+    small[0] = ar[0];
+    if (np > 1) {
+      small[1] = ar[1];
+      if (np > 2) {
+        small[2] = ar[2];
+        if (np > 3) small[3] = ar[3];
+      }
+    }
+  }
+  if (f->nresult_slots) ar[0].u64 = 0;
+  ex->exn = NULL; /* one in flight now is from a callee of this function */
+  cis_call c = {ex, caller, f, false};
+  cis_result rc = f->fn(&c, small, ar);
+  if (__builtin_expect(rc != CIS_OK || c.clock_due, 0)) return host_after(&c, rc);
+  return CIS_OK;
+}
+
+/* The top-level call x holds engine e's collector from now to its end:
+ * its first frames that may hold objects are about to run. */
+__attribute__((noinline)) static void hold_top(exec_rt *x, cis_engine *e) {
+  cis__gc_call_begin(e);
+  x->top_hold.e = e;
+}
+
+/* cis__exec_call of a wasm function f. Engines call across instances
+ * only through here (and a call starts here), so every instance whose
+ * frames may hold objects passes here before it runs. */
+__attribute__((noinline)) static cis_result call_wasm(cis__exec *ex, cis_func *f, cis_slot *ar) {
+  exec_rt *x = (exec_rt *)ex;
+  uintptr_t lim = x->cstack_limit;
+  if (lim && (uintptr_t)__builtin_frame_address(0) < lim) return stack_exhausted(ex, f);
+  if (ex->depth >= ex->max_depth) return stack_exhausted(ex, f);
+  /* Another engine's instances never collect (gc.h): only the top's */
+  cis_instance *fi = f->inst;
+  if (__builtin_expect(fi->gc_frames, 0) && !x->top_hold.e && fi->engine == ex->top->engine)
+    hold_top(x, fi->engine);
+  ex->depth++;
+  cis_result rc = f->inst->engine->ops->call(ex, f, ar);
+  ex->depth--;
+  return rc;
 }
 
 uintptr_t cis__exec_cstack_limit(const cis__exec *ex) {
@@ -409,16 +502,9 @@ uint32_t cis__exec_gc_held(const cis__exec *ex, const cis_engine *e) {
 
 cis_result cis__exec_call(cis__exec *ex, cis_instance *caller, cis_func *f, cis_slot *ar) {
   if (!f) return cis__fail(ex->top, CIS_TRAP_UNINIT_ELEM, "call of a null function");
-  /* Each nested call passes here, so this bounds native recursion through
-   * host functions and engines alike. */
-  uintptr_t lim = ((exec_rt *)ex)->cstack_limit;
-  if (lim && (uintptr_t)__builtin_frame_address(0) < lim) return stack_exhausted(ex, f);
-  if (f->kind == CIS__FUNC_HOST) return call_host(ex, caller, f, ar);
-  if (ex->depth >= ex->max_depth) return stack_exhausted(ex, f);
-  ex->depth++;
-  cis_result rc = f->inst->engine->ops->call(ex, f, ar);
-  ex->depth--;
-  return rc;
+  /* Each nested call passes here, and both check the native stack: this
+   * bounds native recursion through host functions and engines alike. */
+  return f->kind == CIS__FUNC_HOST ? call_host(ex, caller, f, ar) : call_wasm(ex, f, ar);
 }
 
 /* ------------------------------------------------------- entry points */
@@ -469,27 +555,48 @@ __attribute__((noinline)) static void exns_end(cis__exec *ex, const cis_func *f,
   cis__exn_call_end(ex);
 }
 
-/* Starts a top-level call of f on inst: fresh deadline, fuel and depth.
- * A cancel that came while no call ran stops this one before it starts
- * (a canceller that got the instance just before its call began must not
- * lose the race to it); the flag is cleared when the call ends, so a
- * cancel reaches the call it was meant for and never a later one. The
- * message of a failure is on inst. */
-static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
+/* Does host function f take or return a reference? */
+static bool host_takes_refs(const cis_func *f) {
+  const cis__functype *t = f->type;
+  for (uint32_t i = 0; i < t->nparams + t->nresults; i++)
+    if (cis__vt_is_ref(t->types[i])) return true;
+  return false;
+}
+
+/* Starts a top-level call of f on inst, in x, which tl_call_enter has
+ * made this thread's call (with its native stack limit): fresh deadline,
+ * fuel and depth. A cancel that came while no call ran stops this one
+ * before it starts (a canceller that got the instance just before its
+ * call began must not lose the race to it); the flag is cleared when the
+ * call ends, so a cancel reaches the call it was meant for and never a
+ * later one. The message of a failure is on inst. */
+static cis_result call_top(exec_rt *x, cis_instance *inst, cis_func *f, cis_slot *ar) {
   const cis_limits *l = &inst->limits;
-  exec_rt x;
-  if (inst->active)
-    return cis__fail(inst, CIS_ESTATE, "instance is already running a call on another thread");
-  if (atomic_exchange(&inst->cancel, 0))
-    return cis__fail(inst, CIS_ECANCELED, "call cancelled before it started");
-  /* The value stack is made by the first call that enters the
-   * interpreter (cis__exec_value_stack); one made before is resized here
-   * when the limits changed. */
-  cis_result rc = inst->stack ? ensure_stack(inst) : CIS_OK;
-  if (rc != CIS_OK) return rc;
-  memset(&x, 0, sizeof x);
-  cis__exec *ex = &x.pub;
+  if (__builtin_expect(inst->active || inst->stack || atomic_load_explicit(&inst->cancel, memory_order_relaxed), 0)) {
+    cis_result rc = CIS_OK;
+    if (inst->active)
+      rc = cis__fail(inst, CIS_ESTATE, "instance is already running a call on another thread");
+    else if (atomic_exchange(&inst->cancel, 0))
+      rc = cis__fail(inst, CIS_ECANCELED, "call cancelled before it started");
+    /* The value stack is made by the first call that enters the
+     * interpreter (cis__exec_value_stack); one made before is resized
+     * here when the limits changed. */
+    else if (inst->stack)
+      rc = ensure_stack(inst);
+    if (rc != CIS_OK) {
+      tl_exec_set(NULL);
+      return rc;
+    }
+  }
+  /* Every field, without a memset of the whole: what the call reads. */
+  cis__exec *ex = &x->pub;
   ex->top = inst;
+  ex->frames = NULL;
+  ex->exn = ex->exns = NULL;
+  ex->exn_kept = false;
+  ex->gc_args = NULL;
+  ex->gc_nargs = 0;
+  ex->roots = NULL;
   uint64_t now = cis__now_ns();
   uint64_t span = l->timeout_ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX
                                                                   : l->timeout_ms * 1000000u;
@@ -508,31 +615,39 @@ static cis_result call_top(cis_instance *inst, cis_func *f, cis_slot *ar) {
   ex->stack = inst->stack;
   ex->stack_end = inst->stack ? inst->stack + inst->stack_slots : NULL;
   ex->sp = inst->stack;
-  x.cstack_base = (uintptr_t)__builtin_frame_address(0);
-  x.cstack_limit = native_stack_limit(x.cstack_base);
-  gc_hold hold = {.e = inst->engine};
-  x.holds = &hold;
-  x.fuel_given = l->fuel;
-  x.timeout_ms = l->timeout_ms;
-  x.host_left = 1; /* the first host call reads the clock */
-  if (inst->on_wait) {
-    x.wait_fn = inst->on_wait;
-    x.wait_user = inst->on_wait_user;
-    x.wait_at = inst->wait_after_ns > UINT64_MAX - now ? UINT64_MAX : now + inst->wait_after_ns;
+  /* Held from the first frames that may hold objects on (call_wasm); a
+   * host function called at the top with references from the start. */
+  x->top_hold.e = f->kind == CIS__FUNC_HOST && host_takes_refs(f) ? inst->engine : NULL;
+  x->top_hold.next = NULL;
+  x->holds = &x->top_hold;
+  x->fuel_given = l->fuel;
+  x->timeout_ms = l->timeout_ms;
+  /* The start read the clock, which counts as a read: host calls then
+   * go HOST_CALLS_PER_CLOCK more before the next; past the deadline
+   * already, the first of them ends the call. */
+  x->host_left = now >= ex->deadline_ns ? 1 : HOST_CALLS_PER_CLOCK;
+  x->quota_cpu = 0;
+  x->quota_free = 0;
+  x->wait_fn = inst->on_wait;
+  if (x->wait_fn) {
+    x->wait_user = inst->on_wait_user;
+    x->wait_at = inst->wait_after_ns > UINT64_MAX - now ? UINT64_MAX : now + inst->wait_after_ns;
   }
 
-  cis__clear_error(inst);
+  if (inst->hdr.errmsg[0]) cis__clear_error(inst);
   inst->active = ex;
-  tl_exec_set(ex);
-  cis__gc_call_begin(inst->engine); /* no collection while frames may hold objects */
-  rc = cis__exec_call(ex, inst, f, ar);
-  if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
-  cis__gc_call_end(inst->engine);
+  /* no collection while frames may hold objects */
+  if (x->top_hold.e) cis__gc_call_begin(x->top_hold.e);
+  cis_result rc = cis__exec_call(ex, inst, f, ar);
+  if (x->top_hold.e) { /* set at the start, or since (call_wasm) */
+    if (rc == CIS_OK) cis__gc_pin_slots(inst->engine, f->type->types + f->type->nparams, f->type->nresults, ar);
+    cis__gc_call_end(x->top_hold.e);
+  }
   tl_exec_set(NULL);
   inst->active = NULL;
   atomic_store(&inst->cancel, 0);
   inst->fuel_left = fuel_left(ex);
-  if (ex->exns || ex->exn) exns_end(ex, f, ar, rc);
+  if (__builtin_expect(ex->exns || ex->exn, 0)) exns_end(ex, f, ar, rc);
   if (rc != CIS_OK && !cis_errmsg(inst)[0]) cis__fail(inst, rc, "%s", cis_strerror(rc));
   return rc;
 }
@@ -559,9 +674,22 @@ static cis_result call_nested(cis__exec *ex, cis_instance *inst, cis_func *f, ci
   return rc;
 }
 
+/* Makes x this thread's call, with its native stack limit from sp, unless
+ * one runs already: then returns that one. One look-up of the thread's
+ * block for both. */
+CIS_OUT_OF_LINE static cis__exec *tl_call_enter(exec_rt *x, uintptr_t sp) {
+  tl_calls *t = &tl;
+  __asm__("" : "+r"(t)); /* the block's address once: compilers look it up again per branch */
+  if (t->exec) return t->exec;
+  t->exec = &x->pub;
+  x->cstack_limit = native_stack_limit(t, sp);
+  return NULL;
+}
+
 cis_result cis__call_internal(cis_instance *inst, cis_func *f, cis_slot *ar) {
-  cis__exec *ex = tl_exec_get();
-  return ex ? call_nested(ex, inst, f, ar) : call_top(inst, f, ar);
+  exec_rt x;
+  cis__exec *ex = tl_call_enter(&x, (uintptr_t)__builtin_frame_address(0));
+  return ex ? call_nested(ex, inst, f, ar) : call_top(&x, inst, f, ar);
 }
 
 cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *args,
@@ -588,8 +716,9 @@ cis_result cis_func_call_slots(cis_instance *inst, cis_func *f, const cis_slot *
 
 /* The type a cis_val carries for value i of f's signature: GC's any
  * hierarchy (references to struct and array types included) is
- * CIS_ANYREF, the bottoms of func and extern are theirs; 0 when none. */
-static uint8_t api_type(const cis_func *f, uint32_t i) {
+ * CIS_ANYREF, the bottoms of func and extern are theirs; 0 when none.
+ * Numbers are their own (api_type's fast path); references take this. */
+__attribute__((noinline)) static uint8_t api_type_ref(const cis_func *f, uint32_t i) {
   uint8_t t = f->type->types[i];
   uint32_t vt = f->type->vts ? f->type->vts[i] : t;
   if (cis__vt_has_idx(vt) && f->kind == CIS__FUNC_WASM && cis__vt_idx(vt) < f->inst->m->ntypes &&
@@ -598,9 +727,13 @@ static uint8_t api_type(const cis_func *f, uint32_t i) {
   if (t == CIS__NULLFUNCREF) return CIS__FUNCREF;
   if (t == CIS__NULLEXTERNREF) return CIS__EXTERNREF;
   if (cis__kind_is_gc(t)) return CIS__ANYREF;
-  bool ok = t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 || t == CIS__V128 ||
-            t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
+  bool ok = t == CIS__V128 || t == CIS__FUNCREF || t == CIS__EXTERNREF || cis__kind_is_exn(t);
   return ok ? t : 0;
+}
+
+static inline uint8_t api_type(const cis_func *f, uint32_t i) {
+  uint8_t t = f->type->types[i];
+  return t == CIS__I32 || t == CIS__I64 || t == CIS__F32 || t == CIS__F64 ? t : api_type_ref(f, i);
 }
 
 cis_result cis_func_call(cis_instance *inst, cis_func *f, const cis_val *args, size_t nargs,
@@ -711,7 +844,7 @@ uint64_t cis_call_remaining_ms(cis_call *c) {
   exec_rt *x = (exec_rt *)c->ex;
   /* The host function is about to wait, bounded by what this returns. */
   if (x->wait_fn) tell_wait(x, CIS_WAIT_HOST);
-  x->clock_due = true;
+  c->clock_due = true;
   if (c->ex->deadline_ns == UINT64_MAX) return UINT64_MAX;
   uint64_t now = cis__now_ns();
   if (now >= c->ex->deadline_ns) return 0;

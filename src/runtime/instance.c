@@ -434,6 +434,9 @@ static cis_result instance_alloc(cis_module *mod, const cis_limits *limits, bool
   inst->module = borrow ? mod : cis_module_ref(mod);
   inst->m = m;
   inst->engine = mod->engine;
+  /* externref, anyref and their kin (the reference-types feature, which
+   * also covers funcref, is the cheap superset), GC's and exceptions' */
+  inst->gc_frames = m->uses_gc || m->uses_eh || (m->features & CIS_FEATURE_REFERENCE_TYPES);
   inst->limits = limits ? *limits : mod->engine->cfg.limits;
   *out = inst;
   inst->acct = cis__account_new(inst->limits.max_memory_bytes);

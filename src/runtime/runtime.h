@@ -246,6 +246,9 @@ struct cis_func {
   cis__functype own_type;    /* storage for a host function's signature */
   uint32_t nparam_slots;     /* slots its parameters take (a v128 takes two) */
   uint32_t nresult_slots;    /* slots its results take */
+  bool ref_params;           /* a parameter is a reference: a host call pins it */
+  bool host_short;           /* a host call of it takes the short path: no reference
+                                parameter, at most 4 parameter slots and 1 result slot */
   CIS__PAD(pad);             /* every host call reads the above; every instance linking it writes refs */
   atomic_uint refs;          /* standalone host functions only */
 };
@@ -261,6 +264,9 @@ static inline uint32_t cis__type_slots(const uint8_t *types, uint32_t n) {
 static inline void cis__func_set_slots(cis_func *f) {
   f->nparam_slots = cis__type_slots(f->type->types, f->type->nparams);
   f->nresult_slots = cis__type_slots(f->type->types + f->type->nparams, f->type->nresults);
+  f->ref_params = false;
+  for (uint32_t i = 0; i < f->type->nparams; i++) f->ref_params |= cis__vt_is_ref(f->type->types[i]);
+  f->host_short = !f->ref_params && f->nparam_slots <= 4 && f->nresult_slots <= 1;
 }
 
 /* -------------------------------------------------------------- instance */
@@ -273,6 +279,10 @@ struct cis_instance {
   bool borrows;              /* cis_instance_new_borrowing: module and imported
                                 functions are the caller's, not counted */
   cis_engine *engine;        /* module's engine */
+  bool gc_frames;            /* its frames may hold GC objects (its module has a
+                                reference type beyond funcref, GC's or
+                                exceptions' types): its calls hold the engine's
+                                collector (cis__gc_call_begin) */
 
   cis_func **funcs;          /* nfuncs: imports (counted unless borrows) then own_funcs */
   cis_func *own_funcs;       /* the module's defined functions */
