@@ -199,6 +199,7 @@ typedef struct tr {
   void *msg;                 /* handle that gets the error messages */
   const cis__module *m;      /* decoded module */
   const void *const *optab;  /* handler word of each internal op */
+  const cis__ifunc *funcs;   /* the module's function descriptors (call's callee) */
 
   uint32_t *code;            /* code of the function being translated */
   size_t ncode, capcode;     /* units used and allocated */
@@ -2543,6 +2544,10 @@ static cis_result translate_ins(tr *t, const ins *in) {
       put(t, elem);
     }
     put(t, slot_of(t, base));
+    /* a call within the module names its callee's descriptor too, which
+     * spares the executor an index computation per call */
+    if (direct && !tail && in->a >= m->nfunc_imports)
+      put64(t, (uint64_t)(uintptr_t)&t->funcs[in->a - m->nfunc_imports]);
     if (tail) { /* the frame is gone while the callee runs */
       t->dead = true;
       break;
@@ -3157,6 +3162,7 @@ static tr *tr_new(cis__icode *ic) {
   t->mod = ic->mod;
   t->m = ic->mod->m;
   t->optab = cis__interp_handlers();
+  t->funcs = ic->funcs;
   init_prod(t->prod);
   barrier(t);
   return t;
