@@ -411,8 +411,8 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
   CASE(bi64_##name##_back_ai) BR_IF_BACK(iacc OP imm64(&P(2)), 4);
 /* A load fused into a compare-and-branch (ops.def, OP_BRLD): the value
  * kept in its slot and iacc, compared with B, a taken back edge charging
- * its fuel (0 forward). */
-#define BR_LD_AT(W, T, OP, B)                                                   \
+ * its fuel (BACK; a forward branch has none to charge). */
+#define BR_LD_AT(W, T, OP, B, BACK)                                             \
   {                                                                             \
     uint64_t ea = (uint64_t)(uint32_t)(SL(2).u32 + P(3)) + P(4);                \
     if (UNLIKELY(ea + sizeof(W) > msize)) goto mem_oob;                         \
@@ -421,7 +421,7 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     SL(1).u64 = v;                                                              \
     iacc = v;                                                                   \
     if ((T)(uint32_t)v OP (T)(B)) {                                             \
-      TICK(P(7));                                                               \
+      if (BACK) TICK(P(7));                                                     \
       pc += (ptrdiff_t)(int32_t)P(6) + (6 + HEAD - 1);                          \
       NEXT();                                                                   \
     }                                                                           \
@@ -429,10 +429,14 @@ static cis_result tick_slow(cis__exec *ex, int64_t *ticks) {
     NEXT();                                                                     \
   }
 #define BR_LD(name, T, OP)                                                      \
-  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32)                      \
-  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5))                           \
-  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32)                    \
-  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5))
+  CASE(bl8_##name##_s) BR_LD_AT(uint8_t, T, OP, SL(5).u32, 1)                   \
+  CASE(bl8_##name##_i) BR_LD_AT(uint8_t, T, OP, P(5), 1)                        \
+  CASE(bl8_##name##_s_fwd) BR_LD_AT(uint8_t, T, OP, SL(5).u32, 0)               \
+  CASE(bl8_##name##_i_fwd) BR_LD_AT(uint8_t, T, OP, P(5), 0)                    \
+  CASE(bl32_##name##_s) BR_LD_AT(uint32_t, T, OP, SL(5).u32, 1)                 \
+  CASE(bl32_##name##_i) BR_LD_AT(uint32_t, T, OP, P(5), 1)                      \
+  CASE(bl32_##name##_s_fwd) BR_LD_AT(uint32_t, T, OP, SL(5).u32, 0)             \
+  CASE(bl32_##name##_i_fwd) BR_LD_AT(uint32_t, T, OP, P(5), 0)
 /* Loads: the effective address is 33 bits wide, checked whole; in the
  * _add forms the base + imm part wraps at 32 bits as i32.add did. OUT
  * names the accumulator the value goes to. */

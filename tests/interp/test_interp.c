@@ -932,6 +932,10 @@ static void translator_fuses_load_compare_branch(void **state) {
   assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i", NULL), 1);
   assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i", NULL), 1);
   assert_int_equal(count_ops(in, "ldcmp_deferred", "bl", NULL), 0);
+  /* forward branches take the forms that charge no fuel */
+  assert_int_equal(count_ops(in, "ldcmp_if", "bl32_ge_s_i_fwd", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_tee", "bl32_eq_i_fwd", NULL), 1);
+  assert_int_equal(count_ops(in, "ldcmp_count", "bl8_ne_s_fwd", NULL), 0);
 
   ok0(in, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
   assert_int_equal(I32(in, "ldcmp_count", vi32(0), vi32(0)), 4);
@@ -966,6 +970,21 @@ static void translator_fuses_load_compare_branch(void **state) {
   x = open_fx("mem", NULL, 17 + 3 * 14 - 1);
   ok0(x.inst, "fill", ARGS(vi32(1239), vi32(0xaa), vi32(3)));
   TRAPS(x.inst, "ldcmp_count", 1, CIS_EFUEL, vi32(0), vi32(0));
+  done(&x);
+
+  /* A forward branch charges nothing, taken (the value 0) or not: the
+   * function's 14 on entry is all. */
+  x = open_fx("mem", NULL, 14);
+  assert_int_equal(I32(x.inst, "ldcmp_tee", vi32(0)), 0);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  ok0(x.inst, "store32", ARGS(vi32(2010), vi32(9)));
+  assert_int_equal(I32(x.inst, "ldcmp_tee", vi32(0)), 109);
+  assert_int_equal(cis_instance_fuel_left(x.inst), 0);
+  const uint8_t ld32tee[] = {0x28, 0x02, 0xda, 0x0f}; /* i32.load offset=2010 */
+  expect_oob_at(x.inst, "ldcmp_tee", ARGS(vi32(65536 - 2010 - 3)), ld32tee, sizeof ld32tee);
+  done(&x);
+  x = open_fx("mem", NULL, 13);
+  TRAPS(x.inst, "ldcmp_tee", 1, CIS_EFUEL, vi32(0));
   done(&x);
 }
 
